@@ -1,0 +1,65 @@
+#include "common/alloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Countdown to an injected failure; < 0 means never. Process-global on
+ * purpose: it exists for single-threaded tests only. */
+static long fail_countdown = -1;
+
+static int should_fail(void)
+{
+    if (fail_countdown < 0)
+        return 0;
+    if (fail_countdown == 0)
+        return 1;
+    fail_countdown--;
+    return 0;
+}
+
+void es_alloc_fail_after(long n)
+{
+    fail_countdown = n;
+}
+
+void *es_malloc(size_t n)
+{
+    if (should_fail())
+        return NULL;
+    return malloc(n ? n : 1);
+}
+
+void *es_calloc(size_t count, size_t size)
+{
+    if (should_fail())
+        return NULL;
+    return calloc(count ? count : 1, size ? size : 1);
+}
+
+void *es_realloc(void *p, size_t n)
+{
+    if (should_fail())
+        return NULL;
+    return realloc(p, n ? n : 1);
+}
+
+char *es_strndup(const char *s, size_t n)
+{
+    size_t len = strnlen(s, n);
+    char *d = es_malloc(len + 1);
+    if (!d)
+        return NULL;
+    memcpy(d, s, len);
+    d[len] = '\0';
+    return d;
+}
+
+char *es_strdup(const char *s)
+{
+    return es_strndup(s, strlen(s));
+}
+
+void es_free(void *p)
+{
+    free(p);
+}

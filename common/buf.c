@@ -1,0 +1,163 @@
+#include "common/buf.h"
+#include "common/alloc.h"
+#include "common/secure.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#define BUF_MIN_ALLOC 64
+
+void es_buf_init(es_buf *b, size_t max)
+{
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+    b->max = max;
+}
+
+void es_buf_free(es_buf *b)
+{
+    es_free(b->data);
+    es_buf_init(b, b->max);
+}
+
+void es_buf_free_secret(es_buf *b)
+{
+    es_wipe(b->data, b->cap);
+    es_buf_free(b);
+}
+
+void es_buf_reset(es_buf *b)
+{
+    b->len = 0;
+    if (b->data)
+        b->data[0] = '\0';
+}
+
+void es_buf_reset_secret(es_buf *b)
+{
+    es_wipe(b->data, b->cap);
+    b->len = 0;
+}
+
+/* Grows so that `need` bytes plus the NUL fit. A growing buffer that held a
+ * secret must not leave a copy behind in freed memory, so we never use
+ * realloc: allocate, copy, wipe the old block, free it. */
+static int grow(es_buf *b, size_t need)
+{
+    if (need > b->max)
+        return -EMSGSIZE;
+    if (need + 1 <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : BUF_MIN_ALLOC;
+    while (cap < need + 1)
+        cap = cap > ((size_t)-1) / 2 ? need + 1 : cap * 2;
+    if (cap > b->max + 1)
+        cap = b->max + 1;
+    char *n = es_malloc(cap);
+    if (!n)
+        return -ENOMEM;
+    if (b->data) {
+        memcpy(n, b->data, b->len);
+        es_wipe(b->data, b->cap);
+        es_free(b->data);
+    }
+    n[b->len] = '\0';
+    b->data = n;
+    b->cap = cap;
+    return 0;
+}
+
+char *es_buf_reserve(es_buf *b, size_t n, int *err)
+{
+    if (n > b->max || b->len > b->max - n) {
+        *err = -EMSGSIZE;
+        return NULL;
+    }
+    int r = grow(b, b->len + n);
+    if (r < 0) {
+        *err = r;
+        return NULL;
+    }
+    return b->data + b->len;
+}
+
+void es_buf_commit(es_buf *b, size_t n)
+{
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+int es_buf_append(es_buf *b, const void *p, size_t n)
+{
+    int err = 0;
+    char *dst = es_buf_reserve(b, n, &err);
+    if (!dst)
+        return err;
+    if (n)
+        memcpy(dst, p, n);
+    es_buf_commit(b, n);
+    return 0;
+}
+
+int es_buf_append_str(es_buf *b, const char *s)
+{
+    return es_buf_append(b, s, strlen(s));
+}
+
+int es_buf_append_char(es_buf *b, char c)
+{
+    return es_buf_append(b, &c, 1);
+}
+
+int es_buf_vprintf(es_buf *b, const char *fmt, va_list ap)
+{
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap2);
+    va_end(ap2);
+    if (n < 0)
+        return -EINVAL;
+    int err = 0;
+    char *dst = es_buf_reserve(b, (size_t)n, &err);
+    if (!dst)
+        return err;
+    vsnprintf(dst, (size_t)n + 1, fmt, ap);
+    es_buf_commit(b, (size_t)n);
+    return 0;
+}
+
+int es_buf_printf(es_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int r = es_buf_vprintf(b, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+void es_buf_consume(es_buf *b, size_t n)
+{
+    if (n >= b->len) {
+        es_buf_reset(b);
+        return;
+    }
+    memmove(b->data, b->data + n, b->len - n);
+    b->len -= n;
+    b->data[b->len] = '\0';
+}
+
+char *es_buf_steal(es_buf *b)
+{
+    if (!b->data && grow(b, 0) < 0)
+        return NULL;
+    char *d = b->data;
+    es_buf_init(b, b->max);
+    return d;
+}
+
+const char *es_buf_cstr(const es_buf *b)
+{
+    return b->data ? b->data : "";
+}

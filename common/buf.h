@@ -1,0 +1,51 @@
+/* buf.h - growable byte buffers created with a maximum (curl's dynbuf idea).
+ *
+ * A buffer never grows past the `max` it was initialised with: an append
+ * that would cross it fails with -EMSGSIZE and leaves the contents as they
+ * were, so a peer cannot make us allocate without bound. The contents are
+ * always NUL-terminated (the terminator is not counted in len).
+ *
+ * A buffer that held a secret is released with es_buf_free_secret, which
+ * wipes the whole allocation, not just len bytes. */
+#ifndef ES_COMMON_BUF_H
+#define ES_COMMON_BUF_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct es_buf {
+    char *data;   /* NULL until the first append */
+    size_t len;   /* bytes in use, excluding the NUL */
+    size_t cap;   /* bytes allocated */
+    size_t max;   /* len may never exceed this */
+} es_buf;
+
+void es_buf_init(es_buf *b, size_t max);
+/* Frees and reinitialises (keeps max). */
+void es_buf_free(es_buf *b);
+/* Wipes every allocated byte, then frees. */
+void es_buf_free_secret(es_buf *b);
+/* Keeps the allocation, sets len to 0. */
+void es_buf_reset(es_buf *b);
+/* Wipes the contents and sets len to 0, keeping the allocation. */
+void es_buf_reset_secret(es_buf *b);
+
+int es_buf_append(es_buf *b, const void *p, size_t n);
+int es_buf_append_str(es_buf *b, const char *s);
+int es_buf_append_char(es_buf *b, char c);
+int es_buf_printf(es_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int es_buf_vprintf(es_buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+/* Makes room for n more bytes; returns a pointer to write them at. Commit
+ * them with es_buf_commit. NULL with *err set on failure. */
+char *es_buf_reserve(es_buf *b, size_t n, int *err);
+void es_buf_commit(es_buf *b, size_t n);
+/* Removes the first n bytes (n <= len). */
+void es_buf_consume(es_buf *b, size_t n);
+/* Hands the data to the caller (who frees it with es_free) and reinitialises
+ * the buffer. Never NULL on success; NULL only when allocation failed. */
+char *es_buf_steal(es_buf *b);
+/* The contents, or "" for a buffer never appended to. */
+const char *es_buf_cstr(const es_buf *b);
+
+#endif

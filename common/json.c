@@ -1,0 +1,556 @@
+#include "common/json.h"
+#include "common/alloc.h"
+#include "common/secure.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yajl/yajl_gen.h>
+#include <yajl/yajl_parse.h>
+
+const es_json_limits es_json_default_limits = {
+    .max_bytes = 1u << 20,
+    .max_depth = 32,
+    .max_string = 256u << 10,
+    .max_values = 100000,
+};
+
+/* ---- tree building through yajl's callbacks ---- */
+
+#define STACK_MAX 128 /* hard ceiling on depth, whatever the limits say */
+
+typedef struct builder {
+    const es_json_limits *lim;
+    es_json *root;
+    es_json *stack[STACK_MAX];
+    size_t depth;
+    size_t values;
+    char *pending_key; /* key waiting for its value */
+    int err;
+} builder;
+
+static void node_free(es_json *j, bool secret);
+
+static void free_str(char *s, size_t len, bool secret)
+{
+    if (!s)
+        return;
+    if (secret)
+        es_wipe(s, len);
+    es_free(s);
+}
+
+static void node_free(es_json *j, bool secret)
+{
+    if (!j)
+        return;
+    switch (j->type) {
+    case ES_JSON_STRING:
+        free_str(j->u.string.s, j->u.string.len, secret);
+        break;
+    case ES_JSON_NUMBER:
+        free_str(j->u.number.text, strlen(j->u.number.text), secret);
+        break;
+    case ES_JSON_ARRAY:
+        for (size_t i = 0; i < j->u.array.n; i++)
+            node_free(j->u.array.items[i], secret);
+        es_free(j->u.array.items);
+        break;
+    case ES_JSON_OBJECT:
+        for (size_t i = 0; i < j->u.object.n; i++) {
+            free_str(j->u.object.keys[i], strlen(j->u.object.keys[i]), secret);
+            node_free(j->u.object.values[i], secret);
+        }
+        es_free(j->u.object.keys);
+        es_free(j->u.object.values);
+        break;
+    default:
+        break;
+    }
+    es_free(j);
+}
+
+void es_json_free(es_json *j)
+{
+    node_free(j, false);
+}
+
+void es_json_free_secret(es_json *j)
+{
+    node_free(j, true);
+}
+
+static int fail(builder *b, int err)
+{
+    if (!b->err)
+        b->err = err;
+    return 0; /* tells yajl to stop */
+}
+
+/* Attaches a new node to the current container (or makes it the root). */
+static int attach(builder *b, es_json *n)
+{
+    if (++b->values > b->lim->max_values) {
+        node_free(n, true);
+        return fail(b, ES_JSON_E_TOO_MANY_VALUES);
+    }
+    if (b->depth == 0) {
+        b->root = n;
+        return 1;
+    }
+    es_json *p = b->stack[b->depth - 1];
+    if (p->type == ES_JSON_ARRAY) {
+        es_json **items = es_realloc(p->u.array.items, (p->u.array.n + 1) * sizeof *items);
+        if (!items) {
+            node_free(n, true);
+            return fail(b, ES_JSON_E_NOMEM);
+        }
+        items[p->u.array.n++] = n;
+        p->u.array.items = items;
+        return 1;
+    }
+    char **keys = es_realloc(p->u.object.keys, (p->u.object.n + 1) * sizeof *keys);
+    if (!keys) {
+        node_free(n, true);
+        return fail(b, ES_JSON_E_NOMEM);
+    }
+    p->u.object.keys = keys;
+    es_json **vals = es_realloc(p->u.object.values, (p->u.object.n + 1) * sizeof *vals);
+    if (!vals) {
+        node_free(n, true);
+        return fail(b, ES_JSON_E_NOMEM);
+    }
+    p->u.object.values = vals;
+    keys[p->u.object.n] = b->pending_key;
+    vals[p->u.object.n] = n;
+    p->u.object.n++;
+    b->pending_key = NULL;
+    return 1;
+}
+
+static es_json *new_node(builder *b, es_json_type t)
+{
+    es_json *n = es_calloc(1, sizeof *n);
+    if (!n)
+        fail(b, ES_JSON_E_NOMEM);
+    else
+        n->type = t;
+    return n;
+}
+
+static int cb_null(void *ctx)
+{
+    builder *b = ctx;
+    es_json *n = new_node(b, ES_JSON_NULL);
+    return n ? attach(b, n) : 0;
+}
+
+static int cb_bool(void *ctx, int v)
+{
+    builder *b = ctx;
+    es_json *n = new_node(b, ES_JSON_BOOL);
+    if (!n)
+        return 0;
+    n->u.boolean = v != 0;
+    return attach(b, n);
+}
+
+static int cb_number(void *ctx, const char *s, size_t len)
+{
+    builder *b = ctx;
+    if (len > b->lim->max_string)
+        return fail(b, ES_JSON_E_STRING_TOO_LONG);
+    es_json *n = new_node(b, ES_JSON_NUMBER);
+    if (!n)
+        return 0;
+    n->u.number.text = es_strndup(s, len);
+    if (!n->u.number.text) {
+        es_free(n);
+        return fail(b, ES_JSON_E_NOMEM);
+    }
+    return attach(b, n);
+}
+
+static int cb_string(void *ctx, const unsigned char *s, size_t len)
+{
+    builder *b = ctx;
+    if (len > b->lim->max_string)
+        return fail(b, ES_JSON_E_STRING_TOO_LONG);
+    es_json *n = new_node(b, ES_JSON_STRING);
+    if (!n)
+        return 0;
+    n->u.string.s = es_malloc(len + 1);
+    if (!n->u.string.s) {
+        es_free(n);
+        return fail(b, ES_JSON_E_NOMEM);
+    }
+    memcpy(n->u.string.s, s, len);
+    n->u.string.s[len] = '\0';
+    n->u.string.len = len;
+    return attach(b, n);
+}
+
+static int open_container(builder *b, es_json_type t)
+{
+    if (b->depth >= b->lim->max_depth || b->depth >= STACK_MAX)
+        return fail(b, ES_JSON_E_TOO_DEEP);
+    es_json *n = new_node(b, t);
+    if (!n)
+        return 0;
+    if (!attach(b, n))
+        return 0;
+    b->stack[b->depth++] = n;
+    return 1;
+}
+
+static int cb_start_map(void *ctx)
+{
+    return open_container(ctx, ES_JSON_OBJECT);
+}
+
+static int cb_map_key(void *ctx, const unsigned char *s, size_t len)
+{
+    builder *b = ctx;
+    if (len > b->lim->max_string)
+        return fail(b, ES_JSON_E_STRING_TOO_LONG);
+    if (memchr(s, '\0', len))
+        return fail(b, ES_JSON_E_SYNTAX); /* keys are C strings for us */
+    b->pending_key = es_strndup((const char *)s, len);
+    return b->pending_key ? 1 : fail(b, ES_JSON_E_NOMEM);
+}
+
+static int cb_end(void *ctx)
+{
+    builder *b = ctx;
+    b->depth--;
+    return 1;
+}
+
+static int cb_start_array(void *ctx)
+{
+    return open_container(ctx, ES_JSON_ARRAY);
+}
+
+static const yajl_callbacks callbacks = {
+    .yajl_null = cb_null,
+    .yajl_boolean = cb_bool,
+    .yajl_number = cb_number,
+    .yajl_string = cb_string,
+    .yajl_start_map = cb_start_map,
+    .yajl_map_key = cb_map_key,
+    .yajl_end_map = cb_end,
+    .yajl_start_array = cb_start_array,
+    .yajl_end_array = cb_end,
+};
+
+static const char *err_text(int e)
+{
+    switch (e) {
+    case ES_JSON_E_TOO_BIG:
+        return "document too large";
+    case ES_JSON_E_TOO_DEEP:
+        return "nesting too deep";
+    case ES_JSON_E_STRING_TOO_LONG:
+        return "string too long";
+    case ES_JSON_E_TOO_MANY_VALUES:
+        return "too many values";
+    case ES_JSON_E_NOMEM:
+        return "out of memory";
+    default:
+        return "syntax error";
+    }
+}
+
+int es_json_parse(const char *text, size_t len, const es_json_limits *lim, es_json **out,
+                  char *err, size_t errlen)
+{
+    if (!lim)
+        lim = &es_json_default_limits;
+    builder b = {.lim = lim};
+    int ret = 0;
+    if (len > lim->max_bytes) {
+        ret = ES_JSON_E_TOO_BIG;
+        goto out;
+    }
+    yajl_handle h = yajl_alloc(&callbacks, NULL, &b);
+    if (!h) {
+        ret = ES_JSON_E_NOMEM;
+        goto out;
+    }
+    yajl_status st = yajl_parse(h, (const unsigned char *)text, len);
+    if (st == yajl_status_ok)
+        st = yajl_complete_parse(h);
+    if (st != yajl_status_ok || !b.root) {
+        ret = b.err ? b.err : ES_JSON_E_SYNTAX;
+        if (ret == ES_JSON_E_SYNTAX && err && errlen) {
+            /* Offset only: yajl's verbose message quotes the input. */
+            snprintf(err, errlen, "invalid JSON near byte %zu",
+                     yajl_get_bytes_consumed(h));
+            err = NULL;
+        }
+    }
+    yajl_free(h);
+out:
+    if (ret) {
+        /* on error the partial tree hangs from root */
+        node_free(b.root, true);
+        if (b.pending_key)
+            es_free(b.pending_key);
+        if (err && errlen)
+            snprintf(err, errlen, "%s", err_text(ret));
+        return ret;
+    }
+    *out = b.root;
+    if (err && errlen)
+        err[0] = '\0';
+    return 0;
+}
+
+const es_json *es_json_get(const es_json *obj, const char *key)
+{
+    if (!obj || obj->type != ES_JSON_OBJECT)
+        return NULL;
+    /* Last one wins, as in most JSON readers (and botocore). */
+    for (size_t i = obj->u.object.n; i-- > 0;)
+        if (strcmp(obj->u.object.keys[i], key) == 0)
+            return obj->u.object.values[i];
+    return NULL;
+}
+
+const char *es_json_as_str(const es_json *j)
+{
+    return j && j->type == ES_JSON_STRING ? j->u.string.s : NULL;
+}
+
+const char *es_json_get_str(const es_json *obj, const char *key)
+{
+    return es_json_as_str(es_json_get(obj, key));
+}
+
+bool es_json_get_bool(const es_json *obj, const char *key, bool *out)
+{
+    const es_json *j = es_json_get(obj, key);
+    if (!j || j->type != ES_JSON_BOOL)
+        return false;
+    *out = j->u.boolean;
+    return true;
+}
+
+bool es_json_as_int64(const es_json *j, int64_t *out)
+{
+    if (!j || j->type != ES_JSON_NUMBER)
+        return false;
+    const char *s = j->u.number.text;
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end != '\0') {
+        /* Allow integral values written with a fraction or exponent (1.0, 1e3),
+         * as JSON 1.1 clients sometimes send them. */
+        double d = strtod(s, &end);
+        if (*end != '\0' || d != d || d < -9.2e18 || d > 9.2e18 || (double)(long long)d != d)
+            return false;
+        v = (long long)d;
+    }
+    *out = (int64_t)v;
+    return true;
+}
+
+bool es_json_get_int64(const es_json *obj, const char *key, int64_t *out)
+{
+    return es_json_as_int64(es_json_get(obj, key), out);
+}
+
+size_t es_json_len(const es_json *j)
+{
+    if (!j)
+        return 0;
+    if (j->type == ES_JSON_ARRAY)
+        return j->u.array.n;
+    if (j->type == ES_JSON_OBJECT)
+        return j->u.object.n;
+    return 0;
+}
+
+const es_json *es_json_at(const es_json *arr, size_t i)
+{
+    if (!arr || arr->type != ES_JSON_ARRAY || i >= arr->u.array.n)
+        return NULL;
+    return arr->u.array.items[i];
+}
+
+/* ---- writer ---- */
+
+static void print_cb(void *ctx, const char *s, size_t len)
+{
+    es_jw *w = ctx;
+    if (w->err)
+        return;
+    int r = es_buf_append(w->out, s, len);
+    if (r)
+        w->err = r;
+}
+
+static void check(es_jw *w, yajl_gen_status st)
+{
+    if (st != yajl_gen_status_ok && !w->err)
+        w->err = -EINVAL;
+}
+
+void es_jw_init(es_jw *w, es_buf *out)
+{
+    w->out = out;
+    w->err = 0;
+    yajl_gen g = yajl_gen_alloc(NULL);
+    w->gen = g;
+    if (!g) {
+        w->err = -ENOMEM;
+        return;
+    }
+    yajl_gen_config(g, yajl_gen_print_callback, print_cb, w);
+    yajl_gen_config(g, yajl_gen_validate_utf8, 1);
+}
+
+#define GEN(w) ((yajl_gen)(w)->gen)
+#define GUARD(w)                                                                                   \
+    do {                                                                                           \
+        if ((w)->err || !(w)->gen)                                                                 \
+            return;                                                                                \
+    } while (0)
+
+void es_jw_obj(es_jw *w)
+{
+    GUARD(w);
+    check(w, yajl_gen_map_open(GEN(w)));
+}
+
+void es_jw_obj_end(es_jw *w)
+{
+    GUARD(w);
+    check(w, yajl_gen_map_close(GEN(w)));
+}
+
+void es_jw_arr(es_jw *w)
+{
+    GUARD(w);
+    check(w, yajl_gen_array_open(GEN(w)));
+}
+
+void es_jw_arr_end(es_jw *w)
+{
+    GUARD(w);
+    check(w, yajl_gen_array_close(GEN(w)));
+}
+
+void es_jw_strn(es_jw *w, const char *s, size_t n)
+{
+    GUARD(w);
+    check(w, yajl_gen_string(GEN(w), (const unsigned char *)s, n));
+}
+
+void es_jw_str(es_jw *w, const char *s)
+{
+    if (!s) {
+        es_jw_null(w);
+        return;
+    }
+    es_jw_strn(w, s, strlen(s));
+}
+
+void es_jw_key(es_jw *w, const char *k)
+{
+    es_jw_str(w, k);
+}
+
+void es_jw_int(es_jw *w, int64_t v)
+{
+    GUARD(w);
+    check(w, yajl_gen_integer(GEN(w), (long long)v));
+}
+
+void es_jw_double(es_jw *w, double v)
+{
+    GUARD(w);
+    /* yajl prints doubles with %.20g; epoch timestamps look better with
+     * millisecond precision, as AWS writes them. */
+    char num[64];
+    int n = snprintf(num, sizeof num, "%.3f", v);
+    if (n <= 0 || (size_t)n >= sizeof num) {
+        w->err = -EINVAL;
+        return;
+    }
+    check(w, yajl_gen_number(GEN(w), num, (size_t)n));
+}
+
+void es_jw_bool(es_jw *w, bool v)
+{
+    GUARD(w);
+    check(w, yajl_gen_bool(GEN(w), v));
+}
+
+void es_jw_null(es_jw *w)
+{
+    GUARD(w);
+    check(w, yajl_gen_null(GEN(w)));
+}
+
+void es_jw_value(es_jw *w, const es_json *j)
+{
+    GUARD(w);
+    switch (j->type) {
+    case ES_JSON_NULL:
+        es_jw_null(w);
+        break;
+    case ES_JSON_BOOL:
+        es_jw_bool(w, j->u.boolean);
+        break;
+    case ES_JSON_NUMBER:
+        check(w, yajl_gen_number(GEN(w), j->u.number.text, strlen(j->u.number.text)));
+        break;
+    case ES_JSON_STRING:
+        es_jw_strn(w, j->u.string.s, j->u.string.len);
+        break;
+    case ES_JSON_ARRAY:
+        es_jw_arr(w);
+        for (size_t i = 0; i < j->u.array.n; i++)
+            es_jw_value(w, j->u.array.items[i]);
+        es_jw_arr_end(w);
+        break;
+    case ES_JSON_OBJECT:
+        es_jw_obj(w);
+        for (size_t i = 0; i < j->u.object.n; i++) {
+            es_jw_key(w, j->u.object.keys[i]);
+            es_jw_value(w, j->u.object.values[i]);
+        }
+        es_jw_obj_end(w);
+        break;
+    }
+}
+
+void es_jw_kstr(es_jw *w, const char *k, const char *s)
+{
+    es_jw_key(w, k);
+    es_jw_str(w, s);
+}
+
+void es_jw_kint(es_jw *w, const char *k, int64_t v)
+{
+    es_jw_key(w, k);
+    es_jw_int(w, v);
+}
+
+void es_jw_kbool(es_jw *w, const char *k, bool v)
+{
+    es_jw_key(w, k);
+    es_jw_bool(w, v);
+}
+
+int es_jw_finish(es_jw *w)
+{
+    if (w->gen)
+        yajl_gen_free(GEN(w));
+    w->gen = NULL;
+    return w->err;
+}

@@ -1,0 +1,118 @@
+/* json.h - JSON over yajl: a bounded tree parser and a writer into es_buf.
+ *
+ * The parser enforces limits on input size, nesting depth, string length and
+ * the total number of values, each with its own error, because every JSON
+ * document we read comes from a peer (API clients, AWS, Docker). Numbers keep
+ * their source text so that nothing is lost by a double round trip.
+ *
+ * Trees that may hold secret values are released with es_json_free_secret,
+ * which wipes every string before freeing it. */
+#ifndef ES_COMMON_JSON_H
+#define ES_COMMON_JSON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+
+typedef enum es_json_type {
+    ES_JSON_NULL,
+    ES_JSON_BOOL,
+    ES_JSON_NUMBER,
+    ES_JSON_STRING,
+    ES_JSON_ARRAY,
+    ES_JSON_OBJECT,
+} es_json_type;
+
+typedef struct es_json es_json;
+struct es_json {
+    es_json_type type;
+    union {
+        bool boolean;
+        struct {
+            char *text; /* as written in the source */
+        } number;
+        struct {
+            char *s; /* NUL-terminated; may contain NULs (see len) */
+            size_t len;
+        } string;
+        struct {
+            es_json **items;
+            size_t n;
+        } array;
+        struct {
+            char **keys;
+            es_json **values;
+            size_t n;
+        } object;
+    } u;
+};
+
+typedef struct es_json_limits {
+    size_t max_bytes;  /* input size */
+    size_t max_depth;  /* nesting of arrays/objects */
+    size_t max_string; /* one string or key, in bytes */
+    size_t max_values; /* values in the whole document */
+} es_json_limits;
+
+/* 1 MiB, depth 32, strings 256 KiB, 100k values: what our API bodies need. */
+extern const es_json_limits es_json_default_limits;
+
+typedef enum es_json_err {
+    ES_JSON_OK = 0,
+    ES_JSON_E_SYNTAX = -1,
+    ES_JSON_E_TOO_BIG = -2,
+    ES_JSON_E_TOO_DEEP = -3,
+    ES_JSON_E_STRING_TOO_LONG = -4,
+    ES_JSON_E_TOO_MANY_VALUES = -5,
+    ES_JSON_E_NOMEM = -6,
+} es_json_err;
+
+/* Parses text[0..len). On failure *out is untouched and, when err is not
+ * NULL, a one-line reason is written into err (never any input text beyond
+ * yajl's position marker, so no secret is echoed). */
+int es_json_parse(const char *text, size_t len, const es_json_limits *lim, es_json **out,
+                  char *err, size_t errlen);
+void es_json_free(es_json *j);
+void es_json_free_secret(es_json *j);
+
+/* Lookups: NULL / false when absent or of another type. */
+const es_json *es_json_get(const es_json *obj, const char *key);
+const char *es_json_get_str(const es_json *obj, const char *key);
+bool es_json_get_bool(const es_json *obj, const char *key, bool *out);
+bool es_json_get_int64(const es_json *obj, const char *key, int64_t *out);
+bool es_json_as_int64(const es_json *j, int64_t *out);
+const char *es_json_as_str(const es_json *j);
+size_t es_json_len(const es_json *arr_or_obj);
+const es_json *es_json_at(const es_json *arr, size_t i);
+
+/* Writer. Errors are sticky: check es_jw_finish once at the end. */
+typedef struct es_jw {
+    void *gen; /* yajl_gen */
+    es_buf *out;
+    int err;
+} es_jw;
+
+void es_jw_init(es_jw *w, es_buf *out);
+void es_jw_obj(es_jw *w);
+void es_jw_obj_end(es_jw *w);
+void es_jw_arr(es_jw *w);
+void es_jw_arr_end(es_jw *w);
+void es_jw_key(es_jw *w, const char *k);
+void es_jw_str(es_jw *w, const char *s);
+void es_jw_strn(es_jw *w, const char *s, size_t n);
+void es_jw_int(es_jw *w, int64_t v);
+void es_jw_double(es_jw *w, double v);
+void es_jw_bool(es_jw *w, bool v);
+void es_jw_null(es_jw *w);
+/* Writes a parsed value back out (used for json-key extraction). */
+void es_jw_value(es_jw *w, const es_json *j);
+/* Convenience: key + value. */
+void es_jw_kstr(es_jw *w, const char *k, const char *s);
+void es_jw_kint(es_jw *w, const char *k, int64_t v);
+void es_jw_kbool(es_jw *w, const char *k, bool v);
+/* Frees the generator; returns the first error (0, -ENOMEM, -EMSGSIZE, -EINVAL). */
+int es_jw_finish(es_jw *w);
+
+#endif

@@ -1,0 +1,41 @@
+#include "common/secure.h"
+#include "common/alloc.h"
+
+#include <errno.h>
+#include <string.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+void es_wipe(void *p, size_t n)
+{
+    if (p && n)
+        OPENSSL_cleanse(p, n);
+}
+
+void es_free_secret_str(char *s)
+{
+    if (!s)
+        return;
+    es_wipe(s, strlen(s));
+    es_free(s);
+}
+
+bool es_ct_equal(const void *a, const void *b, size_t n)
+{
+    return CRYPTO_memcmp(a, b, n) == 0;
+}
+
+bool es_ct_streq(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la != lb)
+        return false;
+    return CRYPTO_memcmp(a, b, la) == 0;
+}
+
+int es_random_bytes(void *out, size_t n)
+{
+    if (n > (size_t)0x7fffffff)
+        return -EINVAL;
+    return RAND_bytes(out, (int)n) == 1 ? 0 : -EIO;
+}

@@ -1,0 +1,23 @@
+/* secure.h - wiping and constant-time comparison.
+ *
+ * Any buffer that held a secret value, a secret access key, a session token
+ * or a signing key is wiped with es_wipe before it is freed or reused; MACs
+ * and signatures are compared with es_ct_equal. */
+#ifndef ES_COMMON_SECURE_H
+#define ES_COMMON_SECURE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+void es_wipe(void *p, size_t n);
+/* Wipes the NUL-terminated string (if any) and frees it. NULL-safe. */
+void es_free_secret_str(char *s);
+/* Constant time in n; true when the n bytes are equal. */
+bool es_ct_equal(const void *a, const void *b, size_t n);
+/* Constant time in the longer length for equal-length inputs; differing
+ * lengths answer false (length is not secret). */
+bool es_ct_streq(const char *a, const char *b);
+/* Cryptographically random bytes; 0 or -EIO. */
+int es_random_bytes(void *out, size_t n);
+
+#endif

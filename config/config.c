@@ -1,0 +1,707 @@
+#include "config/config.h"
+#include "common/alloc.h"
+#include "common/secure.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- validators ---- */
+
+static int v_mode(const char *v, char *err, size_t n)
+{
+    if (strcmp(v, "embedded") == 0 || strcmp(v, "aws") == 0)
+        return 0;
+    snprintf(err, n, "must be 'embedded' or 'aws', not '%s'", v);
+    return -EINVAL;
+}
+
+static int v_log_level(const char *v, char *err, size_t n)
+{
+    es_log_level l;
+    if (es_log_level_parse(v, &l) == 0)
+        return 0;
+    snprintf(err, n, "must be one of error, warn, notice, info, debug, not '%s'", v);
+    return -EINVAL;
+}
+
+/* ECS: up to 255 letters, digits, hyphens and underscores. */
+static int v_cluster(const char *v, char *err, size_t n)
+{
+    size_t len = strlen(v);
+    if (len == 0 || len > 255) {
+        snprintf(err, n, "must be 1 to 255 characters");
+        return -EINVAL;
+    }
+    for (const char *p = v; *p; p++) {
+        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_') {
+            snprintf(err, n, "may hold only letters, digits, '-' and '_'");
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+/* Region names look like us-east-1, cn-north-1, us-gov-west-1. */
+static int v_region(const char *v, char *err, size_t n)
+{
+    size_t len = strlen(v);
+    int dashes = 0;
+    if (len < 4 || len > 32)
+        goto bad;
+    for (const char *p = v; *p; p++) {
+        if (*p == '-')
+            dashes++;
+        else if (!islower((unsigned char)*p) && !isdigit((unsigned char)*p))
+            goto bad;
+    }
+    if (dashes < 2 || v[0] == '-' || v[len - 1] == '-' || !isdigit((unsigned char)v[len - 1]))
+        goto bad;
+    return 0;
+bad:
+    snprintf(err, n, "'%s' is not a region name (like us-east-1)", v);
+    return -EINVAL;
+}
+
+static int v_account(const char *v, char *err, size_t n)
+{
+    if (strlen(v) == 12 && strspn(v, "0123456789") == 12)
+        return 0;
+    snprintf(err, n, "must be 12 digits, not '%s'", v);
+    return -EINVAL;
+}
+
+static int v_docker_host(const char *v, char *err, size_t n)
+{
+    if (strncmp(v, "unix://", 7) != 0 || v[7] != '/') {
+        snprintf(err, n, "must be unix:///absolute/path (only unix sockets are supported)");
+        return -EINVAL;
+    }
+    if (strlen(v + 7) >= 108) { /* sizeof(sun_path) */
+        snprintf(err, n, "socket path longer than 107 bytes");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int v_abs_path(const char *v, char *err, size_t n)
+{
+    if (v[0] != '/') {
+        snprintf(err, n, "must be an absolute path");
+        return -EINVAL;
+    }
+    if (strlen(v) >= PATH_MAX) {
+        snprintf(err, n, "path too long");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* Splits HOST:PORT or [V6]:PORT. On success *host is allocated. */
+static int split_hostport(const char *v, char **host, int *port, char *err, size_t n)
+{
+    const char *colon;
+    const char *hs = v, *he;
+    if (v[0] == '[') {
+        he = strchr(v, ']');
+        if (!he || he[1] != ':')
+            goto bad;
+        hs = v + 1;
+        colon = he + 1;
+    } else {
+        colon = strrchr(v, ':');
+        if (!colon)
+            goto bad;
+        he = colon;
+    }
+    if (he == hs)
+        goto bad;
+    char *end = NULL;
+    errno = 0;
+    long p = strtol(colon + 1, &end, 10);
+    if (errno || !end || *end || end == colon + 1 || p < 1 || p > 65535)
+        goto bad;
+    if (host) {
+        *host = es_strndup(hs, (size_t)(he - hs));
+        if (!*host)
+            return -ENOMEM;
+    }
+    if (port)
+        *port = (int)p;
+    return 0;
+bad:
+    snprintf(err, n, "must be HOST:PORT with a port from 1 to 65535, not '%s'", v);
+    return -EINVAL;
+}
+
+static int v_listen(const char *v, char *err, size_t n)
+{
+    return split_hostport(v, NULL, NULL, err, n);
+}
+
+static int v_url(const char *v, char *err, size_t n)
+{
+    if ((strncmp(v, "http://", 7) == 0 && v[7]) || (strncmp(v, "https://", 8) == 0 && v[8]))
+        return 0;
+    snprintf(err, n, "must be an http:// or https:// URL");
+    return -EINVAL;
+}
+
+static int v_nonempty(const char *v, char *err, size_t n)
+{
+    if (*v)
+        return 0;
+    snprintf(err, n, "may not be empty");
+    return -EINVAL;
+}
+
+const cf_key cf_keys[CF_KEY_COUNT] = {
+    [CF_CONFIG_FILE] = {"ECS_SECRETS_CONFIG", "config", "FILE", CF_DEFAULT_FILE, false,
+                        "configuration file (KEY=VALUE lines, as systemd's EnvironmentFile=)",
+                        v_abs_path},
+    [CF_MODE] = {"ECS_SECRETS_MODE", "mode", "embedded|aws", "embedded", false,
+                 "where secrets come from: the embedded loopback endpoints, or AWS", v_mode},
+    [CF_CLUSTER] = {"ECS_CLUSTER", "cluster", "NAME", "default", false,
+                    "the cluster this agent serves", v_cluster},
+    [CF_REGION] = {"AWS_REGION", "region", "REGION", "us-east-1", false,
+                   "the region of the agent's tasks (bare SSM names resolve in it)", v_region},
+    [CF_ACCOUNT_ID] = {"ECS_SECRETS_ACCOUNT_ID", "account-id", "ID", "123456789012", false,
+                       "the account of tasks and embedded resources (aws mode: from STS/IMDS "
+                       "when unset)",
+                       v_account},
+    [CF_DOCKER_HOST] = {"DOCKER_HOST", "docker-host", "unix:///PATH", "unix:///var/run/docker.sock",
+                        false, "the Docker Engine socket", v_docker_host},
+    [CF_STATE_DIR] = {"ECS_SECRETS_STATE_DIR", "state-dir", "DIR", "/var/lib/ecs-secrets-agent",
+                      false, "where the agent keeps its databases and keys (mode 0700)",
+                      v_abs_path},
+    [CF_LISTEN] = {"ECS_SECRETS_LISTEN", "listen", "HOST:PORT", "127.0.0.1:4577", false,
+                   "the listener for the ECS API and the embedded AWS endpoints", v_listen},
+    [CF_LOG_LEVEL] = {"ECS_LOGLEVEL", "log-level", "LEVEL", "info", false,
+                      "error, warn, notice, info or debug", v_log_level},
+    [CF_ENDPOINT_SSM] = {"ECS_SECRETS_ENDPOINT_SSM", "endpoint-ssm", "URL", NULL, false,
+                         "SSM endpoint override", v_url},
+    [CF_ENDPOINT_SECRETSMANAGER] = {"ECS_SECRETS_ENDPOINT_SECRETSMANAGER",
+                                    "endpoint-secretsmanager", "URL", NULL, false,
+                                    "Secrets Manager endpoint override", v_url},
+    [CF_ENDPOINT_KMS] = {"ECS_SECRETS_ENDPOINT_KMS", "endpoint-kms", "URL", NULL, false,
+                         "KMS endpoint override", v_url},
+    [CF_ENDPOINT_STS] = {"ECS_SECRETS_ENDPOINT_STS", "endpoint-sts", "URL", NULL, false,
+                         "STS endpoint override", v_url},
+    [CF_ENDPOINT_IAM] = {"ECS_SECRETS_ENDPOINT_IAM", "endpoint-iam", "URL", NULL, false,
+                         "IAM endpoint override", v_url},
+    [CF_ACCESS_KEY_ID] = {"ECS_SECRETS_ACCESS_KEY_ID", NULL, "KEY", NULL, false,
+                          "static AWS access key id for the host (aws mode; prefer the "
+                          "instance profile)",
+                          v_nonempty},
+    [CF_SECRET_ACCESS_KEY] = {"ECS_SECRETS_SECRET_ACCESS_KEY", NULL, "SECRET", NULL, true,
+                              "static AWS secret access key (masked everywhere)", v_nonempty},
+    [CF_SESSION_TOKEN] = {"ECS_SECRETS_SESSION_TOKEN", NULL, "TOKEN", NULL, true,
+                          "session token for the static keys (masked everywhere)", v_nonempty},
+};
+
+/* ---- the EnvironmentFile parser ---- */
+
+static int is_key_start(int c)
+{
+    return isalpha(c) || c == '_';
+}
+
+static int is_key_char(int c)
+{
+    return isalnum(c) || c == '_';
+}
+
+int cf_parse_text(const char *text, size_t len, cf_assign_fn fn, void *arg, unsigned *bad_line,
+                  char *err, size_t errlen)
+{
+    es_buf key, val;
+    es_buf_init(&key, 256);
+    es_buf_init(&val, CF_VALUE_MAX);
+    unsigned line = 1;
+    size_t i = 0;
+    int ret = 0;
+#define PEEK() (i < len ? (unsigned char)text[i] : 0)
+#define FAIL(...)                                                                                  \
+    do {                                                                                           \
+        snprintf(err, errlen, __VA_ARGS__);                                                        \
+        ret = -EINVAL;                                                                             \
+        goto out;                                                                                  \
+    } while (0)
+#define PUT(b, c)                                                                                  \
+    do {                                                                                           \
+        int r_ = es_buf_append_char(b, (char)(c));                                                 \
+        if (r_ == -EMSGSIZE)                                                                       \
+            FAIL("value longer than %u bytes", (unsigned)CF_VALUE_MAX);                            \
+        if (r_)                                                                                    \
+            FAIL("out of memory");                                                             \
+    } while (0)
+
+    while (i < len) {
+        unsigned start_line = line;
+        /* one logical line */
+        while (i < len && (text[i] == ' ' || text[i] == '\t'))
+            i++;
+        if (i >= len)
+            break;
+        if (text[i] == '\n') {
+            i++;
+            line++;
+            continue;
+        }
+        if (text[i] == '\0')
+            FAIL("NUL byte in file");
+        if (text[i] == '#' || text[i] == ';') {
+            while (i < len && text[i] != '\n')
+                i++;
+            continue;
+        }
+        es_buf_reset(&key);
+        es_buf_reset_secret(&val);
+        if (!is_key_start(PEEK()))
+            FAIL("expected KEY=VALUE");
+        while (is_key_char(PEEK()))
+            PUT(&key, text[i++]);
+        while (PEEK() == ' ' || PEEK() == '\t')
+            i++;
+        if (PEEK() != '=')
+            FAIL("expected '=' after %s", es_buf_cstr(&key));
+        i++;
+        while (PEEK() == ' ' || PEEK() == '\t')
+            i++;
+        /* value: quoted parts and unquoted parts may follow each other, as
+         * in a shell word; trailing unquoted blanks are dropped */
+        size_t keep = 0; /* length of val up to the last non-blank or quoted byte */
+        for (;;) {
+            unsigned char c = PEEK();
+            if (i >= len || c == '\n')
+                break;
+            if (c == '\0')
+                FAIL("NUL byte in file");
+            if (c == '\'' || c == '"') {
+                unsigned char q = c;
+                i++;
+                for (;;) {
+                    if (i >= len)
+                        FAIL("unterminated %s quote", q == '"' ? "double" : "single");
+                    c = (unsigned char)text[i];
+                    if (c == '\0')
+                        FAIL("NUL byte in file");
+                    if (c == q) {
+                        i++;
+                        break;
+                    }
+                    if (c == '\n')
+                        line++;
+                    if (q == '"' && c == '\\' && i + 1 < len) {
+                        unsigned char d = (unsigned char)text[i + 1];
+                        if (d == '\n') { /* continuation inside quotes */
+                            i += 2;
+                            line++;
+                            continue;
+                        }
+                        if (d == '"' || d == '\\' || d == '$' || d == '`') {
+                            PUT(&val, d);
+                            i += 2;
+                            continue;
+                        }
+                    }
+                    PUT(&val, c);
+                    i++;
+                }
+                keep = val.len;
+                continue;
+            }
+            if (c == '\\') {
+                if (i + 1 >= len) {
+                    i++;
+                    break;
+                }
+                unsigned char d = (unsigned char)text[i + 1];
+                i += 2;
+                if (d == '\n') {
+                    line++;
+                    continue;
+                }
+                PUT(&val, d);
+                keep = val.len;
+                continue;
+            }
+            PUT(&val, c);
+            i++;
+            if (c != ' ' && c != '\t')
+                keep = val.len;
+        }
+        val.len = keep;
+        if (val.data)
+            val.data[keep] = '\0';
+        int r = fn(es_buf_cstr(&key), es_buf_cstr(&val), start_line, arg);
+        if (r < 0) {
+            /* the callback words its own error */
+            if (errlen)
+                err[0] = '\0';
+            ret = r;
+            goto done;
+        }
+    }
+    goto done;
+out:
+    if (bad_line)
+        *bad_line = line;
+done:
+    es_buf_free(&key);
+    es_buf_free_secret(&val);
+    return ret;
+#undef PEEK
+#undef FAIL
+#undef PUT
+}
+
+/* ---- loading ---- */
+
+typedef struct loader {
+    cf_config *c;
+    es_buf *err;
+    const char *file;
+} loader;
+
+static const char *masked(const cf_key *k, const char *v)
+{
+    return k->secret ? "****" : v;
+}
+
+static int find_key(const char *name)
+{
+    for (int k = 0; k < CF_KEY_COUNT; k++)
+        if (strcmp(cf_keys[k].name, name) == 0)
+            return k;
+    return -1;
+}
+
+/* Levenshtein distance, for "did you mean" (keys are short). */
+static size_t distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 64 || lb > 64)
+        return 99;
+    size_t d[65][65];
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = i;
+    for (size_t j = 0; j <= lb; j++)
+        d[0][j] = j;
+    for (size_t i = 1; i <= la; i++)
+        for (size_t j = 1; j <= lb; j++) {
+            size_t sub = d[i - 1][j - 1] + (toupper((unsigned char)a[i - 1]) !=
+                                            toupper((unsigned char)b[j - 1]));
+            size_t del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
+            size_t m = sub < del ? sub : del;
+            d[i][j] = m < ins ? m : ins;
+        }
+    return d[la][lb];
+}
+
+static const char *suggest(const char *name)
+{
+    const char *best = NULL;
+    size_t bd = 4;
+    for (int k = 0; k < CF_KEY_COUNT; k++) {
+        size_t dd = distance(name, cf_keys[k].name);
+        if (dd < bd) {
+            bd = dd;
+            best = cf_keys[k].name;
+        }
+    }
+    return best;
+}
+
+static int set_value(cf_config *c, int k, const char *value, const char *source, es_buf *err)
+{
+    char why[256];
+    if (cf_keys[k].validate && cf_keys[k].validate(value, why, sizeof why) < 0) {
+        if (cf_keys[k].secret)
+            snprintf(why, sizeof why, "invalid value");
+        es_buf_printf(err, "%s: %s: %s", source, cf_keys[k].name, why);
+        return -EINVAL;
+    }
+    char *v = es_strdup(value);
+    char *s = es_strdup(source);
+    if (!v || !s) {
+        es_free_secret_str(v);
+        es_free(s);
+        es_buf_printf(err, "out of memory");
+        return -ENOMEM;
+    }
+    if (cf_keys[k].secret)
+        es_free_secret_str(c->value[k]);
+    else
+        es_free(c->value[k]);
+    es_free(c->source[k]);
+    c->value[k] = v;
+    c->source[k] = s;
+    return 0;
+}
+
+static int file_assign(const char *key, const char *value, unsigned line, void *arg)
+{
+    loader *l = arg;
+    char src[PATH_MAX + 16];
+    snprintf(src, sizeof src, "%s:%u", l->file, line);
+    int k = find_key(key);
+    if (k < 0) {
+        const char *s = suggest(key);
+        if (s)
+            es_buf_printf(l->err, "%s: unknown key %s (did you mean %s?)", src, key, s);
+        else
+            es_buf_printf(l->err, "%s: unknown key %s (see --help for the keys)", src, key);
+        return -EINVAL;
+    }
+    if (k == CF_CONFIG_FILE) {
+        es_buf_printf(l->err, "%s: %s cannot be set inside a configuration file", src, key);
+        return -EINVAL;
+    }
+    return set_value(l->c, k, value, src, l->err);
+}
+
+static int load_file(cf_config *c, const char *path, bool must_exist, es_buf *err)
+{
+    int ret = 0;
+    es_buf text;
+    es_buf_init(&text, CF_FILE_MAX);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        if (errno == ENOENT && !must_exist)
+            return 0;
+        es_buf_printf(err, "%s: cannot open: %s", path, strerror(errno));
+        return -EINVAL;
+    }
+    for (;;) {
+        int e = 0;
+        char *dst = es_buf_reserve(&text, 4096, &e);
+        if (!dst) {
+            /* reserve fails at the maximum: the file is larger than we read */
+            es_buf_printf(err, "%s: larger than %u bytes", path, (unsigned)CF_FILE_MAX);
+            ret = -EINVAL;
+            goto out;
+        }
+        ssize_t n = read(fd, dst, 4096);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            es_buf_printf(err, "%s: cannot read: %s", path, strerror(errno));
+            ret = -EINVAL;
+            goto out;
+        }
+        if (n == 0)
+            break;
+        es_buf_commit(&text, (size_t)n);
+    }
+    loader l = {.c = c, .err = err, .file = path};
+    unsigned bad_line = 0;
+    char why[256] = "";
+    ret = cf_parse_text(es_buf_cstr(&text), text.len, file_assign, &l, &bad_line, why,
+                        sizeof why);
+    if (ret < 0 && why[0])
+        es_buf_printf(err, "%s:%u: %s", path, bad_line, why);
+out:
+    close(fd);
+    es_buf_free_secret(&text);
+    return ret;
+}
+
+void cf_free(cf_config *c)
+{
+    for (int k = 0; k < CF_KEY_COUNT; k++) {
+        if (cf_keys[k].secret)
+            es_free_secret_str(c->value[k]);
+        else
+            es_free(c->value[k]);
+        es_free(c->source[k]);
+    }
+    es_free(c->listen_host);
+    es_free(c->docker_socket);
+    memset(c, 0, sizeof *c);
+}
+
+const char *cf_get(const cf_config *c, cf_key_id k)
+{
+    return c->value[k];
+}
+
+static int derive(cf_config *c, es_buf *err)
+{
+    c->mode = strcmp(c->value[CF_MODE], "aws") == 0 ? CF_MODE_AWS : CF_MODE_EMBEDDED;
+    es_log_level_parse(c->value[CF_LOG_LEVEL], &c->log_level);
+    char why[256];
+    int r = split_hostport(c->value[CF_LISTEN], &c->listen_host, &c->listen_port, why,
+                           sizeof why);
+    if (r < 0) {
+        es_buf_printf(err, "%s: %s", cf_keys[CF_LISTEN].name, why);
+        return r;
+    }
+    c->docker_socket = es_strdup(c->value[CF_DOCKER_HOST] + strlen("unix://"));
+    if (!c->docker_socket)
+        return -ENOMEM;
+    if (c->value[CF_SECRET_ACCESS_KEY] && !c->value[CF_ACCESS_KEY_ID]) {
+        es_buf_printf(err, "%s is set but %s is not", cf_keys[CF_SECRET_ACCESS_KEY].name,
+                      cf_keys[CF_ACCESS_KEY_ID].name);
+        return -EINVAL;
+    }
+    if (c->value[CF_ACCESS_KEY_ID] && !c->value[CF_SECRET_ACCESS_KEY]) {
+        es_buf_printf(err, "%s is set but %s is not", cf_keys[CF_ACCESS_KEY_ID].name,
+                      cf_keys[CF_SECRET_ACCESS_KEY].name);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+enum { OPT_CHECK = 1000, OPT_HELP, OPT_VERSION, OPT_KEY_BASE = 2000 };
+
+int cf_load(cf_config *c, int argc, char *const argv[], char *const envp[], cf_action *action,
+            es_buf *err)
+{
+    int ret = 0;
+    memset(c, 0, sizeof *c);
+    *action = CF_ACTION_RUN;
+
+    /* 1. flags are collected first (they choose the file), applied last */
+    struct option opts[CF_KEY_COUNT + 4];
+    int no = 0;
+    for (int k = 0; k < CF_KEY_COUNT; k++)
+        if (cf_keys[k].flag)
+            opts[no++] = (struct option){cf_keys[k].flag, required_argument, NULL,
+                                         OPT_KEY_BASE + k};
+    opts[no++] = (struct option){"check-config", no_argument, NULL, OPT_CHECK};
+    opts[no++] = (struct option){"help", no_argument, NULL, OPT_HELP};
+    opts[no++] = (struct option){"version", no_argument, NULL, OPT_VERSION};
+    opts[no] = (struct option){0};
+    const char *flag_val[CF_KEY_COUNT] = {0};
+
+    optind = 0; /* full reinitialisation (GNU), so cf_load may run twice */
+    opterr = 0;
+    int o;
+    while ((o = getopt_long(argc, argv, ":hV", opts, NULL)) != -1) {
+        if (o == OPT_CHECK) {
+            *action = CF_ACTION_CHECK;
+        } else if (o == OPT_HELP || o == 'h') {
+            *action = CF_ACTION_HELP;
+            return 0;
+        } else if (o == OPT_VERSION || o == 'V') {
+            *action = CF_ACTION_VERSION;
+            return 0;
+        } else if (o >= OPT_KEY_BASE && o < OPT_KEY_BASE + CF_KEY_COUNT) {
+            flag_val[o - OPT_KEY_BASE] = optarg;
+        } else if (o == ':') {
+            es_buf_printf(err, "%s needs a value", argv[optind - 1]);
+            return -EINVAL;
+        } else {
+            es_buf_printf(err, "unknown option %s (see --help)", argv[optind - 1]);
+            return -EINVAL;
+        }
+    }
+    if (optind < argc) {
+        es_buf_printf(err, "unexpected argument '%s' (see --help)", argv[optind]);
+        return -EINVAL;
+    }
+
+    /* 2. defaults */
+    for (int k = 0; k < CF_KEY_COUNT; k++)
+        if (cf_keys[k].def && (ret = set_value(c, k, cf_keys[k].def, "default", err)) < 0)
+            goto fail;
+
+    /* 3. the environment may choose the file too */
+    const char *env_file = NULL;
+    for (char *const *e = envp; e && *e; e++)
+        if (strncmp(*e, "ECS_SECRETS_CONFIG=", 19) == 0)
+            env_file = *e + 19;
+    const char *file = flag_val[CF_CONFIG_FILE] ? flag_val[CF_CONFIG_FILE] : env_file;
+    bool explicit_file = file != NULL;
+    if (!file)
+        file = CF_DEFAULT_FILE;
+    if ((ret = set_value(c, CF_CONFIG_FILE, file,
+                         flag_val[CF_CONFIG_FILE] ? "--config"
+                         : env_file              ? "environment"
+                                                 : "default",
+                         err)) < 0)
+        goto fail;
+    if ((ret = load_file(c, file, explicit_file, err)) < 0)
+        goto fail;
+
+    /* 4. environment: only our keys; anything else there is not ours */
+    for (char *const *e = envp; e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        if (!eq || eq == *e || (size_t)(eq - *e) > 64)
+            continue;
+        char name[65];
+        memcpy(name, *e, (size_t)(eq - *e));
+        name[eq - *e] = '\0';
+        int k = find_key(name);
+        if (k < 0 || k == CF_CONFIG_FILE)
+            continue;
+        if ((ret = set_value(c, k, eq + 1, "environment", err)) < 0)
+            goto fail;
+    }
+
+    /* 5. flags */
+    for (int k = 0; k < CF_KEY_COUNT; k++) {
+        if (!flag_val[k] || k == CF_CONFIG_FILE)
+            continue;
+        char src[64];
+        snprintf(src, sizeof src, "--%s", cf_keys[k].flag);
+        if ((ret = set_value(c, k, flag_val[k], src, err)) < 0)
+            goto fail;
+    }
+
+    if ((ret = derive(c, err)) < 0)
+        goto fail;
+    return 0;
+fail:
+    cf_free(c);
+    return ret;
+}
+
+void cf_print(const cf_config *c, FILE *out)
+{
+    fprintf(out, "# effective configuration; each line says where its value came from\n");
+    for (int k = 0; k < CF_KEY_COUNT; k++) {
+        const cf_key *key = &cf_keys[k];
+        if (c->value[k])
+            fprintf(out, "%s=%s\t# %s\n", key->name, masked(key, c->value[k]), c->source[k]);
+        else
+            fprintf(out, "# %s is not set\n", key->name);
+    }
+}
+
+void cf_print_help(FILE *out, const char *argv0)
+{
+    fprintf(out,
+            "Usage: %s [OPTIONS]\n"
+            "\n"
+            "Runs ECS tasks on this host with their secrets resolved from SSM Parameter\n"
+            "Store and Secrets Manager (or from the embedded endpoints).\n"
+            "\n"
+            "Options (each is also a configuration key, shown after it):\n",
+            argv0);
+    for (int k = 0; k < CF_KEY_COUNT; k++) {
+        const cf_key *key = &cf_keys[k];
+        char left[64];
+        if (key->flag)
+            snprintf(left, sizeof left, "--%s %s", key->flag, key->metavar);
+        else
+            snprintf(left, sizeof left, "(key only)");
+        fprintf(out, "  %-30s %s\n  %-30s key %s%s%s%s\n", left, key->help, "", key->name,
+                key->def ? ", default " : "", key->def ? key->def : "",
+                key->secret ? ", secret" : "");
+    }
+    fprintf(out, "  %-30s %s\n", "--check-config",
+            "validate the configuration, print the effective values (secrets masked), exit");
+    fprintf(out, "  %-30s %s\n", "--version", "print the version and exit");
+    fprintf(out, "  %-30s %s\n", "--help", "print this text and exit");
+    fprintf(out, "\nLayers, later ones win: defaults, the file, the environment, the flags.\n"
+                 "The file is read as systemd's EnvironmentFile=: KEY=VALUE lines, '#' or ';'\n"
+                 "comments, single or double quotes, backslash continuations.\n");
+}

@@ -1,0 +1,108 @@
+/* config.h - the agent's configuration.
+ *
+ * Layers, each overriding the one before: built-in defaults, the file
+ * (/etc/ecs-secrets-agent/agent.conf, or --config FILE, read as systemd's
+ * EnvironmentFile= reads it), the process environment, then command-line
+ * flags. Every flag is also a key; cf_keys[] is the one table that defines
+ * them all, their defaults, validation and help text.
+ *
+ * Errors name where the bad value came from: "FILE:LINE: KEY: reason",
+ * "environment: KEY: reason" or "--flag: reason". */
+#ifndef ES_CONFIG_CONFIG_H
+#define ES_CONFIG_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "common/buf.h"
+#include "common/log.h"
+
+#define CF_DEFAULT_FILE "/etc/ecs-secrets-agent/agent.conf"
+/* Limits on the configuration file: it is input like any other. */
+#define CF_FILE_MAX (1u << 20)
+#define CF_LINE_MAX 8192
+#define CF_VALUE_MAX 4096
+
+typedef enum cf_mode {
+    CF_MODE_EMBEDDED,
+    CF_MODE_AWS,
+} cf_mode;
+
+/* Identifies each key; the order is the order of cf_keys[] and of the
+ * --check-config output. */
+typedef enum cf_key_id {
+    CF_CONFIG_FILE,
+    CF_MODE,
+    CF_CLUSTER,
+    CF_REGION,
+    CF_ACCOUNT_ID,
+    CF_DOCKER_HOST,
+    CF_STATE_DIR,
+    CF_LISTEN,
+    CF_LOG_LEVEL,
+    CF_ENDPOINT_SSM,
+    CF_ENDPOINT_SECRETSMANAGER,
+    CF_ENDPOINT_KMS,
+    CF_ENDPOINT_STS,
+    CF_ENDPOINT_IAM,
+    CF_ACCESS_KEY_ID,
+    CF_SECRET_ACCESS_KEY,
+    CF_SESSION_TOKEN,
+    CF_KEY_COUNT
+} cf_key_id;
+
+typedef struct cf_key {
+    const char *name;     /* KEY in files and the environment */
+    const char *flag;     /* long flag without "--", or NULL */
+    const char *metavar;  /* for --help */
+    const char *def;      /* default, or NULL for unset */
+    bool secret;          /* masked in --check-config and errors */
+    const char *help;
+    /* 0, or -EINVAL with a reason written into err */
+    int (*validate)(const char *value, char *err, size_t errlen);
+} cf_key;
+
+extern const cf_key cf_keys[CF_KEY_COUNT];
+
+typedef struct cf_config {
+    char *value[CF_KEY_COUNT];  /* NULL when unset */
+    char *source[CF_KEY_COUNT]; /* "default", "FILE:LINE", "environment", "--flag" */
+
+    /* derived, typed views, filled by cf_load */
+    cf_mode mode;
+    es_log_level log_level;
+    char *listen_host;
+    int listen_port;
+    char *docker_socket; /* path part of DOCKER_HOST unix:///path */
+} cf_config;
+
+typedef enum cf_action {
+    CF_ACTION_RUN,
+    CF_ACTION_CHECK,
+    CF_ACTION_HELP,
+    CF_ACTION_VERSION,
+} cf_action;
+
+/* Loads every layer. envp may be NULL (no environment layer). On failure
+ * returns -EINVAL (or -ENOMEM) with the reason in err, and c is freed. */
+int cf_load(cf_config *c, int argc, char *const argv[], char *const envp[], cf_action *action,
+            es_buf *err);
+void cf_free(cf_config *c);
+
+const char *cf_get(const cf_config *c, cf_key_id k);
+
+/* Writes the effective configuration with sources, secrets masked. */
+void cf_print(const cf_config *c, FILE *out);
+/* Writes the --help text. */
+void cf_print_help(FILE *out, const char *argv0);
+
+/* Parses one line of an EnvironmentFile into key and value; exposed for the
+ * tests and the fuzz driver. Returns 1 for an assignment, 0 for a blank or
+ * comment line, -EINVAL with a reason. Continuation lines are joined by the
+ * caller (cf_parse_text). */
+typedef int (*cf_assign_fn)(const char *key, const char *value, unsigned line, void *arg);
+int cf_parse_text(const char *text, size_t len, cf_assign_fn fn, void *arg, unsigned *bad_line,
+                  char *err, size_t errlen);
+
+#endif
