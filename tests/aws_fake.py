@@ -43,7 +43,34 @@ ap.add_argument("--port", type=int, default=0)
 ap.add_argument("--delay", action="append", default=[])
 ap.add_argument("--expiry", type=int, default=3600)
 ap.add_argument("--container-token", default="")
+ap.add_argument("--secret", action="append", default=[], help="AKID=SECRET accepted")
 args = ap.parse_args()
+
+import re
+import types
+try:
+    import botocore.auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+except ImportError:
+    botocore = None
+
+known_secrets = dict(s.split("=", 1) for s in args.secret)
+
+
+class FixedDateTime(datetime):
+    now_value = None
+
+    @classmethod
+    def utcnow(cls):
+        return cls.now_value
+
+
+if botocore:
+    botocore.auth.datetime = types.SimpleNamespace(datetime=FixedDateTime)
+sig_lock = threading.Lock()
+AUTH_RE = re.compile(r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request, "
+                     r"SignedHeaders=([^,]+), Signature=([0-9a-f]{64})$")
 
 lock = threading.Lock()
 stats = {}
@@ -58,7 +85,7 @@ inflight = 0
 def reset():
     global stats, scripts, inflight
     stats = {"requests": 0, "connections": 0, "max_concurrent": 0, "ops": {}, "akids": [],
-             "tokens": [], "bodies": [], "imds_tokens": 0}
+             "tokens": [], "bodies": [], "imds_tokens": 0, "bad_signatures": 0}
     scripts = {}
 
 
@@ -180,9 +207,34 @@ class H(BaseHTTPRequestHandler):
             return self.send(200, json.dumps(self.creds("container")), "application/json")
         self.send(404, "not found", "text/plain")
 
+    def signature_ok(self, raw):
+        """Re-signs the request with botocore and compares."""
+        if not botocore:
+            return True
+        m = AUTH_RE.match(self.headers.get("Authorization") or "")
+        if not m:
+            return False
+        akid, date, region, service, signed, sig = m.groups()
+        secret = known_secrets.get(akid)
+        amz_date = self.headers.get("X-Amz-Date") or ""
+        if secret is None or not amz_date.startswith(date):
+            return False
+        req = AWSRequest(method=self.command, url="http://%s%s" % (self.headers["Host"], self.path),
+                         data=raw)
+        for h in signed.split(";"):
+            for v in self.headers.get_all(h) or []:
+                req.headers[h] = v
+        with sig_lock:
+            FixedDateTime.now_value = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ")
+            token = self.headers.get("X-Amz-Security-Token")
+            botocore.auth.SigV4Auth(Credentials(akid, secret, token), service,
+                                    region).add_auth(req)
+        return req.headers["Authorization"] == self.headers["Authorization"]
+
     def creds(self, who):
         n = stats["ops"].get("creds-" + who, 0) + 1
         stats["ops"]["creds-" + who] = n
+        known_secrets["AK%s%d" % (who.upper(), n)] = "secret-%s-%d" % (who, n)
         return {"Code": "Success", "Type": "AWS-HMAC", "AccessKeyId": "AK%s%d" % (who.upper(), n),
                 "SecretAccessKey": "secret-%s-%d" % (who, n), "Token": "token-%s-%d" % (who, n),
                 "Expiration": iso(time.time() + args.expiry),
@@ -230,6 +282,15 @@ class H(BaseHTTPRequestHandler):
             with lock:
                 reset()
             return self.send(200, "{}", "application/json")
+        if not self.signature_ok(raw):
+            with lock:
+                stats["bad_signatures"] += 1
+            if self.headers.get("X-Amz-Target"):
+                return self.send(400, json.dumps({"__type": "InvalidSignatureException",
+                                                  "message": "signature mismatch"}))
+            return self.send(403, "<ErrorResponse><Error><Type>Sender</Type><Code>"
+                             "SignatureDoesNotMatch</Code><Message>signature mismatch</Message>"
+                             "</Error><RequestId>rid-sig</RequestId></ErrorResponse>", "text/xml")
         target = self.headers.get("X-Amz-Target")
         if target:
             op = target.split(".", 1)[1]
