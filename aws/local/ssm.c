@@ -1,0 +1,2 @@
+#include "aws/local/internal.h"
+const al_op al_ssm_ops[] = {{NULL, NULL}};
