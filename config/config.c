@@ -239,7 +239,7 @@ int cf_parse_text(const char *text, size_t len, cf_assign_fn fn, void *arg, unsi
         if (r_ == -EMSGSIZE)                                                                       \
             FAIL("value longer than %u bytes", (unsigned)CF_VALUE_MAX);                            \
         if (r_)                                                                                    \
-            FAIL("out of memory");                                                             \
+            FAIL("out of memory");                                                                 \
     } while (0)
 
     while (i < len) {
@@ -396,8 +396,8 @@ static size_t distance(const char *a, const char *b)
         d[0][j] = j;
     for (size_t i = 1; i <= la; i++)
         for (size_t j = 1; j <= lb; j++) {
-            size_t sub = d[i - 1][j - 1] + (toupper((unsigned char)a[i - 1]) !=
-                                            toupper((unsigned char)b[j - 1]));
+            size_t sub = d[i - 1][j - 1] +
+                         (toupper((unsigned char)a[i - 1]) != toupper((unsigned char)b[j - 1]));
             size_t del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
             size_t m = sub < del ? sub : del;
             d[i][j] = m < ins ? m : ins;
@@ -503,8 +503,7 @@ static int load_file(cf_config *c, const char *path, bool must_exist, es_buf *er
     loader l = {.c = c, .err = err, .file = path};
     unsigned bad_line = 0;
     char why[256] = "";
-    ret = cf_parse_text(es_buf_cstr(&text), text.len, file_assign, &l, &bad_line, why,
-                        sizeof why);
+    ret = cf_parse_text(es_buf_cstr(&text), text.len, file_assign, &l, &bad_line, why, sizeof why);
     if (ret < 0 && why[0])
         es_buf_printf(err, "%s:%u: %s", path, bad_line, why);
 out:
@@ -537,8 +536,7 @@ static int derive(cf_config *c, es_buf *err)
     c->mode = strcmp(c->value[CF_MODE], "aws") == 0 ? CF_MODE_AWS : CF_MODE_EMBEDDED;
     es_log_level_parse(c->value[CF_LOG_LEVEL], &c->log_level);
     char why[256];
-    int r = split_hostport(c->value[CF_LISTEN], &c->listen_host, &c->listen_port, why,
-                           sizeof why);
+    int r = split_hostport(c->value[CF_LISTEN], &c->listen_host, &c->listen_port, why, sizeof why);
     if (r < 0) {
         es_buf_printf(err, "%s: %s", cf_keys[CF_LISTEN].name, why);
         return r;
@@ -573,8 +571,8 @@ int cf_load(cf_config *c, int argc, char *const argv[], char *const envp[], cf_a
     int no = 0;
     for (int k = 0; k < CF_KEY_COUNT; k++)
         if (cf_keys[k].flag)
-            opts[no++] = (struct option){cf_keys[k].flag, required_argument, NULL,
-                                         OPT_KEY_BASE + k};
+            opts[no++] =
+                (struct option){cf_keys[k].flag, required_argument, NULL, OPT_KEY_BASE + k};
     opts[no++] = (struct option){"check-config", no_argument, NULL, OPT_CHECK};
     opts[no++] = (struct option){"help", no_argument, NULL, OPT_HELP};
     opts[no++] = (struct option){"version", no_argument, NULL, OPT_VERSION};
@@ -624,8 +622,8 @@ int cf_load(cf_config *c, int argc, char *const argv[], char *const envp[], cf_a
         file = CF_DEFAULT_FILE;
     if ((ret = set_value(c, CF_CONFIG_FILE, file,
                          flag_val[CF_CONFIG_FILE] ? "--config"
-                         : env_file              ? "environment"
-                                                 : "default",
+                         : env_file               ? "environment"
+                                                  : "default",
                          err)) < 0)
         goto fail;
     if ((ret = load_file(c, file, explicit_file, err)) < 0)

@@ -53,11 +53,11 @@ typedef enum cf_key_id {
 } cf_key_id;
 
 typedef struct cf_key {
-    const char *name;     /* KEY in files and the environment */
-    const char *flag;     /* long flag without "--", or NULL */
-    const char *metavar;  /* for --help */
-    const char *def;      /* default, or NULL for unset */
-    bool secret;          /* masked in --check-config and errors */
+    const char *name;    /* KEY in files and the environment */
+    const char *flag;    /* long flag without "--", or NULL */
+    const char *metavar; /* for --help */
+    const char *def;     /* default, or NULL for unset */
+    bool secret;         /* masked in --check-config and errors */
     const char *help;
     /* 0, or -EINVAL with a reason written into err */
     int (*validate)(const char *value, char *err, size_t errlen);
