@@ -83,6 +83,14 @@ static const char *const migrations[] = {
     " arn TEXT NOT NULL REFERENCES sm_secret(arn) ON DELETE CASCADE,"
     " key TEXT NOT NULL, value TEXT NOT NULL,"
     " PRIMARY KEY (arn, key));",
+    /* 2: callers' access keys (secret wrapped by the master key), settings */
+    "CREATE TABLE iam_access_key ("
+    " akid TEXT PRIMARY KEY,"
+    " wrapped BLOB NOT NULL," /* iv | tag | AES-256-GCM(master, secret) */
+    " principal TEXT NOT NULL,"
+    " status TEXT NOT NULL DEFAULT 'Active',"
+    " created REAL NOT NULL);"
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

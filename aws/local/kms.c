@@ -523,6 +523,52 @@ out:
     return r;
 }
 
+int al_kms_wrap(al_ctx *c, const char *label, const uint8_t *pt, size_t ptlen, uint8_t **out,
+                size_t *outlen)
+{
+    if (ptlen > AL_KMS_PLAINTEXT_MAX)
+        return -EMSGSIZE;
+    size_t n = AL_KMS_IV_LEN + AL_KMS_TAG_LEN + ptlen;
+    uint8_t *b = es_malloc(n);
+    if (!b)
+        return -ENOMEM;
+    int r = es_random_bytes(b, AL_KMS_IV_LEN) < 0 ? -EIO : 0;
+    if (r == 0)
+        r = gcm(true, c->master, b, (const uint8_t *)label, strlen(label), NULL, 0, pt, ptlen,
+                b + AL_KMS_IV_LEN + AL_KMS_TAG_LEN, b + AL_KMS_IV_LEN);
+    if (r < 0) {
+        es_free(b);
+        return r;
+    }
+    *out = b;
+    *outlen = n;
+    return 0;
+}
+
+int al_kms_unwrap(al_ctx *c, const char *label, const uint8_t *blob, size_t bloblen, uint8_t **pt,
+                  size_t *ptlen)
+{
+    if (bloblen < AL_KMS_IV_LEN + AL_KMS_TAG_LEN)
+        return -EBADMSG;
+    size_t n = bloblen - AL_KMS_IV_LEN - AL_KMS_TAG_LEN;
+    uint8_t *o = es_malloc(n + 1);
+    if (!o)
+        return -ENOMEM;
+    uint8_t tag[AL_KMS_TAG_LEN];
+    memcpy(tag, blob + AL_KMS_IV_LEN, sizeof tag);
+    int r = gcm(false, c->master, blob, (const uint8_t *)label, strlen(label), NULL, 0,
+                blob + AL_KMS_IV_LEN + AL_KMS_TAG_LEN, n, o, tag);
+    if (r < 0) {
+        es_wipe(o, n + 1);
+        es_free(o);
+        return r;
+    }
+    o[n] = 0;
+    *pt = o;
+    *ptlen = n;
+    return 0;
+}
+
 /* ---- the KMS API ---- */
 
 static int parse_context(const es_json *req, al_kv *kv, size_t *n, al_error *e)

@@ -67,6 +67,15 @@ int al_kms_seal(al_ctx *c, const char *key_id, const al_kv *ctx, size_t nctx, co
  * disabled), -ENOMEM, -EIO. */
 int al_kms_unseal(al_ctx *c, const uint8_t *blob, size_t bloblen, const al_kv *ctx, size_t nctx,
                   uint8_t **pt, size_t *ptlen, char key_id[AL_KEY_ID_LEN + 1]);
+/* Wraps a small secret (an access key's secret) under the host master key,
+ * with label bound in as AAD: out = iv | tag | ciphertext, es_malloc'ed.
+ * Unwrap answers -EBADMSG for a blob or label that does not match; *pt has
+ * a NUL after ptlen bytes (wipe it). */
+int al_kms_wrap(al_ctx *c, const char *label, const uint8_t *pt, size_t ptlen, uint8_t **out,
+                size_t *outlen);
+int al_kms_unwrap(al_ctx *c, const char *label, const uint8_t *blob, size_t bloblen, uint8_t **pt,
+                  size_t *ptlen);
+
 /* Reads the key id out of a blob without decrypting. */
 int al_kms_blob_key_id(const uint8_t *blob, size_t bloblen, char key_id[AL_KEY_ID_LEN + 1]);
 

@@ -121,6 +121,12 @@ int al_b64_decode(const char *s, size_t n, uint8_t **out, size_t *outlen)
                 return -EINVAL;
             }
         }
+        if (i + 4 == n && ((pad == 1 && (v[2] & 3)) || (pad == 2 && (v[1] & 15)))) {
+            /* non-zero bits past the end: not the canonical encoding */
+            es_wipe(d, len + 1);
+            es_free(d);
+            return -EINVAL;
+        }
         uint32_t x =
             (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
         uint8_t bytes[3] = {(uint8_t)(x >> 16), (uint8_t)(x >> 8), (uint8_t)x};

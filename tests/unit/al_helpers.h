@@ -128,7 +128,7 @@ static int call(const char *target, const char *body)
 }
 
 /* Succeeds or fails the test with the error. */
-static const es_json *ok(const char *target, const char *body)
+__attribute__((unused)) static const es_json *ok(const char *target, const char *body)
 {
     int st = call(target, body);
     cr_assert_eq(st, 0, "%s %s -> %d %s: %s", target, body, st, T.err.code, T.err.message);
