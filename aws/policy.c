@@ -16,6 +16,7 @@
 
 const aw_policy_limits aw_policy_inline_limits = {
     .max_bytes = 10240,
+    .max_raw_bytes = 65536,
     .max_statements = 100,
     .max_values = 256,
     .max_conditions = 64,
@@ -24,6 +25,7 @@ const aw_policy_limits aw_policy_inline_limits = {
 };
 const aw_policy_limits aw_policy_managed_limits = {
     .max_bytes = 6144,
+    .max_raw_bytes = 65536,
     .max_statements = 100,
     .max_values = 256,
     .max_conditions = 64,
@@ -32,6 +34,7 @@ const aw_policy_limits aw_policy_managed_limits = {
 };
 const aw_policy_limits aw_policy_resource_limits = {
     .max_bytes = 20480,
+    .max_raw_bytes = 131072,
     .max_statements = 100,
     .max_values = 256,
     .max_conditions = 64,
@@ -1175,6 +1178,31 @@ static int compile_doc(comp *c, const es_json *doc)
     return 0;
 }
 
+/* Characters IAM counts: everything but whitespace outside strings. */
+static size_t counted_chars(const char *s, size_t n)
+{
+    size_t c = 0;
+    bool in_str = false, esc = false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (in_str) {
+            c++;
+            if (esc)
+                esc = false;
+            else if (ch == '\\')
+                esc = true;
+            else if (ch == '"')
+                in_str = false;
+        } else if (ch == '"') {
+            in_str = true;
+            c++;
+        } else if (ch != ' ' && ch != '\t' && ch != '\n' && ch != '\r') {
+            c++;
+        }
+    }
+    return c;
+}
+
 int aw_policy_parse(const char *text, size_t len, aw_policy_kind kind, const char *name,
                     const aw_policy_limits *lim, aw_policy **out, char *err, size_t errlen)
 {
@@ -1185,16 +1213,24 @@ int aw_policy_parse(const char *text, size_t len, aw_policy_kind kind, const cha
     if (!lim)
         lim = kind == AW_POLICY_RESOURCE ? &aw_policy_resource_limits : &aw_policy_inline_limits;
     comp c = {.lim = lim, .err = err, .errlen = errlen};
-    if (len > lim->max_bytes) {
-        cfail(&c, AW_POLICY_E_TOO_BIG, "Policy document is %zu bytes, more than the limit of %zu",
-              len, lim->max_bytes);
+    if (len > lim->max_raw_bytes) {
+        cfail(&c, AW_POLICY_E_TOO_BIG,
+              "Policy document is %zu bytes with whitespace, more than the limit of %zu", len,
+              lim->max_raw_bytes);
+        return c.rc;
+    }
+    size_t counted = counted_chars(text, len);
+    if (counted > lim->max_bytes) {
+        cfail(&c, AW_POLICY_E_TOO_BIG,
+              "Policy document is %zu characters without whitespace, more than the limit of %zu",
+              counted, lim->max_bytes);
         return c.rc;
     }
     es_json_limits jl = {
-        .max_bytes = lim->max_bytes,
+        .max_bytes = lim->max_raw_bytes,
         .max_depth = lim->max_depth,
         .max_string = lim->max_string,
-        .max_values = lim->max_bytes, /* a value takes at least one byte */
+        .max_values = lim->max_bytes, /* a value takes at least one counted byte */
     };
     es_json *doc = NULL;
     char jerr[128];
@@ -1904,8 +1940,10 @@ int aw_policy_evaluate(const aw_policy_set *set, const aw_request *req, aw_decis
         return 0;
     }
 
-    bool same = !e.caller_service && e.paccount.n > 0 && e.paccount.n == e.raccount.n &&
-                memcmp(e.paccount.s, e.raccount.s, e.paccount.n) == 0;
+    /* a resource without an account ("*", S3-style ARNs) is the caller's own */
+    bool same = !e.caller_service && e.paccount.n > 0 &&
+                (e.raccount.n == 0 || (e.paccount.n == e.raccount.n &&
+                                       memcmp(e.paccount.s, e.raccount.s, e.paccount.n) == 0));
     bool kms_key = !e.res_all && e.res_arn && span_eq(e.rpart[2], "kms", 3) && e.rpart[5].n >= 4 &&
                    strncasecmp(e.rpart[5].s, "key/", 4) == 0;
     const hit *allow = NULL;

@@ -8,17 +8,16 @@
  * PARSING. aw_policy_parse() reads one JSON policy document with bounded
  * limits (aw_policy_limits: document bytes - IAM's 10240 for inline, 6144 for
  * managed policies -, statements, values per element, conditions, nesting)
- * and compiles it into an immutable aw_policy. Accepted: Version 2012-10-17
- * or 2008-10-17 (absent means 2008-10-17, in which policy variables are not
- * substituted, as in IAM), Id, Statement as an object or an array, Sid,
- * Effect, exactly one of Action/NotAction, exactly one of Resource/
- * NotResource, Principal/NotPrincipal ("*" or {"AWS"|"Service"|"Federated"|
- * "CanonicalUser": string or array}) - required in resource-based policies
- * and rejected in identity policies and boundaries, like IAM -, and
- * Condition ({operator: {key: string|number|bool or array of them}}). A
- * failure returns AW_POLICY_E_MALFORMED (or _TOO_BIG/_LIMIT/_NOMEM) and a
- * one-line message in the style of IAM's MalformedPolicyDocument naming the
- * element and statement at fault.
+ * and compiles it into an immutable aw_policy. Like IAM, whitespace outside
+ * strings does not count towards max_bytes; max_raw_bytes bounds the input. Accepted: Version
+ * 2012-10-17 or 2008-10-17 (absent means 2008-10-17, in which policy variables are not substituted,
+ * as in IAM), Id, Statement as an object or an array, Sid, Effect, exactly one of Action/NotAction,
+ * exactly one of Resource/ NotResource, Principal/NotPrincipal ("*" or
+ * {"AWS"|"Service"|"Federated"| "CanonicalUser": string or array}) - required in resource-based
+ * policies and rejected in identity policies and boundaries, like IAM -, and Condition ({operator:
+ * {key: string|number|bool or array of them}}). A failure returns AW_POLICY_E_MALFORMED (or
+ * _TOO_BIG/_LIMIT/_NOMEM) and a one-line message in the style of IAM's MalformedPolicyDocument
+ * naming the element and statement at fault.
  *
  * MATCHING.
  *  - Action: "*", or "service:pattern"; the service prefix is compared
@@ -60,8 +59,11 @@
  * key policy, ...), and the request (principal ARN, action, resource ARN,
  * context). Accounts: the principal account is the 5th field of the
  * principal ARN, the resource account the 5th field of the resource ARN
- * unless aw_request.resource_account overrides it (for resources whose ARN
- * carries no account).
+ * unless aw_request.resource_account overrides it. A resource with no
+ * account at all ("*" for actions such as ecr:GetAuthorizationToken, or an
+ * ARN with an empty account field and no override) is treated as the
+ * caller's own account. A caller that is not an ARN is a service principal:
+ * only a resource policy naming it can grant.
  *
  *  1. Any matching Deny statement - in an identity policy, the boundary, or
  *     the resource policy (whose Principal/NotPrincipal must match the
@@ -117,7 +119,8 @@ typedef enum aw_policy_err {
 } aw_policy_err;
 
 typedef struct aw_policy_limits {
-    size_t max_bytes;      /* whole document, after whitespace */
+    size_t max_bytes;      /* document characters, whitespace outside strings not counted (IAM) */
+    size_t max_raw_bytes;  /* the input as given, whitespace included */
     size_t max_statements; /* Statement entries */
     size_t max_values;     /* values in one Action/Resource/Principal/condition key */
     size_t max_conditions; /* operator+key pairs in one statement */
@@ -125,8 +128,8 @@ typedef struct aw_policy_limits {
     size_t max_string;     /* one string */
 } aw_policy_limits;
 
-/* 10240 bytes (IAM inline role policy), 100 statements, 256 values,
- * 64 condition keys per statement, depth 8, strings of 2048 bytes. */
+/* 10240 bytes (IAM inline role policy), 64 KiB raw, 100 statements, 256
+ * values, 64 condition keys per statement, depth 8, strings of 2048 bytes. */
 extern const aw_policy_limits aw_policy_inline_limits;
 /* Same with 6144 bytes (IAM managed policy). */
 extern const aw_policy_limits aw_policy_managed_limits;
