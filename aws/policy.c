@@ -238,6 +238,7 @@ typedef struct cond {
     uint8_t set;
     bool if_exists;
     const char *key;
+    size_t keylen;
     const cval *v;
     uint32_t nv;
 } cond;
@@ -1002,7 +1003,8 @@ static int compile_conditions(comp *c, stmt *st, const es_json *v)
             if (!*key)
                 return cfail(c, AW_POLICY_E_MALFORMED, "Condition %.64s has an empty condition key",
                              opname);
-            cd[k].key = arena_strndup(&c->p->ar, key, strlen(key));
+            cd[k].keylen = strlen(key);
+            cd[k].key = arena_strndup(&c->p->ar, key, cd[k].keylen);
             if (!cd[k].key)
                 return nomem(c);
             rc = compile_cond_values(c, &cd[k], blk->u.object.values[j], opname);
@@ -1308,21 +1310,43 @@ typedef struct ectx {
     bool caller_service; /* not an ARN: a service principal */
 } ectx;
 
+/* ASCII case folding: ARNs, actions and condition keys are ASCII, and
+ * locale-dependent tolower() would be both slower and wrong here. */
+static inline unsigned char lc(unsigned char c)
+{
+    return (unsigned char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+}
+
+static inline bool ch_eq(char a, char b, bool icase)
+{
+    if (icase)
+        return lc((unsigned char)a) == lc((unsigned char)b);
+    return a == b;
+}
+
+static bool span_eq_case(const char *a, const char *b, size_t n, bool icase)
+{
+    if (!icase)
+        return memcmp(a, b, n) == 0;
+    for (size_t i = 0; i < n; i++)
+        if (lc((unsigned char)a[i]) != lc((unsigned char)b[i]))
+            return false;
+    return true;
+}
+
 static const aw_ctx_entry *ctx_find(const aw_request *r, const char *key, size_t len)
 {
+    if (len == 0)
+        return NULL;
+    unsigned char first = lc((unsigned char)key[0]);
     for (size_t i = 0; i < r->nctx; i++) {
         const char *k = r->ctx[i].key;
-        if (k && strncasecmp(k, key, len) == 0 && k[len] == '\0')
+        /* cheap first-character test before the full comparison */
+        if (k && lc((unsigned char)k[0]) == first && strncasecmp(k, key, len) == 0 &&
+            k[len] == '\0')
             return &r->ctx[i];
     }
     return NULL;
-}
-
-static bool ch_eq(char a, char b, bool icase)
-{
-    if (icase)
-        return tolower((unsigned char)a) == tolower((unsigned char)b);
-    return a == b;
 }
 
 /* Resolves variables into out[]. Returns false when a variable cannot be
@@ -1356,6 +1380,14 @@ static bool resolve(const pat *p, const aw_request *r, tok out[MAX_TOKENS])
  * character, literal runs compared with ch_eq. */
 static bool glob_tokens(const tok *t, uint32_t nt, const char *s, size_t n, bool icase)
 {
+    /* fast paths for the shapes most policies use: "literal", "*",
+     * "prefix*" */
+    if (nt == 1 && t[0].kind == T_LIT)
+        return t[0].len == n && span_eq_case(t[0].s, s, n, icase);
+    if (nt == 1 && t[0].kind == T_STAR)
+        return true;
+    if (nt == 2 && t[0].kind == T_LIT && t[1].kind == T_STAR)
+        return t[0].len <= n && span_eq_case(t[0].s, s, t[0].len, icase);
     uint32_t pi = 0;
     size_t po = 0, si = 0;
     uint32_t star_pi = UINT32_MAX;
@@ -1670,7 +1702,7 @@ static bool cond_single(const cond *c, const aw_request *r, const char *s)
 
 static bool cond_matches(const cond *c, const aw_request *r)
 {
-    const aw_ctx_entry *e = ctx_find(r, c->key, strlen(c->key));
+    const aw_ctx_entry *e = ctx_find(r, c->key, c->keylen);
     if (c->op == OP_NULL) {
         bool want_absent = false, want_present = false;
         for (uint32_t i = 0; i < c->nv; i++) {
@@ -1819,8 +1851,10 @@ static void scan_identity(const aw_policy *const *ps, size_t n, aw_policy_source
             continue;
         for (size_t s = 0; s < p->nst; s++) {
             const stmt *st = &p->st[s];
-            if (st->deny ? deny->set : allow->set)
-                continue; /* already decided for this effect */
+            if (deny->set)
+                return; /* an explicit deny decides; nothing else can change it */
+            if (!st->deny && allow->set)
+                continue; /* already allowed; only a deny can still matter */
             if (stmt_core(st, e)) {
                 if (st->deny)
                     hit_set(deny, p, s, src);
