@@ -239,7 +239,7 @@ int cf_parse_text(const char *text, size_t len, cf_assign_fn fn, void *arg, unsi
         if (r_ == -EMSGSIZE)                                                                       \
             FAIL("value longer than %u bytes", (unsigned)CF_VALUE_MAX);                            \
         if (r_)                                                                                    \
-            FAIL("out of memory");                                                                 \
+            FAIL("out of memory");                                                             \
     } while (0)
 
     while (i < len) {
@@ -396,8 +396,8 @@ static size_t distance(const char *a, const char *b)
         d[0][j] = j;
     for (size_t i = 1; i <= la; i++)
         for (size_t j = 1; j <= lb; j++) {
-            size_t sub = d[i - 1][j - 1] +
-                         (toupper((unsigned char)a[i - 1]) != toupper((unsigned char)b[j - 1]));
+            size_t sub = d[i - 1][j - 1] + (toupper((unsigned char)a[i - 1]) !=
+                                            toupper((unsigned char)b[j - 1]));
             size_t del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
             size_t m = sub < del ? sub : del;
             d[i][j] = m < ins ? m : ins;
@@ -467,7 +467,7 @@ static int file_assign(const char *key, const char *value, unsigned line, void *
     return set_value(l->c, k, value, src, l->err);
 }
 
-static int load_file(cf_config *c, const char *path, bool must_exist, es_buf *err)
+int cf_read_file(const char *path, bool must_exist, cf_assign_fn fn, void *arg, es_buf *err)
 {
     int ret = 0;
     es_buf text;
@@ -500,16 +500,21 @@ static int load_file(cf_config *c, const char *path, bool must_exist, es_buf *er
             break;
         es_buf_commit(&text, (size_t)n);
     }
-    loader l = {.c = c, .err = err, .file = path};
     unsigned bad_line = 0;
     char why[256] = "";
-    ret = cf_parse_text(es_buf_cstr(&text), text.len, file_assign, &l, &bad_line, why, sizeof why);
+    ret = cf_parse_text(es_buf_cstr(&text), text.len, fn, arg, &bad_line, why, sizeof why);
     if (ret < 0 && why[0])
         es_buf_printf(err, "%s:%u: %s", path, bad_line, why);
 out:
     close(fd);
     es_buf_free_secret(&text);
     return ret;
+}
+
+static int load_file(cf_config *c, const char *path, bool must_exist, es_buf *err)
+{
+    loader l = {.c = c, .err = err, .file = path};
+    return cf_read_file(path, must_exist, file_assign, &l, err);
 }
 
 void cf_free(cf_config *c)
@@ -529,6 +534,32 @@ void cf_free(cf_config *c)
 const char *cf_get(const cf_config *c, cf_key_id k)
 {
     return c->value[k];
+}
+
+const char *cf_source(const cf_config *c, cf_key_id k)
+{
+    return c->source[k];
+}
+
+int cf_adopt(cf_config *live, cf_config *fresh, cf_key_id k)
+{
+    if (k == CF_LISTEN || k == CF_DOCKER_HOST)
+        return -EINVAL; /* derived views that are not re-derived here */
+    if (k == CF_LOG_LEVEL && fresh->value[k] &&
+        es_log_level_parse(fresh->value[k], &live->log_level) < 0)
+        return -EINVAL;
+    if (k == CF_MODE && fresh->value[k])
+        live->mode = fresh->mode;
+    if (cf_keys[k].secret)
+        es_free_secret_str(live->value[k]);
+    else
+        es_free(live->value[k]);
+    es_free(live->source[k]);
+    live->value[k] = fresh->value[k];
+    live->source[k] = fresh->source[k];
+    fresh->value[k] = NULL;
+    fresh->source[k] = NULL;
+    return 0;
 }
 
 static int derive(cf_config *c, es_buf *err)
