@@ -547,6 +547,18 @@ size_t ag_reason_secret_failure(char *out, size_t outlen, const ag_secret_failur
 
 /* ---- DescribeTasks shape ---- */
 
+/* Copies s into out (at most 128 characters, ECS's attribute limit) with
+ * characters outside `extra` (besides letters and digits) replaced by '_'. */
+static void attr_text(es_buf *out, const char *s, const char *extra)
+{
+    for (size_t i = 0; s && s[i] && out->len < 128; i++) {
+        char c = s[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  strchr(extra, c);
+        (void)es_buf_append_char(out, ok ? c : '_');
+    }
+}
+
 static void kts(es_jw *w, const char *k, int64_t v)
 {
     if (v)
@@ -603,6 +615,32 @@ void ag_task_write_json(const ag_task *t, es_jw *w)
         if (c->has_exit_code)
             es_jw_kint(w, "exitCode", c->exit_code);
         kstr_opt(w, "reason", c->reason);
+        es_jw_obj_end(w);
+    }
+    es_jw_arr_end(w);
+    /* botocore drops fields its model lacks, so `aws ecs describe-tasks`
+     * would never show secretsResolved: the same facts also go into the
+     * task's `attributes` (a modelled field), one per secret: name
+     * ecs-secrets-agent/secret/CONTAINER/NAME, value "version V FINGERPRINT",
+     * targetId the source ARN. */
+    es_jw_key(w, "attributes");
+    es_jw_arr(w);
+    for (size_t i = 0; i < t->n_secrets; i++) {
+        const ag_secret_meta *m = &t->secrets[i];
+        es_jw_obj(w);
+        es_buf_reset(&b);
+        (void)es_buf_printf(&b, "ecs-secrets-agent/%s/%s/",
+                            m->target == AG_SECRET_ENV ? "secret" : "logsecret",
+                            m->container_name ? m->container_name : "");
+        attr_text(&b, m->name, "-_/\\.");
+        es_jw_kstr(w, "name", es_buf_cstr(&b));
+        es_buf_reset(&b);
+        (void)es_buf_printf(&b, "version ");
+        attr_text(&b, m->version ? m->version : "unknown", "-_.@/\\:");
+        (void)es_buf_append_char(&b, ' ');
+        attr_text(&b, m->fingerprint ? m->fingerprint : "none", "-_.@/\\:");
+        es_jw_kstr(w, "value", es_buf_cstr(&b));
+        kstr_opt(w, "targetId", m->source_arn ? m->source_arn : m->value_from);
         es_jw_obj_end(w);
     }
     es_jw_arr_end(w);
