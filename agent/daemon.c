@@ -47,8 +47,8 @@ static int prepare_state_dir(const char *dir)
         return -ENOTDIR;
     }
     if (st.st_uid != geteuid()) {
-        es_err("state directory %s: owned by uid %u, not by us (uid %u)", dir, (unsigned)st.st_uid,
-               (unsigned)geteuid());
+        es_err("state directory %s: owned by uid %u, not by us (uid %u)", dir,
+               (unsigned)st.st_uid, (unsigned)geteuid());
         return -EPERM;
     }
     if (st.st_mode & 0077) {

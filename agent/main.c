@@ -40,9 +40,9 @@ int main(int argc, char *argv[])
     }
 
     es_log_set_level(cfg.log_level);
-    es_notice("ecs-secrets-agent %s starting: mode %s, cluster %s, region %s, state %s", ES_VERSION,
-              cf_get(&cfg, CF_MODE), cf_get(&cfg, CF_CLUSTER), cf_get(&cfg, CF_REGION),
-              cf_get(&cfg, CF_STATE_DIR));
+    es_notice("ecs-secrets-agent %s starting: mode %s, cluster %s, region %s, state %s",
+              ES_VERSION, cf_get(&cfg, CF_MODE), cf_get(&cfg, CF_CLUSTER),
+              cf_get(&cfg, CF_REGION), cf_get(&cfg, CF_STATE_DIR));
     ag_daemon d;
     int rc = ag_daemon_init(&d, &cfg);
     if (rc < 0) {
