@@ -11,6 +11,7 @@
  * per request (goal <= 50 us). Every answer's status is checked on both
  * sides, so a run that failed requests does not report figures. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,6 +196,7 @@ int main(int argc, char **argv)
                         "       (or set ES_TEST_DOCKER_HOST)\n");
         return 2;
     }
+    signal(SIGPIPE, SIG_IGN);
     loop = uv_default_loop();
     dk_options o = {.host = host, .timeout_ms = 60000};
     if (dk_client_create(loop, &o, &cli) < 0)

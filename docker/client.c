@@ -28,6 +28,7 @@ struct dk_client {
     neg_state neg;
     char version[16]; /* "1.41" */
     bool freeing;
+    int in_callbacks; /* > 0 while user callbacks may run: no destroy yet */
     dk_stats stats;
 };
 
@@ -91,6 +92,18 @@ static void destroy(dk_client *c)
     es_free(c);
 }
 
+/* A user callback may free the client: hold it while they run. */
+static void hold(dk_client *c)
+{
+    c->in_callbacks++;
+}
+
+static void release(dk_client *c)
+{
+    if (--c->in_callbacks == 0 && c->freeing && c->nconns == 0)
+        destroy(c);
+}
+
 static dk__req *pop(dk_client *c)
 {
     dk__req *r = c->qhead;
@@ -108,13 +121,13 @@ void dk_client_free(dk_client *c)
     if (!c || c->freeing)
         return;
     c->freeing = true;
+    hold(c);
     dk__req *r;
     while ((r = pop(c)))
         r->done(r, -ECANCELED);
     for (dk__conn *k = c->conns; k; k = k->next)
         dk__conn_close(k, -ECANCELED);
-    if (c->nconns == 0)
-        destroy(c);
+    release(c);
 }
 
 const char *dk_client_api_version(const dk_client *c)
@@ -184,6 +197,7 @@ static void enqueue_front(dk_client *c, dk__req *r)
 static void on_negotiation(dk__req *r, int err)
 {
     dk_client *c = r->op;
+    hold(c);
     if (!err && r->status == 200) {
         negotiated(c, r->api_version);
     } else {
@@ -216,6 +230,7 @@ static void on_negotiation(dk__req *r, int err)
     dk__req_free(r);
     if (!c->freeing)
         pump(c);
+    release(c);
 }
 
 static dk__conn *idle_conn(dk_client *c)
@@ -228,6 +243,7 @@ static dk__conn *idle_conn(dk_client *c)
 
 static void pump(dk_client *c)
 {
+    hold(c);
     while (c->qhead && !c->freeing) {
         dk__req *r = c->qhead;
         if (r->versioned && c->neg == NEG_NONE) {
@@ -246,7 +262,7 @@ static void pump(dk_client *c)
             continue;
         }
         if (r->versioned && c->neg == NEG_PENDING)
-            return;
+            break;
         uint64_t now = uv_now(c->loop);
         if (r->deadline <= now) {
             pop(c)->done(r, -ETIMEDOUT);
@@ -255,7 +271,7 @@ static void pump(dk_client *c)
         dk__conn *k = idle_conn(c);
         if (!k) {
             if (c->nconns >= c->max_conns)
-                return;
+                break;
             k = dk__conn_new(c->loop, c->path, &c->lim, &pool_ops, c);
             if (!k) {
                 pop(c)->done(r, -ENOMEM);
@@ -272,6 +288,7 @@ static void pump(dk_client *c)
         c->stats.requests++;
         dk__conn_send(k, r, r->versioned ? c->version : NULL, now);
     }
+    release(c);
 }
 
 static void pool_idle(dk__conn *k, void *owner)
@@ -291,7 +308,7 @@ static void pool_closed(dk__conn *k, void *owner)
     }
     c->nconns--;
     if (c->freeing) {
-        if (c->nconns == 0)
+        if (c->nconns == 0 && c->in_callbacks == 0)
             destroy(c);
         return;
     }
@@ -303,7 +320,9 @@ static const dk__conn_owner pool_ops = {pool_idle, pool_closed};
 void dk__client_submit(dk_client *c, dk__req *r)
 {
     if (c->freeing) {
+        hold(c);
         r->done(r, -ECANCELED);
+        release(c);
         return;
     }
     if (!r->timeout_ms)

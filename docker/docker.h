@@ -28,6 +28,9 @@
  *   reconnected=true) so that the agent reconciles with a list: dockerd's
  *   event log does not survive a dockerd restart.
  *
+ * The program must ignore SIGPIPE (libuv writes to pipes with write(2)): a
+ * dockerd that goes away mid-write is then an -EPIPE error, not a kill.
+ *
  * Lifetimes: all callbacks run on the loop thread. Strings in results are
  * valid only during the callback. dk_client_free / dk_events_free may be
  * called from inside a callback; pending operations then complete with

@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,7 +83,6 @@ static void send_str(fconn *f, const char *s, size_t n, bool close_after)
     uv_buf_t b = uv_buf_init(x->data, (unsigned)n);
     cr_assert_eq(uv_write(&x->w, (uv_stream_t *)&f->pipe, &b, 1, on_written), 0);
 }
-
 
 /* chunked body helper */
 static void chunk(es_buf *b, const char *s)
@@ -246,6 +246,7 @@ static void on_conn(uv_stream_t *srv, int status)
 
 static void setup(void)
 {
+    signal(SIGPIPE, SIG_IGN); /* as the daemon does: a peer gone mid-write is an error */
     cr_assert_eq(uv_loop_init(&loop), 0);
     snprintf(sock_path, sizeof(sock_path), "/tmp/es-dkfake-%d.sock", (int)getpid());
     unlink(sock_path);
@@ -530,4 +531,49 @@ Test(docker_fake, events_decode_split_lines_skip_long_and_resume_with_since)
     cr_assert(strstr(events_targets[1], "&since=1700000000.123456790"), "%s", events_targets[1]);
     cr_assert_geq(x.errors, 1, "the loss was reported");
     dk_events_free(w);
+}
+
+typedef struct freer {
+    int calls, cancelled, first_err;
+} freer;
+
+static void free_in_cb(void *ud, const dk_result *r)
+{
+    freer *f = ud;
+    if (f->calls++ == 0) {
+        f->first_err = r->err;
+        dk_client_free(cli); /* from inside its own callback */
+        cli = NULL;
+    } else if (r->err == -ECANCELED) {
+        f->cancelled++;
+    }
+}
+
+Test(docker_fake, client_freed_inside_its_callbacks)
+{
+    /* a failed negotiation fails the queue; the first callback frees */
+    static freer f;
+    memset(&f, 0, sizeof(f));
+    dk_client_free(cli);
+    dk_options o = {.host = "unix:///tmp/es-dkfake-no-such.sock"};
+    cr_assert_eq(dk_client_create(&loop, &o, &cli), 0);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(dk_container_start(cli, "x", free_in_cb, &f), 0);
+    for (int i = 0; i < 1000 && f.calls < 3; i++)
+        uv_run(&loop, UV_RUN_ONCE);
+    cr_assert_eq(f.calls, 3);
+    cr_assert_eq(f.first_err, -ENOENT);
+    cr_assert_eq(f.cancelled, 2);
+
+    /* and on a live connection */
+    memset(&f, 0, sizeof(f));
+    dk_options o2 = {.host = host};
+    cr_assert_eq(dk_client_create(&loop, &o2, &cli), 0);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(dk_container_start(cli, "gone", free_in_cb, &f), 0);
+    for (int i = 0; i < 1000 && f.calls < 3; i++)
+        uv_run(&loop, UV_RUN_ONCE);
+    cr_assert_eq(f.calls, 3);
+    cr_assert_eq(f.first_err, DK_E_NOT_FOUND);
+    cr_assert_eq(f.cancelled, 2);
 }
