@@ -464,9 +464,8 @@ static int on_timeout(CURLM *multi, long timeout_ms, void *userp)
     aw_http *h = userp;
     if (timeout_ms < 0)
         return uv_timer_stop(&h->timer) == 0 ? 0 : -1;
-    /* 0 means "now": not from inside this callback (curl is not reentrant) */
-    if (timeout_ms == 0)
-        timeout_ms = 1;
+    /* 0 means "now": a 0 ms libuv timer runs on the next loop turn, never
+     * from inside this callback (curl is not reentrant) */
     return uv_timer_start(&h->timer, on_timer, (uint64_t)timeout_ms, 0) == 0 ? 0 : -1;
 }
 
