@@ -194,6 +194,8 @@ static void start_one(run *r)
     }
 }
 
+static unsigned long connections;
+
 static void bench_ours(int port, int total, int conc, double *rps, double *cpu_us)
 {
     uv_loop_t loop;
@@ -213,6 +215,9 @@ static void bench_ours(int port, int total, int conc, double *rps, double *cpu_u
     while (r.done < total)
         uv_run(&loop, UV_RUN_ONCE);
     double w1 = wall_now(), c1 = cpu_now();
+    aw_http_stats hs;
+    aw_http_get_stats(aw_client_http(r.c), &hs);
+    connections = hs.connects;
     aw_client_close(r.c, NULL, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
@@ -330,6 +335,7 @@ int main(int argc, char **argv)
            r_ours, c_ours);
     printf("  floor (curl multi, no signing, no parsing)       : %8.0f req/s  %7.1f us CPU/req\n",
            r_floor, c_floor);
+    printf("  connections opened by aws/: %lu\n", connections);
     printf("  ratio ours/floor: throughput %.2f, CPU per request %.2f\n", r_ours / r_floor,
            c_ours / c_floor);
     curl_global_cleanup();
