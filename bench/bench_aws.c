@@ -295,10 +295,11 @@ static void bench_floor(int port, int total, int conc, double *rps, double *cpu_
 
 int main(int argc, char **argv)
 {
-    int total = argc > 1 ? atoi(argv[1]) : 1000; /* NOLINT: bench argument */
-    int conc = argc > 2 ? atoi(argv[2]) : 64;    /* NOLINT */
-    if (total <= 0 || conc <= 0)
+    long total_l = argc > 1 ? strtol(argv[1], NULL, 10) : 1000;
+    long conc_l = argc > 2 ? strtol(argv[2], NULL, 10) : 64;
+    if (total_l <= 0 || total_l > 10000000 || conc_l <= 0 || conc_l > 4096)
         return 2;
+    int total = (int)total_l, conc = (int)conc_l;
     setenv("no_proxy", "127.0.0.1", 1);
     curl_global_init(CURL_GLOBAL_DEFAULT);
 
