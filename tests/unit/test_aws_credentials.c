@@ -236,15 +236,25 @@ Test(creds, container_endpoint_with_token)
     cr_expect_str_eq(g2.err.code, "ContainerCredentialsUnavailable");
     cr_expect_str_eq(g2.err.message, "HTTP 401");
     aw_creds_close(q, NULL, NULL);
-    char *remote[] = {"AWS_CONTAINER_CREDENTIALS_FULL_URI=http://198.51.100.1/creds", NULL};
-    aw_creds_config cr = {.envp = remote};
-    cr_assert_eq(aw_creds_create(c, &cr, &q), 0);
-    p = q;
-    cg g3 = {0};
-    get(&g3);
-    cr_expect(g3.failed);
-    cr_expect_str_eq(g3.err.code, "InvalidContainerCredentialsUri");
-    aw_creds_close(q, NULL, NULL);
+    const char *remote_urls[] = {
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI=http://198.51.100.1/creds",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.evil.example/creds",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1.evil.example/creds",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI=http://localhost.evil.example/creds",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI=http://169.254.170.2@evil.example/creds",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI=ftp://127.0.0.1/creds",
+    };
+    for (size_t i = 0; i < sizeof remote_urls / sizeof *remote_urls; i++) {
+        char *remote[] = {(char *)remote_urls[i], NULL};
+        aw_creds_config cr = {.envp = remote};
+        cr_assert_eq(aw_creds_create(c, &cr, &q), 0);
+        p = q;
+        cg g3 = {0};
+        get(&g3);
+        cr_expect(g3.failed);
+        cr_expect_str_eq(g3.err.code, "InvalidContainerCredentialsUri", "%s", remote_urls[i]);
+        aw_creds_close(q, NULL, NULL);
+    }
     p = keep;
 }
 
