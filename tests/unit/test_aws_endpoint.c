@@ -1,8 +1,12 @@
 #include <criterion/criterion.h>
 
+#include "aws_fake.h"
+
 #include <errno.h>
 
 #include "aws/endpoint.h"
+
+TestSuite(endpoint, .fini = expect_no_leaks);
 
 Test(endpoint, defaults_per_partition)
 {

@@ -50,6 +50,7 @@ static void teardown(void)
     cr_expect_eq(c, 1);
     cr_expect_eq(uv_loop_close(&loop), 0);
     fake_stop(&f);
+    expect_no_leaks();
 }
 
 static void get(const char *path, aw_http_request *q, result *r)
