@@ -413,7 +413,8 @@ static int meta_request(aw_creds *p, const char *method, const char *url, const 
                          .n_headers = nh,
                          .timeout_ms = p->imds_timeout_ms,
                          .connect_timeout_ms = p->imds_timeout_ms,
-                         .max_body = META_MAX};
+                         .max_body = META_MAX,
+                         .no_proxy = true};
     int rc = aw_http_start(aw_client_http(p->client), &q, on_meta, p);
     if (rc == 0)
         p->in_flight++;
@@ -982,7 +983,8 @@ static void on_identity(void *arg, int err, aw_http_response *resp)
                              .n_headers = 1,
                              .timeout_ms = p->imds_timeout_ms,
                              .connect_timeout_ms = p->imds_timeout_ms,
-                             .max_body = META_MAX};
+                             .max_body = META_MAX,
+                             .no_proxy = true};
         int rc = aw_http_start(aw_client_http(p->client), &q, on_identity, op);
         if (rc < 0) {
             make_error(&e, AW_ERR_TRANSPORT, "ImdsUnavailable", aw_http_strerror(rc));
@@ -1035,7 +1037,8 @@ int aw_creds_imds_identity(aw_creds *p, aw_creds_identity_cb cb, void *arg)
                          .n_headers = 1,
                          .timeout_ms = p->imds_timeout_ms,
                          .connect_timeout_ms = p->imds_timeout_ms,
-                         .max_body = META_MAX};
+                         .max_body = META_MAX,
+                         .no_proxy = true};
     int rc = aw_http_start(aw_client_http(p->client), &q, on_identity, op);
     if (rc < 0) {
         es_free(op);

@@ -298,6 +298,8 @@ int aw_http_start(aw_http *h, const aw_http_request *q, aw_http_cb cb, void *arg
     SETOPT(e, CURLOPT_PRIVATE, r);
     SETOPT(e, CURLOPT_USERAGENT, "ecs-secrets-agent/0.1");
     SETOPT(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (q->no_proxy)
+        SETOPT(e, CURLOPT_NOPROXY, "*");
     if (strcmp(q->method, "GET") == 0) {
         SETOPT(e, CURLOPT_HTTPGET, 1L);
     } else if (strcmp(q->method, "POST") == 0 || strcmp(q->method, "PUT") == 0) {

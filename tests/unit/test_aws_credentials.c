@@ -226,6 +226,27 @@ Test(creds, container_endpoint_with_token)
     cr_expect(g.exp > time(NULL) + 3000);
 
     aw_creds *q;
+    /* the token from a file (trailing newline dropped) wins over the variable */
+    char tf[] = "/tmp/aw-token-XXXXXX";
+    int fd = mkstemp(tf);
+    cr_assert(fd >= 0);
+    cr_assert_eq(write(fd, "Bearer tok\n", 11), 11);
+    close(fd);
+    char tfe[96];
+    snprintf(tfe, sizeof tfe, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=%s", tf);
+    char *fenv[] = {full, tfe, "AWS_CONTAINER_AUTHORIZATION_TOKEN=wrong", NULL};
+    aw_creds_config cf = {.envp = fenv};
+    cr_assert_eq(aw_creds_create(c, &cf, &q), 0);
+    aw_creds *keep0 = p;
+    p = q;
+    cg gf = {0};
+    get(&gf);
+    cr_expect(!gf.failed, "%s %s", gf.err.code, gf.err.message);
+    cr_expect_str_eq(gf.akid, "AKCONTAINER2");
+    aw_creds_close(q, NULL, NULL);
+    p = keep0;
+    unlink(tf);
+
     char *bad[] = {full, "AWS_CONTAINER_AUTHORIZATION_TOKEN=wrong", NULL};
     aw_creds_config cb = {.envp = bad};
     cr_assert_eq(aw_creds_create(c, &cb, &q), 0);

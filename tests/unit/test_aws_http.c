@@ -207,3 +207,24 @@ Test(http, invalid_requests)
     cr_expect_eq(r.err, AW_HTTP_E_PROTOCOL);
     cr_expect_eq(r.calls, 1);
 }
+
+Test(http, proxy_variables_honoured_and_bypassed_on_request)
+{
+    /* a proxy that refuses connections: whatever goes through it fails */
+    unsetenv("no_proxy");
+    unsetenv("NO_PROXY");
+    setenv("http_proxy", "http://127.0.0.1:1", 1);
+    char url[128];
+    snprintf(url, sizeof url, "%s/echo", f.base);
+    result via = {0}, direct = {0};
+    aw_http_request q = {.method = "GET", .url = url};
+    cr_assert_eq(aw_http_start(h, &q, on_done, &via), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    aw_http_request d = {.method = "GET", .url = url, .no_proxy = true};
+    cr_assert_eq(aw_http_start(h, &d, on_done, &direct), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    unsetenv("http_proxy");
+    cr_expect_eq(via.err, AW_HTTP_E_CONNECT, "the proxy was not used");
+    cr_expect_eq(direct.err, 0);
+    cr_expect_str_eq(direct.body, "hello");
+}
