@@ -228,3 +228,39 @@ Test(http, proxy_variables_honoured_and_bypassed_on_request)
     cr_expect_eq(direct.err, 0);
     cr_expect_str_eq(direct.body, "hello");
 }
+
+/* TLS verification cannot be turned off: a self-signed certificate for
+ * 127.0.0.1 is refused. */
+Test(http, tls_peer_verified)
+{
+    char dir[] = "/tmp/aw-tls-XXXXXX";
+    cr_assert(mkdtemp(dir));
+    char cmd[512], cert[64], key[64];
+    snprintf(cert, sizeof cert, "%s/cert.pem", dir);
+    snprintf(key, sizeof key, "%s/key.pem", dir);
+    snprintf(cmd, sizeof cmd,
+             "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -addext "
+             "subjectAltName=IP:127.0.0.1 -days 1 -keyout %s -out %s >/dev/null 2>&1",
+             key, cert);
+    if (system(cmd) != 0)
+        cr_skip_test("openssl CLI not available");
+    fake tls;
+    const char *args[] = {"--tls", cert, key, NULL};
+    fake_start(&tls, args);
+    char url[128];
+    snprintf(url, sizeof url, "https://127.0.0.1:%d/echo", tls.port);
+    result r = {0};
+    aw_http_request q = {.method = "GET", .url = url};
+    cr_assert_eq(aw_http_start(h, &q, on_done, &r), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    cr_expect_eq(r.err, AW_HTTP_E_TLS, "err %d", r.err);
+    /* the server itself is fine: trusting its certificate, curl gets the answer */
+    snprintf(cmd, sizeof cmd, "curl -sf --noproxy '*' --cacert %s %s | grep -q hello", cert, url);
+    if (access("/usr/bin/curl", X_OK) == 0)
+        cr_expect_eq(system(cmd), 0, "the TLS fake does not answer with a trusted CA");
+    cr_expect(!aw_http_err_retryable(r.err));
+    fake_stop(&tls);
+    unlink(cert);
+    unlink(key);
+    rmdir(dir);
+}
