@@ -86,9 +86,11 @@
  *  4. Cross-account: the resource policy must allow (directly or at account
  *     level) AND an identity policy of the caller must allow.
  *  5. Permissions boundary (when given) must also allow, except that in the
- *     same account a resource-policy Allow naming the caller's exact ARN
- *     (user or assumed-role session ARN, or "*"), not its role, is not
- *     limited by the boundary (IAM's documented exception).
+ *     same account a resource-policy Allow whose Principal names the caller
+ *     exactly - an IAM user or assumed-role session ARN, or "*" - is not
+ *     limited by the boundary (IAM's documented exception); naming the role
+ *     of a session does not escape it, and a caller that is itself a role
+ *     ARN escapes it only through "*".
  *  6. Otherwise implicit deny, with the reason: no identity allow, no
  *     boundary allow, no resource-policy allow (cross-account or KMS).
  *
