@@ -308,9 +308,9 @@ function randomCase(r) {
     }
     return c
   }
-  const statement = (isResource) => {
+  const statement = (isResource, index) => {
     const s = {}
-    if (r.chance(0.3)) s.Sid = 'S' + r.int(0, 99)
+    if (r.chance(0.3)) s.Sid = 'S' + index // unique within the policy, as IAM requires
     s.Effect = r.chance(0.8) ? 'Allow' : 'Deny'
     const acts = r.some(actionPatterns, 1, 3)
     if (r.chance(0.15)) s.NotAction = acts.length === 1 ? acts[0] : acts
@@ -343,7 +343,7 @@ function randomCase(r) {
   const policy = (isResource, lo, hi) => {
     const st = []
     const n = r.int(lo, hi)
-    for (let i = 0; i < n; i++) st.push(statement(isResource))
+    for (let i = 0; i < n; i++) st.push(statement(isResource, i))
     const doc = { Version: '2012-10-17', Statement: st.length === 1 && r.chance(0.3) ? st[0] : st }
     if (!JSON.stringify(doc).includes('${') && r.chance(0.15)) doc.Version = '2008-10-17'
     return doc

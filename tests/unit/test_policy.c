@@ -847,6 +847,14 @@ static const badcase bad[] = {
      AW_POLICY_IDENTITY, AW_POLICY_E_MALFORMED, "appears twice"},
     {"{\"Statement\":{\"Effect\":\"Allow\",\"Action\":\"*\",\"Resource\":\"\"}}",
      AW_POLICY_IDENTITY, AW_POLICY_E_MALFORMED, "empty string"},
+    {"{\"Statement\":{\"Effect\":\"Allow\",\"Action\":\"*\",\"Resource\":\"my-bucket\"}}",
+     AW_POLICY_IDENTITY, AW_POLICY_E_MALFORMED, "must be in ARN format"},
+    {"{\"Statement\":{\"Effect\":\"Allow\",\"Action\":\"*\",\"Resource\":\"*\",\"Principal\":{"
+     "\"AWS\":\"arn:aws:iam::123456789012:role/*\"}}}",
+     AW_POLICY_RESOURCE, AW_POLICY_E_MALFORMED, "wildcards are not allowed in principal ARNs"},
+    {"{\"Statement\":[{\"Sid\":\"A\",\"Effect\":\"Allow\",\"Action\":\"*\",\"Resource\":\"*\"},{"
+     "\"Sid\":\"A\",\"Effect\":\"Deny\",\"Action\":\"*\",\"Resource\":\"*\"}]}",
+     AW_POLICY_IDENTITY, AW_POLICY_E_MALFORMED, "must be unique"},
 };
 
 Test(policy, malformed_documents)
@@ -874,7 +882,7 @@ Test(policy, limits)
                               "\"Sid\":\"",
                               k ? "," : "");
         for (int c = 0; c < 900; c++)
-            big[n++] = (char)('a' + c % 26);
+            big[n++] = (char)('a' + (c + k) % 26); /* Sids must differ */
         big[n++] = '"';
         big[n++] = '}';
     }
