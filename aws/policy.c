@@ -346,7 +346,8 @@ static int compile_pat(comp *c, const char *s, size_t n, bool wild, bool vars, p
             if (inlen == 1 && (in[0] == '*' || in[0] == '?' || in[0] == '$')) {
                 EMIT(T_LIT, in, 1);
             } else {
-                /* ${key, 'default'}: split at the first ", " */
+                /* ${key, 'default'}: split at the first ", "; spaces
+                 * around the key and the quoted default are ignored */
                 size_t keylen = inlen;
                 const char *def = NULL;
                 size_t deflen = 0;
@@ -354,6 +355,12 @@ static int compile_pat(comp *c, const char *s, size_t n, bool wild, bool vars, p
                     if (in[k] == ',' && in[k + 1] == ' ') {
                         const char *d = in + k + 2;
                         size_t dl = inlen - k - 2;
+                        while (dl && *d == ' ') {
+                            d++;
+                            dl--;
+                        }
+                        while (dl && d[dl - 1] == ' ')
+                            dl--;
                         if (dl >= 2 && d[0] == '\'' && d[dl - 1] == '\'') {
                             def = d + 1;
                             deflen = dl - 2;

@@ -439,6 +439,15 @@ static const tcase cases[] = {
      "{\"Effect\":\"Allow\",\"Action\":\"ssm:*\",\"Resource\":\"arn:aws:ssm:*:*:parameter/"
      "${aws:PrincipalTag/team, 'shared'}/*\"}",
      GET_PARAM, "arn:aws:ssm:us-east-1:" ACCT ":parameter/shared/token", "", A},
+    {"variable default with spaces",
+     "{\"Effect\":\"Allow\",\"Action\":\"ssm:*\",\"Resource\":\"arn:aws:ssm:*:*:parameter/"
+     "${ aws:PrincipalTag/team ,  'shared' }/*\"}",
+     GET_PARAM, "arn:aws:ssm:us-east-1:" ACCT ":parameter/shared/token", "", A},
+    {"variable beats its default",
+     "{\"Effect\":\"Allow\",\"Action\":\"ssm:*\",\"Resource\":\"arn:aws:ssm:*:*:parameter/"
+     "${aws:PrincipalTag/team, 'shared'}/*\"}",
+     GET_PARAM, "arn:aws:ssm:us-east-1:" ACCT ":parameter/shared/token",
+     "aws:PrincipalTag/team=ops", I},
     {"variable value is literal",
      "{\"Effect\":\"Allow\",\"Action\":\"ssm:*\",\"Resource\":\"arn:aws:ssm:*:*:parameter/"
      "${aws:username}\"}",
