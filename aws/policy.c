@@ -1758,8 +1758,8 @@ static bool cond_matches(const cond *c, const aw_request *r)
             return false;
         return cond_single(c, r, e->values[0]);
     }
-    if (!e)
-        return c->set == SET_ALL;
+    if (!e) /* IfExists: a missing key makes the condition true, set or not */
+        return c->set == SET_ALL || c->if_exists;
     if (c->set == SET_ANY) {
         for (size_t i = 0; i < e->n; i++)
             if (e->values[i] && cond_single(c, r, e->values[i]))

@@ -49,7 +49,9 @@
  *    operator AND, values of one key OR (for negated operators: the request
  *    value must differ from every value, i.e. NOR). Missing key: positive
  *    operators are false, negated operators and ...IfExists true, Null tests
- *    presence, ForAllValues true, ForAnyValue false. A multivalued context
+ *    presence, ForAllValues true, ForAnyValue false (true with IfExists:
+ *    IAM's rule "if the key is not present, the condition is true" is
+ *    applied to set operators too). A multivalued context
  *    key used without a set operator does not match (AWS requires a set
  *    operator for multivalued keys). Context key names are case-insensitive.
  *

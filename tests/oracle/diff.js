@@ -20,7 +20,8 @@ const KNOWN_QUIRKS = [
   'epoch seconds compared with ISO dates: iam-simulate takes an all-digit date as milliseconds',
   'a wildcard inside the resource-type prefix (before the first "/" or ":" of the resource part) is literal in iam-simulate',
   'context keys not listed for the action (e.g. kms:EncryptionContext:<key>) are silently dropped by iam-simulate',
-  'Version 2008-10-17: iam-simulate substitutes policy variables, IAM treats ${...} as literal text (only variable-free 2008 documents are generated)'
+  'Version 2008-10-17: iam-simulate substitutes policy variables, IAM treats ${...} as literal text (only variable-free 2008 documents are generated)',
+  'ForAnyValue:...IfExists on a missing key: iam-simulate ignores IfExists under a set operator (false); we apply IAM\'s IfExists rule (true). Set operators are generated without IfExists'
 ]
 // generated on purpose, and recognised by rewriting the policies into a form
 // that is equivalent for our evaluator; a difference counts as explained only
