@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The whole test suite, from nothing: installs what is missing (scripts/deps.sh), builds with
+# -Werror and ASan/UBSan, then runs every test through ctest: unit tests, and integration
+# tests against a private dockerd (started and stopped by the ctest fixture "dockerd"),
+# the real daemon and the real aws CLI.
+#
+#   scripts/test.sh            # everything
+#   scripts/test.sh -L unit    # extra arguments go to ctest
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+
+BUILD=${ES_BUILD_DIR:-build-test}
+cmake -S . -B "$BUILD" -DWERROR=ON -DSANITIZE=address,undefined \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$BUILD" -j"$(nproc)"
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+cd "$BUILD"
+ctest --output-on-failure "$@"

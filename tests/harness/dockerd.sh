@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# A private Docker engine for the tests (and for README's quick start when the host has none).
+#
+#   tests/harness/dockerd.sh start   # starts it (or reuses a live one), imports local/busybox
+#   tests/harness/dockerd.sh stop    # stops it, waits for it to exit
+#   tests/harness/dockerd.sh status  # exit 0 when it answers /_ping
+#   tests/harness/dockerd.sh env     # prints DOCKER_HOST=unix://...
+#
+# Everything lives under $ES_TEST_DOCKER_ROOT (default /tmp/es-test-docker): socket, data,
+# exec root, pid file and log. No bridge, no iptables: containers run with network mode none.
+# The image local/busybox:latest is made from Debian's busybox-static, as no registry is
+# reachable here.
+set -euo pipefail
+
+ROOT=${ES_TEST_DOCKER_ROOT:-/tmp/es-test-docker}
+SOCK=$ROOT/docker.sock
+PIDFILE=$ROOT/docker.pid
+LOG=$ROOT/dockerd.log
+IMAGE=local/busybox:latest
+
+ping_ok() {
+  curl -sf --max-time 2 --unix-socket "$SOCK" http://localhost/_ping >/dev/null 2>&1
+}
+
+import_busybox() {
+  if docker -H "unix://$SOCK" image inspect "$IMAGE" >/dev/null 2>&1; then
+    return 0
+  fi
+  local dir
+  dir=$(mktemp -d)
+  mkdir -p "$dir/bin" "$dir/tmp" "$dir/etc"
+  cp /bin/busybox "$dir/bin/busybox"
+  for applet in $(/bin/busybox --list); do
+    [ "$applet" = busybox ] || ln -sf busybox "$dir/bin/$applet"
+  done
+  echo 'root:x:0:0:root:/:/bin/sh' >"$dir/etc/passwd"
+  tar -C "$dir" -c . | docker -H "unix://$SOCK" import \
+    -c 'ENV PATH=/bin' -c 'CMD ["/bin/sh"]' - "$IMAGE" >/dev/null
+  rm -rf "$dir"
+  echo "dockerd: imported $IMAGE"
+}
+
+start() {
+  mkdir -p "$ROOT"
+  if ping_ok; then
+    import_busybox
+    echo "dockerd: already answering on unix://$SOCK"
+    return 0
+  fi
+  command -v dockerd >/dev/null || { echo "dockerd: not installed (scripts/deps.sh installs docker.io)" >&2; exit 1; }
+  rm -f "$SOCK"
+  # setsid: the engine must outlive the shell that started it, and not get its signals
+  setsid dockerd --iptables=false --ip6tables=false --bridge=none --storage-driver=vfs \
+    -H "unix://$SOCK" --data-root "$ROOT/data" --exec-root "$ROOT/exec" \
+    --pidfile "$PIDFILE" >"$LOG" 2>&1 </dev/null &
+  local i
+  for i in $(seq 1 120); do
+    if ping_ok; then
+      import_busybox
+      echo "dockerd: answering on unix://$SOCK (pid $(cat "$PIDFILE"))"
+      return 0
+    fi
+    sleep 0.5
+  done
+  echo "dockerd: did not answer within 60 s; last lines of $LOG:" >&2
+  tail -20 "$LOG" >&2 || true
+  exit 1
+}
+
+stop() {
+  [ -f "$PIDFILE" ] || { echo "dockerd: not running"; return 0; }
+  local pid
+  pid=$(cat "$PIDFILE")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid"
+    local i
+    for i in $(seq 1 60); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.5
+    done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+  fi
+  rm -f "$PIDFILE"
+  echo "dockerd: stopped"
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  status) ping_ok ;;
+  env) echo "DOCKER_HOST=unix://$SOCK" ;;
+  *) echo "usage: $0 start|stop|status|env" >&2; exit 2 ;;
+esac

@@ -1,0 +1,102 @@
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "common/secure.h"
+
+Test(buf, append_and_terminate)
+{
+    es_buf b;
+    es_buf_init(&b, 100);
+    cr_assert_str_eq(es_buf_cstr(&b), "");
+    cr_assert_eq(es_buf_append_str(&b, "hello"), 0);
+    cr_assert_eq(es_buf_printf(&b, " %d-%s", 42, "x"), 0);
+    cr_assert_str_eq(b.data, "hello 42-x");
+    cr_assert_eq(b.len, 10);
+    es_buf_free(&b);
+    cr_assert_null(b.data);
+    cr_assert_eq(b.max, 100);
+}
+
+Test(buf, maximum_is_enforced_and_contents_kept)
+{
+    es_buf b;
+    es_buf_init(&b, 8);
+    cr_assert_eq(es_buf_append_str(&b, "12345678"), 0);
+    cr_assert_eq(es_buf_append_char(&b, '9'), -EMSGSIZE);
+    cr_assert_str_eq(b.data, "12345678");
+    cr_assert_eq(es_buf_printf(&b, "%s", "x"), -EMSGSIZE);
+    cr_assert_eq(b.len, 8);
+    cr_assert_leq(b.cap, 9, "never allocates past max+1 (cap %zu)", b.cap);
+    es_buf_free(&b);
+}
+
+Test(buf, huge_request_does_not_overflow)
+{
+    es_buf b;
+    es_buf_init(&b, 16);
+    es_buf_append_str(&b, "abc");
+    int err = 0;
+    cr_assert_null(es_buf_reserve(&b, (size_t)-2, &err));
+    cr_assert_eq(err, -EMSGSIZE);
+    cr_assert_str_eq(b.data, "abc");
+    es_buf_free(&b);
+}
+
+Test(buf, consume_and_steal)
+{
+    es_buf b;
+    es_buf_init(&b, 1000);
+    es_buf_append_str(&b, "header\r\nbody");
+    es_buf_consume(&b, 8);
+    cr_assert_str_eq(b.data, "body");
+    char *s = es_buf_steal(&b);
+    cr_assert_str_eq(s, "body");
+    cr_assert_null(b.data);
+    es_free(s);
+    s = es_buf_steal(&b); /* never appended: still a valid empty string */
+    cr_assert_str_eq(s, "");
+    es_free(s);
+}
+
+Test(buf, growth_keeps_contents)
+{
+    es_buf b;
+    es_buf_init(&b, 1 << 20);
+    for (int i = 0; i < 10000; i++)
+        cr_assert_eq(es_buf_append_char(&b, (char)('a' + i % 26)), 0);
+    cr_assert_eq(b.len, 10000);
+    for (size_t i = 0; i < b.len; i++)
+        cr_assert_eq(b.data[i], 'a' + (int)(i % 26));
+    es_buf_free_secret(&b);
+}
+
+Test(buf, allocation_failure_is_reported)
+{
+    es_buf b;
+    es_buf_init(&b, 1000);
+    es_alloc_fail_after(0);
+    int r = es_buf_append_str(&b, "x");
+    es_alloc_fail_after(-1);
+    cr_assert_eq(r, -ENOMEM);
+    cr_assert_eq(b.len, 0);
+    es_buf_free(&b);
+}
+
+Test(secure, ct_compare)
+{
+    cr_assert(es_ct_equal("abcd", "abcd", 4));
+    cr_assert_not(es_ct_equal("abcd", "abce", 4));
+    cr_assert(es_ct_streq("sig", "sig"));
+    cr_assert_not(es_ct_streq("sig", "sig2"));
+    char k[8] = "secret!";
+    es_wipe(k, sizeof k);
+    for (size_t i = 0; i < sizeof k; i++)
+        cr_assert_eq(k[i], 0);
+    unsigned char r1[16] = {0}, r2[16] = {0};
+    cr_assert_eq(es_random_bytes(r1, sizeof r1), 0);
+    cr_assert_eq(es_random_bytes(r2, sizeof r2), 0);
+    cr_assert_neq(memcmp(r1, r2, sizeof r1), 0);
+}

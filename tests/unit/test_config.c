@@ -1,0 +1,202 @@
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config/config.h"
+
+static char dir[64];
+
+static void setup(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/es-cfg-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+}
+
+static void teardown(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(config, .init = setup, .fini = teardown);
+
+static const char *write_file(const char *name, const char *text)
+{
+    static char path[128];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+static int load(cf_config *c, const char *file, char *const envp[], es_buf *err,
+                int nextra, const char *extra[])
+{
+    char *argv[16] = {"ecs-secrets-agent", "--config", (char *)file};
+    int argc = 3;
+    for (int i = 0; i < nextra; i++)
+        argv[argc++] = (char *)extra[i];
+    cf_action action;
+    es_buf_init(err, 4096);
+    return cf_load(c, argc, argv, envp, &action, err);
+}
+
+Test(config, defaults_file_env_flags_layering)
+{
+    const char *f = write_file("a.conf", "# comment\n"
+                                         "; other comment\n"
+                                         "ECS_CLUSTER=from-file\n"
+                                         "  AWS_REGION = eu-west-1  \n"
+                                         "ECS_LOGLEVEL=debug\n");
+    char *envp[] = {"ECS_LOGLEVEL=warn", "PATH=/bin", "UNRELATED_KEY=1", NULL};
+    const char *flags[] = {"--region", "ap-south-1"};
+    cf_config c;
+    es_buf err;
+    cr_assert_eq(load(&c, f, envp, &err, 2, flags), 0, "%s", es_buf_cstr(&err));
+    cr_assert_str_eq(cf_get(&c, CF_CLUSTER), "from-file");
+    cr_assert_str_eq(cf_get(&c, CF_REGION), "ap-south-1", "flags beat the file");
+    cr_assert_str_eq(cf_get(&c, CF_LOG_LEVEL), "warn", "environment beats the file");
+    cr_assert_eq(c.log_level, ES_LOG_WARN);
+    cr_assert_str_eq(cf_get(&c, CF_MODE), "embedded");
+    cr_assert_str_eq(c.source[CF_MODE], "default");
+    cr_assert(strstr(c.source[CF_CLUSTER], "a.conf:3") != NULL, "%s", c.source[CF_CLUSTER]);
+    cr_assert_str_eq(c.listen_host, "127.0.0.1");
+    cr_assert_eq(c.listen_port, 4577);
+    cr_assert_str_eq(c.docker_socket, "/var/run/docker.sock");
+    cf_free(&c);
+    es_buf_free(&err);
+}
+
+Test(config, quoting_as_systemd_reads_it)
+{
+    const char *f = write_file("q.conf", "ECS_CLUSTER=\"quoted\"\n"
+                                         "ECS_SECRETS_STATE_DIR='/var/lib/with space'\n"
+                                         "ECS_SECRETS_SECRET_ACCESS_KEY=\"a\\\"b\\\\c\"\n"
+                                         "ECS_SECRETS_ACCESS_KEY_ID=AKID\\\n"
+                                         "CONT\n");
+    cf_config c;
+    es_buf err;
+    cr_assert_eq(load(&c, f, NULL, &err, 0, NULL), 0, "%s", es_buf_cstr(&err));
+    cr_assert_str_eq(cf_get(&c, CF_CLUSTER), "quoted");
+    cr_assert_str_eq(cf_get(&c, CF_STATE_DIR), "/var/lib/with space");
+    cr_assert_str_eq(cf_get(&c, CF_SECRET_ACCESS_KEY), "a\"b\\c");
+    cr_assert_str_eq(cf_get(&c, CF_ACCESS_KEY_ID), "AKIDCONT");
+    cf_free(&c);
+    es_buf_free(&err);
+}
+
+static void expect_error(const char *text, const char *want)
+{
+    const char *f = write_file("bad.conf", text);
+    cf_config c;
+    es_buf err;
+    cr_assert_neq(load(&c, f, NULL, &err, 0, NULL), 0, "accepted: %s", text);
+    cr_assert(strstr(es_buf_cstr(&err), want) != NULL, "error '%s' lacks '%s'",
+              es_buf_cstr(&err), want);
+    es_buf_free(&err);
+}
+
+Test(config, errors_name_file_line_and_key)
+{
+    expect_error("ECS_CLUSTER=ok\nECS_CLUSTR=x\n", "bad.conf:2: unknown key ECS_CLUSTR (did you mean ECS_CLUSTER?)");
+    expect_error("\n\nECS_SECRETS_MODE=cloud\n", "bad.conf:3: ECS_SECRETS_MODE: must be 'embedded' or 'aws'");
+    expect_error("ECS_SECRETS_LISTEN=127.0.0.1:99999\n", "bad.conf:1: ECS_SECRETS_LISTEN");
+    expect_error("DOCKER_HOST=tcp://1.2.3.4:2375\n", "DOCKER_HOST: must be unix:///");
+    expect_error("ECS_CLUSTER=\"unterminated\n", "bad.conf:2: unterminated double quote");
+    expect_error("just words\n", "bad.conf:1: expected '='");
+    expect_error("ECS_SECRETS_ACCOUNT_ID=12345\n", "must be 12 digits");
+    expect_error("AWS_REGION=Mars\n", "not a region name");
+    expect_error("ECS_SECRETS_SECRET_ACCESS_KEY=s3cr3t\n", "is set but ECS_SECRETS_ACCESS_KEY_ID is not");
+}
+
+Test(config, secret_values_never_in_errors_or_print)
+{
+    const char *f = write_file("s.conf", "ECS_SECRETS_ACCESS_KEY_ID=AKIDEXAMPLE\n"
+                                         "ECS_SECRETS_SECRET_ACCESS_KEY=TopSecretValue\n");
+    cf_config c;
+    es_buf err;
+    cr_assert_eq(load(&c, f, NULL, &err, 0, NULL), 0);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&text, &len);
+    cf_print(&c, m);
+    fclose(m);
+    cr_assert_null(strstr(text, "TopSecretValue"), "%s", text);
+    cr_assert_not_null(strstr(text, "ECS_SECRETS_SECRET_ACCESS_KEY=****"));
+    cr_assert_not_null(strstr(text, "ECS_SECRETS_ACCESS_KEY_ID=AKIDEXAMPLE"));
+    free(text);
+    cf_free(&c);
+    es_buf_free(&err);
+}
+
+Test(config, missing_explicit_file_is_an_error_default_file_is_not)
+{
+    cf_config c;
+    es_buf err;
+    char path[128];
+    snprintf(path, sizeof path, "%s/nope.conf", dir);
+    cr_assert_neq(load(&c, path, NULL, &err, 0, NULL), 0);
+    cr_assert_not_null(strstr(es_buf_cstr(&err), "nope.conf: cannot open"));
+    es_buf_free(&err);
+}
+
+Test(config, bad_flags)
+{
+    cf_config c;
+    cf_action action;
+    es_buf err;
+    char *argv1[] = {"x", "--bogus", NULL};
+    es_buf_init(&err, 1024);
+    cr_assert_neq(cf_load(&c, 2, argv1, NULL, &action, &err), 0);
+    cr_assert_not_null(strstr(es_buf_cstr(&err), "unknown option --bogus"));
+    es_buf_free(&err);
+    char *argv2[] = {"x", "--mode", NULL};
+    es_buf_init(&err, 1024);
+    cr_assert_neq(cf_load(&c, 2, argv2, NULL, &action, &err), 0);
+    cr_assert_not_null(strstr(es_buf_cstr(&err), "needs a value"), "%s", es_buf_cstr(&err));
+    es_buf_free(&err);
+    char *argv3[] = {"x", "--mode", "aws", "--check-config", NULL};
+    es_buf_init(&err, 1024);
+    cr_assert_eq(cf_load(&c, 4, argv3, NULL, &action, &err), 0, "%s", es_buf_cstr(&err));
+    cr_assert_eq(action, CF_ACTION_CHECK);
+    cr_assert_eq(c.mode, CF_MODE_AWS);
+    cf_free(&c);
+    es_buf_free(&err);
+}
+
+static int count_assign(const char *k, const char *v, unsigned line, void *arg)
+{
+    (void)k;
+    (void)v;
+    (void)line;
+    (*(int *)arg)++;
+    return 0;
+}
+
+Test(config, limits_on_lines_and_nul)
+{
+    char err[128];
+    unsigned line = 0;
+    int n = 0;
+    static char big[CF_VALUE_MAX + 100];
+    memcpy(big, "K=", 2);
+    memset(big + 2, 'v', sizeof big - 3);
+    big[sizeof big - 1] = '\0';
+    cr_assert_eq(cf_parse_text(big, strlen(big), count_assign, &n, &line, err, sizeof err),
+                 -EINVAL);
+    cr_assert_not_null(strstr(err, "value longer than"));
+    const char nul[] = "K=a\0b\n";
+    cr_assert_eq(cf_parse_text(nul, sizeof nul - 1, count_assign, &n, &line, err, sizeof err),
+                 -EINVAL);
+    cr_assert_not_null(strstr(err, "NUL"));
+    n = 0;
+    const char ok[] = "A=1\n\n# c\nB=2\\\n3\nC=\n";
+    cr_assert_eq(cf_parse_text(ok, sizeof ok - 1, count_assign, &n, &line, err, sizeof err), 0);
+    cr_assert_eq(n, 3);
+}

@@ -1,0 +1,277 @@
+/* The daemon binary as systemd sees it: readiness on $NOTIFY_SOCKET, a clean
+ * stop on SIGTERM, journal priority prefixes, --check-config. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static char dir[48];
+
+static void setup(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/es-daemon-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+}
+
+static void teardown(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(daemon, .init = setup, .fini = teardown, .timeout = 60);
+
+/* Starts the agent with argv and extra environment; its stderr goes to a
+ * pipe whose read end is returned in *errfd. */
+static pid_t spawn(char *const argv[], char *const extra_env[], int *errfd)
+{
+    int p[2];
+    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        dup2(p[1], STDERR_FILENO);
+        dup2(p[1], STDOUT_FILENO);
+        for (char *const *e = extra_env; e && *e; e++)
+            putenv(*e);
+        execv(ES_AGENT_BIN, argv);
+        _exit(127);
+    }
+    close(p[1]);
+    *errfd = p[0];
+    return pid;
+}
+
+static size_t read_all(int fd, char *buf, size_t cap)
+{
+    size_t n = 0;
+    for (;;) {
+        ssize_t r = read(fd, buf + n, cap - 1 - n);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    buf[n] = '\0';
+    close(fd);
+    return n;
+}
+
+static int wait_exit(pid_t pid)
+{
+    int st = 0;
+    for (int i = 0; i < 200; i++) {
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid)
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        usleep(50 * 1000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    cr_assert_fail("daemon did not exit within 10 s");
+    return -1;
+}
+
+/* Waits for a datagram on fd; returns its text or fails the test. */
+static void recv_notify(int fd, char *buf, size_t cap)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    cr_assert_eq(poll(&pfd, 1, 10000), 1, "no sd_notify message within 10 s");
+    ssize_t n = recv(fd, buf, cap - 1, 0);
+    cr_assert_gt(n, 0);
+    buf[n] = '\0';
+}
+
+Test(daemon, ready_on_notify_socket_and_clean_stop_on_sigterm)
+{
+    char sock[100], state[128], env_notify[160];
+    snprintf(sock, sizeof sock, "%s/notify.sock", dir);
+    snprintf(state, sizeof state, "%s/state", dir);
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    snprintf(env_notify, sizeof env_notify, "NOTIFY_SOCKET=%s", sock);
+
+    char *argv[] = {"ecs-secrets-agent", "--config", "/dev/null", "--state-dir", state,
+                    "--log-level",       "debug",    NULL};
+    char *env[] = {env_notify, NULL};
+    int errfd;
+    pid_t pid = spawn(argv, env, &errfd);
+    char msg[512];
+    /* STATUS= lines may say what start-up is doing before READY=1 */
+    recv_notify(fd, msg, sizeof msg);
+    for (int i = 0; i < 4 && !strstr(msg, "READY=1"); i++) {
+        cr_assert_eq(strncmp(msg, "STATUS=", 7), 0, "before READY=1: %s", msg);
+        recv_notify(fd, msg, sizeof msg);
+    }
+    cr_assert_not_null(strstr(msg, "READY=1"), "no READY=1 after the STATUS= lines: %s", msg);
+
+    struct stat st;
+    cr_assert_eq(stat(state, &st), 0, "state directory created");
+    cr_assert_eq(st.st_mode & 0777, 0700, "state directory mode %o", st.st_mode & 0777);
+
+    cr_assert_eq(kill(pid, SIGTERM), 0);
+    recv_notify(fd, msg, sizeof msg);
+    cr_assert_not_null(strstr(msg, "STOPPING=1"), "message after SIGTERM: %s", msg);
+    int code = wait_exit(pid);
+    static char out[65536];
+    read_all(errfd, out, sizeof out);
+    cr_assert_eq(code, 0, "exit code %d, output:\n%s", code, out);
+    cr_assert_not_null(strstr(out, "SIGTERM received, stopping"), "%s", out);
+    cr_assert_not_null(strstr(out, "stopped"), "%s", out);
+    cr_assert_null(strstr(out, "open handles"), "loop closed with handles open:\n%s", out);
+    close(fd);
+}
+
+Test(daemon, journal_priority_prefix_when_stderr_is_the_journal)
+{
+    char state[128];
+    snprintf(state, sizeof state, "%s/state", dir);
+    int p[2];
+    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+    struct stat st;
+    cr_assert_eq(fstat(p[1], &st), 0);
+    char journal[96];
+    snprintf(journal, sizeof journal, "JOURNAL_STREAM=%llu:%llu", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(p[1], STDERR_FILENO);
+        putenv(journal);
+        execl(ES_AGENT_BIN, "ecs-secrets-agent", "--config", "/dev/null", "--state-dir", state,
+              (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    /* wait for the "ready" line, then stop it */
+    char out[8192];
+    size_t n = 0;
+    while (n < sizeof out - 1 && !memmem(out, n, "ready", 5)) {
+        struct pollfd pfd = {.fd = p[0], .events = POLLIN};
+        cr_assert_eq(poll(&pfd, 1, 10000), 1, "no output");
+        ssize_t r = read(p[0], out + n, sizeof out - 1 - n);
+        cr_assert_gt(r, 0);
+        n += (size_t)r;
+    }
+    kill(pid, SIGINT);
+    cr_assert_eq(wait_exit(pid), 0);
+    n += read_all(p[0], out + n, sizeof out - n);
+    cr_assert_eq(strncmp(out, "<5>", 3), 0, "journal lines carry priorities: %s", out);
+    cr_assert_not_null(strstr(out, "\n<5>ready"), "%s", out);
+}
+
+Test(daemon, check_config_rejects_broken_file_with_line)
+{
+    char conf[128];
+    snprintf(conf, sizeof conf, "%s/agent.conf", dir);
+    FILE *f = fopen(conf, "w");
+    fputs("ECS_CLUSTER=prod\n# fine so far\nECS_SECRETS_MODE=cloudy\n", f);
+    fclose(f);
+    char *argv[] = {"ecs-secrets-agent", "--config", conf, "--check-config", NULL};
+    int errfd;
+    pid_t pid = spawn(argv, NULL, &errfd);
+    char out[4096];
+    read_all(errfd, out, sizeof out);
+    cr_assert_eq(wait_exit(pid), 2, "%s", out);
+    char want[256];
+    snprintf(want, sizeof want, "%s:3: ECS_SECRETS_MODE: must be 'embedded' or 'aws'", conf);
+    cr_assert_not_null(strstr(out, want), "%s", out);
+}
+
+Test(daemon, check_config_prints_effective_values_masked)
+{
+    char conf[128];
+    snprintf(conf, sizeof conf, "%s/agent.conf", dir);
+    FILE *f = fopen(conf, "w");
+    fputs("ECS_CLUSTER=prod\nECS_SECRETS_ACCESS_KEY_ID=AKIDX\n"
+          "ECS_SECRETS_SECRET_ACCESS_KEY=NeverPrintMe\n",
+          f);
+    fclose(f);
+    char *argv[] = {"ecs-secrets-agent", "--config", conf, "--check-config", NULL};
+    int errfd;
+    pid_t pid = spawn(argv, NULL, &errfd);
+    char out[8192];
+    read_all(errfd, out, sizeof out);
+    cr_assert_eq(wait_exit(pid), 0, "%s", out);
+    cr_assert_not_null(strstr(out, "ECS_CLUSTER=prod"), "%s", out);
+    cr_assert_null(strstr(out, "NeverPrintMe"), "%s", out);
+    cr_assert_not_null(strstr(out, "configuration OK"), "%s", out);
+}
+
+Test(daemon, refuses_state_dir_owned_by_someone_else)
+{
+    if (geteuid() != 0)
+        cr_skip_test("needs root to chown");
+    char state[128];
+    snprintf(state, sizeof state, "%s/foreign", dir);
+    cr_assert_eq(mkdir(state, 0700), 0);
+    cr_assert_eq(chown(state, 65534, 65534), 0);
+    char *argv[] = {"ecs-secrets-agent", "--config", "/dev/null", "--state-dir", state, NULL};
+    int errfd;
+    pid_t pid = spawn(argv, NULL, &errfd);
+    char out[4096];
+    read_all(errfd, out, sizeof out);
+    cr_assert_eq(wait_exit(pid), 1, "%s", out);
+    cr_assert_not_null(strstr(out, "owned by uid 65534"), "%s", out);
+}
+
+/* systemctl reload: SIGHUP re-reads the file, applies the log level, refuses
+ * the listen address; systemd hears RELOADING=1, then READY=1 with a STATUS=
+ * that says how it went. */
+Test(daemon, sighup_reloads_log_level_and_refuses_listen)
+{
+    char sock[100], state[128], conf[128], env_notify[160];
+    snprintf(sock, sizeof sock, "%s/notify.sock", dir);
+    snprintf(state, sizeof state, "%s/state", dir);
+    snprintf(conf, sizeof conf, "%s/agent.conf", dir);
+    FILE *f = fopen(conf, "w");
+    fputs("ECS_LOGLEVEL=info\nECS_SECRETS_LISTEN=127.0.0.1:4577\n", f);
+    fclose(f);
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    snprintf(env_notify, sizeof env_notify, "NOTIFY_SOCKET=%s", sock);
+
+    char *argv[] = {"ecs-secrets-agent", "--config", conf, "--state-dir", state, NULL};
+    char *env[] = {env_notify, NULL};
+    int errfd;
+    pid_t pid = spawn(argv, env, &errfd);
+    char msg[512];
+    do
+        recv_notify(fd, msg, sizeof msg);
+    while (!strstr(msg, "READY=1"));
+
+    f = fopen(conf, "w");
+    fputs("ECS_LOGLEVEL=debug\nECS_SECRETS_LISTEN=0.0.0.0:4577\n", f);
+    fclose(f);
+    cr_assert_eq(kill(pid, SIGHUP), 0);
+    recv_notify(fd, msg, sizeof msg);
+    cr_assert_not_null(strstr(msg, "RELOADING=1"), "first message after SIGHUP: %s", msg);
+    cr_assert_not_null(strstr(msg, "MONOTONIC_USEC="), "%s", msg);
+    recv_notify(fd, msg, sizeof msg);
+    cr_assert_not_null(strstr(msg, "READY=1"), "second message after SIGHUP: %s", msg);
+    cr_assert_not_null(strstr(msg, "STATUS=running"), "%s", msg);
+    cr_assert_not_null(strstr(msg, "last reload: 1 applied, 1 need a restart"), "%s", msg);
+
+    cr_assert_eq(kill(pid, SIGTERM), 0);
+    int code = wait_exit(pid);
+    static char out[65536];
+    read_all(errfd, out, sizeof out);
+    cr_assert_eq(code, 0, "exit code %d, output:\n%s", code, out);
+    cr_assert_not_null(strstr(out, "ECS_LOGLEVEL: info -> debug"), "%s", out);
+    cr_assert_not_null(strstr(out, "ECS_SECRETS_LISTEN changed"), "%s", out);
+    cr_assert_not_null(strstr(out, "needs a restart"), "%s", out);
+    close(fd);
+}

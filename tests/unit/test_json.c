@@ -1,0 +1,155 @@
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/json.h"
+
+static es_json *parse_ok(const char *s)
+{
+    es_json *j = NULL;
+    char err[128];
+    int r = es_json_parse(s, strlen(s), NULL, &j, err, sizeof err);
+    cr_assert_eq(r, 0, "parse of %s failed: %s", s, err);
+    return j;
+}
+
+Test(json, parse_and_lookup)
+{
+    es_json *j = parse_ok("{\"Name\":\"/a/b\",\"WithDecryption\":true,\"Version\":3,"
+                          "\"Names\":[\"x\",\"y\"],\"Big\":12345678901234567890,\"N\":null}");
+    cr_assert_str_eq(es_json_get_str(j, "Name"), "/a/b");
+    bool b = false;
+    cr_assert(es_json_get_bool(j, "WithDecryption", &b));
+    cr_assert(b);
+    int64_t v = 0;
+    cr_assert(es_json_get_int64(j, "Version", &v));
+    cr_assert_eq(v, 3);
+    cr_assert_not(es_json_get_int64(j, "Big", &v), "out of range must not convert");
+    cr_assert_str_eq(es_json_get(j, "Big")->u.number.text, "12345678901234567890");
+    const es_json *names = es_json_get(j, "Names");
+    cr_assert_eq(es_json_len(names), 2);
+    cr_assert_str_eq(es_json_as_str(es_json_at(names, 1)), "y");
+    cr_assert_null(es_json_at(names, 2));
+    cr_assert_null(es_json_get_str(j, "Missing"));
+    cr_assert_null(es_json_get_str(j, "Version"), "a number is not a string");
+    cr_assert_eq(es_json_get(j, "N")->type, ES_JSON_NULL);
+    es_json_free(j);
+}
+
+Test(json, embedded_nul_in_string_keeps_length)
+{
+    es_json *j = parse_ok("[\"a\\u0000b\"]");
+    const es_json *s = es_json_at(j, 0);
+    cr_assert_eq(s->u.string.len, 3);
+    cr_assert_eq(memcmp(s->u.string.s, "a\0b", 3), 0);
+    es_json_free_secret(j);
+}
+
+static int parse_err(const char *s, const es_json_limits *lim)
+{
+    es_json *j = NULL;
+    char err[128] = "";
+    int r = es_json_parse(s, strlen(s), lim, &j, err, sizeof err);
+    cr_assert_null(j);
+    cr_assert_neq(err[0], '\0', "an error says why");
+    return r;
+}
+
+Test(json, limits_each_have_their_error)
+{
+    es_json_limits lim = {.max_bytes = 64, .max_depth = 3, .max_string = 5, .max_values = 6};
+    cr_assert_eq(parse_err("[[[[1]]]]", &lim), ES_JSON_E_TOO_DEEP);
+    cr_assert_eq(parse_err("[\"toolong\"]", &lim), ES_JSON_E_STRING_TOO_LONG);
+    cr_assert_eq(parse_err("{\"longkey\":1}", &lim), ES_JSON_E_STRING_TOO_LONG);
+    cr_assert_eq(parse_err("[1,2,3,4,5,6,7]", &lim), ES_JSON_E_TOO_MANY_VALUES);
+    char big[100];
+    memset(big, ' ', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    big[0] = '1';
+    cr_assert_eq(parse_err(big, &lim), ES_JSON_E_TOO_BIG);
+}
+
+Test(json, syntax_errors_do_not_echo_input)
+{
+    es_json *j = NULL;
+    char err[128];
+    const char *s = "{\"SecretString\": \"hunter2\" oops}";
+    int r = es_json_parse(s, strlen(s), NULL, &j, err, sizeof err);
+    cr_assert_eq(r, ES_JSON_E_SYNTAX);
+    cr_assert_null(strstr(err, "hunter2"), "error text quotes the input: %s", err);
+    cr_assert_eq(parse_err("", NULL), ES_JSON_E_SYNTAX);
+    cr_assert_eq(parse_err("{} {}", NULL), ES_JSON_E_SYNTAX);
+    cr_assert_eq(parse_err("[1,]", NULL), ES_JSON_E_SYNTAX);
+}
+
+Test(json, allocation_failures_never_leak)
+{
+    /* under ASan a leak on any failure path fails the test run */
+    const char *s = "{\"a\":[1,{\"b\":\"c\"},true,null],\"d\":\"e\"}";
+    for (long n = 0; n < 40; n++) {
+        es_json *j = NULL;
+        es_alloc_fail_after(n);
+        int r = es_json_parse(s, strlen(s), NULL, &j, NULL, 0);
+        es_alloc_fail_after(-1);
+        if (r == 0) {
+            es_json_free(j);
+            return;
+        }
+        cr_assert(r == ES_JSON_E_NOMEM || r == ES_JSON_E_SYNTAX, "n=%ld r=%d", n, r);
+    }
+    cr_assert_fail("parse never succeeded");
+}
+
+Test(json, writer_round_trip)
+{
+    es_buf out;
+    es_buf_init(&out, 4096);
+    es_jw w;
+    es_jw_init(&w, &out);
+    es_jw_obj(&w);
+    es_jw_kstr(&w, "Name", "quote\" and \\ and \n");
+    es_jw_kint(&w, "Version", -7);
+    es_jw_kbool(&w, "Ok", true);
+    es_jw_key(&w, "When");
+    es_jw_double(&w, 1700000000.5);
+    es_jw_key(&w, "List");
+    es_jw_arr(&w);
+    es_jw_str(&w, "a");
+    es_jw_null(&w);
+    es_jw_arr_end(&w);
+    es_jw_obj_end(&w);
+    cr_assert_eq(es_jw_finish(&w), 0);
+    cr_assert_str_eq(out.data, "{\"Name\":\"quote\\\" and \\\\ and \\n\",\"Version\":-7,\"Ok\":true,"
+                               "\"When\":1700000000.500,\"List\":[\"a\",null]}");
+    es_json *j = parse_ok(out.data);
+    es_buf again;
+    es_buf_init(&again, 4096);
+    es_jw_init(&w, &again);
+    es_jw_value(&w, j);
+    cr_assert_eq(es_jw_finish(&w), 0);
+    cr_assert_str_eq(again.data, out.data);
+    es_json_free(j);
+    es_buf_free(&out);
+    es_buf_free(&again);
+}
+
+Test(json, writer_errors_are_sticky)
+{
+    es_buf out;
+    es_buf_init(&out, 10);
+    es_jw w;
+    es_jw_init(&w, &out);
+    es_jw_arr(&w);
+    es_jw_str(&w, "this does not fit");
+    es_jw_arr_end(&w);
+    cr_assert_eq(es_jw_finish(&w), -EMSGSIZE);
+    es_buf_free(&out);
+
+    es_buf_init(&out, 100);
+    es_jw_init(&w, &out);
+    es_jw_obj(&w);
+    es_jw_int(&w, 1); /* a value where a key must be */
+    cr_assert_neq(es_jw_finish(&w), 0);
+    es_buf_free(&out);
+}
