@@ -1,0 +1,518 @@
+/* inject.c - see inject.h. */
+#include "agent/inject.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/json.h"
+#include "common/secure.h"
+
+static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+static const char *target_path(ag_secret_target t)
+{
+    return t == AG_SECRET_ENV ? "secrets" : "logConfiguration.secretOptions";
+}
+
+/* ---- helpers over the params ---- */
+
+static void free_strv(char **v, size_t n, bool secret)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < n; i++)
+        secret ? es_free_secret_str(v[i]) : es_free(v[i]);
+    es_free(v);
+}
+
+static void free_kvs(ag_kv *kv, size_t n, bool secret_values)
+{
+    if (!kv)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        es_free(kv[i].name);
+        secret_values ? es_free_secret_str(kv[i].value) : es_free(kv[i].value);
+    }
+    es_free(kv);
+}
+
+void ag_create_params_free(ag_create_params *p)
+{
+    if (!p)
+        return;
+    es_free(p->name);
+    es_free(p->image);
+    free_strv(p->cmd, p->n_cmd, false);
+    free_strv(p->entrypoint, p->n_entrypoint, false);
+    free_strv(p->env, p->n_env, true);
+    free_kvs(p->labels, p->n_labels, false);
+    es_free(p->log_type);
+    free_kvs(p->log_config, p->n_log_config, true);
+    es_free(p->working_dir);
+    es_free(p->user);
+    es_free(p);
+}
+
+static char **dup_strv(char *const *v, size_t n)
+{
+    char **d = es_calloc(n + 1, sizeof *d);
+    if (!d)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (!(d[i] = es_strdup(v[i]))) {
+            free_strv(d, i, false);
+            return NULL;
+        }
+    return d;
+}
+
+/* A borrowed (name, value) pair while the lists are merged. */
+typedef struct pair {
+    const char *name;
+    const char *value;
+    size_t len;
+} pair;
+
+/* Sets name in list (replacing in place, else appending). */
+static void put(pair *list, size_t *n, const char *name, const char *value, size_t len)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp(list[i].name, name) == 0) {
+            list[i].value = value;
+            list[i].len = len;
+            return;
+        }
+    list[*n] = (pair){name, value, len};
+    (*n)++;
+}
+
+static const ag_secret_value *find_value(const ag_secret_value *v, size_t n, ag_secret_target t,
+                                         const char *name, size_t *count)
+{
+    const ag_secret_value *found = NULL;
+    *count = 0;
+    for (size_t i = 0; i < n; i++)
+        if (v[i].target == t && v[i].name && strcmp(v[i].name, name) == 0) {
+            found = &v[i];
+            (*count)++;
+        }
+    return found;
+}
+
+/* Checks that the declared secrets of one kind all have exactly one usable value. */
+static int check_values(const char *cname, const ag_secret_ref *refs, size_t nrefs,
+                        ag_secret_target t, const ag_secret_value *values, size_t n_values,
+                        char *err, size_t errlen)
+{
+    for (size_t i = 0; i < nrefs; i++) {
+        size_t count = 0;
+        const ag_secret_value *v = find_value(values, n_values, t, refs[i].name, &count);
+        if (!v)
+            return fail(err, errlen, -ENOENT, "container %s: %s %s: no value was resolved", cname,
+                        target_path(t), refs[i].name);
+        if (count > 1)
+            return fail(err, errlen, -EINVAL, "container %s: %s %s: more than one value given",
+                        cname, target_path(t), refs[i].name);
+        if (v->binary)
+            return fail(err, errlen, -EINVAL,
+                        "container %s: %s %s: the secret is binary (SecretBinary) and cannot be "
+                        "set as %s",
+                        cname, target_path(t), refs[i].name,
+                        t == AG_SECRET_ENV ? "an environment variable" : "a log driver option");
+        if (v->len > AG_SECRET_VALUE_MAX)
+            return fail(err, errlen, -EINVAL,
+                        "container %s: %s %s: the value is longer than %d bytes", cname,
+                        target_path(t), refs[i].name, AG_SECRET_VALUE_MAX);
+        if (v->len && (!v->value || memchr(v->value, '\0', v->len)))
+            return fail(err, errlen, -EINVAL,
+                        "container %s: %s %s: the value holds a NUL byte, which %s cannot carry",
+                        cname, target_path(t), refs[i].name,
+                        t == AG_SECRET_ENV ? "an environment variable" : "a log driver option");
+    }
+    /* and no value for something the definition does not declare */
+    for (size_t i = 0; i < n_values; i++) {
+        if (values[i].target != t)
+            continue;
+        bool declared = false;
+        for (size_t j = 0; j < nrefs && !declared; j++)
+            declared = values[i].name && strcmp(values[i].name, refs[j].name) == 0;
+        if (!declared)
+            return fail(err, errlen, -EINVAL,
+                        "container %s: a value was given for %s %s, which the definition does "
+                        "not declare",
+                        cname, target_path(t), values[i].name ? values[i].name : "(null)");
+    }
+    return 0;
+}
+
+static char *join_env(const pair *p)
+{
+    size_t nl = strlen(p->name);
+    char *s = es_malloc(nl + 1 + p->len + 1);
+    if (!s)
+        return NULL;
+    memcpy(s, p->name, nl);
+    s[nl] = '=';
+    if (p->len)
+        memcpy(s + nl + 1, p->value, p->len);
+    s[nl + 1 + p->len] = '\0';
+    return s;
+}
+
+static int build_env(const ag_container_def *cd, const ag_container_override *ov,
+                     const ag_secret_value *values, size_t n_values, ag_create_params *p)
+{
+    size_t cap = cd->n_environment + (ov ? ov->n_environment : 0) + cd->n_secrets;
+    pair *list = es_calloc(cap + 1, sizeof *list);
+    if (!list)
+        return -ENOMEM;
+    size_t n = 0;
+    for (size_t i = 0; i < cd->n_environment; i++)
+        put(list, &n, cd->environment[i].name, cd->environment[i].value,
+            strlen(cd->environment[i].value));
+    for (size_t i = 0; ov && i < ov->n_environment; i++)
+        put(list, &n, ov->environment[i].name, ov->environment[i].value,
+            strlen(ov->environment[i].value));
+    for (size_t i = 0; i < cd->n_secrets; i++) {
+        size_t count;
+        const ag_secret_value *v =
+            find_value(values, n_values, AG_SECRET_ENV, cd->secrets[i].name, &count);
+        put(list, &n, cd->secrets[i].name, v->value, v->len);
+    }
+    int r = 0;
+    p->env = es_calloc(n + 1, sizeof *p->env);
+    if (!p->env) {
+        r = -ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!(p->env[i] = join_env(&list[i]))) {
+            r = -ENOMEM;
+            goto out;
+        }
+        p->n_env = i + 1;
+    }
+out:
+    /* the list only borrowed pointers; wipe it anyway, it pointed at values */
+    es_wipe(list, (cap + 1) * sizeof *list);
+    es_free(list);
+    return r;
+}
+
+static int build_log(const ag_container_def *cd, const ag_secret_value *values, size_t n_values,
+                     ag_create_params *p)
+{
+    const ag_logconf *l = cd->log;
+    if (!l)
+        return 0;
+    if (!(p->log_type = es_strdup(l->driver)))
+        return -ENOMEM;
+    size_t cap = l->n_options + l->n_secret_options;
+    pair *list = es_calloc(cap + 1, sizeof *list);
+    if (!list)
+        return -ENOMEM;
+    size_t n = 0;
+    for (size_t i = 0; i < l->n_options; i++)
+        put(list, &n, l->options[i].name, l->options[i].value, strlen(l->options[i].value));
+    for (size_t i = 0; i < l->n_secret_options; i++) {
+        size_t count;
+        const ag_secret_value *v =
+            find_value(values, n_values, AG_SECRET_LOG, l->secret_options[i].name, &count);
+        put(list, &n, l->secret_options[i].name, v->value, v->len);
+    }
+    int r = 0;
+    p->log_config = es_calloc(n + 1, sizeof *p->log_config);
+    if (!p->log_config) {
+        r = -ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        ag_kv *kv = &p->log_config[i];
+        kv->name = es_strdup(list[i].name);
+        kv->value = es_strndup(list[i].len ? list[i].value : "", list[i].len);
+        p->n_log_config = i + 1;
+        if (!kv->name || !kv->value) {
+            r = -ENOMEM;
+            goto out;
+        }
+    }
+out:
+    es_wipe(list, (cap + 1) * sizeof *list);
+    es_free(list);
+    return r;
+}
+
+static const char *const reserved_labels[] = {
+    "com.amazonaws.ecs.task-arn",
+    "com.amazonaws.ecs.container-name",
+    "com.amazonaws.ecs.task-definition-family",
+    "com.amazonaws.ecs.task-definition-version",
+    "com.amazonaws.ecs.cluster",
+};
+#define N_RESERVED (sizeof reserved_labels / sizeof *reserved_labels)
+
+static int build_labels(const ag_container_def *cd, const ag_inject_ctx *ctx, ag_create_params *p)
+{
+    p->labels = es_calloc(cd->n_docker_labels + N_RESERVED + 1, sizeof *p->labels);
+    if (!p->labels)
+        return -ENOMEM;
+    size_t n = 0;
+    for (size_t i = 0; i < cd->n_docker_labels; i++) {
+        bool ours = false;
+        for (size_t j = 0; j < N_RESERVED && !ours; j++)
+            ours = strcmp(cd->docker_labels[i].name, reserved_labels[j]) == 0;
+        if (ours)
+            continue;
+        p->labels[n].name = es_strdup(cd->docker_labels[i].name);
+        p->labels[n].value = es_strdup(cd->docker_labels[i].value);
+        p->n_labels = ++n;
+        if (!p->labels[n - 1].name || !p->labels[n - 1].value)
+            return -ENOMEM;
+    }
+    char rev[24];
+    snprintf(rev, sizeof rev, "%" PRId64, ctx->revision);
+    const char *vals[N_RESERVED] = {ctx->task_arn, cd->name, ctx->family, rev, ctx->cluster};
+    for (size_t j = 0; j < N_RESERVED; j++) {
+        p->labels[n].name = es_strdup(reserved_labels[j]);
+        p->labels[n].value = es_strdup(vals[j] ? vals[j] : "");
+        p->n_labels = ++n;
+        if (!p->labels[n - 1].name || !p->labels[n - 1].value)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+int ag_container_name(const char *family, int64_t revision, const char *name, char *out,
+                      size_t outlen)
+{
+    unsigned char raw[8];
+    if (es_random_bytes(raw, sizeof raw) != 0)
+        return -EIO;
+    char hex[2 * sizeof raw + 1];
+    for (size_t i = 0; i < sizeof raw; i++)
+        snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+    int n = snprintf(out, outlen, "ecs-%s-%" PRId64 "-%s-%s", family, revision, name, hex);
+    if (n < 0 || (size_t)n >= outlen)
+        return -EMSGSIZE;
+    /* Docker: [a-zA-Z0-9][a-zA-Z0-9_.-]+ ("ecs-" starts it right) */
+    for (char *c = out; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              *c == '_' || *c == '.' || *c == '-'))
+            *c = '-';
+    return 0;
+}
+
+int ag_inject_build(const ag_container_def *cd, const ag_container_override *ov,
+                    const ag_secret_value *values, size_t n_values, const ag_inject_ctx *ctx,
+                    ag_create_params **out, char *err, size_t errlen)
+{
+    if (!cd || !ctx || (n_values && !values))
+        return fail(err, errlen, -EINVAL, "missing container definition or context");
+    if (ov && strcmp(ov->name, cd->name) != 0)
+        return fail(err, errlen, -EINVAL, "container %s: the override is for container %s",
+                    cd->name, ov->name);
+    int r = check_values(cd->name, cd->secrets, cd->n_secrets, AG_SECRET_ENV, values, n_values, err,
+                         errlen);
+    if (r)
+        return r;
+    if (cd->log)
+        r = check_values(cd->name, cd->log->secret_options, cd->log->n_secret_options,
+                         AG_SECRET_LOG, values, n_values, err, errlen);
+    else
+        r = check_values(cd->name, NULL, 0, AG_SECRET_LOG, values, n_values, err, errlen);
+    if (r)
+        return r;
+
+    ag_create_params *p = es_calloc(1, sizeof *p);
+    if (!p)
+        return fail(err, errlen, -ENOMEM, "out of memory");
+    char name[AG_TD_NAME_MAX * 2 + 64];
+    if ((r = ag_container_name(ctx->family, ctx->revision, cd->name, name, sizeof name))) {
+        fail(err, errlen, r, "container %s: cannot name the Docker container", cd->name);
+        goto fail;
+    }
+    r = -ENOMEM;
+    if (!(p->name = es_strdup(name)) || !(p->image = es_strdup(cd->image)))
+        goto nomem;
+    char *const *cmd = ov && ov->command ? ov->command : cd->command;
+    size_t n_cmd = ov && ov->command ? ov->n_command : cd->n_command;
+    if (cmd) {
+        if (!(p->cmd = dup_strv(cmd, n_cmd)))
+            goto nomem;
+        p->n_cmd = n_cmd;
+    }
+    if (cd->entry_point) {
+        if (!(p->entrypoint = dup_strv(cd->entry_point, cd->n_entry_point)))
+            goto nomem;
+        p->n_entrypoint = cd->n_entry_point;
+    }
+    if (build_env(cd, ov, values, n_values, p) || build_log(cd, values, n_values, p) ||
+        build_labels(cd, ctx, p))
+        goto nomem;
+    if ((cd->working_directory && !(p->working_dir = es_strdup(cd->working_directory))) ||
+        (cd->user && !(p->user = es_strdup(cd->user))))
+        goto nomem;
+    p->has_stop_timeout = cd->has_stop_timeout;
+    p->stop_timeout = cd->stop_timeout;
+    p->has_memory = cd->has_memory;
+    p->memory_bytes = cd->memory * 1024 * 1024;
+    p->has_cpu = cd->has_cpu;
+    p->cpu_shares = cd->cpu < 2 ? 2 : cd->cpu; /* Docker's minimum share is 2 */
+    *out = p;
+    if (err && errlen)
+        err[0] = '\0';
+    return 0;
+nomem:
+    fail(err, errlen, -ENOMEM, "out of memory");
+    r = -ENOMEM;
+fail:
+    ag_create_params_free(p);
+    return r;
+}
+
+static void w_strv(es_jw *w, const char *key, char *const *v, size_t n)
+{
+    es_jw_key(w, key);
+    es_jw_arr(w);
+    for (size_t i = 0; i < n; i++)
+        es_jw_str(w, v[i]);
+    es_jw_arr_end(w);
+}
+
+int ag_create_params_write_json(const ag_create_params *p, es_buf *out)
+{
+    es_jw w;
+    es_jw_init(&w, out);
+    es_jw_obj(&w);
+    es_jw_kstr(&w, "Image", p->image);
+    if (p->cmd)
+        w_strv(&w, "Cmd", p->cmd, p->n_cmd);
+    if (p->entrypoint)
+        w_strv(&w, "Entrypoint", p->entrypoint, p->n_entrypoint);
+    w_strv(&w, "Env", p->env, p->n_env);
+    es_jw_key(&w, "Labels");
+    es_jw_obj(&w);
+    for (size_t i = 0; i < p->n_labels; i++)
+        es_jw_kstr(&w, p->labels[i].name, p->labels[i].value);
+    es_jw_obj_end(&w);
+    if (p->working_dir)
+        es_jw_kstr(&w, "WorkingDir", p->working_dir);
+    if (p->user)
+        es_jw_kstr(&w, "User", p->user);
+    if (p->has_stop_timeout)
+        es_jw_kint(&w, "StopTimeout", p->stop_timeout);
+    es_jw_key(&w, "HostConfig");
+    es_jw_obj(&w);
+    if (p->log_type) {
+        es_jw_key(&w, "LogConfig");
+        es_jw_obj(&w);
+        es_jw_kstr(&w, "Type", p->log_type);
+        es_jw_key(&w, "Config");
+        es_jw_obj(&w);
+        for (size_t i = 0; i < p->n_log_config; i++)
+            es_jw_kstr(&w, p->log_config[i].name, p->log_config[i].value);
+        es_jw_obj_end(&w);
+        es_jw_obj_end(&w);
+    }
+    if (p->has_memory)
+        es_jw_kint(&w, "Memory", p->memory_bytes);
+    if (p->has_cpu)
+        es_jw_kint(&w, "CpuShares", p->cpu_shares);
+    es_jw_obj_end(&w);
+    es_jw_obj_end(&w);
+    return es_jw_finish(&w);
+}
+
+/* ---- json-key ---- */
+
+static const es_json_limits secret_json_limits = {
+    .max_bytes = AG_SECRET_VALUE_MAX,
+    .max_depth = 32,
+    .max_string = AG_SECRET_VALUE_MAX,
+    .max_values = 20000,
+};
+
+int ag_secret_json_key(const char *secret, size_t len, const char *key, es_buf *out, char *err,
+                       size_t errlen)
+{
+    if (!key || !*key)
+        return fail(err, errlen, -EINVAL, "the json key is empty");
+    es_json *j = NULL;
+    char why[128];
+    int r = es_json_parse(secret ? secret : "", secret ? len : 0, &secret_json_limits, &j, why,
+                          sizeof why);
+    if (r == ES_JSON_E_NOMEM)
+        return fail(err, errlen, -ENOMEM, "out of memory");
+    if (r || j->type != ES_JSON_OBJECT) {
+        es_json_free_secret(j);
+        return fail(err, errlen, -EINVAL,
+                    "json key '%.128s': the secret's value is not a JSON object", key);
+    }
+    const es_json *v = es_json_get(j, key);
+    if (!v) {
+        es_json_free_secret(j);
+        return fail(err, errlen, -EINVAL, "json key '%.128s' not found in the secret", key);
+    }
+    size_t before = out->len;
+    if (v->type == ES_JSON_STRING) {
+        r = es_buf_append(out, v->u.string.s, v->u.string.len);
+    } else {
+        es_jw w;
+        es_jw_init(&w, out);
+        es_jw_value(&w, v);
+        r = es_jw_finish(&w);
+    }
+    es_json_free_secret(j);
+    if (r) {
+        /* wipe what was appended before reporting */
+        if (out->data && out->len > before)
+            es_wipe(out->data + before, out->len - before);
+        if (out->data) {
+            out->len = before;
+            out->data[before] = '\0';
+        }
+        return fail(err, errlen, r, "json key '%.128s': the value cannot be extracted (%s)", key,
+                    r == -EMSGSIZE ? "too large"
+                    : r == -ENOMEM ? "out of memory"
+                                   : "encoding");
+    }
+    return 0;
+}
+
+int ag_secret_fingerprint(const void *key, size_t keylen, const char *value, size_t len, char *out,
+                          size_t outlen)
+{
+    if (outlen < AG_FINGERPRINT_LEN + 1 || !key || keylen == 0 || keylen > INT32_MAX)
+        return -EINVAL;
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int maclen = 0;
+    if (!HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)(value ? value : ""),
+              value ? len : 0, mac, &maclen) ||
+        maclen < 16) {
+        es_wipe(mac, sizeof mac);
+        return -EIO;
+    }
+    size_t o = sizeof AG_FINGERPRINT_PREFIX - 1;
+    memcpy(out, AG_FINGERPRINT_PREFIX, o);
+    for (size_t i = 0; i < 16; i++)
+        snprintf(out + o + 2 * i, 3, "%02x", mac[i]);
+    es_wipe(mac, sizeof mac);
+    return 0;
+}

@@ -1,0 +1,108 @@
+/* inject.h - from a container definition, RunTask overrides and resolved
+ * secret values to Docker's create parameters. Pure: no I/O, no logging.
+ *
+ * Env precedence (as ECS): the definition's environment, then the RunTask
+ * override's environment (same name replaces in place, new names append),
+ * then secrets (same name replaces, new names append): a secret always wins.
+ * Command: the override's replaces the definition's.
+ *
+ * HostConfig.LogConfig: logDriver with options, then the resolved
+ * secretOptions (a secret option replaces an option of the same name).
+ *
+ * Labels: the definition's dockerLabels, then ours, which win:
+ * com.amazonaws.ecs.task-arn, .container-name, .task-definition-family,
+ * .task-definition-version, .cluster.
+ *
+ * Values are secrets. Every buffer that held one is wiped: the params'
+ * Env and log options are wiped by ag_create_params_free; a JSON body from
+ * ag_create_params_write_json must be released with es_buf_free_secret. No
+ * error text quotes a value. */
+#ifndef AG_INJECT_H
+#define AG_INJECT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agent/task.h"
+#include "agent/taskdef.h"
+#include "common/buf.h"
+
+#define AG_SECRET_VALUE_MAX 65536 /* Secrets Manager's SecretString maximum */
+#define AG_CREATE_BODY_MAX (4u << 20)
+#define AG_INJECT_ERR_MAX 512
+#define AG_FINGERPRINT_PREFIX "hmac-sha256:"
+#define AG_FINGERPRINT_LEN (sizeof AG_FINGERPRINT_PREFIX - 1 + 32)
+
+/* One resolved secret of one container, after json-key extraction. */
+typedef struct ag_secret_value {
+    ag_secret_target target; /* AG_SECRET_ENV: secrets[], AG_SECRET_LOG: secretOptions[] */
+    const char *name;        /* the secret's name in the definition */
+    const char *value;       /* not NUL-terminated necessarily: len counts */
+    size_t len;
+    bool binary; /* a SecretBinary: cannot become an env var or option */
+} ag_secret_value;
+
+typedef struct ag_inject_ctx {
+    const char *task_arn;
+    const char *cluster;
+    const char *family;
+    int64_t revision;
+} ag_inject_ctx;
+
+typedef struct ag_create_params {
+    char *name; /* ecs-<family>-<rev>-<container>-<16 hex> */
+    char *image;
+    char **cmd; /* NULL: the image's */
+    size_t n_cmd;
+    char **entrypoint; /* NULL: the image's */
+    size_t n_entrypoint;
+    char **env; /* "NAME=value"; SECRET */
+    size_t n_env;
+    ag_kv *labels;
+    size_t n_labels;
+    char *log_type;    /* NULL: the daemon's default driver */
+    ag_kv *log_config; /* values may be SECRET */
+    size_t n_log_config;
+    char *working_dir, *user; /* NULL when unset */
+    bool has_stop_timeout, has_memory, has_cpu;
+    int64_t stop_timeout; /* seconds */
+    int64_t memory_bytes; /* HostConfig.Memory */
+    int64_t cpu_shares;   /* HostConfig.CpuShares */
+} ag_create_params;
+
+/* Builds the parameters. ov may be NULL. Every secrets[] / secretOptions[]
+ * entry of cd needs exactly one value in `values`. 0, -EINVAL or -ENOENT
+ * (err says which secret and why, never the value), -ENOMEM. */
+int ag_inject_build(const ag_container_def *cd, const ag_container_override *ov,
+                    const ag_secret_value *values, size_t n_values, const ag_inject_ctx *ctx,
+                    ag_create_params **out, char *err, size_t errlen);
+/* Wipes Env and log options, frees everything. NULL-safe. */
+void ag_create_params_free(ag_create_params *p);
+
+/* Appends Docker's ContainerCreate JSON body to out (created with a max of
+ * at least AG_CREATE_BODY_MAX; free it with es_buf_free_secret). 0 or the
+ * writer's error. */
+int ag_create_params_write_json(const ag_create_params *p, es_buf *out);
+
+/* "ecs-<family>-<rev>-<name>-<16 random hex>", characters outside
+ * [a-zA-Z0-9_.-] replaced by '-'. 0, -EMSGSIZE, -EIO (no randomness). */
+int ag_container_name(const char *family, int64_t revision, const char *name, char *out,
+                      size_t outlen);
+
+/* json-key extraction from the top level of a SecretString that is a JSON
+ * object: a string as is, a number / boolean / null / object / array as its
+ * JSON text. Appends to out (a secret buffer). 0; -EINVAL with err when the
+ * secret is not a JSON object or lacks the key (err names the key, never the
+ * value); -EMSGSIZE; -ENOMEM. */
+int ag_secret_json_key(const char *secret, size_t len, const char *key, es_buf *out, char *err,
+                       size_t errlen);
+
+/* Keyed fingerprint of a value: "hmac-sha256:" + 32 hex (the first 16 bytes
+ * of HMAC-SHA256(key, value)). Lets an operator tell whether two tasks got
+ * the same value without the store holding anything that reveals it. out
+ * must hold AG_FINGERPRINT_LEN + 1. 0 or -EIO. */
+int ag_secret_fingerprint(const void *key, size_t keylen, const char *value, size_t len, char *out,
+                          size_t outlen);
+
+#endif

@@ -1,0 +1,716 @@
+/* store.c - see store.h. THIS STORE NEVER HOLDS A SECRET VALUE. */
+#include "agent/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "common/json.h"
+
+struct ag_store {
+    sqlite3 *db;
+    char path[PATH_MAX];
+    char err[AG_STORE_ERR_MAX];
+};
+
+/* Migration N (0-based) brings a file from user_version N to N + 1. Never
+ * edit one that has shipped: add the next. */
+static const char *const migrations[] = {
+    /* 1: task definitions, revision counters, tasks, containers, secret metadata */
+    "CREATE TABLE taskdef_families ("
+    "  family TEXT PRIMARY KEY,"
+    "  last_revision INTEGER NOT NULL);"
+    "CREATE TABLE taskdefs ("
+    "  family TEXT NOT NULL,"
+    "  revision INTEGER NOT NULL,"
+    "  status TEXT NOT NULL CHECK (status IN ('ACTIVE', 'INACTIVE')),"
+    "  registered_at INTEGER NOT NULL,"
+    "  deregistered_at INTEGER,"
+    "  body TEXT NOT NULL," /* request-shaped JSON: references, never values */
+    "  PRIMARY KEY (family, revision));"
+    "CREATE TABLE tasks ("
+    "  arn TEXT PRIMARY KEY,"
+    "  family TEXT NOT NULL,"
+    "  revision INTEGER NOT NULL,"
+    "  cluster TEXT NOT NULL,"
+    "  last_status TEXT NOT NULL,"
+    "  desired_status TEXT NOT NULL,"
+    "  started_by TEXT,"
+    "  grp TEXT,"
+    "  launch_type TEXT,"
+    "  stopped_reason TEXT,"
+    "  stop_code TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  pull_started_at INTEGER NOT NULL DEFAULT 0,"
+    "  pull_stopped_at INTEGER NOT NULL DEFAULT 0,"
+    "  started_at INTEGER NOT NULL DEFAULT 0,"
+    "  stopping_at INTEGER NOT NULL DEFAULT 0,"
+    "  stopped_at INTEGER NOT NULL DEFAULT 0,"
+    "  execution_stopped_at INTEGER NOT NULL DEFAULT 0,"
+    "  version INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX tasks_by_status ON tasks (last_status);"
+    "CREATE TABLE task_containers ("
+    "  task_arn TEXT NOT NULL REFERENCES tasks (arn) ON DELETE CASCADE,"
+    "  idx INTEGER NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  image TEXT,"
+    "  docker_id TEXT,"
+    "  last_status TEXT,"
+    "  exit_code INTEGER,"
+    "  reason TEXT,"
+    "  PRIMARY KEY (task_arn, idx));"
+    /* where a value came from, never the value */
+    "CREATE TABLE task_secrets ("
+    "  task_arn TEXT NOT NULL REFERENCES tasks (arn) ON DELETE CASCADE,"
+    "  idx INTEGER NOT NULL,"
+    "  container_name TEXT NOT NULL,"
+    "  target TEXT NOT NULL CHECK (target IN ('environment', 'logConfiguration')),"
+    "  name TEXT NOT NULL,"
+    "  value_from TEXT NOT NULL,"
+    "  source_arn TEXT,"
+    "  version TEXT,"
+    "  resolved_at INTEGER NOT NULL DEFAULT 0,"
+    "  fingerprint TEXT,"
+    "  PRIMARY KEY (task_arn, idx));",
+};
+_Static_assert(sizeof migrations / sizeof *migrations == AG_STORE_SCHEMA_VERSION,
+               "AG_STORE_SCHEMA_VERSION must equal the number of migrations");
+
+static int set_err(ag_store *st, int ret, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int set_err(ag_store *st, int ret, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(st->err, sizeof st->err, fmt, ap);
+    va_end(ap);
+    return ret;
+}
+
+static int sq(ag_store *st, const char *what)
+{
+    return set_err(st, -EIO, "%s: %s", what, sqlite3_errmsg(st->db));
+}
+
+static int exec(ag_store *st, const char *sql)
+{
+    if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        return sq(st, "exec");
+    return 0;
+}
+
+static int prepare(ag_store *st, const char *sql, sqlite3_stmt **out)
+{
+    if (sqlite3_prepare_v2(st->db, sql, -1, out, NULL) != SQLITE_OK)
+        return sq(st, "prepare");
+    return 0;
+}
+
+static void rollback(ag_store *st)
+{
+    (void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static int bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+    return v ? sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(s, i);
+}
+
+static int user_version(ag_store *st, int *out)
+{
+    sqlite3_stmt *s = NULL;
+    int r = prepare(st, "PRAGMA user_version", &s);
+    if (r)
+        return r;
+    if (sqlite3_step(s) != SQLITE_ROW) {
+        r = sq(st, "user_version");
+    } else {
+        *out = sqlite3_column_int(s, 0);
+    }
+    sqlite3_finalize(s);
+    return r;
+}
+
+static int migrate(ag_store *st)
+{
+    int v = 0;
+    int r = user_version(st, &v);
+    if (r)
+        return r;
+    if (v > AG_STORE_SCHEMA_VERSION)
+        return set_err(st, -EPROTO,
+                       "%s: schema version %d is newer than this agent's (%d); refusing to "
+                       "open it",
+                       st->path, v, AG_STORE_SCHEMA_VERSION);
+    for (; v < AG_STORE_SCHEMA_VERSION; v++) {
+        char pragma[64];
+        snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", v + 1);
+        if ((r = exec(st, "BEGIN IMMEDIATE")))
+            return r;
+        if ((r = exec(st, migrations[v])) || (r = exec(st, pragma))) {
+            rollback(st);
+            return r;
+        }
+        if ((r = exec(st, "COMMIT"))) {
+            rollback(st);
+            return r;
+        }
+    }
+    return 0;
+}
+
+/* Creates the file 0600 ourselves (SQLite would use 0644 & ~umask) and
+ * tightens an existing one; refuses anything but a regular file. */
+static int prepare_file(ag_store *st)
+{
+    int fd = open(st->path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return set_err(st, -errno, "%s: %s", st->path, strerror(errno));
+    struct stat sb;
+    int r = 0;
+    if (fstat(fd, &sb) < 0)
+        r = set_err(st, -errno, "%s: %s", st->path, strerror(errno));
+    else if (!S_ISREG(sb.st_mode))
+        r = set_err(st, -EINVAL, "%s: not a regular file", st->path);
+    else if ((sb.st_mode & 0777) != 0600 && fchmod(fd, 0600) < 0)
+        r = set_err(st, -errno, "%s: chmod 0600: %s", st->path, strerror(errno));
+    close(fd);
+    return r;
+}
+
+int ag_store_open(const char *dir, ag_store **out, char *err, size_t errlen)
+{
+    ag_store *st = es_calloc(1, sizeof *st);
+    if (!st) {
+        if (err && errlen)
+            snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    int r = 0;
+    int n = snprintf(st->path, sizeof st->path, "%s/%s", dir, AG_STORE_FILE);
+    if (n < 0 || (size_t)n >= sizeof st->path) {
+        r = set_err(st, -ENAMETOOLONG, "state directory path too long");
+        goto fail;
+    }
+    if ((r = prepare_file(st)))
+        goto fail;
+    if (sqlite3_open_v2(st->path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        r = set_err(st, -EIO, "%s: %s", st->path, st->db ? sqlite3_errmsg(st->db) : "cannot open");
+        goto fail;
+    }
+    sqlite3_extended_result_codes(st->db, 1);
+    sqlite3_busy_timeout(st->db, 5000);
+    /* WAL: readers never block the writer; FULL: a committed change survives
+     * power loss; secure_delete: freed pages are zeroed. */
+    sqlite3_stmt *s = NULL;
+    if ((r = prepare(st, "PRAGMA journal_mode = WAL", &s)))
+        goto fail;
+    if (sqlite3_step(s) != SQLITE_ROW ||
+        strcmp((const char *)sqlite3_column_text(s, 0), "wal") != 0) {
+        sqlite3_finalize(s);
+        r = set_err(st, -EIO, "%s: cannot switch to WAL journal mode", st->path);
+        goto fail;
+    }
+    sqlite3_finalize(s);
+    if ((r = exec(st, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
+                      "PRAGMA secure_delete = ON;")))
+        goto fail;
+    if ((r = migrate(st)))
+        goto fail;
+    *out = st;
+    return 0;
+fail:
+    if (err && errlen)
+        snprintf(err, errlen, "%s", st->err);
+    ag_store_close(st);
+    return r;
+}
+
+void ag_store_close(ag_store *st)
+{
+    if (!st)
+        return;
+    if (st->db)
+        sqlite3_close_v2(st->db);
+    es_free(st);
+}
+
+const char *ag_store_path(const ag_store *st)
+{
+    return st->path;
+}
+
+const char *ag_store_errmsg(const ag_store *st)
+{
+    return st->err;
+}
+
+/* ---- task definitions ---- */
+
+int ag_store_taskdef_last_revision(ag_store *st, const char *family, int64_t *out)
+{
+    sqlite3_stmt *s = NULL;
+    int r = prepare(st, "SELECT last_revision FROM taskdef_families WHERE family = ?", &s);
+    if (r)
+        return r;
+    bind_text(s, 1, family);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *out = sqlite3_column_int64(s, 0);
+    else if (rc == SQLITE_DONE)
+        *out = 0;
+    else
+        r = sq(st, "last revision");
+    sqlite3_finalize(s);
+    return r;
+}
+
+int ag_store_taskdef_register(ag_store *st, ag_taskdef *td, int64_t now)
+{
+    es_buf body;
+    es_buf_init(&body, 4 * AG_TD_BODY_MAX);
+    es_jw w;
+    es_jw_init(&w, &body);
+    ag_taskdef_write_request(td, &w);
+    int r = es_jw_finish(&w);
+    if (r) {
+        es_buf_free(&body);
+        return set_err(st, r, "task definition cannot be encoded");
+    }
+    sqlite3_stmt *s = NULL;
+    int64_t rev = 0;
+    if ((r = exec(st, "BEGIN IMMEDIATE")))
+        goto out;
+    if ((r = prepare(st,
+                     "INSERT INTO taskdef_families (family, last_revision) VALUES (?, 1) "
+                     "ON CONFLICT (family) DO UPDATE SET last_revision = last_revision + 1 "
+                     "RETURNING last_revision",
+                     &s)))
+        goto fail;
+    bind_text(s, 1, td->family);
+    if (sqlite3_step(s) != SQLITE_ROW) {
+        r = sq(st, "next revision");
+        goto fail;
+    }
+    rev = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    s = NULL;
+    if ((r = prepare(st,
+                     "INSERT INTO taskdefs (family, revision, status, registered_at, body) "
+                     "VALUES (?, ?, 'ACTIVE', ?, ?)",
+                     &s)))
+        goto fail;
+    bind_text(s, 1, td->family);
+    sqlite3_bind_int64(s, 2, rev);
+    sqlite3_bind_int64(s, 3, now);
+    sqlite3_bind_text(s, 4, es_buf_cstr(&body), (int)body.len, SQLITE_TRANSIENT);
+    if (sqlite3_step(s) != SQLITE_DONE) {
+        r = sq(st, "insert task definition");
+        goto fail;
+    }
+    sqlite3_finalize(s);
+    s = NULL;
+    if ((r = exec(st, "COMMIT")))
+        goto fail;
+    td->revision = rev;
+    td->status = AG_TD_ACTIVE;
+    td->registered_at = now;
+    td->deregistered_at = 0;
+    goto out;
+fail:
+    sqlite3_finalize(s);
+    rollback(st);
+out:
+    es_buf_free(&body);
+    return r;
+}
+
+int ag_store_taskdef_get(ag_store *st, const char *family, int64_t revision, ag_taskdef **out)
+{
+    sqlite3_stmt *s = NULL;
+    int r =
+        prepare(st,
+                revision > 0 ? "SELECT revision, status, registered_at, deregistered_at, body FROM "
+                               "taskdefs WHERE family = ?1 AND revision = ?2"
+                             : "SELECT revision, status, registered_at, deregistered_at, body FROM "
+                               "taskdefs WHERE family = ?1 AND status = 'ACTIVE' "
+                               "ORDER BY revision DESC LIMIT 1",
+                &s);
+    if (r)
+        return r;
+    bind_text(s, 1, family);
+    if (revision > 0)
+        sqlite3_bind_int64(s, 2, revision);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) {
+        sqlite3_finalize(s);
+        return set_err(st, -ENOENT, "task definition %s:%lld not found", family,
+                       (long long)revision);
+    }
+    if (rc != SQLITE_ROW) {
+        r = sq(st, "get task definition");
+        sqlite3_finalize(s);
+        return r;
+    }
+    const char *body = (const char *)sqlite3_column_text(s, 4);
+    int blen = sqlite3_column_bytes(s, 4);
+    es_json *j = NULL;
+    es_json_limits lim = es_json_default_limits;
+    ag_taskdef *td = NULL;
+    ag_td_error e;
+    if (es_json_parse(body, (size_t)blen, &lim, &j, NULL, 0) != 0) {
+        r = set_err(st, -EIO, "stored task definition %s is not valid JSON", family);
+    } else if ((r = ag_taskdef_from_json(j, &(ag_td_ctx){0}, &td, &e))) {
+        r = set_err(st, r == -ENOMEM ? -ENOMEM : -EIO, "stored task definition: %s", e.message);
+    } else {
+        td->revision = sqlite3_column_int64(s, 0);
+        td->status = strcmp((const char *)sqlite3_column_text(s, 1), "ACTIVE") == 0
+                         ? AG_TD_ACTIVE
+                         : AG_TD_INACTIVE;
+        td->registered_at = sqlite3_column_int64(s, 2);
+        td->deregistered_at = sqlite3_column_int64(s, 3);
+        *out = td;
+    }
+    es_json_free(j);
+    sqlite3_finalize(s);
+    return r;
+}
+
+int ag_store_taskdef_deregister(ag_store *st, const char *family, int64_t revision, int64_t now)
+{
+    sqlite3_stmt *s = NULL;
+    int r = prepare(st,
+                    "UPDATE taskdefs SET status = 'INACTIVE', deregistered_at = "
+                    "COALESCE(deregistered_at, ?3) WHERE family = ?1 AND revision = ?2",
+                    &s);
+    if (r)
+        return r;
+    bind_text(s, 1, family);
+    sqlite3_bind_int64(s, 2, revision);
+    sqlite3_bind_int64(s, 3, now);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        r = sq(st, "deregister");
+    else if (sqlite3_changes(st->db) == 0)
+        r = set_err(st, -ENOENT, "task definition %s:%lld not found", family, (long long)revision);
+    sqlite3_finalize(s);
+    return r;
+}
+
+/* ---- tasks ---- */
+
+static const char *target_name(ag_secret_target t)
+{
+    return t == AG_SECRET_ENV ? "environment" : "logConfiguration";
+}
+
+int ag_store_task_put(ag_store *st, const ag_task *t)
+{
+    sqlite3_stmt *s = NULL;
+    int r;
+    if ((r = exec(st, "BEGIN IMMEDIATE")))
+        return r;
+    if ((r = prepare(st,
+                     "INSERT INTO tasks (arn, family, revision, cluster, last_status, "
+                     "desired_status, started_by, grp, launch_type, stopped_reason, stop_code, "
+                     "created_at, pull_started_at, pull_stopped_at, started_at, stopping_at, "
+                     "stopped_at, execution_stopped_at, version) VALUES "
+                     "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, "
+                     "?17, ?18, ?19) ON CONFLICT (arn) DO UPDATE SET "
+                     "last_status = ?5, desired_status = ?6, stopped_reason = ?10, "
+                     "stop_code = ?11, pull_started_at = ?13, pull_stopped_at = ?14, "
+                     "started_at = ?15, stopping_at = ?16, stopped_at = ?17, "
+                     "execution_stopped_at = ?18, version = ?19",
+                     &s)))
+        goto fail;
+    bind_text(s, 1, t->arn);
+    bind_text(s, 2, t->family);
+    sqlite3_bind_int64(s, 3, t->revision);
+    bind_text(s, 4, t->cluster);
+    bind_text(s, 5, ag_task_status_name(t->last_status));
+    bind_text(s, 6, ag_task_status_name(t->desired_status));
+    bind_text(s, 7, t->started_by);
+    bind_text(s, 8, t->group);
+    bind_text(s, 9, t->launch_type);
+    bind_text(s, 10, t->stopped_reason);
+    bind_text(s, 11, ag_stop_code_name(t->stop_code));
+    sqlite3_bind_int64(s, 12, t->created_at);
+    sqlite3_bind_int64(s, 13, t->pull_started_at);
+    sqlite3_bind_int64(s, 14, t->pull_stopped_at);
+    sqlite3_bind_int64(s, 15, t->started_at);
+    sqlite3_bind_int64(s, 16, t->stopping_at);
+    sqlite3_bind_int64(s, 17, t->stopped_at);
+    sqlite3_bind_int64(s, 18, t->execution_stopped_at);
+    sqlite3_bind_int64(s, 19, t->version);
+    if (sqlite3_step(s) != SQLITE_DONE) {
+        r = sq(st, "put task");
+        goto fail;
+    }
+    sqlite3_finalize(s);
+    s = NULL;
+
+    if ((r = prepare(st, "DELETE FROM task_containers WHERE task_arn = ?", &s)))
+        goto fail;
+    bind_text(s, 1, t->arn);
+    if (sqlite3_step(s) != SQLITE_DONE) {
+        r = sq(st, "put task containers");
+        goto fail;
+    }
+    sqlite3_finalize(s);
+    s = NULL;
+    if ((r = prepare(st,
+                     "INSERT INTO task_containers (task_arn, idx, name, image, docker_id, "
+                     "last_status, exit_code, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                     &s)))
+        goto fail;
+    for (size_t i = 0; i < t->n_containers; i++) {
+        const ag_task_container *c = &t->containers[i];
+        sqlite3_reset(s);
+        bind_text(s, 1, t->arn);
+        sqlite3_bind_int64(s, 2, (sqlite3_int64)i);
+        bind_text(s, 3, c->name);
+        bind_text(s, 4, c->image);
+        bind_text(s, 5, c->docker_id);
+        bind_text(s, 6, c->last_status);
+        if (c->has_exit_code)
+            sqlite3_bind_int(s, 7, c->exit_code);
+        else
+            sqlite3_bind_null(s, 7);
+        bind_text(s, 8, c->reason);
+        if (sqlite3_step(s) != SQLITE_DONE) {
+            r = sq(st, "put task container");
+            goto fail;
+        }
+    }
+    sqlite3_finalize(s);
+    s = NULL;
+
+    if ((r = prepare(st, "DELETE FROM task_secrets WHERE task_arn = ?", &s)))
+        goto fail;
+    bind_text(s, 1, t->arn);
+    if (sqlite3_step(s) != SQLITE_DONE) {
+        r = sq(st, "put task secrets");
+        goto fail;
+    }
+    sqlite3_finalize(s);
+    s = NULL;
+    if ((r = prepare(st,
+                     "INSERT INTO task_secrets (task_arn, idx, container_name, target, name, "
+                     "value_from, source_arn, version, resolved_at, fingerprint) VALUES "
+                     "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     &s)))
+        goto fail;
+    for (size_t i = 0; i < t->n_secrets; i++) {
+        const ag_secret_meta *m = &t->secrets[i];
+        sqlite3_reset(s);
+        bind_text(s, 1, t->arn);
+        sqlite3_bind_int64(s, 2, (sqlite3_int64)i);
+        bind_text(s, 3, m->container_name);
+        bind_text(s, 4, target_name(m->target));
+        bind_text(s, 5, m->name);
+        bind_text(s, 6, m->value_from);
+        bind_text(s, 7, m->source_arn);
+        bind_text(s, 8, m->version);
+        sqlite3_bind_int64(s, 9, m->resolved_at);
+        bind_text(s, 10, m->fingerprint);
+        if (sqlite3_step(s) != SQLITE_DONE) {
+            r = sq(st, "put task secret");
+            goto fail;
+        }
+    }
+    sqlite3_finalize(s);
+    s = NULL;
+    if ((r = exec(st, "COMMIT")))
+        goto fail;
+    return 0;
+fail:
+    sqlite3_finalize(s);
+    rollback(st);
+    return r;
+}
+
+static char *col_dup(sqlite3_stmt *s, int i, bool *oom)
+{
+    const unsigned char *v = sqlite3_column_text(s, i);
+    if (!v)
+        return NULL;
+    char *d = es_strdup((const char *)v);
+    if (!d)
+        *oom = true;
+    return d;
+}
+
+#define TASK_COLS                                                                                  \
+    "arn, family, revision, cluster, last_status, desired_status, started_by, grp, "               \
+    "launch_type, stopped_reason, stop_code, created_at, pull_started_at, pull_stopped_at, "       \
+    "started_at, stopping_at, stopped_at, execution_stopped_at, version"
+
+/* Builds a task from a row of TASK_COLS and its child rows. */
+static int load_task(ag_store *st, sqlite3_stmt *row, ag_task **out)
+{
+    ag_task *t = es_calloc(1, sizeof *t);
+    if (!t)
+        return -ENOMEM;
+    bool oom = false;
+    int r = 0;
+    sqlite3_stmt *s = NULL;
+    t->arn = col_dup(row, 0, &oom);
+    t->family = col_dup(row, 1, &oom);
+    t->revision = sqlite3_column_int64(row, 2);
+    t->started_by = col_dup(row, 6, &oom);
+    t->group = col_dup(row, 7, &oom);
+    t->launch_type = col_dup(row, 8, &oom);
+    t->stopped_reason = col_dup(row, 9, &oom);
+    t->created_at = sqlite3_column_int64(row, 11);
+    t->pull_started_at = sqlite3_column_int64(row, 12);
+    t->pull_stopped_at = sqlite3_column_int64(row, 13);
+    t->started_at = sqlite3_column_int64(row, 14);
+    t->stopping_at = sqlite3_column_int64(row, 15);
+    t->stopped_at = sqlite3_column_int64(row, 16);
+    t->execution_stopped_at = sqlite3_column_int64(row, 17);
+    t->version = sqlite3_column_int64(row, 18);
+    if (oom || !t->arn || !t->family) {
+        r = oom ? -ENOMEM : set_err(st, -EIO, "stored task lacks its ARN or family");
+        goto fail;
+    }
+    char region[256], account[256], cluster[256], id[256];
+    if (ag_task_arn_split(t->arn, region, account, cluster, id, sizeof region) != 0) {
+        r = set_err(st, -EIO, "stored task has a malformed ARN");
+        goto fail;
+    }
+    t->region = es_strdup(region);
+    t->account = es_strdup(account);
+    t->cluster = es_strdup(cluster);
+    t->id = es_strdup(id);
+    if (!t->region || !t->account || !t->cluster || !t->id) {
+        r = -ENOMEM;
+        goto fail;
+    }
+    if (ag_task_status_parse((const char *)sqlite3_column_text(row, 4), &t->last_status) ||
+        ag_task_status_parse((const char *)sqlite3_column_text(row, 5), &t->desired_status) ||
+        ag_stop_code_parse((const char *)sqlite3_column_text(row, 10), &t->stop_code)) {
+        r = set_err(st, -EIO, "stored task %s has an unknown status or stop code", t->id);
+        goto fail;
+    }
+
+    if ((r = prepare(st,
+                     "SELECT name, image, docker_id, last_status, exit_code, reason FROM "
+                     "task_containers WHERE task_arn = ? ORDER BY idx",
+                     &s)))
+        goto fail;
+    bind_text(s, 1, t->arn);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(s, 0);
+        if ((r = ag_task_add_container(t, name, (const char *)sqlite3_column_text(s, 1))))
+            goto fail;
+        int exit_code = sqlite3_column_int(s, 4);
+        bool has_exit = sqlite3_column_type(s, 4) != SQLITE_NULL;
+        if ((r = ag_task_container_update(t, name, (const char *)sqlite3_column_text(s, 2),
+                                          (const char *)sqlite3_column_text(s, 3),
+                                          has_exit ? &exit_code : NULL,
+                                          (const char *)sqlite3_column_text(s, 5))))
+            goto fail;
+    }
+    if (rc != SQLITE_DONE) {
+        r = sq(st, "load task containers");
+        goto fail;
+    }
+    sqlite3_finalize(s);
+    s = NULL;
+
+    if ((r = prepare(st,
+                     "SELECT container_name, target, name, value_from, source_arn, version, "
+                     "resolved_at, fingerprint FROM task_secrets WHERE task_arn = ? "
+                     "ORDER BY idx",
+                     &s)))
+        goto fail;
+    bind_text(s, 1, t->arn);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *target = (const char *)sqlite3_column_text(s, 1);
+        if ((r = ag_task_add_secret_meta(
+                 t, (const char *)sqlite3_column_text(s, 0),
+                 strcmp(target, "environment") == 0 ? AG_SECRET_ENV : AG_SECRET_LOG,
+                 (const char *)sqlite3_column_text(s, 2), (const char *)sqlite3_column_text(s, 3),
+                 (const char *)sqlite3_column_text(s, 4), (const char *)sqlite3_column_text(s, 5),
+                 sqlite3_column_int64(s, 6), (const char *)sqlite3_column_text(s, 7))))
+            goto fail;
+    }
+    if (rc != SQLITE_DONE) {
+        r = sq(st, "load task secrets");
+        goto fail;
+    }
+    sqlite3_finalize(s);
+    *out = t;
+    return 0;
+fail:
+    sqlite3_finalize(s);
+    ag_task_free(t);
+    return r;
+}
+
+int ag_store_task_get(ag_store *st, const char *arn, ag_task **out)
+{
+    sqlite3_stmt *s = NULL;
+    int r = prepare(st, "SELECT " TASK_COLS " FROM tasks WHERE arn = ?", &s);
+    if (r)
+        return r;
+    bind_text(s, 1, arn);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        r = load_task(st, s, out);
+    else if (rc == SQLITE_DONE)
+        r = set_err(st, -ENOENT, "task not found");
+    else
+        r = sq(st, "get task");
+    sqlite3_finalize(s);
+    return r;
+}
+
+int ag_store_task_foreach(ag_store *st, bool include_stopped, ag_store_task_fn fn, void *arg)
+{
+    sqlite3_stmt *s = NULL;
+    int r =
+        prepare(st,
+                include_stopped ? "SELECT " TASK_COLS " FROM tasks ORDER BY created_at, rowid"
+                                : "SELECT " TASK_COLS " FROM tasks WHERE last_status <> 'STOPPED' "
+                                  "ORDER BY created_at, rowid",
+                &s);
+    if (r)
+        return r;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        ag_task *t = NULL;
+        if ((r = load_task(st, s, &t)))
+            break;
+        if ((r = fn(t, arg)))
+            break;
+    }
+    if (!r && rc != SQLITE_DONE)
+        r = sq(st, "list tasks");
+    sqlite3_finalize(s);
+    return r;
+}
+
+int ag_store_task_delete(ag_store *st, const char *arn)
+{
+    sqlite3_stmt *s = NULL;
+    int r = prepare(st, "DELETE FROM tasks WHERE arn = ?", &s);
+    if (r)
+        return r;
+    bind_text(s, 1, arn);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        r = sq(st, "delete task");
+    else if (sqlite3_changes(st->db) == 0)
+        r = set_err(st, -ENOENT, "task not found");
+    sqlite3_finalize(s);
+    return r;
+}

@@ -1,0 +1,69 @@
+/* store.h - the agent's persisted state: task definitions and tasks, in SQLite.
+ *
+ * THIS STORE NEVER HOLDS A SECRET VALUE. It keeps task definitions (which
+ * hold secret references, valueFrom, not values) and, per task, where each
+ * injected secret came from: source ARN, resolved version, when, and a keyed
+ * fingerprint (HMAC, see ag_secret_fingerprint) - never the value. Anything
+ * added here must keep it that way; test_store scans the file for a known
+ * value to prove it.
+ *
+ * One file, STATE_DIR/agent.db, mode 0600 (SQLite gives its -wal and -shm
+ * files the same mode). journal_mode=WAL, synchronous=FULL: a registered
+ * revision or a task state change survives a crash once the call returns.
+ * The schema is versioned with PRAGMA user_version; ag_store_open applies
+ * the migrations a file lacks, in one transaction each, and refuses a file
+ * from a newer agent.
+ *
+ * Revisions: per family, the last revision ever handed out is kept in its
+ * own table, so a revision number is never reused, even after
+ * deregistration or deletion of rows.
+ *
+ * Calls are synchronous and small (one statement or one short transaction);
+ * the caller keeps them off hot paths. */
+#ifndef AG_STORE_H
+#define AG_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agent/task.h"
+#include "agent/taskdef.h"
+
+typedef struct ag_store ag_store;
+
+#define AG_STORE_FILE "agent.db"
+#define AG_STORE_SCHEMA_VERSION 1
+#define AG_STORE_ERR_MAX 256
+
+/* Opens (creating) dir/agent.db. On failure returns -errno / -EIO / -EPROTO
+ * (newer schema) with a reason in err. */
+int ag_store_open(const char *dir, ag_store **out, char *err, size_t errlen);
+void ag_store_close(ag_store *st);
+const char *ag_store_path(const ag_store *st);
+/* The last SQLite error text (for the caller's log); never holds values. */
+const char *ag_store_errmsg(const ag_store *st);
+
+/* Registers td as the next revision of its family: sets td->revision,
+ * td->status ACTIVE, td->registered_at = now. 0 or -EIO. */
+int ag_store_taskdef_register(ag_store *st, ag_taskdef *td, int64_t now);
+/* revision 0: the latest ACTIVE revision. 0, -ENOENT, -EIO, -ENOMEM. */
+int ag_store_taskdef_get(ag_store *st, const char *family, int64_t revision, ag_taskdef **out);
+/* Marks a revision INACTIVE (deregisteredAt = now). 0, -ENOENT, -EIO. */
+int ag_store_taskdef_deregister(ag_store *st, const char *family, int64_t revision, int64_t now);
+/* The last revision ever registered for family (0 if none). */
+int ag_store_taskdef_last_revision(ag_store *st, const char *family, int64_t *out);
+
+/* Inserts or replaces the whole task (row, containers, secret metadata) in
+ * one transaction. 0 or -EIO. */
+int ag_store_task_put(ag_store *st, const ag_task *t);
+/* 0, -ENOENT, -EIO, -ENOMEM. */
+int ag_store_task_get(ag_store *st, const char *arn, ag_task **out);
+/* Calls fn for every task (oldest first); stopped ones only when
+ * include_stopped. The task passed belongs to fn (free it with ag_task_free).
+ * fn returning non-zero stops the walk and that value is returned. */
+typedef int (*ag_store_task_fn)(ag_task *t, void *arg);
+int ag_store_task_foreach(ag_store *st, bool include_stopped, ag_store_task_fn fn, void *arg);
+int ag_store_task_delete(ag_store *st, const char *arn);
+
+#endif

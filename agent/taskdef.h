@@ -1,0 +1,193 @@
+/* taskdef.h - the task definition model: RegisterTaskDefinition in, describe
+ * shape out.
+ *
+ * ag_taskdef_parse reads an ECS RegisterTaskDefinition request (JSON 1.1
+ * body, field names as in botocore's ecs/2014-11-13 model) into a typed
+ * ag_taskdef and validates it. Each failure carries ECS's error code and a
+ * message that starts with the field path, e.g.
+ *   "containerDefinitions[1].secrets[0].valueFrom: the ARN's account is not 12 digits"
+ * Codes: ClientException for what the content says (names, limits, missing
+ * fields, rules between fields: this is what ECS answers for task
+ * definitions), InvalidParameterException for the request's shape (a field of
+ * the wrong JSON type, a body that is not a JSON object).
+ *
+ * Not modelled fields (portMappings, volumes, healthCheck, ...) are ignored;
+ * dependsOn is kept as passthrough JSON text after a shape check.
+ *
+ * The model is a plain data record (public fields): the API, the store, the
+ * injector and the resolver all read it; only this module builds it. A task
+ * definition holds references to secrets (valueFrom), never their values.
+ *
+ * Deviation kept on purpose: the seed document shows logConfiguration as a
+ * one-element array; such an array is accepted as the object ECS takes, and
+ * a warning (td->warnings) says so, for the API to put in its answer. */
+#ifndef AG_TASKDEF_H
+#define AG_TASKDEF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/json.h"
+
+/* Named limits. ECS's own: names 255 (S11, S12), image 255, 10 containers,
+ * 64 KiB per task definition. The rest are ours, chosen well above real use. */
+#define AG_TD_BODY_MAX (64u << 10)
+#define AG_TD_NAME_MAX 255 /* family, container name */
+#define AG_TD_IMAGE_MAX 255
+#define AG_TD_CONTAINERS_MAX 10
+#define AG_TD_ARN_MAX 2048 /* executionRoleArn, taskRoleArn */
+#define AG_TD_ENV_MAX 1000 /* environment entries per container */
+#define AG_TD_ENV_NAME_MAX 255
+#define AG_TD_ENV_VALUE_MAX 32768
+#define AG_TD_SECRETS_MAX 100       /* secrets per container */
+#define AG_TD_SECRET_OPTIONS_MAX 50 /* logConfiguration.secretOptions */
+#define AG_TD_LOG_OPTIONS_MAX 50    /* logConfiguration.options */
+#define AG_TD_LOG_OPTION_MAX 4096   /* one option name or value */
+#define AG_TD_LABELS_MAX 100        /* dockerLabels */
+#define AG_TD_LABEL_KEY_MAX 255
+#define AG_TD_LABEL_VALUE_MAX 4096
+#define AG_TD_ARGV_MAX 256  /* command / entryPoint items */
+#define AG_TD_ARG_MAX 8192  /* one command / entryPoint item */
+#define AG_TD_PATH_MAX 4096 /* workingDirectory */
+#define AG_TD_USER_MAX 255
+#define AG_TD_SIZE_STR_MAX 32 /* task cpu / memory strings */
+#define AG_TD_DEPENDS_MAX 10
+#define AG_TD_STOP_TIMEOUT_MAX 120   /* seconds, as ECS */
+#define AG_TD_CONTAINER_MEMORY_MIN 6 /* MiB: Docker's minimum */
+#define AG_TD_CONTAINER_MEMORY_MAX (1 << 24)
+#define AG_TD_CONTAINER_CPU_MAX 262144
+#define AG_TD_ERR_MAX 512 /* an error message */
+#define AG_TD_WARNINGS_MAX 10
+
+typedef struct ag_kv {
+    char *name;
+    char *value;
+} ag_kv;
+
+/* secrets[] / secretOptions[]: a name and where its value lives. */
+typedef struct ag_secret_ref {
+    char *name;
+    char *value_from;
+} ag_secret_ref;
+
+typedef struct ag_logconf {
+    char *driver; /* one of ECS's LogDriver values */
+    ag_kv *options;
+    size_t n_options;
+    ag_secret_ref *secret_options;
+    size_t n_secret_options;
+} ag_logconf;
+
+typedef struct ag_container_def {
+    char *name;
+    char *image;
+    bool essential; /* default true */
+    char **command; /* NULL when absent */
+    size_t n_command;
+    char **entry_point; /* NULL when absent */
+    size_t n_entry_point;
+    ag_kv *environment;
+    size_t n_environment;
+    ag_secret_ref *secrets;
+    size_t n_secrets;
+    ag_logconf *log; /* NULL when absent */
+    ag_kv *docker_labels;
+    size_t n_docker_labels;
+    bool has_stop_timeout, has_memory, has_cpu;
+    int64_t stop_timeout, memory, cpu;
+    char *working_directory; /* NULL when absent */
+    char *user;              /* NULL when absent */
+    char *depends_on_json;   /* passthrough JSON array text, NULL when absent */
+} ag_container_def;
+
+typedef enum ag_td_status {
+    AG_TD_ACTIVE,
+    AG_TD_INACTIVE,
+} ag_td_status;
+
+typedef struct ag_taskdef {
+    char *family;
+    int64_t revision; /* 0 until registered in the store */
+    ag_td_status status;
+    int64_t registered_at;    /* epoch seconds; 0 until registered */
+    int64_t deregistered_at;  /* 0 while ACTIVE */
+    char *execution_role_arn; /* NULL when absent */
+    char *task_role_arn;      /* NULL when absent */
+    char *network_mode;       /* NULL when absent (ECS's default: bridge) */
+    char **requires_compatibilities;
+    size_t n_requires_compatibilities;
+    char *cpu, *memory; /* task-level strings, NULL when absent */
+    ag_container_def *containers;
+    size_t n_containers;
+    /* Not persisted: notes for the API's answer (see the header comment). */
+    char *warnings[AG_TD_WARNINGS_MAX];
+    size_t n_warnings;
+} ag_taskdef;
+
+/* What validation needs to know about the place the task will run. */
+typedef struct ag_td_ctx {
+    const char *region;  /* the task's region, for bare SSM names; may be NULL */
+    const char *account; /* the configured account: an SSM parameter ARN in
+                            another account is refused (S2). NULL skips the
+                            check (reloading from our own store). */
+} ag_td_ctx;
+
+typedef struct ag_td_error {
+    const char *code; /* "ClientException" | "InvalidParameterException" | "ServerException" */
+    char message[AG_TD_ERR_MAX];
+} ag_td_error;
+
+/* Parses and validates a request body (at most AG_TD_BODY_MAX bytes). 0, or
+ * -EINVAL (err filled), -EMSGSIZE (too big; err filled), -ENOMEM. */
+int ag_taskdef_parse(const char *body, size_t len, const ag_td_ctx *ctx, ag_taskdef **out,
+                     ag_td_error *err);
+/* The same from a parsed request object. */
+int ag_taskdef_from_json(const es_json *req, const ag_td_ctx *ctx, ag_taskdef **out,
+                         ag_td_error *err);
+void ag_taskdef_free(ag_taskdef *td);
+
+/* Finds a container definition by name; NULL if none. */
+const ag_container_def *ag_taskdef_container(const ag_taskdef *td, const char *name);
+/* True when any container has secrets or secretOptions. */
+bool ag_taskdef_has_secrets(const ag_taskdef *td);
+
+const char *ag_td_status_name(ag_td_status s);
+
+/* Writes the request-shaped object (what RegisterTaskDefinition takes):
+ * what the store keeps, and what ag_taskdef_from_json reads back. */
+void ag_taskdef_write_request(const ag_taskdef *td, es_jw *w);
+/* Writes ECS's TaskDefinition object, as DescribeTaskDefinition and
+ * RegisterTaskDefinition answer it: taskDefinitionArn
+ * (arn:aws:ecs:REGION:ACCOUNT:task-definition/FAMILY:REV), revision, status,
+ * registeredAt (epoch seconds), compatibilities, and every request field. */
+void ag_taskdef_write_describe(const ag_taskdef *td, const char *region, const char *account,
+                               es_jw *w);
+/* arn:aws:ecs:REGION:ACCOUNT:task-definition/FAMILY:REV into out; 0 or -EMSGSIZE. */
+int ag_taskdef_arn(const ag_taskdef *td, const char *region, const char *account, char *out,
+                   size_t outlen);
+
+/* RunTask overrides.containerOverrides[]: per container, a command and
+ * environment to lay over the definition. */
+typedef struct ag_container_override {
+    char *name;
+    char **command; /* NULL when not overridden */
+    size_t n_command;
+    ag_kv *environment;
+    size_t n_environment;
+} ag_container_override;
+
+typedef struct ag_overrides {
+    ag_container_override *containers;
+    size_t n_containers;
+} ag_overrides;
+
+/* Parses RunTask's `overrides` object (NULL or absent: no overrides) against
+ * td: each override must name one of td's containers, once. */
+int ag_overrides_parse(const es_json *overrides, const ag_taskdef *td, ag_overrides **out,
+                       ag_td_error *err);
+void ag_overrides_free(ag_overrides *o);
+const ag_container_override *ag_overrides_for(const ag_overrides *o, const char *name);
+
+#endif

@@ -1,0 +1,550 @@
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/taskdef.h"
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "common/json.h"
+
+static const ag_td_ctx ctx = {.region = "us-east-1", .account = "123456789012"};
+
+#define ROLE "\"executionRoleArn\":\"arn:aws:iam::123456789012:role/ecsTaskExecutionRole\""
+
+static ag_taskdef *parse_ok(const char *body)
+{
+    ag_taskdef *td = NULL;
+    ag_td_error e = {0};
+    int r = ag_taskdef_parse(body, strlen(body), &ctx, &td, &e);
+    cr_assert_eq(r, 0, "parse failed: %s: %s\n%s", e.code, e.message, body);
+    cr_assert_not_null(td);
+    return td;
+}
+
+/* Expects a refusal with this code and a message starting with `path`. */
+static void parse_bad(const char *body, const char *code, const char *path)
+{
+    ag_taskdef *td = (ag_taskdef *)0x1;
+    ag_td_error e = {0};
+    int r = ag_taskdef_parse(body, strlen(body), &ctx, &td, &e);
+    cr_assert_lt(r, 0, "must be refused: %s", body);
+    cr_assert_eq(td, (ag_taskdef *)0x1, "out untouched on failure");
+    cr_assert_str_eq(e.code, code, "code %s, message %s", e.code, e.message);
+    cr_assert_eq(strncmp(e.message, path, strlen(path)), 0, "message '%s' should start with '%s'",
+                 e.message, path);
+}
+
+/* A one-container definition with `extra` spliced into the container. */
+static char *one(const char *extra)
+{
+    static char buf[65536];
+    snprintf(buf, sizeof buf,
+             "{\"family\":\"web\"," ROLE ",\"containerDefinitions\":[{\"name\":\"app\","
+             "\"image\":\"busybox\"%s%s}]}",
+             extra && *extra ? "," : "", extra ? extra : "");
+    return buf;
+}
+
+/* The seed's two snippets, completed with what ECS requires of any task
+ * definition (family, name, image, executionRoleArn) and with the
+ * placeholders region / aws_account_id filled in. */
+Test(taskdef, seed_example)
+{
+    const char *body =
+        "{\"family\":\"seed\"," ROLE ",\"containerDefinitions\":[{"
+        "\"name\":\"web\",\"image\":\"busybox\","
+        "\"secrets\":[{\"name\":\"environment_variable_name\",\"valueFrom\":"
+        "\"arn:aws:ssm:us-east-1:123456789012:parameter/parameter_name\"}],"
+        "\"logConfiguration\":[{\"logDriver\":\"fluentd\",\"options\":{\"tag\":\"fluentd demo\"},"
+        "\"secretOptions\":[{\"name\":\"fluentd-address\",\"valueFrom\":"
+        "\"arn:aws:ssm:us-east-1:123456789012:parameter/parameter_name\"}]}]}]}";
+    ag_taskdef *td = parse_ok(body);
+    cr_assert_str_eq(td->family, "seed");
+    cr_assert_eq(td->n_containers, 1);
+    const ag_container_def *c = &td->containers[0];
+    cr_assert(c->essential, "essential defaults to true");
+    cr_assert_eq(c->n_secrets, 1);
+    cr_assert_str_eq(c->secrets[0].name, "environment_variable_name");
+    cr_assert_not_null(c->log);
+    cr_assert_str_eq(c->log->driver, "fluentd");
+    cr_assert_eq(c->log->n_options, 1);
+    cr_assert_str_eq(c->log->options[0].name, "tag");
+    cr_assert_str_eq(c->log->options[0].value, "fluentd demo");
+    cr_assert_eq(c->log->n_secret_options, 1);
+    cr_assert_str_eq(c->log->secret_options[0].name, "fluentd-address");
+    /* the array form is accepted with a warning for the answer */
+    cr_assert_eq(td->n_warnings, 1);
+    cr_assert_not_null(strstr(td->warnings[0], "containerDefinitions[0].logConfiguration"));
+    cr_assert(ag_taskdef_has_secrets(td));
+    ag_taskdef_free(td);
+}
+
+Test(taskdef, seed_snippets_verbatim_are_refused_precisely)
+{
+    /* as printed: no family, no name, no image, placeholder account */
+    parse_bad("{ \"containerDefinitions\": [{ \"secrets\": [{ \"name\": "
+              "\"environment_variable_name\", \"valueFrom\": "
+              "\"arn:aws:ssm:region:aws_account_id:parameter/parameter_name\" }] }] }",
+              "ClientException", "family: required");
+    parse_bad("{\"family\":\"f\"," ROLE ",\"containerDefinitions\": [{\"name\":\"a\","
+              "\"image\":\"i\",\"secrets\": [{ \"name\": \"environment_variable_name\", "
+              "\"valueFrom\": \"arn:aws:ssm:region:aws_account_id:parameter/parameter_name\" "
+              "}] }] }",
+              "ClientException", "containerDefinitions[0].secrets[0].valueFrom: ");
+}
+
+Test(taskdef, every_field_is_read)
+{
+    const char *body =
+        "{\"family\":\"full_1\"," ROLE ",\"taskRoleArn\":\"appRole\",\"networkMode\":\"bridge\","
+        "\"requiresCompatibilities\":[\"EC2\",\"EXTERNAL\"],\"cpu\":\"256\",\"memory\":\"512\","
+        "\"tags\":[{\"key\":\"k\",\"value\":\"v\"}],"
+        "\"containerDefinitions\":[{\"name\":\"db\",\"image\":\"postgres:16\","
+        "\"essential\":false,\"portMappings\":[{\"containerPort\":5432}]},"
+        "{\"name\":\"app\",\"image\":\"registry.example.com:5000/team/app@sha256:abc\","
+        "\"command\":[\"sh\",\"-c\",\"echo $A\"],\"entryPoint\":[\"/bin/env\"],"
+        "\"environment\":[{\"name\":\"A\",\"value\":\"1\"},{\"name\":\"EMPTY\"}],"
+        "\"secrets\":[{\"name\":\"A\",\"valueFrom\":\"/app/a\"}],"
+        "\"dockerLabels\":{\"team\":\"x\"},\"stopTimeout\":30,\"memory\":128,\"cpu\":64,"
+        "\"workingDirectory\":\"/srv\",\"user\":\"1000:1000\","
+        "\"dependsOn\":[{\"containerName\":\"db\",\"condition\":\"START\"}],"
+        "\"logConfiguration\":{\"logDriver\":\"json-file\",\"options\":{\"max-size\":\"1m\"}}}]}";
+    ag_taskdef *td = parse_ok(body);
+    cr_assert_str_eq(td->task_role_arn, "appRole");
+    cr_assert_str_eq(td->network_mode, "bridge");
+    cr_assert_eq(td->n_requires_compatibilities, 2);
+    cr_assert_str_eq(td->requires_compatibilities[1], "EXTERNAL");
+    cr_assert_str_eq(td->cpu, "256");
+    cr_assert_str_eq(td->memory, "512");
+    cr_assert_not(td->containers[0].essential);
+    const ag_container_def *c = ag_taskdef_container(td, "app");
+    cr_assert_not_null(c);
+    cr_assert(c->essential);
+    cr_assert_eq(c->n_command, 3);
+    cr_assert_str_eq(c->command[2], "echo $A");
+    cr_assert_eq(c->n_entry_point, 1);
+    cr_assert_eq(c->n_environment, 2);
+    cr_assert_str_eq(c->environment[1].value, "", "a missing value is empty");
+    /* environment and secrets may share a name (the secret wins at injection) */
+    cr_assert_eq(c->n_secrets, 1);
+    cr_assert_str_eq(c->docker_labels[0].value, "x");
+    cr_assert(c->has_stop_timeout && c->stop_timeout == 30);
+    cr_assert(c->has_memory && c->memory == 128);
+    cr_assert(c->has_cpu && c->cpu == 64);
+    cr_assert_str_eq(c->working_directory, "/srv");
+    cr_assert_str_eq(c->user, "1000:1000");
+    cr_assert_str_eq(c->depends_on_json, "[{\"containerName\":\"db\",\"condition\":\"START\"}]");
+    cr_assert_eq(td->n_warnings, 0);
+    cr_assert_null(ag_taskdef_container(td, "nope"));
+    ag_taskdef_free(td);
+}
+
+Test(taskdef, family_and_container_names)
+{
+    parse_bad("{\"family\":\"bad name\",\"containerDefinitions\":[]}", "ClientException",
+              "family: up to 255");
+    parse_bad("{\"family\":\"\",\"containerDefinitions\":[]}", "ClientException", "family:");
+    parse_bad("{\"family\":7,\"containerDefinitions\":[]}", "InvalidParameterException",
+              "family: must be a string");
+    char fam[300];
+    memset(fam, 'a', 256);
+    fam[256] = '\0';
+    char body[1024];
+    snprintf(body, sizeof body,
+             "{\"family\":\"%s\",\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"i\"}]}",
+             fam);
+    parse_bad(body, "ClientException", "family: longer than 255");
+    fam[255] = '\0';
+    snprintf(body, sizeof body,
+             "{\"family\":\"%s\",\"containerDefinitions\":[{\"name\":\"A-b_9\",\"image\":\"i\"}]}",
+             fam);
+    ag_taskdef_free(parse_ok(body));
+    parse_bad(one("\"x\":1}, {\"name\":\"a.b\",\"image\":\"i\""), "ClientException",
+              "containerDefinitions[1].name: up to 255");
+    parse_bad("{\"family\":\"f\",\"containerDefinitions\":[{\"image\":\"i\"}]}", "ClientException",
+              "containerDefinitions[0].name: required");
+    parse_bad(one("\"x\":1}, {\"name\":\"app\",\"image\":\"i\""), "ClientException",
+              "containerDefinitions[1].name: duplicate container name 'app'");
+}
+
+Test(taskdef, image_rules)
+{
+    parse_bad("{\"family\":\"f\",\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"\"}]}",
+              "ClientException", "containerDefinitions[0].image:");
+    parse_bad("{\"family\":\"f\",\"containerDefinitions\":[{\"name\":\"a\"}]}", "ClientException",
+              "containerDefinitions[0].image: required");
+    parse_bad("{\"family\":\"f\",\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"a b\"}]}",
+              "ClientException", "containerDefinitions[0].image:");
+    char img[300], body[1024];
+    memset(img, 'i', 256);
+    img[256] = '\0';
+    snprintf(body, sizeof body,
+             "{\"family\":\"f\",\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"%s\"}]}",
+             img);
+    parse_bad(body, "ClientException", "containerDefinitions[0].image: longer than 255");
+    img[255] = '\0';
+    snprintf(body, sizeof body,
+             "{\"family\":\"f\",\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"%s\"}]}",
+             img);
+    ag_taskdef_free(parse_ok(body));
+}
+
+Test(taskdef, container_count_and_essential)
+{
+    es_buf b;
+    es_buf_init(&b, 1 << 16);
+    es_buf_append_str(&b, "{\"family\":\"f\",\"containerDefinitions\":[");
+    for (int i = 0; i < 11; i++)
+        es_buf_printf(&b, "%s{\"name\":\"c%d\",\"image\":\"i\"}", i ? "," : "", i);
+    es_buf_append_str(&b, "]}");
+    parse_bad(b.data, "ClientException", "containerDefinitions: 11 containers");
+    es_buf_free(&b);
+    es_buf_init(&b, 1 << 16);
+    es_buf_append_str(&b, "{\"family\":\"f\",\"containerDefinitions\":[");
+    for (int i = 0; i < 10; i++)
+        es_buf_printf(&b, "%s{\"name\":\"c%d\",\"image\":\"i\",\"essential\":%s}", i ? "," : "", i,
+                      i == 9 ? "true" : "false");
+    es_buf_append_str(&b, "]}");
+    ag_taskdef *td = parse_ok(b.data);
+    cr_assert_eq(td->n_containers, 10);
+    ag_taskdef_free(td);
+    es_buf_free(&b);
+    parse_bad("{\"family\":\"f\",\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"i\","
+              "\"essential\":false}]}",
+              "ClientException", "containerDefinitions: the task definition must have at least");
+    parse_bad("{\"family\":\"f\",\"containerDefinitions\":[]}", "ClientException",
+              "containerDefinitions: at least one");
+    parse_bad("{\"family\":\"f\"}", "ClientException", "containerDefinitions: required");
+    parse_bad("{\"family\":\"f\",\"containerDefinitions\":{}}", "InvalidParameterException",
+              "containerDefinitions: must be a list");
+    parse_bad(one("\"essential\":\"yes\""), "InvalidParameterException",
+              "containerDefinitions[0].essential");
+}
+
+Test(taskdef, secrets_rules)
+{
+    parse_bad(one("\"secrets\":[{\"valueFrom\":\"/a\"}]"), "ClientException",
+              "containerDefinitions[0].secrets[0].name: required");
+    parse_bad(one("\"secrets\":[{\"name\":\"A\"}]"), "ClientException",
+              "containerDefinitions[0].secrets[0].valueFrom: required");
+    parse_bad(one("\"secrets\":[{\"name\":\"A\",\"valueFrom\":\"\"}]"), "ClientException",
+              "containerDefinitions[0].secrets[0].valueFrom:");
+    parse_bad(one("\"secrets\":[{\"name\":\"A\",\"valueFrom\":\"/a\"},{\"name\":\"A\","
+                  "\"valueFrom\":\"/b\"}]"),
+              "ClientException", "containerDefinitions[0].secrets[1].name: duplicate name 'A'");
+    parse_bad(one("\"secrets\":[{\"name\":\"A=B\",\"valueFrom\":\"/a\"}]"), "ClientException",
+              "containerDefinitions[0].secrets[0].name:");
+    parse_bad(one("\"secrets\":[{\"name\":\"A\",\"valueFrom\":\"arn:aws:s3:::bucket/x\"}]"),
+              "ClientException", "containerDefinitions[0].secrets[0].valueFrom: the ARN's service");
+    parse_bad(one("\"secrets\":{\"A\":\"/a\"}"), "InvalidParameterException",
+              "containerDefinitions[0].secrets: must be a list");
+    parse_bad(one("\"secrets\":[\"A\"]"), "InvalidParameterException",
+              "containerDefinitions[0].secrets[0]: must be an object");
+    /* the same name in two containers is fine; in environment and secrets too */
+    ag_taskdef *td = parse_ok(
+        "{\"family\":\"f\"," ROLE ",\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"i\","
+        "\"environment\":[{\"name\":\"A\",\"value\":\"plain\"}],"
+        "\"secrets\":[{\"name\":\"A\",\"valueFrom\":\"/a\"}]},{\"name\":\"b\",\"image\":\"i\","
+        "\"secrets\":[{\"name\":\"A\",\"valueFrom\":\"arn:aws:secretsmanager:eu-west-1:"
+        "999999999999:secret:x-AbCdEf:k::\"}]}]}");
+    ag_taskdef_free(td);
+}
+
+Test(taskdef, ssm_parameter_in_another_account_is_refused_S2)
+{
+    parse_bad(one("\"secrets\":[{\"name\":\"A\",\"valueFrom\":\"arn:aws:ssm:us-east-1:"
+                  "210987654321:parameter/a\"}]"),
+              "ClientException",
+              "containerDefinitions[0].secrets[0].valueFrom: the SSM parameter "
+              "is in account 210987654321");
+    parse_bad(one("\"logConfiguration\":{\"logDriver\":\"fluentd\",\"secretOptions\":[{\"name\":"
+                  "\"fluentd-address\",\"valueFrom\":\"arn:aws:ssm:us-east-1:210987654321:"
+                  "parameter/a\"}]}"),
+              "ClientException",
+              "containerDefinitions[0].logConfiguration.secretOptions[0].valueFrom: the SSM");
+    /* another region of the same account is fine (S8: needs the full ARN) */
+    ag_taskdef_free(parse_ok(one("\"secrets\":[{\"name\":\"A\",\"valueFrom\":\"arn:aws:ssm:"
+                                 "ap-northeast-1:123456789012:parameter/a\"}]")));
+    /* with no configured account (reloading) the check is skipped */
+    const char *body = one("\"secrets\":[{\"name\":\"A\",\"valueFrom\":\"arn:aws:ssm:us-east-1:"
+                           "210987654321:parameter/a\"}]");
+    ag_taskdef *td = NULL;
+    ag_td_error e;
+    cr_assert_eq(ag_taskdef_parse(body, strlen(body), &(ag_td_ctx){0}, &td, &e), 0);
+    ag_taskdef_free(td);
+}
+
+Test(taskdef, execution_role_required_with_secrets_S5)
+{
+    const char *base = "{\"family\":\"f\",\"containerDefinitions\":[{\"name\":\"a\","
+                       "\"image\":\"i\",%s}]}";
+    char body[1024];
+    snprintf(body, sizeof body, base, "\"secrets\":[{\"name\":\"A\",\"valueFrom\":\"/a\"}]");
+    parse_bad(body, "ClientException",
+              "executionRoleArn: When you are specifying container secrets");
+    snprintf(body, sizeof body, base,
+             "\"logConfiguration\":{\"logDriver\":\"fluentd\",\"secretOptions\":[{\"name\":"
+             "\"fluentd-address\",\"valueFrom\":\"/a\"}]}");
+    parse_bad(body, "ClientException", "executionRoleArn:");
+    snprintf(body, sizeof body, base, "\"environment\":[{\"name\":\"A\",\"value\":\"b\"}]");
+    ag_taskdef_free(parse_ok(body));
+    parse_bad("{\"family\":\"f\",\"executionRoleArn\":\"ecsTaskExecutionRole\","
+              "\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"i\"}]}",
+              "ClientException", "executionRoleArn: Role is not valid");
+    parse_bad("{\"family\":\"f\",\"executionRoleArn\":\"arn:aws:iam::123456789012:user/bob\","
+              "\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"i\"}]}",
+              "ClientException", "executionRoleArn: Role is not valid");
+    parse_bad("{\"family\":\"f\",\"taskRoleArn\":\"bad role\","
+              "\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"i\"}]}",
+              "ClientException", "taskRoleArn:");
+}
+
+Test(taskdef, log_configuration_rules)
+{
+    parse_bad(one("\"logConfiguration\":{\"secretOptions\":[{\"name\":\"x\",\"valueFrom\":"
+                  "\"/a\"}]}"),
+              "ClientException",
+              "containerDefinitions[0].logConfiguration.secretOptions: secret options need a "
+              "logDriver");
+    parse_bad(one("\"logConfiguration\":{\"options\":{}}"), "ClientException",
+              "containerDefinitions[0].logConfiguration.logDriver: required");
+    parse_bad(one("\"logConfiguration\":{\"logDriver\":\"local\"}"), "ClientException",
+              "containerDefinitions[0].logConfiguration.logDriver: 'local' is not one of");
+    parse_bad(one("\"logConfiguration\":[]"), "InvalidParameterException",
+              "containerDefinitions[0].logConfiguration: must be an object");
+    parse_bad(one("\"logConfiguration\":[{\"logDriver\":\"gelf\"},{\"logDriver\":\"gelf\"}]"),
+              "InvalidParameterException", "containerDefinitions[0].logConfiguration:");
+    parse_bad(one("\"logConfiguration\":[\"gelf\"]"), "InvalidParameterException",
+              "containerDefinitions[0].logConfiguration:");
+    parse_bad(one("\"logConfiguration\":\"gelf\""), "InvalidParameterException",
+              "containerDefinitions[0].logConfiguration:");
+    parse_bad(one("\"logConfiguration\":{\"logDriver\":\"gelf\",\"options\":[\"a\"]}"),
+              "InvalidParameterException", "containerDefinitions[0].logConfiguration.options");
+    parse_bad(one("\"logConfiguration\":{\"logDriver\":\"gelf\",\"options\":{\"a\":1}}"),
+              "InvalidParameterException", "containerDefinitions[0].logConfiguration.options.a");
+    parse_bad(one("\"logConfiguration\":{\"logDriver\":\"fluentd\",\"secretOptions\":[{\"name\":"
+                  "\"x\",\"valueFrom\":\"/a\"},{\"name\":\"x\",\"valueFrom\":\"/b\"}]}"),
+              "ClientException",
+              "containerDefinitions[0].logConfiguration.secretOptions[1].name: duplicate");
+    ag_taskdef *td = parse_ok(one("\"logConfiguration\":{\"logDriver\":\"awslogs\"}"));
+    cr_assert_eq(td->n_warnings, 0);
+    cr_assert_str_eq(td->containers[0].log->driver, "awslogs");
+    ag_taskdef_free(td);
+}
+
+Test(taskdef, limits_and_types)
+{
+    es_buf b;
+    es_buf_init(&b, 1 << 20);
+    es_buf_append_str(&b, "\"environment\":[");
+    for (int i = 0; i <= AG_TD_ENV_MAX; i++)
+        es_buf_printf(&b, "%s{\"name\":\"V%d\"}", i ? "," : "", i);
+    es_buf_append_str(&b, "]");
+    char *body = one(b.data);
+    parse_bad(body, "ClientException", "containerDefinitions[0].environment: more than 1000");
+    es_buf_free(&b);
+
+    es_buf_init(&b, 1 << 20);
+    es_buf_append_str(&b, "\"secrets\":[");
+    for (int i = 0; i <= AG_TD_SECRETS_MAX; i++)
+        es_buf_printf(&b, "%s{\"name\":\"S%d\",\"valueFrom\":\"/s\"}", i ? "," : "", i);
+    es_buf_append_str(&b, "]");
+    parse_bad(one(b.data), "ClientException", "containerDefinitions[0].secrets: more than 100");
+    es_buf_free(&b);
+
+    parse_bad(one("\"environment\":[{\"name\":\"\",\"value\":\"x\"}]"), "ClientException",
+              "containerDefinitions[0].environment[0].name:");
+    parse_bad(one("\"environment\":[{\"name\":\"A\",\"value\":\"x\\u0000y\"}]"), "ClientException",
+              "containerDefinitions[0].environment[0].value: must not contain");
+    parse_bad(one("\"command\":\"echo\""), "InvalidParameterException",
+              "containerDefinitions[0].command: must be a list");
+    parse_bad(one("\"command\":[1]"), "InvalidParameterException",
+              "containerDefinitions[0].command[0]: must be a string");
+    parse_bad(one("\"stopTimeout\":121"), "ClientException",
+              "containerDefinitions[0].stopTimeout: must be between 0 and 120");
+    parse_bad(one("\"stopTimeout\":\"30\""), "InvalidParameterException",
+              "containerDefinitions[0].stopTimeout: must be an integer");
+    parse_bad(one("\"memory\":4"), "ClientException", "containerDefinitions[0].memory:");
+    parse_bad(one("\"dockerLabels\":{\"a\":\"1\",\"a\":\"2\"}"), "ClientException",
+              "containerDefinitions[0].dockerLabels: duplicate key");
+    parse_bad(one("\"dependsOn\":[{\"containerName\":\"nope\",\"condition\":\"START\"}]"),
+              "ClientException", "containerDefinitions[0].dependsOn[0].containerName");
+    parse_bad(one("\"dependsOn\":[{\"containerName\":\"app\",\"condition\":\"SOON\"}]"),
+              "ClientException", "containerDefinitions[0].dependsOn[0]");
+    parse_bad("{\"family\":\"f\",\"networkMode\":\"nat\",\"containerDefinitions\":[]}",
+              "ClientException", "networkMode");
+    parse_bad("{\"family\":\"f\",\"requiresCompatibilities\":[\"EC2\",\"EC2\"],"
+              "\"containerDefinitions\":[]}",
+              "ClientException", "requiresCompatibilities[1]: duplicate");
+    parse_bad("{\"family\":\"f\",\"requiresCompatibilities\":[\"MARS\"],"
+              "\"containerDefinitions\":[]}",
+              "ClientException", "requiresCompatibilities[0]");
+    parse_bad("[1]", "InvalidParameterException", "the request must be a JSON object");
+    parse_bad("{\"family\":", "SerializationException", "the request body is not valid JSON");
+
+    /* over 64 KiB */
+    size_t n = AG_TD_BODY_MAX + 10;
+    char *big = malloc(n + 1);
+    memset(big, ' ', n);
+    big[0] = '{';
+    big[n - 1] = '}';
+    big[n] = '\0';
+    ag_taskdef *td = NULL;
+    ag_td_error e;
+    cr_assert_eq(ag_taskdef_parse(big, n, &ctx, &td, &e), -EMSGSIZE);
+    cr_assert_str_eq(e.code, "ClientException");
+    free(big);
+}
+
+static char *describe(const ag_taskdef *td)
+{
+    es_buf b;
+    es_buf_init(&b, 1 << 20);
+    es_jw w;
+    es_jw_init(&w, &b);
+    ag_taskdef_write_describe(td, "us-east-1", "123456789012", &w);
+    cr_assert_eq(es_jw_finish(&w), 0);
+    return es_buf_steal(&b);
+}
+
+Test(taskdef, describe_shape)
+{
+    ag_taskdef *td = parse_ok(one("\"secrets\":[{\"name\":\"A\",\"valueFrom\":\"/a\"}],"
+                                  "\"logConfiguration\":[{\"logDriver\":\"gelf\"}]"));
+    td->revision = 3;
+    td->registered_at = 1700000000;
+    char *s = describe(td);
+    es_json *j = NULL;
+    cr_assert_eq(es_json_parse(s, strlen(s), NULL, &j, NULL, 0), 0);
+    cr_assert_str_eq(es_json_get_str(j, "taskDefinitionArn"),
+                     "arn:aws:ecs:us-east-1:123456789012:task-definition/web:3");
+    int64_t v = 0;
+    cr_assert(es_json_get_int64(j, "revision", &v) && v == 3);
+    cr_assert(es_json_get_int64(j, "registeredAt", &v) && v == 1700000000);
+    cr_assert_str_eq(es_json_get_str(j, "status"), "ACTIVE");
+    cr_assert_str_eq(es_json_as_str(es_json_at(es_json_get(j, "compatibilities"), 0)), "EC2");
+    const es_json *c = es_json_at(es_json_get(j, "containerDefinitions"), 0);
+    bool ess = false;
+    cr_assert(es_json_get_bool(c, "essential", &ess) && ess);
+    cr_assert_eq(es_json_get(c, "logConfiguration")->type, ES_JSON_OBJECT,
+                 "written back as ECS's object");
+    cr_assert_str_eq(es_json_get_str(es_json_at(es_json_get(c, "secrets"), 0), "valueFrom"), "/a");
+    cr_assert_null(es_json_get(j, "deregisteredAt"));
+    es_json_free(j);
+    es_free(s);
+    td->status = AG_TD_INACTIVE;
+    td->deregistered_at = 1700000100;
+    s = describe(td);
+    cr_assert_not_null(strstr(s, "\"status\":\"INACTIVE\""));
+    cr_assert_not_null(strstr(s, "\"deregisteredAt\":1700000100"));
+    es_free(s);
+    ag_taskdef_free(td);
+}
+
+Test(taskdef, request_round_trip_is_lossless)
+{
+    const char *body =
+        "{\"family\":\"rt\"," ROLE ",\"networkMode\":\"host\",\"cpu\":\"1 vCPU\","
+        "\"requiresCompatibilities\":[\"EXTERNAL\"],"
+        "\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"i\",\"essential\":true,"
+        "\"command\":[],\"environment\":[{\"name\":\"X\",\"value\":\"\\\"q\\\"\"}],"
+        "\"secrets\":[{\"name\":\"S\",\"valueFrom\":\"arn:aws:secretsmanager:us-east-1:"
+        "123456789012:secret:s-AbCdEf:k:AWSCURRENT:\"}],\"dockerLabels\":{\"l\":\"v\"},"
+        "\"dependsOn\":[{\"containerName\":\"b\",\"condition\":\"HEALTHY\"}],"
+        "\"logConfiguration\":{\"logDriver\":\"fluentd\",\"options\":{\"tag\":\"t\"},"
+        "\"secretOptions\":[{\"name\":\"fluentd-address\",\"valueFrom\":\"/fa\"}]}},"
+        "{\"name\":\"b\",\"image\":\"j\",\"essential\":false,\"stopTimeout\":0}]}";
+    ag_taskdef *td = parse_ok(body);
+    es_buf b1, b2;
+    es_buf_init(&b1, 1 << 20);
+    es_buf_init(&b2, 1 << 20);
+    es_jw w;
+    es_jw_init(&w, &b1);
+    ag_taskdef_write_request(td, &w);
+    cr_assert_eq(es_jw_finish(&w), 0);
+    ag_taskdef *td2 = parse_ok(b1.data);
+    es_jw_init(&w, &b2);
+    ag_taskdef_write_request(td2, &w);
+    cr_assert_eq(es_jw_finish(&w), 0);
+    cr_assert_str_eq(b1.data, b2.data);
+    cr_assert_eq(td2->containers[0].n_command, 0);
+    cr_assert_not_null(td2->containers[0].command, "an empty command stays present");
+    cr_assert(td2->containers[1].has_stop_timeout);
+    es_buf_free(&b1);
+    es_buf_free(&b2);
+    ag_taskdef_free(td);
+    ag_taskdef_free(td2);
+}
+
+Test(taskdef, overrides)
+{
+    ag_taskdef *td = parse_ok(one("\"environment\":[{\"name\":\"A\",\"value\":\"1\"}]"));
+    const char *ov = "{\"containerOverrides\":[{\"name\":\"app\",\"command\":[\"x\"],"
+                     "\"environment\":[{\"name\":\"B\",\"value\":\"2\"}]}]}";
+    es_json *j = NULL;
+    cr_assert_eq(es_json_parse(ov, strlen(ov), NULL, &j, NULL, 0), 0);
+    ag_overrides *o = NULL;
+    ag_td_error e;
+    cr_assert_eq(ag_overrides_parse(j, td, &o, &e), 0, "%s", e.message);
+    const ag_container_override *co = ag_overrides_for(o, "app");
+    cr_assert_not_null(co);
+    cr_assert_eq(co->n_command, 1);
+    cr_assert_str_eq(co->environment[0].name, "B");
+    cr_assert_null(ag_overrides_for(o, "other"));
+    ag_overrides_free(o);
+    es_json_free(j);
+
+    const char *bads[] = {
+        "{\"containerOverrides\":[{\"name\":\"nope\"}]}",
+        "{\"containerOverrides\":[{\"command\":[\"x\"]}]}",
+        "{\"containerOverrides\":[{\"name\":\"app\"},{\"name\":\"app\"}]}",
+        "{\"containerOverrides\":[{\"name\":\"app\",\"environment\":[{\"value\":\"v\"}]}]}",
+        "{\"containerOverrides\":{}}",
+        "[]",
+    };
+    for (size_t i = 0; i < sizeof bads / sizeof *bads; i++) {
+        j = NULL;
+        cr_assert_eq(es_json_parse(bads[i], strlen(bads[i]), NULL, &j, NULL, 0), 0);
+        o = (ag_overrides *)0x1;
+        cr_assert_lt(ag_overrides_parse(j, td, &o, &e), 0, "%s", bads[i]);
+        cr_assert_eq(o, (ag_overrides *)0x1);
+        cr_assert_not_null(strstr(e.message, "overrides"), "%s", e.message);
+        es_json_free(j);
+    }
+    /* no overrides at all */
+    cr_assert_eq(ag_overrides_parse(NULL, td, &o, &e), 0);
+    cr_assert_eq(o->n_containers, 0);
+    ag_overrides_free(o);
+    ag_taskdef_free(td);
+}
+
+Test(taskdef, every_allocation_failure_is_clean)
+{
+    const char *body =
+        "{\"family\":\"seed\"," ROLE ",\"containerDefinitions\":[{"
+        "\"name\":\"web\",\"image\":\"busybox\",\"command\":[\"a\"],"
+        "\"environment\":[{\"name\":\"E\",\"value\":\"v\"}],\"dockerLabels\":{\"k\":\"v\"},"
+        "\"secrets\":[{\"name\":\"S\",\"valueFrom\":\"/p\"}],"
+        "\"dependsOn\":[{\"containerName\":\"b\",\"condition\":\"START\"}],"
+        "\"logConfiguration\":[{\"logDriver\":\"fluentd\",\"options\":{\"tag\":\"x\"},"
+        "\"secretOptions\":[{\"name\":\"fluentd-address\",\"valueFrom\":\"/q\"}]}]},"
+        "{\"name\":\"b\",\"image\":\"i\"}]}";
+    int failures = 0;
+    for (long n = 0; n < 400; n++) {
+        ag_taskdef *td = NULL;
+        ag_td_error e;
+        es_alloc_fail_after(n);
+        int r = ag_taskdef_parse(body, strlen(body), &ctx, &td, &e);
+        es_alloc_fail_after(-1);
+        if (r == 0) {
+            ag_taskdef_free(td);
+            break;
+        }
+        cr_assert_eq(r, -ENOMEM, "n=%ld: %d %s", n, r, e.message);
+        failures++;
+    }
+    cr_assert_gt(failures, 20, "the injection reached the parser's allocations");
+    /* leaks are caught by ASan's leak checker at exit */
+}
