@@ -14,6 +14,7 @@
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/json.h"
+#include "common/secure.h"
 
 struct ag_store {
     sqlite3 *db;
@@ -712,5 +713,81 @@ int ag_store_task_delete(ag_store *st, const char *arn)
     else if (sqlite3_changes(st->db) == 0)
         r = set_err(st, -ENOENT, "task not found");
     sqlite3_finalize(s);
+    return r;
+}
+
+/* ---- fingerprint key ---- */
+
+static int read_key(int fd, unsigned char *key)
+{
+    size_t got = 0;
+    while (got < AG_FINGERPRINT_KEY_LEN) {
+        ssize_t n = read(fd, key + got, AG_FINGERPRINT_KEY_LEN - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -EIO;
+        got += (size_t)n;
+    }
+    char extra;
+    return read(fd, &extra, 1) == 0 ? 0 : -EIO;
+}
+
+static int write_all(int fd, const unsigned char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -EIO;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int ag_fingerprint_key_load(const char *dir, unsigned char out[AG_FINGERPRINT_KEY_LEN])
+{
+    char path[PATH_MAX];
+    int n = snprintf(path, sizeof path, "%s/%s", dir, AG_FINGERPRINT_KEY_FILE);
+    if (n < 0 || (size_t)n >= sizeof path)
+        return -ENAMETOOLONG;
+    unsigned char key[AG_FINGERPRINT_KEY_LEN];
+    int r = 0;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0) {
+        r = read_key(fd, key);
+        close(fd);
+    } else if (errno == ENOENT) {
+        /* create it under a temporary name, then link: never a half-written key */
+        char tmp[PATH_MAX + 8];
+        snprintf(tmp, sizeof tmp, "%s.tmp", path);
+        (void)unlink(tmp);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+            return -errno;
+        r = es_random_bytes(key, sizeof key);
+        if (!r)
+            r = write_all(fd, key, sizeof key);
+        if (!r && fsync(fd) < 0)
+            r = -errno;
+        close(fd);
+        if (!r && link(tmp, path) < 0) {
+            r = -errno;
+            if (r == -EEXIST) {
+                /* someone else made it first: use theirs */
+                (void)unlink(tmp);
+                es_wipe(key, sizeof key);
+                return ag_fingerprint_key_load(dir, out);
+            }
+        }
+        (void)unlink(tmp);
+    } else {
+        return -errno;
+    }
+    if (!r)
+        memcpy(out, key, sizeof key);
+    es_wipe(key, sizeof key);
     return r;
 }

@@ -66,4 +66,13 @@ typedef int (*ag_store_task_fn)(ag_task *t, void *arg);
 int ag_store_task_foreach(ag_store *st, bool include_stopped, ag_store_task_fn fn, void *arg);
 int ag_store_task_delete(ag_store *st, const char *arn);
 
+/* The key of the secret fingerprints (ag_secret_fingerprint): 32 random
+ * bytes in dir/fingerprint.key (0600), created on first use. It lives
+ * apart from agent.db so that the database alone cannot be used to test
+ * guesses of a value against its fingerprint. 0, -EIO (short or unreadable
+ * file, no randomness), or -errno; out untouched on failure. */
+#define AG_FINGERPRINT_KEY_FILE "fingerprint.key"
+#define AG_FINGERPRINT_KEY_LEN 32
+int ag_fingerprint_key_load(const char *dir, unsigned char out[AG_FINGERPRINT_KEY_LEN]);
+
 #endif

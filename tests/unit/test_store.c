@@ -426,3 +426,25 @@ Test(store, database_never_holds_a_secret_value)
     ag_task_free(t);
     ag_taskdef_free(td);
 }
+
+Test(store, fingerprint_key_is_created_once_and_private)
+{
+    unsigned char a[AG_FINGERPRINT_KEY_LEN], b[AG_FINGERPRINT_KEY_LEN];
+    memset(a, 0, sizeof a);
+    cr_assert_eq(ag_fingerprint_key_load(dir, a), 0);
+    static const unsigned char zero[AG_FINGERPRINT_KEY_LEN];
+    cr_assert_neq(memcmp(a, zero, sizeof a), 0);
+    cr_assert_eq(ag_fingerprint_key_load(dir, b), 0);
+    cr_assert_eq(memcmp(a, b, sizeof a), 0, "the same key on every start");
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", dir, AG_FINGERPRINT_KEY_FILE);
+    struct stat sb;
+    cr_assert_eq(stat(path, &sb), 0);
+    cr_assert_eq(sb.st_mode & 0777, 0600);
+    cr_assert_eq(sb.st_size, AG_FINGERPRINT_KEY_LEN);
+    /* a truncated key file is an error, not a silently weaker key */
+    cr_assert_eq(truncate(path, 10), 0);
+    memset(b, 0x77, sizeof b);
+    cr_assert_eq(ag_fingerprint_key_load(dir, b), -EIO);
+    cr_assert_eq(b[0], 0x77, "out untouched");
+}
