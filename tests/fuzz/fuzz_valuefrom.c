@@ -33,6 +33,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* an ARN's parts come from the input */
         if (v.is_arn && (!strstr(s, v.region) || !strstr(s, v.account)))
             __builtin_trap();
+        char arn[AG_VF_MAX * 2 + 64];
+        if (ag_valuefrom_resource_arn(&v, "123456789012", arn, sizeof arn) != 0 ||
+            strncmp(arn, "arn:", 4) != 0)
+            __builtin_trap();
         ag_valuefrom_clear(&v);
     } else if (!err[0]) {
         __builtin_trap(); /* every refusal says why */
