@@ -386,6 +386,31 @@ int ag_store_taskdef_get(ag_store *st, const char *family, int64_t revision, ag_
     return r;
 }
 
+int ag_store_taskdef_list(ag_store *st, const char *family, const ag_td_status *status,
+                          ag_store_td_fn fn, void *arg)
+{
+    sqlite3_stmt *s = NULL;
+    int r = prepare(st,
+                    "SELECT family, revision, status FROM taskdefs WHERE (?1 IS NULL OR family = "
+                    "?1) AND (?2 IS NULL OR status = ?2) ORDER BY family, revision",
+                    &s);
+    if (r)
+        return r;
+    bind_text(s, 1, family);
+    bind_text(s, 2, status ? ag_td_status_name(*status) : NULL);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *st_name = (const char *)sqlite3_column_text(s, 2);
+        ag_td_status ts = strcmp(st_name, "ACTIVE") == 0 ? AG_TD_ACTIVE : AG_TD_INACTIVE;
+        if ((r = fn((const char *)sqlite3_column_text(s, 0), sqlite3_column_int64(s, 1), ts, arg)))
+            break;
+    }
+    if (!r && rc != SQLITE_DONE)
+        r = sq(st, "list task definitions");
+    sqlite3_finalize(s);
+    return r;
+}
+
 int ag_store_taskdef_deregister(ag_store *st, const char *family, int64_t revision, int64_t now)
 {
     sqlite3_stmt *s = NULL;

@@ -51,6 +51,13 @@ int ag_store_taskdef_register(ag_store *st, ag_taskdef *td, int64_t now);
 int ag_store_taskdef_get(ag_store *st, const char *family, int64_t revision, ag_taskdef **out);
 /* Marks a revision INACTIVE (deregisteredAt = now). 0, -ENOENT, -EIO. */
 int ag_store_taskdef_deregister(ag_store *st, const char *family, int64_t revision, int64_t now);
+/* Calls fn(family, revision, status) for each stored revision, ordered by
+ * family then revision; family NULL for every family, status NULL for
+ * both statuses ("ACTIVE" / "INACTIVE"). fn returning non-zero stops the
+ * walk and that value is returned. */
+typedef int (*ag_store_td_fn)(const char *family, int64_t revision, ag_td_status status, void *arg);
+int ag_store_taskdef_list(ag_store *st, const char *family, const ag_td_status *status,
+                          ag_store_td_fn fn, void *arg);
 /* The last revision ever registered for family (0 if none). */
 int ag_store_taskdef_last_revision(ag_store *st, const char *family, int64_t *out);
 

@@ -448,3 +448,33 @@ Test(store, fingerprint_key_is_created_once_and_private)
     cr_assert_eq(ag_fingerprint_key_load(dir, b), -EIO);
     cr_assert_eq(b[0], 0x77, "out untouched");
 }
+
+static int td_collect(const char *family, int64_t revision, ag_td_status status, void *arg)
+{
+    es_buf *b = arg;
+    es_buf_printf(b, "%s:%lld:%s ", family, (long long)revision, ag_td_status_name(status));
+    return 0;
+}
+
+Test(store, list_task_definitions)
+{
+    ag_store *st = open_ok();
+    for (int i = 0; i < 3; i++) {
+        ag_taskdef *td = td_parse(i == 1 ? "{\"family\":\"alpha\",\"containerDefinitions\":[{"
+                                           "\"name\":\"a\",\"image\":\"i\"}]}"
+                                         : TD_BODY);
+        cr_assert_eq(ag_store_taskdef_register(st, td, 10), 0);
+        ag_taskdef_free(td);
+    }
+    cr_assert_eq(ag_store_taskdef_deregister(st, "web", 1, 20), 0);
+    es_buf b;
+    es_buf_init(&b, 4096);
+    cr_assert_eq(ag_store_taskdef_list(st, NULL, NULL, td_collect, &b), 0);
+    cr_assert_str_eq(es_buf_cstr(&b), "alpha:1:ACTIVE web:1:INACTIVE web:2:ACTIVE ");
+    es_buf_reset(&b);
+    ag_td_status active = AG_TD_ACTIVE;
+    cr_assert_eq(ag_store_taskdef_list(st, "web", &active, td_collect, &b), 0);
+    cr_assert_str_eq(es_buf_cstr(&b), "web:2:ACTIVE ");
+    es_buf_free(&b);
+    ag_store_close(st);
+}
