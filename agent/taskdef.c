@@ -373,8 +373,10 @@ static int get_refs(const es_json *obj, const char *prefix, const char *key, siz
             goto fail;
         for (size_t j = 0; j < i; j++)
             if (strcmp(s[j].name, s[i].name) == 0) {
-                rc = bad(e, CLIENT, "%s: duplicate name '%s' (also %s[%zu])", npath, s[i].name,
-                         path, j);
+                rc = bad(e, CLIENT,
+                         "%s: Duplicate secret names found: %s. Each secret name must be unique "
+                         "(also %s[%zu]).",
+                         npath, s[i].name, path, j);
                 goto fail;
             }
         rc = get_str(it, ipath, "valueFrom", (str_rule){.max = AG_VF_MAX, .required = true},
@@ -616,6 +618,16 @@ static int parse_container(const es_json *cd, size_t idx, const ag_td_ctx *ctx, 
     if ((rc = get_refs(cd, path, "secrets", AG_TD_SECRETS_MAX, true, ctx, &c->secrets,
                        &c->n_secrets, e)))
         return rc;
+    if (ctx && ctx->reject_env_secret_clash) {
+        for (size_t i = 0; i < c->n_secrets; i++)
+            for (size_t j = 0; j < c->n_environment; j++)
+                if (strcmp(c->secrets[i].name, c->environment[j].name) == 0)
+                    return bad(e, CLIENT,
+                               "%s.secrets[%zu].name: The secret name must be unique and not "
+                               "shared with any new or existing environment variables set on "
+                               "the container, such as '%s'.",
+                               path, i, c->secrets[i].name);
+    }
     if ((rc = get_log(cd, path, ctx, td, &c->log, e)))
         return rc;
     if ((rc = get_map(cd, path, "dockerLabels", AG_TD_LABELS_MAX, AG_TD_LABEL_KEY_MAX,
