@@ -368,7 +368,10 @@ int ag_store_taskdef_get(ag_store *st, const char *family, int64_t revision, ag_
     es_json_limits lim = es_json_default_limits;
     ag_taskdef *td = NULL;
     ag_td_error e;
-    if (es_json_parse(body, (size_t)blen, &lim, &j, NULL, 0) != 0) {
+    int jr = es_json_parse(body, (size_t)blen, &lim, &j, NULL, 0);
+    if (jr == ES_JSON_E_NOMEM) {
+        r = set_err(st, -ENOMEM, "out of memory");
+    } else if (jr != 0) {
         r = set_err(st, -EIO, "stored task definition %s is not valid JSON", family);
     } else if ((r = ag_taskdef_from_json(j, &(ag_td_ctx){0}, &td, &e))) {
         r = set_err(st, r == -ENOMEM ? -ENOMEM : -EIO, "stored task definition: %s", e.message);

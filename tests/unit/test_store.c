@@ -478,3 +478,44 @@ Test(store, list_task_definitions)
     es_buf_free(&b);
     ag_store_close(st);
 }
+
+Test(store, allocation_failures_when_loading_are_clean)
+{
+    ag_store *st = open_ok();
+    ag_task *t = sample_task();
+    cr_assert_eq(ag_store_task_put(st, t), 0);
+    ag_taskdef *td = td_parse(TD_BODY);
+    cr_assert_eq(ag_store_taskdef_register(st, td, 1), 0);
+    int failures = 0;
+    for (long n = 0; n < 300; n++) {
+        ag_task *g = NULL;
+        es_alloc_fail_after(n);
+        int r = ag_store_task_get(st, t->arn, &g);
+        es_alloc_fail_after(-1);
+        if (r == 0) {
+            cr_assert_str_eq(g->arn, t->arn);
+            ag_task_free(g);
+            break;
+        }
+        cr_assert_eq(r, -ENOMEM, "n=%ld: %d %s", n, r, ag_store_errmsg(st));
+        failures++;
+    }
+    cr_assert_gt(failures, 10);
+    failures = 0;
+    for (long n = 0; n < 300; n++) {
+        ag_taskdef *g = NULL;
+        es_alloc_fail_after(n);
+        int r = ag_store_taskdef_get(st, "web", 0, &g);
+        es_alloc_fail_after(-1);
+        if (r == 0) {
+            ag_taskdef_free(g);
+            break;
+        }
+        cr_assert_eq(r, -ENOMEM, "n=%ld: %d %s", n, r, ag_store_errmsg(st));
+        failures++;
+    }
+    cr_assert_gt(failures, 10);
+    ag_taskdef_free(td);
+    ag_task_free(t);
+    ag_store_close(st);
+}

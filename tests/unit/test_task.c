@@ -329,3 +329,27 @@ Test(task, transition_persists_or_rolls_back)
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     cr_assert_eq(system(cmd), 0);
 }
+
+Test(task, allocation_failures_are_clean)
+{
+    int failures = 0;
+    for (long n = 0; n < 100; n++) {
+        ag_task *t = NULL;
+        es_alloc_fail_after(n);
+        int r = ag_task_create("us-east-1", "123456789012", "c", "f", 1, "s", "g", NULL, 1, &t);
+        if (r == 0) {
+            r = ag_task_add_container(t, "a", "i");
+            if (r == 0)
+                r = ag_task_add_secret_meta(t, "a", AG_SECRET_ENV, "n", "/v", "arn", "1", 1, "fp");
+            if (r == 0)
+                r = ag_task_request_stop(t, AG_STOP_USER_INITIATED, "why", NULL);
+        }
+        es_alloc_fail_after(-1);
+        ag_task_free(t);
+        if (r == 0)
+            break;
+        cr_assert_eq(r, -ENOMEM, "n=%ld", n);
+        failures++;
+    }
+    cr_assert_gt(failures, 10);
+}
