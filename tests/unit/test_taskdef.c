@@ -380,6 +380,11 @@ Test(taskdef, limits_and_types)
               "containerDefinitions[0].environment[0].name:");
     parse_bad(one("\"environment\":[{\"name\":\"A\",\"value\":\"x\\u0000y\"}]"), "ClientException",
               "containerDefinitions[0].environment[0].value: must not contain");
+    parse_bad(one("\"environment\":[{\"name\":\"A\",\"value\":\"\xc0\x80\"}]"), "ClientException",
+              "containerDefinitions[0].environment[0].value: must be valid UTF-8");
+    parse_bad(one("\"dockerLabels\":{\"\xc0\x80\":\"v\"}"), "ClientException",
+              "containerDefinitions[0].dockerLabels: a key is not valid UTF-8");
+    ag_taskdef_free(parse_ok(one("\"environment\":[{\"name\":\"A\",\"value\":\"\xe7\xa7\x98\"}]")));
     parse_bad(one("\"command\":\"echo\""), "InvalidParameterException",
               "containerDefinitions[0].command: must be a list");
     parse_bad(one("\"command\":[1]"), "InvalidParameterException",
