@@ -4,6 +4,9 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <time.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -47,8 +50,8 @@ static int prepare_state_dir(const char *dir)
         return -ENOTDIR;
     }
     if (st.st_uid != geteuid()) {
-        es_err("state directory %s: owned by uid %u, not by us (uid %u)", dir,
-               (unsigned)st.st_uid, (unsigned)geteuid());
+        es_err("state directory %s: owned by uid %u, not by us (uid %u)", dir, (unsigned)st.st_uid,
+               (unsigned)geteuid());
         return -EPERM;
     }
     if (st.st_mode & 0077) {
@@ -72,13 +75,37 @@ static void close_walk_cb(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
+/* SIGHUP, as systemctl reload sends it (ExecReload=). systemd hears
+ * RELOADING=1 (with the time, as Type=notify-reload wants) and READY=1 when
+ * the hooks are done; STATUS= keeps what the hooks last said. */
+static void reload(ag_daemon *d)
+{
+    if (d->nreload == 0) {
+        es_notice("SIGHUP received: nothing to reload");
+        return;
+    }
+    es_notice("SIGHUP received, reloading");
+    if (d->ready) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ag_notifyf("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading the configuration",
+                   (unsigned long long)ts.tv_sec * 1000000ull +
+                       (unsigned long long)ts.tv_nsec / 1000);
+    }
+    d->reloading = true;
+    for (int i = 0; i < d->nreload; i++)
+        d->reload_hooks[i].fn(d, d->reload_hooks[i].arg);
+    d->reloading = false;
+    /* before readiness, READY=1 is not ours to send: the start-up sends it */
+    if (d->ready)
+        ag_notifyf("READY=1\nSTATUS=%s", d->status);
+}
+
 static void on_signal(uv_signal_t *s, int signum)
 {
     ag_daemon *d = s->data;
     if (signum == SIGHUP) {
-        /* Reloading what can change safely comes with the systemd issue; for
-         * now say that the signal was seen rather than ignore it silently. */
-        es_notice("SIGHUP received: nothing to reload yet");
+        reload(d);
         return;
     }
     es_notice("%s received, stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -139,11 +166,32 @@ int ag_daemon_on_stop(ag_daemon *d, ag_stop_fn fn, void *arg)
     return 0;
 }
 
+int ag_daemon_on_reload(ag_daemon *d, ag_reload_fn fn, void *arg)
+{
+    if (d->nreload >= AG_MAX_RELOAD_HOOKS)
+        return -ENOSPC;
+    d->reload_hooks[d->nreload].fn = fn;
+    d->reload_hooks[d->nreload].arg = arg;
+    d->nreload++;
+    return 0;
+}
+
 void ag_daemon_ready(ag_daemon *d, const char *status)
 {
-    (void)d;
-    ag_notifyf("READY=1\nSTATUS=%s", status);
+    snprintf(d->status, sizeof d->status, "%s", status);
+    d->ready = true;
+    ag_notifyf("READY=1\nSTATUS=%s", d->status);
     es_notice("ready: %s", status);
+}
+
+void ag_daemon_status(ag_daemon *d, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d->status, sizeof d->status, fmt, ap);
+    va_end(ap);
+    if (!d->reloading)
+        ag_notifyf("STATUS=%s", d->status);
 }
 
 void ag_daemon_stop(ag_daemon *d, int exit_code)
@@ -152,6 +200,7 @@ void ag_daemon_stop(ag_daemon *d, int exit_code)
         return;
     d->stopping = true;
     d->exit_code = exit_code;
+    snprintf(d->status, sizeof d->status, "stopping");
     ag_notify("STOPPING=1\nSTATUS=stopping");
     for (int i = d->nhooks; i-- > 0;)
         d->hooks[i].fn(d, d->hooks[i].arg);

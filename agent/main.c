@@ -1,5 +1,7 @@
 /* main.c - ecs-secrets-agent: configuration, then the daemon's loop. */
 #include "agent/daemon.h"
+#include "agent/notify.h"
+#include "agent/reload.h"
 #include "common/buf.h"
 #include "common/log.h"
 #include "config/config.h"
@@ -9,6 +11,26 @@
 #include <string.h>
 
 extern char **environ;
+
+typedef struct reload_ctx {
+    ag_reload *reload;
+    char running[AG_STATUS_MAX]; /* the STATUS= text of a running agent */
+} reload_ctx;
+
+/* SIGHUP: the configuration again; STATUS= says how the last reload went. */
+static void on_reload(ag_daemon *d, void *arg)
+{
+    reload_ctx *rc = arg;
+    ag_reload_result res;
+    if (ag_reload_run(rc->reload, environ, &res) < 0)
+        ag_daemon_status(d, "%s; last reload refused: configuration error (see the log)",
+                         rc->running);
+    else if (res.refused)
+        ag_daemon_status(d, "%s; last reload: %d applied, %d need a restart", rc->running,
+                         res.applied, res.refused);
+    else
+        ag_daemon_status(d, "%s; last reload: %d applied", rc->running, res.applied);
+}
 
 int main(int argc, char *argv[])
 {
@@ -40,18 +62,33 @@ int main(int argc, char *argv[])
     }
 
     es_log_set_level(cfg.log_level);
-    es_notice("ecs-secrets-agent %s starting: mode %s, cluster %s, region %s, state %s",
-              ES_VERSION, cf_get(&cfg, CF_MODE), cf_get(&cfg, CF_CLUSTER),
-              cf_get(&cfg, CF_REGION), cf_get(&cfg, CF_STATE_DIR));
-    ag_daemon d;
-    int rc = ag_daemon_init(&d, &cfg);
-    if (rc < 0) {
-        cf_free(&cfg);
-        return 1;
+    es_notice("ecs-secrets-agent %s starting: mode %s, cluster %s, region %s, state %s", ES_VERSION,
+              cf_get(&cfg, CF_MODE), cf_get(&cfg, CF_CLUSTER), cf_get(&cfg, CF_REGION),
+              cf_get(&cfg, CF_STATE_DIR));
+    ag_notifyf("STATUS=starting: preparing the state directory %s", cf_get(&cfg, CF_STATE_DIR));
+    int rc = 1;
+    reload_ctx reload = {0};
+    int r = ag_reload_create(&reload.reload, &cfg, argc, argv, environ);
+    if (r < 0) {
+        es_err("configuration reload: %s", strerror(-r));
+        goto out;
     }
-    ag_daemon_ready(&d, "running");
+    ag_daemon d;
+    if (ag_daemon_init(&d, &cfg) < 0)
+        goto out;
+    if ((r = ag_daemon_on_reload(&d, on_reload, &reload)) < 0) {
+        es_err("configuration reload: %s", strerror(-r));
+        ag_daemon_stop(&d, 1);
+        ag_daemon_run(&d);
+        goto out;
+    }
+    snprintf(reload.running, sizeof reload.running, "running: mode %s, cluster %s, region %s",
+             cf_get(&cfg, CF_MODE), cf_get(&cfg, CF_CLUSTER), cf_get(&cfg, CF_REGION));
+    ag_daemon_ready(&d, reload.running);
     rc = ag_daemon_run(&d);
     es_notice("stopped");
+out:
+    ag_reload_free(reload.reload);
     cf_free(&cfg);
     return rc;
 }

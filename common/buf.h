@@ -15,10 +15,10 @@
 #include <stddef.h>
 
 typedef struct es_buf {
-    char *data;   /* NULL until the first append */
-    size_t len;   /* bytes in use, excluding the NUL */
-    size_t cap;   /* bytes allocated */
-    size_t max;   /* len may never exceed this */
+    char *data; /* NULL until the first append */
+    size_t len; /* bytes in use, excluding the NUL */
+    size_t cap; /* bytes allocated */
+    size_t max; /* len may never exceed this */
 } es_buf;
 
 void es_buf_init(es_buf *b, size_t max);

@@ -263,8 +263,8 @@ static const char *err_text(int e)
     }
 }
 
-int es_json_parse(const char *text, size_t len, const es_json_limits *lim, es_json **out,
-                  char *err, size_t errlen)
+int es_json_parse(const char *text, size_t len, const es_json_limits *lim, es_json **out, char *err,
+                  size_t errlen)
 {
     if (!lim)
         lim = &es_json_default_limits;
@@ -286,8 +286,7 @@ int es_json_parse(const char *text, size_t len, const es_json_limits *lim, es_js
         ret = b.err ? b.err : ES_JSON_E_SYNTAX;
         if (ret == ES_JSON_E_SYNTAX && err && errlen) {
             /* Offset only: yajl's verbose message quotes the input. */
-            snprintf(err, errlen, "invalid JSON near byte %zu",
-                     yajl_get_bytes_consumed(h));
+            snprintf(err, errlen, "invalid JSON near byte %zu", yajl_get_bytes_consumed(h));
             err = NULL;
         }
     }

@@ -72,8 +72,8 @@ typedef enum es_json_err {
 /* Parses text[0..len). On failure *out is untouched and, when err is not
  * NULL, a one-line reason is written into err (never any input text beyond
  * yajl's position marker, so no secret is echoed). */
-int es_json_parse(const char *text, size_t len, const es_json_limits *lim, es_json **out,
-                  char *err, size_t errlen);
+int es_json_parse(const char *text, size_t len, const es_json_limits *lim, es_json **out, char *err,
+                  size_t errlen);
 void es_json_free(es_json *j);
 void es_json_free_secret(es_json *j);
 

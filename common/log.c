@@ -23,7 +23,7 @@ static const struct {
     const char *name;
     es_log_level level;
 } level_names[] = {
-    {"error", ES_LOG_ERROR}, {"warn", ES_LOG_WARN},   {"warning", ES_LOG_WARN},
+    {"error", ES_LOG_ERROR},   {"warn", ES_LOG_WARN}, {"warning", ES_LOG_WARN},
     {"notice", ES_LOG_NOTICE}, {"info", ES_LOG_INFO}, {"debug", ES_LOG_DEBUG},
 };
 
@@ -113,8 +113,8 @@ static const struct {
 
 static int is_delim(char c)
 {
-    return c == '\0' || isspace((unsigned char)c) || c == '&' || c == ',' || c == ';' ||
-           c == '"' || c == '\'' || c == '<' || c == '}';
+    return c == '\0' || isspace((unsigned char)c) || c == '&' || c == ',' || c == ';' || c == '"' ||
+           c == '\'' || c == '<' || c == '}';
 }
 
 void es_log_redact(char *s)

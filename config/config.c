@@ -467,7 +467,7 @@ static int file_assign(const char *key, const char *value, unsigned line, void *
     return set_value(l->c, k, value, src, l->err);
 }
 
-static int load_file(cf_config *c, const char *path, bool must_exist, es_buf *err)
+int cf_read_file(const char *path, bool must_exist, cf_assign_fn fn, void *arg, es_buf *err)
 {
     int ret = 0;
     es_buf text;
@@ -500,17 +500,21 @@ static int load_file(cf_config *c, const char *path, bool must_exist, es_buf *er
             break;
         es_buf_commit(&text, (size_t)n);
     }
-    loader l = {.c = c, .err = err, .file = path};
     unsigned bad_line = 0;
     char why[256] = "";
-    ret = cf_parse_text(es_buf_cstr(&text), text.len, file_assign, &l, &bad_line, why,
-                        sizeof why);
+    ret = cf_parse_text(es_buf_cstr(&text), text.len, fn, arg, &bad_line, why, sizeof why);
     if (ret < 0 && why[0])
         es_buf_printf(err, "%s:%u: %s", path, bad_line, why);
 out:
     close(fd);
     es_buf_free_secret(&text);
     return ret;
+}
+
+static int load_file(cf_config *c, const char *path, bool must_exist, es_buf *err)
+{
+    loader l = {.c = c, .err = err, .file = path};
+    return cf_read_file(path, must_exist, file_assign, &l, err);
 }
 
 void cf_free(cf_config *c)
@@ -532,13 +536,38 @@ const char *cf_get(const cf_config *c, cf_key_id k)
     return c->value[k];
 }
 
+const char *cf_source(const cf_config *c, cf_key_id k)
+{
+    return c->source[k];
+}
+
+int cf_adopt(cf_config *live, cf_config *fresh, cf_key_id k)
+{
+    if (k == CF_LISTEN || k == CF_DOCKER_HOST)
+        return -EINVAL; /* derived views that are not re-derived here */
+    if (k == CF_LOG_LEVEL && fresh->value[k] &&
+        es_log_level_parse(fresh->value[k], &live->log_level) < 0)
+        return -EINVAL;
+    if (k == CF_MODE && fresh->value[k])
+        live->mode = fresh->mode;
+    if (cf_keys[k].secret)
+        es_free_secret_str(live->value[k]);
+    else
+        es_free(live->value[k]);
+    es_free(live->source[k]);
+    live->value[k] = fresh->value[k];
+    live->source[k] = fresh->source[k];
+    fresh->value[k] = NULL;
+    fresh->source[k] = NULL;
+    return 0;
+}
+
 static int derive(cf_config *c, es_buf *err)
 {
     c->mode = strcmp(c->value[CF_MODE], "aws") == 0 ? CF_MODE_AWS : CF_MODE_EMBEDDED;
     es_log_level_parse(c->value[CF_LOG_LEVEL], &c->log_level);
     char why[256];
-    int r = split_hostport(c->value[CF_LISTEN], &c->listen_host, &c->listen_port, why,
-                           sizeof why);
+    int r = split_hostport(c->value[CF_LISTEN], &c->listen_host, &c->listen_port, why, sizeof why);
     if (r < 0) {
         es_buf_printf(err, "%s: %s", cf_keys[CF_LISTEN].name, why);
         return r;
@@ -573,8 +602,8 @@ int cf_load(cf_config *c, int argc, char *const argv[], char *const envp[], cf_a
     int no = 0;
     for (int k = 0; k < CF_KEY_COUNT; k++)
         if (cf_keys[k].flag)
-            opts[no++] = (struct option){cf_keys[k].flag, required_argument, NULL,
-                                         OPT_KEY_BASE + k};
+            opts[no++] =
+                (struct option){cf_keys[k].flag, required_argument, NULL, OPT_KEY_BASE + k};
     opts[no++] = (struct option){"check-config", no_argument, NULL, OPT_CHECK};
     opts[no++] = (struct option){"help", no_argument, NULL, OPT_HELP};
     opts[no++] = (struct option){"version", no_argument, NULL, OPT_VERSION};
@@ -624,8 +653,8 @@ int cf_load(cf_config *c, int argc, char *const argv[], char *const envp[], cf_a
         file = CF_DEFAULT_FILE;
     if ((ret = set_value(c, CF_CONFIG_FILE, file,
                          flag_val[CF_CONFIG_FILE] ? "--config"
-                         : env_file              ? "environment"
-                                                 : "default",
+                         : env_file               ? "environment"
+                                                  : "default",
                          err)) < 0)
         goto fail;
     if ((ret = load_file(c, file, explicit_file, err)) < 0)

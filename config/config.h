@@ -53,11 +53,11 @@ typedef enum cf_key_id {
 } cf_key_id;
 
 typedef struct cf_key {
-    const char *name;     /* KEY in files and the environment */
-    const char *flag;     /* long flag without "--", or NULL */
-    const char *metavar;  /* for --help */
-    const char *def;      /* default, or NULL for unset */
-    bool secret;          /* masked in --check-config and errors */
+    const char *name;    /* KEY in files and the environment */
+    const char *flag;    /* long flag without "--", or NULL */
+    const char *metavar; /* for --help */
+    const char *def;     /* default, or NULL for unset */
+    bool secret;         /* masked in --check-config and errors */
     const char *help;
     /* 0, or -EINVAL with a reason written into err */
     int (*validate)(const char *value, char *err, size_t errlen);
@@ -91,6 +91,15 @@ int cf_load(cf_config *c, int argc, char *const argv[], char *const envp[], cf_a
 void cf_free(cf_config *c);
 
 const char *cf_get(const cf_config *c, cf_key_id k);
+/* Where key k's value came from ("default", "FILE:LINE", ...), or NULL. */
+const char *cf_source(const cf_config *c, cf_key_id k);
+
+/* Moves key k's value and source from fresh (a configuration just loaded)
+ * into live, freeing live's old ones, and updates live's typed view of k
+ * (log_level, mode). For a reload (SIGHUP) of the keys that may change while
+ * running; -EINVAL for keys whose typed view cf_adopt does not redo
+ * (ECS_SECRETS_LISTEN, DOCKER_HOST), and then nothing moves. */
+int cf_adopt(cf_config *live, cf_config *fresh, cf_key_id k);
 
 /* Writes the effective configuration with sources, secrets masked. */
 void cf_print(const cf_config *c, FILE *out);
@@ -104,5 +113,9 @@ void cf_print_help(FILE *out, const char *argv0);
 typedef int (*cf_assign_fn)(const char *key, const char *value, unsigned line, void *arg);
 int cf_parse_text(const char *text, size_t len, cf_assign_fn fn, void *arg, unsigned *bad_line,
                   char *err, size_t errlen);
+/* Reads a configuration file (at most CF_FILE_MAX bytes) and passes each
+ * assignment to fn, as cf_load does. A missing file is 0 unless must_exist.
+ * 0, or -EINVAL (or fn's error) with the reason in err ("FILE:LINE: ..."). */
+int cf_read_file(const char *path, bool must_exist, cf_assign_fn fn, void *arg, es_buf *err);
 
 #endif

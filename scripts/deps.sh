@@ -12,6 +12,8 @@ PACKAGES=(
   libcriterion-dev curl python3 python3-botocore python3-boto3 awscli
   # the real Docker engine and the test image's contents
   docker.io busybox-static
+  # packaging and the systemd tests: systemd-analyze, rpmbuild, a Debian root to boot
+  systemd rpm debootstrap
 )
 
 missing=()

@@ -104,13 +104,18 @@ Test(daemon, ready_on_notify_socket_and_clean_stop_on_sigterm)
     snprintf(env_notify, sizeof env_notify, "NOTIFY_SOCKET=%s", sock);
 
     char *argv[] = {"ecs-secrets-agent", "--config", "/dev/null", "--state-dir", state,
-                    "--log-level", "debug", NULL};
+                    "--log-level",       "debug",    NULL};
     char *env[] = {env_notify, NULL};
     int errfd;
     pid_t pid = spawn(argv, env, &errfd);
     char msg[512];
+    /* STATUS= lines may say what start-up is doing before READY=1 */
     recv_notify(fd, msg, sizeof msg);
-    cr_assert_not_null(strstr(msg, "READY=1"), "first message: %s", msg);
+    for (int i = 0; i < 4 && !strstr(msg, "READY=1"); i++) {
+        cr_assert_eq(strncmp(msg, "STATUS=", 7), 0, "before READY=1: %s", msg);
+        recv_notify(fd, msg, sizeof msg);
+    }
+    cr_assert_not_null(strstr(msg, "READY=1"), "no READY=1 after the STATUS= lines: %s", msg);
 
     struct stat st;
     cr_assert_eq(stat(state, &st), 0, "state directory created");
@@ -219,4 +224,54 @@ Test(daemon, refuses_state_dir_owned_by_someone_else)
     read_all(errfd, out, sizeof out);
     cr_assert_eq(wait_exit(pid), 1, "%s", out);
     cr_assert_not_null(strstr(out, "owned by uid 65534"), "%s", out);
+}
+
+/* systemctl reload: SIGHUP re-reads the file, applies the log level, refuses
+ * the listen address; systemd hears RELOADING=1, then READY=1 with a STATUS=
+ * that says how it went. */
+Test(daemon, sighup_reloads_log_level_and_refuses_listen)
+{
+    char sock[100], state[128], conf[128], env_notify[160];
+    snprintf(sock, sizeof sock, "%s/notify.sock", dir);
+    snprintf(state, sizeof state, "%s/state", dir);
+    snprintf(conf, sizeof conf, "%s/agent.conf", dir);
+    FILE *f = fopen(conf, "w");
+    fputs("ECS_LOGLEVEL=info\nECS_SECRETS_LISTEN=127.0.0.1:4577\n", f);
+    fclose(f);
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    snprintf(env_notify, sizeof env_notify, "NOTIFY_SOCKET=%s", sock);
+
+    char *argv[] = {"ecs-secrets-agent", "--config", conf, "--state-dir", state, NULL};
+    char *env[] = {env_notify, NULL};
+    int errfd;
+    pid_t pid = spawn(argv, env, &errfd);
+    char msg[512];
+    do
+        recv_notify(fd, msg, sizeof msg);
+    while (!strstr(msg, "READY=1"));
+
+    f = fopen(conf, "w");
+    fputs("ECS_LOGLEVEL=debug\nECS_SECRETS_LISTEN=0.0.0.0:4577\n", f);
+    fclose(f);
+    cr_assert_eq(kill(pid, SIGHUP), 0);
+    recv_notify(fd, msg, sizeof msg);
+    cr_assert_not_null(strstr(msg, "RELOADING=1"), "first message after SIGHUP: %s", msg);
+    cr_assert_not_null(strstr(msg, "MONOTONIC_USEC="), "%s", msg);
+    recv_notify(fd, msg, sizeof msg);
+    cr_assert_not_null(strstr(msg, "READY=1"), "second message after SIGHUP: %s", msg);
+    cr_assert_not_null(strstr(msg, "STATUS=running"), "%s", msg);
+    cr_assert_not_null(strstr(msg, "last reload: 1 applied, 1 need a restart"), "%s", msg);
+
+    cr_assert_eq(kill(pid, SIGTERM), 0);
+    int code = wait_exit(pid);
+    static char out[65536];
+    read_all(errfd, out, sizeof out);
+    cr_assert_eq(code, 0, "exit code %d, output:\n%s", code, out);
+    cr_assert_not_null(strstr(out, "ECS_LOGLEVEL: info -> debug"), "%s", out);
+    cr_assert_not_null(strstr(out, "ECS_SECRETS_LISTEN changed"), "%s", out);
+    cr_assert_not_null(strstr(out, "needs a restart"), "%s", out);
+    close(fd);
 }

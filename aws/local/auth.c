@@ -1,0 +1,350 @@
+#include "aws/local/auth.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "aws/local/internal.h"
+#include "aws/local/kms.h"
+#include "common/alloc.h"
+#include "common/secure.h"
+
+#define LABEL_PREFIX "iam access key "
+
+const char *al_signing_name(const char *target)
+{
+    if (!target)
+        return NULL;
+    if (strncmp(target, "AmazonSSM.", 10) == 0)
+        return "ssm";
+    if (strncmp(target, "secretsmanager.", 15) == 0)
+        return "secretsmanager";
+    if (strncmp(target, "TrentService.", 13) == 0)
+        return "kms";
+    return NULL;
+}
+
+int al_access_key_add(al_ctx *c, const char *akid, const char *secret, const char *principal)
+{
+    char label[64];
+    snprintf(label, sizeof label, LABEL_PREFIX "%s", akid);
+    uint8_t *w = NULL;
+    size_t wl = 0;
+    int r = al_kms_wrap(c, label, (const uint8_t *)secret, strlen(secret), &w, &wl);
+    if (r < 0)
+        return r;
+    sqlite3_stmt *st = al_db_prepare(
+        c->db, "INSERT INTO iam_access_key(akid, wrapped, principal, created) VALUES (?,?,?,?)");
+    if (!st) {
+        es_free(w);
+        return -EIO;
+    }
+    sqlite3_bind_text(st, 1, akid, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, w, (int)wl, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, principal, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 4, al_now(c));
+    int s = sqlite3_step(st);
+    sqlite3_finalize(st);
+    es_free(w);
+    if (s == SQLITE_CONSTRAINT_PRIMARYKEY)
+        return -EEXIST;
+    return s == SQLITE_DONE ? 0 : -EIO;
+}
+
+/* The secret (es_malloc'ed, wipe it) and principal of akid. -ENOENT, -EIO. */
+static int key_lookup(al_ctx *c, const char *akid, char **secret, char *principal, size_t plen)
+{
+    sqlite3_stmt *st = al_db_prepare(
+        c->db, "SELECT wrapped, principal FROM iam_access_key WHERE akid=? AND status='Active'");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, akid, -1, SQLITE_STATIC);
+    int r = -ENOENT, s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        char label[AW_SIGV4_AKID_MAX + sizeof LABEL_PREFIX];
+        snprintf(label, sizeof label, LABEL_PREFIX "%s", akid);
+        uint8_t *pt = NULL;
+        size_t n = 0;
+        r = al_kms_unwrap(c, label, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0),
+                          &pt, &n);
+        if (r == 0) {
+            *secret = (char *)pt;
+            snprintf(principal, plen, "%s", sqlite3_column_text(st, 1));
+        } else {
+            r = -EIO;
+        }
+    } else if (s != SQLITE_DONE) {
+        r = -EIO;
+    }
+    sqlite3_finalize(st);
+    return r;
+}
+
+static int meta_get(al_ctx *c, const char *key, char *out, size_t n)
+{
+    sqlite3_stmt *st = al_db_prepare(c->db, "SELECT value FROM meta WHERE key=?");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int r = -ENOENT, s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        snprintf(out, n, "%s", sqlite3_column_text(st, 0));
+        r = 0;
+    } else if (s != SQLITE_DONE) {
+        r = -EIO;
+    }
+    sqlite3_finalize(st);
+    return r;
+}
+
+static int meta_set(al_ctx *c, const char *key, const char *value)
+{
+    sqlite3_stmt *st = al_db_prepare(c->db, "INSERT OR REPLACE INTO meta(key, value) VALUES (?,?)");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+    sqlite3_finalize(st);
+    return r;
+}
+
+static int random_from(const char *alphabet, size_t an, char *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint8_t b;
+        size_t lim = 256 - 256 % an;
+        do {
+            if (es_random_bytes(&b, 1) < 0)
+                return -EIO;
+        } while (b >= lim);
+        out[i] = alphabet[b % an];
+    }
+    out[n] = '\0';
+    return 0;
+}
+
+/* Writes text to dir/name atomically, mode 0600. */
+static int write_private(const char *dir, const char *name, const char *text, char *err,
+                         size_t errlen)
+{
+    char path[4096], tmp[4200];
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path)
+        return -ENAMETOOLONG;
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        int e = errno;
+        snprintf(err, errlen, "creating %s: %s", tmp, strerror(e));
+        return -e;
+    }
+    size_t n = strlen(text);
+    ssize_t w = write(fd, text, n);
+    int e = w < 0 ? errno : EIO;
+    bool okw = w == (ssize_t)n && fsync(fd) == 0;
+    close(fd);
+    if (!okw || rename(tmp, path) < 0) {
+        e = okw ? errno : e;
+        unlink(tmp);
+        snprintf(err, errlen, "writing %s: %s", path, strerror(e));
+        return -e;
+    }
+    return 0;
+}
+
+int al_admin_init(al_ctx *c, const char *state_dir, char akid[AL_AKID_LEN + 1], char *err,
+                  size_t errlen)
+{
+    char id[AL_AKID_LEN + 1], principal[AL_PRINCIPAL_MAX];
+    char *secret = NULL;
+    int r = meta_get(c, "admin_access_key_id", id, sizeof id);
+    if (r == -ENOENT) {
+        char fresh[AL_SECRET_LEN + 1];
+        memcpy(id, "AKIA", 4);
+        if (random_from("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 32, id + 4, AL_AKID_LEN - 4) < 0 ||
+            random_from("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", 62, fresh,
+                        AL_SECRET_LEN) < 0) {
+            snprintf(err, errlen, "no randomness for the administrator key");
+            return -EIO;
+        }
+        snprintf(principal, sizeof principal, "arn:aws:iam::%s:root", c->account);
+        if (al_db_begin(c->db) < 0) {
+            es_wipe(fresh, sizeof fresh);
+            snprintf(err, errlen, "storing the administrator key: database busy");
+            return -EIO;
+        }
+        r = al_access_key_add(c, id, fresh, principal);
+        if (r == 0)
+            r = meta_set(c, "admin_access_key_id", id);
+        if (r == 0)
+            r = al_db_commit(c->db);
+        else
+            al_db_rollback(c->db);
+        es_wipe(fresh, sizeof fresh);
+        if (r < 0) {
+            snprintf(err, errlen, "storing the administrator key failed");
+            return r;
+        }
+    } else if (r < 0) {
+        snprintf(err, errlen, "reading the administrator key failed");
+        return r;
+    }
+    r = key_lookup(c, id, &secret, principal, sizeof principal);
+    if (r < 0) {
+        snprintf(err, errlen, "the administrator key %s cannot be read (master key changed?)", id);
+        return r;
+    }
+    es_buf text;
+    es_buf_init(&text, 4096);
+    es_buf_printf(&text,
+                  "# Written by ecs-secrets-agent on every start: the administrator key of the\n"
+                  "# embedded endpoints. Keep this file private (0600).\n"
+                  "[%s]\naws_access_key_id = %s\naws_secret_access_key = %s\n",
+                  AL_AUTH_PROFILE, id, secret);
+    es_free_secret_str(secret);
+    r = write_private(state_dir, AL_CREDENTIALS_FILE, es_buf_cstr(&text), err, errlen);
+    es_buf_free_secret(&text);
+    if (r < 0)
+        return r;
+    es_buf_init(&text, 4096);
+    es_buf_printf(&text,
+                  "# Written by ecs-secrets-agent on every start.\n[profile %s]\nregion = %s\n",
+                  AL_AUTH_PROFILE, c->region);
+    r = write_private(state_dir, AL_CONFIG_FILE, es_buf_cstr(&text), err, errlen);
+    es_buf_free(&text);
+    if (r < 0)
+        return r;
+    memcpy(akid, id, sizeof id);
+    return 0;
+}
+
+/* ---- verification ---- */
+
+static const char *header(const al_request *rq, const char *name)
+{
+    for (size_t i = 0; i < rq->n_headers; i++)
+        if (strcasecmp(rq->headers[i].name, name) == 0)
+            return rq->headers[i].value;
+    return NULL;
+}
+
+static bool in_list(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; p && *p;) {
+        const char *semi = strchr(p, ';');
+        size_t len = semi ? (size_t)(semi - p) : strlen(p);
+        if (len == n && strncmp(p, name, n) == 0)
+            return true;
+        p = semi ? semi + 1 : NULL;
+    }
+    return false;
+}
+
+#define bad_sig(e, ...) al_fail(e, 400, "InvalidSignatureException", __VA_ARGS__)
+
+int al_verify(al_ctx *c, const al_request *rq, const char *service, time_t now, char *principal,
+              size_t principal_len, al_error *e)
+{
+    const char *authz = header(rq, "authorization");
+    if (!authz) {
+        if (rq->query && strstr(rq->query, "X-Amz-Algorithm="))
+            return al_fail(e, 400, "IncompleteSignatureException",
+                           "Query-string (presigned) authentication is not supported by the "
+                           "embedded endpoints; sign with the Authorization header.");
+        return al_fail(e, 400, "MissingAuthenticationTokenException",
+                       "Missing Authentication Token");
+    }
+    aw_sigv4_auth a;
+    int r = aw_sigv4_parse_authorization(authz, strlen(authz), &a);
+    if (r == -EPROTONOSUPPORT)
+        return al_fail(e, 400, "IncompleteSignatureException",
+                       "Unsupported AWS 'algorithm': only AWS4-HMAC-SHA256 is accepted.");
+    if (r < 0)
+        return al_fail(e, 400, "IncompleteSignatureException",
+                       "Authorization header requires 'Credential', 'Signature' and "
+                       "'SignedHeaders' parameters with the scope "
+                       "ACCESS_KEY/DATE/REGION/SERVICE/aws4_request.");
+    const char *amz_date = header(rq, "x-amz-date");
+    time_t t;
+    if (!amz_date)
+        return al_fail(e, 400, "IncompleteSignatureException",
+                       "Authorization header requires existence of a 'X-Amz-Date' header.");
+    if (aw_sigv4_parse_amz_date(amz_date, &t) < 0)
+        return al_fail(e, 400, "IncompleteSignatureException",
+                       "X-Amz-Date must be in the ISO8601 basic format YYYYMMDDTHHMMSSZ.");
+    if (!in_list(a.signed_headers, "host"))
+        return bad_sig(e, "'Host' must be a 'SignedHeader' in the AWS Authorization.");
+    if (!in_list(a.signed_headers, "x-amz-date"))
+        return bad_sig(e, "'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization.%s%s", "",
+                       "");
+    if (strncmp(a.date, amz_date, 8) != 0)
+        return bad_sig(e,
+                       "Date in Credential scope does not match YYYYMMDD from ISO-8601 "
+                       "version of date from HTTP: '%s' != '%.8s'.",
+                       a.date, amz_date);
+    if (strcmp(a.region, c->region) != 0)
+        return bad_sig(e,
+                       "Credential should be scoped to a valid region, not '%s' (this endpoint "
+                       "serves '%s').",
+                       a.region, c->region);
+    if (strcmp(a.service, service) != 0)
+        return bad_sig(e, "Credential should be scoped to correct service: '%s' (not '%s').",
+                       service, a.service);
+    if (t + AL_AUTH_SKEW_MAX < now || t - AL_AUTH_SKEW_MAX > now) {
+        char n16[17];
+        aw_sigv4_amz_date(now, n16);
+        return al_fail(e, 400, "InvalidSignatureException",
+                       "Signature %s: %s is %s than %s (%s %s 15 min.)",
+                       t < now ? "expired" : "not yet current", amz_date,
+                       t < now ? "now earlier" : "still later", n16, n16, t < now ? "-" : "+");
+    }
+    char *secret = NULL;
+    char who[AL_PRINCIPAL_MAX];
+    r = key_lookup(c, a.access_key_id, &secret, who, sizeof who);
+    if (r == -ENOENT)
+        return al_fail(e, 400, "UnrecognizedClientException",
+                       "The security token included in the request is invalid.");
+    if (r < 0)
+        return al_fail_internal(e, "InternalFailure");
+    if (header(rq, "x-amz-security-token")) {
+        /* long-term keys carry no session token */
+        es_free_secret_str(secret);
+        return al_fail(e, 400, "UnrecognizedClientException",
+                       "The security token included in the request is invalid.");
+    }
+    char hash[65];
+    aw_sigv4_sha256_hex(rq->body ? rq->body : "", rq->body ? rq->body_len : 0, hash);
+    const char *claimed = header(rq, "x-amz-content-sha256");
+    if (claimed && strcmp(claimed, hash) != 0) {
+        es_free_secret_str(secret);
+        return al_fail(e, 400, "InvalidSignatureException",
+                       "The provided 'x-amz-content-sha256' header does not match what was "
+                       "computed.");
+    }
+    aw_sigv4_input in = {.method = rq->method,
+                         .path = rq->path,
+                         .query = rq->query,
+                         .headers = rq->headers,
+                         .n_headers = rq->n_headers,
+                         .payload_hash = hash,
+                         .s3 = false};
+    r = aw_sigv4_verify(&in, &a, amz_date, secret);
+    es_free_secret_str(secret);
+    es_wipe(a.signature, sizeof a.signature);
+    if (r == -EACCES)
+        return al_fail(e, 400, "InvalidSignatureException",
+                       "The request signature we calculated does not match the signature you "
+                       "provided. Check your AWS Secret Access Key and signing method. Consult "
+                       "the service documentation for details.");
+    if (r < 0)
+        return al_fail(e, 400, "IncompleteSignatureException",
+                       "The request could not be canonicalised: a signed header is missing or "
+                       "the request is too large.");
+    snprintf(principal, principal_len, "%s", who);
+    return 0;
+}

@@ -1,0 +1,72 @@
+/* auth.h - who calls the embedded endpoints: access keys and SigV4.
+ *
+ * Access keys live in the store's iam_access_key table, the secret wrapped
+ * by the host master key (label "iam access key <AKID>" as AAD). On first
+ * start al_admin_init creates the administrator's key (principal
+ * arn:aws:iam::<account>:root) and, on every start, writes two files into the
+ * state directory, both 0600, replaced atomically:
+ *
+ *   aws-credentials   [ecs-secrets-agent] aws_access_key_id / _secret_access_key
+ *   aws-config        [profile ecs-secrets-agent] region = <region>
+ *
+ * so that AWS_SHARED_CREDENTIALS_FILE=<dir>/aws-credentials
+ * AWS_CONFIG_FILE=<dir>/aws-config aws --profile ecs-secrets-agent
+ * --endpoint-url http://127.0.0.1:4577 ... works. (The secret is on disk in
+ * that file by design: it is how the CLI reads credentials. It is never
+ * logged, and the database holds it only wrapped.)
+ *
+ * al_verify checks one request as AWS does, answering AWS's codes:
+ *   no Authorization header            MissingAuthenticationTokenException
+ *   malformed header / missing parts   IncompleteSignatureException
+ *   unknown access key, stray token    UnrecognizedClientException
+ *   wrong scope (date/region/service),
+ *   host or x-amz-date not signed,
+ *   outside +-15 minutes, bad signature InvalidSignatureException
+ * The payload hash is computed from the body received, so a changed body is
+ * a bad signature; the comparison is constant-time (aw_sigv4_verify). */
+#ifndef AL_AUTH_H
+#define AL_AUTH_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "aws/local/local.h"
+#include "aws/sigv4.h"
+
+#define AL_AUTH_PROFILE "ecs-secrets-agent"
+#define AL_CREDENTIALS_FILE "aws-credentials"
+#define AL_CONFIG_FILE "aws-config"
+#define AL_AUTH_SKEW_MAX 900 /* seconds either way */
+#define AL_AKID_LEN 20
+#define AL_SECRET_LEN 40
+#define AL_PRINCIPAL_MAX 256
+
+typedef struct al_request {
+    const char *method;
+    const char *path;  /* as on the wire, without the query */
+    const char *query; /* NULL or without '?' */
+    const aw_header *headers;
+    size_t n_headers;
+    const char *body;
+    size_t body_len;
+} al_request;
+
+/* Ensures the administrator key exists and writes the two files. akid
+ * receives its access key id. 0 or -errno with a reason in err. */
+int al_admin_init(al_ctx *c, const char *state_dir, char akid[AL_AKID_LEN + 1], char *err,
+                  size_t errlen);
+
+/* Adds an access key for principal (tests, and IAM later). secret must be
+ * AL_SECRET_LEN characters at most. 0, -EEXIST, -EIO. */
+int al_access_key_add(al_ctx *c, const char *akid, const char *secret, const char *principal);
+
+/* Verifies rq for the signing name `service` ("ssm", "secretsmanager",
+ * "kms") at time now. On success writes the caller's principal ARN. On
+ * failure fills e and answers a negative errno. */
+int al_verify(al_ctx *c, const al_request *rq, const char *service, time_t now, char *principal,
+              size_t principal_len, al_error *e);
+
+/* The SigV4 signing name for an X-Amz-Target value, NULL when unknown. */
+const char *al_signing_name(const char *target);
+
+#endif

@@ -1,0 +1,242 @@
+#include "aws/local/db.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/alloc.h"
+
+struct al_db {
+    sqlite3 *h;
+};
+
+/* Each entry brings the schema from version i to i+1. Never edit a landed
+ * migration: append a new one. */
+static const char *const migrations[] = {
+    /* 1: KMS, SSM, Secrets Manager */
+    "CREATE TABLE kms_key ("
+    " key_id TEXT PRIMARY KEY,"
+    " description TEXT NOT NULL DEFAULT '',"
+    " manager TEXT NOT NULL," /* AWS or CUSTOMER */
+    " enabled INTEGER NOT NULL DEFAULT 1,"
+    " created REAL NOT NULL,"
+    " wrapped BLOB NOT NULL);" /* iv | tag | AES-256-GCM(master, material) */
+    "CREATE TABLE kms_alias ("
+    " name TEXT PRIMARY KEY,"
+    " key_id TEXT NOT NULL REFERENCES kms_key(key_id),"
+    " created REAL NOT NULL,"
+    " updated REAL NOT NULL);"
+    "CREATE TABLE ssm_param ("
+    " canon TEXT PRIMARY KEY," /* name without the leading '/' of a one-level name */
+    " name TEXT NOT NULL,"
+    " version INTEGER NOT NULL," /* latest */
+    " next_version INTEGER NOT NULL);"
+    "CREATE TABLE ssm_version ("
+    " canon TEXT NOT NULL REFERENCES ssm_param(canon) ON DELETE CASCADE,"
+    " version INTEGER NOT NULL,"
+    " type TEXT NOT NULL,"
+    " value BLOB NOT NULL," /* String/StringList: text; SecureString: KMS blob */
+    " key_id TEXT,"         /* SecureString: the key id (uuid) */
+    " key_ref TEXT,"        /* SecureString: as the caller named the key */
+    " description TEXT,"
+    " allowed_pattern TEXT,"
+    " tier TEXT NOT NULL,"
+    " data_type TEXT NOT NULL,"
+    " modified REAL NOT NULL,"
+    " modified_user TEXT NOT NULL,"
+    " PRIMARY KEY (canon, version));"
+    "CREATE TABLE ssm_label ("
+    " canon TEXT NOT NULL REFERENCES ssm_param(canon) ON DELETE CASCADE,"
+    " label TEXT NOT NULL,"
+    " version INTEGER NOT NULL,"
+    " PRIMARY KEY (canon, label));"
+    "CREATE TABLE ssm_tag ("
+    " canon TEXT NOT NULL REFERENCES ssm_param(canon) ON DELETE CASCADE,"
+    " key TEXT NOT NULL, value TEXT NOT NULL,"
+    " PRIMARY KEY (canon, key));"
+    "CREATE TABLE sm_secret ("
+    " arn TEXT PRIMARY KEY,"
+    " name TEXT NOT NULL UNIQUE,"
+    " description TEXT,"
+    " kms_key_ref TEXT," /* as given, NULL for the default key */
+    " key_id TEXT NOT NULL,"
+    " created REAL NOT NULL,"
+    " changed REAL NOT NULL,"
+    " accessed REAL,"
+    " deletion REAL);" /* scheduled deletion date, NULL when live */
+    "CREATE TABLE sm_version ("
+    " arn TEXT NOT NULL REFERENCES sm_secret(arn) ON DELETE CASCADE,"
+    " version_id TEXT NOT NULL,"
+    " binary INTEGER NOT NULL,"
+    " blob BLOB NOT NULL," /* KMS ciphertext of the value */
+    " created REAL NOT NULL,"
+    " PRIMARY KEY (arn, version_id));"
+    "CREATE TABLE sm_stage ("
+    " arn TEXT NOT NULL REFERENCES sm_secret(arn) ON DELETE CASCADE,"
+    " stage TEXT NOT NULL,"
+    " version_id TEXT NOT NULL,"
+    " PRIMARY KEY (arn, stage));"
+    "CREATE TABLE sm_tag ("
+    " arn TEXT NOT NULL REFERENCES sm_secret(arn) ON DELETE CASCADE,"
+    " key TEXT NOT NULL, value TEXT NOT NULL,"
+    " PRIMARY KEY (arn, key));",
+    /* 2: callers' access keys (secret wrapped by the master key), settings */
+    "CREATE TABLE iam_access_key ("
+    " akid TEXT PRIMARY KEY,"
+    " wrapped BLOB NOT NULL," /* iv | tag | AES-256-GCM(master, secret) */
+    " principal TEXT NOT NULL,"
+    " status TEXT NOT NULL DEFAULT 'Active',"
+    " created REAL NOT NULL);"
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+};
+
+#define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+int al_db_schema_version(void)
+{
+    return NMIGRATIONS;
+}
+
+static void seterr(char *err, size_t errlen, const char *what, sqlite3 *h)
+{
+    if (err && errlen)
+        snprintf(err, errlen, "%s: %s", what, h ? sqlite3_errmsg(h) : "out of memory");
+}
+
+int al_db_exec(al_db *db, const char *sql)
+{
+    return sqlite3_exec(db->h, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
+}
+
+int al_db_file_version(al_db *db)
+{
+    sqlite3_stmt *st = NULL;
+    int v = -1;
+    if (sqlite3_prepare_v2(db->h, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+static int migrate(al_db *db, char *err, size_t errlen)
+{
+    int have = al_db_file_version(db);
+    if (have < 0) {
+        seterr(err, errlen, "reading the schema version", db->h);
+        return -EIO;
+    }
+    if (have > NMIGRATIONS) {
+        if (err && errlen)
+            snprintf(err, errlen, "database schema version %d is newer than this program's (%d)",
+                     have, NMIGRATIONS);
+        return -EPROTO;
+    }
+    for (int v = have; v < NMIGRATIONS; v++) {
+        char pragma[64];
+        snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", v + 1);
+        if (al_db_exec(db, "BEGIN IMMEDIATE") < 0) {
+            seterr(err, errlen, "starting a migration", db->h);
+            return -EIO;
+        }
+        if (al_db_exec(db, migrations[v]) < 0 || al_db_exec(db, pragma) < 0) {
+            seterr(err, errlen, "applying a schema migration", db->h);
+            al_db_exec(db, "ROLLBACK");
+            return -EIO;
+        }
+        if (al_db_exec(db, "COMMIT") < 0) {
+            seterr(err, errlen, "committing a migration", db->h);
+            al_db_exec(db, "ROLLBACK");
+            return -EIO;
+        }
+    }
+    return 0;
+}
+
+int al_db_open(const char *path, al_db **out, char *err, size_t errlen)
+{
+    int r = -EIO;
+    al_db *db = es_calloc(1, sizeof *db);
+    if (!db)
+        return -ENOMEM;
+    /* Create the file ourselves so that its mode is 0600 whatever the umask. */
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        r = -errno;
+        if (err && errlen)
+            snprintf(err, errlen, "opening %s: %s", path, strerror(-r));
+        goto out;
+    }
+    (void)fchmod(fd, 0600);
+    close(fd);
+    if (sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        seterr(err, errlen, "opening the database", db->h);
+        goto out;
+    }
+    sqlite3_busy_timeout(db->h, AL_DB_BUSY_TIMEOUT_MS);
+    sqlite3_extended_result_codes(db->h, 1);
+    /* journal_mode answers a row; sqlite3_exec discards it. */
+    if (al_db_exec(db, "PRAGMA journal_mode=WAL") < 0 ||
+        al_db_exec(db, "PRAGMA synchronous=FULL") < 0 ||
+        al_db_exec(db, "PRAGMA foreign_keys=ON") < 0 ||
+        al_db_exec(db, "PRAGMA secure_delete=ON") < 0) {
+        seterr(err, errlen, "configuring the database", db->h);
+        goto out;
+    }
+    r = migrate(db, err, errlen);
+    if (r < 0)
+        goto out;
+    *out = db;
+    db = NULL;
+    r = 0;
+out:
+    al_db_close(db);
+    return r;
+}
+
+void al_db_close(al_db *db)
+{
+    if (!db)
+        return;
+    sqlite3_close_v2(db->h);
+    es_free(db);
+}
+
+sqlite3 *al_db_handle(al_db *db)
+{
+    return db->h;
+}
+
+int al_db_begin(al_db *db)
+{
+    return al_db_exec(db, "BEGIN IMMEDIATE");
+}
+
+int al_db_commit(al_db *db)
+{
+    if (al_db_exec(db, "COMMIT") < 0) {
+        al_db_exec(db, "ROLLBACK");
+        return -EIO;
+    }
+    return 0;
+}
+
+void al_db_rollback(al_db *db)
+{
+    if (sqlite3_get_autocommit(db->h) == 0)
+        al_db_exec(db, "ROLLBACK");
+}
+
+sqlite3_stmt *al_db_prepare(al_db *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db->h, sql, -1, &st, NULL) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return NULL;
+    }
+    return st;
+}

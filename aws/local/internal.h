@@ -1,0 +1,72 @@
+/* internal.h - what the aws/local services share; not for other modules. */
+#ifndef AL_INTERNAL_H
+#define AL_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "aws/local/db.h"
+#include "aws/local/local.h"
+#include "common/buf.h"
+#include "common/json.h"
+
+#define AL_MASTER_KEY_FILE "kms-master.key"
+#define AL_KEY_BYTES 32
+#define AL_KEY_ID_LEN 36 /* uuid */
+
+struct al_ctx {
+    al_db *db;
+    char *region;
+    char *account;
+    al_authz_fn authz;
+    void *authz_arg;
+    al_clock_fn clock;
+    void *clock_arg;
+    uint8_t master[AL_KEY_BYTES];
+};
+
+/* Fills e and answers -EINVAL (status < 500) or -EIO (status >= 500). */
+int al_fail(al_error *e, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* 500 InternalServerError/InternalFailure for a storage failure. */
+int al_fail_internal(al_error *e, const char *code);
+/* Asks the authorisation hook; on refusal fills e (AccessDeniedException). */
+int al_authorize(al_ctx *c, const char *principal, const char *action, const char *resource,
+                 al_error *e);
+
+double al_now(al_ctx *c);
+
+/* Base64 (standard alphabet, padded). Encode appends to b. Decode is strict
+ * (padding required, no whitespace); -EINVAL on bad input, -ENOMEM. The
+ * decoded buffer is es_malloc'ed (wipe it when it held a secret). */
+int al_b64_encode(es_buf *b, const uint8_t *p, size_t n);
+int al_b64_decode(const char *s, size_t n, uint8_t **out, size_t *outlen);
+/* Writes a base64 JSON string value. */
+void al_jw_b64(es_jw *w, const uint8_t *p, size_t n);
+
+/* Random characters from [A-Za-z0-9] (n chars, then a NUL). */
+int al_random_alnum(char *out, size_t n);
+/* A random version-4 UUID into out[37]. */
+int al_uuid(char out[AL_KEY_ID_LEN + 1]);
+
+/* Reads an optional string member; false with e filled when present but not a
+ * string. */
+bool al_opt_str(const es_json *req, const char *key, const char **out, al_error *e);
+bool al_opt_bool(const es_json *req, const char *key, bool def, bool *out, al_error *e);
+bool al_opt_int(const es_json *req, const char *key, int64_t lo, int64_t hi, int64_t def,
+                int64_t *out, al_error *e);
+
+/* Operation tables, one per service. */
+typedef int (*al_op_fn)(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
+                        al_error *e);
+typedef struct al_op {
+    const char *name;
+    al_op_fn fn;
+} al_op;
+
+extern const al_op al_kms_ops[];
+extern const al_op al_ssm_ops[];
+extern const al_op al_sm_ops[];
+
+#endif

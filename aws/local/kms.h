@@ -1,0 +1,82 @@
+/* kms.h - the embedded KMS: symmetric keys, aliases, envelope encryption.
+ *
+ * Keys: 256-bit material from OpenSSL's RNG, stored in kms_key wrapped with
+ * AES-256-GCM under the host master key (<state-dir>/kms-master.key, 32
+ * random bytes, created 0600 on first start and refused when group or world
+ * can read it); the wrap binds the key id as AAD so rows cannot be swapped.
+ * The AWS managed keys behind alias/aws/ssm and alias/aws/secretsmanager are
+ * created on first open.
+ *
+ * Ciphertext blob (what Encrypt answers, and what SSM / Secrets Manager
+ * store), self-describing:
+ *     byte 0      AL_KMS_BLOB_VERSION (1)
+ *     byte 1      n = length of the key id (36)
+ *     2..2+n      key id (ASCII uuid)
+ *     12 bytes    GCM IV (random)
+ *     16 bytes    GCM tag
+ *     rest        AES-256-GCM ciphertext of the plaintext
+ * AAD = bytes 0..2+n of the blob, then the encryption context in canonical
+ * form (pairs sorted by key; each key and value preceded by its length as 4
+ * bytes big-endian), so a changed header, context, IV, tag or ciphertext
+ * fails to decrypt (InvalidCiphertextException).
+ *
+ * A KeyId is accepted as key id, key ARN, alias name ("alias/x") or alias
+ * ARN (seed S10); ARNs must name our region and account. */
+#ifndef AL_KMS_H
+#define AL_KMS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "aws/local/internal.h"
+
+#define AL_KMS_BLOB_VERSION 1
+#define AL_KMS_IV_LEN 12
+#define AL_KMS_TAG_LEN 16
+#define AL_KMS_PLAINTEXT_MAX 4096  /* Encrypt's limit */
+#define AL_KMS_SEAL_MAX (1u << 20) /* what SSM/Secrets Manager may seal */
+#define AL_KMS_CONTEXT_MAX_PAIRS 64
+#define AL_KMS_CONTEXT_MAX_BYTES 8192
+#define AL_KMS_ALIAS_MAX 256
+
+typedef struct al_kv {
+    const char *k;
+    const char *v;
+} al_kv;
+
+/* Loads or creates the master key, ensures the AWS managed keys. */
+int al_kms_init(al_ctx *c, const char *state_dir, char *err, size_t errlen);
+
+/* Resolves ref to a key id. 0; -ENOENT no such key or alias; -EINVAL
+ * malformed reference; -EIO storage. */
+int al_kms_resolve(al_ctx *c, const char *ref, char key_id[AL_KEY_ID_LEN + 1]);
+/* Resolves, answering NotFoundException (or `code`, when not NULL) in e. */
+int al_kms_resolve_e(al_ctx *c, const char *ref, const char *code, char key_id[AL_KEY_ID_LEN + 1],
+                     al_error *e);
+void al_kms_key_arn(al_ctx *c, const char *key_id, char *out, size_t n);
+bool al_kms_is_aws_managed(al_ctx *c, const char *key_id);
+
+/* Encrypts under key_id with the context bound in. *blob is es_malloc'ed.
+ * 0, -ENOENT (no such key), -EMSGSIZE, -ENOMEM, -EIO. */
+int al_kms_seal(al_ctx *c, const char *key_id, const al_kv *ctx, size_t nctx, const uint8_t *pt,
+                size_t ptlen, uint8_t **blob, size_t *bloblen);
+/* Decrypts a blob. *pt is es_malloc'ed with a NUL after ptlen bytes; wipe
+ * it. key_id (may be NULL) receives the key that sealed it. 0, -EBADMSG
+ * (malformed, tampered, wrong context), -ENOENT (key gone), -EPERM (key
+ * disabled), -ENOMEM, -EIO. */
+int al_kms_unseal(al_ctx *c, const uint8_t *blob, size_t bloblen, const al_kv *ctx, size_t nctx,
+                  uint8_t **pt, size_t *ptlen, char key_id[AL_KEY_ID_LEN + 1]);
+/* Wraps a small secret (an access key's secret) under the host master key,
+ * with label bound in as AAD: out = iv | tag | ciphertext, es_malloc'ed.
+ * Unwrap answers -EBADMSG for a blob or label that does not match; *pt has
+ * a NUL after ptlen bytes (wipe it). */
+int al_kms_wrap(al_ctx *c, const char *label, const uint8_t *pt, size_t ptlen, uint8_t **out,
+                size_t *outlen);
+int al_kms_unwrap(al_ctx *c, const char *label, const uint8_t *blob, size_t bloblen, uint8_t **pt,
+                  size_t *ptlen);
+
+/* Reads the key id out of a blob without decrypting. */
+int al_kms_blob_key_id(const uint8_t *blob, size_t bloblen, char key_id[AL_KEY_ID_LEN + 1]);
+
+#endif

@@ -1,0 +1,366 @@
+#include "aws/local/local.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "aws/local/internal.h"
+#include "aws/local/kms.h"
+#include "common/alloc.h"
+#include "common/secure.h"
+
+int al_fail(al_error *e, int status, const char *code, const char *fmt, ...)
+{
+    e->status = status;
+    snprintf(e->code, sizeof e->code, "%s", code);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    va_end(ap);
+    return status >= 500 ? -EIO : -EINVAL;
+}
+
+int al_fail_internal(al_error *e, const char *code)
+{
+    return al_fail(e, 500, code, "An internal error occurred in the embedded store.");
+}
+
+int al_authorize(al_ctx *c, const char *principal, const char *action, const char *resource,
+                 al_error *e)
+{
+    if (!c->authz || c->authz(c->authz_arg, principal, action, resource) == 0)
+        return 0;
+    return al_fail(e, 400, "AccessDeniedException",
+                   "User: %s is not authorized to perform: %s on resource: %s",
+                   principal ? principal : "anonymous", action, resource);
+}
+
+static double real_clock(void *arg)
+{
+    (void)arg;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    /* millisecond precision, as AWS answers */
+    return (double)ts.tv_sec + (double)(ts.tv_nsec / 1000000) / 1000.0;
+}
+
+double al_now(al_ctx *c)
+{
+    return c->clock(c->clock_arg);
+}
+
+/* ---- base64 ---- */
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+int al_b64_encode(es_buf *b, const uint8_t *p, size_t n)
+{
+    int err = 0;
+    size_t outn = (n + 2) / 3 * 4;
+    char *o = es_buf_reserve(b, outn, &err);
+    if (!o)
+        return err;
+    size_t j = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16;
+        if (i + 1 < n)
+            v |= (uint32_t)p[i + 1] << 8;
+        if (i + 2 < n)
+            v |= p[i + 2];
+        o[j++] = b64[(v >> 18) & 63];
+        o[j++] = b64[(v >> 12) & 63];
+        o[j++] = i + 1 < n ? b64[(v >> 6) & 63] : '=';
+        o[j++] = i + 2 < n ? b64[v & 63] : '=';
+    }
+    es_buf_commit(b, outn);
+    return 0;
+}
+
+static int b64val(char ch)
+{
+    if (ch >= 'A' && ch <= 'Z')
+        return ch - 'A';
+    if (ch >= 'a' && ch <= 'z')
+        return ch - 'a' + 26;
+    if (ch >= '0' && ch <= '9')
+        return ch - '0' + 52;
+    if (ch == '+')
+        return 62;
+    if (ch == '/')
+        return 63;
+    return -1;
+}
+
+int al_b64_decode(const char *s, size_t n, uint8_t **out, size_t *outlen)
+{
+    if (n % 4 != 0)
+        return -EINVAL;
+    size_t pad = 0;
+    if (n >= 1 && s[n - 1] == '=')
+        pad++;
+    if (n >= 2 && s[n - 2] == '=')
+        pad++;
+    size_t len = n / 4 * 3 - pad;
+    uint8_t *d = es_malloc(len + 1);
+    if (!d)
+        return -ENOMEM;
+    size_t j = 0;
+    for (size_t i = 0; i < n; i += 4) {
+        int v[4];
+        for (size_t k = 0; k < 4; k++) {
+            bool last = i + 4 == n;
+            if (last && s[i + k] == '=' && k >= 4 - pad)
+                v[k] = 0;
+            else
+                v[k] = b64val(s[i + k]);
+            if (v[k] < 0) {
+                es_wipe(d, len + 1);
+                es_free(d);
+                return -EINVAL;
+            }
+        }
+        if (i + 4 == n && ((pad == 1 && (v[2] & 3)) || (pad == 2 && (v[1] & 15)))) {
+            /* non-zero bits past the end: not the canonical encoding */
+            es_wipe(d, len + 1);
+            es_free(d);
+            return -EINVAL;
+        }
+        uint32_t x =
+            (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+        uint8_t bytes[3] = {(uint8_t)(x >> 16), (uint8_t)(x >> 8), (uint8_t)x};
+        for (size_t k = 0; k < 3 && j < len; k++)
+            d[j++] = bytes[k];
+    }
+    d[len] = 0;
+    *out = d;
+    *outlen = len;
+    return 0;
+}
+
+void al_jw_b64(es_jw *w, const uint8_t *p, size_t n)
+{
+    es_buf b;
+    es_buf_init(&b, (n + 2) / 3 * 4 + 1);
+    int r = al_b64_encode(&b, p, n);
+    if (r < 0) {
+        if (!w->err)
+            w->err = r;
+    } else {
+        es_jw_strn(w, es_buf_cstr(&b), b.len);
+    }
+    es_buf_free_secret(&b);
+}
+
+int al_random_alnum(char *out, size_t n)
+{
+    static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    for (size_t i = 0; i < n; i++) {
+        uint8_t r;
+        do {
+            if (es_random_bytes(&r, 1) < 0)
+                return -EIO;
+        } while (r >= 248); /* 248 = 4 * 62: no modulo bias */
+        out[i] = al[r % 62];
+    }
+    out[n] = '\0';
+    return 0;
+}
+
+int al_uuid(char out[AL_KEY_ID_LEN + 1])
+{
+    uint8_t u[16];
+    if (es_random_bytes(u, sizeof u) < 0)
+        return -EIO;
+    u[6] = (uint8_t)((u[6] & 0x0f) | 0x40);
+    u[8] = (uint8_t)((u[8] & 0x3f) | 0x80);
+    snprintf(out, AL_KEY_ID_LEN + 1,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1],
+             u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14],
+             u[15]);
+    return 0;
+}
+
+/* ---- request members ---- */
+
+bool al_opt_str(const es_json *req, const char *key, const char **out, al_error *e)
+{
+    const es_json *v = es_json_get(req, key);
+    *out = NULL;
+    if (!v || v->type == ES_JSON_NULL)
+        return true;
+    if (v->type != ES_JSON_STRING || strlen(v->u.string.s) != v->u.string.len) {
+        al_fail(e, 400, "ValidationException", "%s must be a string.", key);
+        return false;
+    }
+    *out = v->u.string.s;
+    return true;
+}
+
+bool al_opt_bool(const es_json *req, const char *key, bool def, bool *out, al_error *e)
+{
+    const es_json *v = es_json_get(req, key);
+    *out = def;
+    if (!v || v->type == ES_JSON_NULL)
+        return true;
+    if (v->type != ES_JSON_BOOL) {
+        al_fail(e, 400, "ValidationException", "%s must be a boolean.", key);
+        return false;
+    }
+    *out = v->u.boolean;
+    return true;
+}
+
+bool al_opt_int(const es_json *req, const char *key, int64_t lo, int64_t hi, int64_t def,
+                int64_t *out, al_error *e)
+{
+    const es_json *v = es_json_get(req, key);
+    *out = def;
+    if (!v || v->type == ES_JSON_NULL)
+        return true;
+    int64_t x;
+    if (!es_json_as_int64(v, &x)) {
+        al_fail(e, 400, "ValidationException", "%s must be an integer.", key);
+        return false;
+    }
+    if (x < lo || x > hi) {
+        al_fail(e, 400, "ValidationException",
+                "1 validation error detected: Value '%lld' at '%s' failed to satisfy "
+                "constraint: Member must have value between %lld and %lld",
+                (long long)x, key, (long long)lo, (long long)hi);
+        return false;
+    }
+    *out = x;
+    return true;
+}
+
+/* ---- open / close ---- */
+
+int al_open(const al_options *opt, al_ctx **out, char *err, size_t errlen)
+{
+    int r = -ENOMEM;
+    char path[4096];
+    al_ctx *c = es_calloc(1, sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    c->region = es_strdup(opt->region ? opt->region : "us-east-1");
+    c->account = es_strdup(opt->account ? opt->account : "123456789012");
+    if (!c->region || !c->account)
+        goto out;
+    c->authz = opt->authz;
+    c->authz_arg = opt->authz_arg;
+    c->clock = opt->clock ? opt->clock : real_clock;
+    c->clock_arg = opt->clock_arg;
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", opt->state_dir, AL_DB_FILE) >= sizeof path) {
+        r = -ENAMETOOLONG;
+        snprintf(err, errlen, "state directory path too long");
+        goto out;
+    }
+    r = al_db_open(path, &c->db, err, errlen);
+    if (r < 0)
+        goto out;
+    r = al_kms_init(c, opt->state_dir, err, errlen);
+    if (r < 0)
+        goto out;
+    *out = c;
+    c = NULL;
+    r = 0;
+out:
+    al_close(c);
+    return r;
+}
+
+void al_close(al_ctx *c)
+{
+    if (!c)
+        return;
+    al_db_close(c->db);
+    es_free(c->region);
+    es_free(c->account);
+    es_wipe(c->master, sizeof c->master);
+    es_free(c);
+}
+
+/* ---- dispatch ---- */
+
+static const al_op *find_op(const char *service, const char *operation)
+{
+    const al_op *table = NULL;
+    if (strcmp(service, "AmazonSSM") == 0)
+        table = al_ssm_ops;
+    else if (strcmp(service, "secretsmanager") == 0)
+        table = al_sm_ops;
+    else if (strcmp(service, "TrentService") == 0)
+        table = al_kms_ops;
+    if (!table)
+        return NULL;
+    for (const al_op *o = table; o->name; o++)
+        if (strcmp(o->name, operation) == 0)
+            return o;
+    return NULL;
+}
+
+static bool split_target(const char *target, char *svc, size_t svclen, const char **op)
+{
+    const char *dot = target ? strchr(target, '.') : NULL;
+    if (!dot || (size_t)(dot - target) >= svclen)
+        return false;
+    memcpy(svc, target, (size_t)(dot - target));
+    svc[dot - target] = '\0';
+    *op = dot + 1;
+    return true;
+}
+
+bool al_knows_target(const char *target)
+{
+    char svc[32];
+    const char *op;
+    return split_target(target, svc, sizeof svc, &op) && find_op(svc, op);
+}
+
+int al_dispatch_json(al_ctx *c, const char *service, const char *operation, const char *principal,
+                     const es_json *req, es_buf *out, al_error *err)
+{
+    const al_op *o = find_op(service, operation);
+    if (!o)
+        return al_fail(err, 400, "UnknownOperationException", "Unknown operation %s.%s", service,
+                       operation);
+    if (!req || req->type != ES_JSON_OBJECT)
+        return al_fail(err, 400, "SerializationException",
+                       "The request body must be a JSON object.");
+    es_jw w;
+    es_jw_init(&w, out);
+    int r = o->fn(c, principal, req, &w, err);
+    int wr = es_jw_finish(&w);
+    if (r == 0 && wr < 0)
+        r = al_fail(err, 500, "InternalFailure", "The response could not be written (%s).",
+                    wr == -EMSGSIZE ? "too large" : "out of memory");
+    if (r < 0)
+        es_buf_reset_secret(out);
+    return r;
+}
+
+int al_dispatch(al_ctx *c, const char *target, const char *principal, const char *body, size_t len,
+                es_buf *out, al_error *err)
+{
+    char svc[32];
+    const char *op;
+    if (!split_target(target, svc, sizeof svc, &op))
+        return al_fail(err, 400, "UnknownOperationException", "Missing or malformed X-Amz-Target.");
+    if (!find_op(svc, op))
+        return al_fail(err, 400, "UnknownOperationException", "Unknown operation %s", target);
+    if (len > AL_REQUEST_MAX)
+        return al_fail(err, 413, "SerializationException", "The request body is too large.");
+    es_json *req = NULL;
+    char why[128];
+    es_json_limits lim = es_json_default_limits;
+    lim.max_bytes = AL_REQUEST_MAX;
+    int r = es_json_parse(len ? body : "{}", len ? len : 2, &lim, &req, why, sizeof why);
+    if (r < 0)
+        return al_fail(err, 400, "SerializationException", "The request body is not valid JSON: %s",
+                       why);
+    r = al_dispatch_json(c, svc, op, principal, req, out, err);
+    es_json_free_secret(req);
+    return r;
+}

@@ -1,0 +1,89 @@
+/* local.h - the embedded AWS endpoints: SSM Parameter Store, Secrets Manager
+ * and KMS over one SQLite database (aws/local/db.h).
+ *
+ * Shape: every operation is a pure function of (store, principal, parsed JSON
+ * request) answering either a JSON 1.1 response body or an AWS error (HTTP
+ * status, code such as "ParameterNotFound", message). al_dispatch picks the
+ * operation from the X-Amz-Target value ("AmazonSSM.GetParameter",
+ * "secretsmanager.GetSecretValue", "TrentService.Encrypt") so that the HTTP
+ * layer only has to verify the signature, name the principal and plug the
+ * body in. Nothing here does I/O besides SQLite and the master-key file.
+ *
+ * Secrets at rest: SecureString values and secret values are stored only as
+ * KMS ciphertext (AES-256-GCM under the named KMS key, the encryption context
+ * bound in as AAD); KMS key material is stored wrapped by a host master key
+ * (<state-dir>/kms-master.key, 0600). Error messages name parameters, secrets
+ * and keys, never a value. Response bodies may hold plaintext: the caller
+ * releases them with es_buf_free_secret.
+ *
+ * Authorisation: al_options.authz, when not NULL, is asked before each
+ * action on each resource ("ssm:GetParameters" on a parameter ARN,
+ * "kms:Decrypt" on a customer key's ARN, "secretsmanager:GetSecretValue" on a
+ * secret ARN, ...). NULL allows everything. A refusal answers
+ * AccessDeniedException.
+ *
+ * Not thread-safe: one al_ctx is used from one thread (the loop). */
+#ifndef AL_LOCAL_H
+#define AL_LOCAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/json.h"
+
+typedef struct al_ctx al_ctx;
+
+#define AL_CODE_MAX 64
+#define AL_MESSAGE_MAX 512
+/* Largest request body the dispatcher parses. */
+#define AL_REQUEST_MAX (1u << 20)
+/* Largest response body (GetParametersByPath: 10 x 8 KiB; secrets 64 KiB). */
+#define AL_RESPONSE_MAX (4u << 20)
+
+typedef struct al_error {
+    int status;             /* HTTP status: 400, 404, 500, ... */
+    char code[AL_CODE_MAX]; /* "__type" */
+    char message[AL_MESSAGE_MAX];
+} al_error;
+
+/* May principal do action on resource? 0 allows; anything else denies. */
+typedef int (*al_authz_fn)(void *arg, const char *principal, const char *action,
+                           const char *resource);
+/* Epoch seconds (with fraction). Tests pass their own clock. */
+typedef double (*al_clock_fn)(void *arg);
+
+typedef struct al_options {
+    const char *state_dir; /* holds embedded.db and kms-master.key */
+    const char *region;    /* for ARNs, e.g. "us-east-1" */
+    const char *account;   /* 12 digits */
+    al_authz_fn authz;     /* NULL: allow */
+    void *authz_arg;
+    al_clock_fn clock; /* NULL: the real clock */
+    void *clock_arg;
+} al_options;
+
+/* Opens (or creates) the database and master key, and makes sure the AWS
+ * managed keys alias/aws/ssm and alias/aws/secretsmanager exist. 0 or -errno
+ * with a reason in err. */
+int al_open(const al_options *opt, al_ctx **out, char *err, size_t errlen);
+/* Wipes the master key; NULL-safe. */
+void al_close(al_ctx *c);
+
+/* Runs the operation named by target on body[0..len). On success answers 0
+ * with the response body appended to out (JSON); on failure a negative errno
+ * and *err filled (never any value in its message); out is then left empty.
+ * principal names the caller ("arn:aws:iam::123456789012:root"). */
+int al_dispatch(al_ctx *c, const char *target, const char *principal, const char *body, size_t len,
+                es_buf *out, al_error *err);
+
+/* The same, with the service prefix and operation apart and the request
+ * already parsed. */
+int al_dispatch_json(al_ctx *c, const char *service, const char *operation, const char *principal,
+                     const es_json *req, es_buf *out, al_error *err);
+
+/* True when target names an operation we serve. */
+bool al_knows_target(const char *target);
+
+#endif

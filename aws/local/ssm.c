@@ -1,0 +1,1655 @@
+#include "aws/local/ssm.h"
+
+#include <errno.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "aws/local/kms.h"
+#include "aws/local/secretsmanager.h"
+#include "common/alloc.h"
+#include "common/secure.h"
+
+#define ARN_MAX 2200
+#define TOKEN_MAX 4096
+
+/* One version of a parameter, loaded from the database. */
+typedef struct pv {
+    char *canon, *name, *type, *key_id, *key_ref, *description, *pattern, *tier, *data_type, *user;
+    uint8_t *value; /* String: text; SecureString: KMS blob */
+    size_t value_len;
+    int64_t version, latest;
+    double modified;
+} pv;
+
+static void pv_clear(pv *p)
+{
+    es_free(p->canon);
+    es_free(p->name);
+    es_free(p->type);
+    es_free(p->key_id);
+    es_free(p->key_ref);
+    es_free(p->description);
+    es_free(p->pattern);
+    es_free(p->tier);
+    es_free(p->data_type);
+    es_free(p->user);
+    es_free(p->value);
+    memset(p, 0, sizeof *p);
+}
+
+static char *col_dup(sqlite3_stmt *st, int i)
+{
+    const char *s = (const char *)sqlite3_column_text(st, i);
+    return s ? es_strdup(s) : NULL;
+}
+
+#define PV_COLUMNS                                                                                 \
+    "p.canon, p.name, p.version, v.version, v.type, v.value, v.key_id, v.key_ref, "                \
+    "v.description, v.allowed_pattern, v.tier, v.data_type, v.modified, v.modified_user"
+
+static int pv_from_row(sqlite3_stmt *st, pv *p)
+{
+    memset(p, 0, sizeof *p);
+    p->canon = col_dup(st, 0);
+    p->name = col_dup(st, 1);
+    p->latest = sqlite3_column_int64(st, 2);
+    p->version = sqlite3_column_int64(st, 3);
+    p->type = col_dup(st, 4);
+    int n = sqlite3_column_bytes(st, 5);
+    const void *b = sqlite3_column_blob(st, 5);
+    p->value = es_malloc((size_t)n + 1);
+    if (p->value) {
+        if (n)
+            memcpy(p->value, b, (size_t)n);
+        p->value[n] = 0;
+        p->value_len = (size_t)n;
+    }
+    p->key_id = col_dup(st, 6);
+    p->key_ref = col_dup(st, 7);
+    p->description = col_dup(st, 8);
+    p->pattern = col_dup(st, 9);
+    p->tier = col_dup(st, 10);
+    p->data_type = col_dup(st, 11);
+    p->modified = sqlite3_column_double(st, 12);
+    p->user = col_dup(st, 13);
+    if (!p->canon || !p->name || !p->type || !p->value || !p->tier || !p->data_type || !p->user) {
+        pv_clear(p);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* ---- names ---- */
+
+static bool name_char(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '_' || ch == '.' || ch == '-' || ch == '/';
+}
+
+static const char *canon_of(const char *name)
+{
+    return name[0] == '/' && !strchr(name + 1, '/') ? name + 1 : name;
+}
+
+static void param_arn(al_ctx *c, const char *canon, char *out, size_t n)
+{
+    snprintf(out, n, "arn:aws:ssm:%s:%s:parameter%s%s", c->region, c->account,
+             canon[0] == '/' ? "" : "/", canon);
+}
+
+static bool reserved_prefix(const char *s)
+{
+    return strncasecmp(s, "aws", 3) == 0 || strncasecmp(s, "ssm", 3) == 0;
+}
+
+/* Validates a parameter name (without selector). write: also refuse the
+ * reserved prefixes. */
+static int check_name(al_ctx *c, const char *name, bool write, al_error *e)
+{
+    size_t n = strlen(name);
+    if (n < 1 || n > AL_SSM_NAME_MAX)
+        return al_fail(e, 400, "ValidationException",
+                       "Parameter name must be 1 to %d characters long.", AL_SSM_NAME_MAX);
+    for (size_t i = 0; i < n; i++)
+        if (!name_char(name[i]))
+            return al_fail(e, 400, "ValidationException",
+                           "Parameter name '%s' is not valid: only a-zA-Z0-9_.- and '/' are "
+                           "allowed.",
+                           name);
+    if (strchr(name, '/') && name[0] != '/')
+        return al_fail(e, 400, "ValidationException",
+                       "Parameter name '%s' is not valid: a hierarchical name must be fully "
+                       "qualified, beginning with '/'.",
+                       name);
+    if (strstr(name, "//") || (n > 1 && name[n - 1] == '/') || (n == 1 && name[0] == '/'))
+        return al_fail(e, 400, "ValidationException",
+                       "Parameter name '%s' is not valid: empty hierarchy level.", name);
+    size_t levels = 1;
+    for (size_t i = 1; i < n; i++)
+        levels += name[i] == '/';
+    if (levels > AL_SSM_MAX_LEVELS)
+        return al_fail(e, 400, "HierarchyLevelLimitExceededException",
+                       "Parameter name '%s' has %zu levels; a hierarchy can have a maximum of %d "
+                       "levels.",
+                       name, levels, AL_SSM_MAX_LEVELS);
+    char arn[ARN_MAX];
+    param_arn(c, canon_of(name), arn, sizeof arn);
+    if (strlen(arn) > AL_SSM_ARN_MAX)
+        return al_fail(e, 400, "ValidationException",
+                       "Parameter name is too long: the fully qualified name including the ARN "
+                       "(%zu characters) must be at most %d characters.",
+                       strlen(arn), AL_SSM_ARN_MAX);
+    if (write && reserved_prefix(name[0] == '/' ? name + 1 : name))
+        return al_fail(e, 400, "ValidationException",
+                       "Parameter name: can't be prefixed with \"aws\" or \"ssm\" "
+                       "(case-insensitive). If formed as a path, it can consist of sub-paths "
+                       "divided by slash symbol; each sub-path can be formed as a mix of letters, "
+                       "numbers and the following 3 symbols .-_");
+    return 0;
+}
+
+/* Splits "name[:selector]" into a name copy and selector. *version > 0 for a
+ * numeric selector, *label for a label selector. */
+typedef struct sel {
+    char name[AL_SSM_NAME_MAX + 1];
+    const char *selector; /* points into the request string, after ':' */
+    int64_t version;
+    const char *label;
+} sel;
+
+static int parse_selector(const char *in, sel *s, al_error *e)
+{
+    memset(s, 0, sizeof *s);
+    const char *colon = strrchr(in, ':');
+    size_t n = colon ? (size_t)(colon - in) : strlen(in);
+    if (n > AL_SSM_NAME_MAX)
+        return al_fail(e, 400, "ValidationException",
+                       "Parameter name must be 1 to %d characters long.", AL_SSM_NAME_MAX);
+    memcpy(s->name, in, n);
+    s->name[n] = '\0';
+    if (!colon)
+        return 0;
+    const char *x = colon + 1;
+    s->selector = colon;
+    if (!*x || strlen(x) > AL_SSM_LABEL_MAX)
+        return al_fail(e, 400, "ValidationException",
+                       "Invalid selector in '%s': use name:version or name:label.", in);
+    if (x[0] >= '0' && x[0] <= '9') {
+        char *end = NULL;
+        errno = 0;
+        long long v = strtoll(x, &end, 10);
+        if (errno || *end || v < 1)
+            return al_fail(e, 400, "ValidationException",
+                           "Invalid version selector in '%s': versions are positive integers.", in);
+        s->version = v;
+    } else {
+        s->label = x;
+    }
+    return 0;
+}
+
+/* Loads a version: version 0 and label NULL mean the latest. -ENOENT: no such
+ * parameter; -ESRCH: no such version/label; -EIO. */
+static int load_pv(al_ctx *c, const char *canon, int64_t version, const char *label, pv *out)
+{
+    sqlite3_stmt *st;
+    if (label)
+        st = al_db_prepare(c->db, "SELECT " PV_COLUMNS " FROM ssm_param p JOIN ssm_label l ON "
+                                  "l.canon=p.canon JOIN ssm_version v ON v.canon=p.canon AND "
+                                  "v.version=l.version WHERE p.canon=?1 AND l.label=?2");
+    else
+        st = al_db_prepare(c->db, "SELECT " PV_COLUMNS " FROM ssm_param p JOIN ssm_version v ON "
+                                  "v.canon=p.canon WHERE p.canon=?1 AND v.version=CASE WHEN ?3 "
+                                  "> 0 THEN ?3 ELSE p.version END");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
+    if (label)
+        sqlite3_bind_text(st, 2, label, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_int64(st, 3, version);
+    int r, s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        r = pv_from_row(st, out);
+    } else if (s == SQLITE_DONE) {
+        r = -ESRCH;
+        if (version > 0 || label) {
+            sqlite3_stmt *q = al_db_prepare(c->db, "SELECT 1 FROM ssm_param WHERE canon=?");
+            if (!q) {
+                r = -EIO;
+            } else {
+                sqlite3_bind_text(q, 1, canon, -1, SQLITE_STATIC);
+                if (sqlite3_step(q) != SQLITE_ROW)
+                    r = -ENOENT;
+                sqlite3_finalize(q);
+            }
+        } else {
+            r = -ENOENT;
+        }
+    } else {
+        r = -EIO;
+    }
+    sqlite3_finalize(st);
+    return r;
+}
+
+static int not_found(al_error *e, const char *requested, int r)
+{
+    if (r == -ENOENT)
+        return al_fail(e, 400, "ParameterNotFound", "Parameter %s not found.", requested);
+    if (r == -ESRCH)
+        return al_fail(e, 400, "ParameterVersionNotFound",
+                       "Systems Manager could not find version %s of the parameter. Verify the "
+                       "version or label and try again.",
+                       requested);
+    if (r == -ENOMEM)
+        return al_fail_internal(e, "InternalServerError");
+    return al_fail_internal(e, "InternalServerError");
+}
+
+/* ---- values ---- */
+
+static int write_value(al_ctx *c, const char *principal, const pv *p, bool decrypt, es_jw *w,
+                       al_error *e)
+{
+    if (strcmp(p->type, "SecureString") != 0) {
+        es_jw_strn(w, (const char *)p->value, p->value_len);
+        return 0;
+    }
+    if (!decrypt) {
+        al_jw_b64(w, p->value, p->value_len);
+        return 0;
+    }
+    char arn[ARN_MAX], key_arn[256];
+    int r;
+    if (p->key_id && !al_kms_is_aws_managed(c, p->key_id)) {
+        al_kms_key_arn(c, p->key_id, key_arn, sizeof key_arn);
+        if ((r = al_authorize(c, principal, "kms:Decrypt", key_arn, e)) < 0)
+            return r;
+    }
+    param_arn(c, p->canon, arn, sizeof arn);
+    al_kv kv = {"PARAMETER_ARN", arn};
+    uint8_t *pt = NULL;
+    size_t ptlen = 0;
+    r = al_kms_unseal(c, p->value, p->value_len, &kv, 1, &pt, &ptlen, NULL);
+    if (r == -EPERM)
+        return al_fail(e, 400, "InvalidKeyId", "The KMS key of parameter %s is disabled.", p->name);
+    if (r == -ENOENT)
+        return al_fail(e, 400, "InvalidKeyId", "The KMS key of parameter %s no longer exists.",
+                       p->name);
+    if (r < 0)
+        return al_fail(e, 500, "InternalServerError",
+                       "The value of parameter %s could not be decrypted.", p->name);
+    es_jw_strn(w, (const char *)pt, ptlen);
+    es_wipe(pt, ptlen);
+    es_free(pt);
+    return 0;
+}
+
+static int write_parameter(al_ctx *c, const char *principal, const pv *p, const char *selector,
+                           bool decrypt, es_jw *w, al_error *e)
+{
+    char arn[ARN_MAX];
+    param_arn(c, p->canon, arn, sizeof arn);
+    es_jw_obj(w);
+    es_jw_kstr(w, "Name", p->name);
+    es_jw_kstr(w, "Type", p->type);
+    es_jw_key(w, "Value");
+    int r = write_value(c, principal, p, decrypt, w, e);
+    if (r < 0)
+        return r;
+    es_jw_kint(w, "Version", p->version);
+    if (selector)
+        es_jw_kstr(w, "Selector", selector);
+    es_jw_key(w, "LastModifiedDate");
+    es_jw_double(w, p->modified);
+    es_jw_kstr(w, "ARN", arn);
+    es_jw_kstr(w, "DataType", p->data_type);
+    es_jw_obj_end(w);
+    return 0;
+}
+
+/* ---- GetParameter(s) ---- */
+
+static bool is_reference(const char *name)
+{
+    return strncmp(name, AL_SSM_REFERENCE_PREFIX, strlen(AL_SSM_REFERENCE_PREFIX)) == 0;
+}
+
+/* Writes one Parameter for the requested string. -ENOENT/-ESRCH: not found
+ * (e filled with the single-parameter error); other negatives: e filled. */
+static int get_one(al_ctx *c, const char *principal, const char *action, const char *requested,
+                   bool decrypt, es_jw *w, al_error *e)
+{
+    if (is_reference(requested)) {
+        if (!decrypt)
+            return al_fail(e, 400, "ValidationException",
+                           "WithDecryption flag must be True for retrieving a Secret Manager "
+                           "secret.");
+        const char *id = requested + strlen(AL_SSM_REFERENCE_PREFIX);
+        char idbuf[AL_SSM_NAME_MAX + 1], name[AL_SSM_NAME_MAX + 1];
+        const char *colon = strchr(id, ':');
+        /* a secret id may itself be an ARN (with colons): only a trailing
+         * ":selector" after a plain name is a selector */
+        const char *selector = NULL;
+        if (colon && strncmp(id, "arn:", 4) != 0) {
+            selector = colon + 1;
+            snprintf(idbuf, sizeof idbuf, "%.*s", (int)(colon - id), id);
+            id = idbuf;
+        }
+        snprintf(name, sizeof name, "%.*s",
+                 (int)(strlen(requested) - (selector ? strlen(selector) + 1 : 0)), requested);
+        if (!*id)
+            return al_fail(e, 400, "ValidationException",
+                           "A Secrets Manager reference needs a secret id after %s.",
+                           AL_SSM_REFERENCE_PREFIX);
+        es_jw_obj(w);
+        int r = al_sm_reference_parameter(c, principal, name, id, selector, w, e);
+        if (r == -ENOENT) {
+            al_fail(e, 400, "ParameterNotFound", "Secret %s referenced by %s not found.", id,
+                    requested);
+            return -ENOENT;
+        }
+        if (r < 0)
+            return r;
+        es_jw_obj_end(w);
+        return 0;
+    }
+    sel s;
+    int r = parse_selector(requested, &s, e);
+    if (r < 0)
+        return r;
+    if ((r = check_name(c, s.name, false, e)) < 0)
+        return r;
+    const char *canon = canon_of(s.name);
+    char arn[ARN_MAX];
+    param_arn(c, canon, arn, sizeof arn);
+    if ((r = al_authorize(c, principal, action, arn, e)) < 0)
+        return r;
+    pv p;
+    r = load_pv(c, canon, s.version, s.label, &p);
+    if (r == -ENOENT || r == -ESRCH) {
+        not_found(e, requested, r);
+        return r;
+    }
+    if (r < 0)
+        return not_found(e, requested, r);
+    r = write_parameter(c, principal, &p, s.selector, decrypt, w, e);
+    pv_clear(&p);
+    return r;
+}
+
+static int op_get_parameter(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
+                            al_error *e)
+{
+    const char *name;
+    bool decrypt;
+    if (!al_opt_str(req, "Name", &name, e) ||
+        !al_opt_bool(req, "WithDecryption", false, &decrypt, e))
+        return -EINVAL;
+    if (!name)
+        return al_fail(e, 400, "ValidationException", "Name is required.");
+    es_jw_obj(w);
+    es_jw_key(w, "Parameter");
+    int r = get_one(c, principal, "ssm:GetParameter", name, decrypt, w, e);
+    if (r < 0)
+        return r;
+    es_jw_obj_end(w);
+    return 0;
+}
+
+static int op_get_parameters(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
+                             al_error *e)
+{
+    bool decrypt;
+    if (!al_opt_bool(req, "WithDecryption", false, &decrypt, e))
+        return -EINVAL;
+    const es_json *names = es_json_get(req, "Names");
+    if (!names || names->type != ES_JSON_ARRAY || names->u.array.n < 1 ||
+        names->u.array.n > AL_SSM_GET_MAX_NAMES)
+        return al_fail(e, 400, "ValidationException",
+                       "Names must be a list of 1 to %d parameter names.", AL_SSM_GET_MAX_NAMES);
+    size_t n = names->u.array.n;
+    for (size_t i = 0; i < n; i++) {
+        const char *s = es_json_as_str(names->u.array.items[i]);
+        if (!s || strlen(s) < 1 || strlen(s) > AL_SSM_NAME_MAX)
+            return al_fail(e, 400, "ValidationException",
+                           "Each of Names must be a string of 1 to %d characters.",
+                           AL_SSM_NAME_MAX);
+        if (is_reference(s) && !decrypt)
+            return al_fail(e, 400, "ValidationException",
+                           "WithDecryption flag must be True for retrieving a Secret Manager "
+                           "secret.");
+    }
+    bool invalid[AL_SSM_GET_MAX_NAMES] = {false};
+    es_jw_obj(w);
+    es_jw_key(w, "Parameters");
+    es_jw_arr(w);
+    for (size_t i = 0; i < n; i++) {
+        const char *s = es_json_as_str(names->u.array.items[i]);
+        bool dup = false;
+        for (size_t j = 0; j < i; j++)
+            dup = dup || strcmp(s, es_json_as_str(names->u.array.items[j])) == 0;
+        if (dup) {
+            invalid[i] = false;
+            continue;
+        }
+        /* A failed entry must not leave half an object in the output:
+         * write it into a scratch buffer first. */
+        es_buf one;
+        es_buf_init(&one, AL_RESPONSE_MAX);
+        es_jw ow;
+        es_jw_init(&ow, &one);
+        al_error e1;
+        int r = get_one(c, principal, "ssm:GetParameters", s, decrypt, &ow, &e1);
+        int wr = es_jw_finish(&ow);
+        if (r == -ENOENT || r == -ESRCH ||
+            (r < 0 && strcmp(e1.code, "ValidationException") == 0 && !is_reference(s)) ||
+            (r < 0 && strcmp(e1.code, "HierarchyLevelLimitExceededException") == 0)) {
+            invalid[i] = true;
+        } else if (r < 0) {
+            *e = e1;
+            es_buf_free_secret(&one);
+            return r;
+        } else if (wr < 0) {
+            es_buf_free_secret(&one);
+            return al_fail_internal(e, "InternalServerError");
+        } else {
+            es_json *parsed = NULL;
+            if (es_json_parse(one.data, one.len, &es_json_default_limits, &parsed, NULL, 0) < 0) {
+                es_buf_free_secret(&one);
+                return al_fail_internal(e, "InternalServerError");
+            }
+            es_jw_value(w, parsed);
+            es_json_free_secret(parsed);
+        }
+        es_buf_free_secret(&one);
+    }
+    es_jw_arr_end(w);
+    es_jw_key(w, "InvalidParameters");
+    es_jw_arr(w);
+    for (size_t i = 0; i < n; i++)
+        if (invalid[i])
+            es_jw_str(w, es_json_as_str(names->u.array.items[i]));
+    es_jw_arr_end(w);
+    es_jw_obj_end(w);
+    return 0;
+}
+
+/* ---- PutParameter ---- */
+
+static bool type_ok(const char *t)
+{
+    return strcmp(t, "String") == 0 || strcmp(t, "StringList") == 0 ||
+           strcmp(t, "SecureString") == 0;
+}
+
+static bool key_id_syntax_ok(const char *k)
+{
+    size_t n = strlen(k);
+    if (n < 1 || n > 256)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = k[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == ':' || ch == '/' || ch == '_' || ch == '-'))
+            return false;
+    }
+    return true;
+}
+
+static int check_pattern(const char *pattern, const char *value, al_error *e)
+{
+    if (!pattern || !*pattern)
+        return 0;
+    regex_t re;
+    if (regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB) != 0)
+        return al_fail(e, 400, "InvalidAllowedPatternException",
+                       "The allowed pattern '%s' is not a valid regular expression.", pattern);
+    int m = regexec(&re, value, 0, NULL, 0);
+    regfree(&re);
+    if (m != 0)
+        return al_fail(e, 400, "ParameterPatternMismatchException",
+                       "Parameter value, cannot be validated against allowedPattern: %s", pattern);
+    return 0;
+}
+
+static int count_versions(al_ctx *c, const char *canon, int64_t *n, int64_t *oldest)
+{
+    sqlite3_stmt *st =
+        al_db_prepare(c->db, "SELECT count(*), min(version) FROM ssm_version WHERE canon=?");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
+    int r = -EIO;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *n = sqlite3_column_int64(st, 0);
+        *oldest = sqlite3_column_int64(st, 1);
+        r = 0;
+    }
+    sqlite3_finalize(st);
+    return r;
+}
+
+static int exec_bound(al_ctx *c, const char *sql, const char *t1, int64_t i2)
+{
+    sqlite3_stmt *st = al_db_prepare(c->db, sql);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, t1, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, i2);
+    int r = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+    sqlite3_finalize(st);
+    return r;
+}
+
+static int label_count(al_ctx *c, const char *canon, int64_t version, int64_t *n)
+{
+    sqlite3_stmt *st =
+        al_db_prepare(c->db, "SELECT count(*) FROM ssm_label WHERE canon=? AND version=?");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, version);
+    int r = -EIO;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *n = sqlite3_column_int64(st, 0);
+        r = 0;
+    }
+    sqlite3_finalize(st);
+    return r;
+}
+
+typedef struct put_req {
+    const char *name, *value, *type, *key_ref, *description, *tier, *data_type, *pattern;
+    bool overwrite;
+    const es_json *tags;
+} put_req;
+
+static int parse_put(al_ctx *c, const es_json *req, put_req *q, al_error *e)
+{
+    const char *policies;
+    memset(q, 0, sizeof *q);
+    if (!al_opt_str(req, "Name", &q->name, e) || !al_opt_str(req, "Value", &q->value, e) ||
+        !al_opt_str(req, "Type", &q->type, e) || !al_opt_str(req, "KeyId", &q->key_ref, e) ||
+        !al_opt_str(req, "Description", &q->description, e) ||
+        !al_opt_str(req, "Tier", &q->tier, e) || !al_opt_str(req, "DataType", &q->data_type, e) ||
+        !al_opt_str(req, "AllowedPattern", &q->pattern, e) ||
+        !al_opt_str(req, "Policies", &policies, e) ||
+        !al_opt_bool(req, "Overwrite", false, &q->overwrite, e))
+        return -EINVAL;
+    if (!q->name)
+        return al_fail(e, 400, "ValidationException", "Name is required.");
+    if (!q->value)
+        return al_fail(e, 400, "ValidationException", "Value is required.");
+    int r = check_name(c, q->name, true, e);
+    if (r < 0)
+        return r;
+    if (!*q->value)
+        return al_fail(e, 400, "ValidationException",
+                       "1 validation error detected: Value at 'value' failed to satisfy "
+                       "constraint: Member must have length greater than or equal to 1.");
+    if (q->type && !type_ok(q->type))
+        return al_fail(e, 400, "ValidationException",
+                       "1 validation error detected: Value '%s' at 'type' failed to satisfy "
+                       "constraint: Member must satisfy enum value set: [SecureString, "
+                       "StringList, String]",
+                       q->type);
+    if (q->key_ref && !key_id_syntax_ok(q->key_ref))
+        return al_fail(e, 400, "ValidationException",
+                       "KeyId must match ^([a-zA-Z0-9:/_-]+)$ and be 1 to 256 characters.");
+    if (q->key_ref && q->type && strcmp(q->type, "SecureString") != 0)
+        return al_fail(e, 400, "ValidationException",
+                       "KeyId is only valid for a SecureString parameter, not %s.", q->type);
+    if (q->description && strlen(q->description) > AL_SSM_DESCRIPTION_MAX)
+        return al_fail(e, 400, "ValidationException", "Description must be at most %d characters.",
+                       AL_SSM_DESCRIPTION_MAX);
+    if (q->pattern && strlen(q->pattern) > AL_SSM_PATTERN_MAX)
+        return al_fail(e, 400, "ValidationException",
+                       "AllowedPattern must be at most %d characters.", AL_SSM_PATTERN_MAX);
+    if (q->tier && strcmp(q->tier, "Standard") != 0 && strcmp(q->tier, "Advanced") != 0 &&
+        strcmp(q->tier, "Intelligent-Tiering") != 0)
+        return al_fail(e, 400, "ValidationException",
+                       "Tier must be Standard, Advanced or Intelligent-Tiering, not '%s'.",
+                       q->tier);
+    if (q->data_type && strcmp(q->data_type, "text") != 0)
+        return al_fail(e, 400, "ValidationException",
+                       "DataType '%s' is not supported by the embedded store; use 'text'.",
+                       q->data_type);
+    if (policies)
+        return al_fail(e, 400, "ValidationException",
+                       "Parameter policies are not supported by the embedded store.");
+    q->tags = es_json_get(req, "Tags");
+    if (q->tags && q->tags->type == ES_JSON_NULL)
+        q->tags = NULL;
+    if (q->tags) {
+        if (q->tags->type != ES_JSON_ARRAY || q->tags->u.array.n > AL_SSM_TAGS_MAX)
+            return al_fail(e, 400, "ValidationException", "Tags must be a list of at most %d tags.",
+                           AL_SSM_TAGS_MAX);
+        if (q->overwrite && q->tags->u.array.n)
+            return al_fail(e, 400, "ValidationException",
+                           "Invalid request: tags and overwrite can't be used together. To create "
+                           "a parameter with tags, please remove overwrite flag. To update tags "
+                           "for an existing parameter, please use AddTagsToResource or "
+                           "RemoveTagsFromResource.");
+        for (size_t i = 0; i < q->tags->u.array.n; i++) {
+            const es_json *t = q->tags->u.array.items[i];
+            const char *k = es_json_get_str(t, "Key"), *v = es_json_get_str(t, "Value");
+            if (!k || !v || !*k || strlen(k) > 128 || strlen(v) > 256)
+                return al_fail(e, 400, "ValidationException",
+                               "Each tag needs a Key (1-128 characters) and a Value (up to 256).");
+        }
+    }
+    return 0;
+}
+
+static int op_put_parameter(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
+                            al_error *e)
+{
+    put_req q;
+    int r = parse_put(c, req, &q, e);
+    if (r < 0)
+        return r;
+    const char *canon = canon_of(q.name);
+    char arn[ARN_MAX];
+    param_arn(c, canon, arn, sizeof arn);
+    if ((r = al_authorize(c, principal, "ssm:PutParameter", arn, e)) < 0)
+        return r;
+
+    uint8_t *blob = NULL;
+    size_t bloblen = 0;
+    pv old;
+    bool have_old = false;
+    memset(&old, 0, sizeof old);
+    if (al_db_begin(c->db) < 0)
+        return al_fail_internal(e, "InternalServerError");
+    r = load_pv(c, canon, 0, NULL, &old);
+    if (r == 0)
+        have_old = true;
+    else if (r != -ENOENT) {
+        r = al_fail_internal(e, "InternalServerError");
+        goto out;
+    }
+    if (have_old && !q.overwrite) {
+        r = al_fail(e, 400, "ParameterAlreadyExists",
+                    "The parameter %s already exists. To overwrite this value, set the overwrite "
+                    "option in the request to true.",
+                    q.name);
+        goto out;
+    }
+    const char *type = q.type ? q.type : have_old ? old.type : NULL;
+    if (!type) {
+        r = al_fail(e, 400, "ValidationException",
+                    "A parameter type is required when you create a parameter.");
+        goto out;
+    }
+    const char *description = q.description ? q.description : have_old ? old.description : NULL;
+    const char *pattern = q.pattern ? q.pattern : have_old ? old.pattern : NULL;
+    const char *key_ref = NULL;
+    if (strcmp(type, "SecureString") == 0)
+        key_ref = q.key_ref ? q.key_ref
+                  : have_old && old.key_ref && strcmp(old.type, "SecureString") == 0
+                      ? old.key_ref
+                      : "alias/aws/ssm";
+    else if (q.key_ref) {
+        r = al_fail(e, 400, "ValidationException",
+                    "KeyId is only valid for a SecureString parameter, not %s.", type);
+        goto out;
+    }
+    /* tier */
+    size_t vlen = strlen(q.value);
+    const char *tier = q.tier ? q.tier : have_old ? old.tier : "Standard";
+    if (strcmp(tier, "Intelligent-Tiering") == 0)
+        tier = vlen > AL_SSM_STANDARD_VALUE_MAX || (have_old && strcmp(old.tier, "Advanced") == 0)
+                   ? "Advanced"
+                   : "Standard";
+    if (have_old && strcmp(old.tier, "Advanced") == 0 && strcmp(tier, "Standard") == 0) {
+        r = al_fail(e, 400, "ValidationException",
+                    "This parameter uses the advanced-parameter tier. You can't downgrade a "
+                    "parameter from the advanced-parameter tier to the standard-parameter tier. "
+                    "If necessary, you can delete the advanced parameter and recreate it as a "
+                    "standard parameter.");
+        goto out;
+    }
+    size_t max =
+        strcmp(tier, "Advanced") == 0 ? AL_SSM_ADVANCED_VALUE_MAX : AL_SSM_STANDARD_VALUE_MAX;
+    if (vlen > max) {
+        r = strcmp(tier, "Advanced") == 0
+                ? al_fail(e, 400, "ValidationException",
+                          "Advanced tier parameters support a maximum parameter value of %d "
+                          "characters; this value has %zu.",
+                          AL_SSM_ADVANCED_VALUE_MAX, vlen)
+                : al_fail(e, 400, "ValidationException",
+                          "Standard tier parameters support a maximum parameter value of %d "
+                          "characters; this value has %zu. To create a larger parameter value, "
+                          "upgrade the parameter to use the advanced-parameter tier.",
+                          AL_SSM_STANDARD_VALUE_MAX, vlen);
+        goto out;
+    }
+    if ((r = check_pattern(pattern, q.value, e)) < 0)
+        goto out;
+
+    /* versions */
+    int64_t version = 1;
+    if (have_old) {
+        int64_t n = 0, oldest = 0;
+        sqlite3_stmt *st = al_db_prepare(c->db, "SELECT next_version FROM ssm_param WHERE canon=?");
+        if (!st || count_versions(c, canon, &n, &oldest) < 0) {
+            sqlite3_finalize(st);
+            r = al_fail_internal(e, "InternalServerError");
+            goto out;
+        }
+        sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            version = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        if (n >= AL_SSM_VERSIONS_KEPT) {
+            int64_t labels = 0;
+            if (label_count(c, canon, oldest, &labels) < 0) {
+                r = al_fail_internal(e, "InternalServerError");
+                goto out;
+            }
+            if (labels) {
+                r = al_fail(e, 400, "ParameterMaxVersionLimitExceeded",
+                            "You attempted to create a new version of %s by calling the "
+                            "PutParameter API with the overwrite flag. Version %lld, the oldest "
+                            "version, can't be deleted because it has a label associated with "
+                            "it. Move the label to another version of the parameter, and try "
+                            "again.",
+                            q.name, (long long)oldest);
+                goto out;
+            }
+            if (exec_bound(c, "DELETE FROM ssm_version WHERE canon=? AND version=?", canon,
+                           oldest) < 0) {
+                r = al_fail_internal(e, "InternalServerError");
+                goto out;
+            }
+        }
+    }
+
+    /* value */
+    char key_id[AL_KEY_ID_LEN + 1] = "";
+    const uint8_t *stored = (const uint8_t *)q.value;
+    size_t stored_len = vlen;
+    if (key_ref) {
+        if ((r = al_kms_resolve_e(c, key_ref, "InvalidKeyId", key_id, e)) < 0)
+            goto out;
+        if (!al_kms_is_aws_managed(c, key_id)) {
+            char key_arn[256];
+            al_kms_key_arn(c, key_id, key_arn, sizeof key_arn);
+            if ((r = al_authorize(c, principal, "kms:Encrypt", key_arn, e)) < 0)
+                goto out;
+        }
+        al_kv kv = {"PARAMETER_ARN", arn};
+        r = al_kms_seal(c, key_id, &kv, 1, (const uint8_t *)q.value, vlen, &blob, &bloblen);
+        if (r == -EPERM) {
+            r = al_fail(e, 400, "InvalidKeyId", "The KMS key %s is disabled.", key_ref);
+            goto out;
+        }
+        if (r < 0) {
+            r = al_fail_internal(e, "InternalServerError");
+            goto out;
+        }
+        stored = blob;
+        stored_len = bloblen;
+    }
+
+    sqlite3_stmt *st;
+    if (have_old)
+        st = al_db_prepare(c->db, "UPDATE ssm_param SET version=?2, next_version=?2+1 WHERE "
+                                  "canon=?1");
+    else
+        st = al_db_prepare(c->db, "INSERT INTO ssm_param(canon, name, version, next_version) "
+                                  "VALUES (?1, ?3, ?2, ?2+1)");
+    if (!st) {
+        r = al_fail_internal(e, "InternalServerError");
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, version);
+    if (!have_old)
+        sqlite3_bind_text(st, 3, q.name, -1, SQLITE_STATIC);
+    int s = sqlite3_step(st);
+    sqlite3_finalize(st);
+    st = al_db_prepare(c->db,
+                       "INSERT INTO ssm_version(canon, version, type, value, key_id, key_ref, "
+                       "description, allowed_pattern, tier, data_type, modified, modified_user) "
+                       "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
+    if (s != SQLITE_DONE || !st) {
+        sqlite3_finalize(st);
+        r = al_fail_internal(e, "InternalServerError");
+        goto out;
+    }
+    char user[512];
+    snprintf(user, sizeof user, "%s", principal ? principal : "");
+    if (!*user)
+        snprintf(user, sizeof user, "arn:aws:iam::%s:root", c->account);
+    sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, version);
+    sqlite3_bind_text(st, 3, type, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 4, stored, (int)stored_len, SQLITE_STATIC);
+    if (key_ref) {
+        sqlite3_bind_text(st, 5, key_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 6, key_ref, -1, SQLITE_STATIC);
+    }
+    if (description)
+        sqlite3_bind_text(st, 7, description, -1, SQLITE_STATIC);
+    if (pattern)
+        sqlite3_bind_text(st, 8, pattern, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 9, tier, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 10, "text", -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 11, al_now(c));
+    sqlite3_bind_text(st, 12, user, -1, SQLITE_STATIC);
+    s = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (s != SQLITE_DONE) {
+        r = al_fail_internal(e, "InternalServerError");
+        goto out;
+    }
+    if (!have_old && q.tags) {
+        for (size_t i = 0; i < q.tags->u.array.n; i++) {
+            const es_json *t = q.tags->u.array.items[i];
+            st = al_db_prepare(c->db,
+                               "INSERT OR REPLACE INTO ssm_tag(canon, key, value) VALUES (?,?,?)");
+            if (!st) {
+                r = al_fail_internal(e, "InternalServerError");
+                goto out;
+            }
+            sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 2, es_json_get_str(t, "Key"), -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 3, es_json_get_str(t, "Value"), -1, SQLITE_STATIC);
+            s = sqlite3_step(st);
+            sqlite3_finalize(st);
+            if (s != SQLITE_DONE) {
+                r = al_fail_internal(e, "InternalServerError");
+                goto out;
+            }
+        }
+    }
+    if (al_db_commit(c->db) < 0) {
+        r = al_fail_internal(e, "InternalServerError");
+        goto out;
+    }
+    es_jw_obj(w);
+    es_jw_kint(w, "Version", version);
+    es_jw_kstr(w, "Tier", tier);
+    es_jw_obj_end(w);
+    r = 0;
+out:
+    if (r < 0)
+        al_db_rollback(c->db);
+    pv_clear(&old);
+    es_free(blob);
+    return r;
+}
+
+/* ---- paths, filters, listing ---- */
+
+/* The name with a leading '/' (one-level names are matched as "/name"). */
+static void slash_form(const char *canon, char *out, size_t n)
+{
+    snprintf(out, n, "%s%s", canon[0] == '/' ? "" : "/", canon);
+}
+
+static bool path_match(const char *path, const char *canon, bool recursive)
+{
+    char full[AL_SSM_NAME_MAX + 2];
+    slash_form(canon, full, sizeof full);
+    size_t pl = strlen(path);
+    const char *rest;
+    if (pl == 1) {
+        rest = full + 1;
+    } else {
+        if (strncmp(full, path, pl) != 0 || full[pl] != '/')
+            return false;
+        rest = full + pl + 1;
+    }
+    return *rest && (recursive || !strchr(rest, '/'));
+}
+
+/* Validates Path and copies it without a trailing '/' into out. */
+static int check_path(const char *path, char *out, size_t outlen, al_error *e)
+{
+    size_t n = strlen(path);
+    if (n < 1 || n > AL_SSM_NAME_MAX || path[0] != '/')
+        return al_fail(e, 400, "ValidationException",
+                       "Path '%s' is not valid: it must begin with '/' and be at most %d "
+                       "characters.",
+                       path, AL_SSM_NAME_MAX);
+    for (size_t i = 0; i < n; i++)
+        if (!name_char(path[i]))
+            return al_fail(e, 400, "ValidationException",
+                           "Path '%s' is not valid: only a-zA-Z0-9_.- and '/' are allowed.", path);
+    if (n > 1 && path[n - 1] == '/')
+        n--;
+    if (strstr(path, "//"))
+        return al_fail(e, 400, "ValidationException",
+                       "Path '%s' is not valid: empty hierarchy level.", path);
+    size_t levels = 0;
+    for (size_t i = 0; i < n; i++)
+        levels += path[i] == '/';
+    if (levels > AL_SSM_MAX_LEVELS)
+        return al_fail(e, 400, "HierarchyLevelLimitExceededException",
+                       "Path '%s' is deeper than %d levels.", path, AL_SSM_MAX_LEVELS);
+    snprintf(out, outlen, "%.*s", (int)n, path);
+    return 0;
+}
+
+/* NextToken: base64 of the last canon answered. */
+static int token_decode(const char *tok, char *out, size_t outlen, al_error *e)
+{
+    out[0] = '\0';
+    if (!tok)
+        return 0;
+    uint8_t *d = NULL;
+    size_t n = 0;
+    if (strlen(tok) > TOKEN_MAX || al_b64_decode(tok, strlen(tok), &d, &n) < 0 || n == 0 ||
+        n >= outlen || memchr(d, 0, n)) {
+        es_free(d);
+        return al_fail(e, 400, "InvalidNextToken", "The specified token is not valid.");
+    }
+    memcpy(out, d, n + 1);
+    es_free(d);
+    return 0;
+}
+
+static void token_write(es_jw *w, const char *canon)
+{
+    es_jw_key(w, "NextToken");
+    al_jw_b64(w, (const uint8_t *)canon, strlen(canon));
+}
+
+typedef enum fkey { F_NAME, F_PATH, F_TYPE, F_KEYID, F_TIER, F_DATATYPE, F_LABEL, F_TAG } fkey;
+
+typedef struct filter {
+    fkey key;
+    const char *tag; /* F_TAG: the tag key */
+    enum { O_EQUALS, O_BEGINS, O_CONTAINS, O_RECURSIVE, O_ONELEVEL } opt;
+    const es_json *values;
+    char key_ids[50][AL_KEY_ID_LEN + 1]; /* F_KEYID: resolved values, "" when unknown */
+    char paths[50][AL_SSM_NAME_MAX + 1];
+} filter;
+
+#define MAX_FILTERS 10
+
+static int parse_filters(al_ctx *c, const es_json *req, bool by_path, filter *f, size_t *nf,
+                         al_error *e)
+{
+    *nf = 0;
+    const es_json *pf = es_json_get(req, "ParameterFilters");
+    const es_json *legacy = by_path ? NULL : es_json_get(req, "Filters");
+    if (pf && pf->type == ES_JSON_NULL)
+        pf = NULL;
+    if (legacy && legacy->type == ES_JSON_NULL)
+        legacy = NULL;
+    if (pf && legacy)
+        return al_fail(e, 400, "ValidationException",
+                       "You can use either Filters or ParameterFilters in a single request, not "
+                       "both.");
+    const es_json *list = pf ? pf : legacy;
+    if (!list)
+        return 0;
+    if (list->type != ES_JSON_ARRAY || list->u.array.n > MAX_FILTERS)
+        return al_fail(e, 400, "ValidationException", "At most %d filters may be given.",
+                       MAX_FILTERS);
+    for (size_t i = 0; i < list->u.array.n; i++) {
+        const es_json *x = list->u.array.items[i];
+        filter *fi = &f[i];
+        memset(fi, 0, sizeof *fi);
+        const char *k = es_json_get_str(x, "Key");
+        const char *opt = es_json_get_str(x, "Option");
+        fi->values = es_json_get(x, "Values");
+        if (!k)
+            return al_fail(e, 400, "ValidationException", "Each filter needs a Key.");
+        if (strcmp(k, "Name") == 0)
+            fi->key = F_NAME;
+        else if (strcmp(k, "Path") == 0 && pf && !by_path)
+            fi->key = F_PATH;
+        else if (strcmp(k, "Type") == 0)
+            fi->key = F_TYPE;
+        else if (strcmp(k, "KeyId") == 0)
+            fi->key = F_KEYID;
+        else if (strcmp(k, "Tier") == 0 && pf && !by_path)
+            fi->key = F_TIER;
+        else if (strcmp(k, "DataType") == 0 && pf && !by_path)
+            fi->key = F_DATATYPE;
+        else if (strcmp(k, "Label") == 0 && pf)
+            fi->key = F_LABEL;
+        else if (strncmp(k, "tag:", 4) == 0 && k[4] && pf)
+            fi->key = F_TAG, fi->tag = k + 4;
+        else
+            return al_fail(e, 400, "InvalidFilterKey",
+                           "The following filter key is not valid: %s. Valid filter keys "
+                           "include: [%s].",
+                           k,
+                           by_path ? "Type, KeyId, Label"
+                           : pf    ? "Path, Name, Type, KeyId, Tier, DataType, Label, tag:KEY"
+                                   : "Name, Type, KeyId");
+        if (by_path && fi->key == F_NAME)
+            return al_fail(e, 400, "InvalidFilterKey",
+                           "The following filter key is not valid: Name. Valid filter keys "
+                           "include: [Type, KeyId, Label].");
+        if (!fi->values || fi->values->type != ES_JSON_ARRAY || fi->values->u.array.n < 1 ||
+            fi->values->u.array.n > 50) {
+            if (!(fi->key == F_TAG && !fi->values))
+                return al_fail(e, 400, "InvalidFilterValue", "Filter %s needs 1 to 50 Values.", k);
+        }
+        for (size_t j = 0; fi->values && j < fi->values->u.array.n; j++) {
+            const char *v = es_json_as_str(fi->values->u.array.items[j]);
+            if (!v || !*v || strlen(v) > 1024)
+                return al_fail(e, 400, "InvalidFilterValue",
+                               "Filter %s has a value that is not a string of 1 to 1024 "
+                               "characters.",
+                               k);
+            if (fi->key == F_KEYID && al_kms_resolve(c, v, fi->key_ids[j]) < 0)
+                fi->key_ids[j][0] = '\0';
+            if (fi->key == F_PATH) {
+                int r = check_path(v, fi->paths[j], sizeof fi->paths[j], e);
+                if (r < 0)
+                    return r;
+            }
+        }
+        fi->opt = fi->key == F_PATH ? O_ONELEVEL : O_EQUALS;
+        if (opt) {
+            if (fi->key == F_PATH && strcmp(opt, "Recursive") == 0)
+                fi->opt = O_RECURSIVE;
+            else if (fi->key == F_PATH && strcmp(opt, "OneLevel") == 0)
+                fi->opt = O_ONELEVEL;
+            else if (fi->key == F_NAME && strcmp(opt, "BeginsWith") == 0)
+                fi->opt = O_BEGINS;
+            else if (fi->key == F_NAME && strcmp(opt, "Contains") == 0)
+                fi->opt = O_CONTAINS;
+            else if (fi->key != F_PATH && strcmp(opt, "Equals") == 0)
+                fi->opt = O_EQUALS;
+            else
+                return al_fail(e, 400, "InvalidFilterOption",
+                               "The following filter option is not valid: %s. Valid options "
+                               "include: [%s].",
+                               opt,
+                               fi->key == F_PATH   ? "Recursive, OneLevel"
+                               : fi->key == F_NAME ? "Equals, BeginsWith, Contains"
+                                                   : "Equals");
+        } else if (legacy && fi->key == F_NAME) {
+            fi->opt = O_BEGINS; /* the old Filters API matches name prefixes */
+        }
+    }
+    *nf = list->u.array.n;
+    return 0;
+}
+
+static bool has_label(al_ctx *c, const char *canon, const char *label)
+{
+    sqlite3_stmt *st = al_db_prepare(c->db, "SELECT 1 FROM ssm_label WHERE canon=? AND label=?");
+    if (!st)
+        return false;
+    sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, label, -1, SQLITE_STATIC);
+    bool yes = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return yes;
+}
+
+static bool tag_matches(al_ctx *c, const char *canon, const char *key, const char *value)
+{
+    sqlite3_stmt *st =
+        al_db_prepare(c->db, "SELECT 1 FROM ssm_tag WHERE canon=? AND key=? AND (?3 IS NULL OR "
+                             "value=?3)");
+    if (!st)
+        return false;
+    sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    if (value)
+        sqlite3_bind_text(st, 3, value, -1, SQLITE_STATIC);
+    bool yes = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return yes;
+}
+
+static bool filter_one(al_ctx *c, const filter *f, const pv *p, const char *v, size_t j)
+{
+    switch (f->key) {
+    case F_NAME: {
+        if (f->opt == O_EQUALS)
+            return strcmp(canon_of(v), p->canon) == 0;
+        if (f->opt == O_BEGINS)
+            return strncmp(p->name, v, strlen(v)) == 0;
+        return strstr(p->name, v) != NULL;
+    }
+    case F_PATH:
+        return path_match(f->paths[j], p->canon, f->opt == O_RECURSIVE);
+    case F_TYPE:
+        return strcmp(p->type, v) == 0;
+    case F_KEYID:
+        return p->key_id && ((f->key_ids[j][0] && strcmp(f->key_ids[j], p->key_id) == 0) ||
+                             (p->key_ref && strcmp(p->key_ref, v) == 0));
+    case F_TIER:
+        return strcmp(p->tier, v) == 0;
+    case F_DATATYPE:
+        return strcmp(p->data_type, v) == 0;
+    case F_LABEL:
+        return has_label(c, p->canon, v);
+    case F_TAG:
+        return tag_matches(c, p->canon, f->tag, v);
+    }
+    return false;
+}
+
+static bool filters_match(al_ctx *c, const filter *f, size_t nf, const pv *p)
+{
+    for (size_t i = 0; i < nf; i++) {
+        bool any = false;
+        if (f[i].key == F_TAG && !f[i].values)
+            any = tag_matches(c, p->canon, f[i].tag, NULL);
+        for (size_t j = 0; !any && f[i].values && j < f[i].values->u.array.n; j++)
+            any = filter_one(c, &f[i], p, es_json_as_str(f[i].values->u.array.items[j]), j);
+        if (!any)
+            return false;
+    }
+    return true;
+}
+
+/* Iterates the latest version of every parameter after `after` (canon
+ * order) whose canon lies in [lo, hi) when lo is not NULL. */
+static sqlite3_stmt *scan_latest(al_ctx *c, const char *after, const char *lo, const char *hi)
+{
+    sqlite3_stmt *st = al_db_prepare(
+        c->db, "SELECT " PV_COLUMNS " FROM ssm_param p JOIN ssm_version v ON v.canon=p.canon AND "
+               "v.version=p.version WHERE p.canon > ?1 AND (?2 IS NULL OR (p.canon >= ?2 AND "
+               "p.canon < ?3)) ORDER BY p.canon");
+    if (!st)
+        return NULL;
+    sqlite3_bind_text(st, 1, after, -1, SQLITE_TRANSIENT);
+    if (lo) {
+        sqlite3_bind_text(st, 2, lo, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 3, hi, -1, SQLITE_TRANSIENT);
+    }
+    return st;
+}
+
+static int op_get_parameters_by_path(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
+                                     al_error *e)
+{
+    const char *path_in, *tok;
+    bool recursive, decrypt;
+    int64_t max;
+    char path[AL_SSM_NAME_MAX + 1], after[AL_SSM_NAME_MAX + 1];
+    filter *f = NULL;
+    size_t nf = 0;
+    int r;
+    if (!al_opt_str(req, "Path", &path_in, e) || !al_opt_str(req, "NextToken", &tok, e) ||
+        !al_opt_bool(req, "Recursive", false, &recursive, e) ||
+        !al_opt_bool(req, "WithDecryption", false, &decrypt, e) ||
+        !al_opt_int(req, "MaxResults", 1, 10, 10, &max, e))
+        return -EINVAL;
+    if (!path_in)
+        return al_fail(e, 400, "ValidationException", "Path is required.");
+    if ((r = check_path(path_in, path, sizeof path, e)) < 0 ||
+        (r = token_decode(tok, after, sizeof after, e)) < 0)
+        return r;
+    f = es_calloc(MAX_FILTERS, sizeof *f);
+    if (!f)
+        return al_fail_internal(e, "InternalServerError");
+    if ((r = parse_filters(c, req, true, f, &nf, e)) < 0)
+        goto out;
+    char arn[ARN_MAX];
+    param_arn(c, path[1] ? path : "", arn, sizeof arn);
+    if ((r = al_authorize(c, principal, "ssm:GetParametersByPath", arn, e)) < 0)
+        goto out;
+    /* hierarchical names under the path share the prefix "path/" */
+    char lo[AL_SSM_NAME_MAX + 2], hi[AL_SSM_NAME_MAX + 2];
+    snprintf(lo, sizeof lo, "%s/", path);
+    snprintf(hi, sizeof hi, "%s0", path); /* '0' follows '/' */
+    sqlite3_stmt *st = scan_latest(c, after, path[1] ? lo : NULL, hi);
+    if (!st) {
+        r = al_fail_internal(e, "InternalServerError");
+        goto out;
+    }
+    es_jw_obj(w);
+    es_jw_key(w, "Parameters");
+    es_jw_arr(w);
+    int64_t n = 0;
+    char last[AL_SSM_NAME_MAX + 1] = "";
+    bool more = false;
+    r = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        pv p;
+        if (pv_from_row(st, &p) < 0) {
+            r = al_fail_internal(e, "InternalServerError");
+            break;
+        }
+        if (path_match(path, p.canon, recursive) && filters_match(c, f, nf, &p)) {
+            if (n == max) {
+                more = true;
+                pv_clear(&p);
+                break;
+            }
+            r = write_parameter(c, principal, &p, NULL, decrypt, w, e);
+            snprintf(last, sizeof last, "%s", p.canon);
+            n++;
+        }
+        pv_clear(&p);
+        if (r < 0)
+            break;
+    }
+    sqlite3_finalize(st);
+    if (r < 0)
+        goto out;
+    es_jw_arr_end(w);
+    if (more)
+        token_write(w, last);
+    es_jw_obj_end(w);
+out:
+    es_free(f);
+    return r;
+}
+
+static void write_metadata(al_ctx *c, const pv *p, es_jw *w)
+{
+    char arn[ARN_MAX];
+    param_arn(c, p->canon, arn, sizeof arn);
+    es_jw_kstr(w, "Name", p->name);
+    es_jw_kstr(w, "ARN", arn);
+    es_jw_kstr(w, "Type", p->type);
+    if (p->key_ref)
+        es_jw_kstr(w, "KeyId", p->key_ref);
+    es_jw_key(w, "LastModifiedDate");
+    es_jw_double(w, p->modified);
+    es_jw_kstr(w, "LastModifiedUser", p->user);
+    if (p->description)
+        es_jw_kstr(w, "Description", p->description);
+    if (p->pattern)
+        es_jw_kstr(w, "AllowedPattern", p->pattern);
+    es_jw_kint(w, "Version", p->version);
+    es_jw_kstr(w, "Tier", p->tier);
+    es_jw_key(w, "Policies");
+    es_jw_arr(w);
+    es_jw_arr_end(w);
+    es_jw_kstr(w, "DataType", p->data_type);
+}
+
+static int op_describe_parameters(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
+                                  al_error *e)
+{
+    const char *tok;
+    int64_t max;
+    char after[AL_SSM_NAME_MAX + 1];
+    filter *f = NULL;
+    size_t nf = 0;
+    int r;
+    if (!al_opt_str(req, "NextToken", &tok, e) ||
+        !al_opt_int(req, "MaxResults", 1, 50, 50, &max, e))
+        return -EINVAL;
+    if ((r = token_decode(tok, after, sizeof after, e)) < 0)
+        return r;
+    f = es_calloc(MAX_FILTERS, sizeof *f);
+    if (!f)
+        return al_fail_internal(e, "InternalServerError");
+    if ((r = parse_filters(c, req, false, f, &nf, e)) < 0)
+        goto out;
+    if ((r = al_authorize(c, principal, "ssm:DescribeParameters", "*", e)) < 0)
+        goto out;
+    sqlite3_stmt *st = scan_latest(c, after, NULL, NULL);
+    if (!st) {
+        r = al_fail_internal(e, "InternalServerError");
+        goto out;
+    }
+    es_jw_obj(w);
+    es_jw_key(w, "Parameters");
+    es_jw_arr(w);
+    int64_t n = 0;
+    char last[AL_SSM_NAME_MAX + 1] = "";
+    bool more = false;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        pv p;
+        if (pv_from_row(st, &p) < 0) {
+            r = al_fail_internal(e, "InternalServerError");
+            break;
+        }
+        if (filters_match(c, f, nf, &p)) {
+            if (n == max) {
+                more = true;
+                pv_clear(&p);
+                break;
+            }
+            es_jw_obj(w);
+            write_metadata(c, &p, w);
+            es_jw_obj_end(w);
+            snprintf(last, sizeof last, "%s", p.canon);
+            n++;
+        }
+        pv_clear(&p);
+    }
+    sqlite3_finalize(st);
+    if (r < 0)
+        goto out;
+    es_jw_arr_end(w);
+    if (more)
+        token_write(w, last);
+    es_jw_obj_end(w);
+out:
+    es_free(f);
+    return r;
+}
+
+/* ---- history ---- */
+
+static int write_labels(al_ctx *c, const char *canon, int64_t version, es_jw *w)
+{
+    sqlite3_stmt *st = al_db_prepare(
+        c->db, "SELECT label FROM ssm_label WHERE canon=? AND version=? ORDER BY label");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, version);
+    es_jw_key(w, "Labels");
+    es_jw_arr(w);
+    while (sqlite3_step(st) == SQLITE_ROW)
+        es_jw_str(w, (const char *)sqlite3_column_text(st, 0));
+    es_jw_arr_end(w);
+    sqlite3_finalize(st);
+    return 0;
+}
+
+static int op_get_parameter_history(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
+                                    al_error *e)
+{
+    const char *name, *tok;
+    bool decrypt;
+    int64_t max;
+    if (!al_opt_str(req, "Name", &name, e) || !al_opt_str(req, "NextToken", &tok, e) ||
+        !al_opt_bool(req, "WithDecryption", false, &decrypt, e) ||
+        !al_opt_int(req, "MaxResults", 1, 50, 50, &max, e))
+        return -EINVAL;
+    if (!name)
+        return al_fail(e, 400, "ValidationException", "Name is required.");
+    int r = check_name(c, name, false, e);
+    if (r < 0)
+        return r;
+    int64_t after = 0;
+    if (tok) {
+        char *end = NULL;
+        errno = 0;
+        long long v = strtoll(tok, &end, 10);
+        if (errno || !*tok || *end || v < 0)
+            return al_fail(e, 400, "InvalidNextToken", "The specified token is not valid.");
+        after = v;
+    }
+    const char *canon = canon_of(name);
+    char arn[ARN_MAX];
+    param_arn(c, canon, arn, sizeof arn);
+    if ((r = al_authorize(c, principal, "ssm:GetParameterHistory", arn, e)) < 0)
+        return r;
+    sqlite3_stmt *st = al_db_prepare(
+        c->db, "SELECT " PV_COLUMNS " FROM ssm_param p JOIN ssm_version v ON v.canon=p.canon "
+               "WHERE p.canon=? AND v.version > ? ORDER BY v.version LIMIT ?");
+    if (!st)
+        return al_fail_internal(e, "InternalServerError");
+    sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, after);
+    sqlite3_bind_int64(st, 3, max + 1);
+    es_jw_obj(w);
+    es_jw_key(w, "Parameters");
+    es_jw_arr(w);
+    int64_t n = 0, last = 0;
+    bool more = false;
+    r = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        if (n == max) {
+            more = true;
+            break;
+        }
+        pv p;
+        if (pv_from_row(st, &p) < 0) {
+            r = al_fail_internal(e, "InternalServerError");
+            break;
+        }
+        es_jw_obj(w);
+        write_metadata(c, &p, w);
+        es_jw_key(w, "Value");
+        r = write_value(c, principal, &p, decrypt, w, e);
+        if (r == 0)
+            r = write_labels(c, p.canon, p.version, w) < 0
+                    ? al_fail_internal(e, "InternalServerError")
+                    : 0;
+        es_jw_obj_end(w);
+        last = p.version;
+        n++;
+        pv_clear(&p);
+        if (r < 0)
+            break;
+    }
+    sqlite3_finalize(st);
+    if (r < 0)
+        return r;
+    if (n == 0 && !tok) {
+        pv p;
+        r = load_pv(c, canon, 0, NULL, &p);
+        if (r == 0)
+            pv_clear(&p);
+        else
+            return not_found(e, name, r);
+    }
+    es_jw_arr_end(w);
+    if (more) {
+        char t[32];
+        snprintf(t, sizeof t, "%lld", (long long)last);
+        es_jw_kstr(w, "NextToken", t);
+    }
+    es_jw_obj_end(w);
+    return 0;
+}
+
+/* ---- delete ---- */
+
+static int delete_one(al_ctx *c, const char *principal, const char *action, const char *name,
+                      al_error *e)
+{
+    int r = check_name(c, name, false, e);
+    if (r < 0)
+        return r;
+    const char *canon = canon_of(name);
+    char arn[ARN_MAX];
+    param_arn(c, canon, arn, sizeof arn);
+    if ((r = al_authorize(c, principal, action, arn, e)) < 0)
+        return r;
+    sqlite3_stmt *st = al_db_prepare(c->db, "DELETE FROM ssm_param WHERE canon=?");
+    if (!st)
+        return al_fail_internal(e, "InternalServerError");
+    sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
+    int s = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (s != SQLITE_DONE)
+        return al_fail_internal(e, "InternalServerError");
+    if (sqlite3_changes(al_db_handle(c->db)) == 0) {
+        al_fail(e, 400, "ParameterNotFound", "Parameter %s not found.", name);
+        return -ENOENT;
+    }
+    return 0;
+}
+
+static int op_delete_parameter(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
+                               al_error *e)
+{
+    const char *name;
+    if (!al_opt_str(req, "Name", &name, e))
+        return -EINVAL;
+    if (!name)
+        return al_fail(e, 400, "ValidationException", "Name is required.");
+    int r = delete_one(c, principal, "ssm:DeleteParameter", name, e);
+    if (r < 0)
+        return r == -ENOENT ? -EINVAL : r;
+    es_jw_obj(w);
+    es_jw_obj_end(w);
+    return 0;
+}
+
+static int op_delete_parameters(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
+                                al_error *e)
+{
+    const es_json *names = es_json_get(req, "Names");
+    if (!names || names->type != ES_JSON_ARRAY || names->u.array.n < 1 ||
+        names->u.array.n > AL_SSM_GET_MAX_NAMES)
+        return al_fail(e, 400, "ValidationException",
+                       "Names must be a list of 1 to %d parameter names.", AL_SSM_GET_MAX_NAMES);
+    size_t n = names->u.array.n;
+    bool deleted[AL_SSM_GET_MAX_NAMES] = {false};
+    for (size_t i = 0; i < n; i++)
+        if (!es_json_as_str(names->u.array.items[i]))
+            return al_fail(e, 400, "ValidationException", "Names must be strings.");
+    if (al_db_begin(c->db) < 0)
+        return al_fail_internal(e, "InternalServerError");
+    for (size_t i = 0; i < n; i++) {
+        al_error e1;
+        int r = delete_one(c, principal, "ssm:DeleteParameters",
+                           es_json_as_str(names->u.array.items[i]), &e1);
+        if (r == 0)
+            deleted[i] = true;
+        else if (r == -ENOENT || strcmp(e1.code, "ValidationException") == 0 ||
+                 strcmp(e1.code, "HierarchyLevelLimitExceededException") == 0)
+            continue;
+        else {
+            al_db_rollback(c->db);
+            *e = e1;
+            return r;
+        }
+    }
+    if (al_db_commit(c->db) < 0)
+        return al_fail_internal(e, "InternalServerError");
+    es_jw_obj(w);
+    es_jw_key(w, "DeletedParameters");
+    es_jw_arr(w);
+    for (size_t i = 0; i < n; i++)
+        if (deleted[i])
+            es_jw_str(w, es_json_as_str(names->u.array.items[i]));
+    es_jw_arr_end(w);
+    es_jw_key(w, "InvalidParameters");
+    es_jw_arr(w);
+    for (size_t i = 0; i < n; i++)
+        if (!deleted[i])
+            es_jw_str(w, es_json_as_str(names->u.array.items[i]));
+    es_jw_arr_end(w);
+    es_jw_obj_end(w);
+    return 0;
+}
+
+/* ---- labels ---- */
+
+static bool label_ok(const char *l)
+{
+    size_t n = strlen(l);
+    if (n < 1 || n > AL_SSM_LABEL_MAX || (l[0] >= '0' && l[0] <= '9') || reserved_prefix(l))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = l[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '.' || ch == '-' || ch == '_'))
+            return false;
+    }
+    return true;
+}
+
+static int op_label_parameter_version(al_ctx *c, const char *principal, const es_json *req,
+                                      es_jw *w, al_error *e)
+{
+    const char *name;
+    int64_t version;
+    if (!al_opt_str(req, "Name", &name, e) ||
+        !al_opt_int(req, "ParameterVersion", 1, INT64_MAX, 0, &version, e))
+        return -EINVAL;
+    if (!name)
+        return al_fail(e, 400, "ValidationException", "Name is required.");
+    const es_json *labels = es_json_get(req, "Labels");
+    if (!labels || labels->type != ES_JSON_ARRAY || labels->u.array.n < 1 ||
+        labels->u.array.n > AL_SSM_LABELS_PER_VERSION)
+        return al_fail(e, 400, "ValidationException", "Labels must be a list of 1 to %d labels.",
+                       AL_SSM_LABELS_PER_VERSION);
+    for (size_t i = 0; i < labels->u.array.n; i++)
+        if (!es_json_as_str(labels->u.array.items[i]))
+            return al_fail(e, 400, "ValidationException", "Labels must be strings.");
+    int r = check_name(c, name, false, e);
+    if (r < 0)
+        return r;
+    const char *canon = canon_of(name);
+    char arn[ARN_MAX];
+    param_arn(c, canon, arn, sizeof arn);
+    if ((r = al_authorize(c, principal, "ssm:LabelParameterVersion", arn, e)) < 0)
+        return r;
+    if (al_db_begin(c->db) < 0)
+        return al_fail_internal(e, "InternalServerError");
+    pv p;
+    r = load_pv(c, canon, version, NULL, &p);
+    if (r < 0) {
+        al_db_rollback(c->db);
+        if (r == -ESRCH)
+            return al_fail(e, 400, "ParameterVersionNotFound",
+                           "Systems Manager could not find version %lld of %s. Verify the "
+                           "version and try again.",
+                           (long long)version, name);
+        return not_found(e, name, r);
+    }
+    version = p.version;
+    pv_clear(&p);
+    for (size_t i = 0; i < labels->u.array.n; i++) {
+        const char *l = es_json_as_str(labels->u.array.items[i]);
+        if (!label_ok(l))
+            continue;
+        sqlite3_stmt *st = al_db_prepare(
+            c->db, "INSERT OR REPLACE INTO ssm_label(canon, label, version) VALUES (?,?,?)");
+        if (!st) {
+            al_db_rollback(c->db);
+            return al_fail_internal(e, "InternalServerError");
+        }
+        sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, l, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, version);
+        int s = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (s != SQLITE_DONE) {
+            al_db_rollback(c->db);
+            return al_fail_internal(e, "InternalServerError");
+        }
+    }
+    int64_t count = 0;
+    if (label_count(c, canon, version, &count) < 0) {
+        al_db_rollback(c->db);
+        return al_fail_internal(e, "InternalServerError");
+    }
+    if (count > AL_SSM_LABELS_PER_VERSION) {
+        al_db_rollback(c->db);
+        return al_fail(e, 400, "ParameterVersionLabelLimitExceeded",
+                       "A parameter version can have maximum %d labels. Move one or more labels "
+                       "to another version and try again.",
+                       AL_SSM_LABELS_PER_VERSION);
+    }
+    if (al_db_commit(c->db) < 0)
+        return al_fail_internal(e, "InternalServerError");
+    es_jw_obj(w);
+    es_jw_key(w, "InvalidLabels");
+    es_jw_arr(w);
+    for (size_t i = 0; i < labels->u.array.n; i++) {
+        const char *l = es_json_as_str(labels->u.array.items[i]);
+        if (!label_ok(l))
+            es_jw_str(w, l);
+    }
+    es_jw_arr_end(w);
+    es_jw_kint(w, "ParameterVersion", version);
+    es_jw_obj_end(w);
+    return 0;
+}
+
+const al_op al_ssm_ops[] = {
+    {"PutParameter", op_put_parameter},
+    {"GetParameter", op_get_parameter},
+    {"GetParameters", op_get_parameters},
+    {"GetParametersByPath", op_get_parameters_by_path},
+    {"GetParameterHistory", op_get_parameter_history},
+    {"DescribeParameters", op_describe_parameters},
+    {"DeleteParameter", op_delete_parameter},
+    {"DeleteParameters", op_delete_parameters},
+    {"LabelParameterVersion", op_label_parameter_version},
+    {NULL, NULL},
+};

@@ -1,0 +1,932 @@
+#include "aws/sigv4.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+
+#include "common/alloc.h"
+#include "common/secure.h"
+
+const char aw_sigv4_empty_sha256[65] =
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+static const char hexdig[] = "0123456789abcdef";
+static const char hexup[] = "0123456789ABCDEF";
+
+static void to_hex(const uint8_t *p, size_t n, char *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hexdig[p[i] >> 4];
+        out[2 * i + 1] = hexdig[p[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+void aw_sigv4_sha256_hex(const void *data, size_t len, char hex[65])
+{
+    uint8_t md[SHA256_DIGEST_LENGTH];
+    SHA256(data, len, md);
+    to_hex(md, sizeof md, hex);
+}
+
+static bool is_unreserved(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.' || c == '~';
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-encodes s[0..n) keeping unreserved characters (and '/' when
+ * keep_slash). */
+static int encode(es_buf *out, const char *s, size_t n, bool keep_slash)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        int rc;
+        if (is_unreserved(c) || (keep_slash && c == '/')) {
+            rc = es_buf_append_char(out, (char)c);
+        } else {
+            char e[3] = {'%', hexup[c >> 4], hexup[c & 15]};
+            rc = es_buf_append(out, e, 3);
+        }
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Decodes %XX sequences of s[0..n) (others kept as they are) then encodes. */
+static int decode_encode(es_buf *out, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '%' && i + 2 < n) {
+            int h = hexval(s[i + 1]), l = hexval(s[i + 2]);
+            if (h >= 0 && l >= 0) {
+                c = (unsigned char)(h * 16 + l);
+                i += 2;
+            }
+        }
+        int rc = encode(out, (const char *)&c, 1, false);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* botocore's remove_dot_segments, then encoded (keeping '/'). */
+static int canonical_path(es_buf *out, const char *path, bool s3)
+{
+    if (!path || !*path)
+        return es_buf_append_char(out, '/');
+    size_t plen = strlen(path);
+    if (s3)
+        return encode(out, path, plen, true);
+
+    /* segment stack as (offset, length) pairs into path */
+    size_t cap = 16, n = 0;
+    size_t *seg = es_malloc(cap * 2 * sizeof *seg);
+    if (!seg)
+        return -ENOMEM;
+    int rc = 0;
+    const char *p = path, *end = path + plen;
+    while (p <= end) {
+        const char *q = memchr(p, '/', (size_t)(end - p));
+        if (!q)
+            q = end;
+        size_t l = (size_t)(q - p);
+        if (l == 0 || (l == 1 && p[0] == '.')) {
+            /* dropped */
+        } else if (l == 2 && p[0] == '.' && p[1] == '.') {
+            if (n)
+                n--;
+        } else {
+            if (n == cap) {
+                size_t *ns = es_realloc(seg, cap * 4 * sizeof *seg);
+                if (!ns) {
+                    rc = -ENOMEM;
+                    goto out;
+                }
+                seg = ns;
+                cap *= 2;
+            }
+            seg[2 * n] = (size_t)(p - path);
+            seg[2 * n + 1] = l;
+            n++;
+        }
+        p = q + 1;
+    }
+    if (path[0] == '/' && (rc = es_buf_append_char(out, '/')) < 0)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        if (i && (rc = es_buf_append_char(out, '/')) < 0)
+            goto out;
+        if ((rc = encode(out, path + seg[2 * i], seg[2 * i + 1], true)) < 0)
+            goto out;
+    }
+    if (path[plen - 1] == '/' && n && (rc = es_buf_append_char(out, '/')) < 0)
+        goto out;
+    if (out->len == 0)
+        rc = es_buf_append_char(out, '/');
+out:
+    es_free(seg);
+    return rc;
+}
+
+typedef struct qpair {
+    char *kv;    /* "key=value" encoded, NUL-terminated */
+    size_t klen; /* length of the key part */
+} qpair;
+
+static int qpair_cmp(const void *a, const void *b)
+{
+    const qpair *x = a, *y = b;
+    size_t m = x->klen < y->klen ? x->klen : y->klen;
+    int c = memcmp(x->kv, y->kv, m);
+    if (c)
+        return c;
+    if (x->klen != y->klen)
+        return x->klen < y->klen ? -1 : 1;
+    return strcmp(x->kv + x->klen + 1, y->kv + y->klen + 1);
+}
+
+static int canonical_query(es_buf *out, const char *query)
+{
+    if (!query || !*query)
+        return 0;
+    size_t n = 0, qlen = strlen(query);
+    for (size_t i = 0; i < qlen; i++)
+        n += query[i] == '&';
+    n++;
+    if (n > AW_SIGV4_QUERY_PARAMS_MAX)
+        return -E2BIG;
+    qpair *pairs = es_calloc(n, sizeof *pairs);
+    if (!pairs)
+        return -ENOMEM;
+    size_t np = 0;
+    int rc = 0;
+    es_buf tmp;
+    es_buf_init(&tmp, AW_SIGV4_CANONICAL_MAX);
+    const char *p = query, *end = query + qlen;
+    while (p <= end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        if (!amp)
+            amp = end;
+        if (amp != p) { /* botocore keeps empty pairs out */
+            const char *eq = memchr(p, '=', (size_t)(amp - p));
+            const char *kend = eq ? eq : amp;
+            es_buf_reset(&tmp);
+            if ((rc = decode_encode(&tmp, p, (size_t)(kend - p))) < 0)
+                goto out;
+            size_t klen = tmp.len;
+            if ((rc = es_buf_append_char(&tmp, '=')) < 0)
+                goto out;
+            if (eq && (rc = decode_encode(&tmp, eq + 1, (size_t)(amp - eq - 1))) < 0)
+                goto out;
+            pairs[np].kv = es_strndup(es_buf_cstr(&tmp), tmp.len);
+            if (!pairs[np].kv) {
+                rc = -ENOMEM;
+                goto out;
+            }
+            pairs[np].klen = klen;
+            np++;
+        }
+        p = amp + 1;
+    }
+    qsort(pairs, np, sizeof *pairs, qpair_cmp);
+    for (size_t i = 0; i < np; i++) {
+        if (i && (rc = es_buf_append_char(out, '&')) < 0)
+            goto out;
+        if ((rc = es_buf_append_str(out, pairs[i].kv)) < 0)
+            goto out;
+    }
+out:
+    for (size_t i = 0; i < np; i++)
+        es_free(pairs[i].kv);
+    es_free(pairs);
+    es_buf_free(&tmp);
+    return rc;
+}
+
+typedef struct hdr {
+    char *name; /* lower-cased copy */
+    const char *value;
+    size_t idx; /* order in the request, kept for repeated headers */
+} hdr;
+
+static int hdr_cmp(const void *a, const void *b)
+{
+    const hdr *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    if (c)
+        return c;
+    return x->idx < y->idx ? -1 : (x->idx > y->idx ? 1 : 0);
+}
+
+static bool excluded_when_signing(const char *lname)
+{
+    static const char *const ex[] = {"authorization", "user-agent", "expect", "x-amzn-trace-id"};
+    for (size_t i = 0; i < sizeof ex / sizeof ex[0]; i++)
+        if (strcmp(lname, ex[i]) == 0)
+            return true;
+    return false;
+}
+
+static bool is_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+}
+
+/* Trimmed value with whitespace runs folded into one space. */
+static int append_folded(es_buf *out, const char *v)
+{
+    bool pending = false, any = false;
+    for (; *v; v++) {
+        if (is_ws(*v)) {
+            pending = any;
+            continue;
+        }
+        int rc;
+        if (pending && (rc = es_buf_append_char(out, ' ')) < 0)
+            return rc;
+        if ((rc = es_buf_append_char(out, *v)) < 0)
+            return rc;
+        pending = false;
+        any = true;
+    }
+    return 0;
+}
+
+/* Is lname in the ';'-separated list? */
+static bool in_list(const char *list, const char *lname)
+{
+    size_t n = strlen(lname);
+    const char *p = list;
+    while (*p) {
+        const char *e = strchr(p, ';');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        if (l == n && memcmp(p, lname, n) == 0)
+            return true;
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    return false;
+}
+
+static int check_signed_list(const char *list)
+{
+    if (!*list || strlen(list) > AW_SIGV4_SIGNED_LIST_MAX)
+        return -EINVAL;
+    size_t count = 1;
+    for (const char *p = list; *p; p++) {
+        if (*p == ';') {
+            if (p == list || p[1] == ';' || p[1] == '\0')
+                return -EINVAL;
+            count++;
+        } else if (*p >= 'A' && *p <= 'Z') {
+            return -EINVAL;
+        }
+    }
+    return count > AW_SIGV4_SIGNED_HEADERS_MAX ? -E2BIG : 0;
+}
+
+int aw_sigv4_canonical_request(const aw_sigv4_input *in, const char *signed_headers, es_buf *out,
+                               es_buf *signed_out)
+{
+    if (!in || !in->method || !in->payload_hash || !out || (in->n_headers && !in->headers))
+        return -EINVAL;
+    if (in->n_headers > AW_SIGV4_HEADERS_MAX)
+        return -E2BIG;
+    int rc;
+    if (signed_headers && (rc = check_signed_list(signed_headers)) < 0)
+        return rc;
+
+    es_buf c, names;
+    es_buf_init(&c, out->max < AW_SIGV4_CANONICAL_MAX ? out->max : AW_SIGV4_CANONICAL_MAX);
+    es_buf_init(&names, AW_SIGV4_SIGNED_LIST_MAX);
+    hdr *h = es_calloc(in->n_headers ? in->n_headers : 1, sizeof *h);
+    size_t nh = 0;
+    if (!h) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < in->n_headers; i++) {
+        if (!in->headers[i].name || !in->headers[i].value) {
+            rc = -EINVAL;
+            goto out;
+        }
+        char *ln = es_strdup(in->headers[i].name);
+        if (!ln) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        for (char *p = ln; *p; p++)
+            if (*p >= 'A' && *p <= 'Z')
+                *p = (char)(*p - 'A' + 'a');
+        bool take = signed_headers ? in_list(signed_headers, ln) : !excluded_when_signing(ln);
+        if (!take || !*ln) {
+            es_free(ln);
+            continue;
+        }
+        h[nh].name = ln;
+        h[nh].value = in->headers[i].value;
+        h[nh].idx = i;
+        nh++;
+    }
+    qsort(h, nh, sizeof *h, hdr_cmp);
+
+    if ((rc = es_buf_append_str(&c, in->method)) < 0 || (rc = es_buf_append_char(&c, '\n')) < 0)
+        goto out;
+    if ((rc = canonical_path(&c, in->path, in->s3)) < 0 || (rc = es_buf_append_char(&c, '\n')) < 0)
+        goto out;
+    if ((rc = canonical_query(&c, in->query)) < 0 || (rc = es_buf_append_char(&c, '\n')) < 0)
+        goto out;
+    for (size_t i = 0; i < nh; i++) {
+        bool first = i == 0 || strcmp(h[i].name, h[i - 1].name) != 0;
+        if (first) {
+            if (i && (rc = es_buf_append_char(&c, '\n')) < 0)
+                goto out;
+            if ((rc = es_buf_append_str(&c, h[i].name)) < 0 ||
+                (rc = es_buf_append_char(&c, ':')) < 0)
+                goto out;
+            if (names.len && (rc = es_buf_append_char(&names, ';')) < 0)
+                goto out;
+            if ((rc = es_buf_append_str(&names, h[i].name)) < 0)
+                goto out;
+        } else if ((rc = es_buf_append_char(&c, ',')) < 0) {
+            goto out;
+        }
+        if ((rc = append_folded(&c, h[i].value)) < 0)
+            goto out;
+    }
+    if (nh && (rc = es_buf_append_char(&c, '\n')) < 0)
+        goto out;
+    if ((rc = es_buf_append_char(&c, '\n')) < 0)
+        goto out;
+    if (signed_headers) {
+        /* every listed header must be present */
+        if (strcmp(es_buf_cstr(&names), signed_headers) != 0) {
+            const char *p = signed_headers;
+            while (*p) {
+                const char *e = strchr(p, ';');
+                size_t l = e ? (size_t)(e - p) : strlen(p);
+                bool found = false;
+                for (size_t i = 0; i < nh && !found; i++)
+                    found = strlen(h[i].name) == l && memcmp(h[i].name, p, l) == 0;
+                if (!found) {
+                    rc = -ENOENT;
+                    goto out;
+                }
+                if (!e)
+                    break;
+                p = e + 1;
+            }
+        }
+        /* the list is signed as sent */
+        if ((rc = es_buf_append_str(&c, signed_headers)) < 0)
+            goto out;
+    } else if ((rc = es_buf_append(&c, names.data ? names.data : "", names.len)) < 0) {
+        goto out;
+    }
+    if ((rc = es_buf_append_char(&c, '\n')) < 0 ||
+        (rc = es_buf_append_str(&c, in->payload_hash)) < 0)
+        goto out;
+
+    es_buf_reset(out);
+    if ((rc = es_buf_append(out, c.data, c.len)) < 0)
+        goto out;
+    if (signed_out) {
+        es_buf_reset(signed_out);
+        if ((rc = es_buf_append(signed_out, es_buf_cstr(&names), names.len)) < 0)
+            goto out;
+    }
+    rc = 0;
+out:
+    for (size_t i = 0; i < nh; i++)
+        es_free(h[i].name);
+    es_free(h);
+    /* the canonical request holds the session token when one is signed */
+    es_buf_free_secret(&c);
+    es_buf_free(&names);
+    return rc;
+}
+
+int aw_sigv4_amz_date(time_t t, char out[17])
+{
+    struct tm tm;
+    if (!gmtime_r(&t, &tm) || tm.tm_year + 1900 > 9999 || tm.tm_year + 1900 < 0)
+        return -EINVAL;
+    if (strftime(out, 17, "%Y%m%dT%H%M%SZ", &tm) != 16)
+        return -EINVAL;
+    return 0;
+}
+
+int aw_sigv4_parse_amz_date(const char *s, time_t *out)
+{
+    if (!s || strlen(s) != 16 || s[8] != 'T' || s[15] != 'Z')
+        return -EINVAL;
+    int v[6];
+    static const int off[6] = {0, 4, 6, 9, 11, 13}, len[6] = {4, 2, 2, 2, 2, 2};
+    for (int i = 0; i < 6; i++) {
+        v[i] = 0;
+        for (int j = 0; j < len[i]; j++) {
+            char c = s[off[i] + j];
+            if (c < '0' || c > '9')
+                return -EINVAL;
+            v[i] = v[i] * 10 + (c - '0');
+        }
+    }
+    if (v[1] < 1 || v[1] > 12 || v[2] < 1 || v[2] > 31 || v[3] > 23 || v[4] > 59 || v[5] > 60)
+        return -EINVAL;
+    struct tm tm = {0};
+    tm.tm_year = v[0] - 1900;
+    tm.tm_mon = v[1] - 1;
+    tm.tm_mday = v[2];
+    tm.tm_hour = v[3];
+    tm.tm_min = v[4];
+    tm.tm_sec = v[5];
+    time_t t = timegm(&tm);
+    if (t == (time_t)-1)
+        return -EINVAL;
+    *out = t;
+    return 0;
+}
+
+int aw_sigv4_scope(const char *date8, const char *region, const char *service, es_buf *out)
+{
+    if (!date8 || !region || !service)
+        return -EINVAL;
+    es_buf_reset(out);
+    return es_buf_printf(out, "%s/%s/%s/aws4_request", date8, region, service);
+}
+
+int aw_sigv4_string_to_sign(const char *amz_date, const char *scope, const char *creq,
+                            size_t creq_len, es_buf *out)
+{
+    if (!amz_date || !scope || !creq)
+        return -EINVAL;
+    char h[65];
+    aw_sigv4_sha256_hex(creq, creq_len, h);
+    es_buf_reset(out);
+    return es_buf_printf(out, AW_SIGV4_ALGORITHM "\n%s\n%s\n%s", amz_date, scope, h);
+}
+
+static int hmac(const void *key, size_t klen, const void *msg, size_t mlen, uint8_t out[32])
+{
+    unsigned int olen = 0;
+    if (klen > 0x7fffffff)
+        return -EINVAL;
+    if (!HMAC(EVP_sha256(), key, (int)klen, msg, mlen, out, &olen) || olen != 32)
+        return -EIO;
+    return 0;
+}
+
+int aw_sigv4_signing_key(const char *secret, const char *date8, const char *region,
+                         const char *service, uint8_t key[32])
+{
+    if (!secret || !date8 || !region || !service)
+        return -EINVAL;
+    size_t sl = strlen(secret);
+    if (sl > 1024)
+        return -EINVAL;
+    char k0[4 + 1024];
+    uint8_t a[32], b[32];
+    int rc;
+    memcpy(k0, "AWS4", 4);
+    memcpy(k0 + 4, secret, sl);
+    if ((rc = hmac(k0, 4 + sl, date8, strlen(date8), a)) < 0)
+        goto out;
+    if ((rc = hmac(a, 32, region, strlen(region), b)) < 0)
+        goto out;
+    if ((rc = hmac(b, 32, service, strlen(service), a)) < 0)
+        goto out;
+    if ((rc = hmac(a, 32, "aws4_request", 12, b)) < 0)
+        goto out;
+    memcpy(key, b, 32);
+out:
+    es_wipe(k0, sizeof k0);
+    es_wipe(a, sizeof a);
+    es_wipe(b, sizeof b);
+    return rc;
+}
+
+int aw_sigv4_signature_hex(const uint8_t key[32], const char *sts, size_t sts_len, char hex[65])
+{
+    uint8_t mac[32];
+    int rc = hmac(key, 32, sts, sts_len, mac);
+    if (rc == 0)
+        to_hex(mac, 32, hex);
+    es_wipe(mac, sizeof mac);
+    return rc;
+}
+
+/* ---- Authorization header parser ------------------------------------- */
+
+static bool valid_scope_part(const char *p, size_t n)
+{
+    if (n == 0 || n > AW_SIGV4_SCOPE_PART_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.'))
+            return false;
+    }
+    return true;
+}
+
+static int parse_credential(const char *p, size_t n, aw_sigv4_auth *a)
+{
+    /* AK/DATE/REGION/SERVICE/aws4_request */
+    const char *part[5];
+    size_t plen[5];
+    size_t k = 0;
+    const char *s = p, *end = p + n;
+    while (k < 5) {
+        const char *sl = memchr(s, '/', (size_t)(end - s));
+        const char *e = sl ? sl : end;
+        part[k] = s;
+        plen[k] = (size_t)(e - s);
+        k++;
+        if (!sl)
+            break;
+        s = sl + 1;
+    }
+    if (k != 5 || part[4] + plen[4] != end)
+        return -EINVAL;
+    if (plen[0] == 0)
+        return -EINVAL;
+    if (plen[0] > AW_SIGV4_AKID_MAX)
+        return -EMSGSIZE;
+    for (size_t i = 0; i < plen[0]; i++) {
+        unsigned char c = (unsigned char)part[0][i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')))
+            return -EINVAL;
+    }
+    if (plen[1] != 8)
+        return -EINVAL;
+    for (size_t i = 0; i < 8; i++)
+        if (part[1][i] < '0' || part[1][i] > '9')
+            return -EINVAL;
+    if (plen[2] > AW_SIGV4_SCOPE_PART_MAX || plen[3] > AW_SIGV4_SCOPE_PART_MAX)
+        return -EMSGSIZE;
+    if (!valid_scope_part(part[2], plen[2]) || !valid_scope_part(part[3], plen[3]))
+        return -EINVAL;
+    if (plen[4] != 12 || memcmp(part[4], "aws4_request", 12) != 0)
+        return -EINVAL;
+    memcpy(a->access_key_id, part[0], plen[0]);
+    a->access_key_id[plen[0]] = '\0';
+    memcpy(a->date, part[1], 8);
+    a->date[8] = '\0';
+    memcpy(a->region, part[2], plen[2]);
+    a->region[plen[2]] = '\0';
+    memcpy(a->service, part[3], plen[3]);
+    a->service[plen[3]] = '\0';
+    return 0;
+}
+
+static int parse_signed_headers(const char *p, size_t n, aw_sigv4_auth *a)
+{
+    if (n == 0)
+        return -EINVAL;
+    if (n > AW_SIGV4_SIGNED_LIST_MAX)
+        return -EMSGSIZE;
+    size_t count = 1;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c == ';') {
+            if (i == 0 || i + 1 == n || p[i + 1] == ';')
+                return -EINVAL;
+            count++;
+            continue;
+        }
+        /* lower-case token characters only */
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+              c == '.' || c == '!' || c == '#' || c == '$' || c == '%' || c == '&' || c == '\'' ||
+              c == '*' || c == '+' || c == '^' || c == '`' || c == '|' || c == '~'))
+            return -EINVAL;
+    }
+    if (count > AW_SIGV4_SIGNED_HEADERS_MAX)
+        return -E2BIG;
+    memcpy(a->signed_headers, p, n);
+    a->signed_headers[n] = '\0';
+    a->n_signed_headers = count;
+    return 0;
+}
+
+static int parse_signature(const char *p, size_t n, aw_sigv4_auth *a)
+{
+    if (n != 64)
+        return n > 64 ? -EMSGSIZE : -EINVAL;
+    for (size_t i = 0; i < 64; i++) {
+        char c = p[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return -EINVAL;
+    }
+    memcpy(a->signature, p, 64);
+    a->signature[64] = '\0';
+    return 0;
+}
+
+static const char *find_char(const char *p, const char *end, char c)
+{
+    for (; p < end; p++)
+        if (*p == c)
+            return p;
+    return NULL;
+}
+
+int aw_sigv4_parse_authorization(const char *value, size_t len, aw_sigv4_auth *out)
+{
+    if (!value || !out)
+        return -EINVAL;
+    if (len > AW_SIGV4_AUTH_MAX)
+        return -EMSGSIZE;
+    if (memchr(value, '\0', len))
+        return -EINVAL;
+    const size_t alen = sizeof AW_SIGV4_ALGORITHM - 1;
+    const char *p = value, *end = value + len;
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    const char *alg = p;
+    while (p < end && *p != ' ')
+        p++;
+    if ((size_t)(p - alg) != alen || memcmp(alg, AW_SIGV4_ALGORITHM, alen) != 0)
+        return p == alg ? -EINVAL : -EPROTONOSUPPORT;
+
+    aw_sigv4_auth *a = es_calloc(1, sizeof *a);
+    if (!a)
+        return -ENOMEM;
+    int rc = 0;
+    bool seen[3] = {false, false, false};
+    for (;;) {
+        while (p < end && (*p == ' ' || *p == '\t'))
+            p++;
+        if (p == end)
+            break;
+        const char *comp = p;
+        const char *comma = find_char(p, end, ',');
+        const char *cend = comma ? comma : end;
+        /* trim trailing blanks of the component */
+        const char *ce = cend;
+        while (ce > comp && (ce[-1] == ' ' || ce[-1] == '\t'))
+            ce--;
+        const char *eq = find_char(comp, ce, '=');
+        if (!eq) {
+            rc = -EINVAL;
+            goto out;
+        }
+        size_t klen = (size_t)(eq - comp);
+        const char *v = eq + 1;
+        size_t vlen = (size_t)(ce - v);
+        int which;
+        if (klen == 10 && memcmp(comp, "Credential", 10) == 0)
+            which = 0;
+        else if (klen == 13 && memcmp(comp, "SignedHeaders", 13) == 0)
+            which = 1;
+        else if (klen == 9 && memcmp(comp, "Signature", 9) == 0)
+            which = 2;
+        else {
+            rc = -EINVAL;
+            goto out;
+        }
+        if (seen[which]) {
+            rc = -EINVAL;
+            goto out;
+        }
+        seen[which] = true;
+        if (which == 0)
+            rc = parse_credential(v, vlen, a);
+        else if (which == 1)
+            rc = parse_signed_headers(v, vlen, a);
+        else
+            rc = parse_signature(v, vlen, a);
+        if (rc < 0)
+            goto out;
+        if (!comma)
+            break;
+        p = comma + 1;
+        /* a trailing comma with nothing after it is malformed */
+        const char *t = p;
+        while (t < end && (*t == ' ' || *t == '\t'))
+            t++;
+        if (t == end) {
+            rc = -EINVAL;
+            goto out;
+        }
+    }
+    if (!seen[0] || !seen[1] || !seen[2]) {
+        rc = -EINVAL;
+        goto out;
+    }
+    *out = *a;
+    rc = 0;
+out:
+    es_wipe(a, sizeof *a);
+    es_free(a);
+    return rc;
+}
+
+int aw_sigv4_verify(const aw_sigv4_input *in, const aw_sigv4_auth *auth, const char *amz_date,
+                    const char *secret)
+{
+    if (!in || !auth || !amz_date || !secret)
+        return -EINVAL;
+    if (strlen(amz_date) != 16 || memcmp(amz_date, auth->date, 8) != 0)
+        return -EACCES;
+    es_buf creq, scope, sts;
+    es_buf_init(&creq, AW_SIGV4_CANONICAL_MAX);
+    es_buf_init(&scope, 512);
+    es_buf_init(&sts, 1024);
+    uint8_t key[32];
+    char sig[65];
+    int rc;
+    if ((rc = aw_sigv4_canonical_request(in, auth->signed_headers, &creq, NULL)) < 0)
+        goto out;
+    if ((rc = aw_sigv4_scope(auth->date, auth->region, auth->service, &scope)) < 0)
+        goto out;
+    if ((rc = aw_sigv4_string_to_sign(amz_date, es_buf_cstr(&scope), es_buf_cstr(&creq), creq.len,
+                                      &sts)) < 0)
+        goto out;
+    if ((rc = aw_sigv4_signing_key(secret, auth->date, auth->region, auth->service, key)) < 0)
+        goto out;
+    if ((rc = aw_sigv4_signature_hex(key, es_buf_cstr(&sts), sts.len, sig)) < 0)
+        goto out;
+    rc = es_ct_equal(sig, auth->signature, 64) ? 0 : -EACCES;
+out:
+    es_wipe(key, sizeof key);
+    es_wipe(sig, sizeof sig);
+    es_buf_free_secret(&creq);
+    es_buf_free(&scope);
+    es_buf_free(&sts);
+    return rc;
+}
+
+/* ---- client signer ---------------------------------------------------- */
+
+#define SIGNER_CACHE 8
+
+typedef struct key_entry {
+    bool used;
+    char akid[AW_SIGV4_AKID_MAX + 1];
+    uint8_t secret_fp[32]; /* SHA-256 of the secret: tells rotated keys apart */
+    char date[9];
+    char region[AW_SIGV4_SCOPE_PART_MAX + 1];
+    char service[AW_SIGV4_SCOPE_PART_MAX + 1];
+    uint8_t key[32];
+} key_entry;
+
+struct aw_signer {
+    key_entry cache[SIGNER_CACHE];
+    unsigned next; /* round-robin victim */
+    unsigned long derivations;
+};
+
+aw_signer *aw_signer_create(void)
+{
+    return es_calloc(1, sizeof(aw_signer));
+}
+
+void aw_signer_free(aw_signer *s)
+{
+    if (!s)
+        return;
+    es_wipe(s, sizeof *s);
+    es_free(s);
+}
+
+unsigned long aw_signer_derivations(const aw_signer *s)
+{
+    return s ? s->derivations : 0;
+}
+
+static int signer_key(aw_signer *s, const aw_sigv4_creds *c, const char *date8, const char *region,
+                      const char *service, uint8_t key[32])
+{
+    uint8_t fp[32];
+    SHA256((const unsigned char *)c->secret_access_key, strlen(c->secret_access_key), fp);
+    int rc = 0;
+    for (unsigned i = 0; i < SIGNER_CACHE; i++) {
+        key_entry *e = &s->cache[i];
+        if (e->used && strcmp(e->akid, c->access_key_id) == 0 &&
+            es_ct_equal(e->secret_fp, fp, 32) && strcmp(e->date, date8) == 0 &&
+            strcmp(e->region, region) == 0 && strcmp(e->service, service) == 0) {
+            memcpy(key, e->key, 32);
+            goto out;
+        }
+    }
+    if ((rc = aw_sigv4_signing_key(c->secret_access_key, date8, region, service, key)) < 0)
+        goto out;
+    s->derivations++;
+    key_entry *e = &s->cache[s->next];
+    s->next = (s->next + 1) % SIGNER_CACHE;
+    es_wipe(e, sizeof *e);
+    e->used = true;
+    memcpy(e->akid, c->access_key_id, strlen(c->access_key_id) + 1);
+    memcpy(e->secret_fp, fp, 32);
+    memcpy(e->date, date8, 9);
+    memcpy(e->region, region, strlen(region) + 1);
+    memcpy(e->service, service, strlen(service) + 1);
+    memcpy(e->key, key, 32);
+out:
+    es_wipe(fp, sizeof fp);
+    return rc;
+}
+
+static bool is_name(const char *a, const char *lname)
+{
+    return strcasecmp(a, lname) == 0;
+}
+
+int aw_signer_sign(aw_signer *s, const aw_sigv4_creds *creds, const char *region,
+                   const char *service, time_t now, const aw_sigv4_input *in, aw_sigv4_result *res)
+{
+    if (!s || !creds || !creds->access_key_id || !creds->secret_access_key || !region || !service ||
+        !in || !res)
+        return -EINVAL;
+    if (!*creds->access_key_id || strlen(creds->access_key_id) > AW_SIGV4_AKID_MAX ||
+        !valid_scope_part(region, strlen(region)) || !valid_scope_part(service, strlen(service)))
+        return -EINVAL;
+    if (in->n_headers + 2 > AW_SIGV4_HEADERS_MAX)
+        return -E2BIG;
+    bool token = creds->session_token && *creds->session_token;
+    char amz_date[17], date8[9], sig[65];
+    uint8_t key[32];
+    es_buf creq, names, scope, sts, auth;
+    es_buf_init(&creq, AW_SIGV4_CANONICAL_MAX);
+    es_buf_init(&names, AW_SIGV4_SIGNED_LIST_MAX);
+    es_buf_init(&scope, 512);
+    es_buf_init(&sts, 1024);
+    es_buf_init(&auth, AW_SIGV4_AUTH_MAX);
+    int rc;
+    aw_header *h = es_calloc(in->n_headers + 2, sizeof *h);
+    if (!h)
+        return -ENOMEM;
+    if ((rc = aw_sigv4_amz_date(now, amz_date)) < 0)
+        goto out;
+    memcpy(date8, amz_date, 8);
+    date8[8] = '\0';
+    size_t n = 0;
+    for (size_t i = 0; i < in->n_headers; i++) {
+        const char *nm = in->headers[i].name;
+        if (!nm) {
+            rc = -EINVAL;
+            goto out;
+        }
+        if (is_name(nm, "x-amz-date") || is_name(nm, "x-amz-security-token") ||
+            is_name(nm, "authorization"))
+            continue;
+        h[n++] = in->headers[i];
+    }
+    h[n++] = (aw_header){"x-amz-date", amz_date};
+    if (token)
+        h[n++] = (aw_header){"x-amz-security-token", creds->session_token};
+    aw_sigv4_input in2 = *in;
+    in2.headers = h;
+    in2.n_headers = n;
+    if ((rc = aw_sigv4_canonical_request(&in2, NULL, &creq, &names)) < 0)
+        goto out;
+    if ((rc = aw_sigv4_scope(date8, region, service, &scope)) < 0)
+        goto out;
+    if ((rc = aw_sigv4_string_to_sign(amz_date, es_buf_cstr(&scope), es_buf_cstr(&creq), creq.len,
+                                      &sts)) < 0)
+        goto out;
+    if ((rc = signer_key(s, creds, date8, region, service, key)) < 0)
+        goto out;
+    if ((rc = aw_sigv4_signature_hex(key, es_buf_cstr(&sts), sts.len, sig)) < 0)
+        goto out;
+    if ((rc = es_buf_printf(
+             &auth, AW_SIGV4_ALGORITHM " Credential=%s/%s, SignedHeaders=%s, Signature=%s",
+             creds->access_key_id, es_buf_cstr(&scope), es_buf_cstr(&names), sig)) < 0)
+        goto out;
+    memcpy(res->amz_date, amz_date, sizeof amz_date);
+    res->authorization = auth;
+    es_buf_init(&auth, AW_SIGV4_AUTH_MAX);
+    rc = 0;
+out:
+    es_wipe(key, sizeof key);
+    es_wipe(sig, sizeof sig);
+    es_free(h);
+    es_buf_free_secret(&creq);
+    es_buf_free(&names);
+    es_buf_free(&scope);
+    es_buf_free(&sts);
+    es_buf_free_secret(&auth);
+    return rc;
+}

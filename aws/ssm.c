@@ -1,0 +1,333 @@
+#include "aws/ssm.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/json.h"
+#include "common/secure.h"
+
+static void param_clear(aw_ssm_parameter *p)
+{
+    es_free(p->name);
+    es_free(p->type);
+    es_free_secret_str(p->value);
+    es_free(p->arn);
+    es_free(p->selector);
+    es_free_secret_str(p->source_result); /* holds the secret when it refers to one */
+    es_free(p->data_type);
+    memset(p, 0, sizeof *p);
+}
+
+void aw_ssm_result_clear(aw_ssm_result *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->n_params; i++)
+        param_clear(&r->params[i]);
+    es_free(r->params);
+    for (size_t i = 0; i < r->n_invalid; i++)
+        es_free(r->invalid[i]);
+    es_free(r->invalid);
+    memset(r, 0, sizeof *r);
+}
+
+static int dup_opt(const es_json *o, const char *key, char **out, bool required)
+{
+    const es_json *v = es_json_get(o, key);
+    if (!v || v->type == ES_JSON_NULL) {
+        *out = NULL;
+        return required ? -EPROTO : 0;
+    }
+    if (v->type != ES_JSON_STRING)
+        return -EPROTO;
+    *out = es_strndup(v->u.string.s, v->u.string.len);
+    return *out ? 0 : -ENOMEM;
+}
+
+static int parse_param(const es_json *o, aw_ssm_parameter *p)
+{
+    int rc;
+    if (!o || o->type != ES_JSON_OBJECT)
+        return -EPROTO;
+    if ((rc = dup_opt(o, "Name", &p->name, true)) < 0 ||
+        (rc = dup_opt(o, "Type", &p->type, false)) < 0 ||
+        (rc = dup_opt(o, "Value", &p->value, true)) < 0 ||
+        (rc = dup_opt(o, "ARN", &p->arn, false)) < 0 ||
+        (rc = dup_opt(o, "Selector", &p->selector, false)) < 0 ||
+        (rc = dup_opt(o, "SourceResult", &p->source_result, false)) < 0 ||
+        (rc = dup_opt(o, "DataType", &p->data_type, false)) < 0)
+        return rc;
+    if (!es_json_get_int64(o, "Version", &p->version))
+        p->version = 0;
+    const es_json *lm = es_json_get(o, "LastModifiedDate");
+    if (lm && lm->type == ES_JSON_NUMBER)
+        p->last_modified = strtod(lm->u.number.text, NULL);
+    return 0;
+}
+
+int aw_ssm_parse_result(const char *body, size_t len, aw_ssm_result *out)
+{
+    es_json *j = NULL;
+    if (es_json_parse(body, len, &es_json_default_limits, &j, NULL, 0) != 0)
+        return -EPROTO;
+    aw_ssm_result r;
+    memset(&r, 0, sizeof r);
+    int rc = -EPROTO;
+    if (j->type != ES_JSON_OBJECT)
+        goto out;
+    const es_json *one = es_json_get(j, "Parameter");
+    const es_json *ps = es_json_get(j, "Parameters");
+    const es_json *inv = es_json_get(j, "InvalidParameters");
+    if (one) {
+        if (!(r.params = es_calloc(1, sizeof *r.params))) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        r.n_params = 1;
+        if ((rc = parse_param(one, &r.params[0])) < 0)
+            goto out;
+    } else {
+        if (!ps || ps->type != ES_JSON_ARRAY)
+            goto out;
+        size_t n = es_json_len(ps);
+        if (n && !(r.params = es_calloc(n, sizeof *r.params))) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        for (size_t i = 0; i < n; i++) {
+            r.n_params = i + 1;
+            if ((rc = parse_param(es_json_at(ps, i), &r.params[i])) < 0)
+                goto out;
+        }
+    }
+    if (inv && inv->type != ES_JSON_NULL) {
+        if (inv->type != ES_JSON_ARRAY) {
+            rc = -EPROTO;
+            goto out;
+        }
+        size_t n = es_json_len(inv);
+        if (n && !(r.invalid = es_calloc(n, sizeof *r.invalid))) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        for (size_t i = 0; i < n; i++) {
+            const char *s = es_json_as_str(es_json_at(inv, i));
+            if (!s) {
+                rc = -EPROTO;
+                goto out;
+            }
+            if (!(r.invalid[i] = es_strdup(s))) {
+                rc = -ENOMEM;
+                goto out;
+            }
+            r.n_invalid = i + 1;
+        }
+    }
+    *out = r;
+    memset(&r, 0, sizeof r);
+    rc = 0;
+out:
+    aw_ssm_result_clear(&r);
+    es_json_free_secret(j);
+    return rc;
+}
+
+/* ---- one call --------------------------------------------------------- */
+
+typedef struct ssm_op {
+    aw_ssm_cb cb;
+    void *arg;
+} ssm_op;
+
+static void on_call(void *arg, const aw_error *err, aw_http_response *resp)
+{
+    ssm_op *op = arg;
+    if (err) {
+        op->cb(op->arg, err, NULL);
+        es_free(op);
+        return;
+    }
+    aw_ssm_result r;
+    int rc = aw_ssm_parse_result(es_buf_cstr(&resp->body), resp->body.len, &r);
+    if (rc < 0) {
+        aw_error e;
+        memset(&e, 0, sizeof e);
+        e.kind = rc == -ENOMEM ? AW_ERR_NOMEM : AW_ERR_RESPONSE;
+        e.status = resp->status;
+        snprintf(e.request_id, sizeof e.request_id, "%s", resp->request_id);
+        op->cb(op->arg, &e, NULL);
+    } else {
+        op->cb(op->arg, NULL, &r);
+        aw_ssm_result_clear(&r);
+    }
+    es_free(op);
+}
+
+static bool name_ok(const char *n)
+{
+    size_t l = n ? strlen(n) : 0;
+    return l > 0 && l <= AW_SSM_NAME_MAX;
+}
+
+static int start(aw_client *c, const aw_sigv4_creds *creds, const char *region,
+                 const char *operation, const char *const *names, size_t n, bool single,
+                 aw_ssm_cb cb, void *arg)
+{
+    es_buf body;
+    es_buf_init(&body, 64 * 1024);
+    es_jw w;
+    es_jw_init(&w, &body);
+    es_jw_obj(&w);
+    if (single) {
+        es_jw_kstr(&w, "Name", names[0]);
+    } else {
+        es_jw_key(&w, "Names");
+        es_jw_arr(&w);
+        for (size_t i = 0; i < n; i++)
+            es_jw_str(&w, names[i]);
+        es_jw_arr_end(&w);
+    }
+    es_jw_kbool(&w, "WithDecryption", true);
+    es_jw_obj_end(&w);
+    int rc = es_jw_finish(&w);
+    ssm_op *op = NULL;
+    if (rc < 0)
+        goto out;
+    if (!(op = es_calloc(1, sizeof *op))) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    op->cb = cb;
+    op->arg = arg;
+    aw_call call = {AW_SVC_SSM, region, operation, body.data, body.len};
+    if ((rc = aw_call_start(c, creds, &call, on_call, op)) < 0)
+        goto out;
+    op = NULL;
+out:
+    es_free(op);
+    es_buf_free(&body);
+    return rc;
+}
+
+int aw_ssm_get_parameters(aw_client *c, const aw_sigv4_creds *creds, const char *region,
+                          const char *const *names, size_t n, aw_ssm_cb cb, void *arg)
+{
+    if (!names || n == 0 || n > AW_SSM_NAMES_PER_CALL || !cb)
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (!name_ok(names[i]))
+            return -EINVAL;
+    return start(c, creds, region, "GetParameters", names, n, false, cb, arg);
+}
+
+int aw_ssm_get_parameter(aw_client *c, const aw_sigv4_creds *creds, const char *region,
+                         const char *name, aw_ssm_cb cb, void *arg)
+{
+    if (!name_ok(name) || !cb)
+        return -EINVAL;
+    return start(c, creds, region, "GetParameter", &name, 1, true, cb, arg);
+}
+
+/* ---- batches ---------------------------------------------------------- */
+
+typedef struct batch {
+    aw_ssm_cb cb;
+    void *arg;
+    size_t pending; /* calls not yet answered */
+    aw_ssm_result merged;
+    size_t cap_params, cap_invalid;
+    bool failed;
+    aw_error err; /* the first error */
+} batch;
+
+static int take(batch *b, aw_ssm_result *r)
+{
+    if (b->merged.n_params + r->n_params > b->cap_params ||
+        b->merged.n_invalid + r->n_invalid > b->cap_invalid)
+        return -EPROTO; /* more answers than names asked */
+    for (size_t i = 0; i < r->n_params; i++) {
+        b->merged.params[b->merged.n_params++] = r->params[i];
+        memset(&r->params[i], 0, sizeof r->params[i]);
+    }
+    for (size_t i = 0; i < r->n_invalid; i++) {
+        b->merged.invalid[b->merged.n_invalid++] = r->invalid[i];
+        r->invalid[i] = NULL;
+    }
+    return 0;
+}
+
+static void on_batch_part(void *arg, const aw_error *err, aw_ssm_result *res)
+{
+    batch *b = arg;
+    if (err && !b->failed) {
+        b->failed = true;
+        b->err = *err;
+    } else if (!err && !b->failed && take(b, res) < 0) {
+        b->failed = true;
+        memset(&b->err, 0, sizeof b->err);
+        b->err.kind = AW_ERR_RESPONSE;
+    }
+    if (--b->pending)
+        return;
+    if (b->failed)
+        b->cb(b->arg, &b->err, NULL);
+    else
+        b->cb(b->arg, NULL, &b->merged);
+    aw_ssm_result_clear(&b->merged);
+    es_free(b);
+}
+
+int aw_ssm_get_parameters_batch(aw_client *c, const aw_sigv4_creds *creds, const char *region,
+                                const char *const *names, size_t n, aw_ssm_cb cb, void *arg)
+{
+    if (!names || n == 0 || n > AW_SSM_BATCH_MAX || !cb)
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (!name_ok(names[i]))
+            return -EINVAL;
+    batch *b = es_calloc(1, sizeof *b);
+    if (!b)
+        return -ENOMEM;
+    b->cb = cb;
+    b->arg = arg;
+    b->cap_params = b->cap_invalid = n;
+    b->merged.params = es_calloc(n, sizeof *b->merged.params);
+    b->merged.invalid = es_calloc(n, sizeof *b->merged.invalid);
+    if (!b->merged.params || !b->merged.invalid) {
+        aw_ssm_result_clear(&b->merged);
+        es_free(b);
+        return -ENOMEM;
+    }
+    size_t calls = (n + AW_SSM_NAMES_PER_CALL - 1) / AW_SSM_NAMES_PER_CALL;
+    /* pending counts one extra until every call is started, so that no
+     * early answer can complete the batch while we are still starting */
+    b->pending = calls + 1;
+    int rc = 0;
+    for (size_t i = 0; i < calls; i++) {
+        size_t off = i * AW_SSM_NAMES_PER_CALL;
+        size_t k = n - off < AW_SSM_NAMES_PER_CALL ? n - off : AW_SSM_NAMES_PER_CALL;
+        rc = start(c, creds, region, "GetParameters", names + off, k, false, on_batch_part, b);
+        if (rc < 0) {
+            /* calls already started still answer; fail the batch when they do */
+            b->pending -= calls - i;
+            if (!b->failed) {
+                b->failed = true;
+                memset(&b->err, 0, sizeof b->err);
+                b->err.kind = rc == -ENOMEM ? AW_ERR_NOMEM : AW_ERR_INVALID;
+            }
+            break;
+        }
+    }
+    if (rc < 0 && b->pending == 1) {
+        /* nothing in flight: report synchronously as an error return */
+        aw_ssm_result_clear(&b->merged);
+        es_free(b);
+        return rc;
+    }
+    /* drop the extra count; calls answer from the loop, never inside
+     * aw_call_start, so this cannot be the last */
+    b->pending--;
+    return 0;
+}

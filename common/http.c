@@ -1,0 +1,981 @@
+#include "common/http.h"
+#include "common/alloc.h"
+
+#include <errno.h>
+#include <string.h>
+#include <strings.h>
+
+const es_http_limits es_http_default_limits = {
+    .max_header_bytes = 16 * 1024,
+    .max_headers = 100,
+    .max_body = 1024 * 1024,
+    .max_chunk_line = 1024,
+};
+
+/* The parser's states. Only enter() assigns p->state. */
+typedef enum pstate {
+    ST_HEAD,        /* collecting the head line by line */
+    ST_BODY_LEN,    /* Content-Length body, `remaining` bytes to go */
+    ST_BODY_EOF,    /* close-delimited body */
+    ST_CHUNK_SIZE,  /* hex digits of a chunk-size line */
+    ST_CHUNK_BWS,   /* whitespace after the digits */
+    ST_CHUNK_EXT,   /* chunk extension, ignored */
+    ST_CHUNK_LF,    /* the LF ending the chunk-size line */
+    ST_CHUNK_DATA,  /* `remaining` bytes of chunk data */
+    ST_CHUNK_CR,    /* the CRLF after chunk data */
+    ST_CHUNK_CRLF,  /* ... its LF */
+    ST_TRAILER_BOL, /* start of a trailer line (or the final CRLF) */
+    ST_TRAILER,     /* inside a trailer line */
+    ST_TRAILER_LF,  /* LF ending a trailer line */
+    ST_END_LF,      /* LF of the final empty line */
+    ST_DONE,        /* message complete */
+} pstate;
+
+typedef struct hdr {
+    const char *name;
+    const char *value;
+} hdr;
+
+struct es_http_parser {
+    es_http_mode mode;
+    es_http_limits lim;
+    es_http_body_cb cb;
+    void *cb_ud;
+
+    pstate state;
+    int err;            /* sticky */
+    bool started;       /* a byte of this message arrived */
+    bool head_response; /* RESPONSE to a HEAD request */
+
+    es_buf head;       /* the raw head, NUL-terminated in place once parsed */
+    size_t line_start; /* offset in head of the line being collected */
+    size_t skipped;    /* empty lines before a request line */
+
+    /* parsed head; the start line is parsed as soon as it is complete, into
+     * offsets (the buffer may still move), turned into pointers at the end */
+    size_t method_off, target_off, reason_off;
+    bool has_reason;
+    const char *method, *target, *reason;
+    int status, minor;
+    hdr *hdrs;
+    size_t nhdrs;
+    bool keep_alive, expect_continue, chunked;
+    int64_t content_length;
+
+    /* body */
+    uint64_t remaining; /* Content-Length left, or current chunk left */
+    uint64_t body_bytes;
+    size_t line_len; /* chunk-size line / trailer bytes so far */
+    size_t ntrailers;
+    unsigned ndigits;
+    es_buf body; /* only without a callback */
+};
+
+static void enter(es_http_parser *p, pstate s)
+{
+    p->state = s;
+}
+
+const char *es_http_strerror(int err)
+{
+    switch (err) {
+    case 0:
+        return "success";
+    case ES_HTTP_E_HEADER_TOO_LARGE:
+        return "HTTP header section too large";
+    case ES_HTTP_E_TOO_MANY_HEADERS:
+        return "too many HTTP header fields";
+    case ES_HTTP_E_BODY_TOO_LARGE:
+        return "HTTP body too large";
+    case ES_HTTP_E_BAD_CHUNK:
+        return "malformed HTTP chunked encoding";
+    case ES_HTTP_E_CHUNK_LINE_TOO_LONG:
+        return "HTTP chunk-size line too long";
+    case ES_HTTP_E_BAD_STATUS_LINE:
+        return "malformed HTTP status line";
+    case ES_HTTP_E_BAD_REQUEST_LINE:
+        return "malformed HTTP request line";
+    case ES_HTTP_E_BAD_VERSION:
+        return "unsupported HTTP version";
+    case ES_HTTP_E_BAD_HEADER:
+        return "malformed HTTP header field";
+    case ES_HTTP_E_BAD_CONTENT_LENGTH:
+        return "invalid or conflicting HTTP Content-Length";
+    case ES_HTTP_E_CL_AND_TE:
+        return "HTTP request with both Content-Length and Transfer-Encoding";
+    case ES_HTTP_E_UNSUPPORTED_TE:
+        return "unsupported HTTP transfer coding";
+    case ES_HTTP_E_TRUNCATED:
+        return "HTTP message truncated by end of stream";
+    default:
+        break;
+    }
+    if (err < 0 && err > -4096)
+        return strerror(-err);
+    return "unknown HTTP error";
+}
+
+int es_http_parser_create(es_http_mode mode, const es_http_limits *limits, es_http_parser **out)
+{
+    es_http_parser *p = es_calloc(1, sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    p->mode = mode;
+    p->lim = limits ? *limits : es_http_default_limits;
+    es_buf_init(&p->head, p->lim.max_header_bytes);
+    es_buf_init(&p->body, p->lim.max_body);
+    es_http_parser_reset(p);
+    *out = p;
+    return 0;
+}
+
+void es_http_parser_free(es_http_parser *p)
+{
+    if (!p)
+        return;
+    es_free(p->hdrs);
+    es_buf_free(&p->head);
+    es_buf_free(&p->body);
+    es_free(p);
+}
+
+void es_http_parser_set_body_cb(es_http_parser *p, es_http_body_cb cb, void *ud)
+{
+    p->cb = cb;
+    p->cb_ud = ud;
+}
+
+void es_http_parser_set_head_response(es_http_parser *p, bool head)
+{
+    p->head_response = head;
+}
+
+void es_http_parser_reset(es_http_parser *p)
+{
+    enter(p, ST_HEAD);
+    p->err = 0;
+    p->started = false;
+    p->head_response = false;
+    es_buf_reset(&p->head);
+    p->line_start = 0;
+    p->skipped = 0;
+    p->method = p->target = NULL;
+    p->method_off = p->target_off = p->reason_off = 0;
+    p->has_reason = false;
+    p->reason = "";
+    p->status = 0;
+    p->minor = 1;
+    es_free(p->hdrs);
+    p->hdrs = NULL;
+    p->nhdrs = 0;
+    p->keep_alive = false;
+    p->expect_continue = false;
+    p->chunked = false;
+    p->content_length = -1;
+    p->remaining = 0;
+    p->body_bytes = 0;
+    p->line_len = 0;
+    p->ntrailers = 0;
+    p->ndigits = 0;
+    es_buf_reset(&p->body);
+}
+
+/* ---- character classes (RFC 9110 5.6.2) ---- */
+
+static bool is_tchar(unsigned char c)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return true;
+    return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+/* field-vchar / SP / HTAB, obs-text allowed. */
+static bool is_field_char(unsigned char c)
+{
+    return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
+
+static bool is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+static int hexval(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+bool es_http_token_in_list(const char *list, const char *token)
+{
+    size_t tl = strlen(token);
+    const char *s = list;
+    while (*s) {
+        while (*s == ',' || is_ows(*s))
+            s++;
+        const char *b = s;
+        while (*s && *s != ',')
+            s++;
+        const char *e = s;
+        while (e > b && is_ows(e[-1]))
+            e--;
+        if ((size_t)(e - b) == tl && tl && strncasecmp(b, token, tl) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* ---- head ---- */
+
+/* "HTTP/1.0" or "HTTP/1.1" exactly; other HTTP versions are unsupported. */
+static int parse_version(const char *v, size_t n, int *minor, int bad)
+{
+    if (n != 8 || memcmp(v, "HTTP/", 5) != 0 || v[6] != '.' || v[5] < '0' || v[5] > '9' ||
+        v[7] < '0' || v[7] > '9')
+        return bad;
+    if (v[5] != '1' || (v[7] != '0' && v[7] != '1'))
+        return ES_HTTP_E_BAD_VERSION;
+    *minor = v[7] - '0';
+    return 0;
+}
+
+static int parse_request_line(es_http_parser *p, char *line, size_t n)
+{
+    char *sp1 = memchr(line, ' ', n);
+    if (!sp1 || sp1 == line)
+        return ES_HTTP_E_BAD_REQUEST_LINE;
+    for (char *c = line; c < sp1; c++)
+        if (!is_tchar((unsigned char)*c))
+            return ES_HTTP_E_BAD_REQUEST_LINE;
+    char *tgt = sp1 + 1;
+    char *sp2 = memchr(tgt, ' ', n - (size_t)(tgt - line));
+    if (!sp2 || sp2 == tgt)
+        return ES_HTTP_E_BAD_REQUEST_LINE;
+    for (char *c = tgt; c < sp2; c++)
+        if ((unsigned char)*c <= 0x20 || *c == 0x7f)
+            return ES_HTTP_E_BAD_REQUEST_LINE;
+    char *ver = sp2 + 1;
+    int r = parse_version(ver, n - (size_t)(ver - line), &p->minor, ES_HTTP_E_BAD_REQUEST_LINE);
+    if (r < 0)
+        return r;
+    *sp1 = '\0';
+    *sp2 = '\0';
+    p->method_off = 0;
+    p->target_off = (size_t)(tgt - line);
+    return 0;
+}
+
+static int parse_status_line(es_http_parser *p, char *line, size_t n)
+{
+    if (n < 12 || line[8] != ' ')
+        return ES_HTTP_E_BAD_STATUS_LINE;
+    int r = parse_version(line, 8, &p->minor, ES_HTTP_E_BAD_STATUS_LINE);
+    if (r < 0)
+        return r;
+    int st = 0;
+    for (size_t i = 9; i < 12; i++) {
+        if (line[i] < '0' || line[i] > '9')
+            return ES_HTTP_E_BAD_STATUS_LINE;
+        st = st * 10 + (line[i] - '0');
+    }
+    if (st < 100)
+        return ES_HTTP_E_BAD_STATUS_LINE;
+    if (n > 12 && line[12] != ' ')
+        return ES_HTTP_E_BAD_STATUS_LINE;
+    for (size_t i = 13; i < n; i++)
+        if (!is_field_char((unsigned char)line[i]))
+            return ES_HTTP_E_BAD_STATUS_LINE;
+    p->status = st;
+    p->has_reason = n > 12;
+    p->reason_off = 13;
+    return 0;
+}
+
+static int parse_field(hdr *h, char *line, size_t n)
+{
+    if (n == 0 || is_ows(line[0]))
+        return ES_HTTP_E_BAD_HEADER; /* obs-fold or empty */
+    char *colon = memchr(line, ':', n);
+    if (!colon || colon == line)
+        return ES_HTTP_E_BAD_HEADER;
+    for (char *c = line; c < colon; c++)
+        if (!is_tchar((unsigned char)*c))
+            return ES_HTTP_E_BAD_HEADER; /* includes whitespace before the colon */
+    char *v = colon + 1, *e = line + n;
+    for (char *c = v; c < e; c++)
+        if (!is_field_char((unsigned char)*c))
+            return ES_HTTP_E_BAD_HEADER;
+    while (v < e && is_ows(*v))
+        v++;
+    while (e > v && is_ows(e[-1]))
+        e--;
+    *colon = '\0';
+    *e = '\0';
+    h->name = line;
+    h->value = v;
+    return 0;
+}
+
+/* Content-Length: 1*DIGIT, or a list of identical values ("5, 5"). */
+static int parse_content_length(const char *v, int64_t *cl)
+{
+    const char *s = v;
+    bool any = false;
+    while (*s) {
+        while (is_ows(*s))
+            s++;
+        if (*s < '0' || *s > '9')
+            return ES_HTTP_E_BAD_CONTENT_LENGTH;
+        int64_t x = 0;
+        while (*s >= '0' && *s <= '9') {
+            if (x > (INT64_MAX - 9) / 10)
+                return ES_HTTP_E_BAD_CONTENT_LENGTH;
+            x = x * 10 + (*s - '0');
+            s++;
+        }
+        while (is_ows(*s))
+            s++;
+        if (*s == ',')
+            s++;
+        else if (*s)
+            return ES_HTTP_E_BAD_CONTENT_LENGTH;
+        if (*cl >= 0 && *cl != x)
+            return ES_HTTP_E_BAD_CONTENT_LENGTH;
+        *cl = x;
+        any = true;
+    }
+    return any ? 0 : ES_HTTP_E_BAD_CONTENT_LENGTH;
+}
+
+/* Transfer-Encoding must be exactly "chunked" (possibly repeated in lists
+ * or lines is not allowed: chunked twice is an error per RFC 9112 6.1). */
+static int parse_te(const char *v, bool *chunked)
+{
+    const char *s = v;
+    while (*s) {
+        while (*s == ',' || is_ows(*s))
+            s++;
+        if (!*s)
+            break;
+        const char *b = s;
+        while (*s && *s != ',')
+            s++;
+        const char *e = s;
+        while (e > b && is_ows(e[-1]))
+            e--;
+        if (*chunked) /* anything after chunked, or chunked twice */
+            return ES_HTTP_E_UNSUPPORTED_TE;
+        if ((size_t)(e - b) != 7 || strncasecmp(b, "chunked", 7) != 0)
+            return ES_HTTP_E_UNSUPPORTED_TE;
+        *chunked = true;
+    }
+    return 0;
+}
+
+static int check_limit(es_http_parser *p, uint64_t n)
+{
+    if (n > p->lim.max_body)
+        return ES_HTTP_E_BODY_TOO_LARGE;
+    return 0;
+}
+
+static int decide_framing(es_http_parser *p)
+{
+    bool has_te = false, has_cl = false, conn_close = false, conn_ka = false;
+    for (size_t i = 0; i < p->nhdrs; i++) {
+        const hdr *h = &p->hdrs[i];
+        int r = 0;
+        if (strcasecmp(h->name, "content-length") == 0) {
+            has_cl = true;
+            r = parse_content_length(h->value, &p->content_length);
+        } else if (strcasecmp(h->name, "transfer-encoding") == 0) {
+            has_te = true;
+            r = parse_te(h->value, &p->chunked);
+        } else if (strcasecmp(h->name, "connection") == 0) {
+            conn_close |= es_http_token_in_list(h->value, "close");
+            conn_ka |= es_http_token_in_list(h->value, "keep-alive");
+        } else if (p->mode == ES_HTTP_REQUEST && strcasecmp(h->name, "expect") == 0) {
+            if (strcasecmp(h->value, "100-continue") == 0)
+                p->expect_continue = true;
+        }
+        if (r < 0)
+            return r;
+    }
+    p->keep_alive = p->minor == 1 ? !conn_close : (conn_ka && !conn_close);
+    if (has_te && p->minor == 0)
+        return ES_HTTP_E_UNSUPPORTED_TE;
+    if (has_te && !p->chunked)
+        return ES_HTTP_E_UNSUPPORTED_TE; /* an empty Transfer-Encoding */
+
+    if (p->mode == ES_HTTP_REQUEST) {
+        if (has_te && has_cl)
+            return ES_HTTP_E_CL_AND_TE;
+    } else {
+        if (p->head_response || p->status < 200 || p->status == 204 || p->status == 304) {
+            p->chunked = false;
+            enter(p, ST_DONE);
+            return 0;
+        }
+        if (has_te && has_cl) {
+            /* RFC 9112 6.3: chunked wins, and the connection must close. */
+            p->content_length = -1;
+            p->keep_alive = false;
+        }
+    }
+    if (p->chunked) {
+        enter(p, ST_CHUNK_SIZE);
+        return 0;
+    }
+    if (p->content_length >= 0) {
+        int r = check_limit(p, (uint64_t)p->content_length);
+        if (r < 0)
+            return r;
+        p->remaining = (uint64_t)p->content_length;
+        enter(p, p->remaining ? ST_BODY_LEN : ST_DONE);
+        return 0;
+    }
+    if (p->mode == ES_HTTP_REQUEST) {
+        enter(p, ST_DONE);
+        return 0;
+    }
+    p->keep_alive = false;
+    enter(p, ST_BODY_EOF);
+    return 0;
+}
+
+static int parse_head(es_http_parser *p)
+{
+    char *s = p->head.data, *end = p->head.data + p->head.len;
+    /* count field lines (every line but the first and the final empty one) */
+    size_t lines = 0;
+    for (char *c = s; c < end; c++)
+        if (*c == '\n')
+            lines++;
+    size_t nfields = lines - 2;
+    if (nfields > p->lim.max_headers)
+        return ES_HTTP_E_TOO_MANY_HEADERS;
+    if (nfields) {
+        p->hdrs = es_calloc(nfields, sizeof(hdr));
+        if (!p->hdrs)
+            return -ENOMEM;
+    }
+    /* every line ends in CRLF: checked while collecting; the start line was
+     * parsed when it completed */
+    if (p->mode == ES_HTTP_REQUEST) {
+        p->method = s + p->method_off;
+        p->target = s + p->target_off;
+    } else if (p->has_reason) {
+        p->reason = s + p->reason_off;
+    }
+    char *nl = memchr(s, '\n', (size_t)(end - s));
+    size_t n;
+    int r;
+    s = nl + 1;
+    for (size_t i = 0; i < nfields; i++) {
+        nl = memchr(s, '\n', (size_t)(end - s));
+        n = (size_t)(nl - s) - 1;
+        s[n] = '\0';
+        r = parse_field(&p->hdrs[i], s, n);
+        if (r < 0)
+            return r;
+        p->nhdrs++;
+        s = nl + 1;
+    }
+    return decide_framing(p);
+}
+
+/* Collects the head from data[*off..len). Returns 0 (need more),
+ * ES_HTTP_HEADERS or an error. */
+static int head_bytes(es_http_parser *p, const char *data, size_t len, size_t *off)
+{
+    while (*off < len) {
+        const char *b = data + *off;
+        size_t avail = len - *off;
+        const char *nl = memchr(b, '\n', avail);
+        size_t take = nl ? (size_t)(nl - b) + 1 : avail;
+        p->started = true;
+        if (p->skipped + p->head.len + take > p->lim.max_header_bytes)
+            return ES_HTTP_E_HEADER_TOO_LARGE;
+        int r = es_buf_append(&p->head, b, take);
+        if (r < 0)
+            return r == -EMSGSIZE ? ES_HTTP_E_HEADER_TOO_LARGE : r;
+        *off += take;
+        if (!nl)
+            return 0;
+        char *line = p->head.data + p->line_start;
+        size_t ll = p->head.len - p->line_start;
+        bool first = p->line_start == 0;
+        if (ll < 2 || line[ll - 2] != '\r') {
+            if (first)
+                return p->mode == ES_HTTP_REQUEST ? ES_HTTP_E_BAD_REQUEST_LINE
+                                                  : ES_HTTP_E_BAD_STATUS_LINE;
+            return ES_HTTP_E_BAD_HEADER; /* bare LF */
+        }
+        if (ll == 2) {
+            if (first && p->mode == ES_HTTP_REQUEST) {
+                /* RFC 9112 2.2: ignore empty lines before a request line */
+                p->skipped += 2;
+                es_buf_reset(&p->head);
+                continue;
+            }
+            if (first)
+                return ES_HTTP_E_BAD_STATUS_LINE;
+            r = parse_head(p);
+            return r < 0 ? r : ES_HTTP_HEADERS;
+        }
+        if (first) {
+            /* reject a bad start line before waiting for the rest */
+            line[ll - 2] = '\0';
+            r = p->mode == ES_HTTP_REQUEST ? parse_request_line(p, line, ll - 2)
+                                           : parse_status_line(p, line, ll - 2);
+            if (r < 0)
+                return r;
+        }
+        p->line_start = p->head.len;
+    }
+    return 0;
+}
+
+/* ---- body ---- */
+
+static int deliver_piece(es_http_parser *p, const char *d, size_t n);
+
+static int deliver(es_http_parser *p, const char *d, size_t n)
+{
+    if (n == 0)
+        return 0;
+    int over = 0;
+    if (p->body_bytes + n > p->lim.max_body) {
+        /* hand out what fits, so the result does not depend on how the
+         * input was split */
+        over = ES_HTTP_E_BODY_TOO_LARGE;
+        n = (size_t)(p->lim.max_body - p->body_bytes);
+        if (n == 0)
+            return over;
+    }
+    int r = deliver_piece(p, d, n);
+    return r < 0 ? r : over;
+}
+
+static int deliver_piece(es_http_parser *p, const char *d, size_t n)
+{
+    p->body_bytes += n;
+    if (p->cb) {
+        int r = p->cb(p->cb_ud, d, n);
+        return r < 0 ? r : 0;
+    }
+    int r = es_buf_append(&p->body, d, n);
+    return r == -EMSGSIZE ? ES_HTTP_E_BODY_TOO_LARGE : r;
+}
+
+/* One byte of chunk framing (size line, CRLF after data, trailers). */
+static int chunk_byte(es_http_parser *p, unsigned char c)
+{
+    switch (p->state) {
+    case ST_CHUNK_SIZE:
+    case ST_CHUNK_BWS:
+    case ST_CHUNK_EXT:
+    case ST_CHUNK_LF:
+        if (++p->line_len > p->lim.max_chunk_line)
+            return ES_HTTP_E_CHUNK_LINE_TOO_LONG;
+        break;
+    case ST_TRAILER_BOL:
+    case ST_TRAILER:
+    case ST_TRAILER_LF:
+    case ST_END_LF:
+        if (++p->line_len > p->lim.max_header_bytes)
+            return ES_HTTP_E_HEADER_TOO_LARGE;
+        break;
+    default:
+        break;
+    }
+    switch (p->state) {
+    case ST_CHUNK_SIZE: {
+        int h = hexval(c);
+        if (h >= 0) {
+            if (p->remaining > (UINT64_MAX >> 4))
+                return ES_HTTP_E_BAD_CHUNK;
+            p->remaining = (p->remaining << 4) | (uint64_t)h;
+            p->ndigits++;
+            return 0;
+        }
+        if (p->ndigits == 0)
+            return ES_HTTP_E_BAD_CHUNK;
+        if (is_ows((char)c))
+            enter(p, ST_CHUNK_BWS);
+        else if (c == ';')
+            enter(p, ST_CHUNK_EXT);
+        else if (c == '\r')
+            enter(p, ST_CHUNK_LF);
+        else
+            return ES_HTTP_E_BAD_CHUNK;
+        return 0;
+    }
+    case ST_CHUNK_BWS:
+        if (c == ';')
+            enter(p, ST_CHUNK_EXT);
+        else if (c == '\r')
+            enter(p, ST_CHUNK_LF);
+        else if (!is_ows((char)c))
+            return ES_HTTP_E_BAD_CHUNK;
+        return 0;
+    case ST_CHUNK_EXT:
+        if (c == '\r')
+            enter(p, ST_CHUNK_LF);
+        else if (!is_field_char(c))
+            return ES_HTTP_E_BAD_CHUNK;
+        return 0;
+    case ST_CHUNK_LF:
+        if (c != '\n')
+            return ES_HTTP_E_BAD_CHUNK;
+        if (p->remaining == 0) {
+            p->line_len = 0;
+            enter(p, ST_TRAILER_BOL);
+            return 0;
+        }
+        if (p->remaining > p->lim.max_body || p->body_bytes + p->remaining > p->lim.max_body)
+            return ES_HTTP_E_BODY_TOO_LARGE;
+        enter(p, ST_CHUNK_DATA);
+        return 0;
+    case ST_CHUNK_CR:
+        if (c != '\r')
+            return ES_HTTP_E_BAD_CHUNK;
+        enter(p, ST_CHUNK_CRLF);
+        return 0;
+    case ST_CHUNK_CRLF:
+        if (c != '\n')
+            return ES_HTTP_E_BAD_CHUNK;
+        p->line_len = 0;
+        p->ndigits = 0;
+        p->remaining = 0;
+        enter(p, ST_CHUNK_SIZE);
+        return 0;
+    case ST_TRAILER_BOL:
+        if (c == '\r') {
+            enter(p, ST_END_LF);
+            return 0;
+        }
+        if (c == ' ' || c == '\t' || c == ':' || !is_tchar(c))
+            return ES_HTTP_E_BAD_HEADER;
+        if (++p->ntrailers > p->lim.max_headers)
+            return ES_HTTP_E_TOO_MANY_HEADERS;
+        enter(p, ST_TRAILER);
+        return 0;
+    case ST_TRAILER:
+        if (c == '\r')
+            enter(p, ST_TRAILER_LF);
+        else if (!is_field_char(c) && c != ':')
+            return ES_HTTP_E_BAD_HEADER;
+        return 0;
+    case ST_TRAILER_LF:
+        if (c != '\n')
+            return ES_HTTP_E_BAD_HEADER;
+        enter(p, ST_TRAILER_BOL);
+        return 0;
+    case ST_END_LF:
+        if (c != '\n')
+            return ES_HTTP_E_BAD_HEADER;
+        enter(p, ST_DONE);
+        return 0;
+    default:
+        return ES_HTTP_E_BAD_CHUNK;
+    }
+}
+
+int es_http_parser_feed(es_http_parser *p, const char *data, size_t len, size_t *consumed)
+{
+    size_t off = 0;
+    int rc = ES_HTTP_NEED_MORE;
+    if (p->err) {
+        *consumed = 0;
+        return p->err;
+    }
+    for (;;) {
+        if (p->state == ST_DONE) {
+            rc = ES_HTTP_DONE;
+            break;
+        }
+        if (off == len)
+            break;
+        if (p->state == ST_HEAD) {
+            rc = head_bytes(p, data, len, &off);
+            if (rc != 0)
+                break;
+            continue;
+        }
+        if (p->state == ST_BODY_LEN || p->state == ST_CHUNK_DATA) {
+            size_t n = len - off;
+            if ((uint64_t)n > p->remaining)
+                n = (size_t)p->remaining;
+            rc = deliver(p, data + off, n);
+            if (rc < 0)
+                break;
+            off += n;
+            p->remaining -= n;
+            if (p->remaining == 0)
+                enter(p, p->state == ST_BODY_LEN ? ST_DONE : ST_CHUNK_CR);
+            continue;
+        }
+        if (p->state == ST_BODY_EOF) {
+            rc = deliver(p, data + off, len - off);
+            if (rc < 0)
+                break;
+            off = len;
+            continue;
+        }
+        rc = chunk_byte(p, (unsigned char)data[off]);
+        if (rc < 0)
+            break;
+        off++;
+    }
+    if (off)
+        p->started = true;
+    *consumed = off;
+    if (rc < 0)
+        p->err = rc;
+    return rc;
+}
+
+int es_http_parser_eof(es_http_parser *p)
+{
+    if (p->err)
+        return p->err;
+    if (p->state == ST_DONE)
+        return ES_HTTP_DONE;
+    if (p->state == ST_BODY_EOF) {
+        enter(p, ST_DONE);
+        return ES_HTTP_DONE;
+    }
+    if (p->state == ST_HEAD && !p->started)
+        return 0;
+    p->err = ES_HTTP_E_TRUNCATED;
+    return p->err;
+}
+
+/* ---- accessors ---- */
+
+const char *es_http_parser_method(const es_http_parser *p)
+{
+    return p->method;
+}
+
+const char *es_http_parser_target(const es_http_parser *p)
+{
+    return p->target;
+}
+
+int es_http_parser_status(const es_http_parser *p)
+{
+    return p->status;
+}
+
+const char *es_http_parser_reason(const es_http_parser *p)
+{
+    return p->reason;
+}
+
+int es_http_parser_version_minor(const es_http_parser *p)
+{
+    return p->minor;
+}
+
+size_t es_http_parser_header_count(const es_http_parser *p)
+{
+    return p->nhdrs;
+}
+
+bool es_http_parser_header_at(const es_http_parser *p, size_t i, const char **name,
+                              const char **value)
+{
+    if (i >= p->nhdrs)
+        return false;
+    *name = p->hdrs[i].name;
+    *value = p->hdrs[i].value;
+    return true;
+}
+
+const char *es_http_parser_header(const es_http_parser *p, const char *name)
+{
+    for (size_t i = 0; i < p->nhdrs; i++)
+        if (strcasecmp(p->hdrs[i].name, name) == 0)
+            return p->hdrs[i].value;
+    return NULL;
+}
+
+bool es_http_parser_keep_alive(const es_http_parser *p)
+{
+    return p->keep_alive;
+}
+
+bool es_http_parser_expect_continue(const es_http_parser *p)
+{
+    return p->expect_continue;
+}
+
+bool es_http_parser_chunked(const es_http_parser *p)
+{
+    return p->chunked;
+}
+
+int64_t es_http_parser_content_length(const es_http_parser *p)
+{
+    return p->content_length;
+}
+
+uint64_t es_http_parser_body_bytes(const es_http_parser *p)
+{
+    return p->body_bytes;
+}
+
+const char *es_http_parser_body(const es_http_parser *p, size_t *len)
+{
+    if (len)
+        *len = p->body.len;
+    return es_buf_cstr(&p->body);
+}
+
+/* ---- serializer ---- */
+
+static bool safe_value(const char *s)
+{
+    for (; *s; s++)
+        if (!is_field_char((unsigned char)*s))
+            return false;
+    return true;
+}
+
+static bool safe_token(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (!is_tchar((unsigned char)*s))
+            return false;
+    return true;
+}
+
+int es_http_write_request_line(es_buf *out, const char *method, const char *target)
+{
+    if (!safe_token(method) || !*target)
+        return -EINVAL;
+    for (const char *c = target; *c; c++)
+        if ((unsigned char)*c <= 0x20 || *c == 0x7f)
+            return -EINVAL;
+    return es_buf_printf(out, "%s %s HTTP/1.1\r\n", method, target);
+}
+
+int es_http_write_status_line(es_buf *out, int status, const char *reason)
+{
+    if (status < 100 || status > 999)
+        return -EINVAL;
+    if (!reason)
+        reason = es_http_reason_phrase(status);
+    if (!safe_value(reason))
+        return -EINVAL;
+    return es_buf_printf(out, "HTTP/1.1 %d %s\r\n", status, reason);
+}
+
+int es_http_write_header(es_buf *out, const char *name, const char *value)
+{
+    if (!safe_token(name) || !safe_value(value))
+        return -EINVAL;
+    return es_buf_printf(out, "%s: %s\r\n", name, value);
+}
+
+int es_http_write_body(es_buf *out, const char *content_type, const void *body, size_t len)
+{
+    int r = 0;
+    if (content_type && (r = es_http_write_header(out, "Content-Type", content_type)) < 0)
+        return r;
+    if ((r = es_buf_printf(out, "Content-Length: %zu\r\n\r\n", len)) < 0)
+        return r;
+    return es_buf_append(out, body, len);
+}
+
+int es_http_write_end_head(es_buf *out)
+{
+    return es_buf_append(out, "\r\n", 2);
+}
+
+int es_http_write_chunk(es_buf *out, const void *data, size_t len)
+{
+    if (len == 0)
+        return es_buf_append(out, "0\r\n\r\n", 5);
+    int r = es_buf_printf(out, "%zx\r\n", len);
+    if (r < 0)
+        return r;
+    if ((r = es_buf_append(out, data, len)) < 0)
+        return r;
+    return es_buf_append(out, "\r\n", 2);
+}
+
+const char *es_http_reason_phrase(int status)
+{
+    switch (status) {
+    case 100:
+        return "Continue";
+    case 101:
+        return "Switching Protocols";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 411:
+        return "Length Required";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 415:
+        return "Unsupported Media Type";
+    case 417:
+        return "Expectation Failed";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "Unknown";
+    }
+}

@@ -1,0 +1,215 @@
+#!/usr/bin/env bash
+# The service under a real systemd: a Debian 12 root made with debootstrap (kept under the
+# build tree, never outside the clone), imported into the test dockerd and booted with
+# systemd as PID 1; then the .deb (a release build, tests/harness/packages.sh) goes in with
+# dpkg -i and the unit is driven with systemctl:
+#   - files, user, modes in place; systemd-analyze verify/security inside;
+#   - systemctl start returns once READY=1 arrived: active, STATUS= says what it does;
+#   - the process runs as the dedicated user, in the docker group, with no capabilities,
+#     no_new_privs and a seccomp filter;
+#   - the watchdog (shortened to 3 s by a drop-in) is fed: still the same process later;
+#   - systemctl reload applies the log level and refuses the listen address (journal);
+#   - an upgrade to a newer package keeps the edited agent.conf and restarts the agent;
+#   - Restart=on-failure brings a killed agent back;
+#   - journalctl shows the agent's lines with their priorities; systemctl stop is clean.
+#
+# Env (ctest passes them): ES_TEST_DOCKER_HOST, ES_SOURCE_DIR, ES_BUILD_DIR;
+# ES_DEBIAN_MIRROR overrides the mirror debootstrap uses.
+set -euo pipefail
+: "${ES_TEST_DOCKER_HOST:?}" "${ES_SOURCE_DIR:?}" "${ES_BUILD_DIR:?}"
+export DOCKER_HOST=$ES_TEST_DOCKER_HOST
+MIRROR=${ES_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+SUITE=bookworm
+# systemd to boot, and the agent's runtime libraries: the container has no network for apt
+INCLUDE=systemd,systemd-sysv,dbus,libuv1,libcurl4,libssl3,libyajl2,libsqlite3-0,libexpat1
+ROOTDIR=$ES_BUILD_DIR/systemd-root
+IMAGE=local/es-systemd-test:$$
+C=es-systemd-test-$$
+UNIT=ecs-secrets-agent.service
+T0=$(date +%s)
+
+say() { echo "[$(($(date +%s) - T0))s] $*"; }
+fail() {
+  echo "FAIL: $*" >&2
+  if docker inspect "$C" >/dev/null 2>&1; then
+    echo "---- systemctl status / journal in the container ----" >&2
+    docker exec "$C" systemctl status "$UNIT" --no-pager -l >&2 || true
+    docker exec "$C" journalctl -b --no-pager -n 60 >&2 || true
+  fi
+  exit 1
+}
+cleanup() {
+  docker rm -f "$C" >/dev/null 2>&1 || true
+  docker rmi -f "$IMAGE" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+dx() { docker exec "$C" "$@"; }
+show() { dx systemctl show -p "$1" --value "$UNIT"; }
+# waits until "$@" succeeds, for up to $1 seconds
+wait_for() {
+  local secs=$1
+  shift
+  local i
+  for ((i = 0; i < secs * 4; i++)); do
+    "$@" >/dev/null 2>&1 && return 0
+    sleep 0.25
+  done
+  return 1
+}
+journal_has() { dx journalctl -u "$UNIT" --no-pager -o cat "${@:2}" | grep -qF -- "$1"; }
+
+# ---- 1. the packages (release build, no sanitizers), releases 1 and 2 for the upgrade ----
+"$ES_SOURCE_DIR/tests/harness/packages.sh" 1 2 >/dev/null
+DEB1=$(ls "$ES_BUILD_DIR"/pkg/out/ecs-secrets-agent_*-1_*.deb)
+DEB2=$(ls "$ES_BUILD_DIR"/pkg/out/ecs-secrets-agent_*-2_*.deb)
+say "packages: $(basename "$DEB1") $(basename "$DEB2")"
+
+# ---- 2. the Debian root: made once per build tree, remade when the package list changes ----
+stamp="$SUITE $INCLUDE"
+if [ ! -f "$ROOTDIR/stamp" ] || [ "$(cat "$ROOTDIR/stamp")" != "$stamp" ]; then
+  say "debootstrap $SUITE into $ROOTDIR/root (about a minute)"
+  rm -rf "$ROOTDIR"
+  mkdir -p "$ROOTDIR"
+  if ! debootstrap --variant=minbase --include="$INCLUDE" "$SUITE" "$ROOTDIR/root" "$MIRROR" \
+    >"$ROOTDIR/debootstrap.log" 2>&1; then
+    tail -20 "$ROOTDIR/debootstrap.log" >&2
+    fail "debootstrap failed (log: $ROOTDIR/debootstrap.log)"
+  fi
+  echo "$stamp" >"$ROOTDIR/stamp"
+fi
+tar -C "$ROOTDIR/root" -c . | docker import -c 'CMD ["/sbin/init"]' - "$IMAGE" >/dev/null
+say "imported $IMAGE"
+
+# ---- 3. boot it: systemd as PID 1 (--privileged fails here: no CAP_SYS_RESOURCE) ----
+docker run -d --name "$C" --cap-add ALL --cap-drop SYS_RESOURCE \
+  --security-opt seccomp=unconfined --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
+  --tmpfs /run --tmpfs /run/lock --network none "$IMAGE" >/dev/null
+state=
+for ((i = 0; i < 240; i++)); do
+  state=$(dx systemctl is-system-running 2>/dev/null) || true
+  case "$state" in running | degraded) break ;; esac
+  sleep 0.25
+done
+if [ "$state" != running ]; then
+  dx systemctl --failed --no-pager >&2 || true
+  fail "systemd in the container is '$state', not running"
+fi
+[ "$(dx cat /proc/1/comm)" = systemd ] || fail "PID 1 is not systemd"
+say "booted: systemctl is-system-running = $state"
+
+# ---- 4. install release 1 ----
+docker cp "$DEB1" "$C:/tmp/agent-1.deb"
+docker cp "$DEB2" "$C:/tmp/agent-2.deb"
+dx dpkg -i /tmp/agent-1.deb </dev/null >/dev/null || fail "dpkg -i release 1"
+dx test -x /usr/bin/ecs-secrets-agent || fail "no /usr/bin/ecs-secrets-agent"
+dx systemctl cat "$UNIT" >/dev/null || fail "systemd does not know $UNIT"
+dx test -f /usr/lib/sysusers.d/ecs-secrets-agent.conf || fail "no sysusers.d entry"
+dx test -f /usr/lib/tmpfiles.d/ecs-secrets-agent.conf || fail "no tmpfiles.d entry"
+groups=$(dx id -nG ecs-secrets-agent) || fail "no user ecs-secrets-agent"
+[[ " $groups " == *" docker "* ]] || fail "ecs-secrets-agent is not in the docker group: $groups"
+got=$(dx stat -c '%a %U %G' /etc/ecs-secrets-agent/agent.conf)
+[ "$got" = "640 root ecs-secrets-agent" ] || fail "agent.conf is $got"
+got=$(dx stat -c '%a %U %G' /etc/ecs-secrets-agent)
+[ "$got" = "750 root ecs-secrets-agent" ] || fail "/etc/ecs-secrets-agent is $got"
+got=$(dx stat -c '%a %U' /var/lib/ecs-secrets-agent)
+[ "$got" = "700 ecs-secrets-agent" ] || fail "/var/lib/ecs-secrets-agent is $got"
+dx dpkg-query -W -f='${Conffiles}\n' ecs-secrets-agent | grep -q '/etc/ecs-secrets-agent/agent.conf' ||
+  fail "agent.conf is not a conffile"
+[ "$(show UnitFileState)" = disabled ] || fail "a first install should leave the service off"
+out=$(dx systemd-analyze verify "$UNIT" 2>&1) || fail "systemd-analyze verify: $out"
+[ -z "$out" ] || fail "systemd-analyze verify: $out"
+exposure=$(dx systemd-analyze security "$UNIT" --no-pager | grep 'Overall exposure') ||
+  fail "systemd-analyze security gave no score"
+say "installed $(dx dpkg-query -W -f='${Version}' ecs-secrets-agent); in place: binary, unit, user in docker, modes; $exposure"
+
+# ---- 5. start: a watchdog drop-in short enough to watch, a quick restart ----
+dx mkdir -p /etc/systemd/system/$UNIT.d
+printf '[Service]\nWatchdogSec=3s\nRestartSec=1s\n' | docker exec -i "$C" \
+  sh -c "cat > /etc/systemd/system/$UNIT.d/test.conf"
+dx systemctl daemon-reload
+dx systemctl start "$UNIT" || fail "systemctl start"
+# Type=notify: start returns only after READY=1 (or failure)
+[ "$(dx systemctl is-active "$UNIT")" = active ] || fail "not active after start"
+[ "$(show SubState)" = running ] || fail "SubState $(show SubState)"
+status=$(show StatusText)
+[[ "$status" == running:* ]] || fail "STATUS= is '$status'"
+[ "$(show WatchdogUSec)" = 3s ] || fail "WatchdogUSec is $(show WatchdogUSec)"
+pid=$(show MainPID)
+[ "$pid" -gt 1 ] || fail "MainPID $pid"
+say "active; STATUS=\"$status\"; main pid $pid"
+
+# the process: our user, in the docker group, no capabilities, no_new_privs, seccomp
+pst=$(dx cat /proc/"$pid"/status)
+uid=$(dx id -u ecs-secrets-agent)
+docker_gid=$(dx getent group docker | cut -d: -f3)
+echo "$pst" | grep -qE "^Uid:\s+$uid\s" || fail "runs as $(echo "$pst" | grep ^Uid:), not uid $uid"
+echo "$pst" | grep -E '^Groups:' | grep -qw "$docker_gid" || fail "not in docker ($docker_gid): $(echo "$pst" | grep ^Groups:)"
+echo "$pst" | grep -qE '^CapEff:\s+0+$' || fail "capabilities: $(echo "$pst" | grep ^CapEff:)"
+echo "$pst" | grep -qE '^CapBnd:\s+0+$' || fail "bounding set: $(echo "$pst" | grep ^CapBnd:)"
+echo "$pst" | grep -qE '^NoNewPrivs:\s+1$' || fail "no_new_privs not set"
+echo "$pst" | grep -qE '^Seccomp:\s+2$' || fail "no seccomp filter"
+say "process: uid $uid, docker group, CapEff/CapBnd 0, NoNewPrivs 1, Seccomp 2"
+
+# ---- 6. the watchdog is fed: after more than twice WatchdogSec, the same process ----
+sleep 7
+[ "$(dx systemctl is-active "$UNIT")" = active ] || fail "not active after 7 s (watchdog?)"
+[ "$(show MainPID)" = "$pid" ] || fail "main pid changed from $pid to $(show MainPID): restarted"
+[ "$(show NRestarts)" = 0 ] || fail "NRestarts $(show NRestarts)"
+! journal_has "Watchdog timeout" || fail "the watchdog fired"
+say "watchdog fed for 7 s at WatchdogSec=3s: same pid, no restart"
+
+# ---- 7. systemctl reload: the log level applies, the listen address is refused ----
+dx sed -i -e 's/^#ECS_LOGLEVEL=.*/ECS_LOGLEVEL=debug/' \
+  -e 's/^#ECS_SECRETS_LISTEN=.*/ECS_SECRETS_LISTEN=0.0.0.0:4577/' /etc/ecs-secrets-agent/agent.conf
+dx systemctl reload "$UNIT" || fail "systemctl reload"
+wait_for 10 journal_has "reload: 1 change applied, 1 refused" || fail "no reload summary in the journal"
+journal_has "reload: ECS_LOGLEVEL: info -> debug" || fail "log level not applied"
+journal_has "reload: ECS_SECRETS_LISTEN changed (127.0.0.1:4577 -> 0.0.0.0:4577" ||
+  fail "listen change not refused"
+# priorities: the refusal is a warning, the ready line is not
+journal_has "ECS_SECRETS_LISTEN changed" -p warning || fail "the refusal is not a warning"
+! journal_has "ready: running" -p warning || fail "the ready line logged as a warning"
+wait_for 10 bash -c "[ \"\$(docker exec $C systemctl is-active $UNIT)\" = active ]" ||
+  fail "not active after reload"
+status=$(show StatusText)
+[[ "$status" == *"last reload: 1 applied, 1 need a restart"* ]] || fail "STATUS= after reload: '$status'"
+[ "$(show MainPID)" = "$pid" ] || fail "reload restarted the process"
+say "reload: log level applied, listen refused; STATUS=\"$status\""
+
+# ---- 8. upgrade to release 2 while running: the edited config stays, the agent restarts ----
+dx sed -i 's/^#ECS_CLUSTER=.*/ECS_CLUSTER=edited-cluster/' /etc/ecs-secrets-agent/agent.conf
+sum_before=$(dx sha256sum /etc/ecs-secrets-agent/agent.conf)
+dx dpkg -i /tmp/agent-2.deb </dev/null >/dev/null || fail "dpkg -i release 2"
+[ "$(dx dpkg-query -W -f='${Version}' ecs-secrets-agent)" = 0.1.0-2 ] || fail "not upgraded"
+[ "$(dx sha256sum /etc/ecs-secrets-agent/agent.conf)" = "$sum_before" ] || fail "the upgrade changed agent.conf"
+got=$(dx stat -c '%a %U %G' /etc/ecs-secrets-agent/agent.conf)
+[ "$got" = "640 root ecs-secrets-agent" ] || fail "agent.conf after upgrade is $got"
+wait_for 15 bash -c "[ \"\$(docker exec $C systemctl is-active $UNIT)\" = active ]" ||
+  fail "not active after the upgrade"
+newpid=$(show MainPID)
+[ "$newpid" != "$pid" ] || fail "the upgrade did not restart the agent"
+status=$(show StatusText)
+[[ "$status" == *"cluster edited-cluster"* ]] || fail "the restarted agent did not read the kept config: '$status'"
+say "upgrade to 0.1.0-2: agent.conf kept, agent restarted (pid $pid -> $newpid), STATUS=\"$status\""
+pid=$newpid
+
+# ---- 9. Restart=on-failure: a killed agent comes back ----
+dx systemctl kill -s SIGKILL "$UNIT"
+wait_for 15 bash -c "[ \"\$(docker exec $C systemctl show -p NRestarts --value $UNIT)\" = 1 ] &&
+  [ \"\$(docker exec $C systemctl is-active $UNIT)\" = active ]" || fail "not restarted after SIGKILL"
+[ "$(show MainPID)" != "$pid" ] || fail "same pid after a restart"
+say "Restart=on-failure: killed agent back as pid $(show MainPID)"
+
+# ---- 10. stop: clean ----
+dx systemctl stop "$UNIT" || fail "systemctl stop"
+[ "$(dx systemctl is-active "$UNIT")" = inactive ] || fail "is-active after stop: $(dx systemctl is-active "$UNIT")"
+[ "$(show Result)" = success ] || fail "Result=$(show Result)"
+[ "$(show ExecMainStatus)" = 0 ] || fail "exit status $(show ExecMainStatus)"
+journal_has "SIGTERM received, stopping" || fail "no stop line"
+journal_has "stopped" || fail "no 'stopped' line"
+! journal_has "open handles" || fail "the loop closed with handles open"
+journal_has "ecs-secrets-agent 0.1.0 starting: mode embedded, cluster edited-cluster" || fail "no start line"
+echo "---- journalctl -u $UNIT (last lines) ----"
+dx journalctl -u "$UNIT" --no-pager -n 12 -o short-precise || true
+say "stopped cleanly: inactive, Result=success, exit 0"
+echo "PASS: test_systemd in $(($(date +%s) - T0)) s"

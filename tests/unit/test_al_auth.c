@@ -1,0 +1,236 @@
+/* Embedded endpoints' callers: the administrator key, its files, and SigV4
+ * verification with AWS's error codes. Requests are signed with the
+ * project's own signer (aws/sigv4.h); the integration tests sign with
+ * botocore. */
+#include "al_helpers.h"
+
+#include "aws/local/auth.h"
+#include "aws/local/internal.h"
+#include "common/alloc.h"
+#include "common/secure.h"
+
+TestSuite(al_auth, .init = alt_setup, .fini = alt_teardown);
+
+static char akid[AL_AKID_LEN + 1], secret[64];
+
+static void read_file(const char *name, char *out, size_t n)
+{
+    char p[256];
+    snprintf(p, sizeof p, "%s/%s", T.dir, name);
+    FILE *f = fopen(p, "r");
+    cr_assert_not_null(f, "%s", p);
+    size_t got = fread(out, 1, n - 1, f);
+    out[got] = 0;
+    fclose(f);
+}
+
+static void admin(void)
+{
+    char err[256] = "";
+    cr_assert_eq(al_admin_init(T.ctx, T.dir, akid, err, sizeof err), 0, "%s", err);
+    char text[1024];
+    read_file(AL_CREDENTIALS_FILE, text, sizeof text);
+    const char *s = strstr(text, "aws_secret_access_key = ");
+    cr_assert_not_null(s);
+    s += strlen("aws_secret_access_key = ");
+    size_t n = strcspn(s, "\n");
+    cr_assert_eq(n, AL_SECRET_LEN);
+    memcpy(secret, s, n);
+    secret[n] = 0;
+}
+
+/* A request as the CLI sends it, signed at signed_at; the verifier runs at now. */
+typedef struct req {
+    aw_header h[12];
+    size_t n;
+    char date[17];
+    es_buf authz;
+    const char *body;
+} req;
+
+static void sign(req *r, const char *id, const char *key, const char *region, const char *service,
+                 time_t signed_at, const char *body, bool with_host)
+{
+    memset(r, 0, sizeof *r);
+    r->body = body;
+    if (with_host)
+        r->h[r->n++] = (aw_header){"Host", "127.0.0.1:4577"};
+    r->h[r->n++] = (aw_header){"Content-Type", "application/x-amz-json-1.1"};
+    r->h[r->n++] = (aw_header){"X-Amz-Target", "AmazonSSM.GetParameter"};
+    char hash[65];
+    aw_sigv4_sha256_hex(body, strlen(body), hash);
+    aw_sigv4_input in = {"POST", "/", NULL, r->h, r->n, hash, false};
+    aw_signer *s = aw_signer_create();
+    aw_sigv4_creds creds = {id, key, NULL};
+    aw_sigv4_result res;
+    cr_assert_eq(aw_signer_sign(s, &creds, region, service, signed_at, &in, &res), 0);
+    aw_signer_free(s);
+    memcpy(r->date, res.amz_date, sizeof r->date);
+    r->authz = res.authorization;
+    r->h[r->n++] = (aw_header){"X-Amz-Date", r->date};
+    r->h[r->n++] = (aw_header){"Authorization", es_buf_cstr(&r->authz)};
+}
+
+static int verify(req *r, const char *service, time_t now, char *principal)
+{
+    al_request rq = {"POST", "/", NULL, r->h, r->n, r->body, strlen(r->body)};
+    char p[AL_PRINCIPAL_MAX] = "";
+    memset(&T.err, 0, sizeof T.err);
+    int rc =
+        al_verify(T.ctx, &rq, service, now, principal ? principal : p, AL_PRINCIPAL_MAX, &T.err);
+    return rc;
+}
+
+static void expect(req *r, const char *service, time_t now, const char *code)
+{
+    int rc = verify(r, service, now, NULL);
+    cr_assert_lt(rc, 0, "accepted, want %s", code);
+    cr_assert_str_eq(T.err.code, code, "%s (%s), want %s", T.err.code, T.err.message, code);
+    cr_assert_eq(T.err.status, 400);
+    /* never the secret or the signature in the message */
+    cr_assert_null(strstr(T.err.message, secret));
+    const char *sig = strstr(es_buf_cstr(&r->authz), "Signature=");
+    if (sig)
+        cr_assert_null(strstr(T.err.message, sig + 10));
+}
+
+static const time_t NOW = 1700000000;
+static const char *BODY = "{\"Name\":\"/x\"}";
+
+Test(al_auth, admin_files_and_stable_key)
+{
+    admin();
+    cr_assert_eq(strncmp(akid, "AKIA", 4), 0);
+    cr_assert_eq(strlen(akid), 20);
+    char text[1024];
+    read_file(AL_CREDENTIALS_FILE, text, sizeof text);
+    cr_assert_not_null(strstr(text, "[ecs-secrets-agent]\n"));
+    char want[64];
+    snprintf(want, sizeof want, "aws_access_key_id = %s\n", akid);
+    cr_assert_not_null(strstr(text, want));
+    read_file(AL_CONFIG_FILE, text, sizeof text);
+    cr_assert_not_null(strstr(text, "[profile ecs-secrets-agent]\nregion = us-east-2\n"));
+    const char *files[] = {AL_CREDENTIALS_FILE, AL_CONFIG_FILE};
+    for (int i = 0; i < 2; i++) {
+        char p[256];
+        struct stat st;
+        snprintf(p, sizeof p, "%s/%s", T.dir, files[i]);
+        cr_assert_eq(stat(p, &st), 0);
+        cr_assert_eq(st.st_mode & 0777, 0600, "%s", files[i]);
+    }
+    /* the next start keeps the key (and rewrites a deleted file) */
+    char first[AL_AKID_LEN + 1], first_secret[64];
+    memcpy(first, akid, sizeof first);
+    memcpy(first_secret, secret, sizeof first_secret);
+    char p[256];
+    snprintf(p, sizeof p, "%s/%s", T.dir, AL_CREDENTIALS_FILE);
+    unlink(p);
+    alt_reopen();
+    admin();
+    cr_assert_str_eq(akid, first);
+    cr_assert_str_eq(secret, first_secret);
+    /* the database holds the secret only wrapped */
+    al_close(T.ctx);
+    T.ctx = NULL;
+    unlink(p);
+    cr_assert(dir_contains(akid));
+    cr_assert_not(dir_contains(secret));
+    alt_open();
+}
+
+Test(al_auth, good_request_names_the_principal)
+{
+    admin();
+    req r;
+    sign(&r, akid, secret, "us-east-2", "ssm", NOW, BODY, true);
+    char principal[AL_PRINCIPAL_MAX] = "";
+    cr_assert_eq(verify(&r, "ssm", NOW + 60, principal), 0, "%s: %s", T.err.code, T.err.message);
+    cr_assert_str_eq(principal, "arn:aws:iam::123456789012:root");
+    /* 14 minutes either way is still fine */
+    cr_assert_eq(verify(&r, "ssm", NOW + 14 * 60, NULL), 0);
+    cr_assert_eq(verify(&r, "ssm", NOW - 14 * 60, NULL), 0);
+    es_buf_free_secret(&r.authz);
+}
+
+Test(al_auth, rejections_with_aws_codes)
+{
+    admin();
+    req r;
+    /* unsigned */
+    memset(&r, 0, sizeof r);
+    r.body = BODY;
+    r.h[r.n++] = (aw_header){"Host", "127.0.0.1:4577"};
+    expect(&r, "ssm", NOW, "MissingAuthenticationTokenException");
+    /* changed body */
+    sign(&r, akid, secret, "us-east-2", "ssm", NOW, BODY, true);
+    r.body = "{\"Name\":\"/y\"}";
+    expect(&r, "ssm", NOW, "InvalidSignatureException");
+    es_buf_free_secret(&r.authz);
+    /* wrong secret */
+    sign(&r, akid, "0123456789012345678901234567890123456789", "us-east-2", "ssm", NOW, BODY, true);
+    expect(&r, "ssm", NOW, "InvalidSignatureException");
+    cr_assert_not_null(strstr(T.err.message, "does not match"));
+    es_buf_free_secret(&r.authz);
+    /* tampered signature */
+    sign(&r, akid, secret, "us-east-2", "ssm", NOW, BODY, true);
+    char *sig = strstr(r.authz.data, "Signature=") + 10;
+    sig[5] = sig[5] == 'a' ? 'b' : 'a';
+    expect(&r, "ssm", NOW, "InvalidSignatureException");
+    es_buf_free_secret(&r.authz);
+    /* unknown key */
+    sign(&r, "AKIAUNKNOWNUNKNOWN00", secret, "us-east-2", "ssm", NOW, BODY, true);
+    expect(&r, "ssm", NOW, "UnrecognizedClientException");
+    es_buf_free_secret(&r.authz);
+    /* expired and from the future */
+    sign(&r, akid, secret, "us-east-2", "ssm", NOW, BODY, true);
+    expect(&r, "ssm", NOW + 16 * 60, "InvalidSignatureException");
+    cr_assert_not_null(strstr(T.err.message, "expired"), "%s", T.err.message);
+    expect(&r, "ssm", NOW - 16 * 60, "InvalidSignatureException");
+    cr_assert_not_null(strstr(T.err.message, "not yet current"));
+    /* scope: service and region */
+    expect(&r, "kms", NOW, "InvalidSignatureException");
+    cr_assert_not_null(strstr(T.err.message, "correct service"));
+    es_buf_free_secret(&r.authz);
+    sign(&r, akid, secret, "eu-west-1", "ssm", NOW, BODY, true);
+    expect(&r, "ssm", NOW, "InvalidSignatureException");
+    cr_assert_not_null(strstr(T.err.message, "region"));
+    es_buf_free_secret(&r.authz);
+    /* host not signed */
+    sign(&r, akid, secret, "us-east-2", "ssm", NOW, BODY, false);
+    expect(&r, "ssm", NOW, "InvalidSignatureException");
+    cr_assert_not_null(strstr(T.err.message, "Host"));
+    es_buf_free_secret(&r.authz);
+    /* a session token with a long-term key */
+    sign(&r, akid, secret, "us-east-2", "ssm", NOW, BODY, true);
+    r.h[r.n++] = (aw_header){"X-Amz-Security-Token", "FwoGZXIvYXdzEJr"};
+    expect(&r, "ssm", NOW, "UnrecognizedClientException");
+    r.n--;
+    /* a payload hash header that lies */
+    r.h[r.n++] = (aw_header){"X-Amz-Content-Sha256", aw_sigv4_empty_sha256};
+    expect(&r, "ssm", NOW, "InvalidSignatureException");
+    r.n--;
+    /* no date, bad date */
+    r.h[r.n - 2].value = "2023-11-14";
+    expect(&r, "ssm", NOW, "IncompleteSignatureException");
+    r.h[r.n - 2].name = "X-Other";
+    expect(&r, "ssm", NOW, "IncompleteSignatureException");
+    es_buf_free_secret(&r.authz);
+    /* garbage Authorization */
+    memset(&r, 0, sizeof r);
+    r.body = BODY;
+    r.h[r.n++] = (aw_header){"Host", "127.0.0.1:4577"};
+    r.h[r.n++] = (aw_header){"X-Amz-Date", "20231114T221320Z"};
+    r.h[r.n++] = (aw_header){"Authorization", "AWS4-HMAC-SHA256 Credential=x"};
+    expect(&r, "ssm", NOW, "IncompleteSignatureException");
+    r.h[r.n - 1].value = "Basic dXNlcjpwYXNz";
+    expect(&r, "ssm", NOW, "IncompleteSignatureException");
+}
+
+Test(al_auth, signing_names)
+{
+    cr_assert_str_eq(al_signing_name("AmazonSSM.GetParameters"), "ssm");
+    cr_assert_str_eq(al_signing_name("secretsmanager.GetSecretValue"), "secretsmanager");
+    cr_assert_str_eq(al_signing_name("TrentService.Decrypt"), "kms");
+    cr_assert_null(al_signing_name("AmazonEC2ContainerServiceV20141113.RunTask"));
+    cr_assert_null(al_signing_name(NULL));
+}

@@ -1,0 +1,118 @@
+/* The embedded stores' SQLite database: pragmas, modes, migrations. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "aws/local/db.h"
+
+static char dir[64], path[128];
+
+static void setup(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/al-db-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/%s", dir, AL_DB_FILE);
+}
+
+static void teardown(void)
+{
+    char p[192];
+    const char *sfx[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s%s", path, sfx[i]);
+        unlink(p);
+    }
+    rmdir(dir);
+}
+
+TestSuite(al_db, .init = setup, .fini = teardown);
+
+static int pragma_int(al_db *db, const char *sql)
+{
+    sqlite3_stmt *st = al_db_prepare(db, sql);
+    cr_assert_not_null(st);
+    cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+    int v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+Test(al_db, fresh_file_is_migrated_private_and_durable)
+{
+    umask(022);
+    al_db *db = NULL;
+    char err[256] = "";
+    cr_assert_eq(al_db_open(path, &db, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(al_db_file_version(db), al_db_schema_version());
+    cr_assert_geq(al_db_schema_version(), 1);
+    cr_assert_eq(pragma_int(db, "PRAGMA synchronous"), 2); /* FULL */
+    cr_assert_eq(pragma_int(db, "PRAGMA foreign_keys"), 1);
+    cr_assert_eq(pragma_int(db, "PRAGMA secure_delete"), 1);
+    sqlite3_stmt *st = al_db_prepare(db, "PRAGMA journal_mode");
+    cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+    cr_assert_str_eq((const char *)sqlite3_column_text(st, 0), "wal");
+    sqlite3_finalize(st);
+    /* the tables exist */
+    cr_assert_eq(al_db_exec(db, "SELECT count(*) FROM ssm_param"), 0);
+    cr_assert_eq(al_db_exec(db, "SELECT count(*) FROM sm_secret"), 0);
+    cr_assert_eq(al_db_exec(db, "SELECT count(*) FROM kms_key"), 0);
+    cr_assert_eq(al_db_exec(db, "INSERT INTO kms_key VALUES ('k','', 'AWS', 1, 0, x'00')"), 0);
+    struct stat sb;
+    cr_assert_eq(stat(path, &sb), 0);
+    cr_assert_eq(sb.st_mode & 0777, 0600);
+    char wal[192];
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    cr_assert_eq(stat(wal, &sb), 0);
+    cr_assert_eq(sb.st_mode & 0777, 0600);
+    al_db_close(db);
+    /* reopening keeps the data and does not migrate again */
+    cr_assert_eq(al_db_open(path, &db, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(pragma_int(db, "SELECT count(*) FROM kms_key"), 1);
+    al_db_close(db);
+    al_db_close(NULL);
+}
+
+Test(al_db, newer_schema_is_refused)
+{
+    al_db *db = NULL;
+    char err[256] = "";
+    cr_assert_eq(al_db_open(path, &db, err, sizeof err), 0, "%s", err);
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA user_version=%d", al_db_schema_version() + 1);
+    cr_assert_eq(al_db_exec(db, sql), 0);
+    al_db_close(db);
+    db = NULL;
+    cr_assert_eq(al_db_open(path, &db, err, sizeof err), -EPROTO);
+    cr_assert_null(db);
+    cr_assert_not_null(strstr(err, "newer"), "%s", err);
+}
+
+Test(al_db, transactions_roll_back)
+{
+    al_db *db = NULL;
+    char err[256] = "";
+    cr_assert_eq(al_db_open(path, &db, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(al_db_begin(db), 0);
+    cr_assert_eq(al_db_exec(db, "INSERT INTO kms_key VALUES ('k','', 'AWS', 1, 0, x'00')"), 0);
+    al_db_rollback(db);
+    cr_assert_eq(pragma_int(db, "SELECT count(*) FROM kms_key"), 0);
+    al_db_rollback(db); /* no transaction: harmless */
+    cr_assert_eq(al_db_begin(db), 0);
+    cr_assert_eq(al_db_exec(db, "INSERT INTO kms_key VALUES ('k','', 'AWS', 1, 0, x'00')"), 0);
+    cr_assert_eq(al_db_commit(db), 0);
+    cr_assert_eq(pragma_int(db, "SELECT count(*) FROM kms_key"), 1);
+    al_db_close(db);
+}
+
+Test(al_db, unopenable_path_reports)
+{
+    al_db *db = NULL;
+    char err[256] = "";
+    cr_assert_eq(al_db_open("/nonexistent-dir/x.db", &db, err, sizeof err), -ENOENT);
+    cr_assert_null(db);
+    cr_assert_not_null(strstr(err, "/nonexistent-dir/x.db"));
+}

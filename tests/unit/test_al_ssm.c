@@ -1,0 +1,652 @@
+/* Embedded SSM Parameter Store: operations, validation, versions, labels. */
+#include "al_helpers.h"
+
+#include "aws/local/internal.h"
+#include "aws/local/ssm.h"
+#include "common/alloc.h"
+
+TestSuite(al_ssm, .init = alt_setup, .fini = alt_teardown);
+
+#define PUT "AmazonSSM.PutParameter"
+#define GET "AmazonSSM.GetParameter"
+#define GETS "AmazonSSM.GetParameters"
+#define BYPATH "AmazonSSM.GetParametersByPath"
+#define HIST "AmazonSSM.GetParameterHistory"
+#define DESC "AmazonSSM.DescribeParameters"
+#define LABEL "AmazonSSM.LabelParameterVersion"
+
+static int64_t put(const char *name, const char *type, const char *value, bool overwrite)
+{
+    char body[16384];
+    snprintf(body, sizeof body, "{\"Name\":\"%s\",\"Type\":\"%s\",\"Value\":\"%s\"%s}", name, type,
+             value, overwrite ? ",\"Overwrite\":true" : "");
+    return jint(ok(PUT, body), "Version");
+}
+
+static const es_json *get(const char *name, bool decrypt)
+{
+    char body[4096];
+    snprintf(body, sizeof body, "{\"Name\":\"%s\",\"WithDecryption\":%s}", name,
+             decrypt ? "true" : "false");
+    return es_json_get(ok(GET, body), "Parameter");
+}
+
+static char *make_key_alias(const char *alias)
+{
+    const es_json *r = ok("TrentService.CreateKey", "{}");
+    char *id = es_strdup(jstr(es_json_get(r, "KeyMetadata"), "KeyId"));
+    char body[256];
+    snprintf(body, sizeof body, "{\"AliasName\":\"%s\",\"TargetKeyId\":\"%s\"}", alias, id);
+    ok("TrentService.CreateAlias", body);
+    return id;
+}
+
+Test(al_ssm, put_get_string_and_arn)
+{
+    cr_assert_eq(put("/test/database_password", "String", "v1", false), 1);
+    cr_assert_str_eq(jstr(T.resp, "Tier"), "Standard");
+    const es_json *p = get("/test/database_password", false);
+    cr_assert_str_eq(jstr(p, "Name"), "/test/database_password");
+    cr_assert_str_eq(jstr(p, "Value"), "v1");
+    cr_assert_str_eq(jstr(p, "Type"), "String");
+    cr_assert_str_eq(jstr(p, "DataType"), "text");
+    cr_assert_eq(jint(p, "Version"), 1);
+    cr_assert_eq(jint(p, "LastModifiedDate"), 1700000000);
+    cr_assert_str_eq(jstr(p, "ARN"),
+                     "arn:aws:ssm:us-east-2:123456789012:parameter/test/database_password");
+    cr_assert_null(es_json_get(p, "Selector"));
+    put("plain", "String", "x", false);
+    cr_assert_str_eq(jstr(get("plain", false), "ARN"),
+                     "arn:aws:ssm:us-east-2:123456789012:parameter/plain");
+}
+
+Test(al_ssm, slash_and_bare_one_level_names_are_the_same)
+{
+    put("/same", "String", "a", false);
+    cr_assert_str_eq(jstr(get("same", false), "Value"), "a");
+    fails(PUT, "{\"Name\":\"same\",\"Type\":\"String\",\"Value\":\"b\"}", "ParameterAlreadyExists");
+    cr_assert_eq(put("same", "String", "b", true), 2);
+    cr_assert_str_eq(jstr(get("/same", false), "ARN"),
+                     "arn:aws:ssm:us-east-2:123456789012:parameter/same");
+}
+
+Test(al_ssm, overwrite_rules)
+{
+    put("/o", "String", "1", false);
+    fails(PUT, "{\"Name\":\"/o\",\"Type\":\"String\",\"Value\":\"2\"}", "ParameterAlreadyExists");
+    cr_assert_null(strstr(T.err.message, "\"2\""));
+    /* type may be left out on overwrite, not on create */
+    cr_assert_eq(jint(ok(PUT, "{\"Name\":\"/o\",\"Value\":\"2\",\"Overwrite\":true}"), "Version"),
+                 2);
+    cr_assert_str_eq(jstr(get("/o", false), "Type"), "String");
+    fails(PUT, "{\"Name\":\"/new\",\"Value\":\"2\"}", "ValidationException");
+    cr_assert_not_null(strstr(T.err.message, "type is required"));
+}
+
+Test(al_ssm, value_and_type_validation)
+{
+    fails(PUT, "{\"Name\":\"/v\",\"Type\":\"String\",\"Value\":\"\"}", "ValidationException");
+    fails(PUT, "{\"Name\":\"/v\",\"Type\":\"Strung\",\"Value\":\"x\"}", "ValidationException");
+    fails(PUT, "{\"Name\":\"/v\",\"Type\":\"String\"}", "ValidationException");
+    fails(PUT, "{\"Type\":\"String\",\"Value\":\"x\"}", "ValidationException");
+    fails(PUT, "{\"Name\":\"/v\",\"Type\":\"String\",\"Value\":\"x\",\"KeyId\":\"alias/aws/ssm\"}",
+          "ValidationException");
+    fails(PUT, "{\"Name\":\"/v\",\"Type\":\"SecureString\",\"Value\":\"x\",\"KeyId\":\"bad key!\"}",
+          "ValidationException");
+    fails(PUT, "{\"Name\":\"/v\",\"Type\":\"String\",\"Value\":\"x\",\"Tier\":\"Gold\"}",
+          "ValidationException");
+    fails(PUT,
+          "{\"Name\":\"/v\",\"Type\":\"String\",\"Value\":\"x\",\"DataType\":\"aws:ec2:image\"}",
+          "ValidationException");
+    fails(PUT, "{\"Name\":\"/v\",\"Type\":\"String\",\"Value\":\"x\",\"Overwrite\":\"yes\"}",
+          "ValidationException");
+    char desc[1100];
+    memset(desc, 'd', 1025);
+    desc[1025] = 0;
+    char body[2048];
+    snprintf(body, sizeof body,
+             "{\"Name\":\"/v\",\"Type\":\"String\",\"Value\":\"x\",\"Description\":\"%s\"}", desc);
+    fails(PUT, body, "ValidationException");
+    put("/sl", "StringList", "a,b,c", false);
+    cr_assert_str_eq(jstr(get("/sl", false), "Value"), "a,b,c");
+    cr_assert_str_eq(jstr(get("/sl", false), "Type"), "StringList");
+}
+
+Test(al_ssm, name_validation)
+{
+    const char *bad[] = {"a b", "a/b", "//x", "/x/", "/x//y", "/", "a:b", "na%me"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char body[256];
+        snprintf(body, sizeof body, "{\"Name\":\"%s\",\"Type\":\"String\",\"Value\":\"x\"}",
+                 bad[i]);
+        fails(PUT, body, "ValidationException");
+    }
+    const char *reserved[] = {"aws-thing", "/aws/x", "/AWS/x", "ssm", "/SsM/x", "awsome"};
+    for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++) {
+        char body[256];
+        snprintf(body, sizeof body, "{\"Name\":\"%s\",\"Type\":\"String\",\"Value\":\"x\"}",
+                 reserved[i]);
+        fails(PUT, body, "ValidationException");
+        cr_assert_not_null(strstr(T.err.message, "prefixed"), "%s", T.err.message);
+    }
+    /* "/x/aws" is fine: only the first level is reserved */
+    put("/x/aws", "String", "ok", false);
+}
+
+Test(al_ssm, hierarchy_levels_and_length)
+{
+    char name[512] = "";
+    for (int i = 0; i < 15; i++)
+        snprintf(name + 2 * i, sizeof name - 2 * (size_t)i, "/l");
+    char body[1024];
+    snprintf(body, sizeof body, "{\"Name\":\"%s\",\"Type\":\"String\",\"Value\":\"x\"}", name);
+    ok(PUT, body);
+    snprintf(name + 30, sizeof name - 30, "/l");
+    snprintf(body, sizeof body, "{\"Name\":\"%s\",\"Type\":\"String\",\"Value\":\"x\"}", name);
+    fails(PUT, body, "HierarchyLevelLimitExceededException");
+    fails(GET, "{\"Name\":\"/l/l/l/l/l/l/l/l/l/l/l/l/l/l/l/l\"}",
+          "HierarchyLevelLimitExceededException");
+    /* ARN-inclusive length: arn:aws:ssm:us-east-2:123456789012:parameter/ is 45 chars */
+    char longname[1100];
+    longname[0] = '/';
+    memset(longname + 1, 'n', 966);
+    longname[967] = 0; /* 45 + 966 = 1011 */
+    es_buf b;
+    es_buf_init(&b, 1 << 16);
+    es_buf_printf(&b, "{\"Name\":\"%s\",\"Type\":\"String\",\"Value\":\"x\"}", longname);
+    ok(PUT, es_buf_cstr(&b));
+    longname[967] = 'n';
+    longname[968] = 0;
+    es_buf_reset(&b);
+    es_buf_printf(&b, "{\"Name\":\"%s\",\"Type\":\"String\",\"Value\":\"x\"}", longname);
+    fails(PUT, es_buf_cstr(&b), "ValidationException");
+    cr_assert_not_null(strstr(T.err.message, "1011"));
+    es_buf_free(&b);
+}
+
+static void put_sized(const char *name, size_t n, const char *tier, bool overwrite,
+                      const char *want_code)
+{
+    es_buf b;
+    es_buf_init(&b, 1 << 16);
+    es_buf_printf(&b, "{\"Name\":\"%s\",\"Type\":\"String\",\"Value\":\"", name);
+    for (size_t i = 0; i < n; i++)
+        es_buf_append_char(&b, 'v');
+    es_buf_printf(&b, "\"%s%s%s%s}", tier ? ",\"Tier\":\"" : "", tier ? tier : "", tier ? "\"" : "",
+                  overwrite ? ",\"Overwrite\":true" : "");
+    if (want_code)
+        fails(PUT, es_buf_cstr(&b), want_code);
+    else
+        ok(PUT, es_buf_cstr(&b));
+    es_buf_free(&b);
+}
+
+Test(al_ssm, value_sizes_per_tier)
+{
+    put_sized("/s", 4096, NULL, false, NULL);
+    put_sized("/s", 4097, NULL, true, "ValidationException");
+    cr_assert_not_null(strstr(T.err.message, "advanced-parameter tier"));
+    put_sized("/s", 8192, "Advanced", true, NULL);
+    cr_assert_str_eq(jstr(T.resp, "Tier"), "Advanced");
+    put_sized("/s", 8193, "Advanced", true, "ValidationException");
+    /* no downgrade */
+    put_sized("/s", 10, "Standard", true, "ValidationException");
+    cr_assert_not_null(strstr(T.err.message, "downgrade"));
+    /* Intelligent-Tiering picks the tier that fits */
+    put_sized("/it", 10, "Intelligent-Tiering", false, NULL);
+    cr_assert_str_eq(jstr(T.resp, "Tier"), "Standard");
+    put_sized("/it2", 5000, "Intelligent-Tiering", false, NULL);
+    cr_assert_str_eq(jstr(T.resp, "Tier"), "Advanced");
+}
+
+Test(al_ssm, allowed_pattern)
+{
+    fails(PUT,
+          "{\"Name\":\"/p\",\"Type\":\"String\",\"Value\":\"abc\",\"AllowedPattern\":\"^[0-9]+$\"}",
+          "ParameterPatternMismatchException");
+    ok(PUT,
+       "{\"Name\":\"/p\",\"Type\":\"String\",\"Value\":\"123\",\"AllowedPattern\":\"^[0-9]+$\"}");
+    /* the pattern stays with the parameter */
+    fails(PUT, "{\"Name\":\"/p\",\"Value\":\"12a\",\"Overwrite\":true}",
+          "ParameterPatternMismatchException");
+    fails(PUT, "{\"Name\":\"/q\",\"Type\":\"String\",\"Value\":\"1\",\"AllowedPattern\":\"[\"}",
+          "InvalidAllowedPatternException");
+}
+
+Test(al_ssm, tags_and_overwrite_exclusive)
+{
+    ok(PUT, "{\"Name\":\"/t\",\"Type\":\"String\",\"Value\":\"1\",\"Tags\":[{\"Key\":\"env\","
+            "\"Value\":\"dev\"}]}");
+    fails(PUT,
+          "{\"Name\":\"/t\",\"Type\":\"String\",\"Value\":\"1\",\"Overwrite\":true,"
+          "\"Tags\":[{\"Key\":\"env\",\"Value\":\"dev\"}]}",
+          "ValidationException");
+    const es_json *r =
+        ok(DESC, "{\"ParameterFilters\":[{\"Key\":\"tag:env\",\"Values\":[\"dev\"]}]}");
+    cr_assert_eq(es_json_len(es_json_get(r, "Parameters")), 1);
+}
+
+Test(al_ssm, secure_string_default_key)
+{
+    put("/sec/default", "SecureString", "MyFirstParameter", false);
+    const es_json *p = get("/sec/default", false);
+    const char *v = jstr(p, "Value");
+    cr_assert_str_neq(v, "MyFirstParameter");
+    cr_assert_null(strstr(v, "MyFirstParameter"));
+    cr_assert_gt(strlen(v), 60); /* the base64 KMS blob */
+    p = get("/sec/default", true);
+    cr_assert_str_eq(jstr(p, "Value"), "MyFirstParameter");
+    cr_assert_str_eq(jstr(p, "Type"), "SecureString");
+    const es_json *r = ok(DESC, "{}");
+    const es_json *m = es_json_at(es_json_get(r, "Parameters"), 0);
+    cr_assert_str_eq(jstr(m, "KeyId"), "alias/aws/ssm");
+    cr_assert_null(es_json_get(m, "Value"));
+    /* AWS managed key: no kms:Decrypt question */
+    T.deny_action = "kms:Decrypt";
+    cr_assert_str_eq(jstr(get("/sec/default", true), "Value"), "MyFirstParameter");
+}
+
+Test(al_ssm, secure_string_custom_key_in_every_form)
+{
+    char *id = make_key_alias("alias/MyAliasName");
+    char forms[4][160];
+    snprintf(forms[0], sizeof forms[0], "%s", id);
+    snprintf(forms[1], sizeof forms[1], "arn:aws:kms:us-east-2:123456789012:key/%s", id);
+    snprintf(forms[2], sizeof forms[2], "alias/MyAliasName");
+    snprintf(forms[3], sizeof forms[3], "arn:aws:kms:us-east-2:123456789012:alias/MyAliasName");
+    for (int i = 0; i < 4; i++) {
+        char body[512], name[64];
+        snprintf(name, sizeof name, "/custom/p%d", i);
+        snprintf(body, sizeof body,
+                 "{\"Name\":\"%s\",\"Type\":\"SecureString\",\"Value\":\"secret-%d\",\"KeyId\":"
+                 "\"%s\"}",
+                 name, i, forms[i]);
+        ok(PUT, body);
+        const es_json *p = get(name, true);
+        char want[32];
+        snprintf(want, sizeof want, "secret-%d", i);
+        cr_assert_str_eq(jstr(p, "Value"), want);
+        cr_assert_str_eq(T.last_action, "kms:Decrypt");
+        char key_arn[128];
+        snprintf(key_arn, sizeof key_arn, "arn:aws:kms:us-east-2:123456789012:key/%s", id);
+        cr_assert_str_eq(T.last_resource, key_arn);
+        snprintf(body, sizeof body,
+                 "{\"ParameterFilters\":[{\"Key\":\"Name\",\"Values\":[\"%s\"]}]}", name);
+        const es_json *m = es_json_at(es_json_get(ok(DESC, body), "Parameters"), 0);
+        cr_assert_str_eq(jstr(m, "KeyId"), forms[i]);
+    }
+    /* a custom key needs kms:Decrypt */
+    T.deny_action = "kms:Decrypt";
+    fails(GET, "{\"Name\":\"/custom/p0\",\"WithDecryption\":true}", "AccessDeniedException");
+    cr_assert_null(strstr(T.err.message, "secret-0"));
+    /* without decryption no question is asked */
+    get("/custom/p0", false);
+    fails(PUT,
+          "{\"Name\":\"/custom/x\",\"Type\":\"SecureString\",\"Value\":\"v\",\"KeyId\":\"alias/"
+          "Nope\"}",
+          "InvalidKeyId");
+    es_free(id);
+}
+
+Test(al_ssm, ssm_read_needs_get_permission)
+{
+    put("/perm", "String", "x", false);
+    T.deny_action = "ssm:GetParameters";
+    fails(GETS, "{\"Names\":[\"/perm\"]}", "AccessDeniedException");
+    cr_assert_not_null(strstr(T.err.message, "arn:aws:ssm:us-east-2:123456789012:parameter/perm"));
+    get("/perm", false); /* GetParameter is another action */
+    cr_assert_str_eq(T.last_action, "ssm:GetParameter");
+}
+
+Test(al_ssm, selectors_version_and_label)
+{
+    put("/sel", "String", "one", false);
+    put("/sel", "String", "two", true);
+    put("/sel", "String", "three", true);
+    const es_json *p = get("/sel:1", false);
+    cr_assert_str_eq(jstr(p, "Value"), "one");
+    cr_assert_str_eq(jstr(p, "Selector"), ":1");
+    cr_assert_str_eq(jstr(p, "Name"), "/sel");
+    cr_assert_eq(jint(p, "Version"), 1);
+    ok(LABEL, "{\"Name\":\"/sel\",\"ParameterVersion\":2,\"Labels\":[\"prod\"]}");
+    p = get("/sel:prod", false);
+    cr_assert_str_eq(jstr(p, "Value"), "two");
+    cr_assert_str_eq(jstr(p, "Selector"), ":prod");
+    cr_assert_str_eq(jstr(get("/sel", false), "Value"), "three");
+    fails(GET, "{\"Name\":\"/sel:9\"}", "ParameterVersionNotFound");
+    fails(GET, "{\"Name\":\"/sel:nolabel\"}", "ParameterVersionNotFound");
+    fails(GET, "{\"Name\":\"/nope:1\"}", "ParameterNotFound");
+    fails(GET, "{\"Name\":\"/nope\"}", "ParameterNotFound");
+    fails(GET, "{\"Name\":\"/sel:\"}", "ValidationException");
+    fails(GET, "{\"Name\":\"/sel:0\"}", "ValidationException");
+}
+
+Test(al_ssm, get_parameters_mixed)
+{
+    put("/g/a", "String", "A", false);
+    put("/g/b", "SecureString", "B", false);
+    const es_json *r =
+        ok(GETS, "{\"Names\":[\"/g/a\",\"/g/b\",\"/g/missing\",\"/g/a:7\",\"bad name\",\"/g/a\"],"
+                 "\"WithDecryption\":true}");
+    const es_json *ps = es_json_get(r, "Parameters");
+    const es_json *inv = es_json_get(r, "InvalidParameters");
+    cr_assert_eq(es_json_len(ps), 2);
+    cr_assert_str_eq(jstr(es_json_at(ps, 0), "Value"), "A");
+    cr_assert_str_eq(jstr(es_json_at(ps, 1), "Value"), "B");
+    cr_assert_eq(es_json_len(inv), 3);
+    cr_assert_str_eq(es_json_as_str(es_json_at(inv, 0)), "/g/missing");
+    cr_assert_str_eq(es_json_as_str(es_json_at(inv, 1)), "/g/a:7");
+    cr_assert_str_eq(es_json_as_str(es_json_at(inv, 2)), "bad name");
+    fails(GETS, "{\"Names\":[]}", "ValidationException");
+    fails(GETS, "{\"Names\":[\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\",\"h\",\"i\",\"j\",\"k\"]}",
+          "ValidationException");
+    fails(GETS, "{\"Names\":\"/g/a\"}", "ValidationException");
+}
+
+static size_t names_of(const es_json *ps, char out[][64], size_t max)
+{
+    size_t n = es_json_len(ps);
+    cr_assert_leq(n, max);
+    for (size_t i = 0; i < n; i++)
+        snprintf(out[i], 64, "%s", jstr(es_json_at(ps, i), "Name"));
+    return n;
+}
+
+Test(al_ssm, get_parameters_by_path)
+{
+    put("/app/a", "String", "1", false);
+    put("/app/b", "SecureString", "2", false);
+    put("/app/sub/c", "String", "3", false);
+    put("/app/sub/deep/d", "String", "4", false);
+    put("/apple/x", "String", "5", false);
+    put("top", "String", "6", false);
+    char names[20][64];
+    const es_json *r = ok(BYPATH, "{\"Path\":\"/app\"}");
+    cr_assert_eq(names_of(es_json_get(r, "Parameters"), names, 20), 2);
+    cr_assert_str_eq(names[0], "/app/a");
+    cr_assert_str_eq(names[1], "/app/b");
+    cr_assert_null(es_json_get(r, "NextToken"));
+    r = ok(BYPATH, "{\"Path\":\"/app/\",\"Recursive\":true,\"WithDecryption\":true}");
+    cr_assert_eq(names_of(es_json_get(r, "Parameters"), names, 20), 4);
+    cr_assert_str_eq(names[3], "/app/sub/deep/d");
+    cr_assert_str_eq(jstr(es_json_at(es_json_get(r, "Parameters"), 1), "Value"), "2");
+    r = ok(BYPATH, "{\"Path\":\"/\",\"Recursive\":false}");
+    cr_assert_eq(names_of(es_json_get(r, "Parameters"), names, 20), 1);
+    cr_assert_str_eq(names[0], "top");
+    r = ok(BYPATH, "{\"Path\":\"/\",\"Recursive\":true}");
+    cr_assert_eq(es_json_len(es_json_get(r, "Parameters")), 6);
+    /* pagination, one at a time */
+    char tok[512] = "";
+    size_t seen = 0;
+    for (int i = 0; i < 10; i++) {
+        char body[1024];
+        snprintf(body, sizeof body, "{\"Path\":\"/app\",\"Recursive\":true,\"MaxResults\":1%s%s%s}",
+                 tok[0] ? ",\"NextToken\":\"" : "", tok, tok[0] ? "\"" : "");
+        r = ok(BYPATH, body);
+        seen += es_json_len(es_json_get(r, "Parameters"));
+        const char *nt = es_json_get_str(r, "NextToken");
+        if (!nt)
+            break;
+        snprintf(tok, sizeof tok, "%s", nt);
+    }
+    cr_assert_eq(seen, 4);
+    /* filters */
+    r = ok(BYPATH, "{\"Path\":\"/app\",\"Recursive\":true,\"ParameterFilters\":[{\"Key\":"
+                   "\"Type\",\"Values\":[\"SecureString\"]}]}");
+    cr_assert_eq(es_json_len(es_json_get(r, "Parameters")), 1);
+    fails(BYPATH,
+          "{\"Path\":\"/app\",\"ParameterFilters\":[{\"Key\":\"Name\",\"Values\":[\"x\"]}]}",
+          "InvalidFilterKey");
+    fails(BYPATH, "{\"Path\":\"app\"}", "ValidationException");
+    fails(BYPATH, "{\"Path\":\"/app\",\"MaxResults\":11}", "ValidationException");
+    fails(BYPATH, "{\"Path\":\"/app\",\"NextToken\":\"!!\"}", "InvalidNextToken");
+    fails(BYPATH, "{}", "ValidationException");
+}
+
+Test(al_ssm, history_with_labels_and_pages)
+{
+    put("/h", "SecureString", "s1", false);
+    T.now += 10;
+    put("/h", "SecureString", "s2", true);
+    put("/h", "String", "s3", true);
+    ok(LABEL, "{\"Name\":\"/h\",\"ParameterVersion\":1,\"Labels\":[\"old\",\"first\"]}");
+    const es_json *r = ok(HIST, "{\"Name\":\"/h\",\"WithDecryption\":true}");
+    const es_json *ps = es_json_get(r, "Parameters");
+    cr_assert_eq(es_json_len(ps), 3);
+    const es_json *v1 = es_json_at(ps, 0);
+    cr_assert_eq(jint(v1, "Version"), 1);
+    cr_assert_str_eq(jstr(v1, "Value"), "s1");
+    cr_assert_str_eq(jstr(v1, "KeyId"), "alias/aws/ssm");
+    cr_assert_str_eq(jstr(v1, "LastModifiedUser"), "arn:aws:iam::123456789012:user/tester");
+    cr_assert_eq(es_json_len(es_json_get(v1, "Labels")), 2);
+    cr_assert_str_eq(es_json_as_str(es_json_at(es_json_get(v1, "Labels"), 0)), "first");
+    cr_assert_eq(jint(es_json_at(ps, 1), "LastModifiedDate"), 1700000010);
+    cr_assert_str_eq(jstr(es_json_at(ps, 2), "Type"), "String");
+    cr_assert_null(es_json_get(es_json_at(ps, 2), "KeyId"));
+    /* without decryption the values are not plaintext */
+    r = ok(HIST, "{\"Name\":\"/h\"}");
+    cr_assert_str_neq(jstr(es_json_at(es_json_get(r, "Parameters"), 0), "Value"), "s1");
+    r = ok(HIST, "{\"Name\":\"/h\",\"MaxResults\":2}");
+    cr_assert_eq(es_json_len(es_json_get(r, "Parameters")), 2);
+    char body[256];
+    snprintf(body, sizeof body, "{\"Name\":\"/h\",\"MaxResults\":2,\"NextToken\":\"%s\"}",
+             jstr(r, "NextToken"));
+    r = ok(HIST, body);
+    cr_assert_eq(es_json_len(es_json_get(r, "Parameters")), 1);
+    cr_assert_eq(jint(es_json_at(es_json_get(r, "Parameters"), 0), "Version"), 3);
+    fails(HIST, "{\"Name\":\"/none\"}", "ParameterNotFound");
+    fails(HIST, "{\"Name\":\"/h\",\"MaxResults\":51}", "ValidationException");
+    fails(HIST, "{\"Name\":\"/h\",\"NextToken\":\"x\"}", "InvalidNextToken");
+}
+
+Test(al_ssm, hundred_versions_kept)
+{
+    for (int i = 1; i <= 101; i++) {
+        char v[16];
+        snprintf(v, sizeof v, "v%d", i);
+        cr_assert_eq(put("/many", "String", v, i > 1), i);
+    }
+    const es_json *r = ok(HIST, "{\"Name\":\"/many\",\"MaxResults\":50}");
+    cr_assert_eq(jint(es_json_at(es_json_get(r, "Parameters"), 0), "Version"), 2);
+    fails(GET, "{\"Name\":\"/many:1\"}", "ParameterVersionNotFound");
+    /* the oldest carries a label: the 102nd version is refused */
+    ok(LABEL, "{\"Name\":\"/many\",\"ParameterVersion\":2,\"Labels\":[\"keep\"]}");
+    fails(PUT, "{\"Name\":\"/many\",\"Value\":\"x\",\"Overwrite\":true}",
+          "ParameterMaxVersionLimitExceeded");
+    cr_assert_eq(jint(get("/many", false), "Version"), 101);
+}
+
+Test(al_ssm, label_rules)
+{
+    put("/l", "String", "1", false);
+    put("/l", "String", "2", true);
+    const es_json *r =
+        ok(LABEL, "{\"Name\":\"/l\",\"Labels\":[\"good\",\"1bad\",\"awsx\",\"SSMy\",\"has space\","
+                  "\"ok.-_9\"]}");
+    cr_assert_eq(jint(r, "ParameterVersion"), 2);
+    const es_json *inv = es_json_get(r, "InvalidLabels");
+    cr_assert_eq(es_json_len(inv), 4);
+    cr_assert_str_eq(es_json_as_str(es_json_at(inv, 0)), "1bad");
+    cr_assert_str_eq(jstr(get("/l:good", false), "Value"), "2");
+    cr_assert_str_eq(jstr(get("/l:ok.-_9", false), "Value"), "2");
+    fails(GET, "{\"Name\":\"/l:1bad\"}", "ValidationException");
+    /* a label moves to the version named last */
+    ok(LABEL, "{\"Name\":\"/l\",\"ParameterVersion\":1,\"Labels\":[\"good\"]}");
+    cr_assert_str_eq(jstr(get("/l:good", false), "Value"), "1");
+    char lbl[128];
+    memset(lbl, 'x', 101);
+    lbl[101] = 0;
+    char body[512];
+    snprintf(body, sizeof body, "{\"Name\":\"/l\",\"Labels\":[\"%s\"]}", lbl);
+    cr_assert_eq(es_json_len(es_json_get(ok(LABEL, body), "InvalidLabels")), 1);
+    fails(LABEL, "{\"Name\":\"/l\",\"ParameterVersion\":5,\"Labels\":[\"a\"]}",
+          "ParameterVersionNotFound");
+    fails(LABEL, "{\"Name\":\"/zz\",\"Labels\":[\"a\"]}", "ParameterNotFound");
+    fails(LABEL, "{\"Name\":\"/l\",\"Labels\":[]}", "ValidationException");
+    /* more than 10 labels on one version */
+    ok(LABEL, "{\"Name\":\"/l\",\"ParameterVersion\":2,\"Labels\":[\"a1\",\"a2\",\"a3\",\"a4\","
+              "\"a5\",\"a6\",\"a7\",\"a8\"]}");
+    /* version 2 now has good? no: ok.-_9 + a1..a8 = 9 */
+    fails(LABEL, "{\"Name\":\"/l\",\"ParameterVersion\":2,\"Labels\":[\"b1\",\"b2\"]}",
+          "ParameterVersionLabelLimitExceeded");
+    /* nothing of the refused call stuck */
+    fails(GET, "{\"Name\":\"/l:b1\"}", "ParameterVersionNotFound");
+}
+
+Test(al_ssm, describe_parameters_filters)
+{
+    char *id = make_key_alias("alias/desc");
+    put("/d/a", "String", "1", false);
+    put("/d/b", "StringList", "1,2", false);
+    put("/d/sub/c", "SecureString", "3", false);
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"Name\":\"/d/sub/e\",\"Type\":\"SecureString\",\"Value\":\"4\",\"KeyId\":\"%s\"}",
+             id);
+    ok(PUT, body);
+    put("other", "String", "5", false);
+    struct {
+        const char *filters;
+        size_t n;
+    } cases[] = {
+        {"[{\"Key\":\"Name\",\"Values\":[\"/d/a\"]}]", 1},
+        {"[{\"Key\":\"Name\",\"Option\":\"BeginsWith\",\"Values\":[\"/d/\"]}]", 4},
+        {"[{\"Key\":\"Name\",\"Option\":\"Contains\",\"Values\":[\"sub\"]}]", 2},
+        {"[{\"Key\":\"Path\",\"Values\":[\"/d\"]}]", 2},
+        {"[{\"Key\":\"Path\",\"Option\":\"Recursive\",\"Values\":[\"/d\"]}]", 4},
+        {"[{\"Key\":\"Type\",\"Values\":[\"SecureString\",\"StringList\"]}]", 3},
+        {"[{\"Key\":\"KeyId\",\"Values\":[\"alias/aws/ssm\"]}]", 1},
+        {"[{\"Key\":\"KeyId\",\"Values\":[\"alias/desc\"]}]", 1},
+        {"[{\"Key\":\"Type\",\"Values\":[\"SecureString\"]},{\"Key\":\"Path\",\"Values\":[\"/d/"
+         "sub\"]}]",
+         2},
+        {"[{\"Key\":\"Tier\",\"Values\":[\"Standard\"]}]", 5},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(body, sizeof body, "{\"ParameterFilters\":%s}", cases[i].filters);
+        const es_json *r = ok(DESC, body);
+        cr_assert_eq(es_json_len(es_json_get(r, "Parameters")), cases[i].n, "%s: %zu",
+                     cases[i].filters, es_json_len(es_json_get(r, "Parameters")));
+    }
+    /* the legacy Filters */
+    const es_json *r = ok(DESC, "{\"Filters\":[{\"Key\":\"Type\",\"Values\":[\"String\"]}]}");
+    cr_assert_eq(es_json_len(es_json_get(r, "Parameters")), 2);
+    fails(DESC,
+          "{\"Filters\":[{\"Key\":\"Type\",\"Values\":[\"String\"]}],\"ParameterFilters\":[]}",
+          "ValidationException");
+    fails(DESC, "{\"ParameterFilters\":[{\"Key\":\"Colour\",\"Values\":[\"x\"]}]}",
+          "InvalidFilterKey");
+    fails(DESC,
+          "{\"ParameterFilters\":[{\"Key\":\"Path\",\"Option\":\"Equals\",\"Values\":[\"/d\"]}]}",
+          "InvalidFilterOption");
+    fails(DESC, "{\"ParameterFilters\":[{\"Key\":\"Type\",\"Values\":[]}]}", "InvalidFilterValue");
+    /* pagination over everything */
+    r = ok(DESC, "{\"MaxResults\":3}");
+    cr_assert_eq(es_json_len(es_json_get(r, "Parameters")), 3);
+    snprintf(body, sizeof body, "{\"MaxResults\":3,\"NextToken\":\"%s\"}", jstr(r, "NextToken"));
+    r = ok(DESC, body);
+    cr_assert_eq(es_json_len(es_json_get(r, "Parameters")), 2);
+    cr_assert_null(es_json_get(r, "NextToken"));
+    const es_json *m = es_json_at(es_json_get(r, "Parameters"), 0);
+    cr_assert_not_null(es_json_get(m, "ARN"));
+    cr_assert_not_null(es_json_get(m, "LastModifiedUser"));
+    cr_assert_null(es_json_get(m, "Value"));
+    es_free(id);
+}
+
+Test(al_ssm, delete_parameter_and_parameters)
+{
+    put("/del/a", "String", "1", false);
+    put("/del/a", "String", "2", true);
+    put("/del/b", "String", "1", false);
+    ok("AmazonSSM.DeleteParameter", "{\"Name\":\"/del/a\"}");
+    fails(GET, "{\"Name\":\"/del/a\"}", "ParameterNotFound");
+    fails("AmazonSSM.DeleteParameter", "{\"Name\":\"/del/a\"}", "ParameterNotFound");
+    /* a re-created parameter starts again at version 1, without old labels */
+    cr_assert_eq(put("/del/a", "String", "new", false), 1);
+    const es_json *r =
+        ok("AmazonSSM.DeleteParameters", "{\"Names\":[\"/del/a\",\"/del/zz\",\"/del/b\"]}");
+    cr_assert_eq(es_json_len(es_json_get(r, "DeletedParameters")), 2);
+    cr_assert_eq(es_json_len(es_json_get(r, "InvalidParameters")), 1);
+    cr_assert_str_eq(es_json_as_str(es_json_at(es_json_get(r, "InvalidParameters"), 0)), "/del/zz");
+    fails("AmazonSSM.DeleteParameters", "{\"Names\":[]}", "ValidationException");
+}
+
+Test(al_ssm, data_survives_reopen)
+{
+    put("/keep/s", "SecureString", "durable-secret", false);
+    put("/keep/s", "SecureString", "durable-secret-2", true);
+    ok(LABEL, "{\"Name\":\"/keep/s\",\"ParameterVersion\":1,\"Labels\":[\"v1\"]}");
+    alt_reopen();
+    cr_assert_str_eq(jstr(get("/keep/s", true), "Value"), "durable-secret-2");
+    cr_assert_str_eq(jstr(get("/keep/s:v1", true), "Value"), "durable-secret");
+    cr_assert_eq(put("/keep/s", "SecureString", "3", true), 3);
+}
+
+Test(al_ssm, no_plaintext_secure_value_in_the_files)
+{
+    const char *secret = "Pl41nT3xt-SecureValue-Marker";
+    put("/scan/secure", "SecureString", secret, false);
+    put("/scan/secure", "SecureString", "Pl41nT3xt-SecureValue-Marker-v2", true);
+    put("/scan/visible", "String", "Visible-String-Marker", false);
+    get("/scan/secure", true);
+    al_close(T.ctx); /* checkpoint the WAL into the main file */
+    T.ctx = NULL;
+    cr_assert(dir_contains("Visible-String-Marker"), "the scan cannot see stored text");
+    cr_assert_not(dir_contains(secret), "plaintext SecureString value found on disk");
+    cr_assert_not(dir_contains("SecureValue"));
+    alt_open();
+}
+
+Test(al_ssm, ciphertext_is_bound_to_its_parameter)
+{
+    put("/bind/a", "SecureString", "value-of-a", false);
+    put("/bind/b", "SecureString", "value-of-b", false);
+    /* copy a's stored blob over b's: it must not decrypt as b */
+    sqlite3 *h = al_db_handle(T.ctx->db);
+    cr_assert_eq(sqlite3_exec(h,
+                              "UPDATE ssm_version SET value=(SELECT value FROM ssm_version WHERE "
+                              "canon='/bind/a') WHERE canon='/bind/b'",
+                              NULL, NULL, NULL),
+                 SQLITE_OK);
+    fails(GET, "{\"Name\":\"/bind/b\",\"WithDecryption\":true}", "InternalServerError");
+    cr_assert_null(strstr(T.err.message, "value-of"));
+    cr_assert_str_eq(jstr(get("/bind/a", true), "Value"), "value-of-a");
+}
+
+Test(al_ssm, secretsmanager_reference)
+{
+    const es_json *r = ok("secretsmanager.CreateSecret",
+                          "{\"Name\":\"db/creds\",\"SecretString\":\"{\\\"user\\\":\\\"u\\\"}\"}");
+    char arn[256];
+    snprintf(arn, sizeof arn, "%s", jstr(r, "ARN"));
+    const es_json *p = get("/aws/reference/secretsmanager/db/creds", true);
+    cr_assert_str_eq(jstr(p, "Value"), "{\"user\":\"u\"}");
+    cr_assert_str_eq(jstr(p, "Type"), "SecureString");
+    cr_assert_str_eq(jstr(p, "ARN"), arn);
+    cr_assert_str_eq(jstr(p, "Name"), "/aws/reference/secretsmanager/db/creds");
+    cr_assert_str_eq(T.last_action, "secretsmanager:GetSecretValue");
+    es_json *src = NULL;
+    const char *sr = jstr(p, "SourceResult");
+    cr_assert_eq(es_json_parse(sr, strlen(sr), &es_json_default_limits, &src, NULL, 0), 0);
+    cr_assert_str_eq(jstr(src, "SecretString"), "{\"user\":\"u\"}");
+    cr_assert_str_eq(jstr(src, "ARN"), arn);
+    es_json_free(src);
+    fails(GET, "{\"Name\":\"/aws/reference/secretsmanager/db/creds\"}", "ValidationException");
+    fails(GET, "{\"Name\":\"/aws/reference/secretsmanager/nope\",\"WithDecryption\":true}",
+          "ParameterNotFound");
+    r = ok(GETS, "{\"Names\":[\"/aws/reference/secretsmanager/db/creds\",\"/aws/reference/"
+                 "secretsmanager/nope\"],\"WithDecryption\":true}");
+    cr_assert_eq(es_json_len(es_json_get(r, "Parameters")), 1);
+    cr_assert_eq(es_json_len(es_json_get(r, "InvalidParameters")), 1);
+    fails(GETS, "{\"Names\":[\"/aws/reference/secretsmanager/db/creds\"]}", "ValidationException");
+    /* by stage */
+    ok("secretsmanager.PutSecretValue", "{\"SecretId\":\"db/creds\",\"SecretString\":\"v2\"}");
+    cr_assert_str_eq(jstr(get("/aws/reference/secretsmanager/db/creds", true), "Value"), "v2");
+    p = get("/aws/reference/secretsmanager/db/creds:AWSPREVIOUS", true);
+    cr_assert_str_eq(jstr(p, "Value"), "{\"user\":\"u\"}");
+    cr_assert_str_eq(jstr(p, "Selector"), ":AWSPREVIOUS");
+    T.deny_action = "secretsmanager:GetSecretValue";
+    fails(GET, "{\"Name\":\"/aws/reference/secretsmanager/db/creds\",\"WithDecryption\":true}",
+          "AccessDeniedException");
+}

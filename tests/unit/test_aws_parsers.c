@@ -1,0 +1,179 @@
+/* Bad input for the parsers of AWS answers, the XML picker's limits, the
+ * error classification and the ISO 8601 parser. */
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <string.h>
+
+#include "aws/client.h"
+#include "aws/secretsmanager.h"
+#include "aws/ssm.h"
+#include "aws/sts.h"
+#include "aws/xml.h"
+#include "common/buf.h"
+
+static int ssm(const char *s)
+{
+    aw_ssm_result r;
+    int rc = aw_ssm_parse_result(s, strlen(s), &r);
+    if (rc == 0)
+        aw_ssm_result_clear(&r);
+    return rc;
+}
+
+Test(parsers, ssm_bad)
+{
+    cr_expect_eq(ssm("{\"Parameters\":[],\"InvalidParameters\":[]}"), 0);
+    cr_expect_eq(ssm("{\"Parameter\":{\"Name\":\"a\",\"Value\":\"v\"}}"), 0);
+    const char *bad[] = {
+        "",
+        "[]",
+        "{}",
+        "{\"Parameters\":{}}",
+        "{\"Parameters\":[1]}",
+        "{\"Parameters\":[{\"Name\":\"a\"}]}",
+        "{\"Parameters\":[{\"Name\":1,\"Value\":\"v\"}]}",
+        "{\"Parameters\":[],\"InvalidParameters\":[1]}",
+        "{\"Parameters\":[],\"InvalidParameters\":\"a\"}",
+        "{\"Parameter\":[]}",
+        "{\"Parameters\":[{\"Name\":\"a\",\"Value\":\"v\"}]",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        cr_expect_eq(ssm(bad[i]), -EPROTO, "%s", bad[i]);
+}
+
+static int sm(const char *s, aw_secret_value *v)
+{
+    int rc = aw_sm_parse_value(s, strlen(s), v);
+    return rc;
+}
+
+Test(parsers, secret_bad)
+{
+    aw_secret_value v;
+    cr_assert_eq(sm("{\"ARN\":\"a\",\"Name\":\"n\",\"SecretBinary\":\"YQ==\"}", &v), 0);
+    cr_expect_eq(v.binary_len, 1);
+    cr_expect_eq(v.binary[0], 'a');
+    aw_secret_value_clear(&v);
+    cr_assert_eq(sm("{\"ARN\":\"a\",\"Name\":\"n\",\"SecretBinary\":\"\"}", &v), 0);
+    cr_expect_eq(v.binary_len, 0);
+    aw_secret_value_clear(&v);
+    const char *bad[] = {
+        "{}",
+        "{\"ARN\":\"a\",\"Name\":\"n\"}",
+        "{\"ARN\":\"a\",\"SecretString\":\"s\"}",
+        "{\"ARN\":\"a\",\"Name\":\"n\",\"SecretString\":\"s\",\"SecretBinary\":\"YQ==\"}",
+        "{\"ARN\":\"a\",\"Name\":\"n\",\"SecretBinary\":\"YQ=\"}",
+        "{\"ARN\":\"a\",\"Name\":\"n\",\"SecretBinary\":\"Y===\"}",
+        "{\"ARN\":\"a\",\"Name\":\"n\",\"SecretBinary\":\"Y=Q=\"}",
+        "{\"ARN\":\"a\",\"Name\":\"n\",\"SecretBinary\":\"YQ*=\"}",
+        "{\"ARN\":\"a\",\"Name\":\"n\",\"SecretBinary\":5}",
+        "{\"ARN\":\"a\",\"Name\":\"n\",\"SecretString\":\"s\",\"VersionStages\":[1]}",
+        "\"s\"",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        cr_expect_eq(sm(bad[i], &v), -EPROTO, "%s", bad[i]);
+}
+
+#define AR(creds)                                                                                  \
+    "<AssumeRoleResponse><AssumeRoleResult><Credentials>" creds                                    \
+    "</Credentials></AssumeRoleResult></AssumeRoleResponse>"
+
+Test(parsers, sts_bad)
+{
+    aw_sts_credentials c;
+    const char *ok = AR("<AccessKeyId>A</AccessKeyId><SecretAccessKey>S</SecretAccessKey>"
+                        "<SessionToken>T</SessionToken><Expiration>2030-01-01T00:00:00Z"
+                        "</Expiration>");
+    cr_assert_eq(aw_sts_parse_assume_role(ok, strlen(ok), &c), 0);
+    cr_expect_eq(c.expiration, 1893456000);
+    aw_sts_credentials_clear(&c);
+    const char *bad[] = {
+        "",
+        "<a>",
+        AR("<AccessKeyId>A</AccessKeyId><SecretAccessKey>S</SecretAccessKey>"
+           "<SessionToken>T</SessionToken>"),
+        AR("<AccessKeyId>A</AccessKeyId><SecretAccessKey>S</SecretAccessKey>"
+           "<SessionToken>T</SessionToken><Expiration>tomorrow</Expiration>"),
+        AR("<AccessKeyId></AccessKeyId><SecretAccessKey>S</SecretAccessKey>"
+           "<SessionToken>T</SessionToken><Expiration>2030-01-01T00:00:00Z</Expiration>"),
+        "<!DOCTYPE x [<!ENTITY a \"b\">]>" AR(
+            "<AccessKeyId>&a;</AccessKeyId><SecretAccessKey>S</SecretAccessKey>"
+            "<SessionToken>T</SessionToken><Expiration>2030-01-01T00:00:00Z</Expiration>"),
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        cr_expect_eq(aw_sts_parse_assume_role(bad[i], strlen(bad[i]), &c), -EPROTO, "%zu", i);
+}
+
+Test(parsers, xml_limits)
+{
+    const char *paths[] = {"a/b"};
+    char *v[1];
+    es_buf b;
+    es_buf_init(&b, 1 << 20);
+    for (int i = 0; i <= AW_XML_MAX_DEPTH; i++)
+        es_buf_append_str(&b, "<a>");
+    cr_expect_eq(aw_xml_pick(b.data, b.len, paths, 1, v), AW_XML_E_TOO_DEEP);
+    es_buf_reset(&b);
+    es_buf_printf(&b, "<a><b>%0*d</b></a>", AW_XML_MAX_TEXT + 1, 0);
+    cr_expect_eq(aw_xml_pick(b.data, b.len, paths, 1, v), AW_XML_E_TEXT_TOO_LONG);
+    es_buf_reset(&b);
+    es_buf_printf(&b, "<a><b>%0*d</b></a>", AW_XML_MAX_TEXT, 0);
+    cr_expect_eq(aw_xml_pick(b.data, b.len, paths, 1, v), 0);
+    cr_expect_eq(strlen(v[0]), AW_XML_MAX_TEXT);
+    aw_xml_pick_free(v, 1);
+    cr_expect_eq(aw_xml_pick(b.data, AW_XML_MAX_BYTES + 1, paths, 1, v), AW_XML_E_TOO_BIG);
+    const char *dt = "<!DOCTYPE a><a><b>x</b></a>";
+    cr_expect_eq(aw_xml_pick(dt, strlen(dt), paths, 1, v), AW_XML_E_DOCTYPE);
+    const char *bad = "<a><b>x</a>";
+    cr_expect_eq(aw_xml_pick(bad, strlen(bad), paths, 1, v), AW_XML_E_SYNTAX);
+    cr_expect_null(v[0]);
+    /* first occurrence wins; nested markup contributes its text; entities decoded */
+    const char *two = "<a><b>1<i>2</i>&amp;</b><b>3</b></a>";
+    cr_assert_eq(aw_xml_pick(two, strlen(two), paths, 1, v), 0);
+    cr_expect_str_eq(v[0], "12&");
+    aw_xml_pick_free(v, 1);
+    es_buf_free(&b);
+}
+
+Test(parsers, iso8601)
+{
+    time_t t;
+    cr_assert_eq(aw_parse_iso8601("2030-01-01T00:00:00Z", &t), 0);
+    cr_expect_eq(t, 1893456000);
+    cr_assert_eq(aw_parse_iso8601("2030-01-01T01:00:00.123+01:00", &t), 0);
+    cr_expect_eq(t, 1893456000);
+    const char *bad[] = {"",
+                         "2030-01-01",
+                         "2030-01-01T00:00:00",
+                         "2030-13-01T00:00:00Z",
+                         "2030-01-01T00:00:00Zjunk",
+                         "2030/01/01T00:00:00Z",
+                         "2030-01-01T00:00:00+0100"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        cr_expect_eq(aw_parse_iso8601(bad[i], &t), -EINVAL, "%s", bad[i]);
+}
+
+Test(parsers, error_classification)
+{
+    aw_error e = {.kind = AW_ERR_SERVICE, .status = 400};
+    snprintf(e.code, sizeof e.code, "ThrottlingException");
+    cr_expect(aw_error_retryable(&e));
+    snprintf(e.code, sizeof e.code, "LimitExceededException");
+    cr_expect(aw_error_retryable(&e));
+    snprintf(e.code, sizeof e.code, "AccessDeniedException");
+    cr_expect(!aw_error_retryable(&e));
+    snprintf(e.code, sizeof e.code, "ValidationException");
+    cr_expect(!aw_error_retryable(&e));
+    e.status = 503;
+    snprintf(e.code, sizeof e.code, "%s", "");
+    cr_expect(aw_error_retryable(&e));
+    e.status = 429;
+    cr_expect(aw_error_is_throttling(&e));
+    aw_error t = {.kind = AW_ERR_TRANSPORT, .http_err = AW_HTTP_E_TIMEOUT};
+    cr_expect(aw_error_retryable(&t));
+    t.http_err = AW_HTTP_E_BODY_TOO_BIG;
+    cr_expect(!aw_error_retryable(&t));
+    t.http_err = AW_HTTP_E_TLS;
+    cr_expect(!aw_error_retryable(&t));
+}

@@ -1,0 +1,698 @@
+/* Unit tests for common/http: the incremental HTTP/1.1 parser and the
+ * serializer. Every message is also fed split at every byte boundary and one
+ * byte at a time, and must give the same result as when fed whole. */
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/http.h"
+
+typedef struct result {
+    int rc;       /* last answer: DONE, NEED_MORE or an error */
+    int nheaders; /* ES_HTTP_HEADERS events */
+    char summary[4096];
+    char body[65536];
+    size_t body_len;
+    size_t pieces; /* callback calls */
+    size_t pos;    /* bytes consumed in total */
+} result;
+
+static int collect(void *ud, const char *d, size_t n)
+{
+    result *r = ud;
+    cr_assert(n > 0, "empty body piece");
+    cr_assert(r->body_len + n < sizeof(r->body));
+    memcpy(r->body + r->body_len, d, n);
+    r->body_len += n;
+    r->pieces++;
+    return 0;
+}
+
+static void summarize(const es_http_parser *p, result *r)
+{
+    int o = 0;
+    size_t cap = sizeof(r->summary);
+    if (es_http_parser_method(p))
+        o += snprintf(r->summary + o, cap - (size_t)o, "%s %s ", es_http_parser_method(p),
+                      es_http_parser_target(p));
+    o += snprintf(r->summary + o, cap - (size_t)o, "%d [%s] 1.%d ka=%d ec=%d ch=%d cl=%lld\n",
+                  es_http_parser_status(p), es_http_parser_reason(p),
+                  es_http_parser_version_minor(p), es_http_parser_keep_alive(p),
+                  es_http_parser_expect_continue(p), es_http_parser_chunked(p),
+                  (long long)es_http_parser_content_length(p));
+    const char *n, *v;
+    for (size_t i = 0; es_http_parser_header_at(p, i, &n, &v); i++)
+        o += snprintf(r->summary + o, cap - (size_t)o, "%s=%s\n", n, v);
+    cr_assert(o < (int)cap);
+}
+
+typedef struct opts {
+    es_http_mode mode;
+    const es_http_limits *lim;
+    bool head;    /* response to HEAD */
+    bool eof;     /* call eof after the input */
+    bool use_buf; /* no callback: collect into the parser's buffer */
+} opts;
+
+/* Feeds msg cut at the given offsets (ascending, inside (0, len)). */
+static void run_cuts(const opts *o, const char *msg, size_t len, const size_t *cuts, size_t ncuts,
+                     result *res)
+{
+    memset(res, 0, sizeof(*res));
+    es_http_parser *p = NULL;
+    cr_assert_eq(es_http_parser_create(o->mode, o->lim, &p), 0);
+    if (!o->use_buf)
+        es_http_parser_set_body_cb(p, collect, res);
+    es_http_parser_set_head_response(p, o->head);
+    size_t a = 0;
+    int rc = 0;
+    bool stop = false;
+    for (size_t k = 0; k <= ncuts && !stop; k++) {
+        size_t b = k < ncuts ? cuts[k] : len;
+        for (;;) {
+            size_t c = 12345;
+            rc = es_http_parser_feed(p, msg + a, b - a, &c);
+            cr_assert(c <= b - a);
+            a += c;
+            if (rc == ES_HTTP_HEADERS) {
+                res->nheaders++;
+                summarize(p, res);
+                continue;
+            }
+            if (rc == ES_HTTP_NEED_MORE)
+                cr_assert_eq(a, b, "NEED_MORE but not all consumed");
+            else
+                stop = true;
+            break;
+        }
+    }
+    if (!stop && o->eof)
+        rc = es_http_parser_eof(p);
+    if (o->use_buf) {
+        size_t bl = 0;
+        const char *bd = es_http_parser_body(p, &bl);
+        cr_assert(bl < sizeof(res->body));
+        memcpy(res->body, bd, bl);
+        res->body_len = bl;
+        cr_assert_eq(bl, es_http_parser_body_bytes(p));
+    }
+    res->rc = rc;
+    res->pos = a;
+    es_http_parser_free(p);
+}
+
+static void run_whole(const opts *o, const char *msg, size_t len, result *res)
+{
+    run_cuts(o, msg, len, NULL, 0, res);
+}
+
+static void same(const result *a, const result *b, const char *what, size_t at)
+{
+    cr_assert_eq(a->rc, b->rc, "%s at %zu: rc %d vs %d", what, at, a->rc, b->rc);
+    cr_assert_eq(a->nheaders, b->nheaders, "%s at %zu", what, at);
+    cr_assert_str_eq(a->summary, b->summary, "%s at %zu", what, at);
+    cr_assert_eq(a->body_len, b->body_len, "%s at %zu", what, at);
+    cr_assert(memcmp(a->body, b->body, a->body_len) == 0, "%s at %zu", what, at);
+    if (a->rc >= 0)
+        cr_assert_eq(a->pos, b->pos, "%s at %zu", what, at);
+}
+
+/* Whole vs every two-piece split vs one byte at a time vs parser buffer. */
+static void check_splits(const opts *o, const char *msg, size_t len, result *whole)
+{
+    static result r; /* large: keep off the stack */
+    run_whole(o, msg, len, whole);
+    for (size_t i = 1; i < len; i++) {
+        run_cuts(o, msg, len, &i, 1, &r);
+        same(whole, &r, "split", i);
+    }
+    if (len > 1) {
+        size_t *cuts = calloc(len - 1, sizeof(size_t));
+        for (size_t i = 0; i + 1 < len; i++)
+            cuts[i] = i + 1;
+        run_cuts(o, msg, len, cuts, len - 1, &r);
+        same(whole, &r, "bytewise", 0);
+        free(cuts);
+    }
+    opts ob = *o;
+    ob.use_buf = true;
+    run_whole(&ob, msg, len, &r);
+    if (whole->rc != ES_HTTP_E_BODY_TOO_LARGE)
+        same(whole, &r, "buffered", 0);
+}
+
+#define S(x) x, sizeof(x) - 1
+
+static const opts REQ = {ES_HTTP_REQUEST, NULL, false, false, false};
+static const opts RESP = {ES_HTTP_RESPONSE, NULL, false, false, false};
+static const opts RESP_EOF = {ES_HTTP_RESPONSE, NULL, false, true, false};
+
+static result res;
+
+/* ---- requests ---- */
+
+Test(http_request, get_keep_alive_and_header_lookup)
+{
+    const char m[] = "GET /v1/tasks?x=1 HTTP/1.1\r\nHost: localhost\r\nX-Amz-Target: "
+                     "AmazonEC2ContainerServiceV20141113.RunTask\r\nAccept:   */*  \r\n\r\n";
+    check_splits(&REQ, S(m), &res);
+    cr_assert_eq(res.rc, ES_HTTP_DONE);
+    cr_assert_eq(res.pos, sizeof(m) - 1);
+    cr_assert_str_eq(res.summary, "GET /v1/tasks?x=1 0 [] 1.1 ka=1 ec=0 ch=0 cl=-1\n"
+                                  "Host=localhost\n"
+                                  "X-Amz-Target=AmazonEC2ContainerServiceV20141113.RunTask\n"
+                                  "Accept=*/*\n");
+    es_http_parser *p;
+    cr_assert_eq(es_http_parser_create(ES_HTTP_REQUEST, NULL, &p), 0);
+    size_t c;
+    cr_assert_eq(es_http_parser_feed(p, S(m), &c), ES_HTTP_HEADERS);
+    cr_assert_str_eq(es_http_parser_header(p, "x-amz-TARGET"),
+                     "AmazonEC2ContainerServiceV20141113.RunTask");
+    cr_assert_null(es_http_parser_header(p, "Content-Type"));
+    cr_assert_eq(es_http_parser_feed(p, m + c, 0, &c), ES_HTTP_DONE);
+    cr_assert_eq(c, 0);
+    es_http_parser_free(p);
+}
+
+Test(http_request, post_content_length_body)
+{
+    const char m[] = "POST /x HTTP/1.1\r\nContent-Length: 11\r\nContent-Type: "
+                     "application/json\r\n\r\n{\"a\":\"bcd\"}";
+    check_splits(&REQ, S(m), &res);
+    cr_assert_eq(res.rc, ES_HTTP_DONE);
+    cr_assert_eq(res.body_len, 11);
+    cr_assert(memcmp(res.body, "{\"a\":\"bcd\"}", 11) == 0);
+}
+
+Test(http_request, chunked_request_body)
+{
+    const char m[] = "PUT /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "5\r\nhello\r\n1;name=val\r\n \r\n5\r\nworld\r\n0\r\n\r\n";
+    check_splits(&REQ, S(m), &res);
+    cr_assert_eq(res.rc, ES_HTTP_DONE);
+    cr_assert_eq(res.body_len, 11);
+    cr_assert(memcmp(res.body, "hello world", 11) == 0);
+    cr_assert(strstr(res.summary, "ch=1"));
+}
+
+Test(http_request, keep_alive_rules)
+{
+    struct {
+        const char *m;
+        int ka;
+    } cases[] = {
+        {"GET / HTTP/1.1\r\n\r\n", 1},
+        {"GET / HTTP/1.1\r\nConnection: close\r\n\r\n", 0},
+        {"GET / HTTP/1.1\r\nConnection: Upgrade, CLOSE\r\n\r\n", 0},
+        {"GET / HTTP/1.1\r\nConnection: keep-alive\r\n\r\n", 1},
+        {"GET / HTTP/1.0\r\n\r\n", 0},
+        {"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", 1},
+        {"GET / HTTP/1.0\r\nconnection: keep-alive, close\r\n\r\n", 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        es_http_parser *p;
+        cr_assert_eq(es_http_parser_create(ES_HTTP_REQUEST, NULL, &p), 0);
+        size_t c;
+        cr_assert_eq(es_http_parser_feed(p, cases[i].m, strlen(cases[i].m), &c), ES_HTTP_HEADERS);
+        cr_assert_eq(es_http_parser_keep_alive(p), cases[i].ka, "case %zu", i);
+        es_http_parser_free(p);
+    }
+}
+
+Test(http_request, expect_continue_visible_before_body)
+{
+    const char m[] = "POST /big HTTP/1.1\r\nExpect: 100-Continue\r\nContent-Length: 3\r\n\r\nabc";
+    es_http_parser *p;
+    cr_assert_eq(es_http_parser_create(ES_HTTP_REQUEST, NULL, &p), 0);
+    size_t c;
+    /* only the head has arrived: the server must be able to answer 100 */
+    size_t headlen = sizeof(m) - 1 - 3;
+    cr_assert_eq(es_http_parser_feed(p, m, headlen, &c), ES_HTTP_HEADERS);
+    cr_assert_eq(c, headlen);
+    cr_assert(es_http_parser_expect_continue(p));
+    cr_assert_eq(es_http_parser_feed(p, m + headlen, 0, &c), ES_HTTP_NEED_MORE);
+    cr_assert_eq(es_http_parser_feed(p, m + headlen, 3, &c), ES_HTTP_DONE);
+    size_t bl;
+    cr_assert_str_eq(es_http_parser_body(p, &bl), "abc");
+    es_http_parser_free(p);
+}
+
+Test(http_request, pipelined_with_reset_and_leading_crlf)
+{
+    const char m[] = "POST /a HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi\r\nGET /b HTTP/1.1\r\n\r\n";
+    es_http_parser *p;
+    cr_assert_eq(es_http_parser_create(ES_HTTP_REQUEST, NULL, &p), 0);
+    size_t c, off = 0;
+    cr_assert_eq(es_http_parser_feed(p, m, sizeof(m) - 1, &c), ES_HTTP_HEADERS);
+    off += c;
+    cr_assert_eq(es_http_parser_feed(p, m + off, sizeof(m) - 1 - off, &c), ES_HTTP_DONE);
+    off += c;
+    cr_assert_str_eq(m + off, "\r\nGET /b HTTP/1.1\r\n\r\n");
+    es_http_parser_reset(p);
+    cr_assert_eq(es_http_parser_eof(p), 0, "clean close between messages");
+    cr_assert_eq(es_http_parser_feed(p, m + off, sizeof(m) - 1 - off, &c), ES_HTTP_HEADERS);
+    cr_assert_str_eq(es_http_parser_target(p), "/b");
+    off += c;
+    cr_assert_eq(off, sizeof(m) - 1);
+    es_http_parser_free(p);
+}
+
+Test(http_request, content_length_duplicates)
+{
+    check_splits(&REQ, S("POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc"),
+                 &res);
+    cr_assert_eq(res.rc, ES_HTTP_DONE);
+    check_splits(&REQ, S("POST / HTTP/1.1\r\nContent-Length: 3, 3\r\n\r\nabc"), &res);
+    cr_assert_eq(res.rc, ES_HTTP_DONE);
+    check_splits(&REQ, S("POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd"),
+                 &res);
+    cr_assert_eq(res.rc, ES_HTTP_E_BAD_CONTENT_LENGTH);
+    check_splits(&REQ, S("POST / HTTP/1.1\r\nContent-Length: 3, 4\r\n\r\nabcd"), &res);
+    cr_assert_eq(res.rc, ES_HTTP_E_BAD_CONTENT_LENGTH);
+}
+
+/* ---- request errors ---- */
+
+typedef struct bad {
+    const char *m;
+    int err;
+} bad;
+
+static void check_bad(const opts *o, const bad *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        check_splits(o, cases[i].m, strlen(cases[i].m), &res);
+        cr_assert_eq(res.rc, cases[i].err, "case %zu (%s): got %d %s", i, cases[i].m, res.rc,
+                     es_http_strerror(res.rc));
+    }
+}
+
+Test(http_request, errors)
+{
+    static const bad cases[] = {
+        {"GET /\r\n\r\n", ES_HTTP_E_BAD_REQUEST_LINE},
+        {"GET  / HTTP/1.1\r\n\r\n", ES_HTTP_E_BAD_REQUEST_LINE},
+        {" GET / HTTP/1.1\r\n\r\n", ES_HTTP_E_BAD_REQUEST_LINE},
+        {"G(T / HTTP/1.1\r\n\r\n", ES_HTTP_E_BAD_REQUEST_LINE},
+        {"GET /a\x01 HTTP/1.1\r\n\r\n", ES_HTTP_E_BAD_REQUEST_LINE},
+        {"GET / HTTP/1.1 \r\n\r\n", ES_HTTP_E_BAD_REQUEST_LINE},
+        {"GET / HTTX/1.1\r\n\r\n", ES_HTTP_E_BAD_REQUEST_LINE},
+        {"GET / HTTP/1.1\n\n", ES_HTTP_E_BAD_REQUEST_LINE},
+        {"GET / HTTP/2.0\r\n\r\n", ES_HTTP_E_BAD_VERSION},
+        {"GET / HTTP/1.2\r\n\r\n", ES_HTTP_E_BAD_VERSION},
+        {"GET / HTTP/1.1\r\nHost : x\r\n\r\n", ES_HTTP_E_BAD_HEADER},
+        {"GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n", ES_HTTP_E_BAD_HEADER},
+        {"GET / HTTP/1.1\r\nNoColon\r\n\r\n", ES_HTTP_E_BAD_HEADER},
+        {"GET / HTTP/1.1\r\n: empty-name\r\n\r\n", ES_HTTP_E_BAD_HEADER},
+        {"GET / HTTP/1.1\r\nA: b\rc\r\n\r\n", ES_HTTP_E_BAD_HEADER},
+        {"GET / HTTP/1.1\r\nA: b\nC: d\r\n\r\n", ES_HTTP_E_BAD_HEADER},
+        {"GET / HTTP/1.1\r\nA: b\x7f\r\n\r\n", ES_HTTP_E_BAD_HEADER},
+        {"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", ES_HTTP_E_BAD_CONTENT_LENGTH},
+        {"POST / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n", ES_HTTP_E_BAD_CONTENT_LENGTH},
+        {"POST / HTTP/1.1\r\nContent-Length:\r\n\r\n", ES_HTTP_E_BAD_CONTENT_LENGTH},
+        {"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
+         ES_HTTP_E_BAD_CONTENT_LENGTH},
+        {"POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+         ES_HTTP_E_CL_AND_TE},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n",
+         ES_HTTP_E_CL_AND_TE},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", ES_HTTP_E_UNSUPPORTED_TE},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", ES_HTTP_E_UNSUPPORTED_TE},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", ES_HTTP_E_UNSUPPORTED_TE},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+         ES_HTTP_E_UNSUPPORTED_TE},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding:\r\n\r\n", ES_HTTP_E_UNSUPPORTED_TE},
+        {"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", ES_HTTP_E_UNSUPPORTED_TE},
+        {"POST / HTTP/1.1\r\nContent-Length: 2000000\r\n\r\n", ES_HTTP_E_BODY_TOO_LARGE},
+    };
+    check_bad(&REQ, cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+Test(http_request, header_limits)
+{
+    es_http_limits lim = es_http_default_limits;
+    lim.max_headers = 3;
+    opts o = REQ;
+    o.lim = &lim;
+    /* exactly the limit is fine, one more byte is not */
+    const char ok[] = "GET /0123456789012345678901234567890 HTTP/1.1\r\nA: 12345678\r\n\r\n";
+    lim.max_header_bytes = sizeof(ok) - 1;
+    check_splits(&o, S(ok), &res);
+    cr_assert_eq(res.rc, ES_HTTP_DONE);
+    check_splits(&o, S("GET /0123456789012345678901234567890 HTTP/1.1\r\nA: 123456789\r\n\r\n"),
+                 &res);
+    cr_assert_eq(res.rc, ES_HTTP_E_HEADER_TOO_LARGE);
+    /* a head that never ends is cut at the limit, not buffered */
+    char big[200];
+    memset(big, 'a', sizeof(big));
+    check_splits(&o, big, sizeof(big), &res);
+    cr_assert_eq(res.rc, ES_HTTP_E_HEADER_TOO_LARGE);
+    check_splits(&o, S("GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n"), &res);
+    cr_assert_eq(res.rc, ES_HTTP_DONE);
+    check_splits(&o, S("GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n"), &res);
+    cr_assert_eq(res.rc, ES_HTTP_E_TOO_MANY_HEADERS);
+}
+
+Test(http_request, body_limit_and_errors_are_sticky)
+{
+    es_http_limits lim = es_http_default_limits;
+    lim.max_body = 4;
+    opts o = REQ;
+    o.lim = &lim;
+    check_splits(&o, S("POST / HTTP/1.1\r\nContent-Length: 4\r\n\r\nabcd"), &res);
+    cr_assert_eq(res.rc, ES_HTTP_DONE);
+    check_splits(&o, S("POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nabcde"), &res);
+    cr_assert_eq(res.rc, ES_HTTP_E_BODY_TOO_LARGE);
+    check_splits(&o,
+                 S("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n"
+                   "2\r\ncd\r\n0\r\n\r\n"),
+                 &res);
+    cr_assert_eq(res.rc, ES_HTTP_DONE);
+    check_splits(&o,
+                 S("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n"
+                   "3\r\ncde\r\n0\r\n\r\n"),
+                 &res);
+    cr_assert_eq(res.rc, ES_HTTP_E_BODY_TOO_LARGE);
+    cr_assert_eq(res.body_len, 2, "the first chunk was delivered before the limit");
+    opts oe = RESP_EOF;
+    oe.lim = &lim;
+    check_splits(&oe, S("HTTP/1.1 200 OK\r\n\r\nabcd"), &res);
+    cr_assert_eq(res.rc, ES_HTTP_DONE);
+    check_splits(&oe, S("HTTP/1.1 200 OK\r\n\r\nabcdef"), &res);
+    cr_assert_eq(res.rc, ES_HTTP_E_BODY_TOO_LARGE);
+    cr_assert_eq(res.body_len, 4, "exactly the limit was delivered, however split");
+
+    es_http_parser *p;
+    cr_assert_eq(es_http_parser_create(ES_HTTP_REQUEST, NULL, &p), 0);
+    size_t c;
+    cr_assert_eq(es_http_parser_feed(p, S("BAD\r\n"), &c), ES_HTTP_E_BAD_REQUEST_LINE);
+    cr_assert_eq(es_http_parser_feed(p, S("GET / HTTP/1.1\r\n\r\n"), &c),
+                 ES_HTTP_E_BAD_REQUEST_LINE);
+    cr_assert_eq(c, 0);
+    cr_assert_eq(es_http_parser_eof(p), ES_HTTP_E_BAD_REQUEST_LINE);
+    es_http_parser_reset(p);
+    cr_assert_eq(es_http_parser_feed(p, S("GET / HTTP/1.1\r\n\r\n"), &c), ES_HTTP_HEADERS);
+    es_http_parser_free(p);
+}
+
+static int abort_cb(void *ud, const char *d, size_t n)
+{
+    (void)d;
+    (void)n;
+    (*(int *)ud)++;
+    return -ECANCELED;
+}
+
+Test(http_request, callback_error_stops_parser)
+{
+    es_http_parser *p;
+    int calls = 0;
+    cr_assert_eq(es_http_parser_create(ES_HTTP_REQUEST, NULL, &p), 0);
+    es_http_parser_set_body_cb(p, abort_cb, &calls);
+    const char m[] = "POST / HTTP/1.1\r\nContent-Length: 4\r\n\r\nabcd";
+    size_t c, off = 0;
+    cr_assert_eq(es_http_parser_feed(p, S(m), &c), ES_HTTP_HEADERS);
+    off += c;
+    cr_assert_eq(es_http_parser_feed(p, m + off, sizeof(m) - 1 - off, &c), -ECANCELED);
+    cr_assert_eq(es_http_parser_feed(p, m + off, sizeof(m) - 1 - off, &c), -ECANCELED);
+    cr_assert_eq(calls, 1);
+    cr_assert_str_eq(es_http_strerror(-ECANCELED), strerror(ECANCELED));
+    es_http_parser_free(p);
+}
+
+/* ---- responses ---- */
+
+Test(http_response, content_length)
+{
+    const char m[] = "HTTP/1.1 201 Created\r\nApi-Version: 1.41\r\nContent-Length: 12\r\n\r\n"
+                     "{\"Id\":\"ab\"}\n";
+    check_splits(&RESP, S(m), &res);
+    cr_assert_eq(res.rc, ES_HTTP_DONE);
+    cr_assert_str_eq(res.summary, "201 [Created] 1.1 ka=1 ec=0 ch=0 cl=12\n"
+                                  "Api-Version=1.41\nContent-Length=12\n");
+    cr_assert_eq(res.body_len, 12);
+}
+
+Test(http_response, chunked_with_extensions_and_trailers)
+{
+    const char m[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "1A;foo=bar;baz=\"q\"\r\nabcdefghijklmnopqrstuvwxyz\r\n"
+                     "0003 \t; ext\r\n123\r\n"
+                     "0;last=1\r\nX-Trailer: yes\r\nOther: 2\r\n\r\n";
+    check_splits(&RESP, S(m), &res);
+    cr_assert_eq(res.rc, ES_HTTP_DONE);
+    cr_assert_eq(res.pos, sizeof(m) - 1, "trailers consumed");
+    cr_assert_eq(res.body_len, 29);
+    cr_assert(memcmp(res.body, "abcdefghijklmnopqrstuvwxyz123", 29) == 0);
+}
+
+Test(http_response, chunked_zero_length_only)
+{
+    const char m[] = "HTTP/1.1 200 OK\r\ntransfer-encoding: Chunked\r\n\r\n0\r\n\r\n";
+    check_splits(&RESP, S(m), &res);
+    cr_assert_eq(res.rc, ES_HTTP_DONE);
+    cr_assert_eq(res.body_len, 0);
+    cr_assert_eq(res.pieces, 0);
+    cr_assert_eq(res.pos, sizeof(m) - 1);
+}
+
+Test(http_response, chunked_incomplete_needs_more_and_eof_truncates)
+{
+    check_splits(&RESP, S("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel"), &res);
+    cr_assert_eq(res.rc, ES_HTTP_NEED_MORE);
+    cr_assert_eq(res.body_len, 3, "partial chunk data delivered as it arrives");
+    check_splits(&RESP_EOF, S("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel"),
+                 &res);
+    cr_assert_eq(res.rc, ES_HTTP_E_TRUNCATED);
+    check_splits(&RESP_EOF, S("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel"), &res);
+    cr_assert_eq(res.rc, ES_HTTP_E_TRUNCATED);
+    check_splits(&RESP_EOF, S("HTTP/1.1 200 OK\r\nContent-"), &res);
+    cr_assert_eq(res.rc, ES_HTTP_E_TRUNCATED);
+}
+
+Test(http_response, chunk_errors)
+{
+    es_http_limits lim = es_http_default_limits;
+    lim.max_chunk_line = 16;
+    lim.max_body = 100;
+    opts o = RESP;
+    o.lim = &lim;
+#define CH "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    static const bad cases[] = {
+        {CH "g\r\n", ES_HTTP_E_BAD_CHUNK},
+        {CH "\r\n", ES_HTTP_E_BAD_CHUNK},
+        {CH ";ext\r\n", ES_HTTP_E_BAD_CHUNK},
+        {CH "-1\r\n", ES_HTTP_E_BAD_CHUNK},
+        {CH "0x5\r\n", ES_HTTP_E_BAD_CHUNK},
+        {CH "5 5\r\n", ES_HTTP_E_BAD_CHUNK},
+        {CH "5\n", ES_HTTP_E_BAD_CHUNK},
+        {CH "5\rX", ES_HTTP_E_BAD_CHUNK},
+        {CH "2\r\nabc\r\n", ES_HTTP_E_BAD_CHUNK},
+        {CH "2\r\nab\n", ES_HTTP_E_BAD_CHUNK},
+        {CH "2;a\x01\r\n", ES_HTTP_E_BAD_CHUNK},
+        {CH "11111111111111111\r\n", ES_HTTP_E_CHUNK_LINE_TOO_LONG},
+        {CH "1;aaaaaaaaaaaaaaaaaaaaaa\r\n", ES_HTTP_E_CHUNK_LINE_TOO_LONG},
+        {CH "65\r\n", ES_HTTP_E_BODY_TOO_LARGE}, /* 101 > 100: refused before any data */
+        {CH "40\r\n"
+            "0123456789012345678901234567890123456789012345678901234567890123\r\n"
+            "40\r\n",
+         ES_HTTP_E_BODY_TOO_LARGE},
+        {CH "0\r\n: bad\r\n\r\n", ES_HTTP_E_BAD_HEADER},
+        {CH "0\r\n folded\r\n\r\n", ES_HTTP_E_BAD_HEADER},
+        {CH "0\r\nA: b\n", ES_HTTP_E_BAD_HEADER},
+        {CH "0\r\n\rX", ES_HTTP_E_BAD_HEADER},
+    };
+    check_bad(&o, cases, sizeof(cases) / sizeof(cases[0]));
+    /* a 64-bit overflowing size with a longer line limit */
+    lim.max_chunk_line = 100;
+    static const bad ovf[] = {{CH "10000000000000000\r\n", ES_HTTP_E_BAD_CHUNK},
+                              {CH "ffffffffffffffff\r\n", ES_HTTP_E_BODY_TOO_LARGE}};
+    check_bad(&o, ovf, 2);
+    /* trailer count and size */
+    lim.max_headers = 1;
+    lim.max_header_bytes = 80;
+    static const bad tr[] = {
+        {CH "0\r\nA: 1\r\nB: 2\r\n\r\n", ES_HTTP_E_TOO_MANY_HEADERS},
+        {CH "0\r\nA: 0123456789012345678901234567890123456789012345678901234567890123456789"
+            "0123456789\r\n\r\n",
+         ES_HTTP_E_HEADER_TOO_LARGE},
+    };
+    check_bad(&o, tr, 2);
+#undef CH
+}
+
+Test(http_response, close_delimited)
+{
+    const char m[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nsome body\r\nmore";
+    check_splits(&RESP_EOF, S(m), &res);
+    cr_assert_eq(res.rc, ES_HTTP_DONE);
+    cr_assert(strstr(res.summary, "ka=0"), "close-delimited is never keep-alive");
+    cr_assert_eq(res.body_len, 15);
+    check_splits(&RESP, S(m), &res);
+    cr_assert_eq(res.rc, ES_HTTP_NEED_MORE, "without eof it is not finished");
+    /* HTTP/1.0 with no length */
+    check_splits(&RESP_EOF, S("HTTP/1.0 200 OK\r\n\r\nx"), &res);
+    cr_assert_eq(res.rc, ES_HTTP_DONE);
+    cr_assert_eq(res.body_len, 1);
+}
+
+Test(http_response, no_body_statuses_and_head)
+{
+    const char *ms[] = {
+        "HTTP/1.1 204 No Content\r\nContent-Length: 10\r\n\r\n",
+        "HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "HTTP/1.1 100 Continue\r\n\r\n",
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: tcp\r\nConnection: Upgrade\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof(ms) / sizeof(ms[0]); i++) {
+        check_splits(&RESP, ms[i], strlen(ms[i]), &res);
+        cr_assert_eq(res.rc, ES_HTTP_DONE, "%s", ms[i]);
+        cr_assert_eq(res.pos, strlen(ms[i]));
+        cr_assert_eq(res.body_len, 0);
+    }
+    opts o = RESP;
+    o.head = true;
+    const char m[] = "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n";
+    check_splits(&o, S(m), &res);
+    cr_assert_eq(res.rc, ES_HTTP_DONE);
+    cr_assert_eq(res.pos, sizeof(m) - 1);
+    check_splits(&RESP, S(m), &res);
+    cr_assert_eq(res.rc, ES_HTTP_NEED_MORE, "not a HEAD answer: body expected");
+}
+
+Test(http_response, continue_then_final_on_one_stream)
+{
+    const char m[] = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    es_http_parser *p;
+    cr_assert_eq(es_http_parser_create(ES_HTTP_RESPONSE, NULL, &p), 0);
+    size_t c, off = 0;
+    cr_assert_eq(es_http_parser_feed(p, S(m), &c), ES_HTTP_HEADERS);
+    off += c;
+    cr_assert_eq(es_http_parser_status(p), 100);
+    cr_assert_eq(es_http_parser_feed(p, m + off, sizeof(m) - 1 - off, &c), ES_HTTP_DONE);
+    es_http_parser_reset(p);
+    cr_assert_eq(es_http_parser_feed(p, m + off, sizeof(m) - 1 - off, &c), ES_HTTP_HEADERS);
+    off += c;
+    cr_assert_eq(es_http_parser_status(p), 200);
+    cr_assert_eq(es_http_parser_feed(p, m + off, sizeof(m) - 1 - off, &c), ES_HTTP_DONE);
+    cr_assert_eq(off + c, sizeof(m) - 1);
+    es_http_parser_free(p);
+}
+
+Test(http_response, te_and_cl_response_chunked_wins_and_closes)
+{
+    const char m[] = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "2\r\nok\r\n0\r\n\r\n";
+    check_splits(&RESP, S(m), &res);
+    cr_assert_eq(res.rc, ES_HTTP_DONE);
+    cr_assert(strstr(res.summary, "ka=0 ec=0 ch=1 cl=-1"), "%s", res.summary);
+    cr_assert_eq(res.body_len, 2);
+}
+
+Test(http_response, status_line_forms_and_errors)
+{
+    check_splits(&RESP, S("HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n"), &res);
+    cr_assert_eq(res.rc, ES_HTTP_DONE);
+    cr_assert(strstr(res.summary, "200 [] "));
+    check_splits(&RESP, S("HTTP/1.1 404 \r\nContent-Length: 0\r\n\r\n"), &res);
+    cr_assert_eq(res.rc, ES_HTTP_DONE);
+    static const bad cases[] = {
+        {"HTTP/1.1 20 OK\r\n\r\n", ES_HTTP_E_BAD_STATUS_LINE},
+        {"HTTP/1.1 2000 OK\r\n\r\n", ES_HTTP_E_BAD_STATUS_LINE},
+        {"HTTP/1.1 099 OK\r\n\r\n", ES_HTTP_E_BAD_STATUS_LINE},
+        {"HTTP/1.1  200 OK\r\n\r\n", ES_HTTP_E_BAD_STATUS_LINE},
+        {"HTTP/1.1 2x0 OK\r\n\r\n", ES_HTTP_E_BAD_STATUS_LINE},
+        {"HTTP/1.1 200 O\x01K\r\n\r\n", ES_HTTP_E_BAD_STATUS_LINE},
+        {"http/1.1 200 OK\r\n\r\n", ES_HTTP_E_BAD_STATUS_LINE},
+        {"\r\nHTTP/1.1 200 OK\r\n\r\n", ES_HTTP_E_BAD_STATUS_LINE},
+        {"HTTP/1.1 200 OK\n\n", ES_HTTP_E_BAD_STATUS_LINE},
+        {"HTTP/2 200 OK\r\n\r\n", ES_HTTP_E_BAD_STATUS_LINE},
+        {"HTTP/3.0 200 OK\r\n\r\n", ES_HTTP_E_BAD_VERSION},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+         ES_HTTP_E_BAD_CONTENT_LENGTH},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", ES_HTTP_E_UNSUPPORTED_TE},
+        {"HTTP/1.1 200 OK\r\nX: 1\r\n\tfold\r\n\r\n", ES_HTTP_E_BAD_HEADER},
+    };
+    check_bad(&RESP, cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+Test(http_response, streaming_pieces_arrive_before_end)
+{
+    /* the /events use: body bytes come out as soon as they are fed */
+    es_http_parser *p;
+    result r = {0};
+    cr_assert_eq(es_http_parser_create(ES_HTTP_RESPONSE, NULL, &p), 0);
+    es_http_parser_set_body_cb(p, collect, &r);
+    size_t c;
+    const char h[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+    cr_assert_eq(es_http_parser_feed(p, S(h), &c), ES_HTTP_HEADERS);
+    cr_assert_eq(es_http_parser_feed(p, S("8\r\n{\"x\":1}\n\r\n"), &c), ES_HTTP_NEED_MORE);
+    cr_assert_eq(r.body_len, 8);
+    cr_assert_eq(es_http_parser_feed(p, S("9\r\n{\"x\":2"), &c), ES_HTTP_NEED_MORE);
+    cr_assert_eq(r.body_len, 14);
+    cr_assert_eq(es_http_parser_feed(p, S("2}\n\r\n"), &c), ES_HTTP_NEED_MORE);
+    cr_assert_eq(r.body_len, 17);
+    cr_assert(memcmp(r.body, "{\"x\":1}\n{\"x\":22}\n", 17) == 0);
+    es_http_parser_free(p);
+}
+
+/* ---- serializer ---- */
+
+Test(http_write, request_round_trip)
+{
+    es_buf b;
+    es_buf_init(&b, 4096);
+    cr_assert_eq(es_http_write_request_line(&b, "POST", "/v1.41/containers/create?name=x"), 0);
+    cr_assert_eq(es_http_write_header(&b, "Host", "docker"), 0);
+    cr_assert_eq(es_http_write_body(&b, "application/json", "{}", 2), 0);
+    cr_assert_str_eq(es_buf_cstr(&b), "POST /v1.41/containers/create?name=x HTTP/1.1\r\n"
+                                      "Host: docker\r\nContent-Type: application/json\r\n"
+                                      "Content-Length: 2\r\n\r\n{}");
+    check_splits(&REQ, b.data, b.len, &res);
+    cr_assert_eq(res.rc, ES_HTTP_DONE);
+    cr_assert_eq(res.body_len, 2);
+    cr_assert_eq(es_http_write_header(&b, "X", "a\r\nInjected: 1"), -EINVAL);
+    cr_assert_eq(es_http_write_header(&b, "X Y", "a"), -EINVAL);
+    cr_assert_eq(es_http_write_header(&b, "", "a"), -EINVAL);
+    cr_assert_eq(es_http_write_request_line(&b, "GET", "/a b"), -EINVAL);
+    cr_assert_eq(es_http_write_request_line(&b, "G ET", "/"), -EINVAL);
+    es_buf_free(&b);
+}
+
+Test(http_write, response_chunked_round_trip)
+{
+    es_buf b;
+    es_buf_init(&b, 4096);
+    cr_assert_eq(es_http_write_status_line(&b, 200, NULL), 0);
+    cr_assert_eq(es_http_write_header(&b, "Transfer-Encoding", "chunked"), 0);
+    cr_assert_eq(es_http_write_end_head(&b), 0);
+    char big[300];
+    memset(big, 'z', sizeof(big));
+    cr_assert_eq(es_http_write_chunk(&b, "hello", 5), 0);
+    cr_assert_eq(es_http_write_chunk(&b, big, sizeof(big)), 0);
+    cr_assert_eq(es_http_write_chunk(&b, NULL, 0), 0);
+    cr_assert(strstr(es_buf_cstr(&b), "\r\n12c\r\nzzz"));
+    check_splits(&RESP, b.data, b.len, &res);
+    cr_assert_eq(res.rc, ES_HTTP_DONE);
+    cr_assert_eq(res.body_len, 305);
+    cr_assert_eq(es_http_write_status_line(&b, 99, NULL), -EINVAL);
+    cr_assert_str_eq(es_http_reason_phrase(409), "Conflict");
+    es_buf_free(&b);
+    es_buf small;
+    es_buf_init(&small, 10);
+    cr_assert_eq(es_http_write_status_line(&small, 200, NULL), -EMSGSIZE);
+    es_buf_free(&small);
+}
+
+Test(http_misc, strerror_names_every_error)
+{
+    for (int e = ES_HTTP_E_TRUNCATED; e <= ES_HTTP_E_HEADER_TOO_LARGE; e++) {
+        const char *s = es_http_strerror(e);
+        cr_assert(strstr(s, "HTTP"), "%d: %s", e, s);
+    }
+    cr_assert(es_http_token_in_list(" a , Keep-Alive,b", "keep-alive"));
+    cr_assert(!es_http_token_in_list("keep-alived", "keep-alive"));
+    cr_assert(!es_http_token_in_list("", "close"));
+}
