@@ -67,6 +67,7 @@ void ag_create_params_free(ag_create_params *p)
     free_kvs(p->log_config, p->n_log_config, true);
     es_free(p->working_dir);
     es_free(p->user);
+    es_free(p->network_mode);
     es_free(p);
 }
 
@@ -439,6 +440,8 @@ int ag_create_params_write_json(const ag_create_params *p, es_buf *out)
         es_jw_obj_end(&w);
         es_jw_obj_end(&w);
     }
+    if (p->network_mode)
+        es_jw_kstr(&w, "NetworkMode", p->network_mode);
     if (p->has_memory)
         es_jw_kint(&w, "Memory", p->memory_bytes);
     if (p->has_cpu)

@@ -65,6 +65,7 @@ typedef struct ag_create_params {
     ag_kv *log_config; /* values may be SECRET */
     size_t n_log_config;
     char *working_dir, *user; /* NULL when unset */
+    char *network_mode;       /* HostConfig.NetworkMode; NULL: Docker's default */
     bool has_stop_timeout, has_memory, has_cpu;
     int64_t stop_timeout; /* seconds */
     int64_t memory_bytes; /* HostConfig.Memory */
