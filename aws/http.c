@@ -377,6 +377,7 @@ static void on_timer(uv_timer_t *t)
     int running;
     if (h->closing)
         return;
+    h->stats.timer_wakeups++;
     if (curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running) != CURLM_OK)
         return;
     check_multi_info(h);

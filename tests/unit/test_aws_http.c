@@ -86,6 +86,29 @@ Test(http, get_and_connection_reuse)
     cr_expect_eq(fake_stat_int(&f, "connections"), 2);
 }
 
+/* A request on a reused connection costs about one loop turn on curl's
+ * timer (its "start now" after curl_multi_add_handle); the rest is driven
+ * by socket readiness. A regression that spins the loop shows here. */
+Test(http, few_loop_turns_per_request)
+{
+    static const char body[] = "{\"Names\":[\"a\"],\"WithDecryption\":true}";
+    aw_http_request post = {.method = "POST", .body = body, .body_len = sizeof body - 1};
+    result r = {0};
+    get("/__reset", &post, &r); /* connects */
+    aw_http_stats a, b;
+    aw_http_get_stats(h, &a);
+    for (int i = 0; i < 10; i++) {
+        result q = {0};
+        aw_http_request p2 = post;
+        get("/__reset", &p2, &q);
+        cr_assert_eq(q.err, 0);
+        cr_assert_eq(q.status, 200);
+    }
+    aw_http_get_stats(h, &b);
+    unsigned long per = (b.timer_wakeups - a.timer_wakeups) / 10;
+    cr_expect_leq(per, 3, "%lu timer wake-ups per request", per);
+}
+
 Test(http, status_and_post)
 {
     result r = {0};
