@@ -375,6 +375,33 @@ Test(creds, expiring_credentials_refreshed_before_expiry)
     cr_expect_eq(fake_op_count(&f, "creds-container"), 2);
 }
 
+Test(creds, failed_refresh_keeps_serving_unexpired_credentials)
+{
+    const char *fa[] = {"--expiry", "5", NULL};
+    start(fa, &(aw_creds_config){0});
+    aw_creds_close(p, NULL, NULL);
+    char full[128];
+    snprintf(full, sizeof full, "AWS_CONTAINER_CREDENTIALS_FULL_URI=%s/creds", f.base);
+    char *env[] = {full, NULL};
+    aw_creds_config cfg = {.envp = env, .refresh_before_s = 3};
+    cr_assert_eq(aw_creds_create(c, &cfg, &p), 0);
+    cg a = {0}, b = {0}, d = {0};
+    get(&a);
+    cr_expect_str_eq(a.akid, "AKCONTAINER1");
+    fake_post(&f, "/__script",
+              "{\"container\":[{\"status\":500,\"body\":\"down\"},"
+              "{\"status\":500,\"body\":\"down\"},{\"status\":500,\"body\":\"down\"}]}");
+    sleep_ms(2200); /* inside the refresh window, not expired */
+    get(&b);
+    cr_expect(!b.failed, "%s", b.err.code);
+    cr_expect_str_eq(b.akid, "AKCONTAINER1");
+    cr_expect_eq(fake_op_count(&f, "container"), 2, "the refresh was tried");
+    sleep_ms(3500); /* expired now: the failure shows */
+    get(&d);
+    cr_expect(d.failed);
+    cr_expect_str_eq(d.err.code, "ContainerCredentialsUnavailable");
+}
+
 #define ROLE "arn:aws:iam::123456789012:role/exec"
 
 Test(creds, assume_role_coalesced_and_cached)
