@@ -461,6 +461,27 @@ Test(creds, assume_role_refreshed_before_expiry)
     cr_expect_eq(fake_op_count(&f, "AssumeRole"), 2);
 }
 
+Test(creds, assume_role_failed_refresh_keeps_unexpired_credentials)
+{
+    const char *fa[] = {"--expiry", "5", NULL};
+    aw_creds_config cfg = {.access_key_id = AK, .secret_access_key = SK, .refresh_before_s = 3};
+    start(fa, &cfg);
+    cg a = {0}, b = {0};
+    cr_assert_eq(aw_creds_assume_role(p, ROLE, on_creds, &a), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    cr_expect_str_eq(a.akid, "AKSTS1");
+    fake_post(&f, "/__script",
+              "{\"AssumeRole\":[{\"status\":403,\"content_type\":\"text/xml\",\"body\":"
+              "\"<ErrorResponse><Error><Code>AccessDenied</Code><Message>no</Message></Error>"
+              "</ErrorResponse>\"}]}");
+    sleep_ms(2200);
+    cr_assert_eq(aw_creds_assume_role(p, ROLE, on_creds, &b), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    cr_expect(!b.failed, "%s", b.err.code);
+    cr_expect_str_eq(b.akid, "AKSTS1");
+    cr_expect_eq(fake_op_count(&f, "AssumeRole"), 2, "the refresh was tried");
+}
+
 Test(creds, assume_role_denied_goes_to_every_waiter_and_is_not_cached)
 {
     aw_creds_config cfg = {.access_key_id = AK, .secret_access_key = SK};
