@@ -159,6 +159,8 @@ static void req_finish(http_req *r, int err)
         h->stats.completed++;
     } else {
         h->stats.failed++;
+        h->stats.body_too_big += err == AW_HTTP_E_BODY_TOO_BIG;
+        h->stats.timeouts += err == AW_HTTP_E_TIMEOUT;
     }
     r->cb(r->arg, err, &r->resp);
     req_free(r);

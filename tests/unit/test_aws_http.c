@@ -127,6 +127,9 @@ Test(http, request_timeout)
     cr_expect_eq(r.err, AW_HTTP_E_TIMEOUT);
     cr_expect(ms >= 250 && ms < 3000, "took %lu ms", (unsigned long)ms);
     cr_expect(aw_http_err_retryable(r.err));
+    aw_http_stats st;
+    aw_http_get_stats(h, &st);
+    cr_expect_eq(st.timeouts, 1);
 }
 
 Test(http, connect_failure)
@@ -166,6 +169,9 @@ Test(http, body_limit)
     get("/bigchunked?n=50000", &q, &r3);
     cr_expect_eq(r3.err, AW_HTTP_E_BODY_TOO_BIG);
     cr_expect_str_eq(aw_http_strerror(AW_HTTP_E_BODY_TOO_BIG), "response body larger than allowed");
+    aw_http_stats st;
+    aw_http_get_stats(h, &st);
+    cr_expect_eq(st.body_too_big, 2);
 }
 
 Test(http, many_in_flight)
