@@ -194,6 +194,10 @@ static int build_env(const ag_container_def *cd, const ag_container_override *ov
         size_t count;
         const ag_secret_value *v =
             find_value(values, n_values, AG_SECRET_ENV, cd->secrets[i].name, &count);
+        if (!v) { /* check_values ran first; kept for the compiler and for safety */
+            es_free(list);
+            return -EINVAL;
+        }
         put(list, &n, cd->secrets[i].name, v->value, v->len);
     }
     int r = 0;
@@ -235,6 +239,10 @@ static int build_log(const ag_container_def *cd, const ag_secret_value *values, 
         size_t count;
         const ag_secret_value *v =
             find_value(values, n_values, AG_SECRET_LOG, l->secret_options[i].name, &count);
+        if (!v) {
+            es_free(list);
+            return -EINVAL;
+        }
         put(list, &n, l->secret_options[i].name, v->value, v->len);
     }
     int r = 0;

@@ -333,7 +333,7 @@ class H(BaseHTTPRequestHandler):
 
     def op_GetSecretValue(self, req):
         sid = req.get("SecretId", "")
-        if sid.startswith("missing"):
+        if sid.split(":secret:")[-1].startswith("missing"):
             return self.send(400, json.dumps({
                 "__type": "ResourceNotFoundException",
                 "Message": "Secrets Manager can't find the specified secret."}))

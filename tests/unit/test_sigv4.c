@@ -1,5 +1,5 @@
 /* SigV4: AWS's own test vectors (read at test time from
- * ES_SHARED_DIR/sigv4-test-suite), the Authorization parser, verification,
+ * tests/data/sigv4-test-suite), the Authorization parser, verification,
  * the signing-key cache, and a differential test against botocore. */
 #include <criterion/criterion.h>
 
@@ -18,17 +18,12 @@
 #include "common/alloc.h"
 #include "common/json.h"
 
-/* ES_SHARED_DIR is <source>/../shared: right for /work/main and CI; a
- * worktree elsewhere points at it with the ES_SHARED_DIR environment
- * variable. */
-static char suite_dir[512];
-
+/* AWS's SigV4 test vectors (Apache-2.0, from awslabs/aws-c-auth) are kept
+ * in the tree, with their LICENSE, so that the suite needs nothing beside
+ * the checkout. */
 static const char *suite(void)
 {
-    const char *env = getenv("ES_SHARED_DIR");
-    snprintf(suite_dir, sizeof suite_dir, "%s/sigv4-test-suite",
-             access(ES_SHARED_DIR "/sigv4-test-suite", R_OK) == 0 || !env ? ES_SHARED_DIR : env);
-    return suite_dir;
+    return ES_SOURCE_DIR "/tests/data/sigv4-test-suite";
 }
 #define SUITE suite()
 
