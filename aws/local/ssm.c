@@ -324,12 +324,48 @@ static bool is_reference(const char *name)
  * -ESRCH: no such parameter / version (e filled); -EINVAL: malformed (e
  * filled, code ValidationException or HierarchyLevelLimitExceededException);
  * other negatives with e filled. *selector points into requested. */
+/* A parameter may be named by its ARN (GetParameter(s), history, labels,
+ * delete): answers where the name part ("/a/b" or "/a") starts inside in, 0
+ * for a plain name; -ENOENT (e filled: ParameterNotFound) for another
+ * region or account, -EINVAL for a malformed ARN. */
+static int arn_name_offset(al_ctx *c, const char *in, size_t *off, al_error *e)
+{
+    *off = 0;
+    if (strncmp(in, "arn:", 4) != 0)
+        return 0;
+    char prefix[160];
+    int n = snprintf(prefix, sizeof prefix, "arn:aws:ssm:%s:%s:parameter/", c->region, c->account);
+    if (n > 0 && strncmp(in, prefix, (size_t)n) == 0 && in[n] && in[n] != '/') {
+        *off = (size_t)n - 1; /* keep the '/' */
+        return 0;
+    }
+    if (strncmp(in, "arn:aws:ssm:", 12) == 0 && strstr(in, ":parameter/")) {
+        al_fail(e, 400, "ParameterNotFound",
+                "Parameter %s not found: it is not in this endpoint's region and account (%s, %s).",
+                in, c->region, c->account);
+        return -ENOENT;
+    }
+    return al_fail(e, 400, "ValidationException",
+                   "'%s' is not a parameter name or a parameter ARN "
+                   "(arn:aws:ssm:REGION:ACCOUNT:parameter/NAME).",
+                   in);
+}
+
+/* Validates "name[:selector]" (or "ARN[:selector]"), asks the hook, loads the
+ * version. -ENOENT / -ESRCH: no such parameter / version (e filled);
+ * -EINVAL: malformed (e filled, code ValidationException or
+ * HierarchyLevelLimitExceededException); other negatives with e filled.
+ * *selector points into requested. A parameter asked for by ARN answers with
+ * that ARN as its Name. */
 static int resolve_param(al_ctx *c, const char *principal, const char *action,
                          const char *requested, pv *out, const char **selector, al_error *e)
 {
     sel s;
-    int r = parse_selector(requested, &s, e);
+    size_t off;
+    int r = arn_name_offset(c, requested, &off, e);
     if (r < 0)
+        return r;
+    if ((r = parse_selector(requested + off, &s, e)) < 0)
         return r;
     if ((r = check_name(c, s.name, false, e)) < 0)
         return r;
@@ -345,6 +381,16 @@ static int resolve_param(al_ctx *c, const char *principal, const char *action,
     }
     if (r < 0)
         return not_found(e, requested, r);
+    if (off) {
+        size_t n = s.selector ? (size_t)(s.selector - requested) : strlen(requested);
+        char *as_asked = es_strndup(requested, n);
+        if (!as_asked) {
+            pv_clear(out);
+            return al_fail_internal(e, "InternalServerError");
+        }
+        es_free(out->name);
+        out->name = as_asked;
+    }
     *selector = s.selector;
     return 0;
 }
@@ -1406,7 +1452,12 @@ static int op_get_parameter_history(al_ctx *c, const char *principal, const es_j
         return -EINVAL;
     if (!name)
         return al_fail(e, 400, "ValidationException", "Name is required.");
-    int r = check_name(c, name, false, e);
+    size_t off;
+    int r = arn_name_offset(c, name, &off, e);
+    if (r < 0)
+        return r;
+    name += off;
+    r = check_name(c, name, false, e);
     if (r < 0)
         return r;
     int64_t after = 0;
@@ -1488,7 +1539,12 @@ static int op_get_parameter_history(al_ctx *c, const char *principal, const es_j
 static int delete_one(al_ctx *c, const char *principal, const char *action, const char *name,
                       al_error *e)
 {
-    int r = check_name(c, name, false, e);
+    size_t off;
+    int r = arn_name_offset(c, name, &off, e);
+    if (r < 0)
+        return r;
+    name += off;
+    r = check_name(c, name, false, e);
     if (r < 0)
         return r;
     const char *canon = canon_of(name);
@@ -1610,7 +1666,12 @@ static int op_label_parameter_version(al_ctx *c, const char *principal, const es
     for (size_t i = 0; i < labels->u.array.n; i++)
         if (!es_json_as_str(labels->u.array.items[i]))
             return al_fail(e, 400, "ValidationException", "Labels must be strings.");
-    int r = check_name(c, name, false, e);
+    size_t off;
+    int r = arn_name_offset(c, name, &off, e);
+    if (r < 0)
+        return r;
+    name += off;
+    r = check_name(c, name, false, e);
     if (r < 0)
         return r;
     const char *canon = canon_of(name);
