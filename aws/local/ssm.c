@@ -981,11 +981,11 @@ static void slash_form(const char *canon, char *out, size_t n)
     snprintf(out, n, "%s%s", canon[0] == '/' ? "" : "/", canon);
 }
 
-static bool path_match(const char *path, const char *canon, bool recursive)
+/* path[0..pl) is a checked path without trailing '/' (or "/"). */
+static bool path_match_n(const char *path, size_t pl, const char *canon, bool recursive)
 {
     char full[AL_SSM_NAME_MAX + 2];
     slash_form(canon, full, sizeof full);
-    size_t pl = strlen(path);
     const char *rest;
     if (pl == 1) {
         rest = full + 1;
@@ -995,6 +995,11 @@ static bool path_match(const char *path, const char *canon, bool recursive)
         rest = full + pl + 1;
     }
     return *rest && (recursive || !strchr(rest, '/'));
+}
+
+static bool path_match(const char *path, const char *canon, bool recursive)
+{
+    return path_match_n(path, strlen(path), canon, recursive);
 }
 
 /* Validates Path and copies it without a trailing '/' into out. */
@@ -1057,7 +1062,7 @@ typedef struct filter {
     enum { O_EQUALS, O_BEGINS, O_CONTAINS, O_RECURSIVE, O_ONELEVEL } opt;
     const es_json *values;
     char key_ids[50][AL_KEY_ID_LEN + 1]; /* F_KEYID: resolved values, "" when unknown */
-    char paths[50][AL_SSM_NAME_MAX + 1];
+    size_t path_len[50];                 /* F_PATH: the value's length without a trailing '/' */
 } filter;
 
 #define MAX_FILTERS 10
@@ -1134,9 +1139,11 @@ static int parse_filters(al_ctx *c, const es_json *req, bool by_path, filter *f,
             if (fi->key == F_KEYID && al_kms_resolve(c, v, fi->key_ids[j]) < 0)
                 fi->key_ids[j][0] = '\0';
             if (fi->key == F_PATH) {
-                int r = check_path(v, fi->paths[j], sizeof fi->paths[j], e);
+                char norm[AL_SSM_NAME_MAX + 1];
+                int r = check_path(v, norm, sizeof norm, e);
                 if (r < 0)
                     return r;
+                fi->path_len[j] = strlen(norm);
             }
         }
         fi->opt = fi->key == F_PATH ? O_ONELEVEL : O_EQUALS;
@@ -1206,7 +1213,7 @@ static bool filter_one(al_ctx *c, const filter *f, const pv *p, const char *v, s
         return strstr(p->name, v) != NULL;
     }
     case F_PATH:
-        return path_match(f->paths[j], p->canon, f->opt == O_RECURSIVE);
+        return path_match_n(v, f->path_len[j], p->canon, f->opt == O_RECURSIVE);
     case F_TYPE:
         return strcmp(p->type, v) == 0;
     case F_KEYID:
