@@ -1248,6 +1248,77 @@ static int op_restore_secret(al_ctx *c, const char *principal, const es_json *re
     return 0;
 }
 
+static int op_list_secret_version_ids(al_ctx *c, const char *principal, const es_json *req,
+                                      es_jw *w, al_error *e)
+{
+    int64_t max;
+    const char *tok;
+    bool deprecated;
+    secret s;
+    if (!al_opt_int(req, "MaxResults", 1, 100, 100, &max, e) ||
+        !al_opt_str(req, "NextToken", &tok, e) ||
+        !al_opt_bool(req, "IncludeDeprecated", false, &deprecated, e))
+        return -EINVAL;
+    int64_t after = 0;
+    if (tok) {
+        char *end = NULL;
+        errno = 0;
+        long long v = strtoll(tok, &end, 10);
+        if (errno || !*tok || *end || v < 0)
+            return al_fail(e, 400, "InvalidNextTokenException", "The NextToken is not valid.");
+        after = v;
+    }
+    int r = load_target(c, principal, req, "secretsmanager:ListSecretVersionIds", true, &s, e);
+    if (r < 0)
+        return r;
+    /* versions in creation order; the token is the rowid of the last one */
+    sqlite3_stmt *st = al_db_prepare(
+        c->db, "SELECT v.rowid, v.version_id, v.created FROM sm_version v WHERE v.arn=?1 AND "
+               "v.rowid > ?2 AND (?3 OR EXISTS (SELECT 1 FROM sm_stage g WHERE g.arn=v.arn AND "
+               "g.version_id=v.version_id)) ORDER BY v.rowid LIMIT ?4");
+    if (!st) {
+        secret_clear(&s);
+        return al_fail_internal(e, "InternalServiceError");
+    }
+    sqlite3_bind_text(st, 1, s.arn, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, after);
+    sqlite3_bind_int(st, 3, deprecated ? 1 : 0);
+    sqlite3_bind_int64(st, 4, max + 1);
+    es_jw_obj(w);
+    es_jw_key(w, "Versions");
+    es_jw_arr(w);
+    int64_t n = 0, last = 0;
+    bool more = false;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        if (n == max) {
+            more = true;
+            break;
+        }
+        const char *vid = (const char *)sqlite3_column_text(st, 1);
+        es_jw_obj(w);
+        es_jw_kstr(w, "VersionId", vid);
+        es_jw_key(w, "VersionStages");
+        write_stages(c, s.arn, vid, w);
+        es_jw_key(w, "CreatedDate");
+        es_jw_double(w, sqlite3_column_double(st, 2));
+        es_jw_obj_end(w);
+        last = sqlite3_column_int64(st, 0);
+        n++;
+    }
+    sqlite3_finalize(st);
+    es_jw_arr_end(w);
+    if (more) {
+        char t[32];
+        snprintf(t, sizeof t, "%lld", (long long)last);
+        es_jw_kstr(w, "NextToken", t);
+    }
+    es_jw_kstr(w, "ARN", s.arn);
+    es_jw_kstr(w, "Name", s.name);
+    es_jw_obj_end(w);
+    secret_clear(&s);
+    return 0;
+}
+
 const al_op al_sm_ops[] = {
     {"CreateSecret", op_create_secret},
     {"PutSecretValue", op_put_secret_value},
@@ -1257,5 +1328,6 @@ const al_op al_sm_ops[] = {
     {"UpdateSecretVersionStage", op_update_secret_version_stage},
     {"DeleteSecret", op_delete_secret},
     {"RestoreSecret", op_restore_secret},
+    {"ListSecretVersionIds", op_list_secret_version_ids},
     {NULL, NULL},
 };

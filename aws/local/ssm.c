@@ -1749,6 +1749,83 @@ static int op_label_parameter_version(al_ctx *c, const char *principal, const es
     return 0;
 }
 
+/* Labels that are not on that version are "invalid"; the others go. */
+static int op_unlabel_parameter_version(al_ctx *c, const char *principal, const es_json *req,
+                                        es_jw *w, al_error *e)
+{
+    const char *name;
+    int64_t version;
+    if (!al_opt_str(req, "Name", &name, e) ||
+        !al_opt_int(req, "ParameterVersion", 1, INT64_MAX, 0, &version, e))
+        return -EINVAL;
+    if (!name || !version)
+        return al_fail(e, 400, "ValidationException", "Name and ParameterVersion are required.");
+    const es_json *labels = es_json_get(req, "Labels");
+    if (!labels || labels->type != ES_JSON_ARRAY || labels->u.array.n < 1 ||
+        labels->u.array.n > AL_SSM_LABELS_PER_VERSION)
+        return al_fail(e, 400, "ValidationException", "Labels must be a list of 1 to %d labels.",
+                       AL_SSM_LABELS_PER_VERSION);
+    for (size_t i = 0; i < labels->u.array.n; i++)
+        if (!es_json_as_str(labels->u.array.items[i]))
+            return al_fail(e, 400, "ValidationException", "Labels must be strings.");
+    size_t off;
+    int r = arn_name_offset(c, name, &off, e);
+    if (r < 0)
+        return r;
+    name += off;
+    if ((r = check_name(c, name, false, e)) < 0)
+        return r;
+    const char *canon = canon_of(name);
+    char arn[ARN_MAX];
+    param_arn(c, canon, arn, sizeof arn);
+    if ((r = al_authorize(c, principal, "ssm:UnlabelParameterVersion", arn, e)) < 0)
+        return r;
+    pv p;
+    r = load_pv(c, canon, version, NULL, &p);
+    if (r < 0) {
+        if (r == -ESRCH)
+            return al_fail(e, 400, "ParameterVersionNotFound",
+                           "Systems Manager could not find version %lld of %s.", (long long)version,
+                           name);
+        return not_found(e, name, r);
+    }
+    pv_clear(&p);
+    if (al_db_begin(c->db) < 0)
+        return al_fail_internal(e, "InternalServerError");
+    bool removed[AL_SSM_LABELS_PER_VERSION] = {false};
+    for (size_t i = 0; i < labels->u.array.n; i++) {
+        sqlite3_stmt *st =
+            al_db_prepare(c->db, "DELETE FROM ssm_label WHERE canon=? AND label=? AND version=?");
+        if (!st) {
+            al_db_rollback(c->db);
+            return al_fail_internal(e, "InternalServerError");
+        }
+        sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, es_json_as_str(labels->u.array.items[i]), -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, version);
+        int s = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (s != SQLITE_DONE) {
+            al_db_rollback(c->db);
+            return al_fail_internal(e, "InternalServerError");
+        }
+        removed[i] = sqlite3_changes(al_db_handle(c->db)) > 0;
+    }
+    if (al_db_commit(c->db) < 0)
+        return al_fail_internal(e, "InternalServerError");
+    es_jw_obj(w);
+    for (int pass = 0; pass < 2; pass++) {
+        es_jw_key(w, pass == 0 ? "RemovedLabels" : "InvalidLabels");
+        es_jw_arr(w);
+        for (size_t i = 0; i < labels->u.array.n; i++)
+            if (removed[i] == (pass == 0))
+                es_jw_str(w, es_json_as_str(labels->u.array.items[i]));
+        es_jw_arr_end(w);
+    }
+    es_jw_obj_end(w);
+    return 0;
+}
+
 const al_op al_ssm_ops[] = {
     {"PutParameter", op_put_parameter},
     {"GetParameter", op_get_parameter},
@@ -1759,5 +1836,6 @@ const al_op al_ssm_ops[] = {
     {"DeleteParameter", op_delete_parameter},
     {"DeleteParameters", op_delete_parameters},
     {"LabelParameterVersion", op_label_parameter_version},
+    {"UnlabelParameterVersion", op_unlabel_parameter_version},
     {NULL, NULL},
 };

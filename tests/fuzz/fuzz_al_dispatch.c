@@ -40,6 +40,8 @@ static const char *const targets[] = {
     "TrentService.Encrypt",
     "TrentService.Decrypt",
     "TrentService.GenerateDataKey",
+    "AmazonSSM.UnlabelParameterVersion",
+    "secretsmanager.ListSecretVersionIds",
 };
 #define NTARGETS (sizeof targets / sizeof targets[0])
 

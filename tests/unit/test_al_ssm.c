@@ -685,3 +685,26 @@ Test(al_ssm, parameters_named_by_arn)
     ok("AmazonSSM.DeleteParameter", body);
     fails(GET, "{\"Name\":\"/arn/p\"}", "ParameterNotFound");
 }
+
+Test(al_ssm, unlabel_parameter_version)
+{
+    put("/u", "String", "1", false);
+    put("/u", "String", "2", true);
+    ok(LABEL, "{\"Name\":\"/u\",\"ParameterVersion\":1,\"Labels\":[\"a\",\"b\"]}");
+    const es_json *r = ok("AmazonSSM.UnlabelParameterVersion",
+                          "{\"Name\":\"/u\",\"ParameterVersion\":1,\"Labels\":[\"a\",\"zz\"]}");
+    cr_assert_eq(es_json_len(es_json_get(r, "RemovedLabels")), 1);
+    cr_assert_str_eq(es_json_as_str(es_json_at(es_json_get(r, "RemovedLabels"), 0)), "a");
+    cr_assert_str_eq(es_json_as_str(es_json_at(es_json_get(r, "InvalidLabels"), 0)), "zz");
+    fails(GET, "{\"Name\":\"/u:a\"}", "ParameterVersionNotFound");
+    cr_assert_str_eq(jstr(get("/u:b", false), "Value"), "1");
+    /* a label on another version is not removed */
+    r = ok("AmazonSSM.UnlabelParameterVersion",
+           "{\"Name\":\"/u\",\"ParameterVersion\":2,\"Labels\":[\"b\"]}");
+    cr_assert_eq(es_json_len(es_json_get(r, "RemovedLabels")), 0);
+    fails("AmazonSSM.UnlabelParameterVersion",
+          "{\"Name\":\"/u\",\"ParameterVersion\":9,\"Labels\":[\"b\"]}",
+          "ParameterVersionNotFound");
+    fails("AmazonSSM.UnlabelParameterVersion", "{\"Name\":\"/u\",\"Labels\":[\"b\"]}",
+          "ValidationException");
+}
