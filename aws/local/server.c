@@ -1,6 +1,7 @@
 #include "aws/local/server.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -42,7 +43,43 @@ struct al_server {
     al_server_clock_fn clock;
     void *clock_arg;
     int port;
+    struct {
+        const char *prefix, *signing_name; /* borrowed: string literals of the caller */
+        al_json_route_fn fn;
+        void *arg;
+    } json_routes[AL_SERVER_ROUTES_MAX];
+    size_t n_json_routes;
+    struct {
+        const char *path;
+        al_get_route_fn fn;
+        void *arg;
+    } get_routes[AL_SERVER_ROUTES_MAX];
+    size_t n_get_routes;
 };
+
+int al_server_add_json_route(al_server *s, const char *target_prefix, const char *signing_name,
+                             al_json_route_fn fn, void *arg)
+{
+    if (s->n_json_routes >= AL_SERVER_ROUTES_MAX)
+        return -ENOSPC;
+    s->json_routes[s->n_json_routes].prefix = target_prefix;
+    s->json_routes[s->n_json_routes].signing_name = signing_name;
+    s->json_routes[s->n_json_routes].fn = fn;
+    s->json_routes[s->n_json_routes].arg = arg;
+    s->n_json_routes++;
+    return 0;
+}
+
+int al_server_add_get_route(al_server *s, const char *path, al_get_route_fn fn, void *arg)
+{
+    if (s->n_get_routes >= AL_SERVER_ROUTES_MAX)
+        return -ENOSPC;
+    s->get_routes[s->n_get_routes].path = path;
+    s->get_routes[s->n_get_routes].fn = fn;
+    s->get_routes[s->n_get_routes].arg = arg;
+    s->n_get_routes++;
+    return 0;
+}
 
 struct conn {
     uv_tcp_t tcp;
@@ -277,6 +314,21 @@ static void handle_request(conn *c)
         hs[nh++] = (aw_header){n, v};
     const char *amz_target = es_http_parser_header(p, "x-amz-target");
     const char *ctype = es_http_parser_header(p, "content-type");
+    if (strcmp(method, "GET") == 0) {
+        for (size_t i = 0; i < s->n_get_routes; i++) {
+            if (strcmp(path, s->get_routes[i].path) != 0)
+                continue;
+            es_buf out;
+            es_buf_init(&out, AL_RESPONSE_MAX);
+            const char *ct = "text/plain";
+            if (s->get_routes[i].fn(s->get_routes[i].arg, path, &out, &ct) < 0)
+                send_simple_error(c, 500, "InternalFailure", "The route failed.", false);
+            else
+                send_answer(c, 200, ct, out.data ? out.data : "", out.len, false);
+            es_buf_free(&out);
+            return;
+        }
+    }
     if (strcmp(method, "POST") != 0) {
         send_simple_error(c, 405, "UnknownOperationException",
                           "The embedded endpoints answer POST / only.", false);
@@ -305,7 +357,15 @@ static void handle_request(conn *c)
     }
     bool sm = strncmp(amz_target, "secretsmanager.", 15) == 0;
     const char *service = al_signing_name(amz_target);
-    if (!service || !al_knows_target(amz_target)) {
+    size_t route = SIZE_MAX;
+    for (size_t i = 0; i < s->n_json_routes; i++) {
+        size_t pn = strlen(s->json_routes[i].prefix);
+        if (strncmp(amz_target, s->json_routes[i].prefix, pn) == 0 && amz_target[pn]) {
+            route = i;
+            service = s->json_routes[i].signing_name;
+        }
+    }
+    if (route == SIZE_MAX && (!service || !al_knows_target(amz_target))) {
         send_simple_error(c, 400, "UnknownOperationException",
                           "The operation named by X-Amz-Target is not served here.", false);
         return;
@@ -327,7 +387,14 @@ static void handle_request(conn *c)
     }
     es_buf out;
     es_buf_init(&out, AL_RESPONSE_MAX);
-    if (al_dispatch(s->store, amz_target, principal, rq.body, rq.body_len, &out, &e) < 0)
+    int rc;
+    if (route != SIZE_MAX)
+        rc = s->json_routes[route].fn(s->json_routes[route].arg,
+                                      amz_target + strlen(s->json_routes[route].prefix), principal,
+                                      rq.body, rq.body_len, &out, &e);
+    else
+        rc = al_dispatch(s->store, amz_target, principal, rq.body, rq.body_len, &out, &e);
+    if (rc < 0)
         send_json_error(c, &e, sm, false);
     else
         send_answer(c, 200, "application/x-amz-json-1.1", out.data ? out.data : "{}",

@@ -62,6 +62,25 @@ typedef time_t (*al_server_clock_fn)(void *arg);
 int al_server_start(uv_loop_t *loop, al_ctx *store, const char *host, int port,
                     const al_server_limits *limits, al_server **out);
 void al_server_set_clock(al_server *s, al_server_clock_fn fn, void *arg);
+
+/* Routes served by other modules on the same listener (the agent's ECS API,
+ * its metrics), so that the embedded store does not depend on them.
+ *
+ * A JSON 1.1 route takes every X-Amz-Target beginning with target_prefix
+ * (e.g. "AmazonEC2ContainerServiceV20141113."), verified with SigV4 for the
+ * signing name `signing_name` like the store's own operations; fn gets the
+ * operation (the target after the prefix), the caller's principal and the
+ * body, and answers 0 with a JSON body in out, or < 0 with err filled.
+ *
+ * A GET route answers GET <path> without authentication (loopback only:
+ * metrics); fn appends the body and names its content type. */
+#define AL_SERVER_ROUTES_MAX 8
+typedef int (*al_json_route_fn)(void *arg, const char *operation, const char *principal,
+                                const char *body, size_t len, es_buf *out, al_error *err);
+typedef int (*al_get_route_fn)(void *arg, const char *path, es_buf *out, const char **content_type);
+int al_server_add_json_route(al_server *s, const char *target_prefix, const char *signing_name,
+                             al_json_route_fn fn, void *arg);
+int al_server_add_get_route(al_server *s, const char *path, al_get_route_fn fn, void *arg);
 int al_server_port(const al_server *s);
 void al_server_get_stats(const al_server *s, al_server_stats *out);
 /* Closes the listener and every connection; the memory goes once every
