@@ -89,3 +89,13 @@ fail:
     es_free(e);
     return r;
 }
+
+al_server *ag_embedded_server(ag_embedded *e)
+{
+    return e->server;
+}
+
+al_ctx *ag_embedded_store(ag_embedded *e)
+{
+    return e->store;
+}
