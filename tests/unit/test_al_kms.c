@@ -403,3 +403,24 @@ Test(al_kms, base64_strict)
     cr_assert_eq(n, 0);
     es_free(d);
 }
+
+Test(al_kms, missing_master_key_is_not_silently_replaced)
+{
+    al_close(T.ctx);
+    T.ctx = NULL;
+    char p[256];
+    snprintf(p, sizeof p, "%s/%s", T.dir, AL_MASTER_KEY_FILE);
+    cr_assert_eq(unlink(p), 0);
+    al_options o = {.state_dir = T.dir, .region = "us-east-2", .account = "123456789012"};
+    char err[512] = "";
+    al_ctx *c = NULL;
+    cr_assert_eq(al_open(&o, &c, err, sizeof err), -ENOKEY);
+    cr_assert_null(c);
+    cr_assert_not_null(strstr(err, "missing"), "%s", err);
+    cr_assert_eq(access(p, F_OK), -1, "a new master key was made");
+    /* a fresh directory (no database) still gets one */
+    alt_rm_dir();
+    cr_assert_eq(mkdir(T.dir, 0700), 0);
+    alt_open();
+    cr_assert_eq(access(p, F_OK), 0);
+}
