@@ -376,6 +376,10 @@ Test(al_kms, dispatcher_rejects_unknown_and_malformed)
     fails("Nope", "{}", "UnknownOperationException");
     fails("TrentService.ListKeys", "{not json", "SerializationException");
     fails("TrentService.ListKeys", "[1]", "SerializationException");
+    /* a value with a NUL would be cut short: refused instead */
+    fails("secretsmanager.CreateSecret", "{\"Name\":\"n\",\"SecretString\":\"a\\u0000b\"}",
+          "SerializationException");
+    fails("AmazonSSM.GetParameters", "{\"Names\":[\"/a\\u0000b\"]}", "SerializationException");
     cr_assert(al_knows_target("TrentService.Encrypt"));
     cr_assert(al_knows_target("AmazonSSM.GetParameter"));
     cr_assert(al_knows_target("secretsmanager.GetSecretValue"));
