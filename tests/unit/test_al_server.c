@@ -150,7 +150,7 @@ static void read_resp(int fd, resp *out, int timeout_ms)
             if (have >= hl + bl) {
                 snprintf(out->head, sizeof out->head, "%.*s", (int)hl, buf);
                 snprintf(out->body, sizeof out->body, "%.*s", (int)bl, buf + hl);
-                out->status = atoi(buf + 9); /* NOLINT: test parsing of our own answer */
+                out->status = (int)strtol(buf + 9, NULL, 10);
                 memmove(buf, buf + hl + bl, have - hl - bl);
                 have -= hl + bl;
                 return;
