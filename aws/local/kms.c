@@ -1062,6 +1062,43 @@ out:
     return r;
 }
 
+static int set_enabled(al_ctx *c, const char *principal, const es_json *req, bool on, es_jw *w,
+                       al_error *e)
+{
+    char id[AL_KEY_ID_LEN + 1], arn[256];
+    int r = key_from_req(c, req, principal, on ? "kms:EnableKey" : "kms:DisableKey", id, arn,
+                         sizeof arn, e);
+    if (r < 0)
+        return r;
+    if (al_kms_is_aws_managed(c, id))
+        return al_fail(e, 400, "NotAuthorizedException",
+                       "AWS managed keys cannot be enabled or disabled.");
+    sqlite3_stmt *st = al_db_prepare(c->db, "UPDATE kms_key SET enabled=? WHERE key_id=?");
+    if (!st)
+        return al_fail_internal(e, "KMSInternalException");
+    sqlite3_bind_int(st, 1, on ? 1 : 0);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return al_fail_internal(e, "KMSInternalException");
+    es_jw_obj(w);
+    es_jw_obj_end(w);
+    return 0;
+}
+
+static int op_enable_key(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
+                         al_error *e)
+{
+    return set_enabled(c, principal, req, true, w, e);
+}
+
+static int op_disable_key(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
+                          al_error *e)
+{
+    return set_enabled(c, principal, req, false, w, e);
+}
+
 const al_op al_kms_ops[] = {
     {"CreateKey", op_create_key},
     {"DescribeKey", op_describe_key},
@@ -1071,5 +1108,7 @@ const al_op al_kms_ops[] = {
     {"Encrypt", op_encrypt},
     {"Decrypt", op_decrypt},
     {"GenerateDataKey", op_generate_data_key},
+    {"EnableKey", op_enable_key},
+    {"DisableKey", op_disable_key},
     {NULL, NULL},
 };

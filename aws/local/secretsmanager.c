@@ -667,6 +667,32 @@ static int parse_stages(const es_json *req, const es_json **out, al_error *e)
     return 0;
 }
 
+/* Inside a transaction: adds version vid with value v and moves stages to
+ * it (default AWSCURRENT). 1: the same version with the same value exists
+ * already (an idempotent retry; nothing changed); 0: added; < 0 with e
+ * filled. */
+static int store_version(al_ctx *c, secret *s, const char *vid, const value *v,
+                         const es_json *stages, al_error *e)
+{
+    int r = same_value(c, s, vid, v);
+    if (r == 1)
+        return 1;
+    if (r == 0)
+        return al_fail(e, 400, "ResourceExistsException",
+                       "You can't modify an existing version, you can only create a new version.");
+    if (r != -ENOENT)
+        return value_error(e, r);
+    r = insert_version(c, s, vid, v);
+    for (size_t i = 0; r == 0 && i < (stages ? stages->u.array.n : 1); i++)
+        r = move_stage(c, s->arn, stages ? es_json_as_str(stages->u.array.items[i]) : "AWSCURRENT",
+                       vid);
+    if (r == 0)
+        r = prune_versions(c, s->arn);
+    if (r == 0)
+        r = touch_changed(c, s->arn);
+    return r < 0 ? value_error(e, r) : 0;
+}
+
 static int op_put_secret_value(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
                                al_error *e)
 {
@@ -703,32 +729,13 @@ static int op_put_secret_value(al_ctx *c, const char *principal, const es_json *
         r = al_fail_internal(e, "InternalServiceError");
         goto out;
     }
-    r = same_value(c, &s, vid, &v);
+    r = store_version(c, &s, vid, &v, stages, e);
     if (r == 1) {
         al_db_rollback(c->db);
         goto answer; /* idempotent retry */
     }
-    if (r == 0) {
-        r = al_fail(e, 400, "ResourceExistsException",
-                    "You can't modify an existing version, you can only create a new version.");
+    if (r < 0)
         goto out;
-    }
-    if (r != -ENOENT) {
-        r = value_error(e, r);
-        goto out;
-    }
-    r = insert_version(c, &s, vid, &v);
-    for (size_t i = 0; r == 0 && i < (stages ? stages->u.array.n : 1); i++)
-        r = move_stage(c, s.arn, stages ? es_json_as_str(stages->u.array.items[i]) : "AWSCURRENT",
-                       vid);
-    if (r == 0)
-        r = prune_versions(c, s.arn);
-    if (r == 0)
-        r = touch_changed(c, s.arn);
-    if (r < 0) {
-        r = value_error(e, r);
-        goto out;
-    }
     if (al_db_commit(c->db) < 0) {
         r = al_fail_internal(e, "InternalServiceError");
         goto out;
@@ -1319,6 +1326,95 @@ static int op_list_secret_version_ids(al_ctx *c, const char *principal, const es
     return 0;
 }
 
+/* UpdateSecret: description and/or KMS key, and with a value a new version
+ * that becomes AWSCURRENT (as PutSecretValue). */
+static int op_update_secret(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
+                            al_error *e)
+{
+    const char *token, *desc, *kms;
+    value v;
+    secret s;
+    char vid[AL_SM_TOKEN_MAX + 1], key_id[AL_KEY_ID_LEN + 1];
+    int r;
+    if (!al_opt_str(req, "ClientRequestToken", &token, e) ||
+        !al_opt_str(req, "Description", &desc, e) || !al_opt_str(req, "KmsKeyId", &kms, e))
+        return -EINVAL;
+    if (token && (r = check_token(token, e)) < 0)
+        return r;
+    if (desc && strlen(desc) > 2048)
+        return al_fail(e, 400, "InvalidParameterException",
+                       "Description must be at most 2048 characters.");
+    if ((r = parse_value(req, &v, e)) < 0)
+        return r;
+    if (token)
+        snprintf(vid, sizeof vid, "%s", token);
+    else if (al_uuid(vid) < 0) {
+        value_clear(&v);
+        return al_fail_internal(e, "InternalServiceError");
+    }
+    if ((r = load_target(c, principal, req, "secretsmanager:UpdateSecret", true, &s, e)) < 0) {
+        value_clear(&v);
+        return r;
+    }
+    if (kms) {
+        if ((r = al_kms_resolve_e(c, kms, "ResourceNotFoundException", key_id, e)) < 0)
+            goto out;
+        if (!al_kms_is_aws_managed(c, key_id)) {
+            char key_arn[256];
+            al_kms_key_arn(c, key_id, key_arn, sizeof key_arn);
+            if ((r = al_authorize(c, principal, "kms:GenerateDataKey", key_arn, e)) < 0)
+                goto out;
+        }
+    }
+    if (al_db_begin(c->db) < 0) {
+        r = al_fail_internal(e, "InternalServiceError");
+        goto out;
+    }
+    if (desc || kms) {
+        sqlite3_stmt *st =
+            al_db_prepare(c->db, "UPDATE sm_secret SET description=coalesce(?1, description), "
+                                 "kms_key_ref=CASE WHEN ?2 IS NULL THEN kms_key_ref ELSE ?2 END, "
+                                 "key_id=coalesce(?3, key_id) WHERE arn=?4");
+        if (!st) {
+            r = al_fail_internal(e, "InternalServiceError");
+            goto out;
+        }
+        if (desc)
+            sqlite3_bind_text(st, 1, desc, -1, SQLITE_STATIC);
+        if (kms) {
+            sqlite3_bind_text(st, 2, kms, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 3, key_id, -1, SQLITE_STATIC);
+            memcpy(s.key_id, key_id, sizeof key_id); /* new versions go under the new key */
+        }
+        sqlite3_bind_text(st, 4, s.arn, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE || touch_changed(c, s.arn) < 0) {
+            r = al_fail_internal(e, "InternalServiceError");
+            goto out;
+        }
+    }
+    if (v.present && (r = store_version(c, &s, vid, &v, NULL, e)) < 0)
+        goto out;
+    if (al_db_commit(c->db) < 0) {
+        r = al_fail_internal(e, "InternalServiceError");
+        goto out;
+    }
+    es_jw_obj(w);
+    es_jw_kstr(w, "ARN", s.arn);
+    es_jw_kstr(w, "Name", s.name);
+    if (v.present)
+        es_jw_kstr(w, "VersionId", vid);
+    es_jw_obj_end(w);
+    r = 0;
+out:
+    if (r < 0)
+        al_db_rollback(c->db);
+    secret_clear(&s);
+    value_clear(&v);
+    return r;
+}
+
 const al_op al_sm_ops[] = {
     {"CreateSecret", op_create_secret},
     {"PutSecretValue", op_put_secret_value},
@@ -1329,5 +1425,6 @@ const al_op al_sm_ops[] = {
     {"DeleteSecret", op_delete_secret},
     {"RestoreSecret", op_restore_secret},
     {"ListSecretVersionIds", op_list_secret_version_ids},
+    {"UpdateSecret", op_update_secret},
     {NULL, NULL},
 };

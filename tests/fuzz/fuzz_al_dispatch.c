@@ -42,6 +42,9 @@ static const char *const targets[] = {
     "TrentService.GenerateDataKey",
     "AmazonSSM.UnlabelParameterVersion",
     "secretsmanager.ListSecretVersionIds",
+    "secretsmanager.UpdateSecret",
+    "TrentService.EnableKey",
+    "TrentService.DisableKey",
 };
 #define NTARGETS (sizeof targets / sizeof targets[0])
 

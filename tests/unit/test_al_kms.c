@@ -428,3 +428,28 @@ Test(al_kms, missing_master_key_is_not_silently_replaced)
     alt_open();
     cr_assert_eq(access(p, F_OK), 0);
 }
+
+Test(al_kms, disabled_keys_refuse_work)
+{
+    char id[64], body[256];
+    snprintf(id, sizeof id, "%s", new_key());
+    char *blob = encrypt(id, "while-enabled", NULL);
+    snprintf(body, sizeof body, "{\"KeyId\":\"%s\"}", id);
+    ok("TrentService.DisableKey", body);
+    const es_json *m = es_json_get(ok("TrentService.DescribeKey", body), "KeyMetadata");
+    cr_assert_not(es_json_get(m, "Enabled")->u.boolean);
+    cr_assert_str_eq(jstr(m, "KeyState"), "Disabled");
+    snprintf(body, sizeof body, "{\"KeyId\":\"%s\",\"Plaintext\":\"YQ==\"}", id);
+    fails("TrentService.Encrypt", body, "DisabledException");
+    cr_assert_eq(decrypt(blob, NULL, NULL), 400);
+    cr_assert_str_eq(T.err.code, "DisabledException");
+    /* survives a reopen, and comes back when enabled */
+    alt_reopen();
+    cr_assert_eq(decrypt(blob, NULL, NULL), 400);
+    snprintf(body, sizeof body, "{\"KeyId\":\"%s\"}", id);
+    ok("TrentService.EnableKey", body);
+    cr_assert_eq(decrypt(blob, NULL, NULL), 0);
+    fails("TrentService.DisableKey", "{\"KeyId\":\"alias/aws/ssm\"}", "NotAuthorizedException");
+    fails("TrentService.DisableKey", "{\"KeyId\":\"alias/none\"}", "NotFoundException");
+    es_free(blob);
+}

@@ -355,3 +355,39 @@ Test(al_sm, list_secret_version_ids)
     fails("secretsmanager.ListSecretVersionIds", "{\"SecretId\":\"none\"}",
           "ResourceNotFoundException");
 }
+
+Test(al_sm, update_secret)
+{
+    create("up", "v1");
+    const es_json *r =
+        ok("secretsmanager.UpdateSecret", "{\"SecretId\":\"up\",\"ClientRequestToken\":\"" TOK2
+                                          "\",\"SecretString\":\"v2\",\"Description\":\"new\"}");
+    cr_assert_str_eq(jstr(r, "VersionId"), TOK2);
+    cr_assert_str_eq(get_value("{\"SecretId\":\"up\"}"), "v2");
+    cr_assert_str_eq(get_value("{\"SecretId\":\"up\",\"VersionStage\":\"AWSPREVIOUS\"}"), "v1");
+    cr_assert_str_eq(jstr(ok(DESCR, "{\"SecretId\":\"up\"}"), "Description"), "new");
+    /* only metadata: no version */
+    r = ok("secretsmanager.UpdateSecret", "{\"SecretId\":\"up\",\"Description\":\"newer\"}");
+    cr_assert_null(es_json_get(r, "VersionId"));
+    cr_assert_str_eq(get_value("{\"SecretId\":\"up\"}"), "v2");
+    /* a new key: the next version is sealed under it, the old ones still read */
+    const es_json *k = ok("TrentService.CreateKey", "{}");
+    char id[64], body[512];
+    snprintf(id, sizeof id, "%s", jstr(es_json_get(k, "KeyMetadata"), "KeyId"));
+    snprintf(
+        body, sizeof body,
+        "{\"SecretId\":\"up\",\"KmsKeyId\":\"%s\",\"SecretString\":\"v3\",\"ClientRequestToken\":"
+        "\"" TOK3 "\"}",
+        id);
+    ok("secretsmanager.UpdateSecret", body);
+    cr_assert_str_eq(get_value("{\"SecretId\":\"up\"}"), "v3");
+    cr_assert_str_eq(jstr(ok(DESCR, "{\"SecretId\":\"up\"}"), "KmsKeyId"), id);
+    snprintf(body, sizeof body, "{\"KeyId\":\"%s\"}", id);
+    ok("TrentService.DisableKey", body);
+    fails(GETV, "{\"SecretId\":\"up\"}", "DecryptionFailure");
+    cr_assert_str_eq(get_value("{\"SecretId\":\"up\",\"VersionStage\":\"AWSPREVIOUS\"}"), "v2");
+    fails("secretsmanager.UpdateSecret", "{\"SecretId\":\"up\",\"KmsKeyId\":\"alias/none\"}",
+          "ResourceNotFoundException");
+    fails("secretsmanager.UpdateSecret", "{\"SecretId\":\"none\",\"Description\":\"x\"}",
+          "ResourceNotFoundException");
+}

@@ -708,3 +708,17 @@ Test(al_ssm, unlabel_parameter_version)
     fails("AmazonSSM.UnlabelParameterVersion", "{\"Name\":\"/u\",\"Labels\":[\"b\"]}",
           "ValidationException");
 }
+
+Test(al_ssm, secure_string_under_a_disabled_key)
+{
+    char *id = make_key_alias("alias/off");
+    ok(PUT,
+       "{\"Name\":\"/off\",\"Type\":\"SecureString\",\"Value\":\"v\",\"KeyId\":\"alias/off\"}");
+    ok("TrentService.DisableKey", "{\"KeyId\":\"alias/off\"}");
+    fails(GET, "{\"Name\":\"/off\",\"WithDecryption\":true}", "InvalidKeyId");
+    get("/off", false); /* the ciphertext can still be listed */
+    fails(PUT, "{\"Name\":\"/off\",\"Value\":\"w\",\"Overwrite\":true}", "InvalidKeyId");
+    ok("TrentService.EnableKey", "{\"KeyId\":\"alias/off\"}");
+    cr_assert_str_eq(jstr(get("/off", true), "Value"), "v");
+    es_free(id);
+}
