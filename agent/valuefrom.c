@@ -261,8 +261,12 @@ static int parse_arn(const char *s, size_t n, ag_valuefrom *v, arena *a, char *e
     }
     f[5] = p;
     fl[5] = (size_t)(end - p);
-    if (fl[1] == 0 || fl[1] > AG_VF_PARTITION_MAX || !all_of(f[1], fl[1], "-"))
-        return fail(err, errlen, AG_VF_E_ARN, "the ARN's partition is missing or malformed");
+    /* the partitions aws/arn.h knows, so that what we accept it accepts too */
+    if (!((fl[1] == 3 && memcmp(f[1], "aws", 3) == 0) ||
+          (fl[1] == 6 && memcmp(f[1], "aws-cn", 6) == 0) ||
+          (fl[1] == 10 && memcmp(f[1], "aws-us-gov", 10) == 0)))
+        return fail(err, errlen, AG_VF_E_ARN,
+                    "the ARN's partition is not one of aws, aws-cn, aws-us-gov");
     bool ssm = fl[2] == 3 && memcmp(f[2], "ssm", 3) == 0;
     bool sm = fl[2] == 14 && memcmp(f[2], "secretsmanager", 14) == 0;
     if (!ssm && !sm)
