@@ -34,7 +34,7 @@
 #define AG_VF_REGION_MAX 32     /* us-east-1, ap-southeast-2, ... */
 #define AG_VF_SSM_LEVELS_MAX 15 /* hierarchy levels of an SSM name */
 #define AG_VF_SSM_LABEL_MAX 100 /* an SSM parameter label */
-#define AG_VF_SM_NAME_MAX 519   /* 512 + "-" + 6 random characters */
+#define AG_VF_SM_NAME_MAX 512   /* as aws/arn.h, which counts the -XXXXXX suffix in it */
 #define AG_VF_SM_STAGE_MAX 256  /* a version stage label */
 #define AG_VF_SM_VERSION_ID_MAX 64
 #define AG_VF_SM_JSON_KEY_MAX 1024

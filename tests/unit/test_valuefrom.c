@@ -149,13 +149,15 @@ Test(valuefrom, reference_to_secretsmanager_via_ssm)
     cr_assert_str_eq(v.ssm_name, "/aws/reference/secretsmanager/prod/db");
     cr_assert_str_eq(v.region, "us-west-2");
     ag_valuefrom_clear(&v);
-    v = ok("arn:aws:ssm:us-east-1:123456789012:parameter/aws/reference/secretsmanager/x@y", NULL);
+    v = ok("arn:aws:ssm:us-east-1:123456789012:parameter/aws/reference/secretsmanager/x.y", NULL);
     cr_assert_eq(v.kind, AG_VF_SSM_REFERENCE);
-    cr_assert_str_eq(v.secret_id, "x@y");
+    cr_assert_str_eq(v.secret_id, "x.y");
     cr_assert_str_eq(v.region, "us-east-1");
     ag_valuefrom_clear(&v);
     bad("/aws/reference/secretsmanager/", "secret name is empty");
     bad("/aws/reference/secretsmanager/db:2", "not supported");
+    bad("/aws/reference/secretsmanager/x@y", "only letters, digits and _.-/");
+    bad("/aws/reference/secretsmanager//x", "empty hierarchy level");
 }
 
 Test(valuefrom, malformed_inputs_have_precise_errors)
@@ -278,6 +280,8 @@ Test(valuefrom, agrees_with_aws_arn)
         "arn:aws:ssm::123456789012:parameter/a",
         "arn:aws:ssm:us-east-1::parameter/a",
         "arn:aws:ssm:us-east-1:123456789012:parameter//a",
+        "arn:aws:secretsmanager:uS-east-1:123456789012:secret:db",
+        "arn:aws:secretsmanager:us-:123456789012:secret:db",
         "arn:aws:ssm:us-east-1:123456789012:parameter/a:",
         "arn:aws:secretsmanager:us-east-1:123456789012:secret:db:k:s:i:x",
         "arn:aws:secretsmanager:us-east-1:123456789012:secret:d#b",
