@@ -334,18 +334,6 @@ static int issue_create(etask *et)
     }
     ag_secret_value views[AG_TD_SECRETS_MAX + AG_TD_SECRET_OPTIONS_MAX];
     size_t nv = ag_resolution_values(et->res, i, views, sizeof views / sizeof *views);
-    ag_inject_ctx ctx = {.task_arn = et->t->arn,
-                         .cluster = et->t->cluster,
-                         .family = et->t->family,
-                         .revision = et->t->revision};
-    ag_create_params *p = NULL;
-    int rc = ag_inject_build(cd, ag_overrides_for(et->td->ov, cd->name), views, nv, &ctx, &p, err,
-                             sizeof err);
-    if (rc < 0) {
-        snprintf(reason, sizeof reason, "CannotCreateContainerError: %s: %s", cd->name, err);
-        fail_launch(et, reason);
-        return rc;
-    }
     /* ECS network modes on one Docker host: none and host as they are;
      * bridge (and awsvpc, which needs ENIs we do not have) as the agent's
      * configured mode, "bridge" unless told otherwise */
@@ -353,11 +341,23 @@ static int issue_create(etask *et)
     const char *mode = nm && (strcmp(nm, "none") == 0 || strcmp(nm, "host") == 0)
                            ? nm
                            : (e->network_mode ? e->network_mode : "bridge");
-    p->network_mode = es_strdup(mode);
+    ag_inject_ctx ctx = {.task_arn = et->t->arn,
+                         .cluster = et->t->cluster,
+                         .family = et->t->family,
+                         .revision = et->t->revision,
+                         .network_mode = mode};
+    ag_create_params *p = NULL;
+    int rc = ag_inject_build(cd, ag_overrides_for(et->td->ov, cd->name), views, nv, &ctx, &p,
+                             err, sizeof err);
+    if (rc < 0) {
+        snprintf(reason, sizeof reason, "CannotCreateContainerError: %s: %s", cd->name, err);
+        fail_launch(et, reason);
+        return rc;
+    }
     es_buf body;
     es_buf_init(&body, AG_CREATE_BODY_MAX);
     cop *c = es_calloc(1, sizeof *c);
-    rc = p->network_mode && c ? ag_create_params_write_json(p, &body) : -ENOMEM;
+    rc = c ? ag_create_params_write_json(p, &body) : -ENOMEM;
     if (rc == 0) {
         *c = (cop){et, i};
         es_debug("task %s: creating container %s as %s", et->t->id, cd->name, p->name);

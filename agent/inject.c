@@ -376,7 +376,8 @@ int ag_inject_build(const ag_container_def *cd, const ag_container_override *ov,
         build_labels(cd, ctx, p))
         goto nomem;
     if ((cd->working_directory && !(p->working_dir = es_strdup(cd->working_directory))) ||
-        (cd->user && !(p->user = es_strdup(cd->user))))
+        (cd->user && !(p->user = es_strdup(cd->user))) ||
+        (ctx->network_mode && !(p->network_mode = es_strdup(ctx->network_mode))))
         goto nomem;
     p->has_stop_timeout = cd->has_stop_timeout;
     p->stop_timeout = cd->stop_timeout;

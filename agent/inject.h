@@ -48,6 +48,10 @@ typedef struct ag_inject_ctx {
     const char *cluster;
     const char *family;
     int64_t revision;
+    /* HostConfig.NetworkMode ("bridge", "host", "none", a network name);
+     * NULL leaves it to Docker. The engine picks it (the definition's
+     * networkMode or its configured default). */
+    const char *network_mode;
 } ag_inject_ctx;
 
 typedef struct ag_create_params {
