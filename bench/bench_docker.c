@@ -182,7 +182,7 @@ static int run_curl(const char *path, double *secs)
                 common, path, i);
         fprintf(f,
                 "%sunix-socket = \"%s\"\nrequest = \"DELETE\"\n"
-                "url = \"http://docker/v1.41/containers/bench-%d?force=1\"\n%s",
+                "url = \"http://docker/v1.41/containers/bench-%d?force=1&v=1\"\n%s",
                 common, path, i, i + 1 < cycles ? "next\n" : "");
     }
     fclose(f);
