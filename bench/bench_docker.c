@@ -10,7 +10,11 @@
  * `next` in a config file, so it keeps one connection alive), and prints both
  * wall-clock totals, their ratio (goal <= 1.0) and the client's own CPU time
  * per request (goal <= 50 us). Every answer's status is checked on both
- * sides, so a run that failed requests does not report figures. */
+ * sides, so a run that failed requests does not report figures.
+ *
+ * The containers run `sleep 3600`, so every remove (force=1) kills a running
+ * container on both sides: with a command that exits at once, the faster
+ * client's remove races the exit and costs dockerd more. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -31,7 +35,7 @@ static dk_client *cli;
 static int cycles = 200;
 static int cur, stop_at, failed;
 static bool finished;
-static const char *cmd[] = {"/bin/true"};
+static const char *cmd[] = {"/bin/sleep", "3600"};
 
 static double now_s(void)
 {
@@ -55,6 +59,16 @@ static double cpu_s(void)
 
 static void next_cycle(void);
 
+/* per operation (create, start, remove): summed latency, for both sides */
+static double op_t0, client_op[3], curl_op[3];
+
+static void op_mark(int op)
+{
+    double t = now_s();
+    client_op[op] += t - op_t0;
+    op_t0 = t;
+}
+
 static void fail(const char *what, const dk_result *r)
 {
     fprintf(stderr, "bench: %s bench-%d: %s %s\n", what, cur, dk_strerror(r->err),
@@ -66,6 +80,7 @@ static void fail(const char *what, const dk_result *r)
 static void on_remove(void *ud, const dk_result *r)
 {
     (void)ud;
+    op_mark(2);
     if (r->err)
         return fail("remove", r);
     cur++;
@@ -77,6 +92,7 @@ static char name[64];
 static void on_start(void *ud, const dk_result *r)
 {
     (void)ud;
+    op_mark(1);
     if (r->err)
         return fail("start", r);
     if (dk_container_remove(cli, name, true, on_remove, NULL) < 0)
@@ -87,6 +103,7 @@ static void on_create(void *ud, const dk_result *r, const char *id)
 {
     (void)ud;
     (void)id;
+    op_mark(0);
     if (r->err)
         return fail("create", r);
     if (dk_container_start(cli, name, on_start, NULL) < 0)
@@ -102,6 +119,7 @@ static void next_cycle(void)
     snprintf(name, sizeof(name), "bench-%d", cur);
     dk_create_spec s = {
         .name = name, .image = IMAGE, .cmd = cmd, .ncmd = 1, .network_mode = "none"};
+    op_t0 = now_s();
     if (dk_container_create(cli, &s, on_create, NULL) < 0)
         failed++, finished = true;
 }
@@ -167,10 +185,12 @@ static int run_curl(const char *path, double *secs)
     if (fd < 0)
         return -errno;
     FILE *f = fdopen(fd, "w");
-    const char *body = "{\\\"Image\\\":\\\"" IMAGE "\\\",\\\"Cmd\\\":[\\\"/bin/true\\\"],"
-                       "\\\"HostConfig\\\":{\\\"NetworkMode\\\":\\\"none\\\"}}";
+    const char *body =
+        "{\\\"Image\\\":\\\"" IMAGE "\\\",\\\"Cmd\\\":[\\\"/bin/sleep\\\",\\\"3600\\\"],"
+        "\\\"HostConfig\\\":{\\\"NetworkMode\\\":\\\"none\\\"}}";
     for (int i = 0; i < cycles; i++) {
-        const char *common = "silent\noutput = \"/dev/null\"\nwrite-out = \"%{http_code}\\n\"\n";
+        const char *common =
+            "silent\noutput = \"/dev/null\"\nwrite-out = \"%{http_code} %{time_total}\\n\"\n";
         fprintf(f,
                 "%sunix-socket = \"%s\"\nrequest = \"POST\"\n"
                 "header = \"Content-Type: application/json\"\ndata = \"%s\"\n"
@@ -197,7 +217,9 @@ static int run_curl(const char *path, double *secs)
     char line[64];
     int n = 0, bad = 0;
     while (fgets(line, sizeof(line), p)) {
-        int code = (int)strtol(line, NULL, 10);
+        char *end = NULL;
+        int code = (int)strtol(line, &end, 10);
+        curl_op[n % 3] += strtod(end, NULL);
         int want = n % 3 == 0 ? 201 : 204;
         if (code != want) {
             if (bad++ < 5)
@@ -246,6 +268,7 @@ int main(int argc, char **argv)
     double client_s = 0, client_cpu = 0;
     if (client_half(cycles / 2, &client_s, &client_cpu) < 0)
         return 1;
+    double first_half = client_s;
     double curl_s = 0, k0 = cpu_of(RUSAGE_CHILDREN);
     int e = run_curl(host + 7, &curl_s);
     double curl_cpu = cpu_of(RUSAGE_CHILDREN) - k0;
@@ -254,6 +277,8 @@ int main(int argc, char **argv)
         return 1;
     if (client_half(cycles, &client_s, &client_cpu) < 0)
         return 1;
+    fprintf(stderr, "bench: client halves %.3f s + %.3f s around curl %.3f s\n", first_half,
+            client_s - first_half, curl_s);
 
     /* the same client on a hot path: sequential /_ping, answered at once,
      * so the CPU does not go idle between requests */
@@ -274,6 +299,10 @@ int main(int argc, char **argv)
     printf("  dk_client : %8.3f s total, %7.3f ms/request\n", client_s, client_s * 1e3 / nreq);
     printf("  curl      : %8.3f s total, %7.3f ms/request (one process, keep-alive)\n", curl_s,
            curl_s * 1e3 / nreq);
+    printf("  mean latency create/start/remove: dk_client %.2f/%.2f/%.2f ms, "
+           "curl %.2f/%.2f/%.2f ms\n",
+           client_op[0] * 1e3 / cycles, client_op[1] * 1e3 / cycles, client_op[2] * 1e3 / cycles,
+           curl_op[0] * 1e3 / cycles, curl_op[1] * 1e3 / cycles, curl_op[2] * 1e3 / cycles);
     printf("  ratio dk_client/curl = %.3f (goal <= 1.0)\n", client_s / curl_s);
     printf("  dk_client CPU = %.1f us/request (goal <= 50 us; user+kernel of this process)\n",
            client_cpu * 1e6 / nreq);
