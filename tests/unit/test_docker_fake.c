@@ -577,3 +577,30 @@ Test(docker_fake, client_freed_inside_its_callbacks)
     cr_assert_eq(f.first_err, DK_E_NOT_FOUND);
     cr_assert_eq(f.cancelled, 2);
 }
+
+#include "common/alloc.h"
+
+Test(docker_fake, allocation_failures_are_clean)
+{
+    dk_kv env[] = {{"A", "secret"}};
+    const char *cmd[] = {"/bin/true"};
+    dk_create_spec s = {.name = "n", .image = "img", .cmd = cmd, .ncmd = 1, .env = env, .nenv = 1};
+    int ok = 0;
+    static res r[60];
+    memset(r, 0, sizeof(r));
+    for (long n = 0; n < 60; n++) {
+        es_alloc_fail_after(n);
+        int e = dk_container_create(cli, &s, create_cb, &r[n]);
+        es_alloc_fail_after(-1);
+        if (e < 0) {
+            cr_assert_eq(e, -ENOMEM, "n=%ld: %d", n, e);
+            r[n].done = true; /* no callback comes for a refused call */
+            continue;
+        }
+        ok++;
+    }
+    for (int n = 0; n < 60; n++)
+        run_until(&r[n].done);
+    cr_assert_gt(ok, 0);
+    cr_assert_str_eq(r[59].id, "abc123");
+}
