@@ -137,6 +137,12 @@ typedef void (*dk_create_cb)(void *ud, const dk_result *r, const char *id);
 /* The spec is serialized before this returns: the caller may wipe its
  * values right away. */
 int dk_container_create(dk_client *c, const dk_create_spec *spec, dk_create_cb cb, void *ud);
+/* The same with a ContainerCreate body the caller built (it may carry
+ * fields dk_create_spec has not: entrypoint, user, resources). The body is
+ * copied into the request, which is wiped once written: the caller wipes its
+ * own copy. */
+int dk_container_create_json(dk_client *c, const char *name, const char *body, size_t len,
+                             dk_create_cb cb, void *ud);
 /* Debug rendering of a spec with Env and log option values masked. */
 int dk_create_spec_dump(const dk_create_spec *spec, es_buf *out);
 

@@ -416,6 +416,41 @@ int dk_container_create(dk_client *c, const dk_create_spec *spec, dk_create_cb c
     return 0;
 }
 
+int dk_container_create_json(dk_client *c, const char *name, const char *body, size_t len,
+                             dk_create_cb cb, void *ud)
+{
+    es_buf path;
+    es_buf_init(&path, 8192);
+    int e = es_buf_append_str(&path, "/containers/create");
+    if (!e && name)
+        e = es_buf_append_str(&path, "?name=");
+    if (!e && name)
+        e = dk__urlencode(&path, name);
+    if (e < 0) {
+        es_buf_free(&path);
+        return e;
+    }
+    op *o = op_new(c, OP_CREATE, ud);
+    if (!o) {
+        es_buf_free(&path);
+        return -ENOMEM;
+    }
+    o->cb.create = cb;
+    dk__req *r = req_for(o, "POST", es_buf_cstr(&path), true);
+    es_buf_free(&path);
+    if (!r)
+        return -ENOMEM;
+    r->secret = true;
+    e = es_buf_append(&r->body, body, len);
+    if (e < 0) {
+        op_free(o);
+        dk__req_free(r); /* wipes the body */
+        return e;
+    }
+    dk__client_submit(c, r);
+    return 0;
+}
+
 int dk_container_start(dk_client *c, const char *id, dk_done_cb cb, void *ud)
 {
     return id_op(c, OP_START, "POST", id, "/start", 0, cb, ud);

@@ -24,6 +24,7 @@ struct al_ctx {
     al_clock_fn clock;
     void *clock_arg;
     uint8_t master[AL_KEY_BYTES];
+    double sm_next_purge; /* Secrets Manager: next sweep of expired deletions */
 };
 
 /* Fills e and answers -EINVAL (status < 500) or -EIO (status >= 500). */
