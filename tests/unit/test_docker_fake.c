@@ -604,3 +604,18 @@ Test(docker_fake, allocation_failures_are_clean)
     cr_assert_gt(ok, 0);
     cr_assert_str_eq(r[59].id, "abc123");
 }
+
+Test(docker_fake, create_with_a_caller_built_body)
+{
+    const char body[] = "{\"Image\":\"img\",\"Entrypoint\":[\"/x\"],\"Env\":[\"S=v4lue\"]}";
+    res r = {0};
+    cr_assert_eq(dk_container_create_json(cli, "j name", body, sizeof(body) - 1, create_cb, &r), 0);
+    run_until(&r.done);
+    cr_assert_eq(r.err, 0, "%s", dk_strerror(r.err));
+    cr_assert_str_eq(r.id, "abc123");
+    cr_assert(strstr(last_request, "POST /v1.41/containers/create?name=j%20name HTTP/1.1\r\n"));
+    char cl[64];
+    snprintf(cl, sizeof(cl), "Content-Length: %zu\r\n", sizeof(body) - 1);
+    cr_assert(strstr(last_request, cl), "%s", last_request);
+    cr_assert(strstr(last_request, body));
+}
