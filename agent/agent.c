@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include "agent/api.h"
+#include "agent/api_tasks.h"
+#include "agent/engine.h"
 #include "agent/metrics.h"
 #include "agent/resolve.h"
 #include "agent/store.h"
@@ -40,7 +42,9 @@ struct ag_agent {
     uint8_t fp_key[AG_FINGERPRINT_KEY_LEN];
     ag_resolver *resolver;
     ag_metrics *metrics;
+    ag_engine *engine;
     ag_api *api;
+    ag_api_tasks *api_tasks;
     uv_timer_t retry;
     bool retry_open;
     bool docker_up, stopping;
@@ -63,6 +67,8 @@ static void server_closed(void *arg)
     ag_agent *a = arg;
     ag_api_free(a->api);
     a->api = NULL;
+    ag_api_tasks_free(a->api_tasks);
+    a->api_tasks = NULL;
     ag_store_close(a->store);
     a->store = NULL;
     al_close(a->al);
@@ -100,6 +106,17 @@ static void creds_closed(void *arg)
     }
 }
 
+static void engine_closed(void *arg)
+{
+    ag_agent *a = arg;
+    if (a->creds) {
+        aw_creds_close(a->creds, creds_closed, a);
+        a->creds = NULL;
+    } else {
+        creds_closed(a);
+    }
+}
+
 static void timer_closed(uv_handle_t *h)
 {
     agent_release(h->data);
@@ -118,11 +135,26 @@ static void on_stop(ag_daemon *d, void *arg)
     } else {
         a->pending--; /* no timer to wait for */
     }
-    if (a->creds) {
-        aw_creds_close(a->creds, creds_closed, a);
-        a->creds = NULL;
+    if (a->server) {
+        al_server_stats st;
+        al_server_get_stats(a->server, &st);
+        es_info("listener: %llu connections (%llu refused), %llu requests (%llu 4xx, %llu 5xx, "
+                "%llu refused signatures), limits hit: %llu head, %llu body, %llu malformed, "
+                "%llu idle and %llu request timeouts",
+                (unsigned long long)st.connections_accepted,
+                (unsigned long long)st.connections_refused, (unsigned long long)st.requests,
+                (unsigned long long)st.errors_4xx, (unsigned long long)st.errors_5xx,
+                (unsigned long long)st.auth_failures, (unsigned long long)st.header_too_large,
+                (unsigned long long)st.body_too_large, (unsigned long long)st.malformed,
+                (unsigned long long)st.idle_timeouts, (unsigned long long)st.request_timeouts);
+    }
+    if (a->engine) {
+        /* its memory goes once the Docker and resolver calls it has in flight end,
+         * which closing the clients below brings about (engine.h) */
+        ag_engine_close(a->engine, engine_closed, a);
+        a->engine = NULL;
     } else {
-        creds_closed(a);
+        engine_closed(a);
     }
 }
 
@@ -157,6 +189,12 @@ static void on_ping(void *ud, const dk_result *r)
     }
     a->docker_up = true;
     es_notice("Docker at %s answers", host);
+    int er = ag_engine_start(a->engine);
+    if (er < 0) {
+        es_err("task engine: cannot follow Docker: %s", strerror(-er));
+        ag_daemon_stop(a->d, 1);
+        return;
+    }
     ag_daemon_ready(a->d, a->status);
 }
 
@@ -365,6 +403,18 @@ int ag_agent_start(ag_daemon *d, const char *running_status)
         es_err("metrics: out of memory");
         return -ENOMEM;
     }
+    ag_engine_config ec = {.loop = &d->loop,
+                           .store = a->store,
+                           .docker = a->docker,
+                           .resolver = a->resolver,
+                           .metrics = a->metrics,
+                           .region = cf_get(cfg, CF_REGION),
+                           .account = cf_get(cfg, CF_ACCOUNT_ID),
+                           .cluster = cf_get(cfg, CF_CLUSTER)};
+    if ((r = ag_engine_create(&ec, &a->engine)) < 0) {
+        es_err("task engine: %s", strerror(-r));
+        return r;
+    }
     ag_api_config ac = {.store = a->store,
                         .metrics = a->metrics,
                         .resolver = a->resolver,
@@ -372,7 +422,9 @@ int ag_agent_start(ag_daemon *d, const char *running_status)
                         .region = cf_get(cfg, CF_REGION),
                         .account = cf_get(cfg, CF_ACCOUNT_ID),
                         .cluster = cf_get(cfg, CF_CLUSTER)};
-    if ((r = ag_api_create(&ac, &a->api)) < 0 || (r = ag_api_attach(a->api, a->server)) < 0) {
+    if ((r = ag_api_create(&ac, &a->api)) < 0 ||
+        (r = ag_api_tasks_attach(a->api, a->engine, &a->api_tasks)) < 0 ||
+        (r = ag_api_attach(a->api, a->server)) < 0) {
         es_err("ECS API: %s", strerror(-r));
         return r;
     }
