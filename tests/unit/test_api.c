@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "agent/api.h"
+#include "aws_fake.h" /* expect_no_leaks */
 #include "common/alloc.h"
 
 static char dir[64];
@@ -44,6 +45,7 @@ static void teardown(void)
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     cr_assert_eq(system(cmd), 0);
+    expect_no_leaks();
 }
 
 TestSuite(api, .init = setup, .fini = teardown);
