@@ -113,6 +113,12 @@ EOF
 say "starting the agent (embedded) on $URL"
 start_agent embedded
 
+for f in agent.db fingerprint.key aws-credentials; do
+  eq "$(stat -c %a "$STATE/$f")" 600 "mode of $f"
+done
+eq "$(stat -c %s "$STATE/fingerprint.key")" 32 "fingerprint key size"
+FP_SUM=$(sha256sum <"$STATE/fingerprint.key")
+
 say "register, describe, list"
 OUT=$(aws ecs register-task-definition --cli-input-json "file://$WORK/td.json")
 eq "$(jq -r .taskDefinition.taskDefinitionArn <<<"$OUT")" "$P:task-definition/seed-app:1" "first ARN"
@@ -343,6 +349,7 @@ say "a restart keeps everything"
 stop_agent
 start_agent embedded
 eq "$(aws ecs describe-task-definition --task-definition seed-app --query taskDefinition.revision)" 3 "after restart"
+eq "$(sha256sum <"$STATE/fingerprint.key")" "$FP_SUM" "the fingerprint key is made once"
 eq "$(aws ecs register-task-definition --cli-input-json "file://$WORK/td.json" --query taskDefinition.revision)" 4 \
   "revision 4 after restart"
 stop_agent
