@@ -340,6 +340,20 @@ static void handle_request(conn *c)
                           "The embedded endpoints answer POST / only.", false);
         return;
     }
+    if (!amz_target && s->no_store_ops) {
+        /* aws mode: no query services (IAM, STS) either; only the routes */
+        if (ctype && strncasecmp(ctype, "application/x-www-form-urlencoded", 33) == 0) {
+            static const char x[] =
+                "<ErrorResponse><Error><Type>Sender</Type><Code>UnknownOperationException</Code>"
+                "<Message>Only the agent's ECS API is served here (mode aws).</Message></Error>"
+                "<RequestId>0</RequestId></ErrorResponse>";
+            send_answer(c, 400, "text/xml", x, sizeof x - 1, false);
+        } else {
+            send_simple_error(c, 400, "UnknownOperationException",
+                              "Only the agent's ECS API is served here (mode aws).", false);
+        }
+        return;
+    }
     if (!amz_target) {
         char action[128];
         if (ctype && strncasecmp(ctype, "application/x-www-form-urlencoded", 33) == 0 &&

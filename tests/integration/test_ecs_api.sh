@@ -360,6 +360,7 @@ eq "$(aws ecs describe-task-definition --task-definition seed-app --query taskDe
 expect_error UnknownOperationException "" ssm get-parameter --name /test/database_password
 expect_error UnknownOperationException "" secretsmanager list-secrets
 expect_error UnknownOperationException "" kms list-keys
+expect_error UnknownOperationException "" sts get-caller-identity
 stop_agent
 
 say "OK"
