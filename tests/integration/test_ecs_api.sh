@@ -206,9 +206,9 @@ eq "$(aws ecs describe-clusters --query 'clusters[0].clusterName' --output text)
 
 say "metrics"
 M=$(curl -sf "$URL/metrics") || fail "GET /metrics"
-grep -q '^ecs_secrets_agent_api_requests_total{operation="RegisterTaskDefinition"} [1-9]' <<<"$M" || fail "no request counter: $M"
-grep -q '^ecs_secrets_agent_api_errors_total{code="ClientException"} [1-9]' <<<"$M" || fail "no error counter"
-grep -q '^ecs_secrets_agent_tasks{status="RUNNING"} 0' <<<"$M" || fail "no task gauge"
+grep -q '^ecs_agent_api_requests_total{operation="RegisterTaskDefinition"} [1-9]' <<<"$M" || fail "no request counter: $M"
+grep -q '^ecs_agent_api_errors_total{code="ClientException"} [1-9]' <<<"$M" || fail "no error counter"
+grep -q '^ecs_agent_tasks{status="RUNNING"} 0' <<<"$M" || fail "no task gauge"
 
 say "tasks: task definitions for busybox"
 SECRET="Itest-Secret-$RANDOM$RANDOM-Value"
@@ -300,7 +300,7 @@ eq "$(aws ecs list-tasks --family plain | joined .taskArns)" "$TASK" "list-tasks
 eq "$(aws ecs list-tasks --family busy | joined .taskArns)" "" "list-tasks --family (another)"
 eq "$(aws ecs list-tasks --desired-status STOPPED | joined .taskArns)" "" "nothing stopped yet"
 eq "$(aws ecs describe-clusters --clusters blue --query 'clusters[0].runningTasksCount')" 1 "one running task"
-curl -sf "$URL/metrics" | grep -q '^ecs_secrets_agent_tasks{status="RUNNING"} 1' || fail "metrics: one RUNNING task"
+curl -sf "$URL/metrics" | grep -q '^ecs_agent_tasks{status="RUNNING"} 1' || fail "metrics: one RUNNING task"
 eq "$(aws ecs stop-task --cluster blue --task "$TASK" --reason "itest done" --query task.desiredStatus --output text)" \
   STOPPED "desired STOPPED"
 eq "$(wait_status "$TASK" STOPPED)" STOPPED "stopped"
