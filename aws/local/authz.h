@@ -1,0 +1,42 @@
+/* authz.h - authorisation of every embedded call, the way IAM does it.
+ *
+ * al_authz_install makes the store ask al_authz_check before each action
+ * on each resource (the hook al_authorize calls; see local.h). Callers:
+ *   arn:aws:iam::ACCOUNT:root (the administrator key)    everything in our
+ *       account (an explicit Deny in a resource policy still denies);
+ *   arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION        the role's inline
+ *       and attached managed policies, within its permissions boundary;
+ *   anything else                                          no policies.
+ * The resource policy: for KMS keys (arn:aws:kms:...:key/ID) the default
+ * key policy, whose arn:aws:iam::ACCOUNT:root statement delegates to IAM
+ * policies; none otherwise. Context keys given to conditions:
+ * aws:PrincipalArn (the role ARN for a session), aws:PrincipalAccount,
+ * aws:PrincipalType, aws:userid, aws:username (users), aws:CurrentTime,
+ * aws:EpochTime, aws:RequestedRegion.
+ *
+ * A refusal's message is AWS's ("User: ARN is not authorized to perform:
+ * ACTION on resource: ARN because no identity-based policy allows the
+ * ACTION action", or "... with an explicit deny in an identity-based
+ * policy"), produced by aw_decision_message. */
+#ifndef AL_AUTHZ_H
+#define AL_AUTHZ_H
+
+#include <stddef.h>
+
+#include "aws/local/local.h"
+#include "aws/policy.h"
+
+/* Installs the hook on c (replacing any al_options.authz decision). */
+void al_authz_install(al_ctx *c);
+
+/* 0 allows; -EACCES denies with AWS's message in why; -ENOMEM/-EIO. */
+int al_authz_check(al_ctx *c, const char *principal, const char *action, const char *resource,
+                   char *why, size_t whylen);
+
+/* The same with a resource policy of the caller's choosing (a role's trust
+ * policy for sts:AssumeRole) and extra context entries. */
+int al_authz_evaluate(al_ctx *c, const char *principal, const char *action, const char *resource,
+                      const aw_policy *resource_policy, const aw_ctx_entry *extra, size_t nextra,
+                      char *why, size_t whylen);
+
+#endif
