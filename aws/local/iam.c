@@ -168,11 +168,110 @@ static int check_policy(const char *doc, aw_policy_kind kind, const aw_policy_li
                    why[0] ? why : "Syntax errors in policy.");
 }
 
+/* Writes one statement with "Resource":"*" added: trust policies have no
+ * Resource (IAM refuses one), the role itself is the resource. */
+static int trust_statement(const es_json *st, es_jw *w)
+{
+    if (st->type != ES_JSON_OBJECT) {
+        es_jw_value(w, st);
+        return 0;
+    }
+    es_jw_obj(w);
+    for (size_t i = 0; i < st->u.object.n; i++) {
+        const char *k = st->u.object.keys[i];
+        if (strcmp(k, "Resource") == 0 || strcmp(k, "NotResource") == 0)
+            return -EINVAL;
+        es_jw_key(w, k);
+        es_jw_value(w, st->u.object.values[i]);
+    }
+    es_jw_kstr(w, "Resource", "*");
+    es_jw_obj_end(w);
+    return 0;
+}
+
+int al_iam_trust_compile(const char *doc, aw_policy **out, al_error *e)
+{
+    es_json *j = NULL;
+    es_buf b;
+    es_jw w;
+    char why[128];
+    int r;
+    size_t len = strlen(doc);
+    es_json_limits lim = es_json_default_limits;
+    lim.max_bytes = aw_policy_resource_limits.max_raw_bytes;
+    es_buf_init(&b, 2 * lim.max_bytes + 4096);
+    if (len > lim.max_bytes || es_json_parse(doc, len, &lim, &j, why, sizeof why) < 0 ||
+        j->type != ES_JSON_OBJECT) {
+        /* let the policy parser word it */
+        es_buf_append(&b, doc, len);
+        goto parse;
+    }
+    es_jw_init(&w, &b);
+    es_jw_obj(&w);
+    r = 0;
+    for (size_t i = 0; i < j->u.object.n && r == 0; i++) {
+        const char *k = j->u.object.keys[i];
+        const es_json *v = j->u.object.values[i];
+        es_jw_key(&w, k);
+        if (strcmp(k, "Statement") != 0) {
+            es_jw_value(&w, v);
+        } else if (v->type == ES_JSON_ARRAY) {
+            es_jw_arr(&w);
+            for (size_t n = 0; n < v->u.array.n && r == 0; n++)
+                r = trust_statement(v->u.array.items[n], &w);
+            es_jw_arr_end(&w);
+        } else {
+            r = trust_statement(v, &w);
+        }
+    }
+    es_jw_obj_end(&w);
+    if (r < 0) {
+        es_jw_finish(&w);
+        r = al_fail(e, 400, "MalformedPolicyDocument", "Has prohibited field Resource");
+        goto out;
+    }
+    if (es_jw_finish(&w) < 0) {
+        r = al_fail_internal(e, "ServiceFailure");
+        goto out;
+    }
+parse:;
+    /* the size quota counts the document as given (before our Resource) */
+    aw_policy_limits pl = aw_policy_resource_limits;
+    pl.max_bytes = AL_TRUST_POLICY_MAX;
+    aw_policy *p = NULL;
+    int pr = aw_policy_parse(doc, len, AW_POLICY_RESOURCE, NULL, &pl, &p, NULL, 0);
+    aw_policy_free(p);
+    p = NULL;
+    char msg[256] = "";
+    if (pr != AW_POLICY_E_TOO_BIG) {
+        pl.max_bytes = aw_policy_resource_limits.max_bytes;
+        pr = aw_policy_parse(es_buf_cstr(&b), b.len, AW_POLICY_RESOURCE, "trust policy", &pl, &p,
+                             msg, sizeof msg);
+    }
+    if (pr == AW_POLICY_OK) {
+        *out = p;
+        r = 0;
+    } else if (pr == AW_POLICY_E_NOMEM) {
+        r = al_fail_internal(e, "ServiceFailure");
+    } else if (pr == AW_POLICY_E_TOO_BIG) {
+        r = al_fail(e, 409, "LimitExceeded", "Cannot exceed quota for ACLSizePerRole: %d.",
+                    AL_TRUST_POLICY_MAX);
+    } else {
+        r = al_fail(e, 400, "MalformedPolicyDocument", "%s",
+                    msg[0] ? msg : "Syntax errors in policy.");
+    }
+out:
+    es_json_free(j);
+    es_buf_free(&b);
+    return r;
+}
+
 static int check_trust(const char *doc, al_error *e)
 {
-    aw_policy_limits lim = aw_policy_resource_limits;
-    lim.max_bytes = AL_TRUST_POLICY_MAX;
-    return check_policy(doc, AW_POLICY_RESOURCE, &lim, "ACLSizePerRole", e);
+    aw_policy *p = NULL;
+    int r = al_iam_trust_compile(doc, &p, e);
+    aw_policy_free(p);
+    return r;
 }
 
 static int check_inline(const char *doc, al_error *e)

@@ -81,6 +81,11 @@ void al_iam_role_clear(al_iam_role *r);
 int al_iam_role_policies(al_ctx *c, const char *role, al_iam_policies *out);
 void al_iam_policies_clear(al_iam_policies *p);
 
+/* Compiles a role's trust policy (a resource policy whose statements have no
+ * Resource: the role is the resource). IAM's codes in e on failure:
+ * MalformedPolicyDocument, LimitExceeded past AL_TRUST_POLICY_MAX. */
+int al_iam_trust_compile(const char *doc, aw_policy **out, al_error *e);
+
 /* The document of an AWS managed policy we know, NULL otherwise. */
 const char *al_iam_aws_policy(const char *arn);
 

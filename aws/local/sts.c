@@ -243,8 +243,8 @@ static int op_assume_role(al_ctx *c, const char *principal, const al_form *f, al
     if (r < 0)
         return al_fail_internal(e, "InternalFailure");
     aw_policy *trust = NULL;
-    if (aw_policy_parse(role.trust, strlen(role.trust), AW_POLICY_RESOURCE, "trust policy", NULL,
-                        &trust, NULL, 0) != AW_POLICY_OK) {
+    al_error ignored;
+    if (al_iam_trust_compile(role.trust, &trust, &ignored) < 0) {
         r = denied(e, principal, arn);
         goto out;
     }
