@@ -60,10 +60,13 @@ static bool session_role(al_ctx *c, const char *principal, char *role, size_t n)
     return true;
 }
 
-int al_authz_evaluate(al_ctx *c, const char *principal, const char *action, const char *resource,
-                      const aw_policy *resource_policy, const aw_ctx_entry *extra, size_t nextra,
-                      char *why, size_t whylen)
+int al_authz_evaluate(al_ctx *c, const al_authz_req *q, char *why, size_t whylen,
+                      aw_decision_kind *kind)
 {
+    const char *principal = q->principal, *action = q->action, *resource = q->resource;
+    const aw_policy *resource_policy = q->resource_policy;
+    const aw_ctx_entry *extra = q->extra;
+    size_t nextra = q->nextra;
     al_iam_policies pol = {0};
     aw_policy *root = NULL, *key_policy = NULL;
     const aw_policy *const *identity = NULL;
@@ -137,6 +140,10 @@ int al_authz_evaluate(al_ctx *c, const char *principal, const char *action, cons
             goto out;
         resource_policy = key_policy;
     }
+    if (q->no_identity) {
+        identity = NULL;
+        n_identity = 0;
+    }
     aw_policy_set set = {.identity = identity,
                          .n_identity = n_identity,
                          .boundary = pol.boundary ? (const aw_policy *const *)&pol.boundary : NULL,
@@ -145,6 +152,7 @@ int al_authz_evaluate(al_ctx *c, const char *principal, const char *action, cons
     aw_request req = {.principal_arn = principal,
                       .action = action,
                       .resource = resource,
+                      .resource_account = q->resource_account,
                       .ctx = ctx,
                       .nctx = nctx};
     aw_decision d;
@@ -152,6 +160,8 @@ int al_authz_evaluate(al_ctx *c, const char *principal, const char *action, cons
         r = -EINVAL;
         goto out;
     }
+    if (kind)
+        *kind = d.kind;
     if (d.kind != AW_DECISION_ALLOW) {
         if (why && whylen)
             aw_decision_message(&req, &d, why, whylen);
@@ -168,7 +178,8 @@ out:
 int al_authz_check(al_ctx *c, const char *principal, const char *action, const char *resource,
                    char *why, size_t whylen)
 {
-    return al_authz_evaluate(c, principal, action, resource, NULL, NULL, 0, why, whylen);
+    al_authz_req q = {.principal = principal, .action = action, .resource = resource};
+    return al_authz_evaluate(c, &q, why, whylen, NULL);
 }
 
 static int hook(void *arg, const char *principal, const char *action, const char *resource,

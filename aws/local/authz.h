@@ -21,6 +21,7 @@
 #ifndef AL_AUTHZ_H
 #define AL_AUTHZ_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "aws/local/local.h"
@@ -33,10 +34,24 @@ void al_authz_install(al_ctx *c);
 int al_authz_check(al_ctx *c, const char *principal, const char *action, const char *resource,
                    char *why, size_t whylen);
 
-/* The same with a resource policy of the caller's choosing (a role's trust
- * policy for sts:AssumeRole) and extra context entries. */
-int al_authz_evaluate(al_ctx *c, const char *principal, const char *action, const char *resource,
-                      const aw_policy *resource_policy, const aw_ctx_entry *extra, size_t nextra,
-                      char *why, size_t whylen);
+/* The general form: a resource policy of the caller's choosing (a role's
+ * trust policy for sts:AssumeRole), extra context entries, and for
+ * AssumeRole's rules the identity policies left out (no_identity) or the
+ * resource account overridden (resource_account: a trust policy must allow
+ * even in the same account, which is the cross-account rule). kind (may be
+ * NULL) receives the decision. */
+typedef struct al_authz_req {
+    const char *principal;
+    const char *action;
+    const char *resource;
+    const aw_policy *resource_policy; /* NULL: the default for the resource */
+    const aw_ctx_entry *extra;
+    size_t nextra;
+    bool no_identity;
+    const char *resource_account; /* NULL: from the resource ARN */
+} al_authz_req;
+
+int al_authz_evaluate(al_ctx *c, const al_authz_req *q, char *why, size_t whylen,
+                      aw_decision_kind *kind);
 
 #endif

@@ -267,15 +267,35 @@ static int op_assume_role(al_ctx *c, const char *principal, const al_form *f, al
         ok = aw_policy_evaluate(&set, &req, &d) == 0 && d.kind == AW_DECISION_ALLOW;
     }
     if (!ok) {
-        char why[AL_MESSAGE_MAX];
-        r = al_authz_evaluate(c, principal, "sts:AssumeRole", role.arn, trust, extra, nextra, why,
-                              sizeof why);
-        if (r == -EACCES) {
-            r = denied(e, principal, arn);
+        /* The trust policy must allow the caller: directly (then no
+         * identity policy is needed), or by naming its account (then an
+         * identity policy must allow too, as across accounts); an explicit
+         * Deny anywhere refuses. */
+        aw_decision_kind full = AW_DECISION_IMPLICIT_DENY, direct = AW_DECISION_IMPLICIT_DENY,
+                         delegated = AW_DECISION_IMPLICIT_DENY;
+        al_authz_req q = {.principal = principal,
+                          .action = "sts:AssumeRole",
+                          .resource = role.arn,
+                          .resource_policy = trust,
+                          .extra = extra,
+                          .nextra = nextra};
+        r = al_authz_evaluate(c, &q, NULL, 0, &full);
+        if (r == 0 || r == -EACCES) {
+            q.no_identity = true;
+            r = al_authz_evaluate(c, &q, NULL, 0, &direct);
+        }
+        if (r == 0 || r == -EACCES) {
+            q.no_identity = false;
+            q.resource_account = "trust-policy"; /* never the caller's account */
+            r = al_authz_evaluate(c, &q, NULL, 0, &delegated);
+        }
+        if (r < 0 && r != -EACCES) {
+            r = al_fail_internal(e, "InternalFailure");
             goto out;
         }
-        if (r < 0) {
-            r = al_fail_internal(e, "InternalFailure");
+        if (full == AW_DECISION_EXPLICIT_DENY ||
+            (direct != AW_DECISION_ALLOW && delegated != AW_DECISION_ALLOW)) {
+            r = denied(e, principal, arn);
             goto out;
         }
     }
