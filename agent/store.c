@@ -14,6 +14,7 @@
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/json.h"
+#include "common/secure.h"
 
 struct ag_store {
     sqlite3 *db;
@@ -367,7 +368,10 @@ int ag_store_taskdef_get(ag_store *st, const char *family, int64_t revision, ag_
     es_json_limits lim = es_json_default_limits;
     ag_taskdef *td = NULL;
     ag_td_error e;
-    if (es_json_parse(body, (size_t)blen, &lim, &j, NULL, 0) != 0) {
+    int jr = es_json_parse(body, (size_t)blen, &lim, &j, NULL, 0);
+    if (jr == ES_JSON_E_NOMEM) {
+        r = set_err(st, -ENOMEM, "out of memory");
+    } else if (jr != 0) {
         r = set_err(st, -EIO, "stored task definition %s is not valid JSON", family);
     } else if ((r = ag_taskdef_from_json(j, &(ag_td_ctx){0}, &td, &e))) {
         r = set_err(st, r == -ENOMEM ? -ENOMEM : -EIO, "stored task definition: %s", e.message);
@@ -381,6 +385,31 @@ int ag_store_taskdef_get(ag_store *st, const char *family, int64_t revision, ag_
         *out = td;
     }
     es_json_free(j);
+    sqlite3_finalize(s);
+    return r;
+}
+
+int ag_store_taskdef_list(ag_store *st, const char *family, const ag_td_status *status,
+                          ag_store_td_fn fn, void *arg)
+{
+    sqlite3_stmt *s = NULL;
+    int r = prepare(st,
+                    "SELECT family, revision, status FROM taskdefs WHERE (?1 IS NULL OR family = "
+                    "?1) AND (?2 IS NULL OR status = ?2) ORDER BY family, revision",
+                    &s);
+    if (r)
+        return r;
+    bind_text(s, 1, family);
+    bind_text(s, 2, status ? ag_td_status_name(*status) : NULL);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *st_name = (const char *)sqlite3_column_text(s, 2);
+        ag_td_status ts = strcmp(st_name, "ACTIVE") == 0 ? AG_TD_ACTIVE : AG_TD_INACTIVE;
+        if ((r = fn((const char *)sqlite3_column_text(s, 0), sqlite3_column_int64(s, 1), ts, arg)))
+            break;
+    }
+    if (!r && rc != SQLITE_DONE)
+        r = sq(st, "list task definitions");
     sqlite3_finalize(s);
     return r;
 }
@@ -712,5 +741,81 @@ int ag_store_task_delete(ag_store *st, const char *arn)
     else if (sqlite3_changes(st->db) == 0)
         r = set_err(st, -ENOENT, "task not found");
     sqlite3_finalize(s);
+    return r;
+}
+
+/* ---- fingerprint key ---- */
+
+static int read_key(int fd, unsigned char *key)
+{
+    size_t got = 0;
+    while (got < AG_FINGERPRINT_KEY_LEN) {
+        ssize_t n = read(fd, key + got, AG_FINGERPRINT_KEY_LEN - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -EIO;
+        got += (size_t)n;
+    }
+    char extra;
+    return read(fd, &extra, 1) == 0 ? 0 : -EIO;
+}
+
+static int write_all(int fd, const unsigned char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -EIO;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int ag_fingerprint_key_load(const char *dir, unsigned char out[AG_FINGERPRINT_KEY_LEN])
+{
+    char path[PATH_MAX];
+    int n = snprintf(path, sizeof path, "%s/%s", dir, AG_FINGERPRINT_KEY_FILE);
+    if (n < 0 || (size_t)n >= sizeof path)
+        return -ENAMETOOLONG;
+    unsigned char key[AG_FINGERPRINT_KEY_LEN];
+    int r = 0;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0) {
+        r = read_key(fd, key);
+        close(fd);
+    } else if (errno == ENOENT) {
+        /* create it under a temporary name, then link: never a half-written key */
+        char tmp[PATH_MAX + 8];
+        snprintf(tmp, sizeof tmp, "%s.tmp", path);
+        (void)unlink(tmp);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+            return -errno;
+        r = es_random_bytes(key, sizeof key);
+        if (!r)
+            r = write_all(fd, key, sizeof key);
+        if (!r && fsync(fd) < 0)
+            r = -errno;
+        close(fd);
+        if (!r && link(tmp, path) < 0) {
+            r = -errno;
+            if (r == -EEXIST) {
+                /* someone else made it first: use theirs */
+                (void)unlink(tmp);
+                es_wipe(key, sizeof key);
+                return ag_fingerprint_key_load(dir, out);
+            }
+        }
+        (void)unlink(tmp);
+    } else {
+        return -errno;
+    }
+    if (!r)
+        memcpy(out, key, sizeof key);
+    es_wipe(key, sizeof key);
     return r;
 }

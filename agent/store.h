@@ -51,6 +51,13 @@ int ag_store_taskdef_register(ag_store *st, ag_taskdef *td, int64_t now);
 int ag_store_taskdef_get(ag_store *st, const char *family, int64_t revision, ag_taskdef **out);
 /* Marks a revision INACTIVE (deregisteredAt = now). 0, -ENOENT, -EIO. */
 int ag_store_taskdef_deregister(ag_store *st, const char *family, int64_t revision, int64_t now);
+/* Calls fn(family, revision, status) for each stored revision, ordered by
+ * family then revision; family NULL for every family, status NULL for
+ * both statuses ("ACTIVE" / "INACTIVE"). fn returning non-zero stops the
+ * walk and that value is returned. */
+typedef int (*ag_store_td_fn)(const char *family, int64_t revision, ag_td_status status, void *arg);
+int ag_store_taskdef_list(ag_store *st, const char *family, const ag_td_status *status,
+                          ag_store_td_fn fn, void *arg);
 /* The last revision ever registered for family (0 if none). */
 int ag_store_taskdef_last_revision(ag_store *st, const char *family, int64_t *out);
 
@@ -65,5 +72,14 @@ int ag_store_task_get(ag_store *st, const char *arn, ag_task **out);
 typedef int (*ag_store_task_fn)(ag_task *t, void *arg);
 int ag_store_task_foreach(ag_store *st, bool include_stopped, ag_store_task_fn fn, void *arg);
 int ag_store_task_delete(ag_store *st, const char *arn);
+
+/* The key of the secret fingerprints (ag_secret_fingerprint): 32 random
+ * bytes in dir/fingerprint.key (0600), created on first use. It lives
+ * apart from agent.db so that the database alone cannot be used to test
+ * guesses of a value against its fingerprint. 0, -EIO (short or unreadable
+ * file, no randomness), or -errno; out untouched on failure. */
+#define AG_FINGERPRINT_KEY_FILE "fingerprint.key"
+#define AG_FINGERPRINT_KEY_LEN 32
+int ag_fingerprint_key_load(const char *dir, unsigned char out[AG_FINGERPRINT_KEY_LEN]);
 
 #endif

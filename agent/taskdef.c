@@ -73,6 +73,34 @@ static const es_json *member(const es_json *obj, const char *key)
     return j && j->type != ES_JSON_NULL ? j : NULL;
 }
 
+/* Valid UTF-8 (no overlong 2-byte leads, nothing past U+10FFFF's lead):
+ * what the JSON writer will accept when the definition is written back. */
+static bool utf8_ok(const char *str, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = s[i];
+        size_t len;
+        if (c < 0x80)
+            len = 1;
+        else if (c >= 0xC2 && c <= 0xDF)
+            len = 2;
+        else if (c >= 0xE0 && c <= 0xEF)
+            len = 3;
+        else if (c >= 0xF0 && c <= 0xF4)
+            len = 4;
+        else
+            return false;
+        if (len > n - i)
+            return false;
+        for (size_t k = 1; k < len; k++)
+            if ((s[i + k] & 0xC0) != 0x80)
+                return false;
+        i += len;
+    }
+    return true;
+}
+
 typedef struct str_rule {
     size_t max;
     bool required;
@@ -94,6 +122,8 @@ static int take_str(const es_json *j, const char *path, str_rule r, char **out, 
     size_t len = j->u.string.len;
     if (strlen(j->u.string.s) != len)
         return bad(e, CLIENT, "%s: must not contain a NUL character", path);
+    if (!utf8_ok(j->u.string.s, len))
+        return bad(e, CLIENT, "%s: must be valid UTF-8", path);
     if (len == 0 && !r.allow_empty)
         return bad(e, CLIENT, "%s: should not be null or empty", path);
     if (len > r.max)
@@ -282,6 +312,10 @@ static int get_map(const es_json *obj, const char *prefix, const char *key, size
     for (size_t i = 0; i < n; i++) {
         const char *k = m->u.object.keys[i];
         size_t klen = strlen(k);
+        if (!utf8_ok(k, klen)) {
+            rc = bad(e, CLIENT, "%s: a key is not valid UTF-8", path);
+            goto fail;
+        }
         if (klen == 0 || klen > max_key) {
             rc = bad(e, CLIENT, "%s: a key is empty or longer than %zu characters", path, max_key);
             goto fail;
@@ -373,8 +407,10 @@ static int get_refs(const es_json *obj, const char *prefix, const char *key, siz
             goto fail;
         for (size_t j = 0; j < i; j++)
             if (strcmp(s[j].name, s[i].name) == 0) {
-                rc = bad(e, CLIENT, "%s: duplicate name '%s' (also %s[%zu])", npath, s[i].name,
-                         path, j);
+                rc = bad(e, CLIENT,
+                         "%s: Duplicate secret names found: %s. Each secret name must be unique "
+                         "(also %s[%zu]).",
+                         npath, s[i].name, path, j);
                 goto fail;
             }
         rc = get_str(it, ipath, "valueFrom", (str_rule){.max = AG_VF_MAX, .required = true},
@@ -616,6 +652,16 @@ static int parse_container(const es_json *cd, size_t idx, const ag_td_ctx *ctx, 
     if ((rc = get_refs(cd, path, "secrets", AG_TD_SECRETS_MAX, true, ctx, &c->secrets,
                        &c->n_secrets, e)))
         return rc;
+    if (ctx && ctx->reject_env_secret_clash) {
+        for (size_t i = 0; i < c->n_secrets; i++)
+            for (size_t j = 0; j < c->n_environment; j++)
+                if (strcmp(c->secrets[i].name, c->environment[j].name) == 0)
+                    return bad(e, CLIENT,
+                               "%s.secrets[%zu].name: The secret name must be unique and not "
+                               "shared with any new or existing environment variables set on "
+                               "the container, such as '%s'.",
+                               path, i, c->secrets[i].name);
+    }
     if ((rc = get_log(cd, path, ctx, td, &c->log, e)))
         return rc;
     if ((rc = get_map(cd, path, "dockerLabels", AG_TD_LABELS_MAX, AG_TD_LABEL_KEY_MAX,

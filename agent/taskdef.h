@@ -132,6 +132,10 @@ typedef struct ag_td_ctx {
     const char *account; /* the configured account: an SSM parameter ARN in
                             another account is refused (S2). NULL skips the
                             check (reloading from our own store). */
+    /* Real ECS (since about 2022) refuses a secret that shares its name with
+     * an environment variable of the same container; by default we accept it
+     * and the secret wins at injection. true: refuse as ECS does. */
+    bool reject_env_secret_clash;
 } ag_td_ctx;
 
 typedef struct ag_td_error {

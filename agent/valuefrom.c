@@ -348,6 +348,20 @@ void ag_valuefrom_clear(ag_valuefrom *v)
     memset(v, 0, sizeof *v);
 }
 
+int ag_valuefrom_resource_arn(const ag_valuefrom *v, const char *task_account, char *out,
+                              size_t outlen)
+{
+    int n;
+    if (v->kind == AG_VF_SECRETSMANAGER) {
+        n = snprintf(out, outlen, "%s", v->secret_id);
+    } else {
+        const char *acct = v->account && *v->account ? v->account : task_account;
+        n = snprintf(out, outlen, "arn:%s:ssm:%s:%s:parameter%s%s", v->partition, v->region,
+                     acct ? acct : "", v->ssm_name[0] == '/' ? "" : "/", v->ssm_name);
+    }
+    return n < 0 || (size_t)n >= outlen ? -EMSGSIZE : 0;
+}
+
 const char *ag_vf_kind_name(ag_vf_kind k)
 {
     switch (k) {

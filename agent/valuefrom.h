@@ -86,6 +86,15 @@ int ag_valuefrom_parse(const char *vf, const char *task_region, ag_valuefrom *ou
                        size_t errlen);
 /* Releases what parse allocated; safe on a zeroed or already cleared struct. */
 void ag_valuefrom_clear(ag_valuefrom *v);
+/* The resource ARN an IAM policy names for this reference (S7), for the
+ * execution role's preflight: the SSM parameter
+ * (arn:PART:ssm:REGION:ACCOUNT:parameter/NAME, "/NAME" and "NAME" alike) for
+ * AG_VF_SSM and AG_VF_SSM_REFERENCE (whose Secrets Manager side needs
+ * secretsmanager:GetSecretValue on the secret as well: its ARN is not
+ * knowable from the name alone), the secret's ARN for AG_VF_SECRETSMANAGER.
+ * task_account fills the account of a bare name. 0 or -EMSGSIZE. */
+int ag_valuefrom_resource_arn(const ag_valuefrom *v, const char *task_account, char *out,
+                              size_t outlen);
 /* "ssm", "ssm (secretsmanager reference)", "secretsmanager". */
 const char *ag_vf_kind_name(ag_vf_kind k);
 

@@ -462,11 +462,14 @@ static void call_attempt(call *k)
         return;
     }
     snprintf(url, sizeof url, "%s/", k->ep.url);
+    /* an endpoint URL may carry a path: sign what is sent */
+    const char *spath = strstr(url, "://") + 3;
+    spath += strcspn(spath, "/");
     snprintf(target, sizeof target, "%s.%s", query ? "" : aw_service_target_prefix(k->svc),
              k->operation);
     aw_sigv4_sha256_hex(k->body ? k->body : "", k->body_len, ph);
     aw_header sh[3] = {{"Host", host}, {"Content-Type", ctype}, {"X-Amz-Target", target}};
-    aw_sigv4_input in = {"POST", "/", NULL, sh, query ? 2u : 3u, ph, false};
+    aw_sigv4_input in = {"POST", spath, NULL, sh, query ? 2u : 3u, ph, false};
     aw_sigv4_creds cr = {k->akid, k->secret, k->token};
     aw_sigv4_result sig;
     if (aw_signer_sign(c->signer, &cr, k->ep.signing_region, k->ep.signing_name, time(NULL), &in,

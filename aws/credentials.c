@@ -413,30 +413,59 @@ static int meta_request(aw_creds *p, const char *method, const char *url, const 
                          .n_headers = nh,
                          .timeout_ms = p->imds_timeout_ms,
                          .connect_timeout_ms = p->imds_timeout_ms,
-                         .max_body = META_MAX};
+                         .max_body = META_MAX,
+                         .no_proxy = true};
     int rc = aw_http_start(aw_client_http(p->client), &q, on_meta, p);
     if (rc == 0)
         p->in_flight++;
     return rc;
 }
 
+/* https anywhere; http only to loopback (127.0.0.0/8, ::1, localhost) or
+ * the ECS / EKS link-local agents (169.254.170.2, 169.254.170.23,
+ * fd00:ec2::23), as the SDKs allow. */
 static bool loopback_or_ecs(const char *url)
 {
-    static const char *const ok[] = {"http://127.",
-                                     "http://localhost:",
-                                     "http://localhost/",
-                                     "http://[::1]",
-                                     "http://169.254.170.2/",
-                                     "http://169.254.170.2:",
-                                     "http://169.254.170.23/",
-                                     "http://169.254.170.23:",
-                                     "http://[fd00:ec2::23]"};
     if (strncmp(url, "https://", 8) == 0)
         return true;
-    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++)
-        if (strncmp(url, ok[i], strlen(ok[i])) == 0)
+    if (strncmp(url, "http://", 7) != 0)
+        return false;
+    const char *h = url + 7;
+    size_t n;
+    if (*h == '[') {
+        n = strcspn(h, "]");
+        if (h[n] != ']')
+            return false;
+        n++;
+    } else {
+        n = strcspn(h, ":/?#");
+    }
+    char host[64];
+    if (n == 0 || n >= sizeof host)
+        return false;
+    memcpy(host, h, n);
+    host[n] = '\0';
+    if (h[n] != '\0' && h[n] != ':' && h[n] != '/')
+        return false;
+    static const char *const named[] = {"localhost", "[::1]", "169.254.170.2", "169.254.170.23",
+                                        "[fd00:ec2::23]"};
+    for (size_t i = 0; i < sizeof named / sizeof *named; i++)
+        if (strcmp(host, named[i]) == 0)
             return true;
-    return false;
+    /* 127.a.b.c, all decimal */
+    if (strncmp(host, "127.", 4) != 0)
+        return false;
+    int dots = 0;
+    for (const char *q = host + 4; *q; q++) {
+        if (*q == '.') {
+            if (q[1] == '.' || q[1] == '\0')
+                return false;
+            dots++;
+        } else if (*q < '0' || *q > '9') {
+            return false;
+        }
+    }
+    return dots == 2 && host[4] != '.';
 }
 
 static void host_fail(aw_creds *p, const char *code, const char *msg)
@@ -954,7 +983,8 @@ static void on_identity(void *arg, int err, aw_http_response *resp)
                              .n_headers = 1,
                              .timeout_ms = p->imds_timeout_ms,
                              .connect_timeout_ms = p->imds_timeout_ms,
-                             .max_body = META_MAX};
+                             .max_body = META_MAX,
+                             .no_proxy = true};
         int rc = aw_http_start(aw_client_http(p->client), &q, on_identity, op);
         if (rc < 0) {
             make_error(&e, AW_ERR_TRANSPORT, "ImdsUnavailable", aw_http_strerror(rc));
@@ -1007,7 +1037,8 @@ int aw_creds_imds_identity(aw_creds *p, aw_creds_identity_cb cb, void *arg)
                          .n_headers = 1,
                          .timeout_ms = p->imds_timeout_ms,
                          .connect_timeout_ms = p->imds_timeout_ms,
-                         .max_body = META_MAX};
+                         .max_body = META_MAX,
+                         .no_proxy = true};
     int rc = aw_http_start(aw_client_http(p->client), &q, on_identity, op);
     if (rc < 0) {
         es_free(op);

@@ -62,7 +62,7 @@ static int set_url(aw_endpoint *out, const char *url)
     if (n > AW_ENDPOINT_URL_MAX)
         return -EMSGSIZE;
     for (size_t i = 0; i < n; i++)
-        if ((unsigned char)url[i] <= ' ' || url[i] == 0x7f)
+        if ((unsigned char)url[i] <= ' ' || url[i] == 0x7f || url[i] == '?' || url[i] == '#')
             return -EINVAL;
     memcpy(out->url, url, n);
     out->url[n] = '\0';

@@ -42,7 +42,8 @@ int aw_region_valid(const char *region);
 
 /* envp: "KEY=VALUE" strings ending with NULL, or NULL for the process
  * environment. 0, -EINVAL (bad region or override URL: not http(s)://),
- * -EMSGSIZE (URL past AW_ENDPOINT_URL_MAX). */
+ * -EMSGSIZE (URL past AW_ENDPOINT_URL_MAX). An override may carry a path
+ * (requests go to, and are signed for, PATH/); not a query or fragment. */
 int aw_endpoint_resolve(aw_service s, const char *region, const char *override, char *const *envp,
                         aw_endpoint *out);
 

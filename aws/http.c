@@ -298,6 +298,8 @@ int aw_http_start(aw_http *h, const aw_http_request *q, aw_http_cb cb, void *arg
     SETOPT(e, CURLOPT_PRIVATE, r);
     SETOPT(e, CURLOPT_USERAGENT, "ecs-secrets-agent/0.1");
     SETOPT(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (q->no_proxy)
+        SETOPT(e, CURLOPT_NOPROXY, "*");
     if (strcmp(q->method, "GET") == 0) {
         SETOPT(e, CURLOPT_HTTPGET, 1L);
     } else if (strcmp(q->method, "POST") == 0 || strcmp(q->method, "PUT") == 0) {
@@ -464,9 +466,8 @@ static int on_timeout(CURLM *multi, long timeout_ms, void *userp)
     aw_http *h = userp;
     if (timeout_ms < 0)
         return uv_timer_stop(&h->timer) == 0 ? 0 : -1;
-    /* 0 means "now": not from inside this callback (curl is not reentrant) */
-    if (timeout_ms == 0)
-        timeout_ms = 1;
+    /* 0 means "now": a 0 ms libuv timer runs on the next loop turn, never
+     * from inside this callback (curl is not reentrant) */
     return uv_timer_start(&h->timer, on_timer, (uint64_t)timeout_ms, 0) == 0 ? 0 : -1;
 }
 

@@ -69,6 +69,8 @@ typedef struct aw_http_request {
     long timeout_ms;         /* 0: AW_HTTP_DEFAULT_TIMEOUT_MS */
     long connect_timeout_ms; /* 0: AW_HTTP_DEFAULT_CONNECT_TIMEOUT_MS */
     size_t max_body;         /* 0: AW_HTTP_DEFAULT_MAX_BODY */
+    bool no_proxy;           /* never through a proxy (instance metadata, container
+                                credentials: link-local, and they answer with keys) */
 } aw_http_request;
 
 typedef struct aw_http_response {

@@ -346,7 +346,8 @@ static int compile_pat(comp *c, const char *s, size_t n, bool wild, bool vars, p
             if (inlen == 1 && (in[0] == '*' || in[0] == '?' || in[0] == '$')) {
                 EMIT(T_LIT, in, 1);
             } else {
-                /* ${key, 'default'}: split at the first ", " */
+                /* ${key, 'default'}: split at the first ", "; spaces
+                 * around the key and the quoted default are ignored */
                 size_t keylen = inlen;
                 const char *def = NULL;
                 size_t deflen = 0;
@@ -354,6 +355,12 @@ static int compile_pat(comp *c, const char *s, size_t n, bool wild, bool vars, p
                     if (in[k] == ',' && in[k + 1] == ' ') {
                         const char *d = in + k + 2;
                         size_t dl = inlen - k - 2;
+                        while (dl && *d == ' ') {
+                            d++;
+                            dl--;
+                        }
+                        while (dl && d[dl - 1] == ' ')
+                            dl--;
                         if (dl >= 2 && d[0] == '\'' && d[dl - 1] == '\'') {
                             def = d + 1;
                             deflen = dl - 2;
@@ -530,6 +537,10 @@ static int compile_resources(comp *c, stmt *st, const es_json *v, const char *wh
             return cfail(c, AW_POLICY_E_MALFORMED, "%s contains a NUL character", what);
         if (items[i]->u.string.len == 0)
             return cfail(c, AW_POLICY_E_MALFORMED, "%s must not be an empty string", what);
+        const char *rs = items[i]->u.string.s;
+        if (strcmp(rs, "*") != 0 && strncmp(rs, "arn:", 4) != 0)
+            return cfail(c, AW_POLICY_E_MALFORMED, "%s \"%.64s\" must be in ARN format or \"*\"",
+                         what, rs);
         rc = compile_arn(c, items[i]->u.string.s, items[i]->u.string.len, true, c->p->vars,
                          c->p->kind != AW_POLICY_RESOURCE, &a[i]);
         if (rc)
@@ -641,6 +652,11 @@ static int compile_principal(comp *c, stmt *st, const es_json *v, const char *wh
                     return cfail(c, AW_POLICY_E_MALFORMED,
                                  "%s has an invalid AWS principal \"%.64s\" (expected an ARN or "
                                  "a 12-digit account ID)",
+                                 what, s);
+                else if (strpbrk(s, "*?"))
+                    return cfail(c, AW_POLICY_E_MALFORMED,
+                                 "%s \"%.64s\": wildcards are not allowed in principal ARNs (use "
+                                 "\"*\" with a Condition on aws:PrincipalArn)",
                                  what, s);
             }
             p[k].s = arena_strndup(&c->p->ar, s, items[j]->u.string.len);
@@ -1175,6 +1191,12 @@ static int compile_doc(comp *c, const es_json *doc)
         int rc = compile_statement(c, &c->p->st[i], items[i]);
         if (rc)
             return rc;
+        for (size_t k = 0; k < i && c->p->st[i].sid && *c->p->st[i].sid; k++)
+            if (c->p->st[k].sid && strcmp(c->p->st[k].sid, c->p->st[i].sid) == 0)
+                return cfail(c, AW_POLICY_E_MALFORMED,
+                             "Statement IDs (Sid) must be unique in a policy: \"%.64s\" is also "
+                             "used by Statement %zu",
+                             c->p->st[i].sid, k);
     }
     c->in_stmt = false;
     return 0;
@@ -1736,8 +1758,8 @@ static bool cond_matches(const cond *c, const aw_request *r)
             return false;
         return cond_single(c, r, e->values[0]);
     }
-    if (!e)
-        return c->set == SET_ALL;
+    if (!e) /* IfExists: a missing key makes the condition true, set or not */
+        return c->set == SET_ALL || c->if_exists;
     if (c->set == SET_ANY) {
         for (size_t i = 0; i < e->n; i++)
             if (e->values[i] && cond_single(c, r, e->values[i]))

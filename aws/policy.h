@@ -6,18 +6,22 @@
  * secretsmanager:GetSecretValue on each secret, kms:Decrypt on a custom key).
  *
  * PARSING. aw_policy_parse() reads one JSON policy document with bounded
- * limits (aw_policy_limits: document bytes - IAM's 10240 for inline, 6144 for
- * managed policies -, statements, values per element, conditions, nesting)
- * and compiles it into an immutable aw_policy. Like IAM, whitespace outside
- * strings does not count towards max_bytes; max_raw_bytes bounds the input. Accepted: Version
- * 2012-10-17 or 2008-10-17 (absent means 2008-10-17, in which policy variables are not substituted,
- * as in IAM), Id, Statement as an object or an array, Sid, Effect, exactly one of Action/NotAction,
- * exactly one of Resource/ NotResource, Principal/NotPrincipal ("*" or
- * {"AWS"|"Service"|"Federated"| "CanonicalUser": string or array}) - required in resource-based
- * policies and rejected in identity policies and boundaries, like IAM -, and Condition ({operator:
- * {key: string|number|bool or array of them}}). A failure returns AW_POLICY_E_MALFORMED (or
- * _TOO_BIG/_LIMIT/_NOMEM) and a one-line message in the style of IAM's MalformedPolicyDocument
- * naming the element and statement at fault.
+ * limits (aw_policy_limits: document characters - IAM's 10240 for inline,
+ * 6144 for managed policies, whitespace outside strings not counted -, raw
+ * input bytes, statements, values per element, condition keys, nesting) and
+ * compiles it into an immutable aw_policy. Accepted: Version 2012-10-17 or
+ * 2008-10-17 (absent means 2008-10-17, in which policy variables are not
+ * substituted, as in IAM), Id, Statement as an object or an array, Sid
+ * (unique within the document), Effect, exactly one of Action/NotAction,
+ * exactly one of Resource/NotResource ("*" or ARNs), Principal/NotPrincipal
+ * ("*" or {"AWS"|"Service"|"Federated"|"CanonicalUser": string or array},
+ * AWS values being ARNs without wildcards or 12-digit accounts; NotPrincipal
+ * only with Deny) - required in resource-based policies and rejected in
+ * identity policies and boundaries, like IAM -, and Condition ({operator:
+ * {key: string|number|bool or array of them}}). A failure returns
+ * AW_POLICY_E_MALFORMED (or _TOO_BIG/_LIMIT/_NOMEM) and a one-line message
+ * in the style of IAM's MalformedPolicyDocument naming the element and the
+ * statement at fault.
  *
  * MATCHING.
  *  - Action: "*", or "service:pattern"; the service prefix is compared
@@ -35,10 +39,13 @@
  *    condition values: ${key} takes the single value of that context key,
  *    ${key, 'default'} falls back to the default, ${*} ${?} ${$} are the
  *    literal characters. A substituted value is literal (its '*' is not a
- *    wildcard). A variable that cannot be resolved (key absent or
- *    multivalued, no default) makes that value match nothing; in NotResource
- *    it makes the statement not apply, and in a negated condition operator
- *    it makes the condition false (the operator cannot prove "not equal").
+ *    wildcard). A variable that cannot be resolved (key absent, empty or
+ *    multivalued, no default) makes that value match nothing; in a negated
+ *    condition operator it makes the condition false (the operator cannot
+ *    prove "not equal"); in NotResource it makes the statement not apply,
+ *    unless the value's literal parts already rule the resource out (then
+ *    it is a plain mismatch), IAM saying only that such a statement "might
+ *    be invalid".
  *  - Conditions: all operators of the IAM reference: String{Equals,NotEquals,
  *    EqualsIgnoreCase,NotEqualsIgnoreCase,Like,NotLike}, Numeric{Equals,
  *    NotEquals,LessThan,LessThanEquals,GreaterThan,GreaterThanEquals},
@@ -49,9 +56,14 @@
  *    operator AND, values of one key OR (for negated operators: the request
  *    value must differ from every value, i.e. NOR). Missing key: positive
  *    operators are false, negated operators and ...IfExists true, Null tests
- *    presence, ForAllValues true, ForAnyValue false. A multivalued context
- *    key used without a set operator does not match (AWS requires a set
- *    operator for multivalued keys). Context key names are case-insensitive.
+ *    presence, ForAllValues true, ForAnyValue false (true with IfExists:
+ *    IAM's rule "if the key is not present, the condition is true" is
+ *    applied to set operators too). A multivalued context key used without
+ *    a set operator does not match (AWS requires a set operator for
+ *    multivalued keys). Context key names are case-insensitive. The
+ *    evaluator derives no context key itself: the caller supplies
+ *    aws:PrincipalArn, aws:SourceIp, aws:CurrentTime, kms:EncryptionContext:*
+ *    and the rest, as AWS's request context would hold them.
  *
  * EVALUATION MODEL (aw_policy_evaluate). Inputs: the principal's identity
  * policies, an optional permissions boundary (one or more documents), an
@@ -86,9 +98,11 @@
  *  4. Cross-account: the resource policy must allow (directly or at account
  *     level) AND an identity policy of the caller must allow.
  *  5. Permissions boundary (when given) must also allow, except that in the
- *     same account a resource-policy Allow naming the caller's exact ARN
- *     (user or assumed-role session ARN, or "*"), not its role, is not
- *     limited by the boundary (IAM's documented exception).
+ *     same account a resource-policy Allow whose Principal names the caller
+ *     exactly - an IAM user or assumed-role session ARN, or "*" - is not
+ *     limited by the boundary (IAM's documented exception); naming the role
+ *     of a session does not escape it, and a caller that is itself a role
+ *     ARN escapes it only through "*".
  *  6. Otherwise implicit deny, with the reason: no identity allow, no
  *     boundary allow, no resource-policy allow (cross-account or KMS).
  *

@@ -9,7 +9,7 @@ PACKAGES=(
   build-essential cmake pkg-config clang-format
   libuv1-dev libcurl4-openssl-dev libssl-dev libyajl-dev libsqlite3-dev libexpat1-dev
   # tests
-  libcriterion-dev curl python3 python3-botocore python3-boto3 awscli
+  libcriterion-dev curl python3 python3-botocore python3-boto3 awscli jq
   # the real Docker engine and the test image's contents
   docker.io busybox-static
   # packaging and the systemd tests: systemd-analyze, rpmbuild, a Debian root to boot

@@ -44,6 +44,7 @@ ap.add_argument("--delay", action="append", default=[])
 ap.add_argument("--expiry", type=int, default=3600)
 ap.add_argument("--container-token", default="")
 ap.add_argument("--secret", action="append", default=[], help="AKID=SECRET accepted")
+ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="serve HTTPS")
 args = ap.parse_args()
 
 import re
@@ -332,7 +333,7 @@ class H(BaseHTTPRequestHandler):
 
     def op_GetSecretValue(self, req):
         sid = req.get("SecretId", "")
-        if sid.startswith("missing"):
+        if sid.split(":secret:")[-1].startswith("missing"):
             return self.send(400, json.dumps({
                 "__type": "ResourceNotFoundException",
                 "Message": "Secrets Manager can't find the specified secret."}))
@@ -383,6 +384,11 @@ class H(BaseHTTPRequestHandler):
 
 
 srv = Server(("127.0.0.1", args.port), H)
+if args.tls:
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(args.tls[0], args.tls[1])
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
 print(srv.server_address[1], flush=True)
 try:
     srv.serve_forever()

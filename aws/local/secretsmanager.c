@@ -29,15 +29,24 @@ static void secret_clear(secret *s)
     s->description = s->kms_key_ref = NULL;
 }
 
-static int purge_expired(al_ctx *c)
+#define PURGE_EVERY 60.0 /* seconds between sweeps; lookups hide expired rows meanwhile */
+
+/* Deletes secrets whose recovery window has passed. A write, so it runs at
+ * most every PURGE_EVERY seconds unless forced (CreateSecret needs the name). */
+static int purge_expired(al_ctx *c, bool force)
 {
+    double t = al_now(c);
+    if (!force && t < c->sm_next_purge)
+        return 0;
     sqlite3_stmt *st =
         al_db_prepare(c->db, "DELETE FROM sm_secret WHERE deletion IS NOT NULL AND deletion <= ?");
     if (!st)
         return -EIO;
-    sqlite3_bind_double(st, 1, al_now(c));
+    sqlite3_bind_double(st, 1, t);
     int r = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
     sqlite3_finalize(st);
+    if (r == 0)
+        c->sm_next_purge = t + PURGE_EVERY;
     return r;
 }
 
@@ -59,12 +68,15 @@ static int find_secret(al_ctx *c, const char *id, secret *s)
         name = id + strlen(prefix);
     }
     sqlite3_stmt *st = al_db_prepare(
-        c->db, "SELECT arn, name, description, kms_key_ref, key_id, created, changed, accessed, "
-               "deletion FROM sm_secret WHERE arn=?1 OR name=?2 ORDER BY arn=?1 DESC LIMIT 1");
+        c->db,
+        "SELECT arn, name, description, kms_key_ref, key_id, created, changed, accessed, "
+        "deletion FROM sm_secret WHERE (arn=?1 OR name=?2) AND (deletion IS NULL OR deletion > "
+        "?3) ORDER BY arn=?1 DESC LIMIT 1");
     if (!st)
         return -EIO;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 3, al_now(c));
     int r = -ENOENT, rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         memset(s, 0, sizeof *s);
@@ -108,7 +120,7 @@ static int load_target(al_ctx *c, const char *principal, const es_json *req, con
     if (!id || !*id || strlen(id) > 2048)
         return al_fail(e, 400, "InvalidParameterException",
                        "SecretId is required (a secret name or ARN of 1 to 2048 characters).");
-    if (purge_expired(c) < 0)
+    if (purge_expired(c, false) < 0)
         return al_fail_internal(e, "InternalServiceError");
     int r = find_secret(c, id, s);
     if (r < 0)
@@ -526,7 +538,7 @@ static int op_create_secret(al_ctx *c, const char *principal, const es_json *req
         if ((r = al_authorize(c, principal, "kms:GenerateDataKey", key_arn, e)) < 0)
             goto out;
     }
-    if (purge_expired(c) < 0 || al_db_begin(c->db) < 0) {
+    if (purge_expired(c, true) < 0 || al_db_begin(c->db) < 0) {
         r = al_fail_internal(e, "InternalServiceError");
         goto out;
     }
@@ -850,7 +862,7 @@ int al_sm_reference_parameter(al_ctx *c, const char *principal, const char *para
 {
     secret s;
     plain p;
-    if (purge_expired(c) < 0)
+    if (purge_expired(c, false) < 0)
         return al_fail_internal(e, "InternalServerError");
     int r = find_secret(c, secret_id, &s);
     if (r == -ENOENT)
@@ -1028,7 +1040,7 @@ static int op_list_secrets(al_ctx *c, const char *principal, const es_json *req,
     int r = al_authorize(c, principal, "secretsmanager:ListSecrets", "*", e);
     if (r < 0)
         return r;
-    if (purge_expired(c) < 0)
+    if (purge_expired(c, false) < 0)
         return al_fail_internal(e, "InternalServiceError");
     sqlite3_stmt *st =
         al_db_prepare(c->db, "SELECT name FROM sm_secret WHERE name > ? ORDER BY name");

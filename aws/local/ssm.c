@@ -320,6 +320,35 @@ static bool is_reference(const char *name)
     return strncmp(name, AL_SSM_REFERENCE_PREFIX, strlen(AL_SSM_REFERENCE_PREFIX)) == 0;
 }
 
+/* Validates "name[:selector]", asks the hook, loads the version. -ENOENT /
+ * -ESRCH: no such parameter / version (e filled); -EINVAL: malformed (e
+ * filled, code ValidationException or HierarchyLevelLimitExceededException);
+ * other negatives with e filled. *selector points into requested. */
+static int resolve_param(al_ctx *c, const char *principal, const char *action,
+                         const char *requested, pv *out, const char **selector, al_error *e)
+{
+    sel s;
+    int r = parse_selector(requested, &s, e);
+    if (r < 0)
+        return r;
+    if ((r = check_name(c, s.name, false, e)) < 0)
+        return r;
+    const char *canon = canon_of(s.name);
+    char arn[ARN_MAX];
+    param_arn(c, canon, arn, sizeof arn);
+    if ((r = al_authorize(c, principal, action, arn, e)) < 0)
+        return r;
+    r = load_pv(c, canon, s.version, s.label, out);
+    if (r == -ENOENT || r == -ESRCH) {
+        not_found(e, requested, r);
+        return r;
+    }
+    if (r < 0)
+        return not_found(e, requested, r);
+    *selector = s.selector;
+    return 0;
+}
+
 /* Writes one Parameter for the requested string. -ENOENT/-ESRCH: not found
  * (e filled with the single-parameter error); other negatives: e filled. */
 static int get_one(al_ctx *c, const char *principal, const char *action, const char *requested,
@@ -359,26 +388,12 @@ static int get_one(al_ctx *c, const char *principal, const char *action, const c
         es_jw_obj_end(w);
         return 0;
     }
-    sel s;
-    int r = parse_selector(requested, &s, e);
-    if (r < 0)
-        return r;
-    if ((r = check_name(c, s.name, false, e)) < 0)
-        return r;
-    const char *canon = canon_of(s.name);
-    char arn[ARN_MAX];
-    param_arn(c, canon, arn, sizeof arn);
-    if ((r = al_authorize(c, principal, action, arn, e)) < 0)
-        return r;
     pv p;
-    r = load_pv(c, canon, s.version, s.label, &p);
-    if (r == -ENOENT || r == -ESRCH) {
-        not_found(e, requested, r);
-        return r;
-    }
+    const char *selector = NULL;
+    int r = resolve_param(c, principal, action, requested, &p, &selector, e);
     if (r < 0)
-        return not_found(e, requested, r);
-    r = write_parameter(c, principal, &p, s.selector, decrypt, w, e);
+        return r;
+    r = write_parameter(c, principal, &p, selector, decrypt, w, e);
     pv_clear(&p);
     return r;
 }
@@ -438,8 +453,33 @@ static int op_get_parameters(al_ctx *c, const char *principal, const es_json *re
             invalid[i] = false;
             continue;
         }
-        /* A failed entry must not leave half an object in the output:
-         * write it into a scratch buffer first. */
+        if (!is_reference(s)) {
+            pv p;
+            const char *selector = NULL;
+            al_error e1;
+            int r = resolve_param(c, principal, "ssm:GetParameters", s, &p, &selector, &e1);
+            if (r == -ENOENT || r == -ESRCH || r == -EINVAL) {
+                if (strcmp(e1.code, "AccessDeniedException") == 0) {
+                    *e = e1;
+                    return r;
+                }
+                invalid[i] = true;
+                continue;
+            }
+            if (r < 0) {
+                *e = e1;
+                return r;
+            }
+            /* a failure from here on fails the whole call (the dispatcher
+             * drops the half-written answer) */
+            r = write_parameter(c, principal, &p, selector, decrypt, w, e);
+            pv_clear(&p);
+            if (r < 0)
+                return r;
+            continue;
+        }
+        /* A missing secret must not leave half an object in the output:
+         * write the reference into a scratch buffer first. */
         es_buf one;
         es_buf_init(&one, AL_RESPONSE_MAX);
         es_jw ow;

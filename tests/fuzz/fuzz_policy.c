@@ -1,11 +1,7 @@
 /* libFuzzer driver for aws/policy: the parser/compiler on arbitrary bytes,
  * then the evaluator on whatever compiled, against requests whose context
  * exercises variables, multivalued keys and every operator family. */
-/* Compiled in (not only linked from es_aws) so that libFuzzer's coverage
- * instrumentation, which the fuzz build applies to driver sources only,
- * sees the parser and the evaluator. The archive's policy.o is then not
- * pulled in, since every symbol it defines is already defined here. */
-#include "../../aws/policy.c"
+#include "aws/policy.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -11,7 +11,9 @@
 #   - systemctl reload applies the log level and refuses the listen address (journal);
 #   - an upgrade to a newer package keeps the edited agent.conf and restarts the agent;
 #   - Restart=on-failure brings a killed agent back;
-#   - journalctl shows the agent's lines with their priorities; systemctl stop is clean.
+#   - journalctl shows the agent's lines with their priorities; systemctl stop is clean;
+#   - dpkg --purge removes it all; then the .rpm (rpm --nodeps: the libraries are Debian's)
+#     goes through the same install, start, upgrade-keeps-config and erase.
 #
 # Env (ctest passes them): ES_TEST_DOCKER_HOST, ES_SOURCE_DIR, ES_BUILD_DIR;
 # ES_DEBIAN_MIRROR overrides the mirror debootstrap uses.
@@ -20,8 +22,9 @@ set -euo pipefail
 export DOCKER_HOST=$ES_TEST_DOCKER_HOST
 MIRROR=${ES_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 SUITE=bookworm
-# systemd to boot, and the agent's runtime libraries: the container has no network for apt
-INCLUDE=systemd,systemd-sysv,dbus,libuv1,libcurl4,libssl3,libyajl2,libsqlite3-0,libexpat1
+# systemd to boot, the agent's runtime libraries (the container has no network for apt), and
+# rpm, to run the .rpm's scriptlets under systemd too
+INCLUDE=systemd,systemd-sysv,dbus,libuv1,libcurl4,libssl3,libyajl2,libsqlite3-0,libexpat1,rpm
 ROOTDIR=$ES_BUILD_DIR/systemd-root
 IMAGE=local/es-systemd-test:$$
 C=es-systemd-test-$$
@@ -62,6 +65,8 @@ journal_has() { dx journalctl -u "$UNIT" --no-pager -o cat "${@:2}" | grep -qF -
 "$ES_SOURCE_DIR/tests/harness/packages.sh" 1 2 >/dev/null
 DEB1=$(ls "$ES_BUILD_DIR"/pkg/out/ecs-secrets-agent_*-1_*.deb)
 DEB2=$(ls "$ES_BUILD_DIR"/pkg/out/ecs-secrets-agent_*-2_*.deb)
+RPM1=$(ls "$ES_BUILD_DIR"/pkg/out/ecs-secrets-agent-*-1.*.rpm)
+RPM2=$(ls "$ES_BUILD_DIR"/pkg/out/ecs-secrets-agent-*-2.*.rpm)
 say "packages: $(basename "$DEB1") $(basename "$DEB2")"
 
 # ---- 2. the Debian root: made once per build tree, remade when the package list changes ----
@@ -100,6 +105,8 @@ say "booted: systemctl is-system-running = $state"
 # ---- 4. install release 1 ----
 docker cp "$DEB1" "$C:/tmp/agent-1.deb"
 docker cp "$DEB2" "$C:/tmp/agent-2.deb"
+docker cp "$RPM1" "$C:/tmp/agent-1.rpm"
+docker cp "$RPM2" "$C:/tmp/agent-2.rpm"
 dx dpkg -i /tmp/agent-1.deb </dev/null >/dev/null || fail "dpkg -i release 1"
 dx test -x /usr/bin/ecs-secrets-agent || fail "no /usr/bin/ecs-secrets-agent"
 dx systemctl cat "$UNIT" >/dev/null || fail "systemd does not know $UNIT"
@@ -212,4 +219,38 @@ journal_has "ecs-secrets-agent 0.1.0 starting: mode embedded, cluster edited-clu
 echo "---- journalctl -u $UNIT (last lines) ----"
 dx journalctl -u "$UNIT" --no-pager -n 12 -o short-precise || true
 say "stopped cleanly: inactive, Result=success, exit 0"
+
+# ---- 11. purge: the files, the unit and the state go; the user stays (Debian's way) ----
+dx rm -rf /etc/systemd/system/$UNIT.d
+dx dpkg --purge ecs-secrets-agent </dev/null >/dev/null || fail "dpkg --purge"
+dx test ! -e /usr/bin/ecs-secrets-agent || fail "binary left after purge"
+dx test ! -e /etc/ecs-secrets-agent/agent.conf || fail "agent.conf left after purge"
+dx test ! -e /var/lib/ecs-secrets-agent || fail "state left after purge"
+[ "$(show LoadState)" = not-found ] || fail "unit still loaded after purge: $(show LoadState)"
+say "dpkg --purge: binary, config, state and unit gone"
+
+# ---- 12. the .rpm: %pre user, %post modes, start, upgrade keeps config, erase stops ----
+dx rpm --initdb 2>/dev/null || true
+dx rpm -i --nodeps /tmp/agent-1.rpm >/dev/null 2>&1 || fail "rpm -i: $(dx rpm -i --nodeps /tmp/agent-1.rpm 2>&1)"
+dx rpm -q ecs-secrets-agent >/dev/null || fail "rpm does not know the package"
+got=$(dx stat -c '%a %U %G' /etc/ecs-secrets-agent/agent.conf)
+[ "$got" = "640 root ecs-secrets-agent" ] || fail "rpm: agent.conf is $got"
+got=$(dx stat -c '%a %U' /var/lib/ecs-secrets-agent)
+[ "$got" = "700 ecs-secrets-agent" ] || fail "rpm: /var/lib/ecs-secrets-agent is $got"
+dx systemctl start "$UNIT" || fail "rpm: systemctl start"
+[ "$(dx systemctl is-active "$UNIT")" = active ] || fail "rpm: not active"
+pid=$(show MainPID)
+dx sed -i 's/^#ECS_CLUSTER=.*/ECS_CLUSTER=rpm-cluster/' /etc/ecs-secrets-agent/agent.conf
+sum_before=$(dx sha256sum /etc/ecs-secrets-agent/agent.conf)
+dx rpm -U --nodeps /tmp/agent-2.rpm >/dev/null 2>&1 || fail "rpm -U: $(dx rpm -U --nodeps /tmp/agent-2.rpm 2>&1)"
+[ "$(dx rpm -q --qf '%{RELEASE}' ecs-secrets-agent)" = 2 ] || fail "rpm: not upgraded"
+[ "$(dx sha256sum /etc/ecs-secrets-agent/agent.conf)" = "$sum_before" ] || fail "rpm -U changed agent.conf"
+wait_for 15 bash -c "[ \"\$(docker exec $C systemctl is-active $UNIT)\" = active ]" ||
+  fail "rpm: not active after the upgrade"
+[ "$(show MainPID)" != "$pid" ] || fail "rpm -U did not restart the agent"
+[[ "$(show StatusText)" == *"cluster rpm-cluster"* ]] || fail "rpm: STATUS=$(show StatusText)"
+dx rpm -e ecs-secrets-agent >/dev/null 2>&1 || fail "rpm -e"
+[ "$(dx systemctl is-active "$UNIT")" != active ] || fail "rpm -e left the agent running"
+dx test ! -e /usr/bin/ecs-secrets-agent || fail "rpm -e left the binary"
+say "rpm: installed, started, upgraded with agent.conf kept and a restart, erased"
 echo "PASS: test_systemd in $(($(date +%s) - T0)) s"

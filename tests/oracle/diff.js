@@ -19,7 +19,9 @@ const path = require('node:path')
 const KNOWN_QUIRKS = [
   'epoch seconds compared with ISO dates: iam-simulate takes an all-digit date as milliseconds',
   'a wildcard inside the resource-type prefix (before the first "/" or ":" of the resource part) is literal in iam-simulate',
-  'context keys not listed for the action (e.g. kms:EncryptionContext:<key>) are silently dropped by iam-simulate'
+  'context keys not listed for the action (e.g. kms:EncryptionContext:<key>) are silently dropped by iam-simulate',
+  'Version 2008-10-17: iam-simulate substitutes policy variables, IAM treats ${...} as literal text (only variable-free 2008 documents are generated)',
+  'ForAnyValue:...IfExists on a missing key: iam-simulate ignores IfExists under a set operator (false); we apply IAM\'s IfExists rule (true). Set operators are generated without IfExists'
 ]
 // generated on purpose, and recognised by rewriting the policies into a form
 // that is equivalent for our evaluator; a difference counts as explained only
@@ -307,9 +309,9 @@ function randomCase(r) {
     }
     return c
   }
-  const statement = (isResource) => {
+  const statement = (isResource, index) => {
     const s = {}
-    if (r.chance(0.3)) s.Sid = 'S' + r.int(0, 99)
+    if (r.chance(0.3)) s.Sid = 'S' + index // unique within the policy, as IAM requires
     s.Effect = r.chance(0.8) ? 'Allow' : 'Deny'
     const acts = r.some(actionPatterns, 1, 3)
     if (r.chance(0.15)) s.NotAction = acts.length === 1 ? acts[0] : acts
@@ -342,8 +344,10 @@ function randomCase(r) {
   const policy = (isResource, lo, hi) => {
     const st = []
     const n = r.int(lo, hi)
-    for (let i = 0; i < n; i++) st.push(statement(isResource))
-    return { Version: '2012-10-17', Statement: st.length === 1 && r.chance(0.3) ? st[0] : st }
+    for (let i = 0; i < n; i++) st.push(statement(isResource, i))
+    const doc = { Version: '2012-10-17', Statement: st.length === 1 && r.chance(0.3) ? st[0] : st }
+    if (!JSON.stringify(doc).includes('${') && r.chance(0.15)) doc.Version = '2008-10-17'
+    return doc
   }
   const identity = []
   const nid = r.int(0, 3)

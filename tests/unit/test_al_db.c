@@ -116,3 +116,23 @@ Test(al_db, unopenable_path_reports)
     cr_assert_null(db);
     cr_assert_not_null(strstr(err, "/nonexistent-dir/x.db"));
 }
+
+Test(al_db, older_file_is_migrated_forward_keeping_data)
+{
+    al_db *db = NULL;
+    char err[256] = "";
+    cr_assert_eq(al_db_open(path, &db, err, sizeof err), 0, "%s", err);
+    cr_assert_geq(al_db_schema_version(), 2);
+    /* make it look like a version-1 file with data in it */
+    cr_assert_eq(al_db_exec(db, "DROP TABLE iam_access_key; DROP TABLE meta; "
+                                "PRAGMA user_version=1"),
+                 0);
+    cr_assert_eq(al_db_exec(db, "INSERT INTO kms_key VALUES ('k','', 'AWS', 1, 0, x'00')"), 0);
+    al_db_close(db);
+    db = NULL;
+    cr_assert_eq(al_db_open(path, &db, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(al_db_file_version(db), al_db_schema_version());
+    cr_assert_eq(pragma_int(db, "SELECT count(*) FROM iam_access_key"), 0);
+    cr_assert_eq(pragma_int(db, "SELECT count(*) FROM kms_key"), 1);
+    al_db_close(db);
+}

@@ -1,6 +1,8 @@
 /* ARN parser: each recognised form, the three partitions, and bad input. */
 #include <criterion/criterion.h>
 
+#include "aws_fake.h"
+
 #include <string.h>
 
 #include "aws/arn.h"
@@ -13,6 +15,8 @@ static int P(const char *s)
     memset(&a, 0, sizeof a);
     return aw_arn_parse_str(s, &a);
 }
+
+TestSuite(arn, .fini = expect_no_leaks);
 
 Test(arn, ssm_parameter)
 {

@@ -65,6 +65,7 @@ static void teardown(void)
     cr_expect_eq(uv_loop_close(&loop), 0);
     cr_expect_eq(fake_stat_int(&f, "bad_signatures"), 0);
     fake_stop(&f);
+    expect_no_leaks();
 }
 
 static void get(cg *g)
@@ -225,6 +226,27 @@ Test(creds, container_endpoint_with_token)
     cr_expect(g.exp > time(NULL) + 3000);
 
     aw_creds *q;
+    /* the token from a file (trailing newline dropped) wins over the variable */
+    char tf[] = "/tmp/aw-token-XXXXXX";
+    int fd = mkstemp(tf);
+    cr_assert(fd >= 0);
+    cr_assert_eq(write(fd, "Bearer tok\n", 11), 11);
+    close(fd);
+    char tfe[96];
+    snprintf(tfe, sizeof tfe, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=%s", tf);
+    char *fenv[] = {full, tfe, "AWS_CONTAINER_AUTHORIZATION_TOKEN=wrong", NULL};
+    aw_creds_config cf = {.envp = fenv};
+    cr_assert_eq(aw_creds_create(c, &cf, &q), 0);
+    aw_creds *keep0 = p;
+    p = q;
+    cg gf = {0};
+    get(&gf);
+    cr_expect(!gf.failed, "%s %s", gf.err.code, gf.err.message);
+    cr_expect_str_eq(gf.akid, "AKCONTAINER2");
+    aw_creds_close(q, NULL, NULL);
+    p = keep0;
+    unlink(tf);
+
     char *bad[] = {full, "AWS_CONTAINER_AUTHORIZATION_TOKEN=wrong", NULL};
     aw_creds_config cb = {.envp = bad};
     cr_assert_eq(aw_creds_create(c, &cb, &q), 0);
@@ -236,15 +258,25 @@ Test(creds, container_endpoint_with_token)
     cr_expect_str_eq(g2.err.code, "ContainerCredentialsUnavailable");
     cr_expect_str_eq(g2.err.message, "HTTP 401");
     aw_creds_close(q, NULL, NULL);
-    char *remote[] = {"AWS_CONTAINER_CREDENTIALS_FULL_URI=http://198.51.100.1/creds", NULL};
-    aw_creds_config cr = {.envp = remote};
-    cr_assert_eq(aw_creds_create(c, &cr, &q), 0);
-    p = q;
-    cg g3 = {0};
-    get(&g3);
-    cr_expect(g3.failed);
-    cr_expect_str_eq(g3.err.code, "InvalidContainerCredentialsUri");
-    aw_creds_close(q, NULL, NULL);
+    const char *remote_urls[] = {
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI=http://198.51.100.1/creds",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.evil.example/creds",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1.evil.example/creds",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI=http://localhost.evil.example/creds",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI=http://169.254.170.2@evil.example/creds",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI=ftp://127.0.0.1/creds",
+    };
+    for (size_t i = 0; i < sizeof remote_urls / sizeof *remote_urls; i++) {
+        char *remote[] = {(char *)remote_urls[i], NULL};
+        aw_creds_config cr = {.envp = remote};
+        cr_assert_eq(aw_creds_create(c, &cr, &q), 0);
+        p = q;
+        cg g3 = {0};
+        get(&g3);
+        cr_expect(g3.failed);
+        cr_expect_str_eq(g3.err.code, "InvalidContainerCredentialsUri", "%s", remote_urls[i]);
+        aw_creds_close(q, NULL, NULL);
+    }
     p = keep;
 }
 

@@ -1,8 +1,12 @@
 #include <criterion/criterion.h>
 
+#include "aws_fake.h"
+
 #include <errno.h>
 
 #include "aws/endpoint.h"
+
+TestSuite(endpoint, .fini = expect_no_leaks);
 
 Test(endpoint, defaults_per_partition)
 {
@@ -40,6 +44,9 @@ Test(endpoint, overrides_in_order)
     cr_expect_str_eq(e.url, "https://sm.local:8443");
     cr_expect_eq(aw_endpoint_resolve(AW_SVC_SSM, "us-east-1", "ftp://x", env, &e), -EINVAL);
     cr_expect_eq(aw_endpoint_resolve(AW_SVC_SSM, "us-east-1", "http://a b", env, &e), -EINVAL);
+    cr_expect_eq(aw_endpoint_resolve(AW_SVC_SSM, "us-east-1", "http://a/?x", env, &e), -EINVAL);
+    cr_assert_eq(aw_endpoint_resolve(AW_SVC_SSM, "us-east-1", "http://a/p/", env, &e), 0);
+    cr_expect_str_eq(e.url, "http://a/p");
     cr_expect_eq(aw_endpoint_resolve(AW_SVC_SSM, "US-EAST-1", NULL, env, &e), -EINVAL);
     cr_expect_eq(aw_endpoint_resolve(AW_SVC_SSM, "", NULL, env, &e), -EINVAL);
     cr_expect_eq(aw_endpoint_resolve(AW_SVC_SSM, "us-east-1/../x", NULL, env, &e), -EINVAL);

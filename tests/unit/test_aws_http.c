@@ -50,6 +50,7 @@ static void teardown(void)
     cr_expect_eq(c, 1);
     cr_expect_eq(uv_loop_close(&loop), 0);
     fake_stop(&f);
+    expect_no_leaks();
 }
 
 static void get(const char *path, aw_http_request *q, result *r)
@@ -205,4 +206,61 @@ Test(http, invalid_requests)
     cr_expect_eq(r.calls, 1);
     cr_expect_eq(r.err, AW_HTTP_E_PROTOCOL);
     cr_expect_eq(r.calls, 1);
+}
+
+Test(http, proxy_variables_honoured_and_bypassed_on_request)
+{
+    /* a proxy that refuses connections: whatever goes through it fails */
+    unsetenv("no_proxy");
+    unsetenv("NO_PROXY");
+    setenv("http_proxy", "http://127.0.0.1:1", 1);
+    char url[128];
+    snprintf(url, sizeof url, "%s/echo", f.base);
+    result via = {0}, direct = {0};
+    aw_http_request q = {.method = "GET", .url = url};
+    cr_assert_eq(aw_http_start(h, &q, on_done, &via), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    aw_http_request d = {.method = "GET", .url = url, .no_proxy = true};
+    cr_assert_eq(aw_http_start(h, &d, on_done, &direct), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    unsetenv("http_proxy");
+    cr_expect_eq(via.err, AW_HTTP_E_CONNECT, "the proxy was not used");
+    cr_expect_eq(direct.err, 0);
+    cr_expect_str_eq(direct.body, "hello");
+}
+
+/* TLS verification cannot be turned off: a self-signed certificate for
+ * 127.0.0.1 is refused. */
+Test(http, tls_peer_verified)
+{
+    char dir[] = "/tmp/aw-tls-XXXXXX";
+    cr_assert(mkdtemp(dir));
+    char cmd[512], cert[64], key[64];
+    snprintf(cert, sizeof cert, "%s/cert.pem", dir);
+    snprintf(key, sizeof key, "%s/key.pem", dir);
+    snprintf(cmd, sizeof cmd,
+             "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -addext "
+             "subjectAltName=IP:127.0.0.1 -days 1 -keyout %s -out %s >/dev/null 2>&1",
+             key, cert);
+    if (system(cmd) != 0)
+        cr_skip_test("openssl CLI not available");
+    fake tls;
+    const char *args[] = {"--tls", cert, key, NULL};
+    fake_start(&tls, args);
+    char url[128];
+    snprintf(url, sizeof url, "https://127.0.0.1:%d/echo", tls.port);
+    result r = {0};
+    aw_http_request q = {.method = "GET", .url = url};
+    cr_assert_eq(aw_http_start(h, &q, on_done, &r), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    cr_expect_eq(r.err, AW_HTTP_E_TLS, "err %d", r.err);
+    /* the server itself is fine: trusting its certificate, curl gets the answer */
+    snprintf(cmd, sizeof cmd, "curl -sf --noproxy '*' --cacert %s %s | grep -q hello", cert, url);
+    if (access("/usr/bin/curl", X_OK) == 0)
+        cr_expect_eq(system(cmd), 0, "the TLS fake does not answer with a trusted CA");
+    cr_expect(!aw_http_err_retryable(r.err));
+    fake_stop(&tls);
+    unlink(cert);
+    unlink(key);
+    rmdir(dir);
 }

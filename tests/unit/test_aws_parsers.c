@@ -2,6 +2,8 @@
  * error classification and the ISO 8601 parser. */
 #include <criterion/criterion.h>
 
+#include "aws_fake.h"
+
 #include <errno.h>
 #include <string.h>
 
@@ -20,6 +22,8 @@ static int ssm(const char *s)
         aw_ssm_result_clear(&r);
     return rc;
 }
+
+TestSuite(parsers, .fini = expect_no_leaks);
 
 Test(parsers, ssm_bad)
 {

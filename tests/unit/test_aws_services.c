@@ -55,6 +55,7 @@ static void teardown(void)
     cr_expect_eq(uv_loop_close(&loop), 0);
     cr_expect_eq(fake_stat_int(&f, "bad_signatures"), 0);
     fake_stop(&f);
+    expect_no_leaks();
 }
 
 typedef struct got {
@@ -411,6 +412,21 @@ Test(svc, bad_signature_is_refused)
     /* the fake counted it; reset so that teardown's check holds */
     cr_expect_eq(fake_stat_int(&f, "bad_signatures"), 1);
     fake_post(&f, "/__reset", "{}");
+}
+
+Test(svcx, endpoint_with_a_path_is_signed_as_sent)
+{
+    setup_with(NULL);
+    char url[128];
+    snprintf(url, sizeof url, "%s/prefix/ssm", f.base);
+    aw_client_config cfg = {.region = "us-east-1", .base_delay_ms = 5};
+    cfg.endpoint_override[AW_SVC_SSM] = url;
+    cr_assert_eq(aw_client_create(&loop, &cfg, &c), 0);
+    got g = {0};
+    cr_assert_eq(aw_ssm_get_parameter(c, &creds, NULL, "p", on_ssm, &g), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    cr_assert(!g.failed, "%s", g.err.code);
+    cr_expect_str_eq(g.values[0], "value-of-p");
 }
 
 Test(svcx, timeout_retried_then_reported)

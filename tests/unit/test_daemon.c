@@ -10,12 +10,29 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <netinet/in.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 static char dir[48];
+
+/* The embedded endpoints listen (default 127.0.0.1:4577); tests use a free
+ * port so that daemons of parallel test runs on one machine do not collide. */
+static char listen_arg[32];
+static const char *free_listen(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    snprintf(listen_arg, sizeof listen_arg, "127.0.0.1:%u", (unsigned)ntohs(a.sin_port));
+    close(fd);
+    return listen_arg;
+}
 
 static void setup(void)
 {
@@ -103,8 +120,8 @@ Test(daemon, ready_on_notify_socket_and_clean_stop_on_sigterm)
     cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
     snprintf(env_notify, sizeof env_notify, "NOTIFY_SOCKET=%s", sock);
 
-    char *argv[] = {"ecs-secrets-agent", "--config", "/dev/null", "--state-dir", state,
-                    "--log-level",       "debug",    NULL};
+    char *argv[] = {"ecs-secrets-agent", "--config", "/dev/null", "--state-dir",         state,
+                    "--log-level",       "debug",    "--listen",  (char *)free_listen(), NULL};
     char *env[] = {env_notify, NULL};
     int errfd;
     pid_t pid = spawn(argv, env, &errfd);
@@ -145,12 +162,13 @@ Test(daemon, journal_priority_prefix_when_stderr_is_the_journal)
     char journal[96];
     snprintf(journal, sizeof journal, "JOURNAL_STREAM=%llu:%llu", (unsigned long long)st.st_dev,
              (unsigned long long)st.st_ino);
+    free_listen();
     pid_t pid = fork();
     if (pid == 0) {
         dup2(p[1], STDERR_FILENO);
         putenv(journal);
         execl(ES_AGENT_BIN, "ecs-secrets-agent", "--config", "/dev/null", "--state-dir", state,
-              (char *)NULL);
+              "--listen", listen_arg, (char *)NULL);
         _exit(127);
     }
     close(p[1]);
@@ -236,7 +254,7 @@ Test(daemon, sighup_reloads_log_level_and_refuses_listen)
     snprintf(state, sizeof state, "%s/state", dir);
     snprintf(conf, sizeof conf, "%s/agent.conf", dir);
     FILE *f = fopen(conf, "w");
-    fputs("ECS_LOGLEVEL=info\nECS_SECRETS_LISTEN=127.0.0.1:4577\n", f);
+    fprintf(f, "ECS_LOGLEVEL=info\nECS_SECRETS_LISTEN=%s\n", free_listen());
     fclose(f);
     int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -254,7 +272,7 @@ Test(daemon, sighup_reloads_log_level_and_refuses_listen)
     while (!strstr(msg, "READY=1"));
 
     f = fopen(conf, "w");
-    fputs("ECS_LOGLEVEL=debug\nECS_SECRETS_LISTEN=0.0.0.0:4577\n", f);
+    fprintf(f, "ECS_LOGLEVEL=debug\nECS_SECRETS_LISTEN=0.0.0.0:%s\n", strchr(listen_arg, ':') + 1);
     fclose(f);
     cr_assert_eq(kill(pid, SIGHUP), 0);
     recv_notify(fd, msg, sizeof msg);

@@ -413,6 +413,12 @@ static const tcase cases[] = {
      GET_PARAM, PARAM, "aws:TagKeys=[env,owner]", I},
     {"ForAnyValue missing key is false",
      COND("{\"ForAnyValue:StringEquals\":{\"aws:TagKeys\":\"team\"}}"), GET_PARAM, PARAM, "", I},
+    {"ForAnyValue IfExists missing key is true",
+     COND("{\"ForAnyValue:StringEqualsIfExists\":{\"aws:TagKeys\":\"team\"}}"), GET_PARAM, PARAM,
+     "", A},
+    {"ForAnyValue IfExists present key is evaluated",
+     COND("{\"ForAnyValue:StringEqualsIfExists\":{\"aws:TagKeys\":\"team\"}}"), GET_PARAM, PARAM,
+     "aws:TagKeys=[env]", I},
     {"ForAnyValue empty set is false",
      COND("{\"ForAnyValue:StringEquals\":{\"aws:TagKeys\":\"team\"}}"), GET_PARAM, PARAM,
      "aws:TagKeys=[]", I},
@@ -439,6 +445,15 @@ static const tcase cases[] = {
      "{\"Effect\":\"Allow\",\"Action\":\"ssm:*\",\"Resource\":\"arn:aws:ssm:*:*:parameter/"
      "${aws:PrincipalTag/team, 'shared'}/*\"}",
      GET_PARAM, "arn:aws:ssm:us-east-1:" ACCT ":parameter/shared/token", "", A},
+    {"variable default with spaces",
+     "{\"Effect\":\"Allow\",\"Action\":\"ssm:*\",\"Resource\":\"arn:aws:ssm:*:*:parameter/"
+     "${ aws:PrincipalTag/team ,  'shared' }/*\"}",
+     GET_PARAM, "arn:aws:ssm:us-east-1:" ACCT ":parameter/shared/token", "", A},
+    {"variable beats its default",
+     "{\"Effect\":\"Allow\",\"Action\":\"ssm:*\",\"Resource\":\"arn:aws:ssm:*:*:parameter/"
+     "${aws:PrincipalTag/team, 'shared'}/*\"}",
+     GET_PARAM, "arn:aws:ssm:us-east-1:" ACCT ":parameter/shared/token",
+     "aws:PrincipalTag/team=ops", I},
     {"variable value is literal",
      "{\"Effect\":\"Allow\",\"Action\":\"ssm:*\",\"Resource\":\"arn:aws:ssm:*:*:parameter/"
      "${aws:username}\"}",
@@ -847,6 +862,14 @@ static const badcase bad[] = {
      AW_POLICY_IDENTITY, AW_POLICY_E_MALFORMED, "appears twice"},
     {"{\"Statement\":{\"Effect\":\"Allow\",\"Action\":\"*\",\"Resource\":\"\"}}",
      AW_POLICY_IDENTITY, AW_POLICY_E_MALFORMED, "empty string"},
+    {"{\"Statement\":{\"Effect\":\"Allow\",\"Action\":\"*\",\"Resource\":\"my-bucket\"}}",
+     AW_POLICY_IDENTITY, AW_POLICY_E_MALFORMED, "must be in ARN format"},
+    {"{\"Statement\":{\"Effect\":\"Allow\",\"Action\":\"*\",\"Resource\":\"*\",\"Principal\":{"
+     "\"AWS\":\"arn:aws:iam::123456789012:role/*\"}}}",
+     AW_POLICY_RESOURCE, AW_POLICY_E_MALFORMED, "wildcards are not allowed in principal ARNs"},
+    {"{\"Statement\":[{\"Sid\":\"A\",\"Effect\":\"Allow\",\"Action\":\"*\",\"Resource\":\"*\"},{"
+     "\"Sid\":\"A\",\"Effect\":\"Deny\",\"Action\":\"*\",\"Resource\":\"*\"}]}",
+     AW_POLICY_IDENTITY, AW_POLICY_E_MALFORMED, "must be unique"},
 };
 
 Test(policy, malformed_documents)
@@ -874,7 +897,7 @@ Test(policy, limits)
                               "\"Sid\":\"",
                               k ? "," : "");
         for (int c = 0; c < 900; c++)
-            big[n++] = (char)('a' + c % 26);
+            big[n++] = (char)('a' + (c + k) % 26); /* Sids must differ */
         big[n++] = '"';
         big[n++] = '}';
     }
@@ -993,4 +1016,104 @@ Test(policy, allocation_failures_are_reported_and_leak_nothing)
         failures++;
     }
     cr_assert_gt(failures, 3);
+}
+
+Test(policy, evaluation_allocates_nothing)
+{
+    aw_policy *p = parse_kind(
+        pol("{\"Effect\":\"Allow\",\"Action\":\"ssm:Get*\",\"Resource\":\"arn:aws:ssm:*:*:"
+            "parameter/${aws:PrincipalTag/team}/*\",\"Condition\":{\"IpAddress\":{\"aws:SourceIp\":"
+            "\"10.0.0.0/8\"},\"DateLessThan\":{\"aws:CurrentTime\":\"2030-01-01T00:00:00Z\"},"
+            "\"ForAnyValue:StringLike\":{\"aws:TagKeys\":\"te*\"}}}"),
+        AW_POLICY_IDENTITY);
+    ctxbuf c;
+    ctx_parse(&c, "aws:PrincipalTag/team=app|aws:SourceIp=10.1.1.1|aws:CurrentTime=2026-11-29T00:"
+                  "00:00Z|aws:TagKeys=[env,team]");
+    const aw_policy *ids[1] = {p};
+    aw_policy_set set = {.identity = ids, .n_identity = 1};
+    aw_request req = {.principal_arn = SESSION,
+                      .action = GET_PARAM,
+                      .resource = "arn:aws:ssm:us-east-1:" ACCT ":parameter/app/x",
+                      .ctx = c.e,
+                      .nctx = c.n};
+    aw_decision d;
+    /* exactly one allocation may succeed from here on: if evaluation made
+     * any, the probe below gets NULL */
+    es_alloc_fail_after(1);
+    int rc = 0;
+    for (int i = 0; i < 100 && rc == 0; i++)
+        rc = aw_policy_evaluate(&set, &req, &d);
+    char msg[256];
+    aw_decision_message(&req, &d, msg, sizeof msg);
+    void *probe = es_malloc(16);
+    es_alloc_fail_after(-1);
+    cr_assert_not_null(probe, "aw_policy_evaluate allocated");
+    es_free(probe);
+    cr_assert_eq(rc, 0);
+    cr_assert_eq(d.kind, A);
+    aw_policy_free(p);
+}
+
+Test(policy, more_principal_shapes)
+{
+    const char *fed = "arn:aws:sts::" ACCT ":federated-user/alice";
+    /* a federated user session is named by its IAM user */
+    aw_decision d =
+        eval_full(NULL, NULL, rpol("{\"AWS\":\"arn:aws:iam::" ACCT ":user/alice\"}", "Allow"), fed,
+                  GSV, SECRET, "");
+    cr_assert_eq(d.kind, A);
+    /* {"AWS": "*"} is the same as "*" */
+    d = eval_full(NULL, NULL, rpol("{\"AWS\":\"*\"}", "Allow"), XSESSION, GSV, SECRET, "");
+    cr_assert_eq(d.kind, I, "cross-account still needs an identity allow");
+    d = eval_full(SM_ALLOW, NULL, rpol("{\"AWS\":\"*\"}", "Allow"), XSESSION, GSV, SECRET, "");
+    cr_assert_eq(d.kind, A);
+    /* a role named with a path still names its sessions (IAM matches the
+     * role name in the session ARN) */
+    d = eval_full(
+        NULL, NULL,
+        rpol("{\"AWS\":\"arn:aws:iam::" ACCT ":role/team/ecsTaskExecutionRole\"}", "Allow"),
+        SESSION, GSV, SECRET, "");
+    cr_assert_eq(d.kind, A);
+    /* a service principal caller: only the resource policy can grant */
+    d = eval_full(SM_ALLOW, NULL, NULL, "ecs-tasks.amazonaws.com", GSV, SECRET, "");
+    cr_assert_eq(d.kind, I);
+    d = eval_full(NULL, NULL, rpol("{\"Service\":\"ecs-tasks.amazonaws.com\"}", "Allow"),
+                  "ecs-tasks.amazonaws.com", GSV, SECRET, "");
+    cr_assert_eq(d.kind, A);
+    d = eval_full(NULL, NULL, rpol("{\"Service\":[\"ssm.amazonaws.com\"]}", "Allow"),
+                  "ecs-tasks.amazonaws.com", GSV, SECRET, "");
+    cr_assert_eq(d.kind, I);
+}
+
+Test(policy, not_resource_with_unresolvable_variable)
+{
+    /* the literal parts already rule the value out: a plain mismatch, so
+     * the NotResource Deny applies */
+    const char *p1 = pol(ALLOW_ALL ",{\"Effect\":\"Deny\",\"Action\":\"*\",\"NotResource\":"
+                                   "\"arn:aws:ssm:*:*:parameter/${aws:username}/public\"}");
+    aw_decision d = eval_full(p1, NULL, NULL, SESSION, GET_PARAM, PARAM, "");
+    cr_assert_eq(d.kind, X);
+    /* it could have named the resource: the statement does not apply */
+    const char *p2 = pol(ALLOW_ALL ",{\"Effect\":\"Deny\",\"Action\":\"*\",\"NotResource\":"
+                                   "\"arn:aws:ssm:*:*:parameter/${aws:username}/*\"}");
+    d = eval_full(p2, NULL, NULL, SESSION, GET_PARAM, PARAM, "");
+    cr_assert_eq(d.kind, A);
+    /* resolved: the ordinary answer */
+    d = eval_full(p2, NULL, NULL, SESSION, GET_PARAM, PARAM, "aws:username=test");
+    cr_assert_eq(d.kind, A);
+    d = eval_full(p2, NULL, NULL, SESSION, GET_PARAM, PARAM, "aws:username=prod");
+    cr_assert_eq(d.kind, X);
+}
+
+Test(policy, binary_and_numbers_as_json)
+{
+    aw_decision d = eval_full(pol(COND("{\"BinaryEquals\":{\"s3:x-amz-meta\":\"QmluYXJ5\"}}")),
+                              NULL, NULL, SESSION, GET_PARAM, PARAM, "s3:x-amz-meta=QmluYXJ5");
+    cr_assert_eq(d.kind, A);
+    d = eval_full(pol(COND("{\"NumericEquals\":{\"s3:max-keys\":[1e3]}}")), NULL, NULL, SESSION,
+                  GET_PARAM, PARAM, "s3:max-keys=1000");
+    cr_assert_eq(d.kind, I, "exponents are not IAM numbers");
+    d = eval_full(pol(COND("{\"StringEquals\":{\"aws:MultiFactorAuthPresent\":true}}")), NULL, NULL,
+                  SESSION, GET_PARAM, PARAM, "aws:MultiFactorAuthPresent=true");
+    cr_assert_eq(d.kind, A, "JSON booleans are written as strings");
 }

@@ -3,6 +3,8 @@
  * the signing-key cache, and a differential test against botocore. */
 #include <criterion/criterion.h>
 
+#include "aws_fake.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -295,6 +297,8 @@ static int run_case(const char *name, int *query_ok)
     es_free(exp_signed);
     return ok;
 }
+
+TestSuite(sigv4, .fini = expect_no_leaks);
 
 Test(sigv4, aws_test_suite)
 {

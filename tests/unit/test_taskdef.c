@@ -233,7 +233,8 @@ Test(taskdef, secrets_rules)
               "containerDefinitions[0].secrets[0].valueFrom:");
     parse_bad(one("\"secrets\":[{\"name\":\"A\",\"valueFrom\":\"/a\"},{\"name\":\"A\","
                   "\"valueFrom\":\"/b\"}]"),
-              "ClientException", "containerDefinitions[0].secrets[1].name: duplicate name 'A'");
+              "ClientException",
+              "containerDefinitions[0].secrets[1].name: Duplicate secret names found: A.");
     parse_bad(one("\"secrets\":[{\"name\":\"A=B\",\"valueFrom\":\"/a\"}]"), "ClientException",
               "containerDefinitions[0].secrets[0].name:");
     parse_bad(one("\"secrets\":[{\"name\":\"A\",\"valueFrom\":\"arn:aws:s3:::bucket/x\"}]"),
@@ -249,6 +250,27 @@ Test(taskdef, secrets_rules)
         "\"secrets\":[{\"name\":\"A\",\"valueFrom\":\"/a\"}]},{\"name\":\"b\",\"image\":\"i\","
         "\"secrets\":[{\"name\":\"A\",\"valueFrom\":\"arn:aws:secretsmanager:eu-west-1:"
         "999999999999:secret:x-AbCdEf:k::\"}]}]}");
+    ag_taskdef_free(td);
+}
+
+Test(taskdef, env_secret_clash_can_be_refused_as_ecs_does)
+{
+    const char *body = one("\"environment\":[{\"name\":\"DB_PASSWORD\",\"value\":\"x\"}],"
+                           "\"secrets\":[{\"name\":\"DB_PASSWORD\",\"valueFrom\":\"/p\"}]");
+    ag_taskdef_free(parse_ok(body)); /* default: allowed, the secret wins */
+    ag_td_ctx strict = ctx;
+    strict.reject_env_secret_clash = true;
+    ag_taskdef *td = NULL;
+    ag_td_error e;
+    cr_assert_eq(ag_taskdef_parse(body, strlen(body), &strict, &td, &e), -EINVAL);
+    cr_assert_str_eq(e.code, "ClientException");
+    cr_assert_str_eq(e.message,
+                     "containerDefinitions[0].secrets[0].name: The secret name must be unique and "
+                     "not shared with any new or existing environment variables set on the "
+                     "container, such as 'DB_PASSWORD'.");
+    body = one("\"environment\":[{\"name\":\"A\",\"value\":\"x\"}],"
+               "\"secrets\":[{\"name\":\"B\",\"valueFrom\":\"/p\"}]");
+    cr_assert_eq(ag_taskdef_parse(body, strlen(body), &strict, &td, &e), 0);
     ag_taskdef_free(td);
 }
 
@@ -327,7 +349,7 @@ Test(taskdef, log_configuration_rules)
     parse_bad(one("\"logConfiguration\":{\"logDriver\":\"fluentd\",\"secretOptions\":[{\"name\":"
                   "\"x\",\"valueFrom\":\"/a\"},{\"name\":\"x\",\"valueFrom\":\"/b\"}]}"),
               "ClientException",
-              "containerDefinitions[0].logConfiguration.secretOptions[1].name: duplicate");
+              "containerDefinitions[0].logConfiguration.secretOptions[1].name: Duplicate");
     ag_taskdef *td = parse_ok(one("\"logConfiguration\":{\"logDriver\":\"awslogs\"}"));
     cr_assert_eq(td->n_warnings, 0);
     cr_assert_str_eq(td->containers[0].log->driver, "awslogs");
@@ -358,6 +380,11 @@ Test(taskdef, limits_and_types)
               "containerDefinitions[0].environment[0].name:");
     parse_bad(one("\"environment\":[{\"name\":\"A\",\"value\":\"x\\u0000y\"}]"), "ClientException",
               "containerDefinitions[0].environment[0].value: must not contain");
+    parse_bad(one("\"environment\":[{\"name\":\"A\",\"value\":\"\xc0\x80\"}]"), "ClientException",
+              "containerDefinitions[0].environment[0].value: must be valid UTF-8");
+    parse_bad(one("\"dockerLabels\":{\"\xc0\x80\":\"v\"}"), "ClientException",
+              "containerDefinitions[0].dockerLabels: a key is not valid UTF-8");
+    ag_taskdef_free(parse_ok(one("\"environment\":[{\"name\":\"A\",\"value\":\"\xe7\xa7\x98\"}]")));
     parse_bad(one("\"command\":\"echo\""), "InvalidParameterException",
               "containerDefinitions[0].command: must be a list");
     parse_bad(one("\"command\":[1]"), "InvalidParameterException",

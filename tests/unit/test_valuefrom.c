@@ -1,4 +1,5 @@
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <string.h>
 
 #include "agent/valuefrom.h"
@@ -197,4 +198,27 @@ Test(valuefrom, allocation_failure_is_reported)
     int r = ag_valuefrom_parse("/a", NULL, &v, err, sizeof err);
     es_alloc_fail_after(-1);
     cr_assert_eq(r, AG_VF_E_NOMEM);
+}
+
+static void arn_is(const char *vf, const char *want)
+{
+    ag_valuefrom v = ok(vf, "eu-west-1");
+    char arn[AG_VF_MAX + 128];
+    cr_assert_eq(ag_valuefrom_resource_arn(&v, "123456789012", arn, sizeof arn), 0);
+    cr_assert_str_eq(arn, want, "%s", vf);
+    char small[8];
+    cr_assert_eq(ag_valuefrom_resource_arn(&v, "123456789012", small, sizeof small), -EMSGSIZE);
+    ag_valuefrom_clear(&v);
+}
+
+Test(valuefrom, resource_arn_for_iam)
+{
+    arn_is("db", "arn:aws:ssm:eu-west-1:123456789012:parameter/db");
+    arn_is("/test/db:3", "arn:aws:ssm:eu-west-1:123456789012:parameter/test/db");
+    arn_is("arn:aws:ssm:us-east-2:210987654321:parameter/x:lab",
+           "arn:aws:ssm:us-east-2:210987654321:parameter/x");
+    arn_is("/aws/reference/secretsmanager/s",
+           "arn:aws:ssm:eu-west-1:123456789012:parameter/aws/reference/secretsmanager/s");
+    arn_is("arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf:k::",
+           "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf");
 }

@@ -1,0 +1,81 @@
+#include "agent/embedded.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "aws/local/auth.h"
+#include "aws/local/local.h"
+#include "aws/local/server.h"
+#include "common/alloc.h"
+#include "common/log.h"
+
+struct ag_embedded {
+    al_ctx *store;
+    al_server *server;
+};
+
+static void server_closed(void *arg)
+{
+    ag_embedded *e = arg;
+    al_close(e->store);
+    es_free(e);
+}
+
+static void on_stop(ag_daemon *d, void *arg)
+{
+    (void)d;
+    ag_embedded *e = arg;
+    es_info("embedded endpoints: closing the listener");
+    al_server_close(e->server, server_closed, e);
+}
+
+int ag_embedded_start(ag_daemon *d, ag_embedded **out)
+{
+    const cf_config *cfg = d->cfg;
+    const char *dir = cf_get(cfg, CF_STATE_DIR);
+    char err[512] = "";
+    ag_embedded *e = es_calloc(1, sizeof *e);
+    if (!e)
+        return -ENOMEM;
+    al_options o = {
+        .state_dir = dir, .region = cf_get(cfg, CF_REGION), .account = cf_get(cfg, CF_ACCOUNT_ID)};
+    int r = al_open(&o, &e->store, err, sizeof err);
+    if (r < 0) {
+        es_err("embedded store in %s: %s", dir, err);
+        es_free(e);
+        return r;
+    }
+    char akid[AL_AKID_LEN + 1];
+    r = al_admin_init(e->store, dir, akid, err, sizeof err);
+    if (r < 0) {
+        es_err("embedded endpoints: administrator key: %s", err);
+        goto fail;
+    }
+    r = al_server_start(&d->loop, e->store, cfg->listen_host, cfg->listen_port, NULL, &e->server);
+    if (r < 0) {
+        es_err("embedded endpoints: cannot listen on %s:%d: %s", cfg->listen_host, cfg->listen_port,
+               uv_strerror(r));
+        goto fail;
+    }
+    r = ag_daemon_on_stop(d, on_stop, e);
+    if (r < 0) {
+        es_err("embedded endpoints: no room for a stop hook");
+        al_server_close(e->server, server_closed, e);
+        return r;
+    }
+    char url[300];
+    snprintf(url, sizeof url, "http://%s%s%s:%d", strchr(cfg->listen_host, ':') ? "[" : "",
+             cfg->listen_host, strchr(cfg->listen_host, ':') ? "]" : "", al_server_port(e->server));
+    es_notice("embedded SSM, Secrets Manager and KMS endpoints on %s (administrator key %s)", url,
+              akid);
+    es_notice("use them with: AWS_SHARED_CREDENTIALS_FILE=%s/%s AWS_CONFIG_FILE=%s/%s aws "
+              "--profile %s --endpoint-url %s ssm get-parameter --name NAME",
+              dir, AL_CREDENTIALS_FILE, dir, AL_CONFIG_FILE, AL_AUTH_PROFILE, url);
+    *out = e;
+    return 0;
+fail:
+    al_close(e->store);
+    es_free(e);
+    return r;
+}

@@ -1,0 +1,104 @@
+/* engine.h - the task engine: from RunTask to running containers and back.
+ *
+ * The engine owns every task the agent knows (in memory, mirrored in the
+ * store) and drives each through its lifecycle:
+ *
+ *   RunTask ─► PROVISIONING: secrets resolved (agent/resolve.h), all or none
+ *           ─► PENDING: every container created with its values injected
+ *              (agent/inject.h), then every container started
+ *           ─► RUNNING
+ *   an essential container exits, or StopTask ─► DEACTIVATING: the other
+ *              containers stopped with their stopTimeout ─► STOPPED
+ *   any failure before RUNNING ─► the containers created so far removed,
+ *              STOPPED with stopCode TaskFailedToStart and an ECS-shaped
+ *              stoppedReason (never a value)
+ *
+ * Docker is the source of truth for containers: the engine follows the
+ * events stream and, when it (re)connects, lists the labelled containers to
+ * reconcile (a container that vanished or died while nobody watched stops
+ * its task; a labelled container of an unknown task is reported and left
+ * alone). Stopped tasks' containers are removed after a delay.
+ *
+ * Every API-facing call is synchronous and answers from memory; launches
+ * and stops proceed on the loop afterwards. The engine logs (it is agent/). */
+#ifndef AG_ENGINE_H
+#define AG_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "agent/metrics.h"
+#include "agent/resolve.h"
+#include "agent/store.h"
+#include "agent/task.h"
+#include "agent/taskdef.h"
+#include "docker/docker.h"
+
+#define AG_ENGINE_RUN_MAX 10 /* RunTask count, as ECS */
+#define AG_ENGINE_TASKS_MAX 10000
+
+typedef struct ag_engine ag_engine;
+
+typedef struct ag_engine_config {
+    uv_loop_t *loop;
+    ag_store *store;       /* borrowed */
+    dk_client *docker;     /* borrowed */
+    ag_resolver *resolver; /* borrowed */
+    ag_metrics *metrics;   /* borrowed; may be NULL */
+    const char *region, *account, *cluster;
+    int64_t cleanup_delay_s;  /* stopped tasks' containers removed after; default 3600 */
+    const char *network_mode; /* containers' NetworkMode; NULL: "none" unless the
+                                 definition names one */
+} ag_engine_config;
+
+/* Loads the persisted tasks; does not touch Docker yet. 0 or -errno. */
+int ag_engine_create(const ag_engine_config *cfg, ag_engine **out);
+/* Starts following Docker (events, then a reconciling list). */
+int ag_engine_start(ag_engine *e);
+/* Stops following Docker and every timer; tasks keep running (a restarted
+ * agent adopts them). done(arg) runs once every handle is closed; the
+ * engine's memory goes with it. */
+void ag_engine_close(ag_engine *e, void (*done)(void *arg), void *arg);
+
+typedef struct ag_run_request {
+    ag_taskdef *td;          /* the engine takes ownership (freed with the tasks) */
+    ag_overrides *overrides; /* taken too; may be NULL */
+    int count;               /* 1..AG_ENGINE_RUN_MAX */
+    const char *started_by;  /* may be NULL */
+    const char *group;       /* may be NULL: "family:<family>" */
+    const char *launch_type; /* may be NULL: "EC2" */
+} ag_run_request;
+
+/* Creates count tasks in PROVISIONING and starts launching them. On success
+ * tasks[0..count) point at the engine's tasks (valid until the next engine
+ * call that may remove tasks; write their JSON right away). On failure the
+ * request's td/overrides are still freed. 0, -ENOMEM, -ENOSPC (too many
+ * tasks), -EIO (store). */
+int ag_engine_run_task(ag_engine *e, ag_run_request *req, ag_task **tasks);
+
+/* Asks a task to stop (desiredStatus STOPPED, the given code and reason).
+ * A task already STOPPED is answered as it is. -ENOENT for an unknown task
+ * (ARN or bare id). */
+int ag_engine_stop_task(ag_engine *e, const char *task, ag_stop_code code, const char *reason,
+                        ag_task **out);
+
+/* A task by ARN or id; NULL when unknown. */
+ag_task *ag_engine_find_task(ag_engine *e, const char *task);
+
+/* Visits the tasks (newest first); stops when fn answers non-zero. */
+typedef int (*ag_engine_task_fn)(void *arg, ag_task *t);
+void ag_engine_foreach_task(ag_engine *e, ag_engine_task_fn fn, void *arg);
+
+typedef struct ag_engine_counts {
+    size_t by_status[AG_TASK_STATUS_COUNT];
+    size_t running_containers;
+} ag_engine_counts;
+void ag_engine_get_counts(const ag_engine *e, ag_engine_counts *out);
+
+/* Observers: called after every lastStatus change (services use it). */
+typedef void (*ag_engine_observer)(void *arg, ag_task *t, ag_task_status from);
+int ag_engine_observe(ag_engine *e, ag_engine_observer fn, void *arg);
+
+#endif

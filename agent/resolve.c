@@ -1,0 +1,687 @@
+#include "agent/resolve.h"
+#include "agent/valuefrom.h"
+#include "aws/secretsmanager.h"
+#include "aws/ssm.h"
+#include "common/alloc.h"
+#include "common/secure.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <uv.h>
+
+struct ag_resolver {
+    aw_client *client;
+    aw_creds *creds;
+    char *region;
+    uint8_t *fp_key;
+    size_t fp_key_len;
+    int64_t (*now)(void);
+    ag_resolver_stats stats;
+};
+
+/* One distinct thing to fetch. Items point at it by index. */
+typedef struct fetch {
+    bool ssm;     /* else Secrets Manager */
+    char *region; /* owned */
+    /* SSM: the name as sent (with ":selector"), the bare name and selector */
+    char *ssm_request;
+    /* Secrets Manager */
+    const char *secret_id, *stage, *version_id; /* borrowed from the item's valuefrom */
+    /* answer */
+    bool done;
+    char *value; /* SECRET */
+    size_t len;
+    bool binary;
+    char *arn, *version;
+} fetch;
+
+typedef struct item {
+    size_t container;
+    ag_secret_target target;
+    const ag_secret_ref *ref;
+    ag_valuefrom vf;
+    size_t fetch;
+} item;
+
+/* Groups SSM fetches of one region into one batch call. */
+typedef struct ssm_group {
+    struct op *op;
+    char *region; /* borrowed from the first fetch */
+    size_t *fetches;
+    size_t n;
+} ssm_group;
+
+typedef struct sm_call {
+    struct op *op;
+    size_t fetch;
+} sm_call;
+
+typedef struct op {
+    ag_resolver *r;
+    const ag_taskdef *td;
+    ag_resolve_cb cb;
+    void *arg;
+    uv_timer_t finish; /* completion always runs from here */
+    item *items;
+    size_t n_items;
+    fetch *fetches;
+    size_t n_fetches;
+    ssm_group *groups;
+    size_t n_groups;
+    sm_call *sm_calls;
+    size_t n_sm_calls;
+    aw_credentials creds; /* the execution role's; wiped at the end */
+    size_t pending;
+    bool failed;
+    char reason[AG_REASON_BUF];
+    ag_resolution *result;
+} op;
+
+/* ---- resolver ---- */
+
+static int64_t default_now(void)
+{
+    return (int64_t)time(NULL);
+}
+
+int ag_resolver_create(const ag_resolver_config *cfg, ag_resolver **out)
+{
+    if (!cfg || !cfg->client || !cfg->creds || !cfg->region || !cfg->fp_key || !cfg->fp_key_len)
+        return -EINVAL;
+    ag_resolver *r = es_calloc(1, sizeof *r);
+    if (!r)
+        return -ENOMEM;
+    r->client = cfg->client;
+    r->creds = cfg->creds;
+    r->now = cfg->now ? cfg->now : default_now;
+    r->region = es_strdup(cfg->region);
+    r->fp_key = es_malloc(cfg->fp_key_len);
+    if (!r->region || !r->fp_key) {
+        ag_resolver_free(r);
+        return -ENOMEM;
+    }
+    memcpy(r->fp_key, cfg->fp_key, cfg->fp_key_len);
+    r->fp_key_len = cfg->fp_key_len;
+    *out = r;
+    return 0;
+}
+
+void ag_resolver_free(ag_resolver *r)
+{
+    if (!r)
+        return;
+    if (r->fp_key)
+        es_wipe(r->fp_key, r->fp_key_len);
+    es_free(r->fp_key);
+    es_free(r->region);
+    es_free(r);
+}
+
+void ag_resolver_get_stats(const ag_resolver *r, ag_resolver_stats *out)
+{
+    *out = r->stats;
+}
+
+/* ---- resolution results ---- */
+
+void ag_resolution_free(ag_resolution *res)
+{
+    if (!res)
+        return;
+    for (size_t i = 0; i < res->n; i++) {
+        ag_resolved_secret *s = &res->items[i];
+        if (s->value)
+            es_wipe(s->value, s->len);
+        es_free(s->value);
+        es_free(s->source_arn);
+        es_free(s->version);
+    }
+    es_free(res->items);
+    es_free(res);
+}
+
+size_t ag_resolution_values(const ag_resolution *res, size_t container, ag_secret_value *out,
+                            size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; res && i < res->n && n < cap; i++) {
+        const ag_resolved_secret *s = &res->items[i];
+        if (s->container != container)
+            continue;
+        out[n++] = (ag_secret_value){.target = s->target,
+                                     .name = s->name,
+                                     .value = s->value,
+                                     .len = s->len,
+                                     .binary = s->binary};
+    }
+    return n;
+}
+
+/* ---- the operation ---- */
+
+static void op_free_cb(uv_handle_t *h)
+{
+    op *o = h->data;
+    for (size_t i = 0; i < o->n_items; i++)
+        ag_valuefrom_clear(&o->items[i].vf);
+    for (size_t i = 0; i < o->n_fetches; i++) {
+        fetch *f = &o->fetches[i];
+        if (f->value)
+            es_wipe(f->value, f->len);
+        es_free(f->value);
+        es_free(f->arn);
+        es_free(f->version);
+        es_free(f->region);
+        es_free(f->ssm_request);
+    }
+    for (size_t i = 0; i < o->n_groups; i++)
+        es_free(o->groups[i].fetches);
+    es_free(o->groups);
+    es_free(o->sm_calls);
+    es_free(o->fetches);
+    es_free(o->items);
+    aw_credentials_clear(&o->creds);
+    ag_resolution_free(o->result); /* only when the callback did not take it */
+    es_wipe(o->reason, sizeof o->reason);
+    es_free(o);
+}
+
+static void on_finish(uv_timer_t *t)
+{
+    op *o = t->data;
+    ag_resolver *r = o->r;
+    if (o->failed) {
+        r->stats.failures++;
+        o->cb(o->arg, NULL, o->reason);
+    } else {
+        ag_resolution *res = o->result;
+        o->result = NULL;
+        o->cb(o->arg, res, NULL);
+    }
+    uv_close((uv_handle_t *)&o->finish, op_free_cb);
+}
+
+static void schedule_finish(op *o)
+{
+    uv_timer_start(&o->finish, on_finish, 0, 0);
+}
+
+/* Records the first failure only: ECS reports one reason. */
+static void fail(op *o, const char *service, const char *region, const char *secret,
+                 const char *code, const char *detail)
+{
+    if (o->failed)
+        return;
+    o->failed = true;
+    ag_secret_failure f = {
+        .service = service, .region = region, .secret = secret, .aws_code = code, .detail = detail};
+    ag_reason_secret_failure(o->reason, sizeof o->reason, &f);
+}
+
+static void fail_aws(op *o, const char *service, const char *region, const char *secret,
+                     const aw_error *e)
+{
+    char detail[AW_ERROR_MESSAGE_MAX + 64];
+    if (e->kind == AW_ERR_SERVICE) {
+        fail(o, service, region, secret, e->code, e->message);
+        return;
+    }
+    aw_error_format(e, detail, sizeof detail);
+    fail(o, service, region, secret, NULL, detail);
+}
+
+/* Builds the result once every fetch answered. */
+static void assemble(op *o)
+{
+    ag_resolver *r = o->r;
+    ag_resolution *res = es_calloc(1, sizeof *res);
+    if (!res || !(res->items = es_calloc(o->n_items ? o->n_items : 1, sizeof *res->items))) {
+        es_free(res);
+        fail(o, "ssm", r->region, "(all)", NULL, "out of memory");
+        return;
+    }
+    o->result = res;
+    int64_t now = r->now();
+    es_buf extracted;
+    es_buf_init(&extracted, AG_SECRET_VALUE_MAX);
+    for (size_t i = 0; i < o->n_items; i++) {
+        item *it = &o->items[i];
+        fetch *f = &o->fetches[it->fetch];
+        ag_resolved_secret *s = &res->items[res->n];
+        s->container = it->container;
+        s->target = it->target;
+        s->name = it->ref->name;
+        s->value_from = it->ref->value_from;
+        s->resolved_at = now;
+        s->binary = f->binary;
+        const char *v = f->value;
+        size_t len = f->len;
+        const char *json_key = it->vf.kind == AG_VF_SECRETSMANAGER ? it->vf.json_key : NULL;
+        if (json_key) {
+            char err[256];
+            es_buf_reset_secret(&extracted);
+            if (f->binary) {
+                fail(o, "asm", f->region, it->ref->value_from, NULL,
+                     "json-key given for a binary secret (SecretBinary is not JSON)");
+                break;
+            }
+            if (ag_secret_json_key(v, len, json_key, &extracted, err, sizeof err) < 0) {
+                fail(o, "asm", f->region, it->ref->value_from, NULL, err);
+                break;
+            }
+            v = es_buf_cstr(&extracted);
+            len = extracted.len;
+        }
+        res->n++; /* from here on ag_resolution_free releases what s holds */
+        s->value = es_malloc(len + 1);
+        s->source_arn = es_strdup(f->arn ? f->arn : "");
+        s->version = es_strdup(f->version ? f->version : "");
+        if (!s->value || !s->source_arn || !s->version) {
+            fail(o, "ssm", r->region, it->ref->value_from, NULL, "out of memory");
+            break;
+        }
+        memcpy(s->value, v, len);
+        s->value[len] = '\0';
+        s->len = len;
+        if (ag_secret_fingerprint(r->fp_key, r->fp_key_len, s->value, s->len, s->fingerprint,
+                                  sizeof s->fingerprint) < 0) {
+            fail(o, "ssm", r->region, it->ref->value_from, NULL, "fingerprint failed");
+            break;
+        }
+    }
+    es_buf_free_secret(&extracted);
+    if (o->failed) {
+        ag_resolution_free(o->result);
+        o->result = NULL;
+    }
+}
+
+static void one_done(op *o)
+{
+    if (--o->pending > 0)
+        return;
+    if (!o->failed)
+        assemble(o);
+    schedule_finish(o);
+}
+
+/* SSM answers "Name" without the selector and "Selector" as ":3" / ":label". */
+static fetch *match_ssm(op *o, const ssm_group *g, const aw_ssm_parameter *p)
+{
+    for (size_t i = 0; i < g->n; i++) {
+        fetch *f = &o->fetches[g->fetches[i]];
+        if (f->done)
+            continue;
+        const char *req = f->ssm_request;
+        const char *name = p->name ? p->name : "";
+        /* "/a" and "a" are the same parameter */
+        const char *rq = req[0] == '/' ? req + 1 : req;
+        const char *nm = name[0] == '/' ? name + 1 : name;
+        size_t nl = strlen(nm);
+        if (strncmp(rq, nm, nl) != 0)
+            continue;
+        const char *sel = rq + nl;
+        if (*sel == '\0' && (!p->selector || !*p->selector))
+            return f;
+        if (*sel == ':' && p->selector && strcmp(sel, p->selector) == 0)
+            return f;
+    }
+    return NULL;
+}
+
+static void on_ssm(void *arg, const aw_error *err, aw_ssm_result *res)
+{
+    ssm_group *g = arg;
+    op *o = g->op;
+    if (err) {
+        /* name every parameter of the call: AWS's error does not say which */
+        es_buf names;
+        es_buf_init(&names, 2048);
+        for (size_t i = 0; i < g->n; i++)
+            es_buf_printf(&names, "%s%s", i ? "," : "", o->fetches[g->fetches[i]].ssm_request);
+        fail_aws(o, "ssm", g->region, es_buf_cstr(&names), err);
+        es_buf_free(&names);
+        one_done(o);
+        return;
+    }
+    if (res->n_invalid) {
+        es_buf names;
+        es_buf_init(&names, 2048);
+        for (size_t i = 0; i < res->n_invalid; i++)
+            es_buf_printf(&names, "%s%s", i ? "," : "", res->invalid[i]);
+        fail(o, "ssm", g->region, es_buf_cstr(&names), "InvalidParameters",
+             "the parameters do not exist or are not visible to the execution role");
+        es_buf_free(&names);
+    }
+    for (size_t i = 0; i < res->n_params && !o->failed; i++) {
+        aw_ssm_parameter *p = &res->params[i];
+        fetch *f = match_ssm(o, g, p);
+        if (!f)
+            continue; /* an answer we did not ask for: ignore it */
+        f->done = true;
+        f->value = p->value; /* steal: the client wipes what is left */
+        p->value = NULL;
+        f->len = f->value ? strlen(f->value) : 0;
+        f->arn = p->arn ? es_strdup(p->arn) : NULL;
+        char ver[32];
+        snprintf(ver, sizeof ver, "%" PRId64, p->version);
+        f->version = es_strdup(ver);
+        if (!f->value || !f->version)
+            fail(o, "ssm", g->region, f->ssm_request, NULL, "incomplete answer");
+    }
+    for (size_t i = 0; i < g->n && !o->failed; i++) {
+        fetch *f = &o->fetches[g->fetches[i]];
+        if (!f->done)
+            fail(o, "ssm", g->region, f->ssm_request, "InvalidParameters",
+                 "the parameter was not in the answer");
+    }
+    one_done(o);
+}
+
+static void on_sm(void *arg, const aw_error *err, aw_secret_value *val)
+{
+    sm_call *c = arg;
+    op *o = c->op;
+    fetch *f = &o->fetches[c->fetch];
+    if (err) {
+        fail_aws(o, "asm", f->region, f->secret_id, err);
+        one_done(o);
+        return;
+    }
+    f->done = true;
+    if (val->is_binary) {
+        f->binary = true;
+        f->value = (char *)val->binary;
+        f->len = val->binary_len;
+        val->binary = NULL;
+    } else {
+        f->value = val->string;
+        f->len = f->value ? strlen(f->value) : 0;
+        val->string = NULL;
+    }
+    f->arn = val->arn ? es_strdup(val->arn) : NULL;
+    f->version = es_strdup(val->version_id ? val->version_id : "");
+    if (!f->value || !f->version)
+        fail(o, "asm", f->region, f->secret_id, NULL, "incomplete answer");
+    one_done(o);
+}
+
+static void start_fetches(op *o)
+{
+    ag_resolver *r = o->r;
+    aw_sigv4_creds creds = aw_credentials_view(&o->creds);
+    /* one pending for this function itself, so that synchronous failures
+     * do not finish the operation while calls are still being started */
+    o->pending = 1 + o->n_groups + o->n_sm_calls;
+    for (size_t i = 0; i < o->n_groups; i++) {
+        ssm_group *g = &o->groups[i];
+        const char **names = es_calloc(g->n, sizeof *names);
+        int rc = -ENOMEM;
+        if (names) {
+            for (size_t k = 0; k < g->n; k++)
+                names[k] = o->fetches[g->fetches[k]].ssm_request;
+            rc = aw_ssm_get_parameters_batch(r->client, &creds, g->region, names, g->n, on_ssm, g);
+            es_free(names);
+        }
+        if (rc < 0) {
+            fail(o, "ssm", g->region, o->fetches[g->fetches[0]].ssm_request, NULL, strerror(-rc));
+            o->pending--;
+        } else {
+            r->stats.ssm_calls += (g->n + AW_SSM_NAMES_PER_CALL - 1) / AW_SSM_NAMES_PER_CALL;
+            r->stats.ssm_names += g->n;
+        }
+    }
+    for (size_t i = 0; i < o->n_sm_calls; i++) {
+        sm_call *c = &o->sm_calls[i];
+        fetch *f = &o->fetches[c->fetch];
+        int rc = aw_sm_get_secret_value(r->client, &creds, f->region, f->secret_id, f->version_id,
+                                        f->stage, on_sm, c);
+        if (rc < 0) {
+            fail(o, "asm", f->region, f->secret_id, NULL, strerror(-rc));
+            o->pending--;
+        } else {
+            r->stats.sm_calls++;
+        }
+    }
+    one_done(o);
+}
+
+static void on_creds(void *arg, const aw_error *err, const aw_credentials *creds)
+{
+    op *o = arg;
+    if (err) {
+        char detail[AW_ERROR_MESSAGE_MAX + 128];
+        aw_error_format(err, detail, sizeof detail);
+        char reason[AG_REASON_BUF];
+        es_buf msg;
+        es_buf_init(&msg, sizeof reason);
+        es_buf_printf(&msg,
+                      "ResourceInitializationError: unable to pull secrets or registry auth: "
+                      "unable to assume the task execution role %s: %s",
+                      o->td->execution_role_arn ? o->td->execution_role_arn : "(none)", detail);
+        ag_reason_clip(o->reason, sizeof o->reason, es_buf_cstr(&msg));
+        es_buf_free(&msg);
+        o->failed = true;
+        schedule_finish(o);
+        return;
+    }
+    if (aw_credentials_copy(creds, &o->creds) < 0) {
+        fail(o, "sts", o->r->region, o->td->execution_role_arn, NULL, "out of memory");
+        schedule_finish(o);
+        return;
+    }
+    start_fetches(o);
+}
+
+/* ---- planning ---- */
+
+static int add_item(op *o, size_t container, ag_secret_target target, const ag_secret_ref *ref,
+                    char *err, size_t errlen)
+{
+    if (o->n_items >= AG_RESOLVE_ITEMS_MAX) {
+        snprintf(err, errlen, "more than %d secrets", AG_RESOLVE_ITEMS_MAX);
+        return -EINVAL;
+    }
+    item *it = &o->items[o->n_items];
+    char why[256];
+    if (ag_valuefrom_parse(ref->value_from, o->r->region, &it->vf, why, sizeof why) < 0) {
+        snprintf(err, errlen, "%s: %s", ref->value_from, why);
+        return -EINVAL;
+    }
+    it->container = container;
+    it->target = target;
+    it->ref = ref;
+    o->n_items++;
+    return 0;
+}
+
+/* The name GetParameters is asked for. */
+static char *ssm_request_name(const ag_valuefrom *vf)
+{
+    es_buf b;
+    es_buf_init(&b, AG_VF_MAX + 64);
+    int rc;
+    if (vf->kind == AG_VF_SSM_REFERENCE)
+        rc = es_buf_printf(&b, "/aws/reference/secretsmanager/%s", vf->secret_id);
+    else if (vf->ssm_version)
+        rc = es_buf_printf(&b, "%s:%" PRIu64, vf->ssm_name, vf->ssm_version);
+    else if (vf->ssm_label)
+        rc = es_buf_printf(&b, "%s:%s", vf->ssm_name, vf->ssm_label);
+    else
+        rc = es_buf_append_str(&b, vf->ssm_name);
+    if (rc < 0) {
+        es_buf_free(&b);
+        return NULL;
+    }
+    return es_buf_steal(&b);
+}
+
+static bool streq_null(const char *a, const char *b)
+{
+    if (!a || !b)
+        return a == b;
+    return strcmp(a, b) == 0;
+}
+
+static const char *item_region(const op *o, const item *it)
+{
+    return it->vf.region && *it->vf.region ? it->vf.region : o->r->region;
+}
+
+/* Finds or adds the fetch an item needs. */
+static int plan_fetch(op *o, item *it)
+{
+    const char *region = item_region(o, it);
+    bool ssm = it->vf.kind != AG_VF_SECRETSMANAGER;
+    char *req = NULL;
+    if (ssm && !(req = ssm_request_name(&it->vf)))
+        return -ENOMEM;
+    for (size_t i = 0; i < o->n_fetches; i++) {
+        fetch *f = &o->fetches[i];
+        if (f->ssm != ssm || strcmp(f->region, region) != 0)
+            continue;
+        if (ssm ? strcmp(f->ssm_request, req) == 0
+                : strcmp(f->secret_id, it->vf.secret_id) == 0 &&
+                      streq_null(f->stage, it->vf.version_stage) &&
+                      streq_null(f->version_id, it->vf.version_id)) {
+            es_free(req);
+            it->fetch = i;
+            return 0;
+        }
+    }
+    fetch *f = &o->fetches[o->n_fetches];
+    f->ssm = ssm;
+    f->ssm_request = req;
+    f->region = es_strdup(region);
+    if (!f->region) {
+        es_free(req);
+        f->ssm_request = NULL;
+        return -ENOMEM;
+    }
+    if (!ssm) {
+        f->secret_id = it->vf.secret_id;
+        f->stage = it->vf.version_stage;
+        f->version_id = it->vf.version_id;
+    }
+    it->fetch = o->n_fetches++;
+    return 0;
+}
+
+static int plan(op *o)
+{
+    for (size_t i = 0; i < o->n_items; i++) {
+        int rc = plan_fetch(o, &o->items[i]);
+        if (rc < 0)
+            return rc;
+    }
+    /* SSM fetches grouped by region; Secrets Manager fetches one call each */
+    o->groups = es_calloc(o->n_fetches ? o->n_fetches : 1, sizeof *o->groups);
+    o->sm_calls = es_calloc(o->n_fetches ? o->n_fetches : 1, sizeof *o->sm_calls);
+    if (!o->groups || !o->sm_calls)
+        return -ENOMEM;
+    for (size_t i = 0; i < o->n_fetches; i++) {
+        fetch *f = &o->fetches[i];
+        if (!f->ssm) {
+            o->sm_calls[o->n_sm_calls++] = (sm_call){.op = o, .fetch = i};
+            continue;
+        }
+        ssm_group *g = NULL;
+        for (size_t k = 0; k < o->n_groups; k++)
+            if (strcmp(o->groups[k].region, f->region) == 0)
+                g = &o->groups[k];
+        if (!g) {
+            g = &o->groups[o->n_groups++];
+            g->op = o;
+            g->region = f->region;
+            if (!(g->fetches = es_calloc(o->n_fetches, sizeof *g->fetches)))
+                return -ENOMEM;
+        }
+        g->fetches[g->n++] = i;
+    }
+    return 0;
+}
+
+int ag_resolve_start(ag_resolver *r, const ag_taskdef *td, ag_resolve_cb cb, void *arg)
+{
+    size_t total = 0;
+    for (size_t c = 0; c < td->n_containers; c++) {
+        const ag_container_def *cd = &td->containers[c];
+        total += cd->n_secrets + (cd->log ? cd->log->n_secret_options : 0);
+    }
+    if (total > AG_RESOLVE_ITEMS_MAX)
+        return -EINVAL;
+    op *o = es_calloc(1, sizeof *o);
+    if (!o)
+        return -ENOMEM;
+    o->r = r;
+    o->td = td;
+    o->cb = cb;
+    o->arg = arg;
+    o->items = es_calloc(total ? total : 1, sizeof *o->items);
+    o->fetches = es_calloc(total ? total : 1, sizeof *o->fetches);
+    if (!o->items || !o->fetches) {
+        es_free(o->items);
+        es_free(o->fetches);
+        es_free(o);
+        return -ENOMEM;
+    }
+    uv_timer_init(aw_client_loop(r->client), &o->finish);
+    o->finish.data = o;
+    r->stats.resolutions++;
+
+    char err[512] = "";
+    int rc = 0;
+    for (size_t c = 0; c < td->n_containers && rc == 0; c++) {
+        const ag_container_def *cd = &td->containers[c];
+        for (size_t i = 0; i < cd->n_secrets && rc == 0; i++)
+            rc = add_item(o, c, AG_SECRET_ENV, &cd->secrets[i], err, sizeof err);
+        for (size_t i = 0; cd->log && i < cd->log->n_secret_options && rc == 0; i++)
+            rc = add_item(o, c, AG_SECRET_LOG, &cd->log->secret_options[i], err, sizeof err);
+    }
+    if (rc == 0)
+        rc = plan(o);
+    if (rc < 0) {
+        /* a definition that passed registration does not get here; say why
+         * anyway, through the callback, as any other failure */
+        char msg[600];
+        snprintf(msg, sizeof msg,
+                 "ResourceInitializationError: unable to pull secrets or registry auth: %s",
+                 rc == -ENOMEM ? "out of memory" : err);
+        ag_reason_clip(o->reason, sizeof o->reason, msg);
+        o->failed = true;
+        schedule_finish(o);
+        return 0;
+    }
+    if (o->n_items == 0) {
+        o->result = es_calloc(1, sizeof *o->result);
+        if (!o->result) {
+            ag_reason_clip(o->reason, sizeof o->reason, "out of memory");
+            o->failed = true;
+        }
+        schedule_finish(o);
+        return 0;
+    }
+    if (!td->execution_role_arn) {
+        ag_reason_clip(o->reason, sizeof o->reason,
+                       "ResourceInitializationError: unable to pull secrets or registry auth: "
+                       "the task definition has secrets but no executionRoleArn");
+        o->failed = true;
+        schedule_finish(o);
+        return 0;
+    }
+    rc = aw_creds_assume_role(r->creds, td->execution_role_arn, on_creds, o);
+    if (rc < 0) {
+        char msg[600];
+        snprintf(msg, sizeof msg,
+                 "ResourceInitializationError: unable to pull secrets or registry auth: "
+                 "unable to assume the task execution role %s: %s",
+                 td->execution_role_arn, strerror(-rc));
+        ag_reason_clip(o->reason, sizeof o->reason, msg);
+        o->failed = true;
+        schedule_finish(o);
+    }
+    return 0;
+}

@@ -1,0 +1,100 @@
+/* resolve.h - fetches every secret a task definition names, all at once.
+ *
+ * One resolution per task launch:
+ *
+ *   1. every secrets[] and logConfiguration.secretOptions[] valueFrom is
+ *      classified (agent/valuefrom.h);
+ *   2. the fetches are planned across all containers: SSM names grouped by
+ *      region and deduplicated (a parameter used by three containers is read
+ *      once), `/aws/reference/secretsmanager/...` read through SSM as AWS
+ *      does, and one GetSecretValue per distinct (region, secret, stage,
+ *      version id);
+ *   3. the execution role's credentials are asked for (STS AssumeRole,
+ *      cached and coalesced by aws/credentials.h);
+ *   4. every SSM batch (<= 10 names per call) and every GetSecretValue is
+ *      started at once;
+ *   5. when all have answered: any InvalidParameters or error fails the whole
+ *      resolution with an ECS-shaped stoppedReason naming the secret, the
+ *      service, the region and AWS's error; otherwise json-keys are
+ *      extracted and each value is handed over with its source ARN, version
+ *      and keyed fingerprint.
+ *
+ * Nothing is half-done: a failure hands back no value at all. Values live
+ * only in ag_resolution (wiped by ag_resolution_free); reasons and stats
+ * never hold one. */
+#ifndef AG_RESOLVE_H
+#define AG_RESOLVE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agent/inject.h"
+#include "agent/task.h"
+#include "agent/taskdef.h"
+#include "aws/client.h"
+#include "aws/credentials.h"
+
+#define AG_RESOLVE_ITEMS_MAX 1000 /* 10 containers x (100 secrets + 50 options) */
+
+typedef struct ag_resolved_secret {
+    size_t container; /* index into the task definition's containers */
+    ag_secret_target target;
+    const char *name;       /* borrowed from the task definition */
+    const char *value_from; /* borrowed from the task definition */
+    char *value;            /* SECRET; NUL-terminated, len counts */
+    size_t len;
+    bool binary;
+    char *source_arn; /* the parameter's or secret's ARN as the store answered */
+    char *version;    /* SSM Version or Secrets Manager VersionId */
+    int64_t resolved_at;
+    char fingerprint[AG_FINGERPRINT_LEN + 1];
+} ag_resolved_secret;
+
+typedef struct ag_resolution {
+    ag_resolved_secret *items;
+    size_t n;
+} ag_resolution;
+
+/* Wipes every value, frees everything. NULL-safe. */
+void ag_resolution_free(ag_resolution *r);
+/* Fills out[0..cap) with views of one container's values, for
+ * ag_inject_build. Returns how many (never more than cap). */
+size_t ag_resolution_values(const ag_resolution *r, size_t container, ag_secret_value *out,
+                            size_t cap);
+
+typedef struct ag_resolver ag_resolver;
+
+typedef struct ag_resolver_config {
+    aw_client *client;
+    aw_creds *creds;
+    const char *region;    /* the task's region, for bare SSM names */
+    const uint8_t *fp_key; /* fingerprint key (ag_secret_fingerprint) */
+    size_t fp_key_len;
+    int64_t (*now)(void); /* epoch seconds; NULL: time() */
+} ag_resolver_config;
+
+typedef struct ag_resolver_stats {
+    unsigned long resolutions, failures;
+    unsigned long ssm_calls, ssm_names, sm_calls; /* backend calls started */
+} ag_resolver_stats;
+
+/* Copies the configuration (client and creds are borrowed and must outlive
+ * the resolver). 0 or -ENOMEM / -EINVAL. */
+int ag_resolver_create(const ag_resolver_config *cfg, ag_resolver **out);
+/* Resolutions still running keep their own state and end through the
+ * client's cancellation; free the resolver after closing the client. */
+void ag_resolver_free(ag_resolver *r);
+void ag_resolver_get_stats(const ag_resolver *r, ag_resolver_stats *out);
+
+/* res is the resolution (the callee owns it: free with ag_resolution_free)
+ * or NULL with reason set (an ECS-shaped stoppedReason, never a value). */
+typedef void (*ag_resolve_cb)(void *arg, ag_resolution *res, const char *reason);
+
+/* Starts resolving td's secrets. td must stay valid until cb. cb always runs
+ * later from the loop, never inside this call. A task definition with no
+ * secrets answers an empty resolution without any backend call.
+ * 0, -ENOMEM, or -EINVAL with nothing started (cb not called). */
+int ag_resolve_start(ag_resolver *r, const ag_taskdef *td, ag_resolve_cb cb, void *arg);
+
+#endif

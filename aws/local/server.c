@@ -1,0 +1,611 @@
+#include "aws/local/server.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "aws/local/auth.h"
+#include "aws/local/internal.h"
+#include "common/alloc.h"
+#include "common/http.h"
+#include "common/secure.h"
+
+const al_server_limits al_server_default_limits = {
+    .max_header_bytes = 16u << 10,
+    .max_body = 1u << 20,
+    .max_connections = 256,
+    .idle_timeout_ms = 60000,
+    .request_timeout_ms = 30000,
+};
+
+#define READ_CHUNK 65536
+#define HEAD_MAX 4096 /* our own response heads */
+#define MAX_REQ_HEADERS 128
+
+typedef struct conn conn;
+
+struct al_server {
+    uv_loop_t *loop;
+    uv_tcp_t listener;
+    bool listener_open;
+    al_ctx *store;
+    al_server_limits lim;
+    es_http_limits hlim;
+    al_server_stats st;
+    conn *conns;
+    size_t nconns;
+    bool closing;
+    void (*done)(void *arg);
+    void *done_arg;
+    al_server_clock_fn clock;
+    void *clock_arg;
+    int port;
+    struct {
+        const char *prefix, *signing_name; /* borrowed: string literals of the caller */
+        al_json_route_fn fn;
+        void *arg;
+    } json_routes[AL_SERVER_ROUTES_MAX];
+    size_t n_json_routes;
+    struct {
+        const char *path;
+        al_get_route_fn fn;
+        void *arg;
+    } get_routes[AL_SERVER_ROUTES_MAX];
+    size_t n_get_routes;
+};
+
+int al_server_add_json_route(al_server *s, const char *target_prefix, const char *signing_name,
+                             al_json_route_fn fn, void *arg)
+{
+    if (s->n_json_routes >= AL_SERVER_ROUTES_MAX)
+        return -ENOSPC;
+    s->json_routes[s->n_json_routes].prefix = target_prefix;
+    s->json_routes[s->n_json_routes].signing_name = signing_name;
+    s->json_routes[s->n_json_routes].fn = fn;
+    s->json_routes[s->n_json_routes].arg = arg;
+    s->n_json_routes++;
+    return 0;
+}
+
+int al_server_add_get_route(al_server *s, const char *path, al_get_route_fn fn, void *arg)
+{
+    if (s->n_get_routes >= AL_SERVER_ROUTES_MAX)
+        return -ENOSPC;
+    s->get_routes[s->n_get_routes].path = path;
+    s->get_routes[s->n_get_routes].fn = fn;
+    s->get_routes[s->n_get_routes].arg = arg;
+    s->n_get_routes++;
+    return 0;
+}
+
+struct conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    al_server *srv;
+    conn *prev, *next;
+    es_http_parser *parser;
+    es_buf body;    /* request body (may hold a secret value) */
+    es_buf pending; /* bytes read while an answer was being written */
+    int open_handles;
+    bool closing;
+    bool writing;
+    bool close_after_write;
+    bool in_request;
+    char rbuf[READ_CHUNK];
+};
+
+typedef struct wreq {
+    uv_write_t req;
+    conn *c;
+    es_buf data; /* may hold a secret value */
+} wreq;
+
+static void conn_close(conn *c);
+static void conn_feed(conn *c, const char *data, size_t len);
+
+static void maybe_finish(al_server *s)
+{
+    if (!s->closing || s->listener_open || s->conns)
+        return;
+    void (*done)(void *) = s->done;
+    void *arg = s->done_arg;
+    es_free(s);
+    if (done)
+        done(arg);
+}
+
+static void conn_handle_closed(uv_handle_t *h)
+{
+    conn *c = h->data;
+    if (--c->open_handles > 0)
+        return;
+    al_server *s = c->srv;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    s->nconns--;
+    es_http_parser_free(c->parser);
+    es_buf_free_secret(&c->body);
+    es_buf_free_secret(&c->pending);
+    es_wipe(c->rbuf, sizeof c->rbuf);
+    es_free(c);
+    maybe_finish(s);
+}
+
+static void conn_close(conn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
+    uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
+}
+
+static void on_timer(uv_timer_t *t);
+static void resume_reading(conn *c);
+
+static void arm_timer(conn *c, uint64_t ms)
+{
+    uv_timer_start(&c->timer, on_timer, ms, 0);
+}
+
+/* ---- writing answers ---- */
+
+static void on_written(uv_write_t *req, int status)
+{
+    wreq *w = (wreq *)req; /* req is the first member */
+    conn *c = w->c;
+    es_buf_free_secret(&w->data);
+    es_free(w);
+    if (c->closing)
+        return;
+    if (status < 0 || c->close_after_write) {
+        conn_close(c);
+        return;
+    }
+    /* ready for the next request on this connection */
+    c->writing = false;
+    c->in_request = false;
+    es_http_parser_reset(c->parser);
+    es_buf_reset_secret(&c->body);
+    arm_timer(c, c->srv->lim.idle_timeout_ms);
+    if (c->pending.len) {
+        es_buf more = c->pending;
+        es_buf_init(&c->pending, c->pending.max);
+        conn_feed(c, more.data, more.len);
+        es_buf_free_secret(&more);
+    }
+    if (!c->closing && !c->writing)
+        resume_reading(c);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    conn *c = h->data;
+    buf->base = c->rbuf;
+    buf->len = sizeof c->rbuf;
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+
+static void resume_reading(conn *c)
+{
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+/* Sends status + headers + body; takes nothing (body copied). close: answer
+ * with Connection: close and close once written. */
+static void send_answer(conn *c, int status, const char *content_type, const char *body, size_t len,
+                        bool close)
+{
+    wreq *w = es_calloc(1, sizeof *w);
+    if (!w) {
+        conn_close(c);
+        return;
+    }
+    w->c = c;
+    es_buf_init(&w->data, HEAD_MAX + len);
+    char rid[AL_KEY_ID_LEN + 1];
+    if (al_uuid(rid) < 0)
+        snprintf(rid, sizeof rid, "00000000-0000-4000-8000-000000000000");
+    c->close_after_write = close || !es_http_parser_keep_alive(c->parser);
+    int r = es_http_write_status_line(&w->data, status, NULL);
+    if (r == 0)
+        r = es_http_write_header(&w->data, "x-amzn-RequestId", rid);
+    if (r == 0 && c->close_after_write)
+        r = es_http_write_header(&w->data, "Connection", "close");
+    if (r == 0)
+        r = es_http_write_body(&w->data, content_type, body, len);
+    if (r < 0) {
+        es_buf_free_secret(&w->data);
+        es_free(w);
+        conn_close(c);
+        return;
+    }
+    if (status >= 500)
+        c->srv->st.errors_5xx++;
+    else if (status >= 400)
+        c->srv->st.errors_4xx++;
+    c->writing = true;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    /* a client that does not read its answer gets the request timeout */
+    arm_timer(c, c->srv->lim.request_timeout_ms);
+    uv_buf_t b = uv_buf_init(w->data.data, (unsigned)w->data.len);
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0) {
+        es_buf_free_secret(&w->data);
+        es_free(w);
+        conn_close(c);
+    }
+}
+
+static void send_json_error(conn *c, const al_error *e, bool sm_style, bool close)
+{
+    es_buf b;
+    es_buf_init(&b, 2 * AL_MESSAGE_MAX + 256);
+    es_jw w;
+    es_jw_init(&w, &b);
+    es_jw_obj(&w);
+    es_jw_kstr(&w, "__type", e->code);
+    es_jw_kstr(&w, sm_style ? "Message" : "message", e->message);
+    es_jw_obj_end(&w);
+    if (es_jw_finish(&w) < 0) {
+        es_buf_reset(&b);
+        es_buf_append_str(&b, "{\"__type\":\"InternalFailure\"}");
+    }
+    send_answer(c, e->status, "application/x-amz-json-1.1", b.data, b.len, close);
+    es_buf_free(&b);
+}
+
+static void send_simple_error(conn *c, int status, const char *code, const char *msg, bool close)
+{
+    al_error e;
+    al_fail(&e, status, code, "%s", msg);
+    send_json_error(c, &e, false, close);
+}
+
+/* ---- requests ---- */
+
+static bool form_action(const char *body, size_t len, char *action, size_t n)
+{
+    for (size_t i = 0; i + 7 <= len; i++) {
+        if ((i == 0 || body[i - 1] == '&') && strncmp(body + i, "Action=", 7) == 0) {
+            size_t j = i + 7, k = 0;
+            while (j < len && body[j] != '&' && k + 1 < n) {
+                char ch = body[j++];
+                if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                      (ch >= '0' && ch <= '9')))
+                    return false;
+                action[k++] = ch;
+            }
+            action[k] = '\0';
+            return k > 0;
+        }
+    }
+    return false;
+}
+
+static void handle_request(conn *c)
+{
+    al_server *s = c->srv;
+    es_http_parser *p = c->parser;
+    s->st.requests++;
+    const char *method = es_http_parser_method(p);
+    const char *target = es_http_parser_target(p);
+    char path[2048];
+    const char *q = strchr(target, '?');
+    size_t pl = q ? (size_t)(q - target) : strlen(target);
+    if (pl >= sizeof path) {
+        send_simple_error(c, 414, "RequestURITooLong", "The request target is too long.", true);
+        return;
+    }
+    memcpy(path, target, pl);
+    path[pl] = '\0';
+    aw_header hs[MAX_REQ_HEADERS];
+    size_t nh = 0;
+    const char *n, *v;
+    for (size_t i = 0; nh < MAX_REQ_HEADERS && es_http_parser_header_at(p, i, &n, &v); i++)
+        hs[nh++] = (aw_header){n, v};
+    const char *amz_target = es_http_parser_header(p, "x-amz-target");
+    const char *ctype = es_http_parser_header(p, "content-type");
+    if (strcmp(method, "GET") == 0) {
+        for (size_t i = 0; i < s->n_get_routes; i++) {
+            if (strcmp(path, s->get_routes[i].path) != 0)
+                continue;
+            es_buf out;
+            es_buf_init(&out, AL_RESPONSE_MAX);
+            const char *ct = "text/plain";
+            if (s->get_routes[i].fn(s->get_routes[i].arg, path, &out, &ct) < 0)
+                send_simple_error(c, 500, "InternalFailure", "The route failed.", false);
+            else
+                send_answer(c, 200, ct, out.data ? out.data : "", out.len, false);
+            es_buf_free(&out);
+            return;
+        }
+    }
+    if (strcmp(method, "POST") != 0) {
+        send_simple_error(c, 405, "UnknownOperationException",
+                          "The embedded endpoints answer POST / only.", false);
+        return;
+    }
+    if (!amz_target) {
+        char action[128];
+        if (ctype && strncasecmp(ctype, "application/x-www-form-urlencoded", 33) == 0 &&
+            form_action(c->body.data ? c->body.data : "", c->body.len, action, sizeof action)) {
+            es_buf x;
+            es_buf_init(&x, 1024);
+            es_buf_printf(&x,
+                          "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidAction</Code>"
+                          "<Message>The action %s is not valid for this web service (the "
+                          "embedded endpoints serve SSM, Secrets Manager and KMS)."
+                          "</Message></Error><RequestId>0</RequestId></ErrorResponse>",
+                          action);
+            send_answer(c, 400, "text/xml", x.data, x.len, false);
+            es_buf_free(&x);
+            return;
+        }
+        send_simple_error(c, 400, "UnknownOperationException",
+                          "Missing X-Amz-Target (JSON 1.1) or Action (query) in the request.",
+                          false);
+        return;
+    }
+    bool sm = strncmp(amz_target, "secretsmanager.", 15) == 0;
+    const char *service = al_signing_name(amz_target);
+    size_t route = SIZE_MAX;
+    for (size_t i = 0; i < s->n_json_routes; i++) {
+        size_t pn = strlen(s->json_routes[i].prefix);
+        if (strncmp(amz_target, s->json_routes[i].prefix, pn) == 0 && amz_target[pn]) {
+            route = i;
+            service = s->json_routes[i].signing_name;
+        }
+    }
+    if (route == SIZE_MAX && (!service || !al_knows_target(amz_target))) {
+        send_simple_error(c, 400, "UnknownOperationException",
+                          "The operation named by X-Amz-Target is not served here.", false);
+        return;
+    }
+    al_request rq = {.method = method,
+                     .path = path,
+                     .query = q ? q + 1 : NULL,
+                     .headers = hs,
+                     .n_headers = nh,
+                     .body = c->body.data ? c->body.data : "",
+                     .body_len = c->body.len};
+    time_t now = s->clock ? s->clock(s->clock_arg) : time(NULL);
+    char principal[AL_PRINCIPAL_MAX];
+    al_error e;
+    if (al_verify(s->store, &rq, service, now, principal, sizeof principal, &e) < 0) {
+        s->st.auth_failures++;
+        send_json_error(c, &e, sm, false);
+        return;
+    }
+    es_buf out;
+    es_buf_init(&out, AL_RESPONSE_MAX);
+    int rc;
+    if (route != SIZE_MAX)
+        rc = s->json_routes[route].fn(s->json_routes[route].arg,
+                                      amz_target + strlen(s->json_routes[route].prefix), principal,
+                                      rq.body, rq.body_len, &out, &e);
+    else
+        rc = al_dispatch(s->store, amz_target, principal, rq.body, rq.body_len, &out, &e);
+    if (rc < 0)
+        send_json_error(c, &e, sm, false);
+    else
+        send_answer(c, 200, "application/x-amz-json-1.1", out.data ? out.data : "{}",
+                    out.data ? out.len : 2, false);
+    es_buf_free_secret(&out);
+}
+
+static void answer_parse_error(conn *c, int err)
+{
+    al_server *s = c->srv;
+    if (err == ES_HTTP_E_HEADER_TOO_LARGE || err == ES_HTTP_E_TOO_MANY_HEADERS) {
+        s->st.header_too_large++;
+        send_simple_error(c, 431, "RequestHeaderFieldsTooLarge",
+                          "The request head is larger than the server accepts.", true);
+    } else if (err == ES_HTTP_E_BODY_TOO_LARGE) {
+        s->st.body_too_large++;
+        send_simple_error(c, 413, "RequestEntityTooLarge",
+                          "The request body is larger than the server accepts (1 MiB).", true);
+    } else if (err == -ENOMEM) {
+        send_simple_error(c, 503, "ServiceUnavailable", "Out of memory.", true);
+    } else {
+        s->st.malformed++;
+        send_simple_error(c, 400, "BadRequest", "The request is not valid HTTP/1.1.", true);
+    }
+}
+
+static void conn_feed(conn *c, const char *data, size_t len)
+{
+    bool after_head = false; /* a message without body ends right after its head */
+    while ((len > 0 || after_head) && !c->closing) {
+        after_head = false;
+        if (c->writing) {
+            if (es_buf_append(&c->pending, data, len) < 0)
+                conn_close(c);
+            return;
+        }
+        if (!c->in_request) {
+            c->in_request = true;
+            arm_timer(c, c->srv->lim.request_timeout_ms);
+        }
+        size_t used = 0;
+        int ev = es_http_parser_feed(c->parser, data, len, &used);
+        data += used;
+        len -= used;
+        if (ev < 0) {
+            answer_parse_error(c, ev);
+            return;
+        }
+        if (ev == ES_HTTP_HEADERS) {
+            if (es_http_parser_expect_continue(c->parser)) {
+                /* small, written ahead of the answer; order is kept */
+                static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+                uv_buf_t b = uv_buf_init((char *)cont, sizeof cont - 1);
+                (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+            }
+            after_head = true;
+            continue;
+        }
+        if (ev == ES_HTTP_DONE)
+            handle_request(c);
+    }
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    conn *c = st->data;
+    (void)buf;
+    if (c->closing)
+        return;
+    if (nread < 0) {
+        conn_close(c);
+        return;
+    }
+    conn_feed(c, c->rbuf, (size_t)nread);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    conn *c = t->data;
+    if (c->closing)
+        return;
+    if (c->writing) {
+        conn_close(c); /* the client does not read its answer */
+    } else if (c->in_request) {
+        c->srv->st.request_timeouts++;
+        send_simple_error(c, 408, "RequestTimeout",
+                          "The request did not arrive completely in time.", true);
+    } else {
+        c->srv->st.idle_timeouts++;
+        conn_close(c);
+    }
+}
+
+static int body_cb(void *ud, const char *data, size_t len)
+{
+    conn *c = ud;
+    return es_buf_append(&c->body, data, len) < 0 ? ES_HTTP_E_BODY_TOO_LARGE : 0;
+}
+
+static void on_connection(uv_stream_t *ls, int status)
+{
+    al_server *s = ls->data;
+    if (status < 0 || s->closing)
+        return;
+    conn *c = es_calloc(1, sizeof *c);
+    if (!c)
+        return;
+    c->srv = s;
+    es_buf_init(&c->body, s->lim.max_body);
+    es_buf_init(&c->pending, 2 * READ_CHUNK);
+    uv_tcp_init(s->loop, &c->tcp);
+    uv_timer_init(s->loop, &c->timer);
+    c->tcp.data = c->timer.data = c;
+    c->open_handles = 2;
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->nconns++;
+    if (uv_accept(ls, (uv_stream_t *)&c->tcp) < 0) {
+        conn_close(c);
+        return;
+    }
+    if (s->nconns > s->lim.max_connections) {
+        s->st.connections_refused++;
+        conn_close(c);
+        return;
+    }
+    s->st.connections_accepted++;
+    if (es_http_parser_create(ES_HTTP_REQUEST, &s->hlim, &c->parser) < 0) {
+        conn_close(c);
+        return;
+    }
+    es_http_parser_set_body_cb(c->parser, body_cb, c);
+    uv_tcp_nodelay(&c->tcp, 1);
+    arm_timer(c, s->lim.idle_timeout_ms);
+    resume_reading(c);
+}
+
+static void listener_closed(uv_handle_t *h)
+{
+    al_server *s = h->data;
+    s->listener_open = false;
+    maybe_finish(s);
+}
+
+int al_server_start(uv_loop_t *loop, al_ctx *store, const char *host, int port,
+                    const al_server_limits *limits, al_server **out)
+{
+    struct sockaddr_storage ss;
+    int r = strchr(host, ':') ? uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss)
+                              : uv_ip4_addr(host, port, (struct sockaddr_in *)&ss);
+    if (r < 0)
+        return r;
+    al_server *s = es_calloc(1, sizeof *s);
+    if (!s)
+        return -ENOMEM;
+    s->loop = loop;
+    s->store = store;
+    s->lim = limits ? *limits : al_server_default_limits;
+    s->hlim = es_http_default_limits;
+    s->hlim.max_header_bytes = s->lim.max_header_bytes;
+    s->hlim.max_body = s->lim.max_body;
+    uv_tcp_init(loop, &s->listener);
+    s->listener.data = s;
+    s->listener_open = true;
+    r = uv_tcp_bind(&s->listener, (const struct sockaddr *)&ss, 0);
+    if (r == 0)
+        r = uv_listen((uv_stream_t *)&s->listener, 128, on_connection);
+    if (r == 0) {
+        struct sockaddr_storage bound;
+        int len = sizeof bound;
+        r = uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &len);
+        if (r == 0)
+            s->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                        : ((struct sockaddr_in *)&bound)->sin_port);
+    }
+    if (r < 0) {
+        /* the memory goes in the close callback; the caller runs the loop */
+        s->closing = true;
+        uv_close((uv_handle_t *)&s->listener, listener_closed);
+        return r;
+    }
+    *out = s;
+    return 0;
+}
+
+void al_server_set_clock(al_server *s, al_server_clock_fn fn, void *arg)
+{
+    s->clock = fn;
+    s->clock_arg = arg;
+}
+
+int al_server_port(const al_server *s)
+{
+    return s->port;
+}
+
+void al_server_get_stats(const al_server *s, al_server_stats *out)
+{
+    *out = s->st;
+}
+
+void al_server_close(al_server *s, void (*done)(void *arg), void *arg)
+{
+    if (!s || s->closing)
+        return;
+    s->closing = true;
+    s->done = done;
+    s->done_arg = arg;
+    uv_close((uv_handle_t *)&s->listener, listener_closed);
+    for (conn *c = s->conns; c; c = c->next)
+        conn_close(c);
+}

@@ -1,0 +1,91 @@
+/* server.h - the loopback listener of the embedded endpoints.
+ *
+ * One TCP listener (CF_LISTEN, default 127.0.0.1:4577) on the daemon's loop,
+ * HTTP/1.1 with keep-alive through the common/http.h codec. Each request is
+ *   POST / with X-Amz-Target: <prefix>.<Operation> (JSON 1.1: SSM, Secrets
+ *   Manager, KMS) -> SigV4-verified (aws/local/auth.h) -> al_dispatch
+ *   POST / form-encoded with Action=... (query protocol: STS, IAM) -> the
+ *   query hook when one is set, else an XML InvalidAction error
+ * and answered with x-amzn-RequestId. Errors are AWS-shaped:
+ * {"__type": code, "message": text} (Secrets Manager: "Message").
+ *
+ * Limits, each with its own answer and counter (al_server_stats):
+ *   max_header_bytes  431 and close          max_body       413 and close
+ *   max_connections   accepted then closed   malformed      400 and close
+ *   idle_timeout_ms   a kept-alive connection with no request is closed
+ *   request_timeout_ms a request must arrive whole within this (slow
+ *                     clients, slowloris): 408 and close
+ * One request per connection is processed at a time: reading stops while
+ * an answer is being written, so a client that does not read its answers
+ * cannot make us queue more than one.
+ *
+ * Memory: each connection is one struct holding its uv_tcp_t and uv_timer_t;
+ * it is freed in the close callback of the last of the two. Request and
+ * response bodies (which can hold secret values) are wiped when released. */
+#ifndef AL_SERVER_H
+#define AL_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "aws/local/local.h"
+
+typedef struct al_server_limits {
+    size_t max_header_bytes;
+    size_t max_body;
+    size_t max_connections;
+    uint64_t idle_timeout_ms;
+    uint64_t request_timeout_ms;
+} al_server_limits;
+
+/* 16 KiB head, 1 MiB body, 256 connections, 60 s idle, 30 s per request. */
+extern const al_server_limits al_server_default_limits;
+
+typedef struct al_server_stats {
+    uint64_t connections_accepted;
+    uint64_t connections_refused; /* over max_connections */
+    uint64_t requests;
+    uint64_t errors_4xx, errors_5xx;
+    uint64_t header_too_large, body_too_large, malformed;
+    uint64_t idle_timeouts, request_timeouts;
+    uint64_t auth_failures;
+} al_server_stats;
+
+typedef struct al_server al_server;
+
+/* Wall clock for SigV4 checks (tests move it); NULL means time(NULL). */
+typedef time_t (*al_server_clock_fn)(void *arg);
+
+/* Binds host:port and starts listening. port 0 picks a free port (see
+ * al_server_port). 0 or -errno (e.g. -EADDRINUSE). */
+int al_server_start(uv_loop_t *loop, al_ctx *store, const char *host, int port,
+                    const al_server_limits *limits, al_server **out);
+void al_server_set_clock(al_server *s, al_server_clock_fn fn, void *arg);
+
+/* Routes served by other modules on the same listener (the agent's ECS API,
+ * its metrics), so that the embedded store does not depend on them.
+ *
+ * A JSON 1.1 route takes every X-Amz-Target beginning with target_prefix
+ * (e.g. "AmazonEC2ContainerServiceV20141113."), verified with SigV4 for the
+ * signing name `signing_name` like the store's own operations; fn gets the
+ * operation (the target after the prefix), the caller's principal and the
+ * body, and answers 0 with a JSON body in out, or < 0 with err filled.
+ *
+ * A GET route answers GET <path> without authentication (loopback only:
+ * metrics); fn appends the body and names its content type. */
+#define AL_SERVER_ROUTES_MAX 8
+typedef int (*al_json_route_fn)(void *arg, const char *operation, const char *principal,
+                                const char *body, size_t len, es_buf *out, al_error *err);
+typedef int (*al_get_route_fn)(void *arg, const char *path, es_buf *out, const char **content_type);
+int al_server_add_json_route(al_server *s, const char *target_prefix, const char *signing_name,
+                             al_json_route_fn fn, void *arg);
+int al_server_add_get_route(al_server *s, const char *path, al_get_route_fn fn, void *arg);
+int al_server_port(const al_server *s);
+void al_server_get_stats(const al_server *s, al_server_stats *out);
+/* Closes the listener and every connection; the memory goes once every
+ * handle has closed (run the loop). done (may be NULL) is then called.
+ * NULL-safe; call once. */
+void al_server_close(al_server *s, void (*done)(void *arg), void *arg);
+
+#endif

@@ -1,0 +1,247 @@
+/* bench_docker - the Docker client against one long-lived curl process.
+ *
+ *   bench_docker [unix:///path/docker.sock] [cycles]
+ * (default host: $ES_TEST_DOCKER_HOST; default 200 cycles)
+ *
+ * Runs `cycles` sequential create+start+remove cycles (containers bench-N,
+ * image local/busybox:latest, network none) through dk_client, then the same
+ * 3*cycles requests through ONE curl process (--unix-socket, chained with
+ * `next` in a config file, so it keeps one connection alive), and prints both
+ * wall-clock totals, their ratio (goal <= 1.0) and the client's own CPU time
+ * per request (goal <= 50 us). Every answer's status is checked on both
+ * sides, so a run that failed requests does not report figures. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "docker/docker.h"
+
+#define IMAGE "local/busybox:latest"
+
+static uv_loop_t *loop;
+static dk_client *cli;
+static int cycles = 200;
+static int cur, failed;
+static bool finished;
+static const char *cmd[] = {"/bin/true"};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double cpu_of(int who)
+{
+    struct rusage ru;
+    getrusage(who, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static double cpu_s(void)
+{
+    return cpu_of(RUSAGE_SELF);
+}
+
+static void next_cycle(void);
+
+static void fail(const char *what, const dk_result *r)
+{
+    fprintf(stderr, "bench: %s bench-%d: %s %s\n", what, cur, dk_strerror(r->err),
+            r->message ? r->message : "");
+    failed++;
+    finished = true;
+}
+
+static void on_remove(void *ud, const dk_result *r)
+{
+    (void)ud;
+    if (r->err)
+        return fail("remove", r);
+    cur++;
+    next_cycle();
+}
+
+static char name[64];
+
+static void on_start(void *ud, const dk_result *r)
+{
+    (void)ud;
+    if (r->err)
+        return fail("start", r);
+    if (dk_container_remove(cli, name, true, on_remove, NULL) < 0)
+        failed++, finished = true;
+}
+
+static void on_create(void *ud, const dk_result *r, const char *id)
+{
+    (void)ud;
+    (void)id;
+    if (r->err)
+        return fail("create", r);
+    if (dk_container_start(cli, name, on_start, NULL) < 0)
+        failed++, finished = true;
+}
+
+static void next_cycle(void)
+{
+    if (cur == cycles) {
+        finished = true;
+        return;
+    }
+    snprintf(name, sizeof(name), "bench-%d", cur);
+    dk_create_spec s = {
+        .name = name, .image = IMAGE, .cmd = cmd, .ncmd = 1, .network_mode = "none"};
+    if (dk_container_create(cli, &s, on_create, NULL) < 0)
+        failed++, finished = true;
+}
+
+static void on_ping(void *ud, const dk_result *r)
+{
+    *(int *)ud = r->err ? r->err : 1;
+}
+
+static void on_cleanup(void *ud, const dk_result *r)
+{
+    (void)r;
+    (*(int *)ud)--;
+}
+
+/* Removes leftovers bench-0..N-1 (404 is fine). */
+static void cleanup(void)
+{
+    int pending = 0;
+    for (int i = 0; i < cycles; i++) {
+        char n[64];
+        snprintf(n, sizeof(n), "bench-%d", i);
+        if (dk_container_remove(cli, n, true, on_cleanup, &pending) == 0)
+            pending++;
+    }
+    while (pending > 0)
+        uv_run(loop, UV_RUN_ONCE);
+}
+
+static int run_curl(const char *path, double *secs)
+{
+    char cfg[] = "/tmp/bench_docker_curl_XXXXXX";
+    int fd = mkstemp(cfg);
+    if (fd < 0)
+        return -errno;
+    FILE *f = fdopen(fd, "w");
+    const char *body = "{\\\"Image\\\":\\\"" IMAGE "\\\",\\\"Cmd\\\":[\\\"/bin/true\\\"],"
+                       "\\\"HostConfig\\\":{\\\"NetworkMode\\\":\\\"none\\\"}}";
+    for (int i = 0; i < cycles; i++) {
+        const char *common = "silent\noutput = \"/dev/null\"\nwrite-out = \"%{http_code}\\n\"\n";
+        fprintf(f,
+                "%sunix-socket = \"%s\"\nrequest = \"POST\"\n"
+                "header = \"Content-Type: application/json\"\ndata = \"%s\"\n"
+                "url = \"http://docker/v1.41/containers/create?name=bench-%d\"\nnext\n",
+                common, path, body, i);
+        fprintf(f,
+                "%sunix-socket = \"%s\"\nrequest = \"POST\"\n"
+                "url = \"http://docker/v1.41/containers/bench-%d/start\"\nnext\n",
+                common, path, i);
+        fprintf(f,
+                "%sunix-socket = \"%s\"\nrequest = \"DELETE\"\n"
+                "url = \"http://docker/v1.41/containers/bench-%d?force=1\"\n%s",
+                common, path, i, i + 1 < cycles ? "next\n" : "");
+    }
+    fclose(f);
+    char cmdline[512];
+    snprintf(cmdline, sizeof(cmdline), "curl -K %s", cfg);
+    double t0 = now_s();
+    FILE *p = popen(cmdline, "r");
+    if (!p) {
+        unlink(cfg);
+        return -errno;
+    }
+    char line[64];
+    int n = 0, bad = 0;
+    while (fgets(line, sizeof(line), p)) {
+        int code = (int)strtol(line, NULL, 10);
+        int want = n % 3 == 0 ? 201 : 204;
+        if (code != want) {
+            if (bad++ < 5)
+                fprintf(stderr, "bench: curl request %d answered %d\n", n, code);
+        }
+        n++;
+    }
+    int st = pclose(p);
+    *secs = now_s() - t0;
+    unlink(cfg);
+    if (st != 0 || n != 3 * cycles || bad) {
+        fprintf(stderr, "bench: curl run failed (exit %d, %d answers, %d unexpected)\n", st, n,
+                bad);
+        return -EIO;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *host = argc > 1 ? argv[1] : getenv("ES_TEST_DOCKER_HOST");
+    if (argc > 2)
+        cycles = (int)strtol(argv[2], NULL, 10);
+    if (!host || strncmp(host, "unix://", 7) != 0 || cycles <= 0) {
+        fprintf(stderr, "usage: bench_docker unix:///path/docker.sock [cycles]\n"
+                        "       (or set ES_TEST_DOCKER_HOST)\n");
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    loop = uv_default_loop();
+    dk_options o = {.host = host, .timeout_ms = 60000};
+    if (dk_client_create(loop, &o, &cli) < 0)
+        return 1;
+    int ping = 0;
+    dk_ping(cli, on_ping, &ping);
+    while (!ping)
+        uv_run(loop, UV_RUN_ONCE);
+    if (ping < 0) {
+        fprintf(stderr, "bench: ping %s: %s\n", host, dk_strerror(ping));
+        return 1;
+    }
+    cleanup();
+
+    double t0 = now_s(), c0 = cpu_s();
+    next_cycle();
+    while (!finished)
+        uv_run(loop, UV_RUN_ONCE);
+    double client_s = now_s() - t0, client_cpu = cpu_s() - c0;
+    if (failed) {
+        cleanup();
+        return 1;
+    }
+    cleanup();
+
+    double curl_s = 0, k0 = cpu_of(RUSAGE_CHILDREN);
+    int e = run_curl(host + 7, &curl_s);
+    double curl_cpu = cpu_of(RUSAGE_CHILDREN) - k0;
+    cleanup();
+    dk_stats st;
+    dk_client_stats(cli, &st);
+    dk_client_free(cli);
+    uv_run(loop, UV_RUN_DEFAULT);
+    if (e < 0)
+        return 1;
+    int nreq = 3 * cycles;
+    printf("bench_docker: %d create+start+remove cycles = %d requests\n", cycles, nreq);
+    printf("  dk_client : %8.3f s total, %7.3f ms/request\n", client_s, client_s * 1e3 / nreq);
+    printf("  curl      : %8.3f s total, %7.3f ms/request (one process, keep-alive)\n", curl_s,
+           curl_s * 1e3 / nreq);
+    printf("  ratio dk_client/curl = %.3f (goal <= 1.0)\n", client_s / curl_s);
+    printf("  dk_client CPU = %.1f us/request (goal <= 50 us)\n", client_cpu * 1e6 / nreq);
+    printf("  curl CPU (the whole process, for reference) = %.1f us/request\n",
+           curl_cpu * 1e6 / nreq);
+    printf("  connections opened: %llu, reused: %llu\n", (unsigned long long)st.connects,
+           (unsigned long long)st.reused);
+    return 0;
+}

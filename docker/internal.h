@@ -1,0 +1,102 @@
+/* internal.h - shared between the files of docker/ only (dk__ names).
+ *
+ * A dk__conn is one unix-socket connection carrying one dk__req at a time.
+ * Its owner (the client's pool, or an events watcher) is told when it becomes
+ * idle again and when it has closed. */
+#ifndef ES_DOCKER_INTERNAL_H
+#define ES_DOCKER_INTERNAL_H
+
+#include "docker/docker.h"
+
+#include <uv.h>
+
+#define DK__MAX_REQUEST (4u * 1024u * 1024u) /* serialized request */
+#define DK__DEFAULT_TIMEOUT_MS 30000u
+
+typedef struct dk__req dk__req;
+typedef struct dk__conn dk__conn;
+
+/* err: 0 when a complete response arrived (look at r->status). */
+typedef void (*dk__done_fn)(dk__req *r, int err);
+/* Body bytes of a 2xx response, as they arrive; negative aborts. */
+typedef int (*dk__stream_fn)(dk__req *r, const char *d, size_t n);
+
+struct dk__req {
+    char method[8];
+    char *path;     /* after the version prefix, e.g. "/containers/x/json" */
+    bool versioned; /* prefix with /v1.xx */
+    bool secret;    /* body or extra headers hold secrets */
+    bool negotiation;
+    bool no_timeout_after_head; /* streams */
+    es_buf body;                /* JSON body, may be empty */
+    es_buf extra;               /* extra header lines "Name: value\r\n" */
+    uint64_t timeout_ms;
+    uint64_t deadline; /* uv_now() based, set when queued */
+    int status;
+    char api_version[16]; /* the answer's Api-Version header, "" if none */
+    es_buf resp;          /* body of non-streamed (or non-2xx) answers */
+    dk__done_fn done;
+    dk__stream_fn stream;
+    void (*on_head)(dk__req *r); /* the answer's head arrived (status set) */
+    void *op;                    /* the operation's context */
+    dk__req *next;
+};
+
+typedef struct dk__conn_owner {
+    void (*on_idle)(dk__conn *k, void *owner);
+    void (*on_closed)(dk__conn *k, void *owner);
+} dk__conn_owner;
+
+typedef enum dk__conn_state {
+    DK__CONN_CONNECTING,
+    DK__CONN_IDLE,
+    DK__CONN_BUSY,
+    DK__CONN_CLOSING,
+} dk__conn_state;
+
+struct dk__conn {
+    uv_pipe_t pipe;
+    uv_timer_t timer;
+    uv_connect_t connect_req;
+    uv_write_t write_req;
+    int open_handles; /* freed when both handles have closed */
+    dk__conn_state state;
+    bool connected, writing, reused;
+    es_http_parser *parser;
+    dk__req *req;
+    es_buf wbuf; /* the bytes being written; wiped after the write */
+    size_t max_body;
+    const dk__conn_owner *ops;
+    void *owner;
+    dk__conn *next; /* the owner's list */
+    char rbuf[65536];
+};
+
+/* Starts connecting to path. NULL on allocation failure. */
+dk__conn *dk__conn_new(uv_loop_t *loop, const char *path, const es_http_limits *lim,
+                       const dk__conn_owner *ops, void *owner);
+/* Assigns r (the conn must be idle or connecting): serializes it with the
+ * version prefix ver ("v1.41", or NULL), writes it once connected. r->done
+ * runs exactly once, possibly from inside this call. */
+void dk__conn_send(dk__conn *k, dk__req *r, const char *ver, uint64_t now);
+/* Fails the current request (if any) with err and closes. Idempotent. */
+void dk__conn_close(dk__conn *k, int err);
+
+dk__req *dk__req_new(const char *method, const char *path, bool versioned);
+void dk__req_free(dk__req *r);
+
+/* Queues r on the client (takes ownership; r->done runs exactly once,
+ * possibly before this returns). */
+void dk__client_submit(dk_client *c, dk__req *r);
+uv_loop_t *dk__client_loop(dk_client *c);
+const char *dk__client_path(dk_client *c);
+const es_http_limits *dk__client_limits(dk_client *c);
+
+/* The typed error for a finished request: 0 for 2xx, else a dk_err with
+ * Docker's message copied into *msg (caller frees; may stay NULL). */
+int dk__status_error(const dk__req *r, char **msg);
+
+/* Percent-encodes s for a query or path component. */
+int dk__urlencode(es_buf *out, const char *s);
+
+#endif

@@ -1,0 +1,674 @@
+/* ops.c - the typed Docker operations: one op context per call, built into a
+ * dk__req, decoded from the answer into the caller's typed callback. */
+#include "docker/internal.h"
+
+#include "common/alloc.h"
+#include "common/json.h"
+#include "common/secure.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define OP_MAX_LINE (64u * 1024u) /* one pull progress line */
+
+typedef enum op_kind {
+    OP_PING,
+    OP_VERSION,
+    OP_CREATE,
+    OP_START,
+    OP_STOP,
+    OP_KILL,
+    OP_REMOVE,
+    OP_INSPECT,
+    OP_LIST,
+    OP_IMAGE,
+    OP_PULL,
+} op_kind;
+
+typedef struct op {
+    op_kind kind;
+    dk_client *c;
+    union {
+        dk_done_cb done;
+        dk_version_cb version;
+        dk_create_cb create;
+        dk_inspect_cb inspect;
+        dk_list_cb list;
+        dk_image_cb image;
+    } cb;
+    void *ud;
+    es_buf line;      /* pull: the partial progress line */
+    char *pull_error; /* pull: the first error line's message */
+} op;
+
+static const es_json_limits resp_limits = {
+    .max_bytes = 8u * 1024u * 1024u,
+    .max_depth = 64,
+    .max_string = 1024u * 1024u,
+    .max_values = 1000000,
+};
+
+static void op_free(op *o)
+{
+    es_buf_free(&o->line);
+    es_free(o->pull_error);
+    es_free(o);
+}
+
+/* Collects labels of a JSON object into a kv array (pointers into j). */
+static dk_kv *labels_of(const es_json *obj, size_t *n)
+{
+    *n = 0;
+    if (!obj || obj->type != ES_JSON_OBJECT || obj->u.object.n == 0)
+        return NULL;
+    dk_kv *kv = es_calloc(obj->u.object.n, sizeof(*kv));
+    if (!kv)
+        return NULL;
+    for (size_t i = 0; i < obj->u.object.n; i++) {
+        const char *v = es_json_as_str(obj->u.object.values[i]);
+        kv[*n].key = obj->u.object.keys[i];
+        kv[*n].value = v ? v : "";
+        (*n)++;
+    }
+    return kv;
+}
+
+static void deliver_inspect(op *o, dk_result *res, const es_json *j)
+{
+    dk_container_info info;
+    memset(&info, 0, sizeof(info));
+    dk_kv *labels = NULL, *logopts = NULL;
+    const char **env = NULL;
+    if (j) {
+        const es_json *st = es_json_get(j, "State");
+        const es_json *cfg = es_json_get(j, "Config");
+        info.id = es_json_get_str(j, "Id");
+        info.name = es_json_get_str(j, "Name");
+        if (info.name && info.name[0] == '/')
+            info.name++;
+        info.image = cfg ? es_json_get_str(cfg, "Image") : NULL;
+        if (!info.id || !st) {
+            res->err = DK_E_PROTOCOL;
+        } else {
+            int64_t v = 0;
+            info.status = es_json_get_str(st, "Status");
+            es_json_get_bool(st, "Running", &info.running);
+            es_json_get_bool(st, "OOMKilled", &info.oom_killed);
+            if (es_json_get_int64(st, "ExitCode", &v))
+                info.exit_code = (int)v;
+            es_json_get_int64(st, "Pid", &info.pid);
+            info.started_at = es_json_get_str(st, "StartedAt");
+            info.finished_at = es_json_get_str(st, "FinishedAt");
+            labels = labels_of(cfg ? es_json_get(cfg, "Labels") : NULL, &info.nlabels);
+            info.labels = labels;
+            const es_json *ev = cfg ? es_json_get(cfg, "Env") : NULL;
+            size_t ne = ev && ev->type == ES_JSON_ARRAY ? es_json_len(ev) : 0;
+            if (ne && (env = es_calloc(ne, sizeof(*env)))) {
+                for (size_t i = 0; i < ne; i++) {
+                    const char *s = es_json_as_str(es_json_at(ev, i));
+                    if (s)
+                        env[info.nenv++] = s;
+                }
+            }
+            info.env = env;
+            const es_json *hc = es_json_get(j, "HostConfig");
+            const es_json *lc = hc ? es_json_get(hc, "LogConfig") : NULL;
+            info.log_driver = lc ? es_json_get_str(lc, "Type") : NULL;
+            logopts = labels_of(lc ? es_json_get(lc, "Config") : NULL, &info.nlog_opts);
+            info.log_opts = logopts;
+            info.network_mode = hc ? es_json_get_str(hc, "NetworkMode") : NULL;
+        }
+    }
+    o->cb.inspect(o->ud, res, res->err ? NULL : &info);
+    es_free(labels);
+    es_free(logopts);
+    es_free(env);
+}
+
+static void deliver_list(op *o, dk_result *res, const es_json *j)
+{
+    size_t n = 0;
+    dk_container_summary *items = NULL;
+    dk_kv **lab = NULL;
+    if (j && j->type != ES_JSON_ARRAY)
+        res->err = DK_E_PROTOCOL;
+    if (!res->err && j && (n = es_json_len(j)) > 0) {
+        items = es_calloc(n, sizeof(*items));
+        lab = es_calloc(n, sizeof(*lab));
+        if (!items || !lab) {
+            res->err = -ENOMEM;
+            n = 0;
+        }
+        for (size_t i = 0; i < n; i++) {
+            const es_json *e = es_json_at(j, i);
+            items[i].id = es_json_get_str(e, "Id");
+            const es_json *names = es_json_get(e, "Names");
+            const char *nm = names ? es_json_as_str(es_json_at(names, 0)) : NULL;
+            items[i].name = nm && nm[0] == '/' ? nm + 1 : nm;
+            items[i].image = es_json_get_str(e, "Image");
+            items[i].state = es_json_get_str(e, "State");
+            items[i].status = es_json_get_str(e, "Status");
+            lab[i] = labels_of(es_json_get(e, "Labels"), &items[i].nlabels);
+            items[i].labels = lab[i];
+            if (!items[i].id)
+                res->err = DK_E_PROTOCOL;
+        }
+    }
+    if (res->err)
+        o->cb.list(o->ud, res, NULL, 0);
+    else
+        o->cb.list(o->ud, res, items, n);
+    for (size_t i = 0; lab && i < n; i++)
+        es_free(lab[i]);
+    es_free(lab);
+    es_free(items);
+}
+
+static void on_done(dk__req *r, int err)
+{
+    op *o = r->op;
+    dk_result res = {err, r->status, NULL};
+    char *msg = NULL;
+    if (!err) {
+        res.err = dk__status_error(r, &msg);
+        if (r->status == 304 && (o->kind == OP_START || o->kind == OP_STOP))
+            res.err = 0; /* already started / already stopped */
+        res.message = msg;
+    }
+    if (!res.err && o->kind == OP_PULL && o->pull_error) {
+        res.err = DK_E_PULL;
+        res.message = o->pull_error;
+    }
+    es_json *j = NULL;
+    bool wants_json = o->kind == OP_VERSION || o->kind == OP_CREATE || o->kind == OP_INSPECT ||
+                      o->kind == OP_LIST || o->kind == OP_IMAGE;
+    if (!res.err && wants_json) {
+        if (es_json_parse(r->resp.data ? r->resp.data : "", r->resp.len, &resp_limits, &j, NULL,
+                          0) != 0)
+            res.err = DK_E_PROTOCOL;
+    }
+    switch (o->kind) {
+    case OP_PING:
+    case OP_START:
+    case OP_STOP:
+    case OP_KILL:
+    case OP_REMOVE:
+    case OP_PULL:
+        o->cb.done(o->ud, &res);
+        break;
+    case OP_VERSION: {
+        dk_version_info v = {0};
+        if (j) {
+            v.version = es_json_get_str(j, "Version");
+            v.api_version = es_json_get_str(j, "ApiVersion");
+            v.min_api_version = es_json_get_str(j, "MinAPIVersion");
+            v.os = es_json_get_str(j, "Os");
+            v.arch = es_json_get_str(j, "Arch");
+        }
+        o->cb.version(o->ud, &res, res.err ? NULL : &v);
+        break;
+    }
+    case OP_CREATE: {
+        const char *id = j ? es_json_get_str(j, "Id") : NULL;
+        if (!res.err && !id)
+            res.err = DK_E_PROTOCOL;
+        o->cb.create(o->ud, &res, res.err ? NULL : id);
+        break;
+    }
+    case OP_INSPECT:
+        deliver_inspect(o, &res, j);
+        break;
+    case OP_LIST:
+        deliver_list(o, &res, j);
+        break;
+    case OP_IMAGE: {
+        dk_image_info info = {j ? es_json_get_str(j, "Id") : NULL};
+        if (!res.err && !info.id)
+            res.err = DK_E_PROTOCOL;
+        o->cb.image(o->ud, &res, res.err ? NULL : &info);
+        break;
+    }
+    }
+    /* inspect answers carry Env and log options */
+    es_json_free_secret(j);
+    es_free(msg);
+    op_free(o);
+    dk__req_free(r);
+}
+
+static op *op_new(dk_client *c, op_kind kind, void *ud)
+{
+    op *o = es_calloc(1, sizeof(*o));
+    if (!o)
+        return NULL;
+    o->kind = kind;
+    o->c = c;
+    o->ud = ud;
+    es_buf_init(&o->line, OP_MAX_LINE);
+    return o;
+}
+
+/* Builds the request for o, or frees o and returns an error. */
+static dk__req *req_for(op *o, const char *method, const char *path, bool versioned)
+{
+    dk__req *r = dk__req_new(method, path, versioned);
+    if (!r) {
+        op_free(o);
+        return NULL;
+    }
+    r->op = o;
+    r->done = on_done;
+    return r;
+}
+
+static int simple(dk_client *c, op_kind kind, const char *method, const char *path, bool versioned,
+                  uint64_t timeout_ms, dk_done_cb cb, void *ud)
+{
+    op *o = op_new(c, kind, ud);
+    if (!o)
+        return -ENOMEM;
+    o->cb.done = cb;
+    dk__req *r = req_for(o, method, path, versioned);
+    if (!r)
+        return -ENOMEM;
+    r->timeout_ms = timeout_ms;
+    dk__client_submit(c, r);
+    return 0;
+}
+
+/* "/containers/<id-encoded><suffix>" into a fresh buffer. */
+static int id_path(es_buf *p, const char *prefix, const char *id, const char *suffix)
+{
+    if (!id || !*id)
+        return -EINVAL;
+    int e = es_buf_append_str(p, prefix);
+    if (!e)
+        e = dk__urlencode(p, id);
+    if (!e && suffix)
+        e = es_buf_append_str(p, suffix);
+    return e;
+}
+
+static int id_op(dk_client *c, op_kind kind, const char *method, const char *id, const char *suffix,
+                 uint64_t timeout_ms, dk_done_cb cb, void *ud)
+{
+    es_buf p;
+    es_buf_init(&p, 8192);
+    int e = id_path(&p, "/containers/", id, suffix);
+    if (!e)
+        e = simple(c, kind, method, es_buf_cstr(&p), true, timeout_ms, cb, ud);
+    es_buf_free(&p);
+    return e;
+}
+
+int dk_ping(dk_client *c, dk_done_cb cb, void *ud)
+{
+    return simple(c, OP_PING, "GET", "/_ping", false, 0, cb, ud);
+}
+
+int dk_version(dk_client *c, dk_version_cb cb, void *ud)
+{
+    op *o = op_new(c, OP_VERSION, ud);
+    if (!o)
+        return -ENOMEM;
+    o->cb.version = cb;
+    dk__req *r = req_for(o, "GET", "/version", true);
+    if (!r)
+        return -ENOMEM;
+    dk__client_submit(c, r);
+    return 0;
+}
+
+static void write_kv_object(es_jw *w, const char *key, const dk_kv *kv, size_t n, bool mask)
+{
+    es_jw_key(w, key);
+    es_jw_obj(w);
+    for (size_t i = 0; i < n; i++)
+        es_jw_kstr(w, kv[i].key, mask ? "***" : kv[i].value);
+    es_jw_obj_end(w);
+}
+
+/* The create body; with mask, secret values are replaced by "***". */
+static int create_body(const dk_create_spec *s, es_buf *out, bool mask)
+{
+    if (!s->image || !*s->image)
+        return -EINVAL;
+    es_jw w;
+    es_buf kv;
+    es_buf_init(&kv, 1024 * 1024);
+    es_jw_init(&w, out);
+    es_jw_obj(&w);
+    es_jw_kstr(&w, "Image", s->image);
+    if (s->ncmd) {
+        es_jw_key(&w, "Cmd");
+        es_jw_arr(&w);
+        for (size_t i = 0; i < s->ncmd; i++)
+            es_jw_str(&w, s->cmd[i]);
+        es_jw_arr_end(&w);
+    }
+    if (s->nenv) {
+        es_jw_key(&w, "Env");
+        es_jw_arr(&w);
+        for (size_t i = 0; i < s->nenv; i++) {
+            es_buf_reset_secret(&kv);
+            int e = es_buf_printf(&kv, "%s=%s", s->env[i].key, mask ? "***" : s->env[i].value);
+            if (e < 0 && !w.err)
+                w.err = e;
+            es_jw_strn(&w, es_buf_cstr(&kv), kv.len);
+        }
+        es_jw_arr_end(&w);
+    }
+    if (s->nlabels)
+        write_kv_object(&w, "Labels", s->labels, s->nlabels, false);
+    es_jw_key(&w, "HostConfig");
+    es_jw_obj(&w);
+    if (s->log_driver) {
+        es_jw_key(&w, "LogConfig");
+        es_jw_obj(&w);
+        es_jw_kstr(&w, "Type", s->log_driver);
+        write_kv_object(&w, "Config", s->log_opts, s->nlog_opts, mask);
+        es_jw_obj_end(&w);
+    }
+    if (s->network_mode)
+        es_jw_kstr(&w, "NetworkMode", s->network_mode);
+    es_jw_obj_end(&w);
+    es_jw_obj_end(&w);
+    es_buf_free_secret(&kv);
+    return es_jw_finish(&w);
+}
+
+int dk_create_spec_dump(const dk_create_spec *spec, es_buf *out)
+{
+    return create_body(spec, out, true);
+}
+
+int dk_container_create(dk_client *c, const dk_create_spec *spec, dk_create_cb cb, void *ud)
+{
+    es_buf path;
+    es_buf_init(&path, 8192);
+    int e = es_buf_append_str(&path, "/containers/create");
+    if (!e && spec->name)
+        e = es_buf_append_str(&path, "?name=");
+    if (!e && spec->name)
+        e = dk__urlencode(&path, spec->name);
+    if (e < 0) {
+        es_buf_free(&path);
+        return e;
+    }
+    op *o = op_new(c, OP_CREATE, ud);
+    if (!o) {
+        es_buf_free(&path);
+        return -ENOMEM;
+    }
+    o->cb.create = cb;
+    dk__req *r = req_for(o, "POST", es_buf_cstr(&path), true);
+    es_buf_free(&path);
+    if (!r)
+        return -ENOMEM;
+    r->secret = true;
+    e = create_body(spec, &r->body, false);
+    if (e < 0) {
+        op_free(o);
+        dk__req_free(r); /* wipes the body */
+        return e;
+    }
+    dk__client_submit(c, r);
+    return 0;
+}
+
+int dk_container_create_json(dk_client *c, const char *name, const char *body, size_t len,
+                             dk_create_cb cb, void *ud)
+{
+    es_buf path;
+    es_buf_init(&path, 8192);
+    int e = es_buf_append_str(&path, "/containers/create");
+    if (!e && name)
+        e = es_buf_append_str(&path, "?name=");
+    if (!e && name)
+        e = dk__urlencode(&path, name);
+    if (e < 0) {
+        es_buf_free(&path);
+        return e;
+    }
+    op *o = op_new(c, OP_CREATE, ud);
+    if (!o) {
+        es_buf_free(&path);
+        return -ENOMEM;
+    }
+    o->cb.create = cb;
+    dk__req *r = req_for(o, "POST", es_buf_cstr(&path), true);
+    es_buf_free(&path);
+    if (!r)
+        return -ENOMEM;
+    r->secret = true;
+    e = es_buf_append(&r->body, body, len);
+    if (e < 0) {
+        op_free(o);
+        dk__req_free(r); /* wipes the body */
+        return e;
+    }
+    dk__client_submit(c, r);
+    return 0;
+}
+
+int dk_container_start(dk_client *c, const char *id, dk_done_cb cb, void *ud)
+{
+    return id_op(c, OP_START, "POST", id, "/start", 0, cb, ud);
+}
+
+int dk_container_stop(dk_client *c, const char *id, int timeout_s, dk_done_cb cb, void *ud)
+{
+    if (timeout_s < 0)
+        timeout_s = 0;
+    char suffix[48];
+    snprintf(suffix, sizeof(suffix), "/stop?t=%d", timeout_s);
+    /* dockerd answers only after the grace period: wait for it too */
+    uint64_t t = (uint64_t)timeout_s * 1000u + DK__DEFAULT_TIMEOUT_MS;
+    return id_op(c, OP_STOP, "POST", id, suffix, t, cb, ud);
+}
+
+int dk_container_kill(dk_client *c, const char *id, const char *signal, dk_done_cb cb, void *ud)
+{
+    es_buf s;
+    es_buf_init(&s, 256);
+    int e = es_buf_append_str(&s, "/kill?signal=");
+    if (!e)
+        e = dk__urlencode(&s, signal ? signal : "SIGKILL");
+    if (!e)
+        e = id_op(c, OP_KILL, "POST", id, es_buf_cstr(&s), 0, cb, ud);
+    es_buf_free(&s);
+    return e;
+}
+
+int dk_container_remove(dk_client *c, const char *id, bool force, dk_done_cb cb, void *ud)
+{
+    return id_op(c, OP_REMOVE, "DELETE", id, force ? "?force=1&v=1" : "?v=1", 0, cb, ud);
+}
+
+int dk_container_inspect(dk_client *c, const char *id, dk_inspect_cb cb, void *ud)
+{
+    es_buf p;
+    es_buf_init(&p, 8192);
+    int e = id_path(&p, "/containers/", id, "/json");
+    op *o = NULL;
+    dk__req *r = NULL;
+    if (!e && !(o = op_new(c, OP_INSPECT, ud)))
+        e = -ENOMEM;
+    if (!e) {
+        o->cb.inspect = cb;
+        if (!(r = req_for(o, "GET", es_buf_cstr(&p), true)))
+            e = -ENOMEM;
+    }
+    es_buf_free(&p);
+    if (e)
+        return e;
+    dk__client_submit(c, r);
+    return 0;
+}
+
+int dk_container_list(dk_client *c, const char *const *label_filters, size_t nfilters,
+                      dk_list_cb cb, void *ud)
+{
+    es_buf f, p;
+    es_buf_init(&f, 64 * 1024);
+    es_buf_init(&p, 256 * 1024);
+    es_jw w;
+    es_jw_init(&w, &f);
+    es_jw_obj(&w);
+    if (nfilters) {
+        es_jw_key(&w, "label");
+        es_jw_arr(&w);
+        for (size_t i = 0; i < nfilters; i++)
+            es_jw_str(&w, label_filters[i]);
+        es_jw_arr_end(&w);
+    }
+    es_jw_obj_end(&w);
+    int e = es_jw_finish(&w);
+    if (!e)
+        e = es_buf_append_str(&p, "/containers/json?all=1&filters=");
+    if (!e)
+        e = dk__urlencode(&p, es_buf_cstr(&f));
+    op *o = NULL;
+    dk__req *r = NULL;
+    if (!e && !(o = op_new(c, OP_LIST, ud)))
+        e = -ENOMEM;
+    if (!e) {
+        o->cb.list = cb;
+        if (!(r = req_for(o, "GET", es_buf_cstr(&p), true)))
+            e = -ENOMEM;
+    }
+    es_buf_free(&f);
+    es_buf_free(&p);
+    if (e)
+        return e;
+    dk__client_submit(c, r);
+    return 0;
+}
+
+int dk_image_inspect(dk_client *c, const char *name, dk_image_cb cb, void *ud)
+{
+    es_buf p;
+    es_buf_init(&p, 8192);
+    /* image names contain '/' and ':' which the path keeps as they are */
+    int e = (!name || !*name) ? -EINVAL : 0;
+    if (!e)
+        e = es_buf_append_str(&p, "/images/");
+    for (const char *s = name; !e && *s; s++) {
+        char one[2] = {*s, 0};
+        e = (*s == '/' || *s == ':') ? es_buf_append_char(&p, *s) : dk__urlencode(&p, one);
+    }
+    if (!e)
+        e = es_buf_append_str(&p, "/json");
+    op *o = NULL;
+    dk__req *r = NULL;
+    if (!e && !(o = op_new(c, OP_IMAGE, ud)))
+        e = -ENOMEM;
+    if (!e) {
+        o->cb.image = cb;
+        if (!(r = req_for(o, "GET", es_buf_cstr(&p), true)))
+            e = -ENOMEM;
+    }
+    es_buf_free(&p);
+    if (e)
+        return e;
+    dk__client_submit(c, r);
+    return 0;
+}
+
+/* One progress line: {"status":...} or {"error":"...","errorDetail":{...}}. */
+static void pull_line(op *o, const char *s, size_t n)
+{
+    if (n == 0 || o->pull_error)
+        return;
+    es_json *j = NULL;
+    if (es_json_parse(s, n, &es_json_default_limits, &j, NULL, 0) != 0) {
+        o->pull_error = es_strdup("unreadable pull progress line");
+        return;
+    }
+    const char *err = es_json_get_str(j, "error");
+    if (!err) {
+        const es_json *d = es_json_get(j, "errorDetail");
+        err = d ? es_json_get_str(d, "message") : NULL;
+    }
+    if (err)
+        o->pull_error = es_strdup(err);
+    es_json_free(j);
+}
+
+static int pull_stream(dk__req *r, const char *d, size_t n)
+{
+    op *o = r->op;
+    while (n) {
+        const char *nl = memchr(d, '\n', n);
+        size_t take = nl ? (size_t)(nl - d) : n;
+        if (es_buf_append(&o->line, d, take) < 0)
+            return DK_E_LINE_TOO_LONG;
+        if (!nl)
+            return 0;
+        pull_line(o, o->line.data, o->line.len);
+        es_buf_reset(&o->line);
+        d += take + 1;
+        n -= take + 1;
+    }
+    return 0;
+}
+
+static void pull_done(dk__req *r, int err)
+{
+    op *o = r->op;
+    if (!err && r->status >= 200 && r->status < 300 && o->line.len) {
+        pull_line(o, o->line.data, o->line.len); /* a last line without LF */
+        es_buf_reset(&o->line);
+    }
+    on_done(r, err);
+}
+
+int dk_image_pull(dk_client *c, const char *image, const char *tag, const char *registry_auth,
+                  dk_done_cb cb, void *ud)
+{
+    if (!image || !*image)
+        return -EINVAL;
+    es_buf p;
+    es_buf_init(&p, 8192);
+    int e = es_buf_append_str(&p, "/images/create?fromImage=");
+    if (!e)
+        e = dk__urlencode(&p, image);
+    if (!e && tag && *tag) {
+        e = es_buf_append_str(&p, "&tag=");
+        if (!e)
+            e = dk__urlencode(&p, tag);
+    }
+    op *o = NULL;
+    dk__req *r = NULL;
+    if (!e && !(o = op_new(c, OP_PULL, ud)))
+        e = -ENOMEM;
+    if (!e) {
+        o->cb.done = cb;
+        if (!(r = req_for(o, "POST", es_buf_cstr(&p), true)))
+            e = -ENOMEM;
+    }
+    es_buf_free(&p);
+    if (e)
+        return e;
+    r->done = pull_done;
+    r->stream = pull_stream;
+    r->no_timeout_after_head = false; /* a pull is bounded by the request timeout */
+    r->timeout_ms = 10u * 60u * 1000u;
+    if (registry_auth) {
+        r->secret = true;
+        for (const char *s = registry_auth; *s; s++)
+            if (*s == '\r' || *s == '\n') {
+                op_free(o);
+                dk__req_free(r);
+                return -EINVAL;
+            }
+        e = es_buf_printf(&r->extra, "X-Registry-Auth: %s\r\n", registry_auth);
+        if (e < 0) {
+            op_free(o);
+            dk__req_free(r);
+            return e;
+        }
+    }
+    dk__client_submit(c, r);
+    return 0;
+}

@@ -1,0 +1,454 @@
+/* The embedded endpoints' HTTP listener: keep-alive, pipelining, SigV4
+ * answers, limits and timeouts. The loop runs on the test's thread; a client
+ * thread speaks raw HTTP over blocking sockets. */
+#include "al_helpers.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+#include "aws/local/auth.h"
+#include "aws/local/server.h"
+#include "aws/sigv4.h"
+#include "common/alloc.h"
+
+TestSuite(al_server, .init = alt_setup, .fini = alt_teardown);
+
+typedef struct run {
+    uv_loop_t loop;
+    uv_async_t done;
+    al_server *srv;
+    int port;
+    char akid[AL_AKID_LEN + 1];
+    char secret[64];
+    void (*client)(struct run *r);
+    pthread_t th;
+} run;
+
+static void on_done(uv_async_t *a)
+{
+    run *r = a->data;
+    al_server_close(r->srv, NULL, NULL);
+    uv_close((uv_handle_t *)&r->done, NULL);
+}
+
+static void *client_main(void *arg)
+{
+    run *r = arg;
+    r->client(r);
+    uv_async_send(&r->done);
+    return NULL;
+}
+
+static void load_admin(run *r)
+{
+    char err[256] = "";
+    cr_assert_eq(al_admin_init(T.ctx, T.dir, r->akid, err, sizeof err), 0, "%s", err);
+    char p[256], text[1024];
+    snprintf(p, sizeof p, "%s/%s", T.dir, AL_CREDENTIALS_FILE);
+    FILE *f = fopen(p, "r");
+    cr_assert_not_null(f);
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = 0;
+    fclose(f);
+    const char *s = strstr(text, "aws_secret_access_key = ") + 24;
+    snprintf(r->secret, sizeof r->secret, "%.*s", (int)strcspn(s, "\n"), s);
+}
+
+static al_server_stats run_client(void (*client)(run *r), const al_server_limits *lim)
+{
+    run r;
+    memset(&r, 0, sizeof r);
+    load_admin(&r);
+    r.client = client;
+    cr_assert_eq(uv_loop_init(&r.loop), 0);
+    cr_assert_eq(al_server_start(&r.loop, T.ctx, "127.0.0.1", 0, lim, &r.srv), 0);
+    r.port = al_server_port(r.srv);
+    cr_assert_gt(r.port, 0);
+    uv_async_init(&r.loop, &r.done, on_done);
+    r.done.data = &r;
+    al_server_stats st;
+    memset(&st, 0, sizeof st);
+    cr_assert_eq(pthread_create(&r.th, NULL, client_main, &r), 0);
+    /* stats are read just before the close (in on_done) through a prepare */
+    uv_run(&r.loop, UV_RUN_DEFAULT);
+    pthread_join(r.th, NULL);
+    cr_assert_eq(uv_loop_close(&r.loop), 0, "handles left open");
+    return st;
+}
+
+/* ---- client side ----
+ * Criterion's assertions must not run off the main thread: the client
+ * records its first failure here and the test asserts on it after join. */
+static char client_fail[512];
+#define CK(cond)                                                                                   \
+    do {                                                                                           \
+        if (!(cond) && !client_fail[0])                                                            \
+            snprintf(client_fail, sizeof client_fail, "line %d: %s", __LINE__, #cond);             \
+    } while (0)
+
+static void run_and_check(void (*client)(run *r), const al_server_limits *lim)
+{
+    client_fail[0] = 0;
+    run_client(client, lim);
+    cr_assert_eq(client_fail[0], 0, "client: %s", client_fail);
+}
+
+static int dial(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    CK((fd) >= (0));
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CK((connect(fd, (struct sockaddr *)&a, sizeof a)) == (0));
+    return fd;
+}
+
+static void send_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w <= 0)
+            return; /* the server may close on us: the reader sees it */
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+typedef struct resp {
+    int status;
+    char head[4096];
+    char body[65536];
+    bool closed; /* EOF instead of an answer */
+} resp;
+
+/* Reads one answer (head + Content-Length body) within timeout_ms. */
+static void read_resp(int fd, resp *out, int timeout_ms)
+{
+    memset(out, 0, sizeof *out);
+    static char buf[1 << 17];
+    static size_t have;
+    static int have_fd = -1;
+    if (have_fd != fd) {
+        have = 0;
+        have_fd = fd;
+    }
+    for (;;) {
+        char *end = have ? memmem(buf, have, "\r\n\r\n", 4) : NULL;
+        if (end) {
+            size_t hl = (size_t)(end - buf) + 4;
+            const char *cl = strcasestr(buf, "content-length:");
+            size_t bl = cl && cl < end ? strtoul(cl + 15, NULL, 10) : 0;
+            if (have >= hl + bl) {
+                snprintf(out->head, sizeof out->head, "%.*s", (int)hl, buf);
+                snprintf(out->body, sizeof out->body, "%.*s", (int)bl, buf + hl);
+                out->status = atoi(buf + 9); /* NOLINT: test parsing of our own answer */
+                memmove(buf, buf + hl + bl, have - hl - bl);
+                have -= hl + bl;
+                return;
+            }
+        }
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, timeout_ms) != 1) {
+            CK(!"no answer in time");
+            out->closed = true;
+            return;
+        }
+        ssize_t n = recv(fd, buf + have, sizeof buf - have, 0);
+        if (n <= 0) {
+            out->closed = true;
+            return;
+        }
+        have += (size_t)n;
+    }
+}
+
+static bool closed_within(int fd, int ms)
+{
+    char b[256];
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, ms) != 1)
+        return false;
+    return recv(fd, b, sizeof b, 0) <= 0;
+}
+
+/* A request as the CLI builds it, signed with creds (or unsigned when akid
+ * is NULL). */
+static void build(run *r, es_buf *out, const char *target, const char *body, const char *akid,
+                  const char *secret)
+{
+    char host[64];
+    snprintf(host, sizeof host, "127.0.0.1:%d", r->port);
+    aw_header h[8];
+    size_t n = 0;
+    h[n++] = (aw_header){"Host", host};
+    h[n++] = (aw_header){"Content-Type", "application/x-amz-json-1.1"};
+    h[n++] = (aw_header){"X-Amz-Target", target};
+    es_buf_printf(out,
+                  "POST / HTTP/1.1\r\nHost: %s\r\nContent-Type: "
+                  "application/x-amz-json-1.1\r\nX-Amz-Target: %s\r\nContent-Length: %zu\r\n",
+                  host, target, strlen(body));
+    if (akid) {
+        char hash[65];
+        aw_sigv4_sha256_hex(body, strlen(body), hash);
+        aw_sigv4_input in = {"POST", "/", NULL, h, n, hash, false};
+        aw_signer *s = aw_signer_create();
+        aw_sigv4_creds creds = {akid, secret, NULL};
+        aw_sigv4_result res;
+        CK((aw_signer_sign(s, &creds, "us-east-2", al_signing_name(target), time(NULL), &in,
+                           &res)) == (0));
+        es_buf_printf(out, "X-Amz-Date: %s\r\nAuthorization: %s\r\n", res.amz_date,
+                      es_buf_cstr(&res.authorization));
+        es_buf_free_secret(&res.authorization);
+        aw_signer_free(s);
+    }
+    es_buf_printf(out, "\r\n%s", body);
+}
+
+static void request(run *r, int fd, const char *target, const char *body, resp *out)
+{
+    es_buf b;
+    es_buf_init(&b, 1 << 20);
+    build(r, &b, target, body, r->akid, r->secret);
+    send_all(fd, b.data, b.len);
+    es_buf_free(&b);
+    read_resp(fd, out, 5000);
+}
+
+/* ---- tests ---- */
+
+static void c_keep_alive(run *r)
+{
+    int fd = dial(r->port);
+    resp a;
+    request(r, fd, "AmazonSSM.PutParameter",
+            "{\"Name\":\"/k/a\",\"Type\":\"SecureString\",\"Value\":\"over-http\"}", &a);
+    CK((a.status) == (200));
+    CK((strcasestr(a.head, "x-amzn-RequestId: ")) != NULL);
+    CK((strcasestr(a.head, "Content-Type: application/x-amz-json-1.1")) != NULL);
+    CK((strstr(a.body, "\"Version\":1")) != NULL);
+    request(r, fd, "AmazonSSM.GetParameter", "{\"Name\":\"/k/a\",\"WithDecryption\":true}", &a);
+    CK((a.status) == (200));
+    CK((strstr(a.body, "\"Value\":\"over-http\"")) != NULL);
+    /* errors keep the connection */
+    request(r, fd, "AmazonSSM.GetParameter", "{\"Name\":\"/k/none\"}", &a);
+    CK((a.status) == (400));
+    CK(strcmp(a.body, "{\"__type\":\"ParameterNotFound\",\"message\":\"Parameter /k/none "
+                      "not found.\"}") == 0);
+    request(r, fd, "secretsmanager.GetSecretValue", "{\"SecretId\":\"none\"}", &a);
+    CK((strstr(a.body, "\"Message\":")) != NULL);
+    request(r, fd, "TrentService.ListAliases", "{}", &a);
+    CK((a.status) == (200));
+    close(fd);
+}
+
+Test(al_server, keep_alive_and_answers)
+{
+    run_and_check(c_keep_alive, NULL);
+}
+
+static void c_pipelined(run *r)
+{
+    int fd = dial(r->port);
+    es_buf b;
+    es_buf_init(&b, 1 << 20);
+    build(r, &b, "AmazonSSM.PutParameter", "{\"Name\":\"/p1\",\"Type\":\"String\",\"Value\":\"1\"}",
+          r->akid, r->secret);
+    build(r, &b, "AmazonSSM.GetParameter", "{\"Name\":\"/p1\"}", r->akid, r->secret);
+    build(r, &b, "AmazonSSM.GetParameter", "{\"Name\":\"/p2\"}", r->akid, r->secret);
+    send_all(fd, b.data, b.len);
+    es_buf_free(&b);
+    resp a;
+    read_resp(fd, &a, 5000);
+    CK((a.status) == (200));
+    CK((strstr(a.body, "\"Version\":1")) != NULL);
+    read_resp(fd, &a, 5000);
+    CK((a.status) == (200));
+    CK((strstr(a.body, "\"Value\":\"1\"")) != NULL);
+    read_resp(fd, &a, 5000);
+    CK((a.status) == (400));
+    close(fd);
+}
+
+Test(al_server, pipelined_requests_answered_in_order)
+{
+    run_and_check(c_pipelined, NULL);
+}
+
+static void c_auth(run *r)
+{
+    int fd = dial(r->port);
+    es_buf b;
+    es_buf_init(&b, 1 << 20);
+    resp a;
+    build(r, &b, "AmazonSSM.GetParameter", "{\"Name\":\"/x\"}", NULL, NULL);
+    send_all(fd, b.data, b.len);
+    read_resp(fd, &a, 5000);
+    CK((a.status) == (400));
+    CK((strstr(a.body, "MissingAuthenticationTokenException")) != NULL);
+    es_buf_reset(&b);
+    build(r, &b, "AmazonSSM.GetParameter", "{\"Name\":\"/x\"}", "AKIAAAAAAAAAAAAAAAAA", r->secret);
+    send_all(fd, b.data, b.len);
+    read_resp(fd, &a, 5000);
+    CK((strstr(a.body, "UnrecognizedClientException")) != NULL);
+    es_buf_reset(&b);
+    build(r, &b, "AmazonSSM.GetParameter", "{\"Name\":\"/x\"}", r->akid,
+          "wrongwrongwrongwrongwrongwrongwrongwrong");
+    send_all(fd, b.data, b.len);
+    read_resp(fd, &a, 5000);
+    CK((strstr(a.body, "InvalidSignatureException")) != NULL);
+    CK((strstr(a.body, r->secret)) == NULL);
+    /* the signature covers the body */
+    es_buf_reset(&b);
+    build(r, &b, "AmazonSSM.GetParameter", "{\"Name\":\"/x\"}", r->akid, r->secret);
+    b.data[b.len - 3] = 'y';
+    send_all(fd, b.data, b.len);
+    read_resp(fd, &a, 5000);
+    CK((strstr(a.body, "InvalidSignatureException")) != NULL);
+    /* unknown operation, wrong method, query protocol */
+    es_buf_reset(&b);
+    build(r, &b, "AmazonSSM.Frobnicate", "{}", r->akid, r->secret);
+    send_all(fd, b.data, b.len);
+    read_resp(fd, &a, 5000);
+    CK((strstr(a.body, "UnknownOperationException")) != NULL);
+    const char *get = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    send_all(fd, get, strlen(get));
+    read_resp(fd, &a, 5000);
+    CK((a.status) == (405));
+    const char *form = "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                       "application/x-www-form-urlencoded; charset=utf-8\r\nContent-Length: "
+                       "36\r\n\r\nAction=AssumeRole&Version=2011-06-15";
+    send_all(fd, form, strlen(form));
+    read_resp(fd, &a, 5000);
+    CK((a.status) == (400));
+    CK((strstr(a.body, "<Code>InvalidAction</Code>")) != NULL);
+    es_buf_free(&b);
+    close(fd);
+}
+
+Test(al_server, authentication_failures)
+{
+    run_and_check(c_auth, NULL);
+}
+
+static void c_limits(run *r)
+{
+    resp a;
+    /* head too large */
+    int fd = dial(r->port);
+    es_buf b;
+    es_buf_init(&b, 1 << 22);
+    es_buf_append_str(&b, "POST / HTTP/1.1\r\nHost: x\r\nX-Big: ");
+    for (int i = 0; i < 20000; i++)
+        es_buf_append_char(&b, 'a');
+    es_buf_append_str(&b, "\r\n\r\n");
+    send_all(fd, b.data, b.len);
+    read_resp(fd, &a, 5000);
+    CK((a.status) == (431));
+    CK(closed_within(fd, 2000));
+    close(fd);
+    /* body too large, announced */
+    fd = dial(r->port);
+    const char *big = "POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: AmazonSSM.GetParameter\r\n"
+                      "Content-Length: 2000000\r\n\r\n";
+    send_all(fd, big, strlen(big));
+    read_resp(fd, &a, 5000);
+    CK((a.status) == (413));
+    close(fd);
+    /* malformed */
+    fd = dial(r->port);
+    send_all(fd, "HELLO\r\n\r\n", 9);
+    read_resp(fd, &a, 5000);
+    CK((a.status) == (400));
+    CK(closed_within(fd, 2000));
+    close(fd);
+    es_buf_free(&b);
+}
+
+Test(al_server, header_and_body_limits)
+{
+    run_and_check(c_limits, NULL);
+}
+
+static void c_timeouts(run *r)
+{
+    /* a request that never completes: 408 then closed */
+    int fd = dial(r->port);
+    send_all(fd, "POST / HTTP/1.1\r\nHost: x\r\n", 26);
+    resp a;
+    read_resp(fd, &a, 3000);
+    CK((a.status) == (408));
+    CK(closed_within(fd, 2000));
+    close(fd);
+    /* an idle kept-alive connection is closed without an answer */
+    fd = dial(r->port);
+    request(r, fd, "TrentService.ListKeys", "{}", &a);
+    CK((a.status) == (200));
+    CK(closed_within(fd, 3000));
+    close(fd);
+}
+
+Test(al_server, slow_and_idle_clients_time_out)
+{
+    al_server_limits lim = al_server_default_limits;
+    lim.request_timeout_ms = 300;
+    lim.idle_timeout_ms = 300;
+    run_and_check(c_timeouts, &lim);
+}
+
+static void c_conn_limit(run *r)
+{
+    int a = dial(r->port), b = dial(r->port);
+    resp x;
+    request(r, a, "TrentService.ListKeys", "{}", &x); /* both accepted by now */
+    CK((x.status) == (200));
+    int c = dial(r->port);
+    CK(closed_within(c, 2000));
+    request(r, b, "TrentService.ListKeys", "{}", &x);
+    CK((x.status) == (200));
+    close(a);
+    close(b);
+    close(c);
+    /* a slot frees up again */
+    usleep(100000);
+    int d = dial(r->port);
+    request(r, d, "TrentService.ListKeys", "{}", &x);
+    CK((x.status) == (200));
+    close(d);
+}
+
+Test(al_server, connection_limit)
+{
+    al_server_limits lim = al_server_default_limits;
+    lim.max_connections = 2;
+    run_and_check(c_conn_limit, &lim);
+}
+
+static void c_expect(run *r)
+{
+    int fd = dial(r->port);
+    es_buf b;
+    es_buf_init(&b, 1 << 20);
+    build(r, &b, "TrentService.ListKeys", "{}", r->akid, r->secret);
+    /* insert Expect: 100-continue before the blank line and hold the body */
+    char *blank = strstr(b.data, "\r\n\r\n");
+    size_t head = (size_t)(blank - b.data) + 2;
+    send_all(fd, b.data, head);
+    send_all(fd, "Expect: 100-continue\r\n\r\n", 24);
+    resp a;
+    read_resp(fd, &a, 5000);
+    CK((a.status) == (100));
+    send_all(fd, blank + 4, strlen(blank + 4));
+    read_resp(fd, &a, 5000);
+    CK((a.status) == (200));
+    es_buf_free(&b);
+    close(fd);
+}
+
+Test(al_server, expect_continue)
+{
+    run_and_check(c_expect, NULL);
+}

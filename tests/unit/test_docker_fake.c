@@ -1,0 +1,579 @@
+/* The Docker client against a scripted fake dockerd on a unix socket in the
+ * same loop: wire details that a real dockerd will not produce on demand
+ * (version headers, an error line after a 200 pull, limits, timeouts,
+ * close-delimited answers, split/oversized event lines, resume with since=). */
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "common/http.h"
+#include "docker/docker.h"
+
+static uv_loop_t loop;
+static uv_pipe_t server;
+static char sock_path[108];
+static char host[128];
+static dk_client *cli;
+
+/* what the fake answers with */
+static const char *ping_api = "1.41"; /* NULL: no Api-Version header */
+static char last_target[4096];
+static char last_request[8192];
+static char events_targets[4][1024];
+static int nevents_conns;
+static int nconns;
+
+typedef struct fconn {
+    uv_pipe_t pipe;
+    es_http_parser *p;
+    es_buf req;
+    bool events;
+} fconn;
+
+static fconn *fconns[512]; /* the fake's open connections */
+
+static void fc_closed(uv_handle_t *h)
+{
+    fconn *f = h->data;
+    for (size_t i = 0; i < 512; i++)
+        if (fconns[i] == f)
+            fconns[i] = NULL;
+    es_http_parser_free(f->p);
+    es_buf_free(&f->req);
+    free(f);
+}
+
+static void fc_close(fconn *f)
+{
+    if (!uv_is_closing((uv_handle_t *)&f->pipe))
+        uv_close((uv_handle_t *)&f->pipe, fc_closed);
+}
+
+typedef struct wr {
+    uv_write_t w;
+    char *data;
+    fconn *f;
+    bool close_after;
+} wr;
+
+static void on_written(uv_write_t *w, int status)
+{
+    (void)status;
+    wr *x = (wr *)w;
+    if (x->close_after)
+        fc_close(x->f);
+    free(x->data);
+    free(x);
+}
+
+static void send_str(fconn *f, const char *s, size_t n, bool close_after)
+{
+    wr *x = calloc(1, sizeof(*x));
+    x->data = malloc(n);
+    memcpy(x->data, s, n);
+    x->f = f;
+    x->close_after = close_after;
+    uv_buf_t b = uv_buf_init(x->data, (unsigned)n);
+    cr_assert_eq(uv_write(&x->w, (uv_stream_t *)&f->pipe, &b, 1, on_written), 0);
+}
+
+/* chunked body helper */
+static void chunk(es_buf *b, const char *s)
+{
+    cr_assert_eq(es_http_write_chunk(b, s, strlen(s)), 0);
+}
+
+static const char *events_script; /* the events stream body for the next connection */
+
+static void answer(fconn *f)
+{
+    const char *t = es_http_parser_target(f->p);
+    snprintf(last_target, sizeof(last_target), "%s", t);
+    es_buf b;
+    es_buf_init(&b, 1 << 20);
+    if (strcmp(t, "/_ping") == 0) {
+        es_http_write_status_line(&b, 200, NULL);
+        if (ping_api)
+            es_http_write_header(&b, "API-VERSION", ping_api);
+        es_http_write_body(&b, "text/plain", "OK", 2);
+        send_str(f, b.data, b.len, false);
+    } else if (strstr(t, "/containers/create")) {
+        es_http_write_status_line(&b, 201, NULL);
+        es_http_write_header(&b, "Transfer-Encoding", "chunked");
+        es_http_write_end_head(&b);
+        chunk(&b, "{\"Id\":\"ab");
+        chunk(&b, "c123\",\"Warnings\":null}\n");
+        es_http_write_chunk(&b, NULL, 0);
+        send_str(f, b.data, b.len, false);
+    } else if (strstr(t, "/images/create?fromImage=bad")) {
+        es_http_write_status_line(&b, 200, NULL);
+        es_http_write_header(&b, "Transfer-Encoding", "chunked");
+        es_http_write_end_head(&b);
+        chunk(&b, "{\"status\":\"Pulling from x\"}\r\n{\"status\":\"Downl");
+        chunk(&b, "oading\",\"progress\":\"[=> ]\"}\r\n");
+        chunk(&b, "{\"errorDetail\":{\"message\":\"unauthorized: denied\"},"
+                  "\"error\":\"unauthorized: denied\"}\r\n");
+        es_http_write_chunk(&b, NULL, 0);
+        send_str(f, b.data, b.len, false);
+    } else if (strstr(t, "/images/create?fromImage=good")) {
+        es_http_write_status_line(&b, 200, NULL);
+        es_http_write_header(&b, "Transfer-Encoding", "chunked");
+        es_http_write_end_head(&b);
+        chunk(&b, "{\"status\":\"Pulling\"}\r\n{\"status\":\"Status: Downloaded newer image\"}");
+        es_http_write_chunk(&b, NULL, 0);
+        send_str(f, b.data, b.len, false);
+    } else if (strstr(t, "/containers/slow/")) {
+        /* never answers */
+    } else if (strstr(t, "/containers/manyhdr/")) {
+        es_http_write_status_line(&b, 200, NULL);
+        for (int i = 0; i < 150; i++)
+            es_buf_printf(&b, "X-H%d: v\r\n", i);
+        es_http_write_body(&b, NULL, "{}", 2);
+        send_str(f, b.data, b.len, false);
+    } else if (strstr(t, "/containers/bighead/")) {
+        es_http_write_status_line(&b, 200, NULL);
+        es_buf_append_str(&b, "X-Big: ");
+        for (int i = 0; i < 20000; i++)
+            es_buf_append_char(&b, 'a');
+        es_buf_append_str(&b, "\r\n");
+        es_http_write_body(&b, NULL, "{}", 2);
+        send_str(f, b.data, b.len, false);
+    } else if (strstr(t, "/containers/hugebody/")) {
+        es_http_write_status_line(&b, 200, NULL);
+        es_http_write_end_head(&b); /* close-delimited */
+        es_buf_append_char(&b, '"');
+        for (int i = 0; i < 5000; i++)
+            es_buf_append_char(&b, 'b');
+        send_str(f, b.data, b.len, true);
+    } else if (strstr(t, "/containers/closedelim/json")) {
+        es_buf_append_str(&b, "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n"
+                              "{\"Id\":\"cd1\",\"Name\":\"/cd\",\"State\":{\"Status\":\"exited\","
+                              "\"Running\":false,\"ExitCode\":3,\"OOMKilled\":true},"
+                              "\"Config\":{\"Image\":\"img\",\"Labels\":{\"a\":\"b\"},"
+                              "\"Env\":[\"K=V\"]}}");
+        send_str(f, b.data, b.len, true);
+    } else if (strstr(t, "/containers/gone/")) {
+        es_http_write_status_line(&b, 404, NULL);
+        es_http_write_body(&b, "application/json", "{\"message\":\"No such container: gone\"}", 37);
+        send_str(f, b.data, b.len, false);
+    } else if (strstr(t, "/events?")) {
+        f->events = true;
+        if (nevents_conns < 4)
+            snprintf(events_targets[nevents_conns], sizeof(events_targets[0]), "%s", t);
+        nevents_conns++;
+        es_http_write_status_line(&b, 200, NULL);
+        es_http_write_header(&b, "Transfer-Encoding", "chunked");
+        es_http_write_end_head(&b);
+        if (events_script) {
+            /* one event split across three chunks, then the rest */
+            size_t n = strlen(events_script);
+            size_t a = n / 3, c = 2 * n / 3;
+            es_http_write_chunk(&b, events_script, a);
+            es_http_write_chunk(&b, events_script + a, c - a);
+            es_http_write_chunk(&b, events_script + c, n - c);
+        }
+        /* the stream ends (dockerd went away) */
+        send_str(f, b.data, b.len, true);
+        events_script = NULL;
+    } else {
+        es_http_write_status_line(&b, 500, NULL);
+        es_http_write_body(&b, "application/json", "{\"message\":\"unscripted\"}", 24);
+        send_str(f, b.data, b.len, false);
+    }
+    es_buf_free(&b);
+}
+
+static void fc_alloc(uv_handle_t *h, size_t s, uv_buf_t *b)
+{
+    (void)h;
+    b->base = malloc(s);
+    b->len = s;
+}
+
+static void fc_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    fconn *f = s->data;
+    if (n < 0) {
+        fc_close(f);
+        free(buf->base);
+        return;
+    }
+    size_t off = 0;
+    es_buf_append(&f->req, buf->base, (size_t)n);
+    for (;;) {
+        size_t used = 0;
+        int rc = es_http_parser_feed(f->p, buf->base + off, (size_t)n - off, &used);
+        off += used;
+        if (rc == ES_HTTP_HEADERS)
+            continue;
+        if (rc == ES_HTTP_DONE) {
+            snprintf(last_request, sizeof(last_request), "%s", es_buf_cstr(&f->req));
+            es_buf_reset(&f->req);
+            answer(f);
+            es_http_parser_reset(f->p);
+            continue;
+        }
+        cr_assert_geq(rc, 0, "fake dockerd: bad request: %s", es_http_strerror(rc));
+        break; /* need more */
+    }
+    free(buf->base);
+}
+
+static void on_conn(uv_stream_t *srv, int status)
+{
+    cr_assert_eq(status, 0);
+    fconn *f = calloc(1, sizeof(*f));
+    uv_pipe_init(&loop, &f->pipe, 0);
+    f->pipe.data = f;
+    cr_assert_eq(es_http_parser_create(ES_HTTP_REQUEST, NULL, &f->p), 0);
+    es_buf_init(&f->req, 1 << 20);
+    cr_assert_eq(uv_accept(srv, (uv_stream_t *)&f->pipe), 0);
+    uv_read_start((uv_stream_t *)&f->pipe, fc_alloc, fc_read);
+    nconns++;
+    for (size_t i = 0; i < 512; i++)
+        if (!fconns[i]) {
+            fconns[i] = f;
+            break;
+        }
+}
+
+static void setup(void)
+{
+    signal(SIGPIPE, SIG_IGN); /* as the daemon does: a peer gone mid-write is an error */
+    cr_assert_eq(uv_loop_init(&loop), 0);
+    snprintf(sock_path, sizeof(sock_path), "/tmp/es-dkfake-%d.sock", (int)getpid());
+    unlink(sock_path);
+    uv_pipe_init(&loop, &server, 0);
+    cr_assert_eq(uv_pipe_bind(&server, sock_path), 0);
+    cr_assert_eq(uv_listen((uv_stream_t *)&server, 16, on_conn), 0);
+    snprintf(host, sizeof(host), "unix://%s", sock_path);
+    dk_options o = {.host = host, .timeout_ms = 300, .max_body = 4096};
+    cr_assert_eq(dk_client_create(&loop, &o, &cli), 0);
+    ping_api = "1.41";
+    nconns = nevents_conns = 0;
+    events_script = NULL;
+}
+
+static void teardown(void)
+{
+    dk_client_free(cli);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    uv_close((uv_handle_t *)&server, NULL);
+    for (size_t i = 0; i < 512; i++)
+        if (fconns[i])
+            fc_close(fconns[i]);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    unlink(sock_path);
+    cr_assert_eq(uv_loop_close(&loop), 0);
+}
+
+TestSuite(docker_fake, .init = setup, .fini = teardown, .timeout = 30);
+
+typedef struct res {
+    bool done;
+    int err, status;
+    char msg[256];
+    char id[64];
+    char extra[512];
+} res;
+
+static void done_cb(void *ud, const dk_result *r)
+{
+    res *x = ud;
+    x->done = true;
+    x->err = r->err;
+    x->status = r->status;
+    snprintf(x->msg, sizeof(x->msg), "%s", r->message ? r->message : "");
+}
+
+static void create_cb(void *ud, const dk_result *r, const char *id)
+{
+    done_cb(ud, r);
+    if (id)
+        snprintf(((res *)ud)->id, sizeof(((res *)ud)->id), "%s", id);
+}
+
+static void inspect_cb(void *ud, const dk_result *r, const dk_container_info *i)
+{
+    done_cb(ud, r);
+    if (i)
+        snprintf(((res *)ud)->extra, sizeof(((res *)ud)->extra), "%s %s %s %d %d %d %s=%s %s",
+                 i->id, i->name, i->status, i->running, i->exit_code, i->oom_killed,
+                 i->nlabels ? i->labels[0].key : "", i->nlabels ? i->labels[0].value : "",
+                 i->nenv ? i->env[0] : "");
+}
+
+static void run_until(const bool *flag)
+{
+    for (int i = 0; i < 100000 && !*flag; i++)
+        uv_run(&loop, UV_RUN_ONCE);
+    cr_assert(*flag);
+}
+
+static res inspect(const char *id)
+{
+    res r = {0};
+    cr_assert_eq(dk_container_inspect(cli, id, inspect_cb, &r), 0);
+    run_until(&r.done);
+    return r;
+}
+
+Test(docker_fake, version_negotiation)
+{
+    struct {
+        const char *api, *want;
+    } cases[] = {{"1.41", "1.41"}, {"1.43", "1.41"}, {"1.30", "1.30"}, {NULL, "1.24"}};
+    for (size_t i = 0; i < 4; i++) {
+        dk_client_free(cli);
+        dk_options o = {.host = host, .timeout_ms = 300};
+        cr_assert_eq(dk_client_create(&loop, &o, &cli), 0);
+        ping_api = cases[i].api;
+        res r = inspect("gone");
+        cr_assert_eq(r.err, DK_E_NOT_FOUND);
+        cr_assert_str_eq(dk_client_api_version(cli), cases[i].want);
+        char want[64];
+        snprintf(want, sizeof(want), "/v%s/containers/gone/json", cases[i].want);
+        cr_assert_str_eq(last_target, want);
+        cr_assert_str_eq(r.msg, "No such container: gone");
+    }
+}
+
+Test(docker_fake, create_request_on_the_wire_and_chunked_answer)
+{
+    dk_kv env[] = {{"DB_PASSWORD", "hunter2"}};
+    dk_kv lopts[] = {{"splunk-token", "tok-123"}};
+    dk_kv labels[] = {{DK_TASK_ARN_LABEL, "arn:x"}};
+    const char *cmd[] = {"sh", "-c", "echo \"hi\""};
+    dk_create_spec s = {.name = "my name",
+                        .image = "img:1",
+                        .cmd = cmd,
+                        .ncmd = 3,
+                        .env = env,
+                        .nenv = 1,
+                        .labels = labels,
+                        .nlabels = 1,
+                        .log_driver = "splunk",
+                        .log_opts = lopts,
+                        .nlog_opts = 1,
+                        .network_mode = "none"};
+    res r = {0};
+    cr_assert_eq(dk_container_create(cli, &s, create_cb, &r), 0);
+    run_until(&r.done);
+    cr_assert_eq(r.err, 0, "%s", dk_strerror(r.err));
+    cr_assert_eq(r.status, 201);
+    cr_assert_str_eq(r.id, "abc123");
+    cr_assert(strstr(last_request, "POST /v1.41/containers/create?name=my%20name HTTP/1.1\r\n"),
+              "%s", last_request);
+    cr_assert(strstr(last_request, "\r\nHost: docker\r\n"));
+    cr_assert(strstr(last_request, "\r\nContent-Type: application/json\r\n"));
+    cr_assert(strstr(last_request, "\"Env\":[\"DB_PASSWORD=hunter2\"]"), "%s", last_request);
+    cr_assert(strstr(last_request, "\"LogConfig\":{\"Type\":\"splunk\",\"Config\":{\"splunk-token\""
+                                   ":\"tok-123\"}}"),
+              "%s", last_request);
+    cr_assert(strstr(last_request, "\"NetworkMode\":\"none\""));
+    cr_assert(strstr(last_request, "\"Cmd\":[\"sh\",\"-c\",\"echo \\\"hi\\\"\"]"));
+
+    es_buf d;
+    es_buf_init(&d, 65536);
+    cr_assert_eq(dk_create_spec_dump(&s, &d), 0);
+    cr_assert_null(strstr(es_buf_cstr(&d), "hunter2"), "Env value masked in the dump");
+    cr_assert_null(strstr(es_buf_cstr(&d), "tok-123"), "log option value masked in the dump");
+    cr_assert(strstr(es_buf_cstr(&d), "DB_PASSWORD=***"));
+    cr_assert(strstr(es_buf_cstr(&d), "arn:x"), "labels are not secret");
+    es_buf_free(&d);
+}
+
+Test(docker_fake, pull_error_line_after_200_is_a_failure)
+{
+    res r = {0};
+    cr_assert_eq(dk_image_pull(cli, "bad", "latest", "eyJ1c2VybmFtZSI6InUifQ", done_cb, &r), 0);
+    run_until(&r.done);
+    cr_assert_eq(r.status, 200);
+    cr_assert_eq(r.err, DK_E_PULL, "%s", dk_strerror(r.err));
+    cr_assert_str_eq(r.msg, "unauthorized: denied");
+    cr_assert(strstr(last_request, "\r\nX-Registry-Auth: eyJ1c2VybmFtZSI6InUifQ\r\n"));
+    res g = {0};
+    cr_assert_eq(dk_image_pull(cli, "good", NULL, NULL, done_cb, &g), 0);
+    run_until(&g.done);
+    cr_assert_eq(g.err, 0, "%s %s", dk_strerror(g.err), g.msg);
+    cr_assert_eq(dk_image_pull(cli, "x", NULL, "a\r\nInjected: 1", done_cb, &g), -EINVAL);
+}
+
+Test(docker_fake, limits_and_timeout_are_named_errors)
+{
+    res r = inspect("slow");
+    cr_assert_eq(r.err, -ETIMEDOUT, "%s", dk_strerror(r.err));
+    r = inspect("manyhdr");
+    cr_assert_eq(r.err, ES_HTTP_E_TOO_MANY_HEADERS, "%s", dk_strerror(r.err));
+    r = inspect("bighead");
+    cr_assert_eq(r.err, ES_HTTP_E_HEADER_TOO_LARGE, "%s", dk_strerror(r.err));
+    r = inspect("hugebody");
+    cr_assert_eq(r.err, ES_HTTP_E_BODY_TOO_LARGE, "%s", dk_strerror(r.err));
+    /* the client still works afterwards */
+    r = inspect("closedelim");
+    cr_assert_eq(r.err, 0, "%s", dk_strerror(r.err));
+}
+
+Test(docker_fake, close_delimited_answer_and_pool_bound)
+{
+    res r = inspect("closedelim");
+    cr_assert_eq(r.err, 0, "%s", dk_strerror(r.err));
+    cr_assert_str_eq(r.extra, "cd1 cd exited 0 3 1 a=b K=V");
+    /* 10 parallel requests share at most 4 connections */
+    int before = nconns;
+    res many[10];
+    memset(many, 0, sizeof(many));
+    for (int i = 0; i < 10; i++)
+        cr_assert_eq(dk_container_inspect(cli, "gone", inspect_cb, &many[i]), 0);
+    for (int i = 0; i < 10; i++) {
+        run_until(&many[i].done);
+        cr_assert_eq(many[i].err, DK_E_NOT_FOUND);
+    }
+    cr_assert_leq(nconns - before, 4, "pool bound");
+    dk_stats st;
+    dk_client_stats(cli, &st);
+    cr_assert_geq(st.reused, 6);
+}
+
+/* ---- events ---- */
+
+typedef struct evs {
+    int events, connected, reconnected, errors, too_long;
+    char log[1024];
+} evs;
+
+static void on_ev(void *ud, const dk_event *e)
+{
+    evs *x = ud;
+    x->events++;
+    char one[160];
+    snprintf(one, sizeof(one), "%d:%s:%s:%d:%s;", (int)e->type, e->id,
+             e->task_arn ? e->task_arn : "-", e->has_exit_code ? e->exit_code : -1,
+             e->name ? e->name : "-");
+    strncat(x->log, one, sizeof(x->log) - strlen(x->log) - 1);
+}
+
+static void on_connected(void *ud, bool again)
+{
+    evs *x = ud;
+    x->connected++;
+    x->reconnected += again;
+}
+
+static void on_error(void *ud, int err, unsigned attempt, uint64_t delay)
+{
+    evs *x = ud;
+    (void)attempt;
+    (void)delay;
+    if (err == DK_E_LINE_TOO_LONG)
+        x->too_long++;
+    else
+        x->errors++;
+}
+
+static void wait_int(const int *v, int want)
+{
+    for (int i = 0; i < 100000 && *v < want; i++)
+        uv_run(&loop, UV_RUN_ONCE);
+    cr_assert_geq(*v, want);
+}
+
+#define EV(action, id, t, extra)                                                                   \
+    "{\"Type\":\"container\",\"Action\":\"" action "\",\"Actor\":{\"ID\":\"" id                    \
+    "\",\"Attributes\":{\"name\":\"n-" id "\",\"" DK_TASK_ARN_LABEL "\":\"arn-" id "\"" extra      \
+    "}},\"time\":1700000000,\"timeNano\":" t "}\n"
+
+Test(docker_fake, events_decode_split_lines_skip_long_and_resume_with_since)
+{
+    static char script[8192];
+    char longline[3000];
+    memset(longline, 'x', sizeof(longline) - 2);
+    longline[sizeof(longline) - 2] = '\n';
+    longline[sizeof(longline) - 1] = '\0';
+    snprintf(script, sizeof(script), "%s%s%s%s%s", EV("create", "c1", "1700000000000000001", ""),
+             EV("start", "c1", "1700000000000000002", ""), longline,
+             EV("die", "c1", "1700000000123456789", ",\"exitCode\":\"42\""),
+             EV("oom", "c1", "1700000000123456790", ""));
+    events_script = script;
+    static evs x;
+    memset(&x, 0, sizeof(x));
+    dk_events_cbs cbs = {on_ev, on_connected, on_error};
+    dk_events_options eo = {.backoff_min_ms = 5, .backoff_max_ms = 20, .max_line = 1024};
+    dk_events *w = NULL;
+    cr_assert_eq(dk_events_start(cli, &eo, &cbs, &x, &w), 0);
+    wait_int(&x.events, 4);
+    cr_assert_str_eq(x.log, "1:c1:arn-c1:-1:n-c1;2:c1:arn-c1:-1:n-c1;3:c1:arn-c1:42:n-c1;"
+                            "4:c1:arn-c1:-1:n-c1;");
+    cr_assert_eq(x.too_long, 1, "the oversized line is reported and skipped");
+    cr_assert_eq(x.connected, 1);
+    cr_assert_eq(x.reconnected, 0);
+    /* the fake closed the stream: the watcher comes back, resuming after the
+     * last event, and says it reconnected; a replayed last event is dropped */
+    static char script2[2048];
+    snprintf(script2, sizeof(script2), "%s%s", EV("oom", "c1", "1700000000123456790", ""),
+             EV("destroy", "c1", "1700000001000000000", ""));
+    events_script = script2;
+    wait_int(&x.reconnected, 1);
+    wait_int(&x.events, 5);
+    cr_assert(strstr(x.log, ";5:c1:"), "%s", x.log);
+    cr_assert_eq(x.events, 5, "the replayed oom was not delivered twice");
+    cr_assert_geq(nevents_conns, 2);
+    cr_assert(strstr(events_targets[0], "/v1.41/events?filters="), "%s", events_targets[0]);
+    cr_assert(strstr(events_targets[0], "com.amazonaws.ecs.task-arn"), "%s", events_targets[0]);
+    cr_assert_null(strstr(events_targets[0], "since="), "first stream starts now");
+    cr_assert(strstr(events_targets[1], "&since=1700000000.123456790"), "%s", events_targets[1]);
+    cr_assert_geq(x.errors, 1, "the loss was reported");
+    dk_events_free(w);
+}
+
+typedef struct freer {
+    int calls, cancelled, first_err;
+} freer;
+
+static void free_in_cb(void *ud, const dk_result *r)
+{
+    freer *f = ud;
+    if (f->calls++ == 0) {
+        f->first_err = r->err;
+        dk_client_free(cli); /* from inside its own callback */
+        cli = NULL;
+    } else if (r->err == -ECANCELED) {
+        f->cancelled++;
+    }
+}
+
+Test(docker_fake, client_freed_inside_its_callbacks)
+{
+    /* a failed negotiation fails the queue; the first callback frees */
+    static freer f;
+    memset(&f, 0, sizeof(f));
+    dk_client_free(cli);
+    dk_options o = {.host = "unix:///tmp/es-dkfake-no-such.sock"};
+    cr_assert_eq(dk_client_create(&loop, &o, &cli), 0);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(dk_container_start(cli, "x", free_in_cb, &f), 0);
+    for (int i = 0; i < 1000 && f.calls < 3; i++)
+        uv_run(&loop, UV_RUN_ONCE);
+    cr_assert_eq(f.calls, 3);
+    cr_assert_eq(f.first_err, -ENOENT);
+    cr_assert_eq(f.cancelled, 2);
+
+    /* and on a live connection */
+    memset(&f, 0, sizeof(f));
+    dk_options o2 = {.host = host};
+    cr_assert_eq(dk_client_create(&loop, &o2, &cli), 0);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(dk_container_start(cli, "gone", free_in_cb, &f), 0);
+    for (int i = 0; i < 1000 && f.calls < 3; i++)
+        uv_run(&loop, UV_RUN_ONCE);
+    cr_assert_eq(f.calls, 3);
+    cr_assert_eq(f.first_err, DK_E_NOT_FOUND);
+    cr_assert_eq(f.cancelled, 2);
+}
