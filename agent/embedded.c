@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "aws/local/auth.h"
+#include "aws/local/authz.h"
+#include "aws/local/iam.h"
 #include "aws/local/local.h"
 #include "aws/local/server.h"
 #include "common/alloc.h"
@@ -30,6 +32,23 @@ static void on_stop(ag_daemon *d, void *arg)
     al_server_close(e->server, server_closed, e);
 }
 
+/* Roles declared in files: <directory of the configuration file>/roles/
+ * (e.g. /etc/ecs-secrets-agent/roles/NAME.json, format in aws/local/iam.h). */
+static int load_roles(const cf_config *cfg, al_ctx *store)
+{
+    const char *conf = cf_get(cfg, CF_CONFIG_FILE);
+    const char *slash = conf ? strrchr(conf, '/') : NULL;
+    char dir[4096], err[1024] = "";
+    if (!slash)
+        return 0;
+    if ((size_t)snprintf(dir, sizeof dir, "%.*s/roles", (int)(slash - conf), conf) >= sizeof dir)
+        return 0;
+    int r = al_iam_load_roles_dir(store, dir, err, sizeof err);
+    if (r < 0)
+        es_err("embedded IAM: roles in %s: %s", dir, err);
+    return r;
+}
+
 int ag_embedded_start(ag_daemon *d, ag_embedded **out)
 {
     const cf_config *cfg = d->cfg;
@@ -46,6 +65,11 @@ int ag_embedded_start(ag_daemon *d, ag_embedded **out)
         es_free(e);
         return r;
     }
+    /* every call is evaluated against the caller's IAM policies (authz.h) */
+    al_authz_install(e->store);
+    r = load_roles(cfg, e->store);
+    if (r < 0)
+        goto fail;
     char akid[AL_AKID_LEN + 1];
     r = al_admin_init(e->store, dir, akid, err, sizeof err);
     if (r < 0) {

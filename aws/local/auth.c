@@ -288,7 +288,10 @@ int al_verify(al_ctx *c, const al_request *rq, const char *service, time_t now, 
                        "Date in Credential scope does not match YYYYMMDD from ISO-8601 "
                        "version of date from HTTP: '%s' != '%.8s'.",
                        a.date, amz_date);
-    if (strcmp(a.region, c->region) != 0)
+    /* IAM is global and signed for us-east-1 (the CLI signs for the profile's
+     * region when given an endpoint URL: both are accepted) */
+    if (strcmp(a.region, c->region) != 0 &&
+        !(strcmp(service, "iam") == 0 && strcmp(a.region, "us-east-1") == 0))
         return bad_sig(e,
                        "Credential should be scoped to a valid region, not '%s' (this endpoint "
                        "serves '%s').",

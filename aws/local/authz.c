@@ -152,7 +152,11 @@ int al_authz_evaluate(al_ctx *c, const al_authz_req *q, char *why, size_t whylen
     aw_request req = {.principal_arn = principal,
                       .action = action,
                       .resource = resource,
-                      .resource_account = q->resource_account,
+                      /* AWS managed policies (account "aws") are readable as our own */
+                      .resource_account = q->resource_account ? q->resource_account
+                                          : strncmp(resource, "arn:aws:iam::aws:", 17) == 0
+                                              ? c->account
+                                              : NULL,
                       .ctx = ctx,
                       .nctx = nctx};
     aw_decision d;

@@ -4,11 +4,14 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
+#include "aws/local/auth.h"
 #include "aws/local/internal.h"
 #include "aws/local/qops.h"
 #include "common/alloc.h"
+#include "aws/sigv4.h"
 #include "common/secure.h"
 
 /* ---- form decoding ---- */
@@ -478,4 +481,67 @@ int al_query_error_xml(const char *service, const al_error *err, es_buf *out)
     al_xw_elem(&w, "RequestId", rid);
     xw_puts(&w, "</ErrorResponse>");
     return w.err;
+}
+
+void al_query_error_from_json(al_error *e)
+{
+    static const struct {
+        const char *json, *query;
+        int status;
+    } map[] = {
+        {"AccessDeniedException", "AccessDenied", 403},
+        {"MissingAuthenticationTokenException", "MissingAuthenticationToken", 403},
+        {"IncompleteSignatureException", "IncompleteSignature", 400},
+        {"UnrecognizedClientException", "InvalidClientTokenId", 403},
+        {"InvalidSignatureException", "SignatureDoesNotMatch", 403},
+        {"ExpiredTokenException", "ExpiredToken", 403},
+        {"InternalFailure", "ServiceFailure", 500},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
+        if (strcmp(e->code, map[i].json) == 0) {
+            snprintf(e->code, sizeof e->code, "%s", map[i].query);
+            e->status = map[i].status;
+            return;
+        }
+    }
+}
+
+static const char *header_of(const al_request *rq, const char *name)
+{
+    for (size_t i = 0; i < rq->n_headers; i++)
+        if (strcasecmp(rq->headers[i].name, name) == 0)
+            return rq->headers[i].value;
+    return NULL;
+}
+
+int al_query_serve(al_ctx *c, const al_request *rq, time_t now, es_buf *out)
+{
+    al_error e;
+    memset(&e, 0, sizeof e);
+    const char *service = "sts"; /* for an unsigned request's error */
+    const char *authz = header_of(rq, "authorization");
+    aw_sigv4_auth a;
+    int r = 0;
+    if (authz && aw_sigv4_parse_authorization(authz, strlen(authz), &a) == 0) {
+        if (strcmp(a.service, "iam") == 0)
+            service = "iam";
+        else if (strcmp(a.service, "sts") != 0)
+            r = al_fail(&e, 400, "InvalidAction",
+                        "The embedded endpoints serve the query protocol for IAM and STS only "
+                        "(this request is signed for '%.63s').",
+                        a.service);
+        es_wipe(a.signature, sizeof a.signature);
+    }
+    char principal[AL_PRINCIPAL_MAX];
+    if (r == 0)
+        r = al_verify(c, rq, service, now, principal, sizeof principal, &e);
+    if (r == 0)
+        r = al_query_dispatch(c, service, principal, rq->body, rq->body_len, out, &e);
+    if (r == 0)
+        return 200;
+    al_query_error_from_json(&e);
+    es_buf_reset_secret(out);
+    if (al_query_error_xml(service, &e, out) < 0)
+        return -ENOMEM;
+    return e.status;
 }

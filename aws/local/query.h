@@ -25,6 +25,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "aws/local/local.h"
 #include "common/buf.h"
@@ -76,6 +77,20 @@ void al_xw_elem_time(al_xw *w, const char *name, double t);
  * hold secrets (AssumeRole's): release out with es_buf_free_secret. */
 int al_query_dispatch(al_ctx *c, const char *service, const char *principal, const char *body,
                       size_t len, es_buf *out, al_error *err);
+
+/* Rewrites an error of the JSON services' vocabulary (al_verify's codes,
+ * AccessDeniedException) into the query services' (SignatureDoesNotMatch,
+ * InvalidClientTokenId, ExpiredToken, AccessDenied, ...) with their
+ * statuses; other codes are kept. */
+void al_query_error_from_json(al_error *err);
+
+/* The query handling of the loopback server: verifies rq for the service
+ * named by its SigV4 credential scope ("iam" or "sts") with al_verify at
+ * time now and runs it. Answers the HTTP status and appends the XML body
+ * (the answer or an ErrorResponse) to out; release out with
+ * es_buf_free_secret. -ENOMEM when not even an error could be written. */
+struct al_request;
+int al_query_serve(al_ctx *c, const struct al_request *rq, time_t now, es_buf *out);
 
 /* Appends the ErrorResponse document for err. */
 int al_query_error_xml(const char *service, const al_error *err, es_buf *out);
