@@ -264,3 +264,81 @@ Test(al_sts, expired_token_for_query_services)
     cr_assert_eq(al_sts_issue(T.ctx, "exec", "s", 900, akid, sec, tok, &exp), -EINVAL);
     cr_assert_eq(al_sts_issue(T.ctx, "exec", "s1", 899, akid, sec, tok, &exp), -EINVAL);
 }
+
+/* ---- the server's query path: al_query_serve ---- */
+
+static int serve(const char *akid, const char *secret, const char *token, const char *service,
+                 const char *body)
+{
+    aw_header h[8];
+    size_t n = 0;
+    h[n++] = (aw_header){"Host", "127.0.0.1:4577"};
+    h[n++] = (aw_header){"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"};
+    if (token)
+        h[n++] = (aw_header){"X-Amz-Security-Token", token};
+    char hash[65], date[17];
+    aw_sigv4_sha256_hex(body, strlen(body), hash);
+    aw_sigv4_input in = {"POST", "/", NULL, h, n, hash, false};
+    aw_signer *s = aw_signer_create();
+    aw_sigv4_creds creds = {akid, secret, token};
+    aw_sigv4_result res;
+    cr_assert_eq(aw_signer_sign(s, &creds, "us-east-2", service, 1700000000, &in, &res), 0);
+    aw_signer_free(s);
+    memcpy(date, res.amz_date, sizeof date);
+    h[n++] = (aw_header){"X-Amz-Date", date};
+    h[n++] = (aw_header){"Authorization", es_buf_cstr(&res.authorization)};
+    al_request rq = {"POST", "/", NULL, h, n, body, strlen(body)};
+    es_buf_reset(&T.out);
+    int st = al_query_serve(T.ctx, &rq, 1700000000, &T.out);
+    es_buf_free_secret(&res.authorization);
+    return st;
+}
+
+Test(al_sts, served_with_signatures)
+{
+    al_authz_install(T.ctx);
+    char admin[AL_AKID_LEN + 1], err[256];
+    cr_assert_eq(al_admin_init(T.ctx, T.dir, admin, err, sizeof err), 0, "%s", err);
+    char path[256], text[1024] = "";
+    snprintf(path, sizeof path, "%s/%s", T.dir, AL_CREDENTIALS_FILE);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    text[fread(text, 1, sizeof text - 1, f)] = 0;
+    fclose(f);
+    char admin_secret[64];
+    cr_assert_eq(sscanf(strstr(text, "aws_secret_access_key = "), "aws_secret_access_key = %63s",
+                        admin_secret),
+                 1);
+    const char *gci = "Action=GetCallerIdentity&Version=2011-06-15";
+    cr_assert_eq(serve(admin, admin_secret, NULL, "sts", gci), 200, "%s", es_buf_cstr(&T.out));
+    cr_assert_str_eq(xml("Arn"), ROOT);
+    /* signed for another service than the query services */
+    cr_assert_eq(serve(admin, admin_secret, NULL, "ssm", gci), 400);
+    cr_assert_str_eq(xml("Code"), "InvalidAction");
+    /* a wrong secret: the query services' code */
+    cr_assert_eq(serve(admin, "wrong", NULL, "sts", gci), 403);
+    cr_assert_str_eq(xml("Code"), "SignatureDoesNotMatch");
+    cr_assert_not_null(strstr(es_buf_cstr(&T.out), "<Type>Sender</Type>"));
+    cr_assert_eq(serve("AKIAUNKNOWNUNKNOWN00", admin_secret, NULL, "iam",
+                       "Action=ListRoles&Version=2010-05-08"),
+                 403);
+    cr_assert_str_eq(xml("Code"), "InvalidClientTokenId");
+    /* the session: IAM denies what its role lacks, in XML with 403 */
+    make_role("exec", ECS_TRUST);
+    char akid[32], secret[64], token[256];
+    assume("exec", "task-1", akid, secret, token);
+    cr_assert_eq(serve(akid, secret, token, "sts", gci), 200);
+    cr_assert_str_eq(xml("Arn"), "arn:aws:sts::123456789012:assumed-role/exec/task-1");
+    cr_assert_eq(serve(akid, secret, token, "iam", "Action=ListRoles&Version=2010-05-08"), 403);
+    cr_assert_str_eq(xml("Code"), "AccessDenied");
+    cr_assert_eq(serve(akid, secret, NULL, "sts", gci), 403);
+    cr_assert_str_eq(xml("Code"), "InvalidClientTokenId");
+    T.now += 3600; /* the store's clock; the signature time is checked against `now` */
+    cr_assert_eq(serve(akid, secret, token, "sts", gci), 200, "expiry follows the request time");
+    /* the AssumeRole answer holds the credentials; the error answer none */
+    cr_assert_eq(serve(admin, admin_secret, NULL, "sts",
+                       "Action=AssumeRole&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A"
+                       "123456789012%3Arole%2Fexec&RoleSessionName=t2"),
+                 200);
+    cr_assert_not_null(xml("SessionToken"));
+}
