@@ -7,6 +7,7 @@
 
 #include "aws/local/iam.h"
 #include "aws/local/internal.h"
+#include "aws/local/sm_policy.h"
 #include "common/alloc.h"
 
 #define CTX_MAX 10
@@ -139,6 +140,15 @@ int al_authz_evaluate(al_ctx *c, const al_authz_req *q, char *why, size_t whylen
         if ((r = default_key_policy(c, &key_policy)) < 0)
             goto out;
         resource_policy = key_policy;
+    } else if (!resource_policy && strncmp(resource, "arn:aws:secretsmanager:", 23) == 0) {
+        char *doc = NULL;
+        if ((r = al_sm_resource_policy_of(c, resource, &doc)) < 0)
+            goto out;
+        /* stored policies were validated; one that no longer parses grants nothing */
+        if (doc && aw_policy_parse(doc, strlen(doc), AW_POLICY_RESOURCE, "resource policy", NULL,
+                                   &key_policy, NULL, 0) == AW_POLICY_OK)
+            resource_policy = key_policy;
+        es_free(doc);
     }
     if (q->no_identity) {
         identity = NULL;

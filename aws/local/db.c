@@ -128,7 +128,10 @@ static const char *const migrations[] = {
     " principal TEXT NOT NULL,"  /* arn:aws:sts::ACCT:assumed-role/ROLE/SESSION */
     " role TEXT NOT NULL,"
     " expires REAL NOT NULL,"
-    " created REAL NOT NULL);",
+    " created REAL NOT NULL);"
+    "CREATE TABLE sm_resource_policy ("
+    " arn TEXT PRIMARY KEY REFERENCES sm_secret(arn) ON DELETE CASCADE,"
+    " policy TEXT NOT NULL);",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

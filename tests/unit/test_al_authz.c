@@ -274,3 +274,63 @@ Test(al_authz, root_may_do_everything)
                  -EACCES);
     cr_assert_eq(al_authz_check(T.ctx, NULL, "ssm:GetParameters", "*", why, sizeof why), -EACCES);
 }
+
+Test(al_authz_seed, secret_resource_policies)
+{
+    jok(ROOT, "secretsmanager.CreateSecret", "{\"Name\":\"shared\",\"SecretString\":\"sh-1\"}");
+    char arn[256];
+    snprintf(arn, sizeof arn, "%s", es_json_get_str(T.resp, "ARN"));
+    char want[512];
+    snprintf(want, sizeof want,
+             "User: " SESSION " is not authorized to perform: secretsmanager:GetSecretValue on "
+             "resource: %s because no identity-based policy allows",
+             arn);
+    denied(SESSION, "secretsmanager.GetSecretValue", want, "{\"SecretId\":\"shared\"}");
+    /* a resource policy naming the role grants its sessions */
+    jok(ROOT, "secretsmanager.PutResourcePolicy",
+        "{\"SecretId\":\"shared\",\"ResourcePolicy\":\"{\\\"Version\\\":\\\"2012-10-17\\\","
+        "\\\"Statement\\\":[{\\\"Effect\\\":\\\"Allow\\\",\\\"Principal\\\":{\\\"AWS\\\":"
+        "\\\"arn:aws:iam::123456789012:role/exec\\\"},\\\"Action\\\":\\\"secretsmanager:"
+        "GetSecretValue\\\",\\\"Resource\\\":\\\"*\\\"}]}\"}");
+    cr_assert_str_eq(jstr(T.resp, "ARN"), arn);
+    cr_assert_str_eq(jstr(T.resp, "Name"), "shared");
+    jok(SESSION, "secretsmanager.GetSecretValue", "{\"SecretId\":\"shared\"}");
+    cr_assert_str_eq(jstr(T.resp, "SecretString"), "sh-1");
+    jok(ROOT, "secretsmanager.GetResourcePolicy", "{\"SecretId\":\"%s\"}", arn);
+    cr_assert_not_null(strstr(jstr(T.resp, "ResourcePolicy"), "role/exec"));
+    /* a Deny in it stops even the administrator */
+    jok(ROOT, "secretsmanager.PutResourcePolicy",
+        "{\"SecretId\":\"shared\",\"ResourcePolicy\":\"{\\\"Version\\\":\\\"2012-10-17\\\","
+        "\\\"Statement\\\":[{\\\"Effect\\\":\\\"Deny\\\",\\\"Principal\\\":\\\"*\\\","
+        "\\\"Action\\\":"
+        "\\\"secretsmanager:GetSecretValue\\\",\\\"Resource\\\":\\\"*\\\"}]}\"}");
+    snprintf(want, sizeof want,
+             "User: " ROOT " is not authorized to perform: secretsmanager:GetSecretValue on "
+             "resource: %s with an explicit deny in a resource-based policy",
+             arn);
+    denied(ROOT, "secretsmanager.GetSecretValue", want, "{\"SecretId\":\"shared\"}");
+    jok(ROOT, "secretsmanager.DeleteResourcePolicy", "{\"SecretId\":\"shared\"}");
+    jok(ROOT, "secretsmanager.GetResourcePolicy", "{\"SecretId\":\"shared\"}");
+    cr_assert_null(es_json_get(T.resp, "ResourcePolicy"));
+    jok(ROOT, "secretsmanager.GetSecretValue", "{\"SecretId\":\"shared\"}");
+    denied(SESSION, "secretsmanager.GetSecretValue", "User: " SESSION, "{\"SecretId\":\"shared\"}");
+    /* errors */
+    cr_assert_eq(jcall(ROOT, "secretsmanager.PutResourcePolicy",
+                       "{\"SecretId\":\"shared\",\"ResourcePolicy\":\"{\\\"Statement\\\":[{"
+                       "\\\"Effect\\\":\\\"Allow\\\",\\\"Action\\\":\\\"*\\\",\\\"Resource\\\":"
+                       "\\\"*\\\"}]}\"}"),
+                 400);
+    cr_assert_str_eq(T.err.code, "MalformedPolicyDocumentException");
+    cr_assert_eq(jcall(ROOT, "secretsmanager.PutResourcePolicy",
+                       "{\"SecretId\":\"shared\",\"BlockPublicPolicy\":true,\"ResourcePolicy\":"
+                       "\"{\\\"Version\\\":\\\"2012-10-17\\\",\\\"Statement\\\":[{\\\"Effect\\\":"
+                       "\\\"Allow\\\",\\\"Principal\\\":{\\\"AWS\\\":\\\"*\\\"},\\\"Action\\\":"
+                       "\\\"secretsmanager:*\\\",\\\"Resource\\\":\\\"*\\\"}]}\"}"),
+                 400);
+    cr_assert_str_eq(T.err.code, "PublicPolicyException");
+    cr_assert_eq(jcall(ROOT, "secretsmanager.GetResourcePolicy", "{\"SecretId\":\"nope\"}"), 400);
+    cr_assert_str_eq(T.err.code, "ResourceNotFoundException");
+    denied(SESSION, "secretsmanager.PutResourcePolicy",
+           "User: " SESSION " is not authorized to perform: secretsmanager:PutResourcePolicy",
+           "{\"SecretId\":\"shared\",\"ResourcePolicy\":\"{}\"}");
+}
