@@ -145,10 +145,16 @@ int al_authz_evaluate(al_ctx *c, const al_authz_req *q, char *why, size_t whylen
         if ((r = al_sm_resource_policy_of(c, resource, &doc)) < 0)
             goto out;
         /* stored policies were validated; one that no longer parses grants nothing */
-        if (doc && aw_policy_parse(doc, strlen(doc), AW_POLICY_RESOURCE, "resource policy", NULL,
-                                   &key_policy, NULL, 0) == AW_POLICY_OK)
-            resource_policy = key_policy;
+        int pr = doc ? aw_policy_parse(doc, strlen(doc), AW_POLICY_RESOURCE, "resource policy",
+                                       NULL, &key_policy, NULL, 0)
+                     : AW_POLICY_E_MALFORMED;
         es_free(doc);
+        if (pr == AW_POLICY_E_NOMEM) {
+            r = -ENOMEM; /* its Deny statements must not be lost */
+            goto out;
+        }
+        if (pr == AW_POLICY_OK)
+            resource_policy = key_policy;
     }
     if (q->no_identity) {
         identity = NULL;

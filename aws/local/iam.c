@@ -200,10 +200,18 @@ int al_iam_trust_compile(const char *doc, aw_policy **out, al_error *e)
     es_json_limits lim = es_json_default_limits;
     lim.max_bytes = aw_policy_resource_limits.max_raw_bytes;
     es_buf_init(&b, 2 * lim.max_bytes + 4096);
-    if (len > lim.max_bytes || es_json_parse(doc, len, &lim, &j, why, sizeof why) < 0 ||
-        j->type != ES_JSON_OBJECT) {
+    int jr = len > lim.max_bytes ? ES_JSON_E_TOO_BIG
+                                 : es_json_parse(doc, len, &lim, &j, why, sizeof why);
+    if (jr == ES_JSON_E_NOMEM) {
+        r = al_fail_internal(e, "ServiceFailure");
+        goto out;
+    }
+    if (jr < 0 || j->type != ES_JSON_OBJECT) {
         /* let the policy parser word it */
-        es_buf_append(&b, doc, len);
+        if (es_buf_append(&b, doc, len) < 0) {
+            r = al_fail_internal(e, "ServiceFailure");
+            goto out;
+        }
         goto parse;
     }
     es_jw_init(&w, &b);
@@ -1162,9 +1170,13 @@ const al_qop al_iam_qops[] = {
 static int add_identity(al_iam_policies *out, const char *doc, const char *name)
 {
     aw_policy *p = NULL;
-    if (aw_policy_parse(doc, strlen(doc), AW_POLICY_IDENTITY, name, &aw_policy_resource_limits, &p,
-                        NULL, 0) != AW_POLICY_OK)
-        return 0; /* cannot allow anything */
+    int pr = aw_policy_parse(doc, strlen(doc), AW_POLICY_IDENTITY, name, &aw_policy_resource_limits,
+                             &p, NULL, 0);
+    /* out of memory must not drop a policy silently: it may hold a Deny */
+    if (pr == AW_POLICY_E_NOMEM)
+        return -ENOMEM;
+    if (pr != AW_POLICY_OK)
+        return 0; /* validated when stored; cannot happen */
     aw_policy **v = es_realloc(out->identity, (out->n_identity + 1) * sizeof *v);
     if (!v) {
         aw_policy_free(p);
@@ -1207,8 +1219,10 @@ int al_iam_role_policies(al_ctx *c, const char *role, al_iam_policies *out)
         return -EIO;
     sqlite3_bind_text(st, 1, role, -1, SQLITE_STATIC);
     s = sqlite3_step(st);
-    if (s == SQLITE_ROW && col(st, 0))
-        boundary = es_strdup(col(st, 0));
+    if (s == SQLITE_ROW && col(st, 0) && !(boundary = es_strdup(col(st, 0)))) {
+        sqlite3_finalize(st);
+        return -ENOMEM; /* never lose a boundary */
+    }
     sqlite3_finalize(st);
     if (s == SQLITE_DONE)
         return -ENOENT;
@@ -1250,13 +1264,15 @@ int al_iam_role_policies(al_ctx *c, const char *role, al_iam_policies *out)
         int m = managed_doc(c, boundary, &doc);
         if (m == 0) {
             /* a boundary that does not parse allows nothing: an empty-Statement policy */
-            if (aw_policy_parse(doc, strlen(doc), AW_POLICY_BOUNDARY, arn_last(boundary), NULL,
-                                &p.boundary, NULL, 0) != AW_POLICY_OK)
-                m = -ENOENT;
+            int pr = aw_policy_parse(doc, strlen(doc), AW_POLICY_BOUNDARY, arn_last(boundary), NULL,
+                                     &p.boundary, NULL, 0);
+            m = pr == AW_POLICY_OK ? 0 : pr == AW_POLICY_E_NOMEM ? -ENOMEM : -ENOENT;
         }
         es_free(doc);
         if (m == -ENOENT && !p.boundary) {
-            static const char none[] = "{\"Version\":\"2012-10-17\",\"Statement\":[]}";
+            /* allows nothing: NotAction "*" matches no action */
+            static const char none[] = "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":"
+                                       "\"Allow\",\"NotAction\":\"*\",\"Resource\":\"*\"}]}";
             if (aw_policy_parse(none, sizeof none - 1, AW_POLICY_BOUNDARY, "missing-boundary", NULL,
                                 &p.boundary, NULL, 0) != AW_POLICY_OK) {
                 r = -ENOMEM;

@@ -245,7 +245,9 @@ static int op_assume_role(al_ctx *c, const char *principal, const al_form *f, al
     aw_policy *trust = NULL;
     al_error ignored;
     if (al_iam_trust_compile(role.trust, &trust, &ignored) < 0) {
-        r = denied(e, principal, arn);
+        /* out of memory is a failure, not a refusal */
+        r = ignored.status >= 500 ? al_fail_internal(e, "InternalFailure")
+                                  : denied(e, principal, arn);
         goto out;
     }
     const char *ext[1] = {external};

@@ -334,3 +334,21 @@ Test(al_authz_seed, secret_resource_policies)
            "User: " SESSION " is not authorized to perform: secretsmanager:PutResourcePolicy",
            "{\"SecretId\":\"shared\",\"ResourcePolicy\":\"{}\"}");
 }
+
+Test(al_authz_seed, a_deleted_boundary_allows_nothing)
+{
+    put_seed_policy(true);
+    qok("iam", "CreatePolicy", "PolicyName", "b", "PolicyDocument",
+        "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"*\","
+        "\"Resource\":\"*\"}]}",
+        NULL);
+    qok("iam", "PutRolePermissionsBoundary", "RoleName", "exec", "PermissionsBoundary",
+        "arn:aws:iam::123456789012:policy/b", NULL);
+    jok(SESSION, "AmazonSSM.GetParameters", "{\"Names\":[\"/test/database_password\"]}");
+    qok("iam", "DeletePolicy", "PolicyArn", "arn:aws:iam::123456789012:policy/b", NULL);
+    denied(SESSION, "AmazonSSM.GetParameters",
+           "User: " SESSION
+           " is not authorized to perform: ssm:GetParameters on resource: " PARAM_ARN
+           " because no permissions boundary allows the ssm:GetParameters action",
+           "{\"Names\":[\"/test/database_password\"]}");
+}
