@@ -127,6 +127,7 @@ static const char *const migrations[] = {
     " token_hash BLOB NOT NULL," /* SHA-256 of the session token */
     " principal TEXT NOT NULL,"  /* arn:aws:sts::ACCT:assumed-role/ROLE/SESSION */
     " role TEXT NOT NULL,"
+    " role_id TEXT NOT NULL," /* a role deleted and made again is another role */
     " expires REAL NOT NULL,"
     " created REAL NOT NULL);"
     "CREATE TABLE sm_resource_policy ("

@@ -36,7 +36,9 @@ int al_sts_lookup(al_ctx *c, const char *akid, const char *token, const char *se
     if (!token || !*token)
         return invalid_token(e, service);
     sqlite3_stmt *st = al_db_prepare(
-        c->db, "SELECT wrapped, token_hash, principal, expires FROM sts_session WHERE akid=?");
+        c->db, "SELECT s.wrapped, s.token_hash, s.principal, s.expires, "
+               "(SELECT r.role_id FROM iam_role r WHERE r.name = s.role) IS s.role_id "
+               "FROM sts_session s WHERE s.akid=?");
     if (!st)
         return al_fail_internal(e, "InternalFailure");
     sqlite3_bind_text(st, 1, akid, -1, SQLITE_STATIC);
@@ -53,6 +55,11 @@ int al_sts_lookup(al_ctx *c, const char *akid, const char *token, const char *se
     aw_sigv4_sha256_hex(token, strlen(token), hash);
     const void *want = sqlite3_column_blob(st, 1);
     if (sqlite3_column_bytes(st, 1) != 64 || !want || !es_ct_equal(hash, want, 64)) {
+        r = invalid_token(e, service);
+        goto out;
+    }
+    if (sqlite3_column_int(st, 4) != 1) {
+        /* the role was deleted (and perhaps made again: another role) */
         r = invalid_token(e, service);
         goto out;
     }
@@ -143,7 +150,7 @@ int al_sts_issue(al_ctx *c, const char *role_name, const char *session, int dura
         sqlite3_finalize(st);
     }
     st = al_db_prepare(c->db, "INSERT INTO sts_session(akid, wrapped, token_hash, principal, role,"
-                              " expires, created) VALUES (?,?,?,?,?,?,?)");
+                              " role_id, expires, created) VALUES (?,?,?,?,?,?,?,?)");
     if (!st) {
         r = -EIO;
         goto out;
@@ -153,8 +160,9 @@ int al_sts_issue(al_ctx *c, const char *role_name, const char *session, int dura
     sqlite3_bind_blob(st, 3, hash, 64, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, principal, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, role.name, -1, SQLITE_STATIC);
-    sqlite3_bind_double(st, 6, exp);
-    sqlite3_bind_double(st, 7, now);
+    sqlite3_bind_text(st, 6, role.role_id, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 7, exp);
+    sqlite3_bind_double(st, 8, now);
     r = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
     sqlite3_finalize(st);
     if (r < 0)

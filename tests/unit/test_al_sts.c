@@ -342,3 +342,33 @@ Test(al_sts, served_with_signatures)
                  200);
     cr_assert_not_null(xml("SessionToken"));
 }
+
+Test(al_sts, sessions_end_with_their_role)
+{
+    make_role("exec", ECS_TRUST);
+    char akid[AL_STS_AKID_LEN + 1], sec[AL_STS_SECRET_LEN + 1], tok[AL_STS_TOKEN_LEN + 1],
+        principal[256];
+    double exp;
+    char *secret = NULL;
+    cr_assert_eq(al_sts_issue(T.ctx, "exec", "s1", 900, akid, sec, tok, &exp), 0);
+    cr_assert_eq(al_sts_lookup(T.ctx, akid, tok, "ssm", (time_t)T.now, &secret, principal,
+                               sizeof principal, &T.err),
+                 0);
+    es_free_secret_str(secret);
+    qok("iam", "DeleteRole", "RoleName", "exec", NULL);
+    cr_assert_lt(al_sts_lookup(T.ctx, akid, tok, "ssm", (time_t)T.now, &secret, principal,
+                               sizeof principal, &T.err),
+                 0);
+    cr_assert_str_eq(T.err.code, "UnrecognizedClientException");
+    /* the same name again is another role: the old session stays dead */
+    make_role("EXEC", ECS_TRUST);
+    cr_assert_lt(al_sts_lookup(T.ctx, akid, tok, "ssm", (time_t)T.now, &secret, principal,
+                               sizeof principal, &T.err),
+                 0);
+    cr_assert_eq(al_sts_issue(T.ctx, "exec", "s2", 900, akid, sec, tok, &exp), 0);
+    cr_assert_eq(al_sts_lookup(T.ctx, akid, tok, "ssm", (time_t)T.now, &secret, principal,
+                               sizeof principal, &T.err),
+                 0);
+    cr_assert_str_eq(principal, "arn:aws:sts::123456789012:assumed-role/EXEC/s2");
+    es_free_secret_str(secret);
+}
