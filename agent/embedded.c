@@ -49,6 +49,15 @@ static int load_roles(const cf_config *cfg, al_ctx *store)
     return r;
 }
 
+/* SIGHUP: the role files again; a bad one keeps the roles loaded before
+ * (the load is one transaction). */
+static void on_reload(ag_daemon *d, void *arg)
+{
+    ag_embedded *e = arg;
+    if (load_roles(d->cfg, e->store) == 0)
+        es_info("embedded IAM: role files reloaded");
+}
+
 int ag_embedded_start(ag_daemon *d, ag_embedded **out)
 {
     const cf_config *cfg = d->cfg;
@@ -82,9 +91,11 @@ int ag_embedded_start(ag_daemon *d, ag_embedded **out)
                uv_strerror(r));
         goto fail;
     }
-    r = ag_daemon_on_stop(d, on_stop, e);
+    r = ag_daemon_on_reload(d, on_reload, e);
+    if (r == 0)
+        r = ag_daemon_on_stop(d, on_stop, e);
     if (r < 0) {
-        es_err("embedded endpoints: no room for a stop hook");
+        es_err("embedded endpoints: no room for a stop or reload hook");
         al_server_close(e->server, server_closed, e);
         return r;
     }

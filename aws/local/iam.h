@@ -35,8 +35,10 @@
  * Documents may be given as JSON objects or as strings. Unknown members,
  * bad names and malformed policies are errors naming the file. Loading
  * replaces every file-declared role in one transaction (all files load or
- * none); such roles cannot be changed through the API (UnmodifiableEntity:
- * edit the file and reload). */
+ * none; the agent loads them at start and on SIGHUP), keeping the role id of
+ * a role loaded before under the same name, so its sessions live on; such
+ * roles cannot be changed through the API (UnmodifiableEntity: edit the file
+ * and reload). */
 #ifndef AL_IAM_H
 #define AL_IAM_H
 

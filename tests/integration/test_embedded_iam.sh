@@ -198,6 +198,19 @@ expect_error AccessDeniedException as_task ssm get-parameters --names /test/othe
 expect_error UnmodifiableEntity aws iam put-role-policy --role-name file-exec --policy-name x \
   --policy-document "file://$WORK/seed.json"
 
+say "reload (SIGHUP) reads the role files again; a bad file keeps the roles loaded before"
+sed 's/"file-exec"/"file-exec-2"/' "$ETC/roles/file-role.json" >"$ETC/roles/second.json"
+kill -HUP "$PID"
+for ((i = 0; i < 50; i++)); do grep -q "role files reloaded" "$LOG" && break; sleep 0.1; done
+grep -q "role files reloaded" "$LOG" || fail "no reload of the role files"
+eq "$(aws iam get-role --role-name file-exec-2 --query Role.RoleName --output text)" file-exec-2 "reloaded role"
+echo '{"AssumeRolePolicyDocument": 3}' >"$ETC/roles/broken.json"
+kill -HUP "$PID"
+for ((i = 0; i < 50; i++)); do grep -q "broken.json: " "$LOG" && break; sleep 0.1; done
+grep -q "broken.json: AssumeRolePolicyDocument" "$LOG" || fail "the bad file is not named in the log"
+eq "$(aws iam get-role --role-name file-exec-2 --query Role.RoleName --output text)" file-exec-2 "roles kept"
+rm "$ETC/roles/broken.json" "$ETC/roles/second.json"
+
 say "restart: sessions survive; secrets are stored only wrapped or hashed"
 SESSION_SECRET=$(jq -r .Credentials.SecretAccessKey "$WORK/creds.json")
 SESSION_TOKEN=$(jq -r .Credentials.SessionToken "$WORK/creds.json")
