@@ -28,7 +28,17 @@ static void on_stop(ag_daemon *d, void *arg)
 {
     (void)d;
     ag_embedded *e = arg;
-    es_info("embedded endpoints: closing the listener");
+    al_server_stats st;
+    al_server_get_stats(e->server, &st);
+    es_info("embedded endpoints: closing the listener after %llu connections (%llu refused), "
+            "%llu requests (%llu 4xx, %llu 5xx, %llu refused signatures), limits hit: %llu head, "
+            "%llu body, %llu malformed, %llu idle and %llu request timeouts",
+            (unsigned long long)st.connections_accepted, (unsigned long long)st.connections_refused,
+            (unsigned long long)st.requests, (unsigned long long)st.errors_4xx,
+            (unsigned long long)st.errors_5xx, (unsigned long long)st.auth_failures,
+            (unsigned long long)st.header_too_large, (unsigned long long)st.body_too_large,
+            (unsigned long long)st.malformed, (unsigned long long)st.idle_timeouts,
+            (unsigned long long)st.request_timeouts);
     al_server_close(e->server, server_closed, e);
 }
 
@@ -113,4 +123,14 @@ fail:
     al_close(e->store);
     es_free(e);
     return r;
+}
+
+al_server *ag_embedded_server(ag_embedded *e)
+{
+    return e->server;
+}
+
+al_ctx *ag_embedded_store(ag_embedded *e)
+{
+    return e->store;
 }

@@ -14,4 +14,11 @@ typedef struct ag_embedded ag_embedded;
 /* 0 or -errno; the reason is logged here (process boundary). */
 int ag_embedded_start(ag_daemon *d, ag_embedded **out);
 
+/* The listener, for other modules' routes (al_server_add_json_route: the
+ * ECS API; al_server_add_get_route: metrics), and the store (its access keys
+ * verify those routes' callers too). Valid until the daemon's stop hooks
+ * have run. */
+struct al_server *ag_embedded_server(ag_embedded *e);
+struct al_ctx *ag_embedded_store(ag_embedded *e);
+
 #endif

@@ -58,8 +58,10 @@ int ag_engine_create(const ag_engine_config *cfg, ag_engine **out);
 /* Starts following Docker (events, then a reconciling list). */
 int ag_engine_start(ag_engine *e);
 /* Stops following Docker and every timer; tasks keep running (a restarted
- * agent adopts them). done(arg) runs once every handle is closed; the
- * engine's memory goes with it. */
+ * agent adopts them). done(arg) runs once the engine's handle is closed.
+ * The engine's memory goes once the Docker and resolver calls still in
+ * flight have ended: close or free those clients after this call (their
+ * cancellation ends the calls). */
 void ag_engine_close(ag_engine *e, void (*done)(void *arg), void *arg);
 
 typedef struct ag_run_request {

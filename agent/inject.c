@@ -67,6 +67,7 @@ void ag_create_params_free(ag_create_params *p)
     free_kvs(p->log_config, p->n_log_config, true);
     es_free(p->working_dir);
     es_free(p->user);
+    es_free(p->network_mode);
     es_free(p);
 }
 
@@ -375,7 +376,8 @@ int ag_inject_build(const ag_container_def *cd, const ag_container_override *ov,
         build_labels(cd, ctx, p))
         goto nomem;
     if ((cd->working_directory && !(p->working_dir = es_strdup(cd->working_directory))) ||
-        (cd->user && !(p->user = es_strdup(cd->user))))
+        (cd->user && !(p->user = es_strdup(cd->user))) ||
+        (ctx->network_mode && !(p->network_mode = es_strdup(ctx->network_mode))))
         goto nomem;
     p->has_stop_timeout = cd->has_stop_timeout;
     p->stop_timeout = cd->stop_timeout;
@@ -439,6 +441,8 @@ int ag_create_params_write_json(const ag_create_params *p, es_buf *out)
         es_jw_obj_end(&w);
         es_jw_obj_end(&w);
     }
+    if (p->network_mode)
+        es_jw_kstr(&w, "NetworkMode", p->network_mode);
     if (p->has_memory)
         es_jw_kint(&w, "Memory", p->memory_bytes);
     if (p->has_cpu)

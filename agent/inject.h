@@ -48,6 +48,10 @@ typedef struct ag_inject_ctx {
     const char *cluster;
     const char *family;
     int64_t revision;
+    /* HostConfig.NetworkMode ("bridge", "host", "none", a network name);
+     * NULL leaves it to Docker. The engine picks it (the definition's
+     * networkMode or its configured default). */
+    const char *network_mode;
 } ag_inject_ctx;
 
 typedef struct ag_create_params {
@@ -65,6 +69,7 @@ typedef struct ag_create_params {
     ag_kv *log_config; /* values may be SECRET */
     size_t n_log_config;
     char *working_dir, *user; /* NULL when unset */
+    char *network_mode;       /* HostConfig.NetworkMode; NULL: Docker's default */
     bool has_stop_timeout, has_memory, has_cpu;
     int64_t stop_timeout; /* seconds */
     int64_t memory_bytes; /* HostConfig.Memory */

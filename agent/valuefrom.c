@@ -169,6 +169,10 @@ static int parse_ssm_part(const char *s, size_t n, ag_valuefrom *v, arena *a, ch
         int r = check_sm_name(id, idn, err, errlen);
         if (r)
             return r;
+        /* it is still an SSM name: SSM's characters and hierarchy rules (a
+         * secret whose name holds + = @ is reached with its own ARN) */
+        if ((r = check_ssm_name(s, n, err, errlen)))
+            return r;
         v->kind = AG_VF_SSM_REFERENCE;
         v->ssm_name = arena_put(a, s, n);
         v->secret_id = arena_put(a, id, idn);
@@ -261,8 +265,12 @@ static int parse_arn(const char *s, size_t n, ag_valuefrom *v, arena *a, char *e
     }
     f[5] = p;
     fl[5] = (size_t)(end - p);
-    if (fl[1] == 0 || fl[1] > AG_VF_PARTITION_MAX || !all_of(f[1], fl[1], "-"))
-        return fail(err, errlen, AG_VF_E_ARN, "the ARN's partition is missing or malformed");
+    /* the partitions aws/arn.h knows, so that what we accept it accepts too */
+    if (!((fl[1] == 3 && memcmp(f[1], "aws", 3) == 0) ||
+          (fl[1] == 6 && memcmp(f[1], "aws-cn", 6) == 0) ||
+          (fl[1] == 10 && memcmp(f[1], "aws-us-gov", 10) == 0)))
+        return fail(err, errlen, AG_VF_E_ARN,
+                    "the ARN's partition is not one of aws, aws-cn, aws-us-gov");
     bool ssm = fl[2] == 3 && memcmp(f[2], "ssm", 3) == 0;
     bool sm = fl[2] == 14 && memcmp(f[2], "secretsmanager", 14) == 0;
     if (!ssm && !sm)
@@ -271,8 +279,12 @@ static int parse_arn(const char *s, size_t n, ag_valuefrom *v, arena *a, char *e
                     (int)(fl[2] > 32 ? 32 : fl[2]), f[2]);
     if (fl[3] == 0)
         return fail(err, errlen, AG_VF_E_REGION, "the ARN has no region");
-    if (fl[3] > AG_VF_REGION_MAX || !all_of(f[3], fl[3], "-"))
-        return fail(err, errlen, AG_VF_E_REGION, "the ARN's region is malformed");
+    bool region_ok = fl[3] <= AG_VF_REGION_MAX && f[3][0] != '-' && f[3][fl[3] - 1] != '-';
+    for (size_t i = 0; region_ok && i < fl[3]; i++)
+        region_ok = (f[3][i] >= 'a' && f[3][i] <= 'z') || is_digit(f[3][i]) || f[3][i] == '-';
+    if (!region_ok)
+        return fail(err, errlen, AG_VF_E_REGION,
+                    "the ARN's region is malformed (lowercase letters, digits, hyphens)");
     if (fl[4] != 12 || !all_of(f[4], fl[4], ""))
         return fail(err, errlen, AG_VF_E_ACCOUNT, "the ARN's account is not 12 digits");
     for (size_t i = 0; i < 12; i++)

@@ -14,8 +14,12 @@
  *                                          Secrets Manager; each tail part may be
  *                                          empty ("::AWSPREVIOUS:")
  *
- * Self-contained (its own minimal ARN splitting) so that it builds before
- * aws/arn.h lands; it will switch to aws/arn.h later. Pure: no allocation
+ * Self-contained (its own minimal ARN splitting), written before aws/arn.h
+ * landed; to be switched onto it. Until then the two must agree: whatever
+ * ARN this accepts, aw_arn_parse accepts with the same region, account,
+ * names and tail (test_valuefrom and fuzz_valuefrom check it); this side is
+ * stricter on SSM selectors (label rules, versions from 1), version stages
+ * and version ids (32..64 characters). Pure: no allocation
  * beyond the one copy held in the result, no logging. Error texts quote the
  * offending part of the reference (references are not secrets). */
 #ifndef AG_VALUEFROM_H
@@ -27,11 +31,10 @@
 
 /* Named limits. */
 #define AG_VF_MAX 2048          /* a whole valueFrom (SSM takes names up to 2048) */
-#define AG_VF_PARTITION_MAX 32  /* aws, aws-cn, aws-us-gov, ... */
 #define AG_VF_REGION_MAX 32     /* us-east-1, ap-southeast-2, ... */
 #define AG_VF_SSM_LEVELS_MAX 15 /* hierarchy levels of an SSM name */
 #define AG_VF_SSM_LABEL_MAX 100 /* an SSM parameter label */
-#define AG_VF_SM_NAME_MAX 519   /* 512 + "-" + 6 random characters */
+#define AG_VF_SM_NAME_MAX 512   /* as aws/arn.h, which counts the -XXXXXX suffix in it */
 #define AG_VF_SM_STAGE_MAX 256  /* a version stage label */
 #define AG_VF_SM_VERSION_ID_MAX 64
 #define AG_VF_SM_JSON_KEY_MAX 1024

@@ -16,7 +16,7 @@
 #define NO_RETRY_INCREMENT 1
 
 typedef enum call_state {
-    CALL_SENDING,
+    CALL_SENDING = 0,
     CALL_BACKOFF,
     CALL_CLOSING,
 } call_state;
@@ -634,8 +634,7 @@ int aw_call_start(aw_client *c, const aw_sigv4_creds *creds, const aw_call *req,
         es_free(k);
         return -EIO;
     }
-    k->timer.data = k;
-    k->state = CALL_SENDING;
+    k->timer.data = k; /* state: CALL_SENDING (zeroed), then BACKOFF below */
     k->next = c->calls;
     if (c->calls)
         c->calls->prev = k;

@@ -382,8 +382,17 @@ static bool fresh(const aw_creds *p, const aw_credentials *c)
 
 static void host_set_step(aw_creds *p, host_step to);
 
+/* Not expired yet (a refresh that fails inside the refresh window keeps
+ * serving these, as the SDKs do). */
+static bool still_valid(const aw_credentials *c)
+{
+    return c->access_key_id && (c->expiration == 0 || time(NULL) < c->expiration);
+}
+
 static void host_finish(aw_creds *p, const aw_error *err)
 {
+    if (err && err->kind != AW_ERR_CANCELED && p->host_have && still_valid(&p->host))
+        err = NULL;
     p->host_fetching = false;
     host_set_step(p, HS_IDLE);
     es_wipe(p->imds_token, sizeof p->imds_token);
@@ -796,6 +805,8 @@ int aw_creds_get(aw_creds *p, aw_creds_cb cb, void *arg)
 
 static void role_answer(aw_creds *p, role_entry *e, const aw_error *err)
 {
+    if (err && err->kind != AW_ERR_CANCELED && e->have && still_valid(&e->creds))
+        err = NULL;
     e->fetching = false;
     waiter *w = e->waiters;
     e->waiters = NULL;

@@ -22,7 +22,8 @@
  *
  * Credentials that expire are fetched again refresh_before_s (default 300)
  * before they do; concurrent asks while a fetch runs wait for that one
- * fetch.
+ * fetch. When that refresh fails, the old credentials are served until they
+ * actually expire (an IMDS or STS hiccup does not stop the agent).
  *
  * aw_creds_assume_role gives a task execution role's credentials: STS
  * AssumeRole signed with the host's credentials, cached per role ARN until

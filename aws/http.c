@@ -159,6 +159,8 @@ static void req_finish(http_req *r, int err)
         h->stats.completed++;
     } else {
         h->stats.failed++;
+        h->stats.body_too_big += err == AW_HTTP_E_BODY_TOO_BIG;
+        h->stats.timeouts += err == AW_HTTP_E_TIMEOUT;
     }
     r->cb(r->arg, err, &r->resp);
     req_free(r);
@@ -377,6 +379,7 @@ static void on_timer(uv_timer_t *t)
     int running;
     if (h->closing)
         return;
+    h->stats.timer_wakeups++;
     if (curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running) != CURLM_OK)
         return;
     check_multi_info(h);

@@ -98,6 +98,9 @@ void aw_http_close(aw_http *h, void (*closed)(void *arg), void *arg);
 /* Counters (tests, metrics). */
 typedef struct aw_http_stats {
     unsigned long started, completed, failed, connects, in_flight;
+    unsigned long timer_wakeups; /* loop turns spent on curl's timer */
+    unsigned long body_too_big;  /* answers refused past max_body */
+    unsigned long timeouts;      /* requests past their timeout */
 } aw_http_stats;
 void aw_http_get_stats(const aw_http *h, aw_http_stats *out);
 

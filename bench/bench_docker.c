@@ -4,12 +4,17 @@
  * (default host: $ES_TEST_DOCKER_HOST; default 200 cycles)
  *
  * Runs `cycles` sequential create+start+remove cycles (containers bench-N,
- * image local/busybox:latest, network none) through dk_client, then the same
- * 3*cycles requests through ONE curl process (--unix-socket, chained with
+ * image local/busybox:latest, network none) through dk_client (in two halves
+ * around the curl run), and the same 3*cycles requests through ONE curl
+ * process (--unix-socket, chained with
  * `next` in a config file, so it keeps one connection alive), and prints both
  * wall-clock totals, their ratio (goal <= 1.0) and the client's own CPU time
  * per request (goal <= 50 us). Every answer's status is checked on both
- * sides, so a run that failed requests does not report figures. */
+ * sides, so a run that failed requests does not report figures.
+ *
+ * The containers run `sleep 3600`, so every remove (force=1) kills a running
+ * container on both sides: with a command that exits at once, the faster
+ * client's remove races the exit and costs dockerd more. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -28,9 +33,9 @@
 static uv_loop_t *loop;
 static dk_client *cli;
 static int cycles = 200;
-static int cur, failed;
+static int cur, stop_at, failed;
 static bool finished;
-static const char *cmd[] = {"/bin/true"};
+static const char *cmd[] = {"/bin/sleep", "3600"};
 
 static double now_s(void)
 {
@@ -54,6 +59,16 @@ static double cpu_s(void)
 
 static void next_cycle(void);
 
+/* per operation (create, start, remove): summed latency, for both sides */
+static double op_t0, client_op[3], curl_op[3];
+
+static void op_mark(int op)
+{
+    double t = now_s();
+    client_op[op] += t - op_t0;
+    op_t0 = t;
+}
+
 static void fail(const char *what, const dk_result *r)
 {
     fprintf(stderr, "bench: %s bench-%d: %s %s\n", what, cur, dk_strerror(r->err),
@@ -65,6 +80,7 @@ static void fail(const char *what, const dk_result *r)
 static void on_remove(void *ud, const dk_result *r)
 {
     (void)ud;
+    op_mark(2);
     if (r->err)
         return fail("remove", r);
     cur++;
@@ -76,6 +92,7 @@ static char name[64];
 static void on_start(void *ud, const dk_result *r)
 {
     (void)ud;
+    op_mark(1);
     if (r->err)
         return fail("start", r);
     if (dk_container_remove(cli, name, true, on_remove, NULL) < 0)
@@ -86,6 +103,7 @@ static void on_create(void *ud, const dk_result *r, const char *id)
 {
     (void)ud;
     (void)id;
+    op_mark(0);
     if (r->err)
         return fail("create", r);
     if (dk_container_start(cli, name, on_start, NULL) < 0)
@@ -94,13 +112,14 @@ static void on_create(void *ud, const dk_result *r, const char *id)
 
 static void next_cycle(void)
 {
-    if (cur == cycles) {
+    if (cur == stop_at) {
         finished = true;
         return;
     }
     snprintf(name, sizeof(name), "bench-%d", cur);
     dk_create_spec s = {
         .name = name, .image = IMAGE, .cmd = cmd, .ncmd = 1, .network_mode = "none"};
+    op_t0 = now_s();
     if (dk_container_create(cli, &s, on_create, NULL) < 0)
         failed++, finished = true;
 }
@@ -108,6 +127,20 @@ static void next_cycle(void)
 static void on_ping(void *ud, const dk_result *r)
 {
     *(int *)ud = r->err ? r->err : 1;
+}
+
+static int pings_left;
+
+static void on_seq_ping(void *ud, const dk_result *r)
+{
+    (void)ud;
+    if (r->err) {
+        failed++;
+        pings_left = 0;
+        return;
+    }
+    if (--pings_left > 0)
+        dk_ping(cli, on_seq_ping, NULL);
 }
 
 static void on_cleanup(void *ud, const dk_result *r)
@@ -130,6 +163,21 @@ static void cleanup(void)
         uv_run(loop, UV_RUN_ONCE);
 }
 
+/* Runs cycles cur..end-1 through the client, adding wall and CPU time. */
+static int client_half(int end, double *wall, double *cpu)
+{
+    stop_at = end;
+    finished = false;
+    double t0 = now_s(), c0 = cpu_s();
+    next_cycle();
+    while (!finished)
+        uv_run(loop, UV_RUN_ONCE);
+    *wall += now_s() - t0;
+    *cpu += cpu_s() - c0;
+    cleanup();
+    return failed ? -1 : 0;
+}
+
 static int run_curl(const char *path, double *secs)
 {
     char cfg[] = "/tmp/bench_docker_curl_XXXXXX";
@@ -137,10 +185,12 @@ static int run_curl(const char *path, double *secs)
     if (fd < 0)
         return -errno;
     FILE *f = fdopen(fd, "w");
-    const char *body = "{\\\"Image\\\":\\\"" IMAGE "\\\",\\\"Cmd\\\":[\\\"/bin/true\\\"],"
-                       "\\\"HostConfig\\\":{\\\"NetworkMode\\\":\\\"none\\\"}}";
+    const char *body =
+        "{\\\"Image\\\":\\\"" IMAGE "\\\",\\\"Cmd\\\":[\\\"/bin/sleep\\\",\\\"3600\\\"],"
+        "\\\"HostConfig\\\":{\\\"NetworkMode\\\":\\\"none\\\"}}";
     for (int i = 0; i < cycles; i++) {
-        const char *common = "silent\noutput = \"/dev/null\"\nwrite-out = \"%{http_code}\\n\"\n";
+        const char *common =
+            "silent\noutput = \"/dev/null\"\nwrite-out = \"%{http_code} %{time_total}\\n\"\n";
         fprintf(f,
                 "%sunix-socket = \"%s\"\nrequest = \"POST\"\n"
                 "header = \"Content-Type: application/json\"\ndata = \"%s\"\n"
@@ -152,7 +202,7 @@ static int run_curl(const char *path, double *secs)
                 common, path, i);
         fprintf(f,
                 "%sunix-socket = \"%s\"\nrequest = \"DELETE\"\n"
-                "url = \"http://docker/v1.41/containers/bench-%d?force=1\"\n%s",
+                "url = \"http://docker/v1.41/containers/bench-%d?force=1&v=1\"\n%s",
                 common, path, i, i + 1 < cycles ? "next\n" : "");
     }
     fclose(f);
@@ -167,7 +217,9 @@ static int run_curl(const char *path, double *secs)
     char line[64];
     int n = 0, bad = 0;
     while (fgets(line, sizeof(line), p)) {
-        int code = (int)strtol(line, NULL, 10);
+        char *end = NULL;
+        int code = (int)strtol(line, &end, 10);
+        curl_op[n % 3] += strtod(end, NULL);
         int want = n % 3 == 0 ? 201 : 204;
         if (code != want) {
             if (bad++ < 5)
@@ -211,34 +263,51 @@ int main(int argc, char **argv)
     }
     cleanup();
 
-    double t0 = now_s(), c0 = cpu_s();
-    next_cycle();
-    while (!finished)
-        uv_run(loop, UV_RUN_ONCE);
-    double client_s = now_s() - t0, client_cpu = cpu_s() - c0;
-    if (failed) {
-        cleanup();
+    /* client, curl, client: the client's two halves straddle the curl run so
+     * that a drift of dockerd's speed during the run favours neither side */
+    double client_s = 0, client_cpu = 0;
+    if (client_half(cycles / 2, &client_s, &client_cpu) < 0)
         return 1;
-    }
-    cleanup();
-
+    double first_half = client_s;
     double curl_s = 0, k0 = cpu_of(RUSAGE_CHILDREN);
     int e = run_curl(host + 7, &curl_s);
     double curl_cpu = cpu_of(RUSAGE_CHILDREN) - k0;
     cleanup();
+    if (e < 0)
+        return 1;
+    if (client_half(cycles, &client_s, &client_cpu) < 0)
+        return 1;
+    fprintf(stderr, "bench: client halves %.3f s + %.3f s around curl %.3f s\n", first_half,
+            client_s - first_half, curl_s);
+
+    /* the same client on a hot path: sequential /_ping, answered at once,
+     * so the CPU does not go idle between requests */
+    int npings = 3 * cycles;
+    pings_left = npings;
+    double p0 = now_s(), pc0 = cpu_s();
+    dk_ping(cli, on_seq_ping, NULL);
+    while (pings_left > 0)
+        uv_run(loop, UV_RUN_ONCE);
+    double ping_s = now_s() - p0, ping_cpu = cpu_s() - pc0;
+
     dk_stats st;
     dk_client_stats(cli, &st);
     dk_client_free(cli);
     uv_run(loop, UV_RUN_DEFAULT);
-    if (e < 0)
-        return 1;
     int nreq = 3 * cycles;
     printf("bench_docker: %d create+start+remove cycles = %d requests\n", cycles, nreq);
     printf("  dk_client : %8.3f s total, %7.3f ms/request\n", client_s, client_s * 1e3 / nreq);
     printf("  curl      : %8.3f s total, %7.3f ms/request (one process, keep-alive)\n", curl_s,
            curl_s * 1e3 / nreq);
+    printf("  mean latency create/start/remove: dk_client %.2f/%.2f/%.2f ms, "
+           "curl %.2f/%.2f/%.2f ms\n",
+           client_op[0] * 1e3 / cycles, client_op[1] * 1e3 / cycles, client_op[2] * 1e3 / cycles,
+           curl_op[0] * 1e3 / cycles, curl_op[1] * 1e3 / cycles, curl_op[2] * 1e3 / cycles);
     printf("  ratio dk_client/curl = %.3f (goal <= 1.0)\n", client_s / curl_s);
-    printf("  dk_client CPU = %.1f us/request (goal <= 50 us)\n", client_cpu * 1e6 / nreq);
+    printf("  dk_client CPU = %.1f us/request (goal <= 50 us; user+kernel of this process)\n",
+           client_cpu * 1e6 / nreq);
+    printf("  dk_client hot path: %d sequential /_ping: %.1f us/request wall, %.1f us CPU\n",
+           npings, ping_s * 1e6 / npings, ping_cpu * 1e6 / npings);
     printf("  curl CPU (the whole process, for reference) = %.1f us/request\n",
            curl_cpu * 1e6 / nreq);
     printf("  connections opened: %llu, reused: %llu\n", (unsigned long long)st.connects,

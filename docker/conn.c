@@ -201,9 +201,24 @@ static void on_write(uv_write_t *w, int status)
         dk__conn_close(k, status);
 }
 
+/* Writes the request: synchronously when the socket takes it all (the usual
+ * case for a small request: no write request, no extra loop turn), else the
+ * rest through uv_write. */
 static void start_write(dk__conn *k)
 {
     uv_buf_t b = uv_buf_init(k->wbuf.data, (unsigned)k->wbuf.len);
+    int n = uv_try_write((uv_stream_t *)&k->pipe, &b, 1);
+    if (n >= 0 && (size_t)n == k->wbuf.len) {
+        es_buf_reset_secret(&k->wbuf); /* the request is out: wipe it */
+        return;
+    }
+    if (n < 0 && n != UV_EAGAIN) {
+        es_buf_reset_secret(&k->wbuf);
+        dk__conn_close(k, n);
+        return;
+    }
+    size_t done = n > 0 ? (size_t)n : 0;
+    b = uv_buf_init(k->wbuf.data + done, (unsigned)(k->wbuf.len - done));
     k->write_req.data = k;
     int e = uv_write(&k->write_req, (uv_stream_t *)&k->pipe, &b, 1, on_write);
     if (e < 0) {

@@ -223,6 +223,21 @@ int al_admin_init(al_ctx *c, const char *state_dir, char akid[AL_AKID_LEN + 1], 
     return 0;
 }
 
+int al_admin_credentials(al_ctx *c, char akid[AL_AKID_LEN + 1], char **secret)
+{
+    char id[AL_AKID_LEN + 1], principal[AL_PRINCIPAL_MAX];
+    int r = meta_get(c, "admin_access_key_id", id, sizeof id);
+    if (r < 0)
+        return r;
+    char *s = NULL;
+    r = key_lookup(c, id, &s, principal, sizeof principal);
+    if (r < 0)
+        return r == -ENOENT ? -EIO : r;
+    memcpy(akid, id, sizeof id);
+    *secret = s;
+    return 0;
+}
+
 /* ---- verification ---- */
 
 static const char *header(const al_request *rq, const char *name)

@@ -56,6 +56,13 @@ typedef struct al_request {
 int al_admin_init(al_ctx *c, const char *state_dir, char akid[AL_AKID_LEN + 1], char *err,
                   size_t errlen);
 
+/* The administrator's key, for in-process clients of the endpoints (the
+ * agent's own SSM/Secrets Manager client in embedded mode, until tasks get
+ * their role credentials from the embedded STS). *secret is es_malloc'ed:
+ * release it with es_free_secret_str. 0, -ENOENT (al_admin_init not run),
+ * -EIO. */
+int al_admin_credentials(al_ctx *c, char akid[AL_AKID_LEN + 1], char **secret);
+
 /* Adds an access key for principal (tests, and IAM later). secret must be
  * AL_SECRET_LEN characters at most. 0, -EEXIST, -EIO. */
 int al_access_key_add(al_ctx *c, const char *akid, const char *secret, const char *principal);

@@ -62,12 +62,21 @@ out:
 
 /* ---- master key ---- */
 
-static int load_master(al_ctx *c, const char *state_dir, char *err, size_t errlen)
+/* may_create: no wrapped key exists yet, so a missing file may be made. */
+static int load_master(al_ctx *c, const char *state_dir, bool may_create, char *err, size_t errlen)
 {
     char path[4096];
     if ((size_t)snprintf(path, sizeof path, "%s/%s", state_dir, AL_MASTER_KEY_FILE) >= sizeof path)
         return -ENAMETOOLONG;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 && errno == ENOENT && !may_create) {
+        /* a new key would make every stored value unreadable: refuse */
+        snprintf(err, errlen,
+                 "%s is missing but the database holds keys wrapped by it; restore the file "
+                 "(or remove %s to start over, losing every stored secret)",
+                 path, AL_DB_FILE);
+        return -ENOKEY;
+    }
     if (fd < 0 && errno == ENOENT) {
         uint8_t k[AL_KEY_BYTES];
         if (es_random_bytes(k, sizeof k) < 0) {
@@ -253,7 +262,16 @@ static int alias_target(al_ctx *c, const char *alias, char key_id[AL_KEY_ID_LEN 
 
 int al_kms_init(al_ctx *c, const char *state_dir, char *err, size_t errlen)
 {
-    int r = load_master(c, state_dir, err, errlen);
+    sqlite3_stmt *st = al_db_prepare(
+        c->db, "SELECT (SELECT count(*) FROM kms_key) + (SELECT count(*) FROM iam_access_key)");
+    if (!st || sqlite3_step(st) != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        snprintf(err, errlen, "reading the key table failed");
+        return -EIO;
+    }
+    bool empty = sqlite3_column_int64(st, 0) == 0;
+    sqlite3_finalize(st);
+    int r = load_master(c, state_dir, empty, err, errlen);
     if (r < 0)
         return r;
     for (size_t i = 0; i < sizeof managed_keys / sizeof managed_keys[0]; i++) {
@@ -1044,6 +1062,43 @@ out:
     return r;
 }
 
+static int set_enabled(al_ctx *c, const char *principal, const es_json *req, bool on, es_jw *w,
+                       al_error *e)
+{
+    char id[AL_KEY_ID_LEN + 1], arn[256];
+    int r = key_from_req(c, req, principal, on ? "kms:EnableKey" : "kms:DisableKey", id, arn,
+                         sizeof arn, e);
+    if (r < 0)
+        return r;
+    if (al_kms_is_aws_managed(c, id))
+        return al_fail(e, 400, "NotAuthorizedException",
+                       "AWS managed keys cannot be enabled or disabled.");
+    sqlite3_stmt *st = al_db_prepare(c->db, "UPDATE kms_key SET enabled=? WHERE key_id=?");
+    if (!st)
+        return al_fail_internal(e, "KMSInternalException");
+    sqlite3_bind_int(st, 1, on ? 1 : 0);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return al_fail_internal(e, "KMSInternalException");
+    es_jw_obj(w);
+    es_jw_obj_end(w);
+    return 0;
+}
+
+static int op_enable_key(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
+                         al_error *e)
+{
+    return set_enabled(c, principal, req, true, w, e);
+}
+
+static int op_disable_key(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
+                          al_error *e)
+{
+    return set_enabled(c, principal, req, false, w, e);
+}
+
 const al_op al_kms_ops[] = {
     {"CreateKey", op_create_key},
     {"DescribeKey", op_describe_key},
@@ -1053,5 +1108,7 @@ const al_op al_kms_ops[] = {
     {"Encrypt", op_encrypt},
     {"Decrypt", op_decrypt},
     {"GenerateDataKey", op_generate_data_key},
+    {"EnableKey", op_enable_key},
+    {"DisableKey", op_disable_key},
     {NULL, NULL},
 };

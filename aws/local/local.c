@@ -338,6 +338,31 @@ bool al_knows_target(const char *target)
     return split_target(target, svc, sizeof svc, &op) && find_op(svc, op);
 }
 
+/* True when a string or key anywhere in j holds a NUL byte: the stores work
+ * on C strings, and a value silently cut at the NUL would be worse than a
+ * refusal. */
+static bool has_nul(const es_json *j)
+{
+    if (!j)
+        return false;
+    switch (j->type) {
+    case ES_JSON_STRING:
+        return strlen(j->u.string.s) != j->u.string.len;
+    case ES_JSON_ARRAY:
+        for (size_t i = 0; i < j->u.array.n; i++)
+            if (has_nul(j->u.array.items[i]))
+                return true;
+        return false;
+    case ES_JSON_OBJECT:
+        for (size_t i = 0; i < j->u.object.n; i++)
+            if (has_nul(j->u.object.values[i]))
+                return true;
+        return false;
+    default:
+        return false;
+    }
+}
+
 int al_dispatch_json(al_ctx *c, const char *service, const char *operation, const char *principal,
                      const es_json *req, es_buf *out, al_error *err)
 {
@@ -348,6 +373,10 @@ int al_dispatch_json(al_ctx *c, const char *service, const char *operation, cons
     if (!req || req->type != ES_JSON_OBJECT)
         return al_fail(err, 400, "SerializationException",
                        "The request body must be a JSON object.");
+    if (has_nul(req))
+        return al_fail(err, 400, "SerializationException",
+                       "Strings holding a NUL character (\\u0000) are not supported by the "
+                       "embedded endpoints.");
     es_jw w;
     es_jw_init(&w, out);
     c->calling_service = service;

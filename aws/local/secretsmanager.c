@@ -668,6 +668,32 @@ static int parse_stages(const es_json *req, const es_json **out, al_error *e)
     return 0;
 }
 
+/* Inside a transaction: adds version vid with value v and moves stages to
+ * it (default AWSCURRENT). 1: the same version with the same value exists
+ * already (an idempotent retry; nothing changed); 0: added; < 0 with e
+ * filled. */
+static int store_version(al_ctx *c, secret *s, const char *vid, const value *v,
+                         const es_json *stages, al_error *e)
+{
+    int r = same_value(c, s, vid, v);
+    if (r == 1)
+        return 1;
+    if (r == 0)
+        return al_fail(e, 400, "ResourceExistsException",
+                       "You can't modify an existing version, you can only create a new version.");
+    if (r != -ENOENT)
+        return value_error(e, r);
+    r = insert_version(c, s, vid, v);
+    for (size_t i = 0; r == 0 && i < (stages ? stages->u.array.n : 1); i++)
+        r = move_stage(c, s->arn, stages ? es_json_as_str(stages->u.array.items[i]) : "AWSCURRENT",
+                       vid);
+    if (r == 0)
+        r = prune_versions(c, s->arn);
+    if (r == 0)
+        r = touch_changed(c, s->arn);
+    return r < 0 ? value_error(e, r) : 0;
+}
+
 static int op_put_secret_value(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
                                al_error *e)
 {
@@ -704,32 +730,13 @@ static int op_put_secret_value(al_ctx *c, const char *principal, const es_json *
         r = al_fail_internal(e, "InternalServiceError");
         goto out;
     }
-    r = same_value(c, &s, vid, &v);
+    r = store_version(c, &s, vid, &v, stages, e);
     if (r == 1) {
         al_db_rollback(c->db);
         goto answer; /* idempotent retry */
     }
-    if (r == 0) {
-        r = al_fail(e, 400, "ResourceExistsException",
-                    "You can't modify an existing version, you can only create a new version.");
+    if (r < 0)
         goto out;
-    }
-    if (r != -ENOENT) {
-        r = value_error(e, r);
-        goto out;
-    }
-    r = insert_version(c, &s, vid, &v);
-    for (size_t i = 0; r == 0 && i < (stages ? stages->u.array.n : 1); i++)
-        r = move_stage(c, s.arn, stages ? es_json_as_str(stages->u.array.items[i]) : "AWSCURRENT",
-                       vid);
-    if (r == 0)
-        r = prune_versions(c, s.arn);
-    if (r == 0)
-        r = touch_changed(c, s.arn);
-    if (r < 0) {
-        r = value_error(e, r);
-        goto out;
-    }
     if (al_db_commit(c->db) < 0) {
         r = al_fail_internal(e, "InternalServiceError");
         goto out;
@@ -1249,6 +1256,166 @@ static int op_restore_secret(al_ctx *c, const char *principal, const es_json *re
     return 0;
 }
 
+static int op_list_secret_version_ids(al_ctx *c, const char *principal, const es_json *req,
+                                      es_jw *w, al_error *e)
+{
+    int64_t max;
+    const char *tok;
+    bool deprecated;
+    secret s;
+    if (!al_opt_int(req, "MaxResults", 1, 100, 100, &max, e) ||
+        !al_opt_str(req, "NextToken", &tok, e) ||
+        !al_opt_bool(req, "IncludeDeprecated", false, &deprecated, e))
+        return -EINVAL;
+    int64_t after = 0;
+    if (tok) {
+        char *end = NULL;
+        errno = 0;
+        long long v = strtoll(tok, &end, 10);
+        if (errno || !*tok || *end || v < 0)
+            return al_fail(e, 400, "InvalidNextTokenException", "The NextToken is not valid.");
+        after = v;
+    }
+    int r = load_target(c, principal, req, "secretsmanager:ListSecretVersionIds", true, &s, e);
+    if (r < 0)
+        return r;
+    /* versions in creation order; the token is the rowid of the last one */
+    sqlite3_stmt *st = al_db_prepare(
+        c->db, "SELECT v.rowid, v.version_id, v.created FROM sm_version v WHERE v.arn=?1 AND "
+               "v.rowid > ?2 AND (?3 OR EXISTS (SELECT 1 FROM sm_stage g WHERE g.arn=v.arn AND "
+               "g.version_id=v.version_id)) ORDER BY v.rowid LIMIT ?4");
+    if (!st) {
+        secret_clear(&s);
+        return al_fail_internal(e, "InternalServiceError");
+    }
+    sqlite3_bind_text(st, 1, s.arn, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, after);
+    sqlite3_bind_int(st, 3, deprecated ? 1 : 0);
+    sqlite3_bind_int64(st, 4, max + 1);
+    es_jw_obj(w);
+    es_jw_key(w, "Versions");
+    es_jw_arr(w);
+    int64_t n = 0, last = 0;
+    bool more = false;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        if (n == max) {
+            more = true;
+            break;
+        }
+        const char *vid = (const char *)sqlite3_column_text(st, 1);
+        es_jw_obj(w);
+        es_jw_kstr(w, "VersionId", vid);
+        es_jw_key(w, "VersionStages");
+        write_stages(c, s.arn, vid, w);
+        es_jw_key(w, "CreatedDate");
+        es_jw_double(w, sqlite3_column_double(st, 2));
+        es_jw_obj_end(w);
+        last = sqlite3_column_int64(st, 0);
+        n++;
+    }
+    sqlite3_finalize(st);
+    es_jw_arr_end(w);
+    if (more) {
+        char t[32];
+        snprintf(t, sizeof t, "%lld", (long long)last);
+        es_jw_kstr(w, "NextToken", t);
+    }
+    es_jw_kstr(w, "ARN", s.arn);
+    es_jw_kstr(w, "Name", s.name);
+    es_jw_obj_end(w);
+    secret_clear(&s);
+    return 0;
+}
+
+/* UpdateSecret: description and/or KMS key, and with a value a new version
+ * that becomes AWSCURRENT (as PutSecretValue). */
+static int op_update_secret(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
+                            al_error *e)
+{
+    const char *token, *desc, *kms;
+    value v;
+    secret s;
+    char vid[AL_SM_TOKEN_MAX + 1], key_id[AL_KEY_ID_LEN + 1];
+    int r;
+    if (!al_opt_str(req, "ClientRequestToken", &token, e) ||
+        !al_opt_str(req, "Description", &desc, e) || !al_opt_str(req, "KmsKeyId", &kms, e))
+        return -EINVAL;
+    if (token && (r = check_token(token, e)) < 0)
+        return r;
+    if (desc && strlen(desc) > 2048)
+        return al_fail(e, 400, "InvalidParameterException",
+                       "Description must be at most 2048 characters.");
+    if ((r = parse_value(req, &v, e)) < 0)
+        return r;
+    if (token)
+        snprintf(vid, sizeof vid, "%s", token);
+    else if (al_uuid(vid) < 0) {
+        value_clear(&v);
+        return al_fail_internal(e, "InternalServiceError");
+    }
+    if ((r = load_target(c, principal, req, "secretsmanager:UpdateSecret", true, &s, e)) < 0) {
+        value_clear(&v);
+        return r;
+    }
+    if (kms) {
+        if ((r = al_kms_resolve_e(c, kms, "ResourceNotFoundException", key_id, e)) < 0)
+            goto out;
+        if (!al_kms_is_aws_managed(c, key_id)) {
+            char key_arn[256];
+            al_kms_key_arn(c, key_id, key_arn, sizeof key_arn);
+            if ((r = al_authorize(c, principal, "kms:GenerateDataKey", key_arn, e)) < 0)
+                goto out;
+        }
+    }
+    if (al_db_begin(c->db) < 0) {
+        r = al_fail_internal(e, "InternalServiceError");
+        goto out;
+    }
+    if (desc || kms) {
+        sqlite3_stmt *st =
+            al_db_prepare(c->db, "UPDATE sm_secret SET description=coalesce(?1, description), "
+                                 "kms_key_ref=CASE WHEN ?2 IS NULL THEN kms_key_ref ELSE ?2 END, "
+                                 "key_id=coalesce(?3, key_id) WHERE arn=?4");
+        if (!st) {
+            r = al_fail_internal(e, "InternalServiceError");
+            goto out;
+        }
+        if (desc)
+            sqlite3_bind_text(st, 1, desc, -1, SQLITE_STATIC);
+        if (kms) {
+            sqlite3_bind_text(st, 2, kms, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 3, key_id, -1, SQLITE_STATIC);
+            memcpy(s.key_id, key_id, sizeof key_id); /* new versions go under the new key */
+        }
+        sqlite3_bind_text(st, 4, s.arn, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE || touch_changed(c, s.arn) < 0) {
+            r = al_fail_internal(e, "InternalServiceError");
+            goto out;
+        }
+    }
+    if (v.present && (r = store_version(c, &s, vid, &v, NULL, e)) < 0)
+        goto out;
+    if (al_db_commit(c->db) < 0) {
+        r = al_fail_internal(e, "InternalServiceError");
+        goto out;
+    }
+    es_jw_obj(w);
+    es_jw_kstr(w, "ARN", s.arn);
+    es_jw_kstr(w, "Name", s.name);
+    if (v.present)
+        es_jw_kstr(w, "VersionId", vid);
+    es_jw_obj_end(w);
+    r = 0;
+out:
+    if (r < 0)
+        al_db_rollback(c->db);
+    secret_clear(&s);
+    value_clear(&v);
+    return r;
+}
+
 const al_op al_sm_ops[] = {
     {"CreateSecret", op_create_secret},
     {"PutSecretValue", op_put_secret_value},
@@ -1258,6 +1425,8 @@ const al_op al_sm_ops[] = {
     {"UpdateSecretVersionStage", op_update_secret_version_stage},
     {"DeleteSecret", op_delete_secret},
     {"RestoreSecret", op_restore_secret},
+    {"ListSecretVersionIds", op_list_secret_version_ids},
+    {"UpdateSecret", op_update_secret},
     /* resource policies: aws/local/sm_policy.c */
     {"PutResourcePolicy", al_sm_put_resource_policy},
     {"GetResourcePolicy", al_sm_get_resource_policy},

@@ -324,12 +324,48 @@ static bool is_reference(const char *name)
  * -ESRCH: no such parameter / version (e filled); -EINVAL: malformed (e
  * filled, code ValidationException or HierarchyLevelLimitExceededException);
  * other negatives with e filled. *selector points into requested. */
+/* A parameter may be named by its ARN (GetParameter(s), history, labels,
+ * delete): answers where the name part ("/a/b" or "/a") starts inside in, 0
+ * for a plain name; -ENOENT (e filled: ParameterNotFound) for another
+ * region or account, -EINVAL for a malformed ARN. */
+static int arn_name_offset(al_ctx *c, const char *in, size_t *off, al_error *e)
+{
+    *off = 0;
+    if (strncmp(in, "arn:", 4) != 0)
+        return 0;
+    char prefix[160];
+    int n = snprintf(prefix, sizeof prefix, "arn:aws:ssm:%s:%s:parameter/", c->region, c->account);
+    if (n > 0 && strncmp(in, prefix, (size_t)n) == 0 && in[n] && in[n] != '/') {
+        *off = (size_t)n - 1; /* keep the '/' */
+        return 0;
+    }
+    if (strncmp(in, "arn:aws:ssm:", 12) == 0 && strstr(in, ":parameter/")) {
+        al_fail(e, 400, "ParameterNotFound",
+                "Parameter %s not found: it is not in this endpoint's region and account (%s, %s).",
+                in, c->region, c->account);
+        return -ENOENT;
+    }
+    return al_fail(e, 400, "ValidationException",
+                   "'%s' is not a parameter name or a parameter ARN "
+                   "(arn:aws:ssm:REGION:ACCOUNT:parameter/NAME).",
+                   in);
+}
+
+/* Validates "name[:selector]" (or "ARN[:selector]"), asks the hook, loads the
+ * version. -ENOENT / -ESRCH: no such parameter / version (e filled);
+ * -EINVAL: malformed (e filled, code ValidationException or
+ * HierarchyLevelLimitExceededException); other negatives with e filled.
+ * *selector points into requested. A parameter asked for by ARN answers with
+ * that ARN as its Name. */
 static int resolve_param(al_ctx *c, const char *principal, const char *action,
                          const char *requested, pv *out, const char **selector, al_error *e)
 {
     sel s;
-    int r = parse_selector(requested, &s, e);
+    size_t off;
+    int r = arn_name_offset(c, requested, &off, e);
     if (r < 0)
+        return r;
+    if ((r = parse_selector(requested + off, &s, e)) < 0)
         return r;
     if ((r = check_name(c, s.name, false, e)) < 0)
         return r;
@@ -345,6 +381,16 @@ static int resolve_param(al_ctx *c, const char *principal, const char *action,
     }
     if (r < 0)
         return not_found(e, requested, r);
+    if (off) {
+        size_t n = s.selector ? (size_t)(s.selector - requested) : strlen(requested);
+        char *as_asked = es_strndup(requested, n);
+        if (!as_asked) {
+            pv_clear(out);
+            return al_fail_internal(e, "InternalServerError");
+        }
+        es_free(out->name);
+        out->name = as_asked;
+    }
     *selector = s.selector;
     return 0;
 }
@@ -935,11 +981,11 @@ static void slash_form(const char *canon, char *out, size_t n)
     snprintf(out, n, "%s%s", canon[0] == '/' ? "" : "/", canon);
 }
 
-static bool path_match(const char *path, const char *canon, bool recursive)
+/* path[0..pl) is a checked path without trailing '/' (or "/"). */
+static bool path_match_n(const char *path, size_t pl, const char *canon, bool recursive)
 {
     char full[AL_SSM_NAME_MAX + 2];
     slash_form(canon, full, sizeof full);
-    size_t pl = strlen(path);
     const char *rest;
     if (pl == 1) {
         rest = full + 1;
@@ -949,6 +995,11 @@ static bool path_match(const char *path, const char *canon, bool recursive)
         rest = full + pl + 1;
     }
     return *rest && (recursive || !strchr(rest, '/'));
+}
+
+static bool path_match(const char *path, const char *canon, bool recursive)
+{
+    return path_match_n(path, strlen(path), canon, recursive);
 }
 
 /* Validates Path and copies it without a trailing '/' into out. */
@@ -1011,7 +1062,7 @@ typedef struct filter {
     enum { O_EQUALS, O_BEGINS, O_CONTAINS, O_RECURSIVE, O_ONELEVEL } opt;
     const es_json *values;
     char key_ids[50][AL_KEY_ID_LEN + 1]; /* F_KEYID: resolved values, "" when unknown */
-    char paths[50][AL_SSM_NAME_MAX + 1];
+    size_t path_len[50];                 /* F_PATH: the value's length without a trailing '/' */
 } filter;
 
 #define MAX_FILTERS 10
@@ -1088,9 +1139,11 @@ static int parse_filters(al_ctx *c, const es_json *req, bool by_path, filter *f,
             if (fi->key == F_KEYID && al_kms_resolve(c, v, fi->key_ids[j]) < 0)
                 fi->key_ids[j][0] = '\0';
             if (fi->key == F_PATH) {
-                int r = check_path(v, fi->paths[j], sizeof fi->paths[j], e);
+                char norm[AL_SSM_NAME_MAX + 1];
+                int r = check_path(v, norm, sizeof norm, e);
                 if (r < 0)
                     return r;
+                fi->path_len[j] = strlen(norm);
             }
         }
         fi->opt = fi->key == F_PATH ? O_ONELEVEL : O_EQUALS;
@@ -1160,7 +1213,7 @@ static bool filter_one(al_ctx *c, const filter *f, const pv *p, const char *v, s
         return strstr(p->name, v) != NULL;
     }
     case F_PATH:
-        return path_match(f->paths[j], p->canon, f->opt == O_RECURSIVE);
+        return path_match_n(v, f->path_len[j], p->canon, f->opt == O_RECURSIVE);
     case F_TYPE:
         return strcmp(p->type, v) == 0;
     case F_KEYID:
@@ -1406,7 +1459,12 @@ static int op_get_parameter_history(al_ctx *c, const char *principal, const es_j
         return -EINVAL;
     if (!name)
         return al_fail(e, 400, "ValidationException", "Name is required.");
-    int r = check_name(c, name, false, e);
+    size_t off;
+    int r = arn_name_offset(c, name, &off, e);
+    if (r < 0)
+        return r;
+    name += off;
+    r = check_name(c, name, false, e);
     if (r < 0)
         return r;
     int64_t after = 0;
@@ -1488,7 +1546,12 @@ static int op_get_parameter_history(al_ctx *c, const char *principal, const es_j
 static int delete_one(al_ctx *c, const char *principal, const char *action, const char *name,
                       al_error *e)
 {
-    int r = check_name(c, name, false, e);
+    size_t off;
+    int r = arn_name_offset(c, name, &off, e);
+    if (r < 0)
+        return r;
+    name += off;
+    r = check_name(c, name, false, e);
     if (r < 0)
         return r;
     const char *canon = canon_of(name);
@@ -1610,7 +1673,12 @@ static int op_label_parameter_version(al_ctx *c, const char *principal, const es
     for (size_t i = 0; i < labels->u.array.n; i++)
         if (!es_json_as_str(labels->u.array.items[i]))
             return al_fail(e, 400, "ValidationException", "Labels must be strings.");
-    int r = check_name(c, name, false, e);
+    size_t off;
+    int r = arn_name_offset(c, name, &off, e);
+    if (r < 0)
+        return r;
+    name += off;
+    r = check_name(c, name, false, e);
     if (r < 0)
         return r;
     const char *canon = canon_of(name);
@@ -1681,6 +1749,83 @@ static int op_label_parameter_version(al_ctx *c, const char *principal, const es
     return 0;
 }
 
+/* Labels that are not on that version are "invalid"; the others go. */
+static int op_unlabel_parameter_version(al_ctx *c, const char *principal, const es_json *req,
+                                        es_jw *w, al_error *e)
+{
+    const char *name;
+    int64_t version;
+    if (!al_opt_str(req, "Name", &name, e) ||
+        !al_opt_int(req, "ParameterVersion", 1, INT64_MAX, 0, &version, e))
+        return -EINVAL;
+    if (!name || !version)
+        return al_fail(e, 400, "ValidationException", "Name and ParameterVersion are required.");
+    const es_json *labels = es_json_get(req, "Labels");
+    if (!labels || labels->type != ES_JSON_ARRAY || labels->u.array.n < 1 ||
+        labels->u.array.n > AL_SSM_LABELS_PER_VERSION)
+        return al_fail(e, 400, "ValidationException", "Labels must be a list of 1 to %d labels.",
+                       AL_SSM_LABELS_PER_VERSION);
+    for (size_t i = 0; i < labels->u.array.n; i++)
+        if (!es_json_as_str(labels->u.array.items[i]))
+            return al_fail(e, 400, "ValidationException", "Labels must be strings.");
+    size_t off;
+    int r = arn_name_offset(c, name, &off, e);
+    if (r < 0)
+        return r;
+    name += off;
+    if ((r = check_name(c, name, false, e)) < 0)
+        return r;
+    const char *canon = canon_of(name);
+    char arn[ARN_MAX];
+    param_arn(c, canon, arn, sizeof arn);
+    if ((r = al_authorize(c, principal, "ssm:UnlabelParameterVersion", arn, e)) < 0)
+        return r;
+    pv p;
+    r = load_pv(c, canon, version, NULL, &p);
+    if (r < 0) {
+        if (r == -ESRCH)
+            return al_fail(e, 400, "ParameterVersionNotFound",
+                           "Systems Manager could not find version %lld of %s.", (long long)version,
+                           name);
+        return not_found(e, name, r);
+    }
+    pv_clear(&p);
+    if (al_db_begin(c->db) < 0)
+        return al_fail_internal(e, "InternalServerError");
+    bool removed[AL_SSM_LABELS_PER_VERSION] = {false};
+    for (size_t i = 0; i < labels->u.array.n; i++) {
+        sqlite3_stmt *st =
+            al_db_prepare(c->db, "DELETE FROM ssm_label WHERE canon=? AND label=? AND version=?");
+        if (!st) {
+            al_db_rollback(c->db);
+            return al_fail_internal(e, "InternalServerError");
+        }
+        sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, es_json_as_str(labels->u.array.items[i]), -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, version);
+        int s = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (s != SQLITE_DONE) {
+            al_db_rollback(c->db);
+            return al_fail_internal(e, "InternalServerError");
+        }
+        removed[i] = sqlite3_changes(al_db_handle(c->db)) > 0;
+    }
+    if (al_db_commit(c->db) < 0)
+        return al_fail_internal(e, "InternalServerError");
+    es_jw_obj(w);
+    for (int pass = 0; pass < 2; pass++) {
+        es_jw_key(w, pass == 0 ? "RemovedLabels" : "InvalidLabels");
+        es_jw_arr(w);
+        for (size_t i = 0; i < labels->u.array.n; i++)
+            if (removed[i] == (pass == 0))
+                es_jw_str(w, es_json_as_str(labels->u.array.items[i]));
+        es_jw_arr_end(w);
+    }
+    es_jw_obj_end(w);
+    return 0;
+}
+
 const al_op al_ssm_ops[] = {
     {"PutParameter", op_put_parameter},
     {"GetParameter", op_get_parameter},
@@ -1691,5 +1836,6 @@ const al_op al_ssm_ops[] = {
     {"DeleteParameter", op_delete_parameter},
     {"DeleteParameters", op_delete_parameters},
     {"LabelParameterVersion", op_label_parameter_version},
+    {"UnlabelParameterVersion", op_unlabel_parameter_version},
     {NULL, NULL},
 };

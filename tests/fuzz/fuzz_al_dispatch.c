@@ -43,6 +43,11 @@ static const char *const targets[] = {
     "TrentService.Encrypt",
     "TrentService.Decrypt",
     "TrentService.GenerateDataKey",
+    "AmazonSSM.UnlabelParameterVersion",
+    "secretsmanager.ListSecretVersionIds",
+    "secretsmanager.UpdateSecret",
+    "TrentService.EnableKey",
+    "TrentService.DisableKey",
 };
 #define NTARGETS (sizeof targets / sizeof targets[0])
 

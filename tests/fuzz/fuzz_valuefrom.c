@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "agent/valuefrom.h"
+#include "aws/arn.h"
 #include "common/alloc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -30,9 +31,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 __builtin_trap();
             break;
         }
-        /* an ARN's parts come from the input */
-        if (v.is_arn && (!strstr(s, v.region) || !strstr(s, v.account)))
-            __builtin_trap();
+        /* an ARN's parts come from the input, and aws/arn.h reads them alike */
+        if (v.is_arn) {
+            static aw_arn a;
+            if (!strstr(s, v.region) || !strstr(s, v.account) || aw_arn_parse_str(s, &a) != 0 ||
+                strcmp(a.region, v.region) != 0 || strcmp(a.account, v.account) != 0)
+                __builtin_trap();
+            if (v.kind == AG_VF_SECRETSMANAGER) {
+                char id[AW_ARN_MAX + 1];
+                if (aw_arn_secret_id(&a, id, sizeof id) != 0 || strcmp(id, v.secret_id) != 0 ||
+                    strcmp(a.json_key, v.json_key ? v.json_key : "") != 0 ||
+                    strcmp(a.version_stage, v.version_stage ? v.version_stage : "") != 0 ||
+                    strcmp(a.version_id, v.version_id ? v.version_id : "") != 0)
+                    __builtin_trap();
+            }
+        }
         char arn[AG_VF_MAX * 2 + 64];
         if (ag_valuefrom_resource_arn(&v, "123456789012", arn, sizeof arn) != 0 ||
             strncmp(arn, "arn:", 4) != 0)

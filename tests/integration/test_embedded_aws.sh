@@ -125,6 +125,10 @@ eq "$(jq -r '.Parameters[0].Labels[0]' <<<"$OUT")" prod "history labels"
 eq "$(jq -r '.Parameters[0].KeyId' <<<"$OUT")" alias/MyAliasName "history key"
 eq "$(aws ssm describe-parameters --parameter-filters Key=Type,Values=SecureString --query 'Parameters[0].Name' --output text)" \
   /test/database_password "describe-parameters filter"
+eq "$(aws ssm get-parameter --name arn:aws:ssm:us-east-2:123456789012:parameter/test/database_password:prod \
+  --with-decryption --query Parameter.Value --output text)" MyFirstParameter "by ARN with a label"
+eq "$(aws ssm unlabel-parameter-version --name /test/database_password --parameter-version 1 --labels nolabel \
+  --query 'InvalidLabels[0]' --output text)" nolabel "unlabel of a missing label"
 
 say "SSM validation errors"
 expect_error ParameterAlreadyExists ssm put-parameter --name /test/app/url --type String --value z
@@ -147,6 +151,7 @@ eq "$(aws secretsmanager get-secret-value --secret-id MySecret --version-stage A
   SecretValue-One-7f3a "AWSPREVIOUS"
 eq "$(aws secretsmanager get-secret-value --secret-id "$ARN" --query SecretString --output text)" SecretValue-Two-7f3a "by ARN"
 eq "$(aws secretsmanager describe-secret --secret-id MySecret --query 'length(keys(VersionIdsToStages))')" 2 "versions to stages"
+eq "$(aws secretsmanager list-secret-version-ids --secret-id MySecret --query 'length(Versions)')" 2 "list-secret-version-ids"
 eq "$(aws ssm get-parameter --name /aws/reference/secretsmanager/MySecret --with-decryption --query Parameter.Value --output text)" \
   SecretValue-Two-7f3a "SSM reference to a secret"
 aws secretsmanager delete-secret --secret-id MySecret --recovery-window-in-days 7 >/dev/null

@@ -7,6 +7,8 @@
 #   - systemctl start returns once READY=1 arrived: active, STATUS= says what it does;
 #   - the process runs as the dedicated user, in the docker group, with no capabilities,
 #     no_new_privs and a seccomp filter;
+#   - the test dockerd's socket, mounted at /run/docker.sock (root:docker 0660), answers
+#     /_ping from inside the unit's sandbox, and does not once the group is taken away;
 #   - the watchdog (shortened to 3 s by a drop-in) is fed: still the same process later;
 #   - systemctl reload applies the log level and refuses the listen address (journal);
 #   - an upgrade to a newer package keeps the edited agent.conf and restarts the agent;
@@ -20,11 +22,13 @@
 set -euo pipefail
 : "${ES_TEST_DOCKER_HOST:?}" "${ES_SOURCE_DIR:?}" "${ES_BUILD_DIR:?}"
 export DOCKER_HOST=$ES_TEST_DOCKER_HOST
+DOCKER_SOCK=${ES_TEST_DOCKER_HOST#unix://}
 MIRROR=${ES_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 SUITE=bookworm
 # systemd to boot, the agent's runtime libraries (the container has no network for apt), and
-# rpm, to run the .rpm's scriptlets under systemd too
-INCLUDE=systemd,systemd-sysv,dbus,libuv1,libcurl4,libssl3,libyajl2,libsqlite3-0,libexpat1,rpm
+# rpm, to run the .rpm's scriptlets under systemd too, and curl, to probe the Docker socket
+# from inside the agent's sandbox
+INCLUDE=systemd,systemd-sysv,dbus,libuv1,libcurl4,libssl3,libyajl2,libsqlite3-0,libexpat1,rpm,curl
 ROOTDIR=$ES_BUILD_DIR/systemd-root
 IMAGE=local/es-systemd-test:$$
 C=es-systemd-test-$$
@@ -41,9 +45,13 @@ fail() {
   fi
   exit 1
 }
+# the container changes the test dockerd socket's group and mode: put them back afterwards
+SOCK_MODE=$(stat -c '%g %a' "$DOCKER_SOCK")
 cleanup() {
   docker rm -f "$C" >/dev/null 2>&1 || true
   docker rmi -f "$IMAGE" >/dev/null 2>&1 || true
+  chgrp "${SOCK_MODE% *}" "$DOCKER_SOCK" 2>/dev/null || true
+  chmod "${SOCK_MODE#* }" "$DOCKER_SOCK" 2>/dev/null || true
 }
 trap cleanup EXIT
 dx() { docker exec "$C" "$@"; }
@@ -88,7 +96,8 @@ say "imported $IMAGE"
 # ---- 3. boot it: systemd as PID 1 (--privileged fails here: no CAP_SYS_RESOURCE) ----
 docker run -d --name "$C" --cap-add ALL --cap-drop SYS_RESOURCE \
   --security-opt seccomp=unconfined --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
-  --tmpfs /run --tmpfs /run/lock --network none "$IMAGE" >/dev/null
+  --tmpfs /run --tmpfs /run/lock --network none -v "$DOCKER_SOCK:/run/docker.sock" \
+  "$IMAGE" >/dev/null
 state=
 for ((i = 0; i < 240; i++)); do
   state=$(dx systemctl is-system-running 2>/dev/null) || true
@@ -156,6 +165,29 @@ echo "$pst" | grep -qE '^CapBnd:\s+0+$' || fail "bounding set: $(echo "$pst" | g
 echo "$pst" | grep -qE '^NoNewPrivs:\s+1$' || fail "no_new_privs not set"
 echo "$pst" | grep -qE '^Seccomp:\s+2$' || fail "no seccomp filter"
 say "process: uid $uid, docker group, CapEff/CapBnd 0, NoNewPrivs 1, Seccomp 2"
+
+# ---- 5b. the Docker socket through the sandbox: a oneshot copy of the installed unit (same
+# user, same hardening) whose ExecStart is curl asking the test dockerd for /_ping ----
+probe=es-docker-probe.service
+dx sh -c "sed -e 's/^Type=notify/Type=oneshot/' -e '/^WatchdogSec=/d' -e '/^Restart=/d' \
+  -e '/^RestartSec=/d' -e '/^ExecReload=/d' -e '/^NotifyAccess=/d' \
+  -e 's#^ExecStart=.*#ExecStart=/usr/bin/curl -sS --max-time 5 --unix-socket /var/run/docker.sock http://localhost/_ping#' \
+  /usr/lib/systemd/system/$UNIT > /etc/systemd/system/$probe"
+dx grep -q '^ProtectSystem=strict' /etc/systemd/system/$probe || fail "probe unit lacks the sandbox"
+dx chgrp docker /run/docker.sock
+dx chmod 0660 /run/docker.sock
+dx systemctl daemon-reload
+dx systemctl start $probe || fail "the sandboxed probe could not reach the Docker socket"
+journal_has_probe() { dx journalctl -u $probe --no-pager -o cat | grep -qx "$1"; }
+wait_for 5 journal_has_probe OK || fail "no OK from /_ping in the probe's journal"
+# the control: without the group's permission the same sandbox is refused
+dx chmod 0600 /run/docker.sock
+if dx systemctl start $probe 2>/dev/null; then
+  dx chmod 0660 /run/docker.sock
+  fail "the probe reached a 0600 root socket: the check proves nothing"
+fi
+dx chmod 0660 /run/docker.sock
+say "Docker socket: /_ping answers OK inside the sandbox (group docker), refused at 0600"
 
 # ---- 6. the watchdog is fed: after more than twice WatchdogSec, the same process ----
 sleep 7

@@ -226,6 +226,18 @@ Test(al_auth, rejections_with_aws_codes)
     expect(&r, "ssm", NOW, "IncompleteSignatureException");
 }
 
+Test(al_auth, admin_credentials_for_in_process_clients)
+{
+    char id[AL_AKID_LEN + 1];
+    char *sec = NULL;
+    cr_assert_eq(al_admin_credentials(T.ctx, id, &sec), -ENOENT);
+    admin();
+    cr_assert_eq(al_admin_credentials(T.ctx, id, &sec), 0);
+    cr_assert_str_eq(id, akid);
+    cr_assert_str_eq(sec, secret);
+    es_free_secret_str(sec);
+}
+
 Test(al_auth, signing_names)
 {
     cr_assert_str_eq(al_signing_name("AmazonSSM.GetParameters"), "ssm");

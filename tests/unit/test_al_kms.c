@@ -376,6 +376,10 @@ Test(al_kms, dispatcher_rejects_unknown_and_malformed)
     fails("Nope", "{}", "UnknownOperationException");
     fails("TrentService.ListKeys", "{not json", "SerializationException");
     fails("TrentService.ListKeys", "[1]", "SerializationException");
+    /* a value with a NUL would be cut short: refused instead */
+    fails("secretsmanager.CreateSecret", "{\"Name\":\"n\",\"SecretString\":\"a\\u0000b\"}",
+          "SerializationException");
+    fails("AmazonSSM.GetParameters", "{\"Names\":[\"/a\\u0000b\"]}", "SerializationException");
     cr_assert(al_knows_target("TrentService.Encrypt"));
     cr_assert(al_knows_target("AmazonSSM.GetParameter"));
     cr_assert(al_knows_target("secretsmanager.GetSecretValue"));
@@ -402,4 +406,50 @@ Test(al_kms, base64_strict)
     cr_assert_eq(al_b64_decode("", 0, &d, &n), 0);
     cr_assert_eq(n, 0);
     es_free(d);
+}
+
+Test(al_kms, missing_master_key_is_not_silently_replaced)
+{
+    al_close(T.ctx);
+    T.ctx = NULL;
+    char p[256];
+    snprintf(p, sizeof p, "%s/%s", T.dir, AL_MASTER_KEY_FILE);
+    cr_assert_eq(unlink(p), 0);
+    al_options o = {.state_dir = T.dir, .region = "us-east-2", .account = "123456789012"};
+    char err[512] = "";
+    al_ctx *c = NULL;
+    cr_assert_eq(al_open(&o, &c, err, sizeof err), -ENOKEY);
+    cr_assert_null(c);
+    cr_assert_not_null(strstr(err, "missing"), "%s", err);
+    cr_assert_eq(access(p, F_OK), -1, "a new master key was made");
+    /* a fresh directory (no database) still gets one */
+    alt_rm_dir();
+    cr_assert_eq(mkdir(T.dir, 0700), 0);
+    alt_open();
+    cr_assert_eq(access(p, F_OK), 0);
+}
+
+Test(al_kms, disabled_keys_refuse_work)
+{
+    char id[64], body[256];
+    snprintf(id, sizeof id, "%s", new_key());
+    char *blob = encrypt(id, "while-enabled", NULL);
+    snprintf(body, sizeof body, "{\"KeyId\":\"%s\"}", id);
+    ok("TrentService.DisableKey", body);
+    const es_json *m = es_json_get(ok("TrentService.DescribeKey", body), "KeyMetadata");
+    cr_assert_not(es_json_get(m, "Enabled")->u.boolean);
+    cr_assert_str_eq(jstr(m, "KeyState"), "Disabled");
+    snprintf(body, sizeof body, "{\"KeyId\":\"%s\",\"Plaintext\":\"YQ==\"}", id);
+    fails("TrentService.Encrypt", body, "DisabledException");
+    cr_assert_eq(decrypt(blob, NULL, NULL), 400);
+    cr_assert_str_eq(T.err.code, "DisabledException");
+    /* survives a reopen, and comes back when enabled */
+    alt_reopen();
+    cr_assert_eq(decrypt(blob, NULL, NULL), 400);
+    snprintf(body, sizeof body, "{\"KeyId\":\"%s\"}", id);
+    ok("TrentService.EnableKey", body);
+    cr_assert_eq(decrypt(blob, NULL, NULL), 0);
+    fails("TrentService.DisableKey", "{\"KeyId\":\"alias/aws/ssm\"}", "NotAuthorizedException");
+    fails("TrentService.DisableKey", "{\"KeyId\":\"alias/none\"}", "NotFoundException");
+    es_free(blob);
 }

@@ -323,3 +323,71 @@ Test(al_sm, stored_version_bound_to_its_secret)
     fails(GETV, "{\"SecretId\":\"s2\"}", "DecryptionFailure");
     cr_assert_null(strstr(T.err.message, "value-"));
 }
+
+Test(al_sm, list_secret_version_ids)
+{
+    create("lv", "v1");
+    ok(PUTV, "{\"SecretId\":\"lv\",\"ClientRequestToken\":\"" TOK2 "\",\"SecretString\":\"v2\"}");
+    ok(PUTV, "{\"SecretId\":\"lv\",\"ClientRequestToken\":\"" TOK3 "\",\"SecretString\":\"v3\"}");
+    /* v1 has lost its stages: deprecated */
+    const es_json *r = ok("secretsmanager.ListSecretVersionIds", "{\"SecretId\":\"lv\"}");
+    const es_json *v = es_json_get(r, "Versions");
+    cr_assert_eq(es_json_len(v), 2);
+    cr_assert_str_eq(jstr(es_json_at(v, 0), "VersionId"), TOK2);
+    cr_assert_str_eq(es_json_as_str(es_json_at(es_json_get(es_json_at(v, 1), "VersionStages"), 0)),
+                     "AWSCURRENT");
+    cr_assert_str_eq(jstr(r, "Name"), "lv");
+    r = ok("secretsmanager.ListSecretVersionIds",
+           "{\"SecretId\":\"lv\",\"IncludeDeprecated\":true,\"MaxResults\":2}");
+    cr_assert_eq(es_json_len(es_json_get(r, "Versions")), 2);
+    cr_assert_str_eq(jstr(es_json_at(es_json_get(r, "Versions"), 0), "VersionId"), TOK1);
+    char body[256];
+    snprintf(
+        body, sizeof body,
+        "{\"SecretId\":\"lv\",\"IncludeDeprecated\":true,\"MaxResults\":2,\"NextToken\":\"%s\"}",
+        jstr(r, "NextToken"));
+    r = ok("secretsmanager.ListSecretVersionIds", body);
+    cr_assert_eq(es_json_len(es_json_get(r, "Versions")), 1);
+    cr_assert_str_eq(jstr(es_json_at(es_json_get(r, "Versions"), 0), "VersionId"), TOK3);
+    cr_assert_null(es_json_get(r, "NextToken"));
+    fails("secretsmanager.ListSecretVersionIds", "{\"SecretId\":\"lv\",\"NextToken\":\"x\"}",
+          "InvalidNextTokenException");
+    fails("secretsmanager.ListSecretVersionIds", "{\"SecretId\":\"none\"}",
+          "ResourceNotFoundException");
+}
+
+Test(al_sm, update_secret)
+{
+    create("up", "v1");
+    const es_json *r =
+        ok("secretsmanager.UpdateSecret", "{\"SecretId\":\"up\",\"ClientRequestToken\":\"" TOK2
+                                          "\",\"SecretString\":\"v2\",\"Description\":\"new\"}");
+    cr_assert_str_eq(jstr(r, "VersionId"), TOK2);
+    cr_assert_str_eq(get_value("{\"SecretId\":\"up\"}"), "v2");
+    cr_assert_str_eq(get_value("{\"SecretId\":\"up\",\"VersionStage\":\"AWSPREVIOUS\"}"), "v1");
+    cr_assert_str_eq(jstr(ok(DESCR, "{\"SecretId\":\"up\"}"), "Description"), "new");
+    /* only metadata: no version */
+    r = ok("secretsmanager.UpdateSecret", "{\"SecretId\":\"up\",\"Description\":\"newer\"}");
+    cr_assert_null(es_json_get(r, "VersionId"));
+    cr_assert_str_eq(get_value("{\"SecretId\":\"up\"}"), "v2");
+    /* a new key: the next version is sealed under it, the old ones still read */
+    const es_json *k = ok("TrentService.CreateKey", "{}");
+    char id[64], body[512];
+    snprintf(id, sizeof id, "%s", jstr(es_json_get(k, "KeyMetadata"), "KeyId"));
+    snprintf(
+        body, sizeof body,
+        "{\"SecretId\":\"up\",\"KmsKeyId\":\"%s\",\"SecretString\":\"v3\",\"ClientRequestToken\":"
+        "\"" TOK3 "\"}",
+        id);
+    ok("secretsmanager.UpdateSecret", body);
+    cr_assert_str_eq(get_value("{\"SecretId\":\"up\"}"), "v3");
+    cr_assert_str_eq(jstr(ok(DESCR, "{\"SecretId\":\"up\"}"), "KmsKeyId"), id);
+    snprintf(body, sizeof body, "{\"KeyId\":\"%s\"}", id);
+    ok("TrentService.DisableKey", body);
+    fails(GETV, "{\"SecretId\":\"up\"}", "DecryptionFailure");
+    cr_assert_str_eq(get_value("{\"SecretId\":\"up\",\"VersionStage\":\"AWSPREVIOUS\"}"), "v2");
+    fails("secretsmanager.UpdateSecret", "{\"SecretId\":\"up\",\"KmsKeyId\":\"alias/none\"}",
+          "ResourceNotFoundException");
+    fails("secretsmanager.UpdateSecret", "{\"SecretId\":\"none\",\"Description\":\"x\"}",
+          "ResourceNotFoundException");
+}

@@ -650,3 +650,75 @@ Test(al_ssm, secretsmanager_reference)
     fails(GET, "{\"Name\":\"/aws/reference/secretsmanager/db/creds\",\"WithDecryption\":true}",
           "AccessDeniedException");
 }
+
+Test(al_ssm, parameters_named_by_arn)
+{
+    put("/arn/p", "SecureString", "by-arn", false);
+    put("/arn/p", "SecureString", "by-arn-2", true);
+    put("single", "String", "one", false);
+    const char *arn = "arn:aws:ssm:us-east-2:123456789012:parameter/arn/p";
+    char body[512];
+    snprintf(body, sizeof body, "{\"Name\":\"%s\",\"WithDecryption\":true}", arn);
+    const es_json *p = es_json_get(ok(GET, body), "Parameter");
+    cr_assert_str_eq(jstr(p, "Value"), "by-arn-2");
+    cr_assert_str_eq(jstr(p, "Name"), arn); /* answered as asked */
+    snprintf(body, sizeof body, "{\"Name\":\"%s:1\",\"WithDecryption\":true}", arn);
+    p = es_json_get(ok(GET, body), "Parameter");
+    cr_assert_str_eq(jstr(p, "Value"), "by-arn");
+    cr_assert_str_eq(jstr(p, "Selector"), ":1");
+    cr_assert_str_eq(jstr(p, "Name"), arn);
+    const es_json *r =
+        ok(GETS, "{\"Names\":[\"arn:aws:ssm:us-east-2:123456789012:parameter/single\","
+                 "\"arn:aws:ssm:eu-west-1:123456789012:parameter/single\","
+                 "\"arn:aws:ssm:us-east-2:999999999999:parameter/single\"]}");
+    cr_assert_eq(es_json_len(es_json_get(r, "Parameters")), 1);
+    cr_assert_str_eq(jstr(es_json_at(es_json_get(r, "Parameters"), 0), "Value"), "one");
+    cr_assert_eq(es_json_len(es_json_get(r, "InvalidParameters")), 2);
+    fails(GET, "{\"Name\":\"arn:aws:ssm:eu-west-1:123456789012:parameter/single\"}",
+          "ParameterNotFound");
+    fails(GET, "{\"Name\":\"arn:aws:s3:::bucket\"}", "ValidationException");
+    snprintf(body, sizeof body, "{\"Name\":\"%s\"}", arn);
+    cr_assert_eq(es_json_len(es_json_get(ok(HIST, body), "Parameters")), 2);
+    snprintf(body, sizeof body, "{\"Name\":\"%s\",\"ParameterVersion\":1,\"Labels\":[\"x\"]}", arn);
+    ok(LABEL, body);
+    snprintf(body, sizeof body, "{\"Name\":\"%s\"}", arn);
+    ok("AmazonSSM.DeleteParameter", body);
+    fails(GET, "{\"Name\":\"/arn/p\"}", "ParameterNotFound");
+}
+
+Test(al_ssm, unlabel_parameter_version)
+{
+    put("/u", "String", "1", false);
+    put("/u", "String", "2", true);
+    ok(LABEL, "{\"Name\":\"/u\",\"ParameterVersion\":1,\"Labels\":[\"a\",\"b\"]}");
+    const es_json *r = ok("AmazonSSM.UnlabelParameterVersion",
+                          "{\"Name\":\"/u\",\"ParameterVersion\":1,\"Labels\":[\"a\",\"zz\"]}");
+    cr_assert_eq(es_json_len(es_json_get(r, "RemovedLabels")), 1);
+    cr_assert_str_eq(es_json_as_str(es_json_at(es_json_get(r, "RemovedLabels"), 0)), "a");
+    cr_assert_str_eq(es_json_as_str(es_json_at(es_json_get(r, "InvalidLabels"), 0)), "zz");
+    fails(GET, "{\"Name\":\"/u:a\"}", "ParameterVersionNotFound");
+    cr_assert_str_eq(jstr(get("/u:b", false), "Value"), "1");
+    /* a label on another version is not removed */
+    r = ok("AmazonSSM.UnlabelParameterVersion",
+           "{\"Name\":\"/u\",\"ParameterVersion\":2,\"Labels\":[\"b\"]}");
+    cr_assert_eq(es_json_len(es_json_get(r, "RemovedLabels")), 0);
+    fails("AmazonSSM.UnlabelParameterVersion",
+          "{\"Name\":\"/u\",\"ParameterVersion\":9,\"Labels\":[\"b\"]}",
+          "ParameterVersionNotFound");
+    fails("AmazonSSM.UnlabelParameterVersion", "{\"Name\":\"/u\",\"Labels\":[\"b\"]}",
+          "ValidationException");
+}
+
+Test(al_ssm, secure_string_under_a_disabled_key)
+{
+    char *id = make_key_alias("alias/off");
+    ok(PUT,
+       "{\"Name\":\"/off\",\"Type\":\"SecureString\",\"Value\":\"v\",\"KeyId\":\"alias/off\"}");
+    ok("TrentService.DisableKey", "{\"KeyId\":\"alias/off\"}");
+    fails(GET, "{\"Name\":\"/off\",\"WithDecryption\":true}", "InvalidKeyId");
+    get("/off", false); /* the ciphertext can still be listed */
+    fails(PUT, "{\"Name\":\"/off\",\"Value\":\"w\",\"Overwrite\":true}", "InvalidKeyId");
+    ok("TrentService.EnableKey", "{\"KeyId\":\"alias/off\"}");
+    cr_assert_str_eq(jstr(get("/off", true), "Value"), "v");
+    es_free(id);
+}

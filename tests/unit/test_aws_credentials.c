@@ -375,6 +375,33 @@ Test(creds, expiring_credentials_refreshed_before_expiry)
     cr_expect_eq(fake_op_count(&f, "creds-container"), 2);
 }
 
+Test(creds, failed_refresh_keeps_serving_unexpired_credentials)
+{
+    const char *fa[] = {"--expiry", "5", NULL};
+    start(fa, &(aw_creds_config){0});
+    aw_creds_close(p, NULL, NULL);
+    char full[128];
+    snprintf(full, sizeof full, "AWS_CONTAINER_CREDENTIALS_FULL_URI=%s/creds", f.base);
+    char *env[] = {full, NULL};
+    aw_creds_config cfg = {.envp = env, .refresh_before_s = 3};
+    cr_assert_eq(aw_creds_create(c, &cfg, &p), 0);
+    cg a = {0}, b = {0}, d = {0};
+    get(&a);
+    cr_expect_str_eq(a.akid, "AKCONTAINER1");
+    fake_post(&f, "/__script",
+              "{\"container\":[{\"status\":500,\"body\":\"down\"},"
+              "{\"status\":500,\"body\":\"down\"},{\"status\":500,\"body\":\"down\"}]}");
+    sleep_ms(2200); /* inside the refresh window, not expired */
+    get(&b);
+    cr_expect(!b.failed, "%s", b.err.code);
+    cr_expect_str_eq(b.akid, "AKCONTAINER1");
+    cr_expect_eq(fake_op_count(&f, "container"), 2, "the refresh was tried");
+    sleep_ms(3500); /* expired now: the failure shows */
+    get(&d);
+    cr_expect(d.failed);
+    cr_expect_str_eq(d.err.code, "ContainerCredentialsUnavailable");
+}
+
 #define ROLE "arn:aws:iam::123456789012:role/exec"
 
 Test(creds, assume_role_coalesced_and_cached)
@@ -432,6 +459,27 @@ Test(creds, assume_role_refreshed_before_expiry)
     uv_run(&loop, UV_RUN_DEFAULT);
     cr_expect_str_eq(b.akid, "AKSTS2");
     cr_expect_eq(fake_op_count(&f, "AssumeRole"), 2);
+}
+
+Test(creds, assume_role_failed_refresh_keeps_unexpired_credentials)
+{
+    const char *fa[] = {"--expiry", "5", NULL};
+    aw_creds_config cfg = {.access_key_id = AK, .secret_access_key = SK, .refresh_before_s = 3};
+    start(fa, &cfg);
+    cg a = {0}, b = {0};
+    cr_assert_eq(aw_creds_assume_role(p, ROLE, on_creds, &a), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    cr_expect_str_eq(a.akid, "AKSTS1");
+    fake_post(&f, "/__script",
+              "{\"AssumeRole\":[{\"status\":403,\"content_type\":\"text/xml\",\"body\":"
+              "\"<ErrorResponse><Error><Code>AccessDenied</Code><Message>no</Message></Error>"
+              "</ErrorResponse>\"}]}");
+    sleep_ms(2200);
+    cr_assert_eq(aw_creds_assume_role(p, ROLE, on_creds, &b), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    cr_expect(!b.failed, "%s", b.err.code);
+    cr_expect_str_eq(b.akid, "AKSTS1");
+    cr_expect_eq(fake_op_count(&f, "AssumeRole"), 2, "the refresh was tried");
 }
 
 Test(creds, assume_role_denied_goes_to_every_waiter_and_is_not_cached)

@@ -86,6 +86,29 @@ Test(http, get_and_connection_reuse)
     cr_expect_eq(fake_stat_int(&f, "connections"), 2);
 }
 
+/* A request on a reused connection costs about one loop turn on curl's
+ * timer (its "start now" after curl_multi_add_handle); the rest is driven
+ * by socket readiness. A regression that spins the loop shows here. */
+Test(http, few_loop_turns_per_request)
+{
+    static const char body[] = "{\"Names\":[\"a\"],\"WithDecryption\":true}";
+    aw_http_request post = {.method = "POST", .body = body, .body_len = sizeof body - 1};
+    result r = {0};
+    get("/__reset", &post, &r); /* connects */
+    aw_http_stats a, b;
+    aw_http_get_stats(h, &a);
+    for (int i = 0; i < 10; i++) {
+        result q = {0};
+        aw_http_request p2 = post;
+        get("/__reset", &p2, &q);
+        cr_assert_eq(q.err, 0);
+        cr_assert_eq(q.status, 200);
+    }
+    aw_http_get_stats(h, &b);
+    unsigned long per = (b.timer_wakeups - a.timer_wakeups) / 10;
+    cr_expect_leq(per, 3, "%lu timer wake-ups per request", per);
+}
+
 Test(http, status_and_post)
 {
     result r = {0};
@@ -104,6 +127,9 @@ Test(http, request_timeout)
     cr_expect_eq(r.err, AW_HTTP_E_TIMEOUT);
     cr_expect(ms >= 250 && ms < 3000, "took %lu ms", (unsigned long)ms);
     cr_expect(aw_http_err_retryable(r.err));
+    aw_http_stats st;
+    aw_http_get_stats(h, &st);
+    cr_expect_eq(st.timeouts, 1);
 }
 
 Test(http, connect_failure)
@@ -143,6 +169,9 @@ Test(http, body_limit)
     get("/bigchunked?n=50000", &q, &r3);
     cr_expect_eq(r3.err, AW_HTTP_E_BODY_TOO_BIG);
     cr_expect_str_eq(aw_http_strerror(AW_HTTP_E_BODY_TOO_BIG), "response body larger than allowed");
+    aw_http_stats st;
+    aw_http_get_stats(h, &st);
+    cr_expect_eq(st.body_too_big, 2);
 }
 
 Test(http, many_in_flight)

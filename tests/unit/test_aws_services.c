@@ -518,3 +518,52 @@ Test(svc, close_cancels_calls)
     cr_expect_eq(g2.calls, 1);
     cr_expect_eq(g2.err.kind, AW_ERR_CANCELED);
 }
+
+static void close_client_from_callback(void *arg, const aw_error *err, aw_ssm_result *r)
+{
+    on_ssm(arg, err, r);
+    aw_client_close(c, NULL, NULL);
+    c = NULL;
+}
+
+Test(svc, close_from_a_callback_with_calls_in_flight_and_waiting)
+{
+    /* one slow call in flight, one waiting for a retry, one fast whose
+     * callback closes the client */
+    /* GetParameters answers 503 ten times; with 10 attempts and a 5 s base
+     * delay it cannot run out of attempts before the close */
+    es_buf sc;
+    es_buf_init(&sc, 4096);
+    es_buf_append_str(&sc, "{\"GetSecretValue\":[{\"delay\":3,\"body\":\"{}\"}],"
+                           "\"GetParameters\":[");
+    for (int i = 0; i < 10; i++)
+        es_buf_printf(&sc, "%s{\"status\":503,\"body\":\"{}\"}", i ? "," : "");
+    es_buf_append_str(&sc, "]}");
+    fake_post(&f, "/__script", es_buf_cstr(&sc));
+    es_buf_free(&sc);
+    aw_client_close(c, NULL, NULL);
+    aw_client_config cfg = {.region = "us-east-1", .base_delay_ms = 5000, .max_attempts = 10};
+    for (int i = 0; i < AW_SVC_COUNT; i++)
+        cfg.endpoint_override[i] = f.base;
+    cr_assert_eq(aw_client_create(&loop, &cfg, &c), 0);
+    sgot slow = {0};
+    got retrying = {0}, fast = {0};
+    const char *n[] = {"a"};
+    cr_assert_eq(aw_sm_get_secret_value(c, &creds, NULL, "db", NULL, NULL, on_cancel, &slow), 0);
+    cr_assert_eq(aw_ssm_get_parameters(c, &creds, NULL, n, 1, on_ssm, &retrying), 0);
+    /* let both go out and the 503 come back */
+    for (int i = 0; i < 50 && fake_op_count(&f, "GetParameters") < 1; i++)
+        uv_run(&loop, UV_RUN_NOWAIT);
+    uint64_t t0 = uv_hrtime();
+    while ((uv_hrtime() - t0) < 300000000ull)
+        uv_run(&loop, UV_RUN_NOWAIT);
+    cr_assert_eq(aw_ssm_get_parameter(c, &creds, NULL, "quick", close_client_from_callback, &fast),
+                 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    cr_expect_eq(fast.calls, 1);
+    cr_expect(!fast.failed);
+    cr_expect_eq(slow.calls, 1);
+    cr_expect_eq(slow.err.kind, AW_ERR_CANCELED);
+    cr_expect_eq(retrying.calls, 1);
+    cr_expect_eq(retrying.err.kind, AW_ERR_CANCELED);
+}

@@ -696,3 +696,31 @@ Test(http_misc, strerror_names_every_error)
     cr_assert(!es_http_token_in_list("keep-alived", "keep-alive"));
     cr_assert(!es_http_token_in_list("", "close"));
 }
+
+#include "common/alloc.h"
+
+/* Every allocation failure is an error return with nothing leaked (ASan). */
+Test(http_misc, allocation_failures_are_clean)
+{
+    const char m[] = "POST /x HTTP/1.1\r\nA: 1\r\nB: 2\r\nContent-Length: 5\r\n\r\nhello";
+    bool succeeded = false;
+    for (long n = 0; n < 50 && !succeeded; n++) {
+        es_alloc_fail_after(n);
+        es_http_parser *p = NULL;
+        int r = es_http_parser_create(ES_HTTP_REQUEST, NULL, &p);
+        if (r < 0) {
+            cr_assert_eq(r, -ENOMEM);
+            cr_assert_null(p, "out-param untouched on failure");
+            continue;
+        }
+        size_t c, off = 0;
+        int rc;
+        while ((rc = es_http_parser_feed(p, m + off, sizeof(m) - 1 - off, &c)) == ES_HTTP_HEADERS)
+            off += c;
+        cr_assert(rc == ES_HTTP_DONE || rc == -ENOMEM, "n=%ld rc=%d", n, rc);
+        succeeded = rc == ES_HTTP_DONE;
+        es_http_parser_free(p);
+    }
+    es_alloc_fail_after(-1);
+    cr_assert(succeeded, "enough allocations eventually succeed");
+}

@@ -100,8 +100,11 @@ Test(inject, log_config_labels_and_name)
     };
     ag_create_params *p = NULL;
     char err[AG_INJECT_ERR_MAX];
-    cr_assert_eq(ag_inject_build(&td->containers[0], NULL, vals, 2, &ictx, &p, err, sizeof err), 0,
+    ag_inject_ctx nctx = ictx;
+    nctx.network_mode = "bridge";
+    cr_assert_eq(ag_inject_build(&td->containers[0], NULL, vals, 2, &nctx, &p, err, sizeof err), 0,
                  "%s", err);
+    cr_assert_str_eq(p->network_mode, "bridge");
     cr_assert_str_eq(p->log_type, "fluentd");
     cr_assert_eq(p->n_log_config, 3);
     cr_assert_str_eq(kv_of(p->log_config, p->n_log_config, "tag"), "t");
@@ -142,6 +145,7 @@ Test(inject, log_config_labels_and_name)
                      "10.0.0.1:24224");
     int64_t v;
     cr_assert(es_json_get_int64(hc, "Memory", &v) && v == 64 * 1024 * 1024);
+    cr_assert_str_eq(es_json_get_str(hc, "NetworkMode"), "bridge");
     cr_assert(es_json_get_int64(j, "StopTimeout", &v) && v == 20);
     cr_assert_str_eq(es_json_get_str(es_json_get(j, "Labels"), "com.amazonaws.ecs.cluster"),
                      "default");

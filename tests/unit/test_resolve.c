@@ -47,6 +47,7 @@ static void teardown(void)
     cr_expect_eq(uv_loop_close(&loop), 0);
     cr_expect_eq(fake_stat_int(&f, "bad_signatures"), 0);
     fake_stop(&f);
+    expect_no_leaks();
 }
 
 TestSuite(resolve, .init = setup, .fini = teardown, .timeout = 60);

@@ -1,8 +1,10 @@
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "agent/valuefrom.h"
+#include "aws/arn.h"
 #include "common/alloc.h"
 
 static ag_valuefrom ok(const char *vf, const char *region)
@@ -147,13 +149,15 @@ Test(valuefrom, reference_to_secretsmanager_via_ssm)
     cr_assert_str_eq(v.ssm_name, "/aws/reference/secretsmanager/prod/db");
     cr_assert_str_eq(v.region, "us-west-2");
     ag_valuefrom_clear(&v);
-    v = ok("arn:aws:ssm:us-east-1:123456789012:parameter/aws/reference/secretsmanager/x@y", NULL);
+    v = ok("arn:aws:ssm:us-east-1:123456789012:parameter/aws/reference/secretsmanager/x.y", NULL);
     cr_assert_eq(v.kind, AG_VF_SSM_REFERENCE);
-    cr_assert_str_eq(v.secret_id, "x@y");
+    cr_assert_str_eq(v.secret_id, "x.y");
     cr_assert_str_eq(v.region, "us-east-1");
     ag_valuefrom_clear(&v);
     bad("/aws/reference/secretsmanager/", "secret name is empty");
     bad("/aws/reference/secretsmanager/db:2", "not supported");
+    bad("/aws/reference/secretsmanager/x@y", "only letters, digits and _.-/");
+    bad("/aws/reference/secretsmanager//x", "empty hierarchy level");
 }
 
 Test(valuefrom, malformed_inputs_have_precise_errors)
@@ -163,6 +167,8 @@ Test(valuefrom, malformed_inputs_have_precise_errors)
     cr_assert_eq(bad("a\nb", "control"), AG_VF_E_CHARS);
     cr_assert_eq(bad("arn:aws:ssm", "not an ARN"), AG_VF_E_ARN);
     cr_assert_eq(bad("arn::ssm:us-east-1:123456789012:parameter/x", "partition"), AG_VF_E_ARN);
+    cr_assert_eq(bad("arn:aws-xx:ssm:us-east-1:123456789012:parameter/x", "partition"),
+                 AG_VF_E_ARN);
     cr_assert_eq(bad("arn:aws:s3:us-east-1:123456789012:bucket", "only ssm and secretsmanager"),
                  AG_VF_E_SERVICE);
     cr_assert_eq(bad("arn:aws:ssm::123456789012:parameter/x", "no region"), AG_VF_E_REGION);
@@ -221,4 +227,71 @@ Test(valuefrom, resource_arn_for_iam)
            "arn:aws:ssm:eu-west-1:123456789012:parameter/aws/reference/secretsmanager/s");
     arn_is("arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf:k::",
            "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf");
+}
+
+/* Until valuefrom moves onto aws/arn.h, the two must agree: every ARN we
+ * accept, aw_arn_parse accepts, with the same parts. */
+static void agrees(const char *s)
+{
+    ag_valuefrom v = ok(s, NULL);
+    static aw_arn a;
+    int r = aw_arn_parse_str(s, &a);
+    cr_assert_eq(r, 0, "%s: aws/arn refuses what valuefrom accepts: %s", s, aw_arn_strerror(r));
+    cr_assert_str_eq(a.partition, v.partition);
+    cr_assert_str_eq(a.region, v.region);
+    cr_assert_str_eq(a.account, v.account);
+    if (v.kind == AG_VF_SECRETSMANAGER) {
+        cr_assert_eq(a.kind, AW_ARN_SECRET);
+        char id[AW_ARN_MAX + 1];
+        cr_assert_eq(aw_arn_secret_id(&a, id, sizeof id), 0);
+        cr_assert_str_eq(id, v.secret_id);
+        cr_assert_str_eq(a.json_key, v.json_key ? v.json_key : "");
+        cr_assert_str_eq(a.version_stage, v.version_stage ? v.version_stage : "");
+        cr_assert_str_eq(a.version_id, v.version_id ? v.version_id : "");
+    } else {
+        cr_assert_eq(a.kind, AW_ARN_SSM_PARAMETER);
+        /* SSM: "/a" and "a" name the same parameter */
+        const char *an = a.name[0] == '/' ? a.name + 1 : a.name;
+        const char *vn = v.ssm_name[0] == '/' ? v.ssm_name + 1 : v.ssm_name;
+        cr_assert_str_eq(an, vn);
+        char sel[32] = "";
+        if (v.ssm_version)
+            snprintf(sel, sizeof sel, "%llu", (unsigned long long)v.ssm_version);
+        cr_assert_str_eq(a.selector, v.ssm_label ? v.ssm_label : sel);
+    }
+    ag_valuefrom_clear(&v);
+}
+
+Test(valuefrom, agrees_with_aws_arn)
+{
+    agrees("arn:aws:ssm:us-east-1:123456789012:parameter/a");
+    agrees("arn:aws:ssm:us-east-1:123456789012:parameter/a/b/c");
+    agrees("arn:aws-cn:ssm:cn-north-1:123456789012:parameter/a:3");
+    agrees("arn:aws-us-gov:ssm:us-gov-west-1:123456789012:parameter/a/b:lab_1");
+    agrees("arn:aws:ssm:us-east-1:123456789012:parameter/aws/reference/secretsmanager/x");
+    agrees("arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf");
+    agrees("arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf:k::");
+    agrees("arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf::AWSPREVIOUS:");
+    agrees("arn:aws:secretsmanager:us-east-1:123456789012:secret:a/b+c=d.e@f_g-h:k:AWSCURRENT:"
+           "01234567-89ab-cdef-0123-456789abcdef");
+    /* and refuses at least what aws/arn refuses */
+    const char *refused[] = {
+        "arn:aws-iso:ssm:us-east-1:123456789012:parameter/a",
+        "arn:aws:ssm::123456789012:parameter/a",
+        "arn:aws:ssm:us-east-1::parameter/a",
+        "arn:aws:ssm:us-east-1:123456789012:parameter//a",
+        "arn:aws:secretsmanager:uS-east-1:123456789012:secret:db",
+        "arn:aws:secretsmanager:us-:123456789012:secret:db",
+        "arn:aws:ssm:us-east-1:123456789012:parameter/a:",
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:db:k:s:i:x",
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:d#b",
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        static aw_arn a;
+        cr_assert_neq(aw_arn_parse_str(refused[i], &a), 0, "%s", refused[i]);
+        ag_valuefrom v;
+        char err[256];
+        cr_assert_lt(ag_valuefrom_parse(refused[i], NULL, &v, err, sizeof err), 0, "%s",
+                     refused[i]);
+    }
 }
