@@ -6,6 +6,7 @@
 
 #include "aws/local/auth.h"
 #include "aws/sigv4.h"
+#include "aws/sts.h"
 #include "common/secure.h"
 
 TestSuite(al_sts, .init = alt_setup, .fini = alt_teardown);
@@ -371,4 +372,27 @@ Test(al_sts, sessions_end_with_their_role)
                  0);
     cr_assert_str_eq(principal, "arn:aws:sts::123456789012:assumed-role/EXEC/s2");
     es_free_secret_str(secret);
+}
+
+/* The project's own STS client (aws/sts.h) reads what the embedded STS writes. */
+Test(al_sts, answers_parse_with_the_client)
+{
+    make_role("exec", ECS_TRUST);
+    qok("sts", "AssumeRole", "RoleArn", ROLE_ARN, "RoleSessionName", "task-7", NULL);
+    aw_sts_credentials cr;
+    memset(&cr, 0, sizeof cr);
+    cr_assert_eq(aw_sts_parse_assume_role(T.out.data, T.out.len, &cr), 0);
+    cr_assert_eq(strncmp(cr.access_key_id, "ASIA", 4), 0);
+    cr_assert_eq(strlen(cr.secret_access_key), AL_STS_SECRET_LEN);
+    cr_assert_eq(strlen(cr.session_token), AL_STS_TOKEN_LEN);
+    cr_assert_eq(cr.expiration, (time_t)T.now + 3600);
+    cr_assert_str_eq(cr.assumed_role_arn, "arn:aws:sts::123456789012:assumed-role/exec/task-7");
+    aw_sts_credentials_clear(&cr);
+    qok("sts", "GetCallerIdentity", NULL);
+    aw_sts_identity id;
+    memset(&id, 0, sizeof id);
+    cr_assert_eq(aw_sts_parse_caller_identity(T.out.data, T.out.len, &id), 0);
+    cr_assert_str_eq(id.account, "123456789012");
+    cr_assert_str_eq(id.arn, ROOT);
+    aw_sts_identity_clear(&id);
 }
