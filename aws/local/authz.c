@@ -7,6 +7,7 @@
 
 #include "aws/local/iam.h"
 #include "aws/local/internal.h"
+#include "aws/local/kms_policy.h"
 #include "aws/local/sm_policy.h"
 #include "common/alloc.h"
 
@@ -16,19 +17,28 @@ static const char allow_all[] =
     "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Sid\":\"AccountRoot\",\"Effect\":\"Allow\","
     "\"Action\":\"*\",\"Resource\":\"*\"}]}";
 
-/* The default key policy KMS gives a key made without one. */
-static int default_key_policy(al_ctx *c, aw_policy **out)
+/* The key's policy: the stored one, or KMS's default (kms_policy.h). A
+ * policy that no longer parses (cannot happen: validated when stored)
+ * grants nothing. */
+static int key_policy_of(al_ctx *c, const char *arn, aw_policy **out)
 {
-    char doc[512];
-    snprintf(doc, sizeof doc,
-             "{\"Version\":\"2012-10-17\",\"Id\":\"key-default-1\",\"Statement\":[{\"Sid\":"
-             "\"Enable IAM User Permissions\",\"Effect\":\"Allow\",\"Principal\":{\"AWS\":"
-             "\"arn:aws:iam::%s:root\"},\"Action\":\"kms:*\",\"Resource\":\"*\"}]}",
-             c->account);
-    return aw_policy_parse(doc, strlen(doc), AW_POLICY_RESOURCE, "default key policy", NULL, out,
-                           NULL, 0) == AW_POLICY_OK
-               ? 0
-               : -ENOMEM;
+    const char *id = strstr(arn, ":key/") + 5;
+    char *doc = NULL;
+    int r = al_kms_key_policy_of(c, id, &doc);
+    if (r < 0)
+        return r;
+    static const char none[] = "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":"
+                               "\"Allow\",\"Principal\":\"*\",\"NotAction\":\"*\","
+                               "\"Resource\":\"*\"}]}";
+    int pr =
+        aw_policy_parse(doc, strlen(doc), AW_POLICY_RESOURCE, "key policy", NULL, out, NULL, 0);
+    es_free(doc);
+    if (pr == AW_POLICY_E_NOMEM)
+        return -ENOMEM;
+    if (pr != AW_POLICY_OK && aw_policy_parse(none, sizeof none - 1, AW_POLICY_RESOURCE,
+                                              "key policy", NULL, out, NULL, 0) != AW_POLICY_OK)
+        return -ENOMEM;
+    return 0;
 }
 
 static bool is_kms_key(const char *arn)
@@ -137,7 +147,7 @@ int al_authz_evaluate(al_ctx *c, const al_authz_req *q, char *why, size_t whylen
         ctx[nctx++] = extra[i];
 
     if (!resource_policy && is_kms_key(resource)) {
-        if ((r = default_key_policy(c, &key_policy)) < 0)
+        if ((r = key_policy_of(c, resource, &key_policy)) < 0)
             goto out;
         resource_policy = key_policy;
     } else if (!resource_policy && strncmp(resource, "arn:aws:secretsmanager:", 23) == 0) {

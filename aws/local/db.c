@@ -130,6 +130,9 @@ static const char *const migrations[] = {
     " role_id TEXT NOT NULL," /* a role deleted and made again is another role */
     " expires REAL NOT NULL,"
     " created REAL NOT NULL);"
+    "CREATE TABLE kms_key_policy ("
+    " key_id TEXT PRIMARY KEY REFERENCES kms_key(key_id) ON DELETE CASCADE,"
+    " policy TEXT NOT NULL);" /* absent: the default key policy */
     "CREATE TABLE sm_resource_policy ("
     " arn TEXT PRIMARY KEY REFERENCES sm_secret(arn) ON DELETE CASCADE,"
     " policy TEXT NOT NULL);",

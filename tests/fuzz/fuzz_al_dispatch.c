@@ -35,6 +35,8 @@ static const char *const targets[] = {
     "secretsmanager.PutResourcePolicy",
     "secretsmanager.GetResourcePolicy",
     "secretsmanager.DeleteResourcePolicy",
+    "TrentService.PutKeyPolicy",
+    "TrentService.GetKeyPolicy",
     "TrentService.CreateKey",
     "TrentService.DescribeKey",
     "TrentService.ListKeys",

@@ -352,3 +352,81 @@ Test(al_authz_seed, a_deleted_boundary_allows_nothing)
            " because no permissions boundary allows the ssm:GetParameters action",
            "{\"Names\":[\"/test/database_password\"]}");
 }
+
+static void put_key_policy(const char *stmts, bool bypass, int want_status)
+{
+    char body[2048], esc[1600];
+    size_t j = 0;
+    for (const char *p = stmts; *p && j + 2 < sizeof esc; p++) {
+        if (*p == '"')
+            esc[j++] = '\\';
+        esc[j++] = *p;
+    }
+    esc[j] = 0;
+    snprintf(body, sizeof body,
+             "{\"KeyId\":\"%s\",\"PolicyName\":\"default\",\"BypassPolicyLockoutSafetyCheck\":%s,"
+             "\"Policy\":\"{\\\"Version\\\":\\\"2012-10-17\\\",\\\"Statement\\\":[%s]}\"}",
+             key_id, bypass ? "true" : "false", esc);
+    int st = jcall(ROOT, "TrentService.PutKeyPolicy", "%s", body);
+    cr_assert_eq(st, want_status, "%d %s: %s", st, T.err.code, T.err.message);
+}
+
+Test(al_authz_seed, key_policies)
+{
+    put_seed_policy(true);
+    jok(ROOT, "TrentService.GetKeyPolicy", "{\"KeyId\":\"%s\",\"PolicyName\":\"default\"}", key_id);
+    cr_assert_not_null(strstr(jstr(T.resp, "Policy"), "\"arn:aws:iam::123456789012:root\""));
+    jok(ROOT, "TrentService.ListKeyPolicies", "{\"KeyId\":\"%s\"}", key_id);
+    /* default policy: the role's kms:Decrypt grant counts */
+    jok(SESSION, "AmazonSSM.GetParameters",
+        "{\"Names\":[\"/test/database_password\"],\"WithDecryption\":true}");
+    /* a key policy that no longer delegates kms:Decrypt to the account */
+    put_key_policy("{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"arn:aws:iam::123456789012:"
+                   "root\"},\"Action\":[\"kms:PutKeyPolicy\",\"kms:GetKeyPolicy\"],"
+                   "\"Resource\":\"*\"}",
+                   false, 0);
+    char want[512];
+    snprintf(want, sizeof want,
+             "User: " SESSION " is not authorized to perform: kms:Decrypt on resource: %s because "
+             "no resource-based policy allows the kms:Decrypt action",
+             key_arn);
+    denied(SESSION, "AmazonSSM.GetParameters", want,
+           "{\"Names\":[\"/test/database_password\"],\"WithDecryption\":true}");
+    /* naming the role directly grants without the account's IAM policies */
+    qok("iam", "DeleteRolePolicy", "RoleName", "exec", "PolicyName", "secrets", NULL);
+    qok("iam", "PutRolePolicy", "RoleName", "exec", "PolicyName", "ssm-only", "PolicyDocument",
+        "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":"
+        "\"ssm:GetParameters\",\"Resource\":\"*\"}]}",
+        NULL);
+    put_key_policy("{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"arn:aws:iam::123456789012:"
+                   "root\"},\"Action\":\"kms:*\",\"Resource\":\"*\",\"Condition\":{"
+                   "\"StringEquals\":{\"aws:PrincipalType\":\"Account\"}}},{\"Effect\":\"Allow\","
+                   "\"Principal\":{\"AWS\":\"arn:aws:iam::123456789012:role/exec\"},\"Action\":"
+                   "\"kms:Decrypt\",\"Resource\":\"*\"}",
+                   false, 0);
+    jok(SESSION, "AmazonSSM.GetParameters",
+        "{\"Names\":[\"/test/database_password\"],\"WithDecryption\":true}");
+    cr_assert_not_null(strstr(es_buf_cstr(&T.out), "\"pw-1\""));
+    /* errors */
+    put_key_policy("{\"Effect\":\"Allow\",\"Action\":\"kms:*\",\"Resource\":\"*\"}", true, 400);
+    cr_assert_str_eq(T.err.code, "MalformedPolicyDocumentException", "no Principal");
+    cr_assert_eq(
+        jcall(ROOT, "TrentService.PutKeyPolicy",
+              "{\"KeyId\":\"alias/aws/ssm\",\"PolicyName\":\"default\",\"Policy\":\"{}\"}"),
+        400);
+    cr_assert_eq(jcall(ROOT, "TrentService.GetKeyPolicy",
+                       "{\"KeyId\":\"alias/aws/ssm\",\"PolicyName\":\"other\"}"),
+                 400);
+    cr_assert_str_eq(T.err.code, "NotFoundException");
+    /* the lockout safety check */
+    const char *lockout =
+        "{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"arn:aws:iam::"
+        "123456789012:role/exec\"},\"Action\":\"kms:Decrypt\",\"Resource\":\"*\"}";
+    put_key_policy(lockout, false, 400);
+    cr_assert_str_eq(T.err.code, "MalformedPolicyDocumentException");
+    cr_assert_str_eq(T.err.message, "The new key policy will not allow you to update the key "
+                                    "policy in the future.");
+    put_key_policy(lockout, true, 0);
+    cr_assert_eq(jcall(ROOT, "TrentService.GetKeyPolicy", "{\"KeyId\":\"%s\"}", key_id), 400);
+    cr_assert_str_eq(T.err.code, "AccessDeniedException");
+}
