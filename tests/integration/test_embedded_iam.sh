@@ -7,6 +7,8 @@
 #     secretsmanager get-secret-value are denied with AWS's wording (S7);
 #   - iam put-role-policy with the seed's policy: exactly those reads are then allowed;
 #     without kms:Decrypt the customer managed key's parameter is denied naming kms:Decrypt;
+#   - a Secrets Manager resource policy naming the role grants it; a KMS key policy that no
+#     longer delegates to IAM refuses the role's kms:Decrypt;
 #   - the session token must be sent and match; IAM errors come back with IAM's codes;
 #   - a role declared in <config dir>/roles/*.json is served, read-only; a bad role file stops
 #     the start with the file named;
@@ -185,6 +187,29 @@ expect_error AccessDeniedException as_task ssm put-parameter --name /test/databa
   --value x --overwrite
 expect_error DeleteConflict aws iam delete-role --role-name exec
 
+say "resource policies: a secret shared with the role by its resource policy; key policies"
+OTHER_ARN=$(aws secretsmanager create-secret --name shared --secret-string Shared-9c1e --query ARN --output text)
+expect_error AccessDeniedException as_task secretsmanager get-secret-value --secret-id "$OTHER_ARN"
+aws secretsmanager put-resource-policy --secret-id shared --block-public-policy --resource-policy \
+  "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"arn:aws:iam::$ACCT:role/exec\"},\"Action\":\"secretsmanager:GetSecretValue\",\"Resource\":\"*\"}]}" >/dev/null
+eq "$(as_task secretsmanager get-secret-value --secret-id "$OTHER_ARN" --query SecretString --output text)" \
+  Shared-9c1e "granted by the resource policy"
+has "$(aws secretsmanager get-resource-policy --secret-id shared --query ResourcePolicy --output text)" \
+  "role/exec" "get-resource-policy"
+expect_error PublicPolicyException aws secretsmanager put-resource-policy --secret-id shared \
+  --block-public-policy --resource-policy \
+  '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"secretsmanager:*","Resource":"*"}]}'
+has "$(aws kms get-key-policy --key-id "$KEY" --policy-name default --query Policy --output text)" \
+  "arn:aws:iam::$ACCT:root" "default key policy"
+aws kms put-key-policy --key-id "$KEY" --policy-name default --policy \
+  "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"arn:aws:iam::$ACCT:root\"},\"Action\":[\"kms:PutKeyPolicy\",\"kms:GetKeyPolicy\"],\"Resource\":\"*\"}]}"
+expect_error AccessDeniedException as_task ssm get-parameters --names /test/database_password --with-decryption
+has "$ERR" "because no resource-based policy allows the kms:Decrypt action" "key policy without delegation"
+aws kms put-key-policy --key-id "$KEY" --policy-name default --policy \
+  "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"arn:aws:iam::$ACCT:root\"},\"Action\":\"kms:*\",\"Resource\":\"*\"}]}"
+eq "$(as_task ssm get-parameters --names /test/database_password --with-decryption --query 'Parameters[0].Value' --output text)" \
+  Db-Pass-9c1e "delegating again"
+
 say "the session token must be sent and match"
 TOKEN_OVERRIDE= expect_error UnrecognizedClientException as_task ssm get-parameters --names /test/database_password
 TOKEN_OVERRIDE=AAAA$(jq -r .Credentials.SessionToken "$WORK/creds.json" | cut -c5-) \
@@ -219,7 +244,7 @@ start_agent 2
 eq "$(as_task ssm get-parameters --names /app/url --query 'Parameters[0].Value' --output text)" https://app.test \
   "session after restart"
 stop_agent
-for v in "$SESSION_SECRET" "$SESSION_TOKEN" Db-Pass-9c1e Api-Key-9c1e; do
+for v in "$SESSION_SECRET" "$SESSION_TOKEN" Db-Pass-9c1e Api-Key-9c1e Shared-9c1e; do
   if grep -rlaF -- "$v" "$STATE" "$LOG"; then fail "'${v:0:6}...' found in the clear"; fi
 done
 
