@@ -56,6 +56,7 @@ struct al_server {
         void *arg;
     } get_routes[AL_SERVER_ROUTES_MAX];
     size_t n_get_routes;
+    bool no_store_ops; /* al_server_serve_store(s, false) */
 };
 
 int al_server_add_json_route(al_server *s, const char *target_prefix, const char *signing_name,
@@ -69,6 +70,11 @@ int al_server_add_json_route(al_server *s, const char *target_prefix, const char
     s->json_routes[s->n_json_routes].arg = arg;
     s->n_json_routes++;
     return 0;
+}
+
+void al_server_serve_store(al_server *s, bool serve)
+{
+    s->no_store_ops = !serve;
 }
 
 int al_server_add_get_route(al_server *s, const char *path, al_get_route_fn fn, void *arg)
@@ -340,6 +346,19 @@ static void handle_request(conn *c)
         if (ctype && strncasecmp(ctype, "application/x-www-form-urlencoded", 33) == 0 &&
             form_action(c->body.data ? c->body.data : "", c->body.len, action, sizeof action)) {
             /* the query protocol: IAM and STS (aws/local/query.h) */
+            if (s->no_store_ops) {
+                al_error qe;
+                al_fail(&qe, 400, "InvalidAction",
+                        "IAM and STS are served by the embedded endpoints in embedded mode only.");
+                es_buf x;
+                es_buf_init(&x, 4096);
+                if (al_query_error_xml("iam", &qe, &x) == 0)
+                    send_answer(c, 400, "text/xml", x.data, x.len, false);
+                else
+                    send_simple_error(c, 503, "ServiceUnavailable", "Out of memory.", true);
+                es_buf_free(&x);
+                return;
+            }
             al_request qr = {.method = method,
                              .path = path,
                              .query = q ? q + 1 : NULL,
@@ -373,7 +392,7 @@ static void handle_request(conn *c)
             service = s->json_routes[i].signing_name;
         }
     }
-    if (route == SIZE_MAX && (!service || !al_knows_target(amz_target))) {
+    if (route == SIZE_MAX && (s->no_store_ops || !service || !al_knows_target(amz_target))) {
         send_simple_error(c, 400, "UnknownOperationException",
                           "The operation named by X-Amz-Target is not served here.", false);
         return;

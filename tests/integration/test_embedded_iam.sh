@@ -14,9 +14,9 @@
 #     the start with the file named;
 #   - sessions survive a restart; their secrets and tokens are not stored in the clear.
 #
-# Env (ctest passes them): ES_AGENT_BIN.
+# Env (ctest passes them): ES_AGENT_BIN, ES_TEST_DOCKER_HOST (READY waits for Docker).
 set -euo pipefail
-: "${ES_AGENT_BIN:?}"
+: "${ES_AGENT_BIN:?}" "${ES_TEST_DOCKER_HOST:?}"
 T0=$(date +%s)
 say() { echo "[$(($(date +%s) - T0))s] $*"; }
 WORK=$(mktemp -d /tmp/es-iam-XXXXXX)
@@ -47,7 +47,7 @@ export AWS_SHARED_CREDENTIALS_FILE=$STATE/aws-credentials AWS_CONFIG_FILE=$STATE
 
 start_agent() {
   "$ES_AGENT_BIN" --config "$ETC/agent.conf" --state-dir "$STATE" --listen "127.0.0.1:$PORT" \
-    --region us-east-2 --log-level debug >>"$LOG" 2>&1 &
+    --region us-east-2 --docker-host "$ES_TEST_DOCKER_HOST" --log-level debug >>"$LOG" 2>&1 &
   PID=$!
   local i
   for ((i = 0; i < 100; i++)); do
@@ -251,6 +251,6 @@ done
 say "a bad role file stops the start, naming the file"
 echo '{"RoleName": "x", "Trust": {}}' >"$ETC/roles/zz-bad.json"
 if "$ES_AGENT_BIN" --config "$ETC/agent.conf" --state-dir "$STATE" --listen "127.0.0.1:$PORT" \
-  --region us-east-2 >"$WORK/bad.log" 2>&1; then fail "the agent started with a bad role file"; fi
+  --region us-east-2 --docker-host "$ES_TEST_DOCKER_HOST" >"$WORK/bad.log" 2>&1; then fail "the agent started with a bad role file"; fi
 grep -qF 'zz-bad.json: unknown member "Trust"' "$WORK/bad.log" || fail "no file-named error: $(cat "$WORK/bad.log")"
 say "PASS"
