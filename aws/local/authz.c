@@ -143,6 +143,21 @@ int al_authz_evaluate(al_ctx *c, const al_authz_req *q, char *why, size_t whylen
     ctx[nctx++] = (aw_ctx_entry){"aws:CurrentTime", v_now, 1, false};
     ctx[nctx++] = (aw_ctx_entry){"aws:EpochTime", v_epoch, 1, false};
     ctx[nctx++] = (aw_ctx_entry){"aws:RequestedRegion", v_region, 1, false};
+    /* KMS used by SSM or Secrets Manager on the caller's behalf */
+    char via[96];
+    const char *v_via[1] = {via}, *v_caller_acct[1] = {c->account};
+    if (strncmp(action, "kms:", 4) == 0) {
+        const char *svc = NULL;
+        if (c->calling_service && strcmp(c->calling_service, "AmazonSSM") == 0)
+            svc = "ssm";
+        else if (c->calling_service && strcmp(c->calling_service, "secretsmanager") == 0)
+            svc = "secretsmanager";
+        if (svc) {
+            snprintf(via, sizeof via, "%s.%s.amazonaws.com", svc, c->region);
+            ctx[nctx++] = (aw_ctx_entry){"kms:ViaService", v_via, 1, false};
+        }
+        ctx[nctx++] = (aw_ctx_entry){"kms:CallerAccount", v_caller_acct, 1, false};
+    }
     for (size_t i = 0; i < nextra && nctx < sizeof ctx / sizeof ctx[0]; i++)
         ctx[nctx++] = extra[i];
 

@@ -12,7 +12,9 @@
  * policies; none otherwise. Context keys given to conditions:
  * aws:PrincipalArn (the role ARN for a session), aws:PrincipalAccount,
  * aws:PrincipalType, aws:userid, aws:username (users), aws:CurrentTime,
- * aws:EpochTime, aws:RequestedRegion.
+ * aws:EpochTime, aws:RequestedRegion; for kms: actions kms:CallerAccount and,
+ * when SSM or Secrets Manager use the key for the caller, kms:ViaService
+ * ("ssm.REGION.amazonaws.com", "secretsmanager.REGION.amazonaws.com").
  *
  * A refusal's message is AWS's ("User: ARN is not authorized to perform:
  * ACTION on resource: ARN because no identity-based policy allows the

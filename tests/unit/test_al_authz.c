@@ -430,3 +430,35 @@ Test(al_authz_seed, key_policies)
     cr_assert_eq(jcall(ROOT, "TrentService.GetKeyPolicy", "{\"KeyId\":\"%s\"}", key_id), 400);
     cr_assert_str_eq(T.err.code, "AccessDeniedException");
 }
+
+Test(al_authz_seed, kms_via_service_condition)
+{
+    /* kms:Decrypt only when SSM uses the key: the common execution-role pattern */
+    char doc[2048];
+    snprintf(doc, sizeof doc,
+             "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":"
+             "\"ssm:GetParameters\",\"Resource\":\"%s\"},{\"Effect\":\"Allow\",\"Action\":"
+             "\"kms:Decrypt\",\"Resource\":\"%s\",\"Condition\":{\"StringEquals\":{"
+             "\"kms:ViaService\":\"ssm.us-east-2.amazonaws.com\",\"kms:CallerAccount\":"
+             "\"123456789012\"}}}]}",
+             PARAM_ARN, key_arn);
+    qok("iam", "PutRolePolicy", "RoleName", "exec", "PolicyName", "via", "PolicyDocument", doc,
+        NULL);
+    jok(SESSION, "AmazonSSM.GetParameters",
+        "{\"Names\":[\"/test/database_password\"],\"WithDecryption\":true}");
+    cr_assert_not_null(strstr(es_buf_cstr(&T.out), "\"pw-1\""));
+    /* the same key directly, or through Secrets Manager: not via SSM */
+    jok(ROOT, "TrentService.Encrypt", "{\"KeyId\":\"%s\",\"Plaintext\":\"eA==\"}", key_id);
+    char body[1100];
+    snprintf(body, sizeof body, "{\"CiphertextBlob\":\"%s\"}",
+             es_json_get_str(T.resp, "CiphertextBlob"));
+    denied(SESSION, "TrentService.Decrypt",
+           "User: " SESSION " is not authorized to perform: kms:Decrypt", body);
+    qok("iam", "PutRolePolicy", "RoleName", "exec", "PolicyName", "sm", "PolicyDocument",
+        "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":"
+        "\"secretsmanager:GetSecretValue\",\"Resource\":\"*\"}]}",
+        NULL);
+    denied(SESSION, "secretsmanager.GetSecretValue",
+           "User: " SESSION " is not authorized to perform: kms:Decrypt",
+           "{\"SecretId\":\"test/api_key\"}");
+}
