@@ -462,3 +462,23 @@ Test(al_authz_seed, kms_via_service_condition)
            "User: " SESSION " is not authorized to perform: kms:Decrypt",
            "{\"SecretId\":\"test/api_key\"}");
 }
+
+/* S6: a Parameter Store reference to a secret needs secretsmanager:GetSecretValue (and
+ * kms:Decrypt for its customer key) */
+Test(al_authz_seed, secret_through_a_parameter_reference)
+{
+    const char *body =
+        "{\"Names\":[\"/aws/reference/secretsmanager/test/api_key\"],\"WithDecryption\":true}";
+    char want[512];
+    snprintf(want, sizeof want,
+             "User: " SESSION " is not authorized to perform: secretsmanager:GetSecretValue on "
+             "resource: %s because no identity-based policy allows",
+             secret_arn);
+    denied(SESSION, "AmazonSSM.GetParameters", want, body);
+    put_seed_policy(true);
+    jok(SESSION, "AmazonSSM.GetParameters", "%s", body);
+    cr_assert_not_null(strstr(es_buf_cstr(&T.out), "\"sk-1\""));
+    put_seed_policy(false);
+    denied(SESSION, "AmazonSSM.GetParameters",
+           "User: " SESSION " is not authorized to perform: kms:Decrypt on resource: ", body);
+}
