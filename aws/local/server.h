@@ -4,8 +4,9 @@
  * HTTP/1.1 with keep-alive through the common/http.h codec. Each request is
  *   POST / with X-Amz-Target: <prefix>.<Operation> (JSON 1.1: SSM, Secrets
  *   Manager, KMS) -> SigV4-verified (aws/local/auth.h) -> al_dispatch
- *   POST / form-encoded with Action=... (query protocol: STS, IAM) -> the
- *   query hook when one is set, else an XML InvalidAction error
+ *   POST / form-encoded with Action=... (query protocol: STS, IAM) ->
+ *   al_query_serve (aws/local/query.h): verified for the service of the
+ *   credential scope, answered in XML
  * and answered with x-amzn-RequestId. Errors are AWS-shaped:
  * {"__type": code, "message": text} (Secrets Manager: "Message").
  *
