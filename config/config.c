@@ -22,6 +22,14 @@ static int v_mode(const char *v, char *err, size_t n)
     return -EINVAL;
 }
 
+static int v_onoff(const char *v, char *err, size_t n)
+{
+    if (strcmp(v, "on") == 0 || strcmp(v, "off") == 0)
+        return 0;
+    snprintf(err, n, "must be 'on' or 'off', not '%s'", v);
+    return -EINVAL;
+}
+
 static int v_log_level(const char *v, char *err, size_t n)
 {
     es_log_level l;
@@ -203,6 +211,10 @@ const cf_key cf_keys[CF_KEY_COUNT] = {
                               "static AWS secret access key (masked everywhere)", v_nonempty},
     [CF_SESSION_TOKEN] = {"ECS_SECRETS_SESSION_TOKEN", NULL, "TOKEN", NULL, true,
                           "session token for the static keys (masked everywhere)", v_nonempty},
+    [CF_PREFLIGHT] = {"ECS_SECRETS_PREFLIGHT", "preflight", "on|off", "on", false,
+                      "check a task's execution role holds every permission its secrets need "
+                      "before fetching them (one stoppedReason listing what is missing)",
+                      v_onoff},
 };
 
 /* ---- the EnvironmentFile parser ---- */
@@ -239,7 +251,7 @@ int cf_parse_text(const char *text, size_t len, cf_assign_fn fn, void *arg, unsi
         if (r_ == -EMSGSIZE)                                                                       \
             FAIL("value longer than %u bytes", (unsigned)CF_VALUE_MAX);                            \
         if (r_)                                                                                    \
-            FAIL("out of memory");                                                             \
+            FAIL("out of memory");                                                                 \
     } while (0)
 
     while (i < len) {
@@ -396,8 +408,8 @@ static size_t distance(const char *a, const char *b)
         d[0][j] = j;
     for (size_t i = 1; i <= la; i++)
         for (size_t j = 1; j <= lb; j++) {
-            size_t sub = d[i - 1][j - 1] + (toupper((unsigned char)a[i - 1]) !=
-                                            toupper((unsigned char)b[j - 1]));
+            size_t sub = d[i - 1][j - 1] +
+                         (toupper((unsigned char)a[i - 1]) != toupper((unsigned char)b[j - 1]));
             size_t del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
             size_t m = sub < del ? sub : del;
             d[i][j] = m < ins ? m : ins;
