@@ -251,7 +251,7 @@ int cf_parse_text(const char *text, size_t len, cf_assign_fn fn, void *arg, unsi
         if (r_ == -EMSGSIZE)                                                                       \
             FAIL("value longer than %u bytes", (unsigned)CF_VALUE_MAX);                            \
         if (r_)                                                                                    \
-            FAIL("out of memory");                                                                 \
+            FAIL("out of memory");                                                             \
     } while (0)
 
     while (i < len) {
@@ -408,8 +408,8 @@ static size_t distance(const char *a, const char *b)
         d[0][j] = j;
     for (size_t i = 1; i <= la; i++)
         for (size_t j = 1; j <= lb; j++) {
-            size_t sub = d[i - 1][j - 1] +
-                         (toupper((unsigned char)a[i - 1]) != toupper((unsigned char)b[j - 1]));
+            size_t sub = d[i - 1][j - 1] + (toupper((unsigned char)a[i - 1]) !=
+                                            toupper((unsigned char)b[j - 1]));
             size_t del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
             size_t m = sub < del ? sub : del;
             d[i][j] = m < ins ? m : ins;

@@ -522,3 +522,91 @@ Test(preflight_run, no_secrets_is_ok_without_a_call)
     run_close(&r);
     ag_taskdef_free(td);
 }
+
+/* ------------------------------------------- wired into the resolver */
+
+#include "agent/resolve.h"
+
+typedef struct rdone {
+    int calls;
+    ag_resolution *res;
+    char reason[AG_REASON_BUF];
+} rdone;
+
+static void on_resolved(void *arg, ag_resolution *res, const char *reason)
+{
+    rdone *d = arg;
+    d->calls++;
+    d->res = res;
+    snprintf(d->reason, sizeof d->reason, "%s", reason ? reason : "");
+}
+
+static void resolve_once(run *r, ag_resolver *rs, const ag_taskdef *td, rdone *d)
+{
+    memset(d, 0, sizeof *d);
+    cr_assert_eq(ag_resolve_start(rs, td, on_resolved, d), 0);
+    while (d->calls == 0)
+        uv_run(&r->loop, UV_RUN_ONCE);
+}
+
+Test(preflight_run, resolver_stops_before_any_credential_or_fetch)
+{
+    fill_store();
+    ag_taskdef *td =
+        td_parse("{\"family\":\"app\",\"executionRoleArn\":\"" ROLE "\",\"containerDefinitions\":["
+                 "{\"name\":\"a\",\"image\":\"busybox\",\"memory\":32,\"secrets\":["
+                 "{\"name\":\"SECURE\",\"valueFrom\":\"/app/secure\"},"
+                 "{\"name\":\"DB\",\"valueFrom\":\"arn:aws:secretsmanager:us-east-2:" ACCT
+                 ":secret:db:pw::\"}]}]}");
+    run r;
+    run_open(&r, true);
+    uint8_t fp[32] = {1};
+    ag_resolver_config rc = {.client = r.client,
+                             .creds = r.creds,
+                             .region = REGION,
+                             .fp_key = fp,
+                             .fp_key_len = sizeof fp,
+                             .preflight = r.pf};
+    ag_resolver *rs = NULL;
+    cr_assert_eq(ag_resolver_create(&rc, &rs), 0);
+    rdone d;
+    resolve_once(&r, rs, td, &d);
+    cr_assert_null(d.res);
+    char want[AG_REASON_BUF];
+    snprintf(want, sizeof want,
+             "ResourceInitializationError: unable to pull secrets or registry auth: the "
+             "execution role " ROLE " is missing 3 permissions: ssm:GetParameters on "
+             "arn:aws:ssm:us-east-2:" ACCT ":parameter/app/secure; secretsmanager:GetSecretValue "
+             "on %s; kms:Decrypt on %s",
+             secret_arn, key_arn);
+    cr_assert_str_eq(d.reason, want);
+    ag_resolver_stats st;
+    ag_resolver_get_stats(rs, &st);
+    cr_assert_eq(st.ssm_calls + st.sm_calls, 0, "no value fetched");
+    cr_assert_eq(st.preflight_denied, 1);
+    aw_creds_stats cs;
+    aw_creds_get_stats(r.creds, &cs);
+    cr_assert_eq(cs.role_fetches, 0, "the role was not assumed");
+
+    char pol[2048];
+    snprintf(pol, sizeof pol,
+             "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":["
+             "\"ssm:GetParameters\",\"secretsmanager:GetSecretValue\",\"kms:Decrypt\"],"
+             "\"Resource\":[\"arn:aws:ssm:us-east-2:" ACCT ":parameter/app/secure\",\"%s\","
+             "\"%s\"]}]}",
+             secret_arn, key_arn);
+    qok("iam", "PutRolePolicy", "RoleName", "exec", "PolicyName", "secrets", "PolicyDocument", pol,
+        NULL);
+    resolve_once(&r, rs, td, &d);
+    cr_assert_not_null(d.res, "%s", d.reason);
+    cr_assert_eq(d.res->n, 2);
+    cr_assert_str_eq(d.res->items[0].value, "s");
+    cr_assert_str_eq(d.res->items[1].value, "x");
+    ag_resolution_free(d.res);
+    ag_resolver_get_stats(rs, &st);
+    cr_assert_eq(st.ssm_calls, 1);
+    cr_assert_eq(st.sm_calls, 1);
+    run_close(&r);
+    ag_resolver_free(rs);
+    ag_taskdef_free(td);
+}
