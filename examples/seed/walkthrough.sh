@@ -7,7 +7,15 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 STATE_DIR=${STATE_DIR:-/var/lib/ecs-secrets-agent}
 ENDPOINT=${ENDPOINT:-http://127.0.0.1:4577}
-export DOCKER_HOST=${DOCKER_HOST:-unix:///var/run/docker.sock}
+if [ -z "${DOCKER_HOST:-}" ]; then
+  # scripts/run.sh uses the system's engine when it answers, else its private one
+  DOCKER_HOST=unix:///var/run/docker.sock
+  curl -sf --max-time 2 --unix-socket /var/run/docker.sock http://localhost/_ping >/dev/null 2>&1 ||
+    DOCKER_HOST=unix:///var/lib/ecs-secrets-agent-docker/docker.sock
+fi
+export DOCKER_HOST
+# the task's image, made from Debian's busybox-static when this engine lacks it
+"$HERE/../../tests/harness/dockerd.sh" import >/dev/null
 export AWS_SHARED_CREDENTIALS_FILE=$STATE_DIR/aws-credentials AWS_CONFIG_FILE=$STATE_DIR/aws-config
 export AWS_PAGER= AWS_EC2_METADATA_DISABLED=true
 aws() { /usr/bin/aws --profile ecs-secrets-agent --endpoint-url "$ENDPOINT" "$@"; }
