@@ -58,6 +58,15 @@ expect "old task: DATABASE_PASSWORD=MyFirstParameter"
 expect "new task: DATABASE_PASSWORD=MySecondParameter"
 expect "STOPPED	UserInitiated	walkthrough done"
 
+# the walkthrough ran 3 tasks: 3 resolutions timed, 2 launches to RUNNING, 1 failure
+M=$(curl -sf "http://127.0.0.1:$PORT/metrics") || fail "GET /metrics"
+grep -qx 'ecs_agent_secrets_resolve_seconds_count 3' <<<"$M" || fail "metrics: resolutions: $(grep resolve_seconds_count <<<"$M")"
+grep -qx 'ecs_agent_task_launch_seconds_count 2' <<<"$M" || fail "metrics: launches: $(grep launch_seconds_count <<<"$M")"
+grep -qx 'ecs_agent_task_launches_total{result="failed"} 1' <<<"$M" || fail "metrics: failed launches"
+for v in MyFirstParameter MySecondParameter 0123-splunk-token-4567; do
+  ! grep -qF -- "$v" <<<"$M" || fail "a value in /metrics"
+done
+
 kill -TERM "$PID"
 wait "$PID" || fail "the agent exited with $? on SIGTERM"
 PID=
