@@ -44,9 +44,10 @@ expect() { grep -qF -- "$1" "$OUT" || fail "the walkthrough did not print: $1"; 
 expect "/test/database_password	SecureString	1"
 expect "arn:aws:iam::123456789012:role/ecsTaskExecutionRole"
 expect "task-definition/seed-walkthrough:1	ACTIVE"
-# S5-S6: the managed policy alone grants no secret, in AWS's words
-expect "TaskFailedToStart	ResourceInitializationError: unable to pull secrets or registry auth"
-expect "is not authorized to perform: ssm:GetParameters on resource: arn:aws:ssm:us-east-1:123456789012:parameter/test/database_password because no identity-based policy allows the ssm:GetParameters action"
+# S5-S7: the managed policy alone grants no secret; the preflight names every missing
+# permission at once (both parameters, and the customer managed key of the SecureString;
+# not the AWS managed key of the other)
+expect "TaskFailedToStart	ResourceInitializationError: unable to pull secrets or registry auth: the execution role arn:aws:iam::123456789012:role/ecsTaskExecutionRole is missing 3 permissions: ssm:GetParameters on arn:aws:ssm:us-east-1:123456789012:parameter/test/database_password; ssm:GetParameters on arn:aws:ssm:us-east-1:123456789012:parameter/test/splunk_token; kms:Decrypt on arn:aws:kms:us-east-1:123456789012:key/"
 # S1, S8: the value in the container; where it came from in describe-tasks
 expect "DATABASE_PASSWORD=MyFirstParameter"
 grep -qE "ecs-secrets-agent/secret/web/DATABASE_PASSWORD	version 1 hmac-sha256:[0-9a-f]{32}" "$OUT" ||
