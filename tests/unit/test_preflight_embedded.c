@@ -1,4 +1,4 @@
-/* The execution role's preflight (agent/preflight.h): the pairs each
+/* The execution role's preflight (agent/preflight.h), pure parts and embedded side: the pairs each
  * valueFrom form needs (deduplicated, AWS managed keys skipped, partial
  * secret ARNs completed), the reason's wording and cap, the
  * SimulatePrincipalPolicy answer, and whole runs in one loop against the
