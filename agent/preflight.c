@@ -975,6 +975,9 @@ static int add_ref(op *o, const char *value_from)
     const char *region = vf.region && *vf.region ? vf.region : p->region;
     lk_kind kind = vf.kind == AG_VF_SSM ? LK_PARAM : LK_SECRET;
     const char *name = kind == LK_PARAM ? vf.ssm_name : vf.secret_id;
+    /* "/a" (an ARN's parameter/a) and "a" are one parameter: ask by "a" */
+    if (kind == LK_PARAM && name[0] == '/' && !strchr(name + 1, '/'))
+        name++;
     /* the service that decrypts for the role: SSM for SecureStrings and
      * references (as the embedded store sees it), else Secrets Manager */
     const char *via = vf.kind == AG_VF_SECRETSMANAGER ? VIA_SM : VIA_SSM;

@@ -610,3 +610,31 @@ Test(preflight_run, resolver_stops_before_any_credential_or_fetch)
     ag_resolver_free(rs);
     ag_taskdef_free(td);
 }
+
+Test(preflight_run, single_level_parameter_by_arn_finds_its_key)
+{
+    fill_store();
+    jcall("AmazonSSM.PutParameter", "{\"Name\":\"top\",\"Type\":\"SecureString\","
+                                    "\"Value\":\"t\",\"KeyId\":\"alias/MyAliasName\"}");
+    ag_taskdef *td = td_parse(
+        "{\"family\":\"app\",\"executionRoleArn\":\"" ROLE "\",\"containerDefinitions\":["
+        "{\"name\":\"a\",\"image\":\"busybox\",\"memory\":32,\"secrets\":["
+        "{\"name\":\"TOP\",\"valueFrom\":\"arn:aws:ssm:us-east-2:" ACCT ":parameter/top\"},"
+        "{\"name\":\"TOP2\",\"valueFrom\":\"top\"}]}]}");
+    run r;
+    run_open(&r, true);
+    run_once(&r, td, ROLE);
+    cr_assert_eq(r.outcome, AG_PF_MISSING);
+    char want[AG_REASON_BUF];
+    snprintf(want, sizeof want,
+             "ResourceInitializationError: unable to pull secrets or registry auth: the "
+             "execution role " ROLE " is missing 2 permissions: ssm:GetParameters on "
+             "arn:aws:ssm:us-east-2:" ACCT ":parameter/top; kms:Decrypt on %s",
+             key_arn);
+    cr_assert_str_eq(r.reason, want);
+    ag_preflight_stats st;
+    ag_preflight_get_stats(r.pf, &st);
+    cr_assert_eq(st.lookups, 2, "one parameter, one key: %lu", st.lookups);
+    run_close(&r);
+    ag_taskdef_free(td);
+}
