@@ -91,17 +91,19 @@ void ag_svc_plan_step(const ag_svc_plan_in *in, ag_svc_plan *out)
     memset(out, 0, sizeof *out);
     int alive_new = in->new_running + in->new_pending;
     int alive_old = in->old_running + in->old_pending;
-    int total = alive_new + alive_old + in->draining;
     if (alive_new > in->desired)
         out->stop_new = alive_new - in->desired;
     if (!in->primary_may_launch)
         return; /* a failed rollout leaves the older deployments as they are */
-    if (alive_new < in->desired)
-        out->start = imax(0, imin(in->desired - alive_new, in->upper - total));
-    /* older tasks that are not running do not count towards the minimum */
+    /* stop first, down to the minimum (older tasks not yet running do not
+     * count towards it), then start up to the maximum: ECS counts RUNNING
+     * and PENDING tasks against maximumPercent, not the ones stopping */
     out->stop_old_pend = in->old_pending;
     int healthy = in->new_running + in->old_running;
     out->stop_old_run = imin(in->old_running, imax(0, healthy - in->lower));
+    int after = alive_new - out->stop_new + alive_old - out->stop_old_pend - out->stop_old_run;
+    if (alive_new < in->desired)
+        out->start = imax(0, imin(in->desired - alive_new, in->upper - after));
 }
 
 static void event_id(char out[40])

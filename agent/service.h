@@ -142,8 +142,9 @@ typedef struct ag_svc_plan_in {
     int desired, upper, lower;
     int new_running, new_pending; /* primary deployment, alive */
     int old_running, old_pending; /* every other deployment, alive */
-    int draining;                 /* asked to stop, not stopped yet (count towards upper) */
-    bool primary_may_launch;      /* false once the rollout FAILED */
+    int draining;            /* asked to stop, not stopped yet (not counted: ECS counts RUNNING and
+                                PENDING against maximumPercent) */
+    bool primary_may_launch; /* false once the rollout FAILED */
 } ag_svc_plan_in;
 typedef struct ag_svc_plan {
     int start;         /* new primary tasks to launch */
