@@ -707,7 +707,9 @@ static bool pass_one(ag_svc_sched *s, ag_service *v)
             }
         }
     }
-    bool may_launch = p->rollout != AG_ROLLOUT_FAILED;
+    /* a failed rollout launches nothing more and leaves the older tasks;
+     * a service being deleted stops everything whatever its rollouts */
+    bool may_launch = p->rollout != AG_ROLLOUT_FAILED || v->status == AG_SVC_DRAINING;
 
     ag_svc_plan_in in = {.desired = desired,
                          .upper = desired == 0 ? 0 : ag_svc_upper(desired, v->max_percent),
