@@ -3,6 +3,7 @@
 #include "common/log.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -120,6 +121,9 @@ static void on_watchdog(uv_timer_t *t)
 
 int ag_daemon_init(ag_daemon *d, const cf_config *cfg)
 {
+    /* libuv writes to sockets with write(2): a peer (dockerd, an API client)
+     * that goes away mid-write must be an EPIPE, not the end of the daemon */
+    signal(SIGPIPE, SIG_IGN);
     memset(d, 0, sizeof *d);
     d->cfg = cfg;
     int r = prepare_state_dir(cf_get(cfg, CF_STATE_DIR));

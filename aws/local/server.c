@@ -55,6 +55,7 @@ struct al_server {
         void *arg;
     } get_routes[AL_SERVER_ROUTES_MAX];
     size_t n_get_routes;
+    bool no_store_ops; /* al_server_serve_store(s, false) */
 };
 
 int al_server_add_json_route(al_server *s, const char *target_prefix, const char *signing_name,
@@ -68,6 +69,11 @@ int al_server_add_json_route(al_server *s, const char *target_prefix, const char
     s->json_routes[s->n_json_routes].arg = arg;
     s->n_json_routes++;
     return 0;
+}
+
+void al_server_serve_store(al_server *s, bool serve)
+{
+    s->no_store_ops = !serve;
 }
 
 int al_server_add_get_route(al_server *s, const char *path, al_get_route_fn fn, void *arg)
@@ -365,7 +371,7 @@ static void handle_request(conn *c)
             service = s->json_routes[i].signing_name;
         }
     }
-    if (route == SIZE_MAX && (!service || !al_knows_target(amz_target))) {
+    if (route == SIZE_MAX && (s->no_store_ops || !service || !al_knows_target(amz_target))) {
         send_simple_error(c, 400, "UnknownOperationException",
                           "The operation named by X-Amz-Target is not served here.", false);
         return;

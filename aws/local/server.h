@@ -25,6 +25,7 @@
 #ifndef AL_SERVER_H
 #define AL_SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -81,6 +82,11 @@ typedef int (*al_get_route_fn)(void *arg, const char *path, es_buf *out, const c
 int al_server_add_json_route(al_server *s, const char *target_prefix, const char *signing_name,
                              al_json_route_fn fn, void *arg);
 int al_server_add_get_route(al_server *s, const char *path, al_get_route_fn fn, void *arg);
+/* Whether the store's own operations (SSM, Secrets Manager, KMS) are
+ * served (the default). The agent's aws mode turns them off: the store is
+ * then only the keeper of the access keys that authenticate the routes
+ * above, and a store target answers UnknownOperationException. */
+void al_server_serve_store(al_server *s, bool serve);
 int al_server_port(const al_server *s);
 void al_server_get_stats(const al_server *s, al_server_stats *out);
 /* Closes the listener and every connection; the memory goes once every

@@ -34,14 +34,92 @@ static const char *free_listen(void)
     return listen_arg;
 }
 
+/* READY=1 waits for Docker to answer a ping: a minimal Docker for the
+ * daemon's tests, in a child process, answering /_ping with 200 and
+ * anything else with 404 (the agent then retries what it follows). Each
+ * connection is served by its own child; all go with the process group. */
+static pid_t fake_docker;
+static char docker_env[160];
+
+static void serve_docker_conn(int c)
+{
+    char buf[8192];
+    size_t n = 0;
+    for (;;) {
+        ssize_t r = read(c, buf + n, sizeof buf - 1 - n);
+        if (r <= 0)
+            _exit(0);
+        n += (size_t)r;
+        buf[n] = '\0';
+        char *end;
+        while ((end = strstr(buf, "\r\n\r\n"))) {
+            const char *body;
+            const char *status;
+            if (strncmp(buf, "GET /_ping", 10) == 0 || strncmp(buf, "HEAD /_ping", 11) == 0) {
+                status = "200 OK";
+                body = "OK";
+            } else {
+                status = "404 Not Found";
+                body = "{\"message\":\"not in the fake\"}";
+            }
+            char out[512];
+            int len = snprintf(out, sizeof out,
+                               "HTTP/1.1 %s\r\nApi-Version: 1.41\r\nContent-Type: "
+                               "text/plain\r\nContent-Length: %zu\r\n\r\n%s",
+                               status, strlen(body), body);
+            if (write(c, out, (size_t)len) != len)
+                _exit(0);
+            size_t used = (size_t)(end + 4 - buf); /* requests here have no body */
+            memmove(buf, buf + used, n - used + 1);
+            n -= used;
+        }
+        if (n == sizeof buf - 1)
+            _exit(0);
+    }
+}
+
+static void start_fake_docker(void)
+{
+    char path[100];
+    snprintf(path, sizeof path, "%s/docker.sock", dir);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    cr_assert_eq(listen(fd, 16), 0);
+    fake_docker = fork();
+    cr_assert_geq(fake_docker, 0);
+    if (fake_docker == 0) {
+        setpgid(0, 0);
+        signal(SIGCHLD, SIG_IGN);
+        for (;;) {
+            int c = accept(fd, NULL, NULL);
+            if (c < 0)
+                continue;
+            if (fork() == 0)
+                serve_docker_conn(c);
+            close(c);
+        }
+    }
+    setpgid(fake_docker, fake_docker);
+    close(fd);
+    snprintf(docker_env, sizeof docker_env, "DOCKER_HOST=unix://%s", path);
+    putenv(docker_env); /* every agent spawned below inherits it */
+}
+
 static void setup(void)
 {
     snprintf(dir, sizeof dir, "/tmp/es-daemon-XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
+    start_fake_docker();
 }
 
 static void teardown(void)
 {
+    if (fake_docker > 0) {
+        kill(-fake_docker, SIGKILL);
+        waitpid(fake_docker, NULL, 0);
+    }
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     cr_assert_eq(system(cmd), 0);
