@@ -20,15 +20,19 @@
  * Scheduler pass (one per tick, and soon after any task's lastStatus
  * changes; the engine observer only marks the scheduler dirty, so no
  * engine call re-enters it):
- *   upper = floor(desired * maximumPercent / 100)   tasks alive at most
+ *   upper = floor(desired * maximumPercent / 100)   RUNNING + PENDING at most
  *   lower = ceil(desired * minimumHealthyPercent / 100)  RUNNING at least
- *   - primary: start min(desired - alive_new, upper - alive_all) tasks;
- *     stop surplus ones when desiredCount went down;
- *   - older deployments: stop tasks (not yet running ones first) while the
- *     RUNNING total stays >= lower; a deployment with nothing alive is
- *     dropped once the primary's rollout completes.
+ *   - older deployments' tasks are stopped first: the not yet running ones,
+ *     then running ones while the RUNNING total stays >= lower;
+ *   - then the primary starts min(desired - its alive tasks, upper - what
+ *     stays alive) tasks (tasks being stopped do not count, as ECS counts
+ *     RUNNING and PENDING tasks against maximumPercent); surplus primary
+ *     tasks are stopped when desiredCount went down;
+ *   - the rollout COMPLETES when the primary runs desired tasks and nothing
+ *     else is alive or stopping; older deployments are then dropped.
  *   A replaced task's replacement resolves its secrets afresh (a new
- *   RunTask): this is how a rotated value reaches a service (S4).
+ *   RunTask): this is how a rotated value reaches a service (S4). A full
+ *   replacement takes at least ag_svc_waves() waves.
  * Circuit breaker (when enabled): a rollout IN_PROGRESS whose tasks failed
  *   (stopped by a launch failure or an essential exit, not by us or a user)
  *   threshold times - threshold = ceil(0.5 * desired) within [3, 200], as
