@@ -393,7 +393,6 @@ void ag_service_write_json(const ag_service *s, es_jw *w)
     es_jw_arr_end(w);
     es_jw_kint(w, "createdAt", s->created_at);
     es_jw_kstr(w, "schedulingStrategy", "REPLICA");
-    es_jw_kstr(w, "deploymentController", "ECS");
     es_jw_key(w, "deploymentController");
     es_jw_obj(w);
     es_jw_kstr(w, "type", "ECS");
