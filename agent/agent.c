@@ -20,6 +20,8 @@
 #include "aws/client.h"
 #include "aws/credentials.h"
 #include "aws/local/auth.h"
+#include "aws/local/authz.h"
+#include "aws/local/iam.h"
 #include "aws/local/local.h"
 #include "aws/local/server.h"
 #include "common/alloc.h"
@@ -275,6 +277,34 @@ static int read_admin_key(const char *dir, aw_credentials *out)
     return r;
 }
 
+/* Roles declared in files: <directory of the configuration file>/roles/
+ * (e.g. /etc/ecs-secrets-agent/roles/NAME.json; format in aws/local/iam.h). */
+static int load_roles(const cf_config *cfg, al_ctx *store)
+{
+    const char *conf = cf_get(cfg, CF_CONFIG_FILE);
+    const char *slash = conf ? strrchr(conf, '/') : NULL;
+    char dir[4096], err[1024] = "";
+    if (!slash)
+        return 0;
+    if ((size_t)snprintf(dir, sizeof dir, "%.*s/roles", (int)(slash - conf), conf) >= sizeof dir)
+        return 0;
+    int r = al_iam_load_roles_dir(store, dir, err, sizeof err);
+    if (r < 0)
+        es_err("embedded IAM: roles in %s: %s", dir, err);
+    return r;
+}
+
+/* SIGHUP: the role files again; a bad one keeps the roles loaded before
+ * (the load is one transaction). */
+static void on_reload(ag_daemon *d, void *arg)
+{
+    if (d->stopping) /* the agent may be gone */
+        return;
+    ag_agent *a = arg;
+    if (!a->stopping && a->al && load_roles(d->cfg, a->al) == 0)
+        es_info("embedded IAM: role files reloaded");
+}
+
 static int start_listener(ag_agent *a)
 {
     const cf_config *cfg = a->cfg;
@@ -286,6 +316,16 @@ static int start_listener(ag_agent *a)
     if (r < 0) {
         es_err("embedded store in %s: %s", dir, err);
         return r;
+    }
+    if (a->embedded) {
+        /* every call is evaluated against the caller's IAM policies (authz.h) */
+        al_authz_install(a->al);
+        if ((r = load_roles(cfg, a->al)) < 0)
+            return r;
+        if ((r = ag_daemon_on_reload(a->d, on_reload, a)) < 0) {
+            es_err("embedded IAM: no room for a reload hook");
+            return r;
+        }
     }
     char akid[AL_AKID_LEN + 1];
     r = al_admin_init(a->al, dir, akid, err, sizeof err);
@@ -302,7 +342,8 @@ static int start_listener(ag_agent *a)
         al_server_serve_store(a->server, false);
     listener_url(cfg, al_server_port(a->server), a->url, sizeof a->url);
     if (a->embedded)
-        es_notice("embedded SSM, Secrets Manager and KMS endpoints on %s (administrator key %s)",
+        es_notice("embedded SSM, Secrets Manager, KMS, IAM and STS endpoints on %s "
+                  "(administrator key %s)",
                   a->url, akid);
     es_notice("ECS API and /metrics on %s (administrator key %s)", a->url, akid);
     es_notice("use them with: AWS_SHARED_CREDENTIALS_FILE=%s/%s AWS_CONFIG_FILE=%s/%s aws "

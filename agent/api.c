@@ -17,7 +17,7 @@
 #define SERVER "ServerException"
 #define NOT_FOUND_CLUSTER "ClusterNotFoundException"
 
-#define METRIC_PREFIX "ecs_secrets_agent_"
+#define METRIC_PREFIX "ecs_agent_"
 #define ERROR_CODES_MAX 8 /* distinct error codes counted in /metrics */
 
 typedef struct api_op {

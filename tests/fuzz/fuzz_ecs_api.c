@@ -3,14 +3,19 @@
  * must be a JSON object; an error must carry a code, a message and a 4xx/5xx
  * status, and leave no answer behind. The store lives in a temporary
  * directory for the run (a few task definitions are registered up front so
- * that lookups find something). */
+ * that lookups find something). The task operations run over an engine that
+ * is never started (its loop never runs): RunTask creates tasks in
+ * PROVISIONING that DescribeTasks, ListTasks and StopTask then find. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <uv.h>
+
 #include "agent/api.h"
+#include "agent/api_tasks.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -31,6 +36,39 @@ static void init(void)
                        .account = "123456789012",
                        .cluster = "default"};
     if (ag_api_create(&c, &api) < 0)
+        abort();
+    static uv_loop_t loop;
+    if (uv_loop_init(&loop) < 0)
+        abort();
+    aw_client_config cc = {.region = "us-east-1", .max_attempts = 1};
+    for (int i = 0; i < AW_SVC_COUNT; i++)
+        cc.endpoint_override[i] = "http://127.0.0.1:1";
+    aw_client *awc = NULL;
+    aw_creds *creds = NULL;
+    ag_resolver *res = NULL;
+    dk_client *dk = NULL;
+    ag_engine *eng = NULL;
+    ag_api_tasks *tasks = NULL;
+    static const uint8_t key[32] = {1};
+    aw_creds_config pc = {.access_key_id = "AKID", .secret_access_key = "SECRET"};
+    ag_resolver_config rc = {.region = "us-east-1", .fp_key = key, .fp_key_len = sizeof key};
+    char host[128];
+    snprintf(host, sizeof host, "unix://%s/none.sock", dir);
+    dk_options dko = {.host = host};
+    if (aw_client_create(&loop, &cc, &awc) < 0 || aw_creds_create(awc, &pc, &creds) < 0)
+        abort();
+    rc.client = awc;
+    rc.creds = creds;
+    if (ag_resolver_create(&rc, &res) < 0 || dk_client_create(&loop, &dko, &dk) < 0)
+        abort();
+    ag_engine_config ec = {.loop = &loop,
+                           .store = st,
+                           .docker = dk,
+                           .resolver = res,
+                           .region = "us-east-1",
+                           .account = "123456789012",
+                           .cluster = "default"};
+    if (ag_engine_create(&ec, &eng) < 0 || ag_api_tasks_attach(api, eng, &tasks) < 0)
         abort();
     static const char *const seed[] = {
         "{\"family\":\"web\",\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"b\"}]}",

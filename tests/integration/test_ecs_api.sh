@@ -34,10 +34,14 @@ fail() {
 }
 cleanup() {
   if [[ -n $PID ]] && kill -0 "$PID" 2>/dev/null; then kill -TERM "$PID" || true; wait "$PID" || true; fi
+  # the tasks' containers (stopped ones are kept an hour by the agent that is now gone)
+  docker -H "$ES_TEST_DOCKER_HOST" ps -aq --filter "label=com.amazonaws.ecs.cluster=$CLUSTER" |
+    xargs -r docker -H "$ES_TEST_DOCKER_HOST" rm -f >/dev/null 2>&1 || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 
+CLUSTER=itest-$$ # our containers carry it as a label
 PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 URL=http://127.0.0.1:$PORT
 unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE AWS_DEFAULT_PROFILE \
@@ -47,7 +51,7 @@ export AWS_SHARED_CREDENTIALS_FILE=$STATE/aws-credentials AWS_CONFIG_FILE=$STATE
 
 start_agent() { # start_agent MODE
   "$ES_AGENT_BIN" --mode "$1" --state-dir "$STATE" --listen "127.0.0.1:$PORT" --region us-east-2 \
-    --cluster blue --docker-host "$ES_TEST_DOCKER_HOST" --log-level debug >>"$LOG" 2>&1 &
+    --cluster "$CLUSTER" --docker-host "$ES_TEST_DOCKER_HOST" --log-level debug >>"$LOG" 2>&1 &
   PID=$!
   local i want=$(($(grep -c "ready: " "$LOG" 2>/dev/null || true) + 1))
   for ((i = 0; i < 100; i++)); do
@@ -112,6 +116,12 @@ EOF
 
 say "starting the agent (embedded) on $URL"
 start_agent embedded
+
+for f in agent.db fingerprint.key aws-credentials; do
+  eq "$(stat -c %a "$STATE/$f")" 600 "mode of $f"
+done
+eq "$(stat -c %s "$STATE/fingerprint.key")" 32 "fingerprint key size"
+FP_SUM=$(sha256sum <"$STATE/fingerprint.key")
 
 say "register, describe, list"
 OUT=$(aws ecs register-task-definition --cli-input-json "file://$WORK/td.json")
@@ -189,20 +199,20 @@ eq "$(aws ecs describe-task-definition --task-definition seed-app --query taskDe
   "refused registrations took no revision"
 
 say "clusters"
-eq "$(aws ecs list-clusters --query 'clusterArns' --output text)" "$P:cluster/blue" "list-clusters"
-OUT=$(aws ecs describe-clusters --clusters blue red "$P:cluster/green")
-eq "$(jq -r '.clusters[0].clusterArn' <<<"$OUT")" "$P:cluster/blue" "cluster ARN"
+eq "$(aws ecs list-clusters --query 'clusterArns' --output text)" "$P:cluster/$CLUSTER" "list-clusters"
+OUT=$(aws ecs describe-clusters --clusters "$CLUSTER" red "$P:cluster/green")
+eq "$(jq -r '.clusters[0].clusterArn' <<<"$OUT")" "$P:cluster/$CLUSTER" "cluster ARN"
 eq "$(jq -r '.clusters[0].status' <<<"$OUT")" ACTIVE "cluster status"
 eq "$(jq -r '.clusters[0].runningTasksCount' <<<"$OUT")" 0 "running tasks"
 eq "$(jq -r '[.failures[] | .arn + " " + .reason] | join(",")' <<<"$OUT")" \
   "$P:cluster/red MISSING,$P:cluster/green MISSING" "other clusters missing"
-eq "$(aws ecs describe-clusters --query 'clusters[0].clusterName' --output text)" blue "default cluster"
+eq "$(aws ecs describe-clusters --query 'clusters[0].clusterName' --output text)" "$CLUSTER" "default cluster"
 
 say "metrics"
 M=$(curl -sf "$URL/metrics") || fail "GET /metrics"
-grep -q '^ecs_secrets_agent_api_requests_total{operation="RegisterTaskDefinition"} [1-9]' <<<"$M" || fail "no request counter: $M"
-grep -q '^ecs_secrets_agent_api_errors_total{code="ClientException"} [1-9]' <<<"$M" || fail "no error counter"
-grep -q '^ecs_secrets_agent_tasks{status="RUNNING"} 0' <<<"$M" || fail "no task gauge"
+grep -q '^ecs_agent_api_requests_total{operation="RegisterTaskDefinition"} [1-9]' <<<"$M" || fail "no request counter: $M"
+grep -q '^ecs_agent_api_errors_total{code="ClientException"} [1-9]' <<<"$M" || fail "no error counter"
+grep -q '^ecs_agent_tasks{status="RUNNING"} 0' <<<"$M" || fail "no task gauge"
 
 say "tasks: task definitions for busybox"
 SECRET="Itest-Secret-$RANDOM$RANDOM-Value"
@@ -240,7 +250,7 @@ aws ecs register-task-definition --cli-input-json "file://$WORK/busy.json" >/dev
 
 say "RunTask / StopTask / DescribeTasks validation"
 expect_error ClusterNotFoundException "cluster" ecs run-task --cluster red --task-definition busy
-expect_error InvalidParameterException "count" ecs run-task --cluster blue --task-definition busy --count 11
+expect_error InvalidParameterException "count" ecs run-task --cluster "$CLUSTER" --task-definition busy --count 11
 expect_error ClientException "Unable to find task definition" ecs run-task --task-definition nope
 expect_error ClientException "1.2.0" ecs run-task --task-definition busy --launch-type FARGATE --platform-version 1.2.0
 expect_error InvalidParameterException "platformVersion" ecs run-task --task-definition busy --platform-version 1.4.0
@@ -249,14 +259,14 @@ expect_error InvalidParameterException "overrides" ecs run-task --task-definitio
 expect_error InvalidParameterException "The referenced task was not found" ecs stop-task --task 0123456789abcdef0123456789abcdef
 expect_error ClusterNotFoundException "cluster" ecs describe-tasks --cluster red --tasks x
 expect_error InvalidParameterException "desiredStatus" ecs list-tasks --desired-status GONE
-eq "$(aws ecs list-tasks --cluster blue | joined .taskArns)" "" "no task started by the refused calls"
+eq "$(aws ecs list-tasks --cluster "$CLUSTER" | joined .taskArns)" "" "no task started by the refused calls"
 
 # wait_status TASK STATUS...: polls describe-tasks until lastStatus is one of them
 wait_status() {
   local task=$1 s i
   shift
   for ((i = 0; i < 120; i++)); do
-    s=$(aws ecs describe-tasks --cluster blue --tasks "$task" --query 'tasks[0].lastStatus' --output text)
+    s=$(aws ecs describe-tasks --cluster "$CLUSTER" --tasks "$task" --query 'tasks[0].lastStatus' --output text)
     for want in "$@"; do [[ $s == "$want" ]] && { echo "$s"; return 0; }; done
     sleep 0.5
   done
@@ -273,29 +283,29 @@ container_log() {
 }
 
 say "run-task without secrets: RUNNING, listed, counted, stopped"
-OUT=$(aws ecs run-task --cluster blue --task-definition plain --started-by itest \
+OUT=$(aws ecs run-task --cluster "$CLUSTER" --task-definition plain --started-by itest \
   --overrides '{"containerOverrides":[{"name":"app","environment":[{"name":"MODE","value":"overridden"}]}]}')
 eq "$(jq -r '.failures | length' <<<"$OUT")" 0 "no failures"
 TASK=$(jq -r '.tasks[0].taskArn' <<<"$OUT")
-[[ $TASK =~ ^$P:task/blue/[0-9a-f]{32}$ ]] || fail "task ARN $TASK"
+[[ $TASK =~ ^$P:task/$CLUSTER/[0-9a-f]{32}$ ]] || fail "task ARN $TASK"
 eq "$(jq -r '.tasks[0].desiredStatus' <<<"$OUT")" RUNNING "desired RUNNING"
 eq "$(jq -r '.tasks[0].taskDefinitionArn' <<<"$OUT")" "$P:task-definition/plain:1" "task definition ARN"
 eq "$(wait_status "$TASK" RUNNING STOPPED)" RUNNING \
   "the plain task ($(aws ecs describe-tasks --tasks "$TASK" --query 'tasks[0].stoppedReason'))"
-OUT=$(aws ecs describe-tasks --cluster blue --tasks "$TASK" "${TASK##*/}" 0123456789abcdef0123456789abcdef)
+OUT=$(aws ecs describe-tasks --cluster "$CLUSTER" --tasks "$TASK" "${TASK##*/}" 0123456789abcdef0123456789abcdef)
 eq "$(jq -r '.tasks | length' <<<"$OUT")" 1 "a task named twice is described once"
 eq "$(jq -r '.failures[0].reason' <<<"$OUT")" MISSING "an unknown task is MISSING"
 eq "$(jq -r '.failures[0].arn' <<<"$OUT")" 0123456789abcdef0123456789abcdef "the failure names it"
 CID=$(jq -r '.tasks[0].containers[0].runtimeId' <<<"$OUT")
 [[ -n $CID && $CID != null ]] || fail "no runtimeId"
 container_log "$CID" plain-overridden
-eq "$(aws ecs list-tasks --cluster blue --started-by itest | joined .taskArns)" "$TASK" "list-tasks --started-by"
+eq "$(aws ecs list-tasks --cluster "$CLUSTER" --started-by itest | joined .taskArns)" "$TASK" "list-tasks --started-by"
 eq "$(aws ecs list-tasks --family plain | joined .taskArns)" "$TASK" "list-tasks --family"
 eq "$(aws ecs list-tasks --family busy | joined .taskArns)" "" "list-tasks --family (another)"
 eq "$(aws ecs list-tasks --desired-status STOPPED | joined .taskArns)" "" "nothing stopped yet"
-eq "$(aws ecs describe-clusters --clusters blue --query 'clusters[0].runningTasksCount')" 1 "one running task"
-curl -sf "$URL/metrics" | grep -q '^ecs_secrets_agent_tasks{status="RUNNING"} 1' || fail "metrics: one RUNNING task"
-eq "$(aws ecs stop-task --cluster blue --task "$TASK" --reason "itest done" --query task.desiredStatus --output text)" \
+eq "$(aws ecs describe-clusters --clusters "$CLUSTER" --query 'clusters[0].runningTasksCount')" 1 "one running task"
+curl -sf "$URL/metrics" | grep -q '^ecs_agent_tasks{status="RUNNING"} 1' || fail "metrics: one RUNNING task"
+eq "$(aws ecs stop-task --cluster "$CLUSTER" --task "$TASK" --reason "itest done" --query task.desiredStatus --output text)" \
   STOPPED "desired STOPPED"
 eq "$(wait_status "$TASK" STOPPED)" STOPPED "stopped"
 OUT=$(aws ecs describe-tasks --tasks "$TASK")
@@ -307,14 +317,14 @@ say "run-task with a secret"
 if aws iam create-role --role-name exec --assume-role-policy-document '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com","AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole"}]}' >/dev/null 2>&1; then
   aws iam put-role-policy --role-name exec --policy-name secrets --policy-document \
     '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ssm:GetParameters","Resource":"arn:aws:ssm:us-east-2:123456789012:parameter/test/*"}]}'
-  TASK=$(aws ecs run-task --cluster blue --task-definition busy --query 'tasks[0].taskArn' --output text)
+  TASK=$(aws ecs run-task --cluster "$CLUSTER" --task-definition busy --query 'tasks[0].taskArn' --output text)
   eq "$(wait_status "$TASK" RUNNING STOPPED)" RUNNING \
     "the secret task ($(aws ecs describe-tasks --tasks "$TASK" --query 'tasks[0].stoppedReason'))"
   CID=$(aws ecs describe-tasks --tasks "$TASK" --query 'tasks[0].containers[0].runtimeId' --output text)
   container_log "$CID" "$SECRET"
   # secretsResolved is our own field: botocore drops it, the raw answer (--debug) has it
   RAW=$(/usr/bin/aws --profile ecs-secrets-agent --endpoint-url "$URL" --debug ecs describe-tasks \
-    --cluster blue --tasks "$TASK" 2>&1 >/dev/null | grep -o '"secretsResolved": *\[[^]]*\]' | head -1)
+    --cluster "$CLUSTER" --tasks "$TASK" 2>&1 >/dev/null | grep -o '"secretsResolved": *\[[^]]*\]' | head -1)
   printf '%s\n' "$RAW" >>"$ANSWERS"
   grep -q '"version": *"1"' <<<"$RAW" || fail "secretsResolved lacks the version: $RAW"
   grep -q '"fingerprint": *"hmac-sha256:' <<<"$RAW" || fail "secretsResolved lacks the fingerprint: $RAW"
@@ -325,7 +335,7 @@ else
   # this build's embedded endpoints do not serve IAM/STS: the execution role cannot be
   # assumed, and the task must stop before any container exists, saying why
   say "NOTE: no embedded IAM/STS in this build: checking the refusal instead of the injection"
-  TASK=$(aws ecs run-task --cluster blue --task-definition busy --query 'tasks[0].taskArn' --output text)
+  TASK=$(aws ecs run-task --cluster "$CLUSTER" --task-definition busy --query 'tasks[0].taskArn' --output text)
   eq "$(wait_status "$TASK" STOPPED)" STOPPED "the secret task without STS"
   OUT=$(aws ecs describe-tasks --tasks "$TASK")
   eq "$(jq -r '.tasks[0].stopCode' <<<"$OUT")" TaskFailedToStart "stopCode without STS"
@@ -343,6 +353,7 @@ say "a restart keeps everything"
 stop_agent
 start_agent embedded
 eq "$(aws ecs describe-task-definition --task-definition seed-app --query taskDefinition.revision)" 3 "after restart"
+eq "$(sha256sum <"$STATE/fingerprint.key")" "$FP_SUM" "the fingerprint key is made once"
 eq "$(aws ecs register-task-definition --cli-input-json "file://$WORK/td.json" --query taskDefinition.revision)" 4 \
   "revision 4 after restart"
 stop_agent
@@ -353,6 +364,7 @@ eq "$(aws ecs describe-task-definition --task-definition seed-app --query taskDe
 expect_error UnknownOperationException "" ssm get-parameter --name /test/database_password
 expect_error UnknownOperationException "" secretsmanager list-secrets
 expect_error UnknownOperationException "" kms list-keys
+expect_error UnknownOperationException "" sts get-caller-identity
 stop_agent
 
 say "OK"

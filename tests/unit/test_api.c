@@ -171,6 +171,24 @@ Test(api, register_describe_deregister_and_revisions_never_reused)
         "no ACTIVE revision");
 }
 
+/* The seed's logConfiguration array is accepted with a warning, which the
+ * answer carries in its own "warnings" member. */
+Test(api, register_answers_the_warnings)
+{
+    es_json *j = ok("RegisterTaskDefinition",
+                    "{\"family\":\"seedlog\",\"containerDefinitions\":[{\"name\":\"a\","
+                    "\"image\":\"b\",\"logConfiguration\":[{\"logDriver\":\"fluentd\","
+                    "\"options\":{\"tag\":\"t\"}}]}]}");
+    const es_json *w = es_json_get(j, "warnings");
+    cr_assert_eq(es_json_len(w), 1);
+    cr_assert_not_null(strstr(es_json_as_str(es_json_at(w, 0)), "logConfiguration"), "%s",
+                       es_json_as_str(es_json_at(w, 0)));
+    es_json_free(j);
+    j = ok("RegisterTaskDefinition", SEED_TD("seedlog"));
+    cr_assert_eq(es_json_len(es_json_get(j, "warnings")), 0);
+    es_json_free(j);
+}
+
 Test(api, validation_errors_name_the_field)
 {
     /* the task definition module's own rules, through the API */
@@ -419,12 +437,11 @@ Test(api, metrics_page)
     cr_assert_eq(ag_api_metrics(api, "/metrics", &out, &ct), 0);
     cr_assert_not_null(strstr(ct, "version=0.0.4"));
     const char *t = es_buf_cstr(&out);
-    cr_assert_not_null(strstr(t, "ecs_secrets_agent_tasks{status=\"RUNNING\"} 3"), "%s", t);
-    cr_assert_not_null(strstr(t, "ecs_secrets_agent_tasks{status=\"STOPPED\"} 7"), "%s", t);
+    cr_assert_not_null(strstr(t, "ecs_agent_tasks{status=\"RUNNING\"} 3"), "%s", t);
+    cr_assert_not_null(strstr(t, "ecs_agent_tasks{status=\"STOPPED\"} 7"), "%s", t);
+    cr_assert_not_null(strstr(t, "ecs_agent_api_requests_total{operation=\"ListClusters\"} 1"),
+                       "%s", t);
     cr_assert_not_null(
-        strstr(t, "ecs_secrets_agent_api_requests_total{operation=\"ListClusters\"} 1"), "%s", t);
-    cr_assert_not_null(
-        strstr(t, "ecs_secrets_agent_api_errors_total{code=\"InvalidParameterException\"} 1"), "%s",
-        t);
+        strstr(t, "ecs_agent_api_errors_total{code=\"InvalidParameterException\"} 1"), "%s", t);
     es_buf_free(&out);
 }
