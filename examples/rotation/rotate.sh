@@ -38,6 +38,16 @@ wait_event() { # wait_event TEXT SECONDS
   exit 1
 }
 
+say "an execution role that may read /demo/* (embedded IAM; in aws mode bring your own)"
+if [[ ${CREATE_ROLE:-1} == 1 ]]; then
+  aws iam create-role --role-name "${ROLE##*/}" --assume-role-policy-document \
+    '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com","AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole"}]}' \
+    --query Role.Arn 2>/dev/null || echo "(role not created: $ROLE must exist)"
+  aws iam put-role-policy --role-name "${ROLE##*/}" --policy-name demo-secrets --policy-document \
+    '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ssm:GetParameters","Resource":"arn:aws:ssm:*:*:parameter/demo/*"}]}' \
+    2>/dev/null || true
+fi
+
 say "a parameter, a task definition reading it, a service of 3 tasks"
 aws ssm put-parameter --name /demo/db_password --type SecureString --value "first-$RANDOM" --overwrite --query Version
 cat >/tmp/rotation-td.json <<TD
@@ -61,16 +71,27 @@ wait_event "tasks hold a rotated value of /demo/db_password" 120
 events | grep -F "rotated value" | head -1
 
 say "update-service --force-new-deployment: a rolling replacement"
-aws ecs update-service --cluster "$CLUSTER" --service web --force-new-deployment \
-  --query 'service.deployments[].[status,rolloutState]' --output text
-wait_event "deployment completed." 300
+DEP=$(aws ecs update-service --cluster "$CLUSTER" --service web --force-new-deployment \
+  --query 'service.deployments[0].id' --output text)
+echo "new deployment: $DEP"
+wait_event "(deployment $DEP) deployment completed." 300
 aws ecs describe-services --cluster "$CLUSTER" --services web \
   --query 'services[0].deployments[].[status,rolloutState,runningCount]' --output text
 events | head -6
 
 say "drift again: no task holds the old value"
-aws ecs describe-services --cluster "$CLUSTER" --services web --include DRIFT >/dev/null
-sleep "${DRIFT_WAIT:-4}"
+# staleTasks is our own member: botocore drops it, the raw answer (--debug) has it
+stale() {
+  /usr/bin/aws --profile "$PROFILE" --endpoint-url "$ENDPOINT" --debug ecs describe-services \
+    --cluster "$CLUSTER" --services web --include DRIFT 2>&1 >/dev/null |
+    grep -o '"staleTasks": *[0-9]*' | head -1 | grep -o '[0-9]*$'
+}
+for ((i = 0; i < 60; i++)); do
+  [[ $(stale) == 0 ]] && break
+  sleep 0.5
+done
+echo "staleTasks: $(stale)"
+[[ $(stale) == 0 ]] || { echo "tasks still hold the old value" >&2; exit 1; }
 aws ecs list-tasks --cluster "$CLUSTER" --service-name web --query 'length(taskArns)'
 
 say "clean up"

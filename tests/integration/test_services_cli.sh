@@ -131,6 +131,8 @@ if [[ $rc -eq 3 ]]; then
   echo "NOTE: no execution role can be assumed in this build (no embedded STS): the circuit breaker case"
 else
   eq "$rc" 0 "the rotation example"
+  grep -qF "3 tasks hold a rotated value of /demo/db_password" "$WORK/example.out" || fail "no drift event"
+  grep -qxF "staleTasks: 0" "$WORK/example.out" || fail "drift not cleared after the deployment"
 fi
 grep -qF "second-" "$LOG" && fail "a value reached the log"
 echo OK
