@@ -9,10 +9,14 @@
 #include <unistd.h>
 
 #include "agent/api.h"
+#include "agent/api_services.h"
 #include "agent/api_tasks.h"
+#include "agent/drift.h"
 #include "agent/engine.h"
 #include "agent/metrics.h"
 #include "agent/preflight.h"
+
+#include "agent/service.h"
 #include "agent/resolve.h"
 #include "agent/store.h"
 #include "aws/client.h"
@@ -27,6 +31,8 @@
 #include "common/log.h"
 #include "common/secure.h"
 #include "docker/docker.h"
+
+#include <stdlib.h>
 
 #define URL_MAX 300
 
@@ -49,6 +55,9 @@ struct ag_agent {
     ag_engine *engine;
     ag_api *api;
     ag_api_tasks *api_tasks;
+    ag_svc_sched *sched;
+    ag_drift *drift;
+    ag_api_services *api_services;
     uv_timer_t retry;
     bool retry_open;
     bool docker_up, stopping;
@@ -73,6 +82,8 @@ static void server_closed(void *arg)
     a->api = NULL;
     ag_api_tasks_free(a->api_tasks);
     a->api_tasks = NULL;
+    ag_api_services_free(a->api_services);
+    a->api_services = NULL;
     ag_store_close(a->store);
     a->store = NULL;
     al_close(a->al);
@@ -154,6 +165,13 @@ static void on_stop(ag_daemon *d, void *arg)
                 (unsigned long long)st.body_too_large, (unsigned long long)st.malformed,
                 (unsigned long long)st.idle_timeouts, (unsigned long long)st.request_timeouts);
     }
+    /* the scheduler and the drift checker before the engine they use: their
+     * memory goes with their timers' close callbacks, and a drift round in
+     * flight ends through the client's cancellation below */
+    ag_svc_sched_close(a->sched, NULL, NULL);
+    a->sched = NULL;
+    ag_drift_close(a->drift, NULL, NULL);
+    a->drift = NULL;
     if (a->engine) {
         /* its memory goes once the Docker and resolver calls it has in flight end,
          * which closing the clients below brings about (engine.h) */
@@ -474,6 +492,32 @@ int ag_agent_start(ag_daemon *d, const char *running_status)
         es_err("task engine: %s", strerror(-r));
         return r;
     }
+    ag_svc_sched_config sc = {.loop = &d->loop,
+                              .engine = a->engine,
+                              .store = a->store,
+                              .metrics = a->metrics,
+                              .region = cf_get(cfg, CF_REGION),
+                              .account = cf_get(cfg, CF_ACCOUNT_ID),
+                              .cluster = cf_get(cfg, CF_CLUSTER)};
+    if ((r = ag_svc_sched_create(&sc, &a->sched)) < 0) {
+        es_err("service scheduler: %s", strerror(-r));
+        return r;
+    }
+    const char *di = cf_get(cfg, CF_DRIFT_INTERVAL);
+    long drift_s = di ? strtol(di, NULL, 10) : a->embedded ? 60 : 0;
+    ag_drift_config dc = {.loop = &d->loop,
+                          .client = a->aws,
+                          .creds = a->creds,
+                          .engine = a->engine,
+                          .metrics = a->metrics,
+                          .region = cf_get(cfg, CF_REGION),
+                          .interval_ms = (uint64_t)drift_s * 1000};
+    if ((r = ag_drift_create(&dc, &a->drift)) < 0) {
+        es_err("drift checker: %s", strerror(-r));
+        return r;
+    }
+    if (drift_s)
+        es_info("drift: running tasks' secrets checked every %ld s (metadata calls only)", drift_s);
     ag_api_config ac = {.store = a->store,
                         .metrics = a->metrics,
                         .resolver = a->resolver,
@@ -483,6 +527,7 @@ int ag_agent_start(ag_daemon *d, const char *running_status)
                         .cluster = cf_get(cfg, CF_CLUSTER)};
     if ((r = ag_api_create(&ac, &a->api)) < 0 ||
         (r = ag_api_tasks_attach(a->api, a->engine, &a->api_tasks)) < 0 ||
+        (r = ag_api_services_attach(a->api, a->sched, a->drift, &a->api_services)) < 0 ||
         (r = ag_api_attach(a->api, a->server)) < 0) {
         es_err("ECS API: %s", strerror(-r));
         return r;

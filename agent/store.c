@@ -81,6 +81,41 @@ static const char *const migrations[] = {
     "  resolved_at INTEGER NOT NULL DEFAULT 0,"
     "  fingerprint TEXT,"
     "  PRIMARY KEY (task_arn, idx));",
+    /* 2: services, their deployments and events (agent/service.h) */
+    "CREATE TABLE services ("
+    "  arn TEXT PRIMARY KEY,"
+    "  name TEXT NOT NULL,"
+    "  cluster TEXT NOT NULL,"
+    "  status TEXT NOT NULL CHECK (status IN ('ACTIVE', 'DRAINING', 'INACTIVE')),"
+    "  family TEXT NOT NULL,"
+    "  revision INTEGER NOT NULL,"
+    "  desired INTEGER NOT NULL,"
+    "  max_percent INTEGER NOT NULL,"
+    "  min_healthy INTEGER NOT NULL,"
+    "  cb_enable INTEGER NOT NULL,"
+    "  cb_rollback INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  steady INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE service_deployments ("
+    "  service_arn TEXT NOT NULL REFERENCES services (arn) ON DELETE CASCADE,"
+    "  idx INTEGER NOT NULL,"
+    "  id TEXT NOT NULL,"
+    "  status TEXT NOT NULL,"
+    "  family TEXT NOT NULL,"
+    "  revision INTEGER NOT NULL,"
+    "  desired INTEGER NOT NULL,"
+    "  rollout TEXT NOT NULL,"
+    "  rollout_reason TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (service_arn, idx));"
+    "CREATE TABLE service_events ("
+    "  service_arn TEXT NOT NULL REFERENCES services (arn) ON DELETE CASCADE,"
+    "  idx INTEGER NOT NULL,"
+    "  id TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  message TEXT NOT NULL,"
+    "  PRIMARY KEY (service_arn, idx));",
 };
 _Static_assert(sizeof migrations / sizeof *migrations == AG_STORE_SCHEMA_VERSION,
                "AG_STORE_SCHEMA_VERSION must equal the number of migrations");
@@ -740,6 +775,237 @@ int ag_store_task_delete(ag_store *st, const char *arn)
         r = sq(st, "delete task");
     else if (sqlite3_changes(st->db) == 0)
         r = set_err(st, -ENOENT, "task not found");
+    sqlite3_finalize(s);
+    return r;
+}
+
+/* ---- services ---- */
+
+static int step_done(ag_store *st, sqlite3_stmt *s, const char *what)
+{
+    return sqlite3_step(s) == SQLITE_DONE ? 0 : sq(st, what);
+}
+
+int ag_store_service_put(ag_store *st, const ag_service *v)
+{
+    sqlite3_stmt *s = NULL;
+    int r;
+    if ((r = exec(st, "BEGIN IMMEDIATE")))
+        return r;
+    if ((r = prepare(st,
+                     "INSERT INTO services (arn, name, cluster, status, family, "
+                     "revision, desired, max_percent, min_healthy, cb_enable, cb_rollback, "
+                     "created_at, steady) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+                     "?12, ?13) ON CONFLICT (arn) DO UPDATE SET status = ?4, family = ?5, "
+                     "revision = ?6, desired = ?7, max_percent = ?8, min_healthy = ?9, "
+                     "cb_enable = ?10, cb_rollback = ?11, steady = ?13",
+                     &s)))
+        goto fail;
+    bind_text(s, 1, v->arn);
+    bind_text(s, 2, v->name);
+    bind_text(s, 3, v->cluster);
+    bind_text(s, 4, ag_svc_status_name(v->status));
+    bind_text(s, 5, v->family);
+    sqlite3_bind_int64(s, 6, v->revision);
+    sqlite3_bind_int(s, 7, v->desired);
+    sqlite3_bind_int(s, 8, v->max_percent);
+    sqlite3_bind_int(s, 9, v->min_healthy_percent);
+    sqlite3_bind_int(s, 10, v->cb_enable);
+    sqlite3_bind_int(s, 11, v->cb_rollback);
+    sqlite3_bind_int64(s, 12, v->created_at);
+    sqlite3_bind_int(s, 13, v->steady);
+    if ((r = step_done(st, s, "put service")))
+        goto fail;
+    sqlite3_finalize(s);
+    s = NULL;
+    if ((r = prepare(st, "DELETE FROM service_deployments WHERE service_arn = ?", &s)))
+        goto fail;
+    bind_text(s, 1, v->arn);
+    if ((r = step_done(st, s, "put service deployments")))
+        goto fail;
+    sqlite3_finalize(s);
+    s = NULL;
+    if ((r = prepare(st,
+                     "INSERT INTO service_deployments (service_arn, idx, id, status, family, "
+                     "revision, desired, rollout, rollout_reason, created_at, updated_at) VALUES "
+                     "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     &s)))
+        goto fail;
+    for (size_t i = 0; i < v->n_deps; i++) {
+        const ag_svc_deployment *d = &v->deps[i];
+        sqlite3_reset(s);
+        bind_text(s, 1, v->arn);
+        sqlite3_bind_int64(s, 2, (sqlite3_int64)i);
+        bind_text(s, 3, d->id);
+        bind_text(s, 4, ag_dep_status_name(d->status));
+        bind_text(s, 5, d->family);
+        sqlite3_bind_int64(s, 6, d->revision);
+        sqlite3_bind_int(s, 7, d->desired);
+        bind_text(s, 8, ag_rollout_name(d->rollout));
+        bind_text(s, 9, d->rollout_reason);
+        sqlite3_bind_int64(s, 10, d->created_at);
+        sqlite3_bind_int64(s, 11, d->updated_at);
+        if ((r = step_done(st, s, "put service deployment")))
+            goto fail;
+    }
+    sqlite3_finalize(s);
+    s = NULL;
+    if ((r = prepare(st, "DELETE FROM service_events WHERE service_arn = ?", &s)))
+        goto fail;
+    bind_text(s, 1, v->arn);
+    if ((r = step_done(st, s, "put service events")))
+        goto fail;
+    sqlite3_finalize(s);
+    s = NULL;
+    if ((r = prepare(st,
+                     "INSERT INTO service_events (service_arn, idx, id, created_at, message) "
+                     "VALUES (?, ?, ?, ?, ?)",
+                     &s)))
+        goto fail;
+    for (size_t i = 0; i < v->n_events; i++) {
+        sqlite3_reset(s);
+        bind_text(s, 1, v->arn);
+        sqlite3_bind_int64(s, 2, (sqlite3_int64)i);
+        bind_text(s, 3, v->events[i].id);
+        sqlite3_bind_int64(s, 4, v->events[i].created_at);
+        bind_text(s, 5, v->events[i].message);
+        if ((r = step_done(st, s, "put service event")))
+            goto fail;
+    }
+    sqlite3_finalize(s);
+    s = NULL;
+    if ((r = exec(st, "COMMIT")))
+        goto fail;
+    return 0;
+fail:
+    sqlite3_finalize(s);
+    rollback(st);
+    return r;
+}
+
+static int load_service_children(ag_store *st, ag_service *v)
+{
+    sqlite3_stmt *s = NULL;
+    int r = prepare(st,
+                    "SELECT id, status, family, revision, desired, rollout, rollout_reason, "
+                    "created_at, updated_at FROM service_deployments WHERE service_arn = ? "
+                    "ORDER BY idx",
+                    &s);
+    if (r)
+        return r;
+    bind_text(s, 1, v->arn);
+    int rc;
+    bool oom = false;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW && v->n_deps < AG_SVC_DEPLOYMENTS_MAX) {
+        ag_svc_deployment *d = &v->deps[v->n_deps++];
+        memset(d, 0, sizeof *d);
+        snprintf(d->id, sizeof d->id, "%s", (const char *)sqlite3_column_text(s, 0));
+        const char *stn = (const char *)sqlite3_column_text(s, 1);
+        d->status = strcmp(stn, "PRIMARY") == 0  ? AG_DEP_PRIMARY
+                    : strcmp(stn, "ACTIVE") == 0 ? AG_DEP_ACTIVE
+                                                 : AG_DEP_INACTIVE;
+        d->family = col_dup(s, 2, &oom);
+        d->revision = sqlite3_column_int64(s, 3);
+        d->desired = sqlite3_column_int(s, 4);
+        if (ag_rollout_parse((const char *)sqlite3_column_text(s, 5), &d->rollout) < 0)
+            d->rollout = AG_ROLLOUT_IN_PROGRESS;
+        d->rollout_reason = col_dup(s, 6, &oom);
+        d->created_at = sqlite3_column_int64(s, 7);
+        d->updated_at = sqlite3_column_int64(s, 8);
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        r = sq(st, "load service deployments");
+    sqlite3_finalize(s);
+    s = NULL;
+    if (r || oom)
+        return r ? r : -ENOMEM;
+    if ((r = prepare(st,
+                     "SELECT id, created_at, message FROM service_events WHERE service_arn = ? "
+                     "ORDER BY idx",
+                     &s)))
+        return r;
+    bind_text(s, 1, v->arn);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW && v->n_events < AG_SVC_EVENTS_MAX) {
+        ag_svc_event *e = &v->events[v->n_events];
+        snprintf(e->id, sizeof e->id, "%s", (const char *)sqlite3_column_text(s, 0));
+        e->created_at = sqlite3_column_int64(s, 1);
+        e->message = col_dup(s, 2, &oom);
+        if (!e->message)
+            break;
+        v->n_events++;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        r = sq(st, "load service events");
+    sqlite3_finalize(s);
+    return r ? r : oom ? -ENOMEM : 0;
+}
+
+int ag_store_service_foreach(ag_store *st, ag_store_service_fn fn, void *arg)
+{
+    sqlite3_stmt *s = NULL;
+    int r = prepare(st,
+                    "SELECT arn, name, cluster, status, family, revision, desired, max_percent, "
+                    "min_healthy, cb_enable, cb_rollback, created_at, steady FROM services "
+                    "ORDER BY created_at, rowid",
+                    &s);
+    if (r)
+        return r;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *arn = (const char *)sqlite3_column_text(s, 0);
+        /* arn:aws:ecs:REGION:ACCOUNT:service/CLUSTER/NAME */
+        char region[64] = "", account[64] = "";
+        if (sscanf(arn, "arn:aws:ecs:%63[^:]:%63[^:]:", region, account) != 2) {
+            r = set_err(st, -EIO, "stored service has a malformed ARN");
+            break;
+        }
+        ag_service *v = NULL;
+        r = ag_service_new(region, account, (const char *)sqlite3_column_text(s, 2),
+                           (const char *)sqlite3_column_text(s, 1),
+                           (const char *)sqlite3_column_text(s, 4), sqlite3_column_int64(s, 5),
+                           sqlite3_column_int(s, 6), sqlite3_column_int(s, 7),
+                           sqlite3_column_int(s, 8), sqlite3_column_int(s, 9) != 0,
+                           sqlite3_column_int(s, 10) != 0, sqlite3_column_int64(s, 11), &v);
+        if (r) {
+            r = r == -ENOMEM ? r : set_err(st, -EIO, "stored service is not valid");
+            break;
+        }
+        if (ag_svc_status_parse((const char *)sqlite3_column_text(s, 3), &v->status) < 0)
+            v->status = AG_SVC_ACTIVE;
+        v->steady = sqlite3_column_int(s, 12) != 0;
+        /* the deployments come from their table, not from ag_service_new */
+        for (size_t i = 0; i < v->n_deps; i++) {
+            es_free(v->deps[i].family);
+            es_free(v->deps[i].rollout_reason);
+        }
+        v->n_deps = 0;
+        for (size_t i = 0; i < v->n_events; i++)
+            es_free(v->events[i].message);
+        v->n_events = 0;
+        if ((r = load_service_children(st, v))) {
+            ag_service_free(v);
+            break;
+        }
+        if ((r = fn(v, arg)))
+            break;
+    }
+    if (!r && rc != SQLITE_DONE)
+        r = sq(st, "list services");
+    sqlite3_finalize(s);
+    return r;
+}
+
+int ag_store_service_delete(ag_store *st, const char *arn)
+{
+    sqlite3_stmt *s = NULL;
+    int r = prepare(st, "DELETE FROM services WHERE arn = ?", &s);
+    if (r)
+        return r;
+    bind_text(s, 1, arn);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        r = sq(st, "delete service");
+    else if (sqlite3_changes(st->db) == 0)
+        r = set_err(st, -ENOENT, "service not found");
     sqlite3_finalize(s);
     return r;
 }

@@ -27,13 +27,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agent/service.h"
 #include "agent/task.h"
 #include "agent/taskdef.h"
 
 typedef struct ag_store ag_store;
 
 #define AG_STORE_FILE "agent.db"
-#define AG_STORE_SCHEMA_VERSION 1
+#define AG_STORE_SCHEMA_VERSION 2
 #define AG_STORE_ERR_MAX 256
 
 /* Opens (creating) dir/agent.db. On failure returns -errno / -EIO / -EPROTO
@@ -72,6 +73,16 @@ int ag_store_task_get(ag_store *st, const char *arn, ag_task **out);
 typedef int (*ag_store_task_fn)(ag_task *t, void *arg);
 int ag_store_task_foreach(ag_store *st, bool include_stopped, ag_store_task_fn fn, void *arg);
 int ag_store_task_delete(ag_store *st, const char *arn);
+
+/* Services (agent/service.h): the record, its deployments and its events
+ * (what ECS shows; never a value). put replaces all three in one
+ * transaction; the counts a pass recomputes are not stored. 0 or -EIO. */
+int ag_store_service_put(ag_store *st, const ag_service *s);
+/* Calls fn for every stored service (oldest first); the service belongs to
+ * fn (ag_service_free). fn non-zero stops the walk and is returned. */
+typedef int (*ag_store_service_fn)(ag_service *s, void *arg);
+int ag_store_service_foreach(ag_store *st, ag_store_service_fn fn, void *arg);
+int ag_store_service_delete(ag_store *st, const char *arn);
 
 /* The key of the secret fingerprints (ag_secret_fingerprint): 32 random
  * bytes in dir/fingerprint.key (0600), created on first use. It lives

@@ -657,9 +657,23 @@ void ag_task_write_json(const ag_task *t, es_jw *w)
         kstr_opt(w, "version", m->version);
         kts(w, "resolvedAt", m->resolved_at);
         kstr_opt(w, "fingerprint", m->fingerprint);
+        if (m->drift != AG_DRIFT_UNKNOWN) {
+            es_jw_kbool(w, "current", m->drift == AG_DRIFT_CURRENT);
+            if (m->latest_version[0])
+                es_jw_kstr(w, "currentVersion", m->latest_version);
+            kts(w, "checkedAt", m->drift_checked_at);
+        }
         es_jw_obj_end(w);
     }
     es_jw_arr_end(w);
+    int64_t stale = 0;
+    bool checked = false;
+    for (size_t i = 0; i < t->n_secrets; i++) {
+        checked = checked || t->secrets[i].drift != AG_DRIFT_UNKNOWN;
+        stale += t->secrets[i].drift == AG_DRIFT_STALE;
+    }
+    if (checked)
+        es_jw_kint(w, "staleSecrets", stale);
     es_jw_obj_end(w);
     es_buf_free(&b);
 }

@@ -86,7 +86,15 @@ typedef struct ag_secret_meta {
     char *version;    /* SSM version number or Secrets Manager VersionId */
     int64_t resolved_at;
     char *fingerprint; /* keyed fingerprint of the value (ag_secret_fingerprint) */
+    /* Drift (agent/drift.h), in memory only, never persisted: is the
+     * version this task holds still the store's current one? */
+    int drift;                /* AG_DRIFT_UNKNOWN, AG_DRIFT_CURRENT, AG_DRIFT_STALE */
+    char latest_version[72];  /* the store's current version when last checked */
+    int64_t drift_checked_at; /* epoch seconds; 0: never */
 } ag_secret_meta;
+#define AG_DRIFT_UNKNOWN 0
+#define AG_DRIFT_CURRENT 1
+#define AG_DRIFT_STALE 2
 
 typedef struct ag_task {
     char *arn;    /* arn:aws:ecs:REGION:ACCOUNT:task/CLUSTER/ID */
@@ -174,7 +182,9 @@ size_t ag_reason_secret_failure(char *out, size_t outlen, const ag_secret_failur
 size_t ag_reason_clip(char *out, size_t outlen, const char *reason);
 
 /* Writes the DescribeTasks "Task" object, plus "secretsResolved" (our own
- * field: aws ecs passes unknown fields through) listing ag_secret_meta. */
+ * field: aws ecs passes unknown fields through) listing ag_secret_meta;
+ * once drift has checked a secret, its entry says "current" (true/false)
+ * and "currentVersion", and the task says "staleSecrets" (a count). */
 void ag_task_write_json(const ag_task *t, es_jw *w);
 
 #endif

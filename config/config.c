@@ -169,6 +169,19 @@ static int v_nonempty(const char *v, char *err, size_t n)
     return -EINVAL;
 }
 
+/* seconds, 0 (off) to one day */
+static int v_drift_interval(const char *v, char *err, size_t n)
+{
+    char *end = NULL;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (!*v || errno || !end || *end || x < 0 || x > 86400) {
+        snprintf(err, n, "must be a number of seconds from 0 (off) to 86400");
+        return -EINVAL;
+    }
+    return 0;
+}
+
 const cf_key cf_keys[CF_KEY_COUNT] = {
     [CF_CONFIG_FILE] = {"ECS_SECRETS_CONFIG", "config", "FILE", CF_DEFAULT_FILE, false,
                         "configuration file (KEY=VALUE lines, as systemd's EnvironmentFile=)",
@@ -215,6 +228,12 @@ const cf_key cf_keys[CF_KEY_COUNT] = {
                       "check a task's execution role holds every permission its secrets need "
                       "before fetching them (one stoppedReason listing what is missing)",
                       v_onoff},
+
+    [CF_DRIFT_INTERVAL] = {"ECS_SECRETS_DRIFT_INTERVAL", "drift-interval", "SECONDS", NULL, false,
+                           "how often running tasks' secrets are compared with the stores' "
+                           "current versions (metadata calls only); 0: off; unset: 60 in "
+                           "embedded mode, off in aws mode",
+                           v_drift_interval},
 };
 
 /* ---- the EnvironmentFile parser ---- */
@@ -251,7 +270,7 @@ int cf_parse_text(const char *text, size_t len, cf_assign_fn fn, void *arg, unsi
         if (r_ == -EMSGSIZE)                                                                       \
             FAIL("value longer than %u bytes", (unsigned)CF_VALUE_MAX);                            \
         if (r_)                                                                                    \
-            FAIL("out of memory");                                                             \
+            FAIL("out of memory");                                                                 \
     } while (0)
 
     while (i < len) {
@@ -408,8 +427,8 @@ static size_t distance(const char *a, const char *b)
         d[0][j] = j;
     for (size_t i = 1; i <= la; i++)
         for (size_t j = 1; j <= lb; j++) {
-            size_t sub = d[i - 1][j - 1] + (toupper((unsigned char)a[i - 1]) !=
-                                            toupper((unsigned char)b[j - 1]));
+            size_t sub = d[i - 1][j - 1] +
+                         (toupper((unsigned char)a[i - 1]) != toupper((unsigned char)b[j - 1]));
             size_t del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
             size_t m = sub < del ? sub : del;
             d[i][j] = m < ins ? m : ins;

@@ -50,6 +50,8 @@ typedef enum cf_key_id {
     CF_SECRET_ACCESS_KEY,
     CF_SESSION_TOKEN,
     CF_PREFLIGHT,
+
+    CF_DRIFT_INTERVAL,
     CF_KEY_COUNT
 } cf_key_id;
 

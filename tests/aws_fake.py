@@ -15,9 +15,16 @@ Prints "PORT\n" once listening on 127.0.0.1 (port 0 = any). Behaviour:
                            "content_type":..}, ...]} queued answers per op
                            (consumed in order; then the default handler)
   POST /__reset            clears stats and scripts
+  POST /__rotate           {"name": N} bumps parameter N's version (value
+                           "value-of-N-vK" from K = 2), or {"secret": ID} the
+                           secret's AWSCURRENT version id ("v-K")
+  POST /__deny             {"names": [N, ...]}: GetParameters naming one of
+                           them answers AccessDeniedException (a removed
+                           permission); {"names": []} lifts it
 
-  AWS JSON 1.1 (X-Amz-Target): AmazonSSM.GetParameters / GetParameter,
-  secretsmanager.GetSecretValue. Query (Action=): AssumeRole,
+  AWS JSON 1.1 (X-Amz-Target): AmazonSSM.GetParameters / GetParameter /
+  DescribeParameters (ParameterFilters Name Equals), secretsmanager.
+  GetSecretValue / DescribeSecret (VersionIdsToStages). Query (Action=): AssumeRole,
   GetCallerIdentity. Names starting "missing" are not found.
 
   IMDSv2: PUT /latest/api/token, GET /latest/meta-data/iam/security-
@@ -81,6 +88,8 @@ for d in args.delay:
     k, v = d.split("=")
     delays[k] = float(v)
 inflight = 0
+versions = {}  # parameter name or secret id -> (version, modified epoch seconds)
+denied = set()
 
 
 def reset():
@@ -282,6 +291,20 @@ class H(BaseHTTPRequestHandler):
                 for k, v in json.loads(raw).items():
                     scripts.setdefault(k, []).extend(v)
             return self.send(200, "{}", "application/json")
+        if self.path == "/__rotate":
+            req = json.loads(raw)
+            with lock:
+                k = req.get("name") or req.get("secret")
+                if k and "name" in req and not k.startswith("/") and "/" in k:
+                    k = "/" + k
+                v = versions.get(k, (1, 1700000000.5))[0] + 1
+                versions[k] = (v, time.time())
+            return self.send(200, json.dumps({"Version": v}), "application/json")
+        if self.path == "/__deny":
+            with lock:
+                denied.clear()
+                denied.update(json.loads(raw).get("names", []))
+            return self.send(200, "{}", "application/json")
         if self.path == "/__reset":
             with lock:
                 reset()
@@ -314,16 +337,61 @@ class H(BaseHTTPRequestHandler):
 
     def param(self, name):
         n = name if name.startswith("/") or "/" not in name else "/" + name
-        return {"Name": n, "Type": "SecureString", "Value": "value-of-" + n, "Version": 1,
+        with lock:
+            ver, mod = versions.get(n, (1, 1700000000.5))
+        return {"Name": n, "Type": "SecureString",
+                "Value": "value-of-" + n + ("" if ver == 1 else "-v%d" % ver), "Version": ver,
                 "ARN": "arn:aws:ssm:us-east-1:123456789012:parameter" +
                        (n if n.startswith("/") else "/" + n),
-                "DataType": "text", "LastModifiedDate": 1700000000.5}
+                "DataType": "text", "LastModifiedDate": mod}
+
+    def op_DescribeParameters(self, req):
+        names = []
+        for f in req.get("ParameterFilters", []):
+            if f.get("Key") == "Name" and f.get("Option", "Equals") == "Equals":
+                names += f.get("Values", [])
+        ps = []
+        for n in names:
+            if n.startswith("missing") or n.startswith("/missing"):
+                continue
+            p = self.param(n)
+            del p["Value"]
+            ps.append(p)
+        self.send(200, json.dumps({"Parameters": ps}))
+
+    def secret_version(self, sid):
+        with lock:
+            ver, mod = versions.get(sid.split(":secret:")[-1], (1, 1700000000.0))
+        return ver, mod
+
+    def op_DescribeSecret(self, req):
+        sid = req.get("SecretId", "")
+        if sid.split(":secret:")[-1].startswith("missing"):
+            return self.send(400, json.dumps({
+                "__type": "ResourceNotFoundException",
+                "Message": "Secrets Manager can't find the specified secret."}))
+        ver, mod = self.secret_version(sid)
+        stages = {"v-%d" % ver: ["AWSCURRENT"]}
+        if ver > 1:
+            stages["v-%d" % (ver - 1)] = ["AWSPREVIOUS"]
+        self.send(200, json.dumps({
+            "ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:%s-AbCdEf" % sid,
+            "Name": sid, "LastChangedDate": mod, "VersionIdsToStages": stages}))
 
     def op_GetParameters(self, req):
         names = req.get("Names", [])
         if len(names) > 10 or not names:
             return self.send(400, json.dumps({"__type": "ValidationException",
                                               "message": "1 validation error"}))
+        with lock:
+            deny = [n for n in names if n in denied]
+        if deny:
+            return self.send(400, json.dumps({
+                "__type": "AccessDeniedException",
+                "message": "User: arn:aws:sts::123456789012:assumed-role/ecsTaskExecutionRole/"
+                           "ecs-secrets-agent is not authorized to perform: ssm:GetParameters on "
+                           "resource: arn:aws:ssm:us-east-1:123456789012:parameter%s because no "
+                           "identity-based policy allows the ssm:GetParameters action" % deny[0]}))
         ps = [self.param(n) for n in names if not n.startswith("missing")]
         bad = [n for n in names if n.startswith("missing")]
         self.send(200, json.dumps({"Parameters": ps, "InvalidParameters": bad}))
@@ -341,7 +409,7 @@ class H(BaseHTTPRequestHandler):
                 "__type": "ResourceNotFoundException",
                 "Message": "Secrets Manager can't find the specified secret."}))
         ans = {"ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:%s-AbCdEf" % sid,
-               "Name": sid, "VersionId": req.get("VersionId") or "v-1",
+               "Name": sid, "VersionId": req.get("VersionId") or "v-%d" % self.secret_version(sid)[0],
                "VersionStages": [req.get("VersionStage") or "AWSCURRENT"],
                "CreatedDate": 1700000000.0}
         if sid.startswith("bin"):

@@ -1,0 +1,47 @@
+/* api_services.h - the ECS API's service operations over the scheduler
+ * (agent/service.h).
+ *
+ *   CreateService     serviceName, taskDefinition (family, family:rev, ARN),
+ *                     desiredCount (0..1000), deploymentConfiguration
+ *                     {maximumPercent, minimumHealthyPercent,
+ *                     deploymentCircuitBreaker {enable, rollback}},
+ *                     launchType (EC2 / EXTERNAL), schedulingStrategy REPLICA
+ *                     -> service
+ *   UpdateService     service (name or ARN), taskDefinition, desiredCount,
+ *                     deploymentConfiguration, forceNewDeployment -> service
+ *   DescribeServices  services[] 1..10 -> services[], failures[] (MISSING)
+ *   DeleteService     service, force -> service (DRAINING, then INACTIVE)
+ *   ListServices      maxResults (1..100, default 10), nextToken ->
+ *                     serviceArns (ACTIVE and DRAINING ones)
+ *
+ * Errors as ECS words them: ServiceNotFoundException "Service not found.",
+ * ServiceNotActiveException "Service was not ACTIVE.",
+ * InvalidParameterException "Creation of service was not idempotent.", and
+ * "The service cannot be stopped while it is scaled above 0." (DeleteService
+ * without force).
+ *
+ * DescribeServices answers ECS's Service shape (deployments[] with
+ * rolloutState, events[] newest first) plus "staleTasks": the service's
+ * tasks that hold a rotated secret value (agent/drift.h). include
+ * ["DRIFT"] (ours; ECS knows only TAGS) also starts a drift check on
+ * demand: the answer shows the last completed round, the next describe the
+ * new one (a handler answers synchronously).
+ */
+#ifndef AG_API_SERVICES_H
+#define AG_API_SERVICES_H
+
+#include "agent/api.h"
+#include "agent/drift.h"
+#include "agent/service.h"
+
+#define AG_API_SERVICES_DESCRIBE_MAX 10 /* DescribeServices.services, ECS's */
+
+typedef struct ag_api_services ag_api_services;
+
+/* Adds the service operations to api. sched (and drift, which may be NULL)
+ * must outlive the returned object. 0, -ENOMEM, -ENOSPC. */
+int ag_api_services_attach(ag_api *api, ag_svc_sched *sched, ag_drift *drift,
+                           ag_api_services **out);
+void ag_api_services_free(ag_api_services *s);
+
+#endif

@@ -1,0 +1,1117 @@
+/* service.c - see service.h. */
+#include "agent/service.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "agent/engine.h"
+#include "agent/metrics.h"
+#include "agent/store.h"
+#include "common/alloc.h"
+#include "common/log.h"
+#include "common/secure.h"
+
+/* ---- pure model ---- */
+
+bool ag_service_name_ok(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n > AG_SVC_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+int ag_svc_upper(int desired, int max_percent)
+{
+    return (int)(((int64_t)desired * max_percent) / 100);
+}
+
+int ag_svc_lower(int desired, int min_healthy)
+{
+    return (int)(((int64_t)desired * min_healthy + 99) / 100);
+}
+
+const char *ag_service_config_error(int desired, int max_percent, int min_healthy)
+{
+    if (desired < 0 || desired > AG_SVC_DESIRED_MAX)
+        return "desiredCount must be between 0 and 1000";
+    if (max_percent < 100 || max_percent > 2000)
+        return "deploymentConfiguration.maximumPercent must be between 100 and 2000";
+    if (min_healthy < 0 || min_healthy > 100)
+        return "deploymentConfiguration.minimumHealthyPercent must be between 0 and 100";
+    if (desired > 0 && ag_svc_upper(desired, max_percent) <= ag_svc_lower(desired, min_healthy))
+        return "deploymentConfiguration: with these maximumPercent and minimumHealthyPercent "
+               "no task can be replaced (the maximum must allow more tasks than the minimum "
+               "keeps running)";
+    return NULL;
+}
+
+int ag_svc_waves(int desired, int max_percent, int min_healthy)
+{
+    if (desired <= 0)
+        return 0;
+    int room = ag_svc_upper(desired, max_percent) - ag_svc_lower(desired, min_healthy);
+    if (room < 1)
+        return -1;
+    return (desired + room - 1) / room;
+}
+
+int ag_svc_cb_threshold(int desired)
+{
+    int t = (desired + 1) / 2;
+    if (t < AG_SVC_CB_MIN)
+        t = AG_SVC_CB_MIN;
+    if (t > AG_SVC_CB_MAX)
+        t = AG_SVC_CB_MAX;
+    return t;
+}
+
+static int imax(int a, int b)
+{
+    return a > b ? a : b;
+}
+
+static int imin(int a, int b)
+{
+    return a < b ? a : b;
+}
+
+void ag_svc_plan_step(const ag_svc_plan_in *in, ag_svc_plan *out)
+{
+    memset(out, 0, sizeof *out);
+    int alive_new = in->new_running + in->new_pending;
+    int alive_old = in->old_running + in->old_pending;
+    if (alive_new > in->desired)
+        out->stop_new = alive_new - in->desired;
+    if (!in->primary_may_launch)
+        return; /* a failed rollout leaves the older deployments as they are */
+    /* stop first, down to the minimum (older tasks not yet running do not
+     * count towards it), then start up to the maximum: ECS counts RUNNING
+     * and PENDING tasks against maximumPercent, not the ones stopping */
+    out->stop_old_pend = in->old_pending;
+    int healthy = in->new_running + in->old_running;
+    out->stop_old_run = imin(in->old_running, imax(0, healthy - in->lower));
+    int after = alive_new - out->stop_new + alive_old - out->stop_old_pend - out->stop_old_run;
+    if (alive_new < in->desired)
+        out->start = imax(0, imin(in->desired - alive_new, in->upper - after));
+}
+
+static void event_id(char out[40])
+{
+    unsigned char r[16] = {0};
+    (void)es_random_bytes(r, sizeof r);
+    r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);
+    r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
+    snprintf(out, 40, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0],
+             r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13],
+             r[14], r[15]);
+}
+
+int ag_service_event(ag_service *s, int64_t now, const char *fmt, ...)
+{
+    char msg[AG_SVC_EVENT_MAX + 1];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    char *m = es_strdup(msg);
+    if (!m)
+        return -ENOMEM;
+    if (s->n_events == AG_SVC_EVENTS_MAX)
+        es_free(s->events[--s->n_events].message);
+    memmove(&s->events[1], &s->events[0], s->n_events * sizeof s->events[0]);
+    ag_svc_event *e = &s->events[0];
+    event_id(e->id);
+    e->created_at = now;
+    e->message = m;
+    s->n_events++;
+    return 0;
+}
+
+static int word_tasks(es_buf *b, const char *name, const char *verb, const char *const *ids,
+                      size_t n)
+{
+    int r = es_buf_printf(b, "(service %s) has %s %zu %stasks:", name, verb, n,
+                          strcmp(verb, "stopped") == 0 ? "running " : "");
+    for (size_t i = 0; r == 0 && i < n; i++)
+        r = es_buf_printf(b, " (task %s)", ids[i]);
+    if (r == 0)
+        r = es_buf_append_char(b, '.');
+    return r;
+}
+
+int ag_svc_word_started(es_buf *b, const char *name, const char *const *ids, size_t n)
+{
+    return word_tasks(b, name, "started", ids, n);
+}
+
+int ag_svc_word_stopped(es_buf *b, const char *name, const char *const *ids, size_t n)
+{
+    return word_tasks(b, name, "stopped", ids, n);
+}
+
+static void dep_id(char out[AG_SVC_DEP_ID_MAX])
+{
+    uint64_t r = 0;
+    (void)es_random_bytes(&r, sizeof r);
+    /* 19 digits, as ECS's ids */
+    r = 1000000000000000000ull + r % 8999999999999999999ull;
+    snprintf(out, AG_SVC_DEP_ID_MAX, "ecs-svc/%" PRIu64, r);
+}
+
+static void dep_clear(ag_svc_deployment *d)
+{
+    es_free(d->family);
+    es_free(d->rollout_reason);
+    memset(d, 0, sizeof *d);
+}
+
+static int set_reason(ag_svc_deployment *d, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int set_reason(ag_svc_deployment *d, const char *fmt, ...)
+{
+    char msg[AG_SVC_EVENT_MAX + 1];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    char *m = es_strdup(msg);
+    if (!m)
+        return -ENOMEM;
+    es_free(d->rollout_reason);
+    d->rollout_reason = m;
+    return 0;
+}
+
+int ag_service_deploy(ag_service *s, const char *family, int64_t revision, int64_t now)
+{
+    if (s->n_deps >= AG_SVC_DEPLOYMENTS_MAX)
+        return -ENOSPC;
+    ag_svc_deployment d = {.status = AG_DEP_PRIMARY,
+                           .revision = revision,
+                           .desired = s->desired,
+                           .rollout = AG_ROLLOUT_IN_PROGRESS,
+                           .created_at = now,
+                           .updated_at = now};
+    dep_id(d.id);
+    d.family = es_strdup(family);
+    if (!d.family || set_reason(&d, "ECS deployment %s in progress.", d.id) < 0) {
+        dep_clear(&d);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < s->n_deps; i++) {
+        if (s->deps[i].status == AG_DEP_PRIMARY) {
+            s->deps[i].status = AG_DEP_ACTIVE;
+            s->deps[i].updated_at = now;
+        }
+    }
+    memmove(&s->deps[1], &s->deps[0], s->n_deps * sizeof s->deps[0]);
+    s->deps[0] = d;
+    s->n_deps++;
+    s->steady = false;
+    return 0;
+}
+
+int ag_service_new(const char *region, const char *account, const char *cluster, const char *name,
+                   const char *family, int64_t revision, int desired, int max_percent,
+                   int min_healthy, bool cb_enable, bool cb_rollback, int64_t now, ag_service **out)
+{
+    if (!region || !account || !cluster || !family || !ag_service_name_ok(name) || revision < 1)
+        return -EINVAL;
+    if (max_percent == 0)
+        max_percent = 200;
+    if (min_healthy < 0)
+        min_healthy = 100;
+    if (ag_service_config_error(desired, max_percent, min_healthy))
+        return -EINVAL;
+    ag_service *s = es_calloc(1, sizeof *s);
+    if (!s)
+        return -ENOMEM;
+    es_buf b;
+    es_buf_init(&b, 1024);
+    int r = es_buf_printf(&b, "arn:aws:ecs:%s:%s:service/%s/%s", region, account, cluster, name);
+    s->arn = r == 0 ? es_buf_steal(&b) : NULL;
+    es_buf_free(&b);
+    s->name = es_strdup(name);
+    s->cluster = es_strdup(cluster);
+    s->region = es_strdup(region);
+    s->account = es_strdup(account);
+    s->family = es_strdup(family);
+    s->revision = revision;
+    s->desired = desired;
+    s->max_percent = max_percent;
+    s->min_healthy_percent = min_healthy;
+    s->cb_enable = cb_enable;
+    s->cb_rollback = cb_rollback;
+    s->created_at = now;
+    s->status = AG_SVC_ACTIVE;
+    if (!s->arn || !s->name || !s->cluster || !s->region || !s->account || !s->family ||
+        ag_service_deploy(s, family, revision, now) < 0) {
+        ag_service_free(s);
+        return -ENOMEM;
+    }
+    *out = s;
+    return 0;
+}
+
+void ag_service_free(ag_service *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->n_deps; i++)
+        dep_clear(&s->deps[i]);
+    for (size_t i = 0; i < s->n_events; i++)
+        es_free(s->events[i].message);
+    es_free(s->name);
+    es_free(s->arn);
+    es_free(s->cluster);
+    es_free(s->region);
+    es_free(s->account);
+    es_free(s->family);
+    es_free(s->drift_sig);
+    es_free(s);
+}
+
+static const char *const svc_status_names[] = {"ACTIVE", "DRAINING", "INACTIVE"};
+static const char *const dep_status_names[] = {"PRIMARY", "ACTIVE", "INACTIVE"};
+static const char *const rollout_names[] = {"IN_PROGRESS", "COMPLETED", "FAILED"};
+
+const char *ag_svc_status_name(ag_svc_status s)
+{
+    return svc_status_names[s];
+}
+
+const char *ag_dep_status_name(ag_dep_status s)
+{
+    return dep_status_names[s];
+}
+
+const char *ag_rollout_name(ag_rollout r)
+{
+    return rollout_names[r];
+}
+
+int ag_svc_status_parse(const char *s, ag_svc_status *out)
+{
+    for (int i = 0; s && i < 3; i++)
+        if (strcmp(s, svc_status_names[i]) == 0) {
+            *out = (ag_svc_status)i;
+            return 0;
+        }
+    return -EINVAL;
+}
+
+int ag_rollout_parse(const char *s, ag_rollout *out)
+{
+    for (int i = 0; s && i < 3; i++)
+        if (strcmp(s, rollout_names[i]) == 0) {
+            *out = (ag_rollout)i;
+            return 0;
+        }
+    return -EINVAL;
+}
+
+static void td_arn(es_buf *b, const ag_service *s, const char *family, int64_t rev)
+{
+    es_buf_reset(b);
+    (void)es_buf_printf(b, "arn:aws:ecs:%s:%s:task-definition/%s:%" PRId64, s->region, s->account,
+                        family, rev);
+}
+
+void ag_service_write_json(const ag_service *s, es_jw *w)
+{
+    es_buf b;
+    es_buf_init(&b, 2048);
+    int running = 0, pending = 0;
+    for (size_t i = 0; i < s->n_deps; i++) {
+        running += s->deps[i].running;
+        pending += s->deps[i].pending;
+    }
+    es_jw_obj(w);
+    es_jw_kstr(w, "serviceArn", s->arn);
+    es_jw_kstr(w, "serviceName", s->name);
+    (void)es_buf_printf(&b, "arn:aws:ecs:%s:%s:cluster/%s", s->region, s->account, s->cluster);
+    es_jw_kstr(w, "clusterArn", es_buf_cstr(&b));
+    es_jw_kstr(w, "status", ag_svc_status_name(s->status));
+    es_jw_kint(w, "desiredCount", s->desired);
+    es_jw_kint(w, "runningCount", running);
+    es_jw_kint(w, "pendingCount", pending);
+    es_jw_kstr(w, "launchType", "EC2");
+    td_arn(&b, s, s->family, s->revision);
+    es_jw_kstr(w, "taskDefinition", es_buf_cstr(&b));
+    es_jw_key(w, "deploymentConfiguration");
+    es_jw_obj(w);
+    es_jw_key(w, "deploymentCircuitBreaker");
+    es_jw_obj(w);
+    es_jw_kbool(w, "enable", s->cb_enable);
+    es_jw_kbool(w, "rollback", s->cb_rollback);
+    es_jw_obj_end(w);
+    es_jw_kint(w, "maximumPercent", s->max_percent);
+    es_jw_kint(w, "minimumHealthyPercent", s->min_healthy_percent);
+    es_jw_obj_end(w);
+    es_jw_key(w, "deployments");
+    es_jw_arr(w);
+    for (size_t i = 0; i < s->n_deps; i++) {
+        const ag_svc_deployment *d = &s->deps[i];
+        es_jw_obj(w);
+        es_jw_kstr(w, "id", d->id);
+        es_jw_kstr(w, "status", ag_dep_status_name(d->status));
+        td_arn(&b, s, d->family, d->revision);
+        es_jw_kstr(w, "taskDefinition", es_buf_cstr(&b));
+        es_jw_kint(w, "desiredCount", d->desired);
+        es_jw_kint(w, "pendingCount", d->pending);
+        es_jw_kint(w, "runningCount", d->running);
+        es_jw_kint(w, "failedTasks", d->failed);
+        es_jw_kint(w, "createdAt", d->created_at);
+        es_jw_kint(w, "updatedAt", d->updated_at);
+        es_jw_kstr(w, "launchType", "EC2");
+        es_jw_kstr(w, "rolloutState", ag_rollout_name(d->rollout));
+        if (d->rollout_reason)
+            es_jw_kstr(w, "rolloutStateReason", d->rollout_reason);
+        es_jw_obj_end(w);
+    }
+    es_jw_arr_end(w);
+    es_jw_key(w, "events");
+    es_jw_arr(w);
+    for (size_t i = 0; i < s->n_events; i++) {
+        es_jw_obj(w);
+        es_jw_kstr(w, "id", s->events[i].id);
+        es_jw_kint(w, "createdAt", s->events[i].created_at);
+        es_jw_kstr(w, "message", s->events[i].message);
+        es_jw_obj_end(w);
+    }
+    es_jw_arr_end(w);
+    es_jw_kint(w, "createdAt", s->created_at);
+    es_jw_kstr(w, "schedulingStrategy", "REPLICA");
+    es_jw_key(w, "deploymentController");
+    es_jw_obj(w);
+    es_jw_kstr(w, "type", "ECS");
+    es_jw_obj_end(w);
+    es_jw_kint(w, "staleTasks", s->stale_tasks); /* ours: drift */
+    es_jw_obj_end(w);
+    es_buf_free(&b);
+}
+
+/* ---- scheduler ---- */
+
+struct ag_svc_sched {
+    ag_svc_sched_config cfg;
+    char *region, *account, *cluster;
+    uv_timer_t timer;
+    ag_service *svcs[AG_SVC_MAX];
+    size_t n;
+    bool closing, dirty;
+    void (*done)(void *arg);
+    void *done_arg;
+    ag_series *m_services, *m_launches, *m_stops, *m_cb, *m_stale;
+};
+
+static int64_t now_s(void)
+{
+    return (int64_t)time(NULL);
+}
+
+static void persist(ag_svc_sched *s, ag_service *v)
+{
+    if (ag_store_service_put(s->cfg.store, v) < 0)
+        es_err("service %s: cannot persist: %s", v->name, ag_store_errmsg(s->cfg.store));
+}
+
+#define RESTART_REASON "TaskFailedToStart: the agent restarted"
+
+/* A task that failed on its own (not stopped by us, a user, or an agent
+ * restart that interrupted its launch). */
+static bool task_failed(const ag_task *t)
+{
+    if (t->last_status != AG_TASK_STOPPED)
+        return false;
+    if (t->stop_code == AG_STOP_TASK_FAILED_TO_START)
+        return !t->stopped_reason ||
+               strncmp(t->stopped_reason, RESTART_REASON, strlen(RESTART_REASON)) != 0;
+    return t->stop_code == AG_STOP_ESSENTIAL_CONTAINER_EXITED;
+}
+
+typedef struct tref {
+    char *arn;
+    char id[AG_TASK_ID_HEX + 1];
+    bool running;
+} tref;
+
+/* What one pass sees of one service. */
+typedef struct census {
+    ag_service *svc;
+    tref *alive[AG_SVC_DEPLOYMENTS_MAX]; /* desired RUNNING, not stopped */
+    size_t n_alive[AG_SVC_DEPLOYMENTS_MAX];
+    int draining;
+    int stale_tasks;
+    char last_failure[AG_SVC_EVENT_MAX]; /* newest failed task of the primary */
+    int64_t last_failure_at;
+    bool oom;
+    /* drift per valueFrom: names and counts */
+    char *vf[64];
+    int vf_count[64];
+    size_t n_vf;
+} census;
+
+static int census_task(void *arg, ag_task *t)
+{
+    census *c = arg;
+    ag_service *v = c->svc;
+    if (!t->started_by)
+        return 0;
+    size_t di = 0;
+    for (; di < v->n_deps; di++)
+        if (strcmp(t->started_by, v->deps[di].id) == 0)
+            break;
+    if (di == v->n_deps)
+        return 0;
+    ag_svc_deployment *d = &v->deps[di];
+    if (t->last_status == AG_TASK_STOPPED) {
+        if (task_failed(t) && t->created_at >= d->created_at) {
+            d->failed++;
+            if (di == 0 && t->stopped_at >= c->last_failure_at) {
+                c->last_failure_at = t->stopped_at;
+                snprintf(c->last_failure, sizeof c->last_failure, "(task %s) %s", t->id,
+                         t->stopped_reason ? t->stopped_reason : "stopped");
+            }
+        }
+        return 0;
+    }
+    if (t->desired_status == AG_TASK_STOPPED) {
+        c->draining++;
+        return 0;
+    }
+    bool running = t->last_status == AG_TASK_RUNNING;
+    if (running)
+        d->running++;
+    else
+        d->pending++;
+    tref *arr = es_realloc(c->alive[di], (c->n_alive[di] + 1) * sizeof *arr);
+    if (!arr) {
+        c->oom = true;
+        return 1;
+    }
+    c->alive[di] = arr;
+    tref *r = &arr[c->n_alive[di]];
+    r->arn = es_strdup(t->arn);
+    if (!r->arn) {
+        c->oom = true;
+        return 1;
+    }
+    snprintf(r->id, sizeof r->id, "%s", t->id);
+    r->running = running;
+    c->n_alive[di]++;
+    /* drift: what drift.c marked on this task */
+    bool stale = false;
+    for (size_t i = 0; i < t->n_secrets; i++) {
+        if (t->secrets[i].drift != AG_DRIFT_STALE)
+            continue;
+        stale = true;
+        size_t k = 0;
+        for (; k < c->n_vf; k++)
+            if (strcmp(c->vf[k], t->secrets[i].value_from) == 0)
+                break;
+        if (k == c->n_vf) {
+            if (c->n_vf == sizeof c->vf / sizeof *c->vf)
+                continue;
+            c->vf[k] = es_strdup(t->secrets[i].value_from);
+            if (!c->vf[k])
+                continue;
+            c->vf_count[k] = 0;
+            c->n_vf++;
+        }
+        /* count a task once per valueFrom */
+        bool seen = false;
+        for (size_t j = 0; j < i; j++)
+            seen = seen || (t->secrets[j].drift == AG_DRIFT_STALE &&
+                            strcmp(t->secrets[j].value_from, t->secrets[i].value_from) == 0);
+        if (!seen)
+            c->vf_count[k]++;
+    }
+    c->stale_tasks += stale;
+    return 0;
+}
+
+static void census_free(census *c)
+{
+    for (size_t d = 0; d < AG_SVC_DEPLOYMENTS_MAX; d++) {
+        for (size_t i = 0; i < c->n_alive[d]; i++)
+            es_free(c->alive[d][i].arn);
+        es_free(c->alive[d]);
+    }
+    for (size_t k = 0; k < c->n_vf; k++)
+        es_free(c->vf[k]);
+}
+
+#define EVENT_TASKS_MAX 50 /* task ids named in one event */
+
+typedef struct idlist {
+    const char *ids[EVENT_TASKS_MAX];
+    size_t n;     /* named */
+    size_t total; /* counted */
+} idlist;
+
+/* Stops up to n of list's tasks that are (not) running; returns how many. */
+static int stop_some(ag_svc_sched *s, tref *list, size_t nlist, int n, bool want_running,
+                     const char *reason, idlist *out)
+{
+    int got = 0;
+    for (size_t i = 0; i < nlist && got < n; i++) {
+        if (list[i].running != want_running || !list[i].arn)
+            continue;
+        ag_task *t = NULL;
+        if (ag_engine_stop_task(s->cfg.engine, list[i].arn, AG_STOP_SERVICE_SCHEDULER_INITIATED,
+                                reason, &t) == 0) {
+            if (out->n < EVENT_TASKS_MAX)
+                out->ids[out->n++] = list[i].id;
+            out->total++;
+            ag_series_add(s->m_stops, 1);
+        }
+        es_free(list[i].arn);
+        list[i].arn = NULL;
+        got++;
+    }
+    return got;
+}
+
+/* Launches n tasks of the primary deployment; their ids into ids. */
+static size_t launch(ag_svc_sched *s, ag_service *v, int n, char (*ids)[AG_TASK_ID_HEX + 1],
+                     size_t cap)
+{
+    ag_svc_deployment *d = &v->deps[0];
+    char group[AG_SVC_NAME_MAX + 16];
+    snprintf(group, sizeof group, "service:%s", v->name);
+    size_t got = 0;
+    while (n > 0) {
+        int count = imin(n, AG_ENGINE_RUN_MAX);
+        ag_taskdef *td = NULL;
+        int rc = ag_store_taskdef_get(s->cfg.store, d->family, d->revision, &td);
+        if (rc < 0) {
+            es_err("service %s: task definition %s:%" PRId64 ": %s", v->name, d->family,
+                   d->revision, ag_store_errmsg(s->cfg.store));
+            break;
+        }
+        ag_run_request req = {.td = td, .count = count, .started_by = d->id, .group = group};
+        ag_task *tasks[AG_ENGINE_RUN_MAX];
+        rc = ag_engine_run_task(s->cfg.engine, &req, tasks);
+        if (rc < 0) {
+            es_err("service %s: cannot start tasks: %s", v->name, strerror(-rc));
+            break;
+        }
+        for (int i = 0; i < count; i++) {
+            if (got < cap)
+                snprintf(ids[got], sizeof ids[got], "%s", tasks[i]->id);
+            got++;
+        }
+        ag_series_add(s->m_launches, count);
+        n -= count;
+    }
+    return got;
+}
+
+static void say_tasks(ag_service *v, int64_t now, bool started, const char *const *ids,
+                      size_t shown, size_t n)
+{
+    if (n == 0)
+        return;
+    es_buf b;
+    es_buf_init(&b, 64 + EVENT_TASKS_MAX * 48);
+    int r = started ? ag_svc_word_started(&b, v->name, ids, shown)
+                    : ag_svc_word_stopped(&b, v->name, ids, shown);
+    if (r == 0 && shown < n) {
+        /* the count says all of them; the list names the first ones */
+        es_buf_reset(&b);
+        r = es_buf_printf(&b, "(service %s) has %s %zu %stasks:", v->name,
+                          started ? "started" : "stopped", n, started ? "" : "running ");
+        for (size_t i = 0; r == 0 && i < shown; i++)
+            r = es_buf_printf(&b, " (task %s)", ids[i]);
+        if (r == 0)
+            r = es_buf_append_str(&b, " ...");
+    }
+    if (r == 0)
+        (void)ag_service_event(v, now, "%s", es_buf_cstr(&b));
+    es_buf_free(&b);
+}
+
+static void drop_deployment(ag_service *v, size_t i)
+{
+    dep_clear(&v->deps[i]);
+    memmove(&v->deps[i], &v->deps[i + 1], (v->n_deps - i - 1) * sizeof v->deps[0]);
+    v->n_deps--;
+}
+
+/* One pass over one service; true when it changed (persist). */
+static bool pass_one(ag_svc_sched *s, ag_service *v)
+{
+    if (v->status == AG_SVC_INACTIVE)
+        return false;
+    int64_t now = now_s();
+    bool changed = false;
+    for (size_t i = 0; i < v->n_deps; i++)
+        v->deps[i].running = v->deps[i].pending = v->deps[i].failed = 0;
+    census c = {.svc = v};
+    ag_engine_foreach_task(s->cfg.engine, census_task, &c);
+    if (c.oom) {
+        es_err("service %s: out of memory in a pass", v->name);
+        census_free(&c);
+        return false;
+    }
+    v->stale_tasks = c.stale_tasks;
+    ag_svc_deployment *p = &v->deps[0];
+    int desired = v->status == AG_SVC_DRAINING ? 0 : v->desired;
+    p->desired = desired;
+
+    /* circuit breaker */
+    if (v->cb_enable && p->rollout == AG_ROLLOUT_IN_PROGRESS &&
+        p->failed >= ag_svc_cb_threshold(desired)) {
+        p->rollout = AG_ROLLOUT_FAILED;
+        p->updated_at = now;
+        (void)set_reason(p, "ECS deployment circuit breaker: tasks failed to start.");
+        (void)ag_service_event(v, now,
+                               "(service %s) (deployment %s) deployment failed: tasks failed to "
+                               "start. %d tasks failed (threshold %d); the last: %s",
+                               v->name, p->id, p->failed, ag_svc_cb_threshold(desired),
+                               c.last_failure[0] ? c.last_failure : "no reason recorded");
+        es_warn("service %s: deployment %s failed by the circuit breaker: %s", v->name, p->id,
+                c.last_failure);
+        ag_series_add(s->m_cb, 1);
+        changed = true;
+        if (v->cb_rollback && v->n_deps > 1) {
+            char fam[AG_SVC_NAME_MAX + 1];
+            snprintf(fam, sizeof fam, "%s", v->deps[1].family);
+            int64_t rev = v->deps[1].revision;
+            char from[AG_SVC_DEP_ID_MAX];
+            snprintf(from, sizeof from, "%s", p->id);
+            if (ag_service_deploy(v, fam, rev, now) == 0) {
+                es_free(v->family);
+                v->family = es_strdup(fam);
+                v->revision = rev;
+                (void)ag_service_event(v, now,
+                                       "(service %s) rolling back to deployment %s: deployment "
+                                       "%s failed.",
+                                       v->name, v->deps[0].id, from);
+                /* the census belongs to the old numbering: next pass */
+                census_free(&c);
+                return true;
+            }
+        }
+    }
+    /* a failed rollout launches nothing more and leaves the older tasks;
+     * a service being deleted stops everything whatever its rollouts */
+    bool may_launch = p->rollout != AG_ROLLOUT_FAILED || v->status == AG_SVC_DRAINING;
+
+    ag_svc_plan_in in = {.desired = desired,
+                         .upper = desired == 0 ? 0 : ag_svc_upper(desired, v->max_percent),
+                         .lower = ag_svc_lower(desired, v->min_healthy_percent),
+                         .new_running = p->running,
+                         .new_pending = p->pending,
+                         .draining = c.draining,
+                         .primary_may_launch = may_launch};
+    for (size_t i = 1; i < v->n_deps; i++) {
+        in.old_running += v->deps[i].running;
+        in.old_pending += v->deps[i].pending;
+    }
+    ag_svc_plan plan;
+    ag_svc_plan_step(&in, &plan);
+
+    idlist stopped = {.n = 0};
+    char reason[128];
+    snprintf(reason, sizeof reason, "Scaling activity initiated by (deployment %s)", p->id);
+    if (plan.stop_new) {
+        int k = stop_some(s, c.alive[0], c.n_alive[0], plan.stop_new, false, reason, &stopped);
+        stop_some(s, c.alive[0], c.n_alive[0], plan.stop_new - k, true, reason, &stopped);
+    }
+    int left_pend = plan.stop_old_pend, left_run = plan.stop_old_run;
+    for (size_t i = v->n_deps; i-- > 1 && (left_pend > 0 || left_run > 0);) {
+        left_pend -= stop_some(s, c.alive[i], c.n_alive[i], left_pend, false, reason, &stopped);
+        left_run -= stop_some(s, c.alive[i], c.n_alive[i], left_run, true, reason, &stopped);
+    }
+    size_t nstopped = stopped.total;
+    if (nstopped) {
+        say_tasks(v, now, false, stopped.ids, stopped.n, nstopped);
+        changed = true;
+    }
+    if (plan.start > 0) {
+        char ids[EVENT_TASKS_MAX][AG_TASK_ID_HEX + 1];
+        size_t n = launch(s, v, plan.start, ids, EVENT_TASKS_MAX);
+        const char *idp[EVENT_TASKS_MAX];
+        for (size_t i = 0; i < n && i < EVENT_TASKS_MAX; i++)
+            idp[i] = ids[i];
+        if (n) {
+            say_tasks(v, now, true, idp, n < EVENT_TASKS_MAX ? n : EVENT_TASKS_MAX, n);
+            p->pending += (int)n;
+            changed = true;
+            es_info("service %s: started %zu tasks for %s", v->name, n, p->id);
+        }
+    }
+
+    /* rollout completion: the primary has them all, nothing else is left */
+    bool others_gone = true;
+    for (size_t i = 1; i < v->n_deps; i++)
+        if (v->deps[i].running + v->deps[i].pending > 0)
+            others_gone = false;
+    if (p->rollout == AG_ROLLOUT_IN_PROGRESS && p->running == desired && p->pending == 0 &&
+        others_gone && c.draining == 0 && nstopped == 0 && plan.start == 0) {
+        p->rollout = AG_ROLLOUT_COMPLETED;
+        p->updated_at = now;
+        (void)set_reason(p, "ECS deployment %s completed.", p->id);
+        (void)ag_service_event(v, now, "(service %s) (deployment %s) deployment completed.",
+                               v->name, p->id);
+        es_info("service %s: deployment %s completed", v->name, p->id);
+        changed = true;
+    }
+    if (p->rollout != AG_ROLLOUT_IN_PROGRESS) {
+        /* older deployments with nothing left go (a failed rollout keeps
+         * the ones still serving) */
+        for (size_t i = v->n_deps; i-- > 1;)
+            if (v->deps[i].running + v->deps[i].pending == 0 && c.draining == 0 &&
+                p->rollout == AG_ROLLOUT_COMPLETED) {
+                drop_deployment(v, i);
+                changed = true;
+            }
+    }
+    bool steady = p->rollout == AG_ROLLOUT_COMPLETED && v->n_deps == 1 && p->running == desired &&
+                  p->pending == 0 && c.draining == 0 && nstopped == 0 && plan.start == 0;
+    if (steady && !v->steady && v->status == AG_SVC_ACTIVE) {
+        (void)ag_service_event(v, now, "(service %s) has reached a steady state.", v->name);
+        changed = true;
+    }
+    if (steady != v->steady)
+        changed = true;
+    v->steady = steady;
+    if (v->status == AG_SVC_DRAINING && c.draining == 0 && p->running + p->pending == 0 &&
+        others_gone) {
+        v->status = AG_SVC_INACTIVE;
+        changed = true;
+        es_info("service %s: deleted (INACTIVE)", v->name);
+    }
+
+    /* drift: say which values went stale, once per change */
+    es_buf sig;
+    es_buf_init(&sig, 64 * 1024);
+    for (size_t k = 0; k < c.n_vf; k++)
+        (void)es_buf_printf(&sig, "%s=%d;", c.vf[k], c.vf_count[k]);
+    const char *sg = es_buf_cstr(&sig);
+    if (strcmp(sg, v->drift_sig ? v->drift_sig : "") != 0) {
+        for (size_t k = 0; k < c.n_vf; k++)
+            (void)ag_service_event(v, now, "(service %s) %d tasks hold a rotated value of %s",
+                                   v->name, c.vf_count[k], c.vf[k]);
+        es_free(v->drift_sig);
+        v->drift_sig = es_strdup(sg);
+        if (c.n_vf)
+            changed = true;
+    }
+    es_buf_free(&sig);
+    census_free(&c);
+    return changed;
+}
+
+void ag_svc_sched_pass(ag_svc_sched *s)
+{
+    s->dirty = false;
+    int stale = 0, active = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        if (pass_one(s, s->svcs[i]))
+            persist(s, s->svcs[i]);
+        stale += s->svcs[i]->stale_tasks;
+        active += s->svcs[i]->status != AG_SVC_INACTIVE;
+    }
+    ag_series_set(s->m_services, active);
+    ag_series_set(s->m_stale, stale);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    ag_svc_sched *s = t->data;
+    if (!s->closing)
+        ag_svc_sched_pass(s);
+}
+
+/* The engine says a task moved: look soon (not from inside the engine). */
+static void on_task(void *arg, ag_task *t, ag_task_status from)
+{
+    (void)from;
+    ag_svc_sched *s = arg;
+    if (s->closing || s->dirty || !t->started_by || strncmp(t->started_by, "ecs-svc/", 8) != 0)
+        return;
+    s->dirty = true;
+    uv_timer_start(&s->timer, on_tick, 50, s->cfg.interval_ms);
+}
+
+static int load_one(ag_service *v, void *arg)
+{
+    ag_svc_sched *s = arg;
+    if (s->n == AG_SVC_MAX) {
+        ag_service_free(v);
+        return -ENOSPC;
+    }
+    s->svcs[s->n++] = v;
+    return 0;
+}
+
+int ag_svc_sched_create(const ag_svc_sched_config *cfg, ag_svc_sched **out)
+{
+    if (!cfg->loop || !cfg->engine || !cfg->store || !cfg->region || !cfg->account || !cfg->cluster)
+        return -EINVAL;
+    ag_svc_sched *s = es_calloc(1, sizeof *s);
+    if (!s)
+        return -ENOMEM;
+    s->cfg = *cfg;
+    if (!s->cfg.interval_ms)
+        s->cfg.interval_ms = 1000;
+    s->region = es_strdup(cfg->region);
+    s->account = es_strdup(cfg->account);
+    s->cluster = es_strdup(cfg->cluster);
+    s->cfg.region = s->region;
+    s->cfg.account = s->account;
+    s->cfg.cluster = s->cluster;
+    int rc = -ENOMEM;
+    if (!s->region || !s->account || !s->cluster)
+        goto fail;
+    if ((rc = ag_store_service_foreach(cfg->store, load_one, s)) < 0)
+        goto fail;
+    if ((rc = ag_engine_observe(cfg->engine, on_task, s)) < 0)
+        goto fail;
+    if (cfg->metrics) {
+        s->m_services = ag_metrics_series(cfg->metrics, AG_METRIC_GAUGE, "ecs_agent_services",
+                                          "Services not INACTIVE.", NULL, NULL, 0);
+        s->m_launches = ag_metrics_series(cfg->metrics, AG_METRIC_COUNTER,
+                                          "ecs_agent_service_tasks_started_total",
+                                          "Tasks the service scheduler started.", NULL, NULL, 0);
+        s->m_stops = ag_metrics_series(cfg->metrics, AG_METRIC_COUNTER,
+                                       "ecs_agent_service_tasks_stopped_total",
+                                       "Tasks the service scheduler stopped.", NULL, NULL, 0);
+        s->m_cb = ag_metrics_series(cfg->metrics, AG_METRIC_COUNTER,
+                                    "ecs_agent_service_deployments_failed_total",
+                                    "Deployments failed by the circuit breaker.", NULL, NULL, 0);
+        s->m_stale = ag_metrics_series(cfg->metrics, AG_METRIC_GAUGE, "ecs_agent_stale_tasks",
+                                       "Service tasks holding a rotated (stale) secret value.",
+                                       NULL, NULL, 0);
+    }
+    uv_timer_init(cfg->loop, &s->timer);
+    s->timer.data = s;
+    uv_timer_start(&s->timer, on_tick, 0, s->cfg.interval_ms);
+    if (s->n)
+        es_notice("services: %zu loaded from the store", s->n);
+    *out = s;
+    return 0;
+fail:
+    for (size_t i = 0; i < s->n; i++)
+        ag_service_free(s->svcs[i]);
+    es_free(s->region);
+    es_free(s->account);
+    es_free(s->cluster);
+    es_free(s);
+    return rc;
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    ag_svc_sched *s = h->data;
+    void (*done)(void *) = s->done;
+    void *arg = s->done_arg;
+    for (size_t i = 0; i < s->n; i++)
+        ag_service_free(s->svcs[i]);
+    es_free(s->region);
+    es_free(s->account);
+    es_free(s->cluster);
+    es_free(s);
+    if (done)
+        done(arg);
+}
+
+void ag_svc_sched_close(ag_svc_sched *s, void (*done)(void *arg), void *arg)
+{
+    if (!s)
+        return;
+    s->closing = true;
+    s->done = done;
+    s->done_arg = arg;
+    uv_close((uv_handle_t *)&s->timer, on_closed);
+}
+
+ag_service *ag_svc_find(ag_svc_sched *s, const char *name_or_arn)
+{
+    if (!name_or_arn)
+        return NULL;
+    ag_service *found = NULL;
+    /* an ACTIVE one wins over INACTIVE ones of the same name */
+    for (size_t i = 0; i < s->n; i++) {
+        ag_service *v = s->svcs[i];
+        if (strcmp(v->name, name_or_arn) == 0 || strcmp(v->arn, name_or_arn) == 0)
+            if (!found || v->status != AG_SVC_INACTIVE)
+                found = v;
+    }
+    return found;
+}
+
+void ag_svc_foreach(ag_svc_sched *s, ag_svc_fn fn, void *arg)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (fn(arg, s->svcs[i]))
+            return;
+}
+
+static int errf(char *err, size_t errlen, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int errf(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (err && errlen)
+        vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+static int check_td(ag_svc_sched *s, const char *family, int64_t *revision, char *err,
+                    size_t errlen)
+{
+    ag_taskdef *td = NULL;
+    int rc = ag_store_taskdef_get(s->cfg.store, family, *revision, &td);
+    if (rc == -ENOENT)
+        return errf(err, errlen, -ENOENT, "TaskDefinition not found.");
+    if (rc < 0)
+        return errf(err, errlen, rc, "the task definition cannot be read");
+    if (td->status != AG_TD_ACTIVE) {
+        ag_taskdef_free(td);
+        return errf(err, errlen, -EINVAL, "TaskDefinition is inactive");
+    }
+    *revision = td->revision;
+    ag_taskdef_free(td);
+    return 0;
+}
+
+int ag_svc_create(ag_svc_sched *s, const ag_svc_create_req *req, ag_service **out, char *err,
+                  size_t errlen)
+{
+    if (!ag_service_name_ok(req->name))
+        return errf(err, errlen, -EINVAL,
+                    "Service name must be 1-255 letters, numbers, hyphens and underscores.");
+    int max = req->max_percent ? req->max_percent : 200;
+    int min = req->min_healthy >= 0 ? req->min_healthy : 100;
+    const char *bad = ag_service_config_error(req->desired, max, min);
+    if (bad)
+        return errf(err, errlen, -EINVAL, "%s", bad);
+    ag_service *old = ag_svc_find(s, req->name);
+    if (old && old->status != AG_SVC_INACTIVE)
+        return errf(err, errlen, -EEXIST, "Creation of service was not idempotent.");
+    int64_t rev = req->revision;
+    int rc = check_td(s, req->family, &rev, err, errlen);
+    if (rc < 0)
+        return rc;
+    if (s->n == AG_SVC_MAX && !old)
+        return errf(err, errlen, -ENOSPC, "too many services");
+    ag_service *v = NULL;
+    rc = ag_service_new(s->region, s->account, s->cluster, req->name, req->family, rev,
+                        req->desired, max, min, req->cb_enable, req->cb_rollback, now_s(), &v);
+    if (rc < 0)
+        return errf(err, errlen, rc, "the service cannot be created");
+    if (old) {
+        /* an INACTIVE service of that name is replaced */
+        (void)ag_store_service_delete(s->cfg.store, old->arn);
+        for (size_t i = 0; i < s->n; i++)
+            if (s->svcs[i] == old)
+                s->svcs[i] = v;
+        ag_service_free(old);
+    } else {
+        s->svcs[s->n++] = v;
+    }
+    if (ag_store_service_put(s->cfg.store, v) < 0) {
+        es_err("service %s: cannot persist: %s", v->name, ag_store_errmsg(s->cfg.store));
+        /* forget it: nothing was started yet */
+        for (size_t i = 0; i < s->n; i++)
+            if (s->svcs[i] == v)
+                s->svcs[i] = s->svcs[--s->n];
+        ag_service_free(v);
+        return errf(err, errlen, -EIO, "the service cannot be stored");
+    }
+    es_info("service %s: created (%s:%" PRId64 ", desired %d)", v->name, v->family, v->revision,
+            v->desired);
+    uv_timer_start(&s->timer, on_tick, 0, s->cfg.interval_ms);
+    *out = v;
+    return 0;
+}
+
+int ag_svc_update(ag_svc_sched *s, const ag_svc_update_req *req, ag_service **out, char *err,
+                  size_t errlen)
+{
+    ag_service *v = ag_svc_find(s, req->name);
+    if (!v)
+        return errf(err, errlen, -ENOENT, "Service not found.");
+    if (v->status != AG_SVC_ACTIVE)
+        return errf(err, errlen, -ESRCH, "Service was not ACTIVE.");
+    int desired = req->desired >= 0 ? req->desired : v->desired;
+    int max = req->max_percent ? req->max_percent : v->max_percent;
+    int min = req->min_healthy >= 0 ? req->min_healthy : v->min_healthy_percent;
+    const char *bad = ag_service_config_error(desired, max, min);
+    if (bad)
+        return errf(err, errlen, -EINVAL, "%s", bad);
+    int64_t rev = req->revision;
+    const char *family = req->family;
+    if (family) {
+        int rc = check_td(s, family, &rev, err, errlen);
+        if (rc < 0)
+            return rc;
+    }
+    bool new_td = family && (strcmp(family, v->family) != 0 || rev != v->revision);
+    int64_t now = now_s();
+    if (new_td || req->force_new_deployment) {
+        if (v->n_deps >= AG_SVC_DEPLOYMENTS_MAX)
+            return errf(err, errlen, -ENOSPC, "too many deployments in progress");
+        char *nf = es_strdup(new_td ? family : v->family);
+        if (!nf)
+            return -ENOMEM;
+        v->desired = desired;
+        int rc = ag_service_deploy(v, nf, new_td ? rev : v->revision, now);
+        if (rc < 0) {
+            es_free(nf);
+            return errf(err, errlen, rc, "the deployment cannot be created");
+        }
+        es_free(v->family);
+        v->family = nf;
+        v->revision = v->deps[0].revision;
+        es_info("service %s: new deployment %s (%s:%" PRId64 ")%s", v->name, v->deps[0].id,
+                v->family, v->revision, req->force_new_deployment ? ", forced" : "");
+    }
+    if (desired != v->desired)
+        v->steady = false;
+    v->desired = desired;
+    v->max_percent = max;
+    v->min_healthy_percent = min;
+    persist(s, v);
+    uv_timer_start(&s->timer, on_tick, 0, s->cfg.interval_ms);
+    *out = v;
+    return 0;
+}
+
+int ag_svc_delete(ag_svc_sched *s, const char *name, bool force, ag_service **out, char *err,
+                  size_t errlen)
+{
+    ag_service *v = ag_svc_find(s, name);
+    if (!v || v->status == AG_SVC_INACTIVE)
+        return errf(err, errlen, -ENOENT, "Service not found.");
+    if (v->status == AG_SVC_ACTIVE) {
+        if (v->desired > 0 && !force)
+            return errf(err, errlen, -EINVAL,
+                        "The service cannot be stopped while it is scaled above 0.");
+        v->status = AG_SVC_DRAINING;
+        v->desired = 0;
+        v->steady = false;
+        persist(s, v);
+        es_info("service %s: deleted (DRAINING)", v->name);
+        uv_timer_start(&s->timer, on_tick, 0, s->cfg.interval_ms);
+    }
+    *out = v;
+    return 0;
+}
