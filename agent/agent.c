@@ -488,6 +488,9 @@ int ag_agent_start(ag_daemon *d, const char *running_status)
                            .region = cf_get(cfg, CF_REGION),
                            .account = cf_get(cfg, CF_ACCOUNT_ID),
                            .cluster = cf_get(cfg, CF_CLUSTER)};
+    long cleanup = 0;
+    if (cf_parse_duration(cf_get(cfg, CF_TASK_CLEANUP_WAIT), &cleanup) == 0)
+        ec.cleanup_delay_s = cleanup;
     if ((r = ag_engine_create(&ec, &a->engine)) < 0) {
         es_err("task engine: %s", strerror(-r));
         return r;

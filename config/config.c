@@ -182,6 +182,40 @@ static int v_drift_interval(const char *v, char *err, size_t n)
     return 0;
 }
 
+int cf_parse_duration(const char *v, long *seconds)
+{
+    char *end = NULL;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (!*v || errno || !end || end == v || x < 0)
+        return -EINVAL;
+    long mult = 1;
+    if (*end == 'h')
+        mult = 3600;
+    else if (*end == 'm')
+        mult = 60;
+    else if (*end == 's')
+        mult = 1;
+    else if (*end)
+        return -EINVAL;
+    if (*end && end[1])
+        return -EINVAL;
+    if (x > 30L * 86400 / mult)
+        return -EINVAL;
+    *seconds = x * mult;
+    return 0;
+}
+
+static int v_duration(const char *v, char *err, size_t n)
+{
+    long s;
+    if (cf_parse_duration(v, &s) == 0 && s > 0)
+        return 0;
+    snprintf(err, n, "must be a duration such as 600, 90s, 15m or 3h (at most 30 days), not '%s'",
+             v);
+    return -EINVAL;
+}
+
 const cf_key cf_keys[CF_KEY_COUNT] = {
     [CF_CONFIG_FILE] = {"ECS_SECRETS_CONFIG", "config", "FILE", CF_DEFAULT_FILE, false,
                         "configuration file (KEY=VALUE lines, as systemd's EnvironmentFile=)",
@@ -234,6 +268,11 @@ const cf_key cf_keys[CF_KEY_COUNT] = {
                            "current versions (metadata calls only); 0: off; unset: 60 in "
                            "embedded mode, off in aws mode",
                            v_drift_interval},
+    [CF_TASK_CLEANUP_WAIT] = {"ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION", "task-cleanup-wait",
+                              "DURATION", "3h", false,
+                              "how long a stopped task's containers are kept (for their logs) "
+                              "before they are removed, as the ECS agent's key of that name",
+                              v_duration},
 };
 
 /* ---- the EnvironmentFile parser ---- */

@@ -52,6 +52,7 @@ typedef enum cf_key_id {
     CF_PREFLIGHT,
 
     CF_DRIFT_INTERVAL,
+    CF_TASK_CLEANUP_WAIT,
     CF_KEY_COUNT
 } cf_key_id;
 
@@ -94,6 +95,9 @@ int cf_load(cf_config *c, int argc, char *const argv[], char *const envp[], cf_a
 void cf_free(cf_config *c);
 
 const char *cf_get(const cf_config *c, cf_key_id k);
+/* A duration written as seconds ("90") or with one unit ("90s", "15m", "3h"),
+ * as the ECS agent's ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION; 0 or -EINVAL. */
+int cf_parse_duration(const char *v, long *seconds);
 /* Where key k's value came from ("default", "FILE:LINE", ...), or NULL. */
 const char *cf_source(const cf_config *c, cf_key_id k);
 

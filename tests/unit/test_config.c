@@ -35,8 +35,8 @@ static const char *write_file(const char *name, const char *text)
     return path;
 }
 
-static int load(cf_config *c, const char *file, char *const envp[], es_buf *err,
-                int nextra, const char *extra[])
+static int load(cf_config *c, const char *file, char *const envp[], es_buf *err, int nextra,
+                const char *extra[])
 {
     char *argv[16] = {"ecs-secrets-agent", "--config", (char *)file};
     int argc = 3;
@@ -97,22 +97,25 @@ static void expect_error(const char *text, const char *want)
     cf_config c;
     es_buf err;
     cr_assert_neq(load(&c, f, NULL, &err, 0, NULL), 0, "accepted: %s", text);
-    cr_assert(strstr(es_buf_cstr(&err), want) != NULL, "error '%s' lacks '%s'",
-              es_buf_cstr(&err), want);
+    cr_assert(strstr(es_buf_cstr(&err), want) != NULL, "error '%s' lacks '%s'", es_buf_cstr(&err),
+              want);
     es_buf_free(&err);
 }
 
 Test(config, errors_name_file_line_and_key)
 {
-    expect_error("ECS_CLUSTER=ok\nECS_CLUSTR=x\n", "bad.conf:2: unknown key ECS_CLUSTR (did you mean ECS_CLUSTER?)");
-    expect_error("\n\nECS_SECRETS_MODE=cloud\n", "bad.conf:3: ECS_SECRETS_MODE: must be 'embedded' or 'aws'");
+    expect_error("ECS_CLUSTER=ok\nECS_CLUSTR=x\n",
+                 "bad.conf:2: unknown key ECS_CLUSTR (did you mean ECS_CLUSTER?)");
+    expect_error("\n\nECS_SECRETS_MODE=cloud\n",
+                 "bad.conf:3: ECS_SECRETS_MODE: must be 'embedded' or 'aws'");
     expect_error("ECS_SECRETS_LISTEN=127.0.0.1:99999\n", "bad.conf:1: ECS_SECRETS_LISTEN");
     expect_error("DOCKER_HOST=tcp://1.2.3.4:2375\n", "DOCKER_HOST: must be unix:///");
     expect_error("ECS_CLUSTER=\"unterminated\n", "bad.conf:2: unterminated double quote");
     expect_error("just words\n", "bad.conf:1: expected '='");
     expect_error("ECS_SECRETS_ACCOUNT_ID=12345\n", "must be 12 digits");
     expect_error("AWS_REGION=Mars\n", "not a region name");
-    expect_error("ECS_SECRETS_SECRET_ACCESS_KEY=s3cr3t\n", "is set but ECS_SECRETS_ACCESS_KEY_ID is not");
+    expect_error("ECS_SECRETS_SECRET_ACCESS_KEY=s3cr3t\n",
+                 "is set but ECS_SECRETS_ACCESS_KEY_ID is not");
 }
 
 Test(config, secret_values_never_in_errors_or_print)
@@ -199,4 +202,22 @@ Test(config, limits_on_lines_and_nul)
     const char ok[] = "A=1\n\n# c\nB=2\\\n3\nC=\n";
     cr_assert_eq(cf_parse_text(ok, sizeof ok - 1, count_assign, &n, &line, err, sizeof err), 0);
     cr_assert_eq(n, 3);
+}
+
+Test(config, durations)
+{
+    long s = 0;
+    cr_assert_eq(cf_parse_duration("90", &s), 0);
+    cr_assert_eq(s, 90);
+    cr_assert_eq(cf_parse_duration("15m", &s), 0);
+    cr_assert_eq(s, 900);
+    cr_assert_eq(cf_parse_duration("3h", &s), 0);
+    cr_assert_eq(s, 10800);
+    cr_assert_neq(cf_parse_duration("3d", &s), 0);
+    cr_assert_neq(cf_parse_duration("h", &s), 0);
+    cr_assert_neq(cf_parse_duration("-5s", &s), 0);
+    cr_assert_neq(cf_parse_duration("5mm", &s), 0);
+    cr_assert_neq(cf_parse_duration("1000h", &s), 0, "past 30 days");
+    expect_error("ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION=soon\n",
+                 "ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION: must be a duration");
 }
