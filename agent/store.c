@@ -764,19 +764,25 @@ int ag_store_task_foreach(ag_store *st, bool include_stopped, ag_store_task_fn f
     return r;
 }
 
-int ag_store_task_delete(ag_store *st, const char *arn)
+/* One row by ARN; what names it in errors ("task", "service"). */
+static int delete_by_arn(ag_store *st, const char *sql, const char *arn, const char *what)
 {
     sqlite3_stmt *s = NULL;
-    int r = prepare(st, "DELETE FROM tasks WHERE arn = ?", &s);
+    int r = prepare(st, sql, &s);
     if (r)
         return r;
     bind_text(s, 1, arn);
     if (sqlite3_step(s) != SQLITE_DONE)
-        r = sq(st, "delete task");
+        r = set_err(st, -EIO, "delete %s: %s", what, sqlite3_errmsg(st->db));
     else if (sqlite3_changes(st->db) == 0)
-        r = set_err(st, -ENOENT, "task not found");
+        r = set_err(st, -ENOENT, "%s not found", what);
     sqlite3_finalize(s);
     return r;
+}
+
+int ag_store_task_delete(ag_store *st, const char *arn)
+{
+    return delete_by_arn(st, "DELETE FROM tasks WHERE arn = ?", arn, "task");
 }
 
 /* ---- services ---- */
@@ -997,17 +1003,7 @@ int ag_store_service_foreach(ag_store *st, ag_store_service_fn fn, void *arg)
 
 int ag_store_service_delete(ag_store *st, const char *arn)
 {
-    sqlite3_stmt *s = NULL;
-    int r = prepare(st, "DELETE FROM services WHERE arn = ?", &s);
-    if (r)
-        return r;
-    bind_text(s, 1, arn);
-    if (sqlite3_step(s) != SQLITE_DONE)
-        r = sq(st, "delete service");
-    else if (sqlite3_changes(st->db) == 0)
-        r = set_err(st, -ENOENT, "service not found");
-    sqlite3_finalize(s);
-    return r;
+    return delete_by_arn(st, "DELETE FROM services WHERE arn = ?", arn, "service");
 }
 
 /* ---- fingerprint key ---- */

@@ -222,7 +222,7 @@ static void remove_containers(void)
     "\"containerDefinitions\":[{\"name\":\"app\",\"image\":\"local/busybox:latest\","              \
     "\"command\":[\"sleep\",\"3600\"],\"stopTimeout\":1,"                                          \
     "\"secrets\":[{\"name\":\"DB_PASSWORD\",\"valueFrom\":\"/bench/database_password\"},"          \
-    "{\"name\":\"API_USER\",\"valueFrom\":\"arn:aws:secretsmanager:us-east-1:123456789012:"         \
+    "{\"name\":\"API_USER\",\"valueFrom\":\"arn:aws:secretsmanager:us-east-1:123456789012:"        \
     "secret:api:user::\"}]}]}"
 
 int main(int argc, char **argv)

@@ -27,7 +27,7 @@ struct al_ctx {
     al_authz_msg_fn authz_msg; /* authz.h; NULL: none */
     void *authz_msg_arg;
     const char *calling_service; /* the JSON service being dispatched, for messages */
-    double sm_next_purge; /* Secrets Manager: next sweep of expired deletions */
+    double sm_next_purge;        /* Secrets Manager: next sweep of expired deletions */
 };
 
 /* Fills e and answers -EINVAL (status < 500) or -EIO (status >= 500). */

@@ -18,8 +18,8 @@
  * arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION when the token is sent and
  * matches (constant-time) and its role still exists with the same role id
  * (a role deleted and made again under the same name is another role), until
- * the expiry, after which they answer ExpiredToken(Exception). Sessions expired for more than a day are purged
- * on the next AssumeRole. */
+ * the expiry, after which they answer ExpiredToken(Exception). Sessions expired for more than a day
+ * are purged on the next AssumeRole. */
 #ifndef AL_STS_H
 #define AL_STS_H
 

@@ -8,8 +8,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    es_json_limits lim = {.max_bytes = 1 << 16, .max_depth = 16, .max_string = 4096,
-                          .max_values = 2000};
+    es_json_limits lim = {
+        .max_bytes = 1 << 16, .max_depth = 16, .max_string = 4096, .max_values = 2000};
     es_json *j = NULL;
     char err[128];
     if (es_json_parse((const char *)data, size, &lim, &j, err, sizeof err) != 0)

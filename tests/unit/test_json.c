@@ -120,8 +120,9 @@ Test(json, writer_round_trip)
     es_jw_arr_end(&w);
     es_jw_obj_end(&w);
     cr_assert_eq(es_jw_finish(&w), 0);
-    cr_assert_str_eq(out.data, "{\"Name\":\"quote\\\" and \\\\ and \\n\",\"Version\":-7,\"Ok\":true,"
-                               "\"When\":1700000000.500,\"List\":[\"a\",null]}");
+    cr_assert_str_eq(out.data,
+                     "{\"Name\":\"quote\\\" and \\\\ and \\n\",\"Version\":-7,\"Ok\":true,"
+                     "\"When\":1700000000.500,\"List\":[\"a\",null]}");
     es_json *j = parse_ok(out.data);
     es_buf again;
     es_buf_init(&again, 4096);

@@ -14,9 +14,9 @@ Test(metrics, counters_gauges_and_histograms_render)
                                      "Secret fetch calls.", sm, NULL, 0);
     cr_assert_not_null(a);
     cr_assert_not_null(b);
-    cr_assert_eq(ag_metrics_series(m, AG_METRIC_COUNTER, "ecs_secret_fetches_total", "", ssm,
-                                   NULL, 0),
-                 a, "same name and labels find the same series");
+    cr_assert_eq(
+        ag_metrics_series(m, AG_METRIC_COUNTER, "ecs_secret_fetches_total", "", ssm, NULL, 0), a,
+        "same name and labels find the same series");
     ag_series_add(a, 2);
     ag_series_add(b, 1);
     ag_series *g = ag_metrics_series(m, AG_METRIC_GAUGE, "ecs_tasks", "Tasks.", NULL, NULL, 0);
