@@ -190,7 +190,7 @@ static int load_key(al_ctx *c, const char *key_id, uint8_t material[AL_KEY_BYTES
         r = -EIO; /* a wrapped key that fails to open is storage damage */
     }
 out:
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     return r;
 }
 
@@ -217,7 +217,7 @@ static int create_key(al_ctx *c, const char *manager, const char *description,
     sqlite3_bind_double(st, 4, al_now(c));
     sqlite3_bind_blob(st, 5, wrapped, sizeof wrapped, SQLITE_STATIC);
     r = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     return r;
 }
 
@@ -234,7 +234,7 @@ static int insert_alias(al_ctx *c, const char *alias, const char *key_id)
     sqlite3_bind_double(st, 3, now);
     sqlite3_bind_double(st, 4, now);
     int s = sqlite3_step(st);
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     if (s == SQLITE_CONSTRAINT_PRIMARYKEY || s == SQLITE_CONSTRAINT)
         return -EEXIST;
     return s == SQLITE_DONE ? 0 : -EIO;
@@ -256,7 +256,7 @@ static int alias_target(al_ctx *c, const char *alias, char key_id[AL_KEY_ID_LEN 
     } else if (s == SQLITE_DONE) {
         r = -ENOENT;
     }
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     return r;
 }
 
@@ -265,12 +265,12 @@ int al_kms_init(al_ctx *c, const char *state_dir, char *err, size_t errlen)
     sqlite3_stmt *st = al_db_prepare(
         c->db, "SELECT (SELECT count(*) FROM kms_key) + (SELECT count(*) FROM iam_access_key)");
     if (!st || sqlite3_step(st) != SQLITE_ROW) {
-        sqlite3_finalize(st);
+        al_db_release(c->db, st);
         snprintf(err, errlen, "reading the key table failed");
         return -EIO;
     }
     bool empty = sqlite3_column_int64(st, 0) == 0;
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     int r = load_master(c, state_dir, empty, err, errlen);
     if (r < 0)
         return r;
@@ -333,7 +333,7 @@ static bool key_exists(al_ctx *c, const char *key_id, int *err)
     }
     sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC);
     int s = sqlite3_step(st);
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     *err = s == SQLITE_ROW || s == SQLITE_DONE ? 0 : -EIO;
     return s == SQLITE_ROW;
 }
@@ -403,7 +403,7 @@ bool al_kms_is_aws_managed(al_ctx *c, const char *key_id)
     sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC);
     bool aws = sqlite3_step(st) == SQLITE_ROW &&
                strcmp((const char *)sqlite3_column_text(st, 0), "AWS") == 0;
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     return aws;
 }
 
@@ -647,7 +647,7 @@ static void write_metadata(al_ctx *c, es_jw *w, const char *key_id)
     }
     sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC);
     if (sqlite3_step(st) != SQLITE_ROW) {
-        sqlite3_finalize(st);
+        al_db_release(c->db, st);
         w->err = -EIO;
         return;
     }
@@ -675,7 +675,7 @@ static void write_metadata(al_ctx *c, es_jw *w, const char *key_id)
     es_jw_arr_end(w);
     es_jw_kbool(w, "MultiRegion", false);
     es_jw_obj_end(w);
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
 }
 
 static int op_create_key(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
@@ -767,7 +767,7 @@ static int op_list_keys(al_ctx *c, const char *principal, const es_json *req, es
         snprintf(last, sizeof last, "%s", id);
         n++;
     }
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     es_jw_arr_end(w);
     es_jw_kbool(w, "Truncated", more);
     if (more)
@@ -871,7 +871,7 @@ static int op_list_aliases(al_ctx *c, const char *principal, const es_json *req,
         snprintf(last, sizeof last, "%s", name);
         n++;
     }
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     es_jw_arr_end(w);
     es_jw_kbool(w, "Truncated", more);
     if (more)
@@ -1079,7 +1079,7 @@ static int set_enabled(al_ctx *c, const char *principal, const es_json *req, boo
     sqlite3_bind_int(st, 1, on ? 1 : 0);
     sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     if (rc != SQLITE_DONE)
         return al_fail_internal(e, "KMSInternalException");
     es_jw_obj(w);
