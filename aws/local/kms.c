@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,23 @@ static const struct {
 
 /* ---- AES-256-GCM ---- */
 
+/* Fetched once: EVP_aes_256_gcm() makes OpenSSL 3 look the implementation
+ * up again at every init (6 % of a GetParameters). Process-wide, read-only
+ * once set, kept for the life of the process. */
+static EVP_CIPHER *aes_gcm;
+static pthread_once_t aes_gcm_once = PTHREAD_ONCE_INIT;
+
+static void fetch_aes_gcm(void)
+{
+    aes_gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+}
+
+static const EVP_CIPHER *cipher(void)
+{
+    (void)pthread_once(&aes_gcm_once, fetch_aes_gcm);
+    return aes_gcm ? aes_gcm : EVP_aes_256_gcm();
+}
+
 static int gcm(bool enc, const uint8_t key[AL_KEY_BYTES], const uint8_t *iv, const uint8_t *aad1,
                size_t aad1len, const uint8_t *aad2, size_t aad2len, const uint8_t *in, size_t n,
                uint8_t *out, uint8_t *tag)
@@ -36,7 +54,7 @@ static int gcm(bool enc, const uint8_t key[AL_KEY_BYTES], const uint8_t *iv, con
     EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();
     if (!x)
         return -ENOMEM;
-    if (EVP_CipherInit_ex(x, EVP_aes_256_gcm(), NULL, NULL, NULL, enc ? 1 : 0) != 1 ||
+    if (EVP_CipherInit_ex(x, cipher(), NULL, NULL, NULL, enc ? 1 : 0) != 1 ||
         EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_GCM_SET_IVLEN, AL_KMS_IV_LEN, NULL) != 1 ||
         EVP_CipherInit_ex(x, NULL, NULL, key, iv, enc ? 1 : 0) != 1)
         goto out;
