@@ -175,8 +175,37 @@ static int wrap_key(al_ctx *c, const char *key_id, const uint8_t material[AL_KEY
                out + AL_KMS_IV_LEN + AL_KMS_TAG_LEN, out + AL_KMS_IV_LEN);
 }
 
+void al_kms_memo_begin(al_ctx *c)
+{
+    c->key_memo_on = true;
+    c->key_memo_valid = false;
+}
+
+void al_kms_memo_end(al_ctx *c)
+{
+    es_wipe(c->key_memo, sizeof c->key_memo);
+    c->key_memo_on = c->key_memo_valid = false;
+}
+
+static int load_key_db(al_ctx *c, const char *key_id, uint8_t material[AL_KEY_BYTES]);
+
 /* Loads and unwraps a key's material. -ENOENT, -EPERM (disabled), -EIO. */
 static int load_key(al_ctx *c, const char *key_id, uint8_t material[AL_KEY_BYTES])
+{
+    if (c->key_memo_on && c->key_memo_valid && strcmp(c->key_memo_id, key_id) == 0) {
+        memcpy(material, c->key_memo, AL_KEY_BYTES);
+        return 0;
+    }
+    int r = load_key_db(c, key_id, material);
+    if (r == 0 && c->key_memo_on && strlen(key_id) == AL_KEY_ID_LEN) {
+        memcpy(c->key_memo, material, AL_KEY_BYTES);
+        memcpy(c->key_memo_id, key_id, AL_KEY_ID_LEN + 1);
+        c->key_memo_valid = true;
+    }
+    return r;
+}
+
+static int load_key_db(al_ctx *c, const char *key_id, uint8_t material[AL_KEY_BYTES])
 {
     int r = -EIO;
     sqlite3_stmt *st = al_db_prepare(c->db, "SELECT wrapped, enabled FROM kms_key WHERE key_id=?");

@@ -279,6 +279,7 @@ void al_close(al_ctx *c)
     es_free(c->region);
     es_free(c->account);
     es_wipe(c->master, sizeof c->master);
+    es_wipe(c->key_memo, sizeof c->key_memo);
     es_free(c);
 }
 
@@ -365,11 +366,15 @@ int al_dispatch_json(al_ctx *c, const char *service, const char *operation, cons
          strcmp(operation, "GetParametersByPath") == 0);
     if (read_only && al_db_read_begin(c->db) < 0)
         return al_fail(err, 500, "InternalFailure", "The store could not be read.");
+    if (read_only)
+        al_kms_memo_begin(c);
     es_jw w;
     es_jw_init(&w, out);
     int r = o->fn(c, principal, req, &w, err);
-    if (read_only)
+    if (read_only) {
+        al_kms_memo_end(c);
         al_db_read_end(c->db);
+    }
     int wr = es_jw_finish(&w);
     if (r == 0 && wr < 0)
         r = al_fail(err, 500, "InternalFailure", "The response could not be written (%s).",
