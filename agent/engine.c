@@ -184,6 +184,17 @@ static void op_begin(etask *et)
     et->e->inflight++;
 }
 
+/* Takes back a container call's context: false when the engine is closing
+ * (the callback then touches nothing more). */
+static bool cop_end(void *ud, etask **et, size_t *idx)
+{
+    cop *c = ud;
+    *et = c->et;
+    *idx = c->idx;
+    es_free(c);
+    return op_end(*et);
+}
+
 static void fail_launch(etask *et, const char *reason)
 {
     es_warn("task %s: failed to start: %s", et->t->id, reason);
@@ -241,15 +252,14 @@ static void split_image(const char *image, char *name, size_t nlen, char *tag, s
 
 static void on_pulled(void *ud, const dk_result *r)
 {
-    cop *c = ud;
-    etask *et = c->et;
-    es_free(c);
-    if (!op_end(et))
+    etask *et;
+    size_t i;
+    if (!cop_end(ud, &et, &i))
         return;
     if (r->err) {
         char reason[AG_REASON_BUF];
         snprintf(reason, sizeof reason, "CannotPullContainerError: %s: %s",
-                 et->t->containers[et->step].image, r->message ? r->message : dk_strerror(r->err));
+                 et->t->containers[i].image, r->message ? r->message : dk_strerror(r->err));
         fail_launch(et, reason);
     }
     advance(et); /* retries the create */
@@ -257,11 +267,9 @@ static void on_pulled(void *ud, const dk_result *r)
 
 static void on_created(void *ud, const dk_result *r, const char *id)
 {
-    cop *c = ud;
-    etask *et = c->et;
-    size_t i = c->idx;
-    es_free(c);
-    if (!op_end(et))
+    etask *et;
+    size_t i;
+    if (!cop_end(ud, &et, &i))
         return;
     if (r->err == DK_E_NOT_FOUND && et->pulled_step != et->step + 1 &&
         et->t->desired_status != AG_TASK_STOPPED) {
@@ -300,11 +308,9 @@ static void on_created(void *ud, const dk_result *r, const char *id)
 
 static void on_started(void *ud, const dk_result *r)
 {
-    cop *c = ud;
-    etask *et = c->et;
-    size_t i = c->idx;
-    es_free(c);
-    if (!op_end(et))
+    etask *et;
+    size_t i;
+    if (!cop_end(ud, &et, &i))
         return;
     if (r->err) {
         char reason[AG_REASON_BUF];
@@ -347,8 +353,8 @@ static int issue_create(etask *et)
                          .revision = et->t->revision,
                          .network_mode = mode};
     ag_create_params *p = NULL;
-    int rc = ag_inject_build(cd, ag_overrides_for(et->td->ov, cd->name), views, nv, &ctx, &p,
-                             err, sizeof err);
+    int rc = ag_inject_build(cd, ag_overrides_for(et->td->ov, cd->name), views, nv, &ctx, &p, err,
+                             sizeof err);
     if (rc < 0) {
         snprintf(reason, sizeof reason, "CannotCreateContainerError: %s: %s", cd->name, err);
         fail_launch(et, reason);
@@ -401,11 +407,9 @@ static int issue_start(etask *et)
 
 static void on_container_stopped(void *ud, const dk_result *r)
 {
-    cop *c = ud;
-    etask *et = c->et;
-    size_t i = c->idx;
-    es_free(c);
-    if (!op_end(et))
+    etask *et;
+    size_t i;
+    if (!cop_end(ud, &et, &i))
         return;
     if (r->err && r->err != DK_E_NOT_FOUND)
         es_warn("task %s: container %s: stop failed: %s", et->t->id, et->t->containers[i].name,
@@ -424,11 +428,9 @@ static void on_container_stopped(void *ud, const dk_result *r)
 
 static void on_container_removed(void *ud, const dk_result *r)
 {
-    cop *c = ud;
-    etask *et = c->et;
-    size_t i = c->idx;
-    es_free(c);
-    if (!op_end(et))
+    etask *et;
+    size_t i;
+    if (!cop_end(ud, &et, &i))
         return;
     if (r->err && r->err != DK_E_NOT_FOUND)
         es_warn("task %s: container %s: remove failed: %s", et->t->id, et->t->containers[i].name,

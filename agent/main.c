@@ -1,6 +1,6 @@
 /* main.c - ecs-secrets-agent: configuration, then the daemon's loop. */
 #include "agent/daemon.h"
-#include "agent/embedded.h"
+#include "agent/agent.h"
 #include "agent/notify.h"
 #include "agent/reload.h"
 #include "common/buf.h"
@@ -83,18 +83,14 @@ int main(int argc, char *argv[])
         ag_daemon_run(&d);
         goto out;
     }
-    if (cfg.mode == CF_MODE_EMBEDDED) {
-        /* the listener is up before READY=1 */
-        ag_embedded *emb = NULL;
-        if (ag_embedded_start(&d, &emb) < 0) {
-            ag_daemon_stop(&d, 1);
-            ag_daemon_run(&d);
-            goto out;
-        }
-    }
     snprintf(reload.running, sizeof reload.running, "running: mode %s, cluster %s, region %s",
              cf_get(&cfg, CF_MODE), cf_get(&cfg, CF_CLUSTER), cf_get(&cfg, CF_REGION));
-    ag_daemon_ready(&d, reload.running);
+    /* READY=1 once the listener is up and Docker has answered (agent.h) */
+    if (ag_agent_start(&d, reload.running) < 0) {
+        ag_daemon_stop(&d, 1);
+        ag_daemon_run(&d);
+        goto out;
+    }
     rc = ag_daemon_run(&d);
     es_notice("stopped");
 out:

@@ -30,7 +30,7 @@
 #define AW_ARN_REGION_MAX 63         /* region, bytes */
 #define AW_ARN_SSM_NAME_MAX 2048     /* parameter name */
 #define AW_ARN_SSM_LEVELS_MAX 15     /* hierarchy levels of a parameter name */
-#define AW_ARN_SECRET_NAME_MAX 512   /* secret name (with its random suffix) */
+#define AW_ARN_SECRET_NAME_MAX 519   /* secret name (512) with its "-" and 6-character suffix */
 #define AW_ARN_JSON_KEY_MAX 1024     /* ECS json-key */
 #define AW_ARN_VERSION_STAGE_MAX 256 /* Secrets Manager version stage */
 #define AW_ARN_VERSION_ID_MAX 64     /* Secrets Manager version id */

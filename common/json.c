@@ -3,6 +3,7 @@
 #include "common/secure.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -245,6 +246,41 @@ static const yajl_callbacks callbacks = {
     .yajl_end_array = cb_end,
 };
 
+/* yajl's own buffers (its lexer keeps string bytes while it decodes
+ * escapes) may hold a secret value: they are wiped before they are freed.
+ * yajl does not pass sizes to free, so malloc_usable_size says how much.
+ * These go to malloc directly, not through es_malloc: yajl does not check
+ * its own allocations (yajl_alloc writes through a NULL), so injected
+ * failures must not reach it; it runs out of memory as a process would. */
+static void *wipe_malloc(void *ctx, size_t n)
+{
+    (void)ctx;
+    return malloc(n ? n : 1);
+}
+
+static void wipe_free(void *ctx, void *p)
+{
+    (void)ctx;
+    if (p)
+        es_wipe(p, malloc_usable_size(p));
+    free(p);
+}
+
+static void *wipe_realloc(void *ctx, void *p, size_t n)
+{
+    if (!p)
+        return wipe_malloc(ctx, n);
+    void *q = malloc(n ? n : 1);
+    if (!q)
+        return NULL;
+    size_t old = malloc_usable_size(p);
+    memcpy(q, p, old < n ? old : n);
+    wipe_free(ctx, p);
+    return q;
+}
+
+static yajl_alloc_funcs wiping_alloc = {wipe_malloc, wipe_realloc, wipe_free, NULL};
+
 static const char *err_text(int e)
 {
     switch (e) {
@@ -274,7 +310,7 @@ int es_json_parse(const char *text, size_t len, const es_json_limits *lim, es_js
         ret = ES_JSON_E_TOO_BIG;
         goto out;
     }
-    yajl_handle h = yajl_alloc(&callbacks, NULL, &b);
+    yajl_handle h = yajl_alloc(&callbacks, &wiping_alloc, &b);
     if (!h) {
         ret = ES_JSON_E_NOMEM;
         goto out;
@@ -402,7 +438,7 @@ void es_jw_init(es_jw *w, es_buf *out)
 {
     w->out = out;
     w->err = 0;
-    yajl_gen g = yajl_gen_alloc(NULL);
+    yajl_gen g = yajl_gen_alloc(&wiping_alloc);
     w->gen = g;
     if (!g) {
         w->err = -ENOMEM;

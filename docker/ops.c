@@ -382,42 +382,10 @@ int dk_create_spec_dump(const dk_create_spec *spec, es_buf *out)
     return create_body(spec, out, true);
 }
 
-int dk_container_create(dk_client *c, const dk_create_spec *spec, dk_create_cb cb, void *ud)
-{
-    es_buf path;
-    es_buf_init(&path, 8192);
-    int e = es_buf_append_str(&path, "/containers/create");
-    if (!e && spec->name)
-        e = es_buf_append_str(&path, "?name=");
-    if (!e && spec->name)
-        e = dk__urlencode(&path, spec->name);
-    if (e < 0) {
-        es_buf_free(&path);
-        return e;
-    }
-    op *o = op_new(c, OP_CREATE, ud);
-    if (!o) {
-        es_buf_free(&path);
-        return -ENOMEM;
-    }
-    o->cb.create = cb;
-    dk__req *r = req_for(o, "POST", es_buf_cstr(&path), true);
-    es_buf_free(&path);
-    if (!r)
-        return -ENOMEM;
-    r->secret = true;
-    e = create_body(spec, &r->body, false);
-    if (e < 0) {
-        op_free(o);
-        dk__req_free(r); /* wipes the body */
-        return e;
-    }
-    dk__client_submit(c, r);
-    return 0;
-}
-
-int dk_container_create_json(dk_client *c, const char *name, const char *body, size_t len,
-                             dk_create_cb cb, void *ud)
+/* The request of a container create, its body still empty; the body will
+ * carry Env and log options, so the request is marked secret (wiped). */
+static int create_request(dk_client *c, const char *name, dk_create_cb cb, void *ud, op **o_out,
+                          dk__req **r_out)
 {
     es_buf path;
     es_buf_init(&path, 8192);
@@ -441,7 +409,14 @@ int dk_container_create_json(dk_client *c, const char *name, const char *body, s
     if (!r)
         return -ENOMEM;
     r->secret = true;
-    e = es_buf_append(&r->body, body, len);
+    *o_out = o;
+    *r_out = r;
+    return 0;
+}
+
+/* Sends the request once its body is in (e == 0), or drops both. */
+static int create_submit(dk_client *c, op *o, dk__req *r, int e)
+{
     if (e < 0) {
         op_free(o);
         dk__req_free(r); /* wipes the body */
@@ -449,6 +424,27 @@ int dk_container_create_json(dk_client *c, const char *name, const char *body, s
     }
     dk__client_submit(c, r);
     return 0;
+}
+
+int dk_container_create(dk_client *c, const dk_create_spec *spec, dk_create_cb cb, void *ud)
+{
+    op *o;
+    dk__req *r;
+    int e = create_request(c, spec->name, cb, ud, &o, &r);
+    if (e < 0)
+        return e;
+    return create_submit(c, o, r, create_body(spec, &r->body, false));
+}
+
+int dk_container_create_json(dk_client *c, const char *name, const char *body, size_t len,
+                             dk_create_cb cb, void *ud)
+{
+    op *o;
+    dk__req *r;
+    int e = create_request(c, name, cb, ud, &o, &r);
+    if (e < 0)
+        return e;
+    return create_submit(c, o, r, es_buf_append(&r->body, body, len));
 }
 
 int dk_container_start(dk_client *c, const char *id, dk_done_cb cb, void *ud)

@@ -27,10 +27,6 @@ Prints "PORT\n" once listening on 127.0.0.1 (port 0 = any). Behaviour:
 
   --delay OP=SECONDS       every OP answer waits that long (concurrency)
   --expiry SECONDS         credentials expire that far in the future
-  --assume-role-keys FILE  AssumeRole answers the long-term keys of profile
-                           ecs-secrets-agent in FILE (the embedded store's
-                           aws-credentials) with an empty SessionToken: an STS
-                           stand-in in front of a store that has no STS
 """
 import argparse
 import json
@@ -48,7 +44,6 @@ ap.add_argument("--delay", action="append", default=[])
 ap.add_argument("--expiry", type=int, default=3600)
 ap.add_argument("--container-token", default="")
 ap.add_argument("--secret", action="append", default=[], help="AKID=SECRET accepted")
-ap.add_argument("--assume-role-keys", default="")
 ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="serve HTTPS")
 args = ap.parse_args()
 
@@ -360,13 +355,6 @@ class H(BaseHTTPRequestHandler):
                              "not authorized to perform: sts:AssumeRole</Message></Error>"
                              "<RequestId>rid-denied</RequestId></ErrorResponse>", "text/xml")
         c = self.creds("sts")
-        if args.assume_role_keys:
-            import configparser
-            cp = configparser.ConfigParser()
-            cp.read(args.assume_role_keys)
-            sec = cp["ecs-secrets-agent"]
-            c = dict(c, AccessKeyId=sec["aws_access_key_id"],
-                     SecretAccessKey=sec["aws_secret_access_key"], Token="")
         self.send(200, """<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
   <AssumeRoleResult>
     <Credentials>

@@ -9,6 +9,7 @@
 
 #include "aws/local/internal.h"
 #include "aws/local/kms.h"
+#include "aws/local/sts.h"
 #include "common/alloc.h"
 #include "common/secure.h"
 
@@ -302,7 +303,10 @@ int al_verify(al_ctx *c, const al_request *rq, const char *service, time_t now, 
                        "Date in Credential scope does not match YYYYMMDD from ISO-8601 "
                        "version of date from HTTP: '%s' != '%.8s'.",
                        a.date, amz_date);
-    if (strcmp(a.region, c->region) != 0)
+    /* IAM is global and signed for us-east-1 (the CLI signs for the profile's
+     * region when given an endpoint URL: both are accepted) */
+    if (strcmp(a.region, c->region) != 0 &&
+        !(strcmp(service, "iam") == 0 && strcmp(a.region, "us-east-1") == 0))
         return bad_sig(e,
                        "Credential should be scoped to a valid region, not '%s' (this endpoint "
                        "serves '%s').",
@@ -320,13 +324,18 @@ int al_verify(al_ctx *c, const al_request *rq, const char *service, time_t now, 
     }
     char *secret = NULL;
     char who[AL_PRINCIPAL_MAX];
-    r = key_lookup(c, a.access_key_id, &secret, who, sizeof who);
-    if (r == -ENOENT)
+    if (strncmp(a.access_key_id, "ASIA", 4) == 0) {
+        /* temporary credentials of the embedded STS: token checked there */
+        r = al_sts_lookup(c, a.access_key_id, header(rq, "x-amz-security-token"), service, now,
+                          &secret, who, sizeof who, e);
+        if (r < 0)
+            return r;
+    } else if ((r = key_lookup(c, a.access_key_id, &secret, who, sizeof who)) == -ENOENT)
         return al_fail(e, 400, "UnrecognizedClientException",
                        "The security token included in the request is invalid.");
-    if (r < 0)
+    else if (r < 0)
         return al_fail_internal(e, "InternalFailure");
-    if (header(rq, "x-amz-security-token")) {
+    else if (header(rq, "x-amz-security-token")) {
         /* long-term keys carry no session token */
         es_free_secret_str(secret);
         return al_fail(e, 400, "UnrecognizedClientException",

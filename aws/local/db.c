@@ -102,6 +102,51 @@ static const char *const migrations[] = {
     " status TEXT NOT NULL DEFAULT 'Active',"
     " created REAL NOT NULL);"
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    /* 3: embedded IAM (roles, inline and customer managed policies) and STS
+     * sessions (aws/local/iam.h, sts.h). source: NULL for roles made through
+     * the API, else the file under the roles directory that declares it. */
+    "CREATE TABLE iam_role ("
+    " name TEXT PRIMARY KEY COLLATE NOCASE,"
+    " role_id TEXT NOT NULL UNIQUE,"
+    " path TEXT NOT NULL,"
+    " trust TEXT NOT NULL,"
+    " description TEXT,"
+    " max_session INTEGER NOT NULL,"
+    " boundary TEXT," /* permissions boundary policy ARN */
+    " created REAL NOT NULL,"
+    " source TEXT);"
+    "CREATE TABLE iam_role_policy ("
+    " role TEXT NOT NULL COLLATE NOCASE REFERENCES iam_role(name) ON DELETE CASCADE,"
+    " name TEXT NOT NULL COLLATE NOCASE,"
+    " document TEXT NOT NULL,"
+    " PRIMARY KEY (role, name));"
+    "CREATE TABLE iam_policy ("
+    " arn TEXT PRIMARY KEY,"
+    " name TEXT NOT NULL COLLATE NOCASE UNIQUE,"
+    " policy_id TEXT NOT NULL,"
+    " path TEXT NOT NULL,"
+    " description TEXT,"
+    " document TEXT NOT NULL,"
+    " created REAL NOT NULL);"
+    "CREATE TABLE iam_role_attached ("
+    " role TEXT NOT NULL COLLATE NOCASE REFERENCES iam_role(name) ON DELETE CASCADE,"
+    " policy_arn TEXT NOT NULL,"
+    " PRIMARY KEY (role, policy_arn));"
+    "CREATE TABLE sts_session ("
+    " akid TEXT PRIMARY KEY,"
+    " wrapped BLOB NOT NULL,"    /* iv | tag | AES-256-GCM(master, secret) */
+    " token_hash BLOB NOT NULL," /* SHA-256 of the session token */
+    " principal TEXT NOT NULL,"  /* arn:aws:sts::ACCT:assumed-role/ROLE/SESSION */
+    " role TEXT NOT NULL,"
+    " role_id TEXT NOT NULL," /* a role deleted and made again is another role */
+    " expires REAL NOT NULL,"
+    " created REAL NOT NULL);"
+    "CREATE TABLE kms_key_policy ("
+    " key_id TEXT PRIMARY KEY REFERENCES kms_key(key_id) ON DELETE CASCADE,"
+    " policy TEXT NOT NULL);" /* absent: the default key policy */
+    "CREATE TABLE sm_resource_policy ("
+    " arn TEXT PRIMARY KEY REFERENCES sm_secret(arn) ON DELETE CASCADE,"
+    " policy TEXT NOT NULL);",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -24,6 +24,9 @@ struct al_ctx {
     al_clock_fn clock;
     void *clock_arg;
     uint8_t master[AL_KEY_BYTES];
+    al_authz_msg_fn authz_msg; /* authz.h; NULL: none */
+    void *authz_msg_arg;
+    const char *calling_service; /* the JSON service being dispatched, for messages */
     double sm_next_purge; /* Secrets Manager: next sweep of expired deletions */
     /* One KMS key's unwrapped material, kept only while one read-only
      * operation runs (al_kms_memo_begin/_end): a GetParameters of 10 names

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "aws/local/kms_policy.h"
 #include "common/alloc.h"
 #include "common/secure.h"
 
@@ -1157,5 +1158,9 @@ const al_op al_kms_ops[] = {
     {"GenerateDataKey", op_generate_data_key},
     {"EnableKey", op_enable_key},
     {"DisableKey", op_disable_key},
+    /* key policies: aws/local/kms_policy.c */
+    {"PutKeyPolicy", al_kms_put_key_policy},
+    {"GetKeyPolicy", al_kms_get_key_policy},
+    {"ListKeyPolicies", al_kms_list_key_policies},
     {NULL, NULL},
 };

@@ -30,6 +30,25 @@ int al_fail_internal(al_error *e, const char *code)
 int al_authorize(al_ctx *c, const char *principal, const char *action, const char *resource,
                  al_error *e)
 {
+    if (c->authz_msg) {
+        char why[AL_MESSAGE_MAX - 160];
+        why[0] = '\0';
+        int r = c->authz_msg(c->authz_msg_arg, principal, action, resource, why, sizeof why);
+        if (r == -EACCES) {
+            char rid[AL_KEY_ID_LEN + 1] = "";
+            /* a KMS permission missing behind SSM / Secrets Manager: AWS
+             * relays KMS's answer with the service named */
+            if (strncmp(action, "kms:", 4) == 0 && c->calling_service &&
+                strcmp(c->calling_service, "TrentService") != 0 && al_uuid(rid) == 0)
+                return al_fail(e, 400, "AccessDeniedException",
+                               "%s (Service: AWSKMS; Status Code: 400; Error Code: "
+                               "AccessDeniedException; Request ID: %s; Proxy: null)",
+                               why, rid);
+            return al_fail(e, 400, "AccessDeniedException", "%s", why);
+        }
+        if (r < 0)
+            return al_fail_internal(e, "InternalFailure");
+    }
     if (!c->authz || c->authz(c->authz_arg, principal, action, resource) == 0)
         return 0;
     return al_fail(e, 400, "AccessDeniedException",
@@ -370,7 +389,9 @@ int al_dispatch_json(al_ctx *c, const char *service, const char *operation, cons
         al_kms_memo_begin(c);
     es_jw w;
     es_jw_init(&w, out);
+    c->calling_service = service;
     int r = o->fn(c, principal, req, &w, err);
+    c->calling_service = NULL;
     if (read_only) {
         al_kms_memo_end(c);
         al_db_read_end(c->db);

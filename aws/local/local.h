@@ -51,6 +51,11 @@ typedef struct al_error {
 /* May principal do action on resource? 0 allows; anything else denies. */
 typedef int (*al_authz_fn)(void *arg, const char *principal, const char *action,
                            const char *resource);
+/* The same, writing AWS's AccessDenied message into why on refusal (-EACCES;
+ * other negative values are internal failures). aws/local/authz.h installs
+ * one (al_authz_install); it is asked before al_options.authz. */
+typedef int (*al_authz_msg_fn)(void *arg, const char *principal, const char *action,
+                               const char *resource, char *why, size_t whylen);
 /* Epoch seconds (with fraction). Tests pass their own clock. */
 typedef double (*al_clock_fn)(void *arg);
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "aws/local/kms.h"
+#include "aws/local/sm_policy.h"
 #include "common/alloc.h"
 #include "common/secure.h"
 
@@ -1426,5 +1427,9 @@ const al_op al_sm_ops[] = {
     {"RestoreSecret", op_restore_secret},
     {"ListSecretVersionIds", op_list_secret_version_ids},
     {"UpdateSecret", op_update_secret},
+    /* resource policies: aws/local/sm_policy.c */
+    {"PutResourcePolicy", al_sm_put_resource_policy},
+    {"GetResourcePolicy", al_sm_get_resource_policy},
+    {"DeleteResourcePolicy", al_sm_delete_resource_policy},
     {NULL, NULL},
 };

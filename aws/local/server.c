@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "aws/local/auth.h"
+#include "aws/local/query.h"
 #include "aws/local/internal.h"
 #include "common/alloc.h"
 #include "common/http.h"
@@ -55,6 +56,7 @@ struct al_server {
         void *arg;
     } get_routes[AL_SERVER_ROUTES_MAX];
     size_t n_get_routes;
+    bool no_store_ops; /* al_server_serve_store(s, false) */
 };
 
 int al_server_add_json_route(al_server *s, const char *target_prefix, const char *signing_name,
@@ -68,6 +70,11 @@ int al_server_add_json_route(al_server *s, const char *target_prefix, const char
     s->json_routes[s->n_json_routes].arg = arg;
     s->n_json_routes++;
     return 0;
+}
+
+void al_server_serve_store(al_server *s, bool serve)
+{
+    s->no_store_ops = !serve;
 }
 
 int al_server_add_get_route(al_server *s, const char *path, al_get_route_fn fn, void *arg)
@@ -334,20 +341,54 @@ static void handle_request(conn *c)
                           "The embedded endpoints answer POST / only.", false);
         return;
     }
+    if (!amz_target && s->no_store_ops) {
+        /* aws mode: no query services (IAM, STS) either; only the routes */
+        if (ctype && strncasecmp(ctype, "application/x-www-form-urlencoded", 33) == 0) {
+            static const char x[] =
+                "<ErrorResponse><Error><Type>Sender</Type><Code>UnknownOperationException</Code>"
+                "<Message>Only the agent's ECS API is served here (mode aws).</Message></Error>"
+                "<RequestId>0</RequestId></ErrorResponse>";
+            send_answer(c, 400, "text/xml", x, sizeof x - 1, false);
+        } else {
+            send_simple_error(c, 400, "UnknownOperationException",
+                              "Only the agent's ECS API is served here (mode aws).", false);
+        }
+        return;
+    }
     if (!amz_target) {
         char action[128];
         if (ctype && strncasecmp(ctype, "application/x-www-form-urlencoded", 33) == 0 &&
             form_action(c->body.data ? c->body.data : "", c->body.len, action, sizeof action)) {
+            /* the query protocol: IAM and STS (aws/local/query.h) */
+            if (s->no_store_ops) {
+                al_error qe;
+                al_fail(&qe, 400, "InvalidAction",
+                        "IAM and STS are served by the embedded endpoints in embedded mode only.");
+                es_buf x;
+                es_buf_init(&x, 4096);
+                if (al_query_error_xml("iam", &qe, &x) == 0)
+                    send_answer(c, 400, "text/xml", x.data, x.len, false);
+                else
+                    send_simple_error(c, 503, "ServiceUnavailable", "Out of memory.", true);
+                es_buf_free(&x);
+                return;
+            }
+            al_request qr = {.method = method,
+                             .path = path,
+                             .query = q ? q + 1 : NULL,
+                             .headers = hs,
+                             .n_headers = nh,
+                             .body = c->body.data ? c->body.data : "",
+                             .body_len = c->body.len};
             es_buf x;
-            es_buf_init(&x, 1024);
-            es_buf_printf(&x,
-                          "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidAction</Code>"
-                          "<Message>The action %s is not valid for this web service (the "
-                          "embedded endpoints serve SSM, Secrets Manager and KMS)."
-                          "</Message></Error><RequestId>0</RequestId></ErrorResponse>",
-                          action);
-            send_answer(c, 400, "text/xml", x.data, x.len, false);
-            es_buf_free(&x);
+            es_buf_init(&x, AL_RESPONSE_MAX);
+            int st =
+                al_query_serve(s->store, &qr, s->clock ? s->clock(s->clock_arg) : time(NULL), &x);
+            if (st < 0)
+                send_simple_error(c, 503, "ServiceUnavailable", "Out of memory.", true);
+            else
+                send_answer(c, st, "text/xml", x.data ? x.data : "", x.len, false);
+            es_buf_free_secret(&x);
             return;
         }
         send_simple_error(c, 400, "UnknownOperationException",
@@ -365,7 +406,7 @@ static void handle_request(conn *c)
             service = s->json_routes[i].signing_name;
         }
     }
-    if (route == SIZE_MAX && (!service || !al_knows_target(amz_target))) {
+    if (route == SIZE_MAX && (s->no_store_ops || !service || !al_knows_target(amz_target))) {
         send_simple_error(c, 400, "UnknownOperationException",
                           "The operation named by X-Amz-Target is not served here.", false);
         return;

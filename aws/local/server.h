@@ -4,8 +4,9 @@
  * HTTP/1.1 with keep-alive through the common/http.h codec. Each request is
  *   POST / with X-Amz-Target: <prefix>.<Operation> (JSON 1.1: SSM, Secrets
  *   Manager, KMS) -> SigV4-verified (aws/local/auth.h) -> al_dispatch
- *   POST / form-encoded with Action=... (query protocol: STS, IAM) -> the
- *   query hook when one is set, else an XML InvalidAction error
+ *   POST / form-encoded with Action=... (query protocol: STS, IAM) ->
+ *   al_query_serve (aws/local/query.h): verified for the service of the
+ *   credential scope, answered in XML
  * and answered with x-amzn-RequestId. Errors are AWS-shaped:
  * {"__type": code, "message": text} (Secrets Manager: "Message").
  *
@@ -25,6 +26,7 @@
 #ifndef AL_SERVER_H
 #define AL_SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -81,6 +83,12 @@ typedef int (*al_get_route_fn)(void *arg, const char *path, es_buf *out, const c
 int al_server_add_json_route(al_server *s, const char *target_prefix, const char *signing_name,
                              al_json_route_fn fn, void *arg);
 int al_server_add_get_route(al_server *s, const char *path, al_get_route_fn fn, void *arg);
+/* Whether the store's own operations (SSM, Secrets Manager, KMS, and any
+ * query-protocol service) are served (the default). The agent's aws mode
+ * turns them off: the store is then only the keeper of the access keys that
+ * authenticate the routes above, and anything else answers
+ * UnknownOperationException. */
+void al_server_serve_store(al_server *s, bool serve);
 int al_server_port(const al_server *s);
 void al_server_get_stats(const al_server *s, al_server_stats *out);
 /* Closes the listener and every connection; the memory goes once every

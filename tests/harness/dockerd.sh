@@ -5,6 +5,7 @@
 #   tests/harness/dockerd.sh stop    # stops it, waits for it to exit
 #   tests/harness/dockerd.sh status  # exit 0 when it answers /_ping
 #   tests/harness/dockerd.sh env     # prints DOCKER_HOST=unix://...
+#   DOCKER_HOST=unix:///S tests/harness/dockerd.sh import   # only imports the image there
 #
 # Everything lives under $ES_TEST_DOCKER_ROOT (default /tmp/es-test-docker): socket, data,
 # exec root, pid file and log. No bridge, no iptables: containers run with network mode none.
@@ -89,5 +90,8 @@ case "${1:-}" in
   stop) stop ;;
   status) ping_ok ;;
   env) echo "DOCKER_HOST=unix://$SOCK" ;;
-  *) echo "usage: $0 start|stop|status|env" >&2; exit 2 ;;
+  import)
+    [ -n "${DOCKER_HOST:-}" ] && SOCK=${DOCKER_HOST#unix://}
+    import_busybox ;;
+  *) echo "usage: $0 start|stop|status|env|import" >&2; exit 2 ;;
 esac

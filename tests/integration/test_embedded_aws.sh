@@ -11,9 +11,9 @@
 #   - unsigned, unknown-key, tampered-signature, expired and wrong-body requests are refused;
 #   - everything survives a restart; no plaintext value in the state files or the log.
 #
-# Env (ctest passes them): ES_AGENT_BIN.
+# Env (ctest passes them): ES_AGENT_BIN, ES_TEST_DOCKER_HOST (READY waits for Docker).
 set -euo pipefail
-: "${ES_AGENT_BIN:?}"
+: "${ES_AGENT_BIN:?}" "${ES_TEST_DOCKER_HOST:?}"
 T0=$(date +%s)
 say() { echo "[$(($(date +%s) - T0))s] $*"; }
 WORK=$(mktemp -d /tmp/es-embedded-XXXXXX)
@@ -43,7 +43,7 @@ export AWS_SHARED_CREDENTIALS_FILE=$STATE/aws-credentials AWS_CONFIG_FILE=$STATE
 
 start_agent() {
   "$ES_AGENT_BIN" --state-dir "$STATE" --listen "127.0.0.1:$PORT" --region us-east-2 \
-    --log-level debug >>"$LOG" 2>&1 &
+    --docker-host "$ES_TEST_DOCKER_HOST" --log-level debug >>"$LOG" 2>&1 &
   PID=$!
   local i
   for ((i = 0; i < 100; i++)); do

@@ -142,6 +142,9 @@ exposure=$(dx systemd-analyze security "$UNIT" --no-pager | grep 'Overall exposu
 say "installed $(dx dpkg-query -W -f='${Version}' ecs-secrets-agent); in place: binary, unit, user in docker, modes; $exposure"
 
 # ---- 5. start: a watchdog drop-in short enough to watch, a quick restart ----
+# READY=1 waits for Docker to answer: the socket as a host's Docker has it (root:docker 0660)
+dx chgrp docker /run/docker.sock
+dx chmod 0660 /run/docker.sock
 dx mkdir -p /etc/systemd/system/$UNIT.d
 printf '[Service]\nWatchdogSec=3s\nRestartSec=1s\n' | docker exec -i "$C" \
   sh -c "cat > /etc/systemd/system/$UNIT.d/test.conf"
@@ -177,8 +180,6 @@ dx sh -c "sed -e 's/^Type=notify/Type=oneshot/' -e '/^WatchdogSec=/d' -e '/^Rest
   -e 's#^ExecStart=.*#ExecStart=/usr/bin/curl -sS --max-time 5 --unix-socket /var/run/docker.sock http://localhost/_ping#' \
   /usr/lib/systemd/system/$UNIT > /etc/systemd/system/$probe"
 dx grep -q '^ProtectSystem=strict' /etc/systemd/system/$probe || fail "probe unit lacks the sandbox"
-dx chgrp docker /run/docker.sock
-dx chmod 0660 /run/docker.sock
 dx systemctl daemon-reload
 dx systemctl start $probe || fail "the sandboxed probe could not reach the Docker socket"
 journal_has_probe() { dx journalctl -u $probe --no-pager -o cat | grep -x -- "$1" >/dev/null; }

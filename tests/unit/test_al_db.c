@@ -125,6 +125,10 @@ Test(al_db, older_file_is_migrated_forward_keeping_data)
     cr_assert_geq(al_db_schema_version(), 2);
     /* make it look like a version-1 file with data in it */
     cr_assert_eq(al_db_exec(db, "DROP TABLE iam_access_key; DROP TABLE meta; "
+                                /* version 3: IAM, STS, resource policies */
+                                "DROP TABLE sm_resource_policy; DROP TABLE kms_key_policy; DROP TABLE sts_session; "
+                                "DROP TABLE iam_role_attached; DROP TABLE iam_policy; "
+                                "DROP TABLE iam_role_policy; DROP TABLE iam_role; "
                                 "PRAGMA user_version=1"),
                  0);
     cr_assert_eq(al_db_exec(db, "INSERT INTO kms_key VALUES ('k','', 'AWS', 1, 0, x'00')"), 0);

@@ -335,8 +335,9 @@ static void c_auth(run *r)
                        "36\r\n\r\nAction=AssumeRole&Version=2011-06-15";
     send_all(fd, form, strlen(form));
     read_resp(fd, &a, 5000);
-    CK((a.status) == (400));
-    CK((strstr(a.body, "<Code>InvalidAction</Code>")) != NULL);
+    /* the query protocol (IAM, STS) is served: unsigned, it is refused in XML */
+    CK((a.status) == (403));
+    CK((strstr(a.body, "<Code>MissingAuthenticationToken</Code>")) != NULL);
     es_buf_free(&b);
     close(fd);
 }
@@ -567,5 +568,49 @@ Test(al_server, routes_of_other_modules)
 {
     route_hook = add_routes;
     run_and_check(c_routes, NULL);
+    route_hook = NULL;
+}
+
+/* The agent's aws mode: the store's own operations and the query services
+ * are refused; the routes still answer. */
+static void c_no_store(run *r)
+{
+    int fd = dial(r->port);
+    resp a;
+    request(r, fd, "AmazonSSM.GetParameter", "{\"Name\":\"/x\"}", &a);
+    CK(a.status == 400);
+    CK(strstr(a.body, "UnknownOperationException") != NULL);
+    request(r, fd, "TrentService.ListKeys", "{}", &a);
+    CK(a.status == 400);
+    CK(strstr(a.body, "UnknownOperationException") != NULL);
+    const char *form = "Action=GetCallerIdentity&Version=2011-06-15";
+    es_buf b;
+    es_buf_init(&b, 4096);
+    es_buf_printf(&b,
+                  "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded; "
+                  "charset=utf-8\r\nContent-Length: %zu\r\n\r\n%s",
+                  strlen(form), form);
+    send_all(fd, b.data, b.len);
+    read_resp(fd, &a, 5000);
+    CK(a.status == 400);
+    CK(strstr(a.body, "<Code>UnknownOperationException</Code>") != NULL);
+    es_buf_free(&b);
+    const char *get = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+    send_all(fd, get, strlen(get));
+    read_resp(fd, &a, 5000);
+    CK(a.status == 200);
+    close(fd);
+}
+
+static void add_routes_no_store(al_server *srv)
+{
+    add_routes(srv);
+    al_server_serve_store(srv, false);
+}
+
+Test(al_server, store_operations_turned_off)
+{
+    route_hook = add_routes_no_store;
+    run_and_check(c_no_store, NULL);
     route_hook = NULL;
 }

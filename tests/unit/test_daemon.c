@@ -34,14 +34,99 @@ static const char *free_listen(void)
     return listen_arg;
 }
 
+/* READY=1 waits for Docker to answer a ping: a minimal Docker for the
+ * daemon's tests, in a child process, answering /_ping with 200 and
+ * anything else with 404 (the agent then retries what it follows). Each
+ * connection is served by its own child; all go with the process group. */
+static pid_t fake_docker;
+static char docker_env[160];
+
+static void serve_docker_conn(int c)
+{
+    char buf[8192];
+    size_t n = 0;
+    for (;;) {
+        ssize_t r = read(c, buf + n, sizeof buf - 1 - n);
+        if (r <= 0)
+            _exit(0);
+        n += (size_t)r;
+        buf[n] = '\0';
+        char *end;
+        while ((end = strstr(buf, "\r\n\r\n"))) {
+            const char *body;
+            const char *status;
+            if (strncmp(buf, "GET /_ping", 10) == 0 || strncmp(buf, "HEAD /_ping", 11) == 0) {
+                status = "200 OK";
+                body = "OK";
+            } else {
+                status = "404 Not Found";
+                body = "{\"message\":\"not in the fake\"}";
+            }
+            char out[512];
+            int len = snprintf(out, sizeof out,
+                               "HTTP/1.1 %s\r\nApi-Version: 1.41\r\nContent-Type: "
+                               "text/plain\r\nContent-Length: %zu\r\n\r\n%s",
+                               status, strlen(body), body);
+            if (write(c, out, (size_t)len) != len)
+                _exit(0);
+            size_t used = (size_t)(end + 4 - buf); /* requests here have no body */
+            memmove(buf, buf + used, n - used + 1);
+            n -= used;
+        }
+        if (n == sizeof buf - 1)
+            _exit(0);
+    }
+}
+
+/* Listens on path and forks the fake; returns its pid (a process group). */
+static pid_t fake_docker_at(const char *path)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    cr_assert_eq(listen(fd, 16), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        setpgid(0, 0);
+        signal(SIGCHLD, SIG_IGN);
+        for (;;) {
+            int c = accept(fd, NULL, NULL);
+            if (c < 0)
+                continue;
+            if (fork() == 0)
+                serve_docker_conn(c);
+            close(c);
+        }
+    }
+    setpgid(pid, pid);
+    close(fd);
+    return pid;
+}
+
+static void start_fake_docker(void)
+{
+    char path[100];
+    snprintf(path, sizeof path, "%s/docker.sock", dir);
+    fake_docker = fake_docker_at(path);
+    snprintf(docker_env, sizeof docker_env, "DOCKER_HOST=unix://%s", path);
+    putenv(docker_env); /* every agent spawned below inherits it */
+}
+
 static void setup(void)
 {
     snprintf(dir, sizeof dir, "/tmp/es-daemon-XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
+    start_fake_docker();
 }
 
 static void teardown(void)
 {
+    if (fake_docker > 0) {
+        kill(-fake_docker, SIGKILL);
+        waitpid(fake_docker, NULL, 0);
+    }
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     cr_assert_eq(system(cmd), 0);
@@ -291,5 +376,51 @@ Test(daemon, sighup_reloads_log_level_and_refuses_listen)
     cr_assert_not_null(strstr(out, "ECS_LOGLEVEL: info -> debug"), "%s", out);
     cr_assert_not_null(strstr(out, "ECS_SECRETS_LISTEN changed"), "%s", out);
     cr_assert_not_null(strstr(out, "needs a restart"), "%s", out);
+    close(fd);
+}
+
+/* Docker away at start: no READY=1, STATUS= says the agent waits for it and
+ * keeps asking; once Docker answers, READY=1. */
+Test(daemon, waits_for_docker_before_ready)
+{
+    char sock[100], state[128], env_notify[160], late[100], env_docker[160];
+    snprintf(sock, sizeof sock, "%s/notify.sock", dir);
+    snprintf(state, sizeof state, "%s/state", dir);
+    snprintf(late, sizeof late, "%s/late-docker.sock", dir);
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    snprintf(env_notify, sizeof env_notify, "NOTIFY_SOCKET=%s", sock);
+    snprintf(env_docker, sizeof env_docker, "DOCKER_HOST=unix://%s", late);
+
+    char *argv[] = {"ecs-secrets-agent",   "--config", "/dev/null",
+                    "--state-dir",         state,      "--listen",
+                    (char *)free_listen(), NULL};
+    char *env[] = {env_notify, env_docker, NULL};
+    int errfd;
+    pid_t pid = spawn(argv, env, &errfd);
+    char msg[512];
+    int waiting = 0;
+    /* two attempts at least (one every 2 s), never READY=1 meanwhile */
+    while (waiting < 2) {
+        recv_notify(fd, msg, sizeof msg);
+        cr_assert_null(strstr(msg, "READY=1"), "READY=1 without Docker: %s", msg);
+        if (strstr(msg, "STATUS=starting: waiting for Docker at unix://"))
+            waiting++;
+    }
+    cr_assert_not_null(strstr(msg, late), "%s", msg);
+    pid_t late_docker = fake_docker_at(late);
+    for (int i = 0; i < 6 && !strstr(msg, "READY=1"); i++)
+        recv_notify(fd, msg, sizeof msg);
+    cr_assert_not_null(strstr(msg, "READY=1"), "no READY=1 once Docker answers: %s", msg);
+    cr_assert_eq(kill(pid, SIGTERM), 0);
+    int code = wait_exit(pid);
+    static char out[65536];
+    read_all(errfd, out, sizeof out);
+    kill(-late_docker, SIGKILL);
+    waitpid(late_docker, NULL, 0);
+    cr_assert_eq(code, 0, "exit code %d, output:\n%s", code, out);
+    cr_assert_not_null(strstr(out, "does not answer"), "%s", out);
     close(fd);
 }

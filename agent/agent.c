@@ -1,0 +1,475 @@
+/* agent.c - creates the agent's parts and closes them in reverse (agent.h). */
+#include "agent/agent.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent/api.h"
+#include "agent/api_tasks.h"
+#include "agent/engine.h"
+#include "agent/metrics.h"
+#include "agent/resolve.h"
+#include "agent/store.h"
+#include "aws/client.h"
+#include "aws/credentials.h"
+#include "aws/local/auth.h"
+#include "aws/local/authz.h"
+#include "aws/local/iam.h"
+#include "aws/local/local.h"
+#include "aws/local/server.h"
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/secure.h"
+#include "docker/docker.h"
+
+#define URL_MAX 300
+
+struct ag_agent {
+    ag_daemon *d;
+    const cf_config *cfg;
+    bool embedded;
+    char status[AG_STATUS_MAX]; /* READY=1's STATUS= */
+    char url[URL_MAX];          /* the listener, as clients reach it */
+    al_ctx *al;
+    al_server *server;
+    ag_store *store;
+    dk_client *docker;
+    aw_client *aws;
+    aw_creds *creds;
+    uint8_t fp_key[AG_FINGERPRINT_KEY_LEN];
+    ag_resolver *resolver;
+    ag_metrics *metrics;
+    ag_engine *engine;
+    ag_api *api;
+    ag_api_tasks *api_tasks;
+    uv_timer_t retry;
+    bool retry_open;
+    bool docker_up, stopping;
+    unsigned pings_failed;
+    int pending; /* the close chain + the timer's close */
+};
+
+static void agent_release(ag_agent *a)
+{
+    if (--a->pending > 0)
+        return;
+    es_wipe(a->fp_key, sizeof a->fp_key);
+    es_free(a);
+}
+
+/* ---------------------------------------------------------- close chain */
+
+static void server_closed(void *arg)
+{
+    ag_agent *a = arg;
+    ag_api_free(a->api);
+    a->api = NULL;
+    ag_api_tasks_free(a->api_tasks);
+    a->api_tasks = NULL;
+    ag_store_close(a->store);
+    a->store = NULL;
+    al_close(a->al);
+    a->al = NULL;
+    a->metrics = ag_metrics_free(a->metrics);
+    es_info("agent: closed");
+    agent_release(a);
+}
+
+static void client_closed(void *arg)
+{
+    ag_agent *a = arg;
+    ag_resolver_free(a->resolver);
+    a->resolver = NULL;
+    if (a->docker) {
+        dk_client_free(a->docker);
+        a->docker = NULL;
+    }
+    if (a->server) {
+        al_server_close(a->server, server_closed, a);
+        a->server = NULL;
+    } else {
+        server_closed(a);
+    }
+}
+
+static void creds_closed(void *arg)
+{
+    ag_agent *a = arg;
+    if (a->aws) {
+        aw_client_close(a->aws, client_closed, a);
+        a->aws = NULL;
+    } else {
+        client_closed(a);
+    }
+}
+
+static void engine_closed(void *arg)
+{
+    ag_agent *a = arg;
+    if (a->creds) {
+        aw_creds_close(a->creds, creds_closed, a);
+        a->creds = NULL;
+    } else {
+        creds_closed(a);
+    }
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+    agent_release(h->data);
+}
+
+static void on_stop(ag_daemon *d, void *arg)
+{
+    (void)d;
+    ag_agent *a = arg;
+    a->stopping = true;
+    es_info("agent: closing");
+    if (a->retry_open) {
+        uv_timer_stop(&a->retry);
+        uv_close((uv_handle_t *)&a->retry, timer_closed);
+        a->retry_open = false;
+    } else {
+        a->pending--; /* no timer to wait for */
+    }
+    if (a->server) {
+        al_server_stats st;
+        al_server_get_stats(a->server, &st);
+        es_info("listener: %llu connections (%llu refused), %llu requests (%llu 4xx, %llu 5xx, "
+                "%llu refused signatures), limits hit: %llu head, %llu body, %llu malformed, "
+                "%llu idle and %llu request timeouts",
+                (unsigned long long)st.connections_accepted,
+                (unsigned long long)st.connections_refused, (unsigned long long)st.requests,
+                (unsigned long long)st.errors_4xx, (unsigned long long)st.errors_5xx,
+                (unsigned long long)st.auth_failures, (unsigned long long)st.header_too_large,
+                (unsigned long long)st.body_too_large, (unsigned long long)st.malformed,
+                (unsigned long long)st.idle_timeouts, (unsigned long long)st.request_timeouts);
+    }
+    if (a->engine) {
+        /* its memory goes once the Docker and resolver calls it has in flight end,
+         * which closing the clients below brings about (engine.h) */
+        ag_engine_close(a->engine, engine_closed, a);
+        a->engine = NULL;
+    } else {
+        engine_closed(a);
+    }
+}
+
+/* --------------------------------------------------------------- docker */
+
+static void ping_docker(ag_agent *a);
+
+static void on_retry(uv_timer_t *t)
+{
+    ag_agent *a = t->data;
+    if (!a->stopping)
+        ping_docker(a);
+}
+
+static void on_ping(void *ud, const dk_result *r)
+{
+    ag_agent *a = ud;
+    if (a->stopping || r->err == -ECANCELED)
+        return;
+    const char *host = cf_get(a->cfg, CF_DOCKER_HOST);
+    if (r->err) {
+        a->pings_failed++;
+        if (a->pings_failed == 1)
+            es_warn("Docker at %s does not answer (%s); retrying every %d s", host,
+                    dk_strerror(r->err), AG_DOCKER_RETRY_MS / 1000);
+        else
+            es_debug("Docker at %s: still no answer (%s)", host, dk_strerror(r->err));
+        ag_daemon_status(a->d, "starting: waiting for Docker at %s: %s (attempt %u)", host,
+                         dk_strerror(r->err), a->pings_failed);
+        uv_timer_start(&a->retry, on_retry, AG_DOCKER_RETRY_MS, 0);
+        return;
+    }
+    a->docker_up = true;
+    es_notice("Docker at %s answers", host);
+    int er = ag_engine_start(a->engine);
+    if (er < 0) {
+        es_err("task engine: cannot follow Docker: %s", strerror(-er));
+        ag_daemon_stop(a->d, 1);
+        return;
+    }
+    ag_daemon_ready(a->d, a->status);
+}
+
+static void ping_docker(ag_agent *a)
+{
+    int r = dk_ping(a->docker, on_ping, a);
+    if (r < 0) {
+        dk_result res = {.err = r};
+        on_ping(a, &res);
+    }
+}
+
+/* ----------------------------------------------------------- start-up */
+
+/* The listener's URL for clients on this host: a wildcard address is
+ * reached through loopback. */
+static void listener_url(const cf_config *cfg, int port, char *out, size_t n)
+{
+    const char *h = cfg->listen_host;
+    if (strcmp(h, "0.0.0.0") == 0 || h[0] == '\0')
+        h = "127.0.0.1";
+    else if (strcmp(h, "::") == 0)
+        h = "::1";
+    bool v6 = strchr(h, ':') != NULL;
+    snprintf(out, n, "http://%s%s%s:%d", v6 ? "[" : "", h, v6 ? "]" : "", port);
+}
+
+/* The administrator key from STATE_DIR/aws-credentials (al_admin_init). */
+static int read_admin_key(const char *dir, aw_credentials *out)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, AL_CREDENTIALS_FILE);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return -errno;
+    es_buf b;
+    es_buf_init(&b, AW_CREDS_FILE_MAX);
+    int r = 0;
+    for (;;) {
+        int err = 0;
+        char *p = es_buf_reserve(&b, 4096, &err);
+        if (!p) {
+            r = err;
+            break;
+        }
+        ssize_t got = read(fd, p, 4096);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            r = -errno;
+            break;
+        }
+        if (got == 0)
+            break;
+        es_buf_commit(&b, (size_t)got);
+    }
+    close(fd);
+    if (r == 0)
+        r = aw_creds_parse_ini(b.data ? b.data : "", b.len, AL_AUTH_PROFILE, 0, out);
+    es_buf_free_secret(&b);
+    return r;
+}
+
+/* Roles declared in files: <directory of the configuration file>/roles/
+ * (e.g. /etc/ecs-secrets-agent/roles/NAME.json; format in aws/local/iam.h). */
+static int load_roles(const cf_config *cfg, al_ctx *store)
+{
+    const char *conf = cf_get(cfg, CF_CONFIG_FILE);
+    const char *slash = conf ? strrchr(conf, '/') : NULL;
+    char dir[4096], err[1024] = "";
+    if (!slash)
+        return 0;
+    if ((size_t)snprintf(dir, sizeof dir, "%.*s/roles", (int)(slash - conf), conf) >= sizeof dir)
+        return 0;
+    int r = al_iam_load_roles_dir(store, dir, err, sizeof err);
+    if (r < 0)
+        es_err("embedded IAM: roles in %s: %s", dir, err);
+    return r;
+}
+
+/* SIGHUP: the role files again; a bad one keeps the roles loaded before
+ * (the load is one transaction). */
+static void on_reload(ag_daemon *d, void *arg)
+{
+    if (d->stopping) /* the agent may be gone */
+        return;
+    ag_agent *a = arg;
+    if (!a->stopping && a->al && load_roles(d->cfg, a->al) == 0)
+        es_info("embedded IAM: role files reloaded");
+}
+
+static int start_listener(ag_agent *a)
+{
+    const cf_config *cfg = a->cfg;
+    const char *dir = cf_get(cfg, CF_STATE_DIR);
+    char err[512] = "";
+    al_options o = {
+        .state_dir = dir, .region = cf_get(cfg, CF_REGION), .account = cf_get(cfg, CF_ACCOUNT_ID)};
+    int r = al_open(&o, &a->al, err, sizeof err);
+    if (r < 0) {
+        es_err("embedded store in %s: %s", dir, err);
+        return r;
+    }
+    if (a->embedded) {
+        /* every call is evaluated against the caller's IAM policies (authz.h) */
+        al_authz_install(a->al);
+        if ((r = load_roles(cfg, a->al)) < 0)
+            return r;
+        if ((r = ag_daemon_on_reload(a->d, on_reload, a)) < 0) {
+            es_err("embedded IAM: no room for a reload hook");
+            return r;
+        }
+    }
+    char akid[AL_AKID_LEN + 1];
+    r = al_admin_init(a->al, dir, akid, err, sizeof err);
+    if (r < 0) {
+        es_err("administrator key: %s", err);
+        return r;
+    }
+    r = al_server_start(&a->d->loop, a->al, cfg->listen_host, cfg->listen_port, NULL, &a->server);
+    if (r < 0) {
+        es_err("cannot listen on %s:%d: %s", cfg->listen_host, cfg->listen_port, uv_strerror(r));
+        return r;
+    }
+    if (!a->embedded)
+        al_server_serve_store(a->server, false);
+    listener_url(cfg, al_server_port(a->server), a->url, sizeof a->url);
+    if (a->embedded)
+        es_notice("embedded SSM, Secrets Manager, KMS, IAM and STS endpoints on %s "
+                  "(administrator key %s)",
+                  a->url, akid);
+    es_notice("ECS API and /metrics on %s (administrator key %s)", a->url, akid);
+    es_notice("use them with: AWS_SHARED_CREDENTIALS_FILE=%s/%s AWS_CONFIG_FILE=%s/%s aws "
+              "--profile %s --endpoint-url %s %s",
+              dir, AL_CREDENTIALS_FILE, dir, AL_CONFIG_FILE, AL_AUTH_PROFILE, a->url,
+              a->embedded ? "ssm get-parameter --name NAME" : "ecs list-task-definitions");
+    return 0;
+}
+
+static int start_aws(ag_agent *a)
+{
+    const cf_config *cfg = a->cfg;
+    aw_client_config cc = {.region = cf_get(cfg, CF_REGION)};
+    if (a->embedded) {
+        for (int s = 0; s < AW_SVC_COUNT; s++)
+            cc.endpoint_override[s] = a->url;
+    } else {
+        cc.endpoint_override[AW_SVC_SSM] = cf_get(cfg, CF_ENDPOINT_SSM);
+        cc.endpoint_override[AW_SVC_SECRETSMANAGER] = cf_get(cfg, CF_ENDPOINT_SECRETSMANAGER);
+        cc.endpoint_override[AW_SVC_KMS] = cf_get(cfg, CF_ENDPOINT_KMS);
+        cc.endpoint_override[AW_SVC_STS] = cf_get(cfg, CF_ENDPOINT_STS);
+        cc.endpoint_override[AW_SVC_IAM] = cf_get(cfg, CF_ENDPOINT_IAM);
+    }
+    int r = aw_client_create(&a->d->loop, &cc, &a->aws);
+    if (r < 0) {
+        es_err("AWS client: %s", strerror(-r));
+        return r;
+    }
+    aw_creds_config kc = {0};
+    aw_credentials admin = {0};
+    if (a->embedded) {
+        r = read_admin_key(cf_get(cfg, CF_STATE_DIR), &admin);
+        if (r < 0) {
+            es_err("the administrator key in %s/%s: %s", cf_get(cfg, CF_STATE_DIR),
+                   AL_CREDENTIALS_FILE, strerror(-r));
+            return r;
+        }
+        kc.access_key_id = admin.access_key_id;
+        kc.secret_access_key = admin.secret_access_key;
+    } else {
+        kc.access_key_id = cf_get(cfg, CF_ACCESS_KEY_ID);
+        kc.secret_access_key = cf_get(cfg, CF_SECRET_ACCESS_KEY);
+        kc.session_token = cf_get(cfg, CF_SESSION_TOKEN);
+    }
+    r = aw_creds_create(a->aws, &kc, &a->creds);
+    aw_credentials_clear(&admin);
+    if (r < 0) {
+        es_err("AWS credentials: %s", strerror(-r));
+        return r;
+    }
+    es_info("AWS services: %s; credentials: %s", a->embedded ? a->url : "configured endpoints",
+            a->embedded        ? "the administrator key"
+            : kc.access_key_id ? "configured static keys"
+                               : "the default chain");
+    return 0;
+}
+
+int ag_agent_start(ag_daemon *d, const char *running_status)
+{
+    const cf_config *cfg = d->cfg;
+    const char *dir = cf_get(cfg, CF_STATE_DIR);
+    ag_agent *a = es_calloc(1, sizeof *a);
+    if (!a)
+        return -ENOMEM;
+    a->d = d;
+    a->cfg = cfg;
+    a->embedded = cfg->mode == CF_MODE_EMBEDDED;
+    a->pending = 2;
+    snprintf(a->status, sizeof a->status, "%s", running_status);
+    int r = uv_timer_init(&d->loop, &a->retry);
+    if (r < 0) {
+        es_free(a);
+        return r;
+    }
+    a->retry.data = a;
+    a->retry_open = true;
+    r = ag_daemon_on_stop(d, on_stop, a);
+    if (r < 0) {
+        es_err("agent: no room for a stop hook");
+        uv_close((uv_handle_t *)&a->retry, NULL);
+        /* the timer's memory must outlive its close: run the loop once */
+        uv_run(&d->loop, UV_RUN_NOWAIT);
+        es_free(a);
+        return r;
+    }
+    /* from here on the stop hook releases whatever exists */
+    char err[AG_STORE_ERR_MAX];
+    if ((r = start_listener(a)) < 0)
+        return r;
+    if ((r = ag_store_open(dir, &a->store, err, sizeof err)) < 0) {
+        es_err("agent store in %s: %s", dir, err);
+        return r;
+    }
+    dk_options dko = {.host = cf_get(cfg, CF_DOCKER_HOST)};
+    if ((r = dk_client_create(&d->loop, &dko, &a->docker)) < 0) {
+        es_err("Docker client for %s: %s", dko.host, dk_strerror(r));
+        return r;
+    }
+    if ((r = start_aws(a)) < 0)
+        return r;
+    if ((r = ag_fingerprint_key_load(dir, a->fp_key)) < 0) {
+        es_err("fingerprint key %s/%s: %s", dir, AG_FINGERPRINT_KEY_FILE, strerror(-r));
+        return r;
+    }
+    ag_resolver_config rc = {.client = a->aws,
+                             .creds = a->creds,
+                             .region = cf_get(cfg, CF_REGION),
+                             .fp_key = a->fp_key,
+                             .fp_key_len = sizeof a->fp_key};
+    if ((r = ag_resolver_create(&rc, &a->resolver)) < 0) {
+        es_err("secret resolver: %s", strerror(-r));
+        return r;
+    }
+    if (!(a->metrics = ag_metrics_create())) {
+        es_err("metrics: out of memory");
+        return -ENOMEM;
+    }
+    ag_engine_config ec = {.loop = &d->loop,
+                           .store = a->store,
+                           .docker = a->docker,
+                           .resolver = a->resolver,
+                           .metrics = a->metrics,
+                           .region = cf_get(cfg, CF_REGION),
+                           .account = cf_get(cfg, CF_ACCOUNT_ID),
+                           .cluster = cf_get(cfg, CF_CLUSTER)};
+    if ((r = ag_engine_create(&ec, &a->engine)) < 0) {
+        es_err("task engine: %s", strerror(-r));
+        return r;
+    }
+    ag_api_config ac = {.store = a->store,
+                        .metrics = a->metrics,
+                        .resolver = a->resolver,
+                        .server = a->server,
+                        .region = cf_get(cfg, CF_REGION),
+                        .account = cf_get(cfg, CF_ACCOUNT_ID),
+                        .cluster = cf_get(cfg, CF_CLUSTER)};
+    if ((r = ag_api_create(&ac, &a->api)) < 0 ||
+        (r = ag_api_tasks_attach(a->api, a->engine, &a->api_tasks)) < 0 ||
+        (r = ag_api_attach(a->api, a->server)) < 0) {
+        es_err("ECS API: %s", strerror(-r));
+        return r;
+    }
+    ag_daemon_status(d, "starting: asking Docker at %s", dko.host);
+    ping_docker(a);
+    return 0;
+}

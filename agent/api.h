@@ -1,0 +1,150 @@
+/* api.h - the ECS-compatible API (JSON 1.1, AmazonEC2ContainerServiceV20141113)
+ * and the /metrics page, served on the daemon's loopback listener.
+ *
+ * The listener (aws/local/server.h) verifies each request's SigV4 signature
+ * (signing name "ecs", keys from the embedded store) and hands the operation
+ * name and body to ag_api_handle, which answers ECS-shaped JSON or an ECS
+ * error {"__type": code, "message": text}:
+ *
+ *   ClientException            what the request asks cannot be done (unknown
+ *                              or inactive task definition, a rule between
+ *                              fields such as S3's Fargate platform version)
+ *   InvalidParameterException  a field of the wrong type, length or value
+ *   ClusterNotFoundException   a cluster other than the configured one
+ *   SerializationException     a body that is not JSON
+ *   ServerException            the store or the engine failed (500)
+ * Every message starts with the field it is about. Every list a peer sends
+ * has a maximum (ECS's own where it has one).
+ *
+ * Operations, split so that the task-definition part does not depend on the
+ * task engine:
+ *   api.c        RegisterTaskDefinition, DescribeTaskDefinition,
+ *                ListTaskDefinitions, DeregisterTaskDefinition,
+ *                ListTaskDefinitionFamilies, ListClusters, DescribeClusters,
+ *                and the /metrics route
+ *   api_tasks.c  RunTask, StartTask, StopTask, DescribeTasks, ListTasks
+ *                (ag_api_tasks_attach plugs the engine in through
+ *                ag_api_add_op and ag_api_set_counts)
+ * An operation that is not attached answers UnknownOperationException.
+ *
+ * The one cluster is the configured one (ECS_CLUSTER): ARN
+ * arn:aws:ecs:REGION:ACCOUNT:cluster/NAME, status ACTIVE, task counts from
+ * the engine. Timestamps are epoch seconds. Answers never hold a secret
+ * value: task definitions hold references, tasks hold metadata (version,
+ * keyed fingerprint).
+ *
+ * Pagination tokens are opaque to callers: "t1." + hex of the last item's
+ * key (family:revision, family, or task id), refused with
+ * InvalidParameterException when malformed. One thread (the loop). */
+#ifndef AG_API_H
+#define AG_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agent/metrics.h"
+#include "agent/resolve.h"
+#include "agent/store.h"
+#include "agent/taskdef.h"
+#include "aws/local/local.h"
+#include "aws/local/server.h"
+#include "common/buf.h"
+#include "common/json.h"
+
+#define AG_API_TARGET_PREFIX "AmazonEC2ContainerServiceV20141113."
+#define AG_API_SIGNING_NAME "ecs"
+#define AG_API_BODY_MAX (64u << 10) /* every operation but RegisterTaskDefinition */
+#define AG_API_PAGE_MAX 100         /* maxResults, ECS's */
+#define AG_API_DESCRIBE_MAX 100     /* DescribeTasks.tasks, DescribeClusters.clusters */
+#define AG_API_TOKEN_MAX 1024       /* nextToken */
+#define AG_API_OPS_MAX 24
+#define AG_API_CLUSTER_ARN_MAX 512
+
+typedef struct ag_api ag_api;
+
+typedef struct ag_api_config {
+    ag_store *store;       /* borrowed */
+    ag_metrics *metrics;   /* borrowed; may be NULL (no /metrics) */
+    ag_resolver *resolver; /* borrowed; may be NULL: its counters in /metrics */
+    al_server *server;     /* borrowed; may be NULL: its counters in /metrics */
+    const char *region, *account, *cluster;
+    bool reject_env_secret_clash; /* ag_td_ctx's */
+    int64_t (*now)(void);         /* epoch seconds; NULL: time() */
+} ag_api_config;
+
+/* Copies the strings. 0, -EINVAL, -ENOMEM. */
+int ag_api_create(const ag_api_config *cfg, ag_api **out);
+void ag_api_free(ag_api *api);
+/* Registers the JSON 1.1 route and GET /metrics on s. 0 or -ENOSPC. */
+int ag_api_attach(ag_api *api, al_server *s);
+
+/* An al_json_route_fn (arg is the ag_api). 0 with the answer in out, or < 0
+ * with err filled. */
+int ag_api_handle(void *arg, const char *operation, const char *principal, const char *body,
+                  size_t len, es_buf *out, al_error *err);
+/* An al_get_route_fn for /metrics (Prometheus text, version 0.0.4). */
+int ag_api_metrics(void *arg, const char *path, es_buf *out, const char **content_type);
+
+/* ---- for the operations outside api.c (api_tasks.c) ---- */
+
+/* One request: the parsed body, the writer of the answer (an object is
+ * open: write its members), and the error to fill. */
+typedef struct ag_api_req {
+    ag_api *api;
+    const char *operation;
+    const char *principal;
+    const es_json *body; /* a JSON object */
+    const char *raw;     /* the body as received */
+    size_t raw_len;
+    es_jw *w;
+    al_error *err;
+} ag_api_req;
+
+/* Answers 0, or < 0 after ag_api_fail. */
+typedef int (*ag_api_op_fn)(void *arg, ag_api_req *rq);
+/* Adds (or replaces) an operation. 0 or -ENOSPC. name is not copied. */
+int ag_api_add_op(ag_api *api, const char *name, ag_api_op_fn fn, void *arg);
+
+/* Task counts for DescribeClusters and /metrics. */
+typedef void (*ag_api_counts_fn)(void *arg, size_t by_status[AG_TASK_STATUS_COUNT]);
+void ag_api_set_counts(ag_api *api, ag_api_counts_fn fn, void *arg);
+
+/* Fills rq->err (status 400, or 500 for ServerException) and answers -EINVAL. */
+int ag_api_fail(ag_api_req *rq, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Field readers: absent leaves *out unchanged and answers 0 (or fails when
+ * required); a wrong type or a length outside [min, max] fails naming the
+ * field. */
+int ag_api_str(ag_api_req *rq, const char *key, bool required, size_t min, size_t max,
+               const char **out);
+int ag_api_int(ag_api_req *rq, const char *key, int64_t min, int64_t max, int64_t *out);
+/* An array of strings, each 1..item_max, at most max items (min when present). */
+int ag_api_str_list(ag_api_req *rq, const char *key, bool required, size_t min, size_t max,
+                    size_t item_max, const es_json **out);
+
+/* The request's `cluster` (name or ARN; absent: the configured one) must
+ * be the configured cluster: else ClusterNotFoundException. */
+int ag_api_check_cluster(ag_api_req *rq);
+/* The configured cluster's ARN. */
+const char *ag_api_cluster_arn(const ag_api *api);
+const char *ag_api_region(const ag_api *api);
+const char *ag_api_account(const ag_api *api);
+int64_t ag_api_now(const ag_api *api);
+
+/* Loads the task definition named by `field` (family = latest ACTIVE,
+ * family:revision, or its ARN); ClientException naming it when unknown.
+ * The caller owns *out. */
+int ag_api_load_taskdef(ag_api_req *rq, const char *field, const char *ref, ag_taskdef **out);
+
+/* Splits a task-definition reference. revision 0 when none was given.
+ * family must hold AG_TD_NAME_MAX + 1 bytes. 0 or -EINVAL (why in err). */
+int ag_api_parse_td_ref(const char *ref, const char *region, const char *account, char *family,
+                        int64_t *revision, char *why, size_t whylen);
+
+/* Pagination tokens: key <-> "t1.<hex>". */
+int ag_api_token_make(const char *key, char *out, size_t outlen);
+int ag_api_token_parse(const char *token, char *key, size_t keylen);
+
+#endif

@@ -1,0 +1,527 @@
+/* api_tasks.c - RunTask, StartTask, StopTask, DescribeTasks, ListTasks over
+ * the task engine (api_tasks.h). */
+#include "agent/api_tasks.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/log.h"
+#include "common/secure.h"
+
+#define CLIENT "ClientException"
+#define INVALID "InvalidParameterException"
+#define SERVER "ServerException"
+
+typedef struct idem_entry {
+    char token[AG_API_CLIENT_TOKEN_MAX + 1]; /* "" for a free slot */
+    unsigned char hash[SHA256_DIGEST_LENGTH];
+    int64_t at;
+    size_t n;
+    char *arns[AG_ENGINE_RUN_MAX];
+} idem_entry;
+
+struct ag_api_tasks {
+    ag_api *api;
+    ag_engine *engine;
+    idem_entry *idem; /* AG_API_IDEM_MAX slots, a ring */
+    size_t idem_next;
+};
+
+/* ------------------------------------------------------------ helpers */
+
+int ag_api_platform_has_secrets(const char *v)
+{
+    if (strcmp(v, "LATEST") == 0)
+        return 1;
+    long part[3] = {0, 0, 0};
+    int np = 0;
+    const char *s = v;
+    for (;;) {
+        if (np == 3 || *s < '0' || *s > '9')
+            return -EINVAL;
+        long x = 0;
+        int digits = 0;
+        while (*s >= '0' && *s <= '9') {
+            if (++digits > 6)
+                return -EINVAL;
+            x = x * 10 + (*s++ - '0');
+        }
+        part[np++] = x;
+        if (*s == '\0')
+            break;
+        if (*s++ != '.')
+            return -EINVAL;
+    }
+    if (np < 2)
+        return -EINVAL;
+    if (part[0] != 1)
+        return part[0] > 1;
+    if (part[1] != 3)
+        return part[1] > 3;
+    return 1; /* 1.3.x */
+}
+
+/* No control characters in what we keep and print back. */
+static int printable(ag_api_req *rq, const char *key, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; p && *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return ag_api_fail(rq, INVALID, "%s: must not contain control characters", key);
+    return 0;
+}
+
+static void write_task_list(ag_api_req *rq, ag_task **tasks, size_t n)
+{
+    es_jw_key(rq->w, "tasks");
+    es_jw_arr(rq->w);
+    for (size_t i = 0; i < n; i++)
+        ag_task_write_json(tasks[i], rq->w);
+    es_jw_arr_end(rq->w);
+}
+
+static void write_failure(es_jw *w, const char *arn, const char *reason, const char *detail)
+{
+    es_jw_obj(w);
+    if (arn)
+        es_jw_kstr(w, "arn", arn);
+    es_jw_kstr(w, "reason", reason);
+    if (detail)
+        es_jw_kstr(w, "detail", detail);
+    es_jw_obj_end(w);
+}
+
+/* ------------------------------------------------------- client tokens */
+
+static void idem_clear(idem_entry *e)
+{
+    for (size_t i = 0; i < e->n; i++)
+        es_free(e->arns[i]);
+    memset(e, 0, sizeof *e);
+}
+
+static idem_entry *idem_find(ag_api_tasks *t, const char *token, int64_t now)
+{
+    for (size_t i = 0; i < AG_API_IDEM_MAX; i++) {
+        idem_entry *e = &t->idem[i];
+        if (!e->token[0])
+            continue;
+        if (now - e->at > AG_API_IDEM_WINDOW_S) {
+            idem_clear(e);
+            continue;
+        }
+        if (strcmp(e->token, token) == 0)
+            return e;
+    }
+    return NULL;
+}
+
+static void idem_add(ag_api_tasks *t, const char *token, const unsigned char *hash, int64_t now,
+                     ag_task **tasks, size_t n)
+{
+    idem_entry *e = &t->idem[t->idem_next];
+    t->idem_next = (t->idem_next + 1) % AG_API_IDEM_MAX;
+    idem_clear(e);
+    for (size_t i = 0; i < n; i++) {
+        if (!(e->arns[i] = es_strdup(tasks[i]->arn))) {
+            idem_clear(e); /* without memory the token is simply not remembered */
+            return;
+        }
+        e->n = i + 1;
+    }
+    snprintf(e->token, sizeof e->token, "%s", token);
+    memcpy(e->hash, hash, SHA256_DIGEST_LENGTH);
+    e->at = now;
+}
+
+/* ---------------------------------------------------------- launching */
+
+typedef struct launch {
+    int64_t count;
+    const char *launch_type;
+    const char *platform;
+    const char *token;
+} launch;
+
+static int run_common(ag_api_tasks *t, ag_api_req *rq, const launch *l)
+{
+    ag_api *api = rq->api;
+    const char *ref = NULL, *started_by = NULL, *group = NULL;
+    int r;
+    if ((r = ag_api_check_cluster(rq)) ||
+        (r = ag_api_str(rq, "taskDefinition", true, 1, AG_TD_NAME_MAX + 128, &ref)) ||
+        (r = ag_api_str(rq, "startedBy", false, 1, AG_API_STARTED_BY_MAX, &started_by)) ||
+        (r = printable(rq, "startedBy", started_by)) ||
+        (r = ag_api_str(rq, "group", false, 1, AG_API_GROUP_MAX, &group)) ||
+        (r = printable(rq, "group", group)))
+        return r;
+    const es_json *ovj = es_json_get(rq->body, "overrides");
+    if (ovj && ovj->type != ES_JSON_OBJECT && ovj->type != ES_JSON_NULL)
+        return ag_api_fail(rq, INVALID, "overrides: must be an object");
+    if (ovj && ovj->type == ES_JSON_NULL)
+        ovj = NULL;
+
+    unsigned char hash[SHA256_DIGEST_LENGTH];
+    int64_t now = ag_api_now(api);
+    if (l->token) {
+        SHA256((const unsigned char *)rq->raw, rq->raw_len, hash);
+        idem_entry *e = idem_find(t, l->token, now);
+        if (e) {
+            if (!es_ct_equal(e->hash, hash, sizeof hash))
+                return ag_api_fail(rq, INVALID,
+                                   "clientToken: already used within %d s for a different request",
+                                   AG_API_IDEM_WINDOW_S);
+            es_info("RunTask: clientToken seen before: answering its %zu task(s)", e->n);
+            es_jw_key(rq->w, "tasks");
+            es_jw_arr(rq->w);
+            for (size_t i = 0; i < e->n; i++) {
+                ag_task *task = ag_engine_find_task(t->engine, e->arns[i]);
+                if (task)
+                    ag_task_write_json(task, rq->w);
+            }
+            es_jw_arr_end(rq->w);
+            es_jw_key(rq->w, "failures");
+            es_jw_arr(rq->w);
+            for (size_t i = 0; i < e->n; i++)
+                if (!ag_engine_find_task(t->engine, e->arns[i]))
+                    write_failure(rq->w, e->arns[i], "MISSING", "the task is no longer known");
+            es_jw_arr_end(rq->w);
+            return 0;
+        }
+    }
+
+    ag_taskdef *td = NULL;
+    if ((r = ag_api_load_taskdef(rq, "taskDefinition", ref, &td)))
+        return r;
+    if (td->status != AG_TD_ACTIVE) {
+        r = ag_api_fail(rq, CLIENT, "taskDefinition: TaskDefinition is inactive (%s:%" PRId64 ")",
+                        td->family, td->revision);
+        ag_taskdef_free(td);
+        return r;
+    }
+    /* S3: Fargate below 1.3.0 cannot inject secrets */
+    if (strcmp(l->launch_type, "FARGATE") == 0 && l->platform &&
+        ag_api_platform_has_secrets(l->platform) == 0 && ag_taskdef_has_secrets(td)) {
+        r = ag_api_fail(rq, CLIENT,
+                        "platformVersion: Fargate platform version %s does not support secrets; "
+                        "task definition %s:%" PRId64 " uses secrets or secretOptions, which need "
+                        "platform version 1.3.0 or later (Linux)",
+                        l->platform, td->family, td->revision);
+        ag_taskdef_free(td);
+        return r;
+    }
+    ag_overrides *ov = NULL;
+    if (ovj) {
+        ag_td_error e;
+        if ((r = ag_overrides_parse(ovj, td, &ov, &e)) < 0) {
+            r = r == -ENOMEM ? ag_api_fail(rq, SERVER, "out of memory")
+                             : ag_api_fail(rq, e.code, "%s", e.message);
+            ag_taskdef_free(td);
+            return r;
+        }
+    }
+    char td_arn[AG_TD_NAME_MAX + 128];
+    if (ag_taskdef_arn(td, ag_api_region(api), ag_api_account(api), td_arn, sizeof td_arn) < 0)
+        td_arn[0] = '\0';
+    ag_run_request req = {.td = td,
+                          .overrides = ov,
+                          .count = (int)l->count,
+                          .started_by = started_by,
+                          .group = group,
+                          .launch_type = l->launch_type};
+    ag_task *tasks[AG_ENGINE_RUN_MAX];
+    r = ag_engine_run_task(t->engine, &req, tasks); /* owns td and ov from here */
+    if (r == -ENOSPC) {
+        es_jw_key(rq->w, "tasks");
+        es_jw_arr(rq->w);
+        es_jw_arr_end(rq->w);
+        es_jw_key(rq->w, "failures");
+        es_jw_arr(rq->w);
+        char detail[128];
+        snprintf(detail, sizeof detail, "this agent holds its maximum of %d tasks",
+                 AG_ENGINE_TASKS_MAX);
+        for (int64_t i = 0; i < l->count; i++)
+            write_failure(rq->w, td_arn, "RESOURCE:TASKS", detail);
+        es_jw_arr_end(rq->w);
+        return 0;
+    }
+    if (r < 0) {
+        es_err("%s: the engine refused the launch: %s", rq->operation, strerror(-r));
+        return ag_api_fail(rq, SERVER, "taskDefinition: the task could not be created (%s)",
+                           r == -ENOMEM ? "out of memory" : "state store failure");
+    }
+    es_info("%s %s: %" PRId64 " task(s) started by %s (launch type %s)", rq->operation, td_arn,
+            l->count, rq->principal, l->launch_type);
+    if (l->token)
+        idem_add(t, l->token, hash, now, tasks, (size_t)l->count);
+    write_task_list(rq, tasks, (size_t)l->count);
+    es_jw_key(rq->w, "failures");
+    es_jw_arr(rq->w);
+    es_jw_arr_end(rq->w);
+    return 0;
+}
+
+static int op_run_task(void *arg, ag_api_req *rq)
+{
+    launch l = {.count = 1, .launch_type = "EC2"};
+    int r;
+    if ((r = ag_api_int(rq, "count", 1, AG_ENGINE_RUN_MAX, &l.count)) ||
+        (r = ag_api_str(rq, "launchType", false, 1, 16, &l.launch_type)) ||
+        (r = ag_api_str(rq, "platformVersion", false, 1, 32, &l.platform)) ||
+        (r = ag_api_str(rq, "clientToken", false, 1, AG_API_CLIENT_TOKEN_MAX, &l.token)) ||
+        (r = printable(rq, "clientToken", l.token)))
+        return r;
+    if (strcmp(l.launch_type, "EC2") != 0 && strcmp(l.launch_type, "EXTERNAL") != 0 &&
+        strcmp(l.launch_type, "FARGATE") != 0)
+        return ag_api_fail(rq, INVALID, "launchType: must be one of EC2, EXTERNAL, FARGATE");
+    if (l.platform) {
+        if (strcmp(l.launch_type, "FARGATE") != 0)
+            return ag_api_fail(rq, INVALID,
+                               "platformVersion: only the FARGATE launch type takes a platform "
+                               "version (launchType is %s)",
+                               l.launch_type);
+        if (ag_api_platform_has_secrets(l.platform) < 0)
+            return ag_api_fail(rq, INVALID,
+                               "platformVersion: must be LATEST or MAJOR.MINOR.PATCH (e.g. 1.4.0)");
+    }
+    return run_common(arg, rq, &l);
+}
+
+static int op_start_task(void *arg, ag_api_req *rq)
+{
+    const es_json *ci = NULL;
+    int r = ag_api_str_list(rq, "containerInstances", true, 1, AG_ENGINE_RUN_MAX,
+                            AG_API_TASK_REF_MAX, &ci);
+    if (r)
+        return r;
+    launch l = {.count = (int64_t)ci->u.array.n, .launch_type = "EC2"};
+    return run_common(arg, rq, &l);
+}
+
+/* ----------------------------------------------------------- stopping */
+
+static int op_stop_task(void *arg, ag_api_req *rq)
+{
+    ag_api_tasks *t = arg;
+    const char *task = NULL, *reason = NULL;
+    int r;
+    if ((r = ag_api_check_cluster(rq)) ||
+        (r = ag_api_str(rq, "task", true, 1, AG_API_TASK_REF_MAX, &task)) ||
+        (r = ag_api_str(rq, "reason", false, 0, AG_API_STOP_REASON_MAX, &reason)))
+        return r;
+    ag_task *out = NULL;
+    r = ag_engine_stop_task(t->engine, task, AG_STOP_USER_INITIATED,
+                            reason && *reason ? reason : "Task stopped by user", &out);
+    if (r == -ENOENT)
+        return ag_api_fail(rq, INVALID, "task: The referenced task was not found.");
+    if (r < 0) {
+        es_err("StopTask: %s", strerror(-r));
+        return ag_api_fail(rq, SERVER, "task: the stop could not be recorded");
+    }
+    es_info("StopTask %s by %s", out->arn, rq->principal);
+    es_jw_key(rq->w, "task");
+    ag_task_write_json(out, rq->w);
+    return 0;
+}
+
+/* ------------------------------------------------------------ reading */
+
+static int op_describe_tasks(void *arg, ag_api_req *rq)
+{
+    ag_api_tasks *t = arg;
+    const es_json *list = NULL, *include = NULL;
+    int r;
+    if ((r = ag_api_check_cluster(rq)) ||
+        (r = ag_api_str_list(rq, "tasks", true, 1, AG_API_DESCRIBE_MAX, AG_API_TASK_REF_MAX,
+                             &list)) ||
+        (r = ag_api_str_list(rq, "include", false, 0, 1, 16, &include)))
+        return r;
+    for (size_t i = 0; include && i < include->u.array.n; i++)
+        if (strcmp(include->u.array.items[i]->u.string.s, "TAGS") != 0)
+            return ag_api_fail(rq, INVALID, "include[%zu]: must be TAGS", i);
+    size_t n = list->u.array.n;
+    ag_task *found[AG_API_DESCRIBE_MAX];
+    for (size_t i = 0; i < n; i++)
+        found[i] = ag_engine_find_task(t->engine, list->u.array.items[i]->u.string.s);
+    es_jw *w = rq->w;
+    es_jw_key(w, "tasks");
+    es_jw_arr(w);
+    for (size_t i = 0; i < n; i++) {
+        if (!found[i])
+            continue;
+        bool dup = false;
+        for (size_t j = 0; j < i && !dup; j++)
+            dup = found[j] == found[i];
+        if (!dup)
+            ag_task_write_json(found[i], w);
+    }
+    es_jw_arr_end(w);
+    es_jw_key(w, "failures");
+    es_jw_arr(w);
+    for (size_t i = 0; i < n; i++)
+        if (!found[i])
+            write_failure(w, list->u.array.items[i]->u.string.s, "MISSING", NULL);
+    es_jw_arr_end(w);
+    return 0;
+}
+
+typedef struct list_walk {
+    const char *family, *started_by, *group, *launch_type;
+    int desired; /* -1: none matches (PENDING) */
+    const char *after;
+    bool passed; /* the token's task seen */
+    size_t want;
+    char (*ids)[AG_TASK_ID_HEX + 1];
+    char **arns;
+    size_t n;
+} list_walk;
+
+static int list_fn(void *arg, ag_task *task)
+{
+    list_walk *lw = arg;
+    if (lw->after && !lw->passed) {
+        if (strcmp(task->id, lw->after) == 0)
+            lw->passed = true;
+        return 0;
+    }
+    if (lw->desired < 0 || (int)task->desired_status != lw->desired)
+        return 0;
+    if (lw->family && strcmp(task->family, lw->family) != 0)
+        return 0;
+    if (lw->started_by && (!task->started_by || strcmp(task->started_by, lw->started_by) != 0))
+        return 0;
+    if (lw->group && (!task->group || strcmp(task->group, lw->group) != 0))
+        return 0;
+    if (lw->launch_type && (!task->launch_type || strcmp(task->launch_type, lw->launch_type) != 0))
+        return 0;
+    snprintf(lw->ids[lw->n], sizeof lw->ids[lw->n], "%s", task->id);
+    lw->arns[lw->n] = task->arn;
+    lw->n++;
+    return lw->n == lw->want;
+}
+
+static int op_list_tasks(void *arg, ag_api_req *rq)
+{
+    ag_api_tasks *t = arg;
+    const char *family = NULL, *started_by = NULL, *service = NULL, *desired = "RUNNING",
+               *launch_type = NULL, *instance = NULL, *tok = NULL;
+    int64_t max = AG_API_PAGE_MAX;
+    int r;
+    if ((r = ag_api_check_cluster(rq)) ||
+        (r = ag_api_str(rq, "family", false, 1, AG_TD_NAME_MAX, &family)) ||
+        (r = ag_api_str(rq, "startedBy", false, 1, AG_API_STARTED_BY_MAX, &started_by)) ||
+        (r = ag_api_str(rq, "serviceName", false, 1, AG_API_GROUP_MAX, &service)) ||
+        (r = ag_api_str(rq, "desiredStatus", false, 1, 16, &desired)) ||
+        (r = ag_api_str(rq, "launchType", false, 1, 16, &launch_type)) ||
+        (r = ag_api_str(rq, "containerInstance", false, 1, AG_API_TASK_REF_MAX, &instance)) ||
+        (r = ag_api_int(rq, "maxResults", 1, AG_API_PAGE_MAX, &max)) ||
+        (r = ag_api_str(rq, "nextToken", false, 1, AG_API_TOKEN_MAX, &tok)))
+        return r;
+    if (started_by && (family || service))
+        return ag_api_fail(rq, INVALID,
+                           "startedBy: cannot be combined with family or serviceName (ECS lists "
+                           "by one of them)");
+    int want_desired;
+    if (strcmp(desired, "RUNNING") == 0)
+        want_desired = AG_TASK_RUNNING;
+    else if (strcmp(desired, "STOPPED") == 0)
+        want_desired = AG_TASK_STOPPED;
+    else if (strcmp(desired, "PENDING") == 0)
+        want_desired = -1; /* ECS never sets a desired status of PENDING */
+    else
+        return ag_api_fail(rq, INVALID, "desiredStatus: must be one of RUNNING, PENDING, STOPPED");
+    if (launch_type && strcmp(launch_type, "EC2") != 0 && strcmp(launch_type, "EXTERNAL") != 0 &&
+        strcmp(launch_type, "FARGATE") != 0)
+        return ag_api_fail(rq, INVALID, "launchType: must be one of EC2, EXTERNAL, FARGATE");
+    char after[AG_TASK_ID_HEX + 1] = "";
+    if (tok &&
+        (ag_api_token_parse(tok, after, sizeof after) < 0 || strlen(after) != AG_TASK_ID_HEX))
+        return ag_api_fail(rq, INVALID, "nextToken: not a token this API handed out");
+    char group[AG_API_GROUP_MAX + 16];
+    if (service)
+        snprintf(group, sizeof group, "service:%s", service);
+    list_walk lw = {.family = family,
+                    .started_by = started_by,
+                    .group = service ? group : NULL,
+                    .launch_type = launch_type,
+                    .desired = want_desired,
+                    .after = after[0] ? after : NULL,
+                    .want = (size_t)max + 1};
+    lw.ids = es_calloc(lw.want, sizeof *lw.ids);
+    lw.arns = es_calloc(lw.want, sizeof *lw.arns);
+    if (!lw.ids || !lw.arns) {
+        es_free(lw.ids);
+        es_free(lw.arns);
+        return ag_api_fail(rq, SERVER, "out of memory");
+    }
+    ag_engine_foreach_task(t->engine, list_fn, &lw);
+    if (lw.after && !lw.passed) {
+        es_free(lw.ids);
+        es_free(lw.arns);
+        return ag_api_fail(rq, INVALID,
+                           "nextToken: the task it continues from is gone; list again");
+    }
+    size_t pmax = (size_t)max;
+    bool more = lw.n > pmax;
+    size_t count = more ? pmax : lw.n;
+    es_jw_key(rq->w, "taskArns");
+    es_jw_arr(rq->w);
+    for (size_t i = 0; i < count; i++)
+        es_jw_str(rq->w, lw.arns[i]);
+    es_jw_arr_end(rq->w);
+    if (more && count) {
+        char next[AG_API_TOKEN_MAX + 1];
+        if (ag_api_token_make(lw.ids[count - 1], next, sizeof next) == 0)
+            es_jw_kstr(rq->w, "nextToken", next);
+    }
+    es_free(lw.ids);
+    es_free(lw.arns);
+    return 0;
+}
+
+/* ------------------------------------------------------------- wiring */
+
+static void counts(void *arg, size_t by[AG_TASK_STATUS_COUNT])
+{
+    ag_engine_counts c;
+    ag_engine_get_counts(arg, &c);
+    memcpy(by, c.by_status, sizeof c.by_status);
+}
+
+int ag_api_tasks_attach(ag_api *api, ag_engine *engine, ag_api_tasks **out)
+{
+    ag_api_tasks *t = es_calloc(1, sizeof *t);
+    if (!t)
+        return -ENOMEM;
+    t->api = api;
+    t->engine = engine;
+    t->idem = es_calloc(AG_API_IDEM_MAX, sizeof *t->idem);
+    if (!t->idem) {
+        es_free(t);
+        return -ENOMEM;
+    }
+    if (ag_api_add_op(api, "RunTask", op_run_task, t) ||
+        ag_api_add_op(api, "StartTask", op_start_task, t) ||
+        ag_api_add_op(api, "StopTask", op_stop_task, t) ||
+        ag_api_add_op(api, "DescribeTasks", op_describe_tasks, t) ||
+        ag_api_add_op(api, "ListTasks", op_list_tasks, t)) {
+        ag_api_tasks_free(t);
+        return -ENOSPC;
+    }
+    ag_api_set_counts(api, counts, engine);
+    *out = t;
+    return 0;
+}
+
+void ag_api_tasks_free(ag_api_tasks *t)
+{
+    if (!t)
+        return;
+    for (size_t i = 0; i < AG_API_IDEM_MAX; i++)
+        idem_clear(&t->idem[i]);
+    es_free(t->idem);
+    es_free(t);
+}

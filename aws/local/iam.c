@@ -1,0 +1,1584 @@
+#include "aws/local/iam.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "aws/local/internal.h"
+#include "aws/local/qops.h"
+#include "common/alloc.h"
+#include "common/json.h"
+#include "common/secure.h"
+
+#define POLICY_ARN_MAX 1100
+#define AWS_POLICY_PREFIX "arn:aws:iam::aws:policy"
+
+/* ---- AWS managed policies ---- */
+
+typedef struct aws_policy {
+    const char *arn;
+    const char *name;
+    const char *path;
+    const char *id;
+    const char *version;
+    double created;
+    const char *doc;
+} aws_policy;
+
+static const aws_policy aws_policies[] = {
+    {"arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy",
+     "AmazonECSTaskExecutionRolePolicy", "/service-role/", "ANPAJG4T4G4PV56DE72PY", "v1",
+     1510858102.0, /* 2017-11-16T18:48:22Z */
+     "{\n"
+     "    \"Version\": \"2012-10-17\",\n"
+     "    \"Statement\": [\n"
+     "        {\n"
+     "            \"Effect\": \"Allow\",\n"
+     "            \"Action\": [\n"
+     "                \"ecr:GetAuthorizationToken\",\n"
+     "                \"ecr:BatchCheckLayerAvailability\",\n"
+     "                \"ecr:GetDownloadUrlForLayer\",\n"
+     "                \"ecr:BatchGetImage\",\n"
+     "                \"logs:CreateLogStream\",\n"
+     "                \"logs:PutLogEvents\"\n"
+     "            ],\n"
+     "            \"Resource\": \"*\"\n"
+     "        }\n"
+     "    ]\n"
+     "}"},
+};
+
+static const aws_policy *find_aws_policy(const char *arn)
+{
+    for (size_t i = 0; i < sizeof aws_policies / sizeof aws_policies[0]; i++)
+        if (strcmp(aws_policies[i].arn, arn) == 0)
+            return &aws_policies[i];
+    return NULL;
+}
+
+const char *al_iam_aws_policy(const char *arn)
+{
+    const aws_policy *p = arn ? find_aws_policy(arn) : NULL;
+    return p ? p->doc : NULL;
+}
+
+/* ---- validation ---- */
+
+static bool name_ok(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > max)
+        return false;
+    for (const char *p = s; *p; p++) {
+        char ch = *p;
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              strchr("_+=,.@-", ch)))
+            return false;
+    }
+    return true;
+}
+
+static bool path_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > AL_ROLE_PATH_MAX || s[0] != '/' || s[n - 1] != '/')
+        return false;
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e)
+            return false;
+    return true;
+}
+
+/* IAM's validation wording; the value is echoed only when it is short and
+ * printable (names, paths - never documents). */
+static int invalid(al_error *e, const char *field, const char *value, const char *constraint)
+{
+    bool echo = value && strlen(value) <= 128;
+    for (const char *p = value; echo && *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == '\'')
+            echo = false;
+    return al_fail(e, 400, "ValidationError",
+                   "1 validation error detected: Value %s%s%s at '%s' failed to satisfy "
+                   "constraint: %s",
+                   value ? (echo ? "'" : "") : "null", value && echo ? value : "",
+                   value ? (echo ? "'" : "(not shown)") : "", field, constraint);
+}
+
+static int need(const al_form *f, const char *key, const char *field, const char **out, al_error *e)
+{
+    *out = al_form_get(f, key);
+    if (!*out)
+        return invalid(e, field, NULL, "Member must not be null");
+    return 0;
+}
+
+#define NAME_RE "Member must satisfy regular expression pattern: [\\w+=,.@-]+"
+
+static int need_role_name(const al_form *f, const char **out, al_error *e)
+{
+    int r = need(f, "RoleName", "roleName", out, e);
+    if (r == 0 && !name_ok(*out, AL_ROLE_NAME_MAX))
+        r = invalid(e, "roleName", *out, NAME_RE " and length 1..64");
+    return r;
+}
+
+static int need_policy_name(const al_form *f, const char **out, al_error *e)
+{
+    int r = need(f, "PolicyName", "policyName", out, e);
+    if (r == 0 && !name_ok(*out, AL_POLICY_NAME_MAX))
+        r = invalid(e, "policyName", *out, NAME_RE " and length 1..128");
+    return r;
+}
+
+static int opt_path(const al_form *f, const char **out, al_error *e)
+{
+    *out = al_form_get(f, "Path");
+    if (!*out) {
+        *out = "/";
+        return 0;
+    }
+    if (!path_ok(*out))
+        return invalid(e, "path", *out,
+                       "Member must satisfy regular expression pattern: "
+                       "(\\u002F)|(\\u002F[\\u0021-\\u007E]+\\u002F)");
+    return 0;
+}
+
+/* Compiles a policy document of a kind, answering IAM's codes. */
+static int check_policy(const char *doc, aw_policy_kind kind, const aw_policy_limits *lim,
+                        const char *quota, al_error *e)
+{
+    char why[256] = "";
+    aw_policy *p = NULL;
+    int r = aw_policy_parse(doc, strlen(doc), kind, NULL, lim, &p, why, sizeof why);
+    aw_policy_free(p);
+    if (r == AW_POLICY_OK)
+        return 0;
+    if (r == AW_POLICY_E_TOO_BIG)
+        return al_fail(e, 409, "LimitExceeded", "Cannot exceed quota for %s: %zu.", quota,
+                       lim->max_bytes);
+    if (r == AW_POLICY_E_NOMEM)
+        return al_fail_internal(e, "ServiceFailure");
+    return al_fail(e, 400, "MalformedPolicyDocument", "%s",
+                   why[0] ? why : "Syntax errors in policy.");
+}
+
+/* Writes one statement with "Resource":"*" added: trust policies have no
+ * Resource (IAM refuses one), the role itself is the resource. */
+static int trust_statement(const es_json *st, es_jw *w)
+{
+    if (st->type != ES_JSON_OBJECT) {
+        es_jw_value(w, st);
+        return 0;
+    }
+    es_jw_obj(w);
+    for (size_t i = 0; i < st->u.object.n; i++) {
+        const char *k = st->u.object.keys[i];
+        if (strcmp(k, "Resource") == 0 || strcmp(k, "NotResource") == 0)
+            return -EINVAL;
+        es_jw_key(w, k);
+        es_jw_value(w, st->u.object.values[i]);
+    }
+    es_jw_kstr(w, "Resource", "*");
+    es_jw_obj_end(w);
+    return 0;
+}
+
+int al_iam_trust_compile(const char *doc, aw_policy **out, al_error *e)
+{
+    es_json *j = NULL;
+    es_buf b;
+    es_jw w;
+    char why[128];
+    int r;
+    size_t len = strlen(doc);
+    es_json_limits lim = es_json_default_limits;
+    lim.max_bytes = aw_policy_resource_limits.max_raw_bytes;
+    es_buf_init(&b, 2 * lim.max_bytes + 4096);
+    int jr = len > lim.max_bytes ? ES_JSON_E_TOO_BIG
+                                 : es_json_parse(doc, len, &lim, &j, why, sizeof why);
+    if (jr == ES_JSON_E_NOMEM) {
+        r = al_fail_internal(e, "ServiceFailure");
+        goto out;
+    }
+    if (jr < 0 || j->type != ES_JSON_OBJECT) {
+        /* let the policy parser word it */
+        if (es_buf_append(&b, doc, len) < 0) {
+            r = al_fail_internal(e, "ServiceFailure");
+            goto out;
+        }
+        goto parse;
+    }
+    es_jw_init(&w, &b);
+    es_jw_obj(&w);
+    r = 0;
+    for (size_t i = 0; i < j->u.object.n && r == 0; i++) {
+        const char *k = j->u.object.keys[i];
+        const es_json *v = j->u.object.values[i];
+        es_jw_key(&w, k);
+        if (strcmp(k, "Statement") != 0) {
+            es_jw_value(&w, v);
+        } else if (v->type == ES_JSON_ARRAY) {
+            es_jw_arr(&w);
+            for (size_t n = 0; n < v->u.array.n && r == 0; n++)
+                r = trust_statement(v->u.array.items[n], &w);
+            es_jw_arr_end(&w);
+        } else {
+            r = trust_statement(v, &w);
+        }
+    }
+    es_jw_obj_end(&w);
+    if (r < 0) {
+        es_jw_finish(&w);
+        r = al_fail(e, 400, "MalformedPolicyDocument", "Has prohibited field Resource");
+        goto out;
+    }
+    if (es_jw_finish(&w) < 0) {
+        r = al_fail_internal(e, "ServiceFailure");
+        goto out;
+    }
+parse:;
+    /* the size quota counts the document as given (before our Resource) */
+    aw_policy_limits pl = aw_policy_resource_limits;
+    pl.max_bytes = AL_TRUST_POLICY_MAX;
+    aw_policy *p = NULL;
+    int pr = aw_policy_parse(doc, len, AW_POLICY_RESOURCE, NULL, &pl, &p, NULL, 0);
+    aw_policy_free(p);
+    p = NULL;
+    char msg[256] = "";
+    if (pr != AW_POLICY_E_TOO_BIG) {
+        pl.max_bytes = aw_policy_resource_limits.max_bytes;
+        pr = aw_policy_parse(es_buf_cstr(&b), b.len, AW_POLICY_RESOURCE, "trust policy", &pl, &p,
+                             msg, sizeof msg);
+    }
+    if (pr == AW_POLICY_OK) {
+        *out = p;
+        r = 0;
+    } else if (pr == AW_POLICY_E_NOMEM) {
+        r = al_fail_internal(e, "ServiceFailure");
+    } else if (pr == AW_POLICY_E_TOO_BIG) {
+        r = al_fail(e, 409, "LimitExceeded", "Cannot exceed quota for ACLSizePerRole: %d.",
+                    AL_TRUST_POLICY_MAX);
+    } else {
+        r = al_fail(e, 400, "MalformedPolicyDocument", "%s",
+                    msg[0] ? msg : "Syntax errors in policy.");
+    }
+out:
+    es_json_free(j);
+    es_buf_free(&b);
+    return r;
+}
+
+static int check_trust(const char *doc, al_error *e)
+{
+    aw_policy *p = NULL;
+    int r = al_iam_trust_compile(doc, &p, e);
+    aw_policy_free(p);
+    return r;
+}
+
+static int check_inline(const char *doc, al_error *e)
+{
+    return check_policy(doc, AW_POLICY_IDENTITY, &aw_policy_inline_limits, "PolicySize", e);
+}
+
+static int check_managed(const char *doc, al_error *e)
+{
+    return check_policy(doc, AW_POLICY_IDENTITY, &aw_policy_managed_limits, "PolicySize", e);
+}
+
+static int random_id(const char *prefix, char *out, size_t n)
+{
+    static const char alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    uint8_t rnd[17];
+    if (n < 4 + sizeof rnd + 1 || es_random_bytes(rnd, sizeof rnd) < 0)
+        return -EIO;
+    memcpy(out, prefix, 4);
+    for (size_t i = 0; i < sizeof rnd; i++)
+        out[4 + i] = alpha[rnd[i] & 31];
+    out[4 + sizeof rnd] = '\0';
+    return 0;
+}
+
+static void role_arn(al_ctx *c, const char *path, const char *name, char *out, size_t n)
+{
+    snprintf(out, n, "arn:aws:iam::%s:role%s%s", c->account, path, name);
+}
+
+static void policy_arn(al_ctx *c, const char *path, const char *name, char *out, size_t n)
+{
+    snprintf(out, n, "arn:aws:iam::%s:policy%s%s", c->account, path, name);
+}
+
+static const char *col(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return t ? (const char *)t : NULL;
+}
+
+/* ---- roles ---- */
+
+#define ROLE_COLS "name, role_id, path, trust, description, max_session, boundary, created, source"
+
+static sqlite3_stmt *role_stmt(al_ctx *c, const char *name)
+{
+    sqlite3_stmt *st = al_db_prepare(c->db, "SELECT " ROLE_COLS " FROM iam_role WHERE name=?");
+    if (st)
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    return st;
+}
+
+int al_iam_role_get(al_ctx *c, const char *name, al_iam_role *out)
+{
+    sqlite3_stmt *st = role_stmt(c, name);
+    if (!st)
+        return -EIO;
+    int r = -ENOENT, s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        memset(out, 0, sizeof *out);
+        snprintf(out->name, sizeof out->name, "%s", col(st, 0));
+        snprintf(out->role_id, sizeof out->role_id, "%s", col(st, 1));
+        snprintf(out->path, sizeof out->path, "%s", col(st, 2));
+        role_arn(c, out->path, out->name, out->arn, sizeof out->arn);
+        out->max_session = sqlite3_column_int(st, 5);
+        out->trust = es_strdup(col(st, 3));
+        r = out->trust ? 0 : -ENOMEM;
+    } else if (s != SQLITE_DONE) {
+        r = -EIO;
+    }
+    al_db_release(c->db, st);
+    return r;
+}
+
+void al_iam_role_clear(al_iam_role *r)
+{
+    es_free(r->trust);
+    r->trust = NULL;
+}
+
+static void role_xml(al_ctx *c, sqlite3_stmt *st, al_xw *w)
+{
+    char arn[AL_ROLE_ARN_MAX];
+    role_arn(c, col(st, 2), col(st, 0), arn, sizeof arn);
+    al_xw_elem(w, "Path", col(st, 2));
+    al_xw_elem(w, "RoleName", col(st, 0));
+    al_xw_elem(w, "RoleId", col(st, 1));
+    al_xw_elem(w, "Arn", arn);
+    al_xw_elem_time(w, "CreateDate", sqlite3_column_double(st, 7));
+    al_xw_elem_urlenc(w, "AssumeRolePolicyDocument", col(st, 3));
+    if (col(st, 4))
+        al_xw_elem(w, "Description", col(st, 4));
+    al_xw_elemf(w, "MaxSessionDuration", "%d", sqlite3_column_int(st, 5));
+    if (col(st, 6)) {
+        al_xw_open(w, "PermissionsBoundary");
+        al_xw_elem(w, "PermissionsBoundaryType", "PermissionsBoundaryPolicy");
+        al_xw_elem(w, "PermissionsBoundaryArn", col(st, 6));
+        al_xw_close(w, "PermissionsBoundary");
+    }
+}
+
+static int no_role(al_error *e, const char *name)
+{
+    return al_fail(e, 404, "NoSuchEntity", "The role with name %s cannot be found.", name);
+}
+
+/* Loads the role for a change: -ENOENT answers NoSuchEntity, a role from a
+ * file answers UnmodifiableEntity. arn receives its ARN. */
+static int role_for_change(al_ctx *c, const char *name, bool change, char *arn, size_t arnlen,
+                           al_error *e)
+{
+    sqlite3_stmt *st = role_stmt(c, name);
+    if (!st)
+        return al_fail_internal(e, "ServiceFailure");
+    int s = sqlite3_step(st), r = 0;
+    if (s == SQLITE_ROW) {
+        role_arn(c, col(st, 2), col(st, 0), arn, arnlen);
+        if (change && col(st, 8))
+            r = al_fail(e, 400, "UnmodifiableEntity",
+                        "Cannot perform the operation on role %s: it is declared in %s; edit that "
+                        "file and reload the agent.",
+                        name, col(st, 8));
+    } else if (s == SQLITE_DONE) {
+        r = no_role(e, name);
+    } else {
+        r = al_fail_internal(e, "ServiceFailure");
+    }
+    al_db_release(c->db, st);
+    return r;
+}
+
+static int step_done(al_ctx *c, sqlite3_stmt *st)
+{
+    int s = sqlite3_step(st);
+    al_db_release(c->db, st);
+    return s;
+}
+
+/* Does a managed policy ARN exist (AWS managed or ours)? 1, 0, -EIO. */
+static int managed_exists(al_ctx *c, const char *arn)
+{
+    if (find_aws_policy(arn))
+        return 1;
+    sqlite3_stmt *st = al_db_prepare(c->db, "SELECT 1 FROM iam_policy WHERE arn=?");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, arn, -1, SQLITE_STATIC);
+    int s = sqlite3_step(st);
+    al_db_release(c->db, st);
+    return s == SQLITE_ROW ? 1 : s == SQLITE_DONE ? 0 : -EIO;
+}
+
+typedef struct role_spec {
+    const char *name, *path, *trust, *description, *boundary, *source;
+    int64_t max_session;
+    const char *role_id; /* NULL: a fresh one */
+} role_spec;
+
+static int role_insert(al_ctx *c, const role_spec *rs, al_error *e)
+{
+    char id[32];
+    if (rs->role_id)
+        snprintf(id, sizeof id, "%s", rs->role_id);
+    else if (random_id("AROA", id, sizeof id) < 0)
+        return al_fail_internal(e, "ServiceFailure");
+    sqlite3_stmt *st =
+        al_db_prepare(c->db, "INSERT INTO iam_role(" ROLE_COLS ") VALUES (?,?,?,?,?,?,?,?,?)");
+    if (!st)
+        return al_fail_internal(e, "ServiceFailure");
+    sqlite3_bind_text(st, 1, rs->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, rs->path, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, rs->trust, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, rs->description, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, rs->max_session);
+    sqlite3_bind_text(st, 7, rs->boundary, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 8, al_now(c));
+    sqlite3_bind_text(st, 9, rs->source, -1, SQLITE_STATIC);
+    int s = step_done(c, st);
+    if (s == SQLITE_CONSTRAINT_PRIMARYKEY)
+        return al_fail(e, 409, "EntityAlreadyExists", "Role with name %s already exists.",
+                       rs->name);
+    return s == SQLITE_DONE ? 0 : al_fail_internal(e, "ServiceFailure");
+}
+
+static int check_max_session(const al_form *f, int64_t *out, al_error *e)
+{
+    const char *v = al_form_get(f, "MaxSessionDuration");
+    *out = 3600;
+    if (!v)
+        return 0;
+    char *end = NULL;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (errno || !*v || *end || x < 3600 || x > 43200)
+        return invalid(e, "maxSessionDuration", v,
+                       "Member must have value less than or equal to 43200 and greater than or "
+                       "equal to 3600");
+    *out = x;
+    return 0;
+}
+
+static int check_boundary(al_ctx *c, const char *arn, al_error *e)
+{
+    int x = managed_exists(c, arn);
+    if (x < 0)
+        return al_fail_internal(e, "ServiceFailure");
+    if (x == 0)
+        return al_fail(e, 400, "InvalidInput", "ARN %s is not valid.", arn);
+    return 0;
+}
+
+static int op_create_role(al_ctx *c, const char *principal, const al_form *f, al_xw *w, al_error *e)
+{
+    role_spec rs = {0};
+    char arn[AL_ROLE_ARN_MAX];
+    int r;
+    if ((r = need_role_name(f, &rs.name, e)) < 0 || (r = opt_path(f, &rs.path, e)) < 0 ||
+        (r = need(f, "AssumeRolePolicyDocument", "assumeRolePolicyDocument", &rs.trust, e)) < 0 ||
+        (r = check_max_session(f, &rs.max_session, e)) < 0)
+        return r;
+    rs.description = al_form_get(f, "Description");
+    if (rs.description && strlen(rs.description) > 1000)
+        return invalid(e, "description", NULL,
+                       "Member must have length less than or equal to 1000");
+    rs.boundary = al_form_get(f, "PermissionsBoundary");
+    role_arn(c, rs.path, rs.name, arn, sizeof arn);
+    if ((r = al_authorize(c, principal, "iam:CreateRole", arn, e)) < 0 ||
+        (r = check_trust(rs.trust, e)) < 0 ||
+        (rs.boundary && (r = check_boundary(c, rs.boundary, e)) < 0) ||
+        (r = role_insert(c, &rs, e)) < 0)
+        return r;
+    sqlite3_stmt *st = role_stmt(c, rs.name);
+    if (!st || sqlite3_step(st) != SQLITE_ROW) {
+        al_db_release(c->db, st);
+        return al_fail_internal(e, "ServiceFailure");
+    }
+    al_xw_open(w, "Role");
+    role_xml(c, st, w);
+    al_xw_close(w, "Role");
+    al_db_release(c->db, st);
+    return 0;
+}
+
+static int op_get_role(al_ctx *c, const char *principal, const al_form *f, al_xw *w, al_error *e)
+{
+    const char *name;
+    char arn[AL_ROLE_ARN_MAX];
+    int r;
+    if ((r = need_role_name(f, &name, e)) < 0 ||
+        (r = role_for_change(c, name, false, arn, sizeof arn, e)) < 0 ||
+        (r = al_authorize(c, principal, "iam:GetRole", arn, e)) < 0)
+        return r;
+    sqlite3_stmt *st = role_stmt(c, name);
+    if (!st || sqlite3_step(st) != SQLITE_ROW) {
+        al_db_release(c->db, st);
+        return al_fail_internal(e, "ServiceFailure");
+    }
+    al_xw_open(w, "Role");
+    role_xml(c, st, w);
+    al_xw_open(w, "RoleLastUsed");
+    al_xw_close(w, "RoleLastUsed");
+    al_xw_close(w, "Role");
+    al_db_release(c->db, st);
+    return 0;
+}
+
+static int count_rows(al_ctx *c, const char *sql, const char *arg, int *out)
+{
+    sqlite3_stmt *st = al_db_prepare(c->db, sql);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+    int r = -EIO;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *out = sqlite3_column_int(st, 0);
+        r = 0;
+    }
+    al_db_release(c->db, st);
+    return r;
+}
+
+static int op_delete_role(al_ctx *c, const char *principal, const al_form *f, al_xw *w, al_error *e)
+{
+    (void)w;
+    const char *name;
+    char arn[AL_ROLE_ARN_MAX];
+    int r, n_inline = 0, n_attached = 0;
+    if ((r = need_role_name(f, &name, e)) < 0 ||
+        (r = role_for_change(c, name, true, arn, sizeof arn, e)) < 0 ||
+        (r = al_authorize(c, principal, "iam:DeleteRole", arn, e)) < 0)
+        return r;
+    if (count_rows(c, "SELECT count(*) FROM iam_role_policy WHERE role=?", name, &n_inline) < 0 ||
+        count_rows(c, "SELECT count(*) FROM iam_role_attached WHERE role=?", name, &n_attached) < 0)
+        return al_fail_internal(e, "ServiceFailure");
+    if (n_inline)
+        return al_fail(e, 409, "DeleteConflict",
+                       "Cannot delete entity, must delete policies first.");
+    if (n_attached)
+        return al_fail(e, 409, "DeleteConflict",
+                       "Cannot delete entity, must detach all policies first.");
+    sqlite3_stmt *st = al_db_prepare(c->db, "DELETE FROM iam_role WHERE name=?");
+    if (!st)
+        return al_fail_internal(e, "ServiceFailure");
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    return step_done(c, st) == SQLITE_DONE ? 0 : al_fail_internal(e, "ServiceFailure");
+}
+
+static int parse_max_items(const al_form *f, int64_t *out, al_error *e)
+{
+    const char *v = al_form_get(f, "MaxItems");
+    *out = 100;
+    if (!v)
+        return 0;
+    char *end = NULL;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (errno || !*v || *end || x < 1 || x > 1000)
+        return invalid(e, "maxItems", v,
+                       "Member must have value less than or equal to 1000 and greater than or "
+                       "equal to 1");
+    *out = x;
+    return 0;
+}
+
+static int op_list_roles(al_ctx *c, const char *principal, const al_form *f, al_xw *w, al_error *e)
+{
+    int64_t max;
+    int r;
+    const char *prefix = al_form_get(f, "PathPrefix");
+    const char *marker = al_form_get(f, "Marker");
+    if ((r = parse_max_items(f, &max, e)) < 0 ||
+        (r = al_authorize(c, principal, "iam:ListRoles", "*", e)) < 0)
+        return r;
+    sqlite3_stmt *st = al_db_prepare(c->db, "SELECT " ROLE_COLS " FROM iam_role"
+                                            " WHERE substr(path, 1, length(?1)) = ?1"
+                                            " AND name > ?2 ORDER BY name LIMIT ?3");
+    if (!st)
+        return al_fail_internal(e, "ServiceFailure");
+    sqlite3_bind_text(st, 1, prefix ? prefix : "/", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, marker ? marker : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, max + 1);
+    al_xw_open(w, "Roles");
+    int64_t n = 0;
+    char last[AL_ROLE_NAME_MAX + 1] = "";
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW && n < max) {
+        al_xw_open(w, "member");
+        role_xml(c, st, w);
+        al_xw_close(w, "member");
+        snprintf(last, sizeof last, "%s", col(st, 0));
+        n++;
+    }
+    bool more = s == SQLITE_ROW;
+    al_db_release(c->db, st);
+    if (s != SQLITE_ROW && s != SQLITE_DONE)
+        return al_fail_internal(e, "ServiceFailure");
+    al_xw_close(w, "Roles");
+    al_xw_elem(w, "IsTruncated", more ? "true" : "false");
+    if (more)
+        al_xw_elem(w, "Marker", last);
+    return 0;
+}
+
+static int op_update_trust(al_ctx *c, const char *principal, const al_form *f, al_xw *w,
+                           al_error *e)
+{
+    (void)w;
+    const char *name, *doc;
+    char arn[AL_ROLE_ARN_MAX];
+    int r;
+    if ((r = need_role_name(f, &name, e)) < 0 ||
+        (r = need(f, "PolicyDocument", "policyDocument", &doc, e)) < 0 ||
+        (r = role_for_change(c, name, true, arn, sizeof arn, e)) < 0 ||
+        (r = al_authorize(c, principal, "iam:UpdateAssumeRolePolicy", arn, e)) < 0 ||
+        (r = check_trust(doc, e)) < 0)
+        return r;
+    sqlite3_stmt *st = al_db_prepare(c->db, "UPDATE iam_role SET trust=? WHERE name=?");
+    if (!st)
+        return al_fail_internal(e, "ServiceFailure");
+    sqlite3_bind_text(st, 1, doc, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    return step_done(c, st) == SQLITE_DONE ? 0 : al_fail_internal(e, "ServiceFailure");
+}
+
+/* ---- inline policies ---- */
+
+static int inline_put(al_ctx *c, const char *role, const char *name, const char *doc, al_error *e)
+{
+    sqlite3_stmt *st = al_db_prepare(
+        c->db, "INSERT OR REPLACE INTO iam_role_policy(role, name, document) VALUES (?,?,?)");
+    if (!st)
+        return al_fail_internal(e, "ServiceFailure");
+    sqlite3_bind_text(st, 1, role, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, doc, -1, SQLITE_STATIC);
+    return step_done(c, st) == SQLITE_DONE ? 0 : al_fail_internal(e, "ServiceFailure");
+}
+
+static int op_put_role_policy(al_ctx *c, const char *principal, const al_form *f, al_xw *w,
+                              al_error *e)
+{
+    (void)w;
+    const char *role, *name, *doc;
+    char arn[AL_ROLE_ARN_MAX];
+    int r;
+    if ((r = need_role_name(f, &role, e)) < 0 || (r = need_policy_name(f, &name, e)) < 0 ||
+        (r = need(f, "PolicyDocument", "policyDocument", &doc, e)) < 0 ||
+        (r = role_for_change(c, role, true, arn, sizeof arn, e)) < 0 ||
+        (r = al_authorize(c, principal, "iam:PutRolePolicy", arn, e)) < 0 ||
+        (r = check_inline(doc, e)) < 0)
+        return r;
+    return inline_put(c, role, name, doc, e);
+}
+
+static int op_get_role_policy(al_ctx *c, const char *principal, const al_form *f, al_xw *w,
+                              al_error *e)
+{
+    const char *role, *name;
+    char arn[AL_ROLE_ARN_MAX];
+    int r;
+    if ((r = need_role_name(f, &role, e)) < 0 || (r = need_policy_name(f, &name, e)) < 0 ||
+        (r = role_for_change(c, role, false, arn, sizeof arn, e)) < 0 ||
+        (r = al_authorize(c, principal, "iam:GetRolePolicy", arn, e)) < 0)
+        return r;
+    sqlite3_stmt *st = al_db_prepare(
+        c->db, "SELECT p.name, p.document, r.name FROM iam_role_policy p JOIN iam_role r"
+               " ON r.name = p.role WHERE p.role=? AND p.name=?");
+    if (!st)
+        return al_fail_internal(e, "ServiceFailure");
+    sqlite3_bind_text(st, 1, role, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        al_xw_elem(w, "RoleName", col(st, 2));
+        al_xw_elem(w, "PolicyName", col(st, 0));
+        al_xw_elem_urlenc(w, "PolicyDocument", col(st, 1));
+        r = 0;
+    } else if (s == SQLITE_DONE) {
+        r = al_fail(e, 404, "NoSuchEntity", "The role policy with name %s cannot be found.", name);
+    } else {
+        r = al_fail_internal(e, "ServiceFailure");
+    }
+    al_db_release(c->db, st);
+    return r;
+}
+
+static int op_delete_role_policy(al_ctx *c, const char *principal, const al_form *f, al_xw *w,
+                                 al_error *e)
+{
+    (void)w;
+    const char *role, *name;
+    char arn[AL_ROLE_ARN_MAX];
+    int r;
+    if ((r = need_role_name(f, &role, e)) < 0 || (r = need_policy_name(f, &name, e)) < 0 ||
+        (r = role_for_change(c, role, true, arn, sizeof arn, e)) < 0 ||
+        (r = al_authorize(c, principal, "iam:DeleteRolePolicy", arn, e)) < 0)
+        return r;
+    sqlite3_stmt *st = al_db_prepare(c->db, "DELETE FROM iam_role_policy WHERE role=? AND name=?");
+    if (!st)
+        return al_fail_internal(e, "ServiceFailure");
+    sqlite3_bind_text(st, 1, role, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    if (step_done(c, st) != SQLITE_DONE)
+        return al_fail_internal(e, "ServiceFailure");
+    if (sqlite3_changes(al_db_handle(c->db)) == 0)
+        return al_fail(e, 404, "NoSuchEntity", "The role policy with name %s cannot be found.",
+                       name);
+    return 0;
+}
+
+static int op_list_role_policies(al_ctx *c, const char *principal, const al_form *f, al_xw *w,
+                                 al_error *e)
+{
+    const char *role;
+    char arn[AL_ROLE_ARN_MAX];
+    int r;
+    if ((r = need_role_name(f, &role, e)) < 0 ||
+        (r = role_for_change(c, role, false, arn, sizeof arn, e)) < 0 ||
+        (r = al_authorize(c, principal, "iam:ListRolePolicies", arn, e)) < 0)
+        return r;
+    sqlite3_stmt *st =
+        al_db_prepare(c->db, "SELECT name FROM iam_role_policy WHERE role=? ORDER BY name");
+    if (!st)
+        return al_fail_internal(e, "ServiceFailure");
+    sqlite3_bind_text(st, 1, role, -1, SQLITE_STATIC);
+    al_xw_open(w, "PolicyNames");
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW)
+        al_xw_elem(w, "member", col(st, 0));
+    al_db_release(c->db, st);
+    if (s != SQLITE_DONE)
+        return al_fail_internal(e, "ServiceFailure");
+    al_xw_close(w, "PolicyNames");
+    al_xw_elem(w, "IsTruncated", "false");
+    return 0;
+}
+
+/* ---- attached managed policies ---- */
+
+static int need_policy_arn(const al_form *f, const char **out, al_error *e)
+{
+    int r = need(f, "PolicyArn", "policyArn", out, e);
+    if (r == 0 &&
+        (strncmp(*out, "arn:", 4) != 0 || strlen(*out) < 20 || strlen(*out) >= POLICY_ARN_MAX))
+        r = invalid(e, "policyArn", *out, "Member must have length greater than or equal to 20");
+    return r;
+}
+
+static int attach(al_ctx *c, const char *role, const char *parn, al_error *e)
+{
+    int x = managed_exists(c, parn), n = 0;
+    if (x < 0)
+        return al_fail_internal(e, "ServiceFailure");
+    if (x == 0)
+        return al_fail(e, 404, "NoSuchEntity", "Policy %s does not exist or is not attachable.",
+                       parn);
+    if (count_rows(c, "SELECT count(*) FROM iam_role_attached WHERE role=?", role, &n) < 0)
+        return al_fail_internal(e, "ServiceFailure");
+    sqlite3_stmt *st = al_db_prepare(
+        c->db, "INSERT OR IGNORE INTO iam_role_attached(role, policy_arn) VALUES (?,?)");
+    if (!st)
+        return al_fail_internal(e, "ServiceFailure");
+    sqlite3_bind_text(st, 1, role, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, parn, -1, SQLITE_STATIC);
+    if (n >= AL_ROLE_MANAGED_MAX) {
+        /* re-attaching an attached policy is not a new attachment */
+        int have = 0;
+        sqlite3_stmt *q = al_db_prepare(
+            c->db, "SELECT count(*) FROM iam_role_attached WHERE role=? AND policy_arn=?");
+        if (q) {
+            sqlite3_bind_text(q, 1, role, -1, SQLITE_STATIC);
+            sqlite3_bind_text(q, 2, parn, -1, SQLITE_STATIC);
+            if (sqlite3_step(q) == SQLITE_ROW)
+                have = sqlite3_column_int(q, 0);
+            al_db_release(c->db, q);
+        }
+        if (!have) {
+            al_db_release(c->db, st);
+            return al_fail(e, 409, "LimitExceeded", "Cannot exceed quota for PoliciesPerRole: %d",
+                           AL_ROLE_MANAGED_MAX);
+        }
+    }
+    return step_done(c, st) == SQLITE_DONE ? 0 : al_fail_internal(e, "ServiceFailure");
+}
+
+static int op_attach_role_policy(al_ctx *c, const char *principal, const al_form *f, al_xw *w,
+                                 al_error *e)
+{
+    (void)w;
+    const char *role, *parn;
+    char arn[AL_ROLE_ARN_MAX];
+    int r;
+    if ((r = need_role_name(f, &role, e)) < 0 || (r = need_policy_arn(f, &parn, e)) < 0 ||
+        (r = role_for_change(c, role, true, arn, sizeof arn, e)) < 0 ||
+        (r = al_authorize(c, principal, "iam:AttachRolePolicy", arn, e)) < 0)
+        return r;
+    return attach(c, role, parn, e);
+}
+
+static int op_detach_role_policy(al_ctx *c, const char *principal, const al_form *f, al_xw *w,
+                                 al_error *e)
+{
+    (void)w;
+    const char *role, *parn;
+    char arn[AL_ROLE_ARN_MAX];
+    int r;
+    if ((r = need_role_name(f, &role, e)) < 0 || (r = need_policy_arn(f, &parn, e)) < 0 ||
+        (r = role_for_change(c, role, true, arn, sizeof arn, e)) < 0 ||
+        (r = al_authorize(c, principal, "iam:DetachRolePolicy", arn, e)) < 0)
+        return r;
+    sqlite3_stmt *st =
+        al_db_prepare(c->db, "DELETE FROM iam_role_attached WHERE role=? AND policy_arn=?");
+    if (!st)
+        return al_fail_internal(e, "ServiceFailure");
+    sqlite3_bind_text(st, 1, role, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, parn, -1, SQLITE_STATIC);
+    if (step_done(c, st) != SQLITE_DONE)
+        return al_fail_internal(e, "ServiceFailure");
+    if (sqlite3_changes(al_db_handle(c->db)) == 0)
+        return al_fail(e, 404, "NoSuchEntity", "Policy %s was not found.", parn);
+    return 0;
+}
+
+static const char *arn_last(const char *arn)
+{
+    const char *s = strrchr(arn, '/');
+    return s ? s + 1 : arn;
+}
+
+static int op_list_attached(al_ctx *c, const char *principal, const al_form *f, al_xw *w,
+                            al_error *e)
+{
+    const char *role;
+    char arn[AL_ROLE_ARN_MAX];
+    int r;
+    if ((r = need_role_name(f, &role, e)) < 0 ||
+        (r = role_for_change(c, role, false, arn, sizeof arn, e)) < 0 ||
+        (r = al_authorize(c, principal, "iam:ListAttachedRolePolicies", arn, e)) < 0)
+        return r;
+    sqlite3_stmt *st = al_db_prepare(
+        c->db, "SELECT policy_arn FROM iam_role_attached WHERE role=? ORDER BY policy_arn");
+    if (!st)
+        return al_fail_internal(e, "ServiceFailure");
+    sqlite3_bind_text(st, 1, role, -1, SQLITE_STATIC);
+    al_xw_open(w, "AttachedPolicies");
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        al_xw_open(w, "member");
+        al_xw_elem(w, "PolicyName", arn_last(col(st, 0)));
+        al_xw_elem(w, "PolicyArn", col(st, 0));
+        al_xw_close(w, "member");
+    }
+    al_db_release(c->db, st);
+    if (s != SQLITE_DONE)
+        return al_fail_internal(e, "ServiceFailure");
+    al_xw_close(w, "AttachedPolicies");
+    al_xw_elem(w, "IsTruncated", "false");
+    return 0;
+}
+
+static int set_boundary(al_ctx *c, const char *role, const char *parn, al_error *e)
+{
+    sqlite3_stmt *st = al_db_prepare(c->db, "UPDATE iam_role SET boundary=? WHERE name=?");
+    if (!st)
+        return al_fail_internal(e, "ServiceFailure");
+    sqlite3_bind_text(st, 1, parn, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, role, -1, SQLITE_STATIC);
+    return step_done(c, st) == SQLITE_DONE ? 0 : al_fail_internal(e, "ServiceFailure");
+}
+
+static int op_put_boundary(al_ctx *c, const char *principal, const al_form *f, al_xw *w,
+                           al_error *e)
+{
+    (void)w;
+    const char *role, *parn;
+    char arn[AL_ROLE_ARN_MAX];
+    int r;
+    if ((r = need_role_name(f, &role, e)) < 0 ||
+        (r = need(f, "PermissionsBoundary", "permissionsBoundary", &parn, e)) < 0 ||
+        (r = role_for_change(c, role, true, arn, sizeof arn, e)) < 0 ||
+        (r = al_authorize(c, principal, "iam:PutRolePermissionsBoundary", arn, e)) < 0 ||
+        (r = check_boundary(c, parn, e)) < 0)
+        return r;
+    return set_boundary(c, role, parn, e);
+}
+
+static int op_delete_boundary(al_ctx *c, const char *principal, const al_form *f, al_xw *w,
+                              al_error *e)
+{
+    (void)w;
+    const char *role;
+    char arn[AL_ROLE_ARN_MAX];
+    int r;
+    if ((r = need_role_name(f, &role, e)) < 0 ||
+        (r = role_for_change(c, role, true, arn, sizeof arn, e)) < 0 ||
+        (r = al_authorize(c, principal, "iam:DeleteRolePermissionsBoundary", arn, e)) < 0)
+        return r;
+    return set_boundary(c, role, NULL, e);
+}
+
+/* ---- customer managed policies ---- */
+
+#define POLICY_COLS "arn, name, policy_id, path, description, document, created"
+
+static int attachments(al_ctx *c, const char *arn, int *n)
+{
+    return count_rows(c, "SELECT count(*) FROM iam_role_attached WHERE policy_arn=?", arn, n);
+}
+
+static void policy_xml(al_xw *w, const char *arn, const char *name, const char *id,
+                       const char *path, const char *description, double created, int attached,
+                       const char *version)
+{
+    al_xw_open(w, "Policy");
+    al_xw_elem(w, "PolicyName", name);
+    al_xw_elem(w, "PolicyId", id);
+    al_xw_elem(w, "Arn", arn);
+    al_xw_elem(w, "Path", path);
+    al_xw_elem(w, "DefaultVersionId", version);
+    al_xw_elemf(w, "AttachmentCount", "%d", attached);
+    al_xw_elem(w, "PermissionsBoundaryUsageCount", "0");
+    al_xw_elem(w, "IsAttachable", "true");
+    if (description)
+        al_xw_elem(w, "Description", description);
+    al_xw_elem_time(w, "CreateDate", created);
+    al_xw_elem_time(w, "UpdateDate", created);
+    al_xw_close(w, "Policy");
+}
+
+static int op_create_policy(al_ctx *c, const char *principal, const al_form *f, al_xw *w,
+                            al_error *e)
+{
+    const char *name, *path, *doc, *desc = al_form_get(f, "Description");
+    char arn[POLICY_ARN_MAX], id[32];
+    int r;
+    if ((r = need_policy_name(f, &name, e)) < 0 || (r = opt_path(f, &path, e)) < 0 ||
+        (r = need(f, "PolicyDocument", "policyDocument", &doc, e)) < 0)
+        return r;
+    if (desc && strlen(desc) > 1000)
+        return invalid(e, "description", NULL,
+                       "Member must have length less than or equal to 1000");
+    policy_arn(c, path, name, arn, sizeof arn);
+    if ((r = al_authorize(c, principal, "iam:CreatePolicy", arn, e)) < 0 ||
+        (r = check_managed(doc, e)) < 0)
+        return r;
+    if (random_id("ANPA", id, sizeof id) < 0)
+        return al_fail_internal(e, "ServiceFailure");
+    double now = al_now(c);
+    sqlite3_stmt *st =
+        al_db_prepare(c->db, "INSERT INTO iam_policy(" POLICY_COLS ") VALUES (?,?,?,?,?,?,?)");
+    if (!st)
+        return al_fail_internal(e, "ServiceFailure");
+    sqlite3_bind_text(st, 1, arn, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, path, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, desc, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, doc, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 7, now);
+    int s = step_done(c, st);
+    if ((s & 0xff) == SQLITE_CONSTRAINT)
+        return al_fail(e, 409, "EntityAlreadyExists",
+                       "A policy called %s already exists. Duplicate names are not allowed.", name);
+    if (s != SQLITE_DONE)
+        return al_fail_internal(e, "ServiceFailure");
+    policy_xml(w, arn, name, id, path, desc, now, 0, "v1");
+    return 0;
+}
+
+/* Looks a managed policy up; calls fn with its fields. */
+typedef struct policy_row {
+    char arn[POLICY_ARN_MAX];
+    char name[AL_POLICY_NAME_MAX + 1];
+    char id[32];
+    char path[AL_ROLE_PATH_MAX + 1];
+    char *description;
+    char *document;
+    const char *version;
+    double created;
+    bool aws;
+} policy_row;
+
+static void policy_row_clear(policy_row *p)
+{
+    es_free(p->description);
+    es_free(p->document);
+    p->description = p->document = NULL;
+}
+
+static int policy_load(al_ctx *c, const char *arn, policy_row *p, al_error *e)
+{
+    memset(p, 0, sizeof *p);
+    const aws_policy *ap = find_aws_policy(arn);
+    if (ap) {
+        snprintf(p->arn, sizeof p->arn, "%s", ap->arn);
+        snprintf(p->name, sizeof p->name, "%s", ap->name);
+        snprintf(p->id, sizeof p->id, "%s", ap->id);
+        snprintf(p->path, sizeof p->path, "%s", ap->path);
+        p->document = es_strdup(ap->doc);
+        p->version = ap->version;
+        p->created = ap->created;
+        p->aws = true;
+        return p->document ? 0 : al_fail_internal(e, "ServiceFailure");
+    }
+    sqlite3_stmt *st = al_db_prepare(c->db, "SELECT " POLICY_COLS " FROM iam_policy WHERE arn=?");
+    if (!st)
+        return al_fail_internal(e, "ServiceFailure");
+    sqlite3_bind_text(st, 1, arn, -1, SQLITE_STATIC);
+    int s = sqlite3_step(st), r;
+    if (s == SQLITE_ROW) {
+        snprintf(p->arn, sizeof p->arn, "%s", col(st, 0));
+        snprintf(p->name, sizeof p->name, "%s", col(st, 1));
+        snprintf(p->id, sizeof p->id, "%s", col(st, 2));
+        snprintf(p->path, sizeof p->path, "%s", col(st, 3));
+        p->description = col(st, 4) ? es_strdup(col(st, 4)) : NULL;
+        p->document = es_strdup(col(st, 5));
+        p->created = sqlite3_column_double(st, 6);
+        p->version = "v1";
+        r = p->document ? 0 : al_fail_internal(e, "ServiceFailure");
+    } else if (s == SQLITE_DONE) {
+        r = al_fail(e, 404, "NoSuchEntity", "Policy %s was not found.", arn);
+    } else {
+        r = al_fail_internal(e, "ServiceFailure");
+    }
+    al_db_release(c->db, st);
+    if (r < 0)
+        policy_row_clear(p);
+    return r;
+}
+
+static int op_get_policy(al_ctx *c, const char *principal, const al_form *f, al_xw *w, al_error *e)
+{
+    const char *parn;
+    policy_row p;
+    int r, n = 0;
+    if ((r = need_policy_arn(f, &parn, e)) < 0 ||
+        (r = al_authorize(c, principal, "iam:GetPolicy", parn, e)) < 0 ||
+        (r = policy_load(c, parn, &p, e)) < 0)
+        return r;
+    if (attachments(c, parn, &n) < 0)
+        r = al_fail_internal(e, "ServiceFailure");
+    else
+        policy_xml(w, p.arn, p.name, p.id, p.path, p.description, p.created, n, p.version);
+    policy_row_clear(&p);
+    return r;
+}
+
+static int op_get_policy_version(al_ctx *c, const char *principal, const al_form *f, al_xw *w,
+                                 al_error *e)
+{
+    const char *parn, *vid;
+    policy_row p;
+    int r;
+    if ((r = need_policy_arn(f, &parn, e)) < 0 ||
+        (r = need(f, "VersionId", "versionId", &vid, e)) < 0 ||
+        (r = al_authorize(c, principal, "iam:GetPolicyVersion", parn, e)) < 0 ||
+        (r = policy_load(c, parn, &p, e)) < 0)
+        return r;
+    if (strcmp(vid, p.version) != 0) {
+        r = al_fail(e, 404, "NoSuchEntity",
+                    "Policy %s version %.16s does not exist or is not "
+                    "attachable.",
+                    parn, vid);
+    } else {
+        al_xw_open(w, "PolicyVersion");
+        al_xw_elem_urlenc(w, "Document", p.document);
+        al_xw_elem(w, "VersionId", p.version);
+        al_xw_elem(w, "IsDefaultVersion", "true");
+        al_xw_elem_time(w, "CreateDate", p.created);
+        al_xw_close(w, "PolicyVersion");
+    }
+    policy_row_clear(&p);
+    return r;
+}
+
+static int op_delete_policy(al_ctx *c, const char *principal, const al_form *f, al_xw *w,
+                            al_error *e)
+{
+    (void)w;
+    const char *parn;
+    policy_row p;
+    int r, n = 0;
+    if ((r = need_policy_arn(f, &parn, e)) < 0 ||
+        (r = al_authorize(c, principal, "iam:DeletePolicy", parn, e)) < 0 ||
+        (r = policy_load(c, parn, &p, e)) < 0)
+        return r;
+    bool aws = p.aws;
+    policy_row_clear(&p);
+    if (aws)
+        return al_fail(e, 403, "AccessDenied", "AWS managed policy %s cannot be deleted.", parn);
+    if (attachments(c, parn, &n) < 0)
+        return al_fail_internal(e, "ServiceFailure");
+    if (n > 0)
+        return al_fail(e, 409, "DeleteConflict", "Cannot delete a policy attached to entities.");
+    sqlite3_stmt *st = al_db_prepare(c->db, "DELETE FROM iam_policy WHERE arn=?");
+    if (!st)
+        return al_fail_internal(e, "ServiceFailure");
+    sqlite3_bind_text(st, 1, parn, -1, SQLITE_STATIC);
+    return step_done(c, st) == SQLITE_DONE ? 0 : al_fail_internal(e, "ServiceFailure");
+}
+
+const al_qop al_iam_qops[] = {
+    {"CreateRole", op_create_role, true},
+    {"GetRole", op_get_role, true},
+    {"DeleteRole", op_delete_role, false},
+    {"ListRoles", op_list_roles, true},
+    {"UpdateAssumeRolePolicy", op_update_trust, false},
+    {"PutRolePolicy", op_put_role_policy, false},
+    {"GetRolePolicy", op_get_role_policy, true},
+    {"DeleteRolePolicy", op_delete_role_policy, false},
+    {"ListRolePolicies", op_list_role_policies, true},
+    {"AttachRolePolicy", op_attach_role_policy, false},
+    {"DetachRolePolicy", op_detach_role_policy, false},
+    {"ListAttachedRolePolicies", op_list_attached, true},
+    {"PutRolePermissionsBoundary", op_put_boundary, false},
+    {"DeleteRolePermissionsBoundary", op_delete_boundary, false},
+    {"CreatePolicy", op_create_policy, true},
+    {"GetPolicy", op_get_policy, true},
+    {"GetPolicyVersion", op_get_policy_version, true},
+    {"DeletePolicy", op_delete_policy, false},
+    {NULL, NULL, false},
+};
+
+/* ---- compiled policies for authorisation ---- */
+
+static int add_identity(al_iam_policies *out, const char *doc, const char *name)
+{
+    aw_policy *p = NULL;
+    int pr = aw_policy_parse(doc, strlen(doc), AW_POLICY_IDENTITY, name, &aw_policy_resource_limits,
+                             &p, NULL, 0);
+    /* out of memory must not drop a policy silently: it may hold a Deny */
+    if (pr == AW_POLICY_E_NOMEM)
+        return -ENOMEM;
+    if (pr != AW_POLICY_OK)
+        return 0; /* validated when stored; cannot happen */
+    aw_policy **v = es_realloc(out->identity, (out->n_identity + 1) * sizeof *v);
+    if (!v) {
+        aw_policy_free(p);
+        return -ENOMEM;
+    }
+    out->identity = v;
+    v[out->n_identity++] = p;
+    return 0;
+}
+
+static int managed_doc(al_ctx *c, const char *arn, char **doc)
+{
+    const char *a = al_iam_aws_policy(arn);
+    if (a) {
+        *doc = es_strdup(a);
+        return *doc ? 0 : -ENOMEM;
+    }
+    sqlite3_stmt *st = al_db_prepare(c->db, "SELECT document FROM iam_policy WHERE arn=?");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, arn, -1, SQLITE_STATIC);
+    int s = sqlite3_step(st), r = -ENOENT;
+    if (s == SQLITE_ROW) {
+        *doc = es_strdup(col(st, 0));
+        r = *doc ? 0 : -ENOMEM;
+    } else if (s != SQLITE_DONE) {
+        r = -EIO;
+    }
+    al_db_release(c->db, st);
+    return r;
+}
+
+int al_iam_role_policies(al_ctx *c, const char *role, al_iam_policies *out)
+{
+    al_iam_policies p = {0};
+    char *boundary = NULL;
+    int r = -EIO, s;
+    sqlite3_stmt *st = al_db_prepare(c->db, "SELECT boundary FROM iam_role WHERE name=?");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, role, -1, SQLITE_STATIC);
+    s = sqlite3_step(st);
+    if (s == SQLITE_ROW && col(st, 0) && !(boundary = es_strdup(col(st, 0)))) {
+        al_db_release(c->db, st);
+        return -ENOMEM; /* never lose a boundary */
+    }
+    al_db_release(c->db, st);
+    if (s == SQLITE_DONE)
+        return -ENOENT;
+    if (s != SQLITE_ROW)
+        return -EIO;
+    st = al_db_prepare(c->db, "SELECT name, document FROM iam_role_policy WHERE role=?");
+    if (!st)
+        goto out;
+    sqlite3_bind_text(st, 1, role, -1, SQLITE_STATIC);
+    while ((s = sqlite3_step(st)) == SQLITE_ROW)
+        if ((r = add_identity(&p, col(st, 1), col(st, 0))) < 0)
+            break;
+    al_db_release(c->db, st);
+    if (r == -ENOMEM || s != SQLITE_DONE) {
+        r = r == -ENOMEM ? r : -EIO;
+        goto out;
+    }
+    st = al_db_prepare(c->db, "SELECT policy_arn FROM iam_role_attached WHERE role=?");
+    if (!st) {
+        r = -EIO;
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, role, -1, SQLITE_STATIC);
+    r = 0;
+    while (r == 0 && (s = sqlite3_step(st)) == SQLITE_ROW) {
+        char *doc = NULL;
+        int m = managed_doc(c, col(st, 0), &doc);
+        if (m == 0)
+            r = add_identity(&p, doc, arn_last(col(st, 0)));
+        else if (m != -ENOENT)
+            r = m;
+        es_free(doc);
+    }
+    al_db_release(c->db, st);
+    if (r < 0)
+        goto out;
+    if (boundary) {
+        char *doc = NULL;
+        int m = managed_doc(c, boundary, &doc);
+        if (m == 0) {
+            /* a boundary that does not parse allows nothing: an empty-Statement policy */
+            int pr = aw_policy_parse(doc, strlen(doc), AW_POLICY_BOUNDARY, arn_last(boundary), NULL,
+                                     &p.boundary, NULL, 0);
+            m = pr == AW_POLICY_OK ? 0 : pr == AW_POLICY_E_NOMEM ? -ENOMEM : -ENOENT;
+        }
+        es_free(doc);
+        if (m == -ENOENT && !p.boundary) {
+            /* allows nothing: NotAction "*" matches no action */
+            static const char none[] = "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":"
+                                       "\"Allow\",\"NotAction\":\"*\",\"Resource\":\"*\"}]}";
+            if (aw_policy_parse(none, sizeof none - 1, AW_POLICY_BOUNDARY, "missing-boundary", NULL,
+                                &p.boundary, NULL, 0) != AW_POLICY_OK) {
+                r = -ENOMEM;
+                goto out;
+            }
+        } else if (m < 0 && m != -ENOENT) {
+            r = m;
+            goto out;
+        }
+    }
+    *out = p;
+    memset(&p, 0, sizeof p);
+    r = 0;
+out:
+    es_free(boundary);
+    al_iam_policies_clear(&p);
+    return r;
+}
+
+void al_iam_policies_clear(al_iam_policies *p)
+{
+    for (size_t i = 0; i < p->n_identity; i++)
+        aw_policy_free(p->identity[i]);
+    es_free(p->identity);
+    aw_policy_free(p->boundary);
+    memset(p, 0, sizeof *p);
+}
+
+/* ---- roles declared in files ---- */
+
+/* A document given as an object (re-serialised) or as a string. */
+static int doc_text(const es_json *v, es_buf *out)
+{
+    if (v->type == ES_JSON_STRING)
+        return es_buf_append(out, v->u.string.s, v->u.string.len);
+    if (v->type != ES_JSON_OBJECT)
+        return -EINVAL;
+    es_jw w;
+    es_jw_init(&w, out);
+    es_jw_value(&w, v);
+    return es_jw_finish(&w);
+}
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+static int file_fail(char *err, size_t errlen, const char *file, const char *fmt, const char *a)
+{
+    char what[AL_MESSAGE_MAX + 256];
+    snprintf(what, sizeof what, fmt, a ? a : "");
+    snprintf(err, errlen, "%s: %s", file, what);
+    return -EINVAL;
+}
+#pragma GCC diagnostic pop
+
+static int load_role_file(al_ctx *c, const char *path, const char *file, char *err, size_t errlen)
+{
+    int r = -EINVAL;
+    es_json *j = NULL;
+    es_buf text, trust;
+    es_buf_init(&text, AL_ROLE_FILE_MAX + 1);
+    es_buf_init(&trust, AL_ROLE_FILE_MAX);
+    al_error e = {0};
+    char name[AL_ROLE_NAME_MAX + 2] = "";
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        r = -errno;
+        snprintf(err, errlen, "%s: %s", file, strerror(-r));
+        goto out;
+    }
+    char chunk[4096];
+    ssize_t n;
+    while ((n = read(fd, chunk, sizeof chunk)) > 0)
+        if (es_buf_append(&text, chunk, (size_t)n) < 0)
+            break;
+    close(fd);
+    if (n != 0) {
+        r = file_fail(err, errlen, file, n < 0 ? "cannot be read" : "larger than 64 KiB", NULL);
+        goto out;
+    }
+    char why[128];
+    es_json_limits lim = es_json_default_limits;
+    lim.max_bytes = AL_ROLE_FILE_MAX;
+    if (es_json_parse(text.data ? text.data : "", text.len, &lim, &j, why, sizeof why) < 0) {
+        r = file_fail(err, errlen, file, "not valid JSON: %s", why);
+        goto out;
+    }
+    if (j->type != ES_JSON_OBJECT) {
+        r = file_fail(err, errlen, file, "must hold one JSON object (a role)", NULL);
+        goto out;
+    }
+    static const char *const known[] = {"RoleName",
+                                        "Path",
+                                        "Description",
+                                        "MaxSessionDuration",
+                                        "AssumeRolePolicyDocument",
+                                        "PermissionsBoundary",
+                                        "Policies",
+                                        "ManagedPolicyArns"};
+    for (size_t i = 0; i < j->u.object.n; i++) {
+        bool ok = false;
+        for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
+            ok = ok || strcmp(j->u.object.keys[i], known[k]) == 0;
+        if (!ok) {
+            r = file_fail(err, errlen, file, "unknown member \"%.64s\"", j->u.object.keys[i]);
+            goto out;
+        }
+    }
+    role_spec rs = {.path = "/", .max_session = 3600, .source = file};
+    const es_json *v = es_json_get(j, "RoleName");
+    if (v) {
+        if (v->type != ES_JSON_STRING) {
+            r = file_fail(err, errlen, file, "RoleName must be a string", NULL);
+            goto out;
+        }
+        snprintf(name, sizeof name, "%s", v->u.string.s);
+    } else {
+        const char *dot = strrchr(file, '.');
+        size_t stem = (size_t)(dot - file);
+        snprintf(name, sizeof name, "%.*s", (int)(stem < sizeof name ? stem : sizeof name - 1),
+                 file);
+    }
+    if (!name_ok(name, AL_ROLE_NAME_MAX)) {
+        r = file_fail(err, errlen, file,
+                      "RoleName \"%.64s\" must be 1..64 characters of [A-Za-z0-9_+=,.@-]", name);
+        goto out;
+    }
+    rs.name = name;
+    v = es_json_get(j, "Path");
+    if (v && (v->type != ES_JSON_STRING || !path_ok(v->u.string.s))) {
+        r = file_fail(err, errlen, file, "Path must be a string like \"/\" or \"/a/b/\"", NULL);
+        goto out;
+    }
+    if (v)
+        rs.path = v->u.string.s;
+    v = es_json_get(j, "Description");
+    if (v && (v->type != ES_JSON_STRING || v->u.string.len > 1000)) {
+        r = file_fail(err, errlen, file, "Description must be a string of at most 1000 characters",
+                      NULL);
+        goto out;
+    }
+    rs.description = v ? v->u.string.s : NULL;
+    v = es_json_get(j, "MaxSessionDuration");
+    if (v && (!es_json_as_int64(v, &rs.max_session) || rs.max_session < 3600 ||
+              rs.max_session > 43200)) {
+        r = file_fail(err, errlen, file, "MaxSessionDuration must be an integer in 3600..43200",
+                      NULL);
+        goto out;
+    }
+    v = es_json_get(j, "AssumeRolePolicyDocument");
+    if (!v || doc_text(v, &trust) < 0) {
+        r = file_fail(err, errlen, file,
+                      "AssumeRolePolicyDocument (the trust policy) is required, as an object or "
+                      "a string",
+                      NULL);
+        goto out;
+    }
+    rs.trust = es_buf_cstr(&trust);
+    if (check_trust(rs.trust, &e) < 0) {
+        r = file_fail(err, errlen, file, "AssumeRolePolicyDocument: %s", e.message);
+        goto out;
+    }
+    v = es_json_get(j, "PermissionsBoundary");
+    if (v) {
+        if (v->type != ES_JSON_STRING || check_boundary(c, v->u.string.s, &e) < 0) {
+            r = file_fail(err, errlen, file,
+                          "PermissionsBoundary must name an existing managed policy ARN", NULL);
+            goto out;
+        }
+        rs.boundary = v->u.string.s;
+    }
+    /* keep the role id of the same role loaded before */
+    char old_id[32] = "";
+    sqlite3_stmt *st = al_db_prepare(c->db, "SELECT role_id FROM iam_role_old WHERE name=?");
+    if (st) {
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            snprintf(old_id, sizeof old_id, "%s", col(st, 0));
+        al_db_release(c->db, st);
+    }
+    rs.role_id = old_id[0] ? old_id : NULL;
+    if (role_insert(c, &rs, &e) < 0) {
+        r = file_fail(err, errlen, file,
+                      strcmp(e.code, "EntityAlreadyExists") == 0
+                          ? "role \"%s\" already exists (made through the IAM API or another file)"
+                          : "role \"%s\" could not be stored",
+                      name);
+        goto out;
+    }
+    v = es_json_get(j, "Policies");
+    if (v && v->type != ES_JSON_ARRAY) {
+        r = file_fail(err, errlen, file,
+                      "Policies must be an array of {\"PolicyName\", \"PolicyDocument\"}", NULL);
+        goto out;
+    }
+    for (size_t i = 0; v && i < v->u.array.n; i++) {
+        const es_json *p = v->u.array.items[i];
+        const char *pn = p->type == ES_JSON_OBJECT ? es_json_get_str(p, "PolicyName") : NULL;
+        const es_json *pd = p->type == ES_JSON_OBJECT ? es_json_get(p, "PolicyDocument") : NULL;
+        es_buf doc;
+        es_buf_init(&doc, AL_ROLE_FILE_MAX);
+        if (!pn || !name_ok(pn, AL_POLICY_NAME_MAX) || !pd || doc_text(pd, &doc) < 0 ||
+            p->u.object.n != 2) {
+            es_buf_free(&doc);
+            r = file_fail(err, errlen, file,
+                          "each Policies entry needs exactly PolicyName (1..128 of "
+                          "[A-Za-z0-9_+=,.@-]) and PolicyDocument%s",
+                          NULL);
+            goto out;
+        }
+        if (check_inline(es_buf_cstr(&doc), &e) < 0 ||
+            inline_put(c, name, pn, es_buf_cstr(&doc), &e) < 0) {
+            es_buf_free(&doc);
+            char what[AL_MESSAGE_MAX + 160];
+            snprintf(what, sizeof what, "policy \"%s\": %s", pn, e.message);
+            r = file_fail(err, errlen, file, "%s", what);
+            goto out;
+        }
+        es_buf_free(&doc);
+    }
+    v = es_json_get(j, "ManagedPolicyArns");
+    if (v && v->type != ES_JSON_ARRAY) {
+        r = file_fail(err, errlen, file, "ManagedPolicyArns must be an array of ARNs", NULL);
+        goto out;
+    }
+    for (size_t i = 0; v && i < v->u.array.n; i++) {
+        const char *a = es_json_as_str(v->u.array.items[i]);
+        if (!a || attach(c, name, a, &e) < 0) {
+            r = file_fail(err, errlen, file, "ManagedPolicyArns: %s",
+                          a ? e.message : "entries must be strings");
+            goto out;
+        }
+    }
+    r = 0;
+out:
+    es_json_free(j);
+    es_buf_free(&text);
+    es_buf_free(&trust);
+    return r;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int al_iam_load_roles_dir(al_ctx *c, const char *dir, char *err, size_t errlen)
+{
+    char *names[AL_ROLES_DIR_MAX_FILES];
+    size_t n = 0;
+    int r = 0;
+    DIR *d = opendir(dir);
+    if (!d && errno != ENOENT) {
+        r = -errno;
+        snprintf(err, errlen, "%s: %s", dir, strerror(-r));
+        return r;
+    }
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        size_t len = strlen(de->d_name);
+        if (de->d_name[0] == '.' || len < 6 || strcmp(de->d_name + len - 5, ".json") != 0)
+            continue;
+        if (n == AL_ROLES_DIR_MAX_FILES) {
+            snprintf(err, errlen, "%s: more than %d role files", dir, AL_ROLES_DIR_MAX_FILES);
+            r = -E2BIG;
+            break;
+        }
+        if (!(names[n] = es_strdup(de->d_name))) {
+            r = -ENOMEM;
+            break;
+        }
+        n++;
+    }
+    if (d)
+        closedir(d);
+    if (r < 0)
+        goto out;
+    qsort(names, n, sizeof names[0], cmp_str);
+    if (al_db_begin(c->db) < 0) {
+        snprintf(err, errlen, "%s: database busy", dir);
+        r = -EIO;
+        goto out;
+    }
+    if (al_db_exec(c->db, "CREATE TEMP TABLE IF NOT EXISTS iam_role_old(name TEXT PRIMARY KEY "
+                          "COLLATE NOCASE, role_id TEXT)") < 0 ||
+        al_db_exec(c->db, "DELETE FROM iam_role_old") < 0 ||
+        al_db_exec(c->db, "INSERT INTO iam_role_old SELECT name, role_id FROM iam_role WHERE "
+                          "source IS NOT NULL") < 0 ||
+        al_db_exec(c->db, "DELETE FROM iam_role WHERE source IS NOT NULL") < 0) {
+        snprintf(err, errlen, "%s: database failure", dir);
+        r = -EIO;
+    }
+    for (size_t i = 0; r == 0 && i < n; i++) {
+        char path[4096];
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, names[i]) >= sizeof path) {
+            snprintf(err, errlen, "%s: path too long", names[i]);
+            r = -ENAMETOOLONG;
+            break;
+        }
+        r = load_role_file(c, path, names[i], err, errlen);
+    }
+    if (r == 0)
+        r = al_db_commit(c->db);
+    else
+        al_db_rollback(c->db);
+out:
+    for (size_t i = 0; i < n; i++)
+        es_free(names[i]);
+    return r;
+}

@@ -1,0 +1,388 @@
+#include "aws/local/sts.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aws/local/authz.h"
+#include "aws/local/iam.h"
+#include "aws/local/internal.h"
+#include "aws/local/kms.h"
+#include "aws/local/qops.h"
+#include "aws/sigv4.h"
+#include "common/alloc.h"
+#include "common/secure.h"
+
+#define LABEL_PREFIX "sts session "
+#define PURGE_AFTER 86400.0 /* keep expired rows a day: they answer ExpiredToken */
+#define ECS_TASKS "ecs-tasks.amazonaws.com"
+
+static bool query_service(const char *service)
+{
+    return service && (strcmp(service, "iam") == 0 || strcmp(service, "sts") == 0);
+}
+
+static int invalid_token(al_error *e, const char *service)
+{
+    return al_fail(e, 403,
+                   query_service(service) ? "InvalidClientTokenId" : "UnrecognizedClientException",
+                   "The security token included in the request is invalid.");
+}
+
+int al_sts_lookup(al_ctx *c, const char *akid, const char *token, const char *service, time_t now,
+                  char **secret, char *principal, size_t plen, al_error *e)
+{
+    if (!token || !*token)
+        return invalid_token(e, service);
+    sqlite3_stmt *st = al_db_prepare(
+        c->db, "SELECT s.wrapped, s.token_hash, s.principal, s.expires, "
+               "(SELECT r.role_id FROM iam_role r WHERE r.name = s.role) IS s.role_id "
+               "FROM sts_session s WHERE s.akid=?");
+    if (!st)
+        return al_fail_internal(e, "InternalFailure");
+    sqlite3_bind_text(st, 1, akid, -1, SQLITE_STATIC);
+    int r, s = sqlite3_step(st);
+    if (s == SQLITE_DONE) {
+        r = invalid_token(e, service);
+        goto out;
+    }
+    if (s != SQLITE_ROW) {
+        r = al_fail_internal(e, "InternalFailure");
+        goto out;
+    }
+    char hash[65];
+    aw_sigv4_sha256_hex(token, strlen(token), hash);
+    const void *want = sqlite3_column_blob(st, 1);
+    if (sqlite3_column_bytes(st, 1) != 64 || !want || !es_ct_equal(hash, want, 64)) {
+        r = invalid_token(e, service);
+        goto out;
+    }
+    if (sqlite3_column_int(st, 4) != 1) {
+        /* the role was deleted (and perhaps made again: another role) */
+        r = invalid_token(e, service);
+        goto out;
+    }
+    if ((double)now >= sqlite3_column_double(st, 3)) {
+        r = al_fail(e, 403, query_service(service) ? "ExpiredToken" : "ExpiredTokenException",
+                    "The security token included in the request is expired");
+        goto out;
+    }
+    char label[64];
+    snprintf(label, sizeof label, LABEL_PREFIX "%s", akid);
+    uint8_t *pt = NULL;
+    size_t n = 0;
+    if (al_kms_unwrap(c, label, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0),
+                      &pt, &n) < 0) {
+        r = al_fail_internal(e, "InternalFailure");
+        goto out;
+    }
+    *secret = (char *)pt;
+    snprintf(principal, plen, "%s", (const char *)sqlite3_column_text(st, 2));
+    r = 0;
+out:
+    al_db_release(c->db, st);
+    return r;
+}
+
+static bool session_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 2 || n > AL_STS_SESSION_NAME_MAX)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              strchr("_+=,.@-", *s)))
+            return false;
+    return true;
+}
+
+static int random_from(const char *alphabet, size_t an, char *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint8_t b;
+        size_t lim = 256 - 256 % an;
+        do {
+            if (es_random_bytes(&b, 1) < 0)
+                return -EIO;
+        } while (b >= lim);
+        out[i] = alphabet[b % an];
+    }
+    out[n] = '\0';
+    return 0;
+}
+
+int al_sts_issue(al_ctx *c, const char *role_name, const char *session, int duration,
+                 char akid[AL_STS_AKID_LEN + 1], char secret[AL_STS_SECRET_LEN + 1],
+                 char token[AL_STS_TOKEN_LEN + 1], double *expires)
+{
+    static const char b32[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    static const char alnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    if (!session_name_ok(session) || duration < AL_STS_DURATION_MIN ||
+        duration > AL_STS_DURATION_MAX)
+        return -EINVAL;
+    al_iam_role role;
+    int r = al_iam_role_get(c, role_name, &role);
+    if (r < 0)
+        return r;
+    char id[AL_STS_AKID_LEN + 1], sec[AL_STS_SECRET_LEN + 1], tok[AL_STS_TOKEN_LEN + 1];
+    char principal[256], label[64], hash[65];
+    uint8_t *w = NULL;
+    size_t wl = 0;
+    memcpy(id, "ASIA", 4);
+    if (random_from(b32, 32, id + 4, AL_STS_AKID_LEN - 4) < 0 ||
+        random_from(alnum, 62, sec, AL_STS_SECRET_LEN) < 0 ||
+        random_from(alnum, 62, tok, AL_STS_TOKEN_LEN) < 0) {
+        r = -EIO;
+        goto out;
+    }
+    snprintf(principal, sizeof principal, "arn:aws:sts::%s:assumed-role/%s/%s", c->account,
+             role.name, session);
+    snprintf(label, sizeof label, LABEL_PREFIX "%s", id);
+    aw_sigv4_sha256_hex(tok, strlen(tok), hash);
+    if ((r = al_kms_wrap(c, label, (const uint8_t *)sec, strlen(sec), &w, &wl)) < 0)
+        goto out;
+    double now = al_now(c), exp = now + duration;
+    sqlite3_stmt *st = al_db_prepare(c->db, "DELETE FROM sts_session WHERE expires < ?");
+    if (st) {
+        sqlite3_bind_double(st, 1, now - PURGE_AFTER);
+        sqlite3_step(st);
+        al_db_release(c->db, st);
+    }
+    st = al_db_prepare(c->db, "INSERT INTO sts_session(akid, wrapped, token_hash, principal, role,"
+                              " role_id, expires, created) VALUES (?,?,?,?,?,?,?,?)");
+    if (!st) {
+        r = -EIO;
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, w, (int)wl, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 3, hash, 64, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, principal, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, role.name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, role.role_id, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 7, exp);
+    sqlite3_bind_double(st, 8, now);
+    r = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+    al_db_release(c->db, st);
+    if (r < 0)
+        goto out;
+    memcpy(akid, id, sizeof id);
+    memcpy(secret, sec, sizeof sec);
+    memcpy(token, tok, sizeof tok);
+    *expires = exp;
+out:
+    es_wipe(sec, sizeof sec);
+    es_wipe(tok, sizeof tok);
+    es_free(w);
+    al_iam_role_clear(&role);
+    return r;
+}
+
+/* ---- AssumeRole ---- */
+
+static int denied(al_error *e, const char *principal, const char *arn)
+{
+    return al_fail(e, 403, "AccessDenied",
+                   "User: %s is not authorized to perform: sts:AssumeRole on resource: %s",
+                   principal ? principal : "anonymous", arn);
+}
+
+static bool is_session(al_ctx *c, const char *principal)
+{
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "arn:aws:sts::%s:assumed-role/", c->account);
+    return principal && strncmp(principal, prefix, strlen(prefix)) == 0;
+}
+
+static int op_assume_role(al_ctx *c, const char *principal, const al_form *f, al_xw *w, al_error *e)
+{
+    const char *arn = al_form_get(f, "RoleArn");
+    const char *session = al_form_get(f, "RoleSessionName");
+    const char *dur = al_form_get(f, "DurationSeconds");
+    const char *external = al_form_get(f, "ExternalId");
+    long long duration = AL_STS_DURATION_DEFAULT;
+    if (!arn || !session)
+        return al_fail(e, 400, "ValidationError",
+                       "1 validation error detected: Value null at '%s' failed to satisfy "
+                       "constraint: Member must not be null",
+                       arn ? "roleSessionName" : "roleArn");
+    if (strlen(arn) < 20 || strlen(arn) > 2048)
+        return al_fail(e, 400, "ValidationError",
+                       "1 validation error detected: Value at 'roleArn' failed to satisfy "
+                       "constraint: Member must have length between 20 and 2048");
+    if (!session_name_ok(session))
+        return al_fail(e, 400, "ValidationError",
+                       "1 validation error detected: Value at 'roleSessionName' failed to "
+                       "satisfy constraint: Member must satisfy regular expression pattern: "
+                       "[\\w+=,.@-]* and have length between 2 and 64");
+    if (dur) {
+        char *end = NULL;
+        errno = 0;
+        duration = strtoll(dur, &end, 10);
+        if (errno || !*dur || *end || duration < AL_STS_DURATION_MIN ||
+            duration > AL_STS_DURATION_MAX)
+            return al_fail(e, 400, "ValidationError",
+                           "1 validation error detected: Value at 'durationSeconds' failed to "
+                           "satisfy constraint: Member must have value between %d and %d",
+                           AL_STS_DURATION_MIN, AL_STS_DURATION_MAX);
+    }
+    if (al_form_get(f, "Policy") || al_form_member(f, "PolicyArns", 1))
+        return al_fail(e, 400, "ValidationError",
+                       "Session policies (Policy, PolicyArns) are not supported by the embedded "
+                       "STS.");
+    if (external && (strlen(external) < 2 || strlen(external) > 1224))
+        return al_fail(e, 400, "ValidationError",
+                       "1 validation error detected: Value at 'externalId' failed to satisfy "
+                       "constraint: Member must have length between 2 and 1224");
+    /* arn:aws:iam::ACCOUNT:role/PATH/NAME */
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "arn:aws:iam::%s:role/", c->account);
+    if (strncmp(arn, prefix, strlen(prefix)) != 0)
+        return denied(e, principal, arn);
+    const char *name = strrchr(arn, '/') + 1;
+    al_iam_role role;
+    int r = al_iam_role_get(c, name, &role);
+    if (r == -ENOENT || (r == 0 && strcmp(role.arn, arn) != 0)) {
+        if (r == 0)
+            al_iam_role_clear(&role);
+        return denied(e, principal, arn);
+    }
+    if (r < 0)
+        return al_fail_internal(e, "InternalFailure");
+    aw_policy *trust = NULL;
+    al_error ignored;
+    if (al_iam_trust_compile(role.trust, &trust, &ignored) < 0) {
+        /* out of memory is a failure, not a refusal */
+        r = ignored.status >= 500 ? al_fail_internal(e, "InternalFailure")
+                                  : denied(e, principal, arn);
+        goto out;
+    }
+    const char *ext[1] = {external};
+    aw_ctx_entry extra[1] = {{"sts:ExternalId", ext, 1, false}};
+    size_t nextra = external ? 1 : 0;
+    char root[64];
+    snprintf(root, sizeof root, "arn:aws:iam::%s:root", c->account);
+    bool ok = false;
+    if (principal && strcmp(principal, root) == 0) {
+        /* the administrator acts for the ECS control plane */
+        aw_policy_set set = {.resource = trust};
+        aw_request req = {.principal_arn = ECS_TASKS,
+                          .action = "sts:AssumeRole",
+                          .resource = role.arn,
+                          .resource_account = c->account,
+                          .ctx = extra,
+                          .nctx = nextra};
+        aw_decision d;
+        ok = aw_policy_evaluate(&set, &req, &d) == 0 && d.kind == AW_DECISION_ALLOW;
+    }
+    if (!ok) {
+        /* The trust policy must allow the caller: directly (then no
+         * identity policy is needed), or by naming its account (then an
+         * identity policy must allow too, as across accounts); an explicit
+         * Deny anywhere refuses. */
+        aw_decision_kind full = AW_DECISION_IMPLICIT_DENY, direct = AW_DECISION_IMPLICIT_DENY,
+                         delegated = AW_DECISION_IMPLICIT_DENY;
+        al_authz_req q = {.principal = principal,
+                          .action = "sts:AssumeRole",
+                          .resource = role.arn,
+                          .resource_policy = trust,
+                          .extra = extra,
+                          .nextra = nextra};
+        r = al_authz_evaluate(c, &q, NULL, 0, &full);
+        if (r == 0 || r == -EACCES) {
+            q.no_identity = true;
+            r = al_authz_evaluate(c, &q, NULL, 0, &direct);
+        }
+        if (r == 0 || r == -EACCES) {
+            q.no_identity = false;
+            q.resource_account = "trust-policy"; /* never the caller's account */
+            r = al_authz_evaluate(c, &q, NULL, 0, &delegated);
+        }
+        if (r < 0 && r != -EACCES) {
+            r = al_fail_internal(e, "InternalFailure");
+            goto out;
+        }
+        if (full == AW_DECISION_EXPLICIT_DENY ||
+            (direct != AW_DECISION_ALLOW && delegated != AW_DECISION_ALLOW)) {
+            r = denied(e, principal, arn);
+            goto out;
+        }
+    }
+    if (duration > role.max_session) {
+        r = al_fail(e, 400, "ValidationError",
+                    "The requested DurationSeconds exceeds the MaxSessionDuration set for this "
+                    "role.");
+        goto out;
+    }
+    if (is_session(c, principal) && duration > 3600) {
+        r = al_fail(e, 400, "ValidationError",
+                    "The requested DurationSeconds exceeds the 1 hour session limit for roles "
+                    "assumed by role chaining.");
+        goto out;
+    }
+    char akid[AL_STS_AKID_LEN + 1], secret[AL_STS_SECRET_LEN + 1], token[AL_STS_TOKEN_LEN + 1];
+    double expires;
+    r = al_sts_issue(c, role.name, session, (int)duration, akid, secret, token, &expires);
+    if (r < 0) {
+        r = al_fail_internal(e, "InternalFailure");
+        goto out;
+    }
+    al_xw_open(w, "Credentials");
+    al_xw_elem(w, "AccessKeyId", akid);
+    al_xw_elem(w, "SecretAccessKey", secret);
+    al_xw_elem(w, "SessionToken", token);
+    al_xw_elem_time(w, "Expiration", expires);
+    al_xw_close(w, "Credentials");
+    es_wipe(secret, sizeof secret);
+    es_wipe(token, sizeof token);
+    al_xw_open(w, "AssumedRoleUser");
+    al_xw_elemf(w, "AssumedRoleId", "%s:%s", role.role_id, session);
+    al_xw_elemf(w, "Arn", "arn:aws:sts::%s:assumed-role/%s/%s", c->account, role.name, session);
+    al_xw_close(w, "AssumedRoleUser");
+    r = 0;
+out:
+    aw_policy_free(trust);
+    al_iam_role_clear(&role);
+    return r;
+}
+
+static int op_get_caller_identity(al_ctx *c, const char *principal, const al_form *f, al_xw *w,
+                                  al_error *e)
+{
+    (void)f;
+    (void)e;
+    /* needs no permission, as in AWS */
+    char root[64], userid[256];
+    const char *p = principal ? principal : "anonymous";
+    snprintf(root, sizeof root, "arn:aws:iam::%s:root", c->account);
+    if (strcmp(p, root) == 0) {
+        snprintf(userid, sizeof userid, "%s", c->account);
+    } else if (is_session(c, p)) {
+        const char *rn = strchr(p + strlen("arn:aws:sts::") + strlen(c->account) + 1, '/');
+        const char *slash = rn ? strchr(rn + 1, '/') : NULL;
+        char role[AL_ROLE_NAME_MAX + 1] = "";
+        if (rn && slash && (size_t)(slash - rn - 1) < sizeof role)
+            snprintf(role, sizeof role, "%.*s", (int)(slash - rn - 1), rn + 1);
+        al_iam_role ri;
+        if (role[0] && al_iam_role_get(c, role, &ri) == 0) {
+            snprintf(userid, sizeof userid, "%s:%s", ri.role_id, slash + 1);
+            al_iam_role_clear(&ri);
+        } else {
+            snprintf(userid, sizeof userid, "%s", slash ? slash + 1 : p);
+        }
+    } else {
+        const char *colon = strrchr(p, ':');
+        snprintf(userid, sizeof userid, "%s", colon ? colon + 1 : p);
+    }
+    al_xw_elem(w, "UserId", userid);
+    al_xw_elem(w, "Account", c->account);
+    al_xw_elem(w, "Arn", p);
+    return 0;
+}
+
+const al_qop al_sts_qops[] = {
+    {"AssumeRole", op_assume_role, true},
+    {"GetCallerIdentity", op_get_caller_identity, true},
+    {NULL, NULL, false},
+};

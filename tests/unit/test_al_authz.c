@@ -1,0 +1,484 @@
+/* Authorisation of the embedded SSM / Secrets Manager / KMS calls for an
+ * assumed-role session: the seed's execution-role policy (S7) allows exactly
+ * its reads, the AWS managed AmazonECSTaskExecutionRolePolicy alone grants
+ * no secret, a customer managed key needs kms:Decrypt, with AWS's wording. */
+#include "iam_helpers.h"
+
+#include <stdarg.h>
+
+TestSuite(al_authz, .init = alt_setup, .fini = alt_teardown);
+
+#define SESSION "arn:aws:sts::123456789012:assumed-role/exec/task-1"
+#define PARAM_ARN "arn:aws:ssm:us-east-2:123456789012:parameter/test/database_password"
+
+static char key_id[64], key_arn[160], secret_arn[256];
+
+/* JSON call as principal; 0 or the status. */
+static int jcall(const char *principal, const char *target, const char *fmt, ...)
+{
+    char body[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(body, sizeof body, fmt, ap);
+    va_end(ap);
+    es_json_free(T.resp);
+    T.resp = NULL;
+    es_buf_reset(&T.out);
+    memset(&T.err, 0, sizeof T.err);
+    int r = al_dispatch(T.ctx, target, principal, body, strlen(body), &T.out, &T.err);
+    if (r < 0) {
+        cr_assert_eq(T.out.len, 0);
+        return T.err.status;
+    }
+    char why[128];
+    cr_assert_eq(
+        es_json_parse(T.out.data, T.out.len, &es_json_default_limits, &T.resp, why, sizeof why), 0);
+    return 0;
+}
+
+#define jok(principal, target, ...)                                                                \
+    do {                                                                                           \
+        int st_ = jcall(principal, target, __VA_ARGS__);                                           \
+        cr_assert_eq(st_, 0, "%s -> %d %s: %s", target, st_, T.err.code, T.err.message);           \
+    } while (0)
+
+static void denied(const char *principal, const char *target, const char *want, const char *body)
+{
+    int st = jcall(principal, target, "%s", body);
+    cr_assert_eq(st, 400, "%s %s: %d %s", target, body, st, es_buf_cstr(&T.out));
+    cr_assert_str_eq(T.err.code, "AccessDeniedException");
+    cr_assert_eq(strncmp(T.err.message, want, strlen(want)), 0, "%s\nwant %s", T.err.message, want);
+}
+
+/* The store as the administrator fills it; the role "exec" with only the
+ * AWS managed policy attached. */
+static void setup(void)
+{
+    alt_setup();
+    al_authz_install(T.ctx);
+    jok(ROOT, "TrentService.CreateKey", "{\"Description\":\"app\"}");
+    const es_json *md = es_json_get(T.resp, "KeyMetadata");
+    snprintf(key_id, sizeof key_id, "%s", es_json_get_str(md, "KeyId"));
+    snprintf(key_arn, sizeof key_arn, "arn:aws:kms:us-east-2:123456789012:key/%s", key_id);
+    jok(ROOT, "AmazonSSM.PutParameter",
+        "{\"Name\":\"/test/database_password\",\"Type\":\"SecureString\",\"Value\":\"pw-1\","
+        "\"KeyId\":\"%s\"}",
+        key_id);
+    jok(ROOT, "AmazonSSM.PutParameter",
+        "{\"Name\":\"/test/other\",\"Type\":\"SecureString\",\"Value\":\"pw-2\"}");
+    jok(ROOT, "AmazonSSM.PutParameter",
+        "{\"Name\":\"/test/default_key\",\"Type\":\"SecureString\",\"Value\":\"pw-3\"}");
+    jok(ROOT, "secretsmanager.CreateSecret",
+        "{\"Name\":\"test/api_key\",\"SecretString\":\"sk-1\",\"KmsKeyId\":\"%s\"}", key_id);
+    snprintf(secret_arn, sizeof secret_arn, "%s", es_json_get_str(T.resp, "ARN"));
+    make_role("exec", ECS_TRUST);
+    qok("iam", "AttachRolePolicy", "RoleName", "exec", "PolicyArn", EXEC_POLICY_ARN, NULL);
+}
+
+TestSuite(al_authz_seed, .init = setup, .fini = alt_teardown);
+
+static void put_seed_policy(bool with_kms)
+{
+    char doc[2048];
+    snprintf(doc, sizeof doc,
+             "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":["
+             "\"ssm:GetParameters\",\"secretsmanager:GetSecretValue\"%s],\"Resource\":[\"%s\","
+             "\"%s\"%s%s%s]}]}",
+             with_kms ? ",\"kms:Decrypt\"" : "", PARAM_ARN, secret_arn, with_kms ? ",\"" : "",
+             with_kms ? key_arn : "", with_kms ? "\"" : "");
+    qok("iam", "PutRolePolicy", "RoleName", "exec", "PolicyName", "secrets", "PolicyDocument", doc,
+        NULL);
+}
+
+Test(al_authz_seed, managed_policy_alone_grants_no_secret)
+{
+    denied(SESSION, "AmazonSSM.GetParameters",
+           "User: " SESSION
+           " is not authorized to perform: ssm:GetParameters on resource: " PARAM_ARN
+           " because no identity-based policy allows the ssm:GetParameters action",
+           "{\"Names\":[\"/test/database_password\"],\"WithDecryption\":true}");
+    cr_assert_eq(strlen(T.err.message),
+                 strlen("User: " SESSION " is not authorized to perform: ssm:GetParameters on "
+                        "resource: " PARAM_ARN " because no identity-based policy allows the "
+                        "ssm:GetParameters action"));
+    char want[512];
+    snprintf(want, sizeof want,
+             "User: " SESSION " is not authorized to perform: secretsmanager:GetSecretValue on "
+             "resource: %s because no identity-based policy allows the "
+             "secretsmanager:GetSecretValue action",
+             secret_arn);
+    denied(SESSION, "secretsmanager.GetSecretValue", want, "{\"SecretId\":\"test/api_key\"}");
+    /* the administrator may */
+    jok(ROOT, "AmazonSSM.GetParameters",
+        "{\"Names\":[\"/test/database_password\"],\"WithDecryption\":true}");
+    cr_assert_not_null(strstr(es_buf_cstr(&T.out), "pw-1"));
+}
+
+Test(al_authz_seed, seed_policy_allows_exactly_its_reads)
+{
+    put_seed_policy(true);
+    jok(SESSION, "AmazonSSM.GetParameters",
+        "{\"Names\":[\"/test/database_password\"],\"WithDecryption\":true}");
+    cr_assert_not_null(strstr(es_buf_cstr(&T.out), "\"pw-1\""));
+    jok(SESSION, "secretsmanager.GetSecretValue", "{\"SecretId\":\"%s\"}", secret_arn);
+    cr_assert_str_eq(es_json_get_str(T.resp, "SecretString"), "sk-1");
+    /* nothing else */
+    denied(SESSION, "AmazonSSM.GetParameters",
+           "User: " SESSION " is not authorized to perform: ssm:GetParameters on resource: "
+           "arn:aws:ssm:us-east-2:123456789012:parameter/test/other because",
+           "{\"Names\":[\"/test/other\"],\"WithDecryption\":true}");
+    denied(SESSION, "AmazonSSM.GetParameter",
+           "User: " SESSION
+           " is not authorized to perform: ssm:GetParameter on resource: " PARAM_ARN,
+           "{\"Name\":\"/test/database_password\",\"WithDecryption\":true}");
+    denied(SESSION, "AmazonSSM.PutParameter",
+           "User: " SESSION
+           " is not authorized to perform: ssm:PutParameter on resource: " PARAM_ARN,
+           "{\"Name\":\"/test/database_password\",\"Type\":\"String\",\"Value\":\"x\","
+           "\"Overwrite\":true}");
+    denied(SESSION, "secretsmanager.DescribeSecret",
+           "User: " SESSION " is not authorized to perform: secretsmanager:DescribeSecret",
+           "{\"SecretId\":\"test/api_key\"}");
+    denied(SESSION, "TrentService.Encrypt",
+           "User: " SESSION " is not authorized to perform: kms:Encrypt on resource: arn:aws:kms:",
+           "{\"KeyId\":\"alias/aws/ssm\",\"Plaintext\":\"eA==\"}");
+    /* KMS's own Decrypt of the key is granted by kms:Decrypt through the
+     * default key policy, without the relayed-service suffix on denials */
+    jok(ROOT, "TrentService.Encrypt", "{\"KeyId\":\"%s\",\"Plaintext\":\"eA==\"}", key_id);
+    char blob[1024];
+    snprintf(blob, sizeof blob, "%s", es_json_get_str(T.resp, "CiphertextBlob"));
+    jok(SESSION, "TrentService.Decrypt", "{\"CiphertextBlob\":\"%s\"}", blob);
+    qok("iam", "DeleteRolePolicy", "RoleName", "exec", "PolicyName", "secrets", NULL);
+    char body[1100], want[512];
+    snprintf(body, sizeof body, "{\"CiphertextBlob\":\"%s\"}", blob);
+    snprintf(want, sizeof want,
+             "User: " SESSION " is not authorized to perform: kms:Decrypt on resource: %s because "
+             "no identity-based policy allows the kms:Decrypt action",
+             key_arn);
+    denied(SESSION, "TrentService.Decrypt", want, body);
+    cr_assert_eq(strlen(T.err.message), strlen(want), "no relayed-service suffix: %s",
+                 T.err.message);
+}
+
+Test(al_authz_seed, customer_key_needs_kms_decrypt)
+{
+    put_seed_policy(false);
+    char want[512];
+    snprintf(want, sizeof want,
+             "User: " SESSION " is not authorized to perform: kms:Decrypt on resource: %s because "
+             "no identity-based policy allows the kms:Decrypt action (Service: AWSKMS; Status "
+             "Code: 400; Error Code: AccessDeniedException; Request ID: ",
+             key_arn);
+    denied(SESSION, "AmazonSSM.GetParameters", want,
+           "{\"Names\":[\"/test/database_password\"],\"WithDecryption\":true}");
+    cr_assert_null(strstr(T.err.message, "pw-1"));
+    denied(SESSION, "secretsmanager.GetSecretValue", want, "{\"SecretId\":\"test/api_key\"}");
+    /* without decryption the ciphertext is readable with ssm:GetParameters alone */
+    jok(SESSION, "AmazonSSM.GetParameters", "{\"Names\":[\"/test/database_password\"]}");
+    cr_assert_null(strstr(es_buf_cstr(&T.out), "pw-1"));
+}
+
+Test(al_authz_seed, aws_managed_key_needs_no_kms_grant)
+{
+    qok("iam", "PutRolePolicy", "RoleName", "exec", "PolicyName", "p", "PolicyDocument",
+        "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":"
+        "\"ssm:GetParameters\",\"Resource\":\"arn:aws:ssm:us-east-2:123456789012:parameter/test/"
+        "default_key\"}]}",
+        NULL);
+    jok(SESSION, "AmazonSSM.GetParameters",
+        "{\"Names\":[\"/test/default_key\"],\"WithDecryption\":true}");
+    cr_assert_not_null(strstr(es_buf_cstr(&T.out), "\"pw-3\""));
+}
+
+Test(al_authz_seed, explicit_deny_and_boundary)
+{
+    put_seed_policy(true);
+    qok("iam", "PutRolePolicy", "RoleName", "exec", "PolicyName", "deny", "PolicyDocument",
+        "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Deny\",\"Action\":"
+        "\"secretsmanager:*\",\"Resource\":\"*\"}]}",
+        NULL);
+    char want[512];
+    snprintf(want, sizeof want,
+             "User: " SESSION " is not authorized to perform: secretsmanager:GetSecretValue on "
+             "resource: %s with an explicit deny in an identity-based policy",
+             secret_arn);
+    denied(SESSION, "secretsmanager.GetSecretValue", want, "{\"SecretId\":\"test/api_key\"}");
+    qok("iam", "DeleteRolePolicy", "RoleName", "exec", "PolicyName", "deny", NULL);
+    jok(SESSION, "secretsmanager.GetSecretValue", "{\"SecretId\":\"test/api_key\"}");
+    /* a boundary that allows only SSM and KMS */
+    qok("iam", "CreatePolicy", "PolicyName", "boundary", "PolicyDocument",
+        "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":[\"ssm:*\","
+        "\"kms:*\"],\"Resource\":\"*\"}]}",
+        NULL);
+    qok("iam", "PutRolePermissionsBoundary", "RoleName", "exec", "PermissionsBoundary",
+        "arn:aws:iam::123456789012:policy/boundary", NULL);
+    snprintf(want, sizeof want,
+             "User: " SESSION " is not authorized to perform: secretsmanager:GetSecretValue on "
+             "resource: %s because no permissions boundary allows the "
+             "secretsmanager:GetSecretValue action",
+             secret_arn);
+    denied(SESSION, "secretsmanager.GetSecretValue", want, "{\"SecretId\":\"test/api_key\"}");
+    jok(SESSION, "AmazonSSM.GetParameters",
+        "{\"Names\":[\"/test/database_password\"],\"WithDecryption\":true}");
+}
+
+Test(al_authz_seed, conditions_see_the_principal)
+{
+    qok("iam", "PutRolePolicy", "RoleName", "exec", "PolicyName", "p", "PolicyDocument",
+        "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":"
+        "\"ssm:GetParameters\",\"Resource\":\"*\",\"Condition\":{\"ArnEquals\":{"
+        "\"aws:PrincipalArn\":\"arn:aws:iam::123456789012:role/exec\"},\"StringEquals\":{"
+        "\"aws:PrincipalType\":\"AssumedRole\"}}}]}",
+        NULL);
+    jok(SESSION, "AmazonSSM.GetParameters", "{\"Names\":[\"/test/default_key\"]}");
+    qok("iam", "PutRolePolicy", "RoleName", "exec", "PolicyName", "p", "PolicyDocument",
+        "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":"
+        "\"ssm:GetParameters\",\"Resource\":\"*\",\"Condition\":{\"ArnEquals\":{"
+        "\"aws:PrincipalArn\":\"arn:aws:iam::123456789012:role/other\"}}}]}",
+        NULL);
+    cr_assert_eq(jcall(SESSION, "AmazonSSM.GetParameters", "{\"Names\":[\"/test/default_key\"]}"),
+                 400);
+}
+
+Test(al_authz_seed, unknown_principals_and_deleted_roles)
+{
+    denied("arn:aws:iam::123456789012:user/tester", "AmazonSSM.GetParameters",
+           "User: arn:aws:iam::123456789012:user/tester is not authorized",
+           "{\"Names\":[\"/test/default_key\"]}");
+    denied("arn:aws:iam::210987654321:root", "AmazonSSM.GetParameters",
+           "User: arn:aws:iam::210987654321:root is not authorized",
+           "{\"Names\":[\"/test/default_key\"]}");
+    put_seed_policy(true);
+    jok(SESSION, "AmazonSSM.GetParameters", "{\"Names\":[\"/test/database_password\"]}");
+    qok("iam", "DeleteRolePolicy", "RoleName", "exec", "PolicyName", "secrets", NULL);
+    qok("iam", "DetachRolePolicy", "RoleName", "exec", "PolicyArn", EXEC_POLICY_ARN, NULL);
+    qok("iam", "DeleteRole", "RoleName", "exec", NULL);
+    /* a session of a deleted role holds nothing */
+    cr_assert_eq(
+        jcall(SESSION, "AmazonSSM.GetParameters", "{\"Names\":[\"/test/database_password\"]}"),
+        400);
+}
+
+Test(al_authz, root_may_do_everything)
+{
+    al_authz_install(T.ctx);
+    char why[512];
+    cr_assert_eq(al_authz_check(T.ctx, ROOT, "ssm:PutParameter",
+                                "arn:aws:ssm:us-east-2:123456789012:parameter/x", why, sizeof why),
+                 0);
+    cr_assert_eq(al_authz_check(T.ctx, ROOT, "kms:Decrypt",
+                                "arn:aws:kms:us-east-2:123456789012:key/abc", why, sizeof why),
+                 0);
+    cr_assert_eq(al_authz_check(T.ctx, SESSION, "kms:Decrypt",
+                                "arn:aws:kms:us-east-2:123456789012:key/abc", why, sizeof why),
+                 -EACCES);
+    cr_assert_eq(al_authz_check(T.ctx, NULL, "ssm:GetParameters", "*", why, sizeof why), -EACCES);
+}
+
+Test(al_authz_seed, secret_resource_policies)
+{
+    jok(ROOT, "secretsmanager.CreateSecret", "{\"Name\":\"shared\",\"SecretString\":\"sh-1\"}");
+    char arn[256];
+    snprintf(arn, sizeof arn, "%s", es_json_get_str(T.resp, "ARN"));
+    char want[512];
+    snprintf(want, sizeof want,
+             "User: " SESSION " is not authorized to perform: secretsmanager:GetSecretValue on "
+             "resource: %s because no identity-based policy allows",
+             arn);
+    denied(SESSION, "secretsmanager.GetSecretValue", want, "{\"SecretId\":\"shared\"}");
+    /* a resource policy naming the role grants its sessions */
+    jok(ROOT, "secretsmanager.PutResourcePolicy",
+        "{\"SecretId\":\"shared\",\"ResourcePolicy\":\"{\\\"Version\\\":\\\"2012-10-17\\\","
+        "\\\"Statement\\\":[{\\\"Effect\\\":\\\"Allow\\\",\\\"Principal\\\":{\\\"AWS\\\":"
+        "\\\"arn:aws:iam::123456789012:role/exec\\\"},\\\"Action\\\":\\\"secretsmanager:"
+        "GetSecretValue\\\",\\\"Resource\\\":\\\"*\\\"}]}\"}");
+    cr_assert_str_eq(jstr(T.resp, "ARN"), arn);
+    cr_assert_str_eq(jstr(T.resp, "Name"), "shared");
+    jok(SESSION, "secretsmanager.GetSecretValue", "{\"SecretId\":\"shared\"}");
+    cr_assert_str_eq(jstr(T.resp, "SecretString"), "sh-1");
+    jok(ROOT, "secretsmanager.GetResourcePolicy", "{\"SecretId\":\"%s\"}", arn);
+    cr_assert_not_null(strstr(jstr(T.resp, "ResourcePolicy"), "role/exec"));
+    /* a Deny in it stops even the administrator */
+    jok(ROOT, "secretsmanager.PutResourcePolicy",
+        "{\"SecretId\":\"shared\",\"ResourcePolicy\":\"{\\\"Version\\\":\\\"2012-10-17\\\","
+        "\\\"Statement\\\":[{\\\"Effect\\\":\\\"Deny\\\",\\\"Principal\\\":\\\"*\\\","
+        "\\\"Action\\\":"
+        "\\\"secretsmanager:GetSecretValue\\\",\\\"Resource\\\":\\\"*\\\"}]}\"}");
+    snprintf(want, sizeof want,
+             "User: " ROOT " is not authorized to perform: secretsmanager:GetSecretValue on "
+             "resource: %s with an explicit deny in a resource-based policy",
+             arn);
+    denied(ROOT, "secretsmanager.GetSecretValue", want, "{\"SecretId\":\"shared\"}");
+    jok(ROOT, "secretsmanager.DeleteResourcePolicy", "{\"SecretId\":\"shared\"}");
+    jok(ROOT, "secretsmanager.GetResourcePolicy", "{\"SecretId\":\"shared\"}");
+    cr_assert_null(es_json_get(T.resp, "ResourcePolicy"));
+    jok(ROOT, "secretsmanager.GetSecretValue", "{\"SecretId\":\"shared\"}");
+    denied(SESSION, "secretsmanager.GetSecretValue", "User: " SESSION, "{\"SecretId\":\"shared\"}");
+    /* errors */
+    cr_assert_eq(jcall(ROOT, "secretsmanager.PutResourcePolicy",
+                       "{\"SecretId\":\"shared\",\"ResourcePolicy\":\"{\\\"Statement\\\":[{"
+                       "\\\"Effect\\\":\\\"Allow\\\",\\\"Action\\\":\\\"*\\\",\\\"Resource\\\":"
+                       "\\\"*\\\"}]}\"}"),
+                 400);
+    cr_assert_str_eq(T.err.code, "MalformedPolicyDocumentException");
+    cr_assert_eq(jcall(ROOT, "secretsmanager.PutResourcePolicy",
+                       "{\"SecretId\":\"shared\",\"BlockPublicPolicy\":true,\"ResourcePolicy\":"
+                       "\"{\\\"Version\\\":\\\"2012-10-17\\\",\\\"Statement\\\":[{\\\"Effect\\\":"
+                       "\\\"Allow\\\",\\\"Principal\\\":{\\\"AWS\\\":\\\"*\\\"},\\\"Action\\\":"
+                       "\\\"secretsmanager:*\\\",\\\"Resource\\\":\\\"*\\\"}]}\"}"),
+                 400);
+    cr_assert_str_eq(T.err.code, "PublicPolicyException");
+    cr_assert_eq(jcall(ROOT, "secretsmanager.GetResourcePolicy", "{\"SecretId\":\"nope\"}"), 400);
+    cr_assert_str_eq(T.err.code, "ResourceNotFoundException");
+    denied(SESSION, "secretsmanager.PutResourcePolicy",
+           "User: " SESSION " is not authorized to perform: secretsmanager:PutResourcePolicy",
+           "{\"SecretId\":\"shared\",\"ResourcePolicy\":\"{}\"}");
+}
+
+Test(al_authz_seed, a_deleted_boundary_allows_nothing)
+{
+    put_seed_policy(true);
+    qok("iam", "CreatePolicy", "PolicyName", "b", "PolicyDocument",
+        "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"*\","
+        "\"Resource\":\"*\"}]}",
+        NULL);
+    qok("iam", "PutRolePermissionsBoundary", "RoleName", "exec", "PermissionsBoundary",
+        "arn:aws:iam::123456789012:policy/b", NULL);
+    jok(SESSION, "AmazonSSM.GetParameters", "{\"Names\":[\"/test/database_password\"]}");
+    qok("iam", "DeletePolicy", "PolicyArn", "arn:aws:iam::123456789012:policy/b", NULL);
+    denied(SESSION, "AmazonSSM.GetParameters",
+           "User: " SESSION
+           " is not authorized to perform: ssm:GetParameters on resource: " PARAM_ARN
+           " because no permissions boundary allows the ssm:GetParameters action",
+           "{\"Names\":[\"/test/database_password\"]}");
+}
+
+static void put_key_policy(const char *stmts, bool bypass, int want_status)
+{
+    char body[2048], esc[1600];
+    size_t j = 0;
+    for (const char *p = stmts; *p && j + 2 < sizeof esc; p++) {
+        if (*p == '"')
+            esc[j++] = '\\';
+        esc[j++] = *p;
+    }
+    esc[j] = 0;
+    snprintf(body, sizeof body,
+             "{\"KeyId\":\"%s\",\"PolicyName\":\"default\",\"BypassPolicyLockoutSafetyCheck\":%s,"
+             "\"Policy\":\"{\\\"Version\\\":\\\"2012-10-17\\\",\\\"Statement\\\":[%s]}\"}",
+             key_id, bypass ? "true" : "false", esc);
+    int st = jcall(ROOT, "TrentService.PutKeyPolicy", "%s", body);
+    cr_assert_eq(st, want_status, "%d %s: %s", st, T.err.code, T.err.message);
+}
+
+Test(al_authz_seed, key_policies)
+{
+    put_seed_policy(true);
+    jok(ROOT, "TrentService.GetKeyPolicy", "{\"KeyId\":\"%s\",\"PolicyName\":\"default\"}", key_id);
+    cr_assert_not_null(strstr(jstr(T.resp, "Policy"), "\"arn:aws:iam::123456789012:root\""));
+    jok(ROOT, "TrentService.ListKeyPolicies", "{\"KeyId\":\"%s\"}", key_id);
+    /* default policy: the role's kms:Decrypt grant counts */
+    jok(SESSION, "AmazonSSM.GetParameters",
+        "{\"Names\":[\"/test/database_password\"],\"WithDecryption\":true}");
+    /* a key policy that no longer delegates kms:Decrypt to the account */
+    put_key_policy("{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"arn:aws:iam::123456789012:"
+                   "root\"},\"Action\":[\"kms:PutKeyPolicy\",\"kms:GetKeyPolicy\"],"
+                   "\"Resource\":\"*\"}",
+                   false, 0);
+    char want[512];
+    snprintf(want, sizeof want,
+             "User: " SESSION " is not authorized to perform: kms:Decrypt on resource: %s because "
+             "no resource-based policy allows the kms:Decrypt action",
+             key_arn);
+    denied(SESSION, "AmazonSSM.GetParameters", want,
+           "{\"Names\":[\"/test/database_password\"],\"WithDecryption\":true}");
+    /* naming the role directly grants without the account's IAM policies */
+    qok("iam", "DeleteRolePolicy", "RoleName", "exec", "PolicyName", "secrets", NULL);
+    qok("iam", "PutRolePolicy", "RoleName", "exec", "PolicyName", "ssm-only", "PolicyDocument",
+        "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":"
+        "\"ssm:GetParameters\",\"Resource\":\"*\"}]}",
+        NULL);
+    put_key_policy("{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"arn:aws:iam::123456789012:"
+                   "root\"},\"Action\":\"kms:*\",\"Resource\":\"*\",\"Condition\":{"
+                   "\"StringEquals\":{\"aws:PrincipalType\":\"Account\"}}},{\"Effect\":\"Allow\","
+                   "\"Principal\":{\"AWS\":\"arn:aws:iam::123456789012:role/exec\"},\"Action\":"
+                   "\"kms:Decrypt\",\"Resource\":\"*\"}",
+                   false, 0);
+    jok(SESSION, "AmazonSSM.GetParameters",
+        "{\"Names\":[\"/test/database_password\"],\"WithDecryption\":true}");
+    cr_assert_not_null(strstr(es_buf_cstr(&T.out), "\"pw-1\""));
+    /* errors */
+    put_key_policy("{\"Effect\":\"Allow\",\"Action\":\"kms:*\",\"Resource\":\"*\"}", true, 400);
+    cr_assert_str_eq(T.err.code, "MalformedPolicyDocumentException", "no Principal");
+    cr_assert_eq(
+        jcall(ROOT, "TrentService.PutKeyPolicy",
+              "{\"KeyId\":\"alias/aws/ssm\",\"PolicyName\":\"default\",\"Policy\":\"{}\"}"),
+        400);
+    cr_assert_eq(jcall(ROOT, "TrentService.GetKeyPolicy",
+                       "{\"KeyId\":\"alias/aws/ssm\",\"PolicyName\":\"other\"}"),
+                 400);
+    cr_assert_str_eq(T.err.code, "NotFoundException");
+    /* the lockout safety check */
+    const char *lockout =
+        "{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"arn:aws:iam::"
+        "123456789012:role/exec\"},\"Action\":\"kms:Decrypt\",\"Resource\":\"*\"}";
+    put_key_policy(lockout, false, 400);
+    cr_assert_str_eq(T.err.code, "MalformedPolicyDocumentException");
+    cr_assert_str_eq(T.err.message, "The new key policy will not allow you to update the key "
+                                    "policy in the future.");
+    put_key_policy(lockout, true, 0);
+    cr_assert_eq(jcall(ROOT, "TrentService.GetKeyPolicy", "{\"KeyId\":\"%s\"}", key_id), 400);
+    cr_assert_str_eq(T.err.code, "AccessDeniedException");
+}
+
+Test(al_authz_seed, kms_via_service_condition)
+{
+    /* kms:Decrypt only when SSM uses the key: the common execution-role pattern */
+    char doc[2048];
+    snprintf(doc, sizeof doc,
+             "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":"
+             "\"ssm:GetParameters\",\"Resource\":\"%s\"},{\"Effect\":\"Allow\",\"Action\":"
+             "\"kms:Decrypt\",\"Resource\":\"%s\",\"Condition\":{\"StringEquals\":{"
+             "\"kms:ViaService\":\"ssm.us-east-2.amazonaws.com\",\"kms:CallerAccount\":"
+             "\"123456789012\"}}}]}",
+             PARAM_ARN, key_arn);
+    qok("iam", "PutRolePolicy", "RoleName", "exec", "PolicyName", "via", "PolicyDocument", doc,
+        NULL);
+    jok(SESSION, "AmazonSSM.GetParameters",
+        "{\"Names\":[\"/test/database_password\"],\"WithDecryption\":true}");
+    cr_assert_not_null(strstr(es_buf_cstr(&T.out), "\"pw-1\""));
+    /* the same key directly, or through Secrets Manager: not via SSM */
+    jok(ROOT, "TrentService.Encrypt", "{\"KeyId\":\"%s\",\"Plaintext\":\"eA==\"}", key_id);
+    char body[1100];
+    snprintf(body, sizeof body, "{\"CiphertextBlob\":\"%s\"}",
+             es_json_get_str(T.resp, "CiphertextBlob"));
+    denied(SESSION, "TrentService.Decrypt",
+           "User: " SESSION " is not authorized to perform: kms:Decrypt", body);
+    qok("iam", "PutRolePolicy", "RoleName", "exec", "PolicyName", "sm", "PolicyDocument",
+        "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":"
+        "\"secretsmanager:GetSecretValue\",\"Resource\":\"*\"}]}",
+        NULL);
+    denied(SESSION, "secretsmanager.GetSecretValue",
+           "User: " SESSION " is not authorized to perform: kms:Decrypt",
+           "{\"SecretId\":\"test/api_key\"}");
+}
+
+/* S6: a Parameter Store reference to a secret needs secretsmanager:GetSecretValue (and
+ * kms:Decrypt for its customer key) */
+Test(al_authz_seed, secret_through_a_parameter_reference)
+{
+    const char *body =
+        "{\"Names\":[\"/aws/reference/secretsmanager/test/api_key\"],\"WithDecryption\":true}";
+    char want[512];
+    snprintf(want, sizeof want,
+             "User: " SESSION " is not authorized to perform: secretsmanager:GetSecretValue on "
+             "resource: %s because no identity-based policy allows",
+             secret_arn);
+    denied(SESSION, "AmazonSSM.GetParameters", want, body);
+    put_seed_policy(true);
+    jok(SESSION, "AmazonSSM.GetParameters", "%s", body);
+    cr_assert_not_null(strstr(es_buf_cstr(&T.out), "\"sk-1\""));
+    put_seed_policy(false);
+    denied(SESSION, "AmazonSSM.GetParameters",
+           "User: " SESSION " is not authorized to perform: kms:Decrypt on resource: ", body);
+}
