@@ -5,10 +5,11 @@
  * (aws/local) behind its loopback listener (al_server, its own temporary
  * state directory), the AWS client pointed at it (SSM and Secrets Manager
  * endpoint overrides), the resolver, the task store, the Docker client and
- * the engine. main has no embedded STS yet (branch embedded-iam), and the
- * resolver always asks STS AssumeRole for the execution role: STS alone is
- * tests/aws_fake.py, answering the embedded store's administrator key
- * (--assume-role-keys). Role credentials are cached, so STS is asked once.
+ * the engine. As the daemon in embedded mode: the authorisation hook is
+ * installed, the execution role is an embedded IAM role (ECS trust, an
+ * inline policy for the parameters), the resolver assumes it through the
+ * embedded STS with the administrator's key and reads as the session.
+ * Role credentials are cached, so STS is asked once.
  *
  * The task: one container (local/busybox:latest, sleep), 10 secrets from 10
  * SecureString parameters. The floor: dk_container_create_json with the
@@ -27,13 +28,13 @@
  * tests/harness/dockerd.sh with ES_TEST_DOCKER_ROOT=/tmp/es-bench-docker).
  * Argument: N (default 30). */
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
@@ -41,7 +42,9 @@
 #include "agent/engine.h"
 #include "agent/inject.h"
 #include "aws/local/auth.h"
+#include "aws/local/authz.h"
 #include "aws/local/local.h"
+#include "aws/local/query.h"
 #include "aws/local/server.h"
 #include "common/alloc.h"
 #include "common/log.h"
@@ -67,8 +70,8 @@ static ag_resolver *resolver;
 static ag_store *store;
 static dk_client *docker;
 static ag_engine *engine;
-static pid_t fake_pid;
-static char fake_base[64];
+static char *admin_secret;
+static char admin_akid[AL_AKID_LEN + 1];
 static const uint8_t fp_key[32] = {7};
 static char values[N_SECRETS][48]; /* the plaintext values (the floor injects them too) */
 static int64_t td_revision;
@@ -130,6 +133,20 @@ static bool wait_until(const size_t *counter, size_t want, int seconds)
     uv_close((uv_handle_t *)&tick, NULL);
     uv_run(&loop, UV_RUN_NOWAIT);
     return *counter >= want;
+}
+
+/* Until n_running reaches running or n_failed reaches failed. */
+static bool wait_until_either(size_t running, size_t failed, int seconds)
+{
+    uv_timer_t tick;
+    uv_timer_init(&loop, &tick);
+    uv_timer_start(&tick, on_tick, 20, 20);
+    uint64_t end = uv_now(&loop) + (uint64_t)seconds * 1000;
+    while (n_running < running && n_failed < failed && uv_now(&loop) < end)
+        uv_run(&loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&tick, NULL);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    return n_running >= running;
 }
 
 static void idle_ms(uint64_t ms)
@@ -329,39 +346,31 @@ static void die(const char *what)
     exit(1);
 }
 
-static void fake_start(void)
+#define ROOT "arn:aws:iam::123456789012:root"
+
+/* One IAM/STS query-protocol call as the administrator; dies on failure. */
+static void iam(const char *action, ...)
 {
-    int fds[2];
-    char keys[160];
-    snprintf(keys, sizeof keys, "%s/%s", store_dir, AL_CREDENTIALS_FILE);
-    if (pipe(fds) != 0)
-        die("pipe");
-    pid_t pid = fork();
-    if (pid < 0)
-        die("fork");
-    if (pid == 0) {
-        dup2(fds[1], 1);
-        close(fds[0]);
-        close(fds[1]);
-        execl("/usr/bin/python3", "python3", ES_SOURCE_DIR "/tests/aws_fake.py", "--secret",
-              "AKIDBENCHHOST=BENCHHOSTSECRET", "--assume-role-keys", keys, (char *)NULL);
-        _exit(127);
+    es_buf body, out;
+    es_buf_init(&body, 1u << 16);
+    es_buf_init(&out, 1u << 16);
+    aw_form_append(&body, "Action", action);
+    aw_form_append(&body, "Version", "2010-05-08");
+    va_list ap;
+    va_start(ap, action);
+    const char *k;
+    while ((k = va_arg(ap, const char *))) {
+        const char *v = va_arg(ap, const char *);
+        aw_form_append(&body, k, v);
     }
-    close(fds[1]);
-    char line[32] = {0};
-    size_t got = 0;
-    while (got < sizeof line - 1) {
-        ssize_t r = read(fds[0], line + got, 1);
-        if (r <= 0 || line[got] == '\n')
-            break;
-        got++;
+    va_end(ap);
+    al_error e;
+    if (al_query_dispatch(al, "iam", ROOT, body.data, body.len, &out, &e) < 0) {
+        fprintf(stderr, "iam %s: %s %s\n", action, e.code, e.message);
+        exit(1);
     }
-    close(fds[0]);
-    fake_pid = pid;
-    int port = (int)strtol(line, NULL, 10);
-    if (port <= 0)
-        die("tests/aws_fake.py did not start");
-    snprintf(fake_base, sizeof fake_base, "http://127.0.0.1:%d", port);
+    es_buf_free(&body);
+    es_buf_free(&out);
 }
 
 static void setup(const char *docker_host)
@@ -375,10 +384,22 @@ static void setup(const char *docker_host)
         die("mkdir");
     char err[256];
     al_options o = {.state_dir = store_dir, .region = "us-east-1", .account = "123456789012"};
-    char akid[AL_AKID_LEN + 1];
     if (al_open(&o, &al, err, sizeof err) < 0 ||
-        al_admin_init(al, store_dir, akid, err, sizeof err) < 0)
+        al_admin_init(al, store_dir, admin_akid, err, sizeof err) < 0)
         die(err);
+    if (al_admin_credentials(al, admin_akid, &admin_secret) < 0)
+        die("administrator key");
+    al_authz_install(al);
+    iam("CreateRole", "RoleName", "ecsTaskExecutionRole", "AssumeRolePolicyDocument",
+        "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{"
+        "\"Service\":\"ecs-tasks.amazonaws.com\"},\"Action\":\"sts:AssumeRole\"}]}",
+        NULL);
+    iam("PutRolePolicy", "RoleName", "ecsTaskExecutionRole", "PolicyName", "secrets",
+        "PolicyDocument",
+        "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":["
+        "\"ssm:GetParameters\",\"kms:Decrypt\"],\"Resource\":[\"arn:aws:ssm:us-east-1:"
+        "123456789012:parameter/bench/engine/*\",\"arn:aws:kms:us-east-1:123456789012:key/*\"]}]}",
+        NULL);
     for (int i = 0; i < N_SECRETS; i++) {
         unsigned char rnd[12];
         es_random_bytes(rnd, sizeof rnd);
@@ -393,7 +414,7 @@ static void setup(const char *docker_host)
         es_buf out;
         es_buf_init(&out, 1 << 16);
         al_error e;
-        if (al_dispatch(al, "AmazonSSM.PutParameter", NULL, body, strlen(body), &out, &e) < 0)
+        if (al_dispatch(al, "AmazonSSM.PutParameter", ROOT, body, strlen(body), &out, &e) < 0)
             die(e.message);
         es_buf_free(&out);
         es_wipe(body, sizeof body);
@@ -402,17 +423,15 @@ static void setup(const char *docker_host)
         die("listener");
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d", al_server_port(srv));
-    fake_start();
 
     if (ag_store_open(agent_dir, &store, err, sizeof err) < 0)
         die(err);
     aw_client_config cc = {.region = "us-east-1"};
-    cc.endpoint_override[AW_SVC_SSM] = url;
-    cc.endpoint_override[AW_SVC_SECRETSMANAGER] = url;
-    cc.endpoint_override[AW_SVC_STS] = fake_base;
+    for (int k = 0; k < AW_SVC_COUNT; k++) /* as the agent in embedded mode */
+        cc.endpoint_override[k] = url;
     if (aw_client_create(&loop, &cc, &awc) < 0)
         die("aw_client_create");
-    aw_creds_config pc = {.access_key_id = "AKIDBENCHHOST", .secret_access_key = "BENCHHOSTSECRET"};
+    aw_creds_config pc = {.access_key_id = admin_akid, .secret_access_key = admin_secret};
     if (aw_creds_create(awc, &pc, &creds) < 0)
         die("aw_creds_create");
     ag_resolver_config rc = {.client = awc,
@@ -476,10 +495,7 @@ static void teardown(void)
     al_close(al);
     if (uv_loop_close(&loop) != 0)
         fprintf(stderr, "bench_engine: a handle was left open\n");
-    if (fake_pid > 0) {
-        kill(fake_pid, SIGTERM);
-        waitpid(fake_pid, NULL, 0);
-    }
+    es_free_secret_str(admin_secret);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
@@ -512,16 +528,16 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     setenv("no_proxy", "127.0.0.1,localhost", 1);
     es_log_init();
-    es_log_set_level(ES_LOG_NOTICE); /* the engine's per-task info lines off */
+    es_log_set_level(getenv("ES_BENCH_DEBUG") ? ES_LOG_DEBUG : ES_LOG_NOTICE);
     const char *host = getenv("ES_BENCH_DOCKER_HOST");
     if (!host || !*host)
         host = "unix:///tmp/es-bench-docker/docker.sock";
     setup(host);
     printf("== issue 7: RunTask -> RUNNING, 1 container, %d SecureString secrets; docker %s\n",
            N_SECRETS, host);
-    printf("   embedded SSM on %s (in-process listener); STS: tests/aws_fake.py stand-in at %s "
-           "(main has no embedded STS; AssumeRole answers the store's admin key, cached)\n",
-           "127.0.0.1", fake_base);
+    printf("   embedded SSM, KMS and STS on 127.0.0.1:%d (in-process listener, authorisation hook "
+           "on); the execution role assumed with the administrator's key, cached\n",
+           al_server_port(srv));
 
     ag_taskdef *td = NULL;
     if (ag_store_taskdef_get(store, "bench", td_revision, &td) < 0)
@@ -541,7 +557,7 @@ int main(int argc, char **argv)
                 size_t fails = n_failed;
                 if (run_tasks(1, now_ns()) < 0)
                     die("RunTask");
-                if (!wait_until(&n_running, want, 60) || n_failed != fails) {
+                if (!wait_until_either(want, fails + 1, 60) || n_failed != fails) {
                     fprintf(stderr, "task did not reach RUNNING: %s\n", first_failure);
                     seq_failures++;
                     continue;
@@ -602,7 +618,7 @@ int main(int argc, char **argv)
         if (run_tasks(BURST_COUNT, t0) < 0)
             die("RunTask (burst)");
     uint64_t t_api = now_ns();
-    bool all = wait_until(&n_running, want, 300);
+    bool all = wait_until_either(want, fails + BURST, 300) && n_running >= want;
     uint64_t t_all = now_ns();
     ag_resolver_get_stats(resolver, &rs1);
     al_server_get_stats(srv, &ss1);

@@ -14,7 +14,10 @@
 # Figures only: this is not a test (shared machine, noisy).
 #
 # Usage: bench/embedded_vs_nginx.sh [BUILD_DIR]   (default build-rel)
-# Env: WRK_THREADS (1), WRK_CONNS (8), WRK_SECONDS (10), NGINX_WORKERS (1), PUTS (2000).
+# Env: WRK_THREADS (1), WRK_CONNS (8), WRK_SECONDS (10), NGINX_WORKERS (1), PUTS (2000),
+#      ES_BENCH_DOCKER_ROOT (/tmp/es-bench-docker): the daemon is ready only once Docker answers;
+#      a private dockerd is started there (tests/harness/dockerd.sh) if none answers, and stopped
+#      at the end.
 #
 # The replayed request (its Authorization header) is written to a 0600 Lua file in a 0700
 # temporary directory for wrk, and removed at exit; it is signed with the throwaway
@@ -46,6 +49,13 @@ if ! command -v wrk >/dev/null || ! command -v nginx >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk nginx-light >/dev/null
 fi
 
+DOCKER_ROOT=${ES_BENCH_DOCKER_ROOT:-/tmp/es-bench-docker}
+DOCKERD_STARTED=
+if ! ES_TEST_DOCKER_ROOT=$DOCKER_ROOT "$SRC/tests/harness/dockerd.sh" status >/dev/null 2>&1; then
+  ES_TEST_DOCKER_ROOT=$DOCKER_ROOT "$SRC/tests/harness/dockerd.sh" start >/dev/null
+  DOCKERD_STARTED=1
+fi
+
 WORK=$(mktemp -d /tmp/es-bench-nginx-XXXXXX)
 chmod 700 "$WORK"
 STATE=$WORK/state
@@ -55,6 +65,7 @@ cleanup() {
   [[ -n $AGENT_PID ]] && kill -TERM "$AGENT_PID" 2>/dev/null && wait "$AGENT_PID" 2>/dev/null || true
   [[ -n $NGX_PID ]] && kill -QUIT "$NGX_PID" 2>/dev/null && wait "$NGX_PID" 2>/dev/null || true
   rm -rf "$WORK"
+  [[ -n $DOCKERD_STARTED ]] && ES_TEST_DOCKER_ROOT=$DOCKER_ROOT "$SRC/tests/harness/dockerd.sh" stop >/dev/null || true
 }
 trap cleanup EXIT
 
@@ -68,9 +79,10 @@ export AWS_EC2_METADATA_DISABLED=true AWS_PAGER= AWS_MAX_ATTEMPTS=1 no_proxy=127
 export AWS_SHARED_CREDENTIALS_FILE=$STATE/aws-credentials AWS_CONFIG_FILE=$STATE/aws-config
 
 "$AGENT" --state-dir "$STATE" --listen "127.0.0.1:$PORT" --region us-east-1 --log-level notice \
+  --docker-host "unix://$DOCKER_ROOT/docker.sock" \
   >"$WORK/agent.log" 2>&1 &
 AGENT_PID=$!
-for ((i = 0; i < 100; i++)); do
+for ((i = 0; i < 300; i++)); do
   grep -q "ready: " "$WORK/agent.log" && break
   kill -0 "$AGENT_PID" 2>/dev/null || { cat "$WORK/agent.log" >&2; exit 1; }
   sleep 0.1
