@@ -12,6 +12,7 @@
 #include "agent/api_tasks.h"
 #include "agent/engine.h"
 #include "agent/metrics.h"
+#include "agent/preflight.h"
 #include "agent/resolve.h"
 #include "agent/store.h"
 #include "aws/client.h"
@@ -42,6 +43,7 @@ struct ag_agent {
     aw_client *aws;
     aw_creds *creds;
     uint8_t fp_key[AG_FINGERPRINT_KEY_LEN];
+    ag_preflight *preflight; /* NULL when turned off */
     ag_resolver *resolver;
     ag_metrics *metrics;
     ag_engine *engine;
@@ -85,6 +87,8 @@ static void client_closed(void *arg)
     ag_agent *a = arg;
     ag_resolver_free(a->resolver);
     a->resolver = NULL;
+    ag_preflight_free(a->preflight);
+    a->preflight = NULL;
     if (a->docker) {
         dk_client_free(a->docker);
         a->docker = NULL;
@@ -431,7 +435,21 @@ int ag_agent_start(ag_daemon *d, const char *running_status)
         es_err("fingerprint key %s/%s: %s", dir, AG_FINGERPRINT_KEY_FILE, strerror(-r));
         return r;
     }
+    if (strcmp(cf_get(cfg, CF_PREFLIGHT), "off") != 0) {
+        /* embedded: decided in-process against the embedded IAM; aws mode:
+         * iam:SimulatePrincipalPolicy with the host's credentials */
+        ag_preflight_config pc = {.client = a->aws,
+                                  .creds = a->creds,
+                                  .embedded = a->embedded ? a->al : NULL,
+                                  .region = cf_get(cfg, CF_REGION),
+                                  .account = cf_get(cfg, CF_ACCOUNT_ID)};
+        if ((r = ag_preflight_create(&pc, &a->preflight)) < 0) {
+            es_err("execution role preflight: %s", strerror(-r));
+            return r;
+        }
+    }
     ag_resolver_config rc = {.client = a->aws,
+                             .preflight = a->preflight,
                              .creds = a->creds,
                              .region = cf_get(cfg, CF_REGION),
                              .fp_key = a->fp_key,

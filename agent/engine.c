@@ -67,7 +67,7 @@ struct ag_engine {
         void *arg;
     } observers[MAX_OBSERVERS];
     size_t nobservers;
-    ag_series *m_launched, *m_failed, *m_launch_seconds, *m_events;
+    ag_series *m_launched, *m_failed, *m_launch_seconds, *m_resolve_seconds, *m_events;
 };
 
 static void advance(etask *et);
@@ -211,6 +211,9 @@ static void on_resolved(void *arg, ag_resolution *res, const char *reason)
         ag_resolution_free(res);
         return;
     }
+    if (et->launch_started_ms)
+        ag_series_observe(et->e->m_resolve_seconds,
+                          (double)(uv_now(et->e->loop) - et->launch_started_ms) / 1000.0);
     if (!res) {
         fail_launch(et, reason ? reason : "ResourceInitializationError: unknown failure");
         advance(et);
@@ -960,6 +963,10 @@ int ag_engine_create(const ag_engine_config *cfg, ag_engine **out)
         e->m_launch_seconds =
             ag_metrics_series(cfg->metrics, AG_METRIC_HISTOGRAM, "ecs_agent_task_launch_seconds",
                               "From RunTask to RUNNING, secrets resolution included.", NULL, b, 9);
+        e->m_resolve_seconds = ag_metrics_series(
+            cfg->metrics, AG_METRIC_HISTOGRAM, "ecs_agent_secrets_resolve_seconds",
+            "From RunTask to every secret of the task fetched (or the resolution failed).", NULL, b,
+            9);
         e->m_events =
             ag_metrics_series(cfg->metrics, AG_METRIC_COUNTER, "ecs_agent_docker_events_total",
                               "Docker events seen for the agent's containers.", NULL, NULL, 0);

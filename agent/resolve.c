@@ -15,6 +15,7 @@
 struct ag_resolver {
     aw_client *client;
     aw_creds *creds;
+    ag_preflight *preflight; /* NULL: none */
     char *region;
     uint8_t *fp_key;
     size_t fp_key_len;
@@ -96,6 +97,7 @@ int ag_resolver_create(const ag_resolver_config *cfg, ag_resolver **out)
         return -ENOMEM;
     r->client = cfg->client;
     r->creds = cfg->creds;
+    r->preflight = cfg->preflight;
     r->now = cfg->now ? cfg->now : default_now;
     r->region = es_strdup(cfg->region);
     r->fp_key = es_malloc(cfg->fp_key_len);
@@ -476,6 +478,23 @@ static void on_creds(void *arg, const aw_error *err, const aw_credentials *creds
     start_fetches(o);
 }
 
+static void assume_role(op *o);
+
+/* The execution role's permissions were checked (preflight.h): a task
+ * missing some stops here, before any credential or value is asked for. */
+static void on_preflight(void *arg, ag_pf_outcome outcome, const char *reason)
+{
+    op *o = arg;
+    if (outcome == AG_PF_MISSING) {
+        o->r->stats.preflight_denied++;
+        ag_reason_clip(o->reason, sizeof o->reason, reason);
+        o->failed = true;
+        schedule_finish(o);
+        return;
+    }
+    assume_role(o);
+}
+
 /* ---- planning ---- */
 
 static int add_item(op *o, size_t container, ag_secret_target target, const ag_secret_ref *ref,
@@ -672,7 +691,20 @@ int ag_resolve_start(ag_resolver *r, const ag_taskdef *td, ag_resolve_cb cb, voi
         schedule_finish(o);
         return 0;
     }
-    rc = aw_creds_assume_role(r->creds, td->execution_role_arn, on_creds, o);
+    if (r->preflight) {
+        rc = ag_preflight_start(r->preflight, td, td->execution_role_arn, on_preflight, o);
+        if (rc == 0)
+            return 0;
+        /* could not even start: left to the fetch, as a skipped preflight */
+    }
+    assume_role(o);
+    return 0;
+}
+
+static void assume_role(op *o)
+{
+    const ag_taskdef *td = o->td;
+    int rc = aw_creds_assume_role(o->r->creds, td->execution_role_arn, on_creds, o);
     if (rc < 0) {
         char msg[600];
         snprintf(msg, sizeof msg,
@@ -683,5 +715,4 @@ int ag_resolve_start(ag_resolver *r, const ag_taskdef *td, ag_resolve_cb cb, voi
         o->failed = true;
         schedule_finish(o);
     }
-    return 0;
 }

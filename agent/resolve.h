@@ -9,11 +9,15 @@
  *      once), `/aws/reference/secretsmanager/...` read through SSM as AWS
  *      does, and one GetSecretValue per distinct (region, secret, stage,
  *      version id);
- *   3. the execution role's credentials are asked for (STS AssumeRole,
+ *   3. unless turned off, the preflight (agent/preflight.h) checks the
+ *      execution role holds every permission the fetches need; a role
+ *      missing some fails the resolution with one reason listing them all,
+ *      before any credential or value is asked for;
+ *   4. the execution role's credentials are asked for (STS AssumeRole,
  *      cached and coalesced by aws/credentials.h);
- *   4. every SSM batch (<= 10 names per call) and every GetSecretValue is
+ *   5. every SSM batch (<= 10 names per call) and every GetSecretValue is
  *      started at once;
- *   5. when all have answered: any InvalidParameters or error fails the whole
+ *   6. when all have answered: any InvalidParameters or error fails the whole
  *      resolution with an ECS-shaped stoppedReason naming the secret, the
  *      service, the region and AWS's error; otherwise json-keys are
  *      extracted and each value is handed over with its source ARN, version
@@ -30,6 +34,7 @@
 #include <stdint.h>
 
 #include "agent/inject.h"
+#include "agent/preflight.h"
 #include "agent/task.h"
 #include "agent/taskdef.h"
 #include "aws/client.h"
@@ -71,12 +76,14 @@ typedef struct ag_resolver_config {
     const char *region;    /* the task's region, for bare SSM names */
     const uint8_t *fp_key; /* fingerprint key (ag_secret_fingerprint) */
     size_t fp_key_len;
-    int64_t (*now)(void); /* epoch seconds; NULL: time() */
+    int64_t (*now)(void);    /* epoch seconds; NULL: time() */
+    ag_preflight *preflight; /* borrowed; NULL: no preflight */
 } ag_resolver_config;
 
 typedef struct ag_resolver_stats {
     unsigned long resolutions, failures;
     unsigned long ssm_calls, ssm_names, sm_calls; /* backend calls started */
+    unsigned long preflight_denied;               /* failed by the preflight */
 } ag_resolver_stats;
 
 /* Copies the configuration (client and creds are borrowed and must outlive

@@ -22,6 +22,14 @@ static int v_mode(const char *v, char *err, size_t n)
     return -EINVAL;
 }
 
+static int v_onoff(const char *v, char *err, size_t n)
+{
+    if (strcmp(v, "on") == 0 || strcmp(v, "off") == 0)
+        return 0;
+    snprintf(err, n, "must be 'on' or 'off', not '%s'", v);
+    return -EINVAL;
+}
+
 static int v_log_level(const char *v, char *err, size_t n)
 {
     es_log_level l;
@@ -203,6 +211,10 @@ const cf_key cf_keys[CF_KEY_COUNT] = {
                               "static AWS secret access key (masked everywhere)", v_nonempty},
     [CF_SESSION_TOKEN] = {"ECS_SECRETS_SESSION_TOKEN", NULL, "TOKEN", NULL, true,
                           "session token for the static keys (masked everywhere)", v_nonempty},
+    [CF_PREFLIGHT] = {"ECS_SECRETS_PREFLIGHT", "preflight", "on|off", "on", false,
+                      "check a task's execution role holds every permission its secrets need "
+                      "before fetching them (one stoppedReason listing what is missing)",
+                      v_onoff},
 };
 
 /* ---- the EnvironmentFile parser ---- */

@@ -49,6 +49,7 @@ typedef enum cf_key_id {
     CF_ACCESS_KEY_ID,
     CF_SECRET_ACCESS_KEY,
     CF_SESSION_TOKEN,
+    CF_PREFLIGHT,
     CF_KEY_COUNT
 } cf_key_id;
 

@@ -86,7 +86,8 @@ inflight = 0
 def reset():
     global stats, scripts, inflight
     stats = {"requests": 0, "connections": 0, "max_concurrent": 0, "ops": {}, "akids": [],
-             "tokens": [], "bodies": [], "imds_tokens": 0, "bad_signatures": 0}
+             "tokens": [], "bodies": [], "imds_tokens": 0, "bad_signatures": 0,
+             "scopes": []}
     scripts = {}
 
 
@@ -140,6 +141,8 @@ class H(BaseHTTPRequestHandler):
             auth = self.headers.get("Authorization") or ""
             if "Credential=" in auth:
                 stats["akids"].append(auth.split("Credential=")[1].split("/")[0])
+                # "op region" of each signed call (its credential scope)
+                stats["scopes"].append("%s %s" % (op, auth.split("Credential=")[1].split("/")[2]))
             stats["tokens"].append(self.headers.get("X-Amz-Security-Token") or "")
             inflight += 1
             stats["max_concurrent"] = max(stats["max_concurrent"], inflight)

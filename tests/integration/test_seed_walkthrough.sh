@@ -44,9 +44,10 @@ expect() { grep -qF -- "$1" "$OUT" || fail "the walkthrough did not print: $1"; 
 expect "/test/database_password	SecureString	1"
 expect "arn:aws:iam::123456789012:role/ecsTaskExecutionRole"
 expect "task-definition/seed-walkthrough:1	ACTIVE"
-# S5-S6: the managed policy alone grants no secret, in AWS's words
-expect "TaskFailedToStart	ResourceInitializationError: unable to pull secrets or registry auth"
-expect "is not authorized to perform: ssm:GetParameters on resource: arn:aws:ssm:us-east-1:123456789012:parameter/test/database_password because no identity-based policy allows the ssm:GetParameters action"
+# S5-S7: the managed policy alone grants no secret; the preflight names every missing
+# permission at once (both parameters, and the customer managed key of the SecureString;
+# not the AWS managed key of the other)
+expect "TaskFailedToStart	ResourceInitializationError: unable to pull secrets or registry auth: the execution role arn:aws:iam::123456789012:role/ecsTaskExecutionRole is missing 3 permissions: ssm:GetParameters on arn:aws:ssm:us-east-1:123456789012:parameter/test/database_password; ssm:GetParameters on arn:aws:ssm:us-east-1:123456789012:parameter/test/splunk_token; kms:Decrypt on arn:aws:kms:us-east-1:123456789012:key/"
 # S1, S8: the value in the container; where it came from in describe-tasks
 expect "DATABASE_PASSWORD=MyFirstParameter"
 grep -qE "ecs-secrets-agent/secret/web/DATABASE_PASSWORD	version 1 hmac-sha256:[0-9a-f]{32}" "$OUT" ||
@@ -57,6 +58,15 @@ expect "Splunk 0123-splunk-token-4567"
 expect "old task: DATABASE_PASSWORD=MyFirstParameter"
 expect "new task: DATABASE_PASSWORD=MySecondParameter"
 expect "STOPPED	UserInitiated	walkthrough done"
+
+# the walkthrough ran 3 tasks: 3 resolutions timed, 2 launches to RUNNING, 1 failure
+M=$(curl -sf "http://127.0.0.1:$PORT/metrics") || fail "GET /metrics"
+grep -qx 'ecs_agent_secrets_resolve_seconds_count 3' <<<"$M" || fail "metrics: resolutions: $(grep resolve_seconds_count <<<"$M")"
+grep -qx 'ecs_agent_task_launch_seconds_count 2' <<<"$M" || fail "metrics: launches: $(grep launch_seconds_count <<<"$M")"
+grep -qx 'ecs_agent_task_launches_total{result="failed"} 1' <<<"$M" || fail "metrics: failed launches"
+for v in MyFirstParameter MySecondParameter 0123-splunk-token-4567; do
+  ! grep -qF -- "$v" <<<"$M" || fail "a value in /metrics"
+done
 
 kill -TERM "$PID"
 wait "$PID" || fail "the agent exited with $? on SIGTERM"

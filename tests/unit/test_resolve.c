@@ -235,3 +235,39 @@ Test(resolve, no_secrets_no_backend_call)
     cr_assert_eq(fake_op_count(&f, "AssumeRole"), 0);
     ag_taskdef_free(td);
 }
+
+static int count_scope(const char *scope)
+{
+    es_json *j = fake_stats(&f);
+    const es_json *sc = es_json_get(j, "scopes");
+    int n = 0;
+    for (size_t i = 0; i < es_json_len(sc); i++)
+        n += strcmp(es_json_as_str(es_json_at(sc, i)), scope) == 0;
+    es_json_free(j);
+    return n;
+}
+
+Test(resolve, each_region_gets_its_own_call_signed_for_it)
+{
+    /* S8: a bare name is the task's region; an ARN names its own */
+    ag_taskdef *td =
+        td_parse("{\"family\":\"web\",\"executionRoleArn\":\"" ROLE "\",\"containerDefinitions\":[{"
+                 "\"name\":\"a\",\"image\":\"busybox\",\"secrets\":["
+                 "{\"name\":\"BARE\",\"valueFrom\":\"/app/bare\"},"
+                 "{\"name\":\"SAME\",\"valueFrom\":\"arn:aws:ssm:us-east-1:123456789012:parameter/"
+                 "app/same\"},"
+                 "{\"name\":\"WEST\",\"valueFrom\":\"arn:aws:ssm:us-west-2:123456789012:parameter/"
+                 "app/west\"},"
+                 "{\"name\":\"EU\",\"valueFrom\":\"arn:aws:secretsmanager:eu-west-1:123456789012:"
+                 "secret:db-AbCdEf\"}]}]}");
+    outcome o;
+    run(td, &o);
+    cr_assert_not_null(o.res, "%s", o.reason);
+    cr_assert_str_eq(find(o.res, 0, "WEST")->value, "value-of-/app/west");
+    cr_assert_eq(count_scope("GetParameters us-east-1"), 1,
+                 "bare and same-region ARN share a call");
+    cr_assert_eq(count_scope("GetParameters us-west-2"), 1);
+    cr_assert_eq(count_scope("GetSecretValue eu-west-1"), 1);
+    ag_resolution_free(o.res);
+    ag_taskdef_free(td);
+}

@@ -1,0 +1,1070 @@
+/* preflight.c - see preflight.h. */
+#include "agent/preflight.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <uv.h>
+
+#include <expat.h>
+
+#include "agent/task.h"
+#include "agent/valuefrom.h"
+#include "aws/local/authz.h"
+#include "aws/local/iam.h"
+#include "aws/xml.h"
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/secure.h"
+
+#define ACT_SSM "ssm:GetParameters"
+#define ACT_SM "secretsmanager:GetSecretValue"
+#define ACT_KMS "kms:Decrypt"
+#define SIM_ACTION "SimulatePrincipalPolicy"
+#define VIA_SSM "ssm"
+#define VIA_SM "secretsmanager"
+
+struct ag_preflight {
+    aw_client *client;
+    aw_creds *creds;
+    al_ctx *embedded;
+    char *region, *account;
+    ag_preflight_stats stats;
+    bool warned_simulate, warned_creds;
+};
+
+/* ------------------------------------------------------------------ pairs */
+
+static bool streq_null(const char *a, const char *b)
+{
+    if (!a || !b)
+        return a == b;
+    return strcmp(a, b) == 0;
+}
+
+int ag_pf_pairs_add(ag_pf_pairs *p, const char *action, const char *resource, const char *via)
+{
+    if (!p || !action || !resource || !*resource || strlen(resource) > AG_PF_RESOURCE_MAX)
+        return -EINVAL;
+    for (size_t i = 0; i < p->n; i++)
+        if (strcmp(p->v[i].action, action) == 0 && strcmp(p->v[i].resource, resource) == 0 &&
+            streq_null(p->v[i].via, via))
+            return 0;
+    if (p->n >= AG_PF_PAIRS_MAX)
+        return -E2BIG;
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 8;
+        ag_pf_pair *v = es_realloc(p->v, cap * sizeof *v);
+        if (!v)
+            return -ENOMEM;
+        p->v = v;
+        p->cap = cap;
+    }
+    char *r = es_strdup(resource);
+    if (!r)
+        return -ENOMEM;
+    p->v[p->n++] = (ag_pf_pair){.action = action, .resource = r, .via = via, .missing = false};
+    return 1;
+}
+
+void ag_pf_pairs_clear(ag_pf_pairs *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->n; i++)
+        es_free(p->v[i].resource);
+    es_free(p->v);
+    memset(p, 0, sizeof *p);
+}
+
+size_t ag_pf_pairs_missing(const ag_pf_pairs *p)
+{
+    size_t n = 0;
+    for (size_t i = 0; p && i < p->n; i++)
+        n += p->v[i].missing;
+    return n;
+}
+
+size_t ag_preflight_reason(char *out, size_t outlen, const char *role_arn, const ag_pf_pairs *p)
+{
+    size_t missing = ag_pf_pairs_missing(p);
+    es_buf b;
+    /* past the cap ag_reason_clip cuts anyway: build a little more than it keeps */
+    es_buf_init(&b, AG_STOPPED_REASON_MAX * 4);
+    es_buf_printf(&b,
+                  "ResourceInitializationError: unable to pull secrets or registry auth: the "
+                  "execution role %s is missing %zu permission%s:",
+                  role_arn ? role_arn : "(none)", missing, missing == 1 ? "" : "s");
+    size_t k = 0;
+    for (size_t i = 0; p && i < p->n; i++) {
+        if (!p->v[i].missing)
+            continue;
+        if (es_buf_printf(&b, "%s %s on %s", k++ ? ";" : "", p->v[i].action, p->v[i].resource) < 0)
+            break; /* full: the clip below ends it with "..." */
+    }
+    size_t n = ag_reason_clip(out, outlen, b.data ? es_buf_cstr(&b) : "");
+    es_buf_free(&b);
+    return n;
+}
+
+bool ag_pf_key_is_aws_alias(const char *key_ref)
+{
+    if (!key_ref)
+        return false;
+    if (strncmp(key_ref, "alias/aws/", 10) == 0)
+        return true;
+    if (strncmp(key_ref, "arn:", 4) != 0)
+        return false;
+    const char *res = key_ref;
+    for (int i = 0; i < 5 && res; i++) {
+        res = strchr(res, ':');
+        if (res)
+            res++;
+    }
+    return res && strncmp(res, "alias/aws/", 10) == 0 && strstr(key_ref, ":kms:") != NULL;
+}
+
+bool ag_pf_secret_arn_complete(const char *arn)
+{
+    if (!arn || strncmp(arn, "arn:", 4) != 0)
+        return false;
+    const char *sec = strstr(arn, ":secret:");
+    if (!sec)
+        return false;
+    const char *name = sec + 8;
+    size_t n = strlen(name);
+    if (n < 8 || name[n - 7] != '-')
+        return false;
+    for (size_t i = n - 6; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
+            return false;
+    }
+    return true;
+}
+
+/* ------------------------------------------- SimulatePrincipalPolicy answer */
+
+#define SIM_MEMBER                                                                                 \
+    "SimulatePrincipalPolicyResponse/SimulatePrincipalPolicyResult/EvaluationResults/member"
+#define SIM_RS SIM_MEMBER "/ResourceSpecificResults/member"
+
+typedef struct sim_parse {
+    XML_Parser x;
+    es_buf path;
+    size_t stack[AW_XML_MAX_DEPTH + 1];
+    size_t depth;
+    es_buf text;
+    bool in_text;
+    /* the member being read */
+    char *action, *resource, *decision;
+    char *rs_resource, *rs_decision; /* the ResourceSpecificResults member being read */
+    bool had_rs;
+    ag_pf_sim_result *out;
+    size_t n, cap;
+    int err;
+} sim_parse;
+
+static void sim_fail(sim_parse *s, int err)
+{
+    if (!s->err)
+        s->err = err;
+    XML_StopParser(s->x, XML_FALSE);
+}
+
+static int sim_emit(sim_parse *s, const char *resource, const char *decision)
+{
+    if (!s->action || !resource || !decision)
+        return AG_PF_SIM_E_INCOMPLETE;
+    if (s->n >= AG_PF_SIM_RESULTS_MAX)
+        return AG_PF_SIM_E_TOO_MANY;
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 8;
+        ag_pf_sim_result *v = es_realloc(s->out, cap * sizeof *v);
+        if (!v)
+            return AG_PF_SIM_E_NOMEM;
+        s->out = v;
+        s->cap = cap;
+    }
+    ag_pf_sim_result *r = &s->out[s->n];
+    r->action = es_strdup(s->action);
+    r->resource = es_strdup(resource);
+    r->decision = es_strdup(decision);
+    if (!r->action || !r->resource || !r->decision) {
+        es_free(r->action);
+        es_free(r->resource);
+        es_free(r->decision);
+        return AG_PF_SIM_E_NOMEM;
+    }
+    s->n++;
+    return 0;
+}
+
+static void sim_start(void *ud, const XML_Char *name, const XML_Char **attrs)
+{
+    (void)attrs;
+    sim_parse *s = ud;
+    if (s->err)
+        return;
+    if (s->depth >= AW_XML_MAX_DEPTH) {
+        sim_fail(s, AG_PF_SIM_E_XML);
+        return;
+    }
+    s->stack[s->depth++] = s->path.len;
+    if ((s->path.len && es_buf_append_char(&s->path, '/') < 0) ||
+        es_buf_append_str(&s->path, name) < 0) {
+        sim_fail(s, AG_PF_SIM_E_XML);
+        return;
+    }
+    es_buf_reset(&s->text);
+    s->in_text = true;
+}
+
+static void take(char **slot, es_buf *text, sim_parse *s)
+{
+    char *v = es_strndup(text->data ? text->data : "", text->len);
+    if (!v) {
+        sim_fail(s, AG_PF_SIM_E_NOMEM);
+        return;
+    }
+    es_free(*slot);
+    *slot = v;
+}
+
+static void sim_end(void *ud, const XML_Char *name)
+{
+    (void)name;
+    sim_parse *s = ud;
+    if (s->err || s->depth == 0)
+        return;
+    const char *p = es_buf_cstr(&s->path);
+    if (strcmp(p, SIM_MEMBER "/EvalActionName") == 0)
+        take(&s->action, &s->text, s);
+    else if (strcmp(p, SIM_MEMBER "/EvalResourceName") == 0)
+        take(&s->resource, &s->text, s);
+    else if (strcmp(p, SIM_MEMBER "/EvalDecision") == 0)
+        take(&s->decision, &s->text, s);
+    else if (strcmp(p, SIM_RS "/EvalResourceName") == 0)
+        take(&s->rs_resource, &s->text, s);
+    else if (strcmp(p, SIM_RS "/EvalResourceDecision") == 0)
+        take(&s->rs_decision, &s->text, s);
+    else if (strcmp(p, SIM_RS) == 0) {
+        /* the action is read before its ResourceSpecificResults in AWS's
+         * answers; keep them until the member ends */
+        s->had_rs = true;
+        int r = 0;
+        if (s->action)
+            r = sim_emit(s, s->rs_resource, s->rs_decision);
+        else
+            r = AG_PF_SIM_E_INCOMPLETE;
+        es_free(s->rs_resource);
+        es_free(s->rs_decision);
+        s->rs_resource = s->rs_decision = NULL;
+        if (r)
+            sim_fail(s, r);
+    } else if (strcmp(p, SIM_MEMBER) == 0) {
+        int r = s->had_rs ? 0 : sim_emit(s, s->resource, s->decision);
+        es_free(s->action);
+        es_free(s->resource);
+        es_free(s->decision);
+        s->action = s->resource = s->decision = NULL;
+        s->had_rs = false;
+        if (r)
+            sim_fail(s, r);
+    }
+    es_buf_reset(&s->text);
+    s->in_text = false;
+    s->depth--;
+    s->path.len = s->stack[s->depth];
+    s->path.data[s->path.len] = '\0';
+}
+
+static void sim_text(void *ud, const XML_Char *t, int len)
+{
+    sim_parse *s = ud;
+    if (s->err || !s->in_text || len <= 0)
+        return;
+    if (es_buf_append(&s->text, t, (size_t)len) < 0)
+        sim_fail(s, AG_PF_SIM_E_XML);
+}
+
+static void sim_doctype(void *ud, const XML_Char *name, const XML_Char *sysid,
+                        const XML_Char *pubid, int has_internal)
+{
+    (void)name;
+    (void)sysid;
+    (void)pubid;
+    (void)has_internal;
+    sim_fail(ud, AG_PF_SIM_E_XML);
+}
+
+void ag_pf_sim_results_free(ag_pf_sim_result *r, size_t n)
+{
+    for (size_t i = 0; r && i < n; i++) {
+        es_free(r[i].action);
+        es_free(r[i].resource);
+        es_free(r[i].decision);
+    }
+    es_free(r);
+}
+
+int ag_pf_parse_simulate(const char *doc, size_t len, ag_pf_sim_result **out, size_t *n)
+{
+    if (!doc || len > AW_XML_MAX_BYTES || len > (size_t)INT32_MAX)
+        return AG_PF_SIM_E_XML;
+    sim_parse s;
+    memset(&s, 0, sizeof s);
+    es_buf_init(&s.path, 4096);
+    es_buf_init(&s.text, AW_XML_MAX_TEXT);
+    s.x = XML_ParserCreate("UTF-8");
+    if (!s.x)
+        return AG_PF_SIM_E_NOMEM;
+    XML_SetUserData(s.x, &s);
+    XML_SetElementHandler(s.x, sim_start, sim_end);
+    XML_SetCharacterDataHandler(s.x, sim_text);
+    XML_SetStartDoctypeDeclHandler(s.x, sim_doctype);
+    if (es_buf_append_char(&s.path, 'x') == 0) /* so that path.data is never NULL */
+        es_buf_reset(&s.path);
+    else
+        s.err = AG_PF_SIM_E_NOMEM;
+    if (!s.err && XML_Parse(s.x, doc, (int)len, XML_TRUE) == XML_STATUS_ERROR && !s.err)
+        s.err = AG_PF_SIM_E_XML;
+    XML_ParserFree(s.x);
+    es_buf_free(&s.path);
+    es_buf_free(&s.text);
+    es_free(s.action);
+    es_free(s.resource);
+    es_free(s.decision);
+    es_free(s.rs_resource);
+    es_free(s.rs_decision);
+    if (s.err) {
+        ag_pf_sim_results_free(s.out, s.n);
+        return s.err;
+    }
+    *out = s.out;
+    *n = s.n;
+    return 0;
+}
+
+/* ------------------------------------------------------------ the run */
+
+typedef enum lk_kind { LK_PARAM, LK_SECRET, LK_KEY } lk_kind;
+
+typedef struct lookup {
+    struct op *op;
+    lk_kind kind;
+    char *region;
+    char *name;      /* PARAM: the SSM name; SECRET: the secret id; KEY: the key reference */
+    char *param_arn; /* PARAM: the resource of its ssm:GetParameters */
+    char *given_arn; /* SECRET: the ARN as written, when complete */
+    const char *via; /* PARAM/SECRET: the kms:ViaService of its key; KEY: its own */
+    /* answers */
+    bool ok;
+    char *arn;     /* SECRET: the full ARN; KEY: the key ARN */
+    char *key_ref; /* PARAM/SECRET: the key that encrypts it (NULL: none / AWS managed) */
+    bool customer; /* KEY: KeyManager CUSTOMER */
+} lookup;
+
+typedef struct sim_call {
+    struct op *op;
+    const char *action, *via;
+    size_t *pairs; /* indexes into op->pairs */
+    size_t n;
+} sim_call;
+
+typedef enum op_state { ST_CREDS, ST_LOOKUPS, ST_KEYS, ST_SIMULATE, ST_DONE } op_state;
+
+typedef struct op {
+    ag_preflight *p;
+    const ag_taskdef *td;
+    const char *role_arn;
+    ag_preflight_cb cb;
+    void *arg;
+    uv_timer_t finish;
+    op_state state;
+    aw_credentials host; /* wiped at the end */
+    lookup *lk;          /* PARAM and SECRET lookups */
+    size_t n_lk;
+    lookup *keys;
+    size_t n_keys;
+    sim_call *sims;
+    size_t n_sims;
+    size_t pending;
+    ag_pf_pairs pairs;
+    ag_pf_outcome outcome;
+    bool simulate_failed;
+    char reason[AG_REASON_BUF];
+} op;
+
+int ag_preflight_create(const ag_preflight_config *cfg, ag_preflight **out)
+{
+    if (!cfg || !cfg->client || !cfg->creds || !cfg->region || !cfg->account || !out)
+        return -EINVAL;
+    ag_preflight *p = es_calloc(1, sizeof *p);
+    if (!p)
+        return -ENOMEM;
+    p->client = cfg->client;
+    p->creds = cfg->creds;
+    p->embedded = cfg->embedded;
+    p->region = es_strdup(cfg->region);
+    p->account = es_strdup(cfg->account);
+    if (!p->region || !p->account) {
+        ag_preflight_free(p);
+        return -ENOMEM;
+    }
+    *out = p;
+    return 0;
+}
+
+void ag_preflight_free(ag_preflight *p)
+{
+    if (!p)
+        return;
+    es_free(p->region);
+    es_free(p->account);
+    es_free(p);
+}
+
+void ag_preflight_get_stats(const ag_preflight *p, ag_preflight_stats *out)
+{
+    *out = p->stats;
+}
+
+static void lookup_clear(lookup *l)
+{
+    es_free(l->region);
+    es_free(l->name);
+    es_free(l->param_arn);
+    es_free(l->given_arn);
+    es_free(l->arn);
+    es_free(l->key_ref);
+}
+
+static void op_free_cb(uv_handle_t *h)
+{
+    op *o = h->data;
+    for (size_t i = 0; i < o->n_lk; i++)
+        lookup_clear(&o->lk[i]);
+    for (size_t i = 0; i < o->n_keys; i++)
+        lookup_clear(&o->keys[i]);
+    for (size_t i = 0; i < o->n_sims; i++)
+        es_free(o->sims[i].pairs);
+    es_free(o->lk);
+    es_free(o->keys);
+    es_free(o->sims);
+    ag_pf_pairs_clear(&o->pairs);
+    aw_credentials_clear(&o->host);
+    es_free(o);
+}
+
+static void on_finish(uv_timer_t *t)
+{
+    op *o = t->data;
+    ag_preflight *p = o->p;
+    switch (o->outcome) {
+    case AG_PF_OK:
+        p->stats.ok++;
+        break;
+    case AG_PF_MISSING:
+        p->stats.missing++;
+        break;
+    case AG_PF_SKIPPED:
+        p->stats.skipped++;
+        break;
+    }
+    o->cb(o->arg, o->outcome, o->outcome == AG_PF_MISSING ? o->reason : NULL);
+    uv_close((uv_handle_t *)&o->finish, op_free_cb);
+}
+
+static void finish(op *o, ag_pf_outcome outcome)
+{
+    o->state = ST_DONE;
+    o->outcome = outcome;
+    if (outcome == AG_PF_MISSING)
+        ag_preflight_reason(o->reason, sizeof o->reason, o->role_arn, &o->pairs);
+    uv_timer_start(&o->finish, on_finish, 0, 0);
+}
+
+/* The outcome once every pair has its decision. */
+static void conclude(op *o)
+{
+    finish(o, ag_pf_pairs_missing(&o->pairs) ? AG_PF_MISSING : AG_PF_OK);
+}
+
+/* ---- metadata calls ---- */
+
+static int json_body(es_buf *b, const char *k1, const char *v1, bool param_filter)
+{
+    es_jw w;
+    es_jw_init(&w, b);
+    es_jw_obj(&w);
+    if (param_filter) {
+        es_jw_key(&w, "ParameterFilters");
+        es_jw_arr(&w);
+        es_jw_obj(&w);
+        es_jw_kstr(&w, "Key", "Name");
+        es_jw_kstr(&w, "Option", "Equals");
+        es_jw_key(&w, "Values");
+        es_jw_arr(&w);
+        es_jw_str(&w, v1);
+        es_jw_arr_end(&w);
+        es_jw_obj_end(&w);
+        es_jw_arr_end(&w);
+    } else {
+        es_jw_kstr(&w, k1, v1);
+    }
+    es_jw_obj_end(&w);
+    return es_jw_finish(&w);
+}
+
+static char *dup_str(const es_json *obj, const char *key)
+{
+    const char *s = obj ? es_json_get_str(obj, key) : NULL;
+    return s && *s ? es_strdup(s) : NULL;
+}
+
+/* Reads what a lookup's answer says. */
+static void read_answer(lookup *l, const char *body, size_t len)
+{
+    es_json *j = NULL;
+    if (es_json_parse(body, len, &es_json_default_limits, &j, NULL, 0) != 0)
+        return;
+    switch (l->kind) {
+    case LK_PARAM: {
+        const es_json *ps = es_json_get(j, "Parameters");
+        const es_json *p0 = ps && es_json_len(ps) ? es_json_at(ps, 0) : NULL;
+        const char *type = p0 ? es_json_get_str(p0, "Type") : NULL;
+        if (p0) {
+            l->ok = true;
+            if (type && strcmp(type, "SecureString") == 0)
+                l->key_ref = dup_str(p0, "KeyId");
+        }
+        break;
+    }
+    case LK_SECRET:
+        l->arn = dup_str(j, "ARN");
+        l->key_ref = dup_str(j, "KmsKeyId");
+        l->ok = l->arn != NULL;
+        break;
+    case LK_KEY: {
+        const es_json *m = es_json_get(j, "KeyMetadata");
+        const char *mgr = m ? es_json_get_str(m, "KeyManager") : NULL;
+        l->arn = dup_str(m, "Arn");
+        l->customer = mgr && strcmp(mgr, "CUSTOMER") == 0;
+        l->ok = l->arn != NULL;
+        break;
+    }
+    }
+    es_json_free(j);
+}
+
+static void phase_done(op *o);
+
+static void on_lookup(void *arg, const aw_error *err, aw_http_response *resp)
+{
+    lookup *l = arg;
+    op *o = l->op;
+    if (err) {
+        /* the fetch will say what is wrong with it; we only lose this pair */
+        es_debug("preflight: %s lookup of %s in %s: %s %s",
+                 l->kind == LK_PARAM    ? "parameter"
+                 : l->kind == LK_SECRET ? "secret"
+                                        : "key",
+                 l->name, l->region, err->code, err->kind == AW_ERR_SERVICE ? "" : "(no answer)");
+    } else {
+        read_answer(l, resp->body.data ? resp->body.data : "", resp->body.len);
+    }
+    if (--o->pending == 0)
+        phase_done(o);
+}
+
+static int start_lookup(op *o, lookup *l)
+{
+    static const aw_service svc[] = {AW_SVC_SSM, AW_SVC_SECRETSMANAGER, AW_SVC_KMS};
+    static const char *const opname[] = {"DescribeParameters", "DescribeSecret", "DescribeKey"};
+    static const char *const key[] = {NULL, "SecretId", "KeyId"};
+    es_buf body;
+    es_buf_init(&body, AG_VF_MAX * 2 + 256);
+    int r = json_body(&body, key[l->kind], l->name, l->kind == LK_PARAM);
+    if (r == 0) {
+        aw_sigv4_creds c = aw_credentials_view(&o->host);
+        aw_call call = {.service = svc[l->kind],
+                        .region = l->region,
+                        .operation = opname[l->kind],
+                        .body = es_buf_cstr(&body),
+                        .body_len = body.len};
+        r = aw_call_start(o->p->client, &c, &call, on_lookup, l);
+    }
+    es_buf_free(&body);
+    if (r == 0)
+        o->p->stats.lookups++;
+    return r;
+}
+
+/* Starts every lookup of the array; false when none is in flight. */
+static bool start_all(op *o, lookup *v, size_t n)
+{
+    o->pending = 1; /* this function itself */
+    for (size_t i = 0; i < n; i++) {
+        o->pending++;
+        if (start_lookup(o, &v[i]) < 0)
+            o->pending--;
+    }
+    return --o->pending > 0;
+}
+
+/* The region of a key reference: an ARN's own, else the lookup's. */
+static int key_region(const char *ref, const char *dflt, char *out, size_t n)
+{
+    if (strncmp(ref, "arn:", 4) == 0) {
+        const char *p = ref;
+        for (int i = 0; i < 3 && p; i++) {
+            p = strchr(p, ':');
+            if (p)
+                p++;
+        }
+        const char *e = p ? strchr(p, ':') : NULL;
+        if (e && e > p && (size_t)(e - p) < n) {
+            snprintf(out, n, "%.*s", (int)(e - p), p);
+            return 0;
+        }
+    }
+    return (size_t)snprintf(out, n, "%s", dflt) < n ? 0 : -EMSGSIZE;
+}
+
+/* After the parameters and secrets: the keys that encrypt them. */
+static int plan_keys(op *o)
+{
+    o->keys = es_calloc(o->n_lk ? o->n_lk : 1, sizeof *o->keys);
+    if (!o->keys)
+        return -ENOMEM;
+    for (size_t i = 0; i < o->n_lk; i++) {
+        lookup *l = &o->lk[i];
+        if (!l->ok || !l->key_ref || ag_pf_key_is_aws_alias(l->key_ref))
+            continue;
+        char region[AG_VF_REGION_MAX + 1];
+        if (key_region(l->key_ref, l->region, region, sizeof region) < 0)
+            continue;
+        bool dup = false;
+        for (size_t k = 0; k < o->n_keys && !dup; k++)
+            dup = strcmp(o->keys[k].name, l->key_ref) == 0 &&
+                  strcmp(o->keys[k].region, region) == 0 && strcmp(o->keys[k].via, l->via) == 0;
+        if (dup)
+            continue;
+        lookup *k = &o->keys[o->n_keys];
+        k->op = o;
+        k->kind = LK_KEY;
+        k->via = l->via;
+        k->region = es_strdup(region);
+        k->name = es_strdup(l->key_ref);
+        if (!k->region || !k->name) {
+            lookup_clear(k);
+            memset(k, 0, sizeof *k);
+            return -ENOMEM;
+        }
+        o->n_keys++;
+    }
+    return 0;
+}
+
+/* Every pair, in the order of the references: parameters, secrets, keys. */
+static int collect_pairs(op *o)
+{
+    int r = 0;
+    for (size_t i = 0; i < o->n_lk && r >= 0; i++) {
+        lookup *l = &o->lk[i];
+        if (l->kind == LK_PARAM)
+            r = ag_pf_pairs_add(&o->pairs, ACT_SSM, l->param_arn, NULL);
+    }
+    for (size_t i = 0; i < o->n_lk && r >= 0; i++) {
+        lookup *l = &o->lk[i];
+        if (l->kind != LK_SECRET)
+            continue;
+        /* unknown secret: without its full ARN nothing can be said */
+        const char *arn = l->ok ? l->arn : l->given_arn;
+        if (arn)
+            r = ag_pf_pairs_add(&o->pairs, ACT_SM, arn, NULL);
+    }
+    for (size_t i = 0; i < o->n_keys && r >= 0; i++) {
+        lookup *k = &o->keys[i];
+        if (k->ok && k->customer)
+            r = ag_pf_pairs_add(&o->pairs, ACT_KMS, k->arn, k->via);
+    }
+    return r < 0 ? r : 0;
+}
+
+/* ---- evaluation ---- */
+
+/* NAME of arn:aws:iam::ACCOUNT:role/PATH/NAME in our account, or false. */
+static bool role_name(const op *o, char *out, size_t n)
+{
+    const char *arn = o->role_arn;
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "arn:aws:iam::%s:role/", o->p->account);
+    if (strncmp(arn, prefix, strlen(prefix)) != 0)
+        return false;
+    const char *name = strrchr(arn, '/') + 1;
+    return *name && (size_t)snprintf(out, n, "%s", name) < n;
+}
+
+static void evaluate_embedded(op *o)
+{
+    ag_preflight *p = o->p;
+    char role[AL_ROLE_NAME_MAX + 1], principal[AL_ROLE_ARN_MAX + 64];
+    al_iam_role ri = {0};
+    if (!role_name(o, role, sizeof role) || al_iam_role_get(p->embedded, role, &ri) < 0) {
+        /* no such role here: AssumeRole will say so */
+        finish(o, AG_PF_SKIPPED);
+        return;
+    }
+    al_iam_role_clear(&ri);
+    snprintf(principal, sizeof principal, "arn:aws:sts::%s:assumed-role/%s/preflight", p->account,
+             role);
+    for (size_t i = 0; i < o->pairs.n; i++) {
+        ag_pf_pair *pr = &o->pairs.v[i];
+        char via[96];
+        const char *vv[1] = {via};
+        aw_ctx_entry extra = {"kms:ViaService", vv, 1, false};
+        if (pr->via) {
+            /* the key's region: its ARN's */
+            char region[AG_VF_REGION_MAX + 1];
+            key_region(pr->resource, p->region, region, sizeof region);
+            snprintf(via, sizeof via, "%s.%s.amazonaws.com", pr->via, region);
+        }
+        al_authz_req q = {.principal = principal,
+                          .action = pr->action,
+                          .resource = pr->resource,
+                          .extra = pr->via ? &extra : NULL,
+                          .nextra = pr->via ? 1 : 0};
+        int r = al_authz_evaluate(p->embedded, &q, NULL, 0, NULL);
+        if (r == -EACCES) {
+            pr->missing = true;
+        } else if (r < 0) {
+            es_warn("preflight: cannot evaluate %s on %s: %s; left to the fetch", pr->action,
+                    pr->resource, strerror(-r));
+            finish(o, AG_PF_SKIPPED);
+            return;
+        }
+    }
+    conclude(o);
+}
+
+static void on_simulate(void *arg, const aw_error *err, aw_http_response *resp)
+{
+    sim_call *s = arg;
+    op *o = s->op;
+    ag_preflight *p = o->p;
+    if (err) {
+        if (!o->simulate_failed && !p->warned_simulate) {
+            p->warned_simulate = true;
+            char detail[AW_ERROR_MESSAGE_MAX + 128];
+            aw_error_format(err, detail, sizeof detail);
+            es_warn("preflight: the host cannot call iam:SimulatePrincipalPolicy (%s); "
+                    "execution role permissions are left to AWS",
+                    detail);
+        }
+        o->simulate_failed = true;
+    } else if (!o->simulate_failed) {
+        ag_pf_sim_result *res = NULL;
+        size_t n = 0;
+        int r =
+            ag_pf_parse_simulate(resp->body.data ? resp->body.data : "", resp->body.len, &res, &n);
+        if (r < 0) {
+            es_warn("preflight: unreadable SimulatePrincipalPolicy answer (%d); left to AWS", r);
+            o->simulate_failed = true;
+        }
+        for (size_t i = 0; r == 0 && i < n; i++) {
+            bool ssm = strcmp(res[i].action, ACT_SSM) == 0;
+            bool explicit_deny = strcmp(res[i].decision, "explicitDeny") == 0;
+            bool implicit_deny = strcmp(res[i].decision, "implicitDeny") == 0;
+            /* resource and key policies are not in the simulation: an
+             * implicit deny is final only where there are none */
+            bool missing = explicit_deny || (implicit_deny && ssm);
+            for (size_t k = 0; k < s->n; k++) {
+                ag_pf_pair *pr = &o->pairs.v[s->pairs[k]];
+                if (strcmp(pr->action, res[i].action) == 0 &&
+                    strcmp(pr->resource, res[i].resource) == 0)
+                    pr->missing = pr->missing || missing;
+            }
+        }
+        ag_pf_sim_results_free(res, n);
+    }
+    if (--o->pending > 0)
+        return;
+    if (o->simulate_failed)
+        finish(o, AG_PF_SKIPPED);
+    else
+        conclude(o);
+}
+
+static int simulate_body(const op *o, const sim_call *s, es_buf *b)
+{
+    char key[64];
+    int r = 0;
+    if ((r = aw_form_append(b, "Action", SIM_ACTION)) < 0 ||
+        (r = aw_form_append(b, "Version", "2010-05-08")) < 0 ||
+        (r = aw_form_append(b, "PolicySourceArn", o->role_arn)) < 0 ||
+        (r = aw_form_append(b, "ActionNames.member.1", s->action)) < 0)
+        return r;
+    for (size_t i = 0; i < s->n; i++) {
+        snprintf(key, sizeof key, "ResourceArns.member.%zu", i + 1);
+        if ((r = aw_form_append(b, key, o->pairs.v[s->pairs[i]].resource)) < 0)
+            return r;
+    }
+    if (s->via) {
+        char via[96], region[AG_VF_REGION_MAX + 1];
+        key_region(o->pairs.v[s->pairs[0]].resource, o->p->region, region, sizeof region);
+        snprintf(via, sizeof via, "%s.%s.amazonaws.com", s->via, region);
+        if ((r = aw_form_append(b, "ContextEntries.member.1.ContextKeyName", "kms:ViaService")) <
+                0 ||
+            (r = aw_form_append(b, "ContextEntries.member.1.ContextKeyType", "string")) < 0 ||
+            (r = aw_form_append(b, "ContextEntries.member.1.ContextKeyValues.member.1", via)) < 0 ||
+            (r = aw_form_append(b, "ContextEntries.member.2.ContextKeyName", "kms:CallerAccount")) <
+                0 ||
+            (r = aw_form_append(b, "ContextEntries.member.2.ContextKeyType", "string")) < 0 ||
+            (r = aw_form_append(b, "ContextEntries.member.2.ContextKeyValues.member.1",
+                                o->p->account)) < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* Groups the pairs by (action, via, key region) in batches of
+ * AG_PF_SIM_BATCH resources. */
+static int plan_simulations(op *o)
+{
+    o->sims = es_calloc(o->pairs.n ? o->pairs.n : 1, sizeof *o->sims);
+    if (!o->sims)
+        return -ENOMEM;
+    for (size_t i = 0; i < o->pairs.n; i++) {
+        ag_pf_pair *pr = &o->pairs.v[i];
+        sim_call *s = NULL;
+        for (size_t k = 0; k < o->n_sims && !s; k++) {
+            sim_call *c = &o->sims[k];
+            if (c->n < AG_PF_SIM_BATCH && strcmp(c->action, pr->action) == 0 &&
+                streq_null(c->via, pr->via)) {
+                char r1[AG_VF_REGION_MAX + 1], r2[AG_VF_REGION_MAX + 1];
+                key_region(o->pairs.v[c->pairs[0]].resource, "", r1, sizeof r1);
+                key_region(pr->resource, "", r2, sizeof r2);
+                if (!pr->via || strcmp(r1, r2) == 0)
+                    s = c;
+            }
+        }
+        if (!s) {
+            s = &o->sims[o->n_sims++];
+            s->op = o;
+            s->action = pr->action;
+            s->via = pr->via;
+            if (!(s->pairs = es_calloc(AG_PF_SIM_BATCH, sizeof *s->pairs)))
+                return -ENOMEM;
+        }
+        s->pairs[s->n++] = i;
+    }
+    return 0;
+}
+
+static void evaluate_aws(op *o)
+{
+    if (plan_simulations(o) < 0) {
+        finish(o, AG_PF_SKIPPED);
+        return;
+    }
+    o->state = ST_SIMULATE;
+    o->pending = 1;
+    for (size_t i = 0; i < o->n_sims; i++) {
+        es_buf body;
+        es_buf_init(&body, (size_t)AG_PF_SIM_BATCH * (AG_PF_RESOURCE_MAX * 3 + 64) + 4096);
+        int r = simulate_body(o, &o->sims[i], &body);
+        if (r == 0) {
+            aw_sigv4_creds c = aw_credentials_view(&o->host);
+            aw_call call = {.service = AW_SVC_IAM,
+                            .region = NULL,
+                            .operation = SIM_ACTION,
+                            .body = es_buf_cstr(&body),
+                            .body_len = body.len};
+            o->pending++;
+            r = aw_call_start(o->p->client, &c, &call, on_simulate, &o->sims[i]);
+            if (r < 0)
+                o->pending--;
+            else
+                o->p->stats.simulations++;
+        }
+        es_buf_free(&body);
+        if (r < 0)
+            o->simulate_failed = true;
+    }
+    if (--o->pending > 0)
+        return;
+    finish(o, o->simulate_failed               ? AG_PF_SKIPPED
+              : ag_pf_pairs_missing(&o->pairs) ? AG_PF_MISSING
+                                               : AG_PF_OK);
+}
+
+static void evaluate(op *o)
+{
+    if (collect_pairs(o) < 0) {
+        finish(o, AG_PF_SKIPPED);
+        return;
+    }
+    if (o->pairs.n == 0) {
+        finish(o, AG_PF_OK);
+        return;
+    }
+    if (o->p->embedded)
+        evaluate_embedded(o);
+    else
+        evaluate_aws(o);
+}
+
+/* The one transition function of the lookups. */
+static void phase_done(op *o)
+{
+    switch (o->state) {
+    case ST_LOOKUPS:
+        if (plan_keys(o) < 0) {
+            finish(o, AG_PF_SKIPPED);
+            return;
+        }
+        o->state = ST_KEYS;
+        if (start_all(o, o->keys, o->n_keys))
+            return;
+        evaluate(o);
+        return;
+    case ST_KEYS:
+        evaluate(o);
+        return;
+    case ST_CREDS:
+    case ST_SIMULATE:
+    case ST_DONE:
+        return;
+    }
+}
+
+static void on_host_creds(void *arg, const aw_error *err, const aw_credentials *creds)
+{
+    op *o = arg;
+    if (err || aw_credentials_copy(creds, &o->host) < 0) {
+        if (!o->p->warned_creds) {
+            o->p->warned_creds = true;
+            es_warn("preflight: no host credentials for the metadata lookups (%s); "
+                    "execution role permissions are left to AWS",
+                    err ? err->code : "out of memory");
+        }
+        finish(o, AG_PF_SKIPPED);
+        return;
+    }
+    o->state = ST_LOOKUPS;
+    if (start_all(o, o->lk, o->n_lk))
+        return;
+    phase_done(o);
+}
+
+/* ---- planning ---- */
+
+static int add_ref(op *o, const char *value_from)
+{
+    ag_preflight *p = o->p;
+    ag_valuefrom vf;
+    char why[256];
+    if (ag_valuefrom_parse(value_from, p->region, &vf, why, sizeof why) < 0)
+        return 0; /* registration refuses these; the resolver says why */
+    int r = 0;
+    const char *region = vf.region && *vf.region ? vf.region : p->region;
+    lk_kind kind = vf.kind == AG_VF_SSM ? LK_PARAM : LK_SECRET;
+    const char *name = kind == LK_PARAM ? vf.ssm_name : vf.secret_id;
+    /* "/a" (an ARN's parameter/a) and "a" are one parameter: ask by "a" */
+    if (kind == LK_PARAM && name[0] == '/' && !strchr(name + 1, '/'))
+        name++;
+    /* the service that decrypts for the role: SSM for SecureStrings and
+     * references (as the embedded store sees it), else Secrets Manager */
+    const char *via = vf.kind == AG_VF_SECRETSMANAGER ? VIA_SM : VIA_SSM;
+    for (size_t i = 0; i < o->n_lk; i++) {
+        lookup *l = &o->lk[i];
+        if (l->kind == kind && strcmp(l->region, region) == 0 && strcmp(l->name, name) == 0 &&
+            strcmp(l->via, via) == 0)
+            goto out; /* one lookup per distinct thing */
+    }
+    lookup *l = &o->lk[o->n_lk];
+    l->op = o;
+    l->kind = kind;
+    l->via = via;
+    l->region = es_strdup(region);
+    l->name = es_strdup(name);
+    if (!l->region || !l->name) {
+        r = -ENOMEM;
+    } else if (kind == LK_PARAM) {
+        char arn[AG_PF_RESOURCE_MAX + 1];
+        if (ag_valuefrom_resource_arn(&vf, p->account, arn, sizeof arn) < 0 ||
+            !(l->param_arn = es_strdup(arn)))
+            r = -ENOMEM;
+    } else if (vf.kind == AG_VF_SECRETSMANAGER && ag_pf_secret_arn_complete(vf.secret_id)) {
+        if (!(l->given_arn = es_strdup(vf.secret_id)))
+            r = -ENOMEM;
+    }
+    if (r < 0) {
+        lookup_clear(l);
+        memset(l, 0, sizeof *l);
+    } else {
+        o->n_lk++;
+    }
+out:
+    ag_valuefrom_clear(&vf);
+    return r;
+}
+
+int ag_preflight_start(ag_preflight *p, const ag_taskdef *td, const char *role_arn,
+                       ag_preflight_cb cb, void *arg)
+{
+    if (!p || !td || !role_arn || !cb)
+        return -EINVAL;
+    size_t total = 0;
+    for (size_t c = 0; c < td->n_containers; c++) {
+        const ag_container_def *cd = &td->containers[c];
+        total += cd->n_secrets + (cd->log ? cd->log->n_secret_options : 0);
+    }
+    if (total > AG_PF_PAIRS_MAX)
+        return -EINVAL;
+    op *o = es_calloc(1, sizeof *o);
+    if (!o)
+        return -ENOMEM;
+    o->p = p;
+    o->td = td;
+    o->role_arn = role_arn;
+    o->cb = cb;
+    o->arg = arg;
+    o->lk = es_calloc(total ? total : 1, sizeof *o->lk);
+    if (!o->lk) {
+        es_free(o);
+        return -ENOMEM;
+    }
+    int r = 0;
+    for (size_t c = 0; c < td->n_containers && r == 0; c++) {
+        const ag_container_def *cd = &td->containers[c];
+        for (size_t i = 0; i < cd->n_secrets && r == 0; i++)
+            r = add_ref(o, cd->secrets[i].value_from);
+        for (size_t i = 0; cd->log && i < cd->log->n_secret_options && r == 0; i++)
+            r = add_ref(o, cd->log->secret_options[i].value_from);
+    }
+    if (r < 0) {
+        for (size_t i = 0; i < o->n_lk; i++)
+            lookup_clear(&o->lk[i]);
+        es_free(o->lk);
+        es_free(o);
+        return r;
+    }
+    uv_timer_init(aw_client_loop(p->client), &o->finish);
+    o->finish.data = o;
+    p->stats.runs++;
+    o->state = ST_CREDS;
+    if (o->n_lk == 0) {
+        finish(o, AG_PF_OK);
+        return 0;
+    }
+    r = aw_creds_get(p->creds, on_host_creds, o);
+    if (r < 0)
+        finish(o, AG_PF_SKIPPED);
+    return 0;
+}

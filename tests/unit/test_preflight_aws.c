@@ -1,0 +1,273 @@
+/* The preflight in aws mode against tests/aws_fake.py (scripted answers):
+ * the host's metadata lookups (DescribeParameters, DescribeSecret,
+ * DescribeKey), iam:SimulatePrincipalPolicy per action with the role, the
+ * resources and the KMS context, the decisions it can trust (an implicit
+ * deny only for ssm:GetParameters, an explicit deny always), and a host
+ * that may not simulate: skipped, no value and no role asked for. */
+#include "aws_fake.h"
+
+#include <uv.h>
+
+#include "agent/preflight.h"
+#include "agent/task.h"
+#include "agent/taskdef.h"
+
+#define AK "AKIDTEST"
+#define SK "SECRETKEYVALUE0123456789"
+#define ROLE "arn:aws:iam::123456789012:role/exec"
+#define KEY "arn:aws:kms:us-east-1:123456789012:key/k-1"
+#define SECRET "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf"
+#define PARAM "arn:aws:ssm:us-east-1:123456789012:parameter/app/secure"
+
+static fake f;
+static uv_loop_t loop;
+static aw_client *c;
+static aw_creds *creds;
+static ag_preflight *pf;
+static ag_taskdef *td;
+
+static void setup(void)
+{
+    setenv("no_proxy", "127.0.0.1,localhost", 1);
+    const char *a[] = {"--secret", AK "=" SK, NULL};
+    fake_start(&f, a);
+    cr_assert_eq(uv_loop_init(&loop), 0);
+    aw_client_config cc = {.region = "us-east-1", .base_delay_ms = 5, .max_attempts = 1};
+    for (int i = 0; i < AW_SVC_COUNT; i++)
+        cc.endpoint_override[i] = f.base;
+    cr_assert_eq(aw_client_create(&loop, &cc, &c), 0);
+    aw_creds_config pc = {.access_key_id = AK, .secret_access_key = SK};
+    cr_assert_eq(aw_creds_create(c, &pc, &creds), 0);
+    ag_preflight_config cfg = {
+        .client = c, .creds = creds, .region = "us-east-1", .account = "123456789012"};
+    cr_assert_eq(ag_preflight_create(&cfg, &pf), 0);
+    const char *json =
+        "{\"family\":\"app\",\"executionRoleArn\":\"" ROLE "\",\"containerDefinitions\":["
+        "{\"name\":\"a\",\"image\":\"busybox\",\"memory\":32,\"secrets\":["
+        "{\"name\":\"SECURE\",\"valueFrom\":\"/app/secure\"},"
+        "{\"name\":\"DB\",\"valueFrom\":\"arn:aws:secretsmanager:us-east-1:123456789012:"
+        "secret:db:password::\"}]}]}";
+    ag_td_error e;
+    ag_td_ctx ctx = {.region = "us-east-1", .account = "123456789012"};
+    cr_assert_eq(ag_taskdef_parse(json, strlen(json), &ctx, &td, &e), 0, "%s", e.message);
+}
+
+static void teardown(void)
+{
+    aw_creds_close(creds, NULL, NULL);
+    aw_client_close(c, NULL, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ag_preflight_free(pf);
+    ag_taskdef_free(td);
+    cr_expect_eq(uv_loop_close(&loop), 0);
+    cr_expect_eq(fake_stat_int(&f, "bad_signatures"), 0);
+    fake_stop(&f);
+    expect_no_leaks();
+}
+
+TestSuite(preflight_aws, .init = setup, .fini = teardown, .timeout = 60);
+
+/* Queues `times` identical answers for op. */
+static void script(const char *op, int status, const char *body, const char *ctype, int times)
+{
+    es_buf b;
+    es_buf_init(&b, 1 << 16);
+    es_jw w;
+    es_jw_init(&w, &b);
+    es_jw_obj(&w);
+    es_jw_key(&w, op);
+    es_jw_arr(&w);
+    for (int i = 0; i < times; i++) {
+        es_jw_obj(&w);
+        es_jw_kint(&w, "status", status);
+        es_jw_kstr(&w, "body", body);
+        es_jw_kstr(&w, "content_type", ctype);
+        es_jw_obj_end(&w);
+    }
+    es_jw_arr_end(&w);
+    es_jw_obj_end(&w);
+    cr_assert_eq(es_jw_finish(&w), 0);
+    fake_post(&f, "/__script", es_buf_cstr(&b));
+    es_buf_free(&b);
+}
+
+#define JSON "application/x-amz-json-1.1"
+
+static void script_metadata(void)
+{
+    script("DescribeParameters", 200,
+           "{\"Parameters\":[{\"Name\":\"/app/secure\",\"Type\":\"SecureString\","
+           "\"KeyId\":\"alias/custom\"}]}",
+           JSON, 1);
+    script("DescribeSecret", 200, "{\"ARN\":\"" SECRET "\",\"Name\":\"db\"}", JSON, 1);
+    script("DescribeKey", 200,
+           "{\"KeyMetadata\":{\"KeyId\":\"k-1\",\"Arn\":\"" KEY "\",\"KeyManager\":\"CUSTOMER\"}}",
+           JSON, 1);
+}
+
+/* One answer for all three calls (they run at once): each call reads the
+ * members of its own pairs. */
+static void script_simulation(const char *ssm, const char *sm, const char *kms)
+{
+    char xml[4096];
+    snprintf(xml, sizeof xml,
+             "<SimulatePrincipalPolicyResponse><SimulatePrincipalPolicyResult><EvaluationResults>"
+             "<member><EvalActionName>ssm:GetParameters</EvalActionName><EvalResourceName>" PARAM
+             "</EvalResourceName><EvalDecision>%s</EvalDecision></member>"
+             "<member><EvalActionName>secretsmanager:GetSecretValue</EvalActionName>"
+             "<EvalResourceName>" SECRET "</EvalResourceName><EvalDecision>%s</EvalDecision>"
+             "</member><member><EvalActionName>kms:Decrypt</EvalActionName><EvalResourceName>" KEY
+             "</EvalResourceName><EvalDecision>%s</EvalDecision></member></EvaluationResults>"
+             "<IsTruncated>false</IsTruncated></SimulatePrincipalPolicyResult>"
+             "</SimulatePrincipalPolicyResponse>",
+             ssm, sm, kms);
+    script("SimulatePrincipalPolicy", 200, xml, "text/xml", 3);
+}
+
+typedef struct done {
+    int calls;
+    ag_pf_outcome outcome;
+    char reason[AG_REASON_BUF];
+} done;
+
+static void on_done(void *arg, ag_pf_outcome outcome, const char *reason)
+{
+    done *d = arg;
+    d->calls++;
+    d->outcome = outcome;
+    snprintf(d->reason, sizeof d->reason, "%s", reason ? reason : "");
+}
+
+static void run(done *d)
+{
+    memset(d, 0, sizeof *d);
+    cr_assert_eq(ag_preflight_start(pf, td, ROLE, on_done, d), 0);
+    while (d->calls == 0)
+        uv_run(&loop, UV_RUN_ONCE);
+    cr_assert_eq(d->calls, 1);
+}
+
+/* The SimulatePrincipalPolicy request bodies the fake saw, joined. */
+static void sim_bodies(char *out, size_t n)
+{
+    es_json *j = fake_stats(&f);
+    const es_json *b = es_json_get(j, "bodies");
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; b && i < es_json_len(b); i++) {
+        const char *s = es_json_as_str(es_json_at(b, i));
+        if (s && strstr(s, "Action=SimulatePrincipalPolicy") && used < n)
+            used += (size_t)snprintf(out + used, n - used, "%s\n", s);
+    }
+    es_json_free(j);
+}
+
+Test(preflight_aws, trusted_denials_are_listed)
+{
+    script_metadata();
+    script_simulation("implicitDeny", "implicitDeny", "explicitDeny");
+    done d;
+    run(&d);
+    cr_assert_eq(d.outcome, AG_PF_MISSING);
+    /* the secret's implicit deny may be a resource policy's grant: not named */
+    cr_assert_str_eq(d.reason, "ResourceInitializationError: unable to pull secrets or registry "
+                               "auth: the execution role " ROLE " is missing 2 permissions: "
+                               "ssm:GetParameters on " PARAM "; kms:Decrypt on " KEY);
+    char bodies[16384];
+    sim_bodies(bodies, sizeof bodies);
+    cr_assert(strstr(bodies, "PolicySourceArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fexec"),
+              "%s", bodies);
+    cr_assert(strstr(bodies,
+                     "ActionNames.member.1=ssm%3AGetParameters&ResourceArns.member.1="
+                     "arn%3Aaws%3Assm%3Aus-east-1%3A123456789012%3Aparameter%2Fapp%2Fsecure"),
+              "%s", bodies);
+    cr_assert(strstr(bodies, "ActionNames.member.1=kms%3ADecrypt&ResourceArns.member.1="
+                             "arn%3Aaws%3Akms%3Aus-east-1%3A123456789012%3Akey%2Fk-1&"
+                             "ContextEntries.member.1.ContextKeyName=kms%3AViaService&"
+                             "ContextEntries.member.1.ContextKeyType=string&"
+                             "ContextEntries.member.1.ContextKeyValues.member.1="
+                             "ssm.us-east-1.amazonaws.com"),
+              "%s", bodies);
+    cr_assert(strstr(bodies, "ActionNames.member.1=secretsmanager%3AGetSecretValue&ResourceArns."
+                             "member.1=arn%3Aaws%3Asecretsmanager%3Aus-east-1%3A123456789012%3A"
+                             "secret%3Adb-AbCdEf\n"),
+              "the partial ARN completed by DescribeSecret: %s", bodies);
+    cr_assert_eq(fake_op_count(&f, "SimulatePrincipalPolicy"), 3);
+    cr_assert_eq(fake_op_count(&f, "GetParameters"), 0);
+    cr_assert_eq(fake_op_count(&f, "GetSecretValue"), 0);
+    cr_assert_eq(fake_op_count(&f, "AssumeRole"), 0);
+    ag_preflight_stats st;
+    ag_preflight_get_stats(pf, &st);
+    cr_assert_eq(st.lookups, 3);
+    cr_assert_eq(st.simulations, 3);
+}
+
+Test(preflight_aws, all_allowed)
+{
+    script_metadata();
+    script_simulation("allowed", "allowed", "allowed");
+    done d;
+    run(&d);
+    cr_assert_eq(d.outcome, AG_PF_OK, "%s", d.reason);
+}
+
+Test(preflight_aws, aws_managed_key_needs_nothing)
+{
+    script("DescribeParameters", 200,
+           "{\"Parameters\":[{\"Name\":\"/app/secure\",\"Type\":\"SecureString\","
+           "\"KeyId\":\"alias/aws/ssm\"}]}",
+           JSON, 1);
+    script("DescribeSecret", 200, "{\"ARN\":\"" SECRET "\",\"Name\":\"db\",\"KmsKeyId\":\"k-2\"}",
+           JSON, 1);
+    script("DescribeKey", 200,
+           "{\"KeyMetadata\":{\"KeyId\":\"k-2\",\"Arn\":\"arn:aws:kms:us-east-1:123456789012:key/"
+           "k-2\",\"KeyManager\":\"AWS\"}}",
+           JSON, 1);
+    script_simulation("implicitDeny", "allowed", "explicitDeny");
+    done d;
+    run(&d);
+    cr_assert_eq(d.outcome, AG_PF_MISSING);
+    cr_assert_str_eq(d.reason, "ResourceInitializationError: unable to pull secrets or registry "
+                               "auth: the execution role " ROLE " is missing 1 permission: "
+                               "ssm:GetParameters on " PARAM);
+    cr_assert_eq(fake_op_count(&f, "DescribeKey"), 1, "k-2 asked, alias/aws/ssm not");
+    cr_assert_eq(fake_op_count(&f, "SimulatePrincipalPolicy"), 2, "no kms call");
+}
+
+Test(preflight_aws, host_not_allowed_to_simulate_skips)
+{
+    static const char denied[] =
+        "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User: "
+        "arn:aws:sts::123456789012:assumed-role/host/i-1 is not authorized to perform: "
+        "iam:SimulatePrincipalPolicy</Message></Error><RequestId>r</RequestId></ErrorResponse>";
+    for (int round = 0; round < 2; round++) {
+        script_metadata();
+        script("SimulatePrincipalPolicy", 403, denied, "text/xml", 3);
+        done d;
+        run(&d);
+        cr_assert_eq(d.outcome, AG_PF_SKIPPED);
+        cr_assert_str_empty(d.reason);
+    }
+    ag_preflight_stats st;
+    ag_preflight_get_stats(pf, &st);
+    cr_assert_eq(st.skipped, 2);
+    cr_assert_eq(fake_op_count(&f, "GetParameters"), 0);
+}
+
+Test(preflight_aws, failed_lookups_keep_what_is_known)
+{
+    script("DescribeParameters", 400, "{\"__type\":\"AccessDeniedException\",\"message\":\"no\"}",
+           JSON, 1);
+    script("DescribeSecret", 400, "{\"__type\":\"AccessDeniedException\",\"message\":\"no\"}", JSON,
+           1);
+    script_simulation("implicitDeny", "explicitDeny", "explicitDeny");
+    done d;
+    run(&d);
+    /* no key known, the secret's ARN is partial: only the parameter remains */
+    cr_assert_eq(d.outcome, AG_PF_MISSING);
+    cr_assert_str_eq(d.reason, "ResourceInitializationError: unable to pull secrets or registry "
+                               "auth: the execution role " ROLE " is missing 1 permission: "
+                               "ssm:GetParameters on " PARAM);
+    cr_assert_eq(fake_op_count(&f, "DescribeKey"), 0);
+    cr_assert_eq(fake_op_count(&f, "SimulatePrincipalPolicy"), 1);
+}

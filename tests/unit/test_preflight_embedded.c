@@ -1,0 +1,640 @@
+/* The execution role's preflight (agent/preflight.h), pure parts and embedded side: the pairs each
+ * valueFrom form needs (deduplicated, AWS managed keys skipped, partial
+ * secret ARNs completed), the reason's wording and cap, the
+ * SimulatePrincipalPolicy answer, and whole runs in one loop against the
+ * embedded endpoints: missing permissions listed at once, all allowed once
+ * the seed's policy is in place, skipped when there is nothing to evaluate
+ * against. */
+#include "iam_helpers.h"
+
+#include <stdarg.h>
+#include <time.h>
+#include <uv.h>
+
+#include "agent/preflight.h"
+#include "agent/task.h"
+#include "agent/taskdef.h"
+#include "aws/client.h"
+#include "aws/credentials.h"
+#include "aws/local/auth.h"
+#include "aws/local/server.h"
+#include "aws/xml.h"
+#include "common/alloc.h"
+#include "common/secure.h"
+
+#define ACCT "123456789012"
+#define REGION "us-east-2"
+#define ROLE "arn:aws:iam::" ACCT ":role/exec"
+
+/* ------------------------------------------------------------ pure parts */
+
+Test(preflight_pairs, dedupe_and_limits)
+{
+    ag_pf_pairs p = {0};
+    cr_assert_eq(ag_pf_pairs_add(&p, "ssm:GetParameters", "arn:a", NULL), 1);
+    cr_assert_eq(ag_pf_pairs_add(&p, "ssm:GetParameters", "arn:a", NULL), 0);
+    cr_assert_eq(ag_pf_pairs_add(&p, "kms:Decrypt", "arn:a", "ssm"), 1);
+    cr_assert_eq(ag_pf_pairs_add(&p, "kms:Decrypt", "arn:a", "secretsmanager"), 1);
+    cr_assert_eq(ag_pf_pairs_add(&p, "kms:Decrypt", "arn:a", "ssm"), 0);
+    cr_assert_eq(ag_pf_pairs_add(&p, "kms:Decrypt", "", NULL), -EINVAL);
+    cr_assert_eq(p.n, 3);
+    cr_assert_eq(ag_pf_pairs_missing(&p), 0);
+    char r[32];
+    for (int i = 0; i < AG_PF_PAIRS_MAX; i++) {
+        snprintf(r, sizeof r, "arn:%d", i);
+        int rc = ag_pf_pairs_add(&p, "ssm:GetParameters", r, NULL);
+        if (p.n == AG_PF_PAIRS_MAX && rc != 1) {
+            cr_assert_eq(rc, -E2BIG);
+            break;
+        }
+    }
+    cr_assert_eq(p.n, AG_PF_PAIRS_MAX);
+    cr_assert_eq(ag_pf_pairs_add(&p, "ssm:GetParameters", "arn:new", NULL), -E2BIG);
+    ag_pf_pairs_clear(&p);
+    cr_assert_eq(p.n, 0);
+    ag_pf_pairs_clear(&p);
+}
+
+Test(preflight_pairs, managed_keys_and_complete_arns)
+{
+    cr_assert(ag_pf_key_is_aws_alias("alias/aws/ssm"));
+    cr_assert(ag_pf_key_is_aws_alias("alias/aws/secretsmanager"));
+    cr_assert(ag_pf_key_is_aws_alias("arn:aws:kms:us-east-2:" ACCT ":alias/aws/ssm"));
+    cr_assert_not(ag_pf_key_is_aws_alias("alias/MyAliasName"));
+    cr_assert_not(ag_pf_key_is_aws_alias("alias/awsish"));
+    cr_assert_not(ag_pf_key_is_aws_alias("arn:aws:kms:us-east-2:" ACCT ":alias/MyAliasName"));
+    cr_assert_not(ag_pf_key_is_aws_alias("1234abcd-12ab-34cd-56ef-1234567890ab"));
+    cr_assert_not(ag_pf_key_is_aws_alias(NULL));
+
+    cr_assert(
+        ag_pf_secret_arn_complete("arn:aws:secretsmanager:us-east-2:" ACCT ":secret:db-AbC123"));
+    cr_assert(
+        ag_pf_secret_arn_complete("arn:aws:secretsmanager:us-east-2:" ACCT ":secret:a/b-x-AbC123"));
+    cr_assert_not(ag_pf_secret_arn_complete("arn:aws:secretsmanager:us-east-2:" ACCT ":secret:db"));
+    cr_assert_not(
+        ag_pf_secret_arn_complete("arn:aws:secretsmanager:us-east-2:" ACCT ":secret:db-AbC1"));
+    cr_assert_not(
+        ag_pf_secret_arn_complete("arn:aws:secretsmanager:us-east-2:" ACCT ":secret:db-AbC1_3"));
+    cr_assert_not(ag_pf_secret_arn_complete("db-AbC123"));
+}
+
+Test(preflight_reason, wording_lists_every_missing_pair)
+{
+    ag_pf_pairs p = {0};
+    cr_assert_eq(ag_pf_pairs_add(&p, "ssm:GetParameters", "arn:aws:ssm:r:1:parameter/a", NULL), 1);
+    cr_assert_eq(ag_pf_pairs_add(&p, "ssm:GetParameters", "arn:aws:ssm:r:1:parameter/ok", NULL), 1);
+    cr_assert_eq(ag_pf_pairs_add(&p, "kms:Decrypt", "arn:aws:kms:r:1:key/k", "ssm"), 1);
+    p.v[0].missing = true;
+    p.v[2].missing = true;
+    char out[AG_REASON_BUF];
+    ag_preflight_reason(out, sizeof out, ROLE, &p);
+    cr_assert_str_eq(out, "ResourceInitializationError: unable to pull secrets or registry auth: "
+                          "the execution role arn:aws:iam::123456789012:role/exec is missing 2 "
+                          "permissions: ssm:GetParameters on arn:aws:ssm:r:1:parameter/a; "
+                          "kms:Decrypt on arn:aws:kms:r:1:key/k");
+    p.v[2].missing = false;
+    ag_preflight_reason(out, sizeof out, ROLE, &p);
+    cr_assert_str_eq(out, "ResourceInitializationError: unable to pull secrets or registry auth: "
+                          "the execution role arn:aws:iam::123456789012:role/exec is missing 1 "
+                          "permission: ssm:GetParameters on arn:aws:ssm:r:1:parameter/a");
+    ag_pf_pairs_clear(&p);
+}
+
+Test(preflight_reason, capped_at_ecs_length)
+{
+    ag_pf_pairs p = {0};
+    char r[128];
+    for (int i = 0; i < 200; i++) {
+        snprintf(r, sizeof r, "arn:aws:ssm:us-east-2:" ACCT ":parameter/app/p%03d", i);
+        cr_assert_eq(ag_pf_pairs_add(&p, "ssm:GetParameters", r, NULL), 1);
+        p.v[i].missing = true;
+    }
+    char out[AG_REASON_BUF];
+    size_t n = ag_preflight_reason(out, sizeof out, ROLE, &p);
+    cr_assert_eq(n, strlen(out));
+    cr_assert_leq(n, AG_STOPPED_REASON_MAX);
+    cr_assert_gt(n, AG_STOPPED_REASON_MAX - 8);
+    cr_assert(strstr(out, "is missing 200 permissions: ssm:GetParameters on "));
+    cr_assert_str_eq(out + n - 3, "...");
+    ag_pf_pairs_clear(&p);
+}
+
+/* ------------------------------------------- SimulatePrincipalPolicy */
+
+#define SIM_HEAD                                                                                   \
+    "<SimulatePrincipalPolicyResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\">"        \
+    "<SimulatePrincipalPolicyResult><IsTruncated>false</IsTruncated><EvaluationResults>"
+#define SIM_TAIL                                                                                   \
+    "</EvaluationResults></SimulatePrincipalPolicyResult><ResponseMetadata><RequestId>r"           \
+    "</RequestId></ResponseMetadata></SimulatePrincipalPolicyResponse>"
+
+static size_t sim(const char *doc, ag_pf_sim_result **out)
+{
+    size_t n = 99;
+    int r = ag_pf_parse_simulate(doc, strlen(doc), out, &n);
+    cr_assert_eq(r, 0, "%d", r);
+    return n;
+}
+
+Test(preflight_simulate, members)
+{
+    const char *doc =
+        SIM_HEAD "<member><EvalActionName>ssm:GetParameters</EvalActionName>"
+                 "<EvalResourceName>arn:aws:ssm:us-east-2:1:parameter/a</EvalResourceName>"
+                 "<EvalDecision>implicitDeny</EvalDecision><MatchedStatements/>"
+                 "<MissingContextValues/></member>"
+                 "<member><EvalActionName>ssm:GetParameters</EvalActionName>"
+                 "<EvalResourceName>arn:aws:ssm:us-east-2:1:parameter/b</EvalResourceName>"
+                 "<EvalDecision>allowed</EvalDecision><MatchedStatements><member><SourcePolicyId>"
+                 "p</SourcePolicyId></member></MatchedStatements></member>" SIM_TAIL;
+    ag_pf_sim_result *r = NULL;
+    size_t n = sim(doc, &r);
+    cr_assert_eq(n, 2);
+    cr_assert_str_eq(r[0].action, "ssm:GetParameters");
+    cr_assert_str_eq(r[0].resource, "arn:aws:ssm:us-east-2:1:parameter/a");
+    cr_assert_str_eq(r[0].decision, "implicitDeny");
+    cr_assert_str_eq(r[1].resource, "arn:aws:ssm:us-east-2:1:parameter/b");
+    cr_assert_str_eq(r[1].decision, "allowed");
+    ag_pf_sim_results_free(r, n);
+
+    /* per-resource answers replace the member's own */
+    doc = SIM_HEAD "<member><EvalActionName>kms:Decrypt</EvalActionName>"
+                   "<EvalResourceName>*</EvalResourceName><EvalDecision>implicitDeny</EvalDecision>"
+                   "<ResourceSpecificResults><member><EvalResourceName>arn:k1</EvalResourceName>"
+                   "<EvalResourceDecision>allowed</EvalResourceDecision></member><member>"
+                   "<EvalResourceName>arn:k2</EvalResourceName><EvalResourceDecision>explicitDeny"
+                   "</EvalResourceDecision></member></ResourceSpecificResults></member>" SIM_TAIL;
+    n = sim(doc, &r);
+    cr_assert_eq(n, 2);
+    cr_assert_str_eq(r[0].action, "kms:Decrypt");
+    cr_assert_str_eq(r[0].resource, "arn:k1");
+    cr_assert_str_eq(r[0].decision, "allowed");
+    cr_assert_str_eq(r[1].resource, "arn:k2");
+    cr_assert_str_eq(r[1].decision, "explicitDeny");
+    ag_pf_sim_results_free(r, n);
+
+    n = sim(SIM_HEAD SIM_TAIL, &r);
+    cr_assert_eq(n, 0);
+    ag_pf_sim_results_free(r, n);
+}
+
+Test(preflight_simulate, bad_input)
+{
+    ag_pf_sim_result *r = (ag_pf_sim_result *)0x1;
+    size_t n = 7;
+    const char *bad[] = {
+        "",
+        "<a>",
+        "<!DOCTYPE x [<!ENTITY e \"x\">]><a>&e;</a>",
+        SIM_HEAD "<member><EvalActionName>a</EvalActionName><EvalDecision>allowed</EvalDecision>"
+                 "</member>" SIM_TAIL,
+        SIM_HEAD "<member><EvalResourceName>r</EvalResourceName><EvalDecision>allowed"
+                 "</EvalDecision></member>" SIM_TAIL,
+    };
+    int want[] = {AG_PF_SIM_E_XML, AG_PF_SIM_E_XML, AG_PF_SIM_E_XML, AG_PF_SIM_E_INCOMPLETE,
+                  AG_PF_SIM_E_INCOMPLETE};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = ag_pf_parse_simulate(bad[i], strlen(bad[i]), &r, &n);
+        cr_assert_eq(rc, want[i], "case %zu: %d", i, rc);
+        cr_assert_eq(r, (ag_pf_sim_result *)0x1, "out untouched");
+        cr_assert_eq(n, 7);
+    }
+    /* too deep */
+    es_buf b;
+    es_buf_init(&b, 1 << 16);
+    for (int i = 0; i < AW_XML_MAX_DEPTH + 2; i++)
+        es_buf_append_str(&b, "<a>");
+    for (int i = 0; i < AW_XML_MAX_DEPTH + 2; i++)
+        es_buf_append_str(&b, "</a>");
+    cr_assert_eq(ag_pf_parse_simulate(b.data, b.len, &r, &n), AG_PF_SIM_E_XML);
+    es_buf_free(&b);
+    /* too many members */
+    es_buf_init(&b, 1 << 20);
+    es_buf_append_str(&b, SIM_HEAD);
+    for (int i = 0; i <= AG_PF_SIM_RESULTS_MAX; i++)
+        es_buf_append_str(&b, "<member><EvalActionName>a</EvalActionName><EvalResourceName>r"
+                              "</EvalResourceName><EvalDecision>allowed</EvalDecision></member>");
+    es_buf_append_str(&b, SIM_TAIL);
+    cr_assert_lt(b.len, AW_XML_MAX_BYTES);
+    cr_assert_eq(ag_pf_parse_simulate(b.data, b.len, &r, &n), AG_PF_SIM_E_TOO_MANY);
+    es_buf_free(&b);
+    /* too big */
+    char *big = es_calloc(1, AW_XML_MAX_BYTES + 2);
+    memset(big, ' ', AW_XML_MAX_BYTES + 1);
+    cr_assert_eq(ag_pf_parse_simulate(big, AW_XML_MAX_BYTES + 1, &r, &n), AG_PF_SIM_E_XML);
+    es_free(big);
+}
+
+/* --------------------------------------------- whole runs in one loop */
+
+TestSuite(preflight_run, .init = alt_setup, .fini = alt_teardown);
+
+static int jcall(const char *target, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int jcall(const char *target, const char *fmt, ...)
+{
+    char body[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(body, sizeof body, fmt, ap);
+    va_end(ap);
+    es_json_free(T.resp);
+    T.resp = NULL;
+    es_buf_reset(&T.out);
+    memset(&T.err, 0, sizeof T.err);
+    int r = al_dispatch(T.ctx, target, ROOT, body, strlen(body), &T.out, &T.err);
+    cr_assert_eq(r, 0, "%s -> %s: %s", target, T.err.code, T.err.message);
+    char why[128];
+    cr_assert_eq(
+        es_json_parse(T.out.data, T.out.len, &es_json_default_limits, &T.resp, why, sizeof why), 0);
+    return 0;
+}
+
+static char key_arn[160], secret_arn[256], key2_arn[160], secret2_arn[256];
+
+/* The store: a customer key under alias/MyAliasName; a String, a SecureString
+ * under that key and one under the default key; a secret under the default
+ * key and one under the customer key; the role with only the AWS managed
+ * AmazonECSTaskExecutionRolePolicy. */
+static void fill_store(void)
+{
+    al_authz_install(T.ctx);
+    jcall("TrentService.CreateKey", "{\"Description\":\"app\"}");
+    const es_json *md = es_json_get(T.resp, "KeyMetadata");
+    snprintf(key_arn, sizeof key_arn, "%s", es_json_get_str(md, "Arn"));
+    char key_id[64];
+    snprintf(key_id, sizeof key_id, "%s", es_json_get_str(md, "KeyId"));
+    jcall("TrentService.CreateAlias",
+          "{\"AliasName\":\"alias/MyAliasName\",\"TargetKeyId\":\"%s\"}", key_id);
+    jcall("TrentService.CreateKey", "{\"Description\":\"other\"}");
+    snprintf(key2_arn, sizeof key2_arn, "%s",
+             es_json_get_str(es_json_get(T.resp, "KeyMetadata"), "Arn"));
+    jcall("AmazonSSM.PutParameter",
+          "{\"Name\":\"/app/plain\",\"Type\":\"String\",\"Value\":\"p\"}");
+    jcall("AmazonSSM.PutParameter", "{\"Name\":\"/app/secure\",\"Type\":\"SecureString\","
+                                    "\"Value\":\"s\",\"KeyId\":\"alias/MyAliasName\"}");
+    jcall("AmazonSSM.PutParameter",
+          "{\"Name\":\"/app/default\",\"Type\":\"SecureString\",\"Value\":\"d\"}");
+    jcall("secretsmanager.CreateSecret",
+          "{\"Name\":\"db\",\"SecretString\":\"{\\\"pw\\\":\\\"x\\\"}\"}");
+    snprintf(secret_arn, sizeof secret_arn, "%s", es_json_get_str(T.resp, "ARN"));
+    jcall("secretsmanager.CreateSecret",
+          "{\"Name\":\"api\",\"SecretString\":\"k\",\"KmsKeyId\":\"%s\"}", key2_arn);
+    snprintf(secret2_arn, sizeof secret2_arn, "%s", es_json_get_str(T.resp, "ARN"));
+    make_role("exec", ECS_TRUST);
+    qok("iam", "AttachRolePolicy", "RoleName", "exec", "PolicyArn", EXEC_POLICY_ARN, NULL);
+}
+
+static ag_taskdef *td_parse(const char *json)
+{
+    ag_taskdef *td = NULL;
+    ag_td_error e;
+    ag_td_ctx ctx = {.region = REGION, .account = ACCT};
+    int rc = ag_taskdef_parse(json, strlen(json), &ctx, &td, &e);
+    cr_assert_eq(rc, 0, "task definition refused: %s", e.message);
+    return td;
+}
+
+/* Every valueFrom form, with repeats across containers. */
+static const char TD[] =
+    "{\"family\":\"app\",\"executionRoleArn\":\"" ROLE "\",\"containerDefinitions\":["
+    "{\"name\":\"a\",\"image\":\"busybox\",\"memory\":32,\"secrets\":["
+    "{\"name\":\"PLAIN\",\"valueFrom\":\"/app/plain\"},"
+    "{\"name\":\"PLAIN_ARN\",\"valueFrom\":\"arn:aws:ssm:us-east-2:123456789012:parameter/app/"
+    "plain\"},"
+    "{\"name\":\"SECURE\",\"valueFrom\":\"/app/secure\"},"
+    "{\"name\":\"SECURE_V1\",\"valueFrom\":\"/app/secure:1\"},"
+    "{\"name\":\"DEFAULT\",\"valueFrom\":\"/app/default\"},"
+    "{\"name\":\"DB\",\"valueFrom\":\"arn:aws:secretsmanager:us-east-2:123456789012:secret:db:pw::"
+    "\"}]},"
+    "{\"name\":\"b\",\"image\":\"busybox\",\"memory\":32,\"secrets\":["
+    "{\"name\":\"REF\",\"valueFrom\":\"/aws/reference/secretsmanager/api\"},"
+    "{\"name\":\"PLAIN\",\"valueFrom\":\"/app/plain\"}],"
+    "\"logConfiguration\":{\"logDriver\":\"json-file\",\"secretOptions\":["
+    "{\"name\":\"opt\",\"valueFrom\":\"/app/secure\"}]}}]}";
+
+typedef struct run {
+    uv_loop_t loop;
+    al_server *srv;
+    aw_client *client;
+    aw_creds *creds;
+    ag_preflight *pf;
+    int calls, closed;
+    ag_pf_outcome outcome;
+    char reason[AG_REASON_BUF];
+} run;
+
+static void on_closed(void *arg)
+{
+    ((run *)arg)->closed++;
+}
+
+static double real_now(void)
+{
+    return (double)time(NULL);
+}
+
+static void run_open(run *r, bool embedded)
+{
+    T.now = real_now(); /* the client signs with the real clock */
+    memset(r, 0, sizeof *r);
+    char akid[AL_AKID_LEN + 1], err[256], *secret = NULL;
+    cr_assert_eq(al_admin_init(T.ctx, T.dir, akid, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(al_admin_credentials(T.ctx, akid, &secret), 0);
+    cr_assert_eq(uv_loop_init(&r->loop), 0);
+    cr_assert_eq(al_server_start(&r->loop, T.ctx, "127.0.0.1", 0, NULL, &r->srv), 0);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", al_server_port(r->srv));
+    aw_client_config cfg = {.region = REGION, .max_attempts = 1};
+    for (int s = 0; s < AW_SVC_COUNT; s++)
+        cfg.endpoint_override[s] = url;
+    cr_assert_eq(aw_client_create(&r->loop, &cfg, &r->client), 0);
+    aw_creds_config kc = {.access_key_id = akid, .secret_access_key = secret};
+    cr_assert_eq(aw_creds_create(r->client, &kc, &r->creds), 0);
+    es_free_secret_str(secret);
+    ag_preflight_config pc = {.client = r->client,
+                              .creds = r->creds,
+                              .embedded = embedded ? T.ctx : NULL,
+                              .region = REGION,
+                              .account = ACCT};
+    cr_assert_eq(ag_preflight_create(&pc, &r->pf), 0);
+}
+
+static void on_done(void *arg, ag_pf_outcome outcome, const char *reason)
+{
+    run *r = arg;
+    r->calls++;
+    r->outcome = outcome;
+    cr_assert_eq(reason != NULL, outcome == AG_PF_MISSING);
+    snprintf(r->reason, sizeof r->reason, "%s", reason ? reason : "");
+}
+
+static void run_once(run *r, const ag_taskdef *td, const char *role)
+{
+    r->calls = 0;
+    cr_assert_eq(ag_preflight_start(r->pf, td, role, on_done, r), 0);
+    cr_assert_eq(r->calls, 0, "the callback never runs inside the start call");
+    while (r->calls == 0)
+        uv_run(&r->loop, UV_RUN_ONCE);
+}
+
+static void run_close(run *r)
+{
+    /* the provider first: it uses the client */
+    aw_creds_close(r->creds, on_closed, r);
+    while (r->closed < 1)
+        uv_run(&r->loop, UV_RUN_ONCE);
+    aw_client_close(r->client, on_closed, r);
+    al_server_close(r->srv, on_closed, r);
+    uv_run(&r->loop, UV_RUN_DEFAULT);
+    ag_preflight_free(r->pf);
+    cr_assert_eq(r->closed, 3);
+    cr_assert_eq(uv_loop_close(&r->loop), 0, "handles left open");
+}
+
+Test(preflight_run, embedded_lists_every_missing_permission_then_allows)
+{
+    fill_store();
+    ag_taskdef *td = td_parse(TD);
+    run r;
+    run_open(&r, true);
+    run_once(&r, td, ROLE);
+    cr_assert_eq(r.outcome, AG_PF_MISSING);
+    char want[AG_REASON_BUF];
+    snprintf(want, sizeof want,
+             "ResourceInitializationError: unable to pull secrets or registry auth: the "
+             "execution role " ROLE " is missing 7 permissions: "
+             "ssm:GetParameters on arn:aws:ssm:us-east-2:" ACCT ":parameter/app/plain; "
+             "ssm:GetParameters on arn:aws:ssm:us-east-2:" ACCT ":parameter/app/secure; "
+             "ssm:GetParameters on arn:aws:ssm:us-east-2:" ACCT ":parameter/app/default; "
+             "secretsmanager:GetSecretValue on %s; secretsmanager:GetSecretValue on %s; "
+             "kms:Decrypt on %s; kms:Decrypt on %s",
+             secret_arn, secret2_arn, key_arn, key2_arn);
+    cr_assert_str_eq(r.reason, want);
+
+    /* the seed's inline policy for exactly these resources */
+    char pol[2048];
+    snprintf(pol, sizeof pol,
+             "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":["
+             "\"ssm:GetParameters\",\"secretsmanager:GetSecretValue\",\"kms:Decrypt\"],"
+             "\"Resource\":[\"arn:aws:ssm:us-east-2:" ACCT ":parameter/app/*\",\"%s\",\"%s\","
+             "\"%s\",\"%s\"]}]}",
+             secret_arn, secret2_arn, key_arn, key2_arn);
+    qok("iam", "PutRolePolicy", "RoleName", "exec", "PolicyName", "secrets", "PolicyDocument", pol,
+        NULL);
+    run_once(&r, td, ROLE);
+    cr_assert_eq(r.outcome, AG_PF_OK, "%s", r.reason);
+
+    /* kms:ViaService as the embedded stores set it: SSM decrypts the
+     * SecureString and the referenced secret (without the context key the
+     * Deny's StringNotEquals would match) */
+    snprintf(pol, sizeof pol,
+             "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Deny\",\"Action\":"
+             "\"kms:Decrypt\",\"Resource\":\"*\",\"Condition\":{\"StringNotEquals\":{"
+             "\"kms:ViaService\":\"ssm.us-east-2.amazonaws.com\"}}}]}");
+    qok("iam", "PutRolePolicy", "RoleName", "exec", "PolicyName", "via", "PolicyDocument", pol,
+        NULL);
+    run_once(&r, td, ROLE);
+    cr_assert_eq(r.outcome, AG_PF_OK, "%s", r.reason);
+    /* and an explicit deny on one key is named */
+    snprintf(pol, sizeof pol,
+             "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Deny\",\"Action\":"
+             "\"kms:Decrypt\",\"Resource\":\"%s\"}]}",
+             key2_arn);
+    qok("iam", "PutRolePolicy", "RoleName", "exec", "PolicyName", "via", "PolicyDocument", pol,
+        NULL);
+    run_once(&r, td, ROLE);
+    cr_assert_eq(r.outcome, AG_PF_MISSING);
+    snprintf(want, sizeof want,
+             "ResourceInitializationError: unable to pull secrets or registry auth: the "
+             "execution role " ROLE " is missing 1 permission: kms:Decrypt on %s",
+             key2_arn);
+    cr_assert_str_eq(r.reason, want);
+
+    /* a role the embedded IAM does not know: AssumeRole will say so */
+    run_once(&r, td, "arn:aws:iam::" ACCT ":role/nobody");
+    cr_assert_eq(r.outcome, AG_PF_SKIPPED);
+    ag_preflight_stats st;
+    ag_preflight_get_stats(r.pf, &st);
+    cr_assert_eq(st.runs, 5);
+    cr_assert_eq(st.missing, 2);
+    cr_assert_eq(st.ok, 2);
+    cr_assert_eq(st.skipped, 1);
+    /* per run: 3 parameters, 2 secrets, 2 keys (the default ones are not asked) */
+    cr_assert_eq(st.lookups, 5 * 7, "%lu", st.lookups);
+    cr_assert_eq(st.simulations, 0);
+    run_close(&r);
+    ag_taskdef_free(td);
+}
+
+Test(preflight_run, unknown_secret_and_parameter_drop_only_their_pairs)
+{
+    fill_store();
+    ag_taskdef *td =
+        td_parse("{\"family\":\"app\",\"executionRoleArn\":\"" ROLE "\",\"containerDefinitions\":["
+                 "{\"name\":\"a\",\"image\":\"busybox\",\"memory\":32,\"secrets\":["
+                 "{\"name\":\"NOPE\",\"valueFrom\":\"/app/nope\"},"
+                 "{\"name\":\"GONE\",\"valueFrom\":\"arn:aws:secretsmanager:us-east-2:" ACCT
+                 ":secret:gone\"},"
+                 "{\"name\":\"GONE2\",\"valueFrom\":\"arn:aws:secretsmanager:us-east-2:" ACCT
+                 ":secret:gone2-AbC123\"}]}]}");
+    run r;
+    run_open(&r, true);
+    run_once(&r, td, ROLE);
+    cr_assert_eq(r.outcome, AG_PF_MISSING);
+    cr_assert_str_eq(r.reason,
+                     "ResourceInitializationError: unable to pull secrets or registry auth: the "
+                     "execution role " ROLE " is missing 2 permissions: ssm:GetParameters on "
+                     "arn:aws:ssm:us-east-2:" ACCT ":parameter/app/nope; "
+                     "secretsmanager:GetSecretValue on arn:aws:secretsmanager:us-east-2:" ACCT
+                     ":secret:gone2-AbC123");
+    run_close(&r);
+    ag_taskdef_free(td);
+}
+
+Test(preflight_run, aws_mode_skips_when_the_host_cannot_simulate)
+{
+    fill_store();
+    ag_taskdef *td = td_parse(TD);
+    run r;
+    run_open(&r, false);
+    run_once(&r, td, ROLE);
+    /* the embedded IAM has no SimulatePrincipalPolicy: left to AWS */
+    cr_assert_eq(r.outcome, AG_PF_SKIPPED);
+    ag_preflight_stats st;
+    ag_preflight_get_stats(r.pf, &st);
+    cr_assert_eq(st.lookups, 7);
+    cr_assert_eq(st.simulations, 3, "ssm, secretsmanager, kms (both via ssm): %lu", st.simulations);
+    run_close(&r);
+    ag_taskdef_free(td);
+}
+
+Test(preflight_run, no_secrets_is_ok_without_a_call)
+{
+    ag_taskdef *td = td_parse("{\"family\":\"app\",\"containerDefinitions\":[{\"name\":\"a\","
+                              "\"image\":\"busybox\",\"memory\":32}]}");
+    run r;
+    run_open(&r, true);
+    run_once(&r, td, ROLE);
+    cr_assert_eq(r.outcome, AG_PF_OK);
+    ag_preflight_stats st;
+    ag_preflight_get_stats(r.pf, &st);
+    cr_assert_eq(st.lookups, 0);
+    run_close(&r);
+    ag_taskdef_free(td);
+}
+
+/* ------------------------------------------- wired into the resolver */
+
+#include "agent/resolve.h"
+
+typedef struct rdone {
+    int calls;
+    ag_resolution *res;
+    char reason[AG_REASON_BUF];
+} rdone;
+
+static void on_resolved(void *arg, ag_resolution *res, const char *reason)
+{
+    rdone *d = arg;
+    d->calls++;
+    d->res = res;
+    snprintf(d->reason, sizeof d->reason, "%s", reason ? reason : "");
+}
+
+static void resolve_once(run *r, ag_resolver *rs, const ag_taskdef *td, rdone *d)
+{
+    memset(d, 0, sizeof *d);
+    cr_assert_eq(ag_resolve_start(rs, td, on_resolved, d), 0);
+    while (d->calls == 0)
+        uv_run(&r->loop, UV_RUN_ONCE);
+}
+
+Test(preflight_run, resolver_stops_before_any_credential_or_fetch)
+{
+    fill_store();
+    ag_taskdef *td =
+        td_parse("{\"family\":\"app\",\"executionRoleArn\":\"" ROLE "\",\"containerDefinitions\":["
+                 "{\"name\":\"a\",\"image\":\"busybox\",\"memory\":32,\"secrets\":["
+                 "{\"name\":\"SECURE\",\"valueFrom\":\"/app/secure\"},"
+                 "{\"name\":\"DB\",\"valueFrom\":\"arn:aws:secretsmanager:us-east-2:" ACCT
+                 ":secret:db:pw::\"}]}]}");
+    run r;
+    run_open(&r, true);
+    uint8_t fp[32] = {1};
+    ag_resolver_config rc = {.client = r.client,
+                             .creds = r.creds,
+                             .region = REGION,
+                             .fp_key = fp,
+                             .fp_key_len = sizeof fp,
+                             .preflight = r.pf};
+    ag_resolver *rs = NULL;
+    cr_assert_eq(ag_resolver_create(&rc, &rs), 0);
+    rdone d;
+    resolve_once(&r, rs, td, &d);
+    cr_assert_null(d.res);
+    char want[AG_REASON_BUF];
+    snprintf(want, sizeof want,
+             "ResourceInitializationError: unable to pull secrets or registry auth: the "
+             "execution role " ROLE " is missing 3 permissions: ssm:GetParameters on "
+             "arn:aws:ssm:us-east-2:" ACCT ":parameter/app/secure; secretsmanager:GetSecretValue "
+             "on %s; kms:Decrypt on %s",
+             secret_arn, key_arn);
+    cr_assert_str_eq(d.reason, want);
+    ag_resolver_stats st;
+    ag_resolver_get_stats(rs, &st);
+    cr_assert_eq(st.ssm_calls + st.sm_calls, 0, "no value fetched");
+    cr_assert_eq(st.preflight_denied, 1);
+    aw_creds_stats cs;
+    aw_creds_get_stats(r.creds, &cs);
+    cr_assert_eq(cs.role_fetches, 0, "the role was not assumed");
+
+    char pol[2048];
+    snprintf(pol, sizeof pol,
+             "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":["
+             "\"ssm:GetParameters\",\"secretsmanager:GetSecretValue\",\"kms:Decrypt\"],"
+             "\"Resource\":[\"arn:aws:ssm:us-east-2:" ACCT ":parameter/app/secure\",\"%s\","
+             "\"%s\"]}]}",
+             secret_arn, key_arn);
+    qok("iam", "PutRolePolicy", "RoleName", "exec", "PolicyName", "secrets", "PolicyDocument", pol,
+        NULL);
+    resolve_once(&r, rs, td, &d);
+    cr_assert_not_null(d.res, "%s", d.reason);
+    cr_assert_eq(d.res->n, 2);
+    cr_assert_str_eq(d.res->items[0].value, "s");
+    cr_assert_str_eq(d.res->items[1].value, "x");
+    ag_resolution_free(d.res);
+    ag_resolver_get_stats(rs, &st);
+    cr_assert_eq(st.ssm_calls, 1);
+    cr_assert_eq(st.sm_calls, 1);
+    run_close(&r);
+    ag_resolver_free(rs);
+    ag_taskdef_free(td);
+}
+
+Test(preflight_run, single_level_parameter_by_arn_finds_its_key)
+{
+    fill_store();
+    jcall("AmazonSSM.PutParameter", "{\"Name\":\"top\",\"Type\":\"SecureString\","
+                                    "\"Value\":\"t\",\"KeyId\":\"alias/MyAliasName\"}");
+    ag_taskdef *td = td_parse(
+        "{\"family\":\"app\",\"executionRoleArn\":\"" ROLE "\",\"containerDefinitions\":["
+        "{\"name\":\"a\",\"image\":\"busybox\",\"memory\":32,\"secrets\":["
+        "{\"name\":\"TOP\",\"valueFrom\":\"arn:aws:ssm:us-east-2:" ACCT ":parameter/top\"},"
+        "{\"name\":\"TOP2\",\"valueFrom\":\"top\"}]}]}");
+    run r;
+    run_open(&r, true);
+    run_once(&r, td, ROLE);
+    cr_assert_eq(r.outcome, AG_PF_MISSING);
+    char want[AG_REASON_BUF];
+    snprintf(want, sizeof want,
+             "ResourceInitializationError: unable to pull secrets or registry auth: the "
+             "execution role " ROLE " is missing 2 permissions: ssm:GetParameters on "
+             "arn:aws:ssm:us-east-2:" ACCT ":parameter/top; kms:Decrypt on %s",
+             key_arn);
+    cr_assert_str_eq(r.reason, want);
+    ag_preflight_stats st;
+    ag_preflight_get_stats(r.pf, &st);
+    cr_assert_eq(st.lookups, 2, "one parameter, one key: %lu", st.lookups);
+    run_close(&r);
+    ag_taskdef_free(td);
+}
