@@ -67,6 +67,7 @@ static al_server *srv;
 static aw_client *awc;
 static aw_creds *creds;
 static ag_resolver *resolver;
+static ag_preflight *preflight;
 static ag_store *store;
 static dk_client *docker;
 static ag_engine *engine;
@@ -434,7 +435,17 @@ static void setup(const char *docker_host)
     aw_creds_config pc = {.access_key_id = admin_akid, .secret_access_key = admin_secret};
     if (aw_creds_create(awc, &pc, &creds) < 0)
         die("aw_creds_create");
-    ag_resolver_config rc = {.client = awc,
+    /* the execution role's permissions checked in-process before AssumeRole, as the
+     * daemon does in embedded mode (ECS_SECRETS_PREFLIGHT=on) */
+    ag_preflight_config pfc = {.client = awc,
+                               .creds = creds,
+                               .embedded = al,
+                               .region = "us-east-1",
+                               .account = "123456789012"};
+    if (ag_preflight_create(&pfc, &preflight) < 0)
+        die("ag_preflight_create");
+    ag_resolver_config rc = {.preflight = preflight,
+                             .client = awc,
                              .creds = creds,
                              .region = "us-east-1",
                              .fp_key = fp_key,
@@ -491,6 +502,7 @@ static void teardown(void)
     al_server_close(srv, NULL, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     ag_resolver_free(resolver);
+    ag_preflight_free(preflight);
     ag_store_close(store);
     al_close(al);
     if (uv_loop_close(&loop) != 0)
@@ -536,7 +548,7 @@ int main(int argc, char **argv)
     printf("== issue 7: RunTask -> RUNNING, 1 container, %d SecureString secrets; docker %s\n",
            N_SECRETS, host);
     printf("   embedded SSM, KMS and STS on 127.0.0.1:%d (in-process listener, authorisation hook "
-           "on); the execution role assumed with the administrator's key, cached\n",
+           "on, preflight on); the execution role assumed with the administrator's key, cached\n",
            al_server_port(srv));
 
     ag_taskdef *td = NULL;
@@ -608,6 +620,8 @@ int main(int argc, char **argv)
     al_server_stats ss0, ss1;
     aw_creds_stats cs0, cs1;
     dk_stats ds0, ds1;
+    ag_preflight_stats ps0, ps1;
+    ag_preflight_get_stats(preflight, &ps0);
     ag_resolver_get_stats(resolver, &rs0);
     al_server_get_stats(srv, &ss0);
     aw_creds_get_stats(creds, &cs0);
@@ -620,6 +634,7 @@ int main(int argc, char **argv)
     uint64_t t_api = now_ns();
     bool all = wait_until_either(want, fails + BURST, 300) && n_running >= want;
     uint64_t t_all = now_ns();
+    ag_preflight_get_stats(preflight, &ps1);
     ag_resolver_get_stats(resolver, &rs1);
     al_server_get_stats(srv, &ss1);
     aw_creds_get_stats(creds, &cs1);
@@ -659,6 +674,10 @@ int main(int argc, char **argv)
         (double)(ss1.requests - ss0.requests) / BURST, cs1.role_fetches - cs0.role_fetches,
         cs1.role_cache_hits - cs0.role_cache_hits, cs1.coalesced - cs0.coalesced,
         (double)(ds1.requests - ds0.requests) / BURST);
+    printf("  preflight per task: runs %.2f, metadata lookups %.2f (listener requests beyond the "
+           "SSM call), simulations %.2f\n",
+           (double)(ps1.runs - ps0.runs) / BURST, (double)(ps1.lookups - ps0.lookups) / BURST,
+           (double)(ps1.simulations - ps0.simulations) / BURST);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf(
