@@ -48,7 +48,7 @@ int al_access_key_add(al_ctx *c, const char *akid, const char *secret, const cha
     sqlite3_bind_text(st, 3, principal, -1, SQLITE_STATIC);
     sqlite3_bind_double(st, 4, al_now(c));
     int s = sqlite3_step(st);
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     es_free(w);
     if (s == SQLITE_CONSTRAINT_PRIMARYKEY)
         return -EEXIST;
@@ -80,7 +80,7 @@ static int key_lookup(al_ctx *c, const char *akid, char **secret, char *principa
     } else if (s != SQLITE_DONE) {
         r = -EIO;
     }
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     return r;
 }
 
@@ -97,7 +97,7 @@ static int meta_get(al_ctx *c, const char *key, char *out, size_t n)
     } else if (s != SQLITE_DONE) {
         r = -EIO;
     }
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     return r;
 }
 
@@ -109,7 +109,7 @@ static int meta_set(al_ctx *c, const char *key, const char *value)
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
     int r = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     return r;
 }
 

@@ -9,8 +9,19 @@
 
 #include "common/alloc.h"
 
+/* Prepared statements kept for reuse, keyed by their SQL text (see
+ * al_db_prepare). One entry is lent to one user at a time. */
+typedef struct cached_stmt {
+    char *sql;
+    sqlite3_stmt *st;
+    bool lent;
+} cached_stmt;
+
 struct al_db {
     sqlite3 *h;
+    cached_stmt cache[AL_DB_STMT_CACHE];
+    size_t ncache;
+    bool reading; /* al_db_read_begin opened the transaction in progress */
 };
 
 /* Each entry brings the schema from version i to i+1. Never edit a landed
@@ -247,6 +258,10 @@ void al_db_close(al_db *db)
 {
     if (!db)
         return;
+    for (size_t i = 0; i < db->ncache; i++) {
+        sqlite3_finalize(db->cache[i].st);
+        es_free(db->cache[i].sql);
+    }
     sqlite3_close_v2(db->h);
     es_free(db);
 }
@@ -258,7 +273,32 @@ sqlite3 *al_db_handle(al_db *db)
 
 int al_db_begin(al_db *db)
 {
+    /* a write inside a read-only operation: the read snapshot ends first */
+    if (db->reading) {
+        db->reading = false;
+        if (sqlite3_get_autocommit(db->h) == 0 && al_db_commit(db) < 0)
+            return -EIO;
+    }
     return al_db_exec(db, "BEGIN IMMEDIATE");
+}
+
+int al_db_read_begin(al_db *db)
+{
+    if (db->reading || sqlite3_get_autocommit(db->h) == 0)
+        return 0; /* already inside a transaction: nothing to add */
+    if (al_db_exec(db, "BEGIN DEFERRED") < 0)
+        return -EIO;
+    db->reading = true;
+    return 0;
+}
+
+void al_db_read_end(al_db *db)
+{
+    if (!db->reading)
+        return;
+    db->reading = false;
+    if (sqlite3_get_autocommit(db->h) == 0)
+        (void)al_db_commit(db); /* rolls back on failure */
 }
 
 int al_db_commit(al_db *db)
@@ -278,10 +318,43 @@ void al_db_rollback(al_db *db)
 
 sqlite3_stmt *al_db_prepare(al_db *db, const char *sql)
 {
+    for (size_t i = 0; i < db->ncache; i++) {
+        cached_stmt *e = &db->cache[i];
+        if (!e->lent && strcmp(e->sql, sql) == 0) {
+            e->lent = true;
+            return e->st;
+        }
+    }
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db->h, sql, -1, &st, NULL) != SQLITE_OK) {
+    bool keep = db->ncache < AL_DB_STMT_CACHE;
+    if (sqlite3_prepare_v3(db->h, sql, -1, keep ? SQLITE_PREPARE_PERSISTENT : 0, &st, NULL) !=
+        SQLITE_OK) {
         sqlite3_finalize(st);
         return NULL;
     }
+    if (keep && st) {
+        /* out of memory for the copy: the statement is simply not kept */
+        char *copy = es_strdup(sql);
+        if (copy)
+            db->cache[db->ncache++] = (cached_stmt){.sql = copy, .st = st, .lent = true};
+    }
     return st;
+}
+
+void al_db_release(al_db *db, sqlite3_stmt *st)
+{
+    if (!st)
+        return;
+    for (size_t i = 0; i < db->ncache; i++) {
+        cached_stmt *e = &db->cache[i];
+        if (e->st == st) {
+            /* ends the statement's implicit transaction, drops the bound
+             * values (they point at the caller's memory) */
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+            e->lent = false;
+            return;
+        }
+    }
+    sqlite3_finalize(st);
 }

@@ -351,7 +351,7 @@ int al_iam_role_get(al_ctx *c, const char *name, al_iam_role *out)
     } else if (s != SQLITE_DONE) {
         r = -EIO;
     }
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     return r;
 }
 
@@ -408,14 +408,14 @@ static int role_for_change(al_ctx *c, const char *name, bool change, char *arn, 
     } else {
         r = al_fail_internal(e, "ServiceFailure");
     }
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     return r;
 }
 
-static int step_done(sqlite3_stmt *st)
+static int step_done(al_ctx *c, sqlite3_stmt *st)
 {
     int s = sqlite3_step(st);
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     return s;
 }
 
@@ -429,7 +429,7 @@ static int managed_exists(al_ctx *c, const char *arn)
         return -EIO;
     sqlite3_bind_text(st, 1, arn, -1, SQLITE_STATIC);
     int s = sqlite3_step(st);
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     return s == SQLITE_ROW ? 1 : s == SQLITE_DONE ? 0 : -EIO;
 }
 
@@ -459,7 +459,7 @@ static int role_insert(al_ctx *c, const role_spec *rs, al_error *e)
     sqlite3_bind_text(st, 7, rs->boundary, -1, SQLITE_STATIC);
     sqlite3_bind_double(st, 8, al_now(c));
     sqlite3_bind_text(st, 9, rs->source, -1, SQLITE_STATIC);
-    int s = step_done(st);
+    int s = step_done(c, st);
     if (s == SQLITE_CONSTRAINT_PRIMARYKEY)
         return al_fail(e, 409, "EntityAlreadyExists", "Role with name %s already exists.",
                        rs->name);
@@ -515,13 +515,13 @@ static int op_create_role(al_ctx *c, const char *principal, const al_form *f, al
         return r;
     sqlite3_stmt *st = role_stmt(c, rs.name);
     if (!st || sqlite3_step(st) != SQLITE_ROW) {
-        sqlite3_finalize(st);
+        al_db_release(c->db, st);
         return al_fail_internal(e, "ServiceFailure");
     }
     al_xw_open(w, "Role");
     role_xml(c, st, w);
     al_xw_close(w, "Role");
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     return 0;
 }
 
@@ -536,7 +536,7 @@ static int op_get_role(al_ctx *c, const char *principal, const al_form *f, al_xw
         return r;
     sqlite3_stmt *st = role_stmt(c, name);
     if (!st || sqlite3_step(st) != SQLITE_ROW) {
-        sqlite3_finalize(st);
+        al_db_release(c->db, st);
         return al_fail_internal(e, "ServiceFailure");
     }
     al_xw_open(w, "Role");
@@ -544,7 +544,7 @@ static int op_get_role(al_ctx *c, const char *principal, const al_form *f, al_xw
     al_xw_open(w, "RoleLastUsed");
     al_xw_close(w, "RoleLastUsed");
     al_xw_close(w, "Role");
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     return 0;
 }
 
@@ -559,7 +559,7 @@ static int count_rows(al_ctx *c, const char *sql, const char *arg, int *out)
         *out = sqlite3_column_int(st, 0);
         r = 0;
     }
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     return r;
 }
 
@@ -586,7 +586,7 @@ static int op_delete_role(al_ctx *c, const char *principal, const al_form *f, al
     if (!st)
         return al_fail_internal(e, "ServiceFailure");
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    return step_done(st) == SQLITE_DONE ? 0 : al_fail_internal(e, "ServiceFailure");
+    return step_done(c, st) == SQLITE_DONE ? 0 : al_fail_internal(e, "ServiceFailure");
 }
 
 static int parse_max_items(const al_form *f, int64_t *out, al_error *e)
@@ -635,7 +635,7 @@ static int op_list_roles(al_ctx *c, const char *principal, const al_form *f, al_
         n++;
     }
     bool more = s == SQLITE_ROW;
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     if (s != SQLITE_ROW && s != SQLITE_DONE)
         return al_fail_internal(e, "ServiceFailure");
     al_xw_close(w, "Roles");
@@ -663,7 +663,7 @@ static int op_update_trust(al_ctx *c, const char *principal, const al_form *f, a
         return al_fail_internal(e, "ServiceFailure");
     sqlite3_bind_text(st, 1, doc, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-    return step_done(st) == SQLITE_DONE ? 0 : al_fail_internal(e, "ServiceFailure");
+    return step_done(c, st) == SQLITE_DONE ? 0 : al_fail_internal(e, "ServiceFailure");
 }
 
 /* ---- inline policies ---- */
@@ -677,7 +677,7 @@ static int inline_put(al_ctx *c, const char *role, const char *name, const char 
     sqlite3_bind_text(st, 1, role, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, doc, -1, SQLITE_STATIC);
-    return step_done(st) == SQLITE_DONE ? 0 : al_fail_internal(e, "ServiceFailure");
+    return step_done(c, st) == SQLITE_DONE ? 0 : al_fail_internal(e, "ServiceFailure");
 }
 
 static int op_put_role_policy(al_ctx *c, const char *principal, const al_form *f, al_xw *w,
@@ -724,7 +724,7 @@ static int op_get_role_policy(al_ctx *c, const char *principal, const al_form *f
     } else {
         r = al_fail_internal(e, "ServiceFailure");
     }
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     return r;
 }
 
@@ -744,7 +744,7 @@ static int op_delete_role_policy(al_ctx *c, const char *principal, const al_form
         return al_fail_internal(e, "ServiceFailure");
     sqlite3_bind_text(st, 1, role, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-    if (step_done(st) != SQLITE_DONE)
+    if (step_done(c, st) != SQLITE_DONE)
         return al_fail_internal(e, "ServiceFailure");
     if (sqlite3_changes(al_db_handle(c->db)) == 0)
         return al_fail(e, 404, "NoSuchEntity", "The role policy with name %s cannot be found.",
@@ -771,7 +771,7 @@ static int op_list_role_policies(al_ctx *c, const char *principal, const al_form
     int s;
     while ((s = sqlite3_step(st)) == SQLITE_ROW)
         al_xw_elem(w, "member", col(st, 0));
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     if (s != SQLITE_DONE)
         return al_fail_internal(e, "ServiceFailure");
     al_xw_close(w, "PolicyNames");
@@ -816,15 +816,15 @@ static int attach(al_ctx *c, const char *role, const char *parn, al_error *e)
             sqlite3_bind_text(q, 2, parn, -1, SQLITE_STATIC);
             if (sqlite3_step(q) == SQLITE_ROW)
                 have = sqlite3_column_int(q, 0);
-            sqlite3_finalize(q);
+            al_db_release(c->db, q);
         }
         if (!have) {
-            sqlite3_finalize(st);
+            al_db_release(c->db, st);
             return al_fail(e, 409, "LimitExceeded", "Cannot exceed quota for PoliciesPerRole: %d",
                            AL_ROLE_MANAGED_MAX);
         }
     }
-    return step_done(st) == SQLITE_DONE ? 0 : al_fail_internal(e, "ServiceFailure");
+    return step_done(c, st) == SQLITE_DONE ? 0 : al_fail_internal(e, "ServiceFailure");
 }
 
 static int op_attach_role_policy(al_ctx *c, const char *principal, const al_form *f, al_xw *w,
@@ -858,7 +858,7 @@ static int op_detach_role_policy(al_ctx *c, const char *principal, const al_form
         return al_fail_internal(e, "ServiceFailure");
     sqlite3_bind_text(st, 1, role, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, parn, -1, SQLITE_STATIC);
-    if (step_done(st) != SQLITE_DONE)
+    if (step_done(c, st) != SQLITE_DONE)
         return al_fail_internal(e, "ServiceFailure");
     if (sqlite3_changes(al_db_handle(c->db)) == 0)
         return al_fail(e, 404, "NoSuchEntity", "Policy %s was not found.", parn);
@@ -894,7 +894,7 @@ static int op_list_attached(al_ctx *c, const char *principal, const al_form *f, 
         al_xw_elem(w, "PolicyArn", col(st, 0));
         al_xw_close(w, "member");
     }
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     if (s != SQLITE_DONE)
         return al_fail_internal(e, "ServiceFailure");
     al_xw_close(w, "AttachedPolicies");
@@ -909,7 +909,7 @@ static int set_boundary(al_ctx *c, const char *role, const char *parn, al_error 
         return al_fail_internal(e, "ServiceFailure");
     sqlite3_bind_text(st, 1, parn, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, role, -1, SQLITE_STATIC);
-    return step_done(st) == SQLITE_DONE ? 0 : al_fail_internal(e, "ServiceFailure");
+    return step_done(c, st) == SQLITE_DONE ? 0 : al_fail_internal(e, "ServiceFailure");
 }
 
 static int op_put_boundary(al_ctx *c, const char *principal, const al_form *f, al_xw *w,
@@ -1001,7 +1001,7 @@ static int op_create_policy(al_ctx *c, const char *principal, const al_form *f, 
     sqlite3_bind_text(st, 5, desc, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 6, doc, -1, SQLITE_STATIC);
     sqlite3_bind_double(st, 7, now);
-    int s = step_done(st);
+    int s = step_done(c, st);
     if ((s & 0xff) == SQLITE_CONSTRAINT)
         return al_fail(e, 409, "EntityAlreadyExists",
                        "A policy called %s already exists. Duplicate names are not allowed.", name);
@@ -1066,7 +1066,7 @@ static int policy_load(al_ctx *c, const char *arn, policy_row *p, al_error *e)
     } else {
         r = al_fail_internal(e, "ServiceFailure");
     }
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     if (r < 0)
         policy_row_clear(p);
     return r;
@@ -1140,7 +1140,7 @@ static int op_delete_policy(al_ctx *c, const char *principal, const al_form *f, 
     if (!st)
         return al_fail_internal(e, "ServiceFailure");
     sqlite3_bind_text(st, 1, parn, -1, SQLITE_STATIC);
-    return step_done(st) == SQLITE_DONE ? 0 : al_fail_internal(e, "ServiceFailure");
+    return step_done(c, st) == SQLITE_DONE ? 0 : al_fail_internal(e, "ServiceFailure");
 }
 
 const al_qop al_iam_qops[] = {
@@ -1205,7 +1205,7 @@ static int managed_doc(al_ctx *c, const char *arn, char **doc)
     } else if (s != SQLITE_DONE) {
         r = -EIO;
     }
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     return r;
 }
 
@@ -1220,10 +1220,10 @@ int al_iam_role_policies(al_ctx *c, const char *role, al_iam_policies *out)
     sqlite3_bind_text(st, 1, role, -1, SQLITE_STATIC);
     s = sqlite3_step(st);
     if (s == SQLITE_ROW && col(st, 0) && !(boundary = es_strdup(col(st, 0)))) {
-        sqlite3_finalize(st);
+        al_db_release(c->db, st);
         return -ENOMEM; /* never lose a boundary */
     }
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     if (s == SQLITE_DONE)
         return -ENOENT;
     if (s != SQLITE_ROW)
@@ -1235,7 +1235,7 @@ int al_iam_role_policies(al_ctx *c, const char *role, al_iam_policies *out)
     while ((s = sqlite3_step(st)) == SQLITE_ROW)
         if ((r = add_identity(&p, col(st, 1), col(st, 0))) < 0)
             break;
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     if (r == -ENOMEM || s != SQLITE_DONE) {
         r = r == -ENOMEM ? r : -EIO;
         goto out;
@@ -1256,7 +1256,7 @@ int al_iam_role_policies(al_ctx *c, const char *role, al_iam_policies *out)
             r = m;
         es_free(doc);
     }
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     if (r < 0)
         goto out;
     if (boundary) {
@@ -1450,7 +1450,7 @@ static int load_role_file(al_ctx *c, const char *path, const char *file, char *e
         sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
         if (sqlite3_step(st) == SQLITE_ROW)
             snprintf(old_id, sizeof old_id, "%s", col(st, 0));
-        sqlite3_finalize(st);
+        al_db_release(c->db, st);
     }
     rs.role_id = old_id[0] ? old_id : NULL;
     if (role_insert(c, &rs, &e) < 0) {

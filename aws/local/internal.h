@@ -28,6 +28,12 @@ struct al_ctx {
     void *authz_msg_arg;
     const char *calling_service; /* the JSON service being dispatched, for messages */
     double sm_next_purge;        /* Secrets Manager: next sweep of expired deletions */
+    /* One KMS key's unwrapped material, kept only while one read-only
+     * operation runs (al_kms_memo_begin/_end): a GetParameters of 10 names
+     * under one key unwrapped it 10 times. Wiped at the end. */
+    bool key_memo_on, key_memo_valid;
+    char key_memo_id[AL_KEY_ID_LEN + 1];
+    uint8_t key_memo[AL_KEY_BYTES];
 };
 
 /* Fills e and answers -EINVAL (status < 500) or -EIO (status >= 500). */

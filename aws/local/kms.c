@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,23 @@ static const struct {
 
 /* ---- AES-256-GCM ---- */
 
+/* Fetched once: EVP_aes_256_gcm() makes OpenSSL 3 look the implementation
+ * up again at every init (6 % of a GetParameters). Process-wide, read-only
+ * once set, kept for the life of the process. */
+static EVP_CIPHER *aes_gcm;
+static pthread_once_t aes_gcm_once = PTHREAD_ONCE_INIT;
+
+static void fetch_aes_gcm(void)
+{
+    aes_gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+}
+
+static const EVP_CIPHER *cipher(void)
+{
+    (void)pthread_once(&aes_gcm_once, fetch_aes_gcm);
+    return aes_gcm ? aes_gcm : EVP_aes_256_gcm();
+}
+
 static int gcm(bool enc, const uint8_t key[AL_KEY_BYTES], const uint8_t *iv, const uint8_t *aad1,
                size_t aad1len, const uint8_t *aad2, size_t aad2len, const uint8_t *in, size_t n,
                uint8_t *out, uint8_t *tag)
@@ -37,7 +55,7 @@ static int gcm(bool enc, const uint8_t key[AL_KEY_BYTES], const uint8_t *iv, con
     EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();
     if (!x)
         return -ENOMEM;
-    if (EVP_CipherInit_ex(x, EVP_aes_256_gcm(), NULL, NULL, NULL, enc ? 1 : 0) != 1 ||
+    if (EVP_CipherInit_ex(x, cipher(), NULL, NULL, NULL, enc ? 1 : 0) != 1 ||
         EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_GCM_SET_IVLEN, AL_KMS_IV_LEN, NULL) != 1 ||
         EVP_CipherInit_ex(x, NULL, NULL, key, iv, enc ? 1 : 0) != 1)
         goto out;
@@ -158,8 +176,37 @@ static int wrap_key(al_ctx *c, const char *key_id, const uint8_t material[AL_KEY
                out + AL_KMS_IV_LEN + AL_KMS_TAG_LEN, out + AL_KMS_IV_LEN);
 }
 
+void al_kms_memo_begin(al_ctx *c)
+{
+    c->key_memo_on = true;
+    c->key_memo_valid = false;
+}
+
+void al_kms_memo_end(al_ctx *c)
+{
+    es_wipe(c->key_memo, sizeof c->key_memo);
+    c->key_memo_on = c->key_memo_valid = false;
+}
+
+static int load_key_db(al_ctx *c, const char *key_id, uint8_t material[AL_KEY_BYTES]);
+
 /* Loads and unwraps a key's material. -ENOENT, -EPERM (disabled), -EIO. */
 static int load_key(al_ctx *c, const char *key_id, uint8_t material[AL_KEY_BYTES])
+{
+    if (c->key_memo_on && c->key_memo_valid && strcmp(c->key_memo_id, key_id) == 0) {
+        memcpy(material, c->key_memo, AL_KEY_BYTES);
+        return 0;
+    }
+    int r = load_key_db(c, key_id, material);
+    if (r == 0 && c->key_memo_on && strlen(key_id) == AL_KEY_ID_LEN) {
+        memcpy(c->key_memo, material, AL_KEY_BYTES);
+        memcpy(c->key_memo_id, key_id, AL_KEY_ID_LEN + 1);
+        c->key_memo_valid = true;
+    }
+    return r;
+}
+
+static int load_key_db(al_ctx *c, const char *key_id, uint8_t material[AL_KEY_BYTES])
 {
     int r = -EIO;
     sqlite3_stmt *st = al_db_prepare(c->db, "SELECT wrapped, enabled FROM kms_key WHERE key_id=?");
@@ -191,7 +238,7 @@ static int load_key(al_ctx *c, const char *key_id, uint8_t material[AL_KEY_BYTES
         r = -EIO; /* a wrapped key that fails to open is storage damage */
     }
 out:
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     return r;
 }
 
@@ -218,7 +265,7 @@ static int create_key(al_ctx *c, const char *manager, const char *description,
     sqlite3_bind_double(st, 4, al_now(c));
     sqlite3_bind_blob(st, 5, wrapped, sizeof wrapped, SQLITE_STATIC);
     r = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     return r;
 }
 
@@ -235,7 +282,7 @@ static int insert_alias(al_ctx *c, const char *alias, const char *key_id)
     sqlite3_bind_double(st, 3, now);
     sqlite3_bind_double(st, 4, now);
     int s = sqlite3_step(st);
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     if (s == SQLITE_CONSTRAINT_PRIMARYKEY || s == SQLITE_CONSTRAINT)
         return -EEXIST;
     return s == SQLITE_DONE ? 0 : -EIO;
@@ -257,7 +304,7 @@ static int alias_target(al_ctx *c, const char *alias, char key_id[AL_KEY_ID_LEN 
     } else if (s == SQLITE_DONE) {
         r = -ENOENT;
     }
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     return r;
 }
 
@@ -266,12 +313,12 @@ int al_kms_init(al_ctx *c, const char *state_dir, char *err, size_t errlen)
     sqlite3_stmt *st = al_db_prepare(
         c->db, "SELECT (SELECT count(*) FROM kms_key) + (SELECT count(*) FROM iam_access_key)");
     if (!st || sqlite3_step(st) != SQLITE_ROW) {
-        sqlite3_finalize(st);
+        al_db_release(c->db, st);
         snprintf(err, errlen, "reading the key table failed");
         return -EIO;
     }
     bool empty = sqlite3_column_int64(st, 0) == 0;
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     int r = load_master(c, state_dir, empty, err, errlen);
     if (r < 0)
         return r;
@@ -334,7 +381,7 @@ static bool key_exists(al_ctx *c, const char *key_id, int *err)
     }
     sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC);
     int s = sqlite3_step(st);
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     *err = s == SQLITE_ROW || s == SQLITE_DONE ? 0 : -EIO;
     return s == SQLITE_ROW;
 }
@@ -404,7 +451,7 @@ bool al_kms_is_aws_managed(al_ctx *c, const char *key_id)
     sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC);
     bool aws = sqlite3_step(st) == SQLITE_ROW &&
                strcmp((const char *)sqlite3_column_text(st, 0), "AWS") == 0;
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     return aws;
 }
 
@@ -648,7 +695,7 @@ static void write_metadata(al_ctx *c, es_jw *w, const char *key_id)
     }
     sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC);
     if (sqlite3_step(st) != SQLITE_ROW) {
-        sqlite3_finalize(st);
+        al_db_release(c->db, st);
         w->err = -EIO;
         return;
     }
@@ -676,7 +723,7 @@ static void write_metadata(al_ctx *c, es_jw *w, const char *key_id)
     es_jw_arr_end(w);
     es_jw_kbool(w, "MultiRegion", false);
     es_jw_obj_end(w);
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
 }
 
 static int op_create_key(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
@@ -768,7 +815,7 @@ static int op_list_keys(al_ctx *c, const char *principal, const es_json *req, es
         snprintf(last, sizeof last, "%s", id);
         n++;
     }
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     es_jw_arr_end(w);
     es_jw_kbool(w, "Truncated", more);
     if (more)
@@ -872,7 +919,7 @@ static int op_list_aliases(al_ctx *c, const char *principal, const es_json *req,
         snprintf(last, sizeof last, "%s", name);
         n++;
     }
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     es_jw_arr_end(w);
     es_jw_kbool(w, "Truncated", more);
     if (more)
@@ -1080,7 +1127,7 @@ static int set_enabled(al_ctx *c, const char *principal, const es_json *req, boo
     sqlite3_bind_int(st, 1, on ? 1 : 0);
     sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     if (rc != SQLITE_DONE)
         return al_fail_internal(e, "KMSInternalException");
     es_jw_obj(w);

@@ -56,6 +56,11 @@ int al_kms_resolve_e(al_ctx *c, const char *ref, const char *code, char key_id[A
                      al_error *e);
 void al_kms_key_arn(al_ctx *c, const char *key_id, char *out, size_t n);
 bool al_kms_is_aws_managed(al_ctx *c, const char *key_id);
+/* Around one read-only operation: keys unwrapped meanwhile are unwrapped
+ * once (the last one kept); _end wipes it. Not for writes (a key disabled
+ * or changed by the operation itself would not be seen). */
+void al_kms_memo_begin(al_ctx *c);
+void al_kms_memo_end(al_ctx *c);
 
 /* Encrypts under key_id with the context bound in. *blob is es_malloc'ed.
  * 0, -ENOENT (no such key), -EMSGSIZE, -ENOMEM, -EIO. */

@@ -31,7 +31,7 @@ int al_kms_key_policy_of(al_ctx *c, const char *key_id, char **out)
     } else {
         r = -EIO;
     }
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     if (r == 0 && !*out)
         r = -ENOMEM;
     return r;
@@ -116,7 +116,7 @@ int al_kms_put_key_policy(al_ctx *c, const char *principal, const es_json *req, 
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, pol, -1, SQLITE_STATIC);
     int s = sqlite3_step(st);
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     if (s != SQLITE_DONE)
         return al_fail_internal(e, "KMSInternalException");
     es_jw_obj(w);

@@ -298,6 +298,7 @@ void al_close(al_ctx *c)
     es_free(c->region);
     es_free(c->account);
     es_wipe(c->master, sizeof c->master);
+    es_wipe(c->key_memo, sizeof c->key_memo);
     es_free(c);
 }
 
@@ -377,11 +378,24 @@ int al_dispatch_json(al_ctx *c, const char *service, const char *operation, cons
         return al_fail(err, 400, "SerializationException",
                        "Strings holding a NUL character (\\u0000) are not supported by the "
                        "embedded endpoints.");
+    /* the reads the agent's launches make: one snapshot, one set of locks */
+    bool read_only =
+        strcmp(service, "AmazonSSM") == 0 &&
+        (strcmp(operation, "GetParameters") == 0 || strcmp(operation, "GetParameter") == 0 ||
+         strcmp(operation, "GetParametersByPath") == 0);
+    if (read_only && al_db_read_begin(c->db) < 0)
+        return al_fail(err, 500, "InternalFailure", "The store could not be read.");
+    if (read_only)
+        al_kms_memo_begin(c);
     es_jw w;
     es_jw_init(&w, out);
     c->calling_service = service;
     int r = o->fn(c, principal, req, &w, err);
     c->calling_service = NULL;
+    if (read_only) {
+        al_kms_memo_end(c);
+        al_db_read_end(c->db);
+    }
     int wr = es_jw_finish(&w);
     if (r == 0 && wr < 0)
         r = al_fail(err, 500, "InternalFailure", "The response could not be written (%s).",

@@ -45,7 +45,7 @@ static int purge_expired(al_ctx *c, bool force)
         return -EIO;
     sqlite3_bind_double(st, 1, t);
     int r = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     if (r == 0)
         c->sm_next_purge = t + PURGE_EVERY;
     return r;
@@ -98,7 +98,7 @@ static int find_secret(al_ctx *c, const char *id, secret *s)
     } else if (rc != SQLITE_DONE) {
         r = -EIO;
     }
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     return r;
 }
 
@@ -250,7 +250,7 @@ static int load_version(al_ctx *c, const secret *s, const char *version_id, plai
     } else if (rc != SQLITE_DONE) {
         r = -EIO;
     }
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     return r;
 }
 
@@ -269,7 +269,7 @@ static int stage_holder(al_ctx *c, const char *arn, const char *stage, char *vid
     } else if (rc != SQLITE_DONE) {
         r = -EIO;
     }
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     return r;
 }
 
@@ -283,7 +283,7 @@ static int set_stage(al_ctx *c, const char *arn, const char *stage, const char *
     sqlite3_bind_text(st, 2, stage, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, vid, -1, SQLITE_STATIC);
     int r = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     return r;
 }
 
@@ -295,7 +295,7 @@ static int remove_stage(al_ctx *c, const char *arn, const char *stage)
     sqlite3_bind_text(st, 1, arn, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, stage, -1, SQLITE_STATIC);
     int r = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     return r;
 }
 
@@ -327,7 +327,7 @@ static int prune_versions(al_ctx *c, const char *arn)
     sqlite3_bind_text(st, 1, arn, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, AL_SM_VERSIONS_KEPT);
     int r = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     return r;
 }
 
@@ -353,7 +353,7 @@ static int insert_version(al_ctx *c, const secret *s, const char *vid, const val
     sqlite3_bind_blob(st, 4, blob, (int)bloblen, SQLITE_STATIC);
     sqlite3_bind_double(st, 5, al_now(c));
     r = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     es_free(blob);
     return r;
 }
@@ -366,7 +366,7 @@ static int touch_changed(al_ctx *c, const char *arn)
     sqlite3_bind_double(st, 1, al_now(c));
     sqlite3_bind_text(st, 2, arn, -1, SQLITE_STATIC);
     int r = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     return r;
 }
 
@@ -395,7 +395,7 @@ static void write_stages(al_ctx *c, const char *arn, const char *vid, es_jw *w)
         sqlite3_bind_text(st, 2, vid, -1, SQLITE_STATIC);
         while (sqlite3_step(st) == SQLITE_ROW)
             es_jw_str(w, (const char *)sqlite3_column_text(st, 0));
-        sqlite3_finalize(st);
+        al_db_release(c->db, st);
     } else {
         w->err = -EIO;
     }
@@ -414,7 +414,7 @@ static void write_versions_to_stages(al_ctx *c, const char *arn, es_jw *w)
             es_jw_key(w, vid);
             write_stages(c, arn, vid, w);
         }
-        sqlite3_finalize(st);
+        al_db_release(c->db, st);
     } else {
         w->err = -EIO;
     }
@@ -434,7 +434,7 @@ static void write_tags(al_ctx *c, const char *arn, es_jw *w)
             es_jw_kstr(w, "Value", (const char *)sqlite3_column_text(st, 1));
             es_jw_obj_end(w);
         }
-        sqlite3_finalize(st);
+        al_db_release(c->db, st);
     } else {
         w->err = -EIO;
     }
@@ -596,7 +596,7 @@ static int op_create_secret(al_ctx *c, const char *principal, const es_json *req
     sqlite3_bind_double(st, 6, now);
     sqlite3_bind_double(st, 7, now);
     int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     if (rc != SQLITE_DONE) {
         r = al_fail_internal(e, "InternalServiceError");
         goto out;
@@ -612,7 +612,7 @@ static int op_create_secret(al_ctx *c, const char *principal, const es_json *req
         sqlite3_bind_text(st, 3, es_json_get_str(tags->u.array.items[i], "Value"), -1,
                           SQLITE_STATIC);
         rc = sqlite3_step(st);
-        sqlite3_finalize(st);
+        al_db_release(c->db, st);
         if (rc != SQLITE_DONE) {
             r = al_fail_internal(e, "InternalServiceError");
             goto out;
@@ -798,7 +798,7 @@ static int pick_version(al_ctx *c, const char *principal, const secret *s, const
             sqlite3_bind_text(st, 1, s->arn, -1, SQLITE_STATIC);
             sqlite3_bind_text(st, 2, vid, -1, SQLITE_STATIC);
             exists = sqlite3_step(st) == SQLITE_ROW;
-            sqlite3_finalize(st);
+            al_db_release(c->db, st);
         }
         if (exists)
             return value_error(e, r); /* the KMS key is gone */
@@ -816,7 +816,7 @@ static int pick_version(al_ctx *c, const char *principal, const secret *s, const
             sqlite3_bind_double(st, 1, day);
             sqlite3_bind_text(st, 2, s->arn, -1, SQLITE_STATIC);
             (void)sqlite3_step(st);
-            sqlite3_finalize(st);
+            al_db_release(c->db, st);
         }
     }
     return 0;
@@ -1077,7 +1077,7 @@ static int op_list_secrets(al_ctx *c, const char *principal, const es_json *req,
         }
         secret_clear(&s);
     }
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     es_jw_arr_end(w);
     if (more) {
         es_jw_key(w, "NextToken");
@@ -1098,7 +1098,7 @@ static bool version_exists(al_ctx *c, const char *arn, const char *vid)
     sqlite3_bind_text(st, 1, arn, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, vid, -1, SQLITE_STATIC);
     bool yes = sqlite3_step(st) == SQLITE_ROW;
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     return yes;
 }
 
@@ -1218,7 +1218,7 @@ static int op_delete_secret(al_ctx *c, const char *principal, const es_json *req
         sqlite3_bind_double(st, 1, when);
     sqlite3_bind_text(st, 2, s.arn, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     if (rc != SQLITE_DONE) {
         secret_clear(&s);
         return al_fail_internal(e, "InternalServiceError");
@@ -1243,11 +1243,11 @@ static int op_restore_secret(al_ctx *c, const char *principal, const es_json *re
     sqlite3_stmt *st = al_db_prepare(c->db, "UPDATE sm_secret SET deletion=NULL WHERE arn=?");
     if (!st ||
         (sqlite3_bind_text(st, 1, s.arn, -1, SQLITE_STATIC), sqlite3_step(st)) != SQLITE_DONE) {
-        sqlite3_finalize(st);
+        al_db_release(c->db, st);
         secret_clear(&s);
         return al_fail_internal(e, "InternalServiceError");
     }
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     es_jw_obj(w);
     es_jw_kstr(w, "ARN", s.arn);
     es_jw_kstr(w, "Name", s.name);
@@ -1313,7 +1313,7 @@ static int op_list_secret_version_ids(al_ctx *c, const char *principal, const es
         last = sqlite3_column_int64(st, 0);
         n++;
     }
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     es_jw_arr_end(w);
     if (more) {
         char t[32];
@@ -1389,7 +1389,7 @@ static int op_update_secret(al_ctx *c, const char *principal, const es_json *req
         }
         sqlite3_bind_text(st, 4, s.arn, -1, SQLITE_STATIC);
         int rc = sqlite3_step(st);
-        sqlite3_finalize(st);
+        al_db_release(c->db, st);
         if (rc != SQLITE_DONE || touch_changed(c, s.arn) < 0) {
             r = al_fail_internal(e, "InternalServiceError");
             goto out;

@@ -40,7 +40,7 @@ static int resolve(al_ctx *c, const char *principal, const es_json *req, const c
     } else {
         r = al_fail_internal(e, "InternalServiceError");
     }
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     if (r < 0)
         return r;
     if ((r = al_authorize(c, principal, action, arn, e)) < 0)
@@ -119,7 +119,7 @@ int al_sm_put_resource_policy(al_ctx *c, const char *principal, const es_json *r
     sqlite3_bind_text(st, 1, arn, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, pol, -1, SQLITE_STATIC);
     int s = sqlite3_step(st);
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     if (s != SQLITE_DONE)
         return al_fail_internal(e, "InternalServiceError");
     es_jw_obj(w);
@@ -143,7 +143,7 @@ int al_sm_resource_policy_of(al_ctx *c, const char *arn, char **out)
     } else if (s != SQLITE_DONE) {
         r = -EIO;
     }
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     return r;
 }
 
@@ -178,7 +178,7 @@ int al_sm_delete_resource_policy(al_ctx *c, const char *principal, const es_json
         return al_fail_internal(e, "InternalServiceError");
     sqlite3_bind_text(st, 1, arn, -1, SQLITE_STATIC);
     int s = sqlite3_step(st);
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     if (s != SQLITE_DONE)
         return al_fail_internal(e, "InternalServiceError");
     es_jw_obj(w);

@@ -225,7 +225,7 @@ static int load_pv(al_ctx *c, const char *canon, int64_t version, const char *la
                 sqlite3_bind_text(q, 1, canon, -1, SQLITE_STATIC);
                 if (sqlite3_step(q) != SQLITE_ROW)
                     r = -ENOENT;
-                sqlite3_finalize(q);
+                al_db_release(c->db, q);
             }
         } else {
             r = -ENOENT;
@@ -233,7 +233,7 @@ static int load_pv(al_ctx *c, const char *canon, int64_t version, const char *la
     } else {
         r = -EIO;
     }
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     return r;
 }
 
@@ -617,7 +617,7 @@ static int count_versions(al_ctx *c, const char *canon, int64_t *n, int64_t *old
         *oldest = sqlite3_column_int64(st, 1);
         r = 0;
     }
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     return r;
 }
 
@@ -629,7 +629,7 @@ static int exec_bound(al_ctx *c, const char *sql, const char *t1, int64_t i2)
     sqlite3_bind_text(st, 1, t1, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, i2);
     int r = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     return r;
 }
 
@@ -646,7 +646,7 @@ static int label_count(al_ctx *c, const char *canon, int64_t version, int64_t *n
         *n = sqlite3_column_int64(st, 0);
         r = 0;
     }
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     return r;
 }
 
@@ -825,14 +825,14 @@ static int op_put_parameter(al_ctx *c, const char *principal, const es_json *req
         int64_t n = 0, oldest = 0;
         sqlite3_stmt *st = al_db_prepare(c->db, "SELECT next_version FROM ssm_param WHERE canon=?");
         if (!st || count_versions(c, canon, &n, &oldest) < 0) {
-            sqlite3_finalize(st);
+            al_db_release(c->db, st);
             r = al_fail_internal(e, "InternalServerError");
             goto out;
         }
         sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
         if (sqlite3_step(st) == SQLITE_ROW)
             version = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
+        al_db_release(c->db, st);
         if (n >= AL_SSM_VERSIONS_KEPT) {
             int64_t labels = 0;
             if (label_count(c, canon, oldest, &labels) < 0) {
@@ -900,13 +900,13 @@ static int op_put_parameter(al_ctx *c, const char *principal, const es_json *req
     if (!have_old)
         sqlite3_bind_text(st, 3, q.name, -1, SQLITE_STATIC);
     int s = sqlite3_step(st);
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     st = al_db_prepare(c->db,
                        "INSERT INTO ssm_version(canon, version, type, value, key_id, key_ref, "
                        "description, allowed_pattern, tier, data_type, modified, modified_user) "
                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
     if (s != SQLITE_DONE || !st) {
-        sqlite3_finalize(st);
+        al_db_release(c->db, st);
         r = al_fail_internal(e, "InternalServerError");
         goto out;
     }
@@ -931,7 +931,7 @@ static int op_put_parameter(al_ctx *c, const char *principal, const es_json *req
     sqlite3_bind_double(st, 11, al_now(c));
     sqlite3_bind_text(st, 12, user, -1, SQLITE_STATIC);
     s = sqlite3_step(st);
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     if (s != SQLITE_DONE) {
         r = al_fail_internal(e, "InternalServerError");
         goto out;
@@ -949,7 +949,7 @@ static int op_put_parameter(al_ctx *c, const char *principal, const es_json *req
             sqlite3_bind_text(st, 2, es_json_get_str(t, "Key"), -1, SQLITE_STATIC);
             sqlite3_bind_text(st, 3, es_json_get_str(t, "Value"), -1, SQLITE_STATIC);
             s = sqlite3_step(st);
-            sqlite3_finalize(st);
+            al_db_release(c->db, st);
             if (s != SQLITE_DONE) {
                 r = al_fail_internal(e, "InternalServerError");
                 goto out;
@@ -1182,7 +1182,7 @@ static bool has_label(al_ctx *c, const char *canon, const char *label)
     sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, label, -1, SQLITE_STATIC);
     bool yes = sqlite3_step(st) == SQLITE_ROW;
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     return yes;
 }
 
@@ -1198,7 +1198,7 @@ static bool tag_matches(al_ctx *c, const char *canon, const char *key, const cha
     if (value)
         sqlite3_bind_text(st, 3, value, -1, SQLITE_STATIC);
     bool yes = sqlite3_step(st) == SQLITE_ROW;
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     return yes;
 }
 
@@ -1328,7 +1328,7 @@ static int op_get_parameters_by_path(al_ctx *c, const char *principal, const es_
         if (r < 0)
             break;
     }
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     if (r < 0)
         goto out;
     es_jw_arr_end(w);
@@ -1416,7 +1416,7 @@ static int op_describe_parameters(al_ctx *c, const char *principal, const es_jso
         }
         pv_clear(&p);
     }
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     if (r < 0)
         goto out;
     es_jw_arr_end(w);
@@ -1443,7 +1443,7 @@ static int write_labels(al_ctx *c, const char *canon, int64_t version, es_jw *w)
     while (sqlite3_step(st) == SQLITE_ROW)
         es_jw_str(w, (const char *)sqlite3_column_text(st, 0));
     es_jw_arr_end(w);
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     return 0;
 }
 
@@ -1520,7 +1520,7 @@ static int op_get_parameter_history(al_ctx *c, const char *principal, const es_j
         if (r < 0)
             break;
     }
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     if (r < 0)
         return r;
     if (n == 0 && !tok) {
@@ -1564,7 +1564,7 @@ static int delete_one(al_ctx *c, const char *principal, const char *action, cons
         return al_fail_internal(e, "InternalServerError");
     sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
     int s = sqlite3_step(st);
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     if (s != SQLITE_DONE)
         return al_fail_internal(e, "InternalServerError");
     if (sqlite3_changes(al_db_handle(c->db)) == 0) {
@@ -1715,7 +1715,7 @@ static int op_label_parameter_version(al_ctx *c, const char *principal, const es
         sqlite3_bind_text(st, 2, l, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, version);
         int s = sqlite3_step(st);
-        sqlite3_finalize(st);
+        al_db_release(c->db, st);
         if (s != SQLITE_DONE) {
             al_db_rollback(c->db);
             return al_fail_internal(e, "InternalServerError");
@@ -1804,7 +1804,7 @@ static int op_unlabel_parameter_version(al_ctx *c, const char *principal, const 
         sqlite3_bind_text(st, 2, es_json_as_str(labels->u.array.items[i]), -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, version);
         int s = sqlite3_step(st);
-        sqlite3_finalize(st);
+        al_db_release(c->db, st);
         if (s != SQLITE_DONE) {
             al_db_rollback(c->db);
             return al_fail_internal(e, "InternalServerError");

@@ -81,7 +81,7 @@ int al_sts_lookup(al_ctx *c, const char *akid, const char *token, const char *se
     snprintf(principal, plen, "%s", (const char *)sqlite3_column_text(st, 2));
     r = 0;
 out:
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     return r;
 }
 
@@ -147,7 +147,7 @@ int al_sts_issue(al_ctx *c, const char *role_name, const char *session, int dura
     if (st) {
         sqlite3_bind_double(st, 1, now - PURGE_AFTER);
         sqlite3_step(st);
-        sqlite3_finalize(st);
+        al_db_release(c->db, st);
     }
     st = al_db_prepare(c->db, "INSERT INTO sts_session(akid, wrapped, token_hash, principal, role,"
                               " role_id, expires, created) VALUES (?,?,?,?,?,?,?,?)");
@@ -164,7 +164,7 @@ int al_sts_issue(al_ctx *c, const char *role_name, const char *session, int dura
     sqlite3_bind_double(st, 7, exp);
     sqlite3_bind_double(st, 8, now);
     r = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
-    sqlite3_finalize(st);
+    al_db_release(c->db, st);
     if (r < 0)
         goto out;
     memcpy(akid, id, sizeof id);

@@ -722,3 +722,31 @@ Test(al_ssm, secure_string_under_a_disabled_key)
     cr_assert_str_eq(jstr(get("/off", true), "Value"), "v");
     es_free(id);
 }
+
+Test(al_ssm, get_parameters_across_keys_with_the_key_memo)
+{
+    /* one request decrypting under two keys, interleaved: the per-request
+     * key memo must switch keys, and be wiped once the request ends */
+    char *id = make_key_alias("alias/mine");
+    put("/m/a", "SecureString", "value-a", false);
+    ok(PUT, "{\"Name\":\"/m/b\",\"Type\":\"SecureString\",\"Value\":\"value-b\","
+            "\"KeyId\":\"alias/mine\"}");
+    put("/m/c", "SecureString", "value-c", false);
+    const es_json *r = ok(GETS, "{\"Names\":[\"/m/a\",\"/m/b\",\"/m/c\"],\"WithDecryption\":true}");
+    const es_json *ps = es_json_get(r, "Parameters");
+    cr_assert_eq(es_json_len(ps), 3);
+    const char *want[] = {"value-a", "value-b", "value-c"};
+    for (size_t i = 0; i < 3; i++)
+        cr_assert_str_eq(jstr(es_json_at(ps, i), "Value"), want[i]);
+    cr_assert_not(T.ctx->key_memo_on);
+    cr_assert_not(T.ctx->key_memo_valid);
+    uint8_t zero[sizeof T.ctx->key_memo] = {0};
+    cr_assert_eq(memcmp(T.ctx->key_memo, zero, sizeof zero), 0, "key material left behind");
+    /* a key disabled between two requests is seen by the next one */
+    ok("TrentService.DisableKey", "{\"KeyId\":\"alias/mine\"}");
+    fails(GETS, "{\"Names\":[\"/m/a\",\"/m/b\"],\"WithDecryption\":true}", "InvalidKeyId");
+    ok("TrentService.EnableKey", "{\"KeyId\":\"alias/mine\"}");
+    r = ok(GETS, "{\"Names\":[\"/m/b\"],\"WithDecryption\":true}");
+    cr_assert_str_eq(jstr(es_json_at(es_json_get(r, "Parameters"), 0), "Value"), "value-b");
+    es_free(id);
+}

@@ -1,0 +1,220 @@
+#!/usr/bin/env bash
+# embedded_vs_nginx.sh - the embedded store's GetParameters rate beside nginx (issue 5).
+#
+# What it measures, in one run on loopback:
+#   1. the daemon (a Release build) answering a signed GetParameters of 10 SecureString names
+#      WithDecryption over keep-alive: one request signed once with botocore and replayed by
+#      wrk (the signature stays valid for the +-15 minutes the store accepts);
+#   2. nginx (Debian's nginx-light) serving a static file of the same size as that answer,
+#      keep-alive, no access log, one worker (the daemon answers from one loop thread);
+#   3. the ratio of the two rates, each side's p99, and the goals (>= 50 % of nginx's rate,
+#      p99 <= 2 ms);
+#   4. PutParameter SecureString with durable commits (bench_put_parameter through the
+#      project's AWS client), one call in flight and several.
+# Figures only: this is not a test (shared machine, noisy).
+#
+# Usage: bench/embedded_vs_nginx.sh [BUILD_DIR]   (default build-rel)
+# Env: WRK_THREADS (1), WRK_CONNS (8), WRK_SECONDS (10), NGINX_WORKERS (1), PUTS (2000),
+#      ES_BENCH_DOCKER_ROOT (/tmp/es-bench-docker): the daemon is ready only once Docker answers;
+#      a private dockerd is started there (tests/harness/dockerd.sh) if none answers, and stopped
+#      at the end.
+#
+# The replayed request (its Authorization header) is written to a 0600 Lua file in a 0700
+# temporary directory for wrk, and removed at exit; it is signed with the throwaway
+# administrator key of a throwaway store.
+set -euo pipefail
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${1:-$SRC/build-rel}
+AGENT=$BUILD/agent/ecs-secrets-agent
+PUTBENCH=$BUILD/bench/bench_put_parameter
+THREADS=${WRK_THREADS:-1}
+CONNS=${WRK_CONNS:-8}
+SECS=${WRK_SECONDS:-10}
+NGX_WORKERS=${NGINX_WORKERS:-1}
+PUTS=${PUTS:-2000}
+for f in "$AGENT" "$PUTBENCH"; do
+  [[ -x $f ]] || {
+    echo "missing $f: cmake -S . -B build-rel -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF && cmake --build build-rel -j2" >&2
+    exit 1
+  }
+done
+grep -q 'CMAKE_BUILD_TYPE:STRING=Release' "$BUILD/CMakeCache.txt" 2>/dev/null ||
+  echo "warning: $BUILD is not a Release build; figures will be pessimistic" >&2
+grep -q 'SANITIZE:STRING=.\+' "$BUILD/CMakeCache.txt" 2>/dev/null &&
+  echo "warning: $BUILD has sanitizers on; figures will be pessimistic" >&2
+
+# A benchmark installs its own tools (they are not test dependencies).
+if ! command -v wrk >/dev/null || ! command -v nginx >/dev/null; then
+  echo "installing wrk and nginx-light (apt-get)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk nginx-light >/dev/null
+fi
+
+DOCKER_ROOT=${ES_BENCH_DOCKER_ROOT:-/tmp/es-bench-docker}
+DOCKERD_STARTED=
+if ! ES_TEST_DOCKER_ROOT=$DOCKER_ROOT "$SRC/tests/harness/dockerd.sh" status >/dev/null 2>&1; then
+  ES_TEST_DOCKER_ROOT=$DOCKER_ROOT "$SRC/tests/harness/dockerd.sh" start >/dev/null
+  DOCKERD_STARTED=1
+fi
+
+WORK=$(mktemp -d /tmp/es-bench-nginx-XXXXXX)
+chmod 700 "$WORK"
+STATE=$WORK/state
+mkdir -m 700 "$STATE" "$WORK/www"
+AGENT_PID= NGX_PID=
+cleanup() {
+  [[ -n $AGENT_PID ]] && kill -TERM "$AGENT_PID" 2>/dev/null && wait "$AGENT_PID" 2>/dev/null || true
+  [[ -n $NGX_PID ]] && kill -QUIT "$NGX_PID" 2>/dev/null && wait "$NGX_PID" 2>/dev/null || true
+  rm -rf "$WORK"
+  [[ -n $DOCKERD_STARTED ]] && ES_TEST_DOCKER_ROOT=$DOCKER_ROOT "$SRC/tests/harness/dockerd.sh" stop >/dev/null || true
+}
+trap cleanup EXIT
+
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+PORT=$(free_port)
+NPORT=$(free_port)
+URL=http://127.0.0.1:$PORT
+unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE AWS_DEFAULT_PROFILE \
+  AWS_REGION AWS_DEFAULT_REGION AWS_ENDPOINT_URL || true
+export AWS_EC2_METADATA_DISABLED=true AWS_PAGER= AWS_MAX_ATTEMPTS=1 no_proxy=127.0.0.1,localhost
+export AWS_SHARED_CREDENTIALS_FILE=$STATE/aws-credentials AWS_CONFIG_FILE=$STATE/aws-config
+
+"$AGENT" --state-dir "$STATE" --listen "127.0.0.1:$PORT" --region us-east-1 --log-level notice \
+  --docker-host "unix://$DOCKER_ROOT/docker.sock" \
+  >"$WORK/agent.log" 2>&1 &
+AGENT_PID=$!
+for ((i = 0; i < 300; i++)); do
+  grep -q "ready: " "$WORK/agent.log" && break
+  kill -0 "$AGENT_PID" 2>/dev/null || { cat "$WORK/agent.log" >&2; exit 1; }
+  sleep 0.1
+done
+grep -q "ready: " "$WORK/agent.log" || { echo "the agent did not become ready" >&2; exit 1; }
+
+# 10 SecureString parameters (alias/aws/ssm), values of 32 characters
+NAMES=()
+for i in $(seq -w 1 10); do
+  NAMES+=("/bench/db/secret$i")
+  /usr/bin/aws --profile ecs-secrets-agent --endpoint-url "$URL" ssm put-parameter \
+    --name "/bench/db/secret$i" --type SecureString --value "value-$i-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
+    --output text >/dev/null
+done
+
+# one signed GetParameters request, sent once here (to check it and measure the answer) and
+# written as a wrk script
+/usr/bin/python3 - "$URL" "$STATE/aws-credentials" "$WORK/get.lua" "$WORK/answer.json" "${NAMES[@]}" <<'PYEOF'
+import configparser, http.client, json, os, sys, urllib.parse
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+url, credfile, lua, answer, names = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]
+cp = configparser.ConfigParser()
+cp.read(credfile)
+sec = cp["ecs-secrets-agent"]
+creds = Credentials(sec["aws_access_key_id"], sec["aws_secret_access_key"])
+body = json.dumps({"Names": names, "WithDecryption": True})
+req = AWSRequest(method="POST", url=url + "/", data=body,
+                 headers={"Content-Type": "application/x-amz-json-1.1",
+                          "X-Amz-Target": "AmazonSSM.GetParameters"})
+SigV4Auth(creds, "ssm", "us-east-1").add_auth(req)
+host = urllib.parse.urlsplit(url).netloc
+headers = dict(req.headers.items())
+headers["Host"] = host
+c = http.client.HTTPConnection(host)
+c.request("POST", "/", body=body, headers=headers)
+r = c.getresponse()
+data = r.read()
+if r.status != 200:
+    sys.exit("GetParameters answered %d" % r.status)
+doc = json.loads(data)
+if len(doc["Parameters"]) != 10 or doc["InvalidParameters"] or \
+        not all(p["Value"].startswith("value-") for p in doc["Parameters"]):
+    sys.exit("GetParameters: not the 10 decrypted values")
+head = sum(len(k) + len(v) + 4 for k, v in r.getheaders()) + len("HTTP/1.1 200 OK\r\n\r\n")
+with open(answer, "w") as f:
+    f.write("%d %d\n" % (len(data), head))
+fd = os.open(lua, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+with os.fdopen(fd, "w") as f:
+    f.write("wrk.method = \"POST\"\n")
+    f.write("wrk.body = %s\n" % json.dumps(body))
+    for k, v in headers.items():
+        f.write("wrk.headers[%s] = %s\n" % (json.dumps(k), json.dumps(v)))
+PYEOF
+read -r BODY_BYTES HEAD_BYTES <"$WORK/answer.json"
+
+# nginx: a static file of the same size, keep-alive, no logging, NGX_WORKERS worker(s)
+head -c "$BODY_BYTES" /dev/zero | tr '\0' 'x' >"$WORK/www/answer.json"
+cat >"$WORK/nginx.conf" <<EOF
+daemon off;
+user root;
+worker_processes $NGX_WORKERS;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  keepalive_timeout 65;
+  keepalive_requests 100000000;
+  default_type application/json;
+  client_body_temp_path $WORK/ngx-body;
+  proxy_temp_path $WORK/ngx-proxy;
+  fastcgi_temp_path $WORK/ngx-fastcgi;
+  server {
+    listen 127.0.0.1:$NPORT;
+    root $WORK/www;
+  }
+}
+EOF
+nginx -c "$WORK/nginx.conf" -e "$WORK/nginx-error.log" &
+NGX_PID=$!
+for ((i = 0; i < 50; i++)); do
+  curl -sf --noproxy '*' -o /dev/null "http://127.0.0.1:$NPORT/answer.json" && break
+  sleep 0.1
+done
+NGX_BYTES=$(curl -sf --noproxy '*' "http://127.0.0.1:$NPORT/answer.json" | wc -c)
+NGX_HEAD=$(curl -sf --noproxy '*' -D - -o /dev/null "http://127.0.0.1:$NPORT/answer.json" | wc -c)
+
+# CPU time (clock ticks, user + system) of the given processes
+ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
+HZ=$(getconf CLK_TCK)
+# run_wrk "PIDS" wrk-args...: prints "rate p50_ms p99_ms non2xx errors cpu_us_per_request"
+run_wrk() {
+  local pids=$1 out t0 t1
+  shift
+  t0=$(ticks $pids)
+  out=$(wrk -t"$THREADS" -c"$CONNS" -d"${SECS}s" --latency "$@")
+  t1=$(ticks $pids)
+  echo "$out" >>"$WORK/wrk.txt"
+  awk -v cpu=$((t1 - t0)) -v hz="$HZ" '
+    function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+    /Requests\/sec:/ { rate = $2 }
+    /^ +99%/ { p99 = ms($2) }
+    /^ +50%/ { p50 = ms($2) }
+    /Non-2xx or 3xx responses:/ { bad = $NF }
+    / requests in / { n = $1 }
+    /Socket errors:/ { err = $0; sub(/.*Socket errors: /, "", err); gsub(/ /, "", err) }
+    END { printf "%s %.3f %.3f %d %s %.1f\n", rate, p50, p99, bad + 0, (err == "" ? "none" : err),
+          (n ? cpu / hz * 1e6 / n : 0) }' <<<"$out"
+}
+
+echo "== issue 5: embedded store vs nginx, loopback, wrk -t$THREADS -c$CONNS -d${SECS}s, $(nproc) cores"
+echo "daemon answer: $BODY_BYTES body bytes + $HEAD_BYTES head bytes; nginx file: $NGX_BYTES body bytes + $NGX_HEAD head bytes"
+# short warm-ups, then the measured runs back to back
+wrk -t1 -c"$CONNS" -d2s -s "$WORK/get.lua" "$URL/" >/dev/null
+wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$NPORT/answer.json" >/dev/null
+NGX_PIDS="$NGX_PID $(ps -o pid= --ppid "$NGX_PID" | tr '\n' ' ')"
+read -r A_RATE A_P50 A_P99 A_BAD A_ERR A_CPU < <(run_wrk "$AGENT_PID" -s "$WORK/get.lua" "$URL/")
+read -r N_RATE N_P50 N_P99 N_BAD N_ERR N_CPU < <(run_wrk "$NGX_PIDS" "http://127.0.0.1:$NPORT/answer.json")
+FMT='%-58s %9s req/s  p50 %6.3f ms  p99 %7.3f ms  CPU %6.1f us/req  non-2xx %s  socket errors %s\n'
+printf "$FMT" "daemon: signed GetParameters x10 SecureString, decrypted" "$A_RATE" "$A_P50" "$A_P99" \
+  "$A_CPU" "$A_BAD" "$A_ERR"
+printf "$FMT" "nginx $(nginx -v 2>&1 | sed 's/.*\///'): static file, same size, $NGX_WORKERS worker" \
+  "$N_RATE" "$N_P50" "$N_P99" "$N_CPU" "$N_BAD" "$N_ERR"
+awk -v a="$A_RATE" -v n="$N_RATE" -v p="$A_P99" -v ac="$A_CPU" -v nc="$N_CPU" 'BEGIN {
+  r = a / n * 100
+  printf "ratio daemon/nginx: %.1f %% of the rate (goal >= 50 %%: %s); daemon p99 %.3f ms (goal <= 2 ms: %s)\n",
+         r, (r >= 50 ? "met" : "MISSED"), p, (p <= 2 ? "met" : "MISSED")
+  if (ac > 0) printf "CPU per request nginx/daemon: %.1f %% (the rate ratio a CPU-bound run on idle cores would approach)\n", nc / ac * 100 }'
+[[ $A_BAD == 0 ]] || echo "WARNING: the daemon answered $A_BAD non-2xx responses (the signature may have expired)"
+
+echo "== PutParameter SecureString, durable commits (synchronous=FULL, WAL), through the project's AWS client"
+"$PUTBENCH" "$URL" "$STATE/aws-credentials" "$PUTS"
