@@ -360,19 +360,6 @@ static void handle_request(conn *c)
         if (ctype && strncasecmp(ctype, "application/x-www-form-urlencoded", 33) == 0 &&
             form_action(c->body.data ? c->body.data : "", c->body.len, action, sizeof action)) {
             /* the query protocol: IAM and STS (aws/local/query.h) */
-            if (s->no_store_ops) {
-                al_error qe;
-                al_fail(&qe, 400, "InvalidAction",
-                        "IAM and STS are served by the embedded endpoints in embedded mode only.");
-                es_buf x;
-                es_buf_init(&x, 4096);
-                if (al_query_error_xml("iam", &qe, &x) == 0)
-                    send_answer(c, 400, "text/xml", x.data, x.len, false);
-                else
-                    send_simple_error(c, 503, "ServiceUnavailable", "Out of memory.", true);
-                es_buf_free(&x);
-                return;
-            }
             al_request qr = {.method = method,
                              .path = path,
                              .query = q ? q + 1 : NULL,
