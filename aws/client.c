@@ -120,6 +120,14 @@ bool aw_error_retryable(const aw_error *e)
     return e->status == 500 || e->status == 502 || e->status == 503 || e->status == 504;
 }
 
+void aw_error_unreadable(aw_error *e, int rc, const aw_http_response *resp)
+{
+    memset(e, 0, sizeof *e);
+    e->kind = rc == -ENOMEM ? AW_ERR_NOMEM : AW_ERR_RESPONSE;
+    e->status = resp->status;
+    snprintf(e->request_id, sizeof e->request_id, "%s", resp->request_id);
+}
+
 void aw_error_format(const aw_error *e, char *out, size_t outlen)
 {
     if (!outlen)

@@ -60,6 +60,9 @@ typedef struct aw_error {
     unsigned attempts;
 } aw_error;
 
+/* The error for a 2xx answer a service client could not read: rc is the
+ * parser's (-ENOMEM gives AW_ERR_NOMEM, anything else AW_ERR_RESPONSE). */
+void aw_error_unreadable(aw_error *e, int rc, const aw_http_response *resp);
 /* "ParameterNotFound: ... (HTTP 400, request id ...)" style text. */
 void aw_error_format(const aw_error *e, char *out, size_t outlen);
 bool aw_error_is_throttling(const aw_error *e);

@@ -140,10 +140,7 @@ static void on_call(void *arg, const aw_error *err, aw_http_response *resp)
     int rc = aw_sm_parse_value(es_buf_cstr(&resp->body), resp->body.len, &v);
     if (rc < 0) {
         aw_error e;
-        memset(&e, 0, sizeof e);
-        e.kind = rc == -ENOMEM ? AW_ERR_NOMEM : AW_ERR_RESPONSE;
-        e.status = resp->status;
-        snprintf(e.request_id, sizeof e.request_id, "%s", resp->request_id);
+        aw_error_unreadable(&e, rc, resp);
         op->cb(op->arg, &e, NULL);
     } else {
         op->cb(op->arg, NULL, &v);

@@ -120,10 +120,7 @@ static void on_call(void *arg, const aw_error *err, aw_http_response *resp)
         rc = aw_sts_parse_assume_role(es_buf_cstr(&resp->body), resp->body.len, &c);
     if (rc < 0) {
         aw_error e;
-        memset(&e, 0, sizeof e);
-        e.kind = rc == -ENOMEM ? AW_ERR_NOMEM : AW_ERR_RESPONSE;
-        e.status = resp->status;
-        snprintf(e.request_id, sizeof e.request_id, "%s", resp->request_id);
+        aw_error_unreadable(&e, rc, resp);
         fail(op, &e);
     } else if (op->identity) {
         op->icb(op->arg, NULL, &id);
