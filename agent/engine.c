@@ -736,13 +736,11 @@ static void container_exited(etask *et, size_t i, const int *exit_code, const ch
     if (!was_stopped || (exit_code && !c->has_exit_code))
         container_set(et, i, NULL, "STOPPED", exit_code, reason);
     if (!was_stopped && essential(et, i) && et->t->desired_status != AG_TASK_STOPPED) {
-        char why[300];
-        snprintf(why, sizeof why, "Essential container in task exited");
         if (et->phase != L_DONE)
             fail_launch(et, "CannotStartContainerError: an essential container exited while "
                             "the task was starting");
-        else if (ag_task_request_stop(et->t, AG_STOP_ESSENTIAL_CONTAINER_EXITED, why,
-                                      et->e->cfg.store) < 0)
+        else if (ag_task_request_stop(et->t, AG_STOP_ESSENTIAL_CONTAINER_EXITED,
+                                      "Essential container in task exited", et->e->cfg.store) < 0)
             es_err("task %s: cannot record the stop", et->t->id);
     }
     persist(et);
@@ -925,9 +923,9 @@ static int load_task(ag_task *t, void *arg)
         ag_task_free(t);
         return -ENOMEM;
     }
+    /* cleaned stays false even for stopped tasks: the sweep removes their
+     * leftovers again after a restart (a 404 is fine) */
     et->phase = L_DONE;
-    if (t->last_status == AG_TASK_STOPPED)
-        et->cleaned = false; /* the sweep removes leftovers again; 404 is fine */
     return 0;
 }
 
