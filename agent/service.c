@@ -454,6 +454,7 @@ typedef struct census {
     size_t n_alive[AG_SVC_DEPLOYMENTS_MAX];
     int draining;
     int stale_tasks;
+    int alive_tasks, unchecked_tasks;    /* unchecked: a secret drift has no verdict on yet */
     char last_failure[AG_SVC_EVENT_MAX]; /* newest failed task of the primary */
     int64_t last_failure_at;
     bool oom;
@@ -512,8 +513,10 @@ static int census_task(void *arg, ag_task *t)
     r->running = running;
     c->n_alive[di]++;
     /* drift: what drift.c marked on this task */
-    bool stale = false;
+    bool stale = false, unchecked = false;
+    c->alive_tasks++;
     for (size_t i = 0; i < t->n_secrets; i++) {
+        unchecked = unchecked || t->secrets[i].drift == AG_DRIFT_UNKNOWN;
         if (t->secrets[i].drift != AG_DRIFT_STALE)
             continue;
         stale = true;
@@ -539,6 +542,7 @@ static int census_task(void *arg, ag_task *t)
             c->vf_count[k]++;
     }
     c->stale_tasks += stale;
+    c->unchecked_tasks += unchecked;
     return 0;
 }
 
@@ -686,10 +690,23 @@ static bool pass_one(ag_svc_sched *s, ag_service *v)
                 c.last_failure);
         ag_series_add(s->m_cb, 1);
         changed = true;
-        if (v->cb_rollback && v->n_deps > 1) {
+        /* ECS rolls back to the most recent COMPLETED deployment, which
+         * turns IN_PROGRESS and so is not a target again until it completes:
+         * a rollback that fails too stalls rather than ping-pong. */
+        size_t tgt = 1;
+        while (tgt < v->n_deps && v->deps[tgt].rollout != AG_ROLLOUT_COMPLETED)
+            tgt++;
+        if (v->cb_rollback && tgt == v->n_deps)
+            (void)ag_service_event(v, now,
+                                   "(service %s) (deployment %s) no completed deployment to roll "
+                                   "back to.",
+                                   v->name, p->id);
+        if (v->cb_rollback && tgt < v->n_deps) {
             char fam[AG_SVC_NAME_MAX + 1];
-            snprintf(fam, sizeof fam, "%s", v->deps[1].family);
-            int64_t rev = v->deps[1].revision;
+            snprintf(fam, sizeof fam, "%s", v->deps[tgt].family);
+            int64_t rev = v->deps[tgt].revision;
+            v->deps[tgt].rollout = AG_ROLLOUT_IN_PROGRESS;
+            v->deps[tgt].updated_at = now;
             char from[AG_SVC_DEP_ID_MAX];
             snprintf(from, sizeof from, "%s", p->id);
             if (ag_service_deploy(v, fam, rev, now) == 0) {
@@ -802,7 +819,17 @@ static bool pass_one(ag_svc_sched *s, ag_service *v)
     for (size_t k = 0; k < c.n_vf; k++)
         (void)es_buf_printf(&sig, "%s=%d;", c.vf[k], c.vf_count[k]);
     const char *sg = es_buf_cstr(&sig);
-    if (strcmp(sg, v->drift_sig ? v->drift_sig : "") != 0) {
+    const char *was = v->drift_sig ? v->drift_sig : "";
+    bool all_checked = c.unchecked_tasks == 0 && c.draining == 0;
+    if (!*sg && *was && all_checked) {
+        /* the stale ones are gone (stopped, not stopping) and drift has
+         * checked every task left */
+        (void)ag_service_event(v, now, "(service %s) all %d tasks hold current secret values.",
+                               v->name, c.alive_tasks);
+        changed = true;
+    }
+    /* while tasks await their first check, "no stale task" is not news yet */
+    if (strcmp(sg, was) != 0 && (*sg || all_checked)) {
         for (size_t k = 0; k < c.n_vf; k++)
             (void)ag_service_event(v, now, "(service %s) %d tasks hold a rotated value of %s",
                                    v->name, c.vf_count[k], c.vf[k]);
