@@ -310,6 +310,32 @@ static void on_reload(ag_daemon *d, void *arg)
         es_info("embedded IAM: role files reloaded");
 }
 
+/* ECS_SECRETS_DRIFT_INTERVAL: unset means 60 s in embedded mode, off in aws mode */
+static uint64_t drift_interval_ms(const ag_agent *a)
+{
+    const char *di = cf_get(a->cfg, CF_DRIFT_INTERVAL);
+    long s = di ? strtol(di, NULL, 10) : a->embedded ? 60 : 0;
+    return s > 0 ? (uint64_t)s * 1000 : 0;
+}
+
+/* SIGHUP: the configuration's own hook has run (it was registered first), so
+ * a->cfg holds the reloaded interval. */
+static void on_reload_drift(ag_daemon *d, void *arg)
+{
+    ag_agent *a = arg;
+    if (d->stopping || a->stopping || !a->drift)
+        return;
+    uint64_t ms = drift_interval_ms(a);
+    if (ms == ag_drift_interval(a->drift))
+        return;
+    ag_drift_set_interval(a->drift, ms);
+    if (ms)
+        es_notice("drift: running tasks' secrets now checked every %llu s",
+                  (unsigned long long)(ms / 1000));
+    else
+        es_notice("drift: periodic checks off (on demand only)");
+}
+
 static int start_listener(ag_agent *a)
 {
     const cf_config *cfg = a->cfg;
@@ -506,21 +532,25 @@ int ag_agent_start(ag_daemon *d, const char *running_status)
         es_err("service scheduler: %s", strerror(-r));
         return r;
     }
-    const char *di = cf_get(cfg, CF_DRIFT_INTERVAL);
-    long drift_s = di ? strtol(di, NULL, 10) : a->embedded ? 60 : 0;
+    uint64_t drift_ms = drift_interval_ms(a);
     ag_drift_config dc = {.loop = &d->loop,
                           .client = a->aws,
                           .creds = a->creds,
                           .engine = a->engine,
                           .metrics = a->metrics,
                           .region = cf_get(cfg, CF_REGION),
-                          .interval_ms = (uint64_t)drift_s * 1000};
+                          .interval_ms = drift_ms};
     if ((r = ag_drift_create(&dc, &a->drift)) < 0) {
         es_err("drift checker: %s", strerror(-r));
         return r;
     }
-    if (drift_s)
-        es_info("drift: running tasks' secrets checked every %ld s (metadata calls only)", drift_s);
+    if (drift_ms)
+        es_info("drift: running tasks' secrets checked every %llu s (metadata calls only)",
+                (unsigned long long)(drift_ms / 1000));
+    if ((r = ag_daemon_on_reload(d, on_reload_drift, a)) < 0) {
+        es_err("drift checker: no room for a reload hook");
+        return r;
+    }
     ag_api_config ac = {.store = a->store,
                         .metrics = a->metrics,
                         .resolver = a->resolver,

@@ -505,6 +505,21 @@ static void on_timer(uv_timer_t *t)
         (void)ag_drift_check(d, NULL, NULL);
 }
 
+void ag_drift_set_interval(ag_drift *d, uint64_t interval_ms)
+{
+    if (d->closing)
+        return;
+    d->cfg.interval_ms = interval_ms;
+    uv_timer_stop(&d->timer);
+    if (interval_ms)
+        uv_timer_start(&d->timer, on_timer, interval_ms, interval_ms);
+}
+
+uint64_t ag_drift_interval(const ag_drift *d)
+{
+    return d->cfg.interval_ms;
+}
+
 void ag_drift_get_stats(const ag_drift *d, ag_drift_stats *out)
 {
     *out = d->stats;

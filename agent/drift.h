@@ -80,6 +80,10 @@ void ag_drift_close(ag_drift *d, void (*done)(void *arg), void *arg);
  * marked the tasks. 0, -ENOMEM, -ECANCELED (closing). */
 int ag_drift_check(ag_drift *d, void (*done)(void *arg), void *arg);
 void ag_drift_get_stats(const ag_drift *d, ag_drift_stats *out);
+/* A new interval (SIGHUP): the next periodic check comes interval_ms from
+ * now; 0 stops the periodic checks (on demand still works). */
+void ag_drift_set_interval(ag_drift *d, uint64_t interval_ms);
+uint64_t ag_drift_interval(const ag_drift *d);
 
 /* Exposed for tests and the fuzz driver: parses a DescribeParameters answer
  * (version of the first parameter) / a DescribeSecret answer (the version

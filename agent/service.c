@@ -132,7 +132,12 @@ int ag_service_event(ag_service *s, int64_t now, const char *fmt, ...)
     memmove(&s->events[1], &s->events[0], s->n_events * sizeof s->events[0]);
     ag_svc_event *e = &s->events[0];
     event_id(e->id);
-    e->created_at = now;
+    /* the caller's second, refined to the clock's millisecond when they
+     * agree (a test may pass a time of its own) */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    e->created_ms = ms / 1000 == now ? ms : now * 1000;
     e->message = m;
     s->n_events++;
     return 0;
@@ -386,7 +391,8 @@ void ag_service_write_json(const ag_service *s, es_jw *w)
     for (size_t i = 0; i < s->n_events; i++) {
         es_jw_obj(w);
         es_jw_kstr(w, "id", s->events[i].id);
-        es_jw_kint(w, "createdAt", s->events[i].created_at);
+        es_jw_key(w, "createdAt");
+        es_jw_double(w, (double)s->events[i].created_ms / 1000.0);
         es_jw_kstr(w, "message", s->events[i].message);
         es_jw_obj_end(w);
     }
@@ -843,9 +849,40 @@ static bool pass_one(ag_svc_sched *s, ag_service *v)
     return changed;
 }
 
+/* INACTIVE services stay visible (DescribeServices) for a while, as in ECS,
+ * then go from memory and the store. After a restart the clock starts
+ * again: the time a service went INACTIVE is not persisted. */
+static void forget_inactive(ag_svc_sched *s)
+{
+    int64_t now = now_s();
+    int64_t keep = s->cfg.inactive_retention_s ? (int64_t)s->cfg.inactive_retention_s
+                                               : AG_SVC_INACTIVE_RETENTION_S;
+    for (size_t i = 0; i < s->n;) {
+        ag_service *v = s->svcs[i];
+        if (v->status == AG_SVC_INACTIVE && !v->inactive_at)
+            v->inactive_at = now;
+        if (v->status != AG_SVC_INACTIVE || now - v->inactive_at < keep) {
+            i++;
+            continue;
+        }
+        if (ag_store_service_delete(s->cfg.store, v->arn) < 0) {
+            es_err("service %s: cannot remove it from the store: %s", v->name,
+                   ag_store_errmsg(s->cfg.store));
+            v->inactive_at = now; /* try again later */
+            i++;
+            continue;
+        }
+        es_info("service %s: INACTIVE for %" PRId64 " s: forgotten", v->name, now - v->inactive_at);
+        ag_service_free(v);
+        memmove(&s->svcs[i], &s->svcs[i + 1], (s->n - i - 1) * sizeof s->svcs[0]);
+        s->n--;
+    }
+}
+
 void ag_svc_sched_pass(ag_svc_sched *s)
 {
     s->dirty = false;
+    forget_inactive(s);
     int stale = 0, active = 0;
     for (size_t i = 0; i < s->n; i++) {
         if (pass_one(s, s->svcs[i]))

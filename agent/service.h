@@ -89,8 +89,8 @@ typedef struct ag_svc_deployment {
 } ag_svc_deployment;
 
 typedef struct ag_svc_event {
-    char id[40]; /* uuid-shaped */
-    int64_t created_at;
+    char id[40];        /* uuid-shaped */
+    int64_t created_ms; /* epoch milliseconds */
     char *message;
 } ag_svc_event;
 
@@ -110,7 +110,8 @@ typedef struct ag_service {
     bool steady; /* the last pass found it steady (the event is said once) */
     /* drift, from what agent/drift.c marked on the tasks (memory only) */
     int stale_tasks;
-    char *drift_sig; /* what the last drift event said, to say it once */
+    char *drift_sig;     /* what the last drift event said, to say it once */
+    int64_t inactive_at; /* when the scheduler first saw it INACTIVE (memory only; 0 not yet) */
 } ag_service;
 
 /* ---- pure model ---- */
@@ -192,7 +193,11 @@ typedef struct ag_svc_sched_config {
     ag_metrics *metrics; /* borrowed; may be NULL */
     const char *region, *account, *cluster;
     uint64_t interval_ms; /* pass interval; 0: 1000 */
+    /* an INACTIVE service is forgotten (memory and store) this long after
+     * the scheduler first saw it INACTIVE; 0: AG_SVC_INACTIVE_RETENTION_S */
+    uint64_t inactive_retention_s;
 } ag_svc_sched_config;
+#define AG_SVC_INACTIVE_RETENTION_S 3600 /* ECS shows deleted services for about an hour */
 
 /* Loads the persisted services, registers the engine observer, starts the
  * timer. 0, -ENOMEM, -EIO. */

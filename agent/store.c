@@ -873,7 +873,7 @@ int ag_store_service_put(ag_store *st, const ag_service *v)
         bind_text(s, 1, v->arn);
         sqlite3_bind_int64(s, 2, (sqlite3_int64)i);
         bind_text(s, 3, v->events[i].id);
-        sqlite3_bind_int64(s, 4, v->events[i].created_at);
+        sqlite3_bind_int64(s, 4, v->events[i].created_ms);
         bind_text(s, 5, v->events[i].message);
         if ((r = step_done(st, s, "put service event")))
             goto fail;
@@ -934,7 +934,9 @@ static int load_service_children(ag_store *st, ag_service *v)
     while ((rc = sqlite3_step(s)) == SQLITE_ROW && v->n_events < AG_SVC_EVENTS_MAX) {
         ag_svc_event *e = &v->events[v->n_events];
         snprintf(e->id, sizeof e->id, "%s", (const char *)sqlite3_column_text(s, 0));
-        e->created_at = sqlite3_column_int64(s, 1);
+        e->created_ms = sqlite3_column_int64(s, 1);
+        if (e->created_ms < 100000000000) /* rows written before milliseconds (seconds) */
+            e->created_ms *= 1000;
         e->message = col_dup(s, 2, &oom);
         if (!e->message)
             break;

@@ -183,6 +183,7 @@ Test(reload, environment_from_environmentfile_does_not_hide_edits)
 Test(reload, reloadable_keys)
 {
     cr_assert(ag_reload_key_is_reloadable(CF_LOG_LEVEL));
+    cr_assert(ag_reload_key_is_reloadable(CF_DRIFT_INTERVAL));
     cr_assert_not(ag_reload_key_is_reloadable(CF_LISTEN));
     cr_assert_not(ag_reload_key_is_reloadable(CF_STATE_DIR));
     cr_assert_not(ag_reload_key_is_reloadable(CF_DOCKER_HOST));

@@ -226,6 +226,7 @@ Test(service, persists_across_reopen)
     cr_assert_eq(back->n_events, 2);
     cr_assert_str_eq(back->events[0].message, "(service web) second");
     cr_assert_str_eq(back->events[0].id, s->events[0].id);
+    cr_assert_eq(back->events[0].created_ms, 1700000002000, "a time of the caller's: its second");
     /* the JSON shape */
     es_buf b;
     es_buf_init(&b, 1 << 16);
