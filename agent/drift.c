@@ -18,7 +18,8 @@
 #define WAITERS_MAX 32
 #define VERSION_MAX 72
 
-typedef enum src_kind { SRC_SSM, SRC_SM } src_kind;
+/* SRC_SSM_LABEL: stage holds the label */
+typedef enum src_kind { SRC_SSM, SRC_SSM_LABEL, SRC_SM } src_kind;
 typedef enum src_state { S_PENDING, S_OK, S_MISSING, S_ERROR } src_state;
 
 typedef struct source {
@@ -100,6 +101,25 @@ int ag_drift_parse_ssm(const char *body, size_t len, int64_t *version, double *m
     return rc;
 }
 
+int ag_drift_parse_ssm_label(const char *body, size_t len, int64_t *version, double *modified)
+{
+    es_json *j = NULL;
+    if (parse_body(body, len, &j) < 0)
+        return -EPROTO;
+    int rc = -EPROTO;
+    const es_json *p = es_json_get(j, "Parameter");
+    int64_t v = 0;
+    if (p && p->type == ES_JSON_OBJECT && es_json_get_int64(p, "Version", &v) && v > 0) {
+        *version = v;
+        *modified = num(es_json_get(p, "LastModifiedDate"));
+        rc = 0;
+    }
+    /* the answer carries the parameter's value (ciphertext for a
+     * SecureString asked without decryption, the text of a String) */
+    es_json_free_secret(j);
+    return rc;
+}
+
 int ag_drift_parse_sm(const char *body, size_t len, const char *stage, char *version, size_t vlen,
                       double *changed)
 {
@@ -138,6 +158,13 @@ int ag_drift_parse_sm(const char *body, size_t len, const char *stage, char *ver
     return rc;
 }
 
+static const char *operation(src_kind k)
+{
+    return k == SRC_SSM         ? "DescribeParameters"
+           : k == SRC_SSM_LABEL ? "GetParameter"
+                                : "DescribeSecret";
+}
+
 /* ---- classifying a task's secret ---- */
 
 typedef enum klass { K_CHECK, K_PINNED, K_UNKNOWN } klass;
@@ -153,12 +180,10 @@ static klass classify(const ag_secret_meta *m, const char *region, ag_valuefrom 
     case AG_VF_SSM:
         if (vf->ssm_version)
             return K_PINNED;
-        if (vf->ssm_label)
-            return K_UNKNOWN;
-        *kind = SRC_SSM;
+        *kind = vf->ssm_label ? SRC_SSM_LABEL : SRC_SSM;
         *rgn = vf->region;
         *name = vf->ssm_name;
-        *stage = NULL;
+        *stage = vf->ssm_label; /* NULL for a bare name */
         return K_CHECK;
     case AG_VF_SECRETSMANAGER:
         if (vf->version_id)
@@ -169,6 +194,16 @@ static klass classify(const ag_secret_meta *m, const char *region, ag_valuefrom 
         *stage = vf->version_stage ? vf->version_stage : "AWSCURRENT";
         return K_CHECK;
     case AG_VF_SSM_REFERENCE:
+        /* the secret behind the reference, at AWSCURRENT (a reference takes
+         * no selector). Tasks resolved before the resolver recorded the
+         * secret's version id hold SSM's "0": unknown. */
+        if (!m->version || strcmp(m->version, "0") == 0)
+            return K_UNKNOWN;
+        *kind = SRC_SM;
+        *rgn = vf->region;
+        *name = vf->secret_id;
+        *stage = "AWSCURRENT";
+        return K_CHECK;
     default:
         return K_UNKNOWN;
     }
@@ -363,21 +398,22 @@ static void on_call(void *arg, const aw_error *err, aw_http_response *resp)
         return;
     if (err) {
         if (aw_error_is(err, "ResourceNotFoundException") ||
-            aw_error_is(err, "ParameterNotFound")) {
+            aw_error_is(err, "ParameterNotFound") || aw_error_is(err, "ParameterVersionNotFound")) {
             s->state = S_MISSING;
         } else {
             s->state = S_ERROR;
             r->d->stats.errors++;
             char msg[AW_ERROR_MESSAGE_MAX + 128];
             aw_error_format(err, msg, sizeof msg);
-            es_warn("drift: %s %s: %s",
-                    s->kind == SRC_SSM ? "DescribeParameters" : "DescribeSecret", s->name, msg);
+            es_warn("drift: %s %s: %s", operation(s->kind), s->name, msg);
         }
     } else {
         int rc;
-        if (s->kind == SRC_SSM) {
+        if (s->kind != SRC_SM) {
             int64_t v = 0;
-            rc = ag_drift_parse_ssm(resp->body.data, resp->body.len, &v, &s->changed);
+            rc = s->kind == SRC_SSM
+                     ? ag_drift_parse_ssm(resp->body.data, resp->body.len, &v, &s->changed)
+                     : ag_drift_parse_ssm_label(resp->body.data, resp->body.len, &v, &s->changed);
             if (rc == 0)
                 snprintf(s->version, sizeof s->version, "%" PRId64, v);
         } else {
@@ -417,6 +453,17 @@ static void start_calls(round *r, const aw_credentials *creds)
             es_jw_arr_end(&w);
             es_jw_obj_end(&w);
             es_jw_arr_end(&w);
+        } else if (s->kind == SRC_SSM_LABEL) {
+            /* the one call that tells where a label points (no metadata-only
+             * call does); asked without decryption, the answer wiped */
+            es_buf nm;
+            es_buf_init(&nm, AG_VF_MAX + 64);
+            if (es_buf_printf(&nm, "%s:%s", s->name, s->stage) == 0)
+                es_jw_kstr(&w, "Name", es_buf_cstr(&nm));
+            else
+                w.err = -EMSGSIZE;
+            es_buf_free(&nm);
+            es_jw_kbool(&w, "WithDecryption", false);
         } else {
             es_jw_kstr(&w, "SecretId", s->name);
         }
@@ -425,10 +472,9 @@ static void start_calls(round *r, const aw_credentials *creds)
         call_ctx *c = rc == 0 ? es_calloc(1, sizeof *c) : NULL;
         if (c) {
             *c = (call_ctx){r, i};
-            aw_call call = {.service = s->kind == SRC_SSM ? AW_SVC_SSM : AW_SVC_SECRETSMANAGER,
+            aw_call call = {.service = s->kind == SRC_SM ? AW_SVC_SECRETSMANAGER : AW_SVC_SSM,
                             .region = s->region,
-                            .operation =
-                                s->kind == SRC_SSM ? "DescribeParameters" : "DescribeSecret",
+                            .operation = operation(s->kind),
                             .body = body.data,
                             .body_len = body.len};
             rc = aw_call_start(d->cfg.client, &sc, &call, on_call, c);

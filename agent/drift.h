@@ -3,7 +3,7 @@
  * A value is frozen into a container when it is created; rotating the
  * parameter or secret reaches only tasks started afterwards (S4). Drift
  * checking asks the stores for the *current* version of every secret that
- * live tasks hold, with metadata calls only - never a value:
+ * live tasks hold, with metadata calls (one exception: SSM labels, below):
  *
  *   SSM parameter           DescribeParameters, ParameterFilters
  *                           [{Key: Name, Option: Equals, Values: [name]}]
@@ -12,12 +12,22 @@
  *                           -> VersionIdsToStages: the version holding the
  *                           stage the valueFrom names (AWSCURRENT by
  *                           default); LastChangedDate / LastRotatedDate
+ *   /aws/reference/secretsmanager/ID   the same, for ID at AWSCURRENT (the
+ *                           resolver records the secret's version id from
+ *                           SourceResult; tasks resolved before it hold "0":
+ *                           unknown)
+ *   SSM name:label          GetParameter {Name: "name:label",
+ *                           WithDecryption: false} -> Parameter.Version: the
+ *                           one exception to "metadata only", as no metadata
+ *                           call says where a label points. The answer holds
+ *                           the value of a String parameter (a SecureString's
+ *                           stays ciphertext): it is parsed for Version only
+ *                           and wiped (tree and body); the host credentials
+ *                           need ssm:GetParameter.
  *
  * and compares with the version each task recorded (ag_secret_meta.version).
  * A valueFrom pinned to a version (SSM ":3", Secrets Manager version id) is
- * never stale. SSM labels and /aws/reference/secretsmanager/ names are left
- * unknown (no metadata-only call tells where a label points; a reference's
- * recorded version is SSM's view of the secret).
+ * never stale.
  *
  * One call per distinct source (region + name [+ stage]) per check,
  * whatever the number of tasks holding it: the calls per task per interval
@@ -89,6 +99,8 @@ uint64_t ag_drift_interval(const ag_drift *d);
  * (version of the first parameter) / a DescribeSecret answer (the version
  * id holding stage). 0, -ENOENT (no such parameter / stage), -EPROTO. */
 int ag_drift_parse_ssm(const char *body, size_t len, int64_t *version, double *modified);
+/* GetParameter name:label (Parameter.Version); the parse tree is wiped */
+int ag_drift_parse_ssm_label(const char *body, size_t len, int64_t *version, double *modified);
 int ag_drift_parse_sm(const char *body, size_t len, const char *stage, char *version, size_t vlen,
                       double *changed);
 

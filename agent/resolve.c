@@ -334,6 +334,26 @@ static fetch *match_ssm(op *o, const ssm_group *g, const aw_ssm_parameter *p)
     return NULL;
 }
 
+/* A Secrets Manager reference: SSM answers Version 0, and what tells one
+ * version of the secret from another (drift compares it) is the secret's
+ * VersionId in SourceResult. SourceResult is a GetSecretValue answer, so it
+ * holds the value: the parse tree is wiped, the client wipes the rest. NULL
+ * when not a reference or no VersionId (then SSM's version is recorded). */
+static char *reference_version(const fetch *f, const aw_ssm_parameter *p)
+{
+    static const char prefix[] = "/aws/reference/secretsmanager/";
+    if (!p->source_result || strncmp(f->ssm_request, prefix, sizeof prefix - 1) != 0)
+        return NULL;
+    es_json *j = NULL;
+    es_json_limits lim = es_json_default_limits;
+    if (es_json_parse(p->source_result, strlen(p->source_result), &lim, &j, NULL, 0) != 0)
+        return NULL;
+    const char *v = es_json_as_str(es_json_get(j, "VersionId"));
+    char *out = v && *v && strlen(v) < 72 ? es_strdup(v) : NULL;
+    es_json_free_secret(j);
+    return out;
+}
+
 static void on_ssm(void *arg, const aw_error *err, aw_ssm_result *res)
 {
     ssm_group *g = arg;
@@ -370,7 +390,8 @@ static void on_ssm(void *arg, const aw_error *err, aw_ssm_result *res)
         f->arn = p->arn ? es_strdup(p->arn) : NULL;
         char ver[32];
         snprintf(ver, sizeof ver, "%" PRId64, p->version);
-        f->version = es_strdup(ver);
+        char *ref = reference_version(f, p);
+        f->version = ref ? ref : es_strdup(ver);
         if (!f->value || !f->version)
             fail(o, "ssm", g->region, f->ssm_request, NULL, "incomplete answer");
     }

@@ -1,4 +1,5 @@
-/* Fuzzes the drift answer parsers (DescribeParameters, DescribeSecret) and
+/* Fuzzes the drift answer parsers (DescribeParameters, GetParameter for a
+ * label, DescribeSecret) and
  * checks what they promise: a version only on success, within the buffer. */
 #include <errno.h>
 #include <stddef.h>
@@ -17,6 +18,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc == 0 && v < 1)
         __builtin_trap();
     if (rc != 0 && rc != -ENOENT && rc != -EPROTO)
+        __builtin_trap();
+    v = -1;
+    rc = ag_drift_parse_ssm_label((const char *)data, size, &v, &mod);
+    if (rc == 0 && v < 1)
+        __builtin_trap();
+    if (rc != 0 && rc != -EPROTO)
         __builtin_trap();
     char ver[16];
     memset(ver, 'x', sizeof ver);

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Beyond ECS: SSM `name:version` and `name:label` selectors in valueFrom are honoured, end to
 # end with the real CLI: a container gets version 1 by number and by label while the bare name
-# gets the current version 2.
+# gets the current version 2. Drift (every second here) then follows the selectors: the
+# label moved to version 2 makes the label's secret stale, the pinned :1 stays current; a
+# /aws/reference/secretsmanager/ name is the secret's: put-secret-value makes it stale.
 set -euo pipefail
 : "${ES_AGENT_BIN:?}" "${ES_TEST_DOCKER_HOST:?}"
 WORK=$(mktemp -d /tmp/es-selectors-XXXXXX)
@@ -25,7 +27,7 @@ export AWS_PAGER= AWS_EC2_METADATA_DISABLED=true
 PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 aws() { /usr/bin/aws --profile ecs-secrets-agent --endpoint-url "http://127.0.0.1:$PORT" "$@"; }
 "$ES_AGENT_BIN" --state-dir "$STATE" --listen "127.0.0.1:$PORT" \
-  --docker-host "$ES_TEST_DOCKER_HOST" >"$LOG" 2>&1 &
+  --docker-host "$ES_TEST_DOCKER_HOST" --drift-interval 1 >"$LOG" 2>&1 &
 PID=$!
 for ((i = 0; i < 100; i++)); do
   grep -q "ready: " "$LOG" && break
@@ -36,13 +38,14 @@ grep -q "ready: " "$LOG" || fail "the agent did not become ready"
 aws ssm put-parameter --name /sel/p --type SecureString --value sel-one >/dev/null
 aws ssm put-parameter --name /sel/p --type SecureString --value sel-two --overwrite >/dev/null
 aws ssm label-parameter-version --name /sel/p --parameter-version 1 --labels first >/dev/null
+aws secretsmanager create-secret --name selref --secret-string ref-one >/dev/null
 aws iam create-role --role-name exec --assume-role-policy-document \
   '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}' >/dev/null
 aws iam put-role-policy --role-name exec --policy-name sel --policy-document \
-  '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ssm:GetParameters","Resource":"arn:aws:ssm:us-east-1:123456789012:parameter/sel/*"}]}'
+  '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ssm:GetParameters","Resource":"arn:aws:ssm:us-east-1:123456789012:parameter/sel/*"},{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"arn:aws:secretsmanager:us-east-1:123456789012:secret:selref-*"}]}'
 aws ecs register-task-definition --family sel --network-mode none \
   --execution-role-arn arn:aws:iam::123456789012:role/exec --container-definitions \
-  '[{"name":"c","image":"local/busybox:latest","stopTimeout":1,"command":["sh","-c","echo V1=$V1 L=$L CUR=$CUR; sleep 60"],"secrets":[{"name":"V1","valueFrom":"/sel/p:1"},{"name":"L","valueFrom":"/sel/p:first"},{"name":"CUR","valueFrom":"/sel/p"}]}]' >/dev/null
+  '[{"name":"c","image":"local/busybox:latest","stopTimeout":1,"command":["sh","-c","echo V1=$V1 L=$L CUR=$CUR; sleep 60"],"secrets":[{"name":"V1","valueFrom":"/sel/p:1"},{"name":"L","valueFrom":"/sel/p:first"},{"name":"CUR","valueFrom":"/sel/p"},{"name":"R","valueFrom":"/aws/reference/secretsmanager/selref"}]}]' >/dev/null
 T=$(aws ecs run-task --task-definition sel --query 'tasks[0].taskArn' --output text)
 for ((i = 0; i < 120; i++)); do
   s=$(aws ecs describe-tasks --tasks "$T" --query 'tasks[0].lastStatus' --output text)
@@ -61,6 +64,32 @@ out=$(docker -H "$ES_TEST_DOCKER_HOST" logs "$C" 2>&1)
 attrs=$(aws ecs describe-tasks --tasks "$T" --query 'tasks[0].attributes[].[name,value]' --output text)
 grep -qE "secret/c/V1	version 1 " <<<"$attrs" || fail "V1's version: $attrs"
 grep -qE "secret/c/CUR	version 2 " <<<"$attrs" || fail "CUR's version: $attrs"
+# drift, from DescribeTasks' own secretsResolved[] (botocore drops it: the raw answer)
+current() { # NAME -> true | false | (nothing: not checked yet)
+  /usr/bin/aws --profile ecs-secrets-agent --endpoint-url "http://127.0.0.1:$PORT" --debug ecs describe-tasks \
+    --tasks "$T" 2>&1 >/dev/null | grep -o "\"name\":\"$1\",[^}]*" | head -1 | grep -o '"current":[a-z]*' | cut -d: -f2
+}
+wait_current() { # NAME true|false
+  for ((i = 0; i < 40; i++)); do
+    [[ $(current "$1") == "$2" ]] && return 0
+    sleep 0.5
+  done
+  fail "drift: $1 is not current=$2 ($(current "$1"))"
+}
+wait_current L true
+wait_current R true
+ver=$(grep -oE "secret/c/R	version [^ ]+" <<<"$attrs" | awk '{print $3}')
+[[ $ver =~ ^[0-9a-f-]{36}$ ]] || fail "the reference records the secret's version id: $attrs"
+aws ssm label-parameter-version --name /sel/p --parameter-version 2 --labels first >/dev/null
+wait_current L false
+eq_cur() { [[ $(current "$1") == "$2" ]] || fail "drift: $1 should be current=$2"; }
+eq_cur V1 true
+eq_cur CUR true
+eq_cur R true
+aws secretsmanager put-secret-value --secret-id selref --secret-string ref-two >/dev/null
+wait_current R false
+eq_cur V1 true
+echo "drift: the moved label and the rotated reference are stale, the pinned version is not"
 aws ecs stop-task --task "$T" >/dev/null
 docker -H "$ES_TEST_DOCKER_HOST" rm -f "$C" >/dev/null 2>&1 || true
 echo "selectors: :1 and :first gave version 1, the bare name version 2"

@@ -31,6 +31,7 @@ static ag_engine *engine;
 static ag_svc_sched *sched;
 static ag_drift *drift;
 static const uint8_t fp_key[32] = {7};
+static uint64_t inactive_retention_s; /* 0: the scheduler's default */
 
 static void agent_up(void)
 {
@@ -50,7 +51,8 @@ static void agent_up(void)
                               .region = "us-east-1",
                               .account = "123456789012",
                               .cluster = CLUSTER,
-                              .interval_ms = 200};
+                              .interval_ms = 200,
+                              .inactive_retention_s = inactive_retention_s};
     cr_assert_eq(ag_svc_sched_create(&sc, &sched), 0);
     ag_drift_config dc = {.loop = &loop,
                           .client = awc,
@@ -528,4 +530,43 @@ Test(service, restart_mid_deployment_completes)
     cr_assert_eq(c.running, 3);
     cr_assert_eq(svc()->n_deps, 1);
     delete_web();
+}
+
+static bool web_gone(void *arg)
+{
+    (void)arg;
+    return svc() == NULL;
+}
+
+static int count_services(ag_service *v, void *arg)
+{
+    ag_service_free(v);
+    ++*(int *)arg;
+    return 0;
+}
+
+Test(service, inactive_service_forgotten_after_retention)
+{
+    agent_down();
+    uv_run(&loop, UV_RUN_NOWAIT);
+    inactive_retention_s = 2;
+    agent_up();
+    create_web(1, 200, 100, false);
+    ag_service *v = NULL;
+    char err[AG_SVC_ERR_MAX];
+    cr_assert_eq(ag_svc_delete(sched, "web", true, &v, err, sizeof err), 0, "%s", err);
+    uint64_t t0;
+    for (int i = 0; i < 300 && svc() && svc()->status != AG_SVC_INACTIVE; i++) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        usleep(100 * 1000);
+    }
+    cr_assert(svc() && svc()->status == AG_SVC_INACTIVE, "INACTIVE first, still described");
+    t0 = uv_now(&loop);
+    cr_assert(wait_for(web_gone, NULL, 30, NULL), "the INACTIVE service stays");
+    cr_assert_geq(uv_now(&loop) - t0, 1000, "kept for about its retention");
+    /* gone from the store too */
+    int n = 0;
+    cr_assert_eq(ag_store_service_foreach(store, count_services, &n), 0);
+    cr_assert_eq(n, 0, "the store still holds it");
+    inactive_retention_s = 0;
 }

@@ -11,7 +11,8 @@
 #      the deployment fails, the rollback (same revision, same role) fails too, and the
 #      breaker stalls ("no completed deployment to roll back to.") instead of rolling back
 #      for ever; the 3 running tasks keep serving and nothing more is launched;
-#   4. the policy put back, a forced deployment completes and the service is steady.
+#   4. the policy put back, a forced deployment completes and the service is steady;
+#   5. ECS_SECRETS_DRIFT_INTERVAL changed in the file + SIGHUP: periodic drift checks start.
 #
 # Env (ctest passes them): ES_AGENT_BIN, ES_TEST_DOCKER_HOST.
 set -euo pipefail
@@ -22,6 +23,7 @@ WORK=$(mktemp -d /tmp/es-svc-cb-XXXXXX)
 STATE=$WORK/state
 LOG=$WORK/agent.log
 mkdir -m 700 "$STATE"
+echo "ECS_SECRETS_DRIFT_INTERVAL=600" >"$WORK/agent.conf"
 PID=
 fail() {
   echo "FAIL: $*" >&2
@@ -42,7 +44,7 @@ unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE AWS_
 export AWS_EC2_METADATA_DISABLED=true AWS_PAGER= AWS_MAX_ATTEMPTS=1
 export AWS_SHARED_CREDENTIALS_FILE=$STATE/aws-credentials AWS_CONFIG_FILE=$STATE/aws-config
 
-"$ES_AGENT_BIN" --mode embedded --state-dir "$STATE" --listen "127.0.0.1:$PORT" --region us-east-1 \
+"$ES_AGENT_BIN" --config "$WORK/agent.conf" --mode embedded --state-dir "$STATE" --listen "127.0.0.1:$PORT" --region us-east-1 \
   --cluster svccb --docker-host "$ES_TEST_DOCKER_HOST" --log-level info >>"$LOG" 2>&1 &
 PID=$!
 for ((i = 0; i < 100; i++)); do
@@ -165,6 +167,22 @@ for ((i = 0; i < 60; i++)); do
 done
 eq "$(svc 'length(deployments)')" 1 "one deployment left"
 eq "$(svc runningCount)" 3 "3 running"
+
+say "5. the drift interval, 600 s -> 1 s by SIGHUP"
+checks() { curl -sf "$URL/metrics" | awk '$1 == "ecs_agent_drift_checks_total" { print $2 }'; }
+C0=$(checks)
+sleep 2
+eq "$(checks)" "$C0" "no periodic drift check at 600 s"
+echo "ECS_SECRETS_DRIFT_INTERVAL=1" >"$WORK/agent.conf"
+kill -HUP "$PID"
+for ((i = 0; i < 50; i++)); do
+  grep -qF "drift: running tasks' secrets now checked every 1 s" "$LOG" && break
+  sleep 0.1
+done
+grep -qF "drift: running tasks' secrets now checked every 1 s" "$LOG" || fail "the reload did not apply the interval"
+grep -qF "reload: ECS_SECRETS_DRIFT_INTERVAL: 600 -> 1" "$LOG" || fail "the reload's log line"
+sleep 3.5
+(($(checks) >= C0 + 2)) || fail "periodic drift checks after the reload: $C0 -> $(checks)"
 
 eq "$(aws ecs delete-service --cluster svccb --service cb --force --query service.status --output text)" DRAINING "delete"
 grep -qF "cb-value-1" "$LOG" && fail "a value reached the log"

@@ -292,3 +292,24 @@ Test(drift, parses_describe_secret)
     const char *lng = "{\"VersionIdsToStages\":{\"0123456789\":[\"AWSCURRENT\"]}}";
     cr_assert_eq(ag_drift_parse_sm(lng, strlen(lng), "AWSCURRENT", ver, 5, &ch), -EPROTO);
 }
+
+Test(drift, parses_get_parameter_for_a_label)
+{
+    int64_t v = 0;
+    double mod = 0;
+    const char *ok = "{\"Parameter\":{\"Name\":\"/a\",\"Selector\":\":blue\",\"Version\":3,"
+                     "\"Value\":\"AQICAHh...\",\"LastModifiedDate\":1700000300.25}}";
+    cr_assert_eq(ag_drift_parse_ssm_label(ok, strlen(ok), &v, &mod), 0);
+    cr_assert_eq(v, 3);
+    cr_assert_float_eq(mod, 1700000300.25, 0.01);
+    const char *bad[] = {"",
+                         "{",
+                         "{}",
+                         "{\"Parameter\":[]}",
+                         "{\"Parameter\":{\"Version\":\"3\"}}",
+                         "{\"Parameter\":{\"Version\":0}}",
+                         "{\"Parameters\":[{\"Version\":3}]}"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        cr_assert_eq(ag_drift_parse_ssm_label(bad[i], strlen(bad[i]), &v, &mod), -EPROTO, "%s",
+                     bad[i]);
+}
