@@ -2,17 +2,24 @@
  * and the loopback AWS stand-in (tests/aws_fake.py).
  *
  *   bench_service [unix:///path/docker.sock] [desired] [maximumPercent] [minimumHealthyPercent]
+ *   bench_service ... sleep   (the container is `sleep 3600`, which as PID 1
+ *                              ignores SIGTERM: each stop waits stopTimeout)
  * (default host: $ES_TEST_DOCKER_HOST; defaults 20 150 100)
  *
  * 1. One task's launch time: three single RunTask launches (RunTask to
- *    RUNNING, secrets resolved), the median.
+ *    RUNNING, secrets resolved), the median; and one task's stop (StopTask
+ *    to STOPPED), the median. The container traps SIGTERM (busybox sleep as
+ *    PID 1 would ignore it and every stop would wait out stopTimeout), and
+ *    the floor uses the same task definition.
  * 2. A service of `desired` tasks reaches a steady state; the parameter is
  *    rotated; a drift round finds every task stale.
  * 3. UpdateService forceNewDeployment: the time until the rollout is
  *    COMPLETED (every task replaced, each new one resolved the rotated value,
  *    the old ones stopped), against the floor: one launch x the waves the
- *    percent bounds allow (ceil(desired / (upper - lower))). A drift round
- *    then confirms no task is stale.
+ *    percent bounds allow (ceil(desired / (upper - lower))), and a second
+ *    floor that adds the last wave's stop (COMPLETED waits for the old tasks
+ *    to be STOPPED). The service's events (millisecond times) show where the
+ *    time went. A drift round then confirms no task is stale.
  * 4. Drift's cost: metadata calls per task per round (one call per distinct
  *    source, whatever the number of tasks sharing it).
  * Every figure comes from a run that checked its outcome; a failed run
@@ -156,6 +163,12 @@ static bool task_running(void *arg)
     return t && t->last_status == AG_TASK_RUNNING;
 }
 
+static bool task_stopped(void *arg)
+{
+    ag_task *t = ag_engine_find_task(engine, arg);
+    return t && t->last_status == AG_TASK_STOPPED;
+}
+
 static bool steady(void *arg)
 {
     (void)arg;
@@ -217,10 +230,14 @@ static void remove_containers(void)
     (void)system(cmd);
 }
 
-#define TD                                                                                         \
+#define TD_HEAD                                                                                    \
     "{\"family\":\"bench\",\"networkMode\":\"none\",\"executionRoleArn\":\"" ROLE "\","            \
-    "\"containerDefinitions\":[{\"name\":\"app\",\"image\":\"local/busybox:latest\","              \
-    "\"command\":[\"sleep\",\"3600\"],\"stopTimeout\":1,"                                          \
+    "\"containerDefinitions\":[{\"name\":\"app\",\"image\":\"local/busybox:latest\","
+/* the container stops on SIGTERM; "sleep" (argv[5]) is the one that ignores it */
+#define CMD_TRAP "\"command\":[\"sh\",\"-c\",\"trap 'exit 0' TERM; sleep 3600 & wait\"],"
+#define CMD_SLEEP "\"command\":[\"sleep\",\"3600\"],"
+#define TD_TAIL                                                                                    \
+    "\"stopTimeout\":1,"                                                                           \
     "\"secrets\":[{\"name\":\"DB_PASSWORD\",\"valueFrom\":\"/bench/database_password\"},"          \
     "{\"name\":\"API_USER\",\"valueFrom\":\"arn:aws:secretsmanager:us-east-1:123456789012:"        \
     "secret:api:user::\"}]}]}"
@@ -231,6 +248,8 @@ int main(int argc, char **argv)
     int desired = argc > 2 ? (int)strtol(argv[2], NULL, 10) : 20;
     int maxp = argc > 3 ? (int)strtol(argv[3], NULL, 10) : 150;
     int minp = argc > 4 ? (int)strtol(argv[4], NULL, 10) : 100;
+    bool sleep_cmd = argc > 5 && strcmp(argv[5], "sleep") == 0;
+    const char *TD = sleep_cmd ? TD_HEAD CMD_SLEEP TD_TAIL : TD_HEAD CMD_TRAP TD_TAIL;
     if (!host || !*host)
         die("no Docker host: pass one or set ES_TEST_DOCKER_HOST");
     if (ag_service_config_error(desired, maxp, minp))
@@ -296,8 +315,8 @@ int main(int argc, char **argv)
         die("task definition");
     ag_taskdef_free(td);
 
-    /* 1. one task's launch */
-    double one[3];
+    /* 1. one task's launch, one task's stop */
+    double one[3], stop1[3];
     for (int i = 0; i < 3; i++) {
         if (ag_store_taskdef_get(store, "bench", 0, &td) < 0)
             die("task definition");
@@ -312,10 +331,15 @@ int main(int argc, char **argv)
             die("a single task did not run");
         one[i] = now_s() - t0;
         ag_task *st;
+        t0 = now_s();
         ag_engine_stop_task(engine, arn, AG_STOP_USER_INITIATED, "bench", &st);
+        if (!wait_for(task_stopped, arn, 60))
+            die("a single task did not stop");
+        stop1[i] = now_s() - t0;
     }
     qsort(one, 3, sizeof *one, cmp_double);
-    double t1 = one[1];
+    qsort(stop1, 3, sizeof *stop1, cmp_double);
+    double t1 = one[1], ts1 = stop1[1];
 
     /* 2. the service, steady; a rotation; drift sees it */
     ag_svc_create_req cr = {.name = "bench",
@@ -341,6 +365,9 @@ int main(int argc, char **argv)
     /* 3. the forced deployment */
     ag_svc_update_req up = {
         .name = "bench", .desired = -1, .min_healthy = -1, .force_new_deployment = true};
+    struct timespec wall; /* events carry wall-clock times */
+    clock_gettime(CLOCK_REALTIME, &wall);
+    double t0_wall = (double)wall.tv_sec + (double)wall.tv_nsec / 1e9;
     double t0 = now_s();
     if (ag_svc_update(sched, &up, &v, e2, sizeof e2) < 0)
         die(e2);
@@ -353,13 +380,23 @@ int main(int argc, char **argv)
     int waves = ag_svc_waves(desired, maxp, minp);
 
     printf("service of %d tasks, maximumPercent %d, minimumHealthyPercent %d "
-           "(upper %d, lower %d)\n",
-           desired, maxp, minp, ag_svc_upper(desired, maxp), ag_svc_lower(desired, minp));
+           "(upper %d, lower %d); container: %s\n",
+           desired, maxp, minp, ag_svc_upper(desired, maxp), ag_svc_lower(desired, minp),
+           sleep_cmd ? "sleep 3600 (ignores SIGTERM)" : "sh traps SIGTERM");
     printf("one task's launch (RunTask to RUNNING, 2 secrets resolved), median of 3: %.3f s\n", t1);
     printf("service creation to steady state:          %.3f s\n", create_s);
     printf("forced deployment, UpdateService to COMPLETED (all tasks current): %.3f s\n", deploy_s);
+    printf("one task's stop (StopTask to STOPPED), median of 3: %.3f s\n", ts1);
     printf("floor: %d waves x %.3f s = %.3f s; measured / floor = %.2f\n", waves, t1, waves * t1,
            deploy_s / (waves * t1));
+    printf("floor with the last wave's stop: %.3f s; measured / floor = %.2f\n", waves * t1 + ts1,
+           deploy_s / (waves * t1 + ts1));
+    printf("the deployment's events (seconds after UpdateService):\n");
+    for (size_t i = v->n_events; i-- > 0;) {
+        double at = (double)v->events[i].created_ms / 1000.0 - t0_wall;
+        if (at >= -1.0)
+            printf("  %+7.3f  %.110s\n", at, v->events[i].message);
+    }
     printf("drift: %lu metadata calls per round for %lu tasks (%lu secrets): %.3f calls per task "
            "per interval\n",
            calls_round, d1.tasks, d1.secrets, (double)calls_round / (double)d1.tasks);
