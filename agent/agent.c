@@ -468,7 +468,7 @@ int ag_agent_start(ag_daemon *d, const char *running_status)
         es_err("agent store in %s: %s", dir, err);
         return r;
     }
-    dk_options dko = {.host = cf_get(cfg, CF_DOCKER_HOST)};
+    dk_options dko = {.host = cf_get(cfg, CF_DOCKER_HOST), .max_conns = AG_DOCKER_MAX_CONNS};
     if ((r = dk_client_create(&d->loop, &dko, &a->docker)) < 0) {
         es_err("Docker client for %s: %s", dko.host, dk_strerror(r));
         return r;

@@ -4,7 +4,8 @@
  *   bench_service [unix:///path/docker.sock] [desired] [maximumPercent] [minimumHealthyPercent]
  *   bench_service ... sleep   (the container is `sleep 3600`, which as PID 1
  *                              ignores SIGTERM: each stop waits stopTimeout)
- * (default host: $ES_TEST_DOCKER_HOST; defaults 20 150 100)
+ * (default host: $ES_TEST_DOCKER_HOST; defaults 20 150 100; ES_BENCH_DOCKER_CONNS
+ * sets the Docker client's pool, AG_DOCKER_MAX_CONNS by default as in the agent)
  *
  * 1. One task's launch time: three single RunTask launches (RunTask to
  *    RUNNING, secrets resolved), the median; and one task's stop (StopTask
@@ -169,6 +170,34 @@ static bool task_stopped(void *arg)
     return t && t->last_status == AG_TASK_STOPPED;
 }
 
+typedef struct arns {
+    char arn[200][160];
+    int n;
+} arns;
+
+static bool all_in(void *arg, ag_task_status st)
+{
+    arns *a = arg;
+    for (int i = 0; i < a->n; i++) {
+        ag_task *t = ag_engine_find_task(engine, a->arn[i]);
+        if (st == AG_TASK_RUNNING && t && t->last_status == AG_TASK_STOPPED)
+            die(t->stopped_reason ? t->stopped_reason : "a task stopped");
+        if (!t || t->last_status != st)
+            return false;
+    }
+    return true;
+}
+
+static bool all_running(void *arg)
+{
+    return all_in(arg, AG_TASK_RUNNING);
+}
+
+static bool all_stopped(void *arg)
+{
+    return all_in(arg, AG_TASK_STOPPED);
+}
+
 static bool steady(void *arg)
 {
     (void)arg;
@@ -279,7 +308,10 @@ int main(int argc, char **argv)
         cc.endpoint_override[i] = base;
     aw_creds_config pc = {.access_key_id = AK, .secret_access_key = SK};
     ag_resolver_config rc = {.region = "us-east-1", .fp_key = fp_key, .fp_key_len = 32};
-    dk_options o = {.host = host};
+    /* ES_BENCH_DOCKER_CONNS: the Docker client's pool (default: the agent's) */
+    const char *conns = getenv("ES_BENCH_DOCKER_CONNS");
+    dk_options o = {.host = host,
+                    .max_conns = conns ? (size_t)strtoul(conns, NULL, 10) : AG_DOCKER_MAX_CONNS};
     if (aw_client_create(&loop, &cc, &awc) < 0 || aw_creds_create(awc, &pc, &creds) < 0)
         die("AWS client");
     rc.client = awc;
@@ -341,6 +373,37 @@ int main(int argc, char **argv)
     qsort(stop1, 3, sizeof *stop1, cmp_double);
     double t1 = one[1], ts1 = stop1[1];
 
+    /* one wave's launch: upper - lower tasks at once (RunTask calls of at
+     * most 10), until all are RUNNING: what Docker does with them together */
+    static arns wave;
+    int wave_n = ag_svc_upper(desired, maxp) - ag_svc_lower(desired, minp);
+    if (wave_n > desired)
+        wave_n = desired;
+    if (wave_n > 200)
+        wave_n = 200;
+    double tw0 = now_s();
+    for (int left = wave_n; left > 0;) {
+        if (ag_store_taskdef_get(store, "bench", 0, &td) < 0)
+            die("task definition");
+        int n = left > AG_ENGINE_RUN_MAX ? AG_ENGINE_RUN_MAX : left;
+        ag_run_request req = {.td = td, .count = n, .started_by = "bench"};
+        ag_task *t[AG_ENGINE_RUN_MAX];
+        if (ag_engine_run_task(engine, &req, t) < 0)
+            die("RunTask");
+        for (int i = 0; i < n; i++)
+            snprintf(wave.arn[wave.n++], sizeof wave.arn[0], "%s", t[i]->arn);
+        left -= n;
+    }
+    if (!wait_for(all_running, &wave, 300))
+        die("a wave did not run");
+    double twave = now_s() - tw0;
+    for (int i = 0; i < wave.n; i++) {
+        ag_task *st;
+        ag_engine_stop_task(engine, wave.arn[i], AG_STOP_USER_INITIATED, "bench", &st);
+    }
+    if (!wait_for(all_stopped, &wave, 120))
+        die("a wave did not stop");
+
     /* 2. the service, steady; a rotation; drift sees it */
     ag_svc_create_req cr = {.name = "bench",
                             .family = "bench",
@@ -391,6 +454,11 @@ int main(int argc, char **argv)
            deploy_s / (waves * t1));
     printf("floor with the last wave's stop: %.3f s; measured / floor = %.2f\n", waves * t1 + ts1,
            deploy_s / (waves * t1 + ts1));
+    printf("one wave's launch (%d tasks at once to all RUNNING): %.3f s (%.3f s per task)\n",
+           wave_n, twave, twave / wave_n);
+    printf("floor with waves launched together: %d x %.3f s + %.3f s = %.3f s; measured / floor "
+           "= %.2f\n",
+           waves, twave, ts1, waves * twave + ts1, deploy_s / (waves * twave + ts1));
     printf("the deployment's events (seconds after UpdateService):\n");
     for (size_t i = v->n_events; i-- > 0;) {
         double at = (double)v->events[i].created_ms / 1000.0 - t0_wall;
