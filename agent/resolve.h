@@ -67,6 +67,9 @@ void ag_resolution_free(ag_resolution *r);
  * ag_inject_build. Returns how many (never more than cap). */
 size_t ag_resolution_values(const ag_resolution *r, size_t container, ag_secret_value *out,
                             size_t cap);
+/* The X-Registry-Auth value of a container's repositoryCredentials (S15;
+ * inject.h's ag_registry_auth_build), borrowed from r, or NULL. Secret. */
+const char *ag_resolution_registry_auth(const ag_resolution *r, size_t container);
 
 typedef struct ag_resolver ag_resolver;
 
