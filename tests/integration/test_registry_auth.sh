@@ -153,6 +153,7 @@ r=$(reason "$T")
 
 # ---- 2. the right credentials, by name: pulled with them, RUNNING
 allow "$SECRET_ARN"
+REG_LINES=$(wc -l <"$WORK/registry.log")
 T=$(run_until regauth)
 r=$(reason "$T")
 [[ $r == RUNNING* ]] || fail "with credentials: $r"
@@ -163,7 +164,9 @@ for ((i = 0; i < 40; i++)); do
   sleep 0.25
 done
 [[ $(D logs "$C" 2>&1) == pulled-and-running ]] || fail "the container printed: $(D logs "$C" 2>&1)"
-grep -q "\"GET /v2/busybox/manifests/latest HTTP/1.1\" 200" "$WORK/registry.log" ||
+# the registry answers the manifest only to an authenticated client
+tail -n "+$((REG_LINES + 1))" "$WORK/registry.log" |
+  grep -qE "\"(HEAD|GET) /v2/busybox/manifests/[^ ]+ HTTP/1.1\" 200" ||
   fail "the registry did not serve the manifest to an authenticated pull"
 attrs=$(aws ecs describe-tasks --tasks "$T" --query 'tasks[0].attributes[].[name,value,targetId]' --output text)
 grep -qE "^ecs-secrets-agent/registryauth/c/repositoryCredentials	version [0-9a-f-]+ hmac-sha256:[0-9a-f]{32}	$SECRET_ARN\$" <<<"$attrs" ||
@@ -182,6 +185,7 @@ r=$(reason "$T")
 [[ $r == "STOPPED	TaskFailedToStart	CannotPullContainerError: $IMG: "* ]] || fail "wrong password: $r"
 grep -qiE "unauthorized|authentication required|basic auth" <<<"$r" || fail "the reason does not say why: $r"
 ! grep -qF "$WRONG" <<<"$r" || fail "the reason holds the password"
+echo "wrong password -> $r"
 ! D image inspect "$IMG" >/dev/null 2>&1 || fail "pulled with a wrong password"
 [[ $(D ps -aq --filter "label=com.amazonaws.ecs.task-arn=$T") == "" ]] || fail "a container was left"
 
@@ -191,6 +195,7 @@ T=$(run_until regauth)
 r=$(reason "$T")
 [[ $r == "STOPPED	TaskFailedToStart	ResourceInitializationError: unable to pull secrets or registry auth: "*"regcreds"*"not a JSON object"* ]] ||
   fail "a malformed credential secret: $r"
+echo "malformed secret -> $r"
 ! grep -qF "$WRONG" <<<"$r" || fail "the reason holds the secret"
 
 # ---- nothing kept: no password in the log or the state directory
