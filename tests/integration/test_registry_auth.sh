@@ -36,6 +36,10 @@ D() { DOCKER_CONFIG=$WORK/docker docker -H "$ES_TEST_DOCKER_HOST" "$@"; }
 cleanup() {
   if [[ -n $PID ]] && kill -0 "$PID" 2>/dev/null; then kill -TERM "$PID" || true; wait "$PID" || true; fi
   if [[ -n $REG_PID ]] && kill -0 "$REG_PID" 2>/dev/null; then kill -TERM "$REG_PID" || true; wait "$REG_PID" || true; fi
+  # containers of this test's families, left when it failed half-way
+  for fam in regauth regauth-arn; do
+    D ps -aq --filter "label=com.amazonaws.ecs.task-definition-family=$fam" | xargs -r docker -H "$ES_TEST_DOCKER_HOST" rm -f >/dev/null 2>&1 || true
+  done
   if [[ -n ${IMG:-} ]]; then D rmi -f "$IMG" >/dev/null 2>&1 || true; fi
   rm -rf "$WORK"
 }
