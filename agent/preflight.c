@@ -382,6 +382,8 @@ typedef struct pbatch {
     const char *region; /* the first lookup's */
     size_t lk[AG_PF_DESCRIBE_BATCH];
     size_t n;
+    char *next_token; /* the answer's NextToken while names are unanswered */
+    unsigned pages;   /* calls made, at most AG_PF_DESCRIBE_PAGES_MAX */
 } pbatch;
 
 typedef enum op_state { ST_CREDS, ST_LOOKUPS, ST_KEYS, ST_SIMULATE, ST_DONE } op_state;
@@ -464,6 +466,8 @@ static void op_free_cb(uv_handle_t *h)
     for (size_t i = 0; i < o->n_sims; i++)
         es_free(o->sims[i].pairs);
     es_free(o->lk);
+    for (size_t i = 0; i < o->n_batches; i++)
+        es_free(o->batches[i].next_token);
     es_free(o->batches);
     es_free(o->keys);
     es_free(o->sims);
@@ -538,6 +542,8 @@ static int describe_parameters_body(es_buf *b, const op *o, const pbatch *pb)
     es_jw_obj_end(&w);
     es_jw_arr_end(&w);
     es_jw_kint(&w, "MaxResults", AG_PF_DESCRIBE_BATCH);
+    if (pb->next_token)
+        es_jw_kstr(&w, "NextToken", pb->next_token);
     es_jw_obj_end(&w);
     return es_jw_finish(&w);
 }
@@ -600,6 +606,8 @@ static bool same_param(const char *a, const char *b)
     return strcmp(a[0] == '/' ? a + 1 : a, b[0] == '/' ? b + 1 : b) == 0;
 }
 
+static int start_batch(op *o, pbatch *pb);
+
 static void on_batch(void *arg, const aw_error *err, aw_http_response *resp)
 {
     pbatch *pb = arg;
@@ -611,8 +619,8 @@ static void on_batch(void *arg, const aw_error *err, aw_http_response *resp)
                  err->code, err->kind == AW_ERR_SERVICE ? "" : "(no answer)");
     } else if (es_json_parse(resp->body.data ? resp->body.data : "", resp->body.len,
                              &es_json_default_limits, &j, NULL, 0) == 0) {
-        /* a name left out of the answer (missing, or past a page) keeps no
-         * key: its kms pair is dropped, its ssm pair stays */
+        /* a name left out of every page (missing) keeps no key: its kms
+         * pair is dropped, its ssm pair stays */
         const es_json *ps = es_json_get(j, "Parameters");
         for (size_t i = 0; ps && i < es_json_len(ps); i++) {
             const es_json *p = es_json_at(ps, i);
@@ -626,6 +634,19 @@ static void on_batch(void *arg, const aw_error *err, aw_http_response *resp)
                 if (type && strcmp(type, "SecureString") == 0)
                     l->key_ref = dup_str(p, "KeyId");
             }
+        }
+        /* DescribeParameters filters page by page and may answer a short
+         * page with a NextToken: follow it while names are unanswered */
+        const char *tok = es_json_get_str(j, "NextToken");
+        bool open = false;
+        for (size_t k = 0; k < pb->n && !open; k++)
+            open = !o->lk[pb->lk[k]].ok;
+        es_free(pb->next_token);
+        pb->next_token = NULL;
+        if (tok && *tok && open && pb->pages < AG_PF_DESCRIBE_PAGES_MAX &&
+            (pb->next_token = es_strdup(tok)) && start_batch(o, pb) == 0) {
+            es_json_free(j);
+            return; /* still pending */
         }
     }
     es_json_free(j);
@@ -648,8 +669,10 @@ static int start_batch(op *o, pbatch *pb)
         r = aw_call_start(o->p->client, &c, &call, on_batch, pb);
     }
     es_buf_free(&body);
-    if (r == 0)
+    if (r == 0) {
         o->p->stats.lookups++;
+        pb->pages++;
+    }
     return r;
 }
 

@@ -72,6 +72,7 @@
 #define AG_PF_RESOURCE_MAX 2300    /* one resource ARN */
 #define AG_PF_SIM_BATCH 50         /* resources per SimulatePrincipalPolicy call */
 #define AG_PF_DESCRIBE_BATCH 50    /* names per DescribeParameters call (AWS's maximum) */
+#define AG_PF_DESCRIBE_PAGES_MAX 5 /* NextToken pages followed per batch */
 #define AG_PF_SIM_RESULTS_MAX 1000 /* EvaluationResults members we read */
 #define AG_PF_META_MAX (1u << 20)  /* one metadata answer (JSON) */
 

@@ -411,3 +411,45 @@ Test(preflight_aws, registry_credentials_need_their_secret)
     cr_assert_eq(fake_op_count(&f, "GetSecretValue"), 0);
     ag_taskdef_free(rt);
 }
+
+/* DescribeParameters may answer a short page and a NextToken: it is followed
+ * while a name is unanswered (here the SecureString whose key matters), and
+ * not once every name has its answer. */
+Test(preflight_aws, describe_parameters_follows_next_token)
+{
+    const char *json = "{\"family\":\"pg\",\"executionRoleArn\":\"" ROLE
+                       "\",\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"i\",\"secrets\":["
+                       "{\"name\":\"P\",\"valueFrom\":\"/app/plain\"},"
+                       "{\"name\":\"S\",\"valueFrom\":\"/app/secure\"}]}]}";
+    ag_taskdef *pg = NULL;
+    ag_td_error e;
+    ag_td_ctx ctx = {.region = "us-east-1", .account = "123456789012"};
+    cr_assert_eq(ag_taskdef_parse(json, strlen(json), &ctx, &pg, &e), 0, "%s", e.message);
+    script(
+        "DescribeParameters", 200,
+        "{\"Parameters\":[{\"Name\":\"/app/plain\",\"Type\":\"String\"}],\"NextToken\":\"pg-2\"}",
+        JSON, 1);
+    script("DescribeParameters", 200,
+           "{\"Parameters\":[{\"Name\":\"/app/secure\",\"Type\":\"SecureString\",\"KeyId\":\"" KEY
+           "\"}],\"NextToken\":\"pg-3\"}",
+           JSON, 1);
+    script("DescribeKey", 200,
+           "{\"KeyMetadata\":{\"KeyId\":\"k-1\",\"Arn\":\"" KEY "\",\"KeyManager\":\"CUSTOMER\"}}",
+           JSON, 1);
+    script_simulation("allowed", "allowed", "explicitDeny");
+    done d;
+    memset(&d, 0, sizeof d);
+    cr_assert_eq(ag_preflight_start(pf, pg, ROLE, on_done, &d), 0);
+    while (d.calls == 0)
+        uv_run(&loop, UV_RUN_ONCE);
+    cr_assert_eq(fake_op_count(&f, "DescribeParameters"), 2, "pg-3 not followed: all answered");
+    static char bodies[4][8192];
+    size_t n = describe_bodies(bodies, 4);
+    cr_assert_eq(n, 2);
+    cr_assert_null(strstr(bodies[0], "NextToken"), "%s", bodies[0]);
+    cr_assert(strstr(bodies[1], "\"NextToken\":\"pg-2\""), "%s", bodies[1]);
+    cr_assert(strstr(bodies[1], "\"/app/plain\",\"/app/secure\""), "the same names: %s", bodies[1]);
+    cr_assert_eq(d.outcome, AG_PF_MISSING);
+    cr_assert(strstr(d.reason, "kms:Decrypt on " KEY), "the key of page 2 was used: %s", d.reason);
+    ag_taskdef_free(pg);
+}
