@@ -623,7 +623,7 @@ static int get_repo_creds(const es_json *cd, const char *prefix, const ag_td_ctx
         return 0;
     if (rc_obj->type != ES_JSON_OBJECT)
         return bad(e, INVALID, "%s: must be an object {credentialsParameter}", path);
-    ag_secret_ref *ref = es_calloc(2, sizeof *ref);
+    ag_secret_ref *ref = es_calloc(1, sizeof *ref);
     if (!ref)
         return nomem(e);
     int rc = get_str(rc_obj, path, "credentialsParameter",
@@ -633,8 +633,11 @@ static int get_repo_creds(const es_json *cd, const char *prefix, const ag_td_ctx
     if (rc == 0) {
         ag_valuefrom v;
         char why[256];
-        if (ag_valuefrom_parse_secret(ref->value_from, ctx ? ctx->region : NULL, &v, why,
-                                      sizeof why) < 0)
+        int vr = ag_valuefrom_parse_secret(ref->value_from, ctx ? ctx->region : NULL, &v, why,
+                                           sizeof why);
+        if (vr == AG_VF_E_NOMEM)
+            rc = nomem(e);
+        else if (vr < 0)
             rc = bad(e, CLIENT,
                      "%s.credentialsParameter: The repository credentials parameter specified "
                      "for container '%s' is invalid: %s",

@@ -407,3 +407,28 @@ Test(inject, registry_auth_header)
     }
     es_buf_free_secret(&out);
 }
+
+Test(inject, registry_auth_allocation_failures_are_clean)
+{
+    const char *secret = "{\"username\":\"u\",\"password\":\"p\"}";
+    int failures = 0;
+    for (long n = 0; n < 200; n++) {
+        es_buf out;
+        es_buf_init(&out, AG_REGISTRY_AUTH_MAX);
+        char err[AG_INJECT_ERR_MAX];
+        es_alloc_fail_after(n);
+        int r =
+            ag_registry_auth_build("r.example/a", secret, strlen(secret), &out, err, sizeof err);
+        es_alloc_fail_after(-1);
+        if (r == 0) {
+            cr_assert_gt(out.len, 0);
+            es_buf_free_secret(&out);
+            break;
+        }
+        cr_assert_eq(r, -ENOMEM, "n=%ld: %d %s", n, r, err);
+        cr_assert_eq(out.len, 0);
+        es_buf_free_secret(&out);
+        failures++;
+    }
+    cr_assert_gt(failures, 2);
+}

@@ -554,6 +554,7 @@ Test(taskdef, every_allocation_failure_is_clean)
         "\"name\":\"web\",\"image\":\"busybox\",\"command\":[\"a\"],"
         "\"environment\":[{\"name\":\"E\",\"value\":\"v\"}],\"dockerLabels\":{\"k\":\"v\"},"
         "\"secrets\":[{\"name\":\"S\",\"valueFrom\":\"/p\"}],"
+        "\"repositoryCredentials\":{\"credentialsParameter\":\"reg/hub\"},"
         "\"dependsOn\":[{\"containerName\":\"b\",\"condition\":\"START\"}],"
         "\"logConfiguration\":[{\"logDriver\":\"fluentd\",\"options\":{\"tag\":\"x\"},"
         "\"secretOptions\":[{\"name\":\"fluentd-address\",\"valueFrom\":\"/q\"}]}]},"
