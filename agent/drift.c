@@ -174,7 +174,12 @@ static klass classify(const ag_secret_meta *m, const char *region, ag_valuefrom 
                       const char **rgn, const char **name, const char **stage)
 {
     char err[256];
-    if (!m->value_from || ag_valuefrom_parse(m->value_from, region, vf, err, sizeof err) != 0)
+    /* repositoryCredentials name a secret by ARN or by bare name */
+    int r = !m->value_from ? -1
+            : m->target == AG_SECRET_REGISTRY
+                ? ag_valuefrom_parse_secret(m->value_from, region, vf, err, sizeof err)
+                : ag_valuefrom_parse(m->value_from, region, vf, err, sizeof err);
+    if (r != 0)
         return K_UNKNOWN;
     switch (vf->kind) {
     case AG_VF_SSM:

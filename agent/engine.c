@@ -281,11 +281,18 @@ static void on_created(void *ud, const dk_result *r, const char *id)
         split_image(et->t->containers[i].image, name, sizeof name, tag, sizeof tag);
         cop *p = es_calloc(1, sizeof *p);
         et->pulled_step = et->step + 1;
+        /* repositoryCredentials (S15): the X-Registry-Auth value lives in
+         * the resolution, wiped with it after the last create; the Docker
+         * client wipes its copy of the request once written */
+        const ag_container_def *cd = cdef(et, i);
+        const char *auth =
+            cd ? ag_resolution_registry_auth(et->res, (size_t)(cd - et->td->td->containers)) : NULL;
         if (p) {
             *p = (cop){et, i};
-            if (dk_image_pull(et->e->cfg.docker, name, tag[0] ? tag : NULL, NULL, on_pulled, p) ==
+            if (dk_image_pull(et->e->cfg.docker, name, tag[0] ? tag : NULL, auth, on_pulled, p) ==
                 0) {
-                es_info("task %s: pulling %s", et->t->id, et->t->containers[i].image);
+                es_info("task %s: pulling %s%s", et->t->id, et->t->containers[i].image,
+                        auth ? " with the registry credentials of repositoryCredentials" : "");
                 op_begin(et);
                 return;
             }

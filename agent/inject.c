@@ -508,6 +508,88 @@ int ag_secret_json_key(const char *secret, size_t len, const char *key, es_buf *
     return 0;
 }
 
+int ag_image_registry(const char *image, char *out, size_t outlen)
+{
+    const char *slash = image ? strchr(image, '/') : NULL;
+    int n;
+    if (slash) {
+        size_t hl = (size_t)(slash - image);
+        bool host = memchr(image, '.', hl) || memchr(image, ':', hl) ||
+                    (hl == 9 && memcmp(image, "localhost", 9) == 0);
+        if (host) {
+            n = snprintf(out, outlen, "%.*s", (int)hl, image);
+            return n < 0 || (size_t)n >= outlen ? -EMSGSIZE : 0;
+        }
+    }
+    n = snprintf(out, outlen, "https://index.docker.io/v1/");
+    return n < 0 || (size_t)n >= outlen ? -EMSGSIZE : 0;
+}
+
+int ag_registry_auth_build(const char *image, const char *secret, size_t len, es_buf *out,
+                           char *err, size_t errlen)
+{
+    char server[AG_TD_IMAGE_MAX + 32];
+    if (ag_image_registry(image, server, sizeof server) < 0)
+        return fail(err, errlen, -EINVAL, "the image's registry name is too long");
+    es_json *j = NULL;
+    char why[128];
+    int r = es_json_parse(secret ? secret : "", secret ? len : 0, &secret_json_limits, &j, why,
+                          sizeof why);
+    if (r == ES_JSON_E_NOMEM)
+        return fail(err, errlen, -ENOMEM, "out of memory");
+    if (r || j->type != ES_JSON_OBJECT) {
+        es_json_free_secret(j);
+        return fail(err, errlen, -EINVAL,
+                    "the registry credentials secret is not a JSON object "
+                    "{\"username\": ..., \"password\": ...}");
+    }
+    const es_json *u = es_json_get(j, "username"), *pw = es_json_get(j, "password");
+    if (!u || u->type != ES_JSON_STRING || !pw || pw->type != ES_JSON_STRING) {
+        es_json_free_secret(j);
+        return fail(err, errlen, -EINVAL,
+                    "the registry credentials secret needs string members \"username\" and "
+                    "\"password\"");
+    }
+    es_buf doc;
+    es_buf_init(&doc, AG_SECRET_VALUE_MAX + 1024);
+    es_jw w;
+    es_jw_init(&w, &doc);
+    es_jw_obj(&w);
+    es_jw_key(&w, "username");
+    es_jw_value(&w, u);
+    es_jw_key(&w, "password");
+    es_jw_value(&w, pw);
+    es_jw_kstr(&w, "serveraddress", server);
+    es_jw_obj_end(&w);
+    r = es_jw_finish(&w);
+    es_json_free_secret(j);
+    if (r == 0) {
+        /* base64url of the document, with padding (Go's base64.URLEncoding) */
+        size_t need = 4 * ((doc.len + 2) / 3) + 1;
+        unsigned char *enc = es_malloc(need);
+        if (!enc) {
+            r = -ENOMEM;
+        } else {
+            int n = EVP_EncodeBlock(enc, (const unsigned char *)doc.data, (int)doc.len);
+            for (int i = 0; i < n; i++)
+                enc[i] = enc[i] == '+' ? '-' : enc[i] == '/' ? '_' : enc[i];
+            es_buf_reset_secret(out);
+            r = n < 0 ? -EIO : es_buf_append(out, enc, (size_t)n);
+            es_wipe(enc, need);
+            es_free(enc);
+        }
+    }
+    es_buf_free_secret(&doc);
+    if (r < 0) {
+        es_buf_reset_secret(out);
+        return fail(err, errlen, r, "the registry auth cannot be built (%s)",
+                    r == -EMSGSIZE ? "too large"
+                    : r == -ENOMEM ? "out of memory"
+                                   : "encoding");
+    }
+    return 0;
+}
+
 int ag_secret_fingerprint(const void *key, size_t keylen, const char *value, size_t len, char *out,
                           size_t outlen)
 {

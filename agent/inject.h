@@ -103,6 +103,24 @@ int ag_container_name(const char *family, int64_t revision, const char *name, ch
 int ag_secret_json_key(const char *secret, size_t len, const char *key, es_buf *out, char *err,
                        size_t errlen);
 
+/* The registry an image reference names (Docker's rule: the first
+ * path component when it holds '.' or ':' or is "localhost"), or Docker
+ * Hub's "https://index.docker.io/v1/". 0 or -EMSGSIZE. */
+int ag_image_registry(const char *image, char *out, size_t outlen);
+
+#define AG_REGISTRY_AUTH_MAX (4 * AG_SECRET_VALUE_MAX) /* an X-Registry-Auth value */
+
+/* repositoryCredentials (S15): from the secret's value, a JSON object with
+ * string members "username" and "password" (others ignored), to the
+ * X-Registry-Auth header value Docker's POST /images/create takes:
+ * base64url (with padding) of {"username","password","serveraddress"},
+ * serveraddress being ag_image_registry(image). out receives it
+ * (NUL-terminated; a secret: release with es_buf_free_secret). Errors never
+ * quote the secret: -EINVAL (err says which member is wrong), -ENOMEM,
+ * -EMSGSIZE. */
+int ag_registry_auth_build(const char *image, const char *secret, size_t len, es_buf *out,
+                           char *err, size_t errlen);
+
 /* Keyed fingerprint of a value: "hmac-sha256:" + 32 hex (the first 16 bytes
  * of HMAC-SHA256(key, value)). Lets an operator tell whether two tasks got
  * the same value without the store holding anything that reveals it. out

@@ -375,6 +375,17 @@ typedef struct sim_call {
     size_t n;
 } sim_call;
 
+/* One DescribeParameters call: up to AG_PF_DESCRIBE_BATCH parameter
+ * lookups of one region. */
+typedef struct pbatch {
+    struct op *op;
+    const char *region; /* the first lookup's */
+    size_t lk[AG_PF_DESCRIBE_BATCH];
+    size_t n;
+    char *next_token; /* the answer's NextToken while names are unanswered */
+    unsigned pages;   /* calls made, at most AG_PF_DESCRIBE_PAGES_MAX */
+} pbatch;
+
 typedef enum op_state { ST_CREDS, ST_LOOKUPS, ST_KEYS, ST_SIMULATE, ST_DONE } op_state;
 
 typedef struct op {
@@ -388,6 +399,8 @@ typedef struct op {
     aw_credentials host; /* wiped at the end */
     lookup *lk;          /* PARAM and SECRET lookups */
     size_t n_lk;
+    pbatch *batches; /* the PARAM lookups, grouped */
+    size_t n_batches;
     lookup *keys;
     size_t n_keys;
     sim_call *sims;
@@ -453,6 +466,9 @@ static void op_free_cb(uv_handle_t *h)
     for (size_t i = 0; i < o->n_sims; i++)
         es_free(o->sims[i].pairs);
     es_free(o->lk);
+    for (size_t i = 0; i < o->n_batches; i++)
+        es_free(o->batches[i].next_token);
+    es_free(o->batches);
     es_free(o->keys);
     es_free(o->sims);
     ag_pf_pairs_clear(&o->pairs);
@@ -496,26 +512,38 @@ static void conclude(op *o)
 
 /* ---- metadata calls ---- */
 
-static int json_body(es_buf *b, const char *k1, const char *v1, bool param_filter)
+static int json_body(es_buf *b, const char *k1, const char *v1)
 {
     es_jw w;
     es_jw_init(&w, b);
     es_jw_obj(&w);
-    if (param_filter) {
-        es_jw_key(&w, "ParameterFilters");
-        es_jw_arr(&w);
-        es_jw_obj(&w);
-        es_jw_kstr(&w, "Key", "Name");
-        es_jw_kstr(&w, "Option", "Equals");
-        es_jw_key(&w, "Values");
-        es_jw_arr(&w);
-        es_jw_str(&w, v1);
-        es_jw_arr_end(&w);
-        es_jw_obj_end(&w);
-        es_jw_arr_end(&w);
-    } else {
-        es_jw_kstr(&w, k1, v1);
-    }
+    es_jw_kstr(&w, k1, v1);
+    es_jw_obj_end(&w);
+    return es_jw_finish(&w);
+}
+
+/* DescribeParameters for a batch: one Name Equals filter with every name,
+ * and MaxResults as large as the batch (AWS's default page is 10). */
+static int describe_parameters_body(es_buf *b, const op *o, const pbatch *pb)
+{
+    es_jw w;
+    es_jw_init(&w, b);
+    es_jw_obj(&w);
+    es_jw_key(&w, "ParameterFilters");
+    es_jw_arr(&w);
+    es_jw_obj(&w);
+    es_jw_kstr(&w, "Key", "Name");
+    es_jw_kstr(&w, "Option", "Equals");
+    es_jw_key(&w, "Values");
+    es_jw_arr(&w);
+    for (size_t i = 0; i < pb->n; i++)
+        es_jw_str(&w, o->lk[pb->lk[i]].name);
+    es_jw_arr_end(&w);
+    es_jw_obj_end(&w);
+    es_jw_arr_end(&w);
+    es_jw_kint(&w, "MaxResults", AG_PF_DESCRIBE_BATCH);
+    if (pb->next_token)
+        es_jw_kstr(&w, "NextToken", pb->next_token);
     es_jw_obj_end(&w);
     return es_jw_finish(&w);
 }
@@ -533,17 +561,8 @@ static void read_answer(lookup *l, const char *body, size_t len)
     if (es_json_parse(body, len, &es_json_default_limits, &j, NULL, 0) != 0)
         return;
     switch (l->kind) {
-    case LK_PARAM: {
-        const es_json *ps = es_json_get(j, "Parameters");
-        const es_json *p0 = ps && es_json_len(ps) ? es_json_at(ps, 0) : NULL;
-        const char *type = p0 ? es_json_get_str(p0, "Type") : NULL;
-        if (p0) {
-            l->ok = true;
-            if (type && strcmp(type, "SecureString") == 0)
-                l->key_ref = dup_str(p0, "KeyId");
-        }
+    case LK_PARAM: /* answered by batch (on_batch) */
         break;
-    }
     case LK_SECRET:
         l->arn = dup_str(j, "ARN");
         l->key_ref = dup_str(j, "KmsKeyId");
@@ -581,6 +600,107 @@ static void on_lookup(void *arg, const aw_error *err, aw_http_response *resp)
         phase_done(o);
 }
 
+/* "/a" and "a" name one parameter. */
+static bool same_param(const char *a, const char *b)
+{
+    return strcmp(a[0] == '/' ? a + 1 : a, b[0] == '/' ? b + 1 : b) == 0;
+}
+
+static int start_batch(op *o, pbatch *pb);
+
+static void on_batch(void *arg, const aw_error *err, aw_http_response *resp)
+{
+    pbatch *pb = arg;
+    op *o = pb->op;
+    es_json *j = NULL;
+    if (err) {
+        /* the fetch will say what is wrong; only these key pairs are lost */
+        es_debug("preflight: DescribeParameters of %zu names in %s: %s %s", pb->n, pb->region,
+                 err->code, err->kind == AW_ERR_SERVICE ? "" : "(no answer)");
+    } else if (es_json_parse(resp->body.data ? resp->body.data : "", resp->body.len,
+                             &es_json_default_limits, &j, NULL, 0) == 0) {
+        /* a name left out of every page (missing) keeps no key: its kms
+         * pair is dropped, its ssm pair stays */
+        const es_json *ps = es_json_get(j, "Parameters");
+        for (size_t i = 0; ps && i < es_json_len(ps); i++) {
+            const es_json *p = es_json_at(ps, i);
+            const char *name = es_json_get_str(p, "Name");
+            const char *type = es_json_get_str(p, "Type");
+            for (size_t k = 0; name && k < pb->n; k++) {
+                lookup *l = &o->lk[pb->lk[k]];
+                if (l->ok || !same_param(l->name, name))
+                    continue;
+                l->ok = true;
+                if (type && strcmp(type, "SecureString") == 0)
+                    l->key_ref = dup_str(p, "KeyId");
+            }
+        }
+        /* DescribeParameters filters page by page and may answer a short
+         * page with a NextToken: follow it while names are unanswered */
+        const char *tok = es_json_get_str(j, "NextToken");
+        bool open = false;
+        for (size_t k = 0; k < pb->n && !open; k++)
+            open = !o->lk[pb->lk[k]].ok;
+        es_free(pb->next_token);
+        pb->next_token = NULL;
+        if (tok && *tok && open && pb->pages < AG_PF_DESCRIBE_PAGES_MAX &&
+            (pb->next_token = es_strdup(tok)) && start_batch(o, pb) == 0) {
+            es_json_free(j);
+            return; /* still pending */
+        }
+    }
+    es_json_free(j);
+    if (--o->pending == 0)
+        phase_done(o);
+}
+
+static int start_batch(op *o, pbatch *pb)
+{
+    es_buf body;
+    es_buf_init(&body, (size_t)AG_PF_DESCRIBE_BATCH * (AG_VF_MAX * 2 + 8) + 256);
+    int r = describe_parameters_body(&body, o, pb);
+    if (r == 0) {
+        aw_sigv4_creds c = aw_credentials_view(&o->host);
+        aw_call call = {.service = AW_SVC_SSM,
+                        .region = pb->region,
+                        .operation = "DescribeParameters",
+                        .body = es_buf_cstr(&body),
+                        .body_len = body.len};
+        r = aw_call_start(o->p->client, &c, &call, on_batch, pb);
+    }
+    es_buf_free(&body);
+    if (r == 0) {
+        o->p->stats.lookups++;
+        pb->pages++;
+    }
+    return r;
+}
+
+/* Groups the parameter lookups by region, AG_PF_DESCRIBE_BATCH a call. */
+static int plan_batches(op *o)
+{
+    o->batches = es_calloc(o->n_lk ? o->n_lk : 1, sizeof *o->batches);
+    if (!o->batches)
+        return -ENOMEM;
+    for (size_t i = 0; i < o->n_lk; i++) {
+        lookup *l = &o->lk[i];
+        if (l->kind != LK_PARAM)
+            continue;
+        pbatch *pb = NULL;
+        for (size_t k = 0; k < o->n_batches && !pb; k++)
+            if (o->batches[k].n < AG_PF_DESCRIBE_BATCH &&
+                strcmp(o->batches[k].region, l->region) == 0)
+                pb = &o->batches[k];
+        if (!pb) {
+            pb = &o->batches[o->n_batches++];
+            pb->op = o;
+            pb->region = l->region;
+        }
+        pb->lk[pb->n++] = i;
+    }
+    return 0;
+}
+
 static int start_lookup(op *o, lookup *l)
 {
     static const aw_service svc[] = {AW_SVC_SSM, AW_SVC_SECRETSMANAGER, AW_SVC_KMS};
@@ -588,7 +708,7 @@ static int start_lookup(op *o, lookup *l)
     static const char *const key[] = {NULL, "SecretId", "KeyId"};
     es_buf body;
     es_buf_init(&body, AG_VF_MAX * 2 + 256);
-    int r = json_body(&body, key[l->kind], l->name, l->kind == LK_PARAM);
+    int r = json_body(&body, key[l->kind], l->name);
     if (r == 0) {
         aw_sigv4_creds c = aw_credentials_view(&o->host);
         aw_call call = {.service = svc[l->kind],
@@ -604,13 +724,21 @@ static int start_lookup(op *o, lookup *l)
     return r;
 }
 
-/* Starts every lookup of the array; false when none is in flight. */
+/* Starts every lookup of the array (parameters by batch); false when none
+ * is in flight. */
 static bool start_all(op *o, lookup *v, size_t n)
 {
     o->pending = 1; /* this function itself */
     for (size_t i = 0; i < n; i++) {
+        if (v[i].kind == LK_PARAM)
+            continue;
         o->pending++;
         if (start_lookup(o, &v[i]) < 0)
+            o->pending--;
+    }
+    for (size_t i = 0; v == o->lk && i < o->n_batches; i++) {
+        o->pending++;
+        if (start_batch(o, &o->batches[i]) < 0)
             o->pending--;
     }
     return --o->pending > 0;
@@ -957,6 +1085,10 @@ static void on_host_creds(void *arg, const aw_error *err, const aw_credentials *
         return;
     }
     o->state = ST_LOOKUPS;
+    if (plan_batches(o) < 0) {
+        finish(o, AG_PF_SKIPPED);
+        return;
+    }
     if (start_all(o, o->lk, o->n_lk))
         return;
     phase_done(o);
@@ -964,12 +1096,16 @@ static void on_host_creds(void *arg, const aw_error *err, const aw_credentials *
 
 /* ---- planning ---- */
 
-static int add_ref(op *o, const char *value_from)
+/* secret_only: repositoryCredentials' credentialsParameter (a secret's ARN
+ * or name, fetched with GetSecretValue: S15). */
+static int add_ref(op *o, const char *value_from, bool secret_only)
 {
     ag_preflight *p = o->p;
     ag_valuefrom vf;
     char why[256];
-    if (ag_valuefrom_parse(value_from, p->region, &vf, why, sizeof why) < 0)
+    int pr = secret_only ? ag_valuefrom_parse_secret(value_from, p->region, &vf, why, sizeof why)
+                         : ag_valuefrom_parse(value_from, p->region, &vf, why, sizeof why);
+    if (pr < 0)
         return 0; /* registration refuses these; the resolver says why */
     int r = 0;
     const char *region = vf.region && *vf.region ? vf.region : p->region;
@@ -1023,7 +1159,8 @@ int ag_preflight_start(ag_preflight *p, const ag_taskdef *td, const char *role_a
     size_t total = 0;
     for (size_t c = 0; c < td->n_containers; c++) {
         const ag_container_def *cd = &td->containers[c];
-        total += cd->n_secrets + (cd->log ? cd->log->n_secret_options : 0);
+        total += cd->n_secrets + (cd->log ? cd->log->n_secret_options : 0) +
+                 (cd->repository_credentials ? 1 : 0);
     }
     if (total > AG_PF_PAIRS_MAX)
         return -EINVAL;
@@ -1044,9 +1181,11 @@ int ag_preflight_start(ag_preflight *p, const ag_taskdef *td, const char *role_a
     for (size_t c = 0; c < td->n_containers && r == 0; c++) {
         const ag_container_def *cd = &td->containers[c];
         for (size_t i = 0; i < cd->n_secrets && r == 0; i++)
-            r = add_ref(o, cd->secrets[i].value_from);
+            r = add_ref(o, cd->secrets[i].value_from, false);
         for (size_t i = 0; cd->log && i < cd->log->n_secret_options && r == 0; i++)
-            r = add_ref(o, cd->log->secret_options[i].value_from);
+            r = add_ref(o, cd->log->secret_options[i].value_from, false);
+        if (cd->repository_credentials && r == 0)
+            r = add_ref(o, cd->repository_credentials->value_from, true);
     }
     if (r < 0) {
         for (size_t i = 0; i < o->n_lk; i++)

@@ -4,9 +4,10 @@
  * One preflight per task launch, run by the resolver (agent/resolve.h)
  * after planning and before AssumeRole:
  *
- *   1. every secrets[] / secretOptions[] valueFrom is classified
- *      (agent/valuefrom.h) and the (action, resource) pairs the role needs
- *      are computed:
+ *   1. every secrets[] / secretOptions[] valueFrom and every
+ *      repositoryCredentials.credentialsParameter (a Secrets Manager secret,
+ *      S15) is classified (agent/valuefrom.h) and the (action, resource)
+ *      pairs the role needs are computed:
  *        SSM parameter            ssm:GetParameters on
  *                                 arn:PART:ssm:REGION:ACCOUNT:parameter/NAME
  *                                 ("/NAME" and "NAME" alike), once per name;
@@ -26,8 +27,9 @@
  *                                 alias/aws/secretsmanager, KeyManager AWS)
  *                                 need nothing;
  *      which key encrypts what is asked with the HOST's credentials
- *      (aw_creds_get), metadata only: SSM DescribeParameters (Name Equals:
- *      KeyId), Secrets Manager DescribeSecret (ARN, KmsKeyId), KMS
+ *      (aw_creds_get), metadata only: SSM DescribeParameters (Name Equals
+ *      with up to AG_PF_DESCRIBE_BATCH names of one region per call: KeyId),
+ *      Secrets Manager DescribeSecret (ARN, KmsKeyId), KMS
  *      DescribeKey (alias -> key ARN, KeyManager). A lookup that fails drops
  *      only the pairs it was needed for (the fetch will say what is wrong);
  *   2. the pairs are evaluated against the role:
@@ -69,6 +71,8 @@
 #define AG_PF_PAIRS_MAX 3000       /* 1000 references x (access + key) with margin */
 #define AG_PF_RESOURCE_MAX 2300    /* one resource ARN */
 #define AG_PF_SIM_BATCH 50         /* resources per SimulatePrincipalPolicy call */
+#define AG_PF_DESCRIBE_BATCH 50    /* names per DescribeParameters call (AWS's maximum) */
+#define AG_PF_DESCRIBE_PAGES_MAX 5 /* NextToken pages followed per batch */
 #define AG_PF_SIM_RESULTS_MAX 1000 /* EvaluationResults members we read */
 #define AG_PF_META_MAX (1u << 20)  /* one metadata answer (JSON) */
 

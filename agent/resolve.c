@@ -151,7 +151,7 @@ size_t ag_resolution_values(const ag_resolution *res, size_t container, ag_secre
     size_t n = 0;
     for (size_t i = 0; res && i < res->n && n < cap; i++) {
         const ag_resolved_secret *s = &res->items[i];
-        if (s->container != container)
+        if (s->container != container || s->target == AG_SECRET_REGISTRY)
             continue;
         out[n++] = (ag_secret_value){.target = s->target,
                                      .name = s->name,
@@ -160,6 +160,14 @@ size_t ag_resolution_values(const ag_resolution *res, size_t container, ag_secre
                                      .binary = s->binary};
     }
     return n;
+}
+
+const char *ag_resolution_registry_auth(const ag_resolution *res, size_t container)
+{
+    for (size_t i = 0; res && i < res->n; i++)
+        if (res->items[i].container == container && res->items[i].target == AG_SECRET_REGISTRY)
+            return res->items[i].value;
+    return NULL;
 }
 
 /* ---- the operation ---- */
@@ -235,6 +243,39 @@ static void fail_aws(op *o, const char *service, const char *region, const char 
     fail(o, service, region, secret, NULL, detail);
 }
 
+/* repositoryCredentials: the fingerprint is the secret's, the value handed
+ * over the X-Registry-Auth header Docker takes (inject.h). */
+static int registry_item(op *o, const item *it, const fetch *f, ag_resolved_secret *s)
+{
+    ag_resolver *r = o->r;
+    char err[256];
+    if (f->binary) {
+        fail(o, "asm", f->region, it->ref->value_from, NULL,
+             "the registry credentials secret is binary (SecretBinary); it must be a JSON "
+             "SecretString");
+        return -EINVAL;
+    }
+    es_buf hdr;
+    es_buf_init(&hdr, AG_REGISTRY_AUTH_MAX);
+    if (ag_registry_auth_build(o->td->containers[it->container].image, f->value, f->len, &hdr, err,
+                               sizeof err) < 0) {
+        es_buf_free_secret(&hdr);
+        fail(o, "asm", f->region, it->ref->value_from, NULL, err);
+        return -EINVAL;
+    }
+    s->len = hdr.len;
+    s->value = es_buf_steal(&hdr);
+    s->source_arn = es_strdup(f->arn ? f->arn : "");
+    s->version = es_strdup(f->version ? f->version : "");
+    if (!s->value || !s->source_arn || !s->version ||
+        ag_secret_fingerprint(r->fp_key, r->fp_key_len, f->value, f->len, s->fingerprint,
+                              sizeof s->fingerprint) < 0) {
+        fail(o, "asm", f->region, it->ref->value_from, NULL, "out of memory");
+        return -ENOMEM;
+    }
+    return 0;
+}
+
 /* Builds the result once every fetch answered. */
 static void assemble(op *o)
 {
@@ -278,6 +319,11 @@ static void assemble(op *o)
             len = extracted.len;
         }
         res->n++; /* from here on ag_resolution_free releases what s holds */
+        if (it->target == AG_SECRET_REGISTRY) {
+            if (registry_item(o, it, f, s) < 0)
+                break;
+            continue;
+        }
         s->value = es_malloc(len + 1);
         s->source_arn = es_strdup(f->arn ? f->arn : "");
         s->version = es_strdup(f->version ? f->version : "");
@@ -527,7 +573,11 @@ static int add_item(op *o, size_t container, ag_secret_target target, const ag_s
     }
     item *it = &o->items[o->n_items];
     char why[256];
-    if (ag_valuefrom_parse(ref->value_from, o->r->region, &it->vf, why, sizeof why) < 0) {
+    int rc =
+        target == AG_SECRET_REGISTRY
+            ? ag_valuefrom_parse_secret(ref->value_from, o->r->region, &it->vf, why, sizeof why)
+            : ag_valuefrom_parse(ref->value_from, o->r->region, &it->vf, why, sizeof why);
+    if (rc < 0) {
         snprintf(err, errlen, "%s: %s", ref->value_from, why);
         return -EINVAL;
     }
@@ -649,7 +699,8 @@ int ag_resolve_start(ag_resolver *r, const ag_taskdef *td, ag_resolve_cb cb, voi
     size_t total = 0;
     for (size_t c = 0; c < td->n_containers; c++) {
         const ag_container_def *cd = &td->containers[c];
-        total += cd->n_secrets + (cd->log ? cd->log->n_secret_options : 0);
+        total += cd->n_secrets + (cd->log ? cd->log->n_secret_options : 0) +
+                 (cd->repository_credentials ? 1 : 0);
     }
     if (total > AG_RESOLVE_ITEMS_MAX)
         return -EINVAL;
@@ -680,6 +731,8 @@ int ag_resolve_start(ag_resolver *r, const ag_taskdef *td, ag_resolve_cb cb, voi
             rc = add_item(o, c, AG_SECRET_ENV, &cd->secrets[i], err, sizeof err);
         for (size_t i = 0; cd->log && i < cd->log->n_secret_options && rc == 0; i++)
             rc = add_item(o, c, AG_SECRET_LOG, &cd->log->secret_options[i], err, sizeof err);
+        if (cd->repository_credentials && rc == 0)
+            rc = add_item(o, c, AG_SECRET_REGISTRY, cd->repository_credentials, err, sizeof err);
     }
     if (rc == 0)
         rc = plan(o);

@@ -3,7 +3,8 @@
  * One resolution per task launch:
  *
  *   1. every secrets[] and logConfiguration.secretOptions[] valueFrom is
- *      classified (agent/valuefrom.h);
+ *      classified (agent/valuefrom.h), and every repositoryCredentials
+ *      credentialsParameter (S15) is taken as a Secrets Manager secret;
  *   2. the fetches are planned across all containers: SSM names grouped by
  *      region and deduplicated (a parameter used by three containers is read
  *      once), `/aws/reference/secretsmanager/...` read through SSM as AWS
@@ -47,7 +48,8 @@ typedef struct ag_resolved_secret {
     ag_secret_target target;
     const char *name;       /* borrowed from the task definition */
     const char *value_from; /* borrowed from the task definition */
-    char *value;            /* SECRET; NUL-terminated, len counts */
+    char *value;            /* SECRET; NUL-terminated, len counts. AG_SECRET_REGISTRY: the
+                               X-Registry-Auth value built from the secret */
     size_t len;
     bool binary;
     char *source_arn; /* the parameter's or secret's ARN as the store answered */
@@ -67,6 +69,9 @@ void ag_resolution_free(ag_resolution *r);
  * ag_inject_build. Returns how many (never more than cap). */
 size_t ag_resolution_values(const ag_resolution *r, size_t container, ag_secret_value *out,
                             size_t cap);
+/* The X-Registry-Auth value of a container's repositoryCredentials (S15;
+ * inject.h's ag_registry_auth_build), borrowed from r, or NULL. Secret. */
+const char *ag_resolution_registry_auth(const ag_resolution *r, size_t container);
 
 typedef struct ag_resolver ag_resolver;
 

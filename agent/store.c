@@ -116,6 +116,25 @@ static const char *const migrations[] = {
     "  created_at INTEGER NOT NULL,"
     "  message TEXT NOT NULL,"
     "  PRIMARY KEY (service_arn, idx));",
+    /* 3: task_secrets' target may be repositoryCredentials (S15); SQLite
+     * cannot alter a CHECK, so the table is rebuilt */
+    "CREATE TABLE task_secrets_3 ("
+    "  task_arn TEXT NOT NULL REFERENCES tasks (arn) ON DELETE CASCADE,"
+    "  idx INTEGER NOT NULL,"
+    "  container_name TEXT NOT NULL,"
+    "  target TEXT NOT NULL CHECK (target IN ('environment', 'logConfiguration',"
+    "                                         'repositoryCredentials')),"
+    "  name TEXT NOT NULL,"
+    "  value_from TEXT NOT NULL,"
+    "  source_arn TEXT,"
+    "  version TEXT,"
+    "  resolved_at INTEGER NOT NULL DEFAULT 0,"
+    "  fingerprint TEXT,"
+    "  PRIMARY KEY (task_arn, idx));"
+    "INSERT INTO task_secrets_3 SELECT task_arn, idx, container_name, target, name, value_from,"
+    "  source_arn, version, resolved_at, fingerprint FROM task_secrets;"
+    "DROP TABLE task_secrets;"
+    "ALTER TABLE task_secrets_3 RENAME TO task_secrets;",
 };
 _Static_assert(sizeof migrations / sizeof *migrations == AG_STORE_SCHEMA_VERSION,
                "AG_STORE_SCHEMA_VERSION must equal the number of migrations");
@@ -473,7 +492,16 @@ int ag_store_taskdef_deregister(ag_store *st, const char *family, int64_t revisi
 
 static const char *target_name(ag_secret_target t)
 {
-    return t == AG_SECRET_ENV ? "environment" : "logConfiguration";
+    return ag_secret_target_name(t);
+}
+
+static ag_secret_target target_from(const char *s)
+{
+    if (strcmp(s, "environment") == 0)
+        return AG_SECRET_ENV;
+    if (strcmp(s, "repositoryCredentials") == 0)
+        return AG_SECRET_REGISTRY;
+    return AG_SECRET_LOG;
 }
 
 int ag_store_task_put(ag_store *st, const ag_task *t)
@@ -701,8 +729,7 @@ static int load_task(ag_store *st, sqlite3_stmt *row, ag_task **out)
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         const char *target = (const char *)sqlite3_column_text(s, 1);
         if ((r = ag_task_add_secret_meta(
-                 t, (const char *)sqlite3_column_text(s, 0),
-                 strcmp(target, "environment") == 0 ? AG_SECRET_ENV : AG_SECRET_LOG,
+                 t, (const char *)sqlite3_column_text(s, 0), target_from(target ? target : ""),
                  (const char *)sqlite3_column_text(s, 2), (const char *)sqlite3_column_text(s, 3),
                  (const char *)sqlite3_column_text(s, 4), (const char *)sqlite3_column_text(s, 5),
                  sqlite3_column_int64(s, 6), (const char *)sqlite3_column_text(s, 7))))

@@ -547,6 +547,19 @@ size_t ag_reason_secret_failure(char *out, size_t outlen, const ag_secret_failur
 
 /* ---- DescribeTasks shape ---- */
 
+const char *ag_secret_target_name(ag_secret_target t)
+{
+    switch (t) {
+    case AG_SECRET_ENV:
+        return "environment";
+    case AG_SECRET_LOG:
+        return "logConfiguration";
+    case AG_SECRET_REGISTRY:
+        return "repositoryCredentials";
+    }
+    return "?";
+}
+
 /* Copies s into out (at most 128 characters, ECS's attribute limit) with
  * characters outside `extra` (besides letters and digits) replaced by '_'. */
 static void attr_text(es_buf *out, const char *s, const char *extra)
@@ -630,7 +643,9 @@ void ag_task_write_json(const ag_task *t, es_jw *w)
         es_jw_obj(w);
         es_buf_reset(&b);
         (void)es_buf_printf(&b, "ecs-secrets-agent/%s/%s/",
-                            m->target == AG_SECRET_ENV ? "secret" : "logsecret",
+                            m->target == AG_SECRET_ENV   ? "secret"
+                            : m->target == AG_SECRET_LOG ? "logsecret"
+                                                         : "registryauth",
                             m->container_name ? m->container_name : "");
         attr_text(&b, m->name, "-_/\\.");
         es_jw_kstr(w, "name", es_buf_cstr(&b));
@@ -650,7 +665,7 @@ void ag_task_write_json(const ag_task *t, es_jw *w)
         const ag_secret_meta *m = &t->secrets[i];
         es_jw_obj(w);
         kstr_opt(w, "containerName", m->container_name);
-        es_jw_kstr(w, "target", m->target == AG_SECRET_ENV ? "environment" : "logConfiguration");
+        es_jw_kstr(w, "target", ag_secret_target_name(m->target));
         kstr_opt(w, "name", m->name);
         kstr_opt(w, "valueFrom", m->value_from);
         kstr_opt(w, "sourceArn", m->source_arn);

@@ -63,9 +63,13 @@ typedef enum ag_stop_code {
 } ag_stop_code;
 
 typedef enum ag_secret_target {
-    AG_SECRET_ENV, /* containerDefinitions[].secrets[]: an environment variable */
-    AG_SECRET_LOG, /* logConfiguration.secretOptions[]: a log driver option */
+    AG_SECRET_ENV,      /* containerDefinitions[].secrets[]: an environment variable */
+    AG_SECRET_LOG,      /* logConfiguration.secretOptions[]: a log driver option */
+    AG_SECRET_REGISTRY, /* repositoryCredentials: the image pull's registry auth (S15) */
 } ag_secret_target;
+/* "environment", "logConfiguration", "repositoryCredentials" (DescribeTasks,
+ * the store) */
+const char *ag_secret_target_name(ag_secret_target t);
 
 typedef struct ag_task_container {
     char *name;

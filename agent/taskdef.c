@@ -604,11 +604,53 @@ static void container_clear(ag_container_def *c)
     free_kvs(c->environment, c->n_environment);
     free_refs(c->secrets, c->n_secrets);
     free_log(c->log);
+    free_refs(c->repository_credentials, c->repository_credentials ? 1 : 0);
     free_kvs(c->docker_labels, c->n_docker_labels);
     es_free(c->working_directory);
     es_free(c->user);
     es_free(c->depends_on_json);
     memset(c, 0, sizeof *c);
+}
+
+/* repositoryCredentials: {credentialsParameter: secret ARN or name} (S15) */
+static int get_repo_creds(const es_json *cd, const char *prefix, const ag_td_ctx *ctx,
+                          ag_container_def *c, ag_td_error *e)
+{
+    char path[PATH_MAX_];
+    field(path, sizeof path, prefix, "repositoryCredentials");
+    const es_json *rc_obj = member(cd, "repositoryCredentials");
+    if (!rc_obj)
+        return 0;
+    if (rc_obj->type != ES_JSON_OBJECT)
+        return bad(e, INVALID, "%s: must be an object {credentialsParameter}", path);
+    ag_secret_ref *ref = es_calloc(1, sizeof *ref);
+    if (!ref)
+        return nomem(e);
+    int rc = get_str(rc_obj, path, "credentialsParameter",
+                     (str_rule){.max = AG_VF_MAX, .required = true}, &ref->value_from, e);
+    if (rc == 0 && !(ref->name = es_strdup("repositoryCredentials")))
+        rc = nomem(e);
+    if (rc == 0) {
+        ag_valuefrom v;
+        char why[256];
+        int vr = ag_valuefrom_parse_secret(ref->value_from, ctx ? ctx->region : NULL, &v, why,
+                                           sizeof why);
+        if (vr == AG_VF_E_NOMEM)
+            rc = nomem(e);
+        else if (vr < 0)
+            rc = bad(e, CLIENT,
+                     "%s.credentialsParameter: The repository credentials parameter specified "
+                     "for container '%s' is invalid: %s",
+                     path, c->name, why);
+        else
+            ag_valuefrom_clear(&v);
+    }
+    if (rc) {
+        free_refs(ref, 1);
+        return rc;
+    }
+    c->repository_credentials = ref;
+    return 0;
 }
 
 static int parse_container(const es_json *cd, size_t idx, const ag_td_ctx *ctx, ag_taskdef *td,
@@ -663,6 +705,8 @@ static int parse_container(const es_json *cd, size_t idx, const ag_td_ctx *ctx, 
                                path, i, c->secrets[i].name);
     }
     if ((rc = get_log(cd, path, ctx, td, &c->log, e)))
+        return rc;
+    if ((rc = get_repo_creds(cd, path, ctx, c, e)))
         return rc;
     if ((rc = get_map(cd, path, "dockerLabels", AG_TD_LABELS_MAX, AG_TD_LABEL_KEY_MAX,
                       AG_TD_LABEL_VALUE_MAX, &c->docker_labels, &c->n_docker_labels, e)))
@@ -789,7 +833,7 @@ static int parse_td(const es_json *req, const ag_td_ctx *ctx, ag_taskdef *td, ag
     if (!td->containers)
         return nomem(e);
     td->n_containers = n;
-    bool any_essential = false, any_secret = false;
+    bool any_essential = false, any_secret = false, any_repo_creds = false;
     for (size_t i = 0; i < n; i++) {
         ag_container_def *c = &td->containers[i];
         if ((rc = parse_container(es_json_at(cds, i), i, ctx, td, c, e)))
@@ -802,6 +846,7 @@ static int parse_td(const es_json *req, const ag_td_ctx *ctx, ag_taskdef *td, ag
                            i, c->name, j);
         any_essential = any_essential || c->essential;
         any_secret = any_secret || c->n_secrets || (c->log && c->log->n_secret_options);
+        any_repo_creds = any_repo_creds || c->repository_credentials;
     }
     if (!any_essential)
         return bad(e, CLIENT,
@@ -811,6 +856,10 @@ static int parse_td(const es_json *req, const ag_td_ctx *ctx, ag_taskdef *td, ag
         return bad(e, CLIENT,
                    "executionRoleArn: When you are specifying container secrets, you must also "
                    "specify a value for 'executionRoleArn'.");
+    if (any_repo_creds && !td->execution_role_arn)
+        return bad(e, CLIENT,
+                   "executionRoleArn: When you are specifying repository credentials, you must "
+                   "also specify a value for 'executionRoleArn'.");
     /* dependsOn must name another container of this task definition */
     for (size_t i = 0; i < n; i++) {
         const char *dj = td->containers[i].depends_on_json;
@@ -905,6 +954,14 @@ const ag_container_def *ag_taskdef_container(const ag_taskdef *td, const char *n
     return NULL;
 }
 
+bool ag_taskdef_has_registry_auth(const ag_taskdef *td)
+{
+    for (size_t i = 0; td && i < td->n_containers; i++)
+        if (td->containers[i].repository_credentials)
+            return true;
+    return false;
+}
+
 bool ag_taskdef_has_secrets(const ag_taskdef *td)
 {
     for (size_t i = 0; td && i < td->n_containers; i++) {
@@ -983,6 +1040,12 @@ static void w_container(es_jw *w, const ag_container_def *c)
     w_env(w, "environment", c->environment, c->n_environment);
     if (c->n_secrets)
         w_refs(w, "secrets", c->secrets, c->n_secrets);
+    if (c->repository_credentials) {
+        es_jw_key(w, "repositoryCredentials");
+        es_jw_obj(w);
+        es_jw_kstr(w, "credentialsParameter", c->repository_credentials->value_from);
+        es_jw_obj_end(w);
+    }
     if (c->depends_on_json) {
         es_json *dep = NULL;
         if (es_json_parse(c->depends_on_json, strlen(c->depends_on_json), NULL, &dep, NULL, 0) ==

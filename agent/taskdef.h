@@ -93,6 +93,10 @@ typedef struct ag_container_def {
     ag_secret_ref *secrets;
     size_t n_secrets;
     ag_logconf *log; /* NULL when absent */
+    /* repositoryCredentials (S15): NULL when absent; name is
+     * "repositoryCredentials", value_from the credentialsParameter (a Secrets
+     * Manager secret's ARN or name, holding {"username", "password"}) */
+    ag_secret_ref *repository_credentials;
     ag_kv *docker_labels;
     size_t n_docker_labels;
     bool has_stop_timeout, has_memory, has_cpu;
@@ -156,6 +160,8 @@ void ag_taskdef_free(ag_taskdef *td);
 const ag_container_def *ag_taskdef_container(const ag_taskdef *td, const char *name);
 /* True when any container has secrets or secretOptions. */
 bool ag_taskdef_has_secrets(const ag_taskdef *td);
+/* True when any container has repositoryCredentials. */
+bool ag_taskdef_has_registry_auth(const ag_taskdef *td);
 
 const char *ag_td_status_name(ag_td_status s);
 

@@ -352,6 +352,58 @@ int ag_valuefrom_parse(const char *vf, const char *task_region, ag_valuefrom *ou
     return 0;
 }
 
+int ag_valuefrom_parse_secret(const char *id, const char *task_region, ag_valuefrom *out, char *err,
+                              size_t errlen)
+{
+    if (!id || !*id)
+        return fail(err, errlen, AG_VF_E_EMPTY, "empty");
+    size_t n = strnlen(id, AG_VF_MAX + 1);
+    if (n > AG_VF_MAX)
+        return fail(err, errlen, AG_VF_E_TOO_LONG, "longer than %d characters", AG_VF_MAX);
+    if (n >= 4 && memcmp(id, "arn:", 4) == 0) {
+        ag_valuefrom v;
+        int r = ag_valuefrom_parse(id, task_region, &v, err, errlen);
+        if (r)
+            return r;
+        if (v.kind != AG_VF_SECRETSMANAGER) {
+            ag_valuefrom_clear(&v);
+            return fail(err, errlen, AG_VF_E_SERVICE,
+                        "must be a Secrets Manager secret (arn:PARTITION:secretsmanager:REGION:"
+                        "ACCOUNT:secret:NAME) or a secret name");
+        }
+        if (v.json_key || v.version_stage || v.version_id || strlen(v.secret_id) != n) {
+            ag_valuefrom_clear(&v);
+            return fail(err, errlen, AG_VF_E_TAIL,
+                        "a secret ARN without json-key, version-stage or version-id");
+        }
+        *out = v;
+        return 0;
+    }
+    int r = check_sm_name(id, n, err, errlen);
+    if (r)
+        return r;
+    if (!task_region)
+        task_region = "";
+    size_t rn = strnlen(task_region, AG_VF_REGION_MAX + 1);
+    if (rn > AG_VF_REGION_MAX)
+        rn = AG_VF_REGION_MAX;
+    ag_valuefrom v;
+    memset(&v, 0, sizeof v);
+    arena a = {.cap = n + rn + 16, .used = 0};
+    if (!(a.mem = es_malloc(a.cap)))
+        return fail(err, errlen, AG_VF_E_NOMEM, "out of memory");
+    v.kind = AG_VF_SECRETSMANAGER;
+    v.partition = arena_put(&a, "aws", 3);
+    v.region = arena_put(&a, task_region, rn);
+    v.account = arena_put(&a, "", 0);
+    v.secret_id = arena_put(&a, id, n);
+    v.mem_ = a.mem;
+    *out = v;
+    if (err && errlen)
+        err[0] = '\0';
+    return 0;
+}
+
 void ag_valuefrom_clear(ag_valuefrom *v)
 {
     if (!v)

@@ -87,6 +87,13 @@ typedef struct ag_valuefrom {
  * line naming what is wrong (without a field prefix: the caller adds it). */
 int ag_valuefrom_parse(const char *vf, const char *task_region, ag_valuefrom *out, char *err,
                        size_t errlen);
+/* A secret named by ARN or by name alone (repositoryCredentials'
+ * credentialsParameter, S15): an ARN must be a Secrets Manager secret ARN
+ * without the ECS tail (json-key, stage, version id); a name takes the task's
+ * region. The result is AG_VF_SECRETSMANAGER with secret_id the ARN or the
+ * name. Errors as ag_valuefrom_parse. */
+int ag_valuefrom_parse_secret(const char *id, const char *task_region, ag_valuefrom *out, char *err,
+                              size_t errlen);
 /* Releases what parse allocated; safe on a zeroed or already cleared struct. */
 void ag_valuefrom_clear(ag_valuefrom *v);
 /* The resource ARN an IAM policy names for this reference (S7), for the

@@ -10,6 +10,8 @@ PACKAGES=(
   libuv1-dev libcurl4-openssl-dev libssl-dev libyajl-dev libsqlite3-dev libexpat1-dev
   # tests
   libcriterion-dev curl python3 python3-botocore python3-boto3 awscli jq
+  # a real private registry with htpasswd auth (test_registry_auth.sh, S15)
+  docker-registry apache2-utils
   # the real Docker engine and the test image's contents
   docker.io busybox-static
   # packaging and the systemd tests: systemd-analyze, rpmbuild, a Debian root to boot

@@ -414,6 +414,8 @@ class H(BaseHTTPRequestHandler):
                "CreatedDate": 1700000000.0}
         if sid.startswith("bin"):
             ans["SecretBinary"] = "AAECAwQ="  # 00 01 02 03 04
+        elif sid.split(":secret:")[-1].startswith("reg"):  # registry credentials (S15)
+            ans["SecretString"] = '{"username":"reg-user","password":"reg-p@ss"}'
         else:
             ans["SecretString"] = '{"user":"u","password":"p@ss"}'
         self.send(200, json.dumps(ans))

@@ -320,3 +320,115 @@ Test(inject, container_name_rules)
     cr_assert_eq(strncmp(out, "ecs-f-1-x-y-z-", 14), 0, "%s", out);
     cr_assert_eq(ag_container_name("f", 1, "n", out, 10), -EMSGSIZE);
 }
+
+Test(inject, image_registry)
+{
+    static const char *const cases[][2] = {
+        {"busybox", "https://index.docker.io/v1/"},
+        {"library/busybox:1", "https://index.docker.io/v1/"},
+        {"user/app@sha256:00", "https://index.docker.io/v1/"},
+        {"127.0.0.1:5000/busybox:latest", "127.0.0.1:5000"},
+        {"localhost/app", "localhost"},
+        {"registry.example.com/team/app:2", "registry.example.com"},
+        {"123456789012.dkr.ecr.us-east-1.amazonaws.com/app",
+         "123456789012.dkr.ecr.us-east-1.amazonaws.com"},
+    };
+    char out[300];
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        cr_assert_eq(ag_image_registry(cases[i][0], out, sizeof out), 0);
+        cr_assert_str_eq(out, cases[i][1], "%s", cases[i][0]);
+    }
+    char small[8];
+    cr_assert_eq(ag_image_registry("registry.example.com/a", small, sizeof small), -EMSGSIZE);
+}
+
+/* Decodes base64url with padding (what Docker's daemon reads). */
+static size_t b64url_decode(const char *in, char *out, size_t cap)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    size_t n = 0;
+    unsigned acc = 0;
+    int bits = 0;
+    for (const char *p = in; *p && *p != '='; p++) {
+        const char *q = strchr(alphabet, *p);
+        cr_assert_not_null(q, "not base64url: %c", *p);
+        acc = (acc << 6) | (unsigned)(q - alphabet);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            cr_assert_lt(n, cap);
+            out[n++] = (char)((acc >> bits) & 0xff);
+        }
+    }
+    cr_assert_eq(strlen(in) % 4, 0, "padded");
+    out[n] = '\0';
+    return n;
+}
+
+Test(inject, registry_auth_header)
+{
+    es_buf out;
+    es_buf_init(&out, AG_REGISTRY_AUTH_MAX);
+    char err[AG_INJECT_ERR_MAX];
+    /* characters that base64 encodes to '+' and '/' in the standard alphabet */
+    const char *secret = "{\"username\":\"u\\u00e9>>?\",\"password\":\"p\\\"w?>~~\",\"extra\":1}";
+    cr_assert_eq(ag_registry_auth_build("127.0.0.1:5000/busybox:latest", secret, strlen(secret),
+                                        &out, err, sizeof err),
+                 0, "%s", err);
+    cr_assert_null(strpbrk(out.data, "+/\r\n"), "%s", out.data);
+    char doc[1024];
+    size_t n = b64url_decode(out.data, doc, sizeof doc - 1);
+    es_json *j = NULL;
+    cr_assert_eq(es_json_parse(doc, n, NULL, &j, NULL, 0), 0, "%s", doc);
+    cr_assert_str_eq(es_json_get_str(j, "username"), "u\xc3\xa9>>?");
+    cr_assert_str_eq(es_json_get_str(j, "password"), "p\"w?>~~");
+    cr_assert_str_eq(es_json_get_str(j, "serveraddress"), "127.0.0.1:5000");
+    cr_assert_null(es_json_get(j, "extra"), "only the three members");
+    es_json_free(j);
+    es_buf_reset_secret(&out);
+
+    static const char *const bad[] = {
+        "s3cr3t-not-json",
+        "[\"s3cr3t\"]",
+        "{\"username\":\"u\"}",
+        "{\"password\":\"s3cr3t\"}",
+        "{\"username\":1,\"password\":\"s3cr3t\"}",
+        "{\"username\":\"u\",\"password\":{\"v\":\"s3cr3t\"}}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        err[0] = '\0';
+        cr_assert_eq(
+            ag_registry_auth_build("busybox", bad[i], strlen(bad[i]), &out, err, sizeof err),
+            -EINVAL, "%s", bad[i]);
+        cr_assert(strstr(err, "registry credentials secret"), "%s", err);
+        cr_assert_null(strstr(err, "s3cr3t"), "the error quotes the secret: %s", err);
+        cr_assert_eq(out.len, 0, "nothing left in out");
+    }
+    es_buf_free_secret(&out);
+}
+
+Test(inject, registry_auth_allocation_failures_are_clean)
+{
+    const char *secret = "{\"username\":\"u\",\"password\":\"p\"}";
+    int failures = 0;
+    for (long n = 0; n < 200; n++) {
+        es_buf out;
+        es_buf_init(&out, AG_REGISTRY_AUTH_MAX);
+        char err[AG_INJECT_ERR_MAX];
+        es_alloc_fail_after(n);
+        int r =
+            ag_registry_auth_build("r.example/a", secret, strlen(secret), &out, err, sizeof err);
+        es_alloc_fail_after(-1);
+        if (r == 0) {
+            cr_assert_gt(out.len, 0);
+            es_buf_free_secret(&out);
+            break;
+        }
+        cr_assert_eq(r, -ENOMEM, "n=%ld: %d %s", n, r, err);
+        cr_assert_eq(out.len, 0);
+        es_buf_free_secret(&out);
+        failures++;
+    }
+    cr_assert_gt(failures, 2);
+}

@@ -271,3 +271,185 @@ Test(preflight_aws, failed_lookups_keep_what_is_known)
     cr_assert_eq(fake_op_count(&f, "DescribeKey"), 0);
     cr_assert_eq(fake_op_count(&f, "SimulatePrincipalPolicy"), 1);
 }
+
+/* The DescribeParameters request bodies the fake saw. */
+static size_t describe_bodies(char bodies[][8192], size_t max)
+{
+    es_json *j = fake_stats(&f);
+    const es_json *b = es_json_get(j, "bodies");
+    size_t n = 0;
+    for (size_t i = 0; b && i < es_json_len(b) && n < max; i++) {
+        const char *s = es_json_as_str(es_json_at(b, i));
+        if (s && strstr(s, "\"ParameterFilters\""))
+            snprintf(bodies[n++], 8192, "%s", s);
+    }
+    es_json_free(j);
+    return n;
+}
+
+/* Parameters are looked up by batch: one DescribeParameters per region and
+ * per 50 names (Name Equals takes 50 values; MaxResults 50 so that one page
+ * holds them), not one call per parameter. */
+Test(preflight_aws, describe_parameters_is_batched_per_region)
+{
+    es_buf b;
+    es_buf_init(&b, 1 << 16);
+    es_buf_printf(&b, "{\"family\":\"many\",\"executionRoleArn\":\"" ROLE
+                      "\",\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"i\",\"secrets\":[");
+    for (int i = 0; i < 60; i++)
+        es_buf_printf(&b, "%s{\"name\":\"S%d\",\"valueFrom\":\"/many/p%d\"}", i ? "," : "", i, i);
+    for (int i = 0; i < 2; i++)
+        es_buf_printf(&b,
+                      ",{\"name\":\"E%d\",\"valueFrom\":\"arn:aws:ssm:eu-west-1:123456789012:"
+                      "parameter/eu/p%d\"}",
+                      i, i);
+    /* the same parameter again (another variable) and a selector: no more names */
+    es_buf_printf(&b, ",{\"name\":\"DUP\",\"valueFrom\":\"/many/p0\"},"
+                      "{\"name\":\"SEL\",\"valueFrom\":\"/many/p1:1\"}]}]}");
+    ag_taskdef *many = NULL;
+    ag_td_error e;
+    ag_td_ctx ctx = {.region = "us-east-1", .account = "123456789012"};
+    cr_assert_eq(ag_taskdef_parse(b.data, b.len, &ctx, &many, &e), 0, "%s", e.message);
+    es_buf_free(&b);
+    /* every parameter a SecureString under the customer key: the answers
+     * must be matched name by name to find the one key */
+    es_buf ans;
+    es_buf_init(&ans, 1 << 16);
+    es_buf_printf(&ans, "{\"Parameters\":[");
+    for (int i = 0; i < 50; i++)
+        es_buf_printf(&ans,
+                      "%s{\"Name\":\"/many/p%d\",\"Type\":\"SecureString\",\"KeyId\":\"" KEY "\"}",
+                      i ? "," : "", i);
+    es_buf_printf(&ans, "]}");
+    script("DescribeParameters", 200, ans.data, JSON, 1);
+    es_buf_free(&ans);
+    script("DescribeKey", 200,
+           "{\"KeyMetadata\":{\"KeyId\":\"k-1\",\"Arn\":\"" KEY "\",\"KeyManager\":\"CUSTOMER\"}}",
+           JSON, 1);
+    script_simulation("allowed", "allowed", "explicitDeny");
+    done d;
+    memset(&d, 0, sizeof d);
+    cr_assert_eq(ag_preflight_start(pf, many, ROLE, on_done, &d), 0);
+    while (d.calls == 0)
+        uv_run(&loop, UV_RUN_ONCE);
+    cr_assert_eq(fake_op_count(&f, "DescribeParameters"), 3,
+                 "50 + 10 in us-east-1, 2 in eu-west-1");
+    static char bodies[4][8192];
+    size_t n = describe_bodies(bodies, 4);
+    cr_assert_eq(n, 3);
+    size_t seen_us = 0, seen_eu = 0;
+    for (size_t i = 0; i < n; i++) {
+        es_json *j = NULL;
+        cr_assert_eq(es_json_parse(bodies[i], strlen(bodies[i]), NULL, &j, NULL, 0), 0);
+        const es_json *mr = es_json_get(j, "MaxResults");
+        cr_assert(mr && mr->type == ES_JSON_NUMBER, "%s", bodies[i]);
+        const es_json *fl = es_json_get(j, "ParameterFilters");
+        cr_assert_eq(es_json_len(fl), 1, "%s", bodies[i]);
+        const es_json *f0 = es_json_at(fl, 0);
+        cr_assert_str_eq(es_json_get_str(f0, "Key"), "Name");
+        cr_assert_str_eq(es_json_get_str(f0, "Option"), "Equals");
+        const es_json *vals = es_json_get(f0, "Values");
+        size_t nv = es_json_len(vals);
+        cr_assert_leq(nv, 50, "%s", bodies[i]);
+        const char *v0 = es_json_as_str(es_json_at(vals, 0));
+        if (strncmp(v0, "/eu/", 4) == 0)
+            seen_eu += nv;
+        else
+            seen_us += nv;
+        es_json_free(j);
+        cr_assert(strstr(bodies[i], "\"MaxResults\":50"), "%s", bodies[i]);
+    }
+    cr_assert_eq(seen_us, 60, "every us-east-1 name once");
+    cr_assert_eq(seen_eu, 2);
+    /* the key was found through the batch's answer, and its explicit deny counts */
+    cr_assert_eq(fake_op_count(&f, "DescribeKey"), 1);
+    cr_assert_eq(d.outcome, AG_PF_MISSING);
+    cr_assert(strstr(d.reason, "kms:Decrypt on " KEY), "%s", d.reason);
+    ag_preflight_stats st;
+    ag_preflight_get_stats(pf, &st);
+    cr_assert_eq(st.lookups, 4, "3 DescribeParameters + 1 DescribeKey");
+    ag_taskdef_free(many);
+}
+
+/* S15: repositoryCredentials need secretsmanager:GetSecretValue on the
+ * credential secret (completed by DescribeSecret) and kms:Decrypt on its
+ * customer key via Secrets Manager, like a secret of `secrets`. */
+Test(preflight_aws, registry_credentials_need_their_secret)
+{
+    const char *json = "{\"family\":\"reg\",\"executionRoleArn\":\"" ROLE
+                       "\",\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"r.example/a\","
+                       "\"repositoryCredentials\":{\"credentialsParameter\":\"db\"}}]}";
+    ag_taskdef *rt = NULL;
+    ag_td_error e;
+    ag_td_ctx ctx = {.region = "us-east-1", .account = "123456789012"};
+    cr_assert_eq(ag_taskdef_parse(json, strlen(json), &ctx, &rt, &e), 0, "%s", e.message);
+    script("DescribeSecret", 200,
+           "{\"ARN\":\"" SECRET "\",\"Name\":\"db\",\"KmsKeyId\":\"" KEY "\"}", JSON, 1);
+    script("DescribeKey", 200,
+           "{\"KeyMetadata\":{\"KeyId\":\"k-1\",\"Arn\":\"" KEY "\",\"KeyManager\":\"CUSTOMER\"}}",
+           JSON, 1);
+    script_simulation("allowed", "explicitDeny", "allowed");
+    done d;
+    memset(&d, 0, sizeof d);
+    cr_assert_eq(ag_preflight_start(pf, rt, ROLE, on_done, &d), 0);
+    while (d.calls == 0)
+        uv_run(&loop, UV_RUN_ONCE);
+    cr_assert_eq(d.outcome, AG_PF_MISSING);
+    cr_assert_str_eq(d.reason, "ResourceInitializationError: unable to pull secrets or registry "
+                               "auth: the execution role " ROLE " is missing 1 permission: "
+                               "secretsmanager:GetSecretValue on " SECRET);
+    char bodies[16384];
+    sim_bodies(bodies, sizeof bodies);
+    cr_assert(strstr(bodies, "ActionNames.member.1=kms%3ADecrypt&ResourceArns.member.1="
+                             "arn%3Aaws%3Akms%3Aus-east-1%3A123456789012%3Akey%2Fk-1&"
+                             "ContextEntries.member.1.ContextKeyName=kms%3AViaService&"
+                             "ContextEntries.member.1.ContextKeyType=string&"
+                             "ContextEntries.member.1.ContextKeyValues.member.1="
+                             "secretsmanager.us-east-1.amazonaws.com"),
+              "%s", bodies);
+    cr_assert_eq(fake_op_count(&f, "DescribeParameters"), 0);
+    cr_assert_eq(fake_op_count(&f, "GetSecretValue"), 0);
+    ag_taskdef_free(rt);
+}
+
+/* DescribeParameters may answer a short page and a NextToken: it is followed
+ * while a name is unanswered (here the SecureString whose key matters), and
+ * not once every name has its answer. */
+Test(preflight_aws, describe_parameters_follows_next_token)
+{
+    const char *json = "{\"family\":\"pg\",\"executionRoleArn\":\"" ROLE
+                       "\",\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"i\",\"secrets\":["
+                       "{\"name\":\"P\",\"valueFrom\":\"/app/plain\"},"
+                       "{\"name\":\"S\",\"valueFrom\":\"/app/secure\"}]}]}";
+    ag_taskdef *pg = NULL;
+    ag_td_error e;
+    ag_td_ctx ctx = {.region = "us-east-1", .account = "123456789012"};
+    cr_assert_eq(ag_taskdef_parse(json, strlen(json), &ctx, &pg, &e), 0, "%s", e.message);
+    script(
+        "DescribeParameters", 200,
+        "{\"Parameters\":[{\"Name\":\"/app/plain\",\"Type\":\"String\"}],\"NextToken\":\"pg-2\"}",
+        JSON, 1);
+    script("DescribeParameters", 200,
+           "{\"Parameters\":[{\"Name\":\"/app/secure\",\"Type\":\"SecureString\",\"KeyId\":\"" KEY
+           "\"}],\"NextToken\":\"pg-3\"}",
+           JSON, 1);
+    script("DescribeKey", 200,
+           "{\"KeyMetadata\":{\"KeyId\":\"k-1\",\"Arn\":\"" KEY "\",\"KeyManager\":\"CUSTOMER\"}}",
+           JSON, 1);
+    script_simulation("allowed", "allowed", "explicitDeny");
+    done d;
+    memset(&d, 0, sizeof d);
+    cr_assert_eq(ag_preflight_start(pf, pg, ROLE, on_done, &d), 0);
+    while (d.calls == 0)
+        uv_run(&loop, UV_RUN_ONCE);
+    cr_assert_eq(fake_op_count(&f, "DescribeParameters"), 2, "pg-3 not followed: all answered");
+    static char bodies[4][8192];
+    size_t n = describe_bodies(bodies, 4);
+    cr_assert_eq(n, 2);
+    cr_assert_null(strstr(bodies[0], "NextToken"), "%s", bodies[0]);
+    cr_assert(strstr(bodies[1], "\"NextToken\":\"pg-2\""), "%s", bodies[1]);
+    cr_assert(strstr(bodies[1], "\"/app/plain\",\"/app/secure\""), "the same names: %s", bodies[1]);
+    cr_assert_eq(d.outcome, AG_PF_MISSING);
+    cr_assert(strstr(d.reason, "kms:Decrypt on " KEY), "the key of page 2 was used: %s", d.reason);
+    ag_taskdef_free(pg);
+}

@@ -271,3 +271,77 @@ Test(resolve, each_region_gets_its_own_call_signed_for_it)
     ag_resolution_free(o.res);
     ag_taskdef_free(td);
 }
+
+/* S15: repositoryCredentials fetched with the execution role beside the
+ * secrets, handed over as the X-Registry-Auth value (not an env value), its
+ * metadata kept as any secret's; a secret that is not {username, password}
+ * fails the task without quoting it. */
+Test(resolve, registry_credentials_become_the_pull_auth)
+{
+    ag_taskdef *td =
+        td_parse("{\"family\":\"web\",\"executionRoleArn\":\"" ROLE "\",\"containerDefinitions\":["
+                 "{\"name\":\"a\",\"image\":\"registry.example.com/team/app:1\","
+                 "\"repositoryCredentials\":{\"credentialsParameter\":\"reg/hub\"},"
+                 "\"secrets\":[{\"name\":\"X\",\"valueFrom\":\"/app/x\"}]},"
+                 "{\"name\":\"b\",\"image\":\"busybox\"}]}");
+    outcome o;
+    run(td, &o);
+    cr_assert_not_null(o.res, "%s", o.reason);
+    cr_assert_eq(o.res->n, 2);
+    const ag_resolved_secret *reg = find(o.res, 0, "repositoryCredentials");
+    cr_assert_not_null(reg);
+    cr_assert_eq(reg->target, AG_SECRET_REGISTRY);
+    cr_assert_str_eq(reg->value_from, "reg/hub");
+    cr_assert_str_eq(reg->source_arn,
+                     "arn:aws:secretsmanager:us-east-1:123456789012:secret:reg/hub-AbCdEf");
+    cr_assert_str_eq(reg->version, "v-1");
+    cr_assert_eq(strncmp(reg->fingerprint, "hmac-sha256:", 12), 0);
+    /* the fingerprint is the secret's own, not the header's */
+    char fp[AG_FINGERPRINT_LEN + 1];
+    const char *raw = "{\"username\":\"reg-user\",\"password\":\"reg-p@ss\"}";
+    cr_assert_eq(ag_secret_fingerprint(fp_key, sizeof fp_key, raw, strlen(raw), fp, sizeof fp), 0);
+    cr_assert_str_eq(reg->fingerprint, fp);
+    /* the value is the header: base64url of the JSON with serveraddress */
+    es_buf want;
+    es_buf_init(&want, AG_REGISTRY_AUTH_MAX);
+    char err[256];
+    cr_assert_eq(ag_registry_auth_build("registry.example.com/team/app:1", raw, strlen(raw), &want,
+                                        err, sizeof err),
+                 0);
+    cr_assert_str_eq(ag_resolution_registry_auth(o.res, 0), want.data);
+    es_buf_free_secret(&want);
+    cr_assert_null(ag_resolution_registry_auth(o.res, 1), "container b has none");
+    ag_secret_value views[4];
+    size_t nv = ag_resolution_values(o.res, 0, views, 4);
+    cr_assert_eq(nv, 1, "the registry auth is no env value");
+    cr_assert_str_eq(views[0].name, "X");
+    cr_assert_eq(fake_op_count(&f, "GetSecretValue"), 1);
+    cr_assert_eq(fake_op_count(&f, "AssumeRole"), 1);
+    ag_resolution_free(o.res);
+    ag_taskdef_free(td);
+
+    /* the fake answers {"user", "password"} for other secrets: not registry credentials */
+    td = td_parse("{\"family\":\"web\",\"executionRoleArn\":\"" ROLE "\",\"containerDefinitions\":["
+                  "{\"name\":\"a\",\"image\":\"busybox\","
+                  "\"repositoryCredentials\":{\"credentialsParameter\":"
+                  "\"arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf\"}}]}");
+    run(td, &o);
+    cr_assert_null(o.res);
+    cr_assert(strstr(o.reason, "ResourceInitializationError: unable to pull secrets or registry "
+                               "auth: "),
+              "%s", o.reason);
+    cr_assert(strstr(o.reason, "secret:db-AbCdEf"), "%s", o.reason);
+    cr_assert(strstr(o.reason, "\"username\" and \"password\""), "%s", o.reason);
+    cr_assert_null(strstr(o.reason, "p@ss"), "a value leaked into: %s", o.reason);
+    ag_taskdef_free(td);
+
+    /* a missing secret: the fetch's error, as for any secret */
+    td = td_parse("{\"family\":\"web\",\"executionRoleArn\":\"" ROLE "\",\"containerDefinitions\":["
+                  "{\"name\":\"a\",\"image\":\"busybox\","
+                  "\"repositoryCredentials\":{\"credentialsParameter\":\"missing-reg\"}}]}");
+    run(td, &o);
+    cr_assert_null(o.res);
+    cr_assert(strstr(o.reason, "missing-reg"), "%s", o.reason);
+    cr_assert(strstr(o.reason, "ResourceNotFoundException"), "%s", o.reason);
+    ag_taskdef_free(td);
+}

@@ -519,3 +519,49 @@ Test(store, allocation_failures_when_loading_are_clean)
     ag_task_free(t);
     ag_store_close(st);
 }
+
+/* Schema 3: task_secrets' target may be repositoryCredentials (S15). A
+ * schema-2 database (the old CHECK) is migrated with its rows kept. */
+Test(store, registry_credentials_metadata_and_migration_from_2)
+{
+    ag_store *st = open_ok();
+    ag_task *t = sample_task();
+    cr_assert_eq(ag_store_task_put(st, t), 0);
+    ag_store_close(st);
+    /* back to schema 2: the table as migration 1 made it */
+    exec_sql("CREATE TABLE old_secrets ("
+             "  task_arn TEXT NOT NULL REFERENCES tasks (arn) ON DELETE CASCADE,"
+             "  idx INTEGER NOT NULL, container_name TEXT NOT NULL,"
+             "  target TEXT NOT NULL CHECK (target IN ('environment', 'logConfiguration')),"
+             "  name TEXT NOT NULL, value_from TEXT NOT NULL, source_arn TEXT, version TEXT,"
+             "  resolved_at INTEGER NOT NULL DEFAULT 0, fingerprint TEXT,"
+             "  PRIMARY KEY (task_arn, idx));"
+             "INSERT INTO old_secrets SELECT * FROM task_secrets;"
+             "DROP TABLE task_secrets;"
+             "ALTER TABLE old_secrets RENAME TO task_secrets;"
+             "PRAGMA user_version = 2;");
+    st = open_ok();
+    ag_task *g = NULL;
+    cr_assert_eq(ag_store_task_get(st, t->arn, &g), 0);
+    cr_assert_eq(g->n_secrets, 2, "rows kept by the migration");
+    cr_assert_str_eq(g->secrets[0].fingerprint, "hmac-sha256:00112233445566778899aabbccddeeff");
+    ag_task_free(g);
+    cr_assert_eq(
+        ag_task_add_secret_meta(t, "app", AG_SECRET_REGISTRY, "repositoryCredentials", "reg/hub",
+                                "arn:aws:secretsmanager:us-east-1:123456789012:secret:"
+                                "reg/hub-AbCdEf",
+                                "v-1", 1001, "hmac-sha256:ffeeddccbbaa99887766554433221100"),
+        0);
+    cr_assert_eq(ag_store_task_put(st, t), 0, "%s", ag_store_errmsg(st));
+    ag_store_close(st);
+    st = open_ok();
+    cr_assert_eq(ag_store_task_get(st, t->arn, &g), 0);
+    cr_assert_eq(g->n_secrets, 3);
+    cr_assert_eq(g->secrets[2].target, AG_SECRET_REGISTRY);
+    cr_assert_str_eq(g->secrets[2].value_from, "reg/hub");
+    cr_assert_str_eq(g->secrets[2].version, "v-1");
+    cr_assert_str_eq(ag_secret_target_name(g->secrets[2].target), "repositoryCredentials");
+    ag_task_free(g);
+    ag_task_free(t);
+    ag_store_close(st);
+}

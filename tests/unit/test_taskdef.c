@@ -554,6 +554,7 @@ Test(taskdef, every_allocation_failure_is_clean)
         "\"name\":\"web\",\"image\":\"busybox\",\"command\":[\"a\"],"
         "\"environment\":[{\"name\":\"E\",\"value\":\"v\"}],\"dockerLabels\":{\"k\":\"v\"},"
         "\"secrets\":[{\"name\":\"S\",\"valueFrom\":\"/p\"}],"
+        "\"repositoryCredentials\":{\"credentialsParameter\":\"reg/hub\"},"
         "\"dependsOn\":[{\"containerName\":\"b\",\"condition\":\"START\"}],"
         "\"logConfiguration\":[{\"logDriver\":\"fluentd\",\"options\":{\"tag\":\"x\"},"
         "\"secretOptions\":[{\"name\":\"fluentd-address\",\"valueFrom\":\"/q\"}]}]},"
@@ -574,4 +575,68 @@ Test(taskdef, every_allocation_failure_is_clean)
     }
     cr_assert_gt(failures, 20, "the injection reached the parser's allocations");
     /* leaks are caught by ASan's leak checker at exit */
+}
+
+/* S15: repositoryCredentials {credentialsParameter: a Secrets Manager secret's
+ * ARN or name}; needs executionRoleArn; kept through the request and describe
+ * shapes. */
+Test(taskdef, repository_credentials_S15)
+{
+    ag_taskdef *td =
+        parse_ok(one("\"repositoryCredentials\":{\"credentialsParameter\":\"reg/hub\"}"));
+    cr_assert_not_null(td->containers[0].repository_credentials);
+    cr_assert_str_eq(td->containers[0].repository_credentials->value_from, "reg/hub");
+    cr_assert(ag_taskdef_has_registry_auth(td));
+    cr_assert_not(ag_taskdef_has_secrets(td), "registry auth is not an S3 secret");
+    es_buf b;
+    es_buf_init(&b, 1 << 16);
+    es_jw w;
+    es_jw_init(&w, &b);
+    ag_taskdef_write_describe(td, "us-east-1", "123456789012", &w);
+    cr_assert_eq(es_jw_finish(&w), 0);
+    cr_assert(strstr(b.data, "\"repositoryCredentials\":{\"credentialsParameter\":\"reg/hub\"}"),
+              "%s", b.data);
+    es_buf_reset(&b);
+    es_jw_init(&w, &b);
+    ag_taskdef_write_request(td, &w);
+    cr_assert_eq(es_jw_finish(&w), 0);
+    ag_taskdef *td2 = parse_ok(b.data);
+    cr_assert_str_eq(td2->containers[0].repository_credentials->value_from, "reg/hub");
+    ag_taskdef_free(td2);
+    ag_taskdef_free(td);
+    es_buf_free(&b);
+
+    td = parse_ok(one("\"repositoryCredentials\":{\"credentialsParameter\":"
+                      "\"arn:aws:secretsmanager:eu-west-1:210987654321:secret:hub-AbCdEf\"}"));
+    cr_assert_not_null(td->containers[0].repository_credentials);
+    ag_taskdef_free(td);
+
+    parse_bad(one("\"repositoryCredentials\":\"reg\""), "InvalidParameterException",
+              "containerDefinitions[0].repositoryCredentials: must be an object");
+    parse_bad(one("\"repositoryCredentials\":{}"), "ClientException",
+              "containerDefinitions[0].repositoryCredentials.credentialsParameter:");
+    parse_bad(one("\"repositoryCredentials\":{\"credentialsParameter\":5}"),
+              "InvalidParameterException",
+              "containerDefinitions[0].repositoryCredentials.credentialsParameter:");
+    static const char *const bad[] = {
+        "arn:aws:ssm:us-east-1:123456789012:parameter/reg",
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:hub:password::",
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:hub:",
+        "reg hub",
+        "reg#hub",
+        "arn:aws:secretsmanager:us-east-1:12345:secret:hub",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char extra[512];
+        snprintf(extra, sizeof extra, "\"repositoryCredentials\":{\"credentialsParameter\":\"%s\"}",
+                 bad[i]);
+        parse_bad(one(extra), "ClientException",
+                  "containerDefinitions[0].repositoryCredentials.credentialsParameter: The "
+                  "repository credentials parameter specified for container 'app' is invalid");
+    }
+    parse_bad("{\"family\":\"f\",\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"i\","
+              "\"repositoryCredentials\":{\"credentialsParameter\":\"reg\"}}]}",
+              "ClientException",
+              "executionRoleArn: When you are specifying repository credentials, you must also "
+              "specify a value for 'executionRoleArn'.");
 }

@@ -295,3 +295,51 @@ Test(valuefrom, agrees_with_aws_arn)
                      refused[i]);
     }
 }
+
+/* repositoryCredentials' credentialsParameter: a secret ARN without tail, or
+ * a bare secret name in the task's region (never an SSM name). */
+Test(valuefrom, secret_id_for_registry_credentials)
+{
+    ag_valuefrom v;
+    char err[256];
+    cr_assert_eq(ag_valuefrom_parse_secret("reg/hub", "eu-west-1", &v, err, sizeof err), 0, "%s",
+                 err);
+    cr_assert_eq(v.kind, AG_VF_SECRETSMANAGER);
+    cr_assert_not(v.is_arn);
+    cr_assert_str_eq(v.secret_id, "reg/hub");
+    cr_assert_str_eq(v.region, "eu-west-1");
+    cr_assert_str_eq(v.account, "");
+    cr_assert_null(v.json_key);
+    ag_valuefrom_clear(&v);
+    const char *arn = "arn:aws:secretsmanager:us-west-2:123456789012:secret:hub-AbCdEf";
+    cr_assert_eq(ag_valuefrom_parse_secret(arn, "eu-west-1", &v, err, sizeof err), 0, "%s", err);
+    cr_assert(v.is_arn);
+    cr_assert_str_eq(v.secret_id, arn);
+    cr_assert_str_eq(v.region, "us-west-2");
+    ag_valuefrom_clear(&v);
+    static const struct {
+        const char *in;
+        int code;
+        const char *why;
+    } bads[] = {
+        {"", AG_VF_E_EMPTY, "empty"},
+        {"a b", AG_VF_E_NAME, "secret name"},
+        {"a#b", AG_VF_E_NAME, "secret name"},
+        {"arn:aws:ssm:us-east-1:123456789012:parameter/a", AG_VF_E_SERVICE, "Secrets Manager"},
+        {"arn:aws:secretsmanager:us-east-1:123456789012:secret:a:k::", AG_VF_E_TAIL, "without"},
+        {"arn:aws:secretsmanager:us-east-1:123456789012:secret:a:", AG_VF_E_TAIL, "without"},
+        {"arn:aws:secretsmanager:us-east-1:1234:secret:a", AG_VF_E_ACCOUNT, "12 digits"},
+    };
+    for (size_t i = 0; i < sizeof bads / sizeof *bads; i++) {
+        memset(&v, 0x5a, sizeof v);
+        ag_valuefrom before = v;
+        int r = ag_valuefrom_parse_secret(bads[i].in, "us-east-1", &v, err, sizeof err);
+        cr_assert_eq(r, bads[i].code, "%s: %d (%s)", bads[i].in, r, err);
+        cr_assert(strstr(err, bads[i].why), "%s: %s", bads[i].in, err);
+        cr_assert_eq(memcmp(&v, &before, sizeof v), 0, "out untouched");
+    }
+    char big[AG_VF_SM_NAME_MAX + 2];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    cr_assert_eq(ag_valuefrom_parse_secret(big, "us-east-1", &v, err, sizeof err), AG_VF_E_NAME);
+}
