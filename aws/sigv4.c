@@ -743,10 +743,10 @@ out:
     return rc;
 }
 
-int aw_sigv4_verify(const aw_sigv4_input *in, const aw_sigv4_auth *auth, const char *amz_date,
-                    const char *secret)
+int aw_sigv4_verify_with_key(const aw_sigv4_input *in, const aw_sigv4_auth *auth,
+                             const char *amz_date, const uint8_t key[32])
 {
-    if (!in || !auth || !amz_date || !secret)
+    if (!in || !auth || !amz_date || !key)
         return -EINVAL;
     if (strlen(amz_date) != 16 || memcmp(amz_date, auth->date, 8) != 0)
         return -EACCES;
@@ -754,7 +754,6 @@ int aw_sigv4_verify(const aw_sigv4_input *in, const aw_sigv4_auth *auth, const c
     es_buf_init(&creq, AW_SIGV4_CANONICAL_MAX);
     es_buf_init(&scope, 512);
     es_buf_init(&sts, 1024);
-    uint8_t key[32];
     char sig[65];
     int rc;
     if ((rc = aw_sigv4_canonical_request(in, auth->signed_headers, &creq, NULL)) < 0)
@@ -764,17 +763,27 @@ int aw_sigv4_verify(const aw_sigv4_input *in, const aw_sigv4_auth *auth, const c
     if ((rc = aw_sigv4_string_to_sign(amz_date, es_buf_cstr(&scope), es_buf_cstr(&creq), creq.len,
                                       &sts)) < 0)
         goto out;
-    if ((rc = aw_sigv4_signing_key(secret, auth->date, auth->region, auth->service, key)) < 0)
-        goto out;
     if ((rc = aw_sigv4_signature_hex(key, es_buf_cstr(&sts), sts.len, sig)) < 0)
         goto out;
     rc = es_ct_equal(sig, auth->signature, 64) ? 0 : -EACCES;
 out:
-    es_wipe(key, sizeof key);
     es_wipe(sig, sizeof sig);
     es_buf_free_secret(&creq);
     es_buf_free(&scope);
     es_buf_free(&sts);
+    return rc;
+}
+
+int aw_sigv4_verify(const aw_sigv4_input *in, const aw_sigv4_auth *auth, const char *amz_date,
+                    const char *secret)
+{
+    if (!in || !auth || !amz_date || !secret)
+        return -EINVAL;
+    uint8_t key[32];
+    int rc = aw_sigv4_signing_key(secret, auth->date, auth->region, auth->service, key);
+    if (rc == 0)
+        rc = aw_sigv4_verify_with_key(in, auth, amz_date, key);
+    es_wipe(key, sizeof key);
     return rc;
 }
 

@@ -17,7 +17,9 @@
 # Env: WRK_THREADS (1), WRK_CONNS (8), WRK_SECONDS (10), NGINX_WORKERS (1), PUTS (2000),
 #      ES_BENCH_DOCKER_ROOT (/tmp/es-bench-docker): the daemon is ready only once Docker answers;
 #      a private dockerd is started there (tests/harness/dockerd.sh) if none answers, and stopped
-#      at the end.
+#      at the end; BENCH_PERF=FILE: `perf record -g` of the daemon during its wrk run into FILE
+#      (the daemon's figures then carry perf's overhead); BENCH_PERF_CALLGRAPH (fp; dwarf for libraries
+#      built without frame pointers).
 #
 # The replayed request (its Authorization header) is written to a 0600 Lua file in a 0700
 # temporary directory for wrk, and removed at exit; it is signed with the throwaway
@@ -202,7 +204,13 @@ echo "daemon answer: $BODY_BYTES body bytes + $HEAD_BYTES head bytes; nginx file
 wrk -t1 -c"$CONNS" -d2s -s "$WORK/get.lua" "$URL/" >/dev/null
 wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$NPORT/answer.json" >/dev/null
 NGX_PIDS="$NGX_PID $(ps -o pid= --ppid "$NGX_PID" | tr '\n' ' ')"
+PERF_PID=
+if [[ -n ${BENCH_PERF:-} ]]; then
+  perf record -q --call-graph "${BENCH_PERF_CALLGRAPH:-fp}" -p "$AGENT_PID" -o "$BENCH_PERF" -- sleep "$SECS" >/dev/null 2>&1 &
+  PERF_PID=$!
+fi
 read -r A_RATE A_P50 A_P99 A_BAD A_ERR A_CPU < <(run_wrk "$AGENT_PID" -s "$WORK/get.lua" "$URL/")
+[[ -n $PERF_PID ]] && wait "$PERF_PID" || true
 read -r N_RATE N_P50 N_P99 N_BAD N_ERR N_CPU < <(run_wrk "$NGX_PIDS" "http://127.0.0.1:$NPORT/answer.json")
 FMT='%-58s %9s req/s  p50 %6.3f ms  p99 %7.3f ms  CPU %6.1f us/req  non-2xx %s  socket errors %s\n'
 printf "$FMT" "daemon: signed GetParameters x10 SecureString, decrypted" "$A_RATE" "$A_P50" "$A_P99" \

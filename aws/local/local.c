@@ -294,12 +294,19 @@ void al_close(al_ctx *c)
 {
     if (!c)
         return;
+    al_auth_cache_free(c);
+    al_authz_cache_free(c);
     al_db_close(c->db);
     es_free(c->region);
     es_free(c->account);
     es_wipe(c->master, sizeof c->master);
     es_wipe(c->key_memo, sizeof c->key_memo);
     es_free(c);
+}
+
+void al_get_cache_stats(const al_ctx *c, al_cache_stats *out)
+{
+    *out = c->cache_stats;
 }
 
 /* ---- dispatch ---- */
