@@ -505,13 +505,50 @@ void es_jw_int(es_jw *w, int64_t v)
     check(w, yajl_gen_integer(GEN(w), (long long)v));
 }
 
+/* "%.3f" of v without printf (timestamps: one or two per item written) when
+ * that is exact: v in [0, 2^40) and its thousandths not within 1e-6 of a
+ * rounding tie (where the product's rounding error could matter); -1 when
+ * printf must do it. */
+static int fmt_millis(double v, char *out, size_t n)
+{
+    if (!(v >= 0 && v < 1099511627776.0) || n < 32)
+        return -1;
+    uint64_t ip = (uint64_t)v;
+    double f = (v - (double)ip) * 1000.0;              /* v - ip is exact */
+    double fl = (double)(uint64_t)f, d = f - fl - 0.5; /* f >= 0: truncation is floor */
+    if (d < 1e-6 && d > -1e-6)
+        return -1;
+    uint64_t ms = (uint64_t)fl + (f - fl > 0.5 ? 1 : 0);
+    if (ms == 1000) {
+        ip++;
+        ms = 0;
+    }
+    char tmp[24];
+    size_t t = 0;
+    do {
+        tmp[t++] = (char)('0' + ip % 10);
+        ip /= 10;
+    } while (ip);
+    size_t j = 0;
+    while (t)
+        out[j++] = tmp[--t];
+    out[j++] = '.';
+    out[j++] = (char)('0' + ms / 100);
+    out[j++] = (char)('0' + ms / 10 % 10);
+    out[j++] = (char)('0' + ms % 10);
+    out[j] = '\0';
+    return (int)j;
+}
+
 void es_jw_double(es_jw *w, double v)
 {
     GUARD(w);
     /* yajl prints doubles with %.20g; epoch timestamps look better with
      * millisecond precision, as AWS writes them. */
     char num[64];
-    int n = snprintf(num, sizeof num, "%.3f", v);
+    int n = fmt_millis(v, num, sizeof num);
+    if (n < 0)
+        n = snprintf(num, sizeof num, "%.3f", v);
     if (n <= 0 || (size_t)n >= sizeof num) {
         w->err = -EINVAL;
         return;

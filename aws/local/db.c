@@ -21,7 +21,7 @@ struct al_db {
     sqlite3 *h;
     cached_stmt cache[AL_DB_STMT_CACHE];
     size_t ncache;
-    bool reading; /* al_db_read_begin opened the transaction in progress */
+    bool reading;       /* al_db_read_begin opened the transaction in progress */
     uint64_t rollbacks; /* transactions rolled back (al_db_stamp) */
 };
 
@@ -301,11 +301,23 @@ int al_db_begin(al_db *db)
     return al_db_exec(db, "BEGIN IMMEDIATE");
 }
 
+/* A statement without rows or parameters, prepared once (al_db_prepare):
+ * what every read-only call runs twice, BEGIN and COMMIT. 0 or -EIO. */
+static int run_kept(al_db *db, const char *sql)
+{
+    sqlite3_stmt *st = al_db_prepare(db, sql);
+    if (!st)
+        return -EIO;
+    int s = sqlite3_step(st);
+    al_db_release(db, st);
+    return s == SQLITE_DONE ? 0 : -EIO;
+}
+
 int al_db_read_begin(al_db *db)
 {
     if (db->reading || sqlite3_get_autocommit(db->h) == 0)
         return 0; /* already inside a transaction: nothing to add */
-    if (al_db_exec(db, "BEGIN DEFERRED") < 0)
+    if (run_kept(db, "BEGIN DEFERRED") < 0)
         return -EIO;
     db->reading = true;
     return 0;
@@ -322,7 +334,7 @@ void al_db_read_end(al_db *db)
 
 int al_db_commit(al_db *db)
 {
-    if (al_db_exec(db, "COMMIT") < 0) {
+    if (run_kept(db, "COMMIT") < 0) {
         al_db_exec(db, "ROLLBACK");
         return -EIO;
     }

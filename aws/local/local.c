@@ -194,10 +194,16 @@ int al_uuid(char out[AL_KEY_ID_LEN + 1])
         return -EIO;
     u[6] = (uint8_t)((u[6] & 0x0f) | 0x40);
     u[8] = (uint8_t)((u[8] & 0x3f) | 0x80);
-    snprintf(out, AL_KEY_ID_LEN + 1,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1],
-             u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14],
-             u[15]);
+    /* 8-4-4-4-12 lowercase hex (one per answer: no printf) */
+    static const char hex[] = "0123456789abcdef";
+    size_t j = 0;
+    for (size_t i = 0; i < sizeof u; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[j++] = '-';
+        out[j++] = hex[u[i] >> 4];
+        out[j++] = hex[u[i] & 15];
+    }
+    out[j] = '\0';
     return 0;
 }
 
@@ -296,11 +302,12 @@ void al_close(al_ctx *c)
         return;
     al_auth_cache_free(c);
     al_authz_cache_free(c);
+    al_ssm_cache_free(c);
     al_db_close(c->db);
     es_free(c->region);
     es_free(c->account);
     es_wipe(c->master, sizeof c->master);
-    es_wipe(c->key_memo, sizeof c->key_memo);
+    al_kms_memo_end(c); /* wipes the memo and its expanded key */
     es_free(c);
 }
 
@@ -394,6 +401,10 @@ int al_dispatch_json(al_ctx *c, const char *service, const char *operation, cons
         return al_fail(err, 500, "InternalFailure", "The store could not be read.");
     if (read_only)
         al_kms_memo_begin(c);
+    /* most answers fit: one allocation instead of doubling from 64 bytes */
+    int ignored = 0;
+    if (!out->data)
+        (void)es_buf_reserve(out, 4096 < out->max ? 4096 : out->max, &ignored);
     es_jw w;
     es_jw_init(&w, out);
     c->calling_service = service;

@@ -96,6 +96,8 @@ typedef struct al_cache_stats {
     unsigned long key_hits;        /* requests verified with a kept key */
     unsigned long policy_loads;    /* a principal's or resource's policies read and compiled */
     unsigned long policy_hits;     /* decisions that reused compiled policies */
+    unsigned long param_loads;     /* SSM parameter versions read from the database */
+    unsigned long param_hits;      /* ... and reused */
     unsigned long flushes;         /* caches dropped because the database changed */
 } al_cache_stats;
 void al_get_cache_stats(const al_ctx *c, al_cache_stats *out);

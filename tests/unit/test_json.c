@@ -1,5 +1,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "common/alloc.h"
@@ -153,4 +155,65 @@ Test(json, writer_errors_are_sticky)
     es_jw_int(&w, 1); /* a value where a key must be */
     cr_assert_neq(es_jw_finish(&w), 0);
     es_buf_free(&out);
+}
+
+/* es_jw_double writes what printf("%.3f") writes, by its own path for
+ * timestamps and through printf for the rest: compared on edge values and
+ * 200000 pseudo-random ones (millisecond timestamps, ties, fractions). */
+Test(json, doubles_as_printf_writes_them)
+{
+    double edge[] = {0,
+                     0.0004,
+                     0.0005,
+                     0.0015,
+                     0.9995,
+                     0.9999999,
+                     1.0005,
+                     1700000000.5,
+                     1700000000.123,
+                     1700000000.9999,
+                     4294967296.1,
+                     1099511627775.9,
+                     1099511627776.0,
+                     1e15,
+                     -1.5,
+                     -0.0004,
+                     123456.0625,
+                     2.675,
+                     1732871234.567};
+    char want[400], got[400];
+    uint64_t x = 0x9e3779b97f4a7c15u;
+    for (size_t i = 0; i < sizeof edge / sizeof edge[0] + 200000; i++) {
+        double v;
+        if (i < sizeof edge / sizeof edge[0]) {
+            v = edge[i];
+        } else {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            switch (i % 4) {
+            case 0: /* a stored timestamp: whole milliseconds */
+                v = (double)(1600000000000u + x % 200000000000u) / 1000.0;
+                break;
+            case 1: /* a tie at the half millisecond */
+                v = (double)(x % 4000000000u) + (double)(x % 1000) / 1000.0 + 0.0005;
+                break;
+            case 2:
+                v = (double)(x >> 11) / (double)(1u << 30);
+                break;
+            default:
+                v = (double)(x % 100000) / 7.0;
+            }
+        }
+        snprintf(want, sizeof want, "[%.3f]", v);
+        es_buf out;
+        es_buf_init(&out, 512);
+        es_jw w;
+        es_jw_init(&w, &out);
+        es_jw_arr(&w);
+        es_jw_double(&w, v);
+        es_jw_arr_end(&w);
+        cr_assert_eq(es_jw_finish(&w), 0, "%.17g", v);
+        snprintf(got, sizeof got, "%s", out.data);
+        es_buf_free(&out);
+        cr_assert_str_eq(got, want, "%.17g", v);
+    }
 }
