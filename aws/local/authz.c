@@ -60,6 +60,35 @@ static int secret_policy_of(al_ctx *c, const char *arn, aw_policy **out)
     return 0;
 }
 
+/* Strings every decision needs: made once per store (names) and once per
+ * second (times) rather than printed for each of a request's decisions. */
+typedef struct fixed_strings {
+    char root_arn[64];       /* arn:aws:iam::ACCOUNT:root */
+    char session_prefix[64]; /* arn:aws:sts::ACCOUNT:assumed-role/ */
+} fixed_strings;
+
+typedef struct clock_strings {
+    time_t t;
+    char iso[32];   /* aws:CurrentTime */
+    char epoch[32]; /* aws:EpochTime */
+} clock_strings;
+
+static void fixed_make(al_ctx *c, fixed_strings *f)
+{
+    snprintf(f->root_arn, sizeof f->root_arn, "arn:aws:iam::%s:root", c->account);
+    snprintf(f->session_prefix, sizeof f->session_prefix, "arn:aws:sts::%s:assumed-role/",
+             c->account);
+}
+
+static void clock_make(time_t t, clock_strings *cs)
+{
+    struct tm tm;
+    cs->t = t;
+    gmtime_r(&t, &tm);
+    strftime(cs->iso, sizeof cs->iso, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(cs->epoch, sizeof cs->epoch, "%lld", (long long)t);
+}
+
 /* ---- compiled policies kept between decisions ----
  *
  * Reading a role's policies (three to five SQLite statements) and compiling
@@ -100,7 +129,9 @@ typedef struct res_slot {
 
 struct al_authz_cache {
     al_db_stamp stamp;
-    aw_policy *root; /* the administrator's allow-all (depends on nothing stored) */
+    fixed_strings fixed; /* made on first use (root_arn[0] != 0) */
+    clock_strings clock; /* for the second clock.t */
+    aw_policy *root;     /* the administrator's allow-all (depends on nothing stored) */
     role_slot role[ROLE_SLOTS];
     unsigned next_role;
     res_slot res[RESOURCE_SLOTS];
@@ -270,10 +301,8 @@ static bool is_kms_key(const char *arn)
 }
 
 /* ROLE of arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION, for our account. */
-static bool session_role(al_ctx *c, const char *principal, char *role, size_t n)
+static bool session_role(const char *prefix, const char *principal, char *role, size_t n)
 {
-    char prefix[64];
-    snprintf(prefix, sizeof prefix, "arn:aws:sts::%s:assumed-role/", c->account);
     size_t pl = strlen(prefix);
     if (strncmp(principal, prefix, pl) != 0)
         return false;
@@ -300,26 +329,36 @@ int al_authz_evaluate(al_ctx *c, const al_authz_req *q, char *why, size_t whylen
     const aw_policy *const *identity = NULL;
     size_t n_identity = 0;
     int r = 0;
-    char root_arn[64], role[AL_ROLE_NAME_MAX + 1];
-    snprintf(root_arn, sizeof root_arn, "arn:aws:iam::%s:root", c->account);
+    char role[AL_ROLE_NAME_MAX + 1];
     if (!principal)
         principal = "anonymous";
     struct al_authz_cache *k = policy_cache(c);
+    fixed_strings fixed_local;
+    clock_strings clock_local;
+    const fixed_strings *fixed = &fixed_local;
+    const clock_strings *clk = &clock_local;
+    time_t t = (time_t)al_now(c);
+    if (k) {
+        if (!k->fixed.root_arn[0])
+            fixed_make(c, &k->fixed);
+        if (k->clock.t != t || !k->clock.iso[0])
+            clock_make(t, &k->clock);
+        fixed = &k->fixed;
+        clk = &k->clock;
+    } else {
+        fixed_make(c, &fixed_local);
+        clock_make(t, &clock_local);
+    }
+    const char *root_arn = fixed->root_arn;
 
     /* context */
     aw_ctx_entry ctx[CTX_MAX + 8];
     size_t nctx = 0;
     const char *v_parn[1], *v_acct[1] = {c->account}, *v_type[1], *v_uid[1], *v_now[1], *v_epoch[1],
                            *v_region[1] = {c->region};
-    char now_iso[32], epoch[32], userid[AL_ROLE_NAME_MAX + 128];
-    double now = al_now(c);
-    time_t t = (time_t)now;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(now_iso, sizeof now_iso, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    snprintf(epoch, sizeof epoch, "%lld", (long long)t);
-    v_now[0] = now_iso;
-    v_epoch[0] = epoch;
+    char userid[AL_ROLE_NAME_MAX + 128];
+    v_now[0] = clk->iso;
+    v_epoch[0] = clk->epoch;
 
     if (strcmp(principal, root_arn) == 0) {
         if ((r = root_policy(k, &fresh_root, &root)) < 0)
@@ -329,7 +368,7 @@ int al_authz_evaluate(al_ctx *c, const al_authz_req *q, char *why, size_t whylen
         v_parn[0] = root_arn;
         v_type[0] = "Account";
         v_uid[0] = c->account;
-    } else if (session_role(c, principal, role, sizeof role)) {
+    } else if (session_role(fixed->session_prefix, principal, role, sizeof role)) {
         if ((r = role_of(c, k, role, &fresh_role, &rs)) < 0)
             goto out;
         if (rs->exists && rs->have_role) {
