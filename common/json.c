@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yajl/yajl_gen.h>
 #include <yajl/yajl_parse.h>
 
 const es_json_limits es_json_default_limits = {
@@ -418,71 +417,225 @@ const es_json *es_json_at(const es_json *arr, size_t i)
 
 /* ---- writer ---- */
 
-static void print_cb(void *ctx, const char *s, size_t len)
+#define LV_OBJECT 1u /* else an array */
+#define LV_ITEMS 2u  /* something written in it already */
+#define LV_VALUE 4u  /* object: a key was written, its value is due */
+
+static void put(es_jw *w, const char *s, size_t n)
 {
-    es_jw *w = ctx;
     if (w->err)
         return;
-    int r = es_buf_append(w->out, s, len);
+    int r = es_buf_append(w->out, s, n);
     if (r)
         w->err = r;
 }
 
-static void check(es_jw *w, yajl_gen_status st)
+/* Before a value (key = false) or an object's key (key = true): checks the
+ * state and writes the separator. false when the writer is in error. */
+static bool before(es_jw *w, bool key)
 {
-    if (st != yajl_gen_status_ok && !w->err)
-        w->err = -EINVAL;
+    if (w->err)
+        return false;
+    if (w->depth == 0) {
+        if (key || w->done) {
+            w->err = -EINVAL; /* a key outside an object, a second document */
+            return false;
+        }
+        return true;
+    }
+    unsigned char *lv = &w->level[w->depth - 1];
+    if (*lv & LV_OBJECT) {
+        if (*lv & LV_VALUE) {
+            if (key) {
+                /* a string where a value is due is the value (es_jw_key is
+                 * es_jw_str): the caller passed key = false for those */
+                w->err = -EINVAL;
+                return false;
+            }
+            put(w, ":", 1);
+            *lv &= (unsigned char)~LV_VALUE;
+            return !w->err;
+        }
+        if (!key) {
+            w->err = -EINVAL; /* keys must be strings */
+            return false;
+        }
+        if (*lv & LV_ITEMS)
+            put(w, ",", 1);
+        *lv |= LV_ITEMS | LV_VALUE;
+        return !w->err;
+    }
+    if (*lv & LV_ITEMS)
+        put(w, ",", 1);
+    *lv |= LV_ITEMS;
+    return !w->err;
+}
+
+/* After a complete value at the top level. */
+static void after(es_jw *w)
+{
+    if (w->depth == 0)
+        w->done = true;
+}
+
+/* True when an object of w waits for a key (a string written now is one). */
+static bool key_due(const es_jw *w)
+{
+    if (w->depth == 0)
+        return false;
+    unsigned char lv = w->level[w->depth - 1];
+    return (lv & LV_OBJECT) && !(lv & LV_VALUE);
 }
 
 void es_jw_init(es_jw *w, es_buf *out)
 {
+    memset(w, 0, sizeof *w);
     w->out = out;
-    w->err = 0;
-    yajl_gen g = yajl_gen_alloc(&wiping_alloc);
-    w->gen = g;
-    if (!g) {
-        w->err = -ENOMEM;
-        return;
-    }
-    yajl_gen_config(g, yajl_gen_print_callback, print_cb, w);
-    yajl_gen_config(g, yajl_gen_validate_utf8, 1);
 }
 
-#define GEN(w) ((yajl_gen)(w)->gen)
-#define GUARD(w)                                                                                   \
-    do {                                                                                           \
-        if ((w)->err || !(w)->gen)                                                                 \
-            return;                                                                                \
-    } while (0)
+static void open_level(es_jw *w, bool object)
+{
+    if (!before(w, false))
+        return;
+    if (w->depth >= ES_JW_DEPTH_MAX) {
+        w->err = -EINVAL;
+        return;
+    }
+    put(w, object ? "{" : "[", 1);
+    w->level[w->depth++] = object ? LV_OBJECT : 0;
+}
+
+static void close_level(es_jw *w, bool object)
+{
+    if (w->err)
+        return;
+    if (w->depth == 0 || ((w->level[w->depth - 1] & LV_OBJECT) != 0) != object ||
+        (w->level[w->depth - 1] & LV_VALUE)) {
+        w->err = -EINVAL; /* nothing open, the other kind, or a key without value */
+        return;
+    }
+    w->depth--;
+    put(w, object ? "}" : "]", 1);
+    after(w);
+}
 
 void es_jw_obj(es_jw *w)
 {
-    GUARD(w);
-    check(w, yajl_gen_map_open(GEN(w)));
+    open_level(w, true);
 }
 
 void es_jw_obj_end(es_jw *w)
 {
-    GUARD(w);
-    check(w, yajl_gen_map_close(GEN(w)));
+    close_level(w, true);
 }
 
 void es_jw_arr(es_jw *w)
 {
-    GUARD(w);
-    check(w, yajl_gen_array_open(GEN(w)));
+    open_level(w, false);
 }
 
 void es_jw_arr_end(es_jw *w)
 {
-    GUARD(w);
-    check(w, yajl_gen_array_close(GEN(w)));
+    close_level(w, false);
+}
+
+/* yajl's UTF-8 check (yajl_string_validate_utf8): lead bytes 0xxxxxxx,
+ * 110xxxxx + 1, 1110xxxx + 2, 11110xxx + 3 continuation bytes 10xxxxxx. */
+static bool utf8_ok(const unsigned char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        unsigned char c = s[i];
+        size_t more;
+        if (c < 0x80)
+            more = 0;
+        else if ((c >> 5) == 0x6)
+            more = 1;
+        else if ((c >> 4) == 0xe)
+            more = 2;
+        else if ((c >> 3) == 0x1e)
+            more = 3;
+        else
+            return false;
+        if (more > n - i - 1)
+            return false;
+        for (size_t k = 1; k <= more; k++)
+            if ((s[i + k] >> 6) != 0x2)
+                return false;
+        i += 1 + more;
+    }
+    return true;
+}
+
+/* The quoted, escaped string: runs without escapes copied at once. */
+static void put_string(es_jw *w, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    if (!utf8_ok((const unsigned char *)s, n)) {
+        w->err = -EINVAL;
+        return;
+    }
+    int err = 0;
+    /* the common case needs n + 2 bytes; reserve that much up front */
+    if (!es_buf_reserve(w->out, n + 2, &err)) {
+        w->err = err;
+        return;
+    }
+    put(w, "\"", 1);
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        const char *esc = NULL;
+        char u[6];
+        switch (c) {
+        case '"':
+            esc = "\\\"";
+            break;
+        case '\\':
+            esc = "\\\\";
+            break;
+        case '\b':
+            esc = "\\b";
+            break;
+        case '\f':
+            esc = "\\f";
+            break;
+        case '\n':
+            esc = "\\n";
+            break;
+        case '\r':
+            esc = "\\r";
+            break;
+        case '\t':
+            esc = "\\t";
+            break;
+        default:
+            if (c < 0x20) {
+                memcpy(u, "\\u00", 4);
+                u[4] = hex[c >> 4];
+                u[5] = hex[c & 15];
+            }
+        }
+        if (!esc && c >= 0x20)
+            continue;
+        put(w, s + run, i - run);
+        if (esc)
+            put(w, esc, 2);
+        else
+            put(w, u, 6);
+        run = i + 1;
+    }
+    put(w, s + run, n - run);
+    put(w, "\"", 1);
 }
 
 void es_jw_strn(es_jw *w, const char *s, size_t n)
 {
-    GUARD(w);
-    check(w, yajl_gen_string(GEN(w), (const unsigned char *)s, n));
+    bool key = key_due(w);
+    if (!before(w, key))
+        return;
+    put_string(w, s, n);
+    if (!key)
+        after(w);
 }
 
 void es_jw_str(es_jw *w, const char *s)
@@ -499,10 +652,29 @@ void es_jw_key(es_jw *w, const char *k)
     es_jw_str(w, k);
 }
 
+/* A number's text, as given. */
+static void put_number(es_jw *w, const char *text, size_t n)
+{
+    if (!before(w, false))
+        return;
+    put(w, text, n);
+    after(w);
+}
+
 void es_jw_int(es_jw *w, int64_t v)
 {
-    GUARD(w);
-    check(w, yajl_gen_integer(GEN(w), (long long)v));
+    char tmp[24], out[24];
+    size_t t = 0, j = 0;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[t++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        out[j++] = '-';
+    while (t)
+        out[j++] = tmp[--t];
+    put_number(w, out, j);
 }
 
 /* "%.3f" of v without printf (timestamps: one or two per item written) when
@@ -542,35 +714,34 @@ static int fmt_millis(double v, char *out, size_t n)
 
 void es_jw_double(es_jw *w, double v)
 {
-    GUARD(w);
-    /* yajl prints doubles with %.20g; epoch timestamps look better with
+    /* yajl printed doubles with %.20g; epoch timestamps look better with
      * millisecond precision, as AWS writes them. */
     char num[64];
     int n = fmt_millis(v, num, sizeof num);
     if (n < 0)
         n = snprintf(num, sizeof num, "%.3f", v);
     if (n <= 0 || (size_t)n >= sizeof num) {
-        w->err = -EINVAL;
+        if (!w->err)
+            w->err = -EINVAL;
         return;
     }
-    check(w, yajl_gen_number(GEN(w), num, (size_t)n));
+    put_number(w, num, (size_t)n);
 }
 
 void es_jw_bool(es_jw *w, bool v)
 {
-    GUARD(w);
-    check(w, yajl_gen_bool(GEN(w), v));
+    put_number(w, v ? "true" : "false", v ? 4 : 5);
 }
 
 void es_jw_null(es_jw *w)
 {
-    GUARD(w);
-    check(w, yajl_gen_null(GEN(w)));
+    put_number(w, "null", 4);
 }
 
 void es_jw_value(es_jw *w, const es_json *j)
 {
-    GUARD(w);
+    if (w->err)
+        return;
     switch (j->type) {
     case ES_JSON_NULL:
         es_jw_null(w);
@@ -579,7 +750,7 @@ void es_jw_value(es_jw *w, const es_json *j)
         es_jw_bool(w, j->u.boolean);
         break;
     case ES_JSON_NUMBER:
-        check(w, yajl_gen_number(GEN(w), j->u.number.text, strlen(j->u.number.text)));
+        put_number(w, j->u.number.text, strlen(j->u.number.text));
         break;
     case ES_JSON_STRING:
         es_jw_strn(w, j->u.string.s, j->u.string.len);
@@ -621,8 +792,7 @@ void es_jw_kbool(es_jw *w, const char *k, bool v)
 
 int es_jw_finish(es_jw *w)
 {
-    if (w->gen)
-        yajl_gen_free(GEN(w));
-    w->gen = NULL;
+    if (!w->err && w->depth)
+        w->err = -EINVAL; /* left open */
     return w->err;
 }
