@@ -425,7 +425,15 @@ static void put(es_jw *w, const char *s, size_t n)
 {
     if (w->err)
         return;
-    int r = es_buf_append(w->out, s, n);
+    es_buf *b = w->out;
+    if (b->data && n <= b->max - b->len && b->len + n < b->cap) {
+        /* room already: what es_buf_append does, without its calls */
+        memcpy(b->data + b->len, s, n);
+        b->len += n;
+        b->data[b->len] = '\0';
+        return;
+    }
+    int r = es_buf_append(b, s, n);
     if (r)
         w->err = r;
 }

@@ -433,8 +433,8 @@ static int not_found(al_error *e, const char *requested, int r)
 
 /* ---- values ---- */
 
-static int write_value(al_ctx *c, const char *principal, const pv *p, bool decrypt, es_jw *w,
-                       al_error *e)
+static int write_value(al_ctx *c, const char *principal, const pv *p, const char *arn, bool decrypt,
+                       es_jw *w, al_error *e)
 {
     if (strcmp(p->type, "SecureString") != 0) {
         es_jw_strn(w, (const char *)p->value, p->value_len);
@@ -444,7 +444,7 @@ static int write_value(al_ctx *c, const char *principal, const pv *p, bool decry
         al_jw_b64(w, p->value, p->value_len);
         return 0;
     }
-    char arn[ARN_MAX], key_arn[256];
+    char key_arn[256];
     int r;
     if (p->key_id && !(p->aws_managed_key >= 0 ? p->aws_managed_key == 1
                                                : al_kms_is_aws_managed(c, p->key_id))) {
@@ -452,7 +452,6 @@ static int write_value(al_ctx *c, const char *principal, const pv *p, bool decry
         if ((r = al_authorize(c, principal, "kms:Decrypt", key_arn, e)) < 0)
             return r;
     }
-    param_arn(c, p->canon, arn, sizeof arn);
     al_kv kv = {"PARAMETER_ARN", arn};
     uint8_t *pt = NULL;
     size_t ptlen = 0;
@@ -480,7 +479,7 @@ static int write_parameter(al_ctx *c, const char *principal, const pv *p, const 
     es_jw_kstr(w, "Name", p->name);
     es_jw_kstr(w, "Type", p->type);
     es_jw_key(w, "Value");
-    int r = write_value(c, principal, p, decrypt, w, e);
+    int r = write_value(c, principal, p, arn, decrypt, w, e);
     if (r < 0)
         return r;
     es_jw_kint(w, "Version", p->version);
@@ -1692,7 +1691,7 @@ static int op_get_parameter_history(al_ctx *c, const char *principal, const es_j
         es_jw_obj(w);
         write_metadata(c, &p, w);
         es_jw_key(w, "Value");
-        r = write_value(c, principal, &p, decrypt, w, e);
+        r = write_value(c, principal, &p, arn, decrypt, w, e); /* p.canon is canon */
         if (r == 0)
             r = write_labels(c, p.canon, p.version, w) < 0
                     ? al_fail_internal(e, "InternalServerError")
