@@ -547,41 +547,29 @@ void es_jw_arr_end(es_jw *w)
     close_level(w, false);
 }
 
-/* yajl's UTF-8 check (yajl_string_validate_utf8): lead bytes 0xxxxxxx,
- * 110xxxxx + 1, 1110xxxx + 2, 11110xxx + 3 continuation bytes 10xxxxxx. */
-static bool utf8_ok(const unsigned char *s, size_t n)
+/* Length of the UTF-8 sequence starting at s[0..n) as yajl's check
+ * (yajl_string_validate_utf8) accepts it - lead bytes 110xxxxx + 1,
+ * 1110xxxx + 2, 11110xxx + 3 continuation bytes 10xxxxxx -, 0 when invalid.
+ * s[0] >= 0x80. */
+static size_t utf8_len(const unsigned char *s, size_t n)
 {
-    for (size_t i = 0; i < n;) {
-        unsigned char c = s[i];
-        size_t more;
-        if (c < 0x80)
-            more = 0;
-        else if ((c >> 5) == 0x6)
-            more = 1;
-        else if ((c >> 4) == 0xe)
-            more = 2;
-        else if ((c >> 3) == 0x1e)
-            more = 3;
-        else
-            return false;
-        if (more > n - i - 1)
-            return false;
-        for (size_t k = 1; k <= more; k++)
-            if ((s[i + k] >> 6) != 0x2)
-                return false;
-        i += 1 + more;
-    }
-    return true;
+    unsigned char c = s[0];
+    size_t more = (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xe ? 2 : (c >> 3) == 0x1e ? 3 : 0;
+    if (!more || more > n - 1)
+        return 0;
+    for (size_t k = 1; k <= more; k++)
+        if ((s[k] >> 6) != 0x2)
+            return 0;
+    return more + 1;
 }
 
-/* The quoted, escaped string: runs without escapes copied at once. */
-static void put_string(es_jw *w, const char *s, size_t n)
+/* The quoted, escaped string in one pass: runs of plain bytes copied at
+ * once, escapes as yajl wrote them, invalid UTF-8 an error (-EINVAL; what
+ * was written before stays, as with yajl: the writer's error is sticky). */
+static void put_string(es_jw *w, const char *str, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
-    if (!utf8_ok((const unsigned char *)s, n)) {
-        w->err = -EINVAL;
-        return;
-    }
+    const unsigned char *s = (const unsigned char *)str;
     int err = 0;
     /* the common case needs n + 2 bytes; reserve that much up front */
     if (!es_buf_reserve(w->out, n + 2, &err)) {
@@ -590,10 +578,25 @@ static void put_string(es_jw *w, const char *s, size_t n)
     }
     put(w, "\"", 1);
     size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        const char *esc = NULL;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = s[i];
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+            i++;
+            continue;
+        }
+        if (c >= 0x80) {
+            size_t l = utf8_len(s + i, n - i);
+            if (!l) {
+                if (!w->err)
+                    w->err = -EINVAL;
+                return;
+            }
+            i += l;
+            continue;
+        }
         char u[6];
+        const char *esc = u;
+        size_t el = 2;
         switch (c) {
         case '"':
             esc = "\\\"";
@@ -617,22 +620,16 @@ static void put_string(es_jw *w, const char *s, size_t n)
             esc = "\\t";
             break;
         default:
-            if (c < 0x20) {
-                memcpy(u, "\\u00", 4);
-                u[4] = hex[c >> 4];
-                u[5] = hex[c & 15];
-            }
+            memcpy(u, "\\u00", 4);
+            u[4] = hex[c >> 4];
+            u[5] = hex[c & 15];
+            el = 6;
         }
-        if (!esc && c >= 0x20)
-            continue;
-        put(w, s + run, i - run);
-        if (esc)
-            put(w, esc, 2);
-        else
-            put(w, u, 6);
-        run = i + 1;
+        put(w, str + run, i - run);
+        put(w, esc, el);
+        run = ++i;
     }
-    put(w, s + run, n - run);
+    put(w, str + run, n - run);
     put(w, "\"", 1);
 }
 

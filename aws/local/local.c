@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "aws/local/internal.h"
 #include "aws/local/kms.h"
@@ -189,9 +190,22 @@ int al_random_alnum(char *out, size_t n)
 
 int al_uuid(char out[AL_KEY_ID_LEN + 1])
 {
+    /* Random bytes drawn 64 UUIDs at a time (one per answer, for the request
+     * id: the RNG call's fixed cost dominated). They become public
+     * identifiers only; per thread and per process. */
+    static __thread uint8_t pool[64 * 16];
+    static __thread size_t left;
+    static __thread pid_t owner; /* a forked child draws its own */
     uint8_t u[16];
-    if (es_random_bytes(u, sizeof u) < 0)
-        return -EIO;
+    pid_t me = getpid();
+    if (left < sizeof u || owner != me) {
+        if (es_random_bytes(pool, sizeof pool) < 0)
+            return -EIO;
+        left = sizeof pool;
+        owner = me;
+    }
+    memcpy(u, pool + sizeof pool - left, sizeof u);
+    left -= sizeof u;
     u[6] = (uint8_t)((u[6] & 0x0f) | 0x40);
     u[8] = (uint8_t)((u[8] & 0x3f) | 0x80);
     /* 8-4-4-4-12 lowercase hex (one per answer: no printf) */
@@ -403,8 +417,8 @@ int al_dispatch_json(al_ctx *c, const char *service, const char *operation, cons
         al_kms_memo_begin(c);
     /* most answers fit: one allocation instead of doubling from 64 bytes */
     int ignored = 0;
-    if (!out->data)
-        (void)es_buf_reserve(out, 4096 < out->max ? 4096 : out->max, &ignored);
+    if (!out->data) /* 4095 + the NUL: one 4 KiB block */
+        (void)es_buf_reserve(out, 4095 < out->max ? 4095 : out->max, &ignored);
     es_jw w;
     es_jw_init(&w, out);
     c->calling_service = service;
