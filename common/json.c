@@ -455,8 +455,8 @@ static bool before(es_jw *w, bool key)
     if (*lv & LV_OBJECT) {
         if (*lv & LV_VALUE) {
             if (key) {
-                /* a string where a value is due is the value (es_jw_key is
-                 * es_jw_str): the caller passed key = false for those */
+                /* defensive: es_jw_strn asks key_due, which says a value
+                 * is due here, so a string is written as the value */
                 w->err = -EINVAL;
                 return false;
             }
