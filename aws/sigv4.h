@@ -130,6 +130,11 @@ int aw_sigv4_parse_authorization(const char *value, size_t len, aw_sigv4_auth *o
  * another negative errno when the request cannot be canonicalised. */
 int aw_sigv4_verify(const aw_sigv4_input *in, const aw_sigv4_auth *auth, const char *amz_date,
                     const char *secret);
+/* The same with the signing key of (secret, auth->date, auth->region,
+ * auth->service) already derived (aw_sigv4_signing_key): a server that keeps
+ * derived keys skips the four HMACs of the derivation. */
+int aw_sigv4_verify_with_key(const aw_sigv4_input *in, const aw_sigv4_auth *auth,
+                             const char *amz_date, const uint8_t key[32]);
 
 /* ---- client signer ---------------------------------------------------- */
 

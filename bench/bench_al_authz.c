@@ -4,8 +4,8 @@
  *   - with no hook (the store alone),
  *   - as the administrator (account root),
  *   - as an assumed-role session whose role has the seed's inline policy and
- *     AmazonECSTaskExecutionRolePolicy attached (policies read from SQLite
- *     and compiled per decision),
+ *     AmazonECSTaskExecutionRolePolicy attached (policies compiled once and
+ *     kept while the database is unchanged: authz.c),
  * and al_authz_check alone for the session. Build without sanitizers. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -8,16 +8,20 @@
 #   2. nginx (Debian's nginx-light) serving a static file of the same size as that answer,
 #      keep-alive, no access log, one worker (the daemon answers from one loop thread);
 #   3. the ratio of the two rates, each side's p99, and the goals (>= 50 % of nginx's rate,
-#      p99 <= 2 ms);
+#      p99 <= 2 ms), per run and as medians; the CPU per request of the daemon, nginx and wrk
+#      itself (/usr/bin/time, when installed);
 #   4. PutParameter SecureString with durable commits (bench_put_parameter through the
 #      project's AWS client), one call in flight and several.
 # Figures only: this is not a test (shared machine, noisy).
 #
 # Usage: bench/embedded_vs_nginx.sh [BUILD_DIR]   (default build-rel)
 # Env: WRK_THREADS (1), WRK_CONNS (8), WRK_SECONDS (10), NGINX_WORKERS (1), PUTS (2000),
+#      BENCH_RUNS (3: the pair of measured runs is repeated, medians printed),
 #      ES_BENCH_DOCKER_ROOT (/tmp/es-bench-docker): the daemon is ready only once Docker answers;
 #      a private dockerd is started there (tests/harness/dockerd.sh) if none answers, and stopped
-#      at the end.
+#      at the end; BENCH_PERF=FILE: `perf record -g` of the daemon during its wrk run into FILE
+#      (the daemon's figures then carry perf's overhead); BENCH_PERF_CALLGRAPH (fp; dwarf for libraries
+#      built without frame pointers).
 #
 # The replayed request (its Authorization header) is written to a 0600 Lua file in a 0700
 # temporary directory for wrk, and removed at exit; it is signed with the throwaway
@@ -32,6 +36,7 @@ CONNS=${WRK_CONNS:-8}
 SECS=${WRK_SECONDS:-10}
 NGX_WORKERS=${NGINX_WORKERS:-1}
 PUTS=${PUTS:-2000}
+RUNS=${BENCH_RUNS:-3}
 for f in "$AGENT" "$PUTBENCH"; do
   [[ -x $f ]] || {
     echo "missing $f: cmake -S . -B build-rel -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF && cmake --build build-rel -j2" >&2
@@ -176,15 +181,18 @@ NGX_HEAD=$(curl -sf --noproxy '*' -D - -o /dev/null "http://127.0.0.1:$NPORT/ans
 # CPU time (clock ticks, user + system) of the given processes
 ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
 HZ=$(getconf CLK_TCK)
-# run_wrk "PIDS" wrk-args...: prints "rate p50_ms p99_ms non2xx errors cpu_us_per_request"
+# run_wrk "PIDS" wrk-args...: prints "rate p50_ms p99_ms non2xx errors cpu_us_per_request
+# wrk_cpu_us_per_request" (the last 0 without /usr/bin/time)
 run_wrk() {
-  local pids=$1 out t0 t1
+  local pids=$1 out t0 t1 timer=()
   shift
+  [[ -x /usr/bin/time ]] && timer=(/usr/bin/time -f '%U %S' -o "$WORK/wrk-time")
+  echo "0 0" >"$WORK/wrk-time"
   t0=$(ticks $pids)
-  out=$(wrk -t"$THREADS" -c"$CONNS" -d"${SECS}s" --latency "$@")
+  out=$("${timer[@]}" wrk -t"$THREADS" -c"$CONNS" -d"${SECS}s" --latency "$@")
   t1=$(ticks $pids)
   echo "$out" >>"$WORK/wrk.txt"
-  awk -v cpu=$((t1 - t0)) -v hz="$HZ" '
+  awk -v cpu=$((t1 - t0)) -v hz="$HZ" -v wrkcpu="$(awk '{print $1 + $2}' "$WORK/wrk-time")" '
     function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
     /Requests\/sec:/ { rate = $2 }
     /^ +99%/ { p99 = ms($2) }
@@ -192,29 +200,59 @@ run_wrk() {
     /Non-2xx or 3xx responses:/ { bad = $NF }
     / requests in / { n = $1 }
     /Socket errors:/ { err = $0; sub(/.*Socket errors: /, "", err); gsub(/ /, "", err) }
-    END { printf "%s %.3f %.3f %d %s %.1f\n", rate, p50, p99, bad + 0, (err == "" ? "none" : err),
-          (n ? cpu / hz * 1e6 / n : 0) }' <<<"$out"
+    END { printf "%s %.3f %.3f %d %s %.1f %.1f\n", rate, p50, p99, bad + 0, (err == "" ? "none" : err),
+          (n ? cpu / hz * 1e6 / n : 0), (n ? wrkcpu * 1e6 / n : 0) }' <<<"$out"
 }
 
-echo "== issue 5: embedded store vs nginx, loopback, wrk -t$THREADS -c$CONNS -d${SECS}s, $(nproc) cores"
+echo "== issue 5: embedded store vs nginx, loopback, wrk -t$THREADS -c$CONNS -d${SECS}s, $(nproc) cores, $RUNS run(s)"
 echo "daemon answer: $BODY_BYTES body bytes + $HEAD_BYTES head bytes; nginx file: $NGX_BYTES body bytes + $NGX_HEAD head bytes"
-# short warm-ups, then the measured runs back to back
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (other processes share these cores)"
+# short warm-ups, then the measured runs back to back, daemon then nginx, RUNS times
 wrk -t1 -c"$CONNS" -d2s -s "$WORK/get.lua" "$URL/" >/dev/null
 wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$NPORT/answer.json" >/dev/null
 NGX_PIDS="$NGX_PID $(ps -o pid= --ppid "$NGX_PID" | tr '\n' ' ')"
-read -r A_RATE A_P50 A_P99 A_BAD A_ERR A_CPU < <(run_wrk "$AGENT_PID" -s "$WORK/get.lua" "$URL/")
-read -r N_RATE N_P50 N_P99 N_BAD N_ERR N_CPU < <(run_wrk "$NGX_PIDS" "http://127.0.0.1:$NPORT/answer.json")
-FMT='%-58s %9s req/s  p50 %6.3f ms  p99 %7.3f ms  CPU %6.1f us/req  non-2xx %s  socket errors %s\n'
-printf "$FMT" "daemon: signed GetParameters x10 SecureString, decrypted" "$A_RATE" "$A_P50" "$A_P99" \
-  "$A_CPU" "$A_BAD" "$A_ERR"
-printf "$FMT" "nginx $(nginx -v 2>&1 | sed 's/.*\///'): static file, same size, $NGX_WORKERS worker" \
-  "$N_RATE" "$N_P50" "$N_P99" "$N_CPU" "$N_BAD" "$N_ERR"
-awk -v a="$A_RATE" -v n="$N_RATE" -v p="$A_P99" -v ac="$A_CPU" -v nc="$N_CPU" 'BEGIN {
-  r = a / n * 100
-  printf "ratio daemon/nginx: %.1f %% of the rate (goal >= 50 %%: %s); daemon p99 %.3f ms (goal <= 2 ms: %s)\n",
-         r, (r >= 50 ? "met" : "MISSED"), p, (p <= 2 ? "met" : "MISSED")
-  if (ac > 0) printf "CPU per request nginx/daemon: %.1f %% (the rate ratio a CPU-bound run on idle cores would approach)\n", nc / ac * 100 }'
-[[ $A_BAD == 0 ]] || echo "WARNING: the daemon answered $A_BAD non-2xx responses (the signature may have expired)"
+FMT='%-58s %9s req/s  p50 %6.3f ms  p99 %7.3f ms  CPU %6.1f us/req (wrk %5.1f)  non-2xx %s  socket errors %s\n'
+NGX_NAME="nginx $(nginx -v 2>&1 | sed 's/.*\///'): static file, same size, $NGX_WORKERS worker"
+: >"$WORK/runs"
+BAD=0
+for ((run = 1; run <= RUNS; run++)); do
+  PERF_PID=
+  if [[ -n ${BENCH_PERF:-} && $run == 1 ]]; then
+    perf record -q --call-graph "${BENCH_PERF_CALLGRAPH:-fp}" -p "$AGENT_PID" -o "$BENCH_PERF" -- sleep "$SECS" >/dev/null 2>&1 &
+    PERF_PID=$!
+  fi
+  read -r A_RATE A_P50 A_P99 A_BAD A_ERR A_CPU A_WRK < <(run_wrk "$AGENT_PID" -s "$WORK/get.lua" "$URL/")
+  [[ -n $PERF_PID ]] && wait "$PERF_PID" || true
+  read -r N_RATE N_P50 N_P99 N_BAD N_ERR N_CPU N_WRK < <(run_wrk "$NGX_PIDS" "http://127.0.0.1:$NPORT/answer.json")
+  echo "-- run $run"
+  printf "$FMT" "daemon: signed GetParameters x10 SecureString, decrypted" "$A_RATE" "$A_P50" "$A_P99" \
+    "$A_CPU" "$A_WRK" "$A_BAD" "$A_ERR"
+  printf "$FMT" "$NGX_NAME" "$N_RATE" "$N_P50" "$N_P99" "$N_CPU" "$N_WRK" "$N_BAD" "$N_ERR"
+  awk -v a="$A_RATE" -v n="$N_RATE" 'BEGIN { printf "ratio daemon/nginx: %.1f %%\n", a / n * 100 }'
+  echo "$A_RATE $N_RATE $A_P99 $N_P99 $A_CPU $N_CPU $A_WRK $N_WRK" >>"$WORK/runs"
+  BAD=$((BAD + A_BAD))
+done
+# medians over the runs (the ratio is taken within each run, which cancels some of the noise)
+awk '
+  function median(a, n,   i, j, t) {
+    for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+  { n++; ratio[n] = $1 / $2 * 100; ap99[n] = $3; np99[n] = $4; acpu[n] = $5; ncpu[n] = $6; awrk[n] = $7; nwrk[n] = $8
+    arate[n] = $1; nrate[n] = $2 }
+  END {
+    r = median(ratio, n); p = median(ap99, n)
+    printf "== median of %d run(s): daemon %.0f req/s, nginx %.0f req/s\n", n, median(arate, n), median(nrate, n)
+    printf "ratio daemon/nginx: %.1f %% of the rate (goal >= 50 %%: %s); daemon p99 %.3f ms (goal <= 2 ms: %s); nginx p99 %.3f ms\n",
+           r, (r >= 50 ? "met" : "MISSED"), p, (p <= 2 ? "met" : "MISSED"), median(np99, n)
+    ac = median(acpu, n); nc = median(ncpu, n)
+    printf "CPU per request: daemon %.1f us, nginx %.1f us (%.1f %%: the rate ratio a CPU-bound run on idle cores would approach)\n",
+           ac, nc, (ac > 0 ? nc / ac * 100 : 0)
+    aw = median(awrk, n); nw = median(nwrk, n)
+    if (aw > 0)
+      printf "wrk itself: %.1f us per daemon request, %.1f us per nginx request; with wrk on one core and the server on the other, CPU alone would cap nginx near %.0f req/s (%s) and the daemon near %.0f req/s (%s)\n",
+             aw, nw, 1e6 / (nw > nc ? nw : nc), (nw > nc ? "wrk" : "nginx"), 1e6 / (ac > aw ? ac : aw), (aw > ac ? "wrk" : "the daemon")
+  }' "$WORK/runs"
+[[ $BAD == 0 ]] || echo "WARNING: the daemon answered $BAD non-2xx responses (the signature may have expired)"
 
 echo "== PutParameter SecureString, durable commits (synchronous=FULL, WAL), through the project's AWS client"
 "$PUTBENCH" "$URL" "$STATE/aws-credentials" "$PUTS"

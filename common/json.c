@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yajl/yajl_gen.h>
 #include <yajl/yajl_parse.h>
 
 const es_json_limits es_json_default_limits = {
@@ -418,71 +417,230 @@ const es_json *es_json_at(const es_json *arr, size_t i)
 
 /* ---- writer ---- */
 
-static void print_cb(void *ctx, const char *s, size_t len)
+#define LV_OBJECT 1u /* else an array */
+#define LV_ITEMS 2u  /* something written in it already */
+#define LV_VALUE 4u  /* object: a key was written, its value is due */
+
+static void put(es_jw *w, const char *s, size_t n)
 {
-    es_jw *w = ctx;
     if (w->err)
         return;
-    int r = es_buf_append(w->out, s, len);
+    es_buf *b = w->out;
+    if (b->data && n <= b->max - b->len && b->len + n < b->cap) {
+        /* room already: what es_buf_append does, without its calls */
+        memcpy(b->data + b->len, s, n);
+        b->len += n;
+        b->data[b->len] = '\0';
+        return;
+    }
+    int r = es_buf_append(b, s, n);
     if (r)
         w->err = r;
 }
 
-static void check(es_jw *w, yajl_gen_status st)
+/* Before a value (key = false) or an object's key (key = true): checks the
+ * state and writes the separator. false when the writer is in error. */
+static bool before(es_jw *w, bool key)
 {
-    if (st != yajl_gen_status_ok && !w->err)
-        w->err = -EINVAL;
+    if (w->err)
+        return false;
+    if (w->depth == 0) {
+        if (key || w->done) {
+            w->err = -EINVAL; /* a key outside an object, a second document */
+            return false;
+        }
+        return true;
+    }
+    unsigned char *lv = &w->level[w->depth - 1];
+    if (*lv & LV_OBJECT) {
+        if (*lv & LV_VALUE) {
+            if (key) {
+                /* defensive: es_jw_strn asks key_due, which says a value
+                 * is due here, so a string is written as the value */
+                w->err = -EINVAL;
+                return false;
+            }
+            put(w, ":", 1);
+            *lv &= (unsigned char)~LV_VALUE;
+            return !w->err;
+        }
+        if (!key) {
+            w->err = -EINVAL; /* keys must be strings */
+            return false;
+        }
+        if (*lv & LV_ITEMS)
+            put(w, ",", 1);
+        *lv |= LV_ITEMS | LV_VALUE;
+        return !w->err;
+    }
+    if (*lv & LV_ITEMS)
+        put(w, ",", 1);
+    *lv |= LV_ITEMS;
+    return !w->err;
+}
+
+/* After a complete value at the top level. */
+static void after(es_jw *w)
+{
+    if (w->depth == 0)
+        w->done = true;
+}
+
+/* True when an object of w waits for a key (a string written now is one). */
+static bool key_due(const es_jw *w)
+{
+    if (w->depth == 0)
+        return false;
+    unsigned char lv = w->level[w->depth - 1];
+    return (lv & LV_OBJECT) && !(lv & LV_VALUE);
 }
 
 void es_jw_init(es_jw *w, es_buf *out)
 {
+    memset(w, 0, sizeof *w);
     w->out = out;
-    w->err = 0;
-    yajl_gen g = yajl_gen_alloc(&wiping_alloc);
-    w->gen = g;
-    if (!g) {
-        w->err = -ENOMEM;
-        return;
-    }
-    yajl_gen_config(g, yajl_gen_print_callback, print_cb, w);
-    yajl_gen_config(g, yajl_gen_validate_utf8, 1);
 }
 
-#define GEN(w) ((yajl_gen)(w)->gen)
-#define GUARD(w)                                                                                   \
-    do {                                                                                           \
-        if ((w)->err || !(w)->gen)                                                                 \
-            return;                                                                                \
-    } while (0)
+static void open_level(es_jw *w, bool object)
+{
+    if (!before(w, false))
+        return;
+    if (w->depth >= ES_JW_DEPTH_MAX) {
+        w->err = -EINVAL;
+        return;
+    }
+    put(w, object ? "{" : "[", 1);
+    w->level[w->depth++] = object ? LV_OBJECT : 0;
+}
+
+static void close_level(es_jw *w, bool object)
+{
+    if (w->err)
+        return;
+    if (w->depth == 0 || ((w->level[w->depth - 1] & LV_OBJECT) != 0) != object ||
+        (w->level[w->depth - 1] & LV_VALUE)) {
+        w->err = -EINVAL; /* nothing open, the other kind, or a key without value */
+        return;
+    }
+    w->depth--;
+    put(w, object ? "}" : "]", 1);
+    after(w);
+}
 
 void es_jw_obj(es_jw *w)
 {
-    GUARD(w);
-    check(w, yajl_gen_map_open(GEN(w)));
+    open_level(w, true);
 }
 
 void es_jw_obj_end(es_jw *w)
 {
-    GUARD(w);
-    check(w, yajl_gen_map_close(GEN(w)));
+    close_level(w, true);
 }
 
 void es_jw_arr(es_jw *w)
 {
-    GUARD(w);
-    check(w, yajl_gen_array_open(GEN(w)));
+    open_level(w, false);
 }
 
 void es_jw_arr_end(es_jw *w)
 {
-    GUARD(w);
-    check(w, yajl_gen_array_close(GEN(w)));
+    close_level(w, false);
+}
+
+/* Length of the UTF-8 sequence starting at s[0..n) as yajl's check
+ * (yajl_string_validate_utf8) accepts it - lead bytes 110xxxxx + 1,
+ * 1110xxxx + 2, 11110xxx + 3 continuation bytes 10xxxxxx -, 0 when invalid.
+ * s[0] >= 0x80. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    size_t more = (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xe ? 2 : (c >> 3) == 0x1e ? 3 : 0;
+    if (!more || more > n - 1)
+        return 0;
+    for (size_t k = 1; k <= more; k++)
+        if ((s[k] >> 6) != 0x2)
+            return 0;
+    return more + 1;
+}
+
+/* The quoted, escaped string in one pass: runs of plain bytes copied at
+ * once, escapes as yajl wrote them, invalid UTF-8 an error (-EINVAL; what
+ * was written before stays, as with yajl: the writer's error is sticky). */
+static void put_string(es_jw *w, const char *str, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    const unsigned char *s = (const unsigned char *)str;
+    int err = 0;
+    /* the common case needs n + 2 bytes; reserve that much up front */
+    if (!es_buf_reserve(w->out, n + 2, &err)) {
+        w->err = err;
+        return;
+    }
+    put(w, "\"", 1);
+    size_t run = 0;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = s[i];
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+            i++;
+            continue;
+        }
+        if (c >= 0x80) {
+            size_t l = utf8_len(s + i, n - i);
+            if (!l) {
+                if (!w->err)
+                    w->err = -EINVAL;
+                return;
+            }
+            i += l;
+            continue;
+        }
+        char u[6];
+        const char *esc = u;
+        size_t el = 2;
+        switch (c) {
+        case '"':
+            esc = "\\\"";
+            break;
+        case '\\':
+            esc = "\\\\";
+            break;
+        case '\b':
+            esc = "\\b";
+            break;
+        case '\f':
+            esc = "\\f";
+            break;
+        case '\n':
+            esc = "\\n";
+            break;
+        case '\r':
+            esc = "\\r";
+            break;
+        case '\t':
+            esc = "\\t";
+            break;
+        default:
+            memcpy(u, "\\u00", 4);
+            u[4] = hex[c >> 4];
+            u[5] = hex[c & 15];
+            el = 6;
+        }
+        put(w, str + run, i - run);
+        put(w, esc, el);
+        run = ++i;
+    }
+    put(w, str + run, n - run);
+    put(w, "\"", 1);
 }
 
 void es_jw_strn(es_jw *w, const char *s, size_t n)
 {
-    GUARD(w);
-    check(w, yajl_gen_string(GEN(w), (const unsigned char *)s, n));
+    bool key = key_due(w);
+    if (!before(w, key))
+        return;
+    put_string(w, s, n);
+    if (!key)
+        after(w);
 }
 
 void es_jw_str(es_jw *w, const char *s)
@@ -499,41 +657,96 @@ void es_jw_key(es_jw *w, const char *k)
     es_jw_str(w, k);
 }
 
+/* A number's text, as given. */
+static void put_number(es_jw *w, const char *text, size_t n)
+{
+    if (!before(w, false))
+        return;
+    put(w, text, n);
+    after(w);
+}
+
 void es_jw_int(es_jw *w, int64_t v)
 {
-    GUARD(w);
-    check(w, yajl_gen_integer(GEN(w), (long long)v));
+    char tmp[24], out[24];
+    size_t t = 0, j = 0;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[t++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        out[j++] = '-';
+    while (t)
+        out[j++] = tmp[--t];
+    put_number(w, out, j);
+}
+
+/* "%.3f" of v without printf (timestamps: one or two per item written) when
+ * that is exact: v in [0, 2^40) and its thousandths not within 1e-6 of a
+ * rounding tie (where the product's rounding error could matter); -1 when
+ * printf must do it. */
+static int fmt_millis(double v, char *out, size_t n)
+{
+    if (!(v >= 0 && v < 1099511627776.0) || n < 32)
+        return -1;
+    uint64_t ip = (uint64_t)v;
+    double f = (v - (double)ip) * 1000.0;              /* v - ip is exact */
+    double fl = (double)(uint64_t)f, d = f - fl - 0.5; /* f >= 0: truncation is floor */
+    if (d < 1e-6 && d > -1e-6)
+        return -1;
+    uint64_t ms = (uint64_t)fl + (f - fl > 0.5 ? 1 : 0);
+    if (ms == 1000) {
+        ip++;
+        ms = 0;
+    }
+    char tmp[24];
+    size_t t = 0;
+    do {
+        tmp[t++] = (char)('0' + ip % 10);
+        ip /= 10;
+    } while (ip);
+    size_t j = 0;
+    while (t)
+        out[j++] = tmp[--t];
+    out[j++] = '.';
+    out[j++] = (char)('0' + ms / 100);
+    out[j++] = (char)('0' + ms / 10 % 10);
+    out[j++] = (char)('0' + ms % 10);
+    out[j] = '\0';
+    return (int)j;
 }
 
 void es_jw_double(es_jw *w, double v)
 {
-    GUARD(w);
-    /* yajl prints doubles with %.20g; epoch timestamps look better with
+    /* yajl printed doubles with %.20g; epoch timestamps look better with
      * millisecond precision, as AWS writes them. */
     char num[64];
-    int n = snprintf(num, sizeof num, "%.3f", v);
+    int n = fmt_millis(v, num, sizeof num);
+    if (n < 0)
+        n = snprintf(num, sizeof num, "%.3f", v);
     if (n <= 0 || (size_t)n >= sizeof num) {
-        w->err = -EINVAL;
+        if (!w->err)
+            w->err = -EINVAL;
         return;
     }
-    check(w, yajl_gen_number(GEN(w), num, (size_t)n));
+    put_number(w, num, (size_t)n);
 }
 
 void es_jw_bool(es_jw *w, bool v)
 {
-    GUARD(w);
-    check(w, yajl_gen_bool(GEN(w), v));
+    put_number(w, v ? "true" : "false", v ? 4 : 5);
 }
 
 void es_jw_null(es_jw *w)
 {
-    GUARD(w);
-    check(w, yajl_gen_null(GEN(w)));
+    put_number(w, "null", 4);
 }
 
 void es_jw_value(es_jw *w, const es_json *j)
 {
-    GUARD(w);
+    if (w->err)
+        return;
     switch (j->type) {
     case ES_JSON_NULL:
         es_jw_null(w);
@@ -542,7 +755,7 @@ void es_jw_value(es_jw *w, const es_json *j)
         es_jw_bool(w, j->u.boolean);
         break;
     case ES_JSON_NUMBER:
-        check(w, yajl_gen_number(GEN(w), j->u.number.text, strlen(j->u.number.text)));
+        put_number(w, j->u.number.text, strlen(j->u.number.text));
         break;
     case ES_JSON_STRING:
         es_jw_strn(w, j->u.string.s, j->u.string.len);
@@ -584,8 +797,7 @@ void es_jw_kbool(es_jw *w, const char *k, bool v)
 
 int es_jw_finish(es_jw *w)
 {
-    if (w->gen)
-        yajl_gen_free(GEN(w));
-    w->gen = NULL;
+    if (!w->err && w->depth)
+        w->err = -EINVAL; /* left open */
     return w->err;
 }

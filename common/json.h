@@ -87,11 +87,20 @@ const char *es_json_as_str(const es_json *j);
 size_t es_json_len(const es_json *arr_or_obj);
 const es_json *es_json_at(const es_json *arr, size_t i);
 
-/* Writer. Errors are sticky: check es_jw_finish once at the end. */
+/* Writer: compact JSON straight into out, as yajl_gen writes it (no
+ * spaces; strings escaped as yajl escapes them - \" \\ \b \f \n \r \t and
+ * \u00XX for other control characters, '/' kept - and refused with -EINVAL
+ * when not UTF-8). Misuse is an error too: a value where an object's key
+ * must be, closing what is not open, a second top-level value, more than
+ * ES_JW_DEPTH_MAX levels. Errors are sticky: check es_jw_finish once at the
+ * end. */
+#define ES_JW_DEPTH_MAX 128
 typedef struct es_jw {
-    void *gen; /* yajl_gen */
     es_buf *out;
     int err;
+    unsigned depth;
+    bool done;                            /* a top-level value is complete */
+    unsigned char level[ES_JW_DEPTH_MAX]; /* per open container: ES_JW_* bits */
 } es_jw;
 
 void es_jw_init(es_jw *w, es_buf *out);
@@ -112,7 +121,8 @@ void es_jw_value(es_jw *w, const es_json *j);
 void es_jw_kstr(es_jw *w, const char *k, const char *s);
 void es_jw_kint(es_jw *w, const char *k, int64_t v);
 void es_jw_kbool(es_jw *w, const char *k, bool v);
-/* Frees the generator; returns the first error (0, -ENOMEM, -EMSGSIZE, -EINVAL). */
+/* Returns the first error (0, -ENOMEM, -EMSGSIZE, -EINVAL); -EINVAL too when
+ * a container is left open. */
 int es_jw_finish(es_jw *w);
 
 #endif

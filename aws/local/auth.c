@@ -261,6 +261,139 @@ static bool in_list(const char *list, const char *name)
     return false;
 }
 
+/* ---- signing keys kept between requests ----
+ *
+ * Deriving a request's signing key takes the access key's row (SQLite), the
+ * unwrapping of its secret (AES-GCM under the master key) and four HMACs:
+ * the same for every request of a day, region and service. The cache keeps
+ * the derived key (never the secret) per (access key id, date, region,
+ * service) with the principal it stands for, and for temporary credentials
+ * the SHA-256 of the session token and the expiry, which are checked on
+ * every request as al_sts_lookup checks them. An entry is valid while the
+ * database is unchanged (al_db_stamp): a key deactivated or deleted, a
+ * session removed, a role deleted all change rows, which drops the whole
+ * cache before the next request. Derived keys are secrets: entries are wiped
+ * when evicted (round robin) or dropped, and at al_close. */
+#define KEY_CACHE_SLOTS 16
+
+typedef struct key_slot {
+    bool used;
+    bool session;        /* ASIA...: token and expiry checked on each use */
+    char token_hash[65]; /* hex SHA-256 of the session token */
+    double expires;
+    char akid[AW_SIGV4_AKID_MAX + 1];
+    char date[9];
+    char region[AW_SIGV4_SCOPE_PART_MAX + 1];
+    char service[AW_SIGV4_SCOPE_PART_MAX + 1];
+    char principal[AL_PRINCIPAL_MAX];
+    uint8_t key[32];
+} key_slot;
+
+struct al_auth_cache {
+    al_db_stamp stamp;
+    key_slot slot[KEY_CACHE_SLOTS];
+    unsigned next; /* round-robin victim */
+};
+
+void al_auth_cache_free(al_ctx *c)
+{
+    if (!c->auth_cache)
+        return;
+    es_wipe(c->auth_cache, sizeof *c->auth_cache);
+    es_free(c->auth_cache);
+    c->auth_cache = NULL;
+}
+
+/* The cache, emptied when the database changed since it was filled; NULL
+ * when it cannot be allocated (then nothing is kept). */
+static struct al_auth_cache *key_cache(al_ctx *c)
+{
+    al_db_stamp now = al_db_stamp_now(c->db);
+    if (!c->auth_cache && !(c->auth_cache = es_calloc(1, sizeof *c->auth_cache)))
+        return NULL;
+    struct al_auth_cache *k = c->auth_cache;
+    if (!al_db_stamp_eq(k->stamp, now)) {
+        bool had = false;
+        for (size_t i = 0; i < KEY_CACHE_SLOTS; i++)
+            had = had || k->slot[i].used;
+        if (had)
+            c->cache_stats.flushes++;
+        es_wipe(k->slot, sizeof k->slot);
+        k->stamp = now;
+    }
+    return k;
+}
+
+/* The signing key of the request's credential scope and the principal its
+ * access key stands for; AWS's errors in e (as before the cache: unknown
+ * key, stray or wrong token, expired session). */
+static int signing_key_of(al_ctx *c, const aw_sigv4_auth *a, const char *token, const char *service,
+                          time_t now, uint8_t key[32], char *who, size_t wholen, al_error *e)
+{
+    bool session = strncmp(a->access_key_id, "ASIA", 4) == 0;
+    char token_hash[65] = "";
+    if (session && token)
+        aw_sigv4_sha256_hex(token, strlen(token), token_hash);
+    struct al_auth_cache *k = key_cache(c);
+    for (size_t i = 0; k && i < KEY_CACHE_SLOTS; i++) {
+        key_slot *s = &k->slot[i];
+        if (!s->used || strcmp(s->akid, a->access_key_id) != 0 || strcmp(s->date, a->date) != 0 ||
+            strcmp(s->region, a->region) != 0 || strcmp(s->service, a->service) != 0)
+            continue;
+        /* a hit needs everything the lookup would check; anything else
+         * takes the full path below, which answers the right error */
+        if (s->session != session || (!session && token) ||
+            (session &&
+             (!token || !es_ct_equal(s->token_hash, token_hash, 64) || (double)now >= s->expires)))
+            break;
+        memcpy(key, s->key, 32);
+        snprintf(who, wholen, "%s", s->principal);
+        c->cache_stats.key_hits++;
+        return 0;
+    }
+    char *secret = NULL;
+    double expires = 0;
+    int r;
+    if (session) {
+        /* temporary credentials of the embedded STS: token checked there */
+        r = al_sts_lookup_ex(c, a->access_key_id, token, service, now, &secret, who, wholen,
+                             &expires, e);
+        if (r < 0)
+            return r;
+    } else if ((r = key_lookup(c, a->access_key_id, &secret, who, wholen)) == -ENOENT)
+        return al_fail(e, 400, "UnrecognizedClientException",
+                       "The security token included in the request is invalid.");
+    else if (r < 0)
+        return al_fail_internal(e, "InternalFailure");
+    else if (token) {
+        /* long-term keys carry no session token */
+        es_free_secret_str(secret);
+        return al_fail(e, 400, "UnrecognizedClientException",
+                       "The security token included in the request is invalid.");
+    }
+    r = aw_sigv4_signing_key(secret, a->date, a->region, a->service, key);
+    es_free_secret_str(secret);
+    if (r < 0)
+        return al_fail_internal(e, "InternalFailure");
+    c->cache_stats.key_derivations++;
+    if (!k || strlen(who) >= AL_PRINCIPAL_MAX)
+        return 0;
+    key_slot *s = &k->slot[k->next];
+    k->next = (k->next + 1) % KEY_CACHE_SLOTS;
+    es_wipe(s, sizeof *s);
+    s->used = true;
+    s->session = session;
+    memcpy(s->token_hash, token_hash, sizeof token_hash);
+    s->expires = expires;
+    snprintf(s->akid, sizeof s->akid, "%s", a->access_key_id);
+    memcpy(s->date, a->date, sizeof s->date);
+    snprintf(s->region, sizeof s->region, "%s", a->region);
+    snprintf(s->service, sizeof s->service, "%s", a->service);
+    snprintf(s->principal, sizeof s->principal, "%s", who);
+    memcpy(s->key, key, 32);
+    return 0;
+}
+
 #define bad_sig(e, ...) al_fail(e, 400, "InvalidSignatureException", __VA_ARGS__)
 
 int al_verify(al_ctx *c, const al_request *rq, const char *service, time_t now, char *principal,
@@ -322,30 +455,19 @@ int al_verify(al_ctx *c, const al_request *rq, const char *service, time_t now, 
                        t < now ? "expired" : "not yet current", amz_date,
                        t < now ? "now earlier" : "still later", n16, n16, t < now ? "-" : "+");
     }
-    char *secret = NULL;
     char who[AL_PRINCIPAL_MAX];
-    if (strncmp(a.access_key_id, "ASIA", 4) == 0) {
-        /* temporary credentials of the embedded STS: token checked there */
-        r = al_sts_lookup(c, a.access_key_id, header(rq, "x-amz-security-token"), service, now,
-                          &secret, who, sizeof who, e);
-        if (r < 0)
-            return r;
-    } else if ((r = key_lookup(c, a.access_key_id, &secret, who, sizeof who)) == -ENOENT)
-        return al_fail(e, 400, "UnrecognizedClientException",
-                       "The security token included in the request is invalid.");
-    else if (r < 0)
-        return al_fail_internal(e, "InternalFailure");
-    else if (header(rq, "x-amz-security-token")) {
-        /* long-term keys carry no session token */
-        es_free_secret_str(secret);
-        return al_fail(e, 400, "UnrecognizedClientException",
-                       "The security token included in the request is invalid.");
+    uint8_t key[32];
+    if ((r = signing_key_of(c, &a, header(rq, "x-amz-security-token"), service, now, key, who,
+                            sizeof who, e)) < 0) {
+        es_wipe(a.signature, sizeof a.signature);
+        return r;
     }
     char hash[65];
     aw_sigv4_sha256_hex(rq->body ? rq->body : "", rq->body ? rq->body_len : 0, hash);
     const char *claimed = header(rq, "x-amz-content-sha256");
     if (claimed && strcmp(claimed, hash) != 0) {
-        es_free_secret_str(secret);
+        es_wipe(key, sizeof key);
+        es_wipe(a.signature, sizeof a.signature);
         return al_fail(e, 400, "InvalidSignatureException",
                        "The provided 'x-amz-content-sha256' header does not match what was "
                        "computed.");
@@ -357,8 +479,8 @@ int al_verify(al_ctx *c, const al_request *rq, const char *service, time_t now, 
                          .n_headers = rq->n_headers,
                          .payload_hash = hash,
                          .s3 = false};
-    r = aw_sigv4_verify(&in, &a, amz_date, secret);
-    es_free_secret_str(secret);
+    r = aw_sigv4_verify_with_key(&in, &a, amz_date, key);
+    es_wipe(key, sizeof key);
     es_wipe(a.signature, sizeof a.signature);
     if (r == -EACCES)
         return al_fail(e, 400, "InvalidSignatureException",

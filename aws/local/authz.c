@@ -41,6 +41,251 @@ static int key_policy_of(al_ctx *c, const char *arn, aw_policy **out)
     return 0;
 }
 
+/* A secret's resource policy; *out NULL when it has none. Stored policies
+ * were validated; one that no longer parses grants nothing (NULL). */
+static int secret_policy_of(al_ctx *c, const char *arn, aw_policy **out)
+{
+    char *doc = NULL;
+    int r = al_sm_resource_policy_of(c, arn, &doc);
+    if (r < 0)
+        return r;
+    int pr = doc ? aw_policy_parse(doc, strlen(doc), AW_POLICY_RESOURCE, "resource policy", NULL,
+                                   out, NULL, 0)
+                 : AW_POLICY_E_MALFORMED;
+    es_free(doc);
+    if (pr == AW_POLICY_E_NOMEM)
+        return -ENOMEM; /* its Deny statements must not be lost */
+    if (pr != AW_POLICY_OK)
+        *out = NULL;
+    return 0;
+}
+
+/* Strings every decision needs: made once per store (names) and once per
+ * second (times) rather than printed for each of a request's decisions. */
+typedef struct fixed_strings {
+    char root_arn[64];       /* arn:aws:iam::ACCOUNT:root */
+    char session_prefix[64]; /* arn:aws:sts::ACCOUNT:assumed-role/ */
+} fixed_strings;
+
+typedef struct clock_strings {
+    time_t t;
+    char iso[32];   /* aws:CurrentTime */
+    char epoch[32]; /* aws:EpochTime */
+} clock_strings;
+
+static void fixed_make(al_ctx *c, fixed_strings *f)
+{
+    snprintf(f->root_arn, sizeof f->root_arn, "arn:aws:iam::%s:root", c->account);
+    snprintf(f->session_prefix, sizeof f->session_prefix, "arn:aws:sts::%s:assumed-role/",
+             c->account);
+}
+
+static void clock_make(time_t t, clock_strings *cs)
+{
+    struct tm tm;
+    cs->t = t;
+    gmtime_r(&t, &tm);
+    strftime(cs->iso, sizeof cs->iso, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(cs->epoch, sizeof cs->epoch, "%lld", (long long)t);
+}
+
+/* ---- compiled policies kept between decisions ----
+ *
+ * Reading a role's policies (three to five SQLite statements) and compiling
+ * them (aw_policy_parse) was most of a decision's cost, and a GetParameters
+ * of 10 names makes 10 decisions for one caller. The cache keeps, per role
+ * name, what al_iam_role_policies and al_iam_role_get answered (compiled
+ * identity policies, boundary, role ARN and id, or "no such role"), and per
+ * resource ARN its compiled resource policy (a KMS key's policy, a secret's
+ * resource policy, or none), plus the administrator's allow-all compiled
+ * once. Every entry was read under one database stamp (db.h); when the stamp
+ * moves - any row inserted, updated or deleted: PutRolePolicy,
+ * AttachRolePolicy, DeleteRolePolicy, a new managed policy version,
+ * PutPermissionsBoundary, DeleteRole, PutKeyPolicy, PutResourcePolicy, but
+ * also any parameter write - the whole cache is dropped before the next
+ * decision, so a change is in force for the very next decision, even inside
+ * the transaction that made it. Conditions are evaluated per decision (the
+ * context - time, caller, kms:ViaService - is never cached), as are the
+ * decisions themselves. Bounded: ROLE_SLOTS and RESOURCE_SLOTS entries,
+ * round robin. */
+#define ROLE_SLOTS 16
+#define RESOURCE_SLOTS 64
+
+typedef struct role_slot {
+    bool used;
+    char name[AL_ROLE_NAME_MAX + 1];
+    bool exists; /* al_iam_role_policies answered 0 (else -ENOENT) */
+    al_iam_policies pol;
+    bool have_role; /* al_iam_role_get answered 0: arn and role_id */
+    char arn[AL_ROLE_ARN_MAX];
+    char role_id[32];
+} role_slot;
+
+typedef struct res_slot {
+    bool used;
+    char *arn;         /* es_malloc'ed */
+    aw_policy *policy; /* NULL: no resource policy */
+} res_slot;
+
+struct al_authz_cache {
+    al_db_stamp stamp;
+    fixed_strings fixed; /* made on first use (root_arn[0] != 0) */
+    clock_strings clock; /* for the second clock.t */
+    aw_policy *root;     /* the administrator's allow-all (depends on nothing stored) */
+    role_slot role[ROLE_SLOTS];
+    unsigned next_role;
+    res_slot res[RESOURCE_SLOTS];
+    unsigned next_res;
+};
+
+static void role_slot_clear(role_slot *r)
+{
+    al_iam_policies_clear(&r->pol);
+    memset(r, 0, sizeof *r);
+}
+
+static void res_slot_clear(res_slot *r)
+{
+    es_free(r->arn);
+    aw_policy_free(r->policy);
+    memset(r, 0, sizeof *r);
+}
+
+static void cache_drop(al_ctx *c, struct al_authz_cache *k)
+{
+    bool had = false;
+    for (size_t i = 0; i < ROLE_SLOTS; i++) {
+        had = had || k->role[i].used;
+        role_slot_clear(&k->role[i]);
+    }
+    for (size_t i = 0; i < RESOURCE_SLOTS; i++) {
+        had = had || k->res[i].used;
+        res_slot_clear(&k->res[i]);
+    }
+    if (had)
+        c->cache_stats.flushes++;
+}
+
+void al_authz_cache_free(al_ctx *c)
+{
+    if (!c->authz_cache)
+        return;
+    cache_drop(c, c->authz_cache);
+    aw_policy_free(c->authz_cache->root);
+    es_free(c->authz_cache);
+    c->authz_cache = NULL;
+}
+
+/* The cache, emptied when the database changed since it was filled; NULL
+ * when it cannot be allocated (then every decision reads and compiles). */
+static struct al_authz_cache *policy_cache(al_ctx *c)
+{
+    al_db_stamp now = al_db_stamp_now(c->db);
+    if (!c->authz_cache && !(c->authz_cache = es_calloc(1, sizeof *c->authz_cache)))
+        return NULL;
+    struct al_authz_cache *k = c->authz_cache;
+    if (!al_db_stamp_eq(k->stamp, now)) {
+        cache_drop(c, k);
+        k->stamp = now;
+    }
+    return k;
+}
+
+/* The role's policies and identity: from the cache, or read into *fresh
+ * and kept when the cache has room for it (*fresh is then left empty; the
+ * caller clears it either way). */
+static int role_of(al_ctx *c, struct al_authz_cache *k, const char *name, role_slot *fresh,
+                   const role_slot **out)
+{
+    for (size_t i = 0; k && i < ROLE_SLOTS; i++) {
+        if (k->role[i].used && strcmp(k->role[i].name, name) == 0) {
+            c->cache_stats.policy_hits++;
+            *out = &k->role[i];
+            return 0;
+        }
+    }
+    memset(fresh, 0, sizeof *fresh);
+    int r = al_iam_role_policies(c, name, &fresh->pol);
+    if (r < 0 && r != -ENOENT)
+        return r;
+    c->cache_stats.policy_loads++;
+    fresh->exists = r == 0;
+    bool keep = true;
+    if (fresh->exists) {
+        al_iam_role ri = {0};
+        int g = al_iam_role_get(c, name, &ri);
+        if (g == 0) {
+            fresh->have_role = true;
+            snprintf(fresh->arn, sizeof fresh->arn, "%s", ri.arn);
+            snprintf(fresh->role_id, sizeof fresh->role_id, "%s", ri.role_id);
+        }
+        keep = g == 0 || g == -ENOENT; /* a failed read is not remembered */
+        al_iam_role_clear(&ri);
+    }
+    snprintf(fresh->name, sizeof fresh->name, "%s", name);
+    fresh->used = true;
+    if (keep && k && strlen(name) < sizeof fresh->name) {
+        role_slot *s = &k->role[k->next_role];
+        k->next_role = (k->next_role + 1) % ROLE_SLOTS;
+        role_slot_clear(s);
+        *s = *fresh;
+        memset(fresh, 0, sizeof *fresh);
+        *out = s;
+        return 0;
+    }
+    *out = fresh;
+    return 0;
+}
+
+/* The resource policy of a KMS key or a secret (NULL: none), from the cache
+ * or read and compiled; *fresh receives what could not be kept (the caller
+ * frees it). */
+static int resource_policy_of(al_ctx *c, struct al_authz_cache *k, const char *arn, bool kms_key,
+                              aw_policy **fresh, const aw_policy **out)
+{
+    for (size_t i = 0; k && i < RESOURCE_SLOTS; i++) {
+        if (k->res[i].used && strcmp(k->res[i].arn, arn) == 0) {
+            c->cache_stats.policy_hits++;
+            *out = k->res[i].policy;
+            return 0;
+        }
+    }
+    aw_policy *p = NULL;
+    int r = kms_key ? key_policy_of(c, arn, &p) : secret_policy_of(c, arn, &p);
+    if (r < 0)
+        return r;
+    c->cache_stats.policy_loads++;
+    char *copy = k ? es_strdup(arn) : NULL;
+    if (copy) {
+        res_slot *s = &k->res[k->next_res];
+        k->next_res = (k->next_res + 1) % RESOURCE_SLOTS;
+        res_slot_clear(s);
+        *s = (res_slot){.used = true, .arn = copy, .policy = p};
+    } else {
+        *fresh = p;
+    }
+    *out = p;
+    return 0;
+}
+
+static int root_policy(struct al_authz_cache *k, aw_policy **fresh, const aw_policy **out)
+{
+    if (k && k->root) {
+        *out = k->root;
+        return 0;
+    }
+    aw_policy *p = NULL;
+    if (aw_policy_parse(allow_all, sizeof allow_all - 1, AW_POLICY_IDENTITY, "account root", NULL,
+                        &p, NULL, 0) != AW_POLICY_OK)
+        return -ENOMEM;
+    if (k)
+        k->root = p;
+    else
+        *fresh = p;
+    *out = p;
+    return 0;
+}
+
 static bool is_kms_key(const char *arn)
 {
     /* arn:aws:kms:REGION:ACCOUNT:key/ID */
@@ -56,10 +301,8 @@ static bool is_kms_key(const char *arn)
 }
 
 /* ROLE of arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION, for our account. */
-static bool session_role(al_ctx *c, const char *principal, char *role, size_t n)
+static bool session_role(const char *prefix, const char *principal, char *role, size_t n)
 {
-    char prefix[64];
-    snprintf(prefix, sizeof prefix, "arn:aws:sts::%s:assumed-role/", c->account);
     size_t pl = strlen(prefix);
     if (strncmp(principal, prefix, pl) != 0)
         return false;
@@ -78,57 +321,65 @@ int al_authz_evaluate(al_ctx *c, const al_authz_req *q, char *why, size_t whylen
     const aw_policy *resource_policy = q->resource_policy;
     const aw_ctx_entry *extra = q->extra;
     size_t nextra = q->nextra;
-    al_iam_policies pol = {0};
-    aw_policy *root = NULL, *key_policy = NULL;
+    /* what the cache could not keep, freed at the end */
+    role_slot fresh_role = {0};
+    aw_policy *fresh_root = NULL, *fresh_resource = NULL;
+    const role_slot *rs = NULL;
+    const aw_policy *root = NULL;
     const aw_policy *const *identity = NULL;
     size_t n_identity = 0;
     int r = 0;
-    char root_arn[64], role[AL_ROLE_NAME_MAX + 1];
-    snprintf(root_arn, sizeof root_arn, "arn:aws:iam::%s:root", c->account);
+    char role[AL_ROLE_NAME_MAX + 1];
     if (!principal)
         principal = "anonymous";
+    struct al_authz_cache *k = policy_cache(c);
+    fixed_strings fixed_local;
+    clock_strings clock_local;
+    const fixed_strings *fixed = &fixed_local;
+    const clock_strings *clk = &clock_local;
+    time_t t = (time_t)al_now(c);
+    if (k) {
+        if (!k->fixed.root_arn[0])
+            fixed_make(c, &k->fixed);
+        if (k->clock.t != t || !k->clock.iso[0])
+            clock_make(t, &k->clock);
+        fixed = &k->fixed;
+        clk = &k->clock;
+    } else {
+        fixed_make(c, &fixed_local);
+        clock_make(t, &clock_local);
+    }
+    const char *root_arn = fixed->root_arn;
 
     /* context */
     aw_ctx_entry ctx[CTX_MAX + 8];
     size_t nctx = 0;
     const char *v_parn[1], *v_acct[1] = {c->account}, *v_type[1], *v_uid[1], *v_now[1], *v_epoch[1],
                            *v_region[1] = {c->region};
-    char now_iso[32], epoch[32], userid[AL_ROLE_NAME_MAX + 128];
-    double now = al_now(c);
-    time_t t = (time_t)now;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(now_iso, sizeof now_iso, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    snprintf(epoch, sizeof epoch, "%lld", (long long)t);
-    v_now[0] = now_iso;
-    v_epoch[0] = epoch;
-    al_iam_role ri = {0};
+    char userid[AL_ROLE_NAME_MAX + 128];
+    v_now[0] = clk->iso;
+    v_epoch[0] = clk->epoch;
 
     if (strcmp(principal, root_arn) == 0) {
-        if (aw_policy_parse(allow_all, sizeof allow_all - 1, AW_POLICY_IDENTITY, "account root",
-                            NULL, &root, NULL, 0) != AW_POLICY_OK) {
-            r = -ENOMEM;
+        if ((r = root_policy(k, &fresh_root, &root)) < 0)
             goto out;
-        }
-        identity = (const aw_policy *const *)&root;
+        identity = &root;
         n_identity = 1;
         v_parn[0] = root_arn;
         v_type[0] = "Account";
         v_uid[0] = c->account;
-    } else if (session_role(c, principal, role, sizeof role)) {
-        r = al_iam_role_policies(c, role, &pol);
-        if (r < 0 && r != -ENOENT)
+    } else if (session_role(fixed->session_prefix, principal, role, sizeof role)) {
+        if ((r = role_of(c, k, role, &fresh_role, &rs)) < 0)
             goto out;
-        if (r == 0 && al_iam_role_get(c, role, &ri) == 0) {
-            v_parn[0] = ri.arn;
-            snprintf(userid, sizeof userid, "%s:%s", ri.role_id, strrchr(principal, '/') + 1);
+        if (rs->exists && rs->have_role) {
+            v_parn[0] = rs->arn;
+            snprintf(userid, sizeof userid, "%s:%s", rs->role_id, strrchr(principal, '/') + 1);
         } else {
             v_parn[0] = principal;
             snprintf(userid, sizeof userid, "%s", strrchr(principal, '/') + 1);
         }
-        r = 0;
-        identity = (const aw_policy *const *)pol.identity;
-        n_identity = pol.n_identity;
+        identity = (const aw_policy *const *)rs->pol.identity;
+        n_identity = rs->pol.n_identity;
         v_type[0] = "AssumedRole";
         v_uid[0] = userid;
     } else {
@@ -162,33 +413,21 @@ int al_authz_evaluate(al_ctx *c, const al_authz_req *q, char *why, size_t whylen
         ctx[nctx++] = extra[i];
 
     if (!resource_policy && is_kms_key(resource)) {
-        if ((r = key_policy_of(c, resource, &key_policy)) < 0)
+        if ((r = resource_policy_of(c, k, resource, true, &fresh_resource, &resource_policy)) < 0)
             goto out;
-        resource_policy = key_policy;
     } else if (!resource_policy && strncmp(resource, "arn:aws:secretsmanager:", 23) == 0) {
-        char *doc = NULL;
-        if ((r = al_sm_resource_policy_of(c, resource, &doc)) < 0)
+        if ((r = resource_policy_of(c, k, resource, false, &fresh_resource, &resource_policy)) < 0)
             goto out;
-        /* stored policies were validated; one that no longer parses grants nothing */
-        int pr = doc ? aw_policy_parse(doc, strlen(doc), AW_POLICY_RESOURCE, "resource policy",
-                                       NULL, &key_policy, NULL, 0)
-                     : AW_POLICY_E_MALFORMED;
-        es_free(doc);
-        if (pr == AW_POLICY_E_NOMEM) {
-            r = -ENOMEM; /* its Deny statements must not be lost */
-            goto out;
-        }
-        if (pr == AW_POLICY_OK)
-            resource_policy = key_policy;
     }
     if (q->no_identity) {
         identity = NULL;
         n_identity = 0;
     }
+    const aw_policy *boundary = rs ? rs->pol.boundary : NULL;
     aw_policy_set set = {.identity = identity,
                          .n_identity = n_identity,
-                         .boundary = pol.boundary ? (const aw_policy *const *)&pol.boundary : NULL,
-                         .n_boundary = pol.boundary ? 1 : 0,
+                         .boundary = boundary ? &boundary : NULL,
+                         .n_boundary = boundary ? 1 : 0,
                          .resource = resource_policy};
     aw_request req = {.principal_arn = principal,
                       .action = action,
@@ -213,10 +452,9 @@ int al_authz_evaluate(al_ctx *c, const al_authz_req *q, char *why, size_t whylen
         r = -EACCES;
     }
 out:
-    al_iam_role_clear(&ri);
-    al_iam_policies_clear(&pol);
-    aw_policy_free(root);
-    aw_policy_free(key_policy);
+    role_slot_clear(&fresh_role);
+    aw_policy_free(fresh_root);
+    aw_policy_free(fresh_resource);
     return r;
 }
 

@@ -21,8 +21,14 @@ struct al_db {
     sqlite3 *h;
     cached_stmt cache[AL_DB_STMT_CACHE];
     size_t ncache;
-    bool reading; /* al_db_read_begin opened the transaction in progress */
+    bool reading;       /* al_db_read_begin opened the transaction in progress */
+    uint64_t rollbacks; /* transactions rolled back (al_db_stamp) */
 };
+
+static void on_rollback(void *arg)
+{
+    ((al_db *)arg)->rollbacks++;
+}
 
 /* Each entry brings the schema from version i to i+1. Never edit a landed
  * migration: append a new one. */
@@ -234,13 +240,26 @@ int al_db_open(const char *path, al_db **out, char *err, size_t errlen)
         goto out;
     }
     sqlite3_busy_timeout(db->h, AL_DB_BUSY_TIMEOUT_MS);
+    /* explicit ROLLBACKs and the ones SQLite makes after an error */
+    sqlite3_rollback_hook(db->h, on_rollback, db);
     sqlite3_extended_result_codes(db->h, 1);
-    /* journal_mode answers a row; sqlite3_exec discards it. */
-    if (al_db_exec(db, "PRAGMA journal_mode=WAL") < 0 ||
+    /* journal_mode answers a row; sqlite3_exec discards it. locking_mode
+     * first: WAL entered in exclusive mode keeps its index in heap memory
+     * (no -shm file, no shared-memory locks). */
+    if (al_db_exec(db, "PRAGMA locking_mode=EXCLUSIVE") < 0 ||
+        al_db_exec(db, "PRAGMA journal_mode=WAL") < 0 ||
         al_db_exec(db, "PRAGMA synchronous=FULL") < 0 ||
         al_db_exec(db, "PRAGMA foreign_keys=ON") < 0 ||
         al_db_exec(db, "PRAGMA secure_delete=ON") < 0) {
         seterr(err, errlen, "configuring the database", db->h);
+        if ((sqlite3_errcode(db->h) & 0xff) == SQLITE_BUSY) {
+            r = -EBUSY;
+            if (err && errlen)
+                snprintf(err, errlen,
+                         "%s is in use by another process (another ecs-secrets-agent on the same "
+                         "state directory?)",
+                         path);
+        }
         goto out;
     }
     r = migrate(db, err, errlen);
@@ -282,11 +301,23 @@ int al_db_begin(al_db *db)
     return al_db_exec(db, "BEGIN IMMEDIATE");
 }
 
+/* A statement without rows or parameters, prepared once (al_db_prepare):
+ * what every read-only call runs twice, BEGIN and COMMIT. 0 or -EIO. */
+static int run_kept(al_db *db, const char *sql)
+{
+    sqlite3_stmt *st = al_db_prepare(db, sql);
+    if (!st)
+        return -EIO;
+    int s = sqlite3_step(st);
+    al_db_release(db, st);
+    return s == SQLITE_DONE ? 0 : -EIO;
+}
+
 int al_db_read_begin(al_db *db)
 {
     if (db->reading || sqlite3_get_autocommit(db->h) == 0)
         return 0; /* already inside a transaction: nothing to add */
-    if (al_db_exec(db, "BEGIN DEFERRED") < 0)
+    if (run_kept(db, "BEGIN DEFERRED") < 0)
         return -EIO;
     db->reading = true;
     return 0;
@@ -303,7 +334,7 @@ void al_db_read_end(al_db *db)
 
 int al_db_commit(al_db *db)
 {
-    if (al_db_exec(db, "COMMIT") < 0) {
+    if (run_kept(db, "COMMIT") < 0) {
         al_db_exec(db, "ROLLBACK");
         return -EIO;
     }
@@ -314,6 +345,22 @@ void al_db_rollback(al_db *db)
 {
     if (sqlite3_get_autocommit(db->h) == 0)
         al_db_exec(db, "ROLLBACK");
+}
+
+al_db_stamp al_db_stamp_now(al_db *db)
+{
+    al_db_stamp s = {
+        .changes = sqlite3_total_changes64(db->h), .rollbacks = db->rollbacks, .data_version = 0};
+    if (sqlite3_file_control(db->h, "main", SQLITE_FCNTL_DATA_VERSION, &s.data_version) !=
+        SQLITE_OK)
+        s.changes = -1; /* unknown: never equal to a stamp taken before */
+    return s;
+}
+
+bool al_db_stamp_eq(al_db_stamp a, al_db_stamp b)
+{
+    return a.changes >= 0 && a.changes == b.changes && a.rollbacks == b.rollbacks &&
+           a.data_version == b.data_version;
 }
 
 sqlite3_stmt *al_db_prepare(al_db *db, const char *sql)

@@ -7,6 +7,14 @@
  * deleted items should not linger either). foreign_keys on, busy timeout
  * AL_DB_BUSY_TIMEOUT_MS (only matters if another process opens the file).
  *
+ * Ownership: the connection holds the file in locking_mode=EXCLUSIVE from
+ * al_db_open to al_db_close, so no other connection (another daemon on the
+ * same state directory, a sqlite3 shell) can read or write it meanwhile: it
+ * waits AL_DB_BUSY_TIMEOUT_MS, then al_db_open fails (-EBUSY). That makes
+ * this connection the only writer, which the in-memory caches of aws/local
+ * rely on (al_db_stamp), and spares every transaction the WAL's shared-memory
+ * locks (fcntl system calls).
+ *
  * Threading: one connection, used only from the loop thread. This is a
  * deliberate choice against DESIGN.md's "no blocking on the loop": every
  * statement the embedded services run touches a handful of rows through an
@@ -24,6 +32,7 @@
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define AL_DB_FILE "embedded.db"
 #define AL_DB_BUSY_TIMEOUT_MS 2000
@@ -31,7 +40,8 @@
 typedef struct al_db al_db;
 
 /* Opens (creating when absent) path and migrates it. 0, -ENOMEM, -EIO
- * (SQLite failure, reason in err), -EPROTO (schema newer than ours). */
+ * (SQLite failure, reason in err), -EPROTO (schema newer than ours), -EBUSY
+ * (another connection holds the file). */
 int al_db_open(const char *path, al_db **out, char *err, size_t errlen);
 /* NULL-safe. */
 void al_db_close(al_db *db);
@@ -68,5 +78,22 @@ sqlite3_stmt *al_db_prepare(al_db *db, const char *sql);
 void al_db_release(al_db *db, sqlite3_stmt *st);
 /* Runs SQL with no result rows and no parameters. 0 or -EIO. */
 int al_db_exec(al_db *db, const char *sql);
+
+/* What the database held, as a value that changes whenever a row may have
+ * changed: the rows inserted, updated or deleted through this connection so
+ * far (sqlite3_total_changes64: counted as each statement completes, so also
+ * inside a transaction that is not committed yet), the transactions rolled
+ * back (explicitly or by SQLite after an error: what was seen inside one may
+ * be gone), and the pager's data version (moves when another connection
+ * commits; cannot happen while we hold the file exclusively, kept as a second
+ * line). A cache filled under one stamp is valid while al_db_stamp_eq says
+ * the stamp is the same; it may be stale otherwise. */
+typedef struct al_db_stamp {
+    int64_t changes;
+    uint64_t rollbacks;
+    unsigned data_version;
+} al_db_stamp;
+al_db_stamp al_db_stamp_now(al_db *db);
+bool al_db_stamp_eq(al_db_stamp a, al_db_stamp b);
 
 #endif

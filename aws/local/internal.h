@@ -34,7 +34,23 @@ struct al_ctx {
     bool key_memo_on, key_memo_valid;
     char key_memo_id[AL_KEY_ID_LEN + 1];
     uint8_t key_memo[AL_KEY_BYTES];
+    /* that key expanded for AES-GCM decryption (EVP_CIPHER_CTX *), made on
+     * the first value and freed (cleansed) with the memo */
+    void *memo_gcm;
+    bool memo_gcm_ready;
+    /* Caches of what the database holds, valid while al_db_stamp_now is
+     * unchanged (db.h): SigV4 signing keys (auth.c), compiled policies
+     * (authz.c), parameter versions (ssm.c). Allocated on first use, wiped
+     * and freed by al_close. */
+    struct al_auth_cache *auth_cache;
+    struct al_authz_cache *authz_cache;
+    struct pv_cache *ssm_cache; /* ssm.c: parameter versions as stored */
+    al_cache_stats cache_stats;
 };
+
+void al_auth_cache_free(al_ctx *c);
+void al_authz_cache_free(al_ctx *c);
+void al_ssm_cache_free(al_ctx *c);
 
 /* Fills e and answers -EINVAL (status < 500) or -EIO (status >= 500). */
 int al_fail(al_error *e, int status, const char *code, const char *fmt, ...)

@@ -45,37 +45,48 @@ static const EVP_CIPHER *cipher(void)
     return aes_gcm ? aes_gcm : EVP_aes_256_gcm();
 }
 
+/* One AES-256-GCM operation on x. key NULL: x already holds the key (and
+ * the direction) from an earlier call, only the IV is set - the key schedule
+ * and GHASH tables are not computed again. */
+static int gcm_on(EVP_CIPHER_CTX *x, bool enc, const uint8_t *key, const uint8_t *iv,
+                  const uint8_t *aad1, size_t aad1len, const uint8_t *aad2, size_t aad2len,
+                  const uint8_t *in, size_t n, uint8_t *out, uint8_t *tag)
+{
+    int len = 0;
+    if (n > INT32_MAX || aad1len > INT32_MAX || aad2len > INT32_MAX)
+        return -EMSGSIZE;
+    if (key) {
+        if (EVP_CipherInit_ex(x, cipher(), NULL, NULL, NULL, enc ? 1 : 0) != 1 ||
+            EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_GCM_SET_IVLEN, AL_KMS_IV_LEN, NULL) != 1 ||
+            EVP_CipherInit_ex(x, NULL, NULL, key, iv, enc ? 1 : 0) != 1)
+            return -EIO;
+    } else if (EVP_CipherInit_ex(x, NULL, NULL, NULL, iv, enc ? 1 : 0) != 1) {
+        return -EIO;
+    }
+    if (aad1len && EVP_CipherUpdate(x, NULL, &len, aad1, (int)aad1len) != 1)
+        return -EIO;
+    if (aad2len && EVP_CipherUpdate(x, NULL, &len, aad2, (int)aad2len) != 1)
+        return -EIO;
+    if (n && EVP_CipherUpdate(x, out, &len, in, (int)n) != 1)
+        return -EIO;
+    if (!enc && EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_GCM_SET_TAG, AL_KMS_TAG_LEN, tag) != 1)
+        return -EIO;
+    if (EVP_CipherFinal_ex(x, out + len, &len) != 1)
+        return enc ? -EIO : -EBADMSG;
+    if (enc && EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_GCM_GET_TAG, AL_KMS_TAG_LEN, tag) != 1)
+        return -EIO;
+    return 0;
+}
+
 static int gcm(bool enc, const uint8_t key[AL_KEY_BYTES], const uint8_t *iv, const uint8_t *aad1,
                size_t aad1len, const uint8_t *aad2, size_t aad2len, const uint8_t *in, size_t n,
                uint8_t *out, uint8_t *tag)
 {
-    int r = -EIO, len = 0;
-    if (n > INT32_MAX || aad1len > INT32_MAX || aad2len > INT32_MAX)
-        return -EMSGSIZE;
     EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();
     if (!x)
         return -ENOMEM;
-    if (EVP_CipherInit_ex(x, cipher(), NULL, NULL, NULL, enc ? 1 : 0) != 1 ||
-        EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_GCM_SET_IVLEN, AL_KMS_IV_LEN, NULL) != 1 ||
-        EVP_CipherInit_ex(x, NULL, NULL, key, iv, enc ? 1 : 0) != 1)
-        goto out;
-    if (aad1len && EVP_CipherUpdate(x, NULL, &len, aad1, (int)aad1len) != 1)
-        goto out;
-    if (aad2len && EVP_CipherUpdate(x, NULL, &len, aad2, (int)aad2len) != 1)
-        goto out;
-    if (n && EVP_CipherUpdate(x, out, &len, in, (int)n) != 1)
-        goto out;
-    if (!enc && EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_GCM_SET_TAG, AL_KMS_TAG_LEN, tag) != 1)
-        goto out;
-    if (EVP_CipherFinal_ex(x, out + len, &len) != 1) {
-        r = enc ? -EIO : -EBADMSG;
-        goto out;
-    }
-    if (enc && EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_GCM_GET_TAG, AL_KMS_TAG_LEN, tag) != 1)
-        goto out;
-    r = 0;
-out:
-    EVP_CIPHER_CTX_free(x);
+    int r = gcm_on(x, enc, key, iv, aad1, aad1len, aad2, aad2len, in, n, out, tag);
+    EVP_CIPHER_CTX_free(x); /* cleanses the key schedule */
     return r;
 }
 
@@ -186,6 +197,24 @@ void al_kms_memo_end(al_ctx *c)
 {
     es_wipe(c->key_memo, sizeof c->key_memo);
     c->key_memo_on = c->key_memo_valid = false;
+    EVP_CIPHER_CTX_free(c->memo_gcm); /* cleanses the key schedule */
+    c->memo_gcm = NULL;
+    c->memo_gcm_ready = false;
+}
+
+/* Decrypts with the memo's key, keeping its expanded key between the
+ * values of one operation (10 per GetParameters). */
+static int gcm_memo_decrypt(al_ctx *c, const uint8_t *iv, const uint8_t *aad1, size_t aad1len,
+                            const uint8_t *aad2, size_t aad2len, const uint8_t *in, size_t n,
+                            uint8_t *out, uint8_t *tag)
+{
+    if (!c->memo_gcm && !(c->memo_gcm = EVP_CIPHER_CTX_new()))
+        return -ENOMEM;
+    int r = gcm_on(c->memo_gcm, false, c->memo_gcm_ready ? NULL : c->key_memo, iv, aad1, aad1len,
+                   aad2, aad2len, in, n, out, tag);
+    /* a failed init leaves no usable key: set it again next time */
+    c->memo_gcm_ready = r == 0 || r == -EBADMSG;
+    return r;
 }
 
 static int load_key_db(al_ctx *c, const char *key_id, uint8_t material[AL_KEY_BYTES]);
@@ -202,6 +231,7 @@ static int load_key(al_ctx *c, const char *key_id, uint8_t material[AL_KEY_BYTES
         memcpy(c->key_memo, material, AL_KEY_BYTES);
         memcpy(c->key_memo_id, key_id, AL_KEY_ID_LEN + 1);
         c->key_memo_valid = true;
+        c->memo_gcm_ready = false; /* another key: expand it again */
     }
     return r;
 }
@@ -570,8 +600,12 @@ int al_kms_unseal(al_ctx *c, const uint8_t *blob, size_t bloblen, const al_kv *c
     }
     uint8_t tag[AL_KMS_TAG_LEN];
     memcpy(tag, blob + hdr + AL_KMS_IV_LEN, sizeof tag);
-    r = gcm(false, material, blob + hdr, blob, hdr, (const uint8_t *)es_buf_cstr(&aad), aad.len,
-            blob + hdr + AL_KMS_IV_LEN + AL_KMS_TAG_LEN, n, out, tag);
+    if (c->key_memo_on && c->key_memo_valid && strcmp(c->key_memo_id, id) == 0)
+        r = gcm_memo_decrypt(c, blob + hdr, blob, hdr, (const uint8_t *)es_buf_cstr(&aad), aad.len,
+                             blob + hdr + AL_KMS_IV_LEN + AL_KMS_TAG_LEN, n, out, tag);
+    else
+        r = gcm(false, material, blob + hdr, blob, hdr, (const uint8_t *)es_buf_cstr(&aad), aad.len,
+                blob + hdr + AL_KMS_IV_LEN + AL_KMS_TAG_LEN, n, out, tag);
     if (r < 0) {
         es_wipe(out, n + 1);
         goto out;

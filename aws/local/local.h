@@ -88,6 +88,20 @@ int al_dispatch(al_ctx *c, const char *target, const char *principal, const char
 int al_dispatch_json(al_ctx *c, const char *service, const char *operation, const char *principal,
                      const es_json *req, es_buf *out, al_error *err);
 
+/* What the store's caches did (tests prove they work; benchmarks). Every
+ * cache is dropped as a whole when the database changes (db.h,
+ * al_db_stamp). */
+typedef struct al_cache_stats {
+    unsigned long key_derivations; /* SigV4 signing keys derived (cache misses) */
+    unsigned long key_hits;        /* requests verified with a kept key */
+    unsigned long policy_loads;    /* a principal's or resource's policies read and compiled */
+    unsigned long policy_hits;     /* decisions that reused compiled policies */
+    unsigned long param_loads;     /* SSM parameter versions read from the database */
+    unsigned long param_hits;      /* ... and reused */
+    unsigned long flushes;         /* caches dropped because the database changed */
+} al_cache_stats;
+void al_get_cache_stats(const al_ctx *c, al_cache_stats *out);
+
 /* True when target names an operation we serve. */
 bool al_knows_target(const char *target);
 

@@ -15,17 +15,32 @@
 #define ARN_MAX 2200
 #define TOKEN_MAX 4096
 
-/* One version of a parameter, loaded from the database. */
+struct pv_cache;
+
+/* One version of a parameter, loaded from the database, or lent by the
+ * cache of versions (load_pv_kept; then lender is set and the strings are
+ * the cache's: pv_clear gives them back). */
 typedef struct pv {
     char *canon, *name, *type, *key_id, *key_ref, *description, *pattern, *tier, *data_type, *user;
     uint8_t *value; /* String: text; SecureString: KMS blob */
     size_t value_len;
     int64_t version, latest;
     double modified;
+    int aws_managed_key;     /* -1 unknown, else al_kms_is_aws_managed(key_id) */
+    struct pv_cache *lender; /* NULL: the strings are this pv's own */
+    char *own_name;          /* lent: the name as asked (an ARN), this pv's own */
 } pv;
+
+static void pv_cache_give_back(struct pv_cache *k);
 
 static void pv_clear(pv *p)
 {
+    if (p->lender) {
+        pv_cache_give_back(p->lender);
+        es_free(p->own_name);
+        memset(p, 0, sizeof *p);
+        return;
+    }
     es_free(p->canon);
     es_free(p->name);
     es_free(p->type);
@@ -53,6 +68,7 @@ static char *col_dup(sqlite3_stmt *st, int i)
 static int pv_from_row(sqlite3_stmt *st, pv *p)
 {
     memset(p, 0, sizeof *p);
+    p->aws_managed_key = -1;
     p->canon = col_dup(st, 0);
     p->name = col_dup(st, 1);
     p->latest = sqlite3_column_int64(st, 2);
@@ -95,10 +111,33 @@ static const char *canon_of(const char *name)
     return name[0] == '/' && !strchr(name + 1, '/') ? name + 1 : name;
 }
 
+/* Appends s to out[*at..n) like snprintf would: cut at n - 1, NUL-ended. */
+static void put(char *out, size_t n, size_t *at, const char *s)
+{
+    size_t l = strlen(s);
+    if (*at + 1 >= n)
+        return;
+    if (l > n - 1 - *at)
+        l = n - 1 - *at;
+    memcpy(out + *at, s, l);
+    *at += l;
+    out[*at] = '\0';
+}
+
+/* "arn:aws:ssm:REGION:ACCOUNT:parameter/NAME" (four per name read: built
+ * without printf) */
 static void param_arn(al_ctx *c, const char *canon, char *out, size_t n)
 {
-    snprintf(out, n, "arn:aws:ssm:%s:%s:parameter%s%s", c->region, c->account,
-             canon[0] == '/' ? "" : "/", canon);
+    size_t at = 0;
+    if (n == 0)
+        return;
+    out[0] = '\0';
+    put(out, n, &at, "arn:aws:ssm:");
+    put(out, n, &at, c->region);
+    put(out, n, &at, ":");
+    put(out, n, &at, c->account);
+    put(out, n, &at, canon[0] == '/' ? ":parameter" : ":parameter/");
+    put(out, n, &at, canon);
 }
 
 static bool reserved_prefix(const char *s)
@@ -237,6 +276,147 @@ static int load_pv(al_ctx *c, const char *canon, int64_t version, const char *la
     return r;
 }
 
+/* ---- versions kept between reads ----
+ *
+ * GetParameter(s) read the same rows again and again (the agent's launches,
+ * the benchmark): each name cost a two-table SELECT, eleven string copies and
+ * a lookup of its key's manager. The cache keeps what load_pv answered per
+ * (name, version or label asked for) - metadata and the value as stored: the
+ * KMS blob of a SecureString (never its plaintext), the text of a String -
+ * while the database is unchanged (al_db_stamp: any write drops it all).
+ * Bounded by PV_CACHE_SLOTS entries and PV_CACHE_BYTES, round robin. An
+ * entry is lent to one pv at a time at most: while any pv holds a lent entry
+ * nothing is evicted or dropped (a lookup then reads the database instead),
+ * so a lent pv stays valid until pv_clear. Only the read paths of
+ * GetParameter and GetParameters use it. */
+#define PV_CACHE_SLOTS 256
+#define PV_CACHE_BYTES (4u << 20)
+
+typedef struct pv_slot {
+    bool used;
+    char *label; /* asked for by label (es_malloc'ed), or NULL */
+    int64_t asked_version;
+    size_t bytes;
+    pv p;
+} pv_slot;
+
+struct pv_cache {
+    al_db_stamp stamp;
+    unsigned lent; /* pvs holding an entry */
+    size_t bytes;
+    unsigned next;
+    pv_slot slot[PV_CACHE_SLOTS];
+};
+
+static size_t pv_bytes(const pv *p)
+{
+    const char *s[] = {p->canon,       p->name,    p->type, p->key_id,    p->key_ref,
+                       p->description, p->pattern, p->tier, p->data_type, p->user};
+    size_t n = sizeof(pv_slot) + p->value_len;
+    for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
+        n += s[i] ? strlen(s[i]) + 1 : 0;
+    return n;
+}
+
+static void pv_slot_clear(struct pv_cache *k, pv_slot *s)
+{
+    if (!s->used)
+        return;
+    k->bytes -= s->bytes;
+    es_free(s->label);
+    if (s->p.value)
+        es_wipe(s->p.value, s->p.value_len);
+    pv_clear(&s->p);
+    memset(s, 0, sizeof *s);
+}
+
+static void pv_cache_give_back(struct pv_cache *k)
+{
+    k->lent--;
+}
+
+void al_ssm_cache_free(al_ctx *c)
+{
+    struct pv_cache *k = c->ssm_cache;
+    if (!k)
+        return;
+    for (size_t i = 0; i < PV_CACHE_SLOTS; i++)
+        pv_slot_clear(k, &k->slot[i]);
+    es_free(k);
+    c->ssm_cache = NULL;
+}
+
+/* The cache when it may be used now (emptied if the database changed);
+ * NULL when an entry is lent out or no memory. */
+static struct pv_cache *pv_cache_of(al_ctx *c)
+{
+    if (!c->ssm_cache && !(c->ssm_cache = es_calloc(1, sizeof *c->ssm_cache)))
+        return NULL;
+    struct pv_cache *k = c->ssm_cache;
+    if (k->lent)
+        return NULL;
+    al_db_stamp now = al_db_stamp_now(c->db);
+    if (!al_db_stamp_eq(k->stamp, now)) {
+        bool had = k->bytes > 0;
+        for (size_t i = 0; i < PV_CACHE_SLOTS; i++)
+            pv_slot_clear(k, &k->slot[i]);
+        if (had)
+            c->cache_stats.flushes++;
+        k->stamp = now;
+    }
+    return k;
+}
+
+static void pv_lend(struct pv_cache *k, const pv_slot *s, pv *out)
+{
+    *out = s->p;
+    out->lender = k;
+    out->own_name = NULL;
+    k->lent++;
+}
+
+/* load_pv through the cache: *out is lent (pv_clear gives it back). */
+static int load_pv_kept(al_ctx *c, const char *canon, int64_t version, const char *label, pv *out)
+{
+    struct pv_cache *k = pv_cache_of(c);
+    if (!k)
+        return load_pv(c, canon, version, label, out);
+    for (size_t i = 0; i < PV_CACHE_SLOTS; i++) {
+        pv_slot *s = &k->slot[i];
+        if (s->used && s->asked_version == version && strcmp(s->p.canon, canon) == 0 &&
+            (label ? s->label && strcmp(s->label, label) == 0 : !s->label)) {
+            c->cache_stats.param_hits++;
+            pv_lend(k, s, out);
+            return 0;
+        }
+    }
+    pv fresh;
+    int r = load_pv(c, canon, version, label, &fresh);
+    if (r < 0)
+        return r;
+    c->cache_stats.param_loads++;
+    if (fresh.key_id)
+        fresh.aws_managed_key = al_kms_is_aws_managed(c, fresh.key_id) ? 1 : 0;
+    size_t bytes = pv_bytes(&fresh) + (label ? strlen(label) + 1 : 0);
+    char *lcopy = label ? es_strdup(label) : NULL;
+    if (bytes > PV_CACHE_BYTES / 4 || (label && !lcopy)) {
+        es_free(lcopy);
+        *out = fresh; /* not kept: the pv's own */
+        return 0;
+    }
+    /* room: evict round robin until the new entry fits */
+    for (size_t i = 0; i < PV_CACHE_SLOTS && k->bytes + bytes > PV_CACHE_BYTES; i++)
+        pv_slot_clear(k, &k->slot[(k->next + i) % PV_CACHE_SLOTS]);
+    pv_slot *s = &k->slot[k->next];
+    k->next = (k->next + 1) % PV_CACHE_SLOTS;
+    pv_slot_clear(k, s);
+    *s = (pv_slot){
+        .used = true, .label = lcopy, .asked_version = version, .bytes = bytes, .p = fresh};
+    k->bytes += bytes;
+    pv_lend(k, s, out);
+    return 0;
+}
+
 static int not_found(al_error *e, const char *requested, int r)
 {
     if (r == -ENOENT)
@@ -253,8 +433,8 @@ static int not_found(al_error *e, const char *requested, int r)
 
 /* ---- values ---- */
 
-static int write_value(al_ctx *c, const char *principal, const pv *p, bool decrypt, es_jw *w,
-                       al_error *e)
+static int write_value(al_ctx *c, const char *principal, const pv *p, const char *arn, bool decrypt,
+                       es_jw *w, al_error *e)
 {
     if (strcmp(p->type, "SecureString") != 0) {
         es_jw_strn(w, (const char *)p->value, p->value_len);
@@ -264,14 +444,14 @@ static int write_value(al_ctx *c, const char *principal, const pv *p, bool decry
         al_jw_b64(w, p->value, p->value_len);
         return 0;
     }
-    char arn[ARN_MAX], key_arn[256];
+    char key_arn[256];
     int r;
-    if (p->key_id && !al_kms_is_aws_managed(c, p->key_id)) {
+    if (p->key_id && !(p->aws_managed_key >= 0 ? p->aws_managed_key == 1
+                                               : al_kms_is_aws_managed(c, p->key_id))) {
         al_kms_key_arn(c, p->key_id, key_arn, sizeof key_arn);
         if ((r = al_authorize(c, principal, "kms:Decrypt", key_arn, e)) < 0)
             return r;
     }
-    param_arn(c, p->canon, arn, sizeof arn);
     al_kv kv = {"PARAMETER_ARN", arn};
     uint8_t *pt = NULL;
     size_t ptlen = 0;
@@ -299,7 +479,7 @@ static int write_parameter(al_ctx *c, const char *principal, const pv *p, const 
     es_jw_kstr(w, "Name", p->name);
     es_jw_kstr(w, "Type", p->type);
     es_jw_key(w, "Value");
-    int r = write_value(c, principal, p, decrypt, w, e);
+    int r = write_value(c, principal, p, arn, decrypt, w, e);
     if (r < 0)
         return r;
     es_jw_kint(w, "Version", p->version);
@@ -374,7 +554,7 @@ static int resolve_param(al_ctx *c, const char *principal, const char *action,
     param_arn(c, canon, arn, sizeof arn);
     if ((r = al_authorize(c, principal, action, arn, e)) < 0)
         return r;
-    r = load_pv(c, canon, s.version, s.label, out);
+    r = load_pv_kept(c, canon, s.version, s.label, out);
     if (r == -ENOENT || r == -ESRCH) {
         not_found(e, requested, r);
         return r;
@@ -388,7 +568,10 @@ static int resolve_param(al_ctx *c, const char *principal, const char *action,
             pv_clear(out);
             return al_fail_internal(e, "InternalServerError");
         }
-        es_free(out->name);
+        if (out->lender)
+            out->own_name = as_asked;
+        else
+            es_free(out->name);
         out->name = as_asked;
     }
     *selector = s.selector;
@@ -1508,7 +1691,7 @@ static int op_get_parameter_history(al_ctx *c, const char *principal, const es_j
         es_jw_obj(w);
         write_metadata(c, &p, w);
         es_jw_key(w, "Value");
-        r = write_value(c, principal, &p, decrypt, w, e);
+        r = write_value(c, principal, &p, arn, decrypt, w, e); /* p.canon is canon */
         if (r == 0)
             r = write_labels(c, p.canon, p.version, w) < 0
                     ? al_fail_internal(e, "InternalServerError")

@@ -33,6 +33,14 @@ static int invalid_token(al_error *e, const char *service)
 int al_sts_lookup(al_ctx *c, const char *akid, const char *token, const char *service, time_t now,
                   char **secret, char *principal, size_t plen, al_error *e)
 {
+    double expires;
+    return al_sts_lookup_ex(c, akid, token, service, now, secret, principal, plen, &expires, e);
+}
+
+int al_sts_lookup_ex(al_ctx *c, const char *akid, const char *token, const char *service,
+                     time_t now, char **secret, char *principal, size_t plen, double *expires,
+                     al_error *e)
+{
     if (!token || !*token)
         return invalid_token(e, service);
     sqlite3_stmt *st = al_db_prepare(
@@ -79,6 +87,7 @@ int al_sts_lookup(al_ctx *c, const char *akid, const char *token, const char *se
     }
     *secret = (char *)pt;
     snprintf(principal, plen, "%s", (const char *)sqlite3_column_text(st, 2));
+    *expires = sqlite3_column_double(st, 3);
     r = 0;
 out:
     al_db_release(c->db, st);

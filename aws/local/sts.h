@@ -44,6 +44,11 @@
  * negative errno with e filled. */
 int al_sts_lookup(al_ctx *c, const char *akid, const char *token, const char *service, time_t now,
                   char **secret, char *principal, size_t plen, al_error *e);
+/* The same, also answering when the session expires (epoch seconds; the
+ * credentials are refused from then on). */
+int al_sts_lookup_ex(al_ctx *c, const char *akid, const char *token, const char *service,
+                     time_t now, char **secret, char *principal, size_t plen, double *expires,
+                     al_error *e);
 
 /* Issues a session for a role directly (what AssumeRole does after its
  * checks): for the agent, which assumes task execution roles in-process,

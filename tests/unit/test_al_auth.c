@@ -2,7 +2,7 @@
  * verification with AWS's error codes. Requests are signed with the
  * project's own signer (aws/sigv4.h); the integration tests sign with
  * botocore. */
-#include "al_helpers.h"
+#include "iam_helpers.h"
 
 #include "aws/local/auth.h"
 #include "aws/local/internal.h"
@@ -48,8 +48,9 @@ typedef struct req {
     const char *body;
 } req;
 
-static void sign(req *r, const char *id, const char *key, const char *region, const char *service,
-                 time_t signed_at, const char *body, bool with_host)
+static void sign_token(req *r, const char *id, const char *key, const char *token,
+                       const char *region, const char *service, time_t signed_at, const char *body,
+                       bool with_host)
 {
     memset(r, 0, sizeof *r);
     r->body = body;
@@ -61,14 +62,22 @@ static void sign(req *r, const char *id, const char *key, const char *region, co
     aw_sigv4_sha256_hex(body, strlen(body), hash);
     aw_sigv4_input in = {"POST", "/", NULL, r->h, r->n, hash, false};
     aw_signer *s = aw_signer_create();
-    aw_sigv4_creds creds = {id, key, NULL};
+    aw_sigv4_creds creds = {id, key, token};
     aw_sigv4_result res;
     cr_assert_eq(aw_signer_sign(s, &creds, region, service, signed_at, &in, &res), 0);
     aw_signer_free(s);
     memcpy(r->date, res.amz_date, sizeof r->date);
     r->authz = res.authorization;
+    if (token)
+        r->h[r->n++] = (aw_header){"X-Amz-Security-Token", token};
     r->h[r->n++] = (aw_header){"X-Amz-Date", r->date};
     r->h[r->n++] = (aw_header){"Authorization", es_buf_cstr(&r->authz)};
+}
+
+static void sign(req *r, const char *id, const char *key, const char *region, const char *service,
+                 time_t signed_at, const char *body, bool with_host)
+{
+    sign_token(r, id, key, NULL, region, service, signed_at, body, with_host);
 }
 
 static int verify(req *r, const char *service, time_t now, char *principal)
@@ -245,4 +254,107 @@ Test(al_auth, signing_names)
     cr_assert_str_eq(al_signing_name("TrentService.Decrypt"), "kms");
     cr_assert_null(al_signing_name("AmazonEC2ContainerServiceV20141113.RunTask"));
     cr_assert_null(al_signing_name(NULL));
+}
+
+static al_cache_stats stats(void)
+{
+    al_cache_stats st;
+    al_get_cache_stats(T.ctx, &st);
+    return st;
+}
+
+/* Signing keys are derived once per (key, day, region, service) and kept;
+ * everything the lookup checked is still checked on every request. */
+Test(al_auth, signing_keys_are_kept_and_dropped_when_the_key_changes)
+{
+    admin();
+    req r;
+    sign(&r, akid, secret, "us-east-2", "ssm", NOW, BODY, true);
+    al_cache_stats s0 = stats();
+    char principal[AL_PRINCIPAL_MAX] = "";
+    cr_assert_eq(verify(&r, "ssm", NOW, principal), 0, "%s: %s", T.err.code, T.err.message);
+    cr_assert_eq(stats().key_derivations, s0.key_derivations + 1);
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(verify(&r, "ssm", NOW, principal), 0, "%s: %s", T.err.code, T.err.message);
+        cr_assert_str_eq(principal, "arn:aws:iam::123456789012:root");
+    }
+    cr_assert_eq(stats().key_derivations, s0.key_derivations + 1, "derived once");
+    cr_assert_eq(stats().key_hits, s0.key_hits + 3);
+    /* the kept key still checks each signature and body */
+    r.body = "{\"Name\":\"/y\"}";
+    expect(&r, "ssm", NOW, "InvalidSignatureException");
+    r.body = BODY;
+    char *sig = strstr(r.authz.data, "Signature=") + 10, was = sig[7];
+    sig[7] = was == 'a' ? 'b' : 'a';
+    expect(&r, "ssm", NOW, "InvalidSignatureException");
+    sig[7] = was;
+    /* a stray session token is refused on a kept key too */
+    r.h[r.n++] = (aw_header){"X-Amz-Security-Token", "FwoGZXIvYXdzEJr"};
+    expect(&r, "ssm", NOW, "UnrecognizedClientException");
+    r.n--;
+    cr_assert_eq(verify(&r, "ssm", NOW, NULL), 0);
+    /* another service or day is another key */
+    req k;
+    sign(&k, akid, secret, "us-east-2", "kms", NOW, BODY, true);
+    cr_assert_eq(verify(&k, "kms", NOW, NULL), 0);
+    cr_assert_eq(stats().key_derivations, s0.key_derivations + 2);
+    es_buf_free_secret(&k.authz);
+    /* the key deactivated: refused on the very next request */
+    sqlite3 *h = al_db_handle(T.ctx->db);
+    cr_assert_eq(sqlite3_exec(h, "UPDATE iam_access_key SET status='Inactive'", NULL, NULL, NULL),
+                 SQLITE_OK);
+    expect(&r, "ssm", NOW, "UnrecognizedClientException");
+    cr_assert_eq(sqlite3_exec(h, "UPDATE iam_access_key SET status='Active'", NULL, NULL, NULL),
+                 SQLITE_OK);
+    cr_assert_eq(verify(&r, "ssm", NOW, NULL), 0);
+    /* ... and inside a transaction, before it commits; the rollback brings it back */
+    cr_assert_eq(al_db_begin(T.ctx->db), 0);
+    cr_assert_eq(sqlite3_exec(h, "DELETE FROM iam_access_key", NULL, NULL, NULL), SQLITE_OK);
+    expect(&r, "ssm", NOW, "UnrecognizedClientException");
+    al_db_rollback(T.ctx->db);
+    cr_assert_eq(verify(&r, "ssm", NOW, NULL), 0, "%s: %s", T.err.code, T.err.message);
+    es_buf_free_secret(&r.authz);
+}
+
+/* Session credentials' refusals are 403s. */
+static void refused(req *r, time_t now, const char *code)
+{
+    cr_assert_lt(verify(r, "ssm", now, NULL), 0, "accepted, want %s", code);
+    cr_assert_str_eq(T.err.code, code, "%s (%s)", T.err.code, T.err.message);
+    cr_assert_eq(T.err.status, 403);
+}
+
+Test(al_auth, kept_session_keys_still_check_token_expiry_and_role)
+{
+    make_role("exec", ECS_TRUST);
+    char id[AL_STS_AKID_LEN + 1], sec[AL_STS_SECRET_LEN + 1], tok[AL_STS_TOKEN_LEN + 1];
+    double expires;
+    cr_assert_eq(al_sts_issue(T.ctx, "exec", "s1", 900, id, sec, tok, &expires), 0);
+    time_t at = (time_t)T.now;
+    req r;
+    sign_token(&r, id, sec, tok, "us-east-2", "ssm", at, BODY, true);
+    char principal[AL_PRINCIPAL_MAX] = "";
+    al_cache_stats s0 = stats();
+    cr_assert_eq(verify(&r, "ssm", at, principal), 0, "%s: %s", T.err.code, T.err.message);
+    cr_assert_eq(verify(&r, "ssm", at + 60, principal), 0);
+    cr_assert_str_eq(principal, "arn:aws:sts::123456789012:assumed-role/exec/s1");
+    cr_assert_eq(stats().key_derivations, s0.key_derivations + 1);
+    cr_assert_eq(stats().key_hits, s0.key_hits + 1);
+    /* another token with the same key id */
+    char wrong[AL_STS_TOKEN_LEN + 1];
+    memcpy(wrong, tok, sizeof wrong);
+    wrong[10] = wrong[10] == 'A' ? 'B' : 'A';
+    r.h[r.n - 3].value = wrong;
+    refused(&r, at, "UnrecognizedClientException");
+    r.h[r.n - 3] = (aw_header){"X-Other", "x"};
+    refused(&r, at, "UnrecognizedClientException");
+    r.h[r.n - 3] = (aw_header){"X-Amz-Security-Token", tok};
+    cr_assert_eq(verify(&r, "ssm", at, NULL), 0);
+    /* expiry: the signature is still within its 15 minutes */
+    refused(&r, (time_t)expires, "ExpiredTokenException");
+    cr_assert_eq(verify(&r, "ssm", (time_t)expires - 1, NULL), 0);
+    /* the role deleted: its sessions hold nothing from the next request on */
+    qok("iam", "DeleteRole", "RoleName", "exec", NULL);
+    refused(&r, at, "UnrecognizedClientException");
+    es_buf_free_secret(&r.authz);
 }

@@ -6,6 +6,8 @@
 
 #include <stdarg.h>
 
+#include "aws/local/internal.h"
+
 TestSuite(al_authz, .init = alt_setup, .fini = alt_teardown);
 
 #define SESSION "arn:aws:sts::123456789012:assumed-role/exec/task-1"
@@ -481,4 +483,172 @@ Test(al_authz_seed, secret_through_a_parameter_reference)
     put_seed_policy(false);
     denied(SESSION, "AmazonSSM.GetParameters",
            "User: " SESSION " is not authorized to perform: kms:Decrypt on resource: ", body);
+}
+
+/* ---- the compiled-policy cache (authz.c): kept while nothing changes,
+ * and every change in force from the very next request ---- */
+
+static al_cache_stats cstats(void)
+{
+    al_cache_stats st;
+    al_get_cache_stats(T.ctx, &st);
+    return st;
+}
+
+#define GET_PW "{\"Names\":[\"/test/database_password\"],\"WithDecryption\":true}"
+
+/* Two allowed calls; the second reads and compiles nothing: the role's
+ * policies for ssm:GetParameters and kms:Decrypt, the key's policy for the
+ * latter (the administrator has no role). */
+static void allowed_from_the_cache(const char *principal)
+{
+    unsigned long kept = strcmp(principal, ROOT) == 0 ? 1 : 3;
+    jok(principal, "AmazonSSM.GetParameters", GET_PW);
+    al_cache_stats a = cstats();
+    jok(principal, "AmazonSSM.GetParameters", GET_PW);
+    cr_assert_not_null(strstr(es_buf_cstr(&T.out), "\"pw-1\""));
+    al_cache_stats b = cstats();
+    cr_assert_eq(b.policy_loads, a.policy_loads, "policies read again: %lu -> %lu", a.policy_loads,
+                 b.policy_loads);
+    cr_assert_eq(b.policy_hits, a.policy_hits + kept, "%lu -> %lu", a.policy_hits, b.policy_hits);
+    cr_assert_eq(b.flushes, a.flushes, "a read changed nothing");
+}
+
+static void denied_now(const char *why)
+{
+    denied(SESSION, "AmazonSSM.GetParameters", "User: " SESSION " is not authorized", GET_PW);
+    cr_assert_not_null(strstr(T.err.message, why), "%s\nwant %s", T.err.message, why);
+}
+
+Test(al_authz_seed, kept_policies_and_every_change_on_the_next_request)
+{
+    put_seed_policy(true);
+    allowed_from_the_cache(SESSION);
+    allowed_from_the_cache(ROOT);
+    /* inline policies: PutRolePolicy, DeleteRolePolicy */
+    qok("iam", "PutRolePolicy", "RoleName", "exec", "PolicyName", "deny", "PolicyDocument",
+        "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Deny\",\"Action\":"
+        "\"ssm:GetParameters\",\"Resource\":\"*\"}]}",
+        NULL);
+    denied_now("with an explicit deny in an identity-based policy");
+    qok("iam", "DeleteRolePolicy", "RoleName", "exec", "PolicyName", "deny", NULL);
+    allowed_from_the_cache(SESSION);
+    /* managed policies: AttachRolePolicy, DetachRolePolicy, DeletePolicy */
+    qok("iam", "CreatePolicy", "PolicyName", "no-kms", "PolicyDocument",
+        "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Deny\",\"Action\":"
+        "\"kms:Decrypt\",\"Resource\":\"*\"}]}",
+        NULL);
+    allowed_from_the_cache(SESSION);
+    qok("iam", "AttachRolePolicy", "RoleName", "exec", "PolicyArn",
+        "arn:aws:iam::123456789012:policy/no-kms", NULL);
+    denied_now("kms:Decrypt");
+    qok("iam", "DetachRolePolicy", "RoleName", "exec", "PolicyArn",
+        "arn:aws:iam::123456789012:policy/no-kms", NULL);
+    allowed_from_the_cache(SESSION);
+    /* permissions boundary: put, delete */
+    qok("iam", "CreatePolicy", "PolicyName", "kms-only", "PolicyDocument",
+        "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"kms:*\","
+        "\"Resource\":\"*\"}]}",
+        NULL);
+    qok("iam", "PutRolePermissionsBoundary", "RoleName", "exec", "PermissionsBoundary",
+        "arn:aws:iam::123456789012:policy/kms-only", NULL);
+    denied_now("because no permissions boundary allows the ssm:GetParameters action");
+    qok("iam", "DeleteRolePermissionsBoundary", "RoleName", "exec", NULL);
+    allowed_from_the_cache(SESSION);
+    /* the key's policy: PutKeyPolicy without the account's delegation of Decrypt */
+    put_key_policy("{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"arn:aws:iam::123456789012:"
+                   "root\"},\"Action\":[\"kms:PutKeyPolicy\",\"kms:GetKeyPolicy\"],"
+                   "\"Resource\":\"*\"}",
+                   false, 0);
+    denied_now("because no resource-based policy allows the kms:Decrypt action");
+    put_key_policy("{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"arn:aws:iam::123456789012:"
+                   "root\"},\"Action\":\"kms:*\",\"Resource\":\"*\"}",
+                   false, 0);
+    allowed_from_the_cache(SESSION);
+    /* the role deleted (and made again: another role, no policies) */
+    qok("iam", "DeleteRolePolicy", "RoleName", "exec", "PolicyName", "secrets", NULL);
+    denied_now("because no identity-based policy allows the ssm:GetParameters action");
+    put_seed_policy(true);
+    allowed_from_the_cache(SESSION);
+    qok("iam", "DeleteRolePolicy", "RoleName", "exec", "PolicyName", "secrets", NULL);
+    qok("iam", "DetachRolePolicy", "RoleName", "exec", "PolicyArn", EXEC_POLICY_ARN, NULL);
+    qok("iam", "DeleteRole", "RoleName", "exec", NULL);
+    denied_now("because no identity-based policy allows");
+    make_role("exec", ECS_TRUST);
+    denied_now("because no identity-based policy allows");
+}
+
+Test(al_authz_seed, kept_secret_policies_change_on_the_next_request)
+{
+    put_seed_policy(true);
+    const char *get = "{\"SecretId\":\"test/api_key\"}";
+    /* the first read of the day stamps LastAccessedDate: a change */
+    jok(SESSION, "secretsmanager.GetSecretValue", "%s", get);
+    jok(SESSION, "secretsmanager.GetSecretValue", "%s", get);
+    al_cache_stats a = cstats();
+    jok(SESSION, "secretsmanager.GetSecretValue", "%s", get);
+    cr_assert_eq(cstats().policy_loads, a.policy_loads);
+    jok(ROOT, "secretsmanager.PutResourcePolicy",
+        "{\"SecretId\":\"test/api_key\",\"ResourcePolicy\":\"{\\\"Version\\\":\\\"2012-10-17\\\","
+        "\\\"Statement\\\":[{\\\"Effect\\\":\\\"Deny\\\",\\\"Principal\\\":\\\"*\\\","
+        "\\\"Action\\\":\\\"secretsmanager:GetSecretValue\\\",\\\"Resource\\\":\\\"*\\\"}]}\"}");
+    denied(SESSION, "secretsmanager.GetSecretValue", "User: " SESSION " is not authorized", get);
+    cr_assert_not_null(strstr(T.err.message, "with an explicit deny in a resource-based policy"));
+    jok(ROOT, "secretsmanager.DeleteResourcePolicy", "{\"SecretId\":\"test/api_key\"}");
+    jok(SESSION, "secretsmanager.GetSecretValue", "%s", get);
+}
+
+/* A change is seen inside the transaction that makes it (before COMMIT),
+ * and what was seen there is dropped when it rolls back. */
+Test(al_authz_seed, changes_inside_a_transaction_and_rollbacks)
+{
+    put_seed_policy(true);
+    char why[512];
+    cr_assert_eq(al_authz_check(T.ctx, SESSION, "ssm:GetParameters", PARAM_ARN, why, sizeof why),
+                 0);
+    cr_assert_eq(al_authz_check(T.ctx, SESSION, "ssm:GetParameters", PARAM_ARN, why, sizeof why),
+                 0);
+    sqlite3 *h = al_db_handle(T.ctx->db);
+    cr_assert_eq(al_db_begin(T.ctx->db), 0);
+    cr_assert_eq(sqlite3_exec(h,
+                              "UPDATE iam_role_policy SET document='{\"Version\":\"2012-10-17\","
+                              "\"Statement\":[{\"Effect\":\"Deny\",\"Action\":\"*\",\"Resource\":"
+                              "\"*\"}]}' WHERE role='exec'",
+                              NULL, NULL, NULL),
+                 SQLITE_OK);
+    cr_assert_eq(al_authz_check(T.ctx, SESSION, "ssm:GetParameters", PARAM_ARN, why, sizeof why),
+                 -EACCES, "the uncommitted deny is in force");
+    cr_assert_eq(al_authz_check(T.ctx, SESSION, "ssm:GetParameters", PARAM_ARN, why, sizeof why),
+                 -EACCES);
+    al_db_rollback(T.ctx->db);
+    cr_assert_eq(al_authz_check(T.ctx, SESSION, "ssm:GetParameters", PARAM_ARN, why, sizeof why), 0,
+                 "the rolled-back deny is gone: %s", why);
+}
+
+/* Many roles and keys: the cache stays bounded and every answer is right. */
+Test(al_authz_seed, more_principals_than_slots)
+{
+    put_seed_policy(true);
+    char why[512], role[32], session[128];
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 40; i++) {
+            snprintf(session, sizeof session, "arn:aws:sts::123456789012:assumed-role/r%d/s", i);
+            if (round == 0) {
+                snprintf(role, sizeof role, "r%d", i);
+                make_role(role, ECS_TRUST);
+                if (i % 2)
+                    qok("iam", "PutRolePolicy", "RoleName", role, "PolicyName", "p",
+                        "PolicyDocument",
+                        "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\","
+                        "\"Action\":\"ssm:GetParameters\",\"Resource\":\"*\"}]}",
+                        NULL);
+                continue;
+            }
+            cr_assert_eq(
+                al_authz_check(T.ctx, session, "ssm:GetParameters", PARAM_ARN, why, sizeof why),
+                i % 2 ? 0 : -EACCES, "%s", session);
+        }
+    }
+    cr_assert_eq(al_authz_check(T.ctx, SESSION, "ssm:GetParameters", PARAM_ARN, why, sizeof why),
+                 0);
 }

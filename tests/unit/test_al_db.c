@@ -238,3 +238,56 @@ Test(al_db, read_transaction_holds_one_snapshot_and_yields_to_writes)
     al_db_rollback(db);
     al_db_close(db);
 }
+
+Test(al_db, the_file_is_held_exclusively_and_changes_move_the_stamp)
+{
+    al_db *db = NULL, *other = NULL;
+    char err[256] = "";
+    cr_assert_eq(al_db_open(path, &db, err, sizeof err), 0, "%s", err);
+    /* WAL in exclusive locking mode: the index lives in memory */
+    char shm[192];
+    snprintf(shm, sizeof shm, "%s-shm", path);
+    cr_assert_eq(access(shm, F_OK), -1, "no -shm file");
+    cr_assert_eq(pragma_int(db, "SELECT count(*) FROM kms_key"), 0);
+    /* a second connection (another daemon on the same state directory) is
+     * refused once the busy timeout has passed */
+    cr_assert_eq(al_db_open(path, &other, err, sizeof err), -EBUSY);
+    cr_assert_not_null(strstr(err, "in use by another process"), "%s", err);
+    cr_assert_null(other);
+
+    al_db_stamp s0 = al_db_stamp_now(db);
+    cr_assert(al_db_stamp_eq(s0, al_db_stamp_now(db)));
+    cr_assert_eq(pragma_int(db, "SELECT count(*) FROM kms_key"), 0);
+    cr_assert(al_db_stamp_eq(s0, al_db_stamp_now(db)), "reads leave it");
+    /* inside a transaction, before its commit */
+    cr_assert_eq(al_db_begin(db), 0);
+    cr_assert_eq(al_db_exec(db, "INSERT INTO kms_key VALUES ('a','', 'AWS', 1, 0, x'00')"), 0);
+    al_db_stamp s1 = al_db_stamp_now(db);
+    cr_assert_not(al_db_stamp_eq(s0, s1), "an uncommitted insert moves it");
+    al_db_rollback(db);
+    /* what a cache saw inside the transaction is gone: the stamp moves on */
+    cr_assert_not(al_db_stamp_eq(s1, al_db_stamp_now(db)), "a rollback moves it");
+    cr_assert_not(al_db_stamp_eq(s0, al_db_stamp_now(db)), "and not back");
+    s1 = al_db_stamp_now(db);
+    /* a COMMIT that fails (a deferred foreign key violation) ends in a
+     * rollback */
+    cr_assert_eq(al_db_begin(db), 0);
+    cr_assert_eq(al_db_exec(db, "PRAGMA defer_foreign_keys=ON"), 0);
+    cr_assert_eq(al_db_exec(db, "INSERT INTO kms_alias(name, key_id, created, updated) "
+                                "VALUES ('alias/x','missing',0,0)"),
+                 0);
+    al_db_stamp in_txn = al_db_stamp_now(db);
+    cr_assert_eq(al_db_commit(db), -EIO);
+    cr_assert_eq(sqlite3_get_autocommit(al_db_handle(db)), 1);
+    cr_assert_not(al_db_stamp_eq(in_txn, al_db_stamp_now(db)), "that rollback moves it");
+    cr_assert_not(al_db_stamp_eq(s1, al_db_stamp_now(db)));
+    cr_assert_eq(al_db_exec(db, "INSERT INTO kms_key VALUES ('b','', 'AWS', 1, 0, x'00')"), 0);
+    al_db_stamp s2 = al_db_stamp_now(db);
+    cr_assert_not(al_db_stamp_eq(s1, s2));
+    cr_assert_eq(al_db_exec(db, "UPDATE kms_key SET enabled=0 WHERE key_id='b'"), 0);
+    cr_assert_not(al_db_stamp_eq(s2, al_db_stamp_now(db)), "an update moves it");
+    al_db_close(db);
+    /* closed: the file is free again */
+    cr_assert_eq(al_db_open(path, &other, err, sizeof err), 0, "%s", err);
+    al_db_close(other);
+}

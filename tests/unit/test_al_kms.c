@@ -1,6 +1,9 @@
 /* Embedded KMS: keys, aliases, key references, envelope encryption. */
 #include "al_helpers.h"
 
+#include <ctype.h>
+#include <sys/wait.h>
+
 #include <fcntl.h>
 
 #include "aws/local/internal.h"
@@ -452,4 +455,41 @@ Test(al_kms, disabled_keys_refuse_work)
     fails("TrentService.DisableKey", "{\"KeyId\":\"alias/aws/ssm\"}", "NotAuthorizedException");
     fails("TrentService.DisableKey", "{\"KeyId\":\"alias/none\"}", "NotFoundException");
     es_free(blob);
+}
+
+/* Request and key ids: version-4 UUIDs, all different, also across a fork
+ * (the random bytes are drawn ahead in a per-process pool). */
+Test(al_kms, uuids_are_v4_unique_and_fork_safe)
+{
+    static char seen[300][AL_KEY_ID_LEN + 1];
+    for (size_t i = 0; i < 300; i++) {
+        cr_assert_eq(al_uuid(seen[i]), 0);
+        cr_assert_eq(strlen(seen[i]), 36);
+        cr_assert_eq(seen[i][14], '4', "%s", seen[i]);
+        cr_assert(strchr("89ab", seen[i][19]), "%s", seen[i]);
+        for (size_t j = 0; j < 36; j++)
+            cr_assert(j == 8 || j == 13 || j == 18 || j == 23 ? seen[i][j] == '-'
+                                                              : isxdigit((unsigned char)seen[i][j]),
+                      "%s", seen[i]);
+        for (size_t j = 0; j < i; j++)
+            cr_assert_str_neq(seen[i], seen[j]);
+    }
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        char id[AL_KEY_ID_LEN + 1];
+        al_uuid(id);
+        ssize_t w = write(fds[1], id, sizeof id);
+        _exit(w == (ssize_t)sizeof id ? 0 : 1);
+    }
+    char child[AL_KEY_ID_LEN + 1] = "", mine[AL_KEY_ID_LEN + 1];
+    cr_assert_eq(read(fds[0], child, sizeof child), (ssize_t)sizeof child);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    close(fds[0]);
+    close(fds[1]);
+    cr_assert_eq(al_uuid(mine), 0);
+    cr_assert_str_neq(child, mine, "parent and child drew the same id");
 }

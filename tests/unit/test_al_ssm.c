@@ -742,6 +742,15 @@ Test(al_ssm, get_parameters_across_keys_with_the_key_memo)
     cr_assert_not(T.ctx->key_memo_valid);
     uint8_t zero[sizeof T.ctx->key_memo] = {0};
     cr_assert_eq(memcmp(T.ctx->key_memo, zero, sizeof zero), 0, "key material left behind");
+    cr_assert_null(T.ctx->memo_gcm, "the expanded key freed");
+    /* switching back and forth within one request */
+    r = ok(GETS, "{\"Names\":[\"/m/b\",\"/m/a\",\"/m/b\",\"/m/c\",\"/m/b\"],"
+                 "\"WithDecryption\":true}");
+    ps = es_json_get(r, "Parameters");
+    cr_assert_eq(es_json_len(ps), 3, "duplicates answered once");
+    const char *want2[] = {"value-b", "value-a", "value-c"};
+    for (size_t i = 0; i < 3; i++)
+        cr_assert_str_eq(jstr(es_json_at(ps, i), "Value"), want2[i]);
     /* a key disabled between two requests is seen by the next one */
     ok("TrentService.DisableKey", "{\"KeyId\":\"alias/mine\"}");
     fails(GETS, "{\"Names\":[\"/m/a\",\"/m/b\"],\"WithDecryption\":true}", "InvalidKeyId");
@@ -749,4 +758,72 @@ Test(al_ssm, get_parameters_across_keys_with_the_key_memo)
     r = ok(GETS, "{\"Names\":[\"/m/b\"],\"WithDecryption\":true}");
     cr_assert_str_eq(jstr(es_json_at(es_json_get(r, "Parameters"), 0), "Value"), "value-b");
     es_free(id);
+}
+
+static const char *value_of(const char *name)
+{
+    char body[512];
+    snprintf(body, sizeof body, "{\"Names\":[\"%s\"],\"WithDecryption\":true}", name);
+    const es_json *ps = es_json_get(ok(GETS, body), "Parameters");
+    return es_json_len(ps) ? jstr(es_json_at(ps, 0), "Value") : NULL;
+}
+
+/* Versions read by GetParameter(s) are kept while nothing is written; every
+ * write is seen by the very next read. */
+Test(al_ssm, kept_versions_follow_every_write)
+{
+    put("/k/a", "SecureString", "one", false);
+    put("/k/s", "String", "plain-1", false);
+    cr_assert_str_eq(value_of("/k/a"), "one");
+    al_cache_stats s0;
+    al_get_cache_stats(T.ctx, &s0);
+    cr_assert_str_eq(value_of("/k/a"), "one");
+    cr_assert_str_eq(value_of("/k/a"), "one");
+    al_cache_stats s1;
+    al_get_cache_stats(T.ctx, &s1);
+    cr_assert_eq(s1.param_hits, s0.param_hits + 2);
+    cr_assert_eq(s1.param_loads, s0.param_loads);
+    /* the cache holds what the database holds: the SecureString's blob */
+    cr_assert_not_null(T.ctx->ssm_cache);
+    put("/k/a", "SecureString", "two", true);
+    cr_assert_str_eq(value_of("/k/a"), "two", "overwrite seen at once");
+    cr_assert_str_eq(value_of("/k/a:1"), "one");
+    cr_assert_str_eq(value_of("/k/a:2"), "two");
+    ok(LABEL, "{\"Name\":\"/k/a\",\"ParameterVersion\":1,\"Labels\":[\"live\"]}");
+    cr_assert_str_eq(value_of("/k/a:live"), "one");
+    ok(LABEL, "{\"Name\":\"/k/a\",\"ParameterVersion\":2,\"Labels\":[\"live\"]}");
+    cr_assert_str_eq(value_of("/k/a:live"), "two", "a moved label seen at once");
+    cr_assert_str_eq(value_of("/k/s"), "plain-1");
+    put("/k/s", "String", "plain-2", true);
+    cr_assert_str_eq(value_of("/k/s"), "plain-2");
+    ok("AmazonSSM.DeleteParameter", "{\"Name\":\"/k/a\"}");
+    cr_assert_null(value_of("/k/a"), "a deleted parameter is gone at once");
+    /* by ARN: the name as asked, from a kept entry too */
+    const char *arn = "arn:aws:ssm:us-east-2:123456789012:parameter/k/s";
+    char body[512];
+    snprintf(body, sizeof body, "{\"Names\":[\"%s\",\"/k/s\"]}", arn);
+    for (int i = 0; i < 2; i++) {
+        const es_json *ps = es_json_get(ok(GETS, body), "Parameters");
+        cr_assert_eq(es_json_len(ps), 2);
+        cr_assert_str_eq(jstr(es_json_at(ps, 0), "Name"), arn);
+        cr_assert_str_eq(jstr(es_json_at(ps, 1), "Name"), "/k/s");
+    }
+}
+
+/* More versions than the cache keeps, and values near the size limit: the
+ * cache stays within its bounds and every answer is right. */
+Test(al_ssm, kept_versions_are_bounded)
+{
+    char name[64], value[64];
+    for (int i = 0; i < 300; i++) {
+        snprintf(name, sizeof name, "/many/p%d", i);
+        snprintf(value, sizeof value, "v%d", i);
+        put(name, i % 2 ? "SecureString" : "String", value, false);
+    }
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < 300; i++) {
+            snprintf(name, sizeof name, "/many/p%d", i);
+            snprintf(value, sizeof value, "v%d", i);
+            cr_assert_str_eq(value_of(name), value);
+        }
 }

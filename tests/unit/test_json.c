@@ -1,9 +1,13 @@
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "common/alloc.h"
 #include "common/json.h"
+
+#include <yajl/yajl_gen.h>
 
 static es_json *parse_ok(const char *s)
 {
@@ -152,5 +156,235 @@ Test(json, writer_errors_are_sticky)
     es_jw_obj(&w);
     es_jw_int(&w, 1); /* a value where a key must be */
     cr_assert_neq(es_jw_finish(&w), 0);
+    es_buf_free(&out);
+}
+
+/* es_jw_double writes what printf("%.3f") writes, by its own path for
+ * timestamps and through printf for the rest: compared on edge values and
+ * 200000 pseudo-random ones (millisecond timestamps, ties, fractions). */
+Test(json, doubles_as_printf_writes_them)
+{
+    double edge[] = {0,
+                     0.0004,
+                     0.0005,
+                     0.0015,
+                     0.9995,
+                     0.9999999,
+                     1.0005,
+                     1700000000.5,
+                     1700000000.123,
+                     1700000000.9999,
+                     4294967296.1,
+                     1099511627775.9,
+                     1099511627776.0,
+                     1e15,
+                     -1.5,
+                     -0.0004,
+                     123456.0625,
+                     2.675,
+                     1732871234.567};
+    char want[400], got[400];
+    uint64_t x = 0x9e3779b97f4a7c15u;
+    for (size_t i = 0; i < sizeof edge / sizeof edge[0] + 200000; i++) {
+        double v;
+        if (i < sizeof edge / sizeof edge[0]) {
+            v = edge[i];
+        } else {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            switch (i % 4) {
+            case 0: /* a stored timestamp: whole milliseconds */
+                v = (double)(1600000000000u + x % 200000000000u) / 1000.0;
+                break;
+            case 1: /* a tie at the half millisecond */
+                v = (double)(x % 4000000000u) + (double)(x % 1000) / 1000.0 + 0.0005;
+                break;
+            case 2:
+                v = (double)(x >> 11) / (double)(1u << 30);
+                break;
+            default:
+                v = (double)(x % 100000) / 7.0;
+            }
+        }
+        snprintf(want, sizeof want, "[%.3f]", v);
+        es_buf out;
+        es_buf_init(&out, 512);
+        es_jw w;
+        es_jw_init(&w, &out);
+        es_jw_arr(&w);
+        es_jw_double(&w, v);
+        es_jw_arr_end(&w);
+        cr_assert_eq(es_jw_finish(&w), 0, "%.17g", v);
+        snprintf(got, sizeof got, "%s", out.data);
+        es_buf_free(&out);
+        cr_assert_str_eq(got, want, "%.17g", v);
+    }
+}
+
+/* The writer against yajl_gen (which it replaced): the same text for random
+ * documents of strings with every byte class (controls, quotes, UTF-8 of 2,
+ * 3 and 4 bytes, broken sequences), numbers, booleans and nesting; an error
+ * from both for what yajl refuses (invalid UTF-8). */
+static void yajl_print(void *ctx, const char *s, size_t len)
+{
+    es_buf_append(ctx, s, len);
+}
+
+static uint64_t xorshift(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+Test(json, writer_writes_what_yajl_wrote)
+{
+    uint64_t x = 88172645463325252u;
+#define RND() xorshift(&x)
+    static const char *pieces[] = {"a",
+                                   "\"",
+                                   "\\",
+                                   "/",
+                                   "\b",
+                                   "\f",
+                                   "\n",
+                                   "\r",
+                                   "\t",
+                                   "\x01",
+                                   "\x1f",
+                                   " ",
+                                   "~",
+                                   "\x7f",
+                                   "\xc3\xa9",
+                                   "\xe2\x82\xac",
+                                   "\xf0\x9f\x98\x80",
+                                   "\xc3",
+                                   "\xe2\x82",
+                                   "\xff",
+                                   "\x80",
+                                   "\xf8\x88\x80\x80\x80"};
+    for (int doc = 0; doc < 3000; doc++) {
+        es_buf mine, theirs;
+        es_buf_init(&mine, 1u << 20);
+        es_buf_init(&theirs, 1u << 20);
+        es_jw w;
+        es_jw_init(&w, &mine);
+        yajl_gen g = yajl_gen_alloc(NULL);
+        yajl_gen_config(g, yajl_gen_print_callback, yajl_print, &theirs);
+        yajl_gen_config(g, yajl_gen_validate_utf8, 1);
+        bool yajl_failed = false;
+        es_jw_obj(&w);
+        yajl_failed |= yajl_gen_map_open(g) != yajl_gen_status_ok;
+        int members = (int)(RND() % 8);
+        for (int m = 0; m < members; m++) {
+            char key[16];
+            snprintf(key, sizeof key, "k%d", m);
+            es_jw_key(&w, key);
+            yajl_failed |=
+                yajl_gen_string(g, (const unsigned char *)key, strlen(key)) != yajl_gen_status_ok;
+            switch (RND() % 5) {
+            case 0: {
+                char s[256];
+                size_t n = 0, parts = RND() % 12;
+                for (size_t i = 0; i < parts; i++) {
+                    const char *p = pieces[RND() % (sizeof pieces / sizeof pieces[0])];
+                    if (doc % 3 && (unsigned char)p[0] >= 0x80 && strlen(p) < 2)
+                        p = "b"; /* mostly valid documents */
+                    memcpy(s + n, p, strlen(p));
+                    n += strlen(p);
+                }
+                es_jw_strn(&w, s, n);
+                yajl_failed |=
+                    yajl_gen_string(g, (const unsigned char *)s, n) != yajl_gen_status_ok;
+                break;
+            }
+            case 1: {
+                unsigned shift = (unsigned)(RND() % 63);
+                int64_t v = (int64_t)RND() >> shift;
+                es_jw_int(&w, v);
+                yajl_failed |= yajl_gen_integer(g, (long long)v) != yajl_gen_status_ok;
+                break;
+            }
+            case 2:
+                es_jw_bool(&w, x % 2);
+                yajl_failed |= yajl_gen_bool(g, (int)(x % 2)) != yajl_gen_status_ok;
+                break;
+            case 3:
+                es_jw_null(&w);
+                yajl_failed |= yajl_gen_null(g) != yajl_gen_status_ok;
+                break;
+            default:
+                es_jw_arr(&w);
+                yajl_failed |= yajl_gen_array_open(g) != yajl_gen_status_ok;
+                for (int i = 0, n = (int)(RND() % 4); i < n; i++) {
+                    es_jw_str(&w, "x\ty");
+                    yajl_failed |=
+                        yajl_gen_string(g, (const unsigned char *)"x\ty", 3) != yajl_gen_status_ok;
+                    es_jw_arr(&w);
+                    es_jw_arr_end(&w);
+                    yajl_failed |= yajl_gen_array_open(g) != yajl_gen_status_ok;
+                    yajl_failed |= yajl_gen_array_close(g) != yajl_gen_status_ok;
+                }
+                es_jw_arr_end(&w);
+                yajl_failed |= yajl_gen_array_close(g) != yajl_gen_status_ok;
+            }
+        }
+        es_jw_obj_end(&w);
+        yajl_failed |= yajl_gen_map_close(g) != yajl_gen_status_ok;
+        yajl_gen_free(g);
+        int r = es_jw_finish(&w);
+        if (yajl_failed) {
+            cr_assert_eq(r, -EINVAL, "yajl refused document %d, we wrote %s", doc,
+                         es_buf_cstr(&mine));
+        } else {
+            cr_assert_eq(r, 0, "document %d", doc);
+            cr_assert_eq(mine.len, theirs.len, "document %d: %s vs %s", doc, es_buf_cstr(&mine),
+                         es_buf_cstr(&theirs));
+            cr_assert_eq(memcmp(mine.data, theirs.data, mine.len), 0, "document %d: %s vs %s", doc,
+                         es_buf_cstr(&mine), es_buf_cstr(&theirs));
+        }
+        es_buf_free(&mine);
+        es_buf_free(&theirs);
+    }
+#undef RND
+}
+
+/* Misuse is an error, not invalid JSON. */
+Test(json, writer_refuses_misuse)
+{
+    es_buf out;
+    es_buf_init(&out, 4096);
+    es_jw w;
+    es_jw_init(&w, &out);
+    es_jw_arr(&w);
+    cr_assert_eq(es_jw_finish(&w), -EINVAL, "left open");
+    es_buf_reset(&out);
+    es_jw_init(&w, &out);
+    es_jw_arr(&w);
+    es_jw_obj_end(&w);
+    cr_assert_eq(es_jw_finish(&w), -EINVAL, "closing the other kind");
+    es_buf_reset(&out);
+    es_jw_init(&w, &out);
+    es_jw_obj(&w);
+    es_jw_key(&w, "k");
+    es_jw_obj_end(&w);
+    cr_assert_eq(es_jw_finish(&w), -EINVAL, "a key without a value");
+    es_buf_reset(&out);
+    es_jw_init(&w, &out);
+    es_jw_str(&w, "one");
+    es_jw_str(&w, "two");
+    cr_assert_eq(es_jw_finish(&w), -EINVAL, "two documents");
+    es_buf_reset(&out);
+    es_jw_init(&w, &out);
+    for (int i = 0; i < ES_JW_DEPTH_MAX + 1; i++)
+        es_jw_arr(&w);
+    cr_assert_eq(es_jw_finish(&w), -EINVAL, "too deep");
+    es_buf_reset(&out);
+    es_jw_init(&w, &out);
+    for (int i = 0; i < ES_JW_DEPTH_MAX; i++)
+        es_jw_arr(&w);
+    for (int i = 0; i < ES_JW_DEPTH_MAX; i++)
+        es_jw_arr_end(&w);
+    cr_assert_eq(es_jw_finish(&w), 0, "deep enough");
     es_buf_free(&out);
 }

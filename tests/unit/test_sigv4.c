@@ -14,6 +14,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include "aws/sigv4.h"
 #include "common/alloc.h"
 #include "common/json.h"
@@ -642,4 +645,34 @@ Test(sigv4, differential_against_botocore, .timeout = 120)
     aw_signer_free(s);
     es_json_free(doc);
     es_buf_free(&line);
+}
+
+/* The HMAC-SHA256 of the key derivation against OpenSSL's HMAC(), for
+ * "AWS4" + secret keys shorter than, equal to and longer than the 64-byte
+ * block (hashed first), and messages of every length up to 130. */
+Test(sigv4, hmac_chain_matches_openssl)
+{
+    char secret[300];
+    for (size_t n = 0; n < sizeof secret - 1; n += (n < 70 ? 1 : 23)) {
+        for (size_t i = 0; i < n; i++)
+            secret[i] = (char)('A' + (i * 7 + n) % 26);
+        secret[n] = '\0';
+        char date[140];
+        size_t dl = n % 131;
+        for (size_t i = 0; i < dl; i++)
+            date[i] = (char)('0' + (i + n) % 10);
+        date[dl] = '\0';
+        uint8_t got[32], want[32], a[32], b[32];
+        cr_assert_eq(aw_sigv4_signing_key(secret, date, "us-east-1", "ssm", got), 0);
+        char k0[320];
+        memcpy(k0, "AWS4", 4);
+        memcpy(k0 + 4, secret, n);
+        unsigned int ol = 0;
+        cr_assert_not_null(HMAC(EVP_sha256(), k0, (int)(4 + n), (const uint8_t *)date, dl, a, &ol));
+        cr_assert_not_null(HMAC(EVP_sha256(), a, 32, (const uint8_t *)"us-east-1", 9, b, &ol));
+        cr_assert_not_null(HMAC(EVP_sha256(), b, 32, (const uint8_t *)"ssm", 3, a, &ol));
+        cr_assert_not_null(
+            HMAC(EVP_sha256(), a, 32, (const uint8_t *)"aws4_request", 12, want, &ol));
+        cr_assert_eq(memcmp(got, want, 32), 0, "secret of %zu, message of %zu", n, dl);
+    }
 }
