@@ -304,7 +304,7 @@ eq "$(aws ecs list-tasks --family plain | joined .taskArns)" "$TASK" "list-tasks
 eq "$(aws ecs list-tasks --family busy | joined .taskArns)" "" "list-tasks --family (another)"
 eq "$(aws ecs list-tasks --desired-status STOPPED | joined .taskArns)" "" "nothing stopped yet"
 eq "$(aws ecs describe-clusters --clusters "$CLUSTER" --query 'clusters[0].runningTasksCount')" 1 "one running task"
-curl -sf "$URL/metrics" | grep -q '^ecs_agent_tasks{status="RUNNING"} 1' || fail "metrics: one RUNNING task"
+curl -sf "$URL/metrics" | grep '^ecs_agent_tasks{status="RUNNING"} 1' >/dev/null || fail "metrics: one RUNNING task"
 eq "$(aws ecs stop-task --cluster "$CLUSTER" --task "$TASK" --reason "itest done" --query task.desiredStatus --output text)" \
   STOPPED "desired STOPPED"
 eq "$(wait_status "$TASK" STOPPED)" STOPPED "stopped"

@@ -85,7 +85,7 @@ aws kms create-alias --alias-name alias/MyAliasName --target-key-id "$KEY"
 eq "$(aws kms describe-key --key-id alias/MyAliasName --query KeyMetadata.KeyId --output text)" "$KEY" "describe by alias"
 eq "$(aws kms describe-key --key-id "arn:aws:kms:us-east-2:123456789012:alias/MyAliasName" --query KeyMetadata.Arn --output text)" \
   "arn:aws:kms:us-east-2:123456789012:key/$KEY" "describe by alias ARN"
-aws kms list-aliases --query 'Aliases[].AliasName' --output text | grep -qw alias/aws/ssm || fail "no alias/aws/ssm"
+aws kms list-aliases --query 'Aliases[].AliasName' --output text | grep -w alias/aws/ssm >/dev/null || fail "no alias/aws/ssm"
 printf 'KmsPlain-7f3a' >"$WORK/pt"
 CT=$(aws kms encrypt --key-id alias/MyAliasName --plaintext "fileb://$WORK/pt" --encryption-context purpose=test --query CiphertextBlob --output text)
 base64 -d <<<"$CT" >"$WORK/ct"

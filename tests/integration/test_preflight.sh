@@ -162,7 +162,7 @@ for ((i = 0; i < 50; i++)); do
   docker -H "$ES_TEST_DOCKER_HOST" logs "$CID" 2>&1 | grep -qxF "$V_PLAIN|$V_SECURE|$V_DB" && break
   sleep 0.2
 done
-docker -H "$ES_TEST_DOCKER_HOST" logs "$CID" 2>&1 | grep -qxF "$V_PLAIN|$V_SECURE|$V_DB" ||
+docker -H "$ES_TEST_DOCKER_HOST" logs "$CID" 2>&1 | grep -xF "$V_PLAIN|$V_SECURE|$V_DB" >/dev/null ||
   fail "the container did not print the values"
 aws ecs stop-task --cluster "$CLUSTER" --task "$TASK" >/dev/null
 eq "$(wait_status "$TASK" STOPPED)" STOPPED "stopped"

@@ -130,7 +130,7 @@ eq "$(aws ecs describe-tasks --cluster svccb --tasks $N --output text \
 STOPPED2=$(aws ecs list-tasks --cluster svccb --started-by "$DEP2" --desired-status STOPPED --query taskArns --output text)
 [[ -n $STOPPED2 ]] || fail "no stopped task of $DEP2"
 aws ecs describe-tasks --cluster svccb --tasks $STOPPED2 --output text --query 'tasks[].stoppedReason' |
-  tr '\t' '\n' | sort -u | grep -qF "ResourceInitializationError" ||
+  tr '\t' '\n' | sort -u | grep -F "ResourceInitializationError" >/dev/null ||
   fail "the failed tasks' stoppedReason: $(aws ecs describe-tasks --cluster svccb --tasks $STOPPED2 --query 'tasks[0].stoppedReason')"
 
 say "3. the service's own role loses its policy; a forced deployment fails, so does its rollback: it stalls"
@@ -139,7 +139,7 @@ aws iam delete-role-policy --role-name cb-exec --policy-name read-cb
 DEP4=$(aws ecs update-service --cluster svccb --service cb --force-new-deployment \
   --query 'service.deployments[0].id' --output text)
 wait_count "(deployment $DEP4) deployment failed: tasks failed to start." 1 120
-events | grep -F "(deployment $DEP4) deployment failed" | grep -qF "cb-exec" || fail "the reason names cb-exec: $(events | head -3)"
+events | grep -F "(deployment $DEP4) deployment failed" | grep -F "cb-exec" >/dev/null || fail "the reason names cb-exec: $(events | head -3)"
 DEP5=$(events | grep -F "deployment $DEP4 failed." | sed -E 's/.*rolling back to deployment (ecs-svc\/[0-9]+).*/\1/')
 [[ $DEP5 == ecs-svc/* ]] || fail "no rollback from $DEP4: $(events | head)"
 wait_count "(deployment $DEP5) deployment failed: tasks failed to start." 1 120

@@ -78,7 +78,7 @@ eq "$(jq -r .service.serviceArn <<<"$OUT")" "arn:aws:ecs:us-east-1:123456789012:
 eq "$(jq -r '.service.deployments[0].status' <<<"$OUT")" PRIMARY "PRIMARY deployment"
 eq "$(jq -r '.service.deployments[0].rolloutState' <<<"$OUT")" IN_PROGRESS "rolloutState"
 wait_event web "has reached a steady state." 60
-events web | grep -qE '^\(service web\) has started 2 tasks: \(task [0-9a-f]{32}\) \(task [0-9a-f]{32}\)\.$' ||
+events web | grep -E '^\(service web\) has started 2 tasks: \(task [0-9a-f]{32}\) \(task [0-9a-f]{32}\)\.$' >/dev/null ||
   fail "the started event: $(events web)"
 OUT=$(aws ecs describe-services --cluster svccli --services web nope)
 eq "$(jq -r '.services[0].runningCount' <<<"$OUT")" 2 "runningCount"
@@ -110,7 +110,7 @@ for ((i = 0; i < 60; i++)); do
   sleep 0.5
 done
 eq "$(aws ecs describe-services --cluster svccli --services web --query 'length(services[0].deployments)')" 1 "one deployment left"
-events web | grep -qE 'has stopped [12] running tasks' || fail "no stopped event: $(events web | head)"
+events web | grep -E 'has stopped [12] running tasks' >/dev/null || fail "no stopped event: $(events web | head)"
 eq "$(aws ecs describe-tasks --cluster svccli --tasks "$TASK" --query 'tasks[0].stopCode' --output text)" \
   ServiceSchedulerInitiated "the old task's stopCode"
 

@@ -132,7 +132,7 @@ got=$(dx stat -c '%a %U %G' /etc/ecs-secrets-agent)
 [ "$got" = "750 root ecs-secrets-agent" ] || fail "/etc/ecs-secrets-agent is $got"
 got=$(dx stat -c '%a %U' /var/lib/ecs-secrets-agent)
 [ "$got" = "700 ecs-secrets-agent" ] || fail "/var/lib/ecs-secrets-agent is $got"
-dx dpkg-query -W -f='${Conffiles}\n' ecs-secrets-agent | grep -q '/etc/ecs-secrets-agent/agent.conf' ||
+dx dpkg-query -W -f='${Conffiles}\n' ecs-secrets-agent | grep '/etc/ecs-secrets-agent/agent.conf' >/dev/null ||
   fail "agent.conf is not a conffile"
 [ "$(show UnitFileState)" = disabled ] || fail "a first install should leave the service off"
 out=$(dx systemd-analyze verify "$UNIT" 2>&1) || fail "systemd-analyze verify: $out"
@@ -164,12 +164,12 @@ say "active; STATUS=\"$status\"; main pid $pid"
 pst=$(dx cat /proc/"$pid"/status)
 uid=$(dx id -u ecs-secrets-agent)
 docker_gid=$(dx getent group docker | cut -d: -f3)
-echo "$pst" | grep -qE "^Uid:\s+$uid\s" || fail "runs as $(echo "$pst" | grep ^Uid:), not uid $uid"
-echo "$pst" | grep -E '^Groups:' | grep -qw "$docker_gid" || fail "not in docker ($docker_gid): $(echo "$pst" | grep ^Groups:)"
-echo "$pst" | grep -qE '^CapEff:\s+0+$' || fail "capabilities: $(echo "$pst" | grep ^CapEff:)"
-echo "$pst" | grep -qE '^CapBnd:\s+0+$' || fail "bounding set: $(echo "$pst" | grep ^CapBnd:)"
-echo "$pst" | grep -qE '^NoNewPrivs:\s+1$' || fail "no_new_privs not set"
-echo "$pst" | grep -qE '^Seccomp:\s+2$' || fail "no seccomp filter"
+grep -qE "^Uid:\s+$uid\s" <<<"$pst" || fail "runs as $(echo "$pst" | grep ^Uid:), not uid $uid"
+[[ " $(grep -E '^Groups:' <<<"$pst" | tr '\t' ' ') " == *" $docker_gid "* ]] || fail "not in docker ($docker_gid): $(echo "$pst" | grep ^Groups:)"
+grep -qE '^CapEff:\s+0+$' <<<"$pst" || fail "capabilities: $(echo "$pst" | grep ^CapEff:)"
+grep -qE '^CapBnd:\s+0+$' <<<"$pst" || fail "bounding set: $(echo "$pst" | grep ^CapBnd:)"
+grep -qE '^NoNewPrivs:\s+1$' <<<"$pst" || fail "no_new_privs not set"
+grep -qE '^Seccomp:\s+2$' <<<"$pst" || fail "no seccomp filter"
 say "process: uid $uid, docker group, CapEff/CapBnd 0, NoNewPrivs 1, Seccomp 2"
 
 # ---- 5b. the Docker socket through the sandbox: a oneshot copy of the installed unit (same

@@ -38,7 +38,7 @@ grep -q 'systemd-sysusers' "$tmp/control/postinst" || fail "postinst creates no 
 grep -q 'try-restart' "$tmp/control/postinst" || fail "postinst does not restart on upgrade"
 depends=$(dpkg-deb -f "$deb" Depends)
 for lib in libuv1 libcurl4 libssl3 libyajl2 libsqlite3-0 libexpat1; do
-  echo "$depends" | grep -qE "(^|, )$lib( |,|$)" || fail "Depends lacks $lib: $depends"
+  grep -qE "(^|, )$lib( |,|$)" <<<"$depends" || fail "Depends lacks $lib: $depends"
 done
 # every shared library the binary links directly (NEEDED) comes from a declared
 # dependency (or libc); the libraries' own dependencies are their packages' business
@@ -56,7 +56,7 @@ for so in $needed; do
     dpkg -S "/usr$path" 2>/dev/null) | head -1 | cut -d: -f1) || true
   [ -n "$owner" ] || fail "no package owns $path ($so)"
   [ "$owner" = libc6 ] && continue
-  echo "$depends" | grep -qE "(^|, )$owner( |,|$)" ||
+  grep -qE "(^|, )$owner( |,|$)" <<<"$depends" ||
     fail "$so comes from $owner, which Depends does not name: $depends"
   echo "ok: $so from $owner, declared"
 done
@@ -78,11 +78,11 @@ rpm -qp --queryformat '[%{FILENAMES} %{FILEFLAGS:fflags}\n]' "$rpm" 2>/dev/null 
     rpm -qp --queryformat '[%{FILENAMES} %{FILEFLAGS:fflags}\n]' "$rpm" 2>/dev/null | grep agent.conf)"
 reqs=$(rpm -qp --requires "$rpm" 2>/dev/null)
 for r in libuv libcurl openssl-libs yajl sqlite-libs expat systemd; do
-  echo "$reqs" | grep -qE "^$r( |$)" || fail "rpm Requires lacks $r: $reqs"
+  grep -qE "^$r( |$)" <<<"$reqs" || fail "rpm Requires lacks $r: $reqs"
 done
 scripts=$(rpm -qp --scripts "$rpm" 2>/dev/null)
 for s in preinstall postinstall preuninstall postuninstall; do
-  echo "$scripts" | grep -q "^$s scriptlet" || fail "rpm has no $s scriptlet"
+  grep -q "^$s scriptlet" <<<"$scripts" || fail "rpm has no $s scriptlet"
 done
-echo "$scripts" | grep -q '^m ecs-secrets-agent docker$' || fail "%pre does not put the user in docker"
+grep -q '^m ecs-secrets-agent docker$' <<<"$scripts" || fail "%pre does not put the user in docker"
 echo "ok: $(basename "$rpm"): files, %config(noreplace), Requires, scriptlets"

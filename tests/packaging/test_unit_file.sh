@@ -28,7 +28,7 @@ echo "$sec" | grep -E '^✗' || true
 last=$(echo "$sec" | grep 'Overall exposure level') || fail "no exposure line in: $sec"
 echo "$last"
 score=$(echo "$last" | sed -E 's/.*: ([0-9]+\.[0-9]+) .*/\1/')
-echo "$last" | grep -q ' OK ' || fail "exposure not rated OK: $last"
+grep -q ' OK ' <<<"$last" || fail "exposure not rated OK: $last"
 awk -v s="$score" -v m="$MAX_EXPOSURE" 'BEGIN { exit !(s <= m) }' ||
   fail "exposure $score above $MAX_EXPOSURE"
 # a regression guard that could fail: every hardening setting the issue names is present
