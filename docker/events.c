@@ -326,7 +326,8 @@ static void watch_closed(dk__conn *k, void *owner)
             retry(w, -ECONNRESET);
 }
 
-static const dk__conn_owner watch_ops = {watch_idle, watch_closed};
+static const dk__conn_owner watch_ops = {watch_idle, watch_closed,
+                                         NULL}; /* no retries: the watcher reconnects itself */
 
 static void connect_now(dk_events *w)
 {
