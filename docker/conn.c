@@ -57,22 +57,34 @@ static void conn_state(dk__conn *k, dk__conn_state s)
     k->state = s;
 }
 
-dk__req *dk__req_new(const char *method, const char *path, bool versioned)
+static dk__req *req_with_path(const char *method, char *path, bool versioned)
 {
-    dk__req *r = es_calloc(1, sizeof(*r));
-    if (!r)
-        return NULL;
+    dk__req *r = path ? es_calloc(1, sizeof(*r)) : NULL;
     size_t ml = strlen(method);
-    if (ml >= sizeof(r->method) || !(r->path = es_strdup(path))) {
+    if (!r || ml >= sizeof(r->method)) {
+        es_free(path);
         es_free(r);
         return NULL;
     }
+    r->path = path;
     memcpy(r->method, method, ml + 1);
     r->versioned = versioned;
     es_buf_init(&r->body, DK__MAX_REQUEST);
     es_buf_init(&r->extra, 64 * 1024);
     es_buf_init(&r->resp, 0); /* max set by the connection's limits */
     return r;
+}
+
+dk__req *dk__req_new(const char *method, const char *path, bool versioned)
+{
+    return req_with_path(method, es_strdup(path), versioned);
+}
+
+dk__req *dk__req_take(const char *method, es_buf *path, bool versioned)
+{
+    char *p = es_buf_steal(path);
+    es_buf_free(path);
+    return req_with_path(method, p, versioned);
 }
 
 /* The request's own copy of what may hold secrets: no longer needed. */
@@ -220,9 +232,19 @@ static void on_headers(dk__conn *k)
 {
     dk__req *r = k->req;
     r->status = es_http_parser_status(k->parser);
-    const char *v = es_http_parser_header(k->parser, "Api-Version");
-    if (v && strlen(v) < sizeof(r->api_version))
-        memcpy(r->api_version, v, strlen(v) + 1);
+    if (r->negotiation) {
+        const char *v = es_http_parser_header(k->parser, "Api-Version");
+        if (v && strlen(v) < sizeof(r->api_version))
+            memcpy(r->api_version, v, strlen(v) + 1);
+    }
+    /* a body of known length is collected in one allocation, not grown by
+     * doubling (every step of which copies and wipes what came before) */
+    int64_t cl = es_http_parser_content_length(k->parser);
+    if (cl > 0 && (uint64_t)cl <= r->resp.max &&
+        !(r->stream && r->status >= 200 && r->status < 300)) {
+        int e = 0;
+        es_buf_reserve(&r->resp, (size_t)cl, &e); /* on failure the appends report it */
+    }
     if (r->no_timeout_after_head && r->status >= 200 && r->status < 300)
         uv_timer_stop(&k->timer);
     if (r->on_head && r->status >= 200)
@@ -429,7 +451,7 @@ void dk__conn_send(dk__conn *k, dk__req *r, const char *ver, uint64_t now)
     r->resp.max = k->max_body;
     es_http_parser_reset(k->parser);
     es_http_parser_set_head_response(k->parser, strcmp(r->method, "HEAD") == 0);
-    es_buf_reset_secret(&k->wbuf);
+    es_buf_reset(&k->wbuf); /* empty already: wiped after the last write */
     int e = serialize(k, r, ver);
     if (e < 0) {
         es_buf_reset_secret(&k->wbuf);

@@ -344,6 +344,7 @@ static void connect_now(dk_events *w)
     w->conn = k;
     w->open_conns++;
     r->op = w;
+    r->negotiation = true;
     r->done = ping_done;
     r->resp.max = w->lim.max_body;
     r->deadline = uv_now(w->loop) + w->opt.connect_timeout_ms;

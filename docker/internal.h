@@ -23,10 +23,10 @@ typedef int (*dk__stream_fn)(dk__req *r, const char *d, size_t n);
 
 struct dk__req {
     char method[8];
-    char *path;     /* after the version prefix, e.g. "/containers/x/json" */
-    bool versioned; /* prefix with /v1.xx */
-    bool secret;    /* body or extra headers hold secrets */
-    bool negotiation;
+    char *path;                 /* after the version prefix, e.g. "/containers/x/json" */
+    bool versioned;             /* prefix with /v1.xx */
+    bool secret;                /* body or extra headers hold secrets */
+    bool negotiation;           /* a /_ping whose Api-Version header is wanted */
     bool no_timeout_after_head; /* streams */
     bool fresh_only;            /* a retry: send it on a new connection */
     bool retried;               /* sent a second time already */
@@ -92,6 +92,9 @@ void dk__conn_send(dk__conn *k, dk__req *r, const char *ver, uint64_t now);
 void dk__conn_close(dk__conn *k, int err);
 
 dk__req *dk__req_new(const char *method, const char *path, bool versioned);
+/* The same, taking the path out of *path (which is left empty) instead of
+ * copying it; NULL on allocation failure (*path is freed then). */
+dk__req *dk__req_take(const char *method, es_buf *path, bool versioned);
 void dk__req_free(dk__req *r);
 
 /* Queues r on the client (takes ownership; r->done runs exactly once,
