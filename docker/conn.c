@@ -7,8 +7,7 @@
  * Retries. A kept-alive connection can be closed by dockerd while it sits
  * idle in the pool (dockerd restarting, or closing a connection idle for
  * 300 s, as 20.10 does); when a request is handed to it before the loop has
- * read the
- * EOF, the request fails although dockerd may never have seen it. Such a
+ * read the EOF, the request fails although dockerd may never have seen it. Such a
  * request is given back to the owner once (dk__conn_owner.retry), to be sent
  * on a fresh connection, when all of these hold:
  *  - the connection had carried an exchange before (a fresh connection that
