@@ -154,6 +154,22 @@ static void answer(fconn *f)
         for (int i = 0; i < 5000; i++)
             es_buf_append_char(&b, 'b');
         send_str(f, b.data, b.len, true);
+    } else if (strstr(t, "/containers/hugecl/")) {
+        /* a Content-Length past the client's body maximum (4096) */
+        es_http_write_status_line(&b, 200, NULL);
+        es_buf_printf(&b, "Content-Length: 5000\r\n\r\n\"");
+        for (int i = 0; i < 4999; i++)
+            es_buf_append_char(&b, 'c');
+        send_str(f, b.data, b.len, false);
+    } else if (strstr(t, "/containers/exactcl/")) {
+        /* a Content-Length answer of exactly the maximum */
+        es_http_write_status_line(&b, 200, NULL);
+        es_buf_printf(&b, "Content-Length: 4096\r\n\r\n{\"Id\":\"e1\",\"State\":{},\"Pad\":\"");
+        size_t body_so_far = strlen("{\"Id\":\"e1\",\"State\":{},\"Pad\":\"");
+        for (size_t i = body_so_far; i < 4096 - 2; i++)
+            es_buf_append_char(&b, 'p');
+        es_buf_append_str(&b, "\"}");
+        send_str(f, b.data, b.len, false);
     } else if (strstr(t, "/containers/closedelim/json")) {
         es_buf_append_str(&b, "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n"
                               "{\"Id\":\"cd1\",\"Name\":\"/cd\",\"State\":{\"Status\":\"exited\","
@@ -424,6 +440,11 @@ Test(docker_fake, limits_and_timeout_are_named_errors)
     cr_assert_eq(r.err, ES_HTTP_E_HEADER_TOO_LARGE, "%s", dk_strerror(r.err));
     r = inspect("hugebody");
     cr_assert_eq(r.err, ES_HTTP_E_BODY_TOO_LARGE, "%s", dk_strerror(r.err));
+    r = inspect("hugecl");
+    cr_assert_eq(r.err, ES_HTTP_E_BODY_TOO_LARGE, "%s", dk_strerror(r.err));
+    r = inspect("exactcl"); /* collected in one allocation of the announced size */
+    cr_assert_eq(r.err, 0, "%s", dk_strerror(r.err));
+    cr_assert(strstr(r.extra, "e1 "), "%s", r.extra);
     /* the client still works afterwards */
     r = inspect("closedelim");
     cr_assert_eq(r.err, 0, "%s", dk_strerror(r.err));
