@@ -12,6 +12,15 @@
  * per request (goal <= 50 us). Every answer's status is checked on both
  * sides, so a run that failed requests does not report figures.
  *
+ * Ten unmeasured cycles warm dockerd up first (its first creates after a
+ * start are slower and would weigh on the first half only).
+ *
+ * For reference it also prints the CPU per request of curl (its start-up,
+ * measured on a one-ping curl, subtracted) and of a "floor" client: the same
+ * requests by blocking write()+read() on one socket, no event loop. Every
+ * request makes the process sleep until dockerd answers (hundreds of ms for a
+ * create), and waking it up again is charged to it: the floor is that cost.
+ *
  * The containers run `sleep 3600`, so every remove (force=1) kills a running
  * container on both sides: with a command that exits at once, the faster
  * client's remove races the exit and costs dockerd more. */
@@ -26,7 +35,11 @@
 
 #include <uv.h>
 
+#include "common/http.h"
 #include "docker/docker.h"
+
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #define IMAGE "local/busybox:latest"
 
@@ -238,6 +251,106 @@ static int run_curl(const char *path, double *secs)
     return 0;
 }
 
+/* ---- the floor: a blocking client that does nothing but write() and read()
+ * on one kept-alive socket (no event loop, nothing allocated per request).
+ * Its CPU per request is what one sleep-and-wake of a process waiting for
+ * dockerd costs on this machine: no client that waits can go below it. */
+
+static int floor_one(int fd, es_http_parser *p, const char *req, size_t n, int want)
+{
+    for (size_t off = 0; off < n;) {
+        ssize_t w = write(fd, req + off, n - off);
+        if (w <= 0)
+            return -EIO;
+        off += (size_t)w;
+    }
+    es_http_parser_reset(p);
+    char buf[4096];
+    for (;;) {
+        ssize_t r = read(fd, buf, sizeof(buf));
+        if (r <= 0)
+            return -EIO;
+        size_t off = 0;
+        for (;;) {
+            size_t used = 0;
+            int rc = es_http_parser_feed(p, buf + off, (size_t)r - off, &used);
+            off += used;
+            if (rc == ES_HTTP_HEADERS)
+                continue;
+            if (rc == ES_HTTP_DONE)
+                return es_http_parser_status(p) == want ? 0 : -EPROTO;
+            if (rc < 0)
+                return -EPROTO;
+            break; /* need more */
+        }
+    }
+}
+
+static int run_floor(const char *path, double *secs, double *cpu)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return -errno;
+    }
+    es_http_parser *p = NULL;
+    if (es_http_parser_create(ES_HTTP_RESPONSE, NULL, &p) < 0) {
+        close(fd);
+        return -ENOMEM;
+    }
+    static const char body[] = "{\"Image\":\"" IMAGE "\",\"Cmd\":[\"/bin/sleep\",\"3600\"],"
+                               "\"HostConfig\":{\"NetworkMode\":\"none\"}}";
+    char req[3][512];
+    int len[3], e = 0;
+    double t0 = now_s(), c0 = cpu_s();
+    for (int i = 0; i < cycles && !e; i++) {
+        len[0] = snprintf(req[0], sizeof(req[0]),
+                          "POST /v1.41/containers/create?name=bench-%d HTTP/1.1\r\nHost: docker\r\n"
+                          "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                          i, sizeof(body) - 1, body);
+        len[1] = snprintf(req[1], sizeof(req[1]),
+                          "POST /v1.41/containers/bench-%d/start HTTP/1.1\r\nHost: docker\r\n"
+                          "Content-Length: 0\r\n\r\n",
+                          i);
+        len[2] = snprintf(req[2], sizeof(req[2]),
+                          "DELETE /v1.41/containers/bench-%d?force=1&v=1 HTTP/1.1\r\n"
+                          "Host: docker\r\n\r\n",
+                          i);
+        static const int want[3] = {201, 204, 204};
+        for (int k = 0; k < 3 && !e; k++)
+            e = floor_one(fd, p, req[k], (size_t)len[k], want[k]);
+    }
+    *cpu = cpu_s() - c0;
+    *secs = now_s() - t0;
+    es_http_parser_free(p);
+    close(fd);
+    if (e)
+        fprintf(stderr, "bench: floor client failed: %d\n", e);
+    return e;
+}
+
+/* The CPU of one curl process that sends a single /_ping: its start-up,
+ * subtracted from the long run's CPU to get curl's cost per request. */
+static double curl_startup_cpu(const char *path)
+{
+    double best = 1e9;
+    for (int i = 0; i < 3; i++) {
+        char cmdline[512];
+        snprintf(cmdline, sizeof(cmdline),
+                 "curl -s -o /dev/null --unix-socket '%s' http://docker/_ping", path);
+        double k0 = cpu_of(RUSAGE_CHILDREN);
+        if (system(cmdline) != 0)
+            return 0;
+        double c = cpu_of(RUSAGE_CHILDREN) - k0;
+        if (c < best)
+            best = c;
+    }
+    return best;
+}
+
 int main(int argc, char **argv)
 {
     const char *host = argc > 1 ? argv[1] : getenv("ES_TEST_DOCKER_HOST");
@@ -263,6 +376,17 @@ int main(int argc, char **argv)
     }
     cleanup();
 
+    /* warm-up, not measured: dockerd's first creates after a start are
+     * slower, which would weigh on the first half only */
+    double warm_s = 0, warm_cpu = 0;
+    int measured = cycles;
+    cycles = cycles < 10 ? cycles : 10;
+    if (client_half(cycles, &warm_s, &warm_cpu) < 0)
+        return 1;
+    cur = 0;
+    cycles = measured;
+    memset(client_op, 0, sizeof(client_op));
+
     /* client, curl, client: the client's two halves straddle the curl run so
      * that a drift of dockerd's speed during the run favours neither side */
     double client_s = 0, client_cpu = 0;
@@ -275,8 +399,13 @@ int main(int argc, char **argv)
     cleanup();
     if (e < 0)
         return 1;
+    double floor_s = 0, floor_cpu = 0;
+    if (run_floor(host + 7, &floor_s, &floor_cpu) < 0)
+        return 1;
+    cleanup();
     if (client_half(cycles, &client_s, &client_cpu) < 0)
         return 1;
+    double curl_start = curl_startup_cpu(host + 7);
     fprintf(stderr, "bench: client halves %.3f s + %.3f s around curl %.3f s\n", first_half,
             client_s - first_half, curl_s);
 
@@ -308,9 +437,13 @@ int main(int argc, char **argv)
            client_cpu * 1e6 / nreq);
     printf("  dk_client hot path: %d sequential /_ping: %.1f us/request wall, %.1f us CPU\n",
            npings, ping_s * 1e6 / npings, ping_cpu * 1e6 / npings);
-    printf("  curl CPU (the whole process, for reference) = %.1f us/request\n",
-           curl_cpu * 1e6 / nreq);
-    printf("  connections opened: %llu, reused: %llu\n", (unsigned long long)st.connects,
-           (unsigned long long)st.reused);
+    printf("  floor (blocking write+read, no loop) CPU = %.1f us/request (%.3f s wall)\n",
+           floor_cpu * 1e6 / nreq, floor_s);
+    printf("  curl CPU = %.1f us/request (whole process %.1f us/request, minus a one-ping "
+           "curl's %.1f ms start-up)\n",
+           (curl_cpu - curl_start) * 1e6 / nreq, curl_cpu * 1e6 / nreq, curl_start * 1e3);
+    printf("  connections opened: %llu, reused: %llu, requests retried: %llu\n",
+           (unsigned long long)st.connects, (unsigned long long)st.reused,
+           (unsigned long long)st.retries);
     return 0;
 }

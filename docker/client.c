@@ -268,7 +268,9 @@ static void pump(dk_client *c)
             pop(c)->done(r, -ETIMEDOUT);
             continue;
         }
-        dk__conn *k = idle_conn(c);
+        /* a retry goes to a new connection: the idle ones may be as stale
+         * as the one it failed on (dockerd restarted) */
+        dk__conn *k = r->fresh_only ? NULL : idle_conn(c);
         if (!k) {
             if (c->nconns >= c->max_conns)
                 break;
@@ -315,7 +317,24 @@ static void pool_closed(dk__conn *k, void *owner)
     pump(c);
 }
 
-static const dk__conn_owner pool_ops = {pool_idle, pool_closed};
+/* The request failed on a stale kept-alive connection (conn.c, "Retries"):
+ * first in line again, with its deadline unchanged. */
+static void pool_retry(dk__conn *k, dk__req *r, void *owner)
+{
+    (void)k;
+    dk_client *c = owner;
+    c->stats.retries++;
+    if (c->freeing) {
+        hold(c);
+        r->done(r, -ECANCELED);
+        release(c);
+        return;
+    }
+    enqueue_front(c, r);
+    pump(c);
+}
+
+static const dk__conn_owner pool_ops = {pool_idle, pool_closed, pool_retry};
 
 void dk__client_submit(dk_client *c, dk__req *r)
 {

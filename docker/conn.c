@@ -2,7 +2,48 @@
  *
  * States: CONNECTING -> (BUSY <-> IDLE) -> CLOSING; conn_state() is the only
  * writer of k->state. The connection's memory holds two uv handles (pipe and
- * timer) and is freed when both close callbacks have run. */
+ * timer) and is freed when both close callbacks have run.
+ *
+ * Retries. A kept-alive connection can be closed by dockerd while it sits
+ * idle in the pool (dockerd restarting, or closing a connection idle for
+ * 300 s, as 20.10 does); when a request is handed to it before the loop has
+ * read the EOF, the request fails although dockerd may never have seen it. Such a
+ * request is given back to the owner once (dk__conn_owner.retry), to be sent
+ * on a fresh connection, when all of these hold:
+ *  - the connection had carried an exchange before (a fresh connection that
+ *    fails says something about dockerd, not about staleness: as Go's
+ *    net/http and curl, no retry);
+ *  - not a byte of the answer arrived (then dockerd did answer: the failure
+ *    is reported);
+ *  - the request was not retried already, and it did not time out;
+ *  - and the failure proves that dockerd never acted on the request, or the
+ *    request may be repeated:
+ *    * FAIL_WRITE_REFUSED: the first write of the request failed (EPIPE,
+ *      ECONNRESET, ENOTCONN) and the socket accepted none of its bytes. On
+ *      a unix socket EPIPE means the peer socket was already closed: no
+ *      process can ever read what we tried to write. Any method.
+ *    * FAIL_RESET_UNREAD: the read failed with ECONNRESET. Linux reports
+ *      ECONNRESET (instead of EOF) on a unix stream socket exactly when the
+ *      peer closed it with bytes still unread in its receive queue
+ *      (unix_release_sock); since we send one request at a time and the
+ *      previous answer was complete, those bytes are this request's, so
+ *      dockerd never had all of it: for the bodies we send (one JSON
+ *      document, decoded whole before anything is done) and for bodiless
+ *      requests, it cannot have acted on it. Any method.
+ *    * FAIL_EOF: EOF before any answer byte, the request possibly read by
+ *      dockerd. That is what a Go server closing an idle connection looks
+ *      like, but also what a dockerd killed while handling the request
+ *      looks like: only GET and HEAD are sent again. POST (create, start,
+ *      stop, kill, pull) and DELETE (remove: a second one would answer 404
+ *      for a container the first removed) are not, and report the error;
+ *      Go's net/http draws the same line (isReplayable).
+ *    * FAIL_WRITE_PARTIAL: a write failed after some bytes were accepted:
+ *      GET and HEAD only.
+ * Timeouts, parse errors and limits are never retried. To be sent again the
+ * request keeps its own copy of the body and extra headers while a retry is
+ * possible (sent on a reused connection, no answer byte yet); the copies
+ * are wiped when the first answer byte arrives, at once after serializing
+ * on a fresh connection, and in any case when the request is freed. */
 #include "docker/internal.h"
 
 #include "common/alloc.h"
@@ -16,22 +57,41 @@ static void conn_state(dk__conn *k, dk__conn_state s)
     k->state = s;
 }
 
-dk__req *dk__req_new(const char *method, const char *path, bool versioned)
+static dk__req *req_with_path(const char *method, char *path, bool versioned)
 {
-    dk__req *r = es_calloc(1, sizeof(*r));
-    if (!r)
-        return NULL;
+    dk__req *r = path ? es_calloc(1, sizeof(*r)) : NULL;
     size_t ml = strlen(method);
-    if (ml >= sizeof(r->method) || !(r->path = es_strdup(path))) {
+    if (!r || ml >= sizeof(r->method)) {
+        es_free(path);
         es_free(r);
         return NULL;
     }
+    r->path = path;
     memcpy(r->method, method, ml + 1);
     r->versioned = versioned;
     es_buf_init(&r->body, DK__MAX_REQUEST);
     es_buf_init(&r->extra, 64 * 1024);
     es_buf_init(&r->resp, 0); /* max set by the connection's limits */
     return r;
+}
+
+dk__req *dk__req_new(const char *method, const char *path, bool versioned)
+{
+    return req_with_path(method, es_strdup(path), versioned);
+}
+
+dk__req *dk__req_take(const char *method, es_buf *path, bool versioned)
+{
+    char *p = es_buf_steal(path);
+    es_buf_free(path);
+    return req_with_path(method, p, versioned);
+}
+
+/* The request's own copy of what may hold secrets: no longer needed. */
+static void drop_copy(dk__req *r)
+{
+    es_buf_free_secret(&r->body);
+    es_buf_free_secret(&r->extra);
 }
 
 void dk__req_free(dk__req *r)
@@ -76,6 +136,53 @@ void dk__conn_close(dk__conn *k, int err)
     uv_close((uv_handle_t *)&k->pipe, on_close);
     uv_close((uv_handle_t *)&k->timer, on_close);
     finish(k, err ? err : -ECANCELED);
+}
+
+typedef enum fail_kind {
+    FAIL_OTHER,
+    FAIL_WRITE_REFUSED, /* the first write failed, nothing accepted */
+    FAIL_WRITE_PARTIAL, /* a write failed after bytes were accepted */
+    FAIL_RESET_UNREAD,  /* ECONNRESET on read: the peer left our bytes unread */
+    FAIL_EOF,           /* EOF, nothing of the answer received */
+} fail_kind;
+
+static bool idempotent(const dk__req *r)
+{
+    return strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
+}
+
+/* The rules of "Retries" at the top of this file. */
+static bool retryable(const dk__conn *k, const dk__req *r, fail_kind kind)
+{
+    if (!k->ops->retry || !k->req_reused || k->answered || r->retried)
+        return false;
+    switch (kind) {
+    case FAIL_WRITE_REFUSED:
+    case FAIL_RESET_UNREAD:
+        return true;
+    case FAIL_WRITE_PARTIAL:
+    case FAIL_EOF:
+        return idempotent(r);
+    case FAIL_OTHER:
+        break;
+    }
+    return false;
+}
+
+/* The connection failed under its request: closes it, and either hands the
+ * request back to the owner for one more attempt or fails it with err. */
+static void fail(dk__conn *k, int err, fail_kind kind)
+{
+    dk__req *r = k->req;
+    if (r && k->state != DK__CONN_CLOSING && retryable(k, r, kind)) {
+        k->req = NULL;
+        r->retried = true;
+        r->fresh_only = true;
+        dk__conn_close(k, err);
+        k->ops->retry(k, r, k->owner);
+        return;
+    }
+    dk__conn_close(k, err);
 }
 
 /* A complete answer arrived; keep the connection when the exchange allows. */
@@ -125,9 +232,19 @@ static void on_headers(dk__conn *k)
 {
     dk__req *r = k->req;
     r->status = es_http_parser_status(k->parser);
-    const char *v = es_http_parser_header(k->parser, "Api-Version");
-    if (v && strlen(v) < sizeof(r->api_version))
-        memcpy(r->api_version, v, strlen(v) + 1);
+    if (r->negotiation) {
+        const char *v = es_http_parser_header(k->parser, "Api-Version");
+        if (v && strlen(v) < sizeof(r->api_version))
+            memcpy(r->api_version, v, strlen(v) + 1);
+    }
+    /* a body of known length is collected in one allocation, not grown by
+     * doubling (every step of which copies and wipes what came before) */
+    int64_t cl = es_http_parser_content_length(k->parser);
+    if (cl > 0 && (uint64_t)cl <= r->resp.max &&
+        !(r->stream && r->status >= 200 && r->status < 300)) {
+        int e = 0;
+        es_buf_reserve(&r->resp, (size_t)cl, &e); /* on failure the appends report it */
+    }
     if (r->no_timeout_after_head && r->status >= 200 && r->status < 300)
         uv_timer_stop(&k->timer);
     if (r->on_head && r->status >= 200)
@@ -151,12 +268,22 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             complete(k);
             return;
         }
-        dk__conn_close(k, rc == 0 ? -ECONNRESET : rc);
+        fail_kind kind = FAIL_OTHER;
+        if (!k->answered && nread == UV_EOF)
+            kind = FAIL_EOF;
+        else if (!k->answered && nread == UV_ECONNRESET)
+            kind = FAIL_RESET_UNREAD;
+        fail(k, rc == 0 ? -ECONNRESET : rc, kind);
         return;
     }
     if (!k->req) {
         dk__conn_close(k, 0); /* unsolicited bytes: out of sync */
         return;
+    }
+    if (!k->answered) {
+        /* dockerd answers: the request can no longer be sent again */
+        k->answered = true;
+        drop_copy(k->req);
     }
     size_t off = 0, len = (size_t)nread;
     for (;;) {
@@ -198,7 +325,12 @@ static void on_write(uv_write_t *w, int status)
     /* the request is out (or failed): nothing of it stays in memory */
     es_buf_reset_secret(&k->wbuf);
     if (status < 0 && k->state != DK__CONN_CLOSING)
-        dk__conn_close(k, status);
+        fail(k, status, FAIL_WRITE_PARTIAL);
+}
+
+static bool stale_write_error(int e)
+{
+    return e == UV_EPIPE || e == UV_ECONNRESET || e == UV_ENOTCONN;
 }
 
 /* Writes the request: synchronously when the socket takes it all (the usual
@@ -213,8 +345,9 @@ static void start_write(dk__conn *k)
         return;
     }
     if (n < 0 && n != UV_EAGAIN) {
+        /* a failed write(2) took none of the bytes */
         es_buf_reset_secret(&k->wbuf);
-        dk__conn_close(k, n);
+        fail(k, n, stale_write_error(n) ? FAIL_WRITE_REFUSED : FAIL_OTHER);
         return;
     }
     size_t done = n > 0 ? (size_t)n : 0;
@@ -223,7 +356,7 @@ static void start_write(dk__conn *k)
     int e = uv_write(&k->write_req, (uv_stream_t *)&k->pipe, &b, 1, on_write);
     if (e < 0) {
         es_buf_reset_secret(&k->wbuf);
-        dk__conn_close(k, e);
+        fail(k, e, done ? FAIL_WRITE_PARTIAL : FAIL_OTHER);
         return;
     }
     k->writing = true;
@@ -301,21 +434,24 @@ static int serialize(dk__conn *k, dk__req *r, const char *ver)
     } else {
         e = es_buf_append_str(w, "\r\n");
     }
-    /* the bytes now live in wbuf only */
-    es_buf_free_secret(&r->body);
-    es_buf_free_secret(&r->extra);
+    /* on a fresh connection the bytes now live in wbuf only; on a reused
+     * one the request keeps its copy while it may be sent again */
+    if (!k->reused)
+        drop_copy(r);
     return e;
 }
 
 void dk__conn_send(dk__conn *k, dk__req *r, const char *ver, uint64_t now)
 {
     k->req = r;
+    k->answered = false;
+    k->req_reused = k->reused;
     r->status = 0;
     r->api_version[0] = '\0';
     r->resp.max = k->max_body;
     es_http_parser_reset(k->parser);
     es_http_parser_set_head_response(k->parser, strcmp(r->method, "HEAD") == 0);
-    es_buf_reset_secret(&k->wbuf);
+    es_buf_reset(&k->wbuf); /* empty already: wiped after the last write */
     int e = serialize(k, r, ver);
     if (e < 0) {
         es_buf_reset_secret(&k->wbuf);

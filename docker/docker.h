@@ -96,9 +96,11 @@ int dk_client_create(uv_loop_t *loop, const dk_options *opt, dk_client **out);
 void dk_client_free(dk_client *c);
 /* "1.41" once negotiated, else NULL. */
 const char *dk_client_api_version(const dk_client *c);
-/* CPU-cheap counters (benchmarks/metrics). */
+/* CPU-cheap counters (benchmarks/metrics). retries: requests sent a second
+ * time on a fresh connection because the kept-alive one they were sent on
+ * turned out to be closed by dockerd (see conn.c, "Retries"). */
 typedef struct dk_stats {
-    uint64_t requests, connects, reused, failures;
+    uint64_t requests, connects, reused, failures, retries;
 } dk_stats;
 void dk_client_stats(const dk_client *c, dk_stats *out);
 

@@ -326,7 +326,8 @@ static void watch_closed(dk__conn *k, void *owner)
             retry(w, -ECONNRESET);
 }
 
-static const dk__conn_owner watch_ops = {watch_idle, watch_closed};
+static const dk__conn_owner watch_ops = {watch_idle, watch_closed,
+                                         NULL}; /* no retries: the watcher reconnects itself */
 
 static void connect_now(dk_events *w)
 {
@@ -343,6 +344,7 @@ static void connect_now(dk_events *w)
     w->conn = k;
     w->open_conns++;
     r->op = w;
+    r->negotiation = true;
     r->done = ping_done;
     r->resp.max = w->lim.max_body;
     r->deadline = uv_now(w->loop) + w->opt.connect_timeout_ms;

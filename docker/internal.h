@@ -23,11 +23,13 @@ typedef int (*dk__stream_fn)(dk__req *r, const char *d, size_t n);
 
 struct dk__req {
     char method[8];
-    char *path;     /* after the version prefix, e.g. "/containers/x/json" */
-    bool versioned; /* prefix with /v1.xx */
-    bool secret;    /* body or extra headers hold secrets */
-    bool negotiation;
+    char *path;                 /* after the version prefix, e.g. "/containers/x/json" */
+    bool versioned;             /* prefix with /v1.xx */
+    bool secret;                /* body or extra headers hold secrets */
+    bool negotiation;           /* a /_ping whose Api-Version header is wanted */
     bool no_timeout_after_head; /* streams */
+    bool fresh_only;            /* a retry: send it on a new connection */
+    bool retried;               /* sent a second time already */
     es_buf body;                /* JSON body, may be empty */
     es_buf extra;               /* extra header lines "Name: value\r\n" */
     uint64_t timeout_ms;
@@ -45,6 +47,10 @@ struct dk__req {
 typedef struct dk__conn_owner {
     void (*on_idle)(dk__conn *k, void *owner);
     void (*on_closed)(dk__conn *k, void *owner);
+    /* Optional: r failed on a stale kept-alive connection in a way that
+     * proves it may be sent again (conn.c, "Retries"); the owner takes it
+     * back (r->done has not run) and sends it on a fresh connection. */
+    void (*retry)(dk__conn *k, dk__req *r, void *owner);
 } dk__conn_owner;
 
 typedef enum dk__conn_state {
@@ -61,7 +67,10 @@ struct dk__conn {
     uv_write_t write_req;
     int open_handles; /* freed when both handles have closed */
     dk__conn_state state;
-    bool connected, writing, reused;
+    bool connected, writing;
+    bool reused;     /* carried an exchange before the current request */
+    bool answered;   /* a byte of the current request's answer arrived */
+    bool req_reused; /* the current request was sent on a reused connection */
     es_http_parser *parser;
     dk__req *req;
     es_buf wbuf; /* the bytes being written; wiped after the write */
@@ -83,6 +92,9 @@ void dk__conn_send(dk__conn *k, dk__req *r, const char *ver, uint64_t now);
 void dk__conn_close(dk__conn *k, int err);
 
 dk__req *dk__req_new(const char *method, const char *path, bool versioned);
+/* The same, taking the path out of *path (which is left empty) instead of
+ * copying it; NULL on allocation failure (*path is freed then). */
+dk__req *dk__req_take(const char *method, es_buf *path, bool versioned);
 void dk__req_free(dk__req *r);
 
 /* Queues r on the client (takes ownership; r->done runs exactly once,

@@ -248,10 +248,9 @@ static op *op_new(dk_client *c, op_kind kind, void *ud)
     return o;
 }
 
-/* Builds the request for o, or frees o and returns an error. */
-static dk__req *req_for(op *o, const char *method, const char *path, bool versioned)
+/* Ties r (just built, or NULL) to o; on NULL frees o. */
+static dk__req *req_attach(op *o, dk__req *r)
 {
-    dk__req *r = dk__req_new(method, path, versioned);
     if (!r) {
         op_free(o);
         return NULL;
@@ -259,6 +258,12 @@ static dk__req *req_for(op *o, const char *method, const char *path, bool versio
     r->op = o;
     r->done = on_done;
     return r;
+}
+
+/* Builds the request for o, or frees o and returns NULL. */
+static dk__req *req_for(op *o, const char *method, const char *path, bool versioned)
+{
+    return req_attach(o, dk__req_new(method, path, versioned));
 }
 
 static int simple(dk_client *c, op_kind kind, const char *method, const char *path, bool versioned,
@@ -295,10 +300,18 @@ static int id_op(dk_client *c, op_kind kind, const char *method, const char *id,
     es_buf p;
     es_buf_init(&p, 8192);
     int e = id_path(&p, "/containers/", id, suffix);
-    if (!e)
-        e = simple(c, kind, method, es_buf_cstr(&p), true, timeout_ms, cb, ud);
-    es_buf_free(&p);
-    return e;
+    op *o = e ? NULL : op_new(c, kind, ud);
+    if (!o) {
+        es_buf_free(&p);
+        return e ? e : -ENOMEM;
+    }
+    o->cb.done = cb;
+    dk__req *r = req_attach(o, dk__req_take(method, &p, true)); /* the path moves */
+    if (!r)
+        return -ENOMEM;
+    r->timeout_ms = timeout_ms;
+    dk__client_submit(c, r);
+    return 0;
 }
 
 int dk_ping(dk_client *c, dk_done_cb cb, void *ud)
@@ -404,8 +417,7 @@ static int create_request(dk_client *c, const char *name, dk_create_cb cb, void 
         return -ENOMEM;
     }
     o->cb.create = cb;
-    dk__req *r = req_for(o, "POST", es_buf_cstr(&path), true);
-    es_buf_free(&path);
+    dk__req *r = req_attach(o, dk__req_take("POST", &path, true));
     if (!r)
         return -ENOMEM;
     r->secret = true;
@@ -433,7 +445,9 @@ int dk_container_create(dk_client *c, const dk_create_spec *spec, dk_create_cb c
     int e = create_request(c, spec->name, cb, ud, &o, &r);
     if (e < 0)
         return e;
-    return create_submit(c, o, r, create_body(spec, &r->body, false));
+    int e0 = 0;
+    es_buf_reserve(&r->body, 1024, &e0); /* one allocation for a usual body */
+    return create_submit(c, o, r, e0 ? e0 : create_body(spec, &r->body, false));
 }
 
 int dk_container_create_json(dk_client *c, const char *name, const char *body, size_t len,

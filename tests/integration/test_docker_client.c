@@ -596,6 +596,28 @@ Test(docker_client, watcher_reconnects_after_dockerd_restart)
     cur_ev = NULL;
 }
 
+Test(docker_client, create_on_a_pooled_connection_stale_after_restart_is_sent_again)
+{
+    const char *name = uniq(7, "stale");
+    force_remove(name); /* also leaves a kept-alive connection idle in the pool */
+    dk_stats before;
+    dk_client_stats(cli, &before);
+    /* the loop does not run meanwhile: the client has not seen the EOF */
+    run_ctl("stop");
+    run_ctl("start");
+    const char *cmd[] = {"/bin/true"};
+    waiter c = do_create(name, cmd, 1, NULL, false);
+    cr_assert_eq(c.err, 0, "%s %s", dk_strerror(c.err), c.msg);
+    dk_stats after;
+    dk_client_stats(cli, &after);
+    cr_assert_eq(after.retries, before.retries + 1,
+                 "refused on the stale connection, created on a fresh one");
+    waiter i = do_inspect(name);
+    cr_assert_eq(i.err, 0);
+    cr_assert(strstr(i.env, "SECRET_ONE=s3cr3t-value-1"), "the body went out whole: %s", i.env);
+    force_remove(name);
+}
+
 Test(docker_client, missing_socket_is_a_clear_error_and_retried)
 {
     dk_client *bad = NULL;

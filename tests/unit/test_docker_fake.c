@@ -29,6 +29,8 @@ static char last_request[8192];
 static char events_targets[4][1024];
 static int nevents_conns;
 static int nconns;
+static int nrequests; /* complete requests the fake read */
+static int drop_next; /* > 0: close the connection on the next request, unanswered */
 
 typedef struct fconn {
     uv_pipe_t pipe;
@@ -152,6 +154,22 @@ static void answer(fconn *f)
         for (int i = 0; i < 5000; i++)
             es_buf_append_char(&b, 'b');
         send_str(f, b.data, b.len, true);
+    } else if (strstr(t, "/containers/hugecl/")) {
+        /* a Content-Length past the client's body maximum (4096) */
+        es_http_write_status_line(&b, 200, NULL);
+        es_buf_printf(&b, "Content-Length: 5000\r\n\r\n\"");
+        for (int i = 0; i < 4999; i++)
+            es_buf_append_char(&b, 'c');
+        send_str(f, b.data, b.len, false);
+    } else if (strstr(t, "/containers/exactcl/")) {
+        /* a Content-Length answer of exactly the maximum */
+        es_http_write_status_line(&b, 200, NULL);
+        es_buf_printf(&b, "Content-Length: 4096\r\n\r\n{\"Id\":\"e1\",\"State\":{},\"Pad\":\"");
+        size_t body_so_far = strlen("{\"Id\":\"e1\",\"State\":{},\"Pad\":\"");
+        for (size_t i = body_so_far; i < 4096 - 2; i++)
+            es_buf_append_char(&b, 'p');
+        es_buf_append_str(&b, "\"}");
+        send_str(f, b.data, b.len, false);
     } else if (strstr(t, "/containers/closedelim/json")) {
         es_buf_append_str(&b, "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n"
                               "{\"Id\":\"cd1\",\"Name\":\"/cd\",\"State\":{\"Status\":\"exited\","
@@ -216,6 +234,12 @@ static void fc_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         if (rc == ES_HTTP_DONE) {
             snprintf(last_request, sizeof(last_request), "%s", es_buf_cstr(&f->req));
             es_buf_reset(&f->req);
+            nrequests++;
+            if (drop_next > 0) {
+                drop_next--;
+                fc_close(f); /* read, never answered */
+                break;
+            }
             answer(f);
             es_http_parser_reset(f->p);
             continue;
@@ -257,7 +281,7 @@ static void setup(void)
     dk_options o = {.host = host, .timeout_ms = 300, .max_body = 4096};
     cr_assert_eq(dk_client_create(&loop, &o, &cli), 0);
     ping_api = "1.41";
-    nconns = nevents_conns = 0;
+    nconns = nevents_conns = nrequests = drop_next = 0;
     events_script = NULL;
 }
 
@@ -416,6 +440,11 @@ Test(docker_fake, limits_and_timeout_are_named_errors)
     cr_assert_eq(r.err, ES_HTTP_E_HEADER_TOO_LARGE, "%s", dk_strerror(r.err));
     r = inspect("hugebody");
     cr_assert_eq(r.err, ES_HTTP_E_BODY_TOO_LARGE, "%s", dk_strerror(r.err));
+    r = inspect("hugecl");
+    cr_assert_eq(r.err, ES_HTTP_E_BODY_TOO_LARGE, "%s", dk_strerror(r.err));
+    r = inspect("exactcl"); /* collected in one allocation of the announced size */
+    cr_assert_eq(r.err, 0, "%s", dk_strerror(r.err));
+    cr_assert(strstr(r.extra, "e1 "), "%s", r.extra);
     /* the client still works afterwards */
     r = inspect("closedelim");
     cr_assert_eq(r.err, 0, "%s", dk_strerror(r.err));
@@ -440,6 +469,139 @@ Test(docker_fake, close_delimited_answer_and_pool_bound)
     dk_stats st;
     dk_client_stats(cli, &st);
     cr_assert_geq(st.reused, 6);
+}
+
+/* ---- retries on a stale kept-alive connection ---- */
+
+/* Closes the fake's side of every connection now (uv_close closes the fd at
+ * once), as dockerd does when it restarts: the client has not seen it yet. */
+static void fake_close_all(void)
+{
+    for (size_t i = 0; i < 512; i++)
+        if (fconns[i])
+            fc_close(fconns[i]);
+}
+
+/* One exchange, so that the pool holds an idle kept-alive connection. */
+static void warm_up(void)
+{
+    res r = inspect("gone");
+    cr_assert_eq(r.err, DK_E_NOT_FOUND);
+    uv_run(&loop, UV_RUN_NOWAIT);
+}
+
+static uint64_t retries(void)
+{
+    dk_stats st;
+    dk_client_stats(cli, &st);
+    return st.retries;
+}
+
+Test(docker_fake, stale_connection_write_refused_post_is_sent_again)
+{
+    warm_up();
+    int conns = nconns, reqs = nrequests;
+    fake_close_all();
+    /* the create goes to the idle connection, whose peer is gone: the
+     * write fails (EPIPE) with nothing accepted, so dockerd cannot have
+     * seen it: sent again, body and all, on a fresh connection */
+    dk_kv env[] = {{"DB_PASSWORD", "hunter2"}};
+    dk_create_spec s = {.name = "n", .image = "img", .env = env, .nenv = 1};
+    res r = {0};
+    cr_assert_eq(dk_container_create(cli, &s, create_cb, &r), 0);
+    run_until(&r.done);
+    cr_assert_eq(r.err, 0, "%s", dk_strerror(r.err));
+    cr_assert_str_eq(r.id, "abc123");
+    cr_assert(strstr(last_request, "\"Env\":[\"DB_PASSWORD=hunter2\"]"), "%s", last_request);
+    cr_assert_eq(nconns, conns + 1, "a fresh connection");
+    cr_assert_eq(nrequests, reqs + 1, "the fake saw the create once");
+    cr_assert_eq(retries(), 1);
+}
+
+Test(docker_fake, stale_connection_reset_with_request_unread_post_is_sent_again)
+{
+    warm_up();
+    int conns = nconns, reqs = nrequests;
+    for (size_t i = 0; i < 512; i++)
+        if (fconns[i])
+            uv_read_stop((uv_stream_t *)&fconns[i]->pipe);
+    res r = {0};
+    cr_assert_eq(dk_container_start(cli, "gone", done_cb, &r), 0); /* written at once */
+    /* closed with the start unread: the client reads ECONNRESET, which on a
+     * unix socket means the peer never read it */
+    fake_close_all();
+    run_until(&r.done);
+    cr_assert_eq(r.err, DK_E_NOT_FOUND, "%s", dk_strerror(r.err));
+    cr_assert_str_eq(r.msg, "No such container: gone");
+    cr_assert(strstr(last_request, "POST /v1.41/containers/gone/start HTTP/1.1\r\n"));
+    cr_assert_eq(nconns, conns + 1);
+    cr_assert_eq(nrequests, reqs + 1, "the fake read the start once");
+    cr_assert_eq(retries(), 1);
+}
+
+Test(docker_fake, stale_connection_eof_after_the_request_was_read_post_is_not_sent_again)
+{
+    warm_up();
+    int conns = nconns, reqs = nrequests;
+    drop_next = 1;
+    res r = {0};
+    cr_assert_eq(dk_container_start(cli, "gone", done_cb, &r), 0);
+    run_until(&r.done);
+    /* dockerd read it and said nothing: it may have started the container,
+     * so the error is reported rather than the start repeated */
+    cr_assert_eq(r.err, -ECONNRESET, "%s", dk_strerror(r.err));
+    cr_assert_eq(nrequests, reqs + 1, "sent once");
+    cr_assert_eq(nconns, conns);
+    cr_assert_eq(retries(), 0);
+    /* the same for a remove (DELETE) */
+    warm_up();
+    reqs = nrequests;
+    drop_next = 1;
+    memset(&r, 0, sizeof(r));
+    cr_assert_eq(dk_container_remove(cli, "gone", true, done_cb, &r), 0);
+    run_until(&r.done);
+    cr_assert_eq(r.err, -ECONNRESET, "%s", dk_strerror(r.err));
+    cr_assert_eq(nrequests, reqs + 1, "sent once");
+    cr_assert_eq(retries(), 0);
+}
+
+Test(docker_fake, stale_connection_eof_get_is_sent_again_once)
+{
+    warm_up();
+    int conns = nconns, reqs = nrequests;
+    drop_next = 1;
+    res r = inspect("gone");
+    cr_assert_eq(r.err, DK_E_NOT_FOUND, "%s", dk_strerror(r.err));
+    cr_assert_eq(nrequests, reqs + 2);
+    cr_assert_eq(nconns, conns + 1);
+    cr_assert_eq(retries(), 1);
+    /* only once: dropped again on the fresh connection, it fails */
+    warm_up();
+    reqs = nrequests;
+    drop_next = 2;
+    r = inspect("gone");
+    cr_assert_eq(r.err, -ECONNRESET, "%s", dk_strerror(r.err));
+    cr_assert_eq(nrequests, reqs + 2);
+    cr_assert_eq(retries(), 2);
+}
+
+Test(docker_fake, failure_on_a_fresh_connection_is_not_retried)
+{
+    drop_next = 1;
+    res r = {0};
+    cr_assert_eq(dk_ping(cli, done_cb, &r), 0);
+    run_until(&r.done);
+    cr_assert_eq(r.err, -ECONNRESET, "%s", dk_strerror(r.err));
+    cr_assert_eq(nrequests, 1);
+    cr_assert_eq(nconns, 1);
+    cr_assert_eq(retries(), 0);
+    /* a timeout is not retried either */
+    warm_up();
+    int reqs = nrequests;
+    r = inspect("slow");
+    cr_assert_eq(r.err, -ETIMEDOUT);
+    cr_assert_eq(nrequests, reqs + 1);
+    cr_assert_eq(retries(), 0);
 }
 
 /* ---- events ---- */
