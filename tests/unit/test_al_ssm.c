@@ -110,6 +110,15 @@ Test(al_ssm, value_and_type_validation)
     put("/sl", "StringList", "a,b,c", false);
     cr_assert_str_eq(jstr(get("/sl", false), "Value"), "a,b,c");
     cr_assert_str_eq(jstr(get("/sl", false), "Type"), "StringList");
+    /* S10: the optional description is kept with the parameter */
+    ok(PUT, "{\"Name\":\"/test/described\",\"Type\":\"String\",\"Value\":\"x\","
+            "\"Description\":\"seed walkthrough\"}");
+    const es_json *m = es_json_at(
+        es_json_get(ok(DESC, "{\"ParameterFilters\":[{\"Key\":\"Name\",\"Values\":[\"/test/"
+                             "described\"]}]}"),
+                    "Parameters"),
+        0);
+    cr_assert_str_eq(jstr(m, "Description"), "seed walkthrough");
 }
 
 Test(al_ssm, name_validation)
@@ -285,6 +294,16 @@ Test(al_ssm, secure_string_custom_key_in_every_form)
           "{\"Name\":\"/custom/x\",\"Type\":\"SecureString\",\"Value\":\"v\",\"KeyId\":\"alias/"
           "Nope\"}",
           "InvalidKeyId");
+    /* S10: an alias must carry the alias/ prefix, also inside an ARN */
+    fails(PUT,
+          "{\"Name\":\"/custom/x\",\"Type\":\"SecureString\",\"Value\":\"v\",\"KeyId\":"
+          "\"MyAliasName\"}",
+          "InvalidKeyId");
+    fails(PUT,
+          "{\"Name\":\"/custom/x\",\"Type\":\"SecureString\",\"Value\":\"v\",\"KeyId\":"
+          "\"arn:aws:kms:us-east-2:123456789012:MyAliasName\"}",
+          "InvalidKeyId");
+    fails(GET, "{\"Name\":\"/custom/x\"}", "ParameterNotFound");
     es_free(id);
 }
 

@@ -247,6 +247,16 @@ Test(api_tasks, validation)
     bad("RunTask",
         "{\"taskDefinition\":\"web\",\"launchType\":\"FARGATE\",\"platformVersion\":\"1.2.0\"}",
         "ClientException", "platform version 1.2.0 does not support secrets");
+    /* S3 covers log-driver secrets (secretOptions) too */
+    es_json_free(ok("RegisterTaskDefinition",
+                    "{\"family\":\"logonly\",\"executionRoleArn\":\"arn:aws:iam::123456789012:"
+                    "role/exec\",\"containerDefinitions\":[{\"name\":\"app\",\"image\":\"busybox\","
+                    "\"logConfiguration\":{\"logDriver\":\"fluentd\",\"secretOptions\":[{\"name\":"
+                    "\"fluentd-address\",\"valueFrom\":\"/p\"}]}}]}"));
+    bad("RunTask",
+        "{\"taskDefinition\":\"logonly\",\"launchType\":\"FARGATE\",\"platformVersion\":"
+        "\"1.2.0\"}",
+        "ClientException", "platform version 1.2.0 does not support secrets");
     es_json_free(ok("RunTask", "{\"taskDefinition\":\"plain\",\"launchType\":\"FARGATE\","
                                "\"platformVersion\":\"1.2.0\"}"));
     es_json *j = ok("RunTask", "{\"taskDefinition\":\"web\",\"launchType\":\"FARGATE\","

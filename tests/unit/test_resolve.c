@@ -259,14 +259,26 @@ Test(resolve, each_region_gets_its_own_call_signed_for_it)
                  "{\"name\":\"WEST\",\"valueFrom\":\"arn:aws:ssm:us-west-2:123456789012:parameter/"
                  "app/west\"},"
                  "{\"name\":\"EU\",\"valueFrom\":\"arn:aws:secretsmanager:eu-west-1:123456789012:"
-                 "secret:db-AbCdEf\"}]}]}");
+                 "secret:db-AbCdEf\"}],"
+                 /* S9: log-driver secret options follow the same region rule */
+                 "\"logConfiguration\":{\"logDriver\":\"splunk\",\"secretOptions\":["
+                 "{\"name\":\"splunk-token\",\"valueFrom\":\"arn:aws:ssm:ap-northeast-1:"
+                 "123456789012:parameter/app/log\"},"
+                 "{\"name\":\"splunk-url\",\"valueFrom\":\"/app/url\"}]}}]}");
     outcome o;
     run(td, &o);
     cr_assert_not_null(o.res, "%s", o.reason);
+    cr_assert_str_eq(find(o.res, 0, "BARE")->value, "value-of-/app/bare");
     cr_assert_str_eq(find(o.res, 0, "WEST")->value, "value-of-/app/west");
+    const ag_resolved_secret *tok = find(o.res, 0, "splunk-token");
+    cr_assert_eq(tok->target, AG_SECRET_LOG);
+    cr_assert_str_eq(tok->value, "value-of-/app/log");
+    cr_assert_str_eq(find(o.res, 0, "splunk-url")->value, "value-of-/app/url");
     cr_assert_eq(count_scope("GetParameters us-east-1"), 1,
-                 "bare and same-region ARN share a call");
+                 "bare and same-region ARN share a call (the log option's too)");
+    cr_assert_eq(count_scope("GetParameters ap-northeast-1"), 1);
     cr_assert_eq(count_scope("GetParameters us-west-2"), 1);
+    cr_assert_eq(fake_op_count(&f, "GetParameters"), 3, "one call per region, no other");
     cr_assert_eq(count_scope("GetSecretValue eu-west-1"), 1);
     ag_resolution_free(o.res);
     ag_taskdef_free(td);

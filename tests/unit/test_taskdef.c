@@ -161,8 +161,32 @@ Test(taskdef, family_and_container_names)
              "{\"family\":\"%s\",\"containerDefinitions\":[{\"name\":\"A-b_9\",\"image\":\"i\"}]}",
              fam);
     ag_taskdef_free(parse_ok(body));
+    /* S11: letters of both cases, digits, hyphens and underscores; nothing else */
+    ag_taskdef *td = parse_ok("{\"family\":\"Seed-Task_01\",\"containerDefinitions\":[{"
+                              "\"name\":\"a\",\"image\":\"i\"}]}");
+    cr_assert_str_eq(td->family, "Seed-Task_01");
+    ag_taskdef_free(td);
+    parse_bad("{\"family\":\"seed.task\",\"containerDefinitions\":[]}", "ClientException",
+              "family: up to 255");
+    parse_bad("{\"family\":\"seed/task\",\"containerDefinitions\":[]}", "ClientException",
+              "family: up to 255");
     parse_bad(one("\"x\":1}, {\"name\":\"a.b\",\"image\":\"i\""), "ClientException",
               "containerDefinitions[1].name: up to 255");
+    /* S12: a container name of 255 characters is taken, 256 are not */
+    char cname[300];
+    memset(cname, 'c', 256);
+    cname[256] = '\0';
+    snprintf(body, sizeof body,
+             "{\"family\":\"f\",\"containerDefinitions\":[{\"name\":\"%s\",\"image\":\"i\"}]}",
+             cname);
+    parse_bad(body, "ClientException", "containerDefinitions[0].name: longer than 255");
+    cname[255] = '\0';
+    snprintf(body, sizeof body,
+             "{\"family\":\"f\",\"containerDefinitions\":[{\"name\":\"%s\",\"image\":\"i\"}]}",
+             cname);
+    td = parse_ok(body);
+    cr_assert_eq(strlen(td->containers[0].name), 255);
+    ag_taskdef_free(td);
     parse_bad("{\"family\":\"f\",\"containerDefinitions\":[{\"image\":\"i\"}]}", "ClientException",
               "containerDefinitions[0].name: required");
     parse_bad(one("\"x\":1}, {\"name\":\"app\",\"image\":\"i\""), "ClientException",
@@ -189,6 +213,21 @@ Test(taskdef, image_rules)
              "{\"family\":\"f\",\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"%s\"}]}",
              img);
     ag_taskdef_free(parse_ok(body));
+    /* S12: an image is a name or a private registry's path (host:port/repo:tag or @digest) */
+    const char *const paths[] = {
+        "busybox",
+        "registry.example.com:5000/team/app:1.0",
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/app@sha256:"
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+    };
+    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
+        snprintf(body, sizeof body,
+                 "{\"family\":\"f\",\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"%s\"}]}",
+                 paths[i]);
+        ag_taskdef *td = parse_ok(body);
+        cr_assert_str_eq(td->containers[0].image, paths[i]);
+        ag_taskdef_free(td);
+    }
 }
 
 Test(taskdef, container_count_and_essential)
@@ -405,6 +444,13 @@ Test(taskdef, limits_and_types)
     parse_bad("{\"family\":\"f\",\"requiresCompatibilities\":[\"EC2\",\"EC2\"],"
               "\"containerDefinitions\":[]}",
               "ClientException", "requiresCompatibilities[1]: duplicate");
+    /* S11: the launch type compatibility is EC2, FARGATE or EXTERNAL */
+    ag_taskdef *lt =
+        parse_ok("{\"family\":\"f\",\"requiresCompatibilities\":[\"FARGATE\",\"EC2\","
+                 "\"EXTERNAL\"],\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"i\"}]}");
+    cr_assert_eq(lt->n_requires_compatibilities, 3);
+    cr_assert_str_eq(lt->requires_compatibilities[0], "FARGATE");
+    ag_taskdef_free(lt);
     parse_bad("{\"family\":\"f\",\"requiresCompatibilities\":[\"MARS\"],"
               "\"containerDefinitions\":[]}",
               "ClientException", "requiresCompatibilities[0]");
