@@ -3,18 +3,31 @@
 # embedded default (SSM, Secrets Manager, KMS, IAM and STS served on loopback; no AWS account).
 # Extra arguments go to the daemon (see: build/agent/ecs-secrets-agent --help). Ctrl-C stops it.
 #
-# Docker: the system's engine (/var/run/docker.sock) when it answers; otherwise a private
-# dockerd is started with its own data directory (/var/lib/ecs-secrets-agent-docker), apart
-# from the agent's state, and left running for the next start.
+# Docker: $DOCKER_HOST when it is set (it must answer); else the system's engine
+# (/var/run/docker.sock) when it answers; otherwise a private dockerd is started with its own
+# data directory (/var/lib/ecs-secrets-agent-docker), apart from the agent's state, and left
+# running for the next start.
+# The build goes to build/ (ES_RUN_BUILD_DIR to change it); an already configured build
+# directory keeps its own settings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$(nproc)" >/dev/null
-echo "run: built build/agent/ecs-secrets-agent"
+BUILD=${ES_RUN_BUILD_DIR:-build}
+if [[ ! -f $BUILD/CMakeCache.txt ]]; then
+  cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+fi
+cmake --build "$BUILD" -j"$(nproc)" >/dev/null
+echo "run: built $BUILD/agent/ecs-secrets-agent"
 
-if curl -sf --max-time 2 --unix-socket /var/run/docker.sock http://localhost/_ping >/dev/null 2>&1; then
+if [[ -n ${DOCKER_HOST:-} ]]; then
+  if [[ $DOCKER_HOST != unix://* ]] ||
+    ! curl -sf --max-time 2 --unix-socket "${DOCKER_HOST#unix://}" http://localhost/_ping >/dev/null 2>&1; then
+    echo "run: DOCKER_HOST=$DOCKER_HOST does not answer (a unix:// socket of a running dockerd is needed)" >&2
+    exit 1
+  fi
+  echo "run: using the Docker engine at DOCKER_HOST=$DOCKER_HOST"
+elif curl -sf --max-time 2 --unix-socket /var/run/docker.sock http://localhost/_ping >/dev/null 2>&1; then
   DOCKER_HOST=unix:///var/run/docker.sock
   echo "run: using the system's Docker engine at $DOCKER_HOST"
 else
@@ -24,4 +37,4 @@ else
   DOCKER_HOST=unix://$ES_TEST_DOCKER_ROOT/docker.sock
 fi
 export DOCKER_HOST
-exec build/agent/ecs-secrets-agent "$@"
+exec "$BUILD/agent/ecs-secrets-agent" "$@"
