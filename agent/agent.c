@@ -336,6 +336,32 @@ static void on_reload_drift(ag_daemon *d, void *arg)
         es_notice("drift: periodic checks off (on demand only)");
 }
 
+/* ECS_SECRETS_RECONCILE_INTERVAL (validated at load; 0: off) */
+static uint64_t reconcile_interval_ms(const ag_agent *a)
+{
+    long s = 0;
+    if (cf_parse_duration(cf_get(a->cfg, CF_RECONCILE_INTERVAL), &s) < 0)
+        s = 0;
+    return (uint64_t)s * 1000;
+}
+
+/* SIGHUP: as on_reload_drift, for the engine's periodic reconcile. */
+static void on_reload_reconcile(ag_daemon *d, void *arg)
+{
+    ag_agent *a = arg;
+    if (d->stopping || a->stopping || !a->engine)
+        return;
+    uint64_t ms = reconcile_interval_ms(a);
+    if (ms == ag_engine_reconcile_interval(a->engine))
+        return;
+    ag_engine_set_reconcile_interval(a->engine, ms);
+    if (ms)
+        es_notice("engine: containers now reconciled with Docker every %llu s",
+                  (unsigned long long)(ms / 1000));
+    else
+        es_notice("engine: periodic reconcile off (on events-stream connects only)");
+}
+
 static int start_listener(ag_agent *a)
 {
     const cf_config *cfg = a->cfg;
@@ -517,8 +543,13 @@ int ag_agent_start(ag_daemon *d, const char *running_status)
     long cleanup = 0;
     if (cf_parse_duration(cf_get(cfg, CF_TASK_CLEANUP_WAIT), &cleanup) == 0)
         ec.cleanup_delay_s = cleanup;
+    ec.reconcile_interval_ms = reconcile_interval_ms(a);
     if ((r = ag_engine_create(&ec, &a->engine)) < 0) {
         es_err("task engine: %s", strerror(-r));
+        return r;
+    }
+    if ((r = ag_daemon_on_reload(d, on_reload_reconcile, a)) < 0) {
+        es_err("task engine: no room for a reload hook");
         return r;
     }
     ag_svc_sched_config sc = {.loop = &d->loop,

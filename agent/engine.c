@@ -22,6 +22,16 @@ typedef struct tdref {
     ag_overrides *ov;
 } tdref;
 
+/* Why a reconciling list was taken. */
+typedef enum rec_trigger {
+    REC_CONNECT,   /* the events stream connected for the first time */
+    REC_RECONNECT, /* it came back after a loss: events may be missing */
+    REC_PERIODIC,  /* the interval: dockerd drops events for a slow reader */
+    REC_TRIGGERS
+} rec_trigger;
+
+static const char *const rec_trigger_names[REC_TRIGGERS] = {"connect", "reconnect", "periodic"};
+
 typedef enum launch_phase {
     L_RESOLVE, /* secrets being fetched */
     L_CREATE,  /* containers[step] being created */
@@ -42,6 +52,9 @@ struct etask {
     ag_resolution *res; /* values, between resolution and the last create */
     bool cleaned;       /* stopped containers removed */
     uint64_t launch_started_ms;
+    /* e->lists_issued when a create of this task last answered: a list
+     * issued at or before that may predate the container */
+    uint64_t created_at_list;
 };
 
 /* One Docker call about one container of one task. */
@@ -57,9 +70,15 @@ struct ag_engine {
     etask *tasks; /* newest first */
     size_t ntasks;
     dk_events *events;
-    uv_timer_t sweep;
-    bool started, closing, sweep_closed;
-    unsigned inflight; /* every callback the engine still waits for */
+    uv_timer_t sweep, rec;
+    bool started, closing, sweep_closed, rec_closed;
+    /* reconciling lists: one at a time; another asked for while one is in
+     * flight runs after it */
+    uint64_t lists_issued;
+    bool listing, list_again;
+    rec_trigger list_trigger, again_trigger;
+    uint64_t reconcile_ms; /* 0: no periodic reconcile */
+    unsigned inflight;     /* every callback the engine still waits for */
     void (*done)(void *arg);
     void *done_arg;
     struct {
@@ -68,6 +87,8 @@ struct ag_engine {
     } observers[MAX_OBSERVERS];
     size_t nobservers;
     ag_series *m_launched, *m_failed, *m_launch_seconds, *m_resolve_seconds, *m_events;
+    ag_series *m_rec_runs[REC_TRIGGERS], *m_rec_failed, *m_rec_exited, *m_rec_vanished,
+        *m_rec_skipped;
 };
 
 static void advance(etask *et);
@@ -311,6 +332,7 @@ static void on_created(void *ud, const dk_result *r, const char *id)
         return;
     }
     container_set(et, i, id, "PENDING", NULL, NULL);
+    et->created_at_list = et->e->lists_issued;
     persist(et);
     et->step++;
     advance(et);
@@ -804,24 +826,36 @@ static bool parse_exit(const char *status, int *code)
     return true;
 }
 
+static void reconcile(ag_engine *e, rec_trigger why);
+
+/* Applies one list of the labelled containers to the tasks. A container
+ * whose create answered after the list was asked for may be missing from it
+ * (dockerd answered the list first): its task is left for the next list. */
 static void on_listed(void *ud, const dk_result *r, const dk_container_summary *items, size_t n)
 {
     ag_engine *e = ud;
     e->inflight--;
+    e->listing = false;
     if (e->closing) {
         maybe_free(e);
         return;
     }
+    uint64_t seq = e->lists_issued;
     if (r->err) {
+        ag_series_add(e->m_rec_failed, 1);
         es_warn("docker: cannot list containers to reconcile: %s",
                 r->message ? r->message : dk_strerror(r->err));
-        return;
+        goto again;
     }
-    size_t adopted = 0, lost = 0;
+    size_t adopted = 0, exited = 0, vanished = 0, later = 0;
     for (etask *et = e->tasks; et; et = et->next) {
         ag_task *t = et->t;
         if (t->last_status == AG_TASK_STOPPED)
             continue;
+        if (et->created_at_list >= seq) {
+            later++;
+            continue;
+        }
         for (size_t i = 0; i < t->n_containers; i++) {
             ag_task_container *c = &t->containers[i];
             if (!c->docker_id || container_stopped(c))
@@ -831,8 +865,11 @@ static void on_listed(void *ud, const dk_result *r, const dk_container_summary *
                 if (items[k].id && strcmp(items[k].id, c->docker_id) == 0)
                     s = &items[k];
             if (!s) {
-                lost++;
-                container_exited(et, i, NULL, "the container vanished while the agent was away");
+                vanished++;
+                container_exited(et, i, NULL,
+                                 e->list_trigger == REC_PERIODIC
+                                     ? "the container vanished without a Docker event"
+                                     : "the container vanished while the agent was away");
                 continue;
             }
             int code;
@@ -842,7 +879,7 @@ static void on_listed(void *ud, const dk_result *r, const dk_container_summary *
                     container_set(et, i, NULL, "RUNNING", NULL, NULL);
             } else if (s->state &&
                        (strcmp(s->state, "exited") == 0 || strcmp(s->state, "dead") == 0)) {
-                lost++;
+                exited++;
                 container_exited(et, i, parse_exit(s->status, &code) ? &code : NULL, NULL);
             }
         }
@@ -853,23 +890,73 @@ static void on_listed(void *ud, const dk_result *r, const dk_container_summary *
         for (size_t l = 0; l < items[k].nlabels; l++)
             if (strcmp(items[k].labels[l].key, DK_TASK_ARN_LABEL) == 0)
                 arn = items[k].labels[l].value;
-        if (arn && !find(e, arn))
+        if (arn && !find(e, arn) && e->list_trigger != REC_PERIODIC)
             es_notice("docker: container %.12s carries the task ARN %s, which this agent does "
                       "not know; left alone",
                       items[k].id ? items[k].id : "?", arn);
     }
-    es_info("docker: reconciled: %zu containers seen, %zu running adopted, %zu found stopped "
-            "or gone",
-            n, adopted, lost);
+    ag_series_add(e->m_rec_runs[e->list_trigger], 1);
+    ag_series_add(e->m_rec_exited, (double)exited);
+    ag_series_add(e->m_rec_vanished, (double)vanished);
+    if (e->list_trigger != REC_PERIODIC || exited || vanished)
+        es_log(e->list_trigger == REC_PERIODIC ? ES_LOG_NOTICE : ES_LOG_INFO,
+               "docker: reconciled (%s): %zu containers seen, %zu running adopted, %zu found "
+               "exited, %zu gone%s",
+               rec_trigger_names[e->list_trigger], n, adopted, exited, vanished,
+               later ? "; tasks launched meanwhile left for the next list" : "");
+again:
+    if (e->list_again) {
+        e->list_again = false;
+        reconcile(e, e->again_trigger);
+    }
 }
 
-static void reconcile(ag_engine *e)
+/* Asks Docker for the labelled containers; one list at a time: asked for
+ * while one is in flight, another follows it (a reconnect's list must be
+ * taken after the stream is back). */
+static void reconcile(ag_engine *e, rec_trigger why)
 {
+    if (e->listing) {
+        if (why == REC_PERIODIC) {
+            ag_series_add(e->m_rec_skipped, 1); /* the list in flight serves */
+        } else {
+            e->list_again = true;
+            e->again_trigger = why;
+        }
+        return;
+    }
     const char *filter = DK_TASK_ARN_LABEL;
-    if (dk_container_list(e->cfg.docker, &filter, 1, on_listed, e) == 0)
+    e->lists_issued++;
+    if (dk_container_list(e->cfg.docker, &filter, 1, on_listed, e) == 0) {
         e->inflight++;
-    else
+        e->listing = true;
+        e->list_trigger = why;
+    } else {
+        ag_series_add(e->m_rec_failed, 1);
         es_warn("docker: cannot list containers to reconcile");
+    }
+}
+
+static void on_reconcile_timer(uv_timer_t *timer)
+{
+    ag_engine *e = timer->data;
+    if (!e->closing)
+        reconcile(e, REC_PERIODIC);
+}
+
+void ag_engine_set_reconcile_interval(ag_engine *e, uint64_t ms)
+{
+    e->reconcile_ms = ms;
+    if (!e->started || e->closing)
+        return;
+    uv_timer_stop(&e->rec);
+    if (ms)
+        uv_timer_start(&e->rec, on_reconcile_timer, ms, ms);
+}
+
+uint64_t ag_engine_reconcile_interval(const ag_engine *e)
+{
+    return e->reconcile_ms;
 }
 
 static void on_connected(void *ud, bool reconnected)
@@ -881,7 +968,7 @@ static void on_connected(void *ud, bool reconnected)
         es_notice("docker: events stream reconnected; reconciling tasks with a list");
     else
         es_info("docker: following the events stream");
-    reconcile(e);
+    reconcile(e, reconnected ? REC_RECONNECT : REC_CONNECT);
 }
 
 static void on_events_error(void *ud, int err, unsigned attempt, uint64_t delay_ms)
@@ -946,6 +1033,7 @@ int ag_engine_create(const ag_engine_config *cfg, ag_engine **out)
         return -ENOMEM;
     e->cfg = *cfg;
     e->loop = cfg->loop;
+    e->reconcile_ms = cfg->reconcile_interval_ms;
     if (e->cfg.cleanup_delay_s <= 0)
         e->cfg.cleanup_delay_s = 3600;
     e->region = es_strdup(cfg->region);
@@ -975,6 +1063,29 @@ int ag_engine_create(const ag_engine_config *cfg, ag_engine **out)
         e->m_events =
             ag_metrics_series(cfg->metrics, AG_METRIC_COUNTER, "ecs_agent_docker_events_total",
                               "Docker events seen for the agent's containers.", NULL, NULL, 0);
+        for (int k = 0; k < REC_TRIGGERS; k++) {
+            const char *l[] = {"trigger", rec_trigger_names[k], NULL};
+            e->m_rec_runs[k] = ag_metrics_series(
+                cfg->metrics, AG_METRIC_COUNTER, "ecs_agent_docker_reconciles_total",
+                "Lists of the labelled containers applied to the tasks, by what asked for them.", l,
+                NULL, 0);
+        }
+        e->m_rec_failed = ag_metrics_series(
+            cfg->metrics, AG_METRIC_COUNTER, "ecs_agent_docker_reconcile_errors_total",
+            "Reconciling lists Docker did not answer.", NULL, NULL, 0);
+        e->m_rec_skipped = ag_metrics_series(
+            cfg->metrics, AG_METRIC_COUNTER, "ecs_agent_docker_reconcile_skipped_total",
+            "Periodic reconciles not started because a list was still in flight.", NULL, NULL, 0);
+        const char *ex[] = {"found", "exited", NULL};
+        const char *va[] = {"found", "vanished", NULL};
+        const char *rh = "Containers of live tasks a reconciling list found exited or gone "
+                         "(each one an event the agent had not seen).";
+        e->m_rec_exited =
+            ag_metrics_series(cfg->metrics, AG_METRIC_COUNTER,
+                              "ecs_agent_docker_reconcile_found_total", rh, ex, NULL, 0);
+        e->m_rec_vanished =
+            ag_metrics_series(cfg->metrics, AG_METRIC_COUNTER,
+                              "ecs_agent_docker_reconcile_found_total", rh, va, NULL, 0);
     }
     rc = ag_store_task_foreach(cfg->store, true, load_task, e);
     if (rc < 0)
@@ -983,6 +1094,8 @@ int ag_engine_create(const ag_engine_config *cfg, ag_engine **out)
      * every load pushes to the front */
     uv_timer_init(e->loop, &e->sweep);
     e->sweep.data = e;
+    uv_timer_init(e->loop, &e->rec);
+    e->rec.data = e;
     *out = e;
     return 0;
 fail:
@@ -1023,6 +1136,7 @@ int ag_engine_start(ag_engine *e)
         return rc;
     uv_timer_start(&e->sweep, on_sweep, SWEEP_INTERVAL_MS, SWEEP_INTERVAL_MS);
     e->started = true;
+    ag_engine_set_reconcile_interval(e, e->reconcile_ms);
     /* the stop decisions above act once Docker answers (advance issues the
      * calls now; the client queues them until the socket is there) */
     for (etask *et = e->tasks; et; et = et->next)
@@ -1032,7 +1146,7 @@ int ag_engine_start(ag_engine *e)
 
 static void maybe_free(ag_engine *e)
 {
-    if (!e->closing || e->inflight || !e->sweep_closed)
+    if (!e->closing || e->inflight || !e->sweep_closed || !e->rec_closed)
         return;
     while (e->tasks)
         etask_unlink_free(e, e->tasks);
@@ -1043,10 +1157,16 @@ static void maybe_free(ag_engine *e)
     es_free(e);
 }
 
-static void on_sweep_closed(uv_handle_t *h)
+/* Both timers' close callbacks: done() runs once the second has closed. */
+static void on_timer_closed(uv_handle_t *h)
 {
     ag_engine *e = h->data;
-    e->sweep_closed = true;
+    if (h == (uv_handle_t *)&e->sweep)
+        e->sweep_closed = true;
+    else
+        e->rec_closed = true;
+    if (!e->sweep_closed || !e->rec_closed)
+        return;
     void (*done)(void *) = e->done;
     void *arg = e->done_arg;
     maybe_free(e);
@@ -1067,5 +1187,6 @@ void ag_engine_close(ag_engine *e, void (*done)(void *arg), void *arg)
      * the clients' cancellation */
     for (etask *et = e->tasks; et; et = et->next)
         release_values(et);
-    uv_close((uv_handle_t *)&e->sweep, on_sweep_closed);
+    uv_close((uv_handle_t *)&e->rec, on_timer_closed);
+    uv_close((uv_handle_t *)&e->sweep, on_timer_closed);
 }

@@ -14,10 +14,10 @@
  *              stoppedReason (never a value)
  *
  * Docker is the source of truth for containers: the engine follows the
- * events stream and, when it (re)connects, lists the labelled containers to
- * reconcile (a container that vanished or died while nobody watched stops
- * its task; a labelled container of an unknown task is reported and left
- * alone). Stopped tasks' containers are removed after a delay.
+ * events stream and, when it (re)connects and every reconcile interval,
+ * lists the labelled containers to reconcile (a container that vanished or died while nobody
+ * watched stops its task; a labelled container of an unknown task is reported and left alone).
+ * Stopped tasks' containers are removed after a delay.
  *
  * Every API-facing call is synchronous and answers from memory; launches
  * and stops proceed on the loop afterwards. The engine logs (it is agent/). */
@@ -54,10 +54,19 @@ typedef struct ag_engine_config {
     ag_resolver *resolver; /* borrowed */
     ag_metrics *metrics;   /* borrowed; may be NULL */
     const char *region, *account, *cluster;
-    int64_t cleanup_delay_s;  /* stopped tasks' containers removed after; default 3600 */
-    const char *network_mode; /* containers' NetworkMode; NULL: "none" unless the
-                                 definition names one */
+    int64_t cleanup_delay_s;        /* stopped tasks' containers removed after; default 3600 */
+    const char *network_mode;       /* containers' NetworkMode; NULL: "none" unless the
+                                       definition names one */
+    uint64_t reconcile_interval_ms; /* periodic reconciling list; 0: only on (re)connect */
 } ag_engine_config;
+
+/* The periodic reconcile: every ms (0: off), a list of the labelled
+ * containers applied as after an events-stream reconnect. dockerd drops
+ * events for a subscriber that falls 1024 behind for 100 ms, so a container
+ * can die unheard; this bounds how long a task stays RUNNING after that.
+ * Takes effect at once on a started engine (SIGHUP). */
+void ag_engine_set_reconcile_interval(ag_engine *e, uint64_t ms);
+uint64_t ag_engine_reconcile_interval(const ag_engine *e);
 
 /* Loads the persisted tasks; does not touch Docker yet. 0 or -errno. */
 int ag_engine_create(const ag_engine_config *cfg, ag_engine **out);

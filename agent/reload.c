@@ -10,7 +10,7 @@
  * once, at start-up, by the subsystem that uses it (the listener binds once,
  * the state directory holds open databases, credentials are in the AWS
  * clients), so a change there needs a restart. */
-static const cf_key_id reloadable[] = {CF_LOG_LEVEL, CF_DRIFT_INTERVAL};
+static const cf_key_id reloadable[] = {CF_LOG_LEVEL, CF_DRIFT_INTERVAL, CF_RECONCILE_INTERVAL};
 
 /* Bounds on what a reload copies from the command line and the environment. */
 #define AG_RELOAD_MAX_ARGS 256

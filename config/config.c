@@ -216,6 +216,19 @@ static int v_duration(const char *v, char *err, size_t n)
     return -EINVAL;
 }
 
+/* a duration as above, or 0 (off) */
+static int v_duration_or_off(const char *v, char *err, size_t n)
+{
+    long s;
+    if (cf_parse_duration(v, &s) == 0)
+        return 0;
+    snprintf(err, n,
+             "must be 0 (off) or a duration such as 600, 90s, 15m or 3h (at most 30 days), "
+             "not '%s'",
+             v);
+    return -EINVAL;
+}
+
 const cf_key cf_keys[CF_KEY_COUNT] = {
     [CF_CONFIG_FILE] = {"ECS_SECRETS_CONFIG", "config", "FILE", CF_DEFAULT_FILE, false,
                         "configuration file (KEY=VALUE lines, as systemd's EnvironmentFile=)",
@@ -273,6 +286,12 @@ const cf_key cf_keys[CF_KEY_COUNT] = {
                               "how long a stopped task's containers are kept (for their logs) "
                               "before they are removed, as the ECS agent's key of that name",
                               v_duration},
+    [CF_RECONCILE_INTERVAL] = {"ECS_SECRETS_RECONCILE_INTERVAL", "reconcile-interval", "DURATION",
+                               "5m", false,
+                               "how often the agent lists its containers to catch exits whose "
+                               "Docker event was dropped (as after an events-stream reconnect); "
+                               "0: off",
+                               v_duration_or_off},
 };
 
 /* ---- the EnvironmentFile parser ---- */

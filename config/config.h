@@ -53,6 +53,7 @@ typedef enum cf_key_id {
 
     CF_DRIFT_INTERVAL,
     CF_TASK_CLEANUP_WAIT,
+    CF_RECONCILE_INTERVAL,
     CF_KEY_COUNT
 } cf_key_id;
 

@@ -346,6 +346,11 @@ void dk__client_submit(dk_client *c, dk__req *r)
     }
     if (!r->timeout_ms)
         r->timeout_ms = c->timeout_ms;
+    /* the loop's clock is the time its iteration began: a caller that
+     * blocked (outside the loop, or long in a callback) would get a deadline
+     * already past, fail with ETIMEDOUT and cost a kept-alive connection
+     * (bench_docker: 8-12 connections instead of 4, all from this) */
+    uv_update_time(c->loop);
     r->deadline = uv_now(c->loop) + r->timeout_ms;
     r->resp.max = c->lim.max_body;
     r->next = NULL;

@@ -306,6 +306,7 @@ static void watch_idle(dk__conn *k, void *owner)
     r->on_head = events_head;
     r->no_timeout_after_head = true;
     r->resp.max = w->lim.max_body;
+    uv_update_time(w->loop); /* as dk__client_submit: the cached clock may be old */
     r->deadline = uv_now(w->loop) + w->opt.connect_timeout_ms;
     dk__conn_send(k, r, w->version, uv_now(w->loop));
 }
@@ -347,6 +348,7 @@ static void connect_now(dk_events *w)
     r->negotiation = true;
     r->done = ping_done;
     r->resp.max = w->lim.max_body;
+    uv_update_time(w->loop); /* as dk__client_submit: the cached clock may be old */
     r->deadline = uv_now(w->loop) + w->opt.connect_timeout_ms;
     dk__conn_send(k, r, NULL, uv_now(w->loop));
 }

@@ -781,3 +781,23 @@ Test(docker_fake, create_with_a_caller_built_body)
     cr_assert(strstr(last_request, cl), "%s", last_request);
     cr_assert(strstr(last_request, body));
 }
+
+/* A request made after the caller blocked outside the loop for longer than
+ * the timeout (bench_docker runs curl for minutes between its halves; any
+ * long synchronous step in a callback does the same on a smaller scale):
+ * the loop's cached clock is that old, and a deadline taken from it expired
+ * before the request was sent. It used to fail with ETIMEDOUT and close the
+ * kept-alive connection it was sent on. */
+Test(docker_fake, a_request_after_blocking_outside_the_loop_keeps_its_full_timeout)
+{
+    warm_up();
+    int conns = nconns;
+    usleep(400 * 1000); /* the client's timeout is 300 ms */
+    res r = inspect("gone");
+    cr_assert_eq(r.err, DK_E_NOT_FOUND, "%s", dk_strerror(r.err));
+    uv_run(&loop, UV_RUN_NOWAIT);
+    cr_assert_eq(nconns, conns, "the kept-alive connection served it");
+    dk_stats st;
+    dk_client_stats(cli, &st);
+    cr_assert_eq(st.connects, 1);
+}
