@@ -548,7 +548,10 @@ static int census_task(void *arg, ag_task *t)
     bool stale = false, unchecked = false;
     c->alive_tasks++;
     for (size_t i = 0; i < t->n_secrets; i++) {
-        unchecked = unchecked || t->secrets[i].drift == AG_DRIFT_UNKNOWN;
+        /* no verdict yet: drift has not looked at it (a secret it can
+         * never judge is marked looked-at, not left pending for ever) */
+        unchecked = unchecked || (t->secrets[i].drift == AG_DRIFT_UNKNOWN &&
+                                  t->secrets[i].drift_checked_at == 0);
         if (t->secrets[i].drift != AG_DRIFT_STALE)
             continue;
         stale = true;
