@@ -303,7 +303,11 @@ static int apply_task(void *arg, ag_task *t)
         const char *rgn = NULL, *name = NULL, *stage = NULL;
         klass k = classify(m, a->r->d->region, &vf, &kind, &rgn, &name, &stage);
         a->secrets++;
-        if (k == K_PINNED) {
+        if (k == K_UNKNOWN) {
+            /* looked at: no verdict can ever be given (drift stays
+             * UNKNOWN), which the service census must not wait for */
+            m->drift_checked_at = a->now;
+        } else if (k == K_PINNED) {
             m->drift = AG_DRIFT_CURRENT;
             snprintf(m->latest_version, sizeof m->latest_version, "%s",
                      m->version ? m->version : "");

@@ -27,6 +27,7 @@
 #include "agent/task.h"
 #include "agent/taskdef.h"
 #include "common/buf.h"
+#include "docker/docker.h"
 
 #define AG_SECRET_VALUE_MAX 65536 /* Secrets Manager's SecretString maximum */
 #define AG_CREATE_BODY_MAX (4u << 20)
@@ -108,7 +109,9 @@ int ag_secret_json_key(const char *secret, size_t len, const char *key, es_buf *
  * Hub's "https://index.docker.io/v1/". 0 or -EMSGSIZE. */
 int ag_image_registry(const char *image, char *out, size_t outlen);
 
-#define AG_REGISTRY_AUTH_MAX (4 * AG_SECRET_VALUE_MAX) /* an X-Registry-Auth value */
+/* an X-Registry-Auth value: what the Docker client sends (a credential whose
+ * encoding is longer is refused when built, not when the pull starts) */
+#define AG_REGISTRY_AUTH_MAX DK_REGISTRY_AUTH_MAX
 
 /* repositoryCredentials (S15): from the secret's value, a JSON object with
  * string members "username" and "password" (others ignored), to the

@@ -227,6 +227,32 @@ int ag_service_deploy(ag_service *s, const char *family, int64_t revision, int64
     return 0;
 }
 
+int ag_service_roll_back(ag_service *s, int64_t now)
+{
+    /* ECS rolls back to the most recent COMPLETED deployment, which turns
+     * IN_PROGRESS and so is not a target again until it completes: a
+     * rollback that fails too stalls rather than ping-pong. */
+    size_t tgt = 1;
+    while (tgt < s->n_deps && s->deps[tgt].rollout != AG_ROLLOUT_COMPLETED)
+        tgt++;
+    if (tgt >= s->n_deps)
+        return -ENOENT;
+    char *fam = es_strdup(s->deps[tgt].family);
+    int64_t rev = s->deps[tgt].revision;
+    int r = fam ? ag_service_deploy(s, fam, rev, now) : -ENOMEM;
+    if (r < 0) {
+        es_free(fam); /* nothing changed: the target stays COMPLETED */
+        return r;
+    }
+    /* the new primary took index 0: the target moved one up */
+    s->deps[tgt + 1].rollout = AG_ROLLOUT_IN_PROGRESS;
+    s->deps[tgt + 1].updated_at = now;
+    es_free(s->family);
+    s->family = fam;
+    s->revision = rev;
+    return 0;
+}
+
 int ag_service_new(const char *region, const char *account, const char *cluster, const char *name,
                    const char *family, int64_t revision, int desired, int max_percent,
                    int min_healthy, bool cb_enable, bool cb_rollback, int64_t now, ag_service **out)
@@ -522,7 +548,10 @@ static int census_task(void *arg, ag_task *t)
     bool stale = false, unchecked = false;
     c->alive_tasks++;
     for (size_t i = 0; i < t->n_secrets; i++) {
-        unchecked = unchecked || t->secrets[i].drift == AG_DRIFT_UNKNOWN;
+        /* no verdict yet: drift has not looked at it (a secret it can
+         * never judge is marked looked-at, not left pending for ever) */
+        unchecked = unchecked || (t->secrets[i].drift == AG_DRIFT_UNKNOWN &&
+                                  t->secrets[i].drift_checked_at == 0);
         if (t->secrets[i].drift != AG_DRIFT_STALE)
             continue;
         stale = true;
@@ -696,37 +725,24 @@ static bool pass_one(ag_svc_sched *s, ag_service *v)
                 c.last_failure);
         ag_series_add(s->m_cb, 1);
         changed = true;
-        /* ECS rolls back to the most recent COMPLETED deployment, which
-         * turns IN_PROGRESS and so is not a target again until it completes:
-         * a rollback that fails too stalls rather than ping-pong. */
-        size_t tgt = 1;
-        while (tgt < v->n_deps && v->deps[tgt].rollout != AG_ROLLOUT_COMPLETED)
-            tgt++;
-        if (v->cb_rollback && tgt == v->n_deps)
+        char from[AG_SVC_DEP_ID_MAX];
+        snprintf(from, sizeof from, "%s", p->id);
+        int rb = v->cb_rollback ? ag_service_roll_back(v, now) : -ENOENT;
+        if (v->cb_rollback && rb == -ENOENT)
             (void)ag_service_event(v, now,
                                    "(service %s) (deployment %s) no completed deployment to roll "
                                    "back to.",
-                                   v->name, p->id);
-        if (v->cb_rollback && tgt < v->n_deps) {
-            char fam[AG_SVC_NAME_MAX + 1];
-            snprintf(fam, sizeof fam, "%s", v->deps[tgt].family);
-            int64_t rev = v->deps[tgt].revision;
-            v->deps[tgt].rollout = AG_ROLLOUT_IN_PROGRESS;
-            v->deps[tgt].updated_at = now;
-            char from[AG_SVC_DEP_ID_MAX];
-            snprintf(from, sizeof from, "%s", p->id);
-            if (ag_service_deploy(v, fam, rev, now) == 0) {
-                es_free(v->family);
-                v->family = es_strdup(fam);
-                v->revision = rev;
-                (void)ag_service_event(v, now,
-                                       "(service %s) rolling back to deployment %s: deployment "
-                                       "%s failed.",
-                                       v->name, v->deps[0].id, from);
-                /* the census belongs to the old numbering: next pass */
-                census_free(&c);
-                return true;
-            }
+                                   v->name, from);
+        if (v->cb_rollback && rb < 0 && rb != -ENOENT)
+            es_err("service %s: cannot roll back deployment %s: %s", v->name, from, strerror(-rb));
+        if (rb == 0) {
+            (void)ag_service_event(v, now,
+                                   "(service %s) rolling back to deployment %s: deployment %s "
+                                   "failed.",
+                                   v->name, v->deps[0].id, from);
+            /* the census belongs to the old numbering: next pass */
+            census_free(&c);
+            return true;
         }
     }
     /* a failed rollout launches nothing more and leaves the older tasks;

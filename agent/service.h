@@ -171,6 +171,11 @@ int ag_svc_word_stopped(es_buf *b, const char *name, const char *const *ids, siz
 /* Adds a PRIMARY deployment of family:revision (the old primary becomes
  * ACTIVE). -ENOSPC past AG_SVC_DEPLOYMENTS_MAX, -ENOMEM. */
 int ag_service_deploy(ag_service *s, const char *family, int64_t revision, int64_t now);
+/* The circuit breaker's rollback: a new PRIMARY deployment of the most
+ * recent COMPLETED deployment's task definition (deps[1..]), that one turned
+ * IN_PROGRESS (not a target again until it completes), s->family/revision
+ * set to it. 0; -ENOENT (none completed), -ENOSPC, -ENOMEM: s unchanged. */
+int ag_service_roll_back(ag_service *s, int64_t now);
 
 const char *ag_svc_status_name(ag_svc_status s);
 const char *ag_dep_status_name(ag_dep_status s);

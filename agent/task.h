@@ -94,7 +94,8 @@ typedef struct ag_secret_meta {
      * version this task holds still the store's current one? */
     int drift;                /* AG_DRIFT_UNKNOWN, AG_DRIFT_CURRENT, AG_DRIFT_STALE */
     char latest_version[72];  /* the store's current version when last checked */
-    int64_t drift_checked_at; /* epoch seconds; 0: never */
+    int64_t drift_checked_at; /* epoch seconds; 0: never (set for an UNKNOWN
+                                 secret drift cannot judge, too) */
 } ag_secret_meta;
 #define AG_DRIFT_UNKNOWN 0
 #define AG_DRIFT_CURRENT 1

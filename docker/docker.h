@@ -194,7 +194,9 @@ typedef void (*dk_image_cb)(void *ud, const dk_result *r, const dk_image_info *i
 int dk_image_inspect(dk_client *c, const char *name, dk_image_cb cb, void *ud);
 /* POST /images/create: the progress stream is consumed line by line; an
  * "error" line after the 200 fails with DK_E_PULL and its message.
- * registry_auth (may be NULL) is the X-Registry-Auth value, a secret. */
+ * registry_auth (may be NULL) is the X-Registry-Auth value, a secret, at
+ * most DK_REGISTRY_AUTH_MAX bytes (-EMSGSIZE). */
+#define DK_REGISTRY_AUTH_MAX (64u * 1024u - 64u) /* fits the extra-header buffer */
 int dk_image_pull(dk_client *c, const char *image, const char *tag, const char *registry_auth,
                   dk_done_cb cb, void *ud);
 

@@ -638,6 +638,8 @@ int dk_image_pull(dk_client *c, const char *image, const char *tag, const char *
 {
     if (!image || !*image)
         return -EINVAL;
+    if (registry_auth && strlen(registry_auth) > DK_REGISTRY_AUTH_MAX)
+        return -EMSGSIZE;
     es_buf p;
     es_buf_init(&p, 8192);
     int e = es_buf_append_str(&p, "/images/create?fromImage=");

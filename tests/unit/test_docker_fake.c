@@ -428,6 +428,13 @@ Test(docker_fake, pull_error_line_after_200_is_a_failure)
     run_until(&g.done);
     cr_assert_eq(g.err, 0, "%s %s", dk_strerror(g.err), g.msg);
     cr_assert_eq(dk_image_pull(cli, "x", NULL, "a\r\nInjected: 1", done_cb, &g), -EINVAL);
+    /* the named maximum of an X-Registry-Auth value */
+    char *big = malloc(DK_REGISTRY_AUTH_MAX + 2);
+    cr_assert_not_null(big);
+    memset(big, 'A', DK_REGISTRY_AUTH_MAX + 1);
+    big[DK_REGISTRY_AUTH_MAX + 1] = '\0';
+    cr_assert_eq(dk_image_pull(cli, "x", NULL, big, done_cb, &g), -EMSGSIZE);
+    free(big);
 }
 
 Test(docker_fake, limits_and_timeout_are_named_errors)

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <regex.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "agent/inject.h"
@@ -406,6 +407,35 @@ Test(inject, registry_auth_header)
         cr_assert_eq(out.len, 0, "nothing left in out");
     }
     es_buf_free_secret(&out);
+}
+
+/* A credential whose X-Registry-Auth would not fit the Docker client's
+ * header buffer is refused when built (a clear "too large" at resolution),
+ * not later as an opaque failure to start the pull. */
+Test(inject, registry_auth_longer_than_docker_takes_is_refused)
+{
+    /* base64 makes 4 of 3: a 48 KiB password encodes past 64 KiB */
+    size_t pwlen = 48 * 1024;
+    size_t cap = pwlen + 64;
+    char *secret = malloc(cap);
+    cr_assert_not_null(secret);
+    int n = snprintf(secret, cap, "{\"username\":\"u\",\"password\":\"");
+    memset(secret + n, 'k', pwlen);
+    snprintf(secret + (size_t)n + pwlen, cap - (size_t)n - pwlen, "\"}");
+    es_buf out;
+    es_buf_init(&out, AG_REGISTRY_AUTH_MAX);
+    char err[AG_INJECT_ERR_MAX] = "";
+    cr_assert_eq(
+        ag_registry_auth_build("r.example/a", secret, strlen(secret), &out, err, sizeof err),
+        -EMSGSIZE, "%s", err);
+    cr_assert(strstr(err, "too large"), "%s", err);
+    cr_assert_null(strstr(err, "kkkk"), "the error quotes the secret");
+    cr_assert_eq(out.len, 0);
+    es_buf_free_secret(&out);
+
+    /* what is built is what dk_image_pull takes */
+    cr_assert_leq(AG_REGISTRY_AUTH_MAX, DK_REGISTRY_AUTH_MAX);
+    free(secret);
 }
 
 Test(inject, registry_auth_allocation_failures_are_clean)

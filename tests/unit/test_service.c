@@ -3,6 +3,7 @@
  * reopen, and the drift answer parsers (good and bad input). */
 #include <criterion/criterion.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,6 +181,46 @@ Test(service, events_ring_newest_first_bounded)
                  -EINVAL);
     cr_assert_eq(ag_service_new("r", "a", "c", "web", "f", 1, 2, 100, 100, false, false, 0, &s),
                  -EINVAL);
+}
+
+/* The circuit breaker's rollback targets the newest COMPLETED deployment;
+ * when the rollback cannot be made (no room for one more deployment) the
+ * service is left exactly as it was: the target stays COMPLETED, so a later
+ * failure can still roll back to it. */
+Test(service, rollback_to_completed_and_unchanged_when_impossible)
+{
+    ag_service *s = NULL;
+    cr_assert_eq(ag_service_new("r", "a", "c", "web", "good", 1, 2, 0, -1, true, true, 0, &s), 0);
+    cr_assert_eq(ag_service_roll_back(s, 1), -ENOENT, "no older deployment at all");
+    s->deps[0].rollout = AG_ROLLOUT_COMPLETED;
+    cr_assert_eq(ag_service_deploy(s, "bad", 2, 2), 0);
+    s->deps[0].rollout = AG_ROLLOUT_FAILED;
+    cr_assert_eq(ag_service_roll_back(s, 3), 0);
+    cr_assert_eq(s->n_deps, 3);
+    cr_assert_str_eq(s->deps[0].family, "good");
+    cr_assert_eq(s->deps[0].revision, 1);
+    cr_assert_eq(s->deps[0].rollout, AG_ROLLOUT_IN_PROGRESS);
+    cr_assert_str_eq(s->family, "good");
+    cr_assert_eq(s->revision, 1);
+    cr_assert_eq(s->deps[2].rollout, AG_ROLLOUT_IN_PROGRESS, "the target is no target again");
+    cr_assert_eq(s->deps[2].updated_at, 3);
+    ag_service_free(s);
+
+    /* full: AG_SVC_DEPLOYMENTS_MAX deployments, the oldest COMPLETED */
+    s = NULL;
+    cr_assert_eq(ag_service_new("r", "a", "c", "web", "good", 1, 2, 0, -1, true, true, 0, &s), 0);
+    s->deps[0].rollout = AG_ROLLOUT_COMPLETED;
+    for (int64_t i = 2; s->n_deps < AG_SVC_DEPLOYMENTS_MAX; i++) {
+        cr_assert_eq(ag_service_deploy(s, "bad", i, i), 0);
+        s->deps[0].rollout = AG_ROLLOUT_FAILED;
+    }
+    size_t last = s->n_deps - 1;
+    cr_assert_eq(ag_service_roll_back(s, 100), -ENOSPC);
+    cr_assert_eq(s->n_deps, AG_SVC_DEPLOYMENTS_MAX);
+    cr_assert_eq(s->deps[last].rollout, AG_ROLLOUT_COMPLETED, "target left COMPLETED");
+    cr_assert_neq(s->deps[last].updated_at, 100);
+    cr_assert_str_eq(s->deps[0].family, "bad", "the primary is still the failed one");
+    ag_service_free(s);
 }
 
 static int collect_svc(ag_service *s, void *arg)
