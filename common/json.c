@@ -3,6 +3,7 @@
 #include "common/secure.h"
 
 #include <errno.h>
+#include <math.h>
 #include <malloc.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -720,7 +721,13 @@ static int fmt_millis(double v, char *out, size_t n)
 void es_jw_double(es_jw *w, double v)
 {
     /* yajl printed doubles with %.20g; epoch timestamps look better with
-     * millisecond precision, as AWS writes them. */
+     * millisecond precision, as AWS writes them. JSON has no NaN or
+     * infinity: such a value is an error of the writer, not text. */
+    if (!isfinite(v)) {
+        if (!w->err)
+            w->err = -EINVAL;
+        return;
+    }
     char num[64];
     int n = fmt_millis(v, num, sizeof num);
     if (n < 0)

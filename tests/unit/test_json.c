@@ -1,5 +1,6 @@
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -103,6 +104,23 @@ Test(json, allocation_failures_never_leak)
         cr_assert(r == ES_JSON_E_NOMEM || r == ES_JSON_E_SYNTAX, "n=%ld r=%d", n, r);
     }
     cr_assert_fail("parse never succeeded");
+}
+
+Test(json, writer_refuses_nan_and_infinity)
+{
+    double bad[] = {NAN, INFINITY, -INFINITY};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        es_buf out;
+        es_buf_init(&out, 4096);
+        es_jw w;
+        es_jw_init(&w, &out);
+        es_jw_arr(&w);
+        es_jw_double(&w, bad[i]);
+        es_jw_arr_end(&w);
+        cr_assert_eq(es_jw_finish(&w), -EINVAL, "value %zu was written: %s", i,
+                     out.data ? out.data : "");
+        es_buf_free(&out);
+    }
 }
 
 Test(json, writer_round_trip)
