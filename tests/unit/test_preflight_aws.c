@@ -312,16 +312,18 @@ Test(preflight_aws, describe_parameters_is_batched_per_region)
     cr_assert_eq(ag_taskdef_parse(b.data, b.len, &ctx, &many, &e), 0, "%s", e.message);
     es_buf_free(&b);
     /* every parameter a SecureString under the customer key: the answers
-     * must be matched name by name to find the one key */
+     * must be matched name by name to find the one key. The three calls are
+     * in flight together and reach the fake in any order, so each gets the
+     * same answer (a superset: names a batch did not ask for are ignored). */
     es_buf ans;
     es_buf_init(&ans, 1 << 16);
     es_buf_printf(&ans, "{\"Parameters\":[");
-    for (int i = 0; i < 50; i++)
+    for (int i = 0; i < 60; i++)
         es_buf_printf(&ans,
                       "%s{\"Name\":\"/many/p%d\",\"Type\":\"SecureString\",\"KeyId\":\"" KEY "\"}",
                       i ? "," : "", i);
     es_buf_printf(&ans, "]}");
-    script("DescribeParameters", 200, ans.data, JSON, 1);
+    script("DescribeParameters", 200, ans.data, JSON, 3);
     es_buf_free(&ans);
     script("DescribeKey", 200,
            "{\"KeyMetadata\":{\"KeyId\":\"k-1\",\"Arn\":\"" KEY "\",\"KeyManager\":\"CUSTOMER\"}}",
