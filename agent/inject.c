@@ -461,22 +461,36 @@ static const es_json_limits secret_json_limits = {
     .max_values = 20000,
 };
 
+/* Parses a secret's value as a JSON object (its memory wiped when freed):
+ * 0, -ENOMEM, or -EINVAL when it is not a JSON object. */
+static int parse_secret_object(const char *secret, size_t len, es_json **out)
+{
+    es_json *j = NULL;
+    char why[128];
+    int r = es_json_parse(secret ? secret : "", secret ? len : 0, &secret_json_limits, &j, why,
+                          sizeof why);
+    if (r == ES_JSON_E_NOMEM)
+        return -ENOMEM;
+    if (r || j->type != ES_JSON_OBJECT) {
+        es_json_free_secret(j);
+        return -EINVAL;
+    }
+    *out = j;
+    return 0;
+}
+
 int ag_secret_json_key(const char *secret, size_t len, const char *key, es_buf *out, char *err,
                        size_t errlen)
 {
     if (!key || !*key)
         return fail(err, errlen, -EINVAL, "the json key is empty");
     es_json *j = NULL;
-    char why[128];
-    int r = es_json_parse(secret ? secret : "", secret ? len : 0, &secret_json_limits, &j, why,
-                          sizeof why);
-    if (r == ES_JSON_E_NOMEM)
+    int r = parse_secret_object(secret, len, &j);
+    if (r == -ENOMEM)
         return fail(err, errlen, -ENOMEM, "out of memory");
-    if (r || j->type != ES_JSON_OBJECT) {
-        es_json_free_secret(j);
+    if (r)
         return fail(err, errlen, -EINVAL,
                     "json key '%.128s': the secret's value is not a JSON object", key);
-    }
     const es_json *v = es_json_get(j, key);
     if (!v) {
         es_json_free_secret(j);
@@ -532,17 +546,13 @@ int ag_registry_auth_build(const char *image, const char *secret, size_t len, es
     if (ag_image_registry(image, server, sizeof server) < 0)
         return fail(err, errlen, -EINVAL, "the image's registry name is too long");
     es_json *j = NULL;
-    char why[128];
-    int r = es_json_parse(secret ? secret : "", secret ? len : 0, &secret_json_limits, &j, why,
-                          sizeof why);
-    if (r == ES_JSON_E_NOMEM)
+    int r = parse_secret_object(secret, len, &j);
+    if (r == -ENOMEM)
         return fail(err, errlen, -ENOMEM, "out of memory");
-    if (r || j->type != ES_JSON_OBJECT) {
-        es_json_free_secret(j);
+    if (r)
         return fail(err, errlen, -EINVAL,
                     "the registry credentials secret is not a JSON object "
                     "{\"username\": ..., \"password\": ...}");
-    }
     const es_json *u = es_json_get(j, "username"), *pw = es_json_get(j, "password");
     if (!u || u->type != ES_JSON_STRING || !pw || pw->type != ES_JSON_STRING) {
         es_json_free_secret(j);
