@@ -164,6 +164,16 @@ static void arm_timer(conn *c, uint64_t ms)
 
 /* ---- writing answers ---- */
 
+/* The answer is out: ready for the next request on this connection. */
+static void exchange_done(conn *c)
+{
+    c->writing = false;
+    c->in_request = false;
+    es_http_parser_reset(c->parser);
+    es_buf_reset_secret(&c->body);
+    arm_timer(c, c->srv->lim.idle_timeout_ms);
+}
+
 static void on_written(uv_write_t *req, int status)
 {
     wreq *w = (wreq *)req; /* req is the first member */
@@ -176,12 +186,7 @@ static void on_written(uv_write_t *req, int status)
         conn_close(c);
         return;
     }
-    /* ready for the next request on this connection */
-    c->writing = false;
-    c->in_request = false;
-    es_http_parser_reset(c->parser);
-    es_buf_reset_secret(&c->body);
-    arm_timer(c, c->srv->lim.idle_timeout_ms);
+    exchange_done(c);
     if (c->pending.len) {
         es_buf more = c->pending;
         es_buf_init(&c->pending, c->pending.max);
@@ -208,31 +213,30 @@ static void resume_reading(conn *c)
 }
 
 /* Sends status + headers + body; takes nothing (body copied). close: answer
- * with Connection: close and close once written. */
+ * with Connection: close and close once written.
+ * The answer is tried with one write() at once (head and body in one buffer);
+ * when the socket takes it all, which is the usual case for answers below the
+ * socket buffer, the exchange ends here: reading is never stopped and restarted
+ * (each costs epoll_ctl calls) and no write request is allocated. Otherwise the
+ * rest is queued with uv_write and reading pauses until it is out. */
 static void send_answer(conn *c, int status, const char *content_type, const char *body, size_t len,
                         bool close)
 {
-    wreq *w = es_calloc(1, sizeof *w);
-    if (!w) {
-        conn_close(c);
-        return;
-    }
-    w->c = c;
-    es_buf_init(&w->data, HEAD_MAX + len);
+    es_buf data; /* may hold a secret value */
+    es_buf_init(&data, HEAD_MAX + len);
     char rid[AL_KEY_ID_LEN + 1];
     if (al_uuid(rid) < 0)
         snprintf(rid, sizeof rid, "00000000-0000-4000-8000-000000000000");
     c->close_after_write = close || !es_http_parser_keep_alive(c->parser);
-    int r = es_http_write_status_line(&w->data, status, NULL);
+    int r = es_http_write_status_line(&data, status, NULL);
     if (r == 0)
-        r = es_http_write_header(&w->data, "x-amzn-RequestId", rid);
+        r = es_http_write_header(&data, "x-amzn-RequestId", rid);
     if (r == 0 && c->close_after_write)
-        r = es_http_write_header(&w->data, "Connection", "close");
+        r = es_http_write_header(&data, "Connection", "close");
     if (r == 0)
-        r = es_http_write_body(&w->data, content_type, body, len);
+        r = es_http_write_body(&data, content_type, body, len);
     if (r < 0) {
-        es_buf_free_secret(&w->data);
-        es_free(w);
+        es_buf_free_secret(&data);
         conn_close(c);
         return;
     }
@@ -240,11 +244,35 @@ static void send_answer(conn *c, int status, const char *content_type, const cha
         c->srv->st.errors_5xx++;
     else if (status >= 400)
         c->srv->st.errors_4xx++;
+    uv_buf_t b = uv_buf_init(data.data, (unsigned)data.len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (n >= 0 && (size_t)n == data.len) {
+        es_buf_free_secret(&data);
+        if (c->close_after_write)
+            conn_close(c);
+        else
+            exchange_done(c);
+        return;
+    }
+    if (n < 0 && n != UV_EAGAIN) {
+        es_buf_free_secret(&data);
+        conn_close(c);
+        return;
+    }
+    size_t done = n > 0 ? (size_t)n : 0;
+    wreq *w = es_calloc(1, sizeof *w);
+    if (!w) {
+        es_buf_free_secret(&data);
+        conn_close(c);
+        return;
+    }
+    w->c = c;
+    w->data = data; /* moved: wiped and freed in on_written */
     c->writing = true;
     uv_read_stop((uv_stream_t *)&c->tcp);
     /* a client that does not read its answer gets the request timeout */
     arm_timer(c, c->srv->lim.request_timeout_ms);
-    uv_buf_t b = uv_buf_init(w->data.data, (unsigned)w->data.len);
+    b = uv_buf_init(w->data.data + done, (unsigned)(w->data.len - done));
     if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0) {
         es_buf_free_secret(&w->data);
         es_free(w);
