@@ -212,31 +212,49 @@ static void resume_reading(conn *c)
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 
-/* Sends status + headers + body; takes nothing (body copied). close: answer
- * with Connection: close and close once written.
- * The answer is tried with one write() at once (head and body in one buffer);
+/* Sends status + headers + body; takes nothing (body copied when needed).
+ * close: answer with Connection: close and close once written.
+ * Head and body are tried at once with one writev() (the body is not copied);
  * when the socket takes it all, which is the usual case for answers below the
  * socket buffer, the exchange ends here: reading is never stopped and restarted
- * (each costs epoll_ctl calls) and no write request is allocated. Otherwise the
- * rest is queued with uv_write and reading pauses until it is out. */
+ * (each costs epoll_ctl calls) and no write request is allocated. Otherwise
+ * what is left is copied into a write request queued with uv_write, and
+ * reading pauses until it is out. */
 static void send_answer(conn *c, int status, const char *content_type, const char *body, size_t len,
                         bool close)
 {
-    es_buf data; /* may hold a secret value */
-    es_buf_init(&data, HEAD_MAX + len);
+    es_buf head; /* status line and headers: no secret */
+    es_buf_init(&head, HEAD_MAX);
+    int r = 0;
+    (void)es_buf_reserve(&head, 511, &r); /* one allocation; a failure shows below */
     char rid[AL_KEY_ID_LEN + 1];
     if (al_uuid(rid) < 0)
         snprintf(rid, sizeof rid, "00000000-0000-4000-8000-000000000000");
     c->close_after_write = close || !es_http_parser_keep_alive(c->parser);
-    int r = es_http_write_status_line(&data, status, NULL);
+    r = es_http_write_status_line(&head, status, NULL);
     if (r == 0)
-        r = es_http_write_header(&data, "x-amzn-RequestId", rid);
+        r = es_http_write_header(&head, "x-amzn-RequestId", rid);
     if (r == 0 && c->close_after_write)
-        r = es_http_write_header(&data, "Connection", "close");
-    if (r == 0)
-        r = es_http_write_body(&data, content_type, body, len);
+        r = es_http_write_header(&head, "Connection", "close");
+    if (r == 0 && content_type)
+        r = es_http_write_header(&head, "Content-Type", content_type);
+    if (r == 0) {
+        /* "Content-Length: N\r\n\r\n" without printf */
+        char num[24];
+        size_t k = sizeof num;
+        size_t v = len;
+        do {
+            num[--k] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v);
+        r = es_buf_append(&head, "Content-Length: ", 16);
+        if (r == 0)
+            r = es_buf_append(&head, num + k, sizeof num - k);
+        if (r == 0)
+            r = es_buf_append(&head, "\r\n\r\n", 4);
+    }
     if (r < 0) {
-        es_buf_free_secret(&data);
+        es_buf_free(&head);
         conn_close(c);
         return;
     }
@@ -244,10 +262,12 @@ static void send_answer(conn *c, int status, const char *content_type, const cha
         c->srv->st.errors_5xx++;
     else if (status >= 400)
         c->srv->st.errors_4xx++;
-    uv_buf_t b = uv_buf_init(data.data, (unsigned)data.len);
-    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-    if (n >= 0 && (size_t)n == data.len) {
-        es_buf_free_secret(&data);
+    uv_buf_t bufs[2] = {uv_buf_init(head.data, (unsigned)head.len),
+                        uv_buf_init((char *)body, (unsigned)len)};
+    int n = uv_try_write((uv_stream_t *)&c->tcp, bufs, len ? 2 : 1);
+    size_t total = head.len + len;
+    if (n >= 0 && (size_t)n == total) {
+        es_buf_free(&head);
         if (c->close_after_write)
             conn_close(c);
         else
@@ -255,24 +275,36 @@ static void send_answer(conn *c, int status, const char *content_type, const cha
         return;
     }
     if (n < 0 && n != UV_EAGAIN) {
-        es_buf_free_secret(&data);
+        es_buf_free(&head);
         conn_close(c);
         return;
     }
     size_t done = n > 0 ? (size_t)n : 0;
     wreq *w = es_calloc(1, sizeof *w);
     if (!w) {
-        es_buf_free_secret(&data);
+        es_buf_free(&head);
         conn_close(c);
         return;
     }
     w->c = c;
-    w->data = data; /* moved: wiped and freed in on_written */
+    es_buf_init(&w->data, total - done);
+    if (done < head.len)
+        r = es_buf_append(&w->data, head.data + done, head.len - done);
+    if (r == 0 && len)
+        r = done <= head.len ? es_buf_append(&w->data, body, len)
+                             : es_buf_append(&w->data, body + (done - head.len), total - done);
+    es_buf_free(&head);
+    if (r < 0) {
+        es_buf_free_secret(&w->data);
+        es_free(w);
+        conn_close(c);
+        return;
+    }
     c->writing = true;
     uv_read_stop((uv_stream_t *)&c->tcp);
     /* a client that does not read its answer gets the request timeout */
     arm_timer(c, c->srv->lim.request_timeout_ms);
-    b = uv_buf_init(w->data.data + done, (unsigned)(w->data.len - done));
+    uv_buf_t b = uv_buf_init(w->data.data, (unsigned)w->data.len);
     if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0) {
         es_buf_free_secret(&w->data);
         es_free(w);
