@@ -877,14 +877,31 @@ int es_http_write_status_line(es_buf *out, int status, const char *reason)
         reason = es_http_reason_phrase(status);
     if (!safe_value(reason))
         return -EINVAL;
-    return es_buf_printf(out, "HTTP/1.1 %d %s\r\n", status, reason);
+    /* no printf: a server writes one per answer */
+    char code[4] = {(char)('0' + status / 100), (char)('0' + status / 10 % 10),
+                    (char)('0' + status % 10), ' '};
+    int r = es_buf_append(out, "HTTP/1.1 ", 9);
+    if (r == 0)
+        r = es_buf_append(out, code, sizeof code);
+    if (r == 0)
+        r = es_buf_append_str(out, reason);
+    if (r == 0)
+        r = es_buf_append(out, "\r\n", 2);
+    return r;
 }
 
 int es_http_write_header(es_buf *out, const char *name, const char *value)
 {
     if (!safe_token(name) || !safe_value(value))
         return -EINVAL;
-    return es_buf_printf(out, "%s: %s\r\n", name, value);
+    int r = es_buf_append_str(out, name);
+    if (r == 0)
+        r = es_buf_append(out, ": ", 2);
+    if (r == 0)
+        r = es_buf_append_str(out, value);
+    if (r == 0)
+        r = es_buf_append(out, "\r\n", 2);
+    return r;
 }
 
 int es_http_write_body(es_buf *out, const char *content_type, const void *body, size_t len)

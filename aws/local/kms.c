@@ -2,7 +2,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +55,7 @@ static int gcm_on(EVP_CIPHER_CTX *x, bool enc, const uint8_t *key, const uint8_t
                   const uint8_t *in, size_t n, uint8_t *out, uint8_t *tag)
 {
     int len = 0;
+    bool tag_set = false;
     if (n > INT32_MAX || aad1len > INT32_MAX || aad2len > INT32_MAX)
         return -EMSGSIZE;
     if (key) {
@@ -60,7 +63,16 @@ static int gcm_on(EVP_CIPHER_CTX *x, bool enc, const uint8_t *key, const uint8_t
             EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_GCM_SET_IVLEN, AL_KMS_IV_LEN, NULL) != 1 ||
             EVP_CipherInit_ex(x, NULL, NULL, key, iv, enc ? 1 : 0) != 1)
             return -EIO;
-    } else if (EVP_CipherInit_ex(x, NULL, NULL, NULL, iv, enc ? 1 : 0) != 1) {
+    } else if (!enc) {
+        /* the tag goes in with the IV: one provider call fewer than a
+         * separate EVP_CTRL_GCM_SET_TAG (each looks its parameters up by name) */
+        OSSL_PARAM ps[] = {
+            OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag, AL_KMS_TAG_LEN),
+            OSSL_PARAM_construct_end()};
+        if (EVP_DecryptInit_ex2(x, NULL, NULL, iv, ps) != 1)
+            return -EIO;
+        tag_set = true;
+    } else if (EVP_CipherInit_ex(x, NULL, NULL, NULL, iv, 1) != 1) {
         return -EIO;
     }
     if (aad1len && EVP_CipherUpdate(x, NULL, &len, aad1, (int)aad1len) != 1)
@@ -69,7 +81,7 @@ static int gcm_on(EVP_CIPHER_CTX *x, bool enc, const uint8_t *key, const uint8_t
         return -EIO;
     if (n && EVP_CipherUpdate(x, out, &len, in, (int)n) != 1)
         return -EIO;
-    if (!enc && EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_GCM_SET_TAG, AL_KMS_TAG_LEN, tag) != 1)
+    if (!enc && !tag_set && EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_GCM_SET_TAG, AL_KMS_TAG_LEN, tag) != 1)
         return -EIO;
     if (EVP_CipherFinal_ex(x, out + len, &len) != 1)
         return enc ? -EIO : -EBADMSG;

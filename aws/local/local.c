@@ -1,6 +1,8 @@
 #include "aws/local/local.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -188,6 +190,19 @@ int al_random_alnum(char *out, size_t n)
     return 0;
 }
 
+static atomic_uint uuid_fork_gen = 1; /* 0: a thread's pool not drawn yet */
+static pthread_once_t uuid_fork_once = PTHREAD_ONCE_INIT;
+
+static void uuid_forked(void)
+{
+    atomic_fetch_add_explicit(&uuid_fork_gen, 1, memory_order_relaxed);
+}
+
+static void uuid_fork_register(void)
+{
+    (void)pthread_atfork(NULL, NULL, uuid_forked);
+}
+
 int al_uuid(char out[AL_KEY_ID_LEN + 1])
 {
     /* Random bytes drawn 64 UUIDs at a time (one per answer, for the request
@@ -195,14 +210,17 @@ int al_uuid(char out[AL_KEY_ID_LEN + 1])
      * identifiers only; per thread and per process. */
     static __thread uint8_t pool[64 * 16];
     static __thread size_t left;
-    static __thread pid_t owner; /* a forked child draws its own */
+    static __thread unsigned owner; /* fork generation: a forked child draws its own */
     uint8_t u[16];
-    pid_t me = getpid();
-    if (left < sizeof u || owner != me) {
+    /* forks are counted by an atfork handler rather than asking getpid() per
+     * call: glibc does not cache it, so it was one system call per answer */
+    (void)pthread_once(&uuid_fork_once, uuid_fork_register);
+    unsigned gen = atomic_load_explicit(&uuid_fork_gen, memory_order_relaxed);
+    if (left < sizeof u || owner != gen) {
         if (es_random_bytes(pool, sizeof pool) < 0)
             return -EIO;
         left = sizeof pool;
-        owner = me;
+        owner = gen;
     }
     memcpy(u, pool + sizeof pool - left, sizeof u);
     left -= sizeof u;

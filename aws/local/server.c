@@ -164,6 +164,16 @@ static void arm_timer(conn *c, uint64_t ms)
 
 /* ---- writing answers ---- */
 
+/* The answer is out: ready for the next request on this connection. */
+static void exchange_done(conn *c)
+{
+    c->writing = false;
+    c->in_request = false;
+    es_http_parser_reset(c->parser);
+    es_buf_reset_secret(&c->body);
+    arm_timer(c, c->srv->lim.idle_timeout_ms);
+}
+
 static void on_written(uv_write_t *req, int status)
 {
     wreq *w = (wreq *)req; /* req is the first member */
@@ -176,12 +186,7 @@ static void on_written(uv_write_t *req, int status)
         conn_close(c);
         return;
     }
-    /* ready for the next request on this connection */
-    c->writing = false;
-    c->in_request = false;
-    es_http_parser_reset(c->parser);
-    es_buf_reset_secret(&c->body);
-    arm_timer(c, c->srv->lim.idle_timeout_ms);
+    exchange_done(c);
     if (c->pending.len) {
         es_buf more = c->pending;
         es_buf_init(&c->pending, c->pending.max);
@@ -207,32 +212,49 @@ static void resume_reading(conn *c)
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 
-/* Sends status + headers + body; takes nothing (body copied). close: answer
- * with Connection: close and close once written. */
+/* Sends status + headers + body; takes nothing (body copied when needed).
+ * close: answer with Connection: close and close once written.
+ * Head and body are tried at once with one writev() (the body is not copied);
+ * when the socket takes it all, which is the usual case for answers below the
+ * socket buffer, the exchange ends here: reading is never stopped and restarted
+ * (each costs epoll_ctl calls) and no write request is allocated. Otherwise
+ * what is left is copied into a write request queued with uv_write, and
+ * reading pauses until it is out. */
 static void send_answer(conn *c, int status, const char *content_type, const char *body, size_t len,
                         bool close)
 {
-    wreq *w = es_calloc(1, sizeof *w);
-    if (!w) {
-        conn_close(c);
-        return;
-    }
-    w->c = c;
-    es_buf_init(&w->data, HEAD_MAX + len);
+    es_buf head; /* status line and headers: no secret */
+    es_buf_init(&head, HEAD_MAX);
+    int r = 0;
+    (void)es_buf_reserve(&head, 511, &r); /* one allocation; a failure shows below */
     char rid[AL_KEY_ID_LEN + 1];
     if (al_uuid(rid) < 0)
         snprintf(rid, sizeof rid, "00000000-0000-4000-8000-000000000000");
     c->close_after_write = close || !es_http_parser_keep_alive(c->parser);
-    int r = es_http_write_status_line(&w->data, status, NULL);
+    r = es_http_write_status_line(&head, status, NULL);
     if (r == 0)
-        r = es_http_write_header(&w->data, "x-amzn-RequestId", rid);
+        r = es_http_write_header(&head, "x-amzn-RequestId", rid);
     if (r == 0 && c->close_after_write)
-        r = es_http_write_header(&w->data, "Connection", "close");
-    if (r == 0)
-        r = es_http_write_body(&w->data, content_type, body, len);
+        r = es_http_write_header(&head, "Connection", "close");
+    if (r == 0 && content_type)
+        r = es_http_write_header(&head, "Content-Type", content_type);
+    if (r == 0) {
+        /* "Content-Length: N\r\n\r\n" without printf */
+        char num[24];
+        size_t k = sizeof num;
+        size_t v = len;
+        do {
+            num[--k] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v);
+        r = es_buf_append(&head, "Content-Length: ", 16);
+        if (r == 0)
+            r = es_buf_append(&head, num + k, sizeof num - k);
+        if (r == 0)
+            r = es_buf_append(&head, "\r\n\r\n", 4);
+    }
     if (r < 0) {
-        es_buf_free_secret(&w->data);
-        es_free(w);
+        es_buf_free(&head);
         conn_close(c);
         return;
     }
@@ -240,6 +262,44 @@ static void send_answer(conn *c, int status, const char *content_type, const cha
         c->srv->st.errors_5xx++;
     else if (status >= 400)
         c->srv->st.errors_4xx++;
+    uv_buf_t bufs[2] = {uv_buf_init(head.data, (unsigned)head.len),
+                        uv_buf_init((char *)body, (unsigned)len)};
+    int n = uv_try_write((uv_stream_t *)&c->tcp, bufs, len ? 2 : 1);
+    size_t total = head.len + len;
+    if (n >= 0 && (size_t)n == total) {
+        es_buf_free(&head);
+        if (c->close_after_write)
+            conn_close(c);
+        else
+            exchange_done(c);
+        return;
+    }
+    if (n < 0 && n != UV_EAGAIN) {
+        es_buf_free(&head);
+        conn_close(c);
+        return;
+    }
+    size_t done = n > 0 ? (size_t)n : 0;
+    wreq *w = es_calloc(1, sizeof *w);
+    if (!w) {
+        es_buf_free(&head);
+        conn_close(c);
+        return;
+    }
+    w->c = c;
+    es_buf_init(&w->data, total - done);
+    if (done < head.len)
+        r = es_buf_append(&w->data, head.data + done, head.len - done);
+    if (r == 0 && len)
+        r = done <= head.len ? es_buf_append(&w->data, body, len)
+                             : es_buf_append(&w->data, body + (done - head.len), total - done);
+    es_buf_free(&head);
+    if (r < 0) {
+        es_buf_free_secret(&w->data);
+        es_free(w);
+        conn_close(c);
+        return;
+    }
     c->writing = true;
     uv_read_stop((uv_stream_t *)&c->tcp);
     /* a client that does not read its answer gets the request timeout */

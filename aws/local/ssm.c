@@ -140,6 +140,14 @@ static void param_arn(al_ctx *c, const char *canon, char *out, size_t n)
     put(out, n, &at, canon);
 }
 
+/* strlen of what param_arn writes, without writing it (every name read is
+ * checked against AL_SSM_ARN_MAX) */
+static size_t param_arn_len(const al_ctx *c, const char *canon)
+{
+    return strlen("arn:aws:ssm:") + strlen(c->region) + 1 + strlen(c->account) +
+           strlen(canon[0] == '/' ? ":parameter" : ":parameter/") + strlen(canon);
+}
+
 static bool reserved_prefix(const char *s)
 {
     return strncasecmp(s, "aws", 3) == 0 || strncasecmp(s, "ssm", 3) == 0;
@@ -175,13 +183,12 @@ static int check_name(al_ctx *c, const char *name, bool write, al_error *e)
                        "Parameter name '%s' has %zu levels; a hierarchy can have a maximum of %d "
                        "levels.",
                        name, levels, AL_SSM_MAX_LEVELS);
-    char arn[ARN_MAX];
-    param_arn(c, canon_of(name), arn, sizeof arn);
-    if (strlen(arn) > AL_SSM_ARN_MAX)
+    size_t arn_len = param_arn_len(c, canon_of(name));
+    if (arn_len > AL_SSM_ARN_MAX)
         return al_fail(e, 400, "ValidationException",
                        "Parameter name is too long: the fully qualified name including the ARN "
                        "(%zu characters) must be at most %d characters.",
-                       strlen(arn), AL_SSM_ARN_MAX);
+                       arn_len, AL_SSM_ARN_MAX);
     if (write && reserved_prefix(name[0] == '/' ? name + 1 : name))
         return al_fail(e, 400, "ValidationException",
                        "Parameter name: can't be prefixed with \"aws\" or \"ssm\" "

@@ -493,3 +493,49 @@ Test(al_kms, uuids_are_v4_unique_and_fork_safe)
     cr_assert_eq(al_uuid(mine), 0);
     cr_assert_str_neq(child, mine, "parent and child drew the same id");
 }
+
+Test(al_kms, memo_path_checks_every_tag)
+{
+    /* Inside a memo (GetParameters), the second value on with the same key
+     * takes the expanded-key path, which sets the tag with the IV: a flipped
+     * tag, IV or ciphertext byte there must fail, and the next good value
+     * still decrypt (a failure leaves no tag or state behind). */
+    char key[AL_KEY_ID_LEN + 1];
+    cr_assert_eq(al_kms_resolve(T.ctx, "alias/aws/ssm", key), 0);
+    al_kv kv = {"PARAMETER_ARN", "arn:aws:ssm:us-east-2:123456789012:parameter/p"};
+    const char *vals[] = {"first-value", "second-value", "third-value-longer-than-a-block"};
+    uint8_t *blob[3];
+    size_t bl[3];
+    for (size_t i = 0; i < 3; i++)
+        cr_assert_eq(al_kms_seal(T.ctx, key, &kv, 1, (const uint8_t *)vals[i], strlen(vals[i]),
+                                 &blob[i], &bl[i]),
+                     0);
+    size_t hdr = 2 + AL_KEY_ID_LEN;
+    size_t flips[] = {hdr, hdr + AL_KMS_IV_LEN, hdr + AL_KMS_IV_LEN + AL_KMS_TAG_LEN - 1,
+                      bl[1] - 1};
+    for (size_t f = 0; f < sizeof flips / sizeof flips[0]; f++) {
+        al_kms_memo_begin(T.ctx);
+        uint8_t *pt = NULL;
+        size_t n = 0;
+        cr_assert_eq(al_kms_unseal(T.ctx, blob[0], bl[0], &kv, 1, &pt, &n, NULL), 0);
+        cr_assert_eq(n, strlen(vals[0]));
+        cr_assert_eq(memcmp(pt, vals[0], n), 0);
+        es_free(pt);
+        cr_assert(T.ctx->memo_gcm_ready, "the first value did not prepare the memo");
+        blob[1][flips[f]] ^= 0x01;
+        pt = NULL;
+        cr_assert_eq(al_kms_unseal(T.ctx, blob[1], bl[1], &kv, 1, &pt, &n, NULL), -EBADMSG,
+                     "flip at %zu accepted on the memo path", flips[f]);
+        cr_assert_null(pt);
+        blob[1][flips[f]] ^= 0x01;
+        for (size_t i = 1; i < 3; i++) {
+            cr_assert_eq(al_kms_unseal(T.ctx, blob[i], bl[i], &kv, 1, &pt, &n, NULL), 0);
+            cr_assert_eq(n, strlen(vals[i]));
+            cr_assert_eq(memcmp(pt, vals[i], n), 0);
+            es_free(pt);
+        }
+        al_kms_memo_end(T.ctx);
+    }
+    for (size_t i = 0; i < 3; i++)
+        es_free(blob[i]);
+}
