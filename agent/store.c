@@ -179,6 +179,21 @@ static int bind_text(sqlite3_stmt *s, int i, const char *v)
     return v ? sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(s, i);
 }
 
+/* Runs a one-parameter DELETE (the rows of one task or service); no row is
+ * fine: a put clears children before writing them again. */
+static int clear_by_arn(ag_store *st, const char *sql, const char *arn, const char *what)
+{
+    sqlite3_stmt *s = NULL;
+    int r = prepare(st, sql, &s);
+    if (r)
+        return r;
+    bind_text(s, 1, arn);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        r = sq(st, what);
+    sqlite3_finalize(s);
+    return r;
+}
+
 static int user_version(ag_store *st, int *out)
 {
     sqlite3_stmt *s = NULL;
@@ -549,15 +564,9 @@ int ag_store_task_put(ag_store *st, const ag_task *t)
     sqlite3_finalize(s);
     s = NULL;
 
-    if ((r = prepare(st, "DELETE FROM task_containers WHERE task_arn = ?", &s)))
+    if ((r = clear_by_arn(st, "DELETE FROM task_containers WHERE task_arn = ?", t->arn,
+                          "put task containers")))
         goto fail;
-    bind_text(s, 1, t->arn);
-    if (sqlite3_step(s) != SQLITE_DONE) {
-        r = sq(st, "put task containers");
-        goto fail;
-    }
-    sqlite3_finalize(s);
-    s = NULL;
     if ((r = prepare(st,
                      "INSERT INTO task_containers (task_arn, idx, name, image, docker_id, "
                      "last_status, exit_code, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -585,15 +594,9 @@ int ag_store_task_put(ag_store *st, const ag_task *t)
     sqlite3_finalize(s);
     s = NULL;
 
-    if ((r = prepare(st, "DELETE FROM task_secrets WHERE task_arn = ?", &s)))
+    if ((r = clear_by_arn(st, "DELETE FROM task_secrets WHERE task_arn = ?", t->arn,
+                          "put task secrets")))
         goto fail;
-    bind_text(s, 1, t->arn);
-    if (sqlite3_step(s) != SQLITE_DONE) {
-        r = sq(st, "put task secrets");
-        goto fail;
-    }
-    sqlite3_finalize(s);
-    s = NULL;
     if ((r = prepare(st,
                      "INSERT INTO task_secrets (task_arn, idx, container_name, target, name, "
                      "value_from, source_arn, version, resolved_at, fingerprint) VALUES "
@@ -851,13 +854,9 @@ int ag_store_service_put(ag_store *st, const ag_service *v)
         goto fail;
     sqlite3_finalize(s);
     s = NULL;
-    if ((r = prepare(st, "DELETE FROM service_deployments WHERE service_arn = ?", &s)))
+    if ((r = clear_by_arn(st, "DELETE FROM service_deployments WHERE service_arn = ?", v->arn,
+                          "put service deployments")))
         goto fail;
-    bind_text(s, 1, v->arn);
-    if ((r = step_done(st, s, "put service deployments")))
-        goto fail;
-    sqlite3_finalize(s);
-    s = NULL;
     if ((r = prepare(st,
                      "INSERT INTO service_deployments (service_arn, idx, id, status, family, "
                      "revision, desired, rollout, rollout_reason, created_at, updated_at) VALUES "
@@ -883,13 +882,9 @@ int ag_store_service_put(ag_store *st, const ag_service *v)
     }
     sqlite3_finalize(s);
     s = NULL;
-    if ((r = prepare(st, "DELETE FROM service_events WHERE service_arn = ?", &s)))
+    if ((r = clear_by_arn(st, "DELETE FROM service_events WHERE service_arn = ?", v->arn,
+                          "put service events")))
         goto fail;
-    bind_text(s, 1, v->arn);
-    if ((r = step_done(st, s, "put service events")))
-        goto fail;
-    sqlite3_finalize(s);
-    s = NULL;
     if ((r = prepare(st,
                      "INSERT INTO service_events (service_arn, idx, id, created_at, message) "
                      "VALUES (?, ?, ?, ?, ?)",
