@@ -21,6 +21,11 @@
  * request makes the process sleep until dockerd answers (hundreds of ms for a
  * create), and waking it up again is charged to it: the floor is that cost.
  *
+ * BENCH_DOCKER_SPLIT=1 also prints where the CPU of a request goes (poll to
+ * result, result to poll; the floor's read and the rest), at the price of two
+ * system calls per request. BENCH_DOCKER_CLIENT_ONLY=1 runs the client alone
+ * (no curl, no floor) with the split: a run for a profiler or an A/B test.
+ *
  * The containers run `sleep 3600`, so every remove (force=1) kills a running
  * container on both sides: with a command that exits at once, the faster
  * client's remove races the exit and costs dockerd more. */
@@ -70,13 +75,66 @@ static double cpu_s(void)
     return cpu_of(RUSAGE_SELF);
 }
 
+/* user time of this process alone: printed beside the total so that the
+ * part spent in our code and libuv shows apart from the kernel's */
+static double user_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
+}
+
 static void next_cycle(void);
 
 /* per operation (create, start, remove): summed latency, for both sides */
 static double op_t0, client_op[3], curl_op[3];
 
+/* ---- where a request's CPU goes. The thread's CPU clock is read before
+ * each poll (a uv_prepare handle) and when a result reaches its callback:
+ *  - wait: from "about to poll" to the callback: epoll_wait's sleep and
+ *    wake-up, the read, parsing the answer, the result's delivery;
+ *  - send: from the callback to the next poll: building and writing the
+ *    next request, the loop's own turn.
+ * The floor client's time is split the same way: its blocking read (sleep,
+ * wake-up and the copy) and the rest (write, parse). */
+static double thread_cpu(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static uv_prepare_t prep;
+static double t_prep = -1, t_cb = -1, split_wait, split_send;
+/* the split costs two system calls per request: only on request
+ * (BENCH_DOCKER_SPLIT=1, or BENCH_DOCKER_CLIENT_ONLY=1), never in the
+ * figures compared against the goal */
+static bool split_on;
+
+static void on_prepare(uv_prepare_t *h)
+{
+    (void)h;
+    double t = thread_cpu();
+    if (t_cb >= 0)
+        split_send += t - t_cb;
+    t_cb = -1;
+    t_prep = t;
+}
+
+static void split_mark(void)
+{
+    if (!split_on)
+        return;
+    double t = thread_cpu();
+    if (t_prep >= 0)
+        split_wait += t - t_prep;
+    t_prep = -1;
+    t_cb = t;
+}
+
 static void op_mark(int op)
 {
+    split_mark();
     double t = now_s();
     client_op[op] += t - op_t0;
     op_t0 = t;
@@ -177,16 +235,20 @@ static void cleanup(void)
 }
 
 /* Runs cycles cur..end-1 through the client, adding wall and CPU time. */
+static double client_user, floor_user;
+
 static int client_half(int end, double *wall, double *cpu)
 {
     stop_at = end;
     finished = false;
-    double t0 = now_s(), c0 = cpu_s();
+    double t0 = now_s(), c0 = cpu_s(), u0 = user_s();
+    t_prep = t_cb = -1;
     next_cycle();
     while (!finished)
         uv_run(loop, UV_RUN_ONCE);
     *wall += now_s() - t0;
     *cpu += cpu_s() - c0;
+    client_user += user_s() - u0;
     cleanup();
     return failed ? -1 : 0;
 }
@@ -256,6 +318,8 @@ static int run_curl(const char *path, double *secs)
  * Its CPU per request is what one sleep-and-wake of a process waiting for
  * dockerd costs on this machine: no client that waits can go below it. */
 
+static double floor_read;
+
 static int floor_one(int fd, es_http_parser *p, const char *req, size_t n, int want)
 {
     for (size_t off = 0; off < n;) {
@@ -267,7 +331,10 @@ static int floor_one(int fd, es_http_parser *p, const char *req, size_t n, int w
     es_http_parser_reset(p);
     char buf[4096];
     for (;;) {
+        double t = split_on ? thread_cpu() : 0;
         ssize_t r = read(fd, buf, sizeof(buf));
+        if (split_on)
+            floor_read += thread_cpu() - t;
         if (r <= 0)
             return -EIO;
         size_t off = 0;
@@ -305,7 +372,7 @@ static int run_floor(const char *path, double *secs, double *cpu)
                                "\"HostConfig\":{\"NetworkMode\":\"none\"}}";
     char req[3][512];
     int len[3], e = 0;
-    double t0 = now_s(), c0 = cpu_s();
+    double t0 = now_s(), c0 = cpu_s(), u0 = user_s();
     for (int i = 0; i < cycles && !e; i++) {
         len[0] = snprintf(req[0], sizeof(req[0]),
                           "POST /v1.41/containers/create?name=bench-%d HTTP/1.1\r\nHost: docker\r\n"
@@ -324,6 +391,7 @@ static int run_floor(const char *path, double *secs, double *cpu)
             e = floor_one(fd, p, req[k], (size_t)len[k], want[k]);
     }
     *cpu = cpu_s() - c0;
+    floor_user = user_s() - u0;
     *secs = now_s() - t0;
     es_http_parser_free(p);
     close(fd);
@@ -363,6 +431,11 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     loop = uv_default_loop();
+    split_on = getenv("BENCH_DOCKER_SPLIT") || getenv("BENCH_DOCKER_CLIENT_ONLY");
+    uv_prepare_init(loop, &prep);
+    if (split_on)
+        uv_prepare_start(&prep, on_prepare);
+    uv_unref((uv_handle_t *)&prep);
     dk_options o = {.host = host, .timeout_ms = 60000};
     if (dk_client_create(loop, &o, &cli) < 0)
         return 1;
@@ -385,6 +458,7 @@ int main(int argc, char **argv)
         return 1;
     cur = 0;
     cycles = measured;
+    client_user = split_wait = split_send = 0;
     memset(client_op, 0, sizeof(client_op));
 
     /* client, curl, client: the client's two halves straddle the curl run so
@@ -393,6 +467,16 @@ int main(int argc, char **argv)
     if (client_half(cycles / 2, &client_s, &client_cpu) < 0)
         return 1;
     double first_half = client_s;
+    if (getenv("BENCH_DOCKER_CLIENT_ONLY")) {
+        /* for a profiler: nothing but the client in this process */
+        if (client_half(cycles, &client_s, &client_cpu) < 0)
+            return 1;
+        printf("bench_docker: client only, %d requests: CPU %.1f us/request; split %.1f us "
+               "poll to result, %.1f us result to poll\n",
+               3 * cycles, client_cpu * 1e6 / (3 * cycles), split_wait * 1e6 / (3 * cycles),
+               split_send * 1e6 / (3 * cycles));
+        return 0;
+    }
     double curl_s = 0, k0 = cpu_of(RUSAGE_CHILDREN);
     int e = run_curl(host + 7, &curl_s);
     double curl_cpu = cpu_of(RUSAGE_CHILDREN) - k0;
@@ -418,6 +502,7 @@ int main(int argc, char **argv)
     while (pings_left > 0)
         uv_run(loop, UV_RUN_ONCE);
     double ping_s = now_s() - p0, ping_cpu = cpu_s() - pc0;
+    uv_close((uv_handle_t *)&prep, NULL);
 
     dk_stats st;
     dk_client_stats(cli, &st);
@@ -433,12 +518,21 @@ int main(int argc, char **argv)
            client_op[0] * 1e3 / cycles, client_op[1] * 1e3 / cycles, client_op[2] * 1e3 / cycles,
            curl_op[0] * 1e3 / cycles, curl_op[1] * 1e3 / cycles, curl_op[2] * 1e3 / cycles);
     printf("  ratio dk_client/curl = %.3f (goal <= 1.0)\n", client_s / curl_s);
-    printf("  dk_client CPU = %.1f us/request (goal <= 50 us; user+kernel of this process)\n",
-           client_cpu * 1e6 / nreq);
+    printf("  dk_client CPU = %.1f us/request (goal <= 50 us; user+kernel of this process; "
+           "user %.1f us)\n",
+           client_cpu * 1e6 / nreq, client_user * 1e6 / nreq);
+    if (split_on)
+        printf("  dk_client CPU split: %.1f us from poll to result (sleep, wake-up, read, "
+               "parse), %.1f us from result to poll (next request, write)\n",
+               split_wait * 1e6 / nreq, split_send * 1e6 / nreq);
     printf("  dk_client hot path: %d sequential /_ping: %.1f us/request wall, %.1f us CPU\n",
            npings, ping_s * 1e6 / npings, ping_cpu * 1e6 / npings);
-    printf("  floor (blocking write+read, no loop) CPU = %.1f us/request (%.3f s wall)\n",
-           floor_cpu * 1e6 / nreq, floor_s);
+    printf("  floor (blocking write+read, no loop) CPU = %.1f us/request (user %.1f us; %.3f s "
+           "wall)\n",
+           floor_cpu * 1e6 / nreq, floor_user * 1e6 / nreq, floor_s);
+    if (split_on)
+        printf("  floor CPU split: %.1f us in read (sleep, wake-up, copy), %.1f us the rest\n",
+               floor_read * 1e6 / nreq, (floor_cpu - floor_read) * 1e6 / nreq);
     printf("  curl CPU = %.1f us/request (whole process %.1f us/request, minus a one-ping "
            "curl's %.1f ms start-up)\n",
            (curl_cpu - curl_start) * 1e6 / nreq, curl_cpu * 1e6 / nreq, curl_start * 1e3);

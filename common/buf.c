@@ -113,10 +113,19 @@ int es_buf_append_char(es_buf *b, char c)
 
 int es_buf_vprintf(es_buf *b, const char *fmt, va_list ap)
 {
+    /* one pass when the spare room takes it (the usual case), a second
+     * after growing otherwise */
     va_list ap2;
     va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap2);
+    size_t room = b->cap > b->len ? b->cap - b->len : 0;
+    int n = vsnprintf(room ? b->data + b->len : NULL, room, fmt, ap2);
     va_end(ap2);
+    if (n >= 0 && (size_t)n < room && (size_t)n <= b->max && b->len <= b->max - (size_t)n) {
+        es_buf_commit(b, (size_t)n);
+        return 0;
+    }
+    if (room) /* what the first pass left past the end goes (it may be secret) */
+        es_wipe(b->data + b->len, room);
     if (n < 0)
         return -EINVAL;
     int err = 0;

@@ -34,6 +34,7 @@ typedef enum pstate {
 typedef struct hdr {
     const char *name;
     const char *value;
+    size_t name_len; /* lets lookups skip names of another length */
 } hdr;
 
 struct es_http_parser {
@@ -58,7 +59,7 @@ struct es_http_parser {
     const char *method, *target, *reason;
     int status, minor;
     hdr *hdrs;
-    size_t nhdrs;
+    size_t nhdrs, hdrs_cap; /* hdrs is kept across messages, grown when needed */
     bool keep_alive, expect_continue, chunked;
     int64_t content_length;
 
@@ -165,8 +166,6 @@ void es_http_parser_reset(es_http_parser *p)
     p->reason = "";
     p->status = 0;
     p->minor = 1;
-    es_free(p->hdrs);
-    p->hdrs = NULL;
     p->nhdrs = 0;
     p->keep_alive = false;
     p->expect_continue = false;
@@ -182,11 +181,24 @@ void es_http_parser_reset(es_http_parser *p)
 
 /* ---- character classes (RFC 9110 5.6.2) ---- */
 
+/* tchar: ALPHA / DIGIT / "!#$%&'*+-.^_`|~", as a table: names are checked
+ * byte by byte on every message */
+static const unsigned char tchar_table[256] = {
+    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
+    ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1,  ['~'] = 1, ['0'] = 1,
+    ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,  ['7'] = 1, ['8'] = 1,
+    ['9'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1,  ['F'] = 1, ['G'] = 1,
+    ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1,  ['N'] = 1, ['O'] = 1,
+    ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,  ['V'] = 1, ['W'] = 1,
+    ['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1,  ['d'] = 1, ['e'] = 1,
+    ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1,  ['l'] = 1, ['m'] = 1,
+    ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1,  ['t'] = 1, ['u'] = 1,
+    ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+};
+
 static bool is_tchar(unsigned char c)
 {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-        return true;
-    return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+    return tchar_table[c] != 0;
 }
 
 /* field-vchar / SP / HTAB, obs-text allowed. */
@@ -317,6 +329,7 @@ static int parse_field(hdr *h, char *line, size_t n)
     *colon = '\0';
     *e = '\0';
     h->name = line;
+    h->name_len = (size_t)(colon - line);
     h->value = v;
     return 0;
 }
@@ -384,22 +397,28 @@ static int check_limit(es_http_parser *p, uint64_t n)
     return 0;
 }
 
+/* h's name is `name` (lower case, length n), ignoring case */
+static bool name_is(const hdr *h, const char *name, size_t n)
+{
+    return h->name_len == n && strncasecmp(h->name, name, n) == 0;
+}
+
 static int decide_framing(es_http_parser *p)
 {
     bool has_te = false, has_cl = false, conn_close = false, conn_ka = false;
     for (size_t i = 0; i < p->nhdrs; i++) {
         const hdr *h = &p->hdrs[i];
         int r = 0;
-        if (strcasecmp(h->name, "content-length") == 0) {
+        if (name_is(h, "content-length", 14)) {
             has_cl = true;
             r = parse_content_length(h->value, &p->content_length);
-        } else if (strcasecmp(h->name, "transfer-encoding") == 0) {
+        } else if (name_is(h, "transfer-encoding", 17)) {
             has_te = true;
             r = parse_te(h->value, &p->chunked);
-        } else if (strcasecmp(h->name, "connection") == 0) {
+        } else if (name_is(h, "connection", 10)) {
             conn_close |= es_http_token_in_list(h->value, "close");
             conn_ka |= es_http_token_in_list(h->value, "keep-alive");
-        } else if (p->mode == ES_HTTP_REQUEST && strcasecmp(h->name, "expect") == 0) {
+        } else if (p->mode == ES_HTTP_REQUEST && name_is(h, "expect", 6)) {
             if (strcasecmp(h->value, "100-continue") == 0)
                 p->expect_continue = true;
         }
@@ -459,10 +478,13 @@ static int parse_head(es_http_parser *p)
     size_t nfields = lines - 2;
     if (nfields > p->lim.max_headers)
         return ES_HTTP_E_TOO_MANY_HEADERS;
-    if (nfields) {
-        p->hdrs = es_calloc(nfields, sizeof(hdr));
-        if (!p->hdrs)
+    if (nfields > p->hdrs_cap) {
+        hdr *n = es_calloc(nfields, sizeof(hdr));
+        if (!n)
             return -ENOMEM;
+        es_free(p->hdrs);
+        p->hdrs = n;
+        p->hdrs_cap = nfields;
     }
     /* every line ends in CRLF: checked while collecting; the start line was
      * parsed when it completed */
@@ -801,8 +823,9 @@ bool es_http_parser_header_at(const es_http_parser *p, size_t i, const char **na
 
 const char *es_http_parser_header(const es_http_parser *p, const char *name)
 {
+    size_t n = strlen(name);
     for (size_t i = 0; i < p->nhdrs; i++)
-        if (strcasecmp(p->hdrs[i].name, name) == 0)
+        if (name_is(&p->hdrs[i], name, n))
             return p->hdrs[i].value;
     return NULL;
 }

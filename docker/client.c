@@ -389,19 +389,26 @@ int dk__status_error(const dk__req *r, char **msg)
     }
 }
 
+/* Unreserved characters (RFC 3986 2.3) are copied in runs, the rest
+ * percent-encoded; no printf: names and ids are encoded for every request. */
 int dk__urlencode(es_buf *out, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        int e;
-        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-            ch == '-' || ch == '_' || ch == '.' || ch == '~')
-            e = es_buf_append_char(out, (char)ch);
-        else
-            e = es_buf_printf(out, "%%%c%c", hex[ch >> 4], hex[ch & 15]);
+    for (;;) {
+        size_t run = 0;
+        for (unsigned char ch; (ch = (unsigned char)s[run]) != 0; run++)
+            if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.' || ch == '~'))
+                break;
+        int e = run ? es_buf_append(out, s, run) : 0;
         if (e < 0)
             return e;
+        s += run;
+        if (!*s)
+            return 0;
+        unsigned char ch = (unsigned char)*s++;
+        char esc[3] = {'%', hex[ch >> 4], hex[ch & 15]};
+        if ((e = es_buf_append(out, esc, sizeof(esc))) < 0)
+            return e;
     }
-    return 0;
 }

@@ -415,19 +415,45 @@ dk__conn *dk__conn_new(uv_loop_t *loop, const char *path, const es_http_limits *
     return k;
 }
 
+/* Appends the decimal digits of v. */
+static int append_size(es_buf *w, size_t v)
+{
+    char d[24];
+    size_t i = sizeof(d);
+    do {
+        d[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return es_buf_append(w, d + i, sizeof(d) - i);
+}
+
+/* The request into k->wbuf. Plain appends, no printf: this runs for every
+ * request, and after a sleep of hundreds of milliseconds (a create) with
+ * caches that dockerd's work has emptied, every line of code it touches
+ * costs a miss. */
 static int serialize(dk__conn *k, dk__req *r, const char *ver)
 {
     es_buf *w = &k->wbuf;
-    int e = es_buf_printf(w, "%s %s%s%s HTTP/1.1\r\nHost: docker\r\n", r->method, ver ? "/v" : "",
-                          ver ? ver : "", r->path);
-    if (e < 0)
-        return e;
-    if (r->extra.len && (e = es_buf_append(w, r->extra.data, r->extra.len)) < 0)
+    int e = es_buf_append_str(w, r->method);
+    if (!e)
+        e = es_buf_append_char(w, ' ');
+    if (!e && ver && !(e = es_buf_append(w, "/v", 2)))
+        e = es_buf_append_str(w, ver);
+    if (!e)
+        e = es_buf_append_str(w, r->path);
+    if (!e)
+        e = es_buf_append_str(w, " HTTP/1.1\r\nHost: docker\r\n");
+    if (!e && r->extra.len)
+        e = es_buf_append(w, r->extra.data, r->extra.len);
+    if (e)
         return e;
     if (r->body.len) {
-        e = es_buf_printf(w, "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-                          r->body.len);
-        if (e == 0)
+        e = es_buf_append_str(w, "Content-Type: application/json\r\nContent-Length: ");
+        if (!e)
+            e = append_size(w, r->body.len);
+        if (!e)
+            e = es_buf_append(w, "\r\n\r\n", 4);
+        if (!e)
             e = es_buf_append(w, r->body.data, r->body.len);
     } else if (strcmp(r->method, "POST") == 0 || strcmp(r->method, "PUT") == 0) {
         e = es_buf_append_str(w, "Content-Length: 0\r\n\r\n");

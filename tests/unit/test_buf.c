@@ -33,6 +33,48 @@ Test(buf, maximum_is_enforced_and_contents_kept)
     es_buf_free(&b);
 }
 
+/* es_buf_printf formats into the spare room in one pass when it fits, and
+ * grows and formats again when it does not; past the maximum it fails with
+ * the buffer as it was and nothing of the attempt left past its end. */
+Test(buf, printf_in_room_growing_and_over_maximum)
+{
+    es_buf b;
+    es_buf_init(&b, 200);
+    int err = 0;
+    cr_assert_not_null(es_buf_reserve(&b, 100, &err));
+    size_t cap = b.cap;
+    cr_assert_eq(es_buf_printf(&b, "%s=%d", "k", 7), 0);
+    cr_assert_str_eq(b.data, "k=7");
+    cr_assert_eq(b.cap, cap, "fitted in the room: no new allocation");
+    char big[150];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    cr_assert_eq(es_buf_printf(&b, "%s", big), 0);
+    cr_assert_eq(b.len, 3 + 149);
+    cr_assert_eq(b.data[b.len], '\0');
+    cr_assert_eq(memcmp(b.data, "k=7xxx", 6), 0);
+    es_buf_reset(&b);
+    cr_assert_eq(es_buf_append_str(&b, "head"), 0);
+    /* 4 + 199 > 200, though the room (cap is past 152) holds part of it */
+    char over[200];
+    memset(over, 's', sizeof(over) - 1);
+    over[sizeof(over) - 1] = '\0';
+    cr_assert_eq(es_buf_printf(&b, "%s", over), -EMSGSIZE);
+    cr_assert_eq(b.len, 4);
+    cr_assert_str_eq(b.data, "head");
+    for (size_t i = b.len; i < b.cap; i++)
+        cr_assert_eq(b.data[i], '\0', "byte %zu past the end kept from the failed attempt", i);
+    /* over the maximum although it would fit in the allocation */
+    es_buf c;
+    es_buf_init(&c, 4);
+    cr_assert_not_null(es_buf_reserve(&c, 4, &err));
+    c.max = 2;
+    cr_assert_eq(es_buf_printf(&c, "%s", "abc"), -EMSGSIZE);
+    cr_assert_eq(c.len, 0);
+    es_buf_free(&c);
+    es_buf_free(&b);
+}
+
 Test(buf, huge_request_does_not_overflow)
 {
     es_buf b;

@@ -15,6 +15,7 @@
 
 #include "common/http.h"
 #include "docker/docker.h"
+#include "docker/internal.h"
 
 static uv_loop_t loop;
 static uv_pipe_t server;
@@ -807,4 +808,34 @@ Test(docker_fake, a_request_after_blocking_outside_the_loop_keeps_its_full_timeo
     dk_stats st;
     dk_client_stats(cli, &st);
     cr_assert_eq(st.connects, 1);
+}
+
+/* Query and path pieces: unreserved bytes as they are, every other byte
+ * (including UTF-8 and controls) as %XX with upper-case hex. */
+Test(docker_urlencode, runs_and_escapes)
+{
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"", ""},
+        {"bench-12", "bench-12"},
+        {"a b", "a%20b"},
+        {" ", "%20"},
+        {"~._-AZaz09", "~._-AZaz09"},
+        {"/x?y=z&w#", "%2Fx%3Fy%3Dz%26w%23"},
+        {"\xc3\xa9\x01\x7f", "%C3%A9%01%7F"},
+        {"{\"label\":[\"k=v\"]}", "%7B%22label%22%3A%5B%22k%3Dv%22%5D%7D"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        es_buf b;
+        es_buf_init(&b, 1024);
+        cr_assert_eq(dk__urlencode(&b, cases[i].in), 0);
+        cr_assert_str_eq(es_buf_cstr(&b), cases[i].out, "case %zu", i);
+        es_buf_free(&b);
+    }
+    es_buf b;
+    es_buf_init(&b, 5);
+    cr_assert_eq(dk__urlencode(&b, "abcd "), -EMSGSIZE, "the escape does not fit");
+    cr_assert_str_eq(es_buf_cstr(&b), "abcd");
+    es_buf_free(&b);
 }

@@ -259,6 +259,34 @@ Test(http_request, pipelined_with_reset_and_leading_crlf)
     es_http_parser_free(p);
 }
 
+/* The header array is kept from one message to the next: a message with
+ * more fields grows it, one with fewer must not show the old ones, and
+ * look-ups match names of the same length only, in any case. */
+Test(http_request, header_array_reused_across_messages)
+{
+    es_http_parser *p;
+    cr_assert_eq(es_http_parser_create(ES_HTTP_REQUEST, NULL, &p), 0);
+    const char *msgs[] = {
+        "GET /1 HTTP/1.1\r\nA: 1\r\n\r\n",
+        "GET /2 HTTP/1.1\r\nA: 2\r\nBb: 2\r\nCcc: 2\r\nDddd: 2\r\nContent-Length: 0\r\n\r\n",
+        "GET /3 HTTP/1.1\r\nbB: 3\r\n\r\n",
+    };
+    for (int i = 0; i < 3; i++) {
+        es_http_parser_reset(p);
+        size_t used = 0, n = strlen(msgs[i]);
+        cr_assert_eq(es_http_parser_feed(p, msgs[i], n, &used), ES_HTTP_HEADERS);
+        cr_assert_eq(es_http_parser_feed(p, msgs[i] + used, n - used, &used), ES_HTTP_DONE);
+    }
+    cr_assert_str_eq(es_http_parser_target(p), "/3");
+    cr_assert_eq(es_http_parser_header_count(p), 1);
+    cr_assert_str_eq(es_http_parser_header(p, "BB"), "3");
+    cr_assert_null(es_http_parser_header(p, "A"), "a field of an earlier message");
+    cr_assert_null(es_http_parser_header(p, "Ccc"));
+    cr_assert_null(es_http_parser_header(p, "B"), "a prefix of a name is not the name");
+    cr_assert_null(es_http_parser_header(p, "Bbb"));
+    es_http_parser_free(p);
+}
+
 Test(http_request, content_length_duplicates)
 {
     check_splits(&REQ, S("POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc"),
