@@ -1,5 +1,6 @@
 #include "common/alloc.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,11 +30,29 @@ void *es_malloc(size_t n)
     return malloc(n ? n : 1);
 }
 
+/* malloc and memset, not calloc: glibc's calloc (2.36) skips the per-thread
+ * cache and takes the arena's slow path every time, and the daemon callocs
+ * small structs on every request (Docker client, embedded store); a cold
+ * arena costs cache misses after each sleep. Large blocks still go to
+ * calloc, which knows that fresh mmap'd pages are zero already. */
 void *es_calloc(size_t count, size_t size)
 {
     if (should_fail())
         return NULL;
-    return calloc(count ? count : 1, size ? size : 1);
+    count = count ? count : 1;
+    size = size ? size : 1;
+    if (count > SIZE_MAX / size)
+        return NULL;
+    size_t n = count * size;
+    if (n > 1024)
+        return calloc(count, size);
+    void *p = malloc(n);
+    if (!p)
+        return NULL;
+    /* an opaque barrier: else gcc fuses malloc and memset back into calloc */
+    __asm__ volatile("" : : "r"(p) : "memory");
+    memset(p, 0, n);
+    return p;
 }
 
 void *es_realloc(void *p, size_t n)

@@ -50,6 +50,7 @@ struct es_http_parser {
 
     es_buf head;       /* the raw head, NUL-terminated in place once parsed */
     size_t line_start; /* offset in head of the line being collected */
+    size_t head_lines; /* complete lines in head */
     size_t skipped;    /* empty lines before a request line */
 
     /* parsed head; the start line is parsed as soon as it is complete, into
@@ -159,6 +160,7 @@ void es_http_parser_reset(es_http_parser *p)
     p->head_response = false;
     es_buf_reset(&p->head);
     p->line_start = 0;
+    p->head_lines = 0;
     p->skipped = 0;
     p->method = p->target = NULL;
     p->method_off = p->target_off = p->reason_off = 0;
@@ -201,10 +203,21 @@ static bool is_tchar(unsigned char c)
     return tchar_table[c] != 0;
 }
 
-/* field-vchar / SP / HTAB, obs-text allowed. */
+/* field-vchar / SP / HTAB, obs-text allowed: every byte but the controls
+ * other than HTAB, and DEL. A table: every value byte is checked. */
+#define FC16 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1
+static const unsigned char field_table[256] = {
+    0,    0,    0,    0,    0,    0,    0,    0,    0, 1, 0, 0, 0, 0, 0, 0, /* 0x00: HTAB only */
+    0,    0,    0,    0,    0,    0,    0,    0,    0, 0, 0, 0, 0, 0, 0, 0, /* 0x10 */
+    FC16, FC16, FC16, FC16, FC16,                                           /* 0x20-0x6f */
+    1,    1,    1,    1,    1,    1,    1,    1,    1, 1, 1, 1, 1, 1, 1, 0, /* 0x70: not DEL */
+    FC16, FC16, FC16, FC16, FC16, FC16, FC16, FC16, /* 0x80-0xff: obs-text */
+};
+#undef FC16
+
 static bool is_field_char(unsigned char c)
 {
-    return c == '\t' || (c >= 0x20 && c != 0x7f);
+    return field_table[c] != 0;
 }
 
 static bool is_ows(char c)
@@ -470,12 +483,8 @@ static int decide_framing(es_http_parser *p)
 static int parse_head(es_http_parser *p)
 {
     char *s = p->head.data, *end = p->head.data + p->head.len;
-    /* count field lines (every line but the first and the final empty one) */
-    size_t lines = 0;
-    for (char *c = s; c < end; c++)
-        if (*c == '\n')
-            lines++;
-    size_t nfields = lines - 2;
+    /* field lines: every line but the first and the final empty one */
+    size_t nfields = p->head_lines - 2;
     if (nfields > p->lim.max_headers)
         return ES_HTTP_E_TOO_MANY_HEADERS;
     if (nfields > p->hdrs_cap) {
@@ -529,6 +538,7 @@ static int head_bytes(es_http_parser *p, const char *data, size_t len, size_t *o
         *off += take;
         if (!nl)
             return 0;
+        p->head_lines++;
         char *line = p->head.data + p->line_start;
         size_t ll = p->head.len - p->line_start;
         bool first = p->line_start == 0;
@@ -543,6 +553,7 @@ static int head_bytes(es_http_parser *p, const char *data, size_t len, size_t *o
                 /* RFC 9112 2.2: ignore empty lines before a request line */
                 p->skipped += 2;
                 es_buf_reset(&p->head);
+                p->head_lines = 0;
                 continue;
             }
             if (first)

@@ -1,5 +1,6 @@
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "common/alloc.h"
@@ -141,4 +142,28 @@ Test(secure, ct_compare)
     cr_assert_eq(es_random_bytes(r1, sizeof r1), 0);
     cr_assert_eq(es_random_bytes(r2, sizeof r2), 0);
     cr_assert_neq(memcmp(r1, r2, sizeof r1), 0);
+}
+
+/* es_calloc hands out zeroed memory on both of its paths (malloc+memset up
+ * to 1 KiB, calloc above), even where a freed block of the same size held
+ * data, and refuses a product that overflows. */
+Test(alloc, calloc_zeroes_and_checks_overflow)
+{
+    static const size_t sizes[] = {1, 24, 1024, 1025, 64 * 1024};
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        unsigned char *a = es_malloc(sizes[i]);
+        cr_assert_not_null(a);
+        memset(a, 0xa5, sizes[i]);
+        es_free(a);
+        unsigned char *z = es_calloc(1, sizes[i]);
+        cr_assert_not_null(z);
+        for (size_t k = 0; k < sizes[i]; k++)
+            cr_assert_eq(z[k], 0, "size %zu byte %zu", sizes[i], k);
+        es_free(z);
+    }
+    cr_assert_null(es_calloc(SIZE_MAX / 2, 3), "count * size overflows");
+    cr_assert_null(es_calloc((size_t)1 << 33, (size_t)1 << 33));
+    void *p = es_calloc(0, 0);
+    cr_assert_not_null(p, "zero bytes is a valid, freeable block");
+    es_free(p);
 }
