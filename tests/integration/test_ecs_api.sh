@@ -18,73 +18,20 @@
 # Env (ctest passes them): ES_AGENT_BIN, ES_TEST_DOCKER_HOST.
 set -euo pipefail
 : "${ES_AGENT_BIN:?}" "${ES_TEST_DOCKER_HOST:?}"
-T0=$(date +%s)
-say() { echo "[$(($(date +%s) - T0))s] $*"; }
-WORK=$(mktemp -d /tmp/es-ecs-api-XXXXXX)
-STATE=$WORK/state
-LOG=$WORK/agent.log
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
+it_workdir ecs-api
 ANSWERS=$WORK/answers.log # every API answer, scanned for secret values at the end
-mkdir -m 700 "$STATE"
-PID=
-fail() {
-  echo "FAIL: $*" >&2
-  echo "---- agent log ----" >&2
-  tail -n 40 "$LOG" >&2 || true
-  exit 1
-}
-cleanup() {
-  if [[ -n $PID ]] && kill -0 "$PID" 2>/dev/null; then kill -TERM "$PID" || true; wait "$PID" || true; fi
-  # the tasks' containers (stopped ones are kept an hour by the agent that is now gone)
-  docker -H "$ES_TEST_DOCKER_HOST" ps -aq --filter "label=com.amazonaws.ecs.cluster=$CLUSTER" |
-    xargs -r docker -H "$ES_TEST_DOCKER_HOST" rm -f >/dev/null 2>&1 || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-CLUSTER=itest-$$ # our containers carry it as a label
-PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-URL=http://127.0.0.1:$PORT
-unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE AWS_DEFAULT_PROFILE \
-  AWS_REGION AWS_DEFAULT_REGION AWS_ENDPOINT_URL || true
-export AWS_EC2_METADATA_DISABLED=true AWS_PAGER= AWS_MAX_ATTEMPTS=1
-export AWS_SHARED_CREDENTIALS_FILE=$STATE/aws-credentials AWS_CONFIG_FILE=$STATE/aws-config
+IT_FAIL_HEADER="---- agent log ----"
+# our containers carry it as a label; lib.sh removes them on exit (the agent that is gone
+# would have kept the stopped ones an hour)
+CLUSTER=itest-$$
+it_endpoint
+it_aws_env "$STATE" 1
 
 start_agent() { # start_agent MODE
-  "$ES_AGENT_BIN" --mode "$1" --state-dir "$STATE" --listen "127.0.0.1:$PORT" --region us-east-2 \
-    --cluster "$CLUSTER" --docker-host "$ES_TEST_DOCKER_HOST" --log-level debug >>"$LOG" 2>&1 &
-  PID=$!
-  local i want=$(($(grep -c "ready: " "$LOG" 2>/dev/null || true) + 1))
-  for ((i = 0; i < 100; i++)); do
-    [[ $(grep -c "ready: " "$LOG" 2>/dev/null || true) -ge $want ]] && return 0
-    kill -0 "$PID" 2>/dev/null || fail "the agent exited during start"
-    sleep 0.1
-  done
-  fail "the agent did not become ready"
+  it_start_agent --mode "$1" --region us-east-2 --cluster "$CLUSTER" --log-level debug
 }
-stop_agent() {
-  kill -TERM "$PID"
-  wait "$PID" || fail "the agent exited with $? on SIGTERM"
-  PID=
-}
-
-aws() {
-  local out
-  out=$(/usr/bin/aws --profile ecs-secrets-agent --endpoint-url "$URL" --output json "$@") || return $?
-  printf '%s\n' "$out" >>"$ANSWERS"
-  printf '%s\n' "$out"
-}
-# expect_error CODE MESSAGE-PART aws-args...: the CLI's exit for a service error (254 in
-# awscli v2, 255 in v1), ECS's code and the message
-expect_error() {
-  local code=$1 part=$2 out rc=0
-  shift 2
-  out=$(/usr/bin/aws --profile ecs-secrets-agent --endpoint-url "$URL" --output json "$@" 2>&1) || rc=$?
-  printf '%s\n' "$out" >>"$ANSWERS"
-  [[ $rc -eq 254 || $rc -eq 255 ]] || fail "aws $*: exit $rc, wanted 254/255 ($code): $out"
-  grep -qF "($code)" <<<"$out" || fail "aws $*: wanted $code, got: $out"
-  grep -qF -- "$part" <<<"$out" || fail "aws $*: the message lacks '$part': $out"
-}
-eq() { [[ $1 == "$2" ]] || fail "$3: got '$1', want '$2'"; }
 
 P=arn:aws:ecs:us-east-2:123456789012
 # The seed's task definition: S5 execution role, S8 secrets by ARN and by name, S9 a log
@@ -261,25 +208,10 @@ expect_error ClusterNotFoundException "cluster" ecs describe-tasks --cluster red
 expect_error InvalidParameterException "desiredStatus" ecs list-tasks --desired-status GONE
 eq "$(aws ecs list-tasks --cluster "$CLUSTER" | joined .taskArns)" "" "no task started by the refused calls"
 
-# wait_status TASK STATUS...: polls describe-tasks until lastStatus is one of them
-wait_status() {
-  local task=$1 s i
-  shift
-  for ((i = 0; i < 120; i++)); do
-    s=$(aws ecs describe-tasks --cluster "$CLUSTER" --tasks "$task" --query 'tasks[0].lastStatus' --output text)
-    for want in "$@"; do [[ $s == "$want" ]] && { echo "$s"; return 0; }; done
-    sleep 0.5
-  done
-  echo "$s"
-}
 # container_log CID LINE: waits for the container to print LINE
 container_log() {
-  local i
-  for ((i = 0; i < 50; i++)); do
-    docker -H "$ES_TEST_DOCKER_HOST" logs "$1" 2>&1 | grep -qxF "$2" && return 0
-    sleep 0.2
-  done
-  fail "container $1 did not print '$2': $(docker -H "$ES_TEST_DOCKER_HOST" logs "$1" 2>&1 | tail -3)"
+  wait_container_log "$1" 50 0.2 -xF "$2" ||
+    fail "container $1 did not print '$2': $(docker -H "$ES_TEST_DOCKER_HOST" logs "$1" 2>&1 | tail -3)"
 }
 
 say "run-task without secrets: RUNNING, listed, counted, stopped"
@@ -323,7 +255,7 @@ if aws iam create-role --role-name exec --assume-role-policy-document '{"Version
   CID=$(aws ecs describe-tasks --tasks "$TASK" --query 'tasks[0].containers[0].runtimeId' --output text)
   container_log "$CID" "$SECRET"
   # secretsResolved is our own field: botocore drops it, the raw answer (--debug) has it
-  RAW=$(/usr/bin/aws --profile ecs-secrets-agent --endpoint-url "$URL" --debug ecs describe-tasks \
+  RAW=$(it_aws --debug ecs describe-tasks \
     --cluster "$CLUSTER" --tasks "$TASK" 2>&1 >/dev/null | grep -o '"secretsResolved": *\[[^]]*\]' | head -1)
   printf '%s\n' "$RAW" >>"$ANSWERS"
   grep -q '"version": *"1"' <<<"$RAW" || fail "secretsResolved lacks the version: $RAW"
@@ -350,13 +282,13 @@ grep -rlF "$SECRET" "$STATE" && fail "the secret value is in a state file"
 grep -qF "$SECRET" "$ANSWERS" && fail "the secret value is in an API answer"
 
 say "a restart keeps everything"
-stop_agent
+it_stop_agent
 start_agent embedded
 eq "$(aws ecs describe-task-definition --task-definition seed-app --query taskDefinition.revision)" 3 "after restart"
 eq "$(sha256sum <"$STATE/fingerprint.key")" "$FP_SUM" "the fingerprint key is made once"
 eq "$(aws ecs register-task-definition --cli-input-json "file://$WORK/td.json" --query taskDefinition.revision)" 4 \
   "revision 4 after restart"
-stop_agent
+it_stop_agent
 
 say "aws mode: ECS answers, the embedded services do not"
 start_agent aws
@@ -365,6 +297,6 @@ expect_error UnknownOperationException "" ssm get-parameter --name /test/databas
 expect_error UnknownOperationException "" secretsmanager list-secrets
 expect_error UnknownOperationException "" kms list-keys
 expect_error UnknownOperationException "" sts get-caller-identity
-stop_agent
+it_stop_agent
 
 say "OK"

@@ -14,63 +14,26 @@
 # Env (ctest passes them): ES_AGENT_BIN, ES_TEST_DOCKER_HOST (READY waits for Docker).
 set -euo pipefail
 : "${ES_AGENT_BIN:?}" "${ES_TEST_DOCKER_HOST:?}"
-T0=$(date +%s)
-say() { echo "[$(($(date +%s) - T0))s] $*"; }
-WORK=$(mktemp -d /tmp/es-embedded-XXXXXX)
-STATE=$WORK/state
-LOG=$WORK/agent.log
-mkdir -m 700 "$STATE"
-PID=
-fail() {
-  echo "FAIL: $*" >&2
-  echo "---- agent log ----" >&2
-  tail -n 40 "$LOG" >&2 || true
-  exit 1
-}
-cleanup() {
-  if [[ -n $PID ]] && kill -0 "$PID" 2>/dev/null; then kill -TERM "$PID" || true; wait "$PID" || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
+it_workdir embedded
+IT_FAIL_HEADER="---- agent log ----"
+it_endpoint
+it_aws_env "$STATE" 1
 
-PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-URL=http://127.0.0.1:$PORT
-# nothing from the caller's environment may leak into the CLI's credential chain
-unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE AWS_DEFAULT_PROFILE \
-  AWS_REGION AWS_DEFAULT_REGION AWS_ENDPOINT_URL || true
-export AWS_EC2_METADATA_DISABLED=true AWS_PAGER= AWS_MAX_ATTEMPTS=1
-export AWS_SHARED_CREDENTIALS_FILE=$STATE/aws-credentials AWS_CONFIG_FILE=$STATE/aws-config
+start_agent() { it_start_agent --region us-east-2 --log-level debug; }
 
-start_agent() {
-  "$ES_AGENT_BIN" --state-dir "$STATE" --listen "127.0.0.1:$PORT" --region us-east-2 \
-    --docker-host "$ES_TEST_DOCKER_HOST" --log-level debug >>"$LOG" 2>&1 &
-  PID=$!
-  local i
-  for ((i = 0; i < 100; i++)); do
-    grep -q "ready: " "$LOG" 2>/dev/null && [[ $(grep -c "ready: " "$LOG") -ge $1 ]] && return 0
-    kill -0 "$PID" 2>/dev/null || fail "the agent exited during start"
-    sleep 0.1
-  done
-  fail "the agent did not become ready"
-}
-stop_agent() {
-  kill -TERM "$PID"
-  wait "$PID" || fail "the agent exited with $? on SIGTERM"
-  PID=
-}
-
-aws() { /usr/bin/aws --profile ecs-secrets-agent --endpoint-url "$URL" --output json "$@"; }
-# expect_error CODE aws-args...: the call fails with that AWS error code
+# expect_error CODE aws-args...: the call fails with that AWS error code (this test's own,
+# replacing lib.sh's: no exit status or message part asked for)
 expect_error() {
   local code=$1 out
   shift
   if out=$(aws "$@" 2>&1); then fail "aws $* succeeded; wanted $code"; fi
   grep -qF "($code)" <<<"$out" || fail "aws $*: wanted $code, got: $out"
 }
-eq() { [[ $1 == "$2" ]] || fail "$3: got '$1', want '$2'"; }
 
 say "starting the agent on $URL"
-start_agent 1
+start_agent
 grep -qF "AWS_SHARED_CREDENTIALS_FILE=$STATE/aws-credentials" "$LOG" || fail "no usage line in the log"
 grep -qF -- "--profile ecs-secrets-agent --endpoint-url $URL" "$LOG" || fail "no CLI line in the log"
 for f in aws-credentials aws-config embedded.db kms-master.key; do
@@ -248,9 +211,9 @@ print("boto3 ok")
 PYEOF
 
 say "restart: the data survive"
-stop_agent
+it_stop_agent
 grep -q "stopped" "$LOG" || fail "no clean stop"
-start_agent 2
+start_agent
 eq "$(sed -n 's/^aws_access_key_id = //p' "$STATE/aws-credentials")" "$AKID" "admin key kept"
 eq "$(aws ssm get-parameter --name /test/database_password:prod --with-decryption --query Parameter.Value --output text)" \
   MyFirstParameter "parameter after restart"
@@ -258,7 +221,7 @@ eq "$(aws secretsmanager get-secret-value --secret-id MySecret --version-stage A
   SecretValue-One-7f3a "secret after restart"
 eq "$(aws kms decrypt --ciphertext-blob "fileb://$WORK/ct" --encryption-context purpose=test --query Plaintext --output text | base64 -d)" \
   KmsPlain-7f3a "kms after restart"
-stop_agent
+it_stop_agent
 
 say "no plaintext in the state files or the log"
 for v in MyFirstParameter MySecondParameter SecretValue-One-7f3a SecretValue-Two-7f3a KmsPlain-7f3a; do

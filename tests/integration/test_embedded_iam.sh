@@ -17,54 +17,18 @@
 # Env (ctest passes them): ES_AGENT_BIN, ES_TEST_DOCKER_HOST (READY waits for Docker).
 set -euo pipefail
 : "${ES_AGENT_BIN:?}" "${ES_TEST_DOCKER_HOST:?}"
-T0=$(date +%s)
-say() { echo "[$(($(date +%s) - T0))s] $*"; }
-WORK=$(mktemp -d /tmp/es-iam-XXXXXX)
-STATE=$WORK/state
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
+it_workdir iam
 ETC=$WORK/etc
-LOG=$WORK/agent.log
-mkdir -m 700 "$STATE" "$ETC" "$ETC/roles"
+mkdir -m 700 "$ETC" "$ETC/roles"
 : >"$ETC/agent.conf"
-PID=
-fail() {
-  echo "FAIL: $*" >&2
-  echo "---- agent log ----" >&2
-  tail -n 40 "$LOG" >&2 || true
-  exit 1
-}
-cleanup() {
-  if [[ -n $PID ]] && kill -0 "$PID" 2>/dev/null; then kill -TERM "$PID" || true; wait "$PID" || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+IT_FAIL_HEADER="---- agent log ----"
+it_endpoint
+it_aws_env "$STATE" 1
 
-PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-URL=http://127.0.0.1:$PORT
-unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE AWS_DEFAULT_PROFILE \
-  AWS_REGION AWS_DEFAULT_REGION AWS_ENDPOINT_URL || true
-export AWS_EC2_METADATA_DISABLED=true AWS_PAGER= AWS_MAX_ATTEMPTS=1
-export AWS_SHARED_CREDENTIALS_FILE=$STATE/aws-credentials AWS_CONFIG_FILE=$STATE/aws-config
+start_agent() { it_start_agent --config "$ETC/agent.conf" --region us-east-2 --log-level debug; }
 
-start_agent() {
-  "$ES_AGENT_BIN" --config "$ETC/agent.conf" --state-dir "$STATE" --listen "127.0.0.1:$PORT" \
-    --region us-east-2 --docker-host "$ES_TEST_DOCKER_HOST" --log-level debug >>"$LOG" 2>&1 &
-  PID=$!
-  local i
-  for ((i = 0; i < 100; i++)); do
-    grep -q "ready: " "$LOG" 2>/dev/null && [[ $(grep -c "ready: " "$LOG") -ge $1 ]] && return 0
-    kill -0 "$PID" 2>/dev/null || fail "the agent exited during start"
-    sleep 0.1
-  done
-  fail "the agent did not become ready"
-}
-stop_agent() {
-  kill -TERM "$PID"
-  wait "$PID" || fail "the agent exited with $? on SIGTERM"
-  PID=
-}
-
-# the administrator (account root)
-aws() { /usr/bin/aws --profile ecs-secrets-agent --endpoint-url "$URL" --output json "$@"; }
 # the assumed-role session whose credentials are in $WORK/creds.json
 as_task() {
   env AWS_ACCESS_KEY_ID="$(jq -r .Credentials.AccessKeyId "$WORK/creds.json")" \
@@ -72,14 +36,14 @@ as_task() {
     AWS_SESSION_TOKEN="${TOKEN_OVERRIDE-$(jq -r .Credentials.SessionToken "$WORK/creds.json")}" \
     AWS_REGION=us-east-2 /usr/bin/aws --endpoint-url "$URL" --output json "$@"
 }
-# expect_error CODE cmd...: fails with that AWS error code; the message is left in $ERR
+# expect_error CODE cmd...: fails with that AWS error code; the message is left in $ERR (this
+# test's own, replacing lib.sh's: any command, as the administrator or as the task)
 expect_error() {
   local code=$1
   shift
   if ERR=$("$@" 2>&1); then fail "$* succeeded; wanted $code"; fi
   grep -qF "($code)" <<<"$ERR" || fail "$*: wanted $code, got: $ERR"
 }
-eq() { [[ $1 == "$2" ]] || fail "$3: got '$1', want '$2'"; }
 has() { grep -qF -- "$2" <<<"$1" || fail "$3: '$2' not in: $1"; }
 
 ACCT=123456789012
@@ -105,7 +69,7 @@ cat >"$ETC/roles/file-role.json" <<JSON
 JSON
 
 say "starting the agent on $URL"
-start_agent 1
+start_agent
 
 say "the store, as the administrator"
 KEY=$(aws kms create-key --description app --query KeyMetadata.KeyId --output text)
@@ -211,7 +175,7 @@ eq "$(as_task ssm get-parameters --names /test/database_password --with-decrypti
   Db-Pass-9c1e "delegating again"
 
 say "the session token must be sent and match"
-TOKEN_OVERRIDE= expect_error UnrecognizedClientException as_task ssm get-parameters --names /test/database_password
+TOKEN_OVERRIDE='' expect_error UnrecognizedClientException as_task ssm get-parameters --names /test/database_password
 TOKEN_OVERRIDE=AAAA$(jq -r .Credentials.SessionToken "$WORK/creds.json" | cut -c5-) \
   expect_error UnrecognizedClientException as_task ssm get-parameters --names /test/database_password
 
@@ -239,11 +203,11 @@ rm "$ETC/roles/broken.json" "$ETC/roles/second.json"
 say "restart: sessions survive; secrets are stored only wrapped or hashed"
 SESSION_SECRET=$(jq -r .Credentials.SecretAccessKey "$WORK/creds.json")
 SESSION_TOKEN=$(jq -r .Credentials.SessionToken "$WORK/creds.json")
-stop_agent
-start_agent 2
+it_stop_agent
+start_agent
 eq "$(as_task ssm get-parameters --names /app/url --query 'Parameters[0].Value' --output text)" https://app.test \
   "session after restart"
-stop_agent
+it_stop_agent
 for v in "$SESSION_SECRET" "$SESSION_TOKEN" Db-Pass-9c1e Api-Key-9c1e Shared-9c1e; do
   if grep -rlaF -- "$v" "$STATE" "$LOG"; then fail "'${v:0:6}...' found in the clear"; fi
 done

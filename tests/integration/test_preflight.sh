@@ -16,69 +16,18 @@
 # Env (ctest passes them): ES_AGENT_BIN, ES_TEST_DOCKER_HOST.
 set -euo pipefail
 : "${ES_AGENT_BIN:?}" "${ES_TEST_DOCKER_HOST:?}"
-T0=$(date +%s)
-say() { echo "[$(($(date +%s) - T0))s] $*"; }
-WORK=$(mktemp -d /tmp/es-preflight-XXXXXX)
-STATE=$WORK/state
-LOG=$WORK/agent.log
-ANSWERS=$WORK/answers.log
-mkdir -m 700 "$STATE"
-PID=
-CLUSTER=pf-$$
-fail() {
-  echo "FAIL: $*" >&2
-  echo "---- agent log ----" >&2
-  tail -n 40 "$LOG" >&2 || true
-  exit 1
-}
-cleanup() {
-  if [[ -n $PID ]] && kill -0 "$PID" 2>/dev/null; then kill -TERM "$PID" || true; wait "$PID" || true; fi
-  docker -H "$ES_TEST_DOCKER_HOST" ps -aq --filter "label=com.amazonaws.ecs.cluster=$CLUSTER" |
-    xargs -r docker -H "$ES_TEST_DOCKER_HOST" rm -f >/dev/null 2>&1 || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-URL=http://127.0.0.1:$PORT
-unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE AWS_DEFAULT_PROFILE \
-  AWS_REGION AWS_DEFAULT_REGION AWS_ENDPOINT_URL ECS_SECRETS_PREFLIGHT || true
-export AWS_EC2_METADATA_DISABLED=true AWS_PAGER= AWS_MAX_ATTEMPTS=1
-export AWS_SHARED_CREDENTIALS_FILE=$STATE/aws-credentials AWS_CONFIG_FILE=$STATE/aws-config
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
+it_workdir preflight
+ANSWERS=$WORK/answers.log # every API answer, scanned for values at the end
+IT_FAIL_HEADER="---- agent log ----"
+CLUSTER=pf-$$ # our containers carry it as a label (removed on exit)
+it_endpoint
+it_aws_env "$STATE" 1
+unset ECS_SECRETS_PREFLIGHT || true
 
 start_agent() { # start_agent [extra flags]
-  "$ES_AGENT_BIN" --mode embedded --state-dir "$STATE" --listen "127.0.0.1:$PORT" --region us-east-2 \
-    --cluster "$CLUSTER" --docker-host "$ES_TEST_DOCKER_HOST" --log-level debug "$@" >>"$LOG" 2>&1 &
-  PID=$!
-  local i want=$(($(grep -c "ready: " "$LOG" 2>/dev/null || true) + 1))
-  for ((i = 0; i < 100; i++)); do
-    [[ $(grep -c "ready: " "$LOG" 2>/dev/null || true) -ge $want ]] && return 0
-    kill -0 "$PID" 2>/dev/null || fail "the agent exited during start"
-    sleep 0.1
-  done
-  fail "the agent did not become ready"
-}
-stop_agent() {
-  kill -TERM "$PID"
-  wait "$PID" || fail "the agent exited with $? on SIGTERM"
-  PID=
-}
-aws() {
-  local out
-  out=$(/usr/bin/aws --profile ecs-secrets-agent --endpoint-url "$URL" --output json "$@") || return $?
-  printf '%s\n' "$out" >>"$ANSWERS"
-  printf '%s\n' "$out"
-}
-eq() { [[ $1 == "$2" ]] || fail "$3: got '$1', want '$2'"; }
-wait_status() {
-  local task=$1 s i
-  shift
-  for ((i = 0; i < 120; i++)); do
-    s=$(aws ecs describe-tasks --cluster "$CLUSTER" --tasks "$task" --query 'tasks[0].lastStatus' --output text)
-    for want in "$@"; do [[ $s == "$want" ]] && { echo "$s"; return 0; }; done
-    sleep 0.5
-  done
-  echo "$s"
+  it_start_agent --mode embedded --region us-east-2 --cluster "$CLUSTER" --log-level debug "$@"
 }
 containers() {
   docker -H "$ES_TEST_DOCKER_HOST" ps -aq --filter "label=com.amazonaws.ecs.cluster=$CLUSTER" | wc -l
@@ -99,8 +48,7 @@ aws ssm put-parameter --name /pf/secure --type SecureString --key-id alias/MyAli
 SECRET_ARN=$(aws secretsmanager create-secret --name pf/db --secret-string "$V_DB" --query ARN --output text)
 [[ $SECRET_ARN =~ ^arn:aws:secretsmanager:us-east-2:123456789012:secret:pf/db-[A-Za-z0-9]{6}$ ]] ||
   fail "secret ARN $SECRET_ARN"
-aws iam create-role --role-name pf-exec --assume-role-policy-document \
-  '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}' >/dev/null
+create_exec_role pf-exec
 aws iam attach-role-policy --role-name pf-exec \
   --policy-arn arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy
 ROLE=arn:aws:iam::123456789012:role/pf-exec
@@ -158,24 +106,20 @@ TASK=$(aws ecs run-task --cluster "$CLUSTER" --task-definition pf --query 'tasks
 eq "$(wait_status "$TASK" RUNNING STOPPED)" RUNNING \
   "the task with permissions ($(aws ecs describe-tasks --cluster "$CLUSTER" --tasks "$TASK" --query 'tasks[0].stoppedReason'))"
 CID=$(aws ecs describe-tasks --cluster "$CLUSTER" --tasks "$TASK" --query 'tasks[0].containers[0].runtimeId' --output text)
-for ((i = 0; i < 50; i++)); do
-  docker -H "$ES_TEST_DOCKER_HOST" logs "$CID" 2>&1 | grep -qxF "$V_PLAIN|$V_SECURE|$V_DB" && break
-  sleep 0.2
-done
-docker -H "$ES_TEST_DOCKER_HOST" logs "$CID" 2>&1 | grep -xF "$V_PLAIN|$V_SECURE|$V_DB" >/dev/null ||
+wait_container_log "$CID" 50 0.2 -xF "$V_PLAIN|$V_SECURE|$V_DB" ||
   fail "the container did not print the values"
 aws ecs stop-task --cluster "$CLUSTER" --task "$TASK" >/dev/null
 eq "$(wait_status "$TASK" STOPPED)" STOPPED "stopped"
 
 say "ECS_SECRETS_PREFLIGHT=off: the refusal comes from the fetch instead"
 aws iam delete-role-policy --role-name pf-exec --policy-name secrets
-stop_agent
+it_stop_agent
 start_agent --preflight off
 TASK=$(aws ecs run-task --cluster "$CLUSTER" --task-definition pf --query 'tasks[0].taskArn' --output text)
 eq "$(wait_status "$TASK" STOPPED)" STOPPED "the task without preflight"
 REASON=$(aws ecs describe-tasks --cluster "$CLUSTER" --tasks "$TASK" --query 'tasks[0].stoppedReason' --output text)
 [[ $REASON == *AccessDeniedException* && $REASON != *"is missing"* ]] || fail "reason without preflight: $REASON"
-stop_agent
+it_stop_agent
 
 say "no value in the log or the API answers"
 for v in "$V_PLAIN" "$V_SECURE" "$V_DB"; do

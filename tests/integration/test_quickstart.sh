@@ -5,24 +5,13 @@
 # aws CLI against it; a task with a secret runs; Ctrl-C (SIGINT) stops it with status 0.
 set -euo pipefail
 : "${ES_SOURCE_DIR:?}" "${ES_BUILD_DIR:?}" "${ES_TEST_DOCKER_HOST:?}"
-WORK=$(mktemp -d /tmp/es-quickstart-XXXXXX)
-STATE=$WORK/state
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
+it_workdir quickstart --no-state
 LOG=$WORK/run.log
-PID=
-fail() {
-  echo "FAIL: $*" >&2
-  tail -n 40 "$LOG" >&2 || true
-  exit 1
-}
-cleanup() {
-  if [[ -n $PID ]] && kill -0 "$PID" 2>/dev/null; then kill -TERM "$PID" || true; wait "$PID" || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE AWS_REGION \
-  AWS_SHARED_CREDENTIALS_FILE AWS_CONFIG_FILE || true
-export AWS_PAGER= AWS_EC2_METADATA_DISABLED=true
-PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+IT_TASK_SLEEP=0.25
+it_aws_env # the credentials file is taken from the daemon's own words below
+it_endpoint
 
 # a DOCKER_HOST that does not answer is refused with a clear message, before the daemon runs
 if DOCKER_HOST=unix://$WORK/nothing.sock ES_RUN_BUILD_DIR=$ES_BUILD_DIR \
@@ -35,12 +24,7 @@ grep -F "DOCKER_HOST=unix://$WORK/nothing.sock does not answer" "$LOG" >/dev/nul
 DOCKER_HOST=$ES_TEST_DOCKER_HOST ES_RUN_BUILD_DIR=$ES_BUILD_DIR \
   "$ES_SOURCE_DIR/scripts/run.sh" --state-dir "$STATE" --listen "127.0.0.1:$PORT" >"$LOG" 2>&1 &
 PID=$!
-for ((i = 0; i < 600; i++)); do # the build step may have to relink
-  grep -q "ready: " "$LOG" && break
-  kill -0 "$PID" 2>/dev/null || fail "run.sh ended before the daemon was ready"
-  sleep 0.1
-done
-grep -q "ready: " "$LOG" || fail "the daemon did not become ready"
+it_wait_ready 1 600 run.sh # the build step may have to relink
 grep -F "run: using the Docker engine at DOCKER_HOST=$ES_TEST_DOCKER_HOST" "$LOG" >/dev/null ||
   fail "run.sh did not say which engine it uses"
 
@@ -48,31 +32,20 @@ grep -F "run: using the Docker engine at DOCKER_HOST=$ES_TEST_DOCKER_HOST" "$LOG
 CREDS=$(grep -oE "AWS_SHARED_CREDENTIALS_FILE=[^ ]+" "$LOG" | head -n 1 | cut -d= -f2)
 [[ $CREDS == "$STATE/aws-credentials" ]] || fail "credentials line: '$CREDS'"
 export AWS_SHARED_CREDENTIALS_FILE=$CREDS AWS_CONFIG_FILE=$STATE/aws-config
-aws() { /usr/bin/aws --profile ecs-secrets-agent --endpoint-url "http://127.0.0.1:$PORT" "$@"; }
 
 aws ssm put-parameter --name /quick/db --type SecureString --value quick-start-value >/dev/null
-aws iam create-role --role-name qexec --assume-role-policy-document \
-  '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}' >/dev/null
+create_exec_role qexec
 aws iam put-role-policy --role-name qexec --policy-name q --policy-document \
   '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ssm:GetParameters","Resource":"arn:aws:ssm:us-east-1:123456789012:parameter/quick/*"}]}'
 aws ecs register-task-definition --family quick --network-mode none \
   --execution-role-arn arn:aws:iam::123456789012:role/qexec --container-definitions \
   '[{"name":"c","image":"local/busybox:latest","stopTimeout":1,"command":["sh","-c","echo DB=$DB; sleep 60"],"secrets":[{"name":"DB","valueFrom":"/quick/db"}]}]' >/dev/null
 T=$(aws ecs run-task --task-definition quick --query 'tasks[0].taskArn' --output text)
-s=
-for ((i = 0; i < 120; i++)); do
-  s=$(aws ecs describe-tasks --tasks "$T" --query 'tasks[0].lastStatus' --output text)
-  [[ $s == RUNNING || $s == STOPPED ]] && break
-  sleep 0.25
-done
+s=$(wait_status "$T" RUNNING STOPPED)
 [[ $s == RUNNING ]] || fail "task $s: $(aws ecs describe-tasks --tasks "$T" --query 'tasks[0].stoppedReason' --output text)"
 C=$(aws ecs describe-tasks --tasks "$T" --query 'tasks[0].containers[0].runtimeId' --output text)
-out=
-for ((i = 0; i < 40; i++)); do
-  out=$(docker -H "$ES_TEST_DOCKER_HOST" logs "$C" 2>&1)
-  [[ $out == *DB=* ]] && break
-  sleep 0.25
-done
+wait_container_log "$C" 40 0.25 -F DB= || true
+out=$(docker -H "$ES_TEST_DOCKER_HOST" logs "$C" 2>&1)
 [[ $out == "DB=quick-start-value" ]] || fail "container printed '$out'"
 aws ecs stop-task --task "$T" >/dev/null
 

@@ -17,40 +17,31 @@ set -euo pipefail
 : "${ES_AGENT_BIN:?}" "${ES_TEST_DOCKER_HOST:?}"
 command -v /usr/bin/docker-registry >/dev/null || { echo "docker-registry missing (scripts/deps.sh)" >&2; exit 1; }
 command -v htpasswd >/dev/null || { echo "htpasswd missing (apache2-utils, scripts/deps.sh)" >&2; exit 1; }
-WORK=$(mktemp -d /tmp/es-regauth-XXXXXX)
-STATE=$WORK/state
-LOG=$WORK/agent.log
-mkdir -m 700 "$STATE"
-PID=
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
+it_workdir regauth
 REG_PID=
 PASS='reg-Pa55-w0rd-7e1f9c'
 WRONG='wrong-Pa55-3b8d20'
-fail() {
-  echo "FAIL: $*" >&2
-  tail -n 40 "$LOG" >&2 || true
+IT_TASK_TRIES=240 IT_TASK_SLEEP=0.25
+it_on_fail() {
+  it_show_log
   echo "---- registry ----" >&2
   tail -n 10 "$WORK/registry.log" >&2 || true
-  exit 1
 }
 D() { DOCKER_CONFIG=$WORK/docker docker -H "$ES_TEST_DOCKER_HOST" "$@"; }
-cleanup() {
-  if [[ -n $PID ]] && kill -0 "$PID" 2>/dev/null; then kill -TERM "$PID" || true; wait "$PID" || true; fi
-  if [[ -n $REG_PID ]] && kill -0 "$REG_PID" 2>/dev/null; then kill -TERM "$REG_PID" || true; wait "$REG_PID" || true; fi
+it_cleanup_hook() {
+  it_kill "$REG_PID"
   # containers of this test's families, left when it failed half-way
   for fam in regauth regauth-arn; do
-    D ps -aq --filter "label=com.amazonaws.ecs.task-definition-family=$fam" | xargs -r docker -H "$ES_TEST_DOCKER_HOST" rm -f >/dev/null 2>&1 || true
+    it_rm_containers "label=com.amazonaws.ecs.task-definition-family=$fam"
   done
   if [[ -n ${IMG:-} ]]; then D rmi -f "$IMG" >/dev/null 2>&1 || true; fi
-  rm -rf "$WORK"
 }
-trap cleanup EXIT
-unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE AWS_REGION || true
-export AWS_SHARED_CREDENTIALS_FILE=$STATE/aws-credentials AWS_CONFIG_FILE=$STATE/aws-config
-export AWS_PAGER= AWS_EC2_METADATA_DISABLED=true
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+it_aws_env "$STATE"
 
 # ---- the registry
-RPORT=$(free_port)
+RPORT=$(it_free_port)
 htpasswd -Bbn reguser "$PASS" >"$WORK/htpasswd"
 cat >"$WORK/registry.yml" <<EOF
 version: 0.1
@@ -87,22 +78,12 @@ D rmi "$IMG" >/dev/null
 ! D pull "$IMG" >/dev/null 2>&1 || fail "the registry served $IMG without credentials"
 
 # ---- the agent
-PORT=$(free_port)
-aws() { /usr/bin/aws --profile ecs-secrets-agent --endpoint-url "http://127.0.0.1:$PORT" "$@"; }
-"$ES_AGENT_BIN" --state-dir "$STATE" --listen "127.0.0.1:$PORT" \
-  --docker-host "$ES_TEST_DOCKER_HOST" >"$LOG" 2>&1 &
-PID=$!
-for ((i = 0; i < 100; i++)); do
-  grep -q "ready: " "$LOG" && break
-  kill -0 "$PID" 2>/dev/null || fail "the agent exited during start"
-  sleep 0.1
-done
-grep -q "ready: " "$LOG" || fail "the agent did not become ready"
+it_endpoint
+it_start_agent
 
 SECRET_ARN=$(aws secretsmanager create-secret --name regcreds \
   --secret-string "{\"username\":\"reguser\",\"password\":\"$PASS\"}" --query ARN --output text)
-aws iam create-role --role-name regexec --assume-role-policy-document \
-  '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}' >/dev/null
+create_exec_role regexec
 allow() {
   aws iam put-role-policy --role-name regexec --policy-name reg --policy-document \
     "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"secretsmanager:GetSecretValue\",\"Resource\":\"$1\"}]}"
@@ -113,6 +94,8 @@ ROLE=arn:aws:iam::123456789012:role/regexec
 reg_err() { # family, container-definitions JSON, [role] -> the error text
   local role=()
   [[ -n ${3:-} ]] && role=(--execution-role-arn "$3")
+  # stderr is the answer wanted (stdout dropped); fail exits, so `|| true` covers the refusal only
+  # shellcheck disable=SC2069,SC2015
   aws ecs register-task-definition --family "$1" --network-mode none "${role[@]}" \
     --container-definitions "$2" 2>&1 >/dev/null && fail "$1: registered" || true
 }
@@ -136,13 +119,9 @@ kept=$(aws ecs describe-task-definition --task-definition regauth \
 [[ $kept == regcreds ]] || fail "describe-task-definition: credentialsParameter is '$kept'"
 
 run_until() { # task definition -> the task ARN, once RUNNING or STOPPED
-  local t s
+  local t
   t=$(aws ecs run-task --task-definition "$1" --query 'tasks[0].taskArn' --output text)
-  for ((i = 0; i < 240; i++)); do
-    s=$(aws ecs describe-tasks --tasks "$t" --query 'tasks[0].lastStatus' --output text)
-    [[ $s == RUNNING || $s == STOPPED ]] && break
-    sleep 0.25
-  done
+  wait_status "$t" RUNNING STOPPED >/dev/null
   echo "$t"
 }
 reason() { aws ecs describe-tasks --tasks "$1" --query 'tasks[0].[lastStatus,stopCode,stoppedReason]' --output text; }
@@ -163,10 +142,7 @@ r=$(reason "$T")
 [[ $r == RUNNING* ]] || fail "with credentials: $r"
 D image inspect "$IMG" >/dev/null 2>&1 || fail "$IMG not in the engine after the task ran"
 C=$(aws ecs describe-tasks --tasks "$T" --query 'tasks[0].containers[0].runtimeId' --output text)
-for ((i = 0; i < 40; i++)); do
-  D logs "$C" 2>&1 | grep -q pulled-and-running && break
-  sleep 0.25
-done
+wait_container_log "$C" 40 0.25 pulled-and-running || true
 [[ $(D logs "$C" 2>&1) == pulled-and-running ]] || fail "the container printed: $(D logs "$C" 2>&1)"
 # the registry answers the manifest only to an authenticated client
 tail -n "+$((REG_LINES + 1))" "$WORK/registry.log" |

@@ -6,58 +6,29 @@
 # /aws/reference/secretsmanager/ name is the secret's: put-secret-value makes it stale.
 set -euo pipefail
 : "${ES_AGENT_BIN:?}" "${ES_TEST_DOCKER_HOST:?}"
-WORK=$(mktemp -d /tmp/es-selectors-XXXXXX)
-STATE=$WORK/state
-LOG=$WORK/agent.log
-mkdir -m 700 "$STATE"
-PID=
-fail() {
-  echo "FAIL: $*" >&2
-  tail -n 40 "$LOG" >&2 || true
-  exit 1
-}
-cleanup() {
-  if [[ -n $PID ]] && kill -0 "$PID" 2>/dev/null; then kill -TERM "$PID" || true; wait "$PID" || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE AWS_REGION || true
-export AWS_SHARED_CREDENTIALS_FILE=$STATE/aws-credentials AWS_CONFIG_FILE=$STATE/aws-config
-export AWS_PAGER= AWS_EC2_METADATA_DISABLED=true
-PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-aws() { /usr/bin/aws --profile ecs-secrets-agent --endpoint-url "http://127.0.0.1:$PORT" "$@"; }
-"$ES_AGENT_BIN" --state-dir "$STATE" --listen "127.0.0.1:$PORT" \
-  --docker-host "$ES_TEST_DOCKER_HOST" --drift-interval 1 >"$LOG" 2>&1 &
-PID=$!
-for ((i = 0; i < 100; i++)); do
-  grep -q "ready: " "$LOG" && break
-  sleep 0.1
-done
-grep -q "ready: " "$LOG" || fail "the agent did not become ready"
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
+it_workdir selectors
+IT_TASK_SLEEP=0.25
+it_aws_env "$STATE"
+it_endpoint
+it_start_agent --drift-interval 1
 
 aws ssm put-parameter --name /sel/p --type SecureString --value sel-one >/dev/null
 aws ssm put-parameter --name /sel/p --type SecureString --value sel-two --overwrite >/dev/null
 aws ssm label-parameter-version --name /sel/p --parameter-version 1 --labels first >/dev/null
 aws secretsmanager create-secret --name selref --secret-string ref-one >/dev/null
-aws iam create-role --role-name exec --assume-role-policy-document \
-  '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}' >/dev/null
+create_exec_role exec
 aws iam put-role-policy --role-name exec --policy-name sel --policy-document \
   '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ssm:GetParameters","Resource":"arn:aws:ssm:us-east-1:123456789012:parameter/sel/*"},{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"arn:aws:secretsmanager:us-east-1:123456789012:secret:selref-*"}]}'
 aws ecs register-task-definition --family sel --network-mode none \
   --execution-role-arn arn:aws:iam::123456789012:role/exec --container-definitions \
   '[{"name":"c","image":"local/busybox:latest","stopTimeout":1,"command":["sh","-c","echo V1=$V1 L=$L CUR=$CUR; sleep 60"],"secrets":[{"name":"V1","valueFrom":"/sel/p:1"},{"name":"L","valueFrom":"/sel/p:first"},{"name":"CUR","valueFrom":"/sel/p"},{"name":"R","valueFrom":"/aws/reference/secretsmanager/selref"}]}]' >/dev/null
 T=$(aws ecs run-task --task-definition sel --query 'tasks[0].taskArn' --output text)
-for ((i = 0; i < 120; i++)); do
-  s=$(aws ecs describe-tasks --tasks "$T" --query 'tasks[0].lastStatus' --output text)
-  [[ $s == RUNNING || $s == STOPPED ]] && break
-  sleep 0.25
-done
+s=$(wait_status "$T" RUNNING STOPPED)
 [[ $s == RUNNING ]] || fail "task $s: $(aws ecs describe-tasks --tasks "$T" --query 'tasks[0].stoppedReason' --output text)"
 C=$(aws ecs describe-tasks --tasks "$T" --query 'tasks[0].containers[0].runtimeId' --output text)
-for ((i = 0; i < 40; i++)); do
-  docker -H "$ES_TEST_DOCKER_HOST" logs "$C" 2>&1 | grep -q V1= && break
-  sleep 0.25
-done
+wait_container_log "$C" 40 0.25 V1= || true
 out=$(docker -H "$ES_TEST_DOCKER_HOST" logs "$C" 2>&1)
 [[ $out == "V1=sel-one L=sel-one CUR=sel-two" ]] || fail "the container printed: $out"
 # what each task got: the version resolved, for the pinned and the current reference
@@ -66,8 +37,8 @@ grep -qE "secret/c/V1	version 1 " <<<"$attrs" || fail "V1's version: $attrs"
 grep -qE "secret/c/CUR	version 2 " <<<"$attrs" || fail "CUR's version: $attrs"
 # drift, from DescribeTasks' own secretsResolved[] (botocore drops it: the raw answer)
 current() { # NAME -> true | false | (nothing: not checked yet)
-  /usr/bin/aws --profile ecs-secrets-agent --endpoint-url "http://127.0.0.1:$PORT" --debug ecs describe-tasks \
-    --tasks "$T" 2>&1 >/dev/null | grep -o "\"name\":\"$1\",[^}]*" | head -1 | grep -o '"current":[a-z]*' | cut -d: -f2
+  it_aws --debug ecs describe-tasks --tasks "$T" 2>&1 >/dev/null | grep -o "\"name\":\"$1\",[^}]*" | head -1 |
+    grep -o '"current":[a-z]*' | cut -d: -f2
 }
 wait_current() { # NAME true|false
   for ((i = 0; i < 40; i++)); do

@@ -17,45 +17,17 @@
 # Env (ctest passes them): ES_AGENT_BIN, ES_TEST_DOCKER_HOST.
 set -euo pipefail
 : "${ES_AGENT_BIN:?}" "${ES_TEST_DOCKER_HOST:?}"
-T0=$(date +%s)
-say() { echo "[$(($(date +%s) - T0))s] $*"; }
-WORK=$(mktemp -d /tmp/es-svc-cb-XXXXXX)
-STATE=$WORK/state
-LOG=$WORK/agent.log
-mkdir -m 700 "$STATE"
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
+it_workdir svc-cb
+CLUSTER=svccb # its containers are removed on exit
+IT_FAIL_LINES=30
 echo "ECS_SECRETS_DRIFT_INTERVAL=600" >"$WORK/agent.conf"
-PID=
-fail() {
-  echo "FAIL: $*" >&2
-  tail -n 30 "$LOG" >&2 || true
-  exit 1
-}
-cleanup() {
-  if [[ -n $PID ]] && kill -0 "$PID" 2>/dev/null; then kill -TERM "$PID" || true; wait "$PID" || true; fi
-  docker -H "$ES_TEST_DOCKER_HOST" ps -aq --filter label=com.amazonaws.ecs.cluster=svccb |
-    xargs -r docker -H "$ES_TEST_DOCKER_HOST" rm -f >/dev/null 2>&1 || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-URL=http://127.0.0.1:$PORT
-unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE AWS_DEFAULT_PROFILE \
-  AWS_REGION AWS_DEFAULT_REGION AWS_ENDPOINT_URL || true
-export AWS_EC2_METADATA_DISABLED=true AWS_PAGER= AWS_MAX_ATTEMPTS=1
-export AWS_SHARED_CREDENTIALS_FILE=$STATE/aws-credentials AWS_CONFIG_FILE=$STATE/aws-config
+it_endpoint
+it_aws_env "$STATE" 1
 
-"$ES_AGENT_BIN" --config "$WORK/agent.conf" --mode embedded --state-dir "$STATE" --listen "127.0.0.1:$PORT" --region us-east-1 \
-  --cluster svccb --docker-host "$ES_TEST_DOCKER_HOST" --log-level info >>"$LOG" 2>&1 &
-PID=$!
-for ((i = 0; i < 100; i++)); do
-  grep -q "ready: " "$LOG" 2>/dev/null && break
-  kill -0 "$PID" 2>/dev/null || fail "the agent exited during start"
-  sleep 0.1
-done
-grep -q "ready: " "$LOG" || fail "the agent did not become ready"
+it_start_agent --config "$WORK/agent.conf" --mode embedded --region us-east-1 --cluster svccb --log-level info
 
-aws() { /usr/bin/aws --profile ecs-secrets-agent --endpoint-url "$URL" --output json "$@"; }
-eq() { [[ $1 == "$2" ]] || fail "$3: got '$1', want '$2'"; }
 events() { aws ecs describe-services --cluster svccb --services cb --query 'services[0].events[].message' --output text | tr '\t' '\n'; }
 count_events() { events | grep -cF -- "$1" || true; }
 wait_count() { # TEXT N SECONDS: until N events hold TEXT
@@ -67,11 +39,17 @@ wait_count() { # TEXT N SECONDS: until N events hold TEXT
   fail "fewer than $2 events '$1' in: $(events | head -12)"
 }
 svc() { aws ecs describe-services --cluster svccb --services cb --output text --query "services[0].$1"; }
+one_deployment() { # WHAT: waits up to 30 s for the service to have one deployment left
+  for ((i = 0; i < 60; i++)); do
+    [[ $(svc 'length(deployments)') == 1 ]] && break
+    sleep 0.5
+  done
+  eq "$(svc 'length(deployments)')" 1 "$1"
+}
 
-TRUST='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
 READ='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ssm:GetParameters","Resource":"arn:aws:ssm:*:*:parameter/cb/*"}]}'
 for role in cb-exec cb-broken; do
-  aws iam create-role --role-name $role --assume-role-policy-document "$TRUST" >/dev/null
+  create_exec_role "$role"
   aws iam put-role-policy --role-name $role --policy-name read-cb --policy-document "$READ"
 done
 say "the removed permission: cb-broken's only policy is deleted"
@@ -114,11 +92,7 @@ echo "$ROLLBACK"
 [[ $ROLLBACK == *"deployment $DEP2 failed."* ]] || fail "no rollback from $DEP2: $(events | head)"
 DEP3=$(sed -E 's/.*rolling back to deployment (ecs-svc\/[0-9]+).*/\1/' <<<"$ROLLBACK")
 wait_count "(deployment $DEP3) deployment completed." 1 120
-for ((i = 0; i < 60; i++)); do
-  [[ $(svc 'length(deployments)') == 1 ]] && break
-  sleep 0.5
-done
-eq "$(svc 'length(deployments)')" 1 "the failed deployment is gone once the rollback completed"
+one_deployment "the failed deployment is gone once the rollback completed"
 eq "$(svc 'deployments[0].id')" "$DEP3" "the rollback is PRIMARY"
 eq "$(svc 'deployments[0].rolloutState')" COMPLETED "the rollback COMPLETED"
 eq "$(svc taskDefinition)" "arn:aws:ecs:us-east-1:123456789012:task-definition/cb:1" "back on revision 1"
@@ -161,11 +135,7 @@ aws iam put-role-policy --role-name cb-exec --policy-name read-cb --policy-docum
 DEP6=$(aws ecs update-service --cluster svccb --service cb --force-new-deployment \
   --query 'service.deployments[0].id' --output text)
 wait_count "(deployment $DEP6) deployment completed." 1 120
-for ((i = 0; i < 60; i++)); do
-  [[ $(svc 'length(deployments)') == 1 ]] && break
-  sleep 0.5
-done
-eq "$(svc 'length(deployments)')" 1 "one deployment left"
+one_deployment "one deployment left"
 eq "$(svc runningCount)" 3 "3 running"
 
 say "5. the drift interval, 600 s -> 1 s by SIGHUP"

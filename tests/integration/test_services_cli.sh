@@ -13,50 +13,16 @@
 set -euo pipefail
 : "${ES_AGENT_BIN:?}" "${ES_TEST_DOCKER_HOST:?}"
 SRC=${ES_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-WORK=$(mktemp -d /tmp/es-svc-cli-XXXXXX)
-STATE=$WORK/state
-LOG=$WORK/agent.log
-mkdir -m 700 "$STATE"
-PID=
-fail() {
-  echo "FAIL: $*" >&2
-  tail -n 30 "$LOG" >&2 || true
-  exit 1
-}
-cleanup() {
-  if [[ -n $PID ]] && kill -0 "$PID" 2>/dev/null; then kill -TERM "$PID" || true; wait "$PID" || true; fi
-  docker -H "$ES_TEST_DOCKER_HOST" ps -aq --filter label=com.amazonaws.ecs.cluster=svccli |
-    xargs -r docker -H "$ES_TEST_DOCKER_HOST" rm -f >/dev/null 2>&1 || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-URL=http://127.0.0.1:$PORT
-unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE AWS_DEFAULT_PROFILE \
-  AWS_REGION AWS_DEFAULT_REGION AWS_ENDPOINT_URL || true
-export AWS_EC2_METADATA_DISABLED=true AWS_PAGER= AWS_MAX_ATTEMPTS=1
-export AWS_SHARED_CREDENTIALS_FILE=$STATE/aws-credentials AWS_CONFIG_FILE=$STATE/aws-config
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
+it_workdir svc-cli
+CLUSTER=svccli # its containers are removed on exit
+IT_FAIL_LINES=30
+it_endpoint
+it_aws_env "$STATE" 1
 
-"$ES_AGENT_BIN" --mode embedded --state-dir "$STATE" --listen "127.0.0.1:$PORT" --region us-east-1 \
-  --cluster svccli --docker-host "$ES_TEST_DOCKER_HOST" --drift-interval 2 --log-level info >>"$LOG" 2>&1 &
-PID=$!
-for ((i = 0; i < 100; i++)); do
-  grep -q "ready: " "$LOG" 2>/dev/null && break
-  kill -0 "$PID" 2>/dev/null || fail "the agent exited during start"
-  sleep 0.1
-done
-grep -q "ready: " "$LOG" || fail "the agent did not become ready"
+it_start_agent --mode embedded --region us-east-1 --cluster svccli --drift-interval 2 --log-level info
 
-aws() { /usr/bin/aws --profile ecs-secrets-agent --endpoint-url "$URL" --output json "$@"; }
-eq() { [[ $1 == "$2" ]] || fail "$3: got '$1', want '$2'"; }
-expect_error() {
-  local code=$1 part=$2 out rc=0
-  shift 2
-  out=$(/usr/bin/aws --profile ecs-secrets-agent --endpoint-url "$URL" --output json "$@" 2>&1) || rc=$?
-  [[ $rc -eq 254 || $rc -eq 255 ]] || fail "aws $*: exit $rc, wanted 254/255 ($code): $out"
-  grep -qF "($code)" <<<"$out" || fail "aws $*: wanted $code, got: $out"
-  grep -qF -- "$part" <<<"$out" || fail "aws $*: the message lacks '$part': $out"
-}
 events() { aws ecs describe-services --cluster svccli --services "$1" --query 'services[0].events[].message' --output text | tr '\t' '\n'; }
 wait_event() { # SERVICE TEXT SECONDS
   for ((i = 0; i < $3 * 2; i++)); do

@@ -33,17 +33,16 @@ ROOTDIR=$ES_BUILD_DIR/systemd-root
 IMAGE=local/es-systemd-test:$$
 C=es-systemd-test-$$
 UNIT=ecs-secrets-agent.service
-T0=$(date +%s)
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh" # say, fail (no agent of its own: no it_workdir)
 
-say() { echo "[$(($(date +%s) - T0))s] $*"; }
-fail() {
-  echo "FAIL: $*" >&2
+# what fail shows: the unit's status and the journal, from the container
+it_on_fail() {
   if docker inspect "$C" >/dev/null 2>&1; then
     echo "---- systemctl status / journal in the container ----" >&2
     docker exec "$C" systemctl status "$UNIT" --no-pager -l >&2 || true
     docker exec "$C" journalctl -b --no-pager -n 60 >&2 || true
   fi
-  exit 1
 }
 # the container changes the test dockerd socket's group and mode: put them back afterwards
 SOCK_MODE=$(stat -c '%g %a' "$DOCKER_SOCK")

@@ -1,0 +1,209 @@
+# lib.sh - what the integration scripts (tests/integration/test_*.sh) share: a work
+# directory removed on exit, the daemon started in the background and waited for, the real
+# aws CLI pointed at its embedded endpoints, task and container polling, assertions.
+#
+# Sourced, after `set -euo pipefail`, as  . "$(dirname "$0")/lib.sh"  (ctest runs the
+# scripts from the source tree: `bash /path/to/test_x.sh`). Defines functions, sets T0 and
+# clears the tuning variables below; everything else happens when a script calls it.
+# Names: words used in a test's body (say, fail, eq, aws, expect_error, wait_status, ...) are
+# bare; set-up and lifecycle helpers start with it_.
+#
+# Globals it sets: T0, WORK, STATE, LOG, PID (it_workdir, it_start_agent), PORT, URL
+# (it_endpoint). Globals a script may set to tune it (defaults in brackets):
+#   IT_FAIL_LINES [40]   lines of $LOG that fail prints
+#   IT_FAIL_HEADER []    a line printed before them (e.g. "---- agent log ----")
+#   IT_TASK_TRIES [120], IT_TASK_SLEEP [0.5]   how wait_status polls
+#   CLUSTER []           the cluster the agent runs: passed to describe-tasks, and its
+#                        containers are removed on exit
+#   ANSWERS []           a file: every answer aws/expect_error get is appended to it (so the
+#                        script can scan them for secret values)
+# (these are cleared when lib.sh is sourced: set them after it, never inherit them)
+# Hooks a script may define: it_on_fail (what fail prints after its message; default
+# it_show_log), it_cleanup_hook (run on exit after the agent is stopped, before $WORK goes).
+# lib.sh runs the docker binary itself (`command docker`), so a script's docker() wrapper
+# does not change what it does.
+
+unset CLUSTER ANSWERS IT_FAIL_LINES IT_FAIL_HEADER IT_TASK_TRIES IT_TASK_SLEEP
+T0=$(date +%s)
+
+# say MSG...: prints MSG prefixed with the seconds since the script started
+say() { echo "[$(($(date +%s) - T0))s] $*"; }
+
+# it_show_log: prints IT_FAIL_HEADER (if set) and the last IT_FAIL_LINES lines of $LOG to stderr
+it_show_log() {
+  if [[ -n ${IT_FAIL_HEADER-} ]]; then echo "$IT_FAIL_HEADER" >&2; fi
+  tail -n "${IT_FAIL_LINES:-40}" "${LOG-}" >&2 || true
+}
+
+# it_on_fail: what fail prints after its message; this default shows the agent's log (a
+# script redefines it to show more, or something else)
+it_on_fail() { it_show_log; }
+
+# fail MSG...: prints "FAIL: MSG" and it_on_fail's context to stderr, exits 1
+fail() {
+  echo "FAIL: $*" >&2
+  it_on_fail
+  exit 1
+}
+
+# eq GOT WANT WHAT: fails (naming WHAT) unless GOT is the string WANT
+eq() { [[ $1 == "$2" ]] || fail "$3: got '$1', want '$2'"; }
+
+# it_kill PID: if PID (may be empty) is a running child, SIGTERM it and reap it; never fails
+it_kill() {
+  if [[ -n $1 ]] && kill -0 "$1" 2>/dev/null; then
+    kill -TERM "$1" || true
+    wait "$1" || true
+  fi
+}
+
+# it_rm_containers FILTER: removes every container of the test engine ($ES_TEST_DOCKER_HOST)
+# that `docker ps --filter FILTER` lists; never fails
+it_rm_containers() {
+  command docker -H "$ES_TEST_DOCKER_HOST" ps -aq --filter "$1" |
+    xargs -r docker -H "$ES_TEST_DOCKER_HOST" rm -f >/dev/null 2>&1 || true
+}
+
+# it_cleanup: the EXIT trap: stops the agent ($PID), removes $CLUSTER's containers if CLUSTER
+# is set, runs it_cleanup_hook if the script defines one, removes $WORK
+it_cleanup() {
+  it_kill "${PID-}"
+  if [[ -n ${CLUSTER-} ]]; then it_rm_containers "label=com.amazonaws.ecs.cluster=$CLUSTER"; fi
+  if declare -F it_cleanup_hook >/dev/null; then it_cleanup_hook; fi
+  rm -rf "$WORK"
+}
+
+# it_workdir NAME [--no-state]: WORK=a new /tmp/es-NAME-XXXXXX, STATE=$WORK/state (made with
+# mode 700 unless --no-state), LOG=$WORK/agent.log, PID empty; sets the EXIT trap it_cleanup
+it_workdir() {
+  WORK=$(mktemp -d "/tmp/es-$1-XXXXXX")
+  STATE=$WORK/state
+  LOG=$WORK/agent.log
+  PID=
+  trap it_cleanup EXIT
+  if [[ ${2-} != --no-state ]]; then mkdir -m 700 "$STATE"; fi
+}
+
+# it_free_port: prints a TCP port free on 127.0.0.1 right now
+it_free_port() {
+  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# it_endpoint: PORT=a free loopback port for the agent to listen on, URL=http://127.0.0.1:PORT
+it_endpoint() {
+  PORT=$(it_free_port)
+  URL=http://127.0.0.1:$PORT
+}
+
+# it_aws_env [STATE_DIR [MAX_ATTEMPTS]]: nothing from the caller's environment reaches the
+# CLI's credential chain; the CLI reads the credentials and config the agent writes into
+# STATE_DIR (without it, AWS_SHARED_CREDENTIALS_FILE/AWS_CONFIG_FILE are left unset);
+# MAX_ATTEMPTS (if given) becomes AWS_MAX_ATTEMPTS
+# shellcheck disable=SC2120 # both arguments are optional
+it_aws_env() {
+  unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE AWS_DEFAULT_PROFILE \
+    AWS_REGION AWS_DEFAULT_REGION AWS_ENDPOINT_URL AWS_SHARED_CREDENTIALS_FILE AWS_CONFIG_FILE || true
+  export AWS_PAGER='' AWS_EC2_METADATA_DISABLED=true
+  if [[ -n ${1-} ]]; then
+    export AWS_SHARED_CREDENTIALS_FILE=$1/aws-credentials AWS_CONFIG_FILE=$1/aws-config
+  fi
+  if [[ -n ${2-} ]]; then export AWS_MAX_ATTEMPTS=$2; fi
+}
+
+# it_aws ARGS...: the real CLI (/usr/bin/aws) as the embedded administrator against $URL,
+# nothing added (for --debug, stderr captures and the like)
+it_aws() { /usr/bin/aws --profile ecs-secrets-agent --endpoint-url "$URL" "$@"; }
+
+# aws ARGS...: it_aws --output json ARGS (a later --output wins); with ANSWERS set, the
+# answer is also appended to that file
+aws() {
+  if [[ -z ${ANSWERS-} ]]; then
+    it_aws --output json "$@"
+    return
+  fi
+  local out
+  out=$(it_aws --output json "$@") || return $?
+  printf '%s\n' "$out" >>"$ANSWERS"
+  printf '%s\n' "$out"
+}
+
+# expect_error CODE MESSAGE-PART ARGS...: `aws ARGS` fails as a service error does (exit 254
+# in awscli v2, 255 in v1) with ECS/AWS's CODE and MESSAGE-PART in its message
+expect_error() {
+  local code=$1 part=$2 out rc=0
+  shift 2
+  out=$(it_aws --output json "$@" 2>&1) || rc=$?
+  if [[ -n ${ANSWERS-} ]]; then printf '%s\n' "$out" >>"$ANSWERS"; fi
+  [[ $rc -eq 254 || $rc -eq 255 ]] || fail "aws $*: exit $rc, wanted 254/255 ($code): $out"
+  grep -qF "($code)" <<<"$out" || fail "aws $*: wanted $code, got: $out"
+  grep -qF -- "$part" <<<"$out" || fail "aws $*: the message lacks '$part': $out"
+}
+
+# it_wait_ready WANT [TRIES [WHAT]]: waits (TRIES x 0.1 s, default 100) until $LOG holds WANT
+# "ready: " lines; fails if process $PID (named WHAT, default "the agent") ends first
+it_wait_ready() {
+  local want=$1 tries=${2:-100} what=${3:-the agent} i
+  for ((i = 0; i < tries; i++)); do
+    [[ $(grep -c "ready: " "$LOG" 2>/dev/null || true) -ge $want ]] && return 0
+    kill -0 "$PID" 2>/dev/null || fail "$what exited during start"
+    sleep 0.1
+  done
+  [[ $(grep -c "ready: " "$LOG" 2>/dev/null || true) -ge $want ]] && return 0
+  fail "$what did not become ready"
+}
+
+# it_start_agent [FLAGS...]: starts $ES_AGENT_BIN in the background on $STATE, 127.0.0.1:$PORT
+# and the test engine, with FLAGS, appending to $LOG; PID=its pid; returns once it logged one
+# more ready line than before (fails if it exits or takes over 10 s)
+# shellcheck disable=SC2120 # FLAGS are optional
+it_start_agent() {
+  local want=$(($(grep -c "ready: " "$LOG" 2>/dev/null || true) + 1))
+  "$ES_AGENT_BIN" --state-dir "$STATE" --listen "127.0.0.1:$PORT" \
+    --docker-host "$ES_TEST_DOCKER_HOST" "$@" >>"$LOG" 2>&1 &
+  PID=$!
+  it_wait_ready "$want"
+}
+
+# it_stop_agent: SIGTERM to the agent ($PID); fails unless it exits with 0; PID empty again
+it_stop_agent() {
+  kill -TERM "$PID"
+  wait "$PID" || fail "the agent exited with $? on SIGTERM"
+  PID=
+}
+
+# create_exec_role ROLE: creates the IAM role ROLE that ecs-tasks.amazonaws.com may assume
+create_exec_role() {
+  aws iam create-role --role-name "$1" --assume-role-policy-document \
+    '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}' >/dev/null
+}
+
+# task_status TASK: prints the task's lastStatus (describe-tasks, in $CLUSTER if set)
+task_status() {
+  aws ecs describe-tasks ${CLUSTER:+--cluster "$CLUSTER"} --tasks "$1" \
+    --query 'tasks[0].lastStatus' --output text
+}
+
+# wait_status TASK STATUS...: polls task_status (IT_TASK_TRIES times, IT_TASK_SLEEP s apart)
+# until it is one of STATUS; prints the status it ended on (the caller asserts it)
+wait_status() {
+  local task=$1 s want i
+  shift
+  for ((i = 0; i < ${IT_TASK_TRIES:-120}; i++)); do
+    s=$(task_status "$task")
+    for want in "$@"; do [[ $s == "$want" ]] && { echo "$s"; return 0; }; done
+    sleep "${IT_TASK_SLEEP:-0.5}"
+  done
+  echo "$s"
+}
+
+# wait_container_log CID TRIES SECS GREP-ARGS...: polls `docker logs CID` (test engine) up to
+# TRIES times, SECS apart, until `grep -q GREP-ARGS` matches it; returns 1 if it never did
+wait_container_log() {
+  local cid=$1 tries=$2 secs=$3 i
+  shift 3
+  for ((i = 0; i < tries; i++)); do
+    grep -q "$@" <<<"$(command docker -H "$ES_TEST_DOCKER_HOST" logs "$cid" 2>&1)" && return 0
+    sleep "$secs"
+  done
+  return 1
+}
