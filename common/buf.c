@@ -14,6 +14,7 @@ void es_buf_init(es_buf *b, size_t max)
     b->len = 0;
     b->cap = 0;
     b->max = max;
+    b->dirty = 0;
 }
 
 void es_buf_free(es_buf *b)
@@ -24,7 +25,7 @@ void es_buf_free(es_buf *b)
 
 void es_buf_free_secret(es_buf *b)
 {
-    es_wipe(b->data, b->cap);
+    es_wipe(b->data, b->dirty);
     es_buf_free(b);
 }
 
@@ -37,8 +38,15 @@ void es_buf_reset(es_buf *b)
 
 void es_buf_reset_secret(es_buf *b)
 {
-    es_wipe(b->data, b->cap);
+    es_wipe(b->data, b->dirty); /* data[0] is 0 again: dirty >= 1 once allocated */
     b->len = 0;
+    b->dirty = 0;
+}
+
+static void mark_dirty(es_buf *b, size_t end)
+{
+    if (end > b->dirty)
+        b->dirty = end;
 }
 
 /* Grows so that `need` bytes plus the NUL fit. A growing buffer that held a
@@ -60,12 +68,13 @@ static int grow(es_buf *b, size_t need)
         return -ENOMEM;
     if (b->data) {
         memcpy(n, b->data, b->len);
-        es_wipe(b->data, b->cap);
+        es_wipe(b->data, b->dirty);
         es_free(b->data);
     }
     n[b->len] = '\0';
     b->data = n;
     b->cap = cap;
+    b->dirty = b->len + 1;
     return 0;
 }
 
@@ -80,13 +89,22 @@ char *es_buf_reserve(es_buf *b, size_t n, int *err)
         *err = r;
         return NULL;
     }
+    mark_dirty(b, b->len + n + 1); /* the caller may write all of it */
     return b->data + b->len;
+}
+
+int es_buf_expect(es_buf *b, size_t n)
+{
+    if (n > b->max || b->len > b->max - n)
+        return -EMSGSIZE;
+    return grow(b, b->len + n);
 }
 
 void es_buf_commit(es_buf *b, size_t n)
 {
     b->len += n;
     b->data[b->len] = '\0';
+    mark_dirty(b, b->len + 1);
 }
 
 int es_buf_append(es_buf *b, const void *p, size_t n)
@@ -124,7 +142,9 @@ int es_buf_vprintf(es_buf *b, const char *fmt, va_list ap)
         es_buf_commit(b, (size_t)n);
         return 0;
     }
-    if (room) /* what the first pass left past the end goes (it may be secret) */
+    if (room)
+        mark_dirty(b, b->cap); /* wiped below; keeps the invariant meanwhile */
+    if (room)                  /* what the first pass left past the end goes (it may be secret) */
         es_wipe(b->data + b->len, room);
     if (n < 0)
         return -EINVAL;

@@ -6,7 +6,11 @@
  * always NUL-terminated (the terminator is not counted in len).
  *
  * A buffer that held a secret is released with es_buf_free_secret, which
- * wipes the whole allocation, not just len bytes. */
+ * wipes every byte that may have been written, not just len bytes: the
+ * buffer keeps the extent of its allocation that was ever handed out for
+ * writing (`dirty`). Wiping that and not the whole allocation matters on
+ * the request paths: a block reserved large and filled little would
+ * otherwise cost a cache miss per untouched line at every wipe. */
 #ifndef ES_COMMON_BUF_H
 #define ES_COMMON_BUF_H
 
@@ -19,12 +23,17 @@ typedef struct es_buf {
     size_t len; /* bytes in use, excluding the NUL */
     size_t cap; /* bytes allocated */
     size_t max; /* len may never exceed this */
+    /* data[0..dirty) may hold what was written (contents, terminators, what
+     * a truncation left past len, space handed out by es_buf_reserve); the
+     * rest of the allocation was never written through the buffer. Any
+     * code writing into data directly keeps this up to date. */
+    size_t dirty;
 } es_buf;
 
 void es_buf_init(es_buf *b, size_t max);
 /* Frees and reinitialises (keeps max). */
 void es_buf_free(es_buf *b);
-/* Wipes every allocated byte, then frees. */
+/* Wipes every byte that may have been written, then frees. */
 void es_buf_free_secret(es_buf *b);
 /* Keeps the allocation, sets len to 0. */
 void es_buf_reset(es_buf *b);
@@ -39,6 +48,9 @@ int es_buf_vprintf(es_buf *b, const char *fmt, va_list ap) __attribute__((format
 /* Makes room for n more bytes; returns a pointer to write them at. Commit
  * them with es_buf_commit. NULL with *err set on failure. */
 char *es_buf_reserve(es_buf *b, size_t n, int *err);
+/* Makes room for n more bytes without handing it out: a size hint before
+ * appends, so that they need one allocation. */
+int es_buf_expect(es_buf *b, size_t n);
 void es_buf_commit(es_buf *b, size_t n);
 /* Removes the first n bytes (n <= len). */
 void es_buf_consume(es_buf *b, size_t n);

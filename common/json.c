@@ -432,6 +432,8 @@ static void put(es_jw *w, const char *s, size_t n)
         memcpy(b->data + b->len, s, n);
         b->len += n;
         b->data[b->len] = '\0';
+        if (b->len + 1 > b->dirty)
+            b->dirty = b->len + 1; /* what es_buf_commit keeps (buf.h) */
         return;
     }
     int r = es_buf_append(b, s, n);
@@ -593,8 +595,8 @@ static void put_string(es_jw *w, const char *str, size_t n)
     static const char hex[] = "0123456789ABCDEF";
     const unsigned char *s = (const unsigned char *)str;
     int err = 0;
-    /* the common case needs n + 2 bytes; reserve that much up front */
-    if (!es_buf_reserve(w->out, n + 2, &err)) {
+    /* the common case needs n + 2 bytes; make room for that much up front */
+    if ((err = es_buf_expect(w->out, n + 2)) < 0) {
         w->err = err;
         return;
     }

@@ -242,8 +242,7 @@ static void on_headers(dk__conn *k)
     int64_t cl = es_http_parser_content_length(k->parser);
     if (cl > 0 && (uint64_t)cl <= r->resp.max &&
         !(r->stream && r->status >= 200 && r->status < 300)) {
-        int e = 0;
-        es_buf_reserve(&r->resp, (size_t)cl, &e); /* on failure the appends report it */
+        (void)es_buf_expect(&r->resp, (size_t)cl); /* on failure the appends report it */
     }
     if (r->no_timeout_after_head && r->status >= 200 && r->status < 300)
         uv_timer_stop(&k->timer);

@@ -445,8 +445,7 @@ int dk_container_create(dk_client *c, const dk_create_spec *spec, dk_create_cb c
     int e = create_request(c, spec->name, cb, ud, &o, &r);
     if (e < 0)
         return e;
-    int e0 = 0;
-    es_buf_reserve(&r->body, 1024, &e0); /* one allocation for a usual body */
+    int e0 = es_buf_expect(&r->body, 1024); /* one allocation for a usual body */
     return create_submit(c, o, r, e0 ? e0 : create_body(spec, &r->body, false));
 }
 

@@ -5,6 +5,7 @@
 
 #include "common/alloc.h"
 #include "common/buf.h"
+#include "common/json.h"
 #include "common/secure.h"
 
 Test(buf, append_and_terminate)
@@ -166,4 +167,63 @@ Test(alloc, calloc_zeroes_and_checks_overflow)
     void *p = es_calloc(0, 0);
     cr_assert_not_null(p, "zero bytes is a valid, freeable block");
     es_free(p);
+}
+
+/* Every byte that may have been written is wiped by reset_secret (and so by
+ * free_secret, which wipes the same extent): contents, what a consume or a
+ * truncation left past len, space handed out by reserve but never
+ * committed, and what the JSON writer put in directly. Space made by
+ * es_buf_expect and never written is not in the extent. */
+static void assert_zero(const es_buf *b, size_t upto, const char *what)
+{
+    cr_assert_leq(upto, b->cap);
+    for (size_t i = 0; i < upto; i++)
+        cr_assert_eq(b->data[i], '\0', "%s: byte %zu of %zu not wiped", what, i, upto);
+}
+
+Test(buf, secret_wipes_every_written_byte)
+{
+    es_buf b;
+    es_buf_init(&b, 4096);
+    cr_assert_eq(es_buf_append_str(&b, "password=hunter2"), 0);
+    es_buf_consume(&b, 9); /* "hunter2", the old tail still in memory */
+    cr_assert_str_eq(b.data, "hunter2");
+    es_buf_reset_secret(&b);
+    assert_zero(&b, 17, "after consume");
+
+    int err = 0;
+    char *p = es_buf_reserve(&b, 300, &err);
+    cr_assert_not_null(p);
+    memset(p, 'S', 300); /* written, never committed */
+    es_buf_reset_secret(&b);
+    assert_zero(&b, 300, "reserved, not committed");
+
+    cr_assert_eq(es_buf_append_str(&b, "0123456789"), 0);
+    b.len = 2; /* a truncation, as config.c does */
+    b.data[2] = '\0';
+    es_buf_reset_secret(&b);
+    assert_zero(&b, 11, "truncated");
+
+    es_jw w;
+    es_jw_init(&w, &b);
+    es_jw_obj(&w);
+    es_jw_kstr(&w, "k", "a secret value written by the JSON writer");
+    es_jw_obj_end(&w);
+    cr_assert_eq(es_jw_finish(&w), 0);
+    cr_assert_geq(b.dirty, b.len + 1);
+    size_t written = b.len + 1;
+    es_buf_reset_secret(&b);
+    assert_zero(&b, written, "JSON writer");
+    es_buf_free_secret(&b);
+
+    /* a size hint is not written space: a later wipe covers what was */
+    es_buf c;
+    es_buf_init(&c, 1 << 20);
+    cr_assert_eq(es_buf_expect(&c, 8000), 0);
+    cr_assert_geq(c.cap, 8001);
+    cr_assert_eq(es_buf_append_str(&c, "tiny"), 0);
+    cr_assert_eq(c.dirty, 5, "dirty %zu", c.dirty);
+    cr_assert_eq(es_buf_expect(&c, (1 << 20) - 3), -EMSGSIZE);
+    cr_assert_str_eq(c.data, "tiny");
+    es_buf_free_secret(&c);
 }
