@@ -12,6 +12,7 @@
 
 #define DK__MAX_REQUEST (4u * 1024u * 1024u) /* serialized request */
 #define DK__DEFAULT_TIMEOUT_MS 30000u
+#define DK__ID_LEN 64 /* a container id: 64 lower-case hex digits */
 
 typedef struct dk__req dk__req;
 typedef struct dk__conn dk__conn;

@@ -95,6 +95,8 @@ static void chunk(es_buf *b, const char *s)
 
 static const char *events_script; /* the events stream body for the next connection */
 
+static const char *create_answer; /* the create answer's body; NULL: the default */
+
 static void answer(fconn *f)
 {
     const char *t = es_http_parser_target(f->p);
@@ -111,8 +113,12 @@ static void answer(fconn *f)
         es_http_write_status_line(&b, 201, NULL);
         es_http_write_header(&b, "Transfer-Encoding", "chunked");
         es_http_write_end_head(&b);
-        chunk(&b, "{\"Id\":\"ab");
-        chunk(&b, "c123\",\"Warnings\":null}\n");
+        if (create_answer) {
+            chunk(&b, create_answer);
+        } else {
+            chunk(&b, "{\"Id\":\"ab");
+            chunk(&b, "c123\",\"Warnings\":null}\n");
+        }
         es_http_write_chunk(&b, NULL, 0);
         send_str(f, b.data, b.len, false);
     } else if (strstr(t, "/images/create?fromImage=bad")) {
@@ -305,7 +311,7 @@ typedef struct res {
     bool done;
     int err, status;
     char msg[256];
-    char id[64];
+    char id[80];
     char extra[512];
 } res;
 
@@ -838,4 +844,41 @@ Test(docker_urlencode, runs_and_escapes)
     cr_assert_eq(dk__urlencode(&b, "abcd "), -EMSGSIZE, "the escape does not fit");
     cr_assert_str_eq(es_buf_cstr(&b), "abcd");
     es_buf_free(&b);
+}
+
+/* dockerd's own create answer is read without the JSON parser (ops.c,
+ * create_id_fast); every other form goes through it: the same ids, and the
+ * same refusal of an answer without a string Id. */
+Test(docker_fake, create_answers_exact_and_other_forms)
+{
+#define HEX64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+    static const struct {
+        const char *body, *id;
+    } cases[] = {
+        {"{\"Id\":\"" HEX64 "\",\"Warnings\":[]}\n", HEX64},
+        {"{\"Id\":\"" HEX64 "\",\"Warnings\":null}", HEX64},
+        {"{\"Id\":\"" HEX64 "\",\"Warnings\":[\"low memory\"]}\n", HEX64},
+        {"{ \"Id\": \"" HEX64 "\", \"Warnings\": [] }", HEX64},
+        {"{\"Id\":\"0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef\","
+         "\"Warnings\":[]}",
+         "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef"},
+        {"{\"Id\":\"short\",\"Warnings\":[]}", "short"},
+        {"{\"Id\":\"" HEX64 "\",\"Warnings\":[]}x", NULL},
+        {"{\"Id\":12,\"Warnings\":[]}", NULL},
+    };
+#undef HEX64
+    dk_create_spec s = {.name = "c", .image = "img:1"};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        create_answer = cases[i].body;
+        res r = {0};
+        cr_assert_eq(dk_container_create(cli, &s, create_cb, &r), 0);
+        run_until(&r.done);
+        if (cases[i].id) {
+            cr_assert_eq(r.err, 0, "case %zu: %s", i, dk_strerror(r.err));
+            cr_assert_str_eq(r.id, cases[i].id, "case %zu", i);
+        } else {
+            cr_assert_eq(r.err, DK_E_PROTOCOL, "case %zu: %s", i, dk_strerror(r.err));
+        }
+    }
+    create_answer = NULL;
 }
