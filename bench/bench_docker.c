@@ -158,7 +158,11 @@ static void on_remove(void *ud, const dk_result *r)
     next_cycle();
 }
 
-static char name[64];
+/* The containers' names, formatted before any timed run (as curl's config
+ * file and the floor's requests are): the figures are the client's, not the
+ * driver's printf. */
+static char (*names)[16];
+static const char *name;
 
 static void on_start(void *ud, const dk_result *r)
 {
@@ -187,7 +191,7 @@ static void next_cycle(void)
         finished = true;
         return;
     }
-    snprintf(name, sizeof(name), "bench-%d", cur);
+    name = names[cur];
     dk_create_spec s = {
         .name = name, .image = IMAGE, .cmd = cmd, .ncmd = 1, .network_mode = "none"};
     op_t0 = now_s();
@@ -370,29 +374,43 @@ static int run_floor(const char *path, double *secs, double *cpu)
     }
     static const char body[] = "{\"Image\":\"" IMAGE "\",\"Cmd\":[\"/bin/sleep\",\"3600\"],"
                                "\"HostConfig\":{\"NetworkMode\":\"none\"}}";
-    char req[3][512];
-    int len[3], e = 0;
+    /* every request formatted before the timed loop */
+    typedef struct {
+        char text[3][512];
+        int len[3];
+    } cycle_req;
+    cycle_req *req = calloc((size_t)cycles, sizeof(*req));
+    if (!req) {
+        es_http_parser_free(p);
+        close(fd);
+        return -ENOMEM;
+    }
+    for (int i = 0; i < cycles; i++) {
+        req[i].len[0] =
+            snprintf(req[i].text[0], sizeof(req[i].text[0]),
+                     "POST /v1.41/containers/create?name=bench-%d HTTP/1.1\r\nHost: docker\r\n"
+                     "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                     i, sizeof(body) - 1, body);
+        req[i].len[1] = snprintf(req[i].text[1], sizeof(req[i].text[1]),
+                                 "POST /v1.41/containers/bench-%d/start HTTP/1.1\r\nHost: "
+                                 "docker\r\nContent-Length: 0\r\n\r\n",
+                                 i);
+        req[i].len[2] = snprintf(req[i].text[2], sizeof(req[i].text[2]),
+                                 "DELETE /v1.41/containers/bench-%d?force=1&v=1 HTTP/1.1\r\n"
+                                 "Host: docker\r\n\r\n",
+                                 i);
+    }
+    int e = 0;
     double t0 = now_s(), c0 = cpu_s(), u0 = user_s();
     for (int i = 0; i < cycles && !e; i++) {
-        len[0] = snprintf(req[0], sizeof(req[0]),
-                          "POST /v1.41/containers/create?name=bench-%d HTTP/1.1\r\nHost: docker\r\n"
-                          "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-                          i, sizeof(body) - 1, body);
-        len[1] = snprintf(req[1], sizeof(req[1]),
-                          "POST /v1.41/containers/bench-%d/start HTTP/1.1\r\nHost: docker\r\n"
-                          "Content-Length: 0\r\n\r\n",
-                          i);
-        len[2] = snprintf(req[2], sizeof(req[2]),
-                          "DELETE /v1.41/containers/bench-%d?force=1&v=1 HTTP/1.1\r\n"
-                          "Host: docker\r\n\r\n",
-                          i);
         static const int want[3] = {201, 204, 204};
         for (int k = 0; k < 3 && !e; k++)
-            e = floor_one(fd, p, req[k], (size_t)len[k], want[k]);
+            e = floor_one(fd, p, req[i].text[k], (size_t)req[i].len[k], want[k]);
     }
     *cpu = cpu_s() - c0;
     floor_user = user_s() - u0;
     *secs = now_s() - t0;
+    free(req);
     es_http_parser_free(p);
     close(fd);
     if (e)
@@ -430,6 +448,11 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    names = calloc((size_t)cycles, sizeof(*names));
+    if (!names)
+        return 1;
+    for (int i = 0; i < cycles; i++)
+        snprintf(names[i], sizeof(names[i]), "bench-%d", i);
     loop = uv_default_loop();
     split_on = getenv("BENCH_DOCKER_SPLIT") || getenv("BENCH_DOCKER_CLIENT_ONLY");
     uv_prepare_init(loop, &prep);
