@@ -113,21 +113,6 @@ static int meta_set(al_ctx *c, const char *key, const char *value)
     return r;
 }
 
-static int random_from(const char *alphabet, size_t an, char *out, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        uint8_t b;
-        size_t lim = 256 - 256 % an;
-        do {
-            if (es_random_bytes(&b, 1) < 0)
-                return -EIO;
-        } while (b >= lim);
-        out[i] = alphabet[b % an];
-    }
-    out[n] = '\0';
-    return 0;
-}
-
 /* Writes text to dir/name atomically, mode 0600. */
 static int write_private(const char *dir, const char *name, const char *text, char *err,
                          size_t errlen)
@@ -166,9 +151,9 @@ int al_admin_init(al_ctx *c, const char *state_dir, char akid[AL_AKID_LEN + 1], 
     if (r == -ENOENT) {
         char fresh[AL_SECRET_LEN + 1];
         memcpy(id, "AKIA", 4);
-        if (random_from("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 32, id + 4, AL_AKID_LEN - 4) < 0 ||
-            random_from("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", 62, fresh,
-                        AL_SECRET_LEN) < 0) {
+        if (al_random_from("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 32, id + 4, AL_AKID_LEN - 4) < 0 ||
+            al_random_from("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", 62,
+                           fresh, AL_SECRET_LEN) < 0) {
             snprintf(err, errlen, "no randomness for the administrator key");
             return -EIO;
         }

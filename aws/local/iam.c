@@ -412,11 +412,32 @@ static int role_for_change(al_ctx *c, const char *name, bool change, char *arn, 
     return r;
 }
 
+/* role_for_change, then action authorised on the role's ARN. */
+static int authorize_on_role(al_ctx *c, const char *principal, const char *name, bool change,
+                             const char *action, al_error *e)
+{
+    char arn[AL_ROLE_ARN_MAX];
+    int r = role_for_change(c, name, change, arn, sizeof arn, e);
+    return r < 0 ? r : al_authorize(c, principal, action, arn, e);
+}
+
 static int step_done(al_ctx *c, sqlite3_stmt *st)
 {
     int s = sqlite3_step(st);
     al_db_release(c->db, st);
     return s;
+}
+
+/* Runs the write sql with its n text parameters (a NULL one binds NULL):
+ * 0, or ServiceFailure. */
+static int exec_write(al_ctx *c, const char *sql, const char *const *args, int n, al_error *e)
+{
+    sqlite3_stmt *st = al_db_prepare(c->db, sql);
+    if (!st)
+        return al_fail_internal(e, "ServiceFailure");
+    for (int i = 0; i < n; i++)
+        sqlite3_bind_text(st, i + 1, args[i], -1, SQLITE_STATIC);
+    return step_done(c, st) == SQLITE_DONE ? 0 : al_fail_internal(e, "ServiceFailure");
 }
 
 /* Does a managed policy ARN exist (AWS managed or ours)? 1, 0, -EIO. */
@@ -466,19 +487,26 @@ static int role_insert(al_ctx *c, const role_spec *rs, al_error *e)
     return s == SQLITE_DONE ? 0 : al_fail_internal(e, "ServiceFailure");
 }
 
-static int check_max_session(const al_form *f, int64_t *out, al_error *e)
+/* The whole number form parameter key in [lo, hi] (dflt when absent), with
+ * IAM's range wording naming field. */
+static int opt_int_in_range(const al_form *f, const char *key, const char *field, long long lo,
+                            long long hi, long long dflt, int64_t *out, al_error *e)
 {
-    const char *v = al_form_get(f, "MaxSessionDuration");
-    *out = 3600;
+    const char *v = al_form_get(f, key);
+    *out = dflt;
     if (!v)
         return 0;
     char *end = NULL;
     errno = 0;
     long long x = strtoll(v, &end, 10);
-    if (errno || !*v || *end || x < 3600 || x > 43200)
-        return invalid(e, "maxSessionDuration", v,
-                       "Member must have value less than or equal to 43200 and greater than or "
-                       "equal to 3600");
+    if (errno || !*v || *end || x < lo || x > hi) {
+        char constraint[128];
+        snprintf(constraint, sizeof constraint,
+                 "Member must have value less than or equal to %lld and greater than or equal "
+                 "to %lld",
+                 hi, lo);
+        return invalid(e, field, v, constraint);
+    }
     *out = x;
     return 0;
 }
@@ -500,7 +528,8 @@ static int op_create_role(al_ctx *c, const char *principal, const al_form *f, al
     int r;
     if ((r = need_role_name(f, &rs.name, e)) < 0 || (r = opt_path(f, &rs.path, e)) < 0 ||
         (r = need(f, "AssumeRolePolicyDocument", "assumeRolePolicyDocument", &rs.trust, e)) < 0 ||
-        (r = check_max_session(f, &rs.max_session, e)) < 0)
+        (r = opt_int_in_range(f, "MaxSessionDuration", "maxSessionDuration", 3600, 43200, 3600,
+                              &rs.max_session, e)) < 0)
         return r;
     rs.description = al_form_get(f, "Description");
     if (rs.description && strlen(rs.description) > 1000)
@@ -528,11 +557,9 @@ static int op_create_role(al_ctx *c, const char *principal, const al_form *f, al
 static int op_get_role(al_ctx *c, const char *principal, const al_form *f, al_xw *w, al_error *e)
 {
     const char *name;
-    char arn[AL_ROLE_ARN_MAX];
     int r;
     if ((r = need_role_name(f, &name, e)) < 0 ||
-        (r = role_for_change(c, name, false, arn, sizeof arn, e)) < 0 ||
-        (r = al_authorize(c, principal, "iam:GetRole", arn, e)) < 0)
+        (r = authorize_on_role(c, principal, name, false, "iam:GetRole", e)) < 0)
         return r;
     sqlite3_stmt *st = role_stmt(c, name);
     if (!st || sqlite3_step(st) != SQLITE_ROW) {
@@ -567,11 +594,9 @@ static int op_delete_role(al_ctx *c, const char *principal, const al_form *f, al
 {
     (void)w;
     const char *name;
-    char arn[AL_ROLE_ARN_MAX];
     int r, n_inline = 0, n_attached = 0;
     if ((r = need_role_name(f, &name, e)) < 0 ||
-        (r = role_for_change(c, name, true, arn, sizeof arn, e)) < 0 ||
-        (r = al_authorize(c, principal, "iam:DeleteRole", arn, e)) < 0)
+        (r = authorize_on_role(c, principal, name, true, "iam:DeleteRole", e)) < 0)
         return r;
     if (count_rows(c, "SELECT count(*) FROM iam_role_policy WHERE role=?", name, &n_inline) < 0 ||
         count_rows(c, "SELECT count(*) FROM iam_role_attached WHERE role=?", name, &n_attached) < 0)
@@ -582,28 +607,7 @@ static int op_delete_role(al_ctx *c, const char *principal, const al_form *f, al
     if (n_attached)
         return al_fail(e, 409, "DeleteConflict",
                        "Cannot delete entity, must detach all policies first.");
-    sqlite3_stmt *st = al_db_prepare(c->db, "DELETE FROM iam_role WHERE name=?");
-    if (!st)
-        return al_fail_internal(e, "ServiceFailure");
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    return step_done(c, st) == SQLITE_DONE ? 0 : al_fail_internal(e, "ServiceFailure");
-}
-
-static int parse_max_items(const al_form *f, int64_t *out, al_error *e)
-{
-    const char *v = al_form_get(f, "MaxItems");
-    *out = 100;
-    if (!v)
-        return 0;
-    char *end = NULL;
-    errno = 0;
-    long long x = strtoll(v, &end, 10);
-    if (errno || !*v || *end || x < 1 || x > 1000)
-        return invalid(e, "maxItems", v,
-                       "Member must have value less than or equal to 1000 and greater than or "
-                       "equal to 1");
-    *out = x;
-    return 0;
+    return exec_write(c, "DELETE FROM iam_role WHERE name=?", (const char *const[]){name}, 1, e);
 }
 
 static int op_list_roles(al_ctx *c, const char *principal, const al_form *f, al_xw *w, al_error *e)
@@ -612,7 +616,7 @@ static int op_list_roles(al_ctx *c, const char *principal, const al_form *f, al_
     int r;
     const char *prefix = al_form_get(f, "PathPrefix");
     const char *marker = al_form_get(f, "Marker");
-    if ((r = parse_max_items(f, &max, e)) < 0 ||
+    if ((r = opt_int_in_range(f, "MaxItems", "maxItems", 1, 1000, 100, &max, e)) < 0 ||
         (r = al_authorize(c, principal, "iam:ListRoles", "*", e)) < 0)
         return r;
     sqlite3_stmt *st = al_db_prepare(c->db, "SELECT " ROLE_COLS " FROM iam_role"
@@ -650,34 +654,23 @@ static int op_update_trust(al_ctx *c, const char *principal, const al_form *f, a
 {
     (void)w;
     const char *name, *doc;
-    char arn[AL_ROLE_ARN_MAX];
     int r;
     if ((r = need_role_name(f, &name, e)) < 0 ||
         (r = need(f, "PolicyDocument", "policyDocument", &doc, e)) < 0 ||
-        (r = role_for_change(c, name, true, arn, sizeof arn, e)) < 0 ||
-        (r = al_authorize(c, principal, "iam:UpdateAssumeRolePolicy", arn, e)) < 0 ||
+        (r = authorize_on_role(c, principal, name, true, "iam:UpdateAssumeRolePolicy", e)) < 0 ||
         (r = check_trust(doc, e)) < 0)
         return r;
-    sqlite3_stmt *st = al_db_prepare(c->db, "UPDATE iam_role SET trust=? WHERE name=?");
-    if (!st)
-        return al_fail_internal(e, "ServiceFailure");
-    sqlite3_bind_text(st, 1, doc, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-    return step_done(c, st) == SQLITE_DONE ? 0 : al_fail_internal(e, "ServiceFailure");
+    return exec_write(c, "UPDATE iam_role SET trust=? WHERE name=?",
+                      (const char *const[]){doc, name}, 2, e);
 }
 
 /* ---- inline policies ---- */
 
 static int inline_put(al_ctx *c, const char *role, const char *name, const char *doc, al_error *e)
 {
-    sqlite3_stmt *st = al_db_prepare(
-        c->db, "INSERT OR REPLACE INTO iam_role_policy(role, name, document) VALUES (?,?,?)");
-    if (!st)
-        return al_fail_internal(e, "ServiceFailure");
-    sqlite3_bind_text(st, 1, role, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, doc, -1, SQLITE_STATIC);
-    return step_done(c, st) == SQLITE_DONE ? 0 : al_fail_internal(e, "ServiceFailure");
+    return exec_write(c,
+                      "INSERT OR REPLACE INTO iam_role_policy(role, name, document) VALUES (?,?,?)",
+                      (const char *const[]){role, name, doc}, 3, e);
 }
 
 static int op_put_role_policy(al_ctx *c, const char *principal, const al_form *f, al_xw *w,
@@ -685,12 +678,10 @@ static int op_put_role_policy(al_ctx *c, const char *principal, const al_form *f
 {
     (void)w;
     const char *role, *name, *doc;
-    char arn[AL_ROLE_ARN_MAX];
     int r;
     if ((r = need_role_name(f, &role, e)) < 0 || (r = need_policy_name(f, &name, e)) < 0 ||
         (r = need(f, "PolicyDocument", "policyDocument", &doc, e)) < 0 ||
-        (r = role_for_change(c, role, true, arn, sizeof arn, e)) < 0 ||
-        (r = al_authorize(c, principal, "iam:PutRolePolicy", arn, e)) < 0 ||
+        (r = authorize_on_role(c, principal, role, true, "iam:PutRolePolicy", e)) < 0 ||
         (r = check_inline(doc, e)) < 0)
         return r;
     return inline_put(c, role, name, doc, e);
@@ -700,11 +691,9 @@ static int op_get_role_policy(al_ctx *c, const char *principal, const al_form *f
                               al_error *e)
 {
     const char *role, *name;
-    char arn[AL_ROLE_ARN_MAX];
     int r;
     if ((r = need_role_name(f, &role, e)) < 0 || (r = need_policy_name(f, &name, e)) < 0 ||
-        (r = role_for_change(c, role, false, arn, sizeof arn, e)) < 0 ||
-        (r = al_authorize(c, principal, "iam:GetRolePolicy", arn, e)) < 0)
+        (r = authorize_on_role(c, principal, role, false, "iam:GetRolePolicy", e)) < 0)
         return r;
     sqlite3_stmt *st = al_db_prepare(
         c->db, "SELECT p.name, p.document, r.name FROM iam_role_policy p JOIN iam_role r"
@@ -733,19 +722,13 @@ static int op_delete_role_policy(al_ctx *c, const char *principal, const al_form
 {
     (void)w;
     const char *role, *name;
-    char arn[AL_ROLE_ARN_MAX];
     int r;
     if ((r = need_role_name(f, &role, e)) < 0 || (r = need_policy_name(f, &name, e)) < 0 ||
-        (r = role_for_change(c, role, true, arn, sizeof arn, e)) < 0 ||
-        (r = al_authorize(c, principal, "iam:DeleteRolePolicy", arn, e)) < 0)
+        (r = authorize_on_role(c, principal, role, true, "iam:DeleteRolePolicy", e)) < 0)
         return r;
-    sqlite3_stmt *st = al_db_prepare(c->db, "DELETE FROM iam_role_policy WHERE role=? AND name=?");
-    if (!st)
-        return al_fail_internal(e, "ServiceFailure");
-    sqlite3_bind_text(st, 1, role, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-    if (step_done(c, st) != SQLITE_DONE)
-        return al_fail_internal(e, "ServiceFailure");
+    if ((r = exec_write(c, "DELETE FROM iam_role_policy WHERE role=? AND name=?",
+                        (const char *const[]){role, name}, 2, e)) < 0)
+        return r;
     if (sqlite3_changes(al_db_handle(c->db)) == 0)
         return al_fail(e, 404, "NoSuchEntity", "The role policy with name %s cannot be found.",
                        name);
@@ -756,11 +739,9 @@ static int op_list_role_policies(al_ctx *c, const char *principal, const al_form
                                  al_error *e)
 {
     const char *role;
-    char arn[AL_ROLE_ARN_MAX];
     int r;
     if ((r = need_role_name(f, &role, e)) < 0 ||
-        (r = role_for_change(c, role, false, arn, sizeof arn, e)) < 0 ||
-        (r = al_authorize(c, principal, "iam:ListRolePolicies", arn, e)) < 0)
+        (r = authorize_on_role(c, principal, role, false, "iam:ListRolePolicies", e)) < 0)
         return r;
     sqlite3_stmt *st =
         al_db_prepare(c->db, "SELECT name FROM iam_role_policy WHERE role=? ORDER BY name");
@@ -832,11 +813,9 @@ static int op_attach_role_policy(al_ctx *c, const char *principal, const al_form
 {
     (void)w;
     const char *role, *parn;
-    char arn[AL_ROLE_ARN_MAX];
     int r;
     if ((r = need_role_name(f, &role, e)) < 0 || (r = need_policy_arn(f, &parn, e)) < 0 ||
-        (r = role_for_change(c, role, true, arn, sizeof arn, e)) < 0 ||
-        (r = al_authorize(c, principal, "iam:AttachRolePolicy", arn, e)) < 0)
+        (r = authorize_on_role(c, principal, role, true, "iam:AttachRolePolicy", e)) < 0)
         return r;
     return attach(c, role, parn, e);
 }
@@ -846,20 +825,13 @@ static int op_detach_role_policy(al_ctx *c, const char *principal, const al_form
 {
     (void)w;
     const char *role, *parn;
-    char arn[AL_ROLE_ARN_MAX];
     int r;
     if ((r = need_role_name(f, &role, e)) < 0 || (r = need_policy_arn(f, &parn, e)) < 0 ||
-        (r = role_for_change(c, role, true, arn, sizeof arn, e)) < 0 ||
-        (r = al_authorize(c, principal, "iam:DetachRolePolicy", arn, e)) < 0)
+        (r = authorize_on_role(c, principal, role, true, "iam:DetachRolePolicy", e)) < 0)
         return r;
-    sqlite3_stmt *st =
-        al_db_prepare(c->db, "DELETE FROM iam_role_attached WHERE role=? AND policy_arn=?");
-    if (!st)
-        return al_fail_internal(e, "ServiceFailure");
-    sqlite3_bind_text(st, 1, role, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, parn, -1, SQLITE_STATIC);
-    if (step_done(c, st) != SQLITE_DONE)
-        return al_fail_internal(e, "ServiceFailure");
+    if ((r = exec_write(c, "DELETE FROM iam_role_attached WHERE role=? AND policy_arn=?",
+                        (const char *const[]){role, parn}, 2, e)) < 0)
+        return r;
     if (sqlite3_changes(al_db_handle(c->db)) == 0)
         return al_fail(e, 404, "NoSuchEntity", "Policy %s was not found.", parn);
     return 0;
@@ -875,11 +847,9 @@ static int op_list_attached(al_ctx *c, const char *principal, const al_form *f, 
                             al_error *e)
 {
     const char *role;
-    char arn[AL_ROLE_ARN_MAX];
     int r;
     if ((r = need_role_name(f, &role, e)) < 0 ||
-        (r = role_for_change(c, role, false, arn, sizeof arn, e)) < 0 ||
-        (r = al_authorize(c, principal, "iam:ListAttachedRolePolicies", arn, e)) < 0)
+        (r = authorize_on_role(c, principal, role, false, "iam:ListAttachedRolePolicies", e)) < 0)
         return r;
     sqlite3_stmt *st = al_db_prepare(
         c->db, "SELECT policy_arn FROM iam_role_attached WHERE role=? ORDER BY policy_arn");
@@ -904,12 +874,8 @@ static int op_list_attached(al_ctx *c, const char *principal, const al_form *f, 
 
 static int set_boundary(al_ctx *c, const char *role, const char *parn, al_error *e)
 {
-    sqlite3_stmt *st = al_db_prepare(c->db, "UPDATE iam_role SET boundary=? WHERE name=?");
-    if (!st)
-        return al_fail_internal(e, "ServiceFailure");
-    sqlite3_bind_text(st, 1, parn, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, role, -1, SQLITE_STATIC);
-    return step_done(c, st) == SQLITE_DONE ? 0 : al_fail_internal(e, "ServiceFailure");
+    return exec_write(c, "UPDATE iam_role SET boundary=? WHERE name=?",
+                      (const char *const[]){parn, role}, 2, e);
 }
 
 static int op_put_boundary(al_ctx *c, const char *principal, const al_form *f, al_xw *w,
@@ -917,12 +883,11 @@ static int op_put_boundary(al_ctx *c, const char *principal, const al_form *f, a
 {
     (void)w;
     const char *role, *parn;
-    char arn[AL_ROLE_ARN_MAX];
     int r;
     if ((r = need_role_name(f, &role, e)) < 0 ||
         (r = need(f, "PermissionsBoundary", "permissionsBoundary", &parn, e)) < 0 ||
-        (r = role_for_change(c, role, true, arn, sizeof arn, e)) < 0 ||
-        (r = al_authorize(c, principal, "iam:PutRolePermissionsBoundary", arn, e)) < 0 ||
+        (r = authorize_on_role(c, principal, role, true, "iam:PutRolePermissionsBoundary", e)) <
+            0 ||
         (r = check_boundary(c, parn, e)) < 0)
         return r;
     return set_boundary(c, role, parn, e);
@@ -933,11 +898,10 @@ static int op_delete_boundary(al_ctx *c, const char *principal, const al_form *f
 {
     (void)w;
     const char *role;
-    char arn[AL_ROLE_ARN_MAX];
     int r;
     if ((r = need_role_name(f, &role, e)) < 0 ||
-        (r = role_for_change(c, role, true, arn, sizeof arn, e)) < 0 ||
-        (r = al_authorize(c, principal, "iam:DeleteRolePermissionsBoundary", arn, e)) < 0)
+        (r = authorize_on_role(c, principal, role, true, "iam:DeleteRolePermissionsBoundary", e)) <
+            0)
         return r;
     return set_boundary(c, role, NULL, e);
 }
@@ -1136,11 +1100,7 @@ static int op_delete_policy(al_ctx *c, const char *principal, const al_form *f, 
         return al_fail_internal(e, "ServiceFailure");
     if (n > 0)
         return al_fail(e, 409, "DeleteConflict", "Cannot delete a policy attached to entities.");
-    sqlite3_stmt *st = al_db_prepare(c->db, "DELETE FROM iam_policy WHERE arn=?");
-    if (!st)
-        return al_fail_internal(e, "ServiceFailure");
-    sqlite3_bind_text(st, 1, parn, -1, SQLITE_STATIC);
-    return step_done(c, st) == SQLITE_DONE ? 0 : al_fail_internal(e, "ServiceFailure");
+    return exec_write(c, "DELETE FROM iam_policy WHERE arn=?", (const char *const[]){parn}, 1, e);
 }
 
 const al_qop al_iam_qops[] = {

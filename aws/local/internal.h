@@ -71,6 +71,9 @@ int al_b64_decode(const char *s, size_t n, uint8_t **out, size_t *outlen);
 /* Writes a base64 JSON string value. */
 void al_jw_b64(es_jw *w, const uint8_t *p, size_t n);
 
+/* n random characters drawn evenly from the an characters of alphabet (an
+ * at most 256), then a NUL. 0 or -EIO. */
+int al_random_from(const char *alphabet, size_t an, char *out, size_t n);
 /* Random characters from [A-Za-z0-9] (n chars, then a NUL). */
 int al_random_alnum(char *out, size_t n);
 /* A random version-4 UUID into out[37]. */
@@ -82,6 +85,16 @@ bool al_opt_str(const es_json *req, const char *key, const char **out, al_error 
 bool al_opt_bool(const es_json *req, const char *key, bool def, bool *out, al_error *e);
 bool al_opt_int(const es_json *req, const char *key, int64_t lo, int64_t hi, int64_t def,
                 int64_t *out, al_error *e);
+
+/* Reads a paging token that is a decimal number >= 0 (a rowid) into *out;
+ * false (*out untouched) for anything else. */
+bool al_number_token(const char *tok, int64_t *out);
+
+/* Does every member of the tag array have a Key of 1 to 128 characters and
+ * a Value of at most 256 (SSM's and Secrets Manager's Tags)? The refusal's
+ * wording is AL_TAG_RULE. */
+bool al_tags_ok(const es_json *tags);
+#define AL_TAG_RULE "Each tag needs a Key (1-128 characters) and a Value (up to 256)."
 
 /* Operation tables, one per service. */
 typedef int (*al_op_fn)(al_ctx *c, const char *principal, const es_json *req, es_jw *w,

@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -175,19 +176,25 @@ void al_jw_b64(es_jw *w, const uint8_t *p, size_t n)
     es_buf_free_secret(&b);
 }
 
-int al_random_alnum(char *out, size_t n)
+int al_random_from(const char *alphabet, size_t an, char *out, size_t n)
 {
-    static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    size_t lim = 256 - 256 % an; /* bytes at or above it are drawn again: no modulo bias */
     for (size_t i = 0; i < n; i++) {
-        uint8_t r;
+        uint8_t b;
         do {
-            if (es_random_bytes(&r, 1) < 0)
+            if (es_random_bytes(&b, 1) < 0)
                 return -EIO;
-        } while (r >= 248); /* 248 = 4 * 62: no modulo bias */
-        out[i] = al[r % 62];
+        } while (b >= lim);
+        out[i] = alphabet[b % an];
     }
     out[n] = '\0';
     return 0;
+}
+
+int al_random_alnum(char *out, size_t n)
+{
+    return al_random_from("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", 62, out,
+                          n);
 }
 
 static atomic_uint uuid_fork_gen = 1; /* 0: a thread's pool not drawn yet */
@@ -266,6 +273,28 @@ bool al_opt_bool(const es_json *req, const char *key, bool def, bool *out, al_er
         return false;
     }
     *out = v->u.boolean;
+    return true;
+}
+
+bool al_number_token(const char *tok, int64_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(tok, &end, 10);
+    if (errno || !*tok || *end || v < 0)
+        return false;
+    *out = v;
+    return true;
+}
+
+bool al_tags_ok(const es_json *tags)
+{
+    for (size_t i = 0; i < tags->u.array.n; i++) {
+        const char *k = es_json_get_str(tags->u.array.items[i], "Key");
+        const char *v = es_json_get_str(tags->u.array.items[i], "Value");
+        if (!k || !v || !*k || strlen(k) > 128 || strlen(v) > 256)
+            return false;
+    }
     return true;
 }
 

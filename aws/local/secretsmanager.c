@@ -470,6 +470,17 @@ static bool name_ok(const char *n)
     return true;
 }
 
+/* The {ARN, Name[, VersionId]} answer of the writes (version_id NULL: none). */
+void al_sm_write_secret_ref(es_jw *w, const char *arn, const char *name, const char *version_id)
+{
+    es_jw_obj(w);
+    es_jw_kstr(w, "ARN", arn);
+    es_jw_kstr(w, "Name", name);
+    if (version_id)
+        es_jw_kstr(w, "VersionId", version_id);
+    es_jw_obj_end(w);
+}
+
 static int parse_tags(const es_json *req, const es_json **out, al_error *e)
 {
     const es_json *tags = es_json_get(req, "Tags");
@@ -479,13 +490,8 @@ static int parse_tags(const es_json *req, const es_json **out, al_error *e)
     if (tags->type != ES_JSON_ARRAY || tags->u.array.n > 50)
         return al_fail(e, 400, "InvalidParameterException",
                        "Tags must be a list of at most 50 tags.");
-    for (size_t i = 0; i < tags->u.array.n; i++) {
-        const char *k = es_json_get_str(tags->u.array.items[i], "Key");
-        const char *v = es_json_get_str(tags->u.array.items[i], "Value");
-        if (!k || !v || !*k || strlen(k) > 128 || strlen(v) > 256)
-            return al_fail(e, 400, "InvalidParameterException",
-                           "Each tag needs a Key (1-128 characters) and a Value (up to 256).");
-    }
+    if (!al_tags_ok(tags))
+        return al_fail(e, 400, "InvalidParameterException", AL_TAG_RULE);
     *out = tags;
     return 0;
 }
@@ -555,11 +561,7 @@ static int op_create_secret(al_ctx *c, const char *principal, const es_json *req
         int same = token && v.present ? same_value(c, &old, vid, &v) : 0;
         if (same == 1) {
             al_db_rollback(c->db);
-            es_jw_obj(w);
-            es_jw_kstr(w, "ARN", old.arn);
-            es_jw_kstr(w, "Name", old.name);
-            es_jw_kstr(w, "VersionId", vid);
-            es_jw_obj_end(w);
+            al_sm_write_secret_ref(w, old.arn, old.name, vid);
             r = 0;
             goto out;
         }
@@ -631,12 +633,7 @@ static int op_create_secret(al_ctx *c, const char *principal, const es_json *req
         r = al_fail_internal(e, "InternalServiceError");
         goto out;
     }
-    es_jw_obj(w);
-    es_jw_kstr(w, "ARN", s.arn);
-    es_jw_kstr(w, "Name", s.name);
-    if (v.present)
-        es_jw_kstr(w, "VersionId", vid);
-    es_jw_obj_end(w);
+    al_sm_write_secret_ref(w, s.arn, s.name, v.present ? vid : NULL);
     r = 0;
 out:
     if (r < 0)
@@ -1162,10 +1159,7 @@ static int op_update_secret_version_stage(al_ctx *c, const char *principal, cons
         r = al_fail_internal(e, "InternalServiceError");
         goto out;
     }
-    es_jw_obj(w);
-    es_jw_kstr(w, "ARN", s.arn);
-    es_jw_kstr(w, "Name", s.name);
-    es_jw_obj_end(w);
+    al_sm_write_secret_ref(w, s.arn, s.name, NULL);
     r = 0;
 out:
     if (r < 0)
@@ -1248,10 +1242,7 @@ static int op_restore_secret(al_ctx *c, const char *principal, const es_json *re
         return al_fail_internal(e, "InternalServiceError");
     }
     al_db_release(c->db, st);
-    es_jw_obj(w);
-    es_jw_kstr(w, "ARN", s.arn);
-    es_jw_kstr(w, "Name", s.name);
-    es_jw_obj_end(w);
+    al_sm_write_secret_ref(w, s.arn, s.name, NULL);
     secret_clear(&s);
     return 0;
 }
@@ -1268,14 +1259,8 @@ static int op_list_secret_version_ids(al_ctx *c, const char *principal, const es
         !al_opt_bool(req, "IncludeDeprecated", false, &deprecated, e))
         return -EINVAL;
     int64_t after = 0;
-    if (tok) {
-        char *end = NULL;
-        errno = 0;
-        long long v = strtoll(tok, &end, 10);
-        if (errno || !*tok || *end || v < 0)
-            return al_fail(e, 400, "InvalidNextTokenException", "The NextToken is not valid.");
-        after = v;
-    }
+    if (tok && !al_number_token(tok, &after))
+        return al_fail(e, 400, "InvalidNextTokenException", "The NextToken is not valid.");
     int r = load_target(c, principal, req, "secretsmanager:ListSecretVersionIds", true, &s, e);
     if (r < 0)
         return r;
@@ -1401,12 +1386,7 @@ static int op_update_secret(al_ctx *c, const char *principal, const es_json *req
         r = al_fail_internal(e, "InternalServiceError");
         goto out;
     }
-    es_jw_obj(w);
-    es_jw_kstr(w, "ARN", s.arn);
-    es_jw_kstr(w, "Name", s.name);
-    if (v.present)
-        es_jw_kstr(w, "VersionId", vid);
-    es_jw_obj_end(w);
+    al_sm_write_secret_ref(w, s.arn, s.name, v.present ? vid : NULL);
     r = 0;
 out:
     if (r < 0)

@@ -31,4 +31,8 @@
 int al_sm_reference_parameter(al_ctx *c, const char *principal, const char *param_name,
                               const char *secret_id, const char *selector, es_jw *w, al_error *e);
 
+/* Writes the answer the Secrets Manager writes share into w:
+ * {"ARN": arn, "Name": name} plus "VersionId" when version_id is not NULL. */
+void al_sm_write_secret_ref(es_jw *w, const char *arn, const char *name, const char *version_id);
+
 #endif

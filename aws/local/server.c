@@ -358,6 +358,12 @@ static bool form_action(const char *body, size_t len, char *action, size_t n)
     return false;
 }
 
+/* The server's clock: the test hook when set, else the wall clock. */
+static time_t server_now(const al_server *s)
+{
+    return s->clock ? s->clock(s->clock_arg) : time(NULL);
+}
+
 static void handle_request(conn *c)
 {
     al_server *s = c->srv;
@@ -415,22 +421,22 @@ static void handle_request(conn *c)
         }
         return;
     }
+    /* what aws/local verifies, either protocol */
+    al_request rq = {.method = method,
+                     .path = path,
+                     .query = q ? q + 1 : NULL,
+                     .headers = hs,
+                     .n_headers = nh,
+                     .body = c->body.data ? c->body.data : "",
+                     .body_len = c->body.len};
     if (!amz_target) {
         char action[128];
         if (ctype && strncasecmp(ctype, "application/x-www-form-urlencoded", 33) == 0 &&
             form_action(c->body.data ? c->body.data : "", c->body.len, action, sizeof action)) {
             /* the query protocol: IAM and STS (aws/local/query.h) */
-            al_request qr = {.method = method,
-                             .path = path,
-                             .query = q ? q + 1 : NULL,
-                             .headers = hs,
-                             .n_headers = nh,
-                             .body = c->body.data ? c->body.data : "",
-                             .body_len = c->body.len};
             es_buf x;
             es_buf_init(&x, AL_RESPONSE_MAX);
-            int st =
-                al_query_serve(s->store, &qr, s->clock ? s->clock(s->clock_arg) : time(NULL), &x);
+            int st = al_query_serve(s->store, &rq, server_now(s), &x);
             if (st < 0)
                 send_simple_error(c, 503, "ServiceUnavailable", "Out of memory.", true);
             else
@@ -458,14 +464,7 @@ static void handle_request(conn *c)
                           "The operation named by X-Amz-Target is not served here.", false);
         return;
     }
-    al_request rq = {.method = method,
-                     .path = path,
-                     .query = q ? q + 1 : NULL,
-                     .headers = hs,
-                     .n_headers = nh,
-                     .body = c->body.data ? c->body.data : "",
-                     .body_len = c->body.len};
-    time_t now = s->clock ? s->clock(s->clock_arg) : time(NULL);
+    time_t now = server_now(s);
     char principal[AL_PRINCIPAL_MAX];
     al_error e;
     if (al_verify(s->store, &rq, service, now, principal, sizeof principal, &e) < 0) {

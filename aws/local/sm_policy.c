@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "aws/local/secretsmanager.h"
 #include "aws/policy.h"
 #include "common/alloc.h"
 
@@ -77,6 +78,27 @@ static bool is_public(const es_json *doc)
     return false;
 }
 
+/* Stores pol as the resource policy of the secret arn (pol NULL: removes it)
+ * and answers {ARN, Name}, as PutResourcePolicy and DeleteResourcePolicy do. */
+static int store_policy(al_ctx *c, const char *arn, const char *name, const char *pol, es_jw *w,
+                        al_error *e)
+{
+    sqlite3_stmt *st = al_db_prepare(
+        c->db, pol ? "INSERT OR REPLACE INTO sm_resource_policy(arn, policy) VALUES (?,?)"
+                   : "DELETE FROM sm_resource_policy WHERE arn=?");
+    if (!st)
+        return al_fail_internal(e, "InternalServiceError");
+    sqlite3_bind_text(st, 1, arn, -1, SQLITE_STATIC);
+    if (pol)
+        sqlite3_bind_text(st, 2, pol, -1, SQLITE_STATIC);
+    int s = sqlite3_step(st);
+    al_db_release(c->db, st);
+    if (s != SQLITE_DONE)
+        return al_fail_internal(e, "InternalServiceError");
+    al_sm_write_secret_ref(w, arn, name, NULL);
+    return 0;
+}
+
 int al_sm_put_resource_policy(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
                               al_error *e)
 {
@@ -112,21 +134,7 @@ int al_sm_put_resource_policy(al_ctx *c, const char *principal, const es_json *r
                                "policy did not prevent broad access to the secret.");
         }
     }
-    sqlite3_stmt *st =
-        al_db_prepare(c->db, "INSERT OR REPLACE INTO sm_resource_policy(arn, policy) VALUES (?,?)");
-    if (!st)
-        return al_fail_internal(e, "InternalServiceError");
-    sqlite3_bind_text(st, 1, arn, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, pol, -1, SQLITE_STATIC);
-    int s = sqlite3_step(st);
-    al_db_release(c->db, st);
-    if (s != SQLITE_DONE)
-        return al_fail_internal(e, "InternalServiceError");
-    es_jw_obj(w);
-    es_jw_kstr(w, "ARN", arn);
-    es_jw_kstr(w, "Name", name);
-    es_jw_obj_end(w);
-    return 0;
+    return store_policy(c, arn, name, pol, w, e);
 }
 
 int al_sm_resource_policy_of(al_ctx *c, const char *arn, char **out)
@@ -173,17 +181,5 @@ int al_sm_delete_resource_policy(al_ctx *c, const char *principal, const es_json
     int r = resolve(c, principal, req, "secretsmanager:DeleteResourcePolicy", arn, name, e);
     if (r < 0)
         return r;
-    sqlite3_stmt *st = al_db_prepare(c->db, "DELETE FROM sm_resource_policy WHERE arn=?");
-    if (!st)
-        return al_fail_internal(e, "InternalServiceError");
-    sqlite3_bind_text(st, 1, arn, -1, SQLITE_STATIC);
-    int s = sqlite3_step(st);
-    al_db_release(c->db, st);
-    if (s != SQLITE_DONE)
-        return al_fail_internal(e, "InternalServiceError");
-    es_jw_obj(w);
-    es_jw_kstr(w, "ARN", arn);
-    es_jw_kstr(w, "Name", name);
-    es_jw_obj_end(w);
-    return 0;
+    return store_policy(c, arn, name, NULL, w, e);
 }

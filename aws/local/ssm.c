@@ -912,13 +912,8 @@ static int parse_put(al_ctx *c, const es_json *req, put_req *q, al_error *e)
                            "a parameter with tags, please remove overwrite flag. To update tags "
                            "for an existing parameter, please use AddTagsToResource or "
                            "RemoveTagsFromResource.");
-        for (size_t i = 0; i < q->tags->u.array.n; i++) {
-            const es_json *t = q->tags->u.array.items[i];
-            const char *k = es_json_get_str(t, "Key"), *v = es_json_get_str(t, "Value");
-            if (!k || !v || !*k || strlen(k) > 128 || strlen(v) > 256)
-                return al_fail(e, 400, "ValidationException",
-                               "Each tag needs a Key (1-128 characters) and a Value (up to 256).");
-        }
+        if (!al_tags_ok(q->tags))
+            return al_fail(e, 400, "ValidationException", AL_TAG_RULE);
     }
     return 0;
 }
@@ -1658,14 +1653,8 @@ static int op_get_parameter_history(al_ctx *c, const char *principal, const es_j
     if (r < 0)
         return r;
     int64_t after = 0;
-    if (tok) {
-        char *end = NULL;
-        errno = 0;
-        long long v = strtoll(tok, &end, 10);
-        if (errno || !*tok || *end || v < 0)
-            return al_fail(e, 400, "InvalidNextToken", "The specified token is not valid.");
-        after = v;
-    }
+    if (tok && !al_number_token(tok, &after))
+        return al_fail(e, 400, "InvalidNextToken", "The specified token is not valid.");
     const char *canon = canon_of(name);
     char arn[ARN_MAX];
     param_arn(c, canon, arn, sizeof arn);
@@ -1845,6 +1834,52 @@ static bool label_ok(const char *l)
     return true;
 }
 
+/* The part (Un)LabelParameterVersion share after their Name checks: the
+ * Labels list (1 to AL_SSM_LABELS_PER_VERSION strings) in *labels, *name
+ * without an ARN prefix and checked, action authorised on the parameter. */
+static int label_request(al_ctx *c, const char *principal, const es_json *req, const char *action,
+                         const char **name, const es_json **labels, al_error *e)
+{
+    const es_json *l = es_json_get(req, "Labels");
+    if (!l || l->type != ES_JSON_ARRAY || l->u.array.n < 1 ||
+        l->u.array.n > AL_SSM_LABELS_PER_VERSION)
+        return al_fail(e, 400, "ValidationException", "Labels must be a list of 1 to %d labels.",
+                       AL_SSM_LABELS_PER_VERSION);
+    for (size_t i = 0; i < l->u.array.n; i++)
+        if (!es_json_as_str(l->u.array.items[i]))
+            return al_fail(e, 400, "ValidationException", "Labels must be strings.");
+    size_t off;
+    int r = arn_name_offset(c, *name, &off, e);
+    if (r < 0)
+        return r;
+    const char *n = *name + off;
+    if ((r = check_name(c, n, false, e)) < 0)
+        return r;
+    char arn[ARN_MAX];
+    param_arn(c, canon_of(n), arn, sizeof arn);
+    if ((r = al_authorize(c, principal, action, arn, e)) < 0)
+        return r;
+    *name = n;
+    *labels = l;
+    return 0;
+}
+
+/* Runs the label write sql with its parameters (canon, label, version):
+ * 0 or -EIO. */
+static int label_write(al_ctx *c, const char *sql, const char *canon, const char *label,
+                       int64_t version)
+{
+    sqlite3_stmt *st = al_db_prepare(c->db, sql);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, label, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, version);
+    int s = sqlite3_step(st);
+    al_db_release(c->db, st);
+    return s == SQLITE_DONE ? 0 : -EIO;
+}
+
 static int op_label_parameter_version(al_ctx *c, const char *principal, const es_json *req,
                                       es_jw *w, al_error *e)
 {
@@ -1855,27 +1890,11 @@ static int op_label_parameter_version(al_ctx *c, const char *principal, const es
         return -EINVAL;
     if (!name)
         return al_fail(e, 400, "ValidationException", "Name is required.");
-    const es_json *labels = es_json_get(req, "Labels");
-    if (!labels || labels->type != ES_JSON_ARRAY || labels->u.array.n < 1 ||
-        labels->u.array.n > AL_SSM_LABELS_PER_VERSION)
-        return al_fail(e, 400, "ValidationException", "Labels must be a list of 1 to %d labels.",
-                       AL_SSM_LABELS_PER_VERSION);
-    for (size_t i = 0; i < labels->u.array.n; i++)
-        if (!es_json_as_str(labels->u.array.items[i]))
-            return al_fail(e, 400, "ValidationException", "Labels must be strings.");
-    size_t off;
-    int r = arn_name_offset(c, name, &off, e);
-    if (r < 0)
-        return r;
-    name += off;
-    r = check_name(c, name, false, e);
+    const es_json *labels;
+    int r = label_request(c, principal, req, "ssm:LabelParameterVersion", &name, &labels, e);
     if (r < 0)
         return r;
     const char *canon = canon_of(name);
-    char arn[ARN_MAX];
-    param_arn(c, canon, arn, sizeof arn);
-    if ((r = al_authorize(c, principal, "ssm:LabelParameterVersion", arn, e)) < 0)
-        return r;
     if (al_db_begin(c->db) < 0)
         return al_fail_internal(e, "InternalServerError");
     pv p;
@@ -1895,18 +1914,8 @@ static int op_label_parameter_version(al_ctx *c, const char *principal, const es
         const char *l = es_json_as_str(labels->u.array.items[i]);
         if (!label_ok(l))
             continue;
-        sqlite3_stmt *st = al_db_prepare(
-            c->db, "INSERT OR REPLACE INTO ssm_label(canon, label, version) VALUES (?,?,?)");
-        if (!st) {
-            al_db_rollback(c->db);
-            return al_fail_internal(e, "InternalServerError");
-        }
-        sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, l, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, version);
-        int s = sqlite3_step(st);
-        al_db_release(c->db, st);
-        if (s != SQLITE_DONE) {
+        if (label_write(c, "INSERT OR REPLACE INTO ssm_label(canon, label, version) VALUES (?,?,?)",
+                        canon, l, version) < 0) {
             al_db_rollback(c->db);
             return al_fail_internal(e, "InternalServerError");
         }
@@ -1950,26 +1959,11 @@ static int op_unlabel_parameter_version(al_ctx *c, const char *principal, const 
         return -EINVAL;
     if (!name || !version)
         return al_fail(e, 400, "ValidationException", "Name and ParameterVersion are required.");
-    const es_json *labels = es_json_get(req, "Labels");
-    if (!labels || labels->type != ES_JSON_ARRAY || labels->u.array.n < 1 ||
-        labels->u.array.n > AL_SSM_LABELS_PER_VERSION)
-        return al_fail(e, 400, "ValidationException", "Labels must be a list of 1 to %d labels.",
-                       AL_SSM_LABELS_PER_VERSION);
-    for (size_t i = 0; i < labels->u.array.n; i++)
-        if (!es_json_as_str(labels->u.array.items[i]))
-            return al_fail(e, 400, "ValidationException", "Labels must be strings.");
-    size_t off;
-    int r = arn_name_offset(c, name, &off, e);
+    const es_json *labels;
+    int r = label_request(c, principal, req, "ssm:UnlabelParameterVersion", &name, &labels, e);
     if (r < 0)
         return r;
-    name += off;
-    if ((r = check_name(c, name, false, e)) < 0)
-        return r;
     const char *canon = canon_of(name);
-    char arn[ARN_MAX];
-    param_arn(c, canon, arn, sizeof arn);
-    if ((r = al_authorize(c, principal, "ssm:UnlabelParameterVersion", arn, e)) < 0)
-        return r;
     pv p;
     r = load_pv(c, canon, version, NULL, &p);
     if (r < 0) {
@@ -1984,18 +1978,8 @@ static int op_unlabel_parameter_version(al_ctx *c, const char *principal, const 
         return al_fail_internal(e, "InternalServerError");
     bool removed[AL_SSM_LABELS_PER_VERSION] = {false};
     for (size_t i = 0; i < labels->u.array.n; i++) {
-        sqlite3_stmt *st =
-            al_db_prepare(c->db, "DELETE FROM ssm_label WHERE canon=? AND label=? AND version=?");
-        if (!st) {
-            al_db_rollback(c->db);
-            return al_fail_internal(e, "InternalServerError");
-        }
-        sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, es_json_as_str(labels->u.array.items[i]), -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, version);
-        int s = sqlite3_step(st);
-        al_db_release(c->db, st);
-        if (s != SQLITE_DONE) {
+        if (label_write(c, "DELETE FROM ssm_label WHERE canon=? AND label=? AND version=?", canon,
+                        es_json_as_str(labels->u.array.items[i]), version) < 0) {
             al_db_rollback(c->db);
             return al_fail_internal(e, "InternalServerError");
         }

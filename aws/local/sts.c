@@ -106,21 +106,6 @@ static bool session_name_ok(const char *s)
     return true;
 }
 
-static int random_from(const char *alphabet, size_t an, char *out, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        uint8_t b;
-        size_t lim = 256 - 256 % an;
-        do {
-            if (es_random_bytes(&b, 1) < 0)
-                return -EIO;
-        } while (b >= lim);
-        out[i] = alphabet[b % an];
-    }
-    out[n] = '\0';
-    return 0;
-}
-
 int al_sts_issue(al_ctx *c, const char *role_name, const char *session, int duration,
                  char akid[AL_STS_AKID_LEN + 1], char secret[AL_STS_SECRET_LEN + 1],
                  char token[AL_STS_TOKEN_LEN + 1], double *expires)
@@ -139,9 +124,9 @@ int al_sts_issue(al_ctx *c, const char *role_name, const char *session, int dura
     uint8_t *w = NULL;
     size_t wl = 0;
     memcpy(id, "ASIA", 4);
-    if (random_from(b32, 32, id + 4, AL_STS_AKID_LEN - 4) < 0 ||
-        random_from(alnum, 62, sec, AL_STS_SECRET_LEN) < 0 ||
-        random_from(alnum, 62, tok, AL_STS_TOKEN_LEN) < 0) {
+    if (al_random_from(b32, 32, id + 4, AL_STS_AKID_LEN - 4) < 0 ||
+        al_random_from(alnum, 62, sec, AL_STS_SECRET_LEN) < 0 ||
+        al_random_from(alnum, 62, tok, AL_STS_TOKEN_LEN) < 0) {
         r = -EIO;
         goto out;
     }

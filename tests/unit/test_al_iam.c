@@ -67,6 +67,10 @@ Test(al_iam, create_role_errors)
           "3599", "AssumeRolePolicyDocument", ECS_TRUST, NULL);
     qfail(400, "ValidationError", "iam", "CreateRole", "RoleName", "m", "MaxSessionDuration",
           "43201", "AssumeRolePolicyDocument", ECS_TRUST, NULL);
+    cr_assert_str_eq(T.err.message,
+                     "1 validation error detected: Value '43201' at 'maxSessionDuration' failed "
+                     "to satisfy constraint: Member must have value less than or equal to 43200 "
+                     "and greater than or equal to 3600");
     /* a trust policy needs a Principal */
     qfail(400, "MalformedPolicyDocument", "iam", "CreateRole", "RoleName", "t",
           "AssumeRolePolicyDocument", INLINE, NULL);
@@ -115,6 +119,10 @@ Test(al_iam, list_roles_paged)
     cr_assert_str_eq(xml_nth("RoleName", 0), "c-role");
     cr_assert_str_eq(xml("IsTruncated"), "false");
     qfail(400, "ValidationError", "iam", "ListRoles", "MaxItems", "0", NULL);
+    cr_assert_str_eq(T.err.message,
+                     "1 validation error detected: Value '0' at 'maxItems' failed to satisfy "
+                     "constraint: Member must have value less than or equal to 1000 and greater "
+                     "than or equal to 1");
 }
 
 Test(al_iam, inline_policies)

@@ -214,6 +214,10 @@ Test(al_sm, describe_and_list)
     ok(CREATE, "{\"Name\":\"a/one\",\"SecretString\":\"1\",\"Description\":\"first\","
                "\"Tags\":[{\"Key\":\"team\",\"Value\":\"x\"}]}");
     ok(CREATE, "{\"Name\":\"a/two\",\"SecretString\":\"2\"}");
+    fails(CREATE, "{\"Name\":\"a/bad\",\"SecretString\":\"1\",\"Tags\":[{\"Value\":\"x\"}]}",
+          "InvalidParameterException");
+    cr_assert_str_eq(T.err.message,
+                     "Each tag needs a Key (1-128 characters) and a Value (up to 256).");
     ok(CREATE, "{\"Name\":\"b/three\",\"SecretString\":\"3\",\"KmsKeyId\":\"alias/aws/ssm\"}");
     const es_json *r = ok(DESCR, "{\"SecretId\":\"a/one\"}");
     cr_assert_str_eq(jstr(r, "Description"), "first");
@@ -352,6 +356,9 @@ Test(al_sm, list_secret_version_ids)
     cr_assert_null(es_json_get(r, "NextToken"));
     fails("secretsmanager.ListSecretVersionIds", "{\"SecretId\":\"lv\",\"NextToken\":\"x\"}",
           "InvalidNextTokenException");
+    fails("secretsmanager.ListSecretVersionIds", "{\"SecretId\":\"lv\",\"NextToken\":\"-1\"}",
+          "InvalidNextTokenException");
+    cr_assert_str_eq(T.err.message, "The NextToken is not valid.");
     fails("secretsmanager.ListSecretVersionIds", "{\"SecretId\":\"none\"}",
           "ResourceNotFoundException");
 }

@@ -230,6 +230,16 @@ Test(al_ssm, tags_and_overwrite_exclusive)
           "{\"Name\":\"/t\",\"Type\":\"String\",\"Value\":\"1\",\"Overwrite\":true,"
           "\"Tags\":[{\"Key\":\"env\",\"Value\":\"dev\"}]}",
           "ValidationException");
+    /* every tag needs a Key and a Value */
+    fails(PUT,
+          "{\"Name\":\"/t2\",\"Type\":\"String\",\"Value\":\"1\","
+          "\"Tags\":[{\"Key\":\"env\",\"Value\":\"dev\"},{\"Key\":\"\",\"Value\":\"x\"}]}",
+          "ValidationException");
+    cr_assert_str_eq(T.err.message,
+                     "Each tag needs a Key (1-128 characters) and a Value (up to 256).");
+    fails(PUT,
+          "{\"Name\":\"/t2\",\"Type\":\"String\",\"Value\":\"1\",\"Tags\":[{\"Key\":\"env\"}]}",
+          "ValidationException");
     const es_json *r =
         ok(DESC, "{\"ParameterFilters\":[{\"Key\":\"tag:env\",\"Values\":[\"dev\"]}]}");
     cr_assert_eq(es_json_len(es_json_get(r, "Parameters")), 1);
@@ -456,6 +466,9 @@ Test(al_ssm, history_with_labels_and_pages)
     fails(HIST, "{\"Name\":\"/none\"}", "ParameterNotFound");
     fails(HIST, "{\"Name\":\"/h\",\"MaxResults\":51}", "ValidationException");
     fails(HIST, "{\"Name\":\"/h\",\"NextToken\":\"x\"}", "InvalidNextToken");
+    fails(HIST, "{\"Name\":\"/h\",\"NextToken\":\"-1\"}", "InvalidNextToken");
+    cr_assert_str_eq(T.err.message, "The specified token is not valid.");
+    fails(HIST, "{\"Name\":\"/h\",\"NextToken\":\"\"}", "InvalidNextToken");
 }
 
 Test(al_ssm, hundred_versions_kept)
