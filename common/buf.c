@@ -142,10 +142,11 @@ int es_buf_vprintf(es_buf *b, const char *fmt, va_list ap)
         es_buf_commit(b, (size_t)n);
         return 0;
     }
-    if (room)
-        mark_dirty(b, b->cap); /* wiped below; keeps the invariant meanwhile */
-    if (room)                  /* what the first pass left past the end goes (it may be secret) */
+    if (room) {
+        /* what the first pass left past the end goes (it may be secret) */
+        mark_dirty(b, b->cap);
         es_wipe(b->data + b->len, room);
+    }
     if (n < 0)
         return -EINVAL;
     int err = 0;
