@@ -480,7 +480,10 @@ int dk_container_create(dk_client *c, const dk_create_spec *spec, dk_create_cb c
     int e = create_request(c, spec->name, cb, ud, &o, &r);
     if (e < 0)
         return e;
-    int e0 = es_buf_expect(&r->body, 1024); /* one allocation for a usual body */
+    /* one allocation for a usual body; under 1 KiB with its NUL, so that
+     * glibc serves it from the thread cache (a larger block goes to the
+     * arena and may consolidate its fast bins first) */
+    int e0 = es_buf_expect(&r->body, 1000);
     return create_submit(c, o, r, e0 ? e0 : create_body(spec, &r->body, false));
 }
 
