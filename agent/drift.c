@@ -11,6 +11,7 @@
 #include "agent/engine.h"
 #include "agent/metrics.h"
 #include "agent/valuefrom.h"
+#include "aws/ssm.h"
 #include "common/alloc.h"
 #include "common/json.h"
 #include "common/log.h"
@@ -451,17 +452,9 @@ static void start_calls(round *r, const aw_credentials *creds)
         es_jw_init(&w, &body);
         es_jw_obj(&w);
         if (s->kind == SRC_SSM) {
-            es_jw_key(&w, "ParameterFilters");
-            es_jw_arr(&w);
-            es_jw_obj(&w);
-            es_jw_kstr(&w, "Key", "Name");
-            es_jw_kstr(&w, "Option", "Equals");
-            es_jw_key(&w, "Values");
-            es_jw_arr(&w);
+            aw_ssm_name_filter_begin(&w);
             es_jw_str(&w, s->name);
-            es_jw_arr_end(&w);
-            es_jw_obj_end(&w);
-            es_jw_arr_end(&w);
+            aw_ssm_name_filter_end(&w);
         } else if (s->kind == SRC_SSM_LABEL) {
             /* the one call that tells where a label points (no metadata-only
              * call does); asked without decryption, the answer wiped */

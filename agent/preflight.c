@@ -13,6 +13,7 @@
 #include "agent/valuefrom.h"
 #include "aws/local/authz.h"
 #include "aws/local/iam.h"
+#include "aws/ssm.h"
 #include "aws/xml.h"
 #include "common/alloc.h"
 #include "common/buf.h"
@@ -529,18 +530,10 @@ static int describe_parameters_body(es_buf *b, const op *o, const pbatch *pb)
     es_jw w;
     es_jw_init(&w, b);
     es_jw_obj(&w);
-    es_jw_key(&w, "ParameterFilters");
-    es_jw_arr(&w);
-    es_jw_obj(&w);
-    es_jw_kstr(&w, "Key", "Name");
-    es_jw_kstr(&w, "Option", "Equals");
-    es_jw_key(&w, "Values");
-    es_jw_arr(&w);
+    aw_ssm_name_filter_begin(&w);
     for (size_t i = 0; i < pb->n; i++)
         es_jw_str(&w, o->lk[pb->lk[i]].name);
-    es_jw_arr_end(&w);
-    es_jw_obj_end(&w);
-    es_jw_arr_end(&w);
+    aw_ssm_name_filter_end(&w);
     es_jw_kint(&w, "MaxResults", AG_PF_DESCRIBE_BATCH);
     if (pb->next_token)
         es_jw_kstr(&w, "NextToken", pb->next_token);

@@ -328,3 +328,21 @@ int aw_ssm_get_parameters_batch(aw_client *c, const aw_sigv4_creds *creds, const
     b->pending--;
     return 0;
 }
+
+void aw_ssm_name_filter_begin(es_jw *w)
+{
+    es_jw_key(w, "ParameterFilters");
+    es_jw_arr(w);
+    es_jw_obj(w);
+    es_jw_kstr(w, "Key", "Name");
+    es_jw_kstr(w, "Option", "Equals");
+    es_jw_key(w, "Values");
+    es_jw_arr(w);
+}
+
+void aw_ssm_name_filter_end(es_jw *w)
+{
+    es_jw_arr_end(w);
+    es_jw_obj_end(w);
+    es_jw_arr_end(w);
+}

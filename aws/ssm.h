@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "aws/client.h"
+#include "common/json.h"
 
 #define AW_SSM_NAMES_PER_CALL 10
 #define AW_SSM_NAME_MAX 2048
@@ -56,5 +57,11 @@ int aw_ssm_get_parameters_batch(aw_client *c, const aw_sigv4_creds *creds, const
 int aw_ssm_parse_result(const char *body, size_t len, aw_ssm_result *out);
 /* Wipes values and frees everything; leaves *r empty. */
 void aw_ssm_result_clear(aw_ssm_result *r);
+
+/* DescribeParameters' filter on exact names, written into an open object:
+ * "ParameterFilters":[{"Key":"Name","Option":"Equals","Values":[ ... then
+ * the caller writes each name with es_jw_str, then closes with _end. */
+void aw_ssm_name_filter_begin(es_jw *w);
+void aw_ssm_name_filter_end(es_jw *w);
 
 #endif
