@@ -307,14 +307,24 @@ static int parse_arn(const char *s, size_t n, ag_valuefrom *v, arena *a, char *e
     return parse_sm_tail(f[5] + 7, fl[5] - 7, v, a, s, (size_t)(f[5] + 7 - s), err, errlen);
 }
 
+/* A reference is 1..AG_VF_MAX characters; *n its length. */
+static int check_length(const char *s, size_t *n, char *err, size_t errlen)
+{
+    if (!s || !*s)
+        return fail(err, errlen, AG_VF_E_EMPTY, "empty");
+    *n = strnlen(s, AG_VF_MAX + 1);
+    if (*n > AG_VF_MAX)
+        return fail(err, errlen, AG_VF_E_TOO_LONG, "longer than %d characters", AG_VF_MAX);
+    return 0;
+}
+
 int ag_valuefrom_parse(const char *vf, const char *task_region, ag_valuefrom *out, char *err,
                        size_t errlen)
 {
-    if (!vf || !*vf)
-        return fail(err, errlen, AG_VF_E_EMPTY, "empty");
-    size_t n = strnlen(vf, AG_VF_MAX + 1);
-    if (n > AG_VF_MAX)
-        return fail(err, errlen, AG_VF_E_TOO_LONG, "longer than %d characters", AG_VF_MAX);
+    size_t n = 0;
+    int lr = check_length(vf, &n, err, errlen);
+    if (lr)
+        return lr;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)vf[i];
         if (c <= 0x20 || c == 0x7f)
@@ -355,11 +365,10 @@ int ag_valuefrom_parse(const char *vf, const char *task_region, ag_valuefrom *ou
 int ag_valuefrom_parse_secret(const char *id, const char *task_region, ag_valuefrom *out, char *err,
                               size_t errlen)
 {
-    if (!id || !*id)
-        return fail(err, errlen, AG_VF_E_EMPTY, "empty");
-    size_t n = strnlen(id, AG_VF_MAX + 1);
-    if (n > AG_VF_MAX)
-        return fail(err, errlen, AG_VF_E_TOO_LONG, "longer than %d characters", AG_VF_MAX);
+    size_t n = 0;
+    int lr = check_length(id, &n, err, errlen);
+    if (lr)
+        return lr;
     if (n >= 4 && memcmp(id, "arn:", 4) == 0) {
         ag_valuefrom v;
         int r = ag_valuefrom_parse(id, task_region, &v, err, errlen);
