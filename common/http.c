@@ -410,7 +410,7 @@ static int check_limit(es_http_parser *p, uint64_t n)
     return 0;
 }
 
-/* h's name is `name` (lower case, length n), ignoring case */
+/* h's name is `name` (length n), in any case */
 static bool name_is(const hdr *h, const char *name, size_t n)
 {
     return h->name_len == n && strncasecmp(h->name, name, n) == 0;
