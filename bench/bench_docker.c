@@ -12,19 +12,36 @@
  * per request (goal <= 50 us). Every answer's status is checked on both
  * sides, so a run that failed requests does not report figures.
  *
- * Ten unmeasured cycles warm dockerd up first (its first creates after a
- * start are slower and would weigh on the first half only).
+ * Ten unmeasured cycles warm dockerd up first (BENCH_DOCKER_WARMUP=N
+ * changes the count). The order is floor, client, curl, client, libuv floor:
+ * each half of the client follows a run of as many cycles by another client
+ * (dockerd still reaps the shims of the containers just removed), and the
+ * halves straddle curl so that a steady drift of dockerd's speed favours
+ * neither side.
  *
  * For reference it also prints the CPU per request of curl (its start-up,
- * measured on a one-ping curl, subtracted) and of a "floor" client: the same
- * requests by blocking write()+read() on one socket, no event loop. Every
- * request makes the process sleep until dockerd answers (hundreds of ms for a
- * create), and waking it up again is charged to it: the floor is that cost.
+ * measured on a one-ping curl, subtracted), of a "floor" client: the same
+ * requests by blocking write()+read() on one socket, no event loop, and of a
+ * "libuv floor": the same requests and parser through a bare uv_pipe_t on
+ * this loop. Every request makes the process sleep until dockerd answers
+ * (tens to hundreds of ms), and waking it up again is charged to it: the
+ * floor is that cost, the libuv floor adds the event loop's, and what the
+ * client costs above the libuv floor is the client's own.
+ *
+ * dockerd's time per request is most of every figure here, and with its data
+ * root on a disk it moves with the disk's fsync latency (creates took
+ * 170-410 ms from one minute to the next on the development VM): run the
+ * bench against a dockerd whose --data-root is on tmpfs (bench/docker_bench.sh
+ * sets one up), where a create takes about 13 ms.
  *
  * BENCH_DOCKER_SPLIT=1 also prints where the CPU of a request goes (poll to
  * result, result to poll; the floor's read and the rest), at the price of two
  * system calls per request. BENCH_DOCKER_CLIENT_ONLY=1 runs the client alone
- * (no curl, no floor) with the split: a run for a profiler or an A/B test.
+ * (no curl, no floor) with the split: a run for a profiler or an A/B test
+ * (under callgrind with --collect-atstart=no, only its measured cycles are
+ * collected). BENCH_DOCKER_PAIRED=1 alternates cycles between the client and
+ * the blocking floor and prints each operation's mean latency on both sides:
+ * whether the client makes dockerd's answers come later, free of drift.
  *
  * The containers run `sleep 3600`, so every remove (force=1) kills a running
  * container on both sides: with a command that exits at once, the faster
@@ -39,6 +56,14 @@
 #include <unistd.h>
 
 #include <uv.h>
+
+/* Under callgrind (--collect-atstart=no) only the client's measured
+ * cycles are collected; elsewhere these are no-ops. */
+#if __has_include(<valgrind/callgrind.h>)
+#include <valgrind/callgrind.h>
+#else
+#define CALLGRIND_TOGGLE_COLLECT
+#endif
 
 #include "common/http.h"
 #include "docker/docker.h"
@@ -193,7 +218,7 @@ static void next_cycle(void)
     }
     name = names[cur];
     dk_create_spec s = {
-        .name = name, .image = IMAGE, .cmd = cmd, .ncmd = 1, .network_mode = "none"};
+        .name = name, .image = IMAGE, .cmd = cmd, .ncmd = 2, .network_mode = "none"};
     op_t0 = now_s();
     if (dk_container_create(cli, &s, on_create, NULL) < 0)
         failed++, finished = true;
@@ -224,7 +249,10 @@ static void on_cleanup(void *ud, const dk_result *r)
     (*(int *)ud)--;
 }
 
-/* Removes leftovers bench-0..N-1 (404 is fine). */
+/* Removes leftovers bench-0..N-1 (404 is fine): before the first run, and
+ * after a run that failed. A run that succeeded removed every container it
+ * made, and a burst of DELETEs between the runs would only make dockerd's
+ * load differ from one run to the next. */
 static void cleanup(void)
 {
     int pending = 0;
@@ -247,13 +275,16 @@ static int client_half(int end, double *wall, double *cpu)
     finished = false;
     double t0 = now_s(), c0 = cpu_s(), u0 = user_s();
     t_prep = t_cb = -1;
+    CALLGRIND_TOGGLE_COLLECT;
     next_cycle();
     while (!finished)
         uv_run(loop, UV_RUN_ONCE);
+    CALLGRIND_TOGGLE_COLLECT;
     *wall += now_s() - t0;
     *cpu += cpu_s() - c0;
     client_user += user_s() - u0;
-    cleanup();
+    if (failed)
+        cleanup();
     return failed ? -1 : 0;
 }
 
@@ -357,6 +388,40 @@ static int floor_one(int fd, es_http_parser *p, const char *req, size_t n, int w
     }
 }
 
+/* Every request of the floors, formatted before any timed run. */
+typedef struct {
+    char text[3][512];
+    int len[3];
+} cycle_req;
+static cycle_req *floor_req;
+static const int floor_want[3] = {201, 204, 204};
+
+static int floor_requests(void)
+{
+    static const char body[] = "{\"Image\":\"" IMAGE "\",\"Cmd\":[\"/bin/sleep\",\"3600\"],"
+                               "\"HostConfig\":{\"NetworkMode\":\"none\"}}";
+    floor_req = calloc((size_t)cycles, sizeof(*floor_req));
+    if (!floor_req)
+        return -ENOMEM;
+    for (int i = 0; i < cycles; i++) {
+        cycle_req *q = &floor_req[i];
+        q->len[0] = snprintf(q->text[0], sizeof(q->text[0]),
+                             "POST /v1.41/containers/create?name=bench-%d HTTP/1.1\r\nHost: "
+                             "docker\r\nContent-Type: application/json\r\nContent-Length: "
+                             "%zu\r\n\r\n%s",
+                             i, sizeof(body) - 1, body);
+        q->len[1] = snprintf(q->text[1], sizeof(q->text[1]),
+                             "POST /v1.41/containers/bench-%d/start HTTP/1.1\r\nHost: "
+                             "docker\r\nContent-Length: 0\r\n\r\n",
+                             i);
+        q->len[2] = snprintf(q->text[2], sizeof(q->text[2]),
+                             "DELETE /v1.41/containers/bench-%d?force=1&v=1 HTTP/1.1\r\n"
+                             "Host: docker\r\n\r\n",
+                             i);
+    }
+    return 0;
+}
+
 static int run_floor(const char *path, double *secs, double *cpu)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -372,50 +437,181 @@ static int run_floor(const char *path, double *secs, double *cpu)
         close(fd);
         return -ENOMEM;
     }
-    static const char body[] = "{\"Image\":\"" IMAGE "\",\"Cmd\":[\"/bin/sleep\",\"3600\"],"
-                               "\"HostConfig\":{\"NetworkMode\":\"none\"}}";
-    /* every request formatted before the timed loop */
-    typedef struct {
-        char text[3][512];
-        int len[3];
-    } cycle_req;
-    cycle_req *req = calloc((size_t)cycles, sizeof(*req));
-    if (!req) {
-        es_http_parser_free(p);
-        close(fd);
-        return -ENOMEM;
-    }
-    for (int i = 0; i < cycles; i++) {
-        req[i].len[0] =
-            snprintf(req[i].text[0], sizeof(req[i].text[0]),
-                     "POST /v1.41/containers/create?name=bench-%d HTTP/1.1\r\nHost: docker\r\n"
-                     "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-                     i, sizeof(body) - 1, body);
-        req[i].len[1] = snprintf(req[i].text[1], sizeof(req[i].text[1]),
-                                 "POST /v1.41/containers/bench-%d/start HTTP/1.1\r\nHost: "
-                                 "docker\r\nContent-Length: 0\r\n\r\n",
-                                 i);
-        req[i].len[2] = snprintf(req[i].text[2], sizeof(req[i].text[2]),
-                                 "DELETE /v1.41/containers/bench-%d?force=1&v=1 HTTP/1.1\r\n"
-                                 "Host: docker\r\n\r\n",
-                                 i);
-    }
     int e = 0;
     double t0 = now_s(), c0 = cpu_s(), u0 = user_s();
-    for (int i = 0; i < cycles && !e; i++) {
-        static const int want[3] = {201, 204, 204};
+    for (int i = 0; i < cycles && !e; i++)
         for (int k = 0; k < 3 && !e; k++)
-            e = floor_one(fd, p, req[i].text[k], (size_t)req[i].len[k], want[k]);
-    }
+            e = floor_one(fd, p, floor_req[i].text[k], (size_t)floor_req[i].len[k], floor_want[k]);
     *cpu = cpu_s() - c0;
     floor_user = user_s() - u0;
     *secs = now_s() - t0;
-    free(req);
     es_http_parser_free(p);
     close(fd);
     if (e)
         fprintf(stderr, "bench: floor client failed: %d\n", e);
     return e;
+}
+
+/* ---- paired: cycles alternate between the client (even) and the blocking
+ * floor (odd), so that any drift of dockerd's speed reaches both alike; the
+ * mean latency of each operation on both sides shows whether the client
+ * makes dockerd's answers come later than a bare HTTP client does.
+ * BENCH_DOCKER_PAIRED=1; a diagnostic, apart from the figures above. */
+static int run_paired(const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return -errno;
+    }
+    es_http_parser *p = NULL;
+    if (es_http_parser_create(ES_HTTP_RESPONSE, NULL, &p) < 0) {
+        close(fd);
+        return -ENOMEM;
+    }
+    double floor_op[3] = {0};
+    memset(client_op, 0, sizeof(client_op));
+    int e = 0;
+    for (int i = 0; i < cycles && !e; i++) {
+        if (i % 2 == 0) {
+            cur = i;
+            stop_at = i + 1;
+            finished = false;
+            next_cycle();
+            while (!finished)
+                uv_run(loop, UV_RUN_ONCE);
+            e = failed ? -EIO : 0;
+            continue;
+        }
+        for (int k = 0; k < 3 && !e; k++) {
+            double t = now_s();
+            e = floor_one(fd, p, floor_req[i].text[k], (size_t)floor_req[i].len[k], floor_want[k]);
+            floor_op[k] += now_s() - t;
+        }
+    }
+    es_http_parser_free(p);
+    close(fd);
+    if (e) {
+        fprintf(stderr, "bench: paired run failed at cycle %d: %d\n", cur, e);
+        return e;
+    }
+    int nc = (cycles + 1) / 2, nf = cycles / 2;
+    double ct = 0, ft = 0;
+    for (int k = 0; k < 3; k++)
+        ct += client_op[k] / nc, ft += floor_op[k] / nf;
+    printf("bench_docker: paired, %d cycles alternating client/floor: mean create/start/remove "
+           "client %.2f/%.2f/%.2f ms, floor %.2f/%.2f/%.2f ms; cycle ratio %.3f\n",
+           cycles, client_op[0] * 1e3 / nc, client_op[1] * 1e3 / nc, client_op[2] * 1e3 / nc,
+           floor_op[0] * 1e3 / nf, floor_op[1] * 1e3 / nf, floor_op[2] * 1e3 / nf, ct / ft);
+    return 0;
+}
+
+/* ---- the libuv floor: the same preformatted requests and the same parser,
+ * through a bare uv_pipe_t on this loop (uv_try_write, a read callback),
+ * with none of the client (no queue, pool, timer, allocation, JSON). What
+ * the client costs above it is the client's own; what it costs above the
+ * blocking floor is the event loop's. */
+static struct {
+    uv_pipe_t pipe;
+    uv_connect_t creq;
+    es_http_parser *p;
+    int i, k, err;
+    bool done;
+    char buf[4096];
+} uvf;
+
+static void uvf_end(int err)
+{
+    uvf.err = err;
+    uvf.done = true;
+    uv_read_stop((uv_stream_t *)&uvf.pipe);
+}
+
+static void uvf_send(void)
+{
+    const cycle_req *q = &floor_req[uvf.i];
+    uv_buf_t b = uv_buf_init((char *)q->text[uvf.k], (unsigned)q->len[uvf.k]);
+    es_http_parser_reset(uvf.p);
+    if (uv_try_write((uv_stream_t *)&uvf.pipe, &b, 1) != q->len[uvf.k])
+        uvf_end(-EIO); /* a request of a few hundred bytes: all or nothing here */
+}
+
+static void uvf_alloc(uv_handle_t *h, size_t n, uv_buf_t *b)
+{
+    (void)h;
+    (void)n;
+    *b = uv_buf_init(uvf.buf, sizeof(uvf.buf));
+}
+
+static void uvf_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+    (void)s;
+    if (nread == 0 || uvf.done)
+        return;
+    if (nread < 0)
+        return uvf_end((int)nread);
+    /* fed again after the head even with nothing left: an answer without
+     * a body (204) is complete then */
+    for (size_t off = 0;;) {
+        size_t used = 0;
+        int rc = es_http_parser_feed(uvf.p, b->base + off, (size_t)nread - off, &used);
+        off += used;
+        if (rc == ES_HTTP_HEADERS)
+            continue;
+        if (rc < 0)
+            return uvf_end(-EPROTO);
+        if (rc != ES_HTTP_DONE)
+            return; /* more to come */
+        if (es_http_parser_status(uvf.p) != floor_want[uvf.k])
+            return uvf_end(-EPROTO);
+        if (++uvf.k == 3) {
+            uvf.k = 0;
+            if (++uvf.i == cycles)
+                return uvf_end(0);
+        }
+        uvf_send();
+        return;
+    }
+}
+
+static void uvf_connected(uv_connect_t *cr, int status)
+{
+    (void)cr;
+    if (status < 0)
+        return uvf_end(status);
+    int e = uv_read_start((uv_stream_t *)&uvf.pipe, uvf_alloc, uvf_read);
+    if (e < 0)
+        return uvf_end(e);
+    uvf.done = true; /* connected: the timed part starts in run_uv_floor */
+}
+
+static int run_uv_floor(const char *path, double *secs, double *cpu)
+{
+    if (es_http_parser_create(ES_HTTP_RESPONSE, NULL, &uvf.p) < 0)
+        return -ENOMEM;
+    uv_pipe_init(loop, &uvf.pipe, 0);
+    uv_pipe_connect(&uvf.creq, &uvf.pipe, path, uvf_connected);
+    while (!uvf.done)
+        uv_run(loop, UV_RUN_ONCE);
+    if (!uvf.err) {
+        uvf.done = false;
+        double t0 = now_s(), c0 = cpu_s();
+        uvf_send();
+        while (!uvf.done)
+            uv_run(loop, UV_RUN_ONCE);
+        *cpu = cpu_s() - c0;
+        *secs = now_s() - t0;
+    }
+    uv_close((uv_handle_t *)&uvf.pipe, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
+    es_http_parser_free(uvf.p);
+    if (uvf.err)
+        fprintf(stderr, "bench: libuv floor failed at cycle %d request %d: %s\n", uvf.i, uvf.k,
+                uv_strerror(uvf.err));
+    return uvf.err;
 }
 
 /* The CPU of one curl process that sends a single /_ping: its start-up,
@@ -476,7 +672,8 @@ int main(int argc, char **argv)
      * slower, which would weigh on the first half only */
     double warm_s = 0, warm_cpu = 0;
     int measured = cycles;
-    cycles = cycles < 10 ? cycles : 10;
+    int warm = getenv("BENCH_DOCKER_WARMUP") ? atoi(getenv("BENCH_DOCKER_WARMUP")) : 10;
+    cycles = cycles < warm ? cycles : warm;
     if (client_half(cycles, &warm_s, &warm_cpu) < 0)
         return 1;
     cur = 0;
@@ -484,13 +681,35 @@ int main(int argc, char **argv)
     client_user = split_wait = split_send = 0;
     memset(client_op, 0, sizeof(client_op));
 
-    /* client, curl, client: the client's two halves straddle the curl run so
-     * that a drift of dockerd's speed during the run favours neither side */
+    bool client_only = getenv("BENCH_DOCKER_CLIENT_ONLY") != NULL;
+    /* floor, client, curl, client. The client's two halves straddle the
+     * curl run so that a drift of dockerd's speed during the run favours
+     * neither side; the floor runs first so that each half follows a run of
+     * as many cycles by another client, as the curl run follows the first
+     * half: dockerd works through the same backlog (the shims and layers of
+     * the containers just removed) before each of them. */
+    double floor_s = 0, floor_cpu = 0;
+    if (floor_requests() < 0)
+        return 1;
+    if (getenv("BENCH_DOCKER_PAIRED")) {
+        int pe = run_paired(host + 7);
+        if (pe < 0)
+            cleanup();
+        return pe < 0 ? 1 : 0;
+    }
+    if (!client_only) {
+        if (run_floor(host + 7, &floor_s, &floor_cpu) < 0) {
+            cleanup();
+            return 1;
+        }
+    }
     double client_s = 0, client_cpu = 0;
     if (client_half(cycles / 2, &client_s, &client_cpu) < 0)
         return 1;
     double first_half = client_s;
-    if (getenv("BENCH_DOCKER_CLIENT_ONLY")) {
+    double first_op[3];
+    memcpy(first_op, client_op, sizeof(first_op));
+    if (client_only) {
         /* for a profiler: nothing but the client in this process */
         if (client_half(cycles, &client_s, &client_cpu) < 0)
             return 1;
@@ -503,18 +722,27 @@ int main(int argc, char **argv)
     double curl_s = 0, k0 = cpu_of(RUSAGE_CHILDREN);
     int e = run_curl(host + 7, &curl_s);
     double curl_cpu = cpu_of(RUSAGE_CHILDREN) - k0;
-    cleanup();
-    if (e < 0)
+    if (e < 0) {
+        cleanup();
         return 1;
-    double floor_s = 0, floor_cpu = 0;
-    if (run_floor(host + 7, &floor_s, &floor_cpu) < 0)
-        return 1;
-    cleanup();
+    }
     if (client_half(cycles, &client_s, &client_cpu) < 0)
         return 1;
+    double uvf_s = 0, uvf_cpu = 0;
+    if (run_uv_floor(host + 7, &uvf_s, &uvf_cpu) < 0) {
+        cleanup();
+        return 1;
+    }
     double curl_start = curl_startup_cpu(host + 7);
     fprintf(stderr, "bench: client halves %.3f s + %.3f s around curl %.3f s\n", first_half,
             client_s - first_half, curl_s);
+    int h1 = cycles / 2, h2 = cycles - h1;
+    fprintf(
+        stderr,
+        "bench: client create/start/remove ms, first half %.2f/%.2f/%.2f, second %.2f/%.2f/%.2f\n",
+        first_op[0] * 1e3 / h1, first_op[1] * 1e3 / h1, first_op[2] * 1e3 / h1,
+        (client_op[0] - first_op[0]) * 1e3 / h2, (client_op[1] - first_op[1]) * 1e3 / h2,
+        (client_op[2] - first_op[2]) * 1e3 / h2);
 
     /* the same client on a hot path: sequential /_ping, answered at once,
      * so the CPU does not go idle between requests */
@@ -553,6 +781,9 @@ int main(int argc, char **argv)
     printf("  floor (blocking write+read, no loop) CPU = %.1f us/request (user %.1f us; %.3f s "
            "wall)\n",
            floor_cpu * 1e6 / nreq, floor_user * 1e6 / nreq, floor_s);
+    printf("  libuv floor (bare uv_pipe_t, same requests and parser) CPU = %.1f us/request "
+           "(%.3f s wall)\n",
+           uvf_cpu * 1e6 / nreq, uvf_s);
     if (split_on)
         printf("  floor CPU split: %.1f us in read (sleep, wake-up, copy), %.1f us the rest\n",
                floor_read * 1e6 / nreq, (floor_cpu - floor_read) * 1e6 / nreq);
