@@ -80,5 +80,6 @@ char *es_strdup(const char *s)
 
 void es_free(void *p)
 {
-    free(p);
+    if (p) /* no call into libc for the many NULLs of cleanup paths */
+        free(p);
 }

@@ -43,7 +43,16 @@
  * request keeps its own copy of the body and extra headers while a retry is
  * possible (sent on a reused connection, no answer byte yet); the copies
  * are wiped when the first answer byte arrives, at once after serializing
- * on a fresh connection, and in any case when the request is freed. */
+ * on a fresh connection, and in any case when the request is freed.
+ *
+ * Deadlines. The timer is armed lazily: a request whose deadline is no
+ * earlier than the armed one leaves it alone, and nothing stops it when a
+ * request ends; when it fires, it looks at the request then in flight and
+ * either fails it (deadline passed), arms itself again for the rest, or
+ * does nothing (idle connection, or a stream past its head). With one
+ * timeout for all requests that is one timer operation per timeout period
+ * instead of a heap insert and removal per request, on a path that runs on
+ * cold caches after every sleep (docs/ARCHITECTURE.md, Docker client CPU). */
 #include "docker/internal.h"
 
 #include "common/alloc.h"
@@ -124,7 +133,6 @@ static void finish(dk__conn *k, int err)
     if (!r)
         return;
     k->req = NULL;
-    uv_timer_stop(&k->timer);
     r->done(r, err);
 }
 
@@ -214,9 +222,29 @@ static int on_body(void *ud, const char *d, size_t n)
     return e == -EMSGSIZE ? ES_HTTP_E_BODY_TOO_LARGE : e;
 }
 
+static void on_timeout(uv_timer_t *t);
+
+/* The timer fires at deadline or earlier ("Deadlines" above). */
+static void arm(dk__conn *k, uint64_t deadline, uint64_t now)
+{
+    if (uv_is_active((uv_handle_t *)&k->timer) && k->due <= deadline)
+        return;
+    uint64_t left = deadline > now ? deadline - now : 1;
+    k->due = now + left;
+    uv_timer_start(&k->timer, on_timeout, left, 0);
+}
+
 static void on_timeout(uv_timer_t *t)
 {
     dk__conn *k = t->data;
+    dk__req *r = k->req;
+    if (!r || k->untimed)
+        return;
+    uint64_t now = uv_now(t->loop);
+    if (r->deadline > now) {
+        arm(k, r->deadline, now); /* fired for an earlier request */
+        return;
+    }
     dk__conn_close(k, -ETIMEDOUT);
 }
 
@@ -245,7 +273,7 @@ static void on_headers(dk__conn *k)
         (void)es_buf_expect(&r->resp, (size_t)cl); /* on failure the appends report it */
     }
     if (r->no_timeout_after_head && r->status >= 200 && r->status < 300)
-        uv_timer_stop(&k->timer);
+        k->untimed = true;
     if (r->on_head && r->status >= 200)
         r->on_head(r);
 }
@@ -471,6 +499,7 @@ void dk__conn_send(dk__conn *k, dk__req *r, const char *ver, uint64_t now)
     k->req = r;
     k->answered = false;
     k->req_reused = k->reused;
+    k->untimed = false;
     r->status = 0;
     r->api_version[0] = '\0';
     r->resp.max = k->max_body;
@@ -487,8 +516,7 @@ void dk__conn_send(dk__conn *k, dk__req *r, const char *ver, uint64_t now)
             k->ops->on_idle(k, k->owner);
         return;
     }
-    uint64_t left = r->deadline > now ? r->deadline - now : 1;
-    uv_timer_start(&k->timer, on_timeout, left, 0);
+    arm(k, r->deadline, now);
     conn_state(k, DK__CONN_BUSY);
     if (k->connected)
         start_write(k);

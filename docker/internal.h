@@ -72,6 +72,8 @@ struct dk__conn {
     bool reused;     /* carried an exchange before the current request */
     bool answered;   /* a byte of the current request's answer arrived */
     bool req_reused; /* the current request was sent on a reused connection */
+    bool untimed;    /* the current request is a stream past its head */
+    uint64_t due;    /* when the timer, if active, fires (uv_now based) */
     es_http_parser *parser;
     dk__req *req;
     es_buf wbuf; /* the bytes being written; wiped after the write */

@@ -97,6 +97,29 @@ static const char *events_script; /* the events stream body for the next connect
 
 static const char *create_answer; /* the create answer's body; NULL: the default */
 
+/* "/containers/late/...": 204 after 600 ms */
+typedef struct late {
+    uv_timer_t t;
+    fconn *f;
+} late;
+
+static void late_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void late_fire(uv_timer_t *t)
+{
+    late *l = t->data;
+    es_buf b;
+    es_buf_init(&b, 4096);
+    es_http_write_status_line(&b, 204, NULL);
+    es_http_write_end_head(&b);
+    send_str(l->f, b.data, b.len, false);
+    es_buf_free(&b);
+    uv_close((uv_handle_t *)t, late_closed);
+}
+
 static void answer(fconn *f)
 {
     const char *t = es_http_parser_target(f->p);
@@ -140,6 +163,12 @@ static void answer(fconn *f)
         send_str(f, b.data, b.len, false);
     } else if (strstr(t, "/containers/slow/")) {
         /* never answers */
+    } else if (strstr(t, "/containers/late/")) {
+        late *l = calloc(1, sizeof(*l));
+        l->f = f;
+        l->t.data = l;
+        uv_timer_init(&loop, &l->t);
+        uv_timer_start(&l->t, late_fire, 600, 0);
     } else if (strstr(t, "/containers/manyhdr/")) {
         es_http_write_status_line(&b, 200, NULL);
         for (int i = 0; i < 150; i++)
@@ -597,6 +626,32 @@ Test(docker_fake, stale_connection_eof_get_is_sent_again_once)
     cr_assert_eq(r.err, -ECONNRESET, "%s", dk_strerror(r.err));
     cr_assert_eq(nrequests, reqs + 2);
     cr_assert_eq(retries(), 2);
+}
+
+/* The deadline timer is armed lazily (docker/conn.c, "Deadlines"). On one
+ * kept connection: a request with a later deadline outlives the timer armed
+ * for an earlier request (it fires, sees the deadline ahead and re-arms),
+ * and a request with an earlier deadline than the armed one still times out
+ * on time. */
+Test(docker_fake, deadlines_on_one_kept_connection)
+{
+    warm_up(); /* one connection, its timer armed for 300 ms */
+    int conns = nconns;
+    res r = {0};
+    uint64_t t0 = uv_now(&loop);
+    /* a stop's deadline is its grace period plus 30 s; answered at 600 ms */
+    cr_assert_eq(dk_container_stop(cli, "late", 0, done_cb, &r), 0);
+    run_until(&r.done);
+    cr_assert_eq(r.err, 0, "%s", dk_strerror(r.err));
+    cr_assert_eq(r.status, 204);
+    cr_assert_geq(uv_now(&loop) - t0, 550);
+    /* the timer now waits for the stop's 30 s: the inspect's 300 ms rule */
+    t0 = uv_now(&loop);
+    r = inspect("slow");
+    cr_assert_eq(r.err, -ETIMEDOUT, "%s", dk_strerror(r.err));
+    uint64_t took = uv_now(&loop) - t0;
+    cr_assert(took >= 250 && took < 5000, "timed out after %llu ms", (unsigned long long)took);
+    cr_assert_eq(nconns, conns, "all on the one connection");
 }
 
 Test(docker_fake, failure_on_a_fresh_connection_is_not_retried)
