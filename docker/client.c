@@ -30,7 +30,15 @@ struct dk_client {
     bool freeing;
     int in_callbacks; /* > 0 while user callbacks may run: no destroy yet */
     dk_stats stats;
+    /* finished request blocks kept for the next operations, wiped, with
+     * their buffers: a request then allocates nothing (its op context,
+     * path, body and answer buffers are all in or hung on the block), and
+     * does not walk malloc's cold metadata after every sleep */
+    dk__req *spares;
+    size_t nspares;
 };
+
+#define SPARES_MAX 4
 
 static const dk__conn_owner pool_ops;
 
@@ -88,8 +96,43 @@ int dk_client_create(uv_loop_t *loop, const dk_options *opt, dk_client **out)
 
 static void destroy(dk_client *c)
 {
+    while (c->spares) {
+        dk__req *r = c->spares;
+        c->spares = r->next;
+        dk__req_free(r);
+    }
     es_free(c->path);
     es_free(c);
+}
+
+dk__req *dk__client_req(dk_client *c, const char *method, bool versioned)
+{
+    dk__req *r = c->spares;
+    if (r) {
+        c->spares = r->next;
+        c->nspares--;
+    } else if (!(r = dk__req_alloc())) {
+        return NULL;
+    }
+    if (dk__req_setup(r, method, versioned) < 0) {
+        dk__req_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+void dk__client_recycle(dk_client *c, dk__req *r)
+{
+    if (!r)
+        return;
+    if (c->freeing || c->nspares >= SPARES_MAX || !dk__req_reusable(r)) {
+        dk__req_free(r);
+        return;
+    }
+    dk__req_clear(r);
+    r->next = c->spares;
+    c->spares = r;
+    c->nspares++;
 }
 
 /* A user callback may free the client: hold it while they run. */

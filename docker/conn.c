@@ -66,41 +66,72 @@ static void conn_state(dk__conn *k, dk__conn_state s)
     k->state = s;
 }
 
-static dk__req *req_with_path(const char *method, char *path, bool versioned)
+dk__req *dk__req_alloc(void)
 {
-    dk__req *r = path ? es_calloc(1, sizeof(*r)) : NULL;
-    size_t ml = strlen(method);
-    if (!r || ml >= sizeof(r->method)) {
-        es_free(path);
-        es_free(r);
+    dk__req *r = es_calloc(1, sizeof(*r));
+    if (!r)
         return NULL;
-    }
-    r->path = path;
-    memcpy(r->method, method, ml + 1);
-    r->versioned = versioned;
+    es_buf_init(&r->path, 8192);
     es_buf_init(&r->body, DK__MAX_REQUEST);
     es_buf_init(&r->extra, 64 * 1024);
     es_buf_init(&r->resp, 0); /* max set by the connection's limits */
     return r;
 }
 
+int dk__req_setup(dk__req *r, const char *method, bool versioned)
+{
+    size_t ml = strlen(method);
+    if (ml >= sizeof(r->method))
+        return -EINVAL;
+    memcpy(r->method, method, ml + 1);
+    r->versioned = versioned;
+    r->secret = r->negotiation = r->no_timeout_after_head = false;
+    r->fresh_only = r->retried = false;
+    r->timeout_ms = r->deadline = 0;
+    r->status = 0;
+    r->api_version[0] = '\0';
+    r->done = NULL;
+    r->stream = NULL;
+    r->on_head = NULL;
+    r->op = NULL;
+    r->next = NULL;
+    return 0;
+}
+
 dk__req *dk__req_new(const char *method, const char *path, bool versioned)
 {
-    return req_with_path(method, es_strdup(path), versioned);
+    dk__req *r = dk__req_alloc();
+    if (r && (dk__req_setup(r, method, versioned) < 0 || es_buf_append_str(&r->path, path) < 0)) {
+        dk__req_free(r);
+        return NULL;
+    }
+    return r;
 }
 
-dk__req *dk__req_take(const char *method, es_buf *path, bool versioned)
-{
-    char *p = es_buf_steal(path);
-    es_buf_free(path);
-    return req_with_path(method, p, versioned);
-}
-
-/* The request's own copy of what may hold secrets: no longer needed. */
+/* The request's own copy of what may hold secrets: no longer needed. Wiped;
+ * the allocation stays for the block's next request (dk__req_free or the
+ * client's recycling releases it). */
 static void drop_copy(dk__req *r)
 {
-    es_buf_free_secret(&r->body);
-    es_buf_free_secret(&r->extra);
+    es_buf_reset_secret(&r->body);
+    es_buf_reset_secret(&r->extra);
+}
+
+void dk__req_clear(dk__req *r)
+{
+    es_buf_reset_secret(&r->body);
+    es_buf_reset_secret(&r->extra);
+    es_buf_reset_secret(&r->resp);
+    es_buf_reset_secret(&r->path); /* a path names no secret, but costs nothing here */
+}
+
+bool dk__req_reusable(const dk__req *r)
+{
+    /* a spare keeps what a usual request needs, not a pull's or a list's
+     * big answer or a create's large body */
+    const size_t keep = 4096;
+    return r->path.cap <= keep && r->body.cap <= keep && r->extra.cap <= keep &&
+           r->resp.cap <= keep;
 }
 
 void dk__req_free(dk__req *r)
@@ -110,7 +141,7 @@ void dk__req_free(dk__req *r)
     es_buf_free_secret(&r->body);
     es_buf_free_secret(&r->extra);
     es_buf_free_secret(&r->resp);
-    es_free(r->path);
+    es_buf_free(&r->path);
     es_free(r);
 }
 
@@ -467,7 +498,7 @@ static int serialize(dk__conn *k, dk__req *r, const char *ver)
     if (!e && ver && !(e = es_buf_append(w, "/v", 2)))
         e = es_buf_append_str(w, ver);
     if (!e)
-        e = es_buf_append_str(w, r->path);
+        e = es_buf_append(w, r->path.data, r->path.len);
     if (!e)
         e = es_buf_append_str(w, " HTTP/1.1\r\nHost: docker\r\n");
     if (!e && r->extra.len)

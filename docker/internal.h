@@ -8,11 +8,13 @@
 
 #include "docker/docker.h"
 
+#include <stddef.h>
 #include <uv.h>
 
 #define DK__MAX_REQUEST (4u * 1024u * 1024u) /* serialized request */
 #define DK__DEFAULT_TIMEOUT_MS 30000u
-#define DK__ID_LEN 64 /* a container id: 64 lower-case hex digits */
+#define DK__ID_LEN 64  /* a container id: 64 lower-case hex digits */
+#define DK__REQ_CTX 96 /* room for the operation's context in the request's block */
 
 typedef struct dk__req dk__req;
 typedef struct dk__conn dk__conn;
@@ -24,7 +26,7 @@ typedef int (*dk__stream_fn)(dk__req *r, const char *d, size_t n);
 
 struct dk__req {
     char method[8];
-    char *path;                 /* after the version prefix, e.g. "/containers/x/json" */
+    es_buf path;                /* after the version prefix, e.g. "/containers/x/json" */
     bool versioned;             /* prefix with /v1.xx */
     bool secret;                /* body or extra headers hold secrets */
     bool negotiation;           /* a /_ping whose Api-Version header is wanted */
@@ -41,8 +43,11 @@ struct dk__req {
     dk__done_fn done;
     dk__stream_fn stream;
     void (*on_head)(dk__req *r); /* the answer's head arrived (status set) */
-    void *op;                    /* the operation's context */
+    void *op;                    /* the operation's context (often ctx) */
     dk__req *next;
+    /* the typed operation's context lives here, in the request's own
+     * block (ops.c): one allocation per operation, recycled with it */
+    _Alignas(max_align_t) unsigned char ctx[DK__REQ_CTX];
 };
 
 typedef struct dk__conn_owner {
@@ -95,11 +100,23 @@ void dk__conn_send(dk__conn *k, dk__req *r, const char *ver, uint64_t now);
 void dk__conn_close(dk__conn *k, int err);
 
 dk__req *dk__req_new(const char *method, const char *path, bool versioned);
-/* The same, taking the path out of *path (which is left empty) instead of
- * copying it; NULL on allocation failure (*path is freed then). */
-dk__req *dk__req_take(const char *method, es_buf *path, bool versioned);
+/* A request with an empty path (append it to r->path), or NULL. */
+dk__req *dk__req_alloc(void);
+/* Makes r (new, or cleared) a fresh request: every field but the buffers
+ * reset. -EINVAL for a method that does not fit. */
+int dk__req_setup(dk__req *r, const char *method, bool versioned);
+/* Wipes what r carried (body, extra headers, answer) and empties its path,
+ * keeping the allocations: for a request block about to be used again. */
+void dk__req_clear(dk__req *r);
+/* Whether r's buffers are small enough to be kept for the next request. */
+bool dk__req_reusable(const dk__req *r);
 void dk__req_free(dk__req *r);
 
+/* A request block from the client's spares (or a new one), set up as
+ * dk__req_setup does; NULL on allocation failure or a bad method. */
+dk__req *dk__client_req(dk_client *c, const char *method, bool versioned);
+/* Gives a finished request back: wiped and kept as a spare, or freed. */
+void dk__client_recycle(dk_client *c, dk__req *r);
 /* Queues r on the client (takes ownership; r->done runs exactly once,
  * possibly before this returns). */
 void dk__client_submit(dk_client *c, dk__req *r);

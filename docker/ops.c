@@ -48,11 +48,17 @@ static const es_json_limits resp_limits = {
     .max_values = 1000000,
 };
 
-static void op_free(op *o)
+_Static_assert(sizeof(op) <= DK__REQ_CTX, "op must fit in dk__req.ctx");
+
+/* Releases r, sent or not: what its op allocated, then the block itself
+ * (kept by the client for the next request, or freed). */
+static void op_drop(dk__req *r)
 {
+    op *o = r->op;
+    dk_client *c = o->c;
     es_buf_free(&o->line);
     es_free(o->pull_error);
-    es_free(o);
+    dk__client_recycle(c, r);
 }
 
 /* Collects labels of a JSON object into a kv array (pointers into j). */
@@ -267,56 +273,50 @@ static void on_done(dk__req *r, int err)
     /* inspect answers carry Env and log options */
     es_json_free_secret(j);
     es_free(msg);
-    op_free(o);
-    dk__req_free(r);
+    op_drop(r);
 }
 
-static op *op_new(dk_client *c, op_kind kind, void *ud)
+/* The request of a new operation on c, its op context in the request's
+ * block and its path still empty; NULL when out of memory. */
+static dk__req *op_req(dk_client *c, op_kind kind, void *ud, const char *method, bool versioned)
 {
-    op *o = es_calloc(1, sizeof(*o));
-    if (!o)
+    dk__req *r = dk__client_req(c, method, versioned);
+    if (!r)
         return NULL;
+    op *o = (op *)r->ctx;
+    memset(o, 0, sizeof(*o));
     o->kind = kind;
     o->c = c;
     o->ud = ud;
     es_buf_init(&o->line, OP_MAX_LINE);
-    return o;
-}
-
-/* Ties r (just built, or NULL) to o; on NULL frees o. */
-static dk__req *req_attach(op *o, dk__req *r)
-{
-    if (!r) {
-        op_free(o);
-        return NULL;
-    }
     r->op = o;
     r->done = on_done;
     return r;
 }
 
-/* Builds the request for o, or frees o and returns NULL. */
-static dk__req *req_for(op *o, const char *method, const char *path, bool versioned)
+/* Sends r when its path was built (e == 0), or drops it. */
+static int op_submit(dk_client *c, dk__req *r, int e)
 {
-    return req_attach(o, dk__req_new(method, path, versioned));
+    if (e < 0) {
+        op_drop(r); /* wipes whatever body it had */
+        return e;
+    }
+    dk__client_submit(c, r);
+    return 0;
 }
 
 static int simple(dk_client *c, op_kind kind, const char *method, const char *path, bool versioned,
                   uint64_t timeout_ms, dk_done_cb cb, void *ud)
 {
-    op *o = op_new(c, kind, ud);
-    if (!o)
-        return -ENOMEM;
-    o->cb.done = cb;
-    dk__req *r = req_for(o, method, path, versioned);
+    dk__req *r = op_req(c, kind, ud, method, versioned);
     if (!r)
         return -ENOMEM;
+    ((op *)r->op)->cb.done = cb;
     r->timeout_ms = timeout_ms;
-    dk__client_submit(c, r);
-    return 0;
+    return op_submit(c, r, es_buf_append_str(&r->path, path));
 }
 
-/* "/containers/<id-encoded><suffix>" into a fresh buffer. */
+/* "/containers/<id-encoded><suffix>" appended to p. */
 static int id_path(es_buf *p, const char *prefix, const char *id, const char *suffix)
 {
     if (!id || !*id)
@@ -332,21 +332,14 @@ static int id_path(es_buf *p, const char *prefix, const char *id, const char *su
 static int id_op(dk_client *c, op_kind kind, const char *method, const char *id, const char *suffix,
                  uint64_t timeout_ms, dk_done_cb cb, void *ud)
 {
-    es_buf p;
-    es_buf_init(&p, 8192);
-    int e = id_path(&p, "/containers/", id, suffix);
-    op *o = e ? NULL : op_new(c, kind, ud);
-    if (!o) {
-        es_buf_free(&p);
-        return e ? e : -ENOMEM;
-    }
-    o->cb.done = cb;
-    dk__req *r = req_attach(o, dk__req_take(method, &p, true)); /* the path moves */
+    if (!id || !*id)
+        return -EINVAL;
+    dk__req *r = op_req(c, kind, ud, method, true);
     if (!r)
         return -ENOMEM;
+    ((op *)r->op)->cb.done = cb;
     r->timeout_ms = timeout_ms;
-    dk__client_submit(c, r);
-    return 0;
+    return op_submit(c, r, id_path(&r->path, "/containers/", id, suffix));
 }
 
 int dk_ping(dk_client *c, dk_done_cb cb, void *ud)
@@ -356,15 +349,11 @@ int dk_ping(dk_client *c, dk_done_cb cb, void *ud)
 
 int dk_version(dk_client *c, dk_version_cb cb, void *ud)
 {
-    op *o = op_new(c, OP_VERSION, ud);
-    if (!o)
-        return -ENOMEM;
-    o->cb.version = cb;
-    dk__req *r = req_for(o, "GET", "/version", true);
+    dk__req *r = op_req(c, OP_VERSION, ud, "GET", true);
     if (!r)
         return -ENOMEM;
-    dk__client_submit(c, r);
-    return 0;
+    ((op *)r->op)->cb.version = cb;
+    return op_submit(c, r, es_buf_append_str(&r->path, "/version"));
 }
 
 static void write_kv_object(es_jw *w, const char *key, const dk_kv *kv, size_t n, bool mask)
@@ -432,70 +421,49 @@ int dk_create_spec_dump(const dk_create_spec *spec, es_buf *out)
 
 /* The request of a container create, its body still empty; the body will
  * carry Env and log options, so the request is marked secret (wiped). */
-static int create_request(dk_client *c, const char *name, dk_create_cb cb, void *ud, op **o_out,
+static int create_request(dk_client *c, const char *name, dk_create_cb cb, void *ud,
                           dk__req **r_out)
 {
-    es_buf path;
-    es_buf_init(&path, 8192);
-    int e = es_buf_append_str(&path, "/containers/create");
-    if (!e && name)
-        e = es_buf_append_str(&path, "?name=");
-    if (!e && name)
-        e = dk__urlencode(&path, name);
-    if (e < 0) {
-        es_buf_free(&path);
-        return e;
-    }
-    op *o = op_new(c, OP_CREATE, ud);
-    if (!o) {
-        es_buf_free(&path);
-        return -ENOMEM;
-    }
-    o->cb.create = cb;
-    dk__req *r = req_attach(o, dk__req_take("POST", &path, true));
+    dk__req *r = op_req(c, OP_CREATE, ud, "POST", true);
     if (!r)
         return -ENOMEM;
+    ((op *)r->op)->cb.create = cb;
     r->secret = true;
-    *o_out = o;
-    *r_out = r;
-    return 0;
-}
-
-/* Sends the request once its body is in (e == 0), or drops both. */
-static int create_submit(dk_client *c, op *o, dk__req *r, int e)
-{
+    int e = es_buf_append_str(&r->path, "/containers/create");
+    if (!e && name)
+        e = es_buf_append_str(&r->path, "?name=");
+    if (!e && name)
+        e = dk__urlencode(&r->path, name);
     if (e < 0) {
-        op_free(o);
-        dk__req_free(r); /* wipes the body */
+        op_drop(r);
         return e;
     }
-    dk__client_submit(c, r);
+    *r_out = r;
     return 0;
 }
 
 int dk_container_create(dk_client *c, const dk_create_spec *spec, dk_create_cb cb, void *ud)
 {
-    op *o;
     dk__req *r;
-    int e = create_request(c, spec->name, cb, ud, &o, &r);
+    int e = create_request(c, spec->name, cb, ud, &r);
     if (e < 0)
         return e;
-    /* one allocation for a usual body; under 1 KiB with its NUL, so that
-     * glibc serves it from the thread cache (a larger block goes to the
-     * arena and may consolidate its fast bins first) */
+    /* one allocation for a usual body (none when the block was recycled);
+     * under 1 KiB with its NUL, so that glibc serves it from the thread
+     * cache (a larger block goes to the arena and may consolidate its fast
+     * bins first) */
     int e0 = es_buf_expect(&r->body, 1000);
-    return create_submit(c, o, r, e0 ? e0 : create_body(spec, &r->body, false));
+    return op_submit(c, r, e0 ? e0 : create_body(spec, &r->body, false));
 }
 
 int dk_container_create_json(dk_client *c, const char *name, const char *body, size_t len,
                              dk_create_cb cb, void *ud)
 {
-    op *o;
     dk__req *r;
-    int e = create_request(c, name, cb, ud, &o, &r);
+    int e = create_request(c, name, cb, ud, &r);
     if (e < 0)
         return e;
-    return create_submit(c, o, r, es_buf_append(&r->body, body, len));
+    return op_submit(c, r, es_buf_append(&r->body, body, len));
 }
 
 int dk_container_start(dk_client *c, const char *id, dk_done_cb cb, void *ud)
@@ -534,31 +502,20 @@ int dk_container_remove(dk_client *c, const char *id, bool force, dk_done_cb cb,
 
 int dk_container_inspect(dk_client *c, const char *id, dk_inspect_cb cb, void *ud)
 {
-    es_buf p;
-    es_buf_init(&p, 8192);
-    int e = id_path(&p, "/containers/", id, "/json");
-    op *o = NULL;
-    dk__req *r = NULL;
-    if (!e && !(o = op_new(c, OP_INSPECT, ud)))
-        e = -ENOMEM;
-    if (!e) {
-        o->cb.inspect = cb;
-        if (!(r = req_for(o, "GET", es_buf_cstr(&p), true)))
-            e = -ENOMEM;
-    }
-    es_buf_free(&p);
-    if (e)
-        return e;
-    dk__client_submit(c, r);
-    return 0;
+    if (!id || !*id)
+        return -EINVAL;
+    dk__req *r = op_req(c, OP_INSPECT, ud, "GET", true);
+    if (!r)
+        return -ENOMEM;
+    ((op *)r->op)->cb.inspect = cb;
+    return op_submit(c, r, id_path(&r->path, "/containers/", id, "/json"));
 }
 
 int dk_container_list(dk_client *c, const char *const *label_filters, size_t nfilters,
                       dk_list_cb cb, void *ud)
 {
-    es_buf f, p;
+    es_buf f;
     es_buf_init(&f, 64 * 1024);
-    es_buf_init(&p, 256 * 1024);
     es_jw w;
     es_jw_init(&w, &f);
     es_jw_obj(&w);
@@ -571,55 +528,39 @@ int dk_container_list(dk_client *c, const char *const *label_filters, size_t nfi
     }
     es_jw_obj_end(&w);
     int e = es_jw_finish(&w);
-    if (!e)
-        e = es_buf_append_str(&p, "/containers/json?all=1&filters=");
-    if (!e)
-        e = dk__urlencode(&p, es_buf_cstr(&f));
-    op *o = NULL;
     dk__req *r = NULL;
-    if (!e && !(o = op_new(c, OP_LIST, ud)))
+    if (!e && !(r = op_req(c, OP_LIST, ud, "GET", true)))
         e = -ENOMEM;
-    if (!e) {
-        o->cb.list = cb;
-        if (!(r = req_for(o, "GET", es_buf_cstr(&p), true)))
-            e = -ENOMEM;
-    }
-    es_buf_free(&f);
-    es_buf_free(&p);
-    if (e)
+    if (e) {
+        es_buf_free(&f);
         return e;
-    dk__client_submit(c, r);
-    return 0;
+    }
+    ((op *)r->op)->cb.list = cb;
+    e = es_buf_append_str(&r->path, "/containers/json?all=1&filters=");
+    if (!e)
+        e = dk__urlencode(&r->path, es_buf_cstr(&f));
+    es_buf_free(&f);
+    return op_submit(c, r, e);
 }
 
 int dk_image_inspect(dk_client *c, const char *name, dk_image_cb cb, void *ud)
 {
-    es_buf p;
-    es_buf_init(&p, 8192);
+    if (!name || !*name)
+        return -EINVAL;
+    dk__req *r = op_req(c, OP_IMAGE, ud, "GET", true);
+    if (!r)
+        return -ENOMEM;
+    ((op *)r->op)->cb.image = cb;
     /* image names contain '/' and ':' which the path keeps as they are */
-    int e = (!name || !*name) ? -EINVAL : 0;
-    if (!e)
-        e = es_buf_append_str(&p, "/images/");
+    es_buf *p = &r->path;
+    int e = es_buf_append_str(p, "/images/");
     for (const char *s = name; !e && *s; s++) {
         char one[2] = {*s, 0};
-        e = (*s == '/' || *s == ':') ? es_buf_append_char(&p, *s) : dk__urlencode(&p, one);
+        e = (*s == '/' || *s == ':') ? es_buf_append_char(p, *s) : dk__urlencode(p, one);
     }
     if (!e)
-        e = es_buf_append_str(&p, "/json");
-    op *o = NULL;
-    dk__req *r = NULL;
-    if (!e && !(o = op_new(c, OP_IMAGE, ud)))
-        e = -ENOMEM;
-    if (!e) {
-        o->cb.image = cb;
-        if (!(r = req_for(o, "GET", es_buf_cstr(&p), true)))
-            e = -ENOMEM;
-    }
-    es_buf_free(&p);
-    if (e)
-        return e;
-    dk__client_submit(c, r);
-    return 0;
+        e = es_buf_append_str(p, "/json");
+    return op_submit(c, r, e);
 }
 
 /* One progress line: {"status":...} or {"error":"...","errorDetail":{...}}. */
@@ -677,47 +618,30 @@ int dk_image_pull(dk_client *c, const char *image, const char *tag, const char *
         return -EINVAL;
     if (registry_auth && strlen(registry_auth) > DK_REGISTRY_AUTH_MAX)
         return -EMSGSIZE;
-    es_buf p;
-    es_buf_init(&p, 8192);
-    int e = es_buf_append_str(&p, "/images/create?fromImage=");
+    dk__req *r = op_req(c, OP_PULL, ud, "POST", true);
+    if (!r)
+        return -ENOMEM;
+    ((op *)r->op)->cb.done = cb;
+    es_buf *p = &r->path;
+    int e = es_buf_append_str(p, "/images/create?fromImage=");
     if (!e)
-        e = dk__urlencode(&p, image);
+        e = dk__urlencode(p, image);
     if (!e && tag && *tag) {
-        e = es_buf_append_str(&p, "&tag=");
+        e = es_buf_append_str(p, "&tag=");
         if (!e)
-            e = dk__urlencode(&p, tag);
+            e = dk__urlencode(p, tag);
     }
-    op *o = NULL;
-    dk__req *r = NULL;
-    if (!e && !(o = op_new(c, OP_PULL, ud)))
-        e = -ENOMEM;
-    if (!e) {
-        o->cb.done = cb;
-        if (!(r = req_for(o, "POST", es_buf_cstr(&p), true)))
-            e = -ENOMEM;
-    }
-    es_buf_free(&p);
-    if (e)
-        return e;
     r->done = pull_done;
     r->stream = pull_stream;
     r->no_timeout_after_head = false; /* a pull is bounded by the request timeout */
     r->timeout_ms = 10u * 60u * 1000u;
-    if (registry_auth) {
+    if (!e && registry_auth) {
         r->secret = true;
         for (const char *s = registry_auth; *s; s++)
-            if (*s == '\r' || *s == '\n') {
-                op_free(o);
-                dk__req_free(r);
-                return -EINVAL;
-            }
-        e = es_buf_printf(&r->extra, "X-Registry-Auth: %s\r\n", registry_auth);
-        if (e < 0) {
-            op_free(o);
-            dk__req_free(r);
-            return e;
-        }
+            if (*s == '\r' || *s == '\n')
+                e = -EINVAL;
+        if (!e)
+            e = es_buf_printf(&r->extra, "X-Registry-Auth: %s\r\n", registry_auth);
     }
-    dk__client_submit(c, r);
-    return 0;
+    return op_submit(c, r, e);
 }

@@ -119,10 +119,27 @@ static void fuzz_events(const char *d, size_t n, size_t step)
     es_buf_free(&w.line);
 }
 
+/* A client that never connects (nothing is submitted): it hands out the
+ * request blocks and takes them back, as for real operations. */
+static dk_client *fuzz_client(void)
+{
+    static dk_client *c;
+    static uv_loop_t loop;
+    if (!c) {
+        dk_options o = {.host = "unix:///nonexistent/fuzz.sock"};
+        if (uv_loop_init(&loop) != 0 || dk_client_create(&loop, &o, &c) != 0)
+            abort();
+    }
+    return c;
+}
+
 static void fuzz_answer(int which, const char *d, size_t n, size_t step)
 {
     static const op_kind kinds[] = {OP_VERSION, OP_CREATE, OP_INSPECT, OP_LIST, OP_IMAGE, OP_PULL};
-    op *o = op_new(NULL, kinds[which], NULL);
+    dk__req *r = op_req(fuzz_client(), kinds[which], NULL, "GET", true);
+    if (!r || es_buf_append_str(&r->path, "/x") < 0)
+        abort();
+    op *o = r->op;
     switch (o->kind) {
     case OP_VERSION:
         o->cb.version = f_version;
@@ -143,8 +160,6 @@ static void fuzz_answer(int which, const char *d, size_t n, size_t step)
         o->cb.done = f_done;
         break;
     }
-    dk__req *r = dk__req_new("GET", "/x", true);
-    r->op = o;
     r->status = (n & 1) ? 200 : 404;
     r->resp.max = 1 << 20;
     if (o->kind == OP_PULL) {

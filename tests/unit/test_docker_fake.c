@@ -127,11 +127,15 @@ static void answer(fconn *f)
     es_buf b;
     es_buf_init(&b, 1 << 20);
     if (strcmp(t, "/_ping") == 0) {
-        es_http_write_status_line(&b, 200, NULL);
-        if (ping_api)
-            es_http_write_header(&b, "API-VERSION", ping_api);
-        es_http_write_body(&b, "text/plain", "OK", 2);
-        send_str(f, b.data, b.len, false);
+        /* formatted without es_ allocations: a_steady_request_allocates_nothing
+         * makes every es_ allocation fail while the fake answers a ping */
+        char a[256];
+        int n = snprintf(a, sizeof(a),
+                         "HTTP/1.1 200 OK\r\n%s%s%sContent-Type: text/plain\r\n"
+                         "Content-Length: 2\r\n\r\nOK",
+                         ping_api ? "API-VERSION: " : "", ping_api ? ping_api : "",
+                         ping_api ? "\r\n" : "");
+        send_str(f, a, (size_t)n, false);
     } else if (strstr(t, "/containers/create")) {
         es_http_write_status_line(&b, 201, NULL);
         es_http_write_header(&b, "Transfer-Encoding", "chunked");
@@ -936,4 +940,79 @@ Test(docker_fake, create_answers_exact_and_other_forms)
         }
     }
     create_answer = NULL;
+}
+
+/* ---- recycled request blocks (client.c, spares) ---- */
+
+static bool holds(const es_buf *b, const char *needle)
+{
+    return b->data && memmem(b->data, b->cap, needle, strlen(needle)) != NULL;
+}
+
+/* A finished request's block is kept for the next operation: wiped of
+ * everything it carried (the create's Env value, a pull's registry auth),
+ * and the next request on it sends none of it. */
+Test(docker_fake, a_recycled_request_carries_nothing_of_the_last)
+{
+    dk_kv env[] = {{"DB_PASSWORD", "hunter2"}};
+    dk_create_spec s = {.name = "n", .image = "img", .env = env, .nenv = 1};
+    res r = {0};
+    cr_assert_eq(dk_container_create(cli, &s, create_cb, &r), 0);
+    run_until(&r.done);
+    cr_assert_eq(r.err, 0, "%s", dk_strerror(r.err));
+    cr_assert(strstr(last_request, "hunter2"), "the create sent its Env");
+    /* the block the create used, as the next operation gets it */
+    dk__req *q = dk__client_req(cli, "GET", true);
+    cr_assert_not_null(q);
+    cr_assert_eq(q->body.len, 0);
+    cr_assert_eq(q->path.len, 0);
+    cr_assert(q->body.cap >= 1000, "the body buffer is kept (cap %zu)", q->body.cap);
+    cr_assert_not(holds(&q->body, "hunter2"), "a spare holds the last body's secret");
+    cr_assert_not(holds(&q->resp, "abc123"), "a spare holds the last answer");
+    cr_assert_not(q->secret);
+    cr_assert_null(q->done);
+    cr_assert_null(q->op);
+    dk__client_recycle(cli, q);
+
+    /* a pull's X-Registry-Auth goes with it */
+    res g = {0};
+    cr_assert_eq(dk_image_pull(cli, "good", NULL, "c2VjcmV0LWF1dGg", done_cb, &g), 0);
+    run_until(&g.done);
+    cr_assert_eq(g.err, 0, "%s %s", dk_strerror(g.err), g.msg);
+    cr_assert(strstr(last_request, "X-Registry-Auth: c2VjcmV0LWF1dGg\r\n"));
+    res p = {0};
+    cr_assert_eq(dk_ping(cli, done_cb, &p), 0);
+    run_until(&p.done);
+    cr_assert_eq(p.err, 0);
+    cr_assert_str_eq(last_request, "GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n");
+}
+
+/* In the steady state a request allocates nothing through es_alloc: its
+ * block, op context, path and answer buffers come from the spares, the
+ * connection keeps its write buffer and parser. The third ping runs with
+ * every es_ allocation failing. */
+Test(docker_fake, a_steady_request_allocates_nothing)
+{
+    for (int i = 0; i < 3; i++) {
+        res p = {0};
+        if (i == 2)
+            es_alloc_fail_after(0);
+        int e = dk_ping(cli, done_cb, &p);
+        if (e == 0)
+            run_until(&p.done);
+        es_alloc_fail_after(-1);
+        cr_assert_eq(e, 0, "ping %d: %d", i, e);
+        cr_assert_eq(p.err, 0, "ping %d: %s", i, dk_strerror(p.err));
+    }
+    /* and with no spare, the failure is a clean -ENOMEM */
+    dk__req *held[8];
+    for (int i = 0; i < 8; i++)
+        held[i] = dk__client_req(cli, "GET", false);
+    es_alloc_fail_after(0);
+    res p = {0};
+    int e = dk_ping(cli, done_cb, &p);
+    es_alloc_fail_after(-1);
+    cr_assert_eq(e, -ENOMEM);
+    for (int i = 0; i < 8; i++)
+        dk__client_recycle(cli, held[i]);
 }
