@@ -32,7 +32,7 @@ finish() {
     ES_TEST_DOCKER_ROOT=$root "$here/tests/harness/dockerd.sh" stop >/dev/null 2>&1 || true
     # dockerd leaves its exec root's mounts behind it; then the tmpfs goes
     grep -o " $root/[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
-    [ "$mounted" = 1 ] && umount -l "$root" 2>/dev/null || true
+    if [ "$mounted" = 1 ]; then umount -l "$root" 2>/dev/null || true; fi
   fi
 }
 trap finish EXIT
