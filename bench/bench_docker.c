@@ -422,21 +422,33 @@ static int floor_requests(void)
     return 0;
 }
 
-static int run_floor(const char *path, double *secs, double *cpu)
+/* The blocking floor's connection and answer parser. */
+static int floor_open(const char *path, int *fd_out, es_http_parser **p_out)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        int e = -errno;
         if (fd >= 0)
             close(fd);
-        return -errno;
+        return e;
     }
-    es_http_parser *p = NULL;
-    if (es_http_parser_create(ES_HTTP_RESPONSE, NULL, &p) < 0) {
+    if (es_http_parser_create(ES_HTTP_RESPONSE, NULL, p_out) < 0) {
         close(fd);
         return -ENOMEM;
     }
+    *fd_out = fd;
+    return 0;
+}
+
+static int run_floor(const char *path, double *secs, double *cpu)
+{
+    int fd = -1;
+    es_http_parser *p = NULL;
+    int oe = floor_open(path, &fd, &p);
+    if (oe < 0)
+        return oe;
     int e = 0;
     double t0 = now_s(), c0 = cpu_s(), u0 = user_s();
     for (int i = 0; i < cycles && !e; i++)
@@ -459,19 +471,11 @@ static int run_floor(const char *path, double *secs, double *cpu)
  * BENCH_DOCKER_PAIRED=1; a diagnostic, apart from the figures above. */
 static int run_paired(const char *path)
 {
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        if (fd >= 0)
-            close(fd);
-        return -errno;
-    }
+    int fd = -1;
     es_http_parser *p = NULL;
-    if (es_http_parser_create(ES_HTTP_RESPONSE, NULL, &p) < 0) {
-        close(fd);
-        return -ENOMEM;
-    }
+    int oe = floor_open(path, &fd, &p);
+    if (oe < 0)
+        return oe;
     double floor_op[3] = {0};
     memset(client_op, 0, sizeof(client_op));
     int e = 0;

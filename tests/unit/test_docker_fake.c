@@ -381,6 +381,19 @@ static void run_until(const bool *flag)
     cr_assert(*flag);
 }
 
+/* A create whose Env carries a secret value (DB_PASSWORD=hunter2), run to
+ * its answer, which must be a success. */
+static res create_with_secret_env(void)
+{
+    dk_kv env[] = {{"DB_PASSWORD", "hunter2"}};
+    dk_create_spec s = {.name = "n", .image = "img", .env = env, .nenv = 1};
+    res r = {0};
+    cr_assert_eq(dk_container_create(cli, &s, create_cb, &r), 0);
+    run_until(&r.done);
+    cr_assert_eq(r.err, 0, "%s", dk_strerror(r.err));
+    return r;
+}
+
 static res inspect(const char *id)
 {
     res r = {0};
@@ -552,12 +565,7 @@ Test(docker_fake, stale_connection_write_refused_post_is_sent_again)
     /* the create goes to the idle connection, whose peer is gone: the
      * write fails (EPIPE) with nothing accepted, so dockerd cannot have
      * seen it: sent again, body and all, on a fresh connection */
-    dk_kv env[] = {{"DB_PASSWORD", "hunter2"}};
-    dk_create_spec s = {.name = "n", .image = "img", .env = env, .nenv = 1};
-    res r = {0};
-    cr_assert_eq(dk_container_create(cli, &s, create_cb, &r), 0);
-    run_until(&r.done);
-    cr_assert_eq(r.err, 0, "%s", dk_strerror(r.err));
+    res r = create_with_secret_env();
     cr_assert_str_eq(r.id, "abc123");
     cr_assert(strstr(last_request, "\"Env\":[\"DB_PASSWORD=hunter2\"]"), "%s", last_request);
     cr_assert_eq(nconns, conns + 1, "a fresh connection");
@@ -954,12 +962,7 @@ static bool holds(const es_buf *b, const char *needle)
  * and the next request on it sends none of it. */
 Test(docker_fake, a_recycled_request_carries_nothing_of_the_last)
 {
-    dk_kv env[] = {{"DB_PASSWORD", "hunter2"}};
-    dk_create_spec s = {.name = "n", .image = "img", .env = env, .nenv = 1};
-    res r = {0};
-    cr_assert_eq(dk_container_create(cli, &s, create_cb, &r), 0);
-    run_until(&r.done);
-    cr_assert_eq(r.err, 0, "%s", dk_strerror(r.err));
+    (void)create_with_secret_env();
     cr_assert(strstr(last_request, "hunter2"), "the create sent its Env");
     /* the block the create used, as the next operation gets it */
     dk__req *q = dk__client_req(cli, "GET", true);
