@@ -676,7 +676,17 @@ int main(int argc, char **argv)
      * slower, which would weigh on the first half only */
     double warm_s = 0, warm_cpu = 0;
     int measured = cycles;
-    int warm = getenv("BENCH_DOCKER_WARMUP") ? atoi(getenv("BENCH_DOCKER_WARMUP")) : 10;
+    int warm = 10;
+    const char *ws = getenv("BENCH_DOCKER_WARMUP");
+    if (ws && *ws) {
+        char *end = NULL;
+        long v = strtol(ws, &end, 10);
+        if (*end || v < 0 || v > 100000) {
+            fprintf(stderr, "bench: BENCH_DOCKER_WARMUP=%s: not a count of cycles\n", ws);
+            return 2;
+        }
+        warm = (int)v;
+    }
     cycles = cycles < warm ? cycles : warm;
     if (client_half(cycles, &warm_s, &warm_cpu) < 0)
         return 1;
