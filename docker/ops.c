@@ -316,12 +316,11 @@ static int simple(dk_client *c, op_kind kind, const char *method, const char *pa
     return op_submit(c, r, es_buf_append_str(&r->path, path));
 }
 
-/* "/containers/<id-encoded><suffix>" appended to p. */
-static int id_path(es_buf *p, const char *prefix, const char *id, const char *suffix)
+/* "/containers/<id-encoded><suffix>" appended to p (callers reject an empty id
+ * before they take a request block). */
+static int id_path(es_buf *p, const char *id, const char *suffix)
 {
-    if (!id || !*id)
-        return -EINVAL;
-    int e = es_buf_append_str(p, prefix);
+    int e = es_buf_append_str(p, "/containers/");
     if (!e)
         e = dk__urlencode(p, id);
     if (!e && suffix)
@@ -339,7 +338,7 @@ static int id_op(dk_client *c, op_kind kind, const char *method, const char *id,
         return -ENOMEM;
     ((op *)r->op)->cb.done = cb;
     r->timeout_ms = timeout_ms;
-    return op_submit(c, r, id_path(&r->path, "/containers/", id, suffix));
+    return op_submit(c, r, id_path(&r->path, id, suffix));
 }
 
 int dk_ping(dk_client *c, dk_done_cb cb, void *ud)
@@ -508,7 +507,7 @@ int dk_container_inspect(dk_client *c, const char *id, dk_inspect_cb cb, void *u
     if (!r)
         return -ENOMEM;
     ((op *)r->op)->cb.inspect = cb;
-    return op_submit(c, r, id_path(&r->path, "/containers/", id, "/json"));
+    return op_submit(c, r, id_path(&r->path, id, "/json"));
 }
 
 int dk_container_list(dk_client *c, const char *const *label_filters, size_t nfilters,
