@@ -42,11 +42,16 @@
  * collected). BENCH_DOCKER_PAIRED=1 alternates cycles between the client and
  * the blocking floor and prints each operation's mean latency on both sides:
  * whether the client makes dockerd's answers come later, free of drift.
+ * BENCH_DOCKER_ROUNDS=N repeats the client-curl-client sandwich N times,
+ * sums the totals and prints each round's ratio with their mean and
+ * standard error: a single round's ratio moves by a few per cent with
+ * dockerd and runc, while the two clients differ by well under one.
  *
  * The containers run `sleep 3600`, so every remove (force=1) kills a running
  * container on both sides: with a command that exits at once, the faster
  * client's remove races the exit and costs dockerd more. */
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -637,6 +642,23 @@ static double curl_startup_cpu(const char *path)
     return best;
 }
 
+/* A count from the environment: dflt when unset or empty, -1 (after saying
+ * why) when it is not a number in [min, 100000]. */
+static int env_count(const char *var, int dflt, int min)
+{
+    const char *v = getenv(var);
+    if (!v || !*v)
+        return dflt;
+    char *end = NULL;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || *end || n < min || n > 100000) {
+        fprintf(stderr, "bench: %s=%s: not a count from %d to 100000\n", var, v, min);
+        return -1;
+    }
+    return (int)n;
+}
+
 int main(int argc, char **argv)
 {
     const char *host = argc > 1 ? argv[1] : getenv("ES_TEST_DOCKER_HOST");
@@ -676,17 +698,10 @@ int main(int argc, char **argv)
      * slower, which would weigh on the first half only */
     double warm_s = 0, warm_cpu = 0;
     int measured = cycles;
-    int warm = 10;
-    const char *ws = getenv("BENCH_DOCKER_WARMUP");
-    if (ws && *ws) {
-        char *end = NULL;
-        long v = strtol(ws, &end, 10);
-        if (*end || v < 0 || v > 100000) {
-            fprintf(stderr, "bench: BENCH_DOCKER_WARMUP=%s: not a count of cycles\n", ws);
-            return 2;
-        }
-        warm = (int)v;
-    }
+    int warm = env_count("BENCH_DOCKER_WARMUP", 10, 0);
+    int rounds = env_count("BENCH_DOCKER_ROUNDS", 1, 1);
+    if (warm < 0 || rounds < 0)
+        return 2;
     cycles = cycles < warm ? cycles : warm;
     if (client_half(cycles, &warm_s, &warm_cpu) < 0)
         return 1;
@@ -718,11 +733,6 @@ int main(int argc, char **argv)
         }
     }
     double client_s = 0, client_cpu = 0;
-    if (client_half(cycles / 2, &client_s, &client_cpu) < 0)
-        return 1;
-    double first_half = client_s;
-    double first_op[3];
-    memcpy(first_op, client_op, sizeof(first_op));
     if (client_only) {
         /* for a profiler: nothing but the client in this process */
         if (client_half(cycles, &client_s, &client_cpu) < 0)
@@ -733,15 +743,38 @@ int main(int argc, char **argv)
                split_send * 1e6 / (3 * cycles));
         return 0;
     }
-    double curl_s = 0, k0 = cpu_of(RUSAGE_CHILDREN);
-    int e = run_curl(host + 7, &curl_s);
-    double curl_cpu = cpu_of(RUSAGE_CHILDREN) - k0;
-    if (e < 0) {
-        cleanup();
-        return 1;
+    /* Each round is client half, curl, client half. More than one round
+     * (BENCH_DOCKER_ROUNDS=N) sums the totals and shows each round's ratio
+     * and their spread: one round's ratio moves by a few per cent with
+     * dockerd and runc, far more than the two clients' difference. */
+    double curl_s = 0, curl_cpu = 0, first_half = 0, first_op[3] = {0};
+    double ratio_sum = 0, ratio_sq = 0;
+    for (int r = 0; r < rounds; r++) {
+        double cs = 0, ks = 0, before[3];
+        cur = 0;
+        memcpy(before, client_op, sizeof(before));
+        if (client_half(cycles / 2, &cs, &client_cpu) < 0)
+            return 1;
+        first_half += cs;
+        for (int k = 0; k < 3; k++)
+            first_op[k] += client_op[k] - before[k];
+        double k0 = cpu_of(RUSAGE_CHILDREN);
+        int e = run_curl(host + 7, &ks);
+        curl_cpu += cpu_of(RUSAGE_CHILDREN) - k0;
+        if (e < 0) {
+            cleanup();
+            return 1;
+        }
+        if (client_half(cycles, &cs, &client_cpu) < 0)
+            return 1;
+        client_s += cs;
+        curl_s += ks;
+        ratio_sum += cs / ks;
+        ratio_sq += (cs / ks) * (cs / ks);
+        if (rounds > 1)
+            printf("  round %d: dk_client %.3f s, curl %.3f s, ratio %.3f\n", r + 1, cs, ks,
+                   cs / ks);
     }
-    if (client_half(cycles, &client_s, &client_cpu) < 0)
-        return 1;
     double uvf_s = 0, uvf_cpu = 0;
     if (run_uv_floor(host + 7, &uvf_s, &uvf_cpu) < 0) {
         cleanup();
@@ -750,7 +783,7 @@ int main(int argc, char **argv)
     double curl_start = curl_startup_cpu(host + 7);
     fprintf(stderr, "bench: client halves %.3f s + %.3f s around curl %.3f s\n", first_half,
             client_s - first_half, curl_s);
-    int h1 = cycles / 2, h2 = cycles - h1;
+    int h1 = cycles / 2 * rounds, h2 = cycles * rounds - h1;
     fprintf(
         stderr,
         "bench: client create/start/remove ms, first half %.2f/%.2f/%.2f, second %.2f/%.2f/%.2f\n",
@@ -773,16 +806,28 @@ int main(int argc, char **argv)
     dk_client_stats(cli, &st);
     dk_client_free(cli);
     uv_run(loop, UV_RUN_DEFAULT);
-    int nreq = 3 * cycles;
-    printf("bench_docker: %d create+start+remove cycles = %d requests\n", cycles, nreq);
+    /* the client's and curl's figures are over every round, the floors'
+     * over one run of the cycles */
+    int nreq = 3 * cycles * rounds, nfloor = 3 * cycles, ncyc = cycles * rounds;
+    printf("bench_docker: %d create+start+remove cycles = %d requests", cycles, 3 * cycles);
+    if (rounds > 1)
+        printf(", %d rounds: %d requests per side", rounds, nreq);
+    printf("\n");
     printf("  dk_client : %8.3f s total, %7.3f ms/request\n", client_s, client_s * 1e3 / nreq);
     printf("  curl      : %8.3f s total, %7.3f ms/request (one process, keep-alive)\n", curl_s,
            curl_s * 1e3 / nreq);
     printf("  mean latency create/start/remove: dk_client %.2f/%.2f/%.2f ms, "
            "curl %.2f/%.2f/%.2f ms\n",
-           client_op[0] * 1e3 / cycles, client_op[1] * 1e3 / cycles, client_op[2] * 1e3 / cycles,
-           curl_op[0] * 1e3 / cycles, curl_op[1] * 1e3 / cycles, curl_op[2] * 1e3 / cycles);
-    printf("  ratio dk_client/curl = %.3f (goal <= 1.0)\n", client_s / curl_s);
+           client_op[0] * 1e3 / ncyc, client_op[1] * 1e3 / ncyc, client_op[2] * 1e3 / ncyc,
+           curl_op[0] * 1e3 / ncyc, curl_op[1] * 1e3 / ncyc, curl_op[2] * 1e3 / ncyc);
+    printf("  ratio dk_client/curl = %.3f (goal <= 1.0)", client_s / curl_s);
+    if (rounds > 1) {
+        double mean = ratio_sum / rounds;
+        double var = (ratio_sq - rounds * mean * mean) / (rounds - 1);
+        printf(" over %d rounds; per round mean %.3f, standard error %.3f", rounds, mean,
+               var > 0 ? sqrt(var / rounds) : 0.0);
+    }
+    printf("\n");
     printf("  dk_client CPU = %.1f us/request (goal <= 50 us; user+kernel of this process; "
            "user %.1f us)\n",
            client_cpu * 1e6 / nreq, client_user * 1e6 / nreq);
@@ -794,16 +839,17 @@ int main(int argc, char **argv)
            npings, ping_s * 1e6 / npings, ping_cpu * 1e6 / npings);
     printf("  floor (blocking write+read, no loop) CPU = %.1f us/request (user %.1f us; %.3f s "
            "wall)\n",
-           floor_cpu * 1e6 / nreq, floor_user * 1e6 / nreq, floor_s);
+           floor_cpu * 1e6 / nfloor, floor_user * 1e6 / nfloor, floor_s);
     printf("  libuv floor (bare uv_pipe_t, same requests and parser) CPU = %.1f us/request "
            "(%.3f s wall)\n",
-           uvf_cpu * 1e6 / nreq, uvf_s);
+           uvf_cpu * 1e6 / nfloor, uvf_s);
     if (split_on)
         printf("  floor CPU split: %.1f us in read (sleep, wake-up, copy), %.1f us the rest\n",
-               floor_read * 1e6 / nreq, (floor_cpu - floor_read) * 1e6 / nreq);
+               floor_read * 1e6 / nfloor, (floor_cpu - floor_read) * 1e6 / nfloor);
     printf("  curl CPU = %.1f us/request (whole process %.1f us/request, minus a one-ping "
            "curl's %.1f ms start-up)\n",
-           (curl_cpu - curl_start) * 1e6 / nreq, curl_cpu * 1e6 / nreq, curl_start * 1e3);
+           (curl_cpu - rounds * curl_start) * 1e6 / nreq, curl_cpu * 1e6 / nreq,
+           curl_start * 1e3);
     printf("  connections opened: %llu, reused: %llu, requests retried: %llu\n",
            (unsigned long long)st.connects, (unsigned long long)st.reused,
            (unsigned long long)st.retries);
