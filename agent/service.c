@@ -831,6 +831,7 @@ static bool pass_one(ag_svc_sched *s, ag_service *v)
     if (v->status == AG_SVC_DRAINING && c.draining == 0 && p->running + p->pending == 0 &&
         others_gone) {
         v->status = AG_SVC_INACTIVE;
+        v->inactive_at = now; /* persisted with the status: the retention's start */
         changed = true;
         es_info("service %s: deleted (INACTIVE)", v->name);
     }
@@ -866,8 +867,9 @@ static bool pass_one(ag_svc_sched *s, ag_service *v)
 }
 
 /* INACTIVE services stay visible (DescribeServices) for a while, as in ECS,
- * then go from memory and the store. After a restart the clock starts
- * again: the time a service went INACTIVE is not persisted. */
+ * then go from memory and the store. The time a service went INACTIVE is
+ * stored with it, so a restart does not start its retention again; one
+ * stored before that time was kept (schema 3) gets it when first seen. */
 static void forget_inactive(ag_svc_sched *s)
 {
     int64_t now = now_s();
@@ -875,8 +877,10 @@ static void forget_inactive(ag_svc_sched *s)
                                                : AG_SVC_INACTIVE_RETENTION_S;
     for (size_t i = 0; i < s->n;) {
         ag_service *v = s->svcs[i];
-        if (v->status == AG_SVC_INACTIVE && !v->inactive_at)
+        if (v->status == AG_SVC_INACTIVE && !v->inactive_at) {
             v->inactive_at = now;
+            persist(s, v);
+        }
         if (v->status != AG_SVC_INACTIVE || now - v->inactive_at < keep) {
             i++;
             continue;

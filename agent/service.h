@@ -111,7 +111,7 @@ typedef struct ag_service {
     /* drift, from what agent/drift.c marked on the tasks (memory only) */
     int stale_tasks;
     char *drift_sig;     /* what the last drift event said, to say it once */
-    int64_t inactive_at; /* when the scheduler first saw it INACTIVE (memory only; 0 not yet) */
+    int64_t inactive_at; /* when it went INACTIVE (stored; 0: not INACTIVE, or not yet known) */
 } ag_service;
 
 /* ---- pure model ---- */

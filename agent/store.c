@@ -135,6 +135,9 @@ static const char *const migrations[] = {
     "  source_arn, version, resolved_at, fingerprint FROM task_secrets;"
     "DROP TABLE task_secrets;"
     "ALTER TABLE task_secrets_3 RENAME TO task_secrets;",
+    /* 4: when a service went INACTIVE, so that its retention does not start
+     * again when the agent restarts (0: not INACTIVE, or not known) */
+    "ALTER TABLE services ADD COLUMN inactive_at INTEGER NOT NULL DEFAULT 0;",
 };
 _Static_assert(sizeof migrations / sizeof *migrations == AG_STORE_SCHEMA_VERSION,
                "AG_STORE_SCHEMA_VERSION must equal the number of migrations");
@@ -831,10 +834,11 @@ int ag_store_service_put(ag_store *st, const ag_service *v)
     if ((r = prepare(st,
                      "INSERT INTO services (arn, name, cluster, status, family, "
                      "revision, desired, max_percent, min_healthy, cb_enable, cb_rollback, "
-                     "created_at, steady) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-                     "?12, ?13) ON CONFLICT (arn) DO UPDATE SET status = ?4, family = ?5, "
-                     "revision = ?6, desired = ?7, max_percent = ?8, min_healthy = ?9, "
-                     "cb_enable = ?10, cb_rollback = ?11, steady = ?13",
+                     "created_at, steady, inactive_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+                     "?9, ?10, ?11, ?12, ?13, ?14) ON CONFLICT (arn) DO UPDATE SET status = ?4, "
+                     "family = ?5, revision = ?6, desired = ?7, max_percent = ?8, "
+                     "min_healthy = ?9, cb_enable = ?10, cb_rollback = ?11, steady = ?13, "
+                     "inactive_at = ?14",
                      &s)))
         goto fail;
     bind_text(s, 1, v->arn);
@@ -850,6 +854,7 @@ int ag_store_service_put(ag_store *st, const ag_service *v)
     sqlite3_bind_int(s, 11, v->cb_rollback);
     sqlite3_bind_int64(s, 12, v->created_at);
     sqlite3_bind_int(s, 13, v->steady);
+    sqlite3_bind_int64(s, 14, v->inactive_at);
     if ((r = step_done(st, s, "put service")))
         goto fail;
     sqlite3_finalize(s);
@@ -975,8 +980,8 @@ int ag_store_service_foreach(ag_store *st, ag_store_service_fn fn, void *arg)
     sqlite3_stmt *s = NULL;
     int r = prepare(st,
                     "SELECT arn, name, cluster, status, family, revision, desired, max_percent, "
-                    "min_healthy, cb_enable, cb_rollback, created_at, steady FROM services "
-                    "ORDER BY created_at, rowid",
+                    "min_healthy, cb_enable, cb_rollback, created_at, steady, inactive_at "
+                    "FROM services ORDER BY created_at, rowid",
                     &s);
     if (r)
         return r;
@@ -1003,6 +1008,7 @@ int ag_store_service_foreach(ag_store *st, ag_store_service_fn fn, void *arg)
         if (ag_svc_status_parse((const char *)sqlite3_column_text(s, 3), &v->status) < 0)
             v->status = AG_SVC_ACTIVE;
         v->steady = sqlite3_column_int(s, 12) != 0;
+        v->inactive_at = v->status == AG_SVC_INACTIVE ? sqlite3_column_int64(s, 13) : 0;
         /* the deployments come from their table, not from ag_service_new */
         for (size_t i = 0; i < v->n_deps; i++) {
             es_free(v->deps[i].family);

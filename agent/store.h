@@ -34,7 +34,7 @@
 typedef struct ag_store ag_store;
 
 #define AG_STORE_FILE "agent.db"
-#define AG_STORE_SCHEMA_VERSION 3
+#define AG_STORE_SCHEMA_VERSION 4
 #define AG_STORE_ERR_MAX 256
 
 /* Opens (creating) dir/agent.db. On failure returns -errno / -EIO / -EPROTO

@@ -8,6 +8,8 @@
  * completes it. */
 #include "../unit/aws_fake.h"
 
+#include <time.h>
+
 #include <uv.h>
 
 #include "agent/drift.h"
@@ -568,5 +570,57 @@ Test(service, inactive_service_forgotten_after_retention)
     int n = 0;
     cr_assert_eq(ag_store_service_foreach(store, count_services, &n), 0);
     cr_assert_eq(n, 0, "the store still holds it");
+    inactive_retention_s = 0;
+}
+
+static int take_service(ag_service *v, void *arg)
+{
+    ag_service **out = arg;
+    if (*out)
+        ag_service_free(*out);
+    *out = v;
+    return 0;
+}
+
+/* The retention of an INACTIVE service counts from when it went INACTIVE,
+ * across a restart of the agent: the time is stored with the service. */
+Test(service, inactive_retention_survives_a_restart)
+{
+    agent_down();
+    uv_run(&loop, UV_RUN_NOWAIT);
+    inactive_retention_s = 20;
+    agent_up();
+    create_web(1, 200, 100, false);
+    ag_service *v = NULL;
+    char err[AG_SVC_ERR_MAX];
+    cr_assert_eq(ag_svc_delete(sched, "web", true, &v, err, sizeof err), 0, "%s", err);
+    for (int i = 0; i < 300 && svc() && svc()->status != AG_SVC_INACTIVE; i++) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        usleep(100 * 1000);
+    }
+    cr_assert(svc() && svc()->status == AG_SVC_INACTIVE);
+    int64_t went = svc()->inactive_at;
+    int64_t now = (int64_t)time(NULL);
+    cr_assert(went > now - 60 && went <= now, "inactive_at %lld, now %lld", (long long)went,
+              (long long)now);
+    agent_down();
+    uv_run(&loop, UV_RUN_NOWAIT);
+
+    ag_service *stored = NULL;
+    cr_assert_eq(ag_store_service_foreach(store, take_service, &stored), 0);
+    cr_assert_not_null(stored);
+    cr_assert_eq(stored->status, AG_SVC_INACTIVE);
+    cr_assert_eq(stored->inactive_at, went, "the store keeps when it went INACTIVE");
+    /* as if the agent had been down for most of the retention */
+    stored->inactive_at = now - 19;
+    cr_assert_eq(ag_store_service_put(store, stored), 0, "%s", ag_store_errmsg(store));
+    ag_service_free(stored);
+
+    agent_up();
+    cr_assert(svc() && svc()->status == AG_SVC_INACTIVE, "described again after the restart");
+    uint64_t t0 = uv_now(&loop);
+    cr_assert(wait_for(web_gone, NULL, 10, NULL),
+              "kept for a whole retention again after the restart");
+    cr_assert_lt(uv_now(&loop) - t0, 10000);
     inactive_retention_s = 0;
 }

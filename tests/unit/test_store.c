@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "agent/inject.h"
+#include "agent/service.h"
 #include "agent/store.h"
 #include "common/alloc.h"
 
@@ -528,7 +529,8 @@ Test(store, registry_credentials_metadata_and_migration_from_2)
     ag_task *t = sample_task();
     cr_assert_eq(ag_store_task_put(st, t), 0);
     ag_store_close(st);
-    /* back to schema 2: the table as migration 1 made it */
+    /* back to schema 2: the table as migration 1 made it, and no column of
+     * a later migration */
     exec_sql("CREATE TABLE old_secrets ("
              "  task_arn TEXT NOT NULL REFERENCES tasks (arn) ON DELETE CASCADE,"
              "  idx INTEGER NOT NULL, container_name TEXT NOT NULL,"
@@ -539,6 +541,7 @@ Test(store, registry_credentials_metadata_and_migration_from_2)
              "INSERT INTO old_secrets SELECT * FROM task_secrets;"
              "DROP TABLE task_secrets;"
              "ALTER TABLE old_secrets RENAME TO task_secrets;"
+             "ALTER TABLE services DROP COLUMN inactive_at;" /* migration 4's */
              "PRAGMA user_version = 2;");
     st = open_ok();
     ag_task *g = NULL;
@@ -563,5 +566,63 @@ Test(store, registry_credentials_metadata_and_migration_from_2)
     cr_assert_str_eq(ag_secret_target_name(g->secrets[2].target), "repositoryCredentials");
     ag_task_free(g);
     ag_task_free(t);
+    ag_store_close(st);
+}
+
+static int take_service(ag_service *v, void *arg)
+{
+    ag_service **out = arg;
+    if (*out)
+        ag_service_free(*out);
+    *out = v;
+    return 0;
+}
+
+static ag_service *only_service(ag_store *st)
+{
+    ag_service *v = NULL;
+    cr_assert_eq(ag_store_service_foreach(st, take_service, &v), 0, "%s", ag_store_errmsg(st));
+    cr_assert_not_null(v);
+    return v;
+}
+
+/* When a service went INACTIVE is stored with it (schema 4); a file of
+ * schema 3 gains the column with 0 (not known) for its rows. */
+Test(store, inactive_at_stored_and_migration_from_3)
+{
+    ag_store *st = open_ok();
+    ag_service *v = NULL;
+    cr_assert_eq(ag_service_new("us-east-1", "123456789012", "default", "web", "fam", 3, 1, 200,
+                                100, false, false, 1700000000, &v),
+                 0);
+    v->status = AG_SVC_INACTIVE;
+    v->inactive_at = 1700000500;
+    cr_assert_eq(ag_store_service_put(st, v), 0, "%s", ag_store_errmsg(st));
+    ag_store_close(st);
+    st = open_ok();
+    ag_service *back = only_service(st);
+    cr_assert_eq(back->status, AG_SVC_INACTIVE);
+    cr_assert_eq(back->inactive_at, 1700000500);
+    ag_service_free(back);
+    ag_store_close(st);
+
+    /* back to schema 3: the services table as migration 2 made it */
+    exec_sql("ALTER TABLE services DROP COLUMN inactive_at; PRAGMA user_version = 3;");
+    st = open_ok();
+    back = only_service(st);
+    cr_assert_eq(back->status, AG_SVC_INACTIVE, "the row kept by the migration");
+    cr_assert_eq(back->inactive_at, 0, "not known for a row of schema 3");
+    ag_service_free(back);
+    ag_store_close(st);
+    cr_assert_eq(int_pragma("PRAGMA user_version"), AG_STORE_SCHEMA_VERSION);
+
+    /* only an INACTIVE service has the time */
+    st = open_ok();
+    v->status = AG_SVC_DRAINING;
+    cr_assert_eq(ag_store_service_put(st, v), 0, "%s", ag_store_errmsg(st));
+    back = only_service(st);
+    cr_assert_eq(back->inactive_at, 0);
+    ag_service_free(back);
+    ag_service_free(v);
     ag_store_close(st);
 }
