@@ -547,23 +547,29 @@ static int count_services(ag_service *v, void *arg)
     return 0;
 }
 
-Test(service, inactive_service_forgotten_after_retention)
+/* An agent whose INACTIVE services are kept retention_s, a service "web"
+ * of one task, deleted with force: returns once it is INACTIVE. */
+static void web_deleted_with_retention(uint64_t retention_s)
 {
     agent_down();
     uv_run(&loop, UV_RUN_NOWAIT);
-    inactive_retention_s = 2;
+    inactive_retention_s = retention_s;
     agent_up();
     create_web(1, 200, 100, false);
     ag_service *v = NULL;
     char err[AG_SVC_ERR_MAX];
     cr_assert_eq(ag_svc_delete(sched, "web", true, &v, err, sizeof err), 0, "%s", err);
-    uint64_t t0;
     for (int i = 0; i < 300 && svc() && svc()->status != AG_SVC_INACTIVE; i++) {
         uv_run(&loop, UV_RUN_NOWAIT);
         usleep(100 * 1000);
     }
     cr_assert(svc() && svc()->status == AG_SVC_INACTIVE, "INACTIVE first, still described");
-    t0 = uv_now(&loop);
+}
+
+Test(service, inactive_service_forgotten_after_retention)
+{
+    web_deleted_with_retention(2);
+    uint64_t t0 = uv_now(&loop);
     cr_assert(wait_for(web_gone, NULL, 30, NULL), "the INACTIVE service stays");
     cr_assert_geq(uv_now(&loop) - t0, 1000, "kept for about its retention");
     /* gone from the store too */
@@ -586,19 +592,7 @@ static int take_service(ag_service *v, void *arg)
  * across a restart of the agent: the time is stored with the service. */
 Test(service, inactive_retention_survives_a_restart)
 {
-    agent_down();
-    uv_run(&loop, UV_RUN_NOWAIT);
-    inactive_retention_s = 20;
-    agent_up();
-    create_web(1, 200, 100, false);
-    ag_service *v = NULL;
-    char err[AG_SVC_ERR_MAX];
-    cr_assert_eq(ag_svc_delete(sched, "web", true, &v, err, sizeof err), 0, "%s", err);
-    for (int i = 0; i < 300 && svc() && svc()->status != AG_SVC_INACTIVE; i++) {
-        uv_run(&loop, UV_RUN_NOWAIT);
-        usleep(100 * 1000);
-    }
-    cr_assert(svc() && svc()->status == AG_SVC_INACTIVE);
+    web_deleted_with_retention(20);
     int64_t went = svc()->inactive_at;
     int64_t now = (int64_t)time(NULL);
     cr_assert(went > now - 60 && went <= now, "inactive_at %lld, now %lld", (long long)went,
@@ -618,9 +612,7 @@ Test(service, inactive_retention_survives_a_restart)
 
     agent_up();
     cr_assert(svc() && svc()->status == AG_SVC_INACTIVE, "described again after the restart");
-    uint64_t t0 = uv_now(&loop);
     cr_assert(wait_for(web_gone, NULL, 10, NULL),
               "kept for a whole retention again after the restart");
-    cr_assert_lt(uv_now(&loop) - t0, 10000);
     inactive_retention_s = 0;
 }
