@@ -110,6 +110,11 @@ static int parse_selector(const char *sel, size_t n, uint64_t *version, const ch
 {
     if (n == 0)
         return fail(err, errlen, AG_VF_E_SELECTOR, "the selector after ':' is empty");
+    /* a version too: leading zeros must not make it longer than aws/arn.h
+     * (which reads the same reference in an ARN) takes a selector */
+    if (n > AG_VF_SSM_LABEL_MAX)
+        return fail(err, errlen, AG_VF_E_SELECTOR, "the selector after ':' is longer than %d",
+                    AG_VF_SSM_LABEL_MAX);
     bool digits = true;
     for (size_t i = 0; i < n; i++)
         digits = digits && is_digit(sel[i]);
@@ -125,9 +130,6 @@ static int parse_selector(const char *sel, size_t n, uint64_t *version, const ch
         *version = v;
         return 0;
     }
-    if (n > AG_VF_SSM_LABEL_MAX)
-        return fail(err, errlen, AG_VF_E_SELECTOR, "the label selector is longer than %d",
-                    AG_VF_SSM_LABEL_MAX);
     if (!all_of(sel, n, "_.-"))
         return fail(err, errlen, AG_VF_E_SELECTOR,
                     "a label may hold only letters, digits and _.- (or be a version number)");

@@ -69,6 +69,23 @@ Test(valuefrom, ssm_selectors)
     bad("/test/db:awslabel", "aws or ssm");
     bad("/test/db:a:b", "more than one");
     bad("/test/db:99999999999999999999", "too large");
+    /* at most 100 characters, a version with leading zeros too (found by
+     * fuzz_valuefrom: aws/arn.h refused the ARN of such a reference) */
+    char sel[160];
+    snprintf(sel, sizeof sel, "/test/db:%0100d", 42);
+    v = ok(sel, "us-east-1");
+    cr_assert_eq(v.ssm_version, 42);
+    ag_valuefrom_clear(&v);
+    snprintf(sel, sizeof sel, "/test/db:%0101d", 42);
+    bad(sel, "longer than 100");
+    snprintf(sel, sizeof sel, "/test/db:l%0100d", 42);
+    bad(sel, "longer than 100");
+    snprintf(sel, sizeof sel, "arn:aws:ssm:us-east-1:123456789012:parameter/db:%0100d", 42);
+    v = ok(sel, "us-east-1");
+    static aw_arn a;
+    cr_assert_eq(aw_arn_parse_str(sel, &a), 0, "aws/arn.h takes what valuefrom takes");
+    cr_assert_eq(strlen(a.selector), 100);
+    ag_valuefrom_clear(&v);
 }
 
 Test(valuefrom, ssm_arn_keeps_its_region_and_account)
