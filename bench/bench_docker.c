@@ -848,8 +848,7 @@ int main(int argc, char **argv)
                floor_read * 1e6 / nfloor, (floor_cpu - floor_read) * 1e6 / nfloor);
     printf("  curl CPU = %.1f us/request (whole process %.1f us/request, minus a one-ping "
            "curl's %.1f ms start-up)\n",
-           (curl_cpu - rounds * curl_start) * 1e6 / nreq, curl_cpu * 1e6 / nreq,
-           curl_start * 1e3);
+           (curl_cpu - rounds * curl_start) * 1e6 / nreq, curl_cpu * 1e6 / nreq, curl_start * 1e3);
     printf("  connections opened: %llu, reused: %llu, requests retried: %llu\n",
            (unsigned long long)st.connects, (unsigned long long)st.reused,
            (unsigned long long)st.retries);
