@@ -62,7 +62,8 @@ struct ag_agent {
     bool retry_open;
     bool docker_up, stopping;
     unsigned pings_failed;
-    int pending; /* the close chain + the timer's close */
+    int pending;       /* the close + the timer's close */
+    int closing_parts; /* parts told to close that have not reported closed */
 };
 
 static void agent_release(ag_agent *a)
@@ -73,11 +74,19 @@ static void agent_release(ag_agent *a)
     es_free(a);
 }
 
-/* ---------------------------------------------------------- close chain */
+/* ----------------------------------------------------------------- close */
 
-static void server_closed(void *arg)
+/* The stop closes every part at once rather than one after another: a part
+ * that waited for the next to close before starting its own close could
+ * still call into one already freed (a preflight finishing after the stop
+ * began asked a freed credentials provider for an AssumeRole: issue 24's
+ * crash). Each part, once closing, starts nothing new and asks nothing of
+ * the others; what it has in flight ends through the cancellation of the
+ * clients it waits on, and it reports closed once the last of that has
+ * ended. The store, the embedded services and the metrics, which the parts
+ * use to the end, go when the last part has closed. */
+static void all_closed(ag_agent *a)
 {
-    ag_agent *a = arg;
     ag_api_free(a->api);
     a->api = NULL;
     ag_api_tasks_free(a->api_tasks);
@@ -89,54 +98,58 @@ static void server_closed(void *arg)
     al_close(a->al);
     a->al = NULL;
     a->metrics = ag_metrics_free(a->metrics);
-    es_info("agent: closed");
+    es_notice("agent: stopped");
     agent_release(a);
 }
 
-static void client_closed(void *arg)
+static void part_closed(void *arg)
 {
     ag_agent *a = arg;
-    ag_resolver_free(a->resolver);
-    a->resolver = NULL;
-    ag_preflight_free(a->preflight);
-    a->preflight = NULL;
-    if (a->docker) {
-        dk_client_free(a->docker);
-        a->docker = NULL;
-    }
-    if (a->server) {
-        al_server_close(a->server, server_closed, a);
-        a->server = NULL;
-    } else {
-        server_closed(a);
-    }
-}
-
-static void creds_closed(void *arg)
-{
-    ag_agent *a = arg;
-    if (a->aws) {
-        aw_client_close(a->aws, client_closed, a);
-        a->aws = NULL;
-    } else {
-        client_closed(a);
-    }
-}
-
-static void engine_closed(void *arg)
-{
-    ag_agent *a = arg;
-    if (a->creds) {
-        aw_creds_close(a->creds, creds_closed, a);
-        a->creds = NULL;
-    } else {
-        creds_closed(a);
-    }
+    if (--a->closing_parts == 0)
+        all_closed(a);
 }
 
 static void timer_closed(uv_handle_t *h)
 {
     agent_release(h->data);
+}
+
+typedef struct leftover {
+    size_t running, launching, stopping;
+} leftover;
+
+static int count_leftover(void *arg, ag_task *t)
+{
+    leftover *l = arg;
+    if (t->last_status == AG_TASK_STOPPED)
+        return 0;
+    if (t->desired_status == AG_TASK_STOPPED)
+        l->stopping++;
+    else if (t->last_status == AG_TASK_RUNNING)
+        l->running++;
+    else
+        l->launching++;
+    return 0;
+}
+
+/* What the stop leaves behind, said before the parts close: running tasks
+ * keep their containers, and the next start adopts them (engine.h). */
+static void log_leftover(ag_engine *e)
+{
+    leftover l = {0};
+    ag_engine_foreach_task(e, count_leftover, &l);
+    if (l.running)
+        es_notice("agent: %zu running task%s keep%s running; the next start adopts %s", l.running,
+                  l.running == 1 ? "" : "s", l.running == 1 ? "s" : "",
+                  l.running == 1 ? "it" : "them");
+    if (l.launching)
+        es_notice("agent: %zu launch%s interrupted; the next start removes what %s created and "
+                  "reports %s STOPPED",
+                  l.launching, l.launching == 1 ? "" : "es", l.launching == 1 ? "it" : "they",
+                  l.launching == 1 ? "it" : "them");
+    if (l.stopping)
+        es_notice("agent: %zu task%s still stopping; the next start finishes the stop%s",
+                  l.stopping, l.stopping == 1 ? "" : "s", l.stopping == 1 ? "" : "s");
 }
 
 static void on_stop(ag_daemon *d, void *arg)
@@ -165,21 +178,38 @@ static void on_stop(ag_daemon *d, void *arg)
                 (unsigned long long)st.body_too_large, (unsigned long long)st.malformed,
                 (unsigned long long)st.idle_timeouts, (unsigned long long)st.request_timeouts);
     }
-    /* the scheduler and the drift checker before the engine they use: their
-     * memory goes with their timers' close callbacks, and a drift round in
-     * flight ends through the client's cancellation below */
-    ag_svc_sched_close(a->sched, NULL, NULL);
-    a->sched = NULL;
-    ag_drift_close(a->drift, NULL, NULL);
-    a->drift = NULL;
-    if (a->engine) {
-        /* its memory goes once the Docker and resolver calls it has in flight end,
-         * which closing the clients below brings about (engine.h) */
-        ag_engine_close(a->engine, engine_closed, a);
-        a->engine = NULL;
-    } else {
-        engine_closed(a);
+    if (a->engine)
+        log_leftover(a->engine);
+    /* one count for this function, so that parts closing inside their close
+     * call do not end the stop before every part has been told */
+    a->closing_parts = 1;
+    /* each part with a close(part, done, arg) that reports to part_closed */
+#define CLOSE_PART(field, close_fn)                                                                \
+    do {                                                                                           \
+        if (a->field) {                                                                            \
+            a->closing_parts++;                                                                    \
+            close_fn(a->field, part_closed, a);                                                    \
+            a->field = NULL;                                                                       \
+        }                                                                                          \
+    } while (0)
+    /* the listener first: no API call reaches a part that is closing */
+    CLOSE_PART(server, al_server_close);
+    CLOSE_PART(sched, ag_svc_sched_close);
+    CLOSE_PART(drift, ag_drift_close);
+    CLOSE_PART(engine, ag_engine_close);
+    CLOSE_PART(resolver, ag_resolver_close);
+    CLOSE_PART(preflight, ag_preflight_close);
+    CLOSE_PART(creds, aw_creds_close);
+    /* the clients last: their cancellation ends the calls the parts above
+     * still wait on (each part, closing, starts no new one) */
+    CLOSE_PART(aws, aw_client_close);
+#undef CLOSE_PART
+    if (a->docker) {
+        /* its memory goes once its handles have closed; the loop runs on */
+        dk_client_free(a->docker);
+        a->docker = NULL;
     }
+    part_closed(a);
 }
 
 /* --------------------------------------------------------------- docker */

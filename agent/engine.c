@@ -1144,10 +1144,14 @@ int ag_engine_start(ag_engine *e)
     return 0;
 }
 
+/* The engine is freed, and done() runs, once it is closing, both timers
+ * have closed and no callback it waits for is left. */
 static void maybe_free(ag_engine *e)
 {
     if (!e->closing || e->inflight || !e->sweep_closed || !e->rec_closed)
         return;
+    void (*done)(void *) = e->done;
+    void *arg = e->done_arg;
     while (e->tasks)
         etask_unlink_free(e, e->tasks);
     es_free(e->region);
@@ -1155,9 +1159,10 @@ static void maybe_free(ag_engine *e)
     es_free(e->cluster);
     es_free(e->network_mode);
     es_free(e);
+    if (done)
+        done(arg);
 }
 
-/* Both timers' close callbacks: done() runs once the second has closed. */
 static void on_timer_closed(uv_handle_t *h)
 {
     ag_engine *e = h->data;
@@ -1165,13 +1170,7 @@ static void on_timer_closed(uv_handle_t *h)
         e->sweep_closed = true;
     else
         e->rec_closed = true;
-    if (!e->sweep_closed || !e->rec_closed)
-        return;
-    void (*done)(void *) = e->done;
-    void *arg = e->done_arg;
     maybe_free(e);
-    if (done)
-        done(arg);
 }
 
 void ag_engine_close(ag_engine *e, void (*done)(void *arg), void *arg)

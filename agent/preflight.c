@@ -35,6 +35,10 @@ struct ag_preflight {
     char *region, *account;
     ag_preflight_stats stats;
     bool warned_simulate, warned_creds;
+    struct op *ops; /* in flight: the close waits for them */
+    bool closing;
+    void (*closed)(void *arg);
+    void *closed_arg;
 };
 
 /* ------------------------------------------------------------------ pairs */
@@ -391,7 +395,7 @@ typedef enum op_state { ST_CREDS, ST_LOOKUPS, ST_KEYS, ST_SIMULATE, ST_DONE } op
 
 typedef struct op {
     ag_preflight *p;
-    const ag_taskdef *td;
+    struct op *prev, *next; /* p->ops */
     const char *role_arn;
     ag_preflight_cb cb;
     void *arg;
@@ -433,13 +437,33 @@ int ag_preflight_create(const ag_preflight_config *cfg, ag_preflight **out)
     return 0;
 }
 
-void ag_preflight_free(ag_preflight *p)
+static void preflight_destroy(ag_preflight *p)
 {
-    if (!p)
-        return;
+    void (*closed)(void *) = p->closed;
+    void *arg = p->closed_arg;
     es_free(p->region);
     es_free(p->account);
     es_free(p);
+    if (closed)
+        closed(arg);
+}
+
+void ag_preflight_close(ag_preflight *p, void (*closed)(void *arg), void *arg)
+{
+    if (!p || p->closing)
+        return;
+    p->closing = true;
+    p->closed = closed;
+    p->closed_arg = arg;
+    /* each run in flight ends at its next step (stopping()); the last one
+     * to end frees p (op_free_cb) */
+    if (!p->ops)
+        preflight_destroy(p);
+}
+
+void ag_preflight_free(ag_preflight *p)
+{
+    ag_preflight_close(p, NULL, NULL);
 }
 
 void ag_preflight_get_stats(const ag_preflight *p, ag_preflight_stats *out)
@@ -460,6 +484,13 @@ static void lookup_clear(lookup *l)
 static void op_free_cb(uv_handle_t *h)
 {
     op *o = h->data;
+    ag_preflight *p = o->p;
+    if (o->prev)
+        o->prev->next = o->next;
+    else
+        p->ops = o->next;
+    if (o->next)
+        o->next->prev = o->prev;
     for (size_t i = 0; i < o->n_lk; i++)
         lookup_clear(&o->lk[i]);
     for (size_t i = 0; i < o->n_keys; i++)
@@ -475,6 +506,8 @@ static void op_free_cb(uv_handle_t *h)
     ag_pf_pairs_clear(&o->pairs);
     aw_credentials_clear(&o->host);
     es_free(o);
+    if (p->closing && !p->ops)
+        preflight_destroy(p);
 }
 
 static void on_finish(uv_timer_t *t)
@@ -489,6 +522,7 @@ static void on_finish(uv_timer_t *t)
         p->stats.missing++;
         break;
     case AG_PF_SKIPPED:
+    case AG_PF_STOPPED:
         p->stats.skipped++;
         break;
     }
@@ -503,6 +537,17 @@ static void finish(op *o, ag_pf_outcome outcome)
     if (outcome == AG_PF_MISSING)
         ag_preflight_reason(o->reason, sizeof o->reason, o->role_arn, &o->pairs);
     uv_timer_start(&o->finish, on_finish, 0, 0);
+}
+
+/* The preflight is closing: the run ends here, before it asks anything
+ * more of the credentials provider or the client (closing too). Called
+ * where a run would go on to its next step. */
+static bool stopping(op *o)
+{
+    if (!o->p->closing)
+        return false;
+    finish(o, AG_PF_STOPPED);
+    return true;
 }
 
 /* The outcome once every pair has its decision. */
@@ -636,7 +681,7 @@ static void on_batch(void *arg, const aw_error *err, aw_http_response *resp)
             open = !o->lk[pb->lk[k]].ok;
         es_free(pb->next_token);
         pb->next_token = NULL;
-        if (tok && *tok && open && pb->pages < AG_PF_DESCRIBE_PAGES_MAX &&
+        if (tok && *tok && open && pb->pages < AG_PF_DESCRIBE_PAGES_MAX && !o->p->closing &&
             (pb->next_token = es_strdup(tok)) && start_batch(o, pb) == 0) {
             es_json_free(j);
             return; /* still pending */
@@ -878,7 +923,9 @@ static void on_simulate(void *arg, const aw_error *err, aw_http_response *resp)
     sim_call *s = arg;
     op *o = s->op;
     ag_preflight *p = o->p;
-    if (err) {
+    if (err && p->closing) {
+        /* canceled by the stop: no warning; the run ends STOPPED below */
+    } else if (err) {
         if (!o->simulate_failed && !p->warned_simulate) {
             p->warned_simulate = true;
             char detail[AW_ERROR_MESSAGE_MAX + 128];
@@ -913,7 +960,7 @@ static void on_simulate(void *arg, const aw_error *err, aw_http_response *resp)
         }
         ag_pf_sim_results_free(res, n);
     }
-    if (--o->pending > 0)
+    if (--o->pending > 0 || stopping(o))
         return;
     if (o->simulate_failed)
         finish(o, AG_PF_SKIPPED);
@@ -1043,6 +1090,8 @@ static void evaluate(op *o)
 /* The one transition function of the lookups. */
 static void phase_done(op *o)
 {
+    if (stopping(o))
+        return;
     switch (o->state) {
     case ST_LOOKUPS:
         if (plan_keys(o) < 0) {
@@ -1067,6 +1116,8 @@ static void phase_done(op *o)
 static void on_host_creds(void *arg, const aw_error *err, const aw_credentials *creds)
 {
     op *o = arg;
+    if (stopping(o))
+        return;
     if (err || aw_credentials_copy(creds, &o->host) < 0) {
         if (!o->p->warned_creds) {
             o->p->warned_creds = true;
@@ -1089,19 +1140,17 @@ static void on_host_creds(void *arg, const aw_error *err, const aw_credentials *
 
 /* ---- planning ---- */
 
-/* secret_only: repositoryCredentials' credentialsParameter (a secret's ARN
- * or name, fetched with GetSecretValue: S15). */
-static int add_ref(op *o, const char *value_from, bool secret_only)
+/* One of the plan's fetches (plan.h; its reference parsed at registration).
+ * repositoryCredentials' credentialsParameter is a secret's ARN or name,
+ * fetched with GetSecretValue (S15). Fetches that differ only by an SSM
+ * selector or a secret's version are one lookup. */
+static int add_fetch(op *o, const ag_plan_fetch *f)
 {
     ag_preflight *p = o->p;
-    ag_valuefrom vf;
-    char why[256];
-    int pr = secret_only ? ag_valuefrom_parse_secret(value_from, p->region, &vf, why, sizeof why)
-                         : ag_valuefrom_parse(value_from, p->region, &vf, why, sizeof why);
-    if (pr < 0)
-        return 0; /* registration refuses these; the resolver says why */
+    ag_valuefrom vf = *f->vf; /* a view: owns nothing, is not cleared */
     int r = 0;
-    const char *region = vf.region && *vf.region ? vf.region : p->region;
+    const char *region = f->region;
+    vf.region = region; /* a bare name's region, as the plan settled it */
     lk_kind kind = vf.kind == AG_VF_SSM ? LK_PARAM : LK_SECRET;
     const char *name = kind == LK_PARAM ? vf.ssm_name : vf.secret_id;
     /* "/a" (an ARN's parameter/a) and "a" are one parameter: ask by "a" */
@@ -1114,7 +1163,7 @@ static int add_ref(op *o, const char *value_from, bool secret_only)
         lookup *l = &o->lk[i];
         if (l->kind == kind && strcmp(l->region, region) == 0 && strcmp(l->name, name) == 0 &&
             strcmp(l->via, via) == 0)
-            goto out; /* one lookup per distinct thing */
+            return 0; /* one lookup per distinct thing */
     }
     lookup *l = &o->lk[o->n_lk];
     l->op = o;
@@ -1139,29 +1188,23 @@ static int add_ref(op *o, const char *value_from, bool secret_only)
     } else {
         o->n_lk++;
     }
-out:
-    ag_valuefrom_clear(&vf);
     return r;
 }
 
-int ag_preflight_start(ag_preflight *p, const ag_taskdef *td, const char *role_arn,
+int ag_preflight_start(ag_preflight *p, const ag_secret_plan *plan, const char *role_arn,
                        ag_preflight_cb cb, void *arg)
 {
-    if (!p || !td || !role_arn || !cb)
+    if (!p || !plan || !role_arn || !cb)
         return -EINVAL;
-    size_t total = 0;
-    for (size_t c = 0; c < td->n_containers; c++) {
-        const ag_container_def *cd = &td->containers[c];
-        total += cd->n_secrets + (cd->log ? cd->log->n_secret_options : 0) +
-                 (cd->repository_credentials ? 1 : 0);
-    }
+    if (p->closing)
+        return -ECANCELED;
+    size_t total = plan->n_fetches;
     if (total > AG_PF_PAIRS_MAX)
         return -EINVAL;
     op *o = es_calloc(1, sizeof *o);
     if (!o)
         return -ENOMEM;
     o->p = p;
-    o->td = td;
     o->role_arn = role_arn;
     o->cb = cb;
     o->arg = arg;
@@ -1171,15 +1214,8 @@ int ag_preflight_start(ag_preflight *p, const ag_taskdef *td, const char *role_a
         return -ENOMEM;
     }
     int r = 0;
-    for (size_t c = 0; c < td->n_containers && r == 0; c++) {
-        const ag_container_def *cd = &td->containers[c];
-        for (size_t i = 0; i < cd->n_secrets && r == 0; i++)
-            r = add_ref(o, cd->secrets[i].value_from, false);
-        for (size_t i = 0; cd->log && i < cd->log->n_secret_options && r == 0; i++)
-            r = add_ref(o, cd->log->secret_options[i].value_from, false);
-        if (cd->repository_credentials && r == 0)
-            r = add_ref(o, cd->repository_credentials->value_from, true);
-    }
+    for (size_t i = 0; i < plan->n_fetches && r == 0; i++)
+        r = add_fetch(o, &plan->fetches[i]);
     if (r < 0) {
         for (size_t i = 0; i < o->n_lk; i++)
             lookup_clear(&o->lk[i]);
@@ -1189,6 +1225,10 @@ int ag_preflight_start(ag_preflight *p, const ag_taskdef *td, const char *role_a
     }
     uv_timer_init(aw_client_loop(p->client), &o->finish);
     o->finish.data = o;
+    o->next = p->ops;
+    if (p->ops)
+        p->ops->prev = o;
+    p->ops = o;
     p->stats.runs++;
     o->state = ST_CREDS;
     if (o->n_lk == 0) {

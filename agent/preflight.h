@@ -63,6 +63,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "agent/secrets/plan.h"
 #include "agent/taskdef.h"
 #include "aws/client.h"
 #include "aws/credentials.h"
@@ -132,6 +133,7 @@ typedef enum ag_pf_outcome {
     AG_PF_OK = 0,  /* every pair allowed */
     AG_PF_MISSING, /* reason lists the missing pairs */
     AG_PF_SKIPPED, /* could not evaluate: AWS decides on the fetch */
+    AG_PF_STOPPED, /* the preflight was closed first: nothing decided */
 } ag_pf_outcome;
 
 typedef struct ag_preflight ag_preflight;
@@ -151,18 +153,25 @@ typedef struct ag_preflight_stats {
 /* Copies the strings; client, creds and embedded are borrowed. 0, -EINVAL,
  * -ENOMEM. */
 int ag_preflight_create(const ag_preflight_config *cfg, ag_preflight **out);
-/* Runs still in flight end through the client's cancellation: free after
- * closing the client. NULL-safe. */
+/* Closes p: every run in flight ends at its next step (no call to the
+ * credentials provider or the client after this) with AG_PF_STOPPED through
+ * its callback, unless it had already concluded; p is freed once the last
+ * has, then closed(arg), which runs inside this call when none was in
+ * flight. The client and the credentials provider may close at the same
+ * time: runs waiting on them end through their cancellation. NULL-safe. */
+void ag_preflight_close(ag_preflight *p, void (*closed)(void *arg), void *arg);
+/* ag_preflight_close without a callback. */
 void ag_preflight_free(ag_preflight *p);
 void ag_preflight_get_stats(const ag_preflight *p, ag_preflight_stats *out);
 
 /* reason is set for AG_PF_MISSING only (valid during the call). */
 typedef void (*ag_preflight_cb)(void *arg, ag_pf_outcome outcome, const char *reason);
 
-/* Starts the preflight of td's secrets for role_arn. td and role_arn must
- * stay valid until cb, which always runs later from the loop. 0, or
- * -ENOMEM / -EINVAL with nothing started. */
-int ag_preflight_start(ag_preflight *p, const ag_taskdef *td, const char *role_arn,
+/* Starts the preflight of a task's secret plan (plan.h: the fetches the
+ * resolver will make) for role_arn. plan, the task definition it borrows and
+ * role_arn must stay valid until cb, which always runs later from the loop.
+ * 0, or -ENOMEM / -EINVAL / -ECANCELED (closing) with nothing started. */
+int ag_preflight_start(ag_preflight *p, const ag_secret_plan *plan, const char *role_arn,
                        ag_preflight_cb cb, void *arg);
 
 #endif

@@ -1,4 +1,5 @@
 #include "agent/resolve.h"
+#include "agent/secrets/plan.h"
 #include "agent/valuefrom.h"
 #include "aws/secretsmanager.h"
 #include "aws/ssm.h"
@@ -21,59 +22,39 @@ struct ag_resolver {
     size_t fp_key_len;
     int64_t (*now)(void);
     ag_resolver_stats stats;
+    struct op *ops; /* in flight: the close waits for them */
+    bool closing;
+    void (*closed)(void *arg);
+    void *closed_arg;
 };
 
-/* One distinct thing to fetch. Items point at it by index. */
-typedef struct fetch {
-    bool ssm;     /* else Secrets Manager */
-    char *region; /* owned */
-    /* SSM: the name as sent (with ":selector"), the bare name and selector */
-    char *ssm_request;
-    /* Secrets Manager */
-    const char *secret_id, *stage, *version_id; /* borrowed from the item's valuefrom */
-    /* answer */
+/* What one of the plan's fetches answered (indexed as plan->fetches). */
+typedef struct answer {
     bool done;
     char *value; /* SECRET */
     size_t len;
     bool binary;
     char *arn, *version;
-} fetch;
+} answer;
 
-typedef struct item {
-    size_t container;
-    ag_secret_target target;
-    const ag_secret_ref *ref;
-    ag_valuefrom vf;
-    size_t fetch;
-} item;
-
-/* Groups SSM fetches of one region into one batch call. */
-typedef struct ssm_group {
+/* One backend call's context: an SSM group's (index into ssm_groups) or a
+ * Secrets Manager fetch's (index into sm_fetches). */
+typedef struct call {
     struct op *op;
-    char *region; /* borrowed from the first fetch */
-    size_t *fetches;
-    size_t n;
-} ssm_group;
-
-typedef struct sm_call {
-    struct op *op;
-    size_t fetch;
-} sm_call;
+    size_t index;
+} call;
 
 typedef struct op {
     ag_resolver *r;
+    struct op *prev, *next; /* r->ops */
     const ag_taskdef *td;
     ag_resolve_cb cb;
     void *arg;
-    uv_timer_t finish; /* completion always runs from here */
-    item *items;
-    size_t n_items;
-    fetch *fetches;
-    size_t n_fetches;
-    ssm_group *groups;
-    size_t n_groups;
-    sm_call *sm_calls;
-    size_t n_sm_calls;
+    uv_timer_t finish;    /* completion always runs from here */
+    ag_secret_plan *plan; /* what to fetch (plan.h); the preflight checks the same */
+    answer *answers;      /* one per plan fetch */
+    call *ssm_calls;      /* one per plan SSM group */
+    call *sm_calls;       /* one per plan Secrets Manager fetch */
     aw_credentials creds; /* the execution role's; wiped at the end */
     size_t pending;
     bool failed;
@@ -111,15 +92,35 @@ int ag_resolver_create(const ag_resolver_config *cfg, ag_resolver **out)
     return 0;
 }
 
-void ag_resolver_free(ag_resolver *r)
+static void resolver_destroy(ag_resolver *r)
 {
-    if (!r)
-        return;
+    void (*closed)(void *) = r->closed;
+    void *arg = r->closed_arg;
     if (r->fp_key)
         es_wipe(r->fp_key, r->fp_key_len);
     es_free(r->fp_key);
     es_free(r->region);
     es_free(r);
+    if (closed)
+        closed(arg);
+}
+
+void ag_resolver_close(ag_resolver *r, void (*closed)(void *arg), void *arg)
+{
+    if (!r || r->closing)
+        return;
+    r->closing = true;
+    r->closed = closed;
+    r->closed_arg = arg;
+    /* each operation in flight ends at its next step (stopping()); the last
+     * one to end frees the resolver (op_free_cb) */
+    if (!r->ops)
+        resolver_destroy(r);
+}
+
+void ag_resolver_free(ag_resolver *r)
+{
+    ag_resolver_close(r, NULL, NULL);
 }
 
 void ag_resolver_get_stats(const ag_resolver *r, ag_resolver_stats *out)
@@ -172,31 +173,51 @@ const char *ag_resolution_registry_auth(const ag_resolution *res, size_t contain
 
 /* ---- the operation ---- */
 
+static void schedule_finish(struct op *o);
+
 static void op_free_cb(uv_handle_t *h)
 {
     op *o = h->data;
-    for (size_t i = 0; i < o->n_items; i++)
-        ag_valuefrom_clear(&o->items[i].vf);
-    for (size_t i = 0; i < o->n_fetches; i++) {
-        fetch *f = &o->fetches[i];
+    ag_resolver *r = o->r;
+    if (o->prev)
+        o->prev->next = o->next;
+    else
+        r->ops = o->next;
+    if (o->next)
+        o->next->prev = o->prev;
+    for (size_t i = 0; o->answers && o->plan && i < o->plan->n_fetches; i++) {
+        answer *f = &o->answers[i];
         if (f->value)
             es_wipe(f->value, f->len);
         es_free(f->value);
         es_free(f->arn);
         es_free(f->version);
-        es_free(f->region);
-        es_free(f->ssm_request);
     }
-    for (size_t i = 0; i < o->n_groups; i++)
-        es_free(o->groups[i].fetches);
-    es_free(o->groups);
+    es_free(o->answers);
+    es_free(o->ssm_calls);
     es_free(o->sm_calls);
-    es_free(o->fetches);
-    es_free(o->items);
+    ag_secret_plan_free(o->plan);
     aw_credentials_clear(&o->creds);
     ag_resolution_free(o->result); /* only when the callback did not take it */
     es_wipe(o->reason, sizeof o->reason);
     es_free(o);
+    if (r->closing && !r->ops)
+        resolver_destroy(r);
+}
+
+/* The agent is stopping: the operation ends here, through its callback,
+ * before it asks anything more of the credentials provider or the client
+ * (which are closing too, and may be gone once their own work has ended). */
+static bool stopping(op *o)
+{
+    if (!o->r->closing)
+        return false;
+    if (!o->failed) {
+        ag_reason_clip(o->reason, sizeof o->reason, AG_REASON_AGENT_STOPPING);
+        o->failed = true;
+    }
+    schedule_finish(o);
+    return true;
 }
 
 static void on_finish(uv_timer_t *t)
@@ -226,6 +247,12 @@ static void fail(op *o, const char *service, const char *region, const char *sec
     if (o->failed)
         return;
     o->failed = true;
+    if (o->r->closing) {
+        /* the calls in flight when the stop began end canceled: that is
+         * not the secret's fault */
+        ag_reason_clip(o->reason, sizeof o->reason, AG_REASON_AGENT_STOPPING);
+        return;
+    }
     ag_secret_failure f = {
         .service = service, .region = region, .secret = secret, .aws_code = code, .detail = detail};
     ag_reason_secret_failure(o->reason, sizeof o->reason, &f);
@@ -245,12 +272,13 @@ static void fail_aws(op *o, const char *service, const char *region, const char 
 
 /* repositoryCredentials: the fingerprint is the secret's, the value handed
  * over the X-Registry-Auth header Docker takes (inject.h). */
-static int registry_item(op *o, const item *it, const fetch *f, ag_resolved_secret *s)
+static int registry_item(op *o, const ag_plan_item *it, const answer *f, ag_resolved_secret *s)
 {
     ag_resolver *r = o->r;
+    const char *region = o->plan->fetches[it->fetch].region;
     char err[256];
     if (f->binary) {
-        fail(o, "asm", f->region, it->ref->value_from, NULL,
+        fail(o, "asm", region, it->ref->value_from, NULL,
              "the registry credentials secret is binary (SecretBinary); it must be a JSON "
              "SecretString");
         return -EINVAL;
@@ -260,7 +288,7 @@ static int registry_item(op *o, const item *it, const fetch *f, ag_resolved_secr
     if (ag_registry_auth_build(o->td->containers[it->container].image, f->value, f->len, &hdr, err,
                                sizeof err) < 0) {
         es_buf_free_secret(&hdr);
-        fail(o, "asm", f->region, it->ref->value_from, NULL, err);
+        fail(o, "asm", region, it->ref->value_from, NULL, err);
         return -EINVAL;
     }
     s->len = hdr.len;
@@ -270,7 +298,7 @@ static int registry_item(op *o, const item *it, const fetch *f, ag_resolved_secr
     if (!s->value || !s->source_arn || !s->version ||
         ag_secret_fingerprint(r->fp_key, r->fp_key_len, f->value, f->len, s->fingerprint,
                               sizeof s->fingerprint) < 0) {
-        fail(o, "asm", f->region, it->ref->value_from, NULL, "out of memory");
+        fail(o, "asm", region, it->ref->value_from, NULL, "out of memory");
         return -ENOMEM;
     }
     return 0;
@@ -281,7 +309,8 @@ static void assemble(op *o)
 {
     ag_resolver *r = o->r;
     ag_resolution *res = es_calloc(1, sizeof *res);
-    if (!res || !(res->items = es_calloc(o->n_items ? o->n_items : 1, sizeof *res->items))) {
+    if (!res ||
+        !(res->items = es_calloc(o->plan->n_items ? o->plan->n_items : 1, sizeof *res->items))) {
         es_free(res);
         fail(o, "ssm", r->region, "(all)", NULL, "out of memory");
         return;
@@ -290,9 +319,11 @@ static void assemble(op *o)
     int64_t now = r->now();
     es_buf extracted;
     es_buf_init(&extracted, AG_SECRET_VALUE_MAX);
-    for (size_t i = 0; i < o->n_items; i++) {
-        item *it = &o->items[i];
-        fetch *f = &o->fetches[it->fetch];
+    for (size_t i = 0; i < o->plan->n_items; i++) {
+        const ag_plan_item *it = &o->plan->items[i];
+        const answer *f = &o->answers[it->fetch];
+        const char *region = o->plan->fetches[it->fetch].region;
+        const ag_valuefrom *vf = &it->ref->vf;
         ag_resolved_secret *s = &res->items[res->n];
         s->container = it->container;
         s->target = it->target;
@@ -302,17 +333,17 @@ static void assemble(op *o)
         s->binary = f->binary;
         const char *v = f->value;
         size_t len = f->len;
-        const char *json_key = it->vf.kind == AG_VF_SECRETSMANAGER ? it->vf.json_key : NULL;
+        const char *json_key = vf->kind == AG_VF_SECRETSMANAGER ? vf->json_key : NULL;
         if (json_key) {
             char err[256];
             es_buf_reset_secret(&extracted);
             if (f->binary) {
-                fail(o, "asm", f->region, it->ref->value_from, NULL,
+                fail(o, "asm", region, it->ref->value_from, NULL,
                      "json-key given for a binary secret (SecretBinary is not JSON)");
                 break;
             }
             if (ag_secret_json_key(v, len, json_key, &extracted, err, sizeof err) < 0) {
-                fail(o, "asm", f->region, it->ref->value_from, NULL, err);
+                fail(o, "asm", region, it->ref->value_from, NULL, err);
                 break;
             }
             v = es_buf_cstr(&extracted);
@@ -357,13 +388,12 @@ static void one_done(op *o)
 }
 
 /* SSM answers "Name" without the selector and "Selector" as ":3" / ":label". */
-static fetch *match_ssm(op *o, const ssm_group *g, const aw_ssm_parameter *p)
+static size_t match_ssm(op *o, const ag_plan_ssm_group *g, const aw_ssm_parameter *p)
 {
     for (size_t i = 0; i < g->n; i++) {
-        fetch *f = &o->fetches[g->fetches[i]];
-        if (f->done)
+        if (o->answers[g->fetches[i]].done)
             continue;
-        const char *req = f->ssm_request;
+        const char *req = o->plan->fetches[g->fetches[i]].ssm_request;
         const char *name = p->name ? p->name : "";
         /* "/a" and "a" are the same parameter */
         const char *rq = req[0] == '/' ? req + 1 : req;
@@ -373,11 +403,11 @@ static fetch *match_ssm(op *o, const ssm_group *g, const aw_ssm_parameter *p)
             continue;
         const char *sel = rq + nl;
         if (*sel == '\0' && (!p->selector || !*p->selector))
-            return f;
+            return g->fetches[i];
         if (*sel == ':' && p->selector && strcmp(sel, p->selector) == 0)
-            return f;
+            return g->fetches[i];
     }
-    return NULL;
+    return SIZE_MAX;
 }
 
 /* A Secrets Manager reference: SSM answers Version 0, and what tells one
@@ -385,7 +415,7 @@ static fetch *match_ssm(op *o, const ssm_group *g, const aw_ssm_parameter *p)
  * VersionId in SourceResult. SourceResult is a GetSecretValue answer, so it
  * holds the value: the parse tree is wiped, the client wipes the rest. NULL
  * when not a reference or no VersionId (then SSM's version is recorded). */
-static char *reference_version(const fetch *f, const aw_ssm_parameter *p)
+static char *reference_version(const ag_plan_fetch *f, const aw_ssm_parameter *p)
 {
     static const char prefix[] = "/aws/reference/secretsmanager/";
     if (!p->source_result || strncmp(f->ssm_request, prefix, sizeof prefix - 1) != 0)
@@ -402,14 +432,16 @@ static char *reference_version(const fetch *f, const aw_ssm_parameter *p)
 
 static void on_ssm(void *arg, const aw_error *err, aw_ssm_result *res)
 {
-    ssm_group *g = arg;
-    op *o = g->op;
+    call *c = arg;
+    op *o = c->op;
+    const ag_plan_ssm_group *g = &o->plan->ssm_groups[c->index];
+    const ag_plan_fetch *pf = o->plan->fetches;
     if (err) {
         /* name every parameter of the call: AWS's error does not say which */
         es_buf names;
         es_buf_init(&names, 2048);
         for (size_t i = 0; i < g->n; i++)
-            es_buf_printf(&names, "%s%s", i ? "," : "", o->fetches[g->fetches[i]].ssm_request);
+            es_buf_printf(&names, "%s%s", i ? "," : "", pf[g->fetches[i]].ssm_request);
         fail_aws(o, "ssm", g->region, es_buf_cstr(&names), err);
         es_buf_free(&names);
         one_done(o);
@@ -426,9 +458,10 @@ static void on_ssm(void *arg, const aw_error *err, aw_ssm_result *res)
     }
     for (size_t i = 0; i < res->n_params && !o->failed; i++) {
         aw_ssm_parameter *p = &res->params[i];
-        fetch *f = match_ssm(o, g, p);
-        if (!f)
+        size_t k = match_ssm(o, g, p);
+        if (k == SIZE_MAX)
             continue; /* an answer we did not ask for: ignore it */
+        answer *f = &o->answers[k];
         f->done = true;
         f->value = p->value; /* steal: the client wipes what is left */
         p->value = NULL;
@@ -436,15 +469,14 @@ static void on_ssm(void *arg, const aw_error *err, aw_ssm_result *res)
         f->arn = p->arn ? es_strdup(p->arn) : NULL;
         char ver[32];
         snprintf(ver, sizeof ver, "%" PRId64, p->version);
-        char *ref = reference_version(f, p);
+        char *ref = reference_version(&pf[k], p);
         f->version = ref ? ref : es_strdup(ver);
         if (!f->value || !f->version)
-            fail(o, "ssm", g->region, f->ssm_request, NULL, "incomplete answer");
+            fail(o, "ssm", g->region, pf[k].ssm_request, NULL, "incomplete answer");
     }
     for (size_t i = 0; i < g->n && !o->failed; i++) {
-        fetch *f = &o->fetches[g->fetches[i]];
-        if (!f->done)
-            fail(o, "ssm", g->region, f->ssm_request, "InvalidParameters",
+        if (!o->answers[g->fetches[i]].done)
+            fail(o, "ssm", g->region, pf[g->fetches[i]].ssm_request, "InvalidParameters",
                  "the parameter was not in the answer");
     }
     one_done(o);
@@ -452,11 +484,13 @@ static void on_ssm(void *arg, const aw_error *err, aw_ssm_result *res)
 
 static void on_sm(void *arg, const aw_error *err, aw_secret_value *val)
 {
-    sm_call *c = arg;
+    call *c = arg;
     op *o = c->op;
-    fetch *f = &o->fetches[c->fetch];
+    size_t k = o->plan->sm_fetches[c->index];
+    const ag_plan_fetch *pf = &o->plan->fetches[k];
+    answer *f = &o->answers[k];
     if (err) {
-        fail_aws(o, "asm", f->region, f->secret_id, err);
+        fail_aws(o, "asm", pf->region, pf->secret_id, err);
         one_done(o);
         return;
     }
@@ -474,40 +508,43 @@ static void on_sm(void *arg, const aw_error *err, aw_secret_value *val)
     f->arn = val->arn ? es_strdup(val->arn) : NULL;
     f->version = es_strdup(val->version_id ? val->version_id : "");
     if (!f->value || !f->version)
-        fail(o, "asm", f->region, f->secret_id, NULL, "incomplete answer");
+        fail(o, "asm", pf->region, pf->secret_id, NULL, "incomplete answer");
     one_done(o);
 }
 
 static void start_fetches(op *o)
 {
     ag_resolver *r = o->r;
+    const ag_secret_plan *pl = o->plan;
     aw_sigv4_creds creds = aw_credentials_view(&o->creds);
     /* one pending for this function itself, so that synchronous failures
      * do not finish the operation while calls are still being started */
-    o->pending = 1 + o->n_groups + o->n_sm_calls;
-    for (size_t i = 0; i < o->n_groups; i++) {
-        ssm_group *g = &o->groups[i];
+    o->pending = 1 + pl->n_ssm_groups + pl->n_sm;
+    for (size_t i = 0; i < pl->n_ssm_groups; i++) {
+        const ag_plan_ssm_group *g = &pl->ssm_groups[i];
         const char **names = es_calloc(g->n, sizeof *names);
         int rc = -ENOMEM;
+        o->ssm_calls[i] = (call){.op = o, .index = i};
         if (names) {
             for (size_t k = 0; k < g->n; k++)
-                names[k] = o->fetches[g->fetches[k]].ssm_request;
-            rc = aw_ssm_get_parameters_batch(r->client, &creds, g->region, names, g->n, on_ssm, g);
+                names[k] = pl->fetches[g->fetches[k]].ssm_request;
+            rc = aw_ssm_get_parameters_batch(r->client, &creds, g->region, names, g->n, on_ssm,
+                                             &o->ssm_calls[i]);
             es_free(names);
         }
         if (rc < 0) {
-            fail(o, "ssm", g->region, o->fetches[g->fetches[0]].ssm_request, NULL, strerror(-rc));
+            fail(o, "ssm", g->region, pl->fetches[g->fetches[0]].ssm_request, NULL, strerror(-rc));
             o->pending--;
         } else {
             r->stats.ssm_calls += (g->n + AW_SSM_NAMES_PER_CALL - 1) / AW_SSM_NAMES_PER_CALL;
             r->stats.ssm_names += g->n;
         }
     }
-    for (size_t i = 0; i < o->n_sm_calls; i++) {
-        sm_call *c = &o->sm_calls[i];
-        fetch *f = &o->fetches[c->fetch];
+    for (size_t i = 0; i < pl->n_sm; i++) {
+        const ag_plan_fetch *f = &pl->fetches[pl->sm_fetches[i]];
+        o->sm_calls[i] = (call){.op = o, .index = i};
         int rc = aw_sm_get_secret_value(r->client, &creds, f->region, f->secret_id, f->version_id,
-                                        f->stage, on_sm, c);
+                                        f->stage, on_sm, &o->sm_calls[i]);
         if (rc < 0) {
             fail(o, "asm", f->region, f->secret_id, NULL, strerror(-rc));
             o->pending--;
@@ -521,6 +558,8 @@ static void start_fetches(op *o)
 static void on_creds(void *arg, const aw_error *err, const aw_credentials *creds)
 {
     op *o = arg;
+    if (stopping(o))
+        return;
     if (err) {
         char detail[AW_ERROR_MESSAGE_MAX + 128];
         aw_error_format(err, detail, sizeof detail);
@@ -552,6 +591,8 @@ static void assume_role(op *o);
 static void on_preflight(void *arg, ag_pf_outcome outcome, const char *reason)
 {
     op *o = arg;
+    if (stopping(o))
+        return;
     if (outcome == AG_PF_MISSING) {
         o->r->stats.preflight_denied++;
         ag_reason_clip(o->reason, sizeof o->reason, reason);
@@ -562,140 +603,12 @@ static void on_preflight(void *arg, ag_pf_outcome outcome, const char *reason)
     assume_role(o);
 }
 
-/* ---- planning ---- */
-
-static int add_item(op *o, size_t container, ag_secret_target target, const ag_secret_ref *ref,
-                    char *err, size_t errlen)
-{
-    if (o->n_items >= AG_RESOLVE_ITEMS_MAX) {
-        snprintf(err, errlen, "more than %d secrets", AG_RESOLVE_ITEMS_MAX);
-        return -EINVAL;
-    }
-    item *it = &o->items[o->n_items];
-    char why[256];
-    int rc =
-        target == AG_SECRET_REGISTRY
-            ? ag_valuefrom_parse_secret(ref->value_from, o->r->region, &it->vf, why, sizeof why)
-            : ag_valuefrom_parse(ref->value_from, o->r->region, &it->vf, why, sizeof why);
-    if (rc < 0) {
-        snprintf(err, errlen, "%s: %s", ref->value_from, why);
-        return -EINVAL;
-    }
-    it->container = container;
-    it->target = target;
-    it->ref = ref;
-    o->n_items++;
-    return 0;
-}
-
-/* The name GetParameters is asked for. */
-static char *ssm_request_name(const ag_valuefrom *vf)
-{
-    es_buf b;
-    es_buf_init(&b, AG_VF_MAX + 64);
-    int rc;
-    if (vf->kind == AG_VF_SSM_REFERENCE)
-        rc = es_buf_printf(&b, "/aws/reference/secretsmanager/%s", vf->secret_id);
-    else if (vf->ssm_version)
-        rc = es_buf_printf(&b, "%s:%" PRIu64, vf->ssm_name, vf->ssm_version);
-    else if (vf->ssm_label)
-        rc = es_buf_printf(&b, "%s:%s", vf->ssm_name, vf->ssm_label);
-    else
-        rc = es_buf_append_str(&b, vf->ssm_name);
-    if (rc < 0) {
-        es_buf_free(&b);
-        return NULL;
-    }
-    return es_buf_steal(&b);
-}
-
-static bool streq_null(const char *a, const char *b)
-{
-    if (!a || !b)
-        return a == b;
-    return strcmp(a, b) == 0;
-}
-
-static const char *item_region(const op *o, const item *it)
-{
-    return it->vf.region && *it->vf.region ? it->vf.region : o->r->region;
-}
-
-/* Finds or adds the fetch an item needs. */
-static int plan_fetch(op *o, item *it)
-{
-    const char *region = item_region(o, it);
-    bool ssm = it->vf.kind != AG_VF_SECRETSMANAGER;
-    char *req = NULL;
-    if (ssm && !(req = ssm_request_name(&it->vf)))
-        return -ENOMEM;
-    for (size_t i = 0; i < o->n_fetches; i++) {
-        fetch *f = &o->fetches[i];
-        if (f->ssm != ssm || strcmp(f->region, region) != 0)
-            continue;
-        if (ssm ? strcmp(f->ssm_request, req) == 0
-                : strcmp(f->secret_id, it->vf.secret_id) == 0 &&
-                      streq_null(f->stage, it->vf.version_stage) &&
-                      streq_null(f->version_id, it->vf.version_id)) {
-            es_free(req);
-            it->fetch = i;
-            return 0;
-        }
-    }
-    fetch *f = &o->fetches[o->n_fetches];
-    f->ssm = ssm;
-    f->ssm_request = req;
-    f->region = es_strdup(region);
-    if (!f->region) {
-        es_free(req);
-        f->ssm_request = NULL;
-        return -ENOMEM;
-    }
-    if (!ssm) {
-        f->secret_id = it->vf.secret_id;
-        f->stage = it->vf.version_stage;
-        f->version_id = it->vf.version_id;
-    }
-    it->fetch = o->n_fetches++;
-    return 0;
-}
-
-static int plan(op *o)
-{
-    for (size_t i = 0; i < o->n_items; i++) {
-        int rc = plan_fetch(o, &o->items[i]);
-        if (rc < 0)
-            return rc;
-    }
-    /* SSM fetches grouped by region; Secrets Manager fetches one call each */
-    o->groups = es_calloc(o->n_fetches ? o->n_fetches : 1, sizeof *o->groups);
-    o->sm_calls = es_calloc(o->n_fetches ? o->n_fetches : 1, sizeof *o->sm_calls);
-    if (!o->groups || !o->sm_calls)
-        return -ENOMEM;
-    for (size_t i = 0; i < o->n_fetches; i++) {
-        fetch *f = &o->fetches[i];
-        if (!f->ssm) {
-            o->sm_calls[o->n_sm_calls++] = (sm_call){.op = o, .fetch = i};
-            continue;
-        }
-        ssm_group *g = NULL;
-        for (size_t k = 0; k < o->n_groups; k++)
-            if (strcmp(o->groups[k].region, f->region) == 0)
-                g = &o->groups[k];
-        if (!g) {
-            g = &o->groups[o->n_groups++];
-            g->op = o;
-            g->region = f->region;
-            if (!(g->fetches = es_calloc(o->n_fetches, sizeof *g->fetches)))
-                return -ENOMEM;
-        }
-        g->fetches[g->n++] = i;
-    }
-    return 0;
-}
+/* ---- start ---- */
 
 int ag_resolve_start(ag_resolver *r, const ag_taskdef *td, ag_resolve_cb cb, void *arg)
 {
+    if (r->closing)
+        return -ECANCELED;
     size_t total = 0;
     for (size_t c = 0; c < td->n_containers; c++) {
         const ag_container_def *cd = &td->containers[c];
@@ -711,31 +624,24 @@ int ag_resolve_start(ag_resolver *r, const ag_taskdef *td, ag_resolve_cb cb, voi
     o->td = td;
     o->cb = cb;
     o->arg = arg;
-    o->items = es_calloc(total ? total : 1, sizeof *o->items);
-    o->fetches = es_calloc(total ? total : 1, sizeof *o->fetches);
-    if (!o->items || !o->fetches) {
-        es_free(o->items);
-        es_free(o->fetches);
-        es_free(o);
-        return -ENOMEM;
-    }
     uv_timer_init(aw_client_loop(r->client), &o->finish);
     o->finish.data = o;
+    o->next = r->ops;
+    if (r->ops)
+        r->ops->prev = o;
+    r->ops = o;
     r->stats.resolutions++;
 
     char err[512] = "";
-    int rc = 0;
-    for (size_t c = 0; c < td->n_containers && rc == 0; c++) {
-        const ag_container_def *cd = &td->containers[c];
-        for (size_t i = 0; i < cd->n_secrets && rc == 0; i++)
-            rc = add_item(o, c, AG_SECRET_ENV, &cd->secrets[i], err, sizeof err);
-        for (size_t i = 0; cd->log && i < cd->log->n_secret_options && rc == 0; i++)
-            rc = add_item(o, c, AG_SECRET_LOG, &cd->log->secret_options[i], err, sizeof err);
-        if (cd->repository_credentials && rc == 0)
-            rc = add_item(o, c, AG_SECRET_REGISTRY, cd->repository_credentials, err, sizeof err);
+    int rc = ag_secret_plan_build(td, r->region, &o->plan, err, sizeof err);
+    if (rc == 0) {
+        const ag_secret_plan *pl = o->plan;
+        o->answers = es_calloc(pl->n_fetches ? pl->n_fetches : 1, sizeof *o->answers);
+        o->ssm_calls = es_calloc(pl->n_ssm_groups ? pl->n_ssm_groups : 1, sizeof *o->ssm_calls);
+        o->sm_calls = es_calloc(pl->n_sm ? pl->n_sm : 1, sizeof *o->sm_calls);
+        if (!o->answers || !o->ssm_calls || !o->sm_calls)
+            rc = -ENOMEM;
     }
-    if (rc == 0)
-        rc = plan(o);
     if (rc < 0) {
         /* a definition that passed registration does not get here; say why
          * anyway, through the callback, as any other failure */
@@ -748,7 +654,7 @@ int ag_resolve_start(ag_resolver *r, const ag_taskdef *td, ag_resolve_cb cb, voi
         schedule_finish(o);
         return 0;
     }
-    if (o->n_items == 0) {
+    if (o->plan->n_items == 0) {
         o->result = es_calloc(1, sizeof *o->result);
         if (!o->result) {
             ag_reason_clip(o->reason, sizeof o->reason, "out of memory");
@@ -766,7 +672,7 @@ int ag_resolve_start(ag_resolver *r, const ag_taskdef *td, ag_resolve_cb cb, voi
         return 0;
     }
     if (r->preflight) {
-        rc = ag_preflight_start(r->preflight, td, td->execution_role_arn, on_preflight, o);
+        rc = ag_preflight_start(r->preflight, o->plan, td->execution_role_arn, on_preflight, o);
         if (rc == 0)
             return 0;
         /* could not even start: left to the fetch, as a skipped preflight */

@@ -41,7 +41,7 @@
 #include "aws/client.h"
 #include "aws/credentials.h"
 
-#define AG_RESOLVE_ITEMS_MAX 1000 /* 10 containers x (100 secrets + 50 options) */
+#define AG_RESOLVE_ITEMS_MAX AG_PLAN_ITEMS_MAX /* plan.h */
 
 typedef struct ag_resolved_secret {
     size_t container; /* index into the task definition's containers */
@@ -94,8 +94,15 @@ typedef struct ag_resolver_stats {
 /* Copies the configuration (client and creds are borrowed and must outlive
  * the resolver). 0 or -ENOMEM / -EINVAL. */
 int ag_resolver_create(const ag_resolver_config *cfg, ag_resolver **out);
-/* Resolutions still running keep their own state and end through the
- * client's cancellation; free the resolver after closing the client. */
+/* Closes r: every resolution in flight ends at its next step (no call to
+ * the preflight, the credentials provider or the client after this) through
+ * its callback with AG_REASON_AGENT_STOPPING, unless it had already
+ * concluded; r is freed once the last has, then closed(arg), which runs
+ * inside this call when none was in flight. The preflight, the credentials
+ * provider and the client may close at the same time: resolutions waiting on
+ * them end through their cancellation. NULL-safe. */
+void ag_resolver_close(ag_resolver *r, void (*closed)(void *arg), void *arg);
+/* ag_resolver_close without a callback. */
 void ag_resolver_free(ag_resolver *r);
 void ag_resolver_get_stats(const ag_resolver *r, ag_resolver_stats *out);
 
@@ -106,7 +113,8 @@ typedef void (*ag_resolve_cb)(void *arg, ag_resolution *res, const char *reason)
 /* Starts resolving td's secrets. td must stay valid until cb. cb always runs
  * later from the loop, never inside this call. A task definition with no
  * secrets answers an empty resolution without any backend call.
- * 0, -ENOMEM, or -EINVAL with nothing started (cb not called). */
+ * 0, -ENOMEM, -ECANCELED (closing), or -EINVAL with nothing started (cb
+ * not called). */
 int ag_resolve_start(ag_resolver *r, const ag_taskdef *td, ag_resolve_cb cb, void *arg);
 
 #endif

@@ -189,6 +189,7 @@ static void free_refs(ag_secret_ref *s, size_t n)
     for (size_t i = 0; i < n; i++) {
         es_free(s[i].name);
         es_free(s[i].value_from);
+        ag_valuefrom_clear(&s[i].vf);
     }
     es_free(s);
 }
@@ -347,11 +348,13 @@ fail:
 }
 
 /* Checks a valueFrom (and S2) without keeping the classification. */
-static int check_value_from(const char *vf, const char *path, const ag_td_ctx *ctx, ag_td_error *e)
+/* Parses ref->value_from into ref->vf (the one parse of a reference). */
+static int parse_value_from(ag_secret_ref *ref, const char *path, const ag_td_ctx *ctx,
+                            ag_td_error *e)
 {
     char why[256];
     ag_valuefrom v;
-    int r = ag_valuefrom_parse(vf, ctx ? ctx->region : NULL, &v, why, sizeof why);
+    int r = ag_valuefrom_parse(ref->value_from, ctx ? ctx->region : NULL, &v, why, sizeof why);
     if (r == AG_VF_E_NOMEM)
         return nomem(e);
     if (r)
@@ -362,9 +365,11 @@ static int check_value_from(const char *vf, const char *path, const ag_td_ctx *c
                 "%s: the SSM parameter is in account %s, but a Parameter Store parameter must "
                 "be in the task's account (%s)",
                 path, v.account, ctx->account);
+        ag_valuefrom_clear(&v);
+        return r;
     }
-    ag_valuefrom_clear(&v);
-    return r;
+    ref->vf = v;
+    return 0;
 }
 
 /* secrets / secretOptions: [{name, valueFrom}] */
@@ -419,7 +424,7 @@ static int get_refs(const es_json *obj, const char *prefix, const char *key, siz
             goto fail;
         char vpath[PATH_MAX_];
         field(vpath, sizeof vpath, ipath, "valueFrom");
-        rc = check_value_from(s[i].value_from, vpath, ctx, e);
+        rc = parse_value_from(&s[i], vpath, ctx, e);
         if (rc)
             goto fail;
     }
@@ -631,9 +636,8 @@ static int get_repo_creds(const es_json *cd, const char *prefix, const ag_td_ctx
     if (rc == 0 && !(ref->name = es_strdup("repositoryCredentials")))
         rc = nomem(e);
     if (rc == 0) {
-        ag_valuefrom v;
         char why[256];
-        int vr = ag_valuefrom_parse_secret(ref->value_from, ctx ? ctx->region : NULL, &v, why,
+        int vr = ag_valuefrom_parse_secret(ref->value_from, ctx ? ctx->region : NULL, &ref->vf, why,
                                            sizeof why);
         if (vr == AG_VF_E_NOMEM)
             rc = nomem(e);
@@ -642,8 +646,6 @@ static int get_repo_creds(const es_json *cd, const char *prefix, const ag_td_ctx
                      "%s.credentialsParameter: The repository credentials parameter specified "
                      "for container '%s' is invalid: %s",
                      path, c->name, why);
-        else
-            ag_valuefrom_clear(&v);
     }
     if (rc) {
         free_refs(ref, 1);

@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agent/valuefrom.h"
 #include "common/buf.h"
 #include "common/json.h"
 
@@ -66,10 +67,15 @@ typedef struct ag_kv {
     char *value;
 } ag_kv;
 
-/* secrets[] / secretOptions[]: a name and where its value lives. */
+/* secrets[] / secretOptions[] / repositoryCredentials: a name and where its
+ * value lives, as given and as parsed. The reference is parsed once, here at
+ * registration (bare names take the task definition's region, ag_td_ctx);
+ * every later reader (the secret plan, preflight, resolution) uses vf and
+ * never parses value_from again. */
 typedef struct ag_secret_ref {
     char *name;
     char *value_from;
+    ag_valuefrom vf;
 } ag_secret_ref;
 
 typedef struct ag_logconf {

@@ -859,8 +859,10 @@ static void on_role_host(void *arg, const aw_error *err, const aw_credentials *h
     role_op *op = arg;
     aw_creds *p = op->p;
     role_entry *e = op->e;
-    if (err) {
-        role_answer(p, e, err);
+    if (err || p->closing) {
+        aw_error cancel;
+        make_error(&cancel, AW_ERR_CANCELED, "Canceled", "credentials provider closed");
+        role_answer(p, e, err ? err : &cancel);
         role_op_done(op);
         return;
     }

@@ -52,8 +52,25 @@ static void setup(void)
     cr_assert_eq(ag_taskdef_parse(json, strlen(json), &ctx, &td, &e), 0, "%s", e.message);
 }
 
+/* The plans the tests started preflights with (freed in teardown). */
+#define PLANS_MAX 64
+static ag_secret_plan *plans[PLANS_MAX];
+static size_t n_plans;
+
+static const ag_secret_plan *plan_of(const ag_taskdef *t)
+{
+    ag_secret_plan *p = NULL;
+    char err[256];
+    cr_assert_lt(n_plans, PLANS_MAX);
+    cr_assert_eq(ag_secret_plan_build(t, "us-east-1", &p, err, sizeof err), 0, "%s", err);
+    plans[n_plans++] = p;
+    return p;
+}
+
 static void teardown(void)
 {
+    while (n_plans)
+        ag_secret_plan_free(plans[--n_plans]);
     aw_creds_close(creds, NULL, NULL);
     aw_client_close(c, NULL, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
@@ -141,7 +158,7 @@ static void on_done(void *arg, ag_pf_outcome outcome, const char *reason)
 static void run(done *d)
 {
     memset(d, 0, sizeof *d);
-    cr_assert_eq(ag_preflight_start(pf, td, ROLE, on_done, d), 0);
+    cr_assert_eq(ag_preflight_start(pf, plan_of(td), ROLE, on_done, d), 0);
     while (d->calls == 0)
         uv_run(&loop, UV_RUN_ONCE);
     cr_assert_eq(d->calls, 1);
@@ -331,7 +348,7 @@ Test(preflight_aws, describe_parameters_is_batched_per_region)
     script_simulation("allowed", "allowed", "explicitDeny");
     done d;
     memset(&d, 0, sizeof d);
-    cr_assert_eq(ag_preflight_start(pf, many, ROLE, on_done, &d), 0);
+    cr_assert_eq(ag_preflight_start(pf, plan_of(many), ROLE, on_done, &d), 0);
     while (d.calls == 0)
         uv_run(&loop, UV_RUN_ONCE);
     cr_assert_eq(fake_op_count(&f, "DescribeParameters"), 3,
@@ -393,7 +410,7 @@ Test(preflight_aws, registry_credentials_need_their_secret)
     script_simulation("allowed", "explicitDeny", "allowed");
     done d;
     memset(&d, 0, sizeof d);
-    cr_assert_eq(ag_preflight_start(pf, rt, ROLE, on_done, &d), 0);
+    cr_assert_eq(ag_preflight_start(pf, plan_of(rt), ROLE, on_done, &d), 0);
     while (d.calls == 0)
         uv_run(&loop, UV_RUN_ONCE);
     cr_assert_eq(d.outcome, AG_PF_MISSING);
@@ -441,7 +458,7 @@ Test(preflight_aws, describe_parameters_follows_next_token)
     script_simulation("allowed", "allowed", "explicitDeny");
     done d;
     memset(&d, 0, sizeof d);
-    cr_assert_eq(ag_preflight_start(pf, pg, ROLE, on_done, &d), 0);
+    cr_assert_eq(ag_preflight_start(pf, plan_of(pg), ROLE, on_done, &d), 0);
     while (d.calls == 0)
         uv_run(&loop, UV_RUN_ONCE);
     cr_assert_eq(fake_op_count(&f, "DescribeParameters"), 2, "pg-3 not followed: all answered");
@@ -454,4 +471,59 @@ Test(preflight_aws, describe_parameters_follows_next_token)
     cr_assert_eq(d.outcome, AG_PF_MISSING);
     cr_assert(strstr(d.reason, "kms:Decrypt on " KEY), "the key of page 2 was used: %s", d.reason);
     ag_taskdef_free(pg);
+}
+
+static void count_closed(void *arg)
+{
+    (*(int *)arg)++;
+}
+
+/* The agent's stop (agent.c) closes the preflight, the credentials provider
+ * and the client at once. Closed after `steps` turns of the loop into a run
+ * (lookups, then simulations, all scripted as allowed), the run ends exactly
+ * once: with its decision when it had one, else AG_PF_STOPPED, never with a
+ * denial the close made up; every part reports closed once. */
+Test(preflight_aws, closing_at_every_step_ends_each_run_once)
+{
+    int stopped = 0;
+    bool decided = false;
+    for (int steps = 0; steps < 300 && !decided; steps++) {
+        script_metadata();
+        script_simulation("allowed", "allowed", "allowed");
+        aw_client_config cc = {.region = "us-east-1", .base_delay_ms = 5, .max_attempts = 1};
+        for (int i = 0; i < AW_SVC_COUNT; i++)
+            cc.endpoint_override[i] = f.base;
+        aw_client *cl;
+        aw_creds *cr;
+        ag_preflight *p;
+        cr_assert_eq(aw_client_create(&loop, &cc, &cl), 0);
+        aw_creds_config pc = {.access_key_id = AK, .secret_access_key = SK};
+        cr_assert_eq(aw_creds_create(cl, &pc, &cr), 0);
+        ag_preflight_config cfg = {
+            .client = cl, .creds = cr, .region = "us-east-1", .account = "123456789012"};
+        cr_assert_eq(ag_preflight_create(&cfg, &p), 0);
+        done d = {0};
+        ag_secret_plan *plan = NULL;
+        char err[256];
+        cr_assert_eq(ag_secret_plan_build(td, "us-east-1", &plan, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(ag_preflight_start(p, plan, ROLE, on_done, &d), 0);
+        for (int i = 0; i < steps && d.calls == 0; i++)
+            uv_run(&loop, UV_RUN_ONCE);
+        decided = d.calls == 1;
+        int closed = 0;
+        ag_preflight_close(p, count_closed, &closed);
+        aw_creds_close(cr, count_closed, &closed);
+        aw_client_close(cl, count_closed, &closed);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        cr_assert_eq(d.calls, 1, "after %d steps: the callback ran %d times", steps, d.calls);
+        cr_assert_eq(closed, 3, "after %d steps: %d of 3 parts reported closed", steps, closed);
+        cr_assert(d.outcome == AG_PF_STOPPED || d.outcome == AG_PF_OK || d.outcome == AG_PF_SKIPPED,
+                  "after %d steps: outcome %d (%s)", steps, d.outcome, d.reason);
+        if (d.outcome == AG_PF_STOPPED)
+            stopped++;
+        ag_secret_plan_free(plan);
+        fake_post(&f, "/__reset", "{}");
+    }
+    cr_assert(decided, "the run concluded before the close at some step");
+    cr_assert_gt(stopped, 2, "the close landed inside the run at several steps");
 }

@@ -371,10 +371,14 @@ static void on_done(void *arg, ag_pf_outcome outcome, const char *reason)
 static void run_once(run *r, const ag_taskdef *td, const char *role)
 {
     r->calls = 0;
-    cr_assert_eq(ag_preflight_start(r->pf, td, role, on_done, r), 0);
+    ag_secret_plan *plan = NULL;
+    char err[256];
+    cr_assert_eq(ag_secret_plan_build(td, REGION, &plan, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(ag_preflight_start(r->pf, plan, role, on_done, r), 0);
     cr_assert_eq(r->calls, 0, "the callback never runs inside the start call");
     while (r->calls == 0)
         uv_run(&r->loop, UV_RUN_ONCE);
+    ag_secret_plan_free(plan);
 }
 
 static void run_close(run *r)
@@ -488,6 +492,33 @@ Test(preflight_run, unknown_secret_and_parameter_drop_only_their_pairs)
                      "arn:aws:ssm:us-east-2:" ACCT ":parameter/app/nope; "
                      "secretsmanager:GetSecretValue on arn:aws:secretsmanager:us-east-2:" ACCT
                      ":secret:gone2-AbC123");
+    run_close(&r);
+    ag_taskdef_free(td);
+}
+
+/* A definition read back from the agent's store is parsed without a region
+ * (agent/store.c): the resource ARNs still carry the task's region (the
+ * plan's), not an empty one ("arn:aws:ssm::ACCT:parameter/..." was the
+ * regression the parse-once change first had). */
+Test(preflight_run, a_stored_definition_names_the_task_region)
+{
+    fill_store();
+    const char *json =
+        "{\"family\":\"app\",\"executionRoleArn\":\"" ROLE "\",\"containerDefinitions\":["
+        "{\"name\":\"a\",\"image\":\"busybox\",\"memory\":32,\"secrets\":["
+        "{\"name\":\"NOPE\",\"valueFrom\":\"/app/nope\"}]}]}";
+    ag_taskdef *td = NULL;
+    ag_td_error e;
+    cr_assert_eq(ag_taskdef_parse(json, strlen(json), &(ag_td_ctx){0}, &td, &e), 0, "%s",
+                 e.message);
+    run r;
+    run_open(&r, true);
+    run_once(&r, td, ROLE);
+    cr_assert_eq(r.outcome, AG_PF_MISSING);
+    cr_assert_str_eq(r.reason,
+                     "ResourceInitializationError: unable to pull secrets or registry auth: the "
+                     "execution role " ROLE " is missing 1 permission: ssm:GetParameters on "
+                     "arn:aws:ssm:us-east-2:" ACCT ":parameter/app/nope");
     run_close(&r);
     ag_taskdef_free(td);
 }

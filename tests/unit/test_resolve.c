@@ -357,3 +357,74 @@ Test(resolve, registry_credentials_become_the_pull_auth)
     cr_assert(strstr(o.reason, "ResourceNotFoundException"), "%s", o.reason);
     ag_taskdef_free(td);
 }
+
+/* ---- the agent's stop: closing everything at once, at every step ---- */
+
+static void count_closed(void *arg)
+{
+    (*(int *)arg)++;
+}
+
+/* As the agent stops (agent.c): the resolver, the credentials provider and
+ * the client told to close at once, after `steps` turns of the loop into a
+ * resolution. The resolution ends exactly once, with its values or with a
+ * reason, and never asks a closed part for anything (issue 24's crash: an
+ * AssumeRole asked of a freed provider); every part reports closed once. */
+static void close_after(int steps, outcome *o, bool *finished_first)
+{
+    aw_client_config cc = {.region = "us-east-1", .base_delay_ms = 5};
+    for (int i = 0; i < AW_SVC_COUNT; i++)
+        cc.endpoint_override[i] = f.base;
+    aw_client *cl;
+    aw_creds *cr;
+    ag_resolver *rs;
+    cr_assert_eq(aw_client_create(&loop, &cc, &cl), 0);
+    aw_creds_config pc = {.access_key_id = AK, .secret_access_key = SK};
+    cr_assert_eq(aw_creds_create(cl, &pc, &cr), 0);
+    ag_resolver_config rc = {
+        .client = cl, .creds = cr, .region = "us-east-1", .fp_key = fp_key, .fp_key_len = 32};
+    cr_assert_eq(ag_resolver_create(&rc, &rs), 0);
+    ag_taskdef *td =
+        td_parse("{\"family\":\"web\",\"executionRoleArn\":\"" ROLE "\",\"containerDefinitions\":[{"
+                 "\"name\":\"a\",\"image\":\"busybox\",\"secrets\":["
+                 "{\"name\":\"P\",\"valueFrom\":\"/app/p1\"},"
+                 "{\"name\":\"S\",\"valueFrom\":\"arn:aws:secretsmanager:us-east-1:123456789012:"
+                 "secret:db-AbCdEf:password::\"}]}]}");
+    memset(o, 0, sizeof *o);
+    cr_assert_eq(ag_resolve_start(rs, td, on_done, o), 0);
+    for (int i = 0; i < steps && o->calls == 0; i++)
+        uv_run(&loop, UV_RUN_ONCE);
+    *finished_first = o->calls == 1;
+    int closed = 0;
+    ag_resolver_close(rs, count_closed, &closed);
+    aw_creds_close(cr, count_closed, &closed);
+    aw_client_close(cl, count_closed, &closed);
+    cr_assert_eq(ag_resolve_start(rs, td, on_done, o), -ECANCELED,
+                 "a closing resolver starts nothing");
+    uv_run(&loop, UV_RUN_DEFAULT);
+    cr_assert_eq(o->calls, 1, "after %d steps: the callback ran %d times", steps, o->calls);
+    cr_assert_eq(closed, 3, "after %d steps: %d of 3 parts reported closed", steps, closed);
+    ag_taskdef_free(td);
+}
+
+Test(resolve, closing_at_every_step_ends_each_resolution_once)
+{
+    int stopped = 0, resolved = 0;
+    for (int steps = 0; steps < 200; steps++) {
+        outcome o;
+        bool done_first;
+        close_after(steps, &o, &done_first);
+        if (o.res) {
+            resolved++;
+            ag_resolution_free(o.res);
+        } else {
+            cr_assert_str_eq(o.reason, AG_REASON_AGENT_STOPPING, "after %d steps", steps);
+            cr_assert_null(strstr(o.reason, "value-of-"), "a value leaked: %s", o.reason);
+            stopped++;
+        }
+        if (done_first)
+            break; /* every later step finds it finished too */
+    }
+    cr_assert_gt(stopped, 2, "the close landed inside the resolution at several steps");
+    cr_assert_eq(resolved, 1, "the last round resolved before the close");
+}

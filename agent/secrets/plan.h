@@ -1,0 +1,69 @@
+/* plan.h - one task definition's secrets as one plan.
+ *
+ * Every reference a task's containers name (secrets[], logConfiguration's
+ * secretOptions[], repositoryCredentials) becomes an item; the items point at
+ * the distinct things to fetch, de-duplicated (the same parameter, or the same
+ * secret version, named twice is fetched once) and grouped as the backends
+ * take them: SSM names by region (aws/ssm.h batches them AW_SSM_NAMES_PER_CALL
+ * a call), one GetSecretValue per distinct secret version.
+ *
+ * The plan is built once per launch from the references as registration
+ * parsed them (taskdef.h's ag_secret_ref.vf: nothing is parsed here), and it
+ * is what the execution role's preflight checks (preflight.h) and what the
+ * resolver fetches (resolve.h). Pure data: no I/O, no logging; it borrows the
+ * task definition, which must outlive it. */
+#ifndef AG_SECRETS_PLAN_H
+#define AG_SECRETS_PLAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "agent/task.h"
+#include "agent/taskdef.h"
+
+#define AG_PLAN_ITEMS_MAX 1000 /* 10 containers x (100 secrets + 50 options) */
+
+typedef struct ag_plan_item {
+    size_t container; /* index into the task definition's containers */
+    ag_secret_target target;
+    const ag_secret_ref *ref; /* borrowed from the task definition */
+    size_t fetch;             /* index into the plan's fetches */
+} ag_plan_item;
+
+typedef struct ag_plan_fetch {
+    bool ssm;               /* ssm:GetParameters, else secretsmanager:GetSecretValue */
+    const ag_valuefrom *vf; /* the first item's reference (borrowed) */
+    const char *region;     /* the reference's region, else the task's (borrowed) */
+    char *ssm_request;      /* SSM: the name as asked, ":selector" included; NULL else */
+    const char *secret_id;  /* Secrets Manager: SecretId (borrowed from vf) */
+    const char *stage;      /* VersionStage or NULL */
+    const char *version_id; /* VersionId or NULL */
+} ag_plan_fetch;
+
+/* The SSM fetches of one region, asked together. */
+typedef struct ag_plan_ssm_group {
+    const char *region; /* borrowed */
+    size_t *fetches;    /* indexes into the plan's fetches */
+    size_t n;
+} ag_plan_ssm_group;
+
+typedef struct ag_secret_plan {
+    ag_plan_item *items;
+    size_t n_items;
+    ag_plan_fetch *fetches;
+    size_t n_fetches;
+    ag_plan_ssm_group *ssm_groups;
+    size_t n_ssm_groups;
+    size_t *sm_fetches; /* the Secrets Manager fetches, one call each */
+    size_t n_sm;
+} ag_secret_plan;
+
+/* Builds td's plan; task_region fills bare names' region when registration
+ * had none. 0; -EINVAL with err set (more than AG_PLAN_ITEMS_MAX references,
+ * or a reference that registration did not parse); -ENOMEM. */
+int ag_secret_plan_build(const ag_taskdef *td, const char *task_region, ag_secret_plan **out,
+                         char *err, size_t errlen);
+/* NULL-safe. */
+void ag_secret_plan_free(ag_secret_plan *p);
+
+#endif
