@@ -99,9 +99,7 @@ size_t ag_preflight_reason(char *out, size_t outlen, const char *role_arn, const
     es_buf b;
     /* past the cap ag_reason_clip cuts anyway: build a little more than it keeps */
     es_buf_init(&b, AG_STOPPED_REASON_MAX * 4);
-    es_buf_printf(&b,
-                  "ResourceInitializationError: unable to pull secrets or registry auth: the "
-                  "execution role %s is missing %zu permission%s:",
+    es_buf_printf(&b, "the execution role %s is missing %zu permission%s:",
                   role_arn ? role_arn : "(none)", missing, missing == 1 ? "" : "s");
     size_t k = 0;
     for (size_t i = 0; p && i < p->n; i++) {
@@ -110,7 +108,7 @@ size_t ag_preflight_reason(char *out, size_t outlen, const char *role_arn, const
         if (es_buf_printf(&b, "%s %s on %s", k++ ? ";" : "", p->v[i].action, p->v[i].resource) < 0)
             break; /* full: the clip below ends it with "..." */
     }
-    size_t n = ag_reason_clip(out, outlen, b.data ? es_buf_cstr(&b) : "");
+    size_t n = ag_reason_secrets(out, outlen, "%s", b.data ? es_buf_cstr(&b) : "");
     es_buf_free(&b);
     return n;
 }

@@ -7,6 +7,7 @@
 #include "common/secure.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -203,6 +204,20 @@ static void op_free_cb(uv_handle_t *h)
     es_free(o);
     if (r->closing && !r->ops)
         resolver_destroy(r);
+}
+
+/* Ends the operation now with AG_REASON_SECRETS and the formatted reason. */
+static void give_up(op *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void give_up(op *o, const char *fmt, ...)
+{
+    char text[AG_REASON_BUF];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    ag_reason_secrets(o->reason, sizeof o->reason, "%s", text);
+    o->failed = true;
+    schedule_finish(o);
 }
 
 /* The agent is stopping: the operation ends here, through its callback,
@@ -563,17 +578,8 @@ static void on_creds(void *arg, const aw_error *err, const aw_credentials *creds
     if (err) {
         char detail[AW_ERROR_MESSAGE_MAX + 128];
         aw_error_format(err, detail, sizeof detail);
-        char reason[AG_REASON_BUF];
-        es_buf msg;
-        es_buf_init(&msg, sizeof reason);
-        es_buf_printf(&msg,
-                      "ResourceInitializationError: unable to pull secrets or registry auth: "
-                      "unable to assume the task execution role %s: %s",
-                      o->td->execution_role_arn ? o->td->execution_role_arn : "(none)", detail);
-        ag_reason_clip(o->reason, sizeof o->reason, es_buf_cstr(&msg));
-        es_buf_free(&msg);
-        o->failed = true;
-        schedule_finish(o);
+        give_up(o, "unable to assume the task execution role %s: %s",
+                o->td->execution_role_arn ? o->td->execution_role_arn : "(none)", detail);
         return;
     }
     if (aw_credentials_copy(creds, &o->creds) < 0) {
@@ -645,13 +651,7 @@ int ag_resolve_start(ag_resolver *r, const ag_taskdef *td, ag_resolve_cb cb, voi
     if (rc < 0) {
         /* a definition that passed registration does not get here; say why
          * anyway, through the callback, as any other failure */
-        char msg[600];
-        snprintf(msg, sizeof msg,
-                 "ResourceInitializationError: unable to pull secrets or registry auth: %s",
-                 rc == -ENOMEM ? "out of memory" : err);
-        ag_reason_clip(o->reason, sizeof o->reason, msg);
-        o->failed = true;
-        schedule_finish(o);
+        give_up(o, "%s", rc == -ENOMEM ? "out of memory" : err);
         return 0;
     }
     if (o->plan->n_items == 0) {
@@ -664,11 +664,7 @@ int ag_resolve_start(ag_resolver *r, const ag_taskdef *td, ag_resolve_cb cb, voi
         return 0;
     }
     if (!td->execution_role_arn) {
-        ag_reason_clip(o->reason, sizeof o->reason,
-                       "ResourceInitializationError: unable to pull secrets or registry auth: "
-                       "the task definition has secrets but no executionRoleArn");
-        o->failed = true;
-        schedule_finish(o);
+        give_up(o, "the task definition has secrets but no executionRoleArn");
         return 0;
     }
     if (r->preflight) {
@@ -685,14 +681,7 @@ static void assume_role(op *o)
 {
     const ag_taskdef *td = o->td;
     int rc = aw_creds_assume_role(o->r->creds, td->execution_role_arn, on_creds, o);
-    if (rc < 0) {
-        char msg[600];
-        snprintf(msg, sizeof msg,
-                 "ResourceInitializationError: unable to pull secrets or registry auth: "
-                 "unable to assume the task execution role %s: %s",
-                 td->execution_role_arn, strerror(-rc));
-        ag_reason_clip(o->reason, sizeof o->reason, msg);
-        o->failed = true;
-        schedule_finish(o);
-    }
+    if (rc < 0)
+        give_up(o, "unable to assume the task execution role %s: %s", td->execution_role_arn,
+                strerror(-rc));
 }

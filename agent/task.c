@@ -2,6 +2,7 @@
 #include "agent/task.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -523,6 +524,19 @@ size_t ag_reason_clip(char *out, size_t outlen, const char *reason)
     return o;
 }
 
+size_t ag_reason_secrets(char *out, size_t outlen, const char *fmt, ...)
+{
+    /* past AG_REASON_BUF the clip cuts anyway: vsnprintf's cut is never seen */
+    char text[sizeof AG_REASON_SECRETS + AG_REASON_BUF];
+    size_t p = sizeof AG_REASON_SECRETS - 1;
+    memcpy(text, AG_REASON_SECRETS, p + 1);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text + p, sizeof text - p, fmt, ap);
+    va_end(ap);
+    return ag_reason_clip(out, outlen, text);
+}
+
 size_t ag_reason_secret_failure(char *out, size_t outlen, const ag_secret_failure *f)
 {
     const char *svc = f->service ? f->service : "ssm";
@@ -531,7 +545,7 @@ size_t ag_reason_secret_failure(char *out, size_t outlen, const ag_secret_failur
     es_buf_init(&b, 16384);
     /* an overlong part is cut by the clip below; a failed append leaves what fit */
     (void)es_buf_printf(&b,
-                        "ResourceInitializationError: unable to pull secrets or registry auth: "
+                        AG_REASON_SECRETS
                         "execution resource retrieval failed: unable to retrieve %s from %s: "
                         "failed to fetch secret %s from %s in %s",
                         asm_ ? "secret" : "secrets", svc, f->secret ? f->secret : "(unknown)",

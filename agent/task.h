@@ -182,11 +182,17 @@ typedef struct ag_secret_failure {
     const char *detail;   /* AWS's message; may be NULL */
 } ag_secret_failure;
 #define AG_REASON_BUF (AG_STOPPED_REASON_MAX * 4 + 1)
+/* How ECS begins the stoppedReason of every task that could not get its
+ * secrets or registry credentials; written here once. */
+#define AG_REASON_SECRETS "ResourceInitializationError: unable to pull secrets or registry auth: "
 /* The reason a launch interrupted by the agent's own stop is given (the next
  * start reports such tasks as it finds them: agent.c's recovery). */
-#define AG_REASON_AGENT_STOPPING                                                                   \
-    "ResourceInitializationError: unable to pull secrets or registry auth: the agent is stopping"
+#define AG_REASON_AGENT_STOPPING AG_REASON_SECRETS "the agent is stopping"
 size_t ag_reason_secret_failure(char *out, size_t outlen, const ag_secret_failure *f);
+/* AG_REASON_SECRETS followed by the formatted text, sanitised and cut as
+ * ag_reason_clip does; returns the length. */
+size_t ag_reason_secrets(char *out, size_t outlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Copies reason into out sanitised and cut as above; returns the length. */
 size_t ag_reason_clip(char *out, size_t outlen, const char *reason);
 
