@@ -478,8 +478,7 @@ static int op_deregister_td(void *arg, ag_api_req *rq)
             ag_taskdef_free(td);
             return ag_api_fail(rq, SERVER, "taskDefinition: the task definition store failed");
         }
-        td->status = AG_TD_INACTIVE;
-        td->deregistered_at = now;
+        ag_taskdef_deregister(td, now);
         es_info("task definition %s:%" PRId64 " deregistered by %s", family, rev, rq->principal);
     }
     write_td_answer(rq, td, false);

@@ -39,6 +39,8 @@ typedef enum launch_phase {
     L_DONE,    /* launched (or adopted after a restart) */
 } launch_phase;
 
+static const char *const phase_names[] = {"resolve", "create", "start", "done"};
+
 typedef struct etask etask;
 struct etask {
     etask *prev, *next;
@@ -225,6 +227,27 @@ static void fail_launch(etask *et, const char *reason)
 
 /* ---- launching ---- */
 
+/* The one transition of a launch's phase: resolve -> create -> start ->
+ * done, or done from anywhere (a stop, a failure, an adopted task). Entering
+ * create or start begins at the first container. Logged old -> new (debug). */
+static void set_phase(etask *et, launch_phase to)
+{
+    launch_phase from = et->phase;
+    bool ok = to == L_DONE || (from == L_RESOLVE && to == L_CREATE) ||
+              (from == L_CREATE && to == L_START);
+    if (!ok) {
+        es_err("task %s: launch phase %s -> %s refused", et->t->id, phase_names[from],
+               phase_names[to]);
+        return;
+    }
+    if (from == to)
+        return;
+    et->phase = to;
+    if (to == L_CREATE || to == L_START)
+        et->step = 0;
+    es_debug("task %s: launch phase %s -> %s", et->t->id, phase_names[from], phase_names[to]);
+}
+
 static void on_resolved(void *arg, ag_resolution *res, const char *reason)
 {
     etask *et = arg;
@@ -253,8 +276,7 @@ static void on_resolved(void *arg, ag_resolution *res, const char *reason)
         }
     }
     et->res = res;
-    et->phase = L_CREATE;
-    et->step = 0;
+    set_phase(et, L_CREATE);
     if (et->t->desired_status != AG_TASK_STOPPED)
         move(et, AG_TASK_PENDING);
     advance(et);
@@ -504,7 +526,7 @@ static void advance(etask *et)
         return;
     if (t->desired_status == AG_TASK_STOPPED) {
         release_values(et);
-        et->phase = L_DONE;
+        set_phase(et, L_DONE);
         if (t->last_status == AG_TASK_RUNNING || t->last_status == AG_TASK_ACTIVATING)
             move(et, AG_TASK_DEACTIVATING);
         /* a task that failed to start leaves nothing behind: its containers
@@ -541,8 +563,7 @@ static void advance(etask *et)
         }
         /* every container has its values: none stays in our memory */
         release_values(et);
-        et->phase = L_START;
-        et->step = 0;
+        set_phase(et, L_START);
         /* fall through */
     case L_START:
         if (et->step < t->n_containers) {
@@ -550,7 +571,7 @@ static void advance(etask *et)
                 advance(et);
             return;
         }
-        et->phase = L_DONE;
+        set_phase(et, L_DONE);
         move(et, AG_TASK_RUNNING);
         return;
     case L_DONE:
@@ -674,7 +695,7 @@ int ag_engine_run_task(ag_engine *e, ag_run_request *req, ag_task **tasks)
             rc = rc ? rc : -ENOMEM;
             break;
         }
-        et->phase = L_RESOLVE;
+        /* a new etask starts in L_RESOLVE (etask_new) */
         et->launch_started_ms = uv_now(e->loop);
         made[n] = et;
     }
@@ -1019,7 +1040,7 @@ static int load_task(ag_task *t, void *arg)
     }
     /* cleaned stays false even for stopped tasks: the sweep removes their
      * leftovers again after a restart (a 404 is fine) */
-    et->phase = L_DONE;
+    set_phase(et, L_DONE);
     return 0;
 }
 

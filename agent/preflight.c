@@ -390,6 +390,7 @@ typedef struct pbatch {
 } pbatch;
 
 typedef enum op_state { ST_CREDS, ST_LOOKUPS, ST_KEYS, ST_SIMULATE, ST_DONE } op_state;
+static const char *const state_names[] = {"creds", "lookups", "keys", "simulate", "done"};
 
 typedef struct op {
     ag_preflight *p;
@@ -528,9 +529,23 @@ static void on_finish(uv_timer_t *t)
     uv_close((uv_handle_t *)&o->finish, op_free_cb);
 }
 
+/* The one transition of a run's state: creds -> lookups -> keys -> simulate
+ * (aws mode) -> done, or done from anywhere. Logged old -> new (debug). */
+static void set_state(op *o, op_state to)
+{
+    op_state from = o->state;
+    if (to != ST_DONE && to != from + 1) {
+        es_err("preflight of %s: state %s -> %s refused", o->role_arn, state_names[from],
+               state_names[to]);
+        return;
+    }
+    o->state = to;
+    es_debug("preflight of %s: %s -> %s", o->role_arn, state_names[from], state_names[to]);
+}
+
 static void finish(op *o, ag_pf_outcome outcome)
 {
-    o->state = ST_DONE;
+    set_state(o, ST_DONE);
     o->outcome = outcome;
     if (outcome == AG_PF_MISSING)
         ag_preflight_reason(o->reason, sizeof o->reason, o->role_arn, &o->pairs);
@@ -1038,7 +1053,7 @@ static void evaluate_aws(op *o)
         finish(o, AG_PF_SKIPPED);
         return;
     }
-    o->state = ST_SIMULATE;
+    set_state(o, ST_SIMULATE);
     o->pending = 1;
     for (size_t i = 0; i < o->n_sims; i++) {
         es_buf body;
@@ -1096,7 +1111,7 @@ static void phase_done(op *o)
             finish(o, AG_PF_SKIPPED);
             return;
         }
-        o->state = ST_KEYS;
+        set_state(o, ST_KEYS);
         if (start_all(o, o->keys, o->n_keys))
             return;
         evaluate(o);
@@ -1126,7 +1141,7 @@ static void on_host_creds(void *arg, const aw_error *err, const aw_credentials *
         finish(o, AG_PF_SKIPPED);
         return;
     }
-    o->state = ST_LOOKUPS;
+    set_state(o, ST_LOOKUPS);
     if (plan_batches(o) < 0) {
         finish(o, AG_PF_SKIPPED);
         return;
@@ -1228,7 +1243,7 @@ int ag_preflight_start(ag_preflight *p, const ag_secret_plan *plan, const char *
         p->ops->prev = o;
     p->ops = o;
     p->stats.runs++;
-    o->state = ST_CREDS;
+    /* a new run starts in ST_CREDS (zeroed) */
     if (o->n_lk == 0) {
         finish(o, AG_PF_OK);
         return 0;

@@ -198,6 +198,42 @@ static int set_reason(ag_svc_deployment *d, const char *fmt, ...)
     return 0;
 }
 
+/* The one transition of a deployment's rolloutState: IN_PROGRESS ->
+ * COMPLETED or FAILED, and COMPLETED -> IN_PROGRESS again when a rollback
+ * makes it the target. Logged old -> new. */
+static void set_rollout(const ag_service *v, ag_svc_deployment *d, ag_rollout to, int64_t now)
+{
+    ag_rollout from = d->rollout;
+    bool ok = (from == AG_ROLLOUT_IN_PROGRESS && to != AG_ROLLOUT_IN_PROGRESS) ||
+              (from == AG_ROLLOUT_COMPLETED && to == AG_ROLLOUT_IN_PROGRESS);
+    if (!ok) {
+        es_err("service %s: deployment %s rollout %s -> %s refused", v->name, d->id,
+               ag_rollout_name(from), ag_rollout_name(to));
+        return;
+    }
+    d->rollout = to;
+    d->updated_at = now;
+    es_info("service %s: deployment %s rollout %s -> %s", v->name, d->id, ag_rollout_name(from),
+            ag_rollout_name(to));
+}
+
+/* The one transition of a service's status: ACTIVE -> DRAINING (deleted)
+ * -> INACTIVE (its tasks gone; kept for the retention that starts now).
+ * Logged old -> new. A new service starts ACTIVE (ag_service_new). */
+static void set_status(ag_service *v, ag_svc_status to, int64_t now)
+{
+    ag_svc_status from = v->status;
+    if ((int)to != (int)from + 1) {
+        es_err("service %s: status %s -> %s refused", v->name, ag_svc_status_name(from),
+               ag_svc_status_name(to));
+        return;
+    }
+    v->status = to;
+    if (to == AG_SVC_INACTIVE)
+        v->inactive_at = now; /* persisted with the status: the retention's start */
+    es_info("service %s: %s -> %s", v->name, ag_svc_status_name(from), ag_svc_status_name(to));
+}
+
 int ag_service_deploy(ag_service *s, const char *family, int64_t revision, int64_t now)
 {
     if (s->n_deps >= AG_SVC_DEPLOYMENTS_MAX)
@@ -245,8 +281,7 @@ int ag_service_roll_back(ag_service *s, int64_t now)
         return r;
     }
     /* the new primary took index 0: the target moved one up */
-    s->deps[tgt + 1].rollout = AG_ROLLOUT_IN_PROGRESS;
-    s->deps[tgt + 1].updated_at = now;
+    set_rollout(s, &s->deps[tgt + 1], AG_ROLLOUT_IN_PROGRESS, now);
     es_free(s->family);
     s->family = fam;
     s->revision = rev;
@@ -285,7 +320,7 @@ int ag_service_new(const char *region, const char *account, const char *cluster,
     s->cb_enable = cb_enable;
     s->cb_rollback = cb_rollback;
     s->created_at = now;
-    s->status = AG_SVC_ACTIVE;
+    /* status: AG_SVC_ACTIVE, the zero value, as every service begins */
     if (!s->arn || !s->name || !s->cluster || !s->region || !s->account || !s->family ||
         ag_service_deploy(s, family, revision, now) < 0) {
         ag_service_free(s);
@@ -713,8 +748,7 @@ static bool pass_one(ag_svc_sched *s, ag_service *v)
     /* circuit breaker */
     if (v->cb_enable && p->rollout == AG_ROLLOUT_IN_PROGRESS &&
         p->failed >= ag_svc_cb_threshold(desired)) {
-        p->rollout = AG_ROLLOUT_FAILED;
-        p->updated_at = now;
+        set_rollout(v, p, AG_ROLLOUT_FAILED, now);
         (void)set_reason(p, "ECS deployment circuit breaker: tasks failed to start.");
         (void)ag_service_event(v, now,
                                "(service %s) (deployment %s) deployment failed: tasks failed to "
@@ -801,12 +835,10 @@ static bool pass_one(ag_svc_sched *s, ag_service *v)
             others_gone = false;
     if (p->rollout == AG_ROLLOUT_IN_PROGRESS && p->running == desired && p->pending == 0 &&
         others_gone && c.draining == 0 && nstopped == 0 && plan.start == 0) {
-        p->rollout = AG_ROLLOUT_COMPLETED;
-        p->updated_at = now;
+        set_rollout(v, p, AG_ROLLOUT_COMPLETED, now);
         (void)set_reason(p, "ECS deployment %s completed.", p->id);
         (void)ag_service_event(v, now, "(service %s) (deployment %s) deployment completed.",
                                v->name, p->id);
-        es_info("service %s: deployment %s completed", v->name, p->id);
         changed = true;
     }
     if (p->rollout != AG_ROLLOUT_IN_PROGRESS) {
@@ -830,10 +862,8 @@ static bool pass_one(ag_svc_sched *s, ag_service *v)
     v->steady = steady;
     if (v->status == AG_SVC_DRAINING && c.draining == 0 && p->running + p->pending == 0 &&
         others_gone) {
-        v->status = AG_SVC_INACTIVE;
-        v->inactive_at = now; /* persisted with the status: the retention's start */
+        set_status(v, AG_SVC_INACTIVE, now);
         changed = true;
-        es_info("service %s: deleted (INACTIVE)", v->name);
     }
 
     /* drift: say which values went stale, once per change */
@@ -1189,11 +1219,10 @@ int ag_svc_delete(ag_svc_sched *s, const char *name, bool force, ag_service **ou
         if (v->desired > 0 && !force)
             return errf(err, errlen, -EINVAL,
                         "The service cannot be stopped while it is scaled above 0.");
-        v->status = AG_SVC_DRAINING;
+        set_status(v, AG_SVC_DRAINING, now_s());
         v->desired = 0;
         v->steady = false;
         persist(s, v);
-        es_info("service %s: deleted (DRAINING)", v->name);
         uv_timer_start(&s->timer, on_tick, 0, s->cfg.interval_ms);
     }
     *out = v;

@@ -394,8 +394,7 @@ int ag_store_taskdef_register(ag_store *st, ag_taskdef *td, int64_t now)
     s = NULL;
     if ((r = exec(st, "COMMIT")))
         goto fail;
-    td->revision = rev;
-    td->status = AG_TD_ACTIVE;
+    td->revision = rev; /* status: ACTIVE, as parsed */
     td->registered_at = now;
     td->deregistered_at = 0;
     goto out;
@@ -449,11 +448,9 @@ int ag_store_taskdef_get(ag_store *st, const char *family, int64_t revision, ag_
         r = set_err(st, r == -ENOMEM ? -ENOMEM : -EIO, "stored task definition: %s", e.message);
     } else {
         td->revision = sqlite3_column_int64(s, 0);
-        td->status = strcmp((const char *)sqlite3_column_text(s, 1), "ACTIVE") == 0
-                         ? AG_TD_ACTIVE
-                         : AG_TD_INACTIVE;
         td->registered_at = sqlite3_column_int64(s, 2);
-        td->deregistered_at = sqlite3_column_int64(s, 3);
+        if (strcmp((const char *)sqlite3_column_text(s, 1), "ACTIVE") != 0)
+            ag_taskdef_deregister(td, sqlite3_column_int64(s, 3));
         *out = td;
     }
     es_json_free(j);

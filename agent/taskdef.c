@@ -887,6 +887,15 @@ static int parse_td(const es_json *req, const ag_td_ctx *ctx, ag_taskdef *td, ag
     return 0;
 }
 
+bool ag_taskdef_deregister(ag_taskdef *td, int64_t when)
+{
+    if (td->status != AG_TD_ACTIVE)
+        return false;
+    td->status = AG_TD_INACTIVE;
+    td->deregistered_at = when;
+    return true;
+}
+
 int ag_taskdef_from_json(const es_json *req, const ag_td_ctx *ctx, ag_taskdef **out,
                          ag_td_error *err)
 {

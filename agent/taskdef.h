@@ -170,6 +170,10 @@ bool ag_taskdef_has_secrets(const ag_taskdef *td);
 bool ag_taskdef_has_registry_auth(const ag_taskdef *td);
 
 const char *ag_td_status_name(ag_td_status s);
+/* The one transition of a definition's status: ACTIVE -> INACTIVE, stamped
+ * with when (DeregisterTaskDefinition, or reading back a deregistered one).
+ * A parsed definition begins ACTIVE. false when it already was INACTIVE. */
+bool ag_taskdef_deregister(ag_taskdef *td, int64_t when);
 
 /* Writes the request-shaped object (what RegisterTaskDefinition takes):
  * what the store keeps, and what ag_taskdef_from_json reads back. */
