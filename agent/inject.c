@@ -31,15 +31,6 @@ static const char *target_path(ag_secret_target t)
 
 /* ---- helpers over the params ---- */
 
-static void free_strv(char **v, size_t n, bool secret)
-{
-    if (!v)
-        return;
-    for (size_t i = 0; i < n; i++)
-        secret ? es_free_secret_str(v[i]) : es_free(v[i]);
-    es_free(v);
-}
-
 static void free_kvs(ag_kv *kv, size_t n, bool secret_values)
 {
     if (!kv)
@@ -57,9 +48,9 @@ void ag_create_params_free(ag_create_params *p)
         return;
     es_free(p->name);
     es_free(p->image);
-    free_strv(p->cmd, p->n_cmd, false);
-    free_strv(p->entrypoint, p->n_entrypoint, false);
-    free_strv(p->env, p->n_env, true);
+    es_strv_free(p->cmd, p->n_cmd, false);
+    es_strv_free(p->entrypoint, p->n_entrypoint, false);
+    es_strv_free(p->env, p->n_env, true);
     free_kvs(p->labels, p->n_labels, false);
     es_free(p->log_type);
     free_kvs(p->log_config, p->n_log_config, true);
@@ -76,7 +67,7 @@ static char **dup_strv(char *const *v, size_t n)
         return NULL;
     for (size_t i = 0; i < n; i++)
         if (!(d[i] = es_strdup(v[i]))) {
-            free_strv(d, i, false);
+            es_strv_free(d, i, false);
             return NULL;
         }
     return d;

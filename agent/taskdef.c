@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "agent/valuefrom.h"
+#include "common/secure.h"
+#include "common/utf8.h"
 #include "common/alloc.h"
 
 #define CLIENT "ClientException"
@@ -73,34 +75,6 @@ static const es_json *member(const es_json *obj, const char *key)
     return j && j->type != ES_JSON_NULL ? j : NULL;
 }
 
-/* Valid UTF-8 (no overlong 2-byte leads, nothing past U+10FFFF's lead):
- * what the JSON writer will accept when the definition is written back. */
-static bool utf8_ok(const char *str, size_t n)
-{
-    const unsigned char *s = (const unsigned char *)str;
-    for (size_t i = 0; i < n;) {
-        unsigned char c = s[i];
-        size_t len;
-        if (c < 0x80)
-            len = 1;
-        else if (c >= 0xC2 && c <= 0xDF)
-            len = 2;
-        else if (c >= 0xE0 && c <= 0xEF)
-            len = 3;
-        else if (c >= 0xF0 && c <= 0xF4)
-            len = 4;
-        else
-            return false;
-        if (len > n - i)
-            return false;
-        for (size_t k = 1; k < len; k++)
-            if ((s[i + k] & 0xC0) != 0x80)
-                return false;
-        i += len;
-    }
-    return true;
-}
-
 typedef struct str_rule {
     size_t max;
     bool required;
@@ -122,7 +96,7 @@ static int take_str(const es_json *j, const char *path, str_rule r, char **out, 
     size_t len = j->u.string.len;
     if (strlen(j->u.string.s) != len)
         return bad(e, CLIENT, "%s: must not contain a NUL character", path);
-    if (!utf8_ok(j->u.string.s, len))
+    if (!es_utf8_valid(j->u.string.s, len))
         return bad(e, CLIENT, "%s: must be valid UTF-8", path);
     if (len == 0 && !r.allow_empty)
         return bad(e, CLIENT, "%s: should not be null or empty", path);
@@ -160,15 +134,6 @@ static int get_int(const es_json *obj, const char *prefix, const char *key, int6
     *has = true;
     *out = v;
     return 0;
-}
-
-static void free_strv(char **v, size_t n)
-{
-    if (!v)
-        return;
-    for (size_t i = 0; i < n; i++)
-        es_free(v[i]);
-    es_free(v);
 }
 
 static void free_kvs(ag_kv *kv, size_t n)
@@ -219,7 +184,7 @@ static int get_strv(const es_json *obj, const char *prefix, const char *key, siz
         str_rule r = {.max = max_len, .required = true, .allow_empty = allow_empty};
         int rc = take_str(es_json_at(arr, i), ipath, r, &v[i], e);
         if (rc) {
-            free_strv(v, i);
+            es_strv_free(v, i, false);
             return rc;
         }
     }
@@ -313,7 +278,7 @@ static int get_map(const es_json *obj, const char *prefix, const char *key, size
     for (size_t i = 0; i < n; i++) {
         const char *k = m->u.object.keys[i];
         size_t klen = strlen(k);
-        if (!utf8_ok(k, klen)) {
+        if (!es_utf8_valid(k, klen)) {
             rc = bad(e, CLIENT, "%s: a key is not valid UTF-8", path);
             goto fail;
         }
@@ -604,8 +569,8 @@ static void container_clear(ag_container_def *c)
 {
     es_free(c->name);
     es_free(c->image);
-    free_strv(c->command, c->n_command);
-    free_strv(c->entry_point, c->n_entry_point);
+    es_strv_free(c->command, c->n_command, false);
+    es_strv_free(c->entry_point, c->n_entry_point, false);
     free_kvs(c->environment, c->n_environment);
     free_refs(c->secrets, c->n_secrets);
     free_log(c->log);
@@ -944,7 +909,7 @@ void ag_taskdef_free(ag_taskdef *td)
     es_free(td->execution_role_arn);
     es_free(td->task_role_arn);
     es_free(td->network_mode);
-    free_strv(td->requires_compatibilities, td->n_requires_compatibilities);
+    es_strv_free(td->requires_compatibilities, td->n_requires_compatibilities, false);
     es_free(td->cpu);
     es_free(td->memory);
     for (size_t i = 0; i < td->n_containers; i++)
@@ -1175,7 +1140,7 @@ void ag_overrides_free(ag_overrides *o)
         return;
     for (size_t i = 0; i < o->n_containers; i++) {
         es_free(o->containers[i].name);
-        free_strv(o->containers[i].command, o->containers[i].n_command);
+        es_strv_free(o->containers[i].command, o->containers[i].n_command, false);
         free_kvs(o->containers[i].environment, o->containers[i].n_environment);
     }
     es_free(o->containers);

@@ -24,6 +24,15 @@ void es_free_secret_str(char *s)
     es_free(s);
 }
 
+void es_strv_free(char **v, size_t n, bool secret)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < n; i++)
+        secret ? es_free_secret_str(v[i]) : es_free(v[i]);
+    es_free(v);
+}
+
 bool es_ct_equal(const void *a, const void *b, size_t n)
 {
     return CRYPTO_memcmp(a, b, n) == 0;

@@ -12,6 +12,8 @@
 void es_wipe(void *p, size_t n);
 /* Wipes the NUL-terminated string (if any) and frees it. NULL-safe. */
 void es_free_secret_str(char *s);
+/* Frees v[0..n) and v; secret: each string wiped first. NULL-safe. */
+void es_strv_free(char **v, size_t n, bool secret);
 /* Constant time in n; true when the n bytes are equal. */
 bool es_ct_equal(const void *a, const void *b, size_t n);
 /* Constant time in the longer length for equal-length inputs; differing

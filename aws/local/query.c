@@ -13,6 +13,7 @@
 #include "common/alloc.h"
 #include "aws/sigv4.h"
 #include "common/secure.h"
+#include "common/utf8.h"
 
 /* ---- form decoding ---- */
 
@@ -190,41 +191,6 @@ static void xw_puts(al_xw *w, const char *s)
     xw_put(w, s, strlen(s));
 }
 
-/* Length of a valid UTF-8 sequence at s (at most n bytes), 0 when invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    size_t len;
-    unsigned min;
-    if (c < 0x80)
-        return 1;
-    if ((c & 0xe0) == 0xc0) {
-        len = 2;
-        min = 0x80;
-        c &= 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-        len = 3;
-        min = 0x800;
-        c &= 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-        len = 4;
-        min = 0x10000;
-        c &= 0x07;
-    } else {
-        return 0;
-    }
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        c = c << 6 | (s[i] & 0x3fu);
-    }
-    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff) || c == 0xfffe || c == 0xffff)
-        return 0;
-    return len;
-}
-
 void al_xw_text(al_xw *w, const char *text, size_t n)
 {
     const unsigned char *s = (const unsigned char *)text;
@@ -261,7 +227,7 @@ void al_xw_text(al_xw *w, const char *text, size_t n)
             if (s[i] < 0x20 || s[i] == 0x7f) {
                 rep = "\xef\xbf\xbd";
             } else if (s[i] >= 0x80) {
-                step = utf8_len(s + i, n - i);
+                step = es_utf8_len(s + i, n - i);
                 if (step == 0) {
                     rep = "\xef\xbf\xbd";
                     step = 1;
