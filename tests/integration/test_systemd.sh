@@ -18,12 +18,26 @@
 #     goes through the same install, start, upgrade-keeps-config and erase.
 #
 # Env (ctest passes them): ES_TEST_DOCKER_HOST, ES_SOURCE_DIR, ES_BUILD_DIR;
-# ES_DEBIAN_MIRROR overrides the mirror debootstrap uses.
+# ES_DEBIAN_MIRROR overrides the mirror debootstrap uses (default: apt's own, from its sources).
 set -euo pipefail
 : "${ES_TEST_DOCKER_HOST:?}" "${ES_SOURCE_DIR:?}" "${ES_BUILD_DIR:?}"
 export DOCKER_HOST=$ES_TEST_DOCKER_HOST
 DOCKER_SOCK=${ES_TEST_DOCKER_HOST#unix://}
-MIRROR=${ES_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+# the machine's own Debian mirror, as apt is set up to reach it (deb822 .sources or the
+# one-line sources.list): the first URI that serves the suite, not a written host name
+apt_mirror() {
+  local f
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [[ -f $f ]] || continue
+    awk '/^URIs:/ { for (i = 2; i <= NF; i++) if ($i !~ /-security/) { print $i; exit } }' "$f"
+  done | head -n1
+  if [[ -f /etc/apt/sources.list ]]; then
+    awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^https?:/ && $i !~ /-security/) { print $i; exit } }' \
+      /etc/apt/sources.list | head -n1
+  fi
+}
+MIRROR=${ES_DEBIAN_MIRROR:-$(apt_mirror | head -n1)}
+[[ -n $MIRROR ]] || { echo "test_systemd: no Debian mirror in /etc/apt/sources.list(.d); set ES_DEBIAN_MIRROR" >&2; exit 1; }
 SUITE=bookworm
 # systemd to boot, the agent's runtime libraries (the container has no network for apt), and
 # rpm, to run the .rpm's scriptlets under systemd too, and curl, to probe the Docker socket
