@@ -11,8 +11,6 @@
 
 #include "agent/task.h"
 #include "agent/valuefrom.h"
-#include "aws/local/authz.h"
-#include "aws/local/iam.h"
 #include "aws/ssm.h"
 #include "aws/xml.h"
 #include "common/alloc.h"
@@ -878,49 +876,26 @@ static int collect_pairs(op *o)
 /* ---- evaluation ---- */
 
 /* NAME of arn:aws:iam::ACCOUNT:role/PATH/NAME in our account, or false. */
-static bool role_name(const op *o, char *out, size_t n)
-{
-    const char *arn = o->role_arn;
-    char prefix[64];
-    snprintf(prefix, sizeof prefix, "arn:aws:iam::%s:role/", o->p->account);
-    if (strncmp(arn, prefix, strlen(prefix)) != 0)
-        return false;
-    const char *name = strrchr(arn, '/') + 1;
-    return *name && (size_t)snprintf(out, n, "%s", name) < n;
-}
-
 static void evaluate_embedded(op *o)
 {
     ag_preflight *p = o->p;
-    char role[AL_ROLE_NAME_MAX + 1], principal[AL_ROLE_ARN_MAX + 64];
-    al_iam_role ri = {0};
-    if (!role_name(o, role, sizeof role) || al_iam_role_get(p->embedded, role, &ri) < 0) {
-        /* no such role here: AssumeRole will say so */
-        finish(o, AG_PF_SKIPPED);
-        return;
-    }
-    al_iam_role_clear(&ri);
-    snprintf(principal, sizeof principal, "arn:aws:sts::%s:assumed-role/%s/preflight", p->account,
-             role);
     for (size_t i = 0; i < o->pairs.n; i++) {
         ag_pf_pair *pr = &o->pairs.v[i];
         char via[96];
-        const char *vv[1] = {via};
-        aw_ctx_entry extra = {"kms:ViaService", vv, 1, false};
         if (pr->via) {
             /* the key's region: its ARN's */
             char region[AG_VF_REGION_MAX + 1];
             key_region(pr->resource, p->region, region, sizeof region);
             snprintf(via, sizeof via, "%s.%s.amazonaws.com", pr->via, region);
         }
-        al_authz_req q = {.principal = principal,
-                          .action = pr->action,
-                          .resource = pr->resource,
-                          .extra = pr->via ? &extra : NULL,
-                          .nextra = pr->via ? 1 : 0};
-        int r = al_authz_evaluate(p->embedded, &q, NULL, 0, NULL);
+        int r = al_role_may(p->embedded, p->account, o->role_arn, pr->action, pr->resource,
+                            pr->via ? via : NULL);
         if (r == -EACCES) {
             pr->missing = true;
+        } else if (r == -ENOENT || r == -EINVAL) {
+            /* no such role here: AssumeRole will say so */
+            finish(o, AG_PF_SKIPPED);
+            return;
         } else if (r < 0) {
             es_warn("preflight: cannot evaluate %s on %s: %s; left to the fetch", pr->action,
                     pr->resource, strerror(-r));

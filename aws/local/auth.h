@@ -33,11 +33,7 @@
 #include "aws/local/local.h"
 #include "aws/sigv4.h"
 
-#define AL_AUTH_PROFILE "ecs-secrets-agent"
-#define AL_CREDENTIALS_FILE "aws-credentials"
-#define AL_CONFIG_FILE "aws-config"
 #define AL_AUTH_SKEW_MAX 900 /* seconds either way */
-#define AL_AKID_LEN 20
 #define AL_SECRET_LEN 40
 #define AL_PRINCIPAL_MAX 256
 

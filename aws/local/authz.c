@@ -476,3 +476,32 @@ void al_authz_install(al_ctx *c)
     c->authz_msg = hook;
     c->authz_msg_arg = c;
 }
+
+int al_role_may(al_ctx *c, const char *account, const char *role_arn, const char *action,
+                const char *resource, const char *kms_via_service)
+{
+    if (!c || !account || !role_arn || !action || !resource)
+        return -EINVAL;
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "arn:aws:iam::%s:role/", account);
+    if (strncmp(role_arn, prefix, strlen(prefix)) != 0)
+        return -ENOENT; /* another account's role: not one of ours */
+    const char *name = strrchr(role_arn, '/') + 1;
+    if (!*name || strlen(name) > AL_ROLE_NAME_MAX)
+        return -EINVAL;
+    al_iam_role ri = {0};
+    if (al_iam_role_get(c, name, &ri) < 0)
+        return -ENOENT;
+    al_iam_role_clear(&ri);
+    char principal[AL_ROLE_ARN_MAX + 64];
+    snprintf(principal, sizeof principal, "arn:aws:sts::%s:assumed-role/%s/preflight", account,
+             name);
+    const char *vv[1] = {kms_via_service};
+    aw_ctx_entry extra = {"kms:ViaService", vv, 1, false};
+    al_authz_req q = {.principal = principal,
+                      .action = action,
+                      .resource = resource,
+                      .extra = kms_via_service ? &extra : NULL,
+                      .nextra = kms_via_service ? 1 : 0};
+    return al_authz_evaluate(c, &q, NULL, 0, NULL);
+}

@@ -105,4 +105,40 @@ void al_get_cache_stats(const al_ctx *c, al_cache_stats *out);
 /* True when target names an operation we serve. */
 bool al_knows_target(const char *target);
 
+/* ---- the facade the daemon uses (agent/ includes this header only, and
+ * server.h for the listener); the declarations below are defined in auth.c,
+ * authz.c and iam.c, whose headers are the module's own. ---- */
+
+#define AL_AKID_LEN 20 /* an access key id */
+/* The administrator's key, as the CLI reads it: STATE_DIR/AL_CREDENTIALS_FILE
+ * and AL_CONFIG_FILE, profile AL_AUTH_PROFILE. */
+#define AL_AUTH_PROFILE "ecs-secrets-agent"
+#define AL_CREDENTIALS_FILE "aws-credentials"
+#define AL_CONFIG_FILE "aws-config"
+
+/* Creates the administrator's key on the first start (STATE_DIR/aws-credentials
+ * and aws-config for the CLI) or reads it back; akid receives its access key
+ * id. 0 or -errno with a reason in err. */
+int al_admin_init(al_ctx *c, const char *state_dir, char akid[AL_AKID_LEN + 1], char *err,
+                  size_t errlen);
+/* The administrator's key for in-process clients; *secret is es_malloc'ed
+ * (release with es_free_secret_str). 0, -ENOENT, -EIO. */
+int al_admin_credentials(al_ctx *c, char akid[AL_AKID_LEN + 1], char **secret);
+/* Makes every action of the store ask the embedded IAM (identity, resource
+ * and key policies) as AWS does. */
+void al_authz_install(al_ctx *c);
+/* Loads the roles of a directory of JSON files (iam.h says the format). 0 or
+ * -errno with a reason in err. */
+int al_iam_load_roles_dir(al_ctx *c, const char *dir, char *err, size_t errlen);
+
+/* The in-process authorisation question the execution role's preflight
+ * asks: may a session of the role role_arn (in account) do action on
+ * resource, as the embedded store would decide it (identity, resource and
+ * key policies)? kms_via_service, when not NULL, is the kms:ViaService
+ * context ("ssm.us-east-1.amazonaws.com"). 0 allowed, -EACCES denied,
+ * -ENOENT no such role here, -EINVAL a malformed ARN, other -errno when it
+ * could not be decided. */
+int al_role_may(al_ctx *c, const char *account, const char *role_arn, const char *action,
+                const char *resource, const char *kms_via_service);
+
 #endif
