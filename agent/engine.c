@@ -414,16 +414,14 @@ static int issue_create(etask *et)
         fail_launch(et, reason);
         return rc;
     }
-    es_buf body;
-    es_buf_init(&body, AG_CREATE_BODY_MAX);
     cop *c = es_calloc(1, sizeof *c);
-    rc = c ? ag_create_params_write_json(p, &body) : -ENOMEM;
-    if (rc == 0) {
+    rc = -ENOMEM;
+    if (c) {
         *c = (cop){et, i};
         es_debug("task %s: creating container %s as %s", et->t->id, cd->name, p->name);
-        rc = dk_container_create_json(e->cfg.docker, p->name, body.data, body.len, on_created, c);
+        /* the body is written (docker/) and the params' values wiped right away */
+        rc = dk_container_create(e->cfg.docker, &p->spec, on_created, c);
     }
-    es_buf_free_secret(&body);
     ag_create_params_free(p);
     if (rc < 0) {
         es_free(c);

@@ -57,6 +57,8 @@ void ag_create_params_free(ag_create_params *p)
     es_free(p->working_dir);
     es_free(p->user);
     es_free(p->network_mode);
+    es_free(p->label_views);
+    es_free(p->log_views);
     es_free(p);
 }
 
@@ -317,6 +319,47 @@ int ag_container_name(const char *family, int64_t revision, const char *name, ch
     return 0;
 }
 
+static dk_kv *kv_views(const ag_kv *kv, size_t n)
+{
+    dk_kv *v = es_calloc(n ? n : 1, sizeof *v);
+    for (size_t i = 0; v && i < n; i++)
+        v[i] = (dk_kv){kv[i].name, kv[i].value};
+    return v;
+}
+
+/* The Docker create spec over the params' own strings. */
+static int make_spec(ag_create_params *p)
+{
+    if (!(p->label_views = kv_views(p->labels, p->n_labels)) ||
+        !(p->log_views = kv_views(p->log_config, p->n_log_config)))
+        return -ENOMEM;
+    p->spec = (dk_create_spec){
+        .name = p->name,
+        .image = p->image,
+        .cmd = (const char *const *)p->cmd,
+        .ncmd = p->n_cmd,
+        .entrypoint = (const char *const *)p->entrypoint,
+        .nentrypoint = p->n_entrypoint,
+        .env_lines = (const char *const *)p->env,
+        .nenv_lines = p->n_env,
+        .labels = p->label_views,
+        .nlabels = p->n_labels,
+        .working_dir = p->working_dir,
+        .user = p->user,
+        .has_stop_timeout = p->has_stop_timeout,
+        .stop_timeout_s = p->stop_timeout,
+        .log_driver = p->log_type,
+        .log_opts = p->log_views,
+        .nlog_opts = p->n_log_config,
+        .network_mode = p->network_mode,
+        .has_memory = p->has_memory,
+        .has_cpu = p->has_cpu,
+        .memory_bytes = p->memory_bytes,
+        .cpu_shares = p->cpu_shares,
+    };
+    return 0;
+}
+
 int ag_inject_build(const ag_container_def *cd, const ag_container_override *ov,
                     const ag_secret_value *values, size_t n_values, const ag_inject_ctx *ctx,
                     ag_create_params **out, char *err, size_t errlen)
@@ -374,6 +417,8 @@ int ag_inject_build(const ag_container_def *cd, const ag_container_override *ov,
     p->memory_bytes = cd->memory * 1024 * 1024;
     p->has_cpu = cd->has_cpu;
     p->cpu_shares = cd->cpu < 2 ? 2 : cd->cpu; /* Docker's minimum share is 2 */
+    if (make_spec(p) < 0)
+        goto nomem;
     *out = p;
     if (err && errlen)
         err[0] = '\0';
@@ -384,59 +429,4 @@ nomem:
 fail:
     ag_create_params_free(p);
     return r;
-}
-
-static void w_strv(es_jw *w, const char *key, char *const *v, size_t n)
-{
-    es_jw_key(w, key);
-    es_jw_arr(w);
-    for (size_t i = 0; i < n; i++)
-        es_jw_str(w, v[i]);
-    es_jw_arr_end(w);
-}
-
-int ag_create_params_write_json(const ag_create_params *p, es_buf *out)
-{
-    es_jw w;
-    es_jw_init(&w, out);
-    es_jw_obj(&w);
-    es_jw_kstr(&w, "Image", p->image);
-    if (p->cmd)
-        w_strv(&w, "Cmd", p->cmd, p->n_cmd);
-    if (p->entrypoint)
-        w_strv(&w, "Entrypoint", p->entrypoint, p->n_entrypoint);
-    w_strv(&w, "Env", p->env, p->n_env);
-    es_jw_key(&w, "Labels");
-    es_jw_obj(&w);
-    for (size_t i = 0; i < p->n_labels; i++)
-        es_jw_kstr(&w, p->labels[i].name, p->labels[i].value);
-    es_jw_obj_end(&w);
-    if (p->working_dir)
-        es_jw_kstr(&w, "WorkingDir", p->working_dir);
-    if (p->user)
-        es_jw_kstr(&w, "User", p->user);
-    if (p->has_stop_timeout)
-        es_jw_kint(&w, "StopTimeout", p->stop_timeout);
-    es_jw_key(&w, "HostConfig");
-    es_jw_obj(&w);
-    if (p->log_type) {
-        es_jw_key(&w, "LogConfig");
-        es_jw_obj(&w);
-        es_jw_kstr(&w, "Type", p->log_type);
-        es_jw_key(&w, "Config");
-        es_jw_obj(&w);
-        for (size_t i = 0; i < p->n_log_config; i++)
-            es_jw_kstr(&w, p->log_config[i].name, p->log_config[i].value);
-        es_jw_obj_end(&w);
-        es_jw_obj_end(&w);
-    }
-    if (p->network_mode)
-        es_jw_kstr(&w, "NetworkMode", p->network_mode);
-    if (p->has_memory)
-        es_jw_kint(&w, "Memory", p->memory_bytes);
-    if (p->has_cpu)
-        es_jw_kint(&w, "CpuShares", p->cpu_shares);
-    es_jw_obj_end(&w);
-    es_jw_obj_end(&w);
-    return es_jw_finish(&w);
 }

@@ -73,6 +73,10 @@ typedef struct ag_create_params {
     int64_t stop_timeout; /* seconds */
     int64_t memory_bytes; /* HostConfig.Memory */
     int64_t cpu_shares;   /* HostConfig.CpuShares */
+    /* the same as docker/'s create spec (views into the fields above), which
+     * dk_container_create sends: docker/ is the one writer of the body */
+    dk_create_spec spec;
+    dk_kv *label_views, *log_views;
 } ag_create_params;
 
 /* Builds the parameters. ov may be NULL. Every secrets[] / secretOptions[]
@@ -83,11 +87,6 @@ int ag_inject_build(const ag_container_def *cd, const ag_container_override *ov,
                     ag_create_params **out, char *err, size_t errlen);
 /* Wipes Env and log options, frees everything. NULL-safe. */
 void ag_create_params_free(ag_create_params *p);
-
-/* Appends Docker's ContainerCreate JSON body to out (created with a max of
- * at least AG_CREATE_BODY_MAX; free it with es_buf_free_secret). 0 or the
- * writer's error. */
-int ag_create_params_write_json(const ag_create_params *p, es_buf *out);
 
 /* "ecs-<family>-<rev>-<name>-<16 random hex>", characters outside
  * [a-zA-Z0-9_.-] replaced by '-'. 0, -EMSGSIZE, -EIO (no randomness). */

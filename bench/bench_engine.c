@@ -244,9 +244,10 @@ static int floor_body(const ag_taskdef *td, int n, es_buf *body, char **name)
         if (strcmp(p->labels[i].name, DK_TASK_ARN_LABEL) == 0) {
             es_free(p->labels[i].name);
             p->labels[i].name = es_strdup(FLOOR_LABEL);
+            p->label_views[i].key = p->labels[i].name; /* the spec's view of it */
         }
     es_buf_init(body, AG_CREATE_BODY_MAX);
-    int rc = ag_create_params_write_json(p, body);
+    int rc = dk_create_body(&p->spec, body);
     *name = es_strdup(p->name);
     ag_create_params_free(p);
     return rc < 0 || !*name ? -1 : 0;

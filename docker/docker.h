@@ -120,19 +120,33 @@ typedef struct dk_kv {
     const char *value;
 } dk_kv;
 
+/* A container create, as the ContainerCreate body carries it: the one writer
+ * of that body (the agent fills a spec too: agent/inject.h). Absent fields
+ * (NULL, 0, has_* false) are left out, so Docker applies its defaults. */
 typedef struct dk_create_spec {
     const char *name; /* may be NULL */
     const char *image;
-    const char *const *cmd; /* may be NULL */
+    const char *const *cmd; /* NULL: the image's; an empty list is written as [] */
     size_t ncmd;
+    const char *const *entrypoint; /* NULL: the image's */
+    size_t nentrypoint;
     const dk_kv *env; /* values are secrets */
     size_t nenv;
+    const char *const *env_lines; /* Docker's own "NAME=value" form, after env; secrets;
+                                     non-NULL: Env is written even when empty */
+    size_t nenv_lines;
     const dk_kv *labels;
     size_t nlabels;
+    const char *working_dir, *user; /* NULL: the image's */
+    bool has_stop_timeout;
+    int64_t stop_timeout_s;
     const char *log_driver; /* NULL: the daemon's default */
     const dk_kv *log_opts;  /* values are secrets */
     size_t nlog_opts;
     const char *network_mode; /* NULL: default */
+    bool has_memory, has_cpu;
+    int64_t memory_bytes; /* HostConfig.Memory */
+    int64_t cpu_shares;   /* HostConfig.CpuShares */
 } dk_create_spec;
 
 typedef void (*dk_create_cb)(void *ud, const dk_result *r, const char *id);
@@ -147,6 +161,9 @@ int dk_container_create_json(dk_client *c, const char *name, const char *body, s
                              dk_create_cb cb, void *ud);
 /* Debug rendering of a spec with Env and log option values masked. */
 int dk_create_spec_dump(const dk_create_spec *spec, es_buf *out);
+/* The ContainerCreate body dk_container_create sends (values in clear: out
+ * must be released with es_buf_free_secret). For benchmarks and tests. */
+int dk_create_body(const dk_create_spec *spec, es_buf *out);
 
 /* not_modified is reported as success with r->status 304. */
 int dk_container_start(dk_client *c, const char *id, dk_done_cb cb, void *ud);

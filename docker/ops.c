@@ -364,6 +364,44 @@ static void write_kv_object(es_jw *w, const char *key, const dk_kv *kv, size_t n
     es_jw_obj_end(w);
 }
 
+static void write_strv(es_jw *w, const char *key, const char *const *v, size_t n)
+{
+    es_jw_key(w, key);
+    es_jw_arr(w);
+    for (size_t i = 0; i < n; i++)
+        es_jw_str(w, v[i]);
+    es_jw_arr_end(w);
+}
+
+/* Env: the key/value pairs, then the "NAME=value" lines; with mask, each
+ * value becomes "***". */
+static void write_env(es_jw *w, const dk_create_spec *s, es_buf *kv, bool mask)
+{
+    es_jw_key(w, "Env");
+    es_jw_arr(w);
+    for (size_t i = 0; i < s->nenv; i++) {
+        es_buf_reset_secret(kv);
+        int e = es_buf_printf(kv, "%s=%s", s->env[i].key, mask ? "***" : s->env[i].value);
+        if (e < 0 && !w->err)
+            w->err = e;
+        es_jw_strn(w, es_buf_cstr(kv), kv->len);
+    }
+    for (size_t i = 0; i < s->nenv_lines; i++) {
+        const char *line = s->env_lines[i];
+        const char *eq = strchr(line, '=');
+        if (!mask || !eq) {
+            es_jw_str(w, line);
+            continue;
+        }
+        es_buf_reset_secret(kv);
+        int e = es_buf_printf(kv, "%.*s=***", (int)(eq - line), line);
+        if (e < 0 && !w->err)
+            w->err = e;
+        es_jw_strn(w, es_buf_cstr(kv), kv->len);
+    }
+    es_jw_arr_end(w);
+}
+
 /* The create body; with mask, secret values are replaced by "***". */
 static int create_body(const dk_create_spec *s, es_buf *out, bool mask)
 {
@@ -375,27 +413,20 @@ static int create_body(const dk_create_spec *s, es_buf *out, bool mask)
     es_jw_init(&w, out);
     es_jw_obj(&w);
     es_jw_kstr(&w, "Image", s->image);
-    if (s->ncmd) {
-        es_jw_key(&w, "Cmd");
-        es_jw_arr(&w);
-        for (size_t i = 0; i < s->ncmd; i++)
-            es_jw_str(&w, s->cmd[i]);
-        es_jw_arr_end(&w);
-    }
-    if (s->nenv) {
-        es_jw_key(&w, "Env");
-        es_jw_arr(&w);
-        for (size_t i = 0; i < s->nenv; i++) {
-            es_buf_reset_secret(&kv);
-            int e = es_buf_printf(&kv, "%s=%s", s->env[i].key, mask ? "***" : s->env[i].value);
-            if (e < 0 && !w.err)
-                w.err = e;
-            es_jw_strn(&w, es_buf_cstr(&kv), kv.len);
-        }
-        es_jw_arr_end(&w);
-    }
+    if (s->cmd)
+        write_strv(&w, "Cmd", s->cmd, s->ncmd);
+    if (s->entrypoint)
+        write_strv(&w, "Entrypoint", s->entrypoint, s->nentrypoint);
+    if (s->nenv || s->env_lines) /* env_lines given, even empty: Env: [] */
+        write_env(&w, s, &kv, mask);
     if (s->nlabels)
         write_kv_object(&w, "Labels", s->labels, s->nlabels, false);
+    if (s->working_dir)
+        es_jw_kstr(&w, "WorkingDir", s->working_dir);
+    if (s->user)
+        es_jw_kstr(&w, "User", s->user);
+    if (s->has_stop_timeout)
+        es_jw_kint(&w, "StopTimeout", s->stop_timeout_s);
     es_jw_key(&w, "HostConfig");
     es_jw_obj(&w);
     if (s->log_driver) {
@@ -407,10 +438,19 @@ static int create_body(const dk_create_spec *s, es_buf *out, bool mask)
     }
     if (s->network_mode)
         es_jw_kstr(&w, "NetworkMode", s->network_mode);
+    if (s->has_memory)
+        es_jw_kint(&w, "Memory", s->memory_bytes);
+    if (s->has_cpu)
+        es_jw_kint(&w, "CpuShares", s->cpu_shares);
     es_jw_obj_end(&w);
     es_jw_obj_end(&w);
     es_buf_free_secret(&kv);
     return es_jw_finish(&w);
+}
+
+int dk_create_body(const dk_create_spec *spec, es_buf *out)
+{
+    return create_body(spec, out, false);
 }
 
 int dk_create_spec_dump(const dk_create_spec *spec, es_buf *out)

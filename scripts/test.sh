@@ -18,4 +18,6 @@ cmake --build "$BUILD" -j"$(nproc)"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 cd "$BUILD"
-ctest --output-on-failure "$@"
+# in parallel, one test a core: the tests that share the test engine's containers or the
+# package directory hold ctest resource locks (tests/*/CMakeLists.txt)
+ctest --output-on-failure -j"$(nproc)" "$@"

@@ -467,6 +467,50 @@ Test(docker_fake, create_request_on_the_wire_and_chunked_answer)
     es_buf_free(&d);
 }
 
+/* What the agent's containers need besides (agent/inject.h fills these):
+ * Docker's own "NAME=value" Env lines after the pairs, Entrypoint, WorkingDir,
+ * User, StopTimeout, Memory and CpuShares; the dump masks the lines' values. */
+Test(docker_fake, create_body_carries_every_field_the_agent_sets)
+{
+    dk_kv env[] = {{"A", "pair-value"}};
+    const char *lines[] = {"B=line-secret", "C="};
+    const char *ep[] = {"/bin/sh", "-c"};
+    dk_create_spec s = {.image = "img:1",
+                        .entrypoint = ep,
+                        .nentrypoint = 2,
+                        .env = env,
+                        .nenv = 1,
+                        .env_lines = lines,
+                        .nenv_lines = 2,
+                        .working_dir = "/w",
+                        .user = "nobody",
+                        .has_stop_timeout = true,
+                        .stop_timeout_s = 20,
+                        .has_memory = true,
+                        .memory_bytes = 64 << 20,
+                        .has_cpu = true,
+                        .cpu_shares = 256};
+    es_buf b;
+    es_buf_init(&b, 65536);
+    cr_assert_eq(dk_create_body(&s, &b), 0);
+    const char *body = es_buf_cstr(&b);
+    cr_assert(strstr(body, "\"Env\":[\"A=pair-value\",\"B=line-secret\",\"C=\"]"), "%s", body);
+    cr_assert(strstr(body, "\"Entrypoint\":[\"/bin/sh\",\"-c\"]"), "%s", body);
+    cr_assert_null(strstr(body, "\"Cmd\""), "no command: the image's");
+    cr_assert(strstr(body, "\"WorkingDir\":\"/w\",\"User\":\"nobody\",\"StopTimeout\":20"), "%s",
+              body);
+    cr_assert(strstr(body, "\"HostConfig\":{\"Memory\":67108864,\"CpuShares\":256}"), "%s", body);
+    es_buf_free_secret(&b);
+
+    es_buf d;
+    es_buf_init(&d, 65536);
+    cr_assert_eq(dk_create_spec_dump(&s, &d), 0);
+    cr_assert_null(strstr(es_buf_cstr(&d), "line-secret"), "Env line value masked");
+    cr_assert_null(strstr(es_buf_cstr(&d), "pair-value"));
+    cr_assert(strstr(es_buf_cstr(&d), "\"B=***\""), "%s", es_buf_cstr(&d));
+    es_buf_free(&d);
+}
+
 Test(docker_fake, pull_error_line_after_200_is_a_failure)
 {
     res r = {0};

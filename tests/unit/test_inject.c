@@ -134,7 +134,7 @@ Test(inject, log_config_labels_and_name)
     /* the Docker body */
     es_buf body;
     es_buf_init(&body, AG_CREATE_BODY_MAX);
-    cr_assert_eq(ag_create_params_write_json(p, &body), 0);
+    cr_assert_eq(dk_create_body(&p->spec, &body), 0);
     es_json *j = NULL;
     cr_assert_eq(es_json_parse(body.data, body.len, NULL, &j, NULL, 0), 0);
     cr_assert_str_eq(es_json_get_str(j, "Image"), "busybox");
