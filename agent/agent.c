@@ -340,8 +340,11 @@ static void on_reload(ag_daemon *d, void *arg)
 /* ECS_SECRETS_DRIFT_INTERVAL: unset means 60 s in embedded mode, off in aws mode */
 static uint64_t drift_interval_ms(const ag_agent *a)
 {
+    /* config.c validated it and made the mode's default effective */
+    long s = 0;
     const char *di = cf_get(a->cfg, CF_DRIFT_INTERVAL);
-    long s = di ? strtol(di, NULL, 10) : a->embedded ? 60 : 0;
+    if (!di || cf_parse_duration(di, &s) < 0)
+        s = 0;
     return s > 0 ? (uint64_t)s * 1000 : 0;
 }
 

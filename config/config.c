@@ -170,17 +170,6 @@ static int v_nonempty(const char *v, char *err, size_t n)
 }
 
 /* seconds, 0 (off) to one day */
-static int v_drift_interval(const char *v, char *err, size_t n)
-{
-    char *end = NULL;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (!*v || errno || !end || *end || x < 0 || x > 86400) {
-        snprintf(err, n, "must be a number of seconds from 0 (off) to 86400");
-        return -EINVAL;
-    }
-    return 0;
-}
 
 int cf_parse_duration(const char *v, long *seconds)
 {
@@ -217,6 +206,17 @@ static int v_duration(const char *v, char *err, size_t n)
 }
 
 /* a duration as above, or 0 (off) */
+/* the drift check's interval: 0 (off) or a duration up to a day */
+static int v_drift_interval(const char *v, char *err, size_t n)
+{
+    long s;
+    if (cf_parse_duration(v, &s) == 0 && s <= 86400)
+        return 0;
+    snprintf(err, n,
+             "must be 0 (off) or a duration such as 60, 90s or 15m (at most 1 day), not '%s'", v);
+    return -EINVAL;
+}
+
 static int v_duration_or_off(const char *v, char *err, size_t n)
 {
     long s;
@@ -276,10 +276,10 @@ const cf_key cf_keys[CF_KEY_COUNT] = {
                       "before fetching them (one stoppedReason listing what is missing)",
                       v_onoff},
 
-    [CF_DRIFT_INTERVAL] = {"ECS_SECRETS_DRIFT_INTERVAL", "drift-interval", "SECONDS", NULL, false,
+    [CF_DRIFT_INTERVAL] = {"ECS_SECRETS_DRIFT_INTERVAL", "drift-interval", "DURATION", NULL, false,
                            "how often running tasks' secrets are compared with the stores' "
-                           "current versions (metadata calls only); 0: off; unset: 60 in "
-                           "embedded mode, off in aws mode",
+                           "current versions (metadata calls only); 0: off; unset: 60 (1m) "
+                           "in embedded mode, off in aws mode",
                            v_drift_interval},
     [CF_TASK_CLEANUP_WAIT] = {"ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION", "task-cleanup-wait",
                               "DURATION", "3h", false,
@@ -661,6 +661,14 @@ static int derive(cf_config *c, es_buf *err)
         es_buf_printf(err, "%s: %s", cf_keys[CF_LISTEN].name, why);
         return r;
     }
+    /* defaults that depend on the mode are made effective here, so that
+     * --check-config shows them and every reader sees one value */
+    if (!c->value[CF_DRIFT_INTERVAL] &&
+        (r = set_value(c, CF_DRIFT_INTERVAL, c->mode == CF_MODE_EMBEDDED ? "60" : "0",
+                       c->mode == CF_MODE_EMBEDDED ? "default (embedded mode)"
+                                                   : "default (aws mode: off)",
+                       err)) < 0)
+        return r;
     c->docker_socket = es_strdup(c->value[CF_DOCKER_HOST] + strlen("unix://"));
     if (!c->docker_socket)
         return -ENOMEM;

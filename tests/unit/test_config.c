@@ -221,3 +221,44 @@ Test(config, durations)
     expect_error("ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION=soon\n",
                  "ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION: must be a duration");
 }
+
+/* Every duration option takes the same units; the drift interval's default
+ * depends on the mode and is made effective, so --check-config shows it. */
+Test(config, drift_interval_takes_durations_and_shows_its_effective_default)
+{
+    const char *f = write_file("empty.conf", "");
+    cf_config c;
+    es_buf err;
+    const char *five_min[] = {"--drift-interval", "5m"};
+    cr_assert_eq(load(&c, f, NULL, &err, 2, five_min), 0, "%s", es_buf_cstr(&err));
+    long s = 0;
+    cr_assert_eq(cf_parse_duration(cf_get(&c, CF_DRIFT_INTERVAL), &s), 0);
+    cr_assert_eq(s, 300);
+    cf_free(&c);
+    es_buf_free(&err);
+
+    cr_assert_eq(load(&c, f, NULL, &err, 0, NULL), 0, "%s", es_buf_cstr(&err));
+    cr_assert_str_eq(cf_get(&c, CF_DRIFT_INTERVAL), "60", "embedded mode's default");
+    char *out = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&out, &len);
+    cf_print(&c, m);
+    fclose(m);
+    cr_assert_not_null(strstr(out, "ECS_SECRETS_DRIFT_INTERVAL=60\t# default (embedded mode)"),
+                       "%s", out);
+    cr_assert_null(strstr(out, "ECS_SECRETS_DRIFT_INTERVAL is not set"));
+    free(out);
+    cf_free(&c);
+    es_buf_free(&err);
+
+    const char *aws[] = {"--mode", "aws"};
+    cr_assert_eq(load(&c, f, NULL, &err, 2, aws), 0, "%s", es_buf_cstr(&err));
+    cr_assert_str_eq(cf_get(&c, CF_DRIFT_INTERVAL), "0", "off in aws mode");
+    cf_free(&c);
+    es_buf_free(&err);
+
+    expect_error("ECS_SECRETS_DRIFT_INTERVAL=2d\n",
+                 "ECS_SECRETS_DRIFT_INTERVAL: must be 0 (off) or "
+                 "a duration");
+    expect_error("ECS_SECRETS_DRIFT_INTERVAL=25h\n", "at most 1 day");
+}
