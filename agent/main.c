@@ -1,6 +1,7 @@
 /* main.c - ecs-secrets-agent: configuration, then the daemon's loop. */
 #include "agent/daemon.h"
 #include "agent/agent.h"
+#include "agent/check.h"
 #include "agent/notify.h"
 #include "agent/reload.h"
 #include "common/buf.h"
@@ -53,11 +54,17 @@ int main(int argc, char *argv[])
     case CF_ACTION_VERSION:
         printf("ecs-secrets-agent %s\n", ES_VERSION);
         return 0;
-    case CF_ACTION_CHECK:
+    case CF_ACTION_CHECK: {
         cf_print(&cfg, stdout);
-        printf("# configuration OK\n");
+        int problems = ag_check_environment(&cfg, stdout);
+        if (problems)
+            printf("# configuration valid, but %d problem%s above\n", problems,
+                   problems == 1 ? "" : "s");
+        else
+            printf("# configuration OK\n");
         cf_free(&cfg);
-        return 0;
+        return problems ? 1 : 0;
+    }
     case CF_ACTION_RUN:
         break;
     }

@@ -71,8 +71,14 @@ keys=$("$ES_AGENT_BIN" --help | sed -nE 's/^ +key ([A-Z0-9_]+).*/\1/p' | grep -v
 for k in $keys; do
   grep -qE "^#$k=" "$conf" || fail "$conf does not mention $k"
 done
-"$ES_AGENT_BIN" --config "$conf" --check-config >/dev/null || fail "$conf as shipped is refused"
+# (exit 1 with "configuration valid" is an environment finding, such as no Docker on
+# /var/run/docker.sock here: the configuration itself was accepted; 2 is a refusal)
+config_accepted() {
+  local rc=0
+  "$ES_AGENT_BIN" --config "$1" --check-config >"$tmp/check.out" 2>&1 || rc=$?
+  [[ $rc -eq 0 ]] || { [[ $rc -eq 1 ]] && grep -q '^# configuration valid, but' "$tmp/check.out"; }
+}
+config_accepted "$conf" || fail "$conf as shipped is refused: $(cat "$tmp/check.out")"
 sed -nE 's/^#([A-Z0-9_]+=.+)$/\1/p' "$conf" >"$tmp/uncommented.conf"
-"$ES_AGENT_BIN" --config "$tmp/uncommented.conf" --check-config >"$tmp/check.out" 2>&1 ||
-  fail "example values refused: $(cat "$tmp/check.out")"
+config_accepted "$tmp/uncommented.conf" || fail "example values refused: $(cat "$tmp/check.out")"
 echo "ok: agent.conf names all $(echo "$keys" | wc -l) keys and its examples validate"

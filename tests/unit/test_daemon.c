@@ -312,6 +312,61 @@ Test(daemon, check_config_prints_effective_values_masked)
     cr_assert_not_null(strstr(out, "configuration OK"), "%s", out);
 }
 
+/* --check-config checks the environment too: a Docker socket that does not
+ * answer and a state directory that cannot be created are problems (exit 1,
+ * no "configuration OK"); the fake engine answering and a creatable state
+ * directory are checks that pass; a listener off loopback is a warning. */
+Test(daemon, check_config_checks_docker_state_dir_and_listener)
+{
+    char conf[128], file[128], env_docker[200], env_state[200];
+    snprintf(conf, sizeof conf, "%s/agent.conf", dir);
+    FILE *f = fopen(conf, "w");
+    fputs("ECS_SECRETS_LISTEN=0.0.0.0:4577\n", f);
+    fclose(f);
+    snprintf(file, sizeof file, "%s/a-file", dir);
+    f = fopen(file, "w");
+    fclose(f);
+    snprintf(env_docker, sizeof env_docker, "DOCKER_HOST=unix://%s/silent.sock", dir);
+    snprintf(env_state, sizeof env_state, "ECS_SECRETS_STATE_DIR=%s/sub/state", file);
+    char *env[] = {env_docker, env_state, NULL};
+    char *argv[] = {"ecs-secrets-agent", "--config", conf, "--check-config", NULL};
+    int errfd;
+    pid_t pid = spawn(argv, env, &errfd);
+    char out[8192];
+    read_all(errfd, out, sizeof out);
+    cr_assert_eq(wait_exit(pid), 1, "%s", out);
+    char want[600];
+    snprintf(want, sizeof want,
+             "# problem: Docker at unix://%s/silent.sock does not answer /_ping (No such file or "
+             "directory)",
+             dir);
+    cr_assert_not_null(strstr(out, want), "%s", out);
+    snprintf(want, sizeof want,
+             "# problem: state directory %s/sub/state does not exist and cannot be created: %s is "
+             "not a directory we may write",
+             file, file);
+    cr_assert_not_null(strstr(out, want), "%s", out);
+    cr_assert_not_null(strstr(out, "# warning: listener 0.0.0.0:4577 is not loopback"), "%s", out);
+    cr_assert_not_null(strstr(out, "# configuration valid, but 2 problems above"), "%s", out);
+    cr_assert_null(strstr(out, "configuration OK"), "%s", out);
+
+    /* the fake engine (DOCKER_HOST from setup) answers; a new state directory */
+    char env_state2[200];
+    snprintf(env_state2, sizeof env_state2, "ECS_SECRETS_STATE_DIR=%s/new/state", dir);
+    char *env2[] = {env_state2, "ECS_SECRETS_LISTEN=127.0.0.1:4577", NULL};
+    pid = spawn(argv, env2, &errfd);
+    read_all(errfd, out, sizeof out);
+    cr_assert_eq(wait_exit(pid), 0, "%s", out);
+    cr_assert_not_null(strstr(out, "/_ping"), "%s", out);
+    cr_assert_not_null(strstr(out, "# check: Docker at unix://"), "%s", out);
+    cr_assert_not_null(strstr(out, "does not exist yet; the agent will create it"), "%s", out);
+    cr_assert_not_null(strstr(out, "# check: listener 127.0.0.1:4577 is loopback only"), "%s", out);
+    cr_assert_not_null(strstr(out, "# configuration OK"), "%s", out);
+    struct stat st;
+    cr_assert_neq(stat(env_state2 + strlen("ECS_SECRETS_STATE_DIR="), &st), 0,
+                  "the check created nothing");
+}
+
 Test(daemon, refuses_state_dir_owned_by_someone_else)
 {
     if (geteuid() != 0)
