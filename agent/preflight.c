@@ -103,7 +103,9 @@ size_t ag_preflight_reason(char *out, size_t outlen, const char *role_arn, const
     for (size_t i = 0; p && i < p->n; i++) {
         if (!p->v[i].missing)
             continue;
-        if (es_buf_printf(&b, "%s %s on %s", k++ ? ";" : "", p->v[i].action, p->v[i].resource) < 0)
+        if (es_buf_printf(&b, "%s %s on %s%s", k++ ? ";" : "", p->v[i].action, p->v[i].resource,
+                          p->v[i].absent ? " (which does not exist: check its name and region)"
+                                         : "") < 0)
             break; /* full: the clip below ends it with "..." */
     }
     size_t n = ag_reason_secrets(out, outlen, "%s", b.data ? es_buf_cstr(&b) : "");
@@ -364,6 +366,7 @@ typedef struct lookup {
     const char *via; /* PARAM/SECRET: the kms:ViaService of its key; KEY: its own */
     /* answers */
     bool ok;
+    bool absent;   /* PARAM: a complete answer (every page) did not name it */
     char *arn;     /* SECRET: the full ARN; KEY: the key ARN */
     char *key_ref; /* PARAM/SECRET: the key that encrypts it (NULL: none / AWS managed) */
     bool customer; /* KEY: KeyManager CUSTOMER */
@@ -411,6 +414,7 @@ typedef struct op {
     ag_pf_pairs pairs;
     ag_pf_outcome outcome;
     bool simulate_failed;
+    bool no_role; /* the execution role does not exist (IAM said so) */
     char reason[AG_REASON_BUF];
 } op;
 
@@ -545,7 +549,11 @@ static void finish(op *o, ag_pf_outcome outcome)
 {
     set_state(o, ST_DONE);
     o->outcome = outcome;
-    if (outcome == AG_PF_MISSING)
+    if (outcome == AG_PF_MISSING && o->no_role)
+        ag_reason_secrets(o->reason, sizeof o->reason,
+                          "the execution role %s does not exist (check its name and account)",
+                          o->role_arn);
+    else if (outcome == AG_PF_MISSING)
         ag_preflight_reason(o->reason, sizeof o->reason, o->role_arn, &o->pairs);
     uv_timer_start(&o->finish, on_finish, 0, 0);
 }
@@ -697,6 +705,10 @@ static void on_batch(void *arg, const aw_error *err, aw_http_response *resp)
             es_json_free(j);
             return; /* still pending */
         }
+        /* the last page: a name no page answered does not exist (as the
+         * host sees it); past the page cap nothing is said */
+        for (size_t k = 0; open && !(tok && *tok) && k < pb->n; k++)
+            o->lk[pb->lk[k]].absent = !o->lk[pb->lk[k]].ok;
     }
     es_json_free(j);
     if (--o->pending == 0)
@@ -853,8 +865,9 @@ static int collect_pairs(op *o)
     int r = 0;
     for (size_t i = 0; i < o->n_lk && r >= 0; i++) {
         lookup *l = &o->lk[i];
-        if (l->kind == LK_PARAM)
-            r = ag_pf_pairs_add(&o->pairs, ACT_SSM, l->param_arn, NULL);
+        if (l->kind == LK_PARAM &&
+            (r = ag_pf_pairs_add(&o->pairs, ACT_SSM, l->param_arn, NULL)) > 0)
+            o->pairs.v[o->pairs.n - 1].absent = l->absent;
     }
     for (size_t i = 0; i < o->n_lk && r >= 0; i++) {
         lookup *l = &o->lk[i];
@@ -892,8 +905,13 @@ static void evaluate_embedded(op *o)
                             pr->via ? via : NULL);
         if (r == -EACCES) {
             pr->missing = true;
-        } else if (r == -ENOENT || r == -EINVAL) {
-            /* no such role here: AssumeRole will say so */
+        } else if (r == -ENOENT) {
+            /* the embedded IAM has every role of its account: this one is not */
+            o->no_role = true;
+            finish(o, AG_PF_MISSING);
+            return;
+        } else if (r == -EXDEV || r == -EINVAL) {
+            /* another account's role, or not a role ARN: AssumeRole will say */
             finish(o, AG_PF_SKIPPED);
             return;
         } else if (r < 0) {
@@ -913,6 +931,9 @@ static void on_simulate(void *arg, const aw_error *err, aw_http_response *resp)
     ag_preflight *p = o->p;
     if (err && p->closing) {
         /* canceled by the stop: no warning; the run ends STOPPED below */
+    } else if (err && err->kind == AW_ERR_SERVICE && aw_error_is(err, "NoSuchEntity")) {
+        /* IAM simulated for a role it does not have */
+        o->no_role = true;
     } else if (err) {
         if (!o->simulate_failed && !p->warned_simulate) {
             p->warned_simulate = true;
@@ -950,7 +971,9 @@ static void on_simulate(void *arg, const aw_error *err, aw_http_response *resp)
     }
     if (--o->pending > 0 || stopping(o))
         return;
-    if (o->simulate_failed)
+    if (o->no_role)
+        finish(o, AG_PF_MISSING);
+    else if (o->simulate_failed)
         finish(o, AG_PF_SKIPPED);
     else
         conclude(o);

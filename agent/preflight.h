@@ -83,6 +83,7 @@ typedef struct ag_pf_pair {
     char *resource;
     const char *via; /* kms: "ssm" / "secretsmanager" (kms:ViaService), else NULL */
     bool missing;
+    bool absent; /* the host's metadata call answered that the resource does not exist */
 } ag_pf_pair;
 
 typedef struct ag_pf_pairs {

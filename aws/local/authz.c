@@ -485,7 +485,7 @@ int al_role_may(al_ctx *c, const char *account, const char *role_arn, const char
     char prefix[64];
     snprintf(prefix, sizeof prefix, "arn:aws:iam::%s:role/", account);
     if (strncmp(role_arn, prefix, strlen(prefix)) != 0)
-        return -ENOENT; /* another account's role: not one of ours */
+        return -EXDEV; /* another account's role: not one of ours */
     const char *name = strrchr(role_arn, '/') + 1;
     if (!*name || strlen(name) > AL_ROLE_NAME_MAX)
         return -EINVAL;

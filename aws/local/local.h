@@ -136,8 +136,8 @@ int al_iam_load_roles_dir(al_ctx *c, const char *dir, char *err, size_t errlen);
  * resource, as the embedded store would decide it (identity, resource and
  * key policies)? kms_via_service, when not NULL, is the kms:ViaService
  * context ("ssm.us-east-1.amazonaws.com"). 0 allowed, -EACCES denied,
- * -ENOENT no such role here, -EINVAL a malformed ARN, other -errno when it
- * could not be decided. */
+ * -ENOENT no such role in this account, -EXDEV a role of another account,
+ * -EINVAL a malformed ARN, other -errno when it could not be decided. */
 int al_role_may(al_ctx *c, const char *account, const char *role_arn, const char *action,
                 const char *resource, const char *kms_via_service);
 

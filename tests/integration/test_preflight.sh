@@ -9,6 +9,8 @@
 #     ARN, kms:Decrypt on the key's ARN), no container, no value fetched;
 #   - the seed's inline policy (S7) for exactly those resources -> run-task -> RUNNING, and the
 #     container prints the three values;
+#   - a typo in a valueFrom is named as missing and as not existing; a role that does not
+#     exist is named as such (not as AccessDenied on sts:AssumeRole);
 #   - ECS_SECRETS_PREFLIGHT=off: the same refused task fails on the fetch instead (AWS's
 #     AccessDeniedException for the first secret), which is what the preflight replaces.
 # No value appears in the agent's log or any API answer.
@@ -110,6 +112,24 @@ wait_container_log "$CID" 50 0.2 -xF "$V_PLAIN|$V_SECURE|$V_DB" ||
   fail "the container did not print the values"
 aws ecs stop-task --cluster "$CLUSTER" --task "$TASK" >/dev/null
 eq "$(wait_status "$TASK" STOPPED)" STOPPED "stopped"
+
+say "mistakes explained (issue 24): a typo in a valueFrom, and a role that does not exist"
+# the role may read /pf/* (the seed's policy is still on): a typo'd name it may not read is
+# named as missing *and* as not existing
+aws ecs register-task-definition --family pf-typo --execution-role-arn "$ROLE" --network-mode none \
+  --container-definitions '[{"name":"app","image":"local/busybox:latest","command":["true"],"secrets":[{"name":"P","valueFrom":"/pf-typo/databse_password"}]}]' >/dev/null
+TASK=$(aws ecs run-task --cluster "$CLUSTER" --task-definition pf-typo --query 'tasks[0].taskArn' --output text)
+eq "$(wait_status "$TASK" STOPPED)" STOPPED "the task with a typo"
+REASON=$(aws ecs describe-tasks --cluster "$CLUSTER" --tasks "$TASK" --query 'tasks[0].stoppedReason' --output text)
+eq "$REASON" "ResourceInitializationError: unable to pull secrets or registry auth: the execution role $ROLE is missing 1 permission: ssm:GetParameters on arn:aws:ssm:us-east-2:123456789012:parameter/pf-typo/databse_password (which does not exist: check its name and region)" "the typo's reason"
+aws ecs register-task-definition --family pf-norole \
+  --execution-role-arn arn:aws:iam::123456789012:role/ecsTaskExecutionRoel --network-mode none \
+  --container-definitions '[{"name":"app","image":"local/busybox:latest","command":["true"],"secrets":[{"name":"P","valueFrom":"/pf/plain"}]}]' >/dev/null
+TASK=$(aws ecs run-task --cluster "$CLUSTER" --task-definition pf-norole --query 'tasks[0].taskArn' --output text)
+eq "$(wait_status "$TASK" STOPPED)" STOPPED "the task with a missing role"
+REASON=$(aws ecs describe-tasks --cluster "$CLUSTER" --tasks "$TASK" --query 'tasks[0].stoppedReason' --output text)
+eq "$REASON" "ResourceInitializationError: unable to pull secrets or registry auth: the execution role arn:aws:iam::123456789012:role/ecsTaskExecutionRoel does not exist (check its name and account)" "the missing role's reason"
+[[ $(containers) -eq 1 ]] || fail "a refused task created a container ($(containers) in the cluster, the stopped task's one included)"
 
 say "ECS_SECRETS_PREFLIGHT=off: the refusal comes from the fetch instead"
 aws iam delete-role-policy --role-name pf-exec --policy-name secrets

@@ -271,6 +271,25 @@ Test(preflight_aws, host_not_allowed_to_simulate_skips)
     cr_assert_eq(fake_op_count(&f, "GetParameters"), 0);
 }
 
+/* IAM answers NoSuchEntity when it simulates for a role it does not have:
+ * the reason says the role does not exist (before, AssumeRole's AccessDenied
+ * was all the task got). */
+Test(preflight_aws, a_role_iam_does_not_have_is_named)
+{
+    static const char nosuch[] =
+        "<ErrorResponse><Error><Type>Sender</Type><Code>NoSuchEntity</Code><Message>The role "
+        "with name exec cannot be found.</Message></Error><RequestId>r</RequestId></ErrorResponse>";
+    script_metadata();
+    script("SimulatePrincipalPolicy", 404, nosuch, "text/xml", 3);
+    done d;
+    run(&d);
+    cr_assert_eq(d.outcome, AG_PF_MISSING);
+    cr_assert_str_eq(d.reason, "ResourceInitializationError: unable to pull secrets or registry "
+                               "auth: the execution role " ROLE
+                               " does not exist (check its name and account)");
+    cr_assert_eq(fake_op_count(&f, "GetParameters"), 0, "no value was asked for");
+}
+
 Test(preflight_aws, failed_lookups_keep_what_is_known)
 {
     script("DescribeParameters", 400, "{\"__type\":\"AccessDeniedException\",\"message\":\"no\"}",

@@ -454,15 +454,19 @@ Test(preflight_run, embedded_lists_every_missing_permission_then_allows)
              key2_arn);
     cr_assert_str_eq(r.reason, want);
 
-    /* a role the embedded IAM does not know: AssumeRole will say so */
+    /* a role of this account the embedded IAM does not have: it does not
+     * exist, and the reason says so (not AccessDenied on sts:AssumeRole) */
     run_once(&r, td, "arn:aws:iam::" ACCT ":role/nobody");
-    cr_assert_eq(r.outcome, AG_PF_SKIPPED);
+    cr_assert_eq(r.outcome, AG_PF_MISSING);
+    cr_assert_str_eq(r.reason, "ResourceInitializationError: unable to pull secrets or registry "
+                               "auth: the execution role arn:aws:iam::" ACCT
+                               ":role/nobody does not exist (check its name and account)");
     ag_preflight_stats st;
     ag_preflight_get_stats(r.pf, &st);
     cr_assert_eq(st.runs, 5);
-    cr_assert_eq(st.missing, 2);
+    cr_assert_eq(st.missing, 3);
     cr_assert_eq(st.ok, 2);
-    cr_assert_eq(st.skipped, 1);
+    cr_assert_eq(st.skipped, 0);
     /* per run: 3 parameters of one region in one DescribeParameters, 2 secrets,
      * 2 keys (the default ones are not asked) */
     cr_assert_eq(st.lookups, 5 * 5, "%lu", st.lookups);
@@ -489,7 +493,8 @@ Test(preflight_run, unknown_secret_and_parameter_drop_only_their_pairs)
     cr_assert_str_eq(r.reason,
                      "ResourceInitializationError: unable to pull secrets or registry auth: the "
                      "execution role " ROLE " is missing 2 permissions: ssm:GetParameters on "
-                     "arn:aws:ssm:us-east-2:" ACCT ":parameter/app/nope; "
+                     "arn:aws:ssm:us-east-2:" ACCT
+                     ":parameter/app/nope (which does not exist: check its name and region); "
                      "secretsmanager:GetSecretValue on arn:aws:secretsmanager:us-east-2:" ACCT
                      ":secret:gone2-AbC123");
     run_close(&r);
@@ -518,7 +523,8 @@ Test(preflight_run, a_stored_definition_names_the_task_region)
     cr_assert_str_eq(r.reason,
                      "ResourceInitializationError: unable to pull secrets or registry auth: the "
                      "execution role " ROLE " is missing 1 permission: ssm:GetParameters on "
-                     "arn:aws:ssm:us-east-2:" ACCT ":parameter/app/nope");
+                     "arn:aws:ssm:us-east-2:" ACCT
+                     ":parameter/app/nope (which does not exist: check its name and region)");
     run_close(&r);
     ag_taskdef_free(td);
 }
