@@ -218,6 +218,16 @@ static bool cop_end(void *ud, etask **et, size_t *idx)
     return op_end(*et);
 }
 
+static void fail_launch(etask *et, const char *reason);
+
+/* A launch that failed on container i: the container carries the reason too
+ * (containers[].reason in DescribeTasks, as ECS fills it), then the task. */
+static void fail_container(etask *et, size_t i, const char *reason)
+{
+    container_set(et, i, NULL, NULL, NULL, reason);
+    fail_launch(et, reason);
+}
+
 static void fail_launch(etask *et, const char *reason)
 {
     es_warn("task %s: failed to start: %s", et->t->id, reason);
@@ -306,7 +316,7 @@ static void on_pulled(void *ud, const dk_result *r)
         char reason[AG_REASON_BUF];
         snprintf(reason, sizeof reason, "CannotPullContainerError: %s: %s",
                  et->t->containers[i].image, r->message ? r->message : dk_strerror(r->err));
-        fail_launch(et, reason);
+        fail_container(et, i, reason);
     }
     advance(et); /* retries the create */
 }
@@ -341,7 +351,7 @@ static void on_created(void *ud, const dk_result *r, const char *id)
             }
             es_free(p);
         }
-        fail_launch(et, "CannotPullContainerError: cannot start the pull");
+        fail_container(et, i, "CannotPullContainerError: cannot start the pull");
         advance(et);
         return;
     }
@@ -349,7 +359,7 @@ static void on_created(void *ud, const dk_result *r, const char *id)
         char reason[AG_REASON_BUF];
         snprintf(reason, sizeof reason, "CannotCreateContainerError: %s: %s",
                  et->t->containers[i].name, r->message ? r->message : dk_strerror(r->err));
-        fail_launch(et, reason);
+        fail_container(et, i, reason);
         advance(et);
         return;
     }
@@ -370,7 +380,7 @@ static void on_started(void *ud, const dk_result *r)
         char reason[AG_REASON_BUF];
         snprintf(reason, sizeof reason, "CannotStartContainerError: %s: %s",
                  et->t->containers[i].name, r->message ? r->message : dk_strerror(r->err));
-        fail_launch(et, reason);
+        fail_container(et, i, reason);
         advance(et);
         return;
     }
@@ -411,7 +421,7 @@ static int issue_create(etask *et)
                              sizeof err);
     if (rc < 0) {
         snprintf(reason, sizeof reason, "CannotCreateContainerError: %s: %s", cd->name, err);
-        fail_launch(et, reason);
+        fail_container(et, i, reason);
         return rc;
     }
     cop *c = es_calloc(1, sizeof *c);
@@ -427,7 +437,7 @@ static int issue_create(etask *et)
         es_free(c);
         snprintf(reason, sizeof reason, "CannotCreateContainerError: %s: %s", cd->name,
                  rc == -ENOMEM ? "out of memory" : dk_strerror(rc));
-        fail_launch(et, reason);
+        fail_container(et, i, reason);
         return rc;
     }
     op_begin(et);
@@ -448,7 +458,7 @@ static int issue_start(etask *et)
         char reason[AG_REASON_BUF];
         snprintf(reason, sizeof reason, "CannotStartContainerError: %s: %s",
                  et->t->containers[i].name, dk_strerror(rc));
-        fail_launch(et, reason);
+        fail_container(et, i, reason);
         return rc;
     }
     op_begin(et);

@@ -165,6 +165,9 @@ r=$(reason "$T")
 [[ $r == "STOPPED	TaskFailedToStart	CannotPullContainerError: $IMG: "* ]] || fail "wrong password: $r"
 grep -qiE "unauthorized|authentication required|basic auth" <<<"$r" || fail "the reason does not say why: $r"
 ! grep -qF "$WRONG" <<<"$r" || fail "the reason holds the password"
+# the container says why too (containers[].reason, as ECS fills it; issue 24)
+cr=$(aws ecs describe-tasks --tasks "$T" --query 'tasks[0].containers[0].reason' --output text)
+[[ $cr == "CannotPullContainerError: $IMG: "* ]] || fail "the container's reason: $cr"
 echo "wrong password -> $r"
 ! D image inspect "$IMG" >/dev/null 2>&1 || fail "pulled with a wrong password"
 [[ $(D ps -aq --filter "label=com.amazonaws.ecs.task-arn=$T") == "" ]] || fail "a container was left"
