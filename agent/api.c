@@ -47,6 +47,8 @@ struct ag_api {
     } errors[ERROR_CODES_MAX];
     size_t n_errors;
     ag_series *tasks[AG_TASK_STATUS_COUNT];
+    ag_series *build_info, *start_time, *uptime;
+    struct timespec started; /* CLOCK_MONOTONIC at creation: the uptime's origin */
 };
 
 static const es_json_limits api_json_limits = {
@@ -956,6 +958,10 @@ int ag_api_metrics(void *arg, const char *path, es_buf *out, const char **conten
         if (api->tasks[i])
             ag_series_set(api->tasks[i], (double)by[i]);
     ag_metrics *m = api->metrics;
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    ag_series_set(api->uptime, (double)(t.tv_sec - api->started.tv_sec) +
+                                   (double)(t.tv_nsec - api->started.tv_nsec) / 1e9);
     if (api->resolver) {
         ag_resolver_stats rs;
         ag_resolver_get_stats(api->resolver, &rs);
@@ -1000,6 +1006,21 @@ int ag_api_create(const ag_api_config *cfg, ag_api **out)
         return -ENOMEM;
     api->store = cfg->store;
     api->metrics = cfg->metrics;
+    clock_gettime(CLOCK_MONOTONIC, &api->started);
+    if (api->metrics) {
+        api->build_info =
+            ag_metrics_series(api->metrics, AG_METRIC_GAUGE, METRIC_PREFIX "build_info",
+                              "The running build: 1, labelled with its version.",
+                              (const char *const[]){"version", ES_VERSION, NULL}, NULL, 0);
+        api->start_time =
+            ag_metrics_series(api->metrics, AG_METRIC_GAUGE, METRIC_PREFIX "start_time_seconds",
+                              "When the agent started (Unix time).", NULL, NULL, 0);
+        api->uptime =
+            ag_metrics_series(api->metrics, AG_METRIC_GAUGE, METRIC_PREFIX "uptime_seconds",
+                              "Seconds since the agent started.", NULL, NULL, 0);
+        ag_series_set(api->build_info, 1);
+        ag_series_set(api->start_time, (double)(cfg->now ? cfg->now() : (int64_t)time(NULL)));
+    }
     api->resolver = cfg->resolver;
     api->server = cfg->server;
     api->now = cfg->now;

@@ -88,7 +88,7 @@ struct ag_engine {
         void *arg;
     } observers[MAX_OBSERVERS];
     size_t nobservers;
-    ag_series *m_launched, *m_failed, *m_launch_seconds, *m_resolve_seconds, *m_events;
+    ag_series *m_launched, *m_launch_seconds, *m_resolve_seconds, *m_events;
     ag_series *m_rec_runs[REC_TRIGGERS], *m_rec_failed, *m_rec_exited, *m_rec_vanished,
         *m_rec_skipped;
 };
@@ -144,6 +144,34 @@ static void release_values(etask *et)
 }
 
 /* The one place lastStatus changes (through ag_task_transition). */
+/* The ECS error class a failed launch's stoppedReason begins with, as the
+ * reason label of ecs_agent_task_launches_total{result="failed"}: a closed
+ * set, so that the label cannot grow without bound. */
+static const char *reason_class(const char *reason)
+{
+    static const char *const classes[] = {
+        "ResourceInitializationError", "CannotPullContainerError", "CannotCreateContainerError",
+        "CannotStartContainerError",   "TaskFailedToStart",
+    };
+    for (size_t i = 0; reason && i < sizeof classes / sizeof *classes; i++) {
+        size_t n = strlen(classes[i]);
+        if (strncmp(reason, classes[i], n) == 0 && (reason[n] == ':' || reason[n] == '\0'))
+            return classes[i];
+    }
+    return "Other";
+}
+
+static void count_failed_launch(ag_engine *e, const char *reason)
+{
+    if (!e->cfg.metrics)
+        return;
+    const char *labels[] = {"result", "failed", "reason", reason_class(reason), NULL};
+    ag_series_add(ag_metrics_series(e->cfg.metrics, AG_METRIC_COUNTER,
+                                    "ecs_agent_task_launches_total", "Task launches by outcome.",
+                                    labels, NULL, 0),
+                  1);
+}
+
 static void move(etask *et, ag_task_status to)
 {
     ag_engine *e = et->e;
@@ -162,7 +190,7 @@ static void move(etask *et, ag_task_status to)
             ag_series_observe(e->m_launch_seconds, (double)ms / 1000.0);
     }
     if (to == AG_TASK_STOPPED && et->t->stop_code == AG_STOP_TASK_FAILED_TO_START)
-        ag_series_add(e->m_failed, 1);
+        count_failed_launch(e, et->t->stopped_reason);
     for (size_t i = 0; i < e->nobservers; i++)
         e->observers[i].fn(e->observers[i].arg, et->t, from);
 }
@@ -1074,14 +1102,10 @@ int ag_engine_create(const ag_engine_config *cfg, ag_engine **out)
         goto fail;
     if (cfg->metrics) {
         const char *ok[] = {"result", "running", NULL};
-        const char *bad[] = {"result", "failed", NULL};
         double b[] = {0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
         e->m_launched =
             ag_metrics_series(cfg->metrics, AG_METRIC_COUNTER, "ecs_agent_task_launches_total",
                               "Task launches by outcome.", ok, NULL, 0);
-        e->m_failed =
-            ag_metrics_series(cfg->metrics, AG_METRIC_COUNTER, "ecs_agent_task_launches_total",
-                              "Task launches by outcome.", bad, NULL, 0);
         e->m_launch_seconds =
             ag_metrics_series(cfg->metrics, AG_METRIC_HISTOGRAM, "ecs_agent_task_launch_seconds",
                               "From RunTask to RUNNING, secrets resolution included.", NULL, b, 9);

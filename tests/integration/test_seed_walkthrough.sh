@@ -44,7 +44,12 @@ expect "STOPPED	UserInitiated	walkthrough done"
 M=$(curl -sf "$URL/metrics") || fail "GET /metrics"
 grep -qx 'ecs_agent_secrets_resolve_seconds_count 3' <<<"$M" || fail "metrics: resolutions: $(grep resolve_seconds_count <<<"$M")"
 grep -qx 'ecs_agent_task_launch_seconds_count 2' <<<"$M" || fail "metrics: launches: $(grep launch_seconds_count <<<"$M")"
-grep -qx 'ecs_agent_task_launches_total{result="failed"} 1' <<<"$M" || fail "metrics: failed launches"
+grep -qx 'ecs_agent_task_launches_total{result="failed",reason="ResourceInitializationError"} 1' <<<"$M" ||
+  fail "metrics: failed launches, by reason: $(grep 'launches_total' <<<"$M")"
+# what runs and for how long (issue 24)
+grep -qE '^ecs_agent_build_info\{version="[0-9]+\.[0-9]+\.[0-9]+"\} 1$' <<<"$M" || fail "metrics: build_info"
+grep -qE '^ecs_agent_uptime_seconds [0-9.e+]+$' <<<"$M" || fail "metrics: uptime"
+grep -qE '^ecs_agent_start_time_seconds [0-9.e+]+$' <<<"$M" || fail "metrics: start time"
 for v in MyFirstParameter MySecondParameter 0123-splunk-token-4567; do
   ! grep -qF -- "$v" <<<"$M" || fail "a value in /metrics"
 done

@@ -438,6 +438,9 @@ Test(api, metrics_page)
     cr_assert_not_null(strstr(ct, "version=0.0.4"));
     const char *t = es_buf_cstr(&out);
     cr_assert_not_null(strstr(t, "ecs_agent_tasks{status=\"RUNNING\"} 3"), "%s", t);
+    cr_assert_not_null(strstr(t, "ecs_agent_build_info{version=\"" ES_VERSION "\"} 1"), "%s", t);
+    cr_assert_not_null(strstr(t, "ecs_agent_uptime_seconds "), "%s", t);
+    cr_assert_not_null(strstr(t, "ecs_agent_start_time_seconds "), "%s", t);
     cr_assert_not_null(strstr(t, "ecs_agent_tasks{status=\"STOPPED\"} 7"), "%s", t);
     cr_assert_not_null(strstr(t, "ecs_agent_api_requests_total{operation=\"ListClusters\"} 1"),
                        "%s", t);
