@@ -318,6 +318,14 @@ static int apply_task(void *arg, ag_task *t)
             const source *s = si >= 0 ? &a->r->src[si] : NULL;
             if (s && s->state == S_OK) {
                 bool cur = m->version && strcmp(m->version, s->version) == 0;
+                if (!cur && m->drift != AG_DRIFT_STALE)
+                    es_notice("drift: task %s (%s:%lld) container %s holds a rotated value of %s "
+                              "(%s): version %s, the store's is now %s; a new task (or a forced "
+                              "deployment) gets it",
+                              t->id, t->family, (long long)t->revision,
+                              m->container_name ? m->container_name : "?", m->value_from,
+                              m->name ? m->name : "?", m->version ? m->version : "unknown",
+                              s->version);
                 m->drift = cur ? AG_DRIFT_CURRENT : AG_DRIFT_STALE;
                 snprintf(m->latest_version, sizeof m->latest_version, "%s", s->version);
                 m->drift_checked_at = a->now;
@@ -330,6 +338,12 @@ static int apply_task(void *arg, ag_task *t)
                 }
             } else if (s && s->state == S_MISSING) {
                 /* deleted from the store: what the task holds is no longer current */
+                if (m->drift != AG_DRIFT_STALE)
+                    es_notice("drift: task %s (%s:%lld) container %s holds %s (%s), which the "
+                              "store no longer has",
+                              t->id, t->family, (long long)t->revision,
+                              m->container_name ? m->container_name : "?", m->value_from,
+                              m->name ? m->name : "?");
                 m->drift = AG_DRIFT_STALE;
                 m->latest_version[0] = '\0';
                 m->drift_checked_at = a->now;

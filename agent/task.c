@@ -672,6 +672,42 @@ void ag_task_write_json(const ag_task *t, es_jw *w)
         kstr_opt(w, "targetId", m->source_arn ? m->source_arn : m->value_from);
         es_jw_obj_end(w);
     }
+    /* what drift last found, so that `aws ecs describe-tasks` shows which
+     * tasks hold a rotated value (values are at most 128 characters: a
+     * separate attribute per stale secret, and the task's count) */
+    int64_t n_stale = 0;
+    bool drift_checked = false;
+    for (size_t i = 0; i < t->n_secrets; i++) {
+        const ag_secret_meta *m = &t->secrets[i];
+        drift_checked = drift_checked || m->drift != AG_DRIFT_UNKNOWN;
+        if (m->drift != AG_DRIFT_STALE)
+            continue;
+        n_stale++;
+        es_jw_obj(w);
+        es_buf_reset(&b);
+        (void)es_buf_printf(&b, "ecs-secrets-agent/stale/%s/",
+                            m->container_name ? m->container_name : "");
+        attr_text(&b, m->name, "-_/\\.");
+        es_jw_kstr(w, "name", es_buf_cstr(&b));
+        es_buf_reset(&b);
+        if (m->latest_version[0]) {
+            (void)es_buf_append_str(&b, "the store has version ");
+            attr_text(&b, m->latest_version, "-_.@/\\:");
+        } else {
+            (void)es_buf_append_str(&b, "the store no longer has it");
+        }
+        es_jw_kstr(w, "value", es_buf_cstr(&b));
+        kstr_opt(w, "targetId", m->source_arn ? m->source_arn : m->value_from);
+        es_jw_obj_end(w);
+    }
+    if (drift_checked) {
+        es_jw_obj(w);
+        es_jw_kstr(w, "name", "ecs-secrets-agent/staleSecrets");
+        char n[24];
+        snprintf(n, sizeof n, "%lld", (long long)n_stale);
+        es_jw_kstr(w, "value", n);
+        es_jw_obj_end(w);
+    }
     es_jw_arr_end(w);
     es_jw_key(w, "secretsResolved");
     es_jw_arr(w);

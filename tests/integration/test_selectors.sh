@@ -60,6 +60,19 @@ eq_cur R true
 aws secretsmanager put-secret-value --secret-id selref --secret-string ref-two >/dev/null
 wait_current R false
 eq_cur V1 true
+# and what the CLI prints (issue 24): the task's attributes say which secrets are stale,
+# and the log names the task and the secret once, when it goes stale
+attrs=$(aws ecs describe-tasks --tasks "$T" --query 'tasks[0].attributes[].[name,value]' --output text)
+grep -qE "^ecs-secrets-agent/stale/c/R	the store has version [0-9a-f-]{36}$" <<<"$attrs" ||
+  fail "no attribute says R is stale: $attrs"
+grep -qE "^ecs-secrets-agent/stale/c/L	the store has version 2$" <<<"$attrs" ||
+  fail "no attribute says L is stale: $attrs"
+! grep -qE "^ecs-secrets-agent/stale/c/(V1|CUR)	" <<<"$attrs" || fail "a current secret is called stale: $attrs"
+grep -qE "^ecs-secrets-agent/staleSecrets	2$" <<<"$attrs" || fail "the task's stale count: $attrs"
+grep -qF "drift: task ${T##*/} (sel:1) container c holds a rotated value of /aws/reference/secretsmanager/selref (R)" "$LOG" ||
+  fail "the drift log line naming the task and the secret"
+[[ $(grep -cF "holds a rotated value of /aws/reference/secretsmanager/selref" "$LOG") -eq 1 ]] ||
+  fail "the drift log line is repeated every round"
 echo "drift: the moved label and the rotated reference are stale, the pinned version is not"
 aws ecs stop-task --task "$T" >/dev/null
 docker -H "$ES_TEST_DOCKER_HOST" rm -f "$C" >/dev/null 2>&1 || true
