@@ -1,22 +1,36 @@
 #!/usr/bin/env bash
-# Installs, with apt-get, every Debian package the project builds, runs or tests with.
+# Installs, with apt-get, the Debian packages the project needs:
+#   scripts/deps.sh run    what building and running the daemon needs (README's first
+#                          command: the compiler, the libraries, Docker, the aws CLI and a
+#                          pager for it)
+#   scripts/deps.sh        everything: the above and what the tests, the packaging and the
+#                          systemd test need (README's second command, CI)
 # Idempotent: packages already present are not fetched again, and apt-get update runs only
-# when something is missing. Used by README's commands and by .ci/run.
+# when something is missing.
 set -euo pipefail
 
-PACKAGES=(
+RUN_PACKAGES=(
   # build
-  build-essential cmake pkg-config clang-format
+  build-essential cmake pkg-config
   libuv1-dev libcurl4-openssl-dev libssl-dev libyajl-dev libsqlite3-dev libexpat1-dev
-  # tests
-  libcriterion-dev curl python3 python3-botocore python3-boto3 awscli jq
+  # the real Docker engine and the image scripts/run.sh imports when it starts its own
+  docker.io busybox-static
+  # the aws CLI, and less: the CLI pages its answers in a terminal
+  awscli less curl
+)
+TEST_PACKAGES=(
+  clang-format
+  libcriterion-dev python3 python3-botocore python3-boto3 jq
   # a real private registry with htpasswd auth (test_registry_auth.sh, S15)
   docker-registry apache2-utils
-  # the real Docker engine and the test image's contents
-  docker.io busybox-static
   # packaging and the systemd tests: systemd-analyze, rpmbuild, a Debian root to boot
   systemd rpm debootstrap
 )
+if [[ ${1-} == run ]]; then
+  PACKAGES=("${RUN_PACKAGES[@]}")
+else
+  PACKAGES=("${RUN_PACKAGES[@]}" "${TEST_PACKAGES[@]}")
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -11,13 +11,14 @@
 # directory keeps its own settings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh
+scripts/deps.sh run
 
 BUILD=${ES_RUN_BUILD_DIR:-build}
 if [[ ! -f $BUILD/CMakeCache.txt ]]; then
-  cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  # the daemon only: the tests, fuzzers and benchmarks are scripts/test.sh's
+  cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF >/dev/null
 fi
-cmake --build "$BUILD" -j"$(nproc)" >/dev/null
+cmake --build "$BUILD" -j"$(nproc)" --target ecs-secrets-agent >/dev/null
 echo "run: built $BUILD/agent/ecs-secrets-agent"
 
 if [[ -n ${DOCKER_HOST:-} ]]; then
