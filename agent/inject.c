@@ -8,21 +8,9 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/buf.h"
 #include "common/json.h"
 #include "common/secure.h"
-
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
 
 static const char *target_path(ag_secret_target t)
 {
@@ -117,26 +105,26 @@ static int check_values(const char *cname, const ag_secret_ref *refs, size_t nre
         size_t count = 0;
         const ag_secret_value *v = find_value(values, n_values, t, refs[i].name, &count);
         if (!v)
-            return fail(err, errlen, -ENOENT, "container %s: %s %s: no value was resolved", cname,
-                        target_path(t), refs[i].name);
+            return es_errf(err, errlen, -ENOENT, "container %s: %s %s: no value was resolved",
+                           cname, target_path(t), refs[i].name);
         if (count > 1)
-            return fail(err, errlen, -EINVAL, "container %s: %s %s: more than one value given",
-                        cname, target_path(t), refs[i].name);
+            return es_errf(err, errlen, -EINVAL, "container %s: %s %s: more than one value given",
+                           cname, target_path(t), refs[i].name);
         if (v->binary)
-            return fail(err, errlen, -EINVAL,
-                        "container %s: %s %s: the secret is binary (SecretBinary) and cannot be "
-                        "set as %s",
-                        cname, target_path(t), refs[i].name,
-                        t == AG_SECRET_ENV ? "an environment variable" : "a log driver option");
+            return es_errf(err, errlen, -EINVAL,
+                           "container %s: %s %s: the secret is binary (SecretBinary) and cannot be "
+                           "set as %s",
+                           cname, target_path(t), refs[i].name,
+                           t == AG_SECRET_ENV ? "an environment variable" : "a log driver option");
         if (v->len > AG_SECRET_VALUE_MAX)
-            return fail(err, errlen, -EINVAL,
-                        "container %s: %s %s: the value is longer than %d bytes", cname,
-                        target_path(t), refs[i].name, AG_SECRET_VALUE_MAX);
+            return es_errf(err, errlen, -EINVAL,
+                           "container %s: %s %s: the value is longer than %d bytes", cname,
+                           target_path(t), refs[i].name, AG_SECRET_VALUE_MAX);
         if (v->len && (!v->value || memchr(v->value, '\0', v->len)))
-            return fail(err, errlen, -EINVAL,
-                        "container %s: %s %s: the value holds a NUL byte, which %s cannot carry",
-                        cname, target_path(t), refs[i].name,
-                        t == AG_SECRET_ENV ? "an environment variable" : "a log driver option");
+            return es_errf(err, errlen, -EINVAL,
+                           "container %s: %s %s: the value holds a NUL byte, which %s cannot carry",
+                           cname, target_path(t), refs[i].name,
+                           t == AG_SECRET_ENV ? "an environment variable" : "a log driver option");
     }
     /* and no value for something the definition does not declare */
     for (size_t i = 0; i < n_values; i++) {
@@ -146,10 +134,10 @@ static int check_values(const char *cname, const ag_secret_ref *refs, size_t nre
         for (size_t j = 0; j < nrefs && !declared; j++)
             declared = values[i].name && strcmp(values[i].name, refs[j].name) == 0;
         if (!declared)
-            return fail(err, errlen, -EINVAL,
-                        "container %s: a value was given for %s %s, which the definition does "
-                        "not declare",
-                        cname, target_path(t), values[i].name ? values[i].name : "(null)");
+            return es_errf(err, errlen, -EINVAL,
+                           "container %s: a value was given for %s %s, which the definition does "
+                           "not declare",
+                           cname, target_path(t), values[i].name ? values[i].name : "(null)");
     }
     return 0;
 }
@@ -365,10 +353,10 @@ int ag_inject_build(const ag_container_def *cd, const ag_container_override *ov,
                     ag_create_params **out, char *err, size_t errlen)
 {
     if (!cd || !ctx || (n_values && !values))
-        return fail(err, errlen, -EINVAL, "missing container definition or context");
+        return es_errf(err, errlen, -EINVAL, "missing container definition or context");
     if (ov && strcmp(ov->name, cd->name) != 0)
-        return fail(err, errlen, -EINVAL, "container %s: the override is for container %s",
-                    cd->name, ov->name);
+        return es_errf(err, errlen, -EINVAL, "container %s: the override is for container %s",
+                       cd->name, ov->name);
     int r = check_values(cd->name, cd->secrets, cd->n_secrets, AG_SECRET_ENV, values, n_values, err,
                          errlen);
     if (r)
@@ -383,10 +371,10 @@ int ag_inject_build(const ag_container_def *cd, const ag_container_override *ov,
 
     ag_create_params *p = es_calloc(1, sizeof *p);
     if (!p)
-        return fail(err, errlen, -ENOMEM, "out of memory");
+        return es_errf(err, errlen, -ENOMEM, "out of memory");
     char name[AG_TD_NAME_MAX * 2 + 64];
     if ((r = ag_container_name(ctx->family, ctx->revision, cd->name, name, sizeof name))) {
-        fail(err, errlen, r, "container %s: cannot name the Docker container", cd->name);
+        es_errf(err, errlen, r, "container %s: cannot name the Docker container", cd->name);
         goto fail;
     }
     r = -ENOMEM;
@@ -424,7 +412,7 @@ int ag_inject_build(const ag_container_def *cd, const ag_container_override *ov,
         err[0] = '\0';
     return 0;
 nomem:
-    fail(err, errlen, -ENOMEM, "out of memory");
+    es_errf(err, errlen, -ENOMEM, "out of memory");
     r = -ENOMEM;
 fail:
     ag_create_params_free(p);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/buf.h"
 
 #define SSM_REF_PREFIX "/aws/reference/secretsmanager/"
 
@@ -26,19 +27,6 @@ static const char *arena_put(arena *a, const char *s, size_t n)
     p[n] = '\0';
     a->used += n + 1;
     return p;
-}
-
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
 }
 
 static bool is_digit(char c)
@@ -79,27 +67,27 @@ static bool ci_prefix(const char *s, size_t n, const char *p)
 static int check_ssm_name(const char *s, size_t n, char *err, size_t errlen)
 {
     if (n == 0 || (n == 1 && s[0] == '/'))
-        return fail(err, errlen, AG_VF_E_NAME, "the parameter name is empty");
+        return es_errf(err, errlen, AG_VF_E_NAME, "the parameter name is empty");
     if (!all_of(s, n, "_.-/"))
-        return fail(err, errlen, AG_VF_E_NAME,
-                    "the parameter name may hold only letters, digits and _.-/");
+        return es_errf(err, errlen, AG_VF_E_NAME,
+                       "the parameter name may hold only letters, digits and _.-/");
     if (memchr(s, '/', n)) {
         if (s[0] != '/')
-            return fail(err, errlen, AG_VF_E_NAME,
-                        "a hierarchical parameter name must start with '/'");
+            return es_errf(err, errlen, AG_VF_E_NAME,
+                           "a hierarchical parameter name must start with '/'");
         unsigned levels = 0;
         for (size_t i = 0; i < n; i++) {
             if (s[i] != '/')
                 continue;
             levels++;
             if (i + 1 == n || s[i + 1] == '/')
-                return fail(err, errlen, AG_VF_E_NAME,
-                            "the parameter name has an empty hierarchy level");
+                return es_errf(err, errlen, AG_VF_E_NAME,
+                               "the parameter name has an empty hierarchy level");
         }
         if (levels > AG_VF_SSM_LEVELS_MAX)
-            return fail(err, errlen, AG_VF_E_NAME,
-                        "the parameter name has %u hierarchy levels (at most %d)", levels,
-                        AG_VF_SSM_LEVELS_MAX);
+            return es_errf(err, errlen, AG_VF_E_NAME,
+                           "the parameter name has %u hierarchy levels (at most %d)", levels,
+                           AG_VF_SSM_LEVELS_MAX);
     }
     return 0;
 }
@@ -109,12 +97,12 @@ static int parse_selector(const char *sel, size_t n, uint64_t *version, const ch
                           size_t *label_len, char *err, size_t errlen)
 {
     if (n == 0)
-        return fail(err, errlen, AG_VF_E_SELECTOR, "the selector after ':' is empty");
+        return es_errf(err, errlen, AG_VF_E_SELECTOR, "the selector after ':' is empty");
     /* a version too: leading zeros must not make it longer than aws/arn.h
      * (which reads the same reference in an ARN) takes a selector */
     if (n > AG_VF_SSM_LABEL_MAX)
-        return fail(err, errlen, AG_VF_E_SELECTOR, "the selector after ':' is longer than %d",
-                    AG_VF_SSM_LABEL_MAX);
+        return es_errf(err, errlen, AG_VF_E_SELECTOR, "the selector after ':' is longer than %d",
+                       AG_VF_SSM_LABEL_MAX);
     bool digits = true;
     for (size_t i = 0; i < n; i++)
         digits = digits && is_digit(sel[i]);
@@ -122,21 +110,21 @@ static int parse_selector(const char *sel, size_t n, uint64_t *version, const ch
         uint64_t v = 0;
         for (size_t i = 0; i < n; i++) {
             if (v > (UINT64_MAX - 9) / 10 || v * 10 + (uint64_t)(sel[i] - '0') > INT64_MAX)
-                return fail(err, errlen, AG_VF_E_SELECTOR, "the version selector is too large");
+                return es_errf(err, errlen, AG_VF_E_SELECTOR, "the version selector is too large");
             v = v * 10 + (uint64_t)(sel[i] - '0');
         }
         if (v == 0)
-            return fail(err, errlen, AG_VF_E_SELECTOR, "parameter versions start at 1");
+            return es_errf(err, errlen, AG_VF_E_SELECTOR, "parameter versions start at 1");
         *version = v;
         return 0;
     }
     if (!all_of(sel, n, "_.-"))
-        return fail(err, errlen, AG_VF_E_SELECTOR,
-                    "a label may hold only letters, digits and _.- (or be a version number)");
+        return es_errf(err, errlen, AG_VF_E_SELECTOR,
+                       "a label may hold only letters, digits and _.- (or be a version number)");
     if (is_digit(sel[0]))
-        return fail(err, errlen, AG_VF_E_SELECTOR, "a label may not start with a digit");
+        return es_errf(err, errlen, AG_VF_E_SELECTOR, "a label may not start with a digit");
     if (ci_prefix(sel, n, "aws") || ci_prefix(sel, n, "ssm"))
-        return fail(err, errlen, AG_VF_E_SELECTOR, "a label may not start with aws or ssm");
+        return es_errf(err, errlen, AG_VF_E_SELECTOR, "a label may not start with aws or ssm");
     *label_start = sel;
     *label_len = n;
     return 0;
@@ -146,13 +134,13 @@ static int parse_selector(const char *sel, size_t n, uint64_t *version, const ch
 static int check_sm_name(const char *s, size_t n, char *err, size_t errlen)
 {
     if (n == 0)
-        return fail(err, errlen, AG_VF_E_NAME, "the secret name is empty");
+        return es_errf(err, errlen, AG_VF_E_NAME, "the secret name is empty");
     if (n > AG_VF_SM_NAME_MAX)
-        return fail(err, errlen, AG_VF_E_NAME, "the secret name is longer than %d",
-                    AG_VF_SM_NAME_MAX);
+        return es_errf(err, errlen, AG_VF_E_NAME, "the secret name is longer than %d",
+                       AG_VF_SM_NAME_MAX);
     if (!all_of(s, n, "/_+=.@-"))
-        return fail(err, errlen, AG_VF_E_NAME,
-                    "the secret name may hold only letters, digits and /_+=.@-");
+        return es_errf(err, errlen, AG_VF_E_NAME,
+                       "the secret name may hold only letters, digits and /_+=.@-");
     return 0;
 }
 
@@ -166,8 +154,8 @@ static int parse_ssm_part(const char *s, size_t n, ag_valuefrom *v, arena *a, ch
         const char *id = s + plen;
         size_t idn = n - plen;
         if (memchr(id, ':', idn))
-            return fail(err, errlen, AG_VF_E_SELECTOR,
-                        "a selector or ARN is not supported after " SSM_REF_PREFIX);
+            return es_errf(err, errlen, AG_VF_E_SELECTOR,
+                           "a selector or ARN is not supported after " SSM_REF_PREFIX);
         int r = check_sm_name(id, idn, err, errlen);
         if (r)
             return r;
@@ -192,7 +180,7 @@ static int parse_ssm_part(const char *s, size_t n, ag_valuefrom *v, arena *a, ch
         const char *sel = colon + 1;
         size_t seln = n - name_len - 1;
         if (memchr(sel, ':', seln))
-            return fail(err, errlen, AG_VF_E_SELECTOR, "more than one ':' selector");
+            return es_errf(err, errlen, AG_VF_E_SELECTOR, "more than one ':' selector");
         r = parse_selector(sel, seln, &version, &label, &label_len, err, errlen);
         if (r)
             return r;
@@ -214,9 +202,9 @@ static int parse_sm_tail(const char *rest, size_t n, ag_valuefrom *v, arena *a,
     for (;;) {
         const char *c = memchr(p, ':', (size_t)(end - p));
         if (np == 4)
-            return fail(err, errlen, AG_VF_E_TAIL,
-                        "too many ':' parts after the secret name (at most "
-                        ":json-key:version-stage:version-id)");
+            return es_errf(err, errlen, AG_VF_E_TAIL,
+                           "too many ':' parts after the secret name (at most "
+                           ":json-key:version-stage:version-id)");
         part[np] = p;
         len[np] = c ? (size_t)(c - p) : (size_t)(end - p);
         np++;
@@ -228,18 +216,18 @@ static int parse_sm_tail(const char *rest, size_t n, ag_valuefrom *v, arena *a,
     if (r)
         return r;
     if (np > 1 && len[1] > AG_VF_SM_JSON_KEY_MAX)
-        return fail(err, errlen, AG_VF_E_TAIL, "the json key is longer than %d",
-                    AG_VF_SM_JSON_KEY_MAX);
+        return es_errf(err, errlen, AG_VF_E_TAIL, "the json key is longer than %d",
+                       AG_VF_SM_JSON_KEY_MAX);
     if (np > 2 && len[2] > AG_VF_SM_STAGE_MAX)
-        return fail(err, errlen, AG_VF_E_TAIL, "the version stage is longer than %d",
-                    AG_VF_SM_STAGE_MAX);
+        return es_errf(err, errlen, AG_VF_E_TAIL, "the version stage is longer than %d",
+                       AG_VF_SM_STAGE_MAX);
     if (np > 2 && !all_of(part[2], len[2], "_.-+=@/"))
-        return fail(err, errlen, AG_VF_E_TAIL, "the version stage holds invalid characters");
+        return es_errf(err, errlen, AG_VF_E_TAIL, "the version stage holds invalid characters");
     if (np > 3 && len[3] > 0) {
         if (len[3] < 32 || len[3] > AG_VF_SM_VERSION_ID_MAX || !all_of(part[3], len[3], "-"))
-            return fail(err, errlen, AG_VF_E_TAIL,
-                        "the version id must be 32 to %d letters, digits or hyphens",
-                        AG_VF_SM_VERSION_ID_MAX);
+            return es_errf(err, errlen, AG_VF_E_TAIL,
+                           "the version id must be 32 to %d letters, digits or hyphens",
+                           AG_VF_SM_VERSION_ID_MAX);
     }
     v->kind = AG_VF_SECRETSMANAGER;
     /* secret_id = the ARN up to the end of the name */
@@ -259,8 +247,8 @@ static int parse_arn(const char *s, size_t n, ag_valuefrom *v, arena *a, char *e
     for (int i = 0; i < 5; i++) {
         const char *c = memchr(p, ':', (size_t)(end - p));
         if (!c)
-            return fail(err, errlen, AG_VF_E_ARN,
-                        "not an ARN (arn:partition:service:region:account:resource)");
+            return es_errf(err, errlen, AG_VF_E_ARN,
+                           "not an ARN (arn:partition:service:region:account:resource)");
         f[i] = p;
         fl[i] = (size_t)(c - p);
         p = c + 1;
@@ -271,41 +259,41 @@ static int parse_arn(const char *s, size_t n, ag_valuefrom *v, arena *a, char *e
     if (!((fl[1] == 3 && memcmp(f[1], "aws", 3) == 0) ||
           (fl[1] == 6 && memcmp(f[1], "aws-cn", 6) == 0) ||
           (fl[1] == 10 && memcmp(f[1], "aws-us-gov", 10) == 0)))
-        return fail(err, errlen, AG_VF_E_ARN,
-                    "the ARN's partition is not one of aws, aws-cn, aws-us-gov");
+        return es_errf(err, errlen, AG_VF_E_ARN,
+                       "the ARN's partition is not one of aws, aws-cn, aws-us-gov");
     bool ssm = fl[2] == 3 && memcmp(f[2], "ssm", 3) == 0;
     bool sm = fl[2] == 14 && memcmp(f[2], "secretsmanager", 14) == 0;
     if (!ssm && !sm)
-        return fail(err, errlen, AG_VF_E_SERVICE,
-                    "the ARN's service is '%.*s': only ssm and secretsmanager hold secrets",
-                    (int)(fl[2] > 32 ? 32 : fl[2]), f[2]);
+        return es_errf(err, errlen, AG_VF_E_SERVICE,
+                       "the ARN's service is '%.*s': only ssm and secretsmanager hold secrets",
+                       (int)(fl[2] > 32 ? 32 : fl[2]), f[2]);
     if (fl[3] == 0)
-        return fail(err, errlen, AG_VF_E_REGION, "the ARN has no region");
+        return es_errf(err, errlen, AG_VF_E_REGION, "the ARN has no region");
     bool region_ok = fl[3] <= AG_VF_REGION_MAX && f[3][0] != '-' && f[3][fl[3] - 1] != '-';
     for (size_t i = 0; region_ok && i < fl[3]; i++)
         region_ok = (f[3][i] >= 'a' && f[3][i] <= 'z') || is_digit(f[3][i]) || f[3][i] == '-';
     if (!region_ok)
-        return fail(err, errlen, AG_VF_E_REGION,
-                    "the ARN's region is malformed (lowercase letters, digits, hyphens)");
+        return es_errf(err, errlen, AG_VF_E_REGION,
+                       "the ARN's region is malformed (lowercase letters, digits, hyphens)");
     if (fl[4] != 12 || !all_of(f[4], fl[4], ""))
-        return fail(err, errlen, AG_VF_E_ACCOUNT, "the ARN's account is not 12 digits");
+        return es_errf(err, errlen, AG_VF_E_ACCOUNT, "the ARN's account is not 12 digits");
     for (size_t i = 0; i < 12; i++)
         if (!is_digit(f[4][i]))
-            return fail(err, errlen, AG_VF_E_ACCOUNT, "the ARN's account is not 12 digits");
+            return es_errf(err, errlen, AG_VF_E_ACCOUNT, "the ARN's account is not 12 digits");
     v->is_arn = true;
     v->partition = arena_put(a, f[1], fl[1]);
     v->region = arena_put(a, f[3], fl[3]);
     v->account = arena_put(a, f[4], fl[4]);
     if (ssm) {
         if (fl[5] < 10 || memcmp(f[5], "parameter/", 10) != 0)
-            return fail(err, errlen, AG_VF_E_RESOURCE,
-                        "an SSM ARN must name a parameter (...:parameter/NAME)");
+            return es_errf(err, errlen, AG_VF_E_RESOURCE,
+                           "an SSM ARN must name a parameter (...:parameter/NAME)");
         /* keep the '/' after "parameter": the name is "/NAME" */
         return parse_ssm_part(f[5] + 9, fl[5] - 9, v, a, err, errlen);
     }
     if (fl[5] < 7 || memcmp(f[5], "secret:", 7) != 0)
-        return fail(err, errlen, AG_VF_E_RESOURCE,
-                    "a Secrets Manager ARN must name a secret (...:secret:NAME)");
+        return es_errf(err, errlen, AG_VF_E_RESOURCE,
+                       "a Secrets Manager ARN must name a secret (...:secret:NAME)");
     return parse_sm_tail(f[5] + 7, fl[5] - 7, v, a, s, (size_t)(f[5] + 7 - s), err, errlen);
 }
 
@@ -313,10 +301,10 @@ static int parse_arn(const char *s, size_t n, ag_valuefrom *v, arena *a, char *e
 static int check_length(const char *s, size_t *n, char *err, size_t errlen)
 {
     if (!s || !*s)
-        return fail(err, errlen, AG_VF_E_EMPTY, "empty");
+        return es_errf(err, errlen, AG_VF_E_EMPTY, "empty");
     *n = strnlen(s, AG_VF_MAX + 1);
     if (*n > AG_VF_MAX)
-        return fail(err, errlen, AG_VF_E_TOO_LONG, "longer than %d characters", AG_VF_MAX);
+        return es_errf(err, errlen, AG_VF_E_TOO_LONG, "longer than %d characters", AG_VF_MAX);
     return 0;
 }
 
@@ -330,8 +318,8 @@ int ag_valuefrom_parse(const char *vf, const char *task_region, ag_valuefrom *ou
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)vf[i];
         if (c <= 0x20 || c == 0x7f)
-            return fail(err, errlen, AG_VF_E_CHARS,
-                        "holds a space or control character at offset %zu", i);
+            return es_errf(err, errlen, AG_VF_E_CHARS,
+                           "holds a space or control character at offset %zu", i);
     }
     if (!task_region)
         task_region = "";
@@ -343,7 +331,7 @@ int ag_valuefrom_parse(const char *vf, const char *task_region, ag_valuefrom *ou
     arena a = {.cap = 3 * n + rn + 64, .used = 0};
     a.mem = es_malloc(a.cap);
     if (!a.mem)
-        return fail(err, errlen, AG_VF_E_NOMEM, "out of memory");
+        return es_errf(err, errlen, AG_VF_E_NOMEM, "out of memory");
     int r;
     if (n >= 4 && memcmp(vf, "arn:", 4) == 0) {
         r = parse_arn(vf, n, &v, &a, err, errlen);
@@ -378,14 +366,14 @@ int ag_valuefrom_parse_secret(const char *id, const char *task_region, ag_valuef
             return r;
         if (v.kind != AG_VF_SECRETSMANAGER) {
             ag_valuefrom_clear(&v);
-            return fail(err, errlen, AG_VF_E_SERVICE,
-                        "must be a Secrets Manager secret (arn:PARTITION:secretsmanager:REGION:"
-                        "ACCOUNT:secret:NAME) or a secret name");
+            return es_errf(err, errlen, AG_VF_E_SERVICE,
+                           "must be a Secrets Manager secret (arn:PARTITION:secretsmanager:REGION:"
+                           "ACCOUNT:secret:NAME) or a secret name");
         }
         if (v.json_key || v.version_stage || v.version_id || strlen(v.secret_id) != n) {
             ag_valuefrom_clear(&v);
-            return fail(err, errlen, AG_VF_E_TAIL,
-                        "a secret ARN without json-key, version-stage or version-id");
+            return es_errf(err, errlen, AG_VF_E_TAIL,
+                           "a secret ARN without json-key, version-stage or version-id");
         }
         *out = v;
         return 0;
@@ -402,7 +390,7 @@ int ag_valuefrom_parse_secret(const char *id, const char *task_region, ag_valuef
     memset(&v, 0, sizeof v);
     arena a = {.cap = n + rn + 16, .used = 0};
     if (!(a.mem = es_malloc(a.cap)))
-        return fail(err, errlen, AG_VF_E_NOMEM, "out of memory");
+        return es_errf(err, errlen, AG_VF_E_NOMEM, "out of memory");
     v.kind = AG_VF_SECRETSMANAGER;
     v.partition = arena_put(&a, "aws", 3);
     v.region = arena_put(&a, task_region, rn);

@@ -3,6 +3,7 @@
 #include "common/secure.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -190,4 +191,15 @@ char *es_buf_steal(es_buf *b)
 const char *es_buf_cstr(const es_buf *b)
 {
     return b->data ? b->data : "";
+}
+
+int es_errf(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return code;
 }

@@ -44,6 +44,10 @@ int es_buf_append(es_buf *b, const void *p, size_t n);
 int es_buf_append_str(es_buf *b, const char *s);
 int es_buf_append_char(es_buf *b, char c);
 int es_buf_printf(es_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Writes a one-line error into err[0..errlen) (when err is not NULL) and
+ * returns code: `return es_errf(err, n, -EINVAL, "...", ...);`. */
+int es_errf(char *err, size_t errlen, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 int es_buf_vprintf(es_buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* Makes room for n more bytes; returns a pointer to write them at. Commit
  * them with es_buf_commit. NULL with *err set on failure. */

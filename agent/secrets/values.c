@@ -10,21 +10,9 @@
 
 #include "agent/taskdef.h"
 #include "common/alloc.h"
+#include "common/buf.h"
 #include "common/json.h"
 #include "common/secure.h"
-
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
 
 /* ---- json-key ---- */
 
@@ -57,18 +45,18 @@ int ag_secret_json_key(const char *secret, size_t len, const char *key, es_buf *
                        size_t errlen)
 {
     if (!key || !*key)
-        return fail(err, errlen, -EINVAL, "the json key is empty");
+        return es_errf(err, errlen, -EINVAL, "the json key is empty");
     es_json *j = NULL;
     int r = parse_secret_object(secret, len, &j);
     if (r == -ENOMEM)
-        return fail(err, errlen, -ENOMEM, "out of memory");
+        return es_errf(err, errlen, -ENOMEM, "out of memory");
     if (r)
-        return fail(err, errlen, -EINVAL,
-                    "json key '%.128s': the secret's value is not a JSON object", key);
+        return es_errf(err, errlen, -EINVAL,
+                       "json key '%.128s': the secret's value is not a JSON object", key);
     const es_json *v = es_json_get(j, key);
     if (!v) {
         es_json_free_secret(j);
-        return fail(err, errlen, -EINVAL, "json key '%.128s' not found in the secret", key);
+        return es_errf(err, errlen, -EINVAL, "json key '%.128s' not found in the secret", key);
     }
     size_t before = out->len;
     if (v->type == ES_JSON_STRING) {
@@ -88,10 +76,10 @@ int ag_secret_json_key(const char *secret, size_t len, const char *key, es_buf *
             out->len = before;
             out->data[before] = '\0';
         }
-        return fail(err, errlen, r, "json key '%.128s': the value cannot be extracted (%s)", key,
-                    r == -EMSGSIZE ? "too large"
-                    : r == -ENOMEM ? "out of memory"
-                                   : "encoding");
+        return es_errf(err, errlen, r, "json key '%.128s': the value cannot be extracted (%s)", key,
+                       r == -EMSGSIZE ? "too large"
+                       : r == -ENOMEM ? "out of memory"
+                                      : "encoding");
     }
     return 0;
 }
@@ -118,21 +106,21 @@ int ag_registry_auth_build(const char *image, const char *secret, size_t len, es
 {
     char server[AG_TD_IMAGE_MAX + 32];
     if (ag_image_registry(image, server, sizeof server) < 0)
-        return fail(err, errlen, -EINVAL, "the image's registry name is too long");
+        return es_errf(err, errlen, -EINVAL, "the image's registry name is too long");
     es_json *j = NULL;
     int r = parse_secret_object(secret, len, &j);
     if (r == -ENOMEM)
-        return fail(err, errlen, -ENOMEM, "out of memory");
+        return es_errf(err, errlen, -ENOMEM, "out of memory");
     if (r)
-        return fail(err, errlen, -EINVAL,
-                    "the registry credentials secret is not a JSON object "
-                    "{\"username\": ..., \"password\": ...}");
+        return es_errf(err, errlen, -EINVAL,
+                       "the registry credentials secret is not a JSON object "
+                       "{\"username\": ..., \"password\": ...}");
     const es_json *u = es_json_get(j, "username"), *pw = es_json_get(j, "password");
     if (!u || u->type != ES_JSON_STRING || !pw || pw->type != ES_JSON_STRING) {
         es_json_free_secret(j);
-        return fail(err, errlen, -EINVAL,
-                    "the registry credentials secret needs string members \"username\" and "
-                    "\"password\"");
+        return es_errf(err, errlen, -EINVAL,
+                       "the registry credentials secret needs string members \"username\" and "
+                       "\"password\"");
     }
     es_buf doc;
     es_buf_init(&doc, AG_SECRET_VALUE_MAX + 1024);
@@ -166,10 +154,10 @@ int ag_registry_auth_build(const char *image, const char *secret, size_t len, es
     es_buf_free_secret(&doc);
     if (r < 0) {
         es_buf_reset_secret(out);
-        return fail(err, errlen, r, "the registry auth cannot be built (%s)",
-                    r == -EMSGSIZE ? "too large"
-                    : r == -ENOMEM ? "out of memory"
-                                   : "encoding");
+        return es_errf(err, errlen, r, "the registry auth cannot be built (%s)",
+                       r == -EMSGSIZE ? "too large"
+                       : r == -ENOMEM ? "out of memory"
+                                      : "encoding");
     }
     return 0;
 }

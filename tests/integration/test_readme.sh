@@ -30,5 +30,5 @@ out=$(env -u AWS_PROFILE -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY bash -euo
   fail "README's block failed: $out"
 grep -qx 'MyFirstParameter' <<<"$out" || fail "the parameter's value was not printed: $out"
 grep -q '^CONTAINER ID' <<<"$out" || fail "docker ps did not answer: $out"
-echo "$out" | sed 's/^/  readme: /'
+while IFS= read -r line; do echo "  readme: $line"; done <<<"$out"
 say "PASS: README's block ran as written"
