@@ -33,7 +33,7 @@ struct ag_preflight {
     char *region, *account;
     ag_preflight_stats stats;
     bool warned_simulate, warned_creds;
-    struct op *ops; /* in flight: the close waits for them */
+    size_t in_flight; /* operations not yet freed: the close waits for them */
     bool closing;
     void (*closed)(void *arg);
     void *closed_arg;
@@ -395,7 +395,6 @@ static const char *const state_names[] = {"creds", "lookups", "keys", "simulate"
 
 typedef struct op {
     ag_preflight *p;
-    struct op *prev, *next; /* p->ops */
     const char *role_arn;
     ag_preflight_cb cb;
     void *arg;
@@ -458,7 +457,7 @@ void ag_preflight_close(ag_preflight *p, void (*closed)(void *arg), void *arg)
     p->closed_arg = arg;
     /* each run in flight ends at its next step (stopping()); the last one
      * to end frees p (op_free_cb) */
-    if (!p->ops)
+    if (!p->in_flight)
         preflight_destroy(p);
 }
 
@@ -486,12 +485,7 @@ static void op_free_cb(uv_handle_t *h)
 {
     op *o = h->data;
     ag_preflight *p = o->p;
-    if (o->prev)
-        o->prev->next = o->next;
-    else
-        p->ops = o->next;
-    if (o->next)
-        o->next->prev = o->prev;
+    p->in_flight--;
     for (size_t i = 0; i < o->n_lk; i++)
         lookup_clear(&o->lk[i]);
     for (size_t i = 0; i < o->n_keys; i++)
@@ -507,7 +501,7 @@ static void op_free_cb(uv_handle_t *h)
     ag_pf_pairs_clear(&o->pairs);
     aw_credentials_clear(&o->host);
     es_free(o);
-    if (p->closing && !p->ops)
+    if (p->closing && !p->in_flight)
         preflight_destroy(p);
 }
 
@@ -1236,10 +1230,7 @@ int ag_preflight_start(ag_preflight *p, const ag_secret_plan *plan, const char *
     }
     uv_timer_init(aw_client_loop(p->client), &o->finish);
     o->finish.data = o;
-    o->next = p->ops;
-    if (p->ops)
-        p->ops->prev = o;
-    p->ops = o;
+    p->in_flight++;
     p->stats.runs++;
     /* a new run starts in ST_CREDS (zeroed) */
     if (o->n_lk == 0) {

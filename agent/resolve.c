@@ -23,7 +23,7 @@ struct ag_resolver {
     size_t fp_key_len;
     int64_t (*now)(void);
     ag_resolver_stats stats;
-    struct op *ops; /* in flight: the close waits for them */
+    size_t in_flight; /* operations not yet freed: the close waits for them */
     bool closing;
     void (*closed)(void *arg);
     void *closed_arg;
@@ -47,7 +47,6 @@ typedef struct call {
 
 typedef struct op {
     ag_resolver *r;
-    struct op *prev, *next; /* r->ops */
     const ag_taskdef *td;
     ag_resolve_cb cb;
     void *arg;
@@ -115,7 +114,7 @@ void ag_resolver_close(ag_resolver *r, void (*closed)(void *arg), void *arg)
     r->closed_arg = arg;
     /* each operation in flight ends at its next step (stopping()); the last
      * one to end frees the resolver (op_free_cb) */
-    if (!r->ops)
+    if (!r->in_flight)
         resolver_destroy(r);
 }
 
@@ -180,12 +179,7 @@ static void op_free_cb(uv_handle_t *h)
 {
     op *o = h->data;
     ag_resolver *r = o->r;
-    if (o->prev)
-        o->prev->next = o->next;
-    else
-        r->ops = o->next;
-    if (o->next)
-        o->next->prev = o->prev;
+    r->in_flight--;
     for (size_t i = 0; o->answers && o->plan && i < o->plan->n_fetches; i++) {
         answer *f = &o->answers[i];
         if (f->value)
@@ -202,7 +196,7 @@ static void op_free_cb(uv_handle_t *h)
     ag_resolution_free(o->result); /* only when the callback did not take it */
     es_wipe(o->reason, sizeof o->reason);
     es_free(o);
-    if (r->closing && !r->ops)
+    if (r->closing && !r->in_flight)
         resolver_destroy(r);
 }
 
@@ -632,10 +626,7 @@ int ag_resolve_start(ag_resolver *r, const ag_taskdef *td, ag_resolve_cb cb, voi
     o->arg = arg;
     uv_timer_init(aw_client_loop(r->client), &o->finish);
     o->finish.data = o;
-    o->next = r->ops;
-    if (r->ops)
-        r->ops->prev = o;
-    r->ops = o;
+    r->in_flight++;
     r->stats.resolutions++;
 
     char err[512] = "";
