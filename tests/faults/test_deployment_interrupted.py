@@ -15,90 +15,14 @@ ES_DEPLOY_SEED (random)."""
 import json
 import os
 import random
-import re
-import shutil
 import signal
-import socket
-import subprocess
-import sys
-import tempfile
 import time
 
-import boto3
-import botocore.config
+from drill import Agent, docker
 
-AGENT = os.environ["ES_AGENT_BIN"]
-DOCKER_HOST = os.environ["ES_TEST_DOCKER_HOST"]
 ROUNDS = int(os.environ.get("ES_DEPLOY_ROUNDS", "12"))
 SEED = int(os.environ.get("ES_DEPLOY_SEED", str(random.randrange(1 << 30))))
 CLUSTER = "deploydrill"
-SANITIZER = re.compile(r"AddressSanitizer|LeakSanitizer|runtime error:|UndefinedBehaviorSanitizer")
-
-
-class Drill:
-    def __init__(self):
-        self.work = tempfile.mkdtemp(prefix="es-deploydrill-")
-        self.state = os.path.join(self.work, "state")
-        os.mkdir(self.state, 0o700)
-        self.log = os.path.join(self.work, "agent.log")
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        self.port = s.getsockname()[1]
-        s.close()
-        self.proc = None
-        self.at = 0
-
-    def fail(self, msg):
-        print("FAIL: " + msg, file=sys.stderr)
-        with open(self.log, encoding="utf-8", errors="replace") as f:
-            sys.stderr.write("---- agent log (last 60 lines) ----\n" + "".join(f.readlines()[-60:]))
-        sys.exit(1)
-
-    def text(self):
-        with open(self.log, encoding="utf-8", errors="replace") as f:
-            f.seek(self.at)
-            return f.read()
-
-    def start(self):
-        self.at = os.path.getsize(self.log) if os.path.exists(self.log) else 0
-        with open(self.log, "a", encoding="utf-8") as out:
-            self.proc = subprocess.Popen(
-                [AGENT, "--state-dir", self.state, "--listen", f"127.0.0.1:{self.port}",
-                 "--docker-host", DOCKER_HOST, "--cluster", CLUSTER, "--drift-interval", "1",
-                 "--task-cleanup-wait", "1s"], stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while "ready: " not in self.text():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.fail("the agent did not become ready")
-            time.sleep(0.05)
-        os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.path.join(self.state, "aws-credentials")
-        os.environ["AWS_CONFIG_FILE"] = os.path.join(self.state, "aws-config")
-        session = boto3.Session(profile_name="ecs-secrets-agent", region_name="us-east-1")
-        cfg = botocore.config.Config(retries={"max_attempts": 1}, read_timeout=30)
-        return {k: session.client(k, endpoint_url=f"http://127.0.0.1:{self.port}", config=cfg)
-                for k in ("ecs", "ssm", "iam")}
-
-    def stop(self, how, what):
-        self.proc.send_signal(how)
-        try:
-            rc = self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.fail(f"{what}: no exit within 60 s")
-        if how == signal.SIGKILL:
-            return
-        text = self.text()
-        if rc != 0:
-            self.fail(f"{what}: exit {rc} on SIGTERM")
-        if SANITIZER.search(text):
-            self.fail(f"{what}: a sanitizer report")
-        if not re.search(r"notice: stopped$", text, re.M):
-            self.fail(f"{what}: no 'stopped' line")
-
-
-def docker(*args):
-    return subprocess.run(["docker", "-H", DOCKER_HOST, *args], check=True,
-                          capture_output=True, text=True).stdout
 
 
 def set_up(c):
@@ -168,38 +92,33 @@ def converged(d, c, version):
 def main():
     rng = random.Random(SEED)
     print(f"test_deployment_interrupted: {ROUNDS} rounds, seed {SEED} (ES_DEPLOY_SEED)")
-    d = Drill()
+    d = Agent("es-deploydrill-", ["--cluster", CLUSTER, "--drift-interval", "1",
+                                  "--task-cleanup-wait", "1s"])
     t0 = time.monotonic()
     try:
-        c = d.start()
+        c = d.start(("ecs", "ssm", "iam"))
         set_up(c)
         converged(d, c, "1")
         version = 1
         for rnd in range(1, ROUNDS + 1):
             if rnd > 1:
-                c = d.start()
+                c = d.start(("ecs", "ssm", "iam"))
             version = c["ssm"].put_parameter(Name="/drill/db", Value=f"deploy-value-{rnd + 1}",
                                              Type="SecureString", Overwrite=True)["Version"]
             c["ecs"].update_service(cluster=CLUSTER, service="web", forceNewDeployment=True)
             delay = rng.uniform(0, 4)
             time.sleep(delay)
             how = signal.SIGKILL if rnd % 2 else signal.SIGTERM
-            d.stop(how, f"round {rnd}")
+            d.stop(f"round {rnd}", how)
             print(f"round {rnd}: {'SIGKILL' if how == signal.SIGKILL else 'SIGTERM (exit 0)'} "
                   f"{delay:.2f} s into a forced deployment", flush=True)
-        c = d.start()
+        c = d.start(("ecs", "ssm", "iam"))
         # a restart may find the last deployment half done: it goes on from there
         converged(d, c, str(version))
         c["ecs"].delete_service(cluster=CLUSTER, service="web", force=True)
-        d.stop(signal.SIGTERM, "the last stop")
+        d.stop("the last stop")
     finally:
-        if d.proc and d.proc.poll() is None:
-            d.proc.kill()
-            d.proc.wait()
-        ids = docker("ps", "-aq", "--filter", f"label=com.amazonaws.ecs.cluster={CLUSTER}").split()
-        if ids:
-            docker("rm", "-f", *ids)
-        shutil.rmtree(d.work, ignore_errors=True)
+        d.clean_up(CLUSTER)
     print(f"test_deployment_interrupted: {ROUNDS} interrupted deployments, the service back at "
           f"3 tasks on version {version}, one COMPLETED deployment, no unknown container; "
           f"{time.monotonic() - t0:.0f} s")

@@ -22,48 +22,17 @@ import json
 import os
 import random
 import re
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 
-import boto3
-import botocore.config
 import botocore.exceptions
 
-AGENT = os.environ["ES_AGENT_BIN"]
-DOCKER_HOST = os.environ["ES_TEST_DOCKER_HOST"]
+from drill import Agent, docker
+
 ROUNDS = int(os.environ.get("ES_STOP_ROUNDS", "50"))
 SEED = int(os.environ.get("ES_STOP_SEED", str(random.randrange(1 << 30))))
 MAX_DELAY = float(os.environ.get("ES_STOP_MAX_DELAY", "12"))
 CLUSTER = "stopdrill"
-SANITIZER = re.compile(r"AddressSanitizer|LeakSanitizer|runtime error:|UndefinedBehaviorSanitizer")
-
-
-def fail(msg, log=None):
-    print("FAIL: " + msg, file=sys.stderr)
-    if log:
-        with open(log, encoding="utf-8", errors="replace") as f:
-            lines = f.readlines()
-        sys.stderr.write("---- agent log (last 60 lines) ----\n" + "".join(lines[-60:]))
-    sys.exit(1)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def docker(*args):
-    return subprocess.run(["docker", "-H", DOCKER_HOST, *args], check=True,
-                          capture_output=True, text=True).stdout
 
 
 def cluster_containers():
@@ -75,65 +44,6 @@ def cluster_containers():
         cid, state, arn = line.split(" ", 2)
         found.setdefault(arn, []).append((cid, state == "running"))
     return found
-
-
-class Agent:
-    def __init__(self, work):
-        self.state = os.path.join(work, "state")
-        self.log = os.path.join(work, "agent.log")
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = None
-        self.log_at = 0  # where the current run's lines start
-
-    def start(self):
-        with open(self.log, "a", encoding="utf-8") as f:
-            self.log_at = f.tell()
-        out = open(self.log, "a", encoding="utf-8")
-        self.proc = subprocess.Popen(
-            [AGENT, "--state-dir", self.state, "--listen", f"127.0.0.1:{self.port}",
-             "--docker-host", DOCKER_HOST, "--cluster", CLUSTER, "--task-cleanup-wait", "1s",
-             "--drift-interval", "0", "--log-level", "info"],
-            stdout=out, stderr=subprocess.STDOUT)
-        out.close()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if "ready: " in self.run_log():
-                return
-            if self.proc.poll() is not None:
-                fail(f"the agent exited with {self.proc.returncode} during start", self.log)
-            time.sleep(0.05)
-        fail("the agent did not become ready in 30 s", self.log)
-
-    def run_log(self):
-        with open(self.log, encoding="utf-8", errors="replace") as f:
-            f.seek(self.log_at)
-            return f.read()
-
-    def stop(self, what):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            fail(f"{what}: the agent did not exit within 60 s of SIGTERM", self.log)
-        text = self.run_log()
-        if rc != 0:
-            fail(f"{what}: the agent exited with {rc} on SIGTERM", self.log)
-        if SANITIZER.search(text):
-            fail(f"{what}: a sanitizer report", self.log)
-        if not re.search(r"notice: stopped$", text, re.M):
-            fail(f"{what}: no 'stopped' line", self.log)
-        return text
-
-
-def clients(agent):
-    os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.path.join(agent.state, "aws-credentials")
-    os.environ["AWS_CONFIG_FILE"] = os.path.join(agent.state, "aws-config")
-    session = boto3.Session(profile_name="ecs-secrets-agent", region_name="us-east-1")
-    cfg = botocore.config.Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=30)
-    return {svc: session.client(svc, endpoint_url=agent.url, config=cfg)
-            for svc in ("ecs", "ssm", "secretsmanager", "kms", "iam")}
 
 
 def set_up(c):
@@ -196,15 +106,14 @@ def converge(agent, ecs, round_no, seen):
         if not open_:
             break
         if time.monotonic() > deadline:
-            fail(f"round {round_no}: tasks did not converge: "
-                 + ", ".join(f'{t["taskArn"]}={t["lastStatus"]}' for t in open_), agent.log)
+            agent.fail(f"round {round_no}: tasks did not converge: "
+                 + ", ".join(f'{t["taskArn"]}={t["lastStatus"]}' for t in open_))
         time.sleep(0.2)
     known = {t["taskArn"]: t for t in tasks}
     containers = cluster_containers()
     for arn, cs in containers.items():
         if arn not in known:
-            fail(f"round {round_no}: containers {cs} of a task the agent does not know: {arn}",
-                 agent.log)
+            agent.fail(f"round {round_no}: containers {cs} of a task the agent does not know: {arn}")
     running = []
     new_running = new_stopped = 0
     reasons = set()
@@ -219,16 +128,14 @@ def converge(agent, ecs, round_no, seen):
         cs = containers.get(t["taskArn"], [])
         if t["lastStatus"] == "RUNNING":
             if len(cs) != 2 or not all(r for _, r in cs):
-                fail(f"round {round_no}: RUNNING task {t['taskArn']} has containers {cs}",
-                     agent.log)
+                agent.fail(f"round {round_no}: RUNNING task {t['taskArn']} has containers {cs}")
             running.append(t["taskArn"])
         else:
             if not t.get("stoppedReason"):
-                fail(f"round {round_no}: STOPPED task {t['taskArn']} has no stoppedReason",
-                     agent.log)
+                agent.fail(f"round {round_no}: STOPPED task {t['taskArn']} has no stoppedReason")
             if any(r for _, r in cs):
-                fail(f"round {round_no}: STOPPED task {t['taskArn']} has a running container "
-                     f"{cs}", agent.log)
+                agent.fail(f"round {round_no}: STOPPED task {t['taskArn']} has a running container "
+                     f"{cs}")
     return running, new_running, new_stopped, reasons
 
 
@@ -241,7 +148,7 @@ def stop_all(agent, ecs, arns):
         if all(t["lastStatus"] == "STOPPED" for t in tasks):
             return
         if time.monotonic() > deadline:
-            fail("stopped tasks did not reach STOPPED within 60 s", agent.log)
+            agent.fail("stopped tasks did not reach STOPPED within 60 s")
         time.sleep(0.2)
 
 
@@ -277,22 +184,19 @@ def main():
     rng = random.Random(SEED)
     print(f"test_stop_mid_launch: {ROUNDS} rounds, seed {SEED} (ES_STOP_SEED), delays up to "
           f"{MAX_DELAY} s")
-    work = tempfile.mkdtemp(prefix="es-stopdrill-")
-    os.mkdir(os.path.join(work, "state"), 0o700)
-    agent = Agent(work)
+    agent = Agent("es-stopdrill-", ["--cluster", CLUSTER, "--task-cleanup-wait", "1s",
+                                     "--drift-interval", "0", "--log-level", "info"])
     landed = {}
     launch_secs = []
     t0 = time.monotonic()
     try:
-        agent.start()
-        c = clients(agent)
+        c = agent.start()
         set_up(c)
         seen = set()
         reasons = set()
         for rnd in range(1, ROUNDS + 1):
             if rnd > 1:
-                agent.start()
-                c = clients(agent)
+                c = agent.start()
             running, adopted, stopped, why = converge(agent, c["ecs"], rnd, seen)
             reasons |= why
             stop_all(agent, c["ecs"], running)
@@ -326,20 +230,13 @@ def main():
                   f"{interrupted.group(1) if interrupted else 0} launches interrupted, "
                   f"{kept.group(1) if kept else 0} running kept; previous round: "
                   f"{adopted} adopted RUNNING, {stopped} STOPPED", flush=True)
-        agent.start()
-        c = clients(agent)
+        c = agent.start()
         running, _, _, why = converge(agent, c["ecs"], ROUNDS + 1, seen)
         reasons |= why
         stop_all(agent, c["ecs"], running)
         agent.stop("the last stop")
     finally:
-        if agent.proc and agent.proc.poll() is None:
-            agent.proc.kill()
-            agent.proc.wait()
-        ids = docker("ps", "-aq", "--filter", f"label=com.amazonaws.ecs.cluster={CLUSTER}").split()
-        if ids:
-            docker("rm", "-f", *ids)
-        shutil.rmtree(work, ignore_errors=True)
+        agent.clean_up(CLUSTER)
     print(f"test_stop_mid_launch: {ROUNDS} stops, every one exit 0 with no sanitizer report; "
           f"landed: {', '.join(f'{k} {v}' for k, v in sorted(landed.items()))}; "
           f"{time.monotonic() - t0:.0f} s")
