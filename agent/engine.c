@@ -137,13 +137,22 @@ static void persist(etask *et)
         es_err("task %s: cannot persist: %s", et->t->id, ag_store_errmsg(e->cfg.store));
 }
 
+/* The engine's ag_task_commit_fn: the models know no store. */
+static int commit_task(void *arg, const ag_task *t)
+{
+    ag_engine *e = arg;
+    int r = ag_store_task_put(e->cfg.store, t);
+    if (r < 0)
+        es_err("task %s: cannot persist: %s", t->id, ag_store_errmsg(e->cfg.store));
+    return r;
+}
+
 static void release_values(etask *et)
 {
     ag_resolution_free(et->res); /* wipes */
     et->res = NULL;
 }
 
-/* The one place lastStatus changes (through ag_task_transition). */
 /* The ECS error class a failed launch's stoppedReason begins with, as the
  * reason label of ecs_agent_task_launches_total{result="failed"}: a closed
  * set, so that the label cannot grow without bound. */
@@ -172,13 +181,14 @@ static void count_failed_launch(ag_engine *e, const char *reason)
                   1);
 }
 
+/* The one place lastStatus changes (through ag_task_transition). */
 static void move(etask *et, ag_task_status to)
 {
     ag_engine *e = et->e;
     ag_task_status from = et->t->last_status;
     if (from == to)
         return;
-    if (ag_task_transition(et->t, to, now_s(), e->cfg.store) < 0) {
+    if (ag_task_transition(et->t, to, now_s(), commit_task, e) < 0) {
         es_err("task %s: %s -> %s refused", et->t->id, ag_task_status_name(from),
                ag_task_status_name(to));
         return;
@@ -259,7 +269,7 @@ static void fail_container(etask *et, size_t i, const char *reason)
 static void fail_launch(etask *et, const char *reason)
 {
     es_warn("task %s: failed to start: %s", et->t->id, reason);
-    if (ag_task_request_stop(et->t, AG_STOP_TASK_FAILED_TO_START, reason, et->e->cfg.store) < 0)
+    if (ag_task_request_stop(et->t, AG_STOP_TASK_FAILED_TO_START, reason, commit_task, et->e) < 0)
         es_err("task %s: cannot record the stop", et->t->id);
 }
 
@@ -770,7 +780,7 @@ int ag_engine_stop_task(ag_engine *e, const char *task, ag_stop_code code, const
     if (et->t->last_status != AG_TASK_STOPPED && et->t->desired_status != AG_TASK_STOPPED) {
         es_info("task %s: stop requested (%s): %s", et->t->id, ag_stop_code_name(code),
                 reason ? reason : "");
-        int rc = ag_task_request_stop(et->t, code, reason, e->cfg.store);
+        int rc = ag_task_request_stop(et->t, code, reason, commit_task, e);
         if (rc < 0)
             return rc;
         advance(et);
@@ -826,7 +836,7 @@ static void container_exited(etask *et, size_t i, const int *exit_code, const ch
             fail_launch(et, "CannotStartContainerError: an essential container exited while "
                             "the task was starting");
         else if (ag_task_request_stop(et->t, AG_STOP_ESSENTIAL_CONTAINER_EXITED,
-                                      "Essential container in task exited", et->e->cfg.store) < 0)
+                                      "Essential container in task exited", commit_task, et->e) < 0)
             es_err("task %s: cannot record the stop", et->t->id);
     }
     persist(et);

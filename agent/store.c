@@ -751,6 +751,11 @@ fail:
     return r;
 }
 
+int ag_store_task_commit(void *store, const ag_task *t)
+{
+    return ag_store_task_put(store, t);
+}
+
 int ag_store_task_get(ag_store *st, const char *arn, ag_task **out)
 {
     sqlite3_stmt *s = NULL;

@@ -65,6 +65,8 @@ int ag_store_taskdef_last_revision(ag_store *st, const char *family, int64_t *ou
 /* Inserts or replaces the whole task (row, containers, secret metadata) in
  * one transaction. 0 or -EIO. */
 int ag_store_task_put(ag_store *st, const ag_task *t);
+/* ag_store_task_put as an ag_task_commit_fn (arg: the store). */
+int ag_store_task_commit(void *store, const ag_task *t);
 /* 0, -ENOENT, -EIO, -ENOMEM. */
 int ag_store_task_get(ag_store *st, const char *arn, ag_task **out);
 /* Calls fn for every task (oldest first); stopped ones only when

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "agent/store.h"
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/log.h"
@@ -338,7 +337,8 @@ static void set_once(int64_t *field, int64_t now)
         *field = now;
 }
 
-int ag_task_transition(ag_task *t, ag_task_status to, int64_t now, ag_store *st)
+int ag_task_transition(ag_task *t, ag_task_status to, int64_t now, ag_task_commit_fn commit,
+                       void *arg)
 {
     ag_task_status from = t->last_status;
     if (!ag_task_transition_ok(from, to)) {
@@ -372,12 +372,12 @@ int ag_task_transition(ag_task *t, ag_task_status to, int64_t now, ag_store *st)
     case AG_TASK_ACTIVATING:
         break;
     }
-    if (st) {
-        int r = ag_store_task_put(st, t);
+    if (commit) {
+        int r = commit(arg, t);
         if (r) {
             restore(t, &saved);
-            es_err("task %s: %s -> %s not persisted: %s", t->id, ag_task_status_name(from),
-                   ag_task_status_name(to), ag_store_errmsg(st));
+            es_err("task %s: %s -> %s not persisted", t->id, ag_task_status_name(from),
+                   ag_task_status_name(to));
             return r;
         }
     }
@@ -385,7 +385,8 @@ int ag_task_transition(ag_task *t, ag_task_status to, int64_t now, ag_store *st)
     return 0;
 }
 
-int ag_task_request_stop(ag_task *t, ag_stop_code code, const char *reason, ag_store *st)
+int ag_task_request_stop(ag_task *t, ag_stop_code code, const char *reason,
+                         ag_task_commit_fn commit, void *arg)
 {
     ag_task_status old_desired = t->desired_status;
     ag_stop_code old_code = t->stop_code;
@@ -405,8 +406,8 @@ int ag_task_request_stop(ag_task *t, ag_stop_code code, const char *reason, ag_s
         t->stopped_reason = new_reason;
     }
     t->version++;
-    if (st) {
-        int r = ag_store_task_put(st, t);
+    if (commit) {
+        int r = commit(arg, t);
         if (r) {
             t->desired_status = old_desired;
             t->stop_code = old_code;

@@ -9,8 +9,10 @@
  * PROVISIONING or PENDING straight to DEPROVISIONING or STOPPED, ACTIVATING
  * and DEACTIVATING may be skipped. ag_task_transition is the one function
  * that changes lastStatus: it refuses an illegal move, records the lifecycle
- * timestamp that goes with the new state, persists the task (when given a
- * store; on a store failure the task is left as it was) and logs old -> new.
+ * timestamp that goes with the new state, has the caller commit it (the
+ * model knows no store: the engine passes a commit that writes the task to
+ * the store; when the commit fails the task is left as it was) and logs
+ * old -> new.
  *
  *   entering   sets (once)
  *   PENDING    pullStartedAt
@@ -34,8 +36,6 @@
 #include <stdint.h>
 
 #include "common/json.h"
-
-typedef struct ag_store ag_store;
 
 #define AG_TASK_ID_HEX 32
 #define AG_STOPPED_REASON_MAX 1024  /* characters, as ECS */
@@ -146,13 +146,19 @@ int ag_task_add_secret_meta(ag_task *t, const char *container_name, ag_secret_ta
 
 /* Is from -> to a legal lifecycle move? */
 bool ag_task_transition_ok(ag_task_status from, ag_task_status to);
+/* Makes a changed task durable (the edge's business: the engine writes it to
+ * its store). 0, or a negative errno: the change is then undone. NULL: no
+ * commit (tests, tasks not yet stored). */
+typedef int (*ag_task_commit_fn)(void *arg, const ag_task *t);
 /* The one function that changes lastStatus. -EINVAL for an illegal move (the
- * task is unchanged), a store error (the task is unchanged), or 0. */
-int ag_task_transition(ag_task *t, ag_task_status to, int64_t now, ag_store *st);
+ * task is unchanged), the commit's error (the task is unchanged), or 0. */
+int ag_task_transition(ag_task *t, ag_task_status to, int64_t now, ag_task_commit_fn commit,
+                       void *arg);
 /* Sets desiredStatus STOPPED with a stop code and reason (cut to
- * AG_STOPPED_REASON_MAX); the first reason given sticks. Persists when st
- * is not NULL. 0, -ENOMEM or a store error (task unchanged). */
-int ag_task_request_stop(ag_task *t, ag_stop_code code, const char *reason, ag_store *st);
+ * AG_STOPPED_REASON_MAX); the first reason given sticks. Commits as
+ * ag_task_transition does. 0, -ENOMEM or the commit's error (task unchanged). */
+int ag_task_request_stop(ag_task *t, ag_stop_code code, const char *reason,
+                         ag_task_commit_fn commit, void *arg);
 
 const char *ag_task_status_name(ag_task_status s);
 int ag_task_status_parse(const char *s, ag_task_status *out);

@@ -240,8 +240,8 @@ Test(store, tasks_survive_close_and_reopen)
 {
     ag_store *st = open_ok();
     ag_task *t = sample_task();
-    cr_assert_eq(ag_task_transition(t, AG_TASK_PENDING, 1001, st), 0);
-    cr_assert_eq(ag_task_transition(t, AG_TASK_RUNNING, 1002, st), 0);
+    cr_assert_eq(ag_task_transition(t, AG_TASK_PENDING, 1001, ag_store_task_commit, st), 0);
+    cr_assert_eq(ag_task_transition(t, AG_TASK_RUNNING, 1002, ag_store_task_commit, st), 0);
     char arn[256];
     snprintf(arn, sizeof arn, "%s", t->arn);
     ag_store_close(st);
@@ -280,9 +280,10 @@ Test(store, tasks_survive_close_and_reopen)
 
     /* a stop is persisted too */
     cr_assert_eq(ag_task_request_stop(t, AG_STOP_ESSENTIAL_CONTAINER_EXITED,
-                                      "Essential container in task exited", st),
+                                      "Essential container in task exited", ag_store_task_commit,
+                                      st),
                  0);
-    cr_assert_eq(ag_task_transition(t, AG_TASK_STOPPED, 1010, st), 0);
+    cr_assert_eq(ag_task_transition(t, AG_TASK_STOPPED, 1010, ag_store_task_commit, st), 0);
     ag_store_close(st);
     st = open_ok();
     cr_assert_eq(ag_store_task_get(st, arn, &g), 0);
@@ -315,7 +316,7 @@ Test(store, foreach_and_delete)
     ag_store *st = open_ok();
     ag_task *a = sample_task(), *b = sample_task();
     cr_assert_eq(ag_store_task_put(st, a), 0);
-    cr_assert_eq(ag_task_transition(b, AG_TASK_STOPPED, 1005, st), 0);
+    cr_assert_eq(ag_task_transition(b, AG_TASK_STOPPED, 1005, ag_store_task_commit, st), 0);
     int n = 0;
     cr_assert_eq(ag_store_task_foreach(st, false, collect, &n), 0);
     cr_assert_eq(n, 1, "running ones only");
@@ -399,15 +400,16 @@ Test(store, database_never_holds_a_secret_value)
                                          "database_password",
                                          "3", 1001, fp),
                  0);
-    cr_assert_eq(ag_task_transition(t, AG_TASK_PENDING, 1001, st), 0);
-    cr_assert_eq(ag_task_transition(t, AG_TASK_RUNNING, 1002, st), 0);
+    cr_assert_eq(ag_task_transition(t, AG_TASK_PENDING, 1001, ag_store_task_commit, st), 0);
+    cr_assert_eq(ag_task_transition(t, AG_TASK_RUNNING, 1002, ag_store_task_commit, st), 0);
     char reason[AG_REASON_BUF];
     ag_secret_failure f = {.service = "ssm",
                            .region = "us-east-1",
                            .secret = "/test/database_password",
                            .aws_code = "Throttling"};
     ag_reason_secret_failure(reason, sizeof reason, &f);
-    cr_assert_eq(ag_task_request_stop(t, AG_STOP_TASK_FAILED_TO_START, reason, st), 0);
+    cr_assert_eq(
+        ag_task_request_stop(t, AG_STOP_TASK_FAILED_TO_START, reason, ag_store_task_commit, st), 0);
     ag_create_params_free(p);
     es_buf_free_secret(&secret_string);
     es_buf_free_secret(&extracted);

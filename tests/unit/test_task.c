@@ -60,18 +60,18 @@ Test(task, create_and_arn)
 Test(task, lifecycle_timestamps)
 {
     ag_task *t = mk();
-    cr_assert_eq(ag_task_transition(t, AG_TASK_PENDING, 1001, NULL), 0);
+    cr_assert_eq(ag_task_transition(t, AG_TASK_PENDING, 1001, NULL, NULL), 0);
     cr_assert_eq(t->pull_started_at, 1001);
-    cr_assert_eq(ag_task_transition(t, AG_TASK_RUNNING, 1003, NULL), 0);
+    cr_assert_eq(ag_task_transition(t, AG_TASK_RUNNING, 1003, NULL, NULL), 0);
     cr_assert_eq(t->pull_stopped_at, 1003);
     cr_assert_eq(t->started_at, 1003);
-    cr_assert_eq(ag_task_transition(t, AG_TASK_DEACTIVATING, 1005, NULL), 0);
+    cr_assert_eq(ag_task_transition(t, AG_TASK_DEACTIVATING, 1005, NULL, NULL), 0);
     cr_assert_eq(t->stopping_at, 1005);
-    cr_assert_eq(ag_task_transition(t, AG_TASK_STOPPING, 1006, NULL), 0);
+    cr_assert_eq(ag_task_transition(t, AG_TASK_STOPPING, 1006, NULL, NULL), 0);
     cr_assert_eq(t->stopping_at, 1005, "set once");
-    cr_assert_eq(ag_task_transition(t, AG_TASK_DEPROVISIONING, 1007, NULL), 0);
+    cr_assert_eq(ag_task_transition(t, AG_TASK_DEPROVISIONING, 1007, NULL, NULL), 0);
     cr_assert_eq(t->execution_stopped_at, 1007);
-    cr_assert_eq(ag_task_transition(t, AG_TASK_STOPPED, 1009, NULL), 0);
+    cr_assert_eq(ag_task_transition(t, AG_TASK_STOPPED, 1009, NULL, NULL), 0);
     cr_assert_eq(t->stopped_at, 1009);
     cr_assert_eq(t->execution_stopped_at, 1007);
     cr_assert_eq(t->version, 6);
@@ -97,13 +97,13 @@ Test(task, illegal_transitions_are_refused)
     cr_assert_not(ag_task_transition_ok((ag_task_status)99, AG_TASK_STOPPED));
 
     ag_task *t = mk();
-    cr_assert_eq(ag_task_transition(t, AG_TASK_RUNNING, 5, NULL), -EINVAL);
+    cr_assert_eq(ag_task_transition(t, AG_TASK_RUNNING, 5, NULL, NULL), -EINVAL);
     cr_assert_eq(t->last_status, AG_TASK_PROVISIONING, "unchanged");
     cr_assert_eq(t->started_at, 0);
     cr_assert_eq(t->version, 0);
-    cr_assert_eq(ag_task_transition(t, AG_TASK_STOPPED, 6, NULL), 0);
-    cr_assert_eq(ag_task_transition(t, AG_TASK_PENDING, 7, NULL), -EINVAL);
-    cr_assert_eq(ag_task_transition(t, AG_TASK_STOPPED, 7, NULL), -EINVAL);
+    cr_assert_eq(ag_task_transition(t, AG_TASK_STOPPED, 6, NULL, NULL), 0);
+    cr_assert_eq(ag_task_transition(t, AG_TASK_PENDING, 7, NULL, NULL), -EINVAL);
+    cr_assert_eq(ag_task_transition(t, AG_TASK_STOPPED, 7, NULL, NULL), -EINVAL);
     cr_assert_eq(t->stopped_at, 6);
     ag_task_free(t);
 }
@@ -132,11 +132,12 @@ Test(task, names_parse_back)
 Test(task, first_stop_reason_sticks)
 {
     ag_task *t = mk();
-    cr_assert_eq(ag_task_request_stop(t, AG_STOP_TASK_FAILED_TO_START, "first\nline", NULL), 0);
+    cr_assert_eq(ag_task_request_stop(t, AG_STOP_TASK_FAILED_TO_START, "first\nline", NULL, NULL),
+                 0);
     cr_assert_eq(t->desired_status, AG_TASK_STOPPED);
     cr_assert_eq(t->stop_code, AG_STOP_TASK_FAILED_TO_START);
     cr_assert_str_eq(t->stopped_reason, "first line", "control characters become spaces");
-    cr_assert_eq(ag_task_request_stop(t, AG_STOP_USER_INITIATED, "second", NULL), 0);
+    cr_assert_eq(ag_task_request_stop(t, AG_STOP_USER_INITIATED, "second", NULL, NULL), 0);
     cr_assert_eq(t->stop_code, AG_STOP_TASK_FAILED_TO_START);
     cr_assert_str_eq(t->stopped_reason, "first line");
     ag_task_free(t);
@@ -185,7 +186,7 @@ Test(task, stopped_reason_is_capped_at_1024_characters)
     ag_task *t = mk();
     memset(big, 'y', 4999);
     big[4999] = '\0';
-    cr_assert_eq(ag_task_request_stop(t, AG_STOP_TASK_FAILED_TO_START, big, NULL), 0);
+    cr_assert_eq(ag_task_request_stop(t, AG_STOP_TASK_FAILED_TO_START, big, NULL, NULL), 0);
     cr_assert_eq(strlen(t->stopped_reason), AG_STOPPED_REASON_MAX);
     ag_task_free(t);
     free(big);
@@ -249,7 +250,7 @@ Test(task, describe_shape)
     ag_task_add_secret_meta(t, "app", AG_SECRET_ENV, "DB_PASSWORD", "/test/db",
                             "arn:aws:ssm:us-east-1:123456789012:parameter/test/db", "3", 1002,
                             "hmac-sha256:0123456789abcdef0123456789abcdef");
-    ag_task_transition(t, AG_TASK_PENDING, 1001, NULL);
+    ag_task_transition(t, AG_TASK_PENDING, 1001, NULL, NULL);
     es_buf b;
     es_buf_init(&b, 1 << 16);
     es_jw w;
@@ -294,14 +295,15 @@ Test(task, transition_persists_or_rolls_back)
     char err[256];
     cr_assert_eq(ag_store_open(dir, &st, err, sizeof err), 0, "%s", err);
     ag_task *t = mk();
-    cr_assert_eq(ag_task_transition(t, AG_TASK_PENDING, 1001, st), 0);
+    cr_assert_eq(ag_task_transition(t, AG_TASK_PENDING, 1001, ag_store_task_commit, st), 0);
     ag_task *back = NULL;
     cr_assert_eq(ag_store_task_get(st, t->arn, &back), 0);
     cr_assert_eq(back->last_status, AG_TASK_PENDING);
     cr_assert_eq(back->pull_started_at, 1001);
     ag_task_free(back);
 
-    cr_assert_eq(ag_task_request_stop(t, AG_STOP_USER_INITIATED, "by user", st), 0);
+    cr_assert_eq(
+        ag_task_request_stop(t, AG_STOP_USER_INITIATED, "by user", ag_store_task_commit, st), 0);
     cr_assert_eq(ag_store_task_get(st, t->arn, &back), 0);
     cr_assert_eq(back->desired_status, AG_TASK_STOPPED);
     cr_assert_str_eq(back->stopped_reason, "by user");
@@ -319,7 +321,7 @@ Test(task, transition_persists_or_rolls_back)
                  SQLITE_OK);
     sqlite3_close(db);
     int64_t version = t->version;
-    cr_assert_neq(ag_task_transition(t, AG_TASK_RUNNING, 1003, st), 0);
+    cr_assert_neq(ag_task_transition(t, AG_TASK_RUNNING, 1003, ag_store_task_commit, st), 0);
     cr_assert_eq(t->last_status, AG_TASK_PENDING, "rolled back");
     cr_assert_eq(t->started_at, 0);
     cr_assert_eq(t->version, version);
@@ -342,7 +344,7 @@ Test(task, allocation_failures_are_clean)
             if (r == 0)
                 r = ag_task_add_secret_meta(t, "a", AG_SECRET_ENV, "n", "/v", "arn", "1", 1, "fp");
             if (r == 0)
-                r = ag_task_request_stop(t, AG_STOP_USER_INITIATED, "why", NULL);
+                r = ag_task_request_stop(t, AG_STOP_USER_INITIATED, "why", NULL, NULL);
         }
         es_alloc_fail_after(-1);
         ag_task_free(t);
