@@ -8,17 +8,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "agent/api.h"
-#include "agent/api_services.h"
-#include "agent/api_tasks.h"
-#include "agent/drift.h"
-#include "agent/engine.h"
+#include "agent/api/api.h"
+#include "agent/api/services.h"
+#include "agent/api/tasks.h"
+#include "agent/secrets/drift.h"
+#include "agent/tasks/engine.h"
 #include "agent/metrics.h"
-#include "agent/preflight.h"
+#include "agent/secrets/preflight.h"
 
-#include "agent/service.h"
-#include "agent/resolve.h"
-#include "agent/store.h"
+#include "agent/services/scheduler.h"
+#include "agent/secrets/resolve.h"
+#include "agent/store/store.h"
 #include "aws/client.h"
 #include "aws/credentials.h"
 #include "aws/local/local.h"

@@ -7,9 +7,9 @@
  *             in STATE_DIR/aws-credentials). In aws mode its own operations
  *             are not served (UnknownOperationException).
  *   listener  aws/local/server.h on ECS_SECRETS_LISTEN: the ECS API
- *             (agent/api.h) and GET /metrics, plus the store's operations
+ *             (agent/api/api.h) and GET /metrics, plus the store's operations
  *             in embedded mode
- *   agent.db  agent/store.h: task definitions and tasks
+ *   agent.db  agent/store/store.h: task definitions and tasks
  *   docker    docker/docker.h on DOCKER_HOST
  *   aws       aws/client.h: embedded mode points every service (SSM, Secrets
  *             Manager, KMS, STS, IAM) at the daemon's own listener

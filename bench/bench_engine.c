@@ -39,8 +39,8 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "agent/engine.h"
-#include "agent/inject.h"
+#include "agent/tasks/engine.h"
+#include "agent/secrets/inject.h"
 #include "aws/local/auth.h"
 #include "aws/local/authz.h"
 #include "aws/local/local.h"

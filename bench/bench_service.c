@@ -37,9 +37,9 @@
 #include <curl/curl.h>
 #include <uv.h>
 
-#include "agent/drift.h"
-#include "agent/engine.h"
-#include "agent/service.h"
+#include "agent/secrets/drift.h"
+#include "agent/tasks/engine.h"
+#include "agent/services/scheduler.h"
 #include "common/log.h"
 
 #define AK "AKIDTEST"

@@ -121,7 +121,7 @@ typedef struct dk_kv {
 } dk_kv;
 
 /* A container create, as the ContainerCreate body carries it: the one writer
- * of that body (the agent fills a spec too: agent/inject.h). Absent fields
+ * of that body (the agent fills a spec too: agent/secrets/inject.h). Absent fields
  * (NULL, 0, has_* false) are left out, so Docker applies its defaults. */
 typedef struct dk_create_spec {
     const char *name; /* may be NULL */

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "agent/valuefrom.h"
+#include "agent/secrets/valuefrom.h"
 #include "common/alloc.h"
 #include "common/buf.h"
 

@@ -18,8 +18,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "agent/task.h"
-#include "agent/taskdef.h"
+#include "agent/tasks/task.h"
+#include "agent/tasks/taskdef.h"
 
 #define AG_PLAN_ITEMS_MAX 1000 /* 10 containers x (100 secrets + 50 options) */
 

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "agent/taskdef.h"
+#include "agent/tasks/taskdef.h"
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/json.h"

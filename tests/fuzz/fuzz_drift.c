@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "agent/drift.h"
+#include "agent/secrets/drift.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

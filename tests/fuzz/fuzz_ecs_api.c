@@ -1,4 +1,4 @@
-/* Fuzzes the ECS API's request handling (agent/api.c) as the listener calls
+/* Fuzzes the ECS API's request handling (agent/api/api.c) as the listener calls
  * it: the first byte picks the operation, the rest is the body. An answer
  * must be a JSON object; an error must carry a code, a message and a 4xx/5xx
  * status, and leave no answer behind. The store lives in a temporary
@@ -14,8 +14,8 @@
 
 #include <uv.h>
 
-#include "agent/api.h"
-#include "agent/api_tasks.h"
+#include "agent/api/api.h"
+#include "agent/api/tasks.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,4 +1,4 @@
-/* Fuzzes the SimulatePrincipalPolicy answer parser (agent/preflight.h) and
+/* Fuzzes the SimulatePrincipalPolicy answer parser (agent/secrets/preflight.h) and
  * checks what it promises: on success every result has an action, a
  * resource and a decision, at most AG_PF_SIM_RESULTS_MAX of them; on
  * failure one of its error codes. */
@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "agent/preflight.h"
+#include "agent/secrets/preflight.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -7,8 +7,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "agent/inject.h"
-#include "agent/valuefrom.h"
+#include "agent/secrets/inject.h"
+#include "agent/secrets/valuefrom.h"
 #include "common/alloc.h"
 #include "common/buf.h"
 

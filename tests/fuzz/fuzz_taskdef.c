@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "agent/taskdef.h"
+#include "agent/tasks/taskdef.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -3,7 +3,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "agent/valuefrom.h"
+#include "agent/secrets/valuefrom.h"
 #include "aws/arn.h"
 #include "common/alloc.h"
 

@@ -7,7 +7,7 @@
 
 #include <uv.h>
 
-#include "agent/engine.h"
+#include "agent/tasks/engine.h"
 
 #define AK "AKIDTEST"
 #define SK "SECRETKEYVALUE0123456789"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The execution role's preflight (agent/preflight.h), driven only by the real aws CLI against
+# The execution role's preflight (agent/secrets/preflight.h), driven only by the real aws CLI against
 # the embedded endpoints and a real dockerd:
 #   - a customer managed KMS key under alias/MyAliasName, a String parameter, a SecureString
 #     under that key, a Secrets Manager secret (default key, named by its partial ARN in the

@@ -12,9 +12,9 @@
 
 #include <uv.h>
 
-#include "agent/drift.h"
-#include "agent/engine.h"
-#include "agent/service.h"
+#include "agent/secrets/drift.h"
+#include "agent/tasks/engine.h"
+#include "agent/services/scheduler.h"
 
 #define AK "AKIDTEST"
 #define SK "SECRETKEYVALUE0123456789"

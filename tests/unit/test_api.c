@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/api.h"
+#include "agent/api/api.h"
 #include "aws_fake.h" /* expect_no_leaks */
 #include "common/alloc.h"
 

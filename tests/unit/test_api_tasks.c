@@ -1,4 +1,4 @@
-/* The ECS API's task operations (agent/api_tasks.c) over a real engine
+/* The ECS API's task operations (agent/api/tasks.c) over a real engine
  * that is never started: RunTask creates tasks in PROVISIONING, which is all
  * these tests look at (Docker is not reached; the launches the loop runs at
  * teardown fail against a socket that does not exist). */
@@ -9,9 +9,9 @@
 #include <string.h>
 #include <uv.h>
 
-#include "agent/api.h"
+#include "agent/api/api.h"
 #include "aws_fake.h" /* expect_no_leaks */
-#include "agent/api_tasks.h"
+#include "agent/api/tasks.h"
 #include "common/alloc.h"
 
 static uv_loop_t loop;

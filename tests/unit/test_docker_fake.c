@@ -467,7 +467,7 @@ Test(docker_fake, create_request_on_the_wire_and_chunked_answer)
     es_buf_free(&d);
 }
 
-/* What the agent's containers need besides (agent/inject.h fills these):
+/* What the agent's containers need besides (agent/secrets/inject.h fills these):
  * Docker's own "NAME=value" Env lines after the pairs, Entrypoint, WorkingDir,
  * User, StopTimeout, Memory and CpuShares; the dump masks the lines' values. */
 Test(docker_fake, create_body_carries_every_field_the_agent_sets)

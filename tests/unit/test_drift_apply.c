@@ -1,4 +1,4 @@
-/* Applying a drift round to a task (agent/drift.c's apply_task, a static
+/* Applying a drift round to a task (agent/secrets/drift.c's apply_task, a static
  * function: the file is included). A secret drift can never judge (an SSM
  * reference resolved before its secret's version id was recorded) is marked
  * looked-at with no verdict, so that the service census, which waits for
@@ -7,7 +7,7 @@
  * pending. */
 #include <criterion/criterion.h>
 
-#include "../../agent/drift.c"
+#include "../../agent/secrets/drift.c"
 
 Test(drift_apply, unjudgeable_secret_is_looked_at_without_verdict)
 {

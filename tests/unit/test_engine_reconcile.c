@@ -15,7 +15,7 @@
 
 #include <uv.h>
 
-#include "agent/engine.h"
+#include "agent/tasks/engine.h"
 #include "agent/metrics.h"
 #include "aws_fake.h" /* expect_no_leaks */
 #include "common/http.h"

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/inject.h"
+#include "agent/secrets/inject.h"
 #include "common/alloc.h"
 #include "common/json.h"
 

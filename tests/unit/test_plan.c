@@ -131,7 +131,7 @@ Test(plan, more_references_than_the_limit_are_refused)
 }
 
 /* A definition read back from the agent's store is parsed without a region
- * (agent/store.c): its bare names take the region the plan is built for,
+ * (agent/store/store.c): its bare names take the region the plan is built for,
  * and so does every consumer of the plan (the preflight's resource ARNs). */
 Test(plan, bare_names_take_the_plan_region_when_registration_had_none)
 {

@@ -8,9 +8,9 @@
 
 #include <uv.h>
 
-#include "agent/preflight.h"
-#include "agent/task.h"
-#include "agent/taskdef.h"
+#include "agent/secrets/preflight.h"
+#include "agent/tasks/task.h"
+#include "agent/tasks/taskdef.h"
 
 #define AK "AKIDTEST"
 #define SK "SECRETKEYVALUE0123456789"

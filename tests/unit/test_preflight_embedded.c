@@ -1,4 +1,4 @@
-/* The execution role's preflight (agent/preflight.h), pure parts and embedded side: the pairs each
+/* The execution role's preflight (agent/secrets/preflight.h), pure parts and embedded side: the pairs each
  * valueFrom form needs (deduplicated, AWS managed keys skipped, partial
  * secret ARNs completed), the reason's wording and cap, the
  * SimulatePrincipalPolicy answer, and whole runs in one loop against the
@@ -11,9 +11,9 @@
 #include <time.h>
 #include <uv.h>
 
-#include "agent/preflight.h"
-#include "agent/task.h"
-#include "agent/taskdef.h"
+#include "agent/secrets/preflight.h"
+#include "agent/tasks/task.h"
+#include "agent/tasks/taskdef.h"
 #include "aws/client.h"
 #include "aws/credentials.h"
 #include "aws/local/auth.h"
@@ -502,7 +502,7 @@ Test(preflight_run, unknown_secret_and_parameter_drop_only_their_pairs)
 }
 
 /* A definition read back from the agent's store is parsed without a region
- * (agent/store.c): the resource ARNs still carry the task's region (the
+ * (agent/store/store.c): the resource ARNs still carry the task's region (the
  * plan's), not an empty one ("arn:aws:ssm::ACCT:parameter/..." was the
  * regression the parse-once change first had). */
 Test(preflight_run, a_stored_definition_names_the_task_region)
@@ -563,7 +563,7 @@ Test(preflight_run, no_secrets_is_ok_without_a_call)
 
 /* ------------------------------------------- wired into the resolver */
 
-#include "agent/resolve.h"
+#include "agent/secrets/resolve.h"
 
 typedef struct rdone {
     int calls;

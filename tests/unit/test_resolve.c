@@ -6,7 +6,7 @@
 
 #include <uv.h>
 
-#include "agent/resolve.h"
+#include "agent/secrets/resolve.h"
 
 #define AK "AKIDTEST"
 #define SK "SECRETKEYVALUE0123456789"

@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/drift.h"
-#include "agent/service.h"
-#include "agent/store.h"
+#include "agent/secrets/drift.h"
+#include "agent/services/service.h"
+#include "agent/store/store.h"
 
 Test(service, bounds_round_as_ecs)
 {

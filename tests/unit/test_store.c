@@ -7,9 +7,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "agent/inject.h"
-#include "agent/service.h"
-#include "agent/store.h"
+#include "agent/secrets/inject.h"
+#include "agent/services/service.h"
+#include "agent/store/store.h"
 #include "common/alloc.h"
 
 static char dir[64];

@@ -7,8 +7,8 @@
 
 #include <sqlite3.h>
 
-#include "agent/store.h"
-#include "agent/task.h"
+#include "agent/store/store.h"
+#include "agent/tasks/task.h"
 #include "common/alloc.h"
 #include "common/json.h"
 #include "common/log.h"

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/taskdef.h"
+#include "agent/tasks/taskdef.h"
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/json.h"

@@ -1,5 +1,6 @@
-/* service.h - ECS services on one host: the model, its persistence shape,
- * and the scheduler that keeps desiredCount tasks RUNNING.
+/* service.h - an ECS service on one host: the model (pure data, its
+ * arithmetic and its wording; agent/services/scheduler.h keeps desiredCount
+ * tasks RUNNING, persists and logs).
  *
  * Model (ECS's Service, as DescribeServices answers it):
  *   name, ARN arn:aws:ecs:REGION:ACCOUNT:service/CLUSTER/NAME, status
@@ -17,45 +18,17 @@
  * persisting: an agent restarted mid-deployment reloads the services, the
  * engine reloads the tasks, and the next pass carries on.
  *
- * Scheduler pass (one per tick, and soon after any task's lastStatus
- * changes; the engine observer only marks the scheduler dirty, so no
- * engine call re-enters it):
- *   upper = floor(desired * maximumPercent / 100)   RUNNING + PENDING at most
- *   lower = ceil(desired * minimumHealthyPercent / 100)  RUNNING at least
- *   - older deployments' tasks are stopped first: the not yet running ones,
- *     then running ones while the RUNNING total stays >= lower;
- *   - then the primary starts min(desired - its alive tasks, upper - what
- *     stays alive) tasks (tasks being stopped do not count, as ECS counts
- *     RUNNING and PENDING tasks against maximumPercent); surplus primary
- *     tasks are stopped when desiredCount went down;
- *   - the rollout COMPLETES when the primary runs desired tasks and nothing
- *     else is alive or stopping; older deployments are then dropped.
- *   A replaced task's replacement resolves its secrets afresh (a new
- *   RunTask): this is how a rotated value reaches a service (S4). A full
- *   replacement takes at least ag_svc_waves() waves.
- * Circuit breaker (when enabled): a rollout IN_PROGRESS whose tasks failed
- *   (stopped by a launch failure or an essential exit, not by us or a user)
- *   threshold times - threshold = ceil(0.5 * desired) within [3, 200], as
- *   ECS documents - goes FAILED with the reason of the last failure, stops
- *   launching, and (rollback) starts a new deployment of the last
- *   COMPLETED task definition.
- *
- * The model functions are pure (unit-tested arithmetic and wording); the
- * scheduler logs (it is agent/). No secret value is ever in a service. */
-#ifndef AG_SERVICE_H
-#define AG_SERVICE_H
+ * The model functions are pure (unit-tested arithmetic and wording); they
+ * know no store and no engine. No secret value is ever in a service. */
+#ifndef AG_SERVICES_SERVICE_H
+#define AG_SERVICES_SERVICE_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <uv.h>
 
 #include "common/buf.h"
 #include "common/json.h"
-
-typedef struct ag_engine ag_engine;
-typedef struct ag_store ag_store;
-typedef struct ag_metrics ag_metrics;
 
 #define AG_SVC_NAME_MAX 255
 #define AG_SVC_DESIRED_MAX 1000
@@ -108,7 +81,7 @@ typedef struct ag_service {
     ag_svc_event events[AG_SVC_EVENTS_MAX]; /* [0] newest */
     size_t n_events;
     bool steady; /* the last pass found it steady (the event is said once) */
-    /* drift, from what agent/drift.c marked on the tasks (memory only) */
+    /* drift, from what agent/secrets/drift.c marked on the tasks (memory only) */
     int stale_tasks;
     char *drift_sig;     /* what the last drift event said, to say it once */
     int64_t inactive_at; /* when it went INACTIVE (stored; 0: not INACTIVE, or not yet known) */
@@ -177,6 +150,20 @@ int ag_service_deploy(ag_service *s, const char *family, int64_t revision, int64
  * set to it. 0; -ENOENT (none completed), -ENOSPC, -ENOMEM: s unchanged. */
 int ag_service_roll_back(ag_service *s, int64_t now);
 
+/* The one transition of a deployment's rolloutState: IN_PROGRESS ->
+ * COMPLETED or FAILED, and COMPLETED -> IN_PROGRESS again when a rollback
+ * makes it the target; anything else is refused (logged). Logged old -> new. */
+void ag_service_set_rollout(const ag_service *v, ag_svc_deployment *d, ag_rollout to, int64_t now);
+/* The rollout's reason, cut to AG_SVC_EVENT_MAX. 0 or -ENOMEM. */
+int ag_service_set_reason(ag_svc_deployment *d, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* The one transition of a service's status: ACTIVE -> DRAINING (deleted) ->
+ * INACTIVE (the retention starts at now); anything else is refused (logged).
+ * Logged old -> new. */
+void ag_service_set_status(ag_service *v, ag_svc_status to, int64_t now);
+/* Forgets deployment i (its tasks are gone). */
+void ag_service_drop_deployment(ag_service *v, size_t i);
+
 const char *ag_svc_status_name(ag_svc_status s);
 const char *ag_dep_status_name(ag_dep_status s);
 const char *ag_rollout_name(ag_rollout r);
@@ -186,67 +173,5 @@ int ag_rollout_parse(const char *s, ag_rollout *out);
 /* The DescribeServices "Service" object, plus our extra fields
  * ("staleTasks", and per deployment "staleTasks"). */
 void ag_service_write_json(const ag_service *s, es_jw *w);
-
-/* ---- scheduler ---- */
-
-typedef struct ag_svc_sched ag_svc_sched;
-
-typedef struct ag_svc_sched_config {
-    uv_loop_t *loop;
-    ag_engine *engine;   /* borrowed */
-    ag_store *store;     /* borrowed */
-    ag_metrics *metrics; /* borrowed; may be NULL */
-    const char *region, *account, *cluster;
-    uint64_t interval_ms; /* pass interval; 0: 1000 */
-    /* an INACTIVE service is forgotten (memory and store) this long after
-     * the scheduler first saw it INACTIVE; 0: AG_SVC_INACTIVE_RETENTION_S */
-    uint64_t inactive_retention_s;
-} ag_svc_sched_config;
-#define AG_SVC_INACTIVE_RETENTION_S 3600 /* ECS shows deleted services for about an hour */
-
-/* Loads the persisted services, registers the engine observer, starts the
- * timer. 0, -ENOMEM, -EIO. */
-int ag_svc_sched_create(const ag_svc_sched_config *cfg, ag_svc_sched **out);
-/* Closes the timer; done(arg) once closed (then the memory is gone). */
-void ag_svc_sched_close(ag_svc_sched *s, void (*done)(void *arg), void *arg);
-
-/* API-facing calls: synchronous, answer from memory; the tasks follow on
- * the loop. Errors: -EINVAL (err says why), -EEXIST (an ACTIVE service of
- * that name), -ENOENT (no such service, or task definition), -ENOSPC,
- * -ESRCH (not ACTIVE), -ENOMEM, -EIO (store). err gets an ECS-style message (AG_SVC_ERR_MAX). */
-#define AG_SVC_ERR_MAX 512
-typedef struct ag_svc_create_req {
-    const char *name;
-    const char *family;
-    int64_t revision; /* 0: latest ACTIVE */
-    int desired;
-    int max_percent; /* 0: 200 */
-    int min_healthy; /* < 0: 100 */
-    bool cb_enable, cb_rollback;
-} ag_svc_create_req;
-int ag_svc_create(ag_svc_sched *s, const ag_svc_create_req *req, ag_service **out, char *err,
-                  size_t errlen);
-typedef struct ag_svc_update_req {
-    const char *name;
-    const char *family; /* NULL: unchanged */
-    int64_t revision;   /* with family; 0: latest ACTIVE */
-    int desired;        /* < 0: unchanged */
-    int max_percent;    /* 0: unchanged */
-    int min_healthy;    /* < 0: unchanged */
-    bool force_new_deployment;
-} ag_svc_update_req;
-int ag_svc_update(ag_svc_sched *s, const ag_svc_update_req *req, ag_service **out, char *err,
-                  size_t errlen);
-/* force: delete with tasks running (desired set to 0 and they are stopped);
- * without, desiredCount must be 0. The service becomes DRAINING, then
- * INACTIVE once its tasks have stopped. */
-int ag_svc_delete(ag_svc_sched *s, const char *name, bool force, ag_service **out, char *err,
-                  size_t errlen);
-/* By name or ARN; NULL when unknown. INACTIVE ones are found too. */
-ag_service *ag_svc_find(ag_svc_sched *s, const char *name_or_arn);
-typedef int (*ag_svc_fn)(void *arg, ag_service *svc);
-void ag_svc_foreach(ag_svc_sched *s, ag_svc_fn fn, void *arg);
-/* Runs one pass now (tests; the timer does it otherwise). */
-void ag_svc_sched_pass(ag_svc_sched *s);
 
 #endif

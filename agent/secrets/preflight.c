@@ -1,5 +1,5 @@
 /* preflight.c - see preflight.h. */
-#include "agent/preflight.h"
+#include "agent/secrets/preflight.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -9,8 +9,8 @@
 
 #include <expat.h>
 
-#include "agent/task.h"
-#include "agent/valuefrom.h"
+#include "agent/tasks/task.h"
+#include "agent/secrets/valuefrom.h"
 #include "aws/ssm.h"
 #include "aws/xml.h"
 #include "common/alloc.h"

@@ -1,6 +1,6 @@
 /* api.c - the ECS-compatible API: dispatch, request helpers, task
  * definitions, clusters, /metrics. See api.h. */
-#include "agent/api.h"
+#include "agent/api/api.h"
 
 #include <errno.h>
 #include <inttypes.h>

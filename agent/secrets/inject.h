@@ -25,8 +25,8 @@
 #include <stdint.h>
 
 #include "agent/secrets/values.h"
-#include "agent/task.h"
-#include "agent/taskdef.h"
+#include "agent/tasks/task.h"
+#include "agent/tasks/taskdef.h"
 #include "common/buf.h"
 #include "docker/docker.h"
 

@@ -1,5 +1,5 @@
 /* taskdef.c - see taskdef.h. */
-#include "agent/taskdef.h"
+#include "agent/tasks/taskdef.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "agent/valuefrom.h"
+#include "agent/secrets/valuefrom.h"
 #include "common/secure.h"
 #include "common/utf8.h"
 #include "common/alloc.h"

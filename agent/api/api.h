@@ -44,9 +44,9 @@
 #include <stdint.h>
 
 #include "agent/metrics.h"
-#include "agent/resolve.h"
-#include "agent/store.h"
-#include "agent/taskdef.h"
+#include "agent/secrets/resolve.h"
+#include "agent/store/store.h"
+#include "agent/tasks/taskdef.h"
 #include "aws/local/local.h"
 #include "aws/local/server.h"
 #include "common/buf.h"

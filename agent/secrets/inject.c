@@ -1,5 +1,5 @@
 /* inject.c - see inject.h. */
-#include "agent/inject.h"
+#include "agent/secrets/inject.h"
 
 #include <errno.h>
 #include <inttypes.h>

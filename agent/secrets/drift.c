@@ -1,5 +1,5 @@
 /* drift.c - see drift.h. Metadata calls only: never a value. */
-#include "agent/drift.h"
+#include "agent/secrets/drift.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -8,9 +8,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "agent/engine.h"
+#include "agent/tasks/engine.h"
 #include "agent/metrics.h"
-#include "agent/valuefrom.h"
+#include "agent/secrets/valuefrom.h"
 #include "aws/ssm.h"
 #include "common/alloc.h"
 #include "common/json.h"

@@ -1,5 +1,5 @@
-#include "agent/engine.h"
-#include "agent/inject.h"
+#include "agent/tasks/engine.h"
+#include "agent/secrets/inject.h"
 #include "common/alloc.h"
 #include "common/log.h"
 #include "common/secure.h"

@@ -1,6 +1,6 @@
-/* api_tasks.c - RunTask, StartTask, StopTask, DescribeTasks, ListTasks over
+/* tasks.c - RunTask, StartTask, StopTask, DescribeTasks, ListTasks over
  * the task engine (api_tasks.h). */
-#include "agent/api_tasks.h"
+#include "agent/api/tasks.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -1,12 +1,12 @@
 /* preflight.h - checks a task's execution role may read every secret the
  * task names, before any value is fetched (seed S5-S7).
  *
- * One preflight per task launch, run by the resolver (agent/resolve.h)
+ * One preflight per task launch, run by the resolver (agent/secrets/resolve.h)
  * after planning and before AssumeRole:
  *
  *   1. every secrets[] / secretOptions[] valueFrom and every
  *      repositoryCredentials.credentialsParameter (a Secrets Manager secret,
- *      S15) is classified (agent/valuefrom.h) and the (action, resource)
+ *      S15) is classified (agent/secrets/valuefrom.h) and the (action, resource)
  *      pairs the role needs are computed:
  *        SSM parameter            ssm:GetParameters on
  *                                 arn:PART:ssm:REGION:ACCOUNT:parameter/NAME
@@ -64,7 +64,7 @@
 #include <stddef.h>
 
 #include "agent/secrets/plan.h"
-#include "agent/taskdef.h"
+#include "agent/tasks/taskdef.h"
 #include "aws/client.h"
 #include "aws/credentials.h"
 #include "aws/local/local.h"

@@ -1,5 +1,5 @@
 /* valuefrom.c - see valuefrom.h. */
-#include "agent/valuefrom.h"
+#include "agent/secrets/valuefrom.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -27,9 +27,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agent/service.h"
-#include "agent/task.h"
-#include "agent/taskdef.h"
+#include "agent/services/service.h"
+#include "agent/tasks/task.h"
+#include "agent/tasks/taskdef.h"
 
 typedef struct ag_store ag_store;
 
@@ -76,7 +76,7 @@ typedef int (*ag_store_task_fn)(ag_task *t, void *arg);
 int ag_store_task_foreach(ag_store *st, bool include_stopped, ag_store_task_fn fn, void *arg);
 int ag_store_task_delete(ag_store *st, const char *arn);
 
-/* Services (agent/service.h): the record, its deployments and its events
+/* Services (agent/services/service.h): the record, its deployments and its events
  * (what ECS shows; never a value). put replaces all three in one
  * transaction; the counts a pass recomputes are not stored. 0 or -EIO. */
 int ag_store_service_put(ag_store *st, const ag_service *s);

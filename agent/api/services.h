@@ -1,5 +1,5 @@
-/* api_services.h - the ECS API's service operations over the scheduler
- * (agent/service.h).
+/* services.h - the ECS API's service operations over the scheduler
+ * (agent/services/service.h).
  *
  *   CreateService     serviceName, taskDefinition (family, family:rev, ARN),
  *                     desiredCount (0..1000), deploymentConfiguration
@@ -22,7 +22,7 @@
  *
  * DescribeServices answers ECS's Service shape (deployments[] with
  * rolloutState, events[] newest first) plus "staleTasks": the service's
- * tasks that hold a rotated secret value (agent/drift.h). include
+ * tasks that hold a rotated secret value (agent/secrets/drift.h). include
  * ["DRIFT"] (ours; ECS knows only TAGS) also starts a drift check on
  * demand: the answer shows the last completed round, the next describe the
  * new one (a handler answers synchronously).
@@ -30,9 +30,9 @@
 #ifndef AG_API_SERVICES_H
 #define AG_API_SERVICES_H
 
-#include "agent/api.h"
-#include "agent/drift.h"
-#include "agent/service.h"
+#include "agent/api/api.h"
+#include "agent/secrets/drift.h"
+#include "agent/services/scheduler.h"
 
 #define AG_API_SERVICES_DESCRIBE_MAX 10 /* DescribeServices.services, ECS's */
 

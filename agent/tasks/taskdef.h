@@ -28,7 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agent/valuefrom.h"
+#include "agent/secrets/valuefrom.h"
 #include "common/buf.h"
 #include "common/json.h"
 

@@ -1,6 +1,6 @@
-#include "agent/resolve.h"
+#include "agent/secrets/resolve.h"
 #include "agent/secrets/plan.h"
-#include "agent/valuefrom.h"
+#include "agent/secrets/valuefrom.h"
 #include "aws/secretsmanager.h"
 #include "aws/ssm.h"
 #include "common/alloc.h"

@@ -1,5 +1,5 @@
 /* store.c - see store.h. THIS STORE NEVER HOLDS A SECRET VALUE. */
-#include "agent/store.h"
+#include "agent/store/store.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -81,7 +81,7 @@ static const char *const migrations[] = {
     "  resolved_at INTEGER NOT NULL DEFAULT 0,"
     "  fingerprint TEXT,"
     "  PRIMARY KEY (task_arn, idx));",
-    /* 2: services, their deployments and events (agent/service.h) */
+    /* 2: services, their deployments and events (agent/services/service.h) */
     "CREATE TABLE services ("
     "  arn TEXT PRIMARY KEY,"
     "  name TEXT NOT NULL,"

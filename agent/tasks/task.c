@@ -1,5 +1,5 @@
 /* task.c - see task.h. */
-#include "agent/task.h"
+#include "agent/tasks/task.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -1,5 +1,5 @@
-/* api_services.c - see api_services.h. */
-#include "agent/api_services.h"
+/* services.c - see services.h. */
+#include "agent/api/services.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -90,7 +90,7 @@ typedef struct ag_secret_meta {
     char *version;    /* SSM version number or Secrets Manager VersionId */
     int64_t resolved_at;
     char *fingerprint; /* keyed fingerprint of the value (ag_secret_fingerprint) */
-    /* Drift (agent/drift.h), in memory only, never persisted: is the
+    /* Drift (agent/secrets/drift.h), in memory only, never persisted: is the
      * version this task holds still the store's current one? */
     int drift;                /* AG_DRIFT_UNKNOWN, AG_DRIFT_CURRENT, AG_DRIFT_STALE */
     char latest_version[72];  /* the store's current version when last checked */

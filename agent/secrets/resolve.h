@@ -3,14 +3,14 @@
  * One resolution per task launch:
  *
  *   1. every secrets[] and logConfiguration.secretOptions[] valueFrom is
- *      classified (agent/valuefrom.h), and every repositoryCredentials
+ *      classified (agent/secrets/valuefrom.h), and every repositoryCredentials
  *      credentialsParameter (S15) is taken as a Secrets Manager secret;
  *   2. the fetches are planned across all containers: SSM names grouped by
  *      region and deduplicated (a parameter used by three containers is read
  *      once), `/aws/reference/secretsmanager/...` read through SSM as AWS
  *      does, and one GetSecretValue per distinct (region, secret, stage,
  *      version id);
- *   3. unless turned off, the preflight (agent/preflight.h) checks the
+ *   3. unless turned off, the preflight (agent/secrets/preflight.h) checks the
  *      execution role holds every permission the fetches need; a role
  *      missing some fails the resolution with one reason listing them all,
  *      before any credential or value is asked for;
@@ -34,10 +34,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agent/inject.h"
-#include "agent/preflight.h"
-#include "agent/task.h"
-#include "agent/taskdef.h"
+#include "agent/secrets/inject.h"
+#include "agent/secrets/preflight.h"
+#include "agent/tasks/task.h"
+#include "agent/tasks/taskdef.h"
 #include "aws/client.h"
 #include "aws/credentials.h"
 

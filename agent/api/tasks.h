@@ -1,4 +1,4 @@
-/* api_tasks.h - the ECS API's task operations over the task engine.
+/* tasks.h - the ECS API's task operations over the task engine.
  *
  *   RunTask        cluster, count 1..10, taskDefinition (family = latest
  *                  ACTIVE, family:revision, ARN), overrides, startedBy,
@@ -24,8 +24,8 @@
 #ifndef AG_API_TASKS_H
 #define AG_API_TASKS_H
 
-#include "agent/api.h"
-#include "agent/engine.h"
+#include "agent/api/api.h"
+#include "agent/tasks/engine.h"
 
 #define AG_API_IDEM_MAX 1024
 #define AG_API_IDEM_WINDOW_S 600

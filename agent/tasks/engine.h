@@ -3,9 +3,9 @@
  * The engine owns every task the agent knows (in memory, mirrored in the
  * store) and drives each through its lifecycle:
  *
- *   RunTask ─► PROVISIONING: secrets resolved (agent/resolve.h), all or none
+ *   RunTask ─► PROVISIONING: secrets resolved (agent/secrets/resolve.h), all or none
  *           ─► PENDING: every container created with its values injected
- *              (agent/inject.h), then every container started
+ *              (agent/secrets/inject.h), then every container started
  *           ─► RUNNING
  *   an essential container exits, or StopTask ─► DEACTIVATING: the other
  *              containers stopped with their stopTimeout ─► STOPPED
@@ -30,10 +30,10 @@
 #include <uv.h>
 
 #include "agent/metrics.h"
-#include "agent/resolve.h"
-#include "agent/store.h"
-#include "agent/task.h"
-#include "agent/taskdef.h"
+#include "agent/secrets/resolve.h"
+#include "agent/store/store.h"
+#include "agent/tasks/task.h"
+#include "agent/tasks/taskdef.h"
 #include "docker/docker.h"
 
 #define AG_ENGINE_RUN_MAX 10 /* RunTask count, as ECS */

@@ -1,0 +1,102 @@
+/* scheduler.h - the service scheduler: keeps each ACTIVE service's
+ * desiredCount tasks RUNNING through the engine, rolls deployments, trips
+ * the circuit breaker, and persists the services (the model,
+ * agent/services/service.h, knows no store).
+ *
+ * Scheduler pass (one per tick, and soon after any task's lastStatus
+ * changes; the engine observer only marks the scheduler dirty, so no
+ * engine call re-enters it):
+ *   upper = floor(desired * maximumPercent / 100)   RUNNING + PENDING at most
+ *   lower = ceil(desired * minimumHealthyPercent / 100)  RUNNING at least
+ *   - older deployments' tasks are stopped first: the not yet running ones,
+ *     then running ones while the RUNNING total stays >= lower;
+ *   - then the primary starts min(desired - its alive tasks, upper - what
+ *     stays alive) tasks (tasks being stopped do not count, as ECS counts
+ *     RUNNING and PENDING tasks against maximumPercent); surplus primary
+ *     tasks are stopped when desiredCount went down;
+ *   - the rollout COMPLETES when the primary runs desired tasks and nothing
+ *     else is alive or stopping; older deployments are then dropped.
+ *   A replaced task's replacement resolves its secrets afresh (a new
+ *   RunTask): this is how a rotated value reaches a service (S4). A full
+ *   replacement takes at least ag_svc_waves() waves.
+ * Circuit breaker (when enabled): a rollout IN_PROGRESS whose tasks failed
+ *   (stopped by a launch failure or an essential exit, not by us or a user)
+ *   threshold times - threshold = ceil(0.5 * desired) within [3, 200], as
+ *   ECS documents - goes FAILED with the reason of the last failure, stops
+ *   launching, and (rollback) starts a new deployment of the last
+ *   COMPLETED task definition.
+ *
+ * The scheduler logs what it does (it is agent/); no secret value is ever
+ * in a service. */
+#ifndef AG_SERVICES_SCHEDULER_H
+#define AG_SERVICES_SCHEDULER_H
+
+#include <uv.h>
+
+#include "agent/services/service.h"
+
+typedef struct ag_engine ag_engine;
+typedef struct ag_store ag_store;
+typedef struct ag_metrics ag_metrics;
+
+typedef struct ag_svc_sched ag_svc_sched;
+
+typedef struct ag_svc_sched_config {
+    uv_loop_t *loop;
+    ag_engine *engine;   /* borrowed */
+    ag_store *store;     /* borrowed */
+    ag_metrics *metrics; /* borrowed; may be NULL */
+    const char *region, *account, *cluster;
+    uint64_t interval_ms; /* pass interval; 0: 1000 */
+    /* an INACTIVE service is forgotten (memory and store) this long after
+     * the scheduler first saw it INACTIVE; 0: AG_SVC_INACTIVE_RETENTION_S */
+    uint64_t inactive_retention_s;
+} ag_svc_sched_config;
+#define AG_SVC_INACTIVE_RETENTION_S 3600 /* ECS shows deleted services for about an hour */
+
+/* Loads the persisted services, registers the engine observer, starts the
+ * timer. 0, -ENOMEM, -EIO. */
+int ag_svc_sched_create(const ag_svc_sched_config *cfg, ag_svc_sched **out);
+/* Closes the timer; done(arg) once closed (then the memory is gone). */
+void ag_svc_sched_close(ag_svc_sched *s, void (*done)(void *arg), void *arg);
+
+/* API-facing calls: synchronous, answer from memory; the tasks follow on
+ * the loop. Errors: -EINVAL (err says why), -EEXIST (an ACTIVE service of
+ * that name), -ENOENT (no such service, or task definition), -ENOSPC,
+ * -ESRCH (not ACTIVE), -ENOMEM, -EIO (store). err gets an ECS-style message (AG_SVC_ERR_MAX). */
+#define AG_SVC_ERR_MAX 512
+typedef struct ag_svc_create_req {
+    const char *name;
+    const char *family;
+    int64_t revision; /* 0: latest ACTIVE */
+    int desired;
+    int max_percent; /* 0: 200 */
+    int min_healthy; /* < 0: 100 */
+    bool cb_enable, cb_rollback;
+} ag_svc_create_req;
+int ag_svc_create(ag_svc_sched *s, const ag_svc_create_req *req, ag_service **out, char *err,
+                  size_t errlen);
+typedef struct ag_svc_update_req {
+    const char *name;
+    const char *family; /* NULL: unchanged */
+    int64_t revision;   /* with family; 0: latest ACTIVE */
+    int desired;        /* < 0: unchanged */
+    int max_percent;    /* 0: unchanged */
+    int min_healthy;    /* < 0: unchanged */
+    bool force_new_deployment;
+} ag_svc_update_req;
+int ag_svc_update(ag_svc_sched *s, const ag_svc_update_req *req, ag_service **out, char *err,
+                  size_t errlen);
+/* force: delete with tasks running (desired set to 0 and they are stopped);
+ * without, desiredCount must be 0. The service becomes DRAINING, then
+ * INACTIVE once its tasks have stopped. */
+int ag_svc_delete(ag_svc_sched *s, const char *name, bool force, ag_service **out, char *err,
+                  size_t errlen);
+/* By name or ARN; NULL when unknown. INACTIVE ones are found too. */
+ag_service *ag_svc_find(ag_svc_sched *s, const char *name_or_arn);
+typedef int (*ag_svc_fn)(void *arg, ag_service *svc);
+void ag_svc_foreach(ag_svc_sched *s, ag_svc_fn fn, void *arg);
+/* Runs one pass now (tests; the timer does it otherwise). */
+void ag_svc_sched_pass(ag_svc_sched *s);
+
+#endif
