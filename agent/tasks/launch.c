@@ -1,0 +1,368 @@
+/* launch.c - launching and stopping a task's containers (engine_int.h). */
+#include "agent/tasks/engine_int.h"
+#include "agent/secrets/inject.h"
+#include "common/alloc.h"
+#include "common/log.h"
+#include "common/secure.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *const phase_names[] = {"resolve", "create", "start", "done"};
+
+/* ---- launching ---- */
+
+/* The one transition of a launch's phase: resolve -> create -> start ->
+ * done, or done from anywhere (a stop, a failure, an adopted task). Entering
+ * create or start begins at the first container. Logged old -> new (debug). */
+void ag_eng_set_phase(etask *et, launch_phase to)
+{
+    launch_phase from = et->phase;
+    bool ok = to == L_DONE || (from == L_RESOLVE && to == L_CREATE) ||
+              (from == L_CREATE && to == L_START);
+    if (!ok) {
+        es_err("task %s: launch phase %s -> %s refused", et->t->id, phase_names[from],
+               phase_names[to]);
+        return;
+    }
+    if (from == to)
+        return;
+    et->phase = to;
+    if (to == L_CREATE || to == L_START)
+        et->step = 0;
+    es_debug("task %s: launch phase %s -> %s", et->t->id, phase_names[from], phase_names[to]);
+}
+
+void ag_eng_on_resolved(void *arg, ag_resolution *res, const char *reason)
+{
+    etask *et = arg;
+    if (!ag_eng_op_end(et)) {
+        ag_resolution_free(res);
+        return;
+    }
+    if (et->launch_started_ms)
+        ag_series_observe(et->e->m_resolve_seconds,
+                          (double)(uv_now(et->e->loop) - et->launch_started_ms) / 1000.0);
+    if (!res) {
+        ag_eng_fail_launch(et, reason ? reason : "ResourceInitializationError: unknown failure");
+        ag_eng_advance(et);
+        return;
+    }
+    const ag_taskdef *td = et->td->td;
+    for (size_t i = 0; i < res->n; i++) {
+        const ag_resolved_secret *s = &res->items[i];
+        if (ag_task_add_secret_meta(et->t, td->containers[s->container].name, s->target, s->name,
+                                    s->value_from, s->source_arn, s->version, s->resolved_at,
+                                    s->fingerprint) < 0) {
+            ag_resolution_free(res);
+            ag_eng_fail_launch(et, "ResourceInitializationError: out of memory");
+            ag_eng_advance(et);
+            return;
+        }
+    }
+    et->res = res;
+    ag_eng_set_phase(et, L_CREATE);
+    if (et->t->desired_status != AG_TASK_STOPPED)
+        ag_eng_move(et, AG_TASK_PENDING);
+    ag_eng_advance(et);
+}
+
+static void split_image(const char *image, char *name, size_t nlen, char *tag, size_t tlen)
+{
+    const char *slash = strrchr(image, '/');
+    const char *colon = strrchr(image, ':');
+    const char *at = strchr(image, '@');
+    if (at || !colon || (slash && colon < slash)) {
+        snprintf(name, nlen, "%s", image);
+        snprintf(tag, tlen, "%s", at ? "" : "latest");
+        return;
+    }
+    snprintf(name, nlen, "%.*s", (int)(colon - image), image);
+    snprintf(tag, tlen, "%s", colon + 1);
+}
+
+static void on_pulled(void *ud, const dk_result *r)
+{
+    etask *et;
+    size_t i;
+    if (!ag_eng_cop_end(ud, &et, &i))
+        return;
+    if (r->err) {
+        char reason[AG_REASON_BUF];
+        snprintf(reason, sizeof reason, "CannotPullContainerError: %s: %s",
+                 et->t->containers[i].image, r->message ? r->message : dk_strerror(r->err));
+        ag_eng_fail_container(et, i, reason);
+    }
+    ag_eng_advance(et); /* retries the create */
+}
+
+static void on_created(void *ud, const dk_result *r, const char *id)
+{
+    etask *et;
+    size_t i;
+    if (!ag_eng_cop_end(ud, &et, &i))
+        return;
+    if (r->err == DK_E_NOT_FOUND && et->pulled_step != et->step + 1 &&
+        et->t->desired_status != AG_TASK_STOPPED) {
+        /* no such image: pull it once, then create again */
+        char name[512], tag[256];
+        split_image(et->t->containers[i].image, name, sizeof name, tag, sizeof tag);
+        cop *p = es_calloc(1, sizeof *p);
+        et->pulled_step = et->step + 1;
+        /* repositoryCredentials (S15): the X-Registry-Auth value lives in
+         * the resolution, wiped with it after the last create; the Docker
+         * client wipes its copy of the request once written */
+        const ag_container_def *cd = ag_eng_cdef(et, i);
+        const char *auth =
+            cd ? ag_resolution_registry_auth(et->res, (size_t)(cd - et->td->td->containers)) : NULL;
+        if (p) {
+            *p = (cop){et, i};
+            if (dk_image_pull(et->e->cfg.docker, name, tag[0] ? tag : NULL, auth, on_pulled, p) ==
+                0) {
+                es_info("task %s: pulling %s%s", et->t->id, et->t->containers[i].image,
+                        auth ? " with the registry credentials of repositoryCredentials" : "");
+                ag_eng_op_begin(et);
+                return;
+            }
+            es_free(p);
+        }
+        ag_eng_fail_container(et, i, "CannotPullContainerError: cannot start the pull");
+        ag_eng_advance(et);
+        return;
+    }
+    if (r->err) {
+        char reason[AG_REASON_BUF];
+        snprintf(reason, sizeof reason, "CannotCreateContainerError: %s: %s",
+                 et->t->containers[i].name, r->message ? r->message : dk_strerror(r->err));
+        ag_eng_fail_container(et, i, reason);
+        ag_eng_advance(et);
+        return;
+    }
+    ag_eng_container_set(et, i, id, "PENDING", NULL, NULL);
+    et->created_at_list = et->e->lists_issued;
+    ag_eng_persist(et);
+    et->step++;
+    ag_eng_advance(et);
+}
+
+static void on_started(void *ud, const dk_result *r)
+{
+    etask *et;
+    size_t i;
+    if (!ag_eng_cop_end(ud, &et, &i))
+        return;
+    if (r->err) {
+        char reason[AG_REASON_BUF];
+        snprintf(reason, sizeof reason, "CannotStartContainerError: %s: %s",
+                 et->t->containers[i].name, r->message ? r->message : dk_strerror(r->err));
+        ag_eng_fail_container(et, i, reason);
+        ag_eng_advance(et);
+        return;
+    }
+    /* the events stream may already have said it died: keep STOPPED */
+    if (!ag_eng_container_stopped(&et->t->containers[i]))
+        ag_eng_container_set(et, i, NULL, "RUNNING", NULL, NULL);
+    et->step++;
+    ag_eng_advance(et);
+}
+
+static int issue_create(etask *et)
+{
+    ag_engine *e = et->e;
+    size_t i = et->step;
+    const ag_container_def *cd = ag_eng_cdef(et, i);
+    char err[AG_INJECT_ERR_MAX] = "";
+    char reason[AG_REASON_BUF];
+    if (!cd) {
+        ag_eng_fail_launch(et, "CannotCreateContainerError: the task definition is gone");
+        return -ENOENT;
+    }
+    ag_secret_value views[AG_TD_SECRETS_MAX + AG_TD_SECRET_OPTIONS_MAX];
+    size_t nv = ag_resolution_values(et->res, i, views, sizeof views / sizeof *views);
+    /* ECS network modes on one Docker host: none and host as they are;
+     * bridge (and awsvpc, which needs ENIs we do not have) as the agent's
+     * configured mode, "bridge" unless told otherwise */
+    const char *nm = et->td->td->network_mode;
+    const char *mode = nm && (strcmp(nm, "none") == 0 || strcmp(nm, "host") == 0)
+                           ? nm
+                           : (e->network_mode ? e->network_mode : "bridge");
+    ag_inject_ctx ctx = {.task_arn = et->t->arn,
+                         .cluster = et->t->cluster,
+                         .family = et->t->family,
+                         .revision = et->t->revision,
+                         .network_mode = mode};
+    ag_create_params *p = NULL;
+    int rc = ag_inject_build(cd, ag_overrides_for(et->td->ov, cd->name), views, nv, &ctx, &p, err,
+                             sizeof err);
+    if (rc < 0) {
+        snprintf(reason, sizeof reason, "CannotCreateContainerError: %s: %s", cd->name, err);
+        ag_eng_fail_container(et, i, reason);
+        return rc;
+    }
+    cop *c = es_calloc(1, sizeof *c);
+    rc = -ENOMEM;
+    if (c) {
+        *c = (cop){et, i};
+        es_debug("task %s: creating container %s as %s", et->t->id, cd->name, p->name);
+        /* the body is written (docker/) and the params' values wiped right away */
+        rc = dk_container_create(e->cfg.docker, &p->spec, on_created, c);
+    }
+    ag_create_params_free(p);
+    if (rc < 0) {
+        es_free(c);
+        snprintf(reason, sizeof reason, "CannotCreateContainerError: %s: %s", cd->name,
+                 rc == -ENOMEM ? "out of memory" : dk_strerror(rc));
+        ag_eng_fail_container(et, i, reason);
+        return rc;
+    }
+    ag_eng_op_begin(et);
+    return 0;
+}
+
+static int issue_start(etask *et)
+{
+    size_t i = et->step;
+    cop *c = es_calloc(1, sizeof *c);
+    int rc = -ENOMEM;
+    if (c) {
+        *c = (cop){et, i};
+        rc = dk_container_start(et->e->cfg.docker, et->t->containers[i].docker_id, on_started, c);
+    }
+    if (rc < 0) {
+        es_free(c);
+        char reason[AG_REASON_BUF];
+        snprintf(reason, sizeof reason, "CannotStartContainerError: %s: %s",
+                 et->t->containers[i].name, dk_strerror(rc));
+        ag_eng_fail_container(et, i, reason);
+        return rc;
+    }
+    ag_eng_op_begin(et);
+    return 0;
+}
+
+/* ---- stopping ---- */
+
+static void on_container_stopped(void *ud, const dk_result *r)
+{
+    etask *et;
+    size_t i;
+    if (!ag_eng_cop_end(ud, &et, &i))
+        return;
+    if (r->err && r->err != DK_E_NOT_FOUND)
+        es_warn("task %s: container %s: stop failed: %s", et->t->id, et->t->containers[i].name,
+                r->message ? r->message : dk_strerror(r->err));
+    /* stopped (or gone): the die event brings the exit code if it comes */
+    if (!r->err || r->err == DK_E_NOT_FOUND) {
+        if (!ag_eng_container_stopped(&et->t->containers[i]))
+            ag_eng_container_set(et, i, NULL, "STOPPED", NULL, NULL);
+    } else {
+        /* cannot stop it: say so, and do not wait forever */
+        ag_eng_container_set(et, i, NULL, "STOPPED", NULL,
+                             "the agent could not stop the container");
+    }
+    ag_eng_persist(et);
+    ag_eng_advance(et);
+}
+
+static void on_container_removed(void *ud, const dk_result *r)
+{
+    etask *et;
+    size_t i;
+    if (!ag_eng_cop_end(ud, &et, &i))
+        return;
+    if (r->err && r->err != DK_E_NOT_FOUND)
+        es_warn("task %s: container %s: remove failed: %s", et->t->id, et->t->containers[i].name,
+                r->message ? r->message : dk_strerror(r->err));
+    if (!ag_eng_container_stopped(&et->t->containers[i]))
+        ag_eng_container_set(et, i, NULL, "STOPPED", NULL, NULL);
+    ag_eng_persist(et);
+    ag_eng_advance(et);
+}
+
+void ag_eng_issue_container_op(etask *et, size_t i, bool remove)
+{
+    cop *c = es_calloc(1, sizeof *c);
+    int rc = -ENOMEM;
+    if (c) {
+        *c = (cop){et, i};
+        const char *id = et->t->containers[i].docker_id;
+        rc = remove ? dk_container_remove(et->e->cfg.docker, id, true, on_container_removed, c)
+                    : dk_container_stop(et->e->cfg.docker, id, ag_eng_stop_timeout(et, i),
+                                        on_container_stopped, c);
+    }
+    if (rc < 0) {
+        es_free(c);
+        es_warn("task %s: container %s: cannot %s: %s", et->t->id, et->t->containers[i].name,
+                remove ? "remove" : "stop", dk_strerror(rc));
+        ag_eng_container_set(et, i, NULL, "STOPPED", NULL,
+                             "the agent could not stop the container");
+        return;
+    }
+    ag_eng_op_begin(et);
+}
+
+/* Drives a task one step: called after every answer and event that may let
+ * it move. Nothing happens while a call about the task is in flight. */
+void ag_eng_advance(etask *et)
+{
+    ag_engine *e = et->e;
+    ag_task *t = et->t;
+    if (et->ops || e->closing || t->last_status == AG_TASK_STOPPED)
+        return;
+    if (t->desired_status == AG_TASK_STOPPED) {
+        ag_eng_release_values(et);
+        ag_eng_set_phase(et, L_DONE);
+        if (t->last_status == AG_TASK_RUNNING || t->last_status == AG_TASK_ACTIVATING)
+            ag_eng_move(et, AG_TASK_DEACTIVATING);
+        /* a task that failed to start leaves nothing behind: its containers
+         * are removed at once; the others are stopped, kept for the logs */
+        bool failed = t->stop_code == AG_STOP_TASK_FAILED_TO_START;
+        for (size_t i = 0; i < t->n_containers; i++) {
+            ag_task_container *c = &t->containers[i];
+            if (!c->docker_id)
+                continue;
+            if (failed && !et->cleaned)
+                ag_eng_issue_container_op(et, i, true);
+            else if (!ag_eng_container_stopped(c))
+                ag_eng_issue_container_op(et, i, false);
+        }
+        if (failed)
+            et->cleaned = true;
+        if (et->ops)
+            return;
+        for (size_t i = 0; i < t->n_containers; i++)
+            if (!ag_eng_container_stopped(&t->containers[i]))
+                ag_eng_container_set(et, i, NULL, "STOPPED", NULL, NULL);
+        ag_eng_move(et, AG_TASK_STOPPED);
+        ag_eng_persist(et);
+        return;
+    }
+    switch (et->phase) {
+    case L_RESOLVE:
+        return; /* the resolver answers */
+    case L_CREATE:
+        if (et->step < t->n_containers) {
+            if (issue_create(et) < 0)
+                ag_eng_advance(et);
+            return;
+        }
+        /* every container has its values: none stays in our memory */
+        ag_eng_release_values(et);
+        ag_eng_set_phase(et, L_START);
+        /* fall through */
+    case L_START:
+        if (et->step < t->n_containers) {
+            if (issue_start(et) < 0)
+                ag_eng_advance(et);
+            return;
+        }
+        ag_eng_set_phase(et, L_DONE);
+        ag_eng_move(et, AG_TASK_RUNNING);
+        return;
+    case L_DONE:
+        return;
+    }
+}
