@@ -170,24 +170,22 @@ static const char *operation(src_kind k)
 
 typedef enum klass { K_CHECK, K_PINNED, K_UNKNOWN } klass;
 
-/* What to ask about m (name/stage point into vf, valid until cleared). */
-static klass classify(const ag_secret_meta *m, const char *region, ag_valuefrom *vf, src_kind *kind,
-                      const char **rgn, const char **name, const char **stage)
+/* What to ask about m (name/stage point into the task definition's parsed
+ * reference, m->vf: drift never parses a valueFrom). A bare name carries no
+ * region of its own (definitions read back from the store are parsed without
+ * one): it is the task's region. */
+static klass classify(const ag_secret_meta *m, const char *region, src_kind *kind, const char **rgn,
+                      const char **name, const char **stage)
 {
-    char err[256];
-    /* repositoryCredentials name a secret by ARN or by bare name */
-    int r = !m->value_from ? -1
-            : m->target == AG_SECRET_REGISTRY
-                ? ag_valuefrom_parse_secret(m->value_from, region, vf, err, sizeof err)
-                : ag_valuefrom_parse(m->value_from, region, vf, err, sizeof err);
-    if (r != 0)
+    const ag_valuefrom *vf = m->vf;
+    if (!vf)
         return K_UNKNOWN;
+    *rgn = vf->region && *vf->region ? vf->region : region;
     switch (vf->kind) {
     case AG_VF_SSM:
         if (vf->ssm_version)
             return K_PINNED;
         *kind = vf->ssm_label ? SRC_SSM_LABEL : SRC_SSM;
-        *rgn = vf->region;
         *name = vf->ssm_name;
         *stage = vf->ssm_label; /* NULL for a bare name */
         return K_CHECK;
@@ -195,7 +193,6 @@ static klass classify(const ag_secret_meta *m, const char *region, ag_valuefrom 
         if (vf->version_id)
             return K_PINNED;
         *kind = SRC_SM;
-        *rgn = vf->region;
         *name = vf->secret_id;
         *stage = vf->version_stage ? vf->version_stage : "AWSCURRENT";
         return K_CHECK;
@@ -206,7 +203,6 @@ static klass classify(const ag_secret_meta *m, const char *region, ag_valuefrom 
         if (!m->version || strcmp(m->version, "0") == 0)
             return K_UNKNOWN;
         *kind = SRC_SM;
-        *rgn = vf->region;
         *name = vf->secret_id;
         *stage = "AWSCURRENT";
         return K_CHECK;
@@ -268,15 +264,12 @@ static int collect(void *arg, ag_task *t)
     if (t->last_status == AG_TASK_STOPPED)
         return 0;
     for (size_t i = 0; i < t->n_secrets; i++) {
-        ag_valuefrom vf = {0};
         src_kind kind = SRC_SSM;
         const char *rgn = NULL, *name = NULL, *stage = NULL;
-        if (classify(&t->secrets[i], r->d->region, &vf, &kind, &rgn, &name, &stage) == K_CHECK &&
-            add_source(r, kind, rgn, name, stage) == -ENOMEM) {
-            ag_valuefrom_clear(&vf);
+        if (classify(&t->secrets[i], t->region ? t->region : r->d->region, &kind, &rgn, &name,
+                     &stage) == K_CHECK &&
+            add_source(r, kind, rgn, name, stage) == -ENOMEM)
             return 1;
-        }
-        ag_valuefrom_clear(&vf);
     }
     return 0;
 }
@@ -299,10 +292,9 @@ static int apply_task(void *arg, ag_task *t)
     bool stale_task = false;
     for (size_t i = 0; i < t->n_secrets; i++) {
         ag_secret_meta *m = &t->secrets[i];
-        ag_valuefrom vf = {0};
         src_kind kind = SRC_SSM;
         const char *rgn = NULL, *name = NULL, *stage = NULL;
-        klass k = classify(m, a->r->d->region, &vf, &kind, &rgn, &name, &stage);
+        klass k = classify(m, t->region ? t->region : a->r->d->region, &kind, &rgn, &name, &stage);
         a->secrets++;
         if (k == K_UNKNOWN) {
             /* looked at: no verdict can ever be given (drift stays
@@ -355,7 +347,6 @@ static int apply_task(void *arg, ag_task *t)
                 stale_task = true;
             }
         }
-        ag_valuefrom_clear(&vf);
     }
     a->stale_tasks += stale_task;
     return 0;

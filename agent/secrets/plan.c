@@ -172,3 +172,29 @@ int ag_secret_plan_build(const ag_taskdef *td, const char *task_region, ag_secre
     *out = p;
     return 0;
 }
+
+static const ag_secret_ref *find_named(const ag_secret_ref *refs, size_t n, const char *name)
+{
+    for (size_t i = 0; name && i < n; i++)
+        if (strcmp(refs[i].name, name) == 0)
+            return &refs[i];
+    return NULL;
+}
+
+const ag_secret_ref *ag_secret_ref_find(const ag_taskdef *td, const char *container,
+                                        ag_secret_target target, const char *name)
+{
+    const ag_container_def *cd = td && container ? ag_taskdef_container(td, container) : NULL;
+    if (!cd)
+        return NULL;
+    switch (target) {
+    case AG_SECRET_ENV:
+        return find_named(cd->secrets, cd->n_secrets, name);
+    case AG_SECRET_LOG:
+        return cd->log ? find_named(cd->log->secret_options, cd->log->n_secret_options, name)
+                       : NULL;
+    case AG_SECRET_REGISTRY:
+        return cd->repository_credentials;
+    }
+    return NULL;
+}

@@ -66,4 +66,10 @@ int ag_secret_plan_build(const ag_taskdef *td, const char *task_region, ag_secre
 /* NULL-safe. */
 void ag_secret_plan_free(ag_secret_plan *p);
 
+/* The reference of td that a task's secret metadata names: container's
+ * secrets[] (AG_SECRET_ENV) or secretOptions[] (AG_SECRET_LOG) entry called
+ * name, or its repositoryCredentials (AG_SECRET_REGISTRY). NULL if none. */
+const ag_secret_ref *ag_secret_ref_find(const ag_taskdef *td, const char *container,
+                                        ag_secret_target target, const char *name);
+
 #endif

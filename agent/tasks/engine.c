@@ -1,6 +1,7 @@
 /* engine.c - see engine.h; how the engine is split: engine_int.h. */
 #include "agent/tasks/engine_int.h"
 #include "agent/secrets/inject.h"
+#include "agent/secrets/plan.h"
 #include "common/alloc.h"
 #include "common/log.h"
 #include "common/secure.h"
@@ -389,6 +390,18 @@ int ag_engine_observe(ag_engine *e, ag_engine_observer fn, void *arg)
 
 /* ---- life ---- */
 
+/* Points each secret's metadata at its reference in the task's definition
+ * (ag_secret_meta.vf): parsed once at registration, never again. */
+void ag_eng_bind_refs(etask *et)
+{
+    const ag_taskdef *td = et->td ? et->td->td : NULL;
+    for (size_t i = 0; i < et->t->n_secrets; i++) {
+        ag_secret_meta *m = &et->t->secrets[i];
+        const ag_secret_ref *ref = ag_secret_ref_find(td, m->container_name, m->target, m->name);
+        m->vf = ref ? &ref->vf : NULL;
+    }
+}
+
 static int load_task(ag_task *t, void *arg)
 {
     ag_engine *e = arg;
@@ -406,6 +419,7 @@ static int load_task(ag_task *t, void *arg)
         ag_task_free(t);
         return -ENOMEM;
     }
+    ag_eng_bind_refs(et);
     /* cleaned stays false even for stopped tasks: the sweep removes their
      * leftovers again after a restart (a 404 is fine) */
     ag_eng_set_phase(et, L_DONE);

@@ -97,6 +97,7 @@ struct ag_engine {
 };
 
 void ag_eng_advance(etask *et);                                 /* launch.c */
+void ag_eng_bind_refs(etask *et);                               /* engine.c */
 const ag_container_def *ag_eng_cdef(const etask *et, size_t i); /* engine.c */
 int ag_eng_commit_task(void *arg, const ag_task *t);            /* engine.c */
 bool ag_eng_container_running(const ag_task_container *c);      /* engine.c */

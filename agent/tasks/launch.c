@@ -63,6 +63,7 @@ void ag_eng_on_resolved(void *arg, ag_resolution *res, const char *reason)
             return;
         }
     }
+    ag_eng_bind_refs(et);
     et->res = res;
     ag_eng_set_phase(et, L_CREATE);
     if (et->t->desired_status != AG_TASK_STOPPED)

@@ -90,6 +90,12 @@ typedef struct ag_secret_meta {
     char *version;    /* SSM version number or Secrets Manager VersionId */
     int64_t resolved_at;
     char *fingerprint; /* keyed fingerprint of the value (ag_secret_fingerprint) */
+    /* The reference as parsed at registration: a view into the task's
+     * definition, which the engine keeps for the task's life (it binds the
+     * view when the values are resolved and when it reloads the task); NULL
+     * when the definition is unknown. Memory only. Readers (drift) use it
+     * and never parse value_from again. */
+    const struct ag_valuefrom *vf;
     /* Drift (agent/secrets/drift.h), in memory only, never persisted: is the
      * version this task holds still the store's current one? */
     int drift;                /* AG_DRIFT_UNKNOWN, AG_DRIFT_CURRENT, AG_DRIFT_STALE */
