@@ -9,6 +9,10 @@
 #include "common/alloc.h"
 #include "common/secure.h"
 
+/* One request header line "Name: value" handed to curl; the longest we send is
+ * X-Amz-Security-Token (a session token, a few KiB). */
+#define AW_HTTP_HEADER_LINE_MAX (64 * 1024)
+
 /* One socket curl asked us to watch. Freed in its close callback. */
 typedef struct http_sock {
     uv_poll_t poll;
@@ -220,7 +224,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 static int header_line(struct curl_slist **l, const char *name, const char *value)
 {
     es_buf b;
-    es_buf_init(&b, 64 * 1024);
+    es_buf_init(&b, AW_HTTP_HEADER_LINE_MAX);
     int rc = es_buf_printf(&b, "%s: %s", name, value);
     if (rc == 0 && (strchr(es_buf_cstr(&b), '\r') || strchr(es_buf_cstr(&b), '\n')))
         rc = -EINVAL;

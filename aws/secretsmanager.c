@@ -10,6 +10,10 @@
 #include "common/json.h"
 #include "common/secure.h"
 
+/* The GetSecretValue request JSON: SecretId, VersionId and VersionStage at their maxima, each
+ * byte escaped as \u00XX at worst (6 * 2368), still fit. */
+#define AW_SM_REQUEST_MAX (16 * 1024)
+
 void aw_secret_value_clear(aw_secret_value *v)
 {
     if (!v)
@@ -158,7 +162,7 @@ int aw_sm_get_secret_value(aw_client *c, const aw_sigv4_creds *creds, const char
         (version_stage && strlen(version_stage) > AW_SM_VERSION_STAGE_MAX))
         return -EINVAL;
     es_buf body;
-    es_buf_init(&body, 16 * 1024);
+    es_buf_init(&body, AW_SM_REQUEST_MAX);
     es_jw w;
     es_jw_init(&w, &body);
     es_jw_obj(&w);

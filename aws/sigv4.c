@@ -557,9 +557,9 @@ int aw_sigv4_signing_key(const char *secret, const char *date8, const char *regi
     if (!secret || !date8 || !region || !service)
         return -EINVAL;
     size_t sl = strlen(secret);
-    if (sl > 1024)
+    if (sl > AW_SIGV4_SECRET_MAX)
         return -EINVAL;
-    char k0[4 + 1024];
+    char k0[4 + AW_SIGV4_SECRET_MAX];
     uint8_t a[32], b[32];
     int rc;
     memcpy(k0, "AWS4", 4);
@@ -806,8 +806,8 @@ int aw_sigv4_verify_with_key(const aw_sigv4_input *in, const aw_sigv4_auth *auth
         return -EACCES;
     es_buf creq, scope, sts;
     es_buf_init(&creq, AW_SIGV4_CANONICAL_MAX);
-    es_buf_init(&scope, 512);
-    es_buf_init(&sts, 1024);
+    es_buf_init(&scope, AW_SIGV4_SCOPE_MAX);
+    es_buf_init(&sts, AW_SIGV4_STS_MAX);
     char sig[65];
     int rc;
     if ((rc = aw_sigv4_canonical_request(in, auth->signed_headers, &creq, NULL)) < 0)
@@ -934,8 +934,8 @@ int aw_signer_sign(aw_signer *s, const aw_sigv4_creds *creds, const char *region
     es_buf creq, names, scope, sts, auth;
     es_buf_init(&creq, AW_SIGV4_CANONICAL_MAX);
     es_buf_init(&names, AW_SIGV4_SIGNED_LIST_MAX);
-    es_buf_init(&scope, 512);
-    es_buf_init(&sts, 1024);
+    es_buf_init(&scope, AW_SIGV4_SCOPE_MAX);
+    es_buf_init(&sts, AW_SIGV4_STS_MAX);
     es_buf_init(&auth, AW_SIGV4_AUTH_MAX);
     int rc;
     aw_header *h = es_calloc(in->n_headers + 2, sizeof *h);

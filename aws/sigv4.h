@@ -50,6 +50,9 @@
 #define AW_SIGV4_AKID_MAX 128                 /* access key id bytes */
 #define AW_SIGV4_SCOPE_PART_MAX 63            /* region / service bytes */
 #define AW_SIGV4_SIGNED_LIST_MAX 2048         /* SignedHeaders value bytes */
+#define AW_SIGV4_SCOPE_MAX 512                /* credential scope bytes (149 at most) */
+#define AW_SIGV4_STS_MAX 1024                 /* string-to-sign bytes (248 at most) */
+#define AW_SIGV4_SECRET_MAX 1024              /* secret access key bytes (AWS issues 40) */
 
 /* One request header, NUL-terminated name and value, as received/sent. */
 typedef struct aw_header {
@@ -94,7 +97,8 @@ int aw_sigv4_string_to_sign(const char *amz_date, const char *scope, const char 
                             size_t creq_len, es_buf *out);
 
 /* key = HMAC(HMAC(HMAC(HMAC("AWS4"+secret, date8), region), service),
- * "aws4_request"). 0 or -EINVAL / -EIO. Callers wipe key after use. */
+ * "aws4_request"). 0 or -EINVAL (a secret past AW_SIGV4_SECRET_MAX) / -EIO.
+ * Callers wipe key after use. */
 int aw_sigv4_signing_key(const char *secret, const char *date8, const char *region,
                          const char *service, uint8_t key[32]);
 

@@ -8,6 +8,10 @@
 #include "common/json.h"
 #include "common/secure.h"
 
+/* The GetParameter(s) request JSON: AW_SSM_NAMES_PER_CALL names of up to AW_SSM_NAME_MAX bytes
+ * (20 KiB as given), more once JSON-escaped. */
+#define AW_SSM_REQUEST_MAX (64 * 1024)
+
 static void param_clear(aw_ssm_parameter *p)
 {
     es_free(p->name);
@@ -173,7 +177,7 @@ static int start(aw_client *c, const aw_sigv4_creds *creds, const char *region,
                  aw_ssm_cb cb, void *arg)
 {
     es_buf body;
-    es_buf_init(&body, 64 * 1024);
+    es_buf_init(&body, AW_SSM_REQUEST_MAX);
     es_jw w;
     es_jw_init(&w, &body);
     es_jw_obj(&w);

@@ -8,6 +8,12 @@
 #include "common/alloc.h"
 #include "common/secure.h"
 
+/* Request bodies (form-encoded). AssumeRole: a role ARN of AW_ARN_MAX bytes percent-encodes to at
+ * most 3 * 2048, the session name, duration and fixed fields fit in the rest.
+ * GetCallerIdentity: two fixed fields. */
+#define AW_STS_ASSUME_ROLE_BODY_MAX 8192
+#define AW_STS_IDENTITY_BODY_MAX 1024
+
 void aw_sts_credentials_clear(aw_sts_credentials *c)
 {
     if (!c)
@@ -173,7 +179,7 @@ int aw_sts_assume_role(aw_client *c, const aw_sigv4_creds *creds, const char *re
     char dur[16];
     snprintf(dur, sizeof dur, "%u", duration_s);
     es_buf body;
-    es_buf_init(&body, 8192);
+    es_buf_init(&body, AW_STS_ASSUME_ROLE_BODY_MAX);
     int rc;
     if ((rc = aw_form_append(&body, "Action", "AssumeRole")) < 0 ||
         (rc = aw_form_append(&body, "Version", "2011-06-15")) < 0 ||
@@ -199,7 +205,7 @@ int aw_sts_get_caller_identity(aw_client *c, const aw_sigv4_creds *creds, const 
     if (!cb)
         return -EINVAL;
     es_buf body;
-    es_buf_init(&body, 1024);
+    es_buf_init(&body, AW_STS_IDENTITY_BODY_MAX);
     int rc;
     if ((rc = aw_form_append(&body, "Action", "GetCallerIdentity")) < 0 ||
         (rc = aw_form_append(&body, "Version", "2011-06-15")) < 0) {

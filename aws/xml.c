@@ -112,7 +112,7 @@ int aw_xml_pick(const char *doc, size_t len, const char *const *paths, size_t n,
     k.n = n;
     k.values = values;
     k.capturing = -1;
-    es_buf_init(&k.path, 4096);
+    es_buf_init(&k.path, AW_XML_MAX_PATH_LEN);
     es_buf_init(&k.text, AW_XML_MAX_TEXT);
     k.p = XML_ParserCreate("UTF-8");
     if (!k.p)

@@ -15,6 +15,7 @@
 #define AW_XML_MAX_DEPTH 16             /* element nesting */
 #define AW_XML_MAX_TEXT 8192            /* text of one picked element */
 #define AW_XML_MAX_PATHS 16             /* paths per call */
+#define AW_XML_MAX_PATH_LEN 4096        /* open elements' names, '/'-joined */
 
 typedef enum aw_xml_err {
     AW_XML_OK = 0,

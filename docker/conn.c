@@ -71,9 +71,9 @@ dk__req *dk__req_alloc(void)
     dk__req *r = es_calloc(1, sizeof(*r));
     if (!r)
         return NULL;
-    es_buf_init(&r->path, 8192);
+    es_buf_init(&r->path, DK__PATH_MAX);
     es_buf_init(&r->body, DK__MAX_REQUEST);
-    es_buf_init(&r->extra, 64 * 1024);
+    es_buf_init(&r->extra, DK__EXTRA_MAX);
     es_buf_init(&r->resp, 0); /* max set by the connection's limits */
     return r;
 }
@@ -459,7 +459,7 @@ dk__conn *dk__conn_new(uv_loop_t *loop, const char *path, const es_http_limits *
     }
     es_http_parser_set_body_cb(k->parser, on_body, k);
     k->max_body = lim->max_body;
-    es_buf_init(&k->wbuf, DK__MAX_REQUEST + 64 * 1024 + 4096);
+    es_buf_init(&k->wbuf, DK__MAX_REQUEST + DK__EXTRA_MAX + DK__HEAD_ROOM);
     k->ops = ops;
     k->owner = owner;
     uv_pipe_init(loop, &k->pipe, 0);

@@ -19,6 +19,9 @@
 #include <string.h>
 #include <time.h>
 
+/* The GET /events path: the URL-encoded label filter and a since= timestamp. */
+#define DK_EVENTS_PATH_MAX 4096
+
 typedef enum watch_st {
     W_PINGING,
     W_OPENING,
@@ -292,7 +295,7 @@ static void watch_idle(dk__conn *k, void *owner)
     if (w->state != W_OPENING || k != w->conn)
         return;
     es_buf p;
-    es_buf_init(&p, 4096);
+    es_buf_init(&p, DK_EVENTS_PATH_MAX);
     int e = events_path(w, &p);
     dk__req *r = e ? NULL : dk__req_new("GET", es_buf_cstr(&p), true);
     es_buf_free(&p);

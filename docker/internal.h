@@ -12,6 +12,9 @@
 #include <uv.h>
 
 #define DK__MAX_REQUEST (4u * 1024u * 1024u) /* serialized request */
+#define DK__PATH_MAX 8192                    /* path and query (dk__req.path) */
+#define DK__EXTRA_MAX (64 * 1024)            /* extra header lines (dk__req.extra) */
+#define DK__HEAD_ROOM 4096                   /* serialized: request line, fixed headers */
 #define DK__DEFAULT_TIMEOUT_MS 30000u
 #define DK__ID_LEN 64  /* a container id: 64 lower-case hex digits */
 #define DK__REQ_CTX 96 /* room for the operation's context in the request's block */

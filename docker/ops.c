@@ -9,7 +9,10 @@
 #include <errno.h>
 #include <string.h>
 
-#define OP_MAX_LINE (64u * 1024u) /* one pull progress line */
+#define OP_MAX_LINE (64u * 1024u)       /* one pull progress line */
+#define DK_ENV_LINE_MAX (1024 * 1024)   /* one "NAME=value" Env entry, formatted before escaping */
+#define DK_KILL_PATH_MAX 256            /* "/kill?signal=" and the URL-encoded signal name */
+#define DK_LIST_FILTERS_MAX (64 * 1024) /* a container list's filters JSON, before URL-encoding */
 
 typedef enum op_kind {
     OP_PING,
@@ -409,7 +412,7 @@ static int create_body(const dk_create_spec *s, es_buf *out, bool mask)
         return -EINVAL;
     es_jw w;
     es_buf kv;
-    es_buf_init(&kv, 1024 * 1024);
+    es_buf_init(&kv, DK_ENV_LINE_MAX);
     es_jw_init(&w, out);
     es_jw_obj(&w);
     es_jw_kstr(&w, "Image", s->image);
@@ -524,7 +527,7 @@ int dk_container_stop(dk_client *c, const char *id, int timeout_s, dk_done_cb cb
 int dk_container_kill(dk_client *c, const char *id, const char *signal, dk_done_cb cb, void *ud)
 {
     es_buf s;
-    es_buf_init(&s, 256);
+    es_buf_init(&s, DK_KILL_PATH_MAX);
     int e = es_buf_append_str(&s, "/kill?signal=");
     if (!e)
         e = dk__urlencode(&s, signal ? signal : "SIGKILL");
@@ -554,7 +557,7 @@ int dk_container_list(dk_client *c, const char *const *label_filters, size_t nfi
                       dk_list_cb cb, void *ud)
 {
     es_buf f;
-    es_buf_init(&f, 64 * 1024);
+    es_buf_init(&f, DK_LIST_FILTERS_MAX);
     es_jw w;
     es_jw_init(&w, &f);
     es_jw_obj(&w);

@@ -14,6 +14,9 @@
 #include "common/secure.h"
 
 #define LABEL_PREFIX "iam access key "
+/* The AWS CLI credentials and config files written at start: a comment and one profile of a few
+ * short lines (key id, secret, region). */
+#define AL_AUTH_FILE_MAX 4096
 
 const char *al_signing_name(const char *target)
 {
@@ -185,7 +188,7 @@ int al_admin_init(al_ctx *c, const char *state_dir, char akid[AL_AKID_LEN + 1], 
         return r;
     }
     es_buf text;
-    es_buf_init(&text, 4096);
+    es_buf_init(&text, AL_AUTH_FILE_MAX);
     es_buf_printf(&text,
                   "# Written by ecs-secrets-agent on every start: the administrator key of the\n"
                   "# embedded endpoints. Keep this file private (0600).\n"
@@ -196,7 +199,7 @@ int al_admin_init(al_ctx *c, const char *state_dir, char akid[AL_AKID_LEN + 1], 
     es_buf_free_secret(&text);
     if (r < 0)
         return r;
-    es_buf_init(&text, 4096);
+    es_buf_init(&text, AL_AUTH_FILE_MAX);
     es_buf_printf(&text,
                   "# Written by ecs-secrets-agent on every start.\n[profile %s]\nregion = %s\n",
                   AL_AUTH_PROFILE, c->region);

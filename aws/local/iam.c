@@ -17,6 +17,15 @@
 
 #define POLICY_ARN_MAX 1100
 #define AWS_POLICY_PREFIX "arn:aws:iam::aws:policy"
+/* Description of a role or a managed policy (IAM's limit), by API and in a role file. */
+#define AL_IAM_DESCRIPTION_MAX 1000
+/* Longest value quoted back in a ValidationError (names, paths; never documents). */
+#define AL_IAM_ECHO_MAX 128
+/* The trust policy rewritten with "Resource":"*" added to every statement: room for twice the
+ * document as given, plus 4 KiB. */
+#define AL_TRUST_REWRITE_MAX(doc_max) (2 * (doc_max) + 4096)
+#define STR_(x) #x
+#define STR(x) STR_(x) /* a limit's digits, for messages that are no format */
 
 /* ---- AWS managed policies ---- */
 
@@ -98,7 +107,7 @@ static bool path_ok(const char *s)
  * printable (names, paths - never documents). */
 static int invalid(al_error *e, const char *field, const char *value, const char *constraint)
 {
-    bool echo = value && strlen(value) <= 128;
+    bool echo = value && strlen(value) <= AL_IAM_ECHO_MAX;
     for (const char *p = value; echo && *p; p++)
         if ((unsigned char)*p < 0x20 || *p == '\'')
             echo = false;
@@ -199,7 +208,7 @@ int al_iam_trust_compile(const char *doc, aw_policy **out, al_error *e)
     size_t len = strlen(doc);
     es_json_limits lim = es_json_default_limits;
     lim.max_bytes = aw_policy_resource_limits.max_raw_bytes;
-    es_buf_init(&b, 2 * lim.max_bytes + 4096);
+    es_buf_init(&b, AL_TRUST_REWRITE_MAX(lim.max_bytes));
     int jr = len > lim.max_bytes ? ES_JSON_E_TOO_BIG
                                  : es_json_parse(doc, len, &lim, &j, why, sizeof why);
     if (jr == ES_JSON_E_NOMEM) {
@@ -532,9 +541,10 @@ static int op_create_role(al_ctx *c, const char *principal, const al_form *f, al
                               &rs.max_session, e)) < 0)
         return r;
     rs.description = al_form_get(f, "Description");
-    if (rs.description && strlen(rs.description) > 1000)
-        return invalid(e, "description", NULL,
-                       "Member must have length less than or equal to 1000");
+    if (rs.description && strlen(rs.description) > AL_IAM_DESCRIPTION_MAX)
+        return invalid(
+            e, "description", NULL,
+            "Member must have length less than or equal to " STR(AL_IAM_DESCRIPTION_MAX));
     rs.boundary = al_form_get(f, "PermissionsBoundary");
     role_arn(c, rs.path, rs.name, arn, sizeof arn);
     if ((r = al_authorize(c, principal, "iam:CreateRole", arn, e)) < 0 ||
@@ -944,9 +954,10 @@ static int op_create_policy(al_ctx *c, const char *principal, const al_form *f, 
     if ((r = need_policy_name(f, &name, e)) < 0 || (r = opt_path(f, &path, e)) < 0 ||
         (r = need(f, "PolicyDocument", "policyDocument", &doc, e)) < 0)
         return r;
-    if (desc && strlen(desc) > 1000)
-        return invalid(e, "description", NULL,
-                       "Member must have length less than or equal to 1000");
+    if (desc && strlen(desc) > AL_IAM_DESCRIPTION_MAX)
+        return invalid(
+            e, "description", NULL,
+            "Member must have length less than or equal to " STR(AL_IAM_DESCRIPTION_MAX));
     policy_arn(c, path, name, arn, sizeof arn);
     if ((r = al_authorize(c, principal, "iam:CreatePolicy", arn, e)) < 0 ||
         (r = check_managed(doc, e)) < 0)
@@ -1368,9 +1379,11 @@ static int load_role_file(al_ctx *c, const char *path, const char *file, char *e
     if (v)
         rs.path = v->u.string.s;
     v = es_json_get(j, "Description");
-    if (v && (v->type != ES_JSON_STRING || v->u.string.len > 1000)) {
-        r = file_fail(err, errlen, file, "Description must be a string of at most 1000 characters",
-                      NULL);
+    if (v && (v->type != ES_JSON_STRING || v->u.string.len > AL_IAM_DESCRIPTION_MAX)) {
+        r = file_fail(
+            err, errlen, file,
+            "Description must be a string of at most " STR(AL_IAM_DESCRIPTION_MAX) " characters",
+            NULL);
         goto out;
     }
     rs.description = v ? v->u.string.s : NULL;

@@ -18,6 +18,7 @@
 
 #define WRAP_AAD_PREFIX "ecs-secrets-agent kms key "
 #define WRAPPED_LEN (AL_KMS_IV_LEN + AL_KMS_TAG_LEN + AL_KEY_BYTES)
+#define AL_KMS_DESCRIPTION_MAX 8192 /* CreateKey's Description (KMS's limit) */
 
 static const struct {
     const char *alias;
@@ -430,7 +431,7 @@ static bool key_exists(al_ctx *c, const char *key_id, int *err)
 
 int al_kms_resolve(al_ctx *c, const char *ref, char key_id[AL_KEY_ID_LEN + 1])
 {
-    if (!ref || !*ref || strlen(ref) > 2048)
+    if (!ref || !*ref || strlen(ref) > AL_KMS_REF_MAX)
         return -EINVAL;
     const char *rest = ref;
     if (strncmp(ref, "arn:", 4) == 0) {
@@ -781,9 +782,9 @@ static int op_create_key(al_ctx *c, const char *principal, const es_json *req, e
         !al_opt_str(req, "CustomerMasterKeySpec", &cmk_spec, e) ||
         !al_opt_str(req, "Origin", &origin, e))
         return -EINVAL;
-    if (desc && strlen(desc) > 8192)
-        return al_fail(e, 400, "ValidationException",
-                       "Description is longer than 8192 characters.");
+    if (desc && strlen(desc) > AL_KMS_DESCRIPTION_MAX)
+        return al_fail(e, 400, "ValidationException", "Description is longer than %d characters.",
+                       AL_KMS_DESCRIPTION_MAX);
     if (usage && strcmp(usage, "ENCRYPT_DECRYPT") != 0)
         return al_fail(e, 400, "UnsupportedOperationException",
                        "KeyUsage %s is not supported by the embedded KMS; only ENCRYPT_DECRYPT.",

@@ -39,6 +39,7 @@
 #define AL_KMS_CONTEXT_MAX_PAIRS 64
 #define AL_KMS_CONTEXT_MAX_BYTES 8192
 #define AL_KMS_ALIAS_MAX 256
+#define AL_KMS_REF_MAX 2048 /* a key reference: id, alias or either's ARN */
 
 typedef struct al_kv {
     const char *k;
@@ -49,7 +50,7 @@ typedef struct al_kv {
 int al_kms_init(al_ctx *c, const char *state_dir, char *err, size_t errlen);
 
 /* Resolves ref to a key id. 0; -ENOENT no such key or alias; -EINVAL
- * malformed reference; -EIO storage. */
+ * malformed reference (or longer than AL_KMS_REF_MAX); -EIO storage. */
 int al_kms_resolve(al_ctx *c, const char *ref, char key_id[AL_KEY_ID_LEN + 1]);
 /* Resolves, answering NotFoundException (or `code`, when not NULL) in e. */
 int al_kms_resolve_e(al_ctx *c, const char *ref, const char *code, char key_id[AL_KEY_ID_LEN + 1],

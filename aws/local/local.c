@@ -292,7 +292,7 @@ bool al_tags_ok(const es_json *tags)
     for (size_t i = 0; i < tags->u.array.n; i++) {
         const char *k = es_json_get_str(tags->u.array.items[i], "Key");
         const char *v = es_json_get_str(tags->u.array.items[i], "Value");
-        if (!k || !v || !*k || strlen(k) > 128 || strlen(v) > 256)
+        if (!k || !v || !*k || strlen(k) > AL_TAG_KEY_MAX || strlen(v) > AL_TAG_VALUE_MAX)
             return false;
     }
     return true;

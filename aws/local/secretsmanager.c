@@ -11,6 +11,9 @@
 #include "common/secure.h"
 
 #define ARN_MAX 768
+#define AL_SM_DESCRIPTION_MAX 2048 /* Description (Secrets Manager's limit) */
+#define AL_SM_FILTER_VALUE_MAX 512 /* one of ListSecrets' filter Values */
+#define AL_SM_NEXT_TOKEN_MAX 1024  /* ListSecrets' NextToken: base64 of a name */
 #define SCHEDULED_MSG                                                                              \
     "You can't perform this operation on the secret because it was marked for deletion."
 
@@ -118,9 +121,10 @@ static int load_target(al_ctx *c, const char *principal, const es_json *req, con
     const char *id;
     if (!al_opt_str(req, "SecretId", &id, e))
         return -EINVAL;
-    if (!id || !*id || strlen(id) > 2048)
+    if (!id || !*id || strlen(id) > AL_SM_SECRET_ID_MAX)
         return al_fail(e, 400, "InvalidParameterException",
-                       "SecretId is required (a secret name or ARN of 1 to 2048 characters).");
+                       "SecretId is required (a secret name or ARN of 1 to %d characters).",
+                       AL_SM_SECRET_ID_MAX);
     if (purge_expired(c, false) < 0)
         return al_fail_internal(e, "InternalServiceError");
     int r = find_secret(c, id, s);
@@ -516,9 +520,9 @@ static int op_create_secret(al_ctx *c, const char *principal, const es_json *req
                        "Invalid name. Must be a valid name of 1 to %d characters containing "
                        "alphanumeric characters, or any of the following: /_+=.@-",
                        AL_SM_NAME_MAX);
-    if (desc && strlen(desc) > 2048)
+    if (desc && strlen(desc) > AL_SM_DESCRIPTION_MAX)
         return al_fail(e, 400, "InvalidParameterException",
-                       "Description must be at most 2048 characters.");
+                       "Description must be at most %d characters.", AL_SM_DESCRIPTION_MAX);
     int r;
     if (token && (r = check_token(token, e)) < 0)
         return r;
@@ -1024,9 +1028,10 @@ static int op_list_secrets(al_ctx *c, const char *principal, const es_json *req,
                                "Each filter needs 1 to 10 Values.");
             for (size_t j = 0; j < vals->u.array.n; j++) {
                 const char *v = es_json_as_str(vals->u.array.items[j]);
-                if (!v || !*v || strlen(v) > 512)
+                if (!v || !*v || strlen(v) > AL_SM_FILTER_VALUE_MAX)
                     return al_fail(e, 400, "InvalidParameterException",
-                                   "Filter values must be strings of 1 to 512 characters.");
+                                   "Filter values must be strings of 1 to %d characters.",
+                                   AL_SM_FILTER_VALUE_MAX);
             }
         }
     }
@@ -1034,8 +1039,8 @@ static int op_list_secrets(al_ctx *c, const char *principal, const es_json *req,
     if (tok) {
         uint8_t *d = NULL;
         size_t n = 0;
-        if (strlen(tok) > 1024 || al_b64_decode(tok, strlen(tok), &d, &n) < 0 || n == 0 ||
-            n > AL_SM_NAME_MAX || memchr(d, 0, n)) {
+        if (strlen(tok) > AL_SM_NEXT_TOKEN_MAX || al_b64_decode(tok, strlen(tok), &d, &n) < 0 ||
+            n == 0 || n > AL_SM_NAME_MAX || memchr(d, 0, n)) {
             es_free(d);
             return al_fail(e, 400, "InvalidNextTokenException", "The NextToken is not valid.");
         }
@@ -1327,9 +1332,9 @@ static int op_update_secret(al_ctx *c, const char *principal, const es_json *req
         return -EINVAL;
     if (token && (r = check_token(token, e)) < 0)
         return r;
-    if (desc && strlen(desc) > 2048)
+    if (desc && strlen(desc) > AL_SM_DESCRIPTION_MAX)
         return al_fail(e, 400, "InvalidParameterException",
-                       "Description must be at most 2048 characters.");
+                       "Description must be at most %d characters.", AL_SM_DESCRIPTION_MAX);
     if ((r = parse_value(req, &v, e)) < 0)
         return r;
     if (token)

@@ -14,6 +14,7 @@
 #include "aws/local/internal.h"
 
 #define AL_SM_NAME_MAX 512
+#define AL_SM_SECRET_ID_MAX 2048 /* SecretId: a name or an ARN */
 #define AL_SM_VALUE_MAX 65536
 #define AL_SM_TOKEN_MIN 32
 #define AL_SM_TOKEN_MAX 64

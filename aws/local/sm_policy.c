@@ -17,9 +17,9 @@ static int resolve(al_ctx *c, const char *principal, const es_json *req, const c
     const char *id;
     if (!al_opt_str(req, "SecretId", &id, e))
         return -EINVAL;
-    if (!id || !*id || strlen(id) > 2048)
+    if (!id || !*id || strlen(id) > AL_SM_SECRET_ID_MAX)
         return al_fail(e, 400, "InvalidParameterException",
-                       "You must provide a SecretId of 1 to 2048 characters.");
+                       "You must provide a SecretId of 1 to %d characters.", AL_SM_SECRET_ID_MAX);
     char prefix[256];
     snprintf(prefix, sizeof prefix, "arn:aws:secretsmanager:%s:%s:secret:", c->region, c->account);
     const char *nm = strncmp(id, prefix, strlen(prefix)) == 0 ? id + strlen(prefix) : id;

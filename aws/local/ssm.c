@@ -14,6 +14,8 @@
 
 #define ARN_MAX 2200
 #define TOKEN_MAX 4096
+#define AL_SSM_KEY_ID_MAX 256        /* PutParameter's KeyId (SSM's limit) */
+#define AL_SSM_FILTER_VALUE_MAX 1024 /* one of DescribeParameters' filter Values */
 
 struct pv_cache;
 
@@ -767,7 +769,7 @@ static bool type_ok(const char *t)
 static bool key_id_syntax_ok(const char *k)
 {
     size_t n = strlen(k);
-    if (n < 1 || n > 256)
+    if (n < 1 || n > AL_SSM_KEY_ID_MAX)
         return false;
     for (size_t i = 0; i < n; i++) {
         char ch = k[i];
@@ -877,7 +879,8 @@ static int parse_put(al_ctx *c, const es_json *req, put_req *q, al_error *e)
                        q->type);
     if (q->key_ref && !key_id_syntax_ok(q->key_ref))
         return al_fail(e, 400, "ValidationException",
-                       "KeyId must match ^([a-zA-Z0-9:/_-]+)$ and be 1 to 256 characters.");
+                       "KeyId must match ^([a-zA-Z0-9:/_-]+)$ and be 1 to %d characters.",
+                       AL_SSM_KEY_ID_MAX);
     if (q->key_ref && q->type && strcmp(q->type, "SecureString") != 0)
         return al_fail(e, 400, "ValidationException",
                        "KeyId is only valid for a SecureString parameter, not %s.", q->type);
@@ -1316,11 +1319,11 @@ static int parse_filters(al_ctx *c, const es_json *req, bool by_path, filter *f,
         }
         for (size_t j = 0; fi->values && j < fi->values->u.array.n; j++) {
             const char *v = es_json_as_str(fi->values->u.array.items[j]);
-            if (!v || !*v || strlen(v) > 1024)
+            if (!v || !*v || strlen(v) > AL_SSM_FILTER_VALUE_MAX)
                 return al_fail(e, 400, "InvalidFilterValue",
-                               "Filter %s has a value that is not a string of 1 to 1024 "
+                               "Filter %s has a value that is not a string of 1 to %d "
                                "characters.",
-                               k);
+                               k, AL_SSM_FILTER_VALUE_MAX);
             if (fi->key == F_KEYID && al_kms_resolve(c, v, fi->key_ids[j]) < 0)
                 fi->key_ids[j][0] = '\0';
             if (fi->key == F_PATH) {

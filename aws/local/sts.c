@@ -17,6 +17,8 @@
 #define LABEL_PREFIX "sts session "
 #define PURGE_AFTER 86400.0 /* keep expired rows a day: they answer ExpiredToken */
 #define ECS_TASKS "ecs-tasks.amazonaws.com"
+#define AL_STS_ROLE_ARN_MAX 2048    /* AssumeRole's RoleArn (STS's limit) */
+#define AL_STS_EXTERNAL_ID_MAX 1224 /* AssumeRole's ExternalId (STS's limit) */
 
 static bool query_service(const char *service)
 {
@@ -201,10 +203,11 @@ static int op_assume_role(al_ctx *c, const char *principal, const al_form *f, al
                        "1 validation error detected: Value null at '%s' failed to satisfy "
                        "constraint: Member must not be null",
                        arn ? "roleSessionName" : "roleArn");
-    if (strlen(arn) < 20 || strlen(arn) > 2048)
+    if (strlen(arn) < 20 || strlen(arn) > AL_STS_ROLE_ARN_MAX)
         return al_fail(e, 400, "ValidationError",
                        "1 validation error detected: Value at 'roleArn' failed to satisfy "
-                       "constraint: Member must have length between 20 and 2048");
+                       "constraint: Member must have length between 20 and %d",
+                       AL_STS_ROLE_ARN_MAX);
     if (!session_name_ok(session))
         return al_fail(e, 400, "ValidationError",
                        "1 validation error detected: Value at 'roleSessionName' failed to "
@@ -225,10 +228,11 @@ static int op_assume_role(al_ctx *c, const char *principal, const al_form *f, al
         return al_fail(e, 400, "ValidationError",
                        "Session policies (Policy, PolicyArns) are not supported by the embedded "
                        "STS.");
-    if (external && (strlen(external) < 2 || strlen(external) > 1224))
+    if (external && (strlen(external) < 2 || strlen(external) > AL_STS_EXTERNAL_ID_MAX))
         return al_fail(e, 400, "ValidationError",
                        "1 validation error detected: Value at 'externalId' failed to satisfy "
-                       "constraint: Member must have length between 2 and 1224");
+                       "constraint: Member must have length between 2 and %d",
+                       AL_STS_EXTERNAL_ID_MAX);
     /* arn:aws:iam::ACCOUNT:role/PATH/NAME */
     char prefix[64];
     snprintf(prefix, sizeof prefix, "arn:aws:iam::%s:role/", c->account);
