@@ -40,7 +40,7 @@ int main(int argc, char *argv[])
     cf_config cfg;
     cf_action action;
     es_buf err;
-    es_buf_init(&err, 4096);
+    es_buf_init(&err, CF_ERROR_MAX);
     if (cf_load(&cfg, argc, argv, environ, &action, &err) < 0) {
         fprintf(stderr, "ecs-secrets-agent: configuration error: %s\n", es_buf_cstr(&err));
         es_buf_free(&err);

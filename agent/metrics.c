@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <string.h>
 
+/* One series' rendered labels, k="v",...: our own names and closed value sets. */
+#define LABELS_MAX 4096
+
 struct ag_series {
     ag_metric_type type;
     char *name;
@@ -57,7 +60,7 @@ static int valid_name(const char *s)
 static char *render_labels(const char *const *labels)
 {
     es_buf b;
-    es_buf_init(&b, 4096);
+    es_buf_init(&b, LABELS_MAX);
     int r = 0;
     for (size_t i = 0; labels && labels[i]; i += 2) {
         if (!labels[i + 1] || !valid_name(labels[i]) || strncmp(labels[i], "__", 2) == 0)

@@ -74,7 +74,7 @@ int ag_reload_create(ag_reload **out, cf_config *live, int argc, char *const arg
         return -E2BIG;
     int ret = 0;
     es_buf err;
-    es_buf_init(&err, 1024);
+    es_buf_init(&err, CF_ERROR_MAX);
     ag_reload *r = es_calloc(1, sizeof *r);
     if (!r)
         return -ENOMEM;
@@ -149,7 +149,7 @@ int ag_reload_run(ag_reload *r, char *const envp[], ag_reload_result *res)
     cf_action action;
     char **env = NULL;
     es_buf err;
-    es_buf_init(&err, 4096);
+    es_buf_init(&err, CF_ERROR_MAX);
     int ret = filtered_env(r, envp, &env);
     if (ret < 0) {
         es_err("reload: environment: %s; keeping the running configuration", strerror(-ret));

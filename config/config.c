@@ -310,7 +310,7 @@ int cf_parse_text(const char *text, size_t len, cf_assign_fn fn, void *arg, unsi
                   char *err, size_t errlen)
 {
     es_buf key, val;
-    es_buf_init(&key, 256);
+    es_buf_init(&key, CF_KEY_MAX);
     es_buf_init(&val, CF_VALUE_MAX);
     unsigned line = 1;
     size_t i = 0;

@@ -22,7 +22,11 @@
 /* Limits on the configuration file: it is input like any other. */
 #define CF_FILE_MAX (1u << 20)
 #define CF_LINE_MAX 8192
+#define CF_KEY_MAX 256 /* a variable name in the file (ours are under 40) */
 #define CF_VALUE_MAX 4096
+/* A configuration error's message (it quotes a key, its origin and the value's
+ * first bytes, never a secret's). */
+#define CF_ERROR_MAX 4096
 
 typedef enum cf_mode {
     CF_MODE_EMBEDDED,

@@ -16,6 +16,9 @@
 #include "common/json.h"
 #include "common/log.h"
 
+/* One metadata request's JSON body: a name (AG_VF_MAX) and a filter or stage. */
+#define DRIFT_REQUEST_MAX 8192
+
 #define WAITERS_MAX 32
 #define VERSION_MAX 72
 
@@ -452,7 +455,7 @@ static void start_calls(round *r, const aw_credentials *creds)
     for (size_t i = 0; i < r->n; i++) {
         source *s = &r->src[i];
         es_buf body;
-        es_buf_init(&body, 8192);
+        es_buf_init(&body, DRIFT_REQUEST_MAX);
         es_jw w;
         es_jw_init(&w, &body);
         es_jw_obj(&w);

@@ -320,7 +320,7 @@ int ag_pf_parse_simulate(const char *doc, size_t len, ag_pf_sim_result **out, si
         return AG_PF_SIM_E_XML;
     sim_parse s;
     memset(&s, 0, sizeof s);
-    es_buf_init(&s.path, 4096);
+    es_buf_init(&s.path, AW_XML_MAX_PATH_LEN);
     es_buf_init(&s.text, AW_XML_MAX_TEXT);
     s.x = XML_ParserCreate("UTF-8");
     if (!s.x)

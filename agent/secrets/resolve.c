@@ -14,6 +14,10 @@
 #include <time.h>
 #include <uv.h>
 
+/* The parameter names an SSM failure lists (ECS names them all, comma-joined);
+ * a longer list is cut, as the reason itself is cut to AG_STOPPED_REASON_MAX. */
+#define NAMES_LIST_MAX 2048
+
 struct ag_resolver {
     aw_client *client;
     aw_creds *creds;
@@ -448,7 +452,7 @@ static void on_ssm(void *arg, const aw_error *err, aw_ssm_result *res)
     if (err) {
         /* name every parameter of the call: AWS's error does not say which */
         es_buf names;
-        es_buf_init(&names, 2048);
+        es_buf_init(&names, NAMES_LIST_MAX);
         for (size_t i = 0; i < g->n; i++)
             es_buf_printf(&names, "%s%s", i ? "," : "", pf[g->fetches[i]].ssm_request);
         fail_aws(o, "ssm", g->region, es_buf_cstr(&names), err);
@@ -458,7 +462,7 @@ static void on_ssm(void *arg, const aw_error *err, aw_ssm_result *res)
     }
     if (res->n_invalid) {
         es_buf names;
-        es_buf_init(&names, 2048);
+        es_buf_init(&names, NAMES_LIST_MAX);
         for (size_t i = 0; i < res->n_invalid; i++)
             es_buf_printf(&names, "%s%s", i ? "," : "", res->invalid[i]);
         fail(o, "ssm", g->region, es_buf_cstr(&names), "InvalidParameters",

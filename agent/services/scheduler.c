@@ -15,6 +15,10 @@
 #include "common/log.h"
 #include "common/secure.h"
 
+/* What a service's last drift event said, "valueFrom=count;" per stale value:
+ * bounded, so a service with very many stale references says the first ones. */
+#define DRIFT_SIG_MAX (64 * 1024)
+
 struct ag_svc_sched {
     ag_svc_sched_config cfg;
     char *region, *account, *cluster;
@@ -405,7 +409,7 @@ static bool pass_one(ag_svc_sched *s, ag_service *v)
 
     /* drift: say which values went stale, once per change */
     es_buf sig;
-    es_buf_init(&sig, 64 * 1024);
+    es_buf_init(&sig, DRIFT_SIG_MAX);
     for (size_t k = 0; k < c.n_vf; k++)
         (void)es_buf_printf(&sig, "%s=%d;", c.vf[k], c.vf_count[k]);
     const char *sg = es_buf_cstr(&sig);

@@ -12,6 +12,12 @@
 #include "common/log.h"
 #include "common/secure.h"
 
+/* An ECS service ARN: partition, region, account, cluster and a name of at most
+ * AG_SVC_NAME_MAX, with room to spare. */
+#define SVC_ARN_MAX 1024
+/* One task definition ARN at a time (family up to 255, revision). */
+#define TD_ARN_MAX 2048
+
 /* ---- pure model ---- */
 
 bool ag_service_name_ok(const char *name)
@@ -306,7 +312,7 @@ int ag_service_new(const char *region, const char *account, const char *cluster,
     if (!s)
         return -ENOMEM;
     es_buf b;
-    es_buf_init(&b, 1024);
+    es_buf_init(&b, SVC_ARN_MAX);
     int r = es_buf_printf(&b, "arn:aws:ecs:%s:%s:service/%s/%s", region, account, cluster, name);
     s->arn = r == 0 ? es_buf_steal(&b) : NULL;
     es_buf_free(&b);
@@ -399,7 +405,7 @@ static void td_arn(es_buf *b, const ag_service *s, const char *family, int64_t r
 void ag_service_write_json(const ag_service *s, es_jw *w)
 {
     es_buf b;
-    es_buf_init(&b, 2048);
+    es_buf_init(&b, TD_ARN_MAX);
     int running = 0, pending = 0;
     for (size_t i = 0; i < s->n_deps; i++) {
         running += s->deps[i].running;

@@ -12,6 +12,14 @@
 #include "common/log.h"
 #include "common/secure.h"
 
+/* A task ARN: partition, region, account, cluster and a 32-digit id. */
+#define TASK_ARN_MAX 1024
+/* A secret failure's reason before ag_reason_clip cuts it to
+ * AG_STOPPED_REASON_MAX: room for every part at its own maximum. */
+#define REASON_DRAFT_MAX 16384
+/* One derived string of DescribeTasks at a time (an ARN, a time). */
+#define TASK_JSON_SCRATCH_MAX 4096
+
 static const char *const status_names[AG_TASK_STATUS_COUNT] = {
     "PROVISIONING", "PENDING",  "ACTIVATING",     "RUNNING",
     "DEACTIVATING", "STOPPING", "DEPROVISIONING", "STOPPED",
@@ -173,7 +181,7 @@ int ag_task_create(const char *region, const char *account, const char *cluster,
     if (!t)
         return -ENOMEM;
     es_buf arn;
-    es_buf_init(&arn, 1024);
+    es_buf_init(&arn, TASK_ARN_MAX);
     int r = es_buf_printf(&arn, "arn:aws:ecs:%s:%s:task/%s/%s", region, account, cluster, id);
     if (r == 0) {
         t->arn = es_buf_steal(&arn);
@@ -543,7 +551,7 @@ size_t ag_reason_secret_failure(char *out, size_t outlen, const ag_secret_failur
     const char *svc = f->service ? f->service : "ssm";
     bool asm_ = strcmp(svc, "asm") == 0;
     es_buf b;
-    es_buf_init(&b, 16384);
+    es_buf_init(&b, REASON_DRAFT_MAX);
     /* an overlong part is cut by the clip below; a failed append leaves what fit */
     (void)es_buf_printf(&b,
                         AG_REASON_SECRETS
@@ -602,7 +610,7 @@ static void kstr_opt(es_jw *w, const char *k, const char *v)
 void ag_task_write_json(const ag_task *t, es_jw *w)
 {
     es_buf b;
-    es_buf_init(&b, 4096);
+    es_buf_init(&b, TASK_JSON_SCRATCH_MAX);
     es_jw_obj(w);
     es_jw_kstr(w, "taskArn", t->arn);
     (void)es_buf_printf(&b, "arn:aws:ecs:%s:%s:cluster/%s", t->region, t->account, t->cluster);

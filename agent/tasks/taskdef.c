@@ -12,6 +12,10 @@
 #include "common/utf8.h"
 #include "common/alloc.h"
 
+/* dependsOn as kept for DescribeTaskDefinition: AG_TD_DEPENDS_MAX entries of
+ * a container name (255) and a condition. */
+#define DEPENDS_JSON_MAX 8192
+
 #define CLIENT "ClientException"
 #define INVALID "InvalidParameterException"
 #define SERIALIZATION "SerializationException"
@@ -517,7 +521,7 @@ static int get_depends_on(const es_json *cd, const char *prefix, char **out, ag_
     if (n > AG_TD_DEPENDS_MAX)
         return bad(e, CLIENT, "%s: more than %d entries", path, AG_TD_DEPENDS_MAX);
     es_buf b;
-    es_buf_init(&b, 8192);
+    es_buf_init(&b, DEPENDS_JSON_MAX);
     es_jw w;
     es_jw_init(&w, &b);
     es_jw_arr(&w);
