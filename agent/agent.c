@@ -618,7 +618,9 @@ int ag_agent_start(ag_daemon *d, const char *running_status)
                         .server = a->server,
                         .region = cf_get(cfg, CF_REGION),
                         .account = cf_get(cfg, CF_ACCOUNT_ID),
-                        .cluster = cf_get(cfg, CF_CLUSTER)};
+                        .cluster = cf_get(cfg, CF_CLUSTER),
+                        /* embedded: callers' policies decide; aws: the administrator key only */
+                        .iam = a->embedded ? a->al : NULL};
     if ((r = ag_api_create(&ac, &a->api)) < 0 ||
         (r = ag_api_tasks_attach(a->api, a->engine, &a->api_tasks)) < 0 ||
         (r = ag_api_services_attach(a->api, a->sched, a->drift, &a->api_services)) < 0 ||

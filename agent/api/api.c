@@ -16,6 +16,8 @@
 #define INVALID "InvalidParameterException"
 #define SERVER "ServerException"
 #define NOT_FOUND_CLUSTER "ClusterNotFoundException"
+#define DENIED "AccessDeniedException"
+#define WHY_MAX 1024 /* AWS's refusal message: two ARNs and the reason */
 
 #define METRIC_PREFIX "ecs_agent_"
 #define ERROR_CODES_MAX 8 /* distinct error codes counted in /metrics */
@@ -35,6 +37,8 @@ struct ag_api {
     al_server *server;
     char *region, *account, *cluster;
     char cluster_arn[AG_API_CLUSTER_ARN_MAX];
+    char root_arn[64]; /* arn:aws:iam::ACCOUNT:root, the administrator key */
+    al_ctx *iam;
     bool reject_env_secret_clash;
     int64_t (*now)(void);
     api_op ops[AG_API_OPS_MAX];
@@ -70,6 +74,70 @@ int ag_api_fail(ag_api_req *rq, const char *code, const char *fmt, ...)
     vsnprintf(e->message, sizeof e->message, fmt, ap);
     va_end(ap);
     return -EINVAL;
+}
+
+int ag_api_authorize(ag_api_req *rq, const char *action, const char *resource,
+                     const ag_api_cond *conds, size_t nconds)
+{
+    ag_api *api = rq->api;
+    const char *who = rq->principal ? rq->principal : "anonymous";
+    char why[WHY_MAX];
+    int r;
+    if (api->iam) {
+        aw_ctx_entry ctx[4];
+        const char *vals[4][1];
+        if (nconds > sizeof ctx / sizeof *ctx)
+            return ag_api_fail(rq, SERVER, "too many condition keys");
+        for (size_t i = 0; i < nconds; i++) {
+            vals[i][0] = conds[i].value;
+            ctx[i] = (aw_ctx_entry){conds[i].key, vals[i], 1, false};
+        }
+        why[0] = '\0';
+        r = al_principal_may(api->iam, rq->principal, action, resource, ctx, nconds, why,
+                             sizeof why);
+    } else {
+        /* aws mode: nobody's policies are readable here; the key is the
+         * account's own or nothing */
+        r = rq->principal && strcmp(rq->principal, api->root_arn) == 0 ? 0 : -EACCES;
+        if (r)
+            snprintf(why, sizeof why,
+                     "User: %s is not authorized to perform: %s on resource: %s because this "
+                     "agent's ECS API accepts only the administrator key when its AWS services "
+                     "are the real ones (it cannot read the caller's IAM policies)",
+                     who, action, resource);
+    }
+    if (r == -EACCES) {
+        es_notice("ECS %s by %s refused: %s", rq->operation, who, why);
+        return ag_api_fail(rq, DENIED, "%s", why);
+    }
+    if (r < 0) {
+        es_err("ECS %s by %s: %s on %s could not be decided (%s)", rq->operation, who, action,
+               resource, strerror(-r));
+        return ag_api_fail(rq, SERVER, "the authorisation of %s could not be decided", action);
+    }
+    rq->authorized = true;
+    return 0;
+}
+
+int ag_api_authorize_in_cluster(ag_api_req *rq, const char *action, const char *resource)
+{
+    ag_api_cond c = {"ecs:cluster", rq->api->cluster_arn};
+    return ag_api_authorize(rq, action, resource, &c, 1);
+}
+
+int ag_api_authorize_pass_role(ag_api_req *rq, const char *role_arn)
+{
+    if (!role_arn || !*role_arn)
+        return 0;
+    ag_api_cond c = {"iam:PassedToService", AG_API_PASSED_TO_SERVICE};
+    return ag_api_authorize(rq, "iam:PassRole", role_arn, &c, 1);
+}
+
+void ag_api_td_arn(const ag_api *api, const char *family, int64_t revision, char *out,
+                   size_t outlen)
+{
+    snprintf(out, outlen, "arn:aws:ecs:%s:%s:task-definition/%s:%" PRId64, api->region,
+             api->account, family, revision);
 }
 
 static const char *type_name(es_json_type t)
@@ -183,6 +251,11 @@ const char *ag_api_cluster_arn(const ag_api *api)
 {
     return api->cluster_arn;
 }
+const char *ag_api_cluster(const ag_api *api)
+{
+    return api->cluster;
+}
+
 const char *ag_api_region(const ag_api *api)
 {
     return api->region;
@@ -410,6 +483,12 @@ static int op_register(void *arg, ag_api_req *rq)
         return ag_api_fail(rq, SERVER, "out of memory");
     if (r < 0)
         return ag_api_fail(rq, e.code, "%s", e.message);
+    if ((r = ag_api_authorize(rq, "ecs:RegisterTaskDefinition", "*", NULL, 0)) ||
+        (r = ag_api_authorize_pass_role(rq, td->execution_role_arn)) ||
+        (r = ag_api_authorize_pass_role(rq, td->task_role_arn))) {
+        ag_taskdef_free(td);
+        return r;
+    }
     if (ag_store_taskdef_register(api->store, td, ag_api_now(api)) < 0) {
         es_err("RegisterTaskDefinition %s: store: %s", td->family, ag_store_errmsg(api->store));
         ag_taskdef_free(td);
@@ -445,6 +524,8 @@ static int op_describe_td(void *arg, ag_api_req *rq)
             return ag_api_fail(rq, INVALID, "include[%zu]: must be TAGS", i);
         tags = true;
     }
+    if ((r = ag_api_authorize(rq, "ecs:DescribeTaskDefinition", "*", NULL, 0)))
+        return r;
     ag_taskdef *td = NULL;
     if ((r = ag_api_load_taskdef(rq, "taskDefinition", ref, &td)))
         return r;
@@ -469,6 +550,8 @@ static int op_deregister_td(void *arg, ag_api_req *rq)
         return ag_api_fail(rq, CLIENT,
                            "taskDefinition: a revision is required (family:revision or the "
                            "task definition's ARN)");
+    if ((r = ag_api_authorize(rq, "ecs:DeregisterTaskDefinition", "*", NULL, 0)))
+        return r;
     ag_taskdef *td = NULL;
     if ((r = ag_api_load_taskdef(rq, "taskDefinition", ref, &td)))
         return r;
@@ -550,6 +633,8 @@ static int op_list_td(void *arg, ag_api_req *rq)
         return ag_api_fail(rq, INVALID,
                            "familyPrefix: must be a family name (letters, digits, hyphens, "
                            "underscores)");
+    if ((r = ag_api_authorize(rq, "ecs:ListTaskDefinitions", "*", NULL, 0)))
+        return r;
     td_walk tw = {.desc = strcmp(sort, "DESC") == 0, .want = (size_t)max + 1};
     if (after[0]) {
         char *colon = strrchr(after, ':');
@@ -657,6 +742,8 @@ static int op_list_families(void *arg, ag_api_req *rq)
         return r;
     if (after[0] && !family_ok(after, strlen(after)))
         return ag_api_fail(rq, INVALID, "nextToken: not a token this API handed out");
+    if ((r = ag_api_authorize(rq, "ecs:ListTaskDefinitionFamilies", "*", NULL, 0)))
+        return r;
     fam_walk fw = {.prefix = prefix,
                    .want_status = strcmp(status, "ACTIVE") == 0     ? 0
                                   : strcmp(status, "INACTIVE") == 0 ? 1
@@ -732,6 +819,8 @@ static int op_list_clusters(void *arg, ag_api_req *rq)
         return r;
     if (after[0] && strcmp(after, "end") != 0)
         return ag_api_fail(rq, INVALID, "nextToken: not a token this API handed out");
+    if ((r = ag_api_authorize(rq, "ecs:ListClusters", "*", NULL, 0)))
+        return r;
     es_jw_key(rq->w, "clusterArns");
     es_jw_arr(rq->w);
     if (!after[0])
@@ -755,6 +844,9 @@ static int op_describe_clusters(void *arg, ag_api_req *rq)
     for (size_t i = 0; include && i < include->u.array.n; i++)
         if ((r = one_of(rq, "include[]", include->u.array.items[i]->u.string.s, includes)))
             return r;
+    /* ours is the one cluster there is: the others are MISSING whoever asks */
+    if ((r = ag_api_authorize(rq, "ecs:DescribeClusters", api->cluster_arn, NULL, 0)))
+        return r;
     es_jw *w = rq->w;
     es_jw_key(w, "clusters");
     es_jw_arr(w);
@@ -841,6 +933,7 @@ static void count_error(ag_api *api, const char *code)
             return;
         }
     static const char *const known[] = {CLIENT,
+                                        DENIED,
                                         INVALID,
                                         NOT_FOUND_CLUSTER,
                                         SERVER,
@@ -916,6 +1009,11 @@ int ag_api_handle(void *arg, const char *operation, const char *principal, const
     rq.w = &w;
     es_jw_obj(&w);
     r = op->fn(op->arg, &rq);
+    if (r == 0 && !rq.authorized) {
+        /* an operation that forgot to ask: a bug, never an answer */
+        es_err("ECS %s answered without asking who may: refused", operation);
+        r = ag_api_fail(&rq, SERVER, "the operation %.64s could not be authorised", operation);
+    }
     es_jw_obj_end(&w);
     int wr = es_jw_finish(&w);
     if (r == 0 && wr < 0) {
@@ -1025,6 +1123,8 @@ int ag_api_create(const ag_api_config *cfg, ag_api **out)
     api->server = cfg->server;
     api->now = cfg->now;
     api->reject_env_secret_clash = cfg->reject_env_secret_clash;
+    api->iam = cfg->iam;
+    snprintf(api->root_arn, sizeof api->root_arn, "arn:aws:iam::%s:root", cfg->account);
     api->region = es_strdup(cfg->region);
     api->account = es_strdup(cfg->account);
     api->cluster = es_strdup(cfg->cluster);

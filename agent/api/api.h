@@ -71,6 +71,11 @@ typedef struct ag_api_config {
     const char *region, *account, *cluster;
     bool reject_env_secret_clash; /* ag_td_ctx's */
     int64_t (*now)(void);         /* epoch seconds; NULL: time() */
+    /* Who may do what (ag_api_authorize). The embedded IAM (borrowed): every
+     * action is decided by the caller's policies, as the embedded services
+     * decide theirs. NULL (aws mode: the daemon cannot read the caller's IAM
+     * policies): only the account root, the administrator key, may call. */
+    al_ctx *iam;
 } ag_api_config;
 
 /* Copies the strings. 0, -EINVAL, -ENOMEM. */
@@ -99,6 +104,8 @@ typedef struct ag_api_req {
     size_t raw_len;
     es_jw *w;
     al_error *err;
+    bool authorized; /* ag_api_authorize allowed something: an operation that
+                        answers 0 without it is refused (ServerException) */
 } ag_api_req;
 
 /* Answers 0, or < 0 after ag_api_fail. */
@@ -113,6 +120,32 @@ void ag_api_set_counts(ag_api *api, ag_api_counts_fn fn, void *arg);
 /* Fills rq->err (status 400, or 500 for ServerException) and answers -EINVAL. */
 int ag_api_fail(ag_api_req *rq, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* ---- authorisation: every operation asks before it acts ----
+ *
+ * As ECS: each action on its resource, with the condition keys ECS gives
+ * it (ecs:cluster, ecs:task-definition), and iam:PassRole (condition
+ * iam:PassedToService = ecs-tasks.amazonaws.com) on every role a request
+ * hands to a task. A refusal is AccessDeniedException (400) with AWS's
+ * wording: "User: ARN is not authorized to perform: ecs:RunTask on
+ * resource: ARN because no identity-based policy allows the ecs:RunTask
+ * action". ag_api_handle refuses an answer that no authorisation preceded,
+ * so an operation cannot forget to ask. */
+#define AG_API_PASSED_TO_SERVICE "ecs-tasks.amazonaws.com"
+typedef struct ag_api_cond {
+    const char *key, *value;
+} ag_api_cond;
+/* 0 allowed (rq->authorized set), or < 0 after filling rq->err. */
+int ag_api_authorize(ag_api_req *rq, const char *action, const char *resource,
+                     const ag_api_cond *conds, size_t nconds);
+/* action on resource with ecs:cluster = the configured cluster's ARN. */
+int ag_api_authorize_in_cluster(ag_api_req *rq, const char *action, const char *resource);
+/* iam:PassRole on role_arn for ECS tasks; role_arn NULL or "" asks nothing. */
+int ag_api_authorize_pass_role(ag_api_req *rq, const char *role_arn);
+/* The task definition's ARN, arn:aws:ecs:REGION:ACCOUNT:task-definition/F:R. */
+void ag_api_td_arn(const ag_api *api, const char *family, int64_t revision, char *out,
+                   size_t outlen);
+#define AG_API_TD_ARN_MAX (AG_TD_NAME_MAX + 128)
 
 /* Field readers: absent leaves *out unchanged and answers 0 (or fails when
  * required); a wrong type or a length outside [min, max] fails naming the
@@ -129,6 +162,7 @@ int ag_api_str_list(ag_api_req *rq, const char *key, bool required, size_t min, 
 int ag_api_check_cluster(ag_api_req *rq);
 /* The configured cluster's ARN. */
 const char *ag_api_cluster_arn(const ag_api *api);
+const char *ag_api_cluster(const ag_api *api); /* its name */
 const char *ag_api_region(const ag_api *api);
 const char *ag_api_account(const ag_api *api);
 int64_t ag_api_now(const ag_api *api);

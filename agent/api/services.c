@@ -15,6 +15,7 @@
 #define NOT_FOUND "ServiceNotFoundException"
 #define NOT_ACTIVE "ServiceNotActiveException"
 #define SERVICE_REF_MAX 2048
+#define SERVICE_ARN_MAX (SERVICE_REF_MAX + 512) /* a name made an ARN */
 
 struct ag_api_services {
     ag_api *api;
@@ -77,6 +78,44 @@ static int td_ref(ag_api_req *rq, const char *ref, char *family, int64_t *rev)
     return 0;
 }
 
+/* A service's ARN from its name or ARN. */
+static void svc_arn(ag_api_req *rq, const char *ref, char *out, size_t outlen)
+{
+    if (strncmp(ref, "arn:", 4) == 0)
+        snprintf(out, outlen, "%s", ref);
+    else
+        snprintf(out, outlen, "arn:aws:ecs:%s:%s:service/%s/%s", ag_api_region(rq->api),
+                 ag_api_account(rq->api), ag_api_cluster(rq->api), ref);
+}
+
+/* action on the service, in this cluster, with ecs:task-definition when
+ * the request names one; then iam:PassRole on the roles the definition
+ * hands to the service's tasks. A definition that cannot be loaded asks no
+ * PassRole: the scheduler refuses it by name after. */
+static int authorize_service(ag_api_req *rq, const char *action, const char *ref,
+                             const char *td_ref_text)
+{
+    char arn[SERVICE_ARN_MAX];
+    svc_arn(rq, ref, arn, sizeof arn);
+    ag_taskdef *td = NULL;
+    char td_arn[AG_API_TD_ARN_MAX] = "";
+    if (td_ref_text) {
+        al_error saved = *rq->err;
+        if (ag_api_load_taskdef(rq, "taskDefinition", td_ref_text, &td) == 0)
+            ag_api_td_arn(rq->api, td->family, td->revision, td_arn, sizeof td_arn);
+        *rq->err = saved;
+    }
+    ag_api_cond conds[2] = {{"ecs:cluster", ag_api_cluster_arn(rq->api)},
+                            {"ecs:task-definition", td_arn}};
+    int r = ag_api_authorize(rq, action, arn, conds, td_arn[0] ? 2 : 1);
+    if (r == 0 && td)
+        r = ag_api_authorize_pass_role(rq, td->execution_role_arn);
+    if (r == 0 && td)
+        r = ag_api_authorize_pass_role(rq, td->task_role_arn);
+    ag_taskdef_free(td);
+    return r;
+}
+
 static int sched_error(ag_api_req *rq, int rc, const char *what, const char *err)
 {
     switch (rc) {
@@ -122,7 +161,8 @@ static int op_create(void *arg, ag_api_req *rq)
     char family[AG_TD_NAME_MAX + 1];
     if ((r = td_ref(rq, td, family, &req.revision)) ||
         (r = read_deploy_config(rq, &req.max_percent, &req.min_healthy, &req.cb_enable,
-                                &req.cb_rollback)))
+                                &req.cb_rollback)) ||
+        (r = authorize_service(rq, "ecs:CreateService", name, td)))
         return r;
     req.family = family;
     ag_service *v = NULL;
@@ -157,6 +197,8 @@ static int op_update(void *arg, ag_api_req *rq)
             return r;
         req.family = family;
     }
+    if ((r = authorize_service(rq, "ecs:UpdateService", name, td)))
+        return r;
     req.name = name;
     req.desired = (int)desired;
     ag_service *v = NULL;
@@ -179,7 +221,8 @@ static int op_delete(void *arg, ag_api_req *rq)
     int r;
     if ((r = ag_api_check_cluster(rq)) ||
         (r = ag_api_str(rq, "service", true, 1, SERVICE_REF_MAX, &name)) ||
-        (r = read_bool(rq, "force", &force)))
+        (r = read_bool(rq, "force", &force)) ||
+        (r = authorize_service(rq, "ecs:DeleteService", name, NULL)))
         return r;
     ag_service *v = NULL;
     char err[AG_SVC_ERR_MAX] = "";
@@ -210,6 +253,10 @@ static int op_describe(void *arg, ag_api_req *rq)
         else if (strcmp(inc, "TAGS") != 0)
             return ag_api_fail(rq, INVALID, "include[%zu]: must be TAGS or DRIFT", i);
     }
+    for (size_t i = 0; i < list->u.array.n; i++)
+        if ((r = authorize_service(rq, "ecs:DescribeServices", list->u.array.items[i]->u.string.s,
+                                   NULL)))
+            return r;
     if (drift && s->drift)
         (void)ag_drift_check(s->drift, NULL, NULL);
     es_jw *w = rq->w;
@@ -231,9 +278,8 @@ static int op_describe(void *arg, ag_api_req *rq)
         if (strncmp(ref, "arn:", 4) == 0) {
             es_jw_kstr(w, "arn", ref);
         } else {
-            char arn[1024];
-            snprintf(arn, sizeof arn, "arn:aws:ecs:%s:%s:service/%s", ag_api_region(rq->api),
-                     ag_api_account(rq->api), ref);
+            char arn[SERVICE_ARN_MAX];
+            svc_arn(rq, ref, arn, sizeof arn);
             es_jw_kstr(w, "arn", arn);
         }
         es_jw_kstr(w, "reason", "MISSING");
@@ -281,6 +327,8 @@ static int op_list(void *arg, ag_api_req *rq)
     char after[AG_SVC_NAME_MAX + 1] = "";
     if (tok && (ag_api_token_parse(tok, after, sizeof after) < 0 || !ag_service_name_ok(after)))
         return ag_api_fail(rq, INVALID, "nextToken: not a token this API handed out");
+    if ((r = ag_api_authorize_in_cluster(rq, "ecs:ListServices", "*")))
+        return r;
     list_walk lw = {.after = after[0] ? after : NULL, .want = (size_t)max + 1};
     ag_svc_foreach(s->sched, list_fn, &lw);
     if (lw.after && !lw.passed)

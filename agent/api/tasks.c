@@ -13,6 +13,7 @@
 #include "common/secure.h"
 
 #define CLIENT "ClientException"
+#define TASK_ARN_MAX (AG_API_TASK_REF_MAX + 512) /* an ID made an ARN */
 #define INVALID "InvalidParameterException"
 #define SERVER "ServerException"
 
@@ -164,16 +165,35 @@ static int run_common(ag_api_tasks *t, ag_api_req *rq, const launch *l)
     if (ovj && ovj->type == ES_JSON_NULL)
         ovj = NULL;
 
+    /* who may: ecs:RunTask (StartTask) on the revision in this cluster, and
+     * iam:PassRole on the roles its tasks will be given; asked before a
+     * clientToken can answer anything */
+    ag_taskdef *td = NULL;
+    if ((r = ag_api_load_taskdef(rq, "taskDefinition", ref, &td)))
+        return r;
+    char td_arn[AG_API_TD_ARN_MAX];
+    ag_api_td_arn(api, td->family, td->revision, td_arn, sizeof td_arn);
+    char action[32];
+    snprintf(action, sizeof action, "ecs:%s", rq->operation);
+    if ((r = ag_api_authorize_in_cluster(rq, action, td_arn)) ||
+        (r = ag_api_authorize_pass_role(rq, td->execution_role_arn)) ||
+        (r = ag_api_authorize_pass_role(rq, td->task_role_arn))) {
+        ag_taskdef_free(td);
+        return r;
+    }
+
     unsigned char hash[SHA256_DIGEST_LENGTH];
     int64_t now = ag_api_now(api);
     if (l->token) {
         SHA256((const unsigned char *)rq->raw, rq->raw_len, hash);
         idem_entry *e = idem_find(t, l->token, now);
         if (e) {
-            if (!es_ct_equal(e->hash, hash, sizeof hash))
+            if (!es_ct_equal(e->hash, hash, sizeof hash)) {
+                ag_taskdef_free(td);
                 return ag_api_fail(rq, INVALID,
                                    "clientToken: already used within %d s for a different request",
                                    AG_API_IDEM_WINDOW_S);
+            }
             es_info("RunTask: clientToken seen before: answering its %zu task(s)", e->n);
             es_jw_key(rq->w, "tasks");
             es_jw_arr(rq->w);
@@ -189,13 +209,11 @@ static int run_common(ag_api_tasks *t, ag_api_req *rq, const launch *l)
                 if (!ag_engine_find_task(t->engine, e->arns[i]))
                     write_failure(rq->w, e->arns[i], "MISSING", "the task is no longer known");
             es_jw_arr_end(rq->w);
+            ag_taskdef_free(td);
             return 0;
         }
     }
 
-    ag_taskdef *td = NULL;
-    if ((r = ag_api_load_taskdef(rq, "taskDefinition", ref, &td)))
-        return r;
     if (td->status != AG_TD_ACTIVE) {
         r = ag_api_fail(rq, CLIENT, "taskDefinition: TaskDefinition is inactive (%s:%" PRId64 ")",
                         td->family, td->revision);
@@ -223,9 +241,6 @@ static int run_common(ag_api_tasks *t, ag_api_req *rq, const launch *l)
             return r;
         }
     }
-    char td_arn[AG_TD_NAME_MAX + 128];
-    if (ag_taskdef_arn(td, ag_api_region(api), ag_api_account(api), td_arn, sizeof td_arn) < 0)
-        td_arn[0] = '\0';
     ag_run_request req = {.td = td,
                           .overrides = ov,
                           .count = (int)l->count,
@@ -303,6 +318,20 @@ static int op_start_task(void *arg, ag_api_req *rq)
 
 /* ----------------------------------------------------------- stopping */
 
+/* The ARN a task reference names, for the authorisation: the known task's,
+ * or one made from an ID (ECS accepts either), or the reference as given. */
+static const char *task_arn(ag_api_req *rq, const ag_task *known, const char *ref, char *buf,
+                            size_t buflen)
+{
+    if (known)
+        return known->arn;
+    if (strncmp(ref, "arn:", 4) == 0)
+        return ref;
+    snprintf(buf, buflen, "arn:aws:ecs:%s:%s:task/%s/%s", ag_api_region(rq->api),
+             ag_api_account(rq->api), ag_api_cluster(rq->api), ref);
+    return buf;
+}
+
 static int op_stop_task(void *arg, ag_api_req *rq)
 {
     ag_api_tasks *t = arg;
@@ -311,6 +340,12 @@ static int op_stop_task(void *arg, ag_api_req *rq)
     if ((r = ag_api_check_cluster(rq)) ||
         (r = ag_api_str(rq, "task", true, 1, AG_API_TASK_REF_MAX, &task)) ||
         (r = ag_api_str(rq, "reason", false, 0, AG_API_STOP_REASON_MAX, &reason)))
+        return r;
+    /* the task's ARN as ECS names it (the engine finds by ID or ARN) */
+    char buf[TASK_ARN_MAX];
+    ag_task *known = ag_engine_find_task(t->engine, task);
+    if ((r = ag_api_authorize_in_cluster(rq, "ecs:StopTask",
+                                         task_arn(rq, known, task, buf, sizeof buf))))
         return r;
     ag_task *out = NULL;
     r = ag_engine_stop_task(t->engine, task, AG_STOP_USER_INITIATED,
@@ -344,8 +379,15 @@ static int op_describe_tasks(void *arg, ag_api_req *rq)
             return ag_api_fail(rq, INVALID, "include[%zu]: must be TAGS", i);
     size_t n = list->u.array.n;
     ag_task *found[AG_API_DESCRIBE_MAX];
-    for (size_t i = 0; i < n; i++)
-        found[i] = ag_engine_find_task(t->engine, list->u.array.items[i]->u.string.s);
+    for (size_t i = 0; i < n; i++) {
+        const char *ref = list->u.array.items[i]->u.string.s;
+        found[i] = ag_engine_find_task(t->engine, ref);
+        /* every task asked for, found or not (a refusal must not tell which exist) */
+        char buf[TASK_ARN_MAX];
+        if ((r = ag_api_authorize_in_cluster(rq, "ecs:DescribeTasks",
+                                             task_arn(rq, found[i], ref, buf, sizeof buf))))
+            return r;
+    }
     es_jw *w = rq->w;
     es_jw_key(w, "tasks");
     es_jw_arr(w);
@@ -440,6 +482,8 @@ static int op_list_tasks(void *arg, ag_api_req *rq)
     if (tok &&
         (ag_api_token_parse(tok, after, sizeof after) < 0 || strlen(after) != AG_TASK_ID_HEX))
         return ag_api_fail(rq, INVALID, "nextToken: not a token this API handed out");
+    if ((r = ag_api_authorize_in_cluster(rq, "ecs:ListTasks", "*")))
+        return r;
     char group[AG_API_GROUP_MAX + 16];
     if (service)
         snprintf(group, sizeof group, "service:%s", service);

@@ -465,6 +465,17 @@ int al_authz_check(al_ctx *c, const char *principal, const char *action, const c
     return al_authz_evaluate(c, &q, why, whylen, NULL);
 }
 
+int al_principal_may(al_ctx *c, const char *principal, const char *action, const char *resource,
+                     const aw_ctx_entry *extra, size_t nextra, char *why, size_t whylen)
+{
+    al_authz_req q = {.principal = principal,
+                      .action = action,
+                      .resource = resource,
+                      .extra = extra,
+                      .nextra = nextra};
+    return al_authz_evaluate(c, &q, why, whylen, NULL);
+}
+
 static int hook(void *arg, const char *principal, const char *action, const char *resource,
                 char *why, size_t whylen)
 {

@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "aws/policy.h"
 #include "common/json.h"
 
 typedef struct al_ctx al_ctx;
@@ -140,5 +141,16 @@ int al_iam_load_roles_dir(al_ctx *c, const char *dir, char *err, size_t errlen);
  * -EINVAL a malformed ARN, other -errno when it could not be decided. */
 int al_role_may(al_ctx *c, const char *account, const char *role_arn, const char *action,
                 const char *resource, const char *kms_via_service);
+/* The authorisation question of the other doors on the listener (the ECS
+ * API): may principal, the caller the listener authenticated, do action on
+ * resource with the extra condition keys given ("ecs:cluster",
+ * "iam:PassedToService", ...)? Decided as the embedded services decide
+ * their own actions: the account root may do everything in the account, a
+ * role session what its identity policies allow within its permissions
+ * boundary, anything else nothing. 0 allowed; -EACCES denied, with AWS's
+ * message ("User: ARN is not authorized to perform: ACTION on resource:
+ * ARN because ...") in why; other -errno when it could not be decided. */
+int al_principal_may(al_ctx *c, const char *principal, const char *action, const char *resource,
+                     const aw_ctx_entry *extra, size_t nextra, char *why, size_t whylen);
 
 #endif

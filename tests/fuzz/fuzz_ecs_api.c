@@ -79,8 +79,8 @@ static void init(void)
         es_buf out;
         es_buf_init(&out, 1 << 20);
         al_error e;
-        if (ag_api_handle(api, "RegisterTaskDefinition", "p", seed[i], strlen(seed[i]), &out, &e) <
-            0)
+        if (ag_api_handle(api, "RegisterTaskDefinition", "arn:aws:iam::123456789012:root", seed[i],
+                          strlen(seed[i]), &out, &e) < 0)
             abort();
         es_buf_free(&out);
     }
@@ -106,7 +106,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     es_buf out;
     es_buf_init(&out, 1 << 20);
     al_error e = {0};
-    int r = ag_api_handle(api, op, "p", (const char *)data + 1, size - 1, &out, &e);
+    int r = ag_api_handle(api, op, "arn:aws:iam::123456789012:root", (const char *)data + 1,
+                          size - 1, &out, &e);
     if (r == 0) {
         es_json *j = NULL;
         if (es_json_parse(out.data, out.len, NULL, &j, NULL, 0) != 0 || j->type != ES_JSON_OBJECT)

@@ -448,3 +448,50 @@ Test(api, metrics_page)
         strstr(t, "ecs_agent_api_errors_total{code=\"InvalidParameterException\"} 1"), "%s", t);
     es_buf_free(&out);
 }
+
+/* Without the embedded IAM (aws mode) the ECS API answers the account root
+ * only: any other authenticated caller is refused by name, before any
+ * operation acts. */
+Test(api, aws_mode_answers_the_administrator_only)
+{
+    const char *body = "{}";
+    es_buf out;
+    es_buf_init(&out, 1 << 20);
+    al_error e;
+    memset(&e, 0, sizeof e);
+    const char *who = "arn:aws:sts::123456789012:assumed-role/app/s1";
+    cr_assert_neq(ag_api_handle(api, "ListTaskDefinitions", who, body, strlen(body), &out, &e), 0);
+    cr_assert_eq(e.status, 400);
+    cr_assert_str_eq(e.code, "AccessDeniedException");
+    cr_assert(strstr(e.message, "User: arn:aws:sts::123456789012:assumed-role/app/s1 is not "
+                                "authorized to perform: ecs:ListTaskDefinitions on resource: *"),
+              "%s", e.message);
+    cr_assert_eq(out.len, 0);
+    /* an unauthenticated-looking principal is no better */
+    memset(&e, 0, sizeof e);
+    cr_assert_neq(ag_api_handle(api, "ListClusters", NULL, body, strlen(body), &out, &e), 0);
+    cr_assert_str_eq(e.code, "AccessDeniedException");
+    es_buf_free(&out);
+    /* the administrator is answered */
+    es_json *j = ok("ListTaskDefinitions", "{}");
+    es_json_free(j);
+}
+
+static int op_forgets_to_ask(void *arg, ag_api_req *rq)
+{
+    (void)arg;
+    es_jw_kstr(rq->w, "leak", "anything");
+    return 0;
+}
+
+/* An operation that answers without asking who may is a bug: the answer is
+ * refused, never sent. */
+Test(api, an_answer_no_authorisation_preceded_is_refused)
+{
+    cr_assert_eq(ag_api_add_op(api, "Forgetful", op_forgets_to_ask, NULL), 0);
+    al_error e;
+    es_json *j = call("Forgetful", "{}", &e);
+    cr_assert_null(j);
+    cr_assert_eq(e.status, 500);
+    cr_assert_str_eq(e.code, "ServerException");
+}
