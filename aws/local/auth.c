@@ -419,6 +419,11 @@ int al_verify(al_ctx *c, const al_request *rq, const char *service, time_t now, 
     if (!in_list(a.signed_headers, "x-amz-date"))
         return bad_sig(e, "'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization.%s%s", "",
                        "");
+    /* the headers that choose what is done, or as whom, must be covered by the
+     * signature: an unsigned X-Amz-Target would let a captured request be
+     * re-aimed at another operation (DescribeSecret -> GetSecretValue) */
+    if (header(rq, "x-amz-target") && !in_list(a.signed_headers, "x-amz-target"))
+        return bad_sig(e, "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization.");
     if (strncmp(a.date, amz_date, 8) != 0)
         return bad_sig(e,
                        "Date in Credential scope does not match YYYYMMDD from ISO-8601 "
@@ -449,6 +454,14 @@ int al_verify(al_ctx *c, const al_request *rq, const char *service, time_t now, 
                             sizeof who, e)) < 0) {
         es_wipe(a.signature, sizeof a.signature);
         return r;
+    }
+    /* a session's token names whom the request acts as: signed, or refused
+     * (after the key lookup, which answers a stray token on a long-term key) */
+    if (header(rq, "x-amz-security-token") && !in_list(a.signed_headers, "x-amz-security-token")) {
+        es_wipe(key, sizeof key);
+        es_wipe(a.signature, sizeof a.signature);
+        return bad_sig(e,
+                       "'X-Amz-Security-Token' must be a 'SignedHeader' in the AWS Authorization.");
     }
     char hash[65];
     aw_sigv4_sha256_hex(rq->body ? rq->body : "", rq->body ? rq->body_len : 0, hash);

@@ -20,7 +20,8 @@
  *   malformed header / missing parts   IncompleteSignatureException
  *   unknown access key, stray token    UnrecognizedClientException
  *   wrong scope (date/region/service),
- *   host or x-amz-date not signed,
+ *   host or x-amz-date not signed, x-amz-target or
+ *   x-amz-security-token sent but not signed,
  *   outside +-15 minutes, bad signature InvalidSignatureException
  * The payload hash is computed from the body received, so a changed body is
  * a bad signature; the comparison is constant-time (aw_sigv4_verify). */

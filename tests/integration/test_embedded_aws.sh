@@ -204,6 +204,25 @@ finally:
     botocore.auth.datetime = real_mod
     if real_fn:
         botocore.auth.get_current_datetime = real_fn
+# X-Amz-Target left out of the signature, then re-aimed from DescribeSecret at GetSecretValue
+# (the probe): refused, and no value in the answer
+import json, urllib.request, urllib.error
+from botocore.awsrequest import AWSRequest
+creds = s.get_credentials().get_frozen_credentials()
+body = json.dumps({"SecretId": "MySecret"}).encode()
+req = AWSRequest(method="POST", url=url + "/", data=body,
+                 headers={"Content-Type": "application/x-amz-json-1.1"})
+botocore.auth.SigV4Auth(creds, "secretsmanager", "us-east-2").add_auth(req)
+hdrs = dict(req.headers.items())
+hdrs["X-Amz-Target"] = "secretsmanager.GetSecretValue"
+try:
+    urllib.request.urlopen(urllib.request.Request(url + "/", data=body, headers=hdrs, method="POST"))
+    raise AssertionError("an unsigned X-Amz-Target was served")
+except urllib.error.HTTPError as ex:
+    answer = ex.read().decode()
+    assert ex.code == 400, ex.code
+    assert "InvalidSignatureException" in answer and "X-Amz-Target" in answer, answer
+    assert "SecretValue" not in answer, "a value in the refusal"
 # a client scoped to another region
 other = s.client("ssm", endpoint_url=url, region_name="eu-west-1", config=cfg)
 c = code_of(lambda: other.get_parameter(Name="/x")); assert c == "InvalidSignatureException", c

@@ -39,6 +39,9 @@ static void admin(void)
     secret[n] = 0;
 }
 
+/* The X-Amz-Target signed with each request (NULL: none is signed). */
+static const char *sign_target = "AmazonSSM.GetParameter";
+
 /* A request as the CLI sends it, signed at signed_at; the verifier runs at now. */
 typedef struct req {
     aw_header h[12];
@@ -57,7 +60,8 @@ static void sign_token(req *r, const char *id, const char *key, const char *toke
     if (with_host)
         r->h[r->n++] = (aw_header){"Host", "127.0.0.1:4577"};
     r->h[r->n++] = (aw_header){"Content-Type", "application/x-amz-json-1.1"};
-    r->h[r->n++] = (aw_header){"X-Amz-Target", "AmazonSSM.GetParameter"};
+    if (sign_target)
+        r->h[r->n++] = (aw_header){"X-Amz-Target", sign_target};
     char hash[65];
     aw_sigv4_sha256_hex(body, strlen(body), hash);
     aw_sigv4_input in = {"POST", "/", NULL, r->h, r->n, hash, false};
@@ -224,6 +228,17 @@ Test(al_auth, rejections_with_aws_codes)
     r.h[r.n - 2].name = "X-Other";
     expect(&r, "ssm", NOW, "IncompleteSignatureException");
     es_buf_free_secret(&r.authz);
+    /* X-Amz-Target picks the operation: sent but not signed, a captured
+     * request could be re-aimed (DescribeSecret -> GetSecretValue) */
+    sign_target = NULL;
+    sign(&r, akid, secret, "us-east-2", "secretsmanager", NOW, BODY, true);
+    sign_target = "AmazonSSM.GetParameter";
+    cr_assert_eq(verify(&r, "secretsmanager", NOW, NULL), 0, "%s", T.err.message);
+    r.h[r.n++] = (aw_header){"X-Amz-Target", "secretsmanager.GetSecretValue"};
+    expect(&r, "secretsmanager", NOW, "InvalidSignatureException");
+    cr_assert_not_null(strstr(T.err.message, "'X-Amz-Target' must be a 'SignedHeader'"), "%s",
+                       T.err.message);
+    es_buf_free_secret(&r.authz);
     /* garbage Authorization */
     memset(&r, 0, sizeof r);
     r.body = BODY;
@@ -353,6 +368,15 @@ Test(al_auth, kept_session_keys_still_check_token_expiry_and_role)
     /* expiry: the signature is still within its 15 minutes */
     refused(&r, (time_t)expires, "ExpiredTokenException");
     cr_assert_eq(verify(&r, "ssm", (time_t)expires - 1, NULL), 0);
+    /* the session's token sent but left out of the signature: refused */
+    req u;
+    sign_token(&u, id, sec, NULL, "us-east-2", "ssm", at, BODY, true);
+    u.h[u.n++] = (aw_header){"X-Amz-Security-Token", tok};
+    cr_assert_lt(verify(&u, "ssm", at, NULL), 0);
+    cr_assert_str_eq(T.err.code, "InvalidSignatureException", "%s", T.err.message);
+    cr_assert_not_null(strstr(T.err.message, "'X-Amz-Security-Token' must be a 'SignedHeader'"),
+                       "%s", T.err.message);
+    es_buf_free_secret(&u.authz);
     /* the role deleted: its sessions hold nothing from the next request on */
     qok("iam", "DeleteRole", "RoleName", "exec", NULL);
     refused(&r, at, "UnrecognizedClientException");
