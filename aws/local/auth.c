@@ -384,6 +384,36 @@ static int signing_key_of(al_ctx *c, const aw_sigv4_auth *a, const char *token, 
 
 #define bad_sig(e, ...) al_fail(e, 400, "InvalidSignatureException", __VA_ARGS__)
 
+int al_precheck(al_ctx *c, const char *authorization, const char *amz_date, const char *token,
+                time_t now, al_error *e)
+{
+    if (!authorization)
+        return al_fail(e, 400, "MissingAuthenticationTokenException",
+                       "Missing Authentication Token");
+    aw_sigv4_auth a;
+    time_t t;
+    if (aw_sigv4_parse_authorization(authorization, strlen(authorization), &a) < 0 || !amz_date ||
+        aw_sigv4_parse_amz_date(amz_date, &t) < 0) {
+        es_wipe(a.signature, sizeof a.signature);
+        return al_fail(e, 400, "IncompleteSignatureException",
+                       "Authorization header requires 'Credential', 'Signature' and "
+                       "'SignedHeaders' parameters and an 'X-Amz-Date' header.");
+    }
+    es_wipe(a.signature, sizeof a.signature);
+    if (t + AL_AUTH_SKEW_MAX < now || t - AL_AUTH_SKEW_MAX > now)
+        return al_fail(e, 400, "InvalidSignatureException",
+                       "Signature expired or not yet current: %s is more than 15 minutes from "
+                       "now.",
+                       amz_date);
+    /* the key must be one we know (and the session's token its own); the
+     * derived key lands in the cache the full verification uses next */
+    uint8_t key[32];
+    char who[AL_PRINCIPAL_MAX];
+    int r = signing_key_of(c, &a, token, a.service, now, key, who, sizeof who, e);
+    es_wipe(key, sizeof key);
+    return r;
+}
+
 int al_verify(al_ctx *c, const al_request *rq, const char *service, time_t now, char *principal,
               size_t principal_len, al_error *e)
 {

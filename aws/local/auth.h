@@ -70,6 +70,14 @@ int al_access_key_add(al_ctx *c, const char *akid, const char *secret, const cha
 int al_verify(al_ctx *c, const al_request *rq, const char *service, time_t now, char *principal,
               size_t principal_len, al_error *e);
 
+/* What can be checked of a request from its head alone, before its body is
+ * read (the listener's first line of defence: a caller we do not know gets
+ * no buffer): an Authorization header that parses, an X-Amz-Date within 15
+ * minutes, and an access key we know (a session's with its own token). 0 or
+ * a negative errno with e filled with AWS's code, as al_verify would. */
+int al_precheck(al_ctx *c, const char *authorization, const char *amz_date, const char *token,
+                time_t now, al_error *e);
+
 /* The SigV4 signing name for an X-Amz-Target value, NULL when unknown. */
 const char *al_signing_name(const char *target);
 

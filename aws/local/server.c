@@ -20,10 +20,14 @@ const al_server_limits al_server_default_limits = {
     .max_connections = 256,
     .idle_timeout_ms = 60000,
     .request_timeout_ms = 30000,
+    .first_byte_timeout_ms = 5000,
+    .head_timeout_ms = 10000,
+    .max_buffered_bodies = 32u << 20,
 };
 
 #define READ_CHUNK 65536
-#define HEAD_MAX 4096 /* our own response heads */
+#define HEAD_MAX 4096                            /* our own response heads */
+#define XML_ERROR_MAX (2 * AL_MESSAGE_MAX + 256) /* a query-protocol error answer */
 #define MAX_REQ_HEADERS 128
 
 typedef struct conn conn;
@@ -57,6 +61,7 @@ struct al_server {
     } get_routes[AL_SERVER_ROUTES_MAX];
     size_t n_get_routes;
     bool no_store_ops; /* al_server_serve_store(s, false) */
+    size_t buffered;   /* request body bytes held, all connections */
 };
 
 int al_server_add_json_route(al_server *s, const char *target_prefix, const char *signing_name,
@@ -101,6 +106,10 @@ struct conn {
     bool writing;
     bool close_after_write;
     bool in_request;
+    bool over_budget;  /* the body was refused by the budget, not the maximum */
+    bool head_refused; /* al_precheck refused the head: the body is discarded
+                          unread and head_err answered */
+    al_error head_err;
     char rbuf[READ_CHUNK];
 };
 
@@ -112,6 +121,7 @@ typedef struct wreq {
 
 static void conn_close(conn *c);
 static void conn_feed(conn *c, const char *data, size_t len);
+static void send_xml_error(conn *c, const al_error *e);
 
 static void maybe_finish(al_server *s)
 {
@@ -122,6 +132,13 @@ static void maybe_finish(al_server *s)
     es_free(s);
     if (done)
         done(arg);
+}
+
+/* Drops the request body, and its bytes from the budget. */
+static void body_release(conn *c)
+{
+    c->srv->buffered -= c->body.len;
+    es_buf_reset_secret(&c->body);
 }
 
 static void conn_handle_closed(uv_handle_t *h)
@@ -138,6 +155,7 @@ static void conn_handle_closed(uv_handle_t *h)
         c->next->prev = c->prev;
     s->nconns--;
     es_http_parser_free(c->parser);
+    s->buffered -= c->body.len;
     es_buf_free_secret(&c->body);
     es_buf_free_secret(&c->pending);
     es_wipe(c->rbuf, sizeof c->rbuf);
@@ -170,7 +188,7 @@ static void exchange_done(conn *c)
     c->writing = false;
     c->in_request = false;
     es_http_parser_reset(c->parser);
-    es_buf_reset_secret(&c->body);
+    body_release(c);
     arm_timer(c, c->srv->lim.idle_timeout_ms);
 }
 
@@ -429,6 +447,11 @@ static void handle_request(conn *c)
                      .n_headers = nh,
                      .body = c->body.data ? c->body.data : "",
                      .body_len = c->body.len};
+    if (!amz_target && c->head_refused) {
+        s->st.auth_failures++;
+        send_xml_error(c, &c->head_err);
+        return;
+    }
     if (!amz_target) {
         char action[128];
         if (ctype && strncasecmp(ctype, "application/x-www-form-urlencoded", 33) == 0 &&
@@ -467,6 +490,11 @@ static void handle_request(conn *c)
     time_t now = server_now(s);
     char principal[AL_PRINCIPAL_MAX];
     al_error e;
+    if (c->head_refused) {
+        s->st.auth_failures++;
+        send_json_error(c, &c->head_err, sm, false);
+        return;
+    }
     if (al_verify(s->store, &rq, service, now, principal, sizeof principal, &e) < 0) {
         s->st.auth_failures++;
         send_json_error(c, &e, sm, false);
@@ -489,6 +517,44 @@ static void handle_request(conn *c)
     es_buf_free_secret(&out);
 }
 
+/* A POST from a caller we cannot know: its body is discarded as it arrives
+ * (never buffered) and the refusal answered once the request is over. */
+static void check_head(conn *c)
+{
+    al_server *s = c->srv;
+    es_http_parser *p = c->parser;
+    const char *method = es_http_parser_method(p);
+    if (!method || strcmp(method, "POST") != 0)
+        return; /* GET routes; anything else is refused after */
+    if (!es_http_parser_header(p, "x-amz-target") && s->no_store_ops)
+        return; /* aws mode serves no query protocol: refused by name after */
+    memset(&c->head_err, 0, sizeof c->head_err);
+    if (al_precheck(s->store, es_http_parser_header(p, "authorization"),
+                    es_http_parser_header(p, "x-amz-date"),
+                    es_http_parser_header(p, "x-amz-security-token"), server_now(s),
+                    &c->head_err) == 0)
+        return;
+    s->st.refused_at_head++;
+    c->head_refused = true;
+}
+
+/* The query protocol's (IAM, STS) error answer: XML, in its own codes
+ * (MissingAuthenticationToken, 403), as al_query_serve answers them. */
+static void send_xml_error(conn *c, const al_error *head_err)
+{
+    const char *authz = es_http_parser_header(c->parser, "authorization");
+    const char *service = authz && strstr(authz, "/iam/aws4_request") ? "iam" : "sts";
+    al_error e = *head_err;
+    al_query_error_from_json(&e);
+    es_buf x;
+    es_buf_init(&x, XML_ERROR_MAX);
+    if (al_query_error_xml(service, &e, &x) < 0)
+        send_simple_error(c, 503, "ServiceUnavailable", "Out of memory.", true);
+    else
+        send_answer(c, e.status ? e.status : 400, "text/xml", x.data ? x.data : "", x.len, false);
+    es_buf_free(&x);
+}
+
 static void answer_parse_error(conn *c, int err)
 {
     al_server *s = c->srv;
@@ -496,6 +562,10 @@ static void answer_parse_error(conn *c, int err)
         s->st.header_too_large++;
         send_simple_error(c, 431, "RequestHeaderFieldsTooLarge",
                           "The request head is larger than the server accepts.", true);
+    } else if (err == ES_HTTP_E_BODY_TOO_LARGE && c->over_budget) {
+        s->st.bodies_over_budget++;
+        send_simple_error(c, 503, "SlowDown",
+                          "Too many request bodies are being received at once; retry.", true);
     } else if (err == ES_HTTP_E_BODY_TOO_LARGE) {
         s->st.body_too_large++;
         send_simple_error(c, 413, "RequestEntityTooLarge",
@@ -520,7 +590,10 @@ static void conn_feed(conn *c, const char *data, size_t len)
         }
         if (!c->in_request) {
             c->in_request = true;
-            arm_timer(c, c->srv->lim.request_timeout_ms);
+            c->over_budget = false;
+            c->head_refused = false;
+            uint64_t head = c->srv->lim.head_timeout_ms, whole = c->srv->lim.request_timeout_ms;
+            arm_timer(c, head < whole ? head : whole);
         }
         size_t used = 0;
         int ev = es_http_parser_feed(c->parser, data, len, &used);
@@ -531,6 +604,8 @@ static void conn_feed(conn *c, const char *data, size_t len)
             return;
         }
         if (ev == ES_HTTP_HEADERS) {
+            check_head(c);
+            arm_timer(c, c->srv->lim.request_timeout_ms);
             if (es_http_parser_expect_continue(c->parser)) {
                 /* small, written ahead of the answer; order is kept */
                 static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -578,7 +653,33 @@ static void on_timer(uv_timer_t *t)
 static int body_cb(void *ud, const char *data, size_t len)
 {
     conn *c = ud;
-    return es_buf_append(&c->body, data, len) < 0 ? ES_HTTP_E_BODY_TOO_LARGE : 0;
+    al_server *s = c->srv;
+    if (c->head_refused)
+        return 0; /* an unknown caller's body: counted by the parser, never kept */
+    if (s->buffered + len > s->lim.max_buffered_bodies) {
+        c->over_budget = true;
+        return ES_HTTP_E_BODY_TOO_LARGE;
+    }
+    if (es_buf_append(&c->body, data, len) < 0)
+        return ES_HTTP_E_BODY_TOO_LARGE;
+    s->buffered += len;
+    return 0;
+}
+
+/* Room for one more connection: the oldest that holds no request (never
+ * sent a byte, or kept alive between requests) is closed. False when every
+ * connection is busy with a request. */
+static bool make_room(al_server *s)
+{
+    conn *victim = NULL;
+    for (conn *c = s->conns; c; c = c->next) /* newest first: the last idle is the oldest */
+        if (!c->closing && !c->in_request && !c->writing)
+            victim = c;
+    if (!victim)
+        return false;
+    s->st.evicted_idle++;
+    conn_close(victim);
+    return true;
 }
 
 static void on_connection(uv_stream_t *ls, int status)
@@ -605,7 +706,11 @@ static void on_connection(uv_stream_t *ls, int status)
         conn_close(c);
         return;
     }
-    if (s->nconns > s->lim.max_connections) {
+    /* the closing ones still count until their handles are gone */
+    size_t live = 0;
+    for (conn *o = s->conns; o; o = o->next)
+        live += !o->closing;
+    if (live > s->lim.max_connections && !make_room(s)) {
         s->st.connections_refused++;
         conn_close(c);
         return;
@@ -617,7 +722,9 @@ static void on_connection(uv_stream_t *ls, int status)
     }
     es_http_parser_set_body_cb(c->parser, body_cb, c);
     uv_tcp_nodelay(&c->tcp, 1);
-    arm_timer(c, s->lim.idle_timeout_ms);
+    arm_timer(c, s->lim.first_byte_timeout_ms < s->lim.idle_timeout_ms
+                     ? s->lim.first_byte_timeout_ms
+                     : s->lim.idle_timeout_ms);
     resume_reading(c);
 }
 
@@ -642,6 +749,12 @@ int al_server_start(uv_loop_t *loop, al_ctx *store, const char *host, int port,
     s->loop = loop;
     s->store = store;
     s->lim = limits ? *limits : al_server_default_limits;
+    if (!s->lim.first_byte_timeout_ms)
+        s->lim.first_byte_timeout_ms = al_server_default_limits.first_byte_timeout_ms;
+    if (!s->lim.head_timeout_ms)
+        s->lim.head_timeout_ms = al_server_default_limits.head_timeout_ms;
+    if (!s->lim.max_buffered_bodies)
+        s->lim.max_buffered_bodies = al_server_default_limits.max_buffered_bodies;
     s->hlim = es_http_default_limits;
     s->hlim.max_header_bytes = s->lim.max_header_bytes;
     s->hlim.max_body = s->lim.max_body;

@@ -12,10 +12,22 @@
  *
  * Limits, each with its own answer and counter (al_server_stats):
  *   max_header_bytes  431 and close          max_body       413 and close
- *   max_connections   accepted then closed   malformed      400 and close
+ *   max_connections   when full, the oldest connection that holds no request
+ *                     (idle, or not yet sent a byte) is closed to make room;
+ *                     with none, the new one is accepted then closed
+ *   malformed         400 and close
+ *   first_byte_timeout_ms  a new connection that sends nothing is closed
  *   idle_timeout_ms   a kept-alive connection with no request is closed
+ *   head_timeout_ms   a request's head must be whole within this: 408
  *   request_timeout_ms a request must arrive whole within this (slow
  *                     clients, slowloris): 408 and close
+ *   max_buffered_bodies  request bodies held across all connections: past
+ *                     it, 503 SlowDown and close
+ * A POST's head is checked before its body is read (al_precheck: the
+ * Authorization parses, the date is current, the access key is known): an
+ * unknown caller's body is discarded as it arrives, never buffered, and the
+ * refusal answered when the request ends. The first-byte and head deadlines
+ * are never longer than the idle and request ones.
  * One request per connection is processed at a time: reading stops while
  * an answer is being written, so a client that does not read its answers
  * cannot make us queue more than one.
@@ -39,9 +51,14 @@ typedef struct al_server_limits {
     size_t max_connections;
     uint64_t idle_timeout_ms;
     uint64_t request_timeout_ms;
+    /* 0 in the three below: the default's value */
+    uint64_t first_byte_timeout_ms; /* a new connection's first byte */
+    uint64_t head_timeout_ms;       /* a request's head, from its first byte */
+    size_t max_buffered_bodies;     /* request bodies held at once, all connections */
 } al_server_limits;
 
-/* 16 KiB head, 1 MiB body, 256 connections, 60 s idle, 30 s per request. */
+/* 16 KiB head, 1 MiB body, 256 connections, 60 s idle, 30 s per request,
+ * 5 s to the first byte, 10 s to the end of the head, 32 MiB of bodies. */
 extern const al_server_limits al_server_default_limits;
 
 typedef struct al_server_stats {
@@ -52,6 +69,9 @@ typedef struct al_server_stats {
     uint64_t header_too_large, body_too_large, malformed;
     uint64_t idle_timeouts, request_timeouts;
     uint64_t auth_failures;
+    uint64_t refused_at_head; /* refused from the head: unknown caller, body not kept */
+    uint64_t evicted_idle;    /* idle connections closed to make room for a new one */
+    uint64_t bodies_over_budget;
 } al_server_stats;
 
 typedef struct al_server al_server;

@@ -414,14 +414,26 @@ Test(al_server, slow_and_idle_clients_time_out)
 
 static void c_conn_limit(run *r)
 {
+    /* full: the oldest connection that holds no request makes room (idle
+     * floods cannot lock callers out) */
     int a = dial(r->port), b = dial(r->port);
     resp x;
-    request(r, a, "TrentService.ListKeys", "{}", &x); /* both accepted by now */
+    request(r, a, "TrentService.ListKeys", "{}", &x); /* a idle after its answer, b never spoke */
     CK((x.status) == (200));
     int c = dial(r->port);
-    CK(closed_within(c, 2000));
+    request(r, c, "TrentService.ListKeys", "{}", &x);
+    CK((x.status) == (200));
+    CK(closed_within(a, 2000)); /* the oldest idle one */
     request(r, b, "TrentService.ListKeys", "{}", &x);
     CK((x.status) == (200));
+    /* every connection in the middle of a request: a new one is refused */
+    const char *partial = "POST / HTTP/1.1\r\nHost: x\r\n";
+    send_all(b, partial, strlen(partial));
+    send_all(c, partial, strlen(partial));
+    usleep(100000);
+    int d = dial(r->port);
+    CK(closed_within(d, 2000));
+    close(d);
     close(a);
     close(b);
     close(c);
@@ -695,4 +707,52 @@ Test(al_server, large_answer_to_a_late_reader)
     route_hook = add_big_route;
     run_and_check(c_big, NULL);
     route_hook = NULL;
+}
+
+/* A caller the head already shows to be unknown gets no buffer: its body is
+ * discarded as it arrives (an 800 KiB body passes a 64 KiB budget and is
+ * refused for who sent it), while a known caller's bodies count against the
+ * budget shared by all connections (503 SlowDown past it). */
+static void c_body_budget(run *r)
+{
+    size_t n = 800u << 10;
+    char *big = malloc(n + 32);
+    CK(big != NULL);
+    if (!big)
+        return;
+    snprintf(big, n + 32, "{\"Name\":\"/%0*d\"}", (int)n, 0);
+    es_buf b;
+    es_buf_init(&b, 2u << 20);
+    resp a;
+    int fd = dial(r->port);
+    build(r, &b, "AmazonSSM.GetParameter", big, "AKIAAAAAAAAAAAAAAAAA", r->secret);
+    send_all(fd, b.data, b.len);
+    read_resp(fd, &a, 5000);
+    CK((a.status) == (400));
+    CK(strstr(a.body, "UnrecognizedClientException") != NULL);
+    /* the connection stays usable: the body was consumed, not kept */
+    request(r, fd, "TrentService.ListKeys", "{}", &a);
+    CK((a.status) == (200));
+    close(fd);
+    /* the administrator's 100 KiB body is over the 64 KiB budget */
+    big[100u << 10] = '\0';
+    big[(100u << 10) - 2] = '"';
+    big[(100u << 10) - 1] = '}';
+    fd = dial(r->port);
+    es_buf_reset(&b);
+    build(r, &b, "AmazonSSM.GetParameter", big, r->akid, r->secret);
+    send_all(fd, b.data, b.len);
+    read_resp(fd, &a, 5000);
+    CK((a.status) == (503));
+    CK(strstr(a.body, "SlowDown") != NULL);
+    close(fd);
+    es_buf_free(&b);
+    free(big);
+}
+
+Test(al_server, unknown_callers_bodies_are_not_buffered)
+{
+    al_server_limits lim = al_server_default_limits;
+    lim.max_buffered_bodies = 64u << 10;
+    run_and_check(c_body_budget, &lim);
 }
