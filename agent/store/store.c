@@ -16,6 +16,9 @@
 #include "common/json.h"
 #include "common/secure.h"
 
+/* How long opening agent.db waits for another process's lock. */
+#define STORE_OPEN_BUSY_MS 2000
+
 struct ag_store {
     sqlite3 *db;
     char path[PATH_MAX];
@@ -281,10 +284,17 @@ int ag_store_open(const char *dir, ag_store **out, char *err, size_t errlen)
         goto fail;
     }
     sqlite3_extended_result_codes(st->db, 1);
-    sqlite3_busy_timeout(st->db, 5000);
+    /* Only the opening may wait for another process's lock (briefly). After
+     * it the daemon holds the database exclusively (locking_mode EXCLUSIVE,
+     * as the embedded store does): no other process can take a lock that
+     * would make a request wait, and the busy timeout drops to 0, so that
+     * nothing ever waits on the loop thread. */
+    sqlite3_busy_timeout(st->db, STORE_OPEN_BUSY_MS);
     /* WAL: readers never block the writer; FULL: a committed change survives
      * power loss; secure_delete: freed pages are zeroed. */
     sqlite3_stmt *s = NULL;
+    if ((r = exec(st, "PRAGMA locking_mode = EXCLUSIVE;")))
+        goto fail;
     if ((r = prepare(st, "PRAGMA journal_mode = WAL", &s)))
         goto fail;
     if (sqlite3_step(s) != SQLITE_ROW ||
@@ -299,6 +309,7 @@ int ag_store_open(const char *dir, ag_store **out, char *err, size_t errlen)
         goto fail;
     if ((r = migrate(st)))
         goto fail;
+    sqlite3_busy_timeout(st->db, 0);
     *out = st;
     return 0;
 fail:

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "aws/local/internal.h"
@@ -116,13 +117,38 @@ static int meta_set(al_ctx *c, const char *key, const char *value)
     return r;
 }
 
-/* Writes text to dir/name atomically, mode 0600. */
+/* Does path hold exactly text, as a regular file of ours with mode 0600? */
+static bool same_private_file(const char *path, const char *text)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return false;
+    struct stat st;
+    size_t n = strlen(text);
+    bool same = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0777) == 0600 &&
+                st.st_uid == geteuid() && (size_t)st.st_size == n;
+    char buf[AL_AUTH_FILE_MAX];
+    if (same && n <= sizeof buf) {
+        ssize_t r = read(fd, buf, n);
+        same = r == (ssize_t)n && es_ct_equal(buf, text, n);
+        es_wipe(buf, sizeof buf);
+    } else {
+        same = false;
+    }
+    close(fd);
+    return same;
+}
+
+/* Writes text to dir/name atomically, mode 0600 (not at all when it already
+ * holds exactly that). */
 static int write_private(const char *dir, const char *name, const char *text, char *err,
                          size_t errlen)
 {
     char path[4096], tmp[4200];
     if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path)
         return -ENAMETOOLONG;
+    if (same_private_file(path, text))
+        return 0; /* unchanged: a start on a full disk must not need a write */
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     unlink(tmp);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);

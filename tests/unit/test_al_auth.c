@@ -131,6 +131,18 @@ Test(al_auth, admin_files_and_stable_key)
         cr_assert_eq(stat(p, &st), 0);
         cr_assert_eq(st.st_mode & 0777, 0600, "%s", files[i]);
     }
+    /* a start with nothing changed writes nothing (a full disk must not stop
+     * it): the same inode, not a replacement */
+    {
+        char cp[256];
+        struct stat before, after;
+        snprintf(cp, sizeof cp, "%s/%s", T.dir, AL_CREDENTIALS_FILE);
+        cr_assert_eq(stat(cp, &before), 0);
+        alt_reopen();
+        admin();
+        cr_assert_eq(stat(cp, &after), 0);
+        cr_assert_eq(before.st_ino, after.st_ino, "the unchanged credentials file was rewritten");
+    }
     /* the next start keeps the key (and rewrites a deleted file) */
     char first[AL_AKID_LEN + 1], first_secret[64];
     memcpy(first, akid, sizeof first);
