@@ -266,6 +266,183 @@ static void say_tasks(ag_service *v, int64_t now, bool started, const char *cons
 }
 
 /* One pass over one service; true when it changed (persist). */
+typedef enum trip { TRIP_NONE, TRIP_ROLLED_BACK } trip;
+
+/* The circuit breaker: a rollout IN_PROGRESS whose tasks failed threshold
+ * times goes FAILED, and rolls back when asked to. */
+static trip trip_breaker(ag_svc_sched *s, ag_service *v, const census *c, int desired, int64_t now,
+                         bool *changed)
+{
+    ag_svc_deployment *p = &v->deps[0];
+    if (v->cb_enable && p->rollout == AG_ROLLOUT_IN_PROGRESS &&
+        p->failed >= ag_svc_cb_threshold(desired)) {
+        ag_service_set_rollout(v, p, AG_ROLLOUT_FAILED, now);
+        (void)ag_service_set_reason(p, "ECS deployment circuit breaker: tasks failed to start.");
+        (void)ag_service_event(v, now,
+                               "(service %s) (deployment %s) deployment failed: tasks failed to "
+                               "start. %d tasks failed (threshold %d); the last: %s",
+                               v->name, p->id, p->failed, ag_svc_cb_threshold(desired),
+                               c->last_failure[0] ? c->last_failure : "no reason recorded");
+        es_warn("service %s: deployment %s failed by the circuit breaker: %s", v->name, p->id,
+                c->last_failure);
+        ag_series_add(s->m_cb, 1);
+        *changed = true;
+        char from[AG_SVC_DEP_ID_MAX];
+        snprintf(from, sizeof from, "%s", p->id);
+        int rb = v->cb_rollback ? ag_service_roll_back(v, now) : -ENOENT;
+        if (v->cb_rollback && rb == -ENOENT)
+            (void)ag_service_event(v, now,
+                                   "(service %s) (deployment %s) no completed deployment to roll "
+                                   "back to.",
+                                   v->name, from);
+        if (v->cb_rollback && rb < 0 && rb != -ENOENT)
+            es_err("service %s: cannot roll back deployment %s: %s", v->name, from, strerror(-rb));
+        if (rb == 0) {
+            (void)ag_service_event(v, now,
+                                   "(service %s) rolling back to deployment %s: deployment %s "
+                                   "failed.",
+                                   v->name, v->deps[0].id, from);
+            /* the census belongs to the old numbering: next pass */
+            return TRIP_ROLLED_BACK;
+        }
+    }
+    return TRIP_NONE;
+}
+
+/* One step of the rollout: stops what the plan says (pending first), starts
+ * what it says, and says so in the service's events. */
+static void step_rollout(ag_svc_sched *s, ag_service *v, const census *c, int desired, int64_t now,
+                         ag_svc_plan *plan_out, size_t *nstopped_out, bool *changed)
+{
+    ag_svc_deployment *p = &v->deps[0];
+    /* a failed rollout launches nothing more and leaves the older tasks;
+     * a service being deleted stops everything whatever its rollouts */
+    bool may_launch = p->rollout != AG_ROLLOUT_FAILED || v->status == AG_SVC_DRAINING;
+
+    ag_svc_plan_in in = {.desired = desired,
+                         .upper = desired == 0 ? 0 : ag_svc_upper(desired, v->max_percent),
+                         .lower = ag_svc_lower(desired, v->min_healthy_percent),
+                         .new_running = p->running,
+                         .new_pending = p->pending,
+                         .draining = c->draining,
+                         .primary_may_launch = may_launch};
+    for (size_t i = 1; i < v->n_deps; i++) {
+        in.old_running += v->deps[i].running;
+        in.old_pending += v->deps[i].pending;
+    }
+    ag_svc_plan plan;
+    ag_svc_plan_step(&in, &plan);
+    *plan_out = plan;
+
+    idlist stopped = {.n = 0};
+    char reason[128];
+    snprintf(reason, sizeof reason, "Scaling activity initiated by (deployment %s)", p->id);
+    if (plan.stop_new) {
+        int k = stop_some(s, c->alive[0], c->n_alive[0], plan.stop_new, false, reason, &stopped);
+        stop_some(s, c->alive[0], c->n_alive[0], plan.stop_new - k, true, reason, &stopped);
+    }
+    int left_pend = plan.stop_old_pend, left_run = plan.stop_old_run;
+    for (size_t i = v->n_deps; i-- > 1 && (left_pend > 0 || left_run > 0);) {
+        left_pend -= stop_some(s, c->alive[i], c->n_alive[i], left_pend, false, reason, &stopped);
+        left_run -= stop_some(s, c->alive[i], c->n_alive[i], left_run, true, reason, &stopped);
+    }
+    size_t nstopped = stopped.total;
+    if (nstopped) {
+        say_tasks(v, now, false, stopped.ids, stopped.n, nstopped);
+        *changed = true;
+    }
+    if (plan.start > 0) {
+        char ids[EVENT_TASKS_MAX][AG_TASK_ID_HEX + 1];
+        size_t n = launch(s, v, plan.start, ids, EVENT_TASKS_MAX);
+        const char *idp[EVENT_TASKS_MAX];
+        for (size_t i = 0; i < n && i < EVENT_TASKS_MAX; i++)
+            idp[i] = ids[i];
+        if (n) {
+            say_tasks(v, now, true, idp, n < EVENT_TASKS_MAX ? n : EVENT_TASKS_MAX, n);
+            p->pending += (int)n;
+            *changed = true;
+            es_info("service %s: started %zu tasks for %s", v->name, n, p->id);
+        }
+    }
+
+    *nstopped_out = nstopped;
+}
+
+/* What the pass concludes: the rollout completed, older deployments gone,
+ * the steady state, a drained service INACTIVE. */
+static void settle(ag_service *v, const census *c, int desired, const ag_svc_plan *plan,
+                   size_t nstopped, int64_t now, bool *changed)
+{
+    ag_svc_deployment *p = &v->deps[0];
+    /* rollout completion: the primary has them all, nothing else is left */
+    bool others_gone = true;
+    for (size_t i = 1; i < v->n_deps; i++)
+        if (v->deps[i].running + v->deps[i].pending > 0)
+            others_gone = false;
+    if (p->rollout == AG_ROLLOUT_IN_PROGRESS && p->running == desired && p->pending == 0 &&
+        others_gone && c->draining == 0 && nstopped == 0 && plan->start == 0) {
+        ag_service_set_rollout(v, p, AG_ROLLOUT_COMPLETED, now);
+        (void)ag_service_set_reason(p, "ECS deployment %s completed.", p->id);
+        (void)ag_service_event(v, now, "(service %s) (deployment %s) deployment completed.",
+                               v->name, p->id);
+        *changed = true;
+    }
+    if (p->rollout != AG_ROLLOUT_IN_PROGRESS) {
+        /* older deployments with nothing left go (a failed rollout keeps
+         * the ones still serving) */
+        for (size_t i = v->n_deps; i-- > 1;)
+            if (v->deps[i].running + v->deps[i].pending == 0 && c->draining == 0 &&
+                p->rollout == AG_ROLLOUT_COMPLETED) {
+                ag_service_drop_deployment(v, i);
+                *changed = true;
+            }
+    }
+    bool steady = p->rollout == AG_ROLLOUT_COMPLETED && v->n_deps == 1 && p->running == desired &&
+                  p->pending == 0 && c->draining == 0 && nstopped == 0 && plan->start == 0;
+    if (steady && !v->steady && v->status == AG_SVC_ACTIVE) {
+        (void)ag_service_event(v, now, "(service %s) has reached a steady state.", v->name);
+        *changed = true;
+    }
+    if (steady != v->steady)
+        *changed = true;
+    v->steady = steady;
+    if (v->status == AG_SVC_DRAINING && c->draining == 0 && p->running + p->pending == 0 &&
+        others_gone) {
+        ag_service_set_status(v, AG_SVC_INACTIVE, now);
+        *changed = true;
+    }
+}
+
+/* Drift: says which values went stale, once per change. */
+static void say_drift(ag_service *v, const census *c, int64_t now, bool *changed)
+{
+    es_buf sig;
+    es_buf_init(&sig, DRIFT_SIG_MAX);
+    for (size_t k = 0; k < c->n_vf; k++)
+        (void)es_buf_printf(&sig, "%s=%d;", c->vf[k], c->vf_count[k]);
+    const char *sg = es_buf_cstr(&sig);
+    const char *was = v->drift_sig ? v->drift_sig : "";
+    bool all_checked = c->unchecked_tasks == 0 && c->draining == 0;
+    if (!*sg && *was && all_checked) {
+        /* the stale ones are gone (stopped, not stopping) and drift has
+         * checked every task left */
+        (void)ag_service_event(v, now, "(service %s) all %d tasks hold current secret values.",
+                               v->name, c->alive_tasks);
+        *changed = true;
+    }
+    /* while tasks await their first check, "no stale task" is not news yet */
+    if (strcmp(sg, was) != 0 && (*sg || all_checked)) {
+        for (size_t k = 0; k < c->n_vf; k++)
+            (void)ag_service_event(v, now, "(service %s) %d tasks hold a rotated value of %s",
+                                   v->name, c->vf_count[k], c->vf[k]);
+        es_free(v->drift_sig);
+        v->drift_sig = es_strdup(sg);
+        if (c->n_vf)
+            *changed = true;
+    }
+    es_buf_free(&sig);
+}
+
 static bool pass_one(ag_svc_sched *s, ag_service *v)
 {
     if (v->status == AG_SVC_INACTIVE)
@@ -286,153 +463,15 @@ static bool pass_one(ag_svc_sched *s, ag_service *v)
     int desired = v->status == AG_SVC_DRAINING ? 0 : v->desired;
     p->desired = desired;
 
-    /* circuit breaker */
-    if (v->cb_enable && p->rollout == AG_ROLLOUT_IN_PROGRESS &&
-        p->failed >= ag_svc_cb_threshold(desired)) {
-        ag_service_set_rollout(v, p, AG_ROLLOUT_FAILED, now);
-        (void)ag_service_set_reason(p, "ECS deployment circuit breaker: tasks failed to start.");
-        (void)ag_service_event(v, now,
-                               "(service %s) (deployment %s) deployment failed: tasks failed to "
-                               "start. %d tasks failed (threshold %d); the last: %s",
-                               v->name, p->id, p->failed, ag_svc_cb_threshold(desired),
-                               c.last_failure[0] ? c.last_failure : "no reason recorded");
-        es_warn("service %s: deployment %s failed by the circuit breaker: %s", v->name, p->id,
-                c.last_failure);
-        ag_series_add(s->m_cb, 1);
-        changed = true;
-        char from[AG_SVC_DEP_ID_MAX];
-        snprintf(from, sizeof from, "%s", p->id);
-        int rb = v->cb_rollback ? ag_service_roll_back(v, now) : -ENOENT;
-        if (v->cb_rollback && rb == -ENOENT)
-            (void)ag_service_event(v, now,
-                                   "(service %s) (deployment %s) no completed deployment to roll "
-                                   "back to.",
-                                   v->name, from);
-        if (v->cb_rollback && rb < 0 && rb != -ENOENT)
-            es_err("service %s: cannot roll back deployment %s: %s", v->name, from, strerror(-rb));
-        if (rb == 0) {
-            (void)ag_service_event(v, now,
-                                   "(service %s) rolling back to deployment %s: deployment %s "
-                                   "failed.",
-                                   v->name, v->deps[0].id, from);
-            /* the census belongs to the old numbering: next pass */
-            census_free(&c);
-            return true;
-        }
-    }
-    /* a failed rollout launches nothing more and leaves the older tasks;
-     * a service being deleted stops everything whatever its rollouts */
-    bool may_launch = p->rollout != AG_ROLLOUT_FAILED || v->status == AG_SVC_DRAINING;
-
-    ag_svc_plan_in in = {.desired = desired,
-                         .upper = desired == 0 ? 0 : ag_svc_upper(desired, v->max_percent),
-                         .lower = ag_svc_lower(desired, v->min_healthy_percent),
-                         .new_running = p->running,
-                         .new_pending = p->pending,
-                         .draining = c.draining,
-                         .primary_may_launch = may_launch};
-    for (size_t i = 1; i < v->n_deps; i++) {
-        in.old_running += v->deps[i].running;
-        in.old_pending += v->deps[i].pending;
+    if (trip_breaker(s, v, &c, desired, now, &changed) == TRIP_ROLLED_BACK) {
+        census_free(&c);
+        return true;
     }
     ag_svc_plan plan;
-    ag_svc_plan_step(&in, &plan);
-
-    idlist stopped = {.n = 0};
-    char reason[128];
-    snprintf(reason, sizeof reason, "Scaling activity initiated by (deployment %s)", p->id);
-    if (plan.stop_new) {
-        int k = stop_some(s, c.alive[0], c.n_alive[0], plan.stop_new, false, reason, &stopped);
-        stop_some(s, c.alive[0], c.n_alive[0], plan.stop_new - k, true, reason, &stopped);
-    }
-    int left_pend = plan.stop_old_pend, left_run = plan.stop_old_run;
-    for (size_t i = v->n_deps; i-- > 1 && (left_pend > 0 || left_run > 0);) {
-        left_pend -= stop_some(s, c.alive[i], c.n_alive[i], left_pend, false, reason, &stopped);
-        left_run -= stop_some(s, c.alive[i], c.n_alive[i], left_run, true, reason, &stopped);
-    }
-    size_t nstopped = stopped.total;
-    if (nstopped) {
-        say_tasks(v, now, false, stopped.ids, stopped.n, nstopped);
-        changed = true;
-    }
-    if (plan.start > 0) {
-        char ids[EVENT_TASKS_MAX][AG_TASK_ID_HEX + 1];
-        size_t n = launch(s, v, plan.start, ids, EVENT_TASKS_MAX);
-        const char *idp[EVENT_TASKS_MAX];
-        for (size_t i = 0; i < n && i < EVENT_TASKS_MAX; i++)
-            idp[i] = ids[i];
-        if (n) {
-            say_tasks(v, now, true, idp, n < EVENT_TASKS_MAX ? n : EVENT_TASKS_MAX, n);
-            p->pending += (int)n;
-            changed = true;
-            es_info("service %s: started %zu tasks for %s", v->name, n, p->id);
-        }
-    }
-
-    /* rollout completion: the primary has them all, nothing else is left */
-    bool others_gone = true;
-    for (size_t i = 1; i < v->n_deps; i++)
-        if (v->deps[i].running + v->deps[i].pending > 0)
-            others_gone = false;
-    if (p->rollout == AG_ROLLOUT_IN_PROGRESS && p->running == desired && p->pending == 0 &&
-        others_gone && c.draining == 0 && nstopped == 0 && plan.start == 0) {
-        ag_service_set_rollout(v, p, AG_ROLLOUT_COMPLETED, now);
-        (void)ag_service_set_reason(p, "ECS deployment %s completed.", p->id);
-        (void)ag_service_event(v, now, "(service %s) (deployment %s) deployment completed.",
-                               v->name, p->id);
-        changed = true;
-    }
-    if (p->rollout != AG_ROLLOUT_IN_PROGRESS) {
-        /* older deployments with nothing left go (a failed rollout keeps
-         * the ones still serving) */
-        for (size_t i = v->n_deps; i-- > 1;)
-            if (v->deps[i].running + v->deps[i].pending == 0 && c.draining == 0 &&
-                p->rollout == AG_ROLLOUT_COMPLETED) {
-                ag_service_drop_deployment(v, i);
-                changed = true;
-            }
-    }
-    bool steady = p->rollout == AG_ROLLOUT_COMPLETED && v->n_deps == 1 && p->running == desired &&
-                  p->pending == 0 && c.draining == 0 && nstopped == 0 && plan.start == 0;
-    if (steady && !v->steady && v->status == AG_SVC_ACTIVE) {
-        (void)ag_service_event(v, now, "(service %s) has reached a steady state.", v->name);
-        changed = true;
-    }
-    if (steady != v->steady)
-        changed = true;
-    v->steady = steady;
-    if (v->status == AG_SVC_DRAINING && c.draining == 0 && p->running + p->pending == 0 &&
-        others_gone) {
-        ag_service_set_status(v, AG_SVC_INACTIVE, now);
-        changed = true;
-    }
-
-    /* drift: say which values went stale, once per change */
-    es_buf sig;
-    es_buf_init(&sig, DRIFT_SIG_MAX);
-    for (size_t k = 0; k < c.n_vf; k++)
-        (void)es_buf_printf(&sig, "%s=%d;", c.vf[k], c.vf_count[k]);
-    const char *sg = es_buf_cstr(&sig);
-    const char *was = v->drift_sig ? v->drift_sig : "";
-    bool all_checked = c.unchecked_tasks == 0 && c.draining == 0;
-    if (!*sg && *was && all_checked) {
-        /* the stale ones are gone (stopped, not stopping) and drift has
-         * checked every task left */
-        (void)ag_service_event(v, now, "(service %s) all %d tasks hold current secret values.",
-                               v->name, c.alive_tasks);
-        changed = true;
-    }
-    /* while tasks await their first check, "no stale task" is not news yet */
-    if (strcmp(sg, was) != 0 && (*sg || all_checked)) {
-        for (size_t k = 0; k < c.n_vf; k++)
-            (void)ag_service_event(v, now, "(service %s) %d tasks hold a rotated value of %s",
-                                   v->name, c.vf_count[k], c.vf[k]);
-        es_free(v->drift_sig);
-        v->drift_sig = es_strdup(sg);
-        if (c.n_vf)
-            changed = true;
-    }
-    es_buf_free(&sig);
+    size_t nstopped = 0;
+    step_rollout(s, v, &c, desired, now, &plan, &nstopped, &changed);
+    settle(v, &c, desired, &plan, nstopped, now, &changed);
+    say_drift(v, &c, now, &changed);
     census_free(&c);
     return changed;
 }
