@@ -147,6 +147,56 @@ typedef struct launch {
     const char *token;
 } launch;
 
+/* Loads the task definition ref names and asks who may: ecs:RunTask
+ * (StartTask) on the revision in this cluster, and iam:PassRole on the roles
+ * its tasks will be given. Before a clientToken can answer anything. */
+static int load_authorized(ag_api_req *rq, const char *ref, ag_taskdef **out, char *td_arn,
+                           size_t arnlen)
+{
+    ag_taskdef *td = NULL;
+    int r = ag_api_load_taskdef(rq, "taskDefinition", ref, &td);
+    if (r)
+        return r;
+    ag_api_td_arn(rq->api, td->family, td->revision, td_arn, arnlen);
+    char action[32];
+    snprintf(action, sizeof action, "ecs:%s", rq->operation);
+    if ((r = ag_api_authorize_in_cluster(rq, action, td_arn)) ||
+        (r = ag_api_authorize_pass_role(rq, td->execution_role_arn)) ||
+        (r = ag_api_authorize_pass_role(rq, td->task_role_arn))) {
+        ag_taskdef_free(td);
+        return r;
+    }
+    *out = td;
+    return 0;
+}
+
+/* A clientToken seen within the window: the same request is answered with
+ * the tasks it made (those still known); a different one is refused. */
+static int answer_repeat(ag_api_tasks *t, ag_api_req *rq, const idem_entry *e,
+                         const unsigned char hash[SHA256_DIGEST_LENGTH])
+{
+    if (!es_ct_equal(e->hash, hash, SHA256_DIGEST_LENGTH))
+        return ag_api_fail(rq, INVALID,
+                           "clientToken: already used within %d s for a different request",
+                           AG_API_IDEM_WINDOW_S);
+    es_info("RunTask: clientToken seen before: answering its %zu task(s)", e->n);
+    es_jw_key(rq->w, "tasks");
+    es_jw_arr(rq->w);
+    for (size_t i = 0; i < e->n; i++) {
+        ag_task *task = ag_engine_find_task(t->engine, e->arns[i]);
+        if (task)
+            ag_task_write_json(task, rq->w);
+    }
+    es_jw_arr_end(rq->w);
+    es_jw_key(rq->w, "failures");
+    es_jw_arr(rq->w);
+    for (size_t i = 0; i < e->n; i++)
+        if (!ag_engine_find_task(t->engine, e->arns[i]))
+            write_failure(rq->w, e->arns[i], "MISSING", "the task is no longer known");
+    es_jw_arr_end(rq->w);
+    return 0;
+}
+
 static int run_common(ag_api_tasks *t, ag_api_req *rq, const launch *l)
 {
     ag_api *api = rq->api;
@@ -165,22 +215,10 @@ static int run_common(ag_api_tasks *t, ag_api_req *rq, const launch *l)
     if (ovj && ovj->type == ES_JSON_NULL)
         ovj = NULL;
 
-    /* who may: ecs:RunTask (StartTask) on the revision in this cluster, and
-     * iam:PassRole on the roles its tasks will be given; asked before a
-     * clientToken can answer anything */
     ag_taskdef *td = NULL;
-    if ((r = ag_api_load_taskdef(rq, "taskDefinition", ref, &td)))
-        return r;
     char td_arn[AG_API_TD_ARN_MAX];
-    ag_api_td_arn(api, td->family, td->revision, td_arn, sizeof td_arn);
-    char action[32];
-    snprintf(action, sizeof action, "ecs:%s", rq->operation);
-    if ((r = ag_api_authorize_in_cluster(rq, action, td_arn)) ||
-        (r = ag_api_authorize_pass_role(rq, td->execution_role_arn)) ||
-        (r = ag_api_authorize_pass_role(rq, td->task_role_arn))) {
-        ag_taskdef_free(td);
+    if ((r = load_authorized(rq, ref, &td, td_arn, sizeof td_arn)))
         return r;
-    }
 
     unsigned char hash[SHA256_DIGEST_LENGTH];
     int64_t now = ag_api_now(api);
@@ -188,29 +226,8 @@ static int run_common(ag_api_tasks *t, ag_api_req *rq, const launch *l)
         SHA256((const unsigned char *)rq->raw, rq->raw_len, hash);
         idem_entry *e = idem_find(t, l->token, now);
         if (e) {
-            if (!es_ct_equal(e->hash, hash, sizeof hash)) {
-                ag_taskdef_free(td);
-                return ag_api_fail(rq, INVALID,
-                                   "clientToken: already used within %d s for a different request",
-                                   AG_API_IDEM_WINDOW_S);
-            }
-            es_info("RunTask: clientToken seen before: answering its %zu task(s)", e->n);
-            es_jw_key(rq->w, "tasks");
-            es_jw_arr(rq->w);
-            for (size_t i = 0; i < e->n; i++) {
-                ag_task *task = ag_engine_find_task(t->engine, e->arns[i]);
-                if (task)
-                    ag_task_write_json(task, rq->w);
-            }
-            es_jw_arr_end(rq->w);
-            es_jw_key(rq->w, "failures");
-            es_jw_arr(rq->w);
-            for (size_t i = 0; i < e->n; i++)
-                if (!ag_engine_find_task(t->engine, e->arns[i]))
-                    write_failure(rq->w, e->arns[i], "MISSING", "the task is no longer known");
-            es_jw_arr_end(rq->w);
             ag_taskdef_free(td);
-            return 0;
+            return answer_repeat(t, rq, e, hash);
         }
     }
 
