@@ -13,6 +13,7 @@ RUN_PACKAGES=(
   # build
   build-essential cmake pkg-config
   libuv1-dev libcurl4-openssl-dev libssl-dev libyajl-dev libsqlite3-dev libexpat1-dev
+  libpcre2-dev # SSM AllowedPattern
   # the real Docker engine and the image scripts/run.sh imports when it starts its own
   docker.io busybox-static
   # the aws CLI, and less: the CLI pages its answers in a terminal

@@ -1,11 +1,14 @@
 #include "aws/local/ssm.h"
 
 #include <errno.h>
-#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
 
 #include "aws/local/kms.h"
 #include "aws/local/secretsmanager.h"
@@ -16,6 +19,39 @@
 #define TOKEN_MAX 4096
 #define AL_SSM_KEY_ID_MAX 256        /* PutParameter's KeyId (SSM's limit) */
 #define AL_SSM_FILTER_VALUE_MAX 1024 /* one of DescribeParameters' filter Values */
+
+/* AllowedPattern runs on the event loop (issue 17: a back-referencing pattern froze it for
+ * 5.8 s in glibc's regexec), so its cost is bounded; a value that reaches a bound is refused
+ * as too costly to evaluate. An ordinary pattern takes a few backtracking steps per character
+ * at most (measured: up to 53 K backtracking points, 61 K items and 5 MiB of frames on the
+ * largest, 8 KB value); the bounds leave it ample room and stop a runaway within tens of
+ * milliseconds (a crafted one within AL_SSM_PATTERN_CPU_LIMIT_MS).
+ *
+ * PCRE2's match limit: backtracking points of one match attempt (PCRE2 counts it afresh at
+ * every start position of an unanchored pattern; the step limit below is over all of them).
+ * 500000 is 9 times what the costliest ordinary pattern needs, 10-30 ms of backtracking. */
+#define AL_SSM_PATTERN_MATCH_LIMIT 500000
+/* PCRE2's depth limit: nested backtracking frames. A group repeated once per character takes
+ * two or three per character (measured: up to 24.6 K on the largest value): 65536 is 2.5 times
+ * that; the heap limit bounds the frames' memory. */
+#define AL_SSM_PATTERN_DEPTH_LIMIT 65536
+/* PCRE2's heap limit, in KiB, for the backtracking frames (PCRE2's default is 20 GB): 16 MiB,
+ * three times what a five-group alternation repeated per character needs on the largest value
+ * (5 MiB, held in a vector that doubles). */
+#define AL_SSM_PATTERN_HEAP_LIMIT_KIB 16384
+/* Pattern items entered over the whole match, every start position included (counted by a
+ * callout before each item, PCRE2_AUTO_CALLOUT): an unanchored pattern that stays under the
+ * match limit at each of 8 K start positions would otherwise run for minutes. 1000000 is 16
+ * times what an ordinary pattern needs. */
+#define AL_SSM_PATTERN_STEP_LIMIT 1000000
+/* CPU time of the match (the thread's, so a busy machine does not count), checked every
+ * AL_SSM_PATTERN_CLOCK_EVERY steps: the limits above count steps, and one step can be long (a
+ * 4000-character lookbehind read at each step), so this ceiling bounds the time however the
+ * steps are made. The costliest ordinary patterns measured, a group of alternatives repeated
+ * per character, take 50-80 ms on the largest value (mostly growing the frames): 200 leaves
+ * them room on a slow machine. */
+#define AL_SSM_PATTERN_CPU_LIMIT_MS 200
+#define AL_SSM_PATTERN_CLOCK_EVERY 1024
 
 struct pv_cache;
 
@@ -780,20 +816,110 @@ static bool key_id_syntax_ok(const char *k)
     return true;
 }
 
-static int check_pattern(const char *pattern, const char *value, al_error *e)
+/* PCRE2 allocates through the project's allocator (failure injection, ASan's accounting) */
+static void *pattern_malloc(PCRE2_SIZE n, void *arg)
+{
+    (void)arg;
+    return es_malloc(n);
+}
+
+static void pattern_free(void *p, void *arg)
+{
+    (void)arg;
+    es_free(p);
+}
+
+typedef struct pattern_budget {
+    uint32_t steps;
+    struct timespec start; /* thread CPU time when the match began */
+} pattern_budget;
+
+static double cpu_ms_since(const struct timespec *t0)
+{
+    struct timespec t;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t) != 0)
+        return 0;
+    return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/* Called before each item of the pattern (auto callouts) and at its own (?C) callouts:
+ * a negative answer abandons the match with that code. */
+static int pattern_step(pcre2_callout_block *cb, void *arg)
+{
+    (void)cb;
+    pattern_budget *b = arg;
+    if (++b->steps > AL_SSM_PATTERN_STEP_LIMIT)
+        return PCRE2_ERROR_MATCHLIMIT;
+    if (b->steps % AL_SSM_PATTERN_CLOCK_EVERY == 0 &&
+        cpu_ms_since(&b->start) > AL_SSM_PATTERN_CPU_LIMIT_MS)
+        return PCRE2_ERROR_MATCHLIMIT;
+    return 0;
+}
+
+/* Does value satisfy pattern? AWS's AllowedPattern is a Java regex: PCRE2 reads it closely
+ * (\d, \w, \s, lookarounds, lazy and possessive quantifiers; characters, not bytes; '.' and
+ * '$' stop at line ends) and, as before, finds the pattern anywhere in the value unless it is
+ * anchored. The pattern is compiled once per request, and its cost bounded (the limits
+ * above). Errors never quote the value, which may be a secret. */
+int al_ssm_check_pattern(const char *pattern, const char *value, al_error *e)
 {
     if (!pattern || !*pattern)
         return 0;
-    regex_t re;
-    if (regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB) != 0)
-        return al_fail(e, 400, "InvalidAllowedPatternException",
-                       "The allowed pattern '%s' is not a valid regular expression.", pattern);
-    int m = regexec(&re, value, 0, NULL, 0);
-    regfree(&re);
-    if (m != 0)
-        return al_fail(e, 400, "ParameterPatternMismatchException",
-                       "Parameter value, cannot be validated against allowedPattern: %s", pattern);
-    return 0;
+    pcre2_general_context *gen = NULL;
+    pcre2_compile_context *cc = NULL;
+    pcre2_code *code = NULL;
+    pcre2_match_context *mc = NULL;
+    pcre2_match_data *md = NULL;
+    pattern_budget budget = {0};
+    int r = -ENOMEM, err = 0, m;
+    PCRE2_SIZE at = 0;
+    gen = pcre2_general_context_create(pattern_malloc, pattern_free, NULL);
+    if (!gen || !(cc = pcre2_compile_context_create(gen)))
+        goto out;
+    pcre2_set_newline(cc, PCRE2_NEWLINE_ANYCRLF);
+    pcre2_set_max_pattern_length(cc, AL_SSM_PATTERN_MAX);
+    code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
+                         PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_NEVER_BACKSLASH_C |
+                             PCRE2_AUTO_CALLOUT,
+                         &err, &at, cc);
+    if (!code) {
+        if (err != PCRE2_ERROR_HEAP_FAILED)
+            r = al_fail(e, 400, "InvalidAllowedPatternException",
+                        "The allowed pattern '%s' is not a valid regular expression.", pattern);
+        goto out;
+    }
+    if (!(mc = pcre2_match_context_create(gen)) || !(md = pcre2_match_data_create(1, gen)))
+        goto out;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &budget.start) != 0)
+        memset(&budget.start, 0, sizeof budget.start);
+    pcre2_set_match_limit(mc, AL_SSM_PATTERN_MATCH_LIMIT);
+    pcre2_set_depth_limit(mc, AL_SSM_PATTERN_DEPTH_LIMIT);
+    pcre2_set_heap_limit(mc, AL_SSM_PATTERN_HEAP_LIMIT_KIB);
+    pcre2_set_callout(mc, pattern_step, &budget);
+    m = pcre2_match(code, (PCRE2_SPTR)value, PCRE2_ZERO_TERMINATED, 0, 0, md, mc);
+    if (m >= 0) /* 0: matched, with more groups than md holds */
+        r = 0;
+    else if (m == PCRE2_ERROR_NOMEMORY)
+        r = -ENOMEM;
+    else if (m == PCRE2_ERROR_MATCHLIMIT || m == PCRE2_ERROR_DEPTHLIMIT ||
+             m == PCRE2_ERROR_HEAPLIMIT)
+        r = al_fail(e, 400, "ParameterPatternMismatchException",
+                    "Parameter value, cannot be validated against allowedPattern: the pattern is "
+                    "too costly to evaluate against this value (it backtracks beyond the "
+                    "embedded store's limits; simplify it): %s",
+                    pattern);
+    else /* PCRE2_ERROR_NOMATCH, and any other failure to match */
+        r = al_fail(e, 400, "ParameterPatternMismatchException",
+                    "Parameter value, cannot be validated against allowedPattern: %s", pattern);
+out:
+    pcre2_match_data_free(md);
+    pcre2_match_context_free(mc);
+    pcre2_code_free(code);
+    pcre2_compile_context_free(cc);
+    pcre2_general_context_free(gen);
+    if (r == -ENOMEM)
+        return al_fail_internal(e, "InternalServerError");
+    return r;
 }
 
 static int count_versions(al_ctx *c, const char *canon, int64_t *n, int64_t *oldest)
@@ -1004,7 +1130,7 @@ static int op_put_parameter(al_ctx *c, const char *principal, const es_json *req
                           AL_SSM_STANDARD_VALUE_MAX, vlen);
         goto out;
     }
-    if ((r = check_pattern(pattern, q.value, e)) < 0)
+    if ((r = al_ssm_check_pattern(pattern, q.value, e)) < 0)
         goto out;
 
     /* versions */

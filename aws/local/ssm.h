@@ -36,4 +36,10 @@
 #define AL_SSM_TAGS_MAX 50
 #define AL_SSM_REFERENCE_PREFIX "/aws/reference/secretsmanager/"
 
+/* PutParameter's AllowedPattern check (PCRE2, bounded cost): 0 when value satisfies pattern
+ * (or there is no pattern); else fills e (InvalidAllowedPatternException,
+ * ParameterPatternMismatchException, or an internal error) and answers its negative errno.
+ * Exposed for tests/fuzz/fuzz_al_pattern.c. */
+int al_ssm_check_pattern(const char *pattern, const char *value, al_error *e);
+
 #endif
