@@ -1287,53 +1287,60 @@ static int doc_text(const es_json *v, es_buf *out)
     return es_jw_finish(&w);
 }
 
+/* One role file being loaded: what its steps share. Every failure names the
+ * file in err; e holds the last failure of a check shared with the IAM API,
+ * whose message the file's error repeats. */
+typedef struct role_file {
+    al_ctx *c;
+    const char *file;
+    char *err;
+    size_t errlen;
+    al_error e;
+} role_file;
+
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
-static int file_fail(char *err, size_t errlen, const char *file, const char *fmt, const char *a)
+static int file_fail(const role_file *rf, const char *fmt, const char *a)
 {
     char what[AL_MESSAGE_MAX + 256];
     snprintf(what, sizeof what, fmt, a ? a : "");
-    snprintf(err, errlen, "%s: %s", file, what);
+    snprintf(rf->err, rf->errlen, "%s: %s", rf->file, what);
     return -EINVAL;
 }
 #pragma GCC diagnostic pop
 
-static int load_role_file(al_ctx *c, const char *path, const char *file, char *err, size_t errlen)
+/* Reads the file into text and parses it, both within AL_ROLE_FILE_MAX
+ * bytes; *j is the caller's to free, as text is. */
+static int read_role_file(const role_file *rf, const char *path, es_buf *text, es_json **j)
 {
-    int r = -EINVAL;
-    es_json *j = NULL;
-    es_buf text, trust;
-    es_buf_init(&text, AL_ROLE_FILE_MAX + 1);
-    es_buf_init(&trust, AL_ROLE_FILE_MAX);
-    al_error e = {0};
-    char name[AL_ROLE_NAME_MAX + 2] = "";
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
-        r = -errno;
-        snprintf(err, errlen, "%s: %s", file, strerror(-r));
-        goto out;
+        int r = -errno;
+        snprintf(rf->err, rf->errlen, "%s: %s", rf->file, strerror(-r));
+        return r;
     }
     char chunk[4096];
     ssize_t n;
     while ((n = read(fd, chunk, sizeof chunk)) > 0)
-        if (es_buf_append(&text, chunk, (size_t)n) < 0)
+        if (es_buf_append(text, chunk, (size_t)n) < 0)
             break;
     close(fd);
-    if (n != 0) {
-        r = file_fail(err, errlen, file, n < 0 ? "cannot be read" : "larger than 64 KiB", NULL);
-        goto out;
-    }
+    if (n != 0)
+        return file_fail(rf, n < 0 ? "cannot be read" : "larger than 64 KiB", NULL);
     char why[128];
     es_json_limits lim = es_json_default_limits;
     lim.max_bytes = AL_ROLE_FILE_MAX;
-    if (es_json_parse(text.data ? text.data : "", text.len, &lim, &j, why, sizeof why) < 0) {
-        r = file_fail(err, errlen, file, "not valid JSON: %s", why);
-        goto out;
-    }
-    if (j->type != ES_JSON_OBJECT) {
-        r = file_fail(err, errlen, file, "must hold one JSON object (a role)", NULL);
-        goto out;
-    }
+    if (es_json_parse(text->data ? text->data : "", text->len, &lim, j, why, sizeof why) < 0)
+        return file_fail(rf, "not valid JSON: %s", why);
+    return 0;
+}
+
+/* A member we do not know is refused rather than ignored: a misspelt one
+ * would otherwise load a role other than the one meant. */
+static int check_role_members(const role_file *rf, const es_json *j)
+{
+    if (j->type != ES_JSON_OBJECT)
+        return file_fail(rf, "must hold one JSON object (a role)", NULL);
     static const char *const known[] = {"RoleName",
                                         "Path",
                                         "Description",
@@ -1346,100 +1353,101 @@ static int load_role_file(al_ctx *c, const char *path, const char *file, char *e
         bool ok = false;
         for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
             ok = ok || strcmp(j->u.object.keys[i], known[k]) == 0;
-        if (!ok) {
-            r = file_fail(err, errlen, file, "unknown member \"%.64s\"", j->u.object.keys[i]);
-            goto out;
-        }
+        if (!ok)
+            return file_fail(rf, "unknown member \"%.64s\"", j->u.object.keys[i]);
     }
-    role_spec rs = {.path = "/", .max_session = 3600, .source = file};
+    return 0;
+}
+
+/* RoleName, or else the file's name without ".json". name has room for one
+ * character past the limit, so that a longer name is refused, not cut. */
+static int role_file_name(const role_file *rf, const es_json *j, char *name, size_t namesz)
+{
     const es_json *v = es_json_get(j, "RoleName");
     if (v) {
-        if (v->type != ES_JSON_STRING) {
-            r = file_fail(err, errlen, file, "RoleName must be a string", NULL);
-            goto out;
-        }
-        snprintf(name, sizeof name, "%s", v->u.string.s);
+        if (v->type != ES_JSON_STRING)
+            return file_fail(rf, "RoleName must be a string", NULL);
+        snprintf(name, namesz, "%s", v->u.string.s);
     } else {
-        const char *dot = strrchr(file, '.');
-        size_t stem = (size_t)(dot - file);
-        snprintf(name, sizeof name, "%.*s", (int)(stem < sizeof name ? stem : sizeof name - 1),
-                 file);
+        const char *dot = strrchr(rf->file, '.');
+        size_t stem = (size_t)(dot - rf->file);
+        snprintf(name, namesz, "%.*s", (int)(stem < namesz ? stem : namesz - 1), rf->file);
     }
-    if (!name_ok(name, AL_ROLE_NAME_MAX)) {
-        r = file_fail(err, errlen, file,
-                      "RoleName \"%.64s\" must be 1..64 characters of [A-Za-z0-9_+=,.@-]", name);
-        goto out;
-    }
-    rs.name = name;
-    v = es_json_get(j, "Path");
-    if (v && (v->type != ES_JSON_STRING || !path_ok(v->u.string.s))) {
-        r = file_fail(err, errlen, file, "Path must be a string like \"/\" or \"/a/b/\"", NULL);
-        goto out;
-    }
+    if (!name_ok(name, AL_ROLE_NAME_MAX))
+        return file_fail(rf, "RoleName \"%.64s\" must be 1..64 characters of [A-Za-z0-9_+=,.@-]",
+                         name);
+    return 0;
+}
+
+/* The role's other members, checked as CreateRole checks them. rs points
+ * into j and trust from then on. */
+static int role_file_spec(role_file *rf, const es_json *j, es_buf *trust, role_spec *rs)
+{
+    const es_json *v = es_json_get(j, "Path");
+    if (v && (v->type != ES_JSON_STRING || !path_ok(v->u.string.s)))
+        return file_fail(rf, "Path must be a string like \"/\" or \"/a/b/\"", NULL);
     if (v)
-        rs.path = v->u.string.s;
+        rs->path = v->u.string.s;
     v = es_json_get(j, "Description");
-    if (v && (v->type != ES_JSON_STRING || v->u.string.len > AL_IAM_DESCRIPTION_MAX)) {
-        r = file_fail(
-            err, errlen, file,
+    if (v && (v->type != ES_JSON_STRING || v->u.string.len > AL_IAM_DESCRIPTION_MAX))
+        return file_fail(
+            rf,
             "Description must be a string of at most " STR(AL_IAM_DESCRIPTION_MAX) " characters",
             NULL);
-        goto out;
-    }
-    rs.description = v ? v->u.string.s : NULL;
+    rs->description = v ? v->u.string.s : NULL;
     v = es_json_get(j, "MaxSessionDuration");
-    if (v && (!es_json_as_int64(v, &rs.max_session) || rs.max_session < 3600 ||
-              rs.max_session > 43200)) {
-        r = file_fail(err, errlen, file, "MaxSessionDuration must be an integer in 3600..43200",
-                      NULL);
-        goto out;
-    }
+    if (v && (!es_json_as_int64(v, &rs->max_session) || rs->max_session < 3600 ||
+              rs->max_session > 43200))
+        return file_fail(rf, "MaxSessionDuration must be an integer in 3600..43200", NULL);
     v = es_json_get(j, "AssumeRolePolicyDocument");
-    if (!v || doc_text(v, &trust) < 0) {
-        r = file_fail(err, errlen, file,
-                      "AssumeRolePolicyDocument (the trust policy) is required, as an object or "
-                      "a string",
-                      NULL);
-        goto out;
-    }
-    rs.trust = es_buf_cstr(&trust);
-    if (check_trust(rs.trust, &e) < 0) {
-        r = file_fail(err, errlen, file, "AssumeRolePolicyDocument: %s", e.message);
-        goto out;
-    }
+    if (!v || doc_text(v, trust) < 0)
+        return file_fail(rf,
+                         "AssumeRolePolicyDocument (the trust policy) is required, as an object or "
+                         "a string",
+                         NULL);
+    rs->trust = es_buf_cstr(trust);
+    if (check_trust(rs->trust, &rf->e) < 0)
+        return file_fail(rf, "AssumeRolePolicyDocument: %s", rf->e.message);
     v = es_json_get(j, "PermissionsBoundary");
     if (v) {
-        if (v->type != ES_JSON_STRING || check_boundary(c, v->u.string.s, &e) < 0) {
-            r = file_fail(err, errlen, file,
-                          "PermissionsBoundary must name an existing managed policy ARN", NULL);
-            goto out;
-        }
-        rs.boundary = v->u.string.s;
+        if (v->type != ES_JSON_STRING || check_boundary(rf->c, v->u.string.s, &rf->e) < 0)
+            return file_fail(rf, "PermissionsBoundary must name an existing managed policy ARN",
+                             NULL);
+        rs->boundary = v->u.string.s;
     }
+    return 0;
+}
+
+static int store_role(role_file *rf, const role_spec *rs)
+{
     /* keep the role id of the same role loaded before */
     char old_id[32] = "";
-    sqlite3_stmt *st = al_db_prepare(c->db, "SELECT role_id FROM iam_role_old WHERE name=?");
+    sqlite3_stmt *st = al_db_prepare(rf->c->db, "SELECT role_id FROM iam_role_old WHERE name=?");
     if (st) {
-        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 1, rs->name, -1, SQLITE_STATIC);
         if (sqlite3_step(st) == SQLITE_ROW)
             snprintf(old_id, sizeof old_id, "%s", col(st, 0));
-        al_db_release(c->db, st);
+        al_db_release(rf->c->db, st);
     }
-    rs.role_id = old_id[0] ? old_id : NULL;
-    if (role_insert(c, &rs, &e) < 0) {
-        r = file_fail(err, errlen, file,
-                      strcmp(e.code, "EntityAlreadyExists") == 0
-                          ? "role \"%s\" already exists (made through the IAM API or another file)"
-                          : "role \"%s\" could not be stored",
-                      name);
-        goto out;
-    }
-    v = es_json_get(j, "Policies");
-    if (v && v->type != ES_JSON_ARRAY) {
-        r = file_fail(err, errlen, file,
-                      "Policies must be an array of {\"PolicyName\", \"PolicyDocument\"}", NULL);
-        goto out;
-    }
+    role_spec stored = *rs;
+    stored.role_id = old_id[0] ? old_id : NULL;
+    if (role_insert(rf->c, &stored, &rf->e) < 0)
+        return file_fail(
+            rf,
+            strcmp(rf->e.code, "EntityAlreadyExists") == 0
+                ? "role \"%s\" already exists (made through the IAM API or another file)"
+                : "role \"%s\" could not be stored",
+            rs->name);
+    return 0;
+}
+
+/* Policies: each entry checked and stored as PutRolePolicy would. */
+static int apply_inline_policies(role_file *rf, const es_json *j, const char *role)
+{
+    const es_json *v = es_json_get(j, "Policies");
+    if (v && v->type != ES_JSON_ARRAY)
+        return file_fail(rf, "Policies must be an array of {\"PolicyName\", \"PolicyDocument\"}",
+                         NULL);
     for (size_t i = 0; v && i < v->u.array.n; i++) {
         const es_json *p = v->u.array.items[i];
         const char *pn = p->type == ES_JSON_OBJECT ? es_json_get_str(p, "PolicyName") : NULL;
@@ -1449,37 +1457,55 @@ static int load_role_file(al_ctx *c, const char *path, const char *file, char *e
         if (!pn || !name_ok(pn, AL_POLICY_NAME_MAX) || !pd || doc_text(pd, &doc) < 0 ||
             p->u.object.n != 2) {
             es_buf_free(&doc);
-            r = file_fail(err, errlen, file,
-                          "each Policies entry needs exactly PolicyName (1..128 of "
-                          "[A-Za-z0-9_+=,.@-]) and PolicyDocument%s",
-                          NULL);
-            goto out;
+            return file_fail(rf,
+                             "each Policies entry needs exactly PolicyName (1..128 of "
+                             "[A-Za-z0-9_+=,.@-]) and PolicyDocument%s",
+                             NULL);
         }
-        if (check_inline(es_buf_cstr(&doc), &e) < 0 ||
-            inline_put(c, name, pn, es_buf_cstr(&doc), &e) < 0) {
+        if (check_inline(es_buf_cstr(&doc), &rf->e) < 0 ||
+            inline_put(rf->c, role, pn, es_buf_cstr(&doc), &rf->e) < 0) {
             es_buf_free(&doc);
             char what[AL_MESSAGE_MAX + 160];
-            snprintf(what, sizeof what, "policy \"%s\": %s", pn, e.message);
-            r = file_fail(err, errlen, file, "%s", what);
-            goto out;
+            snprintf(what, sizeof what, "policy \"%s\": %s", pn, rf->e.message);
+            return file_fail(rf, "%s", what);
         }
         es_buf_free(&doc);
     }
-    v = es_json_get(j, "ManagedPolicyArns");
-    if (v && v->type != ES_JSON_ARRAY) {
-        r = file_fail(err, errlen, file, "ManagedPolicyArns must be an array of ARNs", NULL);
-        goto out;
-    }
+    return 0;
+}
+
+/* ManagedPolicyArns: each attached as AttachRolePolicy would. */
+static int apply_managed_policies(role_file *rf, const es_json *j, const char *role)
+{
+    const es_json *v = es_json_get(j, "ManagedPolicyArns");
+    if (v && v->type != ES_JSON_ARRAY)
+        return file_fail(rf, "ManagedPolicyArns must be an array of ARNs", NULL);
     for (size_t i = 0; v && i < v->u.array.n; i++) {
         const char *a = es_json_as_str(v->u.array.items[i]);
-        if (!a || attach(c, name, a, &e) < 0) {
-            r = file_fail(err, errlen, file, "ManagedPolicyArns: %s",
-                          a ? e.message : "entries must be strings");
-            goto out;
-        }
+        if (!a || attach(rf->c, role, a, &rf->e) < 0)
+            return file_fail(rf, "ManagedPolicyArns: %s",
+                             a ? rf->e.message : "entries must be strings");
     }
-    r = 0;
-out:
+    return 0;
+}
+
+/* One role file: the file, its members, the role, then its inline and
+ * managed policies (which need the role stored). */
+static int load_role_file(al_ctx *c, const char *path, const char *file, char *err, size_t errlen)
+{
+    role_file rf = {.c = c, .file = file, .err = err, .errlen = errlen};
+    es_json *j = NULL;
+    es_buf text, trust;
+    es_buf_init(&text, AL_ROLE_FILE_MAX + 1);
+    es_buf_init(&trust, AL_ROLE_FILE_MAX);
+    char name[AL_ROLE_NAME_MAX + 2] = "";
+    role_spec rs = {.name = name, .path = "/", .max_session = 3600, .source = file};
+    int r;
+    if ((r = read_role_file(&rf, path, &text, &j)) == 0 && (r = check_role_members(&rf, j)) == 0 &&
+        (r = role_file_name(&rf, j, name, sizeof name)) == 0 &&
+        (r = role_file_spec(&rf, j, &trust, &rs)) == 0 && (r = store_role(&rf, &rs)) == 0 &&
+        (r = apply_inline_policies(&rf, j, name)) == 0)
+        r = apply_managed_policies(&rf, j, name);
     es_json_free(j);
     es_buf_free(&text);
     es_buf_free(&trust);

@@ -191,24 +191,31 @@ static bool is_session(al_ctx *c, const char *principal)
     return principal && strncmp(principal, prefix, strlen(prefix)) == 0;
 }
 
-static int op_assume_role(al_ctx *c, const char *principal, const al_form *f, al_xw *w, al_error *e)
+/* AssumeRole's parameters, checked; they point into the form. */
+typedef struct assume_params {
+    const char *arn, *session, *external;
+    long long duration;
+} assume_params;
+
+/* Checks the form as STS does, in its order, with its messages. */
+static int read_assume_form(const al_form *f, assume_params *p, al_error *e)
 {
-    const char *arn = al_form_get(f, "RoleArn");
-    const char *session = al_form_get(f, "RoleSessionName");
+    p->arn = al_form_get(f, "RoleArn");
+    p->session = al_form_get(f, "RoleSessionName");
     const char *dur = al_form_get(f, "DurationSeconds");
-    const char *external = al_form_get(f, "ExternalId");
-    long long duration = AL_STS_DURATION_DEFAULT;
-    if (!arn || !session)
+    p->external = al_form_get(f, "ExternalId");
+    p->duration = AL_STS_DURATION_DEFAULT;
+    if (!p->arn || !p->session)
         return al_fail(e, 400, "ValidationError",
                        "1 validation error detected: Value null at '%s' failed to satisfy "
                        "constraint: Member must not be null",
-                       arn ? "roleSessionName" : "roleArn");
-    if (strlen(arn) < 20 || strlen(arn) > AL_STS_ROLE_ARN_MAX)
+                       p->arn ? "roleSessionName" : "roleArn");
+    if (strlen(p->arn) < 20 || strlen(p->arn) > AL_STS_ROLE_ARN_MAX)
         return al_fail(e, 400, "ValidationError",
                        "1 validation error detected: Value at 'roleArn' failed to satisfy "
                        "constraint: Member must have length between 20 and %d",
                        AL_STS_ROLE_ARN_MAX);
-    if (!session_name_ok(session))
+    if (!session_name_ok(p->session))
         return al_fail(e, 400, "ValidationError",
                        "1 validation error detected: Value at 'roleSessionName' failed to "
                        "satisfy constraint: Member must satisfy regular expression pattern: "
@@ -216,9 +223,9 @@ static int op_assume_role(al_ctx *c, const char *principal, const al_form *f, al
     if (dur) {
         char *end = NULL;
         errno = 0;
-        duration = strtoll(dur, &end, 10);
-        if (errno || !*dur || *end || duration < AL_STS_DURATION_MIN ||
-            duration > AL_STS_DURATION_MAX)
+        p->duration = strtoll(dur, &end, 10);
+        if (errno || !*dur || *end || p->duration < AL_STS_DURATION_MIN ||
+            p->duration > AL_STS_DURATION_MAX)
             return al_fail(e, 400, "ValidationError",
                            "1 validation error detected: Value at 'durationSeconds' failed to "
                            "satisfy constraint: Member must have value between %d and %d",
@@ -228,104 +235,134 @@ static int op_assume_role(al_ctx *c, const char *principal, const al_form *f, al
         return al_fail(e, 400, "ValidationError",
                        "Session policies (Policy, PolicyArns) are not supported by the embedded "
                        "STS.");
-    if (external && (strlen(external) < 2 || strlen(external) > AL_STS_EXTERNAL_ID_MAX))
+    if (p->external && (strlen(p->external) < 2 || strlen(p->external) > AL_STS_EXTERNAL_ID_MAX))
         return al_fail(e, 400, "ValidationError",
                        "1 validation error detected: Value at 'externalId' failed to satisfy "
                        "constraint: Member must have length between 2 and %d",
                        AL_STS_EXTERNAL_ID_MAX);
+    return 0;
+}
+
+/* The role the ARN names; a role of another account, or none, is refused
+ * as AWS refuses it: the caller may not assume it. Release role with
+ * al_iam_role_clear when this answers 0. */
+static int find_role(al_ctx *c, const char *principal, const char *arn, al_iam_role *role,
+                     al_error *e)
+{
     /* arn:aws:iam::ACCOUNT:role/PATH/NAME */
     char prefix[64];
     snprintf(prefix, sizeof prefix, "arn:aws:iam::%s:role/", c->account);
     if (strncmp(arn, prefix, strlen(prefix)) != 0)
         return denied(e, principal, arn);
     const char *name = strrchr(arn, '/') + 1;
-    al_iam_role role;
-    int r = al_iam_role_get(c, name, &role);
-    if (r == -ENOENT || (r == 0 && strcmp(role.arn, arn) != 0)) {
+    int r = al_iam_role_get(c, name, role);
+    if (r == -ENOENT || (r == 0 && strcmp(role->arn, arn) != 0)) {
         if (r == 0)
-            al_iam_role_clear(&role);
+            al_iam_role_clear(role);
         return denied(e, principal, arn);
     }
     if (r < 0)
         return al_fail_internal(e, "InternalFailure");
-    aw_policy *trust = NULL;
-    al_error ignored;
-    if (al_iam_trust_compile(role.trust, &trust, &ignored) < 0) {
-        /* out of memory is a failure, not a refusal */
-        r = ignored.status >= 500 ? al_fail_internal(e, "InternalFailure")
-                                  : denied(e, principal, arn);
-        goto out;
-    }
-    const char *ext[1] = {external};
-    aw_ctx_entry extra[1] = {{"sts:ExternalId", ext, 1, false}};
-    size_t nextra = external ? 1 : 0;
+    return 0;
+}
+
+/* Whether the trust policy allows the ECS control plane, for which the
+ * administrator acts. */
+static bool trusts_ecs_tasks(al_ctx *c, const al_authz_req *q)
+{
     char root[64];
     snprintf(root, sizeof root, "arn:aws:iam::%s:root", c->account);
-    bool ok = false;
-    if (principal && strcmp(principal, root) == 0) {
-        /* the administrator acts for the ECS control plane */
-        aw_policy_set set = {.resource = trust};
-        aw_request req = {.principal_arn = ECS_TASKS,
-                          .action = "sts:AssumeRole",
-                          .resource = role.arn,
-                          .resource_account = c->account,
-                          .ctx = extra,
-                          .nctx = nextra};
-        aw_decision d;
-        ok = aw_policy_evaluate(&set, &req, &d) == 0 && d.kind == AW_DECISION_ALLOW;
+    if (!q->principal || strcmp(q->principal, root) != 0)
+        return false;
+    aw_policy_set set = {.resource = q->resource_policy};
+    aw_request req = {.principal_arn = ECS_TASKS,
+                      .action = q->action,
+                      .resource = q->resource,
+                      .resource_account = c->account,
+                      .ctx = q->extra,
+                      .nctx = q->nextra};
+    aw_decision d;
+    return aw_policy_evaluate(&set, &req, &d) == 0 && d.kind == AW_DECISION_ALLOW;
+}
+
+/* The trust policy must allow the caller: directly (then no identity
+ * policy is needed), or by naming its account (then an identity policy must
+ * allow too, as across accounts); an explicit Deny anywhere refuses. */
+static int trusts_caller(al_ctx *c, al_authz_req q, const char *arn, al_error *e)
+{
+    aw_decision_kind full = AW_DECISION_IMPLICIT_DENY, direct = AW_DECISION_IMPLICIT_DENY,
+                     delegated = AW_DECISION_IMPLICIT_DENY;
+    int r = al_authz_evaluate(c, &q, NULL, 0, &full);
+    if (r == 0 || r == -EACCES) {
+        q.no_identity = true;
+        r = al_authz_evaluate(c, &q, NULL, 0, &direct);
     }
-    if (!ok) {
-        /* The trust policy must allow the caller: directly (then no
-         * identity policy is needed), or by naming its account (then an
-         * identity policy must allow too, as across accounts); an explicit
-         * Deny anywhere refuses. */
-        aw_decision_kind full = AW_DECISION_IMPLICIT_DENY, direct = AW_DECISION_IMPLICIT_DENY,
-                         delegated = AW_DECISION_IMPLICIT_DENY;
-        al_authz_req q = {.principal = principal,
-                          .action = "sts:AssumeRole",
-                          .resource = role.arn,
-                          .resource_policy = trust,
-                          .extra = extra,
-                          .nextra = nextra};
-        r = al_authz_evaluate(c, &q, NULL, 0, &full);
-        if (r == 0 || r == -EACCES) {
-            q.no_identity = true;
-            r = al_authz_evaluate(c, &q, NULL, 0, &direct);
-        }
-        if (r == 0 || r == -EACCES) {
-            q.no_identity = false;
-            q.resource_account = "trust-policy"; /* never the caller's account */
-            r = al_authz_evaluate(c, &q, NULL, 0, &delegated);
-        }
-        if (r < 0 && r != -EACCES) {
-            r = al_fail_internal(e, "InternalFailure");
-            goto out;
-        }
-        if (full == AW_DECISION_EXPLICIT_DENY ||
-            (direct != AW_DECISION_ALLOW && delegated != AW_DECISION_ALLOW)) {
-            r = denied(e, principal, arn);
-            goto out;
-        }
+    if (r == 0 || r == -EACCES) {
+        q.no_identity = false;
+        q.resource_account = "trust-policy"; /* never the caller's account */
+        r = al_authz_evaluate(c, &q, NULL, 0, &delegated);
     }
-    if (duration > role.max_session) {
-        r = al_fail(e, 400, "ValidationError",
-                    "The requested DurationSeconds exceeds the MaxSessionDuration set for this "
-                    "role.");
+    if (r < 0 && r != -EACCES)
+        return al_fail_internal(e, "InternalFailure");
+    if (full == AW_DECISION_EXPLICIT_DENY ||
+        (direct != AW_DECISION_ALLOW && delegated != AW_DECISION_ALLOW))
+        return denied(e, q.principal, arn);
+    return 0;
+}
+
+/* The trust-policy decision: 0 when the caller may assume the role. */
+static int trust_allows(al_ctx *c, const char *principal, const assume_params *p,
+                        const al_iam_role *role, al_error *e)
+{
+    aw_policy *trust = NULL;
+    al_error ignored;
+    int r = 0;
+    if (al_iam_trust_compile(role->trust, &trust, &ignored) < 0) {
+        /* out of memory is a failure, not a refusal */
+        r = ignored.status >= 500 ? al_fail_internal(e, "InternalFailure")
+                                  : denied(e, principal, p->arn);
         goto out;
     }
-    if (is_session(c, principal) && duration > 3600) {
-        r = al_fail(e, 400, "ValidationError",
-                    "The requested DurationSeconds exceeds the 1 hour session limit for roles "
-                    "assumed by role chaining.");
-        goto out;
-    }
+    const char *ext[1] = {p->external};
+    aw_ctx_entry extra[1] = {{"sts:ExternalId", ext, 1, false}};
+    al_authz_req q = {.principal = principal,
+                      .action = "sts:AssumeRole",
+                      .resource = role->arn,
+                      .resource_policy = trust,
+                      .extra = extra,
+                      .nextra = p->external ? 1 : 0};
+    if (!trusts_ecs_tasks(c, &q))
+        r = trusts_caller(c, q, p->arn, e);
+out:
+    aw_policy_free(trust);
+    return r;
+}
+
+static int check_duration(al_ctx *c, const char *principal, long long duration,
+                          const al_iam_role *role, al_error *e)
+{
+    if (duration > role->max_session)
+        return al_fail(e, 400, "ValidationError",
+                       "The requested DurationSeconds exceeds the MaxSessionDuration set for this "
+                       "role.");
+    if (is_session(c, principal) && duration > 3600)
+        return al_fail(e, 400, "ValidationError",
+                       "The requested DurationSeconds exceeds the 1 hour session limit for roles "
+                       "assumed by role chaining.");
+    return 0;
+}
+
+/* Issues the session and answers its credentials, wiping the secret and
+ * token once written. */
+static int issue_session(al_ctx *c, const assume_params *p, const al_iam_role *role, al_xw *w,
+                         al_error *e)
+{
     char akid[AL_STS_AKID_LEN + 1], secret[AL_STS_SECRET_LEN + 1], token[AL_STS_TOKEN_LEN + 1];
     double expires;
-    r = al_sts_issue(c, role.name, session, (int)duration, akid, secret, token, &expires);
-    if (r < 0) {
-        r = al_fail_internal(e, "InternalFailure");
-        goto out;
-    }
+    int r =
+        al_sts_issue(c, role->name, p->session, (int)p->duration, akid, secret, token, &expires);
+    if (r < 0)
+        return al_fail_internal(e, "InternalFailure");
     al_xw_open(w, "Credentials");
     al_xw_elem(w, "AccessKeyId", akid);
     al_xw_elem(w, "SecretAccessKey", secret);
@@ -335,12 +372,22 @@ static int op_assume_role(al_ctx *c, const char *principal, const al_form *f, al
     es_wipe(secret, sizeof secret);
     es_wipe(token, sizeof token);
     al_xw_open(w, "AssumedRoleUser");
-    al_xw_elemf(w, "AssumedRoleId", "%s:%s", role.role_id, session);
-    al_xw_elemf(w, "Arn", "arn:aws:sts::%s:assumed-role/%s/%s", c->account, role.name, session);
+    al_xw_elemf(w, "AssumedRoleId", "%s:%s", role->role_id, p->session);
+    al_xw_elemf(w, "Arn", "arn:aws:sts::%s:assumed-role/%s/%s", c->account, role->name, p->session);
     al_xw_close(w, "AssumedRoleUser");
-    r = 0;
-out:
-    aw_policy_free(trust);
+    return 0;
+}
+
+static int op_assume_role(al_ctx *c, const char *principal, const al_form *f, al_xw *w, al_error *e)
+{
+    assume_params p;
+    al_iam_role role;
+    int r = read_assume_form(f, &p, e);
+    if (r < 0 || (r = find_role(c, principal, p.arn, &role, e)) < 0)
+        return r;
+    if ((r = trust_allows(c, principal, &p, &role, e)) == 0 &&
+        (r = check_duration(c, principal, p.duration, &role, e)) == 0)
+        r = issue_session(c, &p, &role, w, e);
     al_iam_role_clear(&role);
     return r;
 }
