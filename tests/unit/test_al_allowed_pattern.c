@@ -58,15 +58,17 @@ static const char *put_body(const char *name, const char *pattern, const char *v
         2 * (strlen(value) + (pattern ? strlen(pattern) : 0)) + strlen(name) + strlen(extra) + 128;
     cr_assert_lt(need, sizeof body);
     char *at = body;
-    at += sprintf(at, "{\"Name\":\"%s\",\"Type\":\"String\",\"Overwrite\":true,\"Value\":\"", name);
+    char *const end = body + sizeof body;
+    at += snprintf(at, (size_t)(end - at),
+                   "{\"Name\":\"%s\",\"Type\":\"String\",\"Overwrite\":true,\"Value\":\"", name);
     put_json_str(&at, value);
     *at++ = '"';
     if (pattern) {
-        at += sprintf(at, ",\"AllowedPattern\":\"");
+        at += snprintf(at, (size_t)(end - at), ",\"AllowedPattern\":\"");
         put_json_str(&at, pattern);
         *at++ = '"';
     }
-    sprintf(at, "%s}", extra);
+    snprintf(at, (size_t)(end - at), "%s}", extra);
     return body;
 }
 
@@ -101,7 +103,7 @@ static const char *repeat(char c, size_t n, const char *tail)
     static char s[AL_SSM_ADVANCED_VALUE_MAX + 1];
     cr_assert_lt(n + strlen(tail), sizeof s);
     memset(s, c, n);
-    strcpy(s + n, tail);
+    memcpy(s + n, tail, strlen(tail) + 1); /* fits: asserted above */
     return s;
 }
 

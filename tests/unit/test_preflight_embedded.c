@@ -1,10 +1,8 @@
-/* The execution role's preflight (agent/secrets/preflight.h), pure parts and embedded side: the pairs each
- * valueFrom form needs (deduplicated, AWS managed keys skipped, partial
- * secret ARNs completed), the reason's wording and cap, the
- * SimulatePrincipalPolicy answer, and whole runs in one loop against the
- * embedded endpoints: missing permissions listed at once, all allowed once
- * the seed's policy is in place, skipped when there is nothing to evaluate
- * against. */
+/* The execution role's preflight (agent/secrets/preflight.h), pure parts and embedded side: the
+ * pairs each valueFrom form needs (deduplicated, AWS managed keys skipped, partial secret ARNs
+ * completed), the reason's wording and cap, the SimulatePrincipalPolicy answer, and whole runs in
+ * one loop against the embedded endpoints: missing permissions listed at once, all allowed once the
+ * seed's policy is in place, skipped when there is nothing to evaluate against. */
 #include "iam_helpers.h"
 
 #include <stdarg.h>
