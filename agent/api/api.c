@@ -18,6 +18,7 @@
 #define NOT_FOUND_CLUSTER "ClusterNotFoundException"
 #define DENIED "AccessDeniedException"
 #define WHY_MAX 1024 /* AWS's refusal message: two ARNs and the reason */
+#define AG_API_CONDS_MAX 4 /* condition keys one ECS action is asked with (ECS uses 2) */
 
 #define METRIC_PREFIX "ecs_agent_"
 #define ERROR_CODES_MAX 8 /* distinct error codes counted in /metrics */
@@ -84,8 +85,8 @@ int ag_api_authorize(ag_api_req *rq, const char *action, const char *resource,
     char why[WHY_MAX];
     int r;
     if (api->iam) {
-        aw_ctx_entry ctx[4];
-        const char *vals[4][1];
+        aw_ctx_entry ctx[AG_API_CONDS_MAX];
+        const char *vals[AG_API_CONDS_MAX][1];
         if (nconds > sizeof ctx / sizeof *ctx)
             return ag_api_fail(rq, SERVER, "too many condition keys");
         for (size_t i = 0; i < nconds; i++) {
