@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent/api/api.h"
@@ -39,8 +40,12 @@ struct ag_agent {
     bool embedded;
     char status[AG_STATUS_MAX]; /* READY=1's STATUS= */
     char url[URL_MAX];          /* the listener, as clients reach it */
+    char self_url[URL_MAX];     /* where the agent's own AWS client reaches the embedded
+                                   endpoints: url, or the loopback listener below */
     al_ctx *al;
     al_server *server;
+    al_server *inner; /* embedded mode with TLS: plain HTTP on 127.0.0.1, for the agent's own
+                         calls (start_listener says why) */
     ag_store *store;
     dk_client *docker;
     aw_client *aws;
@@ -174,6 +179,11 @@ static void on_stop(ag_daemon *d, void *arg)
                 (unsigned long long)st.auth_failures, (unsigned long long)st.header_too_large,
                 (unsigned long long)st.body_too_large, (unsigned long long)st.malformed,
                 (unsigned long long)st.idle_timeouts, (unsigned long long)st.request_timeouts);
+        if (al_server_tls(a->server))
+            es_info("listener TLS: %llu handshakes, %llu failed or timed out, %llu plain HTTP "
+                    "requests refused",
+                    (unsigned long long)st.tls_handshakes, (unsigned long long)st.tls_failures,
+                    (unsigned long long)st.tls_plain_http);
     }
     if (a->engine)
         log_leftover(a->engine);
@@ -191,6 +201,7 @@ static void on_stop(ag_daemon *d, void *arg)
     } while (0)
     /* the listener first: no API call reaches a part that is closing */
     CLOSE_PART(server, al_server_close);
+    CLOSE_PART(inner, al_server_close);
     CLOSE_PART(sched, ag_svc_sched_close);
     CLOSE_PART(drift, ag_drift_close);
     CLOSE_PART(engine, ag_engine_close);
@@ -264,13 +275,14 @@ static void ping_docker(ag_agent *a)
  * reached through loopback. */
 static void listener_url(const cf_config *cfg, int port, char *out, size_t n)
 {
+    const char *scheme = cfg->listen_tls ? "https" : "http";
     const char *h = cfg->listen_host;
     if (strcmp(h, "0.0.0.0") == 0 || h[0] == '\0')
         h = "127.0.0.1";
     else if (strcmp(h, "::") == 0)
         h = "::1";
     bool v6 = strchr(h, ':') != NULL;
-    snprintf(out, n, "http://%s%s%s:%d", v6 ? "[" : "", h, v6 ? "]" : "", port);
+    snprintf(out, n, "%s://%s%s%s:%d", scheme, v6 ? "[" : "", h, v6 ? "]" : "", port);
 }
 
 /* The administrator key from STATE_DIR/aws-credentials (al_admin_init). */
@@ -392,6 +404,27 @@ static void on_reload_reconcile(ag_daemon *d, void *arg)
         es_notice("engine: periodic reconcile off (on events-stream connects only)");
 }
 
+/* ECS_SECRETS_TLS_CERT and _KEY, loaded and checked before the listener
+ * binds: a bad file stops the start with the reason. */
+static int load_tls(const cf_config *cfg, al_tls **out)
+{
+    const char *cert = cf_get(cfg, CF_TLS_CERT), *key = cf_get(cfg, CF_TLS_KEY);
+    char err[1024], desc[AL_TLS_DESC_MAX];
+    int r = al_tls_load(cert, key, out, err, sizeof err);
+    if (r < 0) {
+        es_err("listener TLS (%s, %s): %s", cf_keys[CF_TLS_CERT].name, cf_keys[CF_TLS_KEY].name,
+               err);
+        return r;
+    }
+    al_tls_describe(*out, desc, sizeof desc);
+    if (al_tls_expired(*out, time(NULL)))
+        es_warn("listener TLS: the certificate %s is outside its validity period (%s): clients "
+                "will refuse it",
+                cert, desc);
+    es_info("listener TLS: certificate %s: %s", cert, desc);
+    return 0;
+}
+
 static int start_listener(ag_agent *a)
 {
     const cf_config *cfg = a->cfg;
@@ -420,22 +453,51 @@ static int start_listener(ag_agent *a)
         es_err("administrator key: %s", err);
         return r;
     }
+    al_tls *tls = NULL;
+    if (cfg->listen_tls && (r = load_tls(cfg, &tls)) < 0)
+        return r;
     r = al_server_start(&a->d->loop, a->al, cfg->listen_host, cfg->listen_port, NULL, &a->server);
     if (r < 0) {
         es_err("cannot listen on %s:%d: %s", cfg->listen_host, cfg->listen_port, uv_strerror(r));
+        al_tls_free(tls);
         return r;
     }
+    if (tls)
+        al_server_set_tls(a->server, tls); /* the server's now */
     if (!a->embedded)
         al_server_serve_store(a->server, false);
     listener_url(cfg, al_server_port(a->server), a->url, sizeof a->url);
+    snprintf(a->self_url, sizeof a->self_url, "%s", a->url);
+    if (tls && a->embedded) {
+        /* The agent's own AWS client (the resolver, drift) calls the embedded
+         * endpoints over HTTP. With TLS it would have to verify the listener's
+         * certificate, which names the address remote callers use and need
+         * not name loopback (nor be signed by a CA we could give curl), and
+         * it would pay a handshake for calls that never leave the process's
+         * host. So those calls go to a second listener, plain HTTP on
+         * 127.0.0.1 on a port the kernel picks, serving the store (not the
+         * ECS API): what every loopback listener was before TLS. */
+        r = al_server_start(&a->d->loop, a->al, "127.0.0.1", 0, NULL, &a->inner);
+        if (r < 0) {
+            es_err("cannot listen on 127.0.0.1 for the agent's own calls: %s", uv_strerror(r));
+            return r;
+        }
+        snprintf(a->self_url, sizeof a->self_url, "http://127.0.0.1:%d", al_server_port(a->inner));
+        es_info("the agent's own calls to the embedded endpoints go to %s (loopback only, plain "
+                "HTTP)",
+                a->self_url);
+    }
     if (a->embedded)
         es_notice("embedded SSM, Secrets Manager, KMS, IAM and STS endpoints on %s "
                   "(administrator key %s)",
                   a->url, akid);
     es_notice("ECS API and /metrics on %s (administrator key %s)", a->url, akid);
-    es_notice("use them with: AWS_SHARED_CREDENTIALS_FILE=%s/%s AWS_CONFIG_FILE=%s/%s aws "
+    char ca[URL_MAX + 32] = "";
+    if (tls)
+        snprintf(ca, sizeof ca, "AWS_CA_BUNDLE=%s ", cf_get(cfg, CF_TLS_CERT));
+    es_notice("use them with: %sAWS_SHARED_CREDENTIALS_FILE=%s/%s AWS_CONFIG_FILE=%s/%s aws "
               "--profile %s --endpoint-url %s %s",
-              dir, AL_CREDENTIALS_FILE, dir, AL_CONFIG_FILE, AL_AUTH_PROFILE, a->url,
+              ca, dir, AL_CREDENTIALS_FILE, dir, AL_CONFIG_FILE, AL_AUTH_PROFILE, a->url,
               a->embedded ? "ssm get-parameter --name NAME" : "ecs list-task-definitions");
     return 0;
 }
@@ -444,9 +506,16 @@ static int start_aws(ag_agent *a)
 {
     const cf_config *cfg = a->cfg;
     aw_client_config cc = {.region = cf_get(cfg, CF_REGION)};
+    /* https:// endpoints (another agent's TLS listener, say) verified with it */
+    cc.ca_file = cf_get(cfg, CF_CA_FILE);
+    if (cc.ca_file && access(cc.ca_file, R_OK) < 0) {
+        int e = errno;
+        es_err("%s %s: %s", cf_keys[CF_CA_FILE].name, cc.ca_file, strerror(e));
+        return -e;
+    }
     if (a->embedded) {
         for (int s = 0; s < AW_SVC_COUNT; s++)
-            cc.endpoint_override[s] = a->url;
+            cc.endpoint_override[s] = a->self_url;
     } else {
         cc.endpoint_override[AW_SVC_SSM] = cf_get(cfg, CF_ENDPOINT_SSM);
         cc.endpoint_override[AW_SVC_SECRETSMANAGER] = cf_get(cfg, CF_ENDPOINT_SECRETSMANAGER);
@@ -481,10 +550,12 @@ static int start_aws(ag_agent *a)
         es_err("AWS credentials: %s", strerror(-r));
         return r;
     }
-    es_info("AWS services: %s; credentials: %s", a->embedded ? a->url : "configured endpoints",
-            a->embedded        ? "the administrator key"
-            : kc.access_key_id ? "configured static keys"
-                               : "the default chain");
+    es_info(
+        "AWS services: %s; credentials: %s%s%s", a->embedded ? a->self_url : "configured endpoints",
+        a->embedded        ? "the administrator key"
+        : kc.access_key_id ? "configured static keys"
+                           : "the default chain",
+        cc.ca_file ? "; https:// verified with the CA file " : "", cc.ca_file ? cc.ca_file : "");
     return 0;
 }
 

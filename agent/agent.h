@@ -8,13 +8,19 @@
  *             are not served (UnknownOperationException).
  *   listener  aws/local/server.h on ECS_SECRETS_LISTEN: the ECS API
  *             (agent/api/api.h) and GET /metrics, plus the store's operations
- *             in embedded mode
+ *             in embedded mode; HTTPS only with ECS_SECRETS_TLS_CERT and
+ *             ECS_SECRETS_TLS_KEY (loaded before it binds; a bad file stops
+ *             the start), which config.h demands off loopback
  *   agent.db  agent/store/store.h: task definitions and tasks
  *   docker    docker/docker.h on DOCKER_HOST
  *   aws       aws/client.h: embedded mode points every service (SSM, Secrets
  *             Manager, KMS, STS, IAM) at the daemon's own listener
- *             (http://127.0.0.1:PORT), the same wire path as AWS; aws mode
- *             uses the configured endpoint overrides or AWS's defaults
+ *             (http://127.0.0.1:PORT), the same wire path as AWS; with TLS
+ *             at a second listener for these calls only, plain HTTP on
+ *             127.0.0.1 with a port the kernel picks (the certificate need not
+ *             name loopback; agent.c start_listener). aws mode uses the
+ *             configured endpoint overrides or AWS's defaults, https://
+ *             verified with ECS_SECRETS_CA_FILE when set
  *   creds     aws/credentials.h: embedded mode signs with the administrator
  *             key; aws mode with the configured static keys or the default
  *             chain (environment, shared files, container endpoint, IMDSv2)

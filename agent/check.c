@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "aws/local/server.h"
+
 static long elapsed_ms(const struct timespec *t0)
 {
     struct timespec t;
@@ -164,28 +166,60 @@ static int check_state_dir(const cf_config *cfg, FILE *out)
     return 0;
 }
 
-static bool loopback(const char *host)
+/* The listener's scheme; with TLS, the certificate and key load as the
+ * agent would load them (a listener off loopback without TLS never gets
+ * here: cf_load refuses it). */
+static int check_listener(const cf_config *cfg, FILE *out)
 {
-    return strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 ||
-           strcmp(host, "::1") == 0 || strcmp(host, "[::1]") == 0;
+    const char *listen = cf_get(cfg, CF_LISTEN);
+    bool lo = cf_host_is_loopback(cfg->listen_host);
+    if (!cfg->listen_tls) {
+        fprintf(out, "# check: listener %s is loopback only; scheme http (plain HTTP)\n", listen);
+        return 0;
+    }
+    const char *cert = cf_get(cfg, CF_TLS_CERT), *key = cf_get(cfg, CF_TLS_KEY);
+    char err[1024], desc[AL_TLS_DESC_MAX];
+    al_tls *t = NULL;
+    if (al_tls_load(cert, key, &t, err, sizeof err) < 0) {
+        fprintf(out, "# problem: listener %s: scheme https, but %s; the agent would not start\n",
+                listen, err);
+        return 1;
+    }
+    al_tls_describe(t, desc, sizeof desc);
+    bool expired = al_tls_expired(t, time(NULL));
+    al_tls_free(t);
+    if (expired) {
+        fprintf(out,
+                "# problem: listener %s: scheme https, but the certificate %s is outside its "
+                "validity period (%s): clients would refuse it\n",
+                listen, cert, desc);
+        return 1;
+    }
+    fprintf(out,
+            "# check: listener %s is %s; scheme https (TLS 1.2 or later), certificate %s: %s\n",
+            listen, lo ? "loopback only" : "not loopback", cert, desc);
+    return 0;
 }
 
-static void check_listener(const cf_config *cfg, FILE *out)
+/* ECS_SECRETS_CA_FILE: the agent's https:// calls need to read it. */
+static int check_ca_file(const cf_config *cfg, FILE *out)
 {
-    if (loopback(cfg->listen_host))
-        fprintf(out, "# check: listener %s is loopback only\n", cf_get(cfg, CF_LISTEN));
-    else
-        fprintf(out,
-                "# warning: listener %s is not loopback, and it speaks plain HTTP: the embedded "
-                "endpoints' answers (secret values) and the ECS API would cross the network in "
-                "clear\n",
-                cf_get(cfg, CF_LISTEN));
+    const char *ca = cf_get(cfg, CF_CA_FILE);
+    if (!ca)
+        return 0;
+    if (access(ca, R_OK) < 0) {
+        fprintf(out, "# problem: CA file %s: %s; the agent would not start\n", ca, strerror(errno));
+        return 1;
+    }
+    fprintf(out, "# check: CA file %s is readable; https:// endpoints are verified with it\n", ca);
+    return 0;
 }
 
 int ag_check_environment(const cf_config *cfg, FILE *out)
 {
     int problems = check_docker(cfg, out);
     problems += check_state_dir(cfg, out);
-    check_listener(cfg, out);
+    problems += check_listener(cfg, out);
+    problems += check_ca_file(cfg, out);
     return problems;
 }

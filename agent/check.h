@@ -4,10 +4,14 @@
  *   - Docker: the socket of DOCKER_HOST answers GET /_ping (2 s at most);
  *   - the state directory: it exists as a directory of ours that we may write,
  *     or the nearest existing parent is one we may create it in;
- *   - the listener: loopback, or a warning (no TLS: answers carry secret
- *     values in clear).
+ *   - the listener's scheme: http on loopback; https (ECS_SECRETS_TLS_CERT
+ *     and ECS_SECRETS_TLS_KEY, the only way off loopback: cf_load refuses a
+ *     listener elsewhere without them) with the certificate and key loaded
+ *     as the agent loads them, and the certificate within its validity;
+ *   - ECS_SECRETS_CA_FILE, when set, is readable.
  *
- * Problems (Docker silent, state directory unusable) make the check fail;
+ * Problems (Docker silent, state directory unusable, a certificate or key
+ * that does not load, a CA file we cannot read) make the check fail;
  * warnings do not. Each finding is one "# check:", "# problem:" or
  * "# warning:" line that says what was found and what the daemon would do. */
 #ifndef AG_CHECK_H

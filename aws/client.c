@@ -362,6 +362,10 @@ int aw_client_create(uv_loop_t *loop, const aw_client_config *cfg, aw_client **o
         rc = -EIO;
         goto fail;
     }
+    if (cfg->ca_file && aw_http_set_ca_file(c->http, cfg->ca_file) != 0) {
+        aw_http_close(c->http, NULL, NULL); /* its memory goes as the loop runs */
+        goto fail;
+    }
     *out = c;
     return 0;
 fail:

@@ -81,6 +81,8 @@ typedef struct aw_client_config {
     long timeout_ms;                             /* 0: AW_HTTP_DEFAULT_TIMEOUT_MS */
     long connect_timeout_ms;                     /* 0: AW_HTTP_DEFAULT_CONNECT_TIMEOUT_MS */
     size_t max_body;                             /* 0: AW_HTTP_DEFAULT_MAX_BODY */
+    const char *ca_file; /* CA certificates (PEM) for https:// endpoints in place of the
+                            system's (aw_http_set_ca_file); NULL: the system's */
 } aw_client_config;
 
 typedef struct aw_client aw_client;

@@ -47,6 +47,7 @@ struct aw_http {
     void (*closed)(void *);
     void *closed_arg;
     aw_http_stats stats;
+    char *ca_file; /* aw_http_set_ca_file, or NULL */
 };
 
 const char *aw_http_strerror(int err)
@@ -306,6 +307,10 @@ int aw_http_start(aw_http *h, const aw_http_request *q, aw_http_cb cb, void *arg
     SETOPT(e, CURLOPT_TCP_KEEPALIVE, 1L);
     if (q->no_proxy)
         SETOPT(e, CURLOPT_NOPROXY, "*");
+    if (h->ca_file) {
+        SETOPT(e, CURLOPT_CAINFO, h->ca_file);
+        SETOPT(e, CURLOPT_CAPATH, (char *)NULL);
+    }
     if (strcmp(q->method, "GET") == 0) {
         SETOPT(e, CURLOPT_HTTPGET, 1L);
     } else if (strcmp(q->method, "POST") == 0 || strcmp(q->method, "PUT") == 0) {
@@ -395,6 +400,7 @@ static void maybe_done(aw_http *h)
         return;
     void (*closed)(void *) = h->closed;
     void *arg = h->closed_arg;
+    es_free(h->ca_file);
     es_free(h);
     if (closed)
         closed(arg);
@@ -492,6 +498,16 @@ static void curl_global(void)
     static bool done;
     if (!done && curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK)
         done = true;
+}
+
+int aw_http_set_ca_file(aw_http *h, const char *path)
+{
+    char *copy = NULL;
+    if (path && !(copy = es_strdup(path)))
+        return AW_HTTP_E_NOMEM;
+    es_free(h->ca_file);
+    h->ca_file = copy;
+    return 0;
 }
 
 int aw_http_create(uv_loop_t *loop, aw_http **out)

@@ -87,6 +87,11 @@ typedef void (*aw_http_cb)(void *arg, int err, aw_http_response *resp);
 /* 0 or AW_HTTP_E_NOMEM / AW_HTTP_E_PROTOCOL. */
 int aw_http_create(uv_loop_t *loop, aw_http **out);
 
+/* The CA certificates (a PEM file) that https:// peers are verified with,
+ * in place of the system's (curl's CA file and CA path), for every request
+ * started after; NULL: the system's again. 0 or AW_HTTP_E_NOMEM. */
+int aw_http_set_ca_file(aw_http *h, const char *path);
+
 /* Starts a request. 0, or an error (and cb is not called). */
 int aw_http_start(aw_http *h, const aw_http_request *req, aw_http_cb cb, void *arg);
 

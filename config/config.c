@@ -2,6 +2,7 @@
 #include "common/alloc.h"
 #include "common/secure.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -249,7 +250,16 @@ const cf_key cf_keys[CF_KEY_COUNT] = {
                       false, "where the agent keeps its databases and keys (mode 0700)",
                       v_abs_path},
     [CF_LISTEN] = {"ECS_SECRETS_LISTEN", "listen", "HOST:PORT", "127.0.0.1:4577", false,
-                   "the listener for the ECS API and the embedded AWS endpoints", v_listen},
+                   "the listener for the ECS API and the embedded AWS endpoints; an address "
+                   "that is not loopback needs ECS_SECRETS_TLS_CERT and ECS_SECRETS_TLS_KEY",
+                   v_listen},
+    [CF_TLS_CERT] = {"ECS_SECRETS_TLS_CERT", "tls-cert", "FILE", NULL, false,
+                     "the listener's certificate (PEM, chain after it): with ECS_SECRETS_TLS_KEY "
+                     "the listener speaks HTTPS only (TLS 1.2 or later)",
+                     v_abs_path},
+    [CF_TLS_KEY] = {"ECS_SECRETS_TLS_KEY", "tls-key", "FILE", NULL, false,
+                    "the private key of ECS_SECRETS_TLS_CERT (PEM, unencrypted; keep it 0600)",
+                    v_abs_path},
     [CF_LOG_LEVEL] = {"ECS_LOGLEVEL", "log-level", "LEVEL", "info", false,
                       "error, warn, notice, info or debug", v_log_level},
     [CF_ENDPOINT_SSM] = {"ECS_SECRETS_ENDPOINT_SSM", "endpoint-ssm", "URL", NULL, false,
@@ -263,6 +273,11 @@ const cf_key cf_keys[CF_KEY_COUNT] = {
                          "STS endpoint override", v_url},
     [CF_ENDPOINT_IAM] = {"ECS_SECRETS_ENDPOINT_IAM", "endpoint-iam", "URL", NULL, false,
                          "IAM endpoint override", v_url},
+    [CF_CA_FILE] = {"ECS_SECRETS_CA_FILE", "ca-file", "FILE", NULL, false,
+                    "the CA certificates (PEM) that https:// AWS endpoints are verified with, "
+                    "in place of the system's (as AWS_CA_BUNDLE for the aws CLI): e.g. another "
+                    "agent's ECS_SECRETS_TLS_CERT; unset: the system's",
+                    v_abs_path},
     [CF_ACCESS_KEY_ID] = {"ECS_SECRETS_ACCESS_KEY_ID", NULL, "KEY", NULL, false,
                           "static AWS access key id for the host (aws mode; prefer the "
                           "instance profile)",
@@ -630,9 +645,23 @@ const char *cf_source(const cf_config *c, cf_key_id k)
     return c->source[k];
 }
 
+bool cf_host_is_loopback(const char *host)
+{
+    unsigned char a[16];
+    if (strcmp(host, "localhost") == 0)
+        return true;
+    if (inet_pton(AF_INET, host, a) == 1)
+        return a[0] == 127;
+    if (inet_pton(AF_INET6, host, a) != 1)
+        return false; /* a name (other than localhost) may resolve anywhere */
+    static const unsigned char v6_loopback[16] = {[15] = 1};
+    static const unsigned char v4_mapped[12] = {[10] = 0xff, [11] = 0xff};
+    return memcmp(a, v6_loopback, 16) == 0 || (memcmp(a, v4_mapped, 12) == 0 && a[12] == 127);
+}
+
 int cf_adopt(cf_config *live, cf_config *fresh, cf_key_id k)
 {
-    if (k == CF_LISTEN || k == CF_DOCKER_HOST)
+    if (k == CF_LISTEN || k == CF_DOCKER_HOST || k == CF_TLS_CERT || k == CF_TLS_KEY)
         return -EINVAL; /* derived views that are not re-derived here */
     if (k == CF_LOG_LEVEL && fresh->value[k] &&
         es_log_level_parse(fresh->value[k], &live->log_level) < 0)
@@ -660,6 +689,25 @@ static int derive(cf_config *c, es_buf *err)
     if (r < 0) {
         es_buf_printf(err, "%s: %s", cf_keys[CF_LISTEN].name, why);
         return r;
+    }
+    /* the listener speaks TLS with both or neither; off loopback, only TLS
+     * (its answers carry secret values) */
+    for (int i = 0; i < 2; i++) {
+        cf_key_id have = i ? CF_TLS_KEY : CF_TLS_CERT, miss = i ? CF_TLS_CERT : CF_TLS_KEY;
+        if (c->value[have] && !c->value[miss]) {
+            es_buf_printf(err, "%s: %s is set but %s is not: the listener needs both for TLS",
+                          c->source[have], cf_keys[have].name, cf_keys[miss].name);
+            return -EINVAL;
+        }
+    }
+    c->listen_tls = c->value[CF_TLS_CERT] && c->value[CF_TLS_KEY];
+    if (!c->listen_tls && !cf_host_is_loopback(c->listen_host)) {
+        es_buf_printf(err,
+                      "%s: %s %s is not loopback: it needs %s and %s (answers carry secret "
+                      "values)",
+                      c->source[CF_LISTEN], cf_keys[CF_LISTEN].name, c->value[CF_LISTEN],
+                      cf_keys[CF_TLS_CERT].name, cf_keys[CF_TLS_KEY].name);
+        return -EINVAL;
     }
     /* defaults that depend on the mode are made effective here, so that
      * --check-config shows them and every reader sees one value */

@@ -44,12 +44,15 @@ typedef enum cf_key_id {
     CF_DOCKER_HOST,
     CF_STATE_DIR,
     CF_LISTEN,
+    CF_TLS_CERT,
+    CF_TLS_KEY,
     CF_LOG_LEVEL,
     CF_ENDPOINT_SSM,
     CF_ENDPOINT_SECRETSMANAGER,
     CF_ENDPOINT_KMS,
     CF_ENDPOINT_STS,
     CF_ENDPOINT_IAM,
+    CF_CA_FILE,
     CF_ACCESS_KEY_ID,
     CF_SECRET_ACCESS_KEY,
     CF_SESSION_TOKEN,
@@ -83,6 +86,7 @@ typedef struct cf_config {
     es_log_level log_level;
     char *listen_host;
     int listen_port;
+    bool listen_tls;     /* ECS_SECRETS_TLS_CERT and ECS_SECRETS_TLS_KEY are both set */
     char *docker_socket; /* path part of DOCKER_HOST unix:///path */
 } cf_config;
 
@@ -105,6 +109,13 @@ const char *cf_get(const cf_config *c, cf_key_id k);
 int cf_parse_duration(const char *v, long *seconds);
 /* Where key k's value came from ("default", "FILE:LINE", ...), or NULL. */
 const char *cf_source(const cf_config *c, cf_key_id k);
+
+/* Whether a listen host (as cf_load splits ECS_SECRETS_LISTEN: no brackets)
+ * is loopback: 127.0.0.0/8, ::1, ::ffff:127.x.x.x, or the name "localhost".
+ * A listener anywhere else needs TLS (ECS_SECRETS_TLS_CERT and
+ * ECS_SECRETS_TLS_KEY): cf_load refuses it without, since the answers carry
+ * secret values. */
+bool cf_host_is_loopback(const char *host);
 
 /* Moves key k's value and source from fresh (a configuration just loaded)
  * into live, freeing live's old ones, and updates live's typed view of k

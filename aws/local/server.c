@@ -12,6 +12,7 @@
 #include "aws/local/internal.h"
 #include "common/alloc.h"
 #include "common/http.h"
+#include "common/log.h"
 #include "common/secure.h"
 
 const al_server_limits al_server_default_limits = {
@@ -62,6 +63,7 @@ struct al_server {
     size_t n_get_routes;
     bool no_store_ops; /* al_server_serve_store(s, false) */
     size_t buffered;   /* request body bytes held, all connections */
+    al_tls *tls;       /* HTTPS (al_server_set_tls), or NULL */
 };
 
 int al_server_add_json_route(al_server *s, const char *target_prefix, const char *signing_name,
@@ -110,17 +112,23 @@ struct conn {
     bool head_refused; /* al_precheck refused the head: the body is discarded
                           unread and head_err answered */
     al_error head_err;
-    char rbuf[READ_CHUNK];
+    /* TLS (NULL when off): the handshake's first byte arrived; its deadline
+     * still runs for the first request's head; counted in the stats */
+    al_tls_conn *tls;
+    bool tls_started, tls_deadline, tls_counted;
+    char rbuf[READ_CHUNK]; /* what the socket read; with TLS, reused for what it decrypts */
 };
 
 typedef struct wreq {
     uv_write_t req;
     conn *c;
+    bool raw;    /* TLS records outside an answer (handshake, alerts): no exchange ends */
     es_buf data; /* may hold a secret value */
 } wreq;
 
 static void conn_close(conn *c);
 static void conn_feed(conn *c, const char *data, size_t len);
+static void on_written(uv_write_t *req, int status);
 static void send_xml_error(conn *c, const al_error *e);
 
 static void maybe_finish(al_server *s)
@@ -129,6 +137,7 @@ static void maybe_finish(al_server *s)
         return;
     void (*done)(void *) = s->done;
     void *arg = s->done_arg;
+    al_tls_free(s->tls);
     es_free(s);
     if (done)
         done(arg);
@@ -155,6 +164,7 @@ static void conn_handle_closed(uv_handle_t *h)
         c->next->prev = c->prev;
     s->nconns--;
     es_http_parser_free(c->parser);
+    al_tls_conn_free(c->tls);
     s->buffered -= c->body.len;
     es_buf_free_secret(&c->body);
     es_buf_free_secret(&c->pending);
@@ -196,10 +206,16 @@ static void on_written(uv_write_t *req, int status)
 {
     wreq *w = (wreq *)req; /* req is the first member */
     conn *c = w->c;
+    bool raw = w->raw;
     es_buf_free_secret(&w->data);
     es_free(w);
     if (c->closing)
         return;
+    if (raw) {
+        if (status < 0)
+            conn_close(c);
+        return;
+    }
     if (status < 0 || c->close_after_write) {
         conn_close(c);
         return;
@@ -228,6 +244,123 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
 static void resume_reading(conn *c)
 {
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+/* Writes an answer's buffers (total bytes): when the socket takes them
+ * whole the exchange ends here; otherwise what is left is copied into a write
+ * request and reading pauses until it is out. Copies what it keeps. */
+static void write_answer(conn *c, const uv_buf_t *bufs, unsigned nbufs, size_t total)
+{
+    int n = uv_try_write((uv_stream_t *)&c->tcp, bufs, nbufs);
+    if (n >= 0 && (size_t)n == total) {
+        if (c->close_after_write)
+            conn_close(c);
+        else
+            exchange_done(c);
+        return;
+    }
+    if (n < 0 && n != UV_EAGAIN) {
+        conn_close(c);
+        return;
+    }
+    size_t done = n > 0 ? (size_t)n : 0;
+    wreq *w = es_calloc(1, sizeof *w);
+    if (!w) {
+        conn_close(c);
+        return;
+    }
+    w->c = c;
+    es_buf_init(&w->data, total - done);
+    int r = 0;
+    for (unsigned i = 0; i < nbufs && r == 0; i++) {
+        if (done >= bufs[i].len) {
+            done -= bufs[i].len;
+            continue;
+        }
+        r = es_buf_append(&w->data, bufs[i].base + done, bufs[i].len - done);
+        done = 0;
+    }
+    if (r < 0) {
+        es_buf_free_secret(&w->data);
+        es_free(w);
+        conn_close(c);
+        return;
+    }
+    c->writing = true;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    /* a client that does not read its answer gets the request timeout */
+    arm_timer(c, c->srv->lim.request_timeout_ms);
+    uv_buf_t b = uv_buf_init(w->data.data, (unsigned)w->data.len);
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0) {
+        es_buf_free_secret(&w->data);
+        es_free(w);
+        conn_close(c);
+    }
+}
+
+/* TLS: the answer encrypted (and close_notify after it when the connection
+ * closes), then written as above. The plaintext stays the caller's. */
+static void send_tls_answer(conn *c, const uv_buf_t *bufs, unsigned nbufs)
+{
+    size_t total = 0;
+    for (unsigned i = 0; i < nbufs; i++)
+        total += bufs[i].len;
+    es_buf rec; /* records: ciphertext; what the engine already held goes first */
+    size_t room = al_tls_conn_pending(c->tls) + total + (total / 16384 + 4) * 256 + 1024;
+    es_buf_init(&rec, room);
+    int r = es_buf_expect(&rec, room);
+    for (unsigned i = 0; i < nbufs && r == 0; i++)
+        if (bufs[i].len)
+            r = al_tls_conn_write(c->tls, bufs[i].base, bufs[i].len);
+    if (r == 0 && c->close_after_write)
+        al_tls_conn_shutdown(c->tls);
+    if (r == 0)
+        r = al_tls_conn_pull(c->tls, &rec);
+    if (r < 0) {
+        es_buf_free(&rec);
+        conn_close(c);
+        return;
+    }
+    uv_buf_t b = uv_buf_init(rec.data, (unsigned)rec.len);
+    write_answer(c, &b, 1, rec.len);
+    es_buf_free(&rec);
+}
+
+/* TLS: writes what the engine has to send outside an answer (handshake
+ * flights, alerts, 100 Continue): at once when the socket takes it, else
+ * queued behind what is queued already (libuv keeps the order). */
+static void tls_flush(conn *c)
+{
+    size_t pending = al_tls_conn_pending(c->tls);
+    if (c->closing || !pending)
+        return;
+    es_buf rec;
+    es_buf_init(&rec, pending);
+    if (al_tls_conn_pull(c->tls, &rec) < 0) {
+        es_buf_free(&rec);
+        conn_close(c);
+        return;
+    }
+    uv_buf_t b = uv_buf_init(rec.data, (unsigned)rec.len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    size_t done = n > 0 ? (size_t)n : 0;
+    wreq *w = NULL;
+    if ((n >= 0 || n == UV_EAGAIN) && done < rec.len && (w = es_calloc(1, sizeof *w))) {
+        w->c = c;
+        w->raw = true;
+        es_buf_init(&w->data, rec.len - done);
+        if (es_buf_append(&w->data, rec.data + done, rec.len - done) < 0 ||
+            uv_write(&w->req, (uv_stream_t *)&c->tcp,
+                     &(uv_buf_t){.base = w->data.data, .len = w->data.len}, 1, on_written) < 0) {
+            es_buf_free(&w->data);
+            es_free(w);
+            w = NULL;
+        }
+    }
+    bool failed = (n < 0 && n != UV_EAGAIN) || (done < rec.len && !w);
+    es_buf_free(&rec);
+    if (failed)
+        conn_close(c);
 }
 
 /* Sends status + headers + body; takes nothing (body copied when needed).
@@ -282,52 +415,11 @@ static void send_answer(conn *c, int status, const char *content_type, const cha
         c->srv->st.errors_4xx++;
     uv_buf_t bufs[2] = {uv_buf_init(head.data, (unsigned)head.len),
                         uv_buf_init((char *)body, (unsigned)len)};
-    int n = uv_try_write((uv_stream_t *)&c->tcp, bufs, len ? 2 : 1);
-    size_t total = head.len + len;
-    if (n >= 0 && (size_t)n == total) {
-        es_buf_free(&head);
-        if (c->close_after_write)
-            conn_close(c);
-        else
-            exchange_done(c);
-        return;
-    }
-    if (n < 0 && n != UV_EAGAIN) {
-        es_buf_free(&head);
-        conn_close(c);
-        return;
-    }
-    size_t done = n > 0 ? (size_t)n : 0;
-    wreq *w = es_calloc(1, sizeof *w);
-    if (!w) {
-        es_buf_free(&head);
-        conn_close(c);
-        return;
-    }
-    w->c = c;
-    es_buf_init(&w->data, total - done);
-    if (done < head.len)
-        r = es_buf_append(&w->data, head.data + done, head.len - done);
-    if (r == 0 && len)
-        r = done <= head.len ? es_buf_append(&w->data, body, len)
-                             : es_buf_append(&w->data, body + (done - head.len), total - done);
+    if (c->tls)
+        send_tls_answer(c, bufs, len ? 2 : 1);
+    else
+        write_answer(c, bufs, len ? 2 : 1, head.len + len);
     es_buf_free(&head);
-    if (r < 0) {
-        es_buf_free_secret(&w->data);
-        es_free(w);
-        conn_close(c);
-        return;
-    }
-    c->writing = true;
-    uv_read_stop((uv_stream_t *)&c->tcp);
-    /* a client that does not read its answer gets the request timeout */
-    arm_timer(c, c->srv->lim.request_timeout_ms);
-    uv_buf_t b = uv_buf_init(w->data.data, (unsigned)w->data.len);
-    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0) {
-        es_buf_free_secret(&w->data);
-        es_free(w);
-        conn_close(c);
-    }
 }
 
 static void send_json_error(conn *c, const al_error *e, bool sm_style, bool close)
@@ -593,7 +685,10 @@ static void conn_feed(conn *c, const char *data, size_t len)
             c->over_budget = false;
             c->head_refused = false;
             uint64_t head = c->srv->lim.head_timeout_ms, whole = c->srv->lim.request_timeout_ms;
-            arm_timer(c, head < whole ? head : whole);
+            if (c->tls_deadline)
+                c->tls_deadline = false; /* armed at the handshake's first byte: it still runs */
+            else
+                arm_timer(c, head < whole ? head : whole);
         }
         size_t used = 0;
         int ev = es_http_parser_feed(c->parser, data, len, &used);
@@ -610,7 +705,10 @@ static void conn_feed(conn *c, const char *data, size_t len)
                 /* small, written ahead of the answer; order is kept */
                 static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
                 uv_buf_t b = uv_buf_init((char *)cont, sizeof cont - 1);
-                (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+                if (!c->tls)
+                    (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+                else if (al_tls_conn_write(c->tls, cont, sizeof cont - 1) == 0)
+                    tls_flush(c);
             }
             after_head = true;
             continue;
@@ -618,6 +716,76 @@ static void conn_feed(conn *c, const char *data, size_t len)
         if (ev == ES_HTTP_DONE)
             handle_request(c);
     }
+}
+
+/* Plain HTTP sent to the TLS listener: told so in plain HTTP, then closed. */
+static void refuse_plain_http(conn *c)
+{
+    static const char body[] = "{\"__type\":\"BadRequest\",\"message\":\"This listener speaks "
+                               "HTTPS (TLS) only: use an https:// endpoint.\"}";
+    char a[512];
+    int n = snprintf(a, sizeof a,
+                     "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n"
+                     "Content-Type: application/x-amz-json-1.1\r\nContent-Length: %zu\r\n\r\n%s",
+                     sizeof body - 1, body);
+    c->srv->st.tls_plain_http++;
+    c->srv->st.errors_4xx++;
+    uv_buf_t b = uv_buf_init(a, (unsigned)n);
+    (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    conn_close(c);
+}
+
+/* TLS: the socket's bytes into the engine; what it decrypts (into rbuf, the
+ * ciphertext being the engine's now) to the parser, as plain reads go. */
+static void tls_read(conn *c, size_t nread)
+{
+    al_server *s = c->srv;
+    if (!c->tls_started) {
+        c->tls_started = true;
+        /* a handshake starts with record type 22; a method is uppercase */
+        if (c->rbuf[0] >= 'A' && c->rbuf[0] <= 'Z') {
+            refuse_plain_http(c);
+            return;
+        }
+        /* the handshake and the first request's head: the head deadline */
+        uint64_t head = s->lim.head_timeout_ms, whole = s->lim.request_timeout_ms;
+        arm_timer(c, head < whole ? head : whole);
+        c->tls_deadline = true;
+    }
+    if (al_tls_conn_push(c->tls, c->rbuf, nread) < 0) {
+        conn_close(c);
+        return;
+    }
+    while (!c->closing) {
+        ssize_t got = al_tls_conn_read(c->tls, c->rbuf, sizeof c->rbuf);
+        if (got == 0)
+            break;
+        if (got == AL_TLS_CLOSED && c->writing) {
+            c->close_after_write = true; /* the answer goes out first */
+            break;
+        }
+        if (got < 0) {
+            if (got == AL_TLS_FAILED) {
+                s->st.tls_failures++;
+                es_debug("listener: TLS %s failed: %s",
+                         al_tls_conn_established(c->tls) ? "record" : "handshake",
+                         al_tls_conn_error(c->tls));
+            }
+            tls_flush(c); /* the alert, if any */
+            conn_close(c);
+            return;
+        }
+        if (!c->tls_counted) {
+            c->tls_counted = true;
+            s->st.tls_handshakes++;
+        }
+        conn_feed(c, c->rbuf, (size_t)got);
+    }
+    if (!c->tls_counted && al_tls_conn_established(c->tls)) {
+        c->tls_counted = true;
+        s->st.tls_handshakes++;
+    }
+    tls_flush(c);
 }
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
@@ -630,7 +798,10 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         conn_close(c);
         return;
     }
-    conn_feed(c, c->rbuf, (size_t)nread);
+    if (c->tls && nread > 0)
+        tls_read(c, (size_t)nread);
+    else if (!c->tls)
+        conn_feed(c, c->rbuf, (size_t)nread);
 }
 
 static void on_timer(uv_timer_t *t)
@@ -638,6 +809,11 @@ static void on_timer(uv_timer_t *t)
     conn *c = t->data;
     if (c->closing)
         return;
+    if (c->tls && c->tls_started && !al_tls_conn_established(c->tls)) {
+        c->srv->st.tls_failures++; /* the handshake did not end in time */
+        conn_close(c);
+        return;
+    }
     if (c->writing) {
         conn_close(c); /* the client does not read its answer */
     } else if (c->in_request) {
@@ -667,13 +843,14 @@ static int body_cb(void *ud, const char *data, size_t len)
 }
 
 /* Room for one more connection: the oldest that holds no request (never
- * sent a byte, or kept alive between requests) is closed. False when every
+ * sent a byte, or kept alive between requests; a TLS handshake under way
+ * counts as a request) is closed. False when every
  * connection is busy with a request. */
 static bool make_room(al_server *s)
 {
     conn *victim = NULL;
     for (conn *c = s->conns; c; c = c->next) /* newest first: the last idle is the oldest */
-        if (!c->closing && !c->in_request && !c->writing)
+        if (!c->closing && !c->in_request && !c->writing && !c->tls_deadline)
             victim = c;
     if (!victim)
         return false;
@@ -721,6 +898,10 @@ static void on_connection(uv_stream_t *ls, int status)
         return;
     }
     es_http_parser_set_body_cb(c->parser, body_cb, c);
+    if (s->tls && !(c->tls = al_tls_conn_new(s->tls))) {
+        conn_close(c);
+        return;
+    }
     uv_tcp_nodelay(&c->tcp, 1);
     arm_timer(c, s->lim.first_byte_timeout_ms < s->lim.idle_timeout_ms
                      ? s->lim.first_byte_timeout_ms
@@ -780,6 +961,17 @@ int al_server_start(uv_loop_t *loop, al_ctx *store, const char *host, int port,
     }
     *out = s;
     return 0;
+}
+
+void al_server_set_tls(al_server *s, al_tls *tls)
+{
+    al_tls_free(s->tls);
+    s->tls = tls;
+}
+
+bool al_server_tls(const al_server *s)
+{
+    return s->tls != NULL;
 }
 
 void al_server_set_clock(al_server *s, al_server_clock_fn fn, void *arg)

@@ -32,6 +32,15 @@
  * an answer is being written, so a client that does not read its answers
  * cannot make us queue more than one.
  *
+ * TLS (al_server_set_tls, issue 17): every connection speaks TLS only. The
+ * socket's bytes go through the connection's al_tls_conn (aws/local/tls.h)
+ * on the loop: what it decrypts is fed to the same HTTP parser, answers are
+ * encrypted before the same writes. The handshake runs under the deadlines
+ * above: its first byte within first_byte_timeout_ms, and the handshake plus
+ * the first request's head within head_timeout_ms of that byte. A client
+ * that speaks plain HTTP to it is answered, in plain HTTP, 400 "this
+ * listener speaks HTTPS" and closed.
+ *
  * Memory: each connection is one struct holding its uv_tcp_t and uv_timer_t;
  * it is freed in the close callback of the last of the two. Request and
  * response bodies (which can hold secret values) are wiped when released. */
@@ -44,6 +53,7 @@
 #include <uv.h>
 
 #include "aws/local/local.h"
+#include "aws/local/tls.h"
 
 typedef struct al_server_limits {
     size_t max_header_bytes;
@@ -72,6 +82,9 @@ typedef struct al_server_stats {
     uint64_t refused_at_head; /* refused from the head: unknown caller, body not kept */
     uint64_t evicted_idle;    /* idle connections closed to make room for a new one */
     uint64_t bodies_over_budget;
+    uint64_t tls_handshakes; /* completed */
+    uint64_t tls_failures;   /* handshakes that failed or ran out of time, bad records */
+    uint64_t tls_plain_http; /* plain HTTP sent to the TLS listener */
 } al_server_stats;
 
 typedef struct al_server al_server;
@@ -84,6 +97,11 @@ typedef time_t (*al_server_clock_fn)(void *arg);
 int al_server_start(uv_loop_t *loop, al_ctx *store, const char *host, int port,
                     const al_server_limits *limits, al_server **out);
 void al_server_set_clock(al_server *s, al_server_clock_fn fn, void *arg);
+/* Serves HTTPS with tls (al_tls_load), which the server takes (freed when
+ * it is); call right after al_server_start, before the loop runs again, so
+ * that no connection is accepted without it. */
+void al_server_set_tls(al_server *s, al_tls *tls);
+bool al_server_tls(const al_server *s);
 
 /* Routes served by other modules on the same listener (the agent's ECS API,
  * its metrics), so that the embedded store does not depend on them.

@@ -262,3 +262,96 @@ Test(config, drift_interval_takes_durations_and_shows_its_effective_default)
                  "a duration");
     expect_error("ECS_SECRETS_DRIFT_INTERVAL=25h\n", "at most 1 day");
 }
+
+/* Issue 17: a listener off loopback serves secret values only over TLS.
+ * Loopback: 127.0.0.0/8, ::1 (and ::ffff:127.x), the name localhost. */
+Test(config, loopback_hosts)
+{
+    const char *yes[] = {"127.0.0.1",        "127.0.0.2", "127.255.255.254", "::1",
+                         "::ffff:127.0.0.1", "localhost", "0:0:0:0:0:0:0:1"};
+    const char *no[] = {"0.0.0.0",           "::",  "10.0.0.1",        "192.168.1.2",
+                        "128.0.0.1",         "::2", "::ffff:10.0.0.1", "myhost",
+                        "localhost.example", "",    "127.0.0.1x"};
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+        cr_assert(cf_host_is_loopback(yes[i]), "%s", yes[i]);
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        cr_assert_not(cf_host_is_loopback(no[i]), "%s", no[i]);
+}
+
+Test(config, listener_off_loopback_needs_tls_cert_and_key)
+{
+    /* refused without TLS, naming where the address came from and why */
+    expect_error("ECS_SECRETS_LISTEN=0.0.0.0:4577\n",
+                 "bad.conf:1: ECS_SECRETS_LISTEN 0.0.0.0:4577 is not loopback: it needs "
+                 "ECS_SECRETS_TLS_CERT and ECS_SECRETS_TLS_KEY (answers carry secret values)");
+    expect_error("ECS_SECRETS_LISTEN=[::]:4577\n", "ECS_SECRETS_LISTEN [::]:4577 is not loopback");
+    expect_error("ECS_SECRETS_LISTEN=10.1.2.3:80\n",
+                 "ECS_SECRETS_LISTEN 10.1.2.3:80 is not loopback");
+    expect_error("ECS_SECRETS_LISTEN=agent.example:80\n", "is not loopback");
+    /* one of the two is refused too, wherever the listener is */
+    expect_error("ECS_SECRETS_TLS_CERT=/etc/tls/cert.pem\n",
+                 "bad.conf:1: ECS_SECRETS_TLS_CERT is set but ECS_SECRETS_TLS_KEY is not: the "
+                 "listener needs both for TLS");
+    expect_error("ECS_SECRETS_LISTEN=0.0.0.0:4577\nECS_SECRETS_TLS_KEY=/etc/tls/key.pem\n",
+                 "bad.conf:2: ECS_SECRETS_TLS_KEY is set but ECS_SECRETS_TLS_CERT is not");
+    expect_error("ECS_SECRETS_TLS_CERT=cert.pem\nECS_SECRETS_TLS_KEY=/k.pem\n",
+                 "bad.conf:1: ECS_SECRETS_TLS_CERT: must be an absolute path");
+    expect_error("ECS_SECRETS_CA_FILE=ca.pem\n", "ECS_SECRETS_CA_FILE: must be an absolute path");
+
+    /* loopback without TLS: as before; other loopback addresses too */
+    const char *lo[] = {"127.0.0.1:4577", "127.0.0.2:4577", "[::1]:4577", "localhost:4577"};
+    cf_config c;
+    es_buf err;
+    for (size_t i = 0; i < sizeof lo / sizeof lo[0]; i++) {
+        const char *flags[] = {"--listen", lo[i]};
+        cr_assert_eq(load(&c, "/dev/null", NULL, &err, 2, flags), 0, "%s: %s", lo[i],
+                     es_buf_cstr(&err));
+        cr_assert_not(c.listen_tls);
+        cf_free(&c);
+        es_buf_free(&err);
+    }
+
+    /* both given: accepted anywhere (the files are loaded at start, not here) */
+    const char *f = write_file("tls.conf", "ECS_SECRETS_LISTEN=0.0.0.0:4577\n"
+                                           "ECS_SECRETS_TLS_CERT=/etc/tls/cert.pem\n");
+    char *envp[] = {"ECS_SECRETS_TLS_KEY=/etc/tls/key.pem", NULL};
+    cr_assert_eq(load(&c, f, envp, &err, 0, NULL), 0, "%s", es_buf_cstr(&err));
+    cr_assert(c.listen_tls);
+    cr_assert_str_eq(c.listen_host, "0.0.0.0");
+    cr_assert_str_eq(cf_get(&c, CF_TLS_KEY), "/etc/tls/key.pem");
+    cr_assert_str_eq(cf_source(&c, CF_TLS_KEY), "environment");
+    cf_free(&c);
+    es_buf_free(&err);
+    const char *flags[] = {"--listen",  "[::]:443", "--tls-cert", "/c.pem",
+                           "--tls-key", "/k.pem",   "--ca-file",  "/ca.pem"};
+    cr_assert_eq(load(&c, "/dev/null", NULL, &err, 8, flags), 0, "%s", es_buf_cstr(&err));
+    cr_assert(c.listen_tls);
+    cr_assert_str_eq(cf_get(&c, CF_CA_FILE), "/ca.pem");
+    cr_assert_str_eq(cf_source(&c, CF_TLS_CERT), "--tls-cert");
+    cf_free(&c);
+    es_buf_free(&err);
+    /* the flag's name in the error when the flag set the address */
+    const char *bare[] = {"--listen", "0.0.0.0:9"};
+    cr_assert_neq(load(&c, "/dev/null", NULL, &err, 2, bare), 0);
+    cr_assert_not_null(strstr(es_buf_cstr(&err), "--listen: ECS_SECRETS_LISTEN 0.0.0.0:9 is not "
+                                                 "loopback"),
+                       "%s", es_buf_cstr(&err));
+    es_buf_free(&err);
+}
+
+/* --help reads the table: the new keys and flags are there */
+Test(config, help_lists_tls_keys)
+{
+    char *out = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&out, &len);
+    cf_print_help(m, "ecs-secrets-agent");
+    fclose(m);
+    cr_assert_not_null(strstr(out, "--tls-cert FILE"), "%s", out);
+    cr_assert_not_null(strstr(out, "key ECS_SECRETS_TLS_CERT"), "%s", out);
+    cr_assert_not_null(strstr(out, "--tls-key FILE"), "%s", out);
+    cr_assert_not_null(strstr(out, "key ECS_SECRETS_TLS_KEY"), "%s", out);
+    cr_assert_not_null(strstr(out, "--ca-file FILE"), "%s", out);
+    cr_assert_not_null(strstr(out, "key ECS_SECRETS_CA_FILE"), "%s", out);
+    free(out);
+}

@@ -205,8 +205,16 @@ Test(daemon, ready_on_notify_socket_and_clean_stop_on_sigterm)
     cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
     snprintf(env_notify, sizeof env_notify, "NOTIFY_SOCKET=%s", sock);
 
-    char *argv[] = {"ecs-secrets-agent", "--config", "/dev/null", "--state-dir",         state,
-                    "--log-level",       "debug",    "--listen",  (char *)free_listen(), NULL};
+    char *argv[] = {"ecs-secrets-agent",
+                    "--config",
+                    "/dev/null",
+                    "--state-dir",
+                    state,
+                    "--log-level",
+                    "debug",
+                    "--listen",
+                    (char *)(char *)free_listen(),
+                    NULL};
     char *env[] = {env_notify, NULL};
     int errfd;
     pid_t pid = spawn(argv, env, &errfd);
@@ -313,15 +321,19 @@ Test(daemon, check_config_prints_effective_values_masked)
 }
 
 /* --check-config checks the environment too: a Docker socket that does not
- * answer and a state directory that cannot be created are problems (exit 1,
- * no "configuration OK"); the fake engine answering and a creatable state
- * directory are checks that pass; a listener off loopback is a warning. */
+ * answer, a state directory that cannot be created and a TLS certificate
+ * that does not load are problems (exit 1, no "configuration OK"); the fake
+ * engine answering, a creatable state directory and a loopback listener are
+ * checks that pass, and each says the listener's scheme. */
 Test(daemon, check_config_checks_docker_state_dir_and_listener)
 {
     char conf[128], file[128], env_docker[200], env_state[200];
     snprintf(conf, sizeof conf, "%s/agent.conf", dir);
     FILE *f = fopen(conf, "w");
-    fputs("ECS_SECRETS_LISTEN=0.0.0.0:4577\n", f);
+    fprintf(f,
+            "ECS_SECRETS_LISTEN=0.0.0.0:4577\nECS_SECRETS_TLS_CERT=%s/no-cert.pem\n"
+            "ECS_SECRETS_TLS_KEY=%s/no-key.pem\n",
+            dir, dir);
     fclose(f);
     snprintf(file, sizeof file, "%s/a-file", dir);
     f = fopen(file, "w");
@@ -346,11 +358,18 @@ Test(daemon, check_config_checks_docker_state_dir_and_listener)
              "not a directory we may write",
              file, file);
     cr_assert_not_null(strstr(out, want), "%s", out);
-    cr_assert_not_null(strstr(out, "# warning: listener 0.0.0.0:4577 is not loopback"), "%s", out);
-    cr_assert_not_null(strstr(out, "# configuration valid, but 2 problems above"), "%s", out);
+    snprintf(want, sizeof want,
+             "# problem: listener 0.0.0.0:4577: scheme https, but certificate %s/no-cert.pem: "
+             "cannot open: No such file or directory; the agent would not start",
+             dir);
+    cr_assert_not_null(strstr(out, want), "%s", out);
+    cr_assert_not_null(strstr(out, "# configuration valid, but 3 problems above"), "%s", out);
     cr_assert_null(strstr(out, "configuration OK"), "%s", out);
 
-    /* the fake engine (DOCKER_HOST from setup) answers; a new state directory */
+    /* the fake engine (DOCKER_HOST from setup) answers; a new state directory;
+     * a plain listener on loopback */
+    f = fopen(conf, "w");
+    fclose(f);
     char env_state2[200];
     snprintf(env_state2, sizeof env_state2, "ECS_SECRETS_STATE_DIR=%s/new/state", dir);
     char *env2[] = {env_state2, "ECS_SECRETS_LISTEN=127.0.0.1:4577", NULL};
@@ -360,11 +379,99 @@ Test(daemon, check_config_checks_docker_state_dir_and_listener)
     cr_assert_not_null(strstr(out, "/_ping"), "%s", out);
     cr_assert_not_null(strstr(out, "# check: Docker at unix://"), "%s", out);
     cr_assert_not_null(strstr(out, "does not exist yet; the agent will create it"), "%s", out);
-    cr_assert_not_null(strstr(out, "# check: listener 127.0.0.1:4577 is loopback only"), "%s", out);
+    cr_assert_not_null(
+        strstr(out, "# check: listener 127.0.0.1:4577 is loopback only; scheme http (plain HTTP)"),
+        "%s", out);
     cr_assert_not_null(strstr(out, "# configuration OK"), "%s", out);
     struct stat st;
     cr_assert_neq(stat(env_state2 + strlen("ECS_SECRETS_STATE_DIR="), &st), 0,
                   "the check created nothing");
+}
+
+/* Issue 17: off loopback, the listener needs TLS: without a certificate and
+ * key the configuration is refused (exit 2, at start as with
+ * --check-config); with them --check-config loads them and shows the
+ * scheme; a start with a key that is not the certificate's is refused with
+ * the reason (exit 1, no crash). */
+Test(daemon, listener_off_loopback_needs_tls)
+{
+    char *argv[] = {"ecs-secrets-agent", "--config",       "/dev/null", "--listen",
+                    "0.0.0.0:4577",      "--check-config", NULL};
+    int errfd;
+    pid_t pid = spawn(argv, NULL, &errfd);
+    static char out[16384];
+    read_all(errfd, out, sizeof out);
+    cr_assert_eq(wait_exit(pid), 2, "%s", out);
+    cr_assert_not_null(strstr(out, "ecs-secrets-agent: configuration error: --listen: "
+                                   "ECS_SECRETS_LISTEN 0.0.0.0:4577 is not loopback: it needs "
+                                   "ECS_SECRETS_TLS_CERT and ECS_SECRETS_TLS_KEY (answers carry "
+                                   "secret values)"),
+                       "%s", out);
+    char state[128];
+    snprintf(state, sizeof state, "%s/state", dir);
+    char *run[] = {"ecs-secrets-agent", "--config",    "/dev/null", "--listen",
+                   "0.0.0.0:4577",      "--state-dir", state,       NULL};
+    pid = spawn(run, NULL, &errfd);
+    read_all(errfd, out, sizeof out);
+    cr_assert_eq(wait_exit(pid), 2, "%s", out);
+    cr_assert_not_null(strstr(out, "is not loopback: it needs ECS_SECRETS_TLS_CERT"), "%s", out);
+
+    /* a certificate and its key (and another key) */
+    char cmd[1024], cert[128], key[128], other[128];
+    snprintf(cert, sizeof cert, "%s/cert.pem", dir);
+    snprintf(key, sizeof key, "%s/key.pem", dir);
+    snprintf(other, sizeof other, "%s/other-key.pem", dir);
+    snprintf(cmd, sizeof cmd,
+             "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 "
+             "-addext subjectAltName=IP:127.0.0.1 -days 2 -keyout %s -out %s 2>/dev/null && "
+             "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out %s 2>/dev/null",
+             key, cert, other);
+    cr_assert_eq(system(cmd), 0);
+    char *check[] = {"ecs-secrets-agent",
+                     "--config",
+                     "/dev/null",
+                     "--listen",
+                     "0.0.0.0:4577",
+                     "--state-dir",
+                     state,
+                     "--tls-cert",
+                     cert,
+                     "--tls-key",
+                     key,
+                     "--check-config",
+                     NULL};
+    pid = spawn(check, NULL, &errfd);
+    read_all(errfd, out, sizeof out);
+    cr_assert_eq(wait_exit(pid), 0, "%s", out);
+    char want[512];
+    snprintf(want, sizeof want,
+             "# check: listener 0.0.0.0:4577 is not loopback; scheme https (TLS 1.2 or later), "
+             "certificate %s: subject /CN=127.0.0.1, names IP:127.0.0.1, valid until ",
+             cert);
+    cr_assert_not_null(strstr(out, want), "%s", out);
+    cr_assert_not_null(strstr(out, "ECS_SECRETS_TLS_CERT="), "%s", out);
+    cr_assert_not_null(strstr(out, "# configuration OK"), "%s", out);
+
+    char *bad[] = {"ecs-secrets-agent",
+                   "--config",
+                   "/dev/null",
+                   "--listen",
+                   (char *)free_listen(),
+                   "--state-dir",
+                   state,
+                   "--tls-cert",
+                   cert,
+                   "--tls-key",
+                   other,
+                   NULL};
+    pid = spawn(bad, NULL, &errfd);
+    read_all(errfd, out, sizeof out);
+    cr_assert_eq(wait_exit(pid), 1, "%s", out);
+    snprintf(want, sizeof want,
+             "listener TLS (ECS_SECRETS_TLS_CERT, ECS_SECRETS_TLS_KEY): key %s does not belong "
+             "to the certificate %s",
+             other, cert);
+    cr_assert_not_null(strstr(out, want), "%s", out);
 }
 
 Test(daemon, refuses_state_dir_owned_by_someone_else)
@@ -412,7 +519,10 @@ Test(daemon, sighup_reloads_log_level_and_refuses_listen)
     while (!strstr(msg, "READY=1"));
 
     f = fopen(conf, "w");
-    fprintf(f, "ECS_LOGLEVEL=debug\nECS_SECRETS_LISTEN=0.0.0.0:%s\n", strchr(listen_arg, ':') + 1);
+    /* another loopback address (one off loopback would need TLS, and such a
+     * reload is refused whole: test_reload.c) */
+    fprintf(f, "ECS_LOGLEVEL=debug\nECS_SECRETS_LISTEN=127.0.0.2:%s\n",
+            strchr(listen_arg, ':') + 1);
     fclose(f);
     cr_assert_eq(kill(pid, SIGHUP), 0);
     recv_notify(fd, msg, sizeof msg);
@@ -449,9 +559,9 @@ Test(daemon, waits_for_docker_before_ready)
     snprintf(env_notify, sizeof env_notify, "NOTIFY_SOCKET=%s", sock);
     snprintf(env_docker, sizeof env_docker, "DOCKER_HOST=unix://%s", late);
 
-    char *argv[] = {"ecs-secrets-agent",   "--config", "/dev/null",
-                    "--state-dir",         state,      "--listen",
-                    (char *)free_listen(), NULL};
+    char *argv[] = {
+        "ecs-secrets-agent",           "--config", "/dev/null", "--state-dir", state, "--listen",
+        (char *)(char *)free_listen(), NULL};
     char *env[] = {env_notify, env_docker, NULL};
     int errfd;
     pid_t pid = spawn(argv, env, &errfd);

@@ -73,7 +73,9 @@ Test(reload, applies_log_level_refuses_restart_keys)
     ag_reload *r = NULL;
     cr_assert_eq(ag_reload_create(&r, &live, 3, argv_, NULL), 0);
 
-    write_conf("ECS_LOGLEVEL=debug\nECS_CLUSTER=two\nECS_SECRETS_LISTEN=0.0.0.0:80\n"
+    /* another loopback address: one off loopback needs TLS (see
+     * refuses_listener_off_loopback_without_tls) */
+    write_conf("ECS_LOGLEVEL=debug\nECS_CLUSTER=two\nECS_SECRETS_LISTEN=127.0.0.2:80\n"
                "ECS_SECRETS_STATE_DIR=/srv/elsewhere\n");
     ag_reload_result res;
     cr_assert_eq(ag_reload_run(r, NULL, &res), 0, "%s", logged);
@@ -88,7 +90,7 @@ Test(reload, applies_log_level_refuses_restart_keys)
     cr_assert_eq(live.listen_port, 4577);
     cr_assert_str_eq(cf_get(&live, CF_STATE_DIR), "/var/lib/ecs-secrets-agent");
     cr_assert_not_null(strstr(logged, "ECS_LOGLEVEL: info -> debug"), "%s", logged);
-    cr_assert_not_null(strstr(logged, "ECS_SECRETS_LISTEN changed (127.0.0.1:4577 -> 0.0.0.0:80"),
+    cr_assert_not_null(strstr(logged, "ECS_SECRETS_LISTEN changed (127.0.0.1:4577 -> 127.0.0.2:80"),
                        "%s", logged);
     cr_assert_not_null(strstr(logged, "ECS_SECRETS_STATE_DIR changed"), "%s", logged);
     cr_assert_not_null(strstr(logged, "needs a restart"), "%s", logged);
@@ -127,6 +129,60 @@ Test(reload, invalid_file_keeps_running_configuration)
     cr_assert_not_null(strstr(logged, "keeping the running configuration"), "%s", logged);
     ag_reload_free(r);
     cf_free(&live);
+}
+
+/* Issue 17: a reload to a listener off loopback without TLS is refused as the
+ * start refuses it (a configuration error: nothing applied, not even the
+ * log level); with a certificate and key it is a change like any other that
+ * needs a restart. */
+Test(reload, refuses_listener_off_loopback_without_tls)
+{
+    write_conf("ECS_LOGLEVEL=info\nECS_SECRETS_LISTEN=127.0.0.1:4577\n");
+    cf_config live;
+    load(&live, NULL);
+    ag_reload *r = NULL;
+    cr_assert_eq(ag_reload_create(&r, &live, 3, argv_, NULL), 0);
+
+    write_conf("ECS_LOGLEVEL=debug\nECS_SECRETS_LISTEN=0.0.0.0:80\n");
+    ag_reload_result res = {.applied = -7};
+    cr_assert_eq(ag_reload_run(r, NULL, &res), -EINVAL, "%s", logged);
+    cr_assert_eq(res.applied, -7, "result untouched on failure");
+    cr_assert_str_eq(cf_get(&live, CF_LOG_LEVEL), "info");
+    cr_assert_str_eq(cf_get(&live, CF_LISTEN), "127.0.0.1:4577");
+    cr_assert_not(live.listen_tls);
+    cr_assert_not_null(strstr(logged, "reload: configuration error: "), "%s", logged);
+    cr_assert_not_null(strstr(logged, ":2: ECS_SECRETS_LISTEN 0.0.0.0:80 is not loopback: it needs "
+                                      "ECS_SECRETS_TLS_CERT and ECS_SECRETS_TLS_KEY (answers "
+                                      "carry secret values)"),
+                       "%s", logged);
+    cr_assert_not_null(strstr(logged, "keeping the running configuration"), "%s", logged);
+
+    /* one of the two: refused the same way */
+    logged[0] = '\0';
+    write_conf("ECS_LOGLEVEL=debug\nECS_SECRETS_LISTEN=0.0.0.0:80\n"
+               "ECS_SECRETS_TLS_CERT=/etc/tls/cert.pem\n");
+    cr_assert_eq(ag_reload_run(r, NULL, &res), -EINVAL, "%s", logged);
+    cr_assert_not_null(strstr(logged, "ECS_SECRETS_TLS_CERT is set but ECS_SECRETS_TLS_KEY is not"),
+                       "%s", logged);
+    cr_assert_str_eq(cf_get(&live, CF_LOG_LEVEL), "info");
+
+    /* both: valid; the listener keys need a restart, the log level applies */
+    logged[0] = '\0';
+    write_conf("ECS_LOGLEVEL=debug\nECS_SECRETS_LISTEN=0.0.0.0:80\n"
+               "ECS_SECRETS_TLS_CERT=/etc/tls/cert.pem\nECS_SECRETS_TLS_KEY=/etc/tls/key.pem\n");
+    cr_assert_eq(ag_reload_run(r, NULL, &res), 0, "%s", logged);
+    cr_assert_eq(res.applied, 1);
+    cr_assert_eq(res.refused, 3);
+    cr_assert_str_eq(cf_get(&live, CF_LISTEN), "127.0.0.1:4577");
+    cr_assert_null(cf_get(&live, CF_TLS_CERT));
+    cr_assert_not(live.listen_tls);
+    cr_assert_not_null(strstr(logged, "ECS_SECRETS_TLS_CERT changed ((unset) -> /etc/tls/cert.pem"),
+                       "%s", logged);
+    cr_assert_not_null(strstr(logged, "ECS_SECRETS_TLS_KEY changed"), "%s", logged);
+    cr_assert_str_eq(cf_get(&live, CF_LOG_LEVEL), "debug");
+    ag_reload_free(r);
+    cf_free(&live);
+    es_log_set_level(ES_LOG_INFO);
 }
 
 Test(reload, secrets_are_named_never_shown)
@@ -185,6 +241,9 @@ Test(reload, reloadable_keys)
     cr_assert(ag_reload_key_is_reloadable(CF_LOG_LEVEL));
     cr_assert(ag_reload_key_is_reloadable(CF_DRIFT_INTERVAL));
     cr_assert_not(ag_reload_key_is_reloadable(CF_LISTEN));
+    cr_assert_not(ag_reload_key_is_reloadable(CF_TLS_CERT));
+    cr_assert_not(ag_reload_key_is_reloadable(CF_TLS_KEY));
+    cr_assert_not(ag_reload_key_is_reloadable(CF_CA_FILE));
     cr_assert_not(ag_reload_key_is_reloadable(CF_STATE_DIR));
     cr_assert_not(ag_reload_key_is_reloadable(CF_DOCKER_HOST));
     cr_assert_not(ag_reload_key_is_reloadable(CF_SECRET_ACCESS_KEY));
