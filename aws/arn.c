@@ -1,4 +1,5 @@
 #include "aws/arn.h"
+#include "aws/region.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -282,7 +283,7 @@ int aw_arn_parse(const char *s, size_t len, aw_arn *out)
     for (size_t i = 0; i < len; i++)
         if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
             return AW_ARN_E_SYNTAX; /* no control characters (or NUL) anywhere */
-    if (!span_eq(f[1], "aws") && !span_eq(f[1], "aws-cn") && !span_eq(f[1], "aws-us-gov"))
+    if (!aw_partition_known(f[1].p, f[1].n))
         return AW_ARN_E_PARTITION;
     if (f[2].n > AW_ARN_SERVICE_MAX)
         return AW_ARN_E_PART_TOO_LONG;
@@ -355,7 +356,7 @@ const char *aw_arn_strerror(int err)
     case AW_ARN_E_SYNTAX:
         return "not an ARN (arn:partition:service:region:account:resource)";
     case AW_ARN_E_PARTITION:
-        return "unknown ARN partition (aws, aws-cn, aws-us-gov)";
+        return "unknown ARN partition (aws, aws-cn, aws-us-gov, aws-iso, aws-iso-b, aws-iso-e, aws-iso-f, aws-eusc)";
     case AW_ARN_E_SERVICE:
         return "invalid service in ARN";
     case AW_ARN_E_REGION:

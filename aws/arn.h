@@ -2,7 +2,7 @@
  *
  *   arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE
  *
- * PARTITION is aws, aws-cn or aws-us-gov; SERVICE [a-z0-9-]; REGION empty or
+ * PARTITION is one of region.h's (aws, aws-cn, aws-us-gov, the ISO ones); SERVICE [a-z0-9-]; REGION empty or
  * [a-z0-9-]; ACCOUNT empty or 12 digits; RESOURCE the rest (it may hold ':').
  * On top of the generic split, the resource forms the agent needs are
  * recognised and checked:
@@ -51,7 +51,7 @@ typedef enum aw_arn_err {
     AW_ARN_OK = 0,
     AW_ARN_E_TOO_LONG = -1,  /* past AW_ARN_MAX */
     AW_ARN_E_SYNTAX = -2,    /* not "arn:" + 5 ':'-separated fields */
-    AW_ARN_E_PARTITION = -3, /* not aws, aws-cn or aws-us-gov */
+    AW_ARN_E_PARTITION = -3, /* not a partition of region.h */
     AW_ARN_E_SERVICE = -4,
     AW_ARN_E_REGION = -5,
     AW_ARN_E_ACCOUNT = -6,

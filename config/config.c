@@ -1,4 +1,6 @@
 #include "config/config.h"
+
+#include "aws/region.h"
 #include "common/alloc.h"
 #include "common/secure.h"
 
@@ -58,23 +60,17 @@ static int v_cluster(const char *v, char *err, size_t n)
 }
 
 /* Region names look like us-east-1, cn-north-1, us-gov-west-1. */
+/* A region AWS has (aws/region.h): a typo would otherwise surface only as
+ * failed calls to an endpoint that does not exist. */
 static int v_region(const char *v, char *err, size_t n)
 {
-    size_t len = strlen(v);
-    int dashes = 0;
-    if (len < 4 || len > 32)
-        goto bad;
-    for (const char *p = v; *p; p++) {
-        if (*p == '-')
-            dashes++;
-        else if (!islower((unsigned char)*p) && !isdigit((unsigned char)*p))
-            goto bad;
-    }
-    if (dashes < 2 || v[0] == '-' || v[len - 1] == '-' || !isdigit((unsigned char)v[len - 1]))
-        goto bad;
-    return 0;
-bad:
-    snprintf(err, n, "'%s' is not a region name (like us-east-1)", v);
+    if (aw_region_find(v))
+        return 0;
+    const char *near = strlen(v) <= 64 ? aw_region_nearest(v) : NULL;
+    if (near)
+        snprintf(err, n, "'%.64s' is not an AWS region; did you mean %s?", v, near);
+    else
+        snprintf(err, n, "'%.64s' is not an AWS region (like us-east-1)", v);
     return -EINVAL;
 }
 

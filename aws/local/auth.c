@@ -1,4 +1,5 @@
 #include "aws/local/auth.h"
+#include "aws/region.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -441,7 +442,7 @@ int al_precheck(al_ctx *c, const char *authorization, const char *amz_date, cons
 }
 
 int al_verify(al_ctx *c, const al_request *rq, const char *service, time_t now, char *principal,
-              size_t principal_len, al_error *e)
+              size_t principal_len, char region[AW_REGION_MAX + 1], al_error *e)
 {
     const char *authz = header(rq, "authorization");
     if (!authz) {
@@ -485,14 +486,16 @@ int al_verify(al_ctx *c, const al_request *rq, const char *service, time_t now, 
                        "Date in Credential scope does not match YYYYMMDD from ISO-8601 "
                        "version of date from HTTP: '%s' != '%.8s'.",
                        a.date, amz_date);
-    /* IAM is global and signed for us-east-1 (the CLI signs for the profile's
-     * region when given an endpoint URL: both are accepted) */
-    if (strcmp(a.region, c->region) != 0 &&
-        !(strcmp(service, "iam") == 0 && strcmp(a.region, "us-east-1") == 0))
-        return bad_sig(e,
-                       "Credential should be scoped to a valid region, not '%s' (this endpoint "
-                       "serves '%s').",
-                       a.region, c->region);
+    /* one endpoint for every region, as LocalStack and AWS's own test
+     * endpoints do: the scope names the region the request is served in.
+     * IAM is global (AWS signs it for us-east-1; the CLI signs for the
+     * profile's region when given an endpoint URL: any region is accepted). */
+    if (!aw_region_find(a.region)) {
+        const char *near = aw_region_nearest(a.region);
+        return bad_sig(e, "Credential should be scoped to a valid region, not '%s'.%s%s%s",
+                       a.region, near ? " (Did you mean '" : "", near ? near : "",
+                       near ? "'?)" : "");
+    }
     if (strcmp(a.service, service) != 0)
         return bad_sig(e, "Credential should be scoped to correct service: '%s' (not '%s').",
                        service, a.service);
@@ -549,5 +552,7 @@ int al_verify(al_ctx *c, const al_request *rq, const char *service, time_t now, 
                        "The request could not be canonicalised: a signed header is missing or "
                        "the request is too large.");
     snprintf(principal, principal_len, "%s", who);
+    if (region)
+        snprintf(region, AW_REGION_MAX + 1, "%s", a.region);
     return 0;
 }

@@ -31,6 +31,7 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "aws/endpoint.h"
 #include "aws/local/local.h"
 #include "aws/sigv4.h"
 
@@ -65,10 +66,12 @@ int al_admin_credentials(al_ctx *c, char akid[AL_AKID_LEN + 1], char **secret);
 int al_access_key_add(al_ctx *c, const char *akid, const char *secret, const char *principal);
 
 /* Verifies rq for the signing name `service` ("ssm", "secretsmanager",
- * "kms") at time now. On success writes the caller's principal ARN. On
- * failure fills e and answers a negative errno. */
+ * "kms") at time now. On success writes the caller's principal ARN and, when
+ * region is not NULL, the region of its credential scope (any region of
+ * aws/region.h: one endpoint serves them all). On failure fills e and
+ * answers a negative errno. */
 int al_verify(al_ctx *c, const al_request *rq, const char *service, time_t now, char *principal,
-              size_t principal_len, al_error *e);
+              size_t principal_len, char region[AW_REGION_MAX + 1], al_error *e);
 
 /* What can be checked of a request from its head alone, before its body is
  * read (the listener's first line of defence: a caller we do not know gets

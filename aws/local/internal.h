@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "aws/endpoint.h"
 #include "aws/local/db.h"
 #include "aws/local/local.h"
 #include "common/buf.h"
@@ -17,8 +18,14 @@
 
 struct al_ctx {
     al_db *db;
-    char *region;
+    char *region;          /* the home region: al_dispatch's, where older state lives */
+    const char *partition; /* the home region's (aws/region.h) */
     char *account;
+    /* The region of the request being served (its SigV4 scope's) and its
+     * partition, set by al_dispatch_in / al_query_dispatch_in for one call;
+     * empty outside one. Read them through al_region / al_partition. */
+    char rq_region[AW_REGION_MAX + 1];
+    const char *rq_partition;
     al_authz_fn authz;
     void *authz_arg;
     al_clock_fn clock;
@@ -62,6 +69,16 @@ int al_authorize(al_ctx *c, const char *principal, const char *action, const cha
                  al_error *e);
 
 double al_now(al_ctx *c);
+
+/* The region the current request is served in (its credential scope's; the
+ * home region outside a request) and its partition ("aws", "aws-cn", ...):
+ * every regional resource lives in one, every ARN names both. */
+const char *al_region(const al_ctx *c);
+const char *al_partition(const al_ctx *c);
+/* Serves the next operations in region (a known one: aws/region.h; NULL or
+ * "" the home region) until al_region_leave. -EINVAL for an unknown region. */
+int al_region_enter(al_ctx *c, const char *region);
+void al_region_leave(al_ctx *c);
 
 /* Base64 (standard alphabet, padded). Encode appends to b. Decode is strict
  * (padding required, no whitespace); -EINVAL on bad input, -ENOMEM. The

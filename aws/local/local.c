@@ -1,4 +1,5 @@
 #include "aws/local/local.h"
+#include "aws/region.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -72,6 +73,38 @@ static double real_clock(void *arg)
 double al_now(al_ctx *c)
 {
     return c->clock(c->clock_arg);
+}
+
+/* ---- the request's region ---- */
+
+const char *al_region(const al_ctx *c)
+{
+    return c->rq_region[0] ? c->rq_region : c->region;
+}
+
+const char *al_partition(const al_ctx *c)
+{
+    return c->rq_region[0] ? c->rq_partition : c->partition;
+}
+
+int al_region_enter(al_ctx *c, const char *region)
+{
+    if (!region || !*region) {
+        al_region_leave(c);
+        return 0;
+    }
+    const char *partition = aw_region_partition(region);
+    if (!partition)
+        return -EINVAL;
+    snprintf(c->rq_region, sizeof c->rq_region, "%s", region);
+    c->rq_partition = partition;
+    return 0;
+}
+
+void al_region_leave(al_ctx *c)
+{
+    c->rq_region[0] = '\0';
+    c->rq_partition = NULL;
 }
 
 /* ---- base64 ---- */
@@ -334,6 +367,12 @@ int al_open(const al_options *opt, al_ctx **out, char *err, size_t errlen)
     c->account = es_strdup(opt->account ? opt->account : "123456789012");
     if (!c->region || !c->account)
         goto out;
+    c->partition = aw_region_partition(c->region);
+    if (!c->partition) {
+        r = -EINVAL;
+        snprintf(err, errlen, "'%s' is not an AWS region", c->region);
+        goto out;
+    }
     c->authz = opt->authz;
     c->authz_arg = opt->authz_arg;
     c->clock = opt->clock ? opt->clock : real_clock;
@@ -439,8 +478,8 @@ static bool has_nul(const es_json *j)
     }
 }
 
-int al_dispatch_json(al_ctx *c, const char *service, const char *operation, const char *principal,
-                     const es_json *req, es_buf *out, al_error *err)
+static int dispatch_in_region(al_ctx *c, const char *service, const char *operation,
+                              const char *principal, const es_json *req, es_buf *out, al_error *err)
 {
     const al_op *o = find_op(service, operation);
     if (!o)
@@ -484,8 +523,25 @@ int al_dispatch_json(al_ctx *c, const char *service, const char *operation, cons
     return r;
 }
 
+int al_dispatch_json(al_ctx *c, const char *region, const char *service, const char *operation,
+                     const char *principal, const es_json *req, es_buf *out, al_error *err)
+{
+    if (al_region_enter(c, region) < 0)
+        return al_fail(err, 400, "InvalidSignatureException",
+                       "Credential should be scoped to a valid region, not '%.63s'.", region);
+    int r = dispatch_in_region(c, service, operation, principal, req, out, err);
+    al_region_leave(c);
+    return r;
+}
+
 int al_dispatch(al_ctx *c, const char *target, const char *principal, const char *body, size_t len,
                 es_buf *out, al_error *err)
+{
+    return al_dispatch_in(c, NULL, target, principal, body, len, out, err);
+}
+
+int al_dispatch_in(al_ctx *c, const char *region, const char *target, const char *principal,
+                   const char *body, size_t len, es_buf *out, al_error *err)
 {
     char svc[32];
     const char *op;
@@ -503,7 +559,7 @@ int al_dispatch(al_ctx *c, const char *target, const char *principal, const char
     if (r < 0)
         return al_fail(err, 400, "SerializationException", "The request body is not valid JSON: %s",
                        why);
-    r = al_dispatch_json(c, svc, op, principal, req, out, err);
+    r = al_dispatch_json(c, region, svc, op, principal, req, out, err);
     es_json_free_secret(req);
     return r;
 }

@@ -62,7 +62,7 @@ typedef double (*al_clock_fn)(void *arg);
 
 typedef struct al_options {
     const char *state_dir; /* holds embedded.db and kms-master.key */
-    const char *region;    /* for ARNs, e.g. "us-east-1" */
+    const char *region;    /* home region (aws/region.h), e.g. "us-east-1": al_dispatch's */
     const char *account;   /* 12 digits */
     al_authz_fn authz;     /* NULL: allow */
     void *authz_arg;
@@ -83,11 +83,18 @@ void al_close(al_ctx *c);
  * principal names the caller ("arn:aws:iam::123456789012:root"). */
 int al_dispatch(al_ctx *c, const char *target, const char *principal, const char *body, size_t len,
                 es_buf *out, al_error *err);
+/* The same in region (the request's SigV4 scope's; NULL: the home region,
+ * which is what al_dispatch serves). Regional resources (parameters,
+ * secrets, keys, aliases) live in one region as in AWS; IAM is global. An
+ * unknown region answers InvalidSignatureException as AWS's credential scope
+ * check does. */
+int al_dispatch_in(al_ctx *c, const char *region, const char *target, const char *principal,
+                   const char *body, size_t len, es_buf *out, al_error *err);
 
 /* The same, with the service prefix and operation apart and the request
  * already parsed. */
-int al_dispatch_json(al_ctx *c, const char *service, const char *operation, const char *principal,
-                     const es_json *req, es_buf *out, al_error *err);
+int al_dispatch_json(al_ctx *c, const char *region, const char *service, const char *operation,
+                     const char *principal, const es_json *req, es_buf *out, al_error *err);
 
 /* What the store's caches did (tests prove they work; benchmarks). Every
  * cache is dropped as a whole when the database changes (db.h,

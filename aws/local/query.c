@@ -498,11 +498,15 @@ int al_query_serve(al_ctx *c, const al_request *rq, time_t now, es_buf *out)
                         a.service);
         es_wipe(a.signature, sizeof a.signature);
     }
-    char principal[AL_PRINCIPAL_MAX];
+    char principal[AL_PRINCIPAL_MAX], region[AW_REGION_MAX + 1];
     if (r == 0)
-        r = al_verify(c, rq, service, now, principal, sizeof principal, &e);
-    if (r == 0)
+        r = al_verify(c, rq, service, now, principal, sizeof principal, region, &e);
+    if (r == 0 && (r = al_region_enter(c, region)) == 0) {
+        /* STS answers in every region; IAM is global (its ARNs take the
+         * partition of the region the request was signed for) */
         r = al_query_dispatch(c, service, principal, rq->body, rq->body_len, out, &e);
+        al_region_leave(c);
+    }
     if (r == 0)
         return 200;
     al_query_error_from_json(&e);

@@ -580,14 +580,14 @@ static void handle_request(conn *c)
         return;
     }
     time_t now = server_now(s);
-    char principal[AL_PRINCIPAL_MAX];
+    char principal[AL_PRINCIPAL_MAX], region[AW_REGION_MAX + 1];
     al_error e;
     if (c->head_refused) {
         s->st.auth_failures++;
         send_json_error(c, &c->head_err, sm, false);
         return;
     }
-    if (al_verify(s->store, &rq, service, now, principal, sizeof principal, &e) < 0) {
+    if (al_verify(s->store, &rq, service, now, principal, sizeof principal, region, &e) < 0) {
         s->st.auth_failures++;
         send_json_error(c, &e, sm, false);
         return;
@@ -600,7 +600,8 @@ static void handle_request(conn *c)
                                       amz_target + strlen(s->json_routes[route].prefix), principal,
                                       rq.body, rq.body_len, &out, &e);
     else
-        rc = al_dispatch(s->store, amz_target, principal, rq.body, rq.body_len, &out, &e);
+        rc =
+            al_dispatch_in(s->store, region, amz_target, principal, rq.body, rq.body_len, &out, &e);
     if (rc < 0)
         send_json_error(c, &e, sm, false);
     else

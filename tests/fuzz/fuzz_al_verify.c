@@ -68,11 +68,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     size_t blen = body <= copy + size ? (size_t)(copy + size - body) : 0;
     al_request rq = {"POST", "/", NULL, h, nh, body, blen};
-    char principal[AL_PRINCIPAL_MAX];
+    char principal[AL_PRINCIPAL_MAX], region[AW_REGION_MAX + 1];
     al_error e;
     memset(&e, 0, sizeof e);
     int r = al_verify(c, &rq, "ssm", 1440938160 /* 20150830T123600Z */, principal, sizeof principal,
-                      &e);
+                      region, &e);
     if (r < 0 && (e.status < 400 || !e.code[0]))
         __builtin_trap();
     if (r == 0 && strcmp(principal, "arn:aws:iam::123456789012:user/fuzz") != 0)

@@ -28,6 +28,7 @@ typedef struct alt {
     char last_action[128];
     char last_resource[1024];
     int authz_calls;
+    char region[64]; /* al_verify's region out */
 } alt;
 
 static alt T;

@@ -89,9 +89,9 @@ static int verify(req *r, const char *service, time_t now, char *principal)
     al_request rq = {"POST", "/", NULL, r->h, r->n, r->body, strlen(r->body)};
     char p[AL_PRINCIPAL_MAX] = "";
     memset(&T.err, 0, sizeof T.err);
-    int rc =
-        al_verify(T.ctx, &rq, service, now, principal ? principal : p, AL_PRINCIPAL_MAX, &T.err);
-    return rc;
+    T.region[0] = '\0';
+    return al_verify(T.ctx, &rq, service, now, principal ? principal : p, AL_PRINCIPAL_MAX,
+                     T.region, &T.err);
 }
 
 static void expect(req *r, const char *service, time_t now, const char *code)
@@ -216,9 +216,25 @@ Test(al_auth, rejections_with_aws_codes)
     expect(&r, "kms", NOW, "InvalidSignatureException");
     cr_assert_not_null(strstr(T.err.message, "correct service"));
     es_buf_free_secret(&r.authz);
+    /* one endpoint serves every region: the scope names the request's */
     sign(&r, akid, secret, "eu-west-1", "ssm", NOW, BODY, true);
+    cr_assert_eq(verify(&r, "ssm", NOW, NULL), 0, "%s", T.err.message);
+    cr_assert_str_eq(T.region, "eu-west-1");
+    es_buf_free_secret(&r.authz);
+    sign(&r, akid, secret, "cn-north-1", "ssm", NOW, BODY, true);
+    cr_assert_eq(verify(&r, "ssm", NOW, NULL), 0, "%s", T.err.message);
+    cr_assert_str_eq(T.region, "cn-north-1");
+    es_buf_free_secret(&r.authz);
+    /* a region AWS does not have, with the nearest one named */
+    sign(&r, akid, secret, "us-wst-2", "ssm", NOW, BODY, true);
     expect(&r, "ssm", NOW, "InvalidSignatureException");
-    cr_assert_not_null(strstr(T.err.message, "region"));
+    cr_assert_str_eq(T.err.message, "Credential should be scoped to a valid region, not "
+                                    "'us-wst-2'. (Did you mean 'us-west-2'?)");
+    es_buf_free_secret(&r.authz);
+    sign(&r, akid, secret, "mars-north-9", "ssm", NOW, BODY, true);
+    expect(&r, "ssm", NOW, "InvalidSignatureException");
+    cr_assert_str_eq(T.err.message, "Credential should be scoped to a valid region, not "
+                                    "'mars-north-9'.");
     es_buf_free_secret(&r.authz);
     /* host not signed */
     sign(&r, akid, secret, "us-east-2", "ssm", NOW, BODY, false);

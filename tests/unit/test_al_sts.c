@@ -180,7 +180,7 @@ static int verify(sreq *r, const char *body, time_t now, char *principal)
 {
     al_request rq = {"POST", "/", NULL, r->h, r->n, body, strlen(body)};
     memset(&T.err, 0, sizeof T.err);
-    int rc = al_verify(T.ctx, &rq, "ssm", now, principal, AL_PRINCIPAL_MAX, &T.err);
+    int rc = al_verify(T.ctx, &rq, "ssm", now, principal, AL_PRINCIPAL_MAX, NULL, &T.err);
     es_buf_free_secret(&r->authz);
     return rc;
 }

@@ -113,7 +113,10 @@ Test(config, errors_name_file_line_and_key)
     expect_error("ECS_CLUSTER=\"unterminated\n", "bad.conf:2: unterminated double quote");
     expect_error("just words\n", "bad.conf:1: expected '='");
     expect_error("ECS_SECRETS_ACCOUNT_ID=12345\n", "must be 12 digits");
-    expect_error("AWS_REGION=Mars\n", "not a region name");
+    expect_error("AWS_REGION=Mars\n", "'Mars' is not an AWS region (like us-east-1)");
+    expect_error("AWS_REGION=us-wst-2\n",
+                 "'us-wst-2' is not an AWS region; did you mean us-west-2?");
+    expect_error("AWS_REGION=eu-west-99\n", "did you mean eu-west-1?");
     expect_error("ECS_SECRETS_SECRET_ACCESS_KEY=s3cr3t\n",
                  "is set but ECS_SECRETS_ACCESS_KEY_ID is not");
 }
