@@ -425,13 +425,24 @@ static int load_tls(const cf_config *cfg, al_tls **out)
     return 0;
 }
 
+/* One line per operation the database failed (a full disk, an I/O error):
+ * the caller got a 500 that says the same; nothing else reports it. */
+static void log_store_failure(void *arg, const char *operation, int code, const char *name,
+                              const char *message)
+{
+    (void)arg;
+    es_err("embedded store: %s failed: %s (%s, code %d)", operation, message, name, code);
+}
+
 static int start_listener(ag_agent *a)
 {
     const cf_config *cfg = a->cfg;
     const char *dir = cf_get(cfg, CF_STATE_DIR);
     char err[512] = "";
-    al_options o = {
-        .state_dir = dir, .region = cf_get(cfg, CF_REGION), .account = cf_get(cfg, CF_ACCOUNT_ID)};
+    al_options o = {.state_dir = dir,
+                    .region = cf_get(cfg, CF_REGION),
+                    .account = cf_get(cfg, CF_ACCOUNT_ID),
+                    .store_failure = log_store_failure};
     int r = al_open(&o, &a->al, err, sizeof err);
     if (r < 0) {
         es_err("embedded store in %s: %s", dir, err);

@@ -17,7 +17,7 @@
 #define SERVER "ServerException"
 #define NOT_FOUND_CLUSTER "ClusterNotFoundException"
 #define DENIED "AccessDeniedException"
-#define WHY_MAX 1024 /* AWS's refusal message: two ARNs and the reason */
+#define WHY_MAX 1024       /* AWS's refusal message: two ARNs and the reason */
 #define AG_API_CONDS_MAX 4 /* condition keys one ECS action is asked with (ECS uses 2) */
 
 #define METRIC_PREFIX "ecs_agent_"
@@ -386,7 +386,8 @@ int ag_api_load_taskdef(ag_api_req *rq, const char *field, const char *ref, ag_t
     }
     if (r < 0) {
         es_err("task definition store: %s", ag_store_errmsg(rq->api->store));
-        return ag_api_fail(rq, SERVER, "%s: the task definition store failed", field);
+        return ag_api_fail(rq, SERVER, "%s: the task definition store failed: %s", field,
+                           ag_store_errmsg(rq->api->store));
     }
     return 0;
 }
@@ -493,7 +494,8 @@ static int op_register(void *arg, ag_api_req *rq)
     if (ag_store_taskdef_register(api->store, td, ag_api_now(api)) < 0) {
         es_err("RegisterTaskDefinition %s: store: %s", td->family, ag_store_errmsg(api->store));
         ag_taskdef_free(td);
-        return ag_api_fail(rq, SERVER, "family: the task definition store failed");
+        return ag_api_fail(rq, SERVER, "family: the task definition store failed: %s",
+                           ag_store_errmsg(api->store));
     }
     es_info("task definition %s:%" PRId64 " registered by %s", td->family, td->revision,
             rq->principal);
@@ -562,7 +564,8 @@ static int op_deregister_td(void *arg, ag_api_req *rq)
             es_err("DeregisterTaskDefinition %s:%" PRId64 ": store: %s", family, rev,
                    ag_store_errmsg(api->store));
             ag_taskdef_free(td);
-            return ag_api_fail(rq, SERVER, "taskDefinition: the task definition store failed");
+            return ag_api_fail(rq, SERVER, "taskDefinition: the task definition store failed: %s",
+                               ag_store_errmsg(api->store));
         }
         ag_taskdef_deregister(td, now);
         es_info("task definition %s:%" PRId64 " deregistered by %s", family, rev, rq->principal);

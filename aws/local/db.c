@@ -21,9 +21,22 @@ struct al_db {
     sqlite3 *h;
     cached_stmt cache[AL_DB_STMT_CACHE];
     size_t ncache;
-    bool reading;       /* al_db_read_begin opened the transaction in progress */
-    uint64_t rollbacks; /* transactions rolled back (al_db_stamp) */
+    bool reading;          /* al_db_read_begin opened the transaction in progress */
+    uint64_t rollbacks;    /* transactions rolled back (al_db_stamp) */
+    al_db_failure failure; /* the first since al_db_failure_take; code 0: none */
 };
+
+/* Keeps the first failure of an operation: the ROLLBACK that follows it
+ * succeeds and resets SQLite's own error code, and later statements' errors
+ * are its consequences. Messages of SQLite name no bound value. */
+static void note_failure(al_db *db, int code)
+{
+    if (db->failure.code || code == SQLITE_OK || code == SQLITE_ROW || code == SQLITE_DONE ||
+        (code & 0xff) == SQLITE_CONSTRAINT) /* an answer of the logic ("exists"), not a fault */
+        return;
+    db->failure.code = code;
+    snprintf(db->failure.message, sizeof db->failure.message, "%s", sqlite3_errmsg(db->h));
+}
 
 static void on_rollback(void *arg)
 {
@@ -170,7 +183,21 @@ static void seterr(char *err, size_t errlen, const char *what, sqlite3 *h)
 
 int al_db_exec(al_db *db, const char *sql)
 {
-    return sqlite3_exec(db->h, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
+    int rc = sqlite3_exec(db->h, sql, NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        return 0;
+    note_failure(db, sqlite3_extended_errcode(db->h));
+    return -EIO;
+}
+
+bool al_db_failure_take(al_db *db, al_db_failure *out)
+{
+    if (!db->failure.code)
+        return false;
+    if (out)
+        *out = db->failure;
+    memset(&db->failure, 0, sizeof db->failure);
+    return true;
 }
 
 int al_db_file_version(al_db *db)
@@ -343,6 +370,7 @@ int al_db_commit(al_db *db)
 
 void al_db_rollback(al_db *db)
 {
+    note_failure(db, sqlite3_extended_errcode(db->h));
     if (sqlite3_get_autocommit(db->h) == 0)
         al_db_exec(db, "ROLLBACK");
 }
@@ -376,6 +404,7 @@ sqlite3_stmt *al_db_prepare(al_db *db, const char *sql)
     bool keep = db->ncache < AL_DB_STMT_CACHE;
     if (sqlite3_prepare_v3(db->h, sql, -1, keep ? SQLITE_PREPARE_PERSISTENT : 0, &st, NULL) !=
         SQLITE_OK) {
+        note_failure(db, sqlite3_extended_errcode(db->h));
         sqlite3_finalize(st);
         return NULL;
     }
@@ -396,12 +425,13 @@ void al_db_release(al_db *db, sqlite3_stmt *st)
         cached_stmt *e = &db->cache[i];
         if (e->st == st) {
             /* ends the statement's implicit transaction, drops the bound
-             * values (they point at the caller's memory) */
-            sqlite3_reset(st);
+             * values (they point at the caller's memory); answers the last
+             * step's error, if it failed */
+            note_failure(db, sqlite3_reset(st));
             sqlite3_clear_bindings(st);
             e->lent = false;
             return;
         }
     }
-    sqlite3_finalize(st);
+    note_failure(db, sqlite3_finalize(st));
 }

@@ -79,6 +79,19 @@ void al_db_release(al_db *db, sqlite3_stmt *st);
 /* Runs SQL with no result rows and no parameters. 0 or -EIO. */
 int al_db_exec(al_db *db, const char *sql);
 
+/* The first SQLite failure seen (a statement given back after a failed
+ * step, a failed exec, a rollback after an error) since the last take: its
+ * extended result code (SQLITE_FULL, SQLITE_IOERR_WRITE, ...) and SQLite's
+ * message. The dispatcher takes it after each operation, so that a 500 says
+ * why and the daemon logs each failure once. */
+typedef struct al_db_failure {
+    int code;
+    char message[160];
+} al_db_failure;
+/* Copies the failure into out (NULL: drops it) and clears it; false when
+ * there was none. */
+bool al_db_failure_take(al_db *db, al_db_failure *out);
+
 /* What the database held, as a value that changes whenever a row may have
  * changed: the rows inserted, updated or deleted through this connection so
  * far (sqlite3_total_changes64: counted as each statement completes, so also

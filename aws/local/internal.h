@@ -30,6 +30,8 @@ struct al_ctx {
     void *authz_arg;
     al_clock_fn clock;
     void *clock_arg;
+    al_store_failure_fn store_failure;
+    void *store_failure_arg;
     uint8_t master[AL_KEY_BYTES];
     al_authz_msg_fn authz_msg; /* authz.h; NULL: none */
     void *authz_msg_arg;
@@ -64,6 +66,12 @@ int al_fail(al_error *e, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* 500 InternalServerError/InternalFailure for a storage failure. */
 int al_fail_internal(al_error *e, const char *code);
+/* After an operation: when it failed with a 5xx and the database had
+ * failed (db.h, al_db_failure_take), says why in e's message ("the embedded
+ * store could not write: database or disk is full (SQLITE_FULL)") and tells
+ * al_options.store_failure once. Clears the failure either way. */
+void al_store_failure_report(al_ctx *c, const char *service, const char *operation, int r,
+                             al_error *e);
 /* Asks the authorisation hook; on refusal fills e (AccessDeniedException). */
 int al_authorize(al_ctx *c, const char *principal, const char *action, const char *resource,
                  al_error *e);

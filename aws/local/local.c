@@ -32,6 +32,51 @@ int al_fail_internal(al_error *e, const char *code)
     return al_fail(e, 500, code, "An internal error occurred in the embedded store.");
 }
 
+/* SQLite's names of the codes a store meets outside bugs. */
+static const char *sqlite_code_name(int code)
+{
+    switch (code & 0xff) {
+    case SQLITE_FULL:
+        return "SQLITE_FULL";
+    case SQLITE_IOERR:
+        return "SQLITE_IOERR";
+    case SQLITE_READONLY:
+        return "SQLITE_READONLY";
+    case SQLITE_BUSY:
+        return "SQLITE_BUSY";
+    case SQLITE_LOCKED:
+        return "SQLITE_LOCKED";
+    case SQLITE_NOMEM:
+        return "SQLITE_NOMEM";
+    case SQLITE_CORRUPT:
+        return "SQLITE_CORRUPT";
+    case SQLITE_CANTOPEN:
+        return "SQLITE_CANTOPEN";
+    case SQLITE_PERM:
+        return "SQLITE_PERM";
+    case SQLITE_NOTADB:
+        return "SQLITE_NOTADB";
+    default:
+        return "SQLITE_ERROR";
+    }
+}
+
+void al_store_failure_report(al_ctx *c, const char *service, const char *operation, int r,
+                             al_error *e)
+{
+    al_db_failure f;
+    if (!al_db_failure_take(c->db, &f) || r >= 0 || e->status < 500)
+        return;
+    const char *name = sqlite_code_name(f.code);
+    snprintf(e->message, sizeof e->message, "The embedded store could not complete %s: %s (%s).",
+             operation, sqlite3_errstr(f.code), name);
+    if (c->store_failure) {
+        char op[128];
+        snprintf(op, sizeof op, "%s.%s", service, operation);
+        c->store_failure(c->store_failure_arg, op, f.code, name, f.message);
+    }
+}
+
 int al_authorize(al_ctx *c, const char *principal, const char *action, const char *resource,
                  al_error *e)
 {
@@ -377,6 +422,8 @@ int al_open(const al_options *opt, al_ctx **out, char *err, size_t errlen)
     c->authz_arg = opt->authz_arg;
     c->clock = opt->clock ? opt->clock : real_clock;
     c->clock_arg = opt->clock_arg;
+    c->store_failure = opt->store_failure;
+    c->store_failure_arg = opt->store_failure_arg;
     if ((size_t)snprintf(path, sizeof path, "%s/%s", opt->state_dir, AL_DB_FILE) >= sizeof path) {
         r = -ENAMETOOLONG;
         snprintf(err, errlen, "state directory path too long");
@@ -508,7 +555,9 @@ static int dispatch_in_region(al_ctx *c, const char *service, const char *operat
     es_jw w;
     es_jw_init(&w, out);
     c->calling_service = service;
+    al_db_failure_take(c->db, NULL); /* what came before is not this call's */
     int r = o->fn(c, principal, req, &w, err);
+    al_store_failure_report(c, service, operation, r, err);
     c->calling_service = NULL;
     if (read_only) {
         al_kms_memo_end(c);

@@ -59,6 +59,13 @@ typedef int (*al_authz_msg_fn)(void *arg, const char *principal, const char *act
                                const char *resource, char *why, size_t whylen);
 /* Epoch seconds (with fraction). Tests pass their own clock. */
 typedef double (*al_clock_fn)(void *arg);
+/* Told once per operation that failed because the database did (disk full,
+ * I/O error, ...): operation ("AmazonSSM.PutParameter"), SQLite's extended
+ * result code and its name ("SQLITE_FULL"), SQLite's message. Never a value:
+ * SQLite's messages do not quote bound parameters. The library does not log;
+ * the daemon does, here. */
+typedef void (*al_store_failure_fn)(void *arg, const char *operation, int sqlite_code,
+                                    const char *code_name, const char *message);
 
 typedef struct al_options {
     const char *state_dir; /* holds embedded.db and kms-master.key */
@@ -68,6 +75,8 @@ typedef struct al_options {
     void *authz_arg;
     al_clock_fn clock; /* NULL: the real clock */
     void *clock_arg;
+    al_store_failure_fn store_failure; /* NULL: not told */
+    void *store_failure_arg;
 } al_options;
 
 /* Opens (or creates) the database and master key, and makes sure the AWS

@@ -395,7 +395,9 @@ int al_query_dispatch(al_ctx *c, const char *service, const char *principal, con
         xw_puts(&w, op->name);
         xw_puts(&w, "Result>");
     }
+    al_db_failure_take(c->db, NULL); /* what came before is not this call's */
     r = op->fn(c, principal, f, &w, err);
+    al_store_failure_report(c, service, op->name, r, err);
     if (r < 0)
         goto out;
     if (op->has_result) {

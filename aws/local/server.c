@@ -111,6 +111,7 @@ struct conn {
     bool over_budget;  /* the body was refused by the budget, not the maximum */
     bool head_refused; /* al_precheck refused the head: the body is discarded
                           unread and head_err answered */
+    bool known;        /* a request of it passed SigV4: a client, not a stranger */
     al_error head_err;
     /* TLS (NULL when off): the handshake's first byte arrived; its deadline
      * still runs for the first request's head; counted in the stats */
@@ -552,6 +553,8 @@ static void handle_request(conn *c)
             es_buf x;
             es_buf_init(&x, AL_RESPONSE_MAX);
             int st = al_query_serve(s->store, &rq, server_now(s), &x);
+            if (st == 200)
+                c->known = true;
             if (st < 0)
                 send_simple_error(c, 503, "ServiceUnavailable", "Out of memory.", true);
             else
@@ -592,6 +595,7 @@ static void handle_request(conn *c)
         send_json_error(c, &e, sm, false);
         return;
     }
+    c->known = true;
     es_buf out;
     es_buf_init(&out, AL_RESPONSE_MAX);
     int rc;
@@ -845,14 +849,22 @@ static int body_cb(void *ud, const char *data, size_t len)
 
 /* Room for one more connection: the oldest that holds no request (never
  * sent a byte, or kept alive between requests; a TLS handshake under way
- * counts as a request) is closed. False when every
- * connection is busy with a request. */
-static bool make_room(al_server *s)
+ * counts as a request) is closed, a stranger's before a client's: a peer
+ * that opens hundreds of silent connections would otherwise push out the
+ * keep-alive connection of a CLI between two of its calls, and that call
+ * fail on a closed connection. False when every connection is busy with a
+ * request (the arriving connection itself is not a candidate). */
+static bool make_room(al_server *s, const conn *arriving)
 {
-    conn *victim = NULL;
+    conn *stranger = NULL, *client = NULL;
     for (conn *c = s->conns; c; c = c->next) /* newest first: the last idle is the oldest */
-        if (!c->closing && !c->in_request && !c->writing && !c->tls_deadline)
-            victim = c;
+        if (c != arriving && !c->closing && !c->in_request && !c->writing && !c->tls_deadline) {
+            if (c->known)
+                client = c;
+            else
+                stranger = c;
+        }
+    conn *victim = stranger ? stranger : client;
     if (!victim)
         return false;
     s->st.evicted_idle++;
@@ -888,7 +900,7 @@ static void on_connection(uv_stream_t *ls, int status)
     size_t live = 0;
     for (conn *o = s->conns; o; o = o->next)
         live += !o->closing;
-    if (live > s->lim.max_connections && !make_room(s)) {
+    if (live > s->lim.max_connections && !make_room(s, c)) {
         s->st.connections_refused++;
         conn_close(c);
         return;
