@@ -40,8 +40,9 @@ current() { # NAME -> true | false | (nothing: not checked yet)
   it_aws --debug ecs describe-tasks --tasks "$T" 2>&1 >/dev/null | grep -o "\"name\":\"$1\",[^}]*" | head -1 |
     grep -o '"current":[a-z]*' | cut -d: -f2
 }
-wait_current() { # NAME true|false
-  for ((i = 0; i < 40; i++)); do
+wait_current() { # NAME true|false: within 90 s (each poll is a CLI run: seconds on a loaded host)
+  local until=$((SECONDS + 90))
+  while ((SECONDS < until)); do
     [[ $(current "$1") == "$2" ]] && return 0
     sleep 0.5
   done
