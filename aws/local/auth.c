@@ -35,6 +35,12 @@ const char *al_signing_name(const char *target)
 
 int al_access_key_add(al_ctx *c, const char *akid, const char *secret, const char *principal)
 {
+    return al_access_key_add_user(c, akid, secret, principal, NULL);
+}
+
+int al_access_key_add_user(al_ctx *c, const char *akid, const char *secret, const char *principal,
+                           const char *user)
+{
     char label[64];
     snprintf(label, sizeof label, LABEL_PREFIX "%s", akid);
     uint8_t *w = NULL;
@@ -43,7 +49,8 @@ int al_access_key_add(al_ctx *c, const char *akid, const char *secret, const cha
     if (r < 0)
         return r;
     sqlite3_stmt *st = al_db_prepare(
-        c->db, "INSERT INTO iam_access_key(akid, wrapped, principal, created) VALUES (?,?,?,?)");
+        c->db, "INSERT INTO iam_access_key(akid, wrapped, principal, created, user_name)"
+               " VALUES (?,?,?,?,?)");
     if (!st) {
         es_free(w);
         return -EIO;
@@ -52,6 +59,7 @@ int al_access_key_add(al_ctx *c, const char *akid, const char *secret, const cha
     sqlite3_bind_blob(st, 2, w, (int)wl, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, principal, -1, SQLITE_STATIC);
     sqlite3_bind_double(st, 4, al_now(c));
+    sqlite3_bind_text(st, 5, user, -1, SQLITE_STATIC);
     int s = sqlite3_step(st);
     al_db_release(c->db, st);
     es_free(w);
@@ -60,7 +68,10 @@ int al_access_key_add(al_ctx *c, const char *akid, const char *secret, const cha
     return s == SQLITE_DONE ? 0 : -EIO;
 }
 
-/* The secret (es_malloc'ed, wipe it) and principal of akid. -ENOENT, -EIO. */
+/* The secret (es_malloc'ed, wipe it) and principal of akid. -ENOENT, -EIO.
+ * An Inactive key (UpdateAccessKey) is not found: AWS answers it exactly as
+ * an unknown key (InvalidClientTokenId / UnrecognizedClientException, "The
+ * security token included in the request is invalid."). */
 static int key_lookup(al_ctx *c, const char *akid, char **secret, char *principal, size_t plen)
 {
     sqlite3_stmt *st = al_db_prepare(

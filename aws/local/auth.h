@@ -18,7 +18,8 @@
  * al_verify checks one request as AWS does, answering AWS's codes:
  *   no Authorization header            MissingAuthenticationTokenException
  *   malformed header / missing parts   IncompleteSignatureException
- *   unknown access key, stray token    UnrecognizedClientException
+ *   unknown or Inactive access key,
+ *   stray token                        UnrecognizedClientException
  *   wrong scope (date/region/service),
  *   host or x-amz-date not signed, x-amz-target or
  *   x-amz-security-token sent but not signed,
@@ -64,6 +65,10 @@ int al_admin_credentials(al_ctx *c, char akid[AL_AKID_LEN + 1], char **secret);
 /* Adds an access key for principal (tests, and IAM later). secret must be
  * AL_SECRET_LEN characters at most. 0, -EEXIST, -EIO. */
 int al_access_key_add(al_ctx *c, const char *akid, const char *secret, const char *principal);
+/* The same for an IAM user's key (CreateAccessKey): user names the owner
+ * (iam_access_key.user_name), principal is its ARN. */
+int al_access_key_add_user(al_ctx *c, const char *akid, const char *secret, const char *principal,
+                           const char *user);
 
 /* Verifies rq for the signing name `service` ("ssm", "secretsmanager",
  * "kms") at time now. On success writes the caller's principal ARN and, when

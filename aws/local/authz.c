@@ -7,6 +7,7 @@
 
 #include "aws/local/iam.h"
 #include "aws/local/internal.h"
+#include "aws/local/kms.h"
 #include "aws/local/kms_policy.h"
 #include "aws/local/sm_policy.h"
 #include "common/alloc.h"
@@ -113,10 +114,11 @@ static void clock_make(time_t t, clock_strings *cs)
 
 typedef struct role_slot {
     bool used;
+    bool user; /* an IAM user's entry (al_iam_user_policies), else a role's */
     char name[AL_ROLE_NAME_MAX + 1];
     bool exists; /* al_iam_role_policies answered 0 (else -ENOENT) */
     al_iam_policies pol;
-    bool have_role; /* al_iam_role_get answered 0: arn and role_id */
+    bool have_role; /* al_iam_role_get (al_iam_user_get) answered 0: arn and role_id */
     char arn[AL_ROLE_ARN_MAX];
     char role_id[32];
 } role_slot;
@@ -194,35 +196,55 @@ static struct al_authz_cache *policy_cache(al_ctx *c)
 /* The role's policies and identity: from the cache, or read into *fresh
  * and kept when the cache has room for it (*fresh is then left empty; the
  * caller clears it either way). */
-static int role_of(al_ctx *c, struct al_authz_cache *k, const char *name, role_slot *fresh,
-                   const role_slot **out)
+/* What a user's or a role's entry holds: its policies, ARN and id. */
+static int slot_load(al_ctx *c, bool user, const char *name, role_slot *fresh, bool *keep)
+{
+    int r = user ? al_iam_user_policies(c, name, &fresh->pol)
+                 : al_iam_role_policies(c, name, &fresh->pol);
+    if (r < 0 && r != -ENOENT)
+        return r;
+    fresh->exists = r == 0;
+    *keep = true;
+    if (!fresh->exists)
+        return 0;
+    int g;
+    if (user) {
+        al_iam_user u;
+        if ((g = al_iam_user_get(c, name, &u)) == 0) {
+            snprintf(fresh->arn, sizeof fresh->arn, "%s", u.arn);
+            snprintf(fresh->role_id, sizeof fresh->role_id, "%s", u.user_id);
+        }
+    } else {
+        al_iam_role ri = {0};
+        if ((g = al_iam_role_get(c, name, &ri)) == 0) {
+            snprintf(fresh->arn, sizeof fresh->arn, "%s", ri.arn);
+            snprintf(fresh->role_id, sizeof fresh->role_id, "%s", ri.role_id);
+        }
+        al_iam_role_clear(&ri);
+    }
+    fresh->have_role = g == 0;
+    *keep = g == 0 || g == -ENOENT; /* a failed read is not remembered */
+    return 0;
+}
+
+static int role_of(al_ctx *c, struct al_authz_cache *k, bool user, const char *name,
+                   role_slot *fresh, const role_slot **out)
 {
     for (size_t i = 0; k && i < ROLE_SLOTS; i++) {
-        if (k->role[i].used && strcmp(k->role[i].name, name) == 0) {
+        if (k->role[i].used && k->role[i].user == user && strcmp(k->role[i].name, name) == 0) {
             c->cache_stats.policy_hits++;
             *out = &k->role[i];
             return 0;
         }
     }
     memset(fresh, 0, sizeof *fresh);
-    int r = al_iam_role_policies(c, name, &fresh->pol);
-    if (r < 0 && r != -ENOENT)
+    bool keep;
+    int r = slot_load(c, user, name, fresh, &keep);
+    if (r < 0)
         return r;
     c->cache_stats.policy_loads++;
-    fresh->exists = r == 0;
-    bool keep = true;
-    if (fresh->exists) {
-        al_iam_role ri = {0};
-        int g = al_iam_role_get(c, name, &ri);
-        if (g == 0) {
-            fresh->have_role = true;
-            snprintf(fresh->arn, sizeof fresh->arn, "%s", ri.arn);
-            snprintf(fresh->role_id, sizeof fresh->role_id, "%s", ri.role_id);
-        }
-        keep = g == 0 || g == -ENOENT; /* a failed read is not remembered */
-        al_iam_role_clear(&ri);
-    }
     snprintf(fresh->name, sizeof fresh->name, "%s", name);
+    fresh->user = user;
     fresh->used = true;
     if (keep && k && strlen(name) < sizeof fresh->name) {
         role_slot *s = &k->role[k->next_role];
@@ -355,7 +377,7 @@ int al_authz_evaluate(al_ctx *c, const al_authz_req *q, char *why, size_t whylen
     aw_ctx_entry ctx[CTX_MAX + 8];
     size_t nctx = 0;
     const char *v_parn[1], *v_acct[1] = {c->account}, *v_type[1], *v_uid[1], *v_now[1], *v_epoch[1],
-                           *v_region[1] = {c->region};
+                           *v_region[1] = {c->region}, *v_uname[1] = {NULL};
     char userid[AL_ROLE_NAME_MAX + 128];
     v_now[0] = clk->iso;
     v_epoch[0] = clk->epoch;
@@ -369,7 +391,7 @@ int al_authz_evaluate(al_ctx *c, const al_authz_req *q, char *why, size_t whylen
         v_type[0] = "Account";
         v_uid[0] = c->account;
     } else if (session_role(fixed->session_prefix, principal, role, sizeof role)) {
-        if ((r = role_of(c, k, role, &fresh_role, &rs)) < 0)
+        if ((r = role_of(c, k, false, role, &fresh_role, &rs)) < 0)
             goto out;
         if (rs->exists && rs->have_role) {
             v_parn[0] = rs->arn;
@@ -382,6 +404,19 @@ int al_authz_evaluate(al_ctx *c, const al_authz_req *q, char *why, size_t whylen
         n_identity = rs->pol.n_identity;
         v_type[0] = "AssumedRole";
         v_uid[0] = userid;
+    } else if (al_iam_user_of_principal(c, principal, role, sizeof role)) {
+        /* an IAM user (its key, or its GetSessionToken session): its own and its groups'
+         * policies, when the user still exists under that very ARN */
+        if ((r = role_of(c, k, true, role, &fresh_role, &rs)) < 0)
+            goto out;
+        bool same = rs->exists && rs->have_role && strcmp(rs->arn, principal) == 0;
+        snprintf(userid, sizeof userid, "%s", same ? rs->role_id : principal);
+        identity = same ? (const aw_policy *const *)rs->pol.identity : NULL;
+        n_identity = same ? rs->pol.n_identity : 0;
+        v_parn[0] = principal;
+        v_type[0] = "User";
+        v_uid[0] = userid;
+        v_uname[0] = role;
     } else {
         v_parn[0] = principal;
         v_type[0] = "User";
@@ -391,6 +426,8 @@ int al_authz_evaluate(al_ctx *c, const al_authz_req *q, char *why, size_t whylen
     ctx[nctx++] = (aw_ctx_entry){"aws:PrincipalAccount", v_acct, 1, false};
     ctx[nctx++] = (aw_ctx_entry){"aws:PrincipalType", v_type, 1, false};
     ctx[nctx++] = (aw_ctx_entry){"aws:userid", v_uid, 1, false};
+    if (v_uname[0])
+        ctx[nctx++] = (aw_ctx_entry){"aws:username", v_uname, 1, false};
     ctx[nctx++] = (aw_ctx_entry){"aws:CurrentTime", v_now, 1, false};
     ctx[nctx++] = (aw_ctx_entry){"aws:EpochTime", v_epoch, 1, false};
     ctx[nctx++] = (aw_ctx_entry){"aws:RequestedRegion", v_region, 1, false};
@@ -515,4 +552,91 @@ int al_role_may(al_ctx *c, const char *account, const char *role_arn, const char
                       .extra = kms_via_service ? &extra : NULL,
                       .nextra = kms_via_service ? 1 : 0};
     return al_authz_evaluate(c, &q, NULL, 0, NULL);
+}
+
+/* ---- encoded authorization messages (sts:DecodeAuthorizationMessage) ----
+ *
+ * The message is the decision in AWS's decoded JSON shape, sealed under the
+ * host master key (AES-256-GCM, label AUTHZ_MSG_LABEL as AAD) and base64
+ * encoded: opaque to the caller, and anything not made here fails to open. */
+#define AUTHZ_MSG_LABEL "authorization message"
+#define AUTHZ_MSG_JSON_MAX 8192
+
+static void message_json(es_jw *w, const char *principal, const char *action, const char *resource,
+                         aw_decision_kind kind)
+{
+    es_jw_obj(w);
+    es_jw_kbool(w, "allowed", kind == AW_DECISION_ALLOW);
+    es_jw_kbool(w, "explicitDeny", kind == AW_DECISION_EXPLICIT_DENY);
+    es_jw_key(w, "matchedStatements");
+    es_jw_obj(w);
+    es_jw_key(w, "items");
+    es_jw_arr(w);
+    es_jw_arr_end(w);
+    es_jw_obj_end(w);
+    es_jw_key(w, "failures");
+    es_jw_obj(w);
+    es_jw_key(w, "items");
+    es_jw_arr(w);
+    es_jw_arr_end(w);
+    es_jw_obj_end(w);
+    es_jw_key(w, "context");
+    es_jw_obj(w);
+    es_jw_key(w, "principal");
+    es_jw_obj(w);
+    es_jw_kstr(w, "arn", principal);
+    es_jw_obj_end(w);
+    es_jw_kstr(w, "action", action);
+    es_jw_kstr(w, "resource", resource);
+    es_jw_key(w, "conditions");
+    es_jw_obj(w);
+    es_jw_key(w, "items");
+    es_jw_arr(w);
+    es_jw_arr_end(w);
+    es_jw_obj_end(w);
+    es_jw_obj_end(w);
+    es_jw_obj_end(w);
+}
+
+int al_authz_message_encode(al_ctx *c, const char *principal, const char *action,
+                            const char *resource, es_buf *out)
+{
+    aw_decision_kind kind = AW_DECISION_IMPLICIT_DENY;
+    al_authz_req q = {.principal = principal, .action = action, .resource = resource};
+    int r = al_authz_evaluate(c, &q, NULL, 0, &kind);
+    if (r < 0 && r != -EACCES)
+        return r;
+    es_buf json;
+    es_jw w;
+    es_buf_init(&json, AUTHZ_MSG_JSON_MAX);
+    es_jw_init(&w, &json);
+    message_json(&w, principal, action, resource, kind);
+    uint8_t *blob = NULL;
+    size_t n = 0;
+    if ((r = es_jw_finish(&w)) == 0 &&
+        (r = al_kms_wrap(c, AUTHZ_MSG_LABEL, (const uint8_t *)json.data, json.len, &blob, &n)) == 0)
+        r = al_b64_encode(out, blob, n);
+    es_free(blob);
+    es_buf_free(&json);
+    return r;
+}
+
+int al_authz_message_decode(al_ctx *c, const char *encoded, es_buf *json)
+{
+    uint8_t *blob = NULL, *pt = NULL;
+    size_t n = 0, ptn = 0;
+    int r = al_b64_decode(encoded, strlen(encoded), &blob, &n);
+    if (r == -ENOMEM)
+        return r;
+    if (r < 0)
+        return -EINVAL;
+    r = al_kms_unwrap(c, AUTHZ_MSG_LABEL, blob, n, &pt, &ptn);
+    es_free(blob);
+    if (r == -ENOMEM)
+        return r;
+    if (r < 0)
+        return -EINVAL;
+    r = es_buf_append(json, pt, ptn);
+    es_free(pt);
+    return r;
 }

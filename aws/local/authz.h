@@ -6,6 +6,9 @@
  *       account (an explicit Deny in a resource policy still denies);
  *   arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION        the role's inline
  *       and attached managed policies, within its permissions boundary;
+ *   arn:aws:iam::ACCOUNT:user/PATH/NAME                   the user's inline
+ *       and attached managed policies and its groups' (while the user
+ *       exists under that ARN);
  *   anything else                                          no policies.
  * The resource policy: for KMS keys (arn:aws:kms:...:key/ID) the default
  * key policy, whose arn:aws:iam::ACCOUNT:root statement delegates to IAM
@@ -55,5 +58,17 @@ typedef struct al_authz_req {
 
 int al_authz_evaluate(al_ctx *c, const al_authz_req *q, char *why, size_t whylen,
                       aw_decision_kind *kind);
+
+/* The encoded authorization message of principal doing action on resource:
+ * the decision in AWS's decoded shape ({"allowed", "explicitDeny",
+ * "matchedStatements", "failures", "context": {"principal": {"arn"},
+ * "action", "resource", "conditions"}}), sealed under the host master key
+ * and base64-encoded onto out. 0, -ENOMEM, -EIO. */
+int al_authz_message_encode(al_ctx *c, const char *principal, const char *action,
+                            const char *resource, es_buf *out);
+/* Opens a message al_authz_message_encode made, appending its JSON to json.
+ * -EINVAL for anything else (not base64, not sealed here, altered),
+ * -ENOMEM, -EMSGSIZE. */
+int al_authz_message_decode(al_ctx *c, const char *encoded, es_buf *json);
 
 #endif

@@ -166,6 +166,54 @@ static const char *const migrations[] = {
     "CREATE TABLE sm_resource_policy ("
     " arn TEXT PRIMARY KEY REFERENCES sm_secret(arn) ON DELETE CASCADE,"
     " policy TEXT NOT NULL);",
+    /* 4: IAM users, groups (aws/local/iam_users.c): users with tags, inline
+     * and attached policies; groups with theirs and their members. A user's
+     * access keys are rows of iam_access_key naming it (user_name; NULL for
+     * the administrator's key). sts_session.kind tells a role's session from
+     * GetSessionToken's (kind 'user': role holds the user name and role_id
+     * its user id, so a user deleted and made again is another user; 'root':
+     * the account root). */
+    "CREATE TABLE iam_user ("
+    " name TEXT PRIMARY KEY COLLATE NOCASE,"
+    " user_id TEXT NOT NULL UNIQUE,"
+    " path TEXT NOT NULL,"
+    " created REAL NOT NULL);"
+    "CREATE TABLE iam_user_tag ("
+    " user TEXT NOT NULL COLLATE NOCASE REFERENCES iam_user(name) ON DELETE CASCADE,"
+    " key TEXT NOT NULL,"
+    " value TEXT NOT NULL,"
+    " PRIMARY KEY (user, key));"
+    "CREATE TABLE iam_user_policy ("
+    " user TEXT NOT NULL COLLATE NOCASE REFERENCES iam_user(name) ON DELETE CASCADE,"
+    " name TEXT NOT NULL COLLATE NOCASE,"
+    " document TEXT NOT NULL,"
+    " PRIMARY KEY (user, name));"
+    "CREATE TABLE iam_user_attached ("
+    " user TEXT NOT NULL COLLATE NOCASE REFERENCES iam_user(name) ON DELETE CASCADE,"
+    " policy_arn TEXT NOT NULL,"
+    " PRIMARY KEY (user, policy_arn));"
+    "CREATE TABLE iam_group ("
+    " name TEXT PRIMARY KEY COLLATE NOCASE,"
+    " group_id TEXT NOT NULL UNIQUE,"
+    " path TEXT NOT NULL,"
+    " created REAL NOT NULL);"
+    "CREATE TABLE iam_group_policy ("
+    " grp TEXT NOT NULL COLLATE NOCASE REFERENCES iam_group(name) ON DELETE CASCADE,"
+    " name TEXT NOT NULL COLLATE NOCASE,"
+    " document TEXT NOT NULL,"
+    " PRIMARY KEY (grp, name));"
+    "CREATE TABLE iam_group_attached ("
+    " grp TEXT NOT NULL COLLATE NOCASE REFERENCES iam_group(name) ON DELETE CASCADE,"
+    " policy_arn TEXT NOT NULL,"
+    " PRIMARY KEY (grp, policy_arn));"
+    "CREATE TABLE iam_group_member ("
+    " grp TEXT NOT NULL COLLATE NOCASE REFERENCES iam_group(name) ON DELETE CASCADE,"
+    " user TEXT NOT NULL COLLATE NOCASE REFERENCES iam_user(name) ON DELETE CASCADE,"
+    " PRIMARY KEY (grp, user));"
+    "CREATE INDEX iam_group_member_user ON iam_group_member(user);"
+    "ALTER TABLE iam_access_key ADD COLUMN user_name TEXT;"
+    "CREATE INDEX iam_access_key_user ON iam_access_key(user_name);"
+    "ALTER TABLE sts_session ADD COLUMN kind TEXT NOT NULL DEFAULT 'role';",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

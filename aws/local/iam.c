@@ -10,12 +10,13 @@
 #include <unistd.h>
 
 #include "aws/local/internal.h"
+#include "aws/local/iam_int.h"
 #include "aws/local/qops.h"
 #include "common/alloc.h"
 #include "common/json.h"
 #include "common/secure.h"
 
-#define POLICY_ARN_MAX 1100
+#define POLICY_ARN_MAX AL_IAM_POLICY_ARN_MAX
 #define AWS_POLICY_PREFIX "arn:aws:iam::aws:policy"
 /* Description of a role or a managed policy (IAM's limit), by API and in a role file. */
 #define AL_IAM_DESCRIPTION_MAX 1000
@@ -78,7 +79,7 @@ const char *al_iam_aws_policy(const char *arn)
 
 /* ---- validation ---- */
 
-static bool name_ok(const char *s, size_t max)
+bool al_iam_name_ok(const char *s, size_t max)
 {
     size_t n = strlen(s);
     if (n < 1 || n > max)
@@ -92,7 +93,7 @@ static bool name_ok(const char *s, size_t max)
     return true;
 }
 
-static bool path_ok(const char *s)
+bool al_iam_path_ok(const char *s)
 {
     size_t n = strlen(s);
     if (n < 1 || n > AL_ROLE_PATH_MAX || s[0] != '/' || s[n - 1] != '/')
@@ -105,7 +106,7 @@ static bool path_ok(const char *s)
 
 /* IAM's validation wording; the value is echoed only when it is short and
  * printable (names, paths - never documents). */
-static int invalid(al_error *e, const char *field, const char *value, const char *constraint)
+int al_iam_invalid(al_error *e, const char *field, const char *value, const char *constraint)
 {
     bool echo = value && strlen(value) <= AL_IAM_ECHO_MAX;
     for (const char *p = value; echo && *p; p++)
@@ -118,48 +119,48 @@ static int invalid(al_error *e, const char *field, const char *value, const char
                    value ? (echo ? "'" : "(not shown)") : "", field, constraint);
 }
 
-static int need(const al_form *f, const char *key, const char *field, const char **out, al_error *e)
+int al_iam_need(const al_form *f, const char *key, const char *field, const char **out, al_error *e)
 {
     *out = al_form_get(f, key);
     if (!*out)
-        return invalid(e, field, NULL, "Member must not be null");
+        return al_iam_invalid(e, field, NULL, "Member must not be null");
     return 0;
 }
 
-#define NAME_RE "Member must satisfy regular expression pattern: [\\w+=,.@-]+"
+#define NAME_RE AL_IAM_NAME_RE
 
 static int need_role_name(const al_form *f, const char **out, al_error *e)
 {
-    int r = need(f, "RoleName", "roleName", out, e);
-    if (r == 0 && !name_ok(*out, AL_ROLE_NAME_MAX))
-        r = invalid(e, "roleName", *out, NAME_RE " and length 1..64");
+    int r = al_iam_need(f, "RoleName", "roleName", out, e);
+    if (r == 0 && !al_iam_name_ok(*out, AL_ROLE_NAME_MAX))
+        r = al_iam_invalid(e, "roleName", *out, NAME_RE " and length 1..64");
     return r;
 }
 
-static int need_policy_name(const al_form *f, const char **out, al_error *e)
+int al_iam_need_policy_name(const al_form *f, const char **out, al_error *e)
 {
-    int r = need(f, "PolicyName", "policyName", out, e);
-    if (r == 0 && !name_ok(*out, AL_POLICY_NAME_MAX))
-        r = invalid(e, "policyName", *out, NAME_RE " and length 1..128");
+    int r = al_iam_need(f, "PolicyName", "policyName", out, e);
+    if (r == 0 && !al_iam_name_ok(*out, AL_POLICY_NAME_MAX))
+        r = al_iam_invalid(e, "policyName", *out, NAME_RE " and length 1..128");
     return r;
 }
 
-static int opt_path(const al_form *f, const char **out, al_error *e)
+int al_iam_opt_path(const al_form *f, const char **out, al_error *e)
 {
     *out = al_form_get(f, "Path");
     if (!*out) {
         *out = "/";
         return 0;
     }
-    if (!path_ok(*out))
-        return invalid(e, "path", *out,
-                       "Member must satisfy regular expression pattern: "
-                       "(\\u002F)|(\\u002F[\\u0021-\\u007E]+\\u002F)");
+    if (!al_iam_path_ok(*out))
+        return al_iam_invalid(e, "path", *out,
+                              "Member must satisfy regular expression pattern: "
+                              "(\\u002F)|(\\u002F[\\u0021-\\u007E]+\\u002F)");
     return 0;
 }
 
 /* Compiles a policy document of a kind, answering IAM's codes. */
-static int check_policy(const char *doc, aw_policy_kind kind, const aw_policy_limits *lim,
+int al_iam_check_policy(const char *doc, aw_policy_kind kind, const aw_policy_limits *lim,
                         const char *quota, al_error *e)
 {
     char why[256] = "";
@@ -293,15 +294,15 @@ static int check_trust(const char *doc, al_error *e)
 
 static int check_inline(const char *doc, al_error *e)
 {
-    return check_policy(doc, AW_POLICY_IDENTITY, &aw_policy_inline_limits, "PolicySize", e);
+    return al_iam_check_policy(doc, AW_POLICY_IDENTITY, &aw_policy_inline_limits, "PolicySize", e);
 }
 
 static int check_managed(const char *doc, al_error *e)
 {
-    return check_policy(doc, AW_POLICY_IDENTITY, &aw_policy_managed_limits, "PolicySize", e);
+    return al_iam_check_policy(doc, AW_POLICY_IDENTITY, &aw_policy_managed_limits, "PolicySize", e);
 }
 
-static int random_id(const char *prefix, char *out, size_t n)
+int al_iam_random_id(const char *prefix, char *out, size_t n)
 {
     static const char alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     uint8_t rnd[17];
@@ -324,7 +325,7 @@ static void policy_arn(al_ctx *c, const char *path, const char *name, char *out,
     snprintf(out, n, "arn:aws:iam::%s:policy%s%s", c->account, path, name);
 }
 
-static const char *col(sqlite3_stmt *st, int i)
+const char *al_iam_col(sqlite3_stmt *st, int i)
 {
     const unsigned char *t = sqlite3_column_text(st, i);
     return t ? (const char *)t : NULL;
@@ -350,12 +351,12 @@ int al_iam_role_get(al_ctx *c, const char *name, al_iam_role *out)
     int r = -ENOENT, s = sqlite3_step(st);
     if (s == SQLITE_ROW) {
         memset(out, 0, sizeof *out);
-        snprintf(out->name, sizeof out->name, "%s", col(st, 0));
-        snprintf(out->role_id, sizeof out->role_id, "%s", col(st, 1));
-        snprintf(out->path, sizeof out->path, "%s", col(st, 2));
+        snprintf(out->name, sizeof out->name, "%s", al_iam_col(st, 0));
+        snprintf(out->role_id, sizeof out->role_id, "%s", al_iam_col(st, 1));
+        snprintf(out->path, sizeof out->path, "%s", al_iam_col(st, 2));
         role_arn(c, out->path, out->name, out->arn, sizeof out->arn);
         out->max_session = sqlite3_column_int(st, 5);
-        out->trust = es_strdup(col(st, 3));
+        out->trust = es_strdup(al_iam_col(st, 3));
         r = out->trust ? 0 : -ENOMEM;
     } else if (s != SQLITE_DONE) {
         r = -EIO;
@@ -373,20 +374,20 @@ void al_iam_role_clear(al_iam_role *r)
 static void role_xml(al_ctx *c, sqlite3_stmt *st, al_xw *w)
 {
     char arn[AL_ROLE_ARN_MAX];
-    role_arn(c, col(st, 2), col(st, 0), arn, sizeof arn);
-    al_xw_elem(w, "Path", col(st, 2));
-    al_xw_elem(w, "RoleName", col(st, 0));
-    al_xw_elem(w, "RoleId", col(st, 1));
+    role_arn(c, al_iam_col(st, 2), al_iam_col(st, 0), arn, sizeof arn);
+    al_xw_elem(w, "Path", al_iam_col(st, 2));
+    al_xw_elem(w, "RoleName", al_iam_col(st, 0));
+    al_xw_elem(w, "RoleId", al_iam_col(st, 1));
     al_xw_elem(w, "Arn", arn);
     al_xw_elem_time(w, "CreateDate", sqlite3_column_double(st, 7));
-    al_xw_elem_urlenc(w, "AssumeRolePolicyDocument", col(st, 3));
-    if (col(st, 4))
-        al_xw_elem(w, "Description", col(st, 4));
+    al_xw_elem_urlenc(w, "AssumeRolePolicyDocument", al_iam_col(st, 3));
+    if (al_iam_col(st, 4))
+        al_xw_elem(w, "Description", al_iam_col(st, 4));
     al_xw_elemf(w, "MaxSessionDuration", "%d", sqlite3_column_int(st, 5));
-    if (col(st, 6)) {
+    if (al_iam_col(st, 6)) {
         al_xw_open(w, "PermissionsBoundary");
         al_xw_elem(w, "PermissionsBoundaryType", "PermissionsBoundaryPolicy");
-        al_xw_elem(w, "PermissionsBoundaryArn", col(st, 6));
+        al_xw_elem(w, "PermissionsBoundaryArn", al_iam_col(st, 6));
         al_xw_close(w, "PermissionsBoundary");
     }
 }
@@ -406,12 +407,12 @@ static int role_for_change(al_ctx *c, const char *name, bool change, char *arn, 
         return al_fail_internal(e, "ServiceFailure");
     int s = sqlite3_step(st), r = 0;
     if (s == SQLITE_ROW) {
-        role_arn(c, col(st, 2), col(st, 0), arn, arnlen);
-        if (change && col(st, 8))
+        role_arn(c, al_iam_col(st, 2), al_iam_col(st, 0), arn, arnlen);
+        if (change && al_iam_col(st, 8))
             r = al_fail(e, 400, "UnmodifiableEntity",
                         "Cannot perform the operation on role %s: it is declared in %s; edit that "
                         "file and reload the agent.",
-                        name, col(st, 8));
+                        name, al_iam_col(st, 8));
     } else if (s == SQLITE_DONE) {
         r = no_role(e, name);
     } else {
@@ -430,7 +431,7 @@ static int authorize_on_role(al_ctx *c, const char *principal, const char *name,
     return r < 0 ? r : al_authorize(c, principal, action, arn, e);
 }
 
-static int step_done(al_ctx *c, sqlite3_stmt *st)
+int al_iam_step_done(al_ctx *c, sqlite3_stmt *st)
 {
     int s = sqlite3_step(st);
     al_db_release(c->db, st);
@@ -439,18 +440,18 @@ static int step_done(al_ctx *c, sqlite3_stmt *st)
 
 /* Runs the write sql with its n text parameters (a NULL one binds NULL):
  * 0, or ServiceFailure. */
-static int exec_write(al_ctx *c, const char *sql, const char *const *args, int n, al_error *e)
+int al_iam_exec_write(al_ctx *c, const char *sql, const char *const *args, int n, al_error *e)
 {
     sqlite3_stmt *st = al_db_prepare(c->db, sql);
     if (!st)
         return al_fail_internal(e, "ServiceFailure");
     for (int i = 0; i < n; i++)
         sqlite3_bind_text(st, i + 1, args[i], -1, SQLITE_STATIC);
-    return step_done(c, st) == SQLITE_DONE ? 0 : al_fail_internal(e, "ServiceFailure");
+    return al_iam_step_done(c, st) == SQLITE_DONE ? 0 : al_fail_internal(e, "ServiceFailure");
 }
 
 /* Does a managed policy ARN exist (AWS managed or ours)? 1, 0, -EIO. */
-static int managed_exists(al_ctx *c, const char *arn)
+int al_iam_managed_exists(al_ctx *c, const char *arn)
 {
     if (find_aws_policy(arn))
         return 1;
@@ -474,7 +475,7 @@ static int role_insert(al_ctx *c, const role_spec *rs, al_error *e)
     char id[32];
     if (rs->role_id)
         snprintf(id, sizeof id, "%s", rs->role_id);
-    else if (random_id("AROA", id, sizeof id) < 0)
+    else if (al_iam_random_id("AROA", id, sizeof id) < 0)
         return al_fail_internal(e, "ServiceFailure");
     sqlite3_stmt *st =
         al_db_prepare(c->db, "INSERT INTO iam_role(" ROLE_COLS ") VALUES (?,?,?,?,?,?,?,?,?)");
@@ -489,7 +490,7 @@ static int role_insert(al_ctx *c, const role_spec *rs, al_error *e)
     sqlite3_bind_text(st, 7, rs->boundary, -1, SQLITE_STATIC);
     sqlite3_bind_double(st, 8, al_now(c));
     sqlite3_bind_text(st, 9, rs->source, -1, SQLITE_STATIC);
-    int s = step_done(c, st);
+    int s = al_iam_step_done(c, st);
     if (s == SQLITE_CONSTRAINT_PRIMARYKEY)
         return al_fail(e, 409, "EntityAlreadyExists", "Role with name %s already exists.",
                        rs->name);
@@ -498,7 +499,7 @@ static int role_insert(al_ctx *c, const role_spec *rs, al_error *e)
 
 /* The whole number form parameter key in [lo, hi] (dflt when absent), with
  * IAM's range wording naming field. */
-static int opt_int_in_range(const al_form *f, const char *key, const char *field, long long lo,
+int al_iam_opt_int_in_range(const al_form *f, const char *key, const char *field, long long lo,
                             long long hi, long long dflt, int64_t *out, al_error *e)
 {
     const char *v = al_form_get(f, key);
@@ -514,7 +515,7 @@ static int opt_int_in_range(const al_form *f, const char *key, const char *field
                  "Member must have value less than or equal to %lld and greater than or equal "
                  "to %lld",
                  hi, lo);
-        return invalid(e, field, v, constraint);
+        return al_iam_invalid(e, field, v, constraint);
     }
     *out = x;
     return 0;
@@ -522,7 +523,7 @@ static int opt_int_in_range(const al_form *f, const char *key, const char *field
 
 static int check_boundary(al_ctx *c, const char *arn, al_error *e)
 {
-    int x = managed_exists(c, arn);
+    int x = al_iam_managed_exists(c, arn);
     if (x < 0)
         return al_fail_internal(e, "ServiceFailure");
     if (x == 0)
@@ -535,14 +536,15 @@ static int op_create_role(al_ctx *c, const char *principal, const al_form *f, al
     role_spec rs = {0};
     char arn[AL_ROLE_ARN_MAX];
     int r;
-    if ((r = need_role_name(f, &rs.name, e)) < 0 || (r = opt_path(f, &rs.path, e)) < 0 ||
-        (r = need(f, "AssumeRolePolicyDocument", "assumeRolePolicyDocument", &rs.trust, e)) < 0 ||
-        (r = opt_int_in_range(f, "MaxSessionDuration", "maxSessionDuration", 3600, 43200, 3600,
-                              &rs.max_session, e)) < 0)
+    if ((r = need_role_name(f, &rs.name, e)) < 0 || (r = al_iam_opt_path(f, &rs.path, e)) < 0 ||
+        (r = al_iam_need(f, "AssumeRolePolicyDocument", "assumeRolePolicyDocument", &rs.trust, e)) <
+            0 ||
+        (r = al_iam_opt_int_in_range(f, "MaxSessionDuration", "maxSessionDuration", 3600, 43200,
+                                     3600, &rs.max_session, e)) < 0)
         return r;
     rs.description = al_form_get(f, "Description");
     if (rs.description && strlen(rs.description) > AL_IAM_DESCRIPTION_MAX)
-        return invalid(
+        return al_iam_invalid(
             e, "description", NULL,
             "Member must have length less than or equal to " STR(AL_IAM_DESCRIPTION_MAX));
     rs.boundary = al_form_get(f, "PermissionsBoundary");
@@ -585,7 +587,7 @@ static int op_get_role(al_ctx *c, const char *principal, const al_form *f, al_xw
     return 0;
 }
 
-static int count_rows(al_ctx *c, const char *sql, const char *arg, int *out)
+int al_iam_count_rows(al_ctx *c, const char *sql, const char *arg, int *out)
 {
     sqlite3_stmt *st = al_db_prepare(c->db, sql);
     if (!st)
@@ -608,8 +610,10 @@ static int op_delete_role(al_ctx *c, const char *principal, const al_form *f, al
     if ((r = need_role_name(f, &name, e)) < 0 ||
         (r = authorize_on_role(c, principal, name, true, "iam:DeleteRole", e)) < 0)
         return r;
-    if (count_rows(c, "SELECT count(*) FROM iam_role_policy WHERE role=?", name, &n_inline) < 0 ||
-        count_rows(c, "SELECT count(*) FROM iam_role_attached WHERE role=?", name, &n_attached) < 0)
+    if (al_iam_count_rows(c, "SELECT count(*) FROM iam_role_policy WHERE role=?", name, &n_inline) <
+            0 ||
+        al_iam_count_rows(c, "SELECT count(*) FROM iam_role_attached WHERE role=?", name,
+                          &n_attached) < 0)
         return al_fail_internal(e, "ServiceFailure");
     if (n_inline)
         return al_fail(e, 409, "DeleteConflict",
@@ -617,7 +621,8 @@ static int op_delete_role(al_ctx *c, const char *principal, const al_form *f, al
     if (n_attached)
         return al_fail(e, 409, "DeleteConflict",
                        "Cannot delete entity, must detach all policies first.");
-    return exec_write(c, "DELETE FROM iam_role WHERE name=?", (const char *const[]){name}, 1, e);
+    return al_iam_exec_write(c, "DELETE FROM iam_role WHERE name=?", (const char *const[]){name}, 1,
+                             e);
 }
 
 static int op_list_roles(al_ctx *c, const char *principal, const al_form *f, al_xw *w, al_error *e)
@@ -626,7 +631,7 @@ static int op_list_roles(al_ctx *c, const char *principal, const al_form *f, al_
     int r;
     const char *prefix = al_form_get(f, "PathPrefix");
     const char *marker = al_form_get(f, "Marker");
-    if ((r = opt_int_in_range(f, "MaxItems", "maxItems", 1, 1000, 100, &max, e)) < 0 ||
+    if ((r = al_iam_opt_int_in_range(f, "MaxItems", "maxItems", 1, 1000, 100, &max, e)) < 0 ||
         (r = al_authorize(c, principal, "iam:ListRoles", "*", e)) < 0)
         return r;
     sqlite3_stmt *st = al_db_prepare(c->db, "SELECT " ROLE_COLS " FROM iam_role"
@@ -645,7 +650,7 @@ static int op_list_roles(al_ctx *c, const char *principal, const al_form *f, al_
         al_xw_open(w, "member");
         role_xml(c, st, w);
         al_xw_close(w, "member");
-        snprintf(last, sizeof last, "%s", col(st, 0));
+        snprintf(last, sizeof last, "%s", al_iam_col(st, 0));
         n++;
     }
     bool more = s == SQLITE_ROW;
@@ -666,21 +671,21 @@ static int op_update_trust(al_ctx *c, const char *principal, const al_form *f, a
     const char *name, *doc;
     int r;
     if ((r = need_role_name(f, &name, e)) < 0 ||
-        (r = need(f, "PolicyDocument", "policyDocument", &doc, e)) < 0 ||
+        (r = al_iam_need(f, "PolicyDocument", "policyDocument", &doc, e)) < 0 ||
         (r = authorize_on_role(c, principal, name, true, "iam:UpdateAssumeRolePolicy", e)) < 0 ||
         (r = check_trust(doc, e)) < 0)
         return r;
-    return exec_write(c, "UPDATE iam_role SET trust=? WHERE name=?",
-                      (const char *const[]){doc, name}, 2, e);
+    return al_iam_exec_write(c, "UPDATE iam_role SET trust=? WHERE name=?",
+                             (const char *const[]){doc, name}, 2, e);
 }
 
 /* ---- inline policies ---- */
 
 static int inline_put(al_ctx *c, const char *role, const char *name, const char *doc, al_error *e)
 {
-    return exec_write(c,
-                      "INSERT OR REPLACE INTO iam_role_policy(role, name, document) VALUES (?,?,?)",
-                      (const char *const[]){role, name, doc}, 3, e);
+    return al_iam_exec_write(
+        c, "INSERT OR REPLACE INTO iam_role_policy(role, name, document) VALUES (?,?,?)",
+        (const char *const[]){role, name, doc}, 3, e);
 }
 
 static int op_put_role_policy(al_ctx *c, const char *principal, const al_form *f, al_xw *w,
@@ -689,8 +694,8 @@ static int op_put_role_policy(al_ctx *c, const char *principal, const al_form *f
     (void)w;
     const char *role, *name, *doc;
     int r;
-    if ((r = need_role_name(f, &role, e)) < 0 || (r = need_policy_name(f, &name, e)) < 0 ||
-        (r = need(f, "PolicyDocument", "policyDocument", &doc, e)) < 0 ||
+    if ((r = need_role_name(f, &role, e)) < 0 || (r = al_iam_need_policy_name(f, &name, e)) < 0 ||
+        (r = al_iam_need(f, "PolicyDocument", "policyDocument", &doc, e)) < 0 ||
         (r = authorize_on_role(c, principal, role, true, "iam:PutRolePolicy", e)) < 0 ||
         (r = check_inline(doc, e)) < 0)
         return r;
@@ -702,7 +707,7 @@ static int op_get_role_policy(al_ctx *c, const char *principal, const al_form *f
 {
     const char *role, *name;
     int r;
-    if ((r = need_role_name(f, &role, e)) < 0 || (r = need_policy_name(f, &name, e)) < 0 ||
+    if ((r = need_role_name(f, &role, e)) < 0 || (r = al_iam_need_policy_name(f, &name, e)) < 0 ||
         (r = authorize_on_role(c, principal, role, false, "iam:GetRolePolicy", e)) < 0)
         return r;
     sqlite3_stmt *st = al_db_prepare(
@@ -714,9 +719,9 @@ static int op_get_role_policy(al_ctx *c, const char *principal, const al_form *f
     sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
     int s = sqlite3_step(st);
     if (s == SQLITE_ROW) {
-        al_xw_elem(w, "RoleName", col(st, 2));
-        al_xw_elem(w, "PolicyName", col(st, 0));
-        al_xw_elem_urlenc(w, "PolicyDocument", col(st, 1));
+        al_xw_elem(w, "RoleName", al_iam_col(st, 2));
+        al_xw_elem(w, "PolicyName", al_iam_col(st, 0));
+        al_xw_elem_urlenc(w, "PolicyDocument", al_iam_col(st, 1));
         r = 0;
     } else if (s == SQLITE_DONE) {
         r = al_fail(e, 404, "NoSuchEntity", "The role policy with name %s cannot be found.", name);
@@ -733,11 +738,11 @@ static int op_delete_role_policy(al_ctx *c, const char *principal, const al_form
     (void)w;
     const char *role, *name;
     int r;
-    if ((r = need_role_name(f, &role, e)) < 0 || (r = need_policy_name(f, &name, e)) < 0 ||
+    if ((r = need_role_name(f, &role, e)) < 0 || (r = al_iam_need_policy_name(f, &name, e)) < 0 ||
         (r = authorize_on_role(c, principal, role, true, "iam:DeleteRolePolicy", e)) < 0)
         return r;
-    if ((r = exec_write(c, "DELETE FROM iam_role_policy WHERE role=? AND name=?",
-                        (const char *const[]){role, name}, 2, e)) < 0)
+    if ((r = al_iam_exec_write(c, "DELETE FROM iam_role_policy WHERE role=? AND name=?",
+                               (const char *const[]){role, name}, 2, e)) < 0)
         return r;
     if (sqlite3_changes(al_db_handle(c->db)) == 0)
         return al_fail(e, 404, "NoSuchEntity", "The role policy with name %s cannot be found.",
@@ -761,7 +766,7 @@ static int op_list_role_policies(al_ctx *c, const char *principal, const al_form
     al_xw_open(w, "PolicyNames");
     int s;
     while ((s = sqlite3_step(st)) == SQLITE_ROW)
-        al_xw_elem(w, "member", col(st, 0));
+        al_xw_elem(w, "member", al_iam_col(st, 0));
     al_db_release(c->db, st);
     if (s != SQLITE_DONE)
         return al_fail_internal(e, "ServiceFailure");
@@ -772,24 +777,25 @@ static int op_list_role_policies(al_ctx *c, const char *principal, const al_form
 
 /* ---- attached managed policies ---- */
 
-static int need_policy_arn(const al_form *f, const char **out, al_error *e)
+int al_iam_need_policy_arn(const al_form *f, const char **out, al_error *e)
 {
-    int r = need(f, "PolicyArn", "policyArn", out, e);
+    int r = al_iam_need(f, "PolicyArn", "policyArn", out, e);
     if (r == 0 &&
         (strncmp(*out, "arn:", 4) != 0 || strlen(*out) < 20 || strlen(*out) >= POLICY_ARN_MAX))
-        r = invalid(e, "policyArn", *out, "Member must have length greater than or equal to 20");
+        r = al_iam_invalid(e, "policyArn", *out,
+                           "Member must have length greater than or equal to 20");
     return r;
 }
 
 static int attach(al_ctx *c, const char *role, const char *parn, al_error *e)
 {
-    int x = managed_exists(c, parn), n = 0;
+    int x = al_iam_managed_exists(c, parn), n = 0;
     if (x < 0)
         return al_fail_internal(e, "ServiceFailure");
     if (x == 0)
         return al_fail(e, 404, "NoSuchEntity", "Policy %s does not exist or is not attachable.",
                        parn);
-    if (count_rows(c, "SELECT count(*) FROM iam_role_attached WHERE role=?", role, &n) < 0)
+    if (al_iam_count_rows(c, "SELECT count(*) FROM iam_role_attached WHERE role=?", role, &n) < 0)
         return al_fail_internal(e, "ServiceFailure");
     sqlite3_stmt *st = al_db_prepare(
         c->db, "INSERT OR IGNORE INTO iam_role_attached(role, policy_arn) VALUES (?,?)");
@@ -815,7 +821,7 @@ static int attach(al_ctx *c, const char *role, const char *parn, al_error *e)
                            AL_ROLE_MANAGED_MAX);
         }
     }
-    return step_done(c, st) == SQLITE_DONE ? 0 : al_fail_internal(e, "ServiceFailure");
+    return al_iam_step_done(c, st) == SQLITE_DONE ? 0 : al_fail_internal(e, "ServiceFailure");
 }
 
 static int op_attach_role_policy(al_ctx *c, const char *principal, const al_form *f, al_xw *w,
@@ -824,7 +830,7 @@ static int op_attach_role_policy(al_ctx *c, const char *principal, const al_form
     (void)w;
     const char *role, *parn;
     int r;
-    if ((r = need_role_name(f, &role, e)) < 0 || (r = need_policy_arn(f, &parn, e)) < 0 ||
+    if ((r = need_role_name(f, &role, e)) < 0 || (r = al_iam_need_policy_arn(f, &parn, e)) < 0 ||
         (r = authorize_on_role(c, principal, role, true, "iam:AttachRolePolicy", e)) < 0)
         return r;
     return attach(c, role, parn, e);
@@ -836,18 +842,18 @@ static int op_detach_role_policy(al_ctx *c, const char *principal, const al_form
     (void)w;
     const char *role, *parn;
     int r;
-    if ((r = need_role_name(f, &role, e)) < 0 || (r = need_policy_arn(f, &parn, e)) < 0 ||
+    if ((r = need_role_name(f, &role, e)) < 0 || (r = al_iam_need_policy_arn(f, &parn, e)) < 0 ||
         (r = authorize_on_role(c, principal, role, true, "iam:DetachRolePolicy", e)) < 0)
         return r;
-    if ((r = exec_write(c, "DELETE FROM iam_role_attached WHERE role=? AND policy_arn=?",
-                        (const char *const[]){role, parn}, 2, e)) < 0)
+    if ((r = al_iam_exec_write(c, "DELETE FROM iam_role_attached WHERE role=? AND policy_arn=?",
+                               (const char *const[]){role, parn}, 2, e)) < 0)
         return r;
     if (sqlite3_changes(al_db_handle(c->db)) == 0)
         return al_fail(e, 404, "NoSuchEntity", "Policy %s was not found.", parn);
     return 0;
 }
 
-static const char *arn_last(const char *arn)
+const char *al_iam_arn_last(const char *arn)
 {
     const char *s = strrchr(arn, '/');
     return s ? s + 1 : arn;
@@ -870,8 +876,8 @@ static int op_list_attached(al_ctx *c, const char *principal, const al_form *f, 
     int s;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
         al_xw_open(w, "member");
-        al_xw_elem(w, "PolicyName", arn_last(col(st, 0)));
-        al_xw_elem(w, "PolicyArn", col(st, 0));
+        al_xw_elem(w, "PolicyName", al_iam_arn_last(al_iam_col(st, 0)));
+        al_xw_elem(w, "PolicyArn", al_iam_col(st, 0));
         al_xw_close(w, "member");
     }
     al_db_release(c->db, st);
@@ -884,8 +890,8 @@ static int op_list_attached(al_ctx *c, const char *principal, const al_form *f, 
 
 static int set_boundary(al_ctx *c, const char *role, const char *parn, al_error *e)
 {
-    return exec_write(c, "UPDATE iam_role SET boundary=? WHERE name=?",
-                      (const char *const[]){parn, role}, 2, e);
+    return al_iam_exec_write(c, "UPDATE iam_role SET boundary=? WHERE name=?",
+                             (const char *const[]){parn, role}, 2, e);
 }
 
 static int op_put_boundary(al_ctx *c, const char *principal, const al_form *f, al_xw *w,
@@ -895,7 +901,7 @@ static int op_put_boundary(al_ctx *c, const char *principal, const al_form *f, a
     const char *role, *parn;
     int r;
     if ((r = need_role_name(f, &role, e)) < 0 ||
-        (r = need(f, "PermissionsBoundary", "permissionsBoundary", &parn, e)) < 0 ||
+        (r = al_iam_need(f, "PermissionsBoundary", "permissionsBoundary", &parn, e)) < 0 ||
         (r = authorize_on_role(c, principal, role, true, "iam:PutRolePermissionsBoundary", e)) <
             0 ||
         (r = check_boundary(c, parn, e)) < 0)
@@ -922,7 +928,12 @@ static int op_delete_boundary(al_ctx *c, const char *principal, const al_form *f
 
 static int attachments(al_ctx *c, const char *arn, int *n)
 {
-    return count_rows(c, "SELECT count(*) FROM iam_role_attached WHERE policy_arn=?", arn, n);
+    /* roles, users and groups it is attached to: DeletePolicy refuses any */
+    return al_iam_count_rows(c,
+                             "SELECT (SELECT count(*) FROM iam_role_attached WHERE policy_arn=?1)"
+                             " + (SELECT count(*) FROM iam_user_attached WHERE policy_arn=?1)"
+                             " + (SELECT count(*) FROM iam_group_attached WHERE policy_arn=?1)",
+                             arn, n);
 }
 
 static void policy_xml(al_xw *w, const char *arn, const char *name, const char *id,
@@ -951,18 +962,18 @@ static int op_create_policy(al_ctx *c, const char *principal, const al_form *f, 
     const char *name, *path, *doc, *desc = al_form_get(f, "Description");
     char arn[POLICY_ARN_MAX], id[32];
     int r;
-    if ((r = need_policy_name(f, &name, e)) < 0 || (r = opt_path(f, &path, e)) < 0 ||
-        (r = need(f, "PolicyDocument", "policyDocument", &doc, e)) < 0)
+    if ((r = al_iam_need_policy_name(f, &name, e)) < 0 || (r = al_iam_opt_path(f, &path, e)) < 0 ||
+        (r = al_iam_need(f, "PolicyDocument", "policyDocument", &doc, e)) < 0)
         return r;
     if (desc && strlen(desc) > AL_IAM_DESCRIPTION_MAX)
-        return invalid(
+        return al_iam_invalid(
             e, "description", NULL,
             "Member must have length less than or equal to " STR(AL_IAM_DESCRIPTION_MAX));
     policy_arn(c, path, name, arn, sizeof arn);
     if ((r = al_authorize(c, principal, "iam:CreatePolicy", arn, e)) < 0 ||
         (r = check_managed(doc, e)) < 0)
         return r;
-    if (random_id("ANPA", id, sizeof id) < 0)
+    if (al_iam_random_id("ANPA", id, sizeof id) < 0)
         return al_fail_internal(e, "ServiceFailure");
     double now = al_now(c);
     sqlite3_stmt *st =
@@ -976,7 +987,7 @@ static int op_create_policy(al_ctx *c, const char *principal, const al_form *f, 
     sqlite3_bind_text(st, 5, desc, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 6, doc, -1, SQLITE_STATIC);
     sqlite3_bind_double(st, 7, now);
-    int s = step_done(c, st);
+    int s = al_iam_step_done(c, st);
     if ((s & 0xff) == SQLITE_CONSTRAINT)
         return al_fail(e, 409, "EntityAlreadyExists",
                        "A policy called %s already exists. Duplicate names are not allowed.", name);
@@ -1027,12 +1038,12 @@ static int policy_load(al_ctx *c, const char *arn, policy_row *p, al_error *e)
     sqlite3_bind_text(st, 1, arn, -1, SQLITE_STATIC);
     int s = sqlite3_step(st), r;
     if (s == SQLITE_ROW) {
-        snprintf(p->arn, sizeof p->arn, "%s", col(st, 0));
-        snprintf(p->name, sizeof p->name, "%s", col(st, 1));
-        snprintf(p->id, sizeof p->id, "%s", col(st, 2));
-        snprintf(p->path, sizeof p->path, "%s", col(st, 3));
-        p->description = col(st, 4) ? es_strdup(col(st, 4)) : NULL;
-        p->document = es_strdup(col(st, 5));
+        snprintf(p->arn, sizeof p->arn, "%s", al_iam_col(st, 0));
+        snprintf(p->name, sizeof p->name, "%s", al_iam_col(st, 1));
+        snprintf(p->id, sizeof p->id, "%s", al_iam_col(st, 2));
+        snprintf(p->path, sizeof p->path, "%s", al_iam_col(st, 3));
+        p->description = al_iam_col(st, 4) ? es_strdup(al_iam_col(st, 4)) : NULL;
+        p->document = es_strdup(al_iam_col(st, 5));
         p->created = sqlite3_column_double(st, 6);
         p->version = "v1";
         r = p->document ? 0 : al_fail_internal(e, "ServiceFailure");
@@ -1052,7 +1063,7 @@ static int op_get_policy(al_ctx *c, const char *principal, const al_form *f, al_
     const char *parn;
     policy_row p;
     int r, n = 0;
-    if ((r = need_policy_arn(f, &parn, e)) < 0 ||
+    if ((r = al_iam_need_policy_arn(f, &parn, e)) < 0 ||
         (r = al_authorize(c, principal, "iam:GetPolicy", parn, e)) < 0 ||
         (r = policy_load(c, parn, &p, e)) < 0)
         return r;
@@ -1070,8 +1081,8 @@ static int op_get_policy_version(al_ctx *c, const char *principal, const al_form
     const char *parn, *vid;
     policy_row p;
     int r;
-    if ((r = need_policy_arn(f, &parn, e)) < 0 ||
-        (r = need(f, "VersionId", "versionId", &vid, e)) < 0 ||
+    if ((r = al_iam_need_policy_arn(f, &parn, e)) < 0 ||
+        (r = al_iam_need(f, "VersionId", "versionId", &vid, e)) < 0 ||
         (r = al_authorize(c, principal, "iam:GetPolicyVersion", parn, e)) < 0 ||
         (r = policy_load(c, parn, &p, e)) < 0)
         return r;
@@ -1099,7 +1110,7 @@ static int op_delete_policy(al_ctx *c, const char *principal, const al_form *f, 
     const char *parn;
     policy_row p;
     int r, n = 0;
-    if ((r = need_policy_arn(f, &parn, e)) < 0 ||
+    if ((r = al_iam_need_policy_arn(f, &parn, e)) < 0 ||
         (r = al_authorize(c, principal, "iam:DeletePolicy", parn, e)) < 0 ||
         (r = policy_load(c, parn, &p, e)) < 0)
         return r;
@@ -1111,7 +1122,8 @@ static int op_delete_policy(al_ctx *c, const char *principal, const al_form *f, 
         return al_fail_internal(e, "ServiceFailure");
     if (n > 0)
         return al_fail(e, 409, "DeleteConflict", "Cannot delete a policy attached to entities.");
-    return exec_write(c, "DELETE FROM iam_policy WHERE arn=?", (const char *const[]){parn}, 1, e);
+    return al_iam_exec_write(c, "DELETE FROM iam_policy WHERE arn=?", (const char *const[]){parn},
+                             1, e);
 }
 
 const al_qop al_iam_qops[] = {
@@ -1138,7 +1150,7 @@ const al_qop al_iam_qops[] = {
 
 /* ---- compiled policies for authorisation ---- */
 
-static int add_identity(al_iam_policies *out, const char *doc, const char *name)
+int al_iam_add_identity(al_iam_policies *out, const char *doc, const char *name)
 {
     aw_policy *p = NULL;
     int pr = aw_policy_parse(doc, strlen(doc), AW_POLICY_IDENTITY, name, &aw_policy_resource_limits,
@@ -1158,7 +1170,7 @@ static int add_identity(al_iam_policies *out, const char *doc, const char *name)
     return 0;
 }
 
-static int managed_doc(al_ctx *c, const char *arn, char **doc)
+int al_iam_managed_doc(al_ctx *c, const char *arn, char **doc)
 {
     const char *a = al_iam_aws_policy(arn);
     if (a) {
@@ -1171,7 +1183,7 @@ static int managed_doc(al_ctx *c, const char *arn, char **doc)
     sqlite3_bind_text(st, 1, arn, -1, SQLITE_STATIC);
     int s = sqlite3_step(st), r = -ENOENT;
     if (s == SQLITE_ROW) {
-        *doc = es_strdup(col(st, 0));
+        *doc = es_strdup(al_iam_col(st, 0));
         r = *doc ? 0 : -ENOMEM;
     } else if (s != SQLITE_DONE) {
         r = -EIO;
@@ -1190,7 +1202,7 @@ int al_iam_role_policies(al_ctx *c, const char *role, al_iam_policies *out)
         return -EIO;
     sqlite3_bind_text(st, 1, role, -1, SQLITE_STATIC);
     s = sqlite3_step(st);
-    if (s == SQLITE_ROW && col(st, 0) && !(boundary = es_strdup(col(st, 0)))) {
+    if (s == SQLITE_ROW && al_iam_col(st, 0) && !(boundary = es_strdup(al_iam_col(st, 0)))) {
         al_db_release(c->db, st);
         return -ENOMEM; /* never lose a boundary */
     }
@@ -1204,7 +1216,7 @@ int al_iam_role_policies(al_ctx *c, const char *role, al_iam_policies *out)
         goto out;
     sqlite3_bind_text(st, 1, role, -1, SQLITE_STATIC);
     while ((s = sqlite3_step(st)) == SQLITE_ROW)
-        if ((r = add_identity(&p, col(st, 1), col(st, 0))) < 0)
+        if ((r = al_iam_add_identity(&p, al_iam_col(st, 1), al_iam_col(st, 0))) < 0)
             break;
     al_db_release(c->db, st);
     if (r == -ENOMEM || s != SQLITE_DONE) {
@@ -1220,9 +1232,9 @@ int al_iam_role_policies(al_ctx *c, const char *role, al_iam_policies *out)
     r = 0;
     while (r == 0 && (s = sqlite3_step(st)) == SQLITE_ROW) {
         char *doc = NULL;
-        int m = managed_doc(c, col(st, 0), &doc);
+        int m = al_iam_managed_doc(c, al_iam_col(st, 0), &doc);
         if (m == 0)
-            r = add_identity(&p, doc, arn_last(col(st, 0)));
+            r = al_iam_add_identity(&p, doc, al_iam_arn_last(al_iam_col(st, 0)));
         else if (m != -ENOENT)
             r = m;
         es_free(doc);
@@ -1232,11 +1244,11 @@ int al_iam_role_policies(al_ctx *c, const char *role, al_iam_policies *out)
         goto out;
     if (boundary) {
         char *doc = NULL;
-        int m = managed_doc(c, boundary, &doc);
+        int m = al_iam_managed_doc(c, boundary, &doc);
         if (m == 0) {
             /* a boundary that does not parse allows nothing: an empty-Statement policy */
-            int pr = aw_policy_parse(doc, strlen(doc), AW_POLICY_BOUNDARY, arn_last(boundary), NULL,
-                                     &p.boundary, NULL, 0);
+            int pr = aw_policy_parse(doc, strlen(doc), AW_POLICY_BOUNDARY,
+                                     al_iam_arn_last(boundary), NULL, &p.boundary, NULL, 0);
             m = pr == AW_POLICY_OK ? 0 : pr == AW_POLICY_E_NOMEM ? -ENOMEM : -ENOENT;
         }
         es_free(doc);
@@ -1373,7 +1385,7 @@ static int role_file_name(const role_file *rf, const es_json *j, char *name, siz
         size_t stem = (size_t)(dot - rf->file);
         snprintf(name, namesz, "%.*s", (int)(stem < namesz ? stem : namesz - 1), rf->file);
     }
-    if (!name_ok(name, AL_ROLE_NAME_MAX))
+    if (!al_iam_name_ok(name, AL_ROLE_NAME_MAX))
         return file_fail(rf, "RoleName \"%.64s\" must be 1..64 characters of [A-Za-z0-9_+=,.@-]",
                          name);
     return 0;
@@ -1384,7 +1396,7 @@ static int role_file_name(const role_file *rf, const es_json *j, char *name, siz
 static int role_file_spec(role_file *rf, const es_json *j, es_buf *trust, role_spec *rs)
 {
     const es_json *v = es_json_get(j, "Path");
-    if (v && (v->type != ES_JSON_STRING || !path_ok(v->u.string.s)))
+    if (v && (v->type != ES_JSON_STRING || !al_iam_path_ok(v->u.string.s)))
         return file_fail(rf, "Path must be a string like \"/\" or \"/a/b/\"", NULL);
     if (v)
         rs->path = v->u.string.s;
@@ -1426,7 +1438,7 @@ static int store_role(role_file *rf, const role_spec *rs)
     if (st) {
         sqlite3_bind_text(st, 1, rs->name, -1, SQLITE_STATIC);
         if (sqlite3_step(st) == SQLITE_ROW)
-            snprintf(old_id, sizeof old_id, "%s", col(st, 0));
+            snprintf(old_id, sizeof old_id, "%s", al_iam_col(st, 0));
         al_db_release(rf->c->db, st);
     }
     role_spec stored = *rs;
@@ -1454,7 +1466,7 @@ static int apply_inline_policies(role_file *rf, const es_json *j, const char *ro
         const es_json *pd = p->type == ES_JSON_OBJECT ? es_json_get(p, "PolicyDocument") : NULL;
         es_buf doc;
         es_buf_init(&doc, AL_ROLE_FILE_MAX);
-        if (!pn || !name_ok(pn, AL_POLICY_NAME_MAX) || !pd || doc_text(pd, &doc) < 0 ||
+        if (!pn || !al_iam_name_ok(pn, AL_POLICY_NAME_MAX) || !pd || doc_text(pd, &doc) < 0 ||
             p->u.object.n != 2) {
             es_buf_free(&doc);
             return file_fail(rf,

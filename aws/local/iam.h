@@ -6,7 +6,8 @@
  * GetRolePolicy, DeleteRolePolicy, ListRolePolicies, AttachRolePolicy,
  * DetachRolePolicy, ListAttachedRolePolicies, PutRolePermissionsBoundary,
  * DeleteRolePermissionsBoundary, CreatePolicy, GetPolicy, GetPolicyVersion,
- * DeletePolicy, ListPolicies. Names and documents are validated as IAM does
+ * DeletePolicy, ListPolicies (users, groups and access keys: al_iam_user_qops
+ * in iam_users.c). Names and documents are validated as IAM does
  * (RoleName 1..64 [\w+=,.@-], Path /.../, trust policy a resource policy with
  * Principal of at most 2048 characters, inline policies 10240, managed 6144;
  * at most 10 managed policies per role; DeleteRole refuses a role that still
@@ -56,6 +57,31 @@
 #define AL_ROLES_DIR_MAX_FILES 256
 #define AL_ROLE_FILE_MAX (64u * 1024u)
 
+/* Users and groups (iam_users.c), with IAM's default quotas. */
+#define AL_USER_NAME_MAX 64
+#define AL_GROUP_NAME_MAX 128
+#define AL_USER_POLICY_SIZE_MAX 2048  /* all of a user's inline policies (UserPolicySize) */
+#define AL_GROUP_POLICY_SIZE_MAX 5120 /* all of a group's inline policies (GroupPolicySize) */
+#define AL_USER_KEYS_MAX 2            /* AccessKeysPerUser */
+#define AL_USER_GROUPS_MAX 10         /* GroupsPerUser */
+#define AL_ENTITY_MANAGED_MAX 10      /* PoliciesPerUser, PoliciesPerGroup */
+#define AL_USER_TAGS_MAX 50
+
+typedef struct al_iam_user {
+    char name[AL_USER_NAME_MAX + 1];
+    char user_id[32];
+    char path[AL_ROLE_PATH_MAX + 1];
+    char arn[AL_ROLE_ARN_MAX];
+    double created;
+} al_iam_user;
+
+/* Reads a user (name compared case-insensitively). 0, -ENOENT, -EIO. */
+int al_iam_user_get(al_ctx *c, const char *name, al_iam_user *out);
+
+/* The user name of arn:aws:iam::ACCOUNT:user/PATH/NAME in our account
+ * (into name[AL_USER_NAME_MAX + 1]); false for anything else. */
+bool al_iam_user_of_principal(al_ctx *c, const char *principal, char *name, size_t n);
+
 typedef struct al_iam_role {
     char name[AL_ROLE_NAME_MAX + 1];
     char role_id[32];
@@ -71,6 +97,11 @@ typedef struct al_iam_policies {
     size_t n_identity;
     aw_policy *boundary; /* NULL: none */
 } al_iam_policies;
+
+/* Compiles the user's effective identity policies: its inline and attached
+ * managed policies and those of each of its groups (no boundary). 0,
+ * -ENOENT (no such user), -ENOMEM, -EIO. */
+int al_iam_user_policies(al_ctx *c, const char *name, al_iam_policies *out);
 
 /* Reads a role (name compared case-insensitively, as IAM does). 0,
  * -ENOENT, -EIO. Release with al_iam_role_clear. */

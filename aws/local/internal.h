@@ -36,7 +36,10 @@ struct al_ctx {
     al_authz_msg_fn authz_msg; /* authz.h; NULL: none */
     void *authz_msg_arg;
     const char *calling_service; /* the JSON service being dispatched, for messages */
-    double sm_next_purge;        /* Secrets Manager: next sweep of expired deletions */
+    /* the request being served was signed with temporary (ASIA...)
+     * credentials: GetSessionToken refuses them, as STS does */
+    bool caller_temporary;
+    double sm_next_purge; /* Secrets Manager: next sweep of expired deletions */
     /* One KMS key's unwrapped material, kept only while one read-only
      * operation runs (al_kms_memo_begin/_end): a GetParameters of 10 names
      * under one key unwrapped it 10 times. Wiped at the end. */

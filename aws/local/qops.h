@@ -18,6 +18,7 @@ typedef struct al_qop {
 } al_qop;
 
 extern const al_qop al_iam_qops[];
+extern const al_qop al_iam_user_qops[]; /* iam_users.c: users, groups, access keys */
 extern const al_qop al_sts_qops[];
 
 #endif

@@ -322,18 +322,25 @@ static const char *version_of(const char *service)
     return strcmp(service, "sts") == 0 ? "2011-06-15" : "2010-05-08";
 }
 
-static const al_qop *find_qop(const char *service, const char *action)
+static const al_qop *find_in(const al_qop *t, const char *action)
 {
-    const al_qop *t = NULL;
-    if (strcmp(service, "iam") == 0)
-        t = al_iam_qops;
-    else if (strcmp(service, "sts") == 0)
-        t = al_sts_qops;
-    if (!t || !action)
-        return NULL;
     for (; t->name; t++)
         if (strcmp(t->name, action) == 0)
             return t;
+    return NULL;
+}
+
+static const al_qop *find_qop(const char *service, const char *action)
+{
+    if (!action)
+        return NULL;
+    if (strcmp(service, "iam") == 0) {
+        /* roles and policies (iam.c), users and groups (iam_users.c) */
+        const al_qop *op = find_in(al_iam_qops, action);
+        return op ? op : find_in(al_iam_user_qops, action);
+    }
+    if (strcmp(service, "sts") == 0)
+        return find_in(al_sts_qops, action);
     return NULL;
 }
 
@@ -504,9 +511,14 @@ int al_query_serve(al_ctx *c, const al_request *rq, time_t now, es_buf *out)
     if (r == 0)
         r = al_verify(c, rq, service, now, principal, sizeof principal, region, &e);
     if (r == 0 && (r = al_region_enter(c, region)) == 0) {
+        /* al_verify accepted it, so the Authorization parsed */
+        c->caller_temporary = aw_sigv4_parse_authorization(authz, strlen(authz), &a) == 0 &&
+                              strncmp(a.access_key_id, "ASIA", 4) == 0;
+        es_wipe(a.signature, sizeof a.signature);
         /* STS answers in every region; IAM is global (its ARNs take the
          * partition of the region the request was signed for) */
         r = al_query_dispatch(c, service, principal, rq->body, rq->body_len, out, &e);
+        c->caller_temporary = false;
         al_region_leave(c);
     }
     if (r == 0)

@@ -47,7 +47,11 @@ int al_sts_lookup_ex(al_ctx *c, const char *akid, const char *token, const char 
         return invalid_token(e, service);
     sqlite3_stmt *st = al_db_prepare(
         c->db, "SELECT s.wrapped, s.token_hash, s.principal, s.expires, "
-               "(SELECT r.role_id FROM iam_role r WHERE r.name = s.role) IS s.role_id "
+               /* still the same role (user) it was issued for; the root is always */
+               "CASE s.kind WHEN 'root' THEN 1"
+               " WHEN 'user' THEN (SELECT u.user_id FROM iam_user u WHERE u.name = s.role)"
+               " IS s.role_id"
+               " ELSE (SELECT r.role_id FROM iam_role r WHERE r.name = s.role) IS s.role_id END "
                "FROM sts_session s WHERE s.akid=?");
     if (!st)
         return al_fail_internal(e, "InternalFailure");
@@ -108,32 +112,32 @@ static bool session_name_ok(const char *s)
     return true;
 }
 
-int al_sts_issue(al_ctx *c, const char *role_name, const char *session, int duration,
-                 char akid[AL_STS_AKID_LEN + 1], char secret[AL_STS_SECRET_LEN + 1],
-                 char token[AL_STS_TOKEN_LEN + 1], double *expires)
+/* What one session row holds besides its secrets. */
+typedef struct session_owner {
+    const char *kind;      /* "role", "user", "root" */
+    const char *principal; /* what its requests act as */
+    const char *name;      /* the role's or user's name ("" for the root) */
+    const char *id;        /* its role or user id ("" for the root) */
+} session_owner;
+
+/* Makes and stores a session's credentials for owner; the caller wipes
+ * secret and token. 0, -EIO. */
+static int store_session(al_ctx *c, const session_owner *o, int duration,
+                         char akid[AL_STS_AKID_LEN + 1], char secret[AL_STS_SECRET_LEN + 1],
+                         char token[AL_STS_TOKEN_LEN + 1], double *expires)
 {
     static const char b32[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     static const char alnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    if (!session_name_ok(session) || duration < AL_STS_DURATION_MIN ||
-        duration > AL_STS_DURATION_MAX)
-        return -EINVAL;
-    al_iam_role role;
-    int r = al_iam_role_get(c, role_name, &role);
-    if (r < 0)
-        return r;
     char id[AL_STS_AKID_LEN + 1], sec[AL_STS_SECRET_LEN + 1], tok[AL_STS_TOKEN_LEN + 1];
-    char principal[256], label[64], hash[65];
+    char label[64], hash[65];
     uint8_t *w = NULL;
     size_t wl = 0;
+    int r = -EIO;
     memcpy(id, "ASIA", 4);
     if (al_random_from(b32, 32, id + 4, AL_STS_AKID_LEN - 4) < 0 ||
         al_random_from(alnum, 62, sec, AL_STS_SECRET_LEN) < 0 ||
-        al_random_from(alnum, 62, tok, AL_STS_TOKEN_LEN) < 0) {
-        r = -EIO;
+        al_random_from(alnum, 62, tok, AL_STS_TOKEN_LEN) < 0)
         goto out;
-    }
-    snprintf(principal, sizeof principal, "arn:aws:sts::%s:assumed-role/%s/%s", c->account,
-             role.name, session);
     snprintf(label, sizeof label, LABEL_PREFIX "%s", id);
     aw_sigv4_sha256_hex(tok, strlen(tok), hash);
     if ((r = al_kms_wrap(c, label, (const uint8_t *)sec, strlen(sec), &w, &wl)) < 0)
@@ -146,7 +150,7 @@ int al_sts_issue(al_ctx *c, const char *role_name, const char *session, int dura
         al_db_release(c->db, st);
     }
     st = al_db_prepare(c->db, "INSERT INTO sts_session(akid, wrapped, token_hash, principal, role,"
-                              " role_id, expires, created) VALUES (?,?,?,?,?,?,?,?)");
+                              " role_id, expires, created, kind) VALUES (?,?,?,?,?,?,?,?,?)");
     if (!st) {
         r = -EIO;
         goto out;
@@ -154,11 +158,12 @@ int al_sts_issue(al_ctx *c, const char *role_name, const char *session, int dura
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_blob(st, 2, w, (int)wl, SQLITE_STATIC);
     sqlite3_bind_blob(st, 3, hash, 64, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, principal, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, role.name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, role.role_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, o->principal, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, o->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, o->id, -1, SQLITE_STATIC);
     sqlite3_bind_double(st, 7, exp);
     sqlite3_bind_double(st, 8, now);
+    sqlite3_bind_text(st, 9, o->kind, -1, SQLITE_STATIC);
     r = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
     al_db_release(c->db, st);
     if (r < 0)
@@ -171,6 +176,25 @@ out:
     es_wipe(sec, sizeof sec);
     es_wipe(tok, sizeof tok);
     es_free(w);
+    return r;
+}
+
+int al_sts_issue(al_ctx *c, const char *role_name, const char *session, int duration,
+                 char akid[AL_STS_AKID_LEN + 1], char secret[AL_STS_SECRET_LEN + 1],
+                 char token[AL_STS_TOKEN_LEN + 1], double *expires)
+{
+    if (!session_name_ok(session) || duration < AL_STS_DURATION_MIN ||
+        duration > AL_STS_DURATION_MAX)
+        return -EINVAL;
+    al_iam_role role;
+    int r = al_iam_role_get(c, role_name, &role);
+    if (r < 0)
+        return r;
+    char principal[256];
+    snprintf(principal, sizeof principal, "arn:aws:sts::%s:assumed-role/%s/%s", c->account,
+             role.name, session);
+    session_owner o = {"role", principal, role.name, role.role_id};
+    r = store_session(c, &o, duration, akid, secret, token, expires);
     al_iam_role_clear(&role);
     return r;
 }
@@ -426,8 +450,173 @@ static int op_get_caller_identity(al_ctx *c, const char *principal, const al_for
     return 0;
 }
 
+/* ---- GetSessionToken ---- */
+
+/* DurationSeconds in [lo, hi] (dflt when absent), with STS's wording. */
+static int read_duration(const al_form *f, long long dflt, long long *out, al_error *e)
+{
+    const char *v = al_form_get(f, "DurationSeconds");
+    *out = dflt;
+    if (!v)
+        return 0;
+    char *end = NULL;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    bool num = !errno && *v && !*end;
+    if (num && x >= AL_STS_DURATION_MIN && x <= AL_STS_USER_DURATION_MAX) {
+        *out = x;
+        return 0;
+    }
+    bool low = num && x < AL_STS_DURATION_MIN;
+    return al_fail(e, 400, "ValidationError",
+                   "1 validation error detected: Value '%.24s' at 'durationSeconds' failed to "
+                   "satisfy constraint: Member must have value %s %d",
+                   v, low ? "greater than or equal to" : "less than or equal to",
+                   low ? AL_STS_DURATION_MIN : AL_STS_USER_DURATION_MAX);
+}
+
+/* Who the session will act as: the root (kind "root", at most an hour, as
+ * AWS caps it) or a user that still exists under the caller's ARN. */
+static int session_owner_of(al_ctx *c, const char *principal, al_iam_user *u, session_owner *o,
+                            al_error *e)
+{
+    char root[64], name[AL_USER_NAME_MAX + 1];
+    snprintf(root, sizeof root, "arn:aws:iam::%s:root", c->account);
+    if (c->caller_temporary || is_session(c, principal))
+        return al_fail(e, 403, "AccessDenied",
+                       "Cannot call GetSessionToken with session credentials");
+    if (principal && strcmp(principal, root) == 0) {
+        *o = (session_owner){"root", principal, "", ""};
+        return 0;
+    }
+    if (!al_iam_user_of_principal(c, principal, name, sizeof name) ||
+        al_iam_user_get(c, name, u) < 0 || strcmp(u->arn, principal) != 0)
+        return al_fail(e, 403, "AccessDenied",
+                       "User: %s is not authorized to perform: sts:GetSessionToken",
+                       principal ? principal : "anonymous");
+    *o = (session_owner){"user", principal, u->name, u->user_id};
+    return 0;
+}
+
+static int op_get_session_token(al_ctx *c, const char *principal, const al_form *f, al_xw *w,
+                                al_error *e)
+{
+    al_iam_user u;
+    session_owner o;
+    long long duration;
+    int r;
+    if ((r = read_duration(f, AL_STS_USER_DURATION_DEFAULT, &duration, e)) < 0)
+        return r;
+    if (al_form_get(f, "SerialNumber") || al_form_get(f, "TokenCode"))
+        return al_fail(e, 403, "AccessDenied",
+                       "MultiFactorAuthentication failed, unable to validate MFA code "
+                       "(the embedded IAM has no MFA devices).");
+    /* needs no permission, as in AWS */
+    if ((r = session_owner_of(c, principal, &u, &o, e)) < 0)
+        return r;
+    if (strcmp(o.kind, "root") == 0) {
+        bool given = al_form_get(f, "DurationSeconds") != NULL;
+        duration =
+            !given || duration > AL_STS_ROOT_DURATION_MAX ? AL_STS_ROOT_DURATION_MAX : duration;
+    }
+    char akid[AL_STS_AKID_LEN + 1], secret[AL_STS_SECRET_LEN + 1], token[AL_STS_TOKEN_LEN + 1];
+    double expires;
+    if (store_session(c, &o, (int)duration, akid, secret, token, &expires) < 0)
+        return al_fail_internal(e, "InternalFailure");
+    al_xw_open(w, "Credentials");
+    al_xw_elem(w, "AccessKeyId", akid);
+    al_xw_elem(w, "SecretAccessKey", secret);
+    al_xw_elem(w, "SessionToken", token);
+    al_xw_elem_time(w, "Expiration", expires);
+    al_xw_close(w, "Credentials");
+    es_wipe(secret, sizeof secret);
+    es_wipe(token, sizeof token);
+    return 0;
+}
+
+/* ---- GetAccessKeyInfo ---- */
+
+static int op_get_access_key_info(al_ctx *c, const char *principal, const al_form *f, al_xw *w,
+                                  al_error *e)
+{
+    const char *id = al_form_get(f, "AccessKeyId");
+    if (!id)
+        return al_fail(e, 400, "ValidationError",
+                       "1 validation error detected: Value null at 'accessKeyId' failed to "
+                       "satisfy constraint: Member must not be null");
+    size_t n = strlen(id);
+    bool ok = n >= AL_STS_AKID_MIN && n <= AL_STS_AKID_MAX;
+    for (const char *p = id; ok && *p; p++)
+        ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+             *p == '_';
+    if (!ok)
+        return al_fail(e, 400, "ValidationError",
+                       "1 validation error detected: Value at 'accessKeyId' failed to satisfy "
+                       "constraint: Member must satisfy regular expression pattern: [\\w]* and "
+                       "have length between %d and %d",
+                       AL_STS_AKID_MIN, AL_STS_AKID_MAX);
+    int r = al_authorize(c, principal, "sts:GetAccessKeyInfo", "*", e);
+    if (r < 0)
+        return r;
+    sqlite3_stmt *st = al_db_prepare(c->db, "SELECT (SELECT count(*) FROM iam_access_key WHERE "
+                                            "akid=?1) + (SELECT count(*) FROM sts_session WHERE "
+                                            "akid=?1)");
+    if (!st)
+        return al_fail_internal(e, "InternalFailure");
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int known = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+    al_db_release(c->db, st);
+    if (known < 0)
+        return al_fail_internal(e, "InternalFailure");
+    /* AWS reads the account out of any key id; ours are random, so only the
+     * keys this store issued have an account we can name */
+    if (!known)
+        return al_fail(e, 400, "InvalidParameterValue",
+                       "The access key ID %s was not issued by this endpoint (it serves account "
+                       "%s only).",
+                       id, c->account);
+    al_xw_elem(w, "Account", c->account);
+    return 0;
+}
+
+/* ---- DecodeAuthorizationMessage ---- */
+
+static int op_decode_authorization_message(al_ctx *c, const char *principal, const al_form *f,
+                                           al_xw *w, al_error *e)
+{
+    const char *m = al_form_get(f, "EncodedMessage");
+    if (!m)
+        return al_fail(e, 400, "ValidationError",
+                       "1 validation error detected: Value null at 'encodedMessage' failed to "
+                       "satisfy constraint: Member must not be null");
+    if (!*m || strlen(m) > AL_STS_ENCODED_MESSAGE_MAX)
+        return al_fail(e, 400, "ValidationError",
+                       "1 validation error detected: Value at 'encodedMessage' failed to satisfy "
+                       "constraint: Member must have length between 1 and %d",
+                       AL_STS_ENCODED_MESSAGE_MAX);
+    int r = al_authorize(c, principal, "sts:DecodeAuthorizationMessage", "*", e);
+    if (r < 0)
+        return r;
+    es_buf json;
+    es_buf_init(&json, AL_STS_ENCODED_MESSAGE_MAX);
+    r = al_authz_message_decode(c, m, &json);
+    if (r == -EINVAL)
+        r = al_fail(e, 400, "InvalidAuthorizationMessageException",
+                    "The authorization message is not valid: it was not issued by this endpoint "
+                    "or was altered.");
+    else if (r < 0)
+        r = al_fail_internal(e, "InternalFailure");
+    else
+        al_xw_elem(w, "DecodedMessage", es_buf_cstr(&json));
+    es_buf_free(&json);
+    return r;
+}
+
 const al_qop al_sts_qops[] = {
     {"AssumeRole", op_assume_role, true},
     {"GetCallerIdentity", op_get_caller_identity, true},
+    {"GetSessionToken", op_get_session_token, true},
+    {"GetAccessKeyInfo", op_get_access_key_info, true},
+    {"DecodeAuthorizationMessage", op_decode_authorization_message, true},
     {NULL, NULL, false},
 };

@@ -1,5 +1,15 @@
-/* sts.h - the embedded STS: AssumeRole and GetCallerIdentity (query
- * protocol, al_sts_qops), and the temporary credentials they issue.
+/* sts.h - the embedded STS: AssumeRole, GetCallerIdentity, GetSessionToken,
+ * GetAccessKeyInfo and DecodeAuthorizationMessage (query protocol,
+ * al_sts_qops), and the temporary credentials they issue.
+ *
+ * GetSessionToken (no permission needed, as in AWS): for an IAM user or the
+ * account root, credentials acting as that same principal (sts_session
+ * kind 'user' / 'root'); a user's session ends when the user is deleted.
+ * Refused to callers using temporary credentials. MFA is not served.
+ * GetAccessKeyInfo (sts:GetAccessKeyInfo) names the account of the keys
+ * this store issued. DecodeAuthorizationMessage
+ * (sts:DecodeAuthorizationMessage) opens what al_authz_message_encode
+ * sealed (authz.h); anything else is InvalidAuthorizationMessageException.
  *
  * AssumeRole(RoleArn, RoleSessionName, DurationSeconds 900..43200 default
  * 3600 and at most the role's MaxSessionDuration - 1 hour when the caller is
@@ -35,6 +45,15 @@
 #define AL_STS_DURATION_MAX 43200
 #define AL_STS_DURATION_DEFAULT 3600
 #define AL_STS_SESSION_NAME_MAX 64
+/* GetSessionToken: a user's 900..129600 (default 43200); the root's are cut
+ * to an hour, as AWS does. */
+#define AL_STS_USER_DURATION_MAX 129600
+#define AL_STS_USER_DURATION_DEFAULT 43200
+#define AL_STS_ROOT_DURATION_MAX 3600
+/* GetAccessKeyInfo's AccessKeyId, DecodeAuthorizationMessage's message */
+#define AL_STS_AKID_MIN 16
+#define AL_STS_AKID_MAX 128
+#define AL_STS_ENCODED_MESSAGE_MAX 10240
 
 /* The secret (es_malloc'ed, wipe it with es_free_secret_str) and principal
  * of temporary credentials akid presented with token (NULL when the request

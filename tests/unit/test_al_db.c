@@ -127,6 +127,10 @@ Test(al_db, older_file_is_migrated_forward_keeping_data)
     cr_assert_eq(
         al_db_exec(
             db, "DROP TABLE iam_access_key; DROP TABLE meta; "
+                /* version 4: IAM users, groups */
+                "DROP TABLE iam_group_member; DROP TABLE iam_group_attached; "
+                "DROP TABLE iam_group_policy; DROP TABLE iam_group; DROP TABLE iam_user_attached; "
+                "DROP TABLE iam_user_policy; DROP TABLE iam_user_tag; DROP TABLE iam_user; "
                 /* version 3: IAM, STS, resource policies */
                 "DROP TABLE sm_resource_policy; DROP TABLE kms_key_policy; DROP TABLE sts_session; "
                 "DROP TABLE iam_role_attached; DROP TABLE iam_policy; "
