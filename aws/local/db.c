@@ -214,6 +214,71 @@ static const char *const migrations[] = {
     "ALTER TABLE iam_access_key ADD COLUMN user_name TEXT;"
     "CREATE INDEX iam_access_key_user ON iam_access_key(user_name);"
     "ALTER TABLE sts_session ADD COLUMN kind TEXT NOT NULL DEFAULT 'role';",
+    /* 5: regional SSM Parameter Store (aws/local/ssm.h). Every table is keyed
+     * by (region, canon): the same name in two regions is two parameters.
+     * The parameter row also carries its policies (PutParameter's Policies,
+     * normalised JSON array; NULL: none) and the Expiration policy's time
+     * (NULL: none), which the lazy sweep deletes by. Rows of the older schema
+     * move here with region '' and al_ssm_adopt_home (run by al_open right
+     * after the migrations) gives them the home region: the migration is
+     * plain SQL and does not know it. The children's foreign keys cascade on
+     * update, so that one UPDATE of ssm_param moves a parameter whole. The
+     * new tables are built beside the old ones (children dropped before
+     * their parent, so no cascade fires), then renamed: SQLite rewrites the
+     * children's REFERENCES clauses to the parent's final name. */
+    "CREATE TABLE ssm_param_r ("
+    " region TEXT NOT NULL,"
+    " canon TEXT NOT NULL,"
+    " name TEXT NOT NULL,"
+    " version INTEGER NOT NULL,"
+    " next_version INTEGER NOT NULL,"
+    " policies TEXT,"
+    " expires REAL,"
+    " PRIMARY KEY (region, canon));"
+    "INSERT INTO ssm_param_r(region, canon, name, version, next_version)"
+    " SELECT '', canon, name, version, next_version FROM ssm_param;"
+    "CREATE TABLE ssm_version_r ("
+    " region TEXT NOT NULL,"
+    " canon TEXT NOT NULL,"
+    " version INTEGER NOT NULL,"
+    " type TEXT NOT NULL,"
+    " value BLOB NOT NULL,"
+    " key_id TEXT,"
+    " key_ref TEXT,"
+    " description TEXT,"
+    " allowed_pattern TEXT,"
+    " tier TEXT NOT NULL,"
+    " data_type TEXT NOT NULL,"
+    " modified REAL NOT NULL,"
+    " modified_user TEXT NOT NULL,"
+    " PRIMARY KEY (region, canon, version),"
+    " FOREIGN KEY (region, canon) REFERENCES ssm_param_r(region, canon)"
+    "  ON DELETE CASCADE ON UPDATE CASCADE);"
+    "INSERT INTO ssm_version_r SELECT '', canon, version, type, value, key_id, key_ref,"
+    " description, allowed_pattern, tier, data_type, modified, modified_user FROM ssm_version;"
+    "CREATE TABLE ssm_label_r ("
+    " region TEXT NOT NULL,"
+    " canon TEXT NOT NULL,"
+    " label TEXT NOT NULL,"
+    " version INTEGER NOT NULL,"
+    " PRIMARY KEY (region, canon, label),"
+    " FOREIGN KEY (region, canon) REFERENCES ssm_param_r(region, canon)"
+    "  ON DELETE CASCADE ON UPDATE CASCADE);"
+    "INSERT INTO ssm_label_r SELECT '', canon, label, version FROM ssm_label;"
+    "CREATE TABLE ssm_tag_r ("
+    " region TEXT NOT NULL,"
+    " canon TEXT NOT NULL,"
+    " key TEXT NOT NULL, value TEXT NOT NULL,"
+    " PRIMARY KEY (region, canon, key),"
+    " FOREIGN KEY (region, canon) REFERENCES ssm_param_r(region, canon)"
+    "  ON DELETE CASCADE ON UPDATE CASCADE);"
+    "INSERT INTO ssm_tag_r SELECT '', canon, key, value FROM ssm_tag;"
+    "DROP TABLE ssm_tag; DROP TABLE ssm_label; DROP TABLE ssm_version; DROP TABLE ssm_param;"
+    "ALTER TABLE ssm_param_r RENAME TO ssm_param;"
+    "ALTER TABLE ssm_version_r RENAME TO ssm_version;"
+    "ALTER TABLE ssm_label_r RENAME TO ssm_label;"
+    "ALTER TABLE ssm_tag_r RENAME TO ssm_tag;"
+    "CREATE INDEX ssm_param_expires ON ssm_param(expires) WHERE expires IS NOT NULL;",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -13,6 +13,7 @@
 
 #include "aws/local/internal.h"
 #include "aws/local/kms.h"
+#include "aws/local/ssm.h"
 #include "common/alloc.h"
 #include "common/secure.h"
 
@@ -432,6 +433,11 @@ int al_open(const al_options *opt, al_ctx **out, char *err, size_t errlen)
     r = al_db_open(path, &c->db, err, errlen);
     if (r < 0)
         goto out;
+    /* rows older than regions belong to the home region (ssm.h) */
+    if ((r = al_ssm_adopt_home(c)) < 0) {
+        snprintf(err, errlen, "moving the stored parameters into region %s", c->region);
+        goto out;
+    }
     r = al_kms_init(c, opt->state_dir, err, errlen);
     if (r < 0)
         goto out;

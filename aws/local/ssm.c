@@ -60,10 +60,12 @@ struct pv_cache;
  * the cache's: pv_clear gives them back). */
 typedef struct pv {
     char *canon, *name, *type, *key_id, *key_ref, *description, *pattern, *tier, *data_type, *user;
+    char *policies; /* the parameter's, normalised JSON array (parse_policies), or NULL */
     uint8_t *value; /* String: text; SecureString: KMS blob */
     size_t value_len;
     int64_t version, latest;
     double modified;
+    double expires;          /* its Expiration policy's time, 0: none */
     int aws_managed_key;     /* -1 unknown, else al_kms_is_aws_managed(key_id) */
     struct pv_cache *lender; /* NULL: the strings are this pv's own */
     char *own_name;          /* lent: the name as asked (an ARN), this pv's own */
@@ -89,6 +91,7 @@ static void pv_clear(pv *p)
     es_free(p->tier);
     es_free(p->data_type);
     es_free(p->user);
+    es_free(p->policies);
     es_free(p->value);
     memset(p, 0, sizeof *p);
 }
@@ -99,9 +102,16 @@ static char *col_dup(sqlite3_stmt *st, int i)
     return s ? es_strdup(s) : NULL;
 }
 
+/* Every row of the store belongs to one region: the request's. */
+static void bind_region(const al_ctx *c, sqlite3_stmt *st, int i)
+{
+    sqlite3_bind_text(st, i, al_region(c), -1, SQLITE_STATIC);
+}
+
 #define PV_COLUMNS                                                                                 \
     "p.canon, p.name, p.version, v.version, v.type, v.value, v.key_id, v.key_ref, "                \
-    "v.description, v.allowed_pattern, v.tier, v.data_type, v.modified, v.modified_user"
+    "v.description, v.allowed_pattern, v.tier, v.data_type, v.modified, v.modified_user, "         \
+    "p.policies, p.expires"
 
 static int pv_from_row(sqlite3_stmt *st, pv *p)
 {
@@ -129,6 +139,8 @@ static int pv_from_row(sqlite3_stmt *st, pv *p)
     p->data_type = col_dup(st, 11);
     p->modified = sqlite3_column_double(st, 12);
     p->user = col_dup(st, 13);
+    p->policies = col_dup(st, 14);
+    p->expires = sqlite3_column_double(st, 15);
     if (!p->canon || !p->name || !p->type || !p->value || !p->tier || !p->data_type || !p->user) {
         pv_clear(p);
         return -ENOMEM;
@@ -162,16 +174,18 @@ static void put(char *out, size_t n, size_t *at, const char *s)
     out[*at] = '\0';
 }
 
-/* "arn:aws:ssm:REGION:ACCOUNT:parameter/NAME" (four per name read: built
- * without printf) */
+/* "arn:PARTITION:ssm:REGION:ACCOUNT:parameter/NAME" in the request's region
+ * (four per name read: built without printf) */
 static void param_arn(al_ctx *c, const char *canon, char *out, size_t n)
 {
     size_t at = 0;
     if (n == 0)
         return;
     out[0] = '\0';
-    put(out, n, &at, "arn:aws:ssm:");
-    put(out, n, &at, c->region);
+    put(out, n, &at, "arn:");
+    put(out, n, &at, al_partition(c));
+    put(out, n, &at, ":ssm:");
+    put(out, n, &at, al_region(c));
     put(out, n, &at, ":");
     put(out, n, &at, c->account);
     put(out, n, &at, canon[0] == '/' ? ":parameter" : ":parameter/");
@@ -182,8 +196,9 @@ static void param_arn(al_ctx *c, const char *canon, char *out, size_t n)
  * checked against AL_SSM_ARN_MAX) */
 static size_t param_arn_len(const al_ctx *c, const char *canon)
 {
-    return strlen("arn:aws:ssm:") + strlen(c->region) + 1 + strlen(c->account) +
-           strlen(canon[0] == '/' ? ":parameter" : ":parameter/") + strlen(canon);
+    return strlen("arn:") + strlen(al_partition(c)) + strlen(":ssm:") + strlen(al_region(c)) + 1 +
+           strlen(c->account) + strlen(canon[0] == '/' ? ":parameter" : ":parameter/") +
+           strlen(canon);
 }
 
 static bool reserved_prefix(const char *s)
@@ -276,6 +291,13 @@ static int parse_selector(const char *in, sel *s, al_error *e)
     return 0;
 }
 
+/* Has the parameter's Expiration passed? Then it is gone for every read,
+ * before the next write's sweep deletes it (sweep_expired). */
+static bool pv_expired(al_ctx *c, const pv *p)
+{
+    return p->expires > 0 && p->expires <= al_now(c);
+}
+
 /* Loads a version: version 0 and label NULL mean the latest. -ENOENT: no such
  * parameter; -ESRCH: no such version/label; -EIO. */
 static int load_pv(al_ctx *c, const char *canon, int64_t version, const char *label, pv *out)
@@ -283,15 +305,18 @@ static int load_pv(al_ctx *c, const char *canon, int64_t version, const char *la
     sqlite3_stmt *st;
     if (label)
         st = al_db_prepare(c->db, "SELECT " PV_COLUMNS " FROM ssm_param p JOIN ssm_label l ON "
-                                  "l.canon=p.canon JOIN ssm_version v ON v.canon=p.canon AND "
-                                  "v.version=l.version WHERE p.canon=?1 AND l.label=?2");
+                                  "l.region=p.region AND l.canon=p.canon JOIN ssm_version v ON "
+                                  "v.region=p.region AND v.canon=p.canon AND v.version=l.version "
+                                  "WHERE p.region=?4 AND p.canon=?1 AND l.label=?2");
     else
         st = al_db_prepare(c->db, "SELECT " PV_COLUMNS " FROM ssm_param p JOIN ssm_version v ON "
-                                  "v.canon=p.canon WHERE p.canon=?1 AND v.version=CASE WHEN ?3 "
-                                  "> 0 THEN ?3 ELSE p.version END");
+                                  "v.region=p.region AND v.canon=p.canon WHERE p.region=?4 AND "
+                                  "p.canon=?1 AND v.version=CASE WHEN ?3 > 0 THEN ?3 ELSE "
+                                  "p.version END");
     if (!st)
         return -EIO;
     sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
+    bind_region(c, st, 4);
     if (label)
         sqlite3_bind_text(st, 2, label, -1, SQLITE_STATIC);
     else
@@ -299,14 +324,20 @@ static int load_pv(al_ctx *c, const char *canon, int64_t version, const char *la
     int r, s = sqlite3_step(st);
     if (s == SQLITE_ROW) {
         r = pv_from_row(st, out);
+        if (r == 0 && pv_expired(c, out)) {
+            pv_clear(out);
+            r = -ENOENT;
+        }
     } else if (s == SQLITE_DONE) {
         r = -ESRCH;
         if (version > 0 || label) {
-            sqlite3_stmt *q = al_db_prepare(c->db, "SELECT 1 FROM ssm_param WHERE canon=?");
+            sqlite3_stmt *q =
+                al_db_prepare(c->db, "SELECT 1 FROM ssm_param WHERE canon=? AND region=?");
             if (!q) {
                 r = -EIO;
             } else {
                 sqlite3_bind_text(q, 1, canon, -1, SQLITE_STATIC);
+                bind_region(c, q, 2);
                 if (sqlite3_step(q) != SQLITE_ROW)
                     r = -ENOENT;
                 al_db_release(c->db, q);
@@ -339,7 +370,8 @@ static int load_pv(al_ctx *c, const char *canon, int64_t version, const char *la
 
 typedef struct pv_slot {
     bool used;
-    char *label; /* asked for by label (es_malloc'ed), or NULL */
+    char region[AW_REGION_MAX + 1]; /* the parameter's */
+    char *label;                    /* asked for by label (es_malloc'ed), or NULL */
     int64_t asked_version;
     size_t bytes;
     pv p;
@@ -355,8 +387,8 @@ struct pv_cache {
 
 static size_t pv_bytes(const pv *p)
 {
-    const char *s[] = {p->canon,       p->name,    p->type, p->key_id,    p->key_ref,
-                       p->description, p->pattern, p->tier, p->data_type, p->user};
+    const char *s[] = {p->canon,   p->name, p->type,      p->key_id, p->key_ref, p->description,
+                       p->pattern, p->tier, p->data_type, p->user,   p->policies};
     size_t n = sizeof(pv_slot) + p->value_len;
     for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
         n += s[i] ? strlen(s[i]) + 1 : 0;
@@ -429,7 +461,10 @@ static int load_pv_kept(al_ctx *c, const char *canon, int64_t version, const cha
     for (size_t i = 0; i < PV_CACHE_SLOTS; i++) {
         pv_slot *s = &k->slot[i];
         if (s->used && s->asked_version == version && strcmp(s->p.canon, canon) == 0 &&
+            strcmp(s->region, al_region(c)) == 0 &&
             (label ? s->label && strcmp(s->label, label) == 0 : !s->label)) {
+            if (pv_expired(c, &s->p))
+                return -ENOENT;
             c->cache_stats.param_hits++;
             pv_lend(k, s, out);
             return 0;
@@ -457,6 +492,7 @@ static int load_pv_kept(al_ctx *c, const char *canon, int64_t version, const cha
     pv_slot_clear(k, s);
     *s = (pv_slot){
         .used = true, .label = lcopy, .asked_version = version, .bytes = bytes, .p = fresh};
+    snprintf(s->region, sizeof s->region, "%s", al_region(c));
     k->bytes += bytes;
     pv_lend(k, s, out);
     return 0;
@@ -549,31 +585,40 @@ static bool is_reference(const char *name)
  * -ESRCH: no such parameter / version (e filled); -EINVAL: malformed (e
  * filled, code ValidationException or HierarchyLevelLimitExceededException);
  * other negatives with e filled. *selector points into requested. */
+/* Is in "arn:PARTITION:ssm:REGION:ACCOUNT:parameter/..." for any
+ * partition, region and account? */
+static bool is_param_arn(const char *in)
+{
+    const char *p = in + 4; /* after "arn:" */
+    const char *svc = strchr(p, ':');
+    return svc && strncmp(svc, ":ssm:", 5) == 0 && strstr(svc, ":parameter/");
+}
+
 /* A parameter may be named by its ARN (GetParameter(s), history, labels,
- * delete): answers where the name part ("/a/b" or "/a") starts inside in, 0
- * for a plain name; -ENOENT (e filled: ParameterNotFound) for another
- * region or account, -EINVAL for a malformed ARN. */
+ * delete, tags): answers where the name part ("/a/b" or "/a") starts inside
+ * in, 0 for a plain name; -ENOENT (e filled: ParameterNotFound) for an ARN
+ * of another partition, region or account (as AWS answers it: the request's
+ * region holds no such parameter), -EINVAL for a malformed ARN. */
 static int arn_name_offset(al_ctx *c, const char *in, size_t *off, al_error *e)
 {
     *off = 0;
     if (strncmp(in, "arn:", 4) != 0)
         return 0;
     char prefix[160];
-    int n = snprintf(prefix, sizeof prefix, "arn:aws:ssm:%s:%s:parameter/", c->region, c->account);
+    int n = snprintf(prefix, sizeof prefix, "arn:%s:ssm:%s:%s:parameter/", al_partition(c),
+                     al_region(c), c->account);
     if (n > 0 && strncmp(in, prefix, (size_t)n) == 0 && in[n] && in[n] != '/') {
         *off = (size_t)n - 1; /* keep the '/' */
         return 0;
     }
-    if (strncmp(in, "arn:aws:ssm:", 12) == 0 && strstr(in, ":parameter/")) {
-        al_fail(e, 400, "ParameterNotFound",
-                "Parameter %s not found: it is not in this endpoint's region and account (%s, %s).",
-                in, c->region, c->account);
+    if (is_param_arn(in)) {
+        al_fail(e, 400, "ParameterNotFound", "Parameter %s not found.", in);
         return -ENOENT;
     }
     return al_fail(e, 400, "ValidationException",
                    "'%s' is not a parameter name or a parameter ARN "
-                   "(arn:aws:ssm:REGION:ACCOUNT:parameter/NAME).",
-                   in);
+                   "(arn:%s:ssm:REGION:ACCOUNT:parameter/NAME).",
+                   in, al_partition(c));
 }
 
 /* Validates "name[:selector]" (or "ARN[:selector]"), asks the hook, loads the
@@ -924,11 +969,12 @@ out:
 
 static int count_versions(al_ctx *c, const char *canon, int64_t *n, int64_t *oldest)
 {
-    sqlite3_stmt *st =
-        al_db_prepare(c->db, "SELECT count(*), min(version) FROM ssm_version WHERE canon=?");
+    sqlite3_stmt *st = al_db_prepare(
+        c->db, "SELECT count(*), min(version) FROM ssm_version WHERE canon=? AND region=?");
     if (!st)
         return -EIO;
     sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
+    bind_region(c, st, 2);
     int r = -EIO;
     if (sqlite3_step(st) == SQLITE_ROW) {
         *n = sqlite3_column_int64(st, 0);
@@ -946,6 +992,7 @@ static int exec_bound(al_ctx *c, const char *sql, const char *t1, int64_t i2)
         return -EIO;
     sqlite3_bind_text(st, 1, t1, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, i2);
+    bind_region(c, st, 3);
     int r = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
     al_db_release(c->db, st);
     return r;
@@ -953,12 +1000,13 @@ static int exec_bound(al_ctx *c, const char *sql, const char *t1, int64_t i2)
 
 static int label_count(al_ctx *c, const char *canon, int64_t version, int64_t *n)
 {
-    sqlite3_stmt *st =
-        al_db_prepare(c->db, "SELECT count(*) FROM ssm_label WHERE canon=? AND version=?");
+    sqlite3_stmt *st = al_db_prepare(
+        c->db, "SELECT count(*) FROM ssm_label WHERE canon=? AND version=? AND region=?");
     if (!st)
         return -EIO;
     sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, version);
+    bind_region(c, st, 3);
     int r = -EIO;
     if (sqlite3_step(st) == SQLITE_ROW) {
         *n = sqlite3_column_int64(st, 0);
@@ -968,28 +1016,254 @@ static int label_count(al_ctx *c, const char *canon, int64_t version, int64_t *n
     return r;
 }
 
+/* ---- parameter policies (PutParameter's Policies, Advanced tier only) ---- */
+
+#define AL_SSM_POLICIES_MAX 10        /* policies per parameter */
+#define AL_SSM_POLICIES_TEXT_MAX 4096 /* the Policies string (botocore: ParameterPolicies) */
+
+static int policy_attr_fail(al_error *e, const char *type, const char *why)
+{
+    return al_fail(e, 400, "InvalidPolicyAttributeException",
+                   "A policy attribute or its value is invalid. %s policy: %s", type, why);
+}
+
+/* "2030-01-01T00:00:00Z", with optional fraction and a Z or +HH:MM / -HH:MM
+ * offset (ISO 8601, what AWS's examples use): epoch seconds, or -1. */
+static double parse_timestamp(const char *s)
+{
+    struct tm tm = {0};
+    const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!p)
+        return -1;
+    double frac = 0;
+    if (*p == '.') {
+        char *end;
+        frac = strtod(p, &end);
+        if (end == p + 1)
+            return -1;
+        p = end;
+    }
+    long off = 0;
+    if (*p == 'Z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int hh, mm;
+        if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2 || strlen(p) != 6 || hh > 23 || mm > 59)
+            return -1;
+        off = (*p == '+' ? 1 : -1) * (hh * 3600L + mm * 60L);
+        p += 6;
+    } else {
+        return -1;
+    }
+    if (*p)
+        return -1;
+    return (double)(timegm(&tm) - off) + frac;
+}
+
+/* A notification's count ("Before" / "After"): a positive integer, as a
+ * string (AWS's examples) or a number. */
+static bool policy_count_ok(const es_json *v)
+{
+    int64_t n;
+    const char *s = es_json_as_str(v);
+    if (s) {
+        char *end;
+        errno = 0;
+        long long x = strtoll(s, &end, 10);
+        return *s && !*end && !errno && x > 0;
+    }
+    return v && es_json_as_int64(v, &n) && n > 0;
+}
+
+/* Checks one policy object's Type, Version and Attributes; *expires gets an
+ * Expiration's time. */
+static int check_policy(al_ctx *c, const es_json *p, const char **type, double *expires,
+                        al_error *e)
+{
+    const char *t = p && p->type == ES_JSON_OBJECT ? es_json_get_str(p, "Type") : NULL;
+    if (!t || (strcmp(t, "Expiration") != 0 && strcmp(t, "ExpirationNotification") != 0 &&
+               strcmp(t, "NoChangeNotification") != 0))
+        return al_fail(e, 400, "InvalidPolicyTypeException",
+                       "The policy type isn't supported. Parameter Store supports the following "
+                       "policy types: Expiration, ExpirationNotification, and "
+                       "NoChangeNotification.");
+    *type = t;
+    const char *version = es_json_get_str(p, "Version");
+    const es_json *attrs = es_json_get(p, "Attributes");
+    if (!version || strcmp(version, "1.0") != 0)
+        return policy_attr_fail(e, t, "Version must be \"1.0\".");
+    if (!attrs || attrs->type != ES_JSON_OBJECT)
+        return policy_attr_fail(e, t, "Attributes must be an object.");
+    if (strcmp(t, "Expiration") == 0) {
+        const char *ts = es_json_get_str(attrs, "Timestamp");
+        double at = ts ? parse_timestamp(ts) : -1;
+        if (at < 0)
+            return policy_attr_fail(e, t,
+                                    "Timestamp must be an ISO 8601 time such as "
+                                    "2030-12-02T21:34:33.000Z.");
+        if (at <= al_now(c))
+            return policy_attr_fail(e, t, "Timestamp must be in the future.");
+        *expires = at;
+        return 0;
+    }
+    const char *count = strcmp(t, "ExpirationNotification") == 0 ? "Before" : "After";
+    const char *unit = es_json_get_str(attrs, "Unit");
+    if (!policy_count_ok(es_json_get(attrs, count)))
+        return policy_attr_fail(e, t,
+                                strcmp(count, "Before") == 0
+                                    ? "Before must be a positive whole number."
+                                    : "After must be a positive whole number.");
+    if (!unit || (strcmp(unit, "Days") != 0 && strcmp(unit, "Hours") != 0))
+        return policy_attr_fail(e, t, "Unit must be Days or Hours.");
+    return 0;
+}
+
+/* ---- tags (PutParameter's Tags, AddTagsToResource) ---- */
+
+/* Does s hold min..max characters (UTF-8 code points) of
+ * [\p{L}\p{Z}\p{N}_.:/=+\-@] (botocore's TagKey / TagValue)? */
+static bool tag_text_ok(const char *s, size_t min, size_t max)
+{
+    size_t chars = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        chars += (*p & 0xC0) != 0x80;
+    if (chars < min || chars > max)
+        return false;
+    int err;
+    PCRE2_SIZE at;
+    pcre2_code *code =
+        pcre2_compile((PCRE2_SPTR) "^[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*$", PCRE2_ZERO_TERMINATED,
+                      PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &err, &at, NULL);
+    if (!code)
+        return false;
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(code, NULL);
+    bool ok = md && pcre2_match(code, (PCRE2_SPTR)s, PCRE2_ZERO_TERMINATED, 0, 0, md, NULL) >= 0;
+    pcre2_match_data_free(md);
+    pcre2_code_free(code);
+    return ok;
+}
+
+#define TAG_PATTERN "^([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)$"
+
+/* One tag key (field names it in the message: "tags.1.member.key",
+ * "tagKeys.2.member"). */
+static int check_tag_key(const char *k, const char *field, al_error *e)
+{
+    if (!k || !tag_text_ok(k, 1, AL_TAG_KEY_MAX))
+        return al_fail(e, 400, "ValidationException",
+                       "1 validation error detected: Value '%s' at '%s' failed to satisfy "
+                       "constraint: Member must have length between 1 and %d and satisfy regular "
+                       "expression pattern: %s",
+                       k ? k : "null", field, AL_TAG_KEY_MAX, TAG_PATTERN);
+    if (strncasecmp(k, "aws:", 4) == 0)
+        return al_fail(e, 400, "ValidationException",
+                       "Value '%s' at '%s' is not valid: tag keys beginning with \"aws:\" are "
+                       "reserved for AWS use.",
+                       k, field);
+    return 0;
+}
+
+/* A Tags list (1..max members when required, else 0..max): each a Key and
+ * a Value as AWS limits them. */
+static int check_tags(const es_json *tags, size_t max, al_error *e)
+{
+    if (!tags || tags->type != ES_JSON_ARRAY || tags->u.array.n > max)
+        return al_fail(e, 400, "ValidationException",
+                       "1 validation error detected: Value at 'tags' failed to satisfy "
+                       "constraint: Member must be a list of at most %zu tags.",
+                       max);
+    for (size_t i = 0; i < tags->u.array.n; i++) {
+        const es_json *t = tags->u.array.items[i];
+        char field[64];
+        snprintf(field, sizeof field, "tags.%zu.member.key", i + 1);
+        int r = check_tag_key(es_json_get_str(t, "Key"), field, e);
+        if (r < 0)
+            return r;
+        const char *v = es_json_get_str(t, "Value");
+        if (!v || !tag_text_ok(v, 0, AL_TAG_VALUE_MAX))
+            return al_fail(e, 400, "ValidationException",
+                           "1 validation error detected: Value at 'tags.%zu.member.value' failed "
+                           "to satisfy constraint: Member must have length less than or equal to "
+                           "%d and satisfy regular expression pattern: %s",
+                           i + 1, AL_TAG_VALUE_MAX, TAG_PATTERN);
+    }
+    return 0;
+}
+
+/* ---- PutParameter ---- */
+
 typedef struct put_req {
     const char *name, *value, *type, *key_ref, *description, *tier, *data_type, *pattern;
     bool overwrite;
     const es_json *tags;
+    bool policies_given; /* Policies was in the request ("[]" too) */
+    char *policies;      /* normalised (parse_policies), NULL: none */
+    double expires;      /* its Expiration, 0: none */
 } put_req;
 
-static int parse_put(al_ctx *c, const es_json *req, put_req *q, al_error *e)
+/* Parses PutParameter's Policies (a JSON array of policy objects) into
+ * q->policies (the array written back compactly, es_malloc'ed; NULL when
+ * empty: "[]" removes a parameter's policies) and q->expires. */
+static int parse_policies(al_ctx *c, const char *text, put_req *q, al_error *e)
 {
-    const char *policies;
-    memset(q, 0, sizeof *q);
-    if (!al_opt_str(req, "Name", &q->name, e) || !al_opt_str(req, "Value", &q->value, e) ||
-        !al_opt_str(req, "Type", &q->type, e) || !al_opt_str(req, "KeyId", &q->key_ref, e) ||
-        !al_opt_str(req, "Description", &q->description, e) ||
-        !al_opt_str(req, "Tier", &q->tier, e) || !al_opt_str(req, "DataType", &q->data_type, e) ||
-        !al_opt_str(req, "AllowedPattern", &q->pattern, e) ||
-        !al_opt_str(req, "Policies", &policies, e) ||
-        !al_opt_bool(req, "Overwrite", false, &q->overwrite, e))
-        return -EINVAL;
-    if (!q->name)
-        return al_fail(e, 400, "ValidationException", "Name is required.");
-    if (!q->value)
-        return al_fail(e, 400, "ValidationException", "Value is required.");
+    size_t n = strlen(text);
+    if (n < 1 || n > AL_SSM_POLICIES_TEXT_MAX)
+        return al_fail(e, 400, "ValidationException",
+                       "1 validation error detected: Value at 'policies' failed to satisfy "
+                       "constraint: Member must have length between 1 and %d.",
+                       AL_SSM_POLICIES_TEXT_MAX);
+    es_json *arr = NULL;
+    if (es_json_parse(text, n, &es_json_default_limits, &arr, NULL, 0) < 0 ||
+        arr->type != ES_JSON_ARRAY) {
+        es_json_free(arr);
+        return al_fail(e, 400, "InvalidPolicyAttributeException",
+                       "A policy attribute or its value is invalid. Policies must be a JSON array "
+                       "of policy objects.");
+    }
+    int r = 0;
+    bool seen[3] = {false};
+    static const char *const types[3] = {"Expiration", "ExpirationNotification",
+                                         "NoChangeNotification"};
+    if (arr->u.array.n > AL_SSM_POLICIES_MAX)
+        r = al_fail(e, 400, "PoliciesLimitExceededException",
+                    "You specified more than the maximum number of allowed policies for the "
+                    "parameter. The maximum is %d.",
+                    AL_SSM_POLICIES_MAX);
+    for (size_t i = 0; r == 0 && i < arr->u.array.n; i++) {
+        const char *type = NULL;
+        if ((r = check_policy(c, arr->u.array.items[i], &type, &q->expires, e)) < 0)
+            break;
+        for (size_t t = 0; t < 3; t++) {
+            if (strcmp(type, types[t]) != 0)
+                continue;
+            if (seen[t])
+                r = al_fail(e, 400, "IncompatiblePolicyException",
+                            "There is a conflict in the policies specified for this parameter. "
+                            "You can't, for example, specify two %s policies for a parameter. "
+                            "Review your policies, and try again.",
+                            type);
+            seen[t] = true;
+        }
+    }
+    if (r == 0 && arr->u.array.n) {
+        es_buf b;
+        es_buf_init(&b, AL_SSM_POLICIES_TEXT_MAX * 2);
+        es_jw w;
+        es_jw_init(&w, &b);
+        es_jw_value(&w, arr);
+        if (es_jw_finish(&w) < 0 || !(q->policies = es_strndup(b.data, b.len)))
+            r = al_fail_internal(e, "InternalServerError");
+        es_buf_free(&b);
+    }
+    es_json_free(arr);
+    q->policies_given = true;
+    return r;
+}
+
+/* PutParameter's fields, checked as AWS checks them before it looks at the
+ * store. */
+static int check_put_fields(al_ctx *c, const put_req *q, al_error *e)
+{
     int r = check_name(c, q->name, true, e);
     if (r < 0)
         return r;
@@ -1019,271 +1293,361 @@ static int parse_put(al_ctx *c, const es_json *req, put_req *q, al_error *e)
     if (q->tier && strcmp(q->tier, "Standard") != 0 && strcmp(q->tier, "Advanced") != 0 &&
         strcmp(q->tier, "Intelligent-Tiering") != 0)
         return al_fail(e, 400, "ValidationException",
-                       "Tier must be Standard, Advanced or Intelligent-Tiering, not '%s'.",
+                       "1 validation error detected: Value '%s' at 'tier' failed to satisfy "
+                       "constraint: Member must satisfy enum value set: [Standard, Advanced, "
+                       "Intelligent-Tiering]",
                        q->tier);
     if (q->data_type && strcmp(q->data_type, "text") != 0)
         return al_fail(e, 400, "ValidationException",
                        "DataType '%s' is not supported by the embedded store; use 'text'.",
                        q->data_type);
-    if (policies)
-        return al_fail(e, 400, "ValidationException",
-                       "Parameter policies are not supported by the embedded store.");
+    return 0;
+}
+
+/* Fills q from the request; q->policies must be freed (put_req_free). */
+static int parse_put(al_ctx *c, const es_json *req, put_req *q, al_error *e)
+{
+    const char *policies;
+    memset(q, 0, sizeof *q);
+    if (!al_opt_str(req, "Name", &q->name, e) || !al_opt_str(req, "Value", &q->value, e) ||
+        !al_opt_str(req, "Type", &q->type, e) || !al_opt_str(req, "KeyId", &q->key_ref, e) ||
+        !al_opt_str(req, "Description", &q->description, e) ||
+        !al_opt_str(req, "Tier", &q->tier, e) || !al_opt_str(req, "DataType", &q->data_type, e) ||
+        !al_opt_str(req, "AllowedPattern", &q->pattern, e) ||
+        !al_opt_str(req, "Policies", &policies, e) ||
+        !al_opt_bool(req, "Overwrite", false, &q->overwrite, e))
+        return -EINVAL;
+    if (!q->name)
+        return al_fail(e, 400, "ValidationException", "Name is required.");
+    if (!q->value)
+        return al_fail(e, 400, "ValidationException", "Value is required.");
+    int r = check_put_fields(c, q, e);
+    if (r < 0)
+        return r;
     q->tags = es_json_get(req, "Tags");
     if (q->tags && q->tags->type == ES_JSON_NULL)
         q->tags = NULL;
     if (q->tags) {
-        if (q->tags->type != ES_JSON_ARRAY || q->tags->u.array.n > AL_SSM_TAGS_MAX)
-            return al_fail(e, 400, "ValidationException", "Tags must be a list of at most %d tags.",
-                           AL_SSM_TAGS_MAX);
+        if ((r = check_tags(q->tags, AL_SSM_TAGS_MAX, e)) < 0)
+            return r;
+        /* AWS refuses the pair whether or not the parameter exists */
         if (q->overwrite && q->tags->u.array.n)
             return al_fail(e, 400, "ValidationException",
                            "Invalid request: tags and overwrite can't be used together. To create "
                            "a parameter with tags, please remove overwrite flag. To update tags "
                            "for an existing parameter, please use AddTagsToResource or "
                            "RemoveTagsFromResource.");
-        if (!al_tags_ok(q->tags))
-            return al_fail(e, 400, "ValidationException", AL_TAG_RULE);
+    }
+    return policies ? parse_policies(c, policies, q, e) : 0;
+}
+
+static void put_req_free(put_req *q)
+{
+    es_free(q->policies);
+    q->policies = NULL;
+}
+
+/* What the new version will be, from the request and the version it
+ * replaces. */
+typedef struct put_plan {
+    const char *type, *description, *pattern, *key_ref, *tier, *policies;
+    double expires;
+    size_t vlen;
+    int64_t version;
+} put_plan;
+
+/* The tier: Intelligent-Tiering picks Advanced when the value, the policies
+ * or the old version need it; no downgrade; policies need Advanced. */
+static int plan_tier(const put_req *q, const pv *old, put_plan *pl, al_error *e)
+{
+    const char *tier = q->tier ? q->tier : old ? old->tier : "Standard";
+    if (strcmp(tier, "Intelligent-Tiering") == 0)
+        tier = pl->vlen > AL_SSM_STANDARD_VALUE_MAX || pl->policies ||
+                       (old && strcmp(old->tier, "Advanced") == 0)
+                   ? "Advanced"
+                   : "Standard";
+    if (old && strcmp(old->tier, "Advanced") == 0 && strcmp(tier, "Standard") == 0)
+        return al_fail(e, 400, "ValidationException",
+                       "This parameter uses the advanced-parameter tier. You can't downgrade a "
+                       "parameter from the advanced-parameter tier to the standard-parameter tier. "
+                       "If necessary, you can delete the advanced parameter and recreate it as a "
+                       "standard parameter.");
+    if (strcmp(tier, "Standard") == 0 && pl->policies)
+        return al_fail(e, 400, "ValidationException",
+                       "Standard tier parameters don't support parameter policies. To assign "
+                       "policies, use the advanced-parameter tier (Tier Advanced or "
+                       "Intelligent-Tiering).");
+    bool adv = strcmp(tier, "Advanced") == 0;
+    if (pl->vlen > (adv ? AL_SSM_ADVANCED_VALUE_MAX : AL_SSM_STANDARD_VALUE_MAX))
+        return adv ? al_fail(e, 400, "ValidationException",
+                             "Advanced tier parameters support a maximum parameter value of %d "
+                             "characters; this value has %zu.",
+                             AL_SSM_ADVANCED_VALUE_MAX, pl->vlen)
+                   : al_fail(e, 400, "ValidationException",
+                             "Standard tier parameters support a maximum parameter value of %d "
+                             "characters; this value has %zu. To create a larger parameter "
+                             "value, upgrade the parameter to use the advanced-parameter tier.",
+                             AL_SSM_STANDARD_VALUE_MAX, pl->vlen);
+    pl->tier = adv ? "Advanced" : "Standard"; /* a literal: it outlives the old version */
+    return 0;
+}
+
+/* Fills pl: what is left out of the request is the old version's (type,
+ * description, pattern, key; policies until new ones or "[]" are sent). */
+static int plan_put(const put_req *q, const pv *old, put_plan *pl, al_error *e)
+{
+    memset(pl, 0, sizeof *pl);
+    if (old && !q->overwrite)
+        return al_fail(e, 400, "ParameterAlreadyExists",
+                       "The parameter already exists. To overwrite this value, set the overwrite "
+                       "option in the request to true.");
+    pl->type = q->type ? q->type : old ? old->type : NULL;
+    if (!pl->type)
+        return al_fail(e, 400, "ValidationException",
+                       "A parameter type is required when you create a parameter.");
+    pl->description = q->description ? q->description : old ? old->description : NULL;
+    pl->pattern = q->pattern ? q->pattern : old ? old->pattern : NULL;
+    if (strcmp(pl->type, "SecureString") == 0)
+        pl->key_ref = q->key_ref ? q->key_ref
+                      : old && old->key_ref && strcmp(old->type, "SecureString") == 0
+                          ? old->key_ref
+                          : "alias/aws/ssm";
+    else if (q->key_ref)
+        return al_fail(e, 400, "ValidationException",
+                       "KeyId is only valid for a SecureString parameter, not %s.", pl->type);
+    pl->policies = q->policies_given ? q->policies : old ? old->policies : NULL;
+    pl->expires = q->policies_given ? q->expires : old ? old->expires : 0;
+    pl->vlen = strlen(q->value);
+    int r = plan_tier(q, old, pl, e);
+    if (r < 0)
+        return r;
+    return al_ssm_check_pattern(pl->pattern, q->value, e);
+}
+
+/* The new version's number; makes room when AL_SSM_VERSIONS_KEPT are kept
+ * (the oldest goes unless a label holds it). */
+static int plan_version(al_ctx *c, const char *canon, const char *name, put_plan *pl, al_error *e)
+{
+    int64_t n = 0, oldest = 0, labels = 0;
+    sqlite3_stmt *st =
+        al_db_prepare(c->db, "SELECT next_version FROM ssm_param WHERE canon=? AND region=?");
+    if (!st || count_versions(c, canon, &n, &oldest) < 0) {
+        al_db_release(c->db, st);
+        return al_fail_internal(e, "InternalServerError");
+    }
+    sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
+    bind_region(c, st, 2);
+    pl->version = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 1;
+    al_db_release(c->db, st);
+    if (n < AL_SSM_VERSIONS_KEPT)
+        return 0;
+    if (label_count(c, canon, oldest, &labels) < 0)
+        return al_fail_internal(e, "InternalServerError");
+    if (labels)
+        return al_fail(e, 400, "ParameterMaxVersionLimitExceeded",
+                       "You attempted to create a new version of %s by calling the PutParameter "
+                       "API with the overwrite flag. Version %lld, the oldest version, can't be "
+                       "deleted because it has a label associated with it. Move the label to "
+                       "another version of the parameter, and try again.",
+                       name, (long long)oldest);
+    if (exec_bound(c, "DELETE FROM ssm_version WHERE canon=? AND version=? AND region=?", canon,
+                   oldest) < 0)
+        return al_fail_internal(e, "InternalServerError");
+    return 0;
+}
+
+/* A SecureString's value sealed under its key in the request's region, the
+ * parameter's ARN bound in: *blob (es_malloc'ed) and key_id. */
+static int seal_value(al_ctx *c, const char *principal, const put_plan *pl, const char *arn,
+                      const char *value, char key_id[AL_KEY_ID_LEN + 1], uint8_t **blob,
+                      size_t *bloblen, al_error *e)
+{
+    int r = al_kms_resolve_e(c, pl->key_ref, "InvalidKeyId", key_id, e);
+    if (r < 0)
+        return r;
+    if (!al_kms_is_aws_managed(c, key_id)) {
+        char key_arn[256];
+        al_kms_key_arn(c, key_id, key_arn, sizeof key_arn);
+        if ((r = al_authorize(c, principal, "kms:Encrypt", key_arn, e)) < 0)
+            return r;
+    }
+    al_kv kv = {"PARAMETER_ARN", arn};
+    r = al_kms_seal(c, key_id, &kv, 1, (const uint8_t *)value, pl->vlen, blob, bloblen);
+    if (r == -EPERM)
+        return al_fail(e, 400, "InvalidKeyId", "The KMS key %s is disabled.", pl->key_ref);
+    return r < 0 ? al_fail_internal(e, "InternalServerError") : 0;
+}
+
+/* The parameter row: inserted, or moved to the new version. */
+static int write_param_row(al_ctx *c, const char *canon, const char *name, bool have_old,
+                           const put_plan *pl)
+{
+    sqlite3_stmt *st =
+        have_old ? al_db_prepare(c->db, "UPDATE ssm_param SET version=?2, next_version=?2+1, "
+                                        "policies=?5, expires=?6 WHERE canon=?1 AND region=?4")
+                 : al_db_prepare(c->db, "INSERT INTO ssm_param(canon, name, version, "
+                                        "next_version, region, policies, expires) VALUES (?1, ?3, "
+                                        "?2, ?2+1, ?4, ?5, ?6)");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, pl->version);
+    if (!have_old)
+        sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+    bind_region(c, st, 4);
+    if (pl->policies)
+        sqlite3_bind_text(st, 5, pl->policies, -1, SQLITE_STATIC);
+    if (pl->policies && pl->expires > 0)
+        sqlite3_bind_double(st, 6, pl->expires);
+    int s = sqlite3_step(st);
+    al_db_release(c->db, st);
+    return s == SQLITE_DONE ? 0 : -EIO;
+}
+
+static int write_version_row(al_ctx *c, const char *principal, const char *canon,
+                             const put_plan *pl, const uint8_t *stored, size_t stored_len,
+                             const char *key_id)
+{
+    sqlite3_stmt *st =
+        al_db_prepare(c->db, "INSERT INTO ssm_version(canon, version, type, value, key_id, "
+                             "key_ref, description, allowed_pattern, tier, data_type, modified, "
+                             "modified_user, region) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    if (!st)
+        return -EIO;
+    char user[512];
+    snprintf(user, sizeof user, "%s", principal ? principal : "");
+    if (!*user)
+        snprintf(user, sizeof user, "arn:%s:iam::%s:root", al_partition(c), c->account);
+    sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, pl->version);
+    sqlite3_bind_text(st, 3, pl->type, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 4, stored, (int)stored_len, SQLITE_STATIC);
+    if (pl->key_ref) {
+        sqlite3_bind_text(st, 5, key_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 6, pl->key_ref, -1, SQLITE_STATIC);
+    }
+    if (pl->description)
+        sqlite3_bind_text(st, 7, pl->description, -1, SQLITE_STATIC);
+    if (pl->pattern)
+        sqlite3_bind_text(st, 8, pl->pattern, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 9, pl->tier, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 10, "text", -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 11, al_now(c));
+    sqlite3_bind_text(st, 12, user, -1, SQLITE_STATIC);
+    bind_region(c, st, 13);
+    int s = sqlite3_step(st);
+    al_db_release(c->db, st);
+    return s == SQLITE_DONE ? 0 : -EIO;
+}
+
+/* Adds (or replaces) the tags of an array of {Key, Value}. 0 or -EIO. */
+static int write_tags(al_ctx *c, const char *canon, const es_json *tags)
+{
+    for (size_t i = 0; tags && i < tags->u.array.n; i++) {
+        const es_json *t = tags->u.array.items[i];
+        sqlite3_stmt *st = al_db_prepare(
+            c->db, "INSERT OR REPLACE INTO ssm_tag(canon, key, value, region) VALUES (?,?,?,?)");
+        if (!st)
+            return -EIO;
+        sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, es_json_get_str(t, "Key"), -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, es_json_get_str(t, "Value"), -1, SQLITE_STATIC);
+        bind_region(c, st, 4);
+        int s = sqlite3_step(st);
+        al_db_release(c->db, st);
+        if (s != SQLITE_DONE)
+            return -EIO;
     }
     return 0;
+}
+
+/* Deletes the parameters whose Expiration has passed, in every region: AWS
+ * deletes them at that time; here the next write does (inside its
+ * transaction), and every read already answers as if they were gone
+ * (pv_expired, the scans' "expires" condition). 0 or -EIO. */
+static int sweep_expired(al_ctx *c)
+{
+    sqlite3_stmt *st = al_db_prepare(c->db, "DELETE FROM ssm_param WHERE expires <= ?");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_double(st, 1, al_now(c));
+    int s = sqlite3_step(st);
+    al_db_release(c->db, st);
+    return s == SQLITE_DONE ? 0 : -EIO;
+}
+
+/* Starts a write: the transaction, then the sweep of expired parameters. */
+static int write_begin(al_ctx *c, al_error *e)
+{
+    if (al_db_begin(c->db) < 0)
+        return al_fail_internal(e, "InternalServerError");
+    if (sweep_expired(c) < 0) {
+        al_db_rollback(c->db);
+        return al_fail_internal(e, "InternalServerError");
+    }
+    return 0;
+}
+
+/* Inside the transaction: plans, seals and writes the new version. */
+static int put_in_tx(al_ctx *c, const char *principal, const put_req *q, const char *canon,
+                     const char *arn, put_plan *pl, al_error *e)
+{
+    pv old;
+    memset(&old, 0, sizeof old); /* load_pv leaves it untouched when there is none */
+    int r = load_pv(c, canon, 0, NULL, &old);
+    if (r < 0 && r != -ENOENT)
+        return al_fail_internal(e, "InternalServerError");
+    bool have_old = r == 0;
+    uint8_t *blob = NULL;
+    size_t bloblen = 0;
+    char key_id[AL_KEY_ID_LEN + 1] = "";
+    if ((r = plan_put(q, have_old ? &old : NULL, pl, e)) < 0 ||
+        (have_old && (r = plan_version(c, canon, q->name, pl, e)) < 0) ||
+        (pl->key_ref &&
+         (r = seal_value(c, principal, pl, arn, q->value, key_id, &blob, &bloblen, e)) < 0))
+        goto out;
+    if (!have_old)
+        pl->version = 1;
+    if (write_param_row(c, canon, q->name, have_old, pl) < 0 ||
+        write_version_row(c, principal, canon, pl, blob ? blob : (const uint8_t *)q->value,
+                          blob ? bloblen : pl->vlen, key_id) < 0 ||
+        (!have_old && write_tags(c, canon, q->tags) < 0))
+        r = al_fail_internal(e, "InternalServerError");
+out:
+    pv_clear(&old); /* pl's strings may point into it: only pl->tier is used after */
+    es_free(blob);
+    return r;
 }
 
 static int op_put_parameter(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
                             al_error *e)
 {
     put_req q;
+    put_plan pl;
     int r = parse_put(c, req, &q, e);
     if (r < 0)
-        return r;
+        goto out;
     const char *canon = canon_of(q.name);
     char arn[ARN_MAX];
     param_arn(c, canon, arn, sizeof arn);
-    if ((r = al_authorize(c, principal, "ssm:PutParameter", arn, e)) < 0)
-        return r;
-
-    uint8_t *blob = NULL;
-    size_t bloblen = 0;
-    pv old;
-    bool have_old = false;
-    memset(&old, 0, sizeof old);
-    if (al_db_begin(c->db) < 0)
-        return al_fail_internal(e, "InternalServerError");
-    r = load_pv(c, canon, 0, NULL, &old);
-    if (r == 0)
-        have_old = true;
-    else if (r != -ENOENT) {
-        r = al_fail_internal(e, "InternalServerError");
+    if ((r = al_authorize(c, principal, "ssm:PutParameter", arn, e)) < 0 ||
+        (r = write_begin(c, e)) < 0)
         goto out;
-    }
-    if (have_old && !q.overwrite) {
-        r = al_fail(e, 400, "ParameterAlreadyExists",
-                    "The parameter %s already exists. To overwrite this value, set the overwrite "
-                    "option in the request to true.",
-                    q.name);
+    r = put_in_tx(c, principal, &q, canon, arn, &pl, e);
+    if (r < 0) {
+        al_db_rollback(c->db);
         goto out;
-    }
-    const char *type = q.type ? q.type : have_old ? old.type : NULL;
-    if (!type) {
-        r = al_fail(e, 400, "ValidationException",
-                    "A parameter type is required when you create a parameter.");
-        goto out;
-    }
-    const char *description = q.description ? q.description : have_old ? old.description : NULL;
-    const char *pattern = q.pattern ? q.pattern : have_old ? old.pattern : NULL;
-    const char *key_ref = NULL;
-    if (strcmp(type, "SecureString") == 0)
-        key_ref = q.key_ref ? q.key_ref
-                  : have_old && old.key_ref && strcmp(old.type, "SecureString") == 0
-                      ? old.key_ref
-                      : "alias/aws/ssm";
-    else if (q.key_ref) {
-        r = al_fail(e, 400, "ValidationException",
-                    "KeyId is only valid for a SecureString parameter, not %s.", type);
-        goto out;
-    }
-    /* tier */
-    size_t vlen = strlen(q.value);
-    const char *tier = q.tier ? q.tier : have_old ? old.tier : "Standard";
-    if (strcmp(tier, "Intelligent-Tiering") == 0)
-        tier = vlen > AL_SSM_STANDARD_VALUE_MAX || (have_old && strcmp(old.tier, "Advanced") == 0)
-                   ? "Advanced"
-                   : "Standard";
-    if (have_old && strcmp(old.tier, "Advanced") == 0 && strcmp(tier, "Standard") == 0) {
-        r = al_fail(e, 400, "ValidationException",
-                    "This parameter uses the advanced-parameter tier. You can't downgrade a "
-                    "parameter from the advanced-parameter tier to the standard-parameter tier. "
-                    "If necessary, you can delete the advanced parameter and recreate it as a "
-                    "standard parameter.");
-        goto out;
-    }
-    size_t max =
-        strcmp(tier, "Advanced") == 0 ? AL_SSM_ADVANCED_VALUE_MAX : AL_SSM_STANDARD_VALUE_MAX;
-    if (vlen > max) {
-        r = strcmp(tier, "Advanced") == 0
-                ? al_fail(e, 400, "ValidationException",
-                          "Advanced tier parameters support a maximum parameter value of %d "
-                          "characters; this value has %zu.",
-                          AL_SSM_ADVANCED_VALUE_MAX, vlen)
-                : al_fail(e, 400, "ValidationException",
-                          "Standard tier parameters support a maximum parameter value of %d "
-                          "characters; this value has %zu. To create a larger parameter value, "
-                          "upgrade the parameter to use the advanced-parameter tier.",
-                          AL_SSM_STANDARD_VALUE_MAX, vlen);
-        goto out;
-    }
-    if ((r = al_ssm_check_pattern(pattern, q.value, e)) < 0)
-        goto out;
-
-    /* versions */
-    int64_t version = 1;
-    if (have_old) {
-        int64_t n = 0, oldest = 0;
-        sqlite3_stmt *st = al_db_prepare(c->db, "SELECT next_version FROM ssm_param WHERE canon=?");
-        if (!st || count_versions(c, canon, &n, &oldest) < 0) {
-            al_db_release(c->db, st);
-            r = al_fail_internal(e, "InternalServerError");
-            goto out;
-        }
-        sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) == SQLITE_ROW)
-            version = sqlite3_column_int64(st, 0);
-        al_db_release(c->db, st);
-        if (n >= AL_SSM_VERSIONS_KEPT) {
-            int64_t labels = 0;
-            if (label_count(c, canon, oldest, &labels) < 0) {
-                r = al_fail_internal(e, "InternalServerError");
-                goto out;
-            }
-            if (labels) {
-                r = al_fail(e, 400, "ParameterMaxVersionLimitExceeded",
-                            "You attempted to create a new version of %s by calling the "
-                            "PutParameter API with the overwrite flag. Version %lld, the oldest "
-                            "version, can't be deleted because it has a label associated with "
-                            "it. Move the label to another version of the parameter, and try "
-                            "again.",
-                            q.name, (long long)oldest);
-                goto out;
-            }
-            if (exec_bound(c, "DELETE FROM ssm_version WHERE canon=? AND version=?", canon,
-                           oldest) < 0) {
-                r = al_fail_internal(e, "InternalServerError");
-                goto out;
-            }
-        }
-    }
-
-    /* value */
-    char key_id[AL_KEY_ID_LEN + 1] = "";
-    const uint8_t *stored = (const uint8_t *)q.value;
-    size_t stored_len = vlen;
-    if (key_ref) {
-        if ((r = al_kms_resolve_e(c, key_ref, "InvalidKeyId", key_id, e)) < 0)
-            goto out;
-        if (!al_kms_is_aws_managed(c, key_id)) {
-            char key_arn[256];
-            al_kms_key_arn(c, key_id, key_arn, sizeof key_arn);
-            if ((r = al_authorize(c, principal, "kms:Encrypt", key_arn, e)) < 0)
-                goto out;
-        }
-        al_kv kv = {"PARAMETER_ARN", arn};
-        r = al_kms_seal(c, key_id, &kv, 1, (const uint8_t *)q.value, vlen, &blob, &bloblen);
-        if (r == -EPERM) {
-            r = al_fail(e, 400, "InvalidKeyId", "The KMS key %s is disabled.", key_ref);
-            goto out;
-        }
-        if (r < 0) {
-            r = al_fail_internal(e, "InternalServerError");
-            goto out;
-        }
-        stored = blob;
-        stored_len = bloblen;
-    }
-
-    sqlite3_stmt *st;
-    if (have_old)
-        st = al_db_prepare(c->db, "UPDATE ssm_param SET version=?2, next_version=?2+1 WHERE "
-                                  "canon=?1");
-    else
-        st = al_db_prepare(c->db, "INSERT INTO ssm_param(canon, name, version, next_version) "
-                                  "VALUES (?1, ?3, ?2, ?2+1)");
-    if (!st) {
-        r = al_fail_internal(e, "InternalServerError");
-        goto out;
-    }
-    sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, version);
-    if (!have_old)
-        sqlite3_bind_text(st, 3, q.name, -1, SQLITE_STATIC);
-    int s = sqlite3_step(st);
-    al_db_release(c->db, st);
-    st = al_db_prepare(c->db,
-                       "INSERT INTO ssm_version(canon, version, type, value, key_id, key_ref, "
-                       "description, allowed_pattern, tier, data_type, modified, modified_user) "
-                       "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
-    if (s != SQLITE_DONE || !st) {
-        al_db_release(c->db, st);
-        r = al_fail_internal(e, "InternalServerError");
-        goto out;
-    }
-    char user[512];
-    snprintf(user, sizeof user, "%s", principal ? principal : "");
-    if (!*user)
-        snprintf(user, sizeof user, "arn:aws:iam::%s:root", c->account);
-    sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, version);
-    sqlite3_bind_text(st, 3, type, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 4, stored, (int)stored_len, SQLITE_STATIC);
-    if (key_ref) {
-        sqlite3_bind_text(st, 5, key_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 6, key_ref, -1, SQLITE_STATIC);
-    }
-    if (description)
-        sqlite3_bind_text(st, 7, description, -1, SQLITE_STATIC);
-    if (pattern)
-        sqlite3_bind_text(st, 8, pattern, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 9, tier, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 10, "text", -1, SQLITE_STATIC);
-    sqlite3_bind_double(st, 11, al_now(c));
-    sqlite3_bind_text(st, 12, user, -1, SQLITE_STATIC);
-    s = sqlite3_step(st);
-    al_db_release(c->db, st);
-    if (s != SQLITE_DONE) {
-        r = al_fail_internal(e, "InternalServerError");
-        goto out;
-    }
-    if (!have_old && q.tags) {
-        for (size_t i = 0; i < q.tags->u.array.n; i++) {
-            const es_json *t = q.tags->u.array.items[i];
-            st = al_db_prepare(c->db,
-                               "INSERT OR REPLACE INTO ssm_tag(canon, key, value) VALUES (?,?,?)");
-            if (!st) {
-                r = al_fail_internal(e, "InternalServerError");
-                goto out;
-            }
-            sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 2, es_json_get_str(t, "Key"), -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 3, es_json_get_str(t, "Value"), -1, SQLITE_STATIC);
-            s = sqlite3_step(st);
-            al_db_release(c->db, st);
-            if (s != SQLITE_DONE) {
-                r = al_fail_internal(e, "InternalServerError");
-                goto out;
-            }
-        }
     }
     if (al_db_commit(c->db) < 0) {
         r = al_fail_internal(e, "InternalServerError");
         goto out;
     }
     es_jw_obj(w);
-    es_jw_kint(w, "Version", version);
-    es_jw_kstr(w, "Tier", tier);
+    es_jw_kint(w, "Version", pl.version);
+    es_jw_kstr(w, "Tier", pl.tier);
     es_jw_obj_end(w);
-    r = 0;
 out:
-    if (r < 0)
-        al_db_rollback(c->db);
-    pv_clear(&old);
-    es_free(blob);
+    put_req_free(&q);
     return r;
 }
 
@@ -1380,6 +1744,195 @@ typedef struct filter {
 } filter;
 
 #define MAX_FILTERS 10
+#define FILTER_KEY_PATTERN "tag:.+|Name|Type|KeyId|Path|Label|Tier|DataType"
+
+/* The key of a filter, as ParameterFilters (pf) or the deprecated Filters
+ * name it; what each operation accepts is checked after. */
+static int filter_key(const char *k, bool pf, size_t i, filter *fi, al_error *e)
+{
+    static const struct {
+        const char *name;
+        fkey key;
+    } keys[] = {{"Name", F_NAME}, {"Type", F_TYPE},         {"KeyId", F_KEYID}, {"Path", F_PATH},
+                {"Tier", F_TIER}, {"DataType", F_DATATYPE}, {"Label", F_LABEL}};
+    size_t nk = pf ? sizeof keys / sizeof keys[0] : 3;
+    for (size_t j = 0; k && j < nk; j++)
+        if (strcmp(k, keys[j].name) == 0) {
+            fi->key = keys[j].key;
+            return 0;
+        }
+    if (pf && k && strncmp(k, "tag:", 4) == 0 && k[4] && strlen(k) <= 132) {
+        fi->key = F_TAG, fi->tag = k + 4;
+        return 0;
+    }
+    if (!pf)
+        return al_fail(e, 400, "ValidationException",
+                       "1 validation error detected: Value '%s' at 'filters.%zu.member.key' failed "
+                       "to satisfy constraint: Member must satisfy enum value set: [Name, Type, "
+                       "KeyId]",
+                       k ? k : "null", i + 1);
+    return al_fail(e, 400, "ValidationException",
+                   "1 validation error detected: Value '%s' at 'parameterFilters.%zu.member.key' "
+                   "failed to satisfy constraint: Member must satisfy regular expression pattern: "
+                   "%s",
+                   k ? k : "null", i + 1, FILTER_KEY_PATTERN);
+}
+
+/* Keys an operation does not take: Label in DescribeParameters; Name, Path,
+ * Tier, DataType and tags in GetParametersByPath. */
+static int filter_key_allowed(const filter *fi, const char *k, bool by_path, al_error *e)
+{
+    if (!by_path && fi->key == F_LABEL)
+        return al_fail(e, 400, "InvalidFilterKey",
+                       "The following filter key is not valid: Label. Valid filter keys include: "
+                       "[Path, Name, Type, KeyId, Tier].");
+    if (by_path && fi->key != F_TYPE && fi->key != F_KEYID && fi->key != F_LABEL)
+        return al_fail(e, 400, "InvalidFilterKey",
+                       "The following filter key is not valid: %s. Valid filter keys include: "
+                       "[Type, KeyId].",
+                       k);
+    return 0;
+}
+
+/* Values: 1 to 50 strings of 1 to AL_SSM_FILTER_VALUE_MAX characters
+ * (tag:KEY may leave them out: any value). */
+static int filter_values(const filter *fi, const char *k, size_t i, bool pf, al_error *e)
+{
+    const char *field = pf ? "parameterFilters" : "filters";
+    const es_json *v = fi->values;
+    if (!v || v->type == ES_JSON_NULL || (v->type == ES_JSON_ARRAY && v->u.array.n == 0)) {
+        if (fi->key == F_TAG)
+            return 0;
+        return al_fail(e, 400, "InvalidFilterValue",
+                       "The following filter values are missing : null for filter key %s.", k);
+    }
+    if (v->type != ES_JSON_ARRAY || v->u.array.n > 50)
+        return al_fail(e, 400, "ValidationException",
+                       "1 validation error detected: Value at '%s.%zu.member.values' failed to "
+                       "satisfy constraint: Member must have length less than or equal to 50",
+                       field, i + 1);
+    for (size_t j = 0; j < v->u.array.n; j++) {
+        const char *s = es_json_as_str(v->u.array.items[j]);
+        if (!s || !*s || strlen(s) > AL_SSM_FILTER_VALUE_MAX)
+            return al_fail(e, 400, "ValidationException",
+                           "1 validation error detected: Value at '%s.%zu.member.values' failed "
+                           "to satisfy constraint: [Member must have length less than or equal to "
+                           "%d, Member must have length greater than or equal to 1]",
+                           field, i + 1, AL_SSM_FILTER_VALUE_MAX);
+    }
+    return 0;
+}
+
+/* A Path filter's value: fully qualified, not under /aws or /ssm. */
+static int filter_path_value(const char *v, size_t *len, al_error *e)
+{
+    if (strncasecmp(v, "/aws", 4) == 0 || strncasecmp(v, "/ssm", 4) == 0)
+        return al_fail(e, 400, "ValidationException",
+                       "Filters for common parameters can't be prefixed with \"aws\" or \"ssm\" "
+                       "(case-insensitive). When using global parameters, please specify within "
+                       "a global namespace.");
+    bool ok = v[0] == '/' && !strstr(v, "//");
+    for (const char *p = v; ok && *p; p++)
+        ok = name_char(*p);
+    if (!ok)
+        return al_fail(e, 400, "ValidationException",
+                       "The parameter doesn't meet the parameter name requirements. The parameter "
+                       "name must begin with a forward slash \"/\". It can't be prefixed with "
+                       "\"aws\" or \"ssm\" (case-insensitive). It must use only letters, numbers, "
+                       "or the following symbols: . (period), - (hyphen), _ (underscore). Special "
+                       "characters are not allowed. All sub-paths, if specified, must use the "
+                       "forward slash symbol \"/\". Valid example: /get/parameters2-/by1./path0_.");
+    char norm[AL_SSM_NAME_MAX + 1];
+    int r = check_path(v, norm, sizeof norm, e);
+    *len = strlen(norm);
+    return r;
+}
+
+/* Type, Tier and DataType take only the values of their enum. */
+static int filter_enum_value(const filter *fi, const char *v, al_error *e)
+{
+    const char *valid = fi->key == F_TYPE       ? "String, StringList, SecureString"
+                        : fi->key == F_TIER     ? "Standard, Advanced, Intelligent-Tiering"
+                        : fi->key == F_DATATYPE ? "text, aws:ec2:image, aws:ssm:integration"
+                                                : NULL;
+    if (!valid)
+        return 0;
+    /* a whole item of the list: "v" followed by ',' or the end */
+    for (const char *p = valid; (p = strstr(p, v)); p++)
+        if ((p == valid || p[-2] == ',') && (p[strlen(v)] == ',' || !p[strlen(v)]))
+            return 0;
+    return al_fail(e, 400, "InvalidFilterOption",
+                   "The following filter value is not valid: %s. Valid values include: [%s].", v,
+                   valid);
+}
+
+/* The Option: Path takes OneLevel (its default) or Recursive; the others
+ * Equals (default) or BeginsWith, Name also Contains; Label in
+ * GetParametersByPath only Equals. The deprecated Filters' Name matches
+ * prefixes. */
+static int filter_option(filter *fi, const char *opt, size_t i, bool pf, al_error *e)
+{
+    fi->opt = fi->key == F_PATH ? O_ONELEVEL : !pf && fi->key == F_NAME ? O_BEGINS : O_EQUALS;
+    if (!opt)
+        return 0;
+    if (strlen(opt) > 10 || !*opt)
+        return al_fail(e, 400, "ValidationException",
+                       "1 validation error detected: Value '%s' at "
+                       "'parameterFilters.%zu.member.option' failed to satisfy constraint: Member "
+                       "must have length less than or equal to 10",
+                       opt, i + 1);
+    if (fi->key == F_PATH) {
+        if (strcmp(opt, "Recursive") == 0 || strcmp(opt, "OneLevel") == 0) {
+            fi->opt = opt[0] == 'R' ? O_RECURSIVE : O_ONELEVEL;
+            return 0;
+        }
+        return al_fail(e, 400, "InvalidFilterOption",
+                       "The following filter option is not valid: %s. Valid options include: "
+                       "[Recursive, OneLevel].",
+                       opt);
+    }
+    if (strcmp(opt, "Equals") == 0)
+        fi->opt = O_EQUALS;
+    else if (strcmp(opt, "BeginsWith") == 0 && fi->key != F_LABEL)
+        fi->opt = O_BEGINS;
+    else if (strcmp(opt, "Contains") == 0 && fi->key == F_NAME)
+        fi->opt = O_CONTAINS;
+    else
+        return al_fail(e, 400, "InvalidFilterOption",
+                       "The following filter option is not valid: %s. Valid options include: [%s].",
+                       opt,
+                       fi->key == F_LABEL  ? "Equals"
+                       : fi->key == F_NAME ? "BeginsWith, Equals, Contains"
+                                           : "BeginsWith, Equals");
+    return 0;
+}
+
+/* One filter of the list, checked in AWS's order: key, operation, values,
+ * option, each value. */
+static int parse_filter(al_ctx *c, const es_json *x, size_t i, bool pf, bool by_path, filter *fi,
+                        al_error *e)
+{
+    memset(fi, 0, sizeof *fi);
+    const char *k = es_json_get_str(x, "Key");
+    const char *opt = es_json_get_str(x, "Option");
+    fi->values = es_json_get(x, "Values");
+    int r;
+    if ((r = filter_key(k, pf, i, fi, e)) < 0 || (r = filter_key_allowed(fi, k, by_path, e)) < 0 ||
+        (r = filter_values(fi, k, i, pf, e)) < 0 || (r = filter_option(fi, opt, i, pf, e)) < 0)
+        return r;
+    if (fi->values && fi->values->type == ES_JSON_NULL)
+        fi->values = NULL;
+    for (size_t j = 0; fi->values && j < fi->values->u.array.n; j++) {
+        const char *v = es_json_as_str(fi->values->u.array.items[j]);
+        if (fi->key == F_KEYID && al_kms_resolve(c, v, fi->key_ids[j]) < 0)
+            fi->key_ids[j][0] = '\0';
+        if (fi->key == F_PATH && (r = filter_path_value(v, &fi->path_len[j], e)) < 0)
+            return r;
+        if ((r = filter_enum_value(fi, v, e)) < 0)
+            return r;
+    }
+    return 0;
+}
 
 static int parse_filters(al_ctx *c, const es_json *req, bool by_path, filter *f, size_t *nf,
                          al_error *e)
@@ -1393,8 +1946,7 @@ static int parse_filters(al_ctx *c, const es_json *req, bool by_path, filter *f,
         legacy = NULL;
     if (pf && legacy)
         return al_fail(e, 400, "ValidationException",
-                       "You can use either Filters or ParameterFilters in a single request, not "
-                       "both.");
+                       "You can use either Filters or ParameterFilters in a single request.");
     const es_json *list = pf ? pf : legacy;
     if (!list)
         return 0;
@@ -1402,112 +1954,48 @@ static int parse_filters(al_ctx *c, const es_json *req, bool by_path, filter *f,
         return al_fail(e, 400, "ValidationException", "At most %d filters may be given.",
                        MAX_FILTERS);
     for (size_t i = 0; i < list->u.array.n; i++) {
-        const es_json *x = list->u.array.items[i];
-        filter *fi = &f[i];
-        memset(fi, 0, sizeof *fi);
-        const char *k = es_json_get_str(x, "Key");
-        const char *opt = es_json_get_str(x, "Option");
-        fi->values = es_json_get(x, "Values");
-        if (!k)
-            return al_fail(e, 400, "ValidationException", "Each filter needs a Key.");
-        if (strcmp(k, "Name") == 0)
-            fi->key = F_NAME;
-        else if (strcmp(k, "Path") == 0 && pf && !by_path)
-            fi->key = F_PATH;
-        else if (strcmp(k, "Type") == 0)
-            fi->key = F_TYPE;
-        else if (strcmp(k, "KeyId") == 0)
-            fi->key = F_KEYID;
-        else if (strcmp(k, "Tier") == 0 && pf && !by_path)
-            fi->key = F_TIER;
-        else if (strcmp(k, "DataType") == 0 && pf && !by_path)
-            fi->key = F_DATATYPE;
-        else if (strcmp(k, "Label") == 0 && pf)
-            fi->key = F_LABEL;
-        else if (strncmp(k, "tag:", 4) == 0 && k[4] && pf)
-            fi->key = F_TAG, fi->tag = k + 4;
-        else
-            return al_fail(e, 400, "InvalidFilterKey",
-                           "The following filter key is not valid: %s. Valid filter keys "
-                           "include: [%s].",
-                           k,
-                           by_path ? "Type, KeyId, Label"
-                           : pf    ? "Path, Name, Type, KeyId, Tier, DataType, Label, tag:KEY"
-                                   : "Name, Type, KeyId");
-        if (by_path && fi->key == F_NAME)
-            return al_fail(e, 400, "InvalidFilterKey",
-                           "The following filter key is not valid: Name. Valid filter keys "
-                           "include: [Type, KeyId, Label].");
-        if (!fi->values || fi->values->type != ES_JSON_ARRAY || fi->values->u.array.n < 1 ||
-            fi->values->u.array.n > 50) {
-            if (!(fi->key == F_TAG && !fi->values))
-                return al_fail(e, 400, "InvalidFilterValue", "Filter %s needs 1 to 50 Values.", k);
-        }
-        for (size_t j = 0; fi->values && j < fi->values->u.array.n; j++) {
-            const char *v = es_json_as_str(fi->values->u.array.items[j]);
-            if (!v || !*v || strlen(v) > AL_SSM_FILTER_VALUE_MAX)
-                return al_fail(e, 400, "InvalidFilterValue",
-                               "Filter %s has a value that is not a string of 1 to %d "
-                               "characters.",
-                               k, AL_SSM_FILTER_VALUE_MAX);
-            if (fi->key == F_KEYID && al_kms_resolve(c, v, fi->key_ids[j]) < 0)
-                fi->key_ids[j][0] = '\0';
-            if (fi->key == F_PATH) {
-                char norm[AL_SSM_NAME_MAX + 1];
-                int r = check_path(v, norm, sizeof norm, e);
-                if (r < 0)
-                    return r;
-                fi->path_len[j] = strlen(norm);
-            }
-        }
-        fi->opt = fi->key == F_PATH ? O_ONELEVEL : O_EQUALS;
-        if (opt) {
-            if (fi->key == F_PATH && strcmp(opt, "Recursive") == 0)
-                fi->opt = O_RECURSIVE;
-            else if (fi->key == F_PATH && strcmp(opt, "OneLevel") == 0)
-                fi->opt = O_ONELEVEL;
-            else if (fi->key == F_NAME && strcmp(opt, "BeginsWith") == 0)
-                fi->opt = O_BEGINS;
-            else if (fi->key == F_NAME && strcmp(opt, "Contains") == 0)
-                fi->opt = O_CONTAINS;
-            else if (fi->key != F_PATH && strcmp(opt, "Equals") == 0)
-                fi->opt = O_EQUALS;
-            else
-                return al_fail(e, 400, "InvalidFilterOption",
-                               "The following filter option is not valid: %s. Valid options "
-                               "include: [%s].",
-                               opt,
-                               fi->key == F_PATH   ? "Recursive, OneLevel"
-                               : fi->key == F_NAME ? "Equals, BeginsWith, Contains"
-                                                   : "Equals");
-        } else if (legacy && fi->key == F_NAME) {
-            fi->opt = O_BEGINS; /* the old Filters API matches name prefixes */
-        }
+        int r = parse_filter(c, list->u.array.items[i], i, pf != NULL, by_path, &f[i], e);
+        if (r < 0)
+            return r;
+        for (size_t j = 0; j < i; j++)
+            if (f[j].key == f[i].key && (f[i].key != F_TAG || strcmp(f[j].tag, f[i].tag) == 0))
+                return al_fail(e, 400, "InvalidFilterKey",
+                               "The following filter is duplicated in the request: %s. A request "
+                               "can contain only one occurrence of a specific filter.",
+                               es_json_get_str(list->u.array.items[i], "Key"));
     }
     *nf = list->u.array.n;
     return 0;
 }
 
 static bool has_label(al_ctx *c, const char *canon, const char *label)
+
 {
-    sqlite3_stmt *st = al_db_prepare(c->db, "SELECT 1 FROM ssm_label WHERE canon=? AND label=?");
+    sqlite3_stmt *st =
+        al_db_prepare(c->db, "SELECT 1 FROM ssm_label WHERE canon=? AND label=? AND region=?");
     if (!st)
         return false;
     sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, label, -1, SQLITE_STATIC);
+    bind_region(c, st, 3);
     bool yes = sqlite3_step(st) == SQLITE_ROW;
     al_db_release(c->db, st);
     return yes;
 }
 
-static bool tag_matches(al_ctx *c, const char *canon, const char *key, const char *value)
+/* Has the parameter the tag key (with value, or a value beginning with it
+ * when begins; any value when value is NULL)? */
+static bool tag_matches(al_ctx *c, const char *canon, const char *key, const char *value,
+                        bool begins)
 {
-    sqlite3_stmt *st =
-        al_db_prepare(c->db, "SELECT 1 FROM ssm_tag WHERE canon=? AND key=? AND (?3 IS NULL OR "
-                             "value=?3)");
+    sqlite3_stmt *st = al_db_prepare(
+        c->db, "SELECT 1 FROM ssm_tag WHERE canon=? AND key=? AND (?3 IS NULL OR value=?3 OR "
+               "(?5 AND substr(value, 1, length(?3))=?3)) AND region=?4");
     if (!st)
         return false;
     sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
+    bind_region(c, st, 4);
+    sqlite3_bind_int(st, 5, begins);
     sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
     if (value)
         sqlite3_bind_text(st, 3, value, -1, SQLITE_STATIC);
@@ -1516,31 +2004,47 @@ static bool tag_matches(al_ctx *c, const char *canon, const char *key, const cha
     return yes;
 }
 
+/* s compared with v by the filter's option (Equals, BeginsWith, Contains) */
+static bool str_matches(int opt, const char *s, const char *v)
+{
+    if (!s)
+        return false;
+    if (opt == O_BEGINS)
+        return strncmp(s, v, strlen(v)) == 0;
+    if (opt == O_CONTAINS)
+        return strstr(s, v) != NULL;
+    return strcmp(s, v) == 0;
+}
+
 static bool filter_one(al_ctx *c, const filter *f, const pv *p, const char *v, size_t j)
 {
     switch (f->key) {
     case F_NAME: {
-        if (f->opt == O_EQUALS)
-            return strcmp(canon_of(v), p->canon) == 0;
-        if (f->opt == O_BEGINS)
-            return strncmp(p->name, v, strlen(v)) == 0;
-        return strstr(p->name, v) != NULL;
+        /* names compare in their '/' form: "/a" and "a" are one parameter */
+        char name[AL_SSM_NAME_MAX + 2], want[AL_SSM_FILTER_VALUE_MAX + 2];
+        slash_form(p->canon, name, sizeof name);
+        if (f->opt == O_CONTAINS)
+            return strstr(name, v) != NULL;
+        slash_form(v, want, sizeof want);
+        return str_matches(f->opt, name, want);
     }
     case F_PATH:
         return path_match_n(v, f->path_len[j], p->canon, f->opt == O_RECURSIVE);
     case F_TYPE:
-        return strcmp(p->type, v) == 0;
+        return str_matches(f->opt, p->type, v);
     case F_KEYID:
-        return p->key_id && ((f->key_ids[j][0] && strcmp(f->key_ids[j], p->key_id) == 0) ||
-                             (p->key_ref && strcmp(p->key_ref, v) == 0));
+        if (f->opt == O_EQUALS)
+            return p->key_id && ((f->key_ids[j][0] && strcmp(f->key_ids[j], p->key_id) == 0) ||
+                                 (p->key_ref && strcmp(p->key_ref, v) == 0));
+        return str_matches(f->opt, p->key_ref, v);
     case F_TIER:
-        return strcmp(p->tier, v) == 0;
+        return str_matches(f->opt, p->tier, v);
     case F_DATATYPE:
-        return strcmp(p->data_type, v) == 0;
+        return str_matches(f->opt, p->data_type, v);
     case F_LABEL:
         return has_label(c, p->canon, v);
     case F_TAG:
-        return tag_matches(c, p->canon, f->tag, v);
+        return tag_matches(c, p->canon, f->tag, v, f->opt == O_BEGINS);
     }
     return false;
 }
@@ -1550,7 +2054,7 @@ static bool filters_match(al_ctx *c, const filter *f, size_t nf, const pv *p)
     for (size_t i = 0; i < nf; i++) {
         bool any = false;
         if (f[i].key == F_TAG && !f[i].values)
-            any = tag_matches(c, p->canon, f[i].tag, NULL);
+            any = tag_matches(c, p->canon, f[i].tag, NULL, false);
         for (size_t j = 0; !any && f[i].values && j < f[i].values->u.array.n; j++)
             any = filter_one(c, &f[i], p, es_json_as_str(f[i].values->u.array.items[j]), j);
         if (!any)
@@ -1564,11 +2068,14 @@ static bool filters_match(al_ctx *c, const filter *f, size_t nf, const pv *p)
 static sqlite3_stmt *scan_latest(al_ctx *c, const char *after, const char *lo, const char *hi)
 {
     sqlite3_stmt *st = al_db_prepare(
-        c->db, "SELECT " PV_COLUMNS " FROM ssm_param p JOIN ssm_version v ON v.canon=p.canon AND "
-               "v.version=p.version WHERE p.canon > ?1 AND (?2 IS NULL OR (p.canon >= ?2 AND "
-               "p.canon < ?3)) ORDER BY p.canon");
+        c->db, "SELECT " PV_COLUMNS " FROM ssm_param p JOIN ssm_version v ON v.region=p.region "
+               "AND v.canon=p.canon AND v.version=p.version WHERE p.region=?4 AND p.canon > ?1 AND "
+               "(?2 IS NULL OR (p.canon >= ?2 AND p.canon < ?3)) AND (p.expires IS NULL OR "
+               "p.expires > ?5) ORDER BY p.canon");
     if (!st)
         return NULL;
+    bind_region(c, st, 4);
+    sqlite3_bind_double(st, 5, al_now(c));
     sqlite3_bind_text(st, 1, after, -1, SQLITE_TRANSIENT);
     if (lo) {
         sqlite3_bind_text(st, 2, lo, -1, SQLITE_TRANSIENT);
@@ -1654,6 +2161,37 @@ out:
     return r;
 }
 
+/* "Policies": each of the parameter's policies with its text, type and
+ * status (Pending: an Expiration that had passed would have made the
+ * parameter invisible; notifications are recorded, not sent). */
+static void write_policies(const pv *p, es_jw *w)
+{
+    es_json *arr = NULL;
+    es_jw_key(w, "Policies");
+    es_jw_arr(w);
+    if (p->policies && es_json_parse(p->policies, strlen(p->policies), &es_json_default_limits,
+                                     &arr, NULL, 0) == 0) {
+        for (size_t i = 0; arr->type == ES_JSON_ARRAY && i < arr->u.array.n; i++) {
+            es_buf b;
+            es_buf_init(&b, AL_SSM_POLICIES_TEXT_MAX * 2);
+            es_jw one;
+            es_jw_init(&one, &b);
+            es_jw_value(&one, arr->u.array.items[i]);
+            if (es_jw_finish(&one) == 0) {
+                es_jw_obj(w);
+                es_jw_key(w, "PolicyText");
+                es_jw_strn(w, b.data, b.len);
+                es_jw_kstr(w, "PolicyType", es_json_get_str(arr->u.array.items[i], "Type"));
+                es_jw_kstr(w, "PolicyStatus", "Pending");
+                es_jw_obj_end(w);
+            }
+            es_buf_free(&b);
+        }
+    }
+    es_json_free(arr);
+    es_jw_arr_end(w);
+}
+
 static void write_metadata(al_ctx *c, const pv *p, es_jw *w)
 {
     char arn[ARN_MAX];
@@ -1672,9 +2210,7 @@ static void write_metadata(al_ctx *c, const pv *p, es_jw *w)
         es_jw_kstr(w, "AllowedPattern", p->pattern);
     es_jw_kint(w, "Version", p->version);
     es_jw_kstr(w, "Tier", p->tier);
-    es_jw_key(w, "Policies");
-    es_jw_arr(w);
-    es_jw_arr_end(w);
+    write_policies(p, w);
     es_jw_kstr(w, "DataType", p->data_type);
 }
 
@@ -1747,10 +2283,12 @@ out:
 static int write_labels(al_ctx *c, const char *canon, int64_t version, es_jw *w)
 {
     sqlite3_stmt *st = al_db_prepare(
-        c->db, "SELECT label FROM ssm_label WHERE canon=? AND version=? ORDER BY label");
+        c->db,
+        "SELECT label FROM ssm_label WHERE canon=? AND version=? AND region=? ORDER BY label");
     if (!st)
         return -EIO;
     sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
+    bind_region(c, st, 3);
     sqlite3_bind_int64(st, 2, version);
     es_jw_key(w, "Labels");
     es_jw_arr(w);
@@ -1790,10 +2328,13 @@ static int op_get_parameter_history(al_ctx *c, const char *principal, const es_j
     if ((r = al_authorize(c, principal, "ssm:GetParameterHistory", arn, e)) < 0)
         return r;
     sqlite3_stmt *st = al_db_prepare(
-        c->db, "SELECT " PV_COLUMNS " FROM ssm_param p JOIN ssm_version v ON v.canon=p.canon "
-               "WHERE p.canon=? AND v.version > ? ORDER BY v.version LIMIT ?");
+        c->db, "SELECT " PV_COLUMNS " FROM ssm_param p JOIN ssm_version v ON v.region=p.region "
+               "AND v.canon=p.canon WHERE p.canon=?1 AND v.version > ?2 AND p.region=?4 AND "
+               "(p.expires IS NULL OR p.expires > ?5) ORDER BY v.version LIMIT ?3");
     if (!st)
         return al_fail_internal(e, "InternalServerError");
+    bind_region(c, st, 4);
+    sqlite3_bind_double(st, 5, al_now(c));
     sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, after);
     sqlite3_bind_int64(st, 3, max + 1);
@@ -1867,10 +2408,11 @@ static int delete_one(al_ctx *c, const char *principal, const char *action, cons
     param_arn(c, canon, arn, sizeof arn);
     if ((r = al_authorize(c, principal, action, arn, e)) < 0)
         return r;
-    sqlite3_stmt *st = al_db_prepare(c->db, "DELETE FROM ssm_param WHERE canon=?");
+    sqlite3_stmt *st = al_db_prepare(c->db, "DELETE FROM ssm_param WHERE canon=? AND region=?");
     if (!st)
         return al_fail_internal(e, "InternalServerError");
     sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
+    bind_region(c, st, 2);
     int s = sqlite3_step(st);
     al_db_release(c->db, st);
     if (s != SQLITE_DONE)
@@ -1890,9 +2432,16 @@ static int op_delete_parameter(al_ctx *c, const char *principal, const es_json *
         return -EINVAL;
     if (!name)
         return al_fail(e, 400, "ValidationException", "Name is required.");
-    int r = delete_one(c, principal, "ssm:DeleteParameter", name, e);
+    int r = write_begin(c, e);
     if (r < 0)
+        return r;
+    r = delete_one(c, principal, "ssm:DeleteParameter", name, e);
+    if (r < 0) {
+        al_db_rollback(c->db);
         return r == -ENOENT ? -EINVAL : r;
+    }
+    if (al_db_commit(c->db) < 0)
+        return al_fail_internal(e, "InternalServerError");
     es_jw_obj(w);
     es_jw_obj_end(w);
     return 0;
@@ -1911,8 +2460,9 @@ static int op_delete_parameters(al_ctx *c, const char *principal, const es_json 
     for (size_t i = 0; i < n; i++)
         if (!es_json_as_str(names->u.array.items[i]))
             return al_fail(e, 400, "ValidationException", "Names must be strings.");
-    if (al_db_begin(c->db) < 0)
-        return al_fail_internal(e, "InternalServerError");
+    int r0 = write_begin(c, e);
+    if (r0 < 0)
+        return r0;
     for (size_t i = 0; i < n; i++) {
         al_error e1;
         int r = delete_one(c, principal, "ssm:DeleteParameters",
@@ -2004,6 +2554,7 @@ static int label_write(al_ctx *c, const char *sql, const char *canon, const char
     sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, label, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, version);
+    bind_region(c, st, 4);
     int s = sqlite3_step(st);
     al_db_release(c->db, st);
     return s == SQLITE_DONE ? 0 : -EIO;
@@ -2024,8 +2575,8 @@ static int op_label_parameter_version(al_ctx *c, const char *principal, const es
     if (r < 0)
         return r;
     const char *canon = canon_of(name);
-    if (al_db_begin(c->db) < 0)
-        return al_fail_internal(e, "InternalServerError");
+    if ((r = write_begin(c, e)) < 0)
+        return r;
     pv p;
     r = load_pv(c, canon, version, NULL, &p);
     if (r < 0) {
@@ -2043,7 +2594,9 @@ static int op_label_parameter_version(al_ctx *c, const char *principal, const es
         const char *l = es_json_as_str(labels->u.array.items[i]);
         if (!label_ok(l))
             continue;
-        if (label_write(c, "INSERT OR REPLACE INTO ssm_label(canon, label, version) VALUES (?,?,?)",
+        if (label_write(c,
+                        "INSERT OR REPLACE INTO ssm_label(canon, label, version, region) VALUES "
+                        "(?,?,?,?)",
                         canon, l, version) < 0) {
             al_db_rollback(c->db);
             return al_fail_internal(e, "InternalServerError");
@@ -2103,12 +2656,13 @@ static int op_unlabel_parameter_version(al_ctx *c, const char *principal, const 
         return not_found(e, name, r);
     }
     pv_clear(&p);
-    if (al_db_begin(c->db) < 0)
-        return al_fail_internal(e, "InternalServerError");
+    if ((r = write_begin(c, e)) < 0)
+        return r;
     bool removed[AL_SSM_LABELS_PER_VERSION] = {false};
     for (size_t i = 0; i < labels->u.array.n; i++) {
-        if (label_write(c, "DELETE FROM ssm_label WHERE canon=? AND label=? AND version=?", canon,
-                        es_json_as_str(labels->u.array.items[i]), version) < 0) {
+        if (label_write(
+                c, "DELETE FROM ssm_label WHERE canon=? AND label=? AND version=? AND region=?",
+                canon, es_json_as_str(labels->u.array.items[i]), version) < 0) {
             al_db_rollback(c->db);
             return al_fail_internal(e, "InternalServerError");
         }
@@ -2129,6 +2683,205 @@ static int op_unlabel_parameter_version(al_ctx *c, const char *principal, const 
     return 0;
 }
 
+/* ---- tags: AddTagsToResource, ListTagsForResource, RemoveTagsFromResource ---- */
+
+/* The tagging operations' ResourceType and ResourceId: a Parameter (by name
+ * or by ARN in the request's region) that exists, action authorised on its
+ * ARN. canon receives its row key. Refusals as AWS words them:
+ * ValidationException for a type outside the enum, InvalidResourceType for
+ * one the store does not hold, InvalidResourceId for a parameter that is
+ * not there. */
+static int tag_resource(al_ctx *c, const char *principal, const es_json *req, const char *action,
+                        char canon[AL_SSM_NAME_MAX + 1], al_error *e)
+{
+    const char *type, *id;
+    if (!al_opt_str(req, "ResourceType", &type, e) || !al_opt_str(req, "ResourceId", &id, e))
+        return -EINVAL;
+    static const char *const types[] = {
+        "Document", "ManagedInstance", "MaintenanceWindow", "Parameter",   "PatchBaseline",
+        "OpsItem",  "OpsMetadata",     "Automation",        "Association", "CloudConnector"};
+    bool known = false;
+    for (size_t i = 0; type && i < sizeof types / sizeof types[0]; i++)
+        known = known || strcmp(type, types[i]) == 0;
+    if (!known)
+        return al_fail(e, 400, "ValidationException",
+                       "1 validation error detected: Value '%s' at 'resourceType' failed to "
+                       "satisfy constraint: Member must satisfy enum value set: [Document, "
+                       "ManagedInstance, MaintenanceWindow, Parameter, PatchBaseline, OpsItem, "
+                       "OpsMetadata, Automation, Association, CloudConnector]",
+                       type ? type : "null");
+    if (strcmp(type, "Parameter") != 0)
+        return al_fail(e, 400, "InvalidResourceType",
+                       "The resource type isn't valid: the embedded store holds only parameters "
+                       "(ResourceType Parameter), not %s.",
+                       type);
+    if (!id)
+        return al_fail(e, 400, "ValidationException",
+                       "1 validation error detected: Value null at 'resourceId' failed to satisfy "
+                       "constraint: Member must not be null");
+    size_t off;
+    al_error ignored;
+    if (arn_name_offset(c, id, &off, &ignored) < 0 || check_name(c, id + off, false, &ignored) < 0)
+        return al_fail(e, 400, "InvalidResourceId",
+                       "The resource ID isn't valid. Verify that you entered the correct ID and "
+                       "try again.");
+    snprintf(canon, AL_SSM_NAME_MAX + 1, "%s", canon_of(id + off));
+    char arn[ARN_MAX];
+    param_arn(c, canon, arn, sizeof arn);
+    int r = al_authorize(c, principal, action, arn, e);
+    if (r < 0)
+        return r;
+    pv p;
+    if ((r = load_pv(c, canon, 0, NULL, &p)) == 0) {
+        pv_clear(&p);
+        return 0;
+    }
+    if (r == -ENOENT)
+        return al_fail(e, 400, "InvalidResourceId",
+                       "The resource ID isn't valid. Verify that you entered the correct ID and "
+                       "try again.");
+    return al_fail_internal(e, "InternalServerError");
+}
+
+static int tag_count(al_ctx *c, const char *canon, int64_t *n)
+{
+    sqlite3_stmt *st =
+        al_db_prepare(c->db, "SELECT count(*) FROM ssm_tag WHERE canon=? AND region=?");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
+    bind_region(c, st, 2);
+    int r = sqlite3_step(st) == SQLITE_ROW ? 0 : -EIO;
+    *n = sqlite3_column_int64(st, 0);
+    al_db_release(c->db, st);
+    return r;
+}
+
+/* Inside the transaction: the tags written, then the resource's count
+ * checked against AWS's 50. */
+static int add_tags_in_tx(al_ctx *c, const char *principal, const es_json *req, const es_json *tags,
+                          al_error *e)
+{
+    char canon[AL_SSM_NAME_MAX + 1];
+    int64_t n = 0;
+    int r = tag_resource(c, principal, req, "ssm:AddTagsToResource", canon, e);
+    if (r < 0)
+        return r;
+    if (write_tags(c, canon, tags) < 0 || tag_count(c, canon, &n) < 0)
+        return al_fail_internal(e, "InternalServerError");
+    if (n > AL_SSM_TAGS_MAX)
+        return al_fail(e, 400, "TooManyTagsError",
+                       "The Targets parameter includes too many tags. Remove one or more tags and "
+                       "try the command again. (A parameter can have at most %d tags; this "
+                       "request would leave %lld.)",
+                       AL_SSM_TAGS_MAX, (long long)n);
+    return 0;
+}
+
+static int op_add_tags_to_resource(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
+                                   al_error *e)
+{
+    const es_json *tags = es_json_get(req, "Tags");
+    if (!tags || tags->type == ES_JSON_NULL)
+        return al_fail(e, 400, "ValidationException",
+                       "1 validation error detected: Value null at 'tags' failed to satisfy "
+                       "constraint: Member must not be null");
+    int r = check_tags(tags, 1000, e); /* botocore's TagList; the 50 are counted after */
+    if (r < 0)
+        return r;
+    if ((r = write_begin(c, e)) < 0)
+        return r;
+    if ((r = add_tags_in_tx(c, principal, req, tags, e)) < 0) {
+        al_db_rollback(c->db);
+        return r;
+    }
+    if (al_db_commit(c->db) < 0)
+        return al_fail_internal(e, "InternalServerError");
+    es_jw_obj(w);
+    es_jw_obj_end(w);
+    return 0;
+}
+
+static int op_list_tags_for_resource(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
+                                     al_error *e)
+{
+    char canon[AL_SSM_NAME_MAX + 1];
+    int r = tag_resource(c, principal, req, "ssm:ListTagsForResource", canon, e);
+    if (r < 0)
+        return r;
+    sqlite3_stmt *st = al_db_prepare(
+        c->db, "SELECT key, value FROM ssm_tag WHERE canon=? AND region=? ORDER BY key");
+    if (!st)
+        return al_fail_internal(e, "InternalServerError");
+    sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
+    bind_region(c, st, 2);
+    es_jw_obj(w);
+    es_jw_key(w, "TagList");
+    es_jw_arr(w);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        es_jw_obj(w);
+        es_jw_kstr(w, "Key", (const char *)sqlite3_column_text(st, 0));
+        es_jw_kstr(w, "Value", (const char *)sqlite3_column_text(st, 1));
+        es_jw_obj_end(w);
+    }
+    al_db_release(c->db, st);
+    es_jw_arr_end(w);
+    es_jw_obj_end(w);
+    return 0;
+}
+
+static int remove_tags_in_tx(al_ctx *c, const char *principal, const es_json *req,
+                             const es_json *keys, al_error *e)
+{
+    char canon[AL_SSM_NAME_MAX + 1];
+    int r = tag_resource(c, principal, req, "ssm:RemoveTagsFromResource", canon, e);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < keys->u.array.n; i++) {
+        sqlite3_stmt *st =
+            al_db_prepare(c->db, "DELETE FROM ssm_tag WHERE canon=? AND key=? AND region=?");
+        if (!st)
+            return al_fail_internal(e, "InternalServerError");
+        sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, es_json_as_str(keys->u.array.items[i]), -1, SQLITE_STATIC);
+        bind_region(c, st, 3);
+        int s = sqlite3_step(st);
+        al_db_release(c->db, st);
+        if (s != SQLITE_DONE)
+            return al_fail_internal(e, "InternalServerError");
+    }
+    return 0;
+}
+
+static int op_remove_tags_from_resource(al_ctx *c, const char *principal, const es_json *req,
+                                        es_jw *w, al_error *e)
+{
+    const es_json *keys = es_json_get(req, "TagKeys");
+    if (!keys || keys->type != ES_JSON_ARRAY)
+        return al_fail(e, 400, "ValidationException",
+                       "1 validation error detected: Value null at 'tagKeys' failed to satisfy "
+                       "constraint: Member must not be null");
+    for (size_t i = 0; i < keys->u.array.n; i++) {
+        char field[64];
+        snprintf(field, sizeof field, "tagKeys.%zu.member", i + 1);
+        int r = check_tag_key(es_json_as_str(keys->u.array.items[i]), field, e);
+        if (r < 0)
+            return r;
+    }
+    int r = write_begin(c, e);
+    if (r < 0)
+        return r;
+    if ((r = remove_tags_in_tx(c, principal, req, keys, e)) < 0) {
+        al_db_rollback(c->db);
+        return r;
+    }
+    if (al_db_commit(c->db) < 0)
+        return al_fail_internal(e, "InternalServerError");
+    es_jw_obj(w);
+    es_jw_obj_end(w);
+    return 0;
+}
+
 const al_op al_ssm_ops[] = {
     {"PutParameter", op_put_parameter},
     {"GetParameter", op_get_parameter},
@@ -2140,5 +2893,19 @@ const al_op al_ssm_ops[] = {
     {"DeleteParameters", op_delete_parameters},
     {"LabelParameterVersion", op_label_parameter_version},
     {"UnlabelParameterVersion", op_unlabel_parameter_version},
+    {"AddTagsToResource", op_add_tags_to_resource},
+    {"ListTagsForResource", op_list_tags_for_resource},
+    {"RemoveTagsFromResource", op_remove_tags_from_resource},
     {NULL, NULL},
 };
+
+int al_ssm_adopt_home(al_ctx *c)
+{
+    sqlite3_stmt *st = al_db_prepare(c->db, "UPDATE ssm_param SET region=? WHERE region=''");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, c->region, -1, SQLITE_STATIC);
+    int s = sqlite3_step(st); /* the children follow: ON UPDATE CASCADE */
+    al_db_release(c->db, st);
+    return s == SQLITE_DONE ? 0 : -EIO;
+}

@@ -1,13 +1,17 @@
 /* ssm.h - the embedded SSM Parameter Store (operations in al_ssm_ops).
  *
+ * Regions: every row is keyed by (region, canon): a parameter lives in the
+ * region of the request that made it (al_region), and only requests in that
+ * region see it; its ARN names that region and its partition.
+ *
  * Storage: ssm_param (one row per parameter: display name, latest version,
- * next version number), ssm_version (one row per kept version: type, value,
- * key, description, pattern, tier, data type, modification), ssm_label
- * (label -> version, unique per parameter), ssm_tag.
+ * next version number, policies and the Expiration time), ssm_version (one row per kept version:
+ * type, value, key, description, pattern, tier, data type, modification), ssm_label (label ->
+ * version, unique per parameter), ssm_tag.
  *
  * Names: `/a` and `a` are the same parameter; the row key ("canon") is the
  * name without the leading '/' of a one-level name. The ARN is
- * arn:aws:ssm:R:A:parameter/NAME with NAME's leading '/' not doubled. A
+ * arn:PARTITION:ssm:R:A:parameter/NAME with NAME's leading '/' not doubled. A
  * SecureString value is stored only as the KMS blob sealed with the
  * encryption context {"PARAMETER_ARN": arn}, so a blob copied to another
  * parameter does not decrypt.
@@ -41,5 +45,13 @@
  * ParameterPatternMismatchException, or an internal error) and answers its negative errno.
  * Exposed for tests/fuzz/fuzz_al_pattern.c. */
 int al_ssm_check_pattern(const char *pattern, const char *value, al_error *e);
+
+/* Gives the parameters the regional migration (db.c, "regional SSM") left
+ * with region '' - everything stored before parameters had a region - to
+ * the home region (c->region), where they lived. al_open runs it after the
+ * migrations, every start: it finds nothing to do after the first, and a
+ * start that stopped between the migration and this step finishes it next
+ * time. 0 or -EIO. */
+int al_ssm_adopt_home(al_ctx *c);
 
 #endif
