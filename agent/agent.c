@@ -442,7 +442,8 @@ static int start_listener(ag_agent *a)
     al_options o = {.state_dir = dir,
                     .region = cf_get(cfg, CF_REGION),
                     .account = cf_get(cfg, CF_ACCOUNT_ID),
-                    .store_failure = log_store_failure};
+                    .store_failure = log_store_failure,
+                    .rotation_dir = cf_get(cfg, CF_ROTATION_DIR)};
     int r = al_open(&o, &a->al, err, sizeof err);
     if (r < 0) {
         es_err("embedded store in %s: %s", dir, err);
@@ -498,6 +499,10 @@ static int start_listener(ag_agent *a)
                 "HTTP)",
                 a->self_url);
     }
+    /* rotation hooks call back over plain HTTP on loopback, as the agent's
+     * own client does */
+    if (a->embedded && al_set_endpoint_url(a->al, a->self_url) < 0)
+        return UV_ENOMEM;
     if (a->embedded)
         es_notice("embedded SSM, Secrets Manager, KMS, IAM and STS endpoints on %s "
                   "(administrator key %s)",

@@ -287,6 +287,12 @@ const cf_key cf_keys[CF_KEY_COUNT] = {
                       "before fetching them (one stoppedReason listing what is missing)",
                       v_onoff},
 
+    [CF_ROTATION_DIR] = {"ECS_SECRETS_ROTATION_DIR", "rotation-dir", "DIR", NULL, false,
+                         "the embedded Secrets Manager's rotation hooks: RotateSecret with "
+                         "RotationLambdaARN arn:aws:lambda:REGION:ACCOUNT:function:NAME runs the "
+                         "executable NAME of this directory (one step at a time, the event on "
+                         "stdin); unset: only the built-in rotator",
+                         v_abs_path},
     [CF_DRIFT_INTERVAL] = {"ECS_SECRETS_DRIFT_INTERVAL", "drift-interval", "DURATION", NULL, false,
                            "how often running tasks' secrets are compared with the stores' "
                            "current versions (metadata calls only); 0: off; unset: 60 (1m) "

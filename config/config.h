@@ -57,6 +57,7 @@ typedef enum cf_key_id {
     CF_SECRET_ACCESS_KEY,
     CF_SESSION_TOKEN,
     CF_PREFLIGHT,
+    CF_ROTATION_DIR,
 
     CF_DRIFT_INTERVAL,
     CF_TASK_CLEANUP_WAIT,

@@ -279,6 +279,79 @@ static const char *const migrations[] = {
     "ALTER TABLE ssm_label_r RENAME TO ssm_label;"
     "ALTER TABLE ssm_tag_r RENAME TO ssm_tag;"
     "CREATE INDEX ssm_param_expires ON ssm_param(expires) WHERE expires IS NOT NULL;",
+    /* 6: regional Secrets Manager (aws/local/secretsmanager.h). sm_secret
+     * gains region (a name is unique per region, not globally), the rotation
+     * settings and state, and primary_region (a replica's primary; NULL for
+     * a primary). Existing rows get the region their ARN names: every one was
+     * made in the home region of its day and its ARN says which, so the
+     * migration needs no C step and a row can never disagree with its own
+     * ARN. The children stay keyed by the ARN, which names the region (a
+     * surrogate key unique across regions). SQLite cannot drop a UNIQUE
+     * constraint in place, so the tables are rebuilt; foreign_keys is on and
+     * cannot change inside the migration's transaction, so the children are
+     * copied to new tables and dropped before the parent (whose DROP would
+     * otherwise cascade into them), and the renames rewrite the children's
+     * REFERENCES sm_secret_new to sm_secret. */
+    "CREATE TABLE sm_secret_new ("
+    " arn TEXT PRIMARY KEY,"
+    " region TEXT NOT NULL,"
+    " name TEXT NOT NULL,"
+    " description TEXT,"
+    " kms_key_ref TEXT,"
+    " key_id TEXT NOT NULL,"
+    " created REAL NOT NULL,"
+    " changed REAL NOT NULL,"
+    " accessed REAL,"
+    " deletion REAL,"
+    " rotation_enabled INTEGER NOT NULL DEFAULT 0,"
+    " rotation_lambda TEXT,"   /* RotationLambdaARN, NULL: the built-in rotator */
+    " rotation_days INTEGER,"  /* RotationRules.AutomaticallyAfterDays */
+    " rotation_schedule TEXT," /* RotationRules.ScheduleExpression */
+    " rotation_window TEXT,"   /* RotationRules.Duration */
+    " last_rotated REAL,"
+    " next_rotation REAL,"
+    " rotation_failure TEXT," /* why the last rotation failed, NULL when it did not */
+    " primary_region TEXT,"
+    " UNIQUE (region, name));"
+    "INSERT INTO sm_secret_new(arn, region, name, description, kms_key_ref, key_id, created,"
+    " changed, accessed, deletion)"
+    " SELECT arn, substr(substr(arn, instr(arn, ':secretsmanager:') + 16), 1,"
+    " instr(substr(arn, instr(arn, ':secretsmanager:') + 16), ':') - 1),"
+    " name, description, kms_key_ref, key_id, created, changed, accessed, deletion"
+    " FROM sm_secret;"
+    "CREATE TABLE sm_version_new ("
+    " arn TEXT NOT NULL REFERENCES sm_secret_new(arn) ON DELETE CASCADE,"
+    " version_id TEXT NOT NULL,"
+    " binary INTEGER NOT NULL,"
+    " blob BLOB NOT NULL,"
+    " created REAL NOT NULL,"
+    " PRIMARY KEY (arn, version_id));"
+    "INSERT INTO sm_version_new SELECT arn, version_id, binary, blob, created FROM sm_version;"
+    "CREATE TABLE sm_stage_new ("
+    " arn TEXT NOT NULL REFERENCES sm_secret_new(arn) ON DELETE CASCADE,"
+    " stage TEXT NOT NULL,"
+    " version_id TEXT NOT NULL,"
+    " PRIMARY KEY (arn, stage));"
+    "INSERT INTO sm_stage_new SELECT arn, stage, version_id FROM sm_stage;"
+    "CREATE TABLE sm_tag_new ("
+    " arn TEXT NOT NULL REFERENCES sm_secret_new(arn) ON DELETE CASCADE,"
+    " key TEXT NOT NULL, value TEXT NOT NULL,"
+    " PRIMARY KEY (arn, key));"
+    "INSERT INTO sm_tag_new SELECT arn, key, value FROM sm_tag;"
+    "CREATE TABLE sm_resource_policy_new ("
+    " arn TEXT PRIMARY KEY REFERENCES sm_secret_new(arn) ON DELETE CASCADE,"
+    " policy TEXT NOT NULL);"
+    "INSERT INTO sm_resource_policy_new SELECT arn, policy FROM sm_resource_policy;"
+    "DROP TABLE sm_resource_policy;"
+    "DROP TABLE sm_tag;"
+    "DROP TABLE sm_stage;"
+    "DROP TABLE sm_version;"
+    "DROP TABLE sm_secret;"
+    "ALTER TABLE sm_secret_new RENAME TO sm_secret;"
+    "ALTER TABLE sm_version_new RENAME TO sm_version;"
+    "ALTER TABLE sm_stage_new RENAME TO sm_stage;"
+    "ALTER TABLE sm_tag_new RENAME TO sm_tag;"
+    "ALTER TABLE sm_resource_policy_new RENAME TO sm_resource_policy;",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -324,7 +397,7 @@ int al_db_file_version(al_db *db)
     return v;
 }
 
-static int migrate(al_db *db, char *err, size_t errlen)
+static int migrate(al_db *db, int upto, char *err, size_t errlen)
 {
     int have = al_db_file_version(db);
     if (have < 0) {
@@ -337,7 +410,7 @@ static int migrate(al_db *db, char *err, size_t errlen)
                      have, NMIGRATIONS);
         return -EPROTO;
     }
-    for (int v = have; v < NMIGRATIONS; v++) {
+    for (int v = have; v < upto; v++) {
         char pragma[64];
         snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", v + 1);
         if (al_db_exec(db, "BEGIN IMMEDIATE") < 0) {
@@ -360,6 +433,13 @@ static int migrate(al_db *db, char *err, size_t errlen)
 
 int al_db_open(const char *path, al_db **out, char *err, size_t errlen)
 {
+    return al_db_open_at(path, NMIGRATIONS, out, err, errlen);
+}
+
+int al_db_open_at(const char *path, int version, al_db **out, char *err, size_t errlen)
+{
+    if (version < 0 || version > NMIGRATIONS)
+        return -EINVAL;
     int r = -EIO;
     al_db *db = es_calloc(1, sizeof *db);
     if (!db)
@@ -402,7 +482,7 @@ int al_db_open(const char *path, al_db **out, char *err, size_t errlen)
         }
         goto out;
     }
-    r = migrate(db, err, errlen);
+    r = migrate(db, version, err, errlen);
     if (r < 0)
         goto out;
     *out = db;

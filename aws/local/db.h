@@ -43,6 +43,9 @@ typedef struct al_db al_db;
  * (SQLite failure, reason in err), -EPROTO (schema newer than ours), -EBUSY
  * (another connection holds the file). */
 int al_db_open(const char *path, al_db **out, char *err, size_t errlen);
+/* The same, migrating only up to schema version (tests of a migration build
+ * a file as an older program wrote it). -EINVAL for a version we lack. */
+int al_db_open_at(const char *path, int version, al_db **out, char *err, size_t errlen);
 /* NULL-safe. */
 void al_db_close(al_db *db);
 sqlite3 *al_db_handle(al_db *db);

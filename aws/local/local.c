@@ -13,6 +13,7 @@
 
 #include "aws/local/internal.h"
 #include "aws/local/kms.h"
+#include "aws/local/secretsmanager.h"
 #include "aws/local/ssm.h"
 #include "common/alloc.h"
 #include "common/secure.h"
@@ -441,6 +442,9 @@ int al_open(const al_options *opt, al_ctx **out, char *err, size_t errlen)
     r = al_kms_init(c, opt->state_dir, err, errlen);
     if (r < 0)
         goto out;
+    r = al_sm_state_init(c, opt);
+    if (r < 0)
+        goto out;
     *out = c;
     c = NULL;
     r = 0;
@@ -456,6 +460,7 @@ void al_close(al_ctx *c)
     al_auth_cache_free(c);
     al_authz_cache_free(c);
     al_ssm_cache_free(c);
+    al_sm_state_free(c); /* stops running rotation hooks */
     al_db_close(c->db);
     es_free(c->region);
     es_free(c->account);

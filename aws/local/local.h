@@ -77,6 +77,10 @@ typedef struct al_options {
     void *clock_arg;
     al_store_failure_fn store_failure; /* NULL: not told */
     void *store_failure_arg;
+    /* Secrets Manager rotation hooks: RotationLambdaARN
+     * arn:aws:lambda:R:A:function:NAME runs the executable NAME of this
+     * directory (secretsmanager.h says how). NULL: hooks are refused. */
+    const char *rotation_dir;
 } al_options;
 
 /* Opens (or creates) the database and master key, and makes sure the AWS
@@ -85,6 +89,9 @@ typedef struct al_options {
 int al_open(const al_options *opt, al_ctx **out, char *err, size_t errlen);
 /* Wipes the master key; NULL-safe. */
 void al_close(al_ctx *c);
+/* The URL clients reach the listener at ("http://127.0.0.1:8099"): what a
+ * rotation hook gets as AWS_ENDPOINT_URL. Copied; NULL forgets it. */
+int al_set_endpoint_url(al_ctx *c, const char *url);
 
 /* Runs the operation named by target on body[0..len). On success answers 0
  * with the response body appended to out (JSON); on failure a negative errno

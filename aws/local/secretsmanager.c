@@ -1,13 +1,21 @@
 #include "aws/local/secretsmanager.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "aws/local/kms.h"
+#include "aws/local/sm_hook.h"
+#include "aws/local/sm_password.h"
 #include "aws/local/sm_policy.h"
 #include "common/alloc.h"
+#include "common/log.h"
 #include "common/secure.h"
 
 #define ARN_MAX 768
@@ -24,19 +32,33 @@ typedef struct secret {
     char *kms_key_ref;
     char key_id[AL_KEY_ID_LEN + 1];
     double created, changed, accessed, deletion; /* 0: none */
+    /* rotation (RotateSecret): settings and what the last one did */
+    bool rot_enabled;
+    char *rot_lambda, *rot_schedule, *rot_window, *rot_failure;
+    int64_t rot_days; /* 0: none */
+    double last_rotated, next_rotation;
+    char *primary_region; /* a replica's primary region; NULL for a primary */
 } secret;
 
 static void secret_clear(secret *s)
 {
     es_free(s->description);
     es_free(s->kms_key_ref);
+    es_free(s->rot_lambda);
+    es_free(s->rot_schedule);
+    es_free(s->rot_window);
+    es_free(s->rot_failure);
+    es_free(s->primary_region);
     s->description = s->kms_key_ref = NULL;
+    s->rot_lambda = s->rot_schedule = s->rot_window = s->rot_failure = NULL;
+    s->primary_region = NULL;
 }
 
 #define PURGE_EVERY 60.0 /* seconds between sweeps; lookups hide expired rows meanwhile */
 
-/* Deletes secrets whose recovery window has passed. A write, so it runs at
- * most every PURGE_EVERY seconds unless forced (CreateSecret needs the name). */
+/* Deletes secrets whose recovery window has passed (in every region: the
+ * sweep is the store's, not the request's). A write, so it runs at most
+ * every PURGE_EVERY seconds unless forced (CreateSecret needs the name). */
 static int purge_expired(al_ctx *c, bool force)
 {
     double t = al_now(c);
@@ -54,13 +76,55 @@ static int purge_expired(al_ctx *c, bool force)
     return r;
 }
 
+/* The ARN prefix of secrets in the request's region and partition. */
 static void arn_prefix(al_ctx *c, char *out, size_t n)
 {
-    snprintf(out, n, "arn:aws:secretsmanager:%s:%s:secret:", c->region, c->account);
+    snprintf(out, n, "arn:%s:secretsmanager:%s:%s:secret:", al_partition(c), al_region(c),
+             c->account);
 }
 
-/* Finds a secret by name, full ARN or partial ARN (ARN without the random
- * suffix). -ENOENT or -EIO. */
+#define SECRET_COLUMNS                                                                             \
+    "arn, name, description, kms_key_ref, key_id, created, changed, accessed, deletion, "          \
+    "rotation_enabled, rotation_lambda, rotation_days, rotation_schedule, rotation_window, "       \
+    "last_rotated, next_rotation, rotation_failure, primary_region"
+
+/* An optional text column, copied; false when the copy failed. */
+static bool col_dup(sqlite3_stmt *st, int i, char **out)
+{
+    const char *v = (const char *)sqlite3_column_text(st, i);
+    *out = v ? es_strdup(v) : NULL;
+    return !v || *out;
+}
+
+/* Fills s from a row of SECRET_COLUMNS. 0 or -ENOMEM (s cleared). */
+static int secret_from_row(sqlite3_stmt *st, secret *s)
+{
+    memset(s, 0, sizeof *s);
+    snprintf(s->arn, sizeof s->arn, "%s", sqlite3_column_text(st, 0));
+    snprintf(s->name, sizeof s->name, "%s", sqlite3_column_text(st, 1));
+    snprintf(s->key_id, sizeof s->key_id, "%s", sqlite3_column_text(st, 4));
+    s->created = sqlite3_column_double(st, 5);
+    s->changed = sqlite3_column_double(st, 6);
+    s->accessed = sqlite3_column_double(st, 7);
+    s->deletion = sqlite3_column_double(st, 8);
+    s->rot_enabled = sqlite3_column_int(st, 9) != 0;
+    s->rot_days = sqlite3_column_int64(st, 11);
+    s->last_rotated = sqlite3_column_double(st, 14);
+    s->next_rotation = sqlite3_column_double(st, 15);
+    bool ok = col_dup(st, 2, &s->description) && col_dup(st, 3, &s->kms_key_ref) &&
+              col_dup(st, 10, &s->rot_lambda) && col_dup(st, 12, &s->rot_schedule) &&
+              col_dup(st, 13, &s->rot_window) && col_dup(st, 16, &s->rot_failure) &&
+              col_dup(st, 17, &s->primary_region);
+    if (!ok) {
+        secret_clear(s);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* Finds a secret of the request's region by name, full ARN or partial ARN
+ * (ARN without the random suffix). An ARN of another region, partition or
+ * account names no secret here, as in AWS. -ENOENT or -EIO. */
 static int find_secret(al_ctx *c, const char *id, secret *s)
 {
     char prefix[256];
@@ -72,35 +136,19 @@ static int find_secret(al_ctx *c, const char *id, secret *s)
         name = id + strlen(prefix);
     }
     sqlite3_stmt *st = al_db_prepare(
-        c->db,
-        "SELECT arn, name, description, kms_key_ref, key_id, created, changed, accessed, "
-        "deletion FROM sm_secret WHERE (arn=?1 OR name=?2) AND (deletion IS NULL OR deletion > "
-        "?3) ORDER BY arn=?1 DESC LIMIT 1");
+        c->db, "SELECT " SECRET_COLUMNS " FROM sm_secret WHERE region=?4 AND (arn=?1 OR name=?2) "
+               "AND (deletion IS NULL OR deletion > ?3) ORDER BY arn=?1 DESC LIMIT 1");
     if (!st)
         return -EIO;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
     sqlite3_bind_double(st, 3, al_now(c));
+    sqlite3_bind_text(st, 4, al_region(c), -1, SQLITE_STATIC);
     int r = -ENOENT, rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        memset(s, 0, sizeof *s);
-        snprintf(s->arn, sizeof s->arn, "%s", sqlite3_column_text(st, 0));
-        snprintf(s->name, sizeof s->name, "%s", sqlite3_column_text(st, 1));
-        const char *d = (const char *)sqlite3_column_text(st, 2);
-        const char *k = (const char *)sqlite3_column_text(st, 3);
-        s->description = d ? es_strdup(d) : NULL;
-        s->kms_key_ref = k ? es_strdup(k) : NULL;
-        snprintf(s->key_id, sizeof s->key_id, "%s", sqlite3_column_text(st, 4));
-        s->created = sqlite3_column_double(st, 5);
-        s->changed = sqlite3_column_double(st, 6);
-        s->accessed = sqlite3_column_double(st, 7);
-        s->deletion = sqlite3_column_double(st, 8);
-        r = (d && !s->description) || (k && !s->kms_key_ref) ? -ENOMEM : 0;
-        if (r < 0)
-            secret_clear(s);
-    } else if (rc != SQLITE_DONE) {
+    if (rc == SQLITE_ROW)
+        r = secret_from_row(st, s);
+    else if (rc != SQLITE_DONE)
         r = -EIO;
-    }
     al_db_release(c->db, st);
     return r;
 }
@@ -112,6 +160,9 @@ static int not_found(al_error *e, int r)
                        "Secrets Manager can't find the specified secret.");
     return al_fail_internal(e, "InternalServiceError");
 }
+
+static int hooks_poll(al_ctx *c);
+static int rotate_if_due(al_ctx *c, secret *s, double now);
 
 /* Reads SecretId, purges expired secrets, finds the secret, authorises the
  * action. live: refuse a secret scheduled for deletion. */
@@ -127,12 +178,22 @@ static int load_target(al_ctx *c, const char *principal, const es_json *req, con
                        AL_SM_SECRET_ID_MAX);
     if (purge_expired(c, false) < 0)
         return al_fail_internal(e, "InternalServiceError");
+    (void)hooks_poll(c); /* rotation hooks move on whenever a secret is touched */
     int r = find_secret(c, id, s);
     if (r < 0)
         return not_found(e, r);
     if ((r = al_authorize(c, principal, action, s->arn, e)) < 0) {
         secret_clear(s);
         return r;
+    }
+    /* a scheduled rotation that is due happens before the caller sees the
+     * secret, as if the schedule had run on time */
+    if (rotate_if_due(c, s, al_now(c)) > 0) {
+        char arn[ARN_MAX];
+        snprintf(arn, sizeof arn, "%s", s->arn);
+        secret_clear(s);
+        if ((r = find_secret(c, arn, s)) < 0)
+            return not_found(e, r);
     }
     if (live && s->deletion > 0) {
         secret_clear(s);
@@ -485,19 +546,58 @@ void al_sm_write_secret_ref(es_jw *w, const char *arn, const char *name, const c
     es_jw_obj_end(w);
 }
 
+#define AL_SM_TAGS_MAX 50
+
+/* Does a tag key or value start with AWS's reserved prefix? */
+static bool aws_reserved(const char *s)
+{
+    return s && strncasecmp(s, "aws:", 4) == 0;
+}
+
+/* Tags: a list of at most AL_SM_TAGS_MAX {Key 1-128, Value 0-256}, no key
+ * with the aws: prefix (AWS keeps it for itself). */
 static int parse_tags(const es_json *req, const es_json **out, al_error *e)
 {
     const es_json *tags = es_json_get(req, "Tags");
     *out = NULL;
     if (!tags || tags->type == ES_JSON_NULL)
         return 0;
-    if (tags->type != ES_JSON_ARRAY || tags->u.array.n > 50)
+    if (tags->type != ES_JSON_ARRAY || tags->u.array.n > AL_SM_TAGS_MAX)
         return al_fail(e, 400, "InvalidParameterException",
-                       "Tags must be a list of at most 50 tags.");
+                       "Tags must be a list of at most %d tags.", AL_SM_TAGS_MAX);
     if (!al_tags_ok(tags))
         return al_fail(e, 400, "InvalidParameterException", AL_TAG_RULE);
+    for (size_t i = 0; i < tags->u.array.n; i++)
+        if (aws_reserved(es_json_get_str(tags->u.array.items[i], "Key")))
+            return al_fail(e, 400, "InvalidParameterException",
+                           "Tag keys can't start with aws: (reserved for AWS use).");
     *out = tags;
     return 0;
+}
+
+static int put_tag(al_ctx *c, const char *arn, const es_json *tag)
+{
+    sqlite3_stmt *st =
+        al_db_prepare(c->db, "INSERT OR REPLACE INTO sm_tag(arn, key, value) VALUES (?,?,?)");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, arn, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, es_json_get_str(tag, "Key"), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, es_json_get_str(tag, "Value"), -1, SQLITE_STATIC);
+    int r = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+    al_db_release(c->db, st);
+    return r;
+}
+
+static int64_t count_rows(al_ctx *c, const char *sql, const char *arn)
+{
+    sqlite3_stmt *st = al_db_prepare(c->db, sql);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, arn, -1, SQLITE_STATIC);
+    int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -EIO;
+    al_db_release(c->db, st);
+    return n;
 }
 
 static int op_create_secret(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
@@ -586,8 +686,8 @@ static int op_create_secret(al_ctx *c, const char *principal, const es_json *req
     snprintf(s.name, sizeof s.name, "%s", name);
     double now = al_now(c);
     sqlite3_stmt *st = al_db_prepare(c->db, "INSERT INTO sm_secret(arn, name, description, "
-                                            "kms_key_ref, key_id, created, changed) VALUES "
-                                            "(?,?,?,?,?,?,?)");
+                                            "kms_key_ref, key_id, created, changed, region) "
+                                            "VALUES (?,?,?,?,?,?,?,?)");
     if (!st) {
         r = al_fail_internal(e, "InternalServiceError");
         goto out;
@@ -601,6 +701,7 @@ static int op_create_secret(al_ctx *c, const char *principal, const es_json *req
     sqlite3_bind_text(st, 5, s.key_id, -1, SQLITE_STATIC);
     sqlite3_bind_double(st, 6, now);
     sqlite3_bind_double(st, 7, now);
+    sqlite3_bind_text(st, 8, al_region(c), -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     al_db_release(c->db, st);
     if (rc != SQLITE_DONE) {
@@ -608,18 +709,7 @@ static int op_create_secret(al_ctx *c, const char *principal, const es_json *req
         goto out;
     }
     for (size_t i = 0; tags && i < tags->u.array.n; i++) {
-        st = al_db_prepare(c->db, "INSERT OR REPLACE INTO sm_tag(arn, key, value) VALUES (?,?,?)");
-        if (!st) {
-            r = al_fail_internal(e, "InternalServiceError");
-            goto out;
-        }
-        sqlite3_bind_text(st, 1, s.arn, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, es_json_get_str(tags->u.array.items[i], "Key"), -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, es_json_get_str(tags->u.array.items[i], "Value"), -1,
-                          SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        al_db_release(c->db, st);
-        if (rc != SQLITE_DONE) {
+        if (put_tag(c, s.arn, tags->u.array.items[i]) < 0) {
             r = al_fail_internal(e, "InternalServiceError");
             goto out;
         }
@@ -935,6 +1025,34 @@ out:
 
 /* ---- DescribeSecret / ListSecrets ---- */
 
+/* RotationEnabled, RotationLambdaARN, RotationRules, LastRotatedDate,
+ * NextRotationDate as DescribeSecret shows them. */
+static void write_rotation(const secret *s, es_jw *w)
+{
+    es_jw_kbool(w, "RotationEnabled", s->rot_enabled);
+    if (s->rot_lambda)
+        es_jw_kstr(w, "RotationLambdaARN", s->rot_lambda);
+    if (s->rot_days || s->rot_schedule) {
+        es_jw_key(w, "RotationRules");
+        es_jw_obj(w);
+        if (s->rot_days)
+            es_jw_kint(w, "AutomaticallyAfterDays", s->rot_days);
+        if (s->rot_schedule)
+            es_jw_kstr(w, "ScheduleExpression", s->rot_schedule);
+        if (s->rot_window)
+            es_jw_kstr(w, "Duration", s->rot_window);
+        es_jw_obj_end(w);
+    }
+    if (s->last_rotated > 0) {
+        es_jw_key(w, "LastRotatedDate");
+        es_jw_double(w, s->last_rotated);
+    }
+    if (s->rot_enabled && s->next_rotation > 0) {
+        es_jw_key(w, "NextRotationDate");
+        es_jw_double(w, s->next_rotation);
+    }
+}
+
 static void write_entry(al_ctx *c, const secret *s, bool list, es_jw *w)
 {
     es_jw_obj(w);
@@ -944,7 +1062,7 @@ static void write_entry(al_ctx *c, const secret *s, bool list, es_jw *w)
         es_jw_kstr(w, "Description", s->description);
     if (s->kms_key_ref)
         es_jw_kstr(w, "KmsKeyId", s->kms_key_ref);
-    es_jw_kbool(w, "RotationEnabled", false);
+    write_rotation(s, w);
     es_jw_key(w, "LastChangedDate");
     es_jw_double(w, s->changed);
     if (s->accessed > 0) {
@@ -999,6 +1117,55 @@ static bool list_filter_match(const es_json *filters, const secret *s)
     return true;
 }
 
+/* ListSecrets' and BatchGetSecretValue's Filters: at most 10, keys name,
+ * description or all, 1 to 10 values each. */
+static int parse_filters(const es_json *req, const es_json **out, al_error *e)
+{
+    const es_json *filters = es_json_get(req, "Filters");
+    *out = NULL;
+    if (!filters || filters->type == ES_JSON_NULL)
+        return 0;
+    if (filters->type != ES_JSON_ARRAY || filters->u.array.n > 10)
+        return al_fail(e, 400, "InvalidParameterException",
+                       "Filters must be a list of at most 10 filters.");
+    for (size_t i = 0; i < filters->u.array.n; i++) {
+        const char *k = es_json_get_str(filters->u.array.items[i], "Key");
+        const es_json *vals = es_json_get(filters->u.array.items[i], "Values");
+        if (!k ||
+            (strcmp(k, "name") != 0 && strcmp(k, "description") != 0 && strcmp(k, "all") != 0))
+            return al_fail(e, 400, "InvalidParameterException",
+                           "Filter key must be one of name, description, all.");
+        if (!vals || vals->type != ES_JSON_ARRAY || vals->u.array.n < 1 || vals->u.array.n > 10)
+            return al_fail(e, 400, "InvalidParameterException",
+                           "Each filter needs 1 to 10 Values.");
+        for (size_t j = 0; j < vals->u.array.n; j++) {
+            const char *v = es_json_as_str(vals->u.array.items[j]);
+            if (!v || !*v || strlen(v) > AL_SM_FILTER_VALUE_MAX)
+                return al_fail(e, 400, "InvalidParameterException",
+                               "Filter values must be strings of 1 to %d characters.",
+                               AL_SM_FILTER_VALUE_MAX);
+        }
+    }
+    *out = filters;
+    return 0;
+}
+
+/* A listing's NextToken: base64 of the last name answered. */
+static int parse_list_token(const char *tok, char *after, al_error *e)
+{
+    uint8_t *d = NULL;
+    size_t n = 0;
+    if (strlen(tok) > AL_SM_NEXT_TOKEN_MAX || al_b64_decode(tok, strlen(tok), &d, &n) < 0 ||
+        n == 0 || n > AL_SM_NAME_MAX || memchr(d, 0, n)) {
+        es_free(d);
+        return al_fail(e, 400, "InvalidNextTokenException", "The NextToken is not valid.");
+    }
+    memcpy(after, d, n);
+    after[n] = '\0';
+    es_free(d);
+    return 0;
+}
+
 static int op_list_secrets(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
                            al_error *e)
 {
@@ -1009,54 +1176,21 @@ static int op_list_secrets(al_ctx *c, const char *principal, const es_json *req,
         !al_opt_str(req, "NextToken", &tok, e) ||
         !al_opt_bool(req, "IncludePlannedDeletion", false, &planned, e))
         return -EINVAL;
-    const es_json *filters = es_json_get(req, "Filters");
-    if (filters && filters->type == ES_JSON_NULL)
-        filters = NULL;
-    if (filters) {
-        if (filters->type != ES_JSON_ARRAY || filters->u.array.n > 10)
-            return al_fail(e, 400, "InvalidParameterException",
-                           "Filters must be a list of at most 10 filters.");
-        for (size_t i = 0; i < filters->u.array.n; i++) {
-            const char *k = es_json_get_str(filters->u.array.items[i], "Key");
-            const es_json *vals = es_json_get(filters->u.array.items[i], "Values");
-            if (!k ||
-                (strcmp(k, "name") != 0 && strcmp(k, "description") != 0 && strcmp(k, "all") != 0))
-                return al_fail(e, 400, "InvalidParameterException",
-                               "Filter key must be one of name, description, all.");
-            if (!vals || vals->type != ES_JSON_ARRAY || vals->u.array.n < 1 || vals->u.array.n > 10)
-                return al_fail(e, 400, "InvalidParameterException",
-                               "Each filter needs 1 to 10 Values.");
-            for (size_t j = 0; j < vals->u.array.n; j++) {
-                const char *v = es_json_as_str(vals->u.array.items[j]);
-                if (!v || !*v || strlen(v) > AL_SM_FILTER_VALUE_MAX)
-                    return al_fail(e, 400, "InvalidParameterException",
-                                   "Filter values must be strings of 1 to %d characters.",
-                                   AL_SM_FILTER_VALUE_MAX);
-            }
-        }
-    }
+    const es_json *filters;
     char after[AL_SM_NAME_MAX + 1] = "";
-    if (tok) {
-        uint8_t *d = NULL;
-        size_t n = 0;
-        if (strlen(tok) > AL_SM_NEXT_TOKEN_MAX || al_b64_decode(tok, strlen(tok), &d, &n) < 0 ||
-            n == 0 || n > AL_SM_NAME_MAX || memchr(d, 0, n)) {
-            es_free(d);
-            return al_fail(e, 400, "InvalidNextTokenException", "The NextToken is not valid.");
-        }
-        memcpy(after, d, n + 1);
-        es_free(d);
-    }
+    if (parse_filters(req, &filters, e) < 0 || (tok && parse_list_token(tok, after, e) < 0))
+        return -EINVAL;
     int r = al_authorize(c, principal, "secretsmanager:ListSecrets", "*", e);
     if (r < 0)
         return r;
     if (purge_expired(c, false) < 0)
         return al_fail_internal(e, "InternalServiceError");
-    sqlite3_stmt *st =
-        al_db_prepare(c->db, "SELECT name FROM sm_secret WHERE name > ? ORDER BY name");
+    sqlite3_stmt *st = al_db_prepare(
+        c->db, "SELECT name FROM sm_secret WHERE region=? AND name > ? ORDER BY name");
     if (!st)
         return al_fail_internal(e, "InternalServiceError");
-    sqlite3_bind_text(st, 1, after, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 1, al_region(c), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, after, -1, SQLITE_STATIC);
     es_jw_obj(w);
     es_jw_key(w, "SecretList");
     es_jw_arr(w);
@@ -1401,6 +1535,1028 @@ out:
     return r;
 }
 
+/* ---- rotation: schedules ---- */
+
+#define AL_SM_ROTATION_DAYS_MAX 1000
+#define AL_SM_SCHEDULE_MAX 256
+#define AL_SM_LAMBDA_ARN_MAX 2048
+#define AL_SM_HOOK_NAME_MAX 64
+#define PREVIOUS_ROTATION_MSG                                                                      \
+    "A previous rotation isn't complete. That rotation will be reattempted."
+#define NO_LAMBDA_MSG                                                                              \
+    "Secrets Manager cannot invoke the specified Lambda function. Ensure that the function "       \
+    "policy grants access to the principal secretsmanager.amazonaws.com."
+
+typedef struct rules {
+    bool present;
+    int64_t days;         /* 0: none */
+    const char *schedule; /* NULL: none */
+    const char *window;   /* Duration, NULL: none */
+} rules;
+
+/* One item of a cron field: a star or '?', N, N-M, each optionally with a
+ * step /S; names (JAN, MON) where names is given (index + lo is the
+ * value). */
+static bool cron_item(const char *s, size_t n, int lo, int hi, const char *const *names, int v,
+                      bool *bad);
+
+static int cron_value(const char *s, size_t n, int lo, const char *const *names, bool *bad)
+{
+    if (n == 0) {
+        *bad = true;
+        return -1;
+    }
+    if (names && n == 3)
+        for (int i = 0; names[i]; i++)
+            if (strncasecmp(s, names[i], 3) == 0)
+                return lo + i;
+    int x = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9' || x > 10000) {
+            *bad = true;
+            return -1;
+        }
+        x = x * 10 + (s[i] - '0');
+    }
+    return x;
+}
+
+static bool cron_item(const char *s, size_t n, int lo, int hi, const char *const *names, int v,
+                      bool *bad)
+{
+    const char *slash = memchr(s, '/', n);
+    size_t rn = slash ? (size_t)(slash - s) : n;
+    int step = slash ? cron_value(slash + 1, n - rn - 1, 0, NULL, bad) : 1;
+    int a = lo, b = hi;
+    if (!(rn == 1 && (s[0] == '*' || s[0] == '?'))) {
+        const char *dash = memchr(s, '-', rn);
+        a = cron_value(s, dash ? (size_t)(dash - s) : rn, lo, names, bad);
+        b = dash ? cron_value(dash + 1, rn - (size_t)(dash - s) - 1, lo, names, bad)
+                 : (slash ? hi : a);
+    }
+    if (step < 1 || a < lo || b > hi || a > b)
+        *bad = true;
+    return !*bad && v >= a && v <= b && (v - a) % step == 0;
+}
+
+/* Does v match the comma-separated field f[0..n)? *bad on a syntax error. */
+static bool cron_field(const char *f, size_t n, int lo, int hi, const char *const *names, int v,
+                       bool *bad)
+{
+    bool any = false;
+    while (n > 0) {
+        const char *comma = memchr(f, ',', n);
+        size_t len = comma ? (size_t)(comma - f) : n;
+        any |= cron_item(f, len, lo, hi, names, v, bad);
+        f += len + (comma ? 1 : 0);
+        n -= len + (comma ? 1 : 0);
+        if (comma && n == 0)
+            *bad = true;
+    }
+    return any && !*bad;
+}
+
+typedef struct cron {
+    const char *f[6];
+    size_t n[6];
+} cron;
+
+static const char *const MONTHS[] = {"JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL",
+                                     "AUG", "SEP", "OCT", "NOV", "DEC", NULL};
+static const char *const DAYS[] = {"SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT", NULL};
+
+/* Splits "cron(m h dom mon dow year)" into its six fields. */
+static bool cron_split(const char *e, cron *c)
+{
+    size_t len = strlen(e);
+    if (len < 7 || strncmp(e, "cron(", 5) != 0 || e[len - 1] != ')')
+        return false;
+    const char *p = e + 5, *end = e + len - 1;
+    for (int i = 0; i < 6; i++) {
+        while (p < end && *p == ' ')
+            p++;
+        const char *q = p;
+        while (q < end && *q != ' ')
+            q++;
+        if (q == p)
+            return false;
+        c->f[i] = p;
+        c->n[i] = (size_t)(q - p);
+        p = q;
+    }
+    while (p < end && *p == ' ')
+        p++;
+    return p == end;
+}
+
+/* Does the hour of tm (its day, month, year, weekday, hour) match? */
+static bool cron_hour_match(const cron *c, const struct tm *tm, bool *bad)
+{
+    return cron_field(c->f[5], c->n[5], 1970, 2199, NULL, tm->tm_year + 1900, bad) &&
+           cron_field(c->f[3], c->n[3], 1, 12, MONTHS, tm->tm_mon + 1, bad) &&
+           cron_field(c->f[2], c->n[2], 1, 31, NULL, tm->tm_mday, bad) &&
+           cron_field(c->f[4], c->n[4], 1, 7, DAYS, tm->tm_wday + 1, bad) &&
+           cron_field(c->f[1], c->n[1], 0, 23, NULL, tm->tm_hour, bad);
+}
+
+/* The first minute after t (UTC) the expression names, within 5 years; 0
+ * when none or the expression is malformed. Hour by hour, then the minute
+ * inside a matching hour. */
+static double cron_next(const char *expr, double t)
+{
+    cron c;
+    bool bad = false;
+    if (!cron_split(expr, &c))
+        return 0;
+    time_t x = (time_t)t / 3600 * 3600 + 3600; /* from the next hour on */
+    for (int h = 0; h < 24 * 366 * 5 && !bad; h++, x += 3600) {
+        struct tm tm;
+        gmtime_r(&x, &tm);
+        if (!cron_hour_match(&c, &tm, &bad))
+            continue;
+        for (int m = 0; m < 60 && !bad; m++)
+            if (cron_field(c.f[0], c.n[0], 0, 59, NULL, m, &bad))
+                return (double)(x + m * 60);
+    }
+    return 0;
+}
+
+/* rate(N days) / rate(N hours): the period in seconds; 0 when malformed. */
+static double rate_period(const char *e)
+{
+    unsigned n = 0;
+    char unit[8] = "";
+    int used = 0;
+    if (sscanf(e, "rate(%u %7[a-z])%n", &n, unit, &used) != 2 || (size_t)used != strlen(e))
+        return 0;
+    if ((strcmp(unit, "days") == 0 || strcmp(unit, "day") == 0) && n >= 1 &&
+        n <= AL_SM_ROTATION_DAYS_MAX)
+        return n * 86400.0;
+    if ((strcmp(unit, "hours") == 0 || strcmp(unit, "hour") == 0) && n >= 4 && n <= 23)
+        return n * 3600.0;
+    return 0;
+}
+
+/* When the next rotation after t falls (0: no schedule). */
+static double next_rotation(int64_t days, const char *schedule, double t)
+{
+    if (days > 0)
+        return t + (double)days * 86400.0;
+    if (schedule && strncmp(schedule, "rate(", 5) == 0)
+        return rate_period(schedule) > 0 ? t + rate_period(schedule) : 0;
+    if (schedule)
+        return cron_next(schedule, t);
+    return 0;
+}
+
+static int parse_rules(const es_json *req, double now, rules *ru, al_error *e)
+{
+    const es_json *r = es_json_get(req, "RotationRules");
+    memset(ru, 0, sizeof *ru);
+    if (!r || r->type == ES_JSON_NULL)
+        return 0;
+    if (r->type != ES_JSON_OBJECT)
+        return al_fail(e, 400, "InvalidParameterException", "RotationRules must be an object.");
+    ru->present = true;
+    if (!al_opt_int(r, "AutomaticallyAfterDays", 1, AL_SM_ROTATION_DAYS_MAX, 0, &ru->days, e) ||
+        !al_opt_str(r, "ScheduleExpression", &ru->schedule, e) ||
+        !al_opt_str(r, "Duration", &ru->window, e))
+        return -EINVAL;
+    if (ru->days && ru->schedule)
+        return al_fail(e, 400, "InvalidParameterException",
+                       "You can use AutomaticallyAfterDays or ScheduleExpression, but not both.");
+    if (!ru->days && !ru->schedule)
+        return al_fail(e, 400, "InvalidParameterException",
+                       "RotationRules needs AutomaticallyAfterDays or ScheduleExpression.");
+    if (ru->schedule &&
+        (strlen(ru->schedule) > AL_SM_SCHEDULE_MAX || next_rotation(0, ru->schedule, now) == 0))
+        return al_fail(e, 400, "InvalidParameterException",
+                       "The schedule expression %.256s is not valid: use rate(N days) (1-1000), "
+                       "rate(N hours) (4-23) or cron(minutes hours day-of-month month "
+                       "day-of-week year).",
+                       ru->schedule);
+    unsigned h = 0;
+    int used = 0;
+    if (ru->window && (sscanf(ru->window, "%uh%n", &h, &used) != 1 ||
+                       (size_t)used != strlen(ru->window) || h < 1 || h > 24))
+        return al_fail(e, 400, "InvalidParameterException",
+                       "Duration must be a number of hours from 1h to 24h.");
+    return 0;
+}
+
+/* ---- rotation: the state of the hooks in flight ---- */
+
+typedef struct hook_run {
+    bool used;
+    char arn[ARN_MAX];
+    char region[AW_REGION_MAX + 1];
+    char token[AL_SM_TOKEN_MAX + 1];
+    char exe[PATH_MAX];
+    int step; /* index in STEPS */
+    pid_t pid;
+    double started;
+} hook_run;
+
+static const char *const STEPS[] = {"createSecret", "setSecret", "testSecret", "finishSecret"};
+
+struct al_sm_state {
+    char *rotation_dir, *state_dir, *endpoint;
+    hook_run runs[AL_SM_HOOKS_MAX];
+    bool polling; /* hooks_poll in progress (a completion touches secrets) */
+};
+
+int al_sm_state_init(al_ctx *c, const al_options *opt)
+{
+    c->sm = es_calloc(1, sizeof *c->sm);
+    if (!c->sm)
+        return -ENOMEM;
+    c->sm->rotation_dir = opt->rotation_dir ? es_strdup(opt->rotation_dir) : NULL;
+    c->sm->state_dir = opt->state_dir ? es_strdup(opt->state_dir) : NULL;
+    if ((opt->rotation_dir && !c->sm->rotation_dir) || (opt->state_dir && !c->sm->state_dir))
+        return -ENOMEM;
+    return 0;
+}
+
+void al_sm_state_free(al_ctx *c)
+{
+    if (!c->sm)
+        return;
+    char why[128];
+    for (size_t i = 0; i < AL_SM_HOOKS_MAX; i++)
+        if (c->sm->runs[i].used)
+            (void)al_sm_hook_poll(c->sm->runs[i].pid, 1, why, sizeof why);
+    es_free(c->sm->rotation_dir);
+    es_free(c->sm->state_dir);
+    es_free(c->sm->endpoint);
+    es_free(c->sm);
+    c->sm = NULL;
+}
+
+int al_set_endpoint_url(al_ctx *c, const char *url)
+{
+    char *copy = url ? es_strdup(url) : NULL;
+    if (url && !copy)
+        return -ENOMEM;
+    es_free(c->sm->endpoint);
+    c->sm->endpoint = copy;
+    return 0;
+}
+
+static hook_run *run_of(al_ctx *c, const char *arn)
+{
+    for (size_t i = 0; i < AL_SM_HOOKS_MAX; i++)
+        if (c->sm->runs[i].used && strcmp(c->sm->runs[i].arn, arn) == 0)
+            return &c->sm->runs[i];
+    return NULL;
+}
+
+/* The executable a RotationLambdaARN of this region and account names, in
+ * the hooks directory. -ENOENT (AWS's refusal for a function it cannot
+ * invoke) when the ARN or the file is not one. */
+static int hook_exe(al_ctx *c, const char *lambda, char *exe, size_t n)
+{
+    char prefix[256];
+    snprintf(prefix, sizeof prefix, "arn:%s:lambda:%s:%s:function:", al_partition(c), al_region(c),
+             c->account);
+    if (!c->sm->rotation_dir || strncmp(lambda, prefix, strlen(prefix)) != 0)
+        return -ENOENT;
+    const char *name = lambda + strlen(prefix);
+    size_t len = strlen(name);
+    if (len < 1 || len > AL_SM_HOOK_NAME_MAX)
+        return -ENOENT;
+    for (size_t i = 0; i < len; i++)
+        if (!isalnum((unsigned char)name[i]) && name[i] != '-' && name[i] != '_')
+            return -ENOENT;
+    if ((size_t)snprintf(exe, n, "%s/%s", c->sm->rotation_dir, name) >= n)
+        return -ENOENT;
+    return access(exe, X_OK) == 0 ? 0 : -ENOENT;
+}
+
+static int start_step(al_ctx *c, hook_run *run, char *why, size_t whylen)
+{
+    al_sm_hook_env env = {
+        .endpoint_url = c->sm->endpoint, .state_dir = c->sm->state_dir, .region = run->region};
+    run->started = al_now(c);
+    return al_sm_hook_spawn(run->exe, &env, run->arn, run->token, STEPS[run->step], &run->pid, why,
+                            whylen);
+}
+
+/* ---- rotation: the built-in rotator ---- */
+
+/* The rotated value of cur (NULL: no current value): cur with a new
+ * "password" when it is a JSON object holding a string one, else a new
+ * password. Appended to out (a secret: the caller wipes it). */
+static int rotated_value(const plain *cur, es_buf *out, al_error *e)
+{
+    al_sm_pw_opts o;
+    al_sm_pw_defaults(&o);
+    char *pw;
+    int r = al_sm_random_password(&o, &pw, e);
+    if (r < 0)
+        return r;
+    es_json *j = NULL;
+    char why[64];
+    if (cur && !cur->binary &&
+        es_json_parse((const char *)cur->pt, cur->len, &es_json_default_limits, &j, why,
+                      sizeof why) == 0 &&
+        j->type == ES_JSON_OBJECT && es_json_get_str(j, "password")) {
+        es_jw w;
+        es_jw_init(&w, out);
+        es_jw_obj(&w);
+        for (size_t i = 0; i < j->u.object.n; i++) {
+            es_jw_key(&w, j->u.object.keys[i]);
+            if (strcmp(j->u.object.keys[i], "password") == 0)
+                es_jw_str(&w, pw);
+            else
+                es_jw_value(&w, j->u.object.values[i]);
+        }
+        es_jw_obj_end(&w);
+        r = es_jw_finish(&w);
+    } else {
+        r = es_buf_append_str(out, pw);
+    }
+    es_json_free_secret(j);
+    es_free_secret_str(pw);
+    return r < 0 ? al_fail_internal(e, "InternalServiceError") : 0;
+}
+
+/* Records a completed rotation: LastRotatedDate now, the next one from now
+ * when scheduled, no failure. */
+static int mark_rotated(al_ctx *c, const secret *s)
+{
+    double now = al_now(c);
+    double next = s->rot_enabled ? next_rotation(s->rot_days, s->rot_schedule, now) : 0;
+    sqlite3_stmt *st = al_db_prepare(c->db, "UPDATE sm_secret SET last_rotated=?1, "
+                                            "next_rotation=?2, rotation_failure=NULL, changed=?1 "
+                                            "WHERE arn=?3");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_double(st, 1, now);
+    if (next > 0)
+        sqlite3_bind_double(st, 2, next);
+    sqlite3_bind_text(st, 3, s->arn, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+    al_db_release(c->db, st);
+    return r;
+}
+
+/* Inside a transaction: the new value under token, AWSPENDING, then
+ * AWSCURRENT (the old version keeps AWSPREVIOUS), AWSPENDING removed. */
+static int rotate_builtin(al_ctx *c, const secret *s, const char *token, al_error *e)
+{
+    char cur_vid[AL_SM_TOKEN_MAX + 1];
+    plain cur;
+    memset(&cur, 0, sizeof cur);
+    int r = stage_holder(c, s->arn, "AWSCURRENT", cur_vid, sizeof cur_vid);
+    if (r == 0)
+        r = load_version(c, s, cur_vid, &cur);
+    if (r < 0 && r != -ENOENT)
+        return value_error(e, r);
+    es_buf nv;
+    es_buf_init(&nv, AL_SM_VALUE_MAX + 1);
+    r = rotated_value(r == 0 ? &cur : NULL, &nv, e);
+    plain_clear(&cur);
+    if (r < 0) {
+        es_buf_free_secret(&nv);
+        return r;
+    }
+    value v = {.str = es_buf_cstr(&nv), .present = true};
+    r = version_exists(c, s->arn, token) ? -EEXIST : insert_version(c, s, token, &v);
+    es_buf_free_secret(&nv);
+    if (r == -EEXIST)
+        return al_fail(e, 400, "ResourceExistsException",
+                       "You can't modify an existing version, you can only create a new version.");
+    if (r == 0)
+        r = set_stage(c, s->arn, "AWSPENDING", token);
+    if (r == 0)
+        r = move_stage(c, s->arn, "AWSCURRENT", token);
+    if (r == 0)
+        r = remove_stage(c, s->arn, "AWSPENDING");
+    if (r == 0)
+        r = prune_versions(c, s->arn);
+    if (r == 0)
+        r = mark_rotated(c, s);
+    return r < 0 ? value_error(e, r) : 0;
+}
+
+/* ---- rotation: hooks ---- */
+
+static int set_failure(al_ctx *c, const char *arn, const char *why)
+{
+    sqlite3_stmt *st = al_db_prepare(c->db, "UPDATE sm_secret SET rotation_failure=? WHERE arn=?");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, why, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, arn, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+    al_db_release(c->db, st);
+    return r;
+}
+
+static void run_failed(al_ctx *c, hook_run *run, const char *why)
+{
+    char msg[512];
+    snprintf(msg, sizeof msg, "rotation step %s of %.200s failed: %.200s", STEPS[run->step],
+             run->exe, why);
+    es_warn("secretsmanager: %s: %s (AWSCURRENT unchanged, AWSPENDING kept)", run->arn, msg);
+    (void)set_failure(c, run->arn, msg);
+    run->used = false;
+}
+
+/* finishSecret succeeded: AWSPENDING leaves the version the hook made
+ * AWSCURRENT, and the rotation is recorded. */
+static void run_finished(al_ctx *c, hook_run *run)
+{
+    secret s;
+    char cur[AL_SM_TOKEN_MAX + 1] = "";
+    run->used = false;
+    if (al_region_enter(c, run->region) < 0)
+        return;
+    if (find_secret(c, run->arn, &s) == 0) {
+        if (al_db_begin(c->db) == 0) {
+            int r = stage_holder(c, s.arn, "AWSCURRENT", cur, sizeof cur);
+            if (r == 0 && strcmp(cur, run->token) == 0)
+                r = remove_stage(c, s.arn, "AWSPENDING");
+            if (r == 0)
+                r = mark_rotated(c, &s);
+            if (r < 0 || al_db_commit(c->db) < 0)
+                al_db_rollback(c->db);
+        }
+        secret_clear(&s);
+    }
+    al_region_leave(c);
+}
+
+/* Advances one run: its step still running, or the next started, or the
+ * rotation finished or failed. 1 when something changed. */
+static int run_advance(al_ctx *c, hook_run *run)
+{
+    char why[256] = "";
+    int timed_out = al_now(c) - run->started > AL_SM_HOOK_STEP_TIMEOUT;
+    int r = al_sm_hook_poll(run->pid, timed_out, why, sizeof why);
+    if (r == 1)
+        return 0;
+    if (r < 0) {
+        run_failed(c, run, why);
+        return 1;
+    }
+    if (++run->step == (int)(sizeof STEPS / sizeof STEPS[0])) {
+        run_finished(c, run);
+        return 1;
+    }
+    if (start_step(c, run, why, sizeof why) < 0)
+        run_failed(c, run, why);
+    return 1;
+}
+
+/* Polls every run (not from inside a poll: a completion touches secrets). */
+static int hooks_poll(al_ctx *c)
+{
+    if (c->sm->polling)
+        return 0;
+    c->sm->polling = true;
+    char saved[AW_REGION_MAX + 1];
+    snprintf(saved, sizeof saved, "%s", c->rq_region);
+    int n = 0;
+    for (size_t i = 0; i < AL_SM_HOOKS_MAX; i++)
+        if (c->sm->runs[i].used)
+            n += run_advance(c, &c->sm->runs[i]);
+    if (saved[0])
+        (void)al_region_enter(c, saved);
+    c->sm->polling = false;
+    return n;
+}
+
+/* Starts a rotation by the hook exe under token (its createSecret step). */
+static int hook_start(al_ctx *c, const secret *s, const char *exe, const char *token, al_error *e)
+{
+    hook_run *run = NULL;
+    for (size_t i = 0; i < AL_SM_HOOKS_MAX && !run; i++)
+        if (!c->sm->runs[i].used)
+            run = &c->sm->runs[i];
+    if (!run)
+        return al_fail(e, 400, "LimitExceededException",
+                       "Too many rotations are in progress (at most %d); try again later.",
+                       AL_SM_HOOKS_MAX);
+    memset(run, 0, sizeof *run);
+    snprintf(run->arn, sizeof run->arn, "%s", s->arn);
+    snprintf(run->region, sizeof run->region, "%s", al_region(c));
+    snprintf(run->token, sizeof run->token, "%s", token);
+    snprintf(run->exe, sizeof run->exe, "%s", exe);
+    char why[256];
+    if (start_step(c, run, why, sizeof why) < 0) {
+        es_warn("secretsmanager: %s: %s", s->arn, why);
+        return al_fail(e, 400, "AccessDeniedException", NO_LAMBDA_MSG);
+    }
+    run->used = true;
+    return 0;
+}
+
+/* ---- RotateSecret / CancelRotateSecret ---- */
+
+typedef struct rotate_req {
+    const char *token, *lambda;
+    rules ru;
+    bool immediately;
+} rotate_req;
+
+static int parse_rotate(al_ctx *c, const es_json *req, rotate_req *q, al_error *e)
+{
+    int r;
+    if (!al_opt_str(req, "ClientRequestToken", &q->token, e) ||
+        !al_opt_str(req, "RotationLambdaARN", &q->lambda, e) ||
+        !al_opt_bool(req, "RotateImmediately", true, &q->immediately, e))
+        return -EINVAL;
+    if (q->token && (r = check_token(q->token, e)) < 0)
+        return r;
+    if (q->lambda && strlen(q->lambda) > AL_SM_LAMBDA_ARN_MAX)
+        return al_fail(e, 400, "InvalidParameterException",
+                       "RotationLambdaARN must be at most %d characters.", AL_SM_LAMBDA_ARN_MAX);
+    if (q->lambda && !*q->lambda)
+        q->lambda = NULL;
+    return parse_rules(req, al_now(c), &q->ru, e);
+}
+
+/* Stores the rotation settings the request gives (rules, hook) into s and
+ * the database. */
+static int save_rotation(al_ctx *c, secret *s, const rotate_req *q)
+{
+    if (q->ru.present) {
+        s->rot_enabled = true;
+        s->rot_days = q->ru.days;
+        es_free(s->rot_schedule);
+        es_free(s->rot_window);
+        s->rot_schedule = q->ru.schedule ? es_strdup(q->ru.schedule) : NULL;
+        s->rot_window = q->ru.window ? es_strdup(q->ru.window) : NULL;
+    }
+    double next = s->rot_enabled ? next_rotation(s->rot_days, s->rot_schedule, al_now(c)) : 0;
+    sqlite3_stmt *st = al_db_prepare(
+        c->db, "UPDATE sm_secret SET rotation_enabled=?1, rotation_lambda=?2, rotation_days=?3, "
+               "rotation_schedule=?4, rotation_window=?5, next_rotation=?6 WHERE arn=?7");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int(st, 1, s->rot_enabled ? 1 : 0);
+    sqlite3_bind_text(st, 2, q->lambda ? q->lambda : s->rot_lambda, -1, SQLITE_STATIC);
+    if (s->rot_days)
+        sqlite3_bind_int64(st, 3, s->rot_days);
+    sqlite3_bind_text(st, 4, s->rot_schedule, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, s->rot_window, -1, SQLITE_STATIC);
+    if (next > 0)
+        sqlite3_bind_double(st, 6, next);
+    sqlite3_bind_text(st, 7, s->arn, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+    al_db_release(c->db, st);
+    return r;
+}
+
+/* The version id of a rotation: the caller's token, else the AWSPENDING
+ * version a failed rotation left (reattempted, as AWS does), else new. */
+static int rotation_token(al_ctx *c, const secret *s, const char *given, bool hook, char *out)
+{
+    char cur[AL_SM_TOKEN_MAX + 1] = "", pend[AL_SM_TOKEN_MAX + 1] = "";
+    if (given) {
+        snprintf(out, AL_SM_TOKEN_MAX + 1, "%s", given);
+        return 0;
+    }
+    (void)stage_holder(c, s->arn, "AWSCURRENT", cur, sizeof cur);
+    if (hook && stage_holder(c, s->arn, "AWSPENDING", pend, sizeof pend) == 0 &&
+        strcmp(pend, cur) != 0) {
+        snprintf(out, AL_SM_TOKEN_MAX + 1, "%s", pend);
+        return 0;
+    }
+    return al_uuid(out) < 0 ? -EIO : 0;
+}
+
+/* Rotates s now with its stored settings (its hook, or the built-in
+ * rotator). Commits. */
+static int rotate_now(al_ctx *c, secret *s, const char *given_token, char *token, al_error *e)
+{
+    char exe[PATH_MAX];
+    bool hook = s->rot_lambda != NULL;
+    if (hook && hook_exe(c, s->rot_lambda, exe, sizeof exe) < 0)
+        return al_fail(e, 400, "AccessDeniedException", NO_LAMBDA_MSG);
+    if (rotation_token(c, s, given_token, hook, token) < 0)
+        return al_fail_internal(e, "InternalServiceError");
+    if (hook)
+        return hook_start(c, s, exe, token, e);
+    if (al_db_begin(c->db) < 0)
+        return al_fail_internal(e, "InternalServiceError");
+    int r = rotate_builtin(c, s, token, e);
+    if (r == 0 && al_db_commit(c->db) < 0)
+        r = al_fail_internal(e, "InternalServiceError");
+    if (r < 0)
+        al_db_rollback(c->db);
+    return r;
+}
+
+static int op_rotate_secret(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
+                            al_error *e)
+{
+    rotate_req q;
+    secret s;
+    char exe[PATH_MAX], token[AL_SM_TOKEN_MAX + 1];
+    int r = parse_rotate(c, req, &q, e);
+    if (r < 0)
+        return r;
+    if ((r = load_target(c, principal, req, "secretsmanager:RotateSecret", true, &s, e)) < 0)
+        return r;
+    if (s.primary_region) {
+        r = al_fail(e, 400, "InvalidRequestException",
+                    "Operation not permitted on a replica secret. Call must be made in primary "
+                    "secret's region.");
+        goto out;
+    }
+    if (run_of(c, s.arn)) {
+        r = al_fail(e, 400, "InvalidRequestException", PREVIOUS_ROTATION_MSG);
+        goto out;
+    }
+    if (q.lambda && hook_exe(c, q.lambda, exe, sizeof exe) < 0) {
+        r = al_fail(e, 400, "AccessDeniedException", NO_LAMBDA_MSG);
+        goto out;
+    }
+    if (save_rotation(c, &s, &q) < 0) {
+        r = al_fail_internal(e, "InternalServiceError");
+        goto out;
+    }
+    if (q.lambda && !s.rot_lambda && !(s.rot_lambda = es_strdup(q.lambda))) {
+        r = al_fail_internal(e, "InternalServiceError");
+        goto out;
+    }
+    if (q.lambda && strcmp(s.rot_lambda, q.lambda) != 0) {
+        es_free(s.rot_lambda);
+        if (!(s.rot_lambda = es_strdup(q.lambda))) {
+            r = al_fail_internal(e, "InternalServiceError");
+            goto out;
+        }
+    }
+    if (q.immediately && (r = rotate_now(c, &s, q.token, token, e)) < 0)
+        goto out;
+    al_sm_write_secret_ref(w, s.arn, s.name, q.immediately ? token : NULL);
+    r = 0;
+out:
+    secret_clear(&s);
+    return r;
+}
+
+static int op_cancel_rotate_secret(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
+                                   al_error *e)
+{
+    secret s;
+    int r = load_target(c, principal, req, "secretsmanager:CancelRotateSecret", true, &s, e);
+    if (r < 0)
+        return r;
+    hook_run *run = run_of(c, s.arn);
+    if (run) {
+        char why[64];
+        (void)al_sm_hook_poll(run->pid, 1, why, sizeof why);
+        run->used = false;
+    }
+    sqlite3_stmt *st = al_db_prepare(
+        c->db, "UPDATE sm_secret SET rotation_enabled=0, next_rotation=NULL WHERE arn=?");
+    if (!st ||
+        (sqlite3_bind_text(st, 1, s.arn, -1, SQLITE_STATIC), sqlite3_step(st)) != SQLITE_DONE) {
+        al_db_release(c->db, st);
+        secret_clear(&s);
+        return al_fail_internal(e, "InternalServiceError");
+    }
+    al_db_release(c->db, st);
+    char pend[AL_SM_TOKEN_MAX + 1];
+    bool pending = stage_holder(c, s.arn, "AWSPENDING", pend, sizeof pend) == 0;
+    al_sm_write_secret_ref(w, s.arn, s.name, pending ? pend : NULL);
+    secret_clear(&s);
+    return 0;
+}
+
+/* A scheduled rotation of s due now, carried out (errors are logged: the
+ * caller's operation goes on). 1 when one was started or done. */
+static int rotate_if_due(al_ctx *c, secret *s, double now)
+{
+    if (!s->rot_enabled || s->next_rotation <= 0 || s->next_rotation > now || s->deletion > 0 ||
+        s->primary_region || run_of(c, s->arn))
+        return 0;
+    char token[AL_SM_TOKEN_MAX + 1];
+    al_error e;
+    if (rotate_now(c, s, NULL, token, &e) < 0) {
+        es_warn("secretsmanager: scheduled rotation of %s: %s", s->arn, e.message);
+        (void)set_failure(c, s->arn, e.message);
+        /* not again at every touch: the next try is the next period's */
+        double next = next_rotation(s->rot_days, s->rot_schedule, now);
+        sqlite3_stmt *st = al_db_prepare(c->db, "UPDATE sm_secret SET next_rotation=? WHERE arn=?");
+        if (st) {
+            sqlite3_bind_double(st, 1, next);
+            sqlite3_bind_text(st, 2, s->arn, -1, SQLITE_STATIC);
+            (void)sqlite3_step(st);
+            al_db_release(c->db, st);
+        }
+        return 0;
+    }
+    return 1;
+}
+
+#define DUE_BATCH 32 /* rotations per call (the timer comes back for more) */
+
+int al_sm_rotate_due(al_ctx *c, double now)
+{
+    int n = hooks_poll(c);
+    sqlite3_stmt *st = al_db_prepare(c->db, "SELECT arn, region FROM sm_secret WHERE "
+                                            "rotation_enabled=1 AND next_rotation <= ? AND "
+                                            "deletion IS NULL ORDER BY next_rotation LIMIT ?2");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_double(st, 1, now);
+    sqlite3_bind_int(st, 2, DUE_BATCH);
+    char arns[DUE_BATCH][ARN_MAX], regions[DUE_BATCH][AW_REGION_MAX + 1];
+    size_t k = 0;
+    while (k < DUE_BATCH && sqlite3_step(st) == SQLITE_ROW) {
+        snprintf(arns[k], ARN_MAX, "%s", sqlite3_column_text(st, 0));
+        snprintf(regions[k++], AW_REGION_MAX + 1, "%s", sqlite3_column_text(st, 1));
+    }
+    al_db_release(c->db, st);
+    for (size_t i = 0; i < k; i++) {
+        secret s;
+        if (al_region_enter(c, regions[i]) < 0)
+            continue;
+        if (find_secret(c, arns[i], &s) == 0) {
+            n += rotate_if_due(c, &s, now);
+            secret_clear(&s);
+        }
+        al_region_leave(c);
+    }
+    return n;
+}
+
+/* ---- TagResource / UntagResource ---- */
+
+static int op_tag_resource(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
+                           al_error *e)
+{
+    const es_json *tags;
+    secret s;
+    int r = parse_tags(req, &tags, e);
+    if (r < 0)
+        return r;
+    if (!tags)
+        return al_fail(e, 400, "InvalidParameterException", "You must provide Tags.");
+    if ((r = load_target(c, principal, req, "secretsmanager:TagResource", true, &s, e)) < 0)
+        return r;
+    if (al_db_begin(c->db) < 0) {
+        r = al_fail_internal(e, "InternalServiceError");
+        goto out;
+    }
+    for (size_t i = 0; r == 0 && i < tags->u.array.n; i++)
+        r = put_tag(c, s.arn, tags->u.array.items[i]);
+    int64_t n = r < 0 ? r : count_rows(c, "SELECT count(*) FROM sm_tag WHERE arn=?", s.arn);
+    if (n < 0 || (r = touch_changed(c, s.arn)) < 0) {
+        r = al_fail_internal(e, "InternalServiceError");
+        goto out;
+    }
+    if (n > AL_SM_TAGS_MAX) {
+        r = al_fail(e, 400, "InvalidParameterException",
+                    "A secret can have at most %d tags; this request would leave %lld.",
+                    AL_SM_TAGS_MAX, (long long)n);
+        goto out;
+    }
+    if (al_db_commit(c->db) < 0) {
+        r = al_fail_internal(e, "InternalServiceError");
+        goto out;
+    }
+    es_jw_obj(w);
+    es_jw_obj_end(w);
+out:
+    if (r < 0)
+        al_db_rollback(c->db);
+    secret_clear(&s);
+    return r;
+}
+
+/* TagKeys: a list of keys of 1 to 128 characters, none reserved. */
+static int parse_tag_keys(const es_json *req, const es_json **out, al_error *e)
+{
+    const es_json *keys = es_json_get(req, "TagKeys");
+    if (!keys || keys->type != ES_JSON_ARRAY)
+        return al_fail(e, 400, "InvalidParameterException",
+                       "You must provide TagKeys (a list of tag keys).");
+    for (size_t i = 0; i < keys->u.array.n; i++) {
+        const char *k = es_json_as_str(keys->u.array.items[i]);
+        if (!k || !*k || strlen(k) > AL_TAG_KEY_MAX)
+            return al_fail(e, 400, "InvalidParameterException",
+                           "Each tag key must be 1 to %d characters.", AL_TAG_KEY_MAX);
+        if (aws_reserved(k))
+            return al_fail(e, 400, "InvalidParameterException",
+                           "Tag keys can't start with aws: (reserved for AWS use).");
+    }
+    *out = keys;
+    return 0;
+}
+
+static int op_untag_resource(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
+                             al_error *e)
+{
+    const es_json *keys;
+    secret s;
+    int r = parse_tag_keys(req, &keys, e);
+    if (r < 0)
+        return r;
+    if ((r = load_target(c, principal, req, "secretsmanager:UntagResource", true, &s, e)) < 0)
+        return r;
+    if (al_db_begin(c->db) < 0) {
+        r = al_fail_internal(e, "InternalServiceError");
+        goto out;
+    }
+    for (size_t i = 0; r == 0 && i < keys->u.array.n; i++) {
+        sqlite3_stmt *st = al_db_prepare(c->db, "DELETE FROM sm_tag WHERE arn=? AND key=?");
+        if (!st) {
+            r = -EIO;
+            break;
+        }
+        sqlite3_bind_text(st, 1, s.arn, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, es_json_as_str(keys->u.array.items[i]), -1, SQLITE_STATIC);
+        r = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+        al_db_release(c->db, st);
+    }
+    if (r < 0 || touch_changed(c, s.arn) < 0 || al_db_commit(c->db) < 0) {
+        r = al_fail_internal(e, "InternalServiceError");
+        goto out;
+    }
+    es_jw_obj(w);
+    es_jw_obj_end(w);
+out:
+    if (r < 0)
+        al_db_rollback(c->db);
+    secret_clear(&s);
+    return r;
+}
+
+/* ---- BatchGetSecretValue ---- */
+
+#define AL_SM_BATCH_MAX 20
+
+/* What one secret of a batch could not give: its Errors entry. */
+typedef struct batch_err {
+    char id[AL_SM_SECRET_ID_MAX + 1];
+    al_error e;
+} batch_err;
+
+typedef struct batch {
+    batch_err *errs;
+    size_t nerrs;
+} batch;
+
+/* GetSecretValue of one secret into the SecretValues array w has open; a
+ * failure becomes an Errors entry instead (the batch answers the rest). */
+static void batch_one(al_ctx *c, const char *principal, const char *id, batch *b, es_jw *w)
+{
+    secret s;
+    plain p;
+    al_error *e = &b->errs[b->nerrs].e;
+    memset(e, 0, sizeof *e);
+    int r = find_secret(c, id, &s);
+    if (r < 0) {
+        not_found(e, r);
+    } else {
+        if ((r = al_authorize(c, principal, "secretsmanager:GetSecretValue", s.arn, e)) == 0) {
+            if (s.deletion > 0)
+                r = al_fail(e, 400, "InvalidRequestException", SCHEDULED_MSG);
+            else if ((r = pick_version(c, principal, &s, NULL, NULL, &p, e)) == 0) {
+                write_secret_value(c, &s, &p, w);
+                plain_clear(&p);
+            }
+        }
+        secret_clear(&s);
+    }
+    if (r < 0)
+        snprintf(b->errs[b->nerrs++].id, sizeof b->errs[0].id, "%s", id);
+}
+
+static void batch_write_errors(const batch *b, es_jw *w)
+{
+    es_jw_key(w, "Errors");
+    es_jw_arr(w);
+    for (size_t i = 0; i < b->nerrs; i++) {
+        es_jw_obj(w);
+        es_jw_kstr(w, "SecretId", b->errs[i].id);
+        es_jw_kstr(w, "ErrorCode", b->errs[i].e.code);
+        es_jw_kstr(w, "Message", b->errs[i].e.message);
+        es_jw_obj_end(w);
+    }
+    es_jw_arr_end(w);
+}
+
+/* SecretIdList: 1 to 20 names or ARNs of 1 to 2048 characters. */
+static int batch_check_ids(const es_json *ids, al_error *e)
+{
+    if (ids->type != ES_JSON_ARRAY || ids->u.array.n < 1 || ids->u.array.n > AL_SM_BATCH_MAX)
+        return al_fail(e, 400, "InvalidParameterException",
+                       "SecretIdList must be a list of 1 to %d secret names or ARNs.",
+                       AL_SM_BATCH_MAX);
+    for (size_t i = 0; i < ids->u.array.n; i++) {
+        const char *id = es_json_as_str(ids->u.array.items[i]);
+        if (!id || !*id || strlen(id) > AL_SM_SECRET_ID_MAX)
+            return al_fail(e, 400, "InvalidParameterException",
+                           "Each SecretId must be 1 to %d characters.", AL_SM_SECRET_ID_MAX);
+    }
+    return 0;
+}
+
+static int parse_filters(const es_json *req, const es_json **out, al_error *e);
+static bool list_filter_match(const es_json *filters, const secret *s);
+static int parse_list_token(const char *tok, char *after, al_error *e);
+
+/* The secrets of the region matching filters, by name after the token's,
+ * at most max; *more when some are left (last: the name to go on from). */
+static int batch_filtered(al_ctx *c, const char *principal, const es_json *filters,
+                          const char *after, int64_t max, batch *b, es_jw *w, char *last)
+{
+    sqlite3_stmt *st = al_db_prepare(
+        c->db, "SELECT name FROM sm_secret WHERE region=? AND name > ? AND deletion IS NULL "
+               "ORDER BY name");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, al_region(c), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, after, -1, SQLITE_STATIC);
+    int64_t n = 0;
+    int more = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        secret s;
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+        if (find_secret(c, name, &s) < 0)
+            continue;
+        bool match = list_filter_match(filters, &s);
+        secret_clear(&s);
+        if (!match)
+            continue;
+        if (n == max) {
+            more = 1;
+            break;
+        }
+        batch_one(c, principal, name, b, w);
+        snprintf(last, AL_SM_NAME_MAX + 1, "%s", name);
+        n++;
+    }
+    al_db_release(c->db, st);
+    return more;
+}
+
+static int batch_request(const es_json *req, const es_json **ids, const es_json **filters,
+                         int64_t *max, char *after, al_error *e)
+{
+    const char *tok;
+    *ids = es_json_get(req, "SecretIdList");
+    if (*ids && (*ids)->type == ES_JSON_NULL)
+        *ids = NULL;
+    int r = parse_filters(req, filters, e);
+    if (r < 0)
+        return r;
+    if (!al_opt_int(req, "MaxResults", 1, AL_SM_BATCH_MAX, AL_SM_BATCH_MAX, max, e) ||
+        !al_opt_str(req, "NextToken", &tok, e))
+        return -EINVAL;
+    if ((*ids != NULL) == (*filters != NULL))
+        return al_fail(e, 400, "InvalidParameterException",
+                       "Either SecretIdList or Filters must be provided, but not both.");
+    if (*ids && (es_json_get(req, "MaxResults") || tok))
+        return al_fail(e, 400, "InvalidParameterException",
+                       "MaxResults and NextToken can be used only with Filters.");
+    if (*ids)
+        return batch_check_ids(*ids, e);
+    return tok ? parse_list_token(tok, after, e) : 0;
+}
+
+static int op_batch_get_secret_value(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
+                                     al_error *e)
+{
+    const es_json *ids, *filters;
+    int64_t max;
+    char after[AL_SM_NAME_MAX + 1] = "", last[AL_SM_NAME_MAX + 1] = "";
+    int r = batch_request(req, &ids, &filters, &max, after, e);
+    if (r < 0)
+        return r;
+    if ((r = al_authorize(c, principal, "secretsmanager:BatchGetSecretValue", "*", e)) < 0 ||
+        (filters && (r = al_authorize(c, principal, "secretsmanager:ListSecrets", "*", e)) < 0))
+        return r;
+    if (purge_expired(c, false) < 0)
+        return al_fail_internal(e, "InternalServiceError");
+    batch b = {.errs = es_calloc(AL_SM_BATCH_MAX, sizeof(batch_err))};
+    if (!b.errs)
+        return al_fail_internal(e, "InternalServiceError");
+    es_jw_obj(w);
+    es_jw_key(w, "SecretValues");
+    es_jw_arr(w);
+    int more = 0;
+    for (size_t i = 0; ids && i < ids->u.array.n; i++)
+        batch_one(c, principal, es_json_as_str(ids->u.array.items[i]), &b, w);
+    if (filters)
+        more = batch_filtered(c, principal, filters, after, max, &b, w, last);
+    es_jw_arr_end(w);
+    batch_write_errors(&b, w);
+    if (more > 0) {
+        es_jw_key(w, "NextToken");
+        al_jw_b64(w, (const uint8_t *)last, strlen(last));
+    }
+    es_jw_obj_end(w);
+    es_free(b.errs);
+    return more < 0 ? al_fail_internal(e, "InternalServiceError") : 0;
+}
+
 const al_op al_sm_ops[] = {
     {"CreateSecret", op_create_secret},
     {"PutSecretValue", op_put_secret_value},
@@ -1412,6 +2568,12 @@ const al_op al_sm_ops[] = {
     {"RestoreSecret", op_restore_secret},
     {"ListSecretVersionIds", op_list_secret_version_ids},
     {"UpdateSecret", op_update_secret},
+    {"GetRandomPassword", al_sm_get_random_password}, /* sm_password.c */
+    {"TagResource", op_tag_resource},
+    {"UntagResource", op_untag_resource},
+    {"BatchGetSecretValue", op_batch_get_secret_value},
+    {"RotateSecret", op_rotate_secret},
+    {"CancelRotateSecret", op_cancel_rotate_secret},
     /* resource policies: aws/local/sm_policy.c */
     {"PutResourcePolicy", al_sm_put_resource_policy},
     {"GetResourcePolicy", al_sm_get_resource_policy},

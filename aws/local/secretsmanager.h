@@ -32,6 +32,50 @@
 int al_sm_reference_parameter(al_ctx *c, const char *principal, const char *param_name,
                               const char *secret_id, const char *selector, es_jw *w, al_error *e);
 
+/* Rotation (RotateSecret, CancelRotateSecret; RotationRules with
+ * AutomaticallyAfterDays 1-1000 or ScheduleExpression rate(N days),
+ * rate(N hours) or cron(...), and Duration). Without RotationLambdaARN the
+ * built-in rotator makes the new value at once, in one transaction: a
+ * password of GetRandomPassword's defaults, or, when AWSCURRENT holds a JSON
+ * object with a string member "password", that object with only that member
+ * changed; it goes AWSPENDING -> AWSCURRENT and the old version keeps
+ * AWSPREVIOUS.
+ *
+ * Hooks: RotationLambdaARN arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME
+ * names the executable NAME (letters, digits, '-', '_') of al_options'
+ * rotation_dir. It is run four times, one step at a time (createSecret,
+ * setSecret, testSecret, finishSecret), like AWS's rotation Lambda: stdin
+ * holds the event {"SecretId": ARN, "ClientRequestToken": TOKEN, "Step":
+ * STEP}; the environment holds PATH, AWS_ENDPOINT_URL (the listener),
+ * AWS_REGION and AWS_DEFAULT_REGION (the secret's), AWS_SHARED_CREDENTIALS_FILE,
+ * AWS_CONFIG_FILE and AWS_PROFILE (the administrator's key files of the
+ * state directory: no key in the environment), and the event again as
+ * ES_ROTATION_SECRET_ID, ES_ROTATION_TOKEN, ES_ROTATION_STEP for scripts.
+ * The hook makes the AWSPENDING version itself (PutSecretValue with the
+ * token and VersionStages ["AWSPENDING"]) and moves AWSCURRENT in
+ * finishSecret (UpdateSecretVersionStage), as a Lambda does; its stdout and
+ * stderr go to the daemon's stderr. The steps run asynchronously (RotateSecret
+ * answers once the first is started; a hook calls back into this store, which
+ * must keep serving) and advance when polled: by al_sm_rotate_due and
+ * whenever any secret is touched. A step has AL_SM_HOOK_STEP_TIMEOUT seconds;
+ * a non-zero exit, a signal or the timeout stops the rotation there:
+ * AWSCURRENT stays where it was, AWSPENDING stays on the new version (as in
+ * AWS), the failure is logged and RotateSecret reattempts with the same
+ * token. A rotation in flight when the daemon stops is not resumed (the next
+ * RotateSecret reattempts it). */
+#define AL_SM_HOOK_STEP_TIMEOUT 30.0
+#define AL_SM_HOOKS_MAX 16 /* rotations by hooks in flight at once */
+
+/* Carries out the scheduled rotations that are due at now (NextRotationDate
+ * passed) in every region, and advances the hooks' steps. The daemon calls
+ * it from a timer. Answers the number of rotations started or completed, or
+ * -errno. */
+int al_sm_rotate_due(al_ctx *c, double now);
+
+/* al_open / al_close: the rotation state (hooks directory, running hooks). */
+int al_sm_state_init(al_ctx *c, const al_options *opt);
+void al_sm_state_free(al_ctx *c);
+
 /* Writes the answer the Secrets Manager writes share into w:
  * {"ARN": arn, "Name": name} plus "VersionId" when version_id is not NULL. */
 void al_sm_write_secret_ref(es_jw *w, const char *arn, const char *name, const char *version_id);

@@ -21,14 +21,20 @@ static int resolve(al_ctx *c, const char *principal, const es_json *req, const c
         return al_fail(e, 400, "InvalidParameterException",
                        "You must provide a SecretId of 1 to %d characters.", AL_SM_SECRET_ID_MAX);
     char prefix[256];
-    snprintf(prefix, sizeof prefix, "arn:aws:secretsmanager:%s:%s:secret:", c->region, c->account);
+    snprintf(prefix, sizeof prefix, "arn:%s:secretsmanager:%s:%s:secret:", al_partition(c),
+             al_region(c), c->account);
+    /* an ARN of another region, partition or account names nothing here */
+    bool other = strncmp(id, "arn:", 4) == 0 && strncmp(id, prefix, strlen(prefix)) != 0;
     const char *nm = strncmp(id, prefix, strlen(prefix)) == 0 ? id + strlen(prefix) : id;
     sqlite3_stmt *st = al_db_prepare(c->db, "SELECT arn, name, deletion FROM sm_secret WHERE "
-                                            "arn=?1 OR name=?2 ORDER BY arn=?1 DESC LIMIT 1");
+                                            "region=?3 AND NOT ?4 AND (arn=?1 OR name=?2) "
+                                            "ORDER BY arn=?1 DESC LIMIT 1");
     if (!st)
         return al_fail_internal(e, "InternalServiceError");
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, nm, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, al_region(c), -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 4, other ? 1 : 0);
     int s = sqlite3_step(st), r = 0;
     bool deleted = false;
     if (s == SQLITE_ROW) {

@@ -988,40 +988,25 @@ Test(al_ssm, migration_moves_old_parameters_to_the_home_region)
 {
     al_close(T.ctx);
     T.ctx = NULL;
-    char path[128];
-    snprintf(path, sizeof path, "%s/embedded.db", T.dir);
-    sqlite3 *h = NULL;
-    cr_assert_eq(sqlite3_open(path, &h), SQLITE_OK);
-    /* the SSM tables as migration 1 made them, the schema version before
-     * this one's (its migration is the last: al_db_schema_version) */
-    char sql[4096];
-    snprintf(sql, sizeof sql,
-             "DROP TABLE ssm_tag; DROP TABLE ssm_label; DROP TABLE ssm_version; DROP TABLE "
-             "ssm_param;"
-             "CREATE TABLE ssm_param (canon TEXT PRIMARY KEY, name TEXT NOT NULL, version "
-             "INTEGER NOT NULL, next_version INTEGER NOT NULL);"
-             "CREATE TABLE ssm_version (canon TEXT NOT NULL REFERENCES ssm_param(canon) ON "
-             "DELETE CASCADE, version INTEGER NOT NULL, type TEXT NOT NULL, value BLOB NOT NULL, "
-             "key_id TEXT, key_ref TEXT, description TEXT, allowed_pattern TEXT, tier TEXT NOT "
-             "NULL, data_type TEXT NOT NULL, modified REAL NOT NULL, modified_user TEXT NOT "
-             "NULL, PRIMARY KEY (canon, version));"
-             "CREATE TABLE ssm_label (canon TEXT NOT NULL REFERENCES ssm_param(canon) ON DELETE "
-             "CASCADE, label TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (canon, "
-             "label));"
-             "CREATE TABLE ssm_tag (canon TEXT NOT NULL REFERENCES ssm_param(canon) ON DELETE "
-             "CASCADE, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (canon, key));"
-             "INSERT INTO ssm_param VALUES ('/old/p', '/old/p', 2, 3);"
-             "INSERT INTO ssm_version VALUES ('/old/p', 1, 'String', 'first', NULL, NULL, 'd', "
-             "NULL, 'Standard', 'text', 1600000000, 'arn:aws:iam::123456789012:root');"
-             "INSERT INTO ssm_version VALUES ('/old/p', 2, 'String', 'second', NULL, NULL, 'd', "
-             "NULL, 'Standard', 'text', 1600000001, 'arn:aws:iam::123456789012:root');"
-             "INSERT INTO ssm_label VALUES ('/old/p', 'prev', 1);"
-             "INSERT INTO ssm_tag VALUES ('/old/p', 'team', 'blue');"
-             "PRAGMA user_version = %d;",
-             al_db_schema_version() - 1);
+    char path[128], why[256] = "";
+    snprintf(path, sizeof path, "%s/" AL_DB_FILE, T.dir);
+    unlink(path);
+    /* the file as the program before regional parameters wrote it: schema
+     * version 4 (migration 5 makes SSM regional) */
+    al_db *db = NULL;
+    cr_assert_eq(al_db_open_at(path, 4, &db, why, sizeof why), 0, "%s", why);
+    sqlite3 *h = al_db_handle(db);
+    const char *sql =
+        "INSERT INTO ssm_param VALUES ('/old/p', '/old/p', 2, 3);"
+        "INSERT INTO ssm_version VALUES ('/old/p', 1, 'String', 'first', NULL, NULL, 'd', "
+        "NULL, 'Standard', 'text', 1600000000, 'arn:aws:iam::123456789012:root');"
+        "INSERT INTO ssm_version VALUES ('/old/p', 2, 'String', 'second', NULL, NULL, 'd', "
+        "NULL, 'Standard', 'text', 1600000001, 'arn:aws:iam::123456789012:root');"
+        "INSERT INTO ssm_label VALUES ('/old/p', 'prev', 1);"
+        "INSERT INTO ssm_tag VALUES ('/old/p', 'team', 'blue');";
     char *err = NULL;
     cr_assert_eq(sqlite3_exec(h, sql, NULL, NULL, &err), SQLITE_OK, "%s", err ? err : "");
-    sqlite3_close(h);
+    al_db_close(db);
     alt_open();
     /* served in the home region (us-east-2), whole */
     cr_assert_str_eq(jstr(get("/old/p", false), "Value"), "second");
