@@ -503,6 +503,15 @@ static int write_value(al_ctx *c, const char *principal, const pv *p, const char
     r = al_kms_unseal(c, p->value, p->value_len, &kv, 1, &pt, &ptlen, NULL);
     if (r == -EPERM)
         return al_fail(e, 400, "InvalidKeyId", "The KMS key of parameter %s is disabled.", p->name);
+    if (r == -EKEYREVOKED) {
+        /* SSM wraps KMS's refusal: its reason, then KMS's code */
+        char why[512];
+        al_kms_reason(c, r, p->key_id, why, sizeof why);
+        return al_fail(e, 400, "InvalidKeyId",
+                       "%s (Service: AWSKMS; Status Code: 400; Error Code: "
+                       "KMSInvalidStateException)",
+                       why);
+    }
     if (r == -ENOENT)
         return al_fail(e, 400, "InvalidKeyId", "The KMS key of parameter %s no longer exists.",
                        p->name);
@@ -1188,6 +1197,15 @@ static int op_put_parameter(al_ctx *c, const char *principal, const es_json *req
         r = al_kms_seal(c, key_id, &kv, 1, (const uint8_t *)q.value, vlen, &blob, &bloblen);
         if (r == -EPERM) {
             r = al_fail(e, 400, "InvalidKeyId", "The KMS key %s is disabled.", key_ref);
+            goto out;
+        }
+        if (r == -EKEYREVOKED) {
+            char why[512];
+            al_kms_reason(c, r, key_id, why, sizeof why);
+            r = al_fail(e, 400, "InvalidKeyId",
+                        "%s (Service: AWSKMS; Status Code: 400; Error Code: "
+                        "KMSInvalidStateException)",
+                        why);
             goto out;
         }
         if (r < 0) {
