@@ -352,6 +352,42 @@ static const char *const migrations[] = {
     "ALTER TABLE sm_stage_new RENAME TO sm_stage;"
     "ALTER TABLE sm_tag_new RENAME TO sm_tag;"
     "ALTER TABLE sm_resource_policy_new RENAME TO sm_resource_policy;",
+    /* 7: regional KMS (aws/local/kms.c). A key lives in one region; its id
+     * is a random UUID, unique in every region as in AWS, so kms_key keeps
+     * key_id as its key and gains a region column that every lookup
+     * matches (no rebuild: dropping kms_key would cascade into
+     * kms_key_policy). Aliases are per region: rebuilt keyed (region, name).
+     * Rows of older versions get region '' here and the home region in
+     * al_kms_init (the migration is plain SQL and does not know it).
+     * Also: pending deletion (deletion date), rotation (period in days,
+     * next date), material versions after the first (the first stays in
+     * kms_key.wrapped), and tags. */
+    "ALTER TABLE kms_key ADD COLUMN region TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE kms_key ADD COLUMN deletion REAL;"           /* NULL: not pending deletion */
+    "ALTER TABLE kms_key ADD COLUMN rotation_period INTEGER;" /* days; NULL: no rotation */
+    "ALTER TABLE kms_key ADD COLUMN rotation_next REAL;"
+    "CREATE INDEX kms_key_by_region ON kms_key(region, key_id);"
+    "CREATE TABLE kms_alias_regional ("
+    " region TEXT NOT NULL,"
+    " name TEXT NOT NULL,"
+    " key_id TEXT NOT NULL REFERENCES kms_key(key_id) ON DELETE CASCADE,"
+    " created REAL NOT NULL,"
+    " updated REAL NOT NULL,"
+    " PRIMARY KEY (region, name));"
+    "INSERT INTO kms_alias_regional SELECT '', name, key_id, created, updated FROM kms_alias;"
+    "DROP TABLE kms_alias;"
+    "ALTER TABLE kms_alias_regional RENAME TO kms_alias;"
+    "CREATE TABLE kms_key_material ("
+    " key_id TEXT NOT NULL REFERENCES kms_key(key_id) ON DELETE CASCADE,"
+    " version INTEGER NOT NULL," /* 2, 3, ...: version 1 is kms_key.wrapped */
+    " wrapped BLOB NOT NULL,"    /* iv | tag | AES-256-GCM(master, material) */
+    " created REAL NOT NULL,"
+    " on_demand INTEGER NOT NULL,"
+    " PRIMARY KEY (key_id, version));"
+    "CREATE TABLE kms_tag ("
+    " key_id TEXT NOT NULL REFERENCES kms_key(key_id) ON DELETE CASCADE,"
+    " key TEXT NOT NULL, value TEXT NOT NULL,"
+    " PRIMARY KEY (key_id, key));",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -46,6 +46,7 @@ struct al_ctx {
      * under one key unwrapped it 10 times. Wiped at the end. */
     bool key_memo_on, key_memo_valid;
     char key_memo_id[AL_KEY_ID_LEN + 1];
+    uint32_t key_memo_version; /* which material version of that key */
     uint8_t key_memo[AL_KEY_BYTES];
     /* that key expanded for AES-GCM decryption (EVP_CIPHER_CTX *), made on
      * the first value and freed (cleansed) with the memo */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "aws/local/kms_policy.h"
+#include "aws/region.h"
 #include "common/alloc.h"
 #include "common/secure.h"
 
@@ -190,13 +191,26 @@ out:
 
 /* ---- keys ---- */
 
-static int wrap_key(al_ctx *c, const char *key_id, const uint8_t material[AL_KEY_BYTES],
-                    uint8_t out[WRAPPED_LEN])
+/* The AAD of a wrapped material: the prefix, then the key id for version 1
+ * (as before versions existed, so those rows still open) and "ID/vN" for
+ * later versions, so that a version's row cannot stand in for another's. */
+static void material_label(const char *key_id, uint32_t version, char *out, size_t n)
 {
+    if (version <= 1)
+        snprintf(out, n, "%s", key_id);
+    else
+        snprintf(out, n, "%s/v%u", key_id, (unsigned)version);
+}
+
+static int wrap_key(al_ctx *c, const char *key_id, uint32_t version,
+                    const uint8_t material[AL_KEY_BYTES], uint8_t out[WRAPPED_LEN])
+{
+    char label[64];
+    material_label(key_id, version, label, sizeof label);
     if (es_random_bytes(out, AL_KMS_IV_LEN) < 0)
         return -EIO;
     return gcm(true, c->master, out, (const uint8_t *)WRAP_AAD_PREFIX, strlen(WRAP_AAD_PREFIX),
-               (const uint8_t *)key_id, strlen(key_id), material, AL_KEY_BYTES,
+               (const uint8_t *)label, strlen(label), material, AL_KEY_BYTES,
                out + AL_KMS_IV_LEN + AL_KMS_TAG_LEN, out + AL_KMS_IV_LEN);
 }
 
@@ -230,59 +244,129 @@ static int gcm_memo_decrypt(al_ctx *c, const uint8_t *iv, const uint8_t *aad1, s
     return r;
 }
 
-static int load_key_db(al_ctx *c, const char *key_id, uint8_t material[AL_KEY_BYTES]);
+/* What a key's row says. A key whose deletion date has passed is gone: it
+ * is answered as missing (and removed by the next write, purge_deleted). */
+typedef struct key_row {
+    bool enabled;
+    bool aws_managed;
+    double deletion;         /* 0: not pending deletion */
+    int64_t rotation_period; /* days; 0: rotation off */
+    double rotation_next;
+    uint32_t newest; /* the newest material version */
+} key_row;
 
-/* Loads and unwraps a key's material. -ENOENT, -EPERM (disabled), -EIO. */
-static int load_key(al_ctx *c, const char *key_id, uint8_t material[AL_KEY_BYTES])
+/* The key key_id of the request's region. 0, -ENOENT, -EIO. */
+static int key_row_get(al_ctx *c, const char *key_id, key_row *k)
 {
-    if (c->key_memo_on && c->key_memo_valid && strcmp(c->key_memo_id, key_id) == 0) {
+    sqlite3_stmt *st = al_db_prepare(
+        c->db, "SELECT enabled, manager, deletion, rotation_period, rotation_next, "
+               "(SELECT max(version) FROM kms_key_material m WHERE m.key_id=k.key_id) "
+               "FROM kms_key k WHERE key_id=? AND region=? AND (deletion IS NULL OR deletion>?)");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, al_region(c), -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 3, al_now(c));
+    int s = sqlite3_step(st), r = s == SQLITE_DONE ? -ENOENT : -EIO;
+    if (s == SQLITE_ROW) {
+        const char *m = (const char *)sqlite3_column_text(st, 1);
+        *k = (key_row){.enabled = sqlite3_column_int(st, 0) != 0,
+                       .aws_managed = m && strcmp(m, "AWS") == 0,
+                       .deletion = sqlite3_column_double(st, 2),
+                       .rotation_period = sqlite3_column_int64(st, 3),
+                       .rotation_next = sqlite3_column_double(st, 4),
+                       .newest = (uint32_t)sqlite3_column_int64(st, 5)};
+        if (k->newest < 1)
+            k->newest = 1;
+        r = 0;
+    }
+    al_db_release(c->db, st);
+    return r;
+}
+
+/* May the key be used for cryptography? -EKEYREVOKED pending deletion,
+ * -EPERM disabled. */
+static int key_usable(const key_row *k)
+{
+    if (k->deletion > 0)
+        return -EKEYREVOKED;
+    return k->enabled ? 0 : -EPERM;
+}
+
+/* Reads and unwraps one material version of a key. -ENOENT, -EIO. */
+static int load_material(al_ctx *c, const char *key_id, uint32_t version,
+                         uint8_t material[AL_KEY_BYTES])
+{
+    sqlite3_stmt *st =
+        version <= 1
+            ? al_db_prepare(c->db, "SELECT wrapped FROM kms_key WHERE key_id=?")
+            : al_db_prepare(c->db,
+                            "SELECT wrapped FROM kms_key_material WHERE key_id=? AND version=?");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC);
+    if (version > 1)
+        sqlite3_bind_int64(st, 2, version);
+    int s = sqlite3_step(st), r = s == SQLITE_DONE ? -ENOENT : -EIO;
+    const uint8_t *w = s == SQLITE_ROW ? sqlite3_column_blob(st, 0) : NULL;
+    if (w && sqlite3_column_bytes(st, 0) == WRAPPED_LEN) {
+        char label[64];
+        uint8_t tag[AL_KMS_TAG_LEN];
+        material_label(key_id, version, label, sizeof label);
+        memcpy(tag, w + AL_KMS_IV_LEN, sizeof tag);
+        r = gcm(false, c->master, w, (const uint8_t *)WRAP_AAD_PREFIX, strlen(WRAP_AAD_PREFIX),
+                (const uint8_t *)label, strlen(label), w + AL_KMS_IV_LEN + AL_KMS_TAG_LEN,
+                AL_KEY_BYTES, material, tag);
+        if (r < 0) {
+            es_wipe(material, AL_KEY_BYTES);
+            r = -EIO; /* a wrapped key that fails to open is storage damage */
+        }
+    }
+    al_db_release(c->db, st);
+    return r;
+}
+
+/* Loads and unwraps material `version` of a usable key of this region.
+ * -ENOENT, -EPERM (disabled), -EKEYREVOKED (pending deletion), -EIO. */
+static int load_key(al_ctx *c, const char *key_id, uint32_t version, uint8_t material[AL_KEY_BYTES])
+{
+    key_row k;
+    int r = key_row_get(c, key_id, &k);
+    if (r < 0 || (r = key_usable(&k)) < 0)
+        return r;
+    if (version > k.newest)
+        return -ENOENT;
+    if (c->key_memo_on && c->key_memo_valid && strcmp(c->key_memo_id, key_id) == 0 &&
+        c->key_memo_version == version) {
         memcpy(material, c->key_memo, AL_KEY_BYTES);
         return 0;
     }
-    int r = load_key_db(c, key_id, material);
+    r = load_material(c, key_id, version, material);
     if (r == 0 && c->key_memo_on && strlen(key_id) == AL_KEY_ID_LEN) {
         memcpy(c->key_memo, material, AL_KEY_BYTES);
         memcpy(c->key_memo_id, key_id, AL_KEY_ID_LEN + 1);
+        c->key_memo_version = version;
         c->key_memo_valid = true;
         c->memo_gcm_ready = false; /* another key: expand it again */
     }
     return r;
 }
 
-static int load_key_db(al_ctx *c, const char *key_id, uint8_t material[AL_KEY_BYTES])
+/* Savepoints let a helper write atomically both alone and inside the
+ * caller's transaction (SSM's PutParameter seals inside its own). */
+static int sp_begin(al_ctx *c)
 {
-    int r = -EIO;
-    sqlite3_stmt *st = al_db_prepare(c->db, "SELECT wrapped, enabled FROM kms_key WHERE key_id=?");
-    if (!st)
-        return -EIO;
-    sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC);
-    int s = sqlite3_step(st);
-    if (s == SQLITE_DONE) {
-        r = -ENOENT;
-        goto out;
-    }
-    if (s != SQLITE_ROW)
-        goto out;
-    const uint8_t *w = sqlite3_column_blob(st, 0);
-    int wl = sqlite3_column_bytes(st, 0);
-    if (!w || wl != WRAPPED_LEN)
-        goto out;
-    if (!sqlite3_column_int(st, 1)) {
-        r = -EPERM;
-        goto out;
-    }
-    uint8_t tag[AL_KMS_TAG_LEN];
-    memcpy(tag, w + AL_KMS_IV_LEN, sizeof tag);
-    r = gcm(false, c->master, w, (const uint8_t *)WRAP_AAD_PREFIX, strlen(WRAP_AAD_PREFIX),
-            (const uint8_t *)key_id, strlen(key_id), w + AL_KMS_IV_LEN + AL_KMS_TAG_LEN,
-            AL_KEY_BYTES, material, tag);
+    return al_db_exec(c->db, "SAVEPOINT kms");
+}
+
+static int sp_end(al_ctx *c, int r)
+{
     if (r < 0) {
-        es_wipe(material, AL_KEY_BYTES);
-        r = -EIO; /* a wrapped key that fails to open is storage damage */
+        al_db_exec(c->db, "ROLLBACK TO kms");
+        al_db_exec(c->db, "RELEASE kms");
+        return r;
     }
-out:
-    al_db_release(c->db, st);
-    return r;
+    return al_db_exec(c->db, "RELEASE kms") < 0 ? -EIO : r;
 }
 
 static int create_key(al_ctx *c, const char *manager, const char *description,
@@ -294,12 +378,12 @@ static int create_key(al_ctx *c, const char *manager, const char *description,
         return r;
     if (es_random_bytes(material, sizeof material) < 0)
         return -EIO;
-    r = wrap_key(c, key_id, material, wrapped);
+    r = wrap_key(c, key_id, 1, material, wrapped);
     es_wipe(material, sizeof material);
     if (r < 0)
         return r;
     sqlite3_stmt *st = al_db_prepare(c->db, "INSERT INTO kms_key(key_id, description, manager, "
-                                            "created, wrapped) VALUES (?,?,?,?,?)");
+                                            "created, wrapped, region) VALUES (?,?,?,?,?,?)");
     if (!st)
         return -EIO;
     sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC);
@@ -307,23 +391,74 @@ static int create_key(al_ctx *c, const char *manager, const char *description,
     sqlite3_bind_text(st, 3, manager, -1, SQLITE_STATIC);
     sqlite3_bind_double(st, 4, al_now(c));
     sqlite3_bind_blob(st, 5, wrapped, sizeof wrapped, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, al_region(c), -1, SQLITE_STATIC);
     r = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
     al_db_release(c->db, st);
     return r;
 }
 
-static int insert_alias(al_ctx *c, const char *alias, const char *key_id)
+/* Adds material version `version` to a key (a rotation) and moves its next
+ * scheduled rotation one period on. */
+static int add_material(al_ctx *c, const char *key_id, uint32_t version, bool on_demand)
 {
-    sqlite3_stmt *st =
-        al_db_prepare(c->db, "INSERT INTO kms_alias(name, key_id, created, updated) VALUES "
-                             "(?,?,?,?)");
+    uint8_t material[AL_KEY_BYTES], wrapped[WRAPPED_LEN];
+    if (es_random_bytes(material, sizeof material) < 0)
+        return -EIO;
+    int r = wrap_key(c, key_id, version, material, wrapped);
+    es_wipe(material, sizeof material);
+    if (r < 0)
+        return r;
+    sqlite3_stmt *st = al_db_prepare(c->db, "INSERT INTO kms_key_material(key_id, version, "
+                                            "wrapped, created, on_demand) VALUES (?,?,?,?,?)");
     if (!st)
         return -EIO;
     double now = al_now(c);
-    sqlite3_bind_text(st, 1, alias, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, key_id, -1, SQLITE_STATIC);
-    sqlite3_bind_double(st, 3, now);
+    sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, version);
+    sqlite3_bind_blob(st, 3, wrapped, sizeof wrapped, SQLITE_STATIC);
     sqlite3_bind_double(st, 4, now);
+    sqlite3_bind_int(st, 5, on_demand ? 1 : 0);
+    r = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+    al_db_release(c->db, st);
+    if (r < 0 || on_demand)
+        return r; /* an on-demand rotation leaves the schedule as it was (AWS) */
+    st = al_db_prepare(c->db, "UPDATE kms_key SET rotation_next=rotation_next+"
+                              "rotation_period*86400.0 WHERE key_id=? AND rotation_period>0");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC);
+    r = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+    al_db_release(c->db, st);
+    return r;
+}
+
+/* Scheduled rotation, done lazily when the key encrypts: every period that
+ * has passed since the last one adds one version (capped: a key unused for
+ * years gets one new version per call until it has caught up). */
+static int rotate_if_due(al_ctx *c, const char *key_id, key_row *k)
+{
+    if (k->rotation_period <= 0 || k->rotation_next <= 0 || k->rotation_next > al_now(c))
+        return 0;
+    int r = sp_begin(c) < 0 ? -EIO : 0;
+    if (r == 0)
+        r = sp_end(c, add_material(c, key_id, k->newest + 1, false));
+    if (r == 0)
+        k->newest++;
+    return r;
+}
+
+static int insert_alias(al_ctx *c, const char *alias, const char *key_id)
+{
+    sqlite3_stmt *st = al_db_prepare(
+        c->db, "INSERT INTO kms_alias(region, name, key_id, created, updated) VALUES (?,?,?,?,?)");
+    if (!st)
+        return -EIO;
+    double now = al_now(c);
+    sqlite3_bind_text(st, 1, al_region(c), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, alias, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, key_id, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 4, now);
+    sqlite3_bind_double(st, 5, now);
     int s = sqlite3_step(st);
     al_db_release(c->db, st);
     if (s == SQLITE_CONSTRAINT_PRIMARYKEY || s == SQLITE_CONSTRAINT)
@@ -331,12 +466,18 @@ static int insert_alias(al_ctx *c, const char *alias, const char *key_id)
     return s == SQLITE_DONE ? 0 : -EIO;
 }
 
+/* The key an alias of this region points at (a key past its deletion date
+ * leaves its alias dangling until purged: answered as missing). */
 static int alias_target(al_ctx *c, const char *alias, char key_id[AL_KEY_ID_LEN + 1])
 {
-    sqlite3_stmt *st = al_db_prepare(c->db, "SELECT key_id FROM kms_alias WHERE name=?");
+    sqlite3_stmt *st = al_db_prepare(
+        c->db, "SELECT a.key_id FROM kms_alias a JOIN kms_key k ON k.key_id=a.key_id "
+               "WHERE a.region=? AND a.name=? AND (k.deletion IS NULL OR k.deletion>?)");
     if (!st)
         return -EIO;
-    sqlite3_bind_text(st, 1, alias, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 1, al_region(c), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, alias, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 3, al_now(c));
     int r = -EIO, s = sqlite3_step(st);
     if (s == SQLITE_ROW) {
         const char *k = (const char *)sqlite3_column_text(st, 0);
@@ -349,6 +490,68 @@ static int alias_target(al_ctx *c, const char *alias, char key_id[AL_KEY_ID_LEN 
     }
     al_db_release(c->db, st);
     return r;
+}
+
+static int managed_index(const char *alias)
+{
+    for (size_t i = 0; i < sizeof managed_keys / sizeof managed_keys[0]; i++)
+        if (strcmp(managed_keys[i].alias, alias) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* The AWS managed key behind a managed alias of this region, made on first
+ * use in the region (AWS makes them when a service first needs them; there
+ * are ~45 regions, so not all at start). */
+static int managed_target(al_ctx *c, const char *alias, char key_id[AL_KEY_ID_LEN + 1])
+{
+    int i = managed_index(alias);
+    int r = alias_target(c, alias, key_id);
+    if (r != -ENOENT || i < 0)
+        return r;
+    if (sp_begin(c) < 0)
+        return -EIO;
+    r = create_key(c, "AWS", managed_keys[i].description, key_id);
+    if (r == 0)
+        r = insert_alias(c, alias, key_id);
+    return sp_end(c, r);
+}
+
+/* Removes the keys whose deletion date has passed (their aliases, policies,
+ * tags and versions go with them: ON DELETE CASCADE). Run by the writes of
+ * KMS; reads already answer such keys as missing. */
+static int purge_deleted(al_ctx *c)
+{
+    sqlite3_stmt *st = al_db_prepare(c->db, "DELETE FROM kms_key WHERE deletion<=?");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_double(st, 1, al_now(c));
+    int r = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+    al_db_release(c->db, st);
+    return r;
+}
+
+/* Rows written before KMS was regional (region '', migration 4) belong to
+ * the home region: the migration is plain SQL and cannot know it. Runs at
+ * every open; after the first it changes nothing. */
+static int adopt_old_rows(al_ctx *c)
+{
+    sqlite3 *h = al_db_handle(c->db);
+    const char *sql[] = {"UPDATE kms_key SET region=? WHERE region=''",
+                         "UPDATE kms_alias SET region=? WHERE region=''"};
+    for (size_t i = 0; i < 2; i++) {
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(h, sql[i], -1, &st, NULL) != SQLITE_OK) {
+            sqlite3_finalize(st);
+            return -EIO;
+        }
+        sqlite3_bind_text(st, 1, c->region, -1, SQLITE_STATIC);
+        int s = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (s != SQLITE_DONE)
+            return -EIO;
+    }
+    return 0;
 }
 
 int al_kms_init(al_ctx *c, const char *state_dir, char *err, size_t errlen)
@@ -365,26 +568,19 @@ int al_kms_init(al_ctx *c, const char *state_dir, char *err, size_t errlen)
     int r = load_master(c, state_dir, empty, err, errlen);
     if (r < 0)
         return r;
-    for (size_t i = 0; i < sizeof managed_keys / sizeof managed_keys[0]; i++) {
+    /* the home region's managed keys exist from the start (other regions'
+     * on first use) */
+    r = adopt_old_rows(c);
+    for (size_t i = 0; r == 0 && i < sizeof managed_keys / sizeof managed_keys[0]; i++) {
         char id[AL_KEY_ID_LEN + 1];
-        r = alias_target(c, managed_keys[i].alias, id);
-        if (r == 0)
-            continue;
-        if (r != -ENOENT)
-            goto fail;
-        if (al_db_begin(c->db) < 0)
-            goto fail;
-        if (create_key(c, "AWS", managed_keys[i].description, id) < 0 ||
-            insert_alias(c, managed_keys[i].alias, id) < 0 || al_db_commit(c->db) < 0) {
-            al_db_rollback(c->db);
-            goto fail;
-        }
+        r = managed_target(c, managed_keys[i].alias, id);
+    }
+    if (r < 0) {
+        snprintf(err, errlen, "creating the AWS managed KMS keys: %s",
+                 sqlite3_errmsg(al_db_handle(c->db)));
+        return -EIO;
     }
     return 0;
-fail:
-    snprintf(err, errlen, "creating the AWS managed KMS keys: %s",
-             sqlite3_errmsg(al_db_handle(c->db)));
-    return -EIO;
 }
 
 /* ---- references ---- */
@@ -415,18 +611,24 @@ static bool alias_name_ok(const char *s)
     return true;
 }
 
-static bool key_exists(al_ctx *c, const char *key_id, int *err)
+/* Is ref a KMS ARN ("arn:PARTITION:kms:...") of any known partition? */
+static bool is_kms_arn(const char *ref)
 {
-    sqlite3_stmt *st = al_db_prepare(c->db, "SELECT 1 FROM kms_key WHERE key_id=?");
-    if (!st) {
-        *err = -EIO;
-        return false;
-    }
-    sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC);
-    int s = sqlite3_step(st);
-    al_db_release(c->db, st);
-    *err = s == SQLITE_ROW || s == SQLITE_DONE ? 0 : -EIO;
-    return s == SQLITE_ROW;
+    const char *p = ref + 4, *colon = strchr(p, ':');
+    return colon && aw_partition_known(p, (size_t)(colon - p)) && strncmp(colon, ":kms:", 5) == 0;
+}
+
+/* The part after "arn:PARTITION:kms:REGION:ACCOUNT:" of an ARN of this
+ * region and account; NULL for another region, partition or account (a
+ * resource this region does not have). */
+static const char *arn_local_part(al_ctx *c, const char *ref)
+{
+    char prefix[256];
+    int n = snprintf(prefix, sizeof prefix, "arn:%s:kms:%s:%s:", al_partition(c), al_region(c),
+                     c->account);
+    if (n < 0 || (size_t)n >= sizeof prefix || strncmp(ref, prefix, (size_t)n) != 0)
+        return NULL;
+    return ref + n;
 }
 
 int al_kms_resolve(al_ctx *c, const char *ref, char key_id[AL_KEY_ID_LEN + 1])
@@ -435,11 +637,10 @@ int al_kms_resolve(al_ctx *c, const char *ref, char key_id[AL_KEY_ID_LEN + 1])
         return -EINVAL;
     const char *rest = ref;
     if (strncmp(ref, "arn:", 4) == 0) {
-        char prefix[256];
-        int n = snprintf(prefix, sizeof prefix, "arn:aws:kms:%s:%s:", c->region, c->account);
-        if (n < 0 || (size_t)n >= sizeof prefix || strncmp(ref, prefix, (size_t)n) != 0)
-            return strncmp(ref, "arn:aws:kms:", 12) == 0 ? -ENOENT : -EINVAL;
-        rest = ref + n;
+        if (!is_kms_arn(ref))
+            return -EINVAL;
+        if (!(rest = arn_local_part(c, ref)))
+            return -ENOENT;
         if (strncmp(rest, "key/", 4) == 0) {
             rest += 4;
             if (!is_uuid(rest))
@@ -451,15 +652,29 @@ int al_kms_resolve(al_ctx *c, const char *ref, char key_id[AL_KEY_ID_LEN + 1])
     if (strncmp(rest, "alias/", 6) == 0) {
         if (!alias_name_ok(rest))
             return -EINVAL;
-        return alias_target(c, rest, key_id);
+        return managed_target(c, rest, key_id);
     }
     if (!is_uuid(rest))
         return -EINVAL;
-    int err = 0;
-    if (!key_exists(c, rest, &err))
-        return err ? err : -ENOENT;
+    key_row k;
+    int r = key_row_get(c, rest, &k);
+    if (r < 0)
+        return r;
     memcpy(key_id, rest, AL_KEY_ID_LEN + 1);
     return 0;
+}
+
+/* How AWS names a missing key: always as an ARN of the request's region
+ * ("Key 'arn:aws:kms:us-east-1:111122223333:key/...' does not exist"), an
+ * ARN as given. */
+static void missing_key_name(al_ctx *c, const char *ref, char *out, size_t n)
+{
+    if (strncmp(ref, "arn:", 4) == 0)
+        snprintf(out, n, "%s", ref);
+    else if (strncmp(ref, "alias/", 6) == 0)
+        snprintf(out, n, "arn:%s:kms:%s:%s:%s", al_partition(c), al_region(c), c->account, ref);
+    else
+        snprintf(out, n, "arn:%s:kms:%s:%s:key/%s", al_partition(c), al_region(c), c->account, ref);
 }
 
 int al_kms_resolve_e(al_ctx *c, const char *ref, const char *code, char key_id[AL_KEY_ID_LEN + 1],
@@ -472,30 +687,53 @@ int al_kms_resolve_e(al_ctx *c, const char *ref, const char *code, char key_id[A
         return al_fail(e, 400, code ? code : "NotFoundException",
                        "Invalid keyId '%s': expected a key id, key ARN, alias name (alias/...) "
                        "or alias ARN in %s/%s.",
-                       ref ? ref : "", c->region, c->account);
+                       ref ? ref : "", al_region(c), c->account);
     if (r == -ENOENT) {
-        const char *what = strstr(ref, "alias/") ? "Alias" : "Key";
-        return al_fail(e, 400, code ? code : "NotFoundException", "%s '%s' does not exist.", what,
-                       ref);
+        char name[AL_KMS_REF_MAX + 128];
+        missing_key_name(c, ref, name, sizeof name);
+        if (strstr(ref, "alias/"))
+            return al_fail(e, 400, code ? code : "NotFoundException", "Alias %s is not found.",
+                           name);
+        return al_fail(e, 400, code ? code : "NotFoundException", "Key '%s' does not exist", name);
     }
     return r;
 }
 
 void al_kms_key_arn(al_ctx *c, const char *key_id, char *out, size_t n)
 {
-    snprintf(out, n, "arn:aws:kms:%s:%s:key/%s", c->region, c->account, key_id);
+    snprintf(out, n, "arn:%s:kms:%s:%s:key/%s", al_partition(c), al_region(c), c->account, key_id);
+}
+
+static void alias_arn_of(al_ctx *c, const char *alias, char *out, size_t n)
+{
+    snprintf(out, n, "arn:%s:kms:%s:%s:%s", al_partition(c), al_region(c), c->account, alias);
 }
 
 bool al_kms_is_aws_managed(al_ctx *c, const char *key_id)
 {
-    sqlite3_stmt *st = al_db_prepare(c->db, "SELECT manager FROM kms_key WHERE key_id=?");
-    if (!st)
-        return false;
-    sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC);
-    bool aws = sqlite3_step(st) == SQLITE_ROW &&
-               strcmp((const char *)sqlite3_column_text(st, 0), "AWS") == 0;
-    al_db_release(c->db, st);
-    return aws;
+    key_row k;
+    return key_row_get(c, key_id, &k) == 0 && k.aws_managed;
+}
+
+int al_kms_usable(al_ctx *c, const char *key_id)
+{
+    key_row k;
+    int r = key_row_get(c, key_id, &k);
+    return r < 0 ? r : key_usable(&k);
+}
+
+void al_kms_reason(al_ctx *c, int r, const char *key_id, char *out, size_t n)
+{
+    char arn[256];
+    al_kms_key_arn(c, key_id, arn, sizeof arn);
+    if (r == -EKEYREVOKED)
+        snprintf(out, n, "%s is pending deletion.", arn);
+    else if (r == -EPERM)
+        snprintf(out, n, "%s is disabled.", arn);
+    else if (r == -ENOENT)
+        snprintf(out, n, "Key '%s' does not exist", arn);
+    else
+        snprintf(out, n, "KMS could not use %s.", arn);
 }
 
 /* ---- encryption context ---- */
@@ -532,14 +770,69 @@ static int canon_context(const al_kv *ctx, size_t n, es_buf *b)
     return 0;
 }
 
-int al_kms_blob_key_id(const uint8_t *blob, size_t bloblen, char key_id[AL_KEY_ID_LEN + 1])
+/* The header of a blob: its key id, material version and length. Version 1
+ * blobs (before rotation) name no material version: they were sealed with
+ * material version 1. */
+static int blob_header(const uint8_t *blob, size_t bloblen, char key_id[AL_KEY_ID_LEN + 1],
+                       uint32_t *version, size_t *hdr)
 {
-    if (bloblen < 2 + AL_KEY_ID_LEN + AL_KMS_IV_LEN + AL_KMS_TAG_LEN ||
-        blob[0] != AL_KMS_BLOB_VERSION || blob[1] != AL_KEY_ID_LEN)
+    if (bloblen < 2 || blob[1] != AL_KEY_ID_LEN)
+        return -EBADMSG;
+    if (blob[0] == AL_KMS_BLOB_VERSION) {
+        *hdr = 2 + AL_KEY_ID_LEN;
+        *version = 1;
+    } else if (blob[0] == AL_KMS_BLOB_VERSION_ROTATED) {
+        *hdr = 2 + AL_KEY_ID_LEN + 4;
+        if (bloblen < *hdr)
+            return -EBADMSG;
+        const uint8_t *v = blob + 2 + AL_KEY_ID_LEN;
+        *version = (uint32_t)v[0] << 24 | (uint32_t)v[1] << 16 | (uint32_t)v[2] << 8 | v[3];
+        if (*version < 2)
+            return -EBADMSG;
+    } else {
+        return -EBADMSG;
+    }
+    if (bloblen < *hdr + AL_KMS_IV_LEN + AL_KMS_TAG_LEN)
         return -EBADMSG;
     memcpy(key_id, blob + 2, AL_KEY_ID_LEN);
     key_id[AL_KEY_ID_LEN] = '\0';
     return is_uuid(key_id) ? 0 : -EBADMSG;
+}
+
+int al_kms_blob_key_id(const uint8_t *blob, size_t bloblen, char key_id[AL_KEY_ID_LEN + 1])
+{
+    uint32_t version;
+    size_t hdr;
+    return blob_header(blob, bloblen, key_id, &version, &hdr);
+}
+
+/* Writes a blob's header for material `version` into b; answers its length. */
+static size_t put_header(uint8_t *b, const char *key_id, uint32_t version)
+{
+    b[0] = version <= 1 ? AL_KMS_BLOB_VERSION : AL_KMS_BLOB_VERSION_ROTATED;
+    b[1] = AL_KEY_ID_LEN;
+    memcpy(b + 2, key_id, AL_KEY_ID_LEN);
+    if (version <= 1)
+        return 2 + AL_KEY_ID_LEN;
+    uint8_t *v = b + 2 + AL_KEY_ID_LEN;
+    v[0] = (uint8_t)(version >> 24);
+    v[1] = (uint8_t)(version >> 16);
+    v[2] = (uint8_t)(version >> 8);
+    v[3] = (uint8_t)version;
+    return 2 + AL_KEY_ID_LEN + 4;
+}
+
+/* The newest material of a usable key (rotating first when a scheduled
+ * rotation is due). */
+static int newest_material(al_ctx *c, const char *key_id, uint8_t material[AL_KEY_BYTES],
+                           uint32_t *version)
+{
+    key_row k;
+    int r = key_row_get(c, key_id, &k);
+    if (r < 0 || (r = key_usable(&k)) < 0 || (r = rotate_if_due(c, key_id, &k)) < 0)
+        return r;
+    *version = k.newest;
+    return load_key(c, key_id, k.newest, material);
 }
 
 int al_kms_seal(al_ctx *c, const char *key_id, const al_kv *ctx, size_t nctx, const uint8_t *pt,
@@ -550,11 +843,12 @@ int al_kms_seal(al_ctx *c, const char *key_id, const al_kv *ctx, size_t nctx, co
     if (!is_uuid(key_id))
         return -ENOENT;
     uint8_t material[AL_KEY_BYTES];
+    uint32_t version = 1;
     es_buf aad;
     es_buf_init(&aad, AL_KMS_CONTEXT_MAX_BYTES + 4 * 2 * AL_KMS_CONTEXT_MAX_PAIRS);
-    size_t hdr = 2 + AL_KEY_ID_LEN, total = hdr + AL_KMS_IV_LEN + AL_KMS_TAG_LEN + ptlen;
+    size_t total = 2 + AL_KEY_ID_LEN + 4 + AL_KMS_IV_LEN + AL_KMS_TAG_LEN + ptlen, hdr;
     uint8_t *b = NULL;
-    int r = load_key(c, key_id, material);
+    int r = newest_material(c, key_id, material, &version);
     if (r < 0)
         goto out;
     r = canon_context(ctx, nctx, &aad);
@@ -565,9 +859,8 @@ int al_kms_seal(al_ctx *c, const char *key_id, const al_kv *ctx, size_t nctx, co
         r = -ENOMEM;
         goto out;
     }
-    b[0] = AL_KMS_BLOB_VERSION;
-    b[1] = AL_KEY_ID_LEN;
-    memcpy(b + 2, key_id, AL_KEY_ID_LEN);
+    hdr = put_header(b, key_id, version);
+    total = hdr + AL_KMS_IV_LEN + AL_KMS_TAG_LEN + ptlen;
     if (es_random_bytes(b + hdr, AL_KMS_IV_LEN) < 0) {
         r = -EIO;
         goto out;
@@ -586,23 +879,39 @@ out:
     return r;
 }
 
+/* AES-GCM-opens the blob's body with material (the memo's expanded key when
+ * it is that key's). */
+static int open_body(al_ctx *c, const char *id, uint32_t version, const uint8_t *material,
+                     const uint8_t *blob, size_t hdr, size_t n, const es_buf *aad, uint8_t *out)
+{
+    uint8_t tag[AL_KMS_TAG_LEN];
+    memcpy(tag, blob + hdr + AL_KMS_IV_LEN, sizeof tag);
+    if (c->key_memo_on && c->key_memo_valid && strcmp(c->key_memo_id, id) == 0 &&
+        c->key_memo_version == version)
+        return gcm_memo_decrypt(c, blob + hdr, blob, hdr, (const uint8_t *)es_buf_cstr(aad),
+                                aad->len, blob + hdr + AL_KMS_IV_LEN + AL_KMS_TAG_LEN, n, out, tag);
+    return gcm(false, material, blob + hdr, blob, hdr, (const uint8_t *)es_buf_cstr(aad), aad->len,
+               blob + hdr + AL_KMS_IV_LEN + AL_KMS_TAG_LEN, n, out, tag);
+}
+
 int al_kms_unseal(al_ctx *c, const uint8_t *blob, size_t bloblen, const al_kv *ctx, size_t nctx,
                   uint8_t **pt, size_t *ptlen, char key_id[AL_KEY_ID_LEN + 1])
 {
     char id[AL_KEY_ID_LEN + 1];
     uint8_t material[AL_KEY_BYTES];
+    uint32_t version;
+    size_t hdr;
     es_buf aad;
-    es_buf_init(&aad, AL_KMS_CONTEXT_MAX_BYTES + 4 * 2 * AL_KMS_CONTEXT_MAX_PAIRS);
     uint8_t *out = NULL;
-    int r = al_kms_blob_key_id(blob, bloblen, id);
+    int r = blob_header(blob, bloblen, id, &version, &hdr);
     if (r < 0)
         return r;
-    size_t hdr = 2 + AL_KEY_ID_LEN, n = bloblen - hdr - AL_KMS_IV_LEN - AL_KMS_TAG_LEN;
-    r = load_key(c, id, material);
+    es_buf_init(&aad, AL_KMS_CONTEXT_MAX_BYTES + 4 * 2 * AL_KMS_CONTEXT_MAX_PAIRS);
+    size_t n = bloblen - hdr - AL_KMS_IV_LEN - AL_KMS_TAG_LEN;
+    r = load_key(c, id, version, material);
     if (r < 0)
         goto out;
-    r = canon_context(ctx, nctx, &aad);
-    if (r < 0) {
+    if (canon_context(ctx, nctx, &aad) < 0) {
         r = -EBADMSG;
         goto out;
     }
@@ -611,14 +920,7 @@ int al_kms_unseal(al_ctx *c, const uint8_t *blob, size_t bloblen, const al_kv *c
         r = -ENOMEM;
         goto out;
     }
-    uint8_t tag[AL_KMS_TAG_LEN];
-    memcpy(tag, blob + hdr + AL_KMS_IV_LEN, sizeof tag);
-    if (c->key_memo_on && c->key_memo_valid && strcmp(c->key_memo_id, id) == 0)
-        r = gcm_memo_decrypt(c, blob + hdr, blob, hdr, (const uint8_t *)es_buf_cstr(&aad), aad.len,
-                             blob + hdr + AL_KMS_IV_LEN + AL_KMS_TAG_LEN, n, out, tag);
-    else
-        r = gcm(false, material, blob + hdr, blob, hdr, (const uint8_t *)es_buf_cstr(&aad), aad.len,
-                blob + hdr + AL_KMS_IV_LEN + AL_KMS_TAG_LEN, n, out, tag);
+    r = open_body(c, id, version, material, blob, hdr, n, &aad, out);
     if (r < 0) {
         es_wipe(out, n + 1);
         goto out;
@@ -684,9 +986,10 @@ int al_kms_unwrap(al_ctx *c, const char *label, const uint8_t *blob, size_t blob
 
 /* ---- the KMS API ---- */
 
-static int parse_context(const es_json *req, al_kv *kv, size_t *n, al_error *e)
+static int parse_context_of(const es_json *req, const char *field, al_kv *kv, size_t *n,
+                            al_error *e)
 {
-    const es_json *ec = es_json_get(req, "EncryptionContext");
+    const es_json *ec = es_json_get(req, field);
     *n = 0;
     if (!ec || ec->type == ES_JSON_NULL)
         return 0;
@@ -717,6 +1020,11 @@ static int parse_context(const es_json *req, al_kv *kv, size_t *n, al_error *e)
     return 0;
 }
 
+static int parse_context(const es_json *req, al_kv *kv, size_t *n, al_error *e)
+{
+    return parse_context_of(req, "EncryptionContext", kv, n, e);
+}
+
 static int key_from_req(al_ctx *c, const es_json *req, const char *principal, const char *action,
                         char id[AL_KEY_ID_LEN + 1], char *arn, size_t arnlen, al_error *e)
 {
@@ -735,7 +1043,8 @@ static int key_from_req(al_ctx *c, const es_json *req, const char *principal, co
 static void write_metadata(al_ctx *c, es_jw *w, const char *key_id)
 {
     sqlite3_stmt *st = al_db_prepare(
-        c->db, "SELECT description, manager, enabled, created FROM kms_key WHERE key_id=?");
+        c->db,
+        "SELECT description, manager, enabled, created, deletion FROM kms_key WHERE key_id=?");
     if (!st) {
         w->err = -EIO;
         return;
@@ -749,6 +1058,7 @@ static void write_metadata(al_ctx *c, es_jw *w, const char *key_id)
     char arn[256];
     al_kms_key_arn(c, key_id, arn, sizeof arn);
     bool enabled = sqlite3_column_int(st, 2) != 0;
+    double deletion = sqlite3_column_double(st, 4);
     es_jw_key(w, "KeyMetadata");
     es_jw_obj(w);
     es_jw_kstr(w, "AWSAccountId", c->account);
@@ -759,7 +1069,11 @@ static void write_metadata(al_ctx *c, es_jw *w, const char *key_id)
     es_jw_kbool(w, "Enabled", enabled);
     es_jw_kstr(w, "Description", (const char *)sqlite3_column_text(st, 0));
     es_jw_kstr(w, "KeyUsage", "ENCRYPT_DECRYPT");
-    es_jw_kstr(w, "KeyState", enabled ? "Enabled" : "Disabled");
+    es_jw_kstr(w, "KeyState", deletion > 0 ? "PendingDeletion" : enabled ? "Enabled" : "Disabled");
+    if (deletion > 0) {
+        es_jw_key(w, "DeletionDate");
+        es_jw_double(w, deletion);
+    }
     es_jw_kstr(w, "Origin", "AWS_KMS");
     es_jw_kstr(w, "KeyManager", (const char *)sqlite3_column_text(st, 1));
     es_jw_kstr(w, "CustomerMasterKeySpec", "SYMMETRIC_DEFAULT");
@@ -835,12 +1149,15 @@ static int op_list_keys(al_ctx *c, const char *principal, const es_json *req, es
     int r = al_authorize(c, principal, "kms:ListKeys", "*", e);
     if (r < 0)
         return r;
-    sqlite3_stmt *st =
-        al_db_prepare(c->db, "SELECT key_id FROM kms_key WHERE key_id > ? ORDER BY key_id LIMIT ?");
+    sqlite3_stmt *st = al_db_prepare(c->db, "SELECT key_id FROM kms_key WHERE region=? AND "
+                                            "key_id > ? AND (deletion IS NULL OR deletion>?) "
+                                            "ORDER BY key_id LIMIT ?");
     if (!st)
         return al_fail_internal(e, "KMSInternalException");
-    sqlite3_bind_text(st, 1, marker ? marker : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, limit + 1);
+    sqlite3_bind_text(st, 1, al_region(c), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, marker ? marker : "", -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 3, al_now(c));
+    sqlite3_bind_int64(st, 4, limit + 1);
     es_jw_obj(w);
     es_jw_key(w, "Keys");
     es_jw_arr(w);
@@ -899,7 +1216,7 @@ static int op_create_alias(al_ctx *c, const char *principal, const es_json *req,
         return al_fail(e, 400, "NotAuthorizedException",
                        "An alias cannot point to an AWS managed key.");
     al_kms_key_arn(c, id, arn, sizeof arn);
-    snprintf(alias_arn, sizeof alias_arn, "arn:aws:kms:%s:%s:%s", c->region, c->account, alias);
+    alias_arn_of(c, alias, alias_arn, sizeof alias_arn);
     if ((r = al_authorize(c, principal, "kms:CreateAlias", alias_arn, e)) < 0 ||
         (r = al_authorize(c, principal, "kms:CreateAlias", arn, e)) < 0)
         return r;
@@ -932,14 +1249,15 @@ static int op_list_aliases(al_ctx *c, const char *principal, const es_json *req,
     if (r < 0)
         return r;
     sqlite3_stmt *st = al_db_prepare(c->db, "SELECT name, key_id, created, updated FROM kms_alias "
-                                            "WHERE name > ? AND (?='' OR key_id=?) ORDER BY name "
-                                            "LIMIT ?");
+                                            "WHERE region=? AND name > ? AND (?='' OR key_id=?) "
+                                            "ORDER BY name LIMIT ?");
     if (!st)
         return al_fail_internal(e, "KMSInternalException");
-    sqlite3_bind_text(st, 1, marker ? marker : "", -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 1, al_region(c), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, marker ? marker : "", -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, limit + 1);
+    sqlite3_bind_text(st, 4, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, limit + 1);
     es_jw_obj(w);
     es_jw_key(w, "Aliases");
     es_jw_arr(w);
@@ -953,7 +1271,7 @@ static int op_list_aliases(al_ctx *c, const char *principal, const es_json *req,
             break;
         }
         char arn[512];
-        snprintf(arn, sizeof arn, "arn:aws:kms:%s:%s:%s", c->region, c->account, name);
+        alias_arn_of(c, name, arn, sizeof arn);
         es_jw_obj(w);
         es_jw_kstr(w, "AliasName", name);
         es_jw_kstr(w, "AliasArn", arn);
@@ -975,24 +1293,29 @@ static int op_list_aliases(al_ctx *c, const char *principal, const es_json *req,
     return 0;
 }
 
-static int check_algorithm(const es_json *req, al_error *e)
+static int check_algorithm(const es_json *req, const char *field, al_error *e)
 {
     const char *alg;
-    if (!al_opt_str(req, "EncryptionAlgorithm", &alg, e))
+    if (!al_opt_str(req, field, &alg, e))
         return -EINVAL;
     if (alg && strcmp(alg, "SYMMETRIC_DEFAULT") != 0)
         return al_fail(e, 400, "InvalidKeyUsageException",
-                       "EncryptionAlgorithm %s is not valid for a symmetric key.", alg);
+                       "%s %s is not valid for a symmetric key.", field, alg);
     return 0;
 }
 
-static int seal_fail(int r, al_error *e)
+/* A key that may not be used, in KMS's codes and words. */
+static int seal_fail(al_ctx *c, const char *key_id, int r, al_error *e)
 {
-    if (r == -EPERM)
-        return al_fail(e, 400, "DisabledException", "The key is disabled.");
-    if (r == -ENOENT)
-        return al_fail(e, 400, "NotFoundException", "The key does not exist.");
-    return al_fail_internal(e, "KMSInternalException");
+    char why[512];
+    if (r != -EPERM && r != -ENOENT && r != -EKEYREVOKED)
+        return al_fail_internal(e, "KMSInternalException");
+    al_kms_reason(c, r, key_id, why, sizeof why);
+    return al_fail(e, 400,
+                   r == -EPERM    ? "DisabledException"
+                   : r == -ENOENT ? "NotFoundException"
+                                  : "KMSInvalidStateException",
+                   "%s", why);
 }
 
 /* Seals pt and writes CiphertextBlob, KeyId (and Plaintext when asked). */
@@ -1004,7 +1327,7 @@ static int encrypt_and_answer(al_ctx *c, const char *id, const char *arn, const 
     size_t bloblen = 0;
     int r = al_kms_seal(c, id, kv, nkv, pt, ptlen, &blob, &bloblen);
     if (r < 0)
-        return seal_fail(r, e);
+        return seal_fail(c, id, r, e);
     es_jw_obj(w);
     es_jw_key(w, "CiphertextBlob");
     al_jw_b64(w, blob, bloblen);
@@ -1029,7 +1352,8 @@ static int op_encrypt(al_ctx *c, const char *principal, const es_json *req, es_j
     int r;
     if (!al_opt_str(req, "Plaintext", &pt64, e))
         return -EINVAL;
-    if ((r = check_algorithm(req, e)) < 0 || (r = parse_context(req, kv, &nkv, e)) < 0)
+    if ((r = check_algorithm(req, "EncryptionAlgorithm", e)) < 0 ||
+        (r = parse_context(req, kv, &nkv, e)) < 0)
         return r;
     if (!pt64)
         return al_fail(e, 400, "ValidationException", "Plaintext is required.");
@@ -1054,113 +1378,262 @@ static int op_encrypt(al_ctx *c, const char *principal, const es_json *req, es_j
     return r;
 }
 
-static int op_generate_data_key(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
-                                al_error *e)
+/* GenerateDataKey's KeySpec / NumberOfBytes: the data key's length. */
+static int data_key_length(const es_json *req, int64_t *nbytes, al_error *e)
 {
-    char id[AL_KEY_ID_LEN + 1], arn[256];
-    al_kv kv[AL_KMS_CONTEXT_MAX_PAIRS];
-    size_t nkv;
     const char *spec;
-    int64_t nbytes;
-    int r;
     if (!al_opt_str(req, "KeySpec", &spec, e) ||
-        !al_opt_int(req, "NumberOfBytes", 1, 1024, 0, &nbytes, e))
+        !al_opt_int(req, "NumberOfBytes", 1, 1024, 0, nbytes, e))
         return -EINVAL;
-    if ((r = parse_context(req, kv, &nkv, e)) < 0)
-        return r;
-    if (spec && nbytes)
+    if (spec && *nbytes)
         return al_fail(e, 400, "ValidationException",
                        "Specify either KeySpec or NumberOfBytes, not both.");
     if (spec) {
         if (strcmp(spec, "AES_256") == 0)
-            nbytes = 32;
+            *nbytes = 32;
         else if (strcmp(spec, "AES_128") == 0)
-            nbytes = 16;
+            *nbytes = 16;
         else
             return al_fail(e, 400, "ValidationException",
                            "KeySpec must be AES_256 or AES_128, not '%s'.", spec);
     }
-    if (!nbytes)
+    if (!*nbytes)
         return al_fail(e, 400, "ValidationException",
                        "Please specify either number of bytes or key spec.");
-    if ((r = key_from_req(c, req, principal, "kms:GenerateDataKey", id, arn, sizeof arn, e)) < 0)
+    return 0;
+}
+
+/* GenerateDataKey and GenerateDataKeyWithoutPlaintext: one body, the
+ * second leaves the plaintext key out of the answer. */
+static int generate_data_key(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
+                             al_error *e, bool with_plaintext)
+{
+    char id[AL_KEY_ID_LEN + 1], arn[256];
+    al_kv kv[AL_KMS_CONTEXT_MAX_PAIRS];
+    size_t nkv;
+    int64_t nbytes;
+    int r;
+    if ((r = data_key_length(req, &nbytes, e)) < 0 || (r = parse_context(req, kv, &nkv, e)) < 0)
+        return r;
+    if ((r = key_from_req(c, req, principal,
+                          with_plaintext ? "kms:GenerateDataKey"
+                                         : "kms:GenerateDataKeyWithoutPlaintext",
+                          id, arn, sizeof arn, e)) < 0)
         return r;
     uint8_t dk[1024];
     if (es_random_bytes(dk, (size_t)nbytes) < 0)
         return al_fail_internal(e, "KMSInternalException");
-    r = encrypt_and_answer(c, id, arn, kv, nkv, dk, (size_t)nbytes, true, w, e);
+    r = encrypt_and_answer(c, id, arn, kv, nkv, dk, (size_t)nbytes, with_plaintext, w, e);
     es_wipe(dk, sizeof dk);
     return r;
 }
 
-static int op_decrypt(al_ctx *c, const char *principal, const es_json *req, es_jw *w, al_error *e)
+static int op_generate_data_key(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
+                                al_error *e)
+{
+    return generate_data_key(c, principal, req, w, e, true);
+}
+
+static int op_generate_data_key_without_plaintext(al_ctx *c, const char *principal,
+                                                  const es_json *req, es_jw *w, al_error *e)
+{
+    return generate_data_key(c, principal, req, w, e, false);
+}
+
+static int op_generate_random(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
+                              al_error *e)
+{
+    int64_t n;
+    const char *store;
+    if (!al_opt_int(req, "NumberOfBytes", 1, 1024, 0, &n, e) ||
+        !al_opt_str(req, "CustomKeyStoreId", &store, e))
+        return -EINVAL;
+    if (store)
+        return al_fail(e, 400, "CustomKeyStoreNotFoundException",
+                       "Custom key store '%.64s' does not exist.", store);
+    if (!n)
+        return al_fail(e, 400, "ValidationException", "NumberOfBytes is required.");
+    int r = al_authorize(c, principal, "kms:GenerateRandom", "*", e);
+    if (r < 0)
+        return r;
+    uint8_t rnd[1024];
+    if (es_random_bytes(rnd, (size_t)n) < 0)
+        return al_fail_internal(e, "KMSInternalException");
+    es_jw_obj(w);
+    es_jw_key(w, "Plaintext");
+    al_jw_b64(w, rnd, (size_t)n);
+    es_jw_obj_end(w);
+    es_wipe(rnd, sizeof rnd);
+    return 0;
+}
+
+/* A ciphertext of the request, opened: the blob named by blob_field, its
+ * context in ctx_field, the key it must be under (key_field, optional),
+ * authorised as action on its key. *pt is es_malloc'ed (wipe it); id and
+ * arn receive the key. Decrypt and ReEncrypt's source. */
+static int open_request_blob(al_ctx *c, const char *principal, const es_json *req,
+                             const char *blob_field, const char *ctx_field, const char *key_field,
+                             const char *action, uint8_t **pt, size_t *ptlen,
+                             char id[AL_KEY_ID_LEN + 1], char arn[256], al_error *e)
 {
     al_kv kv[AL_KMS_CONTEXT_MAX_PAIRS];
     size_t nkv;
     const char *blob64, *keyref;
+    char want[AL_KEY_ID_LEN + 1];
     int r;
-    if (!al_opt_str(req, "CiphertextBlob", &blob64, e) || !al_opt_str(req, "KeyId", &keyref, e))
+    if (!al_opt_str(req, blob_field, &blob64, e) || !al_opt_str(req, key_field, &keyref, e))
         return -EINVAL;
-    if ((r = check_algorithm(req, e)) < 0 || (r = parse_context(req, kv, &nkv, e)) < 0)
+    if ((r = parse_context_of(req, ctx_field, kv, &nkv, e)) < 0)
         return r;
     if (!blob64)
-        return al_fail(e, 400, "ValidationException", "CiphertextBlob is required.");
-    uint8_t *blob = NULL, *pt = NULL;
-    size_t bloblen = 0, ptlen = 0;
-    char id[AL_KEY_ID_LEN + 1], want[AL_KEY_ID_LEN + 1], arn[256];
+        return al_fail(e, 400, "ValidationException", "%s is required.", blob_field);
+    uint8_t *blob = NULL;
+    size_t bloblen = 0;
     r = al_b64_decode(blob64, strlen(blob64), &blob, &bloblen);
     if (r == -ENOMEM)
         return al_fail_internal(e, "KMSInternalException");
     if (r < 0)
-        return al_fail(e, 400, "InvalidCiphertextException", "CiphertextBlob is not valid base64.");
-    if (al_kms_blob_key_id(blob, bloblen, id) < 0) {
+        return al_fail(e, 400, "InvalidCiphertextException", "%s is not valid base64.", blob_field);
+    if (al_kms_blob_key_id(blob, bloblen, id) < 0)
         r = al_fail(e, 400, "InvalidCiphertextException",
                     "The ciphertext was not produced by this KMS.");
-        goto out;
-    }
-    if (keyref) {
-        if ((r = al_kms_resolve_e(c, keyref, NULL, want, e)) < 0)
-            goto out;
-        if (strcmp(want, id) != 0) {
-            r = al_fail(e, 400, "IncorrectKeyException",
-                        "The key ID in the request does not identify a CMK that can perform "
-                        "this operation.");
-            goto out;
-        }
-    }
-    al_kms_key_arn(c, id, arn, sizeof arn);
-    if ((r = al_authorize(c, principal, "kms:Decrypt", arn, e)) < 0)
-        goto out;
-    r = al_kms_unseal(c, blob, bloblen, kv, nkv, &pt, &ptlen, NULL);
-    if (r == -EBADMSG || r == -ENOENT) {
-        r = al_fail(e, 400, "InvalidCiphertextException",
-                    "The ciphertext is invalid, was altered, or does not match the encryption "
-                    "context.");
-        goto out;
+    else if (keyref && (r = al_kms_resolve_e(c, keyref, NULL, want, e)) == 0 &&
+             strcmp(want, id) != 0)
+        r = al_fail(e, 400, "IncorrectKeyException",
+                    "The key ID in the request does not identify a CMK that can perform "
+                    "this operation.");
+    if (r == 0) {
+        al_kms_key_arn(c, id, arn, 256);
+        r = al_authorize(c, principal, action, arn, e);
     }
     if (r < 0) {
-        r = seal_fail(r, e);
-        goto out;
+        es_free(blob);
+        return r; /* e filled above */
     }
+    r = al_kms_unseal(c, blob, bloblen, kv, nkv, pt, ptlen, NULL);
+    es_free(blob);
+    if (r == -EBADMSG || r == -ENOENT)
+        /* a key of another region is not there: the blob cannot be opened */
+        return al_fail(e, 400, "InvalidCiphertextException",
+                       "The ciphertext is invalid, was altered, or does not match the "
+                       "encryption context.");
+    return r < 0 ? seal_fail(c, id, r, e) : 0;
+}
+
+static void free_plaintext(uint8_t *pt, size_t n)
+{
+    if (pt) {
+        es_wipe(pt, n);
+        es_free(pt);
+    }
+}
+
+static int op_decrypt(al_ctx *c, const char *principal, const es_json *req, es_jw *w, al_error *e)
+{
+    char id[AL_KEY_ID_LEN + 1], arn[256];
+    uint8_t *pt = NULL;
+    size_t ptlen = 0;
+    int r = check_algorithm(req, "EncryptionAlgorithm", e);
+    if (r < 0 || (r = open_request_blob(c, principal, req, "CiphertextBlob", "EncryptionContext",
+                                        "KeyId", "kms:Decrypt", &pt, &ptlen, id, arn, e)) < 0)
+        return r;
     es_jw_obj(w);
     es_jw_kstr(w, "KeyId", arn);
     es_jw_key(w, "Plaintext");
     al_jw_b64(w, pt, ptlen);
     es_jw_kstr(w, "EncryptionAlgorithm", "SYMMETRIC_DEFAULT");
     es_jw_obj_end(w);
-out:
-    if (pt) {
-        es_wipe(pt, ptlen);
-        es_free(pt);
-    }
+    free_plaintext(pt, ptlen);
+    return 0;
+}
+
+/* Decrypts under the source key, encrypts under the destination key (and
+ * context) without the plaintext leaving KMS. */
+static int op_re_encrypt(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
+                         al_error *e)
+{
+    char sid[AL_KEY_ID_LEN + 1], sarn[256], did[AL_KEY_ID_LEN + 1], darn[256];
+    al_kv kv[AL_KMS_CONTEXT_MAX_PAIRS];
+    size_t nkv;
+    const char *dref;
+    int r;
+    if (!al_opt_str(req, "DestinationKeyId", &dref, e))
+        return -EINVAL;
+    if ((r = check_algorithm(req, "SourceEncryptionAlgorithm", e)) < 0 ||
+        (r = check_algorithm(req, "DestinationEncryptionAlgorithm", e)) < 0 ||
+        (r = parse_context_of(req, "DestinationEncryptionContext", kv, &nkv, e)) < 0)
+        return r;
+    if (!dref)
+        return al_fail(e, 400, "ValidationException", "DestinationKeyId is required.");
+    if ((r = al_kms_resolve_e(c, dref, NULL, did, e)) < 0)
+        return r;
+    al_kms_key_arn(c, did, darn, sizeof darn);
+    if ((r = al_authorize(c, principal, "kms:ReEncryptTo", darn, e)) < 0)
+        return r;
+    uint8_t *pt = NULL, *blob = NULL;
+    size_t ptlen = 0, bloblen = 0;
+    if ((r = open_request_blob(c, principal, req, "CiphertextBlob", "SourceEncryptionContext",
+                               "SourceKeyId", "kms:ReEncryptFrom", &pt, &ptlen, sid, sarn, e)) < 0)
+        return r;
+    r = al_kms_seal(c, did, kv, nkv, pt, ptlen, &blob, &bloblen);
+    free_plaintext(pt, ptlen);
+    if (r < 0)
+        return seal_fail(c, did, r, e);
+    es_jw_obj(w);
+    es_jw_key(w, "CiphertextBlob");
+    al_jw_b64(w, blob, bloblen);
+    es_jw_kstr(w, "SourceKeyId", sarn);
+    es_jw_kstr(w, "KeyId", darn);
+    es_jw_kstr(w, "SourceEncryptionAlgorithm", "SYMMETRIC_DEFAULT");
+    es_jw_kstr(w, "DestinationEncryptionAlgorithm", "SYMMETRIC_DEFAULT");
+    es_jw_obj_end(w);
     es_free(blob);
-    return r;
+    return 0;
+}
+
+static int run_bound(al_ctx *c, const char *sql, const char *id, double d)
+{
+    sqlite3_stmt *st = al_db_prepare(c->db, sql);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 2, d);
+    int s = sqlite3_step(st);
+    al_db_release(c->db, st);
+    return s == SQLITE_DONE ? 0 : -EIO;
+}
+
+static void answer_empty(es_jw *w)
+{
+    es_jw_obj(w);
+    es_jw_obj_end(w);
+}
+
+/* The key of KeyId for an administrative action: resolved, authorised,
+ * its row read; refused when AWS managed (those are AWS's to manage) or,
+ * unless pending_ok, pending deletion. */
+static int admin_key(al_ctx *c, const char *principal, const es_json *req, const char *action,
+                     bool pending_ok, char id[AL_KEY_ID_LEN + 1], char arn[256], key_row *k,
+                     al_error *e)
+{
+    int r = key_from_req(c, req, principal, action, id, arn, 256, e);
+    if (r < 0)
+        return r;
+    if ((r = key_row_get(c, id, k)) < 0)
+        return seal_fail(c, id, r, e);
+    if (k->aws_managed)
+        return al_fail(e, 400, "UnsupportedOperationException",
+                       "%s is an AWS managed key: %s is not allowed on it.", arn, action + 4);
+    if (!pending_ok && k->deletion > 0)
+        return seal_fail(c, id, -EKEYREVOKED, e);
+    return 0;
 }
 
 static int set_enabled(al_ctx *c, const char *principal, const es_json *req, bool on, es_jw *w,
                        al_error *e)
 {
     char id[AL_KEY_ID_LEN + 1], arn[256];
+    key_row k;
     int r = key_from_req(c, req, principal, on ? "kms:EnableKey" : "kms:DisableKey", id, arn,
                          sizeof arn, e);
     if (r < 0)
@@ -1168,17 +1641,13 @@ static int set_enabled(al_ctx *c, const char *principal, const es_json *req, boo
     if (al_kms_is_aws_managed(c, id))
         return al_fail(e, 400, "NotAuthorizedException",
                        "AWS managed keys cannot be enabled or disabled.");
-    sqlite3_stmt *st = al_db_prepare(c->db, "UPDATE kms_key SET enabled=? WHERE key_id=?");
-    if (!st)
+    if ((r = key_row_get(c, id, &k)) < 0)
+        return seal_fail(c, id, r, e);
+    if (k.deletion > 0)
+        return seal_fail(c, id, -EKEYREVOKED, e);
+    if (run_bound(c, "UPDATE kms_key SET enabled=?2 WHERE key_id=?1", id, on ? 1 : 0) < 0)
         return al_fail_internal(e, "KMSInternalException");
-    sqlite3_bind_int(st, 1, on ? 1 : 0);
-    sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    al_db_release(c->db, st);
-    if (rc != SQLITE_DONE)
-        return al_fail_internal(e, "KMSInternalException");
-    es_jw_obj(w);
-    es_jw_obj_end(w);
+    answer_empty(w);
     return 0;
 }
 
@@ -1194,17 +1663,526 @@ static int op_disable_key(al_ctx *c, const char *principal, const es_json *req, 
     return set_enabled(c, principal, req, false, w, e);
 }
 
+/* ---- key deletion ---- */
+
+static int op_schedule_key_deletion(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
+                                    al_error *e)
+{
+    char id[AL_KEY_ID_LEN + 1], arn[256];
+    key_row k;
+    int64_t days;
+    if (!al_opt_int(req, "PendingWindowInDays", AL_KMS_PENDING_MIN, AL_KMS_PENDING_MAX,
+                    AL_KMS_PENDING_MAX, &days, e))
+        return -EINVAL;
+    int r = admin_key(c, principal, req, "kms:ScheduleKeyDeletion", false, id, arn, &k, e);
+    if (r < 0)
+        return r;
+    /* AWS deletes at the end of the day the window ends on */
+    double when = al_now(c) + (double)days * 86400.0;
+    if (purge_deleted(c) < 0 ||
+        run_bound(c, "UPDATE kms_key SET deletion=?2, enabled=0 WHERE key_id=?1", id, when) < 0)
+        return al_fail_internal(e, "KMSInternalException");
+    es_jw_obj(w);
+    es_jw_kstr(w, "KeyId", arn);
+    es_jw_key(w, "DeletionDate");
+    es_jw_double(w, when);
+    es_jw_kstr(w, "KeyState", "PendingDeletion");
+    es_jw_kint(w, "PendingWindowInDays", days);
+    es_jw_obj_end(w);
+    return 0;
+}
+
+/* Cancelling leaves the key Disabled, as AWS does: EnableKey uses it again. */
+static int op_cancel_key_deletion(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
+                                  al_error *e)
+{
+    char id[AL_KEY_ID_LEN + 1], arn[256];
+    key_row k;
+    int r = admin_key(c, principal, req, "kms:CancelKeyDeletion", true, id, arn, &k, e);
+    if (r < 0)
+        return r;
+    if (k.deletion <= 0)
+        return al_fail(e, 400, "KMSInvalidStateException", "%s is not pending deletion.", arn);
+    if (run_bound(c, "UPDATE kms_key SET deletion=NULL, enabled=0 WHERE key_id=?1", id, 0) < 0)
+        return al_fail_internal(e, "KMSInternalException");
+    es_jw_obj(w);
+    es_jw_kstr(w, "KeyId", arn);
+    es_jw_obj_end(w);
+    return 0;
+}
+
+/* ---- tags ---- */
+
+static int tag_count(al_ctx *c, const char *id, int64_t *n)
+{
+    sqlite3_stmt *st = al_db_prepare(c->db, "SELECT count(*) FROM kms_tag WHERE key_id=?");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st) == SQLITE_ROW ? 0 : -EIO;
+    *n = sqlite3_column_int64(st, 0);
+    al_db_release(c->db, st);
+    return r;
+}
+
+/* Checks one Tags member as KMS does (TagException, the field named). */
+static int tag_ok(const es_json *t, const char **k, const char **v, al_error *e)
+{
+    *k = es_json_get_str(t, "TagKey");
+    *v = es_json_get_str(t, "TagValue");
+    if (!*k || !*v)
+        return al_fail(e, 400, "ValidationException",
+                       "Each tag needs a TagKey and a TagValue (strings).");
+    if (!**k || strlen(*k) > AL_TAG_KEY_MAX)
+        return al_fail(e, 400, "ValidationException",
+                       "1 validation error detected: Value at 'tags.member.tagKey' failed to "
+                       "satisfy constraint: Member must have length between 1 and %d",
+                       AL_TAG_KEY_MAX);
+    if (strlen(*v) > AL_TAG_VALUE_MAX)
+        return al_fail(e, 400, "ValidationException",
+                       "1 validation error detected: Value at 'tags.member.tagValue' failed to "
+                       "satisfy constraint: Member must have length less than or equal to %d",
+                       AL_TAG_VALUE_MAX);
+    if (strncmp(*k, "aws:", 4) == 0)
+        return al_fail(e, 400, "TagException", "Tags beginning with aws: are reserved.");
+    return 0;
+}
+
+static int put_tag(al_ctx *c, const char *id, const char *k, const char *v)
+{
+    sqlite3_stmt *st =
+        al_db_prepare(c->db, "INSERT OR REPLACE INTO kms_tag(key_id, key, value) VALUES (?,?,?)");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, k, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, v, -1, SQLITE_STATIC);
+    int s = sqlite3_step(st);
+    al_db_release(c->db, st);
+    return s == SQLITE_DONE ? 0 : -EIO;
+}
+
+/* Writes the tags in one transaction; more than AL_KMS_TAGS_MAX on the key
+ * afterwards undoes them all. */
+static int put_tags(al_ctx *c, const char *id, const char *arn, const es_json *tags, al_error *e)
+{
+    int64_t n = 0;
+    if (al_db_begin(c->db) < 0)
+        return al_fail_internal(e, "KMSInternalException");
+    int r = 0;
+    for (size_t i = 0; r == 0 && i < es_json_len(tags); i++) {
+        const es_json *t = es_json_at(tags, i);
+        if (put_tag(c, id, es_json_get_str(t, "TagKey"), es_json_get_str(t, "TagValue")) < 0)
+            r = al_fail_internal(e, "KMSInternalException");
+    }
+    if (r == 0 && tag_count(c, id, &n) < 0)
+        r = al_fail_internal(e, "KMSInternalException");
+    if (r == 0 && n > AL_KMS_TAGS_MAX)
+        r = al_fail(e, 400, "TagException",
+                    "Cannot add tags to %s: a key has at most %d tags (it would have %lld).", arn,
+                    AL_KMS_TAGS_MAX, (long long)n);
+    if (r == 0 && al_db_commit(c->db) < 0)
+        r = al_fail_internal(e, "KMSInternalException");
+    if (r < 0)
+        al_db_rollback(c->db);
+    return r;
+}
+
+static int op_tag_resource(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
+                           al_error *e)
+{
+    char id[AL_KEY_ID_LEN + 1], arn[256];
+    key_row k;
+    const es_json *tags = es_json_get(req, "Tags");
+    if (!tags || tags->type != ES_JSON_ARRAY)
+        return al_fail(e, 400, "ValidationException", "Tags is required (a list of tags).");
+    for (size_t i = 0; i < es_json_len(tags); i++) {
+        const char *tk, *tv;
+        int r = tag_ok(es_json_at(tags, i), &tk, &tv, e);
+        if (r < 0)
+            return r;
+    }
+    int r = admin_key(c, principal, req, "kms:TagResource", false, id, arn, &k, e);
+    if (r < 0)
+        return r;
+    if ((r = put_tags(c, id, arn, tags, e)) < 0)
+        return r;
+    answer_empty(w);
+    return 0;
+}
+
+static int op_untag_resource(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
+                             al_error *e)
+{
+    char id[AL_KEY_ID_LEN + 1], arn[256];
+    key_row k;
+    const es_json *keys = es_json_get(req, "TagKeys");
+    if (!keys || keys->type != ES_JSON_ARRAY)
+        return al_fail(e, 400, "ValidationException", "TagKeys is required (a list of strings).");
+    for (size_t i = 0; i < es_json_len(keys); i++) {
+        const char *tk = es_json_as_str(es_json_at(keys, i));
+        if (!tk || !*tk || strlen(tk) > AL_TAG_KEY_MAX)
+            return al_fail(e, 400, "ValidationException",
+                           "1 validation error detected: Value at 'tagKeys' failed to satisfy "
+                           "constraint: Member must have length between 1 and %d",
+                           AL_TAG_KEY_MAX);
+    }
+    int r = admin_key(c, principal, req, "kms:UntagResource", false, id, arn, &k, e);
+    if (r < 0)
+        return r;
+    sqlite3_stmt *st = al_db_prepare(c->db, "DELETE FROM kms_tag WHERE key_id=? AND key=?");
+    if (!st)
+        return al_fail_internal(e, "KMSInternalException");
+    for (size_t i = 0; r == 0 && i < es_json_len(keys); i++) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, es_json_as_str(es_json_at(keys, i)), -1, SQLITE_STATIC);
+        r = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+        sqlite3_reset(st);
+    }
+    al_db_release(c->db, st);
+    if (r < 0)
+        return al_fail_internal(e, "KMSInternalException");
+    answer_empty(w);
+    return 0;
+}
+
+static int op_list_resource_tags(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
+                                 al_error *e)
+{
+    char id[AL_KEY_ID_LEN + 1], arn[256];
+    int64_t limit;
+    const char *marker;
+    if (!al_opt_int(req, "Limit", 1, AL_KMS_TAGS_MAX, AL_KMS_TAGS_MAX, &limit, e) ||
+        !al_opt_str(req, "Marker", &marker, e))
+        return -EINVAL;
+    int r = key_from_req(c, req, principal, "kms:ListResourceTags", id, arn, sizeof arn, e);
+    if (r < 0)
+        return r;
+    sqlite3_stmt *st = al_db_prepare(
+        c->db, "SELECT key, value FROM kms_tag WHERE key_id=? AND key>? ORDER BY key LIMIT ?");
+    if (!st)
+        return al_fail_internal(e, "KMSInternalException");
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, marker ? marker : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, limit + 1);
+    es_jw_obj(w);
+    es_jw_key(w, "Tags");
+    es_jw_arr(w);
+    char last[AL_TAG_KEY_MAX + 1] = "";
+    bool more = false;
+    for (int64_t n = 0; sqlite3_step(st) == SQLITE_ROW; n++) {
+        const char *k = (const char *)sqlite3_column_text(st, 0);
+        if ((more = n == limit))
+            break;
+        es_jw_obj(w);
+        es_jw_kstr(w, "TagKey", k);
+        es_jw_kstr(w, "TagValue", (const char *)sqlite3_column_text(st, 1));
+        es_jw_obj_end(w);
+        snprintf(last, sizeof last, "%s", k);
+    }
+    al_db_release(c->db, st);
+    es_jw_arr_end(w);
+    es_jw_kbool(w, "Truncated", more);
+    if (more)
+        es_jw_kstr(w, "NextMarker", last);
+    es_jw_obj_end(w);
+    return 0;
+}
+
+/* ---- aliases: update, delete ---- */
+
+/* AliasName of the request: well formed and not AWS's. */
+static int alias_from_req(al_ctx *c, const es_json *req, const char **alias, char *alias_arn,
+                          size_t n, al_error *e)
+{
+    if (!al_opt_str(req, "AliasName", alias, e))
+        return -EINVAL;
+    if (!*alias)
+        return al_fail(e, 400, "ValidationException", "AliasName is required.");
+    if (!alias_name_ok(*alias))
+        return al_fail(e, 400, "ValidationException",
+                       "Alias name '%s' must begin with 'alias/' followed by letters, digits, "
+                       "'/', '_' or '-', at most %d characters.",
+                       *alias, AL_KMS_ALIAS_MAX);
+    alias_arn_of(c, *alias, alias_arn, n);
+    if (strncmp(*alias, "alias/aws/", 10) == 0)
+        return al_fail(e, 400, "NotAuthorizedException",
+                       "Alias names beginning with 'alias/aws/' are reserved for AWS managed "
+                       "keys: %s cannot be changed.",
+                       alias_arn);
+    return 0;
+}
+
+/* The key the alias points at now, authorised for action. */
+static int alias_current(al_ctx *c, const char *principal, const char *alias, const char *alias_arn,
+                         const char *action, char id[AL_KEY_ID_LEN + 1], al_error *e)
+{
+    char arn[256];
+    int r = alias_target(c, alias, id);
+    if (r == -ENOENT)
+        return al_fail(e, 400, "NotFoundException", "Alias %s is not found.", alias_arn);
+    if (r < 0)
+        return al_fail_internal(e, "KMSInternalException");
+    al_kms_key_arn(c, id, arn, sizeof arn);
+    if ((r = al_authorize(c, principal, action, alias_arn, e)) < 0)
+        return r;
+    return al_authorize(c, principal, action, arn, e);
+}
+
+static int op_update_alias(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
+                           al_error *e)
+{
+    const char *alias, *target;
+    char alias_arn[512], old[AL_KEY_ID_LEN + 1], id[AL_KEY_ID_LEN + 1], arn[256];
+    int r = alias_from_req(c, req, &alias, alias_arn, sizeof alias_arn, e);
+    if (r < 0)
+        return r;
+    if (!al_opt_str(req, "TargetKeyId", &target, e))
+        return -EINVAL;
+    if (!target)
+        return al_fail(e, 400, "ValidationException", "TargetKeyId is required.");
+    if (strncmp(target, "alias/", 6) == 0 || strstr(target, ":alias/"))
+        return al_fail(e, 400, "ValidationException",
+                       "TargetKeyId must be a key id or key ARN, not an alias.");
+    if ((r = al_kms_resolve_e(c, target, NULL, id, e)) < 0 ||
+        (r = alias_current(c, principal, alias, alias_arn, "kms:UpdateAlias", old, e)) < 0)
+        return r;
+    if (al_kms_is_aws_managed(c, id))
+        return al_fail(e, 400, "NotAuthorizedException",
+                       "An alias cannot point to an AWS managed key.");
+    al_kms_key_arn(c, id, arn, sizeof arn);
+    if ((r = al_authorize(c, principal, "kms:UpdateAlias", arn, e)) < 0)
+        return r;
+    sqlite3_stmt *st =
+        al_db_prepare(c->db, "UPDATE kms_alias SET key_id=?, updated=? WHERE region=? AND name=?");
+    if (!st)
+        return al_fail_internal(e, "KMSInternalException");
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 2, al_now(c));
+    sqlite3_bind_text(st, 3, al_region(c), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, alias, -1, SQLITE_STATIC);
+    r = sqlite3_step(st) == SQLITE_DONE ? 0 : al_fail_internal(e, "KMSInternalException");
+    al_db_release(c->db, st);
+    if (r == 0)
+        answer_empty(w);
+    return r;
+}
+
+static int op_delete_alias(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
+                           al_error *e)
+{
+    const char *alias;
+    char alias_arn[512], old[AL_KEY_ID_LEN + 1];
+    int r = alias_from_req(c, req, &alias, alias_arn, sizeof alias_arn, e);
+    if (r < 0 || (r = alias_current(c, principal, alias, alias_arn, "kms:DeleteAlias", old, e)) < 0)
+        return r;
+    sqlite3_stmt *st = al_db_prepare(c->db, "DELETE FROM kms_alias WHERE region=? AND name=?");
+    if (!st)
+        return al_fail_internal(e, "KMSInternalException");
+    sqlite3_bind_text(st, 1, al_region(c), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, alias, -1, SQLITE_STATIC);
+    r = sqlite3_step(st) == SQLITE_DONE ? 0 : al_fail_internal(e, "KMSInternalException");
+    al_db_release(c->db, st);
+    if (r == 0)
+        answer_empty(w);
+    return r;
+}
+
+/* ---- rotation ---- */
+
+/* Rotation changes need a usable key (a disabled one: DisabledException). */
+static int rotation_key(al_ctx *c, const char *principal, const es_json *req, const char *action,
+                        char id[AL_KEY_ID_LEN + 1], char arn[256], key_row *k, al_error *e)
+{
+    int r = admin_key(c, principal, req, action, false, id, arn, k, e);
+    if (r < 0)
+        return r;
+    if ((r = key_usable(k)) < 0)
+        return seal_fail(c, id, r, e);
+    return 0;
+}
+
+static int op_enable_key_rotation(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
+                                  al_error *e)
+{
+    char id[AL_KEY_ID_LEN + 1], arn[256];
+    key_row k;
+    int64_t days;
+    if (!al_opt_int(req, "RotationPeriodInDays", AL_KMS_ROTATION_MIN, AL_KMS_ROTATION_MAX,
+                    AL_KMS_ROTATION_DEFAULT, &days, e))
+        return -EINVAL;
+    int r = rotation_key(c, principal, req, "kms:EnableKeyRotation", id, arn, &k, e);
+    if (r < 0)
+        return r;
+    sqlite3_stmt *st = al_db_prepare(
+        c->db, "UPDATE kms_key SET rotation_period=?, rotation_next=? WHERE key_id=?");
+    if (!st)
+        return al_fail_internal(e, "KMSInternalException");
+    sqlite3_bind_int64(st, 1, days);
+    sqlite3_bind_double(st, 2, al_now(c) + (double)days * 86400.0);
+    sqlite3_bind_text(st, 3, id, -1, SQLITE_STATIC);
+    r = sqlite3_step(st) == SQLITE_DONE ? 0 : al_fail_internal(e, "KMSInternalException");
+    al_db_release(c->db, st);
+    if (r == 0)
+        answer_empty(w);
+    return r;
+}
+
+static int op_disable_key_rotation(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
+                                   al_error *e)
+{
+    char id[AL_KEY_ID_LEN + 1], arn[256];
+    key_row k;
+    int r = rotation_key(c, principal, req, "kms:DisableKeyRotation", id, arn, &k, e);
+    if (r < 0)
+        return r;
+    if (run_bound(c, "UPDATE kms_key SET rotation_period=NULL, rotation_next=NULL WHERE key_id=?1",
+                  id, 0) < 0)
+        return al_fail_internal(e, "KMSInternalException");
+    answer_empty(w);
+    return 0;
+}
+
+static int op_get_key_rotation_status(al_ctx *c, const char *principal, const es_json *req,
+                                      es_jw *w, al_error *e)
+{
+    char id[AL_KEY_ID_LEN + 1], arn[256];
+    key_row k;
+    int r = key_from_req(c, req, principal, "kms:GetKeyRotationStatus", id, arn, sizeof arn, e);
+    if (r < 0)
+        return r;
+    if ((r = key_row_get(c, id, &k)) < 0)
+        return seal_fail(c, id, r, e);
+    if (k.deletion > 0)
+        return seal_fail(c, id, -EKEYREVOKED, e);
+    es_jw_obj(w);
+    es_jw_kstr(w, "KeyId", arn);
+    es_jw_kbool(w, "KeyRotationEnabled", k.rotation_period > 0);
+    if (k.rotation_period > 0) {
+        es_jw_kint(w, "RotationPeriodInDays", k.rotation_period);
+        es_jw_key(w, "NextRotationDate");
+        es_jw_double(w, k.rotation_next);
+    }
+    es_jw_obj_end(w);
+    return 0;
+}
+
+static int on_demand_count(al_ctx *c, const char *id, int64_t *n)
+{
+    sqlite3_stmt *st =
+        al_db_prepare(c->db, "SELECT count(*) FROM kms_key_material WHERE key_id=? AND on_demand");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st) == SQLITE_ROW ? 0 : -EIO;
+    *n = sqlite3_column_int64(st, 0);
+    al_db_release(c->db, st);
+    return r;
+}
+
+static int op_rotate_key_on_demand(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
+                                   al_error *e)
+{
+    char id[AL_KEY_ID_LEN + 1], arn[256];
+    key_row k;
+    int64_t n = 0;
+    int r = rotation_key(c, principal, req, "kms:RotateKeyOnDemand", id, arn, &k, e);
+    if (r < 0)
+        return r;
+    if (on_demand_count(c, id, &n) < 0)
+        return al_fail_internal(e, "KMSInternalException");
+    if (n >= AL_KMS_ON_DEMAND_MAX)
+        return al_fail(e, 400, "LimitExceededException",
+                       "%s has been rotated on demand %d times, the most a key may be.", arn,
+                       AL_KMS_ON_DEMAND_MAX);
+    if (al_db_begin(c->db) < 0)
+        return al_fail_internal(e, "KMSInternalException");
+    if (add_material(c, id, k.newest + 1, true) < 0 || al_db_commit(c->db) < 0) {
+        al_db_rollback(c->db);
+        return al_fail_internal(e, "KMSInternalException");
+    }
+    es_jw_obj(w);
+    es_jw_kstr(w, "KeyId", arn);
+    es_jw_obj_end(w);
+    return 0;
+}
+
+static int op_list_key_rotations(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
+                                 al_error *e)
+{
+    char id[AL_KEY_ID_LEN + 1], arn[256];
+    int64_t limit, from = 0;
+    const char *marker;
+    if (!al_opt_int(req, "Limit", 1, 1000, 100, &limit, e) ||
+        !al_opt_str(req, "Marker", &marker, e))
+        return -EINVAL;
+    if (marker && !al_number_token(marker, &from))
+        return al_fail(e, 400, "InvalidMarkerException", "Invalid marker");
+    int r = key_from_req(c, req, principal, "kms:ListKeyRotations", id, arn, sizeof arn, e);
+    if (r < 0)
+        return r;
+    sqlite3_stmt *st = al_db_prepare(c->db, "SELECT version, created, on_demand FROM "
+                                            "kms_key_material WHERE key_id=? AND version>? "
+                                            "ORDER BY version LIMIT ?");
+    if (!st)
+        return al_fail_internal(e, "KMSInternalException");
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, from);
+    sqlite3_bind_int64(st, 3, limit + 1);
+    es_jw_obj(w);
+    es_jw_key(w, "Rotations");
+    es_jw_arr(w);
+    int64_t last = 0;
+    bool more = false;
+    for (int64_t n = 0; sqlite3_step(st) == SQLITE_ROW; n++) {
+        if ((more = n == limit))
+            break;
+        last = sqlite3_column_int64(st, 0);
+        es_jw_obj(w);
+        es_jw_kstr(w, "KeyId", arn);
+        es_jw_key(w, "RotationDate");
+        es_jw_double(w, sqlite3_column_double(st, 1));
+        es_jw_kstr(w, "RotationType", sqlite3_column_int(st, 2) ? "ON_DEMAND" : "AUTOMATIC");
+        es_jw_obj_end(w);
+    }
+    al_db_release(c->db, st);
+    es_jw_arr_end(w);
+    es_jw_kbool(w, "Truncated", more);
+    if (more) {
+        char tok[32];
+        snprintf(tok, sizeof tok, "%lld", (long long)last);
+        es_jw_kstr(w, "NextMarker", tok);
+    }
+    es_jw_obj_end(w);
+    return 0;
+}
+
 const al_op al_kms_ops[] = {
     {"CreateKey", op_create_key},
     {"DescribeKey", op_describe_key},
     {"ListKeys", op_list_keys},
     {"CreateAlias", op_create_alias},
+    {"UpdateAlias", op_update_alias},
+    {"DeleteAlias", op_delete_alias},
     {"ListAliases", op_list_aliases},
     {"Encrypt", op_encrypt},
     {"Decrypt", op_decrypt},
+    {"ReEncrypt", op_re_encrypt},
     {"GenerateDataKey", op_generate_data_key},
+    {"GenerateDataKeyWithoutPlaintext", op_generate_data_key_without_plaintext},
+    {"GenerateRandom", op_generate_random},
     {"EnableKey", op_enable_key},
     {"DisableKey", op_disable_key},
+    {"ScheduleKeyDeletion", op_schedule_key_deletion},
+    {"CancelKeyDeletion", op_cancel_key_deletion},
+    {"TagResource", op_tag_resource},
+    {"UntagResource", op_untag_resource},
+    {"ListResourceTags", op_list_resource_tags},
+    {"EnableKeyRotation", op_enable_key_rotation},
+    {"DisableKeyRotation", op_disable_key_rotation},
+    {"GetKeyRotationStatus", op_get_key_rotation_status},
+    {"RotateKeyOnDemand", op_rotate_key_on_demand},
+    {"ListKeyRotations", op_list_key_rotations},
     /* key policies: aws/local/kms_policy.c */
     {"PutKeyPolicy", al_kms_put_key_policy},
     {"GetKeyPolicy", al_kms_get_key_policy},

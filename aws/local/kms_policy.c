@@ -24,9 +24,9 @@ int al_kms_key_policy_of(al_ctx *c, const char *key_id, char **out)
                  "{\n  \"Version\" : \"2012-10-17\",\n  \"Id\" : \"key-default-1\",\n"
                  "  \"Statement\" : [ {\n    \"Sid\" : \"Enable IAM User Permissions\",\n"
                  "    \"Effect\" : \"Allow\",\n    \"Principal\" : {\n      \"AWS\" : "
-                 "\"arn:aws:iam::%s:root\"\n    },\n    \"Action\" : \"kms:*\",\n"
+                 "\"arn:%s:iam::%s:root\"\n    },\n    \"Action\" : \"kms:*\",\n"
                  "    \"Resource\" : \"*\"\n  } ]\n}",
-                 c->account);
+                 al_partition(c), c->account);
         *out = es_strdup(doc);
     } else {
         r = -EIO;

@@ -539,6 +539,15 @@ static int write_value(al_ctx *c, const char *principal, const pv *p, const char
     r = al_kms_unseal(c, p->value, p->value_len, &kv, 1, &pt, &ptlen, NULL);
     if (r == -EPERM)
         return al_fail(e, 400, "InvalidKeyId", "The KMS key of parameter %s is disabled.", p->name);
+    if (r == -EKEYREVOKED) {
+        /* SSM wraps KMS's refusal: its reason, then KMS's code */
+        char why[512];
+        al_kms_reason(c, r, p->key_id, why, sizeof why);
+        return al_fail(e, 400, "InvalidKeyId",
+                       "%s (Service: AWSKMS; Status Code: 400; Error Code: "
+                       "KMSInvalidStateException)",
+                       why);
+    }
     if (r == -ENOENT)
         return al_fail(e, 400, "InvalidKeyId", "The KMS key of parameter %s no longer exists.",
                        p->name);
@@ -1475,6 +1484,14 @@ static int seal_value(al_ctx *c, const char *principal, const put_plan *pl, cons
     r = al_kms_seal(c, key_id, &kv, 1, (const uint8_t *)value, pl->vlen, blob, bloblen);
     if (r == -EPERM)
         return al_fail(e, 400, "InvalidKeyId", "The KMS key %s is disabled.", pl->key_ref);
+    if (r == -EKEYREVOKED) { /* pending deletion: SSM wraps KMS's refusal */
+        char why[512];
+        al_kms_reason(c, r, key_id, why, sizeof why);
+        return al_fail(e, 400, "InvalidKeyId",
+                       "%s (Service: AWSKMS; Status Code: 400; Error Code: "
+                       "KMSInvalidStateException)",
+                       why);
+    }
     return r < 0 ? al_fail_internal(e, "InternalServerError") : 0;
 }
 

@@ -60,7 +60,9 @@ Test(al_db, fresh_file_is_migrated_private_and_durable)
     cr_assert_eq(al_db_exec(db, "SELECT count(*) FROM ssm_param"), 0);
     cr_assert_eq(al_db_exec(db, "SELECT count(*) FROM sm_secret"), 0);
     cr_assert_eq(al_db_exec(db, "SELECT count(*) FROM kms_key"), 0);
-    cr_assert_eq(al_db_exec(db, "INSERT INTO kms_key VALUES ('k','', 'AWS', 1, 0, x'00')"), 0);
+    cr_assert_eq(al_db_exec(db, "INSERT INTO kms_key(key_id, description, manager, enabled, "
+                                "created, wrapped) VALUES ('k','', 'AWS', 1, 0, x'00')"),
+                 0);
     struct stat sb;
     cr_assert_eq(stat(path, &sb), 0);
     cr_assert_eq(sb.st_mode & 0777, 0600);
@@ -97,12 +99,16 @@ Test(al_db, transactions_roll_back)
     char err[256] = "";
     cr_assert_eq(al_db_open(path, &db, err, sizeof err), 0, "%s", err);
     cr_assert_eq(al_db_begin(db), 0);
-    cr_assert_eq(al_db_exec(db, "INSERT INTO kms_key VALUES ('k','', 'AWS', 1, 0, x'00')"), 0);
+    cr_assert_eq(al_db_exec(db, "INSERT INTO kms_key(key_id, description, manager, enabled, "
+                                "created, wrapped) VALUES ('k','', 'AWS', 1, 0, x'00')"),
+                 0);
     al_db_rollback(db);
     cr_assert_eq(pragma_int(db, "SELECT count(*) FROM kms_key"), 0);
     al_db_rollback(db); /* no transaction: harmless */
     cr_assert_eq(al_db_begin(db), 0);
-    cr_assert_eq(al_db_exec(db, "INSERT INTO kms_key VALUES ('k','', 'AWS', 1, 0, x'00')"), 0);
+    cr_assert_eq(al_db_exec(db, "INSERT INTO kms_key(key_id, description, manager, enabled, "
+                                "created, wrapped) VALUES ('k','', 'AWS', 1, 0, x'00')"),
+                 0);
     cr_assert_eq(al_db_commit(db), 0);
     cr_assert_eq(pragma_int(db, "SELECT count(*) FROM kms_key"), 1);
     al_db_close(db);
@@ -135,9 +141,19 @@ Test(al_db, older_file_is_migrated_forward_keeping_data)
                 "DROP TABLE sm_resource_policy; DROP TABLE kms_key_policy; DROP TABLE sts_session; "
                 "DROP TABLE iam_role_attached; DROP TABLE iam_policy; "
                 "DROP TABLE iam_role_policy; DROP TABLE iam_role; "
+                /* version 4: regional KMS (kms_key and kms_alias as version 1 had them) */
+                "DROP TABLE kms_tag; DROP TABLE kms_key_material; DROP TABLE kms_alias; "
+                "DROP TABLE kms_key; "
+                "CREATE TABLE kms_key (key_id TEXT PRIMARY KEY, description TEXT NOT NULL "
+                "DEFAULT '', manager TEXT NOT NULL, enabled INTEGER NOT NULL DEFAULT 1, "
+                "created REAL NOT NULL, wrapped BLOB NOT NULL); "
+                "CREATE TABLE kms_alias (name TEXT PRIMARY KEY, key_id TEXT NOT NULL REFERENCES "
+                "kms_key(key_id), created REAL NOT NULL, updated REAL NOT NULL); "
                 "PRAGMA user_version=1"),
         0);
-    cr_assert_eq(al_db_exec(db, "INSERT INTO kms_key VALUES ('k','', 'AWS', 1, 0, x'00')"), 0);
+    cr_assert_eq(al_db_exec(db, "INSERT INTO kms_key(key_id, description, manager, enabled, "
+                                "created, wrapped) VALUES ('k','', 'AWS', 1, 0, x'00')"),
+                 0);
     al_db_close(db);
     db = NULL;
     cr_assert_eq(al_db_open(path, &db, err, sizeof err), 0, "%s", err);
@@ -152,8 +168,10 @@ Test(al_db, statements_are_kept_lent_once_and_reset_on_release)
     al_db *db = NULL;
     char err[256] = "";
     cr_assert_eq(al_db_open(path, &db, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(al_db_exec(db, "INSERT INTO kms_key VALUES ('a','', 'AWS', 1, 0, x'00');"
-                                "INSERT INTO kms_key VALUES ('b','', 'AWS', 1, 0, x'00')"),
+    cr_assert_eq(al_db_exec(db, "INSERT INTO kms_key(key_id, description, manager, enabled, "
+                                "created, wrapped) VALUES ('a','', 'AWS', 1, 0, x'00');"
+                                "INSERT INTO kms_key(key_id, description, manager, enabled, "
+                                "created, wrapped) VALUES ('b','', 'AWS', 1, 0, x'00')"),
                  0);
     const char *q = "SELECT key_id FROM kms_key WHERE key_id>=? ORDER BY key_id";
     sqlite3_stmt *st = al_db_prepare(db, q);
@@ -218,7 +236,9 @@ Test(al_db, read_transaction_holds_one_snapshot_and_yields_to_writes)
     cr_assert_eq(al_db_read_begin(db), 0, "nested: nothing added");
     cr_assert_eq(pragma_int(db, "SELECT count(*) FROM kms_key"), 0);
     /* a plain write inside upgrades it; read_end commits it */
-    cr_assert_eq(al_db_exec(db, "INSERT INTO kms_key VALUES ('a','', 'AWS', 1, 0, x'00')"), 0);
+    cr_assert_eq(al_db_exec(db, "INSERT INTO kms_key(key_id, description, manager, enabled, "
+                                "created, wrapped) VALUES ('a','', 'AWS', 1, 0, x'00')"),
+                 0);
     al_db_read_end(db);
     cr_assert_eq(sqlite3_get_autocommit(h), 1);
     al_db_close(db);
@@ -229,7 +249,9 @@ Test(al_db, read_transaction_holds_one_snapshot_and_yields_to_writes)
     cr_assert_eq(al_db_read_begin(db), 0);
     cr_assert_eq(pragma_int(db, "SELECT count(*) FROM kms_key"), 1);
     cr_assert_eq(al_db_begin(db), 0);
-    cr_assert_eq(al_db_exec(db, "INSERT INTO kms_key VALUES ('b','', 'AWS', 1, 0, x'00')"), 0);
+    cr_assert_eq(al_db_exec(db, "INSERT INTO kms_key(key_id, description, manager, enabled, "
+                                "created, wrapped) VALUES ('b','', 'AWS', 1, 0, x'00')"),
+                 0);
     cr_assert_eq(al_db_commit(db), 0);
     al_db_read_end(db);
     cr_assert_eq(sqlite3_get_autocommit(al_db_handle(db)), 1);
@@ -265,7 +287,9 @@ Test(al_db, the_file_is_held_exclusively_and_changes_move_the_stamp)
     cr_assert(al_db_stamp_eq(s0, al_db_stamp_now(db)), "reads leave it");
     /* inside a transaction, before its commit */
     cr_assert_eq(al_db_begin(db), 0);
-    cr_assert_eq(al_db_exec(db, "INSERT INTO kms_key VALUES ('a','', 'AWS', 1, 0, x'00')"), 0);
+    cr_assert_eq(al_db_exec(db, "INSERT INTO kms_key(key_id, description, manager, enabled, "
+                                "created, wrapped) VALUES ('a','', 'AWS', 1, 0, x'00')"),
+                 0);
     al_db_stamp s1 = al_db_stamp_now(db);
     cr_assert_not(al_db_stamp_eq(s0, s1), "an uncommitted insert moves it");
     al_db_rollback(db);
@@ -277,15 +301,17 @@ Test(al_db, the_file_is_held_exclusively_and_changes_move_the_stamp)
      * rollback */
     cr_assert_eq(al_db_begin(db), 0);
     cr_assert_eq(al_db_exec(db, "PRAGMA defer_foreign_keys=ON"), 0);
-    cr_assert_eq(al_db_exec(db, "INSERT INTO kms_alias(name, key_id, created, updated) "
-                                "VALUES ('alias/x','missing',0,0)"),
+    cr_assert_eq(al_db_exec(db, "INSERT INTO kms_alias(region, name, key_id, created, updated) "
+                                "VALUES ('r','alias/x','missing',0,0)"),
                  0);
     al_db_stamp in_txn = al_db_stamp_now(db);
     cr_assert_eq(al_db_commit(db), -EIO);
     cr_assert_eq(sqlite3_get_autocommit(al_db_handle(db)), 1);
     cr_assert_not(al_db_stamp_eq(in_txn, al_db_stamp_now(db)), "that rollback moves it");
     cr_assert_not(al_db_stamp_eq(s1, al_db_stamp_now(db)));
-    cr_assert_eq(al_db_exec(db, "INSERT INTO kms_key VALUES ('b','', 'AWS', 1, 0, x'00')"), 0);
+    cr_assert_eq(al_db_exec(db, "INSERT INTO kms_key(key_id, description, manager, enabled, "
+                                "created, wrapped) VALUES ('b','', 'AWS', 1, 0, x'00')"),
+                 0);
     al_db_stamp s2 = al_db_stamp_now(db);
     cr_assert_not(al_db_stamp_eq(s1, s2));
     cr_assert_eq(al_db_exec(db, "UPDATE kms_key SET enabled=0 WHERE key_id='b'"), 0);

@@ -6,6 +6,9 @@
 
 #include <fcntl.h>
 
+#include <sqlite3.h>
+
+#include "aws/local/db.h"
 #include "aws/local/internal.h"
 #include "aws/local/kms.h"
 #include "common/alloc.h"
@@ -375,7 +378,7 @@ Test(al_kms, authorisation_hook_is_asked)
 
 Test(al_kms, dispatcher_rejects_unknown_and_malformed)
 {
-    fails("TrentService.ScheduleKeyDeletion", "{}", "UnknownOperationException");
+    fails("TrentService.ConnectCustomKeyStore", "{}", "UnknownOperationException");
     fails("Nope", "{}", "UnknownOperationException");
     fails("TrentService.ListKeys", "{not json", "SerializationException");
     fails("TrentService.ListKeys", "[1]", "SerializationException");
@@ -538,4 +541,553 @@ Test(al_kms, memo_path_checks_every_tag)
     }
     for (size_t i = 0; i < 3; i++)
         es_free(blob[i]);
+}
+
+/* ---- regions, migration 4, tags, ReEncrypt, random, deletion, aliases,
+ * rotation ---- */
+
+/* call() in region (al_dispatch_in: the region of the request's scope). */
+static int call_in(const char *region, const char *target, const char *body)
+{
+    es_json_free(T.resp);
+    T.resp = NULL;
+    es_buf_reset(&T.out);
+    memset(&T.err, 0, sizeof T.err);
+    int r = al_dispatch_in(T.ctx, region, target, "arn:aws:iam::123456789012:user/tester", body,
+                           strlen(body), &T.out, &T.err);
+    if (r < 0)
+        return T.err.status;
+    char why[128];
+    cr_assert_eq(
+        es_json_parse(T.out.data, T.out.len, &es_json_default_limits, &T.resp, why, sizeof why), 0,
+        "response not JSON: %s", why);
+    return 0;
+}
+
+static const es_json *ok_in(const char *region, const char *target, const char *body)
+{
+    int st = call_in(region, target, body);
+    cr_assert_eq(st, 0, "%s %s in %s -> %d %s: %s", target, body, region, st, T.err.code,
+                 T.err.message);
+    return T.resp;
+}
+
+static void fails_in(const char *region, const char *target, const char *body, const char *code,
+                     const char *message)
+{
+    int st = call_in(region, target, body);
+    cr_assert_neq(st, 0, "%s %s in %s succeeded", target, body, region);
+    cr_assert_str_eq(T.err.code, code, "%s -> %s (%s), want %s", target, T.err.code, T.err.message,
+                     code);
+    if (message)
+        cr_assert_str_eq(T.err.message, message);
+}
+
+static void fails_msg(const char *target, const char *body, const char *code, const char *message)
+{
+    fails_in("us-east-2", target, body, code, message);
+}
+
+static const char *new_key_in(const char *region)
+{
+    static char id[64];
+    const es_json *r = ok_in(region, "TrentService.CreateKey", "{}");
+    snprintf(id, sizeof id, "%s", jstr(es_json_get(r, "KeyMetadata"), "KeyId"));
+    return id;
+}
+
+static char *encrypt_in(const char *region, const char *key, const char *text)
+{
+    char body[1024];
+    char *pt = b64(text);
+    snprintf(body, sizeof body, "{\"KeyId\":\"%s\",\"Plaintext\":\"%s\"}", key, pt);
+    es_free(pt);
+    return es_strdup(jstr(ok_in(region, "TrentService.Encrypt", body), "CiphertextBlob"));
+}
+
+/* Decrypts blob in region and checks the plaintext. */
+static void decrypts_in(const char *region, const char *blob, const char *want)
+{
+    char body[2048];
+    snprintf(body, sizeof body, "{\"CiphertextBlob\":\"%s\"}", blob);
+    char *pt = unb64(jstr(ok_in(region, "TrentService.Decrypt", body), "Plaintext"));
+    cr_assert_str_eq(pt, want);
+    es_free(pt);
+}
+
+Test(al_kms, keys_and_aliases_live_in_one_region)
+{
+    char home[64], eu[64], body[512], msg[512];
+    snprintf(home, sizeof home, "%s", new_key());
+    snprintf(eu, sizeof eu, "%s", new_key_in("eu-west-1"));
+    const es_json *m = es_json_get(T.resp, "KeyMetadata");
+    snprintf(msg, sizeof msg, "arn:aws:kms:eu-west-1:123456789012:key/%s", eu);
+    cr_assert_str_eq(jstr(m, "Arn"), msg);
+    /* the eu-west-1 key is not in us-east-2, by id or by ARN */
+    snprintf(body, sizeof body, "{\"KeyId\":\"%s\"}", eu);
+    snprintf(msg, sizeof msg, "Key 'arn:aws:kms:us-east-2:123456789012:key/%s' does not exist", eu);
+    fails_msg("TrentService.DescribeKey", body, "NotFoundException", msg);
+    snprintf(body, sizeof body, "{\"KeyId\":\"arn:aws:kms:eu-west-1:123456789012:key/%s\"}", eu);
+    snprintf(msg, sizeof msg, "Key 'arn:aws:kms:eu-west-1:123456789012:key/%s' does not exist", eu);
+    fails_msg("TrentService.DescribeKey", body, "NotFoundException", msg);
+    ok_in("eu-west-1", "TrentService.DescribeKey", body);
+    /* ListKeys: each region its own (home: 2 managed + 1) */
+    cr_assert_eq(es_json_len(es_json_get(ok("TrentService.ListKeys", "{}"), "Keys")), 3);
+    cr_assert_eq(
+        es_json_len(es_json_get(ok_in("eu-west-1", "TrentService.ListKeys", "{}"), "Keys")), 1);
+    /* one alias name, two regions, two aliases */
+    snprintf(body, sizeof body, "{\"AliasName\":\"alias/app\",\"TargetKeyId\":\"%s\"}", home);
+    ok("TrentService.CreateAlias", body);
+    snprintf(body, sizeof body, "{\"AliasName\":\"alias/app\",\"TargetKeyId\":\"%s\"}", eu);
+    ok_in("eu-west-1", "TrentService.CreateAlias", body);
+    m = es_json_get(ok_in("eu-west-1", "TrentService.DescribeKey", "{\"KeyId\":\"alias/app\"}"),
+                    "KeyMetadata");
+    cr_assert_str_eq(jstr(m, "KeyId"), eu);
+    m = es_json_get(ok("TrentService.DescribeKey", "{\"KeyId\":\"alias/app\"}"), "KeyMetadata");
+    cr_assert_str_eq(jstr(m, "KeyId"), home);
+    fails_in("ap-south-1", "TrentService.DescribeKey", "{\"KeyId\":\"alias/app\"}",
+             "NotFoundException",
+             "Alias arn:aws:kms:ap-south-1:123456789012:alias/app is not found.");
+}
+
+Test(al_kms, managed_keys_are_made_per_region_on_first_use)
+{
+    char home[64];
+    const es_json *m =
+        es_json_get(ok("TrentService.DescribeKey", "{\"KeyId\":\"alias/aws/ssm\"}"), "KeyMetadata");
+    snprintf(home, sizeof home, "%s", jstr(m, "KeyId"));
+    cr_assert_eq(
+        es_json_len(es_json_get(ok_in("eu-west-1", "TrentService.ListAliases", "{}"), "Aliases")),
+        0);
+    m = es_json_get(ok_in("eu-west-1", "TrentService.DescribeKey", "{\"KeyId\":\"alias/aws/ssm\"}"),
+                    "KeyMetadata");
+    cr_assert_str_neq(jstr(m, "KeyId"), home);
+    cr_assert_str_eq(jstr(m, "KeyManager"), "AWS");
+    cr_assert(strstr(jstr(m, "Arn"), "arn:aws:kms:eu-west-1:"));
+    cr_assert_eq(
+        es_json_len(es_json_get(ok_in("eu-west-1", "TrentService.ListAliases", "{}"), "Aliases")),
+        1);
+    /* another partition: its own ARNs */
+    m = es_json_get(ok_in("cn-north-1", "TrentService.CreateKey", "{}"), "KeyMetadata");
+    cr_assert(strncmp(jstr(m, "Arn"), "arn:aws-cn:kms:cn-north-1:123456789012:key/", 43) == 0);
+}
+
+Test(al_kms, ciphertext_does_not_decrypt_in_another_region)
+{
+    char eu[64];
+    snprintf(eu, sizeof eu, "%s", new_key_in("eu-west-1"));
+    char *blob = encrypt_in("eu-west-1", eu, "regional");
+    decrypts_in("eu-west-1", blob, "regional");
+    char body[2048];
+    snprintf(body, sizeof body, "{\"CiphertextBlob\":\"%s\"}", blob);
+    fails("TrentService.Decrypt", body, "InvalidCiphertextException");
+    es_free(blob);
+}
+
+Test(al_kms, ssm_refuses_a_key_of_another_region)
+{
+    char eu[64], body[512];
+    snprintf(eu, sizeof eu, "%s", new_key_in("eu-west-1"));
+    snprintf(body, sizeof body,
+             "{\"Name\":\"/p\",\"Value\":\"v\",\"Type\":\"SecureString\",\"KeyId\":"
+             "\"arn:aws:kms:eu-west-1:123456789012:key/%s\"}",
+             eu);
+    fails_in("us-east-1", "AmazonSSM.PutParameter", body, "InvalidKeyId", NULL);
+    ok_in("eu-west-1", "AmazonSSM.PutParameter", body);
+}
+
+/* The schema as version 3 left it (migrations 1-3 of aws/local/db.c). */
+static const char v3_schema[] =
+    "CREATE TABLE kms_key ("
+    " key_id TEXT PRIMARY KEY,"
+    " description TEXT NOT NULL DEFAULT '',"
+    " manager TEXT NOT NULL,"
+    " enabled INTEGER NOT NULL DEFAULT 1,"
+    " created REAL NOT NULL,"
+    " wrapped BLOB NOT NULL);"
+    "CREATE TABLE kms_alias ("
+    " name TEXT PRIMARY KEY,"
+    " key_id TEXT NOT NULL REFERENCES kms_key(key_id),"
+    " created REAL NOT NULL,"
+    " updated REAL NOT NULL);"
+    "CREATE TABLE ssm_param ("
+    " canon TEXT PRIMARY KEY,"
+    " name TEXT NOT NULL,"
+    " version INTEGER NOT NULL,"
+    " next_version INTEGER NOT NULL);"
+    "CREATE TABLE ssm_version ("
+    " canon TEXT NOT NULL REFERENCES ssm_param(canon) ON DELETE CASCADE,"
+    " version INTEGER NOT NULL,"
+    " type TEXT NOT NULL,"
+    " value BLOB NOT NULL,"
+    " key_id TEXT,"
+    " key_ref TEXT,"
+    " description TEXT,"
+    " allowed_pattern TEXT,"
+    " tier TEXT NOT NULL,"
+    " data_type TEXT NOT NULL,"
+    " modified REAL NOT NULL,"
+    " modified_user TEXT NOT NULL,"
+    " PRIMARY KEY (canon, version));"
+    "CREATE TABLE ssm_label ("
+    " canon TEXT NOT NULL REFERENCES ssm_param(canon) ON DELETE CASCADE,"
+    " label TEXT NOT NULL,"
+    " version INTEGER NOT NULL,"
+    " PRIMARY KEY (canon, label));"
+    "CREATE TABLE ssm_tag ("
+    " canon TEXT NOT NULL REFERENCES ssm_param(canon) ON DELETE CASCADE,"
+    " key TEXT NOT NULL, value TEXT NOT NULL,"
+    " PRIMARY KEY (canon, key));"
+    "CREATE TABLE sm_secret ("
+    " arn TEXT PRIMARY KEY,"
+    " name TEXT NOT NULL UNIQUE,"
+    " description TEXT,"
+    " kms_key_ref TEXT,"
+    " key_id TEXT NOT NULL,"
+    " created REAL NOT NULL,"
+    " changed REAL NOT NULL,"
+    " accessed REAL,"
+    " deletion REAL);"
+    "CREATE TABLE sm_version ("
+    " arn TEXT NOT NULL REFERENCES sm_secret(arn) ON DELETE CASCADE,"
+    " version_id TEXT NOT NULL,"
+    " binary INTEGER NOT NULL,"
+    " blob BLOB NOT NULL,"
+    " created REAL NOT NULL,"
+    " PRIMARY KEY (arn, version_id));"
+    "CREATE TABLE sm_stage ("
+    " arn TEXT NOT NULL REFERENCES sm_secret(arn) ON DELETE CASCADE,"
+    " stage TEXT NOT NULL,"
+    " version_id TEXT NOT NULL,"
+    " PRIMARY KEY (arn, stage));"
+    "CREATE TABLE sm_tag ("
+    " arn TEXT NOT NULL REFERENCES sm_secret(arn) ON DELETE CASCADE,"
+    " key TEXT NOT NULL, value TEXT NOT NULL,"
+    " PRIMARY KEY (arn, key));"
+    "CREATE TABLE iam_access_key ("
+    " akid TEXT PRIMARY KEY,"
+    " wrapped BLOB NOT NULL,"
+    " principal TEXT NOT NULL,"
+    " status TEXT NOT NULL DEFAULT 'Active',"
+    " created REAL NOT NULL);"
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE iam_role ("
+    " name TEXT PRIMARY KEY COLLATE NOCASE,"
+    " role_id TEXT NOT NULL UNIQUE,"
+    " path TEXT NOT NULL,"
+    " trust TEXT NOT NULL,"
+    " description TEXT,"
+    " max_session INTEGER NOT NULL,"
+    " boundary TEXT,"
+    " created REAL NOT NULL,"
+    " source TEXT);"
+    "CREATE TABLE iam_role_policy ("
+    " role TEXT NOT NULL COLLATE NOCASE REFERENCES iam_role(name) ON DELETE CASCADE,"
+    " name TEXT NOT NULL COLLATE NOCASE,"
+    " document TEXT NOT NULL,"
+    " PRIMARY KEY (role, name));"
+    "CREATE TABLE iam_policy ("
+    " arn TEXT PRIMARY KEY,"
+    " name TEXT NOT NULL COLLATE NOCASE UNIQUE,"
+    " policy_id TEXT NOT NULL,"
+    " path TEXT NOT NULL,"
+    " description TEXT,"
+    " document TEXT NOT NULL,"
+    " created REAL NOT NULL);"
+    "CREATE TABLE iam_role_attached ("
+    " role TEXT NOT NULL COLLATE NOCASE REFERENCES iam_role(name) ON DELETE CASCADE,"
+    " policy_arn TEXT NOT NULL,"
+    " PRIMARY KEY (role, policy_arn));"
+    "CREATE TABLE sts_session ("
+    " akid TEXT PRIMARY KEY,"
+    " wrapped BLOB NOT NULL,"
+    " token_hash BLOB NOT NULL,"
+    " principal TEXT NOT NULL,"
+    " role TEXT NOT NULL,"
+    " role_id TEXT NOT NULL,"
+    " expires REAL NOT NULL,"
+    " created REAL NOT NULL);"
+    "CREATE TABLE kms_key_policy ("
+    " key_id TEXT PRIMARY KEY REFERENCES kms_key(key_id) ON DELETE CASCADE,"
+    " policy TEXT NOT NULL);"
+    "CREATE TABLE sm_resource_policy ("
+    " arn TEXT PRIMARY KEY REFERENCES sm_secret(arn) ON DELETE CASCADE,"
+    " policy TEXT NOT NULL);";
+
+Test(al_kms, migration_moves_old_keys_to_the_home_region)
+{
+    /* a state directory written by version 3: one customer key, its alias */
+    al_close(T.ctx);
+    T.ctx = NULL;
+    alt_rm_dir();
+    cr_assert_eq(mkdir(T.dir, 0700), 0);
+    char path[256];
+    snprintf(path, sizeof path, "%s/kms-master.key", T.dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    cr_assert_geq(fd, 0);
+    uint8_t k[32] = {1};
+    cr_assert_eq(write(fd, k, sizeof k), 32);
+    close(fd);
+    snprintf(path, sizeof path, "%s/%s", T.dir, AL_DB_FILE);
+    sqlite3 *h = NULL;
+    cr_assert_eq(sqlite3_open(path, &h), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(h, v3_schema, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(h));
+    cr_assert_eq(sqlite3_exec(h,
+                              "INSERT INTO kms_key(key_id, description, manager, created, wrapped) "
+                              "VALUES ('11111111-2222-4333-8444-555555555555', 'old', 'CUSTOMER', "
+                              "1, zeroblob(60));"
+                              "INSERT INTO kms_alias VALUES ('alias/old', "
+                              "'11111111-2222-4333-8444-555555555555', 1, 1);"
+                              "PRAGMA user_version = 3;",
+                              NULL, NULL, NULL),
+                 SQLITE_OK, "%s", sqlite3_errmsg(h));
+    sqlite3_close(h);
+    alt_open();
+    const es_json *m =
+        es_json_get(ok("TrentService.DescribeKey", "{\"KeyId\":\"alias/old\"}"), "KeyMetadata");
+    cr_assert_str_eq(jstr(m, "Description"), "old");
+    cr_assert_str_eq(jstr(m, "Arn"),
+                     "arn:aws:kms:us-east-2:123456789012:key/11111111-2222-4333-8444-555555555555");
+    /* the home region's managed keys were made; nothing is in another region */
+    cr_assert_eq(es_json_len(es_json_get(ok("TrentService.ListAliases", "{}"), "Aliases")), 3);
+    fails_in("us-west-2", "TrentService.DescribeKey",
+             "{\"KeyId\":\"11111111-2222-4333-8444-555555555555\"}", "NotFoundException", NULL);
+    fails_in("us-west-2", "TrentService.DescribeKey", "{\"KeyId\":\"alias/old\"}",
+             "NotFoundException", NULL);
+    /* a reopen changes nothing more */
+    alt_reopen();
+    cr_assert_eq(es_json_len(es_json_get(ok("TrentService.ListAliases", "{}"), "Aliases")), 3);
+}
+
+Test(al_kms, tags)
+{
+    char id[64], body[8192];
+    snprintf(id, sizeof id, "%s", new_key());
+    snprintf(body, sizeof body,
+             "{\"KeyId\":\"%s\",\"Tags\":[{\"TagKey\":\"b\",\"TagValue\":\"2\"},"
+             "{\"TagKey\":\"a\",\"TagValue\":\"\"}]}",
+             id);
+    ok("TrentService.TagResource", body);
+    cr_assert_str_eq(T.last_action, "kms:TagResource");
+    snprintf(body, sizeof body, "{\"KeyId\":\"%s\",\"Limit\":1}", id);
+    const es_json *r = ok("TrentService.ListResourceTags", body);
+    cr_assert_eq(es_json_len(es_json_get(r, "Tags")), 1);
+    cr_assert_str_eq(jstr(es_json_at(es_json_get(r, "Tags"), 0), "TagKey"), "a");
+    cr_assert_str_eq(jstr(r, "NextMarker"), "a");
+    snprintf(body, sizeof body, "{\"KeyId\":\"%s\",\"TagKeys\":[\"a\"]}", id);
+    ok("TrentService.UntagResource", body);
+    snprintf(body, sizeof body, "{\"KeyId\":\"%s\"}", id);
+    r = ok("TrentService.ListResourceTags", body);
+    cr_assert_eq(es_json_len(es_json_get(r, "Tags")), 1);
+    cr_assert_eq(es_json_get(r, "Truncated")->u.boolean, false);
+    /* reserved prefix, lengths, the 50-tag limit */
+    snprintf(body, sizeof body,
+             "{\"KeyId\":\"%s\",\"Tags\":[{\"TagKey\":\"aws:x\",\"TagValue\":\"1\"}]}", id);
+    fails_msg("TrentService.TagResource", body, "TagException",
+              "Tags beginning with aws: are reserved.");
+    snprintf(body, sizeof body,
+             "{\"KeyId\":\"%s\",\"Tags\":[{\"TagKey\":\"\",\"TagValue\":\"1\"}]}", id);
+    fails("TrentService.TagResource", body, "ValidationException");
+    int n = snprintf(body, sizeof body, "{\"KeyId\":\"%s\",\"Tags\":[", id);
+    for (int i = 0; i < 50; i++)
+        n += snprintf(body + n, sizeof body - (size_t)n,
+                      "%s{\"TagKey\":\"k%d\",\"TagValue\":\"v\"}", i ? "," : "", i);
+    snprintf(body + n, sizeof body - (size_t)n, "]}");
+    fails("TrentService.TagResource", body, "TagException"); /* 51 with "b" */
+    snprintf(body, sizeof body, "{\"KeyId\":\"%s\"}", id);
+    cr_assert_eq(es_json_len(es_json_get(ok("TrentService.ListResourceTags", body), "Tags")), 1);
+    fails("TrentService.TagResource",
+          "{\"KeyId\":\"alias/aws/ssm\",\"Tags\":[{\"TagKey\":\"a\",\"TagValue\":\"1\"}]}",
+          "UnsupportedOperationException");
+}
+
+Test(al_kms, re_encrypt_moves_a_ciphertext_to_another_key_and_context)
+{
+    char a[64], b[64], body[4096];
+    snprintf(a, sizeof a, "%s", new_key());
+    snprintf(b, sizeof b, "%s", new_key());
+    char *blob = encrypt(a, "moving", "{\"x\":\"1\"}");
+    snprintf(body, sizeof body,
+             "{\"CiphertextBlob\":\"%s\",\"SourceEncryptionContext\":{\"x\":\"2\"},"
+             "\"DestinationKeyId\":\"%s\"}",
+             blob, b);
+    fails("TrentService.ReEncrypt", body, "InvalidCiphertextException");
+    snprintf(body, sizeof body,
+             "{\"CiphertextBlob\":\"%s\",\"SourceEncryptionContext\":{\"x\":\"1\"},"
+             "\"DestinationKeyId\":\"%s\",\"DestinationEncryptionContext\":{\"y\":\"3\"}}",
+             blob, b);
+    const es_json *r = ok("TrentService.ReEncrypt", body);
+    cr_assert(strstr(jstr(r, "SourceKeyId"), a));
+    cr_assert(strstr(jstr(r, "KeyId"), b));
+    char *moved = es_strdup(jstr(r, "CiphertextBlob"));
+    cr_assert_eq(decrypt(moved, "{\"y\":\"3\"}", b), 0);
+    cr_assert_eq(decrypt(moved, "{\"x\":\"1\"}", NULL), 400);
+    fails("TrentService.ReEncrypt", "{\"CiphertextBlob\":\"AAAA\"}", "ValidationException");
+    es_free(moved);
+    es_free(blob);
+}
+
+Test(al_kms, generate_random_and_data_key_without_plaintext)
+{
+    fails_msg("TrentService.GenerateRandom", "{\"NumberOfBytes\":0}", "ValidationException", NULL);
+    fails("TrentService.GenerateRandom", "{\"NumberOfBytes\":1025}", "ValidationException");
+    fails("TrentService.GenerateRandom", "{}", "ValidationException");
+    const es_json *r = ok("TrentService.GenerateRandom", "{\"NumberOfBytes\":1024}");
+    cr_assert_str_eq(T.last_action, "kms:GenerateRandom");
+    uint8_t *d = NULL;
+    size_t n = 0;
+    const char *p = jstr(r, "Plaintext");
+    cr_assert_eq(al_b64_decode(p, strlen(p), &d, &n), 0);
+    cr_assert_eq(n, 1024);
+    es_free(d);
+    char id[64], body[256];
+    snprintf(id, sizeof id, "%s", new_key());
+    snprintf(body, sizeof body, "{\"KeyId\":\"%s\",\"KeySpec\":\"AES_128\"}", id);
+    r = ok("TrentService.GenerateDataKeyWithoutPlaintext", body);
+    cr_assert_null(es_json_get(r, "Plaintext"));
+    cr_assert_str_eq(T.last_action, "kms:GenerateDataKeyWithoutPlaintext");
+    char *blob = es_strdup(jstr(r, "CiphertextBlob"));
+    cr_assert_eq(decrypt(blob, NULL, NULL), 0);
+    p = jstr(T.resp, "Plaintext");
+    cr_assert_eq(al_b64_decode(p, strlen(p), &d, &n), 0);
+    cr_assert_eq(n, 16);
+    es_free(d);
+    es_free(blob);
+}
+
+Test(al_kms, key_deletion_schedule_cancel_and_expiry)
+{
+    char id[64], body[512], msg[512];
+    snprintf(id, sizeof id, "%s", new_key());
+    char *blob = encrypt(id, "doomed", NULL);
+    snprintf(body, sizeof body, "{\"KeyId\":\"%s\",\"PendingWindowInDays\":6}", id);
+    fails("TrentService.ScheduleKeyDeletion", body, "ValidationException");
+    snprintf(body, sizeof body, "{\"KeyId\":\"%s\",\"PendingWindowInDays\":31}", id);
+    fails("TrentService.ScheduleKeyDeletion", body, "ValidationException");
+    snprintf(body, sizeof body, "{\"KeyId\":\"%s\",\"PendingWindowInDays\":7}", id);
+    const es_json *r = ok("TrentService.ScheduleKeyDeletion", body);
+    cr_assert_str_eq(jstr(r, "KeyState"), "PendingDeletion");
+    cr_assert_eq(jint(r, "PendingWindowInDays"), 7);
+    snprintf(msg, sizeof msg, "arn:aws:kms:us-east-2:123456789012:key/%s is pending deletion.", id);
+    snprintf(body, sizeof body, "{\"CiphertextBlob\":\"%s\"}", blob);
+    fails_msg("TrentService.Decrypt", body, "KMSInvalidStateException", msg);
+    snprintf(body, sizeof body, "{\"KeyId\":\"%s\",\"Plaintext\":\"eA==\"}", id);
+    fails_msg("TrentService.Encrypt", body, "KMSInvalidStateException", msg);
+    snprintf(body, sizeof body, "{\"KeyId\":\"%s\"}", id);
+    fails_msg("TrentService.EnableKey", body, "KMSInvalidStateException", msg);
+    fails("TrentService.ScheduleKeyDeletion", body, "KMSInvalidStateException");
+    r = es_json_get(ok("TrentService.DescribeKey", body), "KeyMetadata");
+    cr_assert_str_eq(jstr(r, "KeyState"), "PendingDeletion");
+    /* cancel: Disabled, as AWS leaves it; enable: usable again */
+    ok("TrentService.CancelKeyDeletion", body);
+    r = es_json_get(ok("TrentService.DescribeKey", body), "KeyMetadata");
+    cr_assert_str_eq(jstr(r, "KeyState"), "Disabled");
+    fails("TrentService.CancelKeyDeletion", body, "KMSInvalidStateException");
+    ok("TrentService.EnableKey", body);
+    cr_assert_eq(decrypt(blob, NULL, NULL), 0);
+    /* the window passes: the key and its alias are gone */
+    snprintf(body, sizeof body, "{\"KeyId\":\"%s\",\"PendingWindowInDays\":7}", id);
+    ok("TrentService.ScheduleKeyDeletion", body);
+    T.now += 7 * 86400 + 1;
+    fails("TrentService.DescribeKey", body, "NotFoundException");
+    cr_assert_eq(es_json_len(es_json_get(ok("TrentService.ListKeys", "{}"), "Keys")), 2);
+    fails("TrentService.ScheduleKeyDeletion", "{\"KeyId\":\"alias/aws/ssm\"}",
+          "UnsupportedOperationException");
+    es_free(blob);
+}
+
+Test(al_kms, ssm_parameter_under_a_key_pending_deletion_fails_with_kms_reason)
+{
+    char id[64], body[512];
+    snprintf(id, sizeof id, "%s", new_key());
+    snprintf(
+        body, sizeof body,
+        "{\"Name\":\"/db/pw\",\"Value\":\"s3cret\",\"Type\":\"SecureString\",\"KeyId\":\"%s\"}",
+        id);
+    ok("AmazonSSM.PutParameter", body);
+    snprintf(body, sizeof body, "{\"KeyId\":\"%s\",\"PendingWindowInDays\":7}", id);
+    ok("TrentService.ScheduleKeyDeletion", body);
+    fails("AmazonSSM.GetParameter", "{\"Name\":\"/db/pw\",\"WithDecryption\":true}",
+          "InvalidKeyId");
+    cr_assert(strstr(T.err.message, "is pending deletion."), "%s", T.err.message);
+    cr_assert(strstr(T.err.message, "KMSInvalidStateException"), "%s", T.err.message);
+    cr_assert_null(strstr(T.err.message, "s3cret"));
+}
+
+Test(al_kms, update_and_delete_alias)
+{
+    char a[64], b[64], body[512];
+    snprintf(a, sizeof a, "%s", new_key());
+    snprintf(b, sizeof b, "%s", new_key());
+    snprintf(body, sizeof body, "{\"AliasName\":\"alias/app\",\"TargetKeyId\":\"%s\"}", a);
+    ok("TrentService.CreateAlias", body);
+    snprintf(body, sizeof body, "{\"AliasName\":\"alias/app\",\"TargetKeyId\":\"%s\"}", b);
+    ok("TrentService.UpdateAlias", body);
+    cr_assert_str_eq(T.last_action, "kms:UpdateAlias");
+    const es_json *m =
+        es_json_get(ok("TrentService.DescribeKey", "{\"KeyId\":\"alias/app\"}"), "KeyMetadata");
+    cr_assert_str_eq(jstr(m, "KeyId"), b);
+    snprintf(body, sizeof body, "{\"AliasName\":\"alias/nope\",\"TargetKeyId\":\"%s\"}", b);
+    fails_msg("TrentService.UpdateAlias", body, "NotFoundException",
+              "Alias arn:aws:kms:us-east-2:123456789012:alias/nope is not found.");
+    snprintf(body, sizeof body, "{\"AliasName\":\"alias/aws/ssm\",\"TargetKeyId\":\"%s\"}", b);
+    fails("TrentService.UpdateAlias", body, "NotAuthorizedException");
+    fails("TrentService.DeleteAlias", "{\"AliasName\":\"alias/aws/ssm\"}",
+          "NotAuthorizedException");
+    fails("TrentService.DeleteAlias", "{\"AliasName\":\"nope\"}", "ValidationException");
+    ok("TrentService.DeleteAlias", "{\"AliasName\":\"alias/app\"}");
+    fails("TrentService.DescribeKey", "{\"KeyId\":\"alias/app\"}", "NotFoundException");
+    fails("TrentService.DeleteAlias", "{\"AliasName\":\"alias/app\"}", "NotFoundException");
+}
+
+Test(al_kms, rotation_on_demand_and_scheduled_keeps_old_ciphertexts)
+{
+    char id[64], body[512];
+    snprintf(id, sizeof id, "%s", new_key());
+    char *v1 = encrypt(id, "one", NULL);
+    snprintf(body, sizeof body, "{\"KeyId\":\"%s\",\"RotationPeriodInDays\":89}", id);
+    fails("TrentService.EnableKeyRotation", body, "ValidationException");
+    snprintf(body, sizeof body, "{\"KeyId\":\"%s\",\"RotationPeriodInDays\":2561}", id);
+    fails("TrentService.EnableKeyRotation", body, "ValidationException");
+    snprintf(body, sizeof body, "{\"KeyId\":\"%s\"}", id);
+    const es_json *r = ok("TrentService.GetKeyRotationStatus", body);
+    cr_assert_eq(es_json_get(r, "KeyRotationEnabled")->u.boolean, false);
+    ok("TrentService.RotateKeyOnDemand", body);
+    char *v2 = encrypt(id, "two", NULL);
+    char *raw = unb64(v2);
+    cr_assert_eq((uint8_t)raw[0], AL_KMS_BLOB_VERSION_ROTATED);
+    es_free(raw);
+    raw = unb64(v1);
+    cr_assert_eq((uint8_t)raw[0], AL_KMS_BLOB_VERSION);
+    es_free(raw);
+    cr_assert_eq(decrypt(v1, NULL, NULL), 0);
+    cr_assert_eq(decrypt(v2, NULL, NULL), 0);
+    /* scheduled: 90 days on, the next encryption rotates first */
+    snprintf(body, sizeof body, "{\"KeyId\":\"%s\",\"RotationPeriodInDays\":90}", id);
+    ok("TrentService.EnableKeyRotation", body);
+    snprintf(body, sizeof body, "{\"KeyId\":\"%s\"}", id);
+    r = ok("TrentService.GetKeyRotationStatus", body);
+    cr_assert_eq(es_json_get(r, "KeyRotationEnabled")->u.boolean, true);
+    cr_assert_eq(jint(r, "RotationPeriodInDays"), 90);
+    T.now += 90 * 86400 + 1;
+    char *v3 = encrypt(id, "three", NULL);
+    r = ok("TrentService.ListKeyRotations", body);
+    const es_json *rot = es_json_get(r, "Rotations");
+    cr_assert_eq(es_json_len(rot), 2);
+    cr_assert_str_eq(jstr(es_json_at(rot, 0), "RotationType"), "ON_DEMAND");
+    cr_assert_str_eq(jstr(es_json_at(rot, 1), "RotationType"), "AUTOMATIC");
+    cr_assert_eq(decrypt(v1, NULL, NULL), 0);
+    cr_assert_eq(decrypt(v2, NULL, NULL), 0);
+    cr_assert_eq(decrypt(v3, NULL, NULL), 0);
+    alt_reopen();
+    cr_assert_eq(decrypt(v1, NULL, NULL), 0);
+    cr_assert_eq(decrypt(v3, NULL, NULL), 0);
+    ok("TrentService.DisableKeyRotation", body);
+    r = ok("TrentService.GetKeyRotationStatus", body);
+    cr_assert_eq(es_json_get(r, "KeyRotationEnabled")->u.boolean, false);
+    fails("TrentService.EnableKeyRotation", "{\"KeyId\":\"alias/aws/ssm\"}",
+          "UnsupportedOperationException");
+    es_free(v1);
+    es_free(v2);
+    es_free(v3);
 }
