@@ -293,6 +293,14 @@ int aw_arn_parse(const char *s, size_t len, aw_arn *out)
         return AW_ARN_E_PART_TOO_LONG;
     if (!all_of(f[3], svc_char) || (f[3].n && (f[3].p[0] == '-' || f[3].p[f[3].n - 1] == '-')))
         return AW_ARN_E_REGION;
+    if (f[3].n) { /* a region AWS has belongs to one partition */
+        char rg[AW_ARN_REGION_MAX + 1];
+        memcpy(rg, f[3].p, f[3].n);
+        rg[f[3].n] = '\0';
+        const char *part = aw_region_partition(rg);
+        if (part && !span_eq(f[1], part))
+            return AW_ARN_E_PARTITION;
+    }
     if (f[4].n != 0 && (f[4].n != 12 || !all_of(f[4], digit)))
         return AW_ARN_E_ACCOUNT;
     if (f[5].n == 0)
@@ -356,7 +364,8 @@ const char *aw_arn_strerror(int err)
     case AW_ARN_E_SYNTAX:
         return "not an ARN (arn:partition:service:region:account:resource)";
     case AW_ARN_E_PARTITION:
-        return "unknown ARN partition (aws, aws-cn, aws-us-gov, aws-iso, aws-iso-b, aws-iso-e, aws-iso-f, aws-eusc)";
+        return "unknown ARN partition (aws, aws-cn, aws-us-gov, aws-iso, aws-iso-b, aws-iso-e, "
+               "aws-iso-f, aws-eusc)";
     case AW_ARN_E_SERVICE:
         return "invalid service in ARN";
     case AW_ARN_E_REGION:

@@ -1,5 +1,6 @@
 /* valuefrom.c - see valuefrom.h. */
 #include "agent/secrets/valuefrom.h"
+#include "aws/region.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -255,12 +256,12 @@ static int parse_arn(const char *s, size_t n, ag_valuefrom *v, arena *a, char *e
     }
     f[5] = p;
     fl[5] = (size_t)(end - p);
-    /* the partitions aws/arn.h knows, so that what we accept it accepts too */
-    if (!((fl[1] == 3 && memcmp(f[1], "aws", 3) == 0) ||
-          (fl[1] == 6 && memcmp(f[1], "aws-cn", 6) == 0) ||
-          (fl[1] == 10 && memcmp(f[1], "aws-us-gov", 10) == 0)))
+    /* the partitions aws/region.h knows (as aws/arn.h does) */
+    if (!aw_partition_known(f[1], fl[1]))
         return es_errf(err, errlen, AG_VF_E_ARN,
-                       "the ARN's partition is not one of aws, aws-cn, aws-us-gov");
+                       "the ARN's partition '%.*s' is not one AWS has (aws, aws-cn, aws-us-gov, "
+                       "aws-iso, aws-iso-b, aws-iso-e, aws-iso-f, aws-eusc)",
+                       (int)(fl[1] > 16 ? 16 : fl[1]), f[1]);
     bool ssm = fl[2] == 3 && memcmp(f[2], "ssm", 3) == 0;
     bool sm = fl[2] == 14 && memcmp(f[2], "secretsmanager", 14) == 0;
     if (!ssm && !sm)
@@ -275,6 +276,22 @@ static int parse_arn(const char *s, size_t n, ag_valuefrom *v, arena *a, char *e
     if (!region_ok)
         return es_errf(err, errlen, AG_VF_E_REGION,
                        "the ARN's region is malformed (lowercase letters, digits, hyphens)");
+    /* a region AWS has, in the ARN's partition: a typo would otherwise
+     * surface only when the task's fetch fails */
+    char region[AG_VF_REGION_MAX + 1];
+    memcpy(region, f[3], fl[3]);
+    region[fl[3]] = '\0';
+    const char *part = aw_region_partition(region);
+    if (!part) {
+        const char *near = aw_region_nearest(region);
+        return es_errf(err, errlen, AG_VF_E_REGION,
+                       "the ARN's region '%s' is not an AWS region%s%s%s", region,
+                       near ? " (did you mean " : "", near ? near : "", near ? "?)" : "");
+    }
+    if (strlen(part) != fl[1] || memcmp(part, f[1], fl[1]) != 0)
+        return es_errf(err, errlen, AG_VF_E_ARN,
+                       "the ARN's region %s is in the partition %s, not %.*s", region, part,
+                       (int)fl[1], f[1]);
     if (fl[4] != 12 || !all_of(f[4], fl[4], ""))
         return es_errf(err, errlen, AG_VF_E_ACCOUNT, "the ARN's account is not 12 digits");
     for (size_t i = 0; i < 12; i++)

@@ -308,12 +308,25 @@ static int root_policy(struct al_authz_cache *k, aw_policy **fresh, const aw_pol
     return 0;
 }
 
+/* The part of arn after "arn:PARTITION:SERVICE:" (any partition), or NULL
+ * when arn is not of service. */
+static const char *arn_after_service(const char *arn, const char *service)
+{
+    if (strncmp(arn, "arn:", 4) != 0)
+        return NULL;
+    const char *p = strchr(arn + 4, ':');
+    size_t n = strlen(service);
+    if (!p || strncmp(p + 1, service, n) != 0 || p[1 + n] != ':')
+        return NULL;
+    return p + 2 + n;
+}
+
 static bool is_kms_key(const char *arn)
 {
-    /* arn:aws:kms:REGION:ACCOUNT:key/ID */
-    if (strncmp(arn, "arn:aws:kms:", 12) != 0)
+    /* arn:PARTITION:kms:REGION:ACCOUNT:key/ID */
+    const char *p = arn_after_service(arn, "kms");
+    if (!p)
         return false;
-    const char *p = arn + 12;
     for (int i = 0; i < 2 && p; i++) {
         p = strchr(p, ':');
         if (p)
@@ -452,7 +465,7 @@ int al_authz_evaluate(al_ctx *c, const al_authz_req *q, char *why, size_t whylen
     if (!resource_policy && is_kms_key(resource)) {
         if ((r = resource_policy_of(c, k, resource, true, &fresh_resource, &resource_policy)) < 0)
             goto out;
-    } else if (!resource_policy && strncmp(resource, "arn:aws:secretsmanager:", 23) == 0) {
+    } else if (!resource_policy && arn_after_service(resource, "secretsmanager")) {
         if ((r = resource_policy_of(c, k, resource, false, &fresh_resource, &resource_policy)) < 0)
             goto out;
     }

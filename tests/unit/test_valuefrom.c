@@ -190,8 +190,19 @@ Test(valuefrom, malformed_inputs_have_precise_errors)
                  AG_VF_E_SERVICE);
     cr_assert_eq(bad("arn:aws:ssm::123456789012:parameter/x", "no region"), AG_VF_E_REGION);
     cr_assert_eq(bad("arn:aws:ssm:US_EAST:123456789012:parameter/x", "region"), AG_VF_E_REGION);
-    cr_assert_eq(bad("arn:aws:ssm:region:aws_account_id:parameter/parameter_name", "12 digits"),
+    /* the documentation's placeholder, copied as is: the first wrong part is named */
+    cr_assert_eq(bad("arn:aws:ssm:region:aws_account_id:parameter/parameter_name",
+                     "the ARN's region 'region' is not an AWS region"),
+                 AG_VF_E_REGION);
+    cr_assert_eq(bad("arn:aws:ssm:us-east-1:aws_account_id:parameter/parameter_name", "12 digits"),
                  AG_VF_E_ACCOUNT);
+    /* a typo in the region, and a region in another partition than the ARN's */
+    cr_assert_eq(bad("arn:aws:ssm:us-wst-2:123456789012:parameter/x",
+                     "the ARN's region 'us-wst-2' is not an AWS region (did you mean us-west-2?)"),
+                 AG_VF_E_REGION);
+    cr_assert_eq(bad("arn:aws:ssm:cn-north-1:123456789012:parameter/x",
+                     "the ARN's region cn-north-1 is in the partition aws-cn, not aws"),
+                 AG_VF_E_ARN);
     cr_assert_eq(bad("arn:aws:ssm:us-east-1:12345678901:parameter/x", "12 digits"),
                  AG_VF_E_ACCOUNT);
     cr_assert_eq(bad("arn:aws:ssm:us-east-1:123456789012:document/x", "must name a parameter"),
