@@ -15,6 +15,7 @@
 #include "agent/secrets/drift.h"
 #include "agent/tasks/engine.h"
 #include "agent/metrics.h"
+#include "agent/rotator.h"
 #include "agent/secrets/preflight.h"
 
 #include "agent/services/scheduler.h"
@@ -60,6 +61,7 @@ struct ag_agent {
     ag_svc_sched *sched;
     ag_drift *drift;
     ag_api_services *api_services;
+    ag_rotator *rotator; /* embedded mode: due rotations (rotator.h) */
     uv_timer_t retry;
     bool retry_open;
     bool docker_up, stopping;
@@ -202,6 +204,7 @@ static void on_stop(ag_daemon *d, void *arg)
     /* the listener first: no API call reaches a part that is closing */
     CLOSE_PART(server, al_server_close);
     CLOSE_PART(inner, al_server_close);
+    CLOSE_PART(rotator, ag_rotator_close);
     CLOSE_PART(sched, ag_svc_sched_close);
     CLOSE_PART(drift, ag_drift_close);
     CLOSE_PART(engine, ag_engine_close);
@@ -456,6 +459,10 @@ static int start_listener(ag_agent *a)
             return r;
         if ((r = ag_daemon_on_reload(a->d, on_reload, a)) < 0) {
             es_err("embedded IAM: no room for a reload hook");
+            return r;
+        }
+        if ((r = ag_rotator_start(&a->d->loop, a->al, AG_ROTATOR_TICK_MS, &a->rotator)) < 0) {
+            es_err("embedded Secrets Manager: rotation timer: %s", strerror(-r));
             return r;
         }
     }

@@ -151,6 +151,12 @@ int al_admin_credentials(al_ctx *c, char akid[AL_AKID_LEN + 1], char **secret);
 /* Makes every action of the store ask the embedded IAM (identity, resource
  * and key policies) as AWS does. */
 void al_authz_install(al_ctx *c);
+/* Carries out the scheduled rotations that are due at now (NextRotationDate
+ * passed) in every region, and advances the hooks' steps. The daemon calls
+ * it from a timer. Answers the number of rotations started or completed, or
+ * -errno. */
+int al_sm_rotate_due(al_ctx *c, double now);
+
 /* Loads the roles of a directory of JSON files (iam.h says the format). 0 or
  * -errno with a reason in err. */
 int al_iam_load_roles_dir(al_ctx *c, const char *dir, char *err, size_t errlen);

@@ -66,11 +66,7 @@ int al_sm_reference_parameter(al_ctx *c, const char *principal, const char *para
 #define AL_SM_HOOK_STEP_TIMEOUT 30.0
 #define AL_SM_HOOKS_MAX 16 /* rotations by hooks in flight at once */
 
-/* Carries out the scheduled rotations that are due at now (NextRotationDate
- * passed) in every region, and advances the hooks' steps. The daemon calls
- * it from a timer. Answers the number of rotations started or completed, or
- * -errno. */
-int al_sm_rotate_due(al_ctx *c, double now);
+/* al_sm_rotate_due: declared in local.h (the daemon's timer calls it). */
 
 /* al_open / al_close: the rotation state (hooks directory, running hooks). */
 int al_sm_state_init(al_ctx *c, const al_options *opt);

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# The seed's cross-region rule (S8) and the regional stores end to end, without AWS (issue 18),
+# driven by the real aws CLI against one agent whose home region is us-east-1:
+#   - a parameter that exists only in us-west-2, named by its full ARN in a us-east-1 task:
+#     the task runs and its container prints the value; the preflight asked for the us-west-2
+#     ARN (a role allowed only us-east-1 ARNs is refused, the us-west-2 ARN named);
+#   - the same parameter by bare name: it resolves in the task's region, where it does not
+#     exist, and the task stops with ECS's reason (as ECS does);
+#   - the same name in three regions holds three values; a container reads each by ARN;
+#   - a KMS key pending deletion: a task whose SecureString is under it stops with KMS's reason;
+#   - the built-in rotator (RotateSecret, no Lambda) changes a secret a service's tasks hold,
+#     and the service's drift report notices it.
+#
+# Env (ctest passes them): ES_AGENT_BIN, ES_TEST_DOCKER_HOST.
+set -euo pipefail
+: "${ES_AGENT_BIN:?}" "${ES_TEST_DOCKER_HOST:?}"
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
+it_workdir xregion
+IT_FAIL_HEADER="---- agent log ----"
+CLUSTER=xr-$$
+ACCT=123456789012
+it_endpoint
+it_aws_env "$STATE" 1
+unset ECS_SECRETS_PREFLIGHT || true
+
+say "starting the agent, home region us-east-1"
+it_start_agent --mode embedded --region us-east-1 --cluster "$CLUSTER" --drift-interval 1 --log-level debug
+
+say "the same name in three regions, three values"
+for r in us-east-1 us-west-2 eu-west-1; do
+  aws --region "$r" ssm put-parameter --name /xr/three --type SecureString --value "three-in-$r" >/dev/null
+done
+for r in us-east-1 us-west-2 eu-west-1; do
+  eq "$(aws --region "$r" ssm get-parameter --name /xr/three --with-decryption --query Parameter.Value --output text)" \
+    "three-in-$r" "the value in $r"
+done
+V_WEST="west-only-$RANDOM$RANDOM"
+aws --region us-west-2 ssm put-parameter --name /xr/west --type String --value "$V_WEST" >/dev/null
+expect_error ParameterNotFound "" --region us-east-1 ssm get-parameter --name /xr/west
+
+create_exec_role xr-exec
+ROLE=arn:aws:iam::$ACCT:role/xr-exec
+policy() { # policy RESOURCE...: the role may read exactly these
+  local res
+  res=$(printf '"%s",' "$@")
+  aws iam put-role-policy --role-name xr-exec --policy-name secrets --policy-document \
+    "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":[\"ssm:GetParameters\",\"secretsmanager:GetSecretValue\",\"kms:Decrypt\"],\"Resource\":[${res%,}]}]}"
+}
+register() { # register FAMILY SECRETS-JSON COMMAND
+  aws ecs register-task-definition --family "$1" --execution-role-arn "$ROLE" --network-mode none \
+    --container-definitions "[{\"name\":\"app\",\"image\":\"local/busybox:latest\",\"stopTimeout\":2,\"command\":[\"sh\",\"-c\",\"$3\"],\"secrets\":$2}]" >/dev/null
+}
+run() { aws ecs run-task --cluster "$CLUSTER" --task-definition "$1" --query 'tasks[0].taskArn' --output text; }
+reason() { aws ecs describe-tasks --cluster "$CLUSTER" --tasks "$1" --query 'tasks[0].stoppedReason' --output text; }
+cid() { aws ecs describe-tasks --cluster "$CLUSTER" --tasks "$1" --query 'tasks[0].containers[0].runtimeId' --output text; }
+
+WEST_ARN=arn:aws:ssm:us-west-2:$ACCT:parameter/xr/west
+say "a us-west-2 parameter by ARN in a us-east-1 task: the preflight checks the us-west-2 ARN"
+register xr-arn "[{\"name\":\"W\",\"valueFrom\":\"$WEST_ARN\"},{\"name\":\"A\",\"valueFrom\":\"arn:aws:ssm:us-east-1:$ACCT:parameter/xr/three\"},{\"name\":\"B\",\"valueFrom\":\"arn:aws:ssm:eu-west-1:$ACCT:parameter/xr/three\"}]" \
+  'echo \"$W|$A|$B\"; sleep 300'
+policy "arn:aws:ssm:us-east-1:$ACCT:parameter/xr/*" "arn:aws:ssm:eu-west-1:$ACCT:parameter/xr/*"
+TASK=$(run xr-arn)
+eq "$(wait_status "$TASK" STOPPED)" STOPPED "the task whose role may not read us-west-2"
+R=$(reason "$TASK")
+grep -qF "ssm:GetParameters on $WEST_ARN" <<<"$R" || fail "the preflight did not name the us-west-2 ARN: $R"
+say "refused as: $R"
+policy "arn:aws:ssm:*:$ACCT:parameter/xr/*"
+TASK=$(run xr-arn)
+eq "$(wait_status "$TASK" RUNNING STOPPED)" RUNNING "the cross-region task ($(reason "$TASK"))"
+wait_container_log "$(cid "$TASK")" 50 0.2 -xF "$V_WEST|three-in-us-east-1|three-in-eu-west-1" ||
+  fail "the container did not print the us-west-2, us-east-1 and eu-west-1 values"
+aws ecs stop-task --cluster "$CLUSTER" --task "$TASK" >/dev/null
+
+say "the same parameter by bare name: resolved in the task's region, where it does not exist"
+register xr-bare '[{"name":"W","valueFrom":"/xr/west"}]' 'echo \"$W\"'
+TASK=$(run xr-bare)
+eq "$(wait_status "$TASK" STOPPED)" STOPPED "the bare-name task"
+R=$(reason "$TASK")
+# ECS's own words for a parameter the region does not have, naming the region
+grep -qF "failed to fetch secret /xr/west from ssm in us-east-1: InvalidParameters" <<<"$R" ||
+  fail "the bare name's reason: $R"
+say "refused as: $R"
+
+say "a KMS key pending deletion fails the task with KMS's reason"
+KEY=$(aws kms create-key --description xr --query KeyMetadata.Arn --output text)
+aws ssm put-parameter --name /xr/doomed --type SecureString --key-id "$KEY" --value "doomed-$RANDOM" >/dev/null
+policy "arn:aws:ssm:*:$ACCT:parameter/xr/*" "$KEY"
+register xr-doomed '[{"name":"D","valueFrom":"/xr/doomed"}]' 'echo \"$D\"; sleep 300'
+aws kms schedule-key-deletion --key-id "$KEY" --pending-window-in-days 7 >/dev/null
+TASK=$(run xr-doomed)
+eq "$(wait_status "$TASK" STOPPED)" STOPPED "the task under a key pending deletion"
+R=$(reason "$TASK")
+grep -qF "pending deletion" <<<"$R" || fail "the reason does not name KMS's: $R"
+say "refused as: $R"
+aws kms cancel-key-deletion --key-id "$KEY" >/dev/null
+aws kms enable-key --key-id "$KEY" >/dev/null
+TASK=$(run xr-doomed)
+eq "$(wait_status "$TASK" RUNNING STOPPED)" RUNNING "the task once the deletion is cancelled ($(reason "$TASK"))"
+aws ecs stop-task --cluster "$CLUSTER" --task "$TASK" >/dev/null
+
+say "the built-in rotator: a service's tasks hold the old value, drift notices"
+SECRET=$(aws secretsmanager create-secret --name xr/db --secret-string '{"user":"app","password":"first"}' --query ARN --output text)
+policy "arn:aws:ssm:*:$ACCT:parameter/xr/*" "$SECRET"
+register xr-svc "[{\"name\":\"P\",\"valueFrom\":\"$SECRET:password::\"}]" 'echo \"$P\"; sleep 300'
+aws ecs create-service --cluster "$CLUSTER" --service-name xr --task-definition xr-svc --desired-count 1 >/dev/null
+for ((i = 0; i < 120; i++)); do
+  [[ $(aws ecs describe-services --cluster "$CLUSTER" --services xr --query 'services[0].runningCount' --output text) == 1 ]] && break
+  sleep 0.5
+done
+eq "$(aws ecs describe-services --cluster "$CLUSTER" --services xr --query 'services[0].runningCount' --output text)" 1 "the service's task"
+aws secretsmanager rotate-secret --secret-id xr/db --rotation-rules 'AutomaticallyAfterDays=30' >/dev/null
+NEW=$(aws secretsmanager get-secret-value --secret-id xr/db --query SecretString --output text)
+OLD=$(aws secretsmanager get-secret-value --secret-id xr/db --version-stage AWSPREVIOUS --query SecretString --output text)
+eq "$(jq -r .password <<<"$OLD")" first "AWSPREVIOUS holds the old value"
+[[ $(jq -r .password <<<"$NEW") != first ]] || fail "the built-in rotator did not change the password"
+eq "$(jq -r .user <<<"$NEW")" app "the rotator kept the other keys"
+aws secretsmanager describe-secret --secret-id xr/db --query 'RotationEnabled' --output text | grep -qx True ||
+  fail "rotation not enabled"
+for ((i = 0; i < 60; i++)); do
+  aws ecs describe-services --cluster "$CLUSTER" --services xr --query 'services[0].events[].message' --output text |
+    grep -qF "1 tasks hold a rotated value of $SECRET:password::" && break
+  sleep 0.5
+done
+aws ecs describe-services --cluster "$CLUSTER" --services xr --query 'services[0].events[].message' --output text |
+  grep -qF "1 tasks hold a rotated value of $SECRET:password::" || fail "drift did not notice the rotation"
+grep -F "$(jq -r .password <<<"$NEW")" "$LOG" && fail "the rotated password is in the log"
+aws ecs delete-service --cluster "$CLUSTER" --service xr --force >/dev/null
+it_stop_agent
+say "ok"
