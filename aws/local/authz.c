@@ -349,104 +349,119 @@ static bool session_role(const char *prefix, const char *principal, char *role, 
     return true;
 }
 
-int al_authz_evaluate(al_ctx *c, const al_authz_req *q, char *why, size_t whylen,
-                      aw_decision_kind *kind)
+/* Who the caller is, as the evaluation needs it: its identity policies and
+ * the values of the aws:Principal* context keys. */
+typedef struct caller {
+    const aw_policy *const *identity;
+    size_t n_identity;
+    const role_slot *rs; /* a role's or user's policies (boundary too); NULL for others */
+    const aw_policy *root;
+    const char *parn, *type, *uid, *uname;
+    char userid[AL_ROLE_NAME_MAX + 128];
+    char name[AL_ROLE_NAME_MAX + 1]; /* the role or user name */
+} caller;
+
+/* The fixed strings (root ARN, session prefix) and the clock's, from the
+ * cache when there is one, else made into the locals. */
+static void strings_of(al_ctx *c, struct al_authz_cache *k, fixed_strings *fixed_local,
+                       clock_strings *clock_local, const fixed_strings **fixed,
+                       const clock_strings **clk)
 {
-    const char *principal = q->principal, *action = q->action, *resource = q->resource;
-    const aw_policy *resource_policy = q->resource_policy;
-    const aw_ctx_entry *extra = q->extra;
-    size_t nextra = q->nextra;
-    /* what the cache could not keep, freed at the end */
-    role_slot fresh_role = {0};
-    aw_policy *fresh_root = NULL, *fresh_resource = NULL;
-    const role_slot *rs = NULL;
-    const aw_policy *root = NULL;
-    const aw_policy *const *identity = NULL;
-    size_t n_identity = 0;
-    int r = 0;
-    char role[AL_ROLE_NAME_MAX + 1];
-    if (!principal)
-        principal = "anonymous";
-    struct al_authz_cache *k = policy_cache(c);
-    fixed_strings fixed_local;
-    clock_strings clock_local;
-    const fixed_strings *fixed = &fixed_local;
-    const clock_strings *clk = &clock_local;
     time_t t = (time_t)al_now(c);
     if (k) {
         if (!k->fixed.root_arn[0])
             fixed_make(c, &k->fixed);
         if (k->clock.t != t || !k->clock.iso[0])
             clock_make(t, &k->clock);
-        fixed = &k->fixed;
-        clk = &k->clock;
-    } else {
-        fixed_make(c, &fixed_local);
-        clock_make(t, &clock_local);
+        *fixed = &k->fixed;
+        *clk = &k->clock;
+        return;
     }
-    const char *root_arn = fixed->root_arn;
+    fixed_make(c, fixed_local);
+    clock_make(t, clock_local);
+    *fixed = fixed_local;
+    *clk = clock_local;
+}
 
-    /* context */
-    aw_ctx_entry ctx[CTX_MAX + 8];
-    size_t nctx = 0;
-    const char *v_parn[1], *v_acct[1] = {c->account}, *v_type[1], *v_uid[1], *v_now[1], *v_epoch[1],
-                           *v_region[1] = {c->region}, *v_uname[1] = {NULL};
-    char userid[AL_ROLE_NAME_MAX + 128];
-    v_now[0] = clk->iso;
-    v_epoch[0] = clk->epoch;
-
-    if (strcmp(principal, root_arn) == 0) {
-        if ((r = root_policy(k, &fresh_root, &root)) < 0)
-            goto out;
-        identity = &root;
-        n_identity = 1;
-        v_parn[0] = root_arn;
-        v_type[0] = "Account";
-        v_uid[0] = c->account;
-    } else if (session_role(fixed->session_prefix, principal, role, sizeof role)) {
-        if ((r = role_of(c, k, false, role, &fresh_role, &rs)) < 0)
-            goto out;
-        if (rs->exists && rs->have_role) {
-            v_parn[0] = rs->arn;
-            snprintf(userid, sizeof userid, "%s:%s", rs->role_id, strrchr(principal, '/') + 1);
+/* The account root, a role's session, an IAM user (its key or its
+ * GetSessionToken session), or anyone else (no identity policy). */
+static int identify(al_ctx *c, struct al_authz_cache *k, const fixed_strings *fixed,
+                    const char *principal, caller *w, role_slot *fresh_role, aw_policy **fresh_root)
+{
+    int r;
+    w->parn = principal;
+    w->type = "User";
+    w->uid = principal;
+    if (strcmp(principal, fixed->root_arn) == 0) {
+        if ((r = root_policy(k, fresh_root, &w->root)) < 0)
+            return r;
+        w->identity = &w->root;
+        w->n_identity = 1;
+        w->parn = fixed->root_arn;
+        w->type = "Account";
+        w->uid = c->account;
+    } else if (session_role(fixed->session_prefix, principal, w->name, sizeof w->name)) {
+        if ((r = role_of(c, k, false, w->name, fresh_role, &w->rs)) < 0)
+            return r;
+        const char *session = strrchr(principal, '/') + 1;
+        if (w->rs->exists && w->rs->have_role) {
+            w->parn = w->rs->arn;
+            snprintf(w->userid, sizeof w->userid, "%s:%s", w->rs->role_id, session);
         } else {
-            v_parn[0] = principal;
-            snprintf(userid, sizeof userid, "%s", strrchr(principal, '/') + 1);
+            snprintf(w->userid, sizeof w->userid, "%s", session);
         }
-        identity = (const aw_policy *const *)rs->pol.identity;
-        n_identity = rs->pol.n_identity;
-        v_type[0] = "AssumedRole";
-        v_uid[0] = userid;
-    } else if (al_iam_user_of_principal(c, principal, role, sizeof role)) {
-        /* an IAM user (its key, or its GetSessionToken session): its own and its groups'
-         * policies, when the user still exists under that very ARN */
-        if ((r = role_of(c, k, true, role, &fresh_role, &rs)) < 0)
-            goto out;
-        bool same = rs->exists && rs->have_role && strcmp(rs->arn, principal) == 0;
-        snprintf(userid, sizeof userid, "%s", same ? rs->role_id : principal);
-        identity = same ? (const aw_policy *const *)rs->pol.identity : NULL;
-        n_identity = same ? rs->pol.n_identity : 0;
-        v_parn[0] = principal;
-        v_type[0] = "User";
-        v_uid[0] = userid;
-        v_uname[0] = role;
-    } else {
-        v_parn[0] = principal;
-        v_type[0] = "User";
-        v_uid[0] = principal;
+        w->identity = (const aw_policy *const *)w->rs->pol.identity;
+        w->n_identity = w->rs->pol.n_identity;
+        w->type = "AssumedRole";
+        w->uid = w->userid;
+    } else if (al_iam_user_of_principal(c, principal, w->name, sizeof w->name)) {
+        /* its own and its groups' policies, when the user still exists under
+         * that very ARN (a user deleted and made again is another user) */
+        if ((r = role_of(c, k, true, w->name, fresh_role, &w->rs)) < 0)
+            return r;
+        bool same = w->rs->exists && w->rs->have_role && strcmp(w->rs->arn, principal) == 0;
+        snprintf(w->userid, sizeof w->userid, "%s", same ? w->rs->role_id : principal);
+        w->identity = same ? (const aw_policy *const *)w->rs->pol.identity : NULL;
+        w->n_identity = same ? w->rs->pol.n_identity : 0;
+        w->uid = w->userid;
+        w->uname = w->name;
     }
-    ctx[nctx++] = (aw_ctx_entry){"aws:PrincipalArn", v_parn, 1, false};
-    ctx[nctx++] = (aw_ctx_entry){"aws:PrincipalAccount", v_acct, 1, false};
-    ctx[nctx++] = (aw_ctx_entry){"aws:PrincipalType", v_type, 1, false};
-    ctx[nctx++] = (aw_ctx_entry){"aws:userid", v_uid, 1, false};
-    if (v_uname[0])
-        ctx[nctx++] = (aw_ctx_entry){"aws:username", v_uname, 1, false};
-    ctx[nctx++] = (aw_ctx_entry){"aws:CurrentTime", v_now, 1, false};
-    ctx[nctx++] = (aw_ctx_entry){"aws:EpochTime", v_epoch, 1, false};
-    ctx[nctx++] = (aw_ctx_entry){"aws:RequestedRegion", v_region, 1, false};
-    /* KMS used by SSM or Secrets Manager on the caller's behalf */
-    char via[96];
-    const char *v_via[1] = {via}, *v_caller_acct[1] = {c->account};
+    return 0;
+}
+
+/* The request context: the caller's keys, the clock's, the region the
+ * request is served in (aws:RequestedRegion, kms:ViaService), the KMS keys
+ * when SSM or Secrets Manager use KMS on the caller's behalf, then the
+ * caller's extra entries. Every value points into w, clk, c or vals. */
+typedef struct ctx_values {
+    const char *parn[1], *acct[1], *type[1], *uid[1], *uname[1], *now[1], *epoch[1], *region[1],
+        *via[1], *caller_acct[1];
+    char via_name[96];
+} ctx_values;
+
+static size_t build_context(al_ctx *c, const caller *w, const clock_strings *clk,
+                            const char *action, const aw_ctx_entry *extra, size_t nextra,
+                            ctx_values *v, aw_ctx_entry *ctx, size_t max)
+{
+    size_t n = 0;
+    *v = (ctx_values){.parn = {w->parn},
+                      .acct = {c->account},
+                      .type = {w->type},
+                      .uid = {w->uid},
+                      .uname = {w->uname},
+                      .now = {clk->iso},
+                      .epoch = {clk->epoch},
+                      .region = {al_region(c)},
+                      .caller_acct = {c->account}};
+    ctx[n++] = (aw_ctx_entry){"aws:PrincipalArn", v->parn, 1, false};
+    ctx[n++] = (aw_ctx_entry){"aws:PrincipalAccount", v->acct, 1, false};
+    ctx[n++] = (aw_ctx_entry){"aws:PrincipalType", v->type, 1, false};
+    ctx[n++] = (aw_ctx_entry){"aws:userid", v->uid, 1, false};
+    if (w->uname)
+        ctx[n++] = (aw_ctx_entry){"aws:username", v->uname, 1, false};
+    ctx[n++] = (aw_ctx_entry){"aws:CurrentTime", v->now, 1, false};
+    ctx[n++] = (aw_ctx_entry){"aws:EpochTime", v->epoch, 1, false};
+    ctx[n++] = (aw_ctx_entry){"aws:RequestedRegion", v->region, 1, false};
     if (strncmp(action, "kms:", 4) == 0) {
         const char *svc = NULL;
         if (c->calling_service && strcmp(c->calling_service, "AmazonSSM") == 0)
@@ -454,14 +469,41 @@ int al_authz_evaluate(al_ctx *c, const al_authz_req *q, char *why, size_t whylen
         else if (c->calling_service && strcmp(c->calling_service, "secretsmanager") == 0)
             svc = "secretsmanager";
         if (svc) {
-            snprintf(via, sizeof via, "%s.%s.amazonaws.com", svc, c->region);
-            ctx[nctx++] = (aw_ctx_entry){"kms:ViaService", v_via, 1, false};
+            snprintf(v->via_name, sizeof v->via_name, "%s.%s.amazonaws.com", svc, al_region(c));
+            v->via[0] = v->via_name;
+            ctx[n++] = (aw_ctx_entry){"kms:ViaService", v->via, 1, false};
         }
-        ctx[nctx++] = (aw_ctx_entry){"kms:CallerAccount", v_caller_acct, 1, false};
+        ctx[n++] = (aw_ctx_entry){"kms:CallerAccount", v->caller_acct, 1, false};
     }
-    for (size_t i = 0; i < nextra && nctx < sizeof ctx / sizeof ctx[0]; i++)
-        ctx[nctx++] = extra[i];
+    for (size_t i = 0; i < nextra && n < max; i++)
+        ctx[n++] = extra[i];
+    return n;
+}
 
+int al_authz_evaluate(al_ctx *c, const al_authz_req *q, char *why, size_t whylen,
+                      aw_decision_kind *kind)
+{
+    const char *principal = q->principal ? q->principal : "anonymous";
+    const char *action = q->action, *resource = q->resource;
+    const aw_policy *resource_policy = q->resource_policy;
+    /* what the cache could not keep, freed at the end */
+    role_slot fresh_role = {0};
+    aw_policy *fresh_root = NULL, *fresh_resource = NULL;
+    struct al_authz_cache *k = policy_cache(c);
+    fixed_strings fixed_local;
+    clock_strings clock_local;
+    const fixed_strings *fixed;
+    const clock_strings *clk;
+    strings_of(c, k, &fixed_local, &clock_local, &fixed, &clk);
+
+    caller w = {0};
+    int r = identify(c, k, fixed, principal, &w, &fresh_role, &fresh_root);
+    if (r < 0)
+        goto out;
+    aw_ctx_entry ctx[CTX_MAX + 8];
+    ctx_values vals;
+    size_t nctx = build_context(c, &w, clk, action, q->extra, q->nextra, &vals, ctx,
+                                sizeof ctx / sizeof ctx[0]);
     if (!resource_policy && is_kms_key(resource)) {
         if ((r = resource_policy_of(c, k, resource, true, &fresh_resource, &resource_policy)) < 0)
             goto out;
@@ -469,13 +511,9 @@ int al_authz_evaluate(al_ctx *c, const al_authz_req *q, char *why, size_t whylen
         if ((r = resource_policy_of(c, k, resource, false, &fresh_resource, &resource_policy)) < 0)
             goto out;
     }
-    if (q->no_identity) {
-        identity = NULL;
-        n_identity = 0;
-    }
-    const aw_policy *boundary = rs ? rs->pol.boundary : NULL;
-    aw_policy_set set = {.identity = identity,
-                         .n_identity = n_identity,
+    const aw_policy *boundary = w.rs ? w.rs->pol.boundary : NULL;
+    aw_policy_set set = {.identity = q->no_identity ? NULL : w.identity,
+                         .n_identity = q->no_identity ? 0 : w.n_identity,
                          .boundary = boundary ? &boundary : NULL,
                          .n_boundary = boundary ? 1 : 0,
                          .resource = resource_policy};

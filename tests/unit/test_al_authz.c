@@ -652,3 +652,34 @@ Test(al_authz_seed, more_principals_than_slots)
     cr_assert_eq(al_authz_check(T.ctx, SESSION, "ssm:GetParameters", PARAM_ARN, why, sizeof why),
                  0);
 }
+
+/* aws:RequestedRegion is the region the request is served in (its SigV4
+ * scope's), not the store's home region: a policy that keeps a role to one
+ * region holds on the one endpoint that serves them all. */
+Test(al_authz_seed, requested_region_is_the_requests)
+{
+    qok("iam", "PutRolePolicy", "RoleName", "exec", "PolicyName", "p", "PolicyDocument",
+        "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":"
+        "\"ssm:GetParameters\",\"Resource\":\"*\",\"Condition\":{\"StringEquals\":{"
+        "\"aws:RequestedRegion\":\"eu-west-1\"}}}]}",
+        NULL);
+    const char *body = "{\"Names\":[\"/test/default_key\"]}";
+    /* home (us-east-2): refused */
+    cr_assert_eq(jcall(SESSION, "AmazonSSM.GetParameters", "%s", body), 400);
+    cr_assert_str_eq(T.err.code, "AccessDeniedException");
+    /* eu-west-1: allowed (the parameter does not exist there: InvalidParameters) */
+    es_buf_reset(&T.out);
+    memset(&T.err, 0, sizeof T.err);
+    cr_assert_eq(al_dispatch_in(T.ctx, "eu-west-1", "AmazonSSM.GetParameters", SESSION, body,
+                                strlen(body), &T.out, &T.err),
+                 0, "%s: %s", T.err.code, T.err.message);
+    cr_assert_not_null(strstr(es_buf_cstr(&T.out), "\"InvalidParameters\":[\"/test/default_key\"]"),
+                       "%s", es_buf_cstr(&T.out));
+    /* us-west-2: refused */
+    es_buf_reset(&T.out);
+    memset(&T.err, 0, sizeof T.err);
+    cr_assert_lt(al_dispatch_in(T.ctx, "us-west-2", "AmazonSSM.GetParameters", SESSION, body,
+                                strlen(body), &T.out, &T.err),
+                 0);
+    cr_assert_str_eq(T.err.code, "AccessDeniedException");
+}
