@@ -437,6 +437,16 @@ static void log_store_failure(void *arg, const char *operation, int code, const 
     es_err("embedded store: %s failed: %s (%s, code %d)", operation, message, name, code);
 }
 
+/* A Secrets Manager rotation that did not go as asked (a hook's step, a
+ * scheduled rotation): the caller sees the secret unchanged; this says why.
+ * The message names the secret, the step and the hook, never a value. */
+static void log_rotation_event(void *arg, const char *secret_arn, const char *step,
+                               const char *message)
+{
+    (void)arg;
+    es_warn("secretsmanager: %s: %s [step %s]", secret_arn, message, step);
+}
+
 static int start_listener(ag_agent *a)
 {
     const cf_config *cfg = a->cfg;
@@ -446,7 +456,8 @@ static int start_listener(ag_agent *a)
                     .region = cf_get(cfg, CF_REGION),
                     .account = cf_get(cfg, CF_ACCOUNT_ID),
                     .store_failure = log_store_failure,
-                    .rotation_dir = cf_get(cfg, CF_ROTATION_DIR)};
+                    .rotation_dir = cf_get(cfg, CF_ROTATION_DIR),
+                    .rotation_event = log_rotation_event};
     int r = al_open(&o, &a->al, err, sizeof err);
     if (r < 0) {
         es_err("embedded store in %s: %s", dir, err);

@@ -388,6 +388,20 @@ static const char *const migrations[] = {
     " key_id TEXT NOT NULL REFERENCES kms_key(key_id) ON DELETE CASCADE,"
     " key TEXT NOT NULL, value TEXT NOT NULL,"
     " PRIMARY KEY (key_id, key));",
+    /* 8: Secrets Manager replication (aws/local/secretsmanager.c). A
+     * replica is an sm_secret row of its own region (primary_region set,
+     * migration 6); what the primary keeps is this list of the regions it
+     * replicates to, with the key asked for and the outcome, because a
+     * Failed region has no replica row to hold them (its name is another
+     * secret's there). Keyed by the primary's ARN: removing the primary
+     * removes its list. */
+    "CREATE TABLE sm_replica ("
+    " arn TEXT NOT NULL REFERENCES sm_secret(arn) ON DELETE CASCADE,"
+    " region TEXT NOT NULL,"
+    " kms_key_ref TEXT,"     /* the KmsKeyId asked for; NULL: alias/aws/secretsmanager */
+    " status TEXT NOT NULL," /* InSync or Failed */
+    " status_message TEXT,"  /* why Failed; NULL when InSync */
+    " PRIMARY KEY (arn, region));",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

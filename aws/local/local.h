@@ -67,6 +67,15 @@ typedef double (*al_clock_fn)(void *arg);
 typedef void (*al_store_failure_fn)(void *arg, const char *operation, int sqlite_code,
                                     const char *code_name, const char *message);
 
+/* Told when a Secrets Manager rotation did not go as asked: a hook's step
+ * failed or could not start (step "createSecret" ... "finishSecret"), or a
+ * scheduled rotation failed (step "schedule"). secret_arn names the secret,
+ * message says why (never a value). The caller's operation goes on; the
+ * secret's state says the same (AWSCURRENT unchanged). The library does not
+ * log; the daemon does, here. */
+typedef void (*al_rotation_event_fn)(void *arg, const char *secret_arn, const char *step,
+                                     const char *message);
+
 typedef struct al_options {
     const char *state_dir; /* holds embedded.db and kms-master.key */
     const char *region;    /* home region (aws/region.h), e.g. "us-east-1": al_dispatch's */
@@ -81,6 +90,8 @@ typedef struct al_options {
      * arn:aws:lambda:R:A:function:NAME runs the executable NAME of this
      * directory (secretsmanager.h says how). NULL: hooks are refused. */
     const char *rotation_dir;
+    al_rotation_event_fn rotation_event; /* NULL: not told */
+    void *rotation_event_arg;
 } al_options;
 
 /* Opens (or creates) the database and master key, and makes sure the AWS

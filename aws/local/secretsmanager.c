@@ -11,11 +11,11 @@
 #include <unistd.h>
 
 #include "aws/local/kms.h"
+#include "aws/region.h"
 #include "aws/local/sm_hook.h"
 #include "aws/local/sm_password.h"
 #include "aws/local/sm_policy.h"
 #include "common/alloc.h"
-#include "common/log.h"
 #include "common/secure.h"
 
 #define ARN_MAX 768
@@ -201,6 +201,36 @@ static int load_target(al_ctx *c, const char *principal, const es_json *req, con
     }
     return 0;
 }
+
+/* load_target for a write: a replica is changed only through its primary. */
+static int load_primary(al_ctx *c, const char *principal, const es_json *req, const char *action,
+                        bool live, secret *s, al_error *e)
+{
+    int r = load_target(c, principal, req, action, live, s, e);
+    if (r == 0 && s->primary_region) {
+        secret_clear(s);
+        return al_fail(e, 400, "InvalidParameterException", AL_SM_REPLICA_MSG);
+    }
+    return r;
+}
+
+/* ---- replication: what the operations before its section use ---- */
+
+#define AL_SM_REPLICAS_MAX 64 /* regions of one request (more than a partition has) */
+
+/* One member of AddReplicaRegions. */
+typedef struct add_region {
+    const char *region, *kms; /* kms NULL: alias/aws/secretsmanager of the region */
+} add_region;
+
+static int parse_add_regions(al_ctx *c, const es_json *req, add_region *out, size_t *n,
+                             al_error *e);
+static int replicate_all(al_ctx *c, const char *principal, const secret *p, const add_region *add,
+                         size_t n, bool force, al_error *e);
+static void write_replication_status(al_ctx *c, const char *arn, es_jw *w);
+static int sync_replicas(al_ctx *c, const char *arn);
+static int refuse_replicated(al_ctx *c, const secret *s, al_error *e);
+static void write_primary_region(al_ctx *c, const secret *s, bool list, es_jw *w);
 
 /* ---- values ---- */
 
@@ -396,6 +426,24 @@ static int prune_versions(al_ctx *c, const char *arn)
     return r;
 }
 
+/* Stores a sealed version of arn. */
+static int insert_blob(al_ctx *c, const char *arn, const char *vid, bool binary,
+                       const uint8_t *blob, size_t bloblen, double created)
+{
+    sqlite3_stmt *st = al_db_prepare(
+        c->db, "INSERT INTO sm_version(arn, version_id, binary, blob, created) VALUES (?,?,?,?,?)");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, arn, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, vid, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, binary ? 1 : 0);
+    sqlite3_bind_blob(st, 4, blob, (int)bloblen, SQLITE_STATIC);
+    sqlite3_bind_double(st, 5, created);
+    int r = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+    al_db_release(c->db, st);
+    return r;
+}
+
 static int insert_version(al_ctx *c, const secret *s, const char *vid, const value *v)
 {
     size_t n;
@@ -406,19 +454,7 @@ static int insert_version(al_ctx *c, const secret *s, const char *vid, const val
     int r = al_kms_seal(c, s->key_id, kv, 2, p, n, &blob, &bloblen);
     if (r < 0)
         return r;
-    sqlite3_stmt *st = al_db_prepare(
-        c->db, "INSERT INTO sm_version(arn, version_id, binary, blob, created) VALUES (?,?,?,?,?)");
-    if (!st) {
-        es_free(blob);
-        return -EIO;
-    }
-    sqlite3_bind_text(st, 1, s->arn, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, vid, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 3, v->str ? 0 : 1);
-    sqlite3_bind_blob(st, 4, blob, (int)bloblen, SQLITE_STATIC);
-    sqlite3_bind_double(st, 5, al_now(c));
-    r = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
-    al_db_release(c->db, st);
+    r = insert_blob(c, s->arn, vid, v->str == NULL, blob, bloblen, al_now(c));
     es_free(blob);
     return r;
 }
@@ -600,140 +636,178 @@ static int64_t count_rows(al_ctx *c, const char *sql, const char *arn)
     return n;
 }
 
-static int op_create_secret(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
-                            al_error *e)
-{
+/* CreateSecret's request, read and checked. */
+typedef struct create_req {
     const char *name, *token, *desc, *kms;
     const es_json *tags;
     value v;
-    secret s, old;
-    memset(&s, 0, sizeof s);
-    memset(&old, 0, sizeof old);
     char vid[AL_SM_TOKEN_MAX + 1];
-    if (!al_opt_str(req, "Name", &name, e) || !al_opt_str(req, "ClientRequestToken", &token, e) ||
-        !al_opt_str(req, "Description", &desc, e) || !al_opt_str(req, "KmsKeyId", &kms, e))
+    add_region add[AL_SM_REPLICAS_MAX];
+    size_t nadd;
+    bool force;
+} create_req;
+
+static int parse_create(al_ctx *c, const es_json *req, create_req *q, al_error *e)
+{
+    memset(q, 0, sizeof *q);
+    if (!al_opt_str(req, "Name", &q->name, e) ||
+        !al_opt_str(req, "ClientRequestToken", &q->token, e) ||
+        !al_opt_str(req, "Description", &q->desc, e) || !al_opt_str(req, "KmsKeyId", &q->kms, e) ||
+        !al_opt_bool(req, "ForceOverwriteReplicaSecret", false, &q->force, e))
         return -EINVAL;
-    if (!name)
+    if (!q->name)
         return al_fail(e, 400, "InvalidParameterException", "Name is required.");
-    if (!name_ok(name))
+    if (!name_ok(q->name))
         return al_fail(e, 400, "ValidationException",
                        "Invalid name. Must be a valid name of 1 to %d characters containing "
                        "alphanumeric characters, or any of the following: /_+=.@-",
                        AL_SM_NAME_MAX);
-    if (desc && strlen(desc) > AL_SM_DESCRIPTION_MAX)
+    if (q->desc && strlen(q->desc) > AL_SM_DESCRIPTION_MAX)
         return al_fail(e, 400, "InvalidParameterException",
                        "Description must be at most %d characters.", AL_SM_DESCRIPTION_MAX);
     int r;
-    if (token && (r = check_token(token, e)) < 0)
+    if (q->token && (r = check_token(q->token, e)) < 0)
         return r;
-    if ((r = parse_tags(req, &tags, e)) < 0)
+    if ((r = parse_tags(req, &q->tags, e)) < 0)
         return r;
-    if (token)
-        snprintf(vid, sizeof vid, "%s", token);
-    else if (al_uuid(vid) < 0)
+    if ((r = parse_add_regions(c, req, q->add, &q->nadd, e)) < 0)
+        return r;
+    if (q->token)
+        snprintf(q->vid, sizeof q->vid, "%s", q->token);
+    else if (al_uuid(q->vid) < 0)
         return al_fail_internal(e, "InternalServiceError");
-    if ((r = parse_value(req, &v, e)) < 0)
+    return parse_value(req, &q->v, e);
+}
+
+/* Authorises the creation (and its replicas, and a customer key) and
+ * resolves the key into key_id. */
+static int create_authorize(al_ctx *c, const char *principal, const create_req *q,
+                            const char *partial, char *key_id, al_error *e)
+{
+    int r = al_authorize(c, principal, "secretsmanager:CreateSecret", partial, e);
+    if (r == 0 && q->nadd)
+        r = al_authorize(c, principal, "secretsmanager:ReplicateSecretToRegions", partial, e);
+    if (r < 0)
         return r;
-    char prefix[256];
-    arn_prefix(c, prefix, sizeof prefix);
-    char partial[ARN_MAX];
-    snprintf(partial, sizeof partial, "%s%s", prefix, name);
-    if ((r = al_authorize(c, principal, "secretsmanager:CreateSecret", partial, e)) < 0)
-        goto out;
-    if ((r = al_kms_resolve_e(c, kms ? kms : "alias/aws/secretsmanager",
-                              "ResourceNotFoundException", s.key_id, e)) < 0)
-        goto out;
-    if (kms && !al_kms_is_aws_managed(c, s.key_id)) {
+    if ((r = al_kms_resolve_e(c, q->kms ? q->kms : "alias/aws/secretsmanager",
+                              "ResourceNotFoundException", key_id, e)) < 0)
+        return r;
+    if (q->kms && !al_kms_is_aws_managed(c, key_id)) {
         char key_arn[256];
-        al_kms_key_arn(c, s.key_id, key_arn, sizeof key_arn);
-        if ((r = al_authorize(c, principal, "kms:GenerateDataKey", key_arn, e)) < 0)
-            goto out;
+        al_kms_key_arn(c, key_id, key_arn, sizeof key_arn);
+        return al_authorize(c, principal, "kms:GenerateDataKey", key_arn, e);
     }
+    return 0;
+}
+
+/* The name is taken by old: an idempotent retry (same token, same value)
+ * answers the first creation (0, the transaction rolled back); else the
+ * refusal. */
+static int create_existing(al_ctx *c, const create_req *q, const secret *old, es_jw *w, al_error *e)
+{
+    if (old->deletion > 0)
+        return al_fail(e, 400, "InvalidRequestException",
+                       "You can't create this secret because a secret with this name is already "
+                       "scheduled for deletion.");
+    int same = q->token && q->v.present ? same_value(c, old, q->vid, &q->v) : 0;
+    if (same == 1) {
+        al_db_rollback(c->db);
+        al_sm_write_secret_ref(w, old->arn, old->name, q->vid);
+        return 0;
+    }
+    return al_fail(e, 400, "ResourceExistsException",
+                   "The operation failed because the secret %s already exists.", q->name);
+}
+
+/* Inside the transaction: the new secret's row (ARN prefix + name + a
+ * random suffix), its tags and its first version. */
+static int create_insert(al_ctx *c, const create_req *q, const char *prefix, secret *s, al_error *e)
+{
+    char suffix[7];
+    if (al_random_alnum(suffix, 6) < 0)
+        return al_fail_internal(e, "InternalServiceError");
+    snprintf(s->arn, sizeof s->arn, "%s%s-%s", prefix, q->name, suffix);
+    snprintf(s->name, sizeof s->name, "%s", q->name);
+    double now = al_now(c);
+    sqlite3_stmt *st = al_db_prepare(c->db, "INSERT INTO sm_secret(arn, name, description, "
+                                            "kms_key_ref, key_id, created, changed, region) "
+                                            "VALUES (?,?,?,?,?,?,?,?)");
+    if (!st)
+        return al_fail_internal(e, "InternalServiceError");
+    sqlite3_bind_text(st, 1, s->arn, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, q->name, -1, SQLITE_STATIC);
+    if (q->desc)
+        sqlite3_bind_text(st, 3, q->desc, -1, SQLITE_STATIC);
+    if (q->kms)
+        sqlite3_bind_text(st, 4, q->kms, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, s->key_id, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 6, now);
+    sqlite3_bind_double(st, 7, now);
+    sqlite3_bind_text(st, 8, al_region(c), -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    al_db_release(c->db, st);
+    if (rc != SQLITE_DONE)
+        return al_fail_internal(e, "InternalServiceError");
+    for (size_t i = 0; q->tags && i < q->tags->u.array.n; i++)
+        if (put_tag(c, s->arn, q->tags->u.array.items[i]) < 0)
+            return al_fail_internal(e, "InternalServiceError");
+    if (!q->v.present)
+        return 0;
+    int r = insert_version(c, s, q->vid, &q->v);
+    if (r == 0)
+        r = move_stage(c, s->arn, "AWSCURRENT", q->vid);
+    return r < 0 ? value_error(e, r) : 0;
+}
+
+static int op_create_secret(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
+                            al_error *e)
+{
+    create_req q;
+    secret s, old;
+    memset(&s, 0, sizeof s);
+    memset(&old, 0, sizeof old);
+    int r = parse_create(c, req, &q, e);
+    if (r < 0)
+        goto out;
+    char prefix[256], partial[ARN_MAX];
+    arn_prefix(c, prefix, sizeof prefix);
+    snprintf(partial, sizeof partial, "%s%s", prefix, q.name);
+    if ((r = create_authorize(c, principal, &q, partial, s.key_id, e)) < 0)
+        goto out;
     if (purge_expired(c, true) < 0 || al_db_begin(c->db) < 0) {
         r = al_fail_internal(e, "InternalServiceError");
         goto out;
     }
-    r = find_secret(c, name, &old);
-    if (r == 0 && strcmp(old.name, name) == 0) {
-        if (old.deletion > 0) {
-            r = al_fail(e, 400, "InvalidRequestException",
-                        "You can't create this secret because a secret with this name is already "
-                        "scheduled for deletion.");
-            goto out;
-        }
-        /* idempotent retry: same token, same value */
-        int same = token && v.present ? same_value(c, &old, vid, &v) : 0;
-        if (same == 1) {
-            al_db_rollback(c->db);
-            al_sm_write_secret_ref(w, old.arn, old.name, vid);
-            r = 0;
-            goto out;
-        }
-        r = al_fail(e, 400, "ResourceExistsException",
-                    "The operation failed because the secret %s already exists.", name);
+    r = find_secret(c, q.name, &old);
+    if (r == 0 && strcmp(old.name, q.name) == 0) {
+        r = create_existing(c, &q, &old, w, e);
         goto out;
     }
     if (r < 0 && r != -ENOENT) {
         r = al_fail_internal(e, "InternalServiceError");
         goto out;
     }
-    char suffix[7];
-    if (al_random_alnum(suffix, 6) < 0) {
-        r = al_fail_internal(e, "InternalServiceError");
+    if ((r = create_insert(c, &q, prefix, &s, e)) < 0 ||
+        (q.nadd && (r = replicate_all(c, principal, &s, q.add, q.nadd, q.force, e)) < 0))
         goto out;
-    }
-    snprintf(s.arn, sizeof s.arn, "%s%s-%s", prefix, name, suffix);
-    snprintf(s.name, sizeof s.name, "%s", name);
-    double now = al_now(c);
-    sqlite3_stmt *st = al_db_prepare(c->db, "INSERT INTO sm_secret(arn, name, description, "
-                                            "kms_key_ref, key_id, created, changed, region) "
-                                            "VALUES (?,?,?,?,?,?,?,?)");
-    if (!st) {
-        r = al_fail_internal(e, "InternalServiceError");
-        goto out;
-    }
-    sqlite3_bind_text(st, 1, s.arn, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-    if (desc)
-        sqlite3_bind_text(st, 3, desc, -1, SQLITE_STATIC);
-    if (kms)
-        sqlite3_bind_text(st, 4, kms, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, s.key_id, -1, SQLITE_STATIC);
-    sqlite3_bind_double(st, 6, now);
-    sqlite3_bind_double(st, 7, now);
-    sqlite3_bind_text(st, 8, al_region(c), -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    al_db_release(c->db, st);
-    if (rc != SQLITE_DONE) {
-        r = al_fail_internal(e, "InternalServiceError");
-        goto out;
-    }
-    for (size_t i = 0; tags && i < tags->u.array.n; i++) {
-        if (put_tag(c, s.arn, tags->u.array.items[i]) < 0) {
-            r = al_fail_internal(e, "InternalServiceError");
-            goto out;
-        }
-    }
-    if (v.present) {
-        r = insert_version(c, &s, vid, &v);
-        if (r == 0)
-            r = move_stage(c, s.arn, "AWSCURRENT", vid);
-        if (r < 0) {
-            r = value_error(e, r);
-            goto out;
-        }
-    }
     if (al_db_commit(c->db) < 0) {
         r = al_fail_internal(e, "InternalServiceError");
         goto out;
     }
-    al_sm_write_secret_ref(w, s.arn, s.name, v.present ? vid : NULL);
+    es_jw_obj(w);
+    es_jw_kstr(w, "ARN", s.arn);
+    es_jw_kstr(w, "Name", s.name);
+    if (q.v.present)
+        es_jw_kstr(w, "VersionId", q.vid);
+    if (q.nadd)
+        write_replication_status(c, s.arn, w);
+    es_jw_obj_end(w);
     r = 0;
 out:
     if (r < 0)
         al_db_rollback(c->db);
     secret_clear(&old);
-    value_clear(&v);
+    value_clear(&q.v);
     return r;
 }
 
@@ -813,7 +887,7 @@ static int op_put_secret_value(al_ctx *c, const char *principal, const es_json *
         value_clear(&v);
         return al_fail_internal(e, "InternalServiceError");
     }
-    if ((r = load_target(c, principal, req, "secretsmanager:PutSecretValue", true, &s, e)) < 0) {
+    if ((r = load_primary(c, principal, req, "secretsmanager:PutSecretValue", true, &s, e)) < 0) {
         value_clear(&v);
         return r;
     }
@@ -826,6 +900,8 @@ static int op_put_secret_value(al_ctx *c, const char *principal, const es_json *
         al_db_rollback(c->db);
         goto answer; /* idempotent retry */
     }
+    if (r == 0 && (r = sync_replicas(c, s.arn)) < 0)
+        r = value_error(e, r);
     if (r < 0)
         goto out;
     if (al_db_commit(c->db) < 0) {
@@ -1079,6 +1155,7 @@ static void write_entry(al_ctx *c, const secret *s, bool list, es_jw *w)
     write_versions_to_stages(c, s->arn, w);
     es_jw_key(w, "CreatedDate");
     es_jw_double(w, s->created);
+    write_primary_region(c, s, list, w);
     es_jw_obj_end(w);
 }
 
@@ -1253,7 +1330,7 @@ static int op_update_secret_version_stage(al_ctx *c, const char *principal, cons
     if (!from && !to)
         return al_fail(e, 400, "InvalidParameterException",
                        "Specify MoveToVersionId, RemoveFromVersionId or both.");
-    int r = load_target(c, principal, req, "secretsmanager:UpdateSecretVersionStage", true, &s, e);
+    int r = load_primary(c, principal, req, "secretsmanager:UpdateSecretVersionStage", true, &s, e);
     if (r < 0)
         return r;
     char cur[AL_SM_TOKEN_MAX + 1] = "";
@@ -1294,6 +1371,10 @@ static int op_update_secret_version_stage(al_ctx *c, const char *principal, cons
         r = prune_versions(c, s.arn);
     if (r == 0)
         r = touch_changed(c, s.arn);
+    if (r == 0 && (r = sync_replicas(c, s.arn)) < 0) {
+        r = value_error(e, r);
+        goto out;
+    }
     if (r < 0 || al_db_commit(c->db) < 0) {
         r = al_fail_internal(e, "InternalServiceError");
         goto out;
@@ -1332,9 +1413,13 @@ static int op_delete_secret(al_ctx *c, const char *principal, const es_json *req
         return al_fail(e, 400, "InvalidParameterException",
                        "The recovery window must be between 7 and 30 days (given %lld).",
                        (long long)days);
-    int r = load_target(c, principal, req, "secretsmanager:DeleteSecret", false, &s, e);
+    int r = load_primary(c, principal, req, "secretsmanager:DeleteSecret", false, &s, e);
     if (r < 0)
         return r;
+    if ((r = refuse_replicated(c, &s, e)) < 0) {
+        secret_clear(&s);
+        return r;
+    }
     if (s.deletion > 0 && !force) {
         secret_clear(&s);
         return al_fail(e, 400, "InvalidRequestException", SCHEDULED_MSG);
@@ -1370,7 +1455,7 @@ static int op_restore_secret(al_ctx *c, const char *principal, const es_json *re
                              al_error *e)
 {
     secret s;
-    int r = load_target(c, principal, req, "secretsmanager:RestoreSecret", false, &s, e);
+    int r = load_primary(c, principal, req, "secretsmanager:RestoreSecret", false, &s, e);
     if (r < 0)
         return r;
     sqlite3_stmt *st = al_db_prepare(c->db, "UPDATE sm_secret SET deletion=NULL WHERE arn=?");
@@ -1451,6 +1536,30 @@ static int op_list_secret_version_ids(al_ctx *c, const char *principal, const es
     return 0;
 }
 
+/* UpdateSecret's Description and/or KmsKeyId (resolved to key_id) into the
+ * row and s: versions made from now on go under the new key. */
+static int update_settings(al_ctx *c, secret *s, const char *desc, const char *kms,
+                           const char *key_id)
+{
+    sqlite3_stmt *st =
+        al_db_prepare(c->db, "UPDATE sm_secret SET description=coalesce(?1, description), "
+                             "kms_key_ref=CASE WHEN ?2 IS NULL THEN kms_key_ref ELSE ?2 END, "
+                             "key_id=coalesce(?3, key_id) WHERE arn=?4");
+    if (!st)
+        return -EIO;
+    if (desc)
+        sqlite3_bind_text(st, 1, desc, -1, SQLITE_STATIC);
+    if (kms) {
+        sqlite3_bind_text(st, 2, kms, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, key_id, -1, SQLITE_STATIC);
+        snprintf(s->key_id, sizeof s->key_id, "%s", key_id);
+    }
+    sqlite3_bind_text(st, 4, s->arn, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    al_db_release(c->db, st);
+    return rc == SQLITE_DONE ? touch_changed(c, s->arn) : -EIO;
+}
+
 /* UpdateSecret: description and/or KMS key, and with a value a new version
  * that becomes AWSCURRENT (as PutSecretValue). */
 static int op_update_secret(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
@@ -1477,7 +1586,7 @@ static int op_update_secret(al_ctx *c, const char *principal, const es_json *req
         value_clear(&v);
         return al_fail_internal(e, "InternalServiceError");
     }
-    if ((r = load_target(c, principal, req, "secretsmanager:UpdateSecret", true, &s, e)) < 0) {
+    if ((r = load_primary(c, principal, req, "secretsmanager:UpdateSecret", true, &s, e)) < 0) {
         value_clear(&v);
         return r;
     }
@@ -1495,32 +1604,16 @@ static int op_update_secret(al_ctx *c, const char *principal, const es_json *req
         r = al_fail_internal(e, "InternalServiceError");
         goto out;
     }
-    if (desc || kms) {
-        sqlite3_stmt *st =
-            al_db_prepare(c->db, "UPDATE sm_secret SET description=coalesce(?1, description), "
-                                 "kms_key_ref=CASE WHEN ?2 IS NULL THEN kms_key_ref ELSE ?2 END, "
-                                 "key_id=coalesce(?3, key_id) WHERE arn=?4");
-        if (!st) {
-            r = al_fail_internal(e, "InternalServiceError");
-            goto out;
-        }
-        if (desc)
-            sqlite3_bind_text(st, 1, desc, -1, SQLITE_STATIC);
-        if (kms) {
-            sqlite3_bind_text(st, 2, kms, -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 3, key_id, -1, SQLITE_STATIC);
-            memcpy(s.key_id, key_id, sizeof key_id); /* new versions go under the new key */
-        }
-        sqlite3_bind_text(st, 4, s.arn, -1, SQLITE_STATIC);
-        int rc = sqlite3_step(st);
-        al_db_release(c->db, st);
-        if (rc != SQLITE_DONE || touch_changed(c, s.arn) < 0) {
-            r = al_fail_internal(e, "InternalServiceError");
-            goto out;
-        }
+    if ((desc || kms) && update_settings(c, &s, desc, kms, key_id) < 0) {
+        r = al_fail_internal(e, "InternalServiceError");
+        goto out;
     }
     if (v.present && (r = store_version(c, &s, vid, &v, NULL, e)) < 0)
         goto out;
+    if ((r = sync_replicas(c, s.arn)) < 0) {
+        r = value_error(e, r);
+        goto out;
+    }
     if (al_db_commit(c->db) < 0) {
         r = al_fail_internal(e, "InternalServiceError");
         goto out;
@@ -1761,6 +1854,8 @@ static const char *const STEPS[] = {"createSecret", "setSecret", "testSecret", "
 
 struct al_sm_state {
     char *rotation_dir, *state_dir, *endpoint;
+    al_rotation_event_fn event; /* al_options.rotation_event */
+    void *event_arg;
     hook_run runs[AL_SM_HOOKS_MAX];
     bool polling; /* hooks_poll in progress (a completion touches secrets) */
 };
@@ -1772,6 +1867,8 @@ int al_sm_state_init(al_ctx *c, const al_options *opt)
         return -ENOMEM;
     c->sm->rotation_dir = opt->rotation_dir ? es_strdup(opt->rotation_dir) : NULL;
     c->sm->state_dir = opt->state_dir ? es_strdup(opt->state_dir) : NULL;
+    c->sm->event = opt->rotation_event;
+    c->sm->event_arg = opt->rotation_event_arg;
     if ((opt->rotation_dir && !c->sm->rotation_dir) || (opt->state_dir && !c->sm->state_dir))
         return -ENOMEM;
     return 0;
@@ -1800,6 +1897,13 @@ int al_set_endpoint_url(al_ctx *c, const char *url)
     es_free(c->sm->endpoint);
     c->sm->endpoint = copy;
     return 0;
+}
+
+/* A rotation that did not go as asked, told to the daemon (which logs it). */
+static void rotation_event(al_ctx *c, const char *arn, const char *step, const char *message)
+{
+    if (c->sm->event)
+        c->sm->event(c->sm->event_arg, arn, step, message);
 }
 
 static hook_run *run_of(al_ctx *c, const char *arn)
@@ -1936,6 +2040,8 @@ static int rotate_builtin(al_ctx *c, const secret *s, const char *token, al_erro
         r = prune_versions(c, s->arn);
     if (r == 0)
         r = mark_rotated(c, s);
+    if (r == 0)
+        r = sync_replicas(c, s->arn);
     return r < 0 ? value_error(e, r) : 0;
 }
 
@@ -1958,7 +2064,9 @@ static void run_failed(al_ctx *c, hook_run *run, const char *why)
     char msg[512];
     snprintf(msg, sizeof msg, "rotation step %s of %.200s failed: %.200s", STEPS[run->step],
              run->exe, why);
-    es_warn("secretsmanager: %s: %s (AWSCURRENT unchanged, AWSPENDING kept)", run->arn, msg);
+    char told[600];
+    snprintf(told, sizeof told, "%s (AWSCURRENT unchanged, AWSPENDING kept)", msg);
+    rotation_event(c, run->arn, STEPS[run->step], told);
     (void)set_failure(c, run->arn, msg);
     run->used = false;
 }
@@ -1979,6 +2087,8 @@ static void run_finished(al_ctx *c, hook_run *run)
                 r = remove_stage(c, s.arn, "AWSPENDING");
             if (r == 0)
                 r = mark_rotated(c, &s);
+            if (r == 0)
+                r = sync_replicas(c, s.arn);
             if (r < 0 || al_db_commit(c->db) < 0)
                 al_db_rollback(c->db);
         }
@@ -2045,7 +2155,7 @@ static int hook_start(al_ctx *c, const secret *s, const char *exe, const char *t
     snprintf(run->exe, sizeof run->exe, "%s", exe);
     char why[256];
     if (start_step(c, run, why, sizeof why) < 0) {
-        es_warn("secretsmanager: %s: %s", s->arn, why);
+        rotation_event(c, s->arn, STEPS[0], why);
         return al_fail(e, 400, "AccessDeniedException", NO_LAMBDA_MSG);
     }
     run->used = true;
@@ -2158,14 +2268,8 @@ static int op_rotate_secret(al_ctx *c, const char *principal, const es_json *req
     int r = parse_rotate(c, req, &q, e);
     if (r < 0)
         return r;
-    if ((r = load_target(c, principal, req, "secretsmanager:RotateSecret", true, &s, e)) < 0)
+    if ((r = load_primary(c, principal, req, "secretsmanager:RotateSecret", true, &s, e)) < 0)
         return r;
-    if (s.primary_region) {
-        r = al_fail(e, 400, "InvalidRequestException",
-                    "Operation not permitted on a replica secret. Call must be made in primary "
-                    "secret's region.");
-        goto out;
-    }
     if (run_of(c, s.arn)) {
         r = al_fail(e, 400, "InvalidRequestException", PREVIOUS_ROTATION_MSG);
         goto out;
@@ -2174,7 +2278,7 @@ static int op_rotate_secret(al_ctx *c, const char *principal, const es_json *req
         r = al_fail(e, 400, "AccessDeniedException", NO_LAMBDA_MSG);
         goto out;
     }
-    if (save_rotation(c, &s, &q) < 0) {
+    if (save_rotation(c, &s, &q) < 0 || sync_replicas(c, s.arn) < 0) {
         r = al_fail_internal(e, "InternalServiceError");
         goto out;
     }
@@ -2202,7 +2306,7 @@ static int op_cancel_rotate_secret(al_ctx *c, const char *principal, const es_js
                                    al_error *e)
 {
     secret s;
-    int r = load_target(c, principal, req, "secretsmanager:CancelRotateSecret", true, &s, e);
+    int r = load_primary(c, principal, req, "secretsmanager:CancelRotateSecret", true, &s, e);
     if (r < 0)
         return r;
     hook_run *run = run_of(c, s.arn);
@@ -2220,6 +2324,10 @@ static int op_cancel_rotate_secret(al_ctx *c, const char *principal, const es_js
         return al_fail_internal(e, "InternalServiceError");
     }
     al_db_release(c->db, st);
+    if (sync_replicas(c, s.arn) < 0) {
+        secret_clear(&s);
+        return al_fail_internal(e, "InternalServiceError");
+    }
     char pend[AL_SM_TOKEN_MAX + 1];
     bool pending = stage_holder(c, s.arn, "AWSPENDING", pend, sizeof pend) == 0;
     al_sm_write_secret_ref(w, s.arn, s.name, pending ? pend : NULL);
@@ -2237,7 +2345,9 @@ static int rotate_if_due(al_ctx *c, secret *s, double now)
     char token[AL_SM_TOKEN_MAX + 1];
     al_error e;
     if (rotate_now(c, s, NULL, token, &e) < 0) {
-        es_warn("secretsmanager: scheduled rotation of %s: %s", s->arn, e.message);
+        char told[AL_MESSAGE_MAX + 32];
+        snprintf(told, sizeof told, "scheduled rotation: %s", e.message);
+        rotation_event(c, s->arn, "schedule", told);
         (void)set_failure(c, s->arn, e.message);
         /* not again at every touch: the next try is the next period's */
         double next = next_rotation(s->rot_days, s->rot_schedule, now);
@@ -2260,7 +2370,8 @@ int al_sm_rotate_due(al_ctx *c, double now)
     int n = hooks_poll(c);
     sqlite3_stmt *st = al_db_prepare(c->db, "SELECT arn, region FROM sm_secret WHERE "
                                             "rotation_enabled=1 AND next_rotation <= ? AND "
-                                            "deletion IS NULL ORDER BY next_rotation LIMIT ?2");
+                                            "deletion IS NULL AND primary_region IS NULL "
+                                            "ORDER BY next_rotation LIMIT ?2");
     if (!st)
         return -EIO;
     sqlite3_bind_double(st, 1, now);
@@ -2297,7 +2408,7 @@ static int op_tag_resource(al_ctx *c, const char *principal, const es_json *req,
         return r;
     if (!tags)
         return al_fail(e, 400, "InvalidParameterException", "You must provide Tags.");
-    if ((r = load_target(c, principal, req, "secretsmanager:TagResource", true, &s, e)) < 0)
+    if ((r = load_primary(c, principal, req, "secretsmanager:TagResource", true, &s, e)) < 0)
         return r;
     if (al_db_begin(c->db) < 0) {
         r = al_fail_internal(e, "InternalServiceError");
@@ -2306,7 +2417,7 @@ static int op_tag_resource(al_ctx *c, const char *principal, const es_json *req,
     for (size_t i = 0; r == 0 && i < tags->u.array.n; i++)
         r = put_tag(c, s.arn, tags->u.array.items[i]);
     int64_t n = r < 0 ? r : count_rows(c, "SELECT count(*) FROM sm_tag WHERE arn=?", s.arn);
-    if (n < 0 || (r = touch_changed(c, s.arn)) < 0) {
+    if (n < 0 || (r = touch_changed(c, s.arn)) < 0 || (r = sync_replicas(c, s.arn)) < 0) {
         r = al_fail_internal(e, "InternalServiceError");
         goto out;
     }
@@ -2357,7 +2468,7 @@ static int op_untag_resource(al_ctx *c, const char *principal, const es_json *re
     int r = parse_tag_keys(req, &keys, e);
     if (r < 0)
         return r;
-    if ((r = load_target(c, principal, req, "secretsmanager:UntagResource", true, &s, e)) < 0)
+    if ((r = load_primary(c, principal, req, "secretsmanager:UntagResource", true, &s, e)) < 0)
         return r;
     if (al_db_begin(c->db) < 0) {
         r = al_fail_internal(e, "InternalServiceError");
@@ -2374,7 +2485,8 @@ static int op_untag_resource(al_ctx *c, const char *principal, const es_json *re
         r = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
         al_db_release(c->db, st);
     }
-    if (r < 0 || touch_changed(c, s.arn) < 0 || al_db_commit(c->db) < 0) {
+    if (r < 0 || touch_changed(c, s.arn) < 0 || sync_replicas(c, s.arn) < 0 ||
+        al_db_commit(c->db) < 0) {
         r = al_fail_internal(e, "InternalServiceError");
         goto out;
     }
@@ -2557,6 +2669,597 @@ static int op_batch_get_secret_value(al_ctx *c, const char *principal, const es_
     return more < 0 ? al_fail_internal(e, "InternalServiceError") : 0;
 }
 
+/* ---- replication ----
+ *
+ * A replica is an sm_secret row of its own region with primary_region set,
+ * the primary's name and the primary's ARN with the region changed. Its
+ * versions are the primary's values sealed again under the replica
+ * region's key and bound to the replica's ARN (so, like a primary's, a
+ * version cannot be moved to another secret). sync_replicas brings every
+ * replica in step inside the transaction of each change to the primary:
+ * replication is synchronous here, InSync at once. sm_replica (migration 8)
+ * lists the regions a primary replicates to and their outcome. */
+
+#define REGION_TEXT_MAX 128 /* RegionType's maximum */
+#define INVALID_REGION_MSG "Invalid replica region."
+
+/* Serves the next calls in region, the current one saved (al_region's
+ * regional lookups, KMS keys included, follow). */
+static void region_swap(al_ctx *c, const char *region, char saved[AW_REGION_MAX + 1])
+{
+    snprintf(saved, AW_REGION_MAX + 1, "%s", c->rq_region);
+    (void)al_region_enter(c, region);
+}
+
+static void region_back(al_ctx *c, const char *saved)
+{
+    if (saved[0])
+        (void)al_region_enter(c, saved);
+    else
+        al_region_leave(c);
+}
+
+/* arn with its region changed to region: a replica's ARN from its
+ * primary's, or the primary's from a replica's (the suffix is kept, as AWS
+ * keeps it). */
+static void arn_in_region(const char *arn, const char *region, char *out, size_t n)
+{
+    const char *svc = strstr(arn, ":secretsmanager:");
+    const char *tail = svc ? strchr(svc + 16, ':') : NULL;
+    if (!tail) {
+        snprintf(out, n, "%s", arn);
+        return;
+    }
+    snprintf(out, n, "%.*s%s%s", (int)(svc + 16 - arn), arn, region, tail);
+}
+
+/* Runs sql with ?1 = a and ?2 = b. */
+static int exec2(al_ctx *c, const char *sql, const char *a, const char *b)
+{
+    sqlite3_stmt *st = al_db_prepare(c->db, sql);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+    if (b)
+        sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+    al_db_release(c->db, st);
+    return r;
+}
+
+/* The first text column of sql's first row (?1 = a, ?2 = b) into out.
+ * -ENOENT when no row. */
+static int query_text(al_ctx *c, const char *sql, const char *a, const char *b, char *out, size_t n)
+{
+    sqlite3_stmt *st = al_db_prepare(c->db, sql);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+    if (b)
+        sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), r = -ENOENT;
+    if (rc == SQLITE_ROW) {
+        snprintf(out, n, "%s",
+                 sqlite3_column_text(st, 0) ? (const char *)sqlite3_column_text(st, 0) : "");
+        r = 0;
+    } else if (rc != SQLITE_DONE) {
+        r = -EIO;
+    }
+    al_db_release(c->db, st);
+    return r;
+}
+
+/* Copies primary version vid to the replica rarn of region, sealed under
+ * that region's key_id: opened in the primary's region (the current one),
+ * sealed in the replica's. */
+static int copy_version(al_ctx *c, const char *parn, const char *rarn, const char *region,
+                        const char *key_id, const char *vid)
+{
+    secret p;
+    plain pl;
+    memset(&p, 0, sizeof p);
+    snprintf(p.arn, sizeof p.arn, "%s", parn);
+    int r = load_version(c, &p, vid, &pl);
+    if (r < 0)
+        return r;
+    char saved[AW_REGION_MAX + 1];
+    uint8_t *blob = NULL;
+    size_t bloblen = 0;
+    al_kv kv[2] = {{"SecretARN", rarn}, {"SecretVersionId", vid}};
+    region_swap(c, region, saved);
+    r = al_kms_seal(c, key_id, kv, 2, pl.pt, pl.len, &blob, &bloblen);
+    region_back(c, saved);
+    if (r == 0)
+        r = insert_blob(c, rarn, vid, pl.binary, blob, bloblen, pl.created);
+    es_free(blob);
+    plain_clear(&pl);
+    return r;
+}
+
+/* What a replica takes from its primary besides versions: ?1 the primary's
+ * ARN, ?2 the replica's. The replica keeps its own key, dates of creation
+ * and access. */
+static const char *const SYNC_SQL[] = {
+    "UPDATE sm_secret SET (description, changed, rotation_enabled, rotation_lambda, "
+    "rotation_days, rotation_schedule, rotation_window, last_rotated, next_rotation) = (SELECT "
+    "description, changed, rotation_enabled, rotation_lambda, rotation_days, rotation_schedule, "
+    "rotation_window, last_rotated, next_rotation FROM sm_secret WHERE arn=?1) WHERE arn=?2",
+    "DELETE FROM sm_tag WHERE arn=?2",
+    "INSERT INTO sm_tag(arn, key, value) SELECT ?2, key, value FROM sm_tag WHERE arn=?1",
+    "DELETE FROM sm_stage WHERE arn=?2",
+    "DELETE FROM sm_version WHERE arn=?2 AND version_id NOT IN (SELECT version_id FROM "
+    "sm_version WHERE arn=?1)",
+};
+
+/* Brings the replica of primary parn in region in step: settings, tags,
+ * versions (values sealed again, only those it lacks: versions never
+ * change), then the staging labels. */
+static int sync_replica(al_ctx *c, const char *parn, const char *region)
+{
+    char rarn[ARN_MAX], key_id[AL_KEY_ID_LEN + 1], vid[AL_SM_TOKEN_MAX + 1];
+    arn_in_region(parn, region, rarn, sizeof rarn);
+    int r = query_text(c, "SELECT key_id FROM sm_secret WHERE arn=?1", rarn, NULL, key_id,
+                       sizeof key_id);
+    for (size_t i = 0; r == 0 && i < sizeof SYNC_SQL / sizeof SYNC_SQL[0]; i++)
+        r = exec2(c, SYNC_SQL[i], parn, rarn);
+    while (r == 0) {
+        r = query_text(c,
+                       "SELECT version_id FROM sm_version WHERE arn=?1 AND version_id NOT IN "
+                       "(SELECT version_id FROM sm_version WHERE arn=?2) LIMIT 1",
+                       parn, rarn, vid, sizeof vid);
+        if (r == 0)
+            r = copy_version(c, parn, rarn, region, key_id, vid);
+    }
+    if (r != -ENOENT)
+        return r;
+    return exec2(c,
+                 "INSERT INTO sm_stage(arn, stage, version_id) SELECT ?2, stage, version_id "
+                 "FROM sm_stage WHERE arn=?1",
+                 parn, rarn);
+}
+
+/* The regions arn replicates to, InSync ones only when in_sync; their
+ * number or -EIO. */
+static int replica_regions(al_ctx *c, const char *arn, bool in_sync, char (*out)[AW_REGION_MAX + 1])
+{
+    sqlite3_stmt *st = al_db_prepare(c->db, "SELECT region FROM sm_replica WHERE arn=?1 AND "
+                                            "(NOT ?2 OR status='InSync') ORDER BY region LIMIT ?3");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, arn, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, in_sync ? 1 : 0);
+    sqlite3_bind_int(st, 3, AL_SM_REPLICAS_MAX);
+    int n = 0;
+    while (sqlite3_step(st) == SQLITE_ROW)
+        snprintf(out[n++], AW_REGION_MAX + 1, "%s", sqlite3_column_text(st, 0));
+    al_db_release(c->db, st);
+    return n;
+}
+
+/* Inside the transaction of a change to the primary arn: every InSync
+ * replica in step. */
+static int sync_replicas(al_ctx *c, const char *arn)
+{
+    char regions[AL_SM_REPLICAS_MAX][AW_REGION_MAX + 1];
+    int n = replica_regions(c, arn, true, regions), r = n < 0 ? n : 0;
+    for (int i = 0; r == 0 && i < n; i++)
+        r = sync_replica(c, arn, regions[i]);
+    return r;
+}
+
+/* DeleteSecret of a primary that still has replicas is refused (AWS's
+ * words): they go first, by RemoveRegionsFromReplication. */
+static int refuse_replicated(al_ctx *c, const secret *s, al_error *e)
+{
+    char regions[AL_SM_REPLICAS_MAX][AW_REGION_MAX + 1], list[1024] = "";
+    int n = replica_regions(c, s->arn, false, regions);
+    if (n < 0)
+        return al_fail_internal(e, "InternalServiceError");
+    if (n == 0)
+        return 0;
+    size_t len = 0;
+    for (int i = 0; i < n && len < sizeof list; i++)
+        len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", i ? ", " : "", regions[i]);
+    return al_fail(e, 400, "InvalidParameterException",
+                   "You can't delete secret %s that still has replica regions [%s]", s->arn, list);
+}
+
+/* ReplicationStatus: the regions of the primary arn, their key, status and
+ * message, and when the replica was last read. */
+static void write_replication_status(al_ctx *c, const char *arn, es_jw *w)
+{
+    sqlite3_stmt *st = al_db_prepare(
+        c->db, "SELECT r.region, r.kms_key_ref, r.status, r.status_message, s.accessed FROM "
+               "sm_replica r LEFT JOIN sm_secret s ON s.region=r.region AND s.primary_region IS "
+               "NOT NULL AND s.name=(SELECT name FROM sm_secret WHERE arn=r.arn) WHERE r.arn=? "
+               "ORDER BY r.region");
+    es_jw_key(w, "ReplicationStatus");
+    es_jw_arr(w);
+    if (!st) {
+        w->err = -EIO;
+        es_jw_arr_end(w);
+        return;
+    }
+    sqlite3_bind_text(st, 1, arn, -1, SQLITE_STATIC);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *kms = (const char *)sqlite3_column_text(st, 1);
+        es_jw_obj(w);
+        es_jw_kstr(w, "Region", (const char *)sqlite3_column_text(st, 0));
+        es_jw_kstr(w, "KmsKeyId", kms ? kms : "alias/aws/secretsmanager");
+        es_jw_kstr(w, "Status", (const char *)sqlite3_column_text(st, 2));
+        if (sqlite3_column_type(st, 3) != SQLITE_NULL)
+            es_jw_kstr(w, "StatusMessage", (const char *)sqlite3_column_text(st, 3));
+        if (sqlite3_column_double(st, 4) > 0) {
+            es_jw_key(w, "LastAccessedDate");
+            es_jw_double(w, sqlite3_column_double(st, 4));
+        }
+        es_jw_obj_end(w);
+    }
+    al_db_release(c->db, st);
+    es_jw_arr_end(w);
+}
+
+/* PrimaryRegion for a replica (its primary's) and for a replicated primary
+ * (its own, with ReplicationStatus in DescribeSecret); nothing for a secret
+ * that takes no part in replication. */
+static void write_primary_region(al_ctx *c, const secret *s, bool list, es_jw *w)
+{
+    if (s->primary_region) {
+        es_jw_kstr(w, "PrimaryRegion", s->primary_region);
+        return;
+    }
+    if (count_rows(c, "SELECT count(*) FROM sm_replica WHERE arn=?", s->arn) <= 0)
+        return;
+    es_jw_kstr(w, "PrimaryRegion", al_region(c));
+    if (!list)
+        write_replication_status(c, s->arn, w);
+}
+
+/* RegionType: 1 to 128 characters, ^([a-z]+-)+\d+$. */
+static bool region_text_ok(const char *r)
+{
+    size_t n = r ? strlen(r) : 0, i = 0, groups = 0;
+    if (n < 1 || n > REGION_TEXT_MAX)
+        return false;
+    while (i < n && r[i] >= 'a' && r[i] <= 'z') {
+        size_t j = i;
+        while (j < n && r[j] >= 'a' && r[j] <= 'z')
+            j++;
+        if (j >= n || r[j] != '-')
+            return false;
+        groups++;
+        i = j + 1;
+    }
+    if (!groups || i >= n)
+        return false;
+    for (; i < n; i++)
+        if (!isdigit((unsigned char)r[i]))
+            return false;
+    return true;
+}
+
+/* A region a secret of this region may replicate to: one AWS has, of the
+ * same partition, not this one. */
+static bool replica_region_ok(al_ctx *c, const char *r)
+{
+    const char *p = region_text_ok(r) ? aw_region_partition(r) : NULL;
+    return p && strcmp(p, al_partition(c)) == 0 && strcmp(r, al_region(c)) != 0;
+}
+
+static int parse_add_regions(al_ctx *c, const es_json *req, add_region *out, size_t *n, al_error *e)
+{
+    const es_json *l = es_json_get(req, "AddReplicaRegions");
+    *n = 0;
+    if (!l || l->type == ES_JSON_NULL)
+        return 0;
+    if (l->type != ES_JSON_ARRAY || l->u.array.n < 1 || l->u.array.n > AL_SM_REPLICAS_MAX)
+        return al_fail(e, 400, "InvalidParameterException",
+                       "AddReplicaRegions must be a list of 1 to %d Regions.", AL_SM_REPLICAS_MAX);
+    for (size_t i = 0; i < l->u.array.n; i++) {
+        const es_json *it = l->u.array.items[i];
+        add_region *a = &out[i];
+        if (it->type != ES_JSON_OBJECT)
+            return al_fail(e, 400, "InvalidParameterException", INVALID_REGION_MSG);
+        if (!al_opt_str(it, "Region", &a->region, e) || !al_opt_str(it, "KmsKeyId", &a->kms, e))
+            return -EINVAL;
+        if (!a->region || !replica_region_ok(c, a->region))
+            return al_fail(e, 400, "InvalidParameterException", INVALID_REGION_MSG);
+        if (a->kms && strlen(a->kms) > AL_KMS_REF_MAX)
+            return al_fail(e, 400, "InvalidParameterException",
+                           "KmsKeyId must be at most %d characters.", AL_KMS_REF_MAX);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(out[j].region, a->region) == 0)
+                return al_fail(e, 400, "InvalidParameterException", INVALID_REGION_MSG);
+    }
+    *n = l->u.array.n;
+    return 0;
+}
+
+/* In the replica's region: is the name free? A secret holding it fails the
+ * region (msg) unless force and it is a plain secret, which is removed
+ * (one that is a replica or a replicated primary is never overwritten). */
+static int make_room(al_ctx *c, const char *name, bool force, char *msg, size_t n)
+{
+    sqlite3_stmt *st = al_db_prepare(
+        c->db, "SELECT arn, primary_region IS NOT NULL OR EXISTS (SELECT 1 FROM sm_replica r "
+               "WHERE r.arn=s.arn) FROM sm_secret s WHERE region=? AND name=?");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, al_region(c), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    char arn[ARN_MAX] = "";
+    bool linked = false;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        snprintf(arn, sizeof arn, "%s", sqlite3_column_text(st, 0));
+        linked = sqlite3_column_int(st, 1) != 0;
+    }
+    al_db_release(c->db, st);
+    if (rc != SQLITE_ROW)
+        return rc == SQLITE_DONE ? 0 : -EIO;
+    if (!force || linked) {
+        snprintf(msg, n, "Replication failed: Secret name %s already exists in region %s.", name,
+                 al_region(c));
+        return 0;
+    }
+    return exec2(c, "DELETE FROM sm_secret WHERE arn=?1", arn, NULL);
+}
+
+/* In the replica's region: the key of a->kms (default
+ * alias/aws/secretsmanager of that region), usable; a key that is not
+ * fails the region (msg). */
+static int replica_key(al_ctx *c, const char *principal, const add_region *a, char *key_id,
+                       char *msg, size_t n, al_error *e)
+{
+    const char *ref = a->kms ? a->kms : "alias/aws/secretsmanager";
+    int r = al_kms_resolve(c, ref, key_id);
+    if (r == -ENOENT || r == -EINVAL) {
+        snprintf(msg, n, "Replication failed: KMS key %.256s is not found in region %s.", ref,
+                 al_region(c));
+        return 0;
+    }
+    if (r == 0 && (r = al_kms_usable(c, key_id)) < 0 && r != -EIO) {
+        char why[512];
+        al_kms_reason(c, r, key_id, why, sizeof why);
+        snprintf(msg, n, "Replication failed: %s", why);
+        return 0;
+    }
+    if (r < 0)
+        return r;
+    if (al_kms_is_aws_managed(c, key_id))
+        return 0;
+    char key_arn[256];
+    al_kms_key_arn(c, key_id, key_arn, sizeof key_arn);
+    if ((r = al_authorize(c, principal, "kms:GenerateDataKey", key_arn, e)) == 0)
+        r = al_authorize(c, principal, "kms:Encrypt", key_arn, e);
+    return r;
+}
+
+/* In the replica's region: its row, a copy of the primary's settings. */
+static int insert_replica(al_ctx *c, const secret *p, const char *rarn, const char *kms,
+                          const char *key_id)
+{
+    sqlite3_stmt *st = al_db_prepare(
+        c->db, "INSERT INTO sm_secret(arn, region, name, description, kms_key_ref, key_id, "
+               "created, changed, primary_region) SELECT ?1, ?2, name, description, ?3, ?4, ?5, "
+               "changed, region FROM sm_secret WHERE arn=?6");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, rarn, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, al_region(c), -1, SQLITE_STATIC);
+    if (kms)
+        sqlite3_bind_text(st, 3, kms, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, key_id, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 5, al_now(c));
+    sqlite3_bind_text(st, 6, p->arn, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+    al_db_release(c->db, st);
+    return r;
+}
+
+static int record_replica(al_ctx *c, const char *arn, const add_region *a, const char *failure)
+{
+    sqlite3_stmt *st = al_db_prepare(c->db, "INSERT OR REPLACE INTO sm_replica(arn, region, "
+                                            "kms_key_ref, status, status_message) "
+                                            "VALUES (?,?,?,?,?)");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, arn, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, a->region, -1, SQLITE_STATIC);
+    if (a->kms)
+        sqlite3_bind_text(st, 3, a->kms, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, failure ? "Failed" : "InSync", -1, SQLITE_STATIC);
+    if (failure)
+        sqlite3_bind_text(st, 5, failure, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+    al_db_release(c->db, st);
+    return r;
+}
+
+/* Inside the transaction: the replica of p in a->region, or the reason it
+ * failed recorded. < 0 (e filled) fails the whole request. */
+static int replicate_to(al_ctx *c, const char *principal, const secret *p, const add_region *a,
+                        bool force, al_error *e)
+{
+    char rarn[ARN_MAX], key_id[AL_KEY_ID_LEN + 1], msg[768] = "", saved[AW_REGION_MAX + 1];
+    arn_in_region(p->arn, a->region, rarn, sizeof rarn);
+    e->code[0] = '\0';
+    region_swap(c, a->region, saved);
+    int r = make_room(c, p->name, force, msg, sizeof msg);
+    if (r == 0 && !msg[0])
+        r = replica_key(c, principal, a, key_id, msg, sizeof msg, e);
+    if (r == 0 && !msg[0])
+        r = insert_replica(c, p, rarn, a->kms, key_id);
+    region_back(c, saved);
+    if (r == 0)
+        r = record_replica(c, p->arn, a, msg[0] ? msg : NULL);
+    if (r == 0 && !msg[0])
+        r = sync_replica(c, p->arn, a->region);
+    if (r < 0 && !e->code[0])
+        return value_error(e, r);
+    return r;
+}
+
+static int replicate_all(al_ctx *c, const char *principal, const secret *p, const add_region *add,
+                         size_t n, bool force, al_error *e)
+{
+    for (size_t i = 0; i < n; i++) {
+        char status[16];
+        int r = query_text(c, "SELECT status FROM sm_replica WHERE arn=?1 AND region=?2", p->arn,
+                           add[i].region, status, sizeof status);
+        if (r == 0 && strcmp(status, "InSync") == 0)
+            return al_fail(e, 400, "InvalidRequestException",
+                           "The secret is already replicated to %s.", add[i].region);
+        if (r < 0 && r != -ENOENT)
+            return al_fail_internal(e, "InternalServiceError");
+        if ((r = replicate_to(c, principal, p, &add[i], force, e)) < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* {"ARN": arn, "ReplicationStatus": [...]}, the answer of both replication
+ * operations of the primary. */
+static void write_primary_answer(al_ctx *c, const char *arn, es_jw *w)
+{
+    es_jw_obj(w);
+    es_jw_kstr(w, "ARN", arn);
+    write_replication_status(c, arn, w);
+    es_jw_obj_end(w);
+}
+
+static int op_replicate_secret_to_regions(al_ctx *c, const char *principal, const es_json *req,
+                                          es_jw *w, al_error *e)
+{
+    add_region add[AL_SM_REPLICAS_MAX];
+    size_t n;
+    bool force;
+    secret s;
+    if (!al_opt_bool(req, "ForceOverwriteReplicaSecret", false, &force, e))
+        return -EINVAL;
+    int r = parse_add_regions(c, req, add, &n, e);
+    if (r < 0)
+        return r;
+    if (n == 0)
+        return al_fail(e, 400, "InvalidParameterException",
+                       "AddReplicaRegions is required (a list of 1 to %d Regions).",
+                       AL_SM_REPLICAS_MAX);
+    r = load_primary(c, principal, req, "secretsmanager:ReplicateSecretToRegions", true, &s, e);
+    if (r < 0)
+        return r;
+    if (!al_kms_is_aws_managed(c, s.key_id)) {
+        char key_arn[256];
+        al_kms_key_arn(c, s.key_id, key_arn, sizeof key_arn);
+        if ((r = al_authorize(c, principal, "kms:Decrypt", key_arn, e)) < 0)
+            goto out;
+    }
+    if (al_db_begin(c->db) < 0) {
+        r = al_fail_internal(e, "InternalServiceError");
+        goto out;
+    }
+    if ((r = replicate_all(c, principal, &s, add, n, force, e)) < 0)
+        goto out;
+    if (al_db_commit(c->db) < 0) {
+        r = al_fail_internal(e, "InternalServiceError");
+        goto out;
+    }
+    write_primary_answer(c, s.arn, w);
+out:
+    if (r < 0)
+        al_db_rollback(c->db);
+    secret_clear(&s);
+    return r;
+}
+
+/* RemoveReplicaRegions: 1 or more RegionType strings. */
+static int parse_remove_regions(const es_json *req, const es_json **out, al_error *e)
+{
+    const es_json *l = es_json_get(req, "RemoveReplicaRegions");
+    if (!l || l->type != ES_JSON_ARRAY || l->u.array.n < 1)
+        return al_fail(e, 400, "InvalidParameterException",
+                       "RemoveReplicaRegions is required (a list of 1 or more Regions).");
+    for (size_t i = 0; i < l->u.array.n; i++)
+        if (!region_text_ok(es_json_as_str(l->u.array.items[i])))
+            return al_fail(e, 400, "InvalidParameterException", INVALID_REGION_MSG);
+    *out = l;
+    return 0;
+}
+
+/* Removes the replica of arn in region and its entry (none: nothing to do,
+ * as AWS answers). */
+static int remove_replica(al_ctx *c, const char *arn, const char *region)
+{
+    char rarn[ARN_MAX];
+    arn_in_region(arn, region, rarn, sizeof rarn);
+    int r =
+        exec2(c, "DELETE FROM sm_secret WHERE arn=?1 AND primary_region IS NOT NULL", rarn, NULL);
+    if (r == 0)
+        r = exec2(c, "DELETE FROM sm_replica WHERE arn=?1 AND region=?2", arn, region);
+    return r;
+}
+
+static int op_remove_regions_from_replication(al_ctx *c, const char *principal, const es_json *req,
+                                              es_jw *w, al_error *e)
+{
+    const es_json *l;
+    secret s;
+    int r = parse_remove_regions(req, &l, e);
+    if (r < 0)
+        return r;
+    r = load_primary(c, principal, req, "secretsmanager:RemoveRegionsFromReplication", true, &s, e);
+    if (r < 0)
+        return r;
+    if (al_db_begin(c->db) < 0) {
+        r = al_fail_internal(e, "InternalServiceError");
+        goto out;
+    }
+    for (size_t i = 0; r == 0 && i < l->u.array.n; i++)
+        r = remove_replica(c, s.arn, es_json_as_str(l->u.array.items[i]));
+    if (r < 0 || al_db_commit(c->db) < 0) {
+        r = al_fail_internal(e, "InternalServiceError");
+        goto out;
+    }
+    write_primary_answer(c, s.arn, w);
+out:
+    if (r < 0)
+        al_db_rollback(c->db);
+    secret_clear(&s);
+    return r;
+}
+
+/* Promotes a replica (asked in its own region) to a standalone secret: it
+ * keeps its ARN, values and key; the primary forgets the region. */
+static int op_stop_replication_to_replica(al_ctx *c, const char *principal, const es_json *req,
+                                          es_jw *w, al_error *e)
+{
+    secret s;
+    int r = load_target(c, principal, req, "secretsmanager:StopReplicationToReplica", true, &s, e);
+    if (r < 0)
+        return r;
+    if (!s.primary_region) {
+        r = al_fail(e, 400, "InvalidRequestException", "The secret %s is not a replica secret.",
+                    s.name);
+        goto out;
+    }
+    char parn[ARN_MAX];
+    arn_in_region(s.arn, s.primary_region, parn, sizeof parn);
+    if (al_db_begin(c->db) < 0 ||
+        exec2(c, "UPDATE sm_secret SET primary_region=NULL WHERE arn=?1", s.arn, NULL) < 0 ||
+        exec2(c, "DELETE FROM sm_replica WHERE arn=?1 AND region=?2", parn, al_region(c)) < 0 ||
+        al_db_commit(c->db) < 0) {
+        r = al_fail_internal(e, "InternalServiceError");
+        goto out;
+    }
+    es_jw_obj(w);
+    es_jw_kstr(w, "ARN", s.arn);
+    es_jw_obj_end(w);
+out:
+    if (r < 0)
+        al_db_rollback(c->db);
+    secret_clear(&s);
+    return r;
+}
+
 const al_op al_sm_ops[] = {
     {"CreateSecret", op_create_secret},
     {"PutSecretValue", op_put_secret_value},
@@ -2574,6 +3277,9 @@ const al_op al_sm_ops[] = {
     {"BatchGetSecretValue", op_batch_get_secret_value},
     {"RotateSecret", op_rotate_secret},
     {"CancelRotateSecret", op_cancel_rotate_secret},
+    {"ReplicateSecretToRegions", op_replicate_secret_to_regions},
+    {"RemoveRegionsFromReplication", op_remove_regions_from_replication},
+    {"StopReplicationToReplica", op_stop_replication_to_replica},
     /* resource policies: aws/local/sm_policy.c */
     {"PutResourcePolicy", al_sm_put_resource_policy},
     {"GetResourcePolicy", al_sm_get_resource_policy},

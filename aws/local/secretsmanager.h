@@ -66,6 +66,16 @@ int al_sm_reference_parameter(al_ctx *c, const char *principal, const char *para
 #define AL_SM_HOOK_STEP_TIMEOUT 30.0
 #define AL_SM_HOOKS_MAX 16 /* rotations by hooks in flight at once */
 
+/* Replication (ReplicateSecretToRegions, RemoveRegionsFromReplication,
+ * StopReplicationToReplica, CreateSecret's AddReplicaRegions): a replica is
+ * a read-only secret of another region with the primary's name and ARN
+ * (the region changed, the same suffix), its values sealed again under
+ * that region's key and bound to its own ARN. It is brought in step inside
+ * the transaction of every change to the primary, so its status is InSync
+ * at once. A write to a replica is refused with AL_SM_REPLICA_MSG. */
+#define AL_SM_REPLICA_MSG                                                                          \
+    "Operation not permitted on a replica secret. Call must be made in primary secret's region."
+
 /* al_sm_rotate_due: declared in local.h (the daemon's timer calls it). */
 
 /* al_open / al_close: the rotation state (hooks directory, running hooks). */

@@ -26,7 +26,8 @@ static int resolve(al_ctx *c, const char *principal, const es_json *req, const c
     /* an ARN of another region, partition or account names nothing here */
     bool other = strncmp(id, "arn:", 4) == 0 && strncmp(id, prefix, strlen(prefix)) != 0;
     const char *nm = strncmp(id, prefix, strlen(prefix)) == 0 ? id + strlen(prefix) : id;
-    sqlite3_stmt *st = al_db_prepare(c->db, "SELECT arn, name, deletion FROM sm_secret WHERE "
+    sqlite3_stmt *st = al_db_prepare(c->db, "SELECT arn, name, deletion, primary_region FROM "
+                                            "sm_secret WHERE "
                                             "region=?3 AND NOT ?4 AND (arn=?1 OR name=?2) "
                                             "ORDER BY arn=?1 DESC LIMIT 1");
     if (!st)
@@ -36,11 +37,12 @@ static int resolve(al_ctx *c, const char *principal, const es_json *req, const c
     sqlite3_bind_text(st, 3, al_region(c), -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 4, other ? 1 : 0);
     int s = sqlite3_step(st), r = 0;
-    bool deleted = false;
+    bool deleted = false, replica = false;
     if (s == SQLITE_ROW) {
         snprintf(arn, ARN_MAX, "%s", (const char *)sqlite3_column_text(st, 0));
         snprintf(name, ARN_MAX, "%s", (const char *)sqlite3_column_text(st, 1));
         deleted = sqlite3_column_type(st, 2) != SQLITE_NULL;
+        replica = sqlite3_column_type(st, 3) != SQLITE_NULL;
     } else if (s == SQLITE_DONE) {
         r = al_fail(e, 400, "ResourceNotFoundException",
                     "Secrets Manager can't find the specified secret.");
@@ -52,6 +54,9 @@ static int resolve(al_ctx *c, const char *principal, const es_json *req, const c
         return r;
     if ((r = al_authorize(c, principal, action, arn, e)) < 0)
         return r;
+    /* a replica's policy is its primary's business, as in AWS */
+    if (replica)
+        return al_fail(e, 400, "InvalidParameterException", AL_SM_REPLICA_MSG);
     if (deleted)
         return al_fail(e, 400, "InvalidRequestException",
                        "You can't perform this operation on the secret because it was marked for "

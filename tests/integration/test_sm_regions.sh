@@ -10,7 +10,11 @@
 #     value, describe-secret shows the rules and dates;
 #   - a hook in ECS_SECRETS_ROTATION_DIR run through its four steps (it records them and
 #     makes the new version through the CLI itself), and a failing hook that leaves
-#     AWSCURRENT where it was and AWSPENDING on the new version.
+#     AWSCURRENT where it was and AWSPENDING on the new version;
+#   - replication from us-east-1 to eu-west-1 and ap-southeast-2: each replica read with
+#     --region, put-secret-value on the primary reaching them, a write to a replica and the
+#     deletion of a replicated primary refused, a name taken in the target region, a region
+#     removed, a replica promoted by stop-replication-to-replica.
 #
 # Env (ctest passes them): ES_AGENT_BIN, ES_TEST_DOCKER_HOST (READY waits for Docker).
 set -euo pipefail
@@ -185,8 +189,53 @@ grep -q "rotation step testSecret of $HOOKS/failing failed: exited with status 1
 expect_error AccessDeniedException "cannot invoke the specified Lambda function" secretsmanager rotate-secret \
   --secret-id fragile --rotation-lambda-arn arn:aws:lambda:us-east-2:123456789012:function:absent
 
+say "replication: us-east-1 to eu-west-1 and ap-southeast-2 (the CLI's own commands)"
+PRIMARY=$(aws --region us-east-1 secretsmanager create-secret --name shared/api-key \
+  --secret-string repl-first --query ARN --output text)
+eq "$(aws --region us-east-1 secretsmanager replicate-secret-to-regions --secret-id shared/api-key \
+  --add-replica-regions Region=eu-west-1 Region=ap-southeast-2 \
+  | jq -r '[.ReplicationStatus[] | .Region + "=" + .Status] | join(" ")')" \
+  "ap-southeast-2=InSync eu-west-1=InSync" "replication status"
+for r in eu-west-1 ap-southeast-2; do
+  eq "$(aws --region "$r" secretsmanager get-secret-value --secret-id shared/api-key --query SecretString --output text)" \
+    repl-first "the replica's value in $r"
+  eq "$(aws --region "$r" secretsmanager describe-secret --secret-id shared/api-key | jq -r '.ARN + " " + .PrimaryRegion')" \
+    "${PRIMARY/:us-east-1:/:$r:} us-east-1" "the replica's ARN and primary in $r"
+done
+aws --region us-east-1 secretsmanager put-secret-value --secret-id shared/api-key --secret-string repl-second >/dev/null
+for r in eu-west-1 ap-southeast-2; do
+  eq "$(aws --region "$r" secretsmanager get-secret-value --secret-id shared/api-key --query SecretString --output text)" \
+    repl-second "put-secret-value reached $r"
+done
+expect_error InvalidParameterException "Operation not permitted on a replica secret. Call must be made in primary secret's region." \
+  --region eu-west-1 secretsmanager put-secret-value --secret-id shared/api-key --secret-string nope
+expect_error InvalidParameterException "that still has replica regions [ap-southeast-2, eu-west-1]" \
+  --region us-east-1 secretsmanager delete-secret --secret-id shared/api-key
+# a name taken in the target region fails that region only
+aws --region us-west-2 secretsmanager create-secret --name shared/api-key --secret-string other >/dev/null
+eq "$(aws --region us-east-1 secretsmanager replicate-secret-to-regions --secret-id shared/api-key \
+  --add-replica-regions Region=us-west-2 --query 'ReplicationStatus[?Region==`us-west-2`].StatusMessage' --output text)" \
+  "Replication failed: Secret name shared/api-key already exists in region us-west-2." "a taken name"
+eq "$(aws --region us-west-2 secretsmanager get-secret-value --secret-id shared/api-key --query SecretString --output text)" \
+  other "the other secret kept"
+
+say "replication: remove a region, promote a replica"
+aws --region us-east-1 secretsmanager remove-regions-from-replication --secret-id shared/api-key \
+  --remove-replica-regions ap-southeast-2 us-west-2 >/dev/null
+expect_error ResourceNotFoundException "Secrets Manager can't find the specified secret." \
+  --region ap-southeast-2 secretsmanager get-secret-value --secret-id shared/api-key
+eq "$(aws --region eu-west-1 secretsmanager stop-replication-to-replica --secret-id shared/api-key --query ARN --output text)" \
+  "${PRIMARY/:us-east-1:/:eu-west-1:}" "the promoted replica's ARN"
+aws --region eu-west-1 secretsmanager put-secret-value --secret-id shared/api-key --secret-string eu-own >/dev/null
+aws --region us-east-1 secretsmanager put-secret-value --secret-id shared/api-key --secret-string repl-third >/dev/null
+eq "$(aws --region eu-west-1 secretsmanager get-secret-value --secret-id shared/api-key --query SecretString --output text)" \
+  eu-own "the promoted secret is its own"
+eq "$(aws --region us-east-1 secretsmanager describe-secret --secret-id shared/api-key --query 'length(ReplicationStatus || `[]`)' --output text)" \
+  0 "the primary has no replica left"
+aws --region us-east-1 secretsmanager delete-secret --secret-id shared/api-key --force-delete-without-recovery >/dev/null
+
 say "no secret value in the log"
-for v in east-value west-value cache-value from-the-hook before-hook would-be; do
+for v in east-value west-value cache-value from-the-hook before-hook would-be repl-first repl-second eu-own; do
   ! grep -qF "$v" "$LOG" || fail "$v in the log"
 done
 it_stop_agent

@@ -133,6 +133,8 @@ Test(al_db, older_file_is_migrated_forward_keeping_data)
     cr_assert_eq(
         al_db_exec(
             db, "DROP TABLE iam_access_key; DROP TABLE meta; "
+                /* version 8: Secrets Manager replication */
+                "DROP TABLE sm_replica; "
                 /* version 4: IAM users, groups */
                 "DROP TABLE iam_group_member; DROP TABLE iam_group_attached; "
                 "DROP TABLE iam_group_policy; DROP TABLE iam_group; DROP TABLE iam_user_attached; "
