@@ -172,11 +172,13 @@ static void on_stop(ag_daemon *d, void *arg)
     if (a->server) {
         al_server_stats st;
         al_server_get_stats(a->server, &st);
-        es_info("listener: %llu connections (%llu refused), %llu requests (%llu 4xx, %llu 5xx, "
+        es_info("listener: %llu connections (%llu refused, %llu by the per-peer cap, %llu idle "
+                "evicted), %llu requests (%llu 4xx, %llu 5xx, "
                 "%llu refused signatures), limits hit: %llu head, %llu body, %llu malformed, "
                 "%llu idle and %llu request timeouts",
                 (unsigned long long)st.connections_accepted,
-                (unsigned long long)st.connections_refused, (unsigned long long)st.requests,
+                (unsigned long long)st.connections_refused, (unsigned long long)st.peer_refused,
+                (unsigned long long)st.evicted_idle, (unsigned long long)st.requests,
                 (unsigned long long)st.errors_4xx, (unsigned long long)st.errors_5xx,
                 (unsigned long long)st.auth_failures, (unsigned long long)st.header_too_large,
                 (unsigned long long)st.body_too_large, (unsigned long long)st.malformed,
@@ -498,15 +500,17 @@ static int start_listener(ag_agent *a)
         al_server_serve_store(a->server, false);
     listener_url(cfg, al_server_port(a->server), a->url, sizeof a->url);
     snprintf(a->self_url, sizeof a->self_url, "%s", a->url);
-    if (tls && a->embedded) {
-        /* The agent's own AWS client (the resolver, drift) calls the embedded
-         * endpoints over HTTP. With TLS it would have to verify the listener's
-         * certificate, which names the address remote callers use and need
-         * not name loopback (nor be signed by a CA we could give curl), and
-         * it would pay a handshake for calls that never leave the process's
-         * host. So those calls go to a second listener, plain HTTP on
-         * 127.0.0.1 on a port the kernel picks, serving the store (not the
-         * ECS API): what every loopback listener was before TLS. */
+    if (a->embedded) {
+        /* The agent's own AWS client (the resolver, drift, rotation hooks)
+         * calls the embedded endpoints over HTTP, on a second listener of its
+         * own: plain HTTP on 127.0.0.1 on a port the kernel picks, serving
+         * the store (not the ECS API). Two reasons. Its slots: a peer that
+         * fills the public listener's connections must not stall launches.
+         * TLS: on the public listener the client would have to verify a
+         * certificate that names the address remote callers use and need
+         * not name loopback, and pay a handshake for calls that never leave
+         * the host. (A local process can still find the port; a unix socket
+         * would close that too.) */
         r = al_server_start(&a->d->loop, a->al, "127.0.0.1", 0, NULL, &a->inner);
         if (r < 0) {
             es_err("cannot listen on 127.0.0.1 for the agent's own calls: %s", uv_strerror(r));

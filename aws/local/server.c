@@ -1,6 +1,8 @@
 #include "aws/local/server.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,6 +26,7 @@ const al_server_limits al_server_default_limits = {
     .first_byte_timeout_ms = 5000,
     .head_timeout_ms = 10000,
     .max_buffered_bodies = 32u << 20,
+    .max_connections_per_peer = 64,
 };
 
 #define READ_CHUNK 65536
@@ -112,6 +115,10 @@ struct conn {
     bool head_refused; /* al_precheck refused the head: the body is discarded
                           unread and head_err answered */
     bool known;        /* a request of it passed SigV4: a client, not a stranger */
+    /* the peer's address (sin_addr / sin6_addr bytes), for the per-peer cap;
+     * peer_len 0 for a local peer (127.0.0.1, ::1), which it does not count */
+    uint8_t peer[16];
+    uint8_t peer_len;
     al_error head_err;
     /* TLS (NULL when off): the handshake's first byte arrived; its deadline
      * still runs for the first request's head; counted in the stats */
@@ -854,11 +861,18 @@ static int body_cb(void *ud, const char *data, size_t len)
  * keep-alive connection of a CLI between two of its calls, and that call
  * fail on a closed connection. False when every connection is busy with a
  * request (the arriving connection itself is not a candidate). */
-static bool make_room(al_server *s, const conn *arriving)
+static bool same_peer(const conn *a, const conn *b)
+{
+    return a->peer_len && a->peer_len == b->peer_len && memcmp(a->peer, b->peer, a->peer_len) == 0;
+}
+
+/* peer: when not NULL, only that peer's connections are candidates. */
+static bool make_room(al_server *s, const conn *arriving, const conn *peer)
 {
     conn *stranger = NULL, *client = NULL;
     for (conn *c = s->conns; c; c = c->next) /* newest first: the last idle is the oldest */
-        if (c != arriving && !c->closing && !c->in_request && !c->writing && !c->tls_deadline) {
+        if (c != arriving && !c->closing && !c->in_request && !c->writing && !c->tls_deadline &&
+            (!peer || same_peer(c, peer))) {
             if (c->known)
                 client = c;
             else
@@ -870,6 +884,44 @@ static bool make_room(al_server *s, const conn *arriving)
     s->st.evicted_idle++;
     conn_close(victim);
     return true;
+}
+
+/* Records c's peer address; local peers (127.0.0.1, ::1) are not counted:
+ * every local client shares that address, the agent's own included. */
+static void note_peer(conn *c)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    c->peer_len = 0;
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) < 0)
+        return;
+    if (ss.ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+        if (ntohl(in->sin_addr.s_addr) == INADDR_LOOPBACK)
+            return;
+        memcpy(c->peer, &in->sin_addr, 4);
+        c->peer_len = 4;
+    } else if (ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
+        if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr))
+            return;
+        memcpy(c->peer, &in6->sin6_addr, 16);
+        c->peer_len = 16;
+    }
+}
+
+/* Over its cap, a peer's own idle connection makes room (a stranger's
+ * first), or the new one is refused: one remote peer cannot take the slots
+ * of the others. */
+static bool peer_admitted(al_server *s, conn *c)
+{
+    note_peer(c);
+    if (!c->peer_len)
+        return true;
+    size_t mine = 0;
+    for (conn *o = s->conns; o; o = o->next)
+        mine += !o->closing && same_peer(o, c);
+    return mine <= s->lim.max_connections_per_peer || make_room(s, c, c);
 }
 
 static void on_connection(uv_stream_t *ls, int status)
@@ -900,8 +952,13 @@ static void on_connection(uv_stream_t *ls, int status)
     size_t live = 0;
     for (conn *o = s->conns; o; o = o->next)
         live += !o->closing;
-    if (live > s->lim.max_connections && !make_room(s, c)) {
+    if (live > s->lim.max_connections && !make_room(s, c, NULL)) {
         s->st.connections_refused++;
+        conn_close(c);
+        return;
+    }
+    if (!peer_admitted(s, c)) {
+        s->st.peer_refused++;
         conn_close(c);
         return;
     }
@@ -949,6 +1006,8 @@ int al_server_start(uv_loop_t *loop, al_ctx *store, const char *host, int port,
         s->lim.head_timeout_ms = al_server_default_limits.head_timeout_ms;
     if (!s->lim.max_buffered_bodies)
         s->lim.max_buffered_bodies = al_server_default_limits.max_buffered_bodies;
+    if (!s->lim.max_connections_per_peer)
+        s->lim.max_connections_per_peer = al_server_default_limits.max_connections_per_peer;
     s->hlim = es_http_default_limits;
     s->hlim.max_header_bytes = s->lim.max_header_bytes;
     s->hlim.max_body = s->lim.max_body;

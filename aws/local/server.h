@@ -65,15 +65,22 @@ typedef struct al_server_limits {
     uint64_t first_byte_timeout_ms; /* a new connection's first byte */
     uint64_t head_timeout_ms;       /* a request's head, from its first byte */
     size_t max_buffered_bodies;     /* request bodies held at once, all connections */
+    /* connections of one peer address (not 127.0.0.1 or ::1, where every
+     * local client shares one address: there the total cap and its eviction
+     * apply); over it, that peer's oldest idle connection makes room, or the
+     * new one is refused */
+    size_t max_connections_per_peer;
 } al_server_limits;
 
-/* 16 KiB head, 1 MiB body, 256 connections, 60 s idle, 30 s per request,
- * 5 s to the first byte, 10 s to the end of the head, 32 MiB of bodies. */
+/* 16 KiB head, 1 MiB body, 256 connections (64 per remote peer), 60 s idle,
+ * 30 s per request, 5 s to the first byte, 10 s to the end of the head,
+ * 32 MiB of bodies. */
 extern const al_server_limits al_server_default_limits;
 
 typedef struct al_server_stats {
     uint64_t connections_accepted;
     uint64_t connections_refused; /* over max_connections */
+    uint64_t peer_refused;        /* over max_connections_per_peer, none of its own idle */
     uint64_t requests;
     uint64_t errors_4xx, errors_5xx;
     uint64_t header_too_large, body_too_large, malformed;

@@ -474,6 +474,59 @@ Test(al_server, connection_limit)
     run_and_check(c_conn_limit, &lim);
 }
 
+/* A connection from source address 127.0.0.SRC (a remote peer to the
+ * per-peer cap unless SRC is 1). */
+static int dial_from(int port, int src)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    CK((fd) >= (0));
+    struct sockaddr_in b = {.sin_family = AF_INET};
+    b.sin_addr.s_addr = htonl((INADDR_LOOPBACK & 0xffffff00u) | (uint32_t)src);
+    CK((bind(fd, (struct sockaddr *)&b, sizeof b)) == (0));
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CK((connect(fd, (struct sockaddr *)&a, sizeof a)) == (0));
+    return fd;
+}
+
+static void c_peer_limit(run *r)
+{
+    /* peer .2 may hold 2; its third connection evicts its own idle one */
+    resp x;
+    int a = dial_from(r->port, 2), b = dial_from(r->port, 2);
+    request(r, a, "TrentService.ListKeys", "{}", &x);
+    CK((x.status) == (200));
+    request(r, b, "TrentService.ListKeys", "{}", &x);
+    CK((x.status) == (200));
+    int c = dial_from(r->port, 2);
+    request(r, c, "TrentService.ListKeys", "{}", &x);
+    CK((x.status) == (200));
+    CK(closed_within(a, 2000)); /* its oldest idle one */
+    /* both of its connections busy: the next is refused... */
+    const char *partial = "POST / HTTP/1.1\r\nHost: x\r\n";
+    send_all(b, partial, strlen(partial));
+    send_all(c, partial, strlen(partial));
+    usleep(100000);
+    int d = dial_from(r->port, 2);
+    CK(closed_within(d, 2000));
+    /* ...while another peer, and a local client, are served */
+    int e = dial_from(r->port, 3), f = dial(r->port);
+    request(r, e, "TrentService.ListKeys", "{}", &x);
+    CK((x.status) == (200));
+    request(r, f, "TrentService.ListKeys", "{}", &x);
+    CK((x.status) == (200));
+    int fds[] = {a, b, c, d, e, f};
+    for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
+        close(fds[i]);
+}
+
+Test(al_server, connection_limit_per_peer)
+{
+    al_server_limits lim = al_server_default_limits;
+    lim.max_connections_per_peer = 2;
+    run_and_check(c_peer_limit, &lim);
+}
+
 static void c_expect(run *r)
 {
     int fd = dial(r->port);
