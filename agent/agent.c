@@ -30,6 +30,9 @@
 #include "common/log.h"
 #include "common/secure.h"
 #include "docker/docker.h"
+#include "docker/proxy.h"
+
+#include <grp.h>
 
 #include <stdlib.h>
 
@@ -49,6 +52,7 @@ struct ag_agent {
                          calls (start_listener says why) */
     ag_store *store;
     dk_client *docker;
+    dk_proxy *proxy; /* ECS_SECRETS_DOCKER_PROXY, NULL when off */
     aw_client *aws;
     aw_creds *creds;
     uint8_t fp_key[AG_FINGERPRINT_KEY_LEN];
@@ -156,6 +160,22 @@ static void log_leftover(ag_engine *e)
                   l.stopping, l.stopping == 1 ? "" : "s", l.stopping == 1 ? "" : "s");
 }
 
+static void log_proxy_stats(const dk_proxy *p)
+{
+    dk_proxy_stats st;
+    dk_proxy_get_stats(p, &st);
+    es_info("Docker socket: %llu connections (%llu waited for a free slot), %llu requests, "
+            "%llu creates (%llu refused), %llu hijacked, %llu refused requests, %llu answered "
+            "502, %llu head timeouts, %llu bytes to Docker, %llu bytes from it, at most %llu "
+            "bytes held",
+            (unsigned long long)st.accepted, (unsigned long long)st.deferred,
+            (unsigned long long)st.requests, (unsigned long long)st.creates,
+            (unsigned long long)st.creates_refused, (unsigned long long)st.upgrades,
+            (unsigned long long)st.bad_requests, (unsigned long long)st.upstream_failures,
+            (unsigned long long)st.head_timeouts, (unsigned long long)st.bytes_up,
+            (unsigned long long)st.bytes_down, (unsigned long long)st.buffered_peak);
+}
+
 static void on_stop(ag_daemon *d, void *arg)
 {
     (void)d;
@@ -189,6 +209,8 @@ static void on_stop(ag_daemon *d, void *arg)
                     (unsigned long long)st.tls_handshakes, (unsigned long long)st.tls_failures,
                     (unsigned long long)st.tls_plain_http);
     }
+    if (a->proxy)
+        log_proxy_stats(a->proxy);
     if (a->engine)
         log_leftover(a->engine);
     /* one count for this function, so that parts closing inside their close
@@ -206,6 +228,7 @@ static void on_stop(ag_daemon *d, void *arg)
     /* the listener first: no API call reaches a part that is closing */
     CLOSE_PART(server, al_server_close);
     CLOSE_PART(inner, al_server_close);
+    CLOSE_PART(proxy, dk_proxy_close);
     CLOSE_PART(rotator, ag_rotator_close);
     CLOSE_PART(sched, ag_svc_sched_close);
     CLOSE_PART(drift, ag_drift_close);
@@ -272,6 +295,68 @@ static void ping_docker(ag_agent *a)
         dk_result res = {.err = r};
         on_ping(a, &res);
     }
+}
+
+/* ---------------------------------------------------------- docker proxy */
+
+/* Issue 19, part 1: every create passes through unchanged. The next part
+ * reads its secret labels here and injects their values. */
+static void on_proxy_create(void *ud, dk_proxy_call *call, const dk_proxy_create *req)
+{
+    (void)ud;
+    (void)req;
+    int r = dk_proxy_create_forward(call, NULL, 0);
+    if (r < 0)
+        es_err("Docker socket: cannot pass a containers/create on: %s", strerror(-r));
+}
+
+/* ECS_SECRETS_DOCKER_PROXY_GROUP: a name or a numeric gid. */
+static int proxy_group(const char *name, gid_t *out)
+{
+    char *end = NULL;
+    unsigned long v = strtoul(name, &end, 10);
+    if (*name && end && !*end) {
+        *out = (gid_t)v;
+        return 0;
+    }
+    struct group g, *res = NULL;
+    char buf[4096];
+    int e = getgrnam_r(name, &g, buf, sizeof buf, &res);
+    if (e || !res)
+        return e ? -e : -ENOENT;
+    *out = res->gr_gid;
+    return 0;
+}
+
+static int start_proxy(ag_agent *a)
+{
+    const char *path = cf_get(a->cfg, CF_DOCKER_PROXY);
+    const char *group = cf_get(a->cfg, CF_DOCKER_PROXY_GROUP);
+    if (!path)
+        return 0;
+    dk_proxy_options o = {
+        .path = path, .upstream = a->cfg->docker_socket, .on_create = on_proxy_create, .ud = a};
+    int r = proxy_group(group, &o.group);
+    if (r < 0) {
+        es_err("%s %s: %s", cf_keys[CF_DOCKER_PROXY_GROUP].name, group,
+               r == -ENOENT ? "no such group" : strerror(-r));
+        return r;
+    }
+    /* chown only when it changes something: an agent that is not root may
+     * give the socket only to a group it is in */
+    o.set_group = o.group != getegid();
+    if ((r = dk_proxy_start(&a->d->loop, &o, &a->proxy)) < 0) {
+        es_err("%s %s: %s%s", cf_keys[CF_DOCKER_PROXY].name, path,
+               r == -EADDRINUSE ? "another process listens on it"
+               : r == -EEXIST   ? "exists and is not a socket"
+                                : uv_strerror(r),
+               r == -EPERM ? " (the agent's user must be a member of the socket's group)" : "");
+        return r;
+    }
+    es_notice("Docker socket on %s (group %s, mode 0660) passes through to %s: use it with "
+              "DOCKER_HOST=unix://%s",
+              path, group, cf_get(a->cfg, CF_DOCKER_HOST), path);
+    return 0;
 }
 
 /* ----------------------------------------------------------- start-up */
@@ -638,6 +723,8 @@ int ag_agent_start(ag_daemon *d, const char *running_status)
         es_err("Docker client for %s: %s", dko.host, dk_strerror(r));
         return r;
     }
+    if ((r = start_proxy(a)) < 0)
+        return r;
     if ((r = start_aws(a)) < 0)
         return r;
     if ((r = ag_fingerprint_key_load(dir, a->fp_key)) < 0) {

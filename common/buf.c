@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -62,7 +63,7 @@ static int grow(es_buf *b, size_t need)
     size_t cap = b->cap ? b->cap : BUF_MIN_ALLOC;
     while (cap < need + 1)
         cap = cap > ((size_t)-1) / 2 ? need + 1 : cap * 2;
-    if (cap > b->max + 1)
+    if (b->max != SIZE_MAX && cap > b->max + 1) /* SIZE_MAX + 1 would wrap to 0 */
         cap = b->max + 1;
     char *n = es_malloc(cap);
     if (!n)

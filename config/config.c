@@ -108,6 +108,35 @@ static int v_abs_path(const char *v, char *err, size_t n)
     return 0;
 }
 
+/* A unix socket the agent listens on: absolute, short enough for sun_path. */
+static int v_socket_path(const char *v, char *err, size_t n)
+{
+    if (v[0] != '/') {
+        snprintf(err, n, "must be an absolute path");
+        return -EINVAL;
+    }
+    if (strlen(v) >= 108) { /* sizeof(sun_path) */
+        snprintf(err, n, "socket path longer than 107 bytes");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* A group name (as useradd accepts: [a-z_][a-z0-9_-]*$?, at most 32) or a
+ * numeric gid. Whether it exists is found at start. */
+static int v_group(const char *v, char *err, size_t n)
+{
+    size_t len = strlen(v);
+    bool digits = len > 0 && strspn(v, "0123456789") == len;
+    bool name = len > 0 && len <= 32 && (islower((unsigned char)v[0]) || v[0] == '_') &&
+                strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789_-") >= len - 1 &&
+                (strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789_-") == len || v[len - 1] == '$');
+    if ((digits && len <= 10) || name)
+        return 0;
+    snprintf(err, n, "must be a group name or a numeric gid, not '%s'", v);
+    return -EINVAL;
+}
+
 /* Splits HOST:PORT or [V6]:PORT. On success *host is allocated. */
 static int split_hostport(const char *v, char **host, int *port, char *err, size_t n)
 {
@@ -242,6 +271,16 @@ const cf_key cf_keys[CF_KEY_COUNT] = {
                        v_account},
     [CF_DOCKER_HOST] = {"DOCKER_HOST", "docker-host", "unix:///PATH", "unix:///var/run/docker.sock",
                         false, "the Docker Engine socket", v_docker_host},
+    [CF_DOCKER_PROXY] = {"ECS_SECRETS_DOCKER_PROXY", "docker-proxy", "PATH", NULL, false,
+                         "a Docker socket of the agent's own (e.g. "
+                         "/run/ecs-secrets-agent/docker.sock) passing everything through to "
+                         "DOCKER_HOST: point DOCKER_HOST of docker and Compose at it; unset: off",
+                         v_socket_path},
+    [CF_DOCKER_PROXY_GROUP] = {"ECS_SECRETS_DOCKER_PROXY_GROUP", "docker-proxy-group", "GROUP",
+                               "root", false,
+                               "the group owning ECS_SECRETS_DOCKER_PROXY (mode 0660): its "
+                               "members may use Docker through the agent",
+                               v_group},
     [CF_STATE_DIR] = {"ECS_SECRETS_STATE_DIR", "state-dir", "DIR", "/var/lib/ecs-secrets-agent",
                       false, "where the agent keeps its databases and keys (mode 0700)",
                       v_abs_path},

@@ -42,6 +42,8 @@ typedef enum cf_key_id {
     CF_REGION,
     CF_ACCOUNT_ID,
     CF_DOCKER_HOST,
+    CF_DOCKER_PROXY,
+    CF_DOCKER_PROXY_GROUP,
     CF_STATE_DIR,
     CF_LISTEN,
     CF_TLS_CERT,

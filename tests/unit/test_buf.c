@@ -227,3 +227,17 @@ Test(buf, secret_wipes_every_written_byte)
     cr_assert_str_eq(c.data, "tiny");
     es_buf_free_secret(&c);
 }
+
+/* SIZE_MAX is "no maximum" (common/http.h's endless bodies): max + 1 wraps */
+Test(buf, an_unbounded_buffer_grows)
+{
+    es_buf b;
+    es_buf_init(&b, SIZE_MAX);
+    char d[300];
+    memset(d, 'x', sizeof d);
+    for (int i = 0; i < 10; i++)
+        cr_assert_eq(es_buf_append(&b, d, sizeof d), 0);
+    cr_assert_eq(b.len, 3000);
+    cr_assert_geq(b.cap, 3001);
+    es_buf_free(&b);
+}

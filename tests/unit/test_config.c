@@ -358,3 +358,33 @@ Test(config, help_lists_tls_keys)
     cr_assert_not_null(strstr(out, "key ECS_SECRETS_CA_FILE"), "%s", out);
     free(out);
 }
+
+Test(config, docker_proxy_keys)
+{
+    expect_error("ECS_SECRETS_DOCKER_PROXY=docker.sock\n",
+                 "bad.conf:1: ECS_SECRETS_DOCKER_PROXY: must be an absolute path");
+    expect_error("ECS_SECRETS_DOCKER_PROXY=/run/"
+                 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                 "aaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock\n",
+                 "ECS_SECRETS_DOCKER_PROXY: socket path longer than 107 bytes");
+    expect_error("ECS_SECRETS_DOCKER_PROXY_GROUP=Docker Users\n",
+                 "ECS_SECRETS_DOCKER_PROXY_GROUP: must be a group name or a numeric gid");
+    cf_config c;
+    es_buf err;
+    const char *ok[] = {"docker", "ecs-secrets-agent", "_grp", "998", "machine$"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        const char *flags[] = {"--docker-proxy", "/run/ecs-secrets-agent/docker.sock",
+                               "--docker-proxy-group", ok[i]};
+        cr_assert_eq(load(&c, "/dev/null", NULL, &err, 4, flags), 0, "%s: %s", ok[i],
+                     err.data ? err.data : "");
+        cr_assert_str_eq(cf_get(&c, CF_DOCKER_PROXY_GROUP), ok[i]);
+        cf_free(&c);
+        es_buf_free(&err);
+    }
+    /* unset by default: the socket is off */
+    cr_assert_eq(load(&c, "/dev/null", NULL, &err, 0, NULL), 0);
+    cr_assert_null(cf_get(&c, CF_DOCKER_PROXY));
+    cr_assert_str_eq(cf_get(&c, CF_DOCKER_PROXY_GROUP), "root");
+    cf_free(&c);
+    es_buf_free(&err);
+}
