@@ -2,10 +2,9 @@
  *
  *   arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE
  *
- * PARTITION is one of region.h's (aws, aws-cn, aws-us-gov, the ISO ones); SERVICE [a-z0-9-]; REGION empty or
- * [a-z0-9-]; ACCOUNT empty or 12 digits; RESOURCE the rest (it may hold ':').
- * On top of the generic split, the resource forms the agent needs are
- * recognised and checked:
+ * PARTITION is one of region.h's (aws, aws-cn, aws-us-gov, the ISO ones); SERVICE [a-z0-9-]; REGION
+ * empty or [a-z0-9-]; ACCOUNT empty or 12 digits; RESOURCE the rest (it may hold ':'). On top of
+ * the generic split, the resource forms the agent needs are recognised and checked:
  *
  *   ssm            parameter/NAME[:SELECTOR]  NAME "a" stays "a"; a
  *                  hierarchical "a/b/c" becomes "/a/b/c" (the parameter's name)

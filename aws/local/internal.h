@@ -39,7 +39,7 @@ struct al_ctx {
     /* the request being served was signed with temporary (ASIA...)
      * credentials: GetSessionToken refuses them, as STS does */
     bool caller_temporary;
-    double sm_next_purge; /* Secrets Manager: next sweep of expired deletions */
+    double sm_next_purge;   /* Secrets Manager: next sweep of expired deletions */
     struct al_sm_state *sm; /* Secrets Manager's rotation (secretsmanager.c) */
     /* One KMS key's unwrapped material, kept only while one read-only
      * operation runs (al_kms_memo_begin/_end): a GetParameters of 10 names
