@@ -108,3 +108,182 @@ class Agent:
             self.proc.wait()
         remove_containers(cluster)
         shutil.rmtree(self.work, ignore_errors=True)
+
+
+# A stoppedReason as ECS words them: an error class ("CannotStartContainerError: ...",
+# "ResourceInitializationError: ...", "TaskFailedToStart: ...") or one of ECS's own sentences.
+ECS_REASON = re.compile(r"^(?:[A-Z][A-Za-z]+(?:Error|Exception|ToStart): \S"
+                        r"|Essential container in task exited"
+                        r"|Task stopped by user|Scaling activity initiated by |"
+                        r"ECS is performing maintenance|Service [^ ]+ deployment|"
+                        r"drill )")
+
+
+def task_pages(ecs, cluster):
+    """Every task the agent lists for the cluster (RUNNING and STOPPED desired), described."""
+    arns = []
+    for status in ("RUNNING", "STOPPED"):
+        token = None
+        while True:
+            kw = {"cluster": cluster, "desiredStatus": status}
+            if token:
+                kw["nextToken"] = token
+            page = ecs.list_tasks(**kw)
+            arns += page["taskArns"]
+            token = page.get("nextToken")
+            if not token:
+                break
+    tasks = []
+    for i in range(0, len(arns), 100):
+        tasks += ecs.describe_tasks(cluster=cluster, tasks=arns[i:i + 100])["tasks"]
+    return tasks
+
+
+def check_settled(agent, ecs, cluster, what):
+    """Every task known to the agent either RUNNING with running containers or STOPPED with an
+    ECS-shaped reason and no running container; no container of a task the agent does not
+    know. Returns the tasks."""
+    tasks = task_pages(ecs, cluster)
+    out = docker("ps", "-a", "--filter", f"label=com.amazonaws.ecs.cluster={cluster}",
+                 "--format", '{{.ID}} {{.State}} {{.Label "com.amazonaws.ecs.task-arn"}}')
+    held = {}
+    for line in out.splitlines():
+        cid, state, arn = line.split(" ", 2)
+        held.setdefault(arn, []).append((cid, state))
+    known = {t["taskArn"]: t for t in tasks}
+    for arn, cs in held.items():
+        if arn not in known:
+            agent.fail(f"{what}: containers {cs} of a task the agent does not know: {arn}")
+    for t in tasks:
+        cs = held.get(t["taskArn"], [])
+        if t["lastStatus"] == "STOPPED":
+            if not ECS_REASON.match(t.get("stoppedReason", "")):
+                agent.fail(f"{what}: STOPPED task {t['taskArn']} says no ECS-shaped reason: "
+                           f"{t.get('stoppedReason')!r}")
+            if any(s == "running" for _, s in cs):
+                agent.fail(f"{what}: STOPPED task {t['taskArn']} has a running container {cs}")
+        elif t["lastStatus"] == "RUNNING":
+            if not cs or any(s != "running" for _, s in cs):
+                agent.fail(f"{what}: RUNNING task {t['taskArn']} has containers {cs}")
+        else:
+            agent.fail(f"{what}: task {t['taskArn']} is {t['lastStatus']}")
+    return tasks
+
+
+def wait_tasks_settled(agent, ecs, cluster, what, timeout=90):
+    """Waits until no task is on its way (every one RUNNING or STOPPED as desired), then
+    checks them with check_settled."""
+    deadline = time.monotonic() + timeout
+    while True:
+        tasks = task_pages(ecs, cluster)
+        moving = [t for t in tasks if t["lastStatus"] not in ("RUNNING", "STOPPED")
+                  or (t["lastStatus"] == "RUNNING" and t["desiredStatus"] == "STOPPED")]
+        if not moving:
+            return check_settled(agent, ecs, cluster, what)
+        if time.monotonic() > deadline:
+            agent.fail(f"{what}: tasks did not converge in {timeout} s: "
+                       + ", ".join(f'{t["taskArn"]}={t["lastStatus"]}' for t in moving))
+        time.sleep(0.3)
+
+
+def wait_service(agent, c, cluster, service, count, version, attr, timeout=90):
+    """The service at count RUNNING tasks of one COMPLETED deployment, each holding the
+    parameter version `version` in its attribute `attr`, within timeout; then check_settled."""
+    deadline = time.monotonic() + timeout
+    while True:
+        svc = c["ecs"].describe_services(cluster=cluster, services=[service])["services"][0]
+        deps = [(x["status"], x["rolloutState"]) for x in svc["deployments"]]
+        arns = c["ecs"].list_tasks(cluster=cluster, serviceName=service,
+                                   desiredStatus="RUNNING")["taskArns"]
+        tasks = c["ecs"].describe_tasks(cluster=cluster, tasks=arns)["tasks"] if arns else []
+        held = [a["value"].split()[1] for t in tasks for a in t.get("attributes", [])
+                if a["name"] == attr]
+        if (svc["runningCount"] == count and deps == [("PRIMARY", "COMPLETED")]
+                and len(tasks) == count and all(t["lastStatus"] == "RUNNING" for t in tasks)
+                and held == [version] * count):
+            return check_settled(agent, c["ecs"], cluster, f"service {service}")
+        if time.monotonic() > deadline:
+            agent.fail(f"service {service} did not converge: running {svc['runningCount']}, "
+                       f"deployments {deps}, tasks {[t['lastStatus'] for t in tasks]}, versions "
+                       f"{held} (want {version} x {count})")
+        time.sleep(0.5)
+
+
+def no_values_logged(agent, values):
+    """No secret value in the agent's whole log."""
+    with open(agent.log, encoding="utf-8", errors="replace") as f:
+        text = f.read()
+    for v in values:
+        if v in text:
+            agent.fail(f"a secret value is in the agent's log: {v[:4]}...")
+
+
+def engine(action):
+    """Stops or starts the test engine (tests/harness/dockerd.sh): only a drill holding the
+    engine's lock exclusively may do this (tests/CMakeLists.txt ES_ENGINE_RESTART_TESTS)."""
+    t0 = time.monotonic()
+    subprocess.run([os.environ["ES_TEST_DOCKERD_CTL"], action], check=True,
+                   capture_output=True, text=True)
+    return time.monotonic() - t0
+
+
+class Backend:
+    """tests/aws_fake.py as the agent's AWS (mode aws): SSM, Secrets Manager, KMS, STS and IAM
+    on one loopback port, which stays the same when the fake is killed and started again."""
+
+    AKID = "AKIDFAULTDRILL"
+    SECRET = "fault-drill-admin-secret"
+
+    def __init__(self, extra=()):
+        self.extra = list(extra)
+        self.port = 0
+        self.proc = None
+        self.start()
+
+    def start(self):
+        fake = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "aws_fake.py")
+        self.proc = subprocess.Popen(
+            ["/usr/bin/python3", fake, "--port", str(self.port),
+             "--secret", f"{self.AKID}={self.SECRET}", *self.extra],
+            stdout=subprocess.PIPE, text=True)
+        self.port = int(self.proc.stdout.readline())
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait()
+
+    def post(self, path, body):
+        import json
+        import urllib.request
+        req = urllib.request.Request(self.url + path, data=json.dumps(body).encode(),
+                                     method="POST")
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return json.loads(r.read() or b"{}")
+
+    def stats(self):
+        import json
+        import urllib.request
+        with urllib.request.urlopen(self.url + "/__stats", timeout=5) as r:
+            return json.loads(r.read())
+
+    def agent_env(self):
+        """The environment that points an agent in mode aws at the fake."""
+        env = {"ECS_SECRETS_ACCESS_KEY_ID": self.AKID,
+               "ECS_SECRETS_SECRET_ACCESS_KEY": self.SECRET}
+        for svc in ("SSM", "SECRETSMANAGER", "KMS", "STS", "IAM"):
+            env[f"ECS_SECRETS_ENDPOINT_{svc}"] = self.url
+        return env
+
+
+def wait_launched(agent, ecs, cluster, arns, timeout=60):
+    """The tasks' last statuses once none is on its way to RUNNING or STOPPED."""
+    deadline = time.monotonic() + timeout
+    while True:
+        tasks = ecs.describe_tasks(cluster=cluster, tasks=arns)["tasks"]
+        if all(t["lastStatus"] in ("RUNNING", "STOPPED") for t in tasks):
+            return tasks
+        if time.monotonic() > deadline:
+            agent.fail(f"tasks still on their way after {timeout} s: "
+                       f"{[t['lastStatus'] for t in tasks]}")
+        time.sleep(0.3)
