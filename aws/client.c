@@ -105,6 +105,33 @@ bool aw_error_is_throttling(const aw_error *e)
            in_set(e->code, throttling_codes, sizeof throttling_codes / sizeof *throttling_codes);
 }
 
+static const char *const clock_skew_codes[] = {"RequestTimeTooSkewed", "RequestExpired"};
+static const char *const signature_codes[] = {"InvalidSignatureException", "SignatureDoesNotMatch",
+                                              "AuthFailure"};
+
+bool aw_error_is_clock_skew(const aw_error *e)
+{
+    if (!e || e->kind != AW_ERR_SERVICE)
+        return false;
+    if (in_set(e->code, clock_skew_codes, sizeof clock_skew_codes / sizeof *clock_skew_codes))
+        return true;
+    return in_set(e->code, signature_codes, sizeof signature_codes / sizeof *signature_codes) &&
+           (strstr(e->message, "Signature expired") || strstr(e->message, "not yet current"));
+}
+
+void aw_error_note_clock(aw_error *e, time_t service_date, time_t now)
+{
+    if (!aw_error_is_clock_skew(e) || service_date <= 0 || e->clock_skewed)
+        return;
+    e->clock_skewed = true;
+    e->clock_skew_s = (long long)service_date - (long long)now;
+    long long off = e->clock_skew_s < 0 ? -e->clock_skew_s : e->clock_skew_s;
+    size_t n = strlen(e->message);
+    snprintf(e->message + n, sizeof e->message - n,
+             "%s(the host's clock is %lld s %s the service's)", n ? " " : "", off,
+             e->clock_skew_s > 0 ? "behind" : "ahead of");
+}
+
 bool aw_error_retryable(const aw_error *e)
 {
     if (!e)
@@ -589,6 +616,7 @@ static void on_http(void *arg, int err, aw_http_response *resp)
         return;
     }
     parse_error(&k->err, aw_service_target_prefix(k->svc) == NULL, resp);
+    aw_error_note_clock(&k->err, resp->date, time(NULL));
     call_after_error(k);
 }
 

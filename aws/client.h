@@ -58,6 +58,11 @@ typedef struct aw_error {
     char message[AW_ERROR_MESSAGE_MAX + 1];
     char request_id[AW_HTTP_REQUEST_ID_MAX + 1];
     unsigned attempts;
+    /* A signature refused for its time (aw_error_is_clock_skew) by a service whose answer
+     * carried a Date: how far the service's clock is ahead of the host's (negative: behind).
+     * message then ends with what the host's clock is off by, in words. */
+    bool clock_skewed;
+    long long clock_skew_s;
 } aw_error;
 
 /* The error for a 2xx answer a service client could not read: rc is the
@@ -66,6 +71,15 @@ void aw_error_unreadable(aw_error *e, int rc, const aw_http_response *resp);
 /* "ParameterNotFound: ... (HTTP 400, request id ...)" style text. */
 void aw_error_format(const aw_error *e, char *out, size_t outlen);
 bool aw_error_is_throttling(const aw_error *e);
+/* A signature refused for its time: RequestTimeTooSkewed, RequestExpired, or
+ * InvalidSignatureException / SignatureDoesNotMatch / AuthFailure saying "Signature expired"
+ * or "not yet current" (what SSM, Secrets Manager, KMS, STS and IAM answer). */
+bool aw_error_is_clock_skew(const aw_error *e);
+/* For such an error, given the service's Date (0: none) and the host's time when the answer
+ * came: sets clock_skewed / clock_skew_s and appends to message "(the host's clock is N s
+ * behind|ahead of the service's)". The SDKs the CLI uses do not correct their clock (botocore
+ * does not), nor does this client: the host's clock must be set right (NTP). */
+void aw_error_note_clock(aw_error *e, time_t service_date, time_t now);
 bool aw_error_retryable(const aw_error *e);
 /* True for the given service error code. */
 bool aw_error_is(const aw_error *e, const char *code);

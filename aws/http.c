@@ -203,7 +203,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     http_req *r = ud;
     size_t len = size * n;
     static const char rid1[] = "x-amzn-requestid:", rid2[] = "x-amz-request-id:",
-                      ct[] = "content-type:";
+                      ct[] = "content-type:", date[] = "date:";
     if (len > sizeof rid1 - 1 && strncasecmp(p, rid1, sizeof rid1 - 1) == 0)
         copy_header_value(r->resp.request_id, sizeof r->resp.request_id, p + sizeof rid1 - 1,
                           len - (sizeof rid1 - 1));
@@ -214,9 +214,16 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     else if (len > sizeof ct - 1 && strncasecmp(p, ct, sizeof ct - 1) == 0)
         copy_header_value(r->resp.content_type, sizeof r->resp.content_type, p + sizeof ct - 1,
                           len - (sizeof ct - 1));
+    else if (len > sizeof date - 1 && strncasecmp(p, date, sizeof date - 1) == 0) {
+        char v[AW_HTTP_DATE_MAX + 1];
+        copy_header_value(v, sizeof v, p + sizeof date - 1, len - (sizeof date - 1));
+        time_t t = curl_getdate(v, NULL);
+        r->resp.date = t > 0 ? t : 0;
+    }
     /* a new response (after 100-continue or a proxy CONNECT) starts over */
     if (len >= 5 && strncmp(p, "HTTP/", 5) == 0) {
         r->resp.request_id[0] = '\0';
+        r->resp.date = 0;
         es_buf_reset_secret(&r->resp.body);
     }
     return len;

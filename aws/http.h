@@ -26,6 +26,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 #include <uv.h>
 
 #include "common/buf.h"
@@ -35,6 +36,7 @@
 #define AW_HTTP_DEFAULT_MAX_BODY (1u << 20)
 #define AW_HTTP_MAX_HEADERS 32     /* request headers per request */
 #define AW_HTTP_REQUEST_ID_MAX 127 /* x-amzn-RequestId kept */
+#define AW_HTTP_DATE_MAX 63        /* a Date header longer than this is not a date */
 
 typedef enum aw_http_err {
     AW_HTTP_OK = 0,
@@ -78,6 +80,7 @@ typedef struct aw_http_response {
     es_buf body;                                 /* secret: wipe; the callback may move it out */
     char request_id[AW_HTTP_REQUEST_ID_MAX + 1]; /* x-amzn-RequestId / x-amz-request-id */
     char content_type[64];
+    time_t date; /* the Date header (the service's clock), 0 without one */
 } aw_http_response;
 
 /* err is 0 when an HTTP answer arrived (whatever its status), else an

@@ -34,6 +34,16 @@ Prints "PORT\n" once listening on 127.0.0.1 (port 0 = any). Behaviour:
 
   --delay OP=SECONDS       every OP answer waits that long (concurrency)
   --expiry SECONDS         credentials expire that far in the future
+  --clock-offset SECONDS   the fake's clock runs that far ahead of the host's (POST
+                           /__clock {"offset": N} changes it): its Date header says so, and a
+                           signed call whose X-Amz-Date is over 5 min from it is refused as
+                           AWS refuses it (JSON: 400 InvalidSignatureException "Signature
+                           expired: ..."; query: 403 SignatureDoesNotMatch, same message)
+  POST /__faults           {"throttle_every": N}: every Nth signed AWS call answers 400
+                           ThrottlingException (query: Throttling), "Rate exceeded"; 0 stops
+
+  Keys it issued (AKSTS1, AKIMDS2...) are known again after a restart (the secret follows
+  from the key), so a drill may kill the fake for an outage and start it on the same port.
 """
 import argparse
 import json
@@ -51,6 +61,7 @@ ap.add_argument("--delay", action="append", default=[])
 ap.add_argument("--expiry", type=int, default=3600)
 ap.add_argument("--container-token", default="")
 ap.add_argument("--secret", action="append", default=[], help="AKID=SECRET accepted")
+ap.add_argument("--clock-offset", type=float, default=0.0)
 ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="serve HTTPS")
 args = ap.parse_args()
 
@@ -90,6 +101,14 @@ for d in args.delay:
 inflight = 0
 versions = {}  # parameter name or secret id -> (version, modified epoch seconds)
 denied = set()
+clock = {"offset": args.clock_offset}
+faults = {"throttle_every": 0, "signed_calls": 0}
+SKEW_MAX = 300  # AWS refuses a signature more than 5 minutes from its clock
+ISSUED_RE = re.compile(r"^AK(STS|IMDS|CONTAINER)(\d+)$")
+
+
+def fake_now():
+    return time.time() + clock["offset"]
 
 
 def reset():
@@ -125,6 +144,10 @@ class H(BaseHTTPRequestHandler):
         super().setup()
         with lock:
             stats["connections"] += 1
+
+    def date_time_string(self, timestamp=None):
+        # the Date header tells the fake's clock, as AWS's tells its own
+        return super().date_time_string(fake_now() if timestamp is None else timestamp)
 
     def send(self, status, body, ctype="application/x-amz-json-1.1", extra=None):
         if isinstance(body, str):
@@ -229,6 +252,9 @@ class H(BaseHTTPRequestHandler):
             return False
         akid, date, region, service, signed, sig = m.groups()
         secret = known_secrets.get(akid)
+        issued = ISSUED_RE.match(akid)
+        if secret is None and issued:
+            secret = "secret-%s-%s" % (issued.group(1).lower(), issued.group(2))
         amz_date = self.headers.get("X-Amz-Date") or ""
         if secret is None or not amz_date.startswith(date):
             return False
@@ -305,6 +331,15 @@ class H(BaseHTTPRequestHandler):
                 denied.clear()
                 denied.update(json.loads(raw).get("names", []))
             return self.send(200, "{}", "application/json")
+        if self.path == "/__clock":
+            with lock:
+                clock["offset"] = float(json.loads(raw).get("offset", 0))
+            return self.send(200, "{}", "application/json")
+        if self.path == "/__faults":
+            with lock:
+                faults.update(json.loads(raw))
+                faults["signed_calls"] = 0
+            return self.send(200, "{}", "application/json")
         if self.path == "/__reset":
             with lock:
                 reset()
@@ -319,6 +354,8 @@ class H(BaseHTTPRequestHandler):
                              "SignatureDoesNotMatch</Code><Message>signature mismatch</Message>"
                              "</Error><RequestId>rid-sig</RequestId></ErrorResponse>", "text/xml")
         target = self.headers.get("X-Amz-Target")
+        if self.skewed(bool(target)) or self.throttled(bool(target)):
+            return
         if target:
             op = target.split(".", 1)[1]
             with lock:
@@ -334,6 +371,53 @@ class H(BaseHTTPRequestHandler):
         if self.track(op):
             return
         return getattr(self, "q_" + op)(form)
+
+    def refuse(self, json_api, status, code, message):
+        if json_api:
+            return self.send(status, json.dumps({"__type": code, "message": message}))
+        return self.send(status, "<ErrorResponse><Error><Type>Sender</Type><Code>%s</Code>"
+                         "<Message>%s</Message></Error><RequestId>rid-%s</RequestId>"
+                         "</ErrorResponse>" % (code, message, code), "text/xml")
+
+    def skewed(self, json_api):
+        """AWS's answer to a signature dated over 5 minutes from its clock."""
+        try:
+            signed = datetime.strptime(self.headers.get("X-Amz-Date") or "", "%Y%m%dT%H%M%SZ")
+        except ValueError:
+            return False
+        signed = signed.replace(tzinfo=timezone.utc).timestamp()
+        now = fake_now()
+        if abs(signed - now) <= SKEW_MAX:
+            return False
+        with lock:
+            stats["skewed"] = stats.get("skewed", 0) + 1
+        f = lambda t: datetime.fromtimestamp(t, timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        if signed < now:
+            msg = "Signature expired: %s is now earlier than %s (%s - 5 min.)" % (
+                f(signed), f(now - SKEW_MAX), f(now))
+        else:
+            msg = "Signature not yet current: %s is still later than %s (%s + 5 min.)" % (
+                f(signed), f(now + SKEW_MAX), f(now))
+        if json_api:
+            self.refuse(True, 400, "InvalidSignatureException", msg)
+        else:
+            self.refuse(False, 403, "SignatureDoesNotMatch", msg)
+        return True
+
+    def throttled(self, json_api):
+        with lock:
+            faults["signed_calls"] += 1
+            n = faults["throttle_every"]
+            hit = n and faults["signed_calls"] % n == 0
+            if hit:
+                stats["throttled"] = stats.get("throttled", 0) + 1
+        if not hit:
+            return False
+        if json_api:
+            self.refuse(True, 400, "ThrottlingException", "Rate exceeded")
+        else:
+            self.refuse(False, 400, "Throttling", "Rate exceeded")
+        return True
 
     def param(self, name):
         n = name if name.startswith("/") or "/" not in name else "/" + name

@@ -181,3 +181,58 @@ Test(parsers, error_classification)
     t.http_err = AW_HTTP_E_TLS;
     cr_expect(!aw_error_retryable(&t));
 }
+
+/* A signature refused for its time, as SSM/Secrets Manager/KMS (JSON), STS/IAM (query) and S3
+ * word it, names how far the host's clock is off the service's Date; others do not. */
+Test(parsers, clock_skew_named)
+{
+    aw_error e = {.kind = AW_ERR_SERVICE, .status = 400};
+    snprintf(e.code, sizeof e.code, "InvalidSignatureException");
+    snprintf(e.message, sizeof e.message,
+             "Signature expired: 20240101T000000Z is now earlier than 20240101T000500Z "
+             "(20240101T001000Z - 5 min.)");
+    cr_assert(aw_error_is_clock_skew(&e));
+    cr_expect(!aw_error_retryable(&e));
+    aw_error_note_clock(&e, 1700000600, 1700000000);
+    cr_expect(e.clock_skewed);
+    cr_expect_eq(e.clock_skew_s, 600);
+    cr_expect(strstr(e.message, "(20240101T001000Z - 5 min.) (the host's clock is 600 s behind "
+                                "the service's)"),
+              "%s", e.message);
+    aw_error_note_clock(&e, 1700000600, 1700000000); /* noted once */
+    const char *first = strstr(e.message, "host's clock");
+    cr_expect(first && !strstr(first + 1, "host's clock"), "%s", e.message);
+
+    aw_error q = {.kind = AW_ERR_SERVICE, .status = 403};
+    snprintf(q.code, sizeof q.code, "SignatureDoesNotMatch");
+    snprintf(q.message, sizeof q.message,
+             "Signature not yet current: 20240101T002000Z is still later than ...");
+    aw_error_note_clock(&q, 1700000000, 1700000900);
+    cr_expect_eq(q.clock_skew_s, -900);
+    cr_expect(strstr(q.message, "(the host's clock is 900 s ahead of the service's)"), "%s",
+              q.message);
+
+    aw_error s = {.kind = AW_ERR_SERVICE, .status = 403};
+    snprintf(s.code, sizeof s.code, "RequestTimeTooSkewed");
+    cr_expect(aw_error_is_clock_skew(&s));
+    aw_error_note_clock(&s, 1700000000, 1700000030);
+    cr_expect_str_eq(s.message, "(the host's clock is 30 s ahead of the service's)");
+
+    /* a mismatch that is not about time, a skew without a Date, a transport error */
+    aw_error m = {.kind = AW_ERR_SERVICE, .status = 400};
+    snprintf(m.code, sizeof m.code, "InvalidSignatureException");
+    snprintf(m.message, sizeof m.message, "The request signature we calculated does not match");
+    cr_expect(!aw_error_is_clock_skew(&m));
+    aw_error_note_clock(&m, 1700000600, 1700000000);
+    cr_expect(!m.clock_skewed);
+    cr_expect(!strchr(m.message, '('));
+    aw_error n = e;
+    n.clock_skewed = false;
+    n.message[0] = '\0';
+    snprintf(n.message, sizeof n.message, "Signature expired: x");
+    aw_error_note_clock(&n, 0, 1700000000);
+    cr_expect(!n.clock_skewed);
+    cr_expect_str_eq(n.message, "Signature expired: x");
+    aw_error t = {.kind = AW_ERR_TRANSPORT, .http_err = AW_HTTP_E_CONNECT};
+    cr_expect(!aw_error_is_clock_skew(&t));
+}
