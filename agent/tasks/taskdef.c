@@ -224,9 +224,12 @@ static int check_members(const es_json *obj, ag_td_level level, const char *pref
     return 0;
 }
 
-static void w_kept(es_jw *w, const ag_kv *kept, size_t n)
+/* skip: a member not written here (NULL: none) */
+static void w_kept(es_jw *w, const ag_kv *kept, size_t n, const char *skip)
 {
     for (size_t i = 0; i < n; i++) {
+        if (skip && strcmp(kept[i].name, skip) == 0)
+            continue;
         es_json *v = NULL;
         if (es_json_parse(kept[i].value, strlen(kept[i].value), &td_json_limits, &v, NULL, 0) !=
             0) {
@@ -577,6 +580,13 @@ static int get_log(const es_json *cd, const char *prefix, const ag_td_ctx *ctx, 
                  "%s.logDriver: '%.64s' is not one of json-file, syslog, journald, gelf, "
                  "fluentd, awslogs, splunk, awsfirelens",
                  path, l->driver);
+        goto fail;
+    }
+    if (strcmp(l->driver, "awsfirelens") == 0) {
+        rc = bad(e, CLIENT,
+                 "%s.logDriver: awsfirelens needs a FireLens log router sidecar that this agent "
+                 "does not run",
+                 path);
         goto fail;
     }
     rc = get_map(j, path, "options", AG_TD_LOG_OPTIONS_MAX, AG_TD_LOG_OPTION_MAX,
@@ -1283,11 +1293,13 @@ static void w_container(es_jw *w, const ag_container_def *c)
             w_refs(w, "secretOptions", c->log->secret_options, c->log->n_secret_options);
         es_jw_obj_end(w);
     }
-    w_kept(w, c->kept, c->n_kept);
+    w_kept(w, c->kept, c->n_kept, NULL);
     es_jw_obj_end(w);
 }
 
-static void w_body(const ag_taskdef *td, es_jw *w)
+/* describe: ECS's TaskDefinition, which has no tags (they are the answer's
+ * own member, ag_taskdef_write_tags); else the request form the store keeps */
+static void w_body(const ag_taskdef *td, es_jw *w, bool describe)
 {
     es_jw_key(w, "containerDefinitions");
     es_jw_arr(w);
@@ -1310,13 +1322,13 @@ static void w_body(const ag_taskdef *td, es_jw *w)
             es_jw_kstr(w, "operatingSystemFamily", td->os_family);
         es_jw_obj_end(w);
     }
-    w_kept(w, td->kept, td->n_kept);
+    w_kept(w, td->kept, td->n_kept, describe ? "tags" : NULL);
 }
 
 void ag_taskdef_write_request(const ag_taskdef *td, es_jw *w)
 {
     es_jw_obj(w);
-    w_body(td, w);
+    w_body(td, w, false);
     if (td->requires_compatibilities)
         w_strv(w, "requiresCompatibilities", td->requires_compatibilities,
                td->n_requires_compatibilities);
@@ -1342,7 +1354,7 @@ void ag_taskdef_write_describe(const ag_taskdef *td, const char *region, const c
     es_jw_obj(w);
     if (ag_taskdef_arn(td, region, account, arn, sizeof arn) == 0)
         es_jw_kstr(w, "taskDefinitionArn", arn);
-    w_body(td, w);
+    w_body(td, w, true);
     es_jw_kint(w, "revision", td->revision);
     es_jw_key(w, "volumes");
     es_jw_arr(w);
@@ -1470,4 +1482,16 @@ const ag_container_override *ag_overrides_for(const ag_overrides *o, const char 
         if (o->containers[i].name && strcmp(o->containers[i].name, name) == 0)
             return &o->containers[i];
     return NULL;
+}
+
+void ag_taskdef_write_tags(const ag_taskdef *td, es_jw *w)
+{
+    for (size_t i = 0; i < td->n_kept; i++)
+        if (strcmp(td->kept[i].name, "tags") == 0) {
+            w_kept(w, &td->kept[i], 1, NULL);
+            return;
+        }
+    es_jw_key(w, "tags");
+    es_jw_arr(w);
+    es_jw_arr_end(w);
 }
