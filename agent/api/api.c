@@ -464,11 +464,8 @@ static void write_td_answer(ag_api_req *rq, const ag_taskdef *td, bool tags)
 {
     es_jw_key(rq->w, "taskDefinition");
     ag_taskdef_write_describe(td, rq->api->region, rq->api->account, rq->w);
-    if (tags) {
-        es_jw_key(rq->w, "tags");
-        es_jw_arr(rq->w);
-        es_jw_arr_end(rq->w);
-    }
+    if (tags)
+        ag_taskdef_write_tags(td, rq->w);
 }
 
 static int op_register(void *arg, ag_api_req *rq)

@@ -223,9 +223,23 @@ static int issue_create(etask *et)
     return 0;
 }
 
+/* The task's container that starts at this step: dependsOn START puts a
+ * container after those it names (taskdef.c's start order). */
+static size_t start_index(const etask *et)
+{
+    const ag_taskdef *td = et->td ? et->td->td : NULL;
+    if (!td || !td->start_order || et->step >= td->n_containers)
+        return et->step;
+    const char *name = td->containers[td->start_order[et->step]].name;
+    for (size_t i = 0; i < et->t->n_containers; i++)
+        if (strcmp(et->t->containers[i].name, name) == 0)
+            return i;
+    return et->step;
+}
+
 static int issue_start(etask *et)
 {
-    size_t i = et->step;
+    size_t i = start_index(et);
     cop *c = es_calloc(1, sizeof *c);
     int rc = -ENOMEM;
     if (c) {

@@ -6,8 +6,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/utsname.h>
 
 #include "agent/secrets/valuefrom.h"
+#include "agent/tasks/td_fields.h"
 #include "common/secure.h"
 #include "common/utf8.h"
 #include "common/alloc.h"
@@ -149,6 +151,96 @@ static void free_kvs(ag_kv *kv, size_t n)
         es_free(kv[i].value);
     }
     es_free(kv);
+}
+
+/* An empty value says nothing: null, false, 0-length list, object or string. */
+static bool empty_value(const es_json *j)
+{
+    switch (j->type) {
+    case ES_JSON_NULL:
+        return true;
+    case ES_JSON_BOOL:
+        return !j->u.boolean;
+    case ES_JSON_STRING:
+        return j->u.string.len == 0;
+    case ES_JSON_ARRAY:
+    case ES_JSON_OBJECT:
+        return es_json_len(j) == 0;
+    default:
+        return false;
+    }
+}
+
+static int keep_member(const char *key, const es_json *v, ag_kv **kept, size_t *n_kept,
+                       ag_td_error *e)
+{
+    es_buf b;
+    es_buf_init(&b, AG_TD_BODY_MAX);
+    es_jw w;
+    es_jw_init(&w, &b);
+    es_jw_value(&w, v);
+    int r = es_jw_finish(&w);
+    char *text = r ? NULL : es_buf_steal(&b);
+    char *name = text ? es_strdup(key) : NULL;
+    ag_kv *grown = name ? es_realloc(*kept, (*n_kept + 1) * sizeof **kept) : NULL;
+    if (!grown) {
+        es_buf_free(&b);
+        es_free(text);
+        es_free(name);
+        return nomem(e);
+    }
+    grown[*n_kept] = (ag_kv){name, text};
+    *kept = grown;
+    (*n_kept)++;
+    return 0;
+}
+
+/* Every member of obj against td_fields.h's table: unknown and refused ones
+ * are refused by name, kept ones are copied as registered; modelled ones are
+ * left to their parsers. */
+static int check_members(const es_json *obj, ag_td_level level, const char *prefix, ag_kv **kept,
+                         size_t *n_kept, ag_td_error *e)
+{
+    for (size_t i = 0; i < obj->u.object.n; i++) {
+        const char *key = obj->u.object.keys[i];
+        const es_json *v = obj->u.object.values[i];
+        char path[PATH_MAX_];
+        field(path, sizeof path, prefix, key);
+        const ag_td_field *f = ag_td_field_find(level, key);
+        if (!f)
+            return bad(e, CLIENT,
+                       "%s: not a member of %s that this agent knows (docs/TASKDEF.md lists "
+                       "them)",
+                       path,
+                       level == AG_FIELD_TASK ? "RegisterTaskDefinition" : "ContainerDefinition");
+        if (f->modelled || v->type == ES_JSON_NULL)
+            continue;
+        if (f->fate == AG_FIELD_REFUSED && !empty_value(v))
+            return bad(e, CLIENT, "%s: %s", path, f->why);
+        int r = keep_member(key, v, kept, n_kept, e);
+        if (r)
+            return r;
+    }
+    return 0;
+}
+
+/* skip: a member not written here (NULL: none) */
+static void w_kept(es_jw *w, const ag_kv *kept, size_t n, const char *skip)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (skip && strcmp(kept[i].name, skip) == 0)
+            continue;
+        es_json *v = NULL;
+        if (es_json_parse(kept[i].value, strlen(kept[i].value), &td_json_limits, &v, NULL, 0) !=
+            0) {
+            if (!w->err)
+                w->err = -ENOMEM;
+            return;
+        }
+        es_jw_key(w, kept[i].name);
+        es_jw_value(w, v);
+        es_json_free(v);
+    }
 }
 
 static void free_refs(ag_secret_ref *s, size_t n)
@@ -490,6 +582,13 @@ static int get_log(const es_json *cd, const char *prefix, const ag_td_ctx *ctx, 
                  path, l->driver);
         goto fail;
     }
+    if (strcmp(l->driver, "awsfirelens") == 0) {
+        rc = bad(e, CLIENT,
+                 "%s.logDriver: awsfirelens needs a FireLens log router sidecar that this agent "
+                 "does not run",
+                 path);
+        goto fail;
+    }
     rc = get_map(j, path, "options", AG_TD_LOG_OPTIONS_MAX, AG_TD_LOG_OPTION_MAX,
                  AG_TD_LOG_OPTION_MAX, &l->options, &l->n_options, e);
     if (rc)
@@ -537,6 +636,14 @@ static int get_depends_on(const es_json *cd, const char *prefix, char **out, ag_
                        "or HEALTHY)",
                        path, i);
         }
+        if (strcmp(cond, "START") != 0) {
+            es_jw_finish(&w);
+            es_buf_free(&b);
+            return bad(e, CLIENT,
+                       "%s[%zu].condition: %s is not supported by this agent yet (START is: "
+                       "the container starts after %s has started)",
+                       path, i, cond, cn);
+        }
         es_jw_obj(&w);
         es_jw_kstr(&w, "containerName", cn);
         es_jw_kstr(&w, "condition", cond);
@@ -571,6 +678,7 @@ static bool valid_name(const char *s)
 
 static void container_clear(ag_container_def *c)
 {
+    free_kvs(c->kept, c->n_kept);
     es_free(c->name);
     es_free(c->image);
     es_strv_free(c->command, c->n_command, false);
@@ -631,7 +739,10 @@ static int parse_container(const es_json *cd, size_t idx, const ag_td_ctx *ctx, 
     pathf(path, sizeof path, "containerDefinitions[%zu]", idx);
     if (cd->type != ES_JSON_OBJECT)
         return bad(e, INVALID, "%s: must be an object", path);
-    int rc =
+    int rc = check_members(cd, AG_FIELD_CONTAINER, path, &c->kept, &c->n_kept, e);
+    if (rc)
+        return rc;
+    rc =
         get_str(cd, path, "name", (str_rule){.max = AG_TD_NAME_MAX, .required = true}, &c->name, e);
     if (rc)
         return rc;
@@ -738,6 +849,120 @@ static bool valid_role_name(const char *s)
     return true;
 }
 
+/* The architecture of this host in ECS's words (CPUArchitecture). */
+static const char *host_architecture(void)
+{
+    struct utsname u;
+    if (uname(&u) != 0)
+        return NULL;
+    if (strcmp(u.machine, "x86_64") == 0)
+        return "X86_64";
+    if (strcmp(u.machine, "aarch64") == 0 || strcmp(u.machine, "arm64") == 0)
+        return "ARM64";
+    return NULL;
+}
+
+static const char *const cpu_architectures[] = {"X86_64", "ARM64"};
+static const char *const os_families[] = {
+    "LINUX",
+    "WINDOWS_SERVER_2019_FULL",
+    "WINDOWS_SERVER_2019_CORE",
+    "WINDOWS_SERVER_2016_FULL",
+    "WINDOWS_SERVER_2004_CORE",
+    "WINDOWS_SERVER_2022_CORE",
+    "WINDOWS_SERVER_2022_FULL",
+    "WINDOWS_SERVER_2025_CORE",
+    "WINDOWS_SERVER_2025_FULL",
+    "WINDOWS_SERVER_20H2_CORE",
+};
+
+/* runtimePlatform: ECS's values, and this host must be the platform asked
+ * for (one host: a task that cannot run here is refused where it is said,
+ * not at each RunTask). */
+static int get_runtime_platform(const es_json *req, ag_taskdef *td, ag_td_error *e)
+{
+    const es_json *rp = member(req, "runtimePlatform");
+    if (!rp)
+        return 0;
+    if (rp->type != ES_JSON_OBJECT)
+        return bad(e, INVALID, "runtimePlatform: must be an object");
+    for (size_t i = 0; i < rp->u.object.n; i++) {
+        const char *k = rp->u.object.keys[i];
+        if (strcmp(k, "cpuArchitecture") != 0 && strcmp(k, "operatingSystemFamily") != 0)
+            return bad(e, CLIENT, "runtimePlatform.%.64s: not a member of RuntimePlatform", k);
+    }
+    int rc = get_str(rp, "runtimePlatform", "cpuArchitecture", (str_rule){.max = 32},
+                     &td->cpu_architecture, e);
+    if (rc || (rc = get_str(rp, "runtimePlatform", "operatingSystemFamily", (str_rule){.max = 32},
+                            &td->os_family, e)))
+        return rc;
+    const char *arch = td->cpu_architecture;
+    if (arch && !in_list(arch, cpu_architectures, 2))
+        return bad(e, CLIENT, "runtimePlatform.cpuArchitecture: must be X86_64 or ARM64");
+    const char *host = host_architecture();
+    if (arch && host && strcmp(arch, host) != 0)
+        return bad(e, CLIENT,
+                   "runtimePlatform.cpuArchitecture: %s, but this host is %s: no container "
+                   "instance here can run the task",
+                   arch, host);
+    const char *os = td->os_family;
+    if (os && !in_list(os, os_families, sizeof os_families / sizeof *os_families))
+        return bad(e, CLIENT, "runtimePlatform.operatingSystemFamily: '%s' is not an ECS value",
+                   os);
+    if (os && strcmp(os, "LINUX") != 0)
+        return bad(e, CLIENT,
+                   "runtimePlatform.operatingSystemFamily: %s, but this host runs Linux "
+                   "containers",
+                   os);
+    return 0;
+}
+
+/* dependsOn START: a container starts after those it names have started.
+ * The order is computed once here (Kahn's algorithm, ties in definition
+ * order); a cycle is refused as ECS refuses it. */
+static int start_order(ag_taskdef *td, ag_td_error *e)
+{
+    size_t n = td->n_containers;
+    td->start_order = es_calloc(n, sizeof *td->start_order);
+    bool *placed = es_calloc(n, sizeof *placed);
+    if (!td->start_order || !placed) {
+        es_free(placed);
+        return nomem(e);
+    }
+    for (size_t k = 0; k < n; k++) {
+        size_t pick = n;
+        for (size_t i = 0; i < n && pick == n; i++) {
+            if (placed[i])
+                continue;
+            bool ready = true;
+            const char *dj = td->containers[i].depends_on_json;
+            es_json *dep = NULL;
+            if (dj && es_json_parse(dj, strlen(dj), NULL, &dep, NULL, 0) != 0) {
+                es_free(placed);
+                return nomem(e);
+            }
+            for (size_t d = 0; dep && d < es_json_len(dep) && ready; d++) {
+                const ag_container_def *t =
+                    ag_taskdef_container(td, es_json_get_str(es_json_at(dep, d), "containerName"));
+                ready = t && placed[(size_t)(t - td->containers)];
+            }
+            es_json_free(dep);
+            if (ready)
+                pick = i;
+        }
+        if (pick == n) {
+            es_free(placed);
+            return bad(e, CLIENT,
+                       "containerDefinitions: the containers' dependsOn form a cycle; ECS needs "
+                       "an order to start them in");
+        }
+        placed[pick] = true;
+        td->start_order[k] = pick;
+    }
+    es_free(placed);
+    return 0;
+}
+
 static const char *const network_modes[] = {"bridge", "host", "awsvpc", "none"};
 static const char *const compat_values[] = {"EC2", "FARGATE", "EXTERNAL"};
 
@@ -745,8 +970,11 @@ static int parse_td(const es_json *req, const ag_td_ctx *ctx, ag_taskdef *td, ag
 {
     if (!req || req->type != ES_JSON_OBJECT)
         return bad(e, INVALID, "the request must be a JSON object");
-    int rc = get_str(req, "", "family", (str_rule){.max = AG_TD_NAME_MAX, .required = true},
-                     &td->family, e);
+    int rc = check_members(req, AG_FIELD_TASK, "", &td->kept, &td->n_kept, e);
+    if (rc)
+        return rc;
+    rc = get_str(req, "", "family", (str_rule){.max = AG_TD_NAME_MAX, .required = true},
+                 &td->family, e);
     if (rc)
         return rc;
     if (!valid_name(td->family))
@@ -772,6 +1000,10 @@ static int parse_td(const es_json *req, const ag_td_ctx *ctx, ag_taskdef *td, ag
         return rc;
     if (td->network_mode && !in_list(td->network_mode, network_modes, 4))
         return bad(e, CLIENT, "networkMode: must be one of bridge, host, awsvpc, none");
+    if (td->network_mode && strcmp(td->network_mode, "awsvpc") == 0)
+        return bad(e, CLIENT,
+                   "networkMode: awsvpc gives each task an elastic network interface, which "
+                   "this agent cannot; use bridge, host or none");
     if ((rc = get_strv(req, "", "requiresCompatibilities", 3, 16, false,
                        &td->requires_compatibilities, &td->n_requires_compatibilities, e)))
         return rc;
@@ -787,6 +1019,8 @@ static int parse_td(const es_json *req, const ag_td_ctx *ctx, ag_taskdef *td, ag
     if ((rc = get_str(req, "", "cpu", (str_rule){.max = AG_TD_SIZE_STR_MAX}, &td->cpu, e)))
         return rc;
     if ((rc = get_str(req, "", "memory", (str_rule){.max = AG_TD_SIZE_STR_MAX}, &td->memory, e)))
+        return rc;
+    if ((rc = get_runtime_platform(req, td, e)))
         return rc;
 
     const es_json *cds = member(req, "containerDefinitions");
@@ -853,7 +1087,7 @@ static int parse_td(const es_json *req, const ag_td_ctx *ctx, ag_taskdef *td, ag
         }
         es_json_free(dep);
     }
-    return 0;
+    return start_order(td, e);
 }
 
 bool ag_taskdef_deregister(ag_taskdef *td, int64_t when)
@@ -916,6 +1150,10 @@ void ag_taskdef_free(ag_taskdef *td)
     es_strv_free(td->requires_compatibilities, td->n_requires_compatibilities, false);
     es_free(td->cpu);
     es_free(td->memory);
+    es_free(td->cpu_architecture);
+    es_free(td->os_family);
+    es_free(td->start_order);
+    free_kvs(td->kept, td->n_kept);
     for (size_t i = 0; i < td->n_containers; i++)
         container_clear(&td->containers[i]);
     es_free(td->containers);
@@ -1055,10 +1293,13 @@ static void w_container(es_jw *w, const ag_container_def *c)
             w_refs(w, "secretOptions", c->log->secret_options, c->log->n_secret_options);
         es_jw_obj_end(w);
     }
+    w_kept(w, c->kept, c->n_kept, NULL);
     es_jw_obj_end(w);
 }
 
-static void w_body(const ag_taskdef *td, es_jw *w)
+/* describe: ECS's TaskDefinition, which has no tags (they are the answer's
+ * own member, ag_taskdef_write_tags); else the request form the store keeps */
+static void w_body(const ag_taskdef *td, es_jw *w, bool describe)
 {
     es_jw_key(w, "containerDefinitions");
     es_jw_arr(w);
@@ -1072,12 +1313,22 @@ static void w_body(const ag_taskdef *td, es_jw *w)
         es_jw_kstr(w, "executionRoleArn", td->execution_role_arn);
     if (td->network_mode)
         es_jw_kstr(w, "networkMode", td->network_mode);
+    if (td->cpu_architecture || td->os_family) {
+        es_jw_key(w, "runtimePlatform");
+        es_jw_obj(w);
+        if (td->cpu_architecture)
+            es_jw_kstr(w, "cpuArchitecture", td->cpu_architecture);
+        if (td->os_family)
+            es_jw_kstr(w, "operatingSystemFamily", td->os_family);
+        es_jw_obj_end(w);
+    }
+    w_kept(w, td->kept, td->n_kept, describe ? "tags" : NULL);
 }
 
 void ag_taskdef_write_request(const ag_taskdef *td, es_jw *w)
 {
     es_jw_obj(w);
-    w_body(td, w);
+    w_body(td, w, false);
     if (td->requires_compatibilities)
         w_strv(w, "requiresCompatibilities", td->requires_compatibilities,
                td->n_requires_compatibilities);
@@ -1103,7 +1354,7 @@ void ag_taskdef_write_describe(const ag_taskdef *td, const char *region, const c
     es_jw_obj(w);
     if (ag_taskdef_arn(td, region, account, arn, sizeof arn) == 0)
         es_jw_kstr(w, "taskDefinitionArn", arn);
-    w_body(td, w);
+    w_body(td, w, true);
     es_jw_kint(w, "revision", td->revision);
     es_jw_key(w, "volumes");
     es_jw_arr(w);
@@ -1231,4 +1482,16 @@ const ag_container_override *ag_overrides_for(const ag_overrides *o, const char 
         if (o->containers[i].name && strcmp(o->containers[i].name, name) == 0)
             return &o->containers[i];
     return NULL;
+}
+
+void ag_taskdef_write_tags(const ag_taskdef *td, es_jw *w)
+{
+    for (size_t i = 0; i < td->n_kept; i++)
+        if (strcmp(td->kept[i].name, "tags") == 0) {
+            w_kept(w, &td->kept[i], 1, NULL);
+            return;
+        }
+    es_jw_key(w, "tags");
+    es_jw_arr(w);
+    es_jw_arr_end(w);
 }

@@ -11,8 +11,9 @@
  * definitions), InvalidParameterException for the request's shape (a field of
  * the wrong JSON type, a body that is not a JSON object).
  *
- * Not modelled fields (portMappings, volumes, healthCheck, ...) are ignored;
- * dependsOn is kept as passthrough JSON text after a shape check.
+ * No member is ignored: td_fields.h's table says of each whether it works,
+ * is kept as registered with no effect (the reason in the table), or is
+ * refused by name; a member the table does not know is refused.
  *
  * The model is a plain data record (public fields): the API, the store, the
  * injector and the resolver all read it; only this module builds it. A task
@@ -109,7 +110,10 @@ typedef struct ag_container_def {
     int64_t stop_timeout, memory, cpu;
     char *working_directory; /* NULL when absent */
     char *user;              /* NULL when absent */
-    char *depends_on_json;   /* passthrough JSON array text, NULL when absent */
+    char *depends_on_json;   /* dependsOn as JSON array text, NULL when absent */
+    ag_kv *kept;             /* members kept as registered (td_fields.h KEPT, or an empty
+                                value of a refused one): name and JSON text, in order */
+    size_t n_kept;
 } ag_container_def;
 
 typedef enum ag_td_status {
@@ -128,9 +132,15 @@ typedef struct ag_taskdef {
     char *network_mode;       /* NULL when absent (ECS's default: bridge) */
     char **requires_compatibilities;
     size_t n_requires_compatibilities;
-    char *cpu, *memory; /* task-level strings, NULL when absent */
+    char *cpu, *memory;                 /* task-level strings, NULL when absent */
+    char *cpu_architecture, *os_family; /* runtimePlatform, NULL when absent */
     ag_container_def *containers;
     size_t n_containers;
+    /* The order containers start in: dependsOn's START conditions first
+     * (a topological order; a cycle is refused). n_containers entries. */
+    size_t *start_order;
+    ag_kv *kept; /* as ag_container_def.kept, for the task's own members */
+    size_t n_kept;
     /* Not persisted: notes for the API's answer (see the header comment). */
     char *warnings[AG_TD_WARNINGS_MAX];
     size_t n_warnings;
@@ -184,6 +194,9 @@ void ag_taskdef_write_request(const ag_taskdef *td, es_jw *w);
  * registeredAt (epoch seconds), compatibilities, and every request field. */
 void ag_taskdef_write_describe(const ag_taskdef *td, const char *region, const char *account,
                                es_jw *w);
+/* Writes the member "tags": the definition's tags as registered, [] when none
+ * (DescribeTaskDefinition with include TAGS, RegisterTaskDefinition). */
+void ag_taskdef_write_tags(const ag_taskdef *td, es_jw *w);
 /* arn:aws:ecs:REGION:ACCOUNT:task-definition/FAMILY:REV into out; 0 or -EMSGSIZE. */
 int ag_taskdef_arn(const ag_taskdef *td, const char *region, const char *account, char *out,
                    size_t outlen);

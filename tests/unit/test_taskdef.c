@@ -102,7 +102,7 @@ Test(taskdef, every_field_is_read)
         "\"requiresCompatibilities\":[\"EC2\",\"EXTERNAL\"],\"cpu\":\"256\",\"memory\":\"512\","
         "\"tags\":[{\"key\":\"k\",\"value\":\"v\"}],"
         "\"containerDefinitions\":[{\"name\":\"db\",\"image\":\"postgres:16\","
-        "\"essential\":false,\"portMappings\":[{\"containerPort\":5432}]},"
+        "\"essential\":false,\"startTimeout\":30,\"portMappings\":[]},"
         "{\"name\":\"app\",\"image\":\"registry.example.com:5000/team/app@sha256:abc\","
         "\"command\":[\"sh\",\"-c\",\"echo $A\"],\"entryPoint\":[\"/bin/env\"],"
         "\"environment\":[{\"name\":\"A\",\"value\":\"1\"},{\"name\":\"EMPTY\"}],"
@@ -138,6 +138,16 @@ Test(taskdef, every_field_is_read)
     cr_assert_str_eq(c->depends_on_json, "[{\"containerName\":\"db\",\"condition\":\"START\"}]");
     cr_assert_eq(td->n_warnings, 0);
     cr_assert_null(ag_taskdef_container(td, "nope"));
+    /* kept as registered: the task's tags, db's startTimeout and its empty portMappings */
+    cr_assert_eq(td->n_kept, 1);
+    cr_assert_str_eq(td->kept[0].name, "tags");
+    cr_assert_str_eq(td->kept[0].value, "[{\"key\":\"k\",\"value\":\"v\"}]");
+    cr_assert_eq(td->containers[0].n_kept, 2);
+    cr_assert_str_eq(td->containers[0].kept[0].name, "startTimeout");
+    cr_assert_str_eq(td->containers[0].kept[1].value, "[]");
+    /* app depends on db (START): db starts first */
+    cr_assert_eq(td->start_order[0], 0);
+    cr_assert_eq(td->start_order[1], 1);
     ag_taskdef_free(td);
 }
 
@@ -170,7 +180,7 @@ Test(taskdef, family_and_container_names)
               "family: up to 255");
     parse_bad("{\"family\":\"seed/task\",\"containerDefinitions\":[]}", "ClientException",
               "family: up to 255");
-    parse_bad(one("\"x\":1}, {\"name\":\"a.b\",\"image\":\"i\""), "ClientException",
+    parse_bad(one("\"essential\":true}, {\"name\":\"a.b\",\"image\":\"i\""), "ClientException",
               "containerDefinitions[1].name: up to 255");
     /* S12: a container name of 255 characters is taken, 256 are not */
     char cname[300];
@@ -189,7 +199,7 @@ Test(taskdef, family_and_container_names)
     ag_taskdef_free(td);
     parse_bad("{\"family\":\"f\",\"containerDefinitions\":[{\"image\":\"i\"}]}", "ClientException",
               "containerDefinitions[0].name: required");
-    parse_bad(one("\"x\":1}, {\"name\":\"app\",\"image\":\"i\""), "ClientException",
+    parse_bad(one("\"essential\":true}, {\"name\":\"app\",\"image\":\"i\""), "ClientException",
               "containerDefinitions[1].name: duplicate container name 'app'");
 }
 
@@ -525,7 +535,8 @@ Test(taskdef, request_round_trip_is_lossless)
         "\"command\":[],\"environment\":[{\"name\":\"X\",\"value\":\"\\\"q\\\"\"}],"
         "\"secrets\":[{\"name\":\"S\",\"valueFrom\":\"arn:aws:secretsmanager:us-east-1:"
         "123456789012:secret:s-AbCdEf:k:AWSCURRENT:\"}],\"dockerLabels\":{\"l\":\"v\"},"
-        "\"dependsOn\":[{\"containerName\":\"b\",\"condition\":\"HEALTHY\"}],"
+        "\"dependsOn\":[{\"containerName\":\"b\",\"condition\":\"START\"}],"
+        "\"versionConsistency\":\"disabled\",\"links\":[],"
         "\"logConfiguration\":{\"logDriver\":\"fluentd\",\"options\":{\"tag\":\"t\"},"
         "\"secretOptions\":[{\"name\":\"fluentd-address\",\"valueFrom\":\"/fa\"}]}},"
         "{\"name\":\"b\",\"image\":\"j\",\"essential\":false,\"stopTimeout\":0}]}";
@@ -545,6 +556,9 @@ Test(taskdef, request_round_trip_is_lossless)
     cr_assert_eq(td2->containers[0].n_command, 0);
     cr_assert_not_null(td2->containers[0].command, "an empty command stays present");
     cr_assert(td2->containers[1].has_stop_timeout);
+    cr_assert_not_null(strstr(b1.data, "\"versionConsistency\":\"disabled\",\"links\":[]"), "%s",
+                       b1.data);
+    cr_assert_eq(td2->start_order[0], 1, "b starts before a, which depends on it");
     es_buf_free(&b1);
     es_buf_free(&b2);
     ag_taskdef_free(td);
@@ -685,4 +699,78 @@ Test(taskdef, repository_credentials_S15)
               "ClientException",
               "executionRoleArn: When you are specifying repository credentials, you must also "
               "specify a value for 'executionRoleArn'.");
+}
+
+/* Issue 20: no member is ignored. */
+Test(taskdef, every_member_is_known_kept_or_refused)
+{
+    parse_bad(one("\"portMapping\":[{\"containerPort\":80}]"), "ClientException",
+              "containerDefinitions[0].portMapping: not a member of ContainerDefinition");
+    parse_bad("{\"family\":\"f\",\"revision\":3,\"containerDefinitions\":[{\"name\":\"a\","
+              "\"image\":\"i\"}]}",
+              "ClientException", "revision: not a member of RegisterTaskDefinition");
+    parse_bad(one("\"firelensConfiguration\":{\"type\":\"fluentbit\"}"), "ClientException",
+              "containerDefinitions[0].firelensConfiguration: FireLens needs a log router");
+    parse_bad("{\"family\":\"f\",\"volumes\":[{\"name\":\"v\"}],\"containerDefinitions\":"
+              "[{\"name\":\"a\",\"image\":\"i\"}]}",
+              "ClientException", "volumes: not supported by this agent yet");
+    parse_bad("{\"family\":\"f\",\"networkMode\":\"awsvpc\",\"containerDefinitions\":"
+              "[{\"name\":\"a\",\"image\":\"i\"}]}",
+              "ClientException", "networkMode: awsvpc gives each task");
+    /* an empty value of a refused member says nothing: kept as given */
+    ag_taskdef *td = parse_ok("{\"family\":\"f\",\"volumes\":[],\"placementConstraints\":[],"
+                              "\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"i\","
+                              "\"privileged\":false,\"mountPoints\":[],\"hostname\":null}]}");
+    cr_assert_eq(td->n_kept, 2);
+    cr_assert_eq(td->containers[0].n_kept, 2, "null is absent");
+    char *s = describe(td);
+    cr_assert_not_null(strstr(s, "\"privileged\":false,\"mountPoints\":[]"), "%s", s);
+    es_free(s);
+    ag_taskdef_free(td);
+}
+
+Test(taskdef, runtime_platform_is_this_host)
+{
+    ag_taskdef *td =
+        parse_ok("{\"family\":\"f\",\"runtimePlatform\":{\"operatingSystemFamily\":\"LINUX\"},"
+                 "\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"i\"}]}");
+    cr_assert_str_eq(td->os_family, "LINUX");
+    ag_taskdef_free(td);
+    parse_bad("{\"family\":\"f\",\"runtimePlatform\":{\"operatingSystemFamily\":"
+              "\"WINDOWS_SERVER_2022_CORE\"},\"containerDefinitions\":[{\"name\":\"a\","
+              "\"image\":\"i\"}]}",
+              "ClientException",
+              "runtimePlatform.operatingSystemFamily: WINDOWS_SERVER_2022_CORE, but");
+    parse_bad("{\"family\":\"f\",\"runtimePlatform\":{\"cpuArchitecture\":\"MIPS\"},"
+              "\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"i\"}]}",
+              "ClientException", "runtimePlatform.cpuArchitecture: must be X86_64 or ARM64");
+    parse_bad("{\"family\":\"f\",\"runtimePlatform\":{\"cpu\":\"X86_64\"},"
+              "\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"i\"}]}",
+              "ClientException", "runtimePlatform.cpu: not a member");
+}
+
+Test(taskdef, depends_on_start_order_and_cycles)
+{
+    const char *three =
+        "{\"family\":\"f\",\"containerDefinitions\":["
+        "{\"name\":\"web\",\"image\":\"i\",\"dependsOn\":[{\"containerName\":\"app\","
+        "\"condition\":\"START\"}]},"
+        "{\"name\":\"app\",\"image\":\"i\",\"dependsOn\":[{\"containerName\":\"db\","
+        "\"condition\":\"START\"}]},"
+        "{\"name\":\"db\",\"image\":\"i\"}]}";
+    ag_taskdef *td = parse_ok(three);
+    cr_assert_eq(td->start_order[0], 2);
+    cr_assert_eq(td->start_order[1], 1);
+    cr_assert_eq(td->start_order[2], 0);
+    ag_taskdef_free(td);
+    parse_bad("{\"family\":\"f\",\"containerDefinitions\":["
+              "{\"name\":\"a\",\"image\":\"i\",\"dependsOn\":[{\"containerName\":\"b\","
+              "\"condition\":\"START\"}]},"
+              "{\"name\":\"b\",\"image\":\"i\",\"dependsOn\":[{\"containerName\":\"a\","
+              "\"condition\":\"START\"}]}]}",
+              "ClientException", "containerDefinitions: the containers' dependsOn form a cycle");
+    parse_bad(one("\"essential\":true}, {\"name\":\"b\",\"image\":\"i\",\"dependsOn\":"
+                  "[{\"containerName\":\"app\",\"condition\":\"HEALTHY\"}]"),
+              "ClientException",
+              "containerDefinitions[1].dependsOn[0].condition: HEALTHY is not supported");
 }

@@ -1,0 +1,122 @@
+/* td_fields.c - see td_fields.h. Keep docs/TASKDEF.md in step with this
+ * table (a test compares them). */
+#include "agent/tasks/td_fields.h"
+
+#include <stdbool.h>
+#include <string.h>
+
+#define W AG_FIELD_WORKS
+#define K AG_FIELD_KEPT
+#define R AG_FIELD_REFUSED
+
+#define NOT_YET "not supported by this agent yet"
+
+static const ag_td_field task_fields[] = {
+    {"family", W, true, NULL},
+    {"taskRoleArn", K, true,
+     "checked (the caller needs iam:PassRole on it); its credentials are not yet served to "
+     "the containers"},
+    {"executionRoleArn", W, true, NULL},
+    {"networkMode", W, true, NULL},
+    {"containerDefinitions", W, true, NULL},
+    {"volumes", R, false, NOT_YET " (host and Docker volumes)"},
+    {"placementConstraints", R, false,
+     "this agent places every task on its own host and evaluates no placement constraint"},
+    {"requiresCompatibilities", W, true, NULL},
+    {"cpu", K, true,
+     "on EC2 the task-level size informs placement; this agent runs every task on its own "
+     "host and limits each container by its own cpu and memory"},
+    {"memory", K, true,
+     "on EC2 the task-level size informs placement; this agent runs every task on its "
+     "own host and limits each container by its own cpu and memory"},
+    {"tags", K, false,
+     "the task definition's tags are kept and returned; they change nothing it runs"},
+    {"pidMode", R, false, NOT_YET},
+    {"ipcMode", R, false, NOT_YET},
+    {"proxyConfiguration", R, false,
+     "an App Mesh proxy configuration needs the awsvpc network mode"},
+    {"inferenceAccelerators", R, false,
+     "Elastic Inference accelerators are not available on this host"},
+    {"ephemeralStorage", R, false,
+     "ephemeral storage is a Fargate setting; this agent runs the EC2 "
+     "launch type"},
+    {"runtimePlatform", W, true, NULL},
+    {"enableFaultInjection", R, false, "fault injection endpoints are not served by this agent"},
+};
+
+static const ag_td_field container_fields[] = {
+    {"name", W, true, NULL},
+    {"image", W, true, NULL},
+    {"repositoryCredentials", W, true, NULL},
+    {"cpu", W, true, NULL},
+    {"memory", W, true, NULL},
+    {"memoryReservation", R, false, NOT_YET},
+    {"links", R, false, NOT_YET},
+    {"portMappings", R, false, NOT_YET},
+    {"essential", W, true, NULL},
+    {"restartPolicy", R, false, NOT_YET},
+    {"entryPoint", W, true, NULL},
+    {"command", W, true, NULL},
+    {"environment", W, true, NULL},
+    {"environmentFiles", R, false, NOT_YET " (the files are read from S3)"},
+    {"mountPoints", R, false, NOT_YET " (volumes)"},
+    {"volumesFrom", R, false, NOT_YET},
+    {"linuxParameters", R, false, NOT_YET},
+    {"secrets", W, true, NULL},
+    {"dependsOn", W, true, NULL},
+    {"startTimeout", K, false,
+     "it bounds the wait for a COMPLETE, SUCCESS or HEALTHY dependency, which this agent does "
+     "not take yet"},
+    {"stopTimeout", W, true, NULL},
+    {"versionConsistency", K, false,
+     "Docker resolves the image's tag once, at create, on this one host"},
+    {"hostname", R, false, NOT_YET},
+    {"user", W, true, NULL},
+    {"workingDirectory", W, true, NULL},
+    {"disableNetworking", R, false, NOT_YET},
+    {"privileged", R, false, NOT_YET},
+    {"readonlyRootFilesystem", R, false, NOT_YET},
+    {"dnsServers", R, false, NOT_YET},
+    {"dnsSearchDomains", R, false, NOT_YET},
+    {"extraHosts", R, false, NOT_YET},
+    {"dockerSecurityOptions", R, false, NOT_YET},
+    {"interactive", R, false, NOT_YET},
+    {"pseudoTerminal", R, false, NOT_YET},
+    {"dockerLabels", W, true, NULL},
+    {"ulimits", R, false, NOT_YET},
+    {"logConfiguration", W, true, NULL},
+    {"healthCheck", R, false, NOT_YET},
+    {"systemControls", R, false, NOT_YET},
+    {"resourceRequirements", R, false,
+     "GPUs and inference accelerators are not offered by this agent"},
+    {"firelensConfiguration", R, false,
+     "FireLens needs a log router sidecar that this agent does not run"},
+    {"credentialSpecs", R, false, "gMSA credential specs are for Windows containers"},
+};
+
+#define N(a) (sizeof a / sizeof *a)
+
+const ag_td_field *ag_td_fields(ag_td_level level, size_t *n)
+{
+    if (level == AG_FIELD_TASK) {
+        *n = N(task_fields);
+        return task_fields;
+    }
+    *n = N(container_fields);
+    return container_fields;
+}
+
+const ag_td_field *ag_td_field_find(ag_td_level level, const char *name)
+{
+    size_t n;
+    const ag_td_field *t = ag_td_fields(level, &n);
+    for (size_t i = 0; name && i < n; i++)
+        if (strcmp(t[i].name, name) == 0)
+            return &t[i];
+    return NULL;
+}
+
+const char *ag_td_fate_name(ag_td_fate f)
+{
+    return f == AG_FIELD_WORKS ? "works" : f == AG_FIELD_KEPT ? "kept" : "refused";
+}
