@@ -13,6 +13,9 @@
 #   - a caller that is not root (the docker CLI run as nobody): a role outside its
 #     ECS_SECRETS_DOCKER_ROLES allow-list is refused with the reason, a role its pattern matches
 #     runs, and a uid mapped to an embedded IAM user runs only what the user may iam:PassRole;
+#   - Compose (Debian's docker-compose): a service with an SSM SecureString and a Secrets Manager
+#     json-key gets its values; a missing permission is printed by docker-compose up, with every
+#     missing permission named, and nothing is created;
 #   - one audit line per injected launch (uid, container, role, ARN, version, fingerprint), and
 #     no value in the agent's log or state.
 #
@@ -168,11 +171,43 @@ eq "$out" "DB=$V_DB PW=$V_PW" "nobody's container (alice's PassRole)"
 grep -q "Docker socket: uid 65534 created container $NAME-nobody-alice with role $PASSED_ROLE:" "$LOG" ||
   fail "no audit line for nobody's launch"
 
+say "Compose (docker-compose): a service gets its values; a missing permission is printed"
+command -v docker-compose >/dev/null || fail "docker-compose is not installed (scripts/deps.sh)"
+mkdir -p "$WORK/compose"
+compose_file() { # compose_file ROLE: a one-service project whose role is ROLE
+  cat >"$WORK/compose/docker-compose.yml" <<EOF
+version: "2.4"
+services:
+  app:
+    image: $IMAGE
+    network_mode: none
+    command: ["sh", "-c", "echo DB=\$\$DB PW=\$\$PW"]
+    labels:
+      ecs-secrets.execution-role: "$1"
+      ecs-secrets.secret.DB: /intake/db
+      ecs-secrets.secret.PW: "$SM_ARN:password::"
+EOF
+}
+compose() { (cd "$WORK/compose" && DOCKER_HOST=unix://$PROXY docker-compose -p "$NAME" --no-ansi "$@"); }
+compose_file "$ROLE"
+out=$(compose up --no-color 2>&1) || fail "docker-compose up: $out"
+grep -qF "| DB=$V_DB PW=$V_PW" <<<"$out" || fail "docker-compose up printed: $out"
+compose down >/dev/null 2>&1 || fail "docker-compose down"
+compose_file "$BARE"
+rc=0
+out=$(compose up --no-color 2>&1) || rc=$?
+[[ $rc -ne 0 ]] || fail "docker-compose up with a role without permissions succeeded: $out"
+grep -qF "ResourceInitializationError: unable to pull secrets or registry auth: the execution role $BARE is missing 2 permissions: ssm:GetParameters on arn:aws:ssm:us-east-1:$ACCT:parameter/intake/db; secretsmanager:GetSecretValue on $SM_ARN" <<<"$out" ||
+  fail "docker-compose up printed: $out"
+[[ -z $(command docker -H "$ES_TEST_DOCKER_HOST" ps -aq --filter "label=com.docker.compose.project=$NAME") ]] ||
+  fail "a container was created for the refused Compose service"
+compose down >/dev/null 2>&1 || true
+
 say "a create without labels is not touched (docker run still works through the socket)"
 eq "$(d run --rm --network none "$IMAGE" echo plain)" plain "a plain docker run"
 
 it_stop_agent
-grep -q "Docker socket: [0-9]* creates, 5 given secrets, 3 refused" "$LOG" ||
+grep -q "Docker socket: [0-9]* creates, 6 given secrets, 4 refused" "$LOG" ||
   fail "the intake's stop line: $(grep 'given secrets' "$LOG")"
 for v in "$V_DB" "$V_PW" "$V_TOK"; do
   if grep -rqaF -- "$v" "$LOG" "$STATE"; then fail "the value $v is in the agent's log or state"; fi
