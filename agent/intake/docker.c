@@ -107,6 +107,8 @@ static void forward_untouched(dk_proxy_call *call)
     int r = dk_proxy_create_forward(call, NULL, 0);
     if (r < 0)
         es_err("Docker socket: cannot pass a containers/create on: %s", strerror(-r));
+    if (r == -ENOMEM && dk_proxy_create_refuse(call, 500, "the agent is out of memory") < 0)
+        es_err("Docker socket: cannot answer a containers/create");
 }
 
 /* ?name=NAME of the create, as the audit line quotes it (only the
@@ -199,7 +201,10 @@ static void inject(iop *o, const ag_resolution *res)
         ag_reason_secrets(msg, sizeof msg, "%s", r == -ENOMEM ? "out of memory" : err);
         refuse(o->x, o->call, r == -EINVAL ? 400 : 500, o->uid, o->name, msg);
     } else if ((r = dk_proxy_create_forward(o->call, body.data, body.len)) < 0) {
+        /* unanswered, the client would wait forever: answer it ourselves */
         es_err("Docker socket: cannot pass the create of %s on: %s", o->name, strerror(-r));
+        if (r == -ENOMEM)
+            refuse(o->x, o->call, 500, o->uid, o->name, "the agent is out of memory");
     } else {
         o->x->stats.injected++;
         audit(o, res);
