@@ -12,6 +12,7 @@
 #include "agent/api/api.h"
 #include "agent/api/services.h"
 #include "agent/api/tasks.h"
+#include "agent/intake/docker.h"
 #include "agent/secrets/drift.h"
 #include "agent/tasks/engine.h"
 #include "agent/metrics.h"
@@ -52,7 +53,8 @@ struct ag_agent {
                          calls (start_listener says why) */
     ag_store *store;
     dk_client *docker;
-    dk_proxy *proxy; /* ECS_SECRETS_DOCKER_PROXY, NULL when off */
+    dk_proxy *proxy;          /* ECS_SECRETS_DOCKER_PROXY, NULL when off */
+    ag_intake_docker *intake; /* what the proxy hands its creates to */
     aw_client *aws;
     aw_creds *creds;
     uint8_t fp_key[AG_FINGERPRINT_KEY_LEN];
@@ -106,6 +108,10 @@ static void all_closed(ag_agent *a)
     al_close(a->al);
     a->al = NULL;
     a->metrics = ag_metrics_free(a->metrics);
+    /* the proxy (calls cancelled) and the resolver (resolutions ended) are
+     * closed: no create is in flight */
+    ag_intake_docker_free(a->intake);
+    a->intake = NULL;
     es_notice("agent: stopped");
     agent_release(a);
 }
@@ -211,6 +217,12 @@ static void on_stop(ag_daemon *d, void *arg)
     }
     if (a->proxy)
         log_proxy_stats(a->proxy);
+    if (a->intake) {
+        ag_intake_docker_stats is;
+        ag_intake_docker_get_stats(a->intake, &is);
+        es_info("Docker socket: %lu creates, %lu given secrets, %lu refused", is.creates,
+                is.injected, is.refused);
+    }
     if (a->engine)
         log_leftover(a->engine);
     /* one count for this function, so that parts closing inside their close
@@ -299,17 +311,6 @@ static void ping_docker(ag_agent *a)
 
 /* ---------------------------------------------------------- docker proxy */
 
-/* Issue 19, part 1: every create passes through unchanged. The next part
- * reads its secret labels here and injects their values. */
-static void on_proxy_create(void *ud, dk_proxy_call *call, const dk_proxy_create *req)
-{
-    (void)ud;
-    (void)req;
-    int r = dk_proxy_create_forward(call, NULL, 0);
-    if (r < 0)
-        es_err("Docker socket: cannot pass a containers/create on: %s", strerror(-r));
-}
-
 /* ECS_SECRETS_DOCKER_PROXY_GROUP: a name or a numeric gid. */
 static int proxy_group(const char *name, gid_t *out)
 {
@@ -334,9 +335,25 @@ static int start_proxy(ag_agent *a)
     const char *group = cf_get(a->cfg, CF_DOCKER_PROXY_GROUP);
     if (!path)
         return 0;
-    dk_proxy_options o = {
-        .path = path, .upstream = a->cfg->docker_socket, .on_create = on_proxy_create, .ud = a};
-    int r = proxy_group(group, &o.group);
+    /* creates asking for secrets go through the task's resolution */
+    ag_intake_docker_config ic = {.resolver = a->resolver,
+                                  .store = a->store,
+                                  .iam = a->embedded ? a->al : NULL,
+                                  .region = cf_get(a->cfg, CF_REGION),
+                                  .account = cf_get(a->cfg, CF_ACCOUNT_ID),
+                                  .roles = cf_get(a->cfg, CF_DOCKER_ROLES)};
+    char err[CF_ERROR_MAX];
+    int r = ag_intake_docker_create(&ic, &a->intake, err, sizeof err);
+    if (r < 0) {
+        es_err("%s: %s", cf_keys[CF_DOCKER_ROLES].name, r == -ENOMEM ? "out of memory" : err);
+        return r;
+    }
+    dk_proxy_options o = {.path = path,
+                          .upstream = a->cfg->docker_socket,
+                          .on_create = ag_intake_docker_on_create,
+                          .on_cancel = ag_intake_docker_on_cancel,
+                          .ud = a->intake};
+    r = proxy_group(group, &o.group);
     if (r < 0) {
         es_err("%s %s: %s", cf_keys[CF_DOCKER_PROXY_GROUP].name, group,
                r == -ENOENT ? "no such group" : strerror(-r));
@@ -723,8 +740,6 @@ int ag_agent_start(ag_daemon *d, const char *running_status)
         es_err("Docker client for %s: %s", dko.host, dk_strerror(r));
         return r;
     }
-    if ((r = start_proxy(a)) < 0)
-        return r;
     if ((r = start_aws(a)) < 0)
         return r;
     if ((r = ag_fingerprint_key_load(dir, a->fp_key)) < 0) {
@@ -754,6 +769,8 @@ int ag_agent_start(ag_daemon *d, const char *running_status)
         es_err("secret resolver: %s", strerror(-r));
         return r;
     }
+    if ((r = start_proxy(a)) < 0)
+        return r;
     if (!(a->metrics = ag_metrics_create())) {
         es_err("metrics: out of memory");
         return -ENOMEM;

@@ -1,4 +1,5 @@
 #include "config/config.h"
+#include "config/docker_roles.h"
 
 #include "aws/region.h"
 #include "common/alloc.h"
@@ -135,6 +136,19 @@ static int v_group(const char *v, char *err, size_t n)
         return 0;
     snprintf(err, n, "must be a group name or a numeric gid, not '%s'", v);
     return -EINVAL;
+}
+
+/* ECS_SECRETS_DOCKER_ROLES (docker_roles.h); user entries are checked
+ * against the mode in derive(). */
+static int v_docker_roles(const char *v, char *err, size_t n)
+{
+    cf_docker_rule *r = NULL;
+    size_t nr = 0;
+    int e = cf_docker_roles_parse(v, true, &r, &nr, err, n);
+    cf_docker_rules_free(r, nr);
+    if (e == -ENOMEM)
+        snprintf(err, n, "out of memory");
+    return e;
 }
 
 /* Splits HOST:PORT or [V6]:PORT. On success *host is allocated. */
@@ -281,6 +295,12 @@ const cf_key cf_keys[CF_KEY_COUNT] = {
                                "the group owning ECS_SECRETS_DOCKER_PROXY (mode 0660): its "
                                "members may use Docker through the agent",
                                v_group},
+    [CF_DOCKER_ROLES] = {"ECS_SECRETS_DOCKER_ROLES", "docker-roles", "RULES", NULL, false,
+                         "which callers of ECS_SECRETS_DOCKER_PROXY may name which execution "
+                         "role (root: any): 'uid:N=ARN,...;gid:N=ARN,...' where ARN is a role "
+                         "pattern (arn:aws:iam::ACCOUNT:role/app-*, '*' and '?') or, in embedded "
+                         "mode, an IAM user whose iam:PassRole decides; unset: root only",
+                         v_docker_roles},
     [CF_STATE_DIR] = {"ECS_SECRETS_STATE_DIR", "state-dir", "DIR", "/var/lib/ecs-secrets-agent",
                       false, "where the agent keeps its databases and keys (mode 0700)",
                       v_abs_path},
@@ -758,6 +778,18 @@ static int derive(cf_config *c, es_buf *err)
                                                    : "default (aws mode: off)",
                        err)) < 0)
         return r;
+    if (c->value[CF_DOCKER_ROLES] && c->mode == CF_MODE_AWS) {
+        cf_docker_rule *rules = NULL;
+        size_t nr = 0;
+        char why2[512];
+        r = cf_docker_roles_parse(c->value[CF_DOCKER_ROLES], false, &rules, &nr, why2, sizeof why2);
+        cf_docker_rules_free(rules, nr);
+        if (r < 0) {
+            es_buf_printf(err, "%s: %s: %s", c->source[CF_DOCKER_ROLES],
+                          cf_keys[CF_DOCKER_ROLES].name, r == -ENOMEM ? "out of memory" : why2);
+            return r;
+        }
+    }
     c->docker_socket = es_strdup(c->value[CF_DOCKER_HOST] + strlen("unix://"));
     if (!c->docker_socket)
         return -ENOMEM;

@@ -44,6 +44,7 @@ typedef enum cf_key_id {
     CF_DOCKER_HOST,
     CF_DOCKER_PROXY,
     CF_DOCKER_PROXY_GROUP,
+    CF_DOCKER_ROLES,
     CF_STATE_DIR,
     CF_LISTEN,
     CF_TLS_CERT,

@@ -24,6 +24,8 @@ TEST_PACKAGES=(
   libcriterion-dev python3 python3-botocore python3-boto3 jq
   # a real private registry with htpasswd auth (test_registry_auth.sh, S15)
   docker-registry apache2-utils
+  # Compose through the agent's Docker socket (test_docker_intake.sh)
+  docker-compose
   # packaging and the systemd tests: systemd-analyze, rpmbuild, a Debian root to boot
   systemd rpm debootstrap
 )

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "config/docker_roles.h"
 
 static char dir[64];
 
@@ -387,4 +388,71 @@ Test(config, docker_proxy_keys)
     cr_assert_str_eq(cf_get(&c, CF_DOCKER_PROXY_GROUP), "root");
     cf_free(&c);
     es_buf_free(&err);
+}
+
+Test(config, docker_roles_key)
+{
+    expect_error("ECS_SECRETS_DOCKER_ROLES=1000=arn:aws:iam::123456789012:role/app\n",
+                 "bad.conf:1: ECS_SECRETS_DOCKER_ROLES: entry '1000=arn:aws:iam::123456789012:"
+                 "role/app': must begin with uid:N= or gid:N=");
+    expect_error("ECS_SECRETS_DOCKER_ROLES=uid:alice=arn:aws:iam::123456789012:role/app\n",
+                 "the uid or gid must be a number followed by '='");
+    expect_error("ECS_SECRETS_DOCKER_ROLES=uid:99999999999=arn:aws:iam::123456789012:role/a\n",
+                 "the uid or gid must be a number");
+    expect_error("ECS_SECRETS_DOCKER_ROLES=uid:4294967295=arn:aws:iam::123456789012:role/a\n",
+                 "the uid or gid is out of range");
+    expect_error("ECS_SECRETS_DOCKER_ROLES=uid:1000=\n", "names no ARN after '='");
+    expect_error("ECS_SECRETS_DOCKER_ROLES=uid:1000=arn:aws:s3:::bucket\n",
+                 "not an IAM ARN (arn:aws:iam::ACCOUNT:...: no region)");
+    expect_error("ECS_SECRETS_DOCKER_ROLES=uid:1000=arn:aws:iam::12345:role/a\n",
+                 "the account is not 12 digits");
+    expect_error("ECS_SECRETS_DOCKER_ROLES=uid:1000=arn:aws:iam::123456789012:group/a\n",
+                 "names neither a role (...:role/NAME) nor a user (...:user/NAME)");
+    expect_error("ECS_SECRETS_DOCKER_ROLES=uid:1000=arn:aws:iam::123456789012:user/a*\n",
+                 "a user ARN may not hold '*' or '?'");
+    expect_error("ECS_SECRETS_DOCKER_ROLES=uid:1000=arn:aws:iam::123456789012:role/[ab]\n",
+                 "one of [ ] \\ =");
+    expect_error("ECS_SECRETS_MODE=aws\nECS_SECRETS_DOCKER_ROLES=uid:1000=arn:aws:iam::"
+                 "123456789012:user/alice\n",
+                 "ECS_SECRETS_DOCKER_ROLES: entry 'uid:1000=arn:aws:iam::123456789012:user/alice': "
+                 "a user ARN maps to the embedded IAM, which aws mode does not have");
+    /* 257 ARNs (past a file's value length, so asked of the parser itself) */
+    es_buf many;
+    es_buf_init(&many, 1u << 20);
+    es_buf_append_str(&many, "uid:1=");
+    for (int i = 0; i < 257; i++)
+        es_buf_printf(&many, "%sarn:aws:iam::1?:role/r", i ? "," : "");
+    cf_docker_rule *mr = NULL;
+    size_t mn = 0;
+    char mwhy[256];
+    cr_assert_eq(cf_docker_roles_parse(es_buf_cstr(&many), true, &mr, &mn, mwhy, sizeof mwhy),
+                 -EINVAL);
+    cr_assert(strstr(mwhy, "more than 256 ARNs in all"), "%s", mwhy);
+    cr_assert_null(mr);
+    es_buf_free(&many);
+
+    cf_config c;
+    es_buf err;
+    const char *ok = " uid:1000 = arn:aws:iam::123456789012:role/app-* , "
+                     "arn:aws:iam::*:role/ci-?; ;gid:2000=arn:aws:iam::123456789012:user/alice;";
+    const char *flags[] = {"--docker-roles", ok};
+    cr_assert_eq(load(&c, "/dev/null", NULL, &err, 2, flags), 0, "%s", es_buf_cstr(&err));
+    cf_free(&c);
+    es_buf_free(&err);
+
+    cf_docker_rule *r = NULL;
+    size_t n = 0;
+    char why[256];
+    cr_assert_eq(cf_docker_roles_parse(ok, true, &r, &n, why, sizeof why), 0, "%s", why);
+    cr_assert_eq(n, 3);
+    cr_assert(!r[0].gid && r[0].id == 1000 && !r[0].principal);
+    cr_assert_str_eq(r[0].arn, "arn:aws:iam::123456789012:role/app-*");
+    cr_assert_str_eq(r[1].arn, "arn:aws:iam::*:role/ci-?");
+    cr_assert(r[2].gid && r[2].id == 2000 && r[2].principal);
+    cr_assert_str_eq(r[2].arn, "arn:aws:iam::123456789012:user/alice");
+    cf_docker_rules_free(r, n);
+    /* empty: no rule, root only */
+    cr_assert_eq(cf_docker_roles_parse(" ; ", true, &r, &n, why, sizeof why), 0);
+    cr_assert_eq(n, 0);
+    cr_assert_null(r);
 }

@@ -18,6 +18,7 @@
 
 #include <uv.h>
 
+#include "agent/intake/docker.h"
 #include "docker/proxy.h"
 
 #define BIG (64u * 1024u * 1024u)
@@ -475,6 +476,66 @@ Test(docker_proxy, a_refused_create_is_answered_in_dockerds_shape)
     close(u);
     stop_proxy();
     cr_assert_eq(final_stats.creates_refused, 1);
+}
+
+/* The agent's intake (agent/intake/docker.h) behind the proxy: a create
+ * without ecs-secrets.* labels reaches dockerd byte for byte, whatever its
+ * formatting; labels that cannot be read are refused before dockerd. (The
+ * injection itself, with the resolver: tests/integration/test_docker_intake.sh.) */
+Test(docker_proxy, the_intake_passes_creates_without_labels_untouched)
+{
+    ag_intake_docker_config ic = {.region = "us-east-1", .account = "123456789012"};
+    ag_intake_docker *x = NULL;
+    char err[256];
+    cr_assert_eq(ag_intake_docker_create(&ic, &x, err, sizeof err), 0);
+    listen_up();
+    start_proxy((dk_proxy_options){
+        .on_create = ag_intake_docker_on_create, .on_cancel = ag_intake_docker_on_cancel, .ud = x});
+    int c = connect_to(ppath), u = accept_up();
+    const char *body =
+        "{ \"Image\" : \"busybox\",\n \"Env\":[\"A=\\u0041\"], \"StopTimeout\": 1.0e1,"
+        " \"Labels\": {\"ecs-secrets\":\"not ours\", \"x\":\"y\"} }";
+    char req[1024];
+    snprintf(req, sizeof req,
+             "POST /v1.43/containers/create?name=plain HTTP/1.1\r\nHost: docker\r\n"
+             "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+             strlen(body), body);
+    send_str(c, req);
+    expect_bytes(u, req);
+    send_str(u, PONG);
+    expect_bytes(c, PONG);
+    /* a body dockerd would refuse anyway goes on too (dockerd answers) */
+    snprintf(req, sizeof req,
+             "POST /containers/create HTTP/1.1\r\nHost: docker\r\nContent-Length: 3\r\n\r\n{x}");
+    send_str(c, req);
+    expect_bytes(u, req);
+    send_str(u, PONG);
+    expect_bytes(c, PONG);
+    /* labels asking for secrets without a role: 400, nothing to dockerd */
+    const char *bad = "{\"Labels\":{\"ecs-secrets.secret.DB\":\"/db\"}}";
+    snprintf(req, sizeof req,
+             "POST /containers/create HTTP/1.1\r\nHost: docker\r\nContent-Length: %zu\r\n\r\n%s",
+             strlen(bad), bad);
+    send_str(c, req);
+    char got[1024];
+    size_t n = 0;
+    while (n < 12) {
+        ssize_t r = read(c, got + n, sizeof got - 1 - n);
+        cr_assert_gt(r, 0);
+        n += (size_t)r;
+    }
+    got[n] = '\0';
+    cr_assert(strncmp(got, "HTTP/1.1 400 ", 13) == 0, "%s", got);
+    cr_assert_not(readable_within(u, 100), "nothing of a refused create reaches dockerd");
+    close(c);
+    close(u);
+    stop_proxy();
+    ag_intake_docker_stats st;
+    ag_intake_docker_get_stats(x, &st);
+    cr_assert_eq(st.creates, 3);
+    cr_assert_eq(st.refused, 1);
+    cr_assert_eq(st.injected, 0);
+    ag_intake_docker_free(x);
 }
 
 Test(docker_proxy, a_create_body_past_its_maximum_is_refused_with_413)

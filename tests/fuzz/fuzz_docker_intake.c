@@ -1,0 +1,116 @@
+/* Fuzzes the Docker-socket intake's parsers (issue 19 part 2): a create body
+ * through dk_create_body_parse, its ecs-secrets.* labels
+ * (ag_intake_read_labels) and the one-container task definition they make
+ * (ag_intake_taskdef), then the rewrite with a value for every variable and
+ * log option the labels name; an input beginning with 'R' is an
+ * ECS_SECRETS_DOCKER_ROLES value instead. No crash, and:
+ *   - the rewritten body parses again, and its Env holds each variable of
+ *     the edit exactly once, with its value;
+ *   - every rule the roles parser accepts has an ARN of IAM. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "agent/intake/labels.h"
+#include "common/alloc.h"
+#include "config/docker_roles.h"
+#include "docker/create_body.h"
+
+#define VALUE "fuzz-value"
+
+static void roles(const char *s)
+{
+    cf_docker_rule *r = NULL;
+    size_t n = 0;
+    char err[256];
+    if (cf_docker_roles_parse(s, true, &r, &n, err, sizeof err) == 0)
+        for (size_t i = 0; i < n; i++)
+            if (strncmp(r[i].arn, "arn:", 4) != 0 || !strstr(r[i].arn, ":iam::"))
+                __builtin_trap();
+    cf_docker_rules_free(r, n);
+}
+
+/* Env of the rewritten body holds KEY=VALUE once for each edited key. */
+static void check_env(const es_json *doc, const dk_body_kv *env, size_t n)
+{
+    const es_json *e = dk_create_body_member(doc, "Env");
+    if (n == 0)
+        return;
+    if (!e || e->type != ES_JSON_ARRAY)
+        __builtin_trap();
+    for (size_t k = 0; k < n; k++) {
+        size_t seen = 0, kl = strlen(env[k].key);
+        for (size_t i = 0; i < e->u.array.n; i++) {
+            const es_json *it = e->u.array.items[i];
+            if (it->type != ES_JSON_STRING)
+                continue;
+            /* the item's name as the rewrite reads it: up to the first '=' */
+            const char *eq = memchr(it->u.string.s, '=', it->u.string.len);
+            size_t nl = eq ? (size_t)(eq - it->u.string.s) : it->u.string.len;
+            if (nl != kl || memcmp(it->u.string.s, env[k].key, kl) != 0)
+                continue;
+            if (it->u.string.len != kl + 1 + strlen(VALUE) ||
+                memcmp(it->u.string.s + kl, "=" VALUE, strlen(VALUE) + 1) != 0)
+                __builtin_trap();
+            seen++;
+        }
+        if (seen != 1)
+            __builtin_trap();
+    }
+}
+
+static void body(const char *s, size_t len)
+{
+    es_json *doc = NULL;
+    char err[AG_INTAKE_ERR_MAX];
+    if (dk_create_body_parse(s, len, &doc, err, sizeof err) != 0)
+        return;
+    /* the edit: a value for every variable and option of labels the
+     * task-definition parser accepts (as the intake only edits then) */
+    static dk_body_kv env[AG_TD_SECRETS_MAX], log[AG_TD_SECRET_OPTIONS_MAX];
+    size_t ne = 0, nl = 0;
+    ag_intake_req rq;
+    if (ag_intake_read_labels(dk_create_body_labels(doc), &rq, err, sizeof err) == 1 &&
+        !rq.td_ref) {
+        ag_td_ctx ctx = {.region = "us-east-1", .account = "123456789012"};
+        ag_taskdef *td = NULL;
+        if (ag_intake_taskdef(&rq, NULL, &ctx, &td, err, sizeof err) == 0) {
+            if (td->n_containers != 1 || !td->execution_role_arn)
+                __builtin_trap();
+            for (size_t i = 0; i < rq.n_env; i++)
+                env[ne++] = (dk_body_kv){rq.env[i].name, VALUE, strlen(VALUE)};
+            for (size_t i = 0; i < rq.n_log; i++)
+                log[nl++] = (dk_body_kv){rq.log[i].name, VALUE, strlen(VALUE)};
+        }
+        ag_taskdef_free(td);
+    }
+    dk_create_edit ed = {.env = env, .nenv = ne, .log_config = log, .nlog = nl};
+    es_buf out;
+    es_buf_init(&out, DK_CREATE_BODY_OUT_MAX);
+    if (dk_create_body_rewrite(doc, &ed, &out, err, sizeof err) == 0) {
+        es_json *again = NULL;
+        if (dk_create_body_parse(out.data, out.len, &again, err, sizeof err) != 0)
+            __builtin_trap();
+        check_env(again, env, ne);
+        es_json_free(again);
+    }
+    es_buf_free_secret(&out);
+    es_json_free(doc);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size > 64 * 1024)
+        return 0;
+    char *s = es_strndup((const char *)data, size);
+    if (!s)
+        return 0;
+    if (size && s[0] == 'R')
+        roles(s + 1);
+    else
+        body(s, size);
+    es_free(s);
+    return 0;
+}
