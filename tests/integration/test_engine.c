@@ -226,7 +226,7 @@ Test(engine, essential_container_exit_stops_the_task)
 {
     ag_task *t = run("{\"family\":\"eng\",\"networkMode\":\"none\",\"containerDefinitions\":["
                      "{\"name\":\"quick\",\"image\":\"local/busybox:latest\","
-                     "\"command\":[\"sh\",\"-c\",\"sleep 1; exit 3\"]},"
+                     "\"command\":[\"sh\",\"-c\",\"sleep 5; exit 3\"]},"
                      "{\"name\":\"side\",\"image\":\"local/busybox:latest\",\"essential\":false,"
                      "\"stopTimeout\":1,\"command\":[\"sleep\",\"300\"]}]}");
     char arn[256];
