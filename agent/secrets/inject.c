@@ -47,6 +47,9 @@ void ag_create_params_free(ag_create_params *p)
     es_free(p->network_mode);
     es_free(p->label_views);
     es_free(p->log_views);
+    es_strv_free(p->extra_hosts, p->n_extra_hosts, false);
+    es_free(p->ulimit_views);
+    es_free(p->sysctl_views);
     es_free(p);
 }
 
@@ -315,6 +318,65 @@ static dk_kv *kv_views(const ag_kv *kv, size_t n)
     return v;
 }
 
+/* ---- issue 20: the runtime members into spec.rt ---- */
+
+static int runtime_lists(const ag_container_runtime *r, ag_create_params *p)
+{
+    size_t n = r->n_extra_hosts;
+    if (n && !(p->extra_hosts = es_calloc(n + 1, sizeof *p->extra_hosts)))
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        /* Docker splits "host:ip" at the first ':', so an IPv6 address is fine */
+        size_t la = strlen(r->extra_hosts[i].a), lb = strlen(r->extra_hosts[i].b);
+        char *line = es_malloc(la + lb + 2);
+        if (!line)
+            return -ENOMEM;
+        snprintf(line, la + lb + 2, "%s:%s", r->extra_hosts[i].a, r->extra_hosts[i].b);
+        p->extra_hosts[i] = line;
+        p->n_extra_hosts = i + 1;
+    }
+    if (r->n_ulimits && !(p->ulimit_views = es_calloc(r->n_ulimits, sizeof *p->ulimit_views)))
+        return -ENOMEM;
+    for (size_t i = 0; i < r->n_ulimits; i++)
+        p->ulimit_views[i] =
+            (dk_ulimit){r->ulimits[i].name, r->ulimits[i].soft, r->ulimits[i].hard};
+    if (r->n_sysctls && !(p->sysctl_views = es_calloc(r->n_sysctls, sizeof *p->sysctl_views)))
+        return -ENOMEM;
+    for (size_t i = 0; i < r->n_sysctls; i++)
+        p->sysctl_views[i] = (dk_kv){r->sysctls[i].a, r->sysctls[i].b};
+    return 0;
+}
+
+static int build_runtime(const ag_container_def *cd, ag_create_params *p)
+{
+    const ag_container_runtime *r = &cd->rt;
+    if (runtime_lists(r, p))
+        return -ENOMEM;
+    p->rt = (dk_create_runtime){
+        .hostname = r->hostname,
+        .open_stdin = r->interactive.value,
+        .tty = r->pseudo_terminal.value,
+        .network_disabled = r->disable_networking.value,
+        .extra_hosts = (const char *const *)p->extra_hosts,
+        .nextra_hosts = p->n_extra_hosts,
+        .dns = (const char *const *)r->dns_servers,
+        .ndns = r->n_dns_servers,
+        .dns_search = (const char *const *)r->dns_search,
+        .ndns_search = r->n_dns_search,
+        .privileged = r->privileged.value,
+        .readonly_rootfs = r->readonly_rootfs.value,
+        .security_opt = (const char *const *)r->security_opts,
+        .nsecurity_opt = r->n_security_opts,
+        .ulimits = p->ulimit_views,
+        .nulimits = r->n_ulimits,
+        .sysctls = p->sysctl_views,
+        .nsysctls = r->n_sysctls,
+        .has_memory_reservation = r->has_memory_reservation,
+        .memory_reservation_bytes = r->memory_reservation * 1024 * 1024,
+    };
+    return 0;
+}
+
 /* The Docker create spec over the params' own strings. */
 static int make_spec(ag_create_params *p)
 {
@@ -344,6 +406,7 @@ static int make_spec(ag_create_params *p)
         .has_cpu = p->has_cpu,
         .memory_bytes = p->memory_bytes,
         .cpu_shares = p->cpu_shares,
+        .rt = &p->rt,
     };
     return 0;
 }
@@ -405,7 +468,7 @@ int ag_inject_build(const ag_container_def *cd, const ag_container_override *ov,
     p->memory_bytes = cd->memory * 1024 * 1024;
     p->has_cpu = cd->has_cpu;
     p->cpu_shares = cd->cpu < 2 ? 2 : cd->cpu; /* Docker's minimum share is 2 */
-    if (make_spec(p) < 0)
+    if (build_runtime(cd, p) < 0 || make_spec(p) < 0)
         goto nomem;
     *out = p;
     if (err && errlen)
