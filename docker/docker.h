@@ -128,6 +128,10 @@ typedef struct dk_ulimit {
     int64_t soft, hard;
 } dk_ulimit;
 
+typedef struct dk_device {
+    const char *host, *container, *permissions; /* PathOnHost, PathInContainer, "rwm" */
+} dk_device;
+
 typedef struct dk_create_runtime {
     const char *hostname;           /* Config.Hostname */
     bool open_stdin, tty;           /* Config.OpenStdin, Config.Tty */
@@ -146,7 +150,17 @@ typedef struct dk_create_runtime {
     const dk_kv *sysctls; /* HostConfig.Sysctls */
     size_t nsysctls;
     bool has_memory_reservation;
-    int64_t memory_reservation_bytes; /* HostConfig.MemoryReservation */
+    int64_t memory_reservation_bytes;             /* HostConfig.MemoryReservation */
+    const char *const *cap_add, *const *cap_drop; /* HostConfig.CapAdd, CapDrop */
+    size_t ncap_add, ncap_drop;
+    const dk_device *devices; /* HostConfig.Devices */
+    size_t ndevices;
+    bool init; /* HostConfig.Init */
+    bool has_shm_size, has_memory_swap, has_swappiness;
+    int64_t shm_size_bytes, memory_swap_bytes; /* HostConfig.ShmSize, MemorySwap */
+    int64_t swappiness;                        /* HostConfig.MemorySwappiness */
+    const dk_kv *tmpfs;                        /* HostConfig.Tmpfs: path -> "size=Nm,options" */
+    size_t ntmpfs;
 } dk_create_runtime;
 
 /* A container create, as the ContainerCreate body carries it: the one writer

@@ -452,6 +452,29 @@ static void write_runtime_host(es_jw *w, const dk_create_runtime *rt)
         write_kv_object(w, "Sysctls", rt->sysctls, rt->nsysctls, false);
     if (rt->has_memory_reservation)
         es_jw_kint(w, "MemoryReservation", rt->memory_reservation_bytes);
+    write_strv_if(w, "CapAdd", rt->cap_add, rt->ncap_add);
+    write_strv_if(w, "CapDrop", rt->cap_drop, rt->ncap_drop);
+    if (rt->ndevices) {
+        es_jw_key(w, "Devices");
+        es_jw_arr(w);
+        for (size_t i = 0; i < rt->ndevices; i++) {
+            es_jw_obj(w);
+            es_jw_kstr(w, "PathOnHost", rt->devices[i].host);
+            es_jw_kstr(w, "PathInContainer", rt->devices[i].container);
+            es_jw_kstr(w, "CgroupPermissions", rt->devices[i].permissions);
+            es_jw_obj_end(w);
+        }
+        es_jw_arr_end(w);
+    }
+    write_bool_if(w, "Init", rt->init);
+    if (rt->has_shm_size)
+        es_jw_kint(w, "ShmSize", rt->shm_size_bytes);
+    if (rt->has_memory_swap)
+        es_jw_kint(w, "MemorySwap", rt->memory_swap_bytes);
+    if (rt->has_swappiness)
+        es_jw_kint(w, "MemorySwappiness", rt->swappiness);
+    if (rt->ntmpfs)
+        write_kv_object(w, "Tmpfs", rt->tmpfs, rt->ntmpfs, false);
 }
 
 /* The create body; with mask, secret values are replaced by "***". */

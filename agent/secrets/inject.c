@@ -50,6 +50,11 @@ void ag_create_params_free(ag_create_params *p)
     es_strv_free(p->extra_hosts, p->n_extra_hosts, false);
     es_free(p->ulimit_views);
     es_free(p->sysctl_views);
+    es_free(p->device_views);
+    es_free(p->device_perms);
+    for (size_t i = 0; p->tmpfs_views && i < p->rt.ntmpfs; i++)
+        es_free((char *)p->tmpfs_views[i].value);
+    es_free(p->tmpfs_views);
     es_free(p);
 }
 
@@ -347,6 +352,91 @@ static int runtime_lists(const ag_container_runtime *r, ag_create_params *p)
     return 0;
 }
 
+/* linuxParameters.devices: permissions read/write/mknod as Docker's "rwm"
+ * (all three when none is given, as docker run does) */
+static int linux_devices(const ag_linux_params *l, ag_create_params *p)
+{
+    size_t n = l->n_devices;
+    if (!n)
+        return 0;
+    p->device_views = es_calloc(n, sizeof *p->device_views);
+    p->device_perms = es_calloc(n, sizeof *p->device_perms);
+    if (!p->device_views || !p->device_perms)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const ag_device *d = &l->devices[i];
+        char *perm = p->device_perms[i];
+        size_t k = 0;
+        for (size_t j = 0; j < d->n_permissions; j++) {
+            char c = d->permissions[j][0] == 'r' ? 'r' : d->permissions[j][0] == 'w' ? 'w' : 'm';
+            if (!memchr(perm, c, k))
+                perm[k++] = c;
+        }
+        if (!k)
+            memcpy(perm, "rwm", k = 3);
+        perm[k] = '\0';
+        p->device_views[i] =
+            (dk_device){d->host_path, d->container_path ? d->container_path : d->host_path, perm};
+    }
+    p->rt.devices = p->device_views;
+    p->rt.ndevices = n;
+    return 0;
+}
+
+/* linuxParameters.tmpfs: Docker's Tmpfs map, "size=<MiB>m" then the options,
+ * as the ECS agent writes it */
+static int linux_tmpfs(const ag_linux_params *l, ag_create_params *p)
+{
+    size_t n = l->n_tmpfs;
+    if (!n)
+        return 0;
+    if (!(p->tmpfs_views = es_calloc(n, sizeof *p->tmpfs_views)))
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const ag_tmpfs *t = &l->tmpfs[i];
+        es_buf b;
+        es_buf_init(&b, (AG_TD_MOUNT_OPTION_MAX + 1) * (AG_TD_MOUNT_OPTIONS_MAX + 1));
+        int r = es_buf_printf(&b, "size=%" PRId64 "m", t->size);
+        for (size_t j = 0; !r && j < t->n_mount_options; j++)
+            r = es_buf_printf(&b, ",%s", t->mount_options[j]);
+        char *opts = r ? NULL : es_buf_steal(&b);
+        if (!opts) {
+            es_buf_free(&b);
+            return -ENOMEM;
+        }
+        p->tmpfs_views[i] = (dk_kv){t->container_path, opts};
+        p->rt.ntmpfs = i + 1;
+    }
+    p->rt.tmpfs = p->tmpfs_views;
+    return 0;
+}
+
+/* linuxParameters into spec.rt: capabilities, devices, init, shm, tmpfs and
+ * swap (MemorySwap = memory + maxSwap, as ECS; swappiness only with maxSwap,
+ * 60 when not given, as ECS) */
+static int build_linux(const ag_container_def *cd, ag_create_params *p)
+{
+    const ag_linux_params *l = cd->rt.linux_params;
+    if (!l)
+        return 0;
+    p->rt.cap_add = (const char *const *)l->cap_add;
+    p->rt.ncap_add = l->n_cap_add;
+    p->rt.cap_drop = (const char *const *)l->cap_drop;
+    p->rt.ncap_drop = l->n_cap_drop;
+    p->rt.init = l->init.value;
+    p->rt.has_shm_size = l->has_shm_size;
+    p->rt.shm_size_bytes = l->shm_size * 1024 * 1024;
+    if (l->has_max_swap) {
+        p->rt.has_memory_swap = true;
+        p->rt.memory_swap_bytes = (cd->memory + l->max_swap) * 1024 * 1024;
+        p->rt.has_swappiness = true;
+        p->rt.swappiness = l->has_swappiness ? l->swappiness : AG_TD_SWAPPINESS_DEFAULT;
+    }
+    if (linux_devices(l, p) || linux_tmpfs(l, p))
+        return -ENOMEM;
+    return 0;
+}
+
 static int build_runtime(const ag_container_def *cd, ag_create_params *p)
 {
     const ag_container_runtime *r = &cd->rt;
@@ -374,7 +464,7 @@ static int build_runtime(const ag_container_def *cd, ag_create_params *p)
         .has_memory_reservation = r->has_memory_reservation,
         .memory_reservation_bytes = r->memory_reservation * 1024 * 1024,
     };
-    return 0;
+    return build_linux(cd, p);
 }
 
 /* The Docker create spec over the params' own strings. */

@@ -85,6 +85,9 @@ typedef struct ag_create_params {
     size_t n_extra_hosts;
     dk_ulimit *ulimit_views;
     dk_kv *sysctl_views;
+    dk_device *device_views;
+    char (*device_perms)[4]; /* "rwm" per device */
+    dk_kv *tmpfs_views;      /* values owned: "size=Nm,options" */
 } ag_create_params;
 
 /* Builds the parameters. ov may be NULL. Every secrets[] / secretOptions[]

@@ -61,7 +61,7 @@ static const ag_td_field container_fields[] = {
     {"environmentFiles", R, false, NOT_YET " (the files are read from S3)"},
     {"mountPoints", R, false, NOT_YET " (volumes)"},
     {"volumesFrom", R, false, NOT_YET},
-    {"linuxParameters", R, false, NOT_YET},
+    {"linuxParameters", W, true, NULL},
     {"secrets", W, true, NULL},
     {"dependsOn", W, true, NULL},
     {"startTimeout", K, false,

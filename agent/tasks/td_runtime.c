@@ -392,6 +392,207 @@ static int get_memory_reservation(const es_json *cd, const char *path, const ag_
     return 0;
 }
 
+/* ---- linuxParameters ---- */
+
+static const char *const capabilities[] = {
+    "ALL",        "AUDIT_CONTROL",   "AUDIT_WRITE",      "BLOCK_SUSPEND",
+    "CHOWN",      "DAC_OVERRIDE",    "DAC_READ_SEARCH",  "FOWNER",
+    "FSETID",     "IPC_LOCK",        "IPC_OWNER",        "KILL",
+    "LEASE",      "LINUX_IMMUTABLE", "MAC_ADMIN",        "MAC_OVERRIDE",
+    "MKNOD",      "NET_ADMIN",       "NET_BIND_SERVICE", "NET_BROADCAST",
+    "NET_RAW",    "SETFCAP",         "SETGID",           "SETPCAP",
+    "SETUID",     "SYS_ADMIN",       "SYS_BOOT",         "SYS_CHROOT",
+    "SYS_MODULE", "SYS_NICE",        "SYS_PACCT",        "SYS_PTRACE",
+    "SYS_RAWIO",  "SYS_RESOURCE",    "SYS_TIME",         "SYS_TTY_CONFIG",
+    "SYSLOG",     "WAKE_ALARM",
+};
+
+static bool capability(const char *s)
+{
+    return in_list(s, capabilities, sizeof capabilities / sizeof *capabilities);
+}
+
+static bool device_permission(const char *s)
+{
+    return strcmp(s, "read") == 0 || strcmp(s, "write") == 0 || strcmp(s, "mknod") == 0;
+}
+
+/* ECS's tmpfs mountOptions; the last six take a value (mode=1777). */
+static const char *const mount_flags[] = {
+    "defaults",   "ro",          "rw",         "suid",        "nosuid",        "dev",     "nodev",
+    "exec",       "noexec",      "sync",       "async",       "dirsync",       "remount", "mand",
+    "nomand",     "atime",       "noatime",    "diratime",    "nodiratime",    "bind",    "rbind",
+    "unbindable", "runbindable", "private",    "rprivate",    "shared",        "rshared", "slave",
+    "rslave",     "relatime",    "norelatime", "strictatime", "nostrictatime",
+};
+static const char *const mount_valued[] = {"mode", "uid", "gid", "nr_inodes", "nr_blocks", "mpol"};
+
+static bool mount_option(const char *s)
+{
+    const char *eq = strchr(s, '=');
+    if (!eq)
+        return in_list(s, mount_flags, sizeof mount_flags / sizeof *mount_flags);
+    for (size_t i = 0; i < sizeof mount_valued / sizeof *mount_valued; i++)
+        if ((size_t)(eq - s) == strlen(mount_valued[i]) &&
+            strncmp(s, mount_valued[i], (size_t)(eq - s)) == 0)
+            return eq[1] && !strchr(eq + 1, ',');
+    return false;
+}
+
+static bool absolute_path(const char *s)
+{
+    return s[0] == '/' && !strchr(s, ':') && !strchr(s, ',');
+}
+
+/* obj's members must all be in names (n of them): a sub-member this agent
+ * does not know is refused by name, as the top-level ones are. */
+static int known_members(const es_json *obj, const char *path, const char *shape,
+                         const char *const *names, size_t n, ag_td_error *e)
+{
+    for (size_t i = 0; i < obj->u.object.n; i++)
+        if (!in_list(obj->u.object.keys[i], names, n))
+            return bad(e, CLIENT, "%s.%.64s: not a member of %s that this agent knows", path,
+                       obj->u.object.keys[i], shape);
+    return 0;
+}
+
+static int get_capabilities(const es_json *lp, const char *path, ag_linux_params *l, ag_td_error *e)
+{
+    static const char *const names[] = {"add", "drop"};
+    char p[RT_PATH_MAX];
+    pathf(p, sizeof p, "%s.capabilities", path);
+    const es_json *c = member(lp, "capabilities");
+    if (!c)
+        return 0;
+    if (c->type != ES_JSON_OBJECT)
+        return bad(e, INVALID, "%s: must be an object {add, drop}", p);
+    int rc = known_members(c, p, "KernelCapabilities", names, 2, e);
+    if (rc)
+        return rc;
+    l->has_capabilities = true;
+    const char *why = "is not one of ECS's capability names (e.g. NET_ADMIN, SYS_PTRACE, ALL)";
+    if ((rc = strv_member(c, p, "add", AG_TD_CAPS_MAX, 32, capability, why, &l->cap_add,
+                          &l->n_cap_add, e)))
+        return rc;
+    return strv_member(c, p, "drop", AG_TD_CAPS_MAX, 32, capability, why, &l->cap_drop,
+                       &l->n_cap_drop, e);
+}
+
+static int get_devices(const es_json *lp, const char *path, ag_linux_params *l, ag_td_error *e)
+{
+    static const char *const names[] = {"hostPath", "containerPath", "permissions"};
+    char lpth[RT_PATH_MAX];
+    int rc;
+    const es_json *arr =
+        list_member(lp, path, "devices", AG_TD_DEVICES_MAX, lpth, sizeof lpth, &rc, e);
+    if (!arr)
+        return rc;
+    size_t n = es_json_len(arr);
+    if (!(l->devices = es_calloc(n + 1, sizeof *l->devices)))
+        return nomem(e);
+    for (size_t i = 0; i < n; i++) {
+        char ip[RT_PATH_MAX];
+        pathf(ip, sizeof ip, "%s[%zu]", lpth, i);
+        const es_json *it = es_json_at(arr, i);
+        if (it->type != ES_JSON_OBJECT)
+            return bad(e, INVALID, "%s: must be an object {hostPath, containerPath, permissions}",
+                       ip);
+        ag_device *d = &l->devices[i];
+        l->n_devices = i + 1;
+        if ((rc = known_members(it, ip, "Device", names, 3, e)) ||
+            (rc = str_member(it, ip, "hostPath", AG_TD_PATH_MAX, true, &d->host_path, e)) ||
+            (rc = str_member(it, ip, "containerPath", AG_TD_PATH_MAX, false, &d->container_path,
+                             e)) ||
+            (rc =
+                 strv_member(it, ip, "permissions", 3, 8, device_permission,
+                             "is not read, write or mknod", &d->permissions, &d->n_permissions, e)))
+            return rc;
+        if (!absolute_path(d->host_path))
+            return bad(e, CLIENT, "%s.hostPath: must be an absolute path", ip);
+        if (d->container_path && !absolute_path(d->container_path))
+            return bad(e, CLIENT, "%s.containerPath: must be an absolute path", ip);
+    }
+    return 0;
+}
+
+static int get_tmpfs(const es_json *lp, const char *path, ag_linux_params *l, ag_td_error *e)
+{
+    static const char *const names[] = {"containerPath", "size", "mountOptions"};
+    char lpth[RT_PATH_MAX];
+    int rc;
+    const es_json *arr = list_member(lp, path, "tmpfs", AG_TD_TMPFS_MAX, lpth, sizeof lpth, &rc, e);
+    if (!arr)
+        return rc;
+    size_t n = es_json_len(arr);
+    if (!(l->tmpfs = es_calloc(n + 1, sizeof *l->tmpfs)))
+        return nomem(e);
+    for (size_t i = 0; i < n; i++) {
+        char ip[RT_PATH_MAX];
+        pathf(ip, sizeof ip, "%s[%zu]", lpth, i);
+        const es_json *it = es_json_at(arr, i);
+        if (it->type != ES_JSON_OBJECT)
+            return bad(e, INVALID, "%s: must be an object {containerPath, size, mountOptions}", ip);
+        ag_tmpfs *t = &l->tmpfs[i];
+        l->n_tmpfs = i + 1;
+        bool has_size;
+        if ((rc = known_members(it, ip, "Tmpfs", names, 3, e)) ||
+            (rc = str_member(it, ip, "containerPath", AG_TD_PATH_MAX, true, &t->container_path,
+                             e)) ||
+            (rc = int_member(it, ip, "size", 1, AG_TD_CONTAINER_MEMORY_MAX, &has_size, &t->size,
+                             e)) ||
+            (rc = strv_member(it, ip, "mountOptions", AG_TD_MOUNT_OPTIONS_MAX,
+                              AG_TD_MOUNT_OPTION_MAX, mount_option,
+                              "is not one of ECS's tmpfs mount options", &t->mount_options,
+                              &t->n_mount_options, e)))
+            return rc;
+        if (!has_size)
+            return bad(e, CLIENT, "%s.size: required", ip);
+        if (!absolute_path(t->container_path))
+            return bad(e, CLIENT, "%s.containerPath: must be an absolute path", ip);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(l->tmpfs[j].container_path, t->container_path) == 0)
+                return bad(e, CLIENT, "%s.containerPath: a second tmpfs at %s", ip,
+                           t->container_path);
+    }
+    return 0;
+}
+
+static int get_linux_params(const es_json *cd, const char *path, const ag_td_rt_ctx *ctx,
+                            ag_container_runtime *rt, ag_td_error *e)
+{
+    static const char *const names[] = {"capabilities",     "devices", "initProcessEnabled",
+                                        "sharedMemorySize", "tmpfs",   "maxSwap",
+                                        "swappiness"};
+    char p[RT_PATH_MAX];
+    pathf(p, sizeof p, "%s.linuxParameters", path);
+    const es_json *lp = member(cd, "linuxParameters");
+    if (!lp)
+        return 0;
+    if (lp->type != ES_JSON_OBJECT)
+        return bad(e, INVALID, "%s: must be an object", p);
+    int rc = known_members(lp, p, "LinuxParameters", names, sizeof names / sizeof *names, e);
+    if (rc)
+        return rc;
+    ag_linux_params *l = rt->linux_params = es_calloc(1, sizeof *l);
+    if (!l)
+        return nomem(e);
+    if ((rc = get_capabilities(lp, p, l, e)) || (rc = get_devices(lp, p, l, e)) ||
+        (rc = bool_member(lp, p, "initProcessEnabled", &l->init, e)) ||
+        (rc = int_member(lp, p, "sharedMemorySize", 1, AG_TD_CONTAINER_MEMORY_MAX, &l->has_shm_size,
+                         &l->shm_size, e)) ||
+        (rc = get_tmpfs(lp, p, l, e)) ||
+        (rc = int_member(lp, p, "maxSwap", 0, AG_TD_CONTAINER_MEMORY_MAX, &l->has_max_swap,
+                         &l->max_swap, e)) ||
+        (rc = int_member(lp, p, "swappiness", 0, 100, &l->has_swappiness, &l->swappiness, e)))
+        return rc;
+    if (l->has_max_swap && !(ctx && ctx->has_memory))
+        return bad(e, CLIENT,
+                   "%s.maxSwap: needs the container's memory: Docker's swap limit is memory + "
+                   "maxSwap, and Docker takes no swap limit without a memory limit",
+                   p);
+    return 0;
+}
+
 int ag_td_runtime_parse(const es_json *cd, const char *path, const ag_td_rt_ctx *ctx,
                         ag_container_runtime *rt, ag_td_error *e)
 {
@@ -419,7 +620,9 @@ int ag_td_runtime_parse(const es_json *cd, const char *path, const ag_td_rt_ctx 
         return rc;
     if ((rc = get_ulimits(cd, path, rt, e)) || (rc = get_sysctls(cd, path, ctx, rt, e)))
         return rc;
-    return get_memory_reservation(cd, path, ctx, rt, e);
+    if ((rc = get_memory_reservation(cd, path, ctx, rt, e)))
+        return rc;
+    return get_linux_params(cd, path, ctx, rt, e);
 }
 
 /* ---- writer ---- */
@@ -457,6 +660,52 @@ static void w_bool(es_jw *w, const char *key, ag_opt_bool b)
         es_jw_kbool(w, key, b.value);
 }
 
+static void w_linux(es_jw *w, const ag_linux_params *l)
+{
+    es_jw_key(w, "linuxParameters");
+    es_jw_obj(w);
+    if (l->has_capabilities) {
+        es_jw_key(w, "capabilities");
+        es_jw_obj(w);
+        w_strv(w, "add", l->cap_add, l->n_cap_add);
+        w_strv(w, "drop", l->cap_drop, l->n_cap_drop);
+        es_jw_obj_end(w);
+    }
+    if (l->devices) {
+        es_jw_key(w, "devices");
+        es_jw_arr(w);
+        for (size_t i = 0; i < l->n_devices; i++) {
+            es_jw_obj(w);
+            es_jw_kstr(w, "hostPath", l->devices[i].host_path);
+            if (l->devices[i].container_path)
+                es_jw_kstr(w, "containerPath", l->devices[i].container_path);
+            w_strv(w, "permissions", l->devices[i].permissions, l->devices[i].n_permissions);
+            es_jw_obj_end(w);
+        }
+        es_jw_arr_end(w);
+    }
+    w_bool(w, "initProcessEnabled", l->init);
+    if (l->has_shm_size)
+        es_jw_kint(w, "sharedMemorySize", l->shm_size);
+    if (l->tmpfs) {
+        es_jw_key(w, "tmpfs");
+        es_jw_arr(w);
+        for (size_t i = 0; i < l->n_tmpfs; i++) {
+            es_jw_obj(w);
+            es_jw_kstr(w, "containerPath", l->tmpfs[i].container_path);
+            es_jw_kint(w, "size", l->tmpfs[i].size);
+            w_strv(w, "mountOptions", l->tmpfs[i].mount_options, l->tmpfs[i].n_mount_options);
+            es_jw_obj_end(w);
+        }
+        es_jw_arr_end(w);
+    }
+    if (l->has_max_swap)
+        es_jw_kint(w, "maxSwap", l->max_swap);
+    if (l->has_swappiness)
+        es_jw_kint(w, "swappiness", l->swappiness);
+    es_jw_obj_end(w);
+}
+
 void ag_td_runtime_write(const ag_container_runtime *rt, es_jw *w)
 {
     if (rt->has_memory_reservation)
@@ -485,6 +734,8 @@ void ag_td_runtime_write(const ag_container_runtime *rt, es_jw *w)
         es_jw_arr_end(w);
     }
     w_pairs(w, "systemControls", "namespace", "value", rt->sysctls, rt->n_sysctls);
+    if (rt->linux_params)
+        w_linux(w, rt->linux_params);
 }
 
 /* ---- free ---- */
@@ -498,8 +749,29 @@ static void free_pairs(ag_pair *p, size_t n)
     es_free(p);
 }
 
+static void free_linux(ag_linux_params *l)
+{
+    if (!l)
+        return;
+    es_strv_free(l->cap_add, l->n_cap_add, false);
+    es_strv_free(l->cap_drop, l->n_cap_drop, false);
+    for (size_t i = 0; l->devices && i < l->n_devices; i++) {
+        es_free(l->devices[i].host_path);
+        es_free(l->devices[i].container_path);
+        es_strv_free(l->devices[i].permissions, l->devices[i].n_permissions, false);
+    }
+    es_free(l->devices);
+    for (size_t i = 0; l->tmpfs && i < l->n_tmpfs; i++) {
+        es_free(l->tmpfs[i].container_path);
+        es_strv_free(l->tmpfs[i].mount_options, l->tmpfs[i].n_mount_options, false);
+    }
+    es_free(l->tmpfs);
+    es_free(l);
+}
+
 void ag_td_runtime_clear(ag_container_runtime *rt)
 {
+    free_linux(rt->linux_params);
     es_free(rt->hostname);
     free_pairs(rt->extra_hosts, rt->n_extra_hosts);
     es_strv_free(rt->dns_servers, rt->n_dns_servers, false);

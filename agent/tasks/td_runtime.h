@@ -54,6 +54,45 @@ typedef struct ag_pair {
     char *b; /* ipAddress / value */
 } ag_pair;
 
+#define AG_TD_CAPS_MAX 38 /* capabilities.add / drop: ECS's list */
+#define AG_TD_DEVICES_MAX 64
+#define AG_TD_TMPFS_MAX 32
+#define AG_TD_MOUNT_OPTIONS_MAX 32
+#define AG_TD_MOUNT_OPTION_MAX 64
+#define AG_TD_SWAPPINESS_DEFAULT 60 /* ECS's, when maxSwap is given without it */
+
+/* linuxParameters.devices[] */
+typedef struct ag_device {
+    char *host_path;
+    char *container_path; /* NULL: as on the host */
+    char **permissions;   /* read, write, mknod; NULL when absent */
+    size_t n_permissions;
+} ag_device;
+
+/* linuxParameters.tmpfs[] */
+typedef struct ag_tmpfs {
+    char *container_path;
+    int64_t size; /* MiB */
+    char **mount_options;
+    size_t n_mount_options;
+} ag_tmpfs;
+
+/* linuxParameters */
+typedef struct ag_linux_params {
+    bool has_capabilities;      /* the capabilities object was given */
+    char **cap_add, **cap_drop; /* HostConfig.CapAdd / CapDrop */
+    size_t n_cap_add, n_cap_drop;
+    ag_device *devices; /* HostConfig.Devices */
+    size_t n_devices;
+    ag_opt_bool init; /* HostConfig.Init */
+    bool has_shm_size, has_max_swap, has_swappiness;
+    int64_t shm_size;   /* MiB: HostConfig.ShmSize */
+    int64_t max_swap;   /* MiB: HostConfig.MemorySwap = memory + maxSwap */
+    int64_t swappiness; /* HostConfig.MemorySwappiness, used with maxSwap (as ECS) */
+    ag_tmpfs *tmpfs;    /* HostConfig.Tmpfs */
+    size_t n_tmpfs;
+} ag_linux_params;
+
 typedef struct ag_container_runtime {
     char *hostname;       /* Config.Hostname; NULL when absent */
     ag_pair *extra_hosts; /* HostConfig.ExtraHosts "hostname:ip" */
@@ -74,7 +113,8 @@ typedef struct ag_container_runtime {
     ag_pair *sysctls; /* HostConfig.Sysctls */
     size_t n_sysctls;
     bool has_memory_reservation;
-    int64_t memory_reservation; /* MiB; HostConfig.MemoryReservation in bytes */
+    int64_t memory_reservation;    /* MiB; HostConfig.MemoryReservation in bytes */
+    ag_linux_params *linux_params; /* NULL when absent */
 } ag_container_runtime;
 
 /* What the checks between members need to know of the rest of the

@@ -94,6 +94,44 @@ want_line ro
 want_line tty
 say "basics: Docker was given each member and the container sees it"
 
+# ---- batch 2: linuxParameters ----
+cat >"$WORK/linux.json" <<'EOF'
+[{"name":"app","image":"local/busybox:latest","memory":64,
+  "entryPoint":["/bin/sh","-c"],
+  "command":["tr '\\0' ' ' </proc/1/cmdline; echo; grep CapEff /proc/self/status; df -k /dev/shm /scratch | tail -2; mount | grep ' /scratch '; if [ -c /dev/mynull ]; then echo dev; fi; echo done; sleep 600"],
+  "linuxParameters":{"capabilities":{"add":["NET_ADMIN"],"drop":["CHOWN"]},
+    "devices":[{"hostPath":"/dev/null","containerPath":"/dev/mynull","permissions":["read","write"]}],
+    "initProcessEnabled":true,"sharedMemorySize":16,
+    "tmpfs":[{"containerPath":"/scratch","size":8,"mountOptions":["noexec"]}],
+    "maxSwap":32,"swappiness":10},
+  "stopTimeout":1}]
+EOF
+aws ecs register-task-definition --family linux --network-mode none \
+  --container-definitions "file://$WORK/linux.json" >/dev/null
+registered_as linux "$WORK/linux.json" linuxParameters
+CID=$(run_task linux)
+eq "$(inspect "$CID" '{{json .HostConfig.CapAdd}} {{json .HostConfig.CapDrop}}')" \
+  '["NET_ADMIN"] ["CHOWN"]' "HostConfig.CapAdd CapDrop"
+eq "$(inspect "$CID" '{{json .HostConfig.Devices}}')" \
+  '[{"PathOnHost":"/dev/null","PathInContainer":"/dev/mynull","CgroupPermissions":"rw"}]' \
+  "HostConfig.Devices"
+eq "$(inspect "$CID" '{{.HostConfig.Init}} {{.HostConfig.ShmSize}}')" "true $((16 << 20))" "Init ShmSize"
+eq "$(inspect "$CID" '{{json .HostConfig.Tmpfs}}')" '{"/scratch":"size=8m,noexec"}' "HostConfig.Tmpfs"
+eq "$(inspect "$CID" '{{.HostConfig.MemorySwap}} {{.HostConfig.MemorySwappiness}}')" \
+  "$(((64 + 32) << 20)) 10" "MemorySwap (memory + maxSwap) MemorySwappiness"
+wait_container_log "$CID" 40 0.25 '^done' || fail "the container did not report: $(docker logs "$CID" 2>&1)"
+docker logs "$CID" >"$WORK/linux.seen" 2>&1
+SEEN=$(cat "$WORK/linux.seen")
+grep -q '^/sbin/docker-init -- ' "$WORK/linux.seen" || fail "init: PID 1 is not Docker's init: $SEEN"
+grep -qE '^shm +16384 ' "$WORK/linux.seen" || fail "sharedMemorySize: $SEEN"
+grep -qE '^tmpfs +8192 .* /scratch$' "$WORK/linux.seen" || fail "tmpfs size: $SEEN"
+grep -q ' /scratch type tmpfs (.*noexec' "$WORK/linux.seen" || fail "tmpfs options: $SEEN"
+grep -qx dev "$WORK/linux.seen" || fail "devices: /dev/mynull is missing: $SEEN"
+CAPS=$(sed -n 's/^CapEff:\t//p' "$WORK/linux.seen")
+(((0x$CAPS >> 12) & 1)) || fail "NET_ADMIN was not added: CapEff $CAPS"
+(((0x$CAPS & 1) == 0)) || fail "CHOWN was not dropped: CapEff $CAPS"
+say "linuxParameters: Docker was given each member and the container sees it"
+
 # privileged: this test engine runs inside a container whose capability bounding set lacks
 # some capabilities, so runc cannot start a privileged container here and the agent removes
 # the container it created. What shows Docker was given Privileged is Docker's own refusal,

@@ -349,3 +349,46 @@ Test(inject, runtime_members_allocation_failures_are_clean)
     cr_assert(succeeded);
     ag_taskdef_free(td);
 }
+
+Test(inject, linux_parameters_reach_the_body)
+{
+    ag_taskdef *td = td_parse(
+        "{\"family\":\"web\",\"containerDefinitions\":[{\"name\":\"app\",\"image\":\"busybox\","
+        "\"memory\":64,\"linuxParameters\":{\"capabilities\":{\"add\":[\"NET_ADMIN\"],"
+        "\"drop\":[\"CHOWN\"]},\"devices\":[{\"hostPath\":\"/dev/null\",\"containerPath\":"
+        "\"/dev/mynull\",\"permissions\":[\"read\",\"write\",\"read\"]},{\"hostPath\":"
+        "\"/dev/zero\"}],\"initProcessEnabled\":true,\"sharedMemorySize\":16,"
+        "\"tmpfs\":[{\"containerPath\":\"/scratch\",\"size\":8,\"mountOptions\":[\"noexec\","
+        "\"mode=1777\"]}],\"maxSwap\":32}}]}");
+    es_json *j = body_of(td, "none");
+    const es_json *hc = es_json_get(j, "HostConfig");
+    bool b = false;
+    int64_t v = 0;
+    cr_assert_str_eq(str_at(hc, "CapAdd", 0), "NET_ADMIN");
+    cr_assert_str_eq(str_at(hc, "CapDrop", 0), "CHOWN");
+    const es_json *d0 = es_json_at(es_json_get(hc, "Devices"), 0);
+    const es_json *d1 = es_json_at(es_json_get(hc, "Devices"), 1);
+    cr_assert_str_eq(es_json_get_str(d0, "PathOnHost"), "/dev/null");
+    cr_assert_str_eq(es_json_get_str(d0, "PathInContainer"), "/dev/mynull");
+    cr_assert_str_eq(es_json_get_str(d0, "CgroupPermissions"), "rw");
+    cr_assert_str_eq(es_json_get_str(d1, "PathInContainer"), "/dev/zero", "as on the host");
+    cr_assert_str_eq(es_json_get_str(d1, "CgroupPermissions"), "rwm", "docker run's default");
+    cr_assert(es_json_get_bool(hc, "Init", &b) && b);
+    cr_assert(es_json_get_int64(hc, "ShmSize", &v) && v == 16 << 20);
+    cr_assert_str_eq(es_json_get_str(es_json_get(hc, "Tmpfs"), "/scratch"),
+                     "size=8m,noexec,mode=1777");
+    cr_assert(es_json_get_int64(hc, "MemorySwap", &v) && v == (64 + 32) << 20, "memory + maxSwap");
+    cr_assert(es_json_get_int64(hc, "MemorySwappiness", &v) && v == 60, "ECS's default");
+    es_json_free(j);
+    ag_taskdef_free(td);
+
+    /* swappiness without maxSwap has no effect, as in ECS */
+    td = td_parse("{\"family\":\"web\",\"containerDefinitions\":[{\"name\":\"app\",\"image\":"
+                  "\"busybox\",\"memory\":64,\"linuxParameters\":{\"swappiness\":5}}]}");
+    j = body_of(td, "none");
+    hc = es_json_get(j, "HostConfig");
+    cr_assert_null(es_json_get(hc, "MemorySwappiness"));
+    cr_assert_null(es_json_get(hc, "MemorySwap"));
+    es_json_free(j);
+    ag_taskdef_free(td);
+}

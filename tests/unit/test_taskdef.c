@@ -940,3 +940,66 @@ Test(taskdef, runtime_members_bad_input)
     /* equal reservation and limit are fine, as Docker takes them */
     ag_taskdef_free(parse_ok(one("\"memory\":64,\"memoryReservation\":64")));
 }
+
+Test(taskdef, linux_parameters)
+{
+    const char *lp =
+        "{\"capabilities\":{\"add\":[\"NET_ADMIN\"],\"drop\":[\"CHOWN\",\"MKNOD\"]},"
+        "\"devices\":[{\"hostPath\":\"/dev/null\",\"containerPath\":\"/dev/mynull\","
+        "\"permissions\":[\"read\",\"write\"]},{\"hostPath\":\"/dev/zero\"}],"
+        "\"initProcessEnabled\":true,\"sharedMemorySize\":16,\"tmpfs\":[{\"containerPath\":"
+        "\"/scratch\",\"size\":8,\"mountOptions\":[\"noexec\",\"mode=1777\"]}],"
+        "\"maxSwap\":32,\"swappiness\":10}";
+    round_trips("linuxParameters", lp);
+    round_trips("linuxParameters", "{}");
+    round_trips("linuxParameters", "{\"capabilities\":{},\"devices\":[],\"tmpfs\":[]}");
+    char extra[2048];
+    snprintf(extra, sizeof extra, "\"memory\":64,\"linuxParameters\":%s", lp);
+    ag_taskdef *td = parse_ok(one(extra));
+    const ag_linux_params *l = td->containers[0].rt.linux_params;
+    cr_assert_not_null(l);
+    cr_assert(l->has_capabilities && l->n_cap_add == 1 && l->n_cap_drop == 2);
+    cr_assert_eq(l->n_devices, 2);
+    cr_assert_null(l->devices[1].container_path);
+    cr_assert(l->init.set && l->init.value);
+    cr_assert(l->has_shm_size && l->shm_size == 16);
+    cr_assert(l->n_tmpfs == 1 && l->tmpfs[0].size == 8 && l->tmpfs[0].n_mount_options == 2);
+    cr_assert(l->has_max_swap && l->max_swap == 32 && l->swappiness == 10);
+    ag_taskdef_free(td);
+
+    const char *C = "ClientException", *I = "InvalidParameterException";
+    struct {
+        const char *lp, *code, *path;
+    } cases[] = {
+        {"{\"sysctls\":{}}", C, "sysctls: not a member of LinuxParameters"},
+        {"[]", I, ""},
+        {"{\"capabilities\":{\"add\":[\"CAP_NET_ADMIN\"]}}", C, "capabilities.add[0]"},
+        {"{\"capabilities\":{\"keep\":[]}}", C, "capabilities.keep"},
+        {"{\"devices\":[{\"containerPath\":\"/dev/x\"}]}", C, "devices[0].hostPath: required"},
+        {"{\"devices\":[{\"hostPath\":\"dev/null\"}]}", C, "devices[0].hostPath"},
+        {"{\"devices\":[{\"hostPath\":\"/dev/null\",\"permissions\":[\"all\"]}]}", C,
+         "devices[0].permissions[0]"},
+        {"{\"initProcessEnabled\":1}", I, "initProcessEnabled"},
+        {"{\"sharedMemorySize\":0}", C, "sharedMemorySize"},
+        {"{\"tmpfs\":[{\"containerPath\":\"/t\"}]}", C, "tmpfs[0].size: required"},
+        {"{\"tmpfs\":[{\"containerPath\":\"/t\",\"size\":1,\"mountOptions\":[\"size=9m\"]}]}", C,
+         "tmpfs[0].mountOptions[0]"},
+        {"{\"tmpfs\":[{\"containerPath\":\"/t\",\"size\":1,\"mountOptions\":[\"mode=1,ro\"]}]}", C,
+         "tmpfs[0].mountOptions[0]"},
+        {"{\"tmpfs\":[{\"containerPath\":\"/t\",\"size\":1},{\"containerPath\":\"/t\","
+         "\"size\":2}]}",
+         C, "tmpfs[1].containerPath"},
+        {"{\"swappiness\":101}", C, "swappiness"},
+        {"{\"maxSwap\":-1}", C, "maxSwap"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char path[160];
+        snprintf(path, sizeof path, "containerDefinitions[0].linuxParameters%s%s",
+                 *cases[i].path ? "." : "", cases[i].path);
+        snprintf(extra, sizeof extra, "\"memory\":64,\"linuxParameters\":%s", cases[i].lp);
+        parse_bad(one(extra), cases[i].code, path);
+    }
+    /* maxSwap is added to the memory limit: it needs one */
+    parse_bad(one("\"linuxParameters\":{\"maxSwap\":10}"), C,
+              "containerDefinitions[0].linuxParameters.maxSwap: needs the container's memory");
+}
