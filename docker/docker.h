@@ -120,6 +120,49 @@ typedef struct dk_kv {
     const char *value;
 } dk_kv;
 
+/* ---- issue 20: what a ContainerDefinition's runtime members give Docker.
+ * Kept apart from dk_create_spec's own fields (one pointer in it) so that
+ * the two grow without touching each other. ---- */
+typedef struct dk_ulimit {
+    const char *name;
+    int64_t soft, hard;
+} dk_ulimit;
+
+typedef struct dk_device {
+    const char *host, *container, *permissions; /* PathOnHost, PathInContainer, "rwm" */
+} dk_device;
+
+typedef struct dk_create_runtime {
+    const char *hostname;           /* Config.Hostname */
+    bool open_stdin, tty;           /* Config.OpenStdin, Config.Tty */
+    bool network_disabled;          /* Config.NetworkDisabled */
+    const char *const *extra_hosts; /* HostConfig.ExtraHosts, "host:ip" */
+    size_t nextra_hosts;
+    const char *const *dns; /* HostConfig.Dns */
+    size_t ndns;
+    const char *const *dns_search; /* HostConfig.DnsSearch */
+    size_t ndns_search;
+    bool privileged, readonly_rootfs; /* HostConfig.Privileged, ReadonlyRootfs */
+    const char *const *security_opt;  /* HostConfig.SecurityOpt */
+    size_t nsecurity_opt;
+    const dk_ulimit *ulimits; /* HostConfig.Ulimits */
+    size_t nulimits;
+    const dk_kv *sysctls; /* HostConfig.Sysctls */
+    size_t nsysctls;
+    bool has_memory_reservation;
+    int64_t memory_reservation_bytes;             /* HostConfig.MemoryReservation */
+    const char *const *cap_add, *const *cap_drop; /* HostConfig.CapAdd, CapDrop */
+    size_t ncap_add, ncap_drop;
+    const dk_device *devices; /* HostConfig.Devices */
+    size_t ndevices;
+    bool init; /* HostConfig.Init */
+    bool has_shm_size, has_memory_swap, has_swappiness;
+    int64_t shm_size_bytes, memory_swap_bytes; /* HostConfig.ShmSize, MemorySwap */
+    int64_t swappiness;                        /* HostConfig.MemorySwappiness */
+    const dk_kv *tmpfs;                        /* HostConfig.Tmpfs: path -> "size=Nm,options" */
+    size_t ntmpfs;
+} dk_create_runtime;
+
 /* A container create, as the ContainerCreate body carries it: the one writer
  * of that body (the agent fills a spec too: agent/secrets/inject.h). Absent fields
  * (NULL, 0, has_* false) are left out, so Docker applies its defaults. */
@@ -147,6 +190,8 @@ typedef struct dk_create_spec {
     bool has_memory, has_cpu;
     int64_t memory_bytes; /* HostConfig.Memory */
     int64_t cpu_shares;   /* HostConfig.CpuShares */
+    /* ---- issue 20 (dk_create_runtime above); NULL: none ---- */
+    const dk_create_runtime *rt;
 } dk_create_spec;
 
 typedef void (*dk_create_cb)(void *ud, const dk_result *r, const char *id);

@@ -405,6 +405,78 @@ static void write_env(es_jw *w, const dk_create_spec *s, es_buf *kv, bool mask)
     es_jw_arr_end(w);
 }
 
+/* ---- issue 20: dk_create_runtime's members, in Config and in HostConfig ---- */
+
+static void write_strv_if(es_jw *w, const char *key, const char *const *v, size_t n)
+{
+    if (n)
+        write_strv(w, key, v, n);
+}
+
+static void write_bool_if(es_jw *w, const char *key, bool v)
+{
+    if (v)
+        es_jw_kbool(w, key, true);
+}
+
+static void write_runtime_config(es_jw *w, const dk_create_runtime *rt)
+{
+    if (rt->hostname && *rt->hostname)
+        es_jw_kstr(w, "Hostname", rt->hostname);
+    write_bool_if(w, "OpenStdin", rt->open_stdin);
+    write_bool_if(w, "Tty", rt->tty);
+    write_bool_if(w, "NetworkDisabled", rt->network_disabled);
+}
+
+static void write_runtime_host(es_jw *w, const dk_create_runtime *rt)
+{
+    write_strv_if(w, "ExtraHosts", rt->extra_hosts, rt->nextra_hosts);
+    write_strv_if(w, "Dns", rt->dns, rt->ndns);
+    write_strv_if(w, "DnsSearch", rt->dns_search, rt->ndns_search);
+    write_bool_if(w, "Privileged", rt->privileged);
+    write_bool_if(w, "ReadonlyRootfs", rt->readonly_rootfs);
+    write_strv_if(w, "SecurityOpt", rt->security_opt, rt->nsecurity_opt);
+    if (rt->nulimits) {
+        es_jw_key(w, "Ulimits");
+        es_jw_arr(w);
+        for (size_t i = 0; i < rt->nulimits; i++) {
+            es_jw_obj(w);
+            es_jw_kstr(w, "Name", rt->ulimits[i].name);
+            es_jw_kint(w, "Soft", rt->ulimits[i].soft);
+            es_jw_kint(w, "Hard", rt->ulimits[i].hard);
+            es_jw_obj_end(w);
+        }
+        es_jw_arr_end(w);
+    }
+    if (rt->nsysctls)
+        write_kv_object(w, "Sysctls", rt->sysctls, rt->nsysctls, false);
+    if (rt->has_memory_reservation)
+        es_jw_kint(w, "MemoryReservation", rt->memory_reservation_bytes);
+    write_strv_if(w, "CapAdd", rt->cap_add, rt->ncap_add);
+    write_strv_if(w, "CapDrop", rt->cap_drop, rt->ncap_drop);
+    if (rt->ndevices) {
+        es_jw_key(w, "Devices");
+        es_jw_arr(w);
+        for (size_t i = 0; i < rt->ndevices; i++) {
+            es_jw_obj(w);
+            es_jw_kstr(w, "PathOnHost", rt->devices[i].host);
+            es_jw_kstr(w, "PathInContainer", rt->devices[i].container);
+            es_jw_kstr(w, "CgroupPermissions", rt->devices[i].permissions);
+            es_jw_obj_end(w);
+        }
+        es_jw_arr_end(w);
+    }
+    write_bool_if(w, "Init", rt->init);
+    if (rt->has_shm_size)
+        es_jw_kint(w, "ShmSize", rt->shm_size_bytes);
+    if (rt->has_memory_swap)
+        es_jw_kint(w, "MemorySwap", rt->memory_swap_bytes);
+    if (rt->has_swappiness)
+        es_jw_kint(w, "MemorySwappiness", rt->swappiness);
+    if (rt->ntmpfs)
+        write_kv_object(w, "Tmpfs", rt->tmpfs, rt->ntmpfs, false);
+}
+
 /* The create body; with mask, secret values are replaced by "***". */
 static int create_body(const dk_create_spec *s, es_buf *out, bool mask)
 {
@@ -430,6 +502,8 @@ static int create_body(const dk_create_spec *s, es_buf *out, bool mask)
         es_jw_kstr(&w, "User", s->user);
     if (s->has_stop_timeout)
         es_jw_kint(&w, "StopTimeout", s->stop_timeout_s);
+    if (s->rt)
+        write_runtime_config(&w, s->rt);
     es_jw_key(&w, "HostConfig");
     es_jw_obj(&w);
     if (s->log_driver) {
@@ -445,6 +519,8 @@ static int create_body(const dk_create_spec *s, es_buf *out, bool mask)
         es_jw_kint(&w, "Memory", s->memory_bytes);
     if (s->has_cpu)
         es_jw_kint(&w, "CpuShares", s->cpu_shares);
+    if (s->rt)
+        write_runtime_host(&w, s->rt);
     es_jw_obj_end(&w);
     es_jw_obj_end(&w);
     es_buf_free_secret(&kv);

@@ -47,6 +47,14 @@ void ag_create_params_free(ag_create_params *p)
     es_free(p->network_mode);
     es_free(p->label_views);
     es_free(p->log_views);
+    es_strv_free(p->extra_hosts, p->n_extra_hosts, false);
+    es_free(p->ulimit_views);
+    es_free(p->sysctl_views);
+    es_free(p->device_views);
+    es_free(p->device_perms);
+    for (size_t i = 0; p->tmpfs_views && i < p->rt.ntmpfs; i++)
+        es_free((char *)p->tmpfs_views[i].value);
+    es_free(p->tmpfs_views);
     es_free(p);
 }
 
@@ -315,6 +323,150 @@ static dk_kv *kv_views(const ag_kv *kv, size_t n)
     return v;
 }
 
+/* ---- issue 20: the runtime members into spec.rt ---- */
+
+static int runtime_lists(const ag_container_runtime *r, ag_create_params *p)
+{
+    size_t n = r->n_extra_hosts;
+    if (n && !(p->extra_hosts = es_calloc(n + 1, sizeof *p->extra_hosts)))
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        /* Docker splits "host:ip" at the first ':', so an IPv6 address is fine */
+        size_t la = strlen(r->extra_hosts[i].a), lb = strlen(r->extra_hosts[i].b);
+        char *line = es_malloc(la + lb + 2);
+        if (!line)
+            return -ENOMEM;
+        snprintf(line, la + lb + 2, "%s:%s", r->extra_hosts[i].a, r->extra_hosts[i].b);
+        p->extra_hosts[i] = line;
+        p->n_extra_hosts = i + 1;
+    }
+    if (r->n_ulimits && !(p->ulimit_views = es_calloc(r->n_ulimits, sizeof *p->ulimit_views)))
+        return -ENOMEM;
+    for (size_t i = 0; i < r->n_ulimits; i++)
+        p->ulimit_views[i] =
+            (dk_ulimit){r->ulimits[i].name, r->ulimits[i].soft, r->ulimits[i].hard};
+    if (r->n_sysctls && !(p->sysctl_views = es_calloc(r->n_sysctls, sizeof *p->sysctl_views)))
+        return -ENOMEM;
+    for (size_t i = 0; i < r->n_sysctls; i++)
+        p->sysctl_views[i] = (dk_kv){r->sysctls[i].a, r->sysctls[i].b};
+    return 0;
+}
+
+/* linuxParameters.devices: permissions read/write/mknod as Docker's "rwm"
+ * (all three when none is given, as docker run does) */
+static int linux_devices(const ag_linux_params *l, ag_create_params *p)
+{
+    size_t n = l->n_devices;
+    if (!n)
+        return 0;
+    p->device_views = es_calloc(n, sizeof *p->device_views);
+    p->device_perms = es_calloc(n, sizeof *p->device_perms);
+    if (!p->device_views || !p->device_perms)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const ag_device *d = &l->devices[i];
+        char *perm = p->device_perms[i];
+        size_t k = 0;
+        for (size_t j = 0; j < d->n_permissions; j++) {
+            char c = d->permissions[j][0] == 'r' ? 'r' : d->permissions[j][0] == 'w' ? 'w' : 'm';
+            if (!memchr(perm, c, k))
+                perm[k++] = c;
+        }
+        if (!k)
+            memcpy(perm, "rwm", k = 3);
+        perm[k] = '\0';
+        p->device_views[i] =
+            (dk_device){d->host_path, d->container_path ? d->container_path : d->host_path, perm};
+    }
+    p->rt.devices = p->device_views;
+    p->rt.ndevices = n;
+    return 0;
+}
+
+/* linuxParameters.tmpfs: Docker's Tmpfs map, "size=<MiB>m" then the options,
+ * as the ECS agent writes it */
+static int linux_tmpfs(const ag_linux_params *l, ag_create_params *p)
+{
+    size_t n = l->n_tmpfs;
+    if (!n)
+        return 0;
+    if (!(p->tmpfs_views = es_calloc(n, sizeof *p->tmpfs_views)))
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const ag_tmpfs *t = &l->tmpfs[i];
+        es_buf b;
+        es_buf_init(&b, (AG_TD_MOUNT_OPTION_MAX + 1) * (AG_TD_MOUNT_OPTIONS_MAX + 1));
+        int r = es_buf_printf(&b, "size=%" PRId64 "m", t->size);
+        for (size_t j = 0; !r && j < t->n_mount_options; j++)
+            r = es_buf_printf(&b, ",%s", t->mount_options[j]);
+        char *opts = r ? NULL : es_buf_steal(&b);
+        if (!opts) {
+            es_buf_free(&b);
+            return -ENOMEM;
+        }
+        p->tmpfs_views[i] = (dk_kv){t->container_path, opts};
+        p->rt.ntmpfs = i + 1;
+    }
+    p->rt.tmpfs = p->tmpfs_views;
+    return 0;
+}
+
+/* linuxParameters into spec.rt: capabilities, devices, init, shm, tmpfs and
+ * swap (MemorySwap = memory + maxSwap, as ECS; swappiness only with maxSwap,
+ * 60 when not given, as ECS) */
+static int build_linux(const ag_container_def *cd, ag_create_params *p)
+{
+    const ag_linux_params *l = cd->rt.linux_params;
+    if (!l)
+        return 0;
+    p->rt.cap_add = (const char *const *)l->cap_add;
+    p->rt.ncap_add = l->n_cap_add;
+    p->rt.cap_drop = (const char *const *)l->cap_drop;
+    p->rt.ncap_drop = l->n_cap_drop;
+    p->rt.init = l->init.value;
+    p->rt.has_shm_size = l->has_shm_size;
+    p->rt.shm_size_bytes = l->shm_size * 1024 * 1024;
+    if (l->has_max_swap) {
+        p->rt.has_memory_swap = true;
+        p->rt.memory_swap_bytes = (cd->memory + l->max_swap) * 1024 * 1024;
+        p->rt.has_swappiness = true;
+        p->rt.swappiness = l->has_swappiness ? l->swappiness : AG_TD_SWAPPINESS_DEFAULT;
+    }
+    if (linux_devices(l, p) || linux_tmpfs(l, p))
+        return -ENOMEM;
+    return 0;
+}
+
+static int build_runtime(const ag_container_def *cd, ag_create_params *p)
+{
+    const ag_container_runtime *r = &cd->rt;
+    if (runtime_lists(r, p))
+        return -ENOMEM;
+    p->rt = (dk_create_runtime){
+        .hostname = r->hostname,
+        .open_stdin = r->interactive.value,
+        .tty = r->pseudo_terminal.value,
+        .network_disabled = r->disable_networking.value,
+        .extra_hosts = (const char *const *)p->extra_hosts,
+        .nextra_hosts = p->n_extra_hosts,
+        .dns = (const char *const *)r->dns_servers,
+        .ndns = r->n_dns_servers,
+        .dns_search = (const char *const *)r->dns_search,
+        .ndns_search = r->n_dns_search,
+        .privileged = r->privileged.value,
+        .readonly_rootfs = r->readonly_rootfs.value,
+        .security_opt = (const char *const *)r->security_opts,
+        .nsecurity_opt = r->n_security_opts,
+        .ulimits = p->ulimit_views,
+        .nulimits = r->n_ulimits,
+        .sysctls = p->sysctl_views,
+        .nsysctls = r->n_sysctls,
+        .has_memory_reservation = r->has_memory_reservation,
+        .memory_reservation_bytes = r->memory_reservation * 1024 * 1024,
+    };
+    return build_linux(cd, p);
+}
+
 /* The Docker create spec over the params' own strings. */
 static int make_spec(ag_create_params *p)
 {
@@ -344,6 +496,7 @@ static int make_spec(ag_create_params *p)
         .has_cpu = p->has_cpu,
         .memory_bytes = p->memory_bytes,
         .cpu_shares = p->cpu_shares,
+        .rt = &p->rt,
     };
     return 0;
 }
@@ -405,7 +558,7 @@ int ag_inject_build(const ag_container_def *cd, const ag_container_override *ov,
     p->memory_bytes = cd->memory * 1024 * 1024;
     p->has_cpu = cd->has_cpu;
     p->cpu_shares = cd->cpu < 2 ? 2 : cd->cpu; /* Docker's minimum share is 2 */
-    if (make_spec(p) < 0)
+    if (build_runtime(cd, p) < 0 || make_spec(p) < 0)
         goto nomem;
     *out = p;
     if (err && errlen)

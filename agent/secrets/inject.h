@@ -77,6 +77,17 @@ typedef struct ag_create_params {
      * dk_container_create sends: docker/ is the one writer of the body */
     dk_create_spec spec;
     dk_kv *label_views, *log_views;
+    /* ---- issue 20: the runtime members (td_runtime.h), spec.rt. Views into
+     * the container definition, which must outlive the params, and what had
+     * to be formatted for Docker ---- */
+    dk_create_runtime rt;
+    char **extra_hosts; /* "hostname:ip" */
+    size_t n_extra_hosts;
+    dk_ulimit *ulimit_views;
+    dk_kv *sysctl_views;
+    dk_device *device_views;
+    char (*device_perms)[4]; /* "rwm" per device */
+    dk_kv *tmpfs_views;      /* values owned: "size=Nm,options" */
 } ag_create_params;
 
 /* Builds the parameters. ov may be NULL. Every secrets[] / secretOptions[]

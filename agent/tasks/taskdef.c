@@ -691,6 +691,7 @@ static void container_clear(ag_container_def *c)
     es_free(c->working_directory);
     es_free(c->user);
     es_free(c->depends_on_json);
+    ag_td_runtime_clear(&c->rt);
     memset(c, 0, sizeof *c);
 }
 
@@ -806,7 +807,13 @@ static int parse_container(const es_json *cd, size_t idx, const ag_td_ctx *ctx, 
         return rc;
     if ((rc = get_str(cd, path, "user", (str_rule){.max = AG_TD_USER_MAX}, &c->user, e)))
         return rc;
-    return get_depends_on(cd, path, &c->depends_on_json, e);
+    if ((rc = get_depends_on(cd, path, &c->depends_on_json, e)))
+        return rc;
+    ag_td_rt_ctx rctx = {.network_mode = td->network_mode,
+                         .has_memory = c->has_memory,
+                         .memory = c->memory,
+                         .container = c->name};
+    return ag_td_runtime_parse(cd, path, &rctx, &c->rt, e);
 }
 
 /* arn:PARTITION:iam::ACCOUNT:role/NAME */
@@ -1253,6 +1260,7 @@ static void w_container(es_jw *w, const ag_container_def *c)
     if (c->has_memory)
         es_jw_kint(w, "memory", c->memory);
     es_jw_kbool(w, "essential", c->essential);
+    ag_td_runtime_write(&c->rt, w);
     w_strv(w, "entryPoint", c->entry_point, c->n_entry_point);
     w_strv(w, "command", c->command, c->n_command);
     w_env(w, "environment", c->environment, c->n_environment);

@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include "agent/secrets/valuefrom.h"
+#include "agent/tasks/td_runtime.h"
 #include "common/buf.h"
 #include "common/json.h"
 
@@ -114,6 +115,9 @@ typedef struct ag_container_def {
     ag_kv *kept;             /* members kept as registered (td_fields.h KEPT, or an empty
                                 value of a refused one): name and JSON text, in order */
     size_t n_kept;
+    /* What changes Docker's create beyond the above (issue 20): hostname,
+     * DNS, privileges, ulimits, ... (td_runtime.h) */
+    ag_container_runtime rt;
 } ag_container_def;
 
 typedef enum ag_td_status {

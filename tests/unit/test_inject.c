@@ -246,3 +246,149 @@ Test(inject, container_name_rules)
     cr_assert_eq(strncmp(out, "ecs-f-1-x-y-z-", 14), 0, "%s", out);
     cr_assert_eq(ag_container_name("f", 1, "n", out, 10), -EMSGSIZE);
 }
+
+/* ---- issue 20: the runtime members in the ContainerCreate body ---- */
+
+/* The body dk_container_create would send for td's first container. */
+static es_json *body_of(const ag_taskdef *td, const char *network_mode)
+{
+    ag_create_params *p = NULL;
+    char err[AG_INJECT_ERR_MAX];
+    ag_inject_ctx nctx = ictx;
+    nctx.network_mode = network_mode;
+    cr_assert_eq(ag_inject_build(&td->containers[0], NULL, NULL, 0, &nctx, &p, err, sizeof err), 0,
+                 "%s", err);
+    es_buf body;
+    es_buf_init(&body, AG_CREATE_BODY_MAX);
+    cr_assert_eq(dk_create_body(&p->spec, &body), 0);
+    es_json *j = NULL;
+    cr_assert_eq(es_json_parse(body.data, body.len, NULL, &j, NULL, 0), 0);
+    es_buf_free_secret(&body);
+    ag_create_params_free(p);
+    return j;
+}
+
+static const char *str_at(const es_json *j, const char *key, size_t i)
+{
+    return es_json_as_str(es_json_at(es_json_get(j, key), i));
+}
+
+Test(inject, runtime_members_reach_the_body)
+{
+    ag_taskdef *td = td_parse(
+        "{\"family\":\"web\",\"containerDefinitions\":[{\"name\":\"app\",\"image\":\"busybox\","
+        "\"memory\":256,\"memoryReservation\":128,\"hostname\":\"app-1\","
+        "\"extraHosts\":[{\"hostname\":\"db\",\"ipAddress\":\"10.0.0.3\"},"
+        "{\"hostname\":\"v6\",\"ipAddress\":\"fd00::1\"}],\"dnsServers\":[\"10.0.0.2\"],"
+        "\"dnsSearchDomains\":[\"example.internal\"],\"privileged\":true,"
+        "\"readonlyRootFilesystem\":true,\"interactive\":true,\"pseudoTerminal\":true,"
+        "\"disableNetworking\":true,\"dockerSecurityOptions\":[\"no-new-privileges\"],"
+        "\"ulimits\":[{\"name\":\"nofile\",\"softLimit\":1024,\"hardLimit\":2048}],"
+        "\"systemControls\":[{\"namespace\":\"net.core.somaxconn\",\"value\":\"1024\"}]}]}");
+    es_json *j = body_of(td, "bridge");
+    bool b = false;
+    int64_t v = 0;
+    cr_assert_str_eq(es_json_get_str(j, "Hostname"), "app-1");
+    cr_assert(es_json_get_bool(j, "OpenStdin", &b) && b);
+    cr_assert(es_json_get_bool(j, "Tty", &b) && b);
+    cr_assert(es_json_get_bool(j, "NetworkDisabled", &b) && b);
+    const es_json *hc = es_json_get(j, "HostConfig");
+    cr_assert_str_eq(str_at(hc, "ExtraHosts", 0), "db:10.0.0.3");
+    cr_assert_str_eq(str_at(hc, "ExtraHosts", 1), "v6:fd00::1");
+    cr_assert_str_eq(str_at(hc, "Dns", 0), "10.0.0.2");
+    cr_assert_str_eq(str_at(hc, "DnsSearch", 0), "example.internal");
+    cr_assert(es_json_get_bool(hc, "Privileged", &b) && b);
+    cr_assert(es_json_get_bool(hc, "ReadonlyRootfs", &b) && b);
+    cr_assert_str_eq(str_at(hc, "SecurityOpt", 0), "no-new-privileges");
+    const es_json *u = es_json_at(es_json_get(hc, "Ulimits"), 0);
+    cr_assert_str_eq(es_json_get_str(u, "Name"), "nofile");
+    cr_assert(es_json_get_int64(u, "Soft", &v) && v == 1024);
+    cr_assert(es_json_get_int64(u, "Hard", &v) && v == 2048);
+    cr_assert_str_eq(es_json_get_str(es_json_get(hc, "Sysctls"), "net.core.somaxconn"), "1024");
+    cr_assert(es_json_get_int64(hc, "MemoryReservation", &v) && v == 128 * 1024 * 1024);
+    cr_assert(es_json_get_int64(hc, "Memory", &v) && v == 256 * 1024 * 1024);
+    es_json_free(j);
+    ag_taskdef_free(td);
+
+    /* absent and false members are left to Docker's defaults: not written */
+    td = td_parse("{\"family\":\"web\",\"containerDefinitions\":[{\"name\":\"app\",\"image\":"
+                  "\"busybox\",\"privileged\":false,\"hostname\":\"\",\"dnsServers\":[]}]}");
+    j = body_of(td, "bridge");
+    hc = es_json_get(j, "HostConfig");
+    cr_assert_null(es_json_get(j, "Hostname"));
+    cr_assert_null(es_json_get(j, "OpenStdin"));
+    cr_assert_null(es_json_get(hc, "Privileged"));
+    cr_assert_null(es_json_get(hc, "Dns"));
+    cr_assert_null(es_json_get(hc, "MemoryReservation"));
+    es_json_free(j);
+    ag_taskdef_free(td);
+}
+
+Test(inject, runtime_members_allocation_failures_are_clean)
+{
+    ag_taskdef *td = td_parse(
+        "{\"family\":\"web\",\"containerDefinitions\":[{\"name\":\"app\",\"image\":\"busybox\","
+        "\"extraHosts\":[{\"hostname\":\"db\",\"ipAddress\":\"10.0.0.3\"}],"
+        "\"ulimits\":[{\"name\":\"nofile\",\"softLimit\":1,\"hardLimit\":2}],"
+        "\"systemControls\":[{\"namespace\":\"kernel.sem\",\"value\":\"1\"}]}]}");
+    bool succeeded = false;
+    for (long n = 0; n < 200 && !succeeded; n++) {
+        ag_create_params *p = NULL;
+        char err[AG_INJECT_ERR_MAX];
+        es_alloc_fail_after(n);
+        int r = ag_inject_build(&td->containers[0], NULL, NULL, 0, &ictx, &p, err, sizeof err);
+        es_alloc_fail_after(-1);
+        if (r == 0) {
+            succeeded = true;
+            cr_assert_eq(p->n_extra_hosts, 1);
+            ag_create_params_free(p);
+        } else {
+            cr_assert_eq(r, -ENOMEM);
+        }
+    }
+    cr_assert(succeeded);
+    ag_taskdef_free(td);
+}
+
+Test(inject, linux_parameters_reach_the_body)
+{
+    ag_taskdef *td = td_parse(
+        "{\"family\":\"web\",\"containerDefinitions\":[{\"name\":\"app\",\"image\":\"busybox\","
+        "\"memory\":64,\"linuxParameters\":{\"capabilities\":{\"add\":[\"NET_ADMIN\"],"
+        "\"drop\":[\"CHOWN\"]},\"devices\":[{\"hostPath\":\"/dev/null\",\"containerPath\":"
+        "\"/dev/mynull\",\"permissions\":[\"read\",\"write\",\"read\"]},{\"hostPath\":"
+        "\"/dev/zero\"}],\"initProcessEnabled\":true,\"sharedMemorySize\":16,"
+        "\"tmpfs\":[{\"containerPath\":\"/scratch\",\"size\":8,\"mountOptions\":[\"noexec\","
+        "\"mode=1777\"]}],\"maxSwap\":32}}]}");
+    es_json *j = body_of(td, "none");
+    const es_json *hc = es_json_get(j, "HostConfig");
+    bool b = false;
+    int64_t v = 0;
+    cr_assert_str_eq(str_at(hc, "CapAdd", 0), "NET_ADMIN");
+    cr_assert_str_eq(str_at(hc, "CapDrop", 0), "CHOWN");
+    const es_json *d0 = es_json_at(es_json_get(hc, "Devices"), 0);
+    const es_json *d1 = es_json_at(es_json_get(hc, "Devices"), 1);
+    cr_assert_str_eq(es_json_get_str(d0, "PathOnHost"), "/dev/null");
+    cr_assert_str_eq(es_json_get_str(d0, "PathInContainer"), "/dev/mynull");
+    cr_assert_str_eq(es_json_get_str(d0, "CgroupPermissions"), "rw");
+    cr_assert_str_eq(es_json_get_str(d1, "PathInContainer"), "/dev/zero", "as on the host");
+    cr_assert_str_eq(es_json_get_str(d1, "CgroupPermissions"), "rwm", "docker run's default");
+    cr_assert(es_json_get_bool(hc, "Init", &b) && b);
+    cr_assert(es_json_get_int64(hc, "ShmSize", &v) && v == 16 << 20);
+    cr_assert_str_eq(es_json_get_str(es_json_get(hc, "Tmpfs"), "/scratch"),
+                     "size=8m,noexec,mode=1777");
+    cr_assert(es_json_get_int64(hc, "MemorySwap", &v) && v == (64 + 32) << 20, "memory + maxSwap");
+    cr_assert(es_json_get_int64(hc, "MemorySwappiness", &v) && v == 60, "ECS's default");
+    es_json_free(j);
+    ag_taskdef_free(td);
+
+    /* swappiness without maxSwap has no effect, as in ECS */
+    td = td_parse("{\"family\":\"web\",\"containerDefinitions\":[{\"name\":\"app\",\"image\":"
+                  "\"busybox\",\"memory\":64,\"linuxParameters\":{\"swappiness\":5}}]}");
+    j = body_of(td, "none");
+    hc = es_json_get(j, "HostConfig");
+    cr_assert_null(es_json_get(hc, "MemorySwappiness"));
+    cr_assert_null(es_json_get(hc, "MemorySwap"));
+    es_json_free(j);
+    ag_taskdef_free(td);
+}

@@ -720,11 +720,13 @@ Test(taskdef, every_member_is_known_kept_or_refused)
     /* an empty value of a refused member says nothing: kept as given */
     ag_taskdef *td = parse_ok("{\"family\":\"f\",\"volumes\":[],\"placementConstraints\":[],"
                               "\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"i\","
-                              "\"privileged\":false,\"mountPoints\":[],\"hostname\":null}]}");
+                              "\"links\":[],\"mountPoints\":[],\"healthCheck\":null,"
+                              "\"privileged\":false}]}");
     cr_assert_eq(td->n_kept, 2);
     cr_assert_eq(td->containers[0].n_kept, 2, "null is absent");
     char *s = describe(td);
-    cr_assert_not_null(strstr(s, "\"privileged\":false,\"mountPoints\":[]"), "%s", s);
+    cr_assert_not_null(strstr(s, "\"links\":[],\"mountPoints\":[]"), "%s", s);
+    cr_assert_not_null(strstr(s, "\"privileged\":false"), "a working member, as given: %s", s);
     es_free(s);
     ag_taskdef_free(td);
 }
@@ -773,4 +775,231 @@ Test(taskdef, depends_on_start_order_and_cycles)
                   "[{\"containerName\":\"app\",\"condition\":\"HEALTHY\"}]"),
               "ClientException",
               "containerDefinitions[1].dependsOn[0].condition: HEALTHY is not supported");
+}
+
+/* ---- issue 20: the members that change what Docker is given (td_runtime.h) ---- */
+
+/* containerDefinitions[0].key of td as described, in compact JSON. */
+static char *described_member(const ag_taskdef *td, const char *key)
+{
+    char *s = describe(td);
+    es_json *j = NULL;
+    cr_assert_eq(es_json_parse(s, strlen(s), NULL, &j, NULL, 0), 0);
+    const es_json *v = es_json_get(es_json_at(es_json_get(j, "containerDefinitions"), 0), key);
+    char *out = NULL;
+    if (v) {
+        es_buf b;
+        es_buf_init(&b, 1 << 20);
+        es_jw w;
+        es_jw_init(&w, &b);
+        es_jw_value(&w, v);
+        cr_assert_eq(es_jw_finish(&w), 0);
+        out = es_buf_steal(&b);
+    }
+    es_json_free(j);
+    es_free(s);
+    return out;
+}
+
+/* Each member registered alone is described back exactly as given. */
+static void round_trips(const char *key, const char *value)
+{
+    char extra[4096];
+    snprintf(extra, sizeof extra, "\"memory\":512,\"%s\":%s", key, value);
+    ag_taskdef *td = parse_ok(one(extra));
+    char *got = described_member(td, key);
+    cr_assert_not_null(got, "%s is not described", key);
+    cr_assert_str_eq(got, value, "%s described as %s", key, got);
+    es_free(got);
+    /* and through the store's request form */
+    es_buf b;
+    es_buf_init(&b, 1 << 20);
+    es_jw w;
+    es_jw_init(&w, &b);
+    ag_taskdef_write_request(td, &w);
+    cr_assert_eq(es_jw_finish(&w), 0);
+    ag_taskdef *td2 = parse_ok(b.data);
+    got = described_member(td2, key);
+    cr_assert_str_eq(got, value, "%s after the store: %s", key, got);
+    es_free(got);
+    es_buf_free(&b);
+    ag_taskdef_free(td2);
+    ag_taskdef_free(td);
+}
+
+Test(taskdef, runtime_members_parse_and_round_trip)
+{
+    ag_taskdef *td = parse_ok(
+        one("\"memory\":256,\"memoryReservation\":128,\"hostname\":\"app-1.internal\","
+            "\"extraHosts\":[{\"hostname\":\"db\",\"ipAddress\":\"10.0.0.3\"},"
+            "{\"hostname\":\"v6\",\"ipAddress\":\"fd00::1\"}],\"dnsServers\":[\"10.0.0.2\"],"
+            "\"dnsSearchDomains\":[\"example.internal\"],\"privileged\":true,"
+            "\"readonlyRootFilesystem\":true,\"interactive\":true,\"pseudoTerminal\":false,"
+            "\"disableNetworking\":true,\"dockerSecurityOptions\":[\"no-new-privileges\","
+            "\"label:type:svirt_apache_t\"],\"ulimits\":[{\"name\":\"nofile\",\"softLimit\":1024,"
+            "\"hardLimit\":2048}],\"systemControls\":[{\"namespace\":\"net.core.somaxconn\","
+            "\"value\":\"1024\"},{\"namespace\":\"kernel.shmmax\",\"value\":\"65536\"}]"));
+    const ag_container_runtime *rt = &td->containers[0].rt;
+    cr_assert_str_eq(rt->hostname, "app-1.internal");
+    cr_assert_eq(rt->n_extra_hosts, 2);
+    cr_assert_str_eq(rt->extra_hosts[1].b, "fd00::1");
+    cr_assert_eq(rt->n_dns_servers, 1);
+    cr_assert_str_eq(rt->dns_search[0], "example.internal");
+    cr_assert(rt->privileged.set && rt->privileged.value);
+    cr_assert(rt->pseudo_terminal.set && !rt->pseudo_terminal.value, "false is kept as given");
+    cr_assert(rt->interactive.set && rt->interactive.value);
+    cr_assert(rt->disable_networking.value && rt->readonly_rootfs.value);
+    cr_assert_eq(rt->n_security_opts, 2);
+    cr_assert_eq(rt->n_ulimits, 1);
+    cr_assert(rt->ulimits[0].soft == 1024 && rt->ulimits[0].hard == 2048);
+    cr_assert_eq(rt->n_sysctls, 2);
+    cr_assert(rt->has_memory_reservation && rt->memory_reservation == 128);
+    ag_taskdef_free(td);
+
+    round_trips("memoryReservation", "128");
+    round_trips("hostname", "\"app\"");
+    round_trips("hostname", "\"\"");
+    round_trips("extraHosts", "[{\"hostname\":\"db\",\"ipAddress\":\"10.0.0.3\"}]");
+    round_trips("extraHosts", "[]");
+    round_trips("dnsServers", "[\"10.0.0.2\",\"2001:db8::53\"]");
+    round_trips("dnsSearchDomains", "[\"a.example\",\"b.example\"]");
+    round_trips("privileged", "false");
+    round_trips("readonlyRootFilesystem", "true");
+    round_trips("interactive", "true");
+    round_trips("pseudoTerminal", "true");
+    round_trips("disableNetworking", "false");
+    round_trips("dockerSecurityOptions", "[\"apparmor:docker-default\"]");
+    round_trips("ulimits", "[{\"name\":\"core\",\"softLimit\":0,\"hardLimit\":0}]");
+    round_trips("systemControls", "[{\"namespace\":\"fs.mqueue.msg_max\",\"value\":\"20\"}]");
+}
+
+Test(taskdef, runtime_members_bad_input)
+{
+    const char *C = "ClientException", *I = "InvalidParameterException";
+    const char *P = "containerDefinitions[0].";
+    struct {
+        const char *extra, *code, *path;
+    } cases[] = {
+        {"\"hostname\":\"has space\"", C, "hostname"},
+        {"\"hostname\":\"0123456789012345678901234567890123456789012345678901234567890123x\"", C,
+         "hostname"},
+        {"\"hostname\":7", I, "hostname"},
+        {"\"extraHosts\":[{\"hostname\":\"db\"}]", C, "extraHosts[0].ipAddress"},
+        {"\"extraHosts\":[{\"hostname\":\"db\",\"ipAddress\":\"10.0.0.300\"}]", C,
+         "extraHosts[0].ipAddress"},
+        {"\"extraHosts\":[{\"hostname\":\"a:b\",\"ipAddress\":\"10.0.0.3\"}]", C,
+         "extraHosts[0].hostname"},
+        {"\"extraHosts\":[\"db:10.0.0.3\"]", I, "extraHosts[0]"},
+        {"\"extraHosts\":{}", I, "extraHosts"},
+        {"\"dnsServers\":[\"dns.example\"]", C, "dnsServers[0]"},
+        {"\"dnsSearchDomains\":[\"a b\"]", C, "dnsSearchDomains[0]"},
+        {"\"dnsSearchDomains\":[\"\"]", C, "dnsSearchDomains[0]"},
+        {"\"privileged\":\"true\"", I, "privileged"},
+        {"\"readonlyRootFilesystem\":1", I, "readonlyRootFilesystem"},
+        {"\"dockerSecurityOptions\":[\"seccomp=unconfined\"]", C, "dockerSecurityOptions[0]"},
+        {"\"dockerSecurityOptions\":[\"credentialspec:file://x.json\"]", C,
+         "dockerSecurityOptions[0]"},
+        {"\"dockerSecurityOptions\":[\"apparmor:\"]", C, "dockerSecurityOptions[0]"},
+        {"\"ulimits\":[{\"name\":\"files\",\"softLimit\":1,\"hardLimit\":1}]", C,
+         "ulimits[0].name"},
+        {"\"ulimits\":[{\"name\":\"nofile\",\"softLimit\":1}]", C, "ulimits[0].hardLimit"},
+        {"\"ulimits\":[{\"name\":\"nofile\",\"softLimit\":2,\"hardLimit\":1}]", C,
+         "ulimits[0].softLimit"},
+        {"\"ulimits\":[{\"name\":\"nofile\",\"softLimit\":-1,\"hardLimit\":1}]", C,
+         "ulimits[0].softLimit"},
+        {"\"ulimits\":[{\"name\":\"nofile\",\"softLimit\":1,\"hardLimit\":1},"
+         "{\"name\":\"nofile\",\"softLimit\":1,\"hardLimit\":1}]",
+         C, "ulimits[1].name"},
+        {"\"systemControls\":[{\"namespace\":\"vm.swappiness\",\"value\":\"1\"}]", C,
+         "systemControls[0].namespace"},
+        {"\"systemControls\":[{\"namespace\":\"net.core.somaxconn\"}]", C,
+         "systemControls[0].value"},
+        {"\"systemControls\":[{\"namespace\":\"kernel.sem\",\"value\":\"1\"},"
+         "{\"namespace\":\"kernel.sem\",\"value\":\"2\"}]",
+         C, "systemControls[1].namespace"},
+        {"\"memoryReservation\":5", C, "memoryReservation"},
+        {"\"memoryReservation\":\"64\"", I, "memoryReservation"},
+        {"\"memory\":64,\"memoryReservation\":128", C, "memoryReservation"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char path[128];
+        snprintf(path, sizeof path, "%s%s", P, cases[i].path);
+        parse_bad(one(cases[i].extra), cases[i].code, path);
+    }
+    /* ECS's limits: more entries than allowed */
+    char big[8192] = "\"dnsServers\":[";
+    for (int i = 0; i <= AG_TD_DNS_MAX; i++)
+        strcat(big, i ? ",\"10.0.0.1\"" : "\"10.0.0.1\"");
+    strcat(big, "]");
+    parse_bad(one(big), C, "containerDefinitions[0].dnsServers");
+    /* net.* sysctls would change the host's namespace in host mode */
+    parse_bad("{\"family\":\"web\",\"networkMode\":\"host\",\"containerDefinitions\":[{\"name\":"
+              "\"app\",\"image\":\"busybox\",\"systemControls\":[{\"namespace\":"
+              "\"net.core.somaxconn\",\"value\":\"1\"}]}]}",
+              C, "containerDefinitions[0].systemControls[0].namespace");
+    /* equal reservation and limit are fine, as Docker takes them */
+    ag_taskdef_free(parse_ok(one("\"memory\":64,\"memoryReservation\":64")));
+}
+
+Test(taskdef, linux_parameters)
+{
+    const char *lp =
+        "{\"capabilities\":{\"add\":[\"NET_ADMIN\"],\"drop\":[\"CHOWN\",\"MKNOD\"]},"
+        "\"devices\":[{\"hostPath\":\"/dev/null\",\"containerPath\":\"/dev/mynull\","
+        "\"permissions\":[\"read\",\"write\"]},{\"hostPath\":\"/dev/zero\"}],"
+        "\"initProcessEnabled\":true,\"sharedMemorySize\":16,\"tmpfs\":[{\"containerPath\":"
+        "\"/scratch\",\"size\":8,\"mountOptions\":[\"noexec\",\"mode=1777\"]}],"
+        "\"maxSwap\":32,\"swappiness\":10}";
+    round_trips("linuxParameters", lp);
+    round_trips("linuxParameters", "{}");
+    round_trips("linuxParameters", "{\"capabilities\":{},\"devices\":[],\"tmpfs\":[]}");
+    char extra[2048];
+    snprintf(extra, sizeof extra, "\"memory\":64,\"linuxParameters\":%s", lp);
+    ag_taskdef *td = parse_ok(one(extra));
+    const ag_linux_params *l = td->containers[0].rt.linux_params;
+    cr_assert_not_null(l);
+    cr_assert(l->has_capabilities && l->n_cap_add == 1 && l->n_cap_drop == 2);
+    cr_assert_eq(l->n_devices, 2);
+    cr_assert_null(l->devices[1].container_path);
+    cr_assert(l->init.set && l->init.value);
+    cr_assert(l->has_shm_size && l->shm_size == 16);
+    cr_assert(l->n_tmpfs == 1 && l->tmpfs[0].size == 8 && l->tmpfs[0].n_mount_options == 2);
+    cr_assert(l->has_max_swap && l->max_swap == 32 && l->swappiness == 10);
+    ag_taskdef_free(td);
+
+    const char *C = "ClientException", *I = "InvalidParameterException";
+    struct {
+        const char *lp, *code, *path;
+    } cases[] = {
+        {"{\"sysctls\":{}}", C, "sysctls: not a member of LinuxParameters"},
+        {"[]", I, ""},
+        {"{\"capabilities\":{\"add\":[\"CAP_NET_ADMIN\"]}}", C, "capabilities.add[0]"},
+        {"{\"capabilities\":{\"keep\":[]}}", C, "capabilities.keep"},
+        {"{\"devices\":[{\"containerPath\":\"/dev/x\"}]}", C, "devices[0].hostPath: required"},
+        {"{\"devices\":[{\"hostPath\":\"dev/null\"}]}", C, "devices[0].hostPath"},
+        {"{\"devices\":[{\"hostPath\":\"/dev/null\",\"permissions\":[\"all\"]}]}", C,
+         "devices[0].permissions[0]"},
+        {"{\"initProcessEnabled\":1}", I, "initProcessEnabled"},
+        {"{\"sharedMemorySize\":0}", C, "sharedMemorySize"},
+        {"{\"tmpfs\":[{\"containerPath\":\"/t\"}]}", C, "tmpfs[0].size: required"},
+        {"{\"tmpfs\":[{\"containerPath\":\"/t\",\"size\":1,\"mountOptions\":[\"size=9m\"]}]}", C,
+         "tmpfs[0].mountOptions[0]"},
+        {"{\"tmpfs\":[{\"containerPath\":\"/t\",\"size\":1,\"mountOptions\":[\"mode=1,ro\"]}]}", C,
+         "tmpfs[0].mountOptions[0]"},
+        {"{\"tmpfs\":[{\"containerPath\":\"/t\",\"size\":1},{\"containerPath\":\"/t\","
+         "\"size\":2}]}",
+         C, "tmpfs[1].containerPath"},
+        {"{\"swappiness\":101}", C, "swappiness"},
+        {"{\"maxSwap\":-1}", C, "maxSwap"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char path[160];
+        snprintf(path, sizeof path, "containerDefinitions[0].linuxParameters%s%s",
+                 *cases[i].path ? "." : "", cases[i].path);
+        snprintf(extra, sizeof extra, "\"memory\":64,\"linuxParameters\":%s", cases[i].lp);
+        parse_bad(one(extra), cases[i].code, path);
+    }
+    /* maxSwap is added to the memory limit: it needs one */
+    parse_bad(one("\"linuxParameters\":{\"maxSwap\":10}"), C,
+              "containerDefinitions[0].linuxParameters.maxSwap: needs the container's memory");
 }

@@ -1,0 +1,785 @@
+/* td_runtime.c - see td_runtime.h.
+ *
+ * The small readers below (str, int, bool, string list) mirror taskdef.c's,
+ * which are private to it; they share the error record and its wording. */
+#include "agent/tasks/td_runtime.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "agent/tasks/taskdef.h"
+#include "common/alloc.h"
+#include "common/secure.h"
+#include "common/utf8.h"
+
+#define CLIENT "ClientException"
+#define INVALID "InvalidParameterException"
+#define RT_PATH_MAX 200
+#define INT32_MAX_ 2147483647
+
+static int bad(ag_td_error *e, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int bad(ag_td_error *e, const char *code, const char *fmt, ...)
+{
+    if (e) {
+        e->code = code;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(e->message, sizeof e->message, fmt, ap);
+        va_end(ap);
+    }
+    return -EINVAL;
+}
+
+static int nomem(ag_td_error *e)
+{
+    if (e) {
+        e->code = "ServerException";
+        snprintf(e->message, sizeof e->message, "out of memory");
+    }
+    return -ENOMEM;
+}
+
+/* Field paths for messages; one longer than the buffer is cut short. */
+static void pathf(char *out, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void pathf(char *out, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out, n, fmt, ap);
+    va_end(ap);
+}
+
+static const es_json *member(const es_json *obj, const char *key)
+{
+    const es_json *j = es_json_get(obj, key);
+    return j && j->type != ES_JSON_NULL ? j : NULL;
+}
+
+static bool in_list(const char *s, const char *const *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(s, list[i]) == 0)
+            return true;
+    return false;
+}
+
+/* A string of at most max bytes, UTF-8, no NUL; empty refused unless
+ * allow_empty. */
+static int str_at(const es_json *j, const char *path, size_t max, bool allow_empty, char **out,
+                  ag_td_error *e)
+{
+    if (j->type != ES_JSON_STRING)
+        return bad(e, INVALID, "%s: must be a string", path);
+    size_t len = j->u.string.len;
+    if (strlen(j->u.string.s) != len || !es_utf8_valid(j->u.string.s, len))
+        return bad(e, CLIENT, "%s: must be valid UTF-8 without NUL characters", path);
+    if (len == 0 && !allow_empty)
+        return bad(e, CLIENT, "%s: should not be null or empty", path);
+    if (len > max)
+        return bad(e, CLIENT, "%s: longer than %zu characters", path, max);
+    if (!(*out = es_strndup(j->u.string.s, len)))
+        return nomem(e);
+    return 0;
+}
+
+/* obj.key as a string; absent leaves *out NULL unless required. */
+static int str_member(const es_json *obj, const char *path, const char *key, size_t max,
+                      bool required, char **out, ag_td_error *e)
+{
+    char p[RT_PATH_MAX];
+    pathf(p, sizeof p, "%s.%s", path, key);
+    const es_json *j = member(obj, key);
+    *out = NULL;
+    if (!j)
+        return required ? bad(e, CLIENT, "%s: required", p) : 0;
+    return str_at(j, p, max, false, out, e);
+}
+
+static int int_at(const es_json *j, const char *path, int64_t min, int64_t max, int64_t *out,
+                  ag_td_error *e)
+{
+    int64_t v;
+    if (!es_json_as_int64(j, &v))
+        return bad(e, INVALID, "%s: must be an integer", path);
+    if (v < min || v > max)
+        return bad(e, CLIENT, "%s: must be between %" PRId64 " and %" PRId64, path, min, max);
+    *out = v;
+    return 0;
+}
+
+static int int_member(const es_json *obj, const char *path, const char *key, int64_t min,
+                      int64_t max, bool *has, int64_t *out, ag_td_error *e)
+{
+    char p[RT_PATH_MAX];
+    pathf(p, sizeof p, "%s.%s", path, key);
+    const es_json *j = member(obj, key);
+    *has = false;
+    if (!j)
+        return 0;
+    int r = int_at(j, p, min, max, out, e);
+    *has = r == 0;
+    return r;
+}
+
+static int bool_member(const es_json *obj, const char *path, const char *key, ag_opt_bool *out,
+                       ag_td_error *e)
+{
+    const es_json *j = member(obj, key);
+    *out = (ag_opt_bool){0};
+    if (!j)
+        return 0;
+    if (j->type != ES_JSON_BOOL)
+        return bad(e, INVALID, "%s.%s: must be a boolean", path, key);
+    *out = (ag_opt_bool){true, j->u.boolean};
+    return 0;
+}
+
+/* A list member: NULL when absent (*n 0), else a checked array. */
+static const es_json *list_member(const es_json *obj, const char *path, const char *key, size_t max,
+                                  char *lpath, size_t lpath_len, int *rc, ag_td_error *e)
+{
+    pathf(lpath, lpath_len, "%s.%s", path, key);
+    const es_json *arr = member(obj, key);
+    *rc = 0;
+    if (!arr)
+        return NULL;
+    if (arr->type != ES_JSON_ARRAY) {
+        *rc = bad(e, INVALID, "%s: must be a list", lpath);
+        return NULL;
+    }
+    if (es_json_len(arr) > max) {
+        *rc = bad(e, CLIENT, "%s: more than %zu entries", lpath, max);
+        return NULL;
+    }
+    return arr;
+}
+
+typedef bool (*str_check)(const char *s);
+
+/* A list of strings, each checked by ok (NULL: any); why says what ok wants. */
+static int strv_member(const es_json *obj, const char *path, const char *key, size_t max_items,
+                       size_t max_len, str_check ok, const char *why, char ***out, size_t *n_out,
+                       ag_td_error *e)
+{
+    char lp[RT_PATH_MAX];
+    int rc;
+    const es_json *arr = list_member(obj, path, key, max_items, lp, sizeof lp, &rc, e);
+    if (!arr)
+        return rc;
+    size_t n = es_json_len(arr);
+    char **v = es_calloc(n + 1, sizeof *v);
+    if (!v)
+        return nomem(e);
+    *out = v;
+    for (size_t i = 0; i < n; i++) {
+        char ip[RT_PATH_MAX];
+        pathf(ip, sizeof ip, "%s[%zu]", lp, i);
+        if ((rc = str_at(es_json_at(arr, i), ip, max_len, false, &v[i], e)))
+            return rc;
+        *n_out = i + 1;
+        if (ok && !ok(v[i]))
+            return bad(e, CLIENT, "%s: '%.64s' %s", ip, v[i], why);
+    }
+    *n_out = n;
+    return 0;
+}
+
+/* ---- checks ---- */
+
+static bool ip_address(const char *s)
+{
+    unsigned char buf[16];
+    return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+}
+
+/* A DNS name: letters, digits, '-', '.', '_' (what resolv.conf and
+ * /etc/hosts carry; no space, no ':' which Docker's "host:ip" splits on). */
+static bool dns_name(const char *s)
+{
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '-' || *s == '.' || *s == '_'))
+            return false;
+    return true;
+}
+
+/* ECS's dockerSecurityOptions values on Linux. */
+static bool security_opt(const char *s)
+{
+    return strcmp(s, "no-new-privileges") == 0 || strcmp(s, "no-new-privileges:true") == 0 ||
+           strcmp(s, "no-new-privileges:false") == 0 || (strncmp(s, "apparmor:", 9) == 0 && s[9]) ||
+           (strncmp(s, "label:", 6) == 0 && s[6]);
+}
+
+static const char *const ulimit_names[] = {
+    "core",   "cpu",   "data", "fsize",  "locks",  "memlock",    "msgqueue", "nice",
+    "nofile", "nproc", "rss",  "rtprio", "rttime", "sigpending", "stack",
+};
+
+/* The sysctls Docker lets a container set in its own namespaces. */
+static const char *const ipc_sysctls[] = {
+    "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
+    "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced",
+};
+
+static bool is_host_mode(const ag_td_rt_ctx *ctx)
+{
+    return ctx && ctx->network_mode && strcmp(ctx->network_mode, "host") == 0;
+}
+
+/* ---- members ---- */
+
+static int get_hostname(const es_json *cd, const char *path, ag_container_runtime *rt,
+                        ag_td_error *e)
+{
+    const es_json *j = member(cd, "hostname");
+    if (!j)
+        return 0;
+    char p[RT_PATH_MAX];
+    pathf(p, sizeof p, "%s.hostname", path);
+    /* "" is an empty value that says nothing (Docker's default), kept as given */
+    int rc = str_at(j, p, AG_TD_HOSTNAME_MAX, true, &rt->hostname, e);
+    if (rc)
+        return rc;
+    if (!dns_name(rt->hostname))
+        return bad(e, CLIENT, "%s: only letters, digits, '-', '.' and '_' are allowed", p);
+    return 0;
+}
+
+static int get_extra_hosts(const es_json *cd, const char *path, ag_container_runtime *rt,
+                           ag_td_error *e)
+{
+    char lp[RT_PATH_MAX];
+    int rc;
+    const es_json *arr =
+        list_member(cd, path, "extraHosts", AG_TD_EXTRA_HOSTS_MAX, lp, sizeof lp, &rc, e);
+    if (!arr)
+        return rc;
+    size_t n = es_json_len(arr);
+    if (!(rt->extra_hosts = es_calloc(n + 1, sizeof *rt->extra_hosts)))
+        return nomem(e);
+    for (size_t i = 0; i < n; i++) {
+        char ip[RT_PATH_MAX];
+        pathf(ip, sizeof ip, "%s[%zu]", lp, i);
+        const es_json *it = es_json_at(arr, i);
+        if (it->type != ES_JSON_OBJECT)
+            return bad(e, INVALID, "%s: must be an object {hostname, ipAddress}", ip);
+        ag_pair *h = &rt->extra_hosts[i];
+        rt->n_extra_hosts = i + 1;
+        if ((rc = str_member(it, ip, "hostname", AG_TD_DNS_NAME_MAX, true, &h->a, e)) ||
+            (rc = str_member(it, ip, "ipAddress", 64, true, &h->b, e)))
+            return rc;
+        if (!dns_name(h->a))
+            return bad(e, CLIENT, "%s.hostname: only letters, digits, '-', '.' and '_' are allowed",
+                       ip);
+        if (!ip_address(h->b))
+            return bad(e, CLIENT, "%s.ipAddress: not an IPv4 or IPv6 address", ip);
+    }
+    return 0;
+}
+
+static int get_ulimits(const es_json *cd, const char *path, ag_container_runtime *rt,
+                       ag_td_error *e)
+{
+    char lp[RT_PATH_MAX];
+    int rc;
+    const es_json *arr = list_member(cd, path, "ulimits", AG_TD_ULIMITS_MAX, lp, sizeof lp, &rc, e);
+    if (!arr)
+        return rc;
+    size_t n = es_json_len(arr);
+    if (!(rt->ulimits = es_calloc(n + 1, sizeof *rt->ulimits)))
+        return nomem(e);
+    for (size_t i = 0; i < n; i++) {
+        char ip[RT_PATH_MAX];
+        pathf(ip, sizeof ip, "%s[%zu]", lp, i);
+        const es_json *it = es_json_at(arr, i);
+        if (it->type != ES_JSON_OBJECT)
+            return bad(e, INVALID, "%s: must be an object {name, softLimit, hardLimit}", ip);
+        ag_ulimit *u = &rt->ulimits[i];
+        rt->n_ulimits = i + 1;
+        if ((rc = str_member(it, ip, "name", 16, true, &u->name, e)))
+            return rc;
+        if (!in_list(u->name, ulimit_names, sizeof ulimit_names / sizeof *ulimit_names))
+            return bad(e, CLIENT,
+                       "%s.name: '%s' is not one of core, cpu, data, fsize, locks, memlock, "
+                       "msgqueue, nice, nofile, nproc, rss, rtprio, rttime, sigpending, stack",
+                       ip, u->name);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(rt->ulimits[j].name, u->name) == 0)
+                return bad(e, CLIENT, "%s.name: a second ulimit %s", ip, u->name);
+        bool hs, hh;
+        if ((rc = int_member(it, ip, "softLimit", 0, INT32_MAX_, &hs, &u->soft, e)) ||
+            (rc = int_member(it, ip, "hardLimit", 0, INT32_MAX_, &hh, &u->hard, e)))
+            return rc;
+        if (!hs || !hh)
+            return bad(e, CLIENT, "%s.%s: required", ip, hs ? "hardLimit" : "softLimit");
+        if (u->soft > u->hard)
+            return bad(e, CLIENT,
+                       "%s.softLimit: the soft limit must be less than or equal to the hard "
+                       "limit",
+                       ip);
+    }
+    return 0;
+}
+
+static bool namespaced_sysctl(const char *s)
+{
+    return in_list(s, ipc_sysctls, sizeof ipc_sysctls / sizeof *ipc_sysctls) ||
+           strncmp(s, "fs.mqueue.", 10) == 0 || strncmp(s, "net.", 4) == 0;
+}
+
+static int get_sysctls(const es_json *cd, const char *path, const ag_td_rt_ctx *ctx,
+                       ag_container_runtime *rt, ag_td_error *e)
+{
+    char lp[RT_PATH_MAX];
+    int rc;
+    const es_json *arr =
+        list_member(cd, path, "systemControls", AG_TD_SYSCTLS_MAX, lp, sizeof lp, &rc, e);
+    if (!arr)
+        return rc;
+    size_t n = es_json_len(arr);
+    if (!(rt->sysctls = es_calloc(n + 1, sizeof *rt->sysctls)))
+        return nomem(e);
+    for (size_t i = 0; i < n; i++) {
+        char ip[RT_PATH_MAX];
+        pathf(ip, sizeof ip, "%s[%zu]", lp, i);
+        const es_json *it = es_json_at(arr, i);
+        if (it->type != ES_JSON_OBJECT)
+            return bad(e, INVALID, "%s: must be an object {namespace, value}", ip);
+        ag_pair *s = &rt->sysctls[i];
+        rt->n_sysctls = i + 1;
+        if ((rc = str_member(it, ip, "namespace", AG_TD_SYSCTL_NAME_MAX, true, &s->a, e)) ||
+            (rc = str_member(it, ip, "value", AG_TD_SYSCTL_VALUE_MAX, true, &s->b, e)))
+            return rc;
+        if (!namespaced_sysctl(s->a))
+            return bad(e, CLIENT,
+                       "%s.namespace: '%.64s' is not a namespaced kernel parameter a container "
+                       "may set (kernel.msgmax, kernel.msgmnb, kernel.msgmni, kernel.sem, "
+                       "kernel.shmall, kernel.shmmax, kernel.shmmni, kernel.shm_rmid_forced, "
+                       "fs.mqueue.*, net.*)",
+                       ip, s->a);
+        if (strncmp(s->a, "net.", 4) == 0 && is_host_mode(ctx))
+            return bad(e, CLIENT,
+                       "%s.namespace: %s would change the host's own network namespace: the "
+                       "task uses the host network mode",
+                       ip, s->a);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(rt->sysctls[j].a, s->a) == 0)
+                return bad(e, CLIENT, "%s.namespace: a second value for %s", ip, s->a);
+    }
+    return 0;
+}
+
+static int get_memory_reservation(const es_json *cd, const char *path, const ag_td_rt_ctx *ctx,
+                                  ag_container_runtime *rt, ag_td_error *e)
+{
+    int rc = int_member(cd, path, "memoryReservation", AG_TD_MEMORY_RESERVATION_MIN,
+                        AG_TD_CONTAINER_MEMORY_MAX, &rt->has_memory_reservation,
+                        &rt->memory_reservation, e);
+    if (rc || !rt->has_memory_reservation || !ctx || !ctx->has_memory)
+        return rc;
+    if (rt->memory_reservation > ctx->memory)
+        return bad(e, CLIENT,
+                   "%s.memoryReservation: Invalid setting for container '%s'. "
+                   "memoryReservation (%" PRId64 " MiB) must not be greater than memory (%" PRId64
+                   " MiB).",
+                   path, ctx->container ? ctx->container : "", rt->memory_reservation, ctx->memory);
+    return 0;
+}
+
+/* ---- linuxParameters ---- */
+
+static const char *const capabilities[] = {
+    "ALL",        "AUDIT_CONTROL",   "AUDIT_WRITE",      "BLOCK_SUSPEND",
+    "CHOWN",      "DAC_OVERRIDE",    "DAC_READ_SEARCH",  "FOWNER",
+    "FSETID",     "IPC_LOCK",        "IPC_OWNER",        "KILL",
+    "LEASE",      "LINUX_IMMUTABLE", "MAC_ADMIN",        "MAC_OVERRIDE",
+    "MKNOD",      "NET_ADMIN",       "NET_BIND_SERVICE", "NET_BROADCAST",
+    "NET_RAW",    "SETFCAP",         "SETGID",           "SETPCAP",
+    "SETUID",     "SYS_ADMIN",       "SYS_BOOT",         "SYS_CHROOT",
+    "SYS_MODULE", "SYS_NICE",        "SYS_PACCT",        "SYS_PTRACE",
+    "SYS_RAWIO",  "SYS_RESOURCE",    "SYS_TIME",         "SYS_TTY_CONFIG",
+    "SYSLOG",     "WAKE_ALARM",
+};
+
+static bool capability(const char *s)
+{
+    return in_list(s, capabilities, sizeof capabilities / sizeof *capabilities);
+}
+
+static bool device_permission(const char *s)
+{
+    return strcmp(s, "read") == 0 || strcmp(s, "write") == 0 || strcmp(s, "mknod") == 0;
+}
+
+/* ECS's tmpfs mountOptions; the last six take a value (mode=1777). */
+static const char *const mount_flags[] = {
+    "defaults",   "ro",          "rw",         "suid",        "nosuid",        "dev",     "nodev",
+    "exec",       "noexec",      "sync",       "async",       "dirsync",       "remount", "mand",
+    "nomand",     "atime",       "noatime",    "diratime",    "nodiratime",    "bind",    "rbind",
+    "unbindable", "runbindable", "private",    "rprivate",    "shared",        "rshared", "slave",
+    "rslave",     "relatime",    "norelatime", "strictatime", "nostrictatime",
+};
+static const char *const mount_valued[] = {"mode", "uid", "gid", "nr_inodes", "nr_blocks", "mpol"};
+
+static bool mount_option(const char *s)
+{
+    const char *eq = strchr(s, '=');
+    if (!eq)
+        return in_list(s, mount_flags, sizeof mount_flags / sizeof *mount_flags);
+    for (size_t i = 0; i < sizeof mount_valued / sizeof *mount_valued; i++)
+        if ((size_t)(eq - s) == strlen(mount_valued[i]) &&
+            strncmp(s, mount_valued[i], (size_t)(eq - s)) == 0)
+            return eq[1] && !strchr(eq + 1, ',');
+    return false;
+}
+
+static bool absolute_path(const char *s)
+{
+    return s[0] == '/' && !strchr(s, ':') && !strchr(s, ',');
+}
+
+/* obj's members must all be in names (n of them): a sub-member this agent
+ * does not know is refused by name, as the top-level ones are. */
+static int known_members(const es_json *obj, const char *path, const char *shape,
+                         const char *const *names, size_t n, ag_td_error *e)
+{
+    for (size_t i = 0; i < obj->u.object.n; i++)
+        if (!in_list(obj->u.object.keys[i], names, n))
+            return bad(e, CLIENT, "%s.%.64s: not a member of %s that this agent knows", path,
+                       obj->u.object.keys[i], shape);
+    return 0;
+}
+
+static int get_capabilities(const es_json *lp, const char *path, ag_linux_params *l, ag_td_error *e)
+{
+    static const char *const names[] = {"add", "drop"};
+    char p[RT_PATH_MAX];
+    pathf(p, sizeof p, "%s.capabilities", path);
+    const es_json *c = member(lp, "capabilities");
+    if (!c)
+        return 0;
+    if (c->type != ES_JSON_OBJECT)
+        return bad(e, INVALID, "%s: must be an object {add, drop}", p);
+    int rc = known_members(c, p, "KernelCapabilities", names, 2, e);
+    if (rc)
+        return rc;
+    l->has_capabilities = true;
+    const char *why = "is not one of ECS's capability names (e.g. NET_ADMIN, SYS_PTRACE, ALL)";
+    if ((rc = strv_member(c, p, "add", AG_TD_CAPS_MAX, 32, capability, why, &l->cap_add,
+                          &l->n_cap_add, e)))
+        return rc;
+    return strv_member(c, p, "drop", AG_TD_CAPS_MAX, 32, capability, why, &l->cap_drop,
+                       &l->n_cap_drop, e);
+}
+
+static int get_devices(const es_json *lp, const char *path, ag_linux_params *l, ag_td_error *e)
+{
+    static const char *const names[] = {"hostPath", "containerPath", "permissions"};
+    char lpth[RT_PATH_MAX];
+    int rc;
+    const es_json *arr =
+        list_member(lp, path, "devices", AG_TD_DEVICES_MAX, lpth, sizeof lpth, &rc, e);
+    if (!arr)
+        return rc;
+    size_t n = es_json_len(arr);
+    if (!(l->devices = es_calloc(n + 1, sizeof *l->devices)))
+        return nomem(e);
+    for (size_t i = 0; i < n; i++) {
+        char ip[RT_PATH_MAX];
+        pathf(ip, sizeof ip, "%s[%zu]", lpth, i);
+        const es_json *it = es_json_at(arr, i);
+        if (it->type != ES_JSON_OBJECT)
+            return bad(e, INVALID, "%s: must be an object {hostPath, containerPath, permissions}",
+                       ip);
+        ag_device *d = &l->devices[i];
+        l->n_devices = i + 1;
+        if ((rc = known_members(it, ip, "Device", names, 3, e)) ||
+            (rc = str_member(it, ip, "hostPath", AG_TD_PATH_MAX, true, &d->host_path, e)) ||
+            (rc = str_member(it, ip, "containerPath", AG_TD_PATH_MAX, false, &d->container_path,
+                             e)) ||
+            (rc =
+                 strv_member(it, ip, "permissions", 3, 8, device_permission,
+                             "is not read, write or mknod", &d->permissions, &d->n_permissions, e)))
+            return rc;
+        if (!absolute_path(d->host_path))
+            return bad(e, CLIENT, "%s.hostPath: must be an absolute path", ip);
+        if (d->container_path && !absolute_path(d->container_path))
+            return bad(e, CLIENT, "%s.containerPath: must be an absolute path", ip);
+    }
+    return 0;
+}
+
+static int get_tmpfs(const es_json *lp, const char *path, ag_linux_params *l, ag_td_error *e)
+{
+    static const char *const names[] = {"containerPath", "size", "mountOptions"};
+    char lpth[RT_PATH_MAX];
+    int rc;
+    const es_json *arr = list_member(lp, path, "tmpfs", AG_TD_TMPFS_MAX, lpth, sizeof lpth, &rc, e);
+    if (!arr)
+        return rc;
+    size_t n = es_json_len(arr);
+    if (!(l->tmpfs = es_calloc(n + 1, sizeof *l->tmpfs)))
+        return nomem(e);
+    for (size_t i = 0; i < n; i++) {
+        char ip[RT_PATH_MAX];
+        pathf(ip, sizeof ip, "%s[%zu]", lpth, i);
+        const es_json *it = es_json_at(arr, i);
+        if (it->type != ES_JSON_OBJECT)
+            return bad(e, INVALID, "%s: must be an object {containerPath, size, mountOptions}", ip);
+        ag_tmpfs *t = &l->tmpfs[i];
+        l->n_tmpfs = i + 1;
+        bool has_size;
+        if ((rc = known_members(it, ip, "Tmpfs", names, 3, e)) ||
+            (rc = str_member(it, ip, "containerPath", AG_TD_PATH_MAX, true, &t->container_path,
+                             e)) ||
+            (rc = int_member(it, ip, "size", 1, AG_TD_CONTAINER_MEMORY_MAX, &has_size, &t->size,
+                             e)) ||
+            (rc = strv_member(it, ip, "mountOptions", AG_TD_MOUNT_OPTIONS_MAX,
+                              AG_TD_MOUNT_OPTION_MAX, mount_option,
+                              "is not one of ECS's tmpfs mount options", &t->mount_options,
+                              &t->n_mount_options, e)))
+            return rc;
+        if (!has_size)
+            return bad(e, CLIENT, "%s.size: required", ip);
+        if (!absolute_path(t->container_path))
+            return bad(e, CLIENT, "%s.containerPath: must be an absolute path", ip);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(l->tmpfs[j].container_path, t->container_path) == 0)
+                return bad(e, CLIENT, "%s.containerPath: a second tmpfs at %s", ip,
+                           t->container_path);
+    }
+    return 0;
+}
+
+static int get_linux_params(const es_json *cd, const char *path, const ag_td_rt_ctx *ctx,
+                            ag_container_runtime *rt, ag_td_error *e)
+{
+    static const char *const names[] = {"capabilities",     "devices", "initProcessEnabled",
+                                        "sharedMemorySize", "tmpfs",   "maxSwap",
+                                        "swappiness"};
+    char p[RT_PATH_MAX];
+    pathf(p, sizeof p, "%s.linuxParameters", path);
+    const es_json *lp = member(cd, "linuxParameters");
+    if (!lp)
+        return 0;
+    if (lp->type != ES_JSON_OBJECT)
+        return bad(e, INVALID, "%s: must be an object", p);
+    int rc = known_members(lp, p, "LinuxParameters", names, sizeof names / sizeof *names, e);
+    if (rc)
+        return rc;
+    ag_linux_params *l = rt->linux_params = es_calloc(1, sizeof *l);
+    if (!l)
+        return nomem(e);
+    if ((rc = get_capabilities(lp, p, l, e)) || (rc = get_devices(lp, p, l, e)) ||
+        (rc = bool_member(lp, p, "initProcessEnabled", &l->init, e)) ||
+        (rc = int_member(lp, p, "sharedMemorySize", 1, AG_TD_CONTAINER_MEMORY_MAX, &l->has_shm_size,
+                         &l->shm_size, e)) ||
+        (rc = get_tmpfs(lp, p, l, e)) ||
+        (rc = int_member(lp, p, "maxSwap", 0, AG_TD_CONTAINER_MEMORY_MAX, &l->has_max_swap,
+                         &l->max_swap, e)) ||
+        (rc = int_member(lp, p, "swappiness", 0, 100, &l->has_swappiness, &l->swappiness, e)))
+        return rc;
+    if (l->has_max_swap && !(ctx && ctx->has_memory))
+        return bad(e, CLIENT,
+                   "%s.maxSwap: needs the container's memory: Docker's swap limit is memory + "
+                   "maxSwap, and Docker takes no swap limit without a memory limit",
+                   p);
+    return 0;
+}
+
+int ag_td_runtime_parse(const es_json *cd, const char *path, const ag_td_rt_ctx *ctx,
+                        ag_container_runtime *rt, ag_td_error *e)
+{
+    int rc;
+    if ((rc = get_hostname(cd, path, rt, e)) || (rc = get_extra_hosts(cd, path, rt, e)))
+        return rc;
+    if ((rc = strv_member(cd, path, "dnsServers", AG_TD_DNS_MAX, 64, ip_address,
+                          "is not an IPv4 or IPv6 address", &rt->dns_servers, &rt->n_dns_servers,
+                          e)) ||
+        (rc = strv_member(cd, path, "dnsSearchDomains", AG_TD_DNS_MAX, AG_TD_DNS_NAME_MAX, dns_name,
+                          "is not a domain name (letters, digits, '-', '.', '_')", &rt->dns_search,
+                          &rt->n_dns_search, e)))
+        return rc;
+    if ((rc = bool_member(cd, path, "privileged", &rt->privileged, e)) ||
+        (rc = bool_member(cd, path, "readonlyRootFilesystem", &rt->readonly_rootfs, e)) ||
+        (rc = bool_member(cd, path, "interactive", &rt->interactive, e)) ||
+        (rc = bool_member(cd, path, "pseudoTerminal", &rt->pseudo_terminal, e)) ||
+        (rc = bool_member(cd, path, "disableNetworking", &rt->disable_networking, e)))
+        return rc;
+    if ((rc = strv_member(cd, path, "dockerSecurityOptions", AG_TD_SECURITY_OPTS_MAX,
+                          AG_TD_SECURITY_OPT_MAX, security_opt,
+                          "is not no-new-privileges, apparmor:PROFILE or label:VALUE "
+                          "(credentialspec is for Windows containers)",
+                          &rt->security_opts, &rt->n_security_opts, e)))
+        return rc;
+    if ((rc = get_ulimits(cd, path, rt, e)) || (rc = get_sysctls(cd, path, ctx, rt, e)))
+        return rc;
+    if ((rc = get_memory_reservation(cd, path, ctx, rt, e)))
+        return rc;
+    return get_linux_params(cd, path, ctx, rt, e);
+}
+
+/* ---- writer ---- */
+
+static void w_strv(es_jw *w, const char *key, char *const *v, size_t n)
+{
+    if (!v)
+        return;
+    es_jw_key(w, key);
+    es_jw_arr(w);
+    for (size_t i = 0; i < n; i++)
+        es_jw_str(w, v[i]);
+    es_jw_arr_end(w);
+}
+
+static void w_pairs(es_jw *w, const char *key, const char *ka, const char *kb, const ag_pair *p,
+                    size_t n)
+{
+    if (!p)
+        return;
+    es_jw_key(w, key);
+    es_jw_arr(w);
+    for (size_t i = 0; i < n; i++) {
+        es_jw_obj(w);
+        es_jw_kstr(w, ka, p[i].a);
+        es_jw_kstr(w, kb, p[i].b);
+        es_jw_obj_end(w);
+    }
+    es_jw_arr_end(w);
+}
+
+static void w_bool(es_jw *w, const char *key, ag_opt_bool b)
+{
+    if (b.set)
+        es_jw_kbool(w, key, b.value);
+}
+
+static void w_linux(es_jw *w, const ag_linux_params *l)
+{
+    es_jw_key(w, "linuxParameters");
+    es_jw_obj(w);
+    if (l->has_capabilities) {
+        es_jw_key(w, "capabilities");
+        es_jw_obj(w);
+        w_strv(w, "add", l->cap_add, l->n_cap_add);
+        w_strv(w, "drop", l->cap_drop, l->n_cap_drop);
+        es_jw_obj_end(w);
+    }
+    if (l->devices) {
+        es_jw_key(w, "devices");
+        es_jw_arr(w);
+        for (size_t i = 0; i < l->n_devices; i++) {
+            es_jw_obj(w);
+            es_jw_kstr(w, "hostPath", l->devices[i].host_path);
+            if (l->devices[i].container_path)
+                es_jw_kstr(w, "containerPath", l->devices[i].container_path);
+            w_strv(w, "permissions", l->devices[i].permissions, l->devices[i].n_permissions);
+            es_jw_obj_end(w);
+        }
+        es_jw_arr_end(w);
+    }
+    w_bool(w, "initProcessEnabled", l->init);
+    if (l->has_shm_size)
+        es_jw_kint(w, "sharedMemorySize", l->shm_size);
+    if (l->tmpfs) {
+        es_jw_key(w, "tmpfs");
+        es_jw_arr(w);
+        for (size_t i = 0; i < l->n_tmpfs; i++) {
+            es_jw_obj(w);
+            es_jw_kstr(w, "containerPath", l->tmpfs[i].container_path);
+            es_jw_kint(w, "size", l->tmpfs[i].size);
+            w_strv(w, "mountOptions", l->tmpfs[i].mount_options, l->tmpfs[i].n_mount_options);
+            es_jw_obj_end(w);
+        }
+        es_jw_arr_end(w);
+    }
+    if (l->has_max_swap)
+        es_jw_kint(w, "maxSwap", l->max_swap);
+    if (l->has_swappiness)
+        es_jw_kint(w, "swappiness", l->swappiness);
+    es_jw_obj_end(w);
+}
+
+void ag_td_runtime_write(const ag_container_runtime *rt, es_jw *w)
+{
+    if (rt->has_memory_reservation)
+        es_jw_kint(w, "memoryReservation", rt->memory_reservation);
+    if (rt->hostname)
+        es_jw_kstr(w, "hostname", rt->hostname);
+    w_bool(w, "disableNetworking", rt->disable_networking);
+    w_bool(w, "privileged", rt->privileged);
+    w_bool(w, "readonlyRootFilesystem", rt->readonly_rootfs);
+    w_strv(w, "dnsServers", rt->dns_servers, rt->n_dns_servers);
+    w_strv(w, "dnsSearchDomains", rt->dns_search, rt->n_dns_search);
+    w_pairs(w, "extraHosts", "hostname", "ipAddress", rt->extra_hosts, rt->n_extra_hosts);
+    w_strv(w, "dockerSecurityOptions", rt->security_opts, rt->n_security_opts);
+    w_bool(w, "interactive", rt->interactive);
+    w_bool(w, "pseudoTerminal", rt->pseudo_terminal);
+    if (rt->ulimits) {
+        es_jw_key(w, "ulimits");
+        es_jw_arr(w);
+        for (size_t i = 0; i < rt->n_ulimits; i++) {
+            es_jw_obj(w);
+            es_jw_kstr(w, "name", rt->ulimits[i].name);
+            es_jw_kint(w, "softLimit", rt->ulimits[i].soft);
+            es_jw_kint(w, "hardLimit", rt->ulimits[i].hard);
+            es_jw_obj_end(w);
+        }
+        es_jw_arr_end(w);
+    }
+    w_pairs(w, "systemControls", "namespace", "value", rt->sysctls, rt->n_sysctls);
+    if (rt->linux_params)
+        w_linux(w, rt->linux_params);
+}
+
+/* ---- free ---- */
+
+static void free_pairs(ag_pair *p, size_t n)
+{
+    for (size_t i = 0; p && i < n; i++) {
+        es_free(p[i].a);
+        es_free(p[i].b);
+    }
+    es_free(p);
+}
+
+static void free_linux(ag_linux_params *l)
+{
+    if (!l)
+        return;
+    es_strv_free(l->cap_add, l->n_cap_add, false);
+    es_strv_free(l->cap_drop, l->n_cap_drop, false);
+    for (size_t i = 0; l->devices && i < l->n_devices; i++) {
+        es_free(l->devices[i].host_path);
+        es_free(l->devices[i].container_path);
+        es_strv_free(l->devices[i].permissions, l->devices[i].n_permissions, false);
+    }
+    es_free(l->devices);
+    for (size_t i = 0; l->tmpfs && i < l->n_tmpfs; i++) {
+        es_free(l->tmpfs[i].container_path);
+        es_strv_free(l->tmpfs[i].mount_options, l->tmpfs[i].n_mount_options, false);
+    }
+    es_free(l->tmpfs);
+    es_free(l);
+}
+
+void ag_td_runtime_clear(ag_container_runtime *rt)
+{
+    free_linux(rt->linux_params);
+    es_free(rt->hostname);
+    free_pairs(rt->extra_hosts, rt->n_extra_hosts);
+    es_strv_free(rt->dns_servers, rt->n_dns_servers, false);
+    es_strv_free(rt->dns_search, rt->n_dns_search, false);
+    es_strv_free(rt->security_opts, rt->n_security_opts, false);
+    for (size_t i = 0; rt->ulimits && i < rt->n_ulimits; i++)
+        es_free(rt->ulimits[i].name);
+    es_free(rt->ulimits);
+    free_pairs(rt->sysctls, rt->n_sysctls);
+    memset(rt, 0, sizeof *rt);
+}
