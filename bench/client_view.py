@@ -250,6 +250,13 @@ class Daemon:
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
+            if self.wrap:
+                # the wrapper (strace) would detach and leave the daemon running: the
+                # daemon, its child, gets the signal
+                with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children",
+                          encoding="ascii") as f:
+                    for child in f.read().split():
+                        os.kill(int(child), signal.SIGTERM)
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout=60)
@@ -295,6 +302,29 @@ def daemon_launch(ecs, lat):
         if task["lastStatus"] == "STOPPED":
             sys.exit(f"client_view: the task stopped: {task.get('stoppedReason')}")
         time.sleep(POLL_S)
+
+
+class Poller:
+    """describe_tasks every POLL_S in a thread while the block runs: the CPU the daemon side's
+    client spends polling, put beside a direct launch (--control)."""
+
+    def __init__(self, ecs, arn):
+        self.ecs, self.arn = ecs, arn
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self.done.is_set():
+            self.ecs.describe_tasks(cluster=CLUSTER, tasks=[self.arn])
+            time.sleep(POLL_S)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.done.set()
+        self.thread.join()
 
 
 def wait_stopped(ecs, arn):
@@ -407,12 +437,16 @@ def trace(d, sock, work, n):
 
 
 def main():
+    sys.stdout.reconfigure(line_buffering=True)
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", default=os.path.join(SRC, "build-rel"))
     ap.add_argument("--pairs", type=int, default=15)
     ap.add_argument("--trace", type=int, default=6, help="launches through the recorder")
     ap.add_argument("--wrap", default="",
                     help="a command the daemon runs under (e.g. 'strace -f -tt -T -o FILE')")
+    ap.add_argument("--control", action="store_true",
+                    help="a third launch per round: the direct one with the client's 2 ms "
+                         "describe_tasks polling running beside it (the poller's own CPU)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (agent log)")
     a = ap.parse_args()
     binary = os.path.join(a.build, "agent", "ecs-secrets-agent")
@@ -432,7 +466,8 @@ def main():
     work = tempfile.mkdtemp(prefix="es-client-view-")
     os.chmod(work, 0o700)
     d = Daemon(binary, work, sock, a.wrap.split())
-    print(f"client_view: load average {loadavg()} at the start; {os.cpu_count()} CPUs")
+    print(f"client_view: load average {loadavg()} at the start; {os.cpu_count()} CPUs",
+          flush=True)
     try:
         prefix, body = trace(d, sock, work, a.trace)
         spec = floor_body(body)
@@ -447,21 +482,30 @@ def main():
         secs, cid = direct_launch(conn, prefix, spec, 0)
         remove(conn, prefix, cid)
         lat.clear()
-        dm, dr = [], []
+        dm, dr, dp = [], [], []
+        sides = ["daemon", "direct"] + (["direct+poll"] if a.control else [])
         for i in range(a.pairs):
-            for side in (("daemon", "direct") if i % 2 == 0 else ("direct", "daemon")):
+            k = i % len(sides)
+            order = sides[k:] + sides[:k] if a.control else (sides if k == 0 else sides[::-1])
+            for side in order:
                 if side == "daemon":
                     secs, arn, cid = daemon_launch(c["ecs"], lat)
                     dm.append(secs)
                     remove(conn, prefix, cid)
                     wait_stopped(c["ecs"], arn)
-                else:
+                elif side == "direct":
                     secs, cid = direct_launch(conn, prefix, spec, i + 1)
                     dr.append(secs)
                     remove(conn, prefix, cid)
+                else:
+                    with Poller(c["ecs"], arn):
+                        secs, cid = direct_launch(conn, prefix, spec, 10000 + i)
+                    dp.append(secs)
+                    remove(conn, prefix, cid)
                 time.sleep(0.1)
             print(f"  pair {i + 1:3d}: daemon {1000 * dm[-1]:7.1f} ms  direct {1000 * dr[-1]:7.1f} ms"
-                  f"  ({loadavg()})", flush=True)
+                  + (f"  direct+poll {1000 * dp[-1]:7.1f} ms" if dp else "")
+                  + f"  ({loadavg()})", flush=True)
         d.stop()
     finally:
         d.stop()
@@ -479,6 +523,11 @@ def main():
           f"p90 {ms(pct(dr, 90))}")
     print(f"ratio: medians {statistics.median(dm) / statistics.median(dr):.3f}, "
           f"p90s {pct(dm, 90) / pct(dr, 90):.3f}, per-pair median {statistics.median(ratios):.3f}")
+    if dp:
+        print(f"direct with the client polling describe_tasks beside it: median "
+              f"{ms(statistics.median(dp))}, p90 {ms(pct(dp, 90))}; daemon / that: medians "
+              f"{statistics.median(dm) / statistics.median(dp):.3f}, p90s "
+              f"{pct(dm, 90) / pct(dp, 90):.3f}")
     for k, v in lat.items():
         print(f"boto3 {k}: {len(v)} calls, median {ms(statistics.median(v))}, p90 {ms(pct(v, 90))}")
     print(f"client_view: load average {loadavg()} at the end")
