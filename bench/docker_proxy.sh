@@ -13,13 +13,15 @@
 #
 # Usage: bench/docker_proxy.sh [BUILD_DIR] [PAIRS]    (defaults: build-rel, 15)
 # Env: ES_TEST_DOCKER_ROOT (/tmp/es-bench-docker): the private dockerd (tests/harness/dockerd.sh),
-#      started if it does not answer and then stopped at the end; CP_ROUNDS (2); CP_MIB (1024).
+#      started if it does not answer and then stopped at the end; CP_ROUNDS (2); CP_MIB (1024);
+#      PARTS ("1 2 3"): which of the three to run.
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-$SRC/build-rel}
 PAIRS=${2:-15}
 CP_ROUNDS=${CP_ROUNDS:-2}
 CP_MIB=${CP_MIB:-1024}
+PARTS=" ${PARTS:-1 2 3} "
 AGENT=$BUILD/agent/ecs-secrets-agent
 IMAGE=local/busybox:latest
 [[ -x $AGENT ]] || {
@@ -64,6 +66,8 @@ VIA=unix://$PROXY
 now() { date +%s%N; }
 rss_kib() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$PID/status"; }
 load() { cut -d' ' -f1-3 /proc/loadavg; }
+# cpu_ms: the agent's user+system CPU so far, in ms
+cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{print int(($14 + $15) * 1000 / hz)}' "/proc/$PID/stat"; }
 # stats NAME FILE: median and p90 (nearest rank) of FILE's numbers (ms)
 stats() {
   sort -n "$2" | awk -v n="$1" '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2;
@@ -83,6 +87,7 @@ echo "docker_proxy: load average $(load) at the start; $(nproc) CPUs"
 docker -H "$VIA" run --rm --network none "$IMAGE" true # warm-up, both paths
 docker -H "$DIRECT" run --rm --network none "$IMAGE" true
 
+if [[ $PARTS == *" 1 "* ]]; then
 echo "1. docker run --rm --network none $IMAGE true, $PAIRS pairs alternating"
 : >"$WORK/run-proxy"
 : >"$WORK/run-direct"
@@ -103,6 +108,9 @@ stats "   through the proxy" "$WORK/run-proxy"
 stats "   directly         " "$WORK/run-direct"
 echo "   ratio of the medians $(awk -v p="$(median "$WORK/run-proxy")" -v d="$(median "$WORK/run-direct")" 'BEGIN {printf "%.3f", p/d}'), median of the per-pair ratios $(median "$WORK/run-ratio")  (load $(load))"
 
+fi
+
+if [[ $PARTS == *" 2 "* ]]; then
 echo "2. docker cp of a $CP_MIB MiB file in and out of a created container, $CP_ROUNDS rounds alternating"
 head -c "$((CP_MIB << 20))" /dev/urandom >"$WORK/big"
 SUM=$(sha256sum <"$WORK/big" | cut -d' ' -f1)
@@ -110,13 +118,18 @@ RSS0=$(rss_kib VmRSS)
 HWM0=$(rss_kib VmHWM)
 : >"$WORK/cp-proxy"
 : >"$WORK/cp-direct"
+: >"$WORK/cp-proxy.cpu"
+: >"$WORK/cp-direct.cpu"
 # cp_round HOST FILE: one copy in and one out through HOST; appends in and out ms to FILE
 cp_round() {
   local h=$1 c tin tout
   c=$(docker -H "$h" create --label es-bench-proxy=1 --network none "$IMAGE" true)
+  local cpu0
+  cpu0=$(cpu_ms)
   tin=$(timed "$h" cp "$WORK/big" "$c:/big")
   rm -f "$WORK/out"
   tout=$(timed "$h" cp "$c:/big" "$WORK/out")
+  echo $(($(cpu_ms) - cpu0)) >>"$2.cpu"
   [[ $(sha256sum <"$WORK/out" | cut -d' ' -f1) == "$SUM" ]] || { echo "cp through $h: bytes differ" >&2; exit 1; }
   docker -H "$DIRECT" rm -f "$c" >/dev/null
   echo "$tin $tout" >>"$2"
@@ -136,8 +149,12 @@ sum_ms() { awk '{s += $1 + $2} END {printf "%.1f", s}' "$1"; }
 awk '{printf "   through the proxy: in %.1f ms, out %.1f ms\n", $1, $2}' "$WORK/cp-proxy"
 awk '{printf "   directly:          in %.1f ms, out %.1f ms\n", $1, $2}' "$WORK/cp-direct"
 echo "   total through the proxy $(sum_ms "$WORK/cp-proxy") ms, directly $(sum_ms "$WORK/cp-direct") ms: ratio $(awk -v p="$(sum_ms "$WORK/cp-proxy")" -v d="$(sum_ms "$WORK/cp-direct")" 'BEGIN {printf "%.3f", p/d}')"
+echo "   the agent's CPU during the copies: through the proxy $(paste -sd+ "$WORK/cp-proxy.cpu" | bc) ms, while the direct ones ran $(paste -sd+ "$WORK/cp-direct.cpu" | bc) ms"
 echo "   agent VmRSS $RSS0 kB before, $RSS1 kB after: growth $(((RSS1 - RSS0))) kB; VmHWM $HWM0 -> $HWM1 kB: peak growth $(((HWM1 - HWM0))) kB (load $(load))"
 rm -f "$WORK/big" "$WORK/out"
+fi
+
+if [[ $PARTS == *" 3 "* ]]; then
 
 echo "3. a launch with a secret (SSM SecureString through the intake) against a plain one, both through the proxy, $PAIRS pairs alternating"
 export AWS_SHARED_CREDENTIALS_FILE=$STATE/aws-credentials AWS_CONFIG_FILE=$STATE/aws-config AWS_PAGER= AWS_EC2_METADATA_DISABLED=true
@@ -167,4 +184,5 @@ done
 stats "   with a secret" "$WORK/sec-secret"
 stats "   plain        " "$WORK/sec-plain"
 echo "   added: $(awk -v s="$(median "$WORK/sec-secret")" -v p="$(median "$WORK/sec-plain")" 'BEGIN {printf "%.1f ms (medians)", s-p}')"
+fi
 echo "docker_proxy: load average $(load) at the end"
