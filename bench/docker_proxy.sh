@@ -44,10 +44,10 @@ PROXY=$WORK/docker.sock
 LOG=$WORK/agent.log
 PID=
 cleanup() {
-  [[ -n $PID ]] && kill -TERM "$PID" 2>/dev/null && wait "$PID" 2>/dev/null || true
+  if [[ -n $PID ]] && kill -TERM "$PID" 2>/dev/null; then wait "$PID" 2>/dev/null || true; fi
   docker -H "$DIRECT" ps -aq --filter label=es-bench-proxy | xargs -r docker -H "$DIRECT" rm -f >/dev/null 2>&1 || true
   rm -rf "$WORK"
-  [[ -n $STARTED ]] && "$SRC/tests/harness/dockerd.sh" stop >/dev/null || true
+  if [[ -n $STARTED ]]; then "$SRC/tests/harness/dockerd.sh" stop >/dev/null || true; fi
 }
 trap cleanup EXIT
 
@@ -150,14 +150,14 @@ awk '{printf "   through the proxy: in %.1f ms, out %.1f ms\n", $1, $2}' "$WORK/
 awk '{printf "   directly:          in %.1f ms, out %.1f ms\n", $1, $2}' "$WORK/cp-direct"
 echo "   total through the proxy $(sum_ms "$WORK/cp-proxy") ms, directly $(sum_ms "$WORK/cp-direct") ms: ratio $(awk -v p="$(sum_ms "$WORK/cp-proxy")" -v d="$(sum_ms "$WORK/cp-direct")" 'BEGIN {printf "%.3f", p/d}')"
 echo "   the agent's CPU during the copies: through the proxy $(paste -sd+ "$WORK/cp-proxy.cpu" | bc) ms, while the direct ones ran $(paste -sd+ "$WORK/cp-direct.cpu" | bc) ms"
-echo "   agent VmRSS $RSS0 kB before, $RSS1 kB after: growth $(((RSS1 - RSS0))) kB; VmHWM $HWM0 -> $HWM1 kB: peak growth $(((HWM1 - HWM0))) kB (load $(load))"
+echo "   agent VmRSS $RSS0 kB before, $RSS1 kB after: growth $((RSS1 - RSS0)) kB; VmHWM $HWM0 -> $HWM1 kB: peak growth $((HWM1 - HWM0)) kB (load $(load))"
 rm -f "$WORK/big" "$WORK/out"
 fi
 
 if [[ $PARTS == *" 3 "* ]]; then
 
 echo "3. a launch with a secret (SSM SecureString through the intake) against a plain one, both through the proxy, $PAIRS pairs alternating"
-export AWS_SHARED_CREDENTIALS_FILE=$STATE/aws-credentials AWS_CONFIG_FILE=$STATE/aws-config AWS_PAGER= AWS_EC2_METADATA_DISABLED=true
+export AWS_SHARED_CREDENTIALS_FILE=$STATE/aws-credentials AWS_CONFIG_FILE=$STATE/aws-config AWS_PAGER='' AWS_EC2_METADATA_DISABLED=true
 unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE AWS_REGION AWS_DEFAULT_REGION || true
 awsl() { /usr/bin/aws --profile ecs-secrets-agent --endpoint-url "http://127.0.0.1:$PORT" --output text "$@"; }
 awsl ssm put-parameter --name /bench/proxy/db --type SecureString --value "bench-$RANDOM$RANDOM" >/dev/null
