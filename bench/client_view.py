@@ -59,6 +59,13 @@ def loadavg():
         return " ".join(f.read().split()[:3])
 
 
+def proc_cpu(pid):
+    """User plus system CPU seconds of process pid so far."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(xs, p):
     """The p-th percentile (nearest rank) of xs."""
     s = sorted(xs)
@@ -482,6 +489,7 @@ def main():
         secs, cid = direct_launch(conn, prefix, spec, 0)
         remove(conn, prefix, cid)
         lat.clear()
+        cpu0 = (proc_cpu(d.proc.pid), time.process_time())
         dm, dr, dp = [], [], []
         sides = ["daemon", "direct"] + (["direct+poll"] if a.control else [])
         for i in range(a.pairs):
@@ -506,6 +514,7 @@ def main():
             print(f"  pair {i + 1:3d}: daemon {1000 * dm[-1]:7.1f} ms  direct {1000 * dr[-1]:7.1f} ms"
                   + (f"  direct+poll {1000 * dp[-1]:7.1f} ms" if dp else "")
                   + f"  ({loadavg()})", flush=True)
+        cpu = (proc_cpu(d.proc.pid) - cpu0[0], time.process_time() - cpu0[1])
         d.stop()
     finally:
         d.stop()
@@ -528,6 +537,10 @@ def main():
               f"{ms(statistics.median(dp))}, p90 {ms(pct(dp, 90))}; daemon / that: medians "
               f"{statistics.median(dm) / statistics.median(dp):.3f}, p90s "
               f"{pct(dm, 90) / pct(dp, 90):.3f}")
+    n = len(dm) + len(dr) + len(dp)
+    print(f"CPU over the {n} measured launches: this client {cpu[1]:.2f} s, the daemon "
+          f"{cpu[0]:.2f} s ({1000 * cpu[0] / max(1, len(dm) + len(dp)):.1f} ms per launch "
+          "with polling)")
     for k, v in lat.items():
         print(f"boto3 {k}: {len(v)} calls, median {ms(statistics.median(v))}, p90 {ms(pct(v, 90))}")
     print(f"client_view: load average {loadavg()} at the end")
