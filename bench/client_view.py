@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """RunTask to RUNNING as a client sees it, beside the same container made directly (issue 22).
 
-  bench/client_view.py [--build build-rel] [--pairs 15] [--trace 3]
+  bench/client_view.py [--build build-rel] [--pairs 15] [--trace 6] [--control]
+                       [--work-in DIR] [--wrap 'strace -f -T -o FILE'] [--keep]
 
 What it does, on a private dockerd (tests/harness/dockerd.sh, $ES_TEST_DOCKER_ROOT, default
 /tmp/es-bench-docker; started if it does not answer, stopped at the end if it started it):
@@ -11,20 +12,26 @@ What it does, on a private dockerd (tests/harness/dockerd.sh, $ES_TEST_DOCKER_RO
   2. the trace: the daemon runs --trace launches with its Docker socket behind a recording
      forwarder (this script, a unix socket in a 0700 work directory): every Docker request the
      agent makes, its answer's first bytes and the events it is sent, with times relative to
-     the run_task call, are printed for the last launch. The ContainerCreate body the agent
-     sent is kept: it is the floor's body (the fair floor: byte for byte the agent's options,
-     only the container name and the values of the two agent labels that name the cluster and
-     the task changed, at the same lengths, so that the agent does not take the floor's
-     containers for its own);
+     the run_task call, are printed for the last launch, and each segment's median (to the
+     create, Docker's create, to the start, Docker's start, to RUNNING seen) over the others.
+     The ContainerCreate body the agent sent is kept: it is the floor's body (the fair floor:
+     byte for byte the agent's options, only the container name changed and the agent's label
+     keys renamed at the same length, com.amazonaws.ecs.* -> com.amazonaws.ecz.*, so that the
+     agent neither follows nor inspects the floor's containers);
   3. the daemon is restarted on the same state directly on dockerd, one warm-up launch a
      side, then N pairs, alternating which goes first:
        daemon: boto3 run_task, then describe_tasks every 2 ms until lastStatus is RUNNING;
        direct: POST containers/create with the captured body, then POST .../start (keep-alive
                connection on dockerd's socket, no client library);
-     each pair's containers are removed (docker rm -f on the socket) and the daemon's task seen
-     STOPPED before the next pair;
+       with --control, a third launch per round (the order rotating): the direct one with the
+               same describe_tasks polling running beside it in a thread;
+     each round's containers are removed (docker rm -f on the socket) and the daemon's task
+     seen STOPPED before the next;
   4. prints medians, p90s, the ratio of the medians and of the p90s, the per-pair ratio's
-     median, the boto3 calls' own latencies, and the load average before and after.
+     median, the CPU this client and the daemon used over the rounds, the boto3 calls' own
+     latencies, and the load average before and after.
+--work-in puts the work directory (the daemon's state, so its SQLite store) elsewhere, e.g.
+on /dev/shm; --wrap runs the daemon under a tool (the daemon's CPU is then the tool's).
 Figures only: not a test. Secret values are throwaway strings of a throwaway store.
 """
 
@@ -454,6 +461,9 @@ def main():
     ap.add_argument("--control", action="store_true",
                     help="a third launch per round: the direct one with the client's 2 ms "
                          "describe_tasks polling running beside it (the poller's own CPU)")
+    ap.add_argument("--work-in", default=None,
+                    help="where the work directory (the daemon's state) goes, e.g. /dev/shm "
+                         "to take the store's fdatasyncs off the disk")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (agent log)")
     a = ap.parse_args()
     binary = os.path.join(a.build, "agent", "ecs-secrets-agent")
@@ -470,7 +480,7 @@ def main():
     if started:
         subprocess.run([harness, "start"], env=env, check=True, stdout=subprocess.DEVNULL)
     sock = os.path.join(root, "docker.sock")
-    work = tempfile.mkdtemp(prefix="es-client-view-")
+    work = tempfile.mkdtemp(prefix="es-client-view-", dir=a.work_in)
     os.chmod(work, 0o700)
     d = Daemon(binary, work, sock, a.wrap.split())
     print(f"client_view: load average {loadavg()} at the start; {os.cpu_count()} CPUs",
