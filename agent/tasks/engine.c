@@ -118,6 +118,8 @@ void ag_eng_move(etask *et, ag_task_status to)
         if (et->launch_started_ms)
             ag_series_observe(e->m_launch_seconds, (double)ms / 1000.0);
     }
+    if (to == AG_TASK_STOPPED)
+        et->stopped_at_list = e->lists_issued;
     if (to == AG_TASK_STOPPED && et->t->stop_code == AG_STOP_TASK_FAILED_TO_START)
         count_failed_launch(e, et->t->stopped_reason);
     for (size_t i = 0; i < e->nobservers; i++)
@@ -421,6 +423,50 @@ int ag_engine_adopt(ag_engine *e, ag_adopt_request *req, ag_task **out)
     }
     tdref_unref(r);
     return rc;
+}
+
+/* A copy of a Docker-socket task (definition, startedBy, group, the
+ * secrets' metadata: the values the container was created with), for its
+ * container started again; NULL when out of memory. */
+static ag_task *external_copy(ag_engine *e, const ag_task *o)
+{
+    ag_task *t = NULL;
+    if (ag_task_create(e->region, e->account, e->cluster, o->family, o->revision, o->started_by,
+                       o->group, o->launch_type, ag_eng_now_s(), &t) < 0)
+        return NULL;
+    int rc = ag_task_add_container(t, o->containers[0].name, o->containers[0].image);
+    for (size_t i = 0; rc == 0 && i < o->n_secrets; i++) {
+        const ag_secret_meta *m = &o->secrets[i];
+        rc = ag_task_add_secret_meta(t, m->container_name, m->target, m->name, m->value_from,
+                                     m->source_arn, m->version, m->resolved_at, m->fingerprint);
+    }
+    if (rc < 0) {
+        ag_task_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+etask *ag_eng_readopt(etask *old)
+{
+    ag_engine *e = old->e;
+    tdref *r = old->td; /* held: making room may forget the old task */
+    ag_task *t = external_copy(e, old->t);
+    if (!t || !r) {
+        ag_task_free(t);
+        return NULL;
+    }
+    r->refs++;
+    etask *et = NULL;
+    int rc = make_room(e, 1) ? adopt_task(e, r, t, NULL, &et) : -ENOSPC;
+    if (rc == -ENOSPC)
+        ag_task_free(t);
+    tdref_unref(r);
+    if (rc < 0)
+        return NULL;
+    ag_eng_bind_refs(et);
+    ag_eng_move(et, AG_TASK_PENDING);
+    return et;
 }
 
 int ag_engine_stop_task(ag_engine *e, const char *task, ag_stop_code code, const char *reason,

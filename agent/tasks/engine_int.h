@@ -60,6 +60,9 @@ struct etask {
     /* e->lists_issued when a create of this task last answered: a list
      * issued at or before that may predate the container */
     uint64_t created_at_list;
+    /* e->lists_issued when it went STOPPED: a list issued at or before that
+     * may show its container still running */
+    uint64_t stopped_at_list;
 };
 
 /* One Docker call about one container of one task. */
@@ -123,6 +126,7 @@ void ag_eng_on_sweep(uv_timer_t *timer);                                        
 void ag_eng_op_begin(etask *et);                                                     /* engine.c */
 bool ag_eng_op_end(etask *et);                                                       /* engine.c */
 void ag_eng_persist(etask *et);                                                      /* engine.c */
+etask *ag_eng_readopt(etask *old);                                                   /* engine.c */
 int ag_eng_record_secrets(etask *et, const ag_resolution *res);                      /* engine.c */
 void ag_eng_release_values(etask *et);                                               /* engine.c */
 void ag_eng_set_phase(etask *et, launch_phase to);                                   /* launch.c */

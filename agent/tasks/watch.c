@@ -49,6 +49,23 @@ static bool bind_external(ag_engine *e, const char *arn, const char *docker_id)
     return true;
 }
 
+/* A Docker-socket container started again after its task STOPPED (docker
+ * start, restart, a restart policy) holds the values its create got: it is
+ * a new task with the same definition and secrets' metadata, so that drift
+ * still names it. */
+static void external_restarted(etask *old, const char *docker_id)
+{
+    etask *et = ag_eng_readopt(old); /* old may be gone after this */
+    if (!et) {
+        es_err("docker: container %.12s started again: cannot make its task", docker_id);
+        return;
+    }
+    ag_eng_container_set(et, 0, docker_id, "RUNNING", NULL, NULL);
+    es_info("task %s: container %.12s started again (its values as created)", et->t->id, docker_id);
+    ag_eng_persist(et);
+    ag_eng_advance(et);
+}
+
 /* `docker rm` of a Docker-socket task's container ends the task (its
  * container says why); nothing is left for the sweep. */
 static void external_removed(etask *et, size_t i)
@@ -58,6 +75,17 @@ static void external_removed(etask *et, size_t i)
         ag_eng_container_set(et, i, NULL, NULL, NULL, "the container was removed (docker rm)");
     et->cleaned = true;
     ag_eng_persist(et);
+}
+
+/* A list asked for after a Docker-socket task STOPPED shows its container
+ * running: the container's start event was missed. */
+static void restarted_unseen(ag_engine *e, const dk_container_summary *s, uint64_t seq)
+{
+    size_t i = 0;
+    etask *et = ag_eng_find_by_container(e, s->id, &i);
+    if (et && ag_eng_external(et) && et->t->last_status == AG_TASK_STOPPED &&
+        et->stopped_at_list < seq && s->state && strcmp(s->state, "running") == 0)
+        external_restarted(et, s->id);
 }
 
 void ag_eng_on_event(void *ud, const dk_event *ev)
@@ -79,6 +107,10 @@ void ag_eng_on_event(void *ud, const dk_event *ev)
     }
     switch (ev->type) {
     case DK_EV_START:
+        if (ag_eng_external(et) && et->t->last_status == AG_TASK_STOPPED) {
+            external_restarted(et, ev->id);
+            return;
+        }
         if (!ag_eng_container_stopped(&et->t->containers[i]))
             ag_eng_container_set(et, i, NULL, "RUNNING", NULL, NULL);
         break;
@@ -149,8 +181,8 @@ static void on_listed(void *ud, const dk_result *r, const dk_container_summary *
     size_t adopted = 0, exited = 0, vanished = 0, later = 0;
     for (size_t k = 0; k < n; k++) {
         const char *arn = label_of(&items[k], DK_TASK_ARN_LABEL);
-        if (arn && items[k].id)
-            bind_external(e, arn, items[k].id);
+        if (arn && items[k].id && !bind_external(e, arn, items[k].id))
+            restarted_unseen(e, &items[k], seq);
     }
     for (etask *et = e->tasks; et; et = et->next) {
         ag_task *t = et->t;

@@ -8,7 +8,8 @@
 #     counts it;
 #   - docker stop: STOPPED (EssentialContainerExited); docker rm of a running one: STOPPED, its
 #     container says it was removed; the agent never removes the container itself;
-#   - docker restart: the value stays the one the create got, after a rotation too;
+#   - docker restart: the value stays the one the create got, after a rotation too; the
+#     container started again is a new task (same definition and secret versions) drift names;
 #   - the reserved family cannot be registered or run through the ECS API;
 #   - Compose: each container's task has group compose:<project>; the rotation experiment:
 #     rotate the SSM parameter, `docker-compose up -d --force-recreate web` gives the new web
@@ -110,16 +111,32 @@ rc=0
 out=$(aws ecs run-task --task-definition "$TD" 2>&1) || rc=$?
 [[ $rc -ne 0 ]] && grep -qF "it cannot be run" <<<"$out" || fail "running the reserved family: $out"
 
-say "docker restart keeps the value, after a rotation too"
+say "docker restart keeps the value, after a rotation too: a new task that drift names"
 V2="two-$RANDOM$RANDOM"
 aws ssm put-parameter --name /dtasks/db --type SecureString --value "$V2" --overwrite >/dev/null
 d restart -t 1 "$NAME-a" >/dev/null
 eq "$(dk exec "$NAME-a" sh -c 'echo $DB')" "$V1" "the value after docker restart"
+must_reach "$TA" STOPPED
+eq "$(field "$TA" stopCode)" EssentialContainerExited "the stop code when the container exited"
+TA2=
+for _ in $(seq 60); do
+  TA2=$(aws ecs list-tasks --family ecs-secrets-docker --desired-status RUNNING \
+    --query 'taskArns[0]' --output text)
+  [[ $TA2 == arn:* ]] && break
+  sleep 0.5
+done
+[[ $TA2 == arn:* && $TA2 != "$TA" ]] || fail "no new task for the restarted container: '$TA2'"
+must_reach "$TA2" RUNNING
+eq "$(field "$TA2" 'containers[0].runtimeId')" "$(dk inspect -f '{{.Id}}' "$NAME-a")" \
+  "the restarted container's task"
+grep -qE "secret/container/DB	version 1 " <<<"$(field "$TA2" 'attributes[].[name,value]')" ||
+  fail "the restarted container's task does not hold version 1"
+wait_current "$TA2" DB false
 
 say "docker stop: STOPPED; docker rm -f of a running one: STOPPED, removed"
 d stop -t 1 "$NAME-a" >/dev/null
-must_reach "$TA" STOPPED
-eq "$(field "$TA" stopCode)" EssentialContainerExited "the stop code after docker stop"
+must_reach "$TA2" STOPPED
+eq "$(field "$TA2" stopCode)" EssentialContainerExited "the stop code after docker stop"
 sleep 1
 dk inspect "$NAME-a" >/dev/null 2>&1 || fail "the agent removed a stopped container of the socket"
 d rm "$NAME-a" >/dev/null

@@ -577,6 +577,21 @@ Test(reconcile, a_launch_in_flight_is_left_alone_by_a_list_older_than_its_create
     cr_assert_eq(max_lists_outstanding, 1);
 }
 
+static int newest_other(void *arg, ag_task *t)
+{
+    ag_task **out = arg;
+    if (t->last_status != AG_TASK_STOPPED && ag_engine_task_external(t))
+        *out = t;
+    return *out != NULL;
+}
+
+/* The running Docker-socket task, if any. */
+static void running_external(ag_task **out)
+{
+    *out = NULL;
+    ag_engine_foreach_task(engine, newest_other, out);
+}
+
 /* A container created through the agent's Docker socket (agent/intake/):
  * its task waits PENDING for a container carrying its ARN, which a list
  * finds when the create event was missed; it follows that container and
@@ -632,6 +647,23 @@ Test(reconcile, a_docker_socket_task_follows_its_container_found_by_label)
     cr_assert_eq(t->containers[0].exit_code, 0);
     run_until(never, NULL, 300);
     cr_assert_str_eq(c->state, "exited", "the engine removed a Docker-socket container");
+
+    /* started again (docker start, restart; its start event dropped): a new
+     * task with the values its create got, the old one stays STOPPED */
+    snprintf(c->state, sizeof c->state, "running");
+    ag_task *again = NULL;
+    for (int k = 0; k < 200 && !again; k++) {
+        run_until(never, NULL, 20);
+        running_external(&again);
+    }
+    cr_assert_not_null(again, "the container started again has no task");
+    cr_assert_str_neq(again->arn, arn);
+    cr_assert_str_eq(again->started_by, "docker:1000");
+    cr_assert_str_eq(again->group, "compose:shop");
+    cr_assert_str_eq(again->containers[0].docker_id, "ext1");
+    want w2 = {again->arn, AG_TASK_RUNNING};
+    cr_assert(run_until(has_status, &w2, 5000));
+    cr_assert_eq(ag_engine_find_task(engine, arn)->last_status, AG_TASK_STOPPED);
 
     /* a restarted engine reads it back as the socket's */
     ag_engine_close(engine, NULL, NULL);
