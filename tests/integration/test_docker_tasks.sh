@@ -10,7 +10,7 @@
 #     container says it was removed; the agent never removes the container itself;
 #   - docker restart: the value stays the one the create got, after a rotation too; the
 #     container started again is a new task (same definition and secret versions) drift names;
-#   - the reserved family cannot be registered or run through the ECS API;
+#   - the reserved family cannot be registered, run or made a service through the ECS API;
 #   - Compose: each container's task has group compose:<project>; the rotation experiment:
 #     rotate the SSM parameter, `docker-compose up -d --force-recreate web` gives the new web
 #     container the new value, while the drift report (log line, task attributes) names the
@@ -110,6 +110,10 @@ out=$(aws ecs register-task-definition --family ecs-secrets-docker \
 rc=0
 out=$(aws ecs run-task --task-definition "$TD" 2>&1) || rc=$?
 [[ $rc -ne 0 ]] && grep -qF "it cannot be run" <<<"$out" || fail "running the reserved family: $out"
+rc=0
+out=$(aws ecs create-service --service-name dtasks --task-definition "$TD" --desired-count 1 2>&1) ||
+  rc=$?
+[[ $rc -ne 0 ]] && grep -qF "it cannot be run" <<<"$out" || fail "a service of the reserved family: $out"
 
 say "docker restart keeps the value, after a rotation too: a new task that drift names"
 V2="two-$RANDOM$RANDOM"
