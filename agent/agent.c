@@ -338,6 +338,7 @@ static int start_proxy(ag_agent *a)
     /* creates asking for secrets go through the task's resolution */
     ag_intake_docker_config ic = {.resolver = a->resolver,
                                   .store = a->store,
+                                  .engine = a->engine,
                                   .iam = a->embedded ? a->al : NULL,
                                   .region = cf_get(a->cfg, CF_REGION),
                                   .account = cf_get(a->cfg, CF_ACCOUNT_ID),
@@ -769,8 +770,6 @@ int ag_agent_start(ag_daemon *d, const char *running_status)
         es_err("secret resolver: %s", strerror(-r));
         return r;
     }
-    if ((r = start_proxy(a)) < 0)
-        return r;
     if (!(a->metrics = ag_metrics_create())) {
         es_err("metrics: out of memory");
         return -ENOMEM;
@@ -795,6 +794,9 @@ int ag_agent_start(ag_daemon *d, const char *running_status)
         es_err("task engine: no room for a reload hook");
         return r;
     }
+    /* after the engine: the socket's injected containers become its tasks */
+    if ((r = start_proxy(a)) < 0)
+        return r;
     ag_svc_sched_config sc = {.loop = &d->loop,
                               .engine = a->engine,
                               .store = a->store,

@@ -192,41 +192,53 @@ static int write_env(rw *r, const es_json *env)
     return e;
 }
 
-/* LogConfig.Config: a map; an option of the edit replaces the client's of
- * the same name (map keys are matched exactly), new ones are added. */
-static int write_log_config(rw *r, const es_json *cfg)
+/* A map of strings (LogConfig.Config, Labels): a member of the edit
+ * replaces the client's of the same name (map keys are matched exactly),
+ * new ones are added. */
+static int write_map(rw *r, const char *key, const char *path, const es_json *map,
+                     const dk_body_kv *kv, size_t nkv)
 {
-    const dk_create_edit *ed = r->ed;
-    if (cfg && cfg->type != ES_JSON_OBJECT && cfg->type != ES_JSON_NULL)
-        return refuse(r, "%s is not an object", "HostConfig.LogConfig.Config");
-    bool *used = es_calloc(ed->nlog + 1, sizeof *used);
+    if (map && map->type != ES_JSON_OBJECT && map->type != ES_JSON_NULL)
+        return refuse(r, "%s is not an object", path);
+    bool *used = es_calloc(nkv + 1, sizeof *used);
     if (!used)
         return -ENOMEM;
-    es_jw_key(&r->w, "Config");
+    es_jw_key(&r->w, key);
     es_jw_obj(&r->w);
-    size_t n = cfg && cfg->type == ES_JSON_OBJECT ? cfg->u.object.n : 0;
+    size_t n = map && map->type == ES_JSON_OBJECT ? map->u.object.n : 0;
     for (size_t i = 0; i < n; i++) {
-        const char *key = cfg->u.object.keys[i];
+        const char *name = map->u.object.keys[i];
         size_t k = 0;
-        while (k < ed->nlog && strcmp(ed->log_config[k].key, key) != 0)
+        while (k < nkv && strcmp(kv[k].key, name) != 0)
             k++;
-        if (k == ed->nlog) {
-            es_jw_key(&r->w, key);
-            es_jw_value(&r->w, cfg->u.object.values[i]);
+        if (k == nkv) {
+            es_jw_key(&r->w, name);
+            es_jw_value(&r->w, map->u.object.values[i]);
         } else if (!used[k]) {
             used[k] = true;
-            es_jw_key(&r->w, key);
-            es_jw_strn(&r->w, ed->log_config[k].value, ed->log_config[k].len);
+            es_jw_key(&r->w, name);
+            es_jw_strn(&r->w, kv[k].value, kv[k].len);
         }
     }
-    for (size_t k = 0; k < ed->nlog; k++)
+    for (size_t k = 0; k < nkv; k++)
         if (!used[k]) {
-            es_jw_key(&r->w, ed->log_config[k].key);
-            es_jw_strn(&r->w, ed->log_config[k].value, ed->log_config[k].len);
+            es_jw_key(&r->w, kv[k].key);
+            es_jw_strn(&r->w, kv[k].value, kv[k].len);
         }
     es_jw_obj_end(&r->w);
     es_free(used);
     return 0;
+}
+
+static int write_log_config(rw *r, const es_json *cfg)
+{
+    return write_map(r, "Config", "HostConfig.LogConfig.Config", cfg, r->ed->log_config,
+                     r->ed->nlog);
+}
+
+static int write_labels(rw *r, const es_json *labels)
+{
+    return write_map(r, "Labels", "Labels", labels, r->ed->labels, r->ed->nlabels);
 }
 
 static int write_log(rw *r, const es_json *lc)
@@ -287,6 +299,8 @@ static int check_edit(rw *r)
         e = check_value(r, &ed->env[k], "the variable");
     for (size_t k = 0; k < ed->nlog && !e; k++)
         e = check_value(r, &ed->log_config[k], "the log option");
+    for (size_t k = 0; k < ed->nlabels && !e; k++)
+        e = check_value(r, &ed->labels[k], "the label");
     if (!e && ed->log_type && !es_utf8_valid(ed->log_type, strlen(ed->log_type)))
         e = refuse(r, "%s is not UTF-8 text", "the log driver");
     return e;
@@ -305,14 +319,17 @@ int dk_create_body_rewrite(const es_json *doc, const dk_create_edit *ed, es_buf 
     int e = check_edit(&r);
     if (e)
         return e;
-    bool env = ed->nenv > 0, log = ed->nlog > 0 || ed->log_type;
+    bool env = ed->nenv > 0, log = ed->nlog > 0 || ed->log_type, lab = ed->nlabels > 0;
     size_t ei = env ? last_index(doc, "Env") : SIZE_MAX;
     size_t hi = log ? last_index(doc, "HostConfig") : SIZE_MAX;
+    size_t li = lab ? last_index(doc, "Labels") : SIZE_MAX;
     es_jw_init(&r.w, out);
     es_jw_obj(&r.w);
     for (size_t i = 0; i < doc->u.object.n && !e; i++) {
         if (i == ei)
             e = write_env(&r, doc->u.object.values[i]);
+        else if (i == li)
+            e = write_labels(&r, doc->u.object.values[i]);
         else if (i == hi)
             e = write_host(&r, doc->u.object.values[i]);
         else {
@@ -324,6 +341,8 @@ int dk_create_body_rewrite(const es_json *doc, const dk_create_edit *ed, es_buf 
         e = write_env(&r, NULL);
     if (!e && log && hi == SIZE_MAX)
         e = write_host(&r, NULL);
+    if (!e && lab && li == SIZE_MAX)
+        e = write_labels(&r, NULL);
     es_jw_obj_end(&r.w);
     int f = es_jw_finish(&r.w);
     if (!e && f) {

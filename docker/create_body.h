@@ -5,12 +5,13 @@
  * carries fields the spec does not model (HostConfig's mounts, ports,
  * NetworkingConfig, ...), which must reach dockerd as they came. So the body
  * is parsed into a tree (bounded), and written back member by member with
- * only Env and HostConfig.LogConfig changed; everything else is written as
+ * only Env, Labels and HostConfig.LogConfig changed; everything else is written as
  * it was read (numbers keep their text).
  *
  * Field names are matched as dockerd's decoder (Go's encoding/json) matches
  * them: case-insensitively, the last occurrence winning. The rewritten body
- * holds one Env (where the last one was) and one HostConfig.LogConfig.
+ * holds one Env (where the last one was), one Labels and one
+ * HostConfig.LogConfig.
  *
  * Values are secrets: the output must be released with es_buf_free_secret,
  * and errors name a variable or option, never a value. The library never
@@ -45,6 +46,8 @@ typedef struct dk_create_edit {
     const char *log_type;         /* HostConfig.LogConfig.Type to set; NULL keeps the client's */
     const dk_body_kv *log_config; /* HostConfig.LogConfig.Config members: replace or add */
     size_t nlog;
+    const dk_body_kv *labels; /* Labels members (not secrets): replace or add */
+    size_t nlabels;
 } dk_create_edit;
 
 /* Parses a create body (at most DK_CREATE_BODY_MAX bytes) into *out (free

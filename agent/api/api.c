@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "agent/tasks/engine.h"
 #include "common/alloc.h"
 #include "common/log.h"
 
@@ -482,6 +483,13 @@ static int op_register(void *arg, ag_api_req *rq)
         return ag_api_fail(rq, SERVER, "out of memory");
     if (r < 0)
         return ag_api_fail(rq, e.code, "%s", e.message);
+    if (strcmp(td->family, AG_ENGINE_DOCKER_FAMILY) == 0) {
+        ag_taskdef_free(td);
+        return ag_api_fail(rq, CLIENT,
+                           "family: %s is reserved for the containers created through the "
+                           "agent's Docker socket",
+                           AG_ENGINE_DOCKER_FAMILY);
+    }
     if ((r = ag_api_authorize(rq, "ecs:RegisterTaskDefinition", "*", NULL, 0)) ||
         (r = ag_api_authorize_pass_role(rq, td->execution_role_arn)) ||
         (r = ag_api_authorize_pass_role(rq, td->task_role_arn))) {

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "agent/tasks/engine.h"
 #include "common/alloc.h"
 #include "common/log.h"
 
@@ -75,6 +76,11 @@ static int td_ref(ag_api_req *rq, const char *ref, char *family, int64_t *rev)
     if (ag_api_parse_td_ref(ref, ag_api_region(rq->api), ag_api_account(rq->api), family, rev, why,
                             sizeof why) < 0)
         return ag_api_fail(rq, INVALID, "taskDefinition: %s", why);
+    if (strcmp(family, AG_ENGINE_DOCKER_FAMILY) == 0) /* the engine would not launch it */
+        return ag_api_fail(rq, INVALID,
+                           "taskDefinition: %s is the definition of containers created through "
+                           "the agent's Docker socket; it cannot be run",
+                           ref);
     return 0;
 }
 

@@ -157,6 +157,14 @@ static int load_authorized(ag_api_req *rq, const char *ref, ag_taskdef **out, ch
     int r = ag_api_load_taskdef(rq, "taskDefinition", ref, &td);
     if (r)
         return r;
+    if (strcmp(td->family, AG_ENGINE_DOCKER_FAMILY) == 0) {
+        ag_taskdef_free(td);
+        /* the engine would not launch it: Docker's client does */
+        return ag_api_fail(rq, "InvalidParameterException",
+                           "taskDefinition: %s is the definition of containers created through "
+                           "the agent's Docker socket; it cannot be run",
+                           ref);
+    }
     ag_api_td_arn(rq->api, td->family, td->revision, td_arn, arnlen);
     char action[32];
     snprintf(action, sizeof action, "ecs:%s", rq->operation);

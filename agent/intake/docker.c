@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "agent/intake/labels.h"
 #include "agent/intake/roles.h"
@@ -30,7 +31,8 @@ typedef struct iop {
     ag_intake_docker *x;
     dk_proxy_call *call; /* NULL once the client went away */
     es_json *doc;        /* the client's body */
-    ag_taskdef *td;      /* its one-container definition */
+    ag_taskdef *td;      /* its one-container definition (the engine's once adopted) */
+    bool td_given;       /* td belongs to the engine's task now */
     bool registered;     /* from ecs-secrets.task-definition: its log driver and options too */
     uid_t uid;
     char name[AG_INTAKE_NAME_MAX]; /* the container's name, for the audit line */
@@ -65,7 +67,8 @@ static void op_free(iop *o)
             break;
         }
     es_json_free_secret(o->doc);
-    ag_taskdef_free(o->td);
+    if (!o->td_given)
+        ag_taskdef_free(o->td);
     es_free(o);
 }
 
@@ -134,12 +137,12 @@ static void container_name(const char *query, char *out, size_t outlen)
 
 /* One audit line: who, what, which role, each secret's ARN, version and
  * fingerprint (never a value); cut with a count when the line is full. */
-static void audit(const iop *o, const ag_resolution *res)
+static void audit(const iop *o, const ag_task *t, const ag_resolution *res)
 {
     char line[AG_INTAKE_AUDIT_MAX];
-    size_t n = (size_t)snprintf(line, sizeof line,
-                                "uid %u created container %s with role %s:", (unsigned)o->uid,
-                                o->name, o->td->execution_role_arn);
+    size_t n = (size_t)snprintf(
+        line, sizeof line, "uid %u created container %s (task %s) with role %s:", (unsigned)o->uid,
+        o->name, t->id, o->td->execution_role_arn);
     size_t shown = 0;
     for (size_t i = 0; i < res->n && n < sizeof line; i++, shown++) {
         const ag_resolved_secret *s = &res->items[i];
@@ -183,23 +186,120 @@ static int collect(const iop *o, const ag_resolution *res, dk_body_kv *env, size
     return 0;
 }
 
-static void inject(iop *o, const ag_resolution *res)
+/* The value of Compose's project label, or NULL (map keys are exact). */
+static const char *compose_project(const es_json *doc)
 {
-    dk_body_kv env[AG_TD_SECRETS_MAX], log[LOG_KV_MAX];
-    dk_create_edit ed = {.env = env, .log_config = log};
-    char err[DK_CREATE_BODY_ERR_MAX];
+    const es_json *labels = dk_create_body_labels(doc);
+    const char *v = NULL;
+    for (size_t i = 0; labels && i < labels->u.object.n; i++)
+        if (strcmp(labels->u.object.keys[i], AG_INTAKE_COMPOSE_PROJECT) == 0)
+            v = labels->u.object.values[i]->type == ES_JSON_STRING
+                    ? labels->u.object.values[i]->u.string.s
+                    : NULL;
+    return v;
+}
+
+/* The definition, with the client's image, registered under the reserved
+ * family (describe-tasks and a restarted agent read it back), then the
+ * container's task. 0, or the status to refuse with (err says why). */
+static int make_task(iop *o, const ag_resolution *res, const ag_task **t, char *err, size_t errlen)
+{
+    ag_intake_docker *x = o->x;
+    ag_container_def *cd = &o->td->containers[0];
+    const char *image = dk_create_body_image(o->doc);
+    char *img = image ? es_strdup(image) : NULL;
+    if (image && !img) {
+        snprintf(err, errlen, "the agent is out of memory");
+        return 500;
+    }
+    if (img) {
+        es_free(cd->image);
+        cd->image = img;
+    }
+    if (ag_store_taskdef_register(x->cfg.store, o->td, (int64_t)time(NULL)) < 0) {
+        snprintf(err, errlen, "the agent cannot record the container's task definition: %s",
+                 ag_store_errmsg(x->cfg.store));
+        return 500;
+    }
+    char by[32], group[AG_INTAKE_GROUP_MAX + 1];
+    const char *project = compose_project(o->doc);
+    snprintf(by, sizeof by, "docker:%u", (unsigned)o->uid);
+    if (project)
+        snprintf(group, sizeof group, "compose:%.240s", project);
+    ag_adopt_request rq = {
+        .td = o->td, .image = image, .started_by = by, .group = project ? group : NULL, .res = res};
+    o->td_given = true; /* the engine's, even when the adoption fails */
+    ag_task *made = NULL;
+    int r = ag_engine_adopt(x->cfg.engine, &rq, &made);
+    if (r < 0) {
+        o->td = NULL;
+        snprintf(err, errlen, "the agent cannot record the container's task: %s",
+                 r == -ENOSPC ? "too many tasks" : strerror(-r));
+        return r == -ENOSPC ? 503 : 500;
+    }
+    *t = made;
+    return 0;
+}
+
+#define TASK_LABELS 5
+/* The labels the engine's own containers carry (agent/secrets/inject.c): its
+ * event watch and reconciling lists follow the container by them. */
+static void task_labels(const ag_task *t, char *rev, size_t revlen, dk_body_kv *out)
+{
+    static const char *const keys[TASK_LABELS] = {
+        DK_TASK_ARN_LABEL, "com.amazonaws.ecs.container-name",
+        "com.amazonaws.ecs.task-definition-family", "com.amazonaws.ecs.task-definition-version",
+        "com.amazonaws.ecs.cluster"};
+    snprintf(rev, revlen, "%lld", (long long)t->revision);
+    const char *vals[TASK_LABELS] = {t->arn, t->containers[0].name, t->family, rev, t->cluster};
+    for (size_t i = 0; i < TASK_LABELS; i++)
+        out[i] = (dk_body_kv){keys[i], vals[i], strlen(vals[i])};
+}
+
+/* The create did not go on after its task was made: the task ends. */
+static void task_failed(iop *o, const ag_task *t, const char *reason)
+{
+    ag_task *out = NULL;
+    char arn[AG_INTAKE_ERR_MAX];
+    snprintf(arn, sizeof arn, "%s", t->arn); /* the call may move the task */
+    if (ag_engine_stop_task(o->x->cfg.engine, arn, AG_STOP_TASK_FAILED_TO_START, reason, &out) < 0)
+        es_err("Docker socket: task %s: cannot record its failure", arn);
+}
+
+/* The body with the values and the task's labels; 0 or a status (msg). */
+static int rewrite(iop *o, const ag_resolution *res, const ag_task **t, es_buf *body, char *msg,
+                   size_t msglen)
+{
+    dk_body_kv env[AG_TD_SECRETS_MAX], log[LOG_KV_MAX], labels[TASK_LABELS];
+    dk_create_edit ed = {.env = env, .log_config = log, .labels = labels, .nlabels = TASK_LABELS};
+    char err[AG_INTAKE_ERR_MAX], rev[24];
     int r = collect(o, res, env, &ed.nenv, log, &ed.nlog, err, sizeof err);
     const ag_logconf *lc = o->td->containers[0].log;
     if (o->registered && lc)
         ed.log_type = lc->driver;
+    int status = r ? (r == -EINVAL ? 400 : 500) : make_task(o, res, t, msg, msglen);
+    if (!r && !status) {
+        task_labels(*t, rev, sizeof rev, labels);
+        r = dk_create_body_rewrite(o->doc, &ed, body, err, sizeof err);
+        status = r ? (r == -EINVAL ? 400 : 500) : 0;
+    }
+    if (r)
+        ag_reason_secrets(msg, msglen, "%s", r == -ENOMEM ? "out of memory" : err);
+    es_wipe(env, sizeof env); /* views only, but they pointed at values */
+    es_wipe(log, sizeof log);
+    return status;
+}
+
+static void inject(iop *o, const ag_resolution *res)
+{
+    char msg[AG_REASON_BUF];
+    const ag_task *t = NULL;
     es_buf body;
     es_buf_init(&body, DK_CREATE_BODY_OUT_MAX);
-    if (!r)
-        r = dk_create_body_rewrite(o->doc, &ed, &body, err, sizeof err);
-    if (r) {
-        char msg[AG_REASON_BUF];
-        ag_reason_secrets(msg, sizeof msg, "%s", r == -ENOMEM ? "out of memory" : err);
-        refuse(o->x, o->call, r == -EINVAL ? 400 : 500, o->uid, o->name, msg);
+    int status = rewrite(o, res, &t, &body, msg, sizeof msg);
+    int r = 0;
+    if (status) {
+        refuse(o->x, o->call, status, o->uid, o->name, msg);
     } else if ((r = dk_proxy_create_forward(o->call, body.data, body.len)) < 0) {
         /* unanswered, the client would wait forever: answer it ourselves */
         es_err("Docker socket: cannot pass the create of %s on: %s", o->name, strerror(-r));
@@ -207,11 +307,11 @@ static void inject(iop *o, const ag_resolution *res)
             refuse(o->x, o->call, 500, o->uid, o->name, "the agent is out of memory");
     } else {
         o->x->stats.injected++;
-        audit(o, res);
+        audit(o, t, res);
     }
+    if (t && (status || r < 0))
+        task_failed(o, t, "CannotCreateContainerError: the create could not be passed to Docker");
     es_buf_free_secret(&body);
-    es_wipe(env, sizeof env); /* views only, but they pointed at values */
-    es_wipe(log, sizeof log);
 }
 
 /* The preflight's reason ("... is missing N permissions: ...") is the

@@ -10,7 +10,13 @@
  *   3. the labels become a one-container task definition through the
  *      task-definition parser, and the task's resolution runs on it
  *      (agent/secrets/resolve.h: plan, preflight, AssumeRole, fetch);
- *   4. the values go into Env (a secret overrides a variable of the same
+ *   4. the one-container definition is registered under the engine's
+ *      reserved family (AG_ENGINE_DOCKER_FAMILY) and the container becomes
+ *      a task of the engine (ag_engine_adopt: startedBy docker:<uid>, group
+ *      compose:<project> from Compose's label, its secrets' metadata); the
+ *      task's labels (com.amazonaws.ecs.task-arn, ...) are added, so that
+ *      the engine's event watch follows the container Docker creates;
+ *   5. the values go into Env (a secret overrides a variable of the same
  *      name) and HostConfig.LogConfig.Config, the rewritten body goes to
  *      dockerd, and every buffer that held a value is wiped. One audit line
  *      says who launched what with which role and which secret versions
@@ -28,16 +34,20 @@
 
 #include "agent/secrets/resolve.h"
 #include "agent/store/store.h"
+#include "agent/tasks/engine.h"
 #include "aws/local/local.h"
 #include "config/docker_roles.h"
 #include "docker/proxy.h"
 
 #define AG_INTAKE_NAME_MAX 128   /* a container name as the audit line quotes it */
 #define AG_INTAKE_AUDIT_MAX 3800 /* one audit line (the log's line is 4 KiB) */
+#define AG_INTAKE_GROUP_MAX 255  /* a task's group, as ECS bounds it */
+#define AG_INTAKE_COMPOSE_PROJECT "com.docker.compose.project"
 
 typedef struct ag_intake_docker_config {
     ag_resolver *resolver; /* borrowed: the task's resolution */
     ag_store *store;       /* borrowed: registered task definitions */
+    ag_engine *engine;     /* borrowed: each injected container becomes its task */
     al_ctx *iam;           /* embedded mode: user entries' PassRole; NULL in aws mode */
     const char *region;    /* the tasks' region and account (bare names, ARN checks) */
     const char *account;

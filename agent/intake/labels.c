@@ -208,7 +208,7 @@ static void w_secret_refs(es_jw *w, const char *key, const ag_secret_ref *r, siz
  * configuration (what the client's create takes from it). */
 static void w_from_registered(es_jw *w, const ag_taskdef *td, const ag_container_def *cd)
 {
-    es_jw_kstr(w, "family", td->family);
+    es_jw_kstr(w, "family", AG_INTAKE_FAMILY);
     es_jw_kstr(w, "executionRoleArn", td->execution_role_arn);
     es_jw_key(w, "containerDefinitions");
     es_jw_arr(w);

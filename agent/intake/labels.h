@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "agent/tasks/engine.h"
 #include "agent/tasks/taskdef.h"
 #include "common/json.h"
 
@@ -30,9 +31,10 @@
 #define AG_INTAKE_LABEL_KEY_MAX 512    /* one ecs-secrets.* label's key */
 #define AG_INTAKE_LABEL_VALUE_MAX 2048 /* one ecs-secrets.* label's value (an ARN, a valueFrom) */
 #define AG_INTAKE_ERR_MAX 1024
-/* the family and container of a definition made from labels (not stored:
- * they name it in reasons) */
-#define AG_INTAKE_FAMILY "docker"
+/* the family and container of the one-container definition (the family
+ * the engine reserves for the Docker socket's tasks: it is registered under
+ * it, engine.h) */
+#define AG_INTAKE_FAMILY AG_ENGINE_DOCKER_FAMILY
 #define AG_INTAKE_CONTAINER "container"
 
 /* A label's name part and value, borrowed from the parsed body. */

@@ -118,6 +118,8 @@ void ag_eng_move(etask *et, ag_task_status to)
         if (et->launch_started_ms)
             ag_series_observe(e->m_launch_seconds, (double)ms / 1000.0);
     }
+    if (to == AG_TASK_STOPPED)
+        et->stopped_at_list = e->lists_issued;
     if (to == AG_TASK_STOPPED && et->t->stop_code == AG_STOP_TASK_FAILED_TO_START)
         count_failed_launch(e, et->t->stopped_reason);
     for (size_t i = 0; i < e->nobservers; i++)
@@ -244,7 +246,34 @@ etask *ag_eng_find_by_container(ag_engine *e, const char *docker_id, size_t *idx
     return NULL;
 }
 
-/* Makes room by forgetting the oldest stopped tasks that were cleaned up. */
+bool ag_engine_task_external(const ag_task *t)
+{
+    return t->family && strcmp(t->family, AG_ENGINE_DOCKER_FAMILY) == 0;
+}
+
+bool ag_eng_external(const etask *et)
+{
+    return ag_engine_task_external(et->t);
+}
+
+/* Records where each of res's values came from (never a value) and binds
+ * the references; 0 or -ENOMEM. */
+int ag_eng_record_secrets(etask *et, const ag_resolution *res)
+{
+    const ag_taskdef *td = et->td->td;
+    for (size_t i = 0; i < res->n; i++) {
+        const ag_resolved_secret *s = &res->items[i];
+        if (ag_task_add_secret_meta(et->t, td->containers[s->container].name, s->target, s->name,
+                                    s->value_from, s->source_arn, s->version, s->resolved_at,
+                                    s->fingerprint) < 0)
+            return -ENOMEM;
+    }
+    ag_eng_bind_refs(et);
+    return 0;
+}
+
+/* Makes room by forgetting the oldest stopped tasks that were cleaned up
+ * (or are the Docker socket's: their containers are their owners'). */
 static bool make_room(ag_engine *e, size_t need)
 {
     etask *last = e->tasks;
@@ -252,7 +281,8 @@ static bool make_room(ag_engine *e, size_t need)
         last = last->next;
     for (etask *et = last; et && e->ntasks + need > AG_ENGINE_TASKS_MAX;) {
         etask *prev = et->prev;
-        if (et->t->last_status == AG_TASK_STOPPED && !et->ops && et->cleaned) {
+        if (et->t->last_status == AG_TASK_STOPPED && !et->ops &&
+            (et->cleaned || ag_eng_external(et))) {
             ag_store_task_delete(e->cfg.store, et->t->arn);
             etask_unlink_free(e, et);
         }
@@ -334,6 +364,109 @@ int ag_engine_run_task(ag_engine *e, ag_run_request *req, ag_task **tasks)
 out:
     tdref_unref(r);
     return rc;
+}
+
+/* The adopted task, in the engine and the store; 0 or -errno (t freed). */
+static int adopt_task(ag_engine *e, tdref *r, ag_task *t, const ag_resolution *res, etask **out)
+{
+    etask *et = etask_new(e, t, r);
+    if (!et) {
+        ag_task_free(t);
+        return -ENOMEM;
+    }
+    ag_eng_set_phase(et, L_DONE); /* nothing to launch: Docker's client does */
+    et->launch_started_ms = uv_now(e->loop);
+    /* a list asked for before now cannot know the container yet */
+    et->created_at_list = e->lists_issued;
+    int rc = res ? ag_eng_record_secrets(et, res) : 0;
+    if (rc == 0 && ag_store_task_put(e->cfg.store, t) < 0)
+        rc = -EIO;
+    if (rc < 0) {
+        ag_store_task_delete(e->cfg.store, t->arn);
+        etask_unlink_free(e, et);
+        return rc;
+    }
+    *out = et;
+    return 0;
+}
+
+int ag_engine_adopt(ag_engine *e, ag_adopt_request *req, ag_task **out)
+{
+    tdref *r = es_calloc(1, sizeof *r);
+    if (!r) {
+        ag_taskdef_free(req->td);
+        req->td = NULL;
+        return -ENOMEM;
+    }
+    *r = (tdref){.refs = 1, .td = req->td};
+    req->td = NULL;
+    const ag_taskdef *td = r->td;
+    ag_task *t = NULL;
+    etask *et = NULL;
+    int rc = make_room(e, 1) ? 0 : -ENOSPC;
+    if (rc == 0)
+        rc = ag_task_create(e->region, e->account, e->cluster, td->family, td->revision,
+                            req->started_by, req->group, "EC2", ag_eng_now_s(), &t);
+    if (rc == 0)
+        rc = ag_task_add_container(t, td->containers[0].name,
+                                   req->image ? req->image : td->containers[0].image);
+    if (rc == 0)
+        rc = adopt_task(e, r, t, req->res, &et);
+    else
+        ag_task_free(t);
+    if (rc == 0) {
+        /* its secrets are resolved: as a launched task once its values are */
+        ag_eng_move(et, AG_TASK_PENDING);
+        es_info("task %s: a container created through the Docker socket (%s)", et->t->id,
+                req->started_by ? req->started_by : "docker");
+        *out = et->t;
+    }
+    tdref_unref(r);
+    return rc;
+}
+
+/* A copy of a Docker-socket task (definition, startedBy, group, the
+ * secrets' metadata: the values the container was created with), for its
+ * container started again; NULL when out of memory. */
+static ag_task *external_copy(ag_engine *e, const ag_task *o)
+{
+    ag_task *t = NULL;
+    if (ag_task_create(e->region, e->account, e->cluster, o->family, o->revision, o->started_by,
+                       o->group, o->launch_type, ag_eng_now_s(), &t) < 0)
+        return NULL;
+    int rc = ag_task_add_container(t, o->containers[0].name, o->containers[0].image);
+    for (size_t i = 0; rc == 0 && i < o->n_secrets; i++) {
+        const ag_secret_meta *m = &o->secrets[i];
+        rc = ag_task_add_secret_meta(t, m->container_name, m->target, m->name, m->value_from,
+                                     m->source_arn, m->version, m->resolved_at, m->fingerprint);
+    }
+    if (rc < 0) {
+        ag_task_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+etask *ag_eng_readopt(etask *old)
+{
+    ag_engine *e = old->e;
+    tdref *r = old->td; /* held: making room may forget the old task */
+    ag_task *t = external_copy(e, old->t);
+    if (!t || !r) {
+        ag_task_free(t);
+        return NULL;
+    }
+    r->refs++;
+    etask *et = NULL;
+    int rc = make_room(e, 1) ? adopt_task(e, r, t, NULL, &et) : -ENOSPC;
+    if (rc == -ENOSPC)
+        ag_task_free(t);
+    tdref_unref(r);
+    if (rc < 0)
+        return NULL;
+    ag_eng_bind_refs(et);
+    ag_eng_move(et, AG_TASK_PENDING);
+    return et;
 }
 
 int ag_engine_stop_task(ag_engine *e, const char *task, ag_stop_code code, const char *reason,
@@ -517,8 +650,12 @@ int ag_engine_start(ag_engine *e)
     size_t interrupted = 0, adopted = 0;
     for (etask *et = e->tasks; et; et = et->next) {
         ag_task *t = et->t;
-        if (t->last_status == AG_TASK_PROVISIONING || t->last_status == AG_TASK_PENDING ||
-            t->last_status == AG_TASK_ACTIVATING) {
+        if (ag_eng_external(et)) {
+            /* not ours to launch: the reconciling list says where it is */
+            if (t->last_status != AG_TASK_STOPPED)
+                adopted++;
+        } else if (t->last_status == AG_TASK_PROVISIONING || t->last_status == AG_TASK_PENDING ||
+                   t->last_status == AG_TASK_ACTIVATING) {
             interrupted++;
             ag_eng_fail_launch(
                 et, "TaskFailedToStart: the agent restarted while the task was starting");

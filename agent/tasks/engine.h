@@ -95,6 +95,38 @@ typedef struct ag_run_request {
  * tasks), -EIO (store). */
 int ag_engine_run_task(ag_engine *e, ag_run_request *req, ag_task **tasks);
 
+/* Containers Docker's own clients create and start through the agent's
+ * Docker socket (agent/intake/docker.h) are tasks too, but the engine does
+ * not launch them: their definition is registered under this reserved
+ * family (the ECS API refuses to register it), which is also how the engine
+ * knows such a task after a restart. The engine follows them as it follows
+ * its own (events, reconciling lists): PENDING until Docker starts the
+ * container, RUNNING, STOPPED when it exits or is removed; it never removes
+ * their containers (`docker rm` is their owner's). */
+#define AG_ENGINE_DOCKER_FAMILY "ecs-secrets-docker"
+/* A container the client never created (dockerd refused the create, the
+ * client went away) leaves its task PENDING without a container: after this
+ * long the task is STOPPED (TaskFailedToStart). */
+#define AG_ENGINE_ADOPT_WAIT_S 120
+
+typedef struct ag_adopt_request {
+    ag_taskdef *td;           /* taken (freed with the task); registered: family
+                                 AG_ENGINE_DOCKER_FAMILY, one container */
+    const char *image;        /* the client's Image */
+    const char *started_by;   /* "docker:<uid>" */
+    const char *group;        /* "compose:<project>" or NULL */
+    const ag_resolution *res; /* its secrets' metadata is recorded, never a value */
+} ag_adopt_request;
+
+/* A task for a container the client is about to create: PENDING, its
+ * secrets' metadata recorded, its container not yet known (the create
+ * event, or a reconciling list, finds it by its task-ARN label). *out valid
+ * as for ag_engine_run_task. 0, -ENOMEM, -ENOSPC, -EIO. On failure td is
+ * still freed. */
+int ag_engine_adopt(ag_engine *e, ag_adopt_request *req, ag_task **out);
+/* Is t a task of the agent's Docker socket (not launched by the engine)? */
+bool ag_engine_task_external(const ag_task *t);
+
 /* Asks a task to stop (desiredStatus STOPPED, the given code and reason).
  * A task already STOPPED is answered as it is. -ENOENT for an unknown task
  * (ARN or bare id). */

@@ -60,6 +60,9 @@ struct etask {
     /* e->lists_issued when a create of this task last answered: a list
      * issued at or before that may predate the container */
     uint64_t created_at_list;
+    /* e->lists_issued when it went STOPPED: a list issued at or before that
+     * may show its container still running */
+    uint64_t stopped_at_list;
 };
 
 /* One Docker call about one container of one task. */
@@ -106,6 +109,7 @@ void ag_eng_container_set(etask *et, size_t i, const char *docker_id, const char
 bool ag_eng_container_stopped(const ag_task_container *c);                           /* engine.c */
 bool ag_eng_cop_end(void *ud, etask **et, size_t *idx);                              /* engine.c */
 bool ag_eng_essential(const etask *et, size_t i);                                    /* engine.c */
+bool ag_eng_external(const etask *et);                                               /* engine.c */
 void ag_eng_fail_container(etask *et, size_t i, const char *reason);                 /* engine.c */
 void ag_eng_fail_launch(etask *et, const char *reason);                              /* engine.c */
 etask *ag_eng_find(ag_engine *e, const char *task);                                  /* engine.c */
@@ -122,6 +126,8 @@ void ag_eng_on_sweep(uv_timer_t *timer);                                        
 void ag_eng_op_begin(etask *et);                                                     /* engine.c */
 bool ag_eng_op_end(etask *et);                                                       /* engine.c */
 void ag_eng_persist(etask *et);                                                      /* engine.c */
+etask *ag_eng_readopt(etask *old);                                                   /* engine.c */
+int ag_eng_record_secrets(etask *et, const ag_resolution *res);                      /* engine.c */
 void ag_eng_release_values(etask *et);                                               /* engine.c */
 void ag_eng_set_phase(etask *et, launch_phase to);                                   /* launch.c */
 int ag_eng_stop_timeout(const etask *et, size_t i);                                  /* engine.c */

@@ -51,19 +51,12 @@ void ag_eng_on_resolved(void *arg, ag_resolution *res, const char *reason)
         ag_eng_advance(et);
         return;
     }
-    const ag_taskdef *td = et->td->td;
-    for (size_t i = 0; i < res->n; i++) {
-        const ag_resolved_secret *s = &res->items[i];
-        if (ag_task_add_secret_meta(et->t, td->containers[s->container].name, s->target, s->name,
-                                    s->value_from, s->source_arn, s->version, s->resolved_at,
-                                    s->fingerprint) < 0) {
-            ag_resolution_free(res);
-            ag_eng_fail_launch(et, "ResourceInitializationError: out of memory");
-            ag_eng_advance(et);
-            return;
-        }
+    if (ag_eng_record_secrets(et, res) < 0) {
+        ag_resolution_free(res);
+        ag_eng_fail_launch(et, "ResourceInitializationError: out of memory");
+        ag_eng_advance(et);
+        return;
     }
-    ag_eng_bind_refs(et);
     et->res = res;
     ag_eng_set_phase(et, L_CREATE);
     if (et->t->desired_status != AG_TASK_STOPPED)
@@ -319,6 +312,20 @@ void ag_eng_issue_container_op(etask *et, size_t i, bool remove)
     ag_eng_op_begin(et);
 }
 
+/* A Docker-socket task is launched by Docker's client: it is RUNNING once
+ * Docker has started its containers. */
+static void follow_external(etask *et)
+{
+    ag_task *t = et->t;
+    if (t->last_status != AG_TASK_PENDING && t->last_status != AG_TASK_ACTIVATING)
+        return;
+    for (size_t i = 0; i < t->n_containers; i++)
+        if (!ag_eng_container_running(&t->containers[i]))
+            return;
+    ag_eng_move(et, AG_TASK_RUNNING);
+    ag_eng_persist(et);
+}
+
 /* Drives a task one step: called after every answer and event that may let
  * it move. Nothing happens while a call about the task is in flight. */
 void ag_eng_advance(etask *et)
@@ -339,7 +346,8 @@ void ag_eng_advance(etask *et)
             ag_task_container *c = &t->containers[i];
             if (!c->docker_id)
                 continue;
-            if (failed && !et->cleaned)
+            /* a Docker-socket task's container is its owner's: stopped, never removed */
+            if (failed && !et->cleaned && !ag_eng_external(et))
                 ag_eng_issue_container_op(et, i, true);
             else if (!ag_eng_container_stopped(c))
                 ag_eng_issue_container_op(et, i, false);
@@ -378,6 +386,8 @@ void ag_eng_advance(etask *et)
         ag_eng_move(et, AG_TASK_RUNNING);
         return;
     case L_DONE:
+        if (ag_eng_external(et))
+            follow_external(et);
         return;
     }
 }

@@ -34,6 +34,60 @@ static void container_exited(etask *et, size_t i, const int *exit_code, const ch
     ag_eng_persist(et);
 }
 
+/* A Docker-socket task learns its container from the container's task-ARN
+ * label (the create event, or a reconciling list when the event was
+ * missed): true when arn is such a task still waiting for it. */
+static bool bind_external(ag_engine *e, const char *arn, const char *docker_id)
+{
+    etask *et = ag_eng_find(e, arn);
+    if (!et || !ag_eng_external(et) || et->t->last_status == AG_TASK_STOPPED ||
+        et->t->containers[0].docker_id)
+        return false;
+    ag_eng_container_set(et, 0, docker_id, "PENDING", NULL, NULL);
+    ag_eng_persist(et);
+    es_info("task %s: its container is %.12s", et->t->id, docker_id);
+    return true;
+}
+
+/* A Docker-socket container started again after its task STOPPED (docker
+ * start, restart, a restart policy) holds the values its create got: it is
+ * a new task with the same definition and secrets' metadata, so that drift
+ * still names it. */
+static void external_restarted(etask *old, const char *docker_id)
+{
+    etask *et = ag_eng_readopt(old); /* old may be gone after this */
+    if (!et) {
+        es_err("docker: container %.12s started again: cannot make its task", docker_id);
+        return;
+    }
+    ag_eng_container_set(et, 0, docker_id, "RUNNING", NULL, NULL);
+    es_info("task %s: container %.12s started again (its values as created)", et->t->id, docker_id);
+    ag_eng_persist(et);
+    ag_eng_advance(et);
+}
+
+/* `docker rm` of a Docker-socket task's container ends the task (its
+ * container says why); nothing is left for the sweep. */
+static void external_removed(etask *et, size_t i)
+{
+    container_exited(et, i, NULL, NULL);
+    if (!et->t->containers[i].reason)
+        ag_eng_container_set(et, i, NULL, NULL, NULL, "the container was removed (docker rm)");
+    et->cleaned = true;
+    ag_eng_persist(et);
+}
+
+/* A list asked for after a Docker-socket task STOPPED shows its container
+ * running: the container's start event was missed. */
+static void restarted_unseen(ag_engine *e, const dk_container_summary *s, uint64_t seq)
+{
+    size_t i = 0;
+    etask *et = ag_eng_find_by_container(e, s->id, &i);
+    if (et && ag_eng_external(et) && et->t->last_status == AG_TASK_STOPPED &&
+        et->stopped_at_list < seq && s->state && strcmp(s->state, "running") == 0)
+        external_restarted(et, s->id);
+}
+
 void ag_eng_on_event(void *ud, const dk_event *ev)
 {
     ag_engine *e = ud;
@@ -42,6 +96,8 @@ void ag_eng_on_event(void *ud, const dk_event *ev)
     ag_series_add(e->m_events, 1);
     size_t i = 0;
     etask *et = ag_eng_find_by_container(e, ev->id, &i);
+    if (!et && ev->type == DK_EV_CREATE && ev->task_arn && bind_external(e, ev->task_arn, ev->id))
+        return;
     if (!et) {
         if (ev->type == DK_EV_CREATE && ev->task_arn && !ag_eng_find(e, ev->task_arn))
             es_notice("docker: container %.12s carries the task ARN %s, which this agent does "
@@ -51,6 +107,10 @@ void ag_eng_on_event(void *ud, const dk_event *ev)
     }
     switch (ev->type) {
     case DK_EV_START:
+        if (ag_eng_external(et) && et->t->last_status == AG_TASK_STOPPED) {
+            external_restarted(et, ev->id);
+            return;
+        }
         if (!ag_eng_container_stopped(&et->t->containers[i]))
             ag_eng_container_set(et, i, NULL, "RUNNING", NULL, NULL);
         break;
@@ -64,7 +124,10 @@ void ag_eng_on_event(void *ud, const dk_event *ev)
         break;
     }
     case DK_EV_DESTROY:
-        container_exited(et, i, NULL, NULL);
+        if (ag_eng_external(et))
+            external_removed(et, i);
+        else
+            container_exited(et, i, NULL, NULL);
         break;
     default:
         return;
@@ -87,6 +150,15 @@ static bool parse_exit(const char *status, int *code)
 
 static void reconcile(ag_engine *e, rec_trigger why);
 
+static const char *label_of(const dk_container_summary *s, const char *key)
+{
+    const char *v = NULL;
+    for (size_t l = 0; l < s->nlabels; l++)
+        if (strcmp(s->labels[l].key, key) == 0)
+            v = s->labels[l].value;
+    return v;
+}
+
 /* Applies one list of the labelled containers to the tasks. A container
  * whose create answered after the list was asked for may be missing from it
  * (dockerd answered the list first): its task is left for the next list. */
@@ -107,6 +179,11 @@ static void on_listed(void *ud, const dk_result *r, const dk_container_summary *
         goto again;
     }
     size_t adopted = 0, exited = 0, vanished = 0, later = 0;
+    for (size_t k = 0; k < n; k++) {
+        const char *arn = label_of(&items[k], DK_TASK_ARN_LABEL);
+        if (arn && items[k].id && !bind_external(e, arn, items[k].id))
+            restarted_unseen(e, &items[k], seq);
+    }
     for (etask *et = e->tasks; et; et = et->next) {
         ag_task *t = et->t;
         if (t->last_status == AG_TASK_STOPPED)
@@ -145,10 +222,7 @@ static void on_listed(void *ud, const dk_result *r, const dk_container_summary *
         ag_eng_advance(et);
     }
     for (size_t k = 0; k < n; k++) {
-        const char *arn = NULL;
-        for (size_t l = 0; l < items[k].nlabels; l++)
-            if (strcmp(items[k].labels[l].key, DK_TASK_ARN_LABEL) == 0)
-                arn = items[k].labels[l].value;
+        const char *arn = label_of(&items[k], DK_TASK_ARN_LABEL);
         if (arn && !ag_eng_find(e, arn) && e->list_trigger != REC_PERIODIC)
             es_notice("docker: container %.12s carries the task ARN %s, which this agent does "
                       "not know; left alone",
@@ -240,12 +314,29 @@ void ag_eng_on_events_error(void *ud, int err, unsigned attempt, uint64_t delay_
 
 /* ---- cleanup of stopped tasks ---- */
 
+/* A Docker-socket task whose container never appeared (dockerd refused the
+ * create, the client went away) stops after AG_ENGINE_ADOPT_WAIT_S. */
+static void external_unborn(etask *et, int64_t now)
+{
+    ag_task *t = et->t;
+    if (t->last_status == AG_TASK_STOPPED || t->containers[0].docker_id ||
+        now - t->created_at < AG_ENGINE_ADOPT_WAIT_S)
+        return;
+    ag_eng_fail_launch(et, "CannotCreateContainerError: Docker did not create the container "
+                           "(the create was refused, or its client went away)");
+    ag_eng_advance(et);
+}
+
 void ag_eng_on_sweep(uv_timer_t *timer)
 {
     ag_engine *e = timer->data;
     int64_t now = ag_eng_now_s();
     for (etask *et = e->tasks; et; et = et->next) {
         ag_task *t = et->t;
+        if (ag_eng_external(et)) {
+            external_unborn(et, now);
+            continue; /* their containers are their owners' */
+        }
         if (t->last_status != AG_TASK_STOPPED || et->cleaned || et->ops)
             continue;
         if (now - t->stopped_at < e->cfg.cleanup_delay_s)

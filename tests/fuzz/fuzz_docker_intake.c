@@ -16,6 +16,7 @@
 #include "common/alloc.h"
 #include "config/docker_roles.h"
 #include "docker/create_body.h"
+#include "docker/docker.h"
 
 #define VALUE "fuzz-value"
 
@@ -60,6 +61,23 @@ static void check_env(const es_json *doc, const dk_body_kv *env, size_t n)
     }
 }
 
+#define TASK_ARN "arn:aws:ecs:us-east-1:123456789012:task/default/0123"
+
+/* The rewritten body's Labels (the last, as dockerd keeps it) carry the
+ * task's ARN under its exact key, whatever the client sent. */
+static void check_task_label(const es_json *doc)
+{
+    const es_json *labels = dk_create_body_labels(doc);
+    const char *v = NULL;
+    for (size_t i = 0; labels && i < labels->u.object.n; i++)
+        if (strcmp(labels->u.object.keys[i], DK_TASK_ARN_LABEL) == 0)
+            v = labels->u.object.values[i]->type == ES_JSON_STRING
+                    ? labels->u.object.values[i]->u.string.s
+                    : NULL;
+    if (!v || strcmp(v, TASK_ARN) != 0)
+        __builtin_trap();
+}
+
 static void body(const char *s, size_t len)
 {
     es_json *doc = NULL;
@@ -85,7 +103,15 @@ static void body(const char *s, size_t len)
         }
         ag_taskdef_free(td);
     }
-    dk_create_edit ed = {.env = env, .nenv = ne, .log_config = log, .nlog = nl};
+    /* the task's labels, as the intake adds them (docker.c task_labels) */
+    static const dk_body_kv task[] = {{DK_TASK_ARN_LABEL, TASK_ARN, sizeof TASK_ARN - 1},
+                                      {"com.amazonaws.ecs.cluster", "default", 7}};
+    dk_create_edit ed = {.env = env,
+                         .nenv = ne,
+                         .log_config = log,
+                         .nlog = nl,
+                         .labels = task,
+                         .nlabels = sizeof task / sizeof *task};
     es_buf out;
     es_buf_init(&out, DK_CREATE_BODY_OUT_MAX);
     if (dk_create_body_rewrite(doc, &ed, &out, err, sizeof err) == 0) {
@@ -93,6 +119,7 @@ static void body(const char *s, size_t len)
         if (dk_create_body_parse(out.data, out.len, &again, err, sizeof err) != 0)
             __builtin_trap();
         check_env(again, env, ne);
+        check_task_label(again);
         es_json_free(again);
     }
     es_buf_free_secret(&out);

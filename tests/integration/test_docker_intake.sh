@@ -92,7 +92,7 @@ out=$(d run --rm --network none --name "$NAME-run" -e DB=mine -e KEEP=kept \
   sh -c "$PRINT; echo KEEP=\$KEEP") || fail "docker run with secret labels: $out"
 eq "$out" "DB=$V_DB PW=$V_PW
 KEEP=kept" "what the container printed"
-grep -qE "Docker socket: uid 0 created container $NAME-run with role $ROLE: variable DB from arn:aws:ssm:us-east-1:$ACCT:parameter/intake/db version 1 fingerprint hmac-sha256:[0-9a-f]{32}; variable PW from $SM_ARN version [0-9a-f-]{36} fingerprint hmac-sha256:[0-9a-f]{32}$" "$LOG" ||
+grep -qE "Docker socket: uid 0 created container $NAME-run \(task [0-9a-f]{32}\) with role $ROLE: variable DB from arn:aws:ssm:us-east-1:$ACCT:parameter/intake/db version 1 fingerprint hmac-sha256:[0-9a-f]{32}; variable PW from $SM_ARN version [0-9a-f-]{36} fingerprint hmac-sha256:[0-9a-f]{32}$" "$LOG" ||
   fail "no audit line for $NAME-run"
 
 say "ecs-secrets.log-secret.splunk-token reaches a loopback HEC receiver"
@@ -168,7 +168,7 @@ out=$(d_nobody run --rm --network none --name "$NAME-nobody-alice" \
   --label "ecs-secrets.execution-role=$PASSED_ROLE" "${SECRET_LABELS[@]}" "$IMAGE" sh -c "$PRINT") ||
   fail "nobody with a role alice may pass: $out"
 eq "$out" "DB=$V_DB PW=$V_PW" "nobody's container (alice's PassRole)"
-grep -q "Docker socket: uid 65534 created container $NAME-nobody-alice with role $PASSED_ROLE:" "$LOG" ||
+grep -q "Docker socket: uid 65534 created container $NAME-nobody-alice (task [0-9a-f]*) with role $PASSED_ROLE:" "$LOG" ||
   fail "no audit line for nobody's launch"
 
 say "Compose (docker-compose): a service gets its values; a missing permission is printed"

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "agent/api/api.h"
+#include "agent/tasks/engine.h"
 #include "aws_fake.h" /* expect_no_leaks */
 #include "common/alloc.h"
 
@@ -198,6 +199,12 @@ Test(api, validation_errors_name_the_field)
         "{\"family\":\"x\",\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"b\","
         "\"secrets\":[{\"name\":\"S\",\"valueFrom\":\"/p\"}]}]}",
         "ClientException", "executionRoleArn");
+    /* the Docker socket's family is the engine's (agent/tasks/engine.h) */
+    bad("RegisterTaskDefinition",
+        "{\"family\":\"" AG_ENGINE_DOCKER_FAMILY "\",\"containerDefinitions\":[{\"name\":\"a\","
+        "\"image\":\"b\"}]}",
+        "ClientException",
+        "is reserved for the containers created through the agent's Docker socket");
     bad("RegisterTaskDefinition", "{\"family\":", "SerializationException", "JSON");
     bad("RegisterTaskDefinition", "[]", "InvalidParameterException", "");
     /* ours */

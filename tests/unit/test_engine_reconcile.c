@@ -47,6 +47,7 @@ typedef struct fcontainer {
     char id[16];
     char state[16];  /* created, running, exited; "" when removed */
     char status[64]; /* "Exited (3) 1 second ago" */
+    char arn[256];   /* its com.amazonaws.ecs.task-arn label, or "" */
 } fcontainer;
 static fcontainer table[8];
 static int ncreated;
@@ -146,8 +147,9 @@ static void answer_list(fconn *f, const char *snapshot)
         if (table[i].state[0])
             n += (size_t)snprintf(body + n, sizeof body - n,
                                   "%s{\"Id\":\"%s\",\"State\":\"%s\",\"Status\":\"%s\","
-                                  "\"Labels\":{}}",
-                                  n > 1 ? "," : "", table[i].id, table[i].state, table[i].status);
+                                  "\"Labels\":{\"" DK_TASK_ARN_LABEL "\":\"%s\"}}",
+                                  n > 1 ? "," : "", table[i].id, table[i].state, table[i].status,
+                                  table[i].arn);
     snprintf(body + n, sizeof body - n, "]");
     json_answer(f, 200, body);
 }
@@ -573,4 +575,102 @@ Test(reconcile, a_launch_in_flight_is_left_alone_by_a_list_older_than_its_create
     cr_assert(run_until(runs_after, &before, 5000));
     cr_assert_eq(ag_engine_find_task(engine, arn)->last_status, AG_TASK_RUNNING);
     cr_assert_eq(max_lists_outstanding, 1);
+}
+
+static int newest_other(void *arg, ag_task *t)
+{
+    ag_task **out = arg;
+    if (t->last_status != AG_TASK_STOPPED && ag_engine_task_external(t))
+        *out = t;
+    return *out != NULL;
+}
+
+/* The running Docker-socket task, if any. */
+static void running_external(ag_task **out)
+{
+    *out = NULL;
+    ag_engine_foreach_task(engine, newest_other, out);
+}
+
+/* A container created through the agent's Docker socket (agent/intake/):
+ * its task waits PENDING for a container carrying its ARN, which a list
+ * finds when the create event was missed; it follows that container and
+ * never stops or removes it. */
+Test(reconcile, a_docker_socket_task_follows_its_container_found_by_label)
+{
+    engine_up(50);
+    const char *json = "{\"family\":\"" AG_ENGINE_DOCKER_FAMILY "\",\"containerDefinitions\":["
+                       "{\"name\":\"container\",\"image\":\"docker\"}]}";
+    ag_taskdef *td = NULL;
+    ag_td_error e;
+    ag_td_ctx ctx = {.region = "us-east-1", .account = "123456789012"};
+    cr_assert_eq(ag_taskdef_parse(json, strlen(json), &ctx, &td, &e), 0, "%s", e.message);
+    cr_assert_eq(ag_store_taskdef_register(store, td, 1700000000), 0);
+    ag_adopt_request rq = {.td = td,
+                           .image = "local/busybox:latest",
+                           .started_by = "docker:1000",
+                           .group = "compose:shop"};
+    ag_task *t = NULL;
+    cr_assert_eq(ag_engine_adopt(engine, &rq, &t), 0);
+    char arn[256];
+    snprintf(arn, sizeof arn, "%s", t->arn);
+    cr_assert(ag_engine_task_external(t));
+    cr_assert_eq(t->last_status, AG_TASK_PENDING);
+    cr_assert_str_eq(t->started_by, "docker:1000");
+    cr_assert_str_eq(t->group, "compose:shop");
+    cr_assert_str_eq(t->launch_type, "EC2");
+    cr_assert_str_eq(t->containers[0].image, "local/busybox:latest");
+    cr_assert_null(t->containers[0].docker_id);
+    /* lists without it leave it waiting */
+    double before = all_runs() + 2;
+    cr_assert(run_until(runs_after, &before, 5000));
+    cr_assert_eq(ag_engine_find_task(engine, arn)->last_status, AG_TASK_PENDING);
+    cr_assert_eq(ncreated, 0, "the engine launched a Docker-socket task");
+
+    /* Docker's client created and started it; the events were dropped */
+    fcontainer *c = &table[ncreated++];
+    snprintf(c->id, sizeof c->id, "ext1");
+    snprintf(c->state, sizeof c->state, "running");
+    snprintf(c->status, sizeof c->status, "Up 1 second");
+    snprintf(c->arn, sizeof c->arn, "%s", arn);
+    want w = {arn, AG_TASK_RUNNING};
+    cr_assert(run_until(has_status, &w, 5000), "the list did not bind the container");
+    cr_assert_str_eq(ag_engine_find_task(engine, arn)->containers[0].docker_id, "ext1");
+
+    /* it exits: STOPPED; the container stays (its owner's to remove) */
+    snprintf(c->state, sizeof c->state, "exited");
+    snprintf(c->status, sizeof c->status, "Exited (0) 1 second ago");
+    w.status = AG_TASK_STOPPED;
+    cr_assert(run_until(has_status, &w, 5000));
+    t = ag_engine_find_task(engine, arn);
+    cr_assert_eq(t->stop_code, AG_STOP_ESSENTIAL_CONTAINER_EXITED);
+    cr_assert_eq(t->containers[0].exit_code, 0);
+    run_until(never, NULL, 300);
+    cr_assert_str_eq(c->state, "exited", "the engine removed a Docker-socket container");
+
+    /* started again (docker start, restart; its start event dropped): a new
+     * task with the values its create got, the old one stays STOPPED */
+    snprintf(c->state, sizeof c->state, "running");
+    ag_task *again = NULL;
+    for (int k = 0; k < 200 && !again; k++) {
+        run_until(never, NULL, 20);
+        running_external(&again);
+    }
+    cr_assert_not_null(again, "the container started again has no task");
+    cr_assert_str_neq(again->arn, arn);
+    cr_assert_str_eq(again->started_by, "docker:1000");
+    cr_assert_str_eq(again->group, "compose:shop");
+    cr_assert_str_eq(again->containers[0].docker_id, "ext1");
+    want w2 = {again->arn, AG_TASK_RUNNING};
+    cr_assert(run_until(has_status, &w2, 5000));
+    cr_assert_eq(ag_engine_find_task(engine, arn)->last_status, AG_TASK_STOPPED);
+
+    /* a restarted engine reads it back as the socket's */
+    ag_engine_close(engine, NULL, NULL);
+    run_until(never, NULL, 100);
+    engine_up(0);
+    t = ag_engine_find_task(engine, arn);
+    cr_assert_not_null(t);
+    cr_assert(ag_engine_task_external(t));
+    cr_assert_eq(t->last_status, AG_TASK_STOPPED);
 }

@@ -90,6 +90,37 @@ Test(create_body, log_config_merged)
                      "{\"splunk-token\":\"tok\"}}}}");
 }
 
+/* the task's labels: a client's label of the same name is replaced (a
+ * container cannot claim another task's ARN), others kept, new ones added */
+Test(create_body, labels_replaced_and_added)
+{
+    dk_body_kv lab[] = {KV("com.amazonaws.ecs.task-arn", "arn:t"),
+                        KV("com.amazonaws.ecs.cluster", "c")};
+    dk_create_edit ed = {.labels = lab, .nlabels = 2};
+    cr_assert_str_eq(
+        rewrite(
+            "{\"Labels\":{\"a\":\"b\",\"com.amazonaws.ecs.task-arn\":\"forged\"},\"Image\":\"i\"}",
+            &ed),
+        "{\"Labels\":{\"a\":\"b\",\"com.amazonaws.ecs.task-arn\":\"arn:t\","
+        "\"com.amazonaws.ecs.cluster\":\"c\"},\"Image\":\"i\"}");
+    /* no Labels, or null: made; the last "labels" (any case) is the one rewritten */
+    cr_assert_str_eq(rewrite("{\"Image\":\"i\"}", &ed),
+                     "{\"Image\":\"i\",\"Labels\":{\"com.amazonaws.ecs.task-arn\":\"arn:t\","
+                     "\"com.amazonaws.ecs.cluster\":\"c\"}}");
+    cr_assert_str_eq(rewrite("{\"Labels\":{\"x\":\"1\"},\"labels\":null}", &ed),
+                     "{\"Labels\":{\"x\":\"1\"},\"Labels\":{\"com.amazonaws.ecs.task-arn\":"
+                     "\"arn:t\",\"com.amazonaws.ecs.cluster\":\"c\"}}");
+    char err[DK_CREATE_BODY_ERR_MAX];
+    es_json *doc = NULL;
+    cr_assert_eq(dk_create_body_parse("{\"Labels\":[1]}", 14, &doc, err, sizeof err), 0);
+    es_buf out;
+    es_buf_init(&out, DK_CREATE_BODY_OUT_MAX);
+    cr_assert_eq(dk_create_body_rewrite(doc, &ed, &out, err, sizeof err), -EINVAL);
+    cr_assert_str_eq(err, "Labels is not an object");
+    es_buf_free_secret(&out);
+    es_json_free_secret(doc);
+}
+
 Test(create_body, nothing_to_do_writes_the_same_tree)
 {
     dk_create_edit ed = {0};
@@ -338,7 +369,7 @@ Test(intake_taskdef, from_a_registered_container)
     char err[AG_INTAKE_ERR_MAX] = "";
     cr_assert_eq(ag_intake_taskdef(&rq, registered, &CTX, &td, err, sizeof err), 0, "%s", err);
     cr_assert_eq(td->n_containers, 1);
-    cr_assert_str_eq(td->family, "app");
+    cr_assert_str_eq(td->family, AG_ENGINE_DOCKER_FAMILY); /* registered under it */
     cr_assert_str_eq(td->containers[0].secrets[0].name, "DB");
     cr_assert_str_eq(td->containers[0].log->driver, "splunk");
     cr_assert_str_eq(td->containers[0].log->options[0].value, "http://h");
