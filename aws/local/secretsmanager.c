@@ -1790,8 +1790,9 @@ static double rate_period(const char *e)
     return 0;
 }
 
-/* When the next rotation after t falls (0: no schedule). */
-static double next_rotation(int64_t days, const char *schedule, double t)
+/* When the next rotation after t falls by the schedule as AWS reads it
+ * (0: no schedule). */
+static double schedule_next(int64_t days, const char *schedule, double t)
 {
     if (days > 0)
         return t + (double)days * 86400.0;
@@ -1822,7 +1823,7 @@ static int parse_rules(const es_json *req, double now, rules *ru, al_error *e)
         return al_fail(e, 400, "InvalidParameterException",
                        "RotationRules needs AutomaticallyAfterDays or ScheduleExpression.");
     if (ru->schedule &&
-        (strlen(ru->schedule) > AL_SM_SCHEDULE_MAX || next_rotation(0, ru->schedule, now) == 0))
+        (strlen(ru->schedule) > AL_SM_SCHEDULE_MAX || schedule_next(0, ru->schedule, now) == 0))
         return al_fail(e, 400, "InvalidParameterException",
                        "The schedule expression %.256s is not valid: use rate(N days) (1-1000), "
                        "rate(N hours) (4-23) or cron(minutes hours day-of-month month "
@@ -1854,6 +1855,7 @@ static const char *const STEPS[] = {"createSecret", "setSecret", "testSecret", "
 
 struct al_sm_state {
     char *rotation_dir, *state_dir, *endpoint;
+    unsigned time_scale;        /* al_options.rotation_time_scale */
     al_rotation_event_fn event; /* al_options.rotation_event */
     void *event_arg;
     hook_run runs[AL_SM_HOOKS_MAX];
@@ -1867,11 +1869,22 @@ int al_sm_state_init(al_ctx *c, const al_options *opt)
         return -ENOMEM;
     c->sm->rotation_dir = opt->rotation_dir ? es_strdup(opt->rotation_dir) : NULL;
     c->sm->state_dir = opt->state_dir ? es_strdup(opt->state_dir) : NULL;
+    c->sm->time_scale = opt->rotation_time_scale;
     c->sm->event = opt->rotation_event;
     c->sm->event_arg = opt->rotation_event_arg;
     if ((opt->rotation_dir && !c->sm->rotation_dir) || (opt->state_dir && !c->sm->state_dir))
         return -ENOMEM;
     return 0;
+}
+
+/* When the next rotation after t falls here: the schedule's wait divided by
+ * the time scale (al_options.rotation_time_scale), so that NextRotationDate
+ * says when the rotation really happens (0: no schedule). */
+static double next_rotation(al_ctx *c, int64_t days, const char *schedule, double t)
+{
+    double at = schedule_next(days, schedule, t);
+    unsigned scale = c->sm->time_scale;
+    return at > 0 && scale > 1 ? t + (at - t) / scale : at;
 }
 
 void al_sm_state_free(al_ctx *c)
@@ -1989,7 +2002,7 @@ static int rotated_value(const plain *cur, es_buf *out, al_error *e)
 static int mark_rotated(al_ctx *c, const secret *s)
 {
     double now = al_now(c);
-    double next = s->rot_enabled ? next_rotation(s->rot_days, s->rot_schedule, now) : 0;
+    double next = s->rot_enabled ? next_rotation(c, s->rot_days, s->rot_schedule, now) : 0;
     sqlite3_stmt *st = al_db_prepare(c->db, "UPDATE sm_secret SET last_rotated=?1, "
                                             "next_rotation=?2, rotation_failure=NULL, changed=?1 "
                                             "WHERE arn=?3");
@@ -2199,7 +2212,7 @@ static int save_rotation(al_ctx *c, secret *s, const rotate_req *q)
         s->rot_schedule = q->ru.schedule ? es_strdup(q->ru.schedule) : NULL;
         s->rot_window = q->ru.window ? es_strdup(q->ru.window) : NULL;
     }
-    double next = s->rot_enabled ? next_rotation(s->rot_days, s->rot_schedule, al_now(c)) : 0;
+    double next = s->rot_enabled ? next_rotation(c, s->rot_days, s->rot_schedule, al_now(c)) : 0;
     sqlite3_stmt *st = al_db_prepare(
         c->db, "UPDATE sm_secret SET rotation_enabled=?1, rotation_lambda=?2, rotation_days=?3, "
                "rotation_schedule=?4, rotation_window=?5, next_rotation=?6 WHERE arn=?7");
@@ -2350,7 +2363,7 @@ static int rotate_if_due(al_ctx *c, secret *s, double now)
         rotation_event(c, s->arn, "schedule", told);
         (void)set_failure(c, s->arn, e.message);
         /* not again at every touch: the next try is the next period's */
-        double next = next_rotation(s->rot_days, s->rot_schedule, now);
+        double next = next_rotation(c, s->rot_days, s->rot_schedule, now);
         sqlite3_stmt *st = al_db_prepare(c->db, "UPDATE sm_secret SET next_rotation=? WHERE arn=?");
         if (st) {
             sqlite3_bind_double(st, 1, next);
