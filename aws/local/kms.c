@@ -1725,8 +1725,9 @@ static int tag_count(al_ctx *c, const char *id, int64_t *n)
     return r;
 }
 
-/* Checks one Tags member as KMS does (TagException, the field named). */
-static int tag_ok(const es_json *t, const char **k, const char **v, al_error *e)
+/* Checks Tags member i (0-based) as KMS does, in KMS's words (LocalStack's
+ * test_kms snapshots, recorded against AWS). */
+static int tag_ok(const es_json *t, size_t i, const char **k, const char **v, al_error *e)
 {
     *k = es_json_get_str(t, "TagKey");
     *v = es_json_get_str(t, "TagValue");
@@ -1735,16 +1736,18 @@ static int tag_ok(const es_json *t, const char **k, const char **v, al_error *e)
                        "Each tag needs a TagKey and a TagValue (strings).");
     if (!**k || strlen(*k) > AL_TAG_KEY_MAX)
         return al_fail(e, 400, "ValidationException",
-                       "1 validation error detected: Value at 'tags.member.tagKey' failed to "
-                       "satisfy constraint: Member must have length between 1 and %d",
-                       AL_TAG_KEY_MAX);
+                       "1 validation error detected: Value '%.200s' at 'tags.%zu.member.tagKey' "
+                       "failed to satisfy constraint: Member must have length %s %d",
+                       *k, i + 1, **k ? "less than or equal to" : "greater than or equal to",
+                       **k ? AL_TAG_KEY_MAX : 1);
     if (strlen(*v) > AL_TAG_VALUE_MAX)
         return al_fail(e, 400, "ValidationException",
-                       "1 validation error detected: Value at 'tags.member.tagValue' failed to "
-                       "satisfy constraint: Member must have length less than or equal to %d",
-                       AL_TAG_VALUE_MAX);
-    if (strncmp(*k, "aws:", 4) == 0)
-        return al_fail(e, 400, "TagException", "Tags beginning with aws: are reserved.");
+                       "1 validation error detected: Value '%.300s' at 'tags.%zu.member.tagValue' "
+                       "failed to satisfy constraint: Member must have length less than or equal "
+                       "to %d",
+                       *v, i + 1, AL_TAG_VALUE_MAX);
+    if (strncasecmp(*k, "aws:", 4) == 0)
+        return al_fail(e, 400, "TagException", "Tags beginning with aws: are reserved");
     return 0;
 }
 
@@ -1764,7 +1767,7 @@ static int put_tag(al_ctx *c, const char *id, const char *k, const char *v)
 
 /* Writes the tags in one transaction; more than AL_KMS_TAGS_MAX on the key
  * afterwards undoes them all. */
-static int put_tags(al_ctx *c, const char *id, const char *arn, const es_json *tags, al_error *e)
+static int put_tags(al_ctx *c, const char *id, const es_json *tags, al_error *e)
 {
     int64_t n = 0;
     if (al_db_begin(c->db) < 0)
@@ -1778,9 +1781,7 @@ static int put_tags(al_ctx *c, const char *id, const char *arn, const es_json *t
     if (r == 0 && tag_count(c, id, &n) < 0)
         r = al_fail_internal(e, "KMSInternalException");
     if (r == 0 && n > AL_KMS_TAGS_MAX)
-        r = al_fail(e, 400, "TagException",
-                    "Cannot add tags to %s: a key has at most %d tags (it would have %lld).", arn,
-                    AL_KMS_TAGS_MAX, (long long)n);
+        r = al_fail(e, 400, "TagException", "Too many tags");
     if (r == 0 && al_db_commit(c->db) < 0)
         r = al_fail_internal(e, "KMSInternalException");
     if (r < 0)
@@ -1798,14 +1799,17 @@ static int op_tag_resource(al_ctx *c, const char *principal, const es_json *req,
         return al_fail(e, 400, "ValidationException", "Tags is required (a list of tags).");
     for (size_t i = 0; i < es_json_len(tags); i++) {
         const char *tk, *tv;
-        int r = tag_ok(es_json_at(tags, i), &tk, &tv, e);
+        int r = tag_ok(es_json_at(tags, i), i, &tk, &tv, e);
         if (r < 0)
             return r;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(tk, es_json_get_str(es_json_at(tags, j), "TagKey")) == 0)
+                return al_fail(e, 400, "TagException", "Duplicate tag keys");
     }
     int r = admin_key(c, principal, req, "kms:TagResource", false, id, arn, &k, e);
     if (r < 0)
         return r;
-    if ((r = put_tags(c, id, arn, tags, e)) < 0)
+    if ((r = put_tags(c, id, tags, e)) < 0)
         return r;
     answer_empty(w);
     return 0;

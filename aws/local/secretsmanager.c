@@ -229,7 +229,7 @@ static int replicate_all(al_ctx *c, const char *principal, const secret *p, cons
                          size_t n, bool force, al_error *e);
 static void write_replication_status(al_ctx *c, const char *arn, es_jw *w);
 static int sync_replicas(al_ctx *c, const char *arn);
-static int refuse_replicated(al_ctx *c, const secret *s, al_error *e);
+static int refuse_replicated(al_ctx *c, const secret *s, const char *id, al_error *e);
 static void write_primary_region(al_ctx *c, const secret *s, bool list, es_jw *w);
 
 /* ---- values ---- */
@@ -1416,7 +1416,7 @@ static int op_delete_secret(al_ctx *c, const char *principal, const es_json *req
     int r = load_primary(c, principal, req, "secretsmanager:DeleteSecret", false, &s, e);
     if (r < 0)
         return r;
-    if ((r = refuse_replicated(c, &s, e)) < 0) {
+    if ((r = refuse_replicated(c, &s, es_json_get_str(req, "SecretId"), e)) < 0) {
         secret_clear(&s);
         return r;
     }
@@ -1812,13 +1812,19 @@ static int parse_rules(const es_json *req, double now, rules *ru, al_error *e)
     if (r->type != ES_JSON_OBJECT)
         return al_fail(e, 400, "InvalidParameterException", "RotationRules must be an object.");
     ru->present = true;
-    if (!al_opt_int(r, "AutomaticallyAfterDays", 1, AL_SM_ROTATION_DAYS_MAX, 0, &ru->days, e) ||
+    if (!al_opt_int(r, "AutomaticallyAfterDays", INT64_MIN, INT64_MAX, 0, &ru->days, e) ||
         !al_opt_str(r, "ScheduleExpression", &ru->schedule, e) ||
         !al_opt_str(r, "Duration", &ru->window, e))
         return -EINVAL;
+    const es_json *days = es_json_get(r, "AutomaticallyAfterDays");
+    if (days && days->type != ES_JSON_NULL && (ru->days < 1 || ru->days > AL_SM_ROTATION_DAYS_MAX))
+        return al_fail(e, 400, "InvalidParameterException",
+                       "RotationRules.AutomaticallyAfterDays must be within 1-%d.",
+                       AL_SM_ROTATION_DAYS_MAX); /* as moto and LocalStack word it */
     if (ru->days && ru->schedule)
         return al_fail(e, 400, "InvalidParameterException",
-                       "You can use AutomaticallyAfterDays or ScheduleExpression, but not both.");
+                       "You cannot specify both rotation frequency and schedule expression "
+                       "together."); /* AWS's words (terraform-provider-aws#33329) */
     if (!ru->days && !ru->schedule)
         return al_fail(e, 400, "InvalidParameterException",
                        "RotationRules needs AutomaticallyAfterDays or ScheduleExpression.");
@@ -2860,9 +2866,10 @@ static int sync_replicas(al_ctx *c, const char *arn)
     return r;
 }
 
-/* DeleteSecret of a primary that still has replicas is refused (AWS's
- * words): they go first, by RemoveRegionsFromReplication. */
-static int refuse_replicated(al_ctx *c, const secret *s, al_error *e)
+/* DeleteSecret of a primary that still has replicas is refused, as moto
+ * words it (id as the caller named the secret, the regions joined by
+ * commas): they go first, by RemoveRegionsFromReplication. */
+static int refuse_replicated(al_ctx *c, const secret *s, const char *id, al_error *e)
 {
     char regions[AL_SM_REPLICAS_MAX][AW_REGION_MAX + 1], list[1024] = "";
     int n = replica_regions(c, s->arn, false, regions);
@@ -2872,9 +2879,9 @@ static int refuse_replicated(al_ctx *c, const secret *s, al_error *e)
         return 0;
     size_t len = 0;
     for (int i = 0; i < n && len < sizeof list; i++)
-        len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", i ? ", " : "", regions[i]);
+        len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", i ? "," : "", regions[i]);
     return al_fail(e, 400, "InvalidParameterException",
-                   "You can't delete secret %s that still has replica regions [%s]", s->arn, list);
+                   "You can't delete secret %.200s that still has replica regions [%s]", id, list);
 }
 
 /* ReplicationStatus: the regions of the primary arn, their key, status and

@@ -1367,6 +1367,15 @@ typedef struct put_plan {
 
 /* The tier: Intelligent-Tiering picks Advanced when the value, the policies
  * or the old version need it; no downgrade; policies need Advanced. */
+/* AWS's words (as terraform-provider-aws#18521 and aws-sdk-net#3157 quote
+ * them) */
+#define STANDARD_VALUE_MSG                                                                         \
+    "Standard tier parameters support a maximum parameter value of %d characters. To create a "    \
+    "larger parameter value, upgrade the parameter to use the advanced-parameter tier. For more "  \
+    "information, see "                                                                            \
+    "https://docs.aws.amazon.com/systems-manager/latest/userguide/"                                \
+    "parameter-store-advanced-parameters.html"
+
 static int plan_tier(const put_req *q, const pv *old, put_plan *pl, al_error *e)
 {
     const char *tier = q->tier ? q->tier : old ? old->tier : "Standard";
@@ -1392,11 +1401,8 @@ static int plan_tier(const put_req *q, const pv *old, put_plan *pl, al_error *e)
                              "Advanced tier parameters support a maximum parameter value of %d "
                              "characters; this value has %zu.",
                              AL_SSM_ADVANCED_VALUE_MAX, pl->vlen)
-                   : al_fail(e, 400, "ValidationException",
-                             "Standard tier parameters support a maximum parameter value of %d "
-                             "characters; this value has %zu. To create a larger parameter "
-                             "value, upgrade the parameter to use the advanced-parameter tier.",
-                             AL_SSM_STANDARD_VALUE_MAX, pl->vlen);
+                   : al_fail(e, 400, "ValidationException", STANDARD_VALUE_MSG,
+                             AL_SSM_STANDARD_VALUE_MAX);
     pl->tier = adv ? "Advanced" : "Standard"; /* a literal: it outlives the old version */
     return 0;
 }
@@ -2789,9 +2795,7 @@ static int add_tags_in_tx(al_ctx *c, const char *principal, const es_json *req, 
     if (n > AL_SSM_TAGS_MAX)
         return al_fail(e, 400, "TooManyTagsError",
                        "The Targets parameter includes too many tags. Remove one or more tags and "
-                       "try the command again. (A parameter can have at most %d tags; this "
-                       "request would leave %lld.)",
-                       AL_SSM_TAGS_MAX, (long long)n);
+                       "try the command again."); /* the error's text in SSM's service model */
     return 0;
 }
 

@@ -199,17 +199,17 @@ Test(al_smx, random_password_defaults_and_options)
 Test(al_smx, random_password_validation)
 {
     fails_in(NULL, SM "GetRandomPassword", "{\"PasswordLength\":0}", "ValidationException",
-             "1 validation error detected: Value '0' at 'PasswordLength' failed to satisfy "
-             "constraint: Member must have value between 1 and 4096");
+             "1 validation error detected: Value '0' at 'passwordLength' failed to satisfy "
+             "constraint: Member must have value greater than or equal to 1");
     fails_in(NULL, SM "GetRandomPassword", "{\"PasswordLength\":4097}", "ValidationException",
-             NULL);
+             "1 validation error detected: Value '4097' at 'passwordLength' failed to satisfy "
+             "constraint: Member must have value less than or equal to 4096");
     fails_in(NULL, SM "GetRandomPassword",
              "{\"ExcludeLowercase\":true,\"ExcludeUppercase\":true,\"ExcludeNumbers\":true,"
              "\"ExcludePunctuation\":true}",
              "InvalidParameterException", NULL);
     fails_in(NULL, SM "GetRandomPassword", "{\"PasswordLength\":3}", "InvalidParameterException",
-             "The password length 3 is too short to include one character of each of the 4 "
-             "included types.");
+             "Password length is too short based on the required types.");
     fails_in(NULL, SM "GetRandomPassword", "{\"ExcludeNumbers\":\"yes\"}", "ValidationException",
              NULL);
     T.deny_action = "secretsmanager:GetRandomPassword";
@@ -461,10 +461,14 @@ Test(al_smx, rotation_validation)
                   "%s: %s", bad[i], T.err.code);
     }
     fails_in(NULL, SM "RotateSecret",
+             "{\"SecretId\":\"r\",\"RotationRules\":{\"AutomaticallyAfterDays\":1001}}",
+             "InvalidParameterException",
+             "RotationRules.AutomaticallyAfterDays must be within 1-1000.");
+    fails_in(NULL, SM "RotateSecret",
              "{\"SecretId\":\"r\",\"RotationRules\":{\"AutomaticallyAfterDays\":3,"
              "\"ScheduleExpression\":\"rate(3 days)\"}}",
              "InvalidParameterException",
-             "You can use AutomaticallyAfterDays or ScheduleExpression, but not both.");
+             "You cannot specify both rotation frequency and schedule expression together.");
     /* no hooks directory configured: AWS's refusal for a function it cannot invoke */
     fails_in(NULL, SM "RotateSecret",
              "{\"SecretId\":\"r\",\"RotationLambdaARN\":\"arn:aws:lambda:us-east-2:123456789012:"
