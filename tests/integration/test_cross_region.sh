@@ -134,7 +134,9 @@ aws ecs delete-service --cluster "$CLUSTER" --service xr --force >/dev/null
 
 say "a scheduled rotation, rate(4 hours) at 1440 times: it happens by itself, drift names the task"
 grep -qF "rotation schedules run 1440 times faster" "$LOG" || fail "the agent did not say its time scale"
-SCHED=$(aws secretsmanager create-secret --name xr/sched --secret-string '{"user":"app","password":"first"}' --query ARN --output text)
+CREATED=$(aws secretsmanager create-secret --name xr/sched --secret-string '{"user":"app","password":"first"}' --output json)
+SCHED=$(jq -r .ARN <<<"$CREATED")
+FIRST_VID=$(jq -r .VersionId <<<"$CREATED")
 policy "arn:aws:ssm:*:$ACCT:parameter/xr/*" "$SCHED"
 register xr-sched "[{\"name\":\"P\",\"valueFrom\":\"$SCHED:password::\"}]" 'echo \"$P\"; sleep 300'
 aws ecs create-service --cluster "$CLUSTER" --service-name xs --task-definition xr-sched --desired-count 1 >/dev/null
@@ -168,19 +170,25 @@ SAW=$(date +%s.%N)
 aws ecs describe-services --cluster "$CLUSTER" --services xs --query 'services[0].events[].message' --output text |
   grep -qF "(service xs) 1 tasks hold a rotated value of $SCHED:password::" ||
   fail "drift did not notice the scheduled rotation"
-DESC=$(aws secretsmanager describe-secret --secret-id xr/sched --output json)
-LAST=$(epoch "$(jq -r .LastRotatedDate <<<"$DESC")")
-awk -v l="$LAST" -v n="$NEXT" 'BEGIN { exit !(l >= n - 0.001 && l <= n + 5) }' ||
-  fail "the rotation happened at $LAST, NextRotationDate said $NEXT"
-say "rotated at NextRotationDate +$(awk -v l="$LAST" -v n="$NEXT" 'BEGIN { printf "%.2f", l - n }') s; drift's event $(awk -v s="$SAW" -v l="$LAST" 'BEGIN { printf "%.1f", s - l }') s later"
+# the schedule keeps rotating every 10 s: stop it, then read when the first rotation was (the
+# oldest version after the created one; a slow host may have seen more than one since)
+aws secretsmanager cancel-rotate-secret --secret-id xr/sched >/dev/null
+VERSIONS=$(aws secretsmanager list-secret-version-ids --secret-id xr/sched --include-deprecated --output json)
+FIRST_ROT=$(jq -r --arg v "$FIRST_VID" '.Versions[] | select(.VersionId != $v) | .CreatedDate' <<<"$VERSIONS" |
+  while read -r d; do epoch "$d"; done | sort -n | head -1)
+[[ -n $FIRST_ROT ]] || fail "no rotated version: $VERSIONS"
+awk -v l="$FIRST_ROT" -v n="$NEXT" 'BEGIN { exit !(l >= n - 0.001 && l <= n + 5) }' ||
+  fail "the first rotation happened at $FIRST_ROT, NextRotationDate said $NEXT"
+say "rotated at NextRotationDate +$(awk -v l="$FIRST_ROT" -v n="$NEXT" 'BEGIN { printf "%.2f", l - n }') s; drift's event $(awk -v s="$SAW" -v l="$FIRST_ROT" 'BEGIN { printf "%.1f", s - l }') s later"
 grep -qF "rotation: 1 scheduled rotation(s)" "$LOG" || say "(rotated by a drift check's touch before the timer's tick)"
-OLD=$(aws secretsmanager get-secret-value --secret-id xr/sched --version-stage AWSPREVIOUS --query SecretString --output text)
-eq "$(jq -r .password <<<"$OLD")" first "AWSPREVIOUS holds the old value"
+OLD=$(aws secretsmanager get-secret-value --secret-id xr/sched --version-id "$FIRST_VID" --query SecretString --output text)
+eq "$(jq -r .password <<<"$OLD")" first "the created version holds the old value"
+jq -e --arg v "$FIRST_VID" '.Versions[] | select(.VersionId == $v) | (.VersionStages // []) | index("AWSCURRENT") | not' \
+  <<<"$VERSIONS" >/dev/null || fail "the created version is still AWSCURRENT: $VERSIONS"
 # the task holding it: named by its stale attribute in describe-tasks
 STALE=$(aws ecs describe-tasks --cluster "$CLUSTER" --tasks "$STASK" --query 'tasks[0].attributes[].name' --output text)
 grep -qF "ecs-secrets-agent/stale/app/P" <<<"$STALE" || fail "the service's task $STASK is not marked stale: $STALE"
 say "the task holding the old value: $STASK ($STALE)"
-aws secretsmanager cancel-rotate-secret --secret-id xr/sched >/dev/null
 grep -F "$(jq -r .password <<<"$(aws secretsmanager get-secret-value --secret-id xr/sched --query SecretString --output text)")" "$LOG" &&
   fail "the rotated password is in the log"
 aws ecs delete-service --cluster "$CLUSTER" --service xs --force >/dev/null
