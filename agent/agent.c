@@ -562,6 +562,7 @@ static int start_listener(ag_agent *a)
                     .account = cf_get(cfg, CF_ACCOUNT_ID),
                     .store_failure = log_store_failure,
                     .rotation_dir = cf_get(cfg, CF_ROTATION_DIR),
+                    .rotation_time_scale = cfg->rotation_time_scale,
                     .rotation_event = log_rotation_event};
     int r = al_open(&o, &a->al, err, sizeof err);
     if (r < 0) {
@@ -581,6 +582,10 @@ static int start_listener(ag_agent *a)
             es_err("embedded Secrets Manager: rotation timer: %s", strerror(-r));
             return r;
         }
+        if (cfg->rotation_time_scale > 1)
+            es_notice("embedded Secrets Manager: rotation schedules run %u times faster "
+                      "(ECS_SECRETS_ROTATION_TIME_SCALE)",
+                      cfg->rotation_time_scale);
     }
     char akid[AL_AKID_LEN + 1];
     r = al_admin_init(a->al, dir, akid, err, sizeof err);

@@ -269,6 +269,22 @@ static int v_duration_or_off(const char *v, char *err, size_t n)
     return -EINVAL;
 }
 
+/* A whole number 1..CF_ROTATION_TIME_SCALE_MAX, digits only. */
+static int v_time_scale(const char *v, char *err, size_t n)
+{
+    unsigned long x = 0;
+    size_t i = 0;
+    for (; v[i] >= '0' && v[i] <= '9' && x <= CF_ROTATION_TIME_SCALE_MAX; i++)
+        x = x * 10 + (unsigned long)(v[i] - '0');
+    if (i > 0 && v[i] == '\0' && x >= 1 && x <= CF_ROTATION_TIME_SCALE_MAX)
+        return 0;
+    snprintf(err, n,
+             "must be a whole number from 1 (real time) to %d (rate(4 hours) every second), "
+             "not '%.64s'",
+             CF_ROTATION_TIME_SCALE_MAX, v);
+    return -EINVAL;
+}
+
 const cf_key cf_keys[CF_KEY_COUNT] = {
     [CF_CONFIG_FILE] = {"ECS_SECRETS_CONFIG", "config", "FILE", CF_DEFAULT_FILE, false,
                         "configuration file (KEY=VALUE lines, as systemd's EnvironmentFile=)",
@@ -352,6 +368,13 @@ const cf_key cf_keys[CF_KEY_COUNT] = {
                          "executable NAME of this directory (one step at a time, the event on "
                          "stdin); unset: only the built-in rotator",
                          v_abs_path},
+    [CF_ROTATION_TIME_SCALE] = {"ECS_SECRETS_ROTATION_TIME_SCALE", "rotation-time-scale", "N", "1",
+                                false,
+                                "embedded mode: the embedded Secrets Manager's rotation schedules "
+                                "run N times faster, for experiments (1440: rate(4 hours) every "
+                                "10 s); schedules stay as AWS takes them, NextRotationDate says "
+                                "when the rotation happens",
+                                v_time_scale},
     [CF_DRIFT_INTERVAL] = {"ECS_SECRETS_DRIFT_INTERVAL", "drift-interval", "DURATION", NULL, false,
                            "how often running tasks' secrets are compared with the stores' "
                            "current versions (metadata calls only); 0: off; unset: 60 (1m) "
@@ -722,7 +745,8 @@ bool cf_host_is_loopback(const char *host)
 
 int cf_adopt(cf_config *live, cf_config *fresh, cf_key_id k)
 {
-    if (k == CF_LISTEN || k == CF_DOCKER_HOST || k == CF_TLS_CERT || k == CF_TLS_KEY)
+    if (k == CF_LISTEN || k == CF_DOCKER_HOST || k == CF_TLS_CERT || k == CF_TLS_KEY ||
+        k == CF_ROTATION_TIME_SCALE)
         return -EINVAL; /* derived views that are not re-derived here */
     if (k == CF_LOG_LEVEL && fresh->value[k] &&
         es_log_level_parse(fresh->value[k], &live->log_level) < 0)
@@ -789,6 +813,15 @@ static int derive(cf_config *c, es_buf *err)
                           cf_keys[CF_DOCKER_ROLES].name, r == -ENOMEM ? "out of memory" : why2);
             return r;
         }
+    }
+    c->rotation_time_scale = (unsigned)strtoul(c->value[CF_ROTATION_TIME_SCALE], NULL, 10);
+    if (c->mode == CF_MODE_AWS && c->rotation_time_scale != 1) {
+        es_buf_printf(err,
+                      "%s: %s=%s applies to the embedded Secrets Manager only: in aws mode "
+                      "rotations run on AWS's clock (unset it or set ECS_SECRETS_MODE=embedded)",
+                      c->source[CF_ROTATION_TIME_SCALE], cf_keys[CF_ROTATION_TIME_SCALE].name,
+                      c->value[CF_ROTATION_TIME_SCALE]);
+        return -EINVAL;
     }
     c->docker_socket = es_strdup(c->value[CF_DOCKER_HOST] + strlen("unix://"));
     if (!c->docker_socket)

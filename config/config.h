@@ -27,6 +27,9 @@
 /* A configuration error's message (it quotes a key, its origin and the value's
  * first bytes, never a secret's). */
 #define CF_ERROR_MAX 4096
+/* ECS_SECRETS_ROTATION_TIME_SCALE's largest value: AWS's shortest schedule,
+ * rate(4 hours), then comes round every second, the rotation timer's tick. */
+#define CF_ROTATION_TIME_SCALE_MAX 14400
 
 typedef enum cf_mode {
     CF_MODE_EMBEDDED,
@@ -61,6 +64,7 @@ typedef enum cf_key_id {
     CF_SESSION_TOKEN,
     CF_PREFLIGHT,
     CF_ROTATION_DIR,
+    CF_ROTATION_TIME_SCALE,
 
     CF_DRIFT_INTERVAL,
     CF_TASK_CLEANUP_WAIT,
@@ -90,8 +94,9 @@ typedef struct cf_config {
     es_log_level log_level;
     char *listen_host;
     int listen_port;
-    bool listen_tls;     /* ECS_SECRETS_TLS_CERT and ECS_SECRETS_TLS_KEY are both set */
-    char *docker_socket; /* path part of DOCKER_HOST unix:///path */
+    bool listen_tls;              /* ECS_SECRETS_TLS_CERT and ECS_SECRETS_TLS_KEY are both set */
+    char *docker_socket;          /* path part of DOCKER_HOST unix:///path */
+    unsigned rotation_time_scale; /* ECS_SECRETS_ROTATION_TIME_SCALE (1: real time) */
 } cf_config;
 
 typedef enum cf_action {

@@ -120,10 +120,8 @@ bool al_opt_int(const es_json *req, const char *key, int64_t lo, int64_t hi, int
  * false (*out untouched) for anything else. */
 bool al_number_token(const char *tok, int64_t *out);
 
-/* Does every member of the tag array have a Key of 1 to AL_TAG_KEY_MAX characters
- * and a Value of at most AL_TAG_VALUE_MAX (SSM's and Secrets Manager's Tags)?
- * The refusal's wording is AL_TAG_RULE. */
-bool al_tags_ok(const es_json *tags);
+/* Tag limits (the rules themselves: tags.h). AL_TAG_RULE is Secrets
+ * Manager's wording of a bad key or value. */
 #define AL_TAG_KEY_MAX 128
 #define AL_TAG_VALUE_MAX 256
 #define AL_TAG_RULE "Each tag needs a Key (1-128 characters) and a Value (up to 256)."

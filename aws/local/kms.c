@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "aws/local/kms_policy.h"
+#include "aws/local/tags.h"
 #include "aws/region.h"
 #include "common/alloc.h"
 #include "common/secure.h"
@@ -1725,28 +1726,52 @@ static int tag_count(al_ctx *c, const char *id, int64_t *n)
     return r;
 }
 
-/* Checks one Tags member as KMS does (TagException, the field named). */
-static int tag_ok(const es_json *t, const char **k, const char **v, al_error *e)
+/* KMS's words for the shared tag rules (tags.h), as LocalStack's test_kms
+ * snapshots recorded them against AWS. */
+static int kms_tag_refuse(const al_tag_fault *f, al_error *e)
 {
-    *k = es_json_get_str(t, "TagKey");
-    *v = es_json_get_str(t, "TagValue");
-    if (!*k || !*v)
+    const char *field = f->kind == AL_TAG_KEY_BAD ? "tagKey" : "tagValue";
+    switch (f->kind) {
+    case AL_TAG_NOT_LIST:
+        return f->in_keys
+                   ? al_fail(e, 400, "ValidationException",
+                             "TagKeys is required (a list of strings).")
+                   : al_fail(e, 400, "ValidationException", "Tags is required (a list of tags).");
+    case AL_TAG_KEY_BAD:
+    case AL_TAG_VALUE_BAD:
+        if (f->in_keys)
+            return al_fail(e, 400, "ValidationException",
+                           "1 validation error detected: Value at 'tagKeys' failed to satisfy "
+                           "constraint: Member must have length between 1 and %d",
+                           AL_TAG_KEY_MAX);
+        if (!f->text)
+            return al_fail(e, 400, "ValidationException",
+                           "Each tag needs a TagKey and a TagValue (strings).");
+        if (!*f->text)
+            return al_fail(e, 400, "ValidationException",
+                           "1 validation error detected: Value '' at 'tags.%zu.member.%s' failed "
+                           "to satisfy constraint: Member must have length greater than or equal "
+                           "to 1",
+                           f->index + 1, field);
         return al_fail(e, 400, "ValidationException",
-                       "Each tag needs a TagKey and a TagValue (strings).");
-    if (!**k || strlen(*k) > AL_TAG_KEY_MAX)
-        return al_fail(e, 400, "ValidationException",
-                       "1 validation error detected: Value at 'tags.member.tagKey' failed to "
-                       "satisfy constraint: Member must have length between 1 and %d",
-                       AL_TAG_KEY_MAX);
-    if (strlen(*v) > AL_TAG_VALUE_MAX)
-        return al_fail(e, 400, "ValidationException",
-                       "1 validation error detected: Value at 'tags.member.tagValue' failed to "
-                       "satisfy constraint: Member must have length less than or equal to %d",
-                       AL_TAG_VALUE_MAX);
-    if (strncmp(*k, "aws:", 4) == 0)
-        return al_fail(e, 400, "TagException", "Tags beginning with aws: are reserved.");
-    return 0;
+                       "1 validation error detected: Value '%.300s' at 'tags.%zu.member.%s' "
+                       "failed to satisfy constraint: Member must have length less than or equal "
+                       "to %d",
+                       f->text, f->index + 1, field,
+                       f->kind == AL_TAG_KEY_BAD ? AL_TAG_KEY_MAX : AL_TAG_VALUE_MAX);
+    case AL_TAG_RESERVED:
+        return al_fail(e, 400, "TagException", "Tags beginning with aws: are reserved");
+    case AL_TAG_DUPLICATE:
+        return al_fail(e, 400, "TagException", "Duplicate tag keys");
+    case AL_TAG_TOO_MANY:
+        return al_fail(e, 400, "TagException", "Too many tags");
+    default:
+        return al_fail_internal(e, "KMSInternalException");
+    }
 }
+
+static const al_tag_rules KMS_TAGS = {
+    .key_field = "TagKey", .value_field = "TagValue", .duplicates = true, .refuse = kms_tag_refuse};
 
 static int put_tag(al_ctx *c, const char *id, const char *k, const char *v)
 {
@@ -1764,7 +1789,7 @@ static int put_tag(al_ctx *c, const char *id, const char *k, const char *v)
 
 /* Writes the tags in one transaction; more than AL_KMS_TAGS_MAX on the key
  * afterwards undoes them all. */
-static int put_tags(al_ctx *c, const char *id, const char *arn, const es_json *tags, al_error *e)
+static int put_tags(al_ctx *c, const char *id, const es_json *tags, al_error *e)
 {
     int64_t n = 0;
     if (al_db_begin(c->db) < 0)
@@ -1777,10 +1802,8 @@ static int put_tags(al_ctx *c, const char *id, const char *arn, const es_json *t
     }
     if (r == 0 && tag_count(c, id, &n) < 0)
         r = al_fail_internal(e, "KMSInternalException");
-    if (r == 0 && n > AL_KMS_TAGS_MAX)
-        r = al_fail(e, 400, "TagException",
-                    "Cannot add tags to %s: a key has at most %d tags (it would have %lld).", arn,
-                    AL_KMS_TAGS_MAX, (long long)n);
+    if (r == 0)
+        r = al_tags_total_check(n, &KMS_TAGS, e);
     if (r == 0 && al_db_commit(c->db) < 0)
         r = al_fail_internal(e, "KMSInternalException");
     if (r < 0)
@@ -1794,18 +1817,13 @@ static int op_tag_resource(al_ctx *c, const char *principal, const es_json *req,
     char id[AL_KEY_ID_LEN + 1], arn[256];
     key_row k;
     const es_json *tags = es_json_get(req, "Tags");
-    if (!tags || tags->type != ES_JSON_ARRAY)
-        return al_fail(e, 400, "ValidationException", "Tags is required (a list of tags).");
-    for (size_t i = 0; i < es_json_len(tags); i++) {
-        const char *tk, *tv;
-        int r = tag_ok(es_json_at(tags, i), &tk, &tv, e);
-        if (r < 0)
-            return r;
-    }
-    int r = admin_key(c, principal, req, "kms:TagResource", false, id, arn, &k, e);
+    int r = al_tags_check(tags, SIZE_MAX, &KMS_TAGS, e); /* the 50 are counted after */
     if (r < 0)
         return r;
-    if ((r = put_tags(c, id, arn, tags, e)) < 0)
+    r = admin_key(c, principal, req, "kms:TagResource", false, id, arn, &k, e);
+    if (r < 0)
+        return r;
+    if ((r = put_tags(c, id, tags, e)) < 0)
         return r;
     answer_empty(w);
     return 0;
@@ -1817,17 +1835,10 @@ static int op_untag_resource(al_ctx *c, const char *principal, const es_json *re
     char id[AL_KEY_ID_LEN + 1], arn[256];
     key_row k;
     const es_json *keys = es_json_get(req, "TagKeys");
-    if (!keys || keys->type != ES_JSON_ARRAY)
-        return al_fail(e, 400, "ValidationException", "TagKeys is required (a list of strings).");
-    for (size_t i = 0; i < es_json_len(keys); i++) {
-        const char *tk = es_json_as_str(es_json_at(keys, i));
-        if (!tk || !*tk || strlen(tk) > AL_TAG_KEY_MAX)
-            return al_fail(e, 400, "ValidationException",
-                           "1 validation error detected: Value at 'tagKeys' failed to satisfy "
-                           "constraint: Member must have length between 1 and %d",
-                           AL_TAG_KEY_MAX);
-    }
-    int r = admin_key(c, principal, req, "kms:UntagResource", false, id, arn, &k, e);
+    int r = al_tag_keys_check(keys, &KMS_TAGS, e);
+    if (r < 0)
+        return r;
+    r = admin_key(c, principal, req, "kms:UntagResource", false, id, arn, &k, e);
     if (r < 0)
         return r;
     sqlite3_stmt *st = al_db_prepare(c->db, "DELETE FROM kms_tag WHERE key_id=? AND key=?");

@@ -367,17 +367,6 @@ bool al_number_token(const char *tok, int64_t *out)
     return true;
 }
 
-bool al_tags_ok(const es_json *tags)
-{
-    for (size_t i = 0; i < tags->u.array.n; i++) {
-        const char *k = es_json_get_str(tags->u.array.items[i], "Key");
-        const char *v = es_json_get_str(tags->u.array.items[i], "Value");
-        if (!k || !v || !*k || strlen(k) > AL_TAG_KEY_MAX || strlen(v) > AL_TAG_VALUE_MAX)
-            return false;
-    }
-    return true;
-}
-
 bool al_opt_int(const es_json *req, const char *key, int64_t lo, int64_t hi, int64_t def,
                 int64_t *out, al_error *e)
 {

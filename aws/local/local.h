@@ -90,6 +90,11 @@ typedef struct al_options {
      * arn:aws:lambda:R:A:function:NAME runs the executable NAME of this
      * directory (secretsmanager.h says how). NULL: hooks are refused. */
     const char *rotation_dir;
+    /* Rotation schedules run this many times faster than the clock (0 or
+     * 1: as AWS runs them). Stored schedules stay AWS-valid (rate(4 hours)
+     * at the least); only the wait until the next rotation is divided, so
+     * rate(4 hours) with 1440 rotates every 10 s. For experiments. */
+    unsigned rotation_time_scale;
     al_rotation_event_fn rotation_event; /* NULL: not told */
     void *rotation_event_arg;
 } al_options;

@@ -99,9 +99,7 @@ int al_sm_random_password(const al_sm_pw_opts *o, char **out, al_error *e)
                        "The password can't be generated: every character type is excluded.");
     if (o->each_type && o->length < t.ntypes)
         return al_fail(e, 400, "InvalidParameterException",
-                       "The password length %zu is too short to include one character of each "
-                       "of the %zu included types.",
-                       o->length, t.ntypes);
+                       "Password length is too short based on the required types.");
     char *pw = es_malloc(o->length + 1);
     if (!pw)
         return al_fail_internal(e, "InternalServiceError");
@@ -117,15 +115,29 @@ int al_sm_random_password(const al_sm_pw_opts *o, char **out, al_error *e)
     return 0;
 }
 
+/* PasswordLength, 1..AL_SM_PASSWORD_MAX, in AWS's words (as moto recorded
+ * them: the member named in camel case, the one bound broken). */
+static bool password_length(const es_json *req, int64_t *len, al_error *e)
+{
+    if (!al_opt_int(req, "PasswordLength", INT64_MIN, INT64_MAX, AL_SM_PASSWORD_DEFAULT, len, e))
+        return false;
+    if (*len >= 1 && *len <= AL_SM_PASSWORD_MAX)
+        return true;
+    al_fail(e, 400, "ValidationException",
+            "1 validation error detected: Value '%lld' at 'passwordLength' failed to satisfy "
+            "constraint: Member must have value %s %d",
+            (long long)*len, *len < 1 ? "greater than or equal to" : "less than or equal to",
+            *len < 1 ? 1 : AL_SM_PASSWORD_MAX);
+    return false;
+}
+
 int al_sm_get_random_password(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
                               al_error *e)
 {
     al_sm_pw_opts o;
     al_sm_pw_defaults(&o);
     int64_t len;
-    if (!al_opt_int(req, "PasswordLength", 1, AL_SM_PASSWORD_MAX, AL_SM_PASSWORD_DEFAULT, &len,
-                    e) ||
-        !al_opt_str(req, "ExcludeCharacters", &o.exclude, e) ||
+    if (!password_length(req, &len, e) || !al_opt_str(req, "ExcludeCharacters", &o.exclude, e) ||
         !al_opt_bool(req, "ExcludeNumbers", false, &o.no_numbers, e) ||
         !al_opt_bool(req, "ExcludePunctuation", false, &o.no_punctuation, e) ||
         !al_opt_bool(req, "ExcludeUppercase", false, &o.no_upper, e) ||

@@ -12,6 +12,7 @@
 
 #include "aws/local/kms.h"
 #include "aws/local/secretsmanager.h"
+#include "aws/local/tags.h"
 #include "common/alloc.h"
 #include "common/secure.h"
 
@@ -1129,75 +1130,54 @@ static int check_policy(al_ctx *c, const es_json *p, const char **type, double *
 
 /* ---- tags (PutParameter's Tags, AddTagsToResource) ---- */
 
-/* Does s hold min..max characters (UTF-8 code points) of
- * [\p{L}\p{Z}\p{N}_.:/=+\-@] (botocore's TagKey / TagValue)? */
-static bool tag_text_ok(const char *s, size_t min, size_t max)
-{
-    size_t chars = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        chars += (*p & 0xC0) != 0x80;
-    if (chars < min || chars > max)
-        return false;
-    int err;
-    PCRE2_SIZE at;
-    pcre2_code *code =
-        pcre2_compile((PCRE2_SPTR) "^[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*$", PCRE2_ZERO_TERMINATED,
-                      PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &err, &at, NULL);
-    if (!code)
-        return false;
-    pcre2_match_data *md = pcre2_match_data_create_from_pattern(code, NULL);
-    bool ok = md && pcre2_match(code, (PCRE2_SPTR)s, PCRE2_ZERO_TERMINATED, 0, 0, md, NULL) >= 0;
-    pcre2_match_data_free(md);
-    pcre2_code_free(code);
-    return ok;
-}
-
 #define TAG_PATTERN "^([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)$"
 
-/* One tag key (field names it in the message: "tags.1.member.key",
- * "tagKeys.2.member"). */
-static int check_tag_key(const char *k, const char *field, al_error *e)
+/* SSM's words for the shared tag rules (tags.h): fields named as
+ * "tags.1.member.key", "tagKeys.2.member". */
+static int ssm_tag_refuse(const al_tag_fault *f, al_error *e)
 {
-    if (!k || !tag_text_ok(k, 1, AL_TAG_KEY_MAX))
+    char field[64];
+    if (f->in_keys)
+        snprintf(field, sizeof field, "tagKeys.%zu.member", f->index + 1);
+    else
+        snprintf(field, sizeof field, "tags.%zu.member.key", f->index + 1);
+    switch (f->kind) {
+    case AL_TAG_NOT_LIST:
+        return al_fail(e, 400, "ValidationException",
+                       "1 validation error detected: Value at 'tags' failed to satisfy "
+                       "constraint: Member must be a list of at most %zu tags.",
+                       f->max);
+    case AL_TAG_KEY_BAD:
         return al_fail(e, 400, "ValidationException",
                        "1 validation error detected: Value '%s' at '%s' failed to satisfy "
                        "constraint: Member must have length between 1 and %d and satisfy regular "
                        "expression pattern: %s",
-                       k ? k : "null", field, AL_TAG_KEY_MAX, TAG_PATTERN);
-    if (strncasecmp(k, "aws:", 4) == 0)
+                       f->text ? f->text : "null", field, AL_TAG_KEY_MAX, TAG_PATTERN);
+    case AL_TAG_VALUE_BAD:
+        return al_fail(e, 400, "ValidationException",
+                       "1 validation error detected: Value at 'tags.%zu.member.value' failed "
+                       "to satisfy constraint: Member must have length less than or equal to "
+                       "%d and satisfy regular expression pattern: %s",
+                       f->index + 1, AL_TAG_VALUE_MAX, TAG_PATTERN);
+    case AL_TAG_RESERVED:
         return al_fail(e, 400, "ValidationException",
                        "Value '%s' at '%s' is not valid: tag keys beginning with \"aws:\" are "
                        "reserved for AWS use.",
-                       k, field);
-    return 0;
+                       f->text, field);
+    case AL_TAG_TOO_MANY: /* the error's text in SSM's service model */
+        return al_fail(e, 400, "TooManyTagsError",
+                       "The Targets parameter includes too many tags. Remove one or more tags and "
+                       "try the command again.");
+    default:
+        return al_fail_internal(e, "InternalServerError");
+    }
 }
 
-/* A Tags list (1..max members when required, else 0..max): each a Key and
- * a Value as AWS limits them. */
-static int check_tags(const es_json *tags, size_t max, al_error *e)
-{
-    if (!tags || tags->type != ES_JSON_ARRAY || tags->u.array.n > max)
-        return al_fail(e, 400, "ValidationException",
-                       "1 validation error detected: Value at 'tags' failed to satisfy "
-                       "constraint: Member must be a list of at most %zu tags.",
-                       max);
-    for (size_t i = 0; i < tags->u.array.n; i++) {
-        const es_json *t = tags->u.array.items[i];
-        char field[64];
-        snprintf(field, sizeof field, "tags.%zu.member.key", i + 1);
-        int r = check_tag_key(es_json_get_str(t, "Key"), field, e);
-        if (r < 0)
-            return r;
-        const char *v = es_json_get_str(t, "Value");
-        if (!v || !tag_text_ok(v, 0, AL_TAG_VALUE_MAX))
-            return al_fail(e, 400, "ValidationException",
-                           "1 validation error detected: Value at 'tags.%zu.member.value' failed "
-                           "to satisfy constraint: Member must have length less than or equal to "
-                           "%d and satisfy regular expression pattern: %s",
-                           i + 1, AL_TAG_VALUE_MAX, TAG_PATTERN);
-    }
-    return 0;
-}
+static const al_tag_rules SSM_TAGS = {.key_field = "Key",
+                                      .value_field = "Value",
+                                      .pattern = true,
+                                      .keys_reserved = true,
+                                      .refuse = ssm_tag_refuse};
 
 /* ---- PutParameter ---- */
 
@@ -1337,7 +1317,7 @@ static int parse_put(al_ctx *c, const es_json *req, put_req *q, al_error *e)
     if (q->tags && q->tags->type == ES_JSON_NULL)
         q->tags = NULL;
     if (q->tags) {
-        if ((r = check_tags(q->tags, AL_SSM_TAGS_MAX, e)) < 0)
+        if ((r = al_tags_check(q->tags, AL_SSM_TAGS_MAX, &SSM_TAGS, e)) < 0)
             return r;
         /* AWS refuses the pair whether or not the parameter exists */
         if (q->overwrite && q->tags->u.array.n)
@@ -1367,6 +1347,15 @@ typedef struct put_plan {
 
 /* The tier: Intelligent-Tiering picks Advanced when the value, the policies
  * or the old version need it; no downgrade; policies need Advanced. */
+/* AWS's words (as terraform-provider-aws#18521 and aws-sdk-net#3157 quote
+ * them) */
+#define STANDARD_VALUE_MSG                                                                         \
+    "Standard tier parameters support a maximum parameter value of %d characters. To create a "    \
+    "larger parameter value, upgrade the parameter to use the advanced-parameter tier. For more "  \
+    "information, see "                                                                            \
+    "https://docs.aws.amazon.com/systems-manager/latest/userguide/"                                \
+    "parameter-store-advanced-parameters.html"
+
 static int plan_tier(const put_req *q, const pv *old, put_plan *pl, al_error *e)
 {
     const char *tier = q->tier ? q->tier : old ? old->tier : "Standard";
@@ -1392,11 +1381,8 @@ static int plan_tier(const put_req *q, const pv *old, put_plan *pl, al_error *e)
                              "Advanced tier parameters support a maximum parameter value of %d "
                              "characters; this value has %zu.",
                              AL_SSM_ADVANCED_VALUE_MAX, pl->vlen)
-                   : al_fail(e, 400, "ValidationException",
-                             "Standard tier parameters support a maximum parameter value of %d "
-                             "characters; this value has %zu. To create a larger parameter "
-                             "value, upgrade the parameter to use the advanced-parameter tier.",
-                             AL_SSM_STANDARD_VALUE_MAX, pl->vlen);
+                   : al_fail(e, 400, "ValidationException", STANDARD_VALUE_MSG,
+                             AL_SSM_STANDARD_VALUE_MAX);
     pl->tier = adv ? "Advanced" : "Standard"; /* a literal: it outlives the old version */
     return 0;
 }
@@ -2786,13 +2772,7 @@ static int add_tags_in_tx(al_ctx *c, const char *principal, const es_json *req, 
         return r;
     if (write_tags(c, canon, tags) < 0 || tag_count(c, canon, &n) < 0)
         return al_fail_internal(e, "InternalServerError");
-    if (n > AL_SSM_TAGS_MAX)
-        return al_fail(e, 400, "TooManyTagsError",
-                       "The Targets parameter includes too many tags. Remove one or more tags and "
-                       "try the command again. (A parameter can have at most %d tags; this "
-                       "request would leave %lld.)",
-                       AL_SSM_TAGS_MAX, (long long)n);
-    return 0;
+    return al_tags_total_check(n, &SSM_TAGS, e);
 }
 
 static int op_add_tags_to_resource(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
@@ -2803,7 +2783,8 @@ static int op_add_tags_to_resource(al_ctx *c, const char *principal, const es_js
         return al_fail(e, 400, "ValidationException",
                        "1 validation error detected: Value null at 'tags' failed to satisfy "
                        "constraint: Member must not be null");
-    int r = check_tags(tags, 1000, e); /* botocore's TagList; the 50 are counted after */
+    /* botocore's TagList; the 50 are counted after */
+    int r = al_tags_check(tags, 1000, &SSM_TAGS, e);
     if (r < 0)
         return r;
     if ((r = write_begin(c, e)) < 0)
@@ -2878,14 +2859,10 @@ static int op_remove_tags_from_resource(al_ctx *c, const char *principal, const 
         return al_fail(e, 400, "ValidationException",
                        "1 validation error detected: Value null at 'tagKeys' failed to satisfy "
                        "constraint: Member must not be null");
-    for (size_t i = 0; i < keys->u.array.n; i++) {
-        char field[64];
-        snprintf(field, sizeof field, "tagKeys.%zu.member", i + 1);
-        int r = check_tag_key(es_json_as_str(keys->u.array.items[i]), field, e);
-        if (r < 0)
-            return r;
-    }
-    int r = write_begin(c, e);
+    int r = al_tag_keys_check(keys, &SSM_TAGS, e);
+    if (r < 0)
+        return r;
+    r = write_begin(c, e);
     if (r < 0)
         return r;
     if ((r = remove_tags_in_tx(c, principal, req, keys, e)) < 0) {

@@ -9,7 +9,11 @@
 #   - the same name in three regions holds three values; a container reads each by ARN;
 #   - a KMS key pending deletion: a task whose SecureString is under it stops with KMS's reason;
 #   - the built-in rotator (RotateSecret, no Lambda) changes a secret a service's tasks hold,
-#     and the service's drift report notices it.
+#     and the service's drift report notices it;
+#   - a scheduled rotation (rate(4 hours), AWS's shortest, run 1440 times faster by
+#     ECS_SECRETS_ROTATION_TIME_SCALE: every 10 s) happens by itself when DescribeSecret's
+#     NextRotationDate said, and the service's drift event and its task's stale attribute
+#     name the task holding the old value.
 #
 # Env (ctest passes them): ES_AGENT_BIN, ES_TEST_DOCKER_HOST.
 set -euo pipefail
@@ -25,7 +29,8 @@ it_aws_env "$STATE" 1
 unset ECS_SECRETS_PREFLIGHT || true
 
 say "starting the agent, home region us-east-1"
-it_start_agent --mode embedded --region us-east-1 --cluster "$CLUSTER" --drift-interval 1 --log-level debug
+it_start_agent --mode embedded --region us-east-1 --cluster "$CLUSTER" --drift-interval 1 --log-level debug \
+  --rotation-time-scale 1440
 
 say "the same name in three regions, three values"
 for r in us-east-1 us-west-2 eu-west-1; do
@@ -126,5 +131,66 @@ aws ecs describe-services --cluster "$CLUSTER" --services xr --query 'services[0
   grep -qF "1 tasks hold a rotated value of $SECRET:password::" || fail "drift did not notice the rotation"
 grep -F "$(jq -r .password <<<"$NEW")" "$LOG" && fail "the rotated password is in the log"
 aws ecs delete-service --cluster "$CLUSTER" --service xr --force >/dev/null
+
+say "a scheduled rotation, rate(4 hours) at 1440 times: it happens by itself, drift names the task"
+grep -qF "rotation schedules run 1440 times faster" "$LOG" || fail "the agent did not say its time scale"
+CREATED=$(aws secretsmanager create-secret --name xr/sched --secret-string '{"user":"app","password":"first"}' --output json)
+SCHED=$(jq -r .ARN <<<"$CREATED")
+FIRST_VID=$(jq -r .VersionId <<<"$CREATED")
+policy "arn:aws:ssm:*:$ACCT:parameter/xr/*" "$SCHED"
+register xr-sched "[{\"name\":\"P\",\"valueFrom\":\"$SCHED:password::\"}]" 'echo \"$P\"; sleep 300'
+aws ecs create-service --cluster "$CLUSTER" --service-name xs --task-definition xr-sched --desired-count 1 >/dev/null
+for ((i = 0; i < 120; i++)); do
+  [[ $(aws ecs describe-services --cluster "$CLUSTER" --services xs --query 'services[0].runningCount' --output text) == 1 ]] && break
+  sleep 0.5
+done
+STASK=$(aws ecs list-tasks --cluster "$CLUSTER" --service-name xs --query 'taskArns[0]' --output text)
+wait_container_log "$(cid "$STASK")" 50 0.2 -xF first || fail "the service's task did not print the first value"
+epoch() { date -d "$1" +%s.%N; } # the CLI prints dates as ISO 8601
+BEFORE=$(date +%s.%N)
+aws secretsmanager rotate-secret --secret-id xr/sched --no-rotate-immediately \
+  --rotation-rules 'ScheduleExpression=rate(4 hours)' >/dev/null
+AFTER=$(date +%s.%N)
+DESC=$(aws secretsmanager describe-secret --secret-id xr/sched --output json)
+eq "$(jq -r .RotationRules.ScheduleExpression <<<"$DESC")" "rate(4 hours)" "the stored schedule (AWS's, unscaled)"
+eq "$(jq -r .LastRotatedDate <<<"$DESC")" null "no rotation yet"
+NEXT=$(epoch "$(jq -r .NextRotationDate <<<"$DESC")")
+# 4 hours / 1440 = 10 s after the rotate-secret call
+awk -v n="$NEXT" -v b="$BEFORE" -v a="$AFTER" 'BEGIN { exit !(n >= b + 10 - 0.01 && n <= a + 10 + 0.01) }' ||
+  fail "NextRotationDate $NEXT is not 10 s after the call ($BEFORE..$AFTER)"
+say "NextRotationDate is the call + 10 s, $(awk -v n="$NEXT" -v t="$(date +%s.%N)" 'BEGIN { printf "%.1f", n - t }') s from now; waiting, nothing asked of the secret"
+# only the agent's own drift checks (metadata) and its timer touch the secret until the task
+# has stopped printing the old value being current
+for ((i = 0; i < 80; i++)); do
+  aws ecs describe-services --cluster "$CLUSTER" --services xs --query 'services[0].events[].message' --output text |
+    grep -qF "(service xs) 1 tasks hold a rotated value of $SCHED:password::" && break
+  sleep 0.25
+done
+SAW=$(date +%s.%N)
+aws ecs describe-services --cluster "$CLUSTER" --services xs --query 'services[0].events[].message' --output text |
+  grep -qF "(service xs) 1 tasks hold a rotated value of $SCHED:password::" ||
+  fail "drift did not notice the scheduled rotation"
+# the schedule keeps rotating every 10 s: stop it, then read when the first rotation was (the
+# oldest version after the created one; a slow host may have seen more than one since)
+aws secretsmanager cancel-rotate-secret --secret-id xr/sched >/dev/null
+VERSIONS=$(aws secretsmanager list-secret-version-ids --secret-id xr/sched --include-deprecated --output json)
+FIRST_ROT=$(jq -r --arg v "$FIRST_VID" '.Versions[] | select(.VersionId != $v) | .CreatedDate' <<<"$VERSIONS" |
+  while read -r d; do epoch "$d"; done | sort -n | head -1)
+[[ -n $FIRST_ROT ]] || fail "no rotated version: $VERSIONS"
+awk -v l="$FIRST_ROT" -v n="$NEXT" 'BEGIN { exit !(l >= n - 0.001 && l <= n + 5) }' ||
+  fail "the first rotation happened at $FIRST_ROT, NextRotationDate said $NEXT"
+say "rotated at NextRotationDate +$(awk -v l="$FIRST_ROT" -v n="$NEXT" 'BEGIN { printf "%.2f", l - n }') s; drift's event $(awk -v s="$SAW" -v l="$FIRST_ROT" 'BEGIN { printf "%.1f", s - l }') s later"
+grep -qF "rotation: 1 scheduled rotation(s)" "$LOG" || say "(rotated by a drift check's touch before the timer's tick)"
+OLD=$(aws secretsmanager get-secret-value --secret-id xr/sched --version-id "$FIRST_VID" --query SecretString --output text)
+eq "$(jq -r .password <<<"$OLD")" first "the created version holds the old value"
+jq -e --arg v "$FIRST_VID" '.Versions[] | select(.VersionId == $v) | (.VersionStages // []) | index("AWSCURRENT") | not' \
+  <<<"$VERSIONS" >/dev/null || fail "the created version is still AWSCURRENT: $VERSIONS"
+# the task holding it: named by its stale attribute in describe-tasks
+STALE=$(aws ecs describe-tasks --cluster "$CLUSTER" --tasks "$STASK" --query 'tasks[0].attributes[].name' --output text)
+grep -qF "ecs-secrets-agent/stale/app/P" <<<"$STALE" || fail "the service's task $STASK is not marked stale: $STALE"
+say "the task holding the old value: $STASK ($STALE)"
+grep -F "$(jq -r .password <<<"$(aws secretsmanager get-secret-value --secret-id xr/sched --query SecretString --output text)")" "$LOG" &&
+  fail "the rotated password is in the log"
+aws ecs delete-service --cluster "$CLUSTER" --service xs --force >/dev/null
 it_stop_agent
 say "ok"

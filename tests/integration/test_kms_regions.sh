@@ -51,7 +51,7 @@ eq "$(aws --region us-east-1 kms list-resource-tags --key-id "$KEY" --query 'Tag
   "env	team" "tags listed"
 aws --region us-east-1 kms untag-resource --key-id "$KEY" --tag-keys env
 eq "$(aws --region us-east-1 kms list-resource-tags --key-id "$KEY" --query 'Tags[].TagKey' --output text)" team "after untag"
-expect_error TagException "reserved" --region us-east-1 kms tag-resource --key-id "$KEY" --tags TagKey=aws:x,TagValue=1
+expect_error TagException "Tags beginning with aws: are reserved" --region us-east-1 kms tag-resource --key-id "$KEY" --tags TagKey=aws:x,TagValue=1
 
 say "ReEncrypt, GenerateRandom, GenerateDataKeyWithoutPlaintext"
 KEY2=$(aws --region us-east-1 kms create-key --query KeyMetadata.KeyId --output text)

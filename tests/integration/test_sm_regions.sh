@@ -132,7 +132,7 @@ eq "$(aws secretsmanager get-secret-value --secret-id db/creds --version-stage A
 DESC=$(aws secretsmanager describe-secret --secret-id db/creds)
 eq "$(jq -r '.RotationEnabled, .RotationRules.AutomaticallyAfterDays' <<<"$DESC" | paste -sd' ')" "true 30" "rotation shown"
 [[ $(jq -r .LastRotatedDate <<<"$DESC") != null && $(jq -r .NextRotationDate <<<"$DESC") != null ]] || fail "dates: $DESC"
-expect_error InvalidParameterException "not both" secretsmanager rotate-secret --secret-id db/creds \
+expect_error InvalidParameterException "You cannot specify both rotation frequency and schedule expression together." secretsmanager rotate-secret --secret-id db/creds \
   --rotation-rules '{"AutomaticallyAfterDays":3,"ScheduleExpression":"rate(3 days)"}'
 
 say "boto3: the same in the other region, and a schedule"
@@ -209,7 +209,7 @@ for r in eu-west-1 ap-southeast-2; do
 done
 expect_error InvalidParameterException "Operation not permitted on a replica secret. Call must be made in primary secret's region." \
   --region eu-west-1 secretsmanager put-secret-value --secret-id shared/api-key --secret-string nope
-expect_error InvalidParameterException "that still has replica regions [ap-southeast-2, eu-west-1]" \
+expect_error InvalidParameterException "You can't delete secret shared/api-key that still has replica regions [ap-southeast-2,eu-west-1]" \
   --region us-east-1 secretsmanager delete-secret --secret-id shared/api-key
 # a name taken in the target region fails that region only
 aws --region us-west-2 secretsmanager create-secret --name shared/api-key --secret-string other >/dev/null

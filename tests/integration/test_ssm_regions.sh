@@ -120,12 +120,14 @@ expect_error InvalidPolicyTypeException "Expiration, ExpirationNotification, and
   ssm put-parameter --name /pol/x --type String --value v --tier Advanced --policies '[{"Type":"Rotate","Version":"1.0","Attributes":{}}]'
 expect_error InvalidPolicyAttributeException "invalid" --region us-west-2 ssm put-parameter --name /pol/x --type String \
   --value v --tier Advanced --policies '[{"Type":"Expiration","Version":"1.0","Attributes":{"Timestamp":"tomorrow"}}]'
-# an Expiration three seconds ahead: the parameter is gone after it
-AT=$(date -u -d '+3 seconds' +%Y-%m-%dT%H:%M:%S.000Z)
+# an Expiration a little ahead (12 s: a loaded host's CLI takes seconds to start, and the
+# timestamp must still be in the future when the call arrives): the parameter is gone after it
+AT_S=$(($(date +%s) + 12))
+AT=$(date -u -d "@$AT_S" +%Y-%m-%dT%H:%M:%S.000Z)
 aws --region us-west-2 ssm put-parameter --name /pol/expiring --type String --value soon --tier Advanced \
   --policies "[{\"Type\":\"Expiration\",\"Version\":\"1.0\",\"Attributes\":{\"Timestamp\":\"$AT\"}}]" >/dev/null
 eq "$(aws --region us-west-2 ssm get-parameter --name /pol/expiring --query Parameter.Value --output text)" soon "before expiry"
-sleep 4
+while (($(date +%s) <= AT_S)); do sleep 0.5; done
 expect_error ParameterNotFound "not found" --region us-west-2 ssm get-parameter --name /pol/expiring
 # and a later write removes it for good: the name starts again at version 1
 aws --region us-west-2 ssm put-parameter --name /pol/other --type String --value x >/dev/null

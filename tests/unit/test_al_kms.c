@@ -884,7 +884,27 @@ Test(al_kms, tags)
     snprintf(body, sizeof body,
              "{\"KeyId\":\"%s\",\"Tags\":[{\"TagKey\":\"aws:x\",\"TagValue\":\"1\"}]}", id);
     fails_msg("TrentService.TagResource", body, "TagException",
-              "Tags beginning with aws: are reserved.");
+              "Tags beginning with aws: are reserved");
+    /* KMS's words, as LocalStack's snapshots recorded them against AWS */
+    snprintf(body, sizeof body,
+             "{\"KeyId\":\"%s\",\"Tags\":[{\"TagKey\":\"AWS:x\",\"TagValue\":\"1\"}]}", id);
+    fails_msg("TrentService.TagResource", body, "TagException",
+              "Tags beginning with aws: are reserved");
+    snprintf(body, sizeof body,
+             "{\"KeyId\":\"%s\",\"Tags\":[{\"TagKey\":\"d\",\"TagValue\":\"1\"},"
+             "{\"TagKey\":\"d\",\"TagValue\":\"2\"}]}",
+             id);
+    fails_msg("TrentService.TagResource", body, "TagException", "Duplicate tag keys");
+    char longv[AL_TAG_VALUE_MAX + 2];
+    memset(longv, 'v', sizeof longv - 1);
+    longv[sizeof longv - 1] = '\0';
+    snprintf(body, sizeof body,
+             "{\"KeyId\":\"%s\",\"Tags\":[{\"TagKey\":\"a\",\"TagValue\":\"%s\"}]}", id, longv);
+    fails("TrentService.TagResource", body, "ValidationException");
+    cr_assert_not_null(strstr(T.err.message,
+                              "' at 'tags.1.member.tagValue' failed to satisfy constraint: Member "
+                              "must have length less than or equal to 256"),
+                       "%s", T.err.message);
     snprintf(body, sizeof body,
              "{\"KeyId\":\"%s\",\"Tags\":[{\"TagKey\":\"\",\"TagValue\":\"1\"}]}", id);
     fails("TrentService.TagResource", body, "ValidationException");
@@ -893,7 +913,7 @@ Test(al_kms, tags)
         n += snprintf(body + n, sizeof body - (size_t)n,
                       "%s{\"TagKey\":\"k%d\",\"TagValue\":\"v\"}", i ? "," : "", i);
     snprintf(body + n, sizeof body - (size_t)n, "]}");
-    fails("TrentService.TagResource", body, "TagException"); /* 51 with "b" */
+    fails_msg("TrentService.TagResource", body, "TagException", "Too many tags"); /* 51 with "b" */
     snprintf(body, sizeof body, "{\"KeyId\":\"%s\"}", id);
     cr_assert_eq(es_json_len(es_json_get(ok("TrentService.ListResourceTags", body), "Tags")), 1);
     fails("TrentService.TagResource",

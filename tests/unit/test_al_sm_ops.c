@@ -199,17 +199,17 @@ Test(al_smx, random_password_defaults_and_options)
 Test(al_smx, random_password_validation)
 {
     fails_in(NULL, SM "GetRandomPassword", "{\"PasswordLength\":0}", "ValidationException",
-             "1 validation error detected: Value '0' at 'PasswordLength' failed to satisfy "
-             "constraint: Member must have value between 1 and 4096");
+             "1 validation error detected: Value '0' at 'passwordLength' failed to satisfy "
+             "constraint: Member must have value greater than or equal to 1");
     fails_in(NULL, SM "GetRandomPassword", "{\"PasswordLength\":4097}", "ValidationException",
-             NULL);
+             "1 validation error detected: Value '4097' at 'passwordLength' failed to satisfy "
+             "constraint: Member must have value less than or equal to 4096");
     fails_in(NULL, SM "GetRandomPassword",
              "{\"ExcludeLowercase\":true,\"ExcludeUppercase\":true,\"ExcludeNumbers\":true,"
              "\"ExcludePunctuation\":true}",
              "InvalidParameterException", NULL);
     fails_in(NULL, SM "GetRandomPassword", "{\"PasswordLength\":3}", "InvalidParameterException",
-             "The password length 3 is too short to include one character of each of the 4 "
-             "included types.");
+             "Password length is too short based on the required types.");
     fails_in(NULL, SM "GetRandomPassword", "{\"ExcludeNumbers\":\"yes\"}", "ValidationException",
              NULL);
     T.deny_action = "secretsmanager:GetRandomPassword";
@@ -461,10 +461,14 @@ Test(al_smx, rotation_validation)
                   "%s: %s", bad[i], T.err.code);
     }
     fails_in(NULL, SM "RotateSecret",
+             "{\"SecretId\":\"r\",\"RotationRules\":{\"AutomaticallyAfterDays\":1001}}",
+             "InvalidParameterException",
+             "RotationRules.AutomaticallyAfterDays must be within 1-1000.");
+    fails_in(NULL, SM "RotateSecret",
              "{\"SecretId\":\"r\",\"RotationRules\":{\"AutomaticallyAfterDays\":3,"
              "\"ScheduleExpression\":\"rate(3 days)\"}}",
              "InvalidParameterException",
-             "You can use AutomaticallyAfterDays or ScheduleExpression, but not both.");
+             "You cannot specify both rotation frequency and schedule expression together.");
     /* no hooks directory configured: AWS's refusal for a function it cannot invoke */
     fails_in(NULL, SM "RotateSecret",
              "{\"SecretId\":\"r\",\"RotationLambdaARN\":\"arn:aws:lambda:us-east-2:123456789012:"
@@ -585,4 +589,47 @@ Test(al_smx, failing_hook_leaves_awscurrent)
     const es_json *r = ok_in(NULL, SM "DescribeSecret", "{\"SecretId\":\"r\"}");
     cr_assert_null(es_json_get(r, "LastRotatedDate"));
     hook_cleanup();
+}
+
+/* al_options.rotation_time_scale: the stored schedule stays AWS's,
+ * NextRotationDate is when the scaled rotation falls, and the timer's call
+ * rotates then and not before. */
+Test(al_smx, rotation_time_scale_divides_the_wait)
+{
+    al_close(T.ctx);
+    al_options o = {.state_dir = T.dir,
+                    .region = "us-east-2",
+                    .account = "123456789012",
+                    .clock = alt_clock,
+                    .clock_arg = &T,
+                    .rotation_time_scale = 1440};
+    char err[256];
+    cr_assert_eq(al_open(&o, &T.ctx, err, sizeof err), 0, "%s", err);
+    ok_in(NULL, SM "CreateSecret", "{\"Name\":\"r\",\"SecretString\":\"v0\"}");
+    ok_in(NULL, SM "RotateSecret",
+          "{\"SecretId\":\"r\",\"RotateImmediately\":false,\"RotationRules\":"
+          "{\"ScheduleExpression\":\"rate(4 hours)\"}}");
+    const es_json *r = ok_in(NULL, SM "DescribeSecret", "{\"SecretId\":\"r\"}");
+    cr_assert_str_eq(jstr(es_json_get(r, "RotationRules"), "ScheduleExpression"), "rate(4 hours)");
+    cr_assert_eq(jint(r, "NextRotationDate"), 1700000000 + 10);
+    T.now += 9;
+    cr_assert_eq(al_sm_rotate_due(T.ctx, T.now), 0);
+    cr_assert_str_eq(value_at("AWSCURRENT"), "v0");
+    T.now += 1;
+    cr_assert_eq(al_sm_rotate_due(T.ctx, T.now), 1);
+    cr_assert_str_eq(value_at("AWSPREVIOUS"), "v0");
+    r = ok_in(NULL, SM "DescribeSecret", "{\"SecretId\":\"r\"}");
+    cr_assert_eq(jint(r, "NextRotationDate"), 1700000000 + 20);
+    cr_assert_eq(jint(r, "LastRotatedDate"), 1700000000 + 10);
+    /* a minimum AWS refuses is refused whatever the scale */
+    fails_in(NULL, SM "RotateSecret",
+             "{\"SecretId\":\"r\",\"RotateImmediately\":false,\"RotationRules\":"
+             "{\"ScheduleExpression\":\"rate(1 hours)\"}}",
+             "InvalidParameterException", NULL);
+    /* days: one day is 60 s at this scale */
+    ok_in(NULL, SM "RotateSecret",
+          "{\"SecretId\":\"r\",\"RotateImmediately\":false,\"RotationRules\":"
+          "{\"AutomaticallyAfterDays\":1}}");
+    r = ok_in(NULL, SM "DescribeSecret", "{\"SecretId\":\"r\"}");
+    cr_assert_eq(jint(r, "NextRotationDate"), 1700000000 + 10 + 60);
 }

@@ -456,3 +456,43 @@ Test(config, docker_roles_key)
     cr_assert_eq(n, 0);
     cr_assert_null(r);
 }
+
+/* ECS_SECRETS_ROTATION_TIME_SCALE: a whole number 1..14400, embedded mode
+ * only, shown by --check-config. */
+Test(config, rotation_time_scale)
+{
+    const char *bad[] = {"0", "-3", "1.5", "14401", "99999999999999999999", "", "ten", "12 "};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[128];
+        snprintf(text, sizeof text, "ECS_SECRETS_ROTATION_TIME_SCALE='%s'\n", bad[i]);
+        expect_error(text, "bad.conf:1: ECS_SECRETS_ROTATION_TIME_SCALE: must be a whole number "
+                           "from 1 (real time) to 14400 (rate(4 hours) every second)");
+    }
+    expect_error("ECS_SECRETS_MODE=aws\nECS_SECRETS_ROTATION_TIME_SCALE=1440\n",
+                 "bad.conf:2: ECS_SECRETS_ROTATION_TIME_SCALE=1440 applies to the embedded "
+                 "Secrets Manager only: in aws mode rotations run on AWS's clock");
+    cf_config c;
+    es_buf err;
+    cr_assert_eq(load(&c, "/dev/null", NULL, &err, 0, NULL), 0);
+    cr_assert_eq(c.rotation_time_scale, 1);
+    cf_free(&c);
+    es_buf_free(&err);
+    /* aws mode with the default is fine */
+    const char *aws[] = {"--mode", "aws"};
+    cr_assert_eq(load(&c, "/dev/null", NULL, &err, 2, aws), 0, "%s", es_buf_cstr(&err));
+    cf_free(&c);
+    es_buf_free(&err);
+    const char *fast[] = {"--rotation-time-scale", "1440"};
+    cr_assert_eq(load(&c, "/dev/null", NULL, &err, 2, fast), 0, "%s", es_buf_cstr(&err));
+    cr_assert_eq(c.rotation_time_scale, 1440);
+    char *out = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&out, &len);
+    cf_print(&c, m);
+    fclose(m);
+    cr_assert_not_null(strstr(out, "ECS_SECRETS_ROTATION_TIME_SCALE=1440\t# --rotation-time-scale"),
+                       "%s", out);
+    free(out);
+    cf_free(&c);
+    es_buf_free(&err);
+}
