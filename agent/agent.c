@@ -24,7 +24,7 @@
 #include "aws/client.h"
 #include "aws/credentials.h"
 #include "aws/local/local.h"
-#include "aws/local/server.h"
+#include "aws/listener.h"
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/log.h"
@@ -47,9 +47,9 @@ struct ag_agent {
     char self_url[URL_MAX];     /* where the agent's own AWS client reaches the embedded
                                    endpoints: url, or the loopback listener below */
     al_ctx *al;
-    al_server *server;
-    al_server *inner; /* embedded mode with TLS: plain HTTP on 127.0.0.1, for the agent's own
-                         calls (start_listener says why) */
+    aw_listener *server;
+    aw_listener *inner; /* embedded mode: plain HTTP on 127.0.0.1, for the agent's own
+                           calls (start_listener says why) */
     ag_store *store;
     dk_client *docker;
     dk_proxy *proxy; /* ECS_SECRETS_DOCKER_PROXY, NULL when off */
@@ -190,8 +190,8 @@ static void on_stop(ag_daemon *d, void *arg)
         a->pending--; /* no timer to wait for */
     }
     if (a->server) {
-        al_server_stats st;
-        al_server_get_stats(a->server, &st);
+        aw_listener_stats st;
+        aw_listener_get_stats(a->server, &st);
         es_info("listener: %llu connections (%llu refused, %llu by the per-peer cap, %llu idle "
                 "evicted), %llu requests (%llu 4xx, %llu 5xx, "
                 "%llu refused signatures), limits hit: %llu head, %llu body, %llu malformed, "
@@ -203,7 +203,7 @@ static void on_stop(ag_daemon *d, void *arg)
                 (unsigned long long)st.auth_failures, (unsigned long long)st.header_too_large,
                 (unsigned long long)st.body_too_large, (unsigned long long)st.malformed,
                 (unsigned long long)st.idle_timeouts, (unsigned long long)st.request_timeouts);
-        if (al_server_tls(a->server))
+        if (aw_listener_tls(a->server))
             es_info("listener TLS: %llu handshakes, %llu failed or timed out, %llu plain HTTP "
                     "requests refused",
                     (unsigned long long)st.tls_handshakes, (unsigned long long)st.tls_failures,
@@ -226,8 +226,8 @@ static void on_stop(ag_daemon *d, void *arg)
         }                                                                                          \
     } while (0)
     /* the listener first: no API call reaches a part that is closing */
-    CLOSE_PART(server, al_server_close);
-    CLOSE_PART(inner, al_server_close);
+    CLOSE_PART(server, aw_listener_close);
+    CLOSE_PART(inner, aw_listener_close);
     CLOSE_PART(proxy, dk_proxy_close);
     CLOSE_PART(rotator, ag_rotator_close);
     CLOSE_PART(sched, ag_svc_sched_close);
@@ -496,18 +496,18 @@ static void on_reload_reconcile(ag_daemon *d, void *arg)
 
 /* ECS_SECRETS_TLS_CERT and _KEY, loaded and checked before the listener
  * binds: a bad file stops the start with the reason. */
-static int load_tls(const cf_config *cfg, al_tls **out)
+static int load_tls(const cf_config *cfg, aw_tls **out)
 {
     const char *cert = cf_get(cfg, CF_TLS_CERT), *key = cf_get(cfg, CF_TLS_KEY);
-    char err[1024], desc[AL_TLS_DESC_MAX];
-    int r = al_tls_load(cert, key, out, err, sizeof err);
+    char err[1024], desc[AW_TLS_DESC_MAX];
+    int r = aw_tls_load(cert, key, out, err, sizeof err);
     if (r < 0) {
         es_err("listener TLS (%s, %s): %s", cf_keys[CF_TLS_CERT].name, cf_keys[CF_TLS_KEY].name,
                err);
         return r;
     }
-    al_tls_describe(*out, desc, sizeof desc);
-    if (al_tls_expired(*out, time(NULL)))
+    aw_tls_describe(*out, desc, sizeof desc);
+    if (aw_tls_expired(*out, time(NULL)))
         es_warn("listener TLS: the certificate %s is outside its validity period (%s): clients "
                 "will refuse it",
                 cert, desc);
@@ -532,6 +532,18 @@ static void log_rotation_event(void *arg, const char *secret_arn, const char *st
 {
     (void)arg;
     es_warn("secretsmanager: %s: %s [step %s]", secret_arn, message, step);
+}
+
+/* The embedded store on a listener: in embedded mode its services; in aws
+ * mode only its access keys, which authenticate the ECS API (its own
+ * operations are then refused by name). */
+static int mount_store(ag_agent *a, aw_listener *l)
+{
+    if (a->embedded)
+        return al_mount(a->al, l);
+    al_mount_auth(a->al, l);
+    aw_listener_set_unserved_text(l, "Only the agent's ECS API is served here (mode aws).");
+    return 0;
 }
 
 static int start_listener(ag_agent *a)
@@ -570,20 +582,20 @@ static int start_listener(ag_agent *a)
         es_err("administrator key: %s", err);
         return r;
     }
-    al_tls *tls = NULL;
+    aw_tls *tls = NULL;
     if (cfg->listen_tls && (r = load_tls(cfg, &tls)) < 0)
         return r;
-    r = al_server_start(&a->d->loop, a->al, cfg->listen_host, cfg->listen_port, NULL, &a->server);
+    r = aw_listener_start(&a->d->loop, cfg->listen_host, cfg->listen_port, NULL, &a->server);
     if (r < 0) {
         es_err("cannot listen on %s:%d: %s", cfg->listen_host, cfg->listen_port, uv_strerror(r));
-        al_tls_free(tls);
+        aw_tls_free(tls);
         return r;
     }
     if (tls)
-        al_server_set_tls(a->server, tls); /* the server's now */
-    if (!a->embedded)
-        al_server_serve_store(a->server, false);
-    listener_url(cfg, al_server_port(a->server), a->url, sizeof a->url);
+        aw_listener_set_tls(a->server, tls); /* the listener's now */
+    if ((r = mount_store(a, a->server)) < 0)
+        return r;
+    listener_url(cfg, aw_listener_port(a->server), a->url, sizeof a->url);
     snprintf(a->self_url, sizeof a->self_url, "%s", a->url);
     if (a->embedded) {
         /* The agent's own AWS client (the resolver, drift, rotation hooks)
@@ -596,12 +608,15 @@ static int start_listener(ag_agent *a)
          * not name loopback, and pay a handshake for calls that never leave
          * the host. (A local process can still find the port; a unix socket
          * would close that too.) */
-        r = al_server_start(&a->d->loop, a->al, "127.0.0.1", 0, NULL, &a->inner);
+        r = aw_listener_start(&a->d->loop, "127.0.0.1", 0, NULL, &a->inner);
+        if (r == 0)
+            r = mount_store(a, a->inner);
         if (r < 0) {
             es_err("cannot listen on 127.0.0.1 for the agent's own calls: %s", uv_strerror(r));
             return r;
         }
-        snprintf(a->self_url, sizeof a->self_url, "http://127.0.0.1:%d", al_server_port(a->inner));
+        snprintf(a->self_url, sizeof a->self_url, "http://127.0.0.1:%d",
+                 aw_listener_port(a->inner));
         es_info("the agent's own calls to the embedded endpoints go to %s (loopback only, plain "
                 "HTTP)",
                 a->self_url);

@@ -6,7 +6,7 @@
  *             access keys that authenticate callers (the administrator key
  *             in STATE_DIR/aws-credentials). In aws mode its own operations
  *             are not served (UnknownOperationException).
- *   listener  aws/local/server.h on ECS_SECRETS_LISTEN: the ECS API
+ *   listener  aws/listener.h on ECS_SECRETS_LISTEN: the ECS API
  *             (agent/api/api.h) and GET /metrics, plus the store's operations
  *             in embedded mode; HTTPS only with ECS_SECRETS_TLS_CERT and
  *             ECS_SECRETS_TLS_KEY (loaded before it binds; a bad file stops
