@@ -45,11 +45,12 @@ struct ag_agent {
     char status[AG_STATUS_MAX]; /* READY=1's STATUS= */
     char url[URL_MAX];          /* the listener, as clients reach it */
     char self_url[URL_MAX];     /* where the agent's own AWS client reaches the embedded
-                                   endpoints: url, or the loopback listener below */
+                                   endpoints: url, or through self_socket */
+    char self_socket[AW_LISTENER_PATH_MAX + 1]; /* embedded mode: the inner listener's */
     al_ctx *al;
     aw_listener *server;
-    aw_listener *inner; /* embedded mode: plain HTTP on 127.0.0.1, for the agent's own
-                           calls (start_listener says why) */
+    aw_listener *inner; /* embedded mode: the agent's own calls, on a unix socket
+                           (start_self_socket says why) */
     ag_store *store;
     dk_client *docker;
     dk_proxy *proxy; /* ECS_SECRETS_DOCKER_PROXY, NULL when off */
@@ -546,6 +547,40 @@ static int mount_store(ag_agent *a, aw_listener *l)
     return 0;
 }
 
+/* The agent's own AWS client (the resolver, drift) calls the embedded
+ * endpoints over HTTP with SigV4, as it calls AWS, on a listener of its own:
+ * a unix socket in the state directory, mode 0600, serving the store (not
+ * the ECS API). Its slots: a peer that fills the public listener's
+ * connections cannot stall launches, and no other local user can reach it
+ * (a loopback port could be found and used by any local process). TLS: on
+ * the public listener the client would have to verify a certificate that
+ * names the address remote callers use, and pay a handshake for calls that
+ * never leave the host. */
+static int start_self_socket(ag_agent *a)
+{
+    const char *dir = cf_get(a->cfg, CF_STATE_DIR);
+    int n = snprintf(a->self_socket, sizeof a->self_socket, "%s/%s", dir, AG_SELF_SOCKET);
+    if (n < 0 || (size_t)n >= sizeof a->self_socket) {
+        es_err("the agent's own socket %s/%s: the path is longer than a unix socket's (%d)", dir,
+               AG_SELF_SOCKET, AW_LISTENER_PATH_MAX);
+        return UV_ENAMETOOLONG;
+    }
+    int r =
+        aw_listener_start_unix(&a->d->loop, a->self_socket, AG_SELF_SOCKET_MODE, NULL, &a->inner);
+    if (r == 0)
+        r = mount_store(a, a->inner);
+    if (r < 0) {
+        es_err("cannot listen on %s for the agent's own calls: %s", a->self_socket, uv_strerror(r));
+        return r;
+    }
+    /* the host names only the Host header: curl connects to the socket */
+    snprintf(a->self_url, sizeof a->self_url, "http://localhost");
+    es_info("the agent's own calls to the embedded endpoints go to the unix socket %s (mode "
+            "%04o, plain HTTP)",
+            a->self_socket, AG_SELF_SOCKET_MODE);
+    return 0;
+}
+
 static int start_listener(ag_agent *a)
 {
     const cf_config *cfg = a->cfg;
@@ -597,33 +632,11 @@ static int start_listener(ag_agent *a)
         return r;
     listener_url(cfg, aw_listener_port(a->server), a->url, sizeof a->url);
     snprintf(a->self_url, sizeof a->self_url, "%s", a->url);
-    if (a->embedded) {
-        /* The agent's own AWS client (the resolver, drift, rotation hooks)
-         * calls the embedded endpoints over HTTP, on a second listener of its
-         * own: plain HTTP on 127.0.0.1 on a port the kernel picks, serving
-         * the store (not the ECS API). Two reasons. Its slots: a peer that
-         * fills the public listener's connections must not stall launches.
-         * TLS: on the public listener the client would have to verify a
-         * certificate that names the address remote callers use and need
-         * not name loopback, and pay a handshake for calls that never leave
-         * the host. (A local process can still find the port; a unix socket
-         * would close that too.) */
-        r = aw_listener_start(&a->d->loop, "127.0.0.1", 0, NULL, &a->inner);
-        if (r == 0)
-            r = mount_store(a, a->inner);
-        if (r < 0) {
-            es_err("cannot listen on 127.0.0.1 for the agent's own calls: %s", uv_strerror(r));
-            return r;
-        }
-        snprintf(a->self_url, sizeof a->self_url, "http://127.0.0.1:%d",
-                 aw_listener_port(a->inner));
-        es_info("the agent's own calls to the embedded endpoints go to %s (loopback only, plain "
-                "HTTP)",
-                a->self_url);
-    }
-    /* rotation hooks call back over plain HTTP on loopback, as the agent's
-     * own client does */
-    if (a->embedded && al_set_endpoint_url(a->al, a->self_url) < 0)
+    if (a->embedded && (r = start_self_socket(a)) < 0)
+        return r;
+    /* rotation hooks are processes of their own (the aws CLI, say): they
+     * call the public listener, as any client does */
+    if (a->embedded && al_set_endpoint_url(a->al, a->url) < 0)
         return UV_ENOMEM;
     if (a->embedded)
         es_notice("embedded SSM, Secrets Manager, KMS, IAM and STS endpoints on %s "
@@ -654,6 +667,7 @@ static int start_aws(ag_agent *a)
     if (a->embedded) {
         for (int s = 0; s < AW_SVC_COUNT; s++)
             cc.endpoint_override[s] = a->self_url;
+        cc.unix_socket = a->self_socket;
     } else {
         cc.endpoint_override[AW_SVC_SSM] = cf_get(cfg, CF_ENDPOINT_SSM);
         cc.endpoint_override[AW_SVC_SECRETSMANAGER] = cf_get(cfg, CF_ENDPOINT_SECRETSMANAGER);
@@ -688,12 +702,13 @@ static int start_aws(ag_agent *a)
         es_err("AWS credentials: %s", strerror(-r));
         return r;
     }
-    es_info(
-        "AWS services: %s; credentials: %s%s%s", a->embedded ? a->self_url : "configured endpoints",
-        a->embedded        ? "the administrator key"
-        : kc.access_key_id ? "configured static keys"
-                           : "the default chain",
-        cc.ca_file ? "; https:// verified with the CA file " : "", cc.ca_file ? cc.ca_file : "");
+    es_info("AWS services: %s; credentials: %s%s%s",
+            a->embedded ? a->self_socket : "configured endpoints",
+            a->embedded        ? "the administrator key"
+            : kc.access_key_id ? "configured static keys"
+                               : "the default chain",
+            cc.ca_file ? "; https:// verified with the CA file " : "",
+            cc.ca_file ? cc.ca_file : "");
     return 0;
 }
 
