@@ -712,16 +712,16 @@ static int start_aws(ag_agent *a)
     return 0;
 }
 
-int ag_agent_start(ag_daemon *d, const char *running_status)
+/* The agent itself: its retry timer and the stop hook that releases
+ * whatever exists from then on. On failure nothing is left behind. */
+static int agent_new(ag_daemon *d, const char *running_status, ag_agent **out)
 {
-    const cf_config *cfg = d->cfg;
-    const char *dir = cf_get(cfg, CF_STATE_DIR);
     ag_agent *a = es_calloc(1, sizeof *a);
     if (!a)
         return -ENOMEM;
     a->d = d;
-    a->cfg = cfg;
-    a->embedded = cfg->mode == CF_MODE_EMBEDDED;
+    a->cfg = d->cfg;
+    a->embedded = d->cfg->mode == CF_MODE_EMBEDDED;
     a->pending = 2;
     snprintf(a->status, sizeof a->status, "%s", running_status);
     int r = uv_timer_init(&d->loop, &a->retry);
@@ -740,23 +740,36 @@ int ag_agent_start(ag_daemon *d, const char *running_status)
         es_free(a);
         return r;
     }
-    /* from here on the stop hook releases whatever exists */
+    *out = a;
+    return 0;
+}
+
+static int open_store(ag_agent *a)
+{
+    const char *dir = cf_get(a->cfg, CF_STATE_DIR);
     char err[AG_STORE_ERR_MAX];
-    if ((r = start_listener(a)) < 0)
-        return r;
-    if ((r = ag_store_open(dir, &a->store, err, sizeof err)) < 0) {
+    int r = ag_store_open(dir, &a->store, err, sizeof err);
+    if (r < 0)
         es_err("agent store in %s: %s", dir, err);
-        return r;
-    }
-    dk_options dko = {.host = cf_get(cfg, CF_DOCKER_HOST), .max_conns = AG_DOCKER_MAX_CONNS};
-    if ((r = dk_client_create(&d->loop, &dko, &a->docker)) < 0) {
+    return r;
+}
+
+static int start_docker(ag_agent *a)
+{
+    dk_options dko = {.host = cf_get(a->cfg, CF_DOCKER_HOST), .max_conns = AG_DOCKER_MAX_CONNS};
+    int r = dk_client_create(&a->d->loop, &dko, &a->docker);
+    if (r < 0)
         es_err("Docker client for %s: %s", dko.host, dk_strerror(r));
-        return r;
-    }
-    if ((r = start_proxy(a)) < 0)
-        return r;
-    if ((r = start_aws(a)) < 0)
-        return r;
+    return r;
+}
+
+/* What resolves secrets: the fingerprint key, the execution role's
+ * preflight (unless turned off), the resolver. */
+static int start_secrets(ag_agent *a)
+{
+    const cf_config *cfg = a->cfg;
+    const char *dir = cf_get(cfg, CF_STATE_DIR);
+    int r;
     if ((r = ag_fingerprint_key_load(dir, a->fp_key)) < 0) {
         es_err("fingerprint key %s/%s: %s", dir, AG_FINGERPRINT_KEY_FILE, strerror(-r));
         return r;
@@ -780,15 +793,20 @@ int ag_agent_start(ag_daemon *d, const char *running_status)
                              .region = cf_get(cfg, CF_REGION),
                              .fp_key = a->fp_key,
                              .fp_key_len = sizeof a->fp_key};
-    if ((r = ag_resolver_create(&rc, &a->resolver)) < 0) {
+    if ((r = ag_resolver_create(&rc, &a->resolver)) < 0)
         es_err("secret resolver: %s", strerror(-r));
-        return r;
-    }
+    return r;
+}
+
+/* The metrics and the task engine, with its reload hook. */
+static int start_engine(ag_agent *a)
+{
+    const cf_config *cfg = a->cfg;
     if (!(a->metrics = ag_metrics_create())) {
         es_err("metrics: out of memory");
         return -ENOMEM;
     }
-    ag_engine_config ec = {.loop = &d->loop,
+    ag_engine_config ec = {.loop = &a->d->loop,
                            .store = a->store,
                            .docker = a->docker,
                            .resolver = a->resolver,
@@ -800,44 +818,60 @@ int ag_agent_start(ag_daemon *d, const char *running_status)
     if (cf_parse_duration(cf_get(cfg, CF_TASK_CLEANUP_WAIT), &cleanup) == 0)
         ec.cleanup_delay_s = cleanup;
     ec.reconcile_interval_ms = reconcile_interval_ms(a);
-    if ((r = ag_engine_create(&ec, &a->engine)) < 0) {
+    int r = ag_engine_create(&ec, &a->engine);
+    if (r < 0) {
         es_err("task engine: %s", strerror(-r));
         return r;
     }
-    if ((r = ag_daemon_on_reload(d, on_reload_reconcile, a)) < 0) {
+    if ((r = ag_daemon_on_reload(a->d, on_reload_reconcile, a)) < 0)
         es_err("task engine: no room for a reload hook");
-        return r;
-    }
-    ag_svc_sched_config sc = {.loop = &d->loop,
+    return r;
+}
+
+static int start_scheduler(ag_agent *a)
+{
+    const cf_config *cfg = a->cfg;
+    ag_svc_sched_config sc = {.loop = &a->d->loop,
                               .engine = a->engine,
                               .store = a->store,
                               .metrics = a->metrics,
                               .region = cf_get(cfg, CF_REGION),
                               .account = cf_get(cfg, CF_ACCOUNT_ID),
                               .cluster = cf_get(cfg, CF_CLUSTER)};
-    if ((r = ag_svc_sched_create(&sc, &a->sched)) < 0) {
+    int r = ag_svc_sched_create(&sc, &a->sched);
+    if (r < 0)
         es_err("service scheduler: %s", strerror(-r));
-        return r;
-    }
+    return r;
+}
+
+/* The drift checker, with its reload hook. */
+static int start_drift(ag_agent *a)
+{
     uint64_t drift_ms = drift_interval_ms(a);
-    ag_drift_config dc = {.loop = &d->loop,
+    ag_drift_config dc = {.loop = &a->d->loop,
                           .client = a->aws,
                           .creds = a->creds,
                           .engine = a->engine,
                           .metrics = a->metrics,
-                          .region = cf_get(cfg, CF_REGION),
+                          .region = cf_get(a->cfg, CF_REGION),
                           .interval_ms = drift_ms};
-    if ((r = ag_drift_create(&dc, &a->drift)) < 0) {
+    int r = ag_drift_create(&dc, &a->drift);
+    if (r < 0) {
         es_err("drift checker: %s", strerror(-r));
         return r;
     }
     if (drift_ms)
         es_info("drift: running tasks' secrets checked every %llu s (metadata calls only)",
                 (unsigned long long)(drift_ms / 1000));
-    if ((r = ag_daemon_on_reload(d, on_reload_drift, a)) < 0) {
+    if ((r = ag_daemon_on_reload(a->d, on_reload_drift, a)) < 0)
         es_err("drift checker: no room for a reload hook");
-        return r;
-    }
+    return r;
+}
+
+/* The ECS API, mounted on the public listener. */
+static int start_api(ag_agent *a)
+{
+    const cf_config *cfg = a->cfg;
     ag_api_config ac = {.store = a->store,
                         .metrics = a->metrics,
                         .resolver = a->resolver,
@@ -847,14 +881,29 @@ int ag_agent_start(ag_daemon *d, const char *running_status)
                         .cluster = cf_get(cfg, CF_CLUSTER),
                         /* embedded: callers' policies decide; aws: the administrator key only */
                         .iam = a->embedded ? a->al : NULL};
+    int r;
     if ((r = ag_api_create(&ac, &a->api)) < 0 ||
         (r = ag_api_tasks_attach(a->api, a->engine, &a->api_tasks)) < 0 ||
         (r = ag_api_services_attach(a->api, a->sched, a->drift, &a->api_services)) < 0 ||
-        (r = ag_api_attach(a->api, a->server)) < 0) {
+        (r = ag_api_attach(a->api, a->server)) < 0)
         es_err("ECS API: %s", strerror(-r));
+    return r;
+}
+
+int ag_agent_start(ag_daemon *d, const char *running_status)
+{
+    ag_agent *a;
+    int r = agent_new(d, running_status, &a);
+    if (r < 0)
         return r;
-    }
-    ag_daemon_status(d, "starting: asking Docker at %s", dko.host);
+    /* from here on the stop hook releases whatever exists; the order is
+     * the one the stop reverses (agent.h) */
+    if ((r = start_listener(a)) < 0 || (r = open_store(a)) < 0 || (r = start_docker(a)) < 0 ||
+        (r = start_proxy(a)) < 0 || (r = start_aws(a)) < 0 || (r = start_secrets(a)) < 0 ||
+        (r = start_engine(a)) < 0 || (r = start_scheduler(a)) < 0 || (r = start_drift(a)) < 0 ||
+        (r = start_api(a)) < 0)
+        return r;
+    ag_daemon_status(d, "starting: asking Docker at %s", cf_get(d->cfg, CF_DOCKER_HOST));
     ping_docker(a);
     return 0;
 }
