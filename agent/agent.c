@@ -25,7 +25,7 @@
 #include "aws/client.h"
 #include "aws/credentials.h"
 #include "aws/local/local.h"
-#include "aws/local/server.h"
+#include "aws/listener.h"
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/log.h"
@@ -46,11 +46,12 @@ struct ag_agent {
     char status[AG_STATUS_MAX]; /* READY=1's STATUS= */
     char url[URL_MAX];          /* the listener, as clients reach it */
     char self_url[URL_MAX];     /* where the agent's own AWS client reaches the embedded
-                                   endpoints: url, or the loopback listener below */
+                                   endpoints: url, or through self_socket */
+    char self_socket[AW_LISTENER_PATH_MAX + 1]; /* embedded mode: the inner listener's */
     al_ctx *al;
-    al_server *server;
-    al_server *inner; /* embedded mode with TLS: plain HTTP on 127.0.0.1, for the agent's own
-                         calls (start_listener says why) */
+    aw_listener *server;
+    aw_listener *inner; /* embedded mode: the agent's own calls, on a unix socket
+                           (start_self_socket says why) */
     ag_store *store;
     dk_client *docker;
     dk_proxy *proxy;          /* ECS_SECRETS_DOCKER_PROXY, NULL when off */
@@ -196,8 +197,8 @@ static void on_stop(ag_daemon *d, void *arg)
         a->pending--; /* no timer to wait for */
     }
     if (a->server) {
-        al_server_stats st;
-        al_server_get_stats(a->server, &st);
+        aw_listener_stats st;
+        aw_listener_get_stats(a->server, &st);
         es_info("listener: %llu connections (%llu refused, %llu by the per-peer cap, %llu idle "
                 "evicted), %llu requests (%llu 4xx, %llu 5xx, "
                 "%llu refused signatures), limits hit: %llu head, %llu body, %llu malformed, "
@@ -209,7 +210,7 @@ static void on_stop(ag_daemon *d, void *arg)
                 (unsigned long long)st.auth_failures, (unsigned long long)st.header_too_large,
                 (unsigned long long)st.body_too_large, (unsigned long long)st.malformed,
                 (unsigned long long)st.idle_timeouts, (unsigned long long)st.request_timeouts);
-        if (al_server_tls(a->server))
+        if (aw_listener_tls(a->server))
             es_info("listener TLS: %llu handshakes, %llu failed or timed out, %llu plain HTTP "
                     "requests refused",
                     (unsigned long long)st.tls_handshakes, (unsigned long long)st.tls_failures,
@@ -238,8 +239,8 @@ static void on_stop(ag_daemon *d, void *arg)
         }                                                                                          \
     } while (0)
     /* the listener first: no API call reaches a part that is closing */
-    CLOSE_PART(server, al_server_close);
-    CLOSE_PART(inner, al_server_close);
+    CLOSE_PART(server, aw_listener_close);
+    CLOSE_PART(inner, aw_listener_close);
     CLOSE_PART(proxy, dk_proxy_close);
     CLOSE_PART(rotator, ag_rotator_close);
     CLOSE_PART(sched, ag_svc_sched_close);
@@ -514,18 +515,18 @@ static void on_reload_reconcile(ag_daemon *d, void *arg)
 
 /* ECS_SECRETS_TLS_CERT and _KEY, loaded and checked before the listener
  * binds: a bad file stops the start with the reason. */
-static int load_tls(const cf_config *cfg, al_tls **out)
+static int load_tls(const cf_config *cfg, aw_tls **out)
 {
     const char *cert = cf_get(cfg, CF_TLS_CERT), *key = cf_get(cfg, CF_TLS_KEY);
-    char err[1024], desc[AL_TLS_DESC_MAX];
-    int r = al_tls_load(cert, key, out, err, sizeof err);
+    char err[1024], desc[AW_TLS_DESC_MAX];
+    int r = aw_tls_load(cert, key, out, err, sizeof err);
     if (r < 0) {
         es_err("listener TLS (%s, %s): %s", cf_keys[CF_TLS_CERT].name, cf_keys[CF_TLS_KEY].name,
                err);
         return r;
     }
-    al_tls_describe(*out, desc, sizeof desc);
-    if (al_tls_expired(*out, time(NULL)))
+    aw_tls_describe(*out, desc, sizeof desc);
+    if (aw_tls_expired(*out, time(NULL)))
         es_warn("listener TLS: the certificate %s is outside its validity period (%s): clients "
                 "will refuse it",
                 cert, desc);
@@ -550,6 +551,52 @@ static void log_rotation_event(void *arg, const char *secret_arn, const char *st
 {
     (void)arg;
     es_warn("secretsmanager: %s: %s [step %s]", secret_arn, message, step);
+}
+
+/* The embedded store on a listener: in embedded mode its services; in aws
+ * mode only its access keys, which authenticate the ECS API (its own
+ * operations are then refused by name). */
+static int mount_store(ag_agent *a, aw_listener *l)
+{
+    if (a->embedded)
+        return al_mount(a->al, l);
+    al_mount_auth(a->al, l);
+    aw_listener_set_unserved_text(l, "Only the agent's ECS API is served here (mode aws).");
+    return 0;
+}
+
+/* The agent's own AWS client (the resolver, drift) calls the embedded
+ * endpoints over HTTP with SigV4, as it calls AWS, on a listener of its own:
+ * a unix socket in the state directory, mode 0600, serving the store (not
+ * the ECS API). Its slots: a peer that fills the public listener's
+ * connections cannot stall launches, and no other local user can reach it
+ * (a loopback port could be found and used by any local process). TLS: on
+ * the public listener the client would have to verify a certificate that
+ * names the address remote callers use, and pay a handshake for calls that
+ * never leave the host. */
+static int start_self_socket(ag_agent *a)
+{
+    const char *dir = cf_get(a->cfg, CF_STATE_DIR);
+    int n = snprintf(a->self_socket, sizeof a->self_socket, "%s/%s", dir, AG_SELF_SOCKET);
+    if (n < 0 || (size_t)n >= sizeof a->self_socket) {
+        es_err("the agent's own socket %s/%s: the path is longer than a unix socket's (%d)", dir,
+               AG_SELF_SOCKET, AW_LISTENER_PATH_MAX);
+        return UV_ENAMETOOLONG;
+    }
+    int r =
+        aw_listener_start_unix(&a->d->loop, a->self_socket, AG_SELF_SOCKET_MODE, NULL, &a->inner);
+    if (r == 0)
+        r = mount_store(a, a->inner);
+    if (r < 0) {
+        es_err("cannot listen on %s for the agent's own calls: %s", a->self_socket, uv_strerror(r));
+        return r;
+    }
+    /* the host names only the Host header: curl connects to the socket */
+    snprintf(a->self_url, sizeof a->self_url, "http://localhost");
+    es_info("the agent's own calls to the embedded endpoints go to the unix socket %s (mode "
+            "%04o, plain HTTP)",
+            a->self_socket, AG_SELF_SOCKET_MODE);
+    return 0;
 }
 
 static int start_listener(ag_agent *a)
@@ -593,45 +640,26 @@ static int start_listener(ag_agent *a)
         es_err("administrator key: %s", err);
         return r;
     }
-    al_tls *tls = NULL;
+    aw_tls *tls = NULL;
     if (cfg->listen_tls && (r = load_tls(cfg, &tls)) < 0)
         return r;
-    r = al_server_start(&a->d->loop, a->al, cfg->listen_host, cfg->listen_port, NULL, &a->server);
+    r = aw_listener_start(&a->d->loop, cfg->listen_host, cfg->listen_port, NULL, &a->server);
     if (r < 0) {
         es_err("cannot listen on %s:%d: %s", cfg->listen_host, cfg->listen_port, uv_strerror(r));
-        al_tls_free(tls);
+        aw_tls_free(tls);
         return r;
     }
     if (tls)
-        al_server_set_tls(a->server, tls); /* the server's now */
-    if (!a->embedded)
-        al_server_serve_store(a->server, false);
-    listener_url(cfg, al_server_port(a->server), a->url, sizeof a->url);
+        aw_listener_set_tls(a->server, tls); /* the listener's now */
+    if ((r = mount_store(a, a->server)) < 0)
+        return r;
+    listener_url(cfg, aw_listener_port(a->server), a->url, sizeof a->url);
     snprintf(a->self_url, sizeof a->self_url, "%s", a->url);
-    if (a->embedded) {
-        /* The agent's own AWS client (the resolver, drift, rotation hooks)
-         * calls the embedded endpoints over HTTP, on a second listener of its
-         * own: plain HTTP on 127.0.0.1 on a port the kernel picks, serving
-         * the store (not the ECS API). Two reasons. Its slots: a peer that
-         * fills the public listener's connections must not stall launches.
-         * TLS: on the public listener the client would have to verify a
-         * certificate that names the address remote callers use and need
-         * not name loopback, and pay a handshake for calls that never leave
-         * the host. (A local process can still find the port; a unix socket
-         * would close that too.) */
-        r = al_server_start(&a->d->loop, a->al, "127.0.0.1", 0, NULL, &a->inner);
-        if (r < 0) {
-            es_err("cannot listen on 127.0.0.1 for the agent's own calls: %s", uv_strerror(r));
-            return r;
-        }
-        snprintf(a->self_url, sizeof a->self_url, "http://127.0.0.1:%d", al_server_port(a->inner));
-        es_info("the agent's own calls to the embedded endpoints go to %s (loopback only, plain "
-                "HTTP)",
-                a->self_url);
-    }
-    /* rotation hooks call back over plain HTTP on loopback, as the agent's
-     * own client does */
-    if (a->embedded && al_set_endpoint_url(a->al, a->self_url) < 0)
+    if (a->embedded && (r = start_self_socket(a)) < 0)
+        return r;
+    /* rotation hooks are processes of their own (the aws CLI, say): they
+     * call the public listener, as any client does */
+    if (a->embedded && al_set_endpoint_url(a->al, a->url) < 0)
         return UV_ENOMEM;
     if (a->embedded)
         es_notice("embedded SSM, Secrets Manager, KMS, IAM and STS endpoints on %s "
@@ -662,6 +690,7 @@ static int start_aws(ag_agent *a)
     if (a->embedded) {
         for (int s = 0; s < AW_SVC_COUNT; s++)
             cc.endpoint_override[s] = a->self_url;
+        cc.unix_socket = a->self_socket;
     } else {
         cc.endpoint_override[AW_SVC_SSM] = cf_get(cfg, CF_ENDPOINT_SSM);
         cc.endpoint_override[AW_SVC_SECRETSMANAGER] = cf_get(cfg, CF_ENDPOINT_SECRETSMANAGER);
@@ -696,25 +725,26 @@ static int start_aws(ag_agent *a)
         es_err("AWS credentials: %s", strerror(-r));
         return r;
     }
-    es_info(
-        "AWS services: %s; credentials: %s%s%s", a->embedded ? a->self_url : "configured endpoints",
-        a->embedded        ? "the administrator key"
-        : kc.access_key_id ? "configured static keys"
-                           : "the default chain",
-        cc.ca_file ? "; https:// verified with the CA file " : "", cc.ca_file ? cc.ca_file : "");
+    es_info("AWS services: %s; credentials: %s%s%s",
+            a->embedded ? a->self_socket : "configured endpoints",
+            a->embedded        ? "the administrator key"
+            : kc.access_key_id ? "configured static keys"
+                               : "the default chain",
+            cc.ca_file ? "; https:// verified with the CA file " : "",
+            cc.ca_file ? cc.ca_file : "");
     return 0;
 }
 
-int ag_agent_start(ag_daemon *d, const char *running_status)
+/* The agent itself: its retry timer and the stop hook that releases
+ * whatever exists from then on. On failure nothing is left behind. */
+static int agent_new(ag_daemon *d, const char *running_status, ag_agent **out)
 {
-    const cf_config *cfg = d->cfg;
-    const char *dir = cf_get(cfg, CF_STATE_DIR);
     ag_agent *a = es_calloc(1, sizeof *a);
     if (!a)
         return -ENOMEM;
     a->d = d;
-    a->cfg = cfg;
-    a->embedded = cfg->mode == CF_MODE_EMBEDDED;
+    a->cfg = d->cfg;
+    a->embedded = d->cfg->mode == CF_MODE_EMBEDDED;
     a->pending = 2;
     snprintf(a->status, sizeof a->status, "%s", running_status);
     int r = uv_timer_init(&d->loop, &a->retry);
@@ -733,21 +763,36 @@ int ag_agent_start(ag_daemon *d, const char *running_status)
         es_free(a);
         return r;
     }
-    /* from here on the stop hook releases whatever exists */
+    *out = a;
+    return 0;
+}
+
+static int open_store(ag_agent *a)
+{
+    const char *dir = cf_get(a->cfg, CF_STATE_DIR);
     char err[AG_STORE_ERR_MAX];
-    if ((r = start_listener(a)) < 0)
-        return r;
-    if ((r = ag_store_open(dir, &a->store, err, sizeof err)) < 0) {
+    int r = ag_store_open(dir, &a->store, err, sizeof err);
+    if (r < 0)
         es_err("agent store in %s: %s", dir, err);
-        return r;
-    }
-    dk_options dko = {.host = cf_get(cfg, CF_DOCKER_HOST), .max_conns = AG_DOCKER_MAX_CONNS};
-    if ((r = dk_client_create(&d->loop, &dko, &a->docker)) < 0) {
+    return r;
+}
+
+static int start_docker(ag_agent *a)
+{
+    dk_options dko = {.host = cf_get(a->cfg, CF_DOCKER_HOST), .max_conns = AG_DOCKER_MAX_CONNS};
+    int r = dk_client_create(&a->d->loop, &dko, &a->docker);
+    if (r < 0)
         es_err("Docker client for %s: %s", dko.host, dk_strerror(r));
-        return r;
-    }
-    if ((r = start_aws(a)) < 0)
-        return r;
+    return r;
+}
+
+/* What resolves secrets: the fingerprint key, the execution role's
+ * preflight (unless turned off), the resolver. */
+static int start_secrets(ag_agent *a)
+{
+    const cf_config *cfg = a->cfg;
+    const char *dir = cf_get(cfg, CF_STATE_DIR);
+    int r;
     if ((r = ag_fingerprint_key_load(dir, a->fp_key)) < 0) {
         es_err("fingerprint key %s/%s: %s", dir, AG_FINGERPRINT_KEY_FILE, strerror(-r));
         return r;
@@ -771,15 +816,20 @@ int ag_agent_start(ag_daemon *d, const char *running_status)
                              .region = cf_get(cfg, CF_REGION),
                              .fp_key = a->fp_key,
                              .fp_key_len = sizeof a->fp_key};
-    if ((r = ag_resolver_create(&rc, &a->resolver)) < 0) {
+    if ((r = ag_resolver_create(&rc, &a->resolver)) < 0)
         es_err("secret resolver: %s", strerror(-r));
-        return r;
-    }
+    return r;
+}
+
+/* The metrics and the task engine, with its reload hook. */
+static int start_engine(ag_agent *a)
+{
+    const cf_config *cfg = a->cfg;
     if (!(a->metrics = ag_metrics_create())) {
         es_err("metrics: out of memory");
         return -ENOMEM;
     }
-    ag_engine_config ec = {.loop = &d->loop,
+    ag_engine_config ec = {.loop = &a->d->loop,
                            .store = a->store,
                            .docker = a->docker,
                            .resolver = a->resolver,
@@ -791,47 +841,60 @@ int ag_agent_start(ag_daemon *d, const char *running_status)
     if (cf_parse_duration(cf_get(cfg, CF_TASK_CLEANUP_WAIT), &cleanup) == 0)
         ec.cleanup_delay_s = cleanup;
     ec.reconcile_interval_ms = reconcile_interval_ms(a);
-    if ((r = ag_engine_create(&ec, &a->engine)) < 0) {
+    int r = ag_engine_create(&ec, &a->engine);
+    if (r < 0) {
         es_err("task engine: %s", strerror(-r));
         return r;
     }
-    if ((r = ag_daemon_on_reload(d, on_reload_reconcile, a)) < 0) {
+    if ((r = ag_daemon_on_reload(a->d, on_reload_reconcile, a)) < 0)
         es_err("task engine: no room for a reload hook");
-        return r;
-    }
-    /* after the engine: the socket's injected containers become its tasks */
-    if ((r = start_proxy(a)) < 0)
-        return r;
-    ag_svc_sched_config sc = {.loop = &d->loop,
+    return r;
+}
+
+static int start_scheduler(ag_agent *a)
+{
+    const cf_config *cfg = a->cfg;
+    ag_svc_sched_config sc = {.loop = &a->d->loop,
                               .engine = a->engine,
                               .store = a->store,
                               .metrics = a->metrics,
                               .region = cf_get(cfg, CF_REGION),
                               .account = cf_get(cfg, CF_ACCOUNT_ID),
                               .cluster = cf_get(cfg, CF_CLUSTER)};
-    if ((r = ag_svc_sched_create(&sc, &a->sched)) < 0) {
+    int r = ag_svc_sched_create(&sc, &a->sched);
+    if (r < 0)
         es_err("service scheduler: %s", strerror(-r));
-        return r;
-    }
+    return r;
+}
+
+/* The drift checker, with its reload hook. */
+static int start_drift(ag_agent *a)
+{
     uint64_t drift_ms = drift_interval_ms(a);
-    ag_drift_config dc = {.loop = &d->loop,
+    ag_drift_config dc = {.loop = &a->d->loop,
                           .client = a->aws,
                           .creds = a->creds,
                           .engine = a->engine,
                           .metrics = a->metrics,
-                          .region = cf_get(cfg, CF_REGION),
+                          .region = cf_get(a->cfg, CF_REGION),
                           .interval_ms = drift_ms};
-    if ((r = ag_drift_create(&dc, &a->drift)) < 0) {
+    int r = ag_drift_create(&dc, &a->drift);
+    if (r < 0) {
         es_err("drift checker: %s", strerror(-r));
         return r;
     }
     if (drift_ms)
         es_info("drift: running tasks' secrets checked every %llu s (metadata calls only)",
                 (unsigned long long)(drift_ms / 1000));
-    if ((r = ag_daemon_on_reload(d, on_reload_drift, a)) < 0) {
+    if ((r = ag_daemon_on_reload(a->d, on_reload_drift, a)) < 0)
         es_err("drift checker: no room for a reload hook");
-        return r;
-    }
+    return r;
+}
+
+/* The ECS API, mounted on the public listener. */
+static int start_api(ag_agent *a)
+{
+    const cf_config *cfg = a->cfg;
     ag_api_config ac = {.store = a->store,
                         .metrics = a->metrics,
                         .resolver = a->resolver,
@@ -841,14 +904,29 @@ int ag_agent_start(ag_daemon *d, const char *running_status)
                         .cluster = cf_get(cfg, CF_CLUSTER),
                         /* embedded: callers' policies decide; aws: the administrator key only */
                         .iam = a->embedded ? a->al : NULL};
+    int r;
     if ((r = ag_api_create(&ac, &a->api)) < 0 ||
         (r = ag_api_tasks_attach(a->api, a->engine, &a->api_tasks)) < 0 ||
         (r = ag_api_services_attach(a->api, a->sched, a->drift, &a->api_services)) < 0 ||
-        (r = ag_api_attach(a->api, a->server)) < 0) {
+        (r = ag_api_attach(a->api, a->server)) < 0)
         es_err("ECS API: %s", strerror(-r));
+    return r;
+}
+
+int ag_agent_start(ag_daemon *d, const char *running_status)
+{
+    ag_agent *a;
+    int r = agent_new(d, running_status, &a);
+    if (r < 0)
         return r;
-    }
-    ag_daemon_status(d, "starting: asking Docker at %s", dko.host);
+    /* from here on the stop hook releases whatever exists; the order is
+     * the one the stop reverses (agent.h) */
+    if ((r = start_listener(a)) < 0 || (r = open_store(a)) < 0 || (r = start_docker(a)) < 0 ||
+        (r = start_aws(a)) < 0 || (r = start_secrets(a)) < 0 || (r = start_engine(a)) < 0 ||
+        (r = start_proxy(a)) < 0 || (r = start_scheduler(a)) < 0 || (r = start_drift(a)) < 0 ||
+        (r = start_api(a)) < 0)
+        return r;
+    ag_daemon_status(d, "starting: asking Docker at %s", cf_get(d->cfg, CF_DOCKER_HOST));
     ping_docker(a);
     return 0;
 }

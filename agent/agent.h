@@ -6,7 +6,7 @@
  *             access keys that authenticate callers (the administrator key
  *             in STATE_DIR/aws-credentials). In aws mode its own operations
  *             are not served (UnknownOperationException).
- *   listener  aws/local/server.h on ECS_SECRETS_LISTEN: the ECS API
+ *   listener  aws/listener.h on ECS_SECRETS_LISTEN: the ECS API
  *             (agent/api/api.h) and GET /metrics, plus the store's operations
  *             in embedded mode; HTTPS only with ECS_SECRETS_TLS_CERT and
  *             ECS_SECRETS_TLS_KEY (loaded before it binds; a bad file stops
@@ -14,11 +14,11 @@
  *   agent.db  agent/store/store.h: task definitions and tasks
  *   docker    docker/docker.h on DOCKER_HOST
  *   aws       aws/client.h: embedded mode points every service (SSM, Secrets
- *             Manager, KMS, STS, IAM) at the daemon's own listener
- *             (http://127.0.0.1:PORT), the same wire path as AWS; with TLS
- *             at a second listener for these calls only, plain HTTP on
- *             127.0.0.1 with a port the kernel picks (the certificate need not
- *             name loopback; agent.c start_listener). aws mode uses the
+ *             Manager, KMS, STS, IAM) at a second listener of the daemon's,
+ *             for these calls only: plain HTTP with SigV4, the same wire path
+ *             as AWS, on the unix socket STATE_DIR/AG_SELF_SOCKET, mode 0600
+ *             (no public slot taken, no other user admitted; agent.c
+ *             start_self_socket). aws mode uses the
  *             configured endpoint overrides or AWS's defaults, https://
  *             verified with ECS_SECRETS_CA_FILE when set
  *   creds     aws/credentials.h: embedded mode signs with the administrator
@@ -37,6 +37,11 @@
 #define AG_AGENT_H
 
 #include "agent/daemon.h"
+
+/* The unix socket of the agent's own calls in embedded mode, in the state
+ * directory, and its mode (its owner only). */
+#define AG_SELF_SOCKET "self.sock"
+#define AG_SELF_SOCKET_MODE 0600
 
 #define AG_DOCKER_RETRY_MS 2000
 

@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "aws/local/server.h"
+#include "aws/tls.h"
 
 static long elapsed_ms(const struct timespec *t0)
 {
@@ -178,16 +178,16 @@ static int check_listener(const cf_config *cfg, FILE *out)
         return 0;
     }
     const char *cert = cf_get(cfg, CF_TLS_CERT), *key = cf_get(cfg, CF_TLS_KEY);
-    char err[1024], desc[AL_TLS_DESC_MAX];
-    al_tls *t = NULL;
-    if (al_tls_load(cert, key, &t, err, sizeof err) < 0) {
+    char err[1024], desc[AW_TLS_DESC_MAX];
+    aw_tls *t = NULL;
+    if (aw_tls_load(cert, key, &t, err, sizeof err) < 0) {
         fprintf(out, "# problem: listener %s: scheme https, but %s; the agent would not start\n",
                 listen, err);
         return 1;
     }
-    al_tls_describe(t, desc, sizeof desc);
-    bool expired = al_tls_expired(t, time(NULL));
-    al_tls_free(t);
+    aw_tls_describe(t, desc, sizeof desc);
+    bool expired = aw_tls_expired(t, time(NULL));
+    aw_tls_free(t);
     if (expired) {
         fprintf(out,
                 "# problem: listener %s: scheme https, but the certificate %s is outside its "

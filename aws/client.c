@@ -29,7 +29,8 @@ struct aw_client {
     aw_signer *signer;
     char region[AW_REGION_MAX + 1];
     char *override[AW_SVC_COUNT];
-    char **envp; /* copy, or NULL for the process environment */
+    char *unix_socket; /* for the overrides, or NULL */
+    char **envp;       /* copy, or NULL for the process environment */
     unsigned max_attempts, base_delay_ms, max_backoff_ms, max_tokens, tokens;
     long timeout_ms, connect_timeout_ms;
     size_t max_body;
@@ -338,6 +339,7 @@ static void client_free(aw_client *c)
 {
     for (int i = 0; i < AW_SVC_COUNT; i++)
         es_free(c->override[i]);
+    es_free(c->unix_socket);
     free_envp(c->envp);
     aw_signer_free(c->signer);
     void (*closed)(void *) = c->closed;
@@ -373,6 +375,8 @@ int aw_client_create(uv_loop_t *loop, const aw_client_config *cfg, aw_client **o
     for (int i = 0; i < AW_SVC_COUNT; i++)
         if (cfg->endpoint_override[i] && !(c->override[i] = es_strdup(cfg->endpoint_override[i])))
             goto fail;
+    if (cfg->unix_socket && !(c->unix_socket = es_strdup(cfg->unix_socket)))
+        goto fail;
     if (cfg->envp) {
         size_t n = 0;
         while (cfg->envp[n])
@@ -534,7 +538,8 @@ static void call_attempt(call *k)
                          .body_len = k->body_len,
                          .timeout_ms = c->timeout_ms,
                          .connect_timeout_ms = c->connect_timeout_ms,
-                         .max_body = c->max_body};
+                         .max_body = c->max_body,
+                         .unix_socket = c->override[k->svc] ? c->unix_socket : NULL};
     k->attempt++;
     c->stats.attempts++;
     int rc = aw_http_start(c->http, &q, on_http, k);

@@ -97,6 +97,10 @@ typedef struct aw_client_config {
     size_t max_body;                             /* 0: AW_HTTP_DEFAULT_MAX_BODY */
     const char *ca_file; /* CA certificates (PEM) for https:// endpoints in place of the
                             system's (aw_http_set_ca_file); NULL: the system's */
+    /* The endpoint overrides (endpoint_override, not AWS's or the
+     * environment's) are reached through this unix socket: the embedded
+     * services' reserved door (aws/listener.h); NULL: over TCP. */
+    const char *unix_socket;
 } aw_client_config;
 
 typedef struct aw_client aw_client;

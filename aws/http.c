@@ -312,8 +312,10 @@ int aw_http_start(aw_http *h, const aw_http_request *q, aw_http_cb cb, void *arg
     SETOPT(e, CURLOPT_PRIVATE, r);
     SETOPT(e, CURLOPT_USERAGENT, "ecs-secrets-agent/0.1");
     SETOPT(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    if (q->no_proxy)
+    if (q->no_proxy || q->unix_socket)
         SETOPT(e, CURLOPT_NOPROXY, "*");
+    if (q->unix_socket)
+        SETOPT(e, CURLOPT_UNIX_SOCKET_PATH, q->unix_socket);
     if (h->ca_file) {
         SETOPT(e, CURLOPT_CAINFO, h->ca_file);
         SETOPT(e, CURLOPT_CAPATH, (char *)NULL);

@@ -73,6 +73,8 @@ typedef struct aw_http_request {
     size_t max_body;         /* 0: AW_HTTP_DEFAULT_MAX_BODY */
     bool no_proxy;           /* never through a proxy (instance metadata, container
                                 credentials: link-local, and they answer with keys) */
+    const char *unix_socket; /* connect to this unix socket (the URL's host is then only
+                                the Host header; never through a proxy); NULL: TCP */
 } aw_http_request;
 
 typedef struct aw_http_response {

@@ -16,7 +16,7 @@
 
 #include "aws/local/auth.h"
 #include "aws/local/local.h"
-#include "aws/local/server.h"
+#include "aws/listener.h"
 #include "aws/sigv4.h"
 #include "common/buf.h"
 
@@ -25,7 +25,7 @@
 static int port;
 static char akid[AL_AKID_LEN + 1], secret[64];
 static uv_async_t done;
-static al_server *srv;
+static aw_listener *srv;
 static double elapsed;
 static int ok_count;
 
@@ -98,7 +98,7 @@ static void *client(void *arg)
 
 static void on_done(uv_async_t *a)
 {
-    al_server_close(srv, NULL, NULL);
+    aw_listener_close(srv, NULL, NULL);
     uv_close((uv_handle_t *)a, NULL);
 }
 
@@ -134,9 +134,9 @@ int main(void)
     es_buf_free(&out);
     uv_loop_t loop;
     uv_loop_init(&loop);
-    if (al_server_start(&loop, c, "127.0.0.1", 0, NULL, &srv) < 0)
+    if (aw_listener_start(&loop, "127.0.0.1", 0, NULL, &srv) < 0 || al_mount(c, srv) < 0)
         return 1;
-    port = al_server_port(srv);
+    port = aw_listener_port(srv);
     uv_async_init(&loop, &done, on_done);
     pthread_t th;
     pthread_create(&th, NULL, client, NULL);

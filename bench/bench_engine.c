@@ -2,7 +2,7 @@
  * (issue 7). Figures, not a test.
  *
  * One loop holds what the daemon holds in embedded mode: the embedded store
- * (aws/local) behind its loopback listener (al_server, its own temporary
+ * (aws/local) behind its loopback listener (aw_listener, its own temporary
  * state directory), the AWS client pointed at it (SSM and Secrets Manager
  * endpoint overrides), the resolver, the task store, the Docker client and
  * the engine. As the daemon in embedded mode: the authorisation hook is
@@ -45,7 +45,7 @@
 #include "aws/local/authz.h"
 #include "aws/local/local.h"
 #include "aws/local/query.h"
-#include "aws/local/server.h"
+#include "aws/listener.h"
 #include "common/alloc.h"
 #include "common/log.h"
 #include "common/secure.h"
@@ -63,7 +63,7 @@
 static uv_loop_t loop;
 static char dir[64], store_dir[96], agent_dir[96];
 static al_ctx *al;
-static al_server *srv;
+static aw_listener *srv;
 static aw_client *awc;
 static aw_creds *creds;
 static ag_resolver *resolver;
@@ -421,10 +421,11 @@ static void setup(const char *docker_host)
         es_buf_free(&out);
         es_wipe(body, sizeof body);
     }
-    if (uv_loop_init(&loop) != 0 || al_server_start(&loop, al, "127.0.0.1", 0, NULL, &srv) < 0)
+    if (uv_loop_init(&loop) != 0 || aw_listener_start(&loop, "127.0.0.1", 0, NULL, &srv) < 0 ||
+        al_mount(al, srv) < 0)
         die("listener");
     char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d", al_server_port(srv));
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", aw_listener_port(srv));
 
     if (ag_store_open(agent_dir, &store, err, sizeof err) < 0)
         die(err);
@@ -500,7 +501,7 @@ static void teardown(void)
     dk_client_free(docker);
     aw_creds_close(creds, NULL, NULL);
     aw_client_close(awc, NULL, NULL);
-    al_server_close(srv, NULL, NULL);
+    aw_listener_close(srv, NULL, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     ag_resolver_free(resolver);
     ag_preflight_free(preflight);
@@ -550,7 +551,7 @@ int main(int argc, char **argv)
            N_SECRETS, host);
     printf("   embedded SSM, KMS and STS on 127.0.0.1:%d (in-process listener, authorisation hook "
            "on, preflight on); the execution role assumed with the administrator's key, cached\n",
-           al_server_port(srv));
+           aw_listener_port(srv));
 
     ag_taskdef *td = NULL;
     if (ag_store_taskdef_get(store, "bench", td_revision, &td) < 0)
@@ -618,13 +619,13 @@ int main(int argc, char **argv)
 
     /* ---- 100 at once ---- */
     ag_resolver_stats rs0, rs1;
-    al_server_stats ss0, ss1;
+    aw_listener_stats ss0, ss1;
     aw_creds_stats cs0, cs1;
     dk_stats ds0, ds1;
     ag_preflight_stats ps0, ps1;
     ag_preflight_get_stats(preflight, &ps0);
     ag_resolver_get_stats(resolver, &rs0);
-    al_server_get_stats(srv, &ss0);
+    aw_listener_get_stats(srv, &ss0);
     aw_creds_get_stats(creds, &cs0);
     dk_client_stats(docker, &ds0);
     size_t want = n_running + BURST, fails = n_failed;
@@ -637,7 +638,7 @@ int main(int argc, char **argv)
     uint64_t t_all = now_ns();
     ag_preflight_get_stats(preflight, &ps1);
     ag_resolver_get_stats(resolver, &rs1);
-    al_server_get_stats(srv, &ss1);
+    aw_listener_get_stats(srv, &ss1);
     aw_creds_get_stats(creds, &cs1);
     dk_client_stats(docker, &ds1);
     double bl[BURST];

@@ -20,7 +20,7 @@
 #include "aws/credentials.h"
 #include "aws/local/auth.h"
 #include "aws/local/local.h"
-#include "aws/local/server.h"
+#include "aws/listener.h"
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/secure.h"
@@ -139,7 +139,7 @@ int main(int argc, char **argv)
 
     char dir[] = "/tmp/bench-put-XXXXXX";
     al_ctx *store = NULL;
-    al_server *srv = NULL;
+    aw_listener *srv = NULL;
     char local_url[64];
     char akid[AL_AKID_LEN + 1];
     char *secret = NULL;
@@ -155,9 +155,9 @@ int main(int argc, char **argv)
             return 1;
         }
         if (al_admin_credentials(store, akid, &secret) < 0 ||
-            al_server_start(&loop, store, "127.0.0.1", 0, NULL, &srv) < 0)
+            aw_listener_start(&loop, "127.0.0.1", 0, NULL, &srv) < 0 || al_mount(store, srv) < 0)
             return 1;
-        snprintf(local_url, sizeof local_url, "http://127.0.0.1:%d", al_server_port(srv));
+        snprintf(local_url, sizeof local_url, "http://127.0.0.1:%d", aw_listener_port(srv));
         url = local_url;
         creds = (aw_sigv4_creds){akid, secret, NULL};
         printf("(in-process store and listener on %s, state %s)\n", url, dir);
@@ -183,7 +183,7 @@ int main(int argc, char **argv)
     run(n, 1);
     run(n, 8);
     aw_client_close(cli, NULL, NULL);
-    al_server_close(srv, NULL, NULL);
+    aw_listener_close(srv, NULL, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     int rc = uv_loop_close(&loop) == 0 ? 0 : 1;
     al_close(store);

@@ -22,4 +22,9 @@ bool es_ct_streq(const char *a, const char *b);
 /* Cryptographically random bytes; 0 or -EIO. */
 int es_random_bytes(void *out, size_t n);
 
+#define ES_UUID_LEN 36
+/* A random (version 4) UUID, lowercase 8-4-4-4-12: request ids and key ids,
+ * public identifiers. 0 or -EIO. Cheap: the RNG is asked once per 64. */
+int es_uuid(char out[ES_UUID_LEN + 1]);
+
 #endif

@@ -36,7 +36,7 @@ struct ag_api {
     ag_store *store;
     ag_metrics *metrics;
     ag_resolver *resolver;
-    al_server *server;
+    aw_listener *server;
     char *region, *account, *cluster;
     char cluster_arn[AG_API_CLUSTER_ARN_MAX];
     char root_arn[64]; /* arn:aws:iam::ACCOUNT:root, the administrator key */
@@ -1084,8 +1084,8 @@ int ag_api_metrics(void *arg, const char *path, es_buf *out, const char **conten
                      "Secrets Manager GetSecretValue calls started", NULL, (double)rs.sm_calls);
     }
     if (api->server) {
-        al_server_stats ss;
-        al_server_get_stats(api->server, &ss);
+        aw_listener_stats ss;
+        aw_listener_get_stats(api->server, &ss);
         const char *h = "HTTP requests to the agent's listener";
         sync_counter(m, METRIC_PREFIX "http_requests_total", h, NULL, (double)ss.requests);
         sync_counter(m, METRIC_PREFIX "http_errors_total", "HTTP error answers by class",
@@ -1177,14 +1177,22 @@ void ag_api_free(ag_api *api)
     es_free(api);
 }
 
-int ag_api_attach(ag_api *api, al_server *s)
+static int api_route(void *arg, const aw_listener_call *k, es_buf *out, aw_listener_error *err)
 {
-    int r =
-        al_server_add_json_route(s, AG_API_TARGET_PREFIX, AG_API_SIGNING_NAME, ag_api_handle, api);
+    return ag_api_handle(arg, k->operation, k->principal, k->body, k->len, out, err);
+}
+
+int ag_api_attach(ag_api *api, aw_listener *s)
+{
+    aw_json_route route = {.target_prefix = AG_API_TARGET_PREFIX,
+                           .signing_name = AG_API_SIGNING_NAME,
+                           .fn = api_route,
+                           .arg = api};
+    int r = aw_listener_add_json_route(s, &route);
     if (r < 0)
         return r;
     if (api->metrics)
-        r = al_server_add_get_route(s, "/metrics", ag_api_metrics, api);
+        r = aw_listener_add_get_route(s, "/metrics", ag_api_metrics, api);
     if (!api->server)
         api->server = s;
     return r;

@@ -1,7 +1,7 @@
 /* api.h - the ECS-compatible API (JSON 1.1, AmazonEC2ContainerServiceV20141113)
  * and the /metrics page, served on the daemon's loopback listener.
  *
- * The listener (aws/local/server.h) verifies each request's SigV4 signature
+ * The listener (aws/listener.h) verifies each request's SigV4 signature
  * (signing name "ecs", keys from the embedded store) and hands the operation
  * name and body to ag_api_handle, which answers ECS-shaped JSON or an ECS
  * error {"__type": code, "message": text}:
@@ -48,7 +48,7 @@
 #include "agent/store/store.h"
 #include "agent/tasks/taskdef.h"
 #include "aws/local/local.h"
-#include "aws/local/server.h"
+#include "aws/listener.h"
 #include "common/buf.h"
 #include "common/json.h"
 
@@ -67,7 +67,7 @@ typedef struct ag_api_config {
     ag_store *store;       /* borrowed */
     ag_metrics *metrics;   /* borrowed; may be NULL (no /metrics) */
     ag_resolver *resolver; /* borrowed; may be NULL: its counters in /metrics */
-    al_server *server;     /* borrowed; may be NULL: its counters in /metrics */
+    aw_listener *server;   /* borrowed; may be NULL: its counters in /metrics */
     const char *region, *account, *cluster;
     bool reject_env_secret_clash; /* ag_td_ctx's */
     int64_t (*now)(void);         /* epoch seconds; NULL: time() */
@@ -81,11 +81,12 @@ typedef struct ag_api_config {
 /* Copies the strings. 0, -EINVAL, -ENOMEM. */
 int ag_api_create(const ag_api_config *cfg, ag_api **out);
 void ag_api_free(ag_api *api);
-/* Registers the JSON 1.1 route and GET /metrics on s. 0 or -ENOSPC. */
-int ag_api_attach(ag_api *api, al_server *s);
+/* Mounts the JSON 1.1 route and GET /metrics on the listener s. 0 or
+ * -ENOSPC. */
+int ag_api_attach(ag_api *api, aw_listener *s);
 
-/* An al_json_route_fn (arg is the ag_api). 0 with the answer in out, or < 0
- * with err filled. */
+/* One ECS call (arg is the ag_api), as the listener's route hands it over.
+ * 0 with the answer in out, or < 0 with err filled. */
 int ag_api_handle(void *arg, const char *operation, const char *principal, const char *body,
                   size_t len, es_buf *out, al_error *err);
 /* An al_get_route_fn for /metrics (Prometheus text, version 0.0.4). */

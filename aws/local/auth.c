@@ -266,7 +266,7 @@ int al_admin_credentials(al_ctx *c, char akid[AL_AKID_LEN + 1], char **secret)
 
 /* ---- verification ---- */
 
-static const char *header(const al_request *rq, const char *name)
+const char *al_request_header(const al_request *rq, const char *name)
 {
     for (size_t i = 0; i < rq->n_headers; i++)
         if (strcasecmp(rq->headers[i].name, name) == 0)
@@ -455,7 +455,7 @@ int al_precheck(al_ctx *c, const char *authorization, const char *amz_date, cons
 int al_verify(al_ctx *c, const al_request *rq, const char *service, time_t now, char *principal,
               size_t principal_len, char region[AW_REGION_MAX + 1], al_error *e)
 {
-    const char *authz = header(rq, "authorization");
+    const char *authz = al_request_header(rq, "authorization");
     if (!authz) {
         if (rq->query && strstr(rq->query, "X-Amz-Algorithm="))
             return al_fail(e, 400, "IncompleteSignatureException",
@@ -474,7 +474,7 @@ int al_verify(al_ctx *c, const al_request *rq, const char *service, time_t now, 
                        "Authorization header requires 'Credential', 'Signature' and "
                        "'SignedHeaders' parameters with the scope "
                        "ACCESS_KEY/DATE/REGION/SERVICE/aws4_request.");
-    const char *amz_date = header(rq, "x-amz-date");
+    const char *amz_date = al_request_header(rq, "x-amz-date");
     time_t t;
     if (!amz_date)
         return al_fail(e, 400, "IncompleteSignatureException",
@@ -490,7 +490,7 @@ int al_verify(al_ctx *c, const al_request *rq, const char *service, time_t now, 
     /* the headers that choose what is done, or as whom, must be covered by the
      * signature: an unsigned X-Amz-Target would let a captured request be
      * re-aimed at another operation (DescribeSecret -> GetSecretValue) */
-    if (header(rq, "x-amz-target") && !in_list(a.signed_headers, "x-amz-target"))
+    if (al_request_header(rq, "x-amz-target") && !in_list(a.signed_headers, "x-amz-target"))
         return bad_sig(e, "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization.");
     if (strncmp(a.date, amz_date, 8) != 0)
         return bad_sig(e,
@@ -520,14 +520,15 @@ int al_verify(al_ctx *c, const al_request *rq, const char *service, time_t now, 
     }
     char who[AL_PRINCIPAL_MAX];
     uint8_t key[32];
-    if ((r = signing_key_of(c, &a, header(rq, "x-amz-security-token"), service, now, key, who,
-                            sizeof who, e)) < 0) {
+    if ((r = signing_key_of(c, &a, al_request_header(rq, "x-amz-security-token"), service, now, key,
+                            who, sizeof who, e)) < 0) {
         es_wipe(a.signature, sizeof a.signature);
         return r;
     }
     /* a session's token names whom the request acts as: signed, or refused
      * (after the key lookup, which answers a stray token on a long-term key) */
-    if (header(rq, "x-amz-security-token") && !in_list(a.signed_headers, "x-amz-security-token")) {
+    if (al_request_header(rq, "x-amz-security-token") &&
+        !in_list(a.signed_headers, "x-amz-security-token")) {
         es_wipe(key, sizeof key);
         es_wipe(a.signature, sizeof a.signature);
         return bad_sig(e,
@@ -535,7 +536,7 @@ int al_verify(al_ctx *c, const al_request *rq, const char *service, time_t now, 
     }
     char hash[65];
     aw_sigv4_sha256_hex(rq->body ? rq->body : "", rq->body ? rq->body_len : 0, hash);
-    const char *claimed = header(rq, "x-amz-content-sha256");
+    const char *claimed = al_request_header(rq, "x-amz-content-sha256");
     if (claimed && strcmp(claimed, hash) != 0) {
         es_wipe(key, sizeof key);
         es_wipe(a.signature, sizeof a.signature);

@@ -38,17 +38,12 @@
 
 #define AL_AUTH_SKEW_MAX 900 /* seconds either way */
 #define AL_SECRET_LEN 40
-#define AL_PRINCIPAL_MAX 256
+#define AL_PRINCIPAL_MAX AW_LISTENER_PRINCIPAL_MAX
 
-typedef struct al_request {
-    const char *method;
-    const char *path;  /* as on the wire, without the query */
-    const char *query; /* NULL or without '?' */
-    const aw_header *headers;
-    size_t n_headers;
-    const char *body;
-    size_t body_len;
-} al_request;
+/* One request as the listener hands it over (aws/listener.h). */
+typedef aw_listener_request al_request;
+/* The value of header name (any case) in rq, or NULL. */
+const char *al_request_header(const al_request *rq, const char *name);
 
 /* Ensures the administrator key exists and writes the two files. akid
  * receives its access key id. 0 or -errno with a reason in err. */

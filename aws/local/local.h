@@ -30,24 +30,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/buf.h"
+#include "aws/listener.h"
 #include "aws/policy.h"
+#include "common/buf.h"
 #include "common/json.h"
 
 typedef struct al_ctx al_ctx;
 
-#define AL_CODE_MAX 64
-#define AL_MESSAGE_MAX 512
+#define AL_CODE_MAX AW_LISTENER_CODE_MAX
+#define AL_MESSAGE_MAX AW_LISTENER_MESSAGE_MAX
 /* Largest request body the dispatcher parses. */
 #define AL_REQUEST_MAX (1u << 20)
 /* Largest response body (GetParametersByPath: 10 x 8 KiB; secrets 64 KiB). */
 #define AL_RESPONSE_MAX (4u << 20)
 
-typedef struct al_error {
-    int status;             /* HTTP status: 400, 404, 500, ... */
-    char code[AL_CODE_MAX]; /* "__type" */
-    char message[AL_MESSAGE_MAX];
-} al_error;
+/* An AWS error: HTTP status (400, 404, 500, ...), code ("__type") and
+ * message; the listener's own type, as the listener answers it. */
+typedef aw_listener_error al_error;
 
 /* May principal do action on resource? 0 allows; anything else denies. */
 typedef int (*al_authz_fn)(void *arg, const char *principal, const char *action,
@@ -145,9 +144,19 @@ void al_get_cache_stats(const al_ctx *c, al_cache_stats *out);
 /* True when target names an operation we serve. */
 bool al_knows_target(const char *target);
 
-/* ---- the facade the daemon uses (agent/ includes this header only, and
- * server.h for the listener); the declarations below are defined in auth.c,
- * authz.c and iam.c, whose headers are the module's own. ---- */
+/* ---- the facade the daemon uses (agent/ includes this header only; the
+ * listener is aws/listener.h); the declarations below are defined in
+ * mount.c, auth.c, authz.c and iam.c, whose headers are the module's own. ---- */
+
+/* Mounts the embedded services on a listener (aws/listener.h): the
+ * authenticator (SigV4 against the store's access keys, the head's check
+ * before any body), the JSON 1.1 routes of SSM, Secrets Manager and KMS and
+ * the query route of IAM and STS. c must outlive l. 0 or -ENOSPC. */
+int al_mount(al_ctx *c, aw_listener *l);
+/* Only the authenticator: the store keeps the keys that authenticate the
+ * listener's other routes (the agent's ECS API in aws mode) and serves
+ * nothing itself. */
+void al_mount_auth(al_ctx *c, aw_listener *l);
 
 #define AL_AKID_LEN 20 /* an access key id */
 /* The administrator's key, as the CLI reads it: STATE_DIR/AL_CREDENTIALS_FILE

@@ -481,20 +481,12 @@ void al_query_error_from_json(al_error *e)
     }
 }
 
-static const char *header_of(const al_request *rq, const char *name)
-{
-    for (size_t i = 0; i < rq->n_headers; i++)
-        if (strcasecmp(rq->headers[i].name, name) == 0)
-            return rq->headers[i].value;
-    return NULL;
-}
-
 int al_query_serve(al_ctx *c, const al_request *rq, time_t now, es_buf *out)
 {
     al_error e;
     memset(&e, 0, sizeof e);
     const char *service = "sts"; /* for an unsigned request's error */
-    const char *authz = header_of(rq, "authorization");
+    const char *authz = al_request_header(rq, "authorization");
     aw_sigv4_auth a;
     int r = 0;
     if (authz && aw_sigv4_parse_authorization(authz, strlen(authz), &a) == 0) {

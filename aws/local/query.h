@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "aws/local/auth.h"
 #include "aws/local/local.h"
 #include "common/buf.h"
 
@@ -89,8 +90,7 @@ void al_query_error_from_json(al_error *err);
  * time now and runs it. Answers the HTTP status and appends the XML body
  * (the answer or an ErrorResponse) to out; release out with
  * es_buf_free_secret. -ENOMEM when not even an error could be written. */
-struct al_request;
-int al_query_serve(al_ctx *c, const struct al_request *rq, time_t now, es_buf *out);
+int al_query_serve(al_ctx *c, const al_request *rq, time_t now, es_buf *out);
 
 /* Appends the ErrorResponse document for err. */
 int al_query_error_xml(const char *service, const al_error *err, es_buf *out);

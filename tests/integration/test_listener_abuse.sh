@@ -4,7 +4,8 @@
 # CLI's calls succeed and a RunTask whose secrets the agent fetches through the same listener
 # reaches RUNNING; the daemon's peak resident memory stays under ES_ABUSE_RSS_MAX_KB (default
 # 150 MiB, room for a sanitizer build's shadow memory: before, 256 held bodies took a release
-# build from 30 to 295 MB).
+# build from 30 to 295 MB). The agent's own calls go through its unix socket (STATE_DIR/self.sock,
+# mode 0600): checked here, with the daemon listening on no TCP port but the public one.
 #
 # Env (ctest passes them): ES_AGENT_BIN, ES_TEST_DOCKER_HOST.
 set -euo pipefail
@@ -25,6 +26,36 @@ say "starting the agent (embedded) on $URL"
 # ASan, not the listener: a small one still catches use after free
 export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=8
 it_start_agent --mode embedded --region us-east-2 --cluster "$CLUSTER"
+
+say "the agent's own door: a unix socket of its owner's only, and no second TCP port"
+SELF_SOCK=$STATE/self.sock
+[[ -S $SELF_SOCK ]] || fail "no socket at $SELF_SOCK"
+eq "$(stat -c '%a %u' "$SELF_SOCK")" "600 $(id -u)" "the socket's mode and owner"
+# the TCP ports the daemon listens on: its socket descriptors' inodes in /proc/net/tcp{,6}
+# in state 0A (LISTEN)
+PORTS=$(/usr/bin/python3 - "$PID" <<'PYEOF'
+import os, sys
+pid = sys.argv[1]
+inodes = set()
+for fd in os.listdir(f"/proc/{pid}/fd"):
+    try:
+        t = os.readlink(f"/proc/{pid}/fd/{fd}")
+    except OSError:
+        continue
+    if t.startswith("socket:["):
+        inodes.add(t[8:-1])
+ports = set()
+for table in ("tcp", "tcp6"):
+    with open(f"/proc/{pid}/net/{table}") as f:
+        next(f)
+        for line in f:
+            c = line.split()
+            if c[3] == "0A" and c[9] in inodes:
+                ports.add(int(c[1].split(":")[1], 16))
+print(" ".join(str(p) for p in sorted(ports)))
+PYEOF
+)
+eq "$PORTS" "$PORT" "the daemon's listening TCP ports"
 aws ssm put-parameter --name /abuse/p --type SecureString --value "v-$RANDOM$RANDOM" >/dev/null
 create_exec_role abuse-exec
 aws iam put-role-policy --role-name abuse-exec --policy-name p --policy-document \

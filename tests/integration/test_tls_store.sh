@@ -7,7 +7,7 @@
 #     certificate (openssl req, IP SAN 127.0.0.1): the real aws CLI with AWS_CA_BUNDLE (and
 #     --ca-bundle) puts a SecureString parameter and a secret through it, creates the execution
 #     role, and runs a task through A's own ECS API over TLS (A's resolver reaches its store
-#     on its loopback listener for its own calls); without the CA the CLI refuses the
+#     on its own unix socket, STATE/self.sock); without the CA the CLI refuses the
 #     certificate, and plain HTTP is told to use https;
 #   - agent B, mode aws, its endpoints (ECS_SECRETS_ENDPOINT_*) at https://127.0.0.1:PORT_A,
 #     ECS_SECRETS_CA_FILE = the certificate, A's administrator key as its static keys: a task
@@ -114,7 +114,7 @@ C=$(aws ecs describe-tasks --cluster tlsa --tasks "$T" --query 'tasks[0].contain
 wait_container_log "$C" 40 0.25 'P=' || true
 out=$(command docker -H "$ES_TEST_DOCKER_HOST" logs "$C" 2>&1)
 eq "$out" "P=Tls-Param-Value-5c1e S=Tls-Secret-Value-9d2f" "A's container"
-grep -qF "the agent's own calls to the embedded endpoints go to http://127.0.0.1:" "$LOG" ||
+grep -qF "the agent's own calls to the embedded endpoints go to the unix socket $STATE/self.sock (mode 0600" "$LOG" ||
   fail "A does not say where its own calls go"
 aws ecs stop-task --cluster tlsa --task "$T" >/dev/null
 

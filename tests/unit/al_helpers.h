@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "aws/listener.h"
 #include "aws/local/local.h"
 #include "common/buf.h"
 #include "common/json.h"
@@ -188,6 +189,14 @@ __attribute__((unused)) static bool dir_contains(const char *needle)
     }
     closedir(d);
     return found;
+}
+
+/* A listener on 127.0.0.1 (a port the kernel picks) serving the store c. */
+static inline int alt_listen(uv_loop_t *loop, al_ctx *c, const aw_listener_limits *lim,
+                             aw_listener **out)
+{
+    int r = aw_listener_start(loop, "127.0.0.1", 0, lim, out);
+    return r < 0 ? r : al_mount(c, *out);
 }
 
 #endif

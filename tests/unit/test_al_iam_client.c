@@ -12,7 +12,7 @@
 
 #include "aws/client.h"
 #include "aws/local/auth.h"
-#include "aws/local/server.h"
+#include "aws/listener.h"
 #include "aws/ssm.h"
 #include "aws/sts.h"
 #include "common/alloc.h"
@@ -22,7 +22,7 @@ TestSuite(al_iam_client, .init = alt_setup, .fini = alt_teardown);
 
 typedef struct flow {
     uv_loop_t loop;
-    al_server *srv;
+    aw_listener *srv;
     aw_client *client;
     char admin_akid[AL_AKID_LEN + 1];
     char admin_secret[64];
@@ -98,7 +98,7 @@ static void on_closed(void *arg)
 static void finish(flow *f)
 {
     aw_client_close(f->client, on_closed, f);
-    al_server_close(f->srv, on_closed, f);
+    aw_listener_close(f->srv, on_closed, f);
 }
 
 static double real_now(void)
@@ -149,9 +149,9 @@ Test(al_iam_client, agent_assumes_the_role_and_reads_as_it)
         NULL);
 
     cr_assert_eq(uv_loop_init(&f.loop), 0);
-    cr_assert_eq(al_server_start(&f.loop, T.ctx, "127.0.0.1", 0, NULL, &f.srv), 0);
+    cr_assert_eq(alt_listen(&f.loop, T.ctx, NULL, &f.srv), 0);
     char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d", al_server_port(f.srv));
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", aw_listener_port(f.srv));
     aw_client_config cfg = {.region = "us-east-2", .max_attempts = 1};
     cfg.endpoint_override[AW_SVC_STS] = url;
     cfg.endpoint_override[AW_SVC_SSM] = url;

@@ -8,11 +8,13 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <uv.h>
 
 #include "aws/local/auth.h"
 #include "aws/local/internal.h"
-#include "aws/local/server.h"
+#include "aws/listener.h"
 #include "aws/sigv4.h"
 #include "common/alloc.h"
 
@@ -21,7 +23,7 @@ TestSuite(al_server, .init = alt_setup, .fini = alt_teardown);
 typedef struct run {
     uv_loop_t loop;
     uv_async_t done;
-    al_server *srv;
+    aw_listener *srv;
     int port;
     char akid[AL_AKID_LEN + 1];
     char secret[64];
@@ -32,7 +34,7 @@ typedef struct run {
 static void on_done(uv_async_t *a)
 {
     run *r = a->data;
-    al_server_close(r->srv, NULL, NULL);
+    aw_listener_close(r->srv, NULL, NULL);
     uv_close((uv_handle_t *)&r->done, NULL);
 }
 
@@ -59,23 +61,38 @@ static void load_admin(run *r)
     snprintf(r->secret, sizeof r->secret, "%.*s", (int)strcspn(s, "\n"), s);
 }
 
-static void (*route_hook)(al_server *srv);
+static void (*route_hook)(aw_listener *srv);
+/* the store mounted only as the keeper of keys (the agent's aws mode) */
+static bool store_auth_only;
+/* when set, the listener is a unix socket there (dial connects to it) */
+static char unix_path[AW_LISTENER_PATH_MAX + 1];
 
-static al_server_stats run_client(void (*client)(run *r), const al_server_limits *lim)
+static aw_listener_stats run_client(void (*client)(run *r), const aw_listener_limits *lim)
 {
     run r;
     memset(&r, 0, sizeof r);
     load_admin(&r);
     r.client = client;
     cr_assert_eq(uv_loop_init(&r.loop), 0);
-    cr_assert_eq(al_server_start(&r.loop, T.ctx, "127.0.0.1", 0, lim, &r.srv), 0);
-    r.port = al_server_port(r.srv);
+    if (unix_path[0]) {
+        cr_assert_eq(aw_listener_start_unix(&r.loop, unix_path, 0600, lim, &r.srv), 0);
+        cr_assert_eq(al_mount(T.ctx, r.srv), 0);
+        cr_assert_eq(aw_listener_port(r.srv), 0);
+        r.port = 1; /* no port: dial connects to unix_path */
+    } else if (store_auth_only) {
+        cr_assert_eq(aw_listener_start(&r.loop, "127.0.0.1", 0, lim, &r.srv), 0);
+        al_mount_auth(T.ctx, r.srv);
+    } else {
+        cr_assert_eq(alt_listen(&r.loop, T.ctx, lim, &r.srv), 0);
+    }
+    if (!unix_path[0])
+        r.port = aw_listener_port(r.srv);
     if (route_hook)
         route_hook(r.srv);
     cr_assert_gt(r.port, 0);
     uv_async_init(&r.loop, &r.done, on_done);
     r.done.data = &r;
-    al_server_stats st;
+    aw_listener_stats st;
     memset(&st, 0, sizeof st);
     cr_assert_eq(pthread_create(&r.th, NULL, client_main, &r), 0);
     /* stats are read just before the close (in on_done) through a prepare */
@@ -95,7 +112,7 @@ static char client_fail[512];
             snprintf(client_fail, sizeof client_fail, "line %d: %s", __LINE__, #cond);             \
     } while (0)
 
-static void run_and_check(void (*client)(run *r), const al_server_limits *lim)
+static void run_and_check(void (*client)(run *r), const aw_listener_limits *lim)
 {
     client_fail[0] = 0;
     run_client(client, lim);
@@ -104,6 +121,14 @@ static void run_and_check(void (*client)(run *r), const al_server_limits *lim)
 
 static int dial(int port)
 {
+    if (unix_path[0]) {
+        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        CK(fd >= 0);
+        struct sockaddr_un a = {.sun_family = AF_UNIX};
+        snprintf(a.sun_path, sizeof a.sun_path, "%s", unix_path);
+        CK(connect(fd, (struct sockaddr *)&a, sizeof a) == 0);
+        return fd;
+    }
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     CK((fd) >= (0));
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
@@ -406,7 +431,7 @@ static void c_timeouts(run *r)
 
 Test(al_server, slow_and_idle_clients_time_out)
 {
-    al_server_limits lim = al_server_default_limits;
+    aw_listener_limits lim = aw_listener_default_limits;
     lim.request_timeout_ms = 300;
     lim.idle_timeout_ms = 300;
     run_and_check(c_timeouts, &lim);
@@ -469,7 +494,7 @@ static void c_conn_limit(run *r)
 
 Test(al_server, connection_limit)
 {
-    al_server_limits lim = al_server_default_limits;
+    aw_listener_limits lim = aw_listener_default_limits;
     lim.max_connections = 2;
     run_and_check(c_conn_limit, &lim);
 }
@@ -522,7 +547,7 @@ static void c_peer_limit(run *r)
 
 Test(al_server, connection_limit_per_peer)
 {
-    al_server_limits lim = al_server_default_limits;
+    aw_listener_limits lim = aw_listener_default_limits;
     lim.max_connections_per_peer = 2;
     run_and_check(c_peer_limit, &lim);
 }
@@ -557,12 +582,12 @@ Test(al_server, expect_continue)
 
 static char route_seen[256];
 
-static int ecs_route(void *arg, const char *operation, const char *principal, const char *body,
-                     size_t len, es_buf *out, al_error *err)
+static int ecs_route(void *arg, const aw_listener_call *k, es_buf *out, al_error *err)
 {
     (void)arg;
-    snprintf(route_seen, sizeof route_seen, "%s|%s|%.*s", operation, principal, (int)len, body);
-    if (strcmp(operation, "Fail") == 0)
+    snprintf(route_seen, sizeof route_seen, "%s|%s|%.*s", k->operation, k->principal, (int)k->len,
+             k->body);
+    if (strcmp(k->operation, "Fail") == 0)
         return al_fail(err, 400, "ClientException", "as asked");
     return es_buf_append_str(out, "{\"tasks\":[]}");
 }
@@ -629,12 +654,13 @@ static void c_routes(run *r)
     close(fd);
 }
 
-static void add_routes(al_server *srv)
+static void add_routes(aw_listener *srv)
 {
-    cr_assert_eq(al_server_add_json_route(srv, "AmazonEC2ContainerServiceV20141113.", "ecs",
-                                          ecs_route, NULL),
-                 0);
-    cr_assert_eq(al_server_add_get_route(srv, "/metrics", metrics_route, NULL), 0);
+    aw_json_route ecs = {.target_prefix = "AmazonEC2ContainerServiceV20141113.",
+                         .signing_name = "ecs",
+                         .fn = ecs_route};
+    cr_assert_eq(aw_listener_add_json_route(srv, &ecs), 0);
+    cr_assert_eq(aw_listener_add_get_route(srv, "/metrics", metrics_route, NULL), 0);
 }
 
 Test(al_server, routes_of_other_modules)
@@ -675,16 +701,12 @@ static void c_no_store(run *r)
     close(fd);
 }
 
-static void add_routes_no_store(al_server *srv)
-{
-    add_routes(srv);
-    al_server_serve_store(srv, false);
-}
-
 Test(al_server, store_operations_turned_off)
 {
-    route_hook = add_routes_no_store;
+    route_hook = add_routes;
+    store_auth_only = true;
     run_and_check(c_no_store, NULL);
+    store_auth_only = false;
     route_hook = NULL;
 }
 
@@ -708,9 +730,9 @@ static int big_route(void *arg, const char *path, es_buf *out, const char **ct)
     return 0;
 }
 
-static void add_big_route(al_server *srv)
+static void add_big_route(aw_listener *srv)
 {
-    cr_assert_eq(al_server_add_get_route(srv, "/big", big_route, NULL), 0);
+    cr_assert_eq(aw_listener_add_get_route(srv, "/big", big_route, NULL), 0);
 }
 
 /* Reads one answer's head, then exactly its Content-Length bytes, checking
@@ -813,7 +835,63 @@ static void c_body_budget(run *r)
 
 Test(al_server, unknown_callers_bodies_are_not_buffered)
 {
-    al_server_limits lim = al_server_default_limits;
+    aw_listener_limits lim = aw_listener_default_limits;
     lim.max_buffered_bodies = 64u << 10;
     run_and_check(c_body_budget, &lim);
+}
+
+/* The agent's reserved door (issue 17): a unix socket of its owner's only,
+ * served like the TCP listener (signed calls, keep-alive); a stale socket
+ * file is replaced, anything else at the path is not; the file goes with
+ * the listener. */
+static void c_unix(run *r)
+{
+    struct stat st;
+    CK(stat(unix_path, &st) == 0);
+    CK(S_ISSOCK(st.st_mode));
+    CK((st.st_mode & 07777) == 0600);
+    CK(st.st_uid == geteuid());
+    int fd = dial(0);
+    resp a;
+    request(r, fd, "AmazonSSM.PutParameter",
+            "{\"Name\":\"/u/a\",\"Type\":\"SecureString\",\"Value\":\"over-unix\"}", &a);
+    CK(a.status == 200);
+    request(r, fd, "AmazonSSM.GetParameter", "{\"Name\":\"/u/a\",\"WithDecryption\":true}", &a);
+    CK(a.status == 200);
+    CK(strstr(a.body, "\"Value\":\"over-unix\"") != NULL);
+    /* unsigned: refused as on TCP */
+    es_buf b;
+    es_buf_init(&b, 4096);
+    build(r, &b, "AmazonSSM.GetParameter", "{\"Name\":\"/u/a\"}", NULL, NULL);
+    send_all(fd, b.data, b.len);
+    es_buf_free(&b);
+    read_resp(fd, &a, 5000);
+    CK(a.status == 400);
+    CK(strstr(a.body, "MissingAuthenticationTokenException") != NULL);
+    close(fd);
+}
+
+Test(al_server, unix_socket_listener)
+{
+    uv_loop_t loop;
+    aw_listener *l = NULL;
+    snprintf(unix_path, sizeof unix_path, "%s/self.sock", T.dir);
+    /* a regular file at the path is not ours to replace */
+    FILE *f = fopen(unix_path, "w");
+    cr_assert_not_null(f);
+    fclose(f);
+    cr_assert_eq(uv_loop_init(&loop), 0);
+    cr_assert_eq(aw_listener_start_unix(&loop, unix_path, 0600, NULL, &l), -EEXIST);
+    cr_assert_eq(unlink(unix_path), 0);
+    /* a socket left by a process that is gone is */
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", unix_path);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    close(fd);
+    cr_assert_eq(uv_loop_close(&loop), 0);
+    run_and_check(c_unix, NULL);
+    struct stat st;
+    cr_assert_lt(stat(unix_path, &st), 0, "the socket file outlived its listener");
+    unix_path[0] = 0;
 }

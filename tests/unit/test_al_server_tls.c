@@ -19,8 +19,8 @@
 
 #include "aws/local/auth.h"
 #include "aws/local/internal.h"
-#include "aws/local/server.h"
-#include "aws/local/tls.h"
+#include "aws/listener.h"
+#include "aws/tls.h"
 #include "aws/sigv4.h"
 #include "common/alloc.h"
 
@@ -48,11 +48,11 @@ static void make_main_cert(void)
     snprintf(key, sizeof key, "%s/main-key.pem", T.dir);
 }
 
-static al_tls *load_main(void)
+static aw_tls *load_main(void)
 {
-    al_tls *t = NULL;
+    aw_tls *t = NULL;
     char err[512] = "";
-    cr_assert_eq(al_tls_load(cert, key, &t, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(aw_tls_load(cert, key, &t, err, sizeof err), 0, "%s", err);
     return t;
 }
 
@@ -61,20 +61,20 @@ static al_tls *load_main(void)
 typedef struct run {
     uv_loop_t loop;
     uv_async_t done;
-    al_server *srv;
+    aw_listener *srv;
     int port;
     char akid[AL_AKID_LEN + 1];
     char secret[64];
     void (*client)(struct run *r);
     pthread_t th;
-    al_server_stats st; /* read just before the close */
+    aw_listener_stats st; /* read just before the close */
 } run;
 
 static void on_done(uv_async_t *a)
 {
     run *r = a->data;
-    al_server_get_stats(r->srv, &r->st);
-    al_server_close(r->srv, NULL, NULL);
+    aw_listener_get_stats(r->srv, &r->st);
+    aw_listener_close(r->srv, NULL, NULL);
     uv_close((uv_handle_t *)&r->done, NULL);
 }
 
@@ -101,7 +101,7 @@ static void load_admin(run *r)
     snprintf(r->secret, sizeof r->secret, "%.*s", (int)strcspn(s, "\n"), s);
 }
 
-static void (*route_hook)(al_server *srv);
+static void (*route_hook)(aw_listener *srv);
 
 static char client_fail[512];
 #define CK(cond)                                                                                   \
@@ -110,7 +110,7 @@ static char client_fail[512];
             snprintf(client_fail, sizeof client_fail, "line %d: %s", __LINE__, #cond);             \
     } while (0)
 
-static al_server_stats run_tls(void (*client)(run *r), const al_server_limits *lim)
+static aw_listener_stats run_tls(void (*client)(run *r), const aw_listener_limits *lim)
 {
     static run r;
     memset(&r, 0, sizeof r);
@@ -118,10 +118,10 @@ static al_server_stats run_tls(void (*client)(run *r), const al_server_limits *l
     load_admin(&r);
     r.client = client;
     cr_assert_eq(uv_loop_init(&r.loop), 0);
-    cr_assert_eq(al_server_start(&r.loop, T.ctx, "127.0.0.1", 0, lim, &r.srv), 0);
-    al_server_set_tls(r.srv, load_main());
-    cr_assert(al_server_tls(r.srv));
-    r.port = al_server_port(r.srv);
+    cr_assert_eq(alt_listen(&r.loop, T.ctx, lim, &r.srv), 0);
+    aw_listener_set_tls(r.srv, load_main());
+    cr_assert(aw_listener_tls(r.srv));
+    r.port = aw_listener_port(r.srv);
     if (route_hook)
         route_hook(r.srv);
     uv_async_init(&r.loop, &r.done, on_done);
@@ -338,7 +338,7 @@ static void c_keep_alive(run *r)
 Test(al_server_tls, answers_over_https_with_keep_alive)
 {
     make_main_cert();
-    al_server_stats st = run_tls(c_keep_alive, NULL);
+    aw_listener_stats st = run_tls(c_keep_alive, NULL);
     cr_assert_eq(st.connections_accepted, 1);
     cr_assert_eq(st.requests, 4);
     cr_assert_eq(st.tls_handshakes, 1);
@@ -380,7 +380,7 @@ static void c_pipelined_and_versions(run *r)
 Test(al_server_tls, pipelined_requests_tls12_and_no_tls11)
 {
     make_main_cert();
-    al_server_stats st = run_tls(c_pipelined_and_versions, NULL);
+    aw_listener_stats st = run_tls(c_pipelined_and_versions, NULL);
     cr_assert_eq(st.tls_handshakes, 1);
     cr_assert_eq(st.tls_failures, 1, "the TLS 1.1 handshake");
     cr_assert_eq(st.requests, 3);
@@ -405,9 +405,9 @@ static int big_route(void *arg, const char *path, es_buf *out, const char **ct)
     return 0;
 }
 
-static void add_big_route(al_server *srv)
+static void add_big_route(aw_listener *srv)
 {
-    cr_assert_eq(al_server_add_get_route(srv, "/big", big_route, NULL), 0);
+    cr_assert_eq(aw_listener_add_get_route(srv, "/big", big_route, NULL), 0);
 }
 
 static bool big_ok(const resp *a)
@@ -444,7 +444,7 @@ Test(al_server_tls, large_answers_to_a_late_reader)
 {
     make_main_cert();
     route_hook = add_big_route;
-    al_server_stats st = run_tls(c_big, NULL);
+    aw_listener_stats st = run_tls(c_big, NULL);
     route_hook = NULL;
     cr_assert_eq(st.requests, 3);
     cr_assert_eq(st.tls_failures, 0);
@@ -470,7 +470,7 @@ static void c_plain(run *r)
 Test(al_server_tls, plain_http_is_told_to_use_https)
 {
     make_main_cert();
-    al_server_stats st = run_tls(c_plain, NULL);
+    aw_listener_stats st = run_tls(c_plain, NULL);
     cr_assert_eq(st.tls_plain_http, 1);
     cr_assert_eq(st.requests, 0);
 }
@@ -505,10 +505,10 @@ static void c_deadlines(run *r)
 Test(al_server_tls, handshake_under_first_byte_and_head_deadlines)
 {
     make_main_cert();
-    al_server_limits lim = al_server_default_limits;
+    aw_listener_limits lim = aw_listener_default_limits;
     lim.first_byte_timeout_ms = 200;
     lim.head_timeout_ms = 400;
-    al_server_stats st = run_tls(c_deadlines, &lim);
+    aw_listener_stats st = run_tls(c_deadlines, &lim);
     cr_assert_eq(st.tls_failures, 1, "the stalled handshake");
     cr_assert_eq(st.tls_handshakes, 1);
     cr_assert_eq(st.idle_timeouts, 2, "nothing sent; handshake but no request");
@@ -519,9 +519,9 @@ Test(al_server_tls, handshake_under_first_byte_and_head_deadlines)
 
 static void expect_load_error(const char *c, const char *k, const char *want)
 {
-    al_tls *t = NULL;
+    aw_tls *t = NULL;
     char err[512] = "";
-    cr_assert_lt(al_tls_load(c, k, &t, err, sizeof err), 0, "%s + %s loaded", c, k);
+    cr_assert_lt(aw_tls_load(c, k, &t, err, sizeof err), 0, "%s + %s loaded", c, k);
     cr_assert_null(t);
     cr_assert_not_null(strstr(err, want), "wanted '%s' in: %s", want, err);
 }
@@ -529,15 +529,15 @@ static void expect_load_error(const char *c, const char *k, const char *want)
 Test(al_server_tls, load_describe_and_bad_files)
 {
     make_main_cert();
-    al_tls *t = load_main();
-    char desc[AL_TLS_DESC_MAX];
-    al_tls_describe(t, desc, sizeof desc);
+    aw_tls *t = load_main();
+    char desc[AW_TLS_DESC_MAX];
+    aw_tls_describe(t, desc, sizeof desc);
     cr_assert_not_null(strstr(desc, "subject /CN=127.0.0.1, names IP:127.0.0.1, valid until 20"),
                        "%s", desc);
-    cr_assert_not(al_tls_expired(t, time(NULL)));
-    cr_assert(al_tls_expired(t, time(NULL) + 3 * 86400));
-    cr_assert(al_tls_expired(t, time(NULL) - 86400));
-    al_tls_free(t);
+    cr_assert_not(aw_tls_expired(t, time(NULL)));
+    cr_assert(aw_tls_expired(t, time(NULL) + 3 * 86400));
+    cr_assert(aw_tls_expired(t, time(NULL) - 86400));
+    aw_tls_free(t);
 
     char missing[160], garbage[160], other_key[160], enc_key[160], cmd[600];
     snprintf(missing, sizeof missing, "%s/missing.pem", T.dir);
@@ -558,7 +558,7 @@ Test(al_server_tls, load_describe_and_bad_files)
     cr_assert_eq(chmod(key, 0644), 0);
     expect_load_error(cert, key, "is readable by others (mode 644)");
     cr_assert_eq(chmod(key, 0640), 0);
-    al_tls_free(load_main());
+    aw_tls_free(load_main());
     /* encrypted */
     snprintf(enc_key, sizeof enc_key, "%s/enc-key.pem", T.dir);
     snprintf(cmd, sizeof cmd,

@@ -15,7 +15,7 @@
 #include "aws/client.h"
 #include "aws/credentials.h"
 #include "aws/local/auth.h"
-#include "aws/local/server.h"
+#include "aws/listener.h"
 #include "aws/xml.h"
 #include "common/alloc.h"
 #include "common/secure.h"
@@ -312,7 +312,7 @@ static const char TD[] =
 
 typedef struct run {
     uv_loop_t loop;
-    al_server *srv;
+    aw_listener *srv;
     aw_client *client;
     aw_creds *creds;
     ag_preflight *pf;
@@ -339,9 +339,9 @@ static void run_open(run *r, bool embedded)
     cr_assert_eq(al_admin_init(T.ctx, T.dir, akid, err, sizeof err), 0, "%s", err);
     cr_assert_eq(al_admin_credentials(T.ctx, akid, &secret), 0);
     cr_assert_eq(uv_loop_init(&r->loop), 0);
-    cr_assert_eq(al_server_start(&r->loop, T.ctx, "127.0.0.1", 0, NULL, &r->srv), 0);
+    cr_assert_eq(alt_listen(&r->loop, T.ctx, NULL, &r->srv), 0);
     char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d", al_server_port(r->srv));
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", aw_listener_port(r->srv));
     aw_client_config cfg = {.region = REGION, .max_attempts = 1};
     for (int s = 0; s < AW_SVC_COUNT; s++)
         cfg.endpoint_override[s] = url;
@@ -386,7 +386,7 @@ static void run_close(run *r)
     while (r->closed < 1)
         uv_run(&r->loop, UV_RUN_ONCE);
     aw_client_close(r->client, on_closed, r);
-    al_server_close(r->srv, on_closed, r);
+    aw_listener_close(r->srv, on_closed, r);
     uv_run(&r->loop, UV_RUN_DEFAULT);
     ag_preflight_free(r->pf);
     cr_assert_eq(r->closed, 3);

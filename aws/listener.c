@@ -1,23 +1,24 @@
-#include "aws/local/server.h"
+/* listener.c - the signed HTTP listener (listener.h). */
+#include "aws/listener.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdint.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
-#include "aws/local/auth.h"
-#include "aws/local/query.h"
-#include "aws/local/internal.h"
 #include "common/alloc.h"
 #include "common/http.h"
-#include "common/log.h"
+#include "common/json.h"
 #include "common/secure.h"
 
-const al_server_limits al_server_default_limits = {
+const aw_listener_limits aw_listener_default_limits = {
     .max_header_bytes = 16u << 10,
     .max_body = 1u << 20,
     .max_connections = 256,
@@ -30,66 +31,74 @@ const al_server_limits al_server_default_limits = {
 };
 
 #define READ_CHUNK 65536
-#define HEAD_MAX 4096                            /* our own response heads */
-#define XML_ERROR_MAX (2 * AL_MESSAGE_MAX + 256) /* a query-protocol error answer */
+#define HEAD_MAX 4096 /* our own response heads */
 #define MAX_REQ_HEADERS 128
 
 typedef struct conn conn;
 
-struct al_server {
+/* a connection's socket, whichever kind */
+#define STREAM(c) ((uv_stream_t *)&(c)->sock)
+
+struct aw_listener {
     uv_loop_t *loop;
-    uv_tcp_t listener;
+    union {
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+    } listener;
     bool listener_open;
-    al_ctx *store;
-    al_server_limits lim;
+    bool is_unix;
+    aw_listener_limits lim;
     es_http_limits hlim;
-    al_server_stats st;
+    aw_listener_stats st;
     conn *conns;
     size_t nconns;
     bool closing;
     void (*done)(void *arg);
     void *done_arg;
-    al_server_clock_fn clock;
+    aw_listener_clock_fn clock;
     void *clock_arg;
     int port;
-    struct {
-        const char *prefix, *signing_name; /* borrowed: string literals of the caller */
-        al_json_route_fn fn;
-        void *arg;
-    } json_routes[AL_SERVER_ROUTES_MAX];
+    aw_listener_auth auth; /* fns NULL: nobody is authenticated */
+    aw_json_route json_routes[AW_LISTENER_ROUTES_MAX];
     size_t n_json_routes;
+    aw_query_route query; /* serve NULL: none */
+    const char *unserved_text;
     struct {
         const char *path;
-        al_get_route_fn fn;
+        aw_get_route_fn fn;
         void *arg;
-    } get_routes[AL_SERVER_ROUTES_MAX];
+    } get_routes[AW_LISTENER_ROUTES_MAX];
     size_t n_get_routes;
-    bool no_store_ops; /* al_server_serve_store(s, false) */
-    size_t buffered;   /* request body bytes held, all connections */
-    al_tls *tls;       /* HTTPS (al_server_set_tls), or NULL */
+    size_t buffered; /* request body bytes held, all connections */
+    aw_tls *tls;     /* HTTPS (aw_listener_set_tls), or NULL */
 };
 
-int al_server_add_json_route(al_server *s, const char *target_prefix, const char *signing_name,
-                             al_json_route_fn fn, void *arg)
+int aw_listener_add_json_route(aw_listener *s, const aw_json_route *route)
 {
-    if (s->n_json_routes >= AL_SERVER_ROUTES_MAX)
+    if (s->n_json_routes >= AW_LISTENER_ROUTES_MAX)
         return -ENOSPC;
-    s->json_routes[s->n_json_routes].prefix = target_prefix;
-    s->json_routes[s->n_json_routes].signing_name = signing_name;
-    s->json_routes[s->n_json_routes].fn = fn;
-    s->json_routes[s->n_json_routes].arg = arg;
-    s->n_json_routes++;
+    s->json_routes[s->n_json_routes++] = *route;
     return 0;
 }
 
-void al_server_serve_store(al_server *s, bool serve)
+void aw_listener_set_query_route(aw_listener *s, const aw_query_route *route)
 {
-    s->no_store_ops = !serve;
+    s->query = *route;
 }
 
-int al_server_add_get_route(al_server *s, const char *path, al_get_route_fn fn, void *arg)
+void aw_listener_set_auth(aw_listener *s, const aw_listener_auth *auth)
 {
-    if (s->n_get_routes >= AL_SERVER_ROUTES_MAX)
+    s->auth = *auth;
+}
+
+void aw_listener_set_unserved_text(aw_listener *s, const char *text)
+{
+    s->unserved_text = text;
+}
+
+int aw_listener_add_get_route(aw_listener *s, const char *path, aw_get_route_fn fn, void *arg)
+{
+    if (s->n_get_routes >= AW_LISTENER_ROUTES_MAX)
         return -ENOSPC;
     s->get_routes[s->n_get_routes].path = path;
     s->get_routes[s->n_get_routes].fn = fn;
@@ -99,9 +108,12 @@ int al_server_add_get_route(al_server *s, const char *path, al_get_route_fn fn, 
 }
 
 struct conn {
-    uv_tcp_t tcp;
+    union {
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+    } sock; /* the listener's kind */
     uv_timer_t timer;
-    al_server *srv;
+    aw_listener *srv;
     conn *prev, *next;
     es_http_parser *parser;
     es_buf body;    /* request body (may hold a secret value) */
@@ -112,17 +124,17 @@ struct conn {
     bool close_after_write;
     bool in_request;
     bool over_budget;  /* the body was refused by the budget, not the maximum */
-    bool head_refused; /* al_precheck refused the head: the body is discarded
+    bool head_refused; /* the precheck refused the head: the body is discarded
                           unread and head_err answered */
     bool known;        /* a request of it passed SigV4: a client, not a stranger */
     /* the peer's address (sin_addr / sin6_addr bytes), for the per-peer cap;
      * peer_len 0 for a local peer (127.0.0.1, ::1), which it does not count */
     uint8_t peer[16];
     uint8_t peer_len;
-    al_error head_err;
+    aw_listener_error head_err;
     /* TLS (NULL when off): the handshake's first byte arrived; its deadline
      * still runs for the first request's head; counted in the stats */
-    al_tls_conn *tls;
+    aw_tls_conn *tls;
     bool tls_started, tls_deadline, tls_counted;
     char rbuf[READ_CHUNK]; /* what the socket read; with TLS, reused for what it decrypts */
 };
@@ -137,15 +149,14 @@ typedef struct wreq {
 static void conn_close(conn *c);
 static void conn_feed(conn *c, const char *data, size_t len);
 static void on_written(uv_write_t *req, int status);
-static void send_xml_error(conn *c, const al_error *e);
 
-static void maybe_finish(al_server *s)
+static void maybe_finish(aw_listener *s)
 {
     if (!s->closing || s->listener_open || s->conns)
         return;
     void (*done)(void *) = s->done;
     void *arg = s->done_arg;
-    al_tls_free(s->tls);
+    aw_tls_free(s->tls);
     es_free(s);
     if (done)
         done(arg);
@@ -163,7 +174,7 @@ static void conn_handle_closed(uv_handle_t *h)
     conn *c = h->data;
     if (--c->open_handles > 0)
         return;
-    al_server *s = c->srv;
+    aw_listener *s = c->srv;
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -172,7 +183,7 @@ static void conn_handle_closed(uv_handle_t *h)
         c->next->prev = c->prev;
     s->nconns--;
     es_http_parser_free(c->parser);
-    al_tls_conn_free(c->tls);
+    aw_tls_conn_free(c->tls);
     s->buffered -= c->body.len;
     es_buf_free_secret(&c->body);
     es_buf_free_secret(&c->pending);
@@ -186,7 +197,7 @@ static void conn_close(conn *c)
     if (c->closing)
         return;
     c->closing = true;
-    uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
+    uv_close((uv_handle_t *)&c->sock, conn_handle_closed);
     uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
 }
 
@@ -251,7 +262,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
 
 static void resume_reading(conn *c)
 {
-    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    uv_read_start(STREAM(c), on_alloc, on_read);
 }
 
 /* Writes an answer's buffers (total bytes): when the socket takes them
@@ -259,7 +270,7 @@ static void resume_reading(conn *c)
  * request and reading pauses until it is out. Copies what it keeps. */
 static void write_answer(conn *c, const uv_buf_t *bufs, unsigned nbufs, size_t total)
 {
-    int n = uv_try_write((uv_stream_t *)&c->tcp, bufs, nbufs);
+    int n = uv_try_write(STREAM(c), bufs, nbufs);
     if (n >= 0 && (size_t)n == total) {
         if (c->close_after_write)
             conn_close(c);
@@ -295,11 +306,11 @@ static void write_answer(conn *c, const uv_buf_t *bufs, unsigned nbufs, size_t t
         return;
     }
     c->writing = true;
-    uv_read_stop((uv_stream_t *)&c->tcp);
+    uv_read_stop(STREAM(c));
     /* a client that does not read its answer gets the request timeout */
     arm_timer(c, c->srv->lim.request_timeout_ms);
     uv_buf_t b = uv_buf_init(w->data.data, (unsigned)w->data.len);
-    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0) {
+    if (uv_write(&w->req, STREAM(c), &b, 1, on_written) < 0) {
         es_buf_free_secret(&w->data);
         es_free(w);
         conn_close(c);
@@ -314,16 +325,16 @@ static void send_tls_answer(conn *c, const uv_buf_t *bufs, unsigned nbufs)
     for (unsigned i = 0; i < nbufs; i++)
         total += bufs[i].len;
     es_buf rec; /* records: ciphertext; what the engine already held goes first */
-    size_t room = al_tls_conn_pending(c->tls) + total + (total / 16384 + 4) * 256 + 1024;
+    size_t room = aw_tls_conn_pending(c->tls) + total + (total / 16384 + 4) * 256 + 1024;
     es_buf_init(&rec, room);
     int r = es_buf_expect(&rec, room);
     for (unsigned i = 0; i < nbufs && r == 0; i++)
         if (bufs[i].len)
-            r = al_tls_conn_write(c->tls, bufs[i].base, bufs[i].len);
+            r = aw_tls_conn_write(c->tls, bufs[i].base, bufs[i].len);
     if (r == 0 && c->close_after_write)
-        al_tls_conn_shutdown(c->tls);
+        aw_tls_conn_shutdown(c->tls);
     if (r == 0)
-        r = al_tls_conn_pull(c->tls, &rec);
+        r = aw_tls_conn_pull(c->tls, &rec);
     if (r < 0) {
         es_buf_free(&rec);
         conn_close(c);
@@ -339,18 +350,18 @@ static void send_tls_answer(conn *c, const uv_buf_t *bufs, unsigned nbufs)
  * queued behind what is queued already (libuv keeps the order). */
 static void tls_flush(conn *c)
 {
-    size_t pending = al_tls_conn_pending(c->tls);
+    size_t pending = aw_tls_conn_pending(c->tls);
     if (c->closing || !pending)
         return;
     es_buf rec;
     es_buf_init(&rec, pending);
-    if (al_tls_conn_pull(c->tls, &rec) < 0) {
+    if (aw_tls_conn_pull(c->tls, &rec) < 0) {
         es_buf_free(&rec);
         conn_close(c);
         return;
     }
     uv_buf_t b = uv_buf_init(rec.data, (unsigned)rec.len);
-    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    int n = uv_try_write(STREAM(c), &b, 1);
     size_t done = n > 0 ? (size_t)n : 0;
     wreq *w = NULL;
     if ((n >= 0 || n == UV_EAGAIN) && done < rec.len && (w = es_calloc(1, sizeof *w))) {
@@ -358,8 +369,8 @@ static void tls_flush(conn *c)
         w->raw = true;
         es_buf_init(&w->data, rec.len - done);
         if (es_buf_append(&w->data, rec.data + done, rec.len - done) < 0 ||
-            uv_write(&w->req, (uv_stream_t *)&c->tcp,
-                     &(uv_buf_t){.base = w->data.data, .len = w->data.len}, 1, on_written) < 0) {
+            uv_write(&w->req, STREAM(c), &(uv_buf_t){.base = w->data.data, .len = w->data.len}, 1,
+                     on_written) < 0) {
             es_buf_free(&w->data);
             es_free(w);
             w = NULL;
@@ -386,8 +397,8 @@ static void send_answer(conn *c, int status, const char *content_type, const cha
     es_buf_init(&head, HEAD_MAX);
     int r = 0;
     (void)es_buf_reserve(&head, 511, &r); /* one allocation; a failure shows below */
-    char rid[AL_KEY_ID_LEN + 1];
-    if (al_uuid(rid) < 0)
+    char rid[ES_UUID_LEN + 1];
+    if (es_uuid(rid) < 0)
         snprintf(rid, sizeof rid, "00000000-0000-4000-8000-000000000000");
     c->close_after_write = close || !es_http_parser_keep_alive(c->parser);
     r = es_http_write_status_line(&head, status, NULL);
@@ -430,15 +441,16 @@ static void send_answer(conn *c, int status, const char *content_type, const cha
     es_buf_free(&head);
 }
 
-static void send_json_error(conn *c, const al_error *e, bool sm_style, bool close)
+/* key: the message's key ("Message" for Secrets Manager); NULL: "message" */
+static void send_json_error(conn *c, const aw_listener_error *e, const char *key, bool close)
 {
     es_buf b;
-    es_buf_init(&b, 2 * AL_MESSAGE_MAX + 256);
+    es_buf_init(&b, 2 * AW_LISTENER_MESSAGE_MAX + 256);
     es_jw w;
     es_jw_init(&w, &b);
     es_jw_obj(&w);
     es_jw_kstr(&w, "__type", e->code);
-    es_jw_kstr(&w, sm_style ? "Message" : "message", e->message);
+    es_jw_kstr(&w, key ? key : "message", e->message);
     es_jw_obj_end(&w);
     if (es_jw_finish(&w) < 0) {
         es_buf_reset(&b);
@@ -450,9 +462,10 @@ static void send_json_error(conn *c, const al_error *e, bool sm_style, bool clos
 
 static void send_simple_error(conn *c, int status, const char *code, const char *msg, bool close)
 {
-    al_error e;
-    al_fail(&e, status, code, "%s", msg);
-    send_json_error(c, &e, false, close);
+    aw_listener_error e = {.status = status};
+    snprintf(e.code, sizeof e.code, "%s", code);
+    snprintf(e.message, sizeof e.message, "%s", msg);
+    send_json_error(c, &e, NULL, close);
 }
 
 /* ---- requests ---- */
@@ -476,20 +489,168 @@ static bool form_action(const char *body, size_t len, char *action, size_t n)
     return false;
 }
 
-/* The server's clock: the test hook when set, else the wall clock. */
-static time_t server_now(const al_server *s)
+/* The listener's clock: the test hook when set, else the wall clock. */
+static time_t listener_now(const aw_listener *s)
 {
     return s->clock ? s->clock(s->clock_arg) : time(NULL);
 }
 
+static bool is_form(const char *ctype)
+{
+    return ctype && strncasecmp(ctype, "application/x-www-form-urlencoded", 33) == 0;
+}
+
+/* GET <path> of a route: true when one answered. */
+static bool serve_get(conn *c, const char *path)
+{
+    aw_listener *s = c->srv;
+    for (size_t i = 0; i < s->n_get_routes; i++) {
+        if (strcmp(path, s->get_routes[i].path) != 0)
+            continue;
+        es_buf out;
+        es_buf_init(&out, AW_LISTENER_RESPONSE_MAX);
+        const char *ct = "text/plain";
+        if (s->get_routes[i].fn(s->get_routes[i].arg, path, &out, &ct) < 0)
+            send_simple_error(c, 500, "InternalFailure", "The route failed.", false);
+        else
+            send_answer(c, 200, ct, out.data ? out.data : "", out.len, false);
+        es_buf_free(&out);
+        return true;
+    }
+    return false;
+}
+
+#define UNSERVED_DEFAULT "Only JSON 1.1 operations (X-Amz-Target) are served here."
+#define UNSERVED_XML_MAX (AW_LISTENER_MESSAGE_MAX + 256)
+
+/* A request naming no target, and no query route: refused by name, in XML
+ * when it was form-encoded (what a query client reads). */
+static void serve_unserved(conn *c, const char *ctype)
+{
+    const char *text = c->srv->unserved_text ? c->srv->unserved_text : UNSERVED_DEFAULT;
+    if (!is_form(ctype)) {
+        send_simple_error(c, 400, "UnknownOperationException", text, false);
+        return;
+    }
+    char x[UNSERVED_XML_MAX];
+    int n = snprintf(x, sizeof x,
+                     "<ErrorResponse><Error><Type>Sender</Type><Code>UnknownOperationException"
+                     "</Code><Message>%s</Message></Error><RequestId>0</RequestId></ErrorResponse>",
+                     text);
+    send_answer(c, 400, "text/xml", x, n > 0 && (size_t)n < sizeof x ? (size_t)n : 0, false);
+}
+
+/* The query route's answer (status and XML), or 503 when it had none. */
+static void send_query_answer(conn *c, int status, es_buf *x)
+{
+    if (status < 0)
+        send_simple_error(c, 503, "ServiceUnavailable", "Out of memory.", true);
+    else
+        send_answer(c, status, "text/xml", x->data ? x->data : "", x->len, false);
+    es_buf_free_secret(x);
+}
+
+/* POST without X-Amz-Target: the query protocol (IAM, STS). */
+static void serve_query(conn *c, const aw_listener_request *rq, const char *ctype)
+{
+    aw_listener *s = c->srv;
+    es_buf x;
+    es_buf_init(&x, AW_LISTENER_RESPONSE_MAX);
+    if (c->head_refused) {
+        s->st.auth_failures++;
+        send_query_answer(c, s->query.error(s->query.arg, rq, &c->head_err, &x), &x);
+        return;
+    }
+    char action[128];
+    if (!is_form(ctype) || !form_action(rq->body, rq->body_len, action, sizeof action)) {
+        es_buf_free(&x);
+        send_simple_error(c, 400, "UnknownOperationException",
+                          "Missing X-Amz-Target (JSON 1.1) or Action (query) in the request.",
+                          false);
+        return;
+    }
+    int st = s->query.serve(s->query.arg, rq, listener_now(s), &x);
+    if (st == 200)
+        c->known = true;
+    send_query_answer(c, st, &x);
+}
+
+/* The JSON route serving target (the last added of those whose prefix it
+ * starts with), or NULL. */
+static const aw_json_route *find_route(const aw_listener *s, const char *target)
+{
+    const aw_json_route *found = NULL;
+    for (size_t i = 0; i < s->n_json_routes; i++) {
+        size_t pn = strlen(s->json_routes[i].target_prefix);
+        if (strncmp(target, s->json_routes[i].target_prefix, pn) == 0 && target[pn])
+            found = &s->json_routes[i];
+    }
+    if (found && found->knows && !found->knows(target))
+        return NULL;
+    return found;
+}
+
+/* Verifies the caller of a JSON call; false when refused (answered). */
+static bool authenticate(conn *c, const aw_listener_request *rq, const aw_json_route *rt,
+                         char principal[AW_LISTENER_PRINCIPAL_MAX], char region[AW_REGION_MAX + 1])
+{
+    aw_listener *s = c->srv;
+    aw_listener_error e = {.status = 400};
+    if (c->head_refused) {
+        e = c->head_err;
+    } else if (!s->auth.verify) {
+        snprintf(e.code, sizeof e.code, "UnrecognizedClientException");
+        snprintf(e.message, sizeof e.message, "No caller can be authenticated here.");
+    } else if (s->auth.verify(s->auth.arg, rq, rt->signing_name, listener_now(s), principal, region,
+                              &e) == 0) {
+        c->known = true;
+        return true;
+    }
+    s->st.auth_failures++;
+    send_json_error(c, &e, rt->message_key, false);
+    return false;
+}
+
+/* POST with X-Amz-Target: a JSON 1.1 route. */
+static void serve_json(conn *c, const aw_listener_request *rq, const char *target)
+{
+    const aw_json_route *rt = find_route(c->srv, target);
+    if (!rt) {
+        send_simple_error(c, 400, "UnknownOperationException",
+                          "The operation named by X-Amz-Target is not served here.", false);
+        return;
+    }
+    char principal[AW_LISTENER_PRINCIPAL_MAX] = "", region[AW_REGION_MAX + 1] = "";
+    if (!authenticate(c, rq, rt, principal, region))
+        return;
+    aw_listener_call call = {.target = target,
+                             .operation = target + strlen(rt->target_prefix),
+                             .principal = principal,
+                             .region = region,
+                             .body = rq->body,
+                             .len = rq->body_len};
+    aw_listener_error e = {0};
+    es_buf out;
+    es_buf_init(&out, AW_LISTENER_RESPONSE_MAX);
+    if (rt->fn(rt->arg, &call, &out, &e) < 0)
+        send_json_error(c, &e, rt->message_key, false);
+    else
+        send_answer(c, 200, "application/x-amz-json-1.1", out.data ? out.data : "{}",
+                    out.data ? out.len : 2, false);
+    es_buf_free_secret(&out);
+}
+
+#define PATH_MAX_LEN 2048
+#define MAX_REQ_HEADERS 128
+
 static void handle_request(conn *c)
 {
-    al_server *s = c->srv;
+    aw_listener *s = c->srv;
     es_http_parser *p = c->parser;
     s->st.requests++;
     const char *method = es_http_parser_method(p);
     const char *target = es_http_parser_target(p);
-    char path[2048];
+    char path[PATH_MAX_LEN];
     const char *q = strchr(target, '?');
     size_t pl = q ? (size_t)(q - target) : strlen(target);
     if (pl >= sizeof path) {
@@ -498,170 +659,61 @@ static void handle_request(conn *c)
     }
     memcpy(path, target, pl);
     path[pl] = '\0';
-    aw_header hs[MAX_REQ_HEADERS];
-    size_t nh = 0;
-    const char *n, *v;
-    for (size_t i = 0; nh < MAX_REQ_HEADERS && es_http_parser_header_at(p, i, &n, &v); i++)
-        hs[nh++] = (aw_header){n, v};
-    const char *amz_target = es_http_parser_header(p, "x-amz-target");
-    const char *ctype = es_http_parser_header(p, "content-type");
-    if (strcmp(method, "GET") == 0) {
-        for (size_t i = 0; i < s->n_get_routes; i++) {
-            if (strcmp(path, s->get_routes[i].path) != 0)
-                continue;
-            es_buf out;
-            es_buf_init(&out, AL_RESPONSE_MAX);
-            const char *ct = "text/plain";
-            if (s->get_routes[i].fn(s->get_routes[i].arg, path, &out, &ct) < 0)
-                send_simple_error(c, 500, "InternalFailure", "The route failed.", false);
-            else
-                send_answer(c, 200, ct, out.data ? out.data : "", out.len, false);
-            es_buf_free(&out);
-            return;
-        }
-    }
+    if (strcmp(method, "GET") == 0 && serve_get(c, path))
+        return;
     if (strcmp(method, "POST") != 0) {
         send_simple_error(c, 405, "UnknownOperationException",
                           "The embedded endpoints answer POST / only.", false);
         return;
     }
-    if (!amz_target && s->no_store_ops) {
-        /* aws mode: no query services (IAM, STS) either; only the routes */
-        if (ctype && strncasecmp(ctype, "application/x-www-form-urlencoded", 33) == 0) {
-            static const char x[] =
-                "<ErrorResponse><Error><Type>Sender</Type><Code>UnknownOperationException</Code>"
-                "<Message>Only the agent's ECS API is served here (mode aws).</Message></Error>"
-                "<RequestId>0</RequestId></ErrorResponse>";
-            send_answer(c, 400, "text/xml", x, sizeof x - 1, false);
-        } else {
-            send_simple_error(c, 400, "UnknownOperationException",
-                              "Only the agent's ECS API is served here (mode aws).", false);
-        }
+    const char *amz_target = es_http_parser_header(p, "x-amz-target");
+    const char *ctype = es_http_parser_header(p, "content-type");
+    if (!amz_target && !s->query.serve) {
+        serve_unserved(c, ctype);
         return;
     }
-    /* what aws/local verifies, either protocol */
-    al_request rq = {.method = method,
-                     .path = path,
-                     .query = q ? q + 1 : NULL,
-                     .headers = hs,
-                     .n_headers = nh,
-                     .body = c->body.data ? c->body.data : "",
-                     .body_len = c->body.len};
-    if (!amz_target && c->head_refused) {
-        s->st.auth_failures++;
-        send_xml_error(c, &c->head_err);
-        return;
-    }
-    if (!amz_target) {
-        char action[128];
-        if (ctype && strncasecmp(ctype, "application/x-www-form-urlencoded", 33) == 0 &&
-            form_action(c->body.data ? c->body.data : "", c->body.len, action, sizeof action)) {
-            /* the query protocol: IAM and STS (aws/local/query.h) */
-            es_buf x;
-            es_buf_init(&x, AL_RESPONSE_MAX);
-            int st = al_query_serve(s->store, &rq, server_now(s), &x);
-            if (st == 200)
-                c->known = true;
-            if (st < 0)
-                send_simple_error(c, 503, "ServiceUnavailable", "Out of memory.", true);
-            else
-                send_answer(c, st, "text/xml", x.data ? x.data : "", x.len, false);
-            es_buf_free_secret(&x);
-            return;
-        }
-        send_simple_error(c, 400, "UnknownOperationException",
-                          "Missing X-Amz-Target (JSON 1.1) or Action (query) in the request.",
-                          false);
-        return;
-    }
-    bool sm = strncmp(amz_target, "secretsmanager.", 15) == 0;
-    const char *service = al_signing_name(amz_target);
-    size_t route = SIZE_MAX;
-    for (size_t i = 0; i < s->n_json_routes; i++) {
-        size_t pn = strlen(s->json_routes[i].prefix);
-        if (strncmp(amz_target, s->json_routes[i].prefix, pn) == 0 && amz_target[pn]) {
-            route = i;
-            service = s->json_routes[i].signing_name;
-        }
-    }
-    if (route == SIZE_MAX && (s->no_store_ops || !service || !al_knows_target(amz_target))) {
-        send_simple_error(c, 400, "UnknownOperationException",
-                          "The operation named by X-Amz-Target is not served here.", false);
-        return;
-    }
-    time_t now = server_now(s);
-    char principal[AL_PRINCIPAL_MAX], region[AW_REGION_MAX + 1];
-    al_error e;
-    if (c->head_refused) {
-        s->st.auth_failures++;
-        send_json_error(c, &c->head_err, sm, false);
-        return;
-    }
-    if (al_verify(s->store, &rq, service, now, principal, sizeof principal, region, &e) < 0) {
-        s->st.auth_failures++;
-        send_json_error(c, &e, sm, false);
-        return;
-    }
-    c->known = true;
-    es_buf out;
-    es_buf_init(&out, AL_RESPONSE_MAX);
-    int rc;
-    if (route != SIZE_MAX)
-        rc = s->json_routes[route].fn(s->json_routes[route].arg,
-                                      amz_target + strlen(s->json_routes[route].prefix), principal,
-                                      rq.body, rq.body_len, &out, &e);
+    aw_header hs[MAX_REQ_HEADERS];
+    size_t nh = 0;
+    const char *n, *v;
+    for (size_t i = 0; nh < MAX_REQ_HEADERS && es_http_parser_header_at(p, i, &n, &v); i++)
+        hs[nh++] = (aw_header){n, v};
+    aw_listener_request rq = {.method = method,
+                              .path = path,
+                              .query = q ? q + 1 : NULL,
+                              .headers = hs,
+                              .n_headers = nh,
+                              .body = c->body.data ? c->body.data : "",
+                              .body_len = c->body.len};
+    if (amz_target)
+        serve_json(c, &rq, amz_target);
     else
-        rc =
-            al_dispatch_in(s->store, region, amz_target, principal, rq.body, rq.body_len, &out, &e);
-    if (rc < 0)
-        send_json_error(c, &e, sm, false);
-    else
-        send_answer(c, 200, "application/x-amz-json-1.1", out.data ? out.data : "{}",
-                    out.data ? out.len : 2, false);
-    es_buf_free_secret(&out);
+        serve_query(c, &rq, ctype);
 }
 
 /* A POST from a caller we cannot know: its body is discarded as it arrives
  * (never buffered) and the refusal answered once the request is over. */
 static void check_head(conn *c)
 {
-    al_server *s = c->srv;
+    aw_listener *s = c->srv;
     es_http_parser *p = c->parser;
     const char *method = es_http_parser_method(p);
-    if (!method || strcmp(method, "POST") != 0)
+    if (!method || strcmp(method, "POST") != 0 || !s->auth.precheck)
         return; /* GET routes; anything else is refused after */
-    if (!es_http_parser_header(p, "x-amz-target") && s->no_store_ops)
-        return; /* aws mode serves no query protocol: refused by name after */
+    if (!es_http_parser_header(p, "x-amz-target") && !s->query.serve)
+        return; /* no query protocol served: refused by name after */
     memset(&c->head_err, 0, sizeof c->head_err);
-    if (al_precheck(s->store, es_http_parser_header(p, "authorization"),
-                    es_http_parser_header(p, "x-amz-date"),
-                    es_http_parser_header(p, "x-amz-security-token"), server_now(s),
-                    &c->head_err) == 0)
+    if (s->auth.precheck(s->auth.arg, es_http_parser_header(p, "authorization"),
+                         es_http_parser_header(p, "x-amz-date"),
+                         es_http_parser_header(p, "x-amz-security-token"), listener_now(s),
+                         &c->head_err) == 0)
         return;
     s->st.refused_at_head++;
     c->head_refused = true;
 }
 
-/* The query protocol's (IAM, STS) error answer: XML, in its own codes
- * (MissingAuthenticationToken, 403), as al_query_serve answers them. */
-static void send_xml_error(conn *c, const al_error *head_err)
-{
-    const char *authz = es_http_parser_header(c->parser, "authorization");
-    const char *service = authz && strstr(authz, "/iam/aws4_request") ? "iam" : "sts";
-    al_error e = *head_err;
-    al_query_error_from_json(&e);
-    es_buf x;
-    es_buf_init(&x, XML_ERROR_MAX);
-    if (al_query_error_xml(service, &e, &x) < 0)
-        send_simple_error(c, 503, "ServiceUnavailable", "Out of memory.", true);
-    else
-        send_answer(c, e.status ? e.status : 400, "text/xml", x.data ? x.data : "", x.len, false);
-    es_buf_free(&x);
-}
-
 static void answer_parse_error(conn *c, int err)
 {
-    al_server *s = c->srv;
+    aw_listener *s = c->srv;
     if (err == ES_HTTP_E_HEADER_TOO_LARGE || err == ES_HTTP_E_TOO_MANY_HEADERS) {
         s->st.header_too_large++;
         send_simple_error(c, 431, "RequestHeaderFieldsTooLarge",
@@ -718,8 +770,8 @@ static void conn_feed(conn *c, const char *data, size_t len)
                 static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
                 uv_buf_t b = uv_buf_init((char *)cont, sizeof cont - 1);
                 if (!c->tls)
-                    (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-                else if (al_tls_conn_write(c->tls, cont, sizeof cont - 1) == 0)
+                    (void)uv_try_write(STREAM(c), &b, 1);
+                else if (aw_tls_conn_write(c->tls, cont, sizeof cont - 1) == 0)
                     tls_flush(c);
             }
             after_head = true;
@@ -743,7 +795,7 @@ static void refuse_plain_http(conn *c)
     c->srv->st.tls_plain_http++;
     c->srv->st.errors_4xx++;
     uv_buf_t b = uv_buf_init(a, (unsigned)n);
-    (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    (void)uv_try_write(STREAM(c), &b, 1);
     conn_close(c);
 }
 
@@ -751,7 +803,7 @@ static void refuse_plain_http(conn *c)
  * ciphertext being the engine's now) to the parser, as plain reads go. */
 static void tls_read(conn *c, size_t nread)
 {
-    al_server *s = c->srv;
+    aw_listener *s = c->srv;
     if (!c->tls_started) {
         c->tls_started = true;
         /* a handshake starts with record type 22; a method is uppercase */
@@ -764,26 +816,22 @@ static void tls_read(conn *c, size_t nread)
         arm_timer(c, head < whole ? head : whole);
         c->tls_deadline = true;
     }
-    if (al_tls_conn_push(c->tls, c->rbuf, nread) < 0) {
+    if (aw_tls_conn_push(c->tls, c->rbuf, nread) < 0) {
         conn_close(c);
         return;
     }
     while (!c->closing) {
-        ssize_t got = al_tls_conn_read(c->tls, c->rbuf, sizeof c->rbuf);
+        ssize_t got = aw_tls_conn_read(c->tls, c->rbuf, sizeof c->rbuf);
         if (got == 0)
             break;
-        if (got == AL_TLS_CLOSED && c->writing) {
+        if (got == AW_TLS_CLOSED && c->writing) {
             c->close_after_write = true; /* the answer goes out first */
             break;
         }
         if (got < 0) {
-            if (got == AL_TLS_FAILED) {
-                s->st.tls_failures++;
-                es_debug("listener: TLS %s failed: %s",
-                         al_tls_conn_established(c->tls) ? "record" : "handshake",
-                         al_tls_conn_error(c->tls));
-            }
-            tls_flush(c); /* the alert, if any */
+            if (got == AW_TLS_FAILED)
+                s->st.tls_failures++; /* OpenSSL's reason: aw_tls_conn_error */
+            tls_flush(c);             /* the alert, if any */
             conn_close(c);
             return;
         }
@@ -793,7 +841,7 @@ static void tls_read(conn *c, size_t nread)
         }
         conn_feed(c, c->rbuf, (size_t)got);
     }
-    if (!c->tls_counted && al_tls_conn_established(c->tls)) {
+    if (!c->tls_counted && aw_tls_conn_established(c->tls)) {
         c->tls_counted = true;
         s->st.tls_handshakes++;
     }
@@ -821,7 +869,7 @@ static void on_timer(uv_timer_t *t)
     conn *c = t->data;
     if (c->closing)
         return;
-    if (c->tls && c->tls_started && !al_tls_conn_established(c->tls)) {
+    if (c->tls && c->tls_started && !aw_tls_conn_established(c->tls)) {
         c->srv->st.tls_failures++; /* the handshake did not end in time */
         conn_close(c);
         return;
@@ -841,7 +889,7 @@ static void on_timer(uv_timer_t *t)
 static int body_cb(void *ud, const char *data, size_t len)
 {
     conn *c = ud;
-    al_server *s = c->srv;
+    aw_listener *s = c->srv;
     if (c->head_refused)
         return 0; /* an unknown caller's body: counted by the parser, never kept */
     if (s->buffered + len > s->lim.max_buffered_bodies) {
@@ -867,7 +915,7 @@ static bool same_peer(const conn *a, const conn *b)
 }
 
 /* peer: when not NULL, only that peer's connections are candidates. */
-static bool make_room(al_server *s, const conn *arriving, const conn *peer)
+static bool make_room(aw_listener *s, const conn *arriving, const conn *peer)
 {
     conn *stranger = NULL, *client = NULL;
     for (conn *c = s->conns; c; c = c->next) /* newest first: the last idle is the oldest */
@@ -886,14 +934,14 @@ static bool make_room(al_server *s, const conn *arriving, const conn *peer)
     return true;
 }
 
-/* Records c's peer address; local peers (127.0.0.1, ::1) are not counted:
- * every local client shares that address, the agent's own included. */
+/* Records c's peer address; local peers (127.0.0.1, ::1, a unix socket's)
+ * are not counted: every local client shares that address. */
 static void note_peer(conn *c)
 {
     struct sockaddr_storage ss;
     int len = sizeof ss;
     c->peer_len = 0;
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) < 0)
+    if (c->srv->is_unix || uv_tcp_getpeername(&c->sock.tcp, (struct sockaddr *)&ss, &len) < 0)
         return;
     if (ss.ss_family == AF_INET) {
         const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
@@ -913,7 +961,7 @@ static void note_peer(conn *c)
 /* Over its cap, a peer's own idle connection makes room (a stranger's
  * first), or the new one is refused: one remote peer cannot take the slots
  * of the others. */
-static bool peer_admitted(al_server *s, conn *c)
+static bool peer_admitted(aw_listener *s, conn *c)
 {
     note_peer(c);
     if (!c->peer_len)
@@ -926,7 +974,7 @@ static bool peer_admitted(al_server *s, conn *c)
 
 static void on_connection(uv_stream_t *ls, int status)
 {
-    al_server *s = ls->data;
+    aw_listener *s = ls->data;
     if (status < 0 || s->closing)
         return;
     conn *c = es_calloc(1, sizeof *c);
@@ -935,16 +983,19 @@ static void on_connection(uv_stream_t *ls, int status)
     c->srv = s;
     es_buf_init(&c->body, s->lim.max_body);
     es_buf_init(&c->pending, 2 * READ_CHUNK);
-    uv_tcp_init(s->loop, &c->tcp);
+    if (s->is_unix)
+        uv_pipe_init(s->loop, &c->sock.pipe, 0);
+    else
+        uv_tcp_init(s->loop, &c->sock.tcp);
     uv_timer_init(s->loop, &c->timer);
-    c->tcp.data = c->timer.data = c;
+    c->sock.tcp.data = c->timer.data = c; /* data: the handles' common member */
     c->open_handles = 2;
     c->next = s->conns;
     if (s->conns)
         s->conns->prev = c;
     s->conns = c;
     s->nconns++;
-    if (uv_accept(ls, (uv_stream_t *)&c->tcp) < 0) {
+    if (uv_accept(ls, STREAM(c)) < 0) {
         conn_close(c);
         return;
     }
@@ -968,11 +1019,12 @@ static void on_connection(uv_stream_t *ls, int status)
         return;
     }
     es_http_parser_set_body_cb(c->parser, body_cb, c);
-    if (s->tls && !(c->tls = al_tls_conn_new(s->tls))) {
+    if (s->tls && !(c->tls = aw_tls_conn_new(s->tls))) {
         conn_close(c);
         return;
     }
-    uv_tcp_nodelay(&c->tcp, 1);
+    if (!s->is_unix)
+        uv_tcp_nodelay(&c->sock.tcp, 1);
     arm_timer(c, s->lim.first_byte_timeout_ms < s->lim.idle_timeout_ms
                      ? s->lim.first_byte_timeout_ms
                      : s->lim.idle_timeout_ms);
@@ -981,88 +1033,145 @@ static void on_connection(uv_stream_t *ls, int status)
 
 static void listener_closed(uv_handle_t *h)
 {
-    al_server *s = h->data;
+    aw_listener *s = h->data;
     s->listener_open = false;
     maybe_finish(s);
 }
 
-int al_server_start(uv_loop_t *loop, al_ctx *store, const char *host, int port,
-                    const al_server_limits *limits, al_server **out)
+/* A new listener with its limits (defaults filled in); NULL when out of
+ * memory. */
+static aw_listener *listener_new(uv_loop_t *loop, const aw_listener_limits *limits)
+{
+    aw_listener *s = es_calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->loop = loop;
+    s->lim = limits ? *limits : aw_listener_default_limits;
+    if (!s->lim.first_byte_timeout_ms)
+        s->lim.first_byte_timeout_ms = aw_listener_default_limits.first_byte_timeout_ms;
+    if (!s->lim.head_timeout_ms)
+        s->lim.head_timeout_ms = aw_listener_default_limits.head_timeout_ms;
+    if (!s->lim.max_buffered_bodies)
+        s->lim.max_buffered_bodies = aw_listener_default_limits.max_buffered_bodies;
+    if (!s->lim.max_connections_per_peer)
+        s->lim.max_connections_per_peer = aw_listener_default_limits.max_connections_per_peer;
+    s->hlim = es_http_default_limits;
+    s->hlim.max_header_bytes = s->lim.max_header_bytes;
+    s->hlim.max_body = s->lim.max_body;
+    return s;
+}
+
+/* Ends a start that failed after the handle was made: the memory goes in
+ * the close callback (the caller runs the loop). Answers r. */
+static int start_failed(aw_listener *s, int r)
+{
+    s->closing = true;
+    uv_close((uv_handle_t *)&s->listener, listener_closed);
+    return r;
+}
+
+int aw_listener_start(uv_loop_t *loop, const char *host, int port, const aw_listener_limits *limits,
+                      aw_listener **out)
 {
     struct sockaddr_storage ss;
     int r = strchr(host, ':') ? uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss)
                               : uv_ip4_addr(host, port, (struct sockaddr_in *)&ss);
     if (r < 0)
         return r;
-    al_server *s = es_calloc(1, sizeof *s);
+    aw_listener *s = listener_new(loop, limits);
     if (!s)
         return -ENOMEM;
-    s->loop = loop;
-    s->store = store;
-    s->lim = limits ? *limits : al_server_default_limits;
-    if (!s->lim.first_byte_timeout_ms)
-        s->lim.first_byte_timeout_ms = al_server_default_limits.first_byte_timeout_ms;
-    if (!s->lim.head_timeout_ms)
-        s->lim.head_timeout_ms = al_server_default_limits.head_timeout_ms;
-    if (!s->lim.max_buffered_bodies)
-        s->lim.max_buffered_bodies = al_server_default_limits.max_buffered_bodies;
-    if (!s->lim.max_connections_per_peer)
-        s->lim.max_connections_per_peer = al_server_default_limits.max_connections_per_peer;
-    s->hlim = es_http_default_limits;
-    s->hlim.max_header_bytes = s->lim.max_header_bytes;
-    s->hlim.max_body = s->lim.max_body;
-    uv_tcp_init(loop, &s->listener);
-    s->listener.data = s;
+    uv_tcp_init(loop, &s->listener.tcp);
+    s->listener.tcp.data = s;
     s->listener_open = true;
-    r = uv_tcp_bind(&s->listener, (const struct sockaddr *)&ss, 0);
+    r = uv_tcp_bind(&s->listener.tcp, (const struct sockaddr *)&ss, 0);
     if (r == 0)
         r = uv_listen((uv_stream_t *)&s->listener, 128, on_connection);
     if (r == 0) {
         struct sockaddr_storage bound;
         int len = sizeof bound;
-        r = uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &len);
+        r = uv_tcp_getsockname(&s->listener.tcp, (struct sockaddr *)&bound, &len);
         if (r == 0)
             s->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
                                                         : ((struct sockaddr_in *)&bound)->sin_port);
     }
-    if (r < 0) {
-        /* the memory goes in the close callback; the caller runs the loop */
-        s->closing = true;
-        uv_close((uv_handle_t *)&s->listener, listener_closed);
-        return r;
-    }
+    if (r < 0)
+        return start_failed(s, r);
     *out = s;
     return 0;
 }
 
-void al_server_set_tls(al_server *s, al_tls *tls)
+/* A socket file left at path by a process that is gone is removed;
+ * anything else there is kept (-EEXIST). 0 when path is free. */
+static int clear_stale_socket(const char *path)
 {
-    al_tls_free(s->tls);
+    struct stat st;
+    if (lstat(path, &st) < 0)
+        return errno == ENOENT ? 0 : -errno;
+    if (!S_ISSOCK(st.st_mode))
+        return -EEXIST;
+    return unlink(path) < 0 ? -errno : 0;
+}
+
+int aw_listener_start_unix(uv_loop_t *loop, const char *path, mode_t mode,
+                           const aw_listener_limits *limits, aw_listener **out)
+{
+    if (strlen(path) > AW_LISTENER_PATH_MAX)
+        return -ENAMETOOLONG;
+    int r = clear_stale_socket(path);
+    if (r < 0)
+        return r;
+    aw_listener *s = listener_new(loop, limits);
+    if (!s)
+        return -ENOMEM;
+    s->is_unix = true;
+    uv_pipe_init(loop, &s->listener.pipe, 0);
+    s->listener.pipe.data = s;
+    s->listener_open = true;
+    /* given its mode before it listens: until then a connect is refused, so
+     * nobody gets in under the umask's mode (libuv removes the file at the
+     * close) */
+    r = uv_pipe_bind(&s->listener.pipe, path);
+    if (r < 0)
+        return start_failed(s, r);
+    if (chmod(path, mode) < 0)
+        r = -errno;
+    if (r == 0)
+        r = uv_listen((uv_stream_t *)&s->listener, 128, on_connection);
+    if (r < 0)
+        return start_failed(s, r);
+    *out = s;
+    return 0;
+}
+
+void aw_listener_set_tls(aw_listener *s, aw_tls *tls)
+{
+    aw_tls_free(s->tls);
     s->tls = tls;
 }
 
-bool al_server_tls(const al_server *s)
+bool aw_listener_tls(const aw_listener *s)
 {
     return s->tls != NULL;
 }
 
-void al_server_set_clock(al_server *s, al_server_clock_fn fn, void *arg)
+void aw_listener_set_clock(aw_listener *s, aw_listener_clock_fn fn, void *arg)
 {
     s->clock = fn;
     s->clock_arg = arg;
 }
 
-int al_server_port(const al_server *s)
+int aw_listener_port(const aw_listener *s)
 {
     return s->port;
 }
 
-void al_server_get_stats(const al_server *s, al_server_stats *out)
+void aw_listener_get_stats(const aw_listener *s, aw_listener_stats *out)
 {
     *out = s->st;
 }
 
-void al_server_close(al_server *s, void (*done)(void *arg), void *arg)
+void aw_listener_close(aw_listener *s, void (*done)(void *arg), void *arg)
 {
     if (!s || s->closing)
         return;

@@ -1,5 +1,5 @@
 /* tls.c - the listener's TLS: context and memory-BIO engine (tls.h). */
-#include "aws/local/tls.h"
+#include "aws/tls.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,12 +18,12 @@
 #include "common/alloc.h"
 #include "common/secure.h"
 
-struct al_tls {
+struct aw_tls {
     SSL_CTX *ctx;
     X509 *cert; /* the leaf, for describe and expired (the context holds its own ref) */
 };
 
-struct al_tls_conn {
+struct aw_tls_conn {
     SSL *ssl;
     BIO *rbio, *wbio; /* owned by ssl */
     char error[160];
@@ -74,7 +74,7 @@ static int read_file(const char *what, const char *path, es_buf *b, bool is_key,
         if (!p) {
             r = -EINVAL;
             snprintf(err, errlen, "%s %s: larger than %u bytes", what, path,
-                     (unsigned)AL_TLS_FILE_MAX);
+                     (unsigned)AW_TLS_FILE_MAX);
             goto out;
         }
         ssize_t got = read(fd, p, 4096);
@@ -124,12 +124,12 @@ static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *outle
     return SSL_TLSEXT_ERR_NOACK;
 }
 
-static int load_pem(al_tls *t, const char *cert_file, const char *key_file, char *err,
+static int load_pem(aw_tls *t, const char *cert_file, const char *key_file, char *err,
                     size_t errlen)
 {
     es_buf cb, kb;
-    es_buf_init(&cb, AL_TLS_FILE_MAX);
-    es_buf_init(&kb, AL_TLS_FILE_MAX);
+    es_buf_init(&cb, AW_TLS_FILE_MAX);
+    es_buf_init(&kb, AW_TLS_FILE_MAX);
     char why[160];
     BIO *bio = NULL;
     EVP_PKEY *key = NULL;
@@ -199,9 +199,9 @@ out:
     return r;
 }
 
-int al_tls_load(const char *cert_file, const char *key_file, al_tls **out, char *err, size_t errlen)
+int aw_tls_load(const char *cert_file, const char *key_file, aw_tls **out, char *err, size_t errlen)
 {
-    al_tls *t = es_calloc(1, sizeof *t);
+    aw_tls *t = es_calloc(1, sizeof *t);
     if (!t) {
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
@@ -234,11 +234,11 @@ int al_tls_load(const char *cert_file, const char *key_file, al_tls **out, char 
     *out = t;
     return 0;
 fail:
-    al_tls_free(t);
+    aw_tls_free(t);
     return r;
 }
 
-void al_tls_free(al_tls *t)
+void aw_tls_free(aw_tls *t)
 {
     if (!t)
         return;
@@ -247,7 +247,7 @@ void al_tls_free(al_tls *t)
     es_free(t);
 }
 
-bool al_tls_expired(const al_tls *t, time_t now)
+bool aw_tls_expired(const aw_tls *t, time_t now)
 {
     return X509_cmp_time(X509_get0_notAfter(t->cert), &now) <= 0 ||
            X509_cmp_time(X509_get0_notBefore(t->cert), &now) >= 0;
@@ -283,7 +283,7 @@ static void names(const X509 *cert, char *out, size_t n)
     GENERAL_NAMES_free(gens);
 }
 
-void al_tls_describe(const al_tls *t, char *out, size_t n)
+void aw_tls_describe(const aw_tls *t, char *out, size_t n)
 {
     char subject[200] = "", sans[200] = "", until[64] = "?";
     X509_NAME_oneline(X509_get_subject_name(t->cert), subject, sizeof subject);
@@ -297,9 +297,9 @@ void al_tls_describe(const al_tls *t, char *out, size_t n)
 
 /* ---- one connection ---- */
 
-al_tls_conn *al_tls_conn_new(al_tls *t)
+aw_tls_conn *aw_tls_conn_new(aw_tls *t)
 {
-    al_tls_conn *c = es_calloc(1, sizeof *c);
+    aw_tls_conn *c = es_calloc(1, sizeof *c);
     if (!c)
         return NULL;
     c->ssl = SSL_new(t->ctx);
@@ -320,7 +320,7 @@ al_tls_conn *al_tls_conn_new(al_tls *t)
     return c;
 }
 
-void al_tls_conn_free(al_tls_conn *c)
+void aw_tls_conn_free(aw_tls_conn *c)
 {
     if (!c)
         return;
@@ -328,7 +328,7 @@ void al_tls_conn_free(al_tls_conn *c)
     es_free(c);
 }
 
-int al_tls_conn_push(al_tls_conn *c, const void *data, size_t len)
+int aw_tls_conn_push(aw_tls_conn *c, const void *data, size_t len)
 {
     while (len > 0) {
         int chunk = len > (1u << 30) ? 1 << 30 : (int)len;
@@ -343,7 +343,7 @@ int al_tls_conn_push(al_tls_conn *c, const void *data, size_t len)
     return 0;
 }
 
-ssize_t al_tls_conn_read(al_tls_conn *c, void *buf, size_t n)
+ssize_t aw_tls_conn_read(aw_tls_conn *c, void *buf, size_t n)
 {
     if (n > INT_MAX)
         n = INT_MAX;
@@ -356,14 +356,14 @@ ssize_t al_tls_conn_read(al_tls_conn *c, void *buf, size_t n)
     case SSL_ERROR_WANT_WRITE: /* memory BIOs never refuse a write */
         return 0;
     case SSL_ERROR_ZERO_RETURN:
-        return AL_TLS_CLOSED;
+        return AW_TLS_CLOSED;
     default:
         ssl_reason(c->error, sizeof c->error);
-        return AL_TLS_FAILED;
+        return AW_TLS_FAILED;
     }
 }
 
-int al_tls_conn_write(al_tls_conn *c, const void *data, size_t len)
+int aw_tls_conn_write(aw_tls_conn *c, const void *data, size_t len)
 {
     while (len > 0) {
         int chunk = len > (1u << 30) ? 1 << 30 : (int)len;
@@ -371,7 +371,7 @@ int al_tls_conn_write(al_tls_conn *c, const void *data, size_t len)
         int w = SSL_write(c->ssl, data, chunk);
         if (w <= 0) {
             ssl_reason(c->error, sizeof c->error);
-            return AL_TLS_FAILED;
+            return AW_TLS_FAILED;
         }
         data = (const char *)data + w;
         len -= (size_t)w;
@@ -379,7 +379,7 @@ int al_tls_conn_write(al_tls_conn *c, const void *data, size_t len)
     return 0;
 }
 
-void al_tls_conn_shutdown(al_tls_conn *c)
+void aw_tls_conn_shutdown(aw_tls_conn *c)
 {
     ERR_clear_error();
     if (SSL_is_init_finished(c->ssl))
@@ -387,12 +387,12 @@ void al_tls_conn_shutdown(al_tls_conn *c)
     ERR_clear_error();
 }
 
-size_t al_tls_conn_pending(const al_tls_conn *c)
+size_t aw_tls_conn_pending(const aw_tls_conn *c)
 {
     return BIO_ctrl_pending(c->wbio);
 }
 
-int al_tls_conn_pull(al_tls_conn *c, es_buf *out)
+int aw_tls_conn_pull(aw_tls_conn *c, es_buf *out)
 {
     size_t left;
     while ((left = BIO_ctrl_pending(c->wbio)) > 0) {
@@ -409,17 +409,17 @@ int al_tls_conn_pull(al_tls_conn *c, es_buf *out)
     return 0;
 }
 
-bool al_tls_conn_established(const al_tls_conn *c)
+bool aw_tls_conn_established(const aw_tls_conn *c)
 {
     return SSL_is_init_finished(c->ssl);
 }
 
-const char *al_tls_conn_error(const al_tls_conn *c)
+const char *aw_tls_conn_error(const aw_tls_conn *c)
 {
     return c->error;
 }
 
-const char *al_tls_conn_version(const al_tls_conn *c)
+const char *aw_tls_conn_version(const aw_tls_conn *c)
 {
     return SSL_is_init_finished(c->ssl) ? SSL_get_version(c->ssl) : "";
 }
