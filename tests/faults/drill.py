@@ -49,6 +49,10 @@ class Agent:
         self.args = args  # flags besides the state directory, listener and engine
         self.proc = None
         self.log_at = 0  # where the current run's lines start
+        # a run of this drill cut short (killed CI) leaves its cluster's containers on the
+        # engine; they belong to no agent of this run and would read as "unknown tasks"
+        if "--cluster" in args:
+            remove_containers(args[args.index("--cluster") + 1])
 
     def fail(self, msg):
         print("FAIL: " + msg, file=sys.stderr)
