@@ -59,7 +59,12 @@ def set_up(c):
 
 
 def outage(d, rng, what):
-    """dockerd stopped now, down 2-5 s, started again; the agent must live through it."""
+    """dockerd stopped now, down 2-5 s, started again; the agent must live through it. Returns
+    once the agent has reconciled with the engine that came back: until then its view is the
+    one from before the outage (a deployment that completed just before would look settled
+    while dockerd has killed its containers)."""
+    with open(d.log, encoding="utf-8", errors="replace") as f:
+        before = len(f.read())
     down = engine("stop")
     time.sleep(rng.uniform(2, 5))
     if d.proc.poll() is not None:
@@ -67,6 +72,18 @@ def outage(d, rng, what):
     up = engine("start")
     if d.proc.poll() is not None:
         d.fail(f"{what}: the agent exited ({d.proc.returncode}) as dockerd came back")
+    deadline = time.monotonic() + 60
+    while True:
+        with open(d.log, encoding="utf-8", errors="replace") as f:
+            after = f.read()[before:]
+        # the reconnect's reconcile ran after the engine came back: its list is the new one
+        if up > 0 and after.count("docker: reconciled (") >= 1 and "events stream lost" in after:
+            tail = after[after.rindex("events stream lost"):]
+            if "docker: reconciled (" in tail:
+                break
+        if time.monotonic() > deadline:
+            d.fail(f"{what}: the agent did not reconcile with dockerd within 60 s of its return")
+        time.sleep(0.1)
     return down, up
 
 
