@@ -10,6 +10,7 @@
 
 #include "agent/secrets/valuefrom.h"
 #include "agent/tasks/td_fields.h"
+#include "agent/tasks/td_json.h"
 #include "common/secure.h"
 #include "common/utf8.h"
 #include "common/alloc.h"
@@ -21,7 +22,6 @@
 #define CLIENT "ClientException"
 #define INVALID "InvalidParameterException"
 #define SERIALIZATION "SerializationException"
-#define SERVER "ServerException"
 
 #define PATH_MAX_ 160
 
@@ -32,53 +32,13 @@ static const es_json_limits td_json_limits = {
     .max_values = 20000,
 };
 
-static int bad(ag_td_error *e, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int bad(ag_td_error *e, const char *code, const char *fmt, ...)
-{
-    if (e) {
-        e->code = code;
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(e->message, sizeof e->message, fmt, ap);
-        va_end(ap);
-    }
-    return -EINVAL;
-}
-
-static int nomem(ag_td_error *e)
-{
-    if (e) {
-        e->code = SERVER;
-        snprintf(e->message, sizeof e->message, "out of memory");
-    }
-    return -ENOMEM;
-}
-
-/* Field paths for messages; a path longer than the buffer is cut short. */
-static void pathf(char *out, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void pathf(char *out, size_t n, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(out, n, fmt, ap);
-    va_end(ap);
-}
-
 /* "prefix.key" (or "key" at the top level). */
 static void field(char *out, size_t n, const char *prefix, const char *key)
 {
     if (prefix && *prefix)
-        pathf(out, n, "%s.%s", prefix, key);
+        ag_td_pathf(out, n, "%s.%s", prefix, key);
     else
-        pathf(out, n, "%s", key);
-}
-
-/* A member that is absent or null counts as absent. */
-static const es_json *member(const es_json *obj, const char *key)
-{
-    const es_json *j = es_json_get(obj, key);
-    return j && j->type != ES_JSON_NULL ? j : NULL;
+        ag_td_pathf(out, n, "%s", key);
 }
 
 typedef struct str_rule {
@@ -93,24 +53,24 @@ static int take_str(const es_json *j, const char *path, str_rule r, char **out, 
 {
     if (!j) {
         if (r.required)
-            return bad(e, CLIENT, "%s: required", path);
+            return ag_td_bad(e, CLIENT, "%s: required", path);
         *out = NULL;
         return 0;
     }
     if (j->type != ES_JSON_STRING)
-        return bad(e, INVALID, "%s: must be a string", path);
+        return ag_td_bad(e, INVALID, "%s: must be a string", path);
     size_t len = j->u.string.len;
     if (strlen(j->u.string.s) != len)
-        return bad(e, CLIENT, "%s: must not contain a NUL character", path);
+        return ag_td_bad(e, CLIENT, "%s: must not contain a NUL character", path);
     if (!es_utf8_valid(j->u.string.s, len))
-        return bad(e, CLIENT, "%s: must be valid UTF-8", path);
+        return ag_td_bad(e, CLIENT, "%s: must be valid UTF-8", path);
     if (len == 0 && !r.allow_empty)
-        return bad(e, CLIENT, "%s: should not be null or empty", path);
+        return ag_td_bad(e, CLIENT, "%s: should not be null or empty", path);
     if (len > r.max)
-        return bad(e, CLIENT, "%s: longer than %zu characters", path, r.max);
+        return ag_td_bad(e, CLIENT, "%s: longer than %zu characters", path, r.max);
     char *s = es_strndup(j->u.string.s, len);
     if (!s)
-        return nomem(e);
+        return ag_td_nomem(e);
     *out = s;
     return 0;
 }
@@ -120,7 +80,7 @@ static int get_str(const es_json *obj, const char *prefix, const char *key, str_
 {
     char path[PATH_MAX_];
     field(path, sizeof path, prefix, key);
-    return take_str(member(obj, key), path, r, out, e);
+    return take_str(ag_td_member(obj, key), path, r, out, e);
 }
 
 static int get_int(const es_json *obj, const char *prefix, const char *key, int64_t min,
@@ -128,15 +88,15 @@ static int get_int(const es_json *obj, const char *prefix, const char *key, int6
 {
     char path[PATH_MAX_];
     field(path, sizeof path, prefix, key);
-    const es_json *j = member(obj, key);
+    const es_json *j = ag_td_member(obj, key);
     *has = false;
     if (!j)
         return 0;
     int64_t v;
     if (!es_json_as_int64(j, &v))
-        return bad(e, INVALID, "%s: must be an integer", path);
+        return ag_td_bad(e, INVALID, "%s: must be an integer", path);
     if (v < min || v > max)
-        return bad(e, CLIENT, "%s: must be between %" PRId64 " and %" PRId64, path, min, max);
+        return ag_td_bad(e, CLIENT, "%s: must be between %" PRId64 " and %" PRId64, path, min, max);
     *has = true;
     *out = v;
     return 0;
@@ -187,7 +147,7 @@ static int keep_member(const char *key, const es_json *v, ag_kv **kept, size_t *
         es_buf_free(&b);
         es_free(text);
         es_free(name);
-        return nomem(e);
+        return ag_td_nomem(e);
     }
     grown[*n_kept] = (ag_kv){name, text};
     *kept = grown;
@@ -208,15 +168,15 @@ static int check_members(const es_json *obj, ag_td_level level, const char *pref
         field(path, sizeof path, prefix, key);
         const ag_td_field *f = ag_td_field_find(level, key);
         if (!f)
-            return bad(e, CLIENT,
-                       "%s: not a member of %s that this agent knows (docs/TASKDEF.md lists "
-                       "them)",
-                       path,
-                       level == AG_FIELD_TASK ? "RegisterTaskDefinition" : "ContainerDefinition");
+            return ag_td_bad(
+                e, CLIENT,
+                "%s: not a member of %s that this agent knows (docs/TASKDEF.md lists "
+                "them)",
+                path, level == AG_FIELD_TASK ? "RegisterTaskDefinition" : "ContainerDefinition");
         if (f->modelled || v->type == ES_JSON_NULL)
             continue;
         if (f->fate == AG_FIELD_REFUSED && !empty_value(v))
-            return bad(e, CLIENT, "%s: %s", path, f->why);
+            return ag_td_bad(e, CLIENT, "%s: %s", path, f->why);
         int r = keep_member(key, v, kept, n_kept, e);
         if (r)
             return r;
@@ -261,22 +221,22 @@ static int get_strv(const es_json *obj, const char *prefix, const char *key, siz
 {
     char path[PATH_MAX_];
     field(path, sizeof path, prefix, key);
-    const es_json *arr = member(obj, key);
+    const es_json *arr = ag_td_member(obj, key);
     *out = NULL;
     *n_out = 0;
     if (!arr)
         return 0;
     if (arr->type != ES_JSON_ARRAY)
-        return bad(e, INVALID, "%s: must be a list of strings", path);
+        return ag_td_bad(e, INVALID, "%s: must be a list of strings", path);
     size_t n = es_json_len(arr);
     if (n > max_items)
-        return bad(e, CLIENT, "%s: more than %zu items", path, max_items);
+        return ag_td_bad(e, CLIENT, "%s: more than %zu items", path, max_items);
     char **v = es_calloc(n + 1, sizeof *v);
     if (!v)
-        return nomem(e);
+        return ag_td_nomem(e);
     for (size_t i = 0; i < n; i++) {
         char ipath[PATH_MAX_];
-        pathf(ipath, sizeof ipath, "%s[%zu]", path, i);
+        ag_td_pathf(ipath, sizeof ipath, "%s[%zu]", path, i);
         str_rule r = {.max = max_len, .required = true, .allow_empty = allow_empty};
         int rc = take_str(es_json_at(arr, i), ipath, r, &v[i], e);
         if (rc) {
@@ -293,7 +253,7 @@ static int get_strv(const es_json *obj, const char *prefix, const char *key, siz
 static int check_env_name(const char *name, const char *path, ag_td_error *e)
 {
     if (strchr(name, '='))
-        return bad(e, CLIENT, "%s: an environment variable name cannot contain '='", path);
+        return ag_td_bad(e, CLIENT, "%s: an environment variable name cannot contain '='", path);
     return 0;
 }
 
@@ -303,26 +263,26 @@ static int get_env(const es_json *obj, const char *prefix, const char *key, ag_k
 {
     char path[PATH_MAX_];
     field(path, sizeof path, prefix, key);
-    const es_json *arr = member(obj, key);
+    const es_json *arr = ag_td_member(obj, key);
     *out = NULL;
     *n_out = 0;
     if (!arr)
         return 0;
     if (arr->type != ES_JSON_ARRAY)
-        return bad(e, INVALID, "%s: must be a list of {name, value}", path);
+        return ag_td_bad(e, INVALID, "%s: must be a list of {name, value}", path);
     size_t n = es_json_len(arr);
     if (n > AG_TD_ENV_MAX)
-        return bad(e, CLIENT, "%s: more than %d variables", path, AG_TD_ENV_MAX);
+        return ag_td_bad(e, CLIENT, "%s: more than %d variables", path, AG_TD_ENV_MAX);
     ag_kv *kv = es_calloc(n + 1, sizeof *kv);
     if (!kv)
-        return nomem(e);
+        return ag_td_nomem(e);
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         char ipath[PATH_MAX_];
-        pathf(ipath, sizeof ipath, "%s[%zu]", path, i);
+        ag_td_pathf(ipath, sizeof ipath, "%s[%zu]", path, i);
         const es_json *it = es_json_at(arr, i);
         if (it->type != ES_JSON_OBJECT) {
-            rc = bad(e, INVALID, "%s: must be an object {name, value}", ipath);
+            rc = ag_td_bad(e, INVALID, "%s: must be an object {name, value}", ipath);
             goto fail;
         }
         rc = get_str(it, ipath, "name", (str_rule){.max = AG_TD_ENV_NAME_MAX, .required = true},
@@ -339,7 +299,7 @@ static int get_env(const es_json *obj, const char *prefix, const char *key, ag_k
         if (rc)
             goto fail;
         if (!kv[i].value && !(kv[i].value = es_strdup(""))) {
-            rc = nomem(e);
+            rc = ag_td_nomem(e);
             goto fail;
         }
     }
@@ -357,41 +317,42 @@ static int get_map(const es_json *obj, const char *prefix, const char *key, size
 {
     char path[PATH_MAX_];
     field(path, sizeof path, prefix, key);
-    const es_json *m = member(obj, key);
+    const es_json *m = ag_td_member(obj, key);
     *out = NULL;
     *n_out = 0;
     if (!m)
         return 0;
     if (m->type != ES_JSON_OBJECT)
-        return bad(e, INVALID, "%s: must be an object of strings", path);
+        return ag_td_bad(e, INVALID, "%s: must be an object of strings", path);
     size_t n = es_json_len(m);
     if (n > max_items)
-        return bad(e, CLIENT, "%s: more than %zu entries", path, max_items);
+        return ag_td_bad(e, CLIENT, "%s: more than %zu entries", path, max_items);
     ag_kv *kv = es_calloc(n + 1, sizeof *kv);
     if (!kv)
-        return nomem(e);
+        return ag_td_nomem(e);
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         const char *k = m->u.object.keys[i];
         size_t klen = strlen(k);
         if (!es_utf8_valid(k, klen)) {
-            rc = bad(e, CLIENT, "%s: a key is not valid UTF-8", path);
+            rc = ag_td_bad(e, CLIENT, "%s: a key is not valid UTF-8", path);
             goto fail;
         }
         if (klen == 0 || klen > max_key) {
-            rc = bad(e, CLIENT, "%s: a key is empty or longer than %zu characters", path, max_key);
+            rc = ag_td_bad(e, CLIENT, "%s: a key is empty or longer than %zu characters", path,
+                           max_key);
             goto fail;
         }
         for (size_t j = 0; j < i; j++)
             if (strcmp(kv[j].name, k) == 0) {
-                rc = bad(e, CLIENT, "%s: duplicate key '%s'", path, k);
+                rc = ag_td_bad(e, CLIENT, "%s: duplicate key '%s'", path, k);
                 goto fail;
             }
         char vpath[PATH_MAX_];
-        pathf(vpath, sizeof vpath, "%s.%.64s", path, k);
+        ag_td_pathf(vpath, sizeof vpath, "%s.%.64s", path, k);
         kv[i].name = es_strdup(k);
         if (!kv[i].name) {
-            rc = nomem(e);
+            rc = ag_td_nomem(e);
             goto fail;
         }
         rc = take_str(m->u.object.values[i], vpath,
@@ -417,15 +378,16 @@ static int parse_value_from(ag_secret_ref *ref, const char *path, const ag_td_ct
     ag_valuefrom v;
     int r = ag_valuefrom_parse(ref->value_from, ctx ? ctx->region : NULL, &v, why, sizeof why);
     if (r == AG_VF_E_NOMEM)
-        return nomem(e);
+        return ag_td_nomem(e);
     if (r)
-        return bad(e, CLIENT, "%s: %s", path, why);
+        return ag_td_bad(e, CLIENT, "%s: %s", path, why);
     bool ssm = v.kind == AG_VF_SSM || v.kind == AG_VF_SSM_REFERENCE;
     if (ssm && v.is_arn && ctx && ctx->account && strcmp(v.account, ctx->account) != 0) {
-        r = bad(e, CLIENT,
-                "%s: the SSM parameter is in account %s, but a Parameter Store parameter must "
-                "be in the task's account (%s)",
-                path, v.account, ctx->account);
+        r = ag_td_bad(
+            e, CLIENT,
+            "%s: the SSM parameter is in account %s, but a Parameter Store parameter must "
+            "be in the task's account (%s)",
+            path, v.account, ctx->account);
         ag_valuefrom_clear(&v);
         return r;
     }
@@ -440,26 +402,26 @@ static int get_refs(const es_json *obj, const char *prefix, const char *key, siz
 {
     char path[PATH_MAX_];
     field(path, sizeof path, prefix, key);
-    const es_json *arr = member(obj, key);
+    const es_json *arr = ag_td_member(obj, key);
     *out = NULL;
     *n_out = 0;
     if (!arr)
         return 0;
     if (arr->type != ES_JSON_ARRAY)
-        return bad(e, INVALID, "%s: must be a list of {name, valueFrom}", path);
+        return ag_td_bad(e, INVALID, "%s: must be a list of {name, valueFrom}", path);
     size_t n = es_json_len(arr);
     if (n > max_items)
-        return bad(e, CLIENT, "%s: more than %zu entries", path, max_items);
+        return ag_td_bad(e, CLIENT, "%s: more than %zu entries", path, max_items);
     ag_secret_ref *s = es_calloc(n + 1, sizeof *s);
     if (!s)
-        return nomem(e);
+        return ag_td_nomem(e);
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         char ipath[PATH_MAX_];
-        pathf(ipath, sizeof ipath, "%s[%zu]", path, i);
+        ag_td_pathf(ipath, sizeof ipath, "%s[%zu]", path, i);
         const es_json *it = es_json_at(arr, i);
         if (it->type != ES_JSON_OBJECT) {
-            rc = bad(e, INVALID, "%s: must be an object {name, valueFrom}", ipath);
+            rc = ag_td_bad(e, INVALID, "%s: must be an object {name, valueFrom}", ipath);
             goto fail;
         }
         size_t name_max = env_names ? AG_TD_ENV_NAME_MAX : AG_TD_LOG_OPTION_MAX;
@@ -473,10 +435,11 @@ static int get_refs(const es_json *obj, const char *prefix, const char *key, siz
             goto fail;
         for (size_t j = 0; j < i; j++)
             if (strcmp(s[j].name, s[i].name) == 0) {
-                rc = bad(e, CLIENT,
-                         "%s: Duplicate secret names found: %s. Each secret name must be unique "
-                         "(also %s[%zu]).",
-                         npath, s[i].name, path, j);
+                rc = ag_td_bad(
+                    e, CLIENT,
+                    "%s: Duplicate secret names found: %s. Each secret name must be unique "
+                    "(also %s[%zu]).",
+                    npath, s[i].name, path, j);
                 goto fail;
             }
         rc = get_str(it, ipath, "valueFrom", (str_rule){.max = AG_VF_MAX, .required = true},
@@ -499,14 +462,6 @@ fail:
 
 static const char *const log_drivers[] = {"json-file", "syslog",  "journald", "gelf",
                                           "fluentd",   "awslogs", "splunk",   "awsfirelens"};
-
-static bool in_list(const char *s, const char *const *list, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(s, list[i]) == 0)
-            return true;
-    return false;
-}
 
 static void free_log(ag_logconf *l)
 {
@@ -531,7 +486,7 @@ static int add_warning(ag_taskdef *td, ag_td_error *e, const char *fmt, ...)
     va_end(ap);
     char *w = es_strdup(text);
     if (!w)
-        return nomem(e);
+        return ag_td_nomem(e);
     td->warnings[td->n_warnings++] = w;
     return 0;
 }
@@ -541,17 +496,17 @@ static int get_log(const es_json *cd, const char *prefix, const ag_td_ctx *ctx, 
 {
     char path[PATH_MAX_];
     field(path, sizeof path, prefix, "logConfiguration");
-    const es_json *j = member(cd, "logConfiguration");
+    const es_json *j = ag_td_member(cd, "logConfiguration");
     *out = NULL;
     if (!j)
         return 0;
     if (j->type == ES_JSON_ARRAY) {
         /* The seed document's snippet (S9) writes an array around the object. */
         if (es_json_len(j) != 1 || es_json_at(j, 0)->type != ES_JSON_OBJECT)
-            return bad(e, INVALID,
-                       "%s: must be an object {logDriver, options, secretOptions} (an array "
-                       "is accepted only with exactly one such object)",
-                       path);
+            return ag_td_bad(e, INVALID,
+                             "%s: must be an object {logDriver, options, secretOptions} (an array "
+                             "is accepted only with exactly one such object)",
+                             path);
         int r = add_warning(td, e,
                             "%s: given as a one-element array; ECS takes an object, so the "
                             "array's element was used",
@@ -560,33 +515,35 @@ static int get_log(const es_json *cd, const char *prefix, const ag_td_ctx *ctx, 
             return r;
         j = es_json_at(j, 0);
     } else if (j->type != ES_JSON_OBJECT) {
-        return bad(e, INVALID, "%s: must be an object {logDriver, options, secretOptions}", path);
+        return ag_td_bad(e, INVALID, "%s: must be an object {logDriver, options, secretOptions}",
+                         path);
     }
     ag_logconf *l = es_calloc(1, sizeof *l);
     if (!l)
-        return nomem(e);
+        return ag_td_nomem(e);
     int rc = get_str(j, path, "logDriver", (str_rule){.max = 64}, &l->driver, e);
     if (rc)
         goto fail;
     if (!l->driver) {
-        if (member(j, "secretOptions"))
-            rc = bad(e, CLIENT, "%s.secretOptions: secret options need a logDriver", path);
+        if (ag_td_member(j, "secretOptions"))
+            rc = ag_td_bad(e, CLIENT, "%s.secretOptions: secret options need a logDriver", path);
         else
-            rc = bad(e, CLIENT, "%s.logDriver: required", path);
+            rc = ag_td_bad(e, CLIENT, "%s.logDriver: required", path);
         goto fail;
     }
-    if (!in_list(l->driver, log_drivers, sizeof log_drivers / sizeof *log_drivers)) {
-        rc = bad(e, CLIENT,
-                 "%s.logDriver: '%.64s' is not one of json-file, syslog, journald, gelf, "
-                 "fluentd, awslogs, splunk, awsfirelens",
-                 path, l->driver);
+    if (!ag_td_in_list(l->driver, log_drivers, sizeof log_drivers / sizeof *log_drivers)) {
+        rc = ag_td_bad(e, CLIENT,
+                       "%s.logDriver: '%.64s' is not one of json-file, syslog, journald, gelf, "
+                       "fluentd, awslogs, splunk, awsfirelens",
+                       path, l->driver);
         goto fail;
     }
     if (strcmp(l->driver, "awsfirelens") == 0) {
-        rc = bad(e, CLIENT,
-                 "%s.logDriver: awsfirelens needs a FireLens log router sidecar that this agent "
-                 "does not run",
-                 path);
+        rc = ag_td_bad(
+            e, CLIENT,
+            "%s.logDriver: awsfirelens needs a FireLens log router sidecar that this agent "
+            "does not run",
+            path);
         goto fail;
     }
     rc = get_map(j, path, "options", AG_TD_LOG_OPTIONS_MAX, AG_TD_LOG_OPTION_MAX,
@@ -610,15 +567,15 @@ static int get_depends_on(const es_json *cd, const char *prefix, char **out, ag_
 {
     char path[PATH_MAX_];
     field(path, sizeof path, prefix, "dependsOn");
-    const es_json *arr = member(cd, "dependsOn");
+    const es_json *arr = ag_td_member(cd, "dependsOn");
     *out = NULL;
     if (!arr)
         return 0;
     if (arr->type != ES_JSON_ARRAY)
-        return bad(e, INVALID, "%s: must be a list of {containerName, condition}", path);
+        return ag_td_bad(e, INVALID, "%s: must be a list of {containerName, condition}", path);
     size_t n = es_json_len(arr);
     if (n > AG_TD_DEPENDS_MAX)
-        return bad(e, CLIENT, "%s: more than %d entries", path, AG_TD_DEPENDS_MAX);
+        return ag_td_bad(e, CLIENT, "%s: more than %d entries", path, AG_TD_DEPENDS_MAX);
     es_buf b;
     es_buf_init(&b, DEPENDS_JSON_MAX);
     es_jw w;
@@ -628,21 +585,22 @@ static int get_depends_on(const es_json *cd, const char *prefix, char **out, ag_
         const es_json *it = es_json_at(arr, i);
         const char *cn = es_json_get_str(it, "containerName");
         const char *cond = es_json_get_str(it, "condition");
-        if (!cn || !*cn || strlen(cn) > AG_TD_NAME_MAX || !cond || !in_list(cond, conditions, 4)) {
+        if (!cn || !*cn || strlen(cn) > AG_TD_NAME_MAX || !cond ||
+            !ag_td_in_list(cond, conditions, 4)) {
             es_jw_finish(&w);
             es_buf_free(&b);
-            return bad(e, CLIENT,
-                       "%s[%zu]: needs containerName and condition (START, COMPLETE, SUCCESS "
-                       "or HEALTHY)",
-                       path, i);
+            return ag_td_bad(e, CLIENT,
+                             "%s[%zu]: needs containerName and condition (START, COMPLETE, SUCCESS "
+                             "or HEALTHY)",
+                             path, i);
         }
         if (strcmp(cond, "START") != 0) {
             es_jw_finish(&w);
             es_buf_free(&b);
-            return bad(e, CLIENT,
-                       "%s[%zu].condition: %s is not supported by this agent yet (START is: "
-                       "the container starts after %s has started)",
-                       path, i, cond, cn);
+            return ag_td_bad(e, CLIENT,
+                             "%s[%zu].condition: %s is not supported by this agent yet (START is: "
+                             "the container starts after %s has started)",
+                             path, i, cond, cn);
         }
         es_jw_obj(&w);
         es_jw_kstr(&w, "containerName", cn);
@@ -653,11 +611,11 @@ static int get_depends_on(const es_json *cd, const char *prefix, char **out, ag_
     int r = es_jw_finish(&w);
     if (r) {
         es_buf_free(&b);
-        return r == -ENOMEM ? nomem(e) : bad(e, CLIENT, "%s: cannot be encoded", path);
+        return r == -ENOMEM ? ag_td_nomem(e) : ag_td_bad(e, CLIENT, "%s: cannot be encoded", path);
     }
     char *s = es_buf_steal(&b);
     if (!s)
-        return nomem(e);
+        return ag_td_nomem(e);
     *out = s;
     return 0;
 }
@@ -701,29 +659,30 @@ static int get_repo_creds(const es_json *cd, const char *prefix, const ag_td_ctx
 {
     char path[PATH_MAX_];
     field(path, sizeof path, prefix, "repositoryCredentials");
-    const es_json *rc_obj = member(cd, "repositoryCredentials");
+    const es_json *rc_obj = ag_td_member(cd, "repositoryCredentials");
     if (!rc_obj)
         return 0;
     if (rc_obj->type != ES_JSON_OBJECT)
-        return bad(e, INVALID, "%s: must be an object {credentialsParameter}", path);
+        return ag_td_bad(e, INVALID, "%s: must be an object {credentialsParameter}", path);
     ag_secret_ref *ref = es_calloc(1, sizeof *ref);
     if (!ref)
-        return nomem(e);
+        return ag_td_nomem(e);
     int rc = get_str(rc_obj, path, "credentialsParameter",
                      (str_rule){.max = AG_VF_MAX, .required = true}, &ref->value_from, e);
     if (rc == 0 && !(ref->name = es_strdup("repositoryCredentials")))
-        rc = nomem(e);
+        rc = ag_td_nomem(e);
     if (rc == 0) {
         char why[256];
         int vr = ag_valuefrom_parse_secret(ref->value_from, ctx ? ctx->region : NULL, &ref->vf, why,
                                            sizeof why);
         if (vr == AG_VF_E_NOMEM)
-            rc = nomem(e);
+            rc = ag_td_nomem(e);
         else if (vr < 0)
-            rc = bad(e, CLIENT,
-                     "%s.credentialsParameter: The repository credentials parameter specified "
-                     "for container '%s' is invalid: %s",
-                     path, c->name, why);
+            rc =
+                ag_td_bad(e, CLIENT,
+                          "%s.credentialsParameter: The repository credentials parameter specified "
+                          "for container '%s' is invalid: %s",
+                          path, c->name, why);
     }
     if (rc) {
         free_refs(ref, 1);
@@ -737,9 +696,9 @@ static int parse_container(const es_json *cd, size_t idx, const ag_td_ctx *ctx, 
                            ag_container_def *c, ag_td_error *e)
 {
     char path[PATH_MAX_];
-    pathf(path, sizeof path, "containerDefinitions[%zu]", idx);
+    ag_td_pathf(path, sizeof path, "containerDefinitions[%zu]", idx);
     if (cd->type != ES_JSON_OBJECT)
-        return bad(e, INVALID, "%s: must be an object", path);
+        return ag_td_bad(e, INVALID, "%s: must be an object", path);
     int rc = check_members(cd, AG_FIELD_CONTAINER, path, &c->kept, &c->n_kept, e);
     if (rc)
         return rc;
@@ -748,22 +707,24 @@ static int parse_container(const es_json *cd, size_t idx, const ag_td_ctx *ctx, 
     if (rc)
         return rc;
     if (!valid_name(c->name))
-        return bad(e, CLIENT,
-                   "%s.name: up to %d letters (uppercase and lowercase), numbers, hyphens and "
-                   "underscores are allowed",
-                   path, AG_TD_NAME_MAX);
+        return ag_td_bad(
+            e, CLIENT,
+            "%s.name: up to %d letters (uppercase and lowercase), numbers, hyphens and "
+            "underscores are allowed",
+            path, AG_TD_NAME_MAX);
     rc = get_str(cd, path, "image", (str_rule){.max = AG_TD_IMAGE_MAX, .required = true}, &c->image,
                  e);
     if (rc)
         return rc;
     for (const char *p = c->image; *p; p++)
         if ((unsigned char)*p <= 0x20 || *p == 0x7f)
-            return bad(e, CLIENT, "%s.image: must not contain spaces or control characters", path);
+            return ag_td_bad(e, CLIENT, "%s.image: must not contain spaces or control characters",
+                             path);
     c->essential = true;
-    const es_json *ess = member(cd, "essential");
+    const es_json *ess = ag_td_member(cd, "essential");
     if (ess) {
         if (ess->type != ES_JSON_BOOL)
-            return bad(e, INVALID, "%s.essential: must be a boolean", path);
+            return ag_td_bad(e, INVALID, "%s.essential: must be a boolean", path);
         c->essential = ess->u.boolean;
     }
     if ((rc = get_strv(cd, path, "command", AG_TD_ARGV_MAX, AG_TD_ARG_MAX, true, &c->command,
@@ -781,11 +742,11 @@ static int parse_container(const es_json *cd, size_t idx, const ag_td_ctx *ctx, 
         for (size_t i = 0; i < c->n_secrets; i++)
             for (size_t j = 0; j < c->n_environment; j++)
                 if (strcmp(c->secrets[i].name, c->environment[j].name) == 0)
-                    return bad(e, CLIENT,
-                               "%s.secrets[%zu].name: The secret name must be unique and not "
-                               "shared with any new or existing environment variables set on "
-                               "the container, such as '%s'.",
-                               path, i, c->secrets[i].name);
+                    return ag_td_bad(e, CLIENT,
+                                     "%s.secrets[%zu].name: The secret name must be unique and not "
+                                     "shared with any new or existing environment variables set on "
+                                     "the container, such as '%s'.",
+                                     path, i, c->secrets[i].name);
     }
     if ((rc = get_log(cd, path, ctx, td, &c->log, e)))
         return rc;
@@ -888,15 +849,16 @@ static const char *const os_families[] = {
  * not at each RunTask). */
 static int get_runtime_platform(const es_json *req, ag_taskdef *td, ag_td_error *e)
 {
-    const es_json *rp = member(req, "runtimePlatform");
+    const es_json *rp = ag_td_member(req, "runtimePlatform");
     if (!rp)
         return 0;
     if (rp->type != ES_JSON_OBJECT)
-        return bad(e, INVALID, "runtimePlatform: must be an object");
+        return ag_td_bad(e, INVALID, "runtimePlatform: must be an object");
     for (size_t i = 0; i < rp->u.object.n; i++) {
         const char *k = rp->u.object.keys[i];
         if (strcmp(k, "cpuArchitecture") != 0 && strcmp(k, "operatingSystemFamily") != 0)
-            return bad(e, CLIENT, "runtimePlatform.%.64s: not a member of RuntimePlatform", k);
+            return ag_td_bad(e, CLIENT, "runtimePlatform.%.64s: not a member of RuntimePlatform",
+                             k);
     }
     int rc = get_str(rp, "runtimePlatform", "cpuArchitecture", (str_rule){.max = 32},
                      &td->cpu_architecture, e);
@@ -904,23 +866,23 @@ static int get_runtime_platform(const es_json *req, ag_taskdef *td, ag_td_error 
                             &td->os_family, e)))
         return rc;
     const char *arch = td->cpu_architecture;
-    if (arch && !in_list(arch, cpu_architectures, 2))
-        return bad(e, CLIENT, "runtimePlatform.cpuArchitecture: must be X86_64 or ARM64");
+    if (arch && !ag_td_in_list(arch, cpu_architectures, 2))
+        return ag_td_bad(e, CLIENT, "runtimePlatform.cpuArchitecture: must be X86_64 or ARM64");
     const char *host = host_architecture();
     if (arch && host && strcmp(arch, host) != 0)
-        return bad(e, CLIENT,
-                   "runtimePlatform.cpuArchitecture: %s, but this host is %s: no container "
-                   "instance here can run the task",
-                   arch, host);
+        return ag_td_bad(e, CLIENT,
+                         "runtimePlatform.cpuArchitecture: %s, but this host is %s: no container "
+                         "instance here can run the task",
+                         arch, host);
     const char *os = td->os_family;
-    if (os && !in_list(os, os_families, sizeof os_families / sizeof *os_families))
-        return bad(e, CLIENT, "runtimePlatform.operatingSystemFamily: '%s' is not an ECS value",
-                   os);
+    if (os && !ag_td_in_list(os, os_families, sizeof os_families / sizeof *os_families))
+        return ag_td_bad(e, CLIENT,
+                         "runtimePlatform.operatingSystemFamily: '%s' is not an ECS value", os);
     if (os && strcmp(os, "LINUX") != 0)
-        return bad(e, CLIENT,
-                   "runtimePlatform.operatingSystemFamily: %s, but this host runs Linux "
-                   "containers",
-                   os);
+        return ag_td_bad(e, CLIENT,
+                         "runtimePlatform.operatingSystemFamily: %s, but this host runs Linux "
+                         "containers",
+                         os);
     return 0;
 }
 
@@ -934,7 +896,7 @@ static int start_order(ag_taskdef *td, ag_td_error *e)
     bool *placed = es_calloc(n, sizeof *placed);
     if (!td->start_order || !placed) {
         es_free(placed);
-        return nomem(e);
+        return ag_td_nomem(e);
     }
     for (size_t k = 0; k < n; k++) {
         size_t pick = n;
@@ -946,7 +908,7 @@ static int start_order(ag_taskdef *td, ag_td_error *e)
             es_json *dep = NULL;
             if (dj && es_json_parse(dj, strlen(dj), NULL, &dep, NULL, 0) != 0) {
                 es_free(placed);
-                return nomem(e);
+                return ag_td_nomem(e);
             }
             for (size_t d = 0; dep && d < es_json_len(dep) && ready; d++) {
                 const ag_container_def *t =
@@ -959,9 +921,10 @@ static int start_order(ag_taskdef *td, ag_td_error *e)
         }
         if (pick == n) {
             es_free(placed);
-            return bad(e, CLIENT,
-                       "containerDefinitions: the containers' dependsOn form a cycle; ECS needs "
-                       "an order to start them in");
+            return ag_td_bad(
+                e, CLIENT,
+                "containerDefinitions: the containers' dependsOn form a cycle; ECS needs "
+                "an order to start them in");
         }
         placed[pick] = true;
         td->start_order[k] = pick;
@@ -976,7 +939,7 @@ static const char *const compat_values[] = {"EC2", "FARGATE", "EXTERNAL"};
 static int parse_td(const es_json *req, const ag_td_ctx *ctx, ag_taskdef *td, ag_td_error *e)
 {
     if (!req || req->type != ES_JSON_OBJECT)
-        return bad(e, INVALID, "the request must be a JSON object");
+        return ag_td_bad(e, INVALID, "the request must be a JSON object");
     int rc = check_members(req, AG_FIELD_TASK, "", &td->kept, &td->n_kept, e);
     if (rc)
         return rc;
@@ -985,43 +948,43 @@ static int parse_td(const es_json *req, const ag_td_ctx *ctx, ag_taskdef *td, ag
     if (rc)
         return rc;
     if (!valid_name(td->family))
-        return bad(e, CLIENT,
-                   "family: up to %d letters (uppercase and lowercase), numbers, hyphens and "
-                   "underscores are allowed",
-                   AG_TD_NAME_MAX);
+        return ag_td_bad(e, CLIENT,
+                         "family: up to %d letters (uppercase and lowercase), numbers, hyphens and "
+                         "underscores are allowed",
+                         AG_TD_NAME_MAX);
     if ((rc = get_str(req, "", "executionRoleArn", (str_rule){.max = AG_TD_ARN_MAX},
                       &td->execution_role_arn, e)))
         return rc;
     if (td->execution_role_arn && !valid_role_arn(td->execution_role_arn))
-        return bad(e, CLIENT,
-                   "executionRoleArn: Role is not valid: expected an IAM role ARN "
-                   "(arn:aws:iam::ACCOUNT:role/NAME)");
+        return ag_td_bad(e, CLIENT,
+                         "executionRoleArn: Role is not valid: expected an IAM role ARN "
+                         "(arn:aws:iam::ACCOUNT:role/NAME)");
     if ((rc = get_str(req, "", "taskRoleArn", (str_rule){.max = AG_TD_ARN_MAX}, &td->task_role_arn,
                       e)))
         return rc;
     if (td->task_role_arn && !valid_role_arn(td->task_role_arn) &&
         !valid_role_name(td->task_role_arn))
-        return bad(e, CLIENT,
-                   "taskRoleArn: Role is not valid: expected an IAM role ARN or role name");
+        return ag_td_bad(e, CLIENT,
+                         "taskRoleArn: Role is not valid: expected an IAM role ARN or role name");
     if ((rc = get_str(req, "", "networkMode", (str_rule){.max = 16}, &td->network_mode, e)))
         return rc;
-    if (td->network_mode && !in_list(td->network_mode, network_modes, 4))
-        return bad(e, CLIENT, "networkMode: must be one of bridge, host, awsvpc, none");
+    if (td->network_mode && !ag_td_in_list(td->network_mode, network_modes, 4))
+        return ag_td_bad(e, CLIENT, "networkMode: must be one of bridge, host, awsvpc, none");
     if (td->network_mode && strcmp(td->network_mode, "awsvpc") == 0)
-        return bad(e, CLIENT,
-                   "networkMode: awsvpc gives each task an elastic network interface, which "
-                   "this agent cannot; use bridge, host or none");
+        return ag_td_bad(e, CLIENT,
+                         "networkMode: awsvpc gives each task an elastic network interface, which "
+                         "this agent cannot; use bridge, host or none");
     if ((rc = get_strv(req, "", "requiresCompatibilities", 3, 16, false,
                        &td->requires_compatibilities, &td->n_requires_compatibilities, e)))
         return rc;
     for (size_t i = 0; i < td->n_requires_compatibilities; i++) {
         const char *c = td->requires_compatibilities[i];
-        if (!in_list(c, compat_values, 3))
-            return bad(e, CLIENT, "requiresCompatibilities[%zu]: must be EC2, FARGATE or EXTERNAL",
-                       i);
+        if (!ag_td_in_list(c, compat_values, 3))
+            return ag_td_bad(e, CLIENT,
+                             "requiresCompatibilities[%zu]: must be EC2, FARGATE or EXTERNAL", i);
         for (size_t j = 0; j < i; j++)
             if (strcmp(td->requires_compatibilities[j], c) == 0)
-                return bad(e, CLIENT, "requiresCompatibilities[%zu]: duplicate %s", i, c);
+                return ag_td_bad(e, CLIENT, "requiresCompatibilities[%zu]: duplicate %s", i, c);
     }
     if ((rc = get_str(req, "", "cpu", (str_rule){.max = AG_TD_SIZE_STR_MAX}, &td->cpu, e)))
         return rc;
@@ -1030,20 +993,20 @@ static int parse_td(const es_json *req, const ag_td_ctx *ctx, ag_taskdef *td, ag
     if ((rc = get_runtime_platform(req, td, e)))
         return rc;
 
-    const es_json *cds = member(req, "containerDefinitions");
+    const es_json *cds = ag_td_member(req, "containerDefinitions");
     if (!cds)
-        return bad(e, CLIENT, "containerDefinitions: required");
+        return ag_td_bad(e, CLIENT, "containerDefinitions: required");
     if (cds->type != ES_JSON_ARRAY)
-        return bad(e, INVALID, "containerDefinitions: must be a list");
+        return ag_td_bad(e, INVALID, "containerDefinitions: must be a list");
     size_t n = es_json_len(cds);
     if (n == 0)
-        return bad(e, CLIENT, "containerDefinitions: at least one container is required");
+        return ag_td_bad(e, CLIENT, "containerDefinitions: at least one container is required");
     if (n > AG_TD_CONTAINERS_MAX)
-        return bad(e, CLIENT, "containerDefinitions: %zu containers; at most %d are allowed", n,
-                   AG_TD_CONTAINERS_MAX);
+        return ag_td_bad(e, CLIENT, "containerDefinitions: %zu containers; at most %d are allowed",
+                         n, AG_TD_CONTAINERS_MAX);
     td->containers = es_calloc(n, sizeof *td->containers);
     if (!td->containers)
-        return nomem(e);
+        return ag_td_nomem(e);
     td->n_containers = n;
     bool any_essential = false, any_secret = false, any_repo_creds = false;
     for (size_t i = 0; i < n; i++) {
@@ -1052,26 +1015,30 @@ static int parse_td(const es_json *req, const ag_td_ctx *ctx, ag_taskdef *td, ag
             return rc;
         for (size_t j = 0; j < i; j++)
             if (strcmp(td->containers[j].name, c->name) == 0)
-                return bad(e, CLIENT,
-                           "containerDefinitions[%zu].name: duplicate container name '%s' (also "
-                           "containerDefinitions[%zu])",
-                           i, c->name, j);
+                return ag_td_bad(
+                    e, CLIENT,
+                    "containerDefinitions[%zu].name: duplicate container name '%s' (also "
+                    "containerDefinitions[%zu])",
+                    i, c->name, j);
         any_essential = any_essential || c->essential;
         any_secret = any_secret || c->n_secrets || (c->log && c->log->n_secret_options);
         any_repo_creds = any_repo_creds || c->repository_credentials;
     }
     if (!any_essential)
-        return bad(e, CLIENT,
-                   "containerDefinitions: the task definition must have at least one essential "
-                   "container");
+        return ag_td_bad(
+            e, CLIENT,
+            "containerDefinitions: the task definition must have at least one essential "
+            "container");
     if (any_secret && !td->execution_role_arn)
-        return bad(e, CLIENT,
-                   "executionRoleArn: When you are specifying container secrets, you must also "
-                   "specify a value for 'executionRoleArn'.");
+        return ag_td_bad(
+            e, CLIENT,
+            "executionRoleArn: When you are specifying container secrets, you must also "
+            "specify a value for 'executionRoleArn'.");
     if (any_repo_creds && !td->execution_role_arn)
-        return bad(e, CLIENT,
-                   "executionRoleArn: When you are specifying repository credentials, you must "
-                   "also specify a value for 'executionRoleArn'.");
+        return ag_td_bad(
+            e, CLIENT,
+            "executionRoleArn: When you are specifying repository credentials, you must "
+            "also specify a value for 'executionRoleArn'.");
     /* dependsOn must name another container of this task definition */
     for (size_t i = 0; i < n; i++) {
         const char *dj = td->containers[i].depends_on_json;
@@ -1079,15 +1046,16 @@ static int parse_td(const es_json *req, const ag_td_ctx *ctx, ag_taskdef *td, ag
             continue;
         es_json *dep = NULL;
         if (es_json_parse(dj, strlen(dj), NULL, &dep, NULL, 0) != 0)
-            return nomem(e);
+            return ag_td_nomem(e);
         for (size_t k = 0; k < es_json_len(dep); k++) {
             const char *cn = es_json_get_str(es_json_at(dep, k), "containerName");
             const ag_container_def *t = ag_taskdef_container(td, cn);
             if (!t || t == &td->containers[i]) {
-                rc = bad(e, CLIENT,
-                         "containerDefinitions[%zu].dependsOn[%zu].containerName: '%s' is not "
-                         "another container of this task definition",
-                         i, k, cn);
+                rc =
+                    ag_td_bad(e, CLIENT,
+                              "containerDefinitions[%zu].dependsOn[%zu].containerName: '%s' is not "
+                              "another container of this task definition",
+                              i, k, cn);
                 es_json_free(dep);
                 return rc;
             }
@@ -1111,7 +1079,7 @@ int ag_taskdef_from_json(const es_json *req, const ag_td_ctx *ctx, ag_taskdef **
 {
     ag_taskdef *td = es_calloc(1, sizeof *td);
     if (!td)
-        return nomem(err);
+        return ag_td_nomem(err);
     td->status = AG_TD_ACTIVE;
     int rc = parse_td(req, ctx, td, err);
     if (rc) {
@@ -1126,21 +1094,21 @@ int ag_taskdef_parse(const char *body, size_t len, const ag_td_ctx *ctx, ag_task
                      ag_td_error *err)
 {
     if (len > AG_TD_BODY_MAX) {
-        bad(err, CLIENT, "the task definition is %zu bytes; at most %u are allowed", len,
-            AG_TD_BODY_MAX);
+        ag_td_bad(err, CLIENT, "the task definition is %zu bytes; at most %u are allowed", len,
+                  AG_TD_BODY_MAX);
         return -EMSGSIZE;
     }
     es_json *req = NULL;
     char why[128];
     int r = es_json_parse(body, len, &td_json_limits, &req, why, sizeof why);
     if (r == ES_JSON_E_NOMEM)
-        return nomem(err);
+        return ag_td_nomem(err);
     if (r == ES_JSON_E_TOO_BIG) {
-        bad(err, CLIENT, "the task definition is larger than %u bytes", AG_TD_BODY_MAX);
+        ag_td_bad(err, CLIENT, "the task definition is larger than %u bytes", AG_TD_BODY_MAX);
         return -EMSGSIZE;
     }
     if (r)
-        return bad(err, SERIALIZATION, "the request body is not valid JSON: %s", why);
+        return ag_td_bad(err, SERIALIZATION, "the request body is not valid JSON: %s", why);
     r = ag_taskdef_from_json(req, ctx, out, err);
     es_json_free(req);
     return r;
@@ -1204,17 +1172,6 @@ const char *ag_td_status_name(ag_td_status s)
 
 /* ---- writer ---- */
 
-static void w_strv(es_jw *w, const char *key, char **v, size_t n)
-{
-    if (!v)
-        return;
-    es_jw_key(w, key);
-    es_jw_arr(w);
-    for (size_t i = 0; i < n; i++)
-        es_jw_str(w, v[i]);
-    es_jw_arr_end(w);
-}
-
 static void w_env(es_jw *w, const char *key, const ag_kv *kv, size_t n)
 {
     es_jw_key(w, key);
@@ -1261,8 +1218,8 @@ static void w_container(es_jw *w, const ag_container_def *c)
         es_jw_kint(w, "memory", c->memory);
     es_jw_kbool(w, "essential", c->essential);
     ag_td_runtime_write(&c->rt, w);
-    w_strv(w, "entryPoint", c->entry_point, c->n_entry_point);
-    w_strv(w, "command", c->command, c->n_command);
+    ag_td_w_strv(w, "entryPoint", c->entry_point, c->n_entry_point);
+    ag_td_w_strv(w, "command", c->command, c->n_command);
     w_env(w, "environment", c->environment, c->n_environment);
     if (c->n_secrets)
         w_refs(w, "secrets", c->secrets, c->n_secrets);
@@ -1338,8 +1295,8 @@ void ag_taskdef_write_request(const ag_taskdef *td, es_jw *w)
     es_jw_obj(w);
     w_body(td, w, false);
     if (td->requires_compatibilities)
-        w_strv(w, "requiresCompatibilities", td->requires_compatibilities,
-               td->n_requires_compatibilities);
+        ag_td_w_strv(w, "requiresCompatibilities", td->requires_compatibilities,
+                     td->n_requires_compatibilities);
     if (td->cpu)
         es_jw_kstr(w, "cpu", td->cpu);
     if (td->memory)
@@ -1382,8 +1339,8 @@ void ag_taskdef_write_describe(const ag_taskdef *td, const char *region, const c
         es_jw_str(w, "EC2");
     es_jw_arr_end(w);
     if (td->requires_compatibilities)
-        w_strv(w, "requiresCompatibilities", td->requires_compatibilities,
-               td->n_requires_compatibilities);
+        ag_td_w_strv(w, "requiresCompatibilities", td->requires_compatibilities,
+                     td->n_requires_compatibilities);
     if (td->cpu)
         es_jw_kstr(w, "cpu", td->cpu);
     if (td->memory)
@@ -1415,38 +1372,38 @@ int ag_overrides_parse(const es_json *overrides, const ag_taskdef *td, ag_overri
 {
     ag_overrides *o = es_calloc(1, sizeof *o);
     if (!o)
-        return nomem(err);
+        return ag_td_nomem(err);
     int rc = 0;
     if (!overrides || overrides->type == ES_JSON_NULL)
         goto done;
     if (overrides->type != ES_JSON_OBJECT) {
-        rc = bad(err, INVALID, "overrides: must be an object");
+        rc = ag_td_bad(err, INVALID, "overrides: must be an object");
         goto fail;
     }
-    const es_json *cos = member(overrides, "containerOverrides");
+    const es_json *cos = ag_td_member(overrides, "containerOverrides");
     if (!cos)
         goto done;
     if (cos->type != ES_JSON_ARRAY) {
-        rc = bad(err, INVALID, "overrides.containerOverrides: must be a list");
+        rc = ag_td_bad(err, INVALID, "overrides.containerOverrides: must be a list");
         goto fail;
     }
     size_t n = es_json_len(cos);
     if (n > AG_TD_CONTAINERS_MAX) {
-        rc = bad(err, INVALID, "overrides.containerOverrides: more than %d entries",
-                 AG_TD_CONTAINERS_MAX);
+        rc = ag_td_bad(err, INVALID, "overrides.containerOverrides: more than %d entries",
+                       AG_TD_CONTAINERS_MAX);
         goto fail;
     }
     o->containers = es_calloc(n + 1, sizeof *o->containers);
     if (!o->containers) {
-        rc = nomem(err);
+        rc = ag_td_nomem(err);
         goto fail;
     }
     for (size_t i = 0; i < n; i++) {
         char path[PATH_MAX_];
-        pathf(path, sizeof path, "overrides.containerOverrides[%zu]", i);
+        ag_td_pathf(path, sizeof path, "overrides.containerOverrides[%zu]", i);
         const es_json *co = es_json_at(cos, i);
         if (co->type != ES_JSON_OBJECT) {
-            rc = bad(err, INVALID, "%s: must be an object", path);
+            rc = ag_td_bad(err, INVALID, "%s: must be an object", path);
             goto fail;
         }
         ag_container_override *c = &o->containers[i];
@@ -1456,16 +1413,16 @@ int ag_overrides_parse(const es_json *overrides, const ag_taskdef *td, ag_overri
         if (rc)
             goto fail;
         if (!ag_taskdef_container(td, c->name)) {
-            rc = bad(err, INVALID,
-                     "%s.name: Override for container named %s is not a container in the "
-                     "TaskDefinition.",
-                     path, c->name);
+            rc = ag_td_bad(err, INVALID,
+                           "%s.name: Override for container named %s is not a container in the "
+                           "TaskDefinition.",
+                           path, c->name);
             goto fail;
         }
         for (size_t j = 0; j < i; j++)
             if (strcmp(o->containers[j].name, c->name) == 0) {
-                rc =
-                    bad(err, INVALID, "%s.name: a second override for container %s", path, c->name);
+                rc = ag_td_bad(err, INVALID, "%s.name: a second override for container %s", path,
+                               c->name);
                 goto fail;
             }
         rc = get_strv(co, path, "command", AG_TD_ARGV_MAX, AG_TD_ARG_MAX, true, &c->command,

@@ -7,11 +7,11 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "agent/tasks/taskdef.h"
+#include "agent/tasks/td_json.h"
 #include "common/alloc.h"
 #include "common/secure.h"
 #include "common/utf8.h"
@@ -21,69 +21,22 @@
 #define RT_PATH_MAX 200
 #define INT32_MAX_ 2147483647
 
-static int bad(ag_td_error *e, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int bad(ag_td_error *e, const char *code, const char *fmt, ...)
-{
-    if (e) {
-        e->code = code;
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(e->message, sizeof e->message, fmt, ap);
-        va_end(ap);
-    }
-    return -EINVAL;
-}
-
-static int nomem(ag_td_error *e)
-{
-    if (e) {
-        e->code = "ServerException";
-        snprintf(e->message, sizeof e->message, "out of memory");
-    }
-    return -ENOMEM;
-}
-
-/* Field paths for messages; one longer than the buffer is cut short. */
-static void pathf(char *out, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void pathf(char *out, size_t n, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(out, n, fmt, ap);
-    va_end(ap);
-}
-
-static const es_json *member(const es_json *obj, const char *key)
-{
-    const es_json *j = es_json_get(obj, key);
-    return j && j->type != ES_JSON_NULL ? j : NULL;
-}
-
-static bool in_list(const char *s, const char *const *list, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(s, list[i]) == 0)
-            return true;
-    return false;
-}
-
 /* A string of at most max bytes, UTF-8, no NUL; empty refused unless
  * allow_empty. */
 static int str_at(const es_json *j, const char *path, size_t max, bool allow_empty, char **out,
                   ag_td_error *e)
 {
     if (j->type != ES_JSON_STRING)
-        return bad(e, INVALID, "%s: must be a string", path);
+        return ag_td_bad(e, INVALID, "%s: must be a string", path);
     size_t len = j->u.string.len;
     if (strlen(j->u.string.s) != len || !es_utf8_valid(j->u.string.s, len))
-        return bad(e, CLIENT, "%s: must be valid UTF-8 without NUL characters", path);
+        return ag_td_bad(e, CLIENT, "%s: must be valid UTF-8 without NUL characters", path);
     if (len == 0 && !allow_empty)
-        return bad(e, CLIENT, "%s: should not be null or empty", path);
+        return ag_td_bad(e, CLIENT, "%s: should not be null or empty", path);
     if (len > max)
-        return bad(e, CLIENT, "%s: longer than %zu characters", path, max);
+        return ag_td_bad(e, CLIENT, "%s: longer than %zu characters", path, max);
     if (!(*out = es_strndup(j->u.string.s, len)))
-        return nomem(e);
+        return ag_td_nomem(e);
     return 0;
 }
 
@@ -92,11 +45,11 @@ static int str_member(const es_json *obj, const char *path, const char *key, siz
                       bool required, char **out, ag_td_error *e)
 {
     char p[RT_PATH_MAX];
-    pathf(p, sizeof p, "%s.%s", path, key);
-    const es_json *j = member(obj, key);
+    ag_td_pathf(p, sizeof p, "%s.%s", path, key);
+    const es_json *j = ag_td_member(obj, key);
     *out = NULL;
     if (!j)
-        return required ? bad(e, CLIENT, "%s: required", p) : 0;
+        return required ? ag_td_bad(e, CLIENT, "%s: required", p) : 0;
     return str_at(j, p, max, false, out, e);
 }
 
@@ -105,9 +58,9 @@ static int int_at(const es_json *j, const char *path, int64_t min, int64_t max, 
 {
     int64_t v;
     if (!es_json_as_int64(j, &v))
-        return bad(e, INVALID, "%s: must be an integer", path);
+        return ag_td_bad(e, INVALID, "%s: must be an integer", path);
     if (v < min || v > max)
-        return bad(e, CLIENT, "%s: must be between %" PRId64 " and %" PRId64, path, min, max);
+        return ag_td_bad(e, CLIENT, "%s: must be between %" PRId64 " and %" PRId64, path, min, max);
     *out = v;
     return 0;
 }
@@ -116,8 +69,8 @@ static int int_member(const es_json *obj, const char *path, const char *key, int
                       int64_t max, bool *has, int64_t *out, ag_td_error *e)
 {
     char p[RT_PATH_MAX];
-    pathf(p, sizeof p, "%s.%s", path, key);
-    const es_json *j = member(obj, key);
+    ag_td_pathf(p, sizeof p, "%s.%s", path, key);
+    const es_json *j = ag_td_member(obj, key);
     *has = false;
     if (!j)
         return 0;
@@ -129,12 +82,12 @@ static int int_member(const es_json *obj, const char *path, const char *key, int
 static int bool_member(const es_json *obj, const char *path, const char *key, ag_opt_bool *out,
                        ag_td_error *e)
 {
-    const es_json *j = member(obj, key);
+    const es_json *j = ag_td_member(obj, key);
     *out = (ag_opt_bool){0};
     if (!j)
         return 0;
     if (j->type != ES_JSON_BOOL)
-        return bad(e, INVALID, "%s.%s: must be a boolean", path, key);
+        return ag_td_bad(e, INVALID, "%s.%s: must be a boolean", path, key);
     *out = (ag_opt_bool){true, j->u.boolean};
     return 0;
 }
@@ -143,17 +96,17 @@ static int bool_member(const es_json *obj, const char *path, const char *key, ag
 static const es_json *list_member(const es_json *obj, const char *path, const char *key, size_t max,
                                   char *lpath, size_t lpath_len, int *rc, ag_td_error *e)
 {
-    pathf(lpath, lpath_len, "%s.%s", path, key);
-    const es_json *arr = member(obj, key);
+    ag_td_pathf(lpath, lpath_len, "%s.%s", path, key);
+    const es_json *arr = ag_td_member(obj, key);
     *rc = 0;
     if (!arr)
         return NULL;
     if (arr->type != ES_JSON_ARRAY) {
-        *rc = bad(e, INVALID, "%s: must be a list", lpath);
+        *rc = ag_td_bad(e, INVALID, "%s: must be a list", lpath);
         return NULL;
     }
     if (es_json_len(arr) > max) {
-        *rc = bad(e, CLIENT, "%s: more than %zu entries", lpath, max);
+        *rc = ag_td_bad(e, CLIENT, "%s: more than %zu entries", lpath, max);
         return NULL;
     }
     return arr;
@@ -174,16 +127,16 @@ static int strv_member(const es_json *obj, const char *path, const char *key, si
     size_t n = es_json_len(arr);
     char **v = es_calloc(n + 1, sizeof *v);
     if (!v)
-        return nomem(e);
+        return ag_td_nomem(e);
     *out = v;
     for (size_t i = 0; i < n; i++) {
         char ip[RT_PATH_MAX];
-        pathf(ip, sizeof ip, "%s[%zu]", lp, i);
+        ag_td_pathf(ip, sizeof ip, "%s[%zu]", lp, i);
         if ((rc = str_at(es_json_at(arr, i), ip, max_len, false, &v[i], e)))
             return rc;
         *n_out = i + 1;
         if (ok && !ok(v[i]))
-            return bad(e, CLIENT, "%s: '%.64s' %s", ip, v[i], why);
+            return ag_td_bad(e, CLIENT, "%s: '%.64s' %s", ip, v[i], why);
     }
     *n_out = n;
     return 0;
@@ -237,17 +190,17 @@ static bool is_host_mode(const ag_td_rt_ctx *ctx)
 static int get_hostname(const es_json *cd, const char *path, ag_container_runtime *rt,
                         ag_td_error *e)
 {
-    const es_json *j = member(cd, "hostname");
+    const es_json *j = ag_td_member(cd, "hostname");
     if (!j)
         return 0;
     char p[RT_PATH_MAX];
-    pathf(p, sizeof p, "%s.hostname", path);
+    ag_td_pathf(p, sizeof p, "%s.hostname", path);
     /* "" is an empty value that says nothing (Docker's default), kept as given */
     int rc = str_at(j, p, AG_TD_HOSTNAME_MAX, true, &rt->hostname, e);
     if (rc)
         return rc;
     if (!dns_name(rt->hostname))
-        return bad(e, CLIENT, "%s: only letters, digits, '-', '.' and '_' are allowed", p);
+        return ag_td_bad(e, CLIENT, "%s: only letters, digits, '-', '.' and '_' are allowed", p);
     return 0;
 }
 
@@ -262,23 +215,23 @@ static int get_extra_hosts(const es_json *cd, const char *path, ag_container_run
         return rc;
     size_t n = es_json_len(arr);
     if (!(rt->extra_hosts = es_calloc(n + 1, sizeof *rt->extra_hosts)))
-        return nomem(e);
+        return ag_td_nomem(e);
     for (size_t i = 0; i < n; i++) {
         char ip[RT_PATH_MAX];
-        pathf(ip, sizeof ip, "%s[%zu]", lp, i);
+        ag_td_pathf(ip, sizeof ip, "%s[%zu]", lp, i);
         const es_json *it = es_json_at(arr, i);
         if (it->type != ES_JSON_OBJECT)
-            return bad(e, INVALID, "%s: must be an object {hostname, ipAddress}", ip);
+            return ag_td_bad(e, INVALID, "%s: must be an object {hostname, ipAddress}", ip);
         ag_pair *h = &rt->extra_hosts[i];
         rt->n_extra_hosts = i + 1;
         if ((rc = str_member(it, ip, "hostname", AG_TD_DNS_NAME_MAX, true, &h->a, e)) ||
             (rc = str_member(it, ip, "ipAddress", 64, true, &h->b, e)))
             return rc;
         if (!dns_name(h->a))
-            return bad(e, CLIENT, "%s.hostname: only letters, digits, '-', '.' and '_' are allowed",
-                       ip);
+            return ag_td_bad(e, CLIENT,
+                             "%s.hostname: only letters, digits, '-', '.' and '_' are allowed", ip);
         if (!ip_address(h->b))
-            return bad(e, CLIENT, "%s.ipAddress: not an IPv4 or IPv6 address", ip);
+            return ag_td_bad(e, CLIENT, "%s.ipAddress: not an IPv4 or IPv6 address", ip);
     }
     return 0;
 }
@@ -293,43 +246,44 @@ static int get_ulimits(const es_json *cd, const char *path, ag_container_runtime
         return rc;
     size_t n = es_json_len(arr);
     if (!(rt->ulimits = es_calloc(n + 1, sizeof *rt->ulimits)))
-        return nomem(e);
+        return ag_td_nomem(e);
     for (size_t i = 0; i < n; i++) {
         char ip[RT_PATH_MAX];
-        pathf(ip, sizeof ip, "%s[%zu]", lp, i);
+        ag_td_pathf(ip, sizeof ip, "%s[%zu]", lp, i);
         const es_json *it = es_json_at(arr, i);
         if (it->type != ES_JSON_OBJECT)
-            return bad(e, INVALID, "%s: must be an object {name, softLimit, hardLimit}", ip);
+            return ag_td_bad(e, INVALID, "%s: must be an object {name, softLimit, hardLimit}", ip);
         ag_ulimit *u = &rt->ulimits[i];
         rt->n_ulimits = i + 1;
         if ((rc = str_member(it, ip, "name", 16, true, &u->name, e)))
             return rc;
-        if (!in_list(u->name, ulimit_names, sizeof ulimit_names / sizeof *ulimit_names))
-            return bad(e, CLIENT,
-                       "%s.name: '%s' is not one of core, cpu, data, fsize, locks, memlock, "
-                       "msgqueue, nice, nofile, nproc, rss, rtprio, rttime, sigpending, stack",
-                       ip, u->name);
+        if (!ag_td_in_list(u->name, ulimit_names, sizeof ulimit_names / sizeof *ulimit_names))
+            return ag_td_bad(
+                e, CLIENT,
+                "%s.name: '%s' is not one of core, cpu, data, fsize, locks, memlock, "
+                "msgqueue, nice, nofile, nproc, rss, rtprio, rttime, sigpending, stack",
+                ip, u->name);
         for (size_t j = 0; j < i; j++)
             if (strcmp(rt->ulimits[j].name, u->name) == 0)
-                return bad(e, CLIENT, "%s.name: a second ulimit %s", ip, u->name);
+                return ag_td_bad(e, CLIENT, "%s.name: a second ulimit %s", ip, u->name);
         bool hs, hh;
         if ((rc = int_member(it, ip, "softLimit", 0, INT32_MAX_, &hs, &u->soft, e)) ||
             (rc = int_member(it, ip, "hardLimit", 0, INT32_MAX_, &hh, &u->hard, e)))
             return rc;
         if (!hs || !hh)
-            return bad(e, CLIENT, "%s.%s: required", ip, hs ? "hardLimit" : "softLimit");
+            return ag_td_bad(e, CLIENT, "%s.%s: required", ip, hs ? "hardLimit" : "softLimit");
         if (u->soft > u->hard)
-            return bad(e, CLIENT,
-                       "%s.softLimit: the soft limit must be less than or equal to the hard "
-                       "limit",
-                       ip);
+            return ag_td_bad(e, CLIENT,
+                             "%s.softLimit: the soft limit must be less than or equal to the hard "
+                             "limit",
+                             ip);
     }
     return 0;
 }
 
 static bool namespaced_sysctl(const char *s)
 {
-    return in_list(s, ipc_sysctls, sizeof ipc_sysctls / sizeof *ipc_sysctls) ||
+    return ag_td_in_list(s, ipc_sysctls, sizeof ipc_sysctls / sizeof *ipc_sysctls) ||
            strncmp(s, "fs.mqueue.", 10) == 0 || strncmp(s, "net.", 4) == 0;
 }
 
@@ -344,33 +298,34 @@ static int get_sysctls(const es_json *cd, const char *path, const ag_td_rt_ctx *
         return rc;
     size_t n = es_json_len(arr);
     if (!(rt->sysctls = es_calloc(n + 1, sizeof *rt->sysctls)))
-        return nomem(e);
+        return ag_td_nomem(e);
     for (size_t i = 0; i < n; i++) {
         char ip[RT_PATH_MAX];
-        pathf(ip, sizeof ip, "%s[%zu]", lp, i);
+        ag_td_pathf(ip, sizeof ip, "%s[%zu]", lp, i);
         const es_json *it = es_json_at(arr, i);
         if (it->type != ES_JSON_OBJECT)
-            return bad(e, INVALID, "%s: must be an object {namespace, value}", ip);
+            return ag_td_bad(e, INVALID, "%s: must be an object {namespace, value}", ip);
         ag_pair *s = &rt->sysctls[i];
         rt->n_sysctls = i + 1;
         if ((rc = str_member(it, ip, "namespace", AG_TD_SYSCTL_NAME_MAX, true, &s->a, e)) ||
             (rc = str_member(it, ip, "value", AG_TD_SYSCTL_VALUE_MAX, true, &s->b, e)))
             return rc;
         if (!namespaced_sysctl(s->a))
-            return bad(e, CLIENT,
-                       "%s.namespace: '%.64s' is not a namespaced kernel parameter a container "
-                       "may set (kernel.msgmax, kernel.msgmnb, kernel.msgmni, kernel.sem, "
-                       "kernel.shmall, kernel.shmmax, kernel.shmmni, kernel.shm_rmid_forced, "
-                       "fs.mqueue.*, net.*)",
-                       ip, s->a);
+            return ag_td_bad(
+                e, CLIENT,
+                "%s.namespace: '%.64s' is not a namespaced kernel parameter a container "
+                "may set (kernel.msgmax, kernel.msgmnb, kernel.msgmni, kernel.sem, "
+                "kernel.shmall, kernel.shmmax, kernel.shmmni, kernel.shm_rmid_forced, "
+                "fs.mqueue.*, net.*)",
+                ip, s->a);
         if (strncmp(s->a, "net.", 4) == 0 && is_host_mode(ctx))
-            return bad(e, CLIENT,
-                       "%s.namespace: %s would change the host's own network namespace: the "
-                       "task uses the host network mode",
-                       ip, s->a);
+            return ag_td_bad(e, CLIENT,
+                             "%s.namespace: %s would change the host's own network namespace: the "
+                             "task uses the host network mode",
+                             ip, s->a);
         for (size_t j = 0; j < i; j++)
             if (strcmp(rt->sysctls[j].a, s->a) == 0)
-                return bad(e, CLIENT, "%s.namespace: a second value for %s", ip, s->a);
+                return ag_td_bad(e, CLIENT, "%s.namespace: a second value for %s", ip, s->a);
     }
     return 0;
 }
@@ -384,11 +339,12 @@ static int get_memory_reservation(const es_json *cd, const char *path, const ag_
     if (rc || !rt->has_memory_reservation || !ctx || !ctx->has_memory)
         return rc;
     if (rt->memory_reservation > ctx->memory)
-        return bad(e, CLIENT,
-                   "%s.memoryReservation: Invalid setting for container '%s'. "
-                   "memoryReservation (%" PRId64 " MiB) must not be greater than memory (%" PRId64
-                   " MiB).",
-                   path, ctx->container ? ctx->container : "", rt->memory_reservation, ctx->memory);
+        return ag_td_bad(e, CLIENT,
+                         "%s.memoryReservation: Invalid setting for container '%s'. "
+                         "memoryReservation (%" PRId64
+                         " MiB) must not be greater than memory (%" PRId64 " MiB).",
+                         path, ctx->container ? ctx->container : "", rt->memory_reservation,
+                         ctx->memory);
     return 0;
 }
 
@@ -409,7 +365,7 @@ static const char *const capabilities[] = {
 
 static bool capability(const char *s)
 {
-    return in_list(s, capabilities, sizeof capabilities / sizeof *capabilities);
+    return ag_td_in_list(s, capabilities, sizeof capabilities / sizeof *capabilities);
 }
 
 static bool device_permission(const char *s)
@@ -431,7 +387,7 @@ static bool mount_option(const char *s)
 {
     const char *eq = strchr(s, '=');
     if (!eq)
-        return in_list(s, mount_flags, sizeof mount_flags / sizeof *mount_flags);
+        return ag_td_in_list(s, mount_flags, sizeof mount_flags / sizeof *mount_flags);
     for (size_t i = 0; i < sizeof mount_valued / sizeof *mount_valued; i++)
         if ((size_t)(eq - s) == strlen(mount_valued[i]) &&
             strncmp(s, mount_valued[i], (size_t)(eq - s)) == 0)
@@ -450,9 +406,9 @@ static int known_members(const es_json *obj, const char *path, const char *shape
                          const char *const *names, size_t n, ag_td_error *e)
 {
     for (size_t i = 0; i < obj->u.object.n; i++)
-        if (!in_list(obj->u.object.keys[i], names, n))
-            return bad(e, CLIENT, "%s.%.64s: not a member of %s that this agent knows", path,
-                       obj->u.object.keys[i], shape);
+        if (!ag_td_in_list(obj->u.object.keys[i], names, n))
+            return ag_td_bad(e, CLIENT, "%s.%.64s: not a member of %s that this agent knows", path,
+                             obj->u.object.keys[i], shape);
     return 0;
 }
 
@@ -460,12 +416,12 @@ static int get_capabilities(const es_json *lp, const char *path, ag_linux_params
 {
     static const char *const names[] = {"add", "drop"};
     char p[RT_PATH_MAX];
-    pathf(p, sizeof p, "%s.capabilities", path);
-    const es_json *c = member(lp, "capabilities");
+    ag_td_pathf(p, sizeof p, "%s.capabilities", path);
+    const es_json *c = ag_td_member(lp, "capabilities");
     if (!c)
         return 0;
     if (c->type != ES_JSON_OBJECT)
-        return bad(e, INVALID, "%s: must be an object {add, drop}", p);
+        return ag_td_bad(e, INVALID, "%s: must be an object {add, drop}", p);
     int rc = known_members(c, p, "KernelCapabilities", names, 2, e);
     if (rc)
         return rc;
@@ -489,14 +445,14 @@ static int get_devices(const es_json *lp, const char *path, ag_linux_params *l, 
         return rc;
     size_t n = es_json_len(arr);
     if (!(l->devices = es_calloc(n + 1, sizeof *l->devices)))
-        return nomem(e);
+        return ag_td_nomem(e);
     for (size_t i = 0; i < n; i++) {
         char ip[RT_PATH_MAX];
-        pathf(ip, sizeof ip, "%s[%zu]", lpth, i);
+        ag_td_pathf(ip, sizeof ip, "%s[%zu]", lpth, i);
         const es_json *it = es_json_at(arr, i);
         if (it->type != ES_JSON_OBJECT)
-            return bad(e, INVALID, "%s: must be an object {hostPath, containerPath, permissions}",
-                       ip);
+            return ag_td_bad(e, INVALID,
+                             "%s: must be an object {hostPath, containerPath, permissions}", ip);
         ag_device *d = &l->devices[i];
         l->n_devices = i + 1;
         if ((rc = known_members(it, ip, "Device", names, 3, e)) ||
@@ -508,9 +464,9 @@ static int get_devices(const es_json *lp, const char *path, ag_linux_params *l, 
                              "is not read, write or mknod", &d->permissions, &d->n_permissions, e)))
             return rc;
         if (!absolute_path(d->host_path))
-            return bad(e, CLIENT, "%s.hostPath: must be an absolute path", ip);
+            return ag_td_bad(e, CLIENT, "%s.hostPath: must be an absolute path", ip);
         if (d->container_path && !absolute_path(d->container_path))
-            return bad(e, CLIENT, "%s.containerPath: must be an absolute path", ip);
+            return ag_td_bad(e, CLIENT, "%s.containerPath: must be an absolute path", ip);
     }
     return 0;
 }
@@ -525,13 +481,14 @@ static int get_tmpfs(const es_json *lp, const char *path, ag_linux_params *l, ag
         return rc;
     size_t n = es_json_len(arr);
     if (!(l->tmpfs = es_calloc(n + 1, sizeof *l->tmpfs)))
-        return nomem(e);
+        return ag_td_nomem(e);
     for (size_t i = 0; i < n; i++) {
         char ip[RT_PATH_MAX];
-        pathf(ip, sizeof ip, "%s[%zu]", lpth, i);
+        ag_td_pathf(ip, sizeof ip, "%s[%zu]", lpth, i);
         const es_json *it = es_json_at(arr, i);
         if (it->type != ES_JSON_OBJECT)
-            return bad(e, INVALID, "%s: must be an object {containerPath, size, mountOptions}", ip);
+            return ag_td_bad(e, INVALID,
+                             "%s: must be an object {containerPath, size, mountOptions}", ip);
         ag_tmpfs *t = &l->tmpfs[i];
         l->n_tmpfs = i + 1;
         bool has_size;
@@ -546,13 +503,13 @@ static int get_tmpfs(const es_json *lp, const char *path, ag_linux_params *l, ag
                               &t->n_mount_options, e)))
             return rc;
         if (!has_size)
-            return bad(e, CLIENT, "%s.size: required", ip);
+            return ag_td_bad(e, CLIENT, "%s.size: required", ip);
         if (!absolute_path(t->container_path))
-            return bad(e, CLIENT, "%s.containerPath: must be an absolute path", ip);
+            return ag_td_bad(e, CLIENT, "%s.containerPath: must be an absolute path", ip);
         for (size_t j = 0; j < i; j++)
             if (strcmp(l->tmpfs[j].container_path, t->container_path) == 0)
-                return bad(e, CLIENT, "%s.containerPath: a second tmpfs at %s", ip,
-                           t->container_path);
+                return ag_td_bad(e, CLIENT, "%s.containerPath: a second tmpfs at %s", ip,
+                                 t->container_path);
     }
     return 0;
 }
@@ -564,18 +521,18 @@ static int get_linux_params(const es_json *cd, const char *path, const ag_td_rt_
                                         "sharedMemorySize", "tmpfs",   "maxSwap",
                                         "swappiness"};
     char p[RT_PATH_MAX];
-    pathf(p, sizeof p, "%s.linuxParameters", path);
-    const es_json *lp = member(cd, "linuxParameters");
+    ag_td_pathf(p, sizeof p, "%s.linuxParameters", path);
+    const es_json *lp = ag_td_member(cd, "linuxParameters");
     if (!lp)
         return 0;
     if (lp->type != ES_JSON_OBJECT)
-        return bad(e, INVALID, "%s: must be an object", p);
+        return ag_td_bad(e, INVALID, "%s: must be an object", p);
     int rc = known_members(lp, p, "LinuxParameters", names, sizeof names / sizeof *names, e);
     if (rc)
         return rc;
     ag_linux_params *l = rt->linux_params = es_calloc(1, sizeof *l);
     if (!l)
-        return nomem(e);
+        return ag_td_nomem(e);
     if ((rc = get_capabilities(lp, p, l, e)) || (rc = get_devices(lp, p, l, e)) ||
         (rc = bool_member(lp, p, "initProcessEnabled", &l->init, e)) ||
         (rc = int_member(lp, p, "sharedMemorySize", 1, AG_TD_CONTAINER_MEMORY_MAX, &l->has_shm_size,
@@ -586,10 +543,11 @@ static int get_linux_params(const es_json *cd, const char *path, const ag_td_rt_
         (rc = int_member(lp, p, "swappiness", 0, 100, &l->has_swappiness, &l->swappiness, e)))
         return rc;
     if (l->has_max_swap && !(ctx && ctx->has_memory))
-        return bad(e, CLIENT,
-                   "%s.maxSwap: needs the container's memory: Docker's swap limit is memory + "
-                   "maxSwap, and Docker takes no swap limit without a memory limit",
-                   p);
+        return ag_td_bad(
+            e, CLIENT,
+            "%s.maxSwap: needs the container's memory: Docker's swap limit is memory + "
+            "maxSwap, and Docker takes no swap limit without a memory limit",
+            p);
     return 0;
 }
 
@@ -627,17 +585,6 @@ int ag_td_runtime_parse(const es_json *cd, const char *path, const ag_td_rt_ctx 
 
 /* ---- writer ---- */
 
-static void w_strv(es_jw *w, const char *key, char *const *v, size_t n)
-{
-    if (!v)
-        return;
-    es_jw_key(w, key);
-    es_jw_arr(w);
-    for (size_t i = 0; i < n; i++)
-        es_jw_str(w, v[i]);
-    es_jw_arr_end(w);
-}
-
 static void w_pairs(es_jw *w, const char *key, const char *ka, const char *kb, const ag_pair *p,
                     size_t n)
 {
@@ -667,8 +614,8 @@ static void w_linux(es_jw *w, const ag_linux_params *l)
     if (l->has_capabilities) {
         es_jw_key(w, "capabilities");
         es_jw_obj(w);
-        w_strv(w, "add", l->cap_add, l->n_cap_add);
-        w_strv(w, "drop", l->cap_drop, l->n_cap_drop);
+        ag_td_w_strv(w, "add", l->cap_add, l->n_cap_add);
+        ag_td_w_strv(w, "drop", l->cap_drop, l->n_cap_drop);
         es_jw_obj_end(w);
     }
     if (l->devices) {
@@ -679,7 +626,7 @@ static void w_linux(es_jw *w, const ag_linux_params *l)
             es_jw_kstr(w, "hostPath", l->devices[i].host_path);
             if (l->devices[i].container_path)
                 es_jw_kstr(w, "containerPath", l->devices[i].container_path);
-            w_strv(w, "permissions", l->devices[i].permissions, l->devices[i].n_permissions);
+            ag_td_w_strv(w, "permissions", l->devices[i].permissions, l->devices[i].n_permissions);
             es_jw_obj_end(w);
         }
         es_jw_arr_end(w);
@@ -694,7 +641,7 @@ static void w_linux(es_jw *w, const ag_linux_params *l)
             es_jw_obj(w);
             es_jw_kstr(w, "containerPath", l->tmpfs[i].container_path);
             es_jw_kint(w, "size", l->tmpfs[i].size);
-            w_strv(w, "mountOptions", l->tmpfs[i].mount_options, l->tmpfs[i].n_mount_options);
+            ag_td_w_strv(w, "mountOptions", l->tmpfs[i].mount_options, l->tmpfs[i].n_mount_options);
             es_jw_obj_end(w);
         }
         es_jw_arr_end(w);
@@ -715,10 +662,10 @@ void ag_td_runtime_write(const ag_container_runtime *rt, es_jw *w)
     w_bool(w, "disableNetworking", rt->disable_networking);
     w_bool(w, "privileged", rt->privileged);
     w_bool(w, "readonlyRootFilesystem", rt->readonly_rootfs);
-    w_strv(w, "dnsServers", rt->dns_servers, rt->n_dns_servers);
-    w_strv(w, "dnsSearchDomains", rt->dns_search, rt->n_dns_search);
+    ag_td_w_strv(w, "dnsServers", rt->dns_servers, rt->n_dns_servers);
+    ag_td_w_strv(w, "dnsSearchDomains", rt->dns_search, rt->n_dns_search);
     w_pairs(w, "extraHosts", "hostname", "ipAddress", rt->extra_hosts, rt->n_extra_hosts);
-    w_strv(w, "dockerSecurityOptions", rt->security_opts, rt->n_security_opts);
+    ag_td_w_strv(w, "dockerSecurityOptions", rt->security_opts, rt->n_security_opts);
     w_bool(w, "interactive", rt->interactive);
     w_bool(w, "pseudoTerminal", rt->pseudo_terminal);
     if (rt->ulimits) {
