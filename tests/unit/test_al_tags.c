@@ -78,16 +78,18 @@ Test(al_tags, limits)
     cr_assert_eq(tags("[{\"Key\":\"k\",\"Value\":7}]", 50, &PLAIN), AL_TAG_VALUE_BAD);
     /* lengths in characters, not bytes: 128 two-byte characters pass, 129 do not */
     char text[1024] = "[{\"Key\":\"";
+    size_t at = strlen(text);
     for (int i = 0; i < 128; i++)
-        strcat(text, "\xc3\xa9");
-    strcat(text, "\",\"Value\":\"v\"}]");
+        at += (size_t)snprintf(text + at, sizeof text - at, "\xc3\xa9");
+    snprintf(text + at, sizeof text - at, "\",\"Value\":\"v\"}]");
     cr_assert_eq(tags(text, 50, &PLAIN), -1);
     memmove(text + 11, text + 9, strlen(text + 9) + 1);
     memcpy(text + 9, "\xc3\xa9", 2);
     cr_assert_eq(tags(text, 50, &PLAIN), AL_TAG_KEY_BAD);
     char value[400] = "[{\"Key\":\"k\",\"Value\":\"";
-    memset(value + strlen(value), 'v', 257);
-    strcpy(value + strlen("[{\"Key\":\"k\",\"Value\":\"") + 257, "\"}]");
+    size_t head = strlen(value);
+    memset(value + head, 'v', 257);
+    snprintf(value + head + 257, sizeof value - head - 257, "\"}]");
     cr_assert_eq(tags(value, 50, &PLAIN), AL_TAG_VALUE_BAD);
     cr_assert_eq(seen.index, 0);
 }

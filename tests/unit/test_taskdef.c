@@ -928,9 +928,10 @@ Test(taskdef, runtime_members_bad_input)
     }
     /* ECS's limits: more entries than allowed */
     char big[8192] = "\"dnsServers\":[";
+    size_t at = strlen(big);
     for (int i = 0; i <= AG_TD_DNS_MAX; i++)
-        strcat(big, i ? ",\"10.0.0.1\"" : "\"10.0.0.1\"");
-    strcat(big, "]");
+        at += (size_t)snprintf(big + at, sizeof big - at, i ? ",\"10.0.0.1\"" : "\"10.0.0.1\"");
+    snprintf(big + at, sizeof big - at, "]");
     parse_bad(one(big), C, "containerDefinitions[0].dnsServers");
     /* net.* sysctls would change the host's namespace in host mode */
     parse_bad("{\"family\":\"web\",\"networkMode\":\"host\",\"containerDefinitions\":[{\"name\":"
