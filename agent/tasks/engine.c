@@ -12,8 +12,6 @@
 #include <string.h>
 #include <time.h>
 
-#define SWEEP_INTERVAL_MS 15000
-
 /* ---- small helpers ---- */
 
 int64_t ag_eng_now_s(void)
@@ -672,7 +670,8 @@ int ag_engine_start(ag_engine *e)
     int rc = dk_events_start(e->cfg.docker, NULL, &cbs, e, &e->events);
     if (rc < 0)
         return rc;
-    uv_timer_start(&e->sweep, ag_eng_on_sweep, SWEEP_INTERVAL_MS, SWEEP_INTERVAL_MS);
+    uint64_t sweep = e->cfg.sweep_interval_ms ? e->cfg.sweep_interval_ms : AG_ENGINE_SWEEP_MS;
+    uv_timer_start(&e->sweep, ag_eng_on_sweep, sweep, sweep);
     e->started = true;
     ag_engine_set_reconcile_interval(e, e->reconcile_ms);
     /* the stop decisions above act once Docker answers (advance issues the

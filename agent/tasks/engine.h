@@ -58,7 +58,11 @@ typedef struct ag_engine_config {
     const char *network_mode;       /* containers' NetworkMode; NULL: "none" unless the
                                        definition names one */
     uint64_t reconcile_interval_ms; /* periodic reconciling list; 0: only on (re)connect */
+    uint64_t sweep_interval_ms;     /* stopped tasks' cleanup and failed stops' retries;
+                                       0: AG_ENGINE_SWEEP_MS (tests shorten it) */
 } ag_engine_config;
+
+#define AG_ENGINE_SWEEP_MS 15000
 
 /* The periodic reconcile: every ms (0: off), a list of the labelled
  * containers applied as after an events-stream reconnect. dockerd drops

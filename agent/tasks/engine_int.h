@@ -56,6 +56,11 @@ struct etask {
     unsigned ops;       /* Docker or resolver calls in flight for this task */
     ag_resolution *res; /* values, between resolution and the last create */
     bool cleaned;       /* stopped containers removed */
+    /* a stop Docker did not carry out (timeout, 5xx, lost connection): the
+     * container may still run, so the task waits for its die event or the
+     * next sweep's retry instead of being reported STOPPED */
+    bool stop_retry;
+    unsigned stop_failures;
     uint64_t launch_started_ms;
     /* e->lists_issued when a create of this task last answered: a list
      * issued at or before that may predate the container */

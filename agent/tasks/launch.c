@@ -253,25 +253,35 @@ static int issue_start(etask *et)
 
 /* ---- stopping ---- */
 
+/* Whether Docker's answer to a stop says the container is not running any
+ * more. Not found: it is gone. Anything else (a timeout, a 5xx, a lost
+ * connection) leaves it possibly running: as the ECS agent does, the stop is
+ * tried again rather than the task reported STOPPED over a live container. */
+static bool stop_settled(int err)
+{
+    return !err || err == DK_E_NOT_FOUND;
+}
+
 static void on_container_stopped(void *ud, const dk_result *r)
 {
     etask *et;
     size_t i;
     if (!ag_eng_cop_end(ud, &et, &i))
         return;
-    if (r->err && r->err != DK_E_NOT_FOUND)
-        es_warn("task %s: container %s: stop failed: %s", et->t->id, et->t->containers[i].name,
-                r->message ? r->message : dk_strerror(r->err));
-    /* stopped (or gone): the die event brings the exit code if it comes */
-    if (!r->err || r->err == DK_E_NOT_FOUND) {
+    if (stop_settled(r->err)) {
+        /* the die event brings the exit code if it comes */
         if (!ag_eng_container_stopped(&et->t->containers[i]))
             ag_eng_container_set(et, i, NULL, "STOPPED", NULL, NULL);
-    } else {
-        /* cannot stop it: say so, and do not wait forever */
-        ag_eng_container_set(et, i, NULL, "STOPPED", NULL,
-                             "the agent could not stop the container");
+        ag_eng_persist(et);
+    } else if (!ag_eng_container_stopped(&et->t->containers[i])) {
+        et->stop_retry = true;
+        et->stop_failures++;
+        es_warn("task %s: container %s: stop failed (attempt %u): %s; the task stays %s and the "
+                "stop is tried again",
+                et->t->id, et->t->containers[i].name, et->stop_failures,
+                r->message ? r->message : dk_strerror(r->err),
+                ag_task_status_name(et->t->last_status));
     }
-    ag_eng_persist(et);
     ag_eng_advance(et);
 }
 
@@ -342,6 +352,7 @@ void ag_eng_advance(etask *et)
         /* a task that failed to start leaves nothing behind: its containers
          * are removed at once; the others are stopped, kept for the logs */
         bool failed = t->stop_code == AG_STOP_TASK_FAILED_TO_START;
+        bool waiting = false; /* a failed stop waits for its retry (the sweep) */
         for (size_t i = 0; i < t->n_containers; i++) {
             ag_task_container *c = &t->containers[i];
             if (!c->docker_id)
@@ -349,12 +360,14 @@ void ag_eng_advance(etask *et)
             /* a Docker-socket task's container is its owner's: stopped, never removed */
             if (failed && !et->cleaned && !ag_eng_external(et))
                 ag_eng_issue_container_op(et, i, true);
+            else if (!ag_eng_container_stopped(c) && et->stop_retry)
+                waiting = true;
             else if (!ag_eng_container_stopped(c))
                 ag_eng_issue_container_op(et, i, false);
         }
         if (failed)
             et->cleaned = true;
-        if (et->ops)
+        if (et->ops || waiting)
             return;
         for (size_t i = 0; i < t->n_containers; i++)
             if (!ag_eng_container_stopped(&t->containers[i]))

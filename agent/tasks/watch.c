@@ -327,10 +327,28 @@ static void external_unborn(etask *et, int64_t now)
     ag_eng_advance(et);
 }
 
+/* The stops Docker did not carry out, tried again. One at a time from the
+ * list's head: advancing a task may tell observers (the scheduler), which
+ * may start tasks and forget old ones, so no list position is kept across
+ * the call. Each pass clears a flag that only a later answer sets again. */
+static void retry_stops(ag_engine *e)
+{
+    for (;;) {
+        etask *et = e->tasks;
+        while (et && !(et->stop_retry && !et->ops))
+            et = et->next;
+        if (!et)
+            return;
+        et->stop_retry = false;
+        ag_eng_advance(et);
+    }
+}
+
 void ag_eng_on_sweep(uv_timer_t *timer)
 {
     ag_engine *e = timer->data;
     int64_t now = ag_eng_now_s();
+    retry_stops(e);
     for (etask *et = e->tasks; et; et = et->next) {
         ag_task *t = et->t;
         if (ag_eng_external(et)) {

@@ -22,9 +22,26 @@ DOCKER_HOST = os.environ["ES_TEST_DOCKER_HOST"]
 SANITIZER = re.compile(r"AddressSanitizer|LeakSanitizer|runtime error:|UndefinedBehaviorSanitizer")
 
 
+DOCKER_TIMEOUT_S = 90  # a docker CLI call the test engine does not answer in this is a fault
+
+
 def docker(*args):
-    return subprocess.run(["docker", "-H", DOCKER_HOST, *args], check=True,
-                          capture_output=True, text=True).stdout
+    """The docker CLI on the test engine; an engine that does not answer fails the drill
+    (with a goroutine dump asked of dockerd) instead of holding it, and its lane, forever."""
+    try:
+        return subprocess.run(["docker", "-H", DOCKER_HOST, *args], check=True,
+                              capture_output=True, text=True, timeout=DOCKER_TIMEOUT_S).stdout
+    except subprocess.TimeoutExpired:
+        root = os.path.dirname(DOCKER_HOST[len("unix://"):])
+        try:
+            with open(os.path.join(root, "docker.pid"), encoding="ascii") as f:
+                os.kill(int(f.read().strip()), signal.SIGUSR1)  # dockerd dumps its goroutines
+            dump = f"goroutine stacks asked for (SIGUSR1): see {root}/exec and {root}/dockerd.log"
+        except (OSError, ValueError):
+            dump = "no dockerd pid to ask for goroutine stacks"
+        print(f"FAIL: docker {' '.join(args)}: the test engine did not answer in "
+              f"{DOCKER_TIMEOUT_S} s ({dump})", file=sys.stderr)
+        sys.exit(1)
 
 
 def remove_containers(cluster):

@@ -2,6 +2,8 @@
 # A private Docker engine for the tests (and for README's quick start when the host has none).
 #
 #   tests/harness/dockerd.sh start   # starts it (or reuses a live one), imports local/busybox
+#   tests/harness/dockerd.sh fresh   # start, then no container left (the ctest fixtures);
+#                                    # an engine that cannot empty is killed and started again
 #   tests/harness/dockerd.sh stop    # stops it, waits for it to exit
 #   tests/harness/dockerd.sh status  # exit 0 when it answers /_ping
 #   tests/harness/dockerd.sh env     # prints DOCKER_HOST=unix://...
@@ -85,13 +87,52 @@ stop() {
   echo "dockerd: stopped"
 }
 
+# Kills the engine and everything it started (containerd, shims, their containers) without
+# asking it: for an engine that no longer answers (a wedged dockerd 20.10 held a stopped
+# container "running" and hung every call touching it for an hour in one CI run). Its
+# mounts under $ROOT go too, so that a new engine starts on the same data.
+kill_hard() {
+  local pid
+  pid=$(cat "$PIDFILE" 2>/dev/null || true)
+  [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true
+  pkill -KILL -f -- "$ROOT/exec/containerd" 2>/dev/null || true
+  sleep 1
+  awk -v r="$ROOT/" 'index($2, r) == 1 {print $2}' /proc/mounts | sort -r |
+    while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  rm -f "$PIDFILE" "$SOCK"
+  echo "dockerd: killed the engine at $ROOT (goroutine stacks, if one was asked for: $ROOT/exec)"
+}
+
+# The ctest fixtures' start: an engine that holds no container, so that no test meets what an
+# earlier run (or a run cut short) left, and an engine wedged by an earlier run is replaced.
+fresh() {
+  start
+  local ids
+  if ids=$(timeout 30 docker -H "unix://$SOCK" ps -aq); then
+    if [ -z "$ids" ]; then return 0; fi
+    # shellcheck disable=SC2086 # one id per word
+    if timeout 120 docker -H "unix://$SOCK" rm -f $ids >/dev/null; then
+      echo "dockerd: removed $(echo "$ids" | wc -w) containers left by an earlier run"
+      return 0
+    fi
+  fi
+  echo "dockerd: the engine at $ROOT did not empty within 150 s: killing it" >&2
+  kill -USR1 "$(cat "$PIDFILE")" 2>/dev/null && sleep 2 || true
+  kill_hard
+  start
+  ids=$(timeout 30 docker -H "unix://$SOCK" ps -aq)
+  # shellcheck disable=SC2086
+  [ -z "$ids" ] || timeout 120 docker -H "unix://$SOCK" rm -f $ids >/dev/null
+}
+
 case "${1:-}" in
   start) start ;;
+  fresh) fresh ;;
   stop) stop ;;
   status) ping_ok ;;
   env) echo "DOCKER_HOST=unix://$SOCK" ;;
   import)
     [ -n "${DOCKER_HOST:-}" ] && SOCK=${DOCKER_HOST#unix://}
     import_busybox ;;
-  *) echo "usage: $0 start|stop|status|env|import" >&2; exit 2 ;;
+  *) echo "usage: $0 start|fresh|stop|status|env|import" >&2; exit 2 ;;
 esac

@@ -59,9 +59,10 @@ it_kill() {
 
 # it_rm_containers FILTER: removes every container of the test engine ($ES_TEST_DOCKER_HOST)
 # that `docker ps --filter FILTER` lists; never fails
+# (bounded: an engine that no longer answers must not hold the test, and its lane, forever)
 it_rm_containers() {
-  command docker -H "$ES_TEST_DOCKER_HOST" ps -aq --filter "$1" |
-    xargs -r docker -H "$ES_TEST_DOCKER_HOST" rm -f >/dev/null 2>&1 || true
+  timeout 30 docker -H "$ES_TEST_DOCKER_HOST" ps -aq --filter "$1" |
+    xargs -r timeout 60 docker -H "$ES_TEST_DOCKER_HOST" rm -f >/dev/null 2>&1 || true
 }
 
 # it_cleanup: the EXIT trap: stops the agent ($PID), removes $CLUSTER's containers if CLUSTER

@@ -51,6 +51,7 @@ typedef struct fcontainer {
 } fcontainer;
 static fcontainer table[8];
 static int ncreated;
+static int fail_stops, nstops; /* the next fail_stops stops answer 500 */
 
 enum { HOLD_CREATE = 1, HOLD_START = 2, HOLD_LIST = 4 };
 static unsigned hold;
@@ -205,6 +206,14 @@ static void answer(fconn *f, const char *method, const char *t, bool held_now)
             snprintf(c->status, sizeof c->status, "Up 1 second");
             no_content(f);
         } else if (strstr(t, "/stop")) {
+            nstops++;
+            if (fail_stops > 0) {
+                fail_stops--;
+                json_answer(f, 500,
+                            "{\"message\":\"cannot stop container: "
+                            "context deadline exceeded\"}");
+                return;
+            }
             if (strcmp(c->state, "running") == 0) {
                 snprintf(c->state, sizeof c->state, "exited");
                 snprintf(c->status, sizeof c->status, "Exited (137) 1 second ago");
@@ -307,6 +316,8 @@ static void on_conn(uv_stream_t *srv, int status)
 
 /* ---- the engine ---- */
 
+static uint64_t sweep_ms; /* 0: the engine's default */
+
 static void engine_up(uint64_t interval_ms)
 {
     ag_engine_config ec = {.loop = &loop,
@@ -317,7 +328,8 @@ static void engine_up(uint64_t interval_ms)
                            .region = "us-east-1",
                            .account = "123456789012",
                            .cluster = "rec",
-                           .reconcile_interval_ms = interval_ms};
+                           .reconcile_interval_ms = interval_ms,
+                           .sweep_interval_ms = sweep_ms};
     cr_assert_eq(ag_engine_create(&ec, &engine), 0);
     cr_assert_eq(ag_engine_start(engine), 0);
 }
@@ -352,8 +364,10 @@ static void setup(void)
     cr_assert_eq(dk_client_create(&loop, &o, &docker), 0);
     cr_assert_not_null(metrics = ag_metrics_create());
     memset(table, 0, sizeof table);
-    ncreated = nholds = nlists = lists_outstanding = max_lists_outstanding = nevents_conns = 0;
+    ncreated = nholds = nlists = fail_stops = nstops = lists_outstanding = max_lists_outstanding =
+        nevents_conns = 0;
     hold = 0;
+    sweep_ms = 0;
 }
 
 static void teardown(void)
@@ -673,4 +687,38 @@ Test(reconcile, a_docker_socket_task_follows_its_container_found_by_label)
     cr_assert_not_null(t);
     cr_assert(ag_engine_task_external(t));
     cr_assert_eq(t->last_status, AG_TASK_STOPPED);
+}
+
+/* A stop Docker does not carry out (a 500, a timeout: dockerd wedged) leaves
+ * the container possibly running: the task stays DEACTIVATING and the stop
+ * is tried again at the sweep, as the ECS agent does, instead of reporting
+ * STOPPED over a live container. */
+Test(reconcile, a_failed_stop_is_tried_again_and_the_task_waits)
+{
+    sweep_ms = 150;
+    engine_up(0);
+    char arn[256];
+    run(arn, sizeof arn);
+    want w = {arn, AG_TASK_RUNNING};
+    cr_assert(run_until(has_status, &w, 5000));
+    fail_stops = 2;
+    ag_task *t = NULL;
+    cr_assert_eq(ag_engine_stop_task(engine, arn, AG_STOP_USER_INITIATED, "test", &t), 0);
+    /* two refusals, a sweep apart each: DEACTIVATING all along */
+    for (int k = 0; k < 20 && nstops < 2; k++) {
+        run_until(never, NULL, 20);
+        cr_assert_neq(ag_engine_find_task(engine, arn)->last_status, AG_TASK_STOPPED,
+                      "STOPPED while Docker had not stopped the container");
+    }
+    cr_assert_eq(nstops, 2, "the failed stop was not tried again");
+    cr_assert_str_eq(table[0].state, "running");
+    cr_assert_eq(ag_engine_find_task(engine, arn)->last_status, AG_TASK_DEACTIVATING);
+    /* the third stop is carried out */
+    w.status = AG_TASK_STOPPED;
+    cr_assert(run_until(has_status, &w, 5000));
+    cr_assert_eq(nstops, 3);
+    cr_assert_str_eq(table[0].state, "exited");
+    t = ag_engine_find_task(engine, arn);
+    cr_assert_str_eq(t->containers[0].last_status, "STOPPED");
+    cr_assert_eq(t->stop_code, AG_STOP_USER_INITIATED);
 }
