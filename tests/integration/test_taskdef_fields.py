@@ -145,7 +145,9 @@ def main():
         print("\n".join(problems), file=sys.stderr)
         sys.exit(1)
 
-    agent = Agent("es-tdfields-", [])
+    # a cluster of its own: it runs beside engine A's container tests (it only registers), and
+    # clean_up removes its cluster's containers: "default" took test_selectors' running one
+    agent = Agent("es-tdfields-", ["--cluster", "tdfields"])
     try:
         c = agent.start(services=("ecs",))
         ecs = c["ecs"]
@@ -170,7 +172,7 @@ def main():
             agent.fail(f"only {checked} members checked")
         agent.stop("end")
     finally:
-        agent.clean_up("default")
+        agent.clean_up("tdfields")
 
 
 def request(level, member, value):
