@@ -266,6 +266,11 @@ const char *ag_api_account(const ag_api *api)
 {
     return api->account;
 }
+const char *ag_api_store_errmsg(const ag_api *api)
+{
+    return ag_store_errmsg(api->store);
+}
+
 int64_t ag_api_now(const ag_api *api)
 {
     return api->now ? api->now() : (int64_t)time(NULL);

@@ -167,6 +167,8 @@ const char *ag_api_cluster(const ag_api *api); /* its name */
 const char *ag_api_region(const ag_api *api);
 const char *ag_api_account(const ag_api *api);
 int64_t ag_api_now(const ag_api *api);
+/* The store's last error, for an answer that says why a write failed. */
+const char *ag_api_store_errmsg(const ag_api *api);
 
 /* Loads the task definition named by `field` (family = latest ACTIVE,
  * family:revision, or its ARN); ClientException naming it when unknown.

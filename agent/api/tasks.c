@@ -289,9 +289,15 @@ static int run_common(ag_api_tasks *t, ag_api_req *rq, const launch *l)
         return 0;
     }
     if (r < 0) {
-        es_err("%s: the engine refused the launch: %s", rq->operation, strerror(-r));
-        return ag_api_fail(rq, SERVER, "taskDefinition: the task could not be created (%s)",
-                           r == -ENOMEM ? "out of memory" : "state store failure");
+        /* -EIO: the store did not take the task's first row (a full disk, say) */
+        const char *why = r == -ENOMEM ? "out of memory"
+                          : r == -EIO  ? ag_api_store_errmsg(rq->api)
+                                       : strerror(-r);
+        es_err("%s: the engine refused the launch: %s", rq->operation, why);
+        return ag_api_fail(rq, SERVER,
+                           "taskDefinition: the task could not be created: the state store "
+                           "failed: %s",
+                           why);
     }
     es_info("%s %s: %" PRId64 " task(s) started by %s (launch type %s)", rq->operation, td_arn,
             l->count, rq->principal, l->launch_type);

@@ -47,21 +47,42 @@ int ag_eng_stop_timeout(const etask *et, size_t i)
     return cd && cd->has_stop_timeout ? (int)cd->stop_timeout : DEFAULT_STOP_TIMEOUT_S;
 }
 
-void ag_eng_persist(etask *et)
+/* A write the store did not take (a full disk, an I/O error): the task's
+ * state in memory stays the truth, and moves on (a launch refused its
+ * RUNNING because a row could not be written would stay PENDING over running
+ * containers). The task is written again at every sweep until the store
+ * takes it; one line when it stops being written, one when it is again. A
+ * stop before that leaves the store behind: the next start reconciles it
+ * with Docker, as after a crash. Only a new task's first row is required
+ * (RunTask fails without it: nothing is launched that is not recorded). */
+static void note_persisted(etask *et, bool ok)
 {
     ag_engine *e = et->e;
-    if (ag_store_task_put(e->cfg.store, et->t) < 0)
-        es_err("task %s: cannot persist: %s", et->t->id, ag_store_errmsg(e->cfg.store));
+    if (!ok && !et->unpersisted)
+        es_err("task %s: cannot persist: %s; kept in memory and written again every sweep",
+               et->t->id, ag_store_errmsg(e->cfg.store));
+    else if (ok && et->unpersisted)
+        es_notice("task %s: persisted again", et->t->id);
+    et->unpersisted = !ok;
 }
 
-/* The engine's ag_task_commit_fn: the models know no store. */
+void ag_eng_persist(etask *et)
+{
+    note_persisted(et, ag_store_task_put(et->e->cfg.store, et->t) == 0);
+}
+
+/* The engine's ag_task_commit_fn: the models know no store. Never refuses
+ * (see note_persisted). */
 int ag_eng_commit_task(void *arg, const ag_task *t)
 {
     ag_engine *e = arg;
-    int r = ag_store_task_put(e->cfg.store, t);
-    if (r < 0)
+    bool ok = ag_store_task_put(e->cfg.store, t) == 0;
+    etask *et = ag_eng_find(e, t->arn);
+    if (et)
+        note_persisted(et, ok);
+    else if (!ok)
         es_err("task %s: cannot persist: %s", t->id, ag_store_errmsg(e->cfg.store));
-    return r;
+    return 0;
 }
 
 void ag_eng_release_values(etask *et)
@@ -721,8 +742,17 @@ void ag_engine_close(ag_engine *e, void (*done)(void *arg), void *arg)
     e->events = NULL;
     /* values held for launches in flight go now; their calls end through
      * the clients' cancellation */
-    for (etask *et = e->tasks; et; et = et->next)
+    size_t behind = 0;
+    for (etask *et = e->tasks; et; et = et->next) {
         ag_eng_release_values(et);
+        if (et->unpersisted)
+            ag_eng_persist(et); /* a last try */
+        behind += et->unpersisted;
+    }
+    if (behind)
+        es_notice("engine: the store is behind for %zu tasks (it could not be written); the "
+                  "next start reconciles them with Docker",
+                  behind);
     uv_close((uv_handle_t *)&e->rec, on_timer_closed);
     uv_close((uv_handle_t *)&e->sweep, on_timer_closed);
 }

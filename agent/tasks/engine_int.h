@@ -61,6 +61,7 @@ struct etask {
      * next sweep's retry instead of being reported STOPPED */
     bool stop_retry;
     unsigned stop_failures;
+    bool unpersisted; /* the store did not take its last write: the sweep retries */
     uint64_t launch_started_ms;
     /* e->lists_issued when a create of this task last answered: a list
      * issued at or before that may predate the container */
