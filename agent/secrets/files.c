@@ -73,8 +73,14 @@ int ag_files_write(const char *path, const char *value, size_t len, unsigned mod
         else
             off += (size_t)w;
     }
-    /* owner before mode: chown clears set-id bits, and the mode is what was asked */
-    if (!what && fchown(fd, (uid_t)uid, (gid_t)gid) < 0)
+    /* owner before mode: chown clears set-id bits, and the mode is what was asked;
+     * no chown when the owner is already right (a service without CAP_CHOWN, its
+     * chown calls filtered, may still write its own user's files) */
+    struct stat st;
+    if (!what && fstat(fd, &st) < 0)
+        what = "stat";
+    if (!what && (st.st_uid != (uid_t)uid || st.st_gid != (gid_t)gid) &&
+        fchown(fd, (uid_t)uid, (gid_t)gid) < 0)
         what = "chown";
     if (!what && fchmod(fd, (mode_t)mode) < 0)
         what = "chmod";

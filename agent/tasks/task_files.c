@@ -224,3 +224,115 @@ void ag_eng_files_sweep(ag_engine *e)
     if (removed)
         es_notice("engine: removed the secret files of %zu stopped or unknown tasks", removed);
 }
+
+/* ---- refresh ---- */
+
+/* Does container ci of et hold secret m as a refresh file? */
+static const ag_secret_file *refresh_file(const etask *et, const ag_secret_meta *m, size_t *ci)
+{
+    const ag_taskdef *td = et->td ? et->td->td : NULL;
+    if (!td || m->target != AG_SECRET_ENV || !m->container_name)
+        return NULL;
+    const ag_container_def *cd = ag_taskdef_container(td, m->container_name);
+    const ag_secret_file *f = cd ? ag_td_file_for(cd, m->name) : NULL;
+    if (!f || f->policy != AG_FILE_REFRESH)
+        return NULL;
+    *ci = (size_t)(cd - td->containers);
+    return f;
+}
+
+/* Records the refreshed versions: only the refresh files' secrets (Env and
+ * frozen files keep the value, and the version, they were created with). */
+static void record_refreshed(etask *et, const ag_resolution *res)
+{
+    for (size_t i = 0; i < et->t->n_secrets; i++) {
+        ag_secret_meta *m = &et->t->secrets[i];
+        size_t ci;
+        if (!refresh_file(et, m, &ci))
+            continue;
+        const ag_resolved_secret *v = value_of(res, ci, m->name);
+        if (!v)
+            continue;
+        bool changed = !m->version || !v->version || strcmp(m->version, v->version) != 0;
+        if (ag_task_secret_meta_refreshed(m, v->source_arn, v->version, v->resolved_at,
+                                          v->fingerprint) < 0) {
+            es_err("task %s: out of memory recording secret %s", et->t->id, m->name);
+            continue;
+        }
+        if (changed)
+            es_notice("task %s: container %s: secret file %s (%s) refreshed to version %s",
+                      et->t->id, m->container_name, m->name, m->value_from,
+                      m->version ? m->version : "?");
+    }
+    ag_eng_persist(et);
+}
+
+static void on_refresh_resolved(void *arg, ag_resolution *res, const char *reason)
+{
+    etask *et = arg;
+    et->refreshing = false;
+    if (!ag_eng_op_end(et)) {
+        ag_resolution_free(res);
+        return;
+    }
+    ag_task *t = et->t;
+    if (!res)
+        es_warn("task %s: the refresh of its secret files failed (the next drift round tries "
+                "again): %s",
+                t->id, reason ? reason : "unknown failure");
+    if (!res || t->last_status != AG_TASK_RUNNING || t->desired_status == AG_TASK_STOPPED) {
+        ag_resolution_free(res);
+        ag_eng_advance(et);
+        return;
+    }
+    const ag_taskdef *td = et->td->td;
+    char err[AG_FILES_ERR_MAX] = "";
+    int r = ag_files_check_memory_fs(et->e->files_dir, err, sizeof err);
+    for (size_t ci = 0; r == 0 && ci < td->n_containers; ci++) {
+        const ag_container_def *cd = &td->containers[ci];
+        for (size_t i = 0; r == 0 && i < cd->n_files; i++)
+            if (cd->files[i].policy == AG_FILE_REFRESH &&
+                dir_leader(cd, &cd->files[i]) == &cd->files[i])
+                r = write_refresh_dir(et, ci, &cd->files[i], res, err, sizeof err);
+    }
+    if (r < 0)
+        es_warn("task %s: cannot refresh its secret files: %s", t->id, err);
+    else
+        record_refreshed(et, res);
+    ag_resolution_free(res); /* wipes */
+    ag_eng_advance(et);
+}
+
+static bool wants_refresh(const etask *et)
+{
+    const ag_task *t = et->t;
+    if (et->refreshing || t->last_status != AG_TASK_RUNNING ||
+        t->desired_status == AG_TASK_STOPPED || !et->td || !et->td->td)
+        return false;
+    for (size_t i = 0; i < t->n_secrets; i++) {
+        size_t ci;
+        if (t->secrets[i].drift == AG_DRIFT_STALE && refresh_file(et, &t->secrets[i], &ci))
+            return true;
+    }
+    return false;
+}
+
+void ag_engine_refresh_files(ag_engine *e)
+{
+    if (e->closing)
+        return;
+    for (etask *et = e->tasks; et; et = et->next) {
+        if (!wants_refresh(et))
+            continue;
+        /* the launch's path: plan, preflight, the execution role, fetch */
+        int r = ag_resolve_start(e->cfg.resolver, et->td->td, on_refresh_resolved, et);
+        if (r < 0) {
+            es_warn("task %s: cannot start the refresh of its secret files: %s", et->t->id,
+                    strerror(-r));
+            continue;
+        }
+        es_info("task %s: a secret file's value was rotated: resolving it again", et->t->id);
+        et->refreshing = true;
+        ag_eng_op_begin(et);
+    }
+}

@@ -108,6 +108,52 @@ grep -q "^ResourceInitializationError: .*not on tmpfs or ramfs" <<<"$R" || fail 
 [[ -z $(ls -A "$DISK" 2>/dev/null) ]] || fail "something was written on the disk: $(find "$DISK")"
 it_stop_agent
 it_start_agent --mode embedded --files-dir "$FILES" --drift-interval 1s
-#REFRESH#
+
+say "refresh: a reader loops on the file while the parameter is rotated"
+cat >"$WORK/refresh.json" <<JSON
+[{"name":"app","image":"$IMAGE","stopTimeout":1,"entryPoint":["/bin/sh","-c"],
+  "command":["n=0; while :; do v=\$(cat /run/secrets/db); n=\$((n+1)); case \"\$v\" in old-*) ;; new-*) echo \"saw-new after \$n reads\"; break;; *) echo \"bad read \$n: \${#v} bytes\";; esac; [ \${#v} -eq $((${#V1})) ] || echo \"bad length \${#v} at read \$n\"; done; while :; do cat /run/secrets/db >/dev/null || echo bad-late; sleep 0.05; done"],
+  "secrets":[{"name":"DB","valueFrom":"/sf/db"},{"name":"ENVV","valueFrom":"/sf/env"}],
+  "dockerLabels":{"ecs-secrets.file.DB":"/run/secrets/db","ecs-secrets.file-policy.DB":"refresh"}}]
+JSON
+aws ecs register-task-definition --family refresh --network-mode none --execution-role-arn "$ROLE" \
+  --container-definitions "file://$WORK/refresh.json" >/dev/null
+T=$(run_task refresh)
+must_reach "$T" RUNNING
+CID=$(cid_of "$T")
+TID=${T##*/}
+eq "$(docker exec "$CID" cat /run/secrets/db)" "$V1" "the refresh file's first value"
+eq "$(docker exec "$CID" stat -L -c '%a %u' /run/secrets/db)" "400 0" "the default mode and owner"
+eq "$(docker exec "$CID" readlink /run/secrets/db)" "..data/db" "the atomic writer's link"
+eq "$(stat -f -c %T "$FILES/$TID/c0/r0")" tmpfs "the refresh directory's file system"
+FIRST_VER=$(docker exec "$CID" readlink /run/secrets/..data)
+sleep 1.5 # a drift round or two with nothing to do: the reader keeps reading the old value
+V2="new-${V1#old-}"
+aws ssm put-parameter --name /sf/db --type SecureString --value "$V2" --overwrite >/dev/null
+wait_container_log "$CID" 120 0.25 saw-new ||
+  fail "the reader never saw the new value: $(docker logs "$CID" 2>&1 | tail -5)"
+LOGS=$(docker logs "$CID" 2>&1)
+if grep -q bad <<<"$LOGS"; then fail "the reader saw a partial or empty value: $(grep bad <<<"$LOGS" | head -5)"; fi
+say "the reader: $(grep saw-new <<<"$LOGS")"
+eq "$(docker exec "$CID" cat /run/secrets/db)" "$V2" "the file after the rotation"
+[[ $(docker exec "$CID" readlink /run/secrets/..data) != "$FIRST_VER" ]] || fail "..data did not move"
+eq "$(docker exec "$CID" sh -c 'ls -a /run/secrets | grep -c "^\.\.[0-9]"')" 1 \
+  "one version directory left (the old one removed)"
+eq "$(docker exec "$CID" sh -c 'echo "$ENVV"')" "$VE" "the env secret keeps its value"
+for ((i = 0; i < 40; i++)); do
+  [[ $(current "$T" DB) == true ]] && break
+  sleep 0.25
+done
+eq "$(current "$T" DB)" true "describe-tasks: DB is current after the refresh"
+RAW=$(it_aws --debug ecs describe-tasks --cluster "$CLUSTER" --tasks "$T" 2>&1 >/dev/null |
+  grep -o "\"name\": *\"DB\",[^}]*" | head -1)
+grep -q '"version": *"2"' <<<"$RAW" || fail "describe-tasks does not record version 2: $RAW"
+sleep 2 # more drift rounds: still current, and the reader still fine
+eq "$(current "$T" DB)" true "DB stays current"
+if docker logs "$CID" 2>&1 | grep -q bad; then fail "a late read failed"; fi
+aws ecs stop-task --cluster "$CLUSTER" --task "$T" >/dev/null
+must_reach "$T" STOPPED
+if [[ -e $FILES/$TID ]]; then fail "the refresh task's files are still there: $(find "$FILES/$TID")"; fi
+if grep -rqF "$V2" "$LOG" "$ANSWERS"; then fail "the new value reached the log or an answer"; fi
 if grep -rqF -e "$V1" -e "$VE" "$LOG" "$ANSWERS"; then fail "a value reached the log or an answer"; fi
 say "ok"

@@ -12,6 +12,7 @@
 
 #include "agent/secrets/files.h"
 #include "agent/tasks/taskdef.h"
+#include "docker/docker.h"
 
 static const ag_td_ctx ctx = {.region = "us-east-1", .account = "123456789012"};
 
@@ -340,4 +341,21 @@ Test(files_writer, atomic_update_swaps_and_cleans)
     cr_assert_str_eq(slurp(p), "two-longer");
     cr_assert_eq(system(cmd), 0, "no .tmp directory left");
     cr_assert_eq(ag_files_remove_tree(dir), 0);
+}
+
+/* docker/ writes the bind mounts as HostConfig.Mounts */
+Test(files_writer, create_body_mounts)
+{
+    dk_mount m[2] = {{.source = "/run/x/t/c0/f0", .target = "/run/secrets/db", .read_only = true},
+                     {.source = "/run/x/t/c0/r1", .target = "/run/s", .read_only = true}};
+    dk_create_spec s = {.image = "busybox", .mounts = m, .nmounts = 2};
+    es_buf b;
+    es_buf_init(&b, 1 << 16);
+    cr_assert_eq(dk_create_body(&s, &b), 0);
+    cr_assert(strstr(es_buf_cstr(&b),
+                     "\"Mounts\":[{\"Type\":\"bind\",\"Source\":\"/run/x/t/c0/f0\",\"Target\":"
+                     "\"/run/secrets/db\",\"ReadOnly\":true},{\"Type\":\"bind\",\"Source\":"
+                     "\"/run/x/t/c0/r1\",\"Target\":\"/run/s\",\"ReadOnly\":true}]"),
+              "%s", es_buf_cstr(&b));
+    es_buf_free_secret(&b);
 }
