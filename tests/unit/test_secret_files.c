@@ -161,8 +161,9 @@ Test(file_labels, limits)
     snprintf(l, sizeof l, "\"ecs-secrets.file.DB\":\"/s/%s\"", comp);
     bad(l, "ecs-secrets.file.DB", "longer than 255");
     char deep[512] = "";
+    size_t at = 0;
     for (int i = 0; i < AG_FILE_DEPTH_MAX + 1; i++)
-        strcat(deep, "/d");
+        at += (size_t)snprintf(deep + at, sizeof deep - at, "/d");
     snprintf(l, sizeof l, "\"ecs-secrets.file.DB\":\"%s\"", deep);
     bad(l, "ecs-secrets.file.DB", "deeper");
     /* 1025 bytes: over AG_FILE_PATH_MAX though within the label's 4096 */
