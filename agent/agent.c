@@ -836,7 +836,8 @@ static int start_engine(ag_agent *a)
                            .metrics = a->metrics,
                            .region = cf_get(cfg, CF_REGION),
                            .account = cf_get(cfg, CF_ACCOUNT_ID),
-                           .cluster = cf_get(cfg, CF_CLUSTER)};
+                           .cluster = cf_get(cfg, CF_CLUSTER),
+                           .files_dir = cf_get(cfg, CF_FILES_DIR)};
     long cleanup = 0;
     if (cf_parse_duration(cf_get(cfg, CF_TASK_CLEANUP_WAIT), &cleanup) == 0)
         ec.cleanup_delay_s = cleanup;

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/secrets/files.h"
 #include "aws/tls.h"
 
 static long elapsed_ms(const struct timespec *t0)
@@ -166,6 +167,33 @@ static int check_state_dir(const cf_config *cfg, FILE *out)
     return 0;
 }
 
+/* Secret files are written to memory only: the files directory (or, before
+ * the agent creates it, its nearest existing parent) must be on tmpfs.
+ * Never counted as a problem: only tasks with secret files need it. */
+static int check_files_dir(const cf_config *cfg, FILE *out)
+{
+    const char *dir = cf_get(cfg, CF_FILES_DIR);
+    char p[PATH_MAX], why[AG_FILES_ERR_MAX];
+    if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p) {
+        fprintf(out, "# problem: files directory %s: the path is too long\n", dir);
+        return 1;
+    }
+    struct stat st;
+    while (stat(p, &st) < 0 && strrchr(p, '/') && strcmp(p, "/") != 0) {
+        char *slash = strrchr(p, '/');
+        slash[slash == p ? 1 : 0] = '\0';
+    }
+    if (ag_files_check_memory_fs(p, why, sizeof why) < 0) {
+        fprintf(out,
+                "# warning: files directory %s: %s; tasks with secret files would be stopped\n",
+                dir, why);
+        return 0;
+    }
+    fprintf(out, "# check: files directory %s is on tmpfs%s\n", dir,
+            strcmp(p, dir) ? " (the agent will create it, mode 700)" : "");
+    return 0;
+}
+
 /* The listener's scheme; with TLS, the certificate and key load as the
  * agent would load them (a listener off loopback without TLS never gets
  * here: cf_load refuses it). */
@@ -219,6 +247,7 @@ int ag_check_environment(const cf_config *cfg, FILE *out)
 {
     int problems = check_docker(cfg, out);
     problems += check_state_dir(cfg, out);
+    problems += check_files_dir(cfg, out);
     problems += check_listener(cfg, out);
     problems += check_ca_file(cfg, out);
     return problems;

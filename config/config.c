@@ -320,6 +320,12 @@ const cf_key cf_keys[CF_KEY_COUNT] = {
     [CF_STATE_DIR] = {"ECS_SECRETS_STATE_DIR", "state-dir", "DIR", "/var/lib/ecs-secrets-agent",
                       false, "where the agent keeps its databases and keys (mode 0700)",
                       v_abs_path},
+    [CF_FILES_DIR] = {"ECS_SECRETS_FILES_DIR", "files-dir", "DIR", "/run/ecs-secrets-agent/files",
+                      false,
+                      "where secrets delivered as files (ecs-secrets.file.* labels) are "
+                      "written, one directory per task (mode 0700): must be on tmpfs, a value "
+                      "is never written to a disk",
+                      v_abs_path},
     [CF_LISTEN] = {"ECS_SECRETS_LISTEN", "listen", "HOST:PORT", "127.0.0.1:4577", false,
                    "the listener for the ECS API and the embedded AWS endpoints; an address "
                    "that is not loopback needs ECS_SECRETS_TLS_CERT and ECS_SECRETS_TLS_KEY",

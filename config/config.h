@@ -49,6 +49,7 @@ typedef enum cf_key_id {
     CF_DOCKER_PROXY_GROUP,
     CF_DOCKER_ROLES,
     CF_STATE_DIR,
+    CF_FILES_DIR,
     CF_LISTEN,
     CF_TLS_CERT,
     CF_TLS_KEY,

@@ -163,6 +163,13 @@ typedef struct dk_create_runtime {
     size_t ntmpfs;
 } dk_create_runtime;
 
+/* HostConfig.Mounts[] of Type "bind": a host path shown at target. The
+ * agent's secret files (agent/secrets/files.h) are mounted read-only. */
+typedef struct dk_mount {
+    const char *source, *target; /* Source (host), Target (container): absolute */
+    bool read_only;
+} dk_mount;
+
 /* A container create, as the ContainerCreate body carries it: the one writer
  * of that body (the agent fills a spec too: agent/secrets/inject.h). Absent fields
  * (NULL, 0, has_* false) are left out, so Docker applies its defaults. */
@@ -192,6 +199,8 @@ typedef struct dk_create_spec {
     int64_t cpu_shares;   /* HostConfig.CpuShares */
     /* ---- issue 20 (dk_create_runtime above); NULL: none ---- */
     const dk_create_runtime *rt;
+    const dk_mount *mounts; /* HostConfig.Mounts, bind mounts; none when nmounts is 0 */
+    size_t nmounts;
 } dk_create_spec;
 
 typedef void (*dk_create_cb)(void *ud, const dk_result *r, const char *id);

@@ -477,6 +477,22 @@ static void write_runtime_host(es_jw *w, const dk_create_runtime *rt)
         write_kv_object(w, "Tmpfs", rt->tmpfs, rt->ntmpfs, false);
 }
 
+static void write_mounts(es_jw *w, const dk_mount *m, size_t n)
+{
+    es_jw_key(w, "Mounts");
+    es_jw_arr(w);
+    for (size_t i = 0; i < n; i++) {
+        es_jw_obj(w);
+        es_jw_kstr(w, "Type", "bind");
+        es_jw_kstr(w, "Source", m[i].source);
+        es_jw_kstr(w, "Target", m[i].target);
+        if (m[i].read_only)
+            es_jw_kbool(w, "ReadOnly", true);
+        es_jw_obj_end(w);
+    }
+    es_jw_arr_end(w);
+}
+
 /* The create body; with mask, secret values are replaced by "***". */
 static int create_body(const dk_create_spec *s, es_buf *out, bool mask)
 {
@@ -521,6 +537,8 @@ static int create_body(const dk_create_spec *s, es_buf *out, bool mask)
         es_jw_kint(&w, "CpuShares", s->cpu_shares);
     if (s->rt)
         write_runtime_host(&w, s->rt);
+    if (s->nmounts)
+        write_mounts(&w, s->mounts, s->nmounts);
     es_jw_obj_end(&w);
     es_jw_obj_end(&w);
     es_buf_free_secret(&kv);

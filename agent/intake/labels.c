@@ -269,6 +269,13 @@ int ag_intake_taskdef(const ag_intake_req *rq, const ag_taskdef *registered, con
         if (!cd)
             return fail(err, errlen, "the task definition %s:%lld has no container %.255s",
                         registered->family, (long long)registered->revision, rq->container);
+        /* the client's create gets Env only: a file (agent/secrets/files.h)
+         * would silently become a variable */
+        if (cd->n_files)
+            return fail(err, errlen,
+                        "the task definition %s:%lld's container %.255s has secret files "
+                        "(ecs-secrets.file.* labels), which only tasks of the ECS API get",
+                        registered->family, (long long)registered->revision, rq->container);
         if (!registered->execution_role_arn)
             return fail(err, errlen, "the task definition %s:%lld has no executionRoleArn",
                         registered->family, (long long)registered->revision);

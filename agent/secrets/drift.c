@@ -386,6 +386,8 @@ static void finish(round *r)
     if (a.stale)
         es_info("drift: %lu of %lu secrets in %lu tasks are stale (%lu tasks)", a.stale, a.secrets,
                 a.tasks, a.stale_tasks);
+    /* secret files of policy refresh take the new version now */
+    ag_engine_refresh_files(d->cfg.engine);
     for (size_t i = 0; i < r->nwaiters; i++)
         r->waiters[i].fn(r->waiters[i].arg);
     round_free(r);

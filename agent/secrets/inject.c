@@ -105,10 +105,11 @@ static const ag_secret_value *find_value(const ag_secret_value *v, size_t n, ag_
 }
 
 /* Checks that the declared secrets of one kind all have exactly one usable value. */
-static int check_values(const char *cname, const ag_secret_ref *refs, size_t nrefs,
+static int check_values(const ag_container_def *cd, const ag_secret_ref *refs, size_t nrefs,
                         ag_secret_target t, const ag_secret_value *values, size_t n_values,
                         char *err, size_t errlen)
 {
+    const char *cname = cd->name;
     for (size_t i = 0; i < nrefs; i++) {
         size_t count = 0;
         const ag_secret_value *v = find_value(values, n_values, t, refs[i].name, &count);
@@ -118,6 +119,9 @@ static int check_values(const char *cname, const ag_secret_ref *refs, size_t nre
         if (count > 1)
             return es_errf(err, errlen, -EINVAL, "container %s: %s %s: more than one value given",
                            cname, target_path(t), refs[i].name);
+        /* a file (td_files.h) carries any bytes, binary and NUL included */
+        if (t == AG_SECRET_ENV && ag_td_file_for(cd, refs[i].name))
+            continue;
         if (v->binary)
             return es_errf(err, errlen, -EINVAL,
                            "container %s: %s %s: the secret is binary (SecretBinary) and cannot be "
@@ -179,6 +183,8 @@ static int build_env(const ag_container_def *cd, const ag_container_override *ov
         put(list, &n, ov->environment[i].name, ov->environment[i].value,
             strlen(ov->environment[i].value));
     for (size_t i = 0; i < cd->n_secrets; i++) {
+        if (ag_td_file_for(cd, cd->secrets[i].name))
+            continue; /* a file (agent/secrets/files.h), never in Env */
         size_t count;
         const ag_secret_value *v =
             find_value(values, n_values, AG_SECRET_ENV, cd->secrets[i].name, &count);
@@ -497,6 +503,8 @@ static int make_spec(ag_create_params *p)
         .memory_bytes = p->memory_bytes,
         .cpu_shares = p->cpu_shares,
         .rt = &p->rt,
+        .mounts = p->mounts,
+        .nmounts = p->n_mounts,
     };
     return 0;
 }
@@ -510,15 +518,15 @@ int ag_inject_build(const ag_container_def *cd, const ag_container_override *ov,
     if (ov && strcmp(ov->name, cd->name) != 0)
         return es_errf(err, errlen, -EINVAL, "container %s: the override is for container %s",
                        cd->name, ov->name);
-    int r = check_values(cd->name, cd->secrets, cd->n_secrets, AG_SECRET_ENV, values, n_values, err,
-                         errlen);
+    int r =
+        check_values(cd, cd->secrets, cd->n_secrets, AG_SECRET_ENV, values, n_values, err, errlen);
     if (r)
         return r;
     if (cd->log)
-        r = check_values(cd->name, cd->log->secret_options, cd->log->n_secret_options,
-                         AG_SECRET_LOG, values, n_values, err, errlen);
+        r = check_values(cd, cd->log->secret_options, cd->log->n_secret_options, AG_SECRET_LOG,
+                         values, n_values, err, errlen);
     else
-        r = check_values(cd->name, NULL, 0, AG_SECRET_LOG, values, n_values, err, errlen);
+        r = check_values(cd, NULL, 0, AG_SECRET_LOG, values, n_values, err, errlen);
     if (r)
         return r;
 
@@ -558,6 +566,8 @@ int ag_inject_build(const ag_container_def *cd, const ag_container_override *ov,
     p->memory_bytes = cd->memory * 1024 * 1024;
     p->has_cpu = cd->has_cpu;
     p->cpu_shares = cd->cpu < 2 ? 2 : cd->cpu; /* Docker's minimum share is 2 */
+    p->mounts = ctx->mounts;
+    p->n_mounts = ctx->nmounts;
     if (build_runtime(cd, p) < 0 || make_spec(p) < 0)
         goto nomem;
     *out = p;

@@ -1,6 +1,10 @@
 /* inject.h - from a container definition, RunTask overrides and resolved
  * secret values to Docker's create parameters. Pure: no I/O, no logging.
  *
+ * A secret with an ecs-secrets.file.* label (agent/tasks/td_files.h) is not
+ * put in Env: the engine writes it to a file (agent/secrets/files.h) and
+ * passes the bind mounts in the context.
+ *
  * Env precedence (as ECS): the definition's environment, then the RunTask
  * override's environment (same name replaces in place, new names append),
  * then secrets (same name replaces, new names append): a secret always wins.
@@ -51,6 +55,10 @@ typedef struct ag_inject_ctx {
      * NULL leaves it to Docker. The engine picks it (the definition's
      * networkMode or its configured default). */
     const char *network_mode;
+    /* HostConfig.Mounts: the container's secret files (agent/secrets/files.h),
+     * borrowed until the create is sent; the engine lays them out */
+    const dk_mount *mounts;
+    size_t nmounts;
 } ag_inject_ctx;
 
 typedef struct ag_create_params {
@@ -88,6 +96,8 @@ typedef struct ag_create_params {
     dk_device *device_views;
     char (*device_perms)[4]; /* "rwm" per device */
     dk_kv *tmpfs_views;      /* values owned: "size=Nm,options" */
+    const dk_mount *mounts;  /* borrowed from the ag_inject_ctx */
+    size_t n_mounts;
 } ag_create_params;
 
 /* Builds the parameters. ov may be NULL. Every secrets[] / secretOptions[]

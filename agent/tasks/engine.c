@@ -1,5 +1,6 @@
 /* engine.c - see engine.h; how the engine is split: engine_int.h. */
 #include "agent/tasks/engine_int.h"
+#include "agent/secrets/files.h"
 #include "agent/secrets/inject.h"
 #include "agent/secrets/plan.h"
 #include "common/alloc.h"
@@ -137,8 +138,10 @@ void ag_eng_move(etask *et, ag_task_status to)
         if (et->launch_started_ms)
             ag_series_observe(e->m_launch_seconds, (double)ms / 1000.0);
     }
-    if (to == AG_TASK_STOPPED)
+    if (to == AG_TASK_STOPPED) {
         et->stopped_at_list = e->lists_issued;
+        ag_eng_files_remove(et); /* its secret files, wiped */
+    }
     if (to == AG_TASK_STOPPED && et->t->stop_code == AG_STOP_TASK_FAILED_TO_START)
         count_failed_launch(e, et->t->stopped_reason);
     for (size_t i = 0; i < e->nobservers; i++)
@@ -595,8 +598,10 @@ int ag_engine_create(const ag_engine_config *cfg, ag_engine **out)
     e->account = es_strdup(cfg->account);
     e->cluster = es_strdup(cfg->cluster);
     e->network_mode = cfg->network_mode ? es_strdup(cfg->network_mode) : NULL;
+    e->files_dir = es_strdup(cfg->files_dir ? cfg->files_dir : AG_FILES_DIR_DEFAULT);
     int rc = -ENOMEM;
-    if (!e->region || !e->account || !e->cluster || (cfg->network_mode && !e->network_mode))
+    if (!e->region || !e->account || !e->cluster || (cfg->network_mode && !e->network_mode) ||
+        !e->files_dir)
         goto fail;
     if (cfg->metrics) {
         const char *ok[] = {"result", "running", NULL};
@@ -656,6 +661,7 @@ fail:
     es_free(e->account);
     es_free(e->cluster);
     es_free(e->network_mode);
+    es_free(e->files_dir);
     es_free(e);
     return rc;
 }
@@ -685,6 +691,8 @@ int ag_engine_start(ag_engine *e)
     if (interrupted || adopted)
         es_notice("engine: %zu tasks to adopt, %zu interrupted launches to clean up", adopted,
                   interrupted);
+    /* a crash may have left the values of tasks that have stopped since */
+    ag_eng_files_sweep(e);
     dk_events_cbs cbs = {.on_event = ag_eng_on_event,
                          .on_connected = ag_eng_on_connected,
                          .on_error = ag_eng_on_events_error};
@@ -716,6 +724,7 @@ void ag_eng_maybe_free(ag_engine *e)
     es_free(e->account);
     es_free(e->cluster);
     es_free(e->network_mode);
+    es_free(e->files_dir);
     es_free(e);
     if (done)
         done(arg);

@@ -60,6 +60,9 @@ typedef struct ag_engine_config {
     uint64_t reconcile_interval_ms; /* periodic reconciling list; 0: only on (re)connect */
     uint64_t sweep_interval_ms;     /* stopped tasks' cleanup and failed stops' retries;
                                        0: AG_ENGINE_SWEEP_MS (tests shorten it) */
+    /* where secret files are written (agent/secrets/files.h): a tmpfs;
+     * NULL: AG_FILES_DIR_DEFAULT */
+    const char *files_dir;
 } ag_engine_config;
 
 #define AG_ENGINE_SWEEP_MS 15000
@@ -149,6 +152,12 @@ typedef struct ag_engine_counts {
     size_t running_containers;
 } ag_engine_counts;
 void ag_engine_get_counts(const ag_engine *e, ag_engine_counts *out);
+
+/* After a drift round (agent/secrets/drift.h): every RUNNING task holding a
+ * stale secret as a `refresh` file (agent/tasks/td_files.h) gets the new
+ * value resolved with its execution role and swapped into the file; the
+ * secret is then recorded as current. Env and frozen files keep theirs. */
+void ag_engine_refresh_files(ag_engine *e);
 
 /* Observers: called after every lastStatus change (services use it). */
 typedef void (*ag_engine_observer)(void *arg, ag_task *t, ag_task_status from);

@@ -62,6 +62,7 @@ struct etask {
     bool stop_retry;
     unsigned stop_failures;
     bool unpersisted; /* the store did not take its last write: the sweep retries */
+    bool refreshing;  /* a resolution for its refresh files is in flight */
     uint64_t launch_started_ms;
     /* e->lists_issued when a create of this task last answered: a list
      * issued at or before that may predate the container */
@@ -70,6 +71,13 @@ struct etask {
      * may show its container still running */
     uint64_t stopped_at_list;
 };
+
+/* A container's bind mounts of its secret files (task_files.c). */
+typedef struct ag_eng_mounts {
+    dk_mount *m;
+    size_t n;
+    char *paths; /* the sources and targets m points into */
+} ag_eng_mounts;
 
 /* One Docker call about one container of one task. */
 typedef struct cop {
@@ -80,6 +88,7 @@ typedef struct cop {
 struct ag_engine {
     ag_engine_config cfg;
     char *region, *account, *cluster, *network_mode;
+    char *files_dir; /* secret files (agent/secrets/files.h) */
     uv_loop_t *loop;
     etask *tasks; /* newest first */
     size_t ntasks;
@@ -137,5 +146,14 @@ int ag_eng_record_secrets(etask *et, const ag_resolution *res);                 
 void ag_eng_release_values(etask *et);                                               /* engine.c */
 void ag_eng_set_phase(etask *et, launch_phase to);                                   /* launch.c */
 int ag_eng_stop_timeout(const etask *et, size_t i);                                  /* engine.c */
+/* task_files.c: a task's secret files. Written once resolved (0, or a
+ * negative errno with reason an ECS-shaped stoppedReason; nothing is left on
+ * failure); mounted per container; removed when the task stops, and at start
+ * for tasks stopped or unknown; refreshed after a drift round. */
+int ag_eng_files_write(etask *et, const ag_resolution *res, char *reason, size_t rlen);
+int ag_eng_files_mounts(const etask *et, size_t ci, ag_eng_mounts *out);
+void ag_eng_mounts_free(ag_eng_mounts *m);
+void ag_eng_files_remove(etask *et);
+void ag_eng_files_sweep(ag_engine *e);
 
 #endif

@@ -57,6 +57,14 @@ void ag_eng_on_resolved(void *arg, ag_resolution *res, const char *reason)
         ag_eng_advance(et);
         return;
     }
+    char why[AG_REASON_BUF];
+    if (et->t->desired_status != AG_TASK_STOPPED &&
+        ag_eng_files_write(et, res, why, sizeof why) < 0) {
+        ag_resolution_free(res);
+        ag_eng_fail_launch(et, why);
+        ag_eng_advance(et);
+        return;
+    }
     et->res = res;
     ag_eng_set_phase(et, L_CREATE);
     if (et->t->desired_status != AG_TASK_STOPPED)
@@ -188,10 +196,21 @@ static int issue_create(etask *et)
                          .family = et->t->family,
                          .revision = et->t->revision,
                          .network_mode = mode};
-    ag_create_params *p = NULL;
-    int rc = ag_inject_build(cd, ag_overrides_for(et->td->ov, cd->name), views, nv, &ctx, &p, err,
-                             sizeof err);
+    ag_eng_mounts mounts;
+    int rc = ag_eng_files_mounts(et, (size_t)(cd - et->td->td->containers), &mounts);
     if (rc < 0) {
+        snprintf(reason, sizeof reason, "CannotCreateContainerError: %s: %s", cd->name,
+                 rc == -ENOMEM ? "out of memory" : "the secret files' paths are too long");
+        ag_eng_fail_container(et, i, reason);
+        return rc;
+    }
+    ctx.mounts = mounts.m;
+    ctx.nmounts = mounts.n;
+    ag_create_params *p = NULL;
+    rc = ag_inject_build(cd, ag_overrides_for(et->td->ov, cd->name), views, nv, &ctx, &p, err,
+                         sizeof err);
+    if (rc < 0) {
+        ag_eng_mounts_free(&mounts);
         snprintf(reason, sizeof reason, "CannotCreateContainerError: %s: %s", cd->name, err);
         ag_eng_fail_container(et, i, reason);
         return rc;
@@ -205,6 +224,7 @@ static int issue_create(etask *et)
         rc = dk_container_create(e->cfg.docker, &p->spec, on_created, c);
     }
     ag_create_params_free(p);
+    ag_eng_mounts_free(&mounts);
     if (rc < 0) {
         es_free(c);
         snprintf(reason, sizeof reason, "CannotCreateContainerError: %s: %s", cd->name,

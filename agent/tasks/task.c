@@ -313,6 +313,28 @@ fail:
     return -ENOMEM;
 }
 
+int ag_task_secret_meta_refreshed(ag_secret_meta *m, const char *source_arn, const char *version,
+                                  int64_t resolved_at, const char *fingerprint)
+{
+    char *arn = NULL, *ver = NULL, *fp = NULL;
+    if (!dup_opt(&arn, source_arn) || !dup_opt(&ver, version) || !dup_opt(&fp, fingerprint)) {
+        es_free(arn);
+        es_free(ver);
+        es_free(fp);
+        return -ENOMEM;
+    }
+    es_free(m->source_arn);
+    es_free(m->version);
+    es_free(m->fingerprint);
+    m->source_arn = arn;
+    m->version = ver;
+    m->fingerprint = fp;
+    m->resolved_at = resolved_at;
+    m->drift = AG_DRIFT_CURRENT;
+    snprintf(m->latest_version, sizeof m->latest_version, "%s", version ? version : "");
+    return 0;
+}
+
 /* What a transition may change, saved so that a failed persist leaves the
  * task as it was. */
 typedef struct task_snap {

@@ -150,6 +150,12 @@ int ag_task_add_secret_meta(ag_task *t, const char *container_name, ag_secret_ta
                             const char *name, const char *value_from, const char *source_arn,
                             const char *version, int64_t resolved_at, const char *fingerprint);
 
+/* A refreshed secret file (issue 21, agent/secrets/files.h) now holds a new
+ * version: m records it (source, version, when, fingerprint) and counts as
+ * current for drift. 0 or -ENOMEM (m unchanged). */
+int ag_task_secret_meta_refreshed(ag_secret_meta *m, const char *source_arn, const char *version,
+                                  int64_t resolved_at, const char *fingerprint);
+
 /* Is from -> to a legal lifecycle move? */
 bool ag_task_transition_ok(ag_task_status from, ag_task_status to);
 /* Makes a changed task durable (the edge's business: the engine writes it to

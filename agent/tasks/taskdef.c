@@ -650,6 +650,7 @@ static void container_clear(ag_container_def *c)
     es_free(c->user);
     es_free(c->depends_on_json);
     ag_td_runtime_clear(&c->rt);
+    ag_td_files_free(c->files, c->n_files);
     memset(c, 0, sizeof *c);
 }
 
@@ -769,6 +770,8 @@ static int parse_container(const es_json *cd, size_t idx, const ag_td_ctx *ctx, 
     if ((rc = get_str(cd, path, "user", (str_rule){.max = AG_TD_USER_MAX}, &c->user, e)))
         return rc;
     if ((rc = get_depends_on(cd, path, &c->depends_on_json, e)))
+        return rc;
+    if ((rc = ag_td_files_parse(c, path, e)))
         return rc;
     ag_td_rt_ctx rctx = {.network_mode = td->network_mode,
                          .has_memory = c->has_memory,

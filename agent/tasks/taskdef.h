@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include "agent/secrets/valuefrom.h"
+#include "agent/tasks/td_files.h"
 #include "agent/tasks/td_runtime.h"
 #include "common/buf.h"
 #include "common/json.h"
@@ -118,6 +119,10 @@ typedef struct ag_container_def {
     /* What changes Docker's create beyond the above (issue 20): hostname,
      * DNS, privileges, ulimits, ... (td_runtime.h) */
     ag_container_runtime rt;
+    /* issue 21: the secrets delivered as files (td_files.h), from the
+     * ecs-secrets.file.* labels of docker_labels; NULL when none */
+    ag_secret_file *files;
+    size_t n_files;
 } ag_container_def;
 
 typedef enum ag_td_status {

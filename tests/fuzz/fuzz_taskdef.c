@@ -18,6 +18,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             __builtin_trap();
         return 0;
     }
+    /* secret files (td_files.h): what was accepted keeps the parser's word */
+    for (size_t i = 0; i < td->n_containers; i++) {
+        const ag_container_def *c = &td->containers[i];
+        for (size_t k = 0; k < c->n_files; k++) {
+            const ag_secret_file *f = &c->files[k];
+            size_t pl = strlen(f->path);
+            if (f->secret >= c->n_secrets || f->path[0] != '/' || pl < 2 || pl > AG_FILE_PATH_MAX ||
+                f->path[pl - 1] == '/' || strstr(f->path, "//") || strstr(f->path, "/../") ||
+                f->mode > AG_FILE_MODE_MAX || ag_td_file_for(c, c->secrets[f->secret].name) != f)
+                __builtin_trap();
+            if (f->policy == AG_FILE_REFRESH) {
+                const char *slash = strrchr(f->path, '/');
+                size_t dl = slash == f->path ? 1 : (size_t)(slash - f->path);
+                if (ag_td_files_refresh_dir_refused(f->path, dl))
+                    __builtin_trap();
+            }
+        }
+    }
     es_buf a, b;
     es_buf_init(&a, 1 << 20);
     es_buf_init(&b, 1 << 20);
