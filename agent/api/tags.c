@@ -187,7 +187,8 @@ static int op_tag(void *arg, ag_api_req *rq)
     if (!r)
         r = save(t, rq, &x, &now);
     if (!r)
-        es_info("TagResource %s: %zu tags set by %s", x.arn, add.n, rq->principal);
+        es_info("TagResource %s: %zu tags set by %s", x.arn, add.n,
+                rq->principal ? rq->principal : "?");
 out:
     ag_tags_clear(&add);
     ag_tags_clear(&now);
@@ -213,7 +214,8 @@ static int op_untag(void *arg, ag_api_req *rq)
         r = save(t, rq, &x, &now);
     }
     if (!r)
-        es_info("UntagResource %s: %zu keys removed by %s", x.arn, keys->u.array.n, rq->principal);
+        es_info("UntagResource %s: %zu keys removed by %s", x.arn, keys->u.array.n,
+                rq->principal ? rq->principal : "?");
     ag_tags_clear(&now);
     return r;
 }

@@ -66,7 +66,7 @@ aws iam create-role --role-name rdExec --assume-role-policy-document \
   '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}' >/dev/null
 aws iam put-role-policy --role-name rdExec --policy-name rd --policy-document \
   '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"arn:aws:secretsmanager:*:*:secret:rd/*"}]}'
-read -r ARN V1 < <(aws secretsmanager create-secret --name rd/db --secret-string v1-of-rd-secret \
+read -r ARN _ < <(aws secretsmanager create-secret --name rd/db --secret-string v1-of-rd-secret \
   --query '[ARN, VersionId]' --output text)
 cat >"$WORK/td.json" <<TD
 {"family": "rd", "executionRoleArn": "arn:aws:iam::$ACCOUNT:role/rdExec", "networkMode": "none",
@@ -132,6 +132,7 @@ expect_error InvalidParameterException "long ARN" \
   ecs tag-resource --resource-arn "arn:aws:ecs:$REGION:$ACCOUNT:service/tagged" --tags key=a,value=b
 expect_error InvalidParameterException "not an ECS resource of this agent" \
   ecs list-tags-for-resource --resource-arn "arn:aws:ecs:eu-west-1:$ACCOUNT:service/$CLUSTER/tagged"
+# shellcheck disable=SC2016 # JMESPath's literal, not a shell expansion
 eq "$(aws ecs list-tags-for-resource --resource-arn "$SVC" --query 'tags[?key==`ecs-secrets:redeploy-min-interval`].value' --output text)" \
   "$INTERVAL" "the refused tag left the interval as it was"
 
