@@ -11,6 +11,7 @@
 
 #include "agent/api/api.h"
 #include "agent/api/services.h"
+#include "agent/api/tags.h"
 #include "agent/api/tasks.h"
 #include "agent/intake/docker.h"
 #include "agent/secrets/drift.h"
@@ -68,6 +69,7 @@ struct ag_agent {
     ag_svc_sched *sched;
     ag_drift *drift;
     ag_api_services *api_services;
+    ag_api_tags *api_tags;
     ag_rotator *rotator; /* embedded mode: due rotations (rotator.h) */
     uv_timer_t retry;
     bool retry_open;
@@ -104,6 +106,8 @@ static void all_closed(ag_agent *a)
     a->api_tasks = NULL;
     ag_api_services_free(a->api_services);
     a->api_services = NULL;
+    ag_api_tags_free(a->api_tags);
+    a->api_tags = NULL;
     ag_store_close(a->store);
     a->store = NULL;
     al_close(a->al);
@@ -909,6 +913,7 @@ static int start_api(ag_agent *a)
     if ((r = ag_api_create(&ac, &a->api)) < 0 ||
         (r = ag_api_tasks_attach(a->api, a->engine, &a->api_tasks)) < 0 ||
         (r = ag_api_services_attach(a->api, a->sched, a->drift, &a->api_services)) < 0 ||
+        (r = ag_api_tags_attach(a->api, a->engine, a->sched, &a->api_tags)) < 0 ||
         (r = ag_api_attach(a->api, a->server)) < 0)
         es_err("ECS API: %s", strerror(-r));
     return r;

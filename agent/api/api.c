@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "agent/api/tags.h"
 #include "agent/tasks/engine.h"
 #include "common/alloc.h"
 #include "common/log.h"
@@ -276,6 +277,11 @@ int64_t ag_api_now(const ag_api *api)
     return api->now ? api->now() : (int64_t)time(NULL);
 }
 
+ag_store *ag_api_store(const ag_api *api)
+{
+    return api->store;
+}
+
 /* Is s (a name or an ARN) the configured cluster? */
 static bool is_our_cluster(const ag_api *api, const char *s)
 {
@@ -466,12 +472,33 @@ static void write_next_token(ag_api_req *rq, const char *key)
 
 static const char *const td_statuses[] = {"ACTIVE", "INACTIVE", NULL};
 
-static void write_td_answer(ag_api_req *rq, const ag_taskdef *td, bool tags)
+/* The answer's tags: the store's (TagResource may have changed them since
+ * the registration); 0 or < 0 after ag_api_fail. */
+static int write_td_answer(ag_api_req *rq, const ag_taskdef *td, bool with_tags)
 {
     es_jw_key(rq->w, "taskDefinition");
     ag_taskdef_write_describe(td, rq->api->region, rq->api->account, rq->w);
-    if (tags)
-        ag_taskdef_write_tags(td, rq->w);
+    if (!with_tags)
+        return 0;
+    char arn[AG_API_TD_ARN_MAX];
+    ag_api_td_arn(rq->api, td->family, td->revision, arn, sizeof arn);
+    ag_tags tags = {.n = 0};
+    if (ag_store_tags_get(rq->api->store, arn, &tags) < 0) {
+        es_err("task definition %s: tags: %s", arn, ag_store_errmsg(rq->api->store));
+        return ag_api_fail(rq, SERVER, "taskDefinition: the tags cannot be read");
+    }
+    ag_tags_write(&tags, rq->w);
+    ag_tags_clear(&tags);
+    return 0;
+}
+
+/* The registration's tags (kept as registered in td->kept), by ECS's rules. */
+static int td_tags(ag_api_req *rq, const ag_taskdef *td, ag_tags *out)
+{
+    for (size_t i = 0; i < td->n_kept; i++)
+        if (strcmp(td->kept[i].name, "tags") == 0)
+            return ag_api_read_tags_text(rq, td->kept[i].value, out);
+    return 0;
 }
 
 static int op_register(void *arg, ag_api_req *rq)
@@ -495,23 +522,34 @@ static int op_register(void *arg, ag_api_req *rq)
                            "agent's Docker socket",
                            AG_ENGINE_DOCKER_FAMILY);
     }
-    if ((r = ag_api_authorize(rq, "ecs:RegisterTaskDefinition", "*", NULL, 0)) ||
+    ag_tags tags = {.n = 0};
+    if ((r = td_tags(rq, td, &tags)) ||
+        (r = ag_api_authorize(rq, "ecs:RegisterTaskDefinition", "*", NULL, 0)) ||
         (r = ag_api_authorize_pass_role(rq, td->execution_role_arn)) ||
         (r = ag_api_authorize_pass_role(rq, td->task_role_arn))) {
+        ag_tags_clear(&tags);
         ag_taskdef_free(td);
         return r;
     }
-    if (ag_store_taskdef_register(api->store, td, ag_api_now(api)) < 0) {
+    char arn[AG_API_TD_ARN_MAX];
+    if (ag_store_taskdef_register(api->store, td, ag_api_now(api)) < 0 ||
+        (ag_api_td_arn(api, td->family, td->revision, arn, sizeof arn),
+         ag_store_tags_set(api->store, arn, &tags) < 0)) {
         es_err("RegisterTaskDefinition %s: store: %s", td->family, ag_store_errmsg(api->store));
+        ag_tags_clear(&tags);
         ag_taskdef_free(td);
         return ag_api_fail(rq, SERVER, "family: the task definition store failed: %s",
                            ag_store_errmsg(api->store));
     }
+    ag_tags_clear(&tags);
     es_info("task definition %s:%" PRId64 " registered by %s", td->family, td->revision,
             rq->principal);
     for (size_t i = 0; i < td->n_warnings; i++)
         es_notice("task definition %s:%" PRId64 ": %s", td->family, td->revision, td->warnings[i]);
-    write_td_answer(rq, td, true);
+    if ((r = write_td_answer(rq, td, true))) {
+        ag_taskdef_free(td);
+        return r;
+    }
     /* our own field (botocore drops it, boto3's raw answer and curl see it) */
     es_jw_key(rq->w, "warnings");
     es_jw_arr(rq->w);
@@ -542,9 +580,9 @@ static int op_describe_td(void *arg, ag_api_req *rq)
     ag_taskdef *td = NULL;
     if ((r = ag_api_load_taskdef(rq, "taskDefinition", ref, &td)))
         return r;
-    write_td_answer(rq, td, tags);
+    r = write_td_answer(rq, td, tags);
     ag_taskdef_free(td);
-    return 0;
+    return r;
 }
 
 static int op_deregister_td(void *arg, ag_api_req *rq)

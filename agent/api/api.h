@@ -25,6 +25,9 @@
  *   api_tasks.c  RunTask, StartTask, StopTask, DescribeTasks, ListTasks
  *                (ag_api_tasks_attach plugs the engine in through
  *                ag_api_add_op and ag_api_set_counts)
+ *   tags.c       TagResource, UntagResource, ListTagsForResource on task
+ *                definitions, tasks and services (agent/api/tags.h); the
+ *                `tags` of RegisterTaskDefinition, RunTask and CreateService
  * An operation that is not attached answers UnknownOperationException.
  *
  * The one cluster is the configured one (ECS_CLUSTER): ARN
@@ -169,6 +172,7 @@ const char *ag_api_account(const ag_api *api);
 int64_t ag_api_now(const ag_api *api);
 /* The store's last error, for an answer that says why a write failed. */
 const char *ag_api_store_errmsg(const ag_api *api);
+ag_store *ag_api_store(const ag_api *api);
 
 /* Loads the task definition named by `field` (family = latest ACTIVE,
  * family:revision, or its ARN); ClientException naming it when unknown.

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "agent/api/tags.h"
 #include "agent/tasks/engine.h"
 #include "common/alloc.h"
 #include "common/log.h"
@@ -171,14 +172,20 @@ static int op_create(void *arg, ag_api_req *rq)
         (r = authorize_service(rq, "ecs:CreateService", name, td)))
         return r;
     req.family = family;
+    ag_tags tags = {.n = 0};
+    if ((r = ag_api_read_tags(rq, &tags)))
+        return r;
+    req.tags = &tags;
     ag_service *v = NULL;
     char err[AG_SVC_ERR_MAX] = "";
     r = ag_svc_create(s->sched, &req, &v, err, sizeof err);
+    ag_tags_clear(&tags);
     if (r < 0)
         return sched_error(rq, r, "CreateService", err);
-    es_info("CreateService %s by %s", v->arn, rq->principal ? rq->principal : "?");
+    es_info("CreateService %s by %s%s", v->arn, rq->principal ? rq->principal : "?",
+            v->redeploy ? " (redeploy on rotation)" : "");
     es_jw_key(rq->w, "service");
-    ag_service_write_json(v, rq->w);
+    ag_service_write_json(v, true, rq->w);
     return 0;
 }
 
@@ -215,7 +222,7 @@ static int op_update(void *arg, ag_api_req *rq)
     es_info("UpdateService %s by %s%s", v->arn, rq->principal ? rq->principal : "?",
             req.force_new_deployment ? " (forceNewDeployment)" : "");
     es_jw_key(rq->w, "service");
-    ag_service_write_json(v, rq->w);
+    ag_service_write_json(v, false, rq->w);
     return 0;
 }
 
@@ -237,7 +244,7 @@ static int op_delete(void *arg, ag_api_req *rq)
         return sched_error(rq, r, "DeleteService", err);
     es_info("DeleteService %s by %s", v->arn, rq->principal ? rq->principal : "?");
     es_jw_key(rq->w, "service");
-    ag_service_write_json(v, rq->w);
+    ag_service_write_json(v, false, rq->w);
     return 0;
 }
 
@@ -251,12 +258,14 @@ static int op_describe(void *arg, ag_api_req *rq)
                              &list)) ||
         (r = ag_api_str_list(rq, "include", false, 0, 2, 16, &include)))
         return r;
-    bool drift = false;
+    bool drift = false, tags = false;
     for (size_t i = 0; include && i < include->u.array.n; i++) {
         const char *inc = include->u.array.items[i]->u.string.s;
         if (strcmp(inc, "DRIFT") == 0)
             drift = true;
-        else if (strcmp(inc, "TAGS") != 0)
+        else if (strcmp(inc, "TAGS") == 0)
+            tags = true;
+        else
             return ag_api_fail(rq, INVALID, "include[%zu]: must be TAGS or DRIFT", i);
     }
     for (size_t i = 0; i < list->u.array.n; i++)
@@ -271,7 +280,7 @@ static int op_describe(void *arg, ag_api_req *rq)
     for (size_t i = 0; i < list->u.array.n; i++) {
         ag_service *v = ag_svc_find(s->sched, list->u.array.items[i]->u.string.s);
         if (v)
-            ag_service_write_json(v, w);
+            ag_service_write_json(v, tags, w);
     }
     es_jw_arr_end(w);
     es_jw_key(w, "failures");

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "agent/api/tags.h"
+#include "agent/store/store.h"
 #include "common/alloc.h"
 #include "common/log.h"
 #include "common/secure.h"
@@ -205,9 +207,12 @@ static int answer_repeat(ag_api_tasks *t, ag_api_req *rq, const idem_entry *e,
     return 0;
 }
 
+static int run_tagged(ag_api_tasks *t, ag_api_req *rq, const launch *l, const char *ref,
+                      const char *started_by, const char *group, const es_json *ovj,
+                      const ag_tags *tags);
+
 static int run_common(ag_api_tasks *t, ag_api_req *rq, const launch *l)
 {
-    ag_api *api = rq->api;
     const char *ref = NULL, *started_by = NULL, *group = NULL;
     int r;
     if ((r = ag_api_check_cluster(rq)) ||
@@ -223,6 +228,30 @@ static int run_common(ag_api_tasks *t, ag_api_req *rq, const launch *l)
     if (ovj && ovj->type == ES_JSON_NULL)
         ovj = NULL;
 
+    ag_tags tags = {.n = 0};
+    if ((r = ag_api_read_tags(rq, &tags)))
+        return r;
+    r = run_tagged(t, rq, l, ref, started_by, group, ovj, &tags);
+    ag_tags_clear(&tags);
+    return r;
+}
+
+/* The tasks' tags, once they exist: a store failure is logged (the tasks
+ * run; their tags are missing from ListTagsForResource). */
+static void tag_tasks(ag_api_req *rq, ag_task **tasks, size_t n, const ag_tags *tags)
+{
+    for (size_t i = 0; tags->n && i < n; i++)
+        if (ag_store_tags_set(ag_api_store(rq->api), tasks[i]->arn, tags) < 0)
+            es_err("%s %s: tags not stored: %s", rq->operation, tasks[i]->arn,
+                   ag_store_errmsg(ag_api_store(rq->api)));
+}
+
+static int run_tagged(ag_api_tasks *t, ag_api_req *rq, const launch *l, const char *ref,
+                      const char *started_by, const char *group, const es_json *ovj,
+                      const ag_tags *tags)
+{
+    ag_api *api = rq->api;
+    int r;
     ag_taskdef *td = NULL;
     char td_arn[AG_API_TD_ARN_MAX];
     if ((r = load_authorized(rq, ref, &td, td_arn, sizeof td_arn)))
@@ -301,6 +330,7 @@ static int run_common(ag_api_tasks *t, ag_api_req *rq, const launch *l)
     }
     es_info("%s %s: %" PRId64 " task(s) started by %s (launch type %s)", rq->operation, td_arn,
             l->count, rq->principal, l->launch_type);
+    tag_tasks(rq, tasks, (size_t)l->count, tags);
     if (l->token)
         idem_add(t, l->token, hash, now, tasks, (size_t)l->count);
     write_task_list(rq, tasks, (size_t)l->count);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "agent/services/redeploy.h"
 #include "agent/tasks/engine.h"
 #include "agent/metrics.h"
 #include "agent/store/store.h"
@@ -18,6 +19,10 @@
 /* What a service's last drift event said, "valueFrom=count;" per stale value:
  * bounded, so a service with very many stale references says the first ones. */
 #define DRIFT_SIG_MAX (64 * 1024)
+/* The rotated secret an automatic deployment's event names: its ARN (an
+ * SSM parameter's or a Secrets Manager secret's) and version. */
+#define ROTATED_ARN_MAX 2048
+#define ROTATED_VERSION_MAX 72 /* ag_secret_meta.latest_version */
 
 struct ag_svc_sched {
     ag_svc_sched_config cfg;
@@ -28,7 +33,7 @@ struct ag_svc_sched {
     bool closing, dirty;
     void (*done)(void *arg);
     void *done_arg;
-    ag_series *m_services, *m_launches, *m_stops, *m_cb, *m_stale;
+    ag_series *m_services, *m_launches, *m_stops, *m_cb, *m_stale, *m_redeploys;
 };
 
 static int64_t now_s(void)
@@ -77,6 +82,9 @@ typedef struct census {
     char *vf[64];
     int vf_count[64];
     size_t n_vf;
+    /* the first rotated secret seen (the automatic deployment names it) */
+    char rotated_arn[ROTATED_ARN_MAX];
+    char rotated_version[ROTATED_VERSION_MAX];
 } census;
 
 static int census_task(void *arg, ag_task *t)
@@ -138,6 +146,12 @@ static int census_task(void *arg, ag_task *t)
         if (t->secrets[i].drift != AG_DRIFT_STALE)
             continue;
         stale = true;
+        if (!c->rotated_arn[0]) {
+            const ag_secret_meta *m = &t->secrets[i];
+            snprintf(c->rotated_arn, sizeof c->rotated_arn, "%s",
+                     m->source_arn ? m->source_arn : m->value_from);
+            snprintf(c->rotated_version, sizeof c->rotated_version, "%s", m->latest_version);
+        }
         size_t k = 0;
         for (; k < c->n_vf; k++)
             if (strcmp(c->vf[k], t->secrets[i].value_from) == 0)
@@ -443,6 +457,68 @@ static void say_drift(ag_service *v, const census *c, int64_t now, bool *changed
     es_buf_free(&sig);
 }
 
+/* Says once per wait (the time it ends names it) why no deployment starts
+ * yet; true when it said so. */
+static bool tell_too_soon(ag_service *v, const census *c, int64_t now, int64_t wait)
+{
+    int64_t due = v->redeployed_at + v->redeploy_min_interval_s;
+    if (v->redeploy_told == due)
+        return false;
+    v->redeploy_told = due;
+    (void)ag_service_event(v, now,
+                           "(service %s) %d tasks hold a rotated value of %s; the next automatic "
+                           "deployment may start in %" PRId64 " seconds (%s %" PRId64 ").",
+                           v->name, c->stale_tasks, c->rotated_arn, wait, AG_REDEPLOY_INTERVAL_TAG,
+                           v->redeploy_min_interval_s);
+    es_notice("service %s: %d stale tasks; automatic deployment due in %" PRId64 " s", v->name,
+              c->stale_tasks, wait);
+    return true;
+}
+
+static int new_deployment(ag_svc_sched *s, ag_service *v, const char *family, int64_t rev,
+                          int64_t now);
+
+/* Redeploy on rotation (redeploy.h): true when a deployment was started
+ * (the census belongs to the old numbering: the next pass rolls it). */
+static bool redeploy(ag_svc_sched *s, ag_service *v, const census *c, int64_t now, bool *changed)
+{
+    ag_redeploy_in in = {
+        .policy = {.enabled = v->redeploy, .min_interval_s = v->redeploy_min_interval_s},
+        .status = v->status,
+        .primary_rollout = v->deps[0].rollout,
+        .stale_tasks = c->stale_tasks,
+        .last_at = v->redeployed_at,
+        .now = now};
+    int64_t wait = 0;
+    ag_redeploy_verdict verdict = ag_redeploy_decide(&in, &wait);
+    if (verdict == AG_REDEPLOY_TOO_SOON && tell_too_soon(v, c, now, wait))
+        *changed = true;
+    if (verdict != AG_REDEPLOY_GO)
+        return false;
+    int rc = new_deployment(s, v, v->family, v->revision, now);
+    if (rc < 0) {
+        es_err("service %s: cannot start the deployment for a rotation: %s", v->name,
+               strerror(-rc));
+        return false;
+    }
+    v->redeployed_at = now;
+    size_t more = c->n_vf > 1 ? c->n_vf - 1 : 0;
+    char extra[64] = "";
+    if (more)
+        snprintf(extra, sizeof extra, " (and %zu more rotated secrets)", more);
+    (void)ag_service_event(v, now,
+                           "(service %s) has started a new deployment %s: secret %s version %s "
+                           "rotated%s (%s).",
+                           v->name, v->deps[0].id, c->rotated_arn,
+                           c->rotated_version[0] ? c->rotated_version : "unknown", extra,
+                           AG_REDEPLOY_TAG);
+    es_notice("service %s: deployment %s started on rotation: %d stale tasks, %s version %s",
+              v->name, v->deps[0].id, c->stale_tasks, c->rotated_arn, c->rotated_version);
+    ag_series_add(s->m_redeploys, 1);
+    *changed = true;
+    return true;
+}
+
 static bool pass_one(ag_svc_sched *s, ag_service *v)
 {
     if (v->status == AG_SVC_INACTIVE)
@@ -463,7 +539,8 @@ static bool pass_one(ag_svc_sched *s, ag_service *v)
     int desired = v->status == AG_SVC_DRAINING ? 0 : v->desired;
     p->desired = desired;
 
-    if (trip_breaker(s, v, &c, desired, now, &changed) == TRIP_ROLLED_BACK) {
+    if (trip_breaker(s, v, &c, desired, now, &changed) == TRIP_ROLLED_BACK ||
+        redeploy(s, v, &c, now, &changed)) {
         census_free(&c);
         return true;
     }
@@ -550,6 +627,12 @@ static int load_one(ag_service *v, void *arg)
         return -ENOSPC;
     }
     s->svcs[s->n++] = v;
+    char err[AG_SVC_ERR_MAX];
+    ag_redeploy_policy p;
+    if (ag_redeploy_policy_read(&v->tags, &p, err, sizeof err) < 0)
+        es_err("service %s: stored tags: %s; redeploy on rotation is off", v->name, err);
+    v->redeploy = p.enabled;
+    v->redeploy_min_interval_s = p.min_interval_s;
     return 0;
 }
 
@@ -588,6 +671,11 @@ int ag_svc_sched_create(const ag_svc_sched_config *cfg, ag_svc_sched **out)
         s->m_cb = ag_metrics_series(cfg->metrics, AG_METRIC_COUNTER,
                                     "ecs_agent_service_deployments_failed_total",
                                     "Deployments failed by the circuit breaker.", NULL, NULL, 0);
+        s->m_redeploys = ag_metrics_series(
+            cfg->metrics, AG_METRIC_COUNTER, "ecs_agent_service_redeployments_total",
+            "Deployments services started by themselves when drift found a rotated value "
+            "(ecs-secrets:redeploy-on-rotation).",
+            NULL, NULL, 0);
         s->m_stale = ag_metrics_series(cfg->metrics, AG_METRIC_GAUGE, "ecs_agent_stale_tasks",
                                        "Service tasks holding a rotated (stale) secret value.",
                                        NULL, NULL, 0);
@@ -706,11 +794,22 @@ int ag_svc_create(ag_svc_sched *s, const ag_svc_create_req *req, ag_service **ou
         return rc;
     if (s->n == AG_SVC_MAX && !old)
         return errf(err, errlen, -ENOSPC, "too many services");
+    ag_redeploy_policy policy;
+    if (req->tags && ag_redeploy_policy_read(req->tags, &policy, err, errlen) < 0)
+        return -EINVAL;
     ag_service *v = NULL;
     rc = ag_service_new(s->region, s->account, s->cluster, req->name, req->family, rev,
                         req->desired, max, min, req->cb_enable, req->cb_rollback, now_s(), &v);
     if (rc < 0)
         return errf(err, errlen, rc, "the service cannot be created");
+    if (req->tags) {
+        if (ag_tags_copy(&v->tags, req->tags) < 0) {
+            ag_service_free(v);
+            return errf(err, errlen, -ENOMEM, "the service cannot be created");
+        }
+        v->redeploy = policy.enabled;
+        v->redeploy_min_interval_s = policy.min_interval_s;
+    }
     if (old) {
         /* an INACTIVE service of that name is replaced */
         (void)ag_store_service_delete(s->cfg.store, old->arn);
@@ -737,6 +836,27 @@ int ag_svc_create(ag_svc_sched *s, const ag_svc_create_req *req, ag_service **ou
     return 0;
 }
 
+/* A new PRIMARY deployment of family:rev (UpdateService's, and redeploy on
+ * rotation's: one path); the scheduler's next pass rolls it out. 0, -ENOSPC,
+ * -ENOMEM: v unchanged. */
+static int new_deployment(ag_svc_sched *s, ag_service *v, const char *family, int64_t rev,
+                          int64_t now)
+{
+    char *nf = es_strdup(family);
+    if (!nf)
+        return -ENOMEM;
+    int rc = ag_service_deploy(v, nf, rev, now);
+    if (rc < 0) {
+        es_free(nf);
+        return rc;
+    }
+    es_free(v->family);
+    v->family = nf;
+    v->revision = v->deps[0].revision;
+    uv_timer_start(&s->timer, on_tick, 0, s->cfg.interval_ms);
+    return 0;
+}
+
 int ag_svc_update(ag_svc_sched *s, const ag_svc_update_req *req, ag_service **out, char *err,
                   size_t errlen)
 {
@@ -759,22 +879,17 @@ int ag_svc_update(ag_svc_sched *s, const ag_svc_update_req *req, ag_service **ou
             return rc;
     }
     bool new_td = family && (strcmp(family, v->family) != 0 || rev != v->revision);
-    int64_t now = now_s();
     if (new_td || req->force_new_deployment) {
         if (v->n_deps >= AG_SVC_DEPLOYMENTS_MAX)
             return errf(err, errlen, -ENOSPC, "too many deployments in progress");
-        char *nf = es_strdup(new_td ? family : v->family);
-        if (!nf)
-            return -ENOMEM;
+        int old_desired = v->desired;
         v->desired = desired;
-        int rc = ag_service_deploy(v, nf, new_td ? rev : v->revision, now);
+        int rc =
+            new_deployment(s, v, new_td ? family : v->family, new_td ? rev : v->revision, now_s());
         if (rc < 0) {
-            es_free(nf);
+            v->desired = old_desired;
             return errf(err, errlen, rc, "the deployment cannot be created");
         }
-        es_free(v->family);
-        v->family = nf;
-        v->revision = v->deps[0].revision;
         es_info("service %s: new deployment %s (%s:%" PRId64 ")%s", v->name, v->deps[0].id,
                 v->family, v->revision, req->force_new_deployment ? ", forced" : "");
     }
@@ -786,6 +901,33 @@ int ag_svc_update(ag_svc_sched *s, const ag_svc_update_req *req, ag_service **ou
     persist(s, v);
     uv_timer_start(&s->timer, on_tick, 0, s->cfg.interval_ms);
     *out = v;
+    return 0;
+}
+
+int ag_svc_set_tags(ag_svc_sched *s, ag_service *v, const ag_tags *tags, char *err, size_t errlen)
+{
+    ag_redeploy_policy policy;
+    if (ag_redeploy_policy_read(tags, &policy, err, errlen) < 0)
+        return -EINVAL;
+    ag_tags was = {.n = 0};
+    if (ag_tags_copy(&was, &v->tags) < 0 || ag_tags_copy(&v->tags, tags) < 0) {
+        ag_tags_clear(&was);
+        (void)ag_tags_copy(&v->tags, &was);
+        return errf(err, errlen, -ENOMEM, "out of memory");
+    }
+    if (ag_store_service_put(s->cfg.store, v) < 0) {
+        es_err("service %s: cannot persist its tags: %s", v->name, ag_store_errmsg(s->cfg.store));
+        ag_tags_clear(&v->tags);
+        v->tags = was; /* the store kept the old ones */
+        return errf(err, errlen, -EIO, "the tags cannot be stored");
+    }
+    ag_tags_clear(&was);
+    if (policy.enabled != v->redeploy || policy.min_interval_s != v->redeploy_min_interval_s)
+        es_info("service %s: redeploy on rotation %s, min interval %" PRId64 " s", v->name,
+                policy.enabled ? "on" : "off", policy.min_interval_s);
+    v->redeploy = policy.enabled;
+    v->redeploy_min_interval_s = policy.min_interval_s;
+    uv_timer_start(&s->timer, on_tick, 0, s->cfg.interval_ms);
     return 0;
 }
 

@@ -19,6 +19,11 @@
  *   A replaced task's replacement resolves its secrets afresh (a new
  *   RunTask): this is how a rotated value reaches a service (S4). A full
  *   replacement takes at least ag_svc_waves() waves.
+ * Redeploy on rotation (agent/services/redeploy.h): a pass that finds a
+ *   tagged ACTIVE service's tasks holding a rotated value (drift's marks)
+ *   starts a new deployment of the same definition, as UpdateService
+ *   --force-new-deployment does (new_deployment: one path), when the
+ *   decision says GO; the event names the secret and its new version.
  * Circuit breaker (when enabled): a rollout IN_PROGRESS whose tasks failed
  *   (stopped by a launch failure or an essential exit, not by us or a user)
  *   threshold times - threshold = ceil(0.5 * desired) within [3, 200], as
@@ -73,6 +78,8 @@ typedef struct ag_svc_create_req {
     int max_percent; /* 0: 200 */
     int min_healthy; /* < 0: 100 */
     bool cb_enable, cb_rollback;
+    const ag_tags *tags; /* NULL: none; checked as ECS tags by the caller, the
+                            redeploy-on-rotation ones here (-EINVAL naming the tag) */
 } ag_svc_create_req;
 int ag_svc_create(ag_svc_sched *s, const ag_svc_create_req *req, ag_service **out, char *err,
                   size_t errlen);
@@ -92,6 +99,11 @@ int ag_svc_update(ag_svc_sched *s, const ag_svc_update_req *req, ag_service **ou
  * INACTIVE once its tasks have stopped. */
 int ag_svc_delete(ag_svc_sched *s, const char *name, bool force, ag_service **out, char *err,
                   size_t errlen);
+/* Replaces a service's tags (ECS's rules checked by the caller) and its
+ * redeploy-on-rotation policy (agent/services/redeploy.h), stored. 0,
+ * -EINVAL (a malformed redeploy tag, named in err), -ENOMEM, -EIO: the
+ * service unchanged. */
+int ag_svc_set_tags(ag_svc_sched *s, ag_service *v, const ag_tags *tags, char *err, size_t errlen);
 /* By name or ARN; NULL when unknown. INACTIVE ones are found too. */
 ag_service *ag_svc_find(ag_svc_sched *s, const char *name_or_arn);
 typedef int (*ag_svc_fn)(void *arg, ag_service *svc);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "agent/services/redeploy.h"
 #include "common/alloc.h"
 #include "common/log.h"
 #include "common/secure.h"
@@ -328,6 +329,7 @@ int ag_service_new(const char *region, const char *account, const char *cluster,
     s->cb_enable = cb_enable;
     s->cb_rollback = cb_rollback;
     s->created_at = now;
+    s->redeploy_min_interval_s = AG_REDEPLOY_INTERVAL_DEFAULT; /* until its tags say more */
     /* status: AG_SVC_ACTIVE, the zero value, as every service begins */
     if (!s->arn || !s->name || !s->cluster || !s->region || !s->account || !s->family ||
         ag_service_deploy(s, family, revision, now) < 0) {
@@ -353,6 +355,7 @@ void ag_service_free(ag_service *s)
     es_free(s->account);
     es_free(s->family);
     es_free(s->drift_sig);
+    ag_tags_clear(&s->tags);
     es_free(s);
 }
 
@@ -402,7 +405,7 @@ static void td_arn(es_buf *b, const ag_service *s, const char *family, int64_t r
                         family, rev);
 }
 
-void ag_service_write_json(const ag_service *s, es_jw *w)
+void ag_service_write_json(const ag_service *s, bool with_tags, es_jw *w)
 {
     es_buf b;
     es_buf_init(&b, TD_ARN_MAX);
@@ -473,6 +476,8 @@ void ag_service_write_json(const ag_service *s, es_jw *w)
     es_jw_kstr(w, "type", "ECS");
     es_jw_obj_end(w);
     es_jw_kint(w, "staleTasks", s->stale_tasks); /* ours: drift */
+    if (with_tags)
+        ag_tags_write(&s->tags, w);
     es_jw_obj_end(w);
     es_buf_free(&b);
 }

@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agent/tasks/tags.h"
 #include "common/buf.h"
 #include "common/json.h"
 
@@ -85,6 +86,13 @@ typedef struct ag_service {
     int stale_tasks;
     char *drift_sig;     /* what the last drift event said, to say it once */
     int64_t inactive_at; /* when it went INACTIVE (stored; 0: not INACTIVE, or not yet known) */
+    /* its ECS tags (stored in the store's tag table, under its ARN) and
+     * what they say of redeploy on rotation (agent/services/redeploy.h) */
+    ag_tags tags;
+    bool redeploy;
+    int64_t redeploy_min_interval_s;
+    int64_t redeployed_at; /* the last automatic deployment (stored; 0: none) */
+    int64_t redeploy_told; /* the TOO_SOON event said for this wait's end (memory only) */
 } ag_service;
 
 /* ---- pure model ---- */
@@ -171,7 +179,8 @@ int ag_svc_status_parse(const char *s, ag_svc_status *out);
 int ag_rollout_parse(const char *s, ag_rollout *out);
 
 /* The DescribeServices "Service" object, plus our extra fields
- * ("staleTasks", and per deployment "staleTasks"). */
-void ag_service_write_json(const ag_service *s, es_jw *w);
+ * ("staleTasks", and per deployment "staleTasks"); "tags" when with_tags
+ * (include TAGS, CreateService). */
+void ag_service_write_json(const ag_service *s, bool with_tags, es_jw *w);
 
 #endif

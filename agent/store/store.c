@@ -141,6 +141,22 @@ static const char *const migrations[] = {
     /* 4: when a service went INACTIVE, so that its retention does not start
      * again when the agent restarts (0: not INACTIVE, or not known) */
     "ALTER TABLE services ADD COLUMN inactive_at INTEGER NOT NULL DEFAULT 0;",
+    /* 5: ECS tags of task definitions, tasks and services (issue 21), under
+     * the resource part of their ARN (task-definition/F:R, task/C/ID,
+     * service/C/N); a definition's tags registered before are copied out of
+     * its body; when a service last redeployed itself on rotation */
+    "CREATE TABLE resource_tags ("
+    "  resource TEXT NOT NULL,"
+    "  key TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  PRIMARY KEY (resource, key));"
+    "INSERT OR IGNORE INTO resource_tags (resource, key, value)"
+    "  SELECT 'task-definition/' || t.family || ':' || t.revision,"
+    "         json_extract(j.value, '$.key'), coalesce(json_extract(j.value, '$.value'), '')"
+    "  FROM taskdefs t, json_each(t.body, '$.tags') j"
+    "  WHERE json_valid(t.body) AND json_type(t.body, '$.tags') = 'array'"
+    "    AND json_type(j.value, '$.key') = 'text';"
+    "ALTER TABLE services ADD COLUMN redeployed_at INTEGER NOT NULL DEFAULT 0;",
 };
 _Static_assert(sizeof migrations / sizeof *migrations == AG_STORE_SCHEMA_VERSION,
                "AG_STORE_SCHEMA_VERSION must equal the number of migrations");
@@ -826,17 +842,106 @@ static int delete_by_arn(ag_store *st, const char *sql, const char *arn, const c
     return r;
 }
 
-int ag_store_task_delete(ag_store *st, const char *arn)
-{
-    return delete_by_arn(st, "DELETE FROM tasks WHERE arn = ?", arn, "task");
-}
-
-/* ---- services ---- */
-
 static int step_done(ag_store *st, sqlite3_stmt *s, const char *what)
 {
     return sqlite3_step(s) == SQLITE_DONE ? 0 : sq(st, what);
 }
+
+/* A row and its tags, in one transaction. */
+static int delete_with_tags(ag_store *st, const char *sql, const char *arn, const char *what)
+{
+    int r = exec(st, "BEGIN IMMEDIATE");
+    if (r)
+        return r;
+    if ((r = delete_by_arn(st, sql, arn, what)) ||
+        (r = clear_by_arn(st, "DELETE FROM resource_tags WHERE resource = ?",
+                          ag_store_tag_resource(arn), "delete tags")) ||
+        (r = exec(st, "COMMIT"))) {
+        rollback(st);
+        return r;
+    }
+    return 0;
+}
+
+int ag_store_task_delete(ag_store *st, const char *arn)
+{
+    return delete_with_tags(st, "DELETE FROM tasks WHERE arn = ?", arn, "task");
+}
+
+/* ---- tags ---- */
+
+const char *ag_store_tag_resource(const char *arn)
+{
+    /* arn:PARTITION:ecs:REGION:ACCOUNT:RESOURCE */
+    const char *p = arn;
+    for (int colons = 0; p && colons < 5; colons++) {
+        p = strchr(p, ':');
+        if (p)
+            p++;
+    }
+    return p && *p ? p : arn;
+}
+
+/* Replaces the tags of arn's resource; inside the caller's transaction. */
+static int tags_write(ag_store *st, const char *arn, const ag_tags *t)
+{
+    const char *res = ag_store_tag_resource(arn);
+    int r = clear_by_arn(st, "DELETE FROM resource_tags WHERE resource = ?", res, "put tags");
+    sqlite3_stmt *s = NULL;
+    if (r || t->n == 0 ||
+        (r = prepare(st, "INSERT INTO resource_tags (resource, key, value) VALUES (?, ?, ?)", &s)))
+        return r;
+    for (size_t i = 0; r == 0 && i < t->n; i++) {
+        sqlite3_reset(s);
+        bind_text(s, 1, res);
+        bind_text(s, 2, t->items[i].key);
+        bind_text(s, 3, t->items[i].value);
+        r = step_done(st, s, "put tag");
+    }
+    sqlite3_finalize(s);
+    return r;
+}
+
+int ag_store_tags_set(ag_store *st, const char *arn, const ag_tags *t)
+{
+    int r = exec(st, "BEGIN IMMEDIATE");
+    if (r)
+        return r;
+    if ((r = tags_write(st, arn, t)) || (r = exec(st, "COMMIT"))) {
+        rollback(st);
+        return r;
+    }
+    return 0;
+}
+
+int ag_store_tags_get(ag_store *st, const char *arn, ag_tags *out)
+{
+    ag_tags_clear(out);
+    sqlite3_stmt *s = NULL;
+    int r =
+        prepare(st, "SELECT key, value FROM resource_tags WHERE resource = ? ORDER BY rowid", &s);
+    if (r)
+        return r;
+    bind_text(s, 1, ag_store_tag_resource(arn));
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW && out->n < AG_TAGS_MAX) {
+        ag_tag *t = &out->items[out->n++];
+        t->key = es_strdup((const char *)sqlite3_column_text(s, 0));
+        t->value = es_strdup((const char *)sqlite3_column_text(s, 1));
+        if (!t->key || !t->value) {
+            r = -ENOMEM;
+            break;
+        }
+    }
+    if (!r && rc != SQLITE_ROW && rc != SQLITE_DONE)
+        r = sq(st, "get tags");
+    sqlite3_finalize(s);
+    if (r)
+        ag_tags_clear(out);
+    return r;
+}
+
+/* ---- services ---- */
 
 int ag_store_service_put(ag_store *st, const ag_service *v)
 {
@@ -847,11 +952,11 @@ int ag_store_service_put(ag_store *st, const ag_service *v)
     if ((r = prepare(st,
                      "INSERT INTO services (arn, name, cluster, status, family, "
                      "revision, desired, max_percent, min_healthy, cb_enable, cb_rollback, "
-                     "created_at, steady, inactive_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
-                     "?9, ?10, ?11, ?12, ?13, ?14) ON CONFLICT (arn) DO UPDATE SET status = ?4, "
-                     "family = ?5, revision = ?6, desired = ?7, max_percent = ?8, "
-                     "min_healthy = ?9, cb_enable = ?10, cb_rollback = ?11, steady = ?13, "
-                     "inactive_at = ?14",
+                     "created_at, steady, inactive_at, redeployed_at) VALUES (?1, ?2, ?3, ?4, "
+                     "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) ON CONFLICT (arn) DO "
+                     "UPDATE SET status = ?4, family = ?5, revision = ?6, desired = ?7, "
+                     "max_percent = ?8, min_healthy = ?9, cb_enable = ?10, cb_rollback = ?11, "
+                     "steady = ?13, inactive_at = ?14, redeployed_at = ?15",
                      &s)))
         goto fail;
     bind_text(s, 1, v->arn);
@@ -868,10 +973,13 @@ int ag_store_service_put(ag_store *st, const ag_service *v)
     sqlite3_bind_int64(s, 12, v->created_at);
     sqlite3_bind_int(s, 13, v->steady);
     sqlite3_bind_int64(s, 14, v->inactive_at);
+    sqlite3_bind_int64(s, 15, v->redeployed_at);
     if ((r = step_done(st, s, "put service")))
         goto fail;
     sqlite3_finalize(s);
     s = NULL;
+    if ((r = tags_write(st, v->arn, &v->tags)))
+        goto fail;
     if ((r = clear_by_arn(st, "DELETE FROM service_deployments WHERE service_arn = ?", v->arn,
                           "put service deployments")))
         goto fail;
@@ -993,8 +1101,8 @@ int ag_store_service_foreach(ag_store *st, ag_store_service_fn fn, void *arg)
     sqlite3_stmt *s = NULL;
     int r = prepare(st,
                     "SELECT arn, name, cluster, status, family, revision, desired, max_percent, "
-                    "min_healthy, cb_enable, cb_rollback, created_at, steady, inactive_at "
-                    "FROM services ORDER BY created_at, rowid",
+                    "min_healthy, cb_enable, cb_rollback, created_at, steady, inactive_at, "
+                    "redeployed_at FROM services ORDER BY created_at, rowid",
                     &s);
     if (r)
         return r;
@@ -1022,6 +1130,7 @@ int ag_store_service_foreach(ag_store *st, ag_store_service_fn fn, void *arg)
             v->status = AG_SVC_ACTIVE;
         v->steady = sqlite3_column_int(s, 12) != 0;
         v->inactive_at = v->status == AG_SVC_INACTIVE ? sqlite3_column_int64(s, 13) : 0;
+        v->redeployed_at = sqlite3_column_int64(s, 14);
         /* the deployments come from their table, not from ag_service_new */
         for (size_t i = 0; i < v->n_deps; i++) {
             es_free(v->deps[i].family);
@@ -1031,7 +1140,7 @@ int ag_store_service_foreach(ag_store *st, ag_store_service_fn fn, void *arg)
         for (size_t i = 0; i < v->n_events; i++)
             es_free(v->events[i].message);
         v->n_events = 0;
-        if ((r = load_service_children(st, v))) {
+        if ((r = load_service_children(st, v)) || (r = ag_store_tags_get(st, v->arn, &v->tags))) {
             ag_service_free(v);
             break;
         }
@@ -1046,7 +1155,7 @@ int ag_store_service_foreach(ag_store *st, ag_store_service_fn fn, void *arg)
 
 int ag_store_service_delete(ag_store *st, const char *arn)
 {
-    return delete_by_arn(st, "DELETE FROM services WHERE arn = ?", arn, "service");
+    return delete_with_tags(st, "DELETE FROM services WHERE arn = ?", arn, "service");
 }
 
 /* ---- fingerprint key ---- */

@@ -34,7 +34,7 @@
 typedef struct ag_store ag_store;
 
 #define AG_STORE_FILE "agent.db"
-#define AG_STORE_SCHEMA_VERSION 4
+#define AG_STORE_SCHEMA_VERSION 5
 #define AG_STORE_ERR_MAX 256
 
 /* Opens (creating) dir/agent.db. On failure returns -errno / -EIO / -EPROTO
@@ -62,7 +62,8 @@ int ag_store_taskdef_list(ag_store *st, const char *family, const ag_td_status *
 /* The last revision ever registered for family (0 if none). */
 int ag_store_taskdef_last_revision(ag_store *st, const char *family, int64_t *out);
 
-/* Inserts or replaces the whole task (row, containers, secret metadata) in
+/* Deleting a task (ag_store_task_delete) removes its tags too.
+ * Inserts or replaces the whole task (row, containers, secret metadata) in
  * one transaction. 0 or -EIO. */
 int ag_store_task_put(ag_store *st, const ag_task *t);
 /* ag_store_task_put as an ag_task_commit_fn (arg: the store). */
@@ -84,7 +85,18 @@ int ag_store_service_put(ag_store *st, const ag_service *s);
  * fn (ag_service_free). fn non-zero stops the walk and is returned. */
 typedef int (*ag_store_service_fn)(ag_service *s, void *arg);
 int ag_store_service_foreach(ag_store *st, ag_store_service_fn fn, void *arg);
+/* Also removes the service's tags. */
 int ag_store_service_delete(ag_store *st, const char *arn);
+
+/* ECS tags (agent/tasks/tags.h) of a task definition, task or service,
+ * kept under the resource part of its ARN (task-definition/F:R, task/C/ID,
+ * service/C/N: ag_store_tag_resource), so that they need no region or
+ * account. A service's are also written by ag_store_service_put (from
+ * s->tags) and read back into it; deleting a task or service removes its
+ * tags. set replaces them all in one transaction. 0, -EIO, -ENOMEM. */
+const char *ag_store_tag_resource(const char *arn);
+int ag_store_tags_set(ag_store *st, const char *arn, const ag_tags *t);
+int ag_store_tags_get(ag_store *st, const char *arn, ag_tags *out);
 
 /* The key of the secret fingerprints (ag_secret_fingerprint): 32 random
  * bytes in dir/fingerprint.key (0600), created on first use. It lives

@@ -1266,7 +1266,8 @@ static void w_container(es_jw *w, const ag_container_def *c)
 }
 
 /* describe: ECS's TaskDefinition, which has no tags (they are the answer's
- * own member, ag_taskdef_write_tags); else the request form the store keeps */
+ * own member, from the store's tag table: agent/api/api.c); else the request form the store keeps
+ */
 static void w_body(const ag_taskdef *td, es_jw *w, bool describe)
 {
     es_jw_key(w, "containerDefinitions");
@@ -1450,16 +1451,4 @@ const ag_container_override *ag_overrides_for(const ag_overrides *o, const char 
         if (o->containers[i].name && strcmp(o->containers[i].name, name) == 0)
             return &o->containers[i];
     return NULL;
-}
-
-void ag_taskdef_write_tags(const ag_taskdef *td, es_jw *w)
-{
-    for (size_t i = 0; i < td->n_kept; i++)
-        if (strcmp(td->kept[i].name, "tags") == 0) {
-            w_kept(w, &td->kept[i], 1, NULL);
-            return;
-        }
-    es_jw_key(w, "tags");
-    es_jw_arr(w);
-    es_jw_arr_end(w);
 }

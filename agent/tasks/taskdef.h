@@ -203,9 +203,6 @@ void ag_taskdef_write_request(const ag_taskdef *td, es_jw *w);
  * registeredAt (epoch seconds), compatibilities, and every request field. */
 void ag_taskdef_write_describe(const ag_taskdef *td, const char *region, const char *account,
                                es_jw *w);
-/* Writes the member "tags": the definition's tags as registered, [] when none
- * (DescribeTaskDefinition with include TAGS, RegisterTaskDefinition). */
-void ag_taskdef_write_tags(const ag_taskdef *td, es_jw *w);
 /* arn:aws:ecs:REGION:ACCOUNT:task-definition/FAMILY:REV into out; 0 or -EMSGSIZE. */
 int ag_taskdef_arn(const ag_taskdef *td, const char *region, const char *account, char *out,
                    size_t outlen);

@@ -273,7 +273,7 @@ Test(service, persists_across_reopen)
     es_buf_init(&b, 1 << 16);
     es_jw w;
     es_jw_init(&w, &b);
-    ag_service_write_json(back, &w);
+    ag_service_write_json(back, false, &w);
     cr_assert_eq(es_jw_finish(&w), 0);
     cr_assert_not_null(strstr(es_buf_cstr(&b), "\"rolloutState\":\"IN_PROGRESS\""));
     cr_assert_not_null(strstr(es_buf_cstr(&b), "\"status\":\"PRIMARY\""));

@@ -544,6 +544,8 @@ Test(store, registry_credentials_metadata_and_migration_from_2)
              "DROP TABLE task_secrets;"
              "ALTER TABLE old_secrets RENAME TO task_secrets;"
              "ALTER TABLE services DROP COLUMN inactive_at;" /* migration 4's */
+             "ALTER TABLE services DROP COLUMN redeployed_at;" /* migration 5's */
+             "DROP TABLE resource_tags;"
              "PRAGMA user_version = 2;");
     st = open_ok();
     ag_task *g = NULL;
@@ -609,7 +611,8 @@ Test(store, inactive_at_stored_and_migration_from_3)
     ag_store_close(st);
 
     /* back to schema 3: the services table as migration 2 made it */
-    exec_sql("ALTER TABLE services DROP COLUMN inactive_at; PRAGMA user_version = 3;");
+    exec_sql("ALTER TABLE services DROP COLUMN inactive_at; ALTER TABLE services DROP COLUMN "
+             "redeployed_at; DROP TABLE resource_tags; PRAGMA user_version = 3;");
     st = open_ok();
     back = only_service(st);
     cr_assert_eq(back->status, AG_SVC_INACTIVE, "the row kept by the migration");
@@ -627,4 +630,84 @@ Test(store, inactive_at_stored_and_migration_from_3)
     ag_service_free(back);
     ag_service_free(v);
     ag_store_close(st);
+}
+
+/* ECS tags (schema 5): stored under the resource part of the ARN, replaced
+ * whole, gone with their task or service; a service's come back with it,
+ * with when it last redeployed itself. */
+Test(store, tags_set_get_and_deleted_with_their_resource)
+{
+    ag_store *st = open_ok();
+    ag_service *v = NULL;
+    cr_assert_eq(ag_service_new("us-east-1", "123456789012", "default", "web", "fam", 3, 1, 200,
+                                100, false, false, 1700000000, &v),
+                 0);
+    v->tags.items[0] = (ag_tag){es_strdup("ecs-secrets:redeploy-on-rotation"), es_strdup("true")};
+    v->tags.items[1] = (ag_tag){es_strdup("team"), es_strdup("")};
+    v->tags.n = 2;
+    v->redeployed_at = 1700000100;
+    cr_assert_eq(ag_store_service_put(st, v), 0, "%s", ag_store_errmsg(st));
+    ag_store_close(st);
+    st = open_ok();
+    ag_service *back = only_service(st);
+    cr_assert_eq(back->tags.n, 2);
+    cr_assert_str_eq(ag_tags_get(&back->tags, "ecs-secrets:redeploy-on-rotation"), "true");
+    cr_assert_str_eq(ag_tags_get(&back->tags, "team"), "");
+    cr_assert_eq(back->redeployed_at, 1700000100);
+    ag_service_free(back);
+    cr_assert_str_eq(ag_store_tag_resource(v->arn), "service/default/web");
+
+    const char *task = "arn:aws:ecs:us-east-1:123456789012:task/default/0123456789abcdef";
+    ag_tags t = {.n = 1};
+    t.items[0] = (ag_tag){es_strdup("k"), es_strdup("v1")};
+    cr_assert_eq(ag_store_tags_set(st, task, &t), 0, "%s", ag_store_errmsg(st));
+    es_free(t.items[0].value);
+    t.items[0].value = es_strdup("v2");
+    cr_assert_eq(ag_store_tags_set(st, task, &t), 0, "replaced whole");
+    ag_tags got = {.n = 0};
+    cr_assert_eq(ag_store_tags_get(st, task, &got), 0);
+    cr_assert_eq(got.n, 1);
+    cr_assert_str_eq(got.items[0].value, "v2");
+    /* another region's ARN of the same resource names the same row: the
+     * API checks region and account before it asks */
+    cr_assert_eq(
+        ag_store_tags_get(st, "arn:aws:ecs:eu-west-1:1:task/default/0123456789abcdef", &got), 0);
+    cr_assert_eq(got.n, 1);
+    ag_tags_clear(&t);
+    cr_assert_eq(ag_store_tags_set(st, task, &t), 0, "an empty set");
+    cr_assert_eq(ag_store_tags_get(st, task, &got), 0);
+    cr_assert_eq(got.n, 0);
+
+    cr_assert_eq(ag_store_service_delete(st, v->arn), 0);
+    cr_assert_eq(ag_store_tags_get(st, v->arn, &got), 0);
+    cr_assert_eq(got.n, 0, "the service's tags went with it");
+    ag_service_free(v);
+    ag_store_close(st);
+}
+
+/* Migration 5 copies a definition's registered tags out of its body. */
+Test(store, migration_5_copies_task_definition_tags)
+{
+    ag_store *st = open_ok();
+    static const char body[] =
+        "{\"family\": \"tagged\", \"tags\": [{\"key\": \"team\", \"value\": \"blue\"}, "
+        "{\"key\": \"x\"}], \"containerDefinitions\": [{\"name\": \"app\", \"image\": "
+        "\"busybox\"}]}";
+    ag_taskdef *td = td_parse(body);
+    cr_assert_eq(ag_store_taskdef_register(st, td, 1700000000), 0, "%s", ag_store_errmsg(st));
+    ag_taskdef_free(td);
+    ag_store_close(st);
+    exec_sql("DROP TABLE resource_tags; ALTER TABLE services DROP COLUMN redeployed_at; "
+             "PRAGMA user_version = 4;");
+    st = open_ok();
+    ag_tags got = {.n = 0};
+    cr_assert_eq(
+        ag_store_tags_get(st, "arn:aws:ecs:us-east-1:123456789012:task-definition/tagged:1", &got),
+        0, "%s", ag_store_errmsg(st));
+    cr_assert_eq(got.n, 2);
+    cr_assert_str_eq(ag_tags_get(&got, "team"), "blue");
+    cr_assert_str_eq(ag_tags_get(&got, "x"), "", "a tag without a value");
+    ag_tags_clear(&got);
+    ag_store_close(st);
+    cr_assert_eq(int_pragma("PRAGMA user_version"), AG_STORE_SCHEMA_VERSION);
 }
