@@ -1210,6 +1210,7 @@ int aw_listener_port(const aw_listener *s)
 void aw_listener_get_stats(const aw_listener *s, aw_listener_stats *out)
 {
     *out = s->st;
+    out->deferred_waiting = s->replies;
 }
 
 void aw_listener_close(aw_listener *s, void (*done)(void *arg), void *arg)

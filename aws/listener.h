@@ -146,6 +146,7 @@ typedef struct aw_listener_stats {
     uint64_t tls_plain_http;   /* plain HTTP sent to the TLS listener */
     uint64_t deferred;         /* answers a route gave later (aw_listener_defer) */
     uint64_t deferred_orphans; /* ... whose connection was gone by then */
+    uint64_t deferred_waiting; /* (a gauge) deferred answers awaited now */
 } aw_listener_stats;
 
 typedef struct aw_listener aw_listener;
