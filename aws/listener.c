@@ -71,6 +71,7 @@ struct aw_listener {
     size_t n_get_routes;
     size_t buffered; /* request body bytes held, all connections */
     aw_tls *tls;     /* HTTPS (aw_listener_set_tls), or NULL */
+    size_t replies;  /* deferred replies taken and not yet released */
 };
 
 int aw_listener_add_json_route(aw_listener *s, const aw_json_route *route)
@@ -136,7 +137,16 @@ struct conn {
      * still runs for the first request's head; counted in the stats */
     aw_tls_conn *tls;
     bool tls_started, tls_deadline, tls_counted;
-    char rbuf[READ_CHUNK]; /* what the socket read; with TLS, reused for what it decrypts */
+    const aw_json_route *route; /* the route serving the request (aw_listener_defer) */
+    aw_listener_reply *reply;   /* a route's deferred answer is awaited */
+    char rbuf[READ_CHUNK];      /* what the socket read; with TLS, reused for what it decrypts */
+};
+
+/* A deferred answer (listener.h): c is NULL once the connection is gone. */
+struct aw_listener_reply {
+    aw_listener *srv;
+    conn *c;
+    const char *message_key;
 };
 
 typedef struct wreq {
@@ -152,7 +162,7 @@ static void on_written(uv_write_t *req, int status);
 
 static void maybe_finish(aw_listener *s)
 {
-    if (!s->closing || s->listener_open || s->conns)
+    if (!s->closing || s->listener_open || s->conns || s->replies)
         return;
     void (*done)(void *) = s->done;
     void *arg = s->done_arg;
@@ -182,6 +192,8 @@ static void conn_handle_closed(uv_handle_t *h)
     if (c->next)
         c->next->prev = c->prev;
     s->nconns--;
+    if (c->reply)
+        c->reply->c = NULL; /* orphaned: its answer will be discarded */
     es_http_parser_free(c->parser);
     aw_tls_conn_free(c->tls);
     s->buffered -= c->body.len;
@@ -221,6 +233,18 @@ static void exchange_done(conn *c)
     arm_timer(c, c->srv->lim.idle_timeout_ms);
 }
 
+/* The bytes that arrived while an answer was awaited or written: the next
+ * requests, now that the exchange is over. */
+static void feed_pending(conn *c)
+{
+    if (c->closing || c->writing || c->reply || !c->pending.len)
+        return;
+    es_buf more = c->pending;
+    es_buf_init(&c->pending, c->pending.max);
+    conn_feed(c, more.data, more.len);
+    es_buf_free_secret(&more);
+}
+
 static void on_written(uv_write_t *req, int status)
 {
     wreq *w = (wreq *)req; /* req is the first member */
@@ -240,12 +264,7 @@ static void on_written(uv_write_t *req, int status)
         return;
     }
     exchange_done(c);
-    if (c->pending.len) {
-        es_buf more = c->pending;
-        es_buf_init(&c->pending, c->pending.max);
-        conn_feed(c, more.data, more.len);
-        es_buf_free_secret(&more);
-    }
+    feed_pending(c);
     if (!c->closing && !c->writing)
         resume_reading(c);
 }
@@ -611,6 +630,17 @@ static bool authenticate(conn *c, const aw_listener_request *rq, const aw_json_r
     return false;
 }
 
+/* A route took the reply: the request's body is the route's business now
+ * (it copied what it needs), reading goes on (what arrives is kept in
+ * pending; a peer that leaves closes the connection) and the request
+ * deadline, counted afresh, bounds the wait. */
+static void await_reply(conn *c)
+{
+    c->srv->st.deferred++;
+    body_release(c);
+    arm_timer(c, c->srv->lim.request_timeout_ms);
+}
+
 /* POST with X-Amz-Target: a JSON 1.1 route. */
 static void serve_json(conn *c, const aw_listener_request *rq, const char *target)
 {
@@ -628,11 +658,19 @@ static void serve_json(conn *c, const aw_listener_request *rq, const char *targe
                              .principal = principal,
                              .region = region,
                              .body = rq->body,
-                             .len = rq->body_len};
+                             .len = rq->body_len,
+                             .priv = c};
     aw_listener_error e = {0};
     es_buf out;
     es_buf_init(&out, AW_LISTENER_RESPONSE_MAX);
-    if (rt->fn(rt->arg, &call, &out, &e) < 0)
+    c->route = rt;
+    int r = rt->fn(rt->arg, &call, &out, &e);
+    c->route = NULL;
+    if (r == AW_LISTENER_LATER && c->reply)
+        await_reply(c);
+    else if (r == AW_LISTENER_LATER)
+        send_simple_error(c, 500, "InternalFailure", "The route deferred without a reply.", false);
+    else if (r < 0)
         send_json_error(c, &e, rt->message_key, false);
     else
         send_answer(c, 200, "application/x-amz-json-1.1", out.data ? out.data : "{}",
@@ -739,7 +777,7 @@ static void conn_feed(conn *c, const char *data, size_t len)
     bool after_head = false; /* a message without body ends right after its head */
     while ((len > 0 || after_head) && !c->closing) {
         after_head = false;
-        if (c->writing) {
+        if (c->writing || c->reply) {
             if (es_buf_append(&c->pending, data, len) < 0)
                 conn_close(c);
             return;
@@ -876,6 +914,9 @@ static void on_timer(uv_timer_t *t)
     }
     if (c->writing) {
         conn_close(c); /* the client does not read its answer */
+    } else if (c->reply) {
+        c->srv->st.request_timeouts++; /* the route's answer came too late */
+        conn_close(c);
     } else if (c->in_request) {
         c->srv->st.request_timeouts++;
         send_simple_error(c, 408, "RequestTimeout",
@@ -1169,6 +1210,7 @@ int aw_listener_port(const aw_listener *s)
 void aw_listener_get_stats(const aw_listener *s, aw_listener_stats *out)
 {
     *out = s->st;
+    out->deferred_waiting = s->replies;
 }
 
 void aw_listener_close(aw_listener *s, void (*done)(void *arg), void *arg)
@@ -1180,5 +1222,76 @@ void aw_listener_close(aw_listener *s, void (*done)(void *arg), void *arg)
     s->done_arg = arg;
     uv_close((uv_handle_t *)&s->listener, listener_closed);
     for (conn *c = s->conns; c; c = c->next)
+        conn_close(c);
+}
+
+/* ---- deferred answers ---- */
+
+uv_loop_t *aw_listener_loop(const aw_listener *s)
+{
+    return s->loop;
+}
+
+aw_listener_reply *aw_listener_defer(const aw_listener_call *call)
+{
+    conn *c = call->priv;
+    if (!c || c->reply || c->closing)
+        return NULL;
+    aw_listener_reply *r = es_calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->srv = c->srv;
+    r->c = c;
+    r->message_key = c->route ? c->route->message_key : NULL;
+    c->reply = r;
+    c->srv->replies++;
+    return r;
+}
+
+bool aw_listener_reply_open(const aw_listener_reply *r)
+{
+    return r->c && !r->c->closing;
+}
+
+/* Releases r: its connection when it can still be answered, else NULL (and
+ * the listener, if closing, may finish). */
+static conn *reply_release(aw_listener_reply *r)
+{
+    aw_listener *s = r->srv;
+    conn *c = r->c;
+    if (c)
+        c->reply = NULL;
+    s->replies--;
+    es_free(r);
+    if (c && !c->closing)
+        return c;
+    s->st.deferred_orphans++;
+    maybe_finish(s); /* no connection of s is touched after this */
+    return NULL;
+}
+
+void aw_listener_reply_ok(aw_listener_reply *r, const char *body, size_t len)
+{
+    conn *c = reply_release(r);
+    if (!c)
+        return;
+    send_answer(c, 200, "application/x-amz-json-1.1", body ? body : "{}", body ? len : 2, false);
+    feed_pending(c);
+}
+
+void aw_listener_reply_error(aw_listener_reply *r, const aw_listener_error *e)
+{
+    const char *key = r->message_key;
+    conn *c = reply_release(r);
+    if (!c)
+        return;
+    send_json_error(c, e, key, false);
+    feed_pending(c);
+}
+
+void aw_listener_reply_drop(aw_listener_reply *r)
+{
+    conn *c = reply_release(r);
+    if (c)
         conn_close(c);
 }

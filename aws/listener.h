@@ -141,9 +141,12 @@ typedef struct aw_listener_stats {
     uint64_t refused_at_head; /* refused from the head: unknown caller, body not kept */
     uint64_t evicted_idle;    /* idle connections closed to make room for a new one */
     uint64_t bodies_over_budget;
-    uint64_t tls_handshakes; /* completed */
-    uint64_t tls_failures;   /* handshakes that failed or ran out of time, bad records */
-    uint64_t tls_plain_http; /* plain HTTP sent to the TLS listener */
+    uint64_t tls_handshakes;   /* completed */
+    uint64_t tls_failures;     /* handshakes that failed or ran out of time, bad records */
+    uint64_t tls_plain_http;   /* plain HTTP sent to the TLS listener */
+    uint64_t deferred;         /* answers a route gave later (aw_listener_defer) */
+    uint64_t deferred_orphans; /* ... whose connection was gone by then */
+    uint64_t deferred_waiting; /* (a gauge) deferred answers awaited now */
 } aw_listener_stats;
 
 typedef struct aw_listener aw_listener;
@@ -190,11 +193,15 @@ typedef struct aw_listener_call {
     const char *region;    /* its credential scope's */
     const char *body;
     size_t len;
+    void *priv; /* the listener's (aw_listener_defer) */
 } aw_listener_call;
 
 #define AW_LISTENER_ROUTES_MAX 8
 /* A route answers 0 with a JSON body appended to out (released with
- * es_buf_free_secret: it may hold a value), or < 0 with err filled. */
+ * es_buf_free_secret: it may hold a value), or < 0 with err filled, or
+ * AW_LISTENER_LATER when it took the call's reply (aw_listener_defer) to
+ * answer it later. */
+#define AW_LISTENER_LATER 1
 typedef int (*aw_json_route_fn)(void *arg, const aw_listener_call *call, es_buf *out,
                                 aw_listener_error *err);
 typedef struct aw_json_route {
@@ -209,6 +216,32 @@ typedef struct aw_json_route {
 } aw_json_route;
 /* Copied; when prefixes overlap, the route added last wins. 0 or -ENOSPC. */
 int aw_listener_add_json_route(aw_listener *l, const aw_json_route *route);
+
+/* Deferred answers: a route whose work must not run on the loop (a worker
+ * thread's, uv_queue_work) takes the call's reply and answers
+ * AW_LISTENER_LATER; once the work is back on the loop, it answers through
+ * the reply, exactly once. Meanwhile the connection reads no further request
+ * (what arrives is kept, within a bound, for after the answer) and its
+ * request deadline runs: past it, or when the peer goes, the connection
+ * closes and the reply is orphaned (aw_listener_reply_open says so; the
+ * answer is then discarded). The listener's close waits for every reply
+ * taken to be answered or dropped before it reports done, so the work's
+ * owner can rely on the listener's mounter (its store) to the end.
+ *
+ * aw_listener_defer: the reply of call (only inside the route's call), or
+ * NULL when out of memory (answer the call now). */
+typedef struct aw_listener_reply aw_listener_reply;
+aw_listener_reply *aw_listener_defer(const aw_listener_call *call);
+/* Whether the reply's connection is still there to be answered. */
+bool aw_listener_reply_open(const aw_listener_reply *r);
+/* Answers 200 with the JSON body, or the error in the route's wording;
+ * either releases r (whether or not anyone was there to read it). */
+void aw_listener_reply_ok(aw_listener_reply *r, const char *body, size_t len);
+void aw_listener_reply_error(aw_listener_reply *r, const aw_listener_error *e);
+/* Releases r without an answer: its connection is closed if still open. */
+void aw_listener_reply_drop(aw_listener_reply *r);
+/* The loop the listener runs on (for the work a route queues). */
+uv_loop_t *aw_listener_loop(const aw_listener *l);
 
 /* The query protocol (form-encoded Action=...): serve verifies and runs one
  * request at now, appending the XML answer (or its ErrorResponse) to out,

@@ -1140,6 +1140,15 @@ int ag_api_metrics(void *arg, const char *path, es_buf *out, const char **conten
         sync_counter(m, METRIC_PREFIX "http_connections_refused_total",
                      "Connections refused over the connection limit", NULL,
                      (double)ss.connections_refused);
+        /* answers given off the loop (PutParameter's AllowedPattern: aws/local/match.h) */
+        sync_counter(m, METRIC_PREFIX "http_deferred_answers_total",
+                     "Answers given once work on a worker thread was done", NULL,
+                     (double)ss.deferred);
+        ag_series *w =
+            ag_metrics_series(m, AG_METRIC_GAUGE, METRIC_PREFIX "http_deferred_waiting",
+                              "Answers waiting for work on a worker thread", NULL, NULL, 0);
+        if (w)
+            ag_series_set(w, (double)ss.deferred_waiting);
     }
     *content_type = "text/plain; version=0.0.4; charset=utf-8";
     return ag_metrics_render(m, out);

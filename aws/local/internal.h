@@ -59,6 +59,7 @@ struct al_ctx {
     struct al_auth_cache *auth_cache;
     struct al_authz_cache *authz_cache;
     struct pv_cache *ssm_cache; /* ssm.c: parameter versions as stored */
+    struct al_match *match;     /* match.c: AllowedPattern off the loop; NULL: inline */
     al_cache_stats cache_stats;
 };
 

@@ -11,6 +11,7 @@
 
 #include "aws/local/internal.h"
 #include "aws/local/kms.h"
+#include "aws/local/match.h"
 #include "aws/local/secretsmanager.h"
 #include "aws/local/ssm.h"
 #include "common/alloc.h"
@@ -403,6 +404,7 @@ void al_close(al_ctx *c)
     al_auth_cache_free(c);
     al_authz_cache_free(c);
     al_ssm_cache_free(c);
+    al_match_free(c);    /* results still to come are dropped */
     al_sm_state_free(c); /* stops running rotation hooks */
     al_db_close(c->db);
     es_free(c->region);

@@ -22,7 +22,9 @@
  * secret ARN, ...). NULL allows everything. A refusal answers
  * AccessDeniedException.
  *
- * Not thread-safe: one al_ctx is used from one thread (the loop). */
+ * Not thread-safe: one al_ctx is used from one thread (the loop); the only
+ * work given to other threads is an AllowedPattern match, on copies of the
+ * pattern and value (match.h). */
 #ifndef AL_LOCAL_H
 #define AL_LOCAL_H
 
@@ -151,7 +153,9 @@ bool al_knows_target(const char *target);
 /* Mounts the embedded services on a listener (aws/listener.h): the
  * authenticator (SigV4 against the store's access keys, the head's check
  * before any body), the JSON 1.1 routes of SSM, Secrets Manager and KMS and
- * the query route of IAM and STS. c must outlive l. 0 or -ENOSPC. */
+ * the query route of IAM and STS; PutParameter's AllowedPattern is then
+ * matched on libuv's thread pool, its answer deferred (match.h). c must
+ * outlive l. 0, -ENOSPC or -ENOMEM. */
 int al_mount(al_ctx *c, aw_listener *l);
 /* Only the authenticator: the store keeps the keys that authenticate the
  * listener's other routes (the agent's ECS API in aws mode) and serves

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "aws/local/auth.h"
+#include "aws/local/match.h"
 #include "aws/local/query.h"
 
 static int precheck(void *arg, const char *authorization, const char *amz_date, const char *token,
@@ -31,7 +32,7 @@ void al_mount_auth(al_ctx *c, aw_listener *l)
 /* One call of SSM, Secrets Manager or KMS, in its credential scope's region. */
 static int serve_json(void *arg, const aw_listener_call *k, es_buf *out, aw_listener_error *e)
 {
-    return al_dispatch_in(arg, k->region, k->target, k->principal, k->body, k->len, out, e);
+    return al_match_dispatch(arg, k, out, e); /* AllowedPattern matched off the loop */
 }
 
 static int serve_query(void *arg, const aw_listener_request *rq, time_t now, es_buf *out)
@@ -65,6 +66,9 @@ int al_mount(al_ctx *c, aw_listener *l)
         {"secretsmanager.", "secretsmanager", "Message"},
         {"TrentService.", "kms", NULL},
     };
+    int rc = al_match_enable(c, aw_listener_loop(l));
+    if (rc < 0)
+        return rc;
     al_mount_auth(c, l);
     for (size_t i = 0; i < sizeof services / sizeof services[0]; i++) {
         aw_json_route r = {.target_prefix = services[i].prefix,
@@ -73,7 +77,7 @@ int al_mount(al_ctx *c, aw_listener *l)
                            .knows = al_knows_target,
                            .fn = serve_json,
                            .arg = c};
-        int rc = aw_listener_add_json_route(l, &r);
+        rc = aw_listener_add_json_route(l, &r);
         if (rc < 0)
             return rc;
     }

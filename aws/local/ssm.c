@@ -11,6 +11,7 @@
 #include <pcre2.h>
 
 #include "aws/local/kms.h"
+#include "aws/local/match.h"
 #include "aws/local/secretsmanager.h"
 #include "aws/local/tags.h"
 #include "common/alloc.h"
@@ -21,12 +22,13 @@
 #define AL_SSM_KEY_ID_MAX 256        /* PutParameter's KeyId (SSM's limit) */
 #define AL_SSM_FILTER_VALUE_MAX 1024 /* one of DescribeParameters' filter Values */
 
-/* AllowedPattern runs on the event loop (issue 17: a back-referencing pattern froze it for
- * 5.8 s in glibc's regexec), so its cost is bounded; a value that reaches a bound is refused
- * as too costly to evaluate. An ordinary pattern takes a few backtracking steps per character
- * at most (measured: up to 53 K backtracking points, 61 K items and 5 MiB of frames on the
- * largest, 8 KB value); the bounds leave it ample room and stop a runaway within tens of
- * milliseconds (a crafted one within AL_SSM_PATTERN_CPU_LIMIT_MS).
+/* AllowedPattern ran on the event loop (issue 17: a back-referencing pattern froze it for
+ * 5.8 s in glibc's regexec); it now runs on a worker thread (match.h), which holds one of
+ * libuv's pool threads and a core for as long as it runs, so its cost stays bounded as
+ * before: a value that reaches a bound is refused as too costly to evaluate. An ordinary pattern
+ * takes a few backtracking steps per character at most (measured: up to 53 K backtracking points,
+ * 61 K items and 5 MiB of frames on the largest, 8 KB value); the bounds leave it ample room and
+ * stop a runaway within tens of milliseconds (a crafted one within AL_SSM_PATTERN_CPU_LIMIT_MS).
  *
  * PCRE2's match limit: backtracking points of one match attempt (PCRE2 counts it afresh at
  * every start position of an unanchored pattern; the step limit below is over all of them).
@@ -1389,7 +1391,7 @@ static int plan_tier(const put_req *q, const pv *old, put_plan *pl, al_error *e)
 
 /* Fills pl: what is left out of the request is the old version's (type,
  * description, pattern, key; policies until new ones or "[]" are sent). */
-static int plan_put(const put_req *q, const pv *old, put_plan *pl, al_error *e)
+static int plan_put(al_ctx *c, const put_req *q, const pv *old, put_plan *pl, al_error *e)
 {
     memset(pl, 0, sizeof *pl);
     if (old && !q->overwrite)
@@ -1416,7 +1418,8 @@ static int plan_put(const put_req *q, const pv *old, put_plan *pl, al_error *e)
     int r = plan_tier(q, old, pl, e);
     if (r < 0)
         return r;
-    return al_ssm_check_pattern(pl->pattern, q->value, e);
+    /* on a worker thread when the call came through the listener (match.h) */
+    return al_match_check(c, pl->pattern, q->value, e);
 }
 
 /* The new version's number; makes room when AL_SSM_VERSIONS_KEPT are kept
@@ -1604,7 +1607,7 @@ static int put_in_tx(al_ctx *c, const char *principal, const put_req *q, const c
     uint8_t *blob = NULL;
     size_t bloblen = 0;
     char key_id[AL_KEY_ID_LEN + 1] = "";
-    if ((r = plan_put(q, have_old ? &old : NULL, pl, e)) < 0 ||
+    if ((r = plan_put(c, q, have_old ? &old : NULL, pl, e)) < 0 ||
         (have_old && (r = plan_version(c, canon, q->name, pl, e)) < 0) ||
         (pl->key_ref &&
          (r = seal_value(c, principal, pl, arn, q->value, key_id, &blob, &bloblen, e)) < 0))

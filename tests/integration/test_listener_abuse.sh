@@ -131,4 +131,32 @@ kill "$ABUSER" 2>/dev/null || true
 wait "$ABUSER" 2>/dev/null || true
 ABUSER=
 grep -q "ResourceInitializationError" "$LOG" && fail "a launch failed under abuse"
+
+say "AllowedPattern off the loop: the issue's pattern refused by name, then a stop mid-match"
+V17=$(/usr/bin/python3 -c 'print("a" * 1599 + "b")')
+if OUT=$(aws ssm put-parameter --name /abuse/p17 --type String --value "$V17" \
+  --allowed-pattern '^((a+)\2)+b$' 2>&1); then
+  fail "the back-reference pattern was accepted"
+fi
+[[ $OUT == *ParameterPatternMismatchException* ]] || fail "back-reference pattern: $OUT"
+[[ $OUT != *aaaaaaaaaaaaaaaa* ]] || fail "the refusal quoted the value: $OUT"
+# three matches that each run until the store's CPU ceiling (200 ms), on the worker threads
+VSLOW=$(/usr/bin/python3 -c 'print("a" * 8000 + "!")')
+SLOW_PIDS=()
+for i in 1 2 3; do
+  aws ssm put-parameter --name "/abuse/slow$i" --type String --tier Advanced --value "$VSLOW" \
+    --allowed-pattern '^(?:(?<=[a-z]{4000})a|a)*$' >/dev/null 2>&1 &
+  SLOW_PIDS+=($!)
+done
+WAITING=0
+for ((i = 0; i < 400; i++)); do
+  WAITING=$(curl -sf "$URL/metrics" | awk '/^ecs_agent_http_deferred_waiting /{print $2}')
+  [[ ${WAITING:-0} != 0 ]] && break
+  sleep 0.02
+done
+[[ ${WAITING:-0} != 0 ]] || fail "no answer was seen waiting for a worker's match"
+say "$WAITING answer(s) waiting for a match: SIGTERM"
+it_stop_agent # fails unless it exits 0
+for p in "${SLOW_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+grep -E "AddressSanitizer|LeakSanitizer|runtime error" "$LOG" && fail "a sanitizer report at the stop"
 say "PASS"
