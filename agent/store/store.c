@@ -546,12 +546,11 @@ static ag_secret_target target_from(const char *s)
     return AG_SECRET_LOG;
 }
 
-int ag_store_task_put(ag_store *st, const ag_task *t)
+/* The rows of one task, inside the caller's transaction. */
+static int put_task_rows(ag_store *st, const ag_task *t)
 {
     sqlite3_stmt *s = NULL;
     int r;
-    if ((r = exec(st, "BEGIN IMMEDIATE")))
-        return r;
     if ((r = prepare(st,
                      "INSERT INTO tasks (arn, family, revision, cluster, last_status, "
                      "desired_status, started_by, grp, launch_type, stopped_reason, stop_code, "
@@ -649,14 +648,32 @@ int ag_store_task_put(ag_store *st, const ag_task *t)
         }
     }
     sqlite3_finalize(s);
-    s = NULL;
-    if ((r = exec(st, "COMMIT")))
-        goto fail;
     return 0;
 fail:
     sqlite3_finalize(s);
-    rollback(st);
     return r;
+}
+
+int ag_store_tasks_put(ag_store *st, const ag_task *const *ts, size_t n)
+{
+    int r;
+    if ((r = exec(st, "BEGIN IMMEDIATE")))
+        return r;
+    for (size_t i = 0; i < n; i++)
+        if ((r = put_task_rows(st, ts[i]))) {
+            rollback(st);
+            return r;
+        }
+    if ((r = exec(st, "COMMIT"))) {
+        rollback(st);
+        return r;
+    }
+    return 0;
+}
+
+int ag_store_task_put(ag_store *st, const ag_task *t)
+{
+    return ag_store_tasks_put(st, &t, 1);
 }
 
 static char *col_dup(sqlite3_stmt *s, int i, bool *oom)

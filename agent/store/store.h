@@ -66,6 +66,9 @@ int ag_store_taskdef_last_revision(ag_store *st, const char *family, int64_t *ou
  * Inserts or replaces the whole task (row, containers, secret metadata) in
  * one transaction. 0 or -EIO. */
 int ag_store_task_put(ag_store *st, const ag_task *t);
+/* n tasks in one transaction (one fsync): the engine writes the tasks that
+ * changed during a loop iteration together. All or none. */
+int ag_store_tasks_put(ag_store *st, const ag_task *const *ts, size_t n);
 /* ag_store_task_put as an ag_task_commit_fn (arg: the store). */
 int ag_store_task_commit(void *store, const ag_task *t);
 /* 0, -ENOENT, -EIO, -ENOMEM. */

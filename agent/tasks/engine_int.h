@@ -61,6 +61,7 @@ struct etask {
      * next sweep's retry instead of being reported STOPPED */
     bool stop_retry;
     unsigned stop_failures;
+    bool dirty;       /* changed since its row was last written (ag_eng_flush) */
     bool unpersisted; /* the store did not take its last write: the sweep retries */
     bool refreshing;  /* a resolution for its refresh files is in flight */
     uint64_t launch_started_ms;
@@ -95,6 +96,10 @@ struct ag_engine {
     dk_events *events;
     uv_timer_t sweep, rec;
     bool started, closing, sweep_closed, rec_closed;
+    /* task rows written behind: the dirty ones at the end of the iteration */
+    uv_check_t flush;
+    bool flush_ready, flush_armed, flush_closed;
+    size_t ndirty;
     /* reconciling lists: one at a time; another asked for while one is in
      * flight runs after it */
     uint64_t lists_issued;
@@ -127,6 +132,7 @@ bool ag_eng_essential(const etask *et, size_t i);                               
 bool ag_eng_external(const etask *et);                                               /* engine.c */
 void ag_eng_fail_container(etask *et, size_t i, const char *reason);                 /* engine.c */
 void ag_eng_fail_launch(etask *et, const char *reason);                              /* engine.c */
+void ag_eng_flush(ag_engine *e);                                                     /* engine.c */
 etask *ag_eng_find(ag_engine *e, const char *task);                                  /* engine.c */
 etask *ag_eng_find_by_container(ag_engine *e, const char *docker_id, size_t *idx);   /* engine.c */
 void ag_eng_issue_container_op(etask *et, size_t i, bool remove);                    /* launch.c */

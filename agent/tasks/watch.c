@@ -349,9 +349,7 @@ void ag_eng_on_sweep(uv_timer_t *timer)
     ag_engine *e = timer->data;
     int64_t now = ag_eng_now_s();
     retry_stops(e);
-    for (etask *et = e->tasks; et; et = et->next)
-        if (et->unpersisted)
-            ag_eng_persist(et);
+    ag_eng_flush(e); /* the writes the store refused, again */
     for (etask *et = e->tasks; et; et = et->next) {
         ag_task *t = et->t;
         if (ag_eng_external(et)) {
