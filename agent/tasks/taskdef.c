@@ -1335,9 +1335,11 @@ void ag_taskdef_write_describe(const ag_taskdef *td, const char *region, const c
         es_jw_kstr(w, "taskDefinitionArn", arn);
     w_body(td, w, true);
     es_jw_kint(w, "revision", td->revision);
-    es_jw_key(w, "volumes");
-    es_jw_arr(w);
-    es_jw_arr_end(w);
+    if (!td->volumes) { /* ECS describes no volumes as [] (w_body writes given ones) */
+        es_jw_key(w, "volumes");
+        es_jw_arr(w);
+        es_jw_arr_end(w);
+    }
     es_jw_kstr(w, "status", ag_td_status_name(td->status));
     es_jw_key(w, "placementConstraints");
     es_jw_arr(w);
