@@ -170,6 +170,14 @@ typedef struct dk_mount {
     bool read_only;
 } dk_mount;
 
+/* A published port: Config.ExposedPorts "PORT/PROTO", and with
+ * dk_create_spec.publish_ports, HostConfig.PortBindings (host_port 0:
+ * Docker picks one). */
+typedef struct dk_port {
+    int container_port, host_port;
+    const char *protocol; /* "tcp" | "udp" */
+} dk_port;
+
 /* A container create, as the ContainerCreate body carries it: the one writer
  * of that body (the agent fills a spec too: agent/secrets/inject.h). Absent fields
  * (NULL, 0, has_* false) are left out, so Docker applies its defaults. */
@@ -201,6 +209,14 @@ typedef struct dk_create_spec {
     const dk_create_runtime *rt;
     const dk_mount *mounts; /* HostConfig.Mounts, bind mounts; none when nmounts is 0 */
     size_t nmounts;
+    const char *const *binds; /* HostConfig.Binds "source:target[:ro]" (a host path or a
+                                 volume name as source) */
+    size_t nbinds;
+    const char *const *volumes_from; /* HostConfig.VolumesFrom "container[:ro]" */
+    size_t nvolumes_from;
+    const dk_port *ports; /* Config.ExposedPorts */
+    size_t nports;
+    bool publish_ports; /* and HostConfig.PortBindings (not in the host network mode) */
 } dk_create_spec;
 
 typedef void (*dk_create_cb)(void *ud, const dk_result *r, const char *id);
@@ -270,6 +286,28 @@ int dk_image_inspect(dk_client *c, const char *name, dk_image_cb cb, void *ud);
 #define DK_REGISTRY_AUTH_MAX (64u * 1024u - 64u) /* fits the extra-header buffer */
 int dk_image_pull(dk_client *c, const char *image, const char *tag, const char *registry_auth,
                   dk_done_cb cb, void *ud);
+
+/* ---- volumes ---- */
+
+#define DK_VOLUME_NAME_MAX 255
+
+/* POST /volumes/create. Docker answers an existing volume of the same name
+ * and driver as created (idempotent). */
+typedef struct dk_volume_spec {
+    const char *name;
+    const char *driver; /* NULL: local */
+    const dk_kv *driver_opts;
+    size_t ndriver_opts;
+    const dk_kv *labels;
+    size_t nlabels;
+} dk_volume_spec;
+int dk_volume_create(dk_client *c, const dk_volume_spec *spec, dk_done_cb cb, void *ud);
+/* GET /volumes/NAME: DK_E_NOT_FOUND when there is none. */
+int dk_volume_inspect(dk_client *c, const char *name, dk_done_cb cb, void *ud);
+/* DELETE /volumes/NAME (DK_E_CONFLICT while a container uses it). */
+int dk_volume_remove(dk_client *c, const char *name, dk_done_cb cb, void *ud);
+/* The POST /volumes/create body (tests). */
+int dk_volume_create_body(const dk_volume_spec *spec, es_buf *out);
 
 /* ---- events ---- */
 

@@ -26,6 +26,7 @@ typedef enum op_kind {
     OP_LIST,
     OP_IMAGE,
     OP_PULL,
+    OP_VOLUME, /* create, inspect, remove: done or not */
 } op_kind;
 
 typedef struct op {
@@ -238,6 +239,7 @@ static void on_done(dk__req *r, int err)
     case OP_KILL:
     case OP_REMOVE:
     case OP_PULL:
+    case OP_VOLUME:
         o->cb.done(o->ud, &res);
         break;
     case OP_VERSION: {
@@ -493,6 +495,41 @@ static void write_mounts(es_jw *w, const dk_mount *m, size_t n)
     es_jw_arr_end(w);
 }
 
+/* Config.ExposedPorts: {"80/tcp": {}} */
+static void write_exposed(es_jw *w, const dk_port *p, size_t n)
+{
+    char key[32];
+    es_jw_key(w, "ExposedPorts");
+    es_jw_obj(w);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(key, sizeof key, "%d/%s", p[i].container_port, p[i].protocol);
+        es_jw_key(w, key);
+        es_jw_obj(w);
+        es_jw_obj_end(w);
+    }
+    es_jw_obj_end(w);
+}
+
+/* HostConfig.PortBindings: {"80/tcp": [{"HostPort": "8080"}]}, "" for a
+ * port Docker picks */
+static void write_bindings(es_jw *w, const dk_port *p, size_t n)
+{
+    char key[32], host[16];
+    es_jw_key(w, "PortBindings");
+    es_jw_obj(w);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(key, sizeof key, "%d/%s", p[i].container_port, p[i].protocol);
+        snprintf(host, sizeof host, "%d", p[i].host_port);
+        es_jw_key(w, key);
+        es_jw_arr(w);
+        es_jw_obj(w);
+        es_jw_kstr(w, "HostPort", p[i].host_port ? host : "");
+        es_jw_obj_end(w);
+        es_jw_arr_end(w);
+    }
+    es_jw_obj_end(w);
+}
+
 /* The create body; with mask, secret values are replaced by "***". */
 static int create_body(const dk_create_spec *s, es_buf *out, bool mask)
 {
@@ -520,6 +557,8 @@ static int create_body(const dk_create_spec *s, es_buf *out, bool mask)
         es_jw_kint(&w, "StopTimeout", s->stop_timeout_s);
     if (s->rt)
         write_runtime_config(&w, s->rt);
+    if (s->nports)
+        write_exposed(&w, s->ports, s->nports);
     es_jw_key(&w, "HostConfig");
     es_jw_obj(&w);
     if (s->log_driver) {
@@ -539,6 +578,10 @@ static int create_body(const dk_create_spec *s, es_buf *out, bool mask)
         write_runtime_host(&w, s->rt);
     if (s->nmounts)
         write_mounts(&w, s->mounts, s->nmounts);
+    write_strv_if(&w, "Binds", s->binds, s->nbinds);
+    write_strv_if(&w, "VolumesFrom", s->volumes_from, s->nvolumes_from);
+    if (s->nports && s->publish_ports)
+        write_bindings(&w, s->ports, s->nports);
     es_jw_obj_end(&w);
     es_jw_obj_end(&w);
     es_buf_free_secret(&kv);
@@ -780,4 +823,57 @@ int dk_image_pull(dk_client *c, const char *image, const char *tag, const char *
             e = es_buf_printf(&r->extra, "X-Registry-Auth: %s\r\n", registry_auth);
     }
     return op_submit(c, r, e);
+}
+
+/* ---- volumes ---- */
+
+int dk_volume_create_body(const dk_volume_spec *s, es_buf *out)
+{
+    if (!s->name || !*s->name || strlen(s->name) > DK_VOLUME_NAME_MAX)
+        return -EINVAL;
+    es_jw w;
+    es_jw_init(&w, out);
+    es_jw_obj(&w);
+    es_jw_kstr(&w, "Name", s->name);
+    es_jw_kstr(&w, "Driver", s->driver ? s->driver : "local");
+    write_kv_object(&w, "DriverOpts", s->driver_opts, s->ndriver_opts, false);
+    write_kv_object(&w, "Labels", s->labels, s->nlabels, false);
+    es_jw_obj_end(&w);
+    return es_jw_finish(&w);
+}
+
+int dk_volume_create(dk_client *c, const dk_volume_spec *spec, dk_done_cb cb, void *ud)
+{
+    dk__req *r = op_req(c, OP_VOLUME, ud, "POST", true);
+    if (!r)
+        return -ENOMEM;
+    ((op *)r->op)->cb.done = cb;
+    int e = es_buf_append_str(&r->path, "/volumes/create");
+    if (!e)
+        e = dk_volume_create_body(spec, &r->body);
+    return op_submit(c, r, e);
+}
+
+static int volume_op(dk_client *c, const char *method, const char *name, dk_done_cb cb, void *ud)
+{
+    if (!name || !*name || strlen(name) > DK_VOLUME_NAME_MAX)
+        return -EINVAL;
+    dk__req *r = op_req(c, OP_VOLUME, ud, method, true);
+    if (!r)
+        return -ENOMEM;
+    ((op *)r->op)->cb.done = cb;
+    int e = es_buf_append_str(&r->path, "/volumes/");
+    if (!e)
+        e = dk__urlencode(&r->path, name);
+    return op_submit(c, r, e);
+}
+
+int dk_volume_inspect(dk_client *c, const char *name, dk_done_cb cb, void *ud)
+{
+    return volume_op(c, "GET", name, cb, ud);
+}
+
+int dk_volume_remove(dk_client *c, const char *name, dk_done_cb cb, void *ud)
+{
+    return volume_op(c, "DELETE", name, cb, ud);
 }

@@ -61,9 +61,11 @@ struct etask {
      * next sweep's retry instead of being reported STOPPED */
     bool stop_retry;
     unsigned stop_failures;
-    bool dirty;       /* changed since its row was last written (ag_eng_flush) */
-    bool unpersisted; /* the store did not take its last write: the sweep retries */
-    bool refreshing;  /* a resolution for its refresh files is in flight */
+    bool dirty;           /* changed since its row was last written (ag_eng_flush) */
+    bool unpersisted;     /* the store did not take its last write: the sweep retries */
+    bool refreshing;      /* a resolution for its refresh files is in flight */
+    bool volumes_ready;   /* its Docker volumes were asked for (task_volumes.c) */
+    bool volumes_removed; /* its task-scoped volumes were removed */
     uint64_t launch_started_ms;
     /* e->lists_issued when a create of this task last answered: a list
      * issued at or before that may predate the container */
@@ -79,6 +81,17 @@ typedef struct ag_eng_mounts {
     size_t n;
     char *paths; /* the sources and targets m points into */
 } ag_eng_mounts;
+
+/* What a container's create gets of mountPoints, volumesFrom and
+ * portMappings (task_volumes.c): owned strings, freed after the create. */
+typedef struct ag_eng_vspec {
+    char **binds; /* "source:target[:ro]" */
+    size_t nbinds;
+    char **volumes_from; /* "docker id[:ro]" */
+    size_t nvolumes_from;
+    dk_port *ports;
+    size_t nports;
+} ag_eng_vspec;
 
 /* One Docker call about one container of one task. */
 typedef struct cop {
@@ -161,5 +174,17 @@ int ag_eng_files_mounts(const etask *et, size_t ci, ag_eng_mounts *out);
 void ag_eng_mounts_free(ag_eng_mounts *m);
 void ag_eng_files_remove(etask *et);
 void ag_eng_files_sweep(ag_engine *e);
+
+/* task_volumes.c: a task's volumes. prepare asks Docker for them before the
+ * first create (true: calls are in flight, wait); remove drops the
+ * task-scoped ones once its containers are removed; create_index is the
+ * container created next (a volumesFrom source before the container naming
+ * it); volume_spec is what container ci's create gets. */
+bool ag_eng_volumes_prepare(etask *et);
+void ag_eng_volumes_remove(etask *et);
+int ag_eng_volume_name(const etask *et, size_t v, char *out, size_t n);
+size_t ag_eng_create_index(const etask *et);
+int ag_eng_volume_spec(const etask *et, size_t ci, ag_eng_vspec *out);
+void ag_eng_vspec_free(ag_eng_vspec *v);
 
 #endif

@@ -171,10 +171,34 @@ static void on_started(void *ud, const dk_result *r)
     ag_eng_advance(et);
 }
 
+/* The create of container i's spec with its volumes and ports (the secret
+ * files' mounts are in p already); the spec is written before this returns. */
+static int create_with_volumes(etask *et, size_t i, ag_create_params *p, const char *mode, cop *c)
+{
+    ag_eng_vspec v;
+    int rc = ag_eng_volume_spec(et, i, &v);
+    if (rc < 0)
+        return rc;
+    p->spec.binds = (const char *const *)v.binds;
+    p->spec.nbinds = v.nbinds;
+    p->spec.volumes_from = (const char *const *)v.volumes_from;
+    p->spec.nvolumes_from = v.nvolumes_from;
+    p->spec.ports = v.ports;
+    p->spec.nports = v.nports;
+    /* in the host mode the container's ports are the host's: nothing to bind */
+    p->spec.publish_ports = strcmp(mode, "host") != 0;
+    if (v.nports && strcmp(mode, "none") == 0)
+        rc = -ENETUNREACH;
+    else
+        rc = dk_container_create(et->e->cfg.docker, &p->spec, on_created, c);
+    ag_eng_vspec_free(&v);
+    return rc;
+}
+
 static int issue_create(etask *et)
 {
     ag_engine *e = et->e;
-    size_t i = et->step;
+    size_t i = ag_eng_create_index(et);
     const ag_container_def *cd = ag_eng_cdef(et, i);
     char err[AG_INJECT_ERR_MAX] = "";
     char reason[AG_REASON_BUF];
@@ -221,14 +245,17 @@ static int issue_create(etask *et)
         *c = (cop){et, i};
         es_debug("task %s: creating container %s as %s", et->t->id, cd->name, p->name);
         /* the body is written (docker/) and the params' values wiped right away */
-        rc = dk_container_create(e->cfg.docker, &p->spec, on_created, c);
+        rc = create_with_volumes(et, i, p, mode, c);
     }
     ag_create_params_free(p);
     ag_eng_mounts_free(&mounts);
     if (rc < 0) {
         es_free(c);
         snprintf(reason, sizeof reason, "CannotCreateContainerError: %s: %s", cd->name,
-                 rc == -ENOMEM ? "out of memory" : dk_strerror(rc));
+                 rc == -ENOMEM        ? "out of memory"
+                 : rc == -ENETUNREACH ? "portMappings need the bridge or host network mode"
+                 : rc == -ENOENT      ? "a volumesFrom container was not created"
+                                      : dk_strerror(rc));
         ag_eng_fail_container(et, i, reason);
         return rc;
     }
@@ -317,6 +344,9 @@ static void on_container_removed(void *ud, const dk_result *r)
     if (!ag_eng_container_stopped(&et->t->containers[i]))
         ag_eng_container_set(et, i, NULL, "STOPPED", NULL, NULL);
     ag_eng_persist(et);
+    /* the task's own volumes go once no container of it uses them */
+    if (et->cleaned && !et->ops)
+        ag_eng_volumes_remove(et);
     ag_eng_advance(et);
 }
 
@@ -387,6 +417,8 @@ void ag_eng_advance(etask *et)
         }
         if (failed)
             et->cleaned = true;
+        if (failed && !et->ops && !ag_eng_external(et))
+            ag_eng_volumes_remove(et); /* none of its containers was created */
         if (et->ops || waiting)
             return;
         for (size_t i = 0; i < t->n_containers; i++)
@@ -400,6 +432,8 @@ void ag_eng_advance(etask *et)
     case L_RESOLVE:
         return; /* the resolver answers */
     case L_CREATE:
+        if (ag_eng_volumes_prepare(et))
+            return; /* the volumes first */
         if (et->step < t->n_containers) {
             if (issue_create(et) < 0)
                 ag_eng_advance(et);

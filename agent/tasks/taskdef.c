@@ -650,6 +650,7 @@ static void container_clear(ag_container_def *c)
     es_free(c->user);
     es_free(c->depends_on_json);
     ag_td_runtime_clear(&c->rt);
+    ag_td_cvolumes_clear(&c->cv);
     ag_td_files_free(c->files, c->n_files);
     memset(c, 0, sizeof *c);
 }
@@ -777,7 +778,9 @@ static int parse_container(const es_json *cd, size_t idx, const ag_td_ctx *ctx, 
                          .has_memory = c->has_memory,
                          .memory = c->memory,
                          .container = c->name};
-    return ag_td_runtime_parse(cd, path, &rctx, &c->rt, e);
+    if ((rc = ag_td_runtime_parse(cd, path, &rctx, &c->rt, e)))
+        return rc;
+    return ag_td_cvolumes_parse(cd, path, td->network_mode, &c->cv, e);
 }
 
 /* arn:PARTITION:iam::ACCOUNT:role/NAME */
@@ -995,6 +998,8 @@ static int parse_td(const es_json *req, const ag_td_ctx *ctx, ag_taskdef *td, ag
         return rc;
     if ((rc = get_runtime_platform(req, td, e)))
         return rc;
+    if ((rc = ag_td_volumes_parse(req, td, e)))
+        return rc;
 
     const es_json *cds = ag_td_member(req, "containerDefinitions");
     if (!cds)
@@ -1065,6 +1070,8 @@ static int parse_td(const es_json *req, const ag_td_ctx *ctx, ag_taskdef *td, ag
         }
         es_json_free(dep);
     }
+    if ((rc = ag_td_volumes_check(td, e)))
+        return rc;
     return start_order(td, e);
 }
 
@@ -1131,6 +1138,7 @@ void ag_taskdef_free(ag_taskdef *td)
     es_free(td->cpu_architecture);
     es_free(td->os_family);
     es_free(td->start_order);
+    ag_td_volumes_free(td->volumes, td->n_volumes);
     free_kvs(td->kept, td->n_kept);
     for (size_t i = 0; i < td->n_containers; i++)
         container_clear(&td->containers[i]);
@@ -1221,6 +1229,7 @@ static void w_container(es_jw *w, const ag_container_def *c)
         es_jw_kint(w, "memory", c->memory);
     es_jw_kbool(w, "essential", c->essential);
     ag_td_runtime_write(&c->rt, w);
+    ag_td_cvolumes_write(&c->cv, w);
     ag_td_w_strv(w, "entryPoint", c->entry_point, c->n_entry_point);
     ag_td_w_strv(w, "command", c->command, c->n_command);
     w_env(w, "environment", c->environment, c->n_environment);
@@ -1291,6 +1300,7 @@ static void w_body(const ag_taskdef *td, es_jw *w, bool describe)
             es_jw_kstr(w, "operatingSystemFamily", td->os_family);
         es_jw_obj_end(w);
     }
+    ag_td_volumes_write(td->volumes, td->n_volumes, w);
     w_kept(w, td->kept, td->n_kept, describe ? "tags" : NULL);
 }
 
@@ -1325,9 +1335,11 @@ void ag_taskdef_write_describe(const ag_taskdef *td, const char *region, const c
         es_jw_kstr(w, "taskDefinitionArn", arn);
     w_body(td, w, true);
     es_jw_kint(w, "revision", td->revision);
-    es_jw_key(w, "volumes");
-    es_jw_arr(w);
-    es_jw_arr_end(w);
+    if (!td->volumes) { /* ECS describes no volumes as [] (w_body writes given ones) */
+        es_jw_key(w, "volumes");
+        es_jw_arr(w);
+        es_jw_arr_end(w);
+    }
     es_jw_kstr(w, "status", ag_td_status_name(td->status));
     es_jw_key(w, "placementConstraints");
     es_jw_arr(w);

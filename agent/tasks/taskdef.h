@@ -32,6 +32,7 @@
 #include "agent/secrets/valuefrom.h"
 #include "agent/tasks/td_files.h"
 #include "agent/tasks/td_runtime.h"
+#include "agent/tasks/td_volumes.h"
 #include "common/buf.h"
 #include "common/json.h"
 
@@ -119,6 +120,8 @@ typedef struct ag_container_def {
     /* What changes Docker's create beyond the above (issue 20): hostname,
      * DNS, privileges, ulimits, ... (td_runtime.h) */
     ag_container_runtime rt;
+    /* mountPoints, volumesFrom, portMappings (td_volumes.h) */
+    ag_container_volumes cv;
     /* issue 21: the secrets delivered as files (td_files.h), from the
      * ecs-secrets.file.* labels of docker_labels; NULL when none */
     ag_secret_file *files;
@@ -143,6 +146,8 @@ typedef struct ag_taskdef {
     size_t n_requires_compatibilities;
     char *cpu, *memory;                 /* task-level strings, NULL when absent */
     char *cpu_architecture, *os_family; /* runtimePlatform, NULL when absent */
+    ag_td_volume *volumes;              /* td_volumes.h; NULL when absent */
+    size_t n_volumes;
     ag_container_def *containers;
     size_t n_containers;
     /* The order containers start in: dependsOn's START conditions first

@@ -18,99 +18,8 @@
 
 #define CLIENT "ClientException"
 #define INVALID "InvalidParameterException"
-#define RT_PATH_MAX 200
+#define RT_PATH_MAX AG_TD_FIELD_PATH_MAX
 #define INT32_MAX_ 2147483647
-
-/* A string of at most max bytes, UTF-8, no NUL; empty refused unless
- * allow_empty. */
-static int str_at(const es_json *j, const char *path, size_t max, bool allow_empty, char **out,
-                  ag_td_error *e)
-{
-    if (j->type != ES_JSON_STRING)
-        return ag_td_bad(e, INVALID, "%s: must be a string", path);
-    size_t len = j->u.string.len;
-    if (strlen(j->u.string.s) != len || !es_utf8_valid(j->u.string.s, len))
-        return ag_td_bad(e, CLIENT, "%s: must be valid UTF-8 without NUL characters", path);
-    if (len == 0 && !allow_empty)
-        return ag_td_bad(e, CLIENT, "%s: should not be null or empty", path);
-    if (len > max)
-        return ag_td_bad(e, CLIENT, "%s: longer than %zu characters", path, max);
-    if (!(*out = es_strndup(j->u.string.s, len)))
-        return ag_td_nomem(e);
-    return 0;
-}
-
-/* obj.key as a string; absent leaves *out NULL unless required. */
-static int str_member(const es_json *obj, const char *path, const char *key, size_t max,
-                      bool required, char **out, ag_td_error *e)
-{
-    char p[RT_PATH_MAX];
-    ag_td_pathf(p, sizeof p, "%s.%s", path, key);
-    const es_json *j = ag_td_member(obj, key);
-    *out = NULL;
-    if (!j)
-        return required ? ag_td_bad(e, CLIENT, "%s: required", p) : 0;
-    return str_at(j, p, max, false, out, e);
-}
-
-static int int_at(const es_json *j, const char *path, int64_t min, int64_t max, int64_t *out,
-                  ag_td_error *e)
-{
-    int64_t v;
-    if (!es_json_as_int64(j, &v))
-        return ag_td_bad(e, INVALID, "%s: must be an integer", path);
-    if (v < min || v > max)
-        return ag_td_bad(e, CLIENT, "%s: must be between %" PRId64 " and %" PRId64, path, min, max);
-    *out = v;
-    return 0;
-}
-
-static int int_member(const es_json *obj, const char *path, const char *key, int64_t min,
-                      int64_t max, bool *has, int64_t *out, ag_td_error *e)
-{
-    char p[RT_PATH_MAX];
-    ag_td_pathf(p, sizeof p, "%s.%s", path, key);
-    const es_json *j = ag_td_member(obj, key);
-    *has = false;
-    if (!j)
-        return 0;
-    int r = int_at(j, p, min, max, out, e);
-    *has = r == 0;
-    return r;
-}
-
-static int bool_member(const es_json *obj, const char *path, const char *key, ag_opt_bool *out,
-                       ag_td_error *e)
-{
-    const es_json *j = ag_td_member(obj, key);
-    *out = (ag_opt_bool){0};
-    if (!j)
-        return 0;
-    if (j->type != ES_JSON_BOOL)
-        return ag_td_bad(e, INVALID, "%s.%s: must be a boolean", path, key);
-    *out = (ag_opt_bool){true, j->u.boolean};
-    return 0;
-}
-
-/* A list member: NULL when absent (*n 0), else a checked array. */
-static const es_json *list_member(const es_json *obj, const char *path, const char *key, size_t max,
-                                  char *lpath, size_t lpath_len, int *rc, ag_td_error *e)
-{
-    ag_td_pathf(lpath, lpath_len, "%s.%s", path, key);
-    const es_json *arr = ag_td_member(obj, key);
-    *rc = 0;
-    if (!arr)
-        return NULL;
-    if (arr->type != ES_JSON_ARRAY) {
-        *rc = ag_td_bad(e, INVALID, "%s: must be a list", lpath);
-        return NULL;
-    }
-    if (es_json_len(arr) > max) {
-        *rc = ag_td_bad(e, CLIENT, "%s: more than %zu entries", lpath, max);
-        return NULL;
-    }
-    return arr;
-}
 
 typedef bool (*str_check)(const char *s);
 
@@ -121,7 +30,7 @@ static int strv_member(const es_json *obj, const char *path, const char *key, si
 {
     char lp[RT_PATH_MAX];
     int rc;
-    const es_json *arr = list_member(obj, path, key, max_items, lp, sizeof lp, &rc, e);
+    const es_json *arr = ag_td_list_member(obj, path, key, max_items, lp, sizeof lp, &rc, e);
     if (!arr)
         return rc;
     size_t n = es_json_len(arr);
@@ -132,7 +41,7 @@ static int strv_member(const es_json *obj, const char *path, const char *key, si
     for (size_t i = 0; i < n; i++) {
         char ip[RT_PATH_MAX];
         ag_td_pathf(ip, sizeof ip, "%s[%zu]", lp, i);
-        if ((rc = str_at(es_json_at(arr, i), ip, max_len, false, &v[i], e)))
+        if ((rc = ag_td_str_at(es_json_at(arr, i), ip, max_len, false, &v[i], e)))
             return rc;
         *n_out = i + 1;
         if (ok && !ok(v[i]))
@@ -196,7 +105,7 @@ static int get_hostname(const es_json *cd, const char *path, ag_container_runtim
     char p[RT_PATH_MAX];
     ag_td_pathf(p, sizeof p, "%s.hostname", path);
     /* "" is an empty value that says nothing (Docker's default), kept as given */
-    int rc = str_at(j, p, AG_TD_HOSTNAME_MAX, true, &rt->hostname, e);
+    int rc = ag_td_str_at(j, p, AG_TD_HOSTNAME_MAX, true, &rt->hostname, e);
     if (rc)
         return rc;
     if (!dns_name(rt->hostname))
@@ -210,7 +119,7 @@ static int get_extra_hosts(const es_json *cd, const char *path, ag_container_run
     char lp[RT_PATH_MAX];
     int rc;
     const es_json *arr =
-        list_member(cd, path, "extraHosts", AG_TD_EXTRA_HOSTS_MAX, lp, sizeof lp, &rc, e);
+        ag_td_list_member(cd, path, "extraHosts", AG_TD_EXTRA_HOSTS_MAX, lp, sizeof lp, &rc, e);
     if (!arr)
         return rc;
     size_t n = es_json_len(arr);
@@ -224,8 +133,8 @@ static int get_extra_hosts(const es_json *cd, const char *path, ag_container_run
             return ag_td_bad(e, INVALID, "%s: must be an object {hostname, ipAddress}", ip);
         ag_pair *h = &rt->extra_hosts[i];
         rt->n_extra_hosts = i + 1;
-        if ((rc = str_member(it, ip, "hostname", AG_TD_DNS_NAME_MAX, true, &h->a, e)) ||
-            (rc = str_member(it, ip, "ipAddress", 64, true, &h->b, e)))
+        if ((rc = ag_td_str_member(it, ip, "hostname", AG_TD_DNS_NAME_MAX, true, &h->a, e)) ||
+            (rc = ag_td_str_member(it, ip, "ipAddress", 64, true, &h->b, e)))
             return rc;
         if (!dns_name(h->a))
             return ag_td_bad(e, CLIENT,
@@ -241,7 +150,8 @@ static int get_ulimits(const es_json *cd, const char *path, ag_container_runtime
 {
     char lp[RT_PATH_MAX];
     int rc;
-    const es_json *arr = list_member(cd, path, "ulimits", AG_TD_ULIMITS_MAX, lp, sizeof lp, &rc, e);
+    const es_json *arr =
+        ag_td_list_member(cd, path, "ulimits", AG_TD_ULIMITS_MAX, lp, sizeof lp, &rc, e);
     if (!arr)
         return rc;
     size_t n = es_json_len(arr);
@@ -255,7 +165,7 @@ static int get_ulimits(const es_json *cd, const char *path, ag_container_runtime
             return ag_td_bad(e, INVALID, "%s: must be an object {name, softLimit, hardLimit}", ip);
         ag_ulimit *u = &rt->ulimits[i];
         rt->n_ulimits = i + 1;
-        if ((rc = str_member(it, ip, "name", 16, true, &u->name, e)))
+        if ((rc = ag_td_str_member(it, ip, "name", 16, true, &u->name, e)))
             return rc;
         if (!ag_td_in_list(u->name, ulimit_names, sizeof ulimit_names / sizeof *ulimit_names))
             return ag_td_bad(
@@ -267,8 +177,8 @@ static int get_ulimits(const es_json *cd, const char *path, ag_container_runtime
             if (strcmp(rt->ulimits[j].name, u->name) == 0)
                 return ag_td_bad(e, CLIENT, "%s.name: a second ulimit %s", ip, u->name);
         bool hs, hh;
-        if ((rc = int_member(it, ip, "softLimit", 0, INT32_MAX_, &hs, &u->soft, e)) ||
-            (rc = int_member(it, ip, "hardLimit", 0, INT32_MAX_, &hh, &u->hard, e)))
+        if ((rc = ag_td_int_member(it, ip, "softLimit", 0, INT32_MAX_, &hs, &u->soft, e)) ||
+            (rc = ag_td_int_member(it, ip, "hardLimit", 0, INT32_MAX_, &hh, &u->hard, e)))
             return rc;
         if (!hs || !hh)
             return ag_td_bad(e, CLIENT, "%s.%s: required", ip, hs ? "hardLimit" : "softLimit");
@@ -293,7 +203,7 @@ static int get_sysctls(const es_json *cd, const char *path, const ag_td_rt_ctx *
     char lp[RT_PATH_MAX];
     int rc;
     const es_json *arr =
-        list_member(cd, path, "systemControls", AG_TD_SYSCTLS_MAX, lp, sizeof lp, &rc, e);
+        ag_td_list_member(cd, path, "systemControls", AG_TD_SYSCTLS_MAX, lp, sizeof lp, &rc, e);
     if (!arr)
         return rc;
     size_t n = es_json_len(arr);
@@ -307,8 +217,8 @@ static int get_sysctls(const es_json *cd, const char *path, const ag_td_rt_ctx *
             return ag_td_bad(e, INVALID, "%s: must be an object {namespace, value}", ip);
         ag_pair *s = &rt->sysctls[i];
         rt->n_sysctls = i + 1;
-        if ((rc = str_member(it, ip, "namespace", AG_TD_SYSCTL_NAME_MAX, true, &s->a, e)) ||
-            (rc = str_member(it, ip, "value", AG_TD_SYSCTL_VALUE_MAX, true, &s->b, e)))
+        if ((rc = ag_td_str_member(it, ip, "namespace", AG_TD_SYSCTL_NAME_MAX, true, &s->a, e)) ||
+            (rc = ag_td_str_member(it, ip, "value", AG_TD_SYSCTL_VALUE_MAX, true, &s->b, e)))
             return rc;
         if (!namespaced_sysctl(s->a))
             return ag_td_bad(
@@ -333,9 +243,9 @@ static int get_sysctls(const es_json *cd, const char *path, const ag_td_rt_ctx *
 static int get_memory_reservation(const es_json *cd, const char *path, const ag_td_rt_ctx *ctx,
                                   ag_container_runtime *rt, ag_td_error *e)
 {
-    int rc = int_member(cd, path, "memoryReservation", AG_TD_MEMORY_RESERVATION_MIN,
-                        AG_TD_CONTAINER_MEMORY_MAX, &rt->has_memory_reservation,
-                        &rt->memory_reservation, e);
+    int rc = ag_td_int_member(cd, path, "memoryReservation", AG_TD_MEMORY_RESERVATION_MIN,
+                              AG_TD_CONTAINER_MEMORY_MAX, &rt->has_memory_reservation,
+                              &rt->memory_reservation, e);
     if (rc || !rt->has_memory_reservation || !ctx || !ctx->has_memory)
         return rc;
     if (rt->memory_reservation > ctx->memory)
@@ -400,18 +310,6 @@ static bool absolute_path(const char *s)
     return s[0] == '/' && !strchr(s, ':') && !strchr(s, ',');
 }
 
-/* obj's members must all be in names (n of them): a sub-member this agent
- * does not know is refused by name, as the top-level ones are. */
-static int known_members(const es_json *obj, const char *path, const char *shape,
-                         const char *const *names, size_t n, ag_td_error *e)
-{
-    for (size_t i = 0; i < obj->u.object.n; i++)
-        if (!ag_td_in_list(obj->u.object.keys[i], names, n))
-            return ag_td_bad(e, CLIENT, "%s.%.64s: not a member of %s that this agent knows", path,
-                             obj->u.object.keys[i], shape);
-    return 0;
-}
-
 static int get_capabilities(const es_json *lp, const char *path, ag_linux_params *l, ag_td_error *e)
 {
     static const char *const names[] = {"add", "drop"};
@@ -422,7 +320,7 @@ static int get_capabilities(const es_json *lp, const char *path, ag_linux_params
         return 0;
     if (c->type != ES_JSON_OBJECT)
         return ag_td_bad(e, INVALID, "%s: must be an object {add, drop}", p);
-    int rc = known_members(c, p, "KernelCapabilities", names, 2, e);
+    int rc = ag_td_known_members(c, p, "KernelCapabilities", names, 2, e);
     if (rc)
         return rc;
     l->has_capabilities = true;
@@ -440,7 +338,7 @@ static int get_devices(const es_json *lp, const char *path, ag_linux_params *l, 
     char lpth[RT_PATH_MAX];
     int rc;
     const es_json *arr =
-        list_member(lp, path, "devices", AG_TD_DEVICES_MAX, lpth, sizeof lpth, &rc, e);
+        ag_td_list_member(lp, path, "devices", AG_TD_DEVICES_MAX, lpth, sizeof lpth, &rc, e);
     if (!arr)
         return rc;
     size_t n = es_json_len(arr);
@@ -455,10 +353,10 @@ static int get_devices(const es_json *lp, const char *path, ag_linux_params *l, 
                              "%s: must be an object {hostPath, containerPath, permissions}", ip);
         ag_device *d = &l->devices[i];
         l->n_devices = i + 1;
-        if ((rc = known_members(it, ip, "Device", names, 3, e)) ||
-            (rc = str_member(it, ip, "hostPath", AG_TD_PATH_MAX, true, &d->host_path, e)) ||
-            (rc = str_member(it, ip, "containerPath", AG_TD_PATH_MAX, false, &d->container_path,
-                             e)) ||
+        if ((rc = ag_td_known_members(it, ip, "Device", names, 3, e)) ||
+            (rc = ag_td_str_member(it, ip, "hostPath", AG_TD_PATH_MAX, true, &d->host_path, e)) ||
+            (rc = ag_td_str_member(it, ip, "containerPath", AG_TD_PATH_MAX, false,
+                                   &d->container_path, e)) ||
             (rc =
                  strv_member(it, ip, "permissions", 3, 8, device_permission,
                              "is not read, write or mknod", &d->permissions, &d->n_permissions, e)))
@@ -476,7 +374,8 @@ static int get_tmpfs(const es_json *lp, const char *path, ag_linux_params *l, ag
     static const char *const names[] = {"containerPath", "size", "mountOptions"};
     char lpth[RT_PATH_MAX];
     int rc;
-    const es_json *arr = list_member(lp, path, "tmpfs", AG_TD_TMPFS_MAX, lpth, sizeof lpth, &rc, e);
+    const es_json *arr =
+        ag_td_list_member(lp, path, "tmpfs", AG_TD_TMPFS_MAX, lpth, sizeof lpth, &rc, e);
     if (!arr)
         return rc;
     size_t n = es_json_len(arr);
@@ -492,11 +391,11 @@ static int get_tmpfs(const es_json *lp, const char *path, ag_linux_params *l, ag
         ag_tmpfs *t = &l->tmpfs[i];
         l->n_tmpfs = i + 1;
         bool has_size;
-        if ((rc = known_members(it, ip, "Tmpfs", names, 3, e)) ||
-            (rc = str_member(it, ip, "containerPath", AG_TD_PATH_MAX, true, &t->container_path,
-                             e)) ||
-            (rc = int_member(it, ip, "size", 1, AG_TD_CONTAINER_MEMORY_MAX, &has_size, &t->size,
-                             e)) ||
+        if ((rc = ag_td_known_members(it, ip, "Tmpfs", names, 3, e)) ||
+            (rc = ag_td_str_member(it, ip, "containerPath", AG_TD_PATH_MAX, true,
+                                   &t->container_path, e)) ||
+            (rc = ag_td_int_member(it, ip, "size", 1, AG_TD_CONTAINER_MEMORY_MAX, &has_size,
+                                   &t->size, e)) ||
             (rc = strv_member(it, ip, "mountOptions", AG_TD_MOUNT_OPTIONS_MAX,
                               AG_TD_MOUNT_OPTION_MAX, mount_option,
                               "is not one of ECS's tmpfs mount options", &t->mount_options,
@@ -527,20 +426,20 @@ static int get_linux_params(const es_json *cd, const char *path, const ag_td_rt_
         return 0;
     if (lp->type != ES_JSON_OBJECT)
         return ag_td_bad(e, INVALID, "%s: must be an object", p);
-    int rc = known_members(lp, p, "LinuxParameters", names, sizeof names / sizeof *names, e);
+    int rc = ag_td_known_members(lp, p, "LinuxParameters", names, sizeof names / sizeof *names, e);
     if (rc)
         return rc;
     ag_linux_params *l = rt->linux_params = es_calloc(1, sizeof *l);
     if (!l)
         return ag_td_nomem(e);
     if ((rc = get_capabilities(lp, p, l, e)) || (rc = get_devices(lp, p, l, e)) ||
-        (rc = bool_member(lp, p, "initProcessEnabled", &l->init, e)) ||
-        (rc = int_member(lp, p, "sharedMemorySize", 1, AG_TD_CONTAINER_MEMORY_MAX, &l->has_shm_size,
-                         &l->shm_size, e)) ||
+        (rc = ag_td_bool_member(lp, p, "initProcessEnabled", &l->init, e)) ||
+        (rc = ag_td_int_member(lp, p, "sharedMemorySize", 1, AG_TD_CONTAINER_MEMORY_MAX,
+                               &l->has_shm_size, &l->shm_size, e)) ||
         (rc = get_tmpfs(lp, p, l, e)) ||
-        (rc = int_member(lp, p, "maxSwap", 0, AG_TD_CONTAINER_MEMORY_MAX, &l->has_max_swap,
-                         &l->max_swap, e)) ||
-        (rc = int_member(lp, p, "swappiness", 0, 100, &l->has_swappiness, &l->swappiness, e)))
+        (rc = ag_td_int_member(lp, p, "maxSwap", 0, AG_TD_CONTAINER_MEMORY_MAX, &l->has_max_swap,
+                               &l->max_swap, e)) ||
+        (rc = ag_td_int_member(lp, p, "swappiness", 0, 100, &l->has_swappiness, &l->swappiness, e)))
         return rc;
     if (l->has_max_swap && !(ctx && ctx->has_memory))
         return ag_td_bad(
@@ -564,11 +463,11 @@ int ag_td_runtime_parse(const es_json *cd, const char *path, const ag_td_rt_ctx 
                           "is not a domain name (letters, digits, '-', '.', '_')", &rt->dns_search,
                           &rt->n_dns_search, e)))
         return rc;
-    if ((rc = bool_member(cd, path, "privileged", &rt->privileged, e)) ||
-        (rc = bool_member(cd, path, "readonlyRootFilesystem", &rt->readonly_rootfs, e)) ||
-        (rc = bool_member(cd, path, "interactive", &rt->interactive, e)) ||
-        (rc = bool_member(cd, path, "pseudoTerminal", &rt->pseudo_terminal, e)) ||
-        (rc = bool_member(cd, path, "disableNetworking", &rt->disable_networking, e)))
+    if ((rc = ag_td_bool_member(cd, path, "privileged", &rt->privileged, e)) ||
+        (rc = ag_td_bool_member(cd, path, "readonlyRootFilesystem", &rt->readonly_rootfs, e)) ||
+        (rc = ag_td_bool_member(cd, path, "interactive", &rt->interactive, e)) ||
+        (rc = ag_td_bool_member(cd, path, "pseudoTerminal", &rt->pseudo_terminal, e)) ||
+        (rc = ag_td_bool_member(cd, path, "disableNetworking", &rt->disable_networking, e)))
         return rc;
     if ((rc = strv_member(cd, path, "dockerSecurityOptions", AG_TD_SECURITY_OPTS_MAX,
                           AG_TD_SECURITY_OPT_MAX, security_opt,

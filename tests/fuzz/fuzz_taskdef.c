@@ -36,6 +36,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
         }
     }
+    /* volumes (td_volumes.h): every reference resolved, every port in range */
+    for (size_t i = 0; i < td->n_containers; i++) {
+        const ag_container_volumes *cv = &td->containers[i].cv;
+        for (size_t k = 0; k < cv->n_mount_points; k++)
+            if (cv->mount_points[k].volume >= td->n_volumes ||
+                cv->mount_points[k].container_path[0] != '/')
+                __builtin_trap();
+        for (size_t k = 0; k < cv->n_volumes_from; k++)
+            if (cv->volumes_from[k].container >= td->n_containers ||
+                cv->volumes_from[k].container == i)
+                __builtin_trap();
+        for (size_t k = 0; k < cv->n_ports; k++) {
+            const ag_port_mapping *p = &cv->ports[k];
+            if (p->range ? (p->range_lo < 1 || p->range_hi > 65535 || p->range_lo >= p->range_hi)
+                         : (p->container_port < 1 || p->container_port > 65535))
+                __builtin_trap();
+        }
+    }
     es_buf a, b;
     es_buf_init(&a, 1 << 20);
     es_buf_init(&b, 1 << 20);

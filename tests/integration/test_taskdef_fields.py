@@ -180,6 +180,12 @@ def request(level, member, value):
     td = {"family": f"fields-{level}-{member}", "executionRoleArn": ROLE,
           "containerDefinitions": [cont]}
     (td if level == "task" else cont)[member] = value
+    # the members that name another part of the definition get it (issue 20)
+    if level == "container" and member == "mountPoints":
+        td["volumes"] = TASK_SAMPLES["volumes"]
+    if level == "container" and member == "volumesFrom":
+        td["containerDefinitions"].append({"name": "other", "image": "local/busybox:latest",
+                                           "memory": 64})
     return td
 
 

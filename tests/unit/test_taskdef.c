@@ -138,13 +138,15 @@ Test(taskdef, every_field_is_read)
     cr_assert_str_eq(c->depends_on_json, "[{\"containerName\":\"db\",\"condition\":\"START\"}]");
     cr_assert_eq(td->n_warnings, 0);
     cr_assert_null(ag_taskdef_container(td, "nope"));
-    /* kept as registered: the task's tags, db's startTimeout and its empty portMappings */
+    /* kept as registered: the task's tags, db's startTimeout; its empty
+     * portMappings is modelled (present, empty) */
     cr_assert_eq(td->n_kept, 1);
     cr_assert_str_eq(td->kept[0].name, "tags");
     cr_assert_str_eq(td->kept[0].value, "[{\"key\":\"k\",\"value\":\"v\"}]");
-    cr_assert_eq(td->containers[0].n_kept, 2);
+    cr_assert_eq(td->containers[0].n_kept, 1);
     cr_assert_str_eq(td->containers[0].kept[0].name, "startTimeout");
-    cr_assert_str_eq(td->containers[0].kept[1].value, "[]");
+    cr_assert_not_null(td->containers[0].cv.ports);
+    cr_assert_eq(td->containers[0].cv.n_ports, 0);
     /* app depends on db (START): db starts first */
     cr_assert_eq(td->start_order[0], 0);
     cr_assert_eq(td->start_order[1], 1);
@@ -711,9 +713,10 @@ Test(taskdef, every_member_is_known_kept_or_refused)
               "ClientException", "revision: not a member of RegisterTaskDefinition");
     parse_bad(one("\"firelensConfiguration\":{\"type\":\"fluentbit\"}"), "ClientException",
               "containerDefinitions[0].firelensConfiguration: FireLens needs a log router");
-    parse_bad("{\"family\":\"f\",\"volumes\":[{\"name\":\"v\"}],\"containerDefinitions\":"
+    parse_bad("{\"family\":\"f\",\"volumes\":[{\"name\":\"v\",\"efsVolumeConfiguration\":"
+              "{\"fileSystemId\":\"fs-1\"}}],\"containerDefinitions\":"
               "[{\"name\":\"a\",\"image\":\"i\"}]}",
-              "ClientException", "volumes: not supported by this agent yet");
+              "ClientException", "volumes[0].efsVolumeConfiguration: Amazon EFS file systems");
     parse_bad("{\"family\":\"f\",\"networkMode\":\"awsvpc\",\"containerDefinitions\":"
               "[{\"name\":\"a\",\"image\":\"i\"}]}",
               "ClientException", "networkMode: awsvpc gives each task");
@@ -722,10 +725,12 @@ Test(taskdef, every_member_is_known_kept_or_refused)
                               "\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"i\","
                               "\"links\":[],\"mountPoints\":[],\"healthCheck\":null,"
                               "\"privileged\":false}]}");
-    cr_assert_eq(td->n_kept, 2);
-    cr_assert_eq(td->containers[0].n_kept, 2, "null is absent");
+    cr_assert_eq(td->n_kept, 1, "volumes is modelled: an empty list stays present");
+    cr_assert_eq(td->containers[0].n_kept, 1, "null is absent");
     char *s = describe(td);
-    cr_assert_not_null(strstr(s, "\"links\":[],\"mountPoints\":[]"), "%s", s);
+    cr_assert_not_null(strstr(s, "\"links\":[]"), "%s", s);
+    cr_assert_not_null(strstr(s, "\"mountPoints\":[]"), "%s", s);
+    cr_assert_not_null(strstr(s, "\"volumes\":[]"), "%s", s);
     cr_assert_not_null(strstr(s, "\"privileged\":false"), "a working member, as given: %s", s);
     es_free(s);
     ag_taskdef_free(td);
