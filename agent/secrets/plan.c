@@ -140,6 +140,16 @@ int ag_secret_plan_build(const ag_taskdef *td, const char *task_region, ag_secre
         total += cd->n_secrets + (cd->log ? cd->log->n_secret_options : 0) +
                  (cd->repository_credentials ? 1 : 0);
     }
+    /* Expansion labels (td_expand.h) are parsed at registration; their
+     * fetches (GetParametersByPath, the whole JSON secret) are not planned
+     * yet. Refused here, with the label named, rather than launching a
+     * container without the variables it asked for. */
+    for (size_t c = 0; c < td->n_containers; c++)
+        if (td->containers[c].n_expands) {
+            snprintf(err, errlen, "%s: expansion labels are not resolved by this agent yet",
+                     td->containers[c].expands[0].ref->name);
+            return -EINVAL;
+        }
     if (total > AG_PLAN_ITEMS_MAX) {
         snprintf(err, errlen, "more than %d secrets", AG_PLAN_ITEMS_MAX);
         return -EINVAL;

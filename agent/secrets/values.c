@@ -23,9 +23,7 @@ static const es_json_limits secret_json_limits = {
     .max_values = 20000,
 };
 
-/* Parses a secret's value as a JSON object (its memory wiped when freed):
- * 0, -ENOMEM, or -EINVAL when it is not a JSON object. */
-static int parse_secret_object(const char *secret, size_t len, es_json **out)
+int ag_secret_json_object(const char *secret, size_t len, es_json **out)
 {
     es_json *j = NULL;
     char why[128];
@@ -41,32 +39,118 @@ static int parse_secret_object(const char *secret, size_t len, es_json **out)
     return 0;
 }
 
+/* One reference token of a pointer, unescaped (~1 -> '/', ~0 -> '~') into
+ * tok: its length, or -EINVAL for another '~' escape. */
+static int pointer_token(const char *p, size_t n, char *tok)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] != '~') {
+            tok[o++] = p[i];
+            continue;
+        }
+        if (i + 1 >= n || (p[i + 1] != '0' && p[i + 1] != '1'))
+            return -EINVAL;
+        tok[o++] = p[++i] == '0' ? '~' : '/';
+    }
+    tok[o] = '\0';
+    return (int)o;
+}
+
+/* An array index as RFC 6901 writes it: "0" or digits without a leading
+ * zero ("-", the element after the last, never exists when reading). */
+static bool pointer_index(const char *tok, size_t n, size_t *out)
+{
+    if (n == 0 || n > 9 || (n > 1 && tok[0] == '0'))
+        return false;
+    size_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (tok[i] < '0' || tok[i] > '9')
+            return false;
+        v = v * 10 + (size_t)(tok[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+/* One level down: an object's member, an array's element, else nothing. */
+static const es_json *pointer_step(const es_json *cur, const char *tok, size_t n)
+{
+    size_t idx;
+    if (cur->type == ES_JSON_OBJECT)
+        return es_json_get(cur, tok);
+    if (cur->type == ES_JSON_ARRAY && pointer_index(tok, n, &idx))
+        return es_json_at(cur, idx);
+    return NULL;
+}
+
+int ag_json_pointer_get(const es_json *root, const char *ptr, const es_json **out, char *why,
+                        size_t whylen)
+{
+    *out = NULL;
+    size_t n = strlen(ptr);
+    if (n > AG_JSON_POINTER_MAX)
+        return es_errf(why, whylen, -EINVAL, "longer than %d", AG_JSON_POINTER_MAX);
+    if (ptr[0] != '/')
+        return es_errf(why, whylen, -EINVAL, "it does not start with '/'");
+    char tok[AG_JSON_POINTER_MAX + 1];
+    const es_json *cur = root;
+    size_t depth = 0;
+    for (const char *p = ptr; *p == '/';) {
+        const char *start = p + 1, *end = strchr(start, '/');
+        size_t tl = end ? (size_t)(end - start) : strlen(start);
+        if (++depth > AG_JSON_POINTER_DEPTH_MAX)
+            return es_errf(why, whylen, -EINVAL, "more than %d levels", AG_JSON_POINTER_DEPTH_MAX);
+        int k = pointer_token(start, tl, tok);
+        if (k < 0)
+            return es_errf(why, whylen, -EINVAL, "'~' must be followed by 0 or 1");
+        if (cur) /* once lost, the rest's syntax is still checked */
+            cur = pointer_step(cur, tok, (size_t)k);
+        p = start + tl;
+    }
+    *out = cur;
+    return cur ? 0 : -ENOENT;
+}
+
+int ag_secret_json_text(const es_json *v, es_buf *out)
+{
+    if (v->type == ES_JSON_STRING)
+        return es_buf_append(out, v->u.string.s, v->u.string.len);
+    es_jw w;
+    es_jw_init(&w, out);
+    es_jw_value(&w, v);
+    return es_jw_finish(&w);
+}
+
 int ag_secret_json_key(const char *secret, size_t len, const char *key, es_buf *out, char *err,
                        size_t errlen)
 {
     if (!key || !*key)
         return es_errf(err, errlen, -EINVAL, "the json key is empty");
     es_json *j = NULL;
-    int r = parse_secret_object(secret, len, &j);
+    int r = ag_secret_json_object(secret, len, &j);
     if (r == -ENOMEM)
         return es_errf(err, errlen, -ENOMEM, "out of memory");
     if (r)
         return es_errf(err, errlen, -EINVAL,
                        "json key '%.128s': the secret's value is not a JSON object", key);
     const es_json *v = es_json_get(j, key);
+    if (!v && key[0] == '/') {
+        char why[AG_SECRET_ERR_MAX / 2];
+        r = ag_json_pointer_get(j, key, &v, why, sizeof why);
+        if (r == -EINVAL) {
+            es_json_free_secret(j);
+            return es_errf(err, errlen, -EINVAL,
+                           "json key '%.128s' not found in the secret (not a JSON Pointer: %s)",
+                           key, why);
+        }
+    }
     if (!v) {
         es_json_free_secret(j);
         return es_errf(err, errlen, -EINVAL, "json key '%.128s' not found in the secret", key);
     }
     size_t before = out->len;
-    if (v->type == ES_JSON_STRING) {
-        r = es_buf_append(out, v->u.string.s, v->u.string.len);
-    } else {
-        es_jw w;
-        es_jw_init(&w, out);
-        es_jw_value(&w, v);
-        r = es_jw_finish(&w);
-    }
+    r = ag_secret_json_text(v, out);
     es_json_free_secret(j);
     if (r) {
         /* wipe what was appended before reporting */
@@ -108,7 +192,7 @@ int ag_registry_auth_build(const char *image, const char *secret, size_t len, es
     if (ag_image_registry(image, server, sizeof server) < 0)
         return es_errf(err, errlen, -EINVAL, "the image's registry name is too long");
     es_json *j = NULL;
-    int r = parse_secret_object(secret, len, &j);
+    int r = ag_secret_json_object(secret, len, &j);
     if (r == -ENOMEM)
         return es_errf(err, errlen, -ENOMEM, "out of memory");
     if (r)

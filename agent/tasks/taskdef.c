@@ -652,6 +652,7 @@ static void container_clear(ag_container_def *c)
     ag_td_runtime_clear(&c->rt);
     ag_td_cvolumes_clear(&c->cv);
     ag_td_files_free(c->files, c->n_files);
+    ag_td_expand_free(c->expands, c->n_expands);
     memset(c, 0, sizeof *c);
 }
 
@@ -773,6 +774,8 @@ static int parse_container(const es_json *cd, size_t idx, const ag_td_ctx *ctx, 
     if ((rc = get_depends_on(cd, path, &c->depends_on_json, e)))
         return rc;
     if ((rc = ag_td_files_parse(c, path, e)))
+        return rc;
+    if ((rc = ag_td_expand_parse(c, path, ctx, e)))
         return rc;
     ag_td_rt_ctx rctx = {.network_mode = td->network_mode,
                          .has_memory = c->has_memory,
@@ -1029,7 +1032,8 @@ static int parse_td(const es_json *req, const ag_td_ctx *ctx, ag_taskdef *td, ag
                     "containerDefinitions[%zu])",
                     i, c->name, j);
         any_essential = any_essential || c->essential;
-        any_secret = any_secret || c->n_secrets || (c->log && c->log->n_secret_options);
+        any_secret =
+            any_secret || c->n_secrets || c->n_expands || (c->log && c->log->n_secret_options);
         any_repo_creds = any_repo_creds || c->repository_credentials;
     }
     if (!any_essential)
@@ -1170,7 +1174,7 @@ bool ag_taskdef_has_secrets(const ag_taskdef *td)
 {
     for (size_t i = 0; td && i < td->n_containers; i++) {
         const ag_container_def *c = &td->containers[i];
-        if (c->n_secrets || (c->log && c->log->n_secret_options))
+        if (c->n_secrets || c->n_expands || (c->log && c->log->n_secret_options))
             return true;
     }
     return false;

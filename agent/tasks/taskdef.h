@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include "agent/secrets/valuefrom.h"
+#include "agent/tasks/td_expand.h"
 #include "agent/tasks/td_files.h"
 #include "agent/tasks/td_runtime.h"
 #include "agent/tasks/td_volumes.h"
@@ -126,6 +127,10 @@ typedef struct ag_container_def {
      * ecs-secrets.file.* labels of docker_labels; NULL when none */
     ag_secret_file *files;
     size_t n_files;
+    /* issue 21: the ecs-secrets.expand.* labels of docker_labels
+     * (td_expand.h); NULL when none */
+    ag_secret_expand *expands;
+    size_t n_expands;
 } ag_container_def;
 
 typedef enum ag_td_status {

@@ -54,6 +54,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 __builtin_trap();
         }
     }
+    /* expansions (td_expand.h): a valid prefix, a typed reference */
+    for (size_t i = 0; i < td->n_containers; i++) {
+        const ag_container_def *c = &td->containers[i];
+        if (c->n_expands > AG_EXPAND_LABELS_MAX || (c->n_expands && !td->execution_role_arn))
+            __builtin_trap();
+        for (size_t k = 0; k < c->n_expands; k++) {
+            const ag_secret_expand *x = &c->expands[k];
+            if (!ag_td_expand_prefix_ok(x->prefix) || !x->ref ||
+                x->ref->vf.kind != (x->ssm_path ? AG_VF_SSM : AG_VF_SECRETSMANAGER) ||
+                (x->ssm_path && x->ref->vf.ssm_name[0] != '/') ||
+                (!x->ssm_path && x->ref->vf.json_key))
+                __builtin_trap();
+        }
+    }
     es_buf a, b;
     es_buf_init(&a, 1 << 20);
     es_buf_init(&b, 1 << 20);

@@ -225,3 +225,87 @@ Test(secret_values, registry_auth_allocation_failures_are_clean)
     }
     cr_assert_gt(failures, 2);
 }
+
+Test(secret_values, json_key_pointer_below_the_top_level)
+{
+    char out[512], err[256];
+    const char *s = "{\"db\":{\"user\":\"admin\",\"port\":5432,\"tls\":{\"on\":true}},"
+                    "\"hosts\":[\"a\",{\"name\":\"b\"},null],\"a/b\":\"slash\",\"m~n\":\"tilde\","
+                    "\"\":{\"\":\"empty\"},\"/db/user\":\"literal\",\"x\":{\"a/b\":1,\"m~n\":2}}";
+    cr_assert_eq(jk(s, "/db/user", out, sizeof out, err), 0, "%s", err);
+    cr_assert_str_eq(out, "literal", "a top-level key that matches literally wins, as in ECS");
+    cr_assert_eq(jk(s, "/db/port", out, sizeof out, err), 0, "%s", err);
+    cr_assert_str_eq(out, "5432", "a number as its JSON text");
+    cr_assert_eq(jk(s, "/db/tls", out, sizeof out, err), 0, "%s", err);
+    cr_assert_str_eq(out, "{\"on\":true}", "an object as its JSON text");
+    cr_assert_eq(jk(s, "/db/tls/on", out, sizeof out, err), 0, "%s", err);
+    cr_assert_str_eq(out, "true");
+    cr_assert_eq(jk(s, "/hosts/0", out, sizeof out, err), 0, "%s", err);
+    cr_assert_str_eq(out, "a");
+    cr_assert_eq(jk(s, "/hosts/1/name", out, sizeof out, err), 0, "%s", err);
+    cr_assert_str_eq(out, "b");
+    cr_assert_eq(jk(s, "/hosts/2", out, sizeof out, err), 0, "%s", err);
+    cr_assert_str_eq(out, "null");
+    cr_assert_eq(jk(s, "/hosts", out, sizeof out, err), 0, "%s", err);
+    cr_assert_str_eq(out, "[\"a\",{\"name\":\"b\"},null]");
+    /* escapes: ~1 is '/', ~0 is '~' (and ~01 is "~1", not '/') */
+    cr_assert_eq(jk(s, "/a~1b", out, sizeof out, err), 0, "%s", err);
+    cr_assert_str_eq(out, "slash");
+    cr_assert_eq(jk(s, "/m~0n", out, sizeof out, err), 0, "%s", err);
+    cr_assert_str_eq(out, "tilde");
+    cr_assert_eq(jk(s, "/x/a~1b", out, sizeof out, err), 0, "%s", err);
+    cr_assert_str_eq(out, "1");
+    cr_assert_eq(jk(s, "/x/m~0n", out, sizeof out, err), 0, "%s", err);
+    cr_assert_str_eq(out, "2");
+    cr_assert_eq(jk(s, "//", out, sizeof out, err), 0, "%s", err);
+    cr_assert_str_eq(out, "empty", "empty tokens name the empty key");
+
+    /* not found: the missing-key reason, never a value */
+    const char *missing[] = {"/db/nope", "/hosts/3",      "/hosts/01", "/hosts/-",
+                             "/hosts/x", "/db/user/more", "/x/m~01n",  "/hosts/99999999999"};
+    for (size_t i = 0; i < sizeof missing / sizeof *missing; i++) {
+        cr_assert_eq(jk(s, missing[i], out, sizeof out, err), -EINVAL, "%s", missing[i]);
+        cr_assert_not_null(strstr(err, "not found in the secret"), "%s", err);
+        cr_assert_null(strstr(err, "admin"), "%s", err);
+        cr_assert_null(strstr(err, "JSON Pointer"), "%s: %s", missing[i], err);
+        cr_assert_str_eq(out, "");
+    }
+    /* malformed pointers: not found, and why */
+    const char *bad[] = {"/db/~2", "/db/us~", "/a~b"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        cr_assert_eq(jk(s, bad[i], out, sizeof out, err), -EINVAL, "%s", bad[i]);
+        cr_assert_not_null(strstr(err, "not found in the secret"), "%s", err);
+        cr_assert_not_null(strstr(err, "'~' must be followed by 0 or 1"), "%s", err);
+    }
+    /* a key without '/' is only ever a top-level key */
+    cr_assert_eq(jk(s, "db/user", out, sizeof out, err), -EINVAL);
+    cr_assert_null(strstr(err, "JSON Pointer"), "%s", err);
+}
+
+Test(secret_values, json_pointer_limits)
+{
+    char why[256];
+    const es_json *v = NULL;
+    es_json *j = NULL;
+    cr_assert_eq(es_json_parse("{\"a\":{\"a\":1}}", 13, &es_json_default_limits, &j, NULL, 0), 0);
+    /* deeper than the limit: refused even though the syntax is fine */
+    char deep[AG_JSON_POINTER_MAX + 2];
+    size_t o = 0;
+    for (int i = 0; i <= AG_JSON_POINTER_DEPTH_MAX; i++)
+        o += (size_t)snprintf(deep + o, sizeof deep - o, "/a");
+    cr_assert_eq(ag_json_pointer_get(j, deep, &v, why, sizeof why), -EINVAL);
+    cr_assert_not_null(strstr(why, "levels"), "%s", why);
+    /* longer than the limit */
+    memset(deep, 'a', sizeof deep - 1);
+    deep[0] = '/';
+    deep[sizeof deep - 1] = '\0';
+    cr_assert_eq(ag_json_pointer_get(j, deep, &v, why, sizeof why), -EINVAL);
+    cr_assert_not_null(strstr(why, "longer than"), "%s", why);
+    cr_assert_eq(ag_json_pointer_get(j, "a", &v, why, sizeof why), -EINVAL);
+    cr_assert_eq(ag_json_pointer_get(j, "/a/a", &v, why, sizeof why), 0);
+    cr_assert_str_eq(v->u.number.text, "1");
+    cr_assert_eq(ag_json_pointer_get(j, "/a/b", &v, why, sizeof why), -ENOENT);
+    cr_assert_null(v);
+    cr_assert_eq(ag_json_pointer_get(j, "", &v, why, sizeof why), -EINVAL);
+    es_json_free(j);
+}
