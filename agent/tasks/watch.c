@@ -159,6 +159,39 @@ static const char *label_of(const dk_container_summary *s, const char *key)
     return v;
 }
 
+/* A STOPPED task's container that the list shows still there when it
+ * should not be: running (a stop Docker never carried out: dockerd went away
+ * mid-call, or came back with the container), or, for a task that failed to
+ * start, present at all (its removal failed the same way). Stopped, or
+ * removed, again; the number of calls issued. A list asked for before the
+ * task stopped may predate the stop, and a call in flight will answer. */
+static size_t stop_leftovers(etask *et, const dk_container_summary *items, size_t n, uint64_t seq)
+{
+    ag_task *t = et->t;
+    if (ag_eng_external(et) || et->ops || et->stopped_at_list >= seq)
+        return 0;
+    bool failed = t->stop_code == AG_STOP_TASK_FAILED_TO_START && et->cleaned;
+    size_t issued = 0;
+    for (size_t i = 0; i < t->n_containers; i++) {
+        const char *id = t->containers[i].docker_id;
+        for (size_t k = 0; id && k < n; k++) {
+            if (!items[k].id || strcmp(items[k].id, id) != 0)
+                continue;
+            bool running = items[k].state && strcmp(items[k].state, "running") == 0;
+            if (!running && !failed)
+                break;
+            es_notice("task %s: container %s (%.12s) is still %s after the task STOPPED; %s "
+                      "it again",
+                      t->id, t->containers[i].name, id, running ? "running" : "there",
+                      failed ? "removing" : "stopping");
+            ag_eng_issue_container_op(et, i, failed);
+            issued++;
+            break;
+        }
+    }
+    return issued;
+}
+
 /* Applies one list of the labelled containers to the tasks. A container
  * whose create answered after the list was asked for may be missing from it
  * (dockerd answered the list first): its task is left for the next list. */
@@ -184,10 +217,13 @@ static void on_listed(void *ud, const dk_result *r, const dk_container_summary *
         if (arn && items[k].id && !bind_external(e, arn, items[k].id))
             restarted_unseen(e, &items[k], seq);
     }
+    size_t outlived = 0;
     for (etask *et = e->tasks; et; et = et->next) {
         ag_task *t = et->t;
-        if (t->last_status == AG_TASK_STOPPED)
+        if (t->last_status == AG_TASK_STOPPED) {
+            outlived += stop_leftovers(et, items, n, seq);
             continue;
+        }
         if (et->created_at_list >= seq) {
             later++;
             continue;
@@ -231,11 +267,11 @@ static void on_listed(void *ud, const dk_result *r, const dk_container_summary *
     ag_series_add(e->m_rec_runs[e->list_trigger], 1);
     ag_series_add(e->m_rec_exited, (double)exited);
     ag_series_add(e->m_rec_vanished, (double)vanished);
-    if (e->list_trigger != REC_PERIODIC || exited || vanished)
+    if (e->list_trigger != REC_PERIODIC || exited || vanished || outlived)
         es_log(e->list_trigger == REC_PERIODIC ? ES_LOG_NOTICE : ES_LOG_INFO,
                "docker: reconciled (%s): %zu containers seen, %zu running adopted, %zu found "
-               "exited, %zu gone%s",
-               ag_eng_rec_trigger_names[e->list_trigger], n, adopted, exited, vanished,
+               "exited, %zu gone, %zu outlived their stopped tasks%s",
+               ag_eng_rec_trigger_names[e->list_trigger], n, adopted, exited, vanished, outlived,
                later ? "; tasks launched meanwhile left for the next list" : "");
 again:
     if (e->list_again) {

@@ -160,10 +160,10 @@ def task_pages(ecs, cluster):
     return tasks
 
 
-def check_settled(agent, ecs, cluster, what):
-    """Every task known to the agent either RUNNING with running containers or STOPPED with an
-    ECS-shaped reason and no running container; no container of a task the agent does not
-    know. Returns the tasks."""
+def settled_problem(ecs, cluster, what):
+    """(the first thing that is not settled or None, the tasks): every task known to the agent
+    either RUNNING with running containers or STOPPED with an ECS-shaped reason and no running
+    container; no container of a task the agent does not know."""
     tasks = task_pages(ecs, cluster)
     out = docker("ps", "-a", "--filter", f"label=com.amazonaws.ecs.cluster={cluster}",
                  "--format", '{{.ID}} {{.State}} {{.Label "com.amazonaws.ecs.task-arn"}}')
@@ -174,21 +174,35 @@ def check_settled(agent, ecs, cluster, what):
     known = {t["taskArn"]: t for t in tasks}
     for arn, cs in held.items():
         if arn not in known:
-            agent.fail(f"{what}: containers {cs} of a task the agent does not know: {arn}")
+            return f"{what}: containers {cs} of a task the agent does not know: {arn}", tasks
     for t in tasks:
         cs = held.get(t["taskArn"], [])
         if t["lastStatus"] == "STOPPED":
             if not ECS_REASON.match(t.get("stoppedReason", "")):
-                agent.fail(f"{what}: STOPPED task {t['taskArn']} says no ECS-shaped reason: "
-                           f"{t.get('stoppedReason')!r}")
+                return (f"{what}: STOPPED task {t['taskArn']} says no ECS-shaped reason: "
+                        f"{t.get('stoppedReason')!r}"), tasks
             if any(s == "running" for _, s in cs):
-                agent.fail(f"{what}: STOPPED task {t['taskArn']} has a running container {cs}")
+                return f"{what}: STOPPED task {t['taskArn']} has a running container {cs}", tasks
         elif t["lastStatus"] == "RUNNING":
             if not cs or any(s != "running" for _, s in cs):
-                agent.fail(f"{what}: RUNNING task {t['taskArn']} has containers {cs}")
+                return f"{what}: RUNNING task {t['taskArn']} has containers {cs}", tasks
         else:
-            agent.fail(f"{what}: task {t['taskArn']} is {t['lastStatus']}")
-    return tasks
+            return f"{what}: task {t['taskArn']} is {t['lastStatus']}", tasks
+    return None, tasks
+
+
+def check_settled(agent, ecs, cluster, what, grace=30):
+    """settled_problem, allowed `grace` seconds to clear: a container that outlived its task
+    (dockerd came back with it) is stopped by the agent's next reconciling list, which takes
+    its stop timeout. Returns the tasks."""
+    deadline = time.monotonic() + grace
+    while True:
+        problem, tasks = settled_problem(ecs, cluster, what)
+        if not problem:
+            return tasks
+        if time.monotonic() > deadline:
+            agent.fail(problem)
+        time.sleep(0.5)
 
 
 def wait_tasks_settled(agent, ecs, cluster, what, timeout=90):

@@ -722,3 +722,28 @@ Test(reconcile, a_failed_stop_is_tried_again_and_the_task_waits)
     cr_assert_str_eq(t->containers[0].last_status, "STOPPED");
     cr_assert_eq(t->stop_code, AG_STOP_USER_INITIATED);
 }
+
+/* A container found running after its task STOPPED (dockerd came back with
+ * it, or never carried out a stop) is stopped again by the next list. */
+Test(reconcile, a_container_that_outlived_its_task_is_stopped_again)
+{
+    engine_up(100);
+    char arn[256];
+    run(arn, sizeof arn);
+    want w = {arn, AG_TASK_RUNNING};
+    cr_assert(run_until(has_status, &w, 5000));
+    /* it exits, unheard: the periodic list stops the task */
+    snprintf(table[0].state, sizeof table[0].state, "exited");
+    snprintf(table[0].status, sizeof table[0].status, "Exited (3) 1 second ago");
+    w.status = AG_TASK_STOPPED;
+    cr_assert(run_until(has_status, &w, 5000));
+    int before = nstops;
+    /* and is running again */
+    snprintf(table[0].state, sizeof table[0].state, "running");
+    snprintf(table[0].status, sizeof table[0].status, "Up 1 second");
+    for (int k = 0; k < 100 && strcmp(table[0].state, "running") == 0; k++)
+        run_until(never, NULL, 20);
+    cr_assert_str_eq(table[0].state, "exited", "the leftover container was not stopped");
+    cr_assert_eq(nstops, before + 1);
+    cr_assert_eq(ag_engine_find_task(engine, arn)->last_status, AG_TASK_STOPPED);
+}
