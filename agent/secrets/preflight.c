@@ -20,6 +20,7 @@
 #include "common/secure.h"
 
 #define ACT_SSM "ssm:GetParameters"
+#define ACT_PATH "ssm:GetParametersByPath"
 #define ACT_SM "secretsmanager:GetSecretValue"
 #define ACT_KMS "kms:Decrypt"
 #define SIM_ACTION "SimulatePrincipalPolicy"
@@ -354,14 +355,16 @@ int ag_pf_parse_simulate(const char *doc, size_t len, ag_pf_sim_result **out, si
 
 /* ------------------------------------------------------------ the run */
 
-typedef enum lk_kind { LK_PARAM, LK_SECRET, LK_KEY } lk_kind;
+/* LK_PATH: an expansion's SSM path; its pair needs no host lookup */
+typedef enum lk_kind { LK_PARAM, LK_SECRET, LK_KEY, LK_PATH } lk_kind;
 
 typedef struct lookup {
     struct op *op;
     lk_kind kind;
     char *region;
     char *name;      /* PARAM: the SSM name; SECRET: the secret id; KEY: the key reference */
-    char *param_arn; /* PARAM: the resource of its ssm:GetParameters */
+    char *param_arn; /* PARAM: the resource of its ssm:GetParameters; PATH: of its
+                        ssm:GetParametersByPath (the path without its trailing '/') */
     char *given_arn; /* SECRET: the ARN as written, when complete */
     const char *via; /* PARAM/SECRET: the kms:ViaService of its key; KEY: its own */
     /* answers */
@@ -613,6 +616,7 @@ static void read_answer(lookup *l, const char *body, size_t len)
         return;
     switch (l->kind) {
     case LK_PARAM: /* answered by batch (on_batch) */
+    case LK_PATH:  /* never looked up */
         break;
     case LK_SECRET:
         l->arn = dup_str(j, "ARN");
@@ -785,7 +789,7 @@ static bool start_all(op *o, lookup *v, size_t n)
 {
     o->pending = 1; /* this function itself */
     for (size_t i = 0; i < n; i++) {
-        if (v[i].kind == LK_PARAM)
+        if (v[i].kind == LK_PARAM || v[i].kind == LK_PATH)
             continue;
         o->pending++;
         if (start_lookup(o, &v[i]) < 0)
@@ -862,6 +866,8 @@ static int collect_pairs(op *o)
         if (l->kind == LK_PARAM &&
             (r = ag_pf_pairs_add(&o->pairs, ACT_SSM, l->param_arn, NULL)) > 0)
             o->pairs.v[o->pairs.n - 1].absent = l->absent;
+        if (l->kind == LK_PATH)
+            r = ag_pf_pairs_add(&o->pairs, ACT_PATH, l->param_arn, NULL);
     }
     for (size_t i = 0; i < o->n_lk && r >= 0; i++) {
         lookup *l = &o->lk[i];
@@ -948,7 +954,7 @@ static void on_simulate(void *arg, const aw_error *err, aw_http_response *resp)
             o->simulate_failed = true;
         }
         for (size_t i = 0; r == 0 && i < n; i++) {
-            bool ssm = strcmp(res[i].action, ACT_SSM) == 0;
+            bool ssm = strcmp(res[i].action, ACT_SSM) == 0 || strcmp(res[i].action, ACT_PATH) == 0;
             bool explicit_deny = strcmp(res[i].decision, "explicitDeny") == 0;
             bool implicit_deny = strcmp(res[i].decision, "implicitDeny") == 0;
             /* resource and key policies are not in the simulation: an
@@ -1156,8 +1162,8 @@ static int add_fetch(op *o, const ag_plan_fetch *f)
     int r = 0;
     const char *region = f->region;
     vf.region = region; /* a bare name's region, as the plan settled it */
-    lk_kind kind = vf.kind == AG_VF_SSM ? LK_PARAM : LK_SECRET;
-    const char *name = kind == LK_PARAM ? vf.ssm_name : vf.secret_id;
+    lk_kind kind = f->ssm_path ? LK_PATH : vf.kind == AG_VF_SSM ? LK_PARAM : LK_SECRET;
+    const char *name = kind == LK_SECRET ? vf.secret_id : vf.ssm_name;
     /* "/a" (an ARN's parameter/a) and "a" are one parameter: ask by "a" */
     if (kind == LK_PARAM && name[0] == '/' && !strchr(name + 1, '/'))
         name++;
@@ -1178,7 +1184,7 @@ static int add_fetch(op *o, const ag_plan_fetch *f)
     l->name = es_strdup(name);
     if (!l->region || !l->name) {
         r = -ENOMEM;
-    } else if (kind == LK_PARAM) {
+    } else if (kind == LK_PARAM || kind == LK_PATH) {
         char arn[AG_PF_RESOURCE_MAX + 1];
         if (ag_valuefrom_resource_arn(&vf, p->account, arn, sizeof arn) < 0 ||
             !(l->param_arn = es_strdup(arn)))

@@ -14,6 +14,12 @@
  *        Secrets Manager secret   secretsmanager:GetSecretValue on the
  *                                 secret's full ARN (a partial ARN or a name
  *                                 is completed with DescribeSecret);
+ *        an expansion's SSM path  ssm:GetParametersByPath on
+ *                                 arn:PART:ssm:REGION:ACCOUNT:parameter/PATH
+ *                                 (without its trailing '/'); the keys of
+ *                                 the SecureStrings under it are not looked
+ *                                 up (the fetch names a kms:Decrypt refusal);
+ *        an expansion's JSON secret  as a Secrets Manager secret;
  *        /aws/reference/secretsmanager/ID
  *                                 secretsmanager:GetSecretValue on the
  *                                 secret (what the embedded SSM and the seed's
