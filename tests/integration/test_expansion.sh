@@ -96,7 +96,27 @@ echo "drift: $(stale)"
 ! aws ecs describe-tasks --tasks "$T" --query 'tasks[0].attributes[].[name,value]' --output text |
   grep -qE "^ecs-secrets-agent/stale/c/ecs-secrets.expand.DB_	" || fail "the JSON secret is called stale"
 
-for v in Pw-9x7q Sp-4q8w host-4k2.local deep-7y added-5v beside-3z; do
+# a SecureString under the path with a customer key: the preflight names kms:Decrypt on it;
+# once the role holds it, the variable comes decrypted
+KEY=$(aws kms create-key --description exp --query KeyMetadata.Arn --output text)
+aws ssm put-parameter --name /exp/prod/ck --type SecureString --key-id "$KEY" --value Ck-6t2r >/dev/null
+T4=$(aws ecs run-task --task-definition exp --query 'tasks[0].taskArn' --output text)
+s=$(wait_status "$T4" STOPPED)
+[[ $s == STOPPED ]] || fail "the task without kms:Decrypt on the path's key is $s"
+why=$(aws ecs describe-tasks --tasks "$T4" --query 'tasks[0].stoppedReason' --output text)
+grep -qF "kms:Decrypt on $KEY" <<<"$why" || fail "the refusal does not name kms:Decrypt on $KEY: $why"
+echo "refused: $why"
+aws iam put-role-policy --role-name exec --policy-name key --policy-document \
+  "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"kms:Decrypt\",\"Resource\":\"$KEY\"}]}"
+T5=$(aws ecs run-task --task-definition exp --query 'tasks[0].taskArn' --output text)
+s=$(wait_status "$T5" RUNNING STOPPED)
+[[ $s == RUNNING ]] || fail "task $s: $(aws ecs describe-tasks --tasks "$T5" --query 'tasks[0].stoppedReason' --output text)"
+C5=$(aws ecs describe-tasks --tasks "$T5" --query 'tasks[0].containers[0].runtimeId' --output text)
+docker -H "$ES_TEST_DOCKER_HOST" exec "$C5" env | grep -qxF APP_ck=Ck-6t2r || fail "APP_ck is not the decrypted value"
+aws ecs stop-task --task "$T5" >/dev/null
+docker -H "$ES_TEST_DOCKER_HOST" rm -f "$C5" >/dev/null 2>&1 || true
+
+for v in Pw-9x7q Sp-4q8w host-4k2.local deep-7y added-5v beside-3z Ck-6t2r; do
   ! grep -qF "$v" "$LOG" || fail "the agent's log holds a value ($v)"
 done
 aws ecs stop-task --task "$T" >/dev/null
