@@ -359,6 +359,31 @@ static int expand_path(op *o, const ag_plan_item *it, const answer *f, es_buf *e
     return rc;
 }
 
+/* The path's ARN as the store names it: a parameter's ARN up to
+ * "parameter" + the path (the account of a bare name is the store's), or
+ * the label's ARN, or, for an empty path given by name, the name. */
+static char *path_arn(const ag_plan_item *it, const aw_ssm_result *ps, const char *path)
+{
+    const ag_valuefrom *vf = &it->ref->vf;
+    const char *a = ps->n_params ? ps->params[0].arn : NULL;
+    const char *at = a ? strstr(a, ":parameter/") : NULL;
+    es_buf b;
+    es_buf_init(&b, AG_VF_MAX + 128);
+    int rc;
+    if (at)
+        rc = es_buf_printf(&b, "%.*s:parameter%s", (int)(at - a), a, path);
+    else if (vf->is_arn)
+        rc = es_buf_printf(&b, "arn:%s:ssm:%s:%s:parameter%s", vf->partition, vf->region,
+                           vf->account, path);
+    else
+        rc = es_buf_append_str(&b, path);
+    if (rc < 0) {
+        es_buf_free(&b);
+        return NULL;
+    }
+    return es_buf_steal(&b);
+}
+
 /* An expansion label's one entry: its "NAME=VALUE\0" list, the source
  * (the secret's ARN, or the path's) and version (the secret's VersionId,
  * or the path's set version). */
@@ -388,7 +413,8 @@ static int expand_item(op *o, const ag_plan_item *it, const answer *f, ag_resolv
     s->value = es_buf_steal(&env);
     if (!s->value && (s->value = es_calloc(1, 1)))
         s->len = 0; /* an empty path or object: no variable */
-    s->source_arn = es_strdup(pf->ssm_path ? it->ref->value_from : f->arn ? f->arn : "");
+    s->source_arn =
+        pf->ssm_path ? path_arn(it, &f->params, pf->ssm_request) : es_strdup(f->arn ? f->arn : "");
     s->version = es_strdup(pf->ssm_path ? version : f->version ? f->version : "");
     if (!s->value || !s->source_arn || !s->version ||
         ag_secret_fingerprint(r->fp_key, r->fp_key_len, s->value, s->len, s->fingerprint,

@@ -47,6 +47,9 @@ grep -qE "^ecs-secrets-agent/secret/c/ecs-secrets.expand.DB_	version [0-9a-f-]{3
   fail "the JSON secret's entry: $attrs"
 grep -qE "^ecs-secrets-agent/secret/c/ecs-secrets.expand.APP_	version set-sha256:[0-9a-f]{32} " <<<"$attrs" ||
   fail "the path's entry: $attrs"
+target=$(aws ecs describe-tasks --tasks "$T" --query \
+  "tasks[0].attributes[?name=='ecs-secrets-agent/secret/c/ecs-secrets.expand.APP_'].targetId" --output text)
+eq "$target" "arn:aws:ssm:us-east-1:$ACCT:parameter/exp/prod" "the path's entry names the path's ARN"
 raw=$(aws ecs describe-tasks --tasks "$T")
 for v in Pw-9x7q Sp-4q8w host-4k2.local deep-7y exp-admin; do
   ! grep -qF "$v" <<<"$raw" || fail "describe-tasks holds a value ($v)"
