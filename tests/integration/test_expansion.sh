@@ -99,6 +99,22 @@ echo "drift: $(stale)"
 ! aws ecs describe-tasks --tasks "$T" --query 'tasks[0].attributes[].[name,value]' --output text |
   grep -qE "^ecs-secrets-agent/stale/c/ecs-secrets.expand.DB_	" || fail "the JSON secret is called stale"
 
+# after a restart the entries are read back from the store and bound to their labels:
+# drift still knows the path (stale) and the JSON secret (current)
+it_stop_agent
+it_start_agent --drift-interval 1
+until=$((SECONDS + 90))
+while [[ -z $(stale) ]] && ((SECONDS < until)); do sleep 0.5; done
+[[ -n $(stale) ]] || fail "after a restart drift no longer sees the path's change"
+current() { # the raw answer's secretsResolved[] (botocore drops it)
+  it_aws --debug ecs describe-tasks --tasks "$T" 2>&1 >/dev/null |
+    grep -o "\"name\":\"ecs-secrets.expand.DB_\",[^}]*" | head -1 | grep -o '"current":[a-z]*' | cut -d: -f2
+}
+until=$((SECONDS + 60))
+while [[ $(current) != true ]] && ((SECONDS < until)); do sleep 0.5; done
+eq "$(current)" true "the JSON secret's entry after a restart"
+echo "restart: the path's entry still stale, the JSON secret's current"
+
 # a SecureString under the path with a customer key: the preflight names kms:Decrypt on it;
 # once the role holds it, the variable comes decrypted
 KEY=$(aws kms create-key --description exp --query KeyMetadata.Arn --output text)
