@@ -34,6 +34,7 @@ void aw_ssm_result_clear(aw_ssm_result *r)
     for (size_t i = 0; i < r->n_invalid; i++)
         es_free(r->invalid[i]);
     es_free(r->invalid);
+    es_free(r->next_token);
     memset(r, 0, sizeof *r);
 }
 
@@ -69,6 +70,22 @@ static int parse_param(const es_json *o, aw_ssm_parameter *p)
     if (lm && lm->type == ES_JSON_NUMBER)
         p->last_modified = strtod(lm->u.number.text, NULL);
     return 0;
+}
+
+/* GetParametersByPath's NextToken: absent, null or "" on the last page. */
+static int parse_next_token(const es_json *j, char **out)
+{
+    const es_json *t = es_json_get(j, "NextToken");
+    *out = NULL;
+    if (!t || t->type == ES_JSON_NULL)
+        return 0;
+    if (t->type != ES_JSON_STRING || t->u.string.len > AW_SSM_NEXT_TOKEN_MAX ||
+        memchr(t->u.string.s, '\0', t->u.string.len))
+        return -EPROTO;
+    if (t->u.string.len == 0)
+        return 0;
+    *out = es_strndup(t->u.string.s, t->u.string.len);
+    return *out ? 0 : -ENOMEM;
 }
 
 int aw_ssm_parse_result(const char *body, size_t len, aw_ssm_result *out)
@@ -129,6 +146,8 @@ int aw_ssm_parse_result(const char *body, size_t len, aw_ssm_result *out)
             r.n_invalid = i + 1;
         }
     }
+    if ((rc = parse_next_token(j, &r.next_token)) < 0)
+        goto out;
     *out = r;
     memset(&r, 0, sizeof r);
     rc = 0;
@@ -331,6 +350,164 @@ int aw_ssm_get_parameters_batch(aw_client *c, const aw_sigv4_creds *creds, const
      * aw_call_start, so this cannot be the last */
     b->pending--;
     return 0;
+}
+
+/* ---- GetParametersByPath, page after page ------------------------------ */
+
+typedef struct path_series {
+    aw_client *c;
+    char *akid, *secret, *token; /* the caller's credentials, copied: secrets */
+    char *region;                /* NULL: the client's */
+    char *path;
+    bool decrypt;
+    size_t max_params, pages;
+    aw_ssm_result merged;
+    size_t cap;
+    aw_ssm_cb cb;
+    void *arg;
+} path_series;
+
+static void series_free(path_series *s)
+{
+    es_free_secret_str(s->akid);
+    es_free_secret_str(s->secret);
+    es_free_secret_str(s->token);
+    es_free(s->region);
+    es_free(s->path);
+    aw_ssm_result_clear(&s->merged);
+    es_free(s);
+}
+
+static void series_end(path_series *s, const aw_error *err)
+{
+    if (err)
+        s->cb(s->arg, err, NULL);
+    else
+        s->cb(s->arg, NULL, &s->merged);
+    series_free(s);
+}
+
+static void series_fail(path_series *s, aw_error_kind kind)
+{
+    aw_error e;
+    memset(&e, 0, sizeof e);
+    e.kind = kind;
+    series_end(s, &e);
+}
+
+static int page_start(path_series *s, const char *next_token);
+
+/* Moves a page's parameters into the merged result, up to max_params. */
+static int series_take(path_series *s, aw_ssm_result *page)
+{
+    if (s->merged.n_params + page->n_params > s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : AW_SSM_PATH_PAGE;
+        while (cap < s->merged.n_params + page->n_params)
+            cap *= 2;
+        aw_ssm_parameter *p = es_realloc(s->merged.params, cap * sizeof *p);
+        if (!p)
+            return -ENOMEM;
+        s->merged.params = p;
+        s->cap = cap;
+    }
+    for (size_t i = 0; i < page->n_params; i++) {
+        if (s->merged.n_params == s->max_params) {
+            s->merged.truncated = true;
+            return 0;
+        }
+        s->merged.params[s->merged.n_params++] = page->params[i];
+        memset(&page->params[i], 0, sizeof page->params[i]);
+    }
+    return 0;
+}
+
+static void on_page(void *arg, const aw_error *err, aw_ssm_result *page)
+{
+    path_series *s = arg;
+    if (err) {
+        series_end(s, err);
+        return;
+    }
+    /* a page longer than asked, or with invalid names (none were given) */
+    if (page->n_params > AW_SSM_PATH_PAGE || page->n_invalid) {
+        series_fail(s, AW_ERR_RESPONSE);
+        return;
+    }
+    if (series_take(s, page) < 0) {
+        series_fail(s, AW_ERR_NOMEM);
+        return;
+    }
+    /* a full result with a NextToken asks once more: only a page that
+     * holds a parameter makes it truncated (AWS may end with an empty one) */
+    if (page->next_token && !s->merged.truncated) {
+        if (s->pages >= AW_SSM_PATH_PAGES_MAX) {
+            series_fail(s, AW_ERR_RESPONSE);
+            return;
+        }
+        int rc = page_start(s, page->next_token);
+        if (rc < 0)
+            series_fail(s, rc == -ENOMEM ? AW_ERR_NOMEM : AW_ERR_INVALID);
+        return;
+    }
+    series_end(s, NULL);
+}
+
+static int page_start(path_series *s, const char *next_token)
+{
+    es_buf body;
+    es_buf_init(&body, AW_SSM_REQUEST_MAX);
+    es_jw w;
+    es_jw_init(&w, &body);
+    es_jw_obj(&w);
+    es_jw_kstr(&w, "Path", s->path);
+    es_jw_kbool(&w, "Recursive", true);
+    es_jw_kbool(&w, "WithDecryption", s->decrypt);
+    es_jw_kint(&w, "MaxResults", AW_SSM_PATH_PAGE);
+    if (next_token)
+        es_jw_kstr(&w, "NextToken", next_token);
+    es_jw_obj_end(&w);
+    int rc = es_jw_finish(&w);
+    if (rc == 0) {
+        ssm_op *op = es_calloc(1, sizeof *op);
+        if (!op) {
+            rc = -ENOMEM;
+        } else {
+            *op = (ssm_op){.cb = on_page, .arg = s};
+            aw_sigv4_creds creds = {s->akid, s->secret, s->token};
+            aw_call call = {AW_SVC_SSM, s->region, "GetParametersByPath", body.data, body.len};
+            if ((rc = aw_call_start(s->c, &creds, &call, on_call, op)) < 0)
+                es_free(op);
+            else
+                s->pages++;
+        }
+    }
+    es_buf_free(&body);
+    return rc;
+}
+
+int aw_ssm_get_parameters_by_path(aw_client *c, const aw_sigv4_creds *creds, const char *region,
+                                  const char *path, bool decrypt, size_t max_params, aw_ssm_cb cb,
+                                  void *arg)
+{
+    if (!c || !creds || !creds->access_key_id || !creds->secret_access_key || !name_ok(path) ||
+        path[0] != '/' || max_params == 0 || max_params > AW_SSM_PATH_PARAMS_MAX || !cb)
+        return -EINVAL;
+    path_series *s = es_calloc(1, sizeof *s);
+    if (!s)
+        return -ENOMEM;
+    *s = (path_series){.c = c, .decrypt = decrypt, .max_params = max_params, .cb = cb, .arg = arg};
+    s->akid = es_strdup(creds->access_key_id);
+    s->secret = es_strdup(creds->secret_access_key);
+    s->token = creds->session_token ? es_strdup(creds->session_token) : NULL;
+    s->region = region ? es_strdup(region) : NULL;
+    s->path = es_strdup(path);
+    int rc = -ENOMEM;
+    if (s->akid && s->secret && (s->token || !creds->session_token) && (s->region || !region) &&
+        s->path)
+        rc = page_start(s, NULL);
+    if (rc < 0)
+        series_free(s);
+    return rc;
 }
 
 void aw_ssm_name_filter_begin(es_jw *w)

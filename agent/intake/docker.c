@@ -173,6 +173,11 @@ static int collect(const iop *o, const ag_resolution *res, dk_body_kv *env, size
             log[(*nlog)++] = (dk_body_kv){lc->options[i].name, lc->options[i].value,
                                           strlen(lc->options[i].value)};
     for (size_t i = 0; i < nv; i++) {
+        if (v[i].expand) { /* refused at the definition (labels.c); never a variable */
+            snprintf(err, errlen, "%s: expansion labels are not served on the Docker socket",
+                     v[i].name);
+            return -EINVAL;
+        }
         if (v[i].binary) {
             snprintf(err, errlen, "the secret %s is binary: it cannot become a %s", v[i].name,
                      v[i].target == AG_SECRET_LOG ? "log option" : "variable");

@@ -276,6 +276,13 @@ int ag_intake_taskdef(const ag_intake_req *rq, const ag_taskdef *registered, con
                         "the task definition %s:%lld's container %.255s has secret files "
                         "(ecs-secrets.file.* labels), which only tasks of the ECS API get",
                         registered->family, (long long)registered->revision, rq->container);
+        /* nor is an expansion's "NAME=VALUE" list (agent/secrets/expand.h)
+         * put in a client's create body yet */
+        if (cd->n_expands)
+            return fail(err, errlen,
+                        "the task definition %s:%lld's container %.255s has expansion labels "
+                        "(ecs-secrets.expand.*), which only tasks of the ECS API get",
+                        registered->family, (long long)registered->revision, rq->container);
         if (!registered->execution_role_arn)
             return fail(err, errlen, "the task definition %s:%lld has no executionRoleArn",
                         registered->family, (long long)registered->revision);

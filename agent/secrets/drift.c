@@ -10,6 +10,7 @@
 
 #include "agent/tasks/engine.h"
 #include "agent/metrics.h"
+#include "agent/secrets/expand.h"
 #include "agent/secrets/valuefrom.h"
 #include "aws/ssm.h"
 #include "common/alloc.h"
@@ -21,9 +22,11 @@
 
 #define WAITERS_MAX 32
 #define VERSION_MAX 72
+#define SET_VERSION_PREFIX "set-sha256:" /* ag_expand_set_version's */
 
-/* SRC_SSM_LABEL: stage holds the label */
-typedef enum src_kind { SRC_SSM, SRC_SSM_LABEL, SRC_SM } src_kind;
+/* SRC_SSM_LABEL: stage holds the label; SRC_SSM_PATH: an expansion's path
+ * (name without its trailing '/'), its version the set version (expand.h) */
+typedef enum src_kind { SRC_SSM, SRC_SSM_LABEL, SRC_SM, SRC_SSM_PATH } src_kind;
 typedef enum src_state { S_PENDING, S_OK, S_MISSING, S_ERROR } src_state;
 
 typedef struct source {
@@ -166,6 +169,7 @@ static const char *operation(src_kind k)
 {
     return k == SRC_SSM         ? "DescribeParameters"
            : k == SRC_SSM_LABEL ? "GetParameter"
+           : k == SRC_SSM_PATH  ? "GetParametersByPath"
                                 : "DescribeSecret";
 }
 
@@ -188,6 +192,15 @@ static klass classify(const ag_secret_meta *m, const char *region, src_kind *kin
     case AG_VF_SSM:
         if (vf->ssm_version)
             return K_PINNED;
+        /* an expansion's path: only its set version looks so (SSM's are
+         * numbers) */
+        if (m->version &&
+            strncmp(m->version, SET_VERSION_PREFIX, sizeof SET_VERSION_PREFIX - 1) == 0) {
+            *kind = SRC_SSM_PATH;
+            *name = vf->ssm_name;
+            *stage = NULL;
+            return K_CHECK;
+        }
         *kind = vf->ssm_label ? SRC_SSM_LABEL : SRC_SSM;
         *name = vf->ssm_name;
         *stage = vf->ssm_label; /* NULL for a bare name */
@@ -450,12 +463,77 @@ static void on_call(void *arg, const aw_error *err, aw_http_response *resp)
         finish(r);
 }
 
+/* A path's parameters, without decryption: their names and versions make
+ * the set version the task recorded (no value is looked at; the series
+ * wipes them). */
+static void on_path(void *arg, const aw_error *err, aw_ssm_result *res)
+{
+    call_ctx *c = arg;
+    round *r = c->r;
+    source *s = &r->src[c->idx];
+    es_free(c);
+    if (!end_op(r))
+        return;
+    int rc = -EIO;
+    if (!err) {
+        const char **names = es_calloc(res->n_params ? res->n_params : 1, sizeof *names);
+        int64_t *versions = es_calloc(res->n_params ? res->n_params : 1, sizeof *versions);
+        for (size_t i = 0; names && versions && i < res->n_params; i++) {
+            names[i] = res->params[i].name;
+            versions[i] = res->params[i].version;
+            if (res->params[i].last_modified > s->changed)
+                s->changed = res->params[i].last_modified;
+        }
+        rc = names && versions ? ag_expand_set_version(names, versions, res->n_params, s->version,
+                                                       sizeof s->version)
+                               : -ENOMEM;
+        es_free(names);
+        es_free(versions);
+    }
+    s->state = rc == 0 ? S_OK : S_ERROR;
+    if (rc < 0) {
+        char msg[AW_ERROR_MESSAGE_MAX + 128] = "out of memory";
+        if (err)
+            aw_error_format(err, msg, sizeof msg);
+        r->d->stats.errors++;
+        es_warn("drift: GetParametersByPath %s/: %s", s->name, msg);
+    }
+    if (r->pending == 0)
+        finish(r);
+}
+
+static int start_path(round *r, size_t i, const aw_sigv4_creds *sc)
+{
+    source *s = &r->src[i];
+    call_ctx *c = es_calloc(1, sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    *c = (call_ctx){r, i};
+    int rc = aw_ssm_get_parameters_by_path(r->d->cfg.client, sc, s->region, s->name, false,
+                                           AW_SSM_PATH_PARAMS_MAX, on_path, c);
+    if (rc < 0)
+        es_free(c);
+    return rc;
+}
+
 static void start_calls(round *r, const aw_credentials *creds)
 {
     ag_drift *d = r->d;
     aw_sigv4_creds sc = aw_credentials_view(creds);
     for (size_t i = 0; i < r->n; i++) {
         source *s = &r->src[i];
+        if (s->kind == SRC_SSM_PATH) {
+            if (start_path(r, i, &sc) < 0) {
+                s->state = S_ERROR;
+                d->stats.errors++;
+                continue;
+            }
+            r->pending++;
+            d->inflight++;
+            d->stats.calls++;
+            ag_series_add(d->m_calls, 1);
+            continue;
+        }
         es_buf body;
         es_buf_init(&body, DRIFT_REQUEST_MAX);
         es_jw w;

@@ -16,6 +16,15 @@
  *                           resolver records the secret's version id from
  *                           SourceResult; tasks resolved before it hold "0":
  *                           unknown)
+ *   an expansion's SSM path GetParametersByPath {Path, Recursive,
+ *                           WithDecryption: false}, every page -> the set
+ *                           version of the names and versions
+ *                           (ag_expand_set_version): a parameter added,
+ *                           removed or changed under the path changes it.
+ *                           The answers hold String values (SecureStrings
+ *                           stay ciphertext): never read, wiped; the host
+ *                           credentials need ssm:GetParametersByPath.
+ *                           A JSON secret's expansion is a secret as above.
  *   SSM name:label          GetParameter {Name: "name:label",
  *                           WithDecryption: false} -> Parameter.Version: the
  *                           one exception to "metadata only", as no metadata

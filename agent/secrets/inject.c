@@ -73,22 +73,78 @@ static char **dup_strv(char *const *v, size_t n)
 
 /* A borrowed (name, value) pair while the lists are merged. */
 typedef struct pair {
-    const char *name;
+    const char *name; /* nlen bytes: an expansion's names end at '=' */
+    size_t nlen;
     const char *value;
     size_t len;
 } pair;
 
-/* Sets name in list (replacing in place, else appending). */
-static void put(pair *list, size_t *n, const char *name, const char *value, size_t len)
+/* Sets name (nlen bytes) in list (replacing in place, else appending). */
+static void put_n(pair *list, size_t *n, const char *name, size_t nlen, const char *value,
+                  size_t len)
 {
     for (size_t i = 0; i < *n; i++)
-        if (strcmp(list[i].name, name) == 0) {
+        if (list[i].nlen == nlen && memcmp(list[i].name, name, nlen) == 0) {
             list[i].value = value;
             list[i].len = len;
             return;
         }
-    list[*n] = (pair){name, value, len};
+    list[*n] = (pair){name, nlen, value, len};
     (*n)++;
+}
+
+static void put(pair *list, size_t *n, const char *name, const char *value, size_t len)
+{
+    put_n(list, n, name, strlen(name), value, len);
+}
+
+/* The variables of an expansion's "NAME=VALUE\0" list (expand.h). */
+static size_t expand_count(const ag_secret_value *v)
+{
+    size_t k = 0;
+    for (size_t o = 0; o < v->len; o += strlen(v->value + o) + 1)
+        k++;
+    return k;
+}
+
+static void put_expansion(pair *list, size_t *n, const ag_secret_value *v)
+{
+    for (size_t o = 0; o < v->len;) {
+        const char *e = v->value + o;
+        size_t el = strlen(e);
+        const char *eq = memchr(e, '=', el);
+        if (eq)
+            put_n(list, n, e, (size_t)(eq - e), eq + 1, el - (size_t)(eq - e) - 1);
+        o += el + 1;
+    }
+}
+
+/* Every expansion label of cd has exactly one value, and no expansion value
+ * is for a label cd does not have. */
+static int check_expansions(const ag_container_def *cd, const ag_secret_value *values,
+                            size_t n_values, char *err, size_t errlen)
+{
+    for (size_t x = 0; x < cd->n_expands; x++) {
+        size_t count = 0;
+        for (size_t i = 0; i < n_values; i++)
+            count += values[i].expand && values[i].name &&
+                     strcmp(values[i].name, cd->expands[x].ref->name) == 0;
+        if (count != 1)
+            return es_errf(err, errlen, -EINVAL, "container %s: dockerLabels %s: %s", cd->name,
+                           cd->expands[x].ref->name,
+                           count ? "more than one value given" : "no value was resolved");
+    }
+    for (size_t i = 0; i < n_values; i++) {
+        bool declared = !values[i].expand;
+        for (size_t x = 0; x < cd->n_expands && !declared; x++)
+            declared = values[i].name && strcmp(values[i].name, cd->expands[x].ref->name) == 0;
+        if (!declared)
+            return es_errf(err, errlen, -EINVAL,
+                           "container %s: an expansion was given for %s, which the definition "
+                           "does not declare",
+                           cd->name, values[i].name ? values[i].name : "(null)");
+    }
+    return 0;
 }
 
 static const ag_secret_value *find_value(const ag_secret_value *v, size_t n, ag_secret_target t,
@@ -140,7 +196,7 @@ static int check_values(const ag_container_def *cd, const ag_secret_ref *refs, s
     }
     /* and no value for something the definition does not declare */
     for (size_t i = 0; i < n_values; i++) {
-        if (values[i].target != t)
+        if (values[i].target != t || values[i].expand)
             continue;
         bool declared = false;
         for (size_t j = 0; j < nrefs && !declared; j++)
@@ -156,7 +212,7 @@ static int check_values(const ag_container_def *cd, const ag_secret_ref *refs, s
 
 static char *join_env(const pair *p)
 {
-    size_t nl = strlen(p->name);
+    size_t nl = p->nlen;
     char *s = es_malloc(nl + 1 + p->len + 1);
     if (!s)
         return NULL;
@@ -172,6 +228,8 @@ static int build_env(const ag_container_def *cd, const ag_container_override *ov
                      const ag_secret_value *values, size_t n_values, ag_create_params *p)
 {
     size_t cap = cd->n_environment + (ov ? ov->n_environment : 0) + cd->n_secrets;
+    for (size_t i = 0; i < n_values; i++)
+        cap += values[i].expand ? expand_count(&values[i]) : 0;
     pair *list = es_calloc(cap + 1, sizeof *list);
     if (!list)
         return -ENOMEM;
@@ -194,6 +252,12 @@ static int build_env(const ag_container_def *cd, const ag_container_override *ov
         }
         put(list, &n, cd->secrets[i].name, v->value, v->len);
     }
+    /* an expansion's names are checked at resolution against environment
+     * and secrets (expand.h); over a RunTask override's, they win as a
+     * secret does */
+    for (size_t i = 0; i < n_values; i++)
+        if (values[i].expand)
+            put_expansion(list, &n, &values[i]);
     int r = 0;
     p->env = es_calloc(n + 1, sizeof *p->env);
     if (!p->env) {
@@ -527,6 +591,8 @@ int ag_inject_build(const ag_container_def *cd, const ag_container_override *ov,
                          values, n_values, err, errlen);
     else
         r = check_values(cd, NULL, 0, AG_SECRET_LOG, values, n_values, err, errlen);
+    if (!r)
+        r = check_expansions(cd, values, n_values, err, errlen);
     if (r)
         return r;
 

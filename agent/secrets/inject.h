@@ -7,7 +7,9 @@
  *
  * Env precedence (as ECS): the definition's environment, then the RunTask
  * override's environment (same name replaces in place, new names append),
- * then secrets (same name replaces, new names append): a secret always wins.
+ * then secrets (same name replaces, new names append): a secret always wins;
+ * then the expansion labels' variables (their names were checked against
+ * environment and secrets at resolution; over an override's they win).
  * Command: the override's replaces the definition's.
  *
  * HostConfig.LogConfig: logDriver with options, then the resolved
@@ -44,6 +46,9 @@ typedef struct ag_secret_value {
     const char *value;       /* not NUL-terminated necessarily: len counts */
     size_t len;
     bool binary; /* a SecretBinary: cannot become an env var or option */
+    /* an expansion label's variables (expand.h): name is the label's key,
+     * value its "NAME=VALUE\0" list, each put in Env as a secret is */
+    bool expand;
 } ag_secret_value;
 
 typedef struct ag_inject_ctx {

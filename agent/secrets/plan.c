@@ -20,6 +20,7 @@ void ag_secret_plan_free(ag_secret_plan *p)
         es_free(p->ssm_groups[i].fetches);
     es_free(p->ssm_groups);
     es_free(p->sm_fetches);
+    es_free(p->path_fetches);
     es_free(p->fetches);
     es_free(p->items);
     es_free(p);
@@ -54,7 +55,7 @@ static bool streq_null(const char *a, const char *b)
 }
 
 static int add_item(ag_secret_plan *p, size_t container, ag_secret_target target,
-                    const ag_secret_ref *ref, char *err, size_t errlen)
+                    const ag_secret_ref *ref, const ag_secret_expand *x, char *err, size_t errlen)
 {
     if (p->n_items >= AG_PLAN_ITEMS_MAX) {
         snprintf(err, errlen, "more than %d secrets", AG_PLAN_ITEMS_MAX);
@@ -65,7 +66,8 @@ static int add_item(ag_secret_plan *p, size_t container, ag_secret_target target
         snprintf(err, errlen, "%s: not a parsed reference", ref->value_from);
         return -EINVAL;
     }
-    p->items[p->n_items++] = (ag_plan_item){.container = container, .target = target, .ref = ref};
+    p->items[p->n_items++] =
+        (ag_plan_item){.container = container, .target = target, .ref = ref, .expand = x};
     return 0;
 }
 
@@ -75,12 +77,13 @@ static int plan_fetch(ag_secret_plan *p, ag_plan_item *it, const char *task_regi
     const ag_valuefrom *vf = &it->ref->vf;
     const char *region = vf->region && *vf->region ? vf->region : task_region;
     bool ssm = vf->kind != AG_VF_SECRETSMANAGER;
+    bool path = it->expand && it->expand->ssm_path;
     char *req = NULL;
-    if (ssm && !(req = ssm_request_name(vf)))
+    if (ssm && !(req = path ? es_strdup(vf->ssm_name) : ssm_request_name(vf)))
         return -ENOMEM;
     for (size_t i = 0; i < p->n_fetches; i++) {
         ag_plan_fetch *f = &p->fetches[i];
-        if (f->ssm != ssm || strcmp(f->region, region) != 0)
+        if (f->ssm != ssm || f->ssm_path != path || strcmp(f->region, region) != 0)
             continue;
         if (ssm ? strcmp(f->ssm_request, req) == 0
                 : strcmp(f->secret_id, vf->secret_id) == 0 &&
@@ -92,7 +95,8 @@ static int plan_fetch(ag_secret_plan *p, ag_plan_item *it, const char *task_regi
         }
     }
     ag_plan_fetch *f = &p->fetches[p->n_fetches];
-    *f = (ag_plan_fetch){.ssm = ssm, .vf = vf, .region = region, .ssm_request = req};
+    *f = (ag_plan_fetch){
+        .ssm = ssm, .ssm_path = path, .vf = vf, .region = region, .ssm_request = req};
     if (!ssm) {
         f->secret_id = vf->secret_id;
         f->stage = vf->version_stage;
@@ -108,12 +112,17 @@ static int group(ag_secret_plan *p)
     size_t n = p->n_fetches ? p->n_fetches : 1;
     p->ssm_groups = es_calloc(n, sizeof *p->ssm_groups);
     p->sm_fetches = es_calloc(n, sizeof *p->sm_fetches);
-    if (!p->ssm_groups || !p->sm_fetches)
+    p->path_fetches = es_calloc(n, sizeof *p->path_fetches);
+    if (!p->ssm_groups || !p->sm_fetches || !p->path_fetches)
         return -ENOMEM;
     for (size_t i = 0; i < p->n_fetches; i++) {
         ag_plan_fetch *f = &p->fetches[i];
         if (!f->ssm) {
             p->sm_fetches[p->n_sm++] = i;
+            continue;
+        }
+        if (f->ssm_path) {
+            p->path_fetches[p->n_paths++] = i;
             continue;
         }
         ag_plan_ssm_group *g = NULL;
@@ -138,18 +147,8 @@ int ag_secret_plan_build(const ag_taskdef *td, const char *task_region, ag_secre
     for (size_t c = 0; c < td->n_containers; c++) {
         const ag_container_def *cd = &td->containers[c];
         total += cd->n_secrets + (cd->log ? cd->log->n_secret_options : 0) +
-                 (cd->repository_credentials ? 1 : 0);
+                 (cd->repository_credentials ? 1 : 0) + cd->n_expands;
     }
-    /* Expansion labels (td_expand.h) are parsed at registration; their
-     * fetches (GetParametersByPath, the whole JSON secret) are not planned
-     * yet. Refused here, with the label named, rather than launching a
-     * container without the variables it asked for. */
-    for (size_t c = 0; c < td->n_containers; c++)
-        if (td->containers[c].n_expands) {
-            snprintf(err, errlen, "%s: expansion labels are not resolved by this agent yet",
-                     td->containers[c].expands[0].ref->name);
-            return -EINVAL;
-        }
     if (total > AG_PLAN_ITEMS_MAX) {
         snprintf(err, errlen, "more than %d secrets", AG_PLAN_ITEMS_MAX);
         return -EINVAL;
@@ -163,11 +162,13 @@ int ag_secret_plan_build(const ag_taskdef *td, const char *task_region, ag_secre
     for (size_t c = 0; c < td->n_containers && rc == 0; c++) {
         const ag_container_def *cd = &td->containers[c];
         for (size_t i = 0; i < cd->n_secrets && rc == 0; i++)
-            rc = add_item(p, c, AG_SECRET_ENV, &cd->secrets[i], err, errlen);
+            rc = add_item(p, c, AG_SECRET_ENV, &cd->secrets[i], NULL, err, errlen);
         for (size_t i = 0; cd->log && i < cd->log->n_secret_options && rc == 0; i++)
-            rc = add_item(p, c, AG_SECRET_LOG, &cd->log->secret_options[i], err, errlen);
+            rc = add_item(p, c, AG_SECRET_LOG, &cd->log->secret_options[i], NULL, err, errlen);
         if (cd->repository_credentials && rc == 0)
-            rc = add_item(p, c, AG_SECRET_REGISTRY, cd->repository_credentials, err, errlen);
+            rc = add_item(p, c, AG_SECRET_REGISTRY, cd->repository_credentials, NULL, err, errlen);
+        for (size_t i = 0; i < cd->n_expands && rc == 0; i++)
+            rc = add_item(p, c, AG_SECRET_ENV, cd->expands[i].ref, &cd->expands[i], err, errlen);
     }
     for (size_t i = 0; i < p->n_items && rc == 0; i++)
         rc = plan_fetch(p, &p->items[i], task_region);
@@ -198,13 +199,25 @@ const ag_secret_ref *ag_secret_ref_find(const ag_taskdef *td, const char *contai
     if (!cd)
         return NULL;
     switch (target) {
-    case AG_SECRET_ENV:
-        return find_named(cd->secrets, cd->n_secrets, name);
+    case AG_SECRET_ENV: {
+        const ag_secret_expand *x = ag_secret_expand_find(td, container, name);
+        return x ? x->ref : find_named(cd->secrets, cd->n_secrets, name);
+    }
     case AG_SECRET_LOG:
         return cd->log ? find_named(cd->log->secret_options, cd->log->n_secret_options, name)
                        : NULL;
     case AG_SECRET_REGISTRY:
         return cd->repository_credentials;
     }
+    return NULL;
+}
+
+const ag_secret_expand *ag_secret_expand_find(const ag_taskdef *td, const char *container,
+                                              const char *name)
+{
+    const ag_container_def *cd = td && container ? ag_taskdef_container(td, container) : NULL;
+    for (size_t i = 0; cd && name && i < cd->n_expands; i++)
+        if (strcmp(cd->expands[i].ref->name, name) == 0)
+            return &cd->expands[i];
     return NULL;
 }

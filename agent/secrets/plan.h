@@ -7,6 +7,12 @@
  * take them: SSM names by region (aws/ssm.h batches them AW_SSM_NAMES_PER_CALL
  * a call), one GetSecretValue per distinct secret version.
  *
+ * An expansion label (ecs-secrets.expand.<PREFIX>, td_expand.h) is an item
+ * too (target AG_SECRET_ENV, expand set): a JSON secret is an ordinary
+ * GetSecretValue fetch (shared with secrets[] naming the same version); an
+ * SSM path is a fetch of its own (ssm_path: GetParametersByPath's page
+ * series, one per distinct region and path).
+ *
  * The plan is built once per launch from the references as registration
  * parsed them (taskdef.h's ag_secret_ref.vf: nothing is parsed here), and it
  * is what the execution role's preflight checks (preflight.h) and what the
@@ -26,15 +32,18 @@
 typedef struct ag_plan_item {
     size_t container; /* index into the task definition's containers */
     ag_secret_target target;
-    const ag_secret_ref *ref; /* borrowed from the task definition */
-    size_t fetch;             /* index into the plan's fetches */
+    const ag_secret_ref *ref;       /* borrowed from the task definition */
+    size_t fetch;                   /* index into the plan's fetches */
+    const ag_secret_expand *expand; /* an expansion label's item, else NULL (borrowed) */
 } ag_plan_item;
 
 typedef struct ag_plan_fetch {
     bool ssm;               /* ssm:GetParameters, else secretsmanager:GetSecretValue */
+    bool ssm_path;          /* ssm:GetParametersByPath of ssm_request (ssm is set too) */
     const ag_valuefrom *vf; /* the first item's reference (borrowed) */
     const char *region;     /* the reference's region, else the task's (borrowed) */
-    char *ssm_request;      /* SSM: the name as asked, ":selector" included; NULL else */
+    char *ssm_request;      /* SSM: the name as asked, ":selector" included (a path:
+                               without its trailing '/'); NULL else */
     const char *secret_id;  /* Secrets Manager: SecretId (borrowed from vf) */
     const char *stage;      /* VersionStage or NULL */
     const char *version_id; /* VersionId or NULL */
@@ -56,6 +65,8 @@ typedef struct ag_secret_plan {
     size_t n_ssm_groups;
     size_t *sm_fetches; /* the Secrets Manager fetches, one call each */
     size_t n_sm;
+    size_t *path_fetches; /* the SSM paths, one page series each */
+    size_t n_paths;
 } ag_secret_plan;
 
 /* Builds td's plan; task_region fills bare names' region when registration
@@ -68,8 +79,13 @@ void ag_secret_plan_free(ag_secret_plan *p);
 
 /* The reference of td that a task's secret metadata names: container's
  * secrets[] (AG_SECRET_ENV) or secretOptions[] (AG_SECRET_LOG) entry called
- * name, or its repositoryCredentials (AG_SECRET_REGISTRY). NULL if none. */
+ * name, or its repositoryCredentials (AG_SECRET_REGISTRY). An expansion's
+ * entry is AG_SECRET_ENV named by its label's key
+ * ("ecs-secrets.expand.DB_"), which no secrets[] name can be. NULL if none. */
 const ag_secret_ref *ag_secret_ref_find(const ag_taskdef *td, const char *container,
                                         ag_secret_target target, const char *name);
+/* The expansion of td's container whose label's key is name, or NULL. */
+const ag_secret_expand *ag_secret_expand_find(const ag_taskdef *td, const char *container,
+                                              const char *name);
 
 #endif

@@ -20,6 +20,7 @@
 #include "common/secure.h"
 
 #define ACT_SSM "ssm:GetParameters"
+#define ACT_PATH "ssm:GetParametersByPath"
 #define ACT_SM "secretsmanager:GetSecretValue"
 #define ACT_KMS "kms:Decrypt"
 #define SIM_ACTION "SimulatePrincipalPolicy"
@@ -354,22 +355,29 @@ int ag_pf_parse_simulate(const char *doc, size_t len, ag_pf_sim_result **out, si
 
 /* ------------------------------------------------------------ the run */
 
-typedef enum lk_kind { LK_PARAM, LK_SECRET, LK_KEY } lk_kind;
+/* LK_PATH: an expansion's SSM path, looked up as DescribeParameters with a
+ * recursive Path filter for the keys of the SecureStrings under it */
+typedef enum lk_kind { LK_PARAM, LK_SECRET, LK_KEY, LK_PATH } lk_kind;
 
 typedef struct lookup {
     struct op *op;
     lk_kind kind;
     char *region;
     char *name;      /* PARAM: the SSM name; SECRET: the secret id; KEY: the key reference */
-    char *param_arn; /* PARAM: the resource of its ssm:GetParameters */
+    char *param_arn; /* PARAM: the resource of its ssm:GetParameters; PATH: of its
+                        ssm:GetParametersByPath (the path without its trailing '/') */
     char *given_arn; /* SECRET: the ARN as written, when complete */
     const char *via; /* PARAM/SECRET: the kms:ViaService of its key; KEY: its own */
     /* answers */
     bool ok;
-    bool absent;   /* PARAM: a complete answer (every page) did not name it */
-    char *arn;     /* SECRET: the full ARN; KEY: the key ARN */
-    char *key_ref; /* PARAM/SECRET: the key that encrypts it (NULL: none / AWS managed) */
-    bool customer; /* KEY: KeyManager CUSTOMER */
+    bool absent;      /* PARAM: a complete answer (every page) did not name it */
+    char *arn;        /* SECRET: the full ARN; KEY: the key ARN */
+    char *key_ref;    /* PARAM/SECRET: the key that encrypts it (NULL: none / AWS managed) */
+    bool customer;    /* KEY: KeyManager CUSTOMER */
+    char **path_keys; /* PATH: the distinct customer keys under it (AG_PF_PATH_KEYS_MAX) */
+    size_t n_path_keys;
+    char *next_token; /* PATH: the page to ask next */
+    unsigned pages;   /* PATH: calls made, at most AG_PF_DESCRIBE_PAGES_MAX */
 } lookup;
 
 typedef struct sim_call {
@@ -479,6 +487,10 @@ static void lookup_clear(lookup *l)
     es_free(l->given_arn);
     es_free(l->arn);
     es_free(l->key_ref);
+    for (size_t i = 0; i < l->n_path_keys; i++)
+        es_free(l->path_keys[i]);
+    es_free(l->path_keys);
+    es_free(l->next_token);
 }
 
 static void op_free_cb(uv_handle_t *h)
@@ -613,6 +625,7 @@ static void read_answer(lookup *l, const char *body, size_t len)
         return;
     switch (l->kind) {
     case LK_PARAM: /* answered by batch (on_batch) */
+    case LK_PATH:  /* answered page by page (on_path_lookup) */
         break;
     case LK_SECRET:
         l->arn = dup_str(j, "ARN");
@@ -779,6 +792,97 @@ static int start_lookup(op *o, lookup *l)
     return r;
 }
 
+/* Notes the customer key of one SecureString under a path. */
+static void path_key(lookup *l, const char *key)
+{
+    if (!key || ag_pf_key_is_aws_alias(key) || l->n_path_keys == AG_PF_PATH_KEYS_MAX)
+        return;
+    for (size_t i = 0; i < l->n_path_keys; i++)
+        if (strcmp(l->path_keys[i], key) == 0)
+            return;
+    if (!l->path_keys && !(l->path_keys = es_calloc(AG_PF_PATH_KEYS_MAX, sizeof *l->path_keys)))
+        return;
+    if ((l->path_keys[l->n_path_keys] = es_strdup(key)))
+        l->n_path_keys++;
+}
+
+static int start_path_lookup(op *o, lookup *l);
+
+/* A page of DescribeParameters under a path: the SecureStrings' keys; the
+ * next page while there is one (up to AG_PF_DESCRIBE_PAGES_MAX). A failure
+ * drops only the kms pairs (the fetch will say what is wrong). */
+static void on_path_lookup(void *arg, const aw_error *err, aw_http_response *resp)
+{
+    lookup *l = arg;
+    op *o = l->op;
+    es_json *j = NULL;
+    if (err) {
+        es_debug("preflight: DescribeParameters under %s/ in %s: %s", l->name, l->region,
+                 err->code);
+    } else if (es_json_parse(resp->body.data ? resp->body.data : "", resp->body.len,
+                             &es_json_default_limits, &j, NULL, 0) == 0) {
+        const es_json *ps = es_json_get(j, "Parameters");
+        for (size_t i = 0; ps && i < es_json_len(ps); i++) {
+            const es_json *p = es_json_at(ps, i);
+            const char *type = es_json_get_str(p, "Type");
+            if (type && strcmp(type, "SecureString") == 0)
+                path_key(l, es_json_get_str(p, "KeyId"));
+        }
+        const char *tok = es_json_get_str(j, "NextToken");
+        es_free(l->next_token);
+        l->next_token = NULL;
+        if (tok && *tok && l->pages < AG_PF_DESCRIBE_PAGES_MAX && !o->p->closing &&
+            (l->next_token = es_strdup(tok)) && start_path_lookup(o, l) == 0) {
+            es_json_free(j);
+            return; /* still pending */
+        }
+        l->ok = true;
+    }
+    es_json_free(j);
+    if (--o->pending == 0)
+        phase_done(o);
+}
+
+static int start_path_lookup(op *o, lookup *l)
+{
+    es_buf body;
+    es_buf_init(&body, AG_VF_MAX * 2 + AW_SSM_NEXT_TOKEN_MAX + 256);
+    es_jw w;
+    es_jw_init(&w, &body);
+    es_jw_obj(&w);
+    es_jw_key(&w, "ParameterFilters");
+    es_jw_arr(&w);
+    es_jw_obj(&w);
+    es_jw_kstr(&w, "Key", "Path");
+    es_jw_kstr(&w, "Option", "Recursive");
+    es_jw_key(&w, "Values");
+    es_jw_arr(&w);
+    es_jw_str(&w, l->name);
+    es_jw_arr_end(&w);
+    es_jw_obj_end(&w);
+    es_jw_arr_end(&w);
+    es_jw_kint(&w, "MaxResults", AG_PF_DESCRIBE_BATCH);
+    if (l->next_token)
+        es_jw_kstr(&w, "NextToken", l->next_token);
+    es_jw_obj_end(&w);
+    int r = es_jw_finish(&w);
+    if (r == 0) {
+        aw_sigv4_creds c = aw_credentials_view(&o->host);
+        aw_call call = {.service = AW_SVC_SSM,
+                        .region = l->region,
+                        .operation = "DescribeParameters",
+                        .body = es_buf_cstr(&body),
+                        .body_len = body.len};
+        r = aw_call_start(o->p->client, &c, &call, on_path_lookup, l);
+    }
+    es_buf_free(&body);
+    if (r == 0) {
+        o->p->stats.lookups++;
+        l->pages++;
+    }
+    return r;
+}
+
 /* Starts every lookup of the array (parameters by batch); false when none
  * is in flight. */
 static bool start_all(op *o, lookup *v, size_t n)
@@ -788,7 +892,7 @@ static bool start_all(op *o, lookup *v, size_t n)
         if (v[i].kind == LK_PARAM)
             continue;
         o->pending++;
-        if (start_lookup(o, &v[i]) < 0)
+        if ((v[i].kind == LK_PATH ? start_path_lookup(o, &v[i]) : start_lookup(o, &v[i])) < 0)
             o->pending--;
     }
     for (size_t i = 0; v == o->lk && i < o->n_batches; i++) {
@@ -818,39 +922,49 @@ static int key_region(const char *ref, const char *dflt, char *out, size_t n)
     return (size_t)snprintf(out, n, "%s", dflt) < n ? 0 : -EMSGSIZE;
 }
 
-/* After the parameters and secrets: the keys that encrypt them. */
+/* Adds the lookup of key_ref (decrypting through via) unless known. */
+static int add_key(op *o, const char *key_ref, const char *dflt_region, const char *via)
+{
+    char region[AG_VF_REGION_MAX + 1];
+    if (key_region(key_ref, dflt_region, region, sizeof region) < 0)
+        return 0;
+    for (size_t k = 0; k < o->n_keys; k++)
+        if (strcmp(o->keys[k].name, key_ref) == 0 && strcmp(o->keys[k].region, region) == 0 &&
+            strcmp(o->keys[k].via, via) == 0)
+            return 0;
+    lookup *k = &o->keys[o->n_keys];
+    k->op = o;
+    k->kind = LK_KEY;
+    k->via = via;
+    k->region = es_strdup(region);
+    k->name = es_strdup(key_ref);
+    if (!k->region || !k->name) {
+        lookup_clear(k);
+        memset(k, 0, sizeof *k);
+        return -ENOMEM;
+    }
+    o->n_keys++;
+    return 0;
+}
+
+/* After the parameters, paths and secrets: the keys that encrypt them. */
 static int plan_keys(op *o)
 {
-    o->keys = es_calloc(o->n_lk ? o->n_lk : 1, sizeof *o->keys);
+    size_t cap = o->n_lk;
+    for (size_t i = 0; i < o->n_lk; i++)
+        cap += o->lk[i].n_path_keys;
+    o->keys = es_calloc(cap ? cap : 1, sizeof *o->keys);
     if (!o->keys)
         return -ENOMEM;
-    for (size_t i = 0; i < o->n_lk; i++) {
+    int r = 0;
+    for (size_t i = 0; i < o->n_lk && r == 0; i++) {
         lookup *l = &o->lk[i];
-        if (!l->ok || !l->key_ref || ag_pf_key_is_aws_alias(l->key_ref))
-            continue;
-        char region[AG_VF_REGION_MAX + 1];
-        if (key_region(l->key_ref, l->region, region, sizeof region) < 0)
-            continue;
-        bool dup = false;
-        for (size_t k = 0; k < o->n_keys && !dup; k++)
-            dup = strcmp(o->keys[k].name, l->key_ref) == 0 &&
-                  strcmp(o->keys[k].region, region) == 0 && strcmp(o->keys[k].via, l->via) == 0;
-        if (dup)
-            continue;
-        lookup *k = &o->keys[o->n_keys];
-        k->op = o;
-        k->kind = LK_KEY;
-        k->via = l->via;
-        k->region = es_strdup(region);
-        k->name = es_strdup(l->key_ref);
-        if (!k->region || !k->name) {
-            lookup_clear(k);
-            memset(k, 0, sizeof *k);
-            return -ENOMEM;
-        }
-        o->n_keys++;
+        for (size_t k = 0; l->ok && k < l->n_path_keys && r == 0; k++)
+            r = add_key(o, l->path_keys[k], l->region, l->via);
+        if (l->ok && l->key_ref && !ag_pf_key_is_aws_alias(l->key_ref) && r == 0)
+            r = add_key(o, l->key_ref, l->region, l->via);
     }
-    return 0;
+    return r;
 }
 
 /* Every pair, in the order of the references: parameters, secrets, keys. */
@@ -862,6 +976,8 @@ static int collect_pairs(op *o)
         if (l->kind == LK_PARAM &&
             (r = ag_pf_pairs_add(&o->pairs, ACT_SSM, l->param_arn, NULL)) > 0)
             o->pairs.v[o->pairs.n - 1].absent = l->absent;
+        if (l->kind == LK_PATH)
+            r = ag_pf_pairs_add(&o->pairs, ACT_PATH, l->param_arn, NULL);
     }
     for (size_t i = 0; i < o->n_lk && r >= 0; i++) {
         lookup *l = &o->lk[i];
@@ -948,7 +1064,7 @@ static void on_simulate(void *arg, const aw_error *err, aw_http_response *resp)
             o->simulate_failed = true;
         }
         for (size_t i = 0; r == 0 && i < n; i++) {
-            bool ssm = strcmp(res[i].action, ACT_SSM) == 0;
+            bool ssm = strcmp(res[i].action, ACT_SSM) == 0 || strcmp(res[i].action, ACT_PATH) == 0;
             bool explicit_deny = strcmp(res[i].decision, "explicitDeny") == 0;
             bool implicit_deny = strcmp(res[i].decision, "implicitDeny") == 0;
             /* resource and key policies are not in the simulation: an
@@ -1156,8 +1272,8 @@ static int add_fetch(op *o, const ag_plan_fetch *f)
     int r = 0;
     const char *region = f->region;
     vf.region = region; /* a bare name's region, as the plan settled it */
-    lk_kind kind = vf.kind == AG_VF_SSM ? LK_PARAM : LK_SECRET;
-    const char *name = kind == LK_PARAM ? vf.ssm_name : vf.secret_id;
+    lk_kind kind = f->ssm_path ? LK_PATH : vf.kind == AG_VF_SSM ? LK_PARAM : LK_SECRET;
+    const char *name = kind == LK_SECRET ? vf.secret_id : vf.ssm_name;
     /* "/a" (an ARN's parameter/a) and "a" are one parameter: ask by "a" */
     if (kind == LK_PARAM && name[0] == '/' && !strchr(name + 1, '/'))
         name++;
@@ -1178,7 +1294,7 @@ static int add_fetch(op *o, const ag_plan_fetch *f)
     l->name = es_strdup(name);
     if (!l->region || !l->name) {
         r = -ENOMEM;
-    } else if (kind == LK_PARAM) {
+    } else if (kind == LK_PARAM || kind == LK_PATH) {
         char arn[AG_PF_RESOURCE_MAX + 1];
         if (ag_valuefrom_resource_arn(&vf, p->account, arn, sizeof arn) < 0 ||
             !(l->param_arn = es_strdup(arn)))

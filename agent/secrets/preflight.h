@@ -14,6 +14,14 @@
  *        Secrets Manager secret   secretsmanager:GetSecretValue on the
  *                                 secret's full ARN (a partial ARN or a name
  *                                 is completed with DescribeSecret);
+ *        an expansion's SSM path  ssm:GetParametersByPath on
+ *                                 arn:PART:ssm:REGION:ACCOUNT:parameter/PATH
+ *                                 (without its trailing '/'), and kms:Decrypt
+ *                                 on the customer keys of the SecureStrings
+ *                                 under it (DescribeParameters, Path
+ *                                 Recursive, at most AG_PF_PATH_KEYS_MAX
+ *                                 distinct keys);
+ *        an expansion's JSON secret  as a Secrets Manager secret;
  *        /aws/reference/secretsmanager/ID
  *                                 secretsmanager:GetSecretValue on the
  *                                 secret (what the embedded SSM and the seed's
@@ -74,6 +82,7 @@
 #define AG_PF_SIM_BATCH 50         /* resources per SimulatePrincipalPolicy call */
 #define AG_PF_DESCRIBE_BATCH 50    /* names per DescribeParameters call (AWS's maximum) */
 #define AG_PF_DESCRIBE_PAGES_MAX 5 /* NextToken pages followed per batch */
+#define AG_PF_PATH_KEYS_MAX 10     /* distinct customer keys noted under one path */
 #define AG_PF_SIM_RESULTS_MAX 1000 /* EvaluationResults members we read */
 #define AG_PF_META_MAX (1u << 20)  /* one metadata answer (JSON) */
 

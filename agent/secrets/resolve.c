@@ -1,4 +1,5 @@
 #include "agent/secrets/resolve.h"
+#include "agent/secrets/expand.h"
 #include "agent/secrets/plan.h"
 #include "agent/secrets/valuefrom.h"
 #include "aws/secretsmanager.h"
@@ -40,6 +41,7 @@ typedef struct answer {
     size_t len;
     bool binary;
     char *arn, *version;
+    aw_ssm_result params; /* an SSM path's parameters (SECRET values) */
 } answer;
 
 /* One backend call's context: an SSM group's (index into ssm_groups) or a
@@ -59,6 +61,7 @@ typedef struct op {
     answer *answers;      /* one per plan fetch */
     call *ssm_calls;      /* one per plan SSM group */
     call *sm_calls;       /* one per plan Secrets Manager fetch */
+    call *path_calls;     /* one per plan SSM path */
     aw_credentials creds; /* the execution role's; wiped at the end */
     size_t pending;
     bool failed;
@@ -162,7 +165,8 @@ size_t ag_resolution_values(const ag_resolution *res, size_t container, ag_secre
                                      .name = s->name,
                                      .value = s->value,
                                      .len = s->len,
-                                     .binary = s->binary};
+                                     .binary = s->binary,
+                                     .expand = s->expand};
     }
     return n;
 }
@@ -191,10 +195,12 @@ static void op_free_cb(uv_handle_t *h)
         es_free(f->value);
         es_free(f->arn);
         es_free(f->version);
+        aw_ssm_result_clear(&f->params);
     }
     es_free(o->answers);
     es_free(o->ssm_calls);
     es_free(o->sm_calls);
+    es_free(o->path_calls);
     ag_secret_plan_free(o->plan);
     aw_credentials_clear(&o->creds);
     ag_resolution_free(o->result); /* only when the callback did not take it */
@@ -317,6 +323,140 @@ static int registry_item(op *o, const ag_plan_item *it, const answer *f, ag_reso
     return 0;
 }
 
+/* "ecs-secrets.expand.DB_=<valueFrom>": how a failure names the label. */
+static void expand_fail(op *o, const ag_plan_item *it, const char *detail)
+{
+    char what[AG_TD_LABEL_KEY_MAX + AG_VF_MAX + 2];
+    const ag_plan_fetch *pf = &o->plan->fetches[it->fetch];
+    snprintf(what, sizeof what, "%s=%s", it->ref->name, it->ref->value_from);
+    fail(o, pf->ssm ? "ssm" : "asm", pf->region, what, NULL, detail);
+}
+
+/* An SSM path's variables and set version (no value is hashed). */
+static int expand_path(op *o, const ag_plan_item *it, const answer *f, es_buf *env, size_t *n,
+                       char *version, char *err, size_t errlen)
+{
+    const aw_ssm_result *ps = &f->params;
+    const char *path = o->plan->fetches[it->fetch].ssm_request;
+    if (ps->truncated)
+        return es_errf(err, errlen, -EINVAL, "more than %d parameters under the path '%.256s/'",
+                       AG_EXPAND_MAX, path);
+    const char **names = es_calloc(ps->n_params ? ps->n_params : 1, sizeof *names);
+    int64_t *versions = es_calloc(ps->n_params ? ps->n_params : 1, sizeof *versions);
+    int rc = names && versions ? 0 : es_errf(err, errlen, -ENOMEM, "out of memory");
+    for (size_t i = 0; i < ps->n_params && rc == 0; i++) {
+        const aw_ssm_parameter *p = &ps->params[i];
+        names[i] = p->name;
+        versions[i] = p->version;
+        rc = ag_expand_add_param(it->expand->prefix, path, p->name, p->value, strlen(p->value), env,
+                                 n, err, errlen);
+    }
+    if (rc == 0 && ag_expand_set_version(names, versions, ps->n_params, version,
+                                         AG_EXPAND_VERSION_LEN + 1) < 0)
+        rc = es_errf(err, errlen, -ENOMEM, "out of memory");
+    es_free(names);
+    es_free(versions);
+    return rc;
+}
+
+/* The path's ARN as the store names it: a parameter's ARN up to
+ * "parameter" + the path (the account of a bare name is the store's), or
+ * the label's ARN, or, for an empty path given by name, the name. */
+static char *path_arn(const ag_plan_item *it, const aw_ssm_result *ps, const char *path)
+{
+    const ag_valuefrom *vf = &it->ref->vf;
+    const char *a = ps->n_params ? ps->params[0].arn : NULL;
+    const char *at = a ? strstr(a, ":parameter/") : NULL;
+    es_buf b;
+    es_buf_init(&b, AG_VF_MAX + 128);
+    int rc;
+    if (at)
+        rc = es_buf_printf(&b, "%.*s:parameter%s", (int)(at - a), a, path);
+    else if (vf->is_arn)
+        rc = es_buf_printf(&b, "arn:%s:ssm:%s:%s:parameter%s", vf->partition, vf->region,
+                           vf->account, path);
+    else
+        rc = es_buf_append_str(&b, path);
+    if (rc < 0) {
+        es_buf_free(&b);
+        return NULL;
+    }
+    return es_buf_steal(&b);
+}
+
+/* An expansion label's one entry: its "NAME=VALUE\0" list, the source
+ * (the secret's ARN, or the path's) and version (the secret's VersionId,
+ * or the path's set version). */
+static int expand_item(op *o, const ag_plan_item *it, const answer *f, ag_resolved_secret *s)
+{
+    ag_resolver *r = o->r;
+    const ag_plan_fetch *pf = &o->plan->fetches[it->fetch];
+    char err[512], version[AG_EXPAND_VERSION_LEN + 1] = "";
+    es_buf env;
+    es_buf_init(&env, AG_EXPAND_ENV_MAX);
+    size_t n = 0;
+    int rc;
+    if (pf->ssm_path)
+        rc = expand_path(o, it, f, &env, &n, version, err, sizeof err);
+    else if (f->binary)
+        rc = es_errf(err, sizeof err, -EINVAL,
+                     "the secret is binary (SecretBinary); an expansion takes a JSON object");
+    else
+        rc = ag_expand_json(it->expand->prefix, f->value, f->len, &env, &n, err, sizeof err);
+    if (rc < 0) {
+        es_buf_free_secret(&env);
+        expand_fail(o, it, err);
+        return rc;
+    }
+    s->expand = true;
+    s->len = env.len;
+    s->value = es_buf_steal(&env);
+    if (!s->value && (s->value = es_calloc(1, 1)))
+        s->len = 0; /* an empty path or object: no variable */
+    s->source_arn =
+        pf->ssm_path ? path_arn(it, &f->params, pf->ssm_request) : es_strdup(f->arn ? f->arn : "");
+    s->version = es_strdup(pf->ssm_path ? version : f->version ? f->version : "");
+    if (!s->value || !s->source_arn || !s->version ||
+        ag_secret_fingerprint(r->fp_key, r->fp_key_len, s->value, s->len, s->fingerprint,
+                              sizeof s->fingerprint) < 0) {
+        expand_fail(o, it, "out of memory");
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* The launch's name check of every container with expansions: no name
+ * twice, none an environment[] or secrets[] name (expand.h). */
+static void check_expansions(op *o)
+{
+    const ag_resolution *res = o->result;
+    for (size_t c = 0; c < o->td->n_containers && !o->failed; c++) {
+        const ag_container_def *cd = &o->td->containers[c];
+        if (!cd->n_expands)
+            continue;
+        const char *sets[AG_EXPAND_LABELS_MAX];
+        size_t lens[AG_EXPAND_LABELS_MAX];
+        for (size_t x = 0; x < cd->n_expands && x < AG_EXPAND_LABELS_MAX; x++) {
+            sets[x] = "";
+            lens[x] = 0;
+            for (size_t i = 0; i < res->n; i++)
+                if (res->items[i].expand && res->items[i].container == c &&
+                    strcmp(res->items[i].name, cd->expands[x].ref->name) == 0) {
+                    sets[x] = res->items[i].value;
+                    lens[x] = res->items[i].len;
+                }
+        }
+        char err[AG_TD_LABEL_KEY_MAX * 2 + AG_EXPAND_NAME_MAX + 128];
+        if (ag_expand_check_names(cd, sets, lens, err, sizeof err) < 0) {
+            const ag_plan_item *it = NULL;
+            for (size_t i = 0; i < o->plan->n_items && !it; i++)
+                if (o->plan->items[i].expand && o->plan->items[i].container == c)
+                    it = &o->plan->items[i];
+            expand_fail(o, it, err);
+        }
+    }
+}
+
 /* Builds the result once every fetch answered. */
 static void assemble(op *o)
 {
@@ -363,6 +503,11 @@ static void assemble(op *o)
             len = extracted.len;
         }
         res->n++; /* from here on ag_resolution_free releases what s holds */
+        if (it->expand) {
+            if (expand_item(o, it, f, s) < 0)
+                break;
+            continue;
+        }
         if (it->target == AG_SECRET_REGISTRY) {
             if (registry_item(o, it, f, s) < 0)
                 break;
@@ -385,6 +530,8 @@ static void assemble(op *o)
         }
     }
     es_buf_free_secret(&extracted);
+    if (!o->failed)
+        check_expansions(o);
     if (o->failed) {
         ag_resolution_free(o->result);
         o->result = NULL;
@@ -525,6 +672,45 @@ static void on_sm(void *arg, const aw_error *err, aw_secret_value *val)
     one_done(o);
 }
 
+static void on_path(void *arg, const aw_error *err, aw_ssm_result *res)
+{
+    call *c = arg;
+    op *o = c->op;
+    size_t k = o->plan->path_fetches[c->index];
+    const ag_plan_fetch *pf = &o->plan->fetches[k];
+    answer *f = &o->answers[k];
+    if (err) {
+        char what[AG_VF_MAX + 2];
+        snprintf(what, sizeof what, "%s/", pf->ssm_request);
+        fail_aws(o, "ssm", pf->region, what, err);
+        one_done(o);
+        return;
+    }
+    f->done = true;
+    f->params = *res; /* steal: values are wiped with the answer */
+    memset(res, 0, sizeof *res);
+    one_done(o);
+}
+
+static void start_paths(op *o, const aw_sigv4_creds *creds)
+{
+    ag_resolver *r = o->r;
+    const ag_secret_plan *pl = o->plan;
+    for (size_t i = 0; i < pl->n_paths; i++) {
+        const ag_plan_fetch *f = &pl->fetches[pl->path_fetches[i]];
+        o->path_calls[i] = (call){.op = o, .index = i};
+        /* AG_EXPAND_MAX at most: a path holding more comes back truncated */
+        int rc = aw_ssm_get_parameters_by_path(r->client, creds, f->region, f->ssm_request, true,
+                                               AG_EXPAND_MAX, on_path, &o->path_calls[i]);
+        if (rc < 0) {
+            fail(o, "ssm", f->region, f->ssm_request, NULL, strerror(-rc));
+            o->pending--;
+        } else {
+            r->stats.ssm_paths++;
+        }
+    }
+}
+
 static void start_fetches(op *o)
 {
     ag_resolver *r = o->r;
@@ -532,7 +718,8 @@ static void start_fetches(op *o)
     aw_sigv4_creds creds = aw_credentials_view(&o->creds);
     /* one pending for this function itself, so that synchronous failures
      * do not finish the operation while calls are still being started */
-    o->pending = 1 + pl->n_ssm_groups + pl->n_sm;
+    o->pending = 1 + pl->n_ssm_groups + pl->n_sm + pl->n_paths;
+    start_paths(o, &creds);
     for (size_t i = 0; i < pl->n_ssm_groups; i++) {
         const ag_plan_ssm_group *g = &pl->ssm_groups[i];
         const char **names = es_calloc(g->n, sizeof *names);
@@ -617,7 +804,7 @@ int ag_resolve_start(ag_resolver *r, const ag_taskdef *td, ag_resolve_cb cb, voi
     for (size_t c = 0; c < td->n_containers; c++) {
         const ag_container_def *cd = &td->containers[c];
         total += cd->n_secrets + (cd->log ? cd->log->n_secret_options : 0) +
-                 (cd->repository_credentials ? 1 : 0);
+                 (cd->repository_credentials ? 1 : 0) + cd->n_expands;
     }
     if (total > AG_RESOLVE_ITEMS_MAX)
         return -EINVAL;
@@ -640,7 +827,8 @@ int ag_resolve_start(ag_resolver *r, const ag_taskdef *td, ag_resolve_cb cb, voi
         o->answers = es_calloc(pl->n_fetches ? pl->n_fetches : 1, sizeof *o->answers);
         o->ssm_calls = es_calloc(pl->n_ssm_groups ? pl->n_ssm_groups : 1, sizeof *o->ssm_calls);
         o->sm_calls = es_calloc(pl->n_sm ? pl->n_sm : 1, sizeof *o->sm_calls);
-        if (!o->answers || !o->ssm_calls || !o->sm_calls)
+        o->path_calls = es_calloc(pl->n_paths ? pl->n_paths : 1, sizeof *o->path_calls);
+        if (!o->answers || !o->ssm_calls || !o->sm_calls || !o->path_calls)
             rc = -ENOMEM;
     }
     if (rc < 0) {

@@ -24,6 +24,12 @@
  *      extracted and each value is handed over with its source ARN, version
  *      and keyed fingerprint.
  *
+ * An expansion label (expand.h) resolves to one entry holding its
+ * "NAME=VALUE" list: a JSON secret's keys, or every parameter under an SSM
+ * path (aws/ssm.h's GetParametersByPath series, at most AG_EXPAND_MAX);
+ * the names are checked against each other and the container's environment
+ * and secrets, and any failure names the label.
+ *
  * Nothing is half-done: a failure hands back no value at all. Values live
  * only in ag_resolution (wiped by ag_resolution_free); reasons and stats
  * never hold one. */
@@ -49,11 +55,14 @@ typedef struct ag_resolved_secret {
     const char *name;       /* borrowed from the task definition */
     const char *value_from; /* borrowed from the task definition */
     char *value;            /* SECRET; NUL-terminated, len counts. AG_SECRET_REGISTRY: the
-                               X-Registry-Auth value built from the secret */
+                               X-Registry-Auth value built from the secret; an expansion:
+                               its "NAME=VALUE\0" list (expand.h) */
     size_t len;
     bool binary;
+    bool expand;      /* an expansion label's entry: name is the label's key */
     char *source_arn; /* the parameter's or secret's ARN as the store answered */
-    char *version;    /* SSM Version or Secrets Manager VersionId */
+    char *version;    /* SSM Version or Secrets Manager VersionId; an SSM path's expansion:
+                         ag_expand_set_version of its parameters */
     int64_t resolved_at;
     char fingerprint[AG_FINGERPRINT_LEN + 1];
 } ag_resolved_secret;
@@ -88,6 +97,7 @@ typedef struct ag_resolver_config {
 typedef struct ag_resolver_stats {
     unsigned long resolutions, failures;
     unsigned long ssm_calls, ssm_names, sm_calls; /* backend calls started */
+    unsigned long ssm_paths;                      /* GetParametersByPath series started */
     unsigned long preflight_denied;               /* failed by the preflight */
 } ag_resolver_stats;
 

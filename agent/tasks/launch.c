@@ -206,7 +206,7 @@ static int issue_create(etask *et)
         ag_eng_fail_launch(et, "CannotCreateContainerError: the task definition is gone");
         return -ENOENT;
     }
-    ag_secret_value views[AG_TD_SECRETS_MAX + AG_TD_SECRET_OPTIONS_MAX];
+    ag_secret_value views[AG_TD_SECRETS_MAX + AG_TD_SECRET_OPTIONS_MAX + AG_EXPAND_LABELS_MAX];
     size_t nv = ag_resolution_values(et->res, i, views, sizeof views / sizeof *views);
     /* ECS network modes on one Docker host: none and host as they are;
      * bridge (and awsvpc, which needs ENIs we do not have) as the agent's

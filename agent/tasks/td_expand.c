@@ -156,5 +156,13 @@ int ag_td_expand_parse(ag_container_def *c, const char *prefix, const ag_td_ctx 
     for (size_t i = 0; i < c->n_docker_labels && !rc; i++)
         if (has_prefix(c->docker_labels[i].name, AG_EXPAND_LABEL_PREFIX))
             rc = add_expand(c, &c->docker_labels[i], prefix, ctx, e);
+    /* a task's secret metadata names an expansion by its label's key
+     * (plan.h's ag_secret_ref_find): no secrets[] entry may be called so */
+    for (size_t i = 0; i < c->n_secrets && !rc; i++)
+        if (has_prefix(c->secrets[i].name, AG_EXPAND_LABEL_PREFIX))
+            rc = ag_td_bad(e, CLIENT,
+                           "%s.secrets[%zu].name: '%s' is reserved for the label of "
+                           "the same name",
+                           prefix, i, c->secrets[i].name);
     return rc;
 }

@@ -1,5 +1,6 @@
 /* Fuzzes the parsers of AWS answers: the expat XML picker (STS), and the
- * SSM, Secrets Manager and STS result parsers. */
+ * SSM (GetParameters and GetParametersByPath's pages), Secrets Manager and
+ * STS result parsers. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -19,6 +20,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (size_t i = 0; i < r.n_params; i++)
             if (!r.params[i].name || !r.params[i].value)
                 __builtin_trap();
+        /* GetParametersByPath's page token: absent or 1..AW_SSM_NEXT_TOKEN_MAX */
+        if (r.next_token && (!*r.next_token || strlen(r.next_token) > AW_SSM_NEXT_TOKEN_MAX))
+            __builtin_trap();
         aw_ssm_result_clear(&r);
     }
     aw_secret_value v;

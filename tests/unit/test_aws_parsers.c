@@ -46,6 +46,39 @@ Test(parsers, ssm_bad)
         cr_expect_eq(ssm(bad[i]), -EPROTO, "%s", bad[i]);
 }
 
+/* GetParametersByPath's pages: NextToken read and bounded. */
+Test(parsers, ssm_next_token)
+{
+    const char *page = "{\"Parameters\":[{\"Name\":\"/a/b\",\"Value\":\"v\",\"Version\":3}],"
+                       "\"NextToken\":\"tok-1\"}";
+    aw_ssm_result r;
+    cr_assert_eq(aw_ssm_parse_result(page, strlen(page), &r), 0);
+    cr_expect_str_eq(r.next_token, "tok-1");
+    cr_expect_eq(r.n_params, 1);
+    cr_expect_eq(r.params[0].version, 3);
+    cr_expect(!r.truncated);
+    aw_ssm_result_clear(&r);
+    cr_expect_null(r.next_token);
+    /* the last page: absent, null or "" */
+    const char *last[] = {"{\"Parameters\":[]}", "{\"Parameters\":[],\"NextToken\":null}",
+                          "{\"Parameters\":[],\"NextToken\":\"\"}"};
+    for (size_t i = 0; i < 3; i++) {
+        cr_assert_eq(aw_ssm_parse_result(last[i], strlen(last[i]), &r), 0, "%s", last[i]);
+        cr_expect_null(r.next_token, "%s", last[i]);
+        aw_ssm_result_clear(&r);
+    }
+    cr_expect_eq(ssm("{\"Parameters\":[],\"NextToken\":1}"), -EPROTO);
+    cr_expect_eq(ssm("{\"Parameters\":[],\"NextToken\":\"a\\u0000b\"}"), -EPROTO);
+    es_buf big;
+    es_buf_init(&big, 2 * AW_SSM_NEXT_TOKEN_MAX);
+    es_buf_append_str(&big, "{\"Parameters\":[],\"NextToken\":\"");
+    for (size_t i = 0; i < AW_SSM_NEXT_TOKEN_MAX + 1; i++)
+        es_buf_append_char(&big, 'x');
+    es_buf_append_str(&big, "\"}");
+    cr_expect_eq(ssm(es_buf_cstr(&big)), -EPROTO, "a token longer than AW_SSM_NEXT_TOKEN_MAX");
+    es_buf_free(&big);
+}
+
 static int sm(const char *s, aw_secret_value *v)
 {
     int rc = aw_sm_parse_value(s, strlen(s), v);

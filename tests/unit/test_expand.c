@@ -267,17 +267,17 @@ Test(expand, set_version_follows_names_and_versions)
     cr_assert_eq(ag_expand_set_version(n3, v3, 0, b, sizeof b), 0, "an empty path has a version");
 }
 
-#include "agent/secrets/plan.h"
-
-/* Until the plan fetches expansions, a launch is refused with the label
- * named: never a container without the variables it asked for. */
-Test(expand, plan_refuses_what_it_cannot_resolve)
+/* The task's metadata names an expansion by its label's key: a secrets[]
+ * entry may not take such a name. */
+Test(expand, secret_named_as_a_label_refused)
 {
-    ag_taskdef *td = parse_ok("\"ecs-secrets.expand.DB_\":\"/app/\"", NULL);
-    ag_secret_plan *p = NULL;
-    char err[256] = "";
-    cr_assert_eq(ag_secret_plan_build(td, "us-east-1", &p, err, sizeof err), -EINVAL);
-    cr_assert_null(p);
-    cr_assert_not_null(strstr(err, "ecs-secrets.expand.DB_"), "%s", err);
-    ag_taskdef_free(td);
+    ag_taskdef *td = NULL;
+    ag_td_error e = {0};
+    const char *body =
+        with_labels(true, "\"ecs-secrets.expand.DB_\":\"/app/\"",
+                    "\"secrets\":[{\"name\":\"ecs-secrets.expand.X\",\"valueFrom\":\"/a\"}]");
+    cr_assert_lt(ag_taskdef_parse(body, strlen(body), &ctx, &td, &e), 0, "accepted: %s", body);
+    cr_assert_not_null(strstr(e.message, "containerDefinitions[0].secrets[0].name"), "%s",
+                       e.message);
+    cr_assert_not_null(strstr(e.message, "reserved"), "%s", e.message);
 }

@@ -392,3 +392,70 @@ Test(inject, linux_parameters_reach_the_body)
     es_json_free(j);
     ag_taskdef_free(td);
 }
+
+/* An expansion label's value is its "NAME=VALUE\0" list: each variable goes
+ * into Env after the secrets (over an override's name, as a secret); a list
+ * missing, given twice or for an undeclared label is an error. */
+Test(inject, expansion_lists_into_env)
+{
+    ag_taskdef *td = td_parse(
+        "{\"family\":\"web\"," ROLE ",\"containerDefinitions\":[{\"name\":\"app\",\"image\":"
+        "\"busybox\",\"environment\":[{\"name\":\"A\",\"value\":\"def\"}],"
+        "\"secrets\":[{\"name\":\"S\",\"valueFrom\":\"/s\"}],"
+        "\"dockerLabels\":{\"ecs-secrets.expand.DB_\":\"db\",\"ecs-secrets.expand.APP_\":"
+        "\"/app/prod/\"}}]}");
+    static const char db[] = "DB_user=u1\0DB_pass=p=2\0";
+    static const char app[] = "APP_host=h\0";
+    ag_secret_value vals[] = {
+        {.target = AG_SECRET_ENV, .name = "S", .value = "sv", .len = 2},
+        {.target = AG_SECRET_ENV,
+         .name = "ecs-secrets.expand.DB_",
+         .value = db,
+         .len = sizeof db - 1,
+         .expand = true},
+        {.target = AG_SECRET_ENV,
+         .name = "ecs-secrets.expand.APP_",
+         .value = app,
+         .len = sizeof app - 1,
+         .expand = true},
+    };
+    ag_container_override ov = {.name = "app"};
+    ag_kv oenv[] = {{"APP_host", "over"}};
+    ov.environment = oenv;
+    ov.n_environment = 1;
+    ag_create_params *p = NULL;
+    char err[AG_INJECT_ERR_MAX];
+    cr_assert_eq(ag_inject_build(&td->containers[0], &ov, vals, 3, &ictx, &p, err, sizeof err), 0,
+                 "%s", err);
+    cr_expect_eq(p->n_env, 5);
+    cr_expect_str_eq(env_of(p, "A"), "def");
+    cr_expect_str_eq(env_of(p, "S"), "sv");
+    cr_expect_str_eq(env_of(p, "DB_user"), "u1");
+    cr_expect_str_eq(env_of(p, "DB_pass"), "p=2", "the value keeps its '='");
+    cr_expect_str_eq(env_of(p, "APP_host"), "h", "the expansion wins over the override");
+    cr_expect_null(env_of(p, "ecs-secrets.expand.DB_"), "the label is no variable");
+    ag_create_params_free(p);
+    /* an empty list (an empty path) gives no variable */
+    ag_secret_value empty = vals[2];
+    empty.value = "";
+    empty.len = 0;
+    ag_secret_value v2[] = {vals[0], vals[1], empty};
+    cr_assert_eq(ag_inject_build(&td->containers[0], NULL, v2, 3, &ictx, &p, err, sizeof err), 0,
+                 "%s", err);
+    cr_expect_eq(p->n_env, 4);
+    ag_create_params_free(p);
+    /* a label without its list, twice, or one the definition lacks */
+    cr_expect_eq(ag_inject_build(&td->containers[0], NULL, vals, 2, &ictx, &p, err, sizeof err),
+                 -EINVAL);
+    cr_expect(strstr(err, "ecs-secrets.expand.APP_") && strstr(err, "no value"), "%s", err);
+    ag_secret_value v3[] = {vals[0], vals[1], vals[2], vals[2]};
+    cr_expect_eq(ag_inject_build(&td->containers[0], NULL, v3, 4, &ictx, &p, err, sizeof err),
+                 -EINVAL);
+    cr_expect(strstr(err, "more than one"), "%s", err);
+    ag_secret_value v4[] = {vals[0], vals[1], vals[2], vals[2]};
+    v4[3].name = "ecs-secrets.expand.X_";
+    cr_expect_eq(ag_inject_build(&td->containers[0], NULL, v4, 4, &ictx, &p, err, sizeof err),
+                 -EINVAL);
+    cr_expect(strstr(err, "does not declare"), "%s", err);
+    ag_taskdef_free(td);
+}

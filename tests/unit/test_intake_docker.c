@@ -380,6 +380,24 @@ Test(intake_taskdef, from_a_registered_container)
     ag_taskdef_free(registered);
 }
 
+/* A client's create body carries Env only: a registered container with
+ * expansion labels is refused, naming them, rather than losing them. */
+Test(intake_taskdef, expansion_labels_refused)
+{
+    const char *reg = "{\"family\":\"app\",\"executionRoleArn\":\"arn:aws:iam::123456789012:role/"
+                      "x\",\"containerDefinitions\":[{\"name\":\"web\",\"image\":\"i\","
+                      "\"dockerLabels\":{\"ecs-secrets.expand.APP_\":\"/app/prod/\"}}]}";
+    ag_taskdef *registered = NULL, *td = NULL;
+    ag_td_error te;
+    cr_assert_eq(ag_taskdef_parse(reg, strlen(reg), &CTX, &registered, &te), 0, "%s", te.message);
+    ag_intake_req rq = {.td_ref = "app", .container = "web"};
+    char err[AG_INTAKE_ERR_MAX] = "";
+    cr_assert_eq(ag_intake_taskdef(&rq, registered, &CTX, &td, err, sizeof err), -EINVAL);
+    cr_assert_null(td);
+    cr_assert(strstr(err, "expansion labels (ecs-secrets.expand.*)"), "%s", err);
+    ag_taskdef_free(registered);
+}
+
 /* ---- who may name which role ---- */
 
 Test(intake_roles, allow_list)

@@ -153,3 +153,50 @@ Test(plan, bare_names_take_the_plan_region_when_registration_had_none)
     ag_secret_plan_free(p);
     ag_taskdef_free(td);
 }
+
+/* Expansion labels: a JSON secret shares the GetSecretValue of a secrets[]
+ * entry naming the same version; an SSM path is a page series of its own,
+ * one per region and path; the metadata's name finds the label. */
+Test(plan, expansions_are_planned)
+{
+    ag_taskdef *td =
+        parse("{\"family\":\"f\"," ROLE ",\"containerDefinitions\":["
+              "{\"name\":\"a\",\"image\":\"busybox\",\"secrets\":["
+              "{\"name\":\"PW\",\"valueFrom\":\"" SM ":password::\"},"
+              "{\"name\":\"P\",\"valueFrom\":\"/app/prod\"}],"
+              "\"dockerLabels\":{\"ecs-secrets.expand.DB_\":\"" SM "\","
+              "\"ecs-secrets.expand.APP_\":\"/app/prod/\"}},"
+              "{\"name\":\"b\",\"image\":\"busybox\",\"essential\":false,"
+              "\"dockerLabels\":{\"ecs-secrets.expand.\":\"arn:aws:ssm:us-east-1:123456789012:"
+              "parameter/app/prod/\"}}]}");
+    ag_secret_plan *p = NULL;
+    char err[256] = "";
+    cr_assert_eq(ag_secret_plan_build(td, "us-east-1", &p, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(p->n_items, 5);
+    const ag_plan_item *db = item(p, 0, "ecs-secrets.expand.DB_");
+    const ag_plan_item *app = item(p, 0, "ecs-secrets.expand.APP_");
+    const ag_plan_item *all = item(p, 1, "ecs-secrets.expand.");
+    cr_expect_eq(db->target, AG_SECRET_ENV);
+    cr_assert_not_null(db->expand);
+    cr_expect_str_eq(db->expand->prefix, "DB_");
+    cr_expect_null(item(p, 0, "PW")->expand);
+    cr_expect_eq(db->fetch, item(p, 0, "PW")->fetch, "one GetSecretValue for the version");
+    /* the path is not the parameter of the same name */
+    cr_expect_neq(app->fetch, item(p, 0, "P")->fetch);
+    cr_expect_eq(app->fetch, all->fetch, "the same path by name and by ARN: one series");
+    const ag_plan_fetch *f = &p->fetches[app->fetch];
+    cr_expect(f->ssm && f->ssm_path);
+    cr_expect_str_eq(f->ssm_request, "/app/prod");
+    cr_expect_str_eq(f->region, "us-east-1");
+    cr_assert_eq(p->n_paths, 1);
+    cr_expect_eq(p->path_fetches[0], app->fetch);
+    cr_expect_eq(p->n_sm, 1);
+    cr_assert_eq(p->n_ssm_groups, 1);
+    cr_expect_eq(p->ssm_groups[0].n, 1, "only /app/prod the parameter is a GetParameters name");
+    /* the metadata's name finds the label's reference */
+    cr_expect_eq(ag_secret_ref_find(td, "a", AG_SECRET_ENV, "ecs-secrets.expand.DB_"), db->ref);
+    cr_expect_eq(ag_secret_expand_find(td, "b", "ecs-secrets.expand."), all->expand);
+    cr_expect_null(ag_secret_expand_find(td, "b", "ecs-secrets.expand.DB_"));
+    ag_secret_plan_free(p);
+    ag_taskdef_free(td);
+}

@@ -473,6 +473,48 @@ Test(preflight_run, embedded_lists_every_missing_permission_then_allows)
     ag_taskdef_free(td);
 }
 
+/* An expansion's path: ssm:GetParametersByPath on the path's ARN (no '/'
+ * at its end), kms:Decrypt on the customer keys of the SecureStrings under
+ * it (alias/MyAliasName's; the default key needs nothing); the JSON secret
+ * as a secret. */
+Test(preflight_run, expansion_path_and_its_keys)
+{
+    fill_store();
+    jcall("AmazonSSM.PutParameter",
+          "{\"Name\":\"/app/deep/k2\",\"Type\":\"SecureString\","
+          "\"Value\":\"s2\",\"KeyId\":\"%s\"}",
+          key2_arn);
+    ag_taskdef *td =
+        td_parse("{\"family\":\"app\",\"executionRoleArn\":\"" ROLE "\",\"containerDefinitions\":["
+                 "{\"name\":\"a\",\"image\":\"busybox\",\"memory\":32,\"dockerLabels\":{"
+                 "\"ecs-secrets.expand.APP_\":\"/app/\",\"ecs-secrets.expand.DB_\":\"db\"}}]}");
+    run r;
+    run_open(&r, true);
+    run_once(&r, td, ROLE);
+    cr_assert_eq(r.outcome, AG_PF_MISSING);
+    char want[AG_REASON_BUF];
+    snprintf(want, sizeof want,
+             "ResourceInitializationError: unable to pull secrets or registry auth: the "
+             "execution role " ROLE " is missing 4 permissions: "
+             "ssm:GetParametersByPath on arn:aws:ssm:us-east-2:" ACCT ":parameter/app; "
+             "secretsmanager:GetSecretValue on %s; kms:Decrypt on %s; kms:Decrypt on %s",
+             secret_arn, key_arn, key2_arn);
+    cr_assert_str_eq(r.reason, want);
+    char pol[2048];
+    snprintf(pol, sizeof pol,
+             "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":["
+             "\"ssm:GetParametersByPath\",\"secretsmanager:GetSecretValue\",\"kms:Decrypt\"],"
+             "\"Resource\":[\"arn:aws:ssm:us-east-2:" ACCT ":parameter/app\",\"%s\",\"%s\","
+             "\"%s\"]}]}",
+             secret_arn, key_arn, key2_arn);
+    qok("iam", "PutRolePolicy", "RoleName", "exec", "PolicyName", "secrets", "PolicyDocument", pol,
+        NULL);
+    run_once(&r, td, ROLE);
+    cr_assert_eq(r.outcome, AG_PF_OK, "%s", r.reason);
+    run_close(&r);
+    ag_taskdef_free(td);
+}
+
 Test(preflight_run, unknown_secret_and_parameter_drop_only_their_pairs)
 {
     fill_store();
