@@ -115,6 +115,7 @@ static void wipe_file(const char *path)
 }
 
 static int rm_first_err;
+static bool rm_wipe; /* the loop's thread only, as rm_first_err */
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -123,7 +124,7 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
     if (flag == FTW_DP)
         r = rmdir(path);
     else {
-        if (flag == FTW_F && S_ISREG(st->st_mode))
+        if (rm_wipe && flag == FTW_F && S_ISREG(st->st_mode))
             wipe_file(path);
         r = unlink(path);
     }
@@ -132,15 +133,21 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
     return 0;
 }
 
-int ag_files_remove_tree(const char *path)
+static int remove_tree(const char *path, bool wipe)
 {
     struct stat st;
     if (lstat(path, &st) < 0)
         return errno == ENOENT ? 0 : -errno;
     rm_first_err = 0; /* the loop's thread only */
+    rm_wipe = wipe;
     if (nftw(path, rm_entry, NFTW_FDS, FTW_DEPTH | FTW_PHYS) < 0 && !rm_first_err)
         rm_first_err = -errno;
     return rm_first_err;
+}
+
+int ag_files_remove_tree(const char *path)
+{
+    return remove_tree(path, true);
 }
 
 /* ---- the atomic writer ---- */
@@ -251,9 +258,13 @@ int ag_files_atomic_update(const char *dir, const ag_files_entry *entries, size_
     /* from here the new version is the one readers see */
     if ((r = user_links(dir, entries, n, err, errlen)) < 0)
         return r;
+    /* the superseded version is unlinked, not wiped: a reader that opened it
+     * before the swap must still read it whole (zeros written under it read
+     * as an empty value: test_file_secrets' reader saw one); tmpfs frees its
+     * pages when the last reader closes. The task's stop wipes what is left. */
     if (old[0] && strncmp(old, "..", 2) == 0 && !strchr(old, '/') &&
         pathf(final, sizeof final, dir, old, err, errlen) == 0)
-        ag_files_remove_tree(final);
+        remove_tree(final, false);
     return 0;
 fail:
     ag_files_remove_tree(tmp);
