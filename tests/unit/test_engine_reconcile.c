@@ -722,3 +722,125 @@ Test(reconcile, a_failed_stop_is_tried_again_and_the_task_waits)
     cr_assert_str_eq(t->containers[0].last_status, "STOPPED");
     cr_assert_eq(t->stop_code, AG_STOP_USER_INITIATED);
 }
+
+/* ---- dependsOn: the launch waits for a dependency's condition ---- */
+
+static void run_td(const char *json, char *arn, size_t n)
+{
+    ag_taskdef *td = NULL;
+    ag_td_error e;
+    ag_td_ctx ctx = {.region = "us-east-1", .account = "123456789012"};
+    cr_assert_eq(ag_taskdef_parse(json, strlen(json), &ctx, &td, &e), 0, "%s", e.message);
+    cr_assert_eq(ag_store_taskdef_register(store, td, 1700000000), 0);
+    ag_run_request req = {.td = td, .count = 1, .started_by = "test"};
+    ag_task *tasks[1];
+    cr_assert_eq(ag_engine_run_task(engine, &req, tasks), 0);
+    snprintf(arn, n, "%s", tasks[0]->arn);
+}
+
+/* init (non-essential) first, app after it: SUCCESS */
+#define TD_INIT                                                                                    \
+    "{\"family\":\"dep\",\"networkMode\":\"none\",\"containerDefinitions\":["                      \
+    "{\"name\":\"app\",\"image\":\"local/busybox:latest\",\"dependsOn\":[{\"containerName\":"      \
+    "\"init\",\"condition\":\"SUCCESS\"}]},"                                                       \
+    "{\"name\":\"init\",\"image\":\"local/busybox:latest\",\"essential\":false}]}"
+
+static bool started(void *arg)
+{
+    return strcmp(table[*(int *)arg].state, "running") == 0;
+}
+
+/* the task's containers are created in definition order: table[0] is app,
+ * table[1] init; only init is started until it exits */
+static void init_exits(const char *status, char *arn, size_t n)
+{
+    engine_up(50);
+    run_td(TD_INIT, arn, n);
+    int init = 1, app = 0;
+    cr_assert(run_until(started, &init, 5000), "init was not started");
+    run_until(never, NULL, 300);
+    cr_assert_str_eq(table[app].state, "created", "app must wait for init");
+    cr_assert_eq(ag_engine_find_task(engine, arn)->last_status, AG_TASK_PENDING);
+    /* init exits; the events are dropped: the periodic list finds it */
+    snprintf(table[init].state, sizeof table[init].state, "exited");
+    snprintf(table[init].status, sizeof table[init].status, "%s", status);
+}
+
+Test(reconcile, a_success_dependency_lets_the_app_start_after_it_exits_0)
+{
+    char arn[256];
+    init_exits("Exited (0) 1 second ago", arn, sizeof arn);
+    want w = {arn, AG_TASK_RUNNING};
+    cr_assert(run_until(has_status, &w, 5000), "the app did not start after init exited 0");
+    cr_assert_str_eq(table[0].state, "running");
+    ag_task *t = ag_engine_find_task(engine, arn);
+    cr_assert(t->containers[1].has_exit_code && t->containers[1].exit_code == 0);
+}
+
+Test(reconcile, a_success_dependency_that_exits_3_fails_the_task)
+{
+    char arn[256];
+    init_exits("Exited (3) 1 second ago", arn, sizeof arn);
+    want w = {arn, AG_TASK_STOPPED};
+    cr_assert(run_until(has_status, &w, 5000), "the task did not stop");
+    ag_task *t = ag_engine_find_task(engine, arn);
+    cr_assert_eq(t->stop_code, AG_STOP_TASK_FAILED_TO_START);
+    cr_assert_str_eq(t->stopped_reason,
+                     "CannotStartContainerError: app: its dependency was not resolved: init "
+                     "exited with code 3 (condition SUCCESS)");
+    cr_assert_neq(strcmp(table[0].state, "running"), 0, "app was never started");
+}
+
+/* HEALTHY: no health_status event comes (the fake's stream is silent), so
+ * the wait ends at the dependency's startTimeout, found by the sweep */
+Test(reconcile, a_healthy_dependency_that_never_passes_times_out)
+{
+    sweep_ms = 100;
+    engine_up(0);
+    char arn[256];
+    run_td("{\"family\":\"dep\",\"networkMode\":\"none\",\"containerDefinitions\":["
+           "{\"name\":\"app\",\"image\":\"local/busybox:latest\",\"dependsOn\":[{\"containerName\":"
+           "\"db\",\"condition\":\"HEALTHY\"}]},"
+           "{\"name\":\"db\",\"image\":\"local/busybox:latest\",\"startTimeout\":2,\"healthCheck\":"
+           "{\"command\":[\"CMD-SHELL\",\"false\"]}}]}",
+           arn, sizeof arn);
+    int db = 1;
+    cr_assert(run_until(started, &db, 5000), "db was not started");
+    run_until(never, NULL, 1000);
+    cr_assert_eq(ag_engine_find_task(engine, arn)->last_status, AG_TASK_PENDING, "still waiting");
+    want w = {arn, AG_TASK_STOPPED};
+    cr_assert(run_until(has_status, &w, 5000), "the startTimeout did not end the wait");
+    ag_task *t = ag_engine_find_task(engine, arn);
+    cr_assert_eq(t->stop_code, AG_STOP_TASK_FAILED_TO_START);
+    cr_assert_str_eq(t->stopped_reason,
+                     "CannotStartContainerError: app: its dependency was not resolved: db did "
+                     "not reach HEALTHY within its startTimeout (2 s)");
+}
+
+/* the health_status event dropped: a list's "(healthy)" serves, and the
+ * app waiting on db's HEALTHY starts */
+Test(reconcile, a_healthy_dependency_found_healthy_by_a_list_lets_the_app_start)
+{
+    engine_up(50);
+    char arn[256];
+    run_td("{\"family\":\"dep\",\"networkMode\":\"none\",\"containerDefinitions\":["
+           "{\"name\":\"app\",\"image\":\"local/busybox:latest\",\"dependsOn\":[{\"containerName\":"
+           "\"db\",\"condition\":\"HEALTHY\"}]},"
+           "{\"name\":\"db\",\"image\":\"local/busybox:latest\",\"healthCheck\":"
+           "{\"command\":[\"CMD-SHELL\",\"true\"]}}]}",
+           arn, sizeof arn);
+    int db = 1;
+    cr_assert(run_until(started, &db, 5000), "db was not started");
+    snprintf(table[1].status, sizeof table[1].status, "Up 2 seconds (health: starting)");
+    run_until(never, NULL, 300);
+    ag_task *t = ag_engine_find_task(engine, arn);
+    cr_assert_eq(t->last_status, AG_TASK_PENDING, "app waits while db has no verdict");
+    cr_assert_eq(t->containers[1].health, AG_HEALTH_UNKNOWN);
+    snprintf(table[1].status, sizeof table[1].status, "Up 6 seconds (healthy)");
+    want w = {arn, AG_TASK_RUNNING};
+    cr_assert(run_until(has_status, &w, 5000), "the app did not start once db was healthy");
+    t = ag_engine_find_task(engine, arn);
+    cr_assert_eq(t->containers[1].health, AG_HEALTH_HEALTHY);
+    cr_assert_eq(ag_task_health(t), AG_HEALTH_HEALTHY);
+    cr_assert_str_eq(table[0].state, "running");
+}
