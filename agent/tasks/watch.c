@@ -41,6 +41,10 @@ static void container_exited(etask *et, size_t i, const int *exit_code, const ch
 static void container_health(etask *et, size_t i, const char *status)
 {
     ag_task_container *c = &et->t->containers[i];
+    /* as ECS's agent: only the health checks of the task definition are
+     * reported, not one the image brings (its HEALTHCHECK) */
+    if (!c->health_checked)
+        return;
     ag_health h = strcmp(status, "healthy") == 0     ? AG_HEALTH_HEALTHY
                   : strcmp(status, "unhealthy") == 0 ? AG_HEALTH_UNHEALTHY
                                                      : AG_HEALTH_UNKNOWN;
@@ -183,7 +187,7 @@ static void reconcile(ag_engine *e, rec_trigger why);
  * from there. */
 static void listed_health(etask *et, size_t i, const char *status)
 {
-    if (!status || !et->t->containers[i].health_checked)
+    if (!status)
         return;
     if (strstr(status, "(healthy)"))
         container_health(et, i, "healthy");

@@ -844,3 +844,62 @@ Test(reconcile, a_healthy_dependency_found_healthy_by_a_list_lets_the_app_start)
     cr_assert_eq(ag_task_health(t), AG_HEALTH_HEALTHY);
     cr_assert_str_eq(table[0].state, "running");
 }
+
+/* A service's task whose essential container turns UNHEALTHY is stopped for
+ * its service to replace, as ECS's scheduler does; a standalone task goes
+ * on, and an image's own health (no healthCheck in the definition) is not
+ * reported, as ECS's agent does. */
+#define TD_HC(name, check)                                                                         \
+    "{\"family\":\"" name "\",\"networkMode\":\"none\",\"containerDefinitions\":["                 \
+    "{\"name\":\"app\",\"image\":\"local/busybox:latest\"" check "}]}"
+
+static void run_group(const char *json, const char *group, char *arn, size_t n)
+{
+    ag_taskdef *td = NULL;
+    ag_td_error e;
+    ag_td_ctx ctx = {.region = "us-east-1", .account = "123456789012"};
+    cr_assert_eq(ag_taskdef_parse(json, strlen(json), &ctx, &td, &e), 0, "%s", e.message);
+    cr_assert_eq(ag_store_taskdef_register(store, td, 1700000000), 0);
+    ag_run_request req = {.td = td, .count = 1, .started_by = "test", .group = group};
+    ag_task *tasks[1];
+    cr_assert_eq(ag_engine_run_task(engine, &req, tasks), 0);
+    snprintf(arn, n, "%s", tasks[0]->arn);
+}
+
+static bool unhealthy(void *arg)
+{
+    ag_task *t = ag_engine_find_task(engine, arg);
+    return t && ag_task_health(t) == AG_HEALTH_UNHEALTHY;
+}
+
+Test(reconcile, an_unhealthy_service_task_is_stopped_a_standalone_one_goes_on)
+{
+    engine_up(50);
+    const char *hc = ",\"healthCheck\":{\"command\":[\"CMD-SHELL\",\"false\"]}";
+    char svc[256], solo[256], image[256];
+    char json[512];
+    snprintf(json, sizeof json, TD_HC("svc", "%s"), hc);
+    run_group(json, "service:web", svc, sizeof svc);
+    want w = {svc, AG_TASK_RUNNING};
+    cr_assert(run_until(has_status, &w, 5000));
+    snprintf(json, sizeof json, TD_HC("solo", "%s"), hc);
+    run_group(json, NULL, solo, sizeof solo);
+    w.arn = solo;
+    cr_assert(run_until(has_status, &w, 5000));
+    run_group(TD_HC("image", ""), NULL, image, sizeof image);
+    w.arn = image;
+    cr_assert(run_until(has_status, &w, 5000));
+    for (int i = 0; i < 3; i++)
+        snprintf(table[i].status, sizeof table[i].status, "Up 9 seconds (unhealthy)");
+    w = (want){svc, AG_TASK_STOPPED};
+    cr_assert(run_until(has_status, &w, 5000), "the service's unhealthy task was not stopped");
+    ag_task *t = ag_engine_find_task(engine, svc);
+    cr_assert_eq(t->stop_code, AG_STOP_SERVICE_SCHEDULER_INITIATED);
+    cr_assert_str_eq(t->stopped_reason, "Task failed container health checks");
+    cr_assert(run_until(unhealthy, solo, 5000));
+    run_until(never, NULL, 300);
+    cr_assert_eq(ag_engine_find_task(engine, solo)->last_status, AG_TASK_RUNNING);
+    t = ag_engine_find_task(engine, image);
+    cr_assert_eq(t->last_status, AG_TASK_RUNNING);
+    cr_assert_eq(t->containers[0].health, AG_HEALTH_UNKNOWN, "the image's own health check");
+}
