@@ -80,6 +80,10 @@ typedef enum ag_health {
 
 const char *ag_health_name(ag_health h);
 
+/* stoppedReason of a service's task stopped for its health (ECS's words);
+ * the scheduler counts such a task as failed (the circuit breaker) */
+#define AG_HEALTH_STOP_REASON "Task failed container health checks"
+
 typedef struct ag_task_container {
     char *name;
     char *image;

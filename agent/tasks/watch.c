@@ -57,8 +57,8 @@ static void container_health(etask *et, size_t i, const char *status)
     ag_task *t = et->t;
     if (ag_task_health(t) == AG_HEALTH_UNHEALTHY && t->group &&
         strncmp(t->group, "service:", 8) == 0 && t->desired_status != AG_TASK_STOPPED &&
-        ag_task_request_stop(t, AG_STOP_SERVICE_SCHEDULER_INITIATED,
-                             "Task failed container health checks", ag_eng_commit_task, et->e) < 0)
+        ag_task_request_stop(t, AG_STOP_SERVICE_SCHEDULER_INITIATED, AG_HEALTH_STOP_REASON,
+                             ag_eng_commit_task, et->e) < 0)
         es_err("task %s: cannot record the stop", t->id);
 }
 

@@ -3,7 +3,8 @@
 # aws CLI and run on the real dockerd: a HEALTHY dependency delays the app container until its
 # Docker health check passes (the app's StartedAt is after the check's first healthy result),
 # describe-tasks shows the container's and the task's healthStatus; an init container that
-# exits 0 lets the app start (SUCCESS); one that exits 3 fails the task with the reason.
+# exits 0 lets the app start (SUCCESS); one that exits 3 fails the task with the reason; a
+# service's task that turns UNHEALTHY is stopped and its service starts another.
 set -euo pipefail
 : "${ES_AGENT_BIN:?}" "${ES_TEST_DOCKER_HOST:?}"
 # shellcheck source=SCRIPTDIR/lib.sh
@@ -111,5 +112,35 @@ eq "$(jq -r '.tasks[0].stoppedReason' "$WORK/bad.described")" \
 eq "$(jq -r '.tasks[0].containers[] | select(.name=="init") | .exitCode' "$WORK/bad.described")" 3 \
   "init's exitCode"
 say "SUCCESS not met: the task failed with the reason"
+
+# ---- a service's task that turns UNHEALTHY is stopped and replaced ----
+cat >"$WORK/sick.json" <<'EOF'
+[{"name":"app","image":"local/busybox:latest","command":["sleep","600"],"stopTimeout":1,
+  "healthCheck":{"command":["CMD-SHELL","exit 1"],"interval":5,"timeout":2,"retries":1}}]
+EOF
+aws ecs register-task-definition --family sick --container-definitions "file://$WORK/sick.json" >/dev/null
+aws ecs create-service --cluster "$CLUSTER" --service-name sick --task-definition sick \
+  --desired-count 1 >/dev/null
+FIRST=
+for ((i = 0; i < 120 && ${#FIRST} == 0; i++)); do
+  FIRST=$(aws ecs list-tasks --cluster "$CLUSTER" --service-name sick --query 'taskArns[0]' --output text)
+  [[ $FIRST == None ]] && FIRST=
+  sleep 0.25
+done
+[[ -n $FIRST ]] || fail "the service started no task"
+eq "$(wait_status "$FIRST" STOPPED)" STOPPED "the unhealthy service task stopped"
+aws ecs describe-tasks --cluster "$CLUSTER" --tasks "$FIRST" >"$WORK/sick.described"
+eq "$(jq -r '.tasks[0] | [.stopCode, .stoppedReason, .healthStatus] | join("|")' "$WORK/sick.described")" \
+  "ServiceSchedulerInitiated|Task failed container health checks|UNHEALTHY" "the unhealthy task"
+NEXT=
+for ((i = 0; i < 120 && ${#NEXT} == 0; i++)); do
+  NEXT=$(aws ecs list-tasks --cluster "$CLUSTER" --service-name sick --desired-status RUNNING \
+    --query "taskArns[?@ != '$FIRST'] | [0]" --output text)
+  [[ $NEXT == None ]] && NEXT=
+  sleep 0.25
+done
+[[ -n $NEXT ]] || fail "the service did not replace its unhealthy task"
+say "a service's UNHEALTHY task was stopped and replaced"
+aws ecs delete-service --cluster "$CLUSTER" --service sick --force >/dev/null
 it_stop_agent
 say "ok"
