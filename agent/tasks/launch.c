@@ -474,6 +474,23 @@ void ag_eng_issue_container_op(etask *et, size_t i, bool remove)
     ag_eng_op_begin(et);
 }
 
+/* ECS stops a task's containers in the reverse of dependsOn: a container
+ * is stopped once those depending on it have stopped. True while one that
+ * names container i is still to stop. */
+static bool dependents_running(const etask *et, size_t i)
+{
+    for (size_t k = 0; k < et->t->n_containers; k++) {
+        const ag_task_container *c = &et->t->containers[k];
+        const ag_container_def *cd = ag_eng_cdef(et, k);
+        if (k == i || !cd || !c->docker_id || ag_eng_container_stopped(c))
+            continue;
+        for (size_t d = 0; d < cd->n_depends; d++)
+            if (task_index(et, cd->depends[d].container) == i)
+                return true;
+    }
+    return false;
+}
+
 /* A Docker-socket task is launched by Docker's client: it is RUNNING once
  * Docker has started its containers. */
 static void follow_external(etask *et)
@@ -514,6 +531,8 @@ void ag_eng_advance(etask *et)
                 ag_eng_issue_container_op(et, i, true);
             else if (!ag_eng_container_stopped(c) && et->stop_retry)
                 waiting = true;
+            else if (!ag_eng_container_stopped(c) && dependents_running(et, i))
+                waiting = true; /* after those depending on it */
             else if (!ag_eng_container_stopped(c))
                 ag_eng_issue_container_op(et, i, false);
         }

@@ -52,6 +52,7 @@ typedef struct fcontainer {
 static fcontainer table[8];
 static int ncreated;
 static int fail_stops, nstops; /* the next fail_stops stops answer 500 */
+static char stop_log[128];     /* the stopped containers' ids, in order */
 
 enum { HOLD_CREATE = 1, HOLD_START = 2, HOLD_LIST = 4 };
 static unsigned hold;
@@ -207,6 +208,8 @@ static void answer(fconn *f, const char *method, const char *t, bool held_now)
             no_content(f);
         } else if (strstr(t, "/stop")) {
             nstops++;
+            strncat(stop_log, c->id, sizeof stop_log - strlen(stop_log) - 2);
+            strcat(stop_log, ";");
             if (fail_stops > 0) {
                 fail_stops--;
                 json_answer(f, 500,
@@ -368,6 +371,7 @@ static void setup(void)
         nevents_conns = 0;
     hold = 0;
     sweep_ms = 0;
+    stop_log[0] = '\0';
 }
 
 static void teardown(void)
@@ -902,4 +906,27 @@ Test(reconcile, an_unhealthy_service_task_is_stopped_a_standalone_one_goes_on)
     t = ag_engine_find_task(engine, image);
     cr_assert_eq(t->last_status, AG_TASK_RUNNING);
     cr_assert_eq(t->containers[0].health, AG_HEALTH_UNKNOWN, "the image's own health check");
+}
+
+/* ECS stops in the reverse of dependsOn: web (depends on app) first, then
+ * app (depends on db), then db */
+Test(reconcile, containers_stop_in_the_reverse_of_depends_on)
+{
+    engine_up(0);
+    char arn[256];
+    run_td("{\"family\":\"dep\",\"networkMode\":\"none\",\"containerDefinitions\":["
+           "{\"name\":\"db\",\"image\":\"local/busybox:latest\"},"
+           "{\"name\":\"web\",\"image\":\"local/busybox:latest\",\"dependsOn\":[{"
+           "\"containerName\":\"app\",\"condition\":\"START\"}]},"
+           "{\"name\":\"app\",\"image\":\"local/busybox:latest\",\"dependsOn\":[{"
+           "\"containerName\":\"db\",\"condition\":\"START\"}]}]}",
+           arn, sizeof arn);
+    want w = {arn, AG_TASK_RUNNING};
+    cr_assert(run_until(has_status, &w, 5000));
+    ag_task *t = NULL;
+    cr_assert_eq(ag_engine_stop_task(engine, arn, AG_STOP_USER_INITIATED, "test", &t), 0);
+    w.status = AG_TASK_STOPPED;
+    cr_assert(run_until(has_status, &w, 5000));
+    /* created in definition order: c1 db, c2 web, c3 app */
+    cr_assert_str_eq(stop_log, "c2;c3;c1;");
 }
