@@ -132,6 +132,15 @@ typedef struct dk_device {
     const char *host, *container, *permissions; /* PathOnHost, PathInContainer, "rwm" */
 } dk_device;
 
+/* Config.Healthcheck: Test as given ("CMD", ... or "CMD-SHELL", line);
+ * durations in seconds, written in nanoseconds as Docker takes them. */
+typedef struct dk_healthcheck {
+    const char *const *test;
+    size_t ntest;
+    int64_t interval_s, timeout_s, start_period_s;
+    int64_t retries;
+} dk_healthcheck;
+
 typedef struct dk_create_runtime {
     const char *hostname;           /* Config.Hostname */
     bool open_stdin, tty;           /* Config.OpenStdin, Config.Tty */
@@ -161,6 +170,7 @@ typedef struct dk_create_runtime {
     int64_t swappiness;                        /* HostConfig.MemorySwappiness */
     const dk_kv *tmpfs;                        /* HostConfig.Tmpfs: path -> "size=Nm,options" */
     size_t ntmpfs;
+    const dk_healthcheck *health; /* Config.Healthcheck; NULL: the image's */
 } dk_create_runtime;
 
 /* HostConfig.Mounts[] of Type "bind": a host path shown at target. The
@@ -318,6 +328,7 @@ typedef enum dk_event_type {
     DK_EV_DIE,
     DK_EV_OOM,
     DK_EV_DESTROY,
+    DK_EV_HEALTH, /* Action "health_status: healthy" (or unhealthy, starting) */
 } dk_event_type;
 
 typedef struct dk_event {
@@ -328,9 +339,10 @@ typedef struct dk_event {
     const char *image;    /* may be NULL */
     const char *task_arn; /* the label's value, may be NULL */
     bool has_exit_code;
-    int exit_code;     /* die */
-    int64_t time;      /* seconds */
-    int64_t time_nano; /* 0 when absent */
+    int exit_code;      /* die */
+    const char *health; /* DK_EV_HEALTH: "healthy", "unhealthy", "starting"; else NULL */
+    int64_t time;       /* seconds */
+    int64_t time_nano;  /* 0 when absent */
 } dk_event;
 
 typedef struct dk_events_cbs {

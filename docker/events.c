@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <time.h>
 
@@ -115,6 +116,8 @@ static void retry(dk_events *w, int err)
         uv_timer_start(&w->timer, on_backoff, d, 0);
 }
 
+#define HEALTH_ACTION "health_status"
+
 static dk_event_type type_of(const char *a)
 {
     if (!a)
@@ -129,7 +132,22 @@ static dk_event_type type_of(const char *a)
         return DK_EV_OOM;
     if (strcmp(a, "destroy") == 0)
         return DK_EV_DESTROY;
+    if (strncmp(a, HEALTH_ACTION, strlen(HEALTH_ACTION)) == 0)
+        return DK_EV_HEALTH;
     return DK_EV_OTHER;
+}
+
+/* "health_status: healthy" -> "healthy" (Docker writes the status after a
+ * colon and a space; exec_* actions carry a colon too, health ones this
+ * prefix). NULL when nothing follows. */
+static const char *health_of(const char *a)
+{
+    const char *p = a + strlen(HEALTH_ACTION);
+    if (*p == ':')
+        p++;
+    while (*p == ' ')
+        p++;
+    return *p ? p : NULL;
 }
 
 static bool parse_int(const char *s, int *out)
@@ -173,6 +191,8 @@ static void event_line(dk_events *w, const char *s, size_t n)
         return;
     }
     ev.type = type_of(ev.action);
+    if (ev.type == DK_EV_HEALTH && !(ev.health = health_of(ev.action)))
+        ev.type = DK_EV_OTHER;
     if (attrs) {
         ev.name = es_json_get_str(attrs, "name");
         ev.image = es_json_get_str(attrs, "image");
@@ -181,7 +201,9 @@ static void event_line(dk_events *w, const char *s, size_t n)
     }
     es_json_get_int64(j, "time", &ev.time);
     es_json_get_int64(j, "timeNano", &ev.time_nano);
-    if (!ev.time_nano)
+    /* seconds as nanoseconds, when that fits (a time past 2262 does not:
+     * it is outside input, and the product would overflow) */
+    if (!ev.time_nano && ev.time > 0 && ev.time <= INT64_MAX / 1000000000)
         ev.time_nano = ev.time * 1000000000;
     bool dup = ev.time_nano < w->last_nano ||
                (ev.time_nano == w->last_nano && strcmp(ev.id, w->last_id) == 0 &&

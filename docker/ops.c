@@ -421,6 +421,20 @@ static void write_bool_if(es_jw *w, const char *key, bool v)
         es_jw_kbool(w, key, true);
 }
 
+#define NS_PER_S 1000000000LL
+
+static void write_healthcheck(es_jw *w, const dk_healthcheck *h)
+{
+    es_jw_key(w, "Healthcheck");
+    es_jw_obj(w);
+    write_strv(w, "Test", h->test, h->ntest);
+    es_jw_kint(w, "Interval", h->interval_s * NS_PER_S);
+    es_jw_kint(w, "Timeout", h->timeout_s * NS_PER_S);
+    es_jw_kint(w, "StartPeriod", h->start_period_s * NS_PER_S);
+    es_jw_kint(w, "Retries", h->retries);
+    es_jw_obj_end(w);
+}
+
 static void write_runtime_config(es_jw *w, const dk_create_runtime *rt)
 {
     if (rt->hostname && *rt->hostname)
@@ -428,6 +442,8 @@ static void write_runtime_config(es_jw *w, const dk_create_runtime *rt)
     write_bool_if(w, "OpenStdin", rt->open_stdin);
     write_bool_if(w, "Tty", rt->tty);
     write_bool_if(w, "NetworkDisabled", rt->network_disabled);
+    if (rt->health && rt->health->ntest)
+        write_healthcheck(w, rt->health);
 }
 
 static void write_runtime_host(es_jw *w, const dk_create_runtime *rt)

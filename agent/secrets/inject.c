@@ -534,6 +534,16 @@ static int build_runtime(const ag_container_def *cd, ag_create_params *p)
         .has_memory_reservation = r->has_memory_reservation,
         .memory_reservation_bytes = r->memory_reservation * 1024 * 1024,
     };
+    const ag_healthcheck *h = r->health_check;
+    if (h) {
+        p->health = (dk_healthcheck){.test = (const char *const *)h->command,
+                                     .ntest = h->n_command,
+                                     .interval_s = ag_hc_interval(h),
+                                     .timeout_s = ag_hc_timeout(h),
+                                     .start_period_s = ag_hc_start_period(h),
+                                     .retries = ag_hc_retries(h)};
+        p->rt.health = &p->health;
+    }
     return build_linux(cd, p);
 }
 

@@ -101,6 +101,7 @@ typedef struct ag_create_params {
     dk_device *device_views;
     char (*device_perms)[4]; /* "rwm" per device */
     dk_kv *tmpfs_views;      /* values owned: "size=Nm,options" */
+    dk_healthcheck health;   /* healthCheck, with ECS's defaults applied */
     const dk_mount *mounts;  /* borrowed from the ag_inject_ctx */
     size_t n_mounts;
 } ag_create_params;

@@ -58,6 +58,9 @@ static bool task_failed(const ag_task *t)
     if (t->stop_code == AG_STOP_TASK_FAILED_TO_START)
         return !t->stopped_reason ||
                strncmp(t->stopped_reason, RESTART_REASON, strlen(RESTART_REASON)) != 0;
+    /* as ECS's circuit breaker, a task that failed its health checks counts */
+    if (t->stop_code == AG_STOP_SERVICE_SCHEDULER_INITIATED)
+        return t->stopped_reason && strcmp(t->stopped_reason, AG_HEALTH_STOP_REASON) == 0;
     return t->stop_code == AG_STOP_ESSENTIAL_CONTAINER_EXITED;
 }
 

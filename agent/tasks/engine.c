@@ -283,6 +283,11 @@ static etask *etask_new(ag_engine *e, ag_task *t, tdref *td)
     et->td = td;
     if (td)
         td->refs++;
+    for (size_t i = 0; i < t->n_containers; i++) {
+        const ag_container_def *cd = ag_eng_cdef(et, i);
+        t->containers[i].essential = cd ? cd->essential : true;
+        t->containers[i].health_checked = cd && cd->rt.health_check;
+    }
     et->next = e->tasks;
     if (e->tasks)
         e->tasks->prev = et;

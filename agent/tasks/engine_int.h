@@ -67,6 +67,9 @@ struct etask {
     bool volumes_ready;   /* its Docker volumes were asked for (task_volumes.c) */
     bool volumes_removed; /* its task-scoped volumes were removed */
     uint64_t launch_started_ms;
+    /* uv_now when the container at this start step began waiting for its
+     * dependsOn conditions; 0 when it is not waiting (launch.c) */
+    uint64_t dep_wait_ms;
     /* e->lists_issued when a create of this task last answered: a list
      * issued at or before that may predate the container */
     uint64_t created_at_list;
@@ -134,6 +137,7 @@ struct ag_engine {
 
 void ag_eng_advance(etask *et);                                 /* launch.c */
 void ag_eng_bind_refs(etask *et);                               /* engine.c */
+bool ag_eng_dep_waiting(const etask *et);                       /* launch.c */
 const ag_container_def *ag_eng_cdef(const etask *et, size_t i); /* engine.c */
 int ag_eng_commit_task(void *arg, const ag_task *t);            /* engine.c */
 bool ag_eng_container_running(const ag_task_container *c);      /* engine.c */

@@ -277,6 +277,108 @@ static size_t start_index(const etask *et)
     return et->step;
 }
 
+/* The task's container for the definition's container d; n when none. */
+static size_t task_index(const etask *et, size_t d)
+{
+    const char *name = et->td->td->containers[d].name;
+    for (size_t i = 0; i < et->t->n_containers; i++)
+        if (strcmp(et->t->containers[i].name, name) == 0)
+            return i;
+    return et->t->n_containers;
+}
+
+typedef enum dep_state { DEP_MET, DEP_WAIT, DEP_FAILED } dep_state;
+
+/* Whether dependency dp of a container holds. START holds by the start
+ * order (the dependency was started before). A dependency that stopped
+ * without meeting its condition never will: the launch fails (why). */
+static dep_state dep_holds(const etask *et, const ag_dependency *dp, char *why, size_t n)
+{
+    size_t j = task_index(et, dp->container);
+    if (j == et->t->n_containers)
+        return DEP_MET;
+    const ag_task_container *c = &et->t->containers[j];
+    bool stopped = ag_eng_container_stopped(c);
+    const char *cond = ag_dep_condition_name(dp->condition);
+    switch (dp->condition) {
+    case AG_DEP_START:
+        return DEP_MET;
+    case AG_DEP_COMPLETE:
+        return stopped ? DEP_MET : DEP_WAIT;
+    case AG_DEP_SUCCESS:
+        if (!stopped)
+            return DEP_WAIT;
+        if (c->has_exit_code && c->exit_code == 0)
+            return DEP_MET;
+        if (c->has_exit_code)
+            snprintf(why, n, "%s exited with code %d (condition SUCCESS)", c->name, c->exit_code);
+        else
+            snprintf(why, n, "%s stopped without an exit code (condition SUCCESS)", c->name);
+        return DEP_FAILED;
+    case AG_DEP_HEALTHY:
+        if (c->health == AG_HEALTH_HEALTHY)
+            return DEP_MET;
+        if (!stopped)
+            return DEP_WAIT;
+        snprintf(why, n, "%s stopped before its health check passed (condition %s)", c->name, cond);
+        return DEP_FAILED;
+    }
+    return DEP_MET;
+}
+
+/* The longest a container waits for dependency dp: the dependency's
+ * startTimeout (ECS: "If a startTimeout value is specified for containerB
+ * and it doesn't reach the desired status within that time then containerA
+ * gives up"), or ECS's EC2 default. */
+static uint64_t dep_timeout_ms(const etask *et, const ag_dependency *dp)
+{
+    const ag_container_def *d = &et->td->td->containers[dp->container];
+    return (uint64_t)(d->has_start_timeout ? d->start_timeout : AG_TD_START_TIMEOUT_DEFAULT) *
+           1000u;
+}
+
+/* Whether container i may start now: its dependsOn conditions hold. While
+ * they do not, the launch waits on Docker's events (die, health_status),
+ * and the sweep looks again for the startTimeout; false while waiting or
+ * after failing the launch. */
+static bool deps_ready(etask *et, size_t i)
+{
+    const ag_container_def *cd = ag_eng_cdef(et, i);
+    if (!cd || !cd->n_depends)
+        return true;
+    uint64_t now = uv_now(et->e->loop);
+    char why[AG_REASON_BUF / 2], reason[AG_REASON_BUF];
+    for (size_t k = 0; k < cd->n_depends; k++) {
+        const ag_dependency *dp = &cd->depends[k];
+        dep_state s = dep_holds(et, dp, why, sizeof why);
+        if (s == DEP_MET)
+            continue;
+        if (!et->dep_wait_ms)
+            et->dep_wait_ms = now ? now : 1;
+        if (s == DEP_WAIT && now - et->dep_wait_ms < dep_timeout_ms(et, dp))
+            return false;
+        if (s == DEP_WAIT)
+            snprintf(why, sizeof why, "%s did not reach %s within its startTimeout (%llu s)",
+                     et->td->td->containers[dp->container].name,
+                     ag_dep_condition_name(dp->condition),
+                     (unsigned long long)(dep_timeout_ms(et, dp) / 1000u));
+        snprintf(reason, sizeof reason,
+                 "CannotStartContainerError: %s: its dependency was not resolved: %s", cd->name,
+                 why);
+        ag_eng_fail_container(et, i, reason);
+        return false;
+    }
+    et->dep_wait_ms = 0;
+    return true;
+}
+
+/* The launch waits for a dependency's condition (launch.c): true when the
+ * sweep should look again (its startTimeout). */
+bool ag_eng_dep_waiting(const etask *et)
+{
+    return et->phase == L_START && et->dep_wait_ms && !et->ops;
+}
+
 static int issue_start(etask *et)
 {
     size_t i = start_index(et);
@@ -372,6 +474,23 @@ void ag_eng_issue_container_op(etask *et, size_t i, bool remove)
     ag_eng_op_begin(et);
 }
 
+/* ECS stops a task's containers in the reverse of dependsOn: a container
+ * is stopped once those depending on it have stopped. True while one that
+ * names container i is still to stop. */
+static bool dependents_running(const etask *et, size_t i)
+{
+    for (size_t k = 0; k < et->t->n_containers; k++) {
+        const ag_task_container *c = &et->t->containers[k];
+        const ag_container_def *cd = ag_eng_cdef(et, k);
+        if (k == i || !cd || !c->docker_id || ag_eng_container_stopped(c))
+            continue;
+        for (size_t d = 0; d < cd->n_depends; d++)
+            if (task_index(et, cd->depends[d].container) == i)
+                return true;
+    }
+    return false;
+}
+
 /* A Docker-socket task is launched by Docker's client: it is RUNNING once
  * Docker has started its containers. */
 static void follow_external(etask *et)
@@ -412,6 +531,8 @@ void ag_eng_advance(etask *et)
                 ag_eng_issue_container_op(et, i, true);
             else if (!ag_eng_container_stopped(c) && et->stop_retry)
                 waiting = true;
+            else if (!ag_eng_container_stopped(c) && dependents_running(et, i))
+                waiting = true; /* after those depending on it */
             else if (!ag_eng_container_stopped(c))
                 ag_eng_issue_container_op(et, i, false);
         }
@@ -445,6 +566,11 @@ void ag_eng_advance(etask *et)
         /* fall through */
     case L_START:
         if (et->step < t->n_containers) {
+            if (!deps_ready(et, start_index(et))) {
+                if (t->desired_status == AG_TASK_STOPPED)
+                    ag_eng_advance(et); /* it failed: stop what started */
+                return;
+            }
             if (issue_start(et) < 0)
                 ag_eng_advance(et);
             return;

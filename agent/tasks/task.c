@@ -629,6 +629,26 @@ static void kstr_opt(es_jw *w, const char *k, const char *v)
         es_jw_kstr(w, k, v);
 }
 
+const char *ag_health_name(ag_health h)
+{
+    return h == AG_HEALTH_HEALTHY ? "HEALTHY" : h == AG_HEALTH_UNHEALTHY ? "UNHEALTHY" : "UNKNOWN";
+}
+
+ag_health ag_task_health(const ag_task *t)
+{
+    bool checked = false, all_healthy = true;
+    for (size_t i = 0; i < t->n_containers; i++) {
+        const ag_task_container *c = &t->containers[i];
+        if (!c->essential || !c->health_checked)
+            continue;
+        if (c->health == AG_HEALTH_UNHEALTHY)
+            return AG_HEALTH_UNHEALTHY;
+        checked = true;
+        all_healthy = all_healthy && c->health == AG_HEALTH_HEALTHY;
+    }
+    return checked && all_healthy ? AG_HEALTH_HEALTHY : AG_HEALTH_UNKNOWN;
+}
+
 void ag_task_write_json(const ag_task *t, es_jw *w)
 {
     es_buf b;
@@ -655,6 +675,7 @@ void ag_task_write_json(const ag_task *t, es_jw *w)
     kts(w, "stoppedAt", t->stopped_at);
     kstr_opt(w, "stoppedReason", t->stopped_reason);
     kstr_opt(w, "stopCode", ag_stop_code_name(t->stop_code));
+    es_jw_kstr(w, "healthStatus", ag_health_name(ag_task_health(t)));
     es_jw_kint(w, "version", t->version);
     es_jw_key(w, "containers");
     es_jw_arr(w);
@@ -673,6 +694,7 @@ void ag_task_write_json(const ag_task *t, es_jw *w)
         if (c->has_exit_code)
             es_jw_kint(w, "exitCode", c->exit_code);
         kstr_opt(w, "reason", c->reason);
+        es_jw_kstr(w, "healthStatus", ag_health_name(c->health));
         es_jw_obj_end(w);
     }
     es_jw_arr_end(w);

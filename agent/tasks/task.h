@@ -71,6 +71,19 @@ typedef enum ag_secret_target {
  * the store) */
 const char *ag_secret_target_name(ag_secret_target t);
 
+/* healthStatus of a container and of a task, as ECS names them. */
+typedef enum ag_health {
+    AG_HEALTH_UNKNOWN, /* no health check, or not yet evaluated */
+    AG_HEALTH_HEALTHY,
+    AG_HEALTH_UNHEALTHY,
+} ag_health;
+
+const char *ag_health_name(ag_health h);
+
+/* stoppedReason of a service's task stopped for its health (ECS's words);
+ * the scheduler counts such a task as failed (the circuit breaker) */
+#define AG_HEALTH_STOP_REASON "Task failed container health checks"
+
 typedef struct ag_task_container {
     char *name;
     char *image;
@@ -79,6 +92,12 @@ typedef struct ag_task_container {
     bool has_exit_code;
     int exit_code;
     char *reason; /* NULL or <= AG_CONTAINER_REASON_MAX */
+    /* Memory only, from the task definition (the engine sets them) and
+     * Docker's health_status events: what the task's healthStatus is
+     * computed from. A restarted agent learns health again from Docker. */
+    bool essential;      /* the definition's essential (default true) */
+    bool health_checked; /* it has a healthCheck */
+    ag_health health;
 } ag_task_container;
 
 typedef struct ag_secret_meta {
@@ -173,6 +192,10 @@ int ag_task_request_stop(ag_task *t, ag_stop_code code, const char *reason,
                          ag_task_commit_fn commit, void *arg);
 
 const char *ag_task_status_name(ag_task_status s);
+/* The task's healthStatus as ECS computes it from its essential
+ * containers: UNHEALTHY if any is UNHEALTHY; HEALTHY if every one with a
+ * health check is HEALTHY (and there is one); else UNKNOWN. */
+ag_health ag_task_health(const ag_task *t);
 int ag_task_status_parse(const char *s, ag_task_status *out);
 const char *ag_stop_code_name(ag_stop_code c); /* NULL for AG_STOP_NONE */
 int ag_stop_code_parse(const char *s, ag_stop_code *out);

@@ -563,6 +563,11 @@ fail:
 
 static const char *const conditions[] = {"START", "COMPLETE", "SUCCESS", "HEALTHY"};
 
+const char *ag_dep_condition_name(ag_dep_condition c)
+{
+    return (unsigned)c < 4 ? conditions[c] : "?";
+}
+
 static int get_depends_on(const es_json *cd, const char *prefix, char **out, ag_td_error *e)
 {
     char path[PATH_MAX_];
@@ -593,14 +598,6 @@ static int get_depends_on(const es_json *cd, const char *prefix, char **out, ag_
                              "%s[%zu]: needs containerName and condition (START, COMPLETE, SUCCESS "
                              "or HEALTHY)",
                              path, i);
-        }
-        if (strcmp(cond, "START") != 0) {
-            es_jw_finish(&w);
-            es_buf_free(&b);
-            return ag_td_bad(e, CLIENT,
-                             "%s[%zu].condition: %s is not supported by this agent yet (START is: "
-                             "the container starts after %s has started)",
-                             path, i, cond, cn);
         }
         es_jw_obj(&w);
         es_jw_kstr(&w, "containerName", cn);
@@ -649,6 +646,7 @@ static void container_clear(ag_container_def *c)
     es_free(c->working_directory);
     es_free(c->user);
     es_free(c->depends_on_json);
+    es_free(c->depends);
     ag_td_runtime_clear(&c->rt);
     ag_td_cvolumes_clear(&c->cv);
     ag_td_files_free(c->files, c->n_files);
@@ -760,6 +758,9 @@ static int parse_container(const es_json *cd, size_t idx, const ag_td_ctx *ctx, 
         return rc;
     if ((rc = get_int(cd, path, "stopTimeout", 0, AG_TD_STOP_TIMEOUT_MAX, &c->has_stop_timeout,
                       &c->stop_timeout, e)))
+        return rc;
+    if ((rc = get_int(cd, path, "startTimeout", AG_TD_START_TIMEOUT_MIN, AG_TD_START_TIMEOUT_MAX,
+                      &c->has_start_timeout, &c->start_timeout, e)))
         return rc;
     if ((rc = get_int(cd, path, "memory", AG_TD_CONTAINER_MEMORY_MIN, AG_TD_CONTAINER_MEMORY_MAX,
                       &c->has_memory, &c->memory, e)))
@@ -942,6 +943,52 @@ static int start_order(ag_taskdef *td, ag_td_error *e)
     return 0;
 }
 
+/* Container i's dependsOn, typed, with ECS's rules between containers: the
+ * one named is another container of this definition; COMPLETE and SUCCESS
+ * name a non-essential one (an essential one exiting stops the task);
+ * HEALTHY names one with a healthCheck. */
+static int resolve_depends(ag_taskdef *td, size_t i, ag_td_error *e)
+{
+    ag_container_def *c = &td->containers[i];
+    if (!c->depends_on_json)
+        return 0;
+    es_json *dep = NULL;
+    if (es_json_parse(c->depends_on_json, strlen(c->depends_on_json), NULL, &dep, NULL, 0) != 0)
+        return ag_td_nomem(e);
+    size_t n = es_json_len(dep);
+    int rc = 0;
+    if (n && !(c->depends = es_calloc(n, sizeof *c->depends)))
+        rc = ag_td_nomem(e);
+    for (size_t k = 0; !rc && k < n; k++) {
+        const char *cn = es_json_get_str(es_json_at(dep, k), "containerName");
+        const char *cond = es_json_get_str(es_json_at(dep, k), "condition");
+        const ag_container_def *t = ag_taskdef_container(td, cn);
+        size_t ci = 0;
+        while (ci < 3 && strcmp(conditions[ci], cond) != 0)
+            ci++;
+        if (!t || t == c)
+            rc = ag_td_bad(e, CLIENT,
+                           "containerDefinitions[%zu].dependsOn[%zu].containerName: '%s' is not "
+                           "another container of this task definition",
+                           i, k, cn);
+        else if ((ci == AG_DEP_COMPLETE || ci == AG_DEP_SUCCESS) && t->essential)
+            rc = ag_td_bad(e, CLIENT,
+                           "containerDefinitions[%zu].dependsOn[%zu].condition: %s can't be set "
+                           "on an essential container ('%s'): make it essential: false",
+                           i, k, cond, cn);
+        else if (ci == AG_DEP_HEALTHY && !t->rt.health_check)
+            rc = ag_td_bad(e, CLIENT,
+                           "containerDefinitions[%zu].dependsOn[%zu].condition: HEALTHY needs "
+                           "a healthCheck on container '%s'",
+                           i, k, cn);
+        else
+            c->depends[c->n_depends++] =
+                (ag_dependency){(size_t)(t - td->containers), (ag_dep_condition)ci};
+    }
+    es_json_free(dep);
+    return rc;
+}
+
 static const char *const network_modes[] = {"bridge", "host", "awsvpc", "none"};
 static const char *const compat_values[] = {"EC2", "FARGATE", "EXTERNAL"};
 
@@ -1051,29 +1098,9 @@ static int parse_td(const es_json *req, const ag_td_ctx *ctx, ag_taskdef *td, ag
             e, CLIENT,
             "executionRoleArn: When you are specifying repository credentials, you must "
             "also specify a value for 'executionRoleArn'.");
-    /* dependsOn must name another container of this task definition */
-    for (size_t i = 0; i < n; i++) {
-        const char *dj = td->containers[i].depends_on_json;
-        if (!dj)
-            continue;
-        es_json *dep = NULL;
-        if (es_json_parse(dj, strlen(dj), NULL, &dep, NULL, 0) != 0)
-            return ag_td_nomem(e);
-        for (size_t k = 0; k < es_json_len(dep); k++) {
-            const char *cn = es_json_get_str(es_json_at(dep, k), "containerName");
-            const ag_container_def *t = ag_taskdef_container(td, cn);
-            if (!t || t == &td->containers[i]) {
-                rc =
-                    ag_td_bad(e, CLIENT,
-                              "containerDefinitions[%zu].dependsOn[%zu].containerName: '%s' is not "
-                              "another container of this task definition",
-                              i, k, cn);
-                es_json_free(dep);
-                return rc;
-            }
-        }
-        es_json_free(dep);
-    }
+    for (size_t i = 0; i < n; i++)
+        if ((rc = resolve_depends(td, i, e)))
+            return rc;
     if ((rc = ag_td_volumes_check(td, e)))
         return rc;
     return start_order(td, e);
@@ -1258,6 +1285,8 @@ static void w_container(es_jw *w, const ag_container_def *c)
     }
     if (c->has_stop_timeout)
         es_jw_kint(w, "stopTimeout", c->stop_timeout);
+    if (c->has_start_timeout)
+        es_jw_kint(w, "startTimeout", c->start_timeout);
     if (c->user)
         es_jw_kstr(w, "user", c->user);
     if (c->working_directory)

@@ -60,7 +60,14 @@
 #define AG_TD_USER_MAX 255
 #define AG_TD_SIZE_STR_MAX 32 /* task cpu / memory strings */
 #define AG_TD_DEPENDS_MAX 10
-#define AG_TD_STOP_TIMEOUT_MAX 120   /* seconds, as ECS */
+#define AG_TD_STOP_TIMEOUT_MAX 120 /* seconds, as ECS */
+/* startTimeout: how long a container's dependents wait for it to reach a
+ * COMPLETE, SUCCESS or HEALTHY condition. ECS on EC2 defaults to its
+ * agent's ECS_CONTAINER_START_TIMEOUT, 3 minutes on Linux; 2 s is ECS's
+ * minimum (Fargate's range is 2-120); our maximum is a day. */
+#define AG_TD_START_TIMEOUT_MIN 2
+#define AG_TD_START_TIMEOUT_MAX 86400
+#define AG_TD_START_TIMEOUT_DEFAULT 180
 #define AG_TD_CONTAINER_MEMORY_MIN 6 /* MiB: Docker's minimum */
 #define AG_TD_CONTAINER_MEMORY_MAX (1 << 24)
 #define AG_TD_CONTAINER_CPU_MAX 262144
@@ -91,6 +98,21 @@ typedef struct ag_logconf {
     size_t n_secret_options;
 } ag_logconf;
 
+/* dependsOn[]: the container starts once the one named reaches condition. */
+typedef enum ag_dep_condition {
+    AG_DEP_START,    /* it has started */
+    AG_DEP_COMPLETE, /* it has exited (any code); it must be non-essential */
+    AG_DEP_SUCCESS,  /* it has exited 0; it must be non-essential */
+    AG_DEP_HEALTHY,  /* its health check passed; it must have a healthCheck */
+} ag_dep_condition;
+
+typedef struct ag_dependency {
+    size_t container; /* index into ag_taskdef.containers */
+    ag_dep_condition condition;
+} ag_dependency;
+
+const char *ag_dep_condition_name(ag_dep_condition c);
+
 typedef struct ag_container_def {
     char *name;
     char *image;
@@ -110,13 +132,15 @@ typedef struct ag_container_def {
     ag_secret_ref *repository_credentials;
     ag_kv *docker_labels;
     size_t n_docker_labels;
-    bool has_stop_timeout, has_memory, has_cpu;
-    int64_t stop_timeout, memory, cpu;
+    bool has_stop_timeout, has_memory, has_cpu, has_start_timeout;
+    int64_t stop_timeout, memory, cpu, start_timeout;
     char *working_directory; /* NULL when absent */
     char *user;              /* NULL when absent */
     char *depends_on_json;   /* dependsOn as JSON array text, NULL when absent */
-    ag_kv *kept;             /* members kept as registered (td_fields.h KEPT, or an empty
-                                value of a refused one): name and JSON text, in order */
+    ag_dependency *depends;  /* the same, typed; NULL when absent */
+    size_t n_depends;
+    ag_kv *kept; /* members kept as registered (td_fields.h KEPT, or an empty
+                    value of a refused one): name and JSON text, in order */
     size_t n_kept;
     /* What changes Docker's create beyond the above (issue 20): hostname,
      * DNS, privileges, ulimits, ... (td_runtime.h) */

@@ -450,6 +450,86 @@ static int get_linux_params(const es_json *cd, const char *path, const ag_td_rt_
     return 0;
 }
 
+/* ---- healthCheck ---- */
+
+int64_t ag_hc_interval(const ag_healthcheck *h)
+{
+    return h->has_interval ? h->interval : AG_TD_HC_INTERVAL_DEFAULT;
+}
+
+int64_t ag_hc_timeout(const ag_healthcheck *h)
+{
+    return h->has_timeout ? h->timeout : AG_TD_HC_TIMEOUT_DEFAULT;
+}
+
+int64_t ag_hc_retries(const ag_healthcheck *h)
+{
+    return h->has_retries ? h->retries : AG_TD_HC_RETRIES_DEFAULT;
+}
+
+int64_t ag_hc_start_period(const ag_healthcheck *h)
+{
+    return h->has_start_period ? h->start_period : 0;
+}
+
+static const char *const hc_members[] = {"command", "interval", "timeout", "retries",
+                                         "startPeriod"};
+
+/* command: ["CMD", exe, args...] or ["CMD-SHELL", "one shell line"], as
+ * Docker's HEALTHCHECK takes them (ECS passes the list to Docker as it is). */
+static int hc_command(const es_json *hc, const char *p, ag_healthcheck *h, ag_td_error *e)
+{
+    int rc = strv_member(hc, p, "command", AG_TD_HC_ARGS_MAX, AG_TD_HC_ARG_MAX, NULL, NULL,
+                         &h->command, &h->n_command, e);
+    if (rc)
+        return rc;
+    if (!h->command)
+        return ag_td_bad(e, CLIENT, "%s.command: required", p);
+    bool cmd = h->n_command && strcmp(h->command[0], "CMD") == 0;
+    bool shell = h->n_command && strcmp(h->command[0], "CMD-SHELL") == 0;
+    if (!(cmd && h->n_command >= 2) && !(shell && h->n_command == 2))
+        return ag_td_bad(e, CLIENT,
+                         "%s.command: must be [\"CMD\", executable, args...] or "
+                         "[\"CMD-SHELL\", command] (a health check command needs a command)",
+                         p);
+    for (size_t i = 1; i < h->n_command; i++)
+        if (!*h->command[i])
+            return ag_td_bad(e, CLIENT, "%s.command[%zu]: must not be empty", p, i);
+    return 0;
+}
+
+static int get_health_check(const es_json *cd, const char *path, ag_container_runtime *rt,
+                            ag_td_error *e)
+{
+    const es_json *hc = ag_td_member(cd, "healthCheck");
+    if (!hc)
+        return 0;
+    char p[RT_PATH_MAX];
+    ag_td_pathf(p, sizeof p, "%s.healthCheck", path);
+    if (hc->type != ES_JSON_OBJECT)
+        return ag_td_bad(e, INVALID, "%s: must be an object", p);
+    int rc = ag_td_known_members(hc, p, "HealthCheck", hc_members,
+                                 sizeof hc_members / sizeof *hc_members, e);
+    if (rc)
+        return rc;
+    ag_healthcheck *h = es_calloc(1, sizeof *h);
+    if (!h)
+        return ag_td_nomem(e);
+    rt->health_check = h;
+    if ((rc = hc_command(hc, p, h, e)))
+        return rc;
+    if ((rc = ag_td_int_member(hc, p, "interval", AG_TD_HC_INTERVAL_MIN, AG_TD_HC_INTERVAL_MAX,
+                               &h->has_interval, &h->interval, e)) ||
+        (rc = ag_td_int_member(hc, p, "timeout", AG_TD_HC_TIMEOUT_MIN, AG_TD_HC_TIMEOUT_MAX,
+                               &h->has_timeout, &h->timeout, e)) ||
+        (rc = ag_td_int_member(hc, p, "retries", AG_TD_HC_RETRIES_MIN, AG_TD_HC_RETRIES_MAX,
+                               &h->has_retries, &h->retries, e)) ||
+        (rc = ag_td_int_member(hc, p, "startPeriod", 0, AG_TD_HC_START_PERIOD_MAX,
+                               &h->has_start_period, &h->start_period, e)))
+        return rc;
+    return 0;
+}
+
 int ag_td_runtime_parse(const es_json *cd, const char *path, const ag_td_rt_ctx *ctx,
                         ag_container_runtime *rt, ag_td_error *e)
 {
@@ -477,7 +557,8 @@ int ag_td_runtime_parse(const es_json *cd, const char *path, const ag_td_rt_ctx 
         return rc;
     if ((rc = get_ulimits(cd, path, rt, e)) || (rc = get_sysctls(cd, path, ctx, rt, e)))
         return rc;
-    if ((rc = get_memory_reservation(cd, path, ctx, rt, e)))
+    if ((rc = get_memory_reservation(cd, path, ctx, rt, e)) ||
+        (rc = get_health_check(cd, path, rt, e)))
         return rc;
     return get_linux_params(cd, path, ctx, rt, e);
 }
@@ -582,6 +663,19 @@ void ag_td_runtime_write(const ag_container_runtime *rt, es_jw *w)
     w_pairs(w, "systemControls", "namespace", "value", rt->sysctls, rt->n_sysctls);
     if (rt->linux_params)
         w_linux(w, rt->linux_params);
+    if (rt->health_check) {
+        const ag_healthcheck *h = rt->health_check;
+        es_jw_key(w, "healthCheck");
+        es_jw_obj(w);
+        ag_td_w_strv(w, "command", h->command, h->n_command);
+        /* ECS describes the defaults it applied; so does this */
+        es_jw_kint(w, "interval", ag_hc_interval(h));
+        es_jw_kint(w, "timeout", ag_hc_timeout(h));
+        es_jw_kint(w, "retries", ag_hc_retries(h));
+        if (h->has_start_period)
+            es_jw_kint(w, "startPeriod", h->start_period);
+        es_jw_obj_end(w);
+    }
 }
 
 /* ---- free ---- */
@@ -618,6 +712,9 @@ static void free_linux(ag_linux_params *l)
 void ag_td_runtime_clear(ag_container_runtime *rt)
 {
     free_linux(rt->linux_params);
+    if (rt->health_check)
+        es_strv_free(rt->health_check->command, rt->health_check->n_command, false);
+    es_free(rt->health_check);
     es_free(rt->hostname);
     free_pairs(rt->extra_hosts, rt->n_extra_hosts);
     es_strv_free(rt->dns_servers, rt->n_dns_servers, false);

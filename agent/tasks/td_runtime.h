@@ -77,6 +77,35 @@ typedef struct ag_tmpfs {
     size_t n_mount_options;
 } ag_tmpfs;
 
+/* healthCheck: Docker's Config.Healthcheck. ECS's limits and defaults
+ * (seconds); the command is ["CMD", arg...] or ["CMD-SHELL", "line"]. */
+#define AG_TD_HC_ARGS_MAX 64
+#define AG_TD_HC_ARG_MAX 4096
+#define AG_TD_HC_INTERVAL_MIN 5
+#define AG_TD_HC_INTERVAL_MAX 300
+#define AG_TD_HC_INTERVAL_DEFAULT 30
+#define AG_TD_HC_TIMEOUT_MIN 2
+#define AG_TD_HC_TIMEOUT_MAX 60
+#define AG_TD_HC_TIMEOUT_DEFAULT 5
+#define AG_TD_HC_RETRIES_MIN 1
+#define AG_TD_HC_RETRIES_MAX 10
+#define AG_TD_HC_RETRIES_DEFAULT 3
+#define AG_TD_HC_START_PERIOD_MAX 300
+
+typedef struct ag_healthcheck {
+    char **command; /* Config.Healthcheck.Test */
+    size_t n_command;
+    /* as registered (described back only when given), and the value used */
+    bool has_interval, has_timeout, has_retries, has_start_period;
+    int64_t interval, timeout, retries, start_period;
+} ag_healthcheck;
+
+/* The values Docker gets: the given ones or ECS's defaults. */
+int64_t ag_hc_interval(const ag_healthcheck *h);
+int64_t ag_hc_timeout(const ag_healthcheck *h);
+int64_t ag_hc_retries(const ag_healthcheck *h);
+int64_t ag_hc_start_period(const ag_healthcheck *h);
+
 /* linuxParameters */
 typedef struct ag_linux_params {
     bool has_capabilities;      /* the capabilities object was given */
@@ -115,6 +144,7 @@ typedef struct ag_container_runtime {
     bool has_memory_reservation;
     int64_t memory_reservation;    /* MiB; HostConfig.MemoryReservation in bytes */
     ag_linux_params *linux_params; /* NULL when absent */
+    ag_healthcheck *health_check;  /* NULL when absent */
 } ag_container_runtime;
 
 /* What the checks between members need to know of the rest of the

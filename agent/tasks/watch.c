@@ -34,6 +34,34 @@ static void container_exited(etask *et, size_t i, const int *exit_code, const ch
     ag_eng_persist(et);
 }
 
+/* Docker's health_status event: the container's healthStatus. "starting"
+ * (the start period, or no verdict yet) is ECS's UNKNOWN. A standalone task
+ * goes on whatever its health, as ECS's does; a HEALTHY dependency waits on
+ * this (launch.c). */
+static void container_health(etask *et, size_t i, const char *status)
+{
+    ag_task_container *c = &et->t->containers[i];
+    /* as ECS's agent: only the health checks of the task definition are
+     * reported, not one the image brings (its HEALTHCHECK) */
+    if (!c->health_checked)
+        return;
+    ag_health h = strcmp(status, "healthy") == 0     ? AG_HEALTH_HEALTHY
+                  : strcmp(status, "unhealthy") == 0 ? AG_HEALTH_UNHEALTHY
+                                                     : AG_HEALTH_UNKNOWN;
+    if (c->health == h)
+        return;
+    es_info("task %s: container %s is %s", et->t->id, c->name, ag_health_name(h));
+    c->health = h;
+    /* a service's task that turns UNHEALTHY is stopped, and its service
+     * starts another, as ECS's service scheduler does */
+    ag_task *t = et->t;
+    if (ag_task_health(t) == AG_HEALTH_UNHEALTHY && t->group &&
+        strncmp(t->group, "service:", 8) == 0 && t->desired_status != AG_TASK_STOPPED &&
+        ag_task_request_stop(t, AG_STOP_SERVICE_SCHEDULER_INITIATED, AG_HEALTH_STOP_REASON,
+                             ag_eng_commit_task, et->e) < 0)
+        es_err("task %s: cannot record the stop", t->id);
+}
+
 /* A Docker-socket task learns its container from the container's task-ARN
  * label (the create event, or a reconciling list when the event was
  * missed): true when arn is such a task still waiting for it. */
@@ -123,6 +151,9 @@ void ag_eng_on_event(void *ud, const dk_event *ev)
         container_exited(et, i, ev->has_exit_code ? &code : NULL, NULL);
         break;
     }
+    case DK_EV_HEALTH:
+        container_health(et, i, ev->health);
+        break;
     case DK_EV_DESTROY:
         if (ag_eng_external(et))
             external_removed(et, i);
@@ -149,6 +180,20 @@ static bool parse_exit(const char *status, int *code)
 }
 
 static void reconcile(ag_engine *e, rec_trigger why);
+
+/* A list's Status carries the health Docker last judged ("Up 5 minutes
+ * (healthy)", "(unhealthy)", "(health: starting)"): after a restart, or
+ * with the health_status event dropped, the container's healthStatus comes
+ * from there. */
+static void listed_health(etask *et, size_t i, const char *status)
+{
+    if (!status)
+        return;
+    if (strstr(status, "(healthy)"))
+        container_health(et, i, "healthy");
+    else if (strstr(status, "(unhealthy)"))
+        container_health(et, i, "unhealthy");
+}
 
 static const char *label_of(const dk_container_summary *s, const char *key)
 {
@@ -249,6 +294,7 @@ static void on_listed(void *ud, const dk_result *r, const dk_container_summary *
                 adopted++;
                 if (!ag_eng_container_running(c))
                     ag_eng_container_set(et, i, NULL, "RUNNING", NULL, NULL);
+                listed_health(et, i, s->status);
             } else if (s->state &&
                        (strcmp(s->state, "exited") == 0 || strcmp(s->state, "dead") == 0)) {
                 exited++;
@@ -388,6 +434,8 @@ void ag_eng_on_sweep(uv_timer_t *timer)
     ag_eng_flush(e); /* the writes the store refused, again */
     for (etask *et = e->tasks; et; et = et->next) {
         ag_task *t = et->t;
+        if (ag_eng_dep_waiting(et))
+            ag_eng_advance(et); /* a dependency's startTimeout may have passed */
         if (ag_eng_external(et)) {
             external_unborn(et, now);
             continue; /* their containers are their owners' */

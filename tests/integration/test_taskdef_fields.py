@@ -88,7 +88,8 @@ CONTAINER_SAMPLES = {
     "dockerLabels": {"team": "fields"},
     "ulimits": [{"name": "nofile", "softLimit": 1024, "hardLimit": 2048}],
     "logConfiguration": {"logDriver": "json-file", "options": {"max-size": "1m"}},
-    "healthCheck": {"command": ["CMD-SHELL", "true"]},
+    # given in full: ECS (and this agent) describe the defaults of those not given
+    "healthCheck": {"command": ["CMD-SHELL", "true"], "interval": 30, "timeout": 5, "retries": 3},
     "systemControls": [{"namespace": "net.core.somaxconn", "value": "1024"}],
     "resourceRequirements": [{"value": "1", "type": "GPU"}],
     "firelensConfiguration": {"type": "fluentbit"},

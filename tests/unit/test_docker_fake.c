@@ -820,6 +820,46 @@ Test(docker_fake, events_decode_split_lines_skip_long_and_resume_with_since)
     dk_events_free(w);
 }
 
+/* Docker's health_status actions ("health_status: healthy") are typed, with
+ * the status after the colon; one with nothing after it is not. */
+typedef struct hevs {
+    int events;
+    char log[512];
+} hevs;
+
+static void on_health_ev(void *ud, const dk_event *e)
+{
+    hevs *x = ud;
+    x->events++;
+    char one[96];
+    snprintf(one, sizeof(one), "%d:%s:%s;", (int)e->type, e->id, e->health ? e->health : "-");
+    strncat(x->log, one, sizeof(x->log) - strlen(x->log) - 1);
+}
+
+Test(docker_fake, events_health_status)
+{
+    static char script[4096];
+    snprintf(script, sizeof(script), "%s%s%s%s%s",
+             EV("health_status: starting", "c1", "1700000000000000001", ""),
+             EV("health_status: healthy", "c1", "1700000000000000002", ""),
+             EV("health_status:unhealthy", "c1", "1700000000000000003", ""),
+             EV("health_status", "c1", "1700000000000000004", ""),
+             EV("exec_start: sh -c true", "c1", "1700000000000000005", ""));
+    events_script = script;
+    static hevs x;
+    memset(&x, 0, sizeof(x));
+    dk_events_cbs cbs = {on_health_ev, NULL, NULL};
+    dk_events_options eo = {.backoff_min_ms = 5, .backoff_max_ms = 20, .max_line = 1024};
+    dk_events *w = NULL;
+    cr_assert_eq(dk_events_start(cli, &eo, &cbs, &x, &w), 0);
+    wait_int(&x.events, 5);
+    char want[256];
+    snprintf(want, sizeof want, "%d:c1:starting;%d:c1:healthy;%d:c1:unhealthy;%d:c1:-;%d:c1:-;",
+             DK_EV_HEALTH, DK_EV_HEALTH, DK_EV_HEALTH, DK_EV_OTHER, DK_EV_OTHER);
+    cr_assert_str_eq(x.log, want);
+    dk_events_free(w);
+}
+
 typedef struct freer {
     int calls, cancelled, first_err;
 } freer;

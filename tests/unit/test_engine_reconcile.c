@@ -52,6 +52,7 @@ typedef struct fcontainer {
 static fcontainer table[8];
 static int ncreated;
 static int fail_stops, nstops; /* the next fail_stops stops answer 500 */
+static char stop_log[128];     /* the stopped containers' ids, in order */
 
 enum { HOLD_CREATE = 1, HOLD_START = 2, HOLD_LIST = 4 };
 static unsigned hold;
@@ -207,6 +208,8 @@ static void answer(fconn *f, const char *method, const char *t, bool held_now)
             no_content(f);
         } else if (strstr(t, "/stop")) {
             nstops++;
+            strncat(stop_log, c->id, sizeof stop_log - strlen(stop_log) - 2);
+            strcat(stop_log, ";");
             if (fail_stops > 0) {
                 fail_stops--;
                 json_answer(f, 500,
@@ -368,6 +371,7 @@ static void setup(void)
         nevents_conns = 0;
     hold = 0;
     sweep_ms = 0;
+    stop_log[0] = '\0';
 }
 
 static void teardown(void)
@@ -746,4 +750,208 @@ Test(reconcile, a_container_that_outlived_its_task_is_stopped_again)
     cr_assert_str_eq(table[0].state, "exited", "the leftover container was not stopped");
     cr_assert_eq(nstops, before + 1);
     cr_assert_eq(ag_engine_find_task(engine, arn)->last_status, AG_TASK_STOPPED);
+}
+
+/* ---- dependsOn: the launch waits for a dependency's condition ---- */
+
+static void run_td(const char *json, char *arn, size_t n)
+{
+    ag_taskdef *td = NULL;
+    ag_td_error e;
+    ag_td_ctx ctx = {.region = "us-east-1", .account = "123456789012"};
+    cr_assert_eq(ag_taskdef_parse(json, strlen(json), &ctx, &td, &e), 0, "%s", e.message);
+    cr_assert_eq(ag_store_taskdef_register(store, td, 1700000000), 0);
+    ag_run_request req = {.td = td, .count = 1, .started_by = "test"};
+    ag_task *tasks[1];
+    cr_assert_eq(ag_engine_run_task(engine, &req, tasks), 0);
+    snprintf(arn, n, "%s", tasks[0]->arn);
+}
+
+/* init (non-essential) first, app after it: SUCCESS */
+#define TD_INIT                                                                                    \
+    "{\"family\":\"dep\",\"networkMode\":\"none\",\"containerDefinitions\":["                      \
+    "{\"name\":\"app\",\"image\":\"local/busybox:latest\",\"dependsOn\":[{\"containerName\":"      \
+    "\"init\",\"condition\":\"SUCCESS\"}]},"                                                       \
+    "{\"name\":\"init\",\"image\":\"local/busybox:latest\",\"essential\":false}]}"
+
+static bool started(void *arg)
+{
+    return strcmp(table[*(int *)arg].state, "running") == 0;
+}
+
+/* the task's containers are created in definition order: table[0] is app,
+ * table[1] init; only init is started until it exits */
+static void init_exits(const char *status, char *arn, size_t n)
+{
+    engine_up(50);
+    run_td(TD_INIT, arn, n);
+    int init = 1, app = 0;
+    cr_assert(run_until(started, &init, 5000), "init was not started");
+    run_until(never, NULL, 300);
+    cr_assert_str_eq(table[app].state, "created", "app must wait for init");
+    cr_assert_eq(ag_engine_find_task(engine, arn)->last_status, AG_TASK_PENDING);
+    /* init exits; the events are dropped: the periodic list finds it */
+    snprintf(table[init].state, sizeof table[init].state, "exited");
+    snprintf(table[init].status, sizeof table[init].status, "%s", status);
+}
+
+Test(reconcile, a_success_dependency_lets_the_app_start_after_it_exits_0)
+{
+    char arn[256];
+    init_exits("Exited (0) 1 second ago", arn, sizeof arn);
+    want w = {arn, AG_TASK_RUNNING};
+    cr_assert(run_until(has_status, &w, 5000), "the app did not start after init exited 0");
+    cr_assert_str_eq(table[0].state, "running");
+    ag_task *t = ag_engine_find_task(engine, arn);
+    cr_assert(t->containers[1].has_exit_code && t->containers[1].exit_code == 0);
+}
+
+Test(reconcile, a_success_dependency_that_exits_3_fails_the_task)
+{
+    char arn[256];
+    init_exits("Exited (3) 1 second ago", arn, sizeof arn);
+    want w = {arn, AG_TASK_STOPPED};
+    cr_assert(run_until(has_status, &w, 5000), "the task did not stop");
+    ag_task *t = ag_engine_find_task(engine, arn);
+    cr_assert_eq(t->stop_code, AG_STOP_TASK_FAILED_TO_START);
+    cr_assert_str_eq(t->stopped_reason,
+                     "CannotStartContainerError: app: its dependency was not resolved: init "
+                     "exited with code 3 (condition SUCCESS)");
+    cr_assert_neq(strcmp(table[0].state, "running"), 0, "app was never started");
+}
+
+/* HEALTHY: no health_status event comes (the fake's stream is silent), so
+ * the wait ends at the dependency's startTimeout, found by the sweep */
+Test(reconcile, a_healthy_dependency_that_never_passes_times_out)
+{
+    sweep_ms = 100;
+    engine_up(0);
+    char arn[256];
+    run_td("{\"family\":\"dep\",\"networkMode\":\"none\",\"containerDefinitions\":["
+           "{\"name\":\"app\",\"image\":\"local/busybox:latest\",\"dependsOn\":[{\"containerName\":"
+           "\"db\",\"condition\":\"HEALTHY\"}]},"
+           "{\"name\":\"db\",\"image\":\"local/busybox:latest\",\"startTimeout\":2,\"healthCheck\":"
+           "{\"command\":[\"CMD-SHELL\",\"false\"]}}]}",
+           arn, sizeof arn);
+    int db = 1;
+    cr_assert(run_until(started, &db, 5000), "db was not started");
+    run_until(never, NULL, 1000);
+    cr_assert_eq(ag_engine_find_task(engine, arn)->last_status, AG_TASK_PENDING, "still waiting");
+    want w = {arn, AG_TASK_STOPPED};
+    cr_assert(run_until(has_status, &w, 5000), "the startTimeout did not end the wait");
+    ag_task *t = ag_engine_find_task(engine, arn);
+    cr_assert_eq(t->stop_code, AG_STOP_TASK_FAILED_TO_START);
+    cr_assert_str_eq(t->stopped_reason,
+                     "CannotStartContainerError: app: its dependency was not resolved: db did "
+                     "not reach HEALTHY within its startTimeout (2 s)");
+}
+
+/* the health_status event dropped: a list's "(healthy)" serves, and the
+ * app waiting on db's HEALTHY starts */
+Test(reconcile, a_healthy_dependency_found_healthy_by_a_list_lets_the_app_start)
+{
+    engine_up(50);
+    char arn[256];
+    run_td("{\"family\":\"dep\",\"networkMode\":\"none\",\"containerDefinitions\":["
+           "{\"name\":\"app\",\"image\":\"local/busybox:latest\",\"dependsOn\":[{\"containerName\":"
+           "\"db\",\"condition\":\"HEALTHY\"}]},"
+           "{\"name\":\"db\",\"image\":\"local/busybox:latest\",\"healthCheck\":"
+           "{\"command\":[\"CMD-SHELL\",\"true\"]}}]}",
+           arn, sizeof arn);
+    int db = 1;
+    cr_assert(run_until(started, &db, 5000), "db was not started");
+    snprintf(table[1].status, sizeof table[1].status, "Up 2 seconds (health: starting)");
+    run_until(never, NULL, 300);
+    ag_task *t = ag_engine_find_task(engine, arn);
+    cr_assert_eq(t->last_status, AG_TASK_PENDING, "app waits while db has no verdict");
+    cr_assert_eq(t->containers[1].health, AG_HEALTH_UNKNOWN);
+    snprintf(table[1].status, sizeof table[1].status, "Up 6 seconds (healthy)");
+    want w = {arn, AG_TASK_RUNNING};
+    cr_assert(run_until(has_status, &w, 5000), "the app did not start once db was healthy");
+    t = ag_engine_find_task(engine, arn);
+    cr_assert_eq(t->containers[1].health, AG_HEALTH_HEALTHY);
+    cr_assert_eq(ag_task_health(t), AG_HEALTH_HEALTHY);
+    cr_assert_str_eq(table[0].state, "running");
+}
+
+/* A service's task whose essential container turns UNHEALTHY is stopped for
+ * its service to replace, as ECS's scheduler does; a standalone task goes
+ * on, and an image's own health (no healthCheck in the definition) is not
+ * reported, as ECS's agent does. */
+#define TD_HC(name, check)                                                                         \
+    "{\"family\":\"" name "\",\"networkMode\":\"none\",\"containerDefinitions\":["                 \
+    "{\"name\":\"app\",\"image\":\"local/busybox:latest\"" check "}]}"
+
+static void run_group(const char *json, const char *group, char *arn, size_t n)
+{
+    ag_taskdef *td = NULL;
+    ag_td_error e;
+    ag_td_ctx ctx = {.region = "us-east-1", .account = "123456789012"};
+    cr_assert_eq(ag_taskdef_parse(json, strlen(json), &ctx, &td, &e), 0, "%s", e.message);
+    cr_assert_eq(ag_store_taskdef_register(store, td, 1700000000), 0);
+    ag_run_request req = {.td = td, .count = 1, .started_by = "test", .group = group};
+    ag_task *tasks[1];
+    cr_assert_eq(ag_engine_run_task(engine, &req, tasks), 0);
+    snprintf(arn, n, "%s", tasks[0]->arn);
+}
+
+static bool unhealthy(void *arg)
+{
+    ag_task *t = ag_engine_find_task(engine, arg);
+    return t && ag_task_health(t) == AG_HEALTH_UNHEALTHY;
+}
+
+Test(reconcile, an_unhealthy_service_task_is_stopped_a_standalone_one_goes_on)
+{
+    engine_up(50);
+    const char *hc = ",\"healthCheck\":{\"command\":[\"CMD-SHELL\",\"false\"]}";
+    char svc[256], solo[256], image[256];
+    char json[512];
+    snprintf(json, sizeof json, TD_HC("svc", "%s"), hc);
+    run_group(json, "service:web", svc, sizeof svc);
+    want w = {svc, AG_TASK_RUNNING};
+    cr_assert(run_until(has_status, &w, 5000));
+    snprintf(json, sizeof json, TD_HC("solo", "%s"), hc);
+    run_group(json, NULL, solo, sizeof solo);
+    w.arn = solo;
+    cr_assert(run_until(has_status, &w, 5000));
+    run_group(TD_HC("image", ""), NULL, image, sizeof image);
+    w.arn = image;
+    cr_assert(run_until(has_status, &w, 5000));
+    for (int i = 0; i < 3; i++)
+        snprintf(table[i].status, sizeof table[i].status, "Up 9 seconds (unhealthy)");
+    w = (want){svc, AG_TASK_STOPPED};
+    cr_assert(run_until(has_status, &w, 5000), "the service's unhealthy task was not stopped");
+    ag_task *t = ag_engine_find_task(engine, svc);
+    cr_assert_eq(t->stop_code, AG_STOP_SERVICE_SCHEDULER_INITIATED);
+    cr_assert_str_eq(t->stopped_reason, "Task failed container health checks");
+    cr_assert(run_until(unhealthy, solo, 5000));
+    run_until(never, NULL, 300);
+    cr_assert_eq(ag_engine_find_task(engine, solo)->last_status, AG_TASK_RUNNING);
+    t = ag_engine_find_task(engine, image);
+    cr_assert_eq(t->last_status, AG_TASK_RUNNING);
+    cr_assert_eq(t->containers[0].health, AG_HEALTH_UNKNOWN, "the image's own health check");
+}
+
+/* ECS stops in the reverse of dependsOn: web (depends on app) first, then
+ * app (depends on db), then db */
+Test(reconcile, containers_stop_in_the_reverse_of_depends_on)
+{
+    engine_up(0);
+    char arn[256];
+    run_td("{\"family\":\"dep\",\"networkMode\":\"none\",\"containerDefinitions\":["
+           "{\"name\":\"db\",\"image\":\"local/busybox:latest\"},"
+           "{\"name\":\"web\",\"image\":\"local/busybox:latest\",\"dependsOn\":[{"
+           "\"containerName\":\"app\",\"condition\":\"START\"}]},"
+           "{\"name\":\"app\",\"image\":\"local/busybox:latest\",\"dependsOn\":[{"
+           "\"containerName\":\"db\",\"condition\":\"START\"}]}]}",
+           arn, sizeof arn);
+    want w = {arn, AG_TASK_RUNNING};
+    cr_assert(run_until(has_status, &w, 5000));
+    ag_task *t = NULL;
+    cr_assert_eq(ag_engine_stop_task(engine, arn, AG_STOP_USER_INITIATED, "test", &t), 0);
+    w.status = AG_TASK_STOPPED;
+    cr_assert(run_until(has_status, &w, 5000));
+    /* created in definition order: c1 db, c2 web, c3 app */
+    cr_assert_str_eq(stop_log, "c2;c3;c1;");
 }

@@ -459,3 +459,32 @@ Test(inject, expansion_lists_into_env)
     cr_expect(strstr(err, "does not declare"), "%s", err);
     ag_taskdef_free(td);
 }
+
+/* healthCheck: Config.Healthcheck, durations in nanoseconds, ECS's
+ * defaults for what was not given */
+Test(inject, health_check_reaches_the_body)
+{
+    ag_taskdef *td = td_parse(
+        "{\"family\":\"web\",\"containerDefinitions\":[{\"name\":\"app\",\"image\":\"busybox\","
+        "\"healthCheck\":{\"command\":[\"CMD-SHELL\",\"test -f /tmp/ready\"],\"interval\":5,"
+        "\"startPeriod\":10}}]}");
+    es_json *j = body_of(td, "none");
+    const es_json *h = es_json_get(j, "Healthcheck");
+    int64_t v = 0;
+    cr_assert_not_null(h);
+    cr_assert_str_eq(str_at(h, "Test", 0), "CMD-SHELL");
+    cr_assert_str_eq(str_at(h, "Test", 1), "test -f /tmp/ready");
+    cr_assert(es_json_get_int64(h, "Interval", &v) && v == 5000000000LL);
+    cr_assert(es_json_get_int64(h, "Timeout", &v) && v == 5000000000LL, "ECS's default 5 s");
+    cr_assert(es_json_get_int64(h, "StartPeriod", &v) && v == 10000000000LL);
+    cr_assert(es_json_get_int64(h, "Retries", &v) && v == 3, "ECS's default 3");
+    es_json_free(j);
+    ag_taskdef_free(td);
+    /* none given: the image's own health check stays (no Healthcheck written) */
+    td = td_parse("{\"family\":\"web\",\"containerDefinitions\":[{\"name\":\"app\",\"image\":"
+                  "\"busybox\"}]}");
+    j = body_of(td, "none");
+    cr_assert_null(es_json_get(j, "Healthcheck"));
+    es_json_free(j);
+    ag_taskdef_free(td);
+}

@@ -364,3 +364,39 @@ Test(task, allocation_failures_are_clean)
     }
     cr_assert_gt(failures, 10);
 }
+
+/* healthStatus as ECS computes it: only essential containers with a health
+ * check count; UNHEALTHY wins, HEALTHY needs all of them */
+Test(task, health_status)
+{
+    ag_task *t = mk();
+    cr_assert_eq(ag_task_add_container(t, "app", "i"), 0);
+    cr_assert_eq(ag_task_add_container(t, "db", "i"), 0);
+    cr_assert_eq(ag_task_add_container(t, "side", "i"), 0);
+    ag_task_container *app = &t->containers[0], *db = &t->containers[1], *side = &t->containers[2];
+    app->essential = db->essential = true;
+    cr_assert_eq(ag_task_health(t), AG_HEALTH_UNKNOWN, "no health check: UNKNOWN");
+    side->health_checked = true;
+    side->health = AG_HEALTH_UNHEALTHY;
+    cr_assert_eq(ag_task_health(t), AG_HEALTH_UNKNOWN, "a non-essential one does not count");
+    app->health_checked = db->health_checked = true;
+    app->health = AG_HEALTH_HEALTHY;
+    cr_assert_eq(ag_task_health(t), AG_HEALTH_UNKNOWN, "db is still being evaluated");
+    db->health = AG_HEALTH_HEALTHY;
+    cr_assert_eq(ag_task_health(t), AG_HEALTH_HEALTHY);
+    db->health = AG_HEALTH_UNHEALTHY;
+    cr_assert_eq(ag_task_health(t), AG_HEALTH_UNHEALTHY);
+    db->health_checked = false; /* an essential one without a check does not count */
+    cr_assert_eq(ag_task_health(t), AG_HEALTH_HEALTHY);
+    es_buf b;
+    es_buf_init(&b, 1 << 16);
+    es_jw w;
+    es_jw_init(&w, &b);
+    ag_task_write_json(t, &w);
+    cr_assert_eq(es_jw_finish(&w), 0);
+    cr_assert_not_null(strstr(b.data, "\"healthStatus\":\"HEALTHY\",\"version\""), "%s", b.data);
+    cr_assert_not_null(strstr(b.data, "\"name\":\"side\""), "%s", b.data);
+    cr_assert_not_null(strstr(b.data, "\"healthStatus\":\"UNHEALTHY\"}"), "side's: %s", b.data);
+    es_buf_free(&b);
+    ag_task_free(t);
+}

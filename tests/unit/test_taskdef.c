@@ -138,13 +138,13 @@ Test(taskdef, every_field_is_read)
     cr_assert_str_eq(c->depends_on_json, "[{\"containerName\":\"db\",\"condition\":\"START\"}]");
     cr_assert_eq(td->n_warnings, 0);
     cr_assert_null(ag_taskdef_container(td, "nope"));
-    /* kept as registered: the task's tags, db's startTimeout; its empty
-     * portMappings is modelled (present, empty) */
+    /* kept as registered: the task's tags; db's startTimeout and its empty
+     * portMappings are modelled (present, empty) */
     cr_assert_eq(td->n_kept, 1);
     cr_assert_str_eq(td->kept[0].name, "tags");
     cr_assert_str_eq(td->kept[0].value, "[{\"key\":\"k\",\"value\":\"v\"}]");
-    cr_assert_eq(td->containers[0].n_kept, 1);
-    cr_assert_str_eq(td->containers[0].kept[0].name, "startTimeout");
+    cr_assert_eq(td->containers[0].n_kept, 0);
+    cr_assert(td->containers[0].has_start_timeout && td->containers[0].start_timeout == 30);
     cr_assert_not_null(td->containers[0].cv.ports);
     cr_assert_eq(td->containers[0].cv.n_ports, 0);
     /* app depends on db (START): db starts first */
@@ -776,10 +776,12 @@ Test(taskdef, depends_on_start_order_and_cycles)
               "{\"name\":\"b\",\"image\":\"i\",\"dependsOn\":[{\"containerName\":\"a\","
               "\"condition\":\"START\"}]}]}",
               "ClientException", "containerDefinitions: the containers' dependsOn form a cycle");
+    /* HEALTHY needs a health check on the container it names */
     parse_bad(one("\"essential\":true}, {\"name\":\"b\",\"image\":\"i\",\"dependsOn\":"
                   "[{\"containerName\":\"app\",\"condition\":\"HEALTHY\"}]"),
               "ClientException",
-              "containerDefinitions[1].dependsOn[0].condition: HEALTHY is not supported");
+              "containerDefinitions[1].dependsOn[0].condition: HEALTHY needs a healthCheck on "
+              "container 'app'");
 }
 
 /* ---- issue 20: the members that change what Docker is given (td_runtime.h) ---- */
@@ -1008,4 +1010,106 @@ Test(taskdef, linux_parameters)
     /* maxSwap is added to the memory limit: it needs one */
     parse_bad(one("\"linuxParameters\":{\"maxSwap\":10}"), C,
               "containerDefinitions[0].linuxParameters.maxSwap: needs the container's memory");
+}
+
+/* healthCheck: ECS's limits, wording naming the member, and the defaults
+ * ECS describes back (interval 30, timeout 5, retries 3). */
+Test(taskdef, health_check)
+{
+    ag_taskdef *td =
+        parse_ok(one("\"healthCheck\":{\"command\":[\"CMD\",\"/bin/check\",\"-q\"],\"interval\":10,"
+                     "\"timeout\":2,\"retries\":10,\"startPeriod\":300}"));
+    const ag_healthcheck *h = td->containers[0].rt.health_check;
+    cr_assert_not_null(h);
+    cr_assert_eq(h->n_command, 3);
+    cr_assert(ag_hc_interval(h) == 10 && ag_hc_timeout(h) == 2 && ag_hc_retries(h) == 10 &&
+              ag_hc_start_period(h) == 300);
+    ag_taskdef_free(td);
+    round_trips("healthCheck", "{\"command\":[\"CMD-SHELL\",\"true\"],\"interval\":5,"
+                               "\"timeout\":60,\"retries\":1,\"startPeriod\":0}");
+    /* what was not given is described with ECS's defaults */
+    td = parse_ok(one("\"healthCheck\":{\"command\":[\"CMD-SHELL\",\"true\"]}"));
+    char *got = described_member(td, "healthCheck");
+    cr_assert_str_eq(got, "{\"command\":[\"CMD-SHELL\",\"true\"],\"interval\":30,"
+                          "\"timeout\":5,\"retries\":3}");
+    es_free(got);
+    ag_taskdef_free(td);
+
+    const char *C = "ClientException", *I = "InvalidParameterException";
+    struct {
+        const char *hc, *code, *path;
+    } cases[] = {
+        {"{}", C, "command: required"},
+        {"{\"command\":[]}", C, "command: must be"},
+        {"{\"command\":[\"true\"]}", C, "command: must be"},
+        {"{\"command\":[\"CMD\"]}", C, "command: must be"},
+        {"{\"command\":[\"CMD-SHELL\",\"a\",\"b\"]}", C, "command: must be"},
+        {"{\"command\":[\"NONE\"]}", C, "command: must be"},
+        {"{\"command\":[\"CMD\",\"\"]}", C, "command[1]"},
+        {"{\"command\":\"CMD-SHELL true\"}", I, "command"},
+        {"{\"command\":[\"CMD\",\"x\"],\"interval\":4}", C, "interval: must be between 5 and 300"},
+        {"{\"command\":[\"CMD\",\"x\"],\"interval\":301}", C, "interval"},
+        {"{\"command\":[\"CMD\",\"x\"],\"timeout\":1}", C, "timeout: must be between 2 and 60"},
+        {"{\"command\":[\"CMD\",\"x\"],\"timeout\":61}", C, "timeout"},
+        {"{\"command\":[\"CMD\",\"x\"],\"retries\":0}", C, "retries: must be between 1 and 10"},
+        {"{\"command\":[\"CMD\",\"x\"],\"retries\":11}", C, "retries"},
+        {"{\"command\":[\"CMD\",\"x\"],\"startPeriod\":-1}", C, "startPeriod"},
+        {"{\"command\":[\"CMD\",\"x\"],\"startPeriod\":301}", C, "startPeriod"},
+        {"{\"command\":[\"CMD\",\"x\"],\"interval\":\"30\"}", I, "interval"},
+        {"{\"command\":[\"CMD\",\"x\"],\"every\":30}", C, "every: not a member of HealthCheck"},
+        {"[]", I, ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char extra[512], path[160];
+        snprintf(path, sizeof path, "containerDefinitions[0].healthCheck%s%s",
+                 *cases[i].path ? "." : "", cases[i].path);
+        snprintf(extra, sizeof extra, "\"healthCheck\":%s", cases[i].hc);
+        parse_bad(one(extra), cases[i].code, path);
+    }
+}
+
+/* COMPLETE, SUCCESS and HEALTHY: typed, with ECS's rules between containers */
+Test(taskdef, depends_on_conditions)
+{
+    ag_taskdef *td =
+        parse_ok("{\"family\":\"f\",\"containerDefinitions\":["
+                 "{\"name\":\"app\",\"image\":\"i\",\"dependsOn\":["
+                 "{\"containerName\":\"init\",\"condition\":\"SUCCESS\"},"
+                 "{\"containerName\":\"db\",\"condition\":\"HEALTHY\"},"
+                 "{\"containerName\":\"seed\",\"condition\":\"COMPLETE\"}]},"
+                 "{\"name\":\"db\",\"image\":\"i\",\"startTimeout\":30,\"healthCheck\":"
+                 "{\"command\":[\"CMD-SHELL\",\"true\"]}},"
+                 "{\"name\":\"init\",\"image\":\"i\",\"essential\":false},"
+                 "{\"name\":\"seed\",\"image\":\"i\",\"essential\":false}]}");
+    const ag_container_def *app = &td->containers[0];
+    cr_assert_eq(app->n_depends, 3);
+    cr_assert(app->depends[0].container == 2 && app->depends[0].condition == AG_DEP_SUCCESS);
+    cr_assert(app->depends[1].container == 1 && app->depends[1].condition == AG_DEP_HEALTHY);
+    cr_assert(app->depends[2].container == 3 && app->depends[2].condition == AG_DEP_COMPLETE);
+    cr_assert(td->containers[1].has_start_timeout && td->containers[1].start_timeout == 30);
+    cr_assert_eq(td->start_order[3], 0, "app starts after the three it names");
+    char *got = described_member(td, "dependsOn");
+    cr_assert_not_null(strstr(got, "\"condition\":\"HEALTHY\""), "%s", got);
+    es_free(got);
+    ag_taskdef_free(td);
+    round_trips("startTimeout", "120");
+
+    /* an essential container exiting stops the task: it cannot be waited for */
+    const char *conds[] = {"COMPLETE", "SUCCESS"};
+    for (size_t i = 0; i < 2; i++) {
+        char body[1024];
+        snprintf(body, sizeof body,
+                 "{\"family\":\"f\",\"containerDefinitions\":[{\"name\":\"app\",\"image\":"
+                 "\"i\",\"dependsOn\":[{\"containerName\":\"init\",\"condition\":\"%s\"}]},"
+                 "{\"name\":\"init\",\"image\":\"i\"}]}",
+                 conds[i]);
+        parse_bad(body, "ClientException", "containerDefinitions[0].dependsOn[0].condition: ");
+    }
+    parse_bad(one("\"dependsOn\":[{\"containerName\":\"app\",\"condition\":\"START\"}]"),
+              "ClientException", "containerDefinitions[0].dependsOn[0].containerName");
+    parse_bad(one("\"dependsOn\":[{\"containerName\":\"x\",\"condition\":\"READY\"}]"),
+              "ClientException", "containerDefinitions[0].dependsOn[0]: needs containerName");
+    parse_bad(one("\"startTimeout\":1"), "ClientException", "containerDefinitions[0].startTimeout");
+    parse_bad(one("\"startTimeout\":\"30\""), "InvalidParameterException",
+              "containerDefinitions[0].startTimeout");
 }
