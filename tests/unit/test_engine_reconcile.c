@@ -208,8 +208,8 @@ static void answer(fconn *f, const char *method, const char *t, bool held_now)
             no_content(f);
         } else if (strstr(t, "/stop")) {
             nstops++;
-            strncat(stop_log, c->id, sizeof stop_log - strlen(stop_log) - 2);
-            strcat(stop_log, ";");
+            size_t used = strlen(stop_log);
+            snprintf(stop_log + used, sizeof stop_log - used, "%s;", c->id);
             if (fail_stops > 0) {
                 fail_stops--;
                 json_answer(f, 500,

@@ -543,7 +543,7 @@ Test(store, registry_credentials_metadata_and_migration_from_2)
              "INSERT INTO old_secrets SELECT * FROM task_secrets;"
              "DROP TABLE task_secrets;"
              "ALTER TABLE old_secrets RENAME TO task_secrets;"
-             "ALTER TABLE services DROP COLUMN inactive_at;" /* migration 4's */
+             "ALTER TABLE services DROP COLUMN inactive_at;"   /* migration 4's */
              "ALTER TABLE services DROP COLUMN redeployed_at;" /* migration 5's */
              "DROP TABLE resource_tags;"
              "PRAGMA user_version = 2;");

@@ -170,7 +170,7 @@ Test(td_volumes, volume_refusals_name_the_field)
     for (int i = 0; i <= AG_TD_VOLUMES_MAX; i++)
         snprintf(many + strlen(many), sizeof many - strlen(many), "%s{\"name\":\"v%d\"}",
                  i ? "," : "", i);
-    strcat(many, "]");
+    snprintf(many + strlen(many), sizeof many - strlen(many), "]");
     ag_taskdef *td = NULL;
     ag_td_error e = {0};
     const char *body = td_json(NULL, many, C1 "}");
