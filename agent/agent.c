@@ -896,6 +896,61 @@ static int start_drift(ag_agent *a)
     return r;
 }
 
+/* GET /metrics: the Docker socket's and its intake's counters (the API
+ * knows neither part). */
+static void sync_metrics(void *ud, ag_metrics *m)
+{
+    ag_agent *a = ud;
+#define PX "ecs_agent_docker_socket_"
+    if (a->proxy) {
+        dk_proxy_stats st;
+        dk_proxy_get_stats(a->proxy, &st);
+        ag_metrics_sync_counter(m, PX "connections_total",
+                                "Client connections to the agent's Docker socket", NULL,
+                                (double)st.accepted);
+        ag_metrics_sync_counter(m, PX "requests_total",
+                                "Requests through the agent's Docker socket", NULL,
+                                (double)st.requests);
+        ag_metrics_sync_counter(m, PX "hijacked_total",
+                                "Connections switched to raw streams (attach, exec, run -it)", NULL,
+                                (double)st.upgrades);
+        ag_metrics_sync_counter(m, PX "refused_requests_total",
+                                "Requests refused by the socket's limits (400, 413)", NULL,
+                                (double)st.bad_requests);
+        ag_metrics_sync_counter(m, PX "upstream_failures_total",
+                                "Requests answered 502: dockerd could not be reached", NULL,
+                                (double)st.upstream_failures);
+        ag_metrics_sync_counter(
+            m, PX "bytes_total", "Bytes forwarded through the agent's Docker socket",
+            (const char *const[]){"direction", "to_docker", NULL}, (double)st.bytes_up);
+        ag_metrics_sync_counter(
+            m, PX "bytes_total", "Bytes forwarded through the agent's Docker socket",
+            (const char *const[]){"direction", "from_docker", NULL}, (double)st.bytes_down);
+        ag_series *g = ag_metrics_series(m, AG_METRIC_GAUGE, PX "connections",
+                                         "Client connections open now", NULL, NULL, 0);
+        if (g)
+            ag_series_set(g, (double)st.active);
+        g = ag_metrics_series(m, AG_METRIC_GAUGE, PX "buffered_bytes",
+                              "Bytes held in the socket's buffers now", NULL, NULL, 0);
+        if (g)
+            ag_series_set(g, (double)st.buffered);
+    }
+    if (a->intake) {
+        ag_intake_docker_stats is;
+        ag_intake_docker_get_stats(a->intake, &is);
+        const char *h = "Container creates through the agent's Docker socket, by outcome";
+        ag_metrics_sync_counter(m, PX "creates_total", h,
+                                (const char *const[]){"outcome", "seen", NULL}, (double)is.creates);
+        ag_metrics_sync_counter(m, PX "creates_total", h,
+                                (const char *const[]){"outcome", "injected", NULL},
+                                (double)is.injected);
+        ag_metrics_sync_counter(m, PX "creates_total", h,
+                                (const char *const[]){"outcome", "refused", NULL},
+                                (double)is.refused);
+    }
+#undef PX
+}
+
 /* The ECS API, mounted on the public listener. */
 static int start_api(ag_agent *a)
 {
@@ -908,7 +963,9 @@ static int start_api(ag_agent *a)
                         .account = cf_get(cfg, CF_ACCOUNT_ID),
                         .cluster = cf_get(cfg, CF_CLUSTER),
                         /* embedded: callers' policies decide; aws: the administrator key only */
-                        .iam = a->embedded ? a->al : NULL};
+                        .iam = a->embedded ? a->al : NULL,
+                        .sync_metrics = sync_metrics,
+                        .sync_ud = a};
     int r;
     if ((r = ag_api_create(&ac, &a->api)) < 0 ||
         (r = ag_api_tasks_attach(a->api, a->engine, &a->api_tasks)) < 0 ||

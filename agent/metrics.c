@@ -226,3 +226,14 @@ int ag_metrics_render(const ag_metrics *m, es_buf *out)
     }
     return r ? -EMSGSIZE : 0;
 }
+
+void ag_metrics_sync_counter(ag_metrics *m, const char *name, const char *help,
+                             const char *const *lbl, double value)
+{
+    ag_series *s = ag_metrics_series(m, AG_METRIC_COUNTER, name, help, lbl, NULL, 0);
+    if (!s)
+        return;
+    double d = value - ag_series_value(s);
+    if (d > 0)
+        ag_series_add(s, d);
+}

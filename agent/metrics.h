@@ -40,6 +40,11 @@ void ag_series_add(ag_series *s, double v);     /* counters, gauges */
 void ag_series_set(ag_series *s, double v);     /* gauges */
 void ag_series_observe(ag_series *s, double v); /* histograms */
 double ag_series_value(const ag_series *s);     /* counters, gauges; count for histograms */
+/* Brings the counter series name{lbl} up to value, a total kept elsewhere
+ * (a part's own stats): adds the difference when it grew, so the series never
+ * goes down. Nothing when the series cannot be made (out of room). */
+void ag_metrics_sync_counter(ag_metrics *m, const char *name, const char *help,
+                             const char *const *lbl, double value);
 
 /* Appends the text exposition format (version 0.0.4) to out. */
 int ag_metrics_render(const ag_metrics *m, es_buf *out);

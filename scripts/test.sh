@@ -18,6 +18,8 @@ cmake --build "$BUILD" -j"$(nproc)"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 cd "$BUILD"
-# in parallel, one test a core: the tests that share the test engine's containers or the
-# package directory hold ctest resource locks (tests/*/CMakeLists.txt)
-ctest --output-on-failure -j"$(nproc)" "$@"
+# in parallel, one test a core and one more: most integration tests wait on Docker and on
+# timers, not on a core (two lanes of container tests and the CPU-bound unit tests and fuzz
+# replays run beside each other). The tests that share an engine's containers or the package
+# directory hold ctest resource locks (tests/*/CMakeLists.txt).
+ctest --output-on-failure -j"$(($(nproc) + 1))" "$@"

@@ -56,6 +56,8 @@ struct ag_api {
     ag_series *tasks[AG_TASK_STATUS_COUNT];
     ag_series *build_info, *start_time, *uptime;
     struct timespec started; /* CLOCK_MONOTONIC at creation: the uptime's origin */
+    void (*cfg_sync_metrics)(void *ud, ag_metrics *m); /* ag_api_config's */
+    void *cfg_sync_ud;
 };
 
 static const es_json_limits api_json_limits = {
@@ -1085,17 +1087,6 @@ out:
 
 /* -------------------------------------------------------------- metrics */
 
-static void sync_counter(ag_metrics *m, const char *name, const char *help, const char *const *lbl,
-                         double value)
-{
-    ag_series *s = ag_metrics_series(m, AG_METRIC_COUNTER, name, help, lbl, NULL, 0);
-    if (!s)
-        return;
-    double d = value - ag_series_value(s);
-    if (d > 0)
-        ag_series_add(s, d);
-}
-
 int ag_api_metrics(void *arg, const char *path, es_buf *out, const char **content_type)
 {
     (void)path;
@@ -1115,41 +1106,46 @@ int ag_api_metrics(void *arg, const char *path, es_buf *out, const char **conten
     if (api->resolver) {
         ag_resolver_stats rs;
         ag_resolver_get_stats(api->resolver, &rs);
-        sync_counter(m, METRIC_PREFIX "secret_resolutions_total", "Task secret resolutions started",
-                     NULL, (double)rs.resolutions);
-        sync_counter(m, METRIC_PREFIX "secret_resolution_failures_total",
-                     "Task secret resolutions that failed", NULL, (double)rs.failures);
-        sync_counter(m, METRIC_PREFIX "ssm_calls_total", "SSM GetParameters calls started", NULL,
-                     (double)rs.ssm_calls);
-        sync_counter(m, METRIC_PREFIX "ssm_names_total", "SSM parameter names asked for", NULL,
-                     (double)rs.ssm_names);
-        sync_counter(m, METRIC_PREFIX "secretsmanager_calls_total",
-                     "Secrets Manager GetSecretValue calls started", NULL, (double)rs.sm_calls);
+        ag_metrics_sync_counter(m, METRIC_PREFIX "secret_resolutions_total",
+                                "Task secret resolutions started", NULL, (double)rs.resolutions);
+        ag_metrics_sync_counter(m, METRIC_PREFIX "secret_resolution_failures_total",
+                                "Task secret resolutions that failed", NULL, (double)rs.failures);
+        ag_metrics_sync_counter(m, METRIC_PREFIX "ssm_calls_total",
+                                "SSM GetParameters calls started", NULL, (double)rs.ssm_calls);
+        ag_metrics_sync_counter(m, METRIC_PREFIX "ssm_names_total", "SSM parameter names asked for",
+                                NULL, (double)rs.ssm_names);
+        ag_metrics_sync_counter(m, METRIC_PREFIX "secretsmanager_calls_total",
+                                "Secrets Manager GetSecretValue calls started", NULL,
+                                (double)rs.sm_calls);
     }
     if (api->server) {
         aw_listener_stats ss;
         aw_listener_get_stats(api->server, &ss);
         const char *h = "HTTP requests to the agent's listener";
-        sync_counter(m, METRIC_PREFIX "http_requests_total", h, NULL, (double)ss.requests);
-        sync_counter(m, METRIC_PREFIX "http_errors_total", "HTTP error answers by class",
-                     (const char *const[]){"class", "4xx", NULL}, (double)ss.errors_4xx);
-        sync_counter(m, METRIC_PREFIX "http_errors_total", "HTTP error answers by class",
-                     (const char *const[]){"class", "5xx", NULL}, (double)ss.errors_5xx);
-        sync_counter(m, METRIC_PREFIX "http_auth_failures_total",
-                     "Requests refused by signature verification", NULL, (double)ss.auth_failures);
-        sync_counter(m, METRIC_PREFIX "http_connections_refused_total",
-                     "Connections refused over the connection limit", NULL,
-                     (double)ss.connections_refused);
+        ag_metrics_sync_counter(m, METRIC_PREFIX "http_requests_total", h, NULL,
+                                (double)ss.requests);
+        ag_metrics_sync_counter(m, METRIC_PREFIX "http_errors_total", "HTTP error answers by class",
+                                (const char *const[]){"class", "4xx", NULL}, (double)ss.errors_4xx);
+        ag_metrics_sync_counter(m, METRIC_PREFIX "http_errors_total", "HTTP error answers by class",
+                                (const char *const[]){"class", "5xx", NULL}, (double)ss.errors_5xx);
+        ag_metrics_sync_counter(m, METRIC_PREFIX "http_auth_failures_total",
+                                "Requests refused by signature verification", NULL,
+                                (double)ss.auth_failures);
+        ag_metrics_sync_counter(m, METRIC_PREFIX "http_connections_refused_total",
+                                "Connections refused over the connection limit", NULL,
+                                (double)ss.connections_refused);
         /* answers given off the loop (PutParameter's AllowedPattern: aws/local/match.h) */
-        sync_counter(m, METRIC_PREFIX "http_deferred_answers_total",
-                     "Answers given once work on a worker thread was done", NULL,
-                     (double)ss.deferred);
+        ag_metrics_sync_counter(m, METRIC_PREFIX "http_deferred_answers_total",
+                                "Answers given once work on a worker thread was done", NULL,
+                                (double)ss.deferred);
         ag_series *w =
             ag_metrics_series(m, AG_METRIC_GAUGE, METRIC_PREFIX "http_deferred_waiting",
                               "Answers waiting for work on a worker thread", NULL, NULL, 0);
         if (w)
             ag_series_set(w, (double)ss.deferred_waiting);
     }
+    if (api->cfg_sync_metrics)
+        api->cfg_sync_metrics(api->cfg_sync_ud, m);
     *content_type = "text/plain; version=0.0.4; charset=utf-8";
     return ag_metrics_render(m, out);
 }
@@ -1166,6 +1162,8 @@ int ag_api_create(const ag_api_config *cfg, ag_api **out)
     api->store = cfg->store;
     api->metrics = cfg->metrics;
     clock_gettime(CLOCK_MONOTONIC, &api->started);
+    api->cfg_sync_metrics = cfg->sync_metrics;
+    api->cfg_sync_ud = cfg->sync_ud;
     if (api->metrics) {
         api->build_info =
             ag_metrics_series(api->metrics, AG_METRIC_GAUGE, METRIC_PREFIX "build_info",

@@ -79,6 +79,11 @@ typedef struct ag_api_config {
      * decide theirs. NULL (aws mode: the daemon cannot read the caller's IAM
      * policies): only the account root, the administrator key, may call. */
     al_ctx *iam;
+    /* Called on each GET /metrics before rendering, so that parts the API does
+     * not know (the Docker socket, its intake) bring their counters up to date
+     * in m. NULL: none. */
+    void (*sync_metrics)(void *ud, ag_metrics *m);
+    void *sync_ud;
 } ag_api_config;
 
 /* Copies the strings. 0, -EINVAL, -ENOMEM. */

@@ -206,6 +206,15 @@ compose down >/dev/null 2>&1 || true
 say "a create without labels is not touched (docker run still works through the socket)"
 eq "$(d run --rm --network none "$IMAGE" echo plain)" plain "a plain docker run"
 
+say "/metrics counts the socket's creates by outcome, its requests and bytes"
+metrics=$(curl -sf "$URL/metrics") || fail "no /metrics"
+grep -qx 'ecs_agent_docker_socket_creates_total{outcome="injected"} 6' <<<"$metrics" &&
+  grep -qx 'ecs_agent_docker_socket_creates_total{outcome="refused"} 4' <<<"$metrics" &&
+  grep -qE '^ecs_agent_docker_socket_requests_total [1-9]' <<<"$metrics" &&
+  grep -qE '^ecs_agent_docker_socket_bytes_total\{direction="from_docker"\} [1-9]' <<<"$metrics" &&
+  grep -qE '^ecs_agent_docker_socket_hijacked_total [1-9]' <<<"$metrics" ||
+  fail "/metrics: $(grep docker_socket <<<"$metrics")"
+
 it_stop_agent
 grep -q "Docker socket: [0-9]* creates, 6 given secrets, 4 refused" "$LOG" ||
   fail "the intake's stop line: $(grep 'given secrets' "$LOG")"
