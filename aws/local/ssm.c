@@ -44,9 +44,12 @@
 #define AL_SSM_PATTERN_HEAP_LIMIT_KIB 16384
 /* Pattern items entered over the whole match, every start position included (counted by a
  * callout before each item, PCRE2_AUTO_CALLOUT): an unanchored pattern that stays under the
- * match limit at each of 8 K start positions would otherwise run for minutes. 1000000 is 16
- * times what an ordinary pattern needs. */
-#define AL_SSM_PATTERN_STEP_LIMIT 1000000
+ * match limit at each of 8 K start positions would otherwise run for minutes. 250000 is 4
+ * times what the costliest ordinary pattern needs (61 K items). It was 1000000: the issue's
+ * back-reference pattern on 1599 'a' + 'b' reached it in 46 ms (median, Release) and 232 ms
+ * at p99 on a machine at load 11, against issue 17's goal of an answer under 100 ms; a
+ * quarter of the steps is a quarter of that time. */
+#define AL_SSM_PATTERN_STEP_LIMIT 250000
 /* CPU time of the match (the thread's, so a busy machine does not count), checked every
  * AL_SSM_PATTERN_CLOCK_EVERY steps: the limits above count steps, and one step can be long (a
  * 4000-character lookbehind read at each step), so this ceiling bounds the time however the
