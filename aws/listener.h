@@ -266,6 +266,16 @@ void aw_listener_set_unserved_text(aw_listener *l, const char *text);
 typedef int (*aw_get_route_fn)(void *arg, const char *path, es_buf *out, const char **content_type);
 int aw_listener_add_get_route(aw_listener *l, const char *path, aw_get_route_fn fn, void *arg);
 
+/* A GET prefix route answers GET <prefix>... without SigV4 (the container
+ * endpoints: the route checks its own token): fn sees the whole request
+ * (headers for its Authorization), appends the body, names its content type
+ * and answers the HTTP status (200, 401, 404, ...), or < 0 for a 500.
+ * Exact GET routes are tried first; among prefixes the first added wins. */
+typedef int (*aw_get_prefix_fn)(void *arg, const aw_listener_request *rq, es_buf *out,
+                                const char **content_type);
+int aw_listener_add_get_prefix_route(aw_listener *l, const char *prefix, aw_get_prefix_fn fn,
+                                     void *arg);
+
 /* The TCP port bound (0 for a unix socket). */
 int aw_listener_port(const aw_listener *l);
 void aw_listener_get_stats(const aw_listener *l, aw_listener_stats *out);

@@ -598,6 +598,18 @@ void ag_engine_get_counts(const ag_engine *e, ag_engine_counts *out)
     }
 }
 
+void ag_engine_set_env_hook(ag_engine *e, ag_engine_env_fn fn, void *arg)
+{
+    e->env_fn = fn;
+    e->env_arg = arg;
+}
+
+const ag_taskdef *ag_engine_task_def(ag_engine *e, const ag_task *t)
+{
+    etask *et = ag_eng_find(e, t->arn);
+    return et && et->td ? et->td->td : NULL;
+}
+
 int ag_engine_observe(ag_engine *e, ag_engine_observer fn, void *arg)
 {
     if (e->nobservers >= MAX_OBSERVERS)
@@ -606,6 +618,17 @@ int ag_engine_observe(ag_engine *e, ag_engine_observer fn, void *arg)
     e->observers[e->nobservers].arg = arg;
     e->nobservers++;
     return 0;
+}
+
+void ag_engine_unobserve(ag_engine *e, ag_engine_observer fn, void *arg)
+{
+    for (size_t i = 0; i < e->nobservers; i++)
+        if (e->observers[i].fn == fn && e->observers[i].arg == arg) {
+            memmove(&e->observers[i], &e->observers[i + 1],
+                    (e->nobservers - i - 1) * sizeof e->observers[0]);
+            e->nobservers--;
+            return;
+        }
 }
 
 /* ---- life ---- */
