@@ -140,6 +140,8 @@ void ag_ep_write_container(es_jw *w, const ag_ep_meta_ctx *m, size_t i)
     if (c->docker_id)
         es_jw_kstr(w, "DockerId", c->docker_id);
     es_jw_kstr(w, "Name", c->name);
+    if (c->docker_name)
+        es_jw_kstr(w, "DockerName", c->docker_name);
     es_jw_kstr(w, "Image", c->image);
     write_labels(w, m, cd, c->name);
     es_jw_kstr(w, "DesiredStatus", t->desired_status == AG_TASK_STOPPED ? "STOPPED" : "RUNNING");

@@ -259,6 +259,9 @@ static int issue_create(etask *et)
     if (c) {
         *c = (cop){et, i};
         es_debug("task %s: creating container %s as %s", et->t->id, cd->name, p->name);
+        /* for task metadata's DockerName; without memory it is left out */
+        es_free(et->t->containers[i].docker_name);
+        et->t->containers[i].docker_name = es_strdup(p->name);
         /* the body is written (docker/) and the params' values wiped right away */
         rc = create_with_volumes(et, i, p, mode, c);
     }

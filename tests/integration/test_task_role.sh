@@ -118,6 +118,7 @@ eq "$(json "$META1" 'j["Family"] + ":" + j["Revision"]')" "tr-app:1" "metadata F
 eq "$(json "$META1" 'j["LaunchType"]')" "EC2" "metadata LaunchType"
 eq "$(json "$META1" '[c["Name"] for c in j["Containers"]]')" "['app']" "metadata Containers"
 eq "$(json "$SELF1" 'j["DockerId"]')" "$C1" "container metadata DockerId"
+eq "$(json "$SELF1" 'j["DockerName"]')" "$(docker inspect -f '{{.Name}}' "$C1" | cut -c2-)" "container metadata DockerName"
 eq "$(json "$SELF1" 'j["Labels"]["com.amazonaws.ecs.task-arn"]')" "$T1" "container metadata Labels"
 if grep -qF "$TOKEN1" <<<"$META1$SELF1"; then fail "the metadata shows the token"; fi
 eq "$(status_of "$EP/v4/00000000000000000000000000000000/task")" 404 "an unknown metadata id"

@@ -116,6 +116,7 @@ Test(endpoints, metadata_v4_shapes_carry_no_env_or_secret)
                  0);
     cr_assert_eq(ag_task_add_container(t, "app", "busybox"), 0);
     cr_assert_eq(ag_task_container_update(t, "app", "d0cker1d", "RUNNING", NULL, NULL), 0);
+    t->containers[0].docker_name = es_strdup("ecs-web-3-app-0123456789abcdef");
     ag_ep_meta_ctx m = {.t = t, .td = td, .az = "us-east-1a", .network_mode = "host"};
     es_buf b;
     es_buf_init(&b, 65536);
@@ -140,6 +141,7 @@ Test(endpoints, metadata_v4_shapes_carry_no_env_or_secret)
     const es_json *c = es_json_at(cs, 0);
     cr_assert_str_eq(es_json_get_str(c, "DockerId"), "d0cker1d");
     cr_assert_str_eq(es_json_get_str(c, "Name"), "app");
+    cr_assert_str_eq(es_json_get_str(c, "DockerName"), "ecs-web-3-app-0123456789abcdef");
     cr_assert_str_eq(es_json_get_str(c, "Image"), "busybox");
     cr_assert_str_eq(es_json_get_str(c, "KnownStatus"), "RUNNING");
     cr_assert_str_eq(es_json_get_str(c, "Type"), "NORMAL");
