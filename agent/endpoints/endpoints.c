@@ -422,6 +422,15 @@ static int serve_metadata(void *arg, const aw_listener_request *rq, es_buf *out,
     return es_jw_finish(&w) < 0 ? -ENOMEM : 200;
 }
 
+/* Any other GET: ECS-shaped 404 (the listener's own answer would speak of POST). */
+static int serve_unknown(void *arg, const aw_listener_request *rq, es_buf *out, const char **ctype)
+{
+    (void)arg, (void)rq;
+    *ctype = "application/json";
+    return answer_error(out, 404, "NotFound",
+                        "Only GET /v2/credentials and /v4/<id>[/task] are served here.");
+}
+
 /* ---- life ---- */
 
 int ag_endpoints_start(const ag_endpoints_config *cfg, ag_endpoints **out, char *why, size_t n)
@@ -452,6 +461,7 @@ int ag_endpoints_start(const ag_endpoints_config *cfg, ag_endpoints **out, char 
     uv_timer_start(&p->tick, on_tick, AG_EP_TICK_MS, AG_EP_TICK_MS);
     if ((r = aw_listener_add_get_prefix_route(p->l, "/v2/credentials", serve_credentials, p)) < 0 ||
         (r = aw_listener_add_get_prefix_route(p->l, "/v4/", serve_metadata, p)) < 0 ||
+        (r = aw_listener_add_get_prefix_route(p->l, "/", serve_unknown, p)) < 0 ||
         (r = ag_engine_observe(cfg->engine, on_task, p)) < 0) {
         snprintf(why, n, "no room for a route or an observer");
         *out = p; /* the caller closes it */

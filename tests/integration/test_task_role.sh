@@ -122,6 +122,8 @@ eq "$(json "$SELF1" 'j["DockerName"]')" "$(docker inspect -f '{{.Name}}' "$C1" |
 eq "$(json "$SELF1" 'j["Labels"]["com.amazonaws.ecs.task-arn"]')" "$T1" "container metadata Labels"
 if grep -qF "$TOKEN1" <<<"$META1$SELF1"; then fail "the metadata shows the token"; fi
 eq "$(status_of "$EP/v4/00000000000000000000000000000000/task")" 404 "an unknown metadata id"
+eq "$(status_of "$EP/v4/$(env_of "$C1" ECS_CONTAINER_METADATA_URI_V4 | sed 's#.*/v4/##')/stats")" 404 "stats (not served)"
+eq "$(status_of "$EP/")" 404 "another path"
 
 say "the credentials read what the task role allows, nothing else"
 eq "$(as_task "$CREDS1" ssm get-parameter --name /tr/allowed --with-decryption --query Parameter.Value --output text)" \
@@ -171,12 +173,14 @@ T3=$(run_task tr-none)
 must_reach "$T3" STOPPED
 R=$(reason_of "$T3")
 grep -q "network mode none cannot reach" <<<"$R" || fail "network mode none: $R"
+say "  stoppedReason: $R"
 aws ecs register-task-definition --family tr-untrusted --network-mode host --execution-role-arn "$EXEC" \
   --task-role-arn "arn:aws:iam::$ACCT:role/tr-untrusted" --container-definitions "file://$WORK/app.json" >/dev/null
 T4=$(run_task tr-untrusted)
 must_reach "$T4" STOPPED
 R=$(reason_of "$T4")
 grep -q "trust policy does not allow ecs-tasks.amazonaws.com" <<<"$R" || fail "untrusted role: $R"
+say "  stoppedReason: $R"
 
 say "no token and no secret key in the agent's log"
 it_stop_agent
