@@ -861,10 +861,9 @@ static int start_engine(ag_agent *a)
 
 /* ECS_SECRETS_TASK_ENDPOINT off: a task naming taskRoleArn cannot be given
  * its credentials, so its launch fails with the reason. */
-static int refuse_task_role(void *arg, const ag_task *t, const ag_taskdef *td, size_t i,
-                            ag_engine_env *env, char *why, size_t n)
+static int refuse_task_role(void *arg, const ag_task *t, const ag_taskdef *td, char *why, size_t n)
 {
-    (void)arg, (void)t, (void)i, (void)env;
+    (void)arg, (void)t;
     if (!td->task_role_arn)
         return 0;
     snprintf(why, n, "taskRoleArn %s: the container endpoints are off (%s=off)", td->task_role_arn,
@@ -878,7 +877,7 @@ static int start_endpoints(ag_agent *a)
 {
     const cf_config *cfg = a->cfg;
     if (!cfg->task_endpoint_host) {
-        ag_engine_set_env_hook(a->engine, refuse_task_role, NULL);
+        ag_engine_set_launch_check(a->engine, refuse_task_role, NULL);
         es_info("container endpoints: off (%s): tasks naming taskRoleArn are refused",
                 cf_keys[CF_TASK_ENDPOINT].name);
         return 0;

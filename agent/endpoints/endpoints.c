@@ -272,6 +272,23 @@ static ep_task *task_register(ag_endpoints *p, const ag_task *t, const ag_taskde
     return x;
 }
 
+/* The launch check: before the secrets are resolved, a task naming
+ * taskRoleArn is refused when it cannot use the endpoint, else registered:
+ * its token is made and its credentials asked for right away, so that they
+ * are in by the time its containers start. */
+static int on_check(void *arg, const ag_task *t, const ag_taskdef *td, char *why, size_t n)
+{
+    ag_endpoints *p = arg;
+    if (p->closing || !td->task_role_arn)
+        return 0;
+    int r = role_check(p, td, why, n);
+    if (r < 0)
+        return r;
+    if (!task_find(p, t->arn) && !task_register(p, t, td, why, n))
+        return -ENOMEM;
+    return 0;
+}
+
 static int env_put(ag_engine_env *env, const char *name, const char *a, const char *b)
 {
     if (env->n >= AG_ENGINE_ENV_MAX)
@@ -289,13 +306,19 @@ static int on_env(void *arg, const ag_task *t, const ag_taskdef *td, size_t d, a
     ag_endpoints *p = arg;
     if (p->closing || d >= AG_TD_CONTAINERS_MAX)
         return 0;
-    if (td->task_role_arn && role_check(p, td, why, n) < 0)
-        return -EACCES;
-    char ignored[8];
-    if (!td->task_role_arn && !ag_endpoints_reachable(p->host, td->network_mode, ignored, 0))
-        return 0; /* no role: the metadata endpoint where it can be reached */
     ep_task *x = task_find(p, t->arn);
-    if (!x && !(x = task_register(p, t, td, why, n)))
+    char ignored[8];
+    if (!x && td->task_role_arn) {
+        /* the launch check registered it; this is the guard if it did not */
+        if (on_check(p, t, td, why, n) < 0)
+            return -EACCES;
+        x = task_find(p, t->arn);
+    } else if (!x && !ag_endpoints_reachable(p->host, td->network_mode, ignored, 0)) {
+        return 0; /* no role: the metadata endpoint where it can be reached */
+    } else if (!x && !(x = task_register(p, t, td, why, n))) {
+        return -ENOMEM;
+    }
+    if (!x)
         return -ENOMEM;
     if (!x->ids[d][0] && ag_ep_random_hex(x->ids[d], AG_EP_ID_BYTES) < 0) {
         snprintf(why, n, "no randomness for the metadata endpoint's id");
@@ -468,6 +491,7 @@ int ag_endpoints_start(const ag_endpoints_config *cfg, ag_endpoints **out, char 
         return r;
     }
     ag_engine_set_env_hook(cfg->engine, on_env, p);
+    ag_engine_set_launch_check(cfg->engine, on_check, p);
     *out = p;
     return 0;
 }
@@ -504,6 +528,7 @@ void ag_endpoints_close(ag_endpoints *p, void (*done)(void *arg), void *arg)
     p->done = done;
     p->done_arg = arg;
     ag_engine_set_env_hook(p->cfg.engine, NULL, NULL);
+    ag_engine_set_launch_check(p->cfg.engine, NULL, NULL);
     ag_engine_unobserve(p->cfg.engine, on_task, p);
     p->inflight += 2;
     uv_timer_stop(&p->tick);

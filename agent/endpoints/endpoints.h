@@ -8,9 +8,11 @@
  *   GET /v4/<id>, /v4/<id>/task   task metadata endpoint v4
  *                            (ECS_CONTAINER_METADATA_URI_V4 = .../v4/<id>)
  *
- * Each task gets, at its first container's create (the engine's env hook):
- * a token of AG_EP_TOKEN_BYTES from the OS CSPRNG when its definition names
- * taskRoleArn, and one metadata id per container. Both live in this
+ * A task naming taskRoleArn gets, when its launch begins (the engine's
+ * launch check, before its secrets are resolved), a token of
+ * AG_EP_TOKEN_BYTES from the OS CSPRNG; every task the endpoint can reach
+ * gets one metadata id per container at that container's create (the
+ * engine's env hook, which also puts the variables in Env). Both live in this
  * module's memory only: never in the store, a log or an answer; they die
  * with the task (STOPPED: forgotten and wiped), and with the agent (a
  * restarted agent cannot serve the tasks it adopts: their containers hold
@@ -30,7 +32,7 @@
  * A task naming taskRoleArn whose network mode cannot reach it (none; bridge
  * with a loopback endpoint) fails its launch with the reason; its trust
  * policy must let ecs-tasks.amazonaws.com assume it (embedded mode checks it
- * before the first create). */
+ * in the launch check). */
 #ifndef AG_ENDPOINTS_H
 #define AG_ENDPOINTS_H
 

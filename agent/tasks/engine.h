@@ -173,6 +173,13 @@ typedef struct ag_engine_env {
 typedef int (*ag_engine_env_fn)(void *arg, const ag_task *t, const ag_taskdef *td, size_t i,
                                 ag_engine_env *env, char *why, size_t whylen);
 void ag_engine_set_env_hook(ag_engine *e, ag_engine_env_fn fn, void *arg);
+/* A check of a task launched by RunTask (or a service) before its secrets
+ * are resolved (the container endpoints: can the task reach them, may its
+ * task role be assumed for it): < 0 with why fails the launch
+ * (ResourceInitializationError: why) before any credential is asked for. */
+typedef int (*ag_engine_check_fn)(void *arg, const ag_task *t, const ag_taskdef *td, char *why,
+                                  size_t whylen);
+void ag_engine_set_launch_check(ag_engine *e, ag_engine_check_fn fn, void *arg);
 /* The definition a task runs (NULL when unknown: the revision left the
  * store); valid as the task is. */
 const ag_taskdef *ag_engine_task_def(ag_engine *e, const ag_task *t);

@@ -172,14 +172,14 @@ aws ecs register-task-definition --family tr-none --network-mode none --executio
 T3=$(run_task tr-none)
 must_reach "$T3" STOPPED
 R=$(reason_of "$T3")
-grep -q "network mode none cannot reach" <<<"$R" || fail "network mode none: $R"
+grep -q "^ResourceInitializationError: the network mode none cannot reach" <<<"$R" || fail "network mode none: $R"
 say "  stoppedReason: $R"
 aws ecs register-task-definition --family tr-untrusted --network-mode host --execution-role-arn "$EXEC" \
   --task-role-arn "arn:aws:iam::$ACCT:role/tr-untrusted" --container-definitions "file://$WORK/app.json" >/dev/null
 T4=$(run_task tr-untrusted)
 must_reach "$T4" STOPPED
 R=$(reason_of "$T4")
-grep -q "trust policy does not allow ecs-tasks.amazonaws.com" <<<"$R" || fail "untrusted role: $R"
+grep -q "^ResourceInitializationError: taskRoleArn .*: its trust policy does not allow ecs-tasks.amazonaws.com" <<<"$R" || fail "untrusted role: $R"
 say "  stoppedReason: $R"
 
 say "no token and no secret key in the agent's log"
