@@ -890,7 +890,8 @@ static int start_endpoints(ag_agent *a)
                               .creds = a->creds,
                               .embedded = a->embedded ? a->al : NULL,
                               .region = cf_get(cfg, CF_REGION),
-                              .account = cf_get(cfg, CF_ACCOUNT_ID)};
+                              .account = cf_get(cfg, CF_ACCOUNT_ID),
+                              .metrics = a->metrics};
     char why[256];
     int r = ag_endpoints_start(&ec, &a->endpoints, why, sizeof why);
     if (r < 0) {

@@ -34,8 +34,20 @@ struct ep_task {
     char err[AG_EP_ERR_MAX]; /* the last AssumeRole failure ("" none) */
 };
 
+/* What /metrics counts: credential requests by answer, AssumeRole calls by outcome. */
+typedef enum ep_count {
+    C_SERVED,
+    C_NO_TOKEN,
+    C_REFUSED,
+    C_UNAVAILABLE,
+    C_ASSUMED,
+    C_FAILED,
+    C_N
+} ep_count;
+
 struct ag_endpoints {
     ag_endpoints_config cfg;
+    ag_series *m[C_N];
     char host[64];
     char url[AG_EP_URL_MAX];
     aw_listener *l;
@@ -150,6 +162,8 @@ static void fetch_failed(ep_task *x, const char *code, const char *message)
 static void on_sts(void *arg, const aw_error *err, aw_sts_credentials *c)
 {
     ep_task *x = arg;
+    if (!x->ep->closing)
+        ag_series_add(x->ep->m[err ? C_FAILED : C_ASSUMED], 1);
     if (err) {
         fetch_failed(x, err->code, err->message);
     } else {
@@ -378,11 +392,24 @@ static ep_task *by_token(ag_endpoints *p, const char *presented)
     return found;
 }
 
+static int answer_credentials(ag_endpoints *p, const aw_listener_request *rq, es_buf *out);
+
 static int serve_credentials(void *arg, const aw_listener_request *rq, es_buf *out,
                              const char **ctype)
 {
     ag_endpoints *p = arg;
     *ctype = "application/json";
+    int status = answer_credentials(p, rq, out);
+    ag_series_add(p->m[status == 200   ? C_SERVED
+                       : status == 401 ? C_NO_TOKEN
+                       : status == 403 ? C_REFUSED
+                                       : C_UNAVAILABLE],
+                  1);
+    return status;
+}
+
+static int answer_credentials(ag_endpoints *p, const aw_listener_request *rq, es_buf *out)
+{
     if (strcmp(rq->path, "/v2/credentials") != 0)
         return answer_error(out, 404, "NotFound", "Only /v2/credentials is served here.");
     const char *auth = header(rq, "authorization");
@@ -469,6 +496,18 @@ int ag_endpoints_start(const ag_endpoints_config *cfg, ag_endpoints **out, char 
     }
     p->cfg = *cfg;
     snprintf(p->host, sizeof p->host, "%s", cfg->host);
+    static const char *const results[C_N] = {"served",      "no_token", "refused",
+                                             "unavailable", "ok",       "failed"};
+    for (int i = 0; cfg->metrics && i < C_N; i++) {
+        const char *labels[] = {"result", results[i], NULL};
+        p->m[i] = ag_metrics_series(
+            cfg->metrics, AG_METRIC_COUNTER,
+            i < C_ASSUMED ? "ecs_agent_task_credentials_requests_total"
+                          : "ecs_agent_task_role_assumed_total",
+            i < C_ASSUMED ? "Requests to the container credentials endpoint, by answer."
+                          : "AssumeRole calls for tasks' roles, by outcome.",
+            labels, NULL, 0);
+    }
     int r = aw_listener_start(cfg->loop, cfg->host, cfg->port, &ep_limits, &p->l);
     if (r < 0) {
         snprintf(why, n, "cannot listen on %s:%d: %s", cfg->host, cfg->port, uv_strerror(r));

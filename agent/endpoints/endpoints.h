@@ -40,6 +40,7 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "agent/metrics.h"
 #include "agent/tasks/engine.h"
 #include "aws/client.h"
 #include "aws/credentials.h"
@@ -67,6 +68,9 @@ typedef struct ag_endpoints_config {
     al_ctx *embedded;  /* the trust check; NULL in aws mode (STS decides) */
     const char *region, *account;
     unsigned duration_s, refresh_before_s; /* 0: the defaults above */
+    /* ecs_agent_task_credentials_requests_total{result} and
+     * ecs_agent_task_role_assumed_total{result}; NULL: none */
+    ag_metrics *metrics;
 } ag_endpoints_config;
 
 /* Binds, mounts the routes, hooks the engine (env, observer). 0 or -errno

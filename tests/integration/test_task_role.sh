@@ -182,6 +182,15 @@ R=$(reason_of "$T4")
 grep -q "^ResourceInitializationError: taskRoleArn .*: its trust policy does not allow ecs-tasks.amazonaws.com" <<<"$R" || fail "untrusted role: $R"
 say "  stoppedReason: $R"
 
+say "/metrics counts the credential requests by answer and the AssumeRole calls"
+M=$(curl -s "$URL/metrics")
+metric() { sed -n "s/^$1 //p" <<<"$M"; }
+say "  $(grep -E '^ecs_agent_task_(credentials|role)' <<<"$M" | tr '\n' ' ')"
+[[ $(metric 'ecs_agent_task_credentials_requests_total{result="served"}') -ge 4 ]] || fail "served: $(grep task_credentials <<<"$M")"
+[[ $(metric 'ecs_agent_task_credentials_requests_total{result="refused"}') -ge 3 ]] || fail "refused: $(grep task_credentials <<<"$M")"
+eq "$(metric 'ecs_agent_task_credentials_requests_total{result="no_token"}')" 1 "requests without a token"
+[[ $(metric 'ecs_agent_task_role_assumed_total{result="ok"}') -ge 2 ]] || fail "assumed: $(grep task_role <<<"$M")"
+
 say "no token and no secret key in the agent's log"
 it_stop_agent
 for s in "$TOKEN1" "$TOKEN2" "$(json "$CREDS1" 'j["SecretAccessKey"]')" "$(json "$CREDS2" 'j["SecretAccessKey"]')" "$ALLOWED"; do
