@@ -13,6 +13,10 @@
  *   the query route   POST / form-encoded with Action=... (IAM, STS): the
  *                     mounter verifies and answers (XML)
  *   GET routes        GET <path> without authentication (/metrics)
+ *   GET prefix routes GET <prefix>... without SigV4, the route seeing the
+ *                     headers and naming the status (the container
+ *                     endpoints: agent/endpoints/, which check their own
+ *                     token)
  *
  * and answered with x-amzn-RequestId. Errors are AWS-shaped:
  * {"__type": code, "message": text} (a route may name the key "Message", as
