@@ -12,6 +12,7 @@
 #include "common/alloc.h"
 #include "common/log.h"
 #include "common/secure.h"
+#include "config/config.h"
 
 /* The container endpoints' own small limits: containers ask small GETs. */
 static const aw_listener_limits ep_limits = {.max_header_bytes = 8192,
@@ -62,8 +63,7 @@ struct ag_endpoints {
 
 bool ag_endpoints_host_ok(const char *h)
 {
-    return strncmp(h, "127.", 4) == 0 || strcmp(h, "::1") == 0 || strcmp(h, "localhost") == 0 ||
-           strcmp(h, AG_EP_LINK_LOCAL) == 0;
+    return cf_host_is_loopback(h) || strcmp(h, AG_EP_LINK_LOCAL) == 0;
 }
 
 bool ag_endpoints_reachable(const char *host, const char *mode, char *why, size_t n)

@@ -169,6 +169,7 @@ Test(endpoints, which_network_modes_reach_the_endpoint)
               ag_endpoints_host_ok(AG_EP_LINK_LOCAL));
     cr_assert_not(ag_endpoints_host_ok("0.0.0.0"));
     cr_assert_not(ag_endpoints_host_ok("10.0.0.1"));
+    cr_assert_not(ag_endpoints_host_ok("127.evil.example"), "a name is not an address");
 }
 
 Test(endpoints, metadata_paths)
