@@ -13,6 +13,7 @@
 #include "agent/api/services.h"
 #include "agent/api/tags.h"
 #include "agent/api/tasks.h"
+#include "agent/endpoints/endpoints.h"
 #include "agent/intake/docker.h"
 #include "agent/secrets/drift.h"
 #include "agent/tasks/engine.h"
@@ -64,6 +65,7 @@ struct ag_agent {
     ag_resolver *resolver;
     ag_metrics *metrics;
     ag_engine *engine;
+    ag_endpoints *endpoints; /* ECS_SECRETS_TASK_ENDPOINT; NULL when off */
     ag_api *api;
     ag_api_tasks *api_tasks;
     ag_svc_sched *sched;
@@ -249,6 +251,7 @@ static void on_stop(ag_daemon *d, void *arg)
     CLOSE_PART(rotator, ag_rotator_close);
     CLOSE_PART(sched, ag_svc_sched_close);
     CLOSE_PART(drift, ag_drift_close);
+    CLOSE_PART(endpoints, ag_endpoints_close);
     CLOSE_PART(engine, ag_engine_close);
     CLOSE_PART(resolver, ag_resolver_close);
     CLOSE_PART(preflight, ag_preflight_close);
@@ -856,6 +859,50 @@ static int start_engine(ag_agent *a)
     return r;
 }
 
+/* ECS_SECRETS_TASK_ENDPOINT off: a task naming taskRoleArn cannot be given
+ * its credentials, so its launch fails with the reason. */
+static int refuse_task_role(void *arg, const ag_task *t, const ag_taskdef *td, char *why, size_t n)
+{
+    (void)arg, (void)t;
+    if (!td->task_role_arn)
+        return 0;
+    snprintf(why, n, "taskRoleArn %s: the container endpoints are off (%s=off)", td->task_role_arn,
+             cf_keys[CF_TASK_ENDPOINT].name);
+    return -EACCES;
+}
+
+/* The container endpoints (endpoints.h): a task role's credentials and
+ * task metadata v4, on their own listener. */
+static int start_endpoints(ag_agent *a)
+{
+    const cf_config *cfg = a->cfg;
+    if (!cfg->task_endpoint_host) {
+        ag_engine_set_launch_check(a->engine, refuse_task_role, NULL);
+        es_info("container endpoints: off (%s): tasks naming taskRoleArn are refused",
+                cf_keys[CF_TASK_ENDPOINT].name);
+        return 0;
+    }
+    ag_endpoints_config ec = {.loop = &a->d->loop,
+                              .host = cfg->task_endpoint_host,
+                              .port = cfg->task_endpoint_port,
+                              .engine = a->engine,
+                              .client = a->aws,
+                              .creds = a->creds,
+                              .embedded = a->embedded ? a->al : NULL,
+                              .region = cf_get(cfg, CF_REGION),
+                              .account = cf_get(cfg, CF_ACCOUNT_ID),
+                              .metrics = a->metrics};
+    char why[256];
+    int r = ag_endpoints_start(&ec, &a->endpoints, why, sizeof why);
+    if (r < 0) {
+        es_err("container endpoints (%s): %s", cf_keys[CF_TASK_ENDPOINT].name, why);
+        return r;
+    }
+    es_notice("container endpoints (task role credentials, task metadata v4) on %s",
+              ag_endpoints_url(a->endpoints));
+    return 0;
+}
+
 static int start_scheduler(ag_agent *a)
 {
     const cf_config *cfg = a->cfg;
@@ -986,8 +1033,8 @@ int ag_agent_start(ag_daemon *d, const char *running_status)
      * the one the stop reverses (agent.h) */
     if ((r = start_listener(a)) < 0 || (r = open_store(a)) < 0 || (r = start_docker(a)) < 0 ||
         (r = start_aws(a)) < 0 || (r = start_secrets(a)) < 0 || (r = start_engine(a)) < 0 ||
-        (r = start_proxy(a)) < 0 || (r = start_scheduler(a)) < 0 || (r = start_drift(a)) < 0 ||
-        (r = start_api(a)) < 0)
+        (r = start_endpoints(a)) < 0 || (r = start_proxy(a)) < 0 || (r = start_scheduler(a)) < 0 ||
+        (r = start_drift(a)) < 0 || (r = start_api(a)) < 0)
         return r;
     ag_daemon_status(d, "starting: asking Docker at %s", cf_get(d->cfg, CF_DOCKER_HOST));
     ping_docker(a);

@@ -24,13 +24,17 @@
  *   creds     aws/credentials.h: embedded mode signs with the administrator
  *             key; aws mode with the configured static keys or the default
  *             chain (environment, shared files, container endpoint, IMDSv2)
- *   fingerprint key (STATE_DIR/fingerprint.key), resolver, engine, API
+ *   fingerprint key (STATE_DIR/fingerprint.key), resolver, engine
+ *   endpoints agent/endpoints/endpoints.h on ECS_SECRETS_TASK_ENDPOINT: a
+ *             task role's credentials and task metadata v4 for containers
+ *             (their own listener; off: tasks naming taskRoleArn refused)
+ *   API
  *
  * READY=1 is sent once the listener is up and Docker has answered a ping;
  * until Docker answers, the agent retries every AG_DOCKER_RETRY_MS and says
  * so in STATUS= (it does not exit: Docker may start after us).
  *
- * The stop hook closes the parts in reverse order: engine, credentials,
+ * The stop hook closes the parts in reverse order: endpoints, engine, credentials,
  * AWS client (then the resolver, whose running resolutions end through the
  * client's cancellation), Docker, listener, then the stores. */
 #ifndef AG_AGENT_H

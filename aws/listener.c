@@ -69,6 +69,12 @@ struct aw_listener {
         void *arg;
     } get_routes[AW_LISTENER_ROUTES_MAX];
     size_t n_get_routes;
+    struct {
+        const char *prefix;
+        aw_get_prefix_fn fn;
+        void *arg;
+    } prefix_routes[AW_LISTENER_ROUTES_MAX];
+    size_t n_prefix_routes;
     size_t buffered; /* request body bytes held, all connections */
     aw_tls *tls;     /* HTTPS (aw_listener_set_tls), or NULL */
     size_t replies;  /* deferred replies taken and not yet released */
@@ -105,6 +111,18 @@ int aw_listener_add_get_route(aw_listener *s, const char *path, aw_get_route_fn 
     s->get_routes[s->n_get_routes].fn = fn;
     s->get_routes[s->n_get_routes].arg = arg;
     s->n_get_routes++;
+    return 0;
+}
+
+int aw_listener_add_get_prefix_route(aw_listener *s, const char *prefix, aw_get_prefix_fn fn,
+                                     void *arg)
+{
+    if (s->n_prefix_routes >= AW_LISTENER_ROUTES_MAX)
+        return -ENOSPC;
+    s->prefix_routes[s->n_prefix_routes].prefix = prefix;
+    s->prefix_routes[s->n_prefix_routes].fn = fn;
+    s->prefix_routes[s->n_prefix_routes].arg = arg;
+    s->n_prefix_routes++;
     return 0;
 }
 
@@ -539,6 +557,45 @@ static bool serve_get(conn *c, const char *path)
     return false;
 }
 
+#define MAX_REQ_HEADERS 128
+
+/* GET <prefix>... of a prefix route, with the request's headers: true when
+ * one answered. */
+static bool serve_get_prefix(conn *c, const char *path, const char *query)
+{
+    aw_listener *s = c->srv;
+    for (size_t i = 0; i < s->n_prefix_routes; i++) {
+        const char *pre = s->prefix_routes[i].prefix;
+        if (strncmp(path, pre, strlen(pre)) != 0)
+            continue;
+        es_http_parser *p = c->parser;
+        aw_header hs[MAX_REQ_HEADERS];
+        size_t nh = 0;
+        const char *n, *v;
+        for (size_t k = 0; nh < MAX_REQ_HEADERS && es_http_parser_header_at(p, k, &n, &v); k++)
+            hs[nh++] = (aw_header){n, v};
+        aw_listener_request rq = {.method = "GET",
+                                  .path = path,
+                                  .query = query,
+                                  .headers = hs,
+                                  .n_headers = nh,
+                                  .body = "",
+                                  .body_len = 0};
+        es_buf out;
+        es_buf_init(&out, AW_LISTENER_RESPONSE_MAX);
+        const char *ct = "application/json";
+        int status = s->prefix_routes[i].fn(s->prefix_routes[i].arg, &rq, &out, &ct);
+        if (status < 100 || status > 599)
+            send_simple_error(c, 500, "InternalFailure", "The route failed.", false);
+        else
+            send_answer(c, status, ct, out.data ? out.data : "", out.len, false);
+        /* a credentials answer holds a secret key */
+        es_buf_free_secret(&out);
+        return true;
+    }
+    return false;
+}
+
 #define UNSERVED_DEFAULT "Only JSON 1.1 operations (X-Amz-Target) are served here."
 #define UNSERVED_XML_MAX (AW_LISTENER_MESSAGE_MAX + 256)
 
@@ -679,7 +736,6 @@ static void serve_json(conn *c, const aw_listener_request *rq, const char *targe
 }
 
 #define PATH_MAX_LEN 2048
-#define MAX_REQ_HEADERS 128
 
 static void handle_request(conn *c)
 {
@@ -697,7 +753,8 @@ static void handle_request(conn *c)
     }
     memcpy(path, target, pl);
     path[pl] = '\0';
-    if (strcmp(method, "GET") == 0 && serve_get(c, path))
+    if (strcmp(method, "GET") == 0 &&
+        (serve_get(c, path) || serve_get_prefix(c, path, q ? q + 1 : NULL)))
         return;
     if (strcmp(method, "POST") != 0) {
         send_simple_error(c, 405, "UnknownOperationException",

@@ -13,6 +13,10 @@
  *   the query route   POST / form-encoded with Action=... (IAM, STS): the
  *                     mounter verifies and answers (XML)
  *   GET routes        GET <path> without authentication (/metrics)
+ *   GET prefix routes GET <prefix>... without SigV4, the route seeing the
+ *                     headers and naming the status (the container
+ *                     endpoints: agent/endpoints/, which check their own
+ *                     token)
  *
  * and answered with x-amzn-RequestId. Errors are AWS-shaped:
  * {"__type": code, "message": text} (a route may name the key "Message", as
@@ -265,6 +269,16 @@ void aw_listener_set_unserved_text(aw_listener *l, const char *text);
  * metrics); fn appends the body and names its content type. */
 typedef int (*aw_get_route_fn)(void *arg, const char *path, es_buf *out, const char **content_type);
 int aw_listener_add_get_route(aw_listener *l, const char *path, aw_get_route_fn fn, void *arg);
+
+/* A GET prefix route answers GET <prefix>... without SigV4 (the container
+ * endpoints: the route checks its own token): fn sees the whole request
+ * (headers for its Authorization), appends the body, names its content type
+ * and answers the HTTP status (200, 401, 404, ...), or < 0 for a 500.
+ * Exact GET routes are tried first; among prefixes the first added wins. */
+typedef int (*aw_get_prefix_fn)(void *arg, const aw_listener_request *rq, es_buf *out,
+                                const char **content_type);
+int aw_listener_add_get_prefix_route(aw_listener *l, const char *prefix, aw_get_prefix_fn fn,
+                                     void *arg);
 
 /* The TCP port bound (0 for a unix socket). */
 int aw_listener_port(const aw_listener *l);

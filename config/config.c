@@ -152,7 +152,7 @@ static int v_docker_roles(const char *v, char *err, size_t n)
 }
 
 /* Splits HOST:PORT or [V6]:PORT. On success *host is allocated. */
-static int split_hostport(const char *v, char **host, int *port, char *err, size_t n)
+static int split_hostport(const char *v, char **host, int *port, long min_port, char *err, size_t n)
 {
     const char *colon;
     const char *hs = v, *he;
@@ -173,7 +173,7 @@ static int split_hostport(const char *v, char **host, int *port, char *err, size
     char *end = NULL;
     errno = 0;
     long p = strtol(colon + 1, &end, 10);
-    if (errno || !end || *end || end == colon + 1 || p < 1 || p > 65535)
+    if (errno || !end || *end || end == colon + 1 || p < min_port || p > 65535)
         goto bad;
     if (host) {
         *host = es_strndup(hs, (size_t)(he - hs));
@@ -184,13 +184,35 @@ static int split_hostport(const char *v, char **host, int *port, char *err, size
         *port = (int)p;
     return 0;
 bad:
-    snprintf(err, n, "must be HOST:PORT with a port from 1 to 65535, not '%s'", v);
+    snprintf(err, n, "must be HOST:PORT with a port from %ld to 65535, not '%s'", min_port, v);
     return -EINVAL;
 }
 
 static int v_listen(const char *v, char *err, size_t n)
 {
-    return split_hostport(v, NULL, NULL, err, n);
+    return split_hostport(v, NULL, NULL, 1, err, n);
+}
+
+/* ECS_SECRETS_TASK_ENDPOINT: off, or HOST:PORT (port 0: any free one) on an
+ * address the SDKs' container provider accepts over plain HTTP: loopback or
+ * ECS's link-local 169.254.170.2 (botocore's ContainerProvider). */
+static int v_task_endpoint(const char *v, char *err, size_t n)
+{
+    if (strcmp(v, "off") == 0)
+        return 0;
+    char *host = NULL;
+    int r = split_hostport(v, &host, NULL, 0, err, n);
+    if (r < 0)
+        return r;
+    if (!cf_host_is_loopback(host) && strcmp(host, "169.254.170.2") != 0) {
+        snprintf(err, n,
+                 "the host must be loopback or 169.254.170.2 (the SDKs send the task's token "
+                 "over plain HTTP to no other address), not '%s'",
+                 host);
+        r = -EINVAL;
+    }
+    es_free(host);
+    return r;
 }
 
 static int v_url(const char *v, char *err, size_t n)
@@ -330,6 +352,13 @@ const cf_key cf_keys[CF_KEY_COUNT] = {
                    "the listener for the ECS API and the embedded AWS endpoints; an address "
                    "that is not loopback needs ECS_SECRETS_TLS_CERT and ECS_SECRETS_TLS_KEY",
                    v_listen},
+    [CF_TASK_ENDPOINT] = {"ECS_SECRETS_TASK_ENDPOINT", "task-endpoint", "HOST:PORT|off",
+                          "127.0.0.1:0", false,
+                          "the container endpoints (a task role's credentials, task metadata "
+                          "v4) that tasks' containers are pointed at: loopback serves the host "
+                          "network mode, 169.254.170.2 given to the Docker bridge serves bridge "
+                          "too; port 0: any free port; off: tasks naming taskRoleArn are refused",
+                          v_task_endpoint},
     [CF_TLS_CERT] = {"ECS_SECRETS_TLS_CERT", "tls-cert", "FILE", NULL, false,
                      "the listener's certificate (PEM, chain after it): with ECS_SECRETS_TLS_KEY "
                      "the listener speaks HTTPS only (TLS 1.2 or later)",
@@ -721,6 +750,7 @@ void cf_free(cf_config *c)
         es_free(c->source[k]);
     }
     es_free(c->listen_host);
+    es_free(c->task_endpoint_host);
     es_free(c->docker_socket);
     memset(c, 0, sizeof *c);
 }
@@ -751,8 +781,8 @@ bool cf_host_is_loopback(const char *host)
 
 int cf_adopt(cf_config *live, cf_config *fresh, cf_key_id k)
 {
-    if (k == CF_LISTEN || k == CF_DOCKER_HOST || k == CF_TLS_CERT || k == CF_TLS_KEY ||
-        k == CF_ROTATION_TIME_SCALE)
+    if (k == CF_LISTEN || k == CF_TASK_ENDPOINT || k == CF_DOCKER_HOST || k == CF_TLS_CERT ||
+        k == CF_TLS_KEY || k == CF_ROTATION_TIME_SCALE)
         return -EINVAL; /* derived views that are not re-derived here */
     if (k == CF_LOG_LEVEL && fresh->value[k] &&
         es_log_level_parse(fresh->value[k], &live->log_level) < 0)
@@ -776,7 +806,11 @@ static int derive(cf_config *c, es_buf *err)
     c->mode = strcmp(c->value[CF_MODE], "aws") == 0 ? CF_MODE_AWS : CF_MODE_EMBEDDED;
     es_log_level_parse(c->value[CF_LOG_LEVEL], &c->log_level);
     char why[256];
-    int r = split_hostport(c->value[CF_LISTEN], &c->listen_host, &c->listen_port, why, sizeof why);
+    int r =
+        split_hostport(c->value[CF_LISTEN], &c->listen_host, &c->listen_port, 1, why, sizeof why);
+    if (r == 0 && strcmp(c->value[CF_TASK_ENDPOINT], "off") != 0)
+        r = split_hostport(c->value[CF_TASK_ENDPOINT], &c->task_endpoint_host,
+                           &c->task_endpoint_port, 0, why, sizeof why);
     if (r < 0) {
         es_buf_printf(err, "%s: %s", cf_keys[CF_LISTEN].name, why);
         return r;

@@ -51,6 +51,7 @@ typedef enum cf_key_id {
     CF_STATE_DIR,
     CF_FILES_DIR,
     CF_LISTEN,
+    CF_TASK_ENDPOINT,
     CF_TLS_CERT,
     CF_TLS_KEY,
     CF_LOG_LEVEL,
@@ -95,6 +96,8 @@ typedef struct cf_config {
     es_log_level log_level;
     char *listen_host;
     int listen_port;
+    char *task_endpoint_host;     /* ECS_SECRETS_TASK_ENDPOINT; NULL when off */
+    int task_endpoint_port;       /* 0: any free port */
     bool listen_tls;              /* ECS_SECRETS_TLS_CERT and ECS_SECRETS_TLS_KEY are both set */
     char *docker_socket;          /* path part of DOCKER_HOST unix:///path */
     unsigned rotation_time_scale; /* ECS_SECRETS_ROTATION_TIME_SCALE (1: real time) */

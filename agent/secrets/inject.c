@@ -225,9 +225,11 @@ static char *join_env(const pair *p)
 }
 
 static int build_env(const ag_container_def *cd, const ag_container_override *ov,
-                     const ag_secret_value *values, size_t n_values, ag_create_params *p)
+                     const ag_secret_value *values, size_t n_values, const ag_inject_ctx *ctx,
+                     ag_create_params *p)
 {
-    size_t cap = cd->n_environment + (ov ? ov->n_environment : 0) + cd->n_secrets;
+    size_t cap =
+        cd->n_environment + (ov ? ov->n_environment : 0) + cd->n_secrets + ctx->n_agent_env;
     for (size_t i = 0; i < n_values; i++)
         cap += values[i].expand ? expand_count(&values[i]) : 0;
     pair *list = es_calloc(cap + 1, sizeof *list);
@@ -258,6 +260,13 @@ static int build_env(const ag_container_def *cd, const ag_container_override *ov
     for (size_t i = 0; i < n_values; i++)
         if (values[i].expand)
             put_expansion(list, &n, &values[i]);
+    /* the agent's own (the container endpoints'): as ECS's agent, they win */
+    for (size_t i = 0; i < ctx->n_agent_env; i++) {
+        const char *eq = strchr(ctx->agent_env[i], '=');
+        if (eq)
+            put_n(list, &n, ctx->agent_env[i], (size_t)(eq - ctx->agent_env[i]), eq + 1,
+                  strlen(eq + 1));
+    }
     int r = 0;
     p->env = es_calloc(n + 1, sizeof *p->env);
     if (!p->env) {
@@ -629,7 +638,7 @@ int ag_inject_build(const ag_container_def *cd, const ag_container_override *ov,
             goto nomem;
         p->n_entrypoint = cd->n_entry_point;
     }
-    if (build_env(cd, ov, values, n_values, p) || build_log(cd, values, n_values, p) ||
+    if (build_env(cd, ov, values, n_values, ctx, p) || build_log(cd, values, n_values, p) ||
         build_labels(cd, ctx, p))
         goto nomem;
     if ((cd->working_directory && !(p->working_dir = es_strdup(cd->working_directory))) ||

@@ -64,6 +64,12 @@ typedef struct ag_inject_ctx {
      * borrowed until the create is sent; the engine lays them out */
     const dk_mount *mounts;
     size_t nmounts;
+    /* "NAME=value" the agent itself gives the container (the task role's
+     * credentials endpoint and token, the metadata endpoint: agent/endpoints/):
+     * put in Env last, replacing a variable of the same name, as ECS's agent
+     * does. Borrowed; may hold a secret (the token), wiped with Env. */
+    const char *const *agent_env;
+    size_t n_agent_env;
 } ag_inject_ctx;
 
 typedef struct ag_create_params {

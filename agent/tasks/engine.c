@@ -437,6 +437,14 @@ int ag_engine_run_task(ag_engine *e, ag_run_request *req, ag_task **tasks)
     for (int i = 0; i < n; i++) {
         etask *et = made[i];
         es_info("task %s: launching %s:%lld", et->t->id, td->family, (long long)td->revision);
+        char why[AG_REASON_BUF], reason[AG_REASON_BUF + 64];
+        if (e->check_fn && e->check_fn(e->check_arg, et->t, td, why, sizeof why) < 0) {
+            snprintf(reason, sizeof reason, "ResourceInitializationError: %s", why);
+            ag_eng_fail_launch(et, reason);
+            ag_eng_advance(et);
+            tasks[i] = et->t;
+            continue;
+        }
         int s = ag_resolve_start(e->cfg.resolver, td, ag_eng_on_resolved, et);
         if (s < 0) {
             ag_eng_fail_launch(et,
@@ -598,6 +606,24 @@ void ag_engine_get_counts(const ag_engine *e, ag_engine_counts *out)
     }
 }
 
+void ag_engine_set_env_hook(ag_engine *e, ag_engine_env_fn fn, void *arg)
+{
+    e->env_fn = fn;
+    e->env_arg = arg;
+}
+
+void ag_engine_set_launch_check(ag_engine *e, ag_engine_check_fn fn, void *arg)
+{
+    e->check_fn = fn;
+    e->check_arg = arg;
+}
+
+const ag_taskdef *ag_engine_task_def(ag_engine *e, const ag_task *t)
+{
+    etask *et = ag_eng_find(e, t->arn);
+    return et && et->td ? et->td->td : NULL;
+}
+
 int ag_engine_observe(ag_engine *e, ag_engine_observer fn, void *arg)
 {
     if (e->nobservers >= MAX_OBSERVERS)
@@ -606,6 +632,17 @@ int ag_engine_observe(ag_engine *e, ag_engine_observer fn, void *arg)
     e->observers[e->nobservers].arg = arg;
     e->nobservers++;
     return 0;
+}
+
+void ag_engine_unobserve(ag_engine *e, ag_engine_observer fn, void *arg)
+{
+    for (size_t i = 0; i < e->nobservers; i++)
+        if (e->observers[i].fn == fn && e->observers[i].arg == arg) {
+            memmove(&e->observers[i], &e->observers[i + 1],
+                    (e->nobservers - i - 1) * sizeof e->observers[0]);
+            e->nobservers--;
+            return;
+        }
 }
 
 /* ---- life ---- */

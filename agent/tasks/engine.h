@@ -159,8 +159,34 @@ void ag_engine_get_counts(const ag_engine *e, ag_engine_counts *out);
  * secret is then recorded as current. Env and frozen files keep theirs. */
 void ag_engine_refresh_files(ag_engine *e);
 
+/* The agent's own variables for a container's Env (the container endpoints,
+ * agent/endpoints/endpoints.h): fn fills env for container i of t (whose
+ * definition is td) just before its create, or answers < 0 with why, which
+ * fails the launch (CannotCreateContainerError). The values may be secret
+ * (a token): the engine wipes env after the create. */
+#define AG_ENGINE_ENV_MAX 4
+#define AG_ENGINE_ENV_LEN 512
+typedef struct ag_engine_env {
+    char v[AG_ENGINE_ENV_MAX][AG_ENGINE_ENV_LEN]; /* "NAME=value" */
+    size_t n;
+} ag_engine_env;
+typedef int (*ag_engine_env_fn)(void *arg, const ag_task *t, const ag_taskdef *td, size_t i,
+                                ag_engine_env *env, char *why, size_t whylen);
+void ag_engine_set_env_hook(ag_engine *e, ag_engine_env_fn fn, void *arg);
+/* A check of a task launched by RunTask (or a service) before its secrets
+ * are resolved (the container endpoints: can the task reach them, may its
+ * task role be assumed for it): < 0 with why fails the launch
+ * (ResourceInitializationError: why) before any credential is asked for. */
+typedef int (*ag_engine_check_fn)(void *arg, const ag_task *t, const ag_taskdef *td, char *why,
+                                  size_t whylen);
+void ag_engine_set_launch_check(ag_engine *e, ag_engine_check_fn fn, void *arg);
+/* The definition a task runs (NULL when unknown: the revision left the
+ * store); valid as the task is. */
+const ag_taskdef *ag_engine_task_def(ag_engine *e, const ag_task *t);
 /* Observers: called after every lastStatus change (services use it). */
 typedef void (*ag_engine_observer)(void *arg, ag_task *t, ag_task_status from);
 int ag_engine_observe(ag_engine *e, ag_engine_observer fn, void *arg);
+/* Removes an observer (a part closing before the engine). */
+void ag_engine_unobserve(ag_engine *e, ag_engine_observer fn, void *arg);
 
 #endif

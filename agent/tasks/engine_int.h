@@ -130,6 +130,10 @@ struct ag_engine {
         void *arg;
     } observers[MAX_OBSERVERS];
     size_t nobservers;
+    ag_engine_env_fn env_fn; /* ag_engine_set_env_hook; NULL: none */
+    void *env_arg;
+    ag_engine_check_fn check_fn; /* ag_engine_set_launch_check; NULL: none */
+    void *check_arg;
     ag_series *m_launched, *m_launch_seconds, *m_resolve_seconds, *m_events;
     ag_series *m_rec_runs[REC_TRIGGERS], *m_rec_failed, *m_rec_exited, *m_rec_vanished,
         *m_rec_skipped;

@@ -230,9 +230,24 @@ static int issue_create(etask *et)
     }
     ctx.mounts = mounts.m;
     ctx.nmounts = mounts.n;
+    ag_engine_env env = {.n = 0};
+    const char *env_views[AG_ENGINE_ENV_MAX];
+    if (e->env_fn &&
+        (rc = e->env_fn(e->env_arg, et->t, et->td->td, (size_t)(cd - et->td->td->containers), &env,
+                        err, sizeof err)) < 0) {
+        ag_eng_mounts_free(&mounts);
+        snprintf(reason, sizeof reason, "CannotCreateContainerError: %s: %s", cd->name, err);
+        ag_eng_fail_container(et, i, reason);
+        return rc;
+    }
+    for (size_t k = 0; k < env.n && k < AG_ENGINE_ENV_MAX; k++)
+        env_views[k] = env.v[k];
+    ctx.agent_env = env_views;
+    ctx.n_agent_env = env.n < AG_ENGINE_ENV_MAX ? env.n : AG_ENGINE_ENV_MAX;
     ag_create_params *p = NULL;
     rc = ag_inject_build(cd, ag_overrides_for(et->td->ov, cd->name), views, nv, &ctx, &p, err,
                          sizeof err);
+    es_wipe(&env, sizeof env); /* the task's token; the params hold their own copy */
     if (rc < 0) {
         ag_eng_mounts_free(&mounts);
         snprintf(reason, sizeof reason, "CannotCreateContainerError: %s: %s", cd->name, err);
@@ -244,6 +259,9 @@ static int issue_create(etask *et)
     if (c) {
         *c = (cop){et, i};
         es_debug("task %s: creating container %s as %s", et->t->id, cd->name, p->name);
+        /* for task metadata's DockerName; without memory it is left out */
+        es_free(et->t->containers[i].docker_name);
+        et->t->containers[i].docker_name = es_strdup(p->name);
         /* the body is written (docker/) and the params' values wiped right away */
         rc = create_with_volumes(et, i, p, mode, c);
     }

@@ -136,6 +136,7 @@ void ag_task_free(ag_task *t)
         es_free(c->name);
         es_free(c->image);
         es_free(c->docker_id);
+        es_free(c->docker_name);
         es_free(c->last_status);
         es_free(c->reason);
     }

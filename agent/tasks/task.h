@@ -87,7 +87,9 @@ const char *ag_health_name(ag_health h);
 typedef struct ag_task_container {
     char *name;
     char *image;
-    char *docker_id;   /* runtimeId; NULL until created */
+    char *docker_id; /* runtimeId; NULL until created */
+    char
+        *docker_name; /* the create's name (memory only: task metadata's DockerName); may be NULL */
     char *last_status; /* "PENDING", "RUNNING", "STOPPED" */
     bool has_exit_code;
     int exit_code;

@@ -13,9 +13,7 @@
 
 static const ag_td_field task_fields[] = {
     {"family", W, true, NULL},
-    {"taskRoleArn", K, true,
-     "checked (the caller needs iam:PassRole on it); its credentials are not yet served to "
-     "the containers"},
+    {"taskRoleArn", W, true, NULL},
     {"executionRoleArn", W, true, NULL},
     {"networkMode", W, true, NULL},
     {"containerDefinitions", W, true, NULL},

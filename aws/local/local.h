@@ -199,6 +199,12 @@ int al_iam_load_roles_dir(al_ctx *c, const char *dir, char *err, size_t errlen);
  * -EINVAL a malformed ARN, other -errno when it could not be decided. */
 int al_role_may(al_ctx *c, const char *account, const char *role_arn, const char *action,
                 const char *resource, const char *kms_via_service);
+/* The task role's preflight question: does role_arn's trust policy let
+ * ecs-tasks.amazonaws.com call sts:AssumeRole, as the embedded STS decides
+ * it when the agent assumes the role for a task? 0 yes, -EACCES no (or an
+ * unreadable trust policy), -ENOENT no such role, -EXDEV another account's,
+ * -EINVAL a malformed ARN. */
+int al_role_trusts_ecs_tasks(al_ctx *c, const char *account, const char *role_arn);
 /* The authorisation question of the other doors on the listener (the ECS
  * API): may principal, the caller the listener authenticated, do action on
  * resource with the extra condition keys given ("ecs:cluster",

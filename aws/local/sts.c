@@ -309,6 +309,35 @@ static bool trusts_ecs_tasks(al_ctx *c, const al_authz_req *q)
     return aw_policy_evaluate(&set, &req, &d) == 0 && d.kind == AW_DECISION_ALLOW;
 }
 
+int al_role_trusts_ecs_tasks(al_ctx *c, const char *account, const char *role_arn)
+{
+    if (!c || !account || !role_arn)
+        return -EINVAL;
+    char prefix[64], root[64];
+    snprintf(prefix, sizeof prefix, "arn:aws:iam::%s:role/", account);
+    if (strncmp(role_arn, prefix, strlen(prefix)) != 0)
+        return -EXDEV;
+    const char *name = strrchr(role_arn, '/') + 1;
+    if (!*name || strlen(name) > AL_ROLE_NAME_MAX)
+        return -EINVAL;
+    al_iam_role role = {0};
+    if (al_iam_role_get(c, name, &role) < 0)
+        return -ENOENT;
+    aw_policy *trust = NULL;
+    al_error ignored;
+    int r = al_iam_trust_compile(role.trust, &trust, &ignored) < 0 ? -EACCES : 0;
+    snprintf(root, sizeof root, "arn:aws:iam::%s:root", c->account);
+    al_authz_req q = {.principal = root,
+                      .action = "sts:AssumeRole",
+                      .resource = role.arn,
+                      .resource_policy = trust};
+    if (r == 0 && !trusts_ecs_tasks(c, &q))
+        r = -EACCES;
+    aw_policy_free(trust);
+    al_iam_role_clear(&role);
+    return r;
+}
+
 /* The trust policy must allow the caller: directly (then no identity
  * policy is needed), or by naming its account (then an identity policy must
  * allow too, as across accounts); an explicit Deny anywhere refuses. */

@@ -496,3 +496,36 @@ Test(config, rotation_time_scale)
     cf_free(&c);
     es_buf_free(&err);
 }
+
+/* Issue 21: the container endpoints' address: loopback or ECS's link-local one (the SDKs send
+ * the task's token over plain HTTP to no other), port 0 for any free one, or off. */
+Test(config, task_endpoint)
+{
+    const char *ok[][3] = {{"127.0.0.1:0", "127.0.0.1", "0"},
+                           {"169.254.170.2:51679", "169.254.170.2", "51679"},
+                           {"[::1]:8080", "::1", "8080"}};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        char line[128];
+        snprintf(line, sizeof line, "ECS_SECRETS_TASK_ENDPOINT=%s\n", ok[i][0]);
+        const char *f = write_file("te.conf", line);
+        cf_config c;
+        es_buf err;
+        cr_assert_eq(load(&c, f, NULL, &err, 0, NULL), 0, "%s: %s", ok[i][0], es_buf_cstr(&err));
+        cr_assert_str_eq(c.task_endpoint_host, ok[i][1]);
+        cr_assert_eq(c.task_endpoint_port, atoi(ok[i][2]));
+        cf_free(&c);
+        es_buf_free(&err);
+    }
+    const char *f = write_file("te.conf", "ECS_SECRETS_TASK_ENDPOINT=off\n");
+    cf_config c;
+    es_buf err;
+    cr_assert_eq(load(&c, f, NULL, &err, 0, NULL), 0, "%s", es_buf_cstr(&err));
+    cr_assert_null(c.task_endpoint_host);
+    cf_free(&c);
+    es_buf_free(&err);
+    expect_error("ECS_SECRETS_TASK_ENDPOINT=10.0.0.1:80\n",
+                 "bad.conf:1: ECS_SECRETS_TASK_ENDPOINT: the host must be loopback or "
+                 "169.254.170.2");
+    expect_error("ECS_SECRETS_TASK_ENDPOINT=0.0.0.0:80\n", "the host must be loopback");
+    expect_error("ECS_SECRETS_TASK_ENDPOINT=127.0.0.1\n", "must be HOST:PORT");
+}

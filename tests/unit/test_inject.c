@@ -84,6 +84,30 @@ Test(inject, env_precedence_secrets_win)
     ag_taskdef_free(td);
 }
 
+Test(inject, the_agents_own_variables_come_last_and_win)
+{
+    ag_taskdef *td = td_parse(
+        "{\"family\":\"web\"," ROLE ",\"containerDefinitions\":[{\"name\":\"app\",\"image\":"
+        "\"busybox\",\"environment\":[{\"name\":\"AWS_CONTAINER_AUTHORIZATION_TOKEN\","
+        "\"value\":\"mine\"},{\"name\":\"A\",\"value\":\"a\"}]}]}");
+    const char *agent_env[] = {"AWS_CONTAINER_AUTHORIZATION_TOKEN=t0ken",
+                               "ECS_CONTAINER_METADATA_URI_V4=http://127.0.0.1:9/v4/x"};
+    ag_inject_ctx c = ictx;
+    c.agent_env = agent_env;
+    c.n_agent_env = 2;
+    ag_create_params *p = NULL;
+    char err[AG_INJECT_ERR_MAX];
+    cr_assert_eq(ag_inject_build(&td->containers[0], NULL, NULL, 0, &c, &p, err, sizeof err), 0,
+                 "%s", err);
+    cr_assert_eq(p->n_env, 3);
+    cr_assert_str_eq(p->env[0], "AWS_CONTAINER_AUTHORIZATION_TOKEN=t0ken",
+                     "the agent's token replaces a definition's variable of the same name");
+    cr_assert_str_eq(p->env[1], "A=a");
+    cr_assert_str_eq(p->env[2], "ECS_CONTAINER_METADATA_URI_V4=http://127.0.0.1:9/v4/x");
+    ag_create_params_free(p);
+    ag_taskdef_free(td);
+}
+
 Test(inject, log_config_labels_and_name)
 {
     ag_taskdef *td = td_parse(
