@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -943,60 +945,83 @@ static int start_drift(ag_agent *a)
     return r;
 }
 
+/* The Docker socket's counters in /metrics: dk_proxy_stats members by name. */
+#define PX "ecs_agent_docker_socket_"
+static const struct proxy_counter {
+    const char *name, *help;
+    const char *label[3]; /* a name and a value, or none */
+    size_t at;            /* offsetof(dk_proxy_stats, member): a uint64_t */
+} proxy_counters[] = {
+    {PX "connections_total",
+     "Client connections to the agent's Docker socket",
+     {NULL},
+     offsetof(dk_proxy_stats, accepted)},
+    {PX "requests_total",
+     "Requests through the agent's Docker socket",
+     {NULL},
+     offsetof(dk_proxy_stats, requests)},
+    {PX "hijacked_total",
+     "Connections switched to raw streams (attach, exec, run -it)",
+     {NULL},
+     offsetof(dk_proxy_stats, upgrades)},
+    {PX "refused_requests_total",
+     "Requests refused by the socket's limits (400, 413)",
+     {NULL},
+     offsetof(dk_proxy_stats, bad_requests)},
+    {PX "upstream_failures_total",
+     "Requests answered 502: dockerd could not be reached",
+     {NULL},
+     offsetof(dk_proxy_stats, upstream_failures)},
+    {PX "bytes_total",
+     "Bytes forwarded through the agent's Docker socket",
+     {"direction", "to_docker", NULL},
+     offsetof(dk_proxy_stats, bytes_up)},
+    {PX "bytes_total",
+     "Bytes forwarded through the agent's Docker socket",
+     {"direction", "from_docker", NULL},
+     offsetof(dk_proxy_stats, bytes_down)},
+};
+
+static void set_gauge(ag_metrics *m, const char *name, const char *help, double v)
+{
+    ag_series *g = ag_metrics_series(m, AG_METRIC_GAUGE, name, help, NULL, NULL, 0);
+    if (g)
+        ag_series_set(g, v);
+}
+
 /* GET /metrics: the Docker socket's and its intake's counters (the API
  * knows neither part). */
 static void sync_metrics(void *ud, ag_metrics *m)
 {
     ag_agent *a = ud;
-#define PX "ecs_agent_docker_socket_"
     if (a->proxy) {
         dk_proxy_stats st;
         dk_proxy_get_stats(a->proxy, &st);
-        ag_metrics_sync_counter(m, PX "connections_total",
-                                "Client connections to the agent's Docker socket", NULL,
-                                (double)st.accepted);
-        ag_metrics_sync_counter(m, PX "requests_total",
-                                "Requests through the agent's Docker socket", NULL,
-                                (double)st.requests);
-        ag_metrics_sync_counter(m, PX "hijacked_total",
-                                "Connections switched to raw streams (attach, exec, run -it)", NULL,
-                                (double)st.upgrades);
-        ag_metrics_sync_counter(m, PX "refused_requests_total",
-                                "Requests refused by the socket's limits (400, 413)", NULL,
-                                (double)st.bad_requests);
-        ag_metrics_sync_counter(m, PX "upstream_failures_total",
-                                "Requests answered 502: dockerd could not be reached", NULL,
-                                (double)st.upstream_failures);
-        ag_metrics_sync_counter(
-            m, PX "bytes_total", "Bytes forwarded through the agent's Docker socket",
-            (const char *const[]){"direction", "to_docker", NULL}, (double)st.bytes_up);
-        ag_metrics_sync_counter(
-            m, PX "bytes_total", "Bytes forwarded through the agent's Docker socket",
-            (const char *const[]){"direction", "from_docker", NULL}, (double)st.bytes_down);
-        ag_series *g = ag_metrics_series(m, AG_METRIC_GAUGE, PX "connections",
-                                         "Client connections open now", NULL, NULL, 0);
-        if (g)
-            ag_series_set(g, (double)st.active);
-        g = ag_metrics_series(m, AG_METRIC_GAUGE, PX "buffered_bytes",
-                              "Bytes held in the socket's buffers now", NULL, NULL, 0);
-        if (g)
-            ag_series_set(g, (double)st.buffered);
+        for (size_t i = 0; i < sizeof proxy_counters / sizeof proxy_counters[0]; i++) {
+            const struct proxy_counter *c = &proxy_counters[i];
+            uint64_t v;
+            memcpy(&v, (const char *)&st + c->at, sizeof v);
+            ag_metrics_sync_counter(m, c->name, c->help, c->label[0] ? c->label : NULL, (double)v);
+        }
+        set_gauge(m, PX "connections", "Client connections open now", (double)st.active);
+        set_gauge(m, PX "buffered_bytes", "Bytes held in the socket's buffers now",
+                  (double)st.buffered);
     }
     if (a->intake) {
         ag_intake_docker_stats is;
         ag_intake_docker_get_stats(a->intake, &is);
         const char *h = "Container creates through the agent's Docker socket, by outcome";
-        ag_metrics_sync_counter(m, PX "creates_total", h,
-                                (const char *const[]){"outcome", "seen", NULL}, (double)is.creates);
-        ag_metrics_sync_counter(m, PX "creates_total", h,
-                                (const char *const[]){"outcome", "injected", NULL},
-                                (double)is.injected);
-        ag_metrics_sync_counter(m, PX "creates_total", h,
-                                (const char *const[]){"outcome", "refused", NULL},
-                                (double)is.refused);
+        const struct {
+            const char *outcome;
+            unsigned long n;
+        } by[] = {{"seen", is.creates}, {"injected", is.injected}, {"refused", is.refused}};
+        for (size_t i = 0; i < sizeof by / sizeof by[0]; i++)
+            ag_metrics_sync_counter(m, PX "creates_total", h,
+                                    (const char *const[]){"outcome", by[i].outcome, NULL},
+                                    (double)by[i].n);
     }
-#undef PX
 }
+#undef PX
 
 /* The ECS API, mounted on the public listener. */
 static int start_api(ag_agent *a)
