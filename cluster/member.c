@@ -504,6 +504,14 @@ void cl_member_get_stats(const cl_member *m, cl_member_stats *out)
     *out = m->stats;
 }
 
+bool cl_member_etcd_stats(const cl_member *m, cl_etcd_stats *out)
+{
+    if (!m->etcd)
+        return false;
+    cl_etcd_get_stats(m->etcd, out);
+    return true;
+}
+
 int cl_member_start(const cl_member_config *cfg, cl_member **out, char *why, size_t whylen)
 {
     if (!cfg->self || !cl_instance_id_ok(cfg->self->id) || !cl_status_ok(cfg->self->status))

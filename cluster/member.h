@@ -111,5 +111,7 @@ typedef struct cl_member_stats {
         watch_events, bad_records, updates, update_conflicts;
 } cl_member_stats;
 void cl_member_get_stats(const cl_member *m, cl_member_stats *out);
+/* The etcd client's counters; false (out untouched) when alone. */
+bool cl_member_etcd_stats(const cl_member *m, cl_etcd_stats *out);
 
 #endif

@@ -51,6 +51,11 @@ struct ag_api {
     ag_api_instances_fn instances; /* NULL: this host alone */
     void *instances_arg;
     struct {
+        ag_api_metrics_fn fn;
+        void *arg;
+    } hooks[AG_API_METRICS_HOOKS_MAX];
+    size_t n_hooks;
+    struct {
         const char *code;
         ag_series *s;
     } errors[ERROR_CODES_MAX];
@@ -1127,6 +1132,25 @@ void ag_api_reply_error(ag_api *api, aw_listener_reply *reply, const char *code,
 /* -------------------------------------------------------------- metrics */
 
 static void sync_counter(ag_metrics *m, const char *name, const char *help, const char *const *lbl,
+                         double value);
+
+int ag_api_add_metrics_hook(ag_api *api, ag_api_metrics_fn fn, void *arg)
+{
+    if (api->n_hooks >= AG_API_METRICS_HOOKS_MAX)
+        return -ENOSPC;
+    api->hooks[api->n_hooks].fn = fn;
+    api->hooks[api->n_hooks].arg = arg;
+    api->n_hooks++;
+    return 0;
+}
+
+void ag_api_sync_counter(ag_metrics *m, const char *name, const char *help,
+                         const char *const *labels, double total)
+{
+    sync_counter(m, name, help, labels, total);
+}
+
+static void sync_counter(ag_metrics *m, const char *name, const char *help, const char *const *lbl,
                          double value)
 {
     ag_series *s = ag_metrics_series(m, AG_METRIC_COUNTER, name, help, lbl, NULL, 0);
@@ -1192,6 +1216,8 @@ int ag_api_metrics(void *arg, const char *path, es_buf *out, const char **conten
             ag_series_set(w, (double)ss.deferred_waiting);
     }
     *content_type = "text/plain; version=0.0.4; charset=utf-8";
+    for (size_t i = 0; i < api->n_hooks; i++)
+        api->hooks[i].fn(api->hooks[i].arg, m);
     return ag_metrics_render(m, out);
 }
 

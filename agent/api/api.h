@@ -28,6 +28,10 @@
  *   tags.c       TagResource, UntagResource, ListTagsForResource on task
  *                definitions, tasks and services (agent/api/tags.h); the
  *                `tags` of RegisterTaskDefinition, RunTask and CreateService
+ *   instances.c  ListContainerInstances, DescribeContainerInstances,
+ *                UpdateContainerInstancesState (agent/api/instances.h): the
+ *                cluster's container instances (one deferred answer: an
+ *                operation may take the listener's reply, ag_api_req.call)
  * An operation that is not attached answers UnknownOperationException.
  *
  * The one cluster is the configured one (ECS_CLUSTER): ARN
@@ -130,6 +134,16 @@ void ag_api_task_counts(const ag_api *api, size_t by_status[AG_TASK_STATUS_COUNT
 /* DescribeClusters' registeredContainerInstancesCount; without one: 1 (this host). */
 typedef size_t (*ag_api_instances_fn)(void *arg);
 void ag_api_set_instances(ag_api *api, ag_api_instances_fn fn, void *arg);
+/* A part's figures for /metrics, brought up to date each time the page is
+ * asked for (before it is written). At most AG_API_METRICS_HOOKS_MAX. 0 or
+ * -ENOSPC. */
+#define AG_API_METRICS_HOOKS_MAX 4
+typedef void (*ag_api_metrics_fn)(void *arg, ag_metrics *m);
+int ag_api_add_metrics_hook(ag_api *api, ag_api_metrics_fn fn, void *arg);
+/* A counter named name (labels as ag_metrics_series takes them) brought up to
+ * total, for figures a part keeps itself. */
+void ag_api_sync_counter(ag_metrics *m, const char *name, const char *help,
+                         const char *const *labels, double total);
 /* Writes an error answer for a deferred call (the JSON 1.1 error of
  * ag_api_fail's codes) through its reply; counts it as ag_api_handle does. */
 void ag_api_reply_error(ag_api *api, aw_listener_reply *reply, const char *code, const char *fmt,

@@ -409,6 +409,49 @@ static int op_update(void *arg, ag_api_req *rq)
     return r < 0 ? ag_api_fail(rq, SERVER, "out of memory") : 0;
 }
 
+/* ---- /metrics ---------------------------------------------------------- */
+
+#define CLUSTER_METRIC "ecs_agent_cluster_"
+
+/* The cluster as this agent sees it, and its talk with etcd. */
+static void cluster_metrics(void *arg, ag_metrics *m)
+{
+    ag_api_instances *x = arg;
+    size_t n;
+    cl_member_instances(x->member, &n);
+    cl_member_state st = cl_member_get_state(x->member);
+    ag_series_set(ag_metrics_series(m, AG_METRIC_GAUGE, CLUSTER_METRIC "instances",
+                                    "Container instances of the cluster in this agent's view", NULL,
+                                    NULL, 0),
+                  (double)n);
+    ag_series_set(ag_metrics_series(m, AG_METRIC_GAUGE, CLUSTER_METRIC "registered",
+                                    "1 when this instance is registered (or alone), else 0", NULL,
+                                    NULL, 0),
+                  st == CL_MEMBER_REGISTERED || st == CL_MEMBER_ALONE ? 1 : 0);
+    cl_member_stats ms;
+    cl_member_get_stats(x->member, &ms);
+    ag_api_sync_counter(m, CLUSTER_METRIC "registrations_total",
+                        "Registrations of this instance in etcd (one per lease)", NULL,
+                        (double)ms.registrations);
+    ag_api_sync_counter(m, CLUSTER_METRIC "leases_lost_total",
+                        "Leases found expired while the agent ran", NULL, (double)ms.leases_lost);
+    ag_api_sync_counter(m, CLUSTER_METRIC "keepalive_failures_total",
+                        "Lease keepalives no etcd endpoint answered", NULL,
+                        (double)ms.keepalive_failures);
+    ag_api_sync_counter(m, CLUSTER_METRIC "bad_records_total",
+                        "Instance records in etcd skipped as unreadable", NULL,
+                        (double)ms.bad_records);
+    cl_etcd_stats es;
+    if (!cl_member_etcd_stats(x->member, &es))
+        return;
+    ag_api_sync_counter(m, "ecs_agent_etcd_requests_total", "Requests to etcd", NULL,
+                        (double)es.requests);
+    ag_api_sync_counter(m, "ecs_agent_etcd_failovers_total",
+                        "Requests moved to the next etcd endpoint", NULL, (double)es.failovers);
+    ag_api_sync_counter(m, "ecs_agent_etcd_failures_total", "Requests no etcd endpoint answered",
+                        NULL, (double)es.failures);
+}
+
 /* ---- life ------------------------------------------------------------- */
 
 static size_t count_instances(void *arg)
@@ -434,6 +477,10 @@ int ag_api_instances_attach(ag_api *api, cl_member *member, ag_api_instances **o
         return r;
     }
     ag_api_set_instances(api, count_instances, x);
+    if ((r = ag_api_add_metrics_hook(api, cluster_metrics, x)) < 0) {
+        es_free(x);
+        return r;
+    }
     *out = x;
     return 0;
 }

@@ -234,6 +234,11 @@ for i in 1 2 3; do
 done
 eq "$(ctl get --prefix "/ecs-secrets/clusters/$CLUSTER/instances/" --keys-only | grep -c .)" 3 \
   "records in etcd with one member down"
+metrics=$(curl -sf "http://127.0.0.1:${APORT[1]}/metrics") || fail "agent 1's /metrics"
+grep -qx 'ecs_agent_cluster_instances 3' <<<"$metrics" || fail "agent 1's instances gauge: $(grep cluster_ <<<"$metrics")"
+grep -qx 'ecs_agent_cluster_registered 1' <<<"$metrics" || fail "agent 1's registered gauge"
+failovers=$(sed -nE 's/^ecs_agent_etcd_failovers_total ([0-9]+)$/\1/p' <<<"$metrics")
+[[ ${failovers:-0} -ge 1 ]] || fail "agent 1 (etcd 1 first) counted no failover: $(grep etcd_ <<<"$metrics")"
 OUT=$(awsn 1 ecs update-container-instances-state --cluster "$CLUSTER" \
   --container-instances "$(arn_of 3)" --status ACTIVE)
 eq "$(jq -r '.containerInstances[0].status' <<<"$OUT")" ACTIVE "an update through agent 1 (its first endpoint down)"

@@ -17,6 +17,7 @@
 static uv_loop_t loop;
 static char dir[64];
 static ag_store *store;
+static ag_metrics *metrics;
 static ag_api *api;
 static cl_member *member;
 static ag_api_instances *x;
@@ -28,8 +29,13 @@ static void setup(void)
     cr_assert_not_null(mkdtemp(dir));
     char err[AG_STORE_ERR_MAX];
     cr_assert_eq(ag_store_open(dir, &store, err, sizeof err), 0, "%s", err);
-    ag_api_config c = {
-        .store = store, .region = "us-east-2", .account = "123456789012", .cluster = "blue"};
+    metrics = ag_metrics_create();
+    cr_assert_not_null(metrics);
+    ag_api_config c = {.store = store,
+                       .metrics = metrics,
+                       .region = "us-east-2",
+                       .account = "123456789012",
+                       .cluster = "blue"};
     cr_assert_eq(ag_api_create(&c, &api), 0);
     static cl_instance self;
     memset(&self, 0, sizeof self);
@@ -53,6 +59,7 @@ static void teardown(void)
     cl_member_close(member, NULL, NULL);
     ag_api_instances_free(x);
     ag_api_free(api);
+    ag_metrics_free(metrics);
     ag_store_close(store);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
@@ -214,4 +221,18 @@ Test(api_instances, authorised_on_the_instance)
     es_json *j = ok("ListContainerInstances", "{\"status\":\"ACTIVE\"}");
     cr_assert_eq(es_json_len(es_json_get(j, "containerInstanceArns")), 1);
     es_json_free(j);
+}
+
+Test(api_instances, metrics)
+{
+    es_buf out;
+    es_buf_init(&out, 1 << 20);
+    const char *ct = NULL;
+    cr_assert_eq(ag_api_metrics(api, "/metrics", &out, &ct), 0);
+    const char *page = es_buf_cstr(&out);
+    cr_assert_not_null(strstr(page, "\necs_agent_cluster_instances 1\n"), "%s", page);
+    cr_assert_not_null(strstr(page, "\necs_agent_cluster_registered 1\n"), "%s", page);
+    /* alone: no etcd figures */
+    cr_assert_null(strstr(page, "ecs_agent_etcd_requests_total"), "%s", page);
+    es_buf_free(&out);
 }
