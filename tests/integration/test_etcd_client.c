@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,7 @@
 #include "cluster/etcd.h"
 
 static uv_loop_t loop;
-static pid_t etcd_pid;
+static pid_t etcd_pid, tls_pid;
 static char dir[64], url[64], dead_url[64];
 
 static int free_port(void)
@@ -75,10 +76,13 @@ static void setup(void)
 
 static void teardown(void)
 {
-    if (etcd_pid > 0) {
-        kill(etcd_pid, SIGKILL);
-        waitpid(etcd_pid, NULL, 0);
-    }
+    pid_t pids[] = {etcd_pid, tls_pid};
+    for (size_t i = 0; i < 2; i++)
+        if (pids[i] > 0) {
+            kill(pids[i], SIGKILL);
+            waitpid(pids[i], NULL, 0);
+        }
+    etcd_pid = tls_pid = 0;
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     cr_assert_eq(system(cmd), 0);
@@ -321,5 +325,95 @@ Test(etcd_client, no_endpoint_answers)
     result r;
     CALL(&r, cl_etcd_range(e, "/x", false, on_result, &r));
     cr_assert_eq(r.err, CL_ETCD_E_UNAVAILABLE);
+    close_client(e);
+}
+
+/* ---- TLS: a member that asks for client certificates ------------------ */
+
+static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void sh(const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+/* A CA, a server certificate for 127.0.0.1 and a client certificate, in dir/tls. */
+static void make_certs(void)
+{
+    sh("set -e; cd %s && mkdir tls && cd tls && "
+       "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+       "-keyout ca.key -out ca.pem -days 1 -subj /CN=itest-etcd-ca 2>/dev/null && "
+       "printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth,clientAuth\\n' >srv.ext "
+       "&& "
+       "printf 'extendedKeyUsage=clientAuth\\n' >cli.ext && "
+       "for n in srv cli; do "
+       "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout $n.key "
+       "-out $n.csr -subj /CN=$n 2>/dev/null && "
+       "openssl x509 -req -in $n.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out $n.pem "
+       "-days 1 -extfile $n.ext 2>/dev/null; done",
+       dir);
+}
+
+Test(etcd_client, tls_with_client_certificates)
+{
+    make_certs();
+    char tls_url[64], peer[64], initial[96], data[128], log[128], crt[128], key[128], ca[128];
+    snprintf(tls_url, sizeof tls_url, "https://127.0.0.1:%d", free_port());
+    snprintf(peer, sizeof peer, "http://127.0.0.1:%d", free_port());
+    snprintf(initial, sizeof initial, "t=%s", peer);
+    snprintf(data, sizeof data, "%s/tls-data", dir);
+    snprintf(log, sizeof log, "%s/etcd-tls.log", dir);
+    snprintf(crt, sizeof crt, "%s/tls/srv.pem", dir);
+    snprintf(key, sizeof key, "%s/tls/srv.key", dir);
+    snprintf(ca, sizeof ca, "%s/tls/ca.pem", dir);
+    tls_pid = fork();
+    cr_assert_geq(tls_pid, 0);
+    if (tls_pid == 0) {
+        if (!freopen(log, "w", stdout) || !freopen(log, "a", stderr))
+            _exit(126);
+        execlp("etcd", "etcd", "--name", "t", "--data-dir", data, "--listen-client-urls", tls_url,
+               "--advertise-client-urls", tls_url, "--listen-peer-urls", peer,
+               "--initial-advertise-peer-urls", peer, "--initial-cluster", initial, "--cert-file",
+               crt, "--key-file", key, "--trusted-ca-file", ca, "--client-cert-auth", (char *)NULL);
+        _exit(127);
+    }
+    char ccrt[128], ckey[128];
+    snprintf(ccrt, sizeof ccrt, "%s/tls/cli.pem", dir);
+    snprintf(ckey, sizeof ckey, "%s/tls/cli.key", dir);
+    char cmd[768];
+    snprintf(cmd, sizeof cmd,
+             "ETCDCTL_API=3 etcdctl --endpoints=%s --cacert=%s --cert=%s --key=%s endpoint "
+             "health >/dev/null 2>&1",
+             tls_url, ca, ccrt, ckey);
+    for (int i = 0; i < 100 && system(cmd) != 0; i++)
+        usleep(100000);
+    cr_assert_eq(system(cmd), 0, "the TLS etcd did not become healthy (see %s)", log);
+
+    /* with the CA and the client certificate: served */
+    char why[128];
+    cl_etcd_config c = {.endpoints = tls_url, .ca_file = ca, .cert = ccrt, .key = ckey};
+    cl_etcd *e = NULL;
+    cr_assert_eq(cl_etcd_create(&loop, &c, &e, why, sizeof why), 0, "%s", why);
+    result r;
+    CALL(&r, cl_etcd_put(e, "/tls/k", "v", 1, 0, on_result, &r));
+    cr_assert_eq(r.err, 0);
+    CALL(&r, cl_etcd_range(e, "/tls/k", false, on_result, &r));
+    cr_assert_str_eq(r.value, "v");
+    close_client(e);
+    /* without the client certificate: refused by the member */
+    c.cert = c.key = NULL;
+    cr_assert_eq(cl_etcd_create(&loop, &c, &e, why, sizeof why), 0, "%s", why);
+    CALL(&r, cl_etcd_range(e, "/tls/k", false, on_result, &r));
+    cr_assert_neq(r.err, 0, "served without a client certificate");
+    close_client(e);
+    /* without the CA: the member's certificate is not trusted */
+    c = (cl_etcd_config){.endpoints = tls_url, .cert = ccrt, .key = ckey};
+    cr_assert_eq(cl_etcd_create(&loop, &c, &e, why, sizeof why), 0, "%s", why);
+    CALL(&r, cl_etcd_range(e, "/tls/k", false, on_result, &r));
+    cr_assert_eq(r.err, CL_ETCD_E_UNAVAILABLE, "trusted a certificate no CA of ours signed");
     close_client(e);
 }
