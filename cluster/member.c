@@ -312,13 +312,52 @@ static void on_granted(void *arg, int err, const cl_answer *a)
     }
 }
 
+static void grant(cl_member *m)
+{
+    int r = cl_etcd_lease_grant(m->etcd, m->ttl, on_granted, m);
+    if (r < 0) {
+        event(m, CL_MEMBER_EV_ETCD_FAILED, "lease grant: %s", cl_etcd_strerror(r));
+        later(m, cl_member_retry_ms(m->ttl));
+    }
+}
+
+/* Our record as etcd has it (a restart within the old lease's TTL, or a
+ * record another agent changed): its status and registeredAt are kept, as
+ * ECS keeps a container instance's across its agent's restarts. */
+static void on_self_read(void *arg, int err, const cl_answer *a)
+{
+    cl_member *m = arg;
+    if (m->closing || err == CL_ETCD_E_CANCELED)
+        return;
+    if (err) {
+        event(m, CL_MEMBER_EV_ETCD_FAILED, "reading this instance's record: %s",
+              cl_etcd_strerror(err));
+        later(m, cl_member_retry_ms(m->ttl));
+        return;
+    }
+    cl_instance old;
+    char why[160] = "the record's id is not its key's";
+    if (a->n_kvs == 1) {
+        if (cl_instance_read(a->kvs[0].value, a->kvs[0].value_len, &old, why, sizeof why) == 0 &&
+            strcmp(old.id, m->self.id) == 0) {
+            memcpy(m->self.status, old.status, sizeof m->self.status);
+            m->self.registered_at = old.registered_at;
+        } else {
+            m->stats.bad_records++;
+            event(m, CL_MEMBER_EV_BAD_RECORD, "%s: %s (registering afresh)", m->self_key, why);
+        }
+    }
+    grant(m);
+}
+
 static void join(cl_member *m)
 {
     set_state(m, CL_MEMBER_JOINING);
     m->lease = 0;
-    int r = cl_etcd_lease_grant(m->etcd, m->ttl, on_granted, m);
+    int r = cl_etcd_range(m->etcd, m->self_key, false, on_self_read, m);
     if (r < 0) {
-        event(m, CL_MEMBER_EV_ETCD_FAILED, "lease grant: %s", cl_etcd_strerror(r));
+        event(m, CL_MEMBER_EV_ETCD_FAILED, "reading this instance's record: %s",
+              cl_etcd_strerror(r));
         later(m, cl_member_retry_ms(m->ttl));
     }
 }

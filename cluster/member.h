@@ -2,9 +2,10 @@
  * registered in etcd under a lease kept alive from the loop, and a view of
  * every instance of the cluster kept current by a watch.
  *
- * With etcd: grant a lease (the configured TTL), put the instance's record
- * under it, then keep the lease alive every TTL/3 (cl_member_keepalive_ms).
- * A keepalive that says the lease is gone (TTL 0, lease not found) means
+ * With etcd: read the instance's record (a restart within the old lease's
+ * TTL finds it: its status and registeredAt are kept), grant a lease (the
+ * configured TTL), put the record under it, then keep the lease alive every TTL/3
+ * (cl_member_keepalive_ms). A keepalive that says the lease is gone (TTL 0, lease not found) means
  * the instance was dropped from the cluster: grant a new lease and register
  * again (same ID, same registeredAt, the status last seen). A keepalive no
  * endpoint answered is tried again after cl_member_retry_ms (a sixth of the

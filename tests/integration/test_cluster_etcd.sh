@@ -60,8 +60,8 @@ say "starting a three-member etcd cluster on loopback"
 declare -a PEER
 initial=
 for i in 1 2 3; do
-  EURL[$i]=http://127.0.0.1:$(it_free_port)
-  PEER[$i]=http://127.0.0.1:$(it_free_port)
+  EURL[i]=http://127.0.0.1:$(it_free_port)
+  PEER[i]=http://127.0.0.1:$(it_free_port)
   initial+="${initial:+,}e$i=${PEER[$i]}"
 done
 for i in 1 2 3; do
@@ -70,7 +70,7 @@ for i in 1 2 3; do
     --listen-peer-urls "${PEER[$i]}" --initial-advertise-peer-urls "${PEER[$i]}" \
     --initial-cluster "$initial" --initial-cluster-state new \
     --initial-cluster-token "$CLUSTER" >"$WORK/etcd$i.log" 2>&1 &
-  EPID[$i]=$!
+  EPID[i]=$!
 done
 ALL_EPS="${EURL[1]},${EURL[2]},${EURL[3]}"
 ctl() { ETCDCTL_API=3 etcdctl --endpoints="$ALL_EPS" --command-timeout=5s "$@"; }
@@ -91,18 +91,19 @@ eps_for() {
 
 start_agent_n() { # start_agent_n I: agent I in embedded mode, its own state and listener
   local i=$1 want t
-  ASTATE[$i]=$WORK/state$i
-  ALOG[$i]=$WORK/agent$i.log
-  APORT[$i]=$(it_free_port)
-  mkdir -p -m 700 "${ASTATE[$i]}"
+  ASTATE[i]=$WORK/state$i
+  ALOG[i]=$WORK/agent$i.log
+  APORT[i]=$(it_free_port)
+  [[ -d ${ASTATE[$i]} ]] || mkdir -m 700 "${ASTATE[$i]}"
+  want=$(($(grep -c "ready: " "${ALOG[$i]}" 2>/dev/null || true) + 1))
   ECS_SECRETS_ETCD_ENDPOINTS=$(eps_for "$i") ECS_SECRETS_ETCD_LEASE_TTL=${TTL}s \
     ECS_INSTANCE_ATTRIBUTES="{\"agent\":\"a$i\",\"stack\":\"itest\"}" \
     "$ES_AGENT_BIN" --state-dir "${ASTATE[$i]}" --listen "127.0.0.1:${APORT[$i]}" \
     --docker-host "$ES_TEST_DOCKER_HOST" --mode embedded --region us-east-2 \
     --cluster "$CLUSTER" --log-level debug >>"${ALOG[$i]}" 2>&1 &
-  APID[$i]=$!
+  APID[i]=$!
   for ((t = 0; t < 150; t++)); do
-    grep -q "ready: " "${ALOG[$i]}" 2>/dev/null && return 0
+    [[ $(grep -c "ready: " "${ALOG[$i]}" 2>/dev/null || true) -ge $want ]] && return 0
     kill -0 "${APID[$i]}" 2>/dev/null || fail "agent $i exited during start"
     sleep 0.1
   done
@@ -221,6 +222,31 @@ done
 [[ -n $new && $new != "$lease" ]] || fail "agent 1 did not register again after its lease was revoked"
 grep -q "registering again" "${ALOG[1]}" || fail "agent 1 did not log the lost lease"
 wait_count 2 3 50 >/dev/null || fail "agent 2 does not list agent 1 again"
+
+say "agent 1 DRAINING, SIGKILLed and started again within its TTL: still DRAINING"
+OUT=$(awsn 2 ecs update-container-instances-state --cluster "$CLUSTER" \
+  --container-instances "$(arn_of 1)" --status DRAINING)
+eq "$(jq -r '.containerInstances[0].status' <<<"$OUT")" DRAINING "agent 1 drained through agent 2"
+at=$(awsn 2 ecs describe-container-instances --cluster "$CLUSTER" --container-instances "$(arn_of 1)" \
+  --query 'containerInstances[0].registeredAt' --output text)
+before=$(lease_of "$key1")
+kill -KILL "${APID[1]}"
+wait "${APID[1]}" 2>/dev/null || true
+start_agent_n 1
+# registered again (a new lease) before its old lease ran out (the record never went)
+for ((t = 0; t < 50; t++)); do
+  new=$(lease_of "$key1")
+  [[ -n $new && $new != "$before" ]] && break
+  sleep 0.2
+done
+[[ -n $new && $new != "$before" ]] || fail "the restarted agent 1 did not register (lease $new)"
+OUT=$(awsn 3 ecs describe-container-instances --cluster "$CLUSTER" --container-instances "$(arn_of 1)")
+eq "$(jq -r '.containerInstances[0].status' <<<"$OUT")" DRAINING "agent 1's status after its restart"
+eq "$(jq -r '.containerInstances[0].registeredAt' <<<"$OUT" | cut -c1-19)" "$(cut -c1-19 <<<"$at")" \
+  "agent 1's registeredAt after its restart"
+eq "$(count_on 1)" 3 "the restarted agent's view"
+awsn 1 ecs update-container-instances-state --cluster "$CLUSTER" \
+  --container-instances "$(arn_of 1)" --status ACTIVE >/dev/null
 
 say "etcd member 1 SIGKILLed: the agents carry on"
 kill -KILL "${EPID[1]}"
