@@ -12,9 +12,11 @@
 #include <unistd.h>
 
 #include "agent/api/api.h"
+#include "agent/api/instances.h"
 #include "agent/api/services.h"
 #include "agent/api/tags.h"
 #include "agent/api/tasks.h"
+#include "agent/cluster.h"
 #include "agent/endpoints/endpoints.h"
 #include "agent/intake/docker.h"
 #include "agent/secrets/drift.h"
@@ -74,6 +76,8 @@ struct ag_agent {
     ag_drift *drift;
     ag_api_services *api_services;
     ag_api_tags *api_tags;
+    ag_api_instances *api_instances;
+    cl_member *member;   /* the cluster (agent/cluster.h): etcd's, or this host alone */
     ag_rotator *rotator; /* embedded mode: due rotations (rotator.h) */
     uv_timer_t retry;
     bool retry_open;
@@ -112,6 +116,8 @@ static void all_closed(ag_agent *a)
     a->api_services = NULL;
     ag_api_tags_free(a->api_tags);
     a->api_tags = NULL;
+    ag_api_instances_free(a->api_instances);
+    a->api_instances = NULL;
     ag_store_close(a->store);
     a->store = NULL;
     al_close(a->al);
@@ -258,6 +264,8 @@ static void on_stop(ag_daemon *d, void *arg)
     CLOSE_PART(resolver, ag_resolver_close);
     CLOSE_PART(preflight, ag_preflight_close);
     CLOSE_PART(creds, aw_creds_close);
+    /* revokes its lease: the instance leaves the cluster now, not at its TTL */
+    CLOSE_PART(member, cl_member_close);
     /* the clients last: their cancellation ends the calls the parts above
      * still wait on (each part, closing, starts no new one) */
     CLOSE_PART(aws, aw_client_close);
@@ -1027,22 +1035,24 @@ static void sync_metrics(void *ud, ag_metrics *m)
 static int start_api(ag_agent *a)
 {
     const cf_config *cfg = a->cfg;
-    ag_api_config ac = {.store = a->store,
-                        .metrics = a->metrics,
-                        .resolver = a->resolver,
-                        .server = a->server,
-                        .region = cf_get(cfg, CF_REGION),
-                        .account = cf_get(cfg, CF_ACCOUNT_ID),
-                        .cluster = cf_get(cfg, CF_CLUSTER),
-                        /* embedded: callers' policies decide; aws: the administrator key only */
-                        .iam = a->embedded ? a->al : NULL,
-                        .sync_metrics = sync_metrics,
-                        .sync_ud = a};
+    ag_api_config ac = {
+        .store = a->store,
+        .metrics = a->metrics,
+        .resolver = a->resolver,
+        .server = a->server,
+        .region = cf_get(cfg, CF_REGION),
+        .account = cf_get(cfg, CF_ACCOUNT_ID),
+        .cluster = cf_get(cfg, CF_CLUSTER),
+        /* embedded: callers' policies decide; aws: the administrator key only */
+        .iam = a->embedded ? a->al : NULL,
+    };
     int r;
     if ((r = ag_api_create(&ac, &a->api)) < 0 ||
         (r = ag_api_tasks_attach(a->api, a->engine, &a->api_tasks)) < 0 ||
         (r = ag_api_services_attach(a->api, a->sched, a->drift, &a->api_services)) < 0 ||
         (r = ag_api_tags_attach(a->api, a->engine, a->sched, &a->api_tags)) < 0 ||
+        (r = ag_api_instances_attach(a->api, a->member, &a->api_instances)) < 0 ||
+        (r = ag_api_add_metrics_hook(a->api, sync_metrics, a)) < 0 ||
         (r = ag_api_attach(a->api, a->server)) < 0)
         es_err("ECS API: %s", strerror(-r));
     return r;
@@ -1059,7 +1069,8 @@ int ag_agent_start(ag_daemon *d, const char *running_status)
     if ((r = start_listener(a)) < 0 || (r = open_store(a)) < 0 || (r = start_docker(a)) < 0 ||
         (r = start_aws(a)) < 0 || (r = start_secrets(a)) < 0 || (r = start_engine(a)) < 0 ||
         (r = start_endpoints(a)) < 0 || (r = start_proxy(a)) < 0 || (r = start_scheduler(a)) < 0 ||
-        (r = start_drift(a)) < 0 || (r = start_api(a)) < 0)
+        (r = start_drift(a)) < 0 || (r = ag_cluster_start(a->cfg, &a->d->loop, &a->member)) < 0 ||
+        (r = start_api(a)) < 0)
         return r;
     ag_daemon_status(d, "starting: asking Docker at %s", cf_get(d->cfg, CF_DOCKER_HOST));
     ping_docker(a);

@@ -30,6 +30,8 @@ typedef struct http_req {
     size_t body_len;
     size_t max_body;
     bool too_big;
+    bool aborted; /* on_data asked to end the stream */
+    int (*on_data)(void *arg, const char *p, size_t n);
     aw_http_cb cb;
     void *arg;
     aw_http_response resp;
@@ -175,6 +177,13 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
 {
     http_req *r = ud;
     size_t len = size * n;
+    if (r->on_data) {
+        if (r->on_data(r->arg, p, len) < 0) {
+            r->aborted = true;
+            return 0; /* CURLE_WRITE_ERROR */
+        }
+        return len;
+    }
     if (r->resp.body.len + len > r->max_body) {
         r->too_big = true;
         return 0; /* CURLE_WRITE_ERROR */
@@ -270,6 +279,7 @@ int aw_http_start(aw_http *h, const aw_http_request *q, aw_http_cb cb, void *arg
     r->h = h;
     r->cb = cb;
     r->arg = arg;
+    r->on_data = q->on_data;
     r->max_body = q->max_body ? q->max_body : AW_HTTP_DEFAULT_MAX_BODY;
     es_buf_init(&r->resp.body, r->max_body);
     r->easy = curl_easy_init();
@@ -300,10 +310,14 @@ int aw_http_start(aw_http *h, const aw_http_request *q, aw_http_cb cb, void *arg
     SETOPT(e, CURLOPT_SSL_VERIFYPEER, 1L);
     SETOPT(e, CURLOPT_SSL_VERIFYHOST, 2L);
     SETOPT(e, CURLOPT_NOSIGNAL, 1L);
-    SETOPT(e, CURLOPT_TIMEOUT_MS, q->timeout_ms > 0 ? q->timeout_ms : AW_HTTP_DEFAULT_TIMEOUT_MS);
+    SETOPT(e, CURLOPT_TIMEOUT_MS,
+           q->timeout_ms > 0   ? q->timeout_ms
+           : q->timeout_ms < 0 ? 0L
+                               : AW_HTTP_DEFAULT_TIMEOUT_MS);
     SETOPT(e, CURLOPT_CONNECTTIMEOUT_MS,
            q->connect_timeout_ms > 0 ? q->connect_timeout_ms : AW_HTTP_DEFAULT_CONNECT_TIMEOUT_MS);
-    SETOPT(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_body);
+    if (!r->on_data)
+        SETOPT(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_body);
     SETOPT(e, CURLOPT_HTTPHEADER, r->headers);
     SETOPT(e, CURLOPT_WRITEFUNCTION, on_write);
     SETOPT(e, CURLOPT_WRITEDATA, r);
@@ -316,10 +330,14 @@ int aw_http_start(aw_http *h, const aw_http_request *q, aw_http_cb cb, void *arg
         SETOPT(e, CURLOPT_NOPROXY, "*");
     if (q->unix_socket)
         SETOPT(e, CURLOPT_UNIX_SOCKET_PATH, q->unix_socket);
-    if (h->ca_file) {
-        SETOPT(e, CURLOPT_CAINFO, h->ca_file);
+    if (q->ca_file || h->ca_file) {
+        SETOPT(e, CURLOPT_CAINFO, q->ca_file ? q->ca_file : h->ca_file);
         SETOPT(e, CURLOPT_CAPATH, (char *)NULL);
     }
+    if (q->client_cert)
+        SETOPT(e, CURLOPT_SSLCERT, q->client_cert);
+    if (q->client_key)
+        SETOPT(e, CURLOPT_SSLKEY, q->client_key);
     if (strcmp(q->method, "GET") == 0) {
         SETOPT(e, CURLOPT_HTTPGET, 1L);
     } else if (strcmp(q->method, "POST") == 0 || strcmp(q->method, "PUT") == 0) {
@@ -364,7 +382,7 @@ static void check_multi_info(aw_http *h)
         if (curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv) != CURLE_OK || !priv)
             continue;
         http_req *r = priv;
-        req_finish(r, map_curl(res, r->too_big));
+        req_finish(r, r->aborted ? AW_HTTP_E_CANCELED : map_curl(res, r->too_big));
     }
 }
 

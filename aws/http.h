@@ -68,13 +68,23 @@ typedef struct aw_http_request {
     size_t n_headers;
     const void *body; /* copied; NULL for none */
     size_t body_len;
-    long timeout_ms;         /* 0: AW_HTTP_DEFAULT_TIMEOUT_MS */
+    long timeout_ms;         /* 0: AW_HTTP_DEFAULT_TIMEOUT_MS; < 0: none (a stream) */
     long connect_timeout_ms; /* 0: AW_HTTP_DEFAULT_CONNECT_TIMEOUT_MS */
     size_t max_body;         /* 0: AW_HTTP_DEFAULT_MAX_BODY */
     bool no_proxy;           /* never through a proxy (instance metadata, container
                                 credentials: link-local, and they answer with keys) */
     const char *unix_socket; /* connect to this unix socket (the URL's host is then only
                                 the Host header; never through a proxy); NULL: TCP */
+    /* TLS client side for this request (etcd's client certificates): a CA file
+     * in place of the client's (aw_http_set_ca_file) and the system's, and a
+     * client certificate and key (PEM files); NULL: none. */
+    const char *ca_file, *client_cert, *client_key;
+    /* A streamed answer (a watch): when set, each piece of the body is handed
+     * to on_data as it arrives instead of being kept (resp.body stays empty);
+     * on_data answers 0, or < 0 to end the request (the callback then gets
+     * AW_HTTP_E_CANCELED). Called on the loop, with the request's arg;
+     * max_body is then the bound of one piece, not of the whole stream. */
+    int (*on_data)(void *arg, const char *p, size_t n);
 } aw_http_request;
 
 typedef struct aw_http_response {

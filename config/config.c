@@ -2,6 +2,9 @@
 #include "config/docker_roles.h"
 
 #include "aws/region.h"
+#include "cluster/etcd.h"
+#include "cluster/instance.h"
+#include "cluster/member.h"
 #include "common/alloc.h"
 #include "common/secure.h"
 
@@ -291,6 +294,52 @@ static int v_duration_or_off(const char *v, char *err, size_t n)
     return -EINVAL;
 }
 
+/* ECS_SECRETS_ETCD_ENDPOINTS: the client's own parser decides */
+static int v_etcd_endpoints(const char *v, char *err, size_t n)
+{
+    char urls[CL_ETCD_ENDPOINTS_MAX][CL_ETCD_URL_MAX];
+    return cl_etcd_parse_endpoints(v, urls, CL_ETCD_ENDPOINTS_MAX, err, n) < 0 ? -EINVAL : 0;
+}
+
+static int v_lease_ttl(const char *v, char *err, size_t n)
+{
+    long s;
+    if (cf_parse_duration(v, &s) == 0 && s >= CL_MEMBER_TTL_MIN && s <= CL_MEMBER_TTL_MAX)
+        return 0;
+    snprintf(err, n, "must be a duration from %ds to %dm (e.g. 15s), not '%.64s'",
+             CL_MEMBER_TTL_MIN, CL_MEMBER_TTL_MAX / 60, v);
+    return -EINVAL;
+}
+
+/* ECS_INSTANCE_ATTRIBUTES: the record's own rules decide */
+static int v_instance_attributes(const char *v, char *err, size_t n)
+{
+    static cl_instance scratch; /* large; one thread loads the configuration */
+    memset(&scratch, 0, sizeof scratch);
+    return cl_instance_custom_attrs(&scratch, v, err, n) < 0 ? -EINVAL : 0;
+}
+
+static int v_attr_value(const char *v, char *err, size_t n)
+{
+    if (cl_attr_value_ok(v))
+        return 0;
+    snprintf(err, n, "must be 1 to %d letters, digits, spaces and - _ . / @ :", CL_ATTR_VALUE_MAX);
+    return -EINVAL;
+}
+
+/* a whole positive number of at most 12 digits (CPU units, MiB) */
+static int v_count(const char *v, char *err, size_t n)
+{
+    size_t len = strlen(v);
+    bool ok = len > 0 && len <= 12 && v[0] != '0';
+    for (size_t i = 0; ok && i < len; i++)
+        ok = v[i] >= '0' && v[i] <= '9';
+    if (ok)
+        return 0;
+    snprintf(err, n, "must be a whole number above 0, not '%.64s'", v);
+    return -EINVAL;
+}
+
 /* A whole number 1..CF_ROTATION_TIME_SCALE_MAX, digits only. */
 static int v_time_scale(const char *v, char *err, size_t n)
 {
@@ -426,6 +475,38 @@ const cf_key cf_keys[CF_KEY_COUNT] = {
                                "Docker event was dropped (as after an events-stream reconnect); "
                                "0: off",
                                v_duration_or_off},
+    [CF_ETCD_ENDPOINTS] = {"ECS_SECRETS_ETCD_ENDPOINTS", "etcd-endpoints", "URLS", NULL, false,
+                           "join the cluster ECS_CLUSTER kept in etcd: its v3 endpoints, "
+                           "comma-separated (http://10.0.0.1:2379,...), tried in turn; unset: "
+                           "the agent is a cluster of one",
+                           v_etcd_endpoints},
+    [CF_ETCD_CACERT] = {"ECS_SECRETS_ETCD_CACERT", "etcd-cacert", "FILE", NULL, false,
+                        "the CA certificates (PEM) etcd's https:// endpoints are verified with",
+                        v_abs_path},
+    [CF_ETCD_CERT] = {"ECS_SECRETS_ETCD_CERT", "etcd-cert", "FILE", NULL, false,
+                      "the client certificate (PEM) given to etcd, with ECS_SECRETS_ETCD_KEY",
+                      v_abs_path},
+    [CF_ETCD_KEY] = {"ECS_SECRETS_ETCD_KEY", "etcd-key", "FILE", NULL, false,
+                     "the private key of ECS_SECRETS_ETCD_CERT (PEM, unencrypted)", v_abs_path},
+    [CF_ETCD_LEASE_TTL] = {"ECS_SECRETS_ETCD_LEASE_TTL", "etcd-lease-ttl", "DURATION", "15s", false,
+                           "the TTL of this instance's etcd lease, renewed every third of it: "
+                           "an agent gone (killed, cut off) drops out of the cluster this long "
+                           "after its last renewal",
+                           v_lease_ttl},
+    [CF_INSTANCE_ATTRIBUTES] = {"ECS_INSTANCE_ATTRIBUTES", "instance-attributes", "JSON", NULL,
+                                false,
+                                "custom attributes of this container instance, as the ECS "
+                                "agent's key of that name: {\"stack\": \"prod\"}",
+                                v_instance_attributes},
+    [CF_INSTANCE_TYPE] = {"ECS_SECRETS_INSTANCE_TYPE", "instance-type", "TYPE", "self-managed",
+                          false, "the ecs.instance-type attribute of this container instance",
+                          v_attr_value},
+    [CF_INSTANCE_CPU] = {"ECS_SECRETS_INSTANCE_CPU", "instance-cpu", "UNITS", NULL, false,
+                         "the CPU this instance offers (1024 units a core); unset: every online "
+                         "processor",
+                         v_count},
+    [CF_INSTANCE_MEMORY] = {"ECS_SECRETS_INSTANCE_MEMORY", "instance-memory", "MIB", NULL, false,
+                            "the memory this instance offers (MiB); unset: MemTotal", v_count},
 };
 
 /* ---- the EnvironmentFile parser ---- */
@@ -826,6 +907,14 @@ static int derive(cf_config *c, es_buf *err)
         }
     }
     c->listen_tls = c->value[CF_TLS_CERT] && c->value[CF_TLS_KEY];
+    for (int i = 0; i < 2; i++) {
+        cf_key_id have = i ? CF_ETCD_KEY : CF_ETCD_CERT, miss = i ? CF_ETCD_CERT : CF_ETCD_KEY;
+        if (c->value[have] && !c->value[miss]) {
+            es_buf_printf(err, "%s: %s is set but %s is not: etcd's client certificate needs both",
+                          c->source[have], cf_keys[have].name, cf_keys[miss].name);
+            return -EINVAL;
+        }
+    }
     if (!c->listen_tls && !cf_host_is_loopback(c->listen_host)) {
         es_buf_printf(err,
                       "%s: %s %s is not loopback: it needs %s and %s (answers carry secret "

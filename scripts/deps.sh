@@ -28,6 +28,8 @@ TEST_PACKAGES=(
   docker-compose
   # packaging and the systemd tests: systemd-analyze, rpmbuild, a Debian root to boot
   systemd rpm debootstrap
+  # a three-member etcd cluster on loopback (test_cluster_etcd.sh, issue 23)
+  etcd-server etcd-client
 )
 if [[ ${1-} == run ]]; then
   PACKAGES=("${RUN_PACKAGES[@]}")

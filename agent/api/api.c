@@ -48,6 +48,13 @@ struct ag_api {
     size_t n_ops;
     ag_api_counts_fn counts;
     void *counts_arg;
+    ag_api_instances_fn instances; /* NULL: this host alone */
+    void *instances_arg;
+    struct {
+        ag_api_metrics_fn fn;
+        void *arg;
+    } hooks[AG_API_METRICS_HOOKS_MAX];
+    size_t n_hooks;
     struct {
         const char *code;
         ag_series *s;
@@ -56,8 +63,6 @@ struct ag_api {
     ag_series *tasks[AG_TASK_STATUS_COUNT];
     ag_series *build_info, *start_time, *uptime;
     struct timespec started; /* CLOCK_MONOTONIC at creation: the uptime's origin */
-    void (*cfg_sync_metrics)(void *ud, ag_metrics *m); /* ag_api_config's */
-    void *cfg_sync_ud;
 };
 
 static const es_json_limits api_json_limits = {
@@ -838,6 +843,17 @@ static void task_counts(const ag_api *api, size_t by[AG_TASK_STATUS_COUNT])
         api->counts(api->counts_arg, by);
 }
 
+void ag_api_task_counts(const ag_api *api, size_t by[AG_TASK_STATUS_COUNT])
+{
+    task_counts(api, by);
+}
+
+void ag_api_set_instances(ag_api *api, ag_api_instances_fn fn, void *arg)
+{
+    api->instances = fn;
+    api->instances_arg = arg;
+}
+
 static void write_cluster(ag_api_req *rq)
 {
     ag_api *api = rq->api;
@@ -849,7 +865,9 @@ static void write_cluster(ag_api_req *rq)
     es_jw_kstr(w, "clusterArn", api->cluster_arn);
     es_jw_kstr(w, "clusterName", api->cluster);
     es_jw_kstr(w, "status", "ACTIVE");
-    es_jw_kint(w, "registeredContainerInstancesCount", 1); /* this host */
+    /* the cluster's (etcd's view), or this host alone */
+    es_jw_kint(w, "registeredContainerInstancesCount",
+               api->instances ? (int64_t)api->instances(api->instances_arg) : 1);
     es_jw_kint(w, "runningTasksCount", (int64_t)by[AG_TASK_RUNNING]);
     es_jw_kint(w, "pendingTasksCount", (int64_t)pending);
     es_jw_kint(w, "activeServicesCount", 0);
@@ -1016,16 +1034,16 @@ static void count_error(ag_api *api, const char *code)
     ag_series_add(s, 1);
 }
 
-int ag_api_handle(void *arg, const char *operation, const char *principal, const char *body,
-                  size_t len, es_buf *out, al_error *err)
+static int handle(ag_api *api, const aw_listener_call *call, const char *operation,
+                  const char *principal, const char *body, size_t len, es_buf *out, al_error *err)
 {
-    ag_api *api = arg;
     ag_api_req rq = {.api = api,
                      .operation = operation,
                      .principal = principal,
                      .raw = body ? body : "",
                      .raw_len = body ? len : 0,
-                     .err = err};
+                     .err = err,
+                     .call = call};
     api_op *op = find_op(api, operation);
     es_json *req = NULL;
     int r;
@@ -1063,6 +1081,13 @@ int ag_api_handle(void *arg, const char *operation, const char *principal, const
     rq.w = &w;
     es_jw_obj(&w);
     r = op->fn(op->arg, &rq);
+    if (r == AW_LISTENER_LATER) {
+        /* the operation took the reply (and asked first: it may not defer otherwise) */
+        es_jw_obj_end(&w);
+        es_buf_reset_secret(out);
+        es_json_free(req);
+        return rq.authorized ? r : ag_api_fail(&rq, SERVER, "deferred without authorisation");
+    }
     if (r == 0 && !rq.authorized) {
         /* an operation that forgot to ask: a bug, never an answer */
         es_err("ECS %s answered without asking who may: refused", operation);
@@ -1085,7 +1110,36 @@ out:
     return r;
 }
 
+int ag_api_handle(void *arg, const char *operation, const char *principal, const char *body,
+                  size_t len, es_buf *out, al_error *err)
+{
+    return handle(arg, NULL, operation, principal, body, len, out, err);
+}
+
+void ag_api_reply_error(ag_api *api, aw_listener_reply *reply, const char *code, const char *fmt,
+                        ...)
+{
+    al_error e = {.status = strcmp(code, SERVER) == 0 ? 500 : 400};
+    snprintf(e.code, sizeof e.code, "%s", code);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e.message, sizeof e.message, fmt, ap);
+    va_end(ap);
+    count_error(api, e.code);
+    aw_listener_reply_error(reply, &e);
+}
+
 /* -------------------------------------------------------------- metrics */
+
+int ag_api_add_metrics_hook(ag_api *api, ag_api_metrics_fn fn, void *arg)
+{
+    if (api->n_hooks >= AG_API_METRICS_HOOKS_MAX)
+        return -ENOSPC;
+    api->hooks[api->n_hooks].fn = fn;
+    api->hooks[api->n_hooks].arg = arg;
+    api->n_hooks++;
+    return 0;
+}
 
 int ag_api_metrics(void *arg, const char *path, es_buf *out, const char **content_type)
 {
@@ -1144,9 +1198,9 @@ int ag_api_metrics(void *arg, const char *path, es_buf *out, const char **conten
         if (w)
             ag_series_set(w, (double)ss.deferred_waiting);
     }
-    if (api->cfg_sync_metrics)
-        api->cfg_sync_metrics(api->cfg_sync_ud, m);
     *content_type = "text/plain; version=0.0.4; charset=utf-8";
+    for (size_t i = 0; i < api->n_hooks; i++)
+        api->hooks[i].fn(api->hooks[i].arg, m);
     return ag_metrics_render(m, out);
 }
 
@@ -1162,8 +1216,6 @@ int ag_api_create(const ag_api_config *cfg, ag_api **out)
     api->store = cfg->store;
     api->metrics = cfg->metrics;
     clock_gettime(CLOCK_MONOTONIC, &api->started);
-    api->cfg_sync_metrics = cfg->sync_metrics;
-    api->cfg_sync_ud = cfg->sync_ud;
     if (api->metrics) {
         api->build_info =
             ag_metrics_series(api->metrics, AG_METRIC_GAUGE, METRIC_PREFIX "build_info",
@@ -1229,7 +1281,7 @@ void ag_api_free(ag_api *api)
 
 static int api_route(void *arg, const aw_listener_call *k, es_buf *out, aw_listener_error *err)
 {
-    return ag_api_handle(arg, k->operation, k->principal, k->body, k->len, out, err);
+    return handle(arg, k, k->operation, k->principal, k->body, k->len, out, err);
 }
 
 int ag_api_attach(ag_api *api, aw_listener *s)

@@ -28,6 +28,10 @@
  *   tags.c       TagResource, UntagResource, ListTagsForResource on task
  *                definitions, tasks and services (agent/api/tags.h); the
  *                `tags` of RegisterTaskDefinition, RunTask and CreateService
+ *   instances.c  ListContainerInstances, DescribeContainerInstances,
+ *                UpdateContainerInstancesState (agent/api/instances.h): the
+ *                cluster's container instances (one deferred answer: an
+ *                operation may take the listener's reply, ag_api_req.call)
  * An operation that is not attached answers UnknownOperationException.
  *
  * The one cluster is the configured one (ECS_CLUSTER): ARN
@@ -61,7 +65,7 @@
 #define AG_API_PAGE_MAX 100         /* maxResults, ECS's */
 #define AG_API_DESCRIBE_MAX 100     /* DescribeTasks.tasks, DescribeClusters.clusters */
 #define AG_API_TOKEN_MAX 1024       /* nextToken */
-#define AG_API_OPS_MAX 24
+#define AG_API_OPS_MAX 32
 #define AG_API_CLUSTER_ARN_MAX 512
 
 typedef struct ag_api ag_api;
@@ -79,11 +83,6 @@ typedef struct ag_api_config {
      * decide theirs. NULL (aws mode: the daemon cannot read the caller's IAM
      * policies): only the account root, the administrator key, may call. */
     al_ctx *iam;
-    /* Called on each GET /metrics before rendering, so that parts the API does
-     * not know (the Docker socket, its intake) bring their counters up to date
-     * in m. NULL: none. */
-    void (*sync_metrics)(void *ud, ag_metrics *m);
-    void *sync_ud;
 } ag_api_config;
 
 /* Copies the strings. 0, -EINVAL, -ENOMEM. */
@@ -115,6 +114,11 @@ typedef struct ag_api_req {
     al_error *err;
     bool authorized; /* ag_api_authorize allowed something: an operation that
                         answers 0 without it is refused (ServerException) */
+    /* The listener's call (NULL when called directly: tests, fuzzing): an
+     * operation whose answer comes later (a write to etcd) takes its reply
+     * with aw_listener_defer and answers AW_LISTENER_LATER, once it has
+     * asked ag_api_authorize. */
+    const aw_listener_call *call;
 } ag_api_req;
 
 /* Answers 0, or < 0 after ag_api_fail. */
@@ -125,6 +129,23 @@ int ag_api_add_op(ag_api *api, const char *name, ag_api_op_fn fn, void *arg);
 /* Task counts for DescribeClusters and /metrics. */
 typedef void (*ag_api_counts_fn)(void *arg, size_t by_status[AG_TASK_STATUS_COUNT]);
 void ag_api_set_counts(ag_api *api, ag_api_counts_fn fn, void *arg);
+/* This host's task counts (zeros without a counts function). */
+void ag_api_task_counts(const ag_api *api, size_t by_status[AG_TASK_STATUS_COUNT]);
+/* DescribeClusters' registeredContainerInstancesCount; without one: 1 (this host). */
+typedef size_t (*ag_api_instances_fn)(void *arg);
+void ag_api_set_instances(ag_api *api, ag_api_instances_fn fn, void *arg);
+/* A part's figures for /metrics, brought up to date each time the page is
+ * asked for (before it is written). At most AG_API_METRICS_HOOKS_MAX. 0 or
+ * -ENOSPC. */
+#define AG_API_METRICS_HOOKS_MAX 4
+typedef void (*ag_api_metrics_fn)(void *arg, ag_metrics *m);
+int ag_api_add_metrics_hook(ag_api *api, ag_api_metrics_fn fn, void *arg);
+/* (a hook brings a counter it keeps itself up to date with
+ * ag_metrics_sync_counter, metrics.h) */
+/* Writes an error answer for a deferred call (the JSON 1.1 error of
+ * ag_api_fail's codes) through its reply; counts it as ag_api_handle does. */
+void ag_api_reply_error(ag_api *api, aw_listener_reply *reply, const char *code, const char *fmt,
+                        ...) __attribute__((format(printf, 4, 5)));
 
 /* Fills rq->err (status 400, or 500 for ServerException) and answers -EINVAL. */
 int ag_api_fail(ag_api_req *rq, const char *code, const char *fmt, ...)

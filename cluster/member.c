@@ -1,0 +1,688 @@
+#include "cluster/member.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/alloc.h"
+
+struct cl_member {
+    uv_loop_t *loop;
+    cl_etcd *etcd; /* NULL: alone */
+    char prefix[CL_KEY_MAX + 1], self_key[CL_KEY_MAX + 1];
+    int64_t ttl;
+    cl_instance self;
+    cl_member_state state;
+    int64_t lease;
+    uv_timer_t timer;      /* joining retries and keepalives */
+    uv_timer_t view_timer; /* the view's resync */
+    bool timers_open;
+    cl_etcd_watch *watch;
+    cl_instance *view;
+    size_t n_view, cap_view;
+    bool closing, finishing;
+    int open; /* timers and the etcd client not yet closed */
+    void (*done)(void *);
+    void *done_arg;
+    cl_member_event_fn on_event;
+    void *event_arg;
+    cl_member_stats stats;
+};
+
+typedef struct update_ctx {
+    cl_member *m;
+    cl_instance rec; /* the record as last read, then as written */
+    char status[CL_STATUS_MAX + 1];
+    int tries;
+    cl_member_update_cb cb;
+    void *arg;
+} update_ctx;
+
+static const char *const state_names[] = {"ALONE", "JOINING", "REGISTERED", "STOPPING", "STOPPED"};
+
+const char *cl_member_state_name(cl_member_state s)
+{
+    return (unsigned)s < sizeof state_names / sizeof *state_names ? state_names[s] : "?";
+}
+
+uint64_t cl_member_keepalive_ms(int64_t ttl)
+{
+    if (ttl <= 0)
+        return 500;
+    uint64_t ms = (uint64_t)ttl * 1000 / 3;
+    return ms < 500 ? 500 : ms;
+}
+
+uint64_t cl_member_retry_ms(int64_t ttl)
+{
+    uint64_t ms = ttl > 0 ? (uint64_t)ttl * 1000 / 6 : 200;
+    return ms < 200 ? 200 : ms > CL_MEMBER_RETRY_MS ? CL_MEMBER_RETRY_MS : ms;
+}
+
+long cl_member_request_ms(int64_t ttl)
+{
+    long ms = ttl > 0 ? (long)(ttl * 1000 / 4) : 500;
+    return ms < 500 ? 500 : ms > CL_ETCD_TIMEOUT_MS ? CL_ETCD_TIMEOUT_MS : ms;
+}
+
+static void event(cl_member *m, cl_member_event ev, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void event(cl_member *m, cl_member_event ev, const char *fmt, ...)
+{
+    if (!m->on_event)
+        return;
+    char detail[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    m->on_event(m->event_arg, ev, detail);
+}
+
+/* The one place the state changes. */
+static void set_state(cl_member *m, cl_member_state to)
+{
+    if (m->state == to)
+        return;
+    event(m, CL_MEMBER_EV_STATE, "%s -> %s", cl_member_state_name(m->state),
+          cl_member_state_name(to));
+    m->state = to;
+}
+
+/* ---- the view --------------------------------------------------------- */
+
+static size_t view_pos(const cl_member *m, const char *id, bool *found)
+{
+    size_t lo = 0, hi = m->n_view;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(m->view[mid].id, id);
+        if (c == 0) {
+            *found = true;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = false;
+    return lo;
+}
+
+static int view_upsert(cl_member *m, const cl_instance *in)
+{
+    bool found;
+    size_t i = view_pos(m, in->id, &found);
+    if (!found) {
+        if (m->n_view >= CL_MEMBER_VIEW_MAX)
+            return -ENOSPC;
+        if (m->n_view == m->cap_view) {
+            size_t cap = m->cap_view ? m->cap_view * 2 : 8;
+            cl_instance *v = es_realloc(m->view, cap * sizeof *v);
+            if (!v)
+                return -ENOMEM;
+            m->view = v;
+            m->cap_view = cap;
+        }
+        memmove(&m->view[i + 1], &m->view[i], (m->n_view - i) * sizeof *m->view);
+        m->n_view++;
+    }
+    m->view[i] = *in;
+    /* another agent's UpdateContainerInstancesState on ours: kept for re-registering */
+    if (strcmp(in->id, m->self.id) == 0)
+        memcpy(m->self.status, in->status, sizeof m->self.status);
+    return 0;
+}
+
+static void view_remove(cl_member *m, const char *id)
+{
+    bool found;
+    size_t i = view_pos(m, id, &found);
+    if (!found)
+        return;
+    memmove(&m->view[i], &m->view[i + 1], (m->n_view - i - 1) * sizeof *m->view);
+    m->n_view--;
+}
+
+/* A kv of the prefix: its record into the view. */
+static void view_put_kv(cl_member *m, const cl_kv *kv)
+{
+    cl_instance in;
+    char why[160];
+    const char *id = kv->key + strlen(m->prefix);
+    if (strncmp(kv->key, m->prefix, strlen(m->prefix)) != 0 || !cl_instance_id_ok(id)) {
+        m->stats.bad_records++;
+        event(m, CL_MEMBER_EV_BAD_RECORD, "%.200s: not an instance key", kv->key);
+        return;
+    }
+    if (cl_instance_read(kv->value, kv->value_len, &in, why, sizeof why) < 0 ||
+        strcmp(in.id, id) != 0) {
+        m->stats.bad_records++;
+        event(m, CL_MEMBER_EV_BAD_RECORD, "%.120s: %s", kv->key,
+              strcmp(in.id, id) ? "the record's id is not its key's" : why);
+        return;
+    }
+    in.mod_revision = kv->mod_revision;
+    in.lease = kv->lease;
+    if (view_upsert(m, &in) < 0) {
+        m->stats.bad_records++;
+        event(m, CL_MEMBER_EV_BAD_RECORD, "%.120s: the view is full (%d)", kv->key,
+              CL_MEMBER_VIEW_MAX);
+    }
+}
+
+static void sync_view(cl_member *m);
+
+static void on_watch_msg(void *arg, const cl_answer *a)
+{
+    cl_member *m = arg;
+    if (a->compact_revision || a->canceled) {
+        /* what we missed is gone: read the whole view again */
+        cl_etcd_watch_cancel(m->watch);
+        return;
+    }
+    for (size_t i = 0; i < a->n_events; i++) {
+        const cl_event *ev = &a->events[i];
+        m->stats.watch_events++;
+        if (ev->type == CL_EVENT_DELETE) {
+            const char *id = ev->kv.key + strlen(m->prefix);
+            if (strncmp(ev->kv.key, m->prefix, strlen(m->prefix)) == 0)
+                view_remove(m, id);
+        } else {
+            view_put_kv(m, &ev->kv);
+        }
+    }
+}
+
+static void on_view_timer(uv_timer_t *t)
+{
+    sync_view(t->data);
+}
+
+static void on_watch_end(void *arg, int err)
+{
+    cl_member *m = arg;
+    m->watch = NULL;
+    if (m->closing)
+        return;
+    if (err != CL_ETCD_E_CANCELED)
+        event(m, CL_MEMBER_EV_ETCD_FAILED, "watch: %s", cl_etcd_strerror(err));
+    uv_timer_start(&m->view_timer, on_view_timer,
+                   err == CL_ETCD_E_CANCELED ? 0 : cl_member_retry_ms(m->ttl), 0);
+}
+
+static void on_range(void *arg, int err, const cl_answer *a)
+{
+    cl_member *m = arg;
+    if (m->closing || err == CL_ETCD_E_CANCELED)
+        return;
+    if (err) {
+        event(m, CL_MEMBER_EV_ETCD_FAILED, "reading the cluster's instances: %s%s%s",
+              cl_etcd_strerror(err), a ? ": " : "", a ? a->error : "");
+        uv_timer_start(&m->view_timer, on_view_timer, cl_member_retry_ms(m->ttl), 0);
+        return;
+    }
+    m->n_view = 0;
+    for (size_t i = 0; i < a->n_kvs; i++)
+        view_put_kv(m, &a->kvs[i]);
+    m->stats.view_syncs++;
+    event(m, CL_MEMBER_EV_VIEW, "%zu instance%s at revision %" PRId64, m->n_view,
+          m->n_view == 1 ? "" : "s", a->revision);
+    cl_etcd_watch_cbs cbs = {.on_msg = on_watch_msg, .on_end = on_watch_end, .arg = m};
+    int r = cl_etcd_watch_start(m->etcd, m->prefix, true, a->revision + 1, &cbs, &m->watch);
+    if (r < 0) {
+        event(m, CL_MEMBER_EV_ETCD_FAILED, "watch: %s", cl_etcd_strerror(r));
+        uv_timer_start(&m->view_timer, on_view_timer, cl_member_retry_ms(m->ttl), 0);
+    }
+}
+
+static void sync_view(cl_member *m)
+{
+    if (m->closing)
+        return;
+    int r = cl_etcd_range(m->etcd, m->prefix, true, on_range, m);
+    if (r < 0)
+        uv_timer_start(&m->view_timer, on_view_timer, cl_member_retry_ms(m->ttl), 0);
+}
+
+/* ---- joining and the lease -------------------------------------------- */
+
+static void join(cl_member *m);
+static void keepalive(cl_member *m);
+
+static void on_timer(uv_timer_t *t)
+{
+    cl_member *m = t->data;
+    if (m->closing)
+        return;
+    if (m->state == CL_MEMBER_REGISTERED)
+        keepalive(m);
+    else
+        join(m);
+}
+
+static void later(cl_member *m, uint64_t ms)
+{
+    if (!m->closing)
+        uv_timer_start(&m->timer, on_timer, ms, 0);
+}
+
+static void on_put_self(void *arg, int err, const cl_answer *a)
+{
+    cl_member *m = arg;
+    if (m->closing || err == CL_ETCD_E_CANCELED)
+        return;
+    if (err) {
+        event(m, CL_MEMBER_EV_ETCD_FAILED, "registering: %s%s%s", cl_etcd_strerror(err),
+              a ? ": " : "", a ? a->error : "");
+        later(m, cl_member_retry_ms(m->ttl)); /* a new lease: this one may be the reason */
+        return;
+    }
+    m->stats.registrations++;
+    set_state(m, CL_MEMBER_REGISTERED);
+    event(m, CL_MEMBER_EV_REGISTERED, "%s under lease %" PRIx64 " (TTL %" PRId64 " s)", m->self.arn,
+          (uint64_t)m->lease, m->ttl);
+    later(m, cl_member_keepalive_ms(m->ttl));
+}
+
+static void on_granted(void *arg, int err, const cl_answer *a)
+{
+    cl_member *m = arg;
+    if (m->closing || err == CL_ETCD_E_CANCELED)
+        return;
+    if (err || a->id == 0) {
+        event(m, CL_MEMBER_EV_ETCD_FAILED, "lease grant: %s%s%s", cl_etcd_strerror(err),
+              a ? ": " : "", a ? a->error : "");
+        later(m, cl_member_retry_ms(m->ttl));
+        return;
+    }
+    m->lease = a->id;
+    es_buf rec;
+    es_buf_init(&rec, CL_RECORD_MAX);
+    int r = cl_instance_write(&m->self, &rec);
+    if (r == 0)
+        r = cl_etcd_put(m->etcd, m->self_key, rec.data, rec.len, m->lease, on_put_self, m);
+    es_buf_free(&rec);
+    if (r < 0) {
+        event(m, CL_MEMBER_EV_ETCD_FAILED, "registering: %s", cl_etcd_strerror(r));
+        later(m, cl_member_retry_ms(m->ttl));
+    }
+}
+
+static void grant(cl_member *m)
+{
+    int r = cl_etcd_lease_grant(m->etcd, m->ttl, on_granted, m);
+    if (r < 0) {
+        event(m, CL_MEMBER_EV_ETCD_FAILED, "lease grant: %s", cl_etcd_strerror(r));
+        later(m, cl_member_retry_ms(m->ttl));
+    }
+}
+
+/* Our record as etcd has it (a restart within the old lease's TTL, or a
+ * record another agent changed): its status and registeredAt are kept, as
+ * ECS keeps a container instance's across its agent's restarts. */
+static void on_self_read(void *arg, int err, const cl_answer *a)
+{
+    cl_member *m = arg;
+    if (m->closing || err == CL_ETCD_E_CANCELED)
+        return;
+    if (err) {
+        event(m, CL_MEMBER_EV_ETCD_FAILED, "reading this instance's record: %s",
+              cl_etcd_strerror(err));
+        later(m, cl_member_retry_ms(m->ttl));
+        return;
+    }
+    cl_instance old;
+    char why[160] = "the record's id is not its key's";
+    if (a->n_kvs == 1) {
+        if (cl_instance_read(a->kvs[0].value, a->kvs[0].value_len, &old, why, sizeof why) == 0 &&
+            strcmp(old.id, m->self.id) == 0) {
+            memcpy(m->self.status, old.status, sizeof m->self.status);
+            m->self.registered_at = old.registered_at;
+        } else {
+            m->stats.bad_records++;
+            event(m, CL_MEMBER_EV_BAD_RECORD, "%s: %s (registering afresh)", m->self_key, why);
+        }
+    }
+    grant(m);
+}
+
+static void join(cl_member *m)
+{
+    set_state(m, CL_MEMBER_JOINING);
+    m->lease = 0;
+    int r = cl_etcd_range(m->etcd, m->self_key, false, on_self_read, m);
+    if (r < 0) {
+        event(m, CL_MEMBER_EV_ETCD_FAILED, "reading this instance's record: %s",
+              cl_etcd_strerror(r));
+        later(m, cl_member_retry_ms(m->ttl));
+    }
+}
+
+static void on_keepalive(void *arg, int err, const cl_answer *a)
+{
+    cl_member *m = arg;
+    if (m->closing || err == CL_ETCD_E_CANCELED)
+        return;
+    bool gone = (err == 0 && a->ttl == 0) ||
+                (err == CL_ETCD_E_REFUSED && a && a->code == CL_GRPC_NOT_FOUND);
+    if (gone) {
+        m->stats.leases_lost++;
+        event(m, CL_MEMBER_EV_LEASE_LOST, "lease %" PRIx64 " expired: registering again",
+              (uint64_t)m->lease);
+        join(m);
+        return;
+    }
+    if (err) {
+        /* every endpoint failed this round: try again well within the TTL */
+        m->stats.keepalive_failures++;
+        event(m, CL_MEMBER_EV_ETCD_FAILED, "lease keepalive: %s%s%s", cl_etcd_strerror(err),
+              a ? ": " : "", a ? a->error : "");
+        later(m, cl_member_retry_ms(m->ttl));
+        return;
+    }
+    later(m, cl_member_keepalive_ms(m->ttl));
+}
+
+static void keepalive(cl_member *m)
+{
+    m->stats.keepalives++;
+    int r = cl_etcd_lease_keepalive(m->etcd, m->lease, on_keepalive, m);
+    if (r < 0)
+        later(m, cl_member_retry_ms(m->ttl));
+}
+
+/* ---- status updates --------------------------------------------------- */
+
+static int send_update(update_ctx *u);
+
+static void update_end(update_ctx *u, int err)
+{
+    u->cb(u->arg, err, err ? NULL : &u->rec);
+    es_free(u);
+}
+
+static void on_update(void *arg, int err, const cl_answer *a)
+{
+    update_ctx *u = arg;
+    cl_member *m = u->m;
+    if (err) {
+        update_end(u, err);
+        return;
+    }
+    if (a->succeeded) {
+        u->rec.mod_revision = a->revision;
+        if (!m->closing)
+            view_upsert(m, &u->rec);
+        update_end(u, 0);
+        return;
+    }
+    /* someone wrote it first: read back, apply ours to theirs */
+    m->stats.update_conflicts++;
+    char why[160];
+    cl_instance cur;
+    if (a->n_kvs == 0) {
+        update_end(u, -ENOENT);
+        return;
+    }
+    if (cl_instance_read(a->kvs[0].value, a->kvs[0].value_len, &cur, why, sizeof why) < 0) {
+        update_end(u, CL_ETCD_E_ANSWER);
+        return;
+    }
+    cur.mod_revision = a->kvs[0].mod_revision;
+    cur.lease = a->kvs[0].lease;
+    u->rec = cur;
+    if (++u->tries >= CL_MEMBER_UPDATE_TRIES || m->closing) {
+        update_end(u, -EBUSY);
+        return;
+    }
+    int r = send_update(u);
+    if (r < 0)
+        update_end(u, r);
+}
+
+static int send_update(update_ctx *u)
+{
+    cl_member *m = u->m;
+    char key[sizeof m->prefix + CL_INSTANCE_ID_MAX + 1];
+    int n = snprintf(key, sizeof key, "%s%s", m->prefix, u->rec.id);
+    if (n < 0 || (size_t)n >= sizeof key || (size_t)n > CL_ETCD_KEY_MAX)
+        return CL_ETCD_E_INVALID;
+    int64_t rev = u->rec.mod_revision;
+    memcpy(u->rec.status, u->status, sizeof u->rec.status);
+    es_buf rec;
+    es_buf_init(&rec, CL_RECORD_MAX);
+    int r = cl_instance_write(&u->rec, &rec);
+    if (r == 0) {
+        cl_txn t = {.key = key, .target = CL_CMP_MOD, .revision = rev, .failure_range = true};
+        t.success[0] =
+            (cl_txn_op){.key = key, .value = rec.data, .value_len = rec.len, .lease = u->rec.lease};
+        t.n_success = 1;
+        r = cl_etcd_txn(m->etcd, &t, on_update, u);
+    }
+    es_buf_free(&rec);
+    return r;
+}
+
+int cl_member_set_status(cl_member *m, const char *id, const char *status, cl_member_update_cb cb,
+                         void *arg)
+{
+    if (!cl_status_ok(status) || !cb)
+        return -EINVAL;
+    bool found;
+    size_t i = view_pos(m, id, &found);
+    if (!found)
+        return -ENOENT;
+    m->stats.updates++;
+    if (!m->etcd) {
+        memcpy(m->view[i].status, status, strlen(status) + 1);
+        memcpy(m->self.status, status, strlen(status) + 1);
+        return 0;
+    }
+    if (m->closing)
+        return CL_ETCD_E_CANCELED;
+    update_ctx *u = es_calloc(1, sizeof *u);
+    if (!u)
+        return -ENOMEM;
+    u->m = m;
+    u->rec = m->view[i];
+    snprintf(u->status, sizeof u->status, "%s", status);
+    u->cb = cb;
+    u->arg = arg;
+    int r = send_update(u);
+    if (r < 0) {
+        es_free(u);
+        return r;
+    }
+    return 1;
+}
+
+/* ---- life ------------------------------------------------------------- */
+
+cl_member_state cl_member_get_state(const cl_member *m)
+{
+    return m->state;
+}
+
+bool cl_member_is_clustered(const cl_member *m)
+{
+    return m->etcd != NULL;
+}
+
+const cl_instance *cl_member_self(const cl_member *m)
+{
+    return &m->self;
+}
+
+const cl_instance *cl_member_instances(const cl_member *m, size_t *n)
+{
+    *n = m->n_view;
+    return m->view;
+}
+
+const cl_instance *cl_member_find(const cl_member *m, const char *id_or_arn)
+{
+    const char *id = id_or_arn;
+    if (strncmp(id_or_arn, "arn:", 4) == 0) {
+        const char *slash = strrchr(id_or_arn, '/');
+        id = slash ? slash + 1 : "";
+        bool found;
+        size_t i = view_pos(m, id, &found);
+        return found && strcmp(m->view[i].arn, id_or_arn) == 0 ? &m->view[i] : NULL;
+    }
+    bool found;
+    size_t i = view_pos(m, id, &found);
+    return found ? &m->view[i] : NULL;
+}
+
+void cl_member_get_stats(const cl_member *m, cl_member_stats *out)
+{
+    *out = m->stats;
+}
+
+bool cl_member_etcd_stats(const cl_member *m, cl_etcd_stats *out)
+{
+    if (!m->etcd)
+        return false;
+    cl_etcd_get_stats(m->etcd, out);
+    return true;
+}
+
+int cl_member_start(const cl_member_config *cfg, cl_member **out, char *why, size_t whylen)
+{
+    if (!cfg->self || !cl_instance_id_ok(cfg->self->id) || !cl_status_ok(cfg->self->status))
+        return es_errf(why, whylen, -EINVAL, "the instance's ID or status is not valid");
+    int64_t ttl = cfg->lease_ttl ? cfg->lease_ttl : CL_MEMBER_TTL_DEFAULT;
+    if (ttl < CL_MEMBER_TTL_MIN || ttl > CL_MEMBER_TTL_MAX)
+        return es_errf(why, whylen, -EINVAL, "the lease TTL must be %d to %d s", CL_MEMBER_TTL_MIN,
+                       CL_MEMBER_TTL_MAX);
+    cl_member *m = es_calloc(1, sizeof *m);
+    if (!m)
+        return es_errf(why, whylen, -ENOMEM, "out of memory");
+    m->loop = cfg->loop;
+    m->ttl = ttl;
+    m->self = *cfg->self;
+    m->on_event = cfg->on_event;
+    m->event_arg = cfg->event_arg;
+    if (cl_instances_prefix(cfg->cluster, m->prefix, sizeof m->prefix) < 0 ||
+        cl_instance_key(cfg->cluster, m->self.id, m->self_key, sizeof m->self_key) < 0) {
+        es_free(m);
+        return es_errf(why, whylen, -EINVAL, "the cluster's name does not make a key");
+    }
+    if (view_upsert(m, &m->self) < 0) {
+        es_free(m->view);
+        es_free(m);
+        return es_errf(why, whylen, -ENOMEM, "out of memory");
+    }
+    if (!cfg->etcd) {
+        m->state = CL_MEMBER_ALONE;
+        *out = m;
+        return 0;
+    }
+    cl_etcd_config ec = *cfg->etcd;
+    if (ec.timeout_ms == 0)
+        ec.timeout_ms = cl_member_request_ms(ttl);
+    int r = cl_etcd_create(cfg->loop, &ec, &m->etcd, why, whylen);
+    if (r < 0) {
+        es_free(m->view);
+        es_free(m);
+        return r == CL_ETCD_E_NOMEM ? -ENOMEM : -EINVAL;
+    }
+    /* the view starts empty: what etcd says, not what we assume */
+    m->n_view = 0;
+    uv_timer_init(cfg->loop, &m->timer);
+    uv_timer_init(cfg->loop, &m->view_timer);
+    m->timer.data = m->view_timer.data = m;
+    m->timers_open = true;
+    m->open = 3; /* two timers, the etcd client */
+    m->state = CL_MEMBER_JOINING;
+    join(m);
+    sync_view(m);
+    *out = m;
+    return 0;
+}
+
+static void release(cl_member *m)
+{
+    if (--m->open > 0)
+        return;
+    void (*done)(void *) = m->done;
+    void *arg = m->done_arg;
+    es_free(m->view);
+    es_free(m);
+    if (done)
+        done(arg);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    release(h->data);
+}
+
+static void on_etcd_closed(void *arg)
+{
+    release(arg);
+}
+
+/* The revoke answered (or the stop's deadline passed): close everything. */
+static void finish(cl_member *m)
+{
+    if (m->finishing)
+        return;
+    m->finishing = true;
+    set_state(m, CL_MEMBER_STOPPED);
+    uv_timer_stop(&m->timer);
+    uv_timer_stop(&m->view_timer);
+    uv_close((uv_handle_t *)&m->timer, on_handle_closed);
+    uv_close((uv_handle_t *)&m->view_timer, on_handle_closed);
+    cl_etcd_close(m->etcd, on_etcd_closed, m);
+}
+
+static void on_revoked(void *arg, int err, const cl_answer *a)
+{
+    cl_member *m = arg;
+    (void)a;
+    if (m->finishing)
+        return;
+    if (err == 0)
+        event(m, CL_MEMBER_EV_REVOKED, "lease %" PRIx64 " revoked: %s left the cluster",
+              (uint64_t)m->lease, m->self.arn);
+    else
+        event(m, CL_MEMBER_EV_ETCD_FAILED,
+              "lease revoke: %s (the instance goes when its lease "
+              "expires)",
+              cl_etcd_strerror(err));
+    finish(m);
+}
+
+static void on_stop_deadline(uv_timer_t *t)
+{
+    cl_member *m = t->data;
+    event(m, CL_MEMBER_EV_ETCD_FAILED, "lease revoke: no answer within %d ms", CL_MEMBER_STOP_MS);
+    finish(m);
+}
+
+void cl_member_close(cl_member *m, void (*done)(void *arg), void *arg)
+{
+    if (!m || m->closing)
+        return;
+    m->closing = true;
+    m->done = done;
+    m->done_arg = arg;
+    if (!m->etcd) {
+        m->open = 1;
+        release(m);
+        return;
+    }
+    set_state(m, CL_MEMBER_STOPPING);
+    uv_timer_stop(&m->view_timer);
+    cl_etcd_watch_cancel(m->watch);
+    if (m->lease && cl_etcd_lease_revoke(m->etcd, m->lease, on_revoked, m) == 0) {
+        uv_timer_start(&m->timer, on_stop_deadline, CL_MEMBER_STOP_MS, 0);
+        return;
+    }
+    finish(m);
+}

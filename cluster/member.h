@@ -1,0 +1,118 @@
+/* member.h - this agent as a member of its cluster: its container instance
+ * registered in etcd under a lease kept alive from the loop, and a view of
+ * every instance of the cluster kept current by a watch.
+ *
+ * With etcd: read the instance's record (a restart within the old lease's
+ * TTL finds it: its status and registeredAt are kept), grant a lease (the
+ * configured TTL), put the record under it, then keep the lease alive every TTL/3
+ * (cl_member_keepalive_ms). A keepalive that says the lease is gone (TTL 0, lease not found) means
+ * the instance was dropped from the cluster: grant a new lease and register
+ * again (same ID, same registeredAt, the status last seen). A keepalive no
+ * endpoint answered is tried again after cl_member_retry_ms (a sixth of the
+ * TTL, at most CL_MEMBER_RETRY_MS), so that several tries fit before the
+ * lease runs out and it is not lost to one member's death while others live;
+ * each request's timeout is cl_member_request_ms (a quarter of the TTL, at
+ * most CL_ETCD_TIMEOUT_MS), so that a silent member cannot hold a keepalive
+ * past the TTL. The view: a
+ * range read of the cluster's instances, then a watch from the revision
+ * after it; a watch that ends (a member gone, compaction) is resynced the
+ * same way. Stop: revoke the lease (the instance is gone at once), bounded
+ * by CL_MEMBER_STOP_MS, then close.
+ *
+ * Without etcd the member is alone: the view is its own instance, and a
+ * status change applies at once (in memory).
+ *
+ * Writes to another instance's record (UpdateContainerInstancesState) are
+ * transactions on the record's mod_revision, retried on a concurrent change,
+ * and keep the record's lease. A library: events are reported to a callback,
+ * never logged. */
+#ifndef ES_CLUSTER_MEMBER_H
+#define ES_CLUSTER_MEMBER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "cluster/etcd.h"
+#include "cluster/instance.h"
+
+#define CL_MEMBER_TTL_MIN 2
+#define CL_MEMBER_TTL_MAX 3600
+#define CL_MEMBER_TTL_DEFAULT 15
+#define CL_MEMBER_RETRY_MS 1000  /* after a failed call to etcd (at most: cl_member_retry_ms) */
+#define CL_MEMBER_STOP_MS 3000   /* the stop's revoke, at most */
+#define CL_MEMBER_VIEW_MAX 1000  /* instances in one cluster */
+#define CL_MEMBER_UPDATE_TRIES 5 /* a status write that keeps meeting a concurrent change */
+
+typedef enum cl_member_state {
+    CL_MEMBER_ALONE,      /* no etcd */
+    CL_MEMBER_JOINING,    /* granting a lease, putting the record */
+    CL_MEMBER_REGISTERED, /* the record is there; keepalives run */
+    CL_MEMBER_STOPPING,
+    CL_MEMBER_STOPPED,
+} cl_member_state;
+const char *cl_member_state_name(cl_member_state s);
+
+typedef enum cl_member_event {
+    CL_MEMBER_EV_STATE,       /* detail: "OLD -> NEW" */
+    CL_MEMBER_EV_REGISTERED,  /* detail: the lease's ID and TTL */
+    CL_MEMBER_EV_LEASE_LOST,  /* the lease expired: registering again */
+    CL_MEMBER_EV_ETCD_FAILED, /* detail: the call and why */
+    CL_MEMBER_EV_VIEW,        /* detail: the view was read whole (count) */
+    CL_MEMBER_EV_BAD_RECORD,  /* detail: the key and why it was skipped */
+    CL_MEMBER_EV_REVOKED,     /* the stop's revoke */
+} cl_member_event;
+typedef void (*cl_member_event_fn)(void *arg, cl_member_event ev, const char *detail);
+
+typedef struct cl_member_config {
+    uv_loop_t *loop;
+    const cl_etcd_config *etcd; /* NULL: alone */
+    const char *cluster;
+    int64_t lease_ttl;       /* seconds; 0: CL_MEMBER_TTL_DEFAULT */
+    const cl_instance *self; /* copied: id, arn, resources, attributes, registeredAt */
+    cl_member_event_fn on_event;
+    void *event_arg;
+} cl_member_config;
+
+typedef struct cl_member cl_member;
+
+/* Creates the member and starts joining (or is alone). 0, or < 0 with why. */
+int cl_member_start(const cl_member_config *cfg, cl_member **out, char *why, size_t whylen);
+/* Revokes the lease (bounded), ends the calls and the watch, frees m once
+ * its handles are closed, then calls done(arg). NULL-safe. */
+void cl_member_close(cl_member *m, void (*done)(void *arg), void *arg);
+
+cl_member_state cl_member_get_state(const cl_member *m);
+bool cl_member_is_clustered(const cl_member *m);
+const cl_instance *cl_member_self(const cl_member *m);
+/* The view: every instance known, in ID order. Valid until the loop runs. */
+const cl_instance *cl_member_instances(const cl_member *m, size_t *n);
+/* By ID or ARN; NULL when unknown. */
+const cl_instance *cl_member_find(const cl_member *m, const char *id_or_arn);
+
+/* Sets instance id's status (ACTIVE, DRAINING). Alone: applied now, answers
+ * 0 and cb is not called. With etcd: answers 1 and cb follows with err 0 and
+ * the record as written, or < 0 (CL_ETCD_E_*, -ENOENT: the instance is gone)
+ * and NULL. < 0 now: -ENOENT (unknown id), -EINVAL. */
+typedef void (*cl_member_update_cb)(void *arg, int err, const cl_instance *updated);
+int cl_member_set_status(cl_member *m, const char *id, const char *status, cl_member_update_cb cb,
+                         void *arg);
+
+/* The keepalive period for a TTL: a third of it (etcd's own clients renew
+ * at TTL/3), at least 500 ms. */
+uint64_t cl_member_keepalive_ms(int64_t ttl);
+/* After a failed call: a sixth of the TTL, 200 ms to CL_MEMBER_RETRY_MS. */
+uint64_t cl_member_retry_ms(int64_t ttl);
+/* One request's timeout: a quarter of the TTL, 500 ms to CL_ETCD_TIMEOUT_MS. */
+long cl_member_request_ms(int64_t ttl);
+
+typedef struct cl_member_stats {
+    unsigned long keepalives, keepalive_failures, registrations, leases_lost, view_syncs,
+        watch_events, bad_records, updates, update_conflicts;
+} cl_member_stats;
+void cl_member_get_stats(const cl_member *m, cl_member_stats *out);
+/* The etcd client's counters; false (out untouched) when alone. */
+bool cl_member_etcd_stats(const cl_member *m, cl_etcd_stats *out);
+
+#endif

@@ -1,0 +1,419 @@
+/* cluster/etcd.c against a real etcd (Debian's etcd-server, started here on
+ * loopback in a temporary directory): every call's wire shape as etcd 3.4
+ * answers it, failover past a dead endpoint, a watch's stream, leases, a
+ * transaction's compare both ways, an etcd refusal, and a close with a
+ * watch and calls in flight. Needs the etcd binary (scripts/deps.sh). */
+#include <criterion/criterion.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "cluster/etcd.h"
+
+static uv_loop_t loop;
+static pid_t etcd_pid, tls_pid;
+static char dir[64], url[64], dead_url[64];
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static void start_etcd(void)
+{
+    cr_assert_eq(system("command -v etcd >/dev/null"), 0,
+                 "etcd is not installed (scripts/deps.sh installs etcd-server)");
+    snprintf(dir, sizeof dir, "/tmp/es-etcd-client-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    int cport = free_port(), pport = free_port();
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", cport);
+    snprintf(dead_url, sizeof dead_url, "http://127.0.0.1:%d", free_port()); /* nothing there */
+    char data[128], peer[64], initial[96], log[128];
+    snprintf(data, sizeof data, "%s/data", dir);
+    snprintf(peer, sizeof peer, "http://127.0.0.1:%d", pport);
+    snprintf(initial, sizeof initial, "e=%s", peer);
+    snprintf(log, sizeof log, "%s/etcd.log", dir);
+    etcd_pid = fork();
+    cr_assert_geq(etcd_pid, 0);
+    if (etcd_pid == 0) {
+        if (!freopen(log, "w", stdout) || !freopen(log, "a", stderr))
+            _exit(126);
+        execlp("etcd", "etcd", "--name", "e", "--data-dir", data, "--listen-client-urls", url,
+               "--advertise-client-urls", url, "--listen-peer-urls", peer,
+               "--initial-advertise-peer-urls", peer, "--initial-cluster", initial, (char *)NULL);
+        _exit(127);
+    }
+    char cmd[256];
+    snprintf(cmd, sizeof cmd,
+             "ETCDCTL_API=3 etcdctl --endpoints=%s endpoint health >/dev/null 2>&1", url);
+    for (int i = 0; i < 100 && system(cmd) != 0; i++)
+        usleep(100000);
+    cr_assert_eq(system(cmd), 0, "etcd did not become healthy (see %s)", log);
+}
+
+static void setup(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    cr_assert_eq(uv_loop_init(&loop), 0);
+    start_etcd();
+}
+
+static void teardown(void)
+{
+    pid_t pids[] = {etcd_pid, tls_pid};
+    for (size_t i = 0; i < 2; i++)
+        if (pids[i] > 0) {
+            kill(pids[i], SIGKILL);
+            waitpid(pids[i], NULL, 0);
+        }
+    etcd_pid = tls_pid = 0;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_assert_eq(system(cmd), 0);
+    cr_assert_eq(uv_loop_close(&loop), 0, "a handle was left open");
+}
+
+TestSuite(etcd_client, .init = setup, .fini = teardown, .timeout = 120);
+
+/* What one call answered, kept past its callback. */
+typedef struct result {
+    bool done;
+    int err;
+    bool is_error, succeeded;
+    int code;
+    int64_t revision, id, ttl, mod_revision, lease;
+    size_t n_kvs;
+    char key[128], value[256];
+} result;
+
+static void on_result(void *arg, int err, const cl_answer *a)
+{
+    result *r = arg;
+    memset(r, 0, sizeof *r);
+    r->done = true;
+    r->err = err;
+    if (!a)
+        return;
+    r->is_error = a->is_error;
+    r->code = a->code;
+    r->succeeded = a->succeeded;
+    r->revision = a->revision;
+    r->id = a->id;
+    r->ttl = a->ttl;
+    r->n_kvs = a->n_kvs;
+    if (a->n_kvs) {
+        snprintf(r->key, sizeof r->key, "%s", a->kvs[0].key);
+        snprintf(r->value, sizeof r->value, "%s", a->kvs[0].value);
+        r->mod_revision = a->kvs[0].mod_revision;
+        r->lease = a->kvs[0].lease;
+    }
+}
+
+static void wait_for(const bool *flag)
+{
+    for (int i = 0; i < 10000 && !*flag; i++)
+        uv_run(&loop, UV_RUN_ONCE);
+    cr_assert(*flag, "no answer");
+}
+
+#define CALL(r, expr)                                                                              \
+    do {                                                                                           \
+        (r)->done = false;                                                                         \
+        cr_assert_eq((expr), 0, #expr);                                                            \
+        wait_for(&(r)->done);                                                                      \
+    } while (0)
+
+typedef struct watch_log {
+    int created, puts, deletes;
+    char last_put_value[64];
+    bool ended;
+    int end_err;
+} watch_log;
+
+static void on_watch_msg(void *arg, const cl_answer *a)
+{
+    watch_log *w = arg;
+    w->created += a->created;
+    for (size_t i = 0; i < a->n_events; i++) {
+        if (a->events[i].type == CL_EVENT_DELETE) {
+            w->deletes++;
+        } else {
+            w->puts++;
+            snprintf(w->last_put_value, sizeof w->last_put_value, "%s", a->events[i].kv.value);
+        }
+    }
+}
+
+static void on_watch_end(void *arg, int err)
+{
+    watch_log *w = arg;
+    w->ended = true;
+    w->end_err = err;
+}
+
+static bool closed;
+static void on_closed(void *arg)
+{
+    (void)arg;
+    closed = true;
+}
+
+static cl_etcd *client(void)
+{
+    char eps[160], why[128];
+    /* the dead endpoint first: every first call fails over */
+    snprintf(eps, sizeof eps, "%s,%s", dead_url, url);
+    cl_etcd_config c = {.endpoints = eps, .timeout_ms = 3000};
+    cl_etcd *e = NULL;
+    cr_assert_eq(cl_etcd_create(&loop, &c, &e, why, sizeof why), 0, "%s", why);
+    return e;
+}
+
+static void close_client(cl_etcd *e)
+{
+    closed = false;
+    cl_etcd_close(e, on_closed, NULL);
+    wait_for(&closed);
+    cr_assert_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+}
+
+Test(etcd_client, kv_txn_and_failover)
+{
+    cl_etcd *e = client();
+    result r;
+    CALL(&r, cl_etcd_put(e, "/t/a", "one", 3, 0, on_result, &r));
+    cr_assert_eq(r.err, 0);
+    cr_assert_gt(r.revision, 0);
+    cr_assert_str_eq(cl_etcd_current(e), url, "the live endpoint is now the first choice");
+    cl_etcd_stats st;
+    cl_etcd_get_stats(e, &st);
+    cr_assert_eq(st.failovers, 1);
+    CALL(&r, cl_etcd_put(e, "/t/b", "two", 3, 0, on_result, &r));
+    CALL(&r, cl_etcd_put(e, "/u", "other", 5, 0, on_result, &r));
+    CALL(&r, cl_etcd_range(e, "/t/", true, on_result, &r));
+    cr_assert_eq(r.err, 0);
+    cr_assert_eq(r.n_kvs, 2, "the prefix holds /t/a and /t/b only");
+    cr_assert_str_eq(r.key, "/t/a");
+    cr_assert_str_eq(r.value, "one");
+    int64_t mod = r.mod_revision;
+    /* a compare on a stale revision fails and reads the key back */
+    cl_txn t = {.key = "/t/a", .target = CL_CMP_MOD, .revision = mod - 1, .failure_range = true};
+    t.success[0] = (cl_txn_op){.key = "/t/a", .value = "uno", .value_len = 3};
+    t.n_success = 1;
+    CALL(&r, cl_etcd_txn(e, &t, on_result, &r));
+    cr_assert_eq(r.err, 0);
+    cr_assert(!r.succeeded);
+    cr_assert_str_eq(r.value, "one");
+    cr_assert_eq(r.mod_revision, mod);
+    /* on the current one it writes */
+    t.revision = mod;
+    CALL(&r, cl_etcd_txn(e, &t, on_result, &r));
+    cr_assert(r.succeeded);
+    CALL(&r, cl_etcd_range(e, "/t/a", false, on_result, &r));
+    cr_assert_str_eq(r.value, "uno");
+    /* create-if-absent: create_revision == 0 holds for a new key only */
+    cl_txn c = {.key = "/t/new", .target = CL_CMP_CREATE, .revision = 0};
+    c.success[0] = (cl_txn_op){.key = "/t/new", .value = "x", .value_len = 1};
+    c.n_success = 1;
+    CALL(&r, cl_etcd_txn(e, &c, on_result, &r));
+    cr_assert(r.succeeded);
+    CALL(&r, cl_etcd_txn(e, &c, on_result, &r));
+    cr_assert(!r.succeeded, "a second create of the same key");
+    CALL(&r, cl_etcd_delete(e, "/t/", true, on_result, &r));
+    cr_assert_eq(r.err, 0);
+    CALL(&r, cl_etcd_range(e, "/t/", true, on_result, &r));
+    cr_assert_eq(r.n_kvs, 0);
+    CALL(&r, cl_etcd_range(e, "/u", false, on_result, &r));
+    cr_assert_eq(r.n_kvs, 1, "the delete kept to its prefix");
+    close_client(e);
+}
+
+Test(etcd_client, leases)
+{
+    cl_etcd *e = client();
+    result r;
+    CALL(&r, cl_etcd_lease_grant(e, 30, on_result, &r));
+    cr_assert_eq(r.err, 0);
+    cr_assert_neq(r.id, 0);
+    cr_assert_eq(r.ttl, 30);
+    int64_t id = r.id;
+    CALL(&r, cl_etcd_put(e, "/l/k", "v", 1, id, on_result, &r));
+    CALL(&r, cl_etcd_range(e, "/l/k", false, on_result, &r));
+    cr_assert_eq(r.lease, id);
+    CALL(&r, cl_etcd_lease_keepalive(e, id, on_result, &r));
+    cr_assert_eq(r.err, 0);
+    cr_assert_eq(r.ttl, 30);
+    CALL(&r, cl_etcd_lease_revoke(e, id, on_result, &r));
+    cr_assert_eq(r.err, 0);
+    CALL(&r, cl_etcd_range(e, "/l/k", false, on_result, &r));
+    cr_assert_eq(r.n_kvs, 0, "the key went with its lease");
+    /* a lease that is gone: TTL 0 on keepalive, a refusal (NOT_FOUND) on a put */
+    CALL(&r, cl_etcd_lease_keepalive(e, id, on_result, &r));
+    cr_assert_eq(r.err, 0);
+    cr_assert_eq(r.ttl, 0);
+    CALL(&r, cl_etcd_put(e, "/l/k", "v", 1, id, on_result, &r));
+    cr_assert_eq(r.err, CL_ETCD_E_REFUSED);
+    cr_assert(r.is_error);
+    cr_assert_eq(r.code, CL_GRPC_NOT_FOUND);
+    close_client(e);
+}
+
+Test(etcd_client, watch_and_close_in_flight)
+{
+    cl_etcd *e = client();
+    result r;
+    /* fail over first, so that the watch starts on the live endpoint */
+    CALL(&r, cl_etcd_range(e, "/w/", true, on_result, &r));
+    watch_log w = {0};
+    cl_etcd_watch_cbs cbs = {.on_msg = on_watch_msg, .on_end = on_watch_end, .arg = &w};
+    cl_etcd_watch *h = NULL;
+    cr_assert_eq(cl_etcd_watch_start(e, "/w/", true, r.revision + 1, &cbs, &h), 0);
+    for (int i = 0; i < 2000 && !w.created; i++)
+        uv_run(&loop, UV_RUN_ONCE);
+    cr_assert_eq(w.created, 1);
+    CALL(&r, cl_etcd_put(e, "/w/x", "first", 5, 0, on_result, &r));
+    CALL(&r, cl_etcd_put(e, "/w/x", "second", 6, 0, on_result, &r));
+    CALL(&r, cl_etcd_put(e, "/elsewhere", "z", 1, 0, on_result, &r));
+    CALL(&r, cl_etcd_delete(e, "/w/x", false, on_result, &r));
+    for (int i = 0; i < 2000 && w.deletes < 1; i++)
+        uv_run(&loop, UV_RUN_ONCE);
+    cr_assert_eq(w.puts, 2, "the two puts of the prefix, not the other key's");
+    cr_assert_str_eq(w.last_put_value, "second");
+    cr_assert_eq(w.deletes, 1);
+    /* a cancel ends it */
+    cl_etcd_watch_cancel(h);
+    wait_for(&w.ended);
+    cr_assert_eq(w.end_err, CL_ETCD_E_CANCELED);
+    /* a close with a watch and a call in flight: both end, canceled */
+    watch_log w2 = {0};
+    cbs.arg = &w2;
+    cr_assert_eq(cl_etcd_watch_start(e, "/w/", true, 0, &cbs, NULL), 0);
+    r.done = false;
+    cr_assert_eq(cl_etcd_range(e, "/w/", true, on_result, &r), 0);
+    closed = false;
+    cl_etcd_close(e, on_closed, NULL);
+    wait_for(&closed);
+    cr_assert(r.done);
+    cr_assert_eq(r.err, CL_ETCD_E_CANCELED);
+    cr_assert(w2.ended);
+    cr_assert_eq(w2.end_err, CL_ETCD_E_CANCELED);
+    cr_assert_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+}
+
+Test(etcd_client, no_endpoint_answers)
+{
+    char why[128];
+    cl_etcd_config c = {.endpoints = dead_url, .timeout_ms = 1000};
+    cl_etcd *e = NULL;
+    cr_assert_eq(cl_etcd_create(&loop, &c, &e, why, sizeof why), 0, "%s", why);
+    result r;
+    CALL(&r, cl_etcd_range(e, "/x", false, on_result, &r));
+    cr_assert_eq(r.err, CL_ETCD_E_UNAVAILABLE);
+    close_client(e);
+}
+
+/* ---- TLS: a member that asks for client certificates ------------------ */
+
+static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void sh(const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+/* A CA, a server certificate for 127.0.0.1 and a client certificate, in dir/tls. */
+static void make_certs(void)
+{
+    sh("set -e; cd %s && mkdir tls && cd tls && "
+       "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+       "-keyout ca.key -out ca.pem -days 1 -subj /CN=itest-etcd-ca 2>/dev/null && "
+       "printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth,clientAuth\\n' >srv.ext "
+       "&& "
+       "printf 'extendedKeyUsage=clientAuth\\n' >cli.ext && "
+       "for n in srv cli; do "
+       "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout $n.key "
+       "-out $n.csr -subj /CN=$n 2>/dev/null && "
+       "openssl x509 -req -in $n.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out $n.pem "
+       "-days 1 -extfile $n.ext 2>/dev/null; done",
+       dir);
+}
+
+Test(etcd_client, tls_with_client_certificates)
+{
+    make_certs();
+    char tls_url[64], peer[64], initial[96], data[128], log[128], crt[128], key[128], ca[128];
+    snprintf(tls_url, sizeof tls_url, "https://127.0.0.1:%d", free_port());
+    snprintf(peer, sizeof peer, "http://127.0.0.1:%d", free_port());
+    snprintf(initial, sizeof initial, "t=%s", peer);
+    snprintf(data, sizeof data, "%s/tls-data", dir);
+    snprintf(log, sizeof log, "%s/etcd-tls.log", dir);
+    snprintf(crt, sizeof crt, "%s/tls/srv.pem", dir);
+    snprintf(key, sizeof key, "%s/tls/srv.key", dir);
+    snprintf(ca, sizeof ca, "%s/tls/ca.pem", dir);
+    tls_pid = fork();
+    cr_assert_geq(tls_pid, 0);
+    if (tls_pid == 0) {
+        if (!freopen(log, "w", stdout) || !freopen(log, "a", stderr))
+            _exit(126);
+        execlp("etcd", "etcd", "--name", "t", "--data-dir", data, "--listen-client-urls", tls_url,
+               "--advertise-client-urls", tls_url, "--listen-peer-urls", peer,
+               "--initial-advertise-peer-urls", peer, "--initial-cluster", initial, "--cert-file",
+               crt, "--key-file", key, "--trusted-ca-file", ca, "--client-cert-auth", (char *)NULL);
+        _exit(127);
+    }
+    char ccrt[128], ckey[128];
+    snprintf(ccrt, sizeof ccrt, "%s/tls/cli.pem", dir);
+    snprintf(ckey, sizeof ckey, "%s/tls/cli.key", dir);
+    char cmd[768];
+    snprintf(cmd, sizeof cmd,
+             "ETCDCTL_API=3 etcdctl --endpoints=%s --cacert=%s --cert=%s --key=%s endpoint "
+             "health >/dev/null 2>&1",
+             tls_url, ca, ccrt, ckey);
+    for (int i = 0; i < 100 && system(cmd) != 0; i++)
+        usleep(100000);
+    cr_assert_eq(system(cmd), 0, "the TLS etcd did not become healthy (see %s)", log);
+
+    /* with the CA and the client certificate: served */
+    char why[128];
+    cl_etcd_config c = {.endpoints = tls_url, .ca_file = ca, .cert = ccrt, .key = ckey};
+    cl_etcd *e = NULL;
+    cr_assert_eq(cl_etcd_create(&loop, &c, &e, why, sizeof why), 0, "%s", why);
+    result r;
+    CALL(&r, cl_etcd_put(e, "/tls/k", "v", 1, 0, on_result, &r));
+    cr_assert_eq(r.err, 0);
+    CALL(&r, cl_etcd_range(e, "/tls/k", false, on_result, &r));
+    cr_assert_str_eq(r.value, "v");
+    close_client(e);
+    /* without the client certificate: refused by the member */
+    c.cert = c.key = NULL;
+    cr_assert_eq(cl_etcd_create(&loop, &c, &e, why, sizeof why), 0, "%s", why);
+    CALL(&r, cl_etcd_range(e, "/tls/k", false, on_result, &r));
+    cr_assert_neq(r.err, 0, "served without a client certificate");
+    close_client(e);
+    /* without the CA: the member's certificate is not trusted */
+    c = (cl_etcd_config){.endpoints = tls_url, .cert = ccrt, .key = ckey};
+    cr_assert_eq(cl_etcd_create(&loop, &c, &e, why, sizeof why), 0, "%s", why);
+    CALL(&r, cl_etcd_range(e, "/tls/k", false, on_result, &r));
+    cr_assert_eq(r.err, CL_ETCD_E_UNAVAILABLE, "trusted a certificate no CA of ours signed");
+    close_client(e);
+}
