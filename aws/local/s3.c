@@ -226,10 +226,10 @@ static int list_buckets(call *k)
     if (al_authorize(k->c, k->auth->principal, "s3:ListAllMyBuckets", "*", &k->e) < 0)
         return -EACCES;
     sqlite3_stmt *st =
-        al_db_prepare(k->c->db, "SELECT name, created FROM s3_bucket ORDER BY name LIMIT "
-                                "1000");
+        al_db_prepare(k->c->db, "SELECT name, created FROM s3_bucket ORDER BY name LIMIT ?");
     if (!st)
         return al_fail_internal(&k->e, "InternalError");
+    sqlite3_bind_int(st, 1, AL_S3_BUCKETS_MAX);
     xml_answer_begin(k, "ListAllMyBucketsResult");
     es_buf *b = &k->a->body;
     es_buf_append_str(b, "<Owner>");
@@ -579,9 +579,8 @@ static int put_object(call *k)
 
 /* GetObject and HeadObject: the content is unsealed for both (a HEAD's
  * answer announces its length; the listener sends no body). */
-static int get_object(call *k, bool head)
+static int get_object(call *k)
 {
-    (void)head;
     if (authorize_object(k, "s3:GetObject") < 0)
         return -EACCES;
     int r = need_bucket(k->c, k->q.bucket, &k->e);
@@ -806,10 +805,9 @@ static int run(call *k)
         return list_objects(k);
     case AL_S3_PUT_OBJECT:
         return put_object(k);
-    case AL_S3_GET_OBJECT:
-        return get_object(k, false);
+    case AL_S3_GET_OBJECT: /* a HEAD is answered as a GET without its body */
     case AL_S3_HEAD_OBJECT:
-        return get_object(k, true);
+        return get_object(k);
     case AL_S3_DELETE_OBJECT:
         return delete_object(k);
     }
