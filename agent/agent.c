@@ -679,7 +679,7 @@ static int start_listener(ag_agent *a)
     if (a->embedded && al_set_endpoint_url(a->al, a->url) < 0)
         return UV_ENOMEM;
     if (a->embedded)
-        es_notice("embedded SSM, Secrets Manager, KMS, IAM and STS endpoints on %s "
+        es_notice("embedded SSM, Secrets Manager, KMS, IAM, STS and S3 endpoints on %s "
                   "(administrator key %s)",
                   a->url, akid);
     es_notice("ECS API and /metrics on %s (administrator key %s)", a->url, akid);

@@ -49,6 +49,8 @@ struct call {
     aw_service svc;
     aw_endpoint ep;
     char operation[128];
+    char method[8]; /* REST: "GET"; else "" (POST) */
+    char *path;     /* REST: the path sent, encoded; else NULL */
     char *body;
     size_t body_len;
     char *akid, *secret, *token;
@@ -202,13 +204,34 @@ static void set_text(char *dst, size_t dstlen, const char *s)
             dst[i] = ' ';
 }
 
-/* Fills e from an error answer (JSON 1.1 or query XML). */
-static void parse_error(aw_error *e, bool query, const aw_http_response *r)
+/* S3's error answer: <Error><Code>, <Message>; a HEAD's has no body, its
+ * status then names it. */
+static void parse_s3_error(aw_error *e, const aw_http_response *r)
+{
+    static const char *const paths[] = {"Error/Code", "Error/Message", "Error/RequestId"};
+    char *v[3];
+    if (r->body.len && aw_xml_pick(es_buf_cstr(&r->body), r->body.len, paths, 3, v) == 0) {
+        set_text(e->code, sizeof e->code, v[0]);
+        set_text(e->message, sizeof e->message, v[1]);
+        if (v[2] && !e->request_id[0])
+            set_text(e->request_id, sizeof e->request_id, v[2]);
+        aw_xml_pick_free(v, 3);
+    }
+    if (!e->code[0])
+        snprintf(e->code, sizeof e->code, "%ld", r->status);
+}
+
+/* Fills e from an error answer (JSON 1.1, query XML or S3's XML). */
+static void parse_error(aw_error *e, bool query, bool s3, const aw_http_response *r)
 {
     e->kind = AW_ERR_SERVICE;
     e->status = r->status;
     e->code[0] = e->message[0] = '\0';
     set_text(e->request_id, sizeof e->request_id, r->request_id);
+    if (s3) {
+        parse_s3_error(e, r);
+        return;
+    }
     if (query) {
         static const char *const paths[] = {
             "ErrorResponse/Error/Code", "ErrorResponse/Error/Message", "ErrorResponse/RequestId"};
@@ -445,6 +468,8 @@ static void call_free_material(call *k)
     es_free_secret_str(k->secret);
     es_free_secret_str(k->token);
     k->akid = k->secret = k->token = NULL;
+    es_free(k->path);
+    k->path = NULL;
     if (k->body) {
         es_wipe(k->body, k->body_len);
         es_free(k->body);
@@ -477,6 +502,7 @@ static void call_fail(call *k, aw_error_kind kind)
 
 static void on_backoff(uv_timer_t *t);
 static void on_http(void *arg, int err, aw_http_response *resp);
+static void send_attempt(call *k, const aw_http_request *q, aw_sigv4_result *sig);
 
 /* host[:port] of an http(s) URL */
 static int url_host(const char *url, char *out, size_t outlen)
@@ -493,9 +519,56 @@ static int url_host(const char *url, char *out, size_t outlen)
     return 0;
 }
 
+/* One attempt of a REST call (S3): METHOD endpoint+path, signed as S3 signs. */
+static void rest_attempt(call *k)
+{
+    aw_client *c = k->c;
+    char host[256], url[AW_ENDPOINT_URL_MAX + AW_CALL_PATH_MAX + 1], ph[65];
+    if (url_host(k->ep.url, host, sizeof host) < 0) {
+        call_fail(k, AW_ERR_INVALID);
+        return;
+    }
+    snprintf(url, sizeof url, "%s%s", k->ep.url, k->path);
+    const char *spath = strstr(url, "://") + 3;
+    spath += strcspn(spath, "/");
+    aw_sigv4_sha256_hex(k->body ? k->body : "", k->body_len, ph);
+    aw_header sh[2] = {{"Host", host}, {"X-Amz-Content-SHA256", ph}};
+    aw_sigv4_input in = {k->method, spath, NULL, sh, 2u, ph, true};
+    aw_sigv4_creds cr = {k->akid, k->secret, k->token};
+    aw_sigv4_result sig;
+    if (aw_signer_sign(c->signer, &cr, k->ep.signing_region, k->ep.signing_name, time(NULL), &in,
+                       &sig) != 0) {
+        call_fail(k, AW_ERR_INVALID);
+        return;
+    }
+    aw_http_header hh[5];
+    size_t n = 0;
+    hh[n++] = (aw_http_header){"Host", host};
+    hh[n++] = (aw_http_header){"X-Amz-Content-SHA256", ph};
+    hh[n++] = (aw_http_header){"X-Amz-Date", sig.amz_date};
+    if (k->token && *k->token)
+        hh[n++] = (aw_http_header){"X-Amz-Security-Token", k->token};
+    hh[n++] = (aw_http_header){"Authorization", es_buf_cstr(&sig.authorization)};
+    aw_http_request q = {.method = k->method,
+                         .url = url,
+                         .headers = hh,
+                         .n_headers = n,
+                         .body = k->body,
+                         .body_len = k->body_len,
+                         .timeout_ms = c->timeout_ms,
+                         .connect_timeout_ms = c->connect_timeout_ms,
+                         .max_body = c->max_body,
+                         .unix_socket = c->override[k->svc] ? c->unix_socket : NULL};
+    send_attempt(k, &q, &sig);
+}
+
 static void call_attempt(call *k)
 {
     aw_client *c = k->c;
+    if (k->path) {
+        rest_attempt(k);
+        return;
+    }
     bool query = aw_service_target_prefix(k->svc) == NULL;
     char host[256], target[256], url[AW_ENDPOINT_URL_MAX + 2], ph[65];
     const char *ctype =
@@ -540,10 +613,17 @@ static void call_attempt(call *k)
                          .connect_timeout_ms = c->connect_timeout_ms,
                          .max_body = c->max_body,
                          .unix_socket = c->override[k->svc] ? c->unix_socket : NULL};
+    send_attempt(k, &q, &sig);
+}
+
+/* Sends one attempt's request q (its signature sig is released here). */
+static void send_attempt(call *k, const aw_http_request *q, aw_sigv4_result *sig)
+{
+    aw_client *c = k->c;
     k->attempt++;
     c->stats.attempts++;
-    int rc = aw_http_start(c->http, &q, on_http, k);
-    es_buf_free_secret(&sig.authorization);
+    int rc = aw_http_start(c->http, q, on_http, k);
+    es_buf_free_secret(&sig->authorization);
     if (rc != 0) {
         k->err.kind = AW_ERR_TRANSPORT;
         k->err.http_err = rc;
@@ -620,7 +700,7 @@ static void on_http(void *arg, int err, aw_http_response *resp)
         call_finish(k, NULL, resp);
         return;
     }
-    parse_error(&k->err, aw_service_target_prefix(k->svc) == NULL, resp);
+    parse_error(&k->err, aw_service_target_prefix(k->svc) == NULL, k->path != NULL, resp);
     aw_error_note_clock(&k->err, resp->date, time(NULL));
     call_after_error(k);
 }
@@ -636,6 +716,25 @@ static void call_set_state(call *k, call_state to)
         uv_timer_stop(&k->timer);
         uv_close((uv_handle_t *)&k->timer, on_call_closed);
     }
+}
+
+/* A REST call's method and path (S3 only: the other services' wire is
+ * POST /); -EINVAL for a path that is not "/..." within AW_CALL_PATH_MAX. */
+static int rest_fields(call *k, const aw_call *req)
+{
+    if ((k->svc == AW_SVC_S3) != (req->path != NULL))
+        return -EINVAL;
+    if (!req->path)
+        return 0;
+    size_t n = strlen(req->path);
+    if (req->path[0] != '/' || n > AW_CALL_PATH_MAX || !req->method ||
+        strlen(req->method) >= sizeof k->method)
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)req->path[i] <= ' ' || req->path[i] == 0x7f || req->path[i] == '#')
+            return -EINVAL;
+    snprintf(k->method, sizeof k->method, "%s", req->method);
+    return (k->path = es_strdup(req->path)) ? 0 : -ENOMEM;
 }
 
 int aw_call_start(aw_client *c, const aw_sigv4_creds *creds, const aw_call *req, aw_call_cb cb,
@@ -661,6 +760,10 @@ int aw_call_start(aw_client *c, const aw_sigv4_creds *creds, const aw_call *req,
     k->cb = cb;
     k->arg = arg;
     snprintf(k->operation, sizeof k->operation, "%s", req->operation);
+    if ((rc = rest_fields(k, req)) < 0) {
+        es_free(k);
+        return rc;
+    }
     k->akid = es_strdup(creds->access_key_id);
     k->secret = es_strdup(creds->secret_access_key);
     k->token =

@@ -35,6 +35,7 @@
 #include "aws/sigv4.h"
 
 #define AW_ERROR_CODE_MAX 127
+#define AW_CALL_PATH_MAX 4096 /* a REST call's encoded path */
 #define AW_ERROR_MESSAGE_MAX 511
 
 typedef enum aw_error_kind {
@@ -127,6 +128,12 @@ typedef struct aw_call {
     const char *operation; /* JSON services: X-Amz-Target operation; query: unused */
     const char *body;      /* JSON document or form body; copied */
     size_t body_len;
+    /* REST services (AW_SVC_S3): the method ("GET") and the path after the
+     * endpoint, percent-encoded as sent ("/bucket/key"); the request is
+     * signed as S3 signs (x-amz-content-sha256, the path encoded once) and
+     * an error answer is S3's XML. operation is then only a name. */
+    const char *method;
+    const char *path;
 } aw_call;
 
 /* err is NULL on success (HTTP 2xx; resp holds the answer) or the error

@@ -18,6 +18,7 @@ static const struct {
     [AW_SVC_STS] = {"sts", NULL, "AWS_ENDPOINT_URL_STS"},
     [AW_SVC_IAM] = {"iam", NULL, "AWS_ENDPOINT_URL_IAM"},
     [AW_SVC_ECS] = {"ecs", "AmazonEC2ContainerServiceV20141113", "AWS_ENDPOINT_URL_ECS"},
+    [AW_SVC_S3] = {"s3", NULL, "AWS_ENDPOINT_URL_S3"},
 };
 
 const char *aw_service_signing_name(aw_service s)

@@ -62,6 +62,7 @@ struct aw_listener {
     aw_json_route json_routes[AW_LISTENER_ROUTES_MAX];
     size_t n_json_routes;
     aw_query_route query; /* serve NULL: none */
+    aw_rest_route rest;   /* serve NULL: none */
     const char *unserved_text;
     struct {
         const char *path;
@@ -91,6 +92,20 @@ int aw_listener_add_json_route(aw_listener *s, const aw_json_route *route)
 void aw_listener_set_query_route(aw_listener *s, const aw_query_route *route)
 {
     s->query = *route;
+}
+
+void aw_listener_set_rest_route(aw_listener *s, const aw_rest_route *route)
+{
+    s->rest = *route;
+}
+
+void aw_rest_answer_header(aw_rest_answer *a, const char *name, const char *value)
+{
+    if (a->n_headers >= AW_REST_HEADERS_MAX)
+        return;
+    snprintf(a->headers[a->n_headers].name, sizeof a->headers[0].name, "%s", name);
+    snprintf(a->headers[a->n_headers].value, sizeof a->headers[0].value, "%s", value);
+    a->n_headers++;
 }
 
 void aw_listener_set_auth(aw_listener *s, const aw_listener_auth *auth)
@@ -427,8 +442,21 @@ static void tls_flush(conn *c)
  * (each costs epoll_ctl calls) and no write request is allocated. Otherwise
  * what is left is copied into a write request queued with uv_write, and
  * reading pauses until it is out. */
+static void send_answer_rest(conn *c, int status, const char *content_type,
+                             const aw_rest_answer *extra, const char *body, size_t len,
+                             size_t announced, bool close);
+
 static void send_answer(conn *c, int status, const char *content_type, const char *body, size_t len,
                         bool close)
+{
+    send_answer_rest(c, status, content_type, NULL, body, len, len, close);
+}
+
+/* send_answer with a REST route's extra headers (may be NULL) and the length
+ * announced (a HEAD answer's: its body's, which is not sent). */
+static void send_answer_rest(conn *c, int status, const char *content_type,
+                             const aw_rest_answer *extra, const char *body, size_t len,
+                             size_t announced, bool close)
 {
     es_buf head; /* status line and headers: no secret */
     es_buf_init(&head, HEAD_MAX);
@@ -445,11 +473,13 @@ static void send_answer(conn *c, int status, const char *content_type, const cha
         r = es_http_write_header(&head, "Connection", "close");
     if (r == 0 && content_type)
         r = es_http_write_header(&head, "Content-Type", content_type);
+    for (size_t i = 0; r == 0 && extra && i < extra->n_headers; i++)
+        r = es_http_write_header(&head, extra->headers[i].name, extra->headers[i].value);
     if (r == 0) {
         /* "Content-Length: N\r\n\r\n" without printf */
         char num[24];
         size_t k = sizeof num;
-        size_t v = len;
+        size_t v = announced;
         do {
             num[--k] = (char)('0' + v % 10);
             v /= 10;
@@ -535,6 +565,19 @@ static time_t listener_now(const aw_listener *s)
 static bool is_form(const char *ctype)
 {
     return ctype && strncasecmp(ctype, "application/x-www-form-urlencoded", 33) == 0;
+}
+
+/* Whether target (with its query) is a GET route's path. */
+static bool is_get_route(const aw_listener *s, const char *target)
+{
+    size_t pl = strcspn(target, "?");
+    for (size_t i = 0; i < s->n_get_routes; i++)
+        if (strlen(s->get_routes[i].path) == pl && strncmp(target, s->get_routes[i].path, pl) == 0)
+            return true;
+    for (size_t i = 0; i < s->n_prefix_routes; i++) /* served before the REST route too */
+        if (strncmp(target, s->prefix_routes[i].prefix, strlen(s->prefix_routes[i].prefix)) == 0)
+            return true;
+    return false;
 }
 
 /* GET <path> of a route: true when one answered. */
@@ -737,6 +780,56 @@ static void serve_json(conn *c, const aw_listener_request *rq, const char *targe
 
 #define PATH_MAX_LEN 2048
 
+/* A request for the REST route: any method but POST, or a POST of a path
+ * other than "/" (POST / is JSON 1.1 or the query protocol). */
+static bool is_rest(const char *method, const char *path)
+{
+    return strcmp(method, "POST") != 0 || strcmp(path, "/") != 0;
+}
+
+static size_t request_headers(es_http_parser *p, aw_header *hs)
+{
+    size_t nh = 0;
+    const char *n, *v;
+    for (size_t i = 0; nh < MAX_REQ_HEADERS && es_http_parser_header_at(p, i, &n, &v); i++)
+        hs[nh++] = (aw_header){n, v};
+    return nh;
+}
+
+/* The REST route's request: handed whole, answered as the route says. */
+static void serve_rest(conn *c, const char *method, const char *path, const char *q)
+{
+    aw_listener *s = c->srv;
+    aw_header hs[MAX_REQ_HEADERS];
+    size_t nh = request_headers(c->parser, hs);
+    aw_listener_request rq = {.method = method,
+                              .path = path,
+                              .query = q ? q + 1 : NULL,
+                              .headers = hs,
+                              .n_headers = nh,
+                              .body = c->body.data ? c->body.data : "",
+                              .body_len = c->body.len};
+    aw_rest_answer *a = es_calloc(1, sizeof *a);
+    if (!a) {
+        send_simple_error(c, 503, "ServiceUnavailable", "Out of memory.", true);
+        return;
+    }
+    es_buf_init(&a->body, AW_LISTENER_RESPONSE_MAX);
+    if (c->head_refused)
+        s->st.auth_failures++;
+    s->rest.serve(s->rest.arg, &rq, c->head_refused ? &c->head_err : NULL, listener_now(s), a);
+    if (a->status == 0)
+        a->status = 500;
+    if (a->status < 400)
+        c->known = true;
+    bool head = strcmp(method, "HEAD") == 0;
+    const char *body = a->body.data ? a->body.data : "";
+    send_answer_rest(c, a->status, a->content_type, a, body, head ? 0 : a->body.len, a->body.len,
+                     false);
+    es_buf_free_secret(&a->body);
+    es_free(a);
+}
+
 static void handle_request(conn *c)
 {
     aw_listener *s = c->srv;
@@ -756,6 +849,10 @@ static void handle_request(conn *c)
     if (strcmp(method, "GET") == 0 &&
         (serve_get(c, path) || serve_get_prefix(c, path, q ? q + 1 : NULL)))
         return;
+    if (s->rest.serve && is_rest(method, path)) {
+        serve_rest(c, method, path, q);
+        return;
+    }
     if (strcmp(method, "POST") != 0) {
         send_simple_error(c, 405, "UnknownOperationException",
                           "The embedded endpoints answer POST / only.", false);
@@ -792,10 +889,17 @@ static void check_head(conn *c)
     aw_listener *s = c->srv;
     es_http_parser *p = c->parser;
     const char *method = es_http_parser_method(p);
-    if (!method || strcmp(method, "POST") != 0 || !s->auth.precheck)
+    if (!method || !s->auth.precheck)
+        return;
+    const char *target = es_http_parser_target(p);
+    bool root = target && (strcmp(target, "/") == 0 || strncmp(target, "/?", 2) == 0);
+    bool rest = s->rest.serve && (strcmp(method, "POST") != 0 || !root);
+    if (!rest && strcmp(method, "POST") != 0)
         return; /* GET routes; anything else is refused after */
-    if (!es_http_parser_header(p, "x-amz-target") && !s->query.serve)
+    if (!rest && !es_http_parser_header(p, "x-amz-target") && !s->query.serve)
         return; /* no query protocol served: refused by name after */
+    if (rest && strcmp(method, "GET") == 0 && is_get_route(s, target))
+        return;
     memset(&c->head_err, 0, sizeof c->head_err);
     if (s->auth.precheck(s->auth.arg, es_http_parser_header(p, "authorization"),
                          es_http_parser_header(p, "x-amz-date"),

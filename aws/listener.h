@@ -17,6 +17,8 @@
  *                     headers and naming the status (the container
  *                     endpoints: agent/endpoints/, which check their own
  *                     token)
+ *   the REST route    GET, HEAD, PUT, DELETE of any other path (S3): the
+ *                     mounter verifies and answers (XML)
  *
  * and answered with x-amzn-RequestId. Errors are AWS-shaped:
  * {"__type": code, "message": text} (a route may name the key "Message", as
@@ -259,6 +261,36 @@ typedef struct aw_query_route {
     void *arg;
 } aw_query_route;
 void aw_listener_set_query_route(aw_listener *l, const aw_query_route *route); /* copied */
+
+/* The REST route (S3's wire, issue 20): every request that is neither a
+ * GET route's, nor a POST / (JSON 1.1 or query) - GET, HEAD, PUT and DELETE
+ * of any path, a POST of a path other than "/" - is handed over whole. The
+ * route verifies it itself (S3's SigV4 differs: x-amz-content-sha256, the
+ * chunked upload's signatures) and answers in its own wire (XML). head_err
+ * is the head's precheck's refusal (its body was discarded unread), or
+ * NULL. serve fills a; the listener sends it (a HEAD answer's body is not
+ * sent, its length is announced) and releases a->body with
+ * es_buf_free_secret. */
+#define AW_REST_HEADERS_MAX 8
+#define AW_REST_HEADER_VALUE_MAX 128
+typedef struct aw_rest_answer {
+    int status;
+    const char *content_type; /* borrowed (a literal); NULL: none */
+    size_t n_headers;
+    struct {
+        char name[48];
+        char value[AW_REST_HEADER_VALUE_MAX];
+    } headers[AW_REST_HEADERS_MAX];
+    es_buf body; /* initialised by the listener with AW_LISTENER_RESPONSE_MAX */
+} aw_rest_answer;
+/* Adds a header to a (ignored past AW_REST_HEADERS_MAX). */
+void aw_rest_answer_header(aw_rest_answer *a, const char *name, const char *value);
+typedef struct aw_rest_route {
+    void (*serve)(void *arg, const aw_listener_request *rq, const aw_listener_error *head_err,
+                  time_t now, aw_rest_answer *a);
+    void *arg;
+} aw_rest_route;
+void aw_listener_set_rest_route(aw_listener *l, const aw_rest_route *route); /* copied */
 
 /* What a request that no route serves is told when no query route is
  * mounted (the agent's aws mode names what is served). Borrowed; NULL: a

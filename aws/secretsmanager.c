@@ -182,7 +182,8 @@ int aw_sm_get_secret_value(aw_client *c, const aw_sigv4_creds *creds, const char
     }
     op->cb = cb;
     op->arg = arg;
-    aw_call call = {AW_SVC_SECRETSMANAGER, region, "GetSecretValue", body.data, body.len};
+    aw_call call = {
+        AW_SVC_SECRETSMANAGER, region, "GetSecretValue", body.data, body.len, NULL, NULL};
     if ((rc = aw_call_start(c, creds, &call, on_call, op)) < 0)
         goto out;
     op = NULL;

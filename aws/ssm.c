@@ -221,7 +221,7 @@ static int start(aw_client *c, const aw_sigv4_creds *creds, const char *region,
     }
     op->cb = cb;
     op->arg = arg;
-    aw_call call = {AW_SVC_SSM, region, operation, body.data, body.len};
+    aw_call call = {AW_SVC_SSM, region, operation, body.data, body.len, NULL, NULL};
     if ((rc = aw_call_start(c, creds, &call, on_call, op)) < 0)
         goto out;
     op = NULL;
@@ -474,7 +474,8 @@ static int page_start(path_series *s, const char *next_token)
         } else {
             *op = (ssm_op){.cb = on_page, .arg = s};
             aw_sigv4_creds creds = {s->akid, s->secret, s->token};
-            aw_call call = {AW_SVC_SSM, s->region, "GetParametersByPath", body.data, body.len};
+            aw_call call = {AW_SVC_SSM, s->region, "GetParametersByPath", body.data, body.len,
+                            NULL,       NULL};
             if ((rc = aw_call_start(s->c, &creds, &call, on_call, op)) < 0)
                 es_free(op);
             else

@@ -155,8 +155,9 @@ static bool session_name_ok(const char *s)
 static int start(aw_client *c, const aw_sigv4_creds *creds, const char *region, es_buf *body,
                  sts_op *op)
 {
-    aw_call call = {AW_SVC_STS, region, op->identity ? "GetCallerIdentity" : "AssumeRole",
-                    body->data, body->len};
+    aw_call call = {AW_SVC_STS, region,    op->identity ? "GetCallerIdentity" : "AssumeRole",
+                    body->data, body->len, NULL,
+                    NULL};
     int rc = aw_call_start(c, creds, &call, on_call, op);
     if (rc < 0)
         es_free(op);

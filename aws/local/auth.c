@@ -452,8 +452,65 @@ int al_precheck(al_ctx *c, const char *authorization, const char *amz_date, cons
     return r;
 }
 
+/* The payload hash S3 signs with: the x-amz-content-sha256 header's value
+ * (a special value kept as it is, a digest checked against the body). 0, or
+ * < 0 with e filled. */
+static int s3_payload_hash(const al_request *rq, char hash[65], al_s3_payload *mode, al_error *e)
+{
+    static const struct {
+        const char *value;
+        al_s3_payload mode;
+    } special[] = {
+        {"UNSIGNED-PAYLOAD", AL_S3_PAYLOAD_UNSIGNED},
+        {"STREAMING-AWS4-HMAC-SHA256-PAYLOAD", AL_S3_PAYLOAD_STREAMING},
+        {"STREAMING-UNSIGNED-PAYLOAD-TRAILER", AL_S3_PAYLOAD_STREAMING_TRAILER},
+    };
+    const char *claimed = al_request_header(rq, "x-amz-content-sha256");
+    if (!claimed)
+        return al_fail(e, 400, "InvalidRequest",
+                       "Missing required header for this request: x-amz-content-sha256");
+    for (size_t i = 0; i < sizeof special / sizeof special[0]; i++) {
+        if (strcmp(claimed, special[i].value) == 0) {
+            *mode = special[i].mode;
+            snprintf(hash, 65, "%s", claimed);
+            return 0;
+        }
+    }
+    aw_sigv4_sha256_hex(rq->body ? rq->body : "", rq->body ? rq->body_len : 0, hash);
+    if (strcmp(claimed, hash) != 0)
+        return al_fail(e, 400, "XAmzContentSHA256Mismatch",
+                       "The provided 'x-amz-content-sha256' header does not match what was "
+                       "computed.");
+    *mode = AL_S3_PAYLOAD_SIGNED;
+    return 0;
+}
+
+static int verify_req(al_ctx *c, const al_request *rq, const char *service, time_t now,
+                      char *principal, size_t principal_len, char region[AW_REGION_MAX + 1],
+                      al_error *e, al_s3_auth *s3);
+
 int al_verify(al_ctx *c, const al_request *rq, const char *service, time_t now, char *principal,
               size_t principal_len, char region[AW_REGION_MAX + 1], al_error *e)
+{
+    return verify_req(c, rq, service, now, principal, principal_len, region, e, NULL);
+}
+
+void al_s3_auth_wipe(al_s3_auth *a)
+{
+    es_wipe(a->key, sizeof a->key);
+}
+
+int al_verify_s3(al_ctx *c, const al_request *rq, time_t now, al_s3_auth *out, al_error *e)
+{
+    memset(out, 0, sizeof *out);
+    return verify_req(c, rq, "s3", now, out->principal, sizeof out->principal, out->region, e, out);
+}
+
+/* s3: NULL for the JSON and query services; for S3, its payload rules, and
+ * what its chunks need is written there. */
+static int verify_req(al_ctx *c, const al_request *rq, const char *service, time_t now,
+                      char *principal, size_t principal_len, char region[AW_REGION_MAX + 1],
+                      al_error *e, al_s3_auth *s3)
 {
     const char *authz = al_request_header(rq, "authorization");
     if (!authz) {
@@ -535,14 +592,21 @@ int al_verify(al_ctx *c, const al_request *rq, const char *service, time_t now, 
                        "'X-Amz-Security-Token' must be a 'SignedHeader' in the AWS Authorization.");
     }
     char hash[65];
-    aw_sigv4_sha256_hex(rq->body ? rq->body : "", rq->body ? rq->body_len : 0, hash);
     const char *claimed = al_request_header(rq, "x-amz-content-sha256");
-    if (claimed && strcmp(claimed, hash) != 0) {
+    if (s3) {
+        r = s3_payload_hash(rq, hash, &s3->payload, e);
+    } else {
+        aw_sigv4_sha256_hex(rq->body ? rq->body : "", rq->body ? rq->body_len : 0, hash);
+        r = claimed && strcmp(claimed, hash) != 0
+                ? al_fail(e, 400, "InvalidSignatureException",
+                          "The provided 'x-amz-content-sha256' header does not match what was "
+                          "computed.")
+                : 0;
+    }
+    if (r < 0) {
         es_wipe(key, sizeof key);
         es_wipe(a.signature, sizeof a.signature);
-        return al_fail(e, 400, "InvalidSignatureException",
-                       "The provided 'x-amz-content-sha256' header does not match what was "
-                       "computed.");
+        return r;
     }
     aw_sigv4_input in = {.method = rq->method,
                          .path = rq->path,
@@ -550,8 +614,14 @@ int al_verify(al_ctx *c, const al_request *rq, const char *service, time_t now, 
                          .headers = rq->headers,
                          .n_headers = rq->n_headers,
                          .payload_hash = hash,
-                         .s3 = false};
+                         .s3 = s3 != NULL};
     r = aw_sigv4_verify_with_key(&in, &a, amz_date, key);
+    if (r == 0 && s3) {
+        memcpy(s3->key, key, sizeof key);
+        snprintf(s3->seed, sizeof s3->seed, "%s", a.signature);
+        snprintf(s3->amz_date, sizeof s3->amz_date, "%s", amz_date);
+        snprintf(s3->scope, sizeof s3->scope, "%s/%s/%s/aws4_request", a.date, a.region, a.service);
+    }
     es_wipe(key, sizeof key);
     es_wipe(a.signature, sizeof a.signature);
     if (r == -EACCES)

@@ -73,6 +73,35 @@ int al_access_key_add_user(al_ctx *c, const char *akid, const char *secret, cons
 int al_verify(al_ctx *c, const al_request *rq, const char *service, time_t now, char *principal,
               size_t principal_len, char region[AW_REGION_MAX + 1], al_error *e);
 
+/* S3's payload modes (x-amz-content-sha256, which S3 requires). */
+typedef enum al_s3_payload {
+    AL_S3_PAYLOAD_SIGNED,           /* the body's SHA-256, checked */
+    AL_S3_PAYLOAD_UNSIGNED,         /* UNSIGNED-PAYLOAD */
+    AL_S3_PAYLOAD_STREAMING,        /* STREAMING-AWS4-HMAC-SHA256-PAYLOAD: chunks signed */
+    AL_S3_PAYLOAD_STREAMING_TRAILER /* STREAMING-UNSIGNED-PAYLOAD-TRAILER */
+} al_s3_payload;
+
+/* What an S3 request's verification leaves for its chunks' signatures: the
+ * signing key (a secret: al_s3_auth_wipe), the seed signature, the date and
+ * the scope. */
+typedef struct al_s3_auth {
+    char principal[AL_PRINCIPAL_MAX];
+    char region[AW_REGION_MAX + 1];
+    al_s3_payload payload;
+    uint8_t key[32];
+    char seed[65];
+    char amz_date[17];
+    char scope[8 + 2 * (AW_SIGV4_SCOPE_PART_MAX + 1) + 16]; /* date/region/s3/aws4_request */
+} al_s3_auth;
+void al_s3_auth_wipe(al_s3_auth *a);
+
+/* al_verify for S3 (signing name "s3"): the canonical URI encoded once, the
+ * payload hash the x-amz-content-sha256 header's (required: a hex digest
+ * must match the body; the three special values are taken as they are, the
+ * chunks then checked by the caller with out). 0, or < 0 with e filled in
+ * al_verify's codes. */
+int al_verify_s3(al_ctx *c, const al_request *rq, time_t now, al_s3_auth *out, al_error *e);
+
 /* What can be checked of a request from its head alone, before its body is
  * read (the listener's first line of defence: a caller we do not know gets
  * no buffer): an Authorization header that parses, an X-Amz-Date within 15

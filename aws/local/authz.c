@@ -9,6 +9,7 @@
 #include "aws/local/internal.h"
 #include "aws/local/kms.h"
 #include "aws/local/kms_policy.h"
+#include "aws/local/s3.h"
 #include "aws/local/sm_policy.h"
 #include "common/alloc.h"
 
@@ -56,6 +57,32 @@ static int secret_policy_of(al_ctx *c, const char *arn, aw_policy **out)
     es_free(doc);
     if (pr == AW_POLICY_E_NOMEM)
         return -ENOMEM; /* its Deny statements must not be lost */
+    if (pr != AW_POLICY_OK)
+        *out = NULL;
+    return 0;
+}
+
+/* An S3 bucket's policy, for a bucket or object ARN (arn:PART:s3:::B or
+ * arn:PART:s3:::B/KEY); *out NULL when it has none. */
+static int bucket_policy_of(al_ctx *c, const char *arn, aw_policy **out)
+{
+    const char *b = strstr(arn, ":s3:::") + 6;
+    char bucket[AL_S3_BUCKET_MAX + 1];
+    size_t n = strcspn(b, "/");
+    if (n > AL_S3_BUCKET_MAX)
+        return 0;
+    memcpy(bucket, b, n);
+    bucket[n] = '\0';
+    char *doc = NULL;
+    int r = al_s3_bucket_policy_of(c, bucket, &doc);
+    if (r < 0)
+        return r;
+    int pr = doc ? aw_policy_parse(doc, strlen(doc), AW_POLICY_RESOURCE, "bucket policy", NULL, out,
+                                   NULL, 0)
+                 : AW_POLICY_E_MALFORMED;
+    es_free(doc);
+    if (pr == AW_POLICY_E_NOMEM)
+        return -ENOMEM;
     if (pr != AW_POLICY_OK)
         *out = NULL;
     return 0;
@@ -262,8 +289,10 @@ static int role_of(al_ctx *c, struct al_authz_cache *k, bool user, const char *n
 /* The resource policy of a KMS key or a secret (NULL: none), from the cache
  * or read and compiled; *fresh receives what could not be kept (the caller
  * frees it). */
-static int resource_policy_of(al_ctx *c, struct al_authz_cache *k, const char *arn, bool kms_key,
-                              aw_policy **fresh, const aw_policy **out)
+enum res_kind { RES_KMS_KEY, RES_SECRET, RES_S3 };
+
+static int resource_policy_of(al_ctx *c, struct al_authz_cache *k, const char *arn,
+                              enum res_kind kind, aw_policy **fresh, const aw_policy **out)
 {
     for (size_t i = 0; k && i < RESOURCE_SLOTS; i++) {
         if (k->res[i].used && strcmp(k->res[i].arn, arn) == 0) {
@@ -273,7 +302,9 @@ static int resource_policy_of(al_ctx *c, struct al_authz_cache *k, const char *a
         }
     }
     aw_policy *p = NULL;
-    int r = kms_key ? key_policy_of(c, arn, &p) : secret_policy_of(c, arn, &p);
+    int r = kind == RES_KMS_KEY  ? key_policy_of(c, arn, &p)
+            : kind == RES_SECRET ? secret_policy_of(c, arn, &p)
+                                 : bucket_policy_of(c, arn, &p);
     if (r < 0)
         return r;
     c->cache_stats.policy_loads++;
@@ -319,6 +350,12 @@ static const char *arn_after_service(const char *arn, const char *service)
     if (!p || strncmp(p + 1, service, n) != 0 || p[1 + n] != ':')
         return NULL;
     return p + 2 + n;
+}
+
+static bool is_s3(const char *arn)
+{
+    const char *p = arn_after_service(arn, "s3");
+    return p && strncmp(p, "::", 2) == 0 && p[2];
 }
 
 static bool is_kms_key(const char *arn)
@@ -505,10 +542,15 @@ int al_authz_evaluate(al_ctx *c, const al_authz_req *q, char *why, size_t whylen
     size_t nctx = build_context(c, &w, clk, action, q->extra, q->nextra, &vals, ctx,
                                 sizeof ctx / sizeof ctx[0]);
     if (!resource_policy && is_kms_key(resource)) {
-        if ((r = resource_policy_of(c, k, resource, true, &fresh_resource, &resource_policy)) < 0)
+        if ((r = resource_policy_of(c, k, resource, RES_KMS_KEY, &fresh_resource,
+                                    &resource_policy)) < 0)
             goto out;
     } else if (!resource_policy && arn_after_service(resource, "secretsmanager")) {
-        if ((r = resource_policy_of(c, k, resource, false, &fresh_resource, &resource_policy)) < 0)
+        if ((r = resource_policy_of(c, k, resource, RES_SECRET, &fresh_resource,
+                                    &resource_policy)) < 0)
+            goto out;
+    } else if (!resource_policy && is_s3(resource)) {
+        if ((r = resource_policy_of(c, k, resource, RES_S3, &fresh_resource, &resource_policy)) < 0)
             goto out;
     }
     const aw_policy *boundary = w.rs ? w.rs->pol.boundary : NULL;
@@ -521,10 +563,12 @@ int al_authz_evaluate(al_ctx *c, const al_authz_req *q, char *why, size_t whylen
                       .action = action,
                       .resource = resource,
                       /* AWS managed policies (account "aws") are readable as our own */
-                      .resource_account = q->resource_account ? q->resource_account
-                                          : strncmp(resource, "arn:aws:iam::aws:", 17) == 0
-                                              ? c->account
-                                              : NULL,
+                      /* and S3's ARNs name no account: every bucket here is ours */
+                      .resource_account =
+                          q->resource_account ? q->resource_account
+                          : strncmp(resource, "arn:aws:iam::aws:", 17) == 0 || is_s3(resource)
+                              ? c->account
+                              : NULL,
                       .ctx = ctx,
                       .nctx = nctx};
     aw_decision d;

@@ -402,6 +402,25 @@ static const char *const migrations[] = {
     " status TEXT NOT NULL," /* InSync or Failed */
     " status_message TEXT,"  /* why Failed; NULL when InSync */
     " PRIMARY KEY (arn, region));",
+    /* 9: the embedded S3 subset (aws/local/s3.c, issue 20). Bucket names
+     * are global, as in S3; a bucket lives in the region it was made in.
+     * An object's content is sealed under the host master key with its
+     * bucket and key bound in (never in clear on disk); its size and ETag
+     * (the MD5 of the content, as S3's for a single PUT) are metadata. */
+    "CREATE TABLE s3_bucket ("
+    " name TEXT PRIMARY KEY,"
+    " region TEXT NOT NULL,"
+    " created REAL NOT NULL,"
+    " policy TEXT);" /* the bucket policy's JSON; NULL: none */
+    "CREATE TABLE s3_object ("
+    " bucket TEXT NOT NULL REFERENCES s3_bucket(name) ON DELETE CASCADE,"
+    " key TEXT NOT NULL,"
+    " sealed BLOB NOT NULL," /* iv | tag | AES-256-GCM(master, content) */
+    " size INTEGER NOT NULL,"
+    " etag TEXT NOT NULL,"
+    " content_type TEXT NOT NULL,"
+    " modified REAL NOT NULL,"
+    " PRIMARY KEY (bucket, key));",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -939,10 +939,25 @@ out:
     return r;
 }
 
+static int wrap_upto(al_ctx *c, const char *label, const uint8_t *pt, size_t ptlen, size_t max,
+                     uint8_t **out, size_t *outlen);
+
 int al_kms_wrap(al_ctx *c, const char *label, const uint8_t *pt, size_t ptlen, uint8_t **out,
                 size_t *outlen)
 {
-    if (ptlen > AL_KMS_PLAINTEXT_MAX)
+    return wrap_upto(c, label, pt, ptlen, AL_KMS_PLAINTEXT_MAX, out, outlen);
+}
+
+int al_kms_wrap_large(al_ctx *c, const char *label, const uint8_t *pt, size_t ptlen, uint8_t **out,
+                      size_t *outlen)
+{
+    return wrap_upto(c, label, pt, ptlen, AL_KMS_WRAP_LARGE_MAX, out, outlen);
+}
+
+static int wrap_upto(al_ctx *c, const char *label, const uint8_t *pt, size_t ptlen, size_t max,
+                     uint8_t **out, size_t *outlen)
+{
+    if (ptlen > max)
         return -EMSGSIZE;
     size_t n = AL_KMS_IV_LEN + AL_KMS_TAG_LEN + ptlen;
     uint8_t *b = es_malloc(n);

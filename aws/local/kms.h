@@ -110,6 +110,10 @@ int al_kms_wrap(al_ctx *c, const char *label, const uint8_t *pt, size_t ptlen, u
                 size_t *outlen);
 int al_kms_unwrap(al_ctx *c, const char *label, const uint8_t *blob, size_t bloblen, uint8_t **pt,
                   size_t *ptlen);
+/* al_kms_wrap for content up to AL_KMS_WRAP_LARGE_MAX (an S3 object's). */
+#define AL_KMS_WRAP_LARGE_MAX (1u << 20)
+int al_kms_wrap_large(al_ctx *c, const char *label, const uint8_t *pt, size_t ptlen, uint8_t **out,
+                      size_t *outlen);
 
 /* Reads the key id out of a blob without decrypting. */
 int al_kms_blob_key_id(const uint8_t *blob, size_t bloblen, char key_id[AL_KEY_ID_LEN + 1]);

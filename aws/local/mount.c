@@ -1,7 +1,7 @@
 /* mount.c - the embedded services on the signed listener (local.h al_mount):
  * the authenticator the listener asks (the store keeps the access keys), the
  * JSON 1.1 routes of SSM, Secrets Manager and KMS, the query route of IAM and
- * STS. The listener (aws/listener.h) knows none of them. */
+ * STS, the REST route of S3. The listener (aws/listener.h) knows none of them. */
 #include "aws/local/local.h"
 
 #include <errno.h>
@@ -10,6 +10,7 @@
 #include "aws/local/auth.h"
 #include "aws/local/match.h"
 #include "aws/local/query.h"
+#include "aws/local/s3.h"
 
 static int precheck(void *arg, const char *authorization, const char *amz_date, const char *token,
                     time_t now, aw_listener_error *e)
@@ -56,6 +57,13 @@ static int query_error(void *arg, const aw_listener_request *rq, const aw_listen
     return e.status ? e.status : 400;
 }
 
+/* S3's REST requests (s3.h): verified and answered in S3's XML. */
+static void serve_rest(void *arg, const aw_listener_request *rq, const aw_listener_error *head_err,
+                       time_t now, aw_rest_answer *a)
+{
+    al_s3_serve(arg, rq, head_err, now, a);
+}
+
 int al_mount(al_ctx *c, aw_listener *l)
 {
     /* target prefix, signing name, the error message's key */
@@ -83,5 +91,6 @@ int al_mount(al_ctx *c, aw_listener *l)
     }
     aw_listener_set_query_route(
         l, &(aw_query_route){.serve = serve_query, .error = query_error, .arg = c});
+    aw_listener_set_rest_route(l, &(aw_rest_route){.serve = serve_rest, .arg = c});
     return 0;
 }

@@ -9,7 +9,9 @@ times, each task one container taking an SSM SecureString; once the 1,000 run:
      for a reader that falls behind), which only the periodic reconcile can find.
 It demands: every task STOPPED with stopCode EssentialContainerExited and the exit code within
 60 s of each burst; the ECS API and /metrics answering all along (each call timed: the slowest
-printed, and over 2 s is a failure); the agent's memory back near where it was; a SIGTERM at
+printed, and over 5 s is a failure: a loop that wrote each task change in a transaction of its
+own was frozen 3 s by 300 deaths, so 1,000 would take about 10 s; a sanitizer build in a loaded
+CI run took 2.3 s once); the agent's memory back near where it was; a SIGTERM at
 the end exits 0 with no sanitizer report; no value in the log.
 
 Environment: ES_AGENT_BIN; optional ES_BURST_TASKS (1000)."""
@@ -27,7 +29,7 @@ from drill import Agent, no_values_logged
 
 TASKS = int(os.environ.get("ES_BURST_TASKS", "1000"))
 CLUSTER = "burstdrill"
-SLOW_S = float(os.environ.get("ES_BURST_SLOW_S", "2.0"))
+SLOW_S = float(os.environ.get("ES_BURST_SLOW_S", "5.0"))
 
 
 def rss_kb(pid):

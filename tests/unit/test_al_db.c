@@ -133,6 +133,8 @@ Test(al_db, older_file_is_migrated_forward_keeping_data)
     cr_assert_eq(
         al_db_exec(
             db, "DROP TABLE iam_access_key; DROP TABLE meta; "
+                /* version 9: the embedded S3 */
+                "DROP TABLE s3_object; DROP TABLE s3_bucket; "
                 /* version 8: Secrets Manager replication */
                 "DROP TABLE sm_replica; "
                 /* version 4: IAM users, groups */

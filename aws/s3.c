@@ -1,0 +1,106 @@
+/* s3.c - S3 GetObject (s3.h). */
+#include "aws/s3.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/secure.h"
+
+static bool bucket_ok(const char *b, size_t n)
+{
+    if (n < 3 || n > AW_S3_BUCKET_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = b[i];
+        bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
+        if (!alnum && ch != '.' && ch != '-')
+            return false;
+        if ((i == 0 || i == n - 1) && !alnum)
+            return false;
+    }
+    return true;
+}
+
+int aw_s3_parse_arn(const char *arn, char bucket[AW_S3_BUCKET_MAX + 1], char key[AW_S3_KEY_MAX + 1])
+{
+    if (!arn || strncmp(arn, "arn:", 4) != 0)
+        return -EINVAL;
+    const char *p = strchr(arn + 4, ':'); /* after the partition */
+    if (!p || p == arn + 4 || strncmp(p, ":s3:::", 6) != 0)
+        return -EINVAL;
+    p += 6;
+    size_t bn = strcspn(p, "/");
+    size_t kn = p[bn] ? strlen(p + bn + 1) : 0;
+    if (!bucket_ok(p, bn) || p[bn] != '/' || kn == 0 || kn > AW_S3_KEY_MAX)
+        return -EINVAL;
+    memcpy(bucket, p, bn);
+    bucket[bn] = '\0';
+    memcpy(key, p + bn + 1, kn + 1);
+    return 0;
+}
+
+int aw_s3_object_path(const char *bucket, const char *key, es_buf *out)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    es_buf_reset(out);
+    int r = es_buf_printf(out, "/%s/", bucket);
+    for (const unsigned char *p = (const unsigned char *)key; r == 0 && *p; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            strchr("-_.~/", *p))
+            r = es_buf_append_char(out, (char)*p);
+        else
+            r = es_buf_printf(out, "%%%c%c", hex[*p >> 4], hex[*p & 15]);
+    }
+    if (r == 0 && out->len > AW_CALL_PATH_MAX)
+        r = -EMSGSIZE;
+    return r;
+}
+
+typedef struct get_call {
+    aw_s3_get_cb cb;
+    void *arg;
+} get_call;
+
+static void on_get(void *arg, const aw_error *err, aw_http_response *resp)
+{
+    get_call *g = arg;
+    if (err) {
+        g->cb(g->arg, err, NULL);
+    } else if (resp->body.len > AW_S3_OBJECT_MAX) {
+        aw_error e = {.kind = AW_ERR_RESPONSE, .status = resp->status};
+        snprintf(e.message, sizeof e.message, "the object is larger than %u bytes",
+                 (unsigned)AW_S3_OBJECT_MAX);
+        g->cb(g->arg, &e, NULL);
+    } else {
+        g->cb(g->arg, NULL, &resp->body);
+    }
+    es_free(g);
+}
+
+int aw_s3_get_object(aw_client *c, const aw_sigv4_creds *creds, const char *region,
+                     const char *bucket, const char *key, aw_s3_get_cb cb, void *arg)
+{
+    if (!bucket_ok(bucket, strlen(bucket)) || !*key || strlen(key) > AW_S3_KEY_MAX || !cb)
+        return -EINVAL;
+    es_buf path;
+    es_buf_init(&path, AW_CALL_PATH_MAX + 1);
+    int r = aw_s3_object_path(bucket, key, &path);
+    get_call *g = r == 0 ? es_calloc(1, sizeof *g) : NULL;
+    if (r == 0 && !g)
+        r = -ENOMEM;
+    if (r == 0) {
+        *g = (get_call){cb, arg};
+        aw_call call = {.service = AW_SVC_S3,
+                        .region = region,
+                        .operation = "GetObject",
+                        .method = "GET",
+                        .path = es_buf_cstr(&path)};
+        if ((r = aw_call_start(c, creds, &call, on_get, g)) < 0)
+            es_free(g);
+    }
+    es_buf_free(&path);
+    return r;
+}

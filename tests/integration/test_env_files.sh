@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Issue 20: the embedded S3 subset and ECS's environmentFiles, with the real aws CLI and the
+# real dockerd:
+#   - `aws s3 mb / cp / ls / rm`, `aws s3api head-object / put-bucket-policy /
+#     get-bucket-policy` against the embedded S3 (the CLI's own signing: a payload digest over
+#     http); S3's errors (NoSuchKey, BucketNotEmpty, AccessDenied from a bucket policy's Deny);
+#   - nothing of an object's content in the state directory, in clear.
+set -euo pipefail
+: "${ES_AGENT_BIN:?}" "${ES_TEST_DOCKER_HOST:?}"
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
+it_workdir envfiles
+IT_TASK_SLEEP=0.25
+it_aws_env "$STATE"
+it_endpoint
+# shellcheck disable=SC2032 # (lib.sh runs the docker binary itself)
+docker() { command docker -H "$ES_TEST_DOCKER_HOST" "$@"; }
+ACCT=123456789012
+MARK="mark$RANDOM$RANDOM$RANDOM"
+
+it_start_agent --mode embedded
+
+say "aws s3 mb / cp / ls / cp - / head-object through the CLI"
+it_aws s3 mb s3://envs >/dev/null
+printf '# the app'"'"'s settings\nFROM_FILE=%s\nSHARED=file\n\nBOTH=file-one\n' "$MARK" >"$WORK/app.env"
+printf 'BOTH=file-two\nSECOND=two\n' >"$WORK/second.env"
+it_aws s3 cp "$WORK/app.env" s3://envs/app.env >/dev/null
+it_aws s3 cp "$WORK/second.env" s3://envs/dir/second.env >/dev/null
+LS=$(it_aws s3 ls s3://envs/)
+grep -q ' app.env$' <<<"$LS" || fail "aws s3 ls lacks app.env: $LS"
+grep -q 'PRE dir/$' <<<"$LS" || fail "aws s3 ls lacks the dir/ prefix: $LS"
+eq "$(it_aws s3 ls s3://envs/ --recursive | wc -l)" 2 "objects listed recursively"
+eq "$(it_aws s3 ls | awk '{print $3}')" envs "aws s3 ls (ListBuckets)"
+eq "$(it_aws s3 cp s3://envs/app.env - | sha256sum)" "$(sha256sum <"$WORK/app.env")" \
+  "the object read back"
+eq "$(aws s3api head-object --bucket envs --key app.env --query ContentLength --output text)" \
+  "$(stat -c %s "$WORK/app.env")" "head-object's ContentLength"
+expect_error 404 'Not Found' s3api head-object --bucket envs --key nope
+expect_error NoSuchKey 'does not exist' s3api get-object --bucket envs --key nope "$WORK/nope"
+expect_error BucketNotEmpty 'not empty' s3api delete-bucket --bucket envs
+
+say "a bucket policy's Deny refuses an IAM user its identity policy allows"
+aws iam create-user --user-name reader >/dev/null
+aws iam put-user-policy --user-name reader --policy-name s3 --policy-document \
+  '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","s3:ListBucket"],"Resource":"*"}]}'
+read -r AK SK < <(aws iam create-access-key --user-name reader \
+  --query 'AccessKey.[AccessKeyId,SecretAccessKey]' --output text)
+as_reader() { AWS_ACCESS_KEY_ID=$AK AWS_SECRET_ACCESS_KEY=$SK AWS_SHARED_CREDENTIALS_FILE=/dev/null \
+  /usr/bin/aws --endpoint-url "$URL" --region us-east-1 "$@"; }
+as_reader s3 cp s3://envs/app.env - | grep -q "FROM_FILE=$MARK" || fail "the reader cannot read"
+out=$(as_reader s3 cp "$WORK/app.env" s3://envs/other.env 2>&1) && fail "the reader wrote: $out"
+grep -q AccessDenied <<<"$out" || fail "no AccessDenied for s3:PutObject: $out"
+aws s3api put-bucket-policy --bucket envs --policy \
+  "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Deny\",\"Principal\":{\"AWS\":\"arn:aws:iam::$ACCT:user/reader\"},\"Action\":\"s3:GetObject\",\"Resource\":\"arn:aws:s3:::envs/app.env\"}]}"
+aws s3api get-bucket-policy --bucket envs --query Policy --output text | grep -q '"Deny"' ||
+  fail "get-bucket-policy does not give the policy back"
+# (aws s3 cp asks HeadObject first, whose 403 has no body: the code shows on GetObject)
+out=$(as_reader s3api get-object --bucket envs --key app.env "$WORK/denied" 2>&1) &&
+  fail "the bucket policy's Deny was not applied"
+grep -q '(AccessDenied)' <<<"$out" || fail "no AccessDenied: $out"
+grep -q 'explicit deny' <<<"$out" || fail "the refusal does not name the explicit deny: $out"
+as_reader s3 cp s3://envs/dir/second.env - | grep -q SECOND=two ||
+  fail "the Deny reached another object"
+aws s3api delete-bucket-policy --bucket envs
+as_reader s3 cp s3://envs/app.env - | grep -q "FROM_FILE=$MARK" || fail "the policy was not removed"
+
+say "aws s3 rm; the state directory never holds an object's content in clear"
+it_aws s3 cp "$WORK/app.env" s3://envs/gone.env >/dev/null
+it_aws s3 rm s3://envs/gone.env >/dev/null
+expect_error 404 'Not Found' s3api head-object --bucket envs --key gone.env
+if grep -rqa "$MARK" "$STATE"; then fail "the object's content is in $STATE in clear"; fi
