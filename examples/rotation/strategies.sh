@@ -12,7 +12,9 @@
 # consumer is current, then deletes what it made.
 #   env           the value in the container's Env; the script starts
 #                 update-service --force-new-deployment right after the rotation. A consumer
-#                 is a RUNNING task of the service; current when `docker exec printenv` gives v2.
+#                 is a running container of the service's tasks (docker ps: one of a task being
+#                 stopped still serves); current when its main process's environment
+#                 (/proc/1/environ) holds v2.
 #   file-refresh  the value as a file (ecs-secrets.file.DB=/run/secrets/db, policy refresh);
 #                 the agent swaps the file when drift sees the new version. A consumer is one
 #                 of the 3 tasks; current when `docker exec cat /run/secrets/db` gives v2.
@@ -25,8 +27,10 @@
 #                 container's own credentials (ssm get-parameter --with-decryption, on every use:
 #                 no cache). A consumer is one of the 3 tasks; current when its read gives v2.
 #                 An application caching the value for N s would be current up to N s later.
-# Times are seconds after the rotation (the parameter's LastModifiedDate), observed by polling
-# (a round of CLI calls takes a second or more, so each time is late by up to one round).
+# Times are seconds after the rotation (the parameter's LastModifiedDate). A consumer's time is
+# when the read that first saw v2 returned: the consumers are read all at once, in rounds
+# 0.2 s apart, so a time is late by up to one round plus one read (docker exec: ~0.1-0.5 s;
+# runtime's read is a CLI call, a second or more). The service's own events are merged in.
 # Backend calls are the agent's /metrics before the rotation and once all are current:
 # ecs_agent_ssm_calls_total (GetParameters of launches and refreshes), _secretsmanager_calls_total,
 # _drift_calls_total (metadata calls), _task_credentials_requests_total; for runtime, plus the
@@ -98,15 +102,25 @@ events_since() { # SERVICE T: the service's events created after T, oldest first
       printf '%s\t%s\n' "$(date -d "$at" +%s.%N)" "$msg"
     done | awk -F'\t' -v t="$2" '$1 >= t' | sort -n
 }
-# running TASK ARNs of the service, with their container's Docker id: "ARN CID" lines
-running() {
-  local arns
-  arns=$(aws ecs list-tasks --cluster "$CLUSTER" --service-name "$1" --desired-status RUNNING \
-    --query taskArns --output text)
-  [[ -n $arns && $arns != None ]] || return 0
-  # shellcheck disable=SC2086 # ARNs hold no blanks
-  aws ecs describe-tasks --cluster "$CLUSTER" --tasks $arns --output text \
-    --query 'tasks[?lastStatus==`RUNNING`].[taskArn, containers[0].runtimeId]' | tr '\t' ' '
+# the running containers of the family's tasks, "TASK-ID CID" lines, as Docker lists them (a
+# container of a task being stopped still serves: it is a consumer until it is gone)
+containers() { # FAMILY
+  docker ps --filter "label=com.amazonaws.ecs.cluster=$CLUSTER" \
+    --filter "label=com.amazonaws.ecs.task-definition-family=$1" \
+    --format '{{.Label "com.amazonaws.ecs.task-arn"}} {{.ID}}' | sed 's#^[^ ]*/##'
+}
+# read_all READER LINES...: every consumer read at once; "TASK-ID EPOCH VALUE" lines, EPOCH
+# when that read returned
+read_all() {
+  local reader=$1 line
+  shift
+  for line in "$@"; do
+    (
+      v=$($reader "${line#* }")
+      printf '%s %s %s\n' "${line%% *}" "$(now)" "$v"
+    ) &
+  done
+  wait
 }
 wait_steady() { # SERVICE
   local i
@@ -186,7 +200,7 @@ run_strategy() { # STRATEGY: prints the timeline and the SUMMARY line
   aws ssm put-parameter --name "$PARAM" --type SecureString --value "$v1" --overwrite >/dev/null
   MADE_PARAMS+=("$PARAM")
   fam=$(taskdef "$s") || return 1
-  [[ $s == redeploy ]] && tags=(--tags key=ecs-secrets:redeploy-on-rotation,value=true
+  [[ $s == redeploy ]] && tags=(--tags "key=ecs-secrets:redeploy-on-rotation,value=true"
     "key=ecs-secrets:redeploy-min-interval,value=$MIN_INTERVAL")
   MADE_SERVICES+=("$svc")
   aws ecs create-service --cluster "$CLUSTER" --service-name "$svc" --task-definition "$fam" \
@@ -198,11 +212,11 @@ run_strategy() { # STRATEGY: prints the timeline and the SUMMARY line
   [[ $s == file-refresh ]] && reader=read_file
   [[ $s == runtime ]] && reader=read_runtime
   local -a before
-  mapfile -t before < <(running "$svc")
-  ((${#before[@]} == N)) || { echo "$svc: ${#before[@]} running tasks, not $N" >&2; return 1; }
+  mapfile -t before < <(containers "$fam")
+  ((${#before[@]} == N)) || { echo "$svc: ${#before[@]} running containers, not $N" >&2; return 1; }
+  local ok=0
   for ((i = 0; i < WAIT * 2; i++)); do # every consumer holds v1 (runtime: its credentials are in)
-    local ok=0 line
-    for line in "${before[@]}"; do [[ $($reader "${line#* }") == "$v1" ]] && ok=$((ok + 1)); done
+    ok=$(read_all $reader "${before[@]}" | awk -v v="$v1" '$3 == v' | wc -l)
     ((ok == N)) && break
     sleep 0.5
   done
@@ -214,36 +228,37 @@ run_strategy() { # STRATEGY: prints the timeline and the SUMMARY line
   : >"$WORK/reads"
 
   aws ssm put-parameter --name "$PARAM" --type SecureString --value "$v2" --overwrite >/dev/null
-  T_ROT=$(date -d "$(aws ssm describe-parameters --parameter-filters "Key=Name,Values=$PARAM" \
-    --query 'Parameters[0].LastModifiedDate' --output text)" +%s.%N)
-  local -a timeline=("$T_ROT	rotation: put-parameter --overwrite stored version 2")
+  local -a timeline=()
   if [[ $s == env ]]; then
+    timeline+=("$(now)	update-service --force-new-deployment sent")
     aws ecs update-service --cluster "$CLUSTER" --service "$svc" --force-new-deployment >/dev/null
-    timeline+=("$(now)	update-service --force-new-deployment answered")
   fi
+  timeline+=("$(now)	the first round of reads after the rotation begins")
+  # until every consumer is current: N containers, each read giving v2
   local -A seen=()
-  local t_all='' cur line tid
-  for ((i = 0; i < WAIT; i++)); do
-    local -a now_running
-    if [[ $s == env || $s == redeploy ]]; then mapfile -t now_running < <(running "$svc"); else now_running=("${before[@]}"); fi
+  local t_all='' cur=0 tid at value
+  for ((i = 0; i < WAIT * 2; i++)); do
+    local -a consumers=("${before[@]}")
+    [[ $s == env || $s == redeploy ]] && mapfile -t consumers < <(containers "$fam")
     cur=0
-    for line in "${now_running[@]}"; do
-      [[ $($reader "${line#* }") == "$v2" ]] || continue
+    while read -r tid at value; do
+      [[ $value == "$v2" ]] || continue
       cur=$((cur + 1))
-      tid=${line%% *}
-      tid=${tid##*/}
-      if [[ -z ${seen[$tid]-} ]]; then
-        seen[$tid]=1
-        local kind="the same task"
-        printf '%s\n' "${before[@]}" | grep -q "/$tid " || kind="a new task"
-        timeline+=("$(now)	consumer $tid current ($kind)")
-      fi
-    done
-    if ((cur == N && ${#now_running[@]} == N)); then t_all=$(now); break; fi
-    sleep 0.5
+      [[ -n ${seen[$tid]-} ]] && continue
+      seen[$tid]=1
+      local kind="the same task"
+      printf '%s\n' "${before[@]}" | grep -q "^$tid " || kind="a new task"
+      timeline+=("$at	consumer $tid current ($kind)")
+    done < <(read_all $reader "${consumers[@]}")
+    if ((cur == N && ${#consumers[@]} == N)); then t_all=$(now); break; fi
+    sleep 0.2
   done
   local reads
   reads=$(wc -l <"$WORK/reads")
+  # the rotation's own time, asked once the measurement is over (the call takes a second)
+  T_ROT=$(date -d "$(aws ssm describe-parameters --parameter-filters "Key=Name,Values=$PARAM" \
+    --query 'Parameters[0].LastModifiedDate' --output text)" +%s.%N)
+  timeline+=("$T_ROT	rotation: put-parameter --overwrite stored version 2 (its LastModifiedDate)")
   local -a m1
   mapfile -t m1 < <(snapshot)
   local -a d
