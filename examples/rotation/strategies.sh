@@ -9,7 +9,8 @@
 # Each strategy: one SSM SecureString /rotate/<strategy>/db (a random value v1), a task
 # definition and a service of 3 tasks reading it; once steady and every consumer holds v1,
 # the value is rotated to v2 (put-parameter --overwrite) and the script polls until every
-# consumer is current, then deletes what it made.
+# consumer is current, then deletes the service (every task STOPPED) and the parameter (the
+# roles and the task definitions stay: a second run reuses the roles, registers new revisions).
 #   env           the value in the container's Env; the script starts
 #                 update-service --force-new-deployment right after the rotation. A consumer
 #                 is a running container of the service's tasks (docker ps: one of a task being
