@@ -13,6 +13,8 @@
 #   --store secretsmanager  a Secrets Manager secret, demo/db_password (put-secret-value)
 #   --store json-key        the "password" key of a JSON secret, demo/db_credentials,
 #                           valueFrom arn:...:secret:demo/db_credentials-XXXXXX:password::
+#   --strategy S            instead: env, file-refresh, redeploy, runtime or all side by
+#                           side (strategies.sh; README "Four strategies side by side")
 #
 # The values are made-up demo strings ("v1-of-db-password", "v2-..."), so the
 # containers print them and `docker logs` shows them; a real application would
@@ -24,6 +26,11 @@
 # stops the deployment: the script shows that failure, with its reason, from the
 # service's events, and exits 3.
 set -euo pipefail
+# --strategy env|file-refresh|redeploy|runtime|all: the four strategies side by side
+# (strategies.sh beside this file; --strategy --help says what each measures)
+for a in "$@"; do
+  case $a in --strategy | --strategy=*) exec bash "$(dirname "$0")/strategies.sh" "$@" ;; esac
+done
 STORE=ssm
 while (($#)); do
   case $1 in
