@@ -146,13 +146,19 @@ static int bucket_get(al_ctx *c, const char *bucket, char region[AW_REGION_MAX +
     return s == SQLITE_ROW ? 1 : s == SQLITE_DONE ? 0 : -EIO;
 }
 
-/* The bucket must exist: 0, or < 0 with e filled. */
-static int need_bucket(al_ctx *c, const char *bucket, al_error *e)
+/* The bucket must exist: 0 (its region in region, AW_REGION_MAX + 1 bytes,
+ * when not NULL), or < 0 with e filled. */
+static int need_bucket_in(al_ctx *c, const char *bucket, char *region, al_error *e)
 {
-    int r = bucket_get(c, bucket, NULL);
+    int r = bucket_get(c, bucket, region);
     if (r < 0)
         return al_fail_internal(e, "InternalError");
     return r ? 0 : no_bucket(e);
+}
+
+static int need_bucket(al_ctx *c, const char *bucket, al_error *e)
+{
+    return need_bucket_in(c, bucket, NULL, e);
 }
 
 static int exec_bind2(al_ctx *c, const char *sql, const char *a1, const char *a2, al_error *e)
@@ -347,11 +353,9 @@ static int head_bucket(call *k)
     if (authorize_bucket(k, "s3:ListBucket") < 0)
         return -EACCES;
     char region[AW_REGION_MAX + 1];
-    int r = bucket_get(k->c, k->q.bucket, region);
+    int r = need_bucket_in(k->c, k->q.bucket, region, &k->e);
     if (r < 0)
-        return al_fail_internal(&k->e, "InternalError");
-    if (!r)
-        return no_bucket(&k->e);
+        return r;
     aw_rest_answer_header(k->a, "x-amz-bucket-region", region);
     ok_empty(k, 200);
     return 0;
@@ -362,11 +366,9 @@ static int get_bucket_location(call *k)
     if (authorize_bucket(k, "s3:GetBucketLocation") < 0)
         return -EACCES;
     char region[AW_REGION_MAX + 1];
-    int r = bucket_get(k->c, k->q.bucket, region);
+    int r = need_bucket_in(k->c, k->q.bucket, region, &k->e);
     if (r < 0)
-        return al_fail_internal(&k->e, "InternalError");
-    if (!r)
-        return no_bucket(&k->e);
+        return r;
     k->a->status = 200;
     k->a->content_type = "application/xml";
     /* us-east-1 is S3's empty constraint */
