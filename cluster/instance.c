@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/sysinfo.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -252,22 +254,45 @@ int cl_instance_read(const char *text, size_t len, cl_instance *out, char *why, 
 
 /* ---- the host --------------------------------------------------------- */
 
-int cl_host_resources(const char *meminfo, int64_t *cpu, int64_t *memory_mib)
+/* MemTotal from a meminfo file (tests), in KiB: 0 or -errno. */
+static int meminfo_total_kib(const char *meminfo, long long *kib)
 {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    if (n < 1)
-        return -errno ? -errno : -EINVAL;
-    FILE *f = fopen(meminfo ? meminfo : "/proc/meminfo", "re");
+    FILE *f = fopen(meminfo, "re");
     if (!f)
         return -errno;
     char line[256];
-    long long kib = -1;
+    *kib = -1;
     while (fgets(line, sizeof line, f))
-        if (sscanf(line, "MemTotal: %lld kB", &kib) == 1)
+        if (sscanf(line, "MemTotal: %lld kB", kib) == 1)
             break;
     fclose(f);
-    if (kib <= 0)
+    return *kib > 0 ? 0 : -EINVAL;
+}
+
+int cl_host_resources(const char *meminfo, int64_t *cpu, int64_t *memory_mib)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1) {
+        cpu_set_t set;
+        n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 0;
+    }
+    if (n < 1)
         return -EINVAL;
+    long long kib;
+    int r;
+    if (meminfo) {
+        if ((r = meminfo_total_kib(meminfo, &kib)) < 0)
+            return r;
+    } else {
+        /* sysinfo(2), not /proc/meminfo: the unit's ProcSubset=pid hides
+         * /proc's non-process files (totalram is meminfo's MemTotal) */
+        struct sysinfo si;
+        if (sysinfo(&si) != 0)
+            return -errno;
+        kib = (long long)((unsigned long long)si.totalram * si.mem_unit / 1024);
+        if (kib <= 0)
+            return -EINVAL;
+    }
     *cpu = (int64_t)n * 1024;
     *memory_mib = (int64_t)(kib / 1024);
     return 0;

@@ -6,7 +6,7 @@
  *                                                    instance's lease
  * The record holds no secret: names, numbers, attributes.
  *
- * Pure (no I/O but cl_host_resources' reads of /proc and sysconf). */
+ * Pure (no I/O but cl_host_resources' sysconf and sysinfo). */
 #ifndef ES_CLUSTER_INSTANCE_H
 #define ES_CLUSTER_INSTANCE_H
 
@@ -79,8 +79,8 @@ bool cl_attr_value_ok(const char *s);
 int cl_instance_custom_attrs(cl_instance *in, const char *json, char *why, size_t whylen);
 
 /* The host's CPU units (online processors x 1024) and memory (MemTotal, MiB)
- * from sysconf and meminfo (a path, for tests: NULL is /proc/meminfo).
- * 0 or -errno. */
+ * from sysconf and sysinfo(2), or MemTotal of a meminfo file (a path, for
+ * tests). 0 or -errno. */
 int cl_host_resources(const char *meminfo, int64_t *cpu, int64_t *memory_mib);
 /* The machine's CPU architecture as ECS's attribute names it (x86_64, arm64). */
 const char *cl_host_arch(void);
