@@ -37,7 +37,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define MAX_SPARES 32 /* read chunks kept for reuse (2 MiB) */
+#define MAX_SPARES 32   /* read chunks kept for reuse (2 MiB) */
 #define SMALL_READ 4096 /* reads up to this size are kept in a chunk of their size */
 #define LISTEN_BACKLOG 1024
 #define REPLY_MAX 8192 /* one of our own error answers */

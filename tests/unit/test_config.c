@@ -512,7 +512,7 @@ Test(config, task_endpoint)
         es_buf err;
         cr_assert_eq(load(&c, f, NULL, &err, 0, NULL), 0, "%s: %s", ok[i][0], es_buf_cstr(&err));
         cr_assert_str_eq(c.task_endpoint_host, ok[i][1]);
-        cr_assert_eq(c.task_endpoint_port, atoi(ok[i][2]));
+        cr_assert_eq(c.task_endpoint_port, strtol(ok[i][2], NULL, 10));
         cf_free(&c);
         es_buf_free(&err);
     }

@@ -57,7 +57,7 @@ Test(envfile, limits_and_bad_input)
     cr_assert_eq(ag_envfile_parse(big, sizeof big, &env, err, sizeof err), -EMSGSIZE);
     char name[AG_ENVFILE_NAME_MAX + 8];
     memset(name, 'N', AG_ENVFILE_NAME_MAX + 1);
-    strcpy(name + AG_ENVFILE_NAME_MAX + 1, "=v\n");
+    snprintf(name + AG_ENVFILE_NAME_MAX + 1, sizeof name - (AG_ENVFILE_NAME_MAX + 1), "=v\n");
     cr_assert_eq(ag_envfile_parse(name, strlen(name), &env, err, sizeof err), -EMSGSIZE);
     cr_assert(strstr(err, "line 1"), "%s", err);
     cr_assert_null(strstr(err, "NNNN"), "a refusal never quotes the file");
