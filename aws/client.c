@@ -519,37 +519,29 @@ static int url_host(const char *url, char *out, size_t outlen)
     return 0;
 }
 
-/* One attempt of a REST call (S3): METHOD endpoint+path, signed as S3 signs. */
-static void rest_attempt(call *k)
+/* Signs the request that `in` describes and sends it to url: the headers sent are the signed ones
+ * (in->headers, in their order), then X-Amz-Date, the session token and Authorization. */
+#define SIGNED_HEADERS_MAX 3
+static void sign_and_send(call *k, const char *url, const aw_sigv4_input *in)
 {
     aw_client *c = k->c;
-    char host[256], url[AW_ENDPOINT_URL_MAX + AW_CALL_PATH_MAX + 1], ph[65];
-    if (url_host(k->ep.url, host, sizeof host) < 0) {
-        call_fail(k, AW_ERR_INVALID);
-        return;
-    }
-    snprintf(url, sizeof url, "%s%s", k->ep.url, k->path);
-    const char *spath = strstr(url, "://") + 3;
-    spath += strcspn(spath, "/");
-    aw_sigv4_sha256_hex(k->body ? k->body : "", k->body_len, ph);
-    aw_header sh[2] = {{"Host", host}, {"X-Amz-Content-SHA256", ph}};
-    aw_sigv4_input in = {k->method, spath, NULL, sh, 2u, ph, true};
     aw_sigv4_creds cr = {k->akid, k->secret, k->token};
     aw_sigv4_result sig;
-    if (aw_signer_sign(c->signer, &cr, k->ep.signing_region, k->ep.signing_name, time(NULL), &in,
+    if (in->n_headers > SIGNED_HEADERS_MAX ||
+        aw_signer_sign(c->signer, &cr, k->ep.signing_region, k->ep.signing_name, time(NULL), in,
                        &sig) != 0) {
         call_fail(k, AW_ERR_INVALID);
         return;
     }
-    aw_http_header hh[5];
+    aw_http_header hh[SIGNED_HEADERS_MAX + 3];
     size_t n = 0;
-    hh[n++] = (aw_http_header){"Host", host};
-    hh[n++] = (aw_http_header){"X-Amz-Content-SHA256", ph};
+    for (size_t i = 0; i < in->n_headers; i++)
+        hh[n++] = (aw_http_header){in->headers[i].name, in->headers[i].value};
     hh[n++] = (aw_http_header){"X-Amz-Date", sig.amz_date};
     if (k->token && *k->token)
         hh[n++] = (aw_http_header){"X-Amz-Security-Token", k->token};
     hh[n++] = (aw_http_header){"Authorization", es_buf_cstr(&sig.authorization)};
-    aw_http_request q = {.method = k->method,
+    aw_http_request q = {.method = in->method,
                          .url = url,
                          .headers = hh,
                          .n_headers = n,
@@ -562,9 +554,25 @@ static void rest_attempt(call *k)
     send_attempt(k, &q, &sig);
 }
 
+/* One attempt of a REST call (S3): METHOD endpoint+path, signed as S3 signs. */
+static void rest_attempt(call *k)
+{
+    char host[256], url[AW_ENDPOINT_URL_MAX + AW_CALL_PATH_MAX + 1], ph[65];
+    if (url_host(k->ep.url, host, sizeof host) < 0) {
+        call_fail(k, AW_ERR_INVALID);
+        return;
+    }
+    snprintf(url, sizeof url, "%s%s", k->ep.url, k->path);
+    const char *spath = strstr(url, "://") + 3;
+    spath += strcspn(spath, "/");
+    aw_sigv4_sha256_hex(k->body ? k->body : "", k->body_len, ph);
+    aw_header sh[2] = {{"Host", host}, {"X-Amz-Content-SHA256", ph}};
+    aw_sigv4_input in = {k->method, spath, NULL, sh, 2u, ph, true};
+    sign_and_send(k, url, &in);
+}
+
 static void call_attempt(call *k)
 {
-    aw_client *c = k->c;
     if (k->path) {
         rest_attempt(k);
         return;
@@ -586,34 +594,7 @@ static void call_attempt(call *k)
     aw_sigv4_sha256_hex(k->body ? k->body : "", k->body_len, ph);
     aw_header sh[3] = {{"Host", host}, {"Content-Type", ctype}, {"X-Amz-Target", target}};
     aw_sigv4_input in = {"POST", spath, NULL, sh, query ? 2u : 3u, ph, false};
-    aw_sigv4_creds cr = {k->akid, k->secret, k->token};
-    aw_sigv4_result sig;
-    if (aw_signer_sign(c->signer, &cr, k->ep.signing_region, k->ep.signing_name, time(NULL), &in,
-                       &sig) != 0) {
-        call_fail(k, AW_ERR_INVALID);
-        return;
-    }
-    aw_http_header hh[6];
-    size_t n = 0;
-    hh[n++] = (aw_http_header){"Host", host};
-    hh[n++] = (aw_http_header){"Content-Type", ctype};
-    if (!query)
-        hh[n++] = (aw_http_header){"X-Amz-Target", target};
-    hh[n++] = (aw_http_header){"X-Amz-Date", sig.amz_date};
-    if (k->token && *k->token)
-        hh[n++] = (aw_http_header){"X-Amz-Security-Token", k->token};
-    hh[n++] = (aw_http_header){"Authorization", es_buf_cstr(&sig.authorization)};
-    aw_http_request q = {.method = "POST",
-                         .url = url,
-                         .headers = hh,
-                         .n_headers = n,
-                         .body = k->body,
-                         .body_len = k->body_len,
-                         .timeout_ms = c->timeout_ms,
-                         .connect_timeout_ms = c->connect_timeout_ms,
-                         .max_body = c->max_body,
-                         .unix_socket = c->override[k->svc] ? c->unix_socket : NULL};
-    send_attempt(k, &q, &sig);
+    sign_and_send(k, url, &in);
 }
 
 /* Sends one attempt's request q (its signature sig is released here). */
