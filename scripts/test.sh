@@ -18,8 +18,9 @@ cmake --build "$BUILD" -j"$(nproc)"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 cd "$BUILD"
-# in parallel, one test a core and one more: most integration tests wait on Docker and on
-# timers, not on a core (two lanes of container tests and the CPU-bound unit tests and fuzz
-# replays run beside each other). The tests that share an engine's containers or the package
-# directory hold ctest resource locks (tests/*/CMakeLists.txt).
-ctest --output-on-failure -j"$(($(nproc) + 1))" "$@"
+# in parallel, two tests a core: most integration tests wait on Docker, on timers and on the
+# aws CLI's start, not on a core. Three lanes of container tests (three engines) run beside
+# the unit tests, the fuzz replays and the tests that need no container. The tests that share
+# an engine's containers or the package directory hold ctest resource locks
+# (tests/*/CMakeLists.txt).
+ctest --output-on-failure -j"$((2 * $(nproc)))" "$@"

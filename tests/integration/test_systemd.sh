@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The service under a real systemd: a Debian 12 root made with debootstrap (kept under the
-# build tree, never outside the clone), imported into the test dockerd and booted with
+# The service under a real systemd: a Debian 12 root made with debootstrap (kept as a tarball
+# in a machine-wide cache, as apt keeps its .debs: see step 2), imported into the test dockerd and booted with
 # systemd as PID 1; then the .deb (a release build, tests/harness/packages.sh) goes in with
 # dpkg -i and the unit is driven with systemctl:
 #   - files, user, modes in place; systemd-analyze verify/security inside;
@@ -18,7 +18,8 @@
 #     goes through the same install, start, upgrade-keeps-config and erase.
 #
 # Env (ctest passes them): ES_TEST_DOCKER_HOST, ES_SOURCE_DIR, ES_BUILD_DIR;
-# ES_DEBIAN_MIRROR overrides the mirror debootstrap uses (default: apt's own, from its sources).
+# ES_DEBIAN_MIRROR overrides the mirror debootstrap uses (default: apt's own, from its sources);
+# ES_TEST_CACHE_DIR where the Debian root is kept (default /var/cache/ecs-secrets-agent-tests).
 set -euo pipefail
 : "${ES_TEST_DOCKER_HOST:?}" "${ES_SOURCE_DIR:?}" "${ES_BUILD_DIR:?}"
 export DOCKER_HOST=$ES_TEST_DOCKER_HOST
@@ -43,7 +44,6 @@ SUITE=bookworm
 # rpm, to run the .rpm's scriptlets under systemd too, and curl, to probe the Docker socket
 # from inside the agent's sandbox
 INCLUDE=systemd,systemd-sysv,dbus,libuv1,libcurl4,libssl3,libyajl2,libsqlite3-0,libexpat1,rpm,curl
-ROOTDIR=$ES_BUILD_DIR/systemd-root
 IMAGE=local/es-systemd-test:$$
 C=es-systemd-test-$$
 UNIT=ecs-secrets-agent.service
@@ -93,10 +93,27 @@ RPM1=$(ls "$ES_BUILD_DIR"/pkg/out/ecs-secrets-agent-*-1.*.rpm)
 RPM2=$(ls "$ES_BUILD_DIR"/pkg/out/ecs-secrets-agent-*-2.*.rpm)
 say "packages: $(basename "$DEB1") $(basename "$DEB2")"
 
-# ---- 2. the Debian root: made once per build tree, remade when the package list changes ----
-stamp="$SUITE $INCLUDE"
-if [ ! -f "$ROOTDIR/stamp" ] || [ "$(cat "$ROOTDIR/stamp")" != "$stamp" ]; then
-  say "debootstrap $SUITE into $ROOTDIR/root (about a minute)"
+# ---- 2. the Debian root: made once per machine and mirror release, kept as a tarball ----
+# debootstrap takes 3-8 minutes here (most of it dpkg unpacking and configuring, not the
+# download), the same every run. The finished root is kept in a machine-wide cache named by
+# what made it: the suite, the package list, and the hash of the mirror's InRelease (a point
+# release of the suite makes a new root). Only this test's tarballs are ever removed.
+CACHE=${ES_TEST_CACHE_DIR:-/var/cache/ecs-secrets-agent-tests}
+mkdir -p "$CACHE"
+stamp=$(printf '%s %s' "$SUITE" "$INCLUDE" | sha256sum | cut -c1-16)
+release=$(curl -fsS --max-time 30 "$MIRROR/dists/$SUITE/InRelease" | sha256sum | cut -c1-16) || release=
+if [[ -n $release ]]; then
+  ROOT_TAR=$CACHE/debian-root-$stamp-$release.tar
+else
+  # the mirror does not answer: the newest root made for this package list, if any
+  ROOT_TAR=$(ls -t "$CACHE"/debian-root-"$stamp"-*.tar 2>/dev/null | head -n1) ||
+    ROOT_TAR=
+  [[ -n $ROOT_TAR ]] || fail "the mirror $MIRROR does not answer and no Debian root is cached in $CACHE"
+  say "the mirror does not answer: the cached root $(basename "$ROOT_TAR")"
+fi
+if [[ ! -f $ROOT_TAR ]]; then
+  ROOTDIR=$ES_BUILD_DIR/systemd-root
+  say "debootstrap $SUITE into $ROOTDIR (minutes; cached as $ROOT_TAR)"
   rm -rf "$ROOTDIR"
   mkdir -p "$ROOTDIR"
   if ! debootstrap --variant=minbase --include="$INCLUDE" "$SUITE" "$ROOTDIR/root" "$MIRROR" \
@@ -104,7 +121,13 @@ if [ ! -f "$ROOTDIR/stamp" ] || [ "$(cat "$ROOTDIR/stamp")" != "$stamp" ]; then
     tail -20 "$ROOTDIR/debootstrap.log" >&2
     fail "debootstrap failed (log: $ROOTDIR/debootstrap.log)"
   fi
-  echo "$stamp" >"$ROOTDIR/stamp"
+  # written aside and renamed: a run stopped halfway leaves no truncated root behind
+  tar -C "$ROOTDIR/root" -cf "$ROOT_TAR.$$" . || fail "could not write $ROOT_TAR"
+  mv "$ROOT_TAR.$$" "$ROOT_TAR"
+  rm -rf "$ROOTDIR"
+  for old in "$CACHE"/debian-root-"$stamp"-*.tar; do
+    [[ $old == "$ROOT_TAR" ]] || rm -f "$old"
+  done
 fi
 # ctest's fixture test_systemd_prepare does steps 1 and 2 without holding engine A's lock
 # (debootstrap takes minutes from the mirror); the test proper finds them done
@@ -112,7 +135,7 @@ if [[ ${1-} == --prepare ]]; then
   say "prepared: the packages and the Debian root"
   exit 0
 fi
-tar -C "$ROOTDIR/root" -c . | docker import -c 'CMD ["/sbin/init"]' - "$IMAGE" >/dev/null
+docker import -c 'CMD ["/sbin/init"]' - "$IMAGE" <"$ROOT_TAR" >/dev/null
 say "imported $IMAGE"
 
 # ---- 3. boot it: systemd as PID 1 (--privileged fails here: no CAP_SYS_RESOURCE) ----
