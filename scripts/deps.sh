@@ -21,6 +21,8 @@ RUN_PACKAGES=(
 )
 TEST_PACKAGES=(
   clang-format
+  # the compiler cache scripts/test.sh uses: a second run compiles only what changed
+  ccache
   libcriterion-dev python3 python3-botocore python3-boto3 jq
   # a real private registry with htpasswd auth (test_registry_auth.sh, S15)
   docker-registry apache2-utils

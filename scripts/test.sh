@@ -11,8 +11,16 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh
 
 BUILD=${ES_BUILD_DIR:-build-test}
+# ccache: a machine that built this tree before compiles only what changed, from any clone
+# (the paths under the source directory are hashed relative to it; the build directory is not
+# hashed, so debug info may name the directory of the clone that first compiled a file)
+launcher=()
+if command -v ccache >/dev/null; then
+  export CCACHE_BASEDIR=$PWD CCACHE_NOHASHDIR=true
+  launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache)
+fi
 cmake -S . -B "$BUILD" -DWERROR=ON -DSANITIZE=address,undefined \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" >/dev/null
 cmake --build "$BUILD" -j"$(nproc)"
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}

@@ -16,8 +16,15 @@ releases=("$@")
 
 # No -Werror here: this is the build a user makes, and the warning gate is the sanitizer
 # build's job (a new compiler's warning must not stop a package).
+# ccache as scripts/test.sh uses it (the release objects are cached apart: other flags)
+launcher=()
+if command -v ccache >/dev/null; then
+  export CCACHE_BASEDIR=$ES_SOURCE_DIR CCACHE_NOHASHDIR=true
+  launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache)
+fi
 cmake -S "$ES_SOURCE_DIR" -B "$PKG/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWERROR=OFF \
-  -DSANITIZE= -DBUILD_TESTING=OFF -DBUILD_FUZZERS=OFF -DCMAKE_INSTALL_PREFIX=/usr >/dev/null
+  -DSANITIZE= -DBUILD_TESTING=OFF -DBUILD_FUZZERS=OFF -DCMAKE_INSTALL_PREFIX=/usr \
+  "${launcher[@]}" >/dev/null
 if ! cmake --build "$PKG/build" -j2 --target ecs-secrets-agent >"$PKG/build.log" 2>&1; then
   echo "packages: the release build failed:" >&2
   tail -40 "$PKG/build.log" >&2
