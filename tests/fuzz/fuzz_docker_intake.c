@@ -97,9 +97,9 @@ static void body(const char *s, size_t len)
             if (td->n_containers != 1 || !td->execution_role_arn)
                 __builtin_trap();
             for (size_t i = 0; i < rq.n_env; i++)
-                env[ne++] = (dk_body_kv){rq.env[i].name, VALUE, strlen(VALUE)};
+                env[ne++] = (dk_body_kv){rq.env[i].name, VALUE, strlen(VALUE), 0};
             for (size_t i = 0; i < rq.n_log; i++)
-                log[nl++] = (dk_body_kv){rq.log[i].name, VALUE, strlen(VALUE)};
+                log[nl++] = (dk_body_kv){rq.log[i].name, VALUE, strlen(VALUE), 0};
         }
         ag_taskdef_free(td);
     }
