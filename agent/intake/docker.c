@@ -168,16 +168,22 @@ static void audit(const iop *o, const ag_task *t, const ag_resolution *res)
 /* An expansion's "NAME=VALUE\0..." list (agent/secrets/expand.h) as
  * variables: the resolver has checked the names (against each other and the
  * secret labels); over the client's own Env they win, as a secret does. */
-static void collect_expansion(const ag_secret_value *v, dk_body_kv *env, size_t *nenv)
+static int collect_expansion(const ag_secret_value *v, dk_body_kv *env, size_t *nenv, char *err,
+                             size_t errlen)
 {
-    for (size_t o = 0; o < v->len && *nenv < ENV_KV_MAX;) {
+    for (size_t o = 0; o < v->len;) {
         const char *e = v->value + o;
         size_t el = strnlen(e, v->len - o);
         const char *eq = memchr(e, '=', el);
+        if (eq && *nenv >= ENV_KV_MAX) { /* the resolver's bounds keep under it */
+            snprintf(err, errlen, "%s: more than %d variables in all", v->name, ENV_KV_MAX);
+            return -EINVAL;
+        }
         if (eq) /* the key is not NUL-terminated here: the rewrite takes its length */
             env[(*nenv)++] = (dk_body_kv){e, eq + 1, el - (size_t)(eq - e) - 1, (size_t)(eq - e)};
         o += el + 1;
     }
+    return 0;
 }
 
 /* The values as the rewrite takes them: variables, and log options (a
@@ -195,7 +201,8 @@ static int collect(const iop *o, const ag_resolution *res, dk_body_kv *env, size
                                           strlen(lc->options[i].value), 0};
     for (size_t i = 0; i < nv; i++) {
         if (v[i].expand) {
-            collect_expansion(&v[i], env, nenv);
+            if (collect_expansion(&v[i], env, nenv, err, errlen) < 0)
+                return -EINVAL;
             continue;
         }
         if (v[i].binary) {
