@@ -21,7 +21,7 @@
 #     json-key gets its values; a missing permission is printed by docker-compose up, with every
 #     missing permission named, and nothing is created;
 #   - one audit line per injected launch (uid, container, role, ARN, version, fingerprint), and
-#     no value in the agent's log or state.
+#     no value in the agent's log or state, /metrics or describe-tasks.
 #
 # Env (ctest passes them): ES_AGENT_BIN, ES_TEST_DOCKER_HOST.
 set -euo pipefail
@@ -249,6 +249,18 @@ grep -qx 'ecs_agent_docker_socket_creates_total{outcome="injected"} 8' <<<"$metr
   grep -qE '^ecs_agent_docker_socket_bytes_total\{direction="from_docker"\} [1-9]' <<<"$metrics" &&
   grep -qE '^ecs_agent_docker_socket_hijacked_total [1-9]' <<<"$metrics" ||
   fail "/metrics: $(grep docker_socket <<<"$metrics")"
+
+say "no value in /metrics or in describe-tasks of the socket's tasks"
+answers=$metrics
+for st in RUNNING STOPPED; do
+  arns=$(aws ecs list-tasks --family ecs-secrets-docker --desired-status "$st" --query taskArns --output text)
+  # shellcheck disable=SC2086 # one ARN a word
+  [[ -z $arns || $arns == None ]] || answers+=$(aws ecs describe-tasks --tasks $arns --output json)
+done
+grep -q '"startedBy": "docker:0"' <<<"$answers" || fail "describe-tasks shows no task of the socket"
+for v in "$V_DB" "$V_PW" "$V_TOK" "$V_EXP"; do
+  if grep -qF -- "$v" <<<"$answers"; then fail "the value $v is in /metrics or describe-tasks"; fi
+done
 
 it_stop_agent
 grep -q "Docker socket: [0-9]* creates, 8 given secrets, 5 refused" "$LOG" ||
