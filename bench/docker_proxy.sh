@@ -8,20 +8,26 @@
 #      and the agent's resident memory (VmRSS) before and after and its peak (VmHWM);
 #   3. a launch with secrets (labels ecs-secrets.execution-role and one
 #      ecs-secrets.secret.DB from an SSM SecureString of the embedded store) against a plain
-#      `docker run`, both through the proxy, alternating, PAIRS pairs: the added time.
+#      `docker run`, both through the proxy, alternating, PAIRS pairs: the added time;
+#   4. a big output stream: `docker run` of a container writing OUT_MIB MiB to its stdout
+#      (the attach stream, a hijacked connection) through the proxy and directly,
+#      alternating, CP_ROUNDS rounds: the times, their ratio, the agent's RSS as in 2.
 # Figures only: not a test. Prints the load average before and after.
 #
 # Usage: bench/docker_proxy.sh [BUILD_DIR] [PAIRS]    (defaults: build-rel, 15)
 # Env: ES_TEST_DOCKER_ROOT (/tmp/es-bench-docker): the private dockerd (tests/harness/dockerd.sh),
 #      started if it does not answer and then stopped at the end; CP_ROUNDS (2); CP_MIB (1024);
-#      PARTS ("1 2 3"): which of the three to run.
+#      OUT_MIB (1024); PARTS ("1 2 3 4"): which of the four to run.
+# The machine this runs on may be shared: the figures are indicative only, and the load
+# average printed before and after says how quiet it was.
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-$SRC/build-rel}
 PAIRS=${2:-15}
 CP_ROUNDS=${CP_ROUNDS:-2}
 CP_MIB=${CP_MIB:-1024}
-PARTS=" ${PARTS:-1 2 3} "
+OUT_MIB=${OUT_MIB:-1024}
+PARTS=" ${PARTS:-1 2 3 4} "
 AGENT=$BUILD/agent/ecs-secrets-agent
 IMAGE=local/busybox:latest
 [[ -x $AGENT ]] || {
@@ -184,5 +190,41 @@ done
 stats "   with a secret" "$WORK/sec-secret"
 stats "   plain        " "$WORK/sec-plain"
 echo "   added: $(awk -v s="$(median "$WORK/sec-secret")" -v p="$(median "$WORK/sec-plain")" 'BEGIN {printf "%.1f ms (medians)", s-p}')"
+fi
+if [[ $PARTS == *" 4 "* ]]; then
+echo "4. docker run writing $OUT_MIB MiB to its stdout (the attach stream), $CP_ROUNDS rounds alternating"
+RSS0=$(rss_kib VmRSS)
+HWM0=$(rss_kib VmHWM)
+: >"$WORK/out-proxy"
+: >"$WORK/out-direct"
+: >"$WORK/out-proxy.cpu"
+: >"$WORK/out-direct.cpu"
+# out_round HOST FILE: one run through HOST, its output counted; appends the ms to FILE
+out_round() {
+  local h=$1 t0 n cpu0
+  cpu0=$(cpu_ms)
+  t0=$(now)
+  n=$(docker -H "$h" run --rm --network none --label es-bench-proxy=1 "$IMAGE" \
+    head -c "$((OUT_MIB << 20))" /dev/zero | wc -c)
+  echo $((($(now) - t0) / 1000)) | awk '{printf "%.3f\n", $1/1000}' >>"$2"
+  echo $(($(cpu_ms) - cpu0)) >>"$2.cpu"
+  [[ $n == $((OUT_MIB << 20)) ]] || { echo "run through $h: $n bytes, not $((OUT_MIB << 20))" >&2; exit 1; }
+}
+for ((i = 0; i < CP_ROUNDS; i++)); do
+  if ((i % 2 == 0)); then
+    out_round "$VIA" "$WORK/out-proxy"
+    out_round "$DIRECT" "$WORK/out-direct"
+  else
+    out_round "$DIRECT" "$WORK/out-direct"
+    out_round "$VIA" "$WORK/out-proxy"
+  fi
+done
+RSS1=$(rss_kib VmRSS)
+HWM1=$(rss_kib VmHWM)
+sum1() { awk '{s += $1} END {printf "%.1f", s}' "$1"; }
+echo "   through the proxy: $(paste -sd' ' "$WORK/out-proxy") ms; directly: $(paste -sd' ' "$WORK/out-direct") ms"
+echo "   total through the proxy $(sum1 "$WORK/out-proxy") ms, directly $(sum1 "$WORK/out-direct") ms: ratio $(awk -v p="$(sum1 "$WORK/out-proxy")" -v d="$(sum1 "$WORK/out-direct")" 'BEGIN {printf "%.3f", p/d}')"
+echo "   the agent's CPU during the runs: through the proxy $(paste -sd+ "$WORK/out-proxy.cpu" | bc) ms, while the direct ones ran $(paste -sd+ "$WORK/out-direct.cpu" | bc) ms"
+echo "   agent VmRSS $RSS0 kB before, $RSS1 kB after: growth $((RSS1 - RSS0)) kB; VmHWM $HWM0 -> $HWM1 kB: peak growth $((HWM1 - HWM0)) kB (load $(load))"
 fi
 echo "docker_proxy: load average $(load) at the end"

@@ -118,13 +118,21 @@ static int refuse(rw *r, const char *fmt, ...)
     return -EINVAL;
 }
 
+static size_t key_len(const dk_body_kv *kv)
+{
+    return kv->key_len ? kv->key_len : strlen(kv->key);
+}
+
 static int check_value(rw *r, const dk_body_kv *kv, const char *kind)
 {
     char what[DK_CREATE_BODY_ERR_MAX / 2];
-    snprintf(what, sizeof what, "%s %.100s", kind, kv->key);
+    size_t kl = key_len(kv);
+    snprintf(what, sizeof what, "%s %.*s", kind, (int)(kl < 100 ? kl : 100), kv->key);
+    if (memchr(kv->key, '\0', kl))
+        return refuse(r, "the name of %s holds a NUL byte", what);
     if (memchr(kv->value, '\0', kv->len))
         return refuse(r, "the value of %s holds a NUL byte", what);
-    if (!es_utf8_valid(kv->value, kv->len) || !es_utf8_valid(kv->key, strlen(kv->key)))
+    if (!es_utf8_valid(kv->value, kv->len) || !es_utf8_valid(kv->key, kl))
         return refuse(r, "%s is not UTF-8 text", what);
     return 0;
 }
@@ -134,8 +142,8 @@ static int check_value(rw *r, const dk_body_kv *kv, const char *kind)
 static int write_env_item(rw *r, const dk_body_kv *kv)
 {
     es_buf b;
-    es_buf_init(&b, strlen(kv->key) + 1 + kv->len + 1);
-    int e = es_buf_append_str(&b, kv->key);
+    es_buf_init(&b, key_len(kv) + 1 + kv->len + 1);
+    int e = es_buf_append(&b, kv->key, key_len(kv));
     if (!e)
         e = es_buf_append_char(&b, '=');
     if (!e)
@@ -154,7 +162,7 @@ static size_t env_match(const dk_create_edit *ed, const es_json *item)
     const char *s = item->u.string.s, *eq = memchr(s, '=', item->u.string.len);
     size_t n = eq ? (size_t)(eq - s) : item->u.string.len;
     for (size_t k = 0; k < ed->nenv; k++)
-        if (strlen(ed->env[k].key) == n && memcmp(ed->env[k].key, s, n) == 0)
+        if (key_len(&ed->env[k]) == n && memcmp(ed->env[k].key, s, n) == 0)
             return k;
     return SIZE_MAX;
 }

@@ -33,11 +33,14 @@
 #define DK_CREATE_BODY_OUT_MAX (8u * 1024u * 1024u)
 #define DK_CREATE_BODY_ERR_MAX 256
 
-/* One variable or log option to set: key=value, value len bytes (a secret). */
+/* One variable or log option to set: key=value, value len bytes (a secret).
+ * key_len: 0 when key is NUL-terminated; else its length (an Env variable
+ * named inside a longer "NAME=VALUE" string; map members must leave it 0). */
 typedef struct dk_body_kv {
     const char *key;
     const char *value;
     size_t len;
+    size_t key_len;
 } dk_body_kv;
 
 typedef struct dk_create_edit {

@@ -22,6 +22,11 @@
  * - Backpressure: bytes read from one side stay in memory until the other
  *   side's socket took them; a side is not read while more than
  *   dk_proxy_options.max_queued bytes wait to be written to the other.
+ * - Big streams (docker cp, a build context, attach output): once a read
+ *   fills DK_PROXY_READ_CHUNK, that side is read DK_PROXY_BULK_CHUNK at a
+ *   time until a read comes back shorter: fewer reads, writes and wake-ups
+ *   per byte. One connection holds at most about
+ *   2 x 2 x (max_queued + DK_PROXY_BULK_CHUNK) bytes (proxy.c).
  * - A dockerd that is down answers 502 with dockerd's {"message"} shape;
  *   each client connection connects anew, so the proxy serves again as soon
  *   as dockerd is back.
@@ -45,6 +50,8 @@
 #define DK_PROXY_MAX_QUEUED (256u * 1024u)          /* bytes waiting for one side */
 #define DK_PROXY_HEAD_TIMEOUT_MS (5u * 60u * 1000u) /* moby's ReadHeaderTimeout */
 #define DK_PROXY_READ_CHUNK (64u * 1024u)           /* one read */
+#define DK_PROXY_BULK_CHUNK (256u * 1024u)          /* one read while a stream flows */
+#define DK_PROXY_SOCK_SNDBUF (512 * 1024)           /* SO_SNDBUF asked for both sockets */
 
 /* The caller of a client connection (SO_PEERCRED), known = false when the
  * kernel did not say. */

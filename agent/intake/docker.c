@@ -9,13 +9,16 @@
 
 #include "agent/intake/labels.h"
 #include "agent/intake/roles.h"
+#include "agent/secrets/expand.h"
 #include "common/alloc.h"
 #include "common/log.h"
 #include "common/secure.h"
 #include "docker/create_body.h"
 
-#define VALUES_MAX (AG_TD_SECRETS_MAX + AG_TD_SECRET_OPTIONS_MAX)
+#define VALUES_MAX (AG_TD_SECRETS_MAX + AG_TD_SECRET_OPTIONS_MAX + AG_EXPAND_LABELS_MAX)
 #define LOG_KV_MAX (AG_TD_LOG_OPTIONS_MAX + AG_TD_SECRET_OPTIONS_MAX)
+/* variables one create may get: its secrets, and every expansion's */
+#define ENV_KV_MAX (AG_TD_SECRETS_MAX + AG_EXPAND_LABELS_MAX * AG_EXPAND_MAX)
 
 struct ag_intake_docker {
     ag_intake_docker_config cfg;
@@ -147,7 +150,10 @@ static void audit(const iop *o, const ag_task *t, const ag_resolution *res)
     for (size_t i = 0; i < res->n && n < sizeof line; i++, shown++) {
         const ag_resolved_secret *s = &res->items[i];
         int w = snprintf(line + n, sizeof line - n, "%s %s %s from %s version %s fingerprint %s",
-                         i ? ";" : "", s->target == AG_SECRET_LOG ? "log option" : "variable",
+                         i ? ";" : "",
+                         s->expand                    ? "variables"
+                         : s->target == AG_SECRET_LOG ? "log option"
+                                                      : "variable",
                          s->name, s->source_arn ? s->source_arn : "?",
                          s->version ? s->version : "?", s->fingerprint);
         if (w < 0 || (size_t)w >= sizeof line - n - 32)
@@ -157,6 +163,27 @@ static void audit(const iop *o, const ag_task *t, const ag_resolution *res)
     if (shown < res->n)
         snprintf(line + n, sizeof line - n, "; and %zu more", res->n - shown);
     es_notice("Docker socket: %s", line);
+}
+
+/* An expansion's "NAME=VALUE\0..." list (agent/secrets/expand.h) as
+ * variables: the resolver has checked the names (against each other and the
+ * secret labels); over the client's own Env they win, as a secret does. */
+static int collect_expansion(const ag_secret_value *v, dk_body_kv *env, size_t *nenv, char *err,
+                             size_t errlen)
+{
+    for (size_t o = 0; o < v->len;) {
+        const char *e = v->value + o;
+        size_t el = strnlen(e, v->len - o);
+        const char *eq = memchr(e, '=', el);
+        if (eq && *nenv >= ENV_KV_MAX) { /* the resolver's bounds keep under it */
+            snprintf(err, errlen, "%s: more than %d variables in all", v->name, ENV_KV_MAX);
+            return -EINVAL;
+        }
+        if (eq) /* the key is not NUL-terminated here: the rewrite takes its length */
+            env[(*nenv)++] = (dk_body_kv){e, eq + 1, el - (size_t)(eq - e) - 1, (size_t)(eq - e)};
+        o += el + 1;
+    }
+    return 0;
 }
 
 /* The values as the rewrite takes them: variables, and log options (a
@@ -171,22 +198,22 @@ static int collect(const iop *o, const ag_resolution *res, dk_body_kv *env, size
     if (o->registered && lc)
         for (size_t i = 0; i < lc->n_options; i++)
             log[(*nlog)++] = (dk_body_kv){lc->options[i].name, lc->options[i].value,
-                                          strlen(lc->options[i].value)};
+                                          strlen(lc->options[i].value), 0};
     for (size_t i = 0; i < nv; i++) {
-        if (v[i].expand) { /* refused at the definition (labels.c); never a variable */
-            snprintf(err, errlen, "%s: expansion labels are not served on the Docker socket",
-                     v[i].name);
-            return -EINVAL;
+        if (v[i].expand) {
+            if (collect_expansion(&v[i], env, nenv, err, errlen) < 0)
+                return -EINVAL;
+            continue;
         }
         if (v[i].binary) {
             snprintf(err, errlen, "the secret %s is binary: it cannot become a %s", v[i].name,
                      v[i].target == AG_SECRET_LOG ? "log option" : "variable");
             return -EINVAL;
         }
-        if (v[i].target == AG_SECRET_ENV)
-            env[(*nenv)++] = (dk_body_kv){v[i].name, v[i].value, v[i].len};
+        if (v[i].target == AG_SECRET_ENV && *nenv < ENV_KV_MAX)
+            env[(*nenv)++] = (dk_body_kv){v[i].name, v[i].value, v[i].len, 0};
         else if (v[i].target == AG_SECRET_LOG && *nlog < LOG_KV_MAX)
-            log[(*nlog)++] = (dk_body_kv){v[i].name, v[i].value, v[i].len};
+            log[(*nlog)++] = (dk_body_kv){v[i].name, v[i].value, v[i].len, 0};
     }
     return 0;
 }
@@ -258,7 +285,7 @@ static void task_labels(const ag_task *t, char *rev, size_t revlen, dk_body_kv *
     snprintf(rev, revlen, "%lld", (long long)t->revision);
     const char *vals[TASK_LABELS] = {t->arn, t->containers[0].name, t->family, rev, t->cluster};
     for (size_t i = 0; i < TASK_LABELS; i++)
-        out[i] = (dk_body_kv){keys[i], vals[i], strlen(vals[i])};
+        out[i] = (dk_body_kv){keys[i], vals[i], strlen(vals[i]), 0};
 }
 
 /* The create did not go on after its task was made: the task ends. */
@@ -275,9 +302,14 @@ static void task_failed(iop *o, const ag_task *t, const char *reason)
 static int rewrite(iop *o, const ag_resolution *res, const ag_task **t, es_buf *body, char *msg,
                    size_t msglen)
 {
-    dk_body_kv env[AG_TD_SECRETS_MAX], log[LOG_KV_MAX], labels[TASK_LABELS];
+    dk_body_kv *env = es_calloc(ENV_KV_MAX, sizeof *env); /* 24 KiB: not on the stack */
+    dk_body_kv log[LOG_KV_MAX], labels[TASK_LABELS];
     dk_create_edit ed = {.env = env, .log_config = log, .labels = labels, .nlabels = TASK_LABELS};
     char err[AG_INTAKE_ERR_MAX], rev[24];
+    if (!env) {
+        ag_reason_secrets(msg, msglen, "out of memory");
+        return 500;
+    }
     int r = collect(o, res, env, &ed.nenv, log, &ed.nlog, err, sizeof err);
     const ag_logconf *lc = o->td->containers[0].log;
     if (o->registered && lc)
@@ -290,7 +322,8 @@ static int rewrite(iop *o, const ag_resolution *res, const ag_task **t, es_buf *
     }
     if (r)
         ag_reason_secrets(msg, msglen, "%s", r == -ENOMEM ? "out of memory" : err);
-    es_wipe(env, sizeof env); /* views only, but they pointed at values */
+    es_wipe(env, ENV_KV_MAX * sizeof *env); /* views only, but they pointed at values */
+    es_free(env);
     es_wipe(log, sizeof log);
     return status;
 }

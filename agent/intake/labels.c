@@ -8,11 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/tasks/td_files.h"
 #include "common/buf.h"
 
 #define P AG_INTAKE_PREFIX
 #define SECRET P "secret."
 #define LOG_SECRET P "log-secret."
+#define EXPAND AG_EXPAND_LABEL_PREFIX
 /* the synthetic definition's JSON: a task definition's own maximum */
 #define TD_JSON_MAX AG_TD_BODY_MAX
 
@@ -72,6 +74,16 @@ static int read_one(const char *key, const es_json *v, ag_intake_req *rq, char *
     if (starts(key, LOG_SECRET))
         return add_ref(rq->log, &rq->n_log, AG_TD_SECRET_OPTIONS_MAX, key, key + strlen(LOG_SECRET),
                        value, err, errlen);
+    if (starts(key, EXPAND)) /* named by the whole key: the prefix may be empty */
+        return add_ref(rq->expand, &rq->n_expand, AG_EXPAND_LABELS_MAX, key, key, value, err,
+                       errlen);
+    if (starts(key, AG_FILE_LABEL_PREFIX) || starts(key, AG_FILE_POLICY_LABEL_PREFIX))
+        return fail(err, errlen,
+                    "label %.200s: secret files are not served on the Docker socket (a file "
+                    "needs the agent's tmpfs directory and a mount the create does not carry); "
+                    "use " SECRET "<VARIABLE> for a variable, or run the container as a task "
+                    "of the ECS API",
+                    key);
     if (strcmp(key, P "execution-role") == 0)
         return set_once(&rq->role, key, value, err, errlen);
     if (strcmp(key, P "task-definition") == 0)
@@ -79,8 +91,8 @@ static int read_one(const char *key, const es_json *v, ag_intake_req *rq, char *
     if (strcmp(key, P "container") == 0)
         return set_once(&rq->container, key, value, err, errlen);
     return fail(err, errlen,
-                "unknown label %.200s (known: " SECRET "<VARIABLE>, " LOG_SECRET "<option>, " P
-                "execution-role, " P "task-definition, " P "container)",
+                "unknown label %.200s (known: " SECRET "<VARIABLE>, " LOG_SECRET "<option>, " EXPAND
+                "<PREFIX>, " P "execution-role, " P "task-definition, " P "container)",
                 key);
 }
 
@@ -89,11 +101,11 @@ static int read_one(const char *key, const es_json *v, ag_intake_req *rq, char *
 static int check_form(const ag_intake_req *rq, char *err, size_t errlen)
 {
     if (rq->td_ref) {
-        if (rq->role || rq->n_env || rq->n_log)
+        if (rq->role || rq->n_env || rq->n_log || rq->n_expand)
             return fail(err, errlen,
                         "label " P "task-definition takes the role and secrets of the "
                         "definition: it cannot be given with " P "execution-role, " SECRET
-                        "* or " LOG_SECRET "*");
+                        "*, " LOG_SECRET "* or " EXPAND "*");
         if (!rq->container)
             return fail(err, errlen, "label " P "task-definition needs " P "container=<name>");
         return 0;
@@ -102,9 +114,9 @@ static int check_form(const ag_intake_req *rq, char *err, size_t errlen)
         return fail(err, errlen, "label " P "container needs " P "task-definition");
     if (!rq->role)
         return fail(err, errlen,
-                    "labels " SECRET "* and " LOG_SECRET "* need " P
+                    "labels " SECRET "*, " LOG_SECRET "* and " EXPAND "* need " P
                     "execution-role=<role ARN>: the role that reads them");
-    if (!rq->n_env && !rq->n_log)
+    if (!rq->n_env && !rq->n_log && !rq->n_expand)
         return fail(err, errlen,
                     "label " P "execution-role names no secret to read (add " SECRET
                     "<VARIABLE>=<valueFrom>)");
@@ -180,6 +192,13 @@ static void w_from_labels(es_jw *w, const ag_intake_req *rq)
     es_jw_kstr(w, "name", AG_INTAKE_CONTAINER);
     es_jw_kstr(w, "image", "docker");
     w_refs(w, "secrets", rq->env, rq->n_env);
+    if (rq->n_expand) { /* td_expand.c reads them from the definition's labels */
+        es_jw_key(w, "dockerLabels");
+        es_jw_obj(w);
+        for (size_t i = 0; i < rq->n_expand; i++)
+            es_jw_kstr(w, rq->expand[i].name, rq->expand[i].value_from);
+        es_jw_obj_end(w);
+    }
     if (rq->n_log) {
         es_jw_key(w, "logConfiguration");
         es_jw_obj(w);
@@ -216,6 +235,13 @@ static void w_from_registered(es_jw *w, const ag_taskdef *td, const ag_container
     es_jw_kstr(w, "name", cd->name);
     es_jw_kstr(w, "image", cd->image);
     w_secret_refs(w, "secrets", cd->secrets, cd->n_secrets);
+    if (cd->n_expands) { /* its expansion labels only: the others are the client's */
+        es_jw_key(w, "dockerLabels");
+        es_jw_obj(w);
+        for (size_t i = 0; i < cd->n_expands; i++)
+            es_jw_kstr(w, cd->expands[i].ref->name, cd->expands[i].ref->value_from);
+        es_jw_obj_end(w);
+    }
     if (cd->log) {
         es_jw_key(w, "logConfiguration");
         es_jw_obj(w);
@@ -254,6 +280,14 @@ static void say_label(const ag_intake_req *rq, const char *msg, char *err, size_
                  (k ? rq->log : rq->env)[i].name, why + 2);
         return;
     }
+    static const char labels_path[] = "containerDefinitions[0].dockerLabels[\"";
+    if (strncmp(msg, labels_path, sizeof labels_path - 1) == 0) { /* an expansion label */
+        const char *key = msg + sizeof labels_path - 1, *end = strstr(key, "\"]: ");
+        if (end) {
+            snprintf(err, errlen, "label %.*s: %s", (int)(end - key), key, end + 4);
+            return;
+        }
+    }
     if (strncmp(msg, "executionRoleArn: ", 18) == 0)
         snprintf(err, errlen, "label " P "execution-role: %s", msg + 18);
     else
@@ -269,19 +303,13 @@ int ag_intake_taskdef(const ag_intake_req *rq, const ag_taskdef *registered, con
         if (!cd)
             return fail(err, errlen, "the task definition %s:%lld has no container %.255s",
                         registered->family, (long long)registered->revision, rq->container);
-        /* the client's create gets Env only: a file (agent/secrets/files.h)
-         * would silently become a variable */
+        /* a file needs the agent's tmpfs directory and a mount: without
+         * them it would silently become a variable (agent/secrets/files.h) */
         if (cd->n_files)
             return fail(err, errlen,
                         "the task definition %s:%lld's container %.255s has secret files "
-                        "(ecs-secrets.file.* labels), which only tasks of the ECS API get",
-                        registered->family, (long long)registered->revision, rq->container);
-        /* nor is an expansion's "NAME=VALUE" list (agent/secrets/expand.h)
-         * put in a client's create body yet */
-        if (cd->n_expands)
-            return fail(err, errlen,
-                        "the task definition %s:%lld's container %.255s has expansion labels "
-                        "(ecs-secrets.expand.*), which only tasks of the ECS API get",
+                        "(ecs-secrets.file.* labels), which are not served on the Docker "
+                        "socket: only tasks of the ECS API get them",
                         registered->family, (long long)registered->revision, rq->container);
         if (!registered->execution_role_arn)
             return fail(err, errlen, "the task definition %s:%lld has no executionRoleArn",

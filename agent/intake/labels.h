@@ -4,6 +4,8 @@
  * A ContainerCreate that reaches the agent's Docker socket may carry:
  *   ecs-secrets.secret.<ENV>=<valueFrom>          a variable from a secret
  *   ecs-secrets.log-secret.<option>=<valueFrom>   a log driver option
+ *   ecs-secrets.expand.<PREFIX>=<secret or /path/> many variables from one
+ *                                                  reference (td_expand.h)
  *   ecs-secrets.execution-role=<role ARN>          who reads them
  * or
  *   ecs-secrets.task-definition=<family[:revision]>
@@ -24,6 +26,7 @@
 #include <stddef.h>
 
 #include "agent/tasks/engine.h"
+#include "agent/tasks/td_expand.h"
 #include "agent/tasks/taskdef.h"
 #include "common/json.h"
 
@@ -51,13 +54,19 @@ typedef struct ag_intake_req {
     size_t n_env;
     ag_intake_ref log[AG_TD_SECRET_OPTIONS_MAX];
     size_t n_log;
+    /* ecs-secrets.expand.*: name is the whole label key (the prefix may be
+     * empty), as a definition's dockerLabels hold it */
+    ag_intake_ref expand[AG_EXPAND_LABELS_MAX];
+    size_t n_expand;
 } ag_intake_req;
 
 /* Reads the ecs-secrets.* members of labels (a Labels object, may be NULL).
  * 1: they ask for secrets, req filled (borrowing from labels); 0: there are
  * none; -EINVAL with err: an unknown ecs-secrets.* label, a value that is
  * not a string or is too long, a label given twice, a name too long, too
- * many secrets, or labels of the two forms mixed. */
+ * many secrets, labels of the two forms mixed, or a secret-file label
+ * (ecs-secrets.file.*, ecs-secrets.file-policy.*: a file needs a mount and a
+ * directory of the agent's that a client's create cannot be given). */
 int ag_intake_read_labels(const es_json *labels, ag_intake_req *req, char *err, size_t errlen);
 
 /* Splits "family[:revision]": family into fam (famlen bytes), *rev the

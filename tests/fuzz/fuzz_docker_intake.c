@@ -41,7 +41,7 @@ static void check_env(const es_json *doc, const dk_body_kv *env, size_t n)
     if (!e || e->type != ES_JSON_ARRAY)
         __builtin_trap();
     for (size_t k = 0; k < n; k++) {
-        size_t seen = 0, kl = strlen(env[k].key);
+        size_t seen = 0, kl = env[k].key_len ? env[k].key_len : strlen(env[k].key);
         for (size_t i = 0; i < e->u.array.n; i++) {
             const es_json *it = e->u.array.items[i];
             if (it->type != ES_JSON_STRING)
@@ -78,6 +78,26 @@ static void check_task_label(const es_json *doc)
         __builtin_trap();
 }
 
+/* One variable per expansion label, as the intake hands an expansion's
+ * "NAME=VALUE" entries over: named by length inside the entry (key_len).
+ * A name a secret label also gives is skipped (the resolver refuses it). */
+static void add_expansions(const ag_taskdef *td, dk_body_kv *env, size_t *ne)
+{
+    static char entries[AG_EXPAND_LABELS_MAX][AG_EXPAND_PREFIX_MAX + 2 + sizeof VALUE];
+    const ag_container_def *c = &td->containers[0];
+    for (size_t x = 0; x < c->n_expands && x < AG_EXPAND_LABELS_MAX; x++) {
+        int n = snprintf(entries[x], sizeof entries[x], "%sX=" VALUE, c->expands[x].prefix);
+        size_t kl = (size_t)n - strlen(VALUE) - 1;
+        bool dup = false;
+        for (size_t k = 0; k < *ne && !dup; k++) {
+            size_t ol = env[k].key_len ? env[k].key_len : strlen(env[k].key);
+            dup = ol == kl && memcmp(env[k].key, entries[x], kl) == 0;
+        }
+        if (!dup)
+            env[(*ne)++] = (dk_body_kv){entries[x], entries[x] + kl + 1, strlen(VALUE), kl};
+    }
+}
+
 static void body(const char *s, size_t len)
 {
     es_json *doc = NULL;
@@ -86,7 +106,7 @@ static void body(const char *s, size_t len)
         return;
     /* the edit: a value for every variable and option of labels the
      * task-definition parser accepts (as the intake only edits then) */
-    static dk_body_kv env[AG_TD_SECRETS_MAX], log[AG_TD_SECRET_OPTIONS_MAX];
+    static dk_body_kv env[AG_TD_SECRETS_MAX + AG_EXPAND_LABELS_MAX], log[AG_TD_SECRET_OPTIONS_MAX];
     size_t ne = 0, nl = 0;
     ag_intake_req rq;
     if (ag_intake_read_labels(dk_create_body_labels(doc), &rq, err, sizeof err) == 1 &&
@@ -97,9 +117,10 @@ static void body(const char *s, size_t len)
             if (td->n_containers != 1 || !td->execution_role_arn)
                 __builtin_trap();
             for (size_t i = 0; i < rq.n_env; i++)
-                env[ne++] = (dk_body_kv){rq.env[i].name, VALUE, strlen(VALUE)};
+                env[ne++] = (dk_body_kv){rq.env[i].name, VALUE, strlen(VALUE), 0};
             for (size_t i = 0; i < rq.n_log; i++)
-                log[nl++] = (dk_body_kv){rq.log[i].name, VALUE, strlen(VALUE)};
+                log[nl++] = (dk_body_kv){rq.log[i].name, VALUE, strlen(VALUE), 0};
+            add_expansions(td, env, &ne);
         }
         ag_taskdef_free(td);
     }

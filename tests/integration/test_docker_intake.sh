@@ -7,6 +7,10 @@
 #   - ecs-secrets.log-secret.splunk-token: the splunk log driver's token reaches a loopback HEC
 #     receiver as "Authorization: Splunk <token>";
 #   - ecs-secrets.task-definition + ecs-secrets.container: a registered definition's secrets;
+#   - ecs-secrets.expand.<PREFIX>: a Secrets Manager JSON secret's keys and an SSM path's
+#     parameters become variables (over an -e of the same name), from labels and from a
+#     registered definition's container; a secret-file label (ecs-secrets.file.*) is refused
+#     with the reason, nothing created;
 #   - a role missing permissions: docker run prints the preflight's ECS-shaped reason naming
 #     every missing permission, and no container is created;
 #   - labels that cannot be read: docker run prints why (400), nothing created;
@@ -17,7 +21,7 @@
 #     json-key gets its values; a missing permission is printed by docker-compose up, with every
 #     missing permission named, and nothing is created;
 #   - one audit line per injected launch (uid, container, role, ARN, version, fingerprint), and
-#     no value in the agent's log or state.
+#     no value in the agent's log or state, /metrics or describe-tasks.
 #
 # Env (ctest passes them): ES_AGENT_BIN, ES_TEST_DOCKER_HOST.
 set -euo pipefail
@@ -71,7 +75,10 @@ aws ssm put-parameter --name /intake/db --type SecureString --value "$V_DB" >/de
 aws ssm put-parameter --name /intake/splunk_token --type SecureString --value "$V_TOK" >/dev/null
 SM_ARN=$(aws secretsmanager create-secret --name intake/app \
   --secret-string "{\"username\":\"app\",\"password\":\"$V_PW\"}" --query ARN --output text)
-READ='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ssm:GetParameters","secretsmanager:GetSecretValue","kms:Decrypt"],"Resource":"*"}]}'
+V_EXP="exp-$RANDOM$RANDOM"
+aws ssm put-parameter --name /intake/exp/db/user --type SecureString --value "$V_EXP" >/dev/null
+aws ssm put-parameter --name /intake/exp/host --type String --value db.example >/dev/null
+READ='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ssm:GetParameters","ssm:GetParametersByPath","secretsmanager:GetSecretValue","kms:Decrypt"],"Resource":"*"}]}'
 for r in intake-exec intake-app-web intake-passed intake-bare; do create_exec_role "$r"; done
 for r in intake-exec intake-app-web intake-passed; do
   aws iam put-role-policy --role-name "$r" --policy-name read --policy-document "$READ"
@@ -128,6 +135,34 @@ out=$(d run --rm --network none --name "$NAME-td" --label ecs-secrets.task-defin
   --label ecs-secrets.container=app "$IMAGE" sh -c 'echo "DB=$DB"') || fail "docker run -td: $out"
 eq "$out" "DB=$V_DB" "the registered definition's secret"
 
+say "ecs-secrets.expand.*: a JSON secret's keys and an SSM path's parameters as variables"
+# shellcheck disable=SC2016 # expanded by the container's shell
+EXP_PRINT='echo "$APP_username $APP_password $CFG_db_user $CFG_host"'
+out=$(d run --rm --network none --name "$NAME-exp" -e CFG_host=mine \
+  --label "ecs-secrets.execution-role=$ROLE" --label "ecs-secrets.expand.APP_=intake/app" \
+  --label ecs-secrets.expand.CFG_=/intake/exp/ "$IMAGE" sh -c "$EXP_PRINT") ||
+  fail "docker run with expansion labels: $out"
+eq "$out" "app $V_PW $V_EXP db.example" "the expanded variables (over -e CFG_host)"
+grep -qE "Docker socket: uid 0 created container $NAME-exp \(task [0-9a-f]{32}\) with role $ROLE: variables ecs-secrets.expand.APP_ from $SM_ARN version [0-9a-f-]{36} fingerprint hmac-sha256:[0-9a-f]{32}; variables ecs-secrets.expand.CFG_ from arn:aws:ssm:us-east-1:$ACCT:parameter/intake/exp version set-sha256:[0-9a-f]{32} fingerprint hmac-sha256:[0-9a-f]{32}$" "$LOG" ||
+  fail "no audit line for $NAME-exp: $(grep "$NAME-exp" "$LOG")"
+aws ecs register-task-definition --family intake-exp --execution-role-arn "$ROLE" \
+  --container-definitions "[{\"name\":\"app\",\"image\":\"$IMAGE\",\"dockerLabels\":{\"ecs-secrets.expand.CFG_\":\"/intake/exp/\"}}]" >/dev/null
+# shellcheck disable=SC2016 # expanded by the container's shell
+out=$(d run --rm --network none --name "$NAME-exp-td" --label ecs-secrets.task-definition=intake-exp \
+  --label ecs-secrets.container=app "$IMAGE" sh -c 'echo "$CFG_db_user $CFG_host"') ||
+  fail "docker run -td with an expansion: $out"
+eq "$out" "$V_EXP db.example" "a registered definition's expansion"
+
+say "ecs-secrets.file.*: refused with the reason, nothing created"
+rc=0
+out=$(d run --rm --network none --name "$NAME-file" --label "ecs-secrets.execution-role=$ROLE" \
+  --label ecs-secrets.secret.DB=/intake/db --label ecs-secrets.file.DB=/run/secrets/db \
+  "$IMAGE" true 2>&1) || rc=$?
+[[ $rc -ne 0 ]] || fail "a secret-file label ran"
+grep -qF "docker: Error response from daemon: label ecs-secrets.file.DB: secret files are not served on the Docker socket" <<<"$out" ||
+  fail "docker run printed: $out"
+! exists "$NAME-file" || fail "a container was created for the secret-file label"
+
 say "a role missing permissions: every missing one printed, nothing created"
 rc=0
 out=$(d run --rm --network none --name "$NAME-bare" --label "ecs-secrets.execution-role=$BARE" \
@@ -142,7 +177,7 @@ rc=0
 out=$(d run --rm --network none --name "$NAME-bad" --label "ecs-secrets.secret.DB=/intake/db" \
   "$IMAGE" true 2>&1) || rc=$?
 [[ $rc -ne 0 ]] || fail "labels without a role ran"
-grep -qF "docker: Error response from daemon: labels ecs-secrets.secret.* and ecs-secrets.log-secret.* need ecs-secrets.execution-role=<role ARN>" <<<"$out" ||
+grep -qF "docker: Error response from daemon: labels ecs-secrets.secret.*, ecs-secrets.log-secret.* and ecs-secrets.expand.* need ecs-secrets.execution-role=<role ARN>" <<<"$out" ||
   fail "docker run printed: $out"
 ! exists "$NAME-bad" || fail "a container was created for the bad labels"
 
@@ -208,17 +243,29 @@ eq "$(d run --rm --network none "$IMAGE" echo plain)" plain "a plain docker run"
 
 say "/metrics counts the socket's creates by outcome, its requests and bytes"
 metrics=$(curl -sf "$URL/metrics") || fail "no /metrics"
-grep -qx 'ecs_agent_docker_socket_creates_total{outcome="injected"} 6' <<<"$metrics" &&
-  grep -qx 'ecs_agent_docker_socket_creates_total{outcome="refused"} 4' <<<"$metrics" &&
+grep -qx 'ecs_agent_docker_socket_creates_total{outcome="injected"} 8' <<<"$metrics" &&
+  grep -qx 'ecs_agent_docker_socket_creates_total{outcome="refused"} 5' <<<"$metrics" &&
   grep -qE '^ecs_agent_docker_socket_requests_total [1-9]' <<<"$metrics" &&
   grep -qE '^ecs_agent_docker_socket_bytes_total\{direction="from_docker"\} [1-9]' <<<"$metrics" &&
   grep -qE '^ecs_agent_docker_socket_hijacked_total [1-9]' <<<"$metrics" ||
   fail "/metrics: $(grep docker_socket <<<"$metrics")"
 
+say "no value in /metrics or in describe-tasks of the socket's tasks"
+answers=$metrics
+for st in RUNNING STOPPED; do
+  arns=$(aws ecs list-tasks --family ecs-secrets-docker --desired-status "$st" --query taskArns --output text)
+  # shellcheck disable=SC2086 # one ARN a word
+  [[ -z $arns || $arns == None ]] || answers+=$(aws ecs describe-tasks --tasks $arns --output json)
+done
+grep -q '"startedBy": "docker:0"' <<<"$answers" || fail "describe-tasks shows no task of the socket"
+for v in "$V_DB" "$V_PW" "$V_TOK" "$V_EXP"; do
+  if grep -qF -- "$v" <<<"$answers"; then fail "the value $v is in /metrics or describe-tasks"; fi
+done
+
 it_stop_agent
-grep -q "Docker socket: [0-9]* creates, 6 given secrets, 4 refused" "$LOG" ||
+grep -q "Docker socket: [0-9]* creates, 8 given secrets, 5 refused" "$LOG" ||
   fail "the intake's stop line: $(grep 'given secrets' "$LOG")"
-for v in "$V_DB" "$V_PW" "$V_TOK"; do
+for v in "$V_DB" "$V_PW" "$V_TOK" "$V_EXP"; do
   if grep -rqaF -- "$v" "$LOG" "$STATE"; then fail "the value $v is in the agent's log or state"; fi
 done
 say "PASS"

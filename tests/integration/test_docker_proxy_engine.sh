@@ -3,6 +3,8 @@
 # leaves out, with the real docker CLI:
 #   - docker build (the classic builder: a chunked tar context streamed to POST /build, the
 #     build's JSON stream back) through the socket gives the same image as built directly;
+#     and with BuildKit (Debian's docker.io CLI, DOCKER_BUILDKIT=1: the context goes over a
+#     hijacked /session connection) the image holds the same bytes;
 #   - docker attach to a running container: its output byte for byte, and detaching leaves
 #     it running;
 #   - 1,000 clients at once, each on its own connection asking GET /containers/json (what
@@ -27,7 +29,8 @@ IMAGE=local/busybox:latest
 TAG=es-proxyeng-$$
 it_cleanup_hook() {
   it_rm_containers "name=$NAME"
-  command docker -H "$ES_TEST_DOCKER_HOST" rmi -f "$TAG:proxy" "$TAG:direct" >/dev/null 2>&1 || true
+  command docker -H "$ES_TEST_DOCKER_HOST" rmi -f "$TAG:proxy" "$TAG:direct" "$TAG:bk-proxy" \
+    "$TAG:bk-direct" >/dev/null 2>&1 || true
 }
 
 # d ARGS...: the docker CLI through the agent's socket; dk: straight to dockerd
@@ -50,6 +53,25 @@ out=$(DOCKER_BUILDKIT=0 d build -q -t "$TAG:proxy" "$WORK/ctx" 2>&1) || fail "do
 eq "$(d run --rm --network none "$TAG:proxy")" "$want" "the built image's checksum of its context"
 DOCKER_BUILDKIT=0 dk build -q -t "$TAG:direct" "$WORK/ctx" >/dev/null 2>&1 || fail "docker build directly"
 eq "$(dk run --rm --network none "$TAG:direct")" "$want" "the same build made directly"
+
+say "docker build with BuildKit through the socket (Debian's docker.io CLI: /session, /grpc)"
+# The CLI first in PATH may be a newer one that needs the buildx plugin for BuildKit; Debian's
+# docker.io CLI (20.10) has BuildKit built in: a /session connection upgraded to h2c (hijacked)
+# that the daemon's builder pulls the context and the Dockerfile through.
+DEB_DOCKER=/usr/bin/docker
+[[ -x $DEB_DOCKER ]] || fail "$DEB_DOCKER (Debian's docker.io) is not installed"
+bk() { DOCKER_BUILDKIT=1 timeout 180 "$DEB_DOCKER" "$@"; }
+hij0=$(curl -sf "$URL/metrics" | awk '$1 == "ecs_agent_docker_socket_hijacked_total" {print $2}')
+out=$(DOCKER_HOST=unix://$PROXY bk build --no-cache --network none --progress plain \
+  -t "$TAG:bk-proxy" "$WORK/ctx" 2>&1) || fail "docker build (BuildKit) through the socket: $out"
+grep -qF "[internal] load build context" <<<"$out" || fail "not a BuildKit build: $out"
+grep -qE "transferring context: 4\.[0-9]+MB" <<<"$out" || fail "the context did not go over the session: $out"
+eq "$(d run --rm --network none "$TAG:bk-proxy")" "$want" "the BuildKit image's checksum of its context"
+hij1=$(curl -sf "$URL/metrics" | awk '$1 == "ecs_agent_docker_socket_hijacked_total" {print $2}')
+[[ $hij1 -gt $hij0 ]] || fail "the BuildKit session was not a hijacked connection ($hij0 -> $hij1)"
+bk -H "$ES_TEST_DOCKER_HOST" build --no-cache --network none -q -t "$TAG:bk-direct" "$WORK/ctx" \
+  >/dev/null 2>&1 || fail "docker build (BuildKit) directly"
+eq "$(dk run --rm --network none "$TAG:bk-direct")" "$want" "the same BuildKit build made directly"
 
 say "docker attach: the output byte for byte, detach leaves it running"
 # shellcheck disable=SC2016 # expanded by the container's shell

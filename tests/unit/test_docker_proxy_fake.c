@@ -336,7 +336,7 @@ static void read_big_slowly(int fd, size_t n)
 }
 
 /* What one connection may hold: both directions' queues and a read each. */
-#define HELD_MAX (2 * (DK_PROXY_MAX_QUEUED + 2 * DK_PROXY_READ_CHUNK))
+#define HELD_MAX (2 * 2 * (DK_PROXY_MAX_QUEUED + DK_PROXY_BULK_CHUNK))
 
 Test(docker_proxy, a_large_answer_to_a_slow_reader_stays_bounded)
 {

@@ -40,7 +40,7 @@ static const char *rewrite(const char *body, const dk_create_edit *ed)
 
 #define KV(k, v)                                                                                   \
     {                                                                                              \
-        k, v, sizeof v - 1                                                                         \
+        k, v, sizeof v - 1, 0                                                                      \
     }
 
 Test(create_body, env_added_replaced_and_appended)
@@ -152,14 +152,14 @@ Test(create_body, bad_input)
     cr_assert_eq(dk_create_body_parse(huge, big, &doc, err, sizeof err), -EINVAL);
     free(huge);
 
-    dk_body_kv nul[] = {{"DB", "a\0b", 3}};
+    dk_body_kv nul[] = {{"DB", "a\0b", 3, 0}};
     dk_create_edit ed = {.env = nul, .nenv = 1};
     doc = parse("{}");
     es_buf b;
     es_buf_init(&b, DK_CREATE_BODY_OUT_MAX);
     cr_assert_eq(dk_create_body_rewrite(doc, &ed, &b, err, sizeof err), -EINVAL);
     cr_assert_str_eq(err, "the value of the variable DB holds a NUL byte");
-    dk_body_kv latin[] = {{"DB", "\xe9t\xe9", 3}};
+    dk_body_kv latin[] = {{"DB", "\xe9t\xe9", 3, 0}};
     ed.env = latin;
     cr_assert_eq(dk_create_body_rewrite(doc, &ed, &b, err, sizeof err), -EINVAL);
     cr_assert_str_eq(err, "the variable DB is not UTF-8 text");
@@ -248,8 +248,23 @@ Test(intake_labels, bad_labels)
     expect_label_error("{\"ecs-secrets.secrets.DB\":\"/x\"," ROLE "}",
                        "unknown label ecs-secrets.secrets.DB (known: ecs-secrets.secret.");
     expect_label_error("{\"ecs-secrets.secret.DB\":\"/x\"}",
-                       "labels ecs-secrets.secret.* and ecs-secrets.log-secret.* need "
-                       "ecs-secrets.execution-role=<role ARN>");
+                       "labels ecs-secrets.secret.*, ecs-secrets.log-secret.* and "
+                       "ecs-secrets.expand.* need ecs-secrets.execution-role=<role ARN>");
+    expect_label_error("{\"ecs-secrets.expand.DB_\":\"db\"}",
+                       "need ecs-secrets.execution-role=<role ARN>");
+    /* a file needs a mount and the agent's tmpfs: refused by name, not unknown */
+    expect_label_error("{\"ecs-secrets.secret.DB\":\"/x\",\"ecs-secrets.file.DB\":\"/run/db\"," ROLE
+                       "}",
+                       "label ecs-secrets.file.DB: secret files are not served on the Docker "
+                       "socket");
+    expect_label_error("{\"ecs-secrets.secret.DB\":\"/x\",\"ecs-secrets.file-policy.DB\":"
+                       "\"refresh\"," ROLE "}",
+                       "label ecs-secrets.file-policy.DB: secret files are not served");
+    expect_label_error("{\"ecs-secrets.task-definition\":\"app\",\"ecs-secrets.container\":\"w\","
+                       "\"ecs-secrets.expand.X_\":\"s\"}",
+                       "ecs-secrets.log-secret.* or ecs-secrets.expand.*");
+    expect_label_error("{\"ecs-secrets.expand.X_\":\"a\",\"ecs-secrets.expand.X_\":\"b\"," ROLE "}",
+                       "label ecs-secrets.expand.X_ is given twice");
     expect_label_error("{" ROLE "}", "label ecs-secrets.execution-role names no secret to read");
     expect_label_error("{\"ecs-secrets.secret.\":\"/x\"," ROLE "}",
                        "names no variable or option after the dot");
@@ -281,6 +296,33 @@ Test(intake_labels, bad_labels)
         es_buf_printf(&many, ",\"ecs-secrets.secret.V%d\":\"/p%d\"", i, i);
     es_buf_append_str(&many, "}");
     expect_label_error(es_buf_cstr(&many), "more than 100 labels ecs-secrets.secret.");
+    es_buf_free(&many);
+}
+
+/* ecs-secrets.expand.<PREFIX> (the prefix may be empty): named by the
+ * whole key, as a definition's dockerLabels hold it; alone with the role */
+Test(intake_labels, expansion)
+{
+    ag_intake_req rq;
+    char err[AG_INTAKE_ERR_MAX] = "";
+    es_json *j;
+    cr_assert_eq(labels("{\"ecs-secrets.expand.DB_\":\"db-credentials\","
+                        "\"ecs-secrets.expand.\":\"/app/prod/\"," ROLE "}",
+                        &rq, err, sizeof err, &j),
+                 1, "%s", err);
+    cr_assert_eq(rq.n_env, 0);
+    cr_assert_eq(rq.n_expand, 2);
+    cr_assert_str_eq(rq.expand[0].name, "ecs-secrets.expand.DB_");
+    cr_assert_str_eq(rq.expand[0].value_from, "db-credentials");
+    cr_assert_str_eq(rq.expand[1].name, "ecs-secrets.expand.");
+    es_json_free(j);
+    es_buf many;
+    es_buf_init(&many, 1u << 16);
+    es_buf_append_str(&many, "{" ROLE);
+    for (int i = 0; i <= AG_EXPAND_LABELS_MAX; i++)
+        es_buf_printf(&many, ",\"ecs-secrets.expand.P%d_\":\"s%d\"", i, i);
+    es_buf_append_str(&many, "}");
+    expect_label_error(es_buf_cstr(&many), "more than 10 labels ecs-secrets.expand.");
     es_buf_free(&many);
 }
 
@@ -380,22 +422,84 @@ Test(intake_taskdef, from_a_registered_container)
     ag_taskdef_free(registered);
 }
 
-/* A client's create body carries Env only: a registered container with
- * expansion labels is refused, naming them, rather than losing them. */
-Test(intake_taskdef, expansion_labels_refused)
+/* Expansion labels from the labels themselves: the definition's
+ * dockerLabels, parsed by td_expand.c (its reasons named by label). */
+Test(intake_taskdef, expansion_from_labels)
+{
+    ag_taskdef *td = NULL;
+    char err[AG_INTAKE_ERR_MAX] = "";
+    cr_assert_eq(from_labels("{\"ecs-secrets.expand.DB_\":\"db-credentials\","
+                             "\"ecs-secrets.expand.APP_\":\"/app/prod/\","
+                             "\"ecs-secrets.secret.X\":\"/x\"," ROLE "}",
+                             &td, err, sizeof err),
+                 0, "%s", err);
+    const ag_container_def *c = &td->containers[0];
+    cr_assert_eq(c->n_secrets, 1);
+    cr_assert_eq(c->n_expands, 2);
+    cr_assert_str_eq(c->expands[0].prefix, "DB_");
+    cr_assert(!c->expands[0].ssm_path);
+    cr_assert_str_eq(c->expands[1].prefix, "APP_");
+    cr_assert_str_eq(c->expands[1].ref->name, "ecs-secrets.expand.APP_");
+    cr_assert(c->expands[1].ssm_path);
+    ag_taskdef_free(td);
+    cr_assert_eq(from_labels("{\"ecs-secrets.expand.1X\":\"db\"," ROLE "}", &td, err, sizeof err),
+                 -EINVAL);
+    cr_assert(strncmp(err, "label ecs-secrets.expand.1X: the prefix must be", 47) == 0, "%s", err);
+    cr_assert_eq(
+        from_labels("{\"ecs-secrets.expand.A_\":\"/app//\"," ROLE "}", &td, err, sizeof err),
+        -EINVAL);
+    cr_assert(strncmp(err, "label ecs-secrets.expand.A_: an SSM path", 40) == 0, "%s", err);
+    /* a secret named as the label is reserved (describe-tasks names it so) */
+    cr_assert_eq(from_labels("{\"ecs-secrets.expand.A_\":\"db\","
+                             "\"ecs-secrets.secret.ecs-secrets.expand.A_\":\"/x\"," ROLE "}",
+                             &td, err, sizeof err),
+                 -EINVAL);
+    cr_assert(strstr(err, "label ecs-secrets.secret.ecs-secrets.expand.A_: ") &&
+                  strstr(err, "reserved"),
+              "%s", err);
+}
+
+/* A registered container's expansion labels come along (its other labels
+ * are the client's business); its secret files are refused, naming them,
+ * rather than lost: a client's create carries no mount of the agent's. */
+Test(intake_taskdef, registered_expansion_kept_files_refused)
 {
     const char *reg = "{\"family\":\"app\",\"executionRoleArn\":\"arn:aws:iam::123456789012:role/"
                       "x\",\"containerDefinitions\":[{\"name\":\"web\",\"image\":\"i\","
-                      "\"dockerLabels\":{\"ecs-secrets.expand.APP_\":\"/app/prod/\"}}]}";
+                      "\"dockerLabels\":{\"ecs-secrets.expand.APP_\":\"/app/prod/\",\"k\":\"v\"}},"
+                      "{\"name\":\"f\",\"image\":\"i\",\"secrets\":[{\"name\":\"DB\","
+                      "\"valueFrom\":\"/db\"}],\"dockerLabels\":{\"ecs-secrets.file.DB\":"
+                      "\"/run/s/db\"}}]}";
     ag_taskdef *registered = NULL, *td = NULL;
     ag_td_error te;
     cr_assert_eq(ag_taskdef_parse(reg, strlen(reg), &CTX, &registered, &te), 0, "%s", te.message);
     ag_intake_req rq = {.td_ref = "app", .container = "web"};
     char err[AG_INTAKE_ERR_MAX] = "";
+    cr_assert_eq(ag_intake_taskdef(&rq, registered, &CTX, &td, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(td->containers[0].n_expands, 1);
+    cr_assert_str_eq(td->containers[0].expands[0].ref->value_from, "/app/prod/");
+    cr_assert_eq(td->containers[0].n_docker_labels, 1); /* "k" stays the client's */
+    ag_taskdef_free(td);
+    td = NULL;
+    rq.container = "f";
     cr_assert_eq(ag_intake_taskdef(&rq, registered, &CTX, &td, err, sizeof err), -EINVAL);
     cr_assert_null(td);
-    cr_assert(strstr(err, "expansion labels (ecs-secrets.expand.*)"), "%s", err);
+    cr_assert(strstr(err, "has secret files (ecs-secrets.file.* labels), which are not served on "
+                          "the Docker socket"),
+              "%s", err);
     ag_taskdef_free(registered);
+}
+
+/* An Env variable named inside a longer "NAME=VALUE" string (key_len):
+ * how an expansion's list reaches the rewrite without a copy. */
+Test(create_body, env_key_by_length)
+{
+    static const char list[] = "DB_user=admin";
+    dk_body_kv env[] = {{list, list + 8, 5, 7}};
+    dk_create_edit ed = {.env = env, .nenv = 1};
+    cr_assert_str_eq(rewrite("{\"Env\":[\"DB_user=old\",\"A=1\"]}", &ed),
+                     "{\"Env\":[\"DB_user=admin\",\"A=1\"]}");
+    cr_assert_str_eq(rewrite("{}", &ed), "{\"Env\":[\"DB_user=admin\"]}");
 }
 
 /* ---- who may name which role ---- */
