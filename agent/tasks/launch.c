@@ -230,6 +230,8 @@ static int issue_create(etask *et)
     }
     ctx.mounts = mounts.m;
     ctx.nmounts = mounts.n;
+    ctx.envfile_env =
+        ag_resolution_envfiles(et->res, (size_t)(cd - et->td->td->containers), &ctx.envfile_len);
     ag_engine_env env = {.n = 0};
     const char *env_views[AG_ENGINE_ENV_MAX];
     if (e->env_fn &&

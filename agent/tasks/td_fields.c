@@ -56,7 +56,7 @@ static const ag_td_field container_fields[] = {
     {"entryPoint", W, true, NULL},
     {"command", W, true, NULL},
     {"environment", W, true, NULL},
-    {"environmentFiles", R, false, NOT_YET " (the files are read from S3)"},
+    {"environmentFiles", W, true, NULL},
     {"mountPoints", W, true, NULL},
     {"volumesFrom", W, true, NULL},
     {"linuxParameters", W, true, NULL},

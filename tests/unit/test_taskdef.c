@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/secrets/envfile.h"
 #include "agent/tasks/taskdef.h"
 #include "common/alloc.h"
 #include "common/buf.h"
@@ -1112,4 +1113,68 @@ Test(taskdef, depends_on_conditions)
     parse_bad(one("\"startTimeout\":1"), "ClientException", "containerDefinitions[0].startTimeout");
     parse_bad(one("\"startTimeout\":\"30\""), "InvalidParameterException",
               "containerDefinitions[0].startTimeout");
+}
+
+/* Issue 20: environmentFiles, typed at registration, described as given. */
+Test(taskdef, environment_files)
+{
+    ag_taskdef *td = parse_ok(
+        one("\"environmentFiles\":[{\"value\":\"arn:aws:s3:::envs/app.env\",\"type\":\"s3\"},"
+            "{\"type\":\"s3\",\"value\":\"arn:aws-cn:s3:::my.bucket-1/dir/second file.env\"}]"));
+    const ag_container_def *c = &td->containers[0];
+    cr_assert_eq(c->n_env_files, 2);
+    cr_assert_str_eq(c->env_files[0].bucket, "envs");
+    cr_assert_str_eq(c->env_files[0].key, "app.env");
+    cr_assert_str_eq(c->env_files[0].partition, "aws");
+    cr_assert_str_eq(c->env_files[1].bucket, "my.bucket-1");
+    cr_assert_str_eq(c->env_files[1].key, "dir/second file.env");
+    char arn[128];
+    cr_assert_eq(ag_env_file_bucket_arn(&c->env_files[1], arn, sizeof arn), 0);
+    cr_assert_str_eq(arn, "arn:aws-cn:s3:::my.bucket-1");
+    cr_assert(ag_taskdef_has_env_files(td));
+    ag_taskdef_free(td);
+    round_trips("environmentFiles", "[{\"value\":\"arn:aws:s3:::envs/app.env\",\"type\":\"s3\"}]");
+    /* an empty list says nothing */
+    td = parse_ok(one("\"environmentFiles\":[]"));
+    cr_assert_eq(td->containers[0].n_env_files, 0);
+    cr_assert_not(ag_taskdef_has_env_files(td));
+    ag_taskdef_free(td);
+
+    parse_bad(
+        one("\"environmentFiles\":[{\"value\":\"arn:aws:s3:::envs/a.env\",\"type\":\"ssm\"}]"),
+        "ClientException", "containerDefinitions[0].environmentFiles[0].type: must be s3");
+    parse_bad(one("\"environmentFiles\":[{\"value\":\"arn:aws:s3:::envs/a.env\"}]"),
+              "ClientException", "containerDefinitions[0].environmentFiles[0].type: required");
+    parse_bad(one("\"environmentFiles\":[{\"type\":\"s3\"}]"), "ClientException",
+              "containerDefinitions[0].environmentFiles[0].value: required");
+    const char *bad_arns[] = {"s3://envs/a.env",          "arn:aws:s3:::envs",
+                              "arn:aws:s3:::envs/",       "arn:aws:s3:::Envs/a.env",
+                              "arn:aws:ssm:::envs/a.env", "arn:aws:s3:us-east-1::envs/a.env",
+                              "arn:aws:s3:::e/a.env"};
+    for (size_t i = 0; i < sizeof bad_arns / sizeof *bad_arns; i++) {
+        char extra[256];
+        snprintf(extra, sizeof extra, "\"environmentFiles\":[{\"value\":\"%s\",\"type\":\"s3\"}]",
+                 bad_arns[i]);
+        parse_bad(one(extra), "ClientException",
+                  "containerDefinitions[0].environmentFiles[0].value: not an S3 object ARN");
+    }
+    parse_bad(one("\"environmentFiles\":[{\"value\":\"arn:aws:s3:::envs/a.env\",\"type\":\"s3\","
+                  "\"region\":\"x\"}]"),
+              "ClientException",
+              "containerDefinitions[0].environmentFiles[0].region: not a member of "
+              "EnvironmentFile");
+    parse_bad(one("\"environmentFiles\":{\"value\":\"arn:aws:s3:::envs/a.env\"}"),
+              "InvalidParameterException",
+              "containerDefinitions[0].environmentFiles: must be a list");
+    parse_bad(one("\"environmentFiles\":[\"arn:aws:s3:::envs/a.env\"]"),
+              "InvalidParameterException",
+              "containerDefinitions[0].environmentFiles[0]: must be an object");
+    /* ECS's limit: ten files a container */
+    char extra[4096] = "\"environmentFiles\":[";
+    for (int i = 0; i <= AG_ENVFILES_MAX; i++)
+        snprintf(extra + strlen(extra), sizeof extra - strlen(extra),
+                 "%s{\"value\":\"arn:aws:s3:::envs/%d.env\",\"type\":\"s3\"}", i ? "," : "", i);
+    snprintf(extra + strlen(extra), sizeof extra - strlen(extra), "]");
+    parse_bad(one(extra), "ClientException",
+              "containerDefinitions[0].environmentFiles: more than 10 entries");
 }
