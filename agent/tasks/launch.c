@@ -165,8 +165,10 @@ static void on_started(void *ud, const dk_result *r)
         return;
     }
     /* the events stream may already have said it died: keep STOPPED */
-    if (!ag_eng_container_stopped(&et->t->containers[i]))
+    if (!ag_eng_container_stopped(&et->t->containers[i])) {
         ag_eng_container_set(et, i, NULL, "RUNNING", NULL, NULL);
+        et->t->containers[i].started_ms = uv_now(et->e->loop);
+    }
     et->step++;
     ag_eng_advance(et);
 }

@@ -739,6 +739,8 @@ static int parse_container(const es_json *cd, size_t idx, const ag_td_ctx *ctx, 
         return rc;
     if ((rc = ag_td_envfiles_parse(cd, path, &c->env_files, &c->n_env_files, e)))
         return rc;
+    if ((rc = ag_td_restart_parse(cd, path, &c->restart, e)))
+        return rc;
     if ((rc = get_refs(cd, path, "secrets", AG_TD_SECRETS_MAX, true, ctx, &c->secrets,
                        &c->n_secrets, e)))
         return rc;
@@ -1276,6 +1278,7 @@ static void w_container(es_jw *w, const ag_container_def *c)
     ag_td_w_strv(w, "command", c->command, c->n_command);
     w_env(w, "environment", c->environment, c->n_environment);
     ag_td_envfiles_write(w, c->env_files, c->n_env_files);
+    ag_td_restart_write(w, &c->restart);
     if (c->n_secrets)
         w_refs(w, "secrets", c->secrets, c->n_secrets);
     if (c->repository_credentials) {

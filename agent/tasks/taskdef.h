@@ -32,6 +32,7 @@
 #include "agent/secrets/valuefrom.h"
 #include "agent/tasks/td_envfiles.h"
 #include "agent/tasks/td_expand.h"
+#include "agent/tasks/td_restart.h"
 #include "agent/tasks/td_files.h"
 #include "agent/tasks/td_runtime.h"
 #include "agent/tasks/td_volumes.h"
@@ -152,6 +153,8 @@ typedef struct ag_container_def {
     ag_container_runtime rt;
     /* mountPoints, volumesFrom, portMappings (td_volumes.h) */
     ag_container_volumes cv;
+    /* restartPolicy (td_restart.h): not present when absent */
+    ag_restart_policy restart;
     /* issue 21: the secrets delivered as files (td_files.h), from the
      * ecs-secrets.file.* labels of docker_labels; NULL when none */
     ag_secret_file *files;

@@ -52,7 +52,7 @@ static const ag_td_field container_fields[] = {
     {"links", R, false, NOT_YET},
     {"portMappings", W, true, NULL},
     {"essential", W, true, NULL},
-    {"restartPolicy", R, false, NOT_YET},
+    {"restartPolicy", W, true, NULL},
     {"entryPoint", W, true, NULL},
     {"command", W, true, NULL},
     {"environment", W, true, NULL},

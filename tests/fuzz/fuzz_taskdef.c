@@ -83,6 +83,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 __builtin_trap();
         }
     }
+    /* restart policies (td_restart.h): ECS's ranges */
+    for (size_t i = 0; i < td->n_containers; i++) {
+        const ag_restart_policy *p = &td->containers[i].restart;
+        if (p->n_ignored > AG_RESTART_IGNORED_MAX || p->period < AG_RESTART_PERIOD_MIN ||
+            p->period > AG_RESTART_PERIOD_MAX || (p->enabled && !p->present))
+            __builtin_trap();
+    }
     es_buf a, b;
     es_buf_init(&a, 1 << 20);
     es_buf_init(&b, 1 << 20);

@@ -1178,3 +1178,73 @@ Test(taskdef, environment_files)
     parse_bad(one(extra), "ClientException",
               "containerDefinitions[0].environmentFiles: more than 10 entries");
 }
+
+/* Issue 20: restartPolicy as ECS takes it, and its agent's decision. */
+Test(taskdef, restart_policy)
+{
+    ag_taskdef *td = parse_ok(one("\"restartPolicy\":{\"enabled\":true,\"ignoredExitCodes\":[0,"
+                                  "143],\"restartAttemptPeriod\":60}"));
+    const ag_restart_policy *p = &td->containers[0].restart;
+    cr_assert(p->present && p->enabled);
+    cr_assert_eq(p->n_ignored, 2);
+    cr_assert_eq(p->ignored[1], 143);
+    cr_assert_eq(p->period, 60);
+    ag_taskdef_free(td);
+    td = parse_ok(one("\"restartPolicy\":{\"enabled\":true}"));
+    cr_assert_eq(td->containers[0].restart.period, AG_RESTART_PERIOD_DEFAULT, "300 by default");
+    ag_taskdef_free(td);
+    td = parse_ok(one(NULL));
+    cr_assert_not(td->containers[0].restart.present);
+    cr_assert_not(td->containers[0].restart.enabled);
+    ag_taskdef_free(td);
+    round_trips("restartPolicy",
+                "{\"enabled\":true,\"ignoredExitCodes\":[0,143],\"restartAttemptPeriod\":60}");
+    round_trips("restartPolicy", "{\"enabled\":false}");
+    round_trips("restartPolicy", "{\"enabled\":true,\"ignoredExitCodes\":[]}");
+
+    parse_bad(one("\"restartPolicy\":{}"), "ClientException",
+              "containerDefinitions[0].restartPolicy.enabled: required");
+    parse_bad(one("\"restartPolicy\":{\"enabled\":\"yes\"}"), "InvalidParameterException",
+              "containerDefinitions[0].restartPolicy.enabled: must be a boolean");
+    parse_bad(one("\"restartPolicy\":{\"enabled\":true,\"restartAttemptPeriod\":59}"),
+              "ClientException",
+              "containerDefinitions[0].restartPolicy.restartAttemptPeriod: must be between 60 and "
+              "1800");
+    parse_bad(one("\"restartPolicy\":{\"enabled\":true,\"restartAttemptPeriod\":1801}"),
+              "ClientException", "containerDefinitions[0].restartPolicy.restartAttemptPeriod");
+    parse_bad(one("\"restartPolicy\":{\"enabled\":true,\"ignoredExitCodes\":[\"1\"]}"),
+              "InvalidParameterException",
+              "containerDefinitions[0].restartPolicy.ignoredExitCodes[0]");
+    parse_bad(one("\"restartPolicy\":{\"enabled\":true,\"maxRestarts\":3}"), "ClientException",
+              "containerDefinitions[0].restartPolicy.maxRestarts: not a member of "
+              "ContainerRestartPolicy");
+    parse_bad(one("\"restartPolicy\":[true]"), "InvalidParameterException",
+              "containerDefinitions[0].restartPolicy: must be an object");
+    char extra[1024] = "\"restartPolicy\":{\"enabled\":true,\"ignoredExitCodes\":[";
+    for (int i = 0; i <= AG_RESTART_IGNORED_MAX; i++)
+        snprintf(extra + strlen(extra), sizeof extra - strlen(extra), "%s%d", i ? "," : "", i);
+    snprintf(extra + strlen(extra), sizeof extra - strlen(extra), "]}");
+    parse_bad(one(extra), "ClientException",
+              "containerDefinitions[0].restartPolicy.ignoredExitCodes: more than 50 entries");
+}
+
+Test(taskdef, restart_decision_as_ecs_agent)
+{
+    ag_restart_policy p = {.present = true, .enabled = true, .period = 60};
+    p.ignored[p.n_ignored++] = 0;
+    char why[AG_RESTART_WHY_MAX];
+    int code = 3, zero = 0;
+    cr_assert(ag_restart_decide(&p, false, &code, 60, why, sizeof why));
+    cr_assert(ag_restart_decide(&p, false, &code, 3600, why, sizeof why));
+    cr_assert_not(ag_restart_decide(&p, false, &code, 59, why, sizeof why));
+    cr_assert_str_eq(why, "it ran 59 s, less than its restartAttemptPeriod (60 s)");
+    cr_assert_not(ag_restart_decide(&p, false, &zero, 600, why, sizeof why));
+    cr_assert_str_eq(why, "exit code 0 is ignored");
+    cr_assert_not(ag_restart_decide(&p, false, NULL, 600, why, sizeof why));
+    cr_assert_str_eq(why, "exit code is unknown");
+    cr_assert_not(ag_restart_decide(&p, true, &code, 600, why, sizeof why));
+    cr_assert_str_eq(why, "the task is stopping");
+    p.enabled = false;
+    cr_assert_not(ag_restart_decide(&p, false, &code, 600, why, sizeof why));
+    cr_assert_str_eq(why, "restart policy is not enabled");
+}
