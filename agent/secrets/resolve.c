@@ -818,8 +818,37 @@ static void on_object(void *arg, const aw_error *err, es_buf *content)
     one_done(o);
 }
 
-/* The environment files' objects, one GetObject each, in the task's
- * region (ECS asks the bucket's own with GetBucketLocation first). */
+/* The bucket's region is known: the object is read there. */
+static void on_location(void *arg, const aw_error *err, const char *region)
+{
+    call *c = arg;
+    op *o = c->op;
+    const ag_env_file *f = o->plan->objects[c->index];
+    int rc = 0;
+    if (!err && !o->failed && !o->r->closing) {
+        aw_sigv4_creds creds = aw_credentials_view(&o->creds);
+        rc = aw_s3_get_object(o->r->client, &creds, region, f->bucket, f->key, on_object, c);
+        if (rc == 0) {
+            o->r->stats.s3_calls++;
+            return; /* on_object ends this object's part */
+        }
+    }
+    if (err) {
+        char detail[AW_ERROR_MESSAGE_MAX + 64];
+        aw_error_format(err, detail, sizeof detail);
+        fail_envfile(o, f->value, err->kind == AW_ERR_SERVICE ? err->code : NULL,
+                     err->kind == AW_ERR_SERVICE ? err->message : detail);
+    } else if (o->r->closing) {
+        fail_envfile(o, f->value, NULL, "the agent is stopping"); /* worded as a stop */
+    } else if (rc < 0) {
+        fail_envfile(o, f->value, NULL, strerror(-rc));
+    }
+    one_done(o);
+}
+
+/* The environment files' objects: as ECS's agent, the bucket's region
+ * first (GetBucketLocation, asked in the task's region), then the object
+ * from there (GetObject). */
 static void start_objects(op *o, const aw_sigv4_creds *creds)
 {
     ag_resolver *r = o->r;
@@ -827,8 +856,8 @@ static void start_objects(op *o, const aw_sigv4_creds *creds)
     for (size_t i = 0; i < pl->n_objects; i++) {
         const ag_env_file *f = pl->objects[i];
         o->obj_calls[i] = (call){.op = o, .index = i};
-        int rc = aw_s3_get_object(r->client, creds, r->region, f->bucket, f->key, on_object,
-                                  &o->obj_calls[i]);
+        int rc = aw_s3_get_bucket_location(r->client, creds, r->region, f->bucket, on_location,
+                                           &o->obj_calls[i]);
         if (rc < 0) {
             fail_envfile(o, f->value, NULL, strerror(-rc));
             o->pending--;

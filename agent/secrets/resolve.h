@@ -31,7 +31,8 @@
  * and secrets, and any failure names the label.
  *
  * A container's environmentFiles (td_envfiles.h) are fetched in step 5 as
- * well, one S3 GetObject per distinct object (aws/s3.h) with the same
+ * well, per distinct object its bucket's GetBucketLocation then its
+ * GetObject in that region (aws/s3.h), as ECS's agent does, with the same
  * execution role's credentials, after the same preflight
  * (s3:GetObject, s3:GetBucketLocation); each is read by ECS's rules
  * (envfile.h) and a container's files merged, the first file to define a
@@ -121,8 +122,8 @@ typedef struct ag_resolver_stats {
     unsigned long resolutions, failures;
     unsigned long ssm_calls, ssm_names, sm_calls; /* backend calls started */
     unsigned long ssm_paths;                      /* GetParametersByPath series started */
-    unsigned long s3_calls;                       /* environment files' GetObject started */
-    unsigned long preflight_denied;               /* failed by the preflight */
+    unsigned long s3_calls;         /* environment files' GetBucketLocation and GetObject started */
+    unsigned long preflight_denied; /* failed by the preflight */
 } ag_resolver_stats;
 
 /* Copies the configuration (client and creds are borrowed and must outlive

@@ -856,7 +856,7 @@ Test(preflight_run, environment_files_are_checked_and_fetched_with_the_secrets)
     cr_assert_eq(len, 0);
     ag_resolution_free(d.res);
     ag_resolver_get_stats(rs, &st);
-    cr_assert_eq(st.s3_calls, 2, "each distinct object once");
+    cr_assert_eq(st.s3_calls, 4, "per distinct object its bucket's location, then the object");
 
     /* a file that is not there: the resolution fails naming it */
     ag_taskdef *gone =
