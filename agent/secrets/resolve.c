@@ -972,7 +972,19 @@ static void on_preflight(void *arg, ag_pf_outcome outcome, const char *reason)
 
 /* ---- start ---- */
 
+static int start(ag_resolver *r, const ag_taskdef *td, bool files, ag_resolve_cb cb, void *arg);
+
 int ag_resolve_start(ag_resolver *r, const ag_taskdef *td, ag_resolve_cb cb, void *arg)
+{
+    return start(r, td, true, cb, arg);
+}
+
+int ag_resolve_start_secrets(ag_resolver *r, const ag_taskdef *td, ag_resolve_cb cb, void *arg)
+{
+    return start(r, td, false, cb, arg);
+}
+
+static int start(ag_resolver *r, const ag_taskdef *td, bool files, ag_resolve_cb cb, void *arg)
 {
     if (r->closing)
         return -ECANCELED;
@@ -998,6 +1010,8 @@ int ag_resolve_start(ag_resolver *r, const ag_taskdef *td, ag_resolve_cb cb, voi
 
     char err[512] = "";
     int rc = ag_secret_plan_build(td, r->region, &o->plan, err, sizeof err);
+    if (rc == 0 && !files) /* the plan keeps its arrays (freed with it), none is used */
+        o->plan->n_envfiles = o->plan->n_objects = 0;
     if (rc == 0) {
         const ag_secret_plan *pl = o->plan;
         o->answers = es_calloc(pl->n_fetches ? pl->n_fetches : 1, sizeof *o->answers);

@@ -151,5 +151,10 @@ typedef void (*ag_resolve_cb)(void *arg, ag_resolution *res, const char *reason)
  * 0, -ENOMEM, -ECANCELED (closing), or -EINVAL with nothing started (cb
  * not called). */
 int ag_resolve_start(ag_resolver *r, const ag_taskdef *td, ag_resolve_cb cb, void *arg);
+/* The same without the environment files (no S3 call, no S3 permission
+ * checked, no ag_resolution.envfiles): a running task's secrets resolved
+ * again (its secret files refreshed); the files are read at launch only,
+ * as ECS reads them. */
+int ag_resolve_start_secrets(ag_resolver *r, const ag_taskdef *td, ag_resolve_cb cb, void *arg);
 
 #endif

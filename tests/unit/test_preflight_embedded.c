@@ -858,6 +858,24 @@ Test(preflight_run, environment_files_are_checked_and_fetched_with_the_secrets)
     ag_resolver_get_stats(rs, &st);
     cr_assert_eq(st.s3_calls, 4, "per distinct object its bucket's location, then the object");
 
+    /* a refresh of the secrets alone: no file read, no S3 permission asked
+     * (the role may no longer read the files) */
+    qok("iam", "DeleteRolePolicy", "RoleName", "exec", "PolicyName", "files", NULL);
+    memset(&d, 0, sizeof d);
+    cr_assert_eq(ag_resolve_start_secrets(rs, td, on_resolved, &d), 0);
+    while (d.calls == 0)
+        uv_run(&r.loop, UV_RUN_ONCE);
+    cr_assert_not_null(d.res, "%s", d.reason);
+    cr_assert_eq(d.res->n, 1);
+    cr_assert_eq(d.res->n_envfiles, 0);
+    ag_resolution_free(d.res);
+    ag_resolver_get_stats(rs, &st);
+    cr_assert_eq(st.s3_calls, 4, "no S3 call for a refresh");
+    qok("iam", "PutRolePolicy", "RoleName", "exec", "PolicyName", "files", "PolicyDocument",
+        "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":"
+        "\"s3:GetObject\",\"Resource\":\"arn:aws:s3:::envs/*\"}]}",
+        NULL);
+
     /* a file that is not there: the resolution fails naming it */
     ag_taskdef *gone =
         td_parse("{\"family\":\"app\",\"executionRoleArn\":\"" ROLE "\",\"containerDefinitions\":["
