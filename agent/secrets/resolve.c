@@ -483,7 +483,8 @@ static void check_expansions(op *o)
 }
 
 /* An environment file that could not be read: named by its ARN (never
- * its content), the first failure only, as fail(). */
+ * its content; its bucket's region is S3's to say), the first failure
+ * only, as fail(). */
 static void fail_envfile(op *o, const char *arn, const char *code, const char *detail)
 {
     if (o->failed)
@@ -495,8 +496,8 @@ static void fail_envfile(op *o, const char *arn, const char *code, const char *d
     }
     ag_reason_secrets(o->reason, sizeof o->reason,
                       "execution resource retrieval failed: unable to retrieve environment file "
-                      "%s from s3 in %s%s%s: %s",
-                      arn, o->r->region, code ? ": " : "", code ? code : "", detail);
+                      "%s from s3%s%s: %s",
+                      arn, code ? ": " : "", code ? code : "", detail);
 }
 
 /* One container's files merged (envfile.h: the first file to define a
@@ -550,9 +551,12 @@ static void assemble_envfiles(op *o)
     for (size_t c = 0; c < o->td->n_containers && !o->failed; c++) {
         if (!o->td->containers[c].n_env_files)
             continue;
-        if (merge_container(o, parsed, c, &res->envfiles[res->n_envfiles]) < 0)
+        int rc = merge_container(o, parsed, c, &res->envfiles[res->n_envfiles]);
+        if (rc < 0)
             fail_envfile(o, o->td->containers[c].env_files[0].value, NULL,
-                         "the container's environment files are too large together");
+                         rc == -ENOMEM
+                             ? "out of memory"
+                             : "the container's environment files are too large together");
         else
             res->n_envfiles++;
     }
