@@ -565,9 +565,13 @@ static void rest_attempt(call *k)
     snprintf(url, sizeof url, "%s%s", k->ep.url, k->path);
     const char *spath = strstr(url, "://") + 3;
     spath += strcspn(spath, "/");
+    /* a sub-resource ("/bucket?location") is signed as the canonical query */
+    char cpath[AW_CALL_PATH_MAX + 1];
+    size_t pl = strcspn(spath, "?");
+    snprintf(cpath, sizeof cpath, "%.*s", (int)pl, spath);
     aw_sigv4_sha256_hex(k->body ? k->body : "", k->body_len, ph);
     aw_header sh[2] = {{"Host", host}, {"X-Amz-Content-SHA256", ph}};
-    aw_sigv4_input in = {k->method, spath, NULL, sh, 2u, ph, true};
+    aw_sigv4_input in = {k->method, cpath, spath[pl] ? spath + pl + 1 : NULL, sh, 2u, ph, true};
     sign_and_send(k, url, &in);
 }
 

@@ -129,7 +129,8 @@ typedef struct aw_call {
     const char *body;      /* JSON document or form body; copied */
     size_t body_len;
     /* REST services (AW_SVC_S3): the method ("GET") and the path after the
-     * endpoint, percent-encoded as sent ("/bucket/key"); the request is
+     * endpoint, percent-encoded as sent ("/bucket/key", or with a query:
+     * "/bucket?location", signed as the canonical query); the request is
      * signed as S3 signs (x-amz-content-sha256, the path encoded once) and
      * an error answer is S3's XML. operation is then only a name. */
     const char *method;

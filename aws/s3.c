@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "aws/endpoint.h"
+#include "aws/xml.h"
 #include "common/alloc.h"
 #include "common/secure.h"
 
@@ -102,5 +104,64 @@ int aw_s3_get_object(aw_client *c, const aw_sigv4_creds *creds, const char *regi
             es_free(g);
     }
     es_buf_free(&path);
+    return r;
+}
+
+int aw_s3_parse_location(const char *doc, size_t len, char *out, size_t outlen)
+{
+    static const char *const paths[] = {"LocationConstraint"};
+    char *v[1];
+    if (aw_xml_pick(doc, len, paths, 1, v) != 0)
+        return -EINVAL;
+    /* S3's two old spellings: no constraint is us-east-1, "EU" eu-west-1 */
+    const char *r = !v[0] || !*v[0] ? "us-east-1" : strcmp(v[0], "EU") == 0 ? "eu-west-1" : v[0];
+    int rc = aw_region_valid(r) && strlen(r) < outlen ? 0 : -EINVAL;
+    if (rc == 0)
+        snprintf(out, outlen, "%s", r);
+    aw_xml_pick_free(v, 1);
+    return rc;
+}
+
+typedef struct location_call {
+    aw_s3_location_cb cb;
+    void *arg;
+} location_call;
+
+static void on_location(void *arg, const aw_error *err, aw_http_response *resp)
+{
+    location_call *l = arg;
+    char region[AW_REGION_MAX + 1];
+    if (err) {
+        l->cb(l->arg, err, NULL);
+    } else if (aw_s3_parse_location(es_buf_cstr(&resp->body), resp->body.len, region,
+                                    sizeof region) < 0) {
+        aw_error e = {.kind = AW_ERR_RESPONSE, .status = resp->status};
+        snprintf(e.message, sizeof e.message, "GetBucketLocation answered no region");
+        l->cb(l->arg, &e, NULL);
+    } else {
+        l->cb(l->arg, NULL, region);
+    }
+    es_free(l);
+}
+
+int aw_s3_get_bucket_location(aw_client *c, const aw_sigv4_creds *creds, const char *region,
+                              const char *bucket, aw_s3_location_cb cb, void *arg)
+{
+    if (!bucket_ok(bucket, strlen(bucket)) || !cb)
+        return -EINVAL;
+    char path[AW_S3_BUCKET_MAX + 16];
+    snprintf(path, sizeof path, "/%s?location", bucket);
+    location_call *l = es_calloc(1, sizeof *l);
+    if (!l)
+        return -ENOMEM;
+    *l = (location_call){cb, arg};
+    aw_call call = {.service = AW_SVC_S3,
+                    .region = region,
+                    .operation = "GetBucketLocation",
+                    .method = "GET",
+                    .path = path};
+    int r = aw_call_start(c, creds, &call, on_location, l);
+    if (r < 0)
+        es_free(l);
     return r;
 }

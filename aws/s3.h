@@ -1,4 +1,5 @@
-/* s3.h - S3 GetObject, path-style, over the signed client (aws/client.h):
+/* s3.h - S3 GetObject and GetBucketLocation, path-style, over the signed
+ * client (aws/client.h):
  * what ECS's environmentFiles need, in mode aws from real S3 and in
  * embedded mode from the embedded S3 subset (aws/local/s3.h).
  *
@@ -34,5 +35,18 @@ typedef void (*aw_s3_get_cb)(void *arg, const aw_error *err, es_buf *content);
  * the call (AW_ERR_RESPONSE). */
 int aw_s3_get_object(aw_client *c, const aw_sigv4_creds *creds, const char *region,
                      const char *bucket, const char *key, aw_s3_get_cb cb, void *arg);
+
+/* GetBucketLocation of bucket, asked in region (NULL: the client's): err
+ * NULL and region the bucket's (S3's empty LocationConstraint is
+ * us-east-1, its legacy "EU" eu-west-1). */
+typedef void (*aw_s3_location_cb)(void *arg, const aw_error *err, const char *region);
+/* 0, or -EINVAL / -ENOMEM (cb not called). An answer that names no valid
+ * region fails the call (AW_ERR_RESPONSE). */
+int aw_s3_get_bucket_location(aw_client *c, const aw_sigv4_creds *creds, const char *region,
+                              const char *bucket, aw_s3_location_cb cb, void *arg);
+/* The region a GetBucketLocation answer (<LocationConstraint>) names, into
+ * out (AW_REGION_MAX + 1 bytes). 0; -EINVAL: unreadable XML, or not a
+ * region name. Pure. */
+int aw_s3_parse_location(const char *doc, size_t len, char *out, size_t outlen);
 
 #endif

@@ -148,6 +148,8 @@ void ag_ep_write_container(es_jw *w, const ag_ep_meta_ctx *m, size_t i)
     es_jw_kstr(w, "KnownStatus", known_status(c));
     if (c->has_exit_code)
         es_jw_kint(w, "ExitCode", c->exit_code);
+    if (cd && cd->restart.enabled)
+        es_jw_kint(w, "RestartCount", c->restart_count); /* as ECS's agent, with a policy */
     kiso(w, "CreatedAt", t->created_at);
     kiso(w, "StartedAt", t->started_at);
     es_jw_kstr(w, "Type", "NORMAL");

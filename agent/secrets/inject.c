@@ -98,20 +98,21 @@ static void put(pair *list, size_t *n, const char *name, const char *value, size
     put_n(list, n, name, strlen(name), value, len);
 }
 
-/* The variables of an expansion's "NAME=VALUE\0" list (expand.h). */
-static size_t expand_count(const ag_secret_value *v)
+/* The variables of a "NAME=VALUE\0" list (an expansion's, expand.h, or
+ * a container's environment files', envfile.h). */
+static size_t list_count(const char *list, size_t len)
 {
     size_t k = 0;
-    for (size_t o = 0; o < v->len; o += strlen(v->value + o) + 1)
+    for (size_t o = 0; o < len; o += strnlen(list + o, len - o) + 1)
         k++;
     return k;
 }
 
-static void put_expansion(pair *list, size_t *n, const ag_secret_value *v)
+static void put_list(pair *list, size_t *n, const char *vars, size_t len)
 {
-    for (size_t o = 0; o < v->len;) {
-        const char *e = v->value + o;
-        size_t el = strlen(e);
+    for (size_t o = 0; o < len;) {
+        const char *e = vars + o;
+        size_t el = strnlen(e, len - o);
         const char *eq = memchr(e, '=', el);
         if (eq)
             put_n(list, n, e, (size_t)(eq - e), eq + 1, el - (size_t)(eq - e) - 1);
@@ -228,14 +229,17 @@ static int build_env(const ag_container_def *cd, const ag_container_override *ov
                      const ag_secret_value *values, size_t n_values, const ag_inject_ctx *ctx,
                      ag_create_params *p)
 {
-    size_t cap =
-        cd->n_environment + (ov ? ov->n_environment : 0) + cd->n_secrets + ctx->n_agent_env;
+    size_t cap = cd->n_environment + (ov ? ov->n_environment : 0) + cd->n_secrets +
+                 ctx->n_agent_env + list_count(ctx->envfile_env, ctx->envfile_len);
     for (size_t i = 0; i < n_values; i++)
-        cap += values[i].expand ? expand_count(&values[i]) : 0;
+        cap += values[i].expand ? list_count(values[i].value, values[i].len) : 0;
     pair *list = es_calloc(cap + 1, sizeof *list);
     if (!list)
         return -ENOMEM;
     size_t n = 0;
+    /* the environment files first: every later source replaces their
+     * variables (ECS: environment wins over the files, secrets over all) */
+    put_list(list, &n, ctx->envfile_env, ctx->envfile_len);
     for (size_t i = 0; i < cd->n_environment; i++)
         put(list, &n, cd->environment[i].name, cd->environment[i].value,
             strlen(cd->environment[i].value));
@@ -259,7 +263,7 @@ static int build_env(const ag_container_def *cd, const ag_container_override *ov
      * secret does */
     for (size_t i = 0; i < n_values; i++)
         if (values[i].expand)
-            put_expansion(list, &n, &values[i]);
+            put_list(list, &n, values[i].value, values[i].len);
     /* the agent's own (the container endpoints'): as ECS's agent, they win */
     for (size_t i = 0; i < ctx->n_agent_env; i++) {
         const char *eq = strchr(ctx->agent_env[i], '=');

@@ -5,7 +5,9 @@
  * put in Env: the engine writes it to a file (agent/secrets/files.h) and
  * passes the bind mounts in the context.
  *
- * Env precedence (as ECS): the definition's environment, then the RunTask
+ * Env precedence (as ECS): the container's environment files (merged at
+ * resolution, the first file to define a variable winning: envfile.h),
+ * then the definition's environment (same name replaces), then the RunTask
  * override's environment (same name replaces in place, new names append),
  * then secrets (same name replaces, new names append): a secret always wins;
  * then the expansion labels' variables (their names were checked against
@@ -70,6 +72,11 @@ typedef struct ag_inject_ctx {
      * does. Borrowed; may hold a secret (the token), wiped with Env. */
     const char *const *agent_env;
     size_t n_agent_env;
+    /* The container's environment files, merged: "NAME=VALUE\0" entries,
+     * envfile_len bytes (resolve.h ag_resolution_envfiles); laid under
+     * everything else. Borrowed; SECRET. */
+    const char *envfile_env;
+    size_t envfile_len;
 } ag_inject_ctx;
 
 typedef struct ag_create_params {

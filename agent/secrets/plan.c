@@ -23,6 +23,8 @@ void ag_secret_plan_free(ag_secret_plan *p)
     es_free(p->path_fetches);
     es_free(p->fetches);
     es_free(p->items);
+    es_free(p->envfiles);
+    es_free(p->objects);
     es_free(p);
 }
 
@@ -140,6 +142,36 @@ static int group(ag_secret_plan *p)
     return 0;
 }
 
+/* The environmentFiles of every container, the objects de-duplicated by
+ * their ARN as registered. */
+static int plan_envfiles(ag_secret_plan *p, const ag_taskdef *td)
+{
+    size_t total = 0;
+    for (size_t c = 0; c < td->n_containers; c++)
+        total += td->containers[c].n_env_files;
+    if (total == 0)
+        return 0;
+    if (total > AG_PLAN_ENVFILES_MAX)
+        return -EINVAL; /* registration allows no more */
+    p->envfiles = es_calloc(total, sizeof *p->envfiles);
+    p->objects = es_calloc(total, sizeof *p->objects);
+    if (!p->envfiles || !p->objects)
+        return -ENOMEM;
+    for (size_t c = 0; c < td->n_containers; c++) {
+        const ag_container_def *cd = &td->containers[c];
+        for (size_t f = 0; f < cd->n_env_files; f++) {
+            const ag_env_file *ef = &cd->env_files[f];
+            size_t k = 0;
+            while (k < p->n_objects && strcmp(p->objects[k]->value, ef->value) != 0)
+                k++;
+            if (k == p->n_objects)
+                p->objects[p->n_objects++] = ef;
+            p->envfiles[p->n_envfiles++] = (ag_plan_envfile){c, f, k};
+        }
+    }
+    return 0;
+}
+
 int ag_secret_plan_build(const ag_taskdef *td, const char *task_region, ag_secret_plan **out,
                          char *err, size_t errlen)
 {
@@ -174,6 +206,8 @@ int ag_secret_plan_build(const ag_taskdef *td, const char *task_region, ag_secre
         rc = plan_fetch(p, &p->items[i], task_region);
     if (rc == 0)
         rc = group(p);
+    if (rc == 0 && (rc = plan_envfiles(p, td)) == -EINVAL)
+        snprintf(err, errlen, "more than %d environment files", AG_PLAN_ENVFILES_MAX);
     if (rc < 0) {
         if (rc == -ENOMEM)
             snprintf(err, errlen, "out of memory");

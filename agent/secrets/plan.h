@@ -13,6 +13,12 @@
  * SSM path is a fetch of its own (ssm_path: GetParametersByPath's page
  * series, one per distinct region and path).
  *
+ * A container's environmentFiles (td_envfiles.h) are the plan's too: one
+ * envfile per (container, file), pointing at the distinct S3 objects to
+ * read (the same object ARN named by two containers is read once), which
+ * the preflight checks (s3:GetObject, s3:GetBucketLocation) and the
+ * resolver fetches with the same execution role's credentials.
+ *
  * The plan is built once per launch from the references as registration
  * parsed them (taskdef.h's ag_secret_ref.vf: nothing is parsed here), and it
  * is what the execution role's preflight checks (preflight.h) and what the
@@ -25,9 +31,11 @@
 #include <stddef.h>
 
 #include "agent/tasks/task.h"
+#include "agent/secrets/envfile.h"
 #include "agent/tasks/taskdef.h"
 
 #define AG_PLAN_ITEMS_MAX 1000 /* 10 containers x (100 secrets + 50 options) */
+#define AG_PLAN_ENVFILES_MAX (AG_TD_CONTAINERS_MAX * AG_ENVFILES_MAX)
 
 typedef struct ag_plan_item {
     size_t container; /* index into the task definition's containers */
@@ -56,6 +64,13 @@ typedef struct ag_plan_ssm_group {
     size_t n;
 } ag_plan_ssm_group;
 
+/* One of a container's environmentFiles. */
+typedef struct ag_plan_envfile {
+    size_t container; /* index into the task definition's containers */
+    size_t file;      /* index into that container's env_files */
+    size_t object;    /* index into the plan's objects */
+} ag_plan_envfile;
+
 typedef struct ag_secret_plan {
     ag_plan_item *items;
     size_t n_items;
@@ -67,6 +82,11 @@ typedef struct ag_secret_plan {
     size_t n_sm;
     size_t *path_fetches; /* the SSM paths, one page series each */
     size_t n_paths;
+    ag_plan_envfile *envfiles; /* in container order, each container's in its order */
+    size_t n_envfiles;
+    const ag_env_file **objects; /* the distinct S3 objects (borrowed: the first
+                                    file naming each), one GetObject each */
+    size_t n_objects;
 } ag_secret_plan;
 
 /* Builds td's plan; task_region fills bare names' region when registration

@@ -23,6 +23,8 @@
 #define ACT_PATH "ssm:GetParametersByPath"
 #define ACT_SM "secretsmanager:GetSecretValue"
 #define ACT_KMS "kms:Decrypt"
+#define ACT_S3_GET "s3:GetObject"
+#define ACT_S3_LOCATION "s3:GetBucketLocation"
 #define SIM_ACTION "SimulatePrincipalPolicy"
 #define VIA_SSM "ssm"
 #define VIA_SM "secretsmanager"
@@ -419,6 +421,7 @@ typedef struct op {
     size_t n_sims;
     size_t pending;
     ag_pf_pairs pairs;
+    ag_pf_pairs s3; /* the environment files' pairs, known from the plan alone */
     ag_pf_outcome outcome;
     bool simulate_failed;
     bool no_role; /* the execution role does not exist (IAM said so) */
@@ -511,6 +514,7 @@ static void op_free_cb(uv_handle_t *h)
     es_free(o->keys);
     es_free(o->sims);
     ag_pf_pairs_clear(&o->pairs);
+    ag_pf_pairs_clear(&o->s3);
     aw_credentials_clear(&o->host);
     es_free(o);
     if (p->closing && !p->in_flight)
@@ -988,6 +992,8 @@ static int collect_pairs(op *o)
         if (arn)
             r = ag_pf_pairs_add(&o->pairs, ACT_SM, arn, NULL);
     }
+    for (size_t i = 0; i < o->s3.n && r >= 0; i++)
+        r = ag_pf_pairs_add(&o->pairs, o->s3.v[i].action, o->s3.v[i].resource, NULL);
     for (size_t i = 0; i < o->n_keys && r >= 0; i++) {
         lookup *k = &o->keys[i];
         if (k->ok && k->customer)
@@ -1064,6 +1070,8 @@ static void on_simulate(void *arg, const aw_error *err, aw_http_response *resp)
             o->simulate_failed = true;
         }
         for (size_t i = 0; r == 0 && i < n; i++) {
+            /* (an S3 object's bucket policy may grant what the role's own
+             * policies do not: S3 is among those with resource policies) */
             bool ssm = strcmp(res[i].action, ACT_SSM) == 0 || strcmp(res[i].action, ACT_PATH) == 0;
             bool explicit_deny = strcmp(res[i].decision, "explicitDeny") == 0;
             bool implicit_deny = strcmp(res[i].decision, "implicitDeny") == 0;
@@ -1312,6 +1320,18 @@ static int add_fetch(op *o, const ag_plan_fetch *f)
     return r;
 }
 
+/* An environment file's object: s3:GetObject on it, s3:GetBucketLocation
+ * on its bucket (what ECS documents the execution role needs: the agent
+ * asks where the bucket is, then reads the object). */
+static int add_object(op *o, const ag_env_file *f)
+{
+    char bucket[AG_ENVFILE_PARTITION_MAX + AW_S3_BUCKET_MAX + 16];
+    int r = ag_pf_pairs_add(&o->s3, ACT_S3_GET, f->value, NULL);
+    if (r >= 0 && (r = ag_env_file_bucket_arn(f, bucket, sizeof bucket)) == 0)
+        r = ag_pf_pairs_add(&o->s3, ACT_S3_LOCATION, bucket, NULL);
+    return r < 0 ? r : 0;
+}
+
 int ag_preflight_start(ag_preflight *p, const ag_secret_plan *plan, const char *role_arn,
                        ag_preflight_cb cb, void *arg)
 {
@@ -1337,9 +1357,12 @@ int ag_preflight_start(ag_preflight *p, const ag_secret_plan *plan, const char *
     int r = 0;
     for (size_t i = 0; i < plan->n_fetches && r == 0; i++)
         r = add_fetch(o, &plan->fetches[i]);
+    for (size_t i = 0; i < plan->n_objects && r == 0; i++)
+        r = add_object(o, plan->objects[i]);
     if (r < 0) {
         for (size_t i = 0; i < o->n_lk; i++)
             lookup_clear(&o->lk[i]);
+        ag_pf_pairs_clear(&o->s3);
         es_free(o->lk);
         es_free(o);
         return r;
@@ -1349,7 +1372,7 @@ int ag_preflight_start(ag_preflight *p, const ag_secret_plan *plan, const char *
     p->in_flight++;
     p->stats.runs++;
     /* a new run starts in ST_CREDS (zeroed) */
-    if (o->n_lk == 0) {
+    if (o->n_lk == 0 && o->s3.n == 0) {
         finish(o, AG_PF_OK);
         return 0;
     }

@@ -27,6 +27,12 @@
  *                                 secret (what the embedded SSM and the seed's
  *                                 S6 require; no pair on the reference
  *                                 parameter itself);
+ *        an environment file      s3:GetObject on the object's ARN
+ *                                 (arn:PART:s3:::BUCKET/KEY) and
+ *                                 s3:GetBucketLocation on its bucket
+ *                                 (arn:PART:s3:::BUCKET), as ECS documents
+ *                                 for environmentFiles (no lookup: the
+ *                                 ARNs are the plan's);
  *        a custom KMS key         kms:Decrypt on the key's ARN, with
  *                                 kms:ViaService ssm.REGION.amazonaws.com
  *                                 (SecureStrings, references) or
@@ -52,7 +58,8 @@
  *                       see resource or key policies, which may grant the role
  *                       on their own, so an implicit deny counts as missing
  *                       only for ssm:GetParameters (parameters have no
- *                       resource policy); an explicit deny always counts.
+ *                       resource policy; secrets, keys and buckets have);
+ *                       an explicit deny always counts.
  *                       When the host may not simulate (AccessDenied) or the
  *                       call fails, the preflight is skipped (logged once) and
  *                       AWS decides on the fetch;

@@ -1,7 +1,9 @@
 #include "agent/secrets/resolve.h"
+#include "agent/secrets/envfile.h"
 #include "agent/secrets/expand.h"
 #include "agent/secrets/plan.h"
 #include "agent/secrets/valuefrom.h"
+#include "aws/s3.h"
 #include "aws/secretsmanager.h"
 #include "aws/ssm.h"
 #include "common/alloc.h"
@@ -62,6 +64,8 @@ typedef struct op {
     call *ssm_calls;      /* one per plan SSM group */
     call *sm_calls;       /* one per plan Secrets Manager fetch */
     call *path_calls;     /* one per plan SSM path */
+    call *obj_calls;      /* one per plan S3 object (environment files) */
+    es_buf *objects;      /* SECRET: each object's content, as plan->objects */
     aw_credentials creds; /* the execution role's; wiped at the end */
     size_t pending;
     bool failed;
@@ -149,6 +153,12 @@ void ag_resolution_free(ag_resolution *res)
         es_free(s->source_arn);
         es_free(s->version);
     }
+    for (size_t i = 0; i < res->n_envfiles; i++) {
+        if (res->envfiles[i].env)
+            es_wipe(res->envfiles[i].env, res->envfiles[i].len);
+        es_free(res->envfiles[i].env);
+    }
+    es_free(res->envfiles);
     es_free(res->items);
     es_free(res);
 }
@@ -169,6 +179,17 @@ size_t ag_resolution_values(const ag_resolution *res, size_t container, ag_secre
                                      .expand = s->expand};
     }
     return n;
+}
+
+const char *ag_resolution_envfiles(const ag_resolution *res, size_t container, size_t *len)
+{
+    *len = 0;
+    for (size_t i = 0; res && i < res->n_envfiles; i++)
+        if (res->envfiles[i].container == container) {
+            *len = res->envfiles[i].len;
+            return res->envfiles[i].env;
+        }
+    return NULL;
 }
 
 const char *ag_resolution_registry_auth(const ag_resolution *res, size_t container)
@@ -201,6 +222,10 @@ static void op_free_cb(uv_handle_t *h)
     es_free(o->ssm_calls);
     es_free(o->sm_calls);
     es_free(o->path_calls);
+    es_free(o->obj_calls);
+    for (size_t i = 0; o->objects && o->plan && i < o->plan->n_objects; i++)
+        es_buf_free_secret(&o->objects[i]);
+    es_free(o->objects);
     ag_secret_plan_free(o->plan);
     aw_credentials_clear(&o->creds);
     ag_resolution_free(o->result); /* only when the callback did not take it */
@@ -457,6 +482,89 @@ static void check_expansions(op *o)
     }
 }
 
+/* An environment file that could not be read: named by its ARN (never
+ * its content; its bucket's region is S3's to say), the first failure
+ * only, as fail(). */
+static void fail_envfile(op *o, const char *arn, const char *code, const char *detail)
+{
+    if (o->failed)
+        return;
+    o->failed = true;
+    if (o->r->closing) {
+        ag_reason_clip(o->reason, sizeof o->reason, AG_REASON_AGENT_STOPPING);
+        return;
+    }
+    ag_reason_secrets(o->reason, sizeof o->reason,
+                      "execution resource retrieval failed: unable to retrieve environment file "
+                      "%s from s3%s%s: %s",
+                      arn, code ? ": " : "", code ? code : "", detail);
+}
+
+/* One container's files merged (envfile.h: the first file to define a
+ * variable wins; environment and secrets win over both, at injection)
+ * from the objects' parsed variables. */
+static int merge_container(op *o, const es_buf *parsed, size_t c, ag_resolved_envfiles *out)
+{
+    const ag_secret_plan *pl = o->plan;
+    es_buf views[AG_ENVFILES_MAX];
+    size_t n = 0;
+    for (size_t i = 0; i < pl->n_envfiles && n < AG_ENVFILES_MAX; i++)
+        if (pl->envfiles[i].container == c)
+            views[n++] = parsed[pl->envfiles[i].object]; /* views: freed through parsed */
+    es_buf merged;
+    es_buf_init(&merged, AG_ENVFILE_ENV_MAX);
+    int rc = ag_envfile_merge(views, n, NULL, 0, &merged);
+    *out = (ag_resolved_envfiles){.container = c};
+    if (rc == 0 && merged.len) {
+        out->env = es_malloc(merged.len);
+        if (out->env) {
+            memcpy(out->env, merged.data, merged.len);
+            out->len = merged.len;
+        } else {
+            rc = -ENOMEM;
+        }
+    }
+    es_buf_free_secret(&merged);
+    return rc;
+}
+
+/* Every object read by ECS's rules, then each container's files merged. */
+static void assemble_envfiles(op *o)
+{
+    const ag_secret_plan *pl = o->plan;
+    ag_resolution *res = o->result;
+    es_buf *parsed = es_calloc(pl->n_objects, sizeof *parsed);
+    res->envfiles = es_calloc(o->td->n_containers, sizeof *res->envfiles);
+    if (!parsed || !res->envfiles) {
+        es_free(parsed);
+        fail_envfile(o, pl->objects[0]->value, NULL, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < pl->n_objects; i++)
+        es_buf_init(&parsed[i], AG_ENVFILE_ENV_MAX);
+    for (size_t i = 0; i < pl->n_objects && !o->failed; i++) {
+        char err[256];
+        const es_buf *b = &o->objects[i];
+        if (ag_envfile_parse(b->data ? b->data : "", b->len, &parsed[i], err, sizeof err) < 0)
+            fail_envfile(o, pl->objects[i]->value, NULL, err);
+    }
+    for (size_t c = 0; c < o->td->n_containers && !o->failed; c++) {
+        if (!o->td->containers[c].n_env_files)
+            continue;
+        int rc = merge_container(o, parsed, c, &res->envfiles[res->n_envfiles]);
+        if (rc < 0)
+            fail_envfile(o, o->td->containers[c].env_files[0].value, NULL,
+                         rc == -ENOMEM
+                             ? "out of memory"
+                             : "the container's environment files are too large together");
+        else
+            res->n_envfiles++;
+    }
+    for (size_t i = 0; i < pl->n_objects; i++)
+        es_buf_free_secret(&parsed[i]);
+    es_free(parsed);
+}
+
 /* Builds the result once every fetch answered. */
 static void assemble(op *o)
 {
@@ -532,6 +640,8 @@ static void assemble(op *o)
     es_buf_free_secret(&extracted);
     if (!o->failed)
         check_expansions(o);
+    if (!o->failed && o->plan->n_objects)
+        assemble_envfiles(o);
     if (o->failed) {
         ag_resolution_free(o->result);
         o->result = NULL;
@@ -692,6 +802,75 @@ static void on_path(void *arg, const aw_error *err, aw_ssm_result *res)
     one_done(o);
 }
 
+static void on_object(void *arg, const aw_error *err, es_buf *content)
+{
+    call *c = arg;
+    op *o = c->op;
+    const char *arn = o->plan->objects[c->index]->value;
+    if (err) {
+        char detail[AW_ERROR_MESSAGE_MAX + 64];
+        aw_error_format(err, detail, sizeof detail);
+        if (err->kind == AW_ERR_SERVICE)
+            fail_envfile(o, arn, err->code, err->message);
+        else
+            fail_envfile(o, arn, NULL, detail);
+        one_done(o);
+        return;
+    }
+    o->objects[c->index] = *content; /* moved whole: wiped with the operation */
+    memset(content, 0, sizeof *content);
+    one_done(o);
+}
+
+/* The bucket's region is known: the object is read there. */
+static void on_location(void *arg, const aw_error *err, const char *region)
+{
+    call *c = arg;
+    op *o = c->op;
+    const ag_env_file *f = o->plan->objects[c->index];
+    int rc = 0;
+    if (!err && !o->failed && !o->r->closing) {
+        aw_sigv4_creds creds = aw_credentials_view(&o->creds);
+        rc = aw_s3_get_object(o->r->client, &creds, region, f->bucket, f->key, on_object, c);
+        if (rc == 0) {
+            o->r->stats.s3_calls++;
+            return; /* on_object ends this object's part */
+        }
+    }
+    if (err) {
+        char detail[AW_ERROR_MESSAGE_MAX + 64];
+        aw_error_format(err, detail, sizeof detail);
+        fail_envfile(o, f->value, err->kind == AW_ERR_SERVICE ? err->code : NULL,
+                     err->kind == AW_ERR_SERVICE ? err->message : detail);
+    } else if (o->r->closing) {
+        fail_envfile(o, f->value, NULL, "the agent is stopping"); /* worded as a stop */
+    } else if (rc < 0) {
+        fail_envfile(o, f->value, NULL, strerror(-rc));
+    }
+    one_done(o);
+}
+
+/* The environment files' objects: as ECS's agent, the bucket's region
+ * first (GetBucketLocation, asked in the task's region), then the object
+ * from there (GetObject). */
+static void start_objects(op *o, const aw_sigv4_creds *creds)
+{
+    ag_resolver *r = o->r;
+    const ag_secret_plan *pl = o->plan;
+    for (size_t i = 0; i < pl->n_objects; i++) {
+        const ag_env_file *f = pl->objects[i];
+        o->obj_calls[i] = (call){.op = o, .index = i};
+        int rc = aw_s3_get_bucket_location(r->client, creds, r->region, f->bucket, on_location,
+                                           &o->obj_calls[i]);
+        if (rc < 0) {
+            fail_envfile(o, f->value, NULL, strerror(-rc));
+            o->pending--;
+        } else {
+            r->stats.s3_calls++;
+        }
+    }
+}
+
 static void start_paths(op *o, const aw_sigv4_creds *creds)
 {
     ag_resolver *r = o->r;
@@ -718,8 +897,9 @@ static void start_fetches(op *o)
     aw_sigv4_creds creds = aw_credentials_view(&o->creds);
     /* one pending for this function itself, so that synchronous failures
      * do not finish the operation while calls are still being started */
-    o->pending = 1 + pl->n_ssm_groups + pl->n_sm + pl->n_paths;
+    o->pending = 1 + pl->n_ssm_groups + pl->n_sm + pl->n_paths + pl->n_objects;
     start_paths(o, &creds);
+    start_objects(o, &creds);
     for (size_t i = 0; i < pl->n_ssm_groups; i++) {
         const ag_plan_ssm_group *g = &pl->ssm_groups[i];
         const char **names = es_calloc(g->n, sizeof *names);
@@ -796,7 +976,19 @@ static void on_preflight(void *arg, ag_pf_outcome outcome, const char *reason)
 
 /* ---- start ---- */
 
+static int start(ag_resolver *r, const ag_taskdef *td, bool files, ag_resolve_cb cb, void *arg);
+
 int ag_resolve_start(ag_resolver *r, const ag_taskdef *td, ag_resolve_cb cb, void *arg)
+{
+    return start(r, td, true, cb, arg);
+}
+
+int ag_resolve_start_secrets(ag_resolver *r, const ag_taskdef *td, ag_resolve_cb cb, void *arg)
+{
+    return start(r, td, false, cb, arg);
+}
+
+static int start(ag_resolver *r, const ag_taskdef *td, bool files, ag_resolve_cb cb, void *arg)
 {
     if (r->closing)
         return -ECANCELED;
@@ -822,13 +1014,18 @@ int ag_resolve_start(ag_resolver *r, const ag_taskdef *td, ag_resolve_cb cb, voi
 
     char err[512] = "";
     int rc = ag_secret_plan_build(td, r->region, &o->plan, err, sizeof err);
+    if (rc == 0 && !files) /* the plan keeps its arrays (freed with it), none is used */
+        o->plan->n_envfiles = o->plan->n_objects = 0;
     if (rc == 0) {
         const ag_secret_plan *pl = o->plan;
         o->answers = es_calloc(pl->n_fetches ? pl->n_fetches : 1, sizeof *o->answers);
         o->ssm_calls = es_calloc(pl->n_ssm_groups ? pl->n_ssm_groups : 1, sizeof *o->ssm_calls);
         o->sm_calls = es_calloc(pl->n_sm ? pl->n_sm : 1, sizeof *o->sm_calls);
         o->path_calls = es_calloc(pl->n_paths ? pl->n_paths : 1, sizeof *o->path_calls);
-        if (!o->answers || !o->ssm_calls || !o->sm_calls || !o->path_calls)
+        o->obj_calls = es_calloc(pl->n_objects ? pl->n_objects : 1, sizeof *o->obj_calls);
+        o->objects = es_calloc(pl->n_objects ? pl->n_objects : 1, sizeof *o->objects);
+        if (!o->answers || !o->ssm_calls || !o->sm_calls || !o->path_calls || !o->obj_calls ||
+            !o->objects)
             rc = -ENOMEM;
     }
     if (rc < 0) {
@@ -837,7 +1034,7 @@ int ag_resolve_start(ag_resolver *r, const ag_taskdef *td, ag_resolve_cb cb, voi
         give_up(o, "%s", rc == -ENOMEM ? "out of memory" : err);
         return 0;
     }
-    if (o->plan->n_items == 0) {
+    if (o->plan->n_items == 0 && o->plan->n_objects == 0) {
         o->result = es_calloc(1, sizeof *o->result);
         if (!o->result) {
             ag_reason_clip(o->reason, sizeof o->reason, "out of memory");
@@ -847,7 +1044,8 @@ int ag_resolve_start(ag_resolver *r, const ag_taskdef *td, ag_resolve_cb cb, voi
         return 0;
     }
     if (!td->execution_role_arn) {
-        give_up(o, "the task definition has secrets but no executionRoleArn");
+        give_up(o, "the task definition has %s but no executionRoleArn",
+                o->plan->n_items ? "secrets" : "environmentFiles");
         return 0;
     }
     if (r->preflight) {

@@ -30,6 +30,17 @@
  * the names are checked against each other and the container's environment
  * and secrets, and any failure names the label.
  *
+ * A container's environmentFiles (td_envfiles.h) are fetched in step 5 as
+ * well, per distinct object its bucket's GetBucketLocation then its
+ * GetObject in that region (aws/s3.h), as ECS's agent does, with the same
+ * execution role's credentials, after the same preflight
+ * (s3:GetObject, s3:GetBucketLocation); each is read by ECS's rules
+ * (envfile.h) and a container's files merged, the first file to define a
+ * variable winning, into one "NAME=VALUE\0" list per container that the
+ * injector lays under the container's environment and secrets. The files'
+ * content is treated as secret: wiped, never in a reason (a file that
+ * cannot be read is named by its ARN and line number).
+ *
  * Nothing is half-done: a failure hands back no value at all. Values live
  * only in ag_resolution (wiped by ag_resolution_free); reasons and stats
  * never hold one. */
@@ -67,9 +78,18 @@ typedef struct ag_resolved_secret {
     char fingerprint[AG_FINGERPRINT_LEN + 1];
 } ag_resolved_secret;
 
+/* One container's environment files, merged (envfile.h). */
+typedef struct ag_resolved_envfiles {
+    size_t container; /* index into the task definition's containers */
+    char *env;        /* SECRET: "NAME=VALUE\0" entries, len bytes; NULL when none */
+    size_t len;
+} ag_resolved_envfiles;
+
 typedef struct ag_resolution {
     ag_resolved_secret *items;
     size_t n;
+    ag_resolved_envfiles *envfiles; /* one per container with environmentFiles */
+    size_t n_envfiles;
 } ag_resolution;
 
 /* Wipes every value, frees everything. NULL-safe. */
@@ -81,6 +101,10 @@ size_t ag_resolution_values(const ag_resolution *r, size_t container, ag_secret_
 /* The X-Registry-Auth value of a container's repositoryCredentials (S15;
  * inject.h's ag_registry_auth_build), borrowed from r, or NULL. Secret. */
 const char *ag_resolution_registry_auth(const ag_resolution *r, size_t container);
+
+/* A container's merged environment files (borrowed from r, SECRET), *len
+ * bytes of "NAME=VALUE\0" entries; NULL (and *len 0) when it has none. */
+const char *ag_resolution_envfiles(const ag_resolution *r, size_t container, size_t *len);
 
 typedef struct ag_resolver ag_resolver;
 
@@ -98,7 +122,8 @@ typedef struct ag_resolver_stats {
     unsigned long resolutions, failures;
     unsigned long ssm_calls, ssm_names, sm_calls; /* backend calls started */
     unsigned long ssm_paths;                      /* GetParametersByPath series started */
-    unsigned long preflight_denied;               /* failed by the preflight */
+    unsigned long s3_calls;         /* environment files' GetBucketLocation and GetObject started */
+    unsigned long preflight_denied; /* failed by the preflight */
 } ag_resolver_stats;
 
 /* Copies the configuration (client and creds are borrowed and must outlive
@@ -126,5 +151,10 @@ typedef void (*ag_resolve_cb)(void *arg, ag_resolution *res, const char *reason)
  * 0, -ENOMEM, -ECANCELED (closing), or -EINVAL with nothing started (cb
  * not called). */
 int ag_resolve_start(ag_resolver *r, const ag_taskdef *td, ag_resolve_cb cb, void *arg);
+/* The same without the environment files (no S3 call, no S3 permission
+ * checked, no ag_resolution.envfiles): a running task's secrets resolved
+ * again (its secret files refreshed); the files are read at launch only,
+ * as ECS reads them. */
+int ag_resolve_start_secrets(ag_resolver *r, const ag_taskdef *td, ag_resolve_cb cb, void *arg);
 
 #endif

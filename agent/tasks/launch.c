@@ -165,8 +165,10 @@ static void on_started(void *ud, const dk_result *r)
         return;
     }
     /* the events stream may already have said it died: keep STOPPED */
-    if (!ag_eng_container_stopped(&et->t->containers[i]))
+    if (!ag_eng_container_stopped(&et->t->containers[i])) {
         ag_eng_container_set(et, i, NULL, "RUNNING", NULL, NULL);
+        et->t->containers[i].started_ms = uv_now(et->e->loop);
+    }
     et->step++;
     ag_eng_advance(et);
 }
@@ -230,6 +232,8 @@ static int issue_create(etask *et)
     }
     ctx.mounts = mounts.m;
     ctx.nmounts = mounts.n;
+    ctx.envfile_env =
+        ag_resolution_envfiles(et->res, (size_t)(cd - et->td->td->containers), &ctx.envfile_len);
     ag_engine_env env = {.n = 0};
     const char *env_views[AG_ENGINE_ENV_MAX];
     if (e->env_fn &&

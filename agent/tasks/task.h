@@ -100,6 +100,11 @@ typedef struct ag_task_container {
     bool essential;      /* the definition's essential (default true) */
     bool health_checked; /* it has a healthCheck */
     ag_health health;
+    /* Memory only: its restartPolicy's bookkeeping (td_restart.h), on the
+     * engine's clock (uv_now, ms); 0 when not known (an adopted container) */
+    uint64_t started_ms, restarted_ms;
+    unsigned restart_count;
+    bool restarting; /* its start again is in flight */
 } ag_task_container;
 
 typedef struct ag_secret_meta {

@@ -324,8 +324,9 @@ void ag_engine_refresh_files(ag_engine *e)
     for (etask *et = e->tasks; et; et = et->next) {
         if (!wants_refresh(et))
             continue;
-        /* the launch's path: plan, preflight, the execution role, fetch */
-        int r = ag_resolve_start(e->cfg.resolver, et->td->td, on_refresh_resolved, et);
+        /* the launch's path: plan, preflight, the execution role, fetch;
+         * the environment files are the launch's only */
+        int r = ag_resolve_start_secrets(e->cfg.resolver, et->td->td, on_refresh_resolved, et);
         if (r < 0) {
             es_warn("task %s: cannot start the refresh of its secret files: %s", et->t->id,
                     strerror(-r));

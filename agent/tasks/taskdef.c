@@ -639,6 +639,7 @@ static void container_clear(ag_container_def *c)
     es_strv_free(c->command, c->n_command, false);
     es_strv_free(c->entry_point, c->n_entry_point, false);
     free_kvs(c->environment, c->n_environment);
+    ag_td_envfiles_free(c->env_files, c->n_env_files);
     free_refs(c->secrets, c->n_secrets);
     free_log(c->log);
     free_refs(c->repository_credentials, c->repository_credentials ? 1 : 0);
@@ -735,6 +736,10 @@ static int parse_container(const es_json *cd, size_t idx, const ag_td_ctx *ctx, 
                        &c->n_entry_point, e)))
         return rc;
     if ((rc = get_env(cd, path, "environment", &c->environment, &c->n_environment, e)))
+        return rc;
+    if ((rc = ag_td_envfiles_parse(cd, path, &c->env_files, &c->n_env_files, e)))
+        return rc;
+    if ((rc = ag_td_restart_parse(cd, path, &c->restart, e)))
         return rc;
     if ((rc = get_refs(cd, path, "secrets", AG_TD_SECRETS_MAX, true, ctx, &c->secrets,
                        &c->n_secrets, e)))
@@ -1197,6 +1202,14 @@ bool ag_taskdef_has_registry_auth(const ag_taskdef *td)
     return false;
 }
 
+bool ag_taskdef_has_env_files(const ag_taskdef *td)
+{
+    for (size_t i = 0; td && i < td->n_containers; i++)
+        if (td->containers[i].n_env_files)
+            return true;
+    return false;
+}
+
 bool ag_taskdef_has_secrets(const ag_taskdef *td)
 {
     for (size_t i = 0; td && i < td->n_containers; i++) {
@@ -1264,6 +1277,8 @@ static void w_container(es_jw *w, const ag_container_def *c)
     ag_td_w_strv(w, "entryPoint", c->entry_point, c->n_entry_point);
     ag_td_w_strv(w, "command", c->command, c->n_command);
     w_env(w, "environment", c->environment, c->n_environment);
+    ag_td_envfiles_write(w, c->env_files, c->n_env_files);
+    ag_td_restart_write(w, &c->restart);
     if (c->n_secrets)
         w_refs(w, "secrets", c->secrets, c->n_secrets);
     if (c->repository_credentials) {

@@ -30,7 +30,9 @@
 #include <stdint.h>
 
 #include "agent/secrets/valuefrom.h"
+#include "agent/tasks/td_envfiles.h"
 #include "agent/tasks/td_expand.h"
+#include "agent/tasks/td_restart.h"
 #include "agent/tasks/td_files.h"
 #include "agent/tasks/td_runtime.h"
 #include "agent/tasks/td_volumes.h"
@@ -123,6 +125,10 @@ typedef struct ag_container_def {
     size_t n_entry_point;
     ag_kv *environment;
     size_t n_environment;
+    /* environmentFiles (td_envfiles.h): S3 objects read at launch with the
+     * execution role, laid under environment; NULL when none */
+    ag_env_file *env_files;
+    size_t n_env_files;
     ag_secret_ref *secrets;
     size_t n_secrets;
     ag_logconf *log; /* NULL when absent */
@@ -147,6 +153,8 @@ typedef struct ag_container_def {
     ag_container_runtime rt;
     /* mountPoints, volumesFrom, portMappings (td_volumes.h) */
     ag_container_volumes cv;
+    /* restartPolicy (td_restart.h): not present when absent */
+    ag_restart_policy restart;
     /* issue 21: the secrets delivered as files (td_files.h), from the
      * ecs-secrets.file.* labels of docker_labels; NULL when none */
     ag_secret_file *files;
@@ -219,6 +227,8 @@ void ag_taskdef_free(ag_taskdef *td);
 const ag_container_def *ag_taskdef_container(const ag_taskdef *td, const char *name);
 /* True when any container has secrets or secretOptions. */
 bool ag_taskdef_has_secrets(const ag_taskdef *td);
+/* True when any container has environmentFiles. */
+bool ag_taskdef_has_env_files(const ag_taskdef *td);
 /* True when any container has repositoryCredentials. */
 bool ag_taskdef_has_registry_auth(const ag_taskdef *td);
 

@@ -16,10 +16,16 @@ const char *const ag_eng_rec_trigger_names[REC_TRIGGERS] = {"connect", "reconnec
 
 /* ---- Docker's view ---- */
 
+static bool restart_in_place(etask *et, size_t i, const int *exit_code);
+
 static void container_exited(etask *et, size_t i, const int *exit_code, const char *reason)
 {
     ag_task_container *c = &et->t->containers[i];
     bool was_stopped = ag_eng_container_stopped(c);
+    if (c->restarting)
+        return; /* a list or event of before the start again: the start says how it went */
+    if (!was_stopped && restart_in_place(et, i, exit_code))
+        return;
     if (!was_stopped || (exit_code && !c->has_exit_code))
         ag_eng_container_set(et, i, NULL, "STOPPED", exit_code, reason);
     if (!was_stopped && ag_eng_essential(et, i) && et->t->desired_status != AG_TASK_STOPPED) {
@@ -32,6 +38,66 @@ static void container_exited(etask *et, size_t i, const int *exit_code, const ch
             es_err("task %s: cannot record the stop", et->t->id);
     }
     ag_eng_persist(et);
+}
+
+static void on_restarted(void *ud, const dk_result *r)
+{
+    etask *et;
+    size_t i;
+    if (!ag_eng_cop_end(ud, &et, &i))
+        return;
+    ag_task_container *c = &et->t->containers[i];
+    c->restarting = false;
+    if (r->err) {
+        char reason[AG_CONTAINER_REASON_MAX + 1];
+        snprintf(reason, sizeof reason, "CannotStartContainerError: restart: %s",
+                 r->message ? r->message : dk_strerror(r->err));
+        es_warn("task %s: container %s: %s", et->t->id, c->name, reason);
+        container_exited(et, i, NULL, reason);
+    }
+    ag_eng_advance(et);
+}
+
+/* A container whose restartPolicy says so (td_restart.h) is started again
+ * in place, as ECS's agent does: the same container, so the same Env and
+ * values it was created with. true when its start was issued. */
+static bool restart_in_place(etask *et, size_t i, const int *exit_code)
+{
+    ag_task_container *c = &et->t->containers[i];
+    const ag_container_def *cd = ag_eng_cdef(et, i);
+    if (!cd || !cd->restart.enabled || et->phase != L_DONE || !c->docker_id)
+        return false;
+    uint64_t now = uv_now(et->e->loop), since = c->restarted_ms ? c->restarted_ms : c->started_ms;
+    bool stopping = et->t->desired_status == AG_TASK_STOPPED;
+    char why[AG_RESTART_WHY_MAX];
+    if (!ag_restart_decide(&cd->restart, stopping, exit_code,
+                           (int64_t)((now - (since < now ? since : now)) / 1000), why,
+                           sizeof why)) {
+        if (!stopping)
+            es_info("task %s: container %s exited: not started again (%s)", et->t->id, c->name,
+                    why);
+        return false;
+    }
+    cop *op = es_calloc(1, sizeof *op);
+    int rc = op ? 0 : -ENOMEM;
+    if (op) {
+        *op = (cop){et, i};
+        rc = dk_container_start(et->e->cfg.docker, c->docker_id, on_restarted, op);
+    }
+    if (rc < 0) {
+        es_free(op);
+        es_warn("task %s: container %s: cannot start it again: %s", et->t->id, c->name,
+                dk_strerror(rc));
+        return false;
+    }
+    ag_eng_op_begin(et);
+    c->restarting = true;
+    c->restarted_ms = now;
+    c->restart_count++;
+    es_notice("task %s: container %s exited with code %d: starting it again in place (restart %u, "
+              "the values it was created with)",
+              et->t->id, c->name, *exit_code, c->restart_count);
+    return true;
 }
 
 /* Docker's health_status event: the container's healthStatus. "starting"
@@ -139,8 +205,11 @@ void ag_eng_on_event(void *ud, const dk_event *ev)
             external_restarted(et, ev->id);
             return;
         }
-        if (!ag_eng_container_stopped(&et->t->containers[i]))
+        if (!ag_eng_container_stopped(&et->t->containers[i])) {
             ag_eng_container_set(et, i, NULL, "RUNNING", NULL, NULL);
+            if (!et->t->containers[i].started_ms)
+                et->t->containers[i].started_ms = uv_now(e->loop);
+        }
         break;
     case DK_EV_OOM:
         ag_eng_container_set(et, i, NULL, NULL, NULL,

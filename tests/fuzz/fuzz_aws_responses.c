@@ -1,10 +1,12 @@
 /* Fuzzes the parsers of AWS answers: the expat XML picker (STS), and the
  * SSM (GetParameters and GetParametersByPath's pages), Secrets Manager and
- * STS result parsers. */
+ * STS result parsers, and S3's GetBucketLocation answer. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
+#include "aws/endpoint.h"
+#include "aws/s3.h"
 #include "aws/secretsmanager.h"
 #include "aws/ssm.h"
 #include "aws/sts.h"
@@ -40,6 +42,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     aw_sts_identity id;
     if (aw_sts_parse_caller_identity(s, size, &id) == 0)
         aw_sts_identity_clear(&id);
+    char region[AW_REGION_MAX + 1];
+    if (aw_s3_parse_location(s, size, region, sizeof region) == 0 && !aw_region_valid(region))
+        __builtin_trap();
     static const char *const paths[] = {"a", "a/b", "ErrorResponse/Error/Code"};
     char *vals[3];
     if (aw_xml_pick(s, size, paths, 3, vals) == 0)

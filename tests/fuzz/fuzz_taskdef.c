@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "agent/secrets/envfile.h"
 #include "agent/tasks/taskdef.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -67,6 +68,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 (!x->ssm_path && x->ref->vf.json_key))
                 __builtin_trap();
         }
+    }
+    /* environment files (td_envfiles.h): at most ECS's ten, each an S3
+     * object ARN read into its parts */
+    for (size_t i = 0; i < td->n_containers; i++) {
+        const ag_container_def *c = &td->containers[i];
+        if (c->n_env_files > AG_ENVFILES_MAX)
+            __builtin_trap();
+        for (size_t k = 0; k < c->n_env_files; k++) {
+            const ag_env_file *f = &c->env_files[k];
+            char bucket[AW_S3_BUCKET_MAX + 1], key[AW_S3_KEY_MAX + 1];
+            if (aw_s3_parse_arn(f->value, bucket, key) != 0 || strcmp(bucket, f->bucket) != 0 ||
+                strcmp(key, f->key) != 0 || !f->partition[0])
+                __builtin_trap();
+        }
+    }
+    /* restart policies (td_restart.h): ECS's ranges */
+    for (size_t i = 0; i < td->n_containers; i++) {
+        const ag_restart_policy *p = &td->containers[i].restart;
+        if (p->n_ignored > AG_RESTART_IGNORED_MAX || p->period < AG_RESTART_PERIOD_MIN ||
+            p->period > AG_RESTART_PERIOD_MAX || (p->enabled && !p->present))
+            __builtin_trap();
     }
     es_buf a, b;
     es_buf_init(&a, 1 << 20);

@@ -163,3 +163,82 @@ Test(aws_s3, arns_and_paths)
     call = (aw_call){.service = AW_SVC_S3, .operation = "X", .method = "GET", .path = "x"};
     cr_assert_eq(aw_call_start(cli, &cr, &call, on_call, NULL), -EINVAL, "a path is /...");
 }
+
+typedef struct loc {
+    bool done, failed;
+    aw_error err;
+    char region[AW_REGION_MAX + 1];
+} loc;
+
+static void on_loc(void *arg, const aw_error *err, const char *region)
+{
+    loc *l = arg;
+    l->done = true;
+    if (err) {
+        l->failed = true;
+        l->err = *err;
+        return;
+    }
+    snprintf(l->region, sizeof l->region, "%s", region);
+}
+
+static loc location(const char *bucket, const char *region)
+{
+    loc l = {0};
+    aw_sigv4_creds cr = {akid, secret, NULL};
+    cr_assert_eq(aw_s3_get_bucket_location(cli, &cr, region, bucket, on_loc, &l), 0);
+    while (!l.done)
+        uv_run(&loop, UV_RUN_ONCE);
+    return l;
+}
+
+/* GetBucketLocation through the client (its "?location" signed as the
+ * canonical query): the bucket's region, whichever region asks. */
+Test(aws_s3, bucket_location_through_the_listener)
+{
+    got g = rest("PUT", "/east",
+                 "<CreateBucketConfiguration><LocationConstraint>us-east-2</LocationConstraint>"
+                 "</CreateBucketConfiguration>");
+    cr_assert_not(g.failed, "%s: %s", g.err.code, g.err.message);
+    loc l = location("east", NULL);
+    cr_assert_not(l.failed, "%s: %s", l.err.code, l.err.message);
+    cr_assert_str_eq(l.region, "us-east-2");
+    l = location("east", "eu-west-3");
+    cr_assert_not(l.failed, "%s: %s", l.err.code, l.err.message);
+    cr_assert_str_eq(l.region, "us-east-2", "asked from another region");
+    l = location("nobucket", NULL);
+    cr_assert(l.failed);
+    cr_assert_str_eq(l.err.code, "NoSuchBucket");
+    T.deny_action = "s3:GetBucketLocation";
+    l = location("east", NULL);
+    cr_assert_str_eq(l.err.code, "AccessDenied");
+    aw_sigv4_creds cr = {akid, secret, NULL};
+    cr_assert_eq(aw_s3_get_bucket_location(cli, &cr, NULL, "No_Such", on_loc, &l), -EINVAL);
+}
+
+Test(aws_s3, location_answers)
+{
+    char r[AW_REGION_MAX + 1];
+    const char *ns = "http://s3.amazonaws.com/doc/2006-03-01/";
+    char doc[256];
+    snprintf(doc, sizeof doc, "<LocationConstraint xmlns=\"%s\">ap-south-1</LocationConstraint>",
+             ns);
+    cr_assert_eq(aw_s3_parse_location(doc, strlen(doc), r, sizeof r), 0);
+    cr_assert_str_eq(r, "ap-south-1");
+    snprintf(doc, sizeof doc, "<LocationConstraint xmlns=\"%s\"/>", ns);
+    cr_assert_eq(aw_s3_parse_location(doc, strlen(doc), r, sizeof r), 0);
+    cr_assert_str_eq(r, "us-east-1", "no constraint: us-east-1");
+    snprintf(doc, sizeof doc, "<LocationConstraint>EU</LocationConstraint>");
+    cr_assert_eq(aw_s3_parse_location(doc, strlen(doc), r, sizeof r), 0);
+    cr_assert_str_eq(r, "eu-west-1", "the legacy EU");
+    const char *bad[] = {"<LocationConstraint>Us East</LocationConstraint>",
+                         "<LocationConstraint>-x</LocationConstraint>", "<Location", "",
+                         "<!DOCTYPE a [<!ENTITY e \"x\">]><LocationConstraint>&e;"
+                         "</LocationConstraint>"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        cr_assert_eq(aw_s3_parse_location(bad[i], strlen(bad[i]), r, sizeof r), -EINVAL, "%s",
+                     bad[i]);
+    cr_assert_eq(
+        aw_s3_parse_location("<LocationConstraint>us-east-2</LocationConstraint>", 49, r, 4),
+        -EINVAL, "too small a buffer");
+}

@@ -154,6 +154,46 @@ Test(endpoints, metadata_v4_shapes_carry_no_env_or_secret)
     ag_taskdef_free(td);
 }
 
+/* Issue 20: with a restartPolicy, a container's metadata counts its
+ * restarts (RestartCount, as ECS's agent shows it); without, no member. */
+Test(endpoints, metadata_v4_restart_count)
+{
+    const char *body =
+        "{\"family\":\"web\",\"containerDefinitions\":["
+        "{\"name\":\"app\",\"image\":\"busybox\",\"restartPolicy\":{\"enabled\":true}},"
+        "{\"name\":\"side\",\"image\":\"busybox\"}]}";
+    ag_taskdef *td = NULL;
+    ag_td_error e;
+    cr_assert_eq(ag_taskdef_parse(body, strlen(body), &tctx, &td, &e), 0, "%s", e.message);
+    ag_task *t = NULL;
+    cr_assert_eq(ag_task_create("us-east-1", "123456789012", "prod", "web", 1, NULL, NULL, NULL,
+                                1796486400, &t),
+                 0);
+    cr_assert_eq(ag_task_add_container(t, "app", "busybox"), 0);
+    cr_assert_eq(ag_task_add_container(t, "side", "busybox"), 0);
+    t->containers[0].restart_count = 2;
+    ag_ep_meta_ctx m = {.t = t, .td = td, .az = "us-east-1a", .network_mode = "host"};
+    for (size_t i = 0; i < 2; i++) {
+        es_buf b;
+        es_buf_init(&b, 65536);
+        es_jw w;
+        es_jw_init(&w, &b);
+        ag_ep_write_container(&w, &m, i);
+        cr_assert_eq(es_jw_finish(&w), 0);
+        es_json *j = parse(&b);
+        int64_t n = -1;
+        const es_json *rc = es_json_get(j, "RestartCount");
+        if (i == 0)
+            cr_assert(rc && es_json_as_int64(rc, &n) && n == 2, "app's RestartCount");
+        else
+            cr_assert_null(rc, "no RestartCount without a policy");
+        es_json_free(j);
+        es_buf_free(&b);
+    }
+    ag_task_free(t);
+    ag_taskdef_free(td);
+}
+
 Test(endpoints, which_network_modes_reach_the_endpoint)
 {
     char why[512];

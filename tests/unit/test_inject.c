@@ -84,6 +84,51 @@ Test(inject, env_precedence_secrets_win)
     ag_taskdef_free(td);
 }
 
+/* Issue 20: the environment files' variables (merged at resolution, the
+ * first file winning) lie under everything: environment, a RunTask
+ * override's and secrets replace them; the agent's own come last. */
+Test(inject, environment_files_lie_under_environment_and_secrets)
+{
+    ag_taskdef *td = td_parse(
+        "{\"family\":\"web\"," ROLE ",\"containerDefinitions\":[{\"name\":\"app\",\"image\":"
+        "\"busybox\",\"environment\":[{\"name\":\"BOTH\",\"value\":\"env\"}],"
+        "\"secrets\":[{\"name\":\"SEC\",\"valueFrom\":\"/s\"}],"
+        "\"environmentFiles\":[{\"value\":\"arn:aws:s3:::envs/app.env\",\"type\":\"s3\"}]}]}");
+    static const char files[] = "FILE=f\0BOTH=file\0SEC=file\0OVER=file\0TOKEN=file\0EMPTYISH==\0";
+    ag_secret_value vals[] = {
+        {.target = AG_SECRET_ENV, .name = "SEC", .value = "secret", .len = 6}};
+    ag_kv oenv[] = {{"OVER", "override"}};
+    ag_container_override ov = {.name = "app", .environment = oenv, .n_environment = 1};
+    const char *agent_env[] = {"TOKEN=agent"};
+    ag_inject_ctx c = ictx;
+    c.envfile_env = files;
+    c.envfile_len = sizeof files - 1;
+    c.agent_env = agent_env;
+    c.n_agent_env = 1;
+    ag_create_params *p = NULL;
+    char err[AG_INJECT_ERR_MAX];
+    cr_assert_eq(ag_inject_build(&td->containers[0], &ov, vals, 1, &c, &p, err, sizeof err), 0,
+                 "%s", err);
+    cr_assert_eq(p->n_env, 6);
+    cr_assert_str_eq(env_of(p, "FILE"), "f");
+    cr_assert_str_eq(env_of(p, "BOTH"), "env", "environment wins over the files");
+    cr_assert_str_eq(env_of(p, "SEC"), "secret", "a secret wins over the files");
+    cr_assert_str_eq(env_of(p, "OVER"), "override", "a RunTask override wins over the files");
+    cr_assert_str_eq(env_of(p, "TOKEN"), "agent", "the agent's own win over the files");
+    cr_assert_str_eq(env_of(p, "EMPTYISH"), "=", "the value is the rest of the line");
+    ag_create_params_free(p);
+
+    /* no files: nothing of them */
+    c.envfile_env = NULL;
+    c.envfile_len = 0;
+    cr_assert_eq(ag_inject_build(&td->containers[0], NULL, vals, 1, &c, &p, err, sizeof err), 0,
+                 "%s", err);
+    cr_assert_eq(p->n_env, 3);
+    cr_assert_null(env_of(p, "FILE"));
+    ag_create_params_free(p);
+    ag_taskdef_free(td);
+}
+
 Test(inject, the_agents_own_variables_come_last_and_win)
 {
     ag_taskdef *td = td_parse(

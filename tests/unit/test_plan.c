@@ -200,3 +200,46 @@ Test(plan, expansions_are_planned)
     ag_secret_plan_free(p);
     ag_taskdef_free(td);
 }
+
+/* Issue 20: every container's environmentFiles are the plan's, each
+ * distinct object read once, in the order the containers name them. */
+Test(plan, environment_files_are_planned)
+{
+    ag_taskdef *td =
+        parse("{\"family\":\"f\"," ROLE ",\"containerDefinitions\":["
+              "{\"name\":\"a\",\"image\":\"busybox\",\"environmentFiles\":["
+              "{\"value\":\"arn:aws:s3:::envs/app.env\",\"type\":\"s3\"},"
+              "{\"value\":\"arn:aws:s3:::envs/common.env\",\"type\":\"s3\"}]},"
+              "{\"name\":\"b\",\"image\":\"busybox\",\"essential\":false,"
+              "\"secrets\":[{\"name\":\"P\",\"valueFrom\":\"/app/p\"}],\"environmentFiles\":["
+              "{\"value\":\"arn:aws:s3:::envs/common.env\",\"type\":\"s3\"},"
+              "{\"value\":\"arn:aws:s3:::other/b.env\",\"type\":\"s3\"}]}]}");
+    ag_secret_plan *p = NULL;
+    char err[256] = "";
+    cr_assert_eq(ag_secret_plan_build(td, "us-east-1", &p, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(p->n_items, 1, "the files are not secret items");
+    cr_assert_eq(p->n_envfiles, 4);
+    cr_assert_eq(p->n_objects, 3, "common.env, named by both containers, is read once");
+    cr_assert_str_eq(p->objects[0]->value, "arn:aws:s3:::envs/app.env");
+    cr_assert_str_eq(p->objects[1]->value, "arn:aws:s3:::envs/common.env");
+    cr_assert_str_eq(p->objects[2]->value, "arn:aws:s3:::other/b.env");
+    const size_t want[4][3] = {{0, 0, 0}, {0, 1, 1}, {1, 0, 1}, {1, 1, 2}};
+    for (size_t i = 0; i < 4; i++) {
+        cr_assert_eq(p->envfiles[i].container, want[i][0], "envfile %zu", i);
+        cr_assert_eq(p->envfiles[i].file, want[i][1], "envfile %zu", i);
+        cr_assert_eq(p->envfiles[i].object, want[i][2], "envfile %zu", i);
+    }
+    ag_secret_plan_free(p);
+    ag_taskdef_free(td);
+
+    /* files alone make a plan with no secret item */
+    td = parse("{\"family\":\"f\",\"containerDefinitions\":[{\"name\":\"a\",\"image\":"
+               "\"busybox\",\"environmentFiles\":[{\"value\":\"arn:aws:s3:::envs/app.env\","
+               "\"type\":\"s3\"}]}]}");
+    cr_assert_eq(ag_secret_plan_build(td, "us-east-1", &p, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(p->n_items, 0);
+    cr_assert_eq(p->n_fetches, 0);
+    cr_assert_eq(p->n_objects, 1);
+    ag_secret_plan_free(p);
+    ag_taskdef_free(td);
+}

@@ -319,6 +319,7 @@ typedef struct run {
     int calls, closed;
     ag_pf_outcome outcome;
     char reason[AG_REASON_BUF];
+    char akid[AL_AKID_LEN + 1], secret[128]; /* the administrator's, for S3 PUTs */
 } run;
 
 static void on_closed(void *arg)
@@ -348,6 +349,8 @@ static void run_open(run *r, bool embedded)
     cr_assert_eq(aw_client_create(&r->loop, &cfg, &r->client), 0);
     aw_creds_config kc = {.access_key_id = akid, .secret_access_key = secret};
     cr_assert_eq(aw_creds_create(r->client, &kc, &r->creds), 0);
+    snprintf(r->akid, sizeof r->akid, "%s", akid);
+    snprintf(r->secret, sizeof r->secret, "%s", secret);
     es_free_secret_str(secret);
     ag_preflight_config pc = {.client = r->client,
                               .creds = r->creds,
@@ -389,6 +392,7 @@ static void run_close(run *r)
     aw_listener_close(r->srv, on_closed, r);
     uv_run(&r->loop, UV_RUN_DEFAULT);
     ag_preflight_free(r->pf);
+    es_wipe(r->secret, sizeof r->secret);
     cr_assert_eq(r->closed, 3);
     cr_assert_eq(uv_loop_close(&r->loop), 0, "handles left open");
 }
@@ -715,5 +719,197 @@ Test(preflight_run, single_level_parameter_by_arn_finds_its_key)
     ag_preflight_get_stats(r.pf, &st);
     cr_assert_eq(st.lookups, 2, "one parameter, one key: %lu", st.lookups);
     run_close(&r);
+    ag_taskdef_free(td);
+}
+
+/* ------------------------------------- issue 20: environment files */
+
+typedef struct put_done {
+    bool done, failed;
+    aw_error err;
+} put_done;
+
+static void on_put(void *arg, const aw_error *err, aw_http_response *resp)
+{
+    (void)resp;
+    put_done *d = arg;
+    d->done = true;
+    d->failed = err != NULL;
+    if (err)
+        d->err = *err;
+}
+
+/* An S3 PUT (a bucket, or an object with its body) as the administrator. */
+static void s3_put(run *r, const char *path, const char *body)
+{
+    put_done d = {0};
+    aw_sigv4_creds cr = {r->akid, r->secret, NULL};
+    aw_call call = {.service = AW_SVC_S3,
+                    .operation = "PUT",
+                    .method = "PUT",
+                    .path = path,
+                    .body = body,
+                    .body_len = body ? strlen(body) : 0};
+    cr_assert_eq(aw_call_start(r->client, &cr, &call, on_put, &d), 0);
+    while (!d.done)
+        uv_run(&r->loop, UV_RUN_ONCE);
+    cr_assert_not(d.failed, "PUT %s: %s: %s", path, d.err.code, d.err.message);
+}
+
+static const char *env_in(const char *list, size_t len, const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t o = 0; o < len; o += strlen(list + o) + 1)
+        if (strncmp(list + o, name, n) == 0 && list[o + n] == '=')
+            return list + o + n + 1;
+    return NULL;
+}
+
+/* The files are checked by the same preflight as the secrets (s3:GetObject
+ * on the object, s3:GetBucketLocation on its bucket), one refusal naming
+ * every missing permission; once allowed they are fetched with the role's
+ * credentials, read by ECS's rules and merged per container, the first file
+ * to name a variable winning; a file that is not there is named by its
+ * ARN, and a file that breaks a limit by its line, never its content. */
+Test(preflight_run, environment_files_are_checked_and_fetched_with_the_secrets)
+{
+    fill_store();
+    run r;
+    run_open(&r, true);
+    s3_put(&r, "/envs",
+           "<CreateBucketConfiguration><LocationConstraint>" REGION "</LocationConstraint>"
+           "</CreateBucketConfiguration>");
+    s3_put(&r, "/envs/app.env", "# app\nA=from-app\nBOTH=app\n\nVALUE_SECRET_MARK=x\n");
+    s3_put(&r, "/envs/dir/common.env", "BOTH=common\r\nC=from-common\nnot a line\n");
+    ag_taskdef *td = td_parse(
+        "{\"family\":\"app\",\"executionRoleArn\":\"" ROLE "\",\"containerDefinitions\":["
+        "{\"name\":\"a\",\"image\":\"busybox\",\"memory\":32,"
+        "\"secrets\":[{\"name\":\"SECURE\",\"valueFrom\":\"/app/secure\"}],"
+        "\"environmentFiles\":[{\"value\":\"arn:aws:s3:::envs/app.env\",\"type\":\"s3\"},"
+        "{\"value\":\"arn:aws:s3:::envs/dir/common.env\",\"type\":\"s3\"}]},"
+        "{\"name\":\"b\",\"image\":\"busybox\",\"memory\":32,\"essential\":false,"
+        "\"environmentFiles\":[{\"value\":\"arn:aws:s3:::envs/dir/common.env\",\"type\":\"s3\"},"
+        "{\"value\":\"arn:aws:s3:::envs/app.env\",\"type\":\"s3\"}]},"
+        "{\"name\":\"c\",\"image\":\"busybox\",\"memory\":32,\"essential\":false}]}");
+    uint8_t fp[32] = {1};
+    ag_resolver_config rc = {.client = r.client,
+                             .creds = r.creds,
+                             .region = REGION,
+                             .fp_key = fp,
+                             .fp_key_len = sizeof fp,
+                             .preflight = r.pf};
+    ag_resolver *rs = NULL;
+    cr_assert_eq(ag_resolver_create(&rc, &rs), 0);
+    rdone d;
+    resolve_once(&r, rs, td, &d);
+    cr_assert_null(d.res);
+    char want[AG_REASON_BUF];
+    snprintf(want, sizeof want,
+             "ResourceInitializationError: unable to pull secrets or registry auth: the "
+             "execution role " ROLE " is missing 5 permissions: ssm:GetParameters on "
+             "arn:aws:ssm:us-east-2:" ACCT ":parameter/app/secure; s3:GetObject on "
+             "arn:aws:s3:::envs/app.env; s3:GetBucketLocation on arn:aws:s3:::envs; "
+             "s3:GetObject on arn:aws:s3:::envs/dir/common.env; kms:Decrypt on %s",
+             key_arn);
+    cr_assert_str_eq(d.reason, want);
+    ag_resolver_stats st;
+    ag_resolver_get_stats(rs, &st);
+    cr_assert_eq(st.s3_calls, 0, "no file fetched before the role may read it");
+
+    /* the secret allowed, the files not: only the files are named */
+    char pol[2048];
+    snprintf(pol, sizeof pol,
+             "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":["
+             "\"ssm:GetParameters\",\"kms:Decrypt\"],\"Resource\":[\"arn:aws:ssm:us-east-2:" ACCT
+             ":parameter/app/secure\",\"%s\"]},{\"Effect\":\"Allow\",\"Action\":"
+             "\"s3:GetBucketLocation\",\"Resource\":\"arn:aws:s3:::envs\"}]}",
+             key_arn);
+    qok("iam", "PutRolePolicy", "RoleName", "exec", "PolicyName", "secrets", "PolicyDocument", pol,
+        NULL);
+    resolve_once(&r, rs, td, &d);
+    cr_assert_null(d.res);
+    cr_assert_str_eq(d.reason,
+                     "ResourceInitializationError: unable to pull secrets or registry auth: the "
+                     "execution role " ROLE " is missing 2 permissions: s3:GetObject on "
+                     "arn:aws:s3:::envs/app.env; s3:GetObject on arn:aws:s3:::envs/dir/common.env");
+
+    qok("iam", "PutRolePolicy", "RoleName", "exec", "PolicyName", "files", "PolicyDocument",
+        "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":"
+        "\"s3:GetObject\",\"Resource\":\"arn:aws:s3:::envs/*\"}]}",
+        NULL);
+    resolve_once(&r, rs, td, &d);
+    cr_assert_not_null(d.res, "%s", d.reason);
+    cr_assert_eq(d.res->n, 1);
+    cr_assert_str_eq(d.res->items[0].value, "s");
+    cr_assert_eq(d.res->n_envfiles, 2, "containers a and b; c has no files");
+    size_t len = 0;
+    const char *a = ag_resolution_envfiles(d.res, 0, &len);
+    cr_assert_not_null(a);
+    cr_assert_str_eq(env_in(a, len, "A"), "from-app");
+    cr_assert_str_eq(env_in(a, len, "BOTH"), "app", "the first file wins");
+    cr_assert_str_eq(env_in(a, len, "C"), "from-common", "a CR before the LF is dropped");
+    cr_assert_null(env_in(a, len, "not a line"));
+    const char *b = ag_resolution_envfiles(d.res, 1, &len);
+    cr_assert_str_eq(env_in(b, len, "BOTH"), "common", "b names common.env first");
+    cr_assert_str_eq(env_in(b, len, "A"), "from-app");
+    cr_assert_null(ag_resolution_envfiles(d.res, 2, &len));
+    cr_assert_eq(len, 0);
+    ag_resolution_free(d.res);
+    ag_resolver_get_stats(rs, &st);
+    cr_assert_eq(st.s3_calls, 4, "per distinct object its bucket's location, then the object");
+
+    /* a refresh of the secrets alone: no file read, no S3 permission asked
+     * (the role may no longer read the files) */
+    qok("iam", "DeleteRolePolicy", "RoleName", "exec", "PolicyName", "files", NULL);
+    memset(&d, 0, sizeof d);
+    cr_assert_eq(ag_resolve_start_secrets(rs, td, on_resolved, &d), 0);
+    while (d.calls == 0)
+        uv_run(&r.loop, UV_RUN_ONCE);
+    cr_assert_not_null(d.res, "%s", d.reason);
+    cr_assert_eq(d.res->n, 1);
+    cr_assert_eq(d.res->n_envfiles, 0);
+    ag_resolution_free(d.res);
+    ag_resolver_get_stats(rs, &st);
+    cr_assert_eq(st.s3_calls, 4, "no S3 call for a refresh");
+    qok("iam", "PutRolePolicy", "RoleName", "exec", "PolicyName", "files", "PolicyDocument",
+        "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":"
+        "\"s3:GetObject\",\"Resource\":\"arn:aws:s3:::envs/*\"}]}",
+        NULL);
+
+    /* a file that is not there: the resolution fails naming it */
+    ag_taskdef *gone =
+        td_parse("{\"family\":\"app\",\"executionRoleArn\":\"" ROLE "\",\"containerDefinitions\":["
+                 "{\"name\":\"a\",\"image\":\"busybox\",\"memory\":32,\"environmentFiles\":["
+                 "{\"value\":\"arn:aws:s3:::envs/gone.env\",\"type\":\"s3\"}]}]}");
+    resolve_once(&r, rs, gone, &d);
+    cr_assert_null(d.res);
+    cr_assert(strstr(d.reason, "ResourceInitializationError: unable to pull secrets or registry "
+                               "auth: execution resource retrieval failed: unable to retrieve "
+                               "environment file arn:aws:s3:::envs/gone.env from s3: NoSuchKey: "
+                               "The specified key does not exist.") == d.reason,
+              "%s", d.reason);
+    ag_taskdef_free(gone);
+
+    /* a name past the limit: the line is named, not its content */
+    char big[AG_ENVFILE_NAME_MAX + 64];
+    memset(big, 'N', AG_ENVFILE_NAME_MAX + 1);
+    snprintf(big + AG_ENVFILE_NAME_MAX + 1, sizeof big - AG_ENVFILE_NAME_MAX - 1, "=MARKVALUE\n");
+    char body[AG_ENVFILE_NAME_MAX + 128];
+    snprintf(body, sizeof body, "OK=1\n%s", big);
+    s3_put(&r, "/envs/long.env", body);
+    ag_taskdef *lng =
+        td_parse("{\"family\":\"app\",\"executionRoleArn\":\"" ROLE "\",\"containerDefinitions\":["
+                 "{\"name\":\"a\",\"image\":\"busybox\",\"memory\":32,\"environmentFiles\":["
+                 "{\"value\":\"arn:aws:s3:::envs/long.env\",\"type\":\"s3\"}]}]}");
+    resolve_once(&r, rs, lng, &d);
+    cr_assert_null(d.res);
+    cr_assert(strstr(d.reason, "environment file arn:aws:s3:::envs/long.env from s3: line 2: the "
+                               "variable's name is longer than 255 characters"),
+              "%s", d.reason);
+    cr_assert_null(strstr(d.reason, "MARKVALUE"));
+    ag_taskdef_free(lng);
+
+    run_close(&r);
+    ag_resolver_free(rs);
     ag_taskdef_free(td);
 }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/secrets/envfile.h"
 #include "agent/tasks/taskdef.h"
 #include "common/alloc.h"
 #include "common/buf.h"
@@ -1112,4 +1113,138 @@ Test(taskdef, depends_on_conditions)
     parse_bad(one("\"startTimeout\":1"), "ClientException", "containerDefinitions[0].startTimeout");
     parse_bad(one("\"startTimeout\":\"30\""), "InvalidParameterException",
               "containerDefinitions[0].startTimeout");
+}
+
+/* Issue 20: environmentFiles, typed at registration, described as given. */
+Test(taskdef, environment_files)
+{
+    ag_taskdef *td = parse_ok(
+        one("\"environmentFiles\":[{\"value\":\"arn:aws:s3:::envs/app.env\",\"type\":\"s3\"},"
+            "{\"type\":\"s3\",\"value\":\"arn:aws-cn:s3:::my.bucket-1/dir/second file.env\"}]"));
+    const ag_container_def *c = &td->containers[0];
+    cr_assert_eq(c->n_env_files, 2);
+    cr_assert_str_eq(c->env_files[0].bucket, "envs");
+    cr_assert_str_eq(c->env_files[0].key, "app.env");
+    cr_assert_str_eq(c->env_files[0].partition, "aws");
+    cr_assert_str_eq(c->env_files[1].bucket, "my.bucket-1");
+    cr_assert_str_eq(c->env_files[1].key, "dir/second file.env");
+    char arn[128];
+    cr_assert_eq(ag_env_file_bucket_arn(&c->env_files[1], arn, sizeof arn), 0);
+    cr_assert_str_eq(arn, "arn:aws-cn:s3:::my.bucket-1");
+    cr_assert(ag_taskdef_has_env_files(td));
+    ag_taskdef_free(td);
+    round_trips("environmentFiles", "[{\"value\":\"arn:aws:s3:::envs/app.env\",\"type\":\"s3\"}]");
+    /* an empty list says nothing */
+    td = parse_ok(one("\"environmentFiles\":[]"));
+    cr_assert_eq(td->containers[0].n_env_files, 0);
+    cr_assert_not(ag_taskdef_has_env_files(td));
+    ag_taskdef_free(td);
+
+    parse_bad(
+        one("\"environmentFiles\":[{\"value\":\"arn:aws:s3:::envs/a.env\",\"type\":\"ssm\"}]"),
+        "ClientException", "containerDefinitions[0].environmentFiles[0].type: must be s3");
+    parse_bad(one("\"environmentFiles\":[{\"value\":\"arn:aws:s3:::envs/a.env\"}]"),
+              "ClientException", "containerDefinitions[0].environmentFiles[0].type: required");
+    parse_bad(one("\"environmentFiles\":[{\"type\":\"s3\"}]"), "ClientException",
+              "containerDefinitions[0].environmentFiles[0].value: required");
+    const char *bad_arns[] = {"s3://envs/a.env",          "arn:aws:s3:::envs",
+                              "arn:aws:s3:::envs/",       "arn:aws:s3:::Envs/a.env",
+                              "arn:aws:ssm:::envs/a.env", "arn:aws:s3:us-east-1::envs/a.env",
+                              "arn:aws:s3:::e/a.env"};
+    for (size_t i = 0; i < sizeof bad_arns / sizeof *bad_arns; i++) {
+        char extra[256];
+        snprintf(extra, sizeof extra, "\"environmentFiles\":[{\"value\":\"%s\",\"type\":\"s3\"}]",
+                 bad_arns[i]);
+        parse_bad(one(extra), "ClientException",
+                  "containerDefinitions[0].environmentFiles[0].value: not an S3 object ARN");
+    }
+    parse_bad(one("\"environmentFiles\":[{\"value\":\"arn:aws:s3:::envs/a.env\",\"type\":\"s3\","
+                  "\"region\":\"x\"}]"),
+              "ClientException",
+              "containerDefinitions[0].environmentFiles[0].region: not a member of "
+              "EnvironmentFile");
+    parse_bad(one("\"environmentFiles\":{\"value\":\"arn:aws:s3:::envs/a.env\"}"),
+              "InvalidParameterException",
+              "containerDefinitions[0].environmentFiles: must be a list");
+    parse_bad(one("\"environmentFiles\":[\"arn:aws:s3:::envs/a.env\"]"),
+              "InvalidParameterException",
+              "containerDefinitions[0].environmentFiles[0]: must be an object");
+    /* ECS's limit: ten files a container */
+    char extra[4096] = "\"environmentFiles\":[";
+    for (int i = 0; i <= AG_ENVFILES_MAX; i++)
+        snprintf(extra + strlen(extra), sizeof extra - strlen(extra),
+                 "%s{\"value\":\"arn:aws:s3:::envs/%d.env\",\"type\":\"s3\"}", i ? "," : "", i);
+    snprintf(extra + strlen(extra), sizeof extra - strlen(extra), "]");
+    parse_bad(one(extra), "ClientException",
+              "containerDefinitions[0].environmentFiles: more than 10 entries");
+}
+
+/* Issue 20: restartPolicy as ECS takes it, and its agent's decision. */
+Test(taskdef, restart_policy)
+{
+    ag_taskdef *td = parse_ok(one("\"restartPolicy\":{\"enabled\":true,\"ignoredExitCodes\":[0,"
+                                  "143],\"restartAttemptPeriod\":60}"));
+    const ag_restart_policy *p = &td->containers[0].restart;
+    cr_assert(p->present && p->enabled);
+    cr_assert_eq(p->n_ignored, 2);
+    cr_assert_eq(p->ignored[1], 143);
+    cr_assert_eq(p->period, 60);
+    ag_taskdef_free(td);
+    td = parse_ok(one("\"restartPolicy\":{\"enabled\":true}"));
+    cr_assert_eq(td->containers[0].restart.period, AG_RESTART_PERIOD_DEFAULT, "300 by default");
+    ag_taskdef_free(td);
+    td = parse_ok(one(NULL));
+    cr_assert_not(td->containers[0].restart.present);
+    cr_assert_not(td->containers[0].restart.enabled);
+    ag_taskdef_free(td);
+    round_trips("restartPolicy",
+                "{\"enabled\":true,\"ignoredExitCodes\":[0,143],\"restartAttemptPeriod\":60}");
+    round_trips("restartPolicy", "{\"enabled\":false}");
+    round_trips("restartPolicy", "{\"enabled\":true,\"ignoredExitCodes\":[]}");
+
+    parse_bad(one("\"restartPolicy\":{}"), "ClientException",
+              "containerDefinitions[0].restartPolicy.enabled: required");
+    parse_bad(one("\"restartPolicy\":{\"enabled\":\"yes\"}"), "InvalidParameterException",
+              "containerDefinitions[0].restartPolicy.enabled: must be a boolean");
+    parse_bad(one("\"restartPolicy\":{\"enabled\":true,\"restartAttemptPeriod\":59}"),
+              "ClientException",
+              "containerDefinitions[0].restartPolicy.restartAttemptPeriod: must be between 60 and "
+              "1800");
+    parse_bad(one("\"restartPolicy\":{\"enabled\":true,\"restartAttemptPeriod\":1801}"),
+              "ClientException", "containerDefinitions[0].restartPolicy.restartAttemptPeriod");
+    parse_bad(one("\"restartPolicy\":{\"enabled\":true,\"ignoredExitCodes\":[\"1\"]}"),
+              "InvalidParameterException",
+              "containerDefinitions[0].restartPolicy.ignoredExitCodes[0]");
+    parse_bad(one("\"restartPolicy\":{\"enabled\":true,\"maxRestarts\":3}"), "ClientException",
+              "containerDefinitions[0].restartPolicy.maxRestarts: not a member of "
+              "ContainerRestartPolicy");
+    parse_bad(one("\"restartPolicy\":[true]"), "InvalidParameterException",
+              "containerDefinitions[0].restartPolicy: must be an object");
+    char extra[1024] = "\"restartPolicy\":{\"enabled\":true,\"ignoredExitCodes\":[";
+    for (int i = 0; i <= AG_RESTART_IGNORED_MAX; i++)
+        snprintf(extra + strlen(extra), sizeof extra - strlen(extra), "%s%d", i ? "," : "", i);
+    snprintf(extra + strlen(extra), sizeof extra - strlen(extra), "]}");
+    parse_bad(one(extra), "ClientException",
+              "containerDefinitions[0].restartPolicy.ignoredExitCodes: more than 50 entries");
+}
+
+Test(taskdef, restart_decision_as_ecs_agent)
+{
+    ag_restart_policy p = {.present = true, .enabled = true, .period = 60};
+    p.ignored[p.n_ignored++] = 0;
+    char why[AG_RESTART_WHY_MAX];
+    int code = 3, zero = 0;
+    cr_assert(ag_restart_decide(&p, false, &code, 60, why, sizeof why));
+    cr_assert(ag_restart_decide(&p, false, &code, 3600, why, sizeof why));
+    cr_assert_not(ag_restart_decide(&p, false, &code, 59, why, sizeof why));
+    cr_assert_str_eq(why, "it ran 59 s, less than its restartAttemptPeriod (60 s)");
+    cr_assert_not(ag_restart_decide(&p, false, &zero, 600, why, sizeof why));
+    cr_assert_str_eq(why, "exit code 0 is ignored");
+    cr_assert_not(ag_restart_decide(&p, false, NULL, 600, why, sizeof why));
+    cr_assert_str_eq(why, "exit code is unknown");
+    cr_assert_not(ag_restart_decide(&p, true, &code, 600, why, sizeof why));
+    cr_assert_str_eq(why, "the task is stopping");
+    p.enabled = false;
+    cr_assert_not(ag_restart_decide(&p, false, &code, 600, why, sizeof why));
+    cr_assert_str_eq(why, "restart policy is not enabled");
 }
