@@ -63,7 +63,7 @@ static void write_resources(es_jw *w, const char *key, const cl_instance *in)
     es_jw_arr_end(w);
 }
 
-void ag_api_write_instance(es_jw *w, const cl_instance *in, const size_t *tasks)
+void ag_api_write_instance(es_jw *w, const cl_instance *in, const size_t *tasks, bool leader)
 {
     es_jw_obj(w);
     es_jw_kstr(w, "containerInstanceArn", in->arn);
@@ -94,6 +94,12 @@ void ag_api_write_instance(es_jw *w, const cl_instance *in, const size_t *tasks)
         es_jw_kstr(w, "value", in->attrs[i].value);
         es_jw_obj_end(w);
     }
+    if (leader) {
+        es_jw_obj(w);
+        es_jw_kstr(w, "name", AG_API_LEADER_ATTR);
+        es_jw_kstr(w, "value", "true");
+        es_jw_obj_end(w);
+    }
     es_jw_arr_end(w);
     es_jw_kint(w, "registeredAt", in->registered_at);
     es_jw_key(w, "attachments");
@@ -111,7 +117,10 @@ static void write_one(ag_api_instances *x, es_jw *w, const cl_instance *in)
     bool self = strcmp(in->id, cl_member_self(x->member)->id) == 0;
     if (self)
         ag_api_task_counts(x->api, by);
-    ag_api_write_instance(w, in, self ? by : NULL);
+    /* alone there is nothing to elect: the answer stays as it was */
+    ag_api_write_instance(w, in, self ? by : NULL,
+                          cl_member_is_clustered(x->member) &&
+                              strcmp(in->id, cl_member_leader(x->member)) == 0);
 }
 
 /* An ARN of the configured cluster's form for a reference the view lacks. */
@@ -428,8 +437,18 @@ static void cluster_metrics(void *arg, ag_metrics *m)
                                     "1 when this instance is registered (or alone), else 0", NULL,
                                     NULL, 0),
                   st == CL_MEMBER_REGISTERED || st == CL_MEMBER_ALONE ? 1 : 0);
+    ag_series_set(ag_metrics_series(m, AG_METRIC_GAUGE, CLUSTER_METRIC "leader",
+                                    "1 while this agent leads the cluster (alone: 1), else 0", NULL,
+                                    NULL, 0),
+                  cl_member_is_leader(x->member) ? 1 : 0);
     cl_member_stats ms;
     cl_member_get_stats(x->member, &ms);
+    ag_metrics_sync_counter(m, CLUSTER_METRIC "elections_total",
+                            "Elections this agent won (times it became the cluster's leader)", NULL,
+                            (double)ms.elections_won);
+    ag_metrics_sync_counter(m, CLUSTER_METRIC "leader_changes_total",
+                            "Times this agent saw a different instance become the leader", NULL,
+                            (double)ms.leader_changes);
     ag_metrics_sync_counter(m, CLUSTER_METRIC "registrations_total",
                             "Registrations of this instance in etcd (one per lease)", NULL,
                             (double)ms.registrations);
