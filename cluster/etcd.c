@@ -268,6 +268,12 @@ int cl_etcd_range(cl_etcd *e, const char *key, bool prefix, cl_etcd_cb cb, void 
     CALL(e, "/v3/kv/range", cl_wire_range(&b_, key, prefix), cb, arg);
 }
 
+int cl_etcd_range_page(cl_etcd *e, const char *from, const char *prefix, int64_t limit,
+                       int64_t revision, cl_etcd_cb cb, void *arg)
+{
+    CALL(e, "/v3/kv/range", cl_wire_range_page(&b_, from, prefix, limit, revision), cb, arg);
+}
+
 int cl_etcd_put(cl_etcd *e, const char *key, const char *value, size_t len, int64_t lease,
                 cl_etcd_cb cb, void *arg)
 {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cluster/election.h"
+#include "cluster/mirror.h"
 #include "common/alloc.h"
 
 struct cl_member {
@@ -22,7 +23,10 @@ struct cl_member {
     bool timers_open;
     cl_etcd_watch *watch;
     cl_election *election; /* NULL: alone */
-    uint64_t renewed_at;   /* uv_now of the lease's last registration or renewal */
+    cl_mirror *mirrors[CL_MEMBER_MIRRORS_MAX];
+    size_t n_mirrors;
+    char cluster[CL_CLUSTER_MAX + 1];
+    uint64_t renewed_at; /* uv_now of the lease's last registration or renewal */
     cl_instance *view;
     size_t n_view, cap_view;
     bool closing, finishing;
@@ -547,6 +551,38 @@ static int start_election(cl_member *m, const char *cluster)
     return cl_election_start(&ec, &m->election);
 }
 
+/* ---- the cluster's other keys ------------------------------------------ */
+
+int cl_member_mirror(cl_member *m, const char *leaf, const cl_mirror_cbs *cbs)
+{
+    char key[CL_KEY_MAX + 1];
+    if (!m->etcd)
+        return -ENOTCONN;
+    if (m->closing)
+        return -ECANCELED;
+    if (m->n_mirrors == CL_MEMBER_MIRRORS_MAX)
+        return -ENOSPC;
+    if (cl_cluster_key(m->cluster, leaf, key, sizeof key) < 0)
+        return -EINVAL;
+    int r = cl_mirror_start(m->loop, m->etcd, key, cl_member_retry_ms(m->ttl), cbs,
+                            &m->mirrors[m->n_mirrors]);
+    if (r < 0)
+        return r;
+    m->n_mirrors++;
+    m->open++; /* freed once the etcd client has closed */
+    return 0;
+}
+
+cl_etcd *cl_member_etcd(cl_member *m)
+{
+    return m->closing ? NULL : m->etcd;
+}
+
+const char *cl_member_cluster(const cl_member *m)
+{
+    return m->cluster;
+}
+
 bool cl_member_is_leader(const cl_member *m)
 {
     return m->etcd ? cl_election_leading(m->election) : true;
@@ -630,6 +666,7 @@ int cl_member_start(const cl_member_config *cfg, cl_member **out, char *why, siz
     m->loop = cfg->loop;
     m->ttl = ttl;
     m->self = *cfg->self;
+    snprintf(m->cluster, sizeof m->cluster, "%s", cfg->cluster ? cfg->cluster : "");
     m->on_event = cfg->on_event;
     m->event_arg = cfg->event_arg;
     if (cl_instances_prefix(cfg->cluster, m->prefix, sizeof m->prefix) < 0 ||
@@ -693,16 +730,18 @@ static void on_handle_closed(uv_handle_t *h)
     release(h->data);
 }
 
-static void on_election_freed(void *arg)
+static void on_part_freed(void *arg)
 {
     release(arg);
 }
 
-/* Every etcd callback has run: the election can go. */
+/* Every etcd callback has run: the election and the mirrors can go. */
 static void on_etcd_closed(void *arg)
 {
     cl_member *m = arg;
-    cl_election_free(m->election, on_election_freed, m);
+    for (size_t i = 0; i < m->n_mirrors; i++)
+        cl_mirror_free(m->mirrors[i], on_part_freed, m);
+    cl_election_free(m->election, on_part_freed, m);
     release(m);
 }
 
@@ -758,6 +797,8 @@ void cl_member_close(cl_member *m, void (*done)(void *arg), void *arg)
     }
     set_state(m, CL_MEMBER_STOPPING);
     cl_election_stop(m->election); /* the revoke ends the key: others take over at once */
+    for (size_t i = 0; i < m->n_mirrors; i++)
+        cl_mirror_stop(m->mirrors[i]);
     uv_timer_stop(&m->view_timer);
     cl_etcd_watch_cancel(m->watch);
     if (m->lease && cl_etcd_lease_revoke(m->etcd, m->lease, on_revoked, m) == 0) {

@@ -38,6 +38,7 @@
 
 #include "cluster/etcd.h"
 #include "cluster/instance.h"
+#include "cluster/mirror.h"
 
 #define CL_MEMBER_TTL_MIN 2
 #define CL_MEMBER_TTL_MAX 3600
@@ -46,6 +47,7 @@
 #define CL_MEMBER_STOP_MS 3000   /* the stop's revoke, at most */
 #define CL_MEMBER_VIEW_MAX 1000  /* instances in one cluster */
 #define CL_MEMBER_UPDATE_TRIES 5 /* a status write that keeps meeting a concurrent change */
+#define CL_MEMBER_MIRRORS_MAX 4  /* cl_member_mirror's */
 
 typedef enum cl_member_state {
     CL_MEMBER_ALONE,      /* no etcd */
@@ -99,6 +101,16 @@ const cl_instance *cl_member_find(const cl_member *m, const char *id_or_arn);
  * alone: this instance's). */
 bool cl_member_is_leader(const cl_member *m);
 const char *cl_member_leader(const cl_member *m);
+
+/* Follows /ecs-secrets/clusters/<cluster>/<leaf> (cluster/mirror.h) for
+ * the member's life: the mirror is stopped when the member closes and freed
+ * after its etcd client, so cbs (and their arg) must live until the
+ * member's done. 0, -ENOTCONN (alone), -ENOSPC, -EINVAL, -ENOMEM. */
+int cl_member_mirror(cl_member *m, const char *leaf, const cl_mirror_cbs *cbs);
+/* The member's etcd client for calls of other modules (cluster/taskdefs.h);
+ * NULL alone or once closing. Their callbacks run before the member's done. */
+cl_etcd *cl_member_etcd(cl_member *m);
+const char *cl_member_cluster(const cl_member *m);
 
 /* Sets instance id's status (ACTIVE, DRAINING). Alone: applied now, answers
  * 0 and cb is not called. With etcd: answers 1 and cb follows with err 0 and
