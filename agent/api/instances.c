@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "cluster/placement.h"
 #include "common/log.h"
 
 #define INVALID "InvalidParameterException"
@@ -145,6 +146,9 @@ static void write_failure(es_jw *w, const char *arn, const char *reason, const c
 
 /* ---- ListContainerInstances ------------------------------------------- */
 
+static void list_arns(ag_api_instances *x, ag_api_req *rq, const char *status,
+                      const cl_pl_expr *expr, const char *after, int64_t max);
+
 static int op_list(void *arg, ag_api_req *rq)
 {
     ag_api_instances *x = arg;
@@ -152,7 +156,7 @@ static int op_list(void *arg, ag_api_req *rq)
     int64_t max = AG_API_PAGE_MAX;
     int r;
     if ((r = ag_api_check_cluster(rq)) || (r = ag_api_str(rq, "status", false, 1, 32, &status)) ||
-        (r = ag_api_str(rq, "filter", false, 1, 1024, &filter)) ||
+        (r = ag_api_str(rq, "filter", false, 1, CL_PL_EXPR_MAX, &filter)) ||
         (r = ag_api_int(rq, "maxResults", 1, AG_API_PAGE_MAX, &max)) ||
         (r = ag_api_str(rq, "nextToken", false, 1, AG_API_TOKEN_MAX, &tok)))
         return r;
@@ -165,16 +169,25 @@ static int op_list(void *arg, ag_api_req *rq)
         return ag_api_fail(rq, INVALID,
                            "status: must be one of ACTIVE, DRAINING, REGISTERING, DEREGISTERING, "
                            "REGISTRATION_FAILED");
-    if (filter)
-        return ag_api_fail(rq, INVALID,
-                           "filter: the cluster query language is not supported by this agent "
-                           "yet (placement constraints come with the scheduler)");
     char after[CL_INSTANCE_ID_MAX + 1] = "";
     if (tok && (ag_api_token_parse(tok, after, sizeof after) < 0 || !cl_instance_id_ok(after)))
         return ag_api_fail(rq, INVALID, "nextToken: not a token this API handed out");
     if ((r = ag_api_authorize(rq, "ecs:ListContainerInstances", ag_api_cluster_arn(rq->api), NULL,
                               0)))
         return r;
+    cl_pl_expr *expr = NULL; /* the cluster query language, as memberOf takes it */
+    char why[160];
+    if (filter && (r = cl_pl_expr_compile(filter, &expr, why, sizeof why)) < 0)
+        return ag_api_fail(rq, r == -ENOMEM ? SERVER : INVALID, "filter: %s", why);
+    list_arns(x, rq, status, expr, after, max);
+    cl_pl_expr_free(expr);
+    return 0;
+}
+
+/* The page: in the view's ID order from after, the ones status and expr keep. */
+static void list_arns(ag_api_instances *x, ag_api_req *rq, const char *status,
+                      const cl_pl_expr *expr, const char *after, int64_t max)
+{
     size_t n, listed = 0;
     const cl_instance *v = cl_member_instances(x->member, &n);
     const char *last = NULL;
@@ -183,7 +196,8 @@ static int op_list(void *arg, ag_api_req *rq)
     es_jw_arr(rq->w);
     for (size_t i = 0; i < n; i++) {
         /* the view is in ID order: a token is the last ID handed out */
-        if ((after[0] && strcmp(v[i].id, after) <= 0) || (status && strcmp(v[i].status, status)))
+        if ((after[0] && strcmp(v[i].id, after) <= 0) || (status && strcmp(v[i].status, status)) ||
+            (expr && !cl_pl_expr_eval(expr, &v[i])))
             continue;
         if (listed == (size_t)max) {
             more = true;
@@ -197,7 +211,6 @@ static int op_list(void *arg, ag_api_req *rq)
     char next[AG_API_TOKEN_MAX + 1];
     if (more && last && ag_api_token_make(last, next, sizeof next) == 0)
         es_jw_kstr(rq->w, "nextToken", next);
-    return 0;
 }
 
 /* ---- DescribeContainerInstances --------------------------------------- */

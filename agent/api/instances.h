@@ -1,6 +1,8 @@
 /* instances.h - the ECS API's container-instance operations (issue 23):
  *
- *   ListContainerInstances          cluster, status, maxResults, nextToken
+ *   ListContainerInstances          cluster, status, filter (the cluster
+ *                                   query language: cluster/placement.h),
+ *                                   maxResults, nextToken
  *                                   -> containerInstanceArns (ID order)
  *   DescribeContainerInstances      cluster, containerInstances[] (IDs or
  *                                   ARNs), include -> containerInstances,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue 23, first slice: three agents join one cluster through a three-member etcd cluster on
 # loopback, and the real aws CLI against any of them sees the same container instances:
-#   - list-container-instances lists 3 on every agent; describe-container-instances shows the
+#   - list-container-instances lists 3 on every agent (and --filter in the cluster query
+#     language picks by attribute); describe-container-instances shows the
 #     attributes (ecs.os-type, ecs.instance-type, ecs.cpu-architecture, the custom ones of
 #     ECS_INSTANCE_ATTRIBUTES) and CPU / MEMORY / PORTS / PORTS_UDP; describe-clusters counts 3;
 #   - update-container-instances-state DRAINING through one agent is seen from another;
@@ -44,6 +45,22 @@ done
 OUT=$(awsn 2 ecs list-container-instances --cluster "$CLUSTER" --max-items 1)
 eq "$(jq '.containerInstanceArns | length' <<<"$OUT")" 1 "a page of one"
 [[ -n $(jq -r '.NextToken // empty' <<<"$OUT") ]] || fail "no NextToken on a page of one"
+
+say "--filter in the cluster query language"
+OUT=$(awsn 3 ecs list-container-instances --cluster "$CLUSTER" --filter "attribute:agent == a2")
+eq "$(jq -r '.containerInstanceArns | join(" ")' <<<"$OUT")" "$(arn_of 2)" "the instance attribute:agent == a2 names"
+OUT=$(awsn 3 ecs list-container-instances --cluster "$CLUSTER" \
+  --filter "attribute:stack == itest and not(attribute:agent in [a1, a3])")
+eq "$(jq -r '.containerInstanceArns | join(" ")' <<<"$OUT")" "$(arn_of 2)" "a compound filter"
+expect_err_n() { # expect_err_n I CODE ARGS...: aws against agent I fails with CODE
+  local i=$1 code=$2 out rc=0
+  shift 2
+  out=$(awsn "$i" "$@" 2>&1) || rc=$?
+  [[ $rc -eq 254 || $rc -eq 255 ]] || fail "aws $*: exit $rc: $out"
+  grep -qF "($code)" <<<"$out" || fail "aws $*: wanted $code, got: $out"
+}
+expect_err_n 3 InvalidParameterException ecs list-container-instances --cluster "$CLUSTER" \
+  --filter "task:group == service:web"
 
 say "describe through another agent: attributes and resources"
 OUT=$(awsn 2 ecs describe-container-instances --cluster "$CLUSTER" \
@@ -93,13 +110,6 @@ eq "$(count_on 2 ACTIVE)" 2 "ACTIVE ones"
 lease_of() { ctl get "$1" -w fields | sed -nE 's/^"Lease" : ([0-9]+)$/\1/p'; }
 lease=$(lease_of "/ecs-secrets/clusters/$CLUSTER/instances/$(cat "${ASTATE[3]}/instance-id")")
 [[ $lease =~ ^[0-9]+$ && $lease != 0 ]] || fail "agent 3's record lost its lease: $lease"
-expect_err_n() { # expect_err_n I CODE ARGS...: aws against agent I fails with CODE
-  local i=$1 code=$2 out rc=0
-  shift 2
-  out=$(awsn "$i" "$@" 2>&1) || rc=$?
-  [[ $rc -eq 254 || $rc -eq 255 ]] || fail "aws $*: exit $rc: $out"
-  grep -qF "($code)" <<<"$out" || fail "aws $*: wanted $code, got: $out"
-}
 expect_err_n 1 InvalidParameterException ecs update-container-instances-state --cluster "$CLUSTER" \
   --container-instances "$(arn_of 3)" --status REGISTERING
 expect_err_n 1 ClusterNotFoundException ecs list-container-instances --cluster other-cluster
