@@ -13,6 +13,7 @@
 
 #include "agent/api/api.h"
 #include "agent/api/instances.h"
+#include "agent/cluster_td.h"
 #include "agent/api/services.h"
 #include "agent/api/tags.h"
 #include "agent/api/tasks.h"
@@ -77,8 +78,9 @@ struct ag_agent {
     ag_api_services *api_services;
     ag_api_tags *api_tags;
     ag_api_instances *api_instances;
-    cl_member *member;   /* the cluster (agent/cluster.h): etcd's, or this host alone */
-    ag_rotator *rotator; /* embedded mode: due rotations (rotator.h) */
+    cl_member *member;         /* the cluster (agent/cluster.h): etcd's, or this host alone */
+    ag_cluster_td *cluster_td; /* the cluster's task definitions (NULL alone) */
+    ag_rotator *rotator;       /* embedded mode: due rotations (rotator.h) */
     uv_timer_t retry;
     bool retry_open;
     bool docker_up, stopping;
@@ -118,6 +120,8 @@ static void all_closed(ag_agent *a)
     a->api_tags = NULL;
     ag_api_instances_free(a->api_instances);
     a->api_instances = NULL;
+    ag_cluster_td_free(a->cluster_td); /* after the member: its mirror wrote into the store */
+    a->cluster_td = NULL;
     ag_store_close(a->store);
     a->store = NULL;
     al_close(a->al);
@@ -1052,6 +1056,7 @@ static int start_api(ag_agent *a)
         (r = ag_api_services_attach(a->api, a->sched, a->drift, &a->api_services)) < 0 ||
         (r = ag_api_tags_attach(a->api, a->engine, a->sched, &a->api_tags)) < 0 ||
         (r = ag_api_instances_attach(a->api, a->member, &a->api_instances)) < 0 ||
+        (r = ag_cluster_td_start(a->member, a->store, a->api, &a->cluster_td)) < 0 ||
         (r = ag_api_add_metrics_hook(a->api, sync_metrics, a)) < 0 ||
         (r = ag_api_attach(a->api, a->server)) < 0)
         es_err("ECS API: %s", strerror(-r));

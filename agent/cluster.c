@@ -122,6 +122,7 @@ static void on_event(void *arg, cl_member_event ev, const char *detail)
         break;
     case CL_MEMBER_EV_REGISTERED:
     case CL_MEMBER_EV_REVOKED:
+    case CL_MEMBER_EV_LEADER:
         es_notice("cluster: %s", detail);
         break;
     case CL_MEMBER_EV_LEASE_LOST:

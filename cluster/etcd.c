@@ -33,6 +33,7 @@ typedef struct etcd_call {
     char path[48];
     es_buf body;
     size_t tries;
+    size_t at; /* the endpoint it was sent to */
     cl_etcd_cb cb;
     void *arg;
 } etcd_call;
@@ -40,6 +41,7 @@ typedef struct etcd_call {
 struct cl_etcd_watch {
     cl_etcd *e;
     aw_http *http; /* its own: closing it is how a stream is ended */
+    size_t at;     /* the endpoint it was sent to */
     es_buf body, line;
     cl_etcd_watch_cbs cbs;
     int end_err;
@@ -175,13 +177,19 @@ static void on_call_done(void *arg, int err, aw_http_response *resp)
     if (r != CL_ETCD_E_CANCELED && try_next(err, err ? 0 : resp->status, parsed ? &a : NULL) &&
         ++c->tries < e->n_urls) {
         cl_answer_free(&a);
-        e->current = (e->current + 1) % e->n_urls;
+        /* calls in flight together meet the same dead endpoint: only the
+         * first to fail moves the current one on; the others follow it
+         * rather than move it again (back to the dead one, with two) */
+        if (e->current == c->at)
+            e->current = (c->at + 1) % e->n_urls;
         e->stats.failovers++;
         if (send_call(c) == 0)
             return;
         r = CL_ETCD_E_UNAVAILABLE;
     } else if (err && r == 0) {
         r = CL_ETCD_E_UNAVAILABLE;
+    } else if (!err) {
+        e->current = c->at; /* the endpoint that answered stays the first choice */
     }
     if (r && r != CL_ETCD_E_REFUSED)
         e->stats.failures++;
@@ -194,7 +202,8 @@ static int send_call(etcd_call *c)
 {
     cl_etcd *e = c->e;
     char url[CL_ETCD_URL_MAX + 64];
-    snprintf(url, sizeof url, "%s%s", e->urls[e->current], c->path);
+    c->at = e->current;
+    snprintf(url, sizeof url, "%s%s", e->urls[c->at], c->path);
     aw_http_header h[] = {{"Content-Type", "application/json"}};
     aw_http_request q = {.method = "POST",
                          .url = url,
@@ -257,6 +266,12 @@ static int built(int r, es_buf *b)
 int cl_etcd_range(cl_etcd *e, const char *key, bool prefix, cl_etcd_cb cb, void *arg)
 {
     CALL(e, "/v3/kv/range", cl_wire_range(&b_, key, prefix), cb, arg);
+}
+
+int cl_etcd_range_page(cl_etcd *e, const char *from, const char *prefix, int64_t limit,
+                       int64_t revision, cl_etcd_cb cb, void *arg)
+{
+    CALL(e, "/v3/kv/range", cl_wire_range_page(&b_, from, prefix, limit, revision), cb, arg);
 }
 
 int cl_etcd_put(cl_etcd *e, const char *key, const char *value, size_t len, int64_t lease,
@@ -412,8 +427,10 @@ static void on_watch_done(void *arg, int err, aw_http_response *resp)
             : resp->status != 200     ? CL_ETCD_E_REFUSED
                                       : CL_ETCD_E_UNAVAILABLE; /* the stream ended */
     if (err && aw_http_err_retryable(err) && w->e->n_urls > 1) {
-        /* the next watch (the caller restarts it) goes elsewhere */
-        w->e->current = (w->e->current + 1) % w->e->n_urls;
+        /* the next watch (the caller restarts it) goes elsewhere, unless
+         * another call has moved on from this endpoint already */
+        if (w->e->current == w->at)
+            w->e->current = (w->at + 1) % w->e->n_urls;
         w->e->stats.failovers++;
     }
     watch_end(w, r);
@@ -440,7 +457,8 @@ int cl_etcd_watch_start(cl_etcd *e, const char *key, bool prefix, int64_t start_
         return r;
     }
     char url[CL_ETCD_URL_MAX + 16];
-    snprintf(url, sizeof url, "%s/v3/watch", e->urls[e->current]);
+    w->at = e->current;
+    snprintf(url, sizeof url, "%s/v3/watch", e->urls[w->at]);
     aw_http_header h[] = {{"Content-Type", "application/json"}};
     aw_http_request q = {.method = "POST",
                          .url = url,

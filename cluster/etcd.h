@@ -61,6 +61,10 @@ void cl_etcd_close(cl_etcd *e, void (*closed)(void *arg), void *arg);
 typedef void (*cl_etcd_cb)(void *arg, int err, const cl_answer *a);
 
 int cl_etcd_range(cl_etcd *e, const char *key, bool prefix, cl_etcd_cb cb, void *arg);
+/* A page of a prefix's keys (cl_wire_range_page); a->more: more follow
+ * (the next page starts at the last key, which it repeats). */
+int cl_etcd_range_page(cl_etcd *e, const char *from, const char *prefix, int64_t limit,
+                       int64_t revision, cl_etcd_cb cb, void *arg);
 int cl_etcd_put(cl_etcd *e, const char *key, const char *value, size_t len, int64_t lease,
                 cl_etcd_cb cb, void *arg);
 int cl_etcd_delete(cl_etcd *e, const char *key, bool prefix, cl_etcd_cb cb, void *arg);

@@ -400,6 +400,26 @@ static void put_members(es_jw *w, const char *key, const char *value, size_t len
         jw_i64(w, "lease", lease);
 }
 
+int cl_wire_range_page(es_buf *out, const char *from, const char *prefix, int64_t limit,
+                       int64_t revision)
+{
+    if (key_ok(from) || key_ok(prefix) || strncmp(from, prefix, strlen(prefix)) != 0 || limit <= 0)
+        return -EINVAL;
+    char end[CL_ETCD_KEY_MAX + 1];
+    int n = cl_wire_prefix_end(prefix, end, sizeof end);
+    if (n < 0)
+        return -EINVAL;
+    es_jw w;
+    es_jw_init(&w, out);
+    es_jw_obj(&w);
+    jw_b64(&w, "key", from, strlen(from));
+    jw_b64(&w, "range_end", end, (size_t)n);
+    jw_i64(&w, "limit", limit);
+    if (revision > 0)
+        jw_i64(&w, "revision", revision);
+    return finish(&w);
+}
+
 int cl_wire_put(es_buf *out, const char *key, const char *value, size_t len, int64_t lease)
 {
     if (key_ok(key) || len > CL_ETCD_VALUE_MAX)

@@ -102,6 +102,10 @@ typedef struct cl_txn {
 } cl_txn;
 
 int cl_wire_range(es_buf *out, const char *key, bool prefix);
+/* One page of a prefix's keys, in key order: from `from` (inclusive, under
+ * prefix) to the prefix's end, at most limit, read at revision (0: now). */
+int cl_wire_range_page(es_buf *out, const char *from, const char *prefix, int64_t limit,
+                       int64_t revision);
 int cl_wire_put(es_buf *out, const char *key, const char *value, size_t len, int64_t lease);
 int cl_wire_delete(es_buf *out, const char *key, bool prefix);
 int cl_wire_txn(es_buf *out, const cl_txn *t);

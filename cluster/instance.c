@@ -53,6 +53,14 @@ int cl_instances_prefix(const char *cluster, char *out, size_t outlen)
     return n < 0 || (size_t)n >= outlen ? -EINVAL : n;
 }
 
+int cl_cluster_key(const char *cluster, const char *leaf, char *out, size_t outlen)
+{
+    if (!cluster || !cluster_ok(cluster))
+        return -EINVAL;
+    int n = snprintf(out, outlen, "%s%s/%s", CL_KEY_ROOT, cluster, leaf);
+    return n < 0 || (size_t)n >= outlen ? -EINVAL : n;
+}
+
 int cl_instance_key(const char *cluster, const char *id, char *out, size_t outlen)
 {
     if (!cluster || !cluster_ok(cluster) || !cl_instance_id_ok(id))

@@ -55,6 +55,12 @@ typedef struct cl_instance {
 int cl_instances_prefix(const char *cluster, char *out, size_t outlen);
 int cl_instance_key(const char *cluster, const char *id, char *out, size_t outlen);
 
+/* "/ecs-secrets/clusters/<cluster>/<leaf>": the cluster's other keys (the
+ * election's "leader", the task definitions' "taskdefs/"). leaf is ours,
+ * never outside input. The length written, or -EINVAL. */
+int cl_cluster_key(const char *cluster, const char *leaf, char *out, size_t outlen);
+#define CL_LEADER_LEAF "leader"
+
 /* Whether s is an instance ID as we make them (1..64 of [0-9a-f-]). */
 bool cl_instance_id_ok(const char *s);
 /* Whether s is ACTIVE or DRAINING (what UpdateContainerInstancesState sets). */

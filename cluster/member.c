@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cluster/election.h"
+#include "cluster/mirror.h"
 #include "common/alloc.h"
 
 struct cl_member {
@@ -20,6 +22,11 @@ struct cl_member {
     uv_timer_t view_timer; /* the view's resync */
     bool timers_open;
     cl_etcd_watch *watch;
+    cl_election *election; /* NULL: alone */
+    cl_mirror *mirrors[CL_MEMBER_MIRRORS_MAX];
+    size_t n_mirrors;
+    char cluster[CL_CLUSTER_MAX + 1];
+    uint64_t renewed_at; /* uv_now of the lease's last registration or renewal */
     cl_instance *view;
     size_t n_view, cap_view;
     bool closing, finishing;
@@ -282,7 +289,9 @@ static void on_put_self(void *arg, int err, const cl_answer *a)
         return;
     }
     m->stats.registrations++;
+    m->renewed_at = uv_now(m->loop);
     set_state(m, CL_MEMBER_REGISTERED);
+    cl_election_set_lease(m->election, m->lease);
     event(m, CL_MEMBER_EV_REGISTERED, "%s under lease %" PRIx64 " (TTL %" PRId64 " s)", m->self.arn,
           (uint64_t)m->lease, m->ttl);
     later(m, cl_member_keepalive_ms(m->ttl));
@@ -354,6 +363,7 @@ static void join(cl_member *m)
 {
     set_state(m, CL_MEMBER_JOINING);
     m->lease = 0;
+    cl_election_set_lease(m->election, 0);
     int r = cl_etcd_range(m->etcd, m->self_key, false, on_self_read, m);
     if (r < 0) {
         event(m, CL_MEMBER_EV_ETCD_FAILED, "reading this instance's record: %s",
@@ -381,9 +391,16 @@ static void on_keepalive(void *arg, int err, const cl_answer *a)
         m->stats.keepalive_failures++;
         event(m, CL_MEMBER_EV_ETCD_FAILED, "lease keepalive: %s%s%s", cl_etcd_strerror(err),
               a ? ": " : "", a ? a->error : "");
+        /* a whole TTL unrenewed: the lease may have run out in etcd, and
+         * someone else may lead already; stop leading until a renewal says
+         * the lease lives */
+        if (uv_now(m->loop) - m->renewed_at >= (uint64_t)m->ttl * 1000)
+            cl_election_set_lease(m->election, 0);
         later(m, cl_member_retry_ms(m->ttl));
         return;
     }
+    m->renewed_at = uv_now(m->loop);
+    cl_election_set_lease(m->election, m->lease);
     later(m, cl_member_keepalive_ms(m->ttl));
 }
 
@@ -500,6 +517,82 @@ int cl_member_set_status(cl_member *m, const char *id, const char *status, cl_me
     return 1;
 }
 
+/* ---- the election ----------------------------------------------------- */
+
+static void on_leader(void *arg, bool leading, const char *leader)
+{
+    cl_member *m = arg;
+    if (leading)
+        event(m, CL_MEMBER_EV_LEADER, "this instance (%s) leads the cluster", m->self.id);
+    else if (leader[0])
+        event(m, CL_MEMBER_EV_LEADER, "instance %s leads the cluster", leader);
+    else
+        event(m, CL_MEMBER_EV_LEADER, "no instance leads the cluster");
+}
+
+static void on_election_error(void *arg, const char *detail)
+{
+    event(arg, CL_MEMBER_EV_ETCD_FAILED, "%s", detail);
+}
+
+static int start_election(cl_member *m, const char *cluster)
+{
+    char key[CL_KEY_MAX + 1];
+    if (cl_cluster_key(cluster, CL_LEADER_LEAF, key, sizeof key) < 0)
+        return -EINVAL;
+    cl_election_config ec = {.loop = m->loop,
+                             .etcd = m->etcd,
+                             .key = key,
+                             .id = m->self.id,
+                             .retry_ms = cl_member_retry_ms(m->ttl),
+                             .on_change = on_leader,
+                             .on_error = on_election_error,
+                             .arg = m};
+    return cl_election_start(&ec, &m->election);
+}
+
+/* ---- the cluster's other keys ------------------------------------------ */
+
+int cl_member_mirror(cl_member *m, const char *leaf, const cl_mirror_cbs *cbs)
+{
+    char key[CL_KEY_MAX + 1];
+    if (!m->etcd)
+        return -ENOTCONN;
+    if (m->closing)
+        return -ECANCELED;
+    if (m->n_mirrors == CL_MEMBER_MIRRORS_MAX)
+        return -ENOSPC;
+    if (cl_cluster_key(m->cluster, leaf, key, sizeof key) < 0)
+        return -EINVAL;
+    int r = cl_mirror_start(m->loop, m->etcd, key, cl_member_retry_ms(m->ttl), cbs,
+                            &m->mirrors[m->n_mirrors]);
+    if (r < 0)
+        return r;
+    m->n_mirrors++;
+    m->open++; /* freed once the etcd client has closed */
+    return 0;
+}
+
+cl_etcd *cl_member_etcd(cl_member *m)
+{
+    return m->closing ? NULL : m->etcd;
+}
+
+const char *cl_member_cluster(const cl_member *m)
+{
+    return m->cluster;
+}
+
+bool cl_member_is_leader(const cl_member *m)
+{
+    return m->etcd ? cl_election_leading(m->election) : true;
+}
+
+const char *cl_member_leader(const cl_member *m)
+{
+    return m->etcd ? cl_election_leader(m->election) : m->self.id;
+}
+
 /* ---- life ------------------------------------------------------------- */
 
 cl_member_state cl_member_get_state(const cl_member *m)
@@ -541,6 +634,14 @@ const cl_instance *cl_member_find(const cl_member *m, const char *id_or_arn)
 void cl_member_get_stats(const cl_member *m, cl_member_stats *out)
 {
     *out = m->stats;
+    if (!m->election) {
+        out->elections_won = 1; /* alone: this agent leads from its start */
+        return;
+    }
+    cl_election_stats es;
+    cl_election_get_stats(m->election, &es);
+    out->elections_won = es.won;
+    out->leader_changes = es.leader_changes;
 }
 
 bool cl_member_etcd_stats(const cl_member *m, cl_etcd_stats *out)
@@ -565,6 +666,7 @@ int cl_member_start(const cl_member_config *cfg, cl_member **out, char *why, siz
     m->loop = cfg->loop;
     m->ttl = ttl;
     m->self = *cfg->self;
+    snprintf(m->cluster, sizeof m->cluster, "%s", cfg->cluster ? cfg->cluster : "");
     m->on_event = cfg->on_event;
     m->event_arg = cfg->event_arg;
     if (cl_instances_prefix(cfg->cluster, m->prefix, sizeof m->prefix) < 0 ||
@@ -591,13 +693,19 @@ int cl_member_start(const cl_member_config *cfg, cl_member **out, char *why, siz
         es_free(m);
         return r == CL_ETCD_E_NOMEM ? -ENOMEM : -EINVAL;
     }
+    if ((r = start_election(m, cfg->cluster)) < 0) {
+        cl_etcd_close(m->etcd, NULL, NULL);
+        es_free(m->view);
+        es_free(m);
+        return es_errf(why, whylen, r, "the election: %s", strerror(-r));
+    }
     /* the view starts empty: what etcd says, not what we assume */
     m->n_view = 0;
     uv_timer_init(cfg->loop, &m->timer);
     uv_timer_init(cfg->loop, &m->view_timer);
     m->timer.data = m->view_timer.data = m;
     m->timers_open = true;
-    m->open = 3; /* two timers, the etcd client */
+    m->open = 4; /* two timers, the etcd client, the election */
     m->state = CL_MEMBER_JOINING;
     join(m);
     sync_view(m);
@@ -622,9 +730,19 @@ static void on_handle_closed(uv_handle_t *h)
     release(h->data);
 }
 
-static void on_etcd_closed(void *arg)
+static void on_part_freed(void *arg)
 {
     release(arg);
+}
+
+/* Every etcd callback has run: the election and the mirrors can go. */
+static void on_etcd_closed(void *arg)
+{
+    cl_member *m = arg;
+    for (size_t i = 0; i < m->n_mirrors; i++)
+        cl_mirror_free(m->mirrors[i], on_part_freed, m);
+    cl_election_free(m->election, on_part_freed, m);
+    release(m);
 }
 
 /* The revoke answered (or the stop's deadline passed): close everything. */
@@ -678,6 +796,9 @@ void cl_member_close(cl_member *m, void (*done)(void *arg), void *arg)
         return;
     }
     set_state(m, CL_MEMBER_STOPPING);
+    cl_election_stop(m->election); /* the revoke ends the key: others take over at once */
+    for (size_t i = 0; i < m->n_mirrors; i++)
+        cl_mirror_stop(m->mirrors[i]);
     uv_timer_stop(&m->view_timer);
     cl_etcd_watch_cancel(m->watch);
     if (m->lease && cl_etcd_lease_revoke(m->etcd, m->lease, on_revoked, m) == 0) {

@@ -24,7 +24,9 @@
  *
  * Writes to another instance's record (UpdateContainerInstancesState) are
  * transactions on the record's mod_revision, retried on a concurrent change,
- * and keep the record's lease. A library: events are reported to a callback,
+ * and keep the record's lease. The member also runs the cluster's election
+ * (cluster/election.h) with its lease: the agent leads while the election
+ * key holds its ID under that lease. A library: events are reported to a callback,
  * never logged. */
 #ifndef ES_CLUSTER_MEMBER_H
 #define ES_CLUSTER_MEMBER_H
@@ -36,6 +38,7 @@
 
 #include "cluster/etcd.h"
 #include "cluster/instance.h"
+#include "cluster/mirror.h"
 
 #define CL_MEMBER_TTL_MIN 2
 #define CL_MEMBER_TTL_MAX 3600
@@ -44,6 +47,7 @@
 #define CL_MEMBER_STOP_MS 3000   /* the stop's revoke, at most */
 #define CL_MEMBER_VIEW_MAX 1000  /* instances in one cluster */
 #define CL_MEMBER_UPDATE_TRIES 5 /* a status write that keeps meeting a concurrent change */
+#define CL_MEMBER_MIRRORS_MAX 4  /* cl_member_mirror's */
 
 typedef enum cl_member_state {
     CL_MEMBER_ALONE,      /* no etcd */
@@ -62,6 +66,7 @@ typedef enum cl_member_event {
     CL_MEMBER_EV_VIEW,        /* detail: the view was read whole (count) */
     CL_MEMBER_EV_BAD_RECORD,  /* detail: the key and why it was skipped */
     CL_MEMBER_EV_REVOKED,     /* the stop's revoke */
+    CL_MEMBER_EV_LEADER,      /* detail: who leads now (cluster/election.h) */
 } cl_member_event;
 typedef void (*cl_member_event_fn)(void *arg, cl_member_event ev, const char *detail);
 
@@ -91,6 +96,22 @@ const cl_instance *cl_member_instances(const cl_member *m, size_t *n);
 /* By ID or ARN; NULL when unknown. */
 const cl_instance *cl_member_find(const cl_member *m, const char *id_or_arn);
 
+/* The election (cluster/election.h): whether this agent leads the cluster
+ * (alone: always), and the leader's instance ID ("" while none is known;
+ * alone: this instance's). */
+bool cl_member_is_leader(const cl_member *m);
+const char *cl_member_leader(const cl_member *m);
+
+/* Follows /ecs-secrets/clusters/<cluster>/<leaf> (cluster/mirror.h) for
+ * the member's life: the mirror is stopped when the member closes and freed
+ * after its etcd client, so cbs (and their arg) must live until the
+ * member's done. 0, -ENOTCONN (alone), -ENOSPC, -EINVAL, -ENOMEM. */
+int cl_member_mirror(cl_member *m, const char *leaf, const cl_mirror_cbs *cbs);
+/* The member's etcd client for calls of other modules (cluster/taskdefs.h);
+ * NULL alone or once closing. Their callbacks run before the member's done. */
+cl_etcd *cl_member_etcd(cl_member *m);
+const char *cl_member_cluster(const cl_member *m);
+
 /* Sets instance id's status (ACTIVE, DRAINING). Alone: applied now, answers
  * 0 and cb is not called. With etcd: answers 1 and cb follows with err 0 and
  * the record as written, or < 0 (CL_ETCD_E_*, -ENOENT: the instance is gone)
@@ -109,7 +130,7 @@ long cl_member_request_ms(int64_t ttl);
 
 typedef struct cl_member_stats {
     unsigned long keepalives, keepalive_failures, registrations, leases_lost, view_syncs,
-        watch_events, bad_records, updates, update_conflicts;
+        watch_events, bad_records, updates, update_conflicts, elections_won, leader_changes;
 } cl_member_stats;
 void cl_member_get_stats(const cl_member *m, cl_member_stats *out);
 /* The etcd client's counters; false (out untouched) when alone. */

@@ -50,6 +50,7 @@ struct ag_api {
     void *counts_arg;
     ag_api_instances_fn instances; /* NULL: this host alone */
     void *instances_arg;
+    ag_api_td_share td_share; /* register_td NULL: this host's store alone */
     struct {
         ag_api_metrics_fn fn;
         void *arg;
@@ -481,21 +482,28 @@ static const char *const td_statuses[] = {"ACTIVE", "INACTIVE", NULL};
 
 /* The answer's tags: the store's (TagResource may have changed them since
  * the registration); 0 or < 0 after ag_api_fail. */
-static int write_td_answer(ag_api_req *rq, const ag_taskdef *td, bool with_tags)
+int ag_api_write_taskdef(ag_api *api, es_jw *w, const ag_taskdef *td, bool with_tags)
 {
-    es_jw_key(rq->w, "taskDefinition");
-    ag_taskdef_write_describe(td, rq->api->region, rq->api->account, rq->w);
+    es_jw_key(w, "taskDefinition");
+    ag_taskdef_write_describe(td, api->region, api->account, w);
     if (!with_tags)
         return 0;
     char arn[AG_API_TD_ARN_MAX];
-    ag_api_td_arn(rq->api, td->family, td->revision, arn, sizeof arn);
+    ag_api_td_arn(api, td->family, td->revision, arn, sizeof arn);
     ag_tags tags = {.n = 0};
-    if (ag_store_tags_get(rq->api->store, arn, &tags) < 0) {
-        es_err("task definition %s: tags: %s", arn, ag_store_errmsg(rq->api->store));
-        return ag_api_fail(rq, SERVER, "taskDefinition: the tags cannot be read");
+    if (ag_store_tags_get(api->store, arn, &tags) < 0) {
+        es_err("task definition %s: tags: %s", arn, ag_store_errmsg(api->store));
+        return -EIO;
     }
-    ag_tags_write(&tags, rq->w);
+    ag_tags_write(&tags, w);
     ag_tags_clear(&tags);
+    return 0;
+}
+
+static int write_td_answer(ag_api_req *rq, const ag_taskdef *td, bool with_tags)
+{
+    if (ag_api_write_taskdef(rq->api, rq->w, td, with_tags) < 0)
+        return ag_api_fail(rq, SERVER, "taskDefinition: the tags cannot be read");
     return 0;
 }
 
@@ -537,6 +545,10 @@ static int op_register(void *arg, ag_api_req *rq)
         ag_tags_clear(&tags);
         ag_taskdef_free(td);
         return r;
+    }
+    if (api->td_share.register_td) {
+        ag_tags_clear(&tags); /* checked; the store takes a shared one's from its body */
+        return ag_api_td_register_shared(rq, td);
     }
     char arn[AG_API_TD_ARN_MAX];
     if (ag_store_taskdef_register(api->store, td, ag_api_now(api)) < 0 ||
@@ -613,6 +625,8 @@ static int op_deregister_td(void *arg, ag_api_req *rq)
     ag_taskdef *td = NULL;
     if ((r = ag_api_load_taskdef(rq, "taskDefinition", ref, &td)))
         return r;
+    if (td->status == AG_TD_ACTIVE && api->td_share.deregister_td)
+        return ag_api_td_deregister_shared(rq, td);
     if (td->status == AG_TD_ACTIVE) {
         int64_t now = ag_api_now(api);
         if (ag_store_taskdef_deregister(api->store, family, rev, now) < 0) {
@@ -846,6 +860,16 @@ static void task_counts(const ag_api *api, size_t by[AG_TASK_STATUS_COUNT])
 void ag_api_task_counts(const ag_api *api, size_t by[AG_TASK_STATUS_COUNT])
 {
     task_counts(api, by);
+}
+
+void ag_api_set_td_share(ag_api *api, const ag_api_td_share *share)
+{
+    api->td_share = *share;
+}
+
+const ag_api_td_share *ag_api_get_td_share(const ag_api *api)
+{
+    return api->td_share.register_td ? &api->td_share : NULL;
 }
 
 void ag_api_set_instances(ag_api *api, ag_api_instances_fn fn, void *arg)

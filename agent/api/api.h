@@ -131,6 +131,28 @@ typedef void (*ag_api_counts_fn)(void *arg, size_t by_status[AG_TASK_STATUS_COUN
 void ag_api_set_counts(ag_api *api, ag_api_counts_fn fn, void *arg);
 /* This host's task counts (zeros without a counts function). */
 void ag_api_task_counts(const ag_api *api, size_t by_status[AG_TASK_STATUS_COUNT]);
+/* Task definitions shared by the cluster (agent/cluster_td.c): with a
+ * share, RegisterTaskDefinition and DeregisterTaskDefinition go to it and
+ * are answered once it calls done (agent/api/td_shared.c); the share puts
+ * what it wrote into the store before. done's why: a failure's reason. */
+typedef void (*ag_api_td_done)(void *ctx, int err, int64_t revision, const char *why);
+typedef struct ag_api_td_share {
+    /* body: request-shaped JSON (ag_taskdef_write_request); first: the
+     * revision to try first. 0 (done follows) or < 0 (-EMSGSIZE: too large) */
+    int (*register_td)(void *arg, const char *family, const char *body, size_t len, int64_t first,
+                       int64_t now, ag_api_td_done done, void *ctx);
+    int (*deregister_td)(void *arg, const char *family, int64_t revision, int64_t now,
+                         ag_api_td_done done, void *ctx);
+    void *arg;
+} ag_api_td_share;
+void ag_api_set_td_share(ag_api *api, const ag_api_td_share *share);
+const ag_api_td_share *ag_api_get_td_share(const ag_api *api); /* NULL: none */
+/* "taskDefinition" (and with_tags, "tags" from the store) into w. 0 or -EIO. */
+int ag_api_write_taskdef(ag_api *api, es_jw *w, const ag_taskdef *td, bool with_tags);
+/* The shared halves of the two operations (td_shared.c): take td, answer later. */
+int ag_api_td_register_shared(ag_api_req *rq, ag_taskdef *td);
+int ag_api_td_deregister_shared(ag_api_req *rq, ag_taskdef *td);
+
 /* DescribeClusters' registeredContainerInstancesCount; without one: 1 (this host). */
 typedef size_t (*ag_api_instances_fn)(void *arg);
 void ag_api_set_instances(ag_api *api, ag_api_instances_fn fn, void *arg);

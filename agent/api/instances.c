@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "cluster/placement.h"
 #include "common/log.h"
 
 #define INVALID "InvalidParameterException"
@@ -63,7 +64,7 @@ static void write_resources(es_jw *w, const char *key, const cl_instance *in)
     es_jw_arr_end(w);
 }
 
-void ag_api_write_instance(es_jw *w, const cl_instance *in, const size_t *tasks)
+void ag_api_write_instance(es_jw *w, const cl_instance *in, const size_t *tasks, bool leader)
 {
     es_jw_obj(w);
     es_jw_kstr(w, "containerInstanceArn", in->arn);
@@ -94,6 +95,12 @@ void ag_api_write_instance(es_jw *w, const cl_instance *in, const size_t *tasks)
         es_jw_kstr(w, "value", in->attrs[i].value);
         es_jw_obj_end(w);
     }
+    if (leader) {
+        es_jw_obj(w);
+        es_jw_kstr(w, "name", AG_API_LEADER_ATTR);
+        es_jw_kstr(w, "value", "true");
+        es_jw_obj_end(w);
+    }
     es_jw_arr_end(w);
     es_jw_kint(w, "registeredAt", in->registered_at);
     es_jw_key(w, "attachments");
@@ -111,7 +118,10 @@ static void write_one(ag_api_instances *x, es_jw *w, const cl_instance *in)
     bool self = strcmp(in->id, cl_member_self(x->member)->id) == 0;
     if (self)
         ag_api_task_counts(x->api, by);
-    ag_api_write_instance(w, in, self ? by : NULL);
+    /* alone there is nothing to elect: the answer stays as it was */
+    ag_api_write_instance(w, in, self ? by : NULL,
+                          cl_member_is_clustered(x->member) &&
+                              strcmp(in->id, cl_member_leader(x->member)) == 0);
 }
 
 /* An ARN of the configured cluster's form for a reference the view lacks. */
@@ -136,6 +146,9 @@ static void write_failure(es_jw *w, const char *arn, const char *reason, const c
 
 /* ---- ListContainerInstances ------------------------------------------- */
 
+static void list_arns(ag_api_instances *x, ag_api_req *rq, const char *status,
+                      const cl_pl_expr *expr, const char *after, int64_t max);
+
 static int op_list(void *arg, ag_api_req *rq)
 {
     ag_api_instances *x = arg;
@@ -143,7 +156,7 @@ static int op_list(void *arg, ag_api_req *rq)
     int64_t max = AG_API_PAGE_MAX;
     int r;
     if ((r = ag_api_check_cluster(rq)) || (r = ag_api_str(rq, "status", false, 1, 32, &status)) ||
-        (r = ag_api_str(rq, "filter", false, 1, 1024, &filter)) ||
+        (r = ag_api_str(rq, "filter", false, 1, CL_PL_EXPR_MAX, &filter)) ||
         (r = ag_api_int(rq, "maxResults", 1, AG_API_PAGE_MAX, &max)) ||
         (r = ag_api_str(rq, "nextToken", false, 1, AG_API_TOKEN_MAX, &tok)))
         return r;
@@ -156,16 +169,25 @@ static int op_list(void *arg, ag_api_req *rq)
         return ag_api_fail(rq, INVALID,
                            "status: must be one of ACTIVE, DRAINING, REGISTERING, DEREGISTERING, "
                            "REGISTRATION_FAILED");
-    if (filter)
-        return ag_api_fail(rq, INVALID,
-                           "filter: the cluster query language is not supported by this agent "
-                           "yet (placement constraints come with the scheduler)");
     char after[CL_INSTANCE_ID_MAX + 1] = "";
     if (tok && (ag_api_token_parse(tok, after, sizeof after) < 0 || !cl_instance_id_ok(after)))
         return ag_api_fail(rq, INVALID, "nextToken: not a token this API handed out");
     if ((r = ag_api_authorize(rq, "ecs:ListContainerInstances", ag_api_cluster_arn(rq->api), NULL,
                               0)))
         return r;
+    cl_pl_expr *expr = NULL; /* the cluster query language, as memberOf takes it */
+    char why[160];
+    if (filter && (r = cl_pl_expr_compile(filter, &expr, why, sizeof why)) < 0)
+        return ag_api_fail(rq, r == -ENOMEM ? SERVER : INVALID, "filter: %s", why);
+    list_arns(x, rq, status, expr, after, max);
+    cl_pl_expr_free(expr);
+    return 0;
+}
+
+/* The page: in the view's ID order from after, the ones status and expr keep. */
+static void list_arns(ag_api_instances *x, ag_api_req *rq, const char *status,
+                      const cl_pl_expr *expr, const char *after, int64_t max)
+{
     size_t n, listed = 0;
     const cl_instance *v = cl_member_instances(x->member, &n);
     const char *last = NULL;
@@ -174,7 +196,8 @@ static int op_list(void *arg, ag_api_req *rq)
     es_jw_arr(rq->w);
     for (size_t i = 0; i < n; i++) {
         /* the view is in ID order: a token is the last ID handed out */
-        if ((after[0] && strcmp(v[i].id, after) <= 0) || (status && strcmp(v[i].status, status)))
+        if ((after[0] && strcmp(v[i].id, after) <= 0) || (status && strcmp(v[i].status, status)) ||
+            (expr && !cl_pl_expr_eval(expr, &v[i])))
             continue;
         if (listed == (size_t)max) {
             more = true;
@@ -188,7 +211,6 @@ static int op_list(void *arg, ag_api_req *rq)
     char next[AG_API_TOKEN_MAX + 1];
     if (more && last && ag_api_token_make(last, next, sizeof next) == 0)
         es_jw_kstr(rq->w, "nextToken", next);
-    return 0;
 }
 
 /* ---- DescribeContainerInstances --------------------------------------- */
@@ -428,8 +450,18 @@ static void cluster_metrics(void *arg, ag_metrics *m)
                                     "1 when this instance is registered (or alone), else 0", NULL,
                                     NULL, 0),
                   st == CL_MEMBER_REGISTERED || st == CL_MEMBER_ALONE ? 1 : 0);
+    ag_series_set(ag_metrics_series(m, AG_METRIC_GAUGE, CLUSTER_METRIC "leader",
+                                    "1 while this agent leads the cluster (alone: 1), else 0", NULL,
+                                    NULL, 0),
+                  cl_member_is_leader(x->member) ? 1 : 0);
     cl_member_stats ms;
     cl_member_get_stats(x->member, &ms);
+    ag_metrics_sync_counter(m, CLUSTER_METRIC "elections_total",
+                            "Elections this agent won (times it became the cluster's leader)", NULL,
+                            (double)ms.elections_won);
+    ag_metrics_sync_counter(m, CLUSTER_METRIC "leader_changes_total",
+                            "Times this agent saw a different instance become the leader", NULL,
+                            (double)ms.leader_changes);
     ag_metrics_sync_counter(m, CLUSTER_METRIC "registrations_total",
                             "Registrations of this instance in etcd (one per lease)", NULL,
                             (double)ms.registrations);

@@ -1,6 +1,8 @@
 /* instances.h - the ECS API's container-instance operations (issue 23):
  *
- *   ListContainerInstances          cluster, status, maxResults, nextToken
+ *   ListContainerInstances          cluster, status, filter (the cluster
+ *                                   query language: cluster/placement.h),
+ *                                   maxResults, nextToken
  *                                   -> containerInstanceArns (ID order)
  *   DescribeContainerInstances      cluster, containerInstances[] (IDs or
  *                                   ARNs), include -> containerInstances,
@@ -31,6 +33,9 @@
         "22", "2375", "2376", "51678", "51679"                                                     \
     }
 
+/* the attribute that marks the cluster's elected leader */
+#define AG_API_LEADER_ATTR "ecs-secrets.cluster-leader"
+
 typedef struct ag_api_instances ag_api_instances;
 
 /* Adds the three operations and the instance count. member is borrowed and
@@ -39,7 +44,9 @@ int ag_api_instances_attach(ag_api *api, cl_member *member, ag_api_instances **o
 void ag_api_instances_free(ag_api_instances *x);
 
 /* The ECS shape of one instance (an object), as the three operations write
- * it; tasks: this host's counts when in is this host, else NULL. */
-void ag_api_write_instance(es_jw *w, const cl_instance *in, const size_t *tasks);
+ * it; tasks: this host's counts when in is this host, else NULL; leader:
+ * in leads the cluster (the attribute AG_API_LEADER_ATTR = "true" is added,
+ * made at answer time from the election, never stored in the record). */
+void ag_api_write_instance(es_jw *w, const cl_instance *in, const size_t *tasks, bool leader);
 
 #endif

@@ -433,6 +433,68 @@ out:
     return r;
 }
 
+/* One statement of ag_store_taskdef_put's transaction, bound from row
+ * (?1 family, ?2 revision, ?3 status, ?4 registered, ?5 deregistered, ?6
+ * body; a statement that names fewer leaves the others unbound: SQLite
+ * refuses those binds with SQLITE_RANGE, harmlessly). */
+static int put_step(ag_store *st, const char *sql, const ag_store_td_row *row, const char *what)
+{
+    sqlite3_stmt *s = NULL;
+    int r = prepare(st, sql, &s);
+    if (r)
+        return r;
+    bind_text(s, 1, row->family);
+    sqlite3_bind_int64(s, 2, row->revision);
+    sqlite3_bind_text(s, 3, row->active ? "ACTIVE" : "INACTIVE", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, row->registered_at);
+    if (row->deregistered_at > 0)
+        sqlite3_bind_int64(s, 5, row->deregistered_at);
+    else
+        sqlite3_bind_null(s, 5);
+    sqlite3_bind_text(s, 6, row->body, (int)row->body_len, SQLITE_STATIC);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        r = sq(st, what);
+    sqlite3_finalize(s);
+    return r;
+}
+
+int ag_store_taskdef_put(ag_store *st, const ag_store_td_row *row)
+{
+    if (row->body_len > (size_t)4 * AG_TD_BODY_MAX || row->revision < 1)
+        return set_err(st, -EINVAL, "task definition %s: not a row to keep", row->family);
+    int r = exec(st, "BEGIN IMMEDIATE");
+    if (r)
+        return r;
+    /* a new revision's tags come out of its body, as migration 5 copied them */
+    if ((r = put_step(st,
+                      "INSERT OR IGNORE INTO resource_tags (resource, key, value)"
+                      "  SELECT 'task-definition/' || ?1 || ':' || ?2,"
+                      "    json_extract(j.value, '$.key'), "
+                      "    coalesce(json_extract(j.value, '$.value'), '')"
+                      "  FROM json_each(?6, '$.tags') j"
+                      "  WHERE json_valid(?6) AND json_type(?6, '$.tags') = 'array'"
+                      "    AND json_type(j.value, '$.key') = 'text'"
+                      "    AND NOT EXISTS (SELECT 1 FROM taskdefs WHERE family = ?1 AND "
+                      "revision = ?2)",
+                      row, "tags of a shared task definition")) ||
+        (r = put_step(st,
+                      "INSERT INTO taskdefs (family, revision, status, registered_at, "
+                      "deregistered_at, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+                      "ON CONFLICT (family, revision) DO UPDATE SET status = ?3, "
+                      "registered_at = ?4, deregistered_at = ?5, body = ?6",
+                      row, "put task definition")) ||
+        (r = put_step(st,
+                      "INSERT INTO taskdef_families (family, last_revision) "
+                      "VALUES (?1, ?2) ON CONFLICT (family) DO UPDATE SET last_revision = "
+                      "max(last_revision, excluded.last_revision)",
+                      row, "the family's last revision")) ||
+        (r = exec(st, "COMMIT"))) {
+        rollback(st);
+        return r;
+    }
+    return 0;
+}
+
 int ag_store_taskdef_get(ag_store *st, const char *family, int64_t revision, ag_taskdef **out)
 {
     sqlite3_stmt *s = NULL;

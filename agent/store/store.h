@@ -48,6 +48,19 @@ const char *ag_store_errmsg(const ag_store *st);
 /* Registers td as the next revision of its family: sets td->revision,
  * td->status ACTIVE, td->registered_at = now. 0 or -EIO. */
 int ag_store_taskdef_register(ag_store *st, ag_taskdef *td, int64_t now);
+/* A revision as the cluster keeps it (agent/cluster_td.c): inserted, or
+ * replaced when the family and revision are there; the family's last
+ * revision raised to it; a new revision's tags taken from its body. body
+ * is request-shaped JSON (ag_taskdef_write_request's). 0, -EINVAL, -EIO. */
+typedef struct ag_store_td_row {
+    const char *family;
+    int64_t revision;
+    bool active;
+    int64_t registered_at, deregistered_at; /* 0: not deregistered */
+    const char *body;
+    size_t body_len;
+} ag_store_td_row;
+int ag_store_taskdef_put(ag_store *st, const ag_store_td_row *row);
 /* revision 0: the latest ACTIVE revision. 0, -ENOENT, -EIO, -ENOMEM. */
 int ag_store_taskdef_get(ag_store *st, const char *family, int64_t revision, ag_taskdef **out);
 /* Marks a revision INACTIVE (deregisteredAt = now). 0, -ENOENT, -EIO. */

@@ -1,8 +1,9 @@
 /* cluster/etcd.c against a real etcd (Debian's etcd-server, started here on
  * loopback in a temporary directory): every call's wire shape as etcd 3.4
  * answers it, failover past a dead endpoint, a watch's stream, leases, a
- * transaction's compare both ways, an etcd refusal, and a close with a
- * watch and calls in flight. Needs the etcd binary (scripts/deps.sh). */
+ * transaction's compare both ways, an etcd refusal, a close with a
+ * watch and calls in flight, and cluster/election.c's candidates on it. Needs the etcd binary
+ * (scripts/deps.sh). */
 #include <criterion/criterion.h>
 
 #include <arpa/inet.h>
@@ -18,6 +19,7 @@
 
 #include <uv.h>
 
+#include "cluster/election.h"
 #include "cluster/etcd.h"
 
 static uv_loop_t loop;
@@ -329,6 +331,148 @@ Test(etcd_client, no_endpoint_answers)
 }
 
 /* ---- TLS: a member that asks for client certificates ------------------ */
+
+/* ---- cluster/election.c on a real etcd ------------------------------- */
+
+#define CANDIDATES 3
+static const char *const cand_ids[CANDIDATES] = {"aaaa1", "bbbb2", "cccc3"};
+static int leader_reports;
+
+static void on_leader_change(void *arg, bool leading, const char *leader)
+{
+    (void)arg;
+    (void)leading;
+    (void)leader;
+    leader_reports++;
+}
+
+/* Runs the loop until every candidate names the same leader and exactly one
+ * leads (or none when want_none); the index of the leader, -1 for none. */
+static int agreed_leader(cl_election **el, const bool *alive, bool want_none)
+{
+    for (int i = 0; i < 20000; i++) {
+        int leading = -1, n_leading = 0;
+        bool agree = true;
+        const char *first = NULL;
+        for (int c = 0; c < CANDIDATES; c++) {
+            if (!alive[c])
+                continue;
+            if (cl_election_leading(el[c])) {
+                leading = c;
+                n_leading++;
+            }
+            if (!first)
+                first = cl_election_leader(el[c]);
+            else if (strcmp(first, cl_election_leader(el[c])) != 0)
+                agree = false;
+        }
+        if (agree && want_none && n_leading == 0 && first && !first[0])
+            return -1;
+        if (agree && !want_none && n_leading == 1 && strcmp(first, cand_ids[leading]) == 0)
+            return leading;
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    cr_assert_fail("the candidates did not agree on %s", want_none ? "nobody" : "one leader");
+    return -2;
+}
+
+static uv_timer_t pause_timer;
+static bool paused;
+static void on_pause(uv_timer_t *t)
+{
+    (void)t;
+    paused = true;
+}
+static void run_for(uint64_t ms)
+{
+    paused = false;
+    uv_timer_start(&pause_timer, on_pause, ms, 0);
+    wait_for(&paused);
+}
+
+Test(etcd_client, election)
+{
+    cl_etcd *e = client();
+    uv_timer_init(&loop, &pause_timer);
+    cl_election *el[CANDIDATES];
+    int64_t lease[CANDIDATES];
+    bool alive[CANDIDATES] = {true, true, true};
+    result r;
+    for (int c = 0; c < CANDIDATES; c++) {
+        cl_election_config cfg = {.loop = &loop,
+                                  .etcd = e,
+                                  .key = "/el/leader",
+                                  .id = cand_ids[c],
+                                  .retry_ms = 200,
+                                  .on_change = on_leader_change};
+        cr_assert_eq(cl_election_start(&cfg, &el[c]), 0);
+        CALL(&r, cl_etcd_lease_grant(e, 30, on_result, &r));
+        cr_assert_eq(r.err, 0, "lease grant: %s", cl_etcd_strerror(r.err));
+        lease[c] = r.id;
+    }
+    /* no lease yet: they watch, nobody campaigns */
+    run_for(300);
+    cr_assert_eq(agreed_leader(el, alive, true), -1);
+    for (int c = 0; c < CANDIDATES; c++)
+        cl_election_set_lease(el[c], lease[c]);
+    int l = agreed_leader(el, alive, false);
+    CALL(&r, cl_etcd_range(e, "/el/leader", false, on_result, &r));
+    cr_assert_str_eq(r.value, cand_ids[l]);
+    cr_assert_eq(r.lease, lease[l], "the key lives under the leader's lease");
+    cl_election_stats st;
+    cl_election_get_stats(el[l], &st);
+    cr_assert_eq(st.won, 1);
+
+    /* the leader's lease ends: another leads, the key under its lease */
+    CALL(&r, cl_etcd_lease_revoke(e, lease[l], on_result, &r));
+    alive[l] = false;
+    int l2 = agreed_leader(el, alive, false);
+    cr_assert_neq(l2, l);
+    CALL(&r, cl_etcd_range(e, "/el/leader", false, on_result, &r));
+    cr_assert_str_eq(r.value, cand_ids[l2]);
+    cr_assert_eq(r.lease, lease[l2]);
+    cr_assert(!cl_election_leading(el[l]), "a candidate whose lease went does not lead");
+
+    /* the member takes its lease back (a TTL without renewal): no longer
+     * leading at once, and leading again when it is handed back (the key
+     * is still under it) */
+    cl_election_set_lease(el[l2], 0);
+    cr_assert(!cl_election_leading(el[l2]));
+    cl_election_set_lease(el[l2], lease[l2]);
+    cr_assert(cl_election_leading(el[l2]));
+
+    /* a value that is no instance ID (written behind the agents' backs):
+     * nobody leads, and the candidates retry at retry_ms, not in a loop */
+    CALL(&r, cl_etcd_lease_revoke(e, lease[l2], on_result, &r));
+    alive[l2] = false;
+    int third = 3 - l - l2;
+    agreed_leader(el, alive, false);
+    CALL(&r, cl_etcd_lease_revoke(e, lease[third], on_result, &r));
+    CALL(&r, cl_etcd_lease_grant(e, 30, on_result, &r));
+    lease[third] = r.id;
+    agreed_leader(el, alive, true);
+    CALL(&r, cl_etcd_put(e, "/el/leader", "Not An ID!", 10, 0, on_result, &r));
+    cl_election_set_lease(el[third], lease[third]);
+    cl_election_get_stats(el[third], &st);
+    unsigned long before = st.campaigns;
+    run_for(1000);
+    cl_election_get_stats(el[third], &st);
+    cr_assert_leq(st.campaigns - before, 8, "%lu campaigns in 1 s", st.campaigns - before);
+    cr_assert(!cl_election_leading(el[third]));
+    CALL(&r, cl_etcd_delete(e, "/el/leader", false, on_result, &r));
+    cr_assert_eq(agreed_leader(el, alive, false), third);
+    cr_assert_gt(leader_reports, 0);
+
+    for (int c = 0; c < CANDIDATES; c++)
+        cl_election_stop(el[c]);
+    closed = false;
+    cl_etcd_close(e, on_closed, NULL);
+    wait_for(&closed);
+    for (int c = 0; c < CANDIDATES; c++)
+        cl_election_free(el[c], NULL, NULL);
+    uv_close((uv_handle_t *)&pause_timer, NULL);
+    cr_assert_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+}
 
 static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void sh(const char *fmt, ...)

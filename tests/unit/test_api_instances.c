@@ -124,6 +124,14 @@ Test(api_instances, list_and_describe_this_host)
     j = ok("ListContainerInstances", "{\"status\":\"DRAINING\"}");
     cr_assert_eq(es_json_len(es_json_get(j, "containerInstanceArns")), 0);
     es_json_free(j);
+    /* --filter in the cluster query language */
+    j = ok("ListContainerInstances", "{\"filter\":\"attribute:ecs.os-type == linux\"}");
+    cr_assert_eq(es_json_len(es_json_get(j, "containerInstanceArns")), 1);
+    es_json_free(j);
+    j = ok("ListContainerInstances",
+           "{\"filter\":\"attribute:ecs.os-type == windows or attribute:gpu exists\"}");
+    cr_assert_eq(es_json_len(es_json_get(j, "containerInstanceArns")), 0);
+    es_json_free(j);
 
     j = ok("DescribeContainerInstances",
            "{\"cluster\":\"blue\",\"containerInstances\":[\"" ID "\",\"ffff\"]}");
@@ -192,7 +200,9 @@ Test(api_instances, validation)
     bad("DescribeContainerInstances", "{\"containerInstances\":[\"" ID "\"],\"cluster\":\"red\"}",
         "ClusterNotFoundException", "");
     bad("ListContainerInstances", "{\"status\":\"LOST\"}", "InvalidParameterException", "status");
-    bad("ListContainerInstances", "{\"filter\":\"attribute:ecs.os-type == linux\"}",
+    bad("ListContainerInstances", "{\"filter\":\"attribute:ecs.os-type ==\"}",
+        "InvalidParameterException", "filter");
+    bad("ListContainerInstances", "{\"filter\":\"task:group == service:web\"}",
         "InvalidParameterException", "filter");
     bad("ListContainerInstances", "{\"nextToken\":\"garbage\"}", "InvalidParameterException",
         "nextToken");

@@ -711,3 +711,64 @@ Test(store, migration_5_copies_task_definition_tags)
     ag_store_close(st);
     cr_assert_eq(int_pragma("PRAGMA user_version"), AG_STORE_SCHEMA_VERSION);
 }
+
+/* A revision as the cluster keeps it (agent/cluster_td.c): inserted at its
+ * revision, replaced when it comes again, the family's counter raised (never
+ * lowered), a new revision's tags taken from its body. */
+Test(store, taskdef_put_from_the_cluster)
+{
+    ag_store *st = open_ok();
+    const char *body = "{\"family\":\"web\",\"containerDefinitions\":[{\"name\":\"a\",\"image\":"
+                       "\"i\"}],\"tags\":[{\"key\":\"team\",\"value\":\"blue\"}]}";
+    ag_store_td_row row = {.family = "web",
+                           .revision = 7,
+                           .active = true,
+                           .registered_at = 1700000000,
+                           .body = body,
+                           .body_len = strlen(body)};
+    cr_assert_eq(ag_store_taskdef_put(st, &row), 0, "%s", ag_store_errmsg(st));
+    ag_taskdef *td = NULL;
+    cr_assert_eq(ag_store_taskdef_get(st, "web", 7, &td), 0);
+    cr_assert_eq(td->revision, 7);
+    cr_assert_eq(td->status, AG_TD_ACTIVE);
+    cr_assert_eq(td->registered_at, 1700000000);
+    ag_taskdef_free(td);
+    int64_t last = 0;
+    cr_assert_eq(ag_store_taskdef_last_revision(st, "web", &last), 0);
+    cr_assert_eq(last, 7);
+    ag_tags tags = {.n = 0};
+    cr_assert_eq(ag_store_tags_get(st, "arn:aws:ecs:us-east-1:1:task-definition/web:7", &tags), 0);
+    cr_assert_eq(tags.n, 1);
+    cr_assert_str_eq(tags.items[0].value, "blue");
+    ag_tags_clear(&tags);
+    /* again, INACTIVE: replaced; a tag set since (TagResource) is not overwritten */
+    ag_tags t = {.n = 1};
+    t.items[0] = (ag_tag){es_strdup("team"), es_strdup("red")};
+    cr_assert_eq(ag_store_tags_set(st, "arn:aws:ecs:us-east-1:1:task-definition/web:7", &t), 0);
+    ag_tags_clear(&t);
+    row.active = false;
+    row.deregistered_at = 1700000100;
+    cr_assert_eq(ag_store_taskdef_put(st, &row), 0, "%s", ag_store_errmsg(st));
+    cr_assert_eq(ag_store_taskdef_get(st, "web", 7, &td), 0);
+    cr_assert_eq(td->status, AG_TD_INACTIVE);
+    cr_assert_eq(td->deregistered_at, 1700000100);
+    ag_taskdef_free(td);
+    cr_assert_eq(ag_store_tags_get(st, "arn:aws:ecs:us-east-1:1:task-definition/web:7", &tags), 0);
+    cr_assert_str_eq(tags.items[0].value, "red");
+    ag_tags_clear(&tags);
+    /* an older revision arriving later does not lower the counter; the next
+     * local registration comes after the highest */
+    row.revision = 3;
+    row.active = true;
+    row.deregistered_at = 0;
+    cr_assert_eq(ag_store_taskdef_put(st, &row), 0);
+    cr_assert_eq(ag_store_taskdef_last_revision(st, "web", &last), 0);
+    cr_assert_eq(last, 7);
+    td = td_parse(TD_BODY);
+    cr_assert_eq(ag_store_taskdef_register(st, td, 300), 0);
+    cr_assert_eq(td->revision, 8);
+    ag_taskdef_free(td);
+    row.revision = 0;
+    cr_assert_eq(ag_store_taskdef_put(st, &row), -EINVAL);
+    ag_store_close(st);
+}

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Issue 23: the elected leader. Three agents in one cluster on a three-member etcd cluster on
+# loopback (cluster_lib.sh):
+#   - exactly one leads: its /metrics say ecs_agent_cluster_leader 1 (the others 0), the
+#     election key /ecs-secrets/clusters/<cluster>/leader holds its instance ID under the same
+#     lease as its instance record, and describe-container-instances through another agent
+#     shows the attribute ecs-secrets.cluster-leader=true on it alone;
+#   - the leader SIGKILLed: another agent leads once the dead one's lease runs out (within
+#     the TTL and a second of etcd's lease check), the key names it, the third agent counts
+#     a leader change;
+#   - that leader SIGTERMed (it revokes its lease): the last agent leads at once;
+#   - the killed agents started again: they follow; the leader keeps leading.
+# No container is run.
+#
+# Env (ctest passes them): ES_AGENT_BIN, ES_TEST_DOCKER_HOST.
+set -euo pipefail
+: "${ES_AGENT_BIN:?}" "${ES_TEST_DOCKER_HOST:?}"
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
+it_workdir cluster-leader --no-state
+it_aws_env
+
+CLUSTER=itest-leader-$$
+TTL=5
+# shellcheck source=SCRIPTDIR/cluster_lib.sh
+. "$(dirname "$0")/cluster_lib.sh"
+cl_start_etcd
+LEADER_KEY=/ecs-secrets/clusters/$CLUSTER/leader
+
+metric() { # metric I NAME: agent I's value of one series (empty when unreachable)
+  curl -sf --max-time 2 "http://127.0.0.1:${APORT[$1]}/metrics" |
+    sed -nE "s/^$2 ([0-9.e+]+)\$/\\1/p" || true
+}
+leaders() { # leaders I...: the agents among I... whose /metrics say they lead
+  local i
+  for i in "$@"; do
+    [[ $(metric "$i" ecs_agent_cluster_leader) == 1 ]] && echo "$i"
+  done
+  return 0
+}
+wait_one_leader() { # wait_one_leader TRIES I...: polls 0.1 s apart; prints the one leader
+  local tries=$1 t got
+  shift
+  for ((t = 0; t < tries; t++)); do
+    got=$(leaders "$@")
+    if [[ -n $got && $(wc -l <<<"$got") -eq 1 ]]; then
+      echo "$got"
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "${got:-none}" | tr '\n' ' ' >&2
+  return 1
+}
+lease_of() { ctl get "$1" -w fields | sed -nE 's/^"Lease" : ([0-9]+)$/\1/p'; }
+key_value() { ctl get "$1" --print-value-only; }
+leader_attr_on() { # leader_attr_on I: the instances agent I describes with the leader attribute
+  awsn "$1" ecs describe-container-instances --cluster "$CLUSTER" \
+    --container-instances "$(arn_of 1)" "$(arn_of 2)" "$(arn_of 3)" |
+    jq -r '.containerInstances[] | select(any(.attributes[];
+      .name == "ecs-secrets.cluster-leader" and .value == "true")) | .containerInstanceArn'
+}
+check_leader() { # check_leader L OTHER...: L leads in etcd, in /metrics, in describe
+  local l=$1 o id
+  shift
+  id=$(cat "${ASTATE[$l]}/instance-id")
+  eq "$(key_value "$LEADER_KEY")" "$id" "the election key's value"
+  eq "$(lease_of "$LEADER_KEY")" "$(lease_of "/ecs-secrets/clusters/$CLUSTER/instances/$id")" \
+    "the election key's lease (the leader's instance lease)"
+  for o in "$@"; do
+    eq "$(metric "$o" ecs_agent_cluster_leader)" 0 "agent $o's leader gauge"
+    eq "$(leader_attr_on "$o")" "$(arn_of "$l")" "the leader agent $o describes"
+  done
+}
+
+say "starting three agents in cluster $CLUSTER (lease TTL ${TTL}s)"
+for i in 1 2 3; do start_agent_n "$i"; done
+wait_count 1 3 100 >/dev/null || fail "agent 1 never listed 3 instances"
+L=$(wait_one_leader 100 1 2 3) || fail "not exactly one leader among the three"
+say "agent $L leads"
+others=()
+for i in 1 2 3; do [[ $i == "$L" ]] || others+=("$i"); done
+check_leader "$L" "${others[@]}"
+eq "$(metric "$L" ecs_agent_cluster_elections_total)" 1 "the leader's elections won"
+for o in "${others[@]}"; do
+  eq "$(metric "$o" ecs_agent_cluster_elections_total)" 0 "agent $o's elections won"
+done
+grep -q "leads the cluster" "${ALOG[$L]}" || fail "the leader did not log its leadership"
+
+say "the leader (agent $L) SIGKILLed: another leads once its lease runs out"
+kill -KILL "${APID[$L]}"
+wait "${APID[$L]}" 2>/dev/null || true
+APID[L]=
+killed_ms=$(date +%s%3N)
+L2=$(wait_one_leader $(((TTL + 5) * 10)) "${others[@]}") ||
+  fail "no single new leader $((($(date +%s%3N) - killed_ms) / 1000)) s after the kill"
+took_ms=$(($(date +%s%3N) - killed_ms))
+say "agent $L2 leads ${took_ms} ms after the kill (lease TTL ${TTL} s)"
+# etcd's lessor checks expiry every 500 ms and the watch and one transaction follow: the
+# TTL and a second at most; and not at once, the lease had to run out first
+((took_ms <= TTL * 1000 + 1000)) || fail "the takeover took ${took_ms} ms: past the TTL"
+((took_ms >= 1000)) || fail "the takeover came after ${took_ms} ms: before the lease could expire"
+third=
+for o in "${others[@]}"; do [[ $o == "$L2" ]] || third=$o; done
+check_leader "$L2" "$third"
+eq "$(metric "$L2" ecs_agent_cluster_elections_total)" 1 "the new leader's elections won"
+changes=$(metric "$third" ecs_agent_cluster_leader_changes_total)
+[[ ${changes:-0} -ge 2 ]] || fail "agent $third saw ${changes:-0} leader changes (want 2: first, then new)"
+
+say "the new leader (agent $L2) SIGTERMed: it revokes its lease, agent $third leads at once"
+kill -TERM "${APID[$L2]}"
+wait "${APID[$L2]}" || fail "agent $L2 exited with $? on SIGTERM"
+APID[L2]=
+stopped_ms=$(date +%s%3N)
+wait_one_leader 30 "$third" >/dev/null || fail "agent $third does not lead 3 s after the stop"
+say "agent $third leads $(($(date +%s%3N) - stopped_ms)) ms after agent $L2's stop"
+eq "$(key_value "$LEADER_KEY")" "$(cat "${ASTATE[$third]}/instance-id")" "the election key after the stop"
+
+say "agents $L and $L2 started again: they follow"
+start_agent_n "$L"
+start_agent_n "$L2"
+wait_count "$third" 3 100 >/dev/null || fail "agent $third does not list 3 instances again"
+for ((t = 0; t < 30; t++)); do
+  [[ $(leader_attr_on "$L") == "$(arn_of "$third")" ]] && break
+  sleep 0.1
+done
+check_leader "$third" "$L" "$L2"
+eq "$(metric "$third" ecs_agent_cluster_elections_total)" 1 "the leader won once"
+
+say "everyone stops: no key left"
+for i in 1 2 3; do
+  kill -TERM "${APID[$i]}"
+  wait "${APID[$i]}" || fail "agent $i exited with $? on SIGTERM"
+  APID[i]=
+done
+eq "$(ctl get --prefix "/ecs-secrets/clusters/$CLUSTER/" --keys-only | grep -c . || true)" 0 \
+  "keys left in etcd"
+say "ok"
