@@ -8,6 +8,8 @@
 # reports none stale, and a timeline says how long each step took.
 #
 #   ENDPOINT=http://127.0.0.1:4577 PROFILE=ecs-secrets-agent ./rotate.sh [--store STORE]
+#   (POLL=SECONDS sets how often it looks at the service while it waits: 1 by default; the
+#   timeline comes from the agent's and the store's timestamps, not from these looks)
 #
 #   --store ssm             an SSM SecureString, /demo/db_password (put-parameter --overwrite)
 #   --store secretsmanager  a Secrets Manager secret, demo/db_password (put-secret-value)
@@ -46,6 +48,7 @@ PROFILE=${PROFILE:-ecs-secrets-agent}
 CLUSTER=${CLUSTER:-default}
 SERVICE=${SERVICE:-web}
 ROLE=${ROLE:-arn:aws:iam::123456789012:role/ecsTaskExecutionRole}
+POLL=${POLL:-1} # seconds between two looks at the service (each one aws CLI call)
 V1=v1-of-db-password
 V2=v2-of-db-password
 export AWS_PAGER=
@@ -58,15 +61,16 @@ event_time() { # the createdAt (epoch seconds) of the oldest event holding TEXT
     --query "services[0].events[?contains(message, '$1')] | [-1].createdAt")"
 }
 wait_event() { # wait_event TEXT SECONDS
-  local i
-  for ((i = 0; i < $2 * 2; i++)); do
-    events | grep -qF -- "$1" && return 0
-    if events | grep -qF "deployment failed"; then
+  local end=$((SECONDS + $2)) now
+  while ((SECONDS < end)); do
+    now=$(events)
+    grep -qF -- "$1" <<<"$now" && return 0
+    if grep -qF "deployment failed" <<<"$now"; then
       say "the deployment failed; the service's events say why:"
-      events | head -5
+      head -5 <<<"$now"
       exit 3
     fi
-    sleep 0.5
+    sleep "$POLL"
   done
   echo "timed out waiting for: $1" >&2
   events | head -5 >&2
@@ -172,7 +176,7 @@ show_tasks "${NEW[@]}"
 for ((i = 0; i < 60; i++)); do
   [[ $(aws ecs describe-tasks --cluster "$CLUSTER" --tasks "${OLD[@]}" --output text \
     --query 'length(tasks[?lastStatus!=`STOPPED`])') == 0 ]] && break
-  sleep 0.5
+  sleep "$POLL"
 done
 echo "old tasks:"
 show_tasks "${OLD[@]}"
@@ -189,7 +193,7 @@ stale() {
 }
 for ((i = 0; i < 60; i++)); do
   [[ $(stale) == 0 ]] && break
-  sleep 0.5
+  sleep "$POLL"
 done
 echo "staleTasks: $(stale)"
 [[ $(stale) == 0 ]] || { echo "tasks still hold the old value" >&2; exit 1; }
@@ -208,5 +212,5 @@ say "clean up"
 aws ecs delete-service --cluster "$CLUSTER" --service "$SERVICE" --force --query service.status --output text
 for ((i = 0; i < 60; i++)); do
   [[ $(aws ecs describe-services --cluster "$CLUSTER" --services "$SERVICE" --query 'services[0].status' --output text) == INACTIVE ]] && break
-  sleep 0.5
+  sleep "$POLL"
 done

@@ -125,10 +125,11 @@ read_all() {
 }
 wait_steady() { # SERVICE
   local i
-  for ((i = 0; i < WAIT * 2; i++)); do
+  local end=$((SECONDS + WAIT))
+  while ((SECONDS < end)); do
     aws ecs describe-services --cluster "$CLUSTER" --services "$1" \
       --query 'services[0].events[].message' --output text | grep -qF "has reached a steady state." && return 0
-    sleep 0.5
+    sleep "${POLL:-1}"
   done
   echo "service $1 did not reach a steady state" >&2
   return 1
@@ -299,11 +300,12 @@ remove_service() { # SERVICE: deleted, every task it had STOPPED
       --query taskArns --output text) 2>/dev/null | tr '\t' '\n' | grep -v '^None$' | grep . || true)
   aws ecs delete-service --cluster "$CLUSTER" --service "$1" --force >/dev/null 2>&1 || return 0
   [[ -n $arns ]] || return 0
-  for ((i = 0; i < WAIT * 2; i++)); do
+  local end=$((SECONDS + WAIT))
+  while ((SECONDS < end)); do
     # shellcheck disable=SC2086 # ARNs hold no blanks
     [[ $(aws ecs describe-tasks --cluster "$CLUSTER" --tasks $arns --output text \
       --query 'length(tasks[?lastStatus!=`STOPPED`])') == 0 ]] && return 0
-    sleep 0.5
+    sleep "${POLL:-1}"
   done
   echo "service $1: tasks still running after delete-service" >&2
 }

@@ -205,6 +205,16 @@ it_task_status_fast() {
     jq -r '.tasks[0].lastStatus // "None"'
 }
 
+# it_service_json CLUSTER SERVICE: DescribeServices through it_api (for polling loops)
+it_service_json() {
+  it_api ecs AmazonEC2ContainerServiceV20141113.DescribeServices \
+    "$(jq -cn --arg c "$1" --arg s "$2" '{cluster: $c, services: [$s]}')"
+}
+
+# it_service_events CLUSTER SERVICE: the service's event messages, newest first, one a line
+# (for polling loops)
+it_service_events() { it_service_json "$1" "$2" | jq -r '.services[0].events[].message'; }
+
 # wait_status TASK STATUS...: polls the task's status (IT_TASK_TRIES times, IT_TASK_SLEEP s
 # apart, through it_api; through the CLI when that call fails, e.g. under a test's own
 # credentials) until it is one of STATUS; prints the status it ended on (the caller asserts it)

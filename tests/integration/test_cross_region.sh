@@ -109,8 +109,9 @@ SECRET=$(aws secretsmanager create-secret --name xr/db --secret-string '{"user":
 policy "arn:aws:ssm:*:$ACCT:parameter/xr/*" "$SECRET"
 register xr-svc "[{\"name\":\"P\",\"valueFrom\":\"$SECRET:password::\"}]" 'echo \"$P\"; sleep 300'
 aws ecs create-service --cluster "$CLUSTER" --service-name xr --task-definition xr-svc --desired-count 1 >/dev/null
-for ((i = 0; i < 120; i++)); do
-  [[ $(aws ecs describe-services --cluster "$CLUSTER" --services xr --query 'services[0].runningCount' --output text) == 1 ]] && break
+end=$((SECONDS + 120))
+while ((SECONDS < end)); do
+  [[ $(it_service_json "$CLUSTER" xr | jq '.services[0].runningCount') == 1 ]] && break
   sleep 0.5
 done
 eq "$(aws ecs describe-services --cluster "$CLUSTER" --services xr --query 'services[0].runningCount' --output text)" 1 "the service's task"
@@ -122,9 +123,9 @@ eq "$(jq -r .password <<<"$OLD")" first "AWSPREVIOUS holds the old value"
 eq "$(jq -r .user <<<"$NEW")" app "the rotator kept the other keys"
 aws secretsmanager describe-secret --secret-id xr/db --query 'RotationEnabled' --output text | grep -qx True ||
   fail "rotation not enabled"
-for ((i = 0; i < 60; i++)); do
-  aws ecs describe-services --cluster "$CLUSTER" --services xr --query 'services[0].events[].message' --output text |
-    grep -qF "1 tasks hold a rotated value of $SECRET:password::" && break
+end=$((SECONDS + 90))
+while ((SECONDS < end)); do
+  it_service_events "$CLUSTER" xr | grep -qF "1 tasks hold a rotated value of $SECRET:password::" && break
   sleep 0.5
 done
 aws ecs describe-services --cluster "$CLUSTER" --services xr --query 'services[0].events[].message' --output text |
@@ -140,8 +141,9 @@ FIRST_VID=$(jq -r .VersionId <<<"$CREATED")
 policy "arn:aws:ssm:*:$ACCT:parameter/xr/*" "$SCHED"
 register xr-sched "[{\"name\":\"P\",\"valueFrom\":\"$SCHED:password::\"}]" 'echo \"$P\"; sleep 300'
 aws ecs create-service --cluster "$CLUSTER" --service-name xs --task-definition xr-sched --desired-count 1 >/dev/null
-for ((i = 0; i < 120; i++)); do
-  [[ $(aws ecs describe-services --cluster "$CLUSTER" --services xs --query 'services[0].runningCount' --output text) == 1 ]] && break
+end=$((SECONDS + 120))
+while ((SECONDS < end)); do
+  [[ $(it_service_json "$CLUSTER" xs | jq '.services[0].runningCount') == 1 ]] && break
   sleep 0.5
 done
 STASK=$(aws ecs list-tasks --cluster "$CLUSTER" --service-name xs --query 'taskArns[0]' --output text)
@@ -161,9 +163,9 @@ awk -v n="$NEXT" -v b="$BEFORE" -v a="$AFTER" 'BEGIN { exit !(n >= b + 10 - 0.01
 say "NextRotationDate is the call + 10 s, $(awk -v n="$NEXT" -v t="$(date +%s.%N)" 'BEGIN { printf "%.1f", n - t }') s from now; waiting, nothing asked of the secret"
 # only the agent's own drift checks (metadata) and its timer touch the secret until the task
 # has stopped printing the old value being current
-for ((i = 0; i < 80; i++)); do
-  aws ecs describe-services --cluster "$CLUSTER" --services xs --query 'services[0].events[].message' --output text |
-    grep -qF "(service xs) 1 tasks hold a rotated value of $SCHED:password::" && break
+end=$((SECONDS + 90))
+while ((SECONDS < end)); do
+  it_service_events "$CLUSTER" xs | grep -qF "(service xs) 1 tasks hold a rotated value of $SCHED:password::" && break
   sleep 0.25
 done
 SAW=$(date +%s.%N)

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -54,6 +55,8 @@ static void start_etcd(void)
     etcd_pid = fork();
     cr_assert_geq(etcd_pid, 0);
     if (etcd_pid == 0) {
+        /* dies with the test, also when a timeout kills the test with SIGKILL */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (!freopen(log, "w", stdout) || !freopen(log, "a", stderr))
             _exit(126);
         execlp("etcd", "etcd", "--name", "e", "--data-dir", data, "--listen-client-urls", url,
@@ -517,6 +520,7 @@ Test(etcd_client, tls_with_client_certificates)
     tls_pid = fork();
     cr_assert_geq(tls_pid, 0);
     if (tls_pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (!freopen(log, "w", stdout) || !freopen(log, "a", stderr))
             _exit(126);
         execlp("etcd", "etcd", "--name", "t", "--data-dir", data, "--listen-client-urls", tls_url,

@@ -89,11 +89,17 @@ stale() {
   aws ecs describe-tasks --tasks "$T" --query 'tasks[0].attributes[].[name,value]' --output text |
     grep -E "^ecs-secrets-agent/stale/c/ecs-secrets.expand.APP_	" || true
 }
+# the same through it_api, for the polling loops
+stale_fast() {
+  it_api ecs AmazonEC2ContainerServiceV20141113.DescribeTasks "$(jq -cn --arg t "$T" '{tasks: [$t]}')" |
+    jq -r '.tasks[0].attributes[]? | [.name, .value] | @tsv' |
+    grep -E "^ecs-secrets-agent/stale/c/ecs-secrets.expand.APP_	" || true
+}
 sleep 2
 [[ -z $(stale) ]] || fail "stale before any change: $(stale)"
 aws ssm put-parameter --name /exp/prod/added --type String --value added-5v >/dev/null
 until=$((SECONDS + 90))
-while [[ -z $(stale) ]] && ((SECONDS < until)); do sleep 0.5; done
+while [[ -z $(stale_fast) ]] && ((SECONDS < until)); do sleep 0.5; done
 [[ -n $(stale) ]] || fail "drift did not see the parameter added under the path"
 echo "drift: $(stale)"
 ! aws ecs describe-tasks --tasks "$T" --query 'tasks[0].attributes[].[name,value]' --output text |
@@ -104,7 +110,7 @@ echo "drift: $(stale)"
 it_stop_agent
 it_start_agent --drift-interval 1
 until=$((SECONDS + 90))
-while [[ -z $(stale) ]] && ((SECONDS < until)); do sleep 0.5; done
+while [[ -z $(stale_fast) ]] && ((SECONDS < until)); do sleep 0.5; done
 [[ -n $(stale) ]] || fail "after a restart drift no longer sees the path's change"
 current() { # the raw answer's secretsResolved[] (botocore drops it)
   it_aws --debug ecs describe-tasks --tasks "$T" 2>&1 >/dev/null |

@@ -30,18 +30,19 @@ it_start_agent --config "$WORK/agent.conf" --mode embedded --region us-east-1 --
 
 events() { aws ecs describe-services --cluster svccb --services cb --query 'services[0].events[].message' --output text | tr '\t' '\n'; }
 count_events() { events | grep -cF -- "$1" || true; }
-wait_count() { # TEXT N SECONDS: until N events hold TEXT
+wait_count() { # TEXT N SECONDS: until N events hold TEXT (polled through it_api)
   local end=$((SECONDS + $3))
   while ((SECONDS < end)); do
-    [[ $(count_events "$1") -ge $2 ]] && return 0
+    [[ $(it_service_events svccb cb | grep -cF -- "$1" || true) -ge $2 ]] && return 0
     sleep 0.5
   done
   fail "fewer than $2 events '$1' in: $(events | head -12)"
 }
 svc() { aws ecs describe-services --cluster svccb --services cb --output text --query "services[0].$1"; }
 one_deployment() { # WHAT: waits up to 30 s for the service to have one deployment left
-  for ((i = 0; i < 60; i++)); do
-    [[ $(svc 'length(deployments)') == 1 ]] && break
+  local end=$((SECONDS + 30))
+  while ((SECONDS < end)); do
+    [[ $(it_service_json svccb cb | jq '.services[0].deployments | length') == 1 ]] && break
     sleep 0.5
   done
   eq "$(svc 'length(deployments)')" 1 "$1"

@@ -24,9 +24,10 @@ it_aws_env "$STATE" 1
 it_start_agent --mode embedded --region us-east-1 --cluster svccli --drift-interval 2 --log-level info
 
 events() { aws ecs describe-services --cluster svccli --services "$1" --query 'services[0].events[].message' --output text | tr '\t' '\n'; }
-wait_event() { # SERVICE TEXT SECONDS
-  for ((i = 0; i < $3 * 2; i++)); do
-    events "$1" | grep -qF -- "$2" && return 0
+wait_event() { # SERVICE TEXT SECONDS (polled through it_api)
+  local end=$((SECONDS + $3))
+  while ((SECONDS < end)); do
+    it_service_events svccli "$1" | grep -qF -- "$2" && return 0
     sleep 0.5
   done
   fail "no event '$2' in: $(events "$1" | head -5)"
@@ -71,8 +72,9 @@ OUT=$(aws ecs update-service --cluster svccli --service web --force-new-deployme
 eq "$(jq -r '.service.deployments | length' <<<"$OUT")" 2 "two deployments"
 eq "$(jq -r '.service.deployments[1].status' <<<"$OUT")" ACTIVE "the old one ACTIVE"
 wait_event web "deployment completed." 60
-for ((i = 0; i < 60; i++)); do
-  [[ $(aws ecs describe-services --cluster svccli --services web --query 'length(services[0].deployments)') == 1 ]] && break
+end=$((SECONDS + 60))
+while ((SECONDS < end)); do
+  [[ $(it_service_json svccli web | jq '.services[0].deployments | length') == 1 ]] && break
   sleep 0.5
 done
 eq "$(aws ecs describe-services --cluster svccli --services web --query 'length(services[0].deployments)')" 1 "one deployment left"
@@ -81,8 +83,9 @@ eq "$(aws ecs describe-tasks --cluster svccli --tasks "$TASK" --query 'tasks[0].
   ServiceSchedulerInitiated "the old task's stopCode"
 
 eq "$(aws ecs delete-service --cluster svccli --service web --force --query service.status --output text)" DRAINING "delete"
-for ((i = 0; i < 60; i++)); do
-  [[ $(aws ecs describe-services --cluster svccli --services web --query 'services[0].status' --output text) == INACTIVE ]] && break
+end=$((SECONDS + 60))
+while ((SECONDS < end)); do
+  [[ $(it_service_json svccli web | jq -r '.services[0].status') == INACTIVE ]] && break
   sleep 0.5
 done
 eq "$(aws ecs describe-services --cluster svccli --services web --query 'services[0].status' --output text)" INACTIVE "INACTIVE"

@@ -31,9 +31,10 @@ INTERVAL=60 # long enough for the checks in between (each CLI call takes a secon
 it_start_agent --mode embedded --region $REGION --cluster $CLUSTER --drift-interval 1 --log-level info
 
 events() { aws ecs describe-services --cluster $CLUSTER --services "$1" --query 'services[0].events[].message' --output text | tr '\t' '\n'; }
-wait_event() { # SERVICE TEXT SECONDS
-  for ((i = 0; i < $3 * 2; i++)); do
-    events "$1" | grep -qF -- "$2" && return 0
+wait_event() { # SERVICE TEXT SECONDS (polled through it_api; the CLI's answer is what fails shows)
+  local end=$((SECONDS + $3))
+  while ((SECONDS < end)); do
+    it_service_events $CLUSTER "$1" | grep -qF -- "$2" && return 0
     sleep 0.5
   done
   fail "no event '$2' in: $(events "$1" | head -8)"
@@ -51,10 +52,9 @@ holds() {
 }
 # rollout_done SERVICE DEPLOYMENT SECONDS: that deployment is PRIMARY, COMPLETED and alone
 rollout_done() {
-  local out
-  for ((i = 0; i < $3 * 2; i++)); do
-    out=$(aws ecs describe-services --cluster $CLUSTER --services "$1" \
-      --query 'services[0].deployments[].[id, rolloutState]' --output text)
+  local out end=$((SECONDS + $3))
+  while ((SECONDS < end)); do
+    out=$(it_service_json $CLUSTER "$1" | jq -r '.services[0].deployments[] | [.id, .rolloutState] | @tsv')
     [[ $out == "$2"$'\t'COMPLETED ]] && return 0
     sleep 0.5
   done
