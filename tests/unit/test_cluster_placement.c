@@ -240,6 +240,13 @@ Test(cluster_placement, strategy_and_request_refusals)
     cr_assert_eq(cl_pl_place(cands, N, &rq, where, &placed, &r), -EINVAL, "5 strategies at most");
 }
 
+/* appends piece to the NUL-terminated text of size n (the test's texts are sized to fit) */
+static void append(char *text, size_t n, const char *piece)
+{
+    size_t used = strlen(text);
+    cr_assert_lt((size_t)snprintf(text + used, n - used, "%s", piece), n - used, "text too small");
+}
+
 Test(cluster_placement, language_refuses_bad_input)
 {
     const char *bad[] = {
@@ -275,29 +282,29 @@ Test(cluster_placement, language_refuses_bad_input)
     cr_assert_eq(cl_pl_expr_compile(text, &e, why, sizeof why), -EINVAL, "past the length");
     memset(text, 0, sizeof text);
     for (int i = 0; i <= CL_PL_DEPTH_MAX; i++)
-        strcat(text, "(");
-    strcat(text, "attribute:x exists");
+        append(text, sizeof text, "(");
+    append(text, sizeof text, "attribute:x exists");
     for (int i = 0; i <= CL_PL_DEPTH_MAX; i++)
-        strcat(text, ")");
+        append(text, sizeof text, ")");
     cr_assert_eq(cl_pl_expr_compile(text, &e, why, sizeof why), -EINVAL, "nested too deep");
     cr_assert(strstr(why, "deep"), "%s", why);
     memset(text, 0, sizeof text);
     for (int i = 0; i < CL_PL_NODES_MAX; i++)
-        strcat(text, i ? " or attribute:x exists" : "attribute:x exists");
+        append(text, sizeof text, i ? " or attribute:x exists" : "attribute:x exists");
     cr_assert_eq(cl_pl_expr_compile(text, &e, why, sizeof why), -EINVAL, "too many nodes");
     memset(text, 0, sizeof text);
-    strcat(text, "attribute:x in [");
+    append(text, sizeof text, "attribute:x in [");
     for (int i = 0; i <= CL_PL_LIST_MAX; i++)
-        strcat(text, i ? ",v" : "v");
-    strcat(text, "]");
+        append(text, sizeof text, i ? ",v" : "v");
+    append(text, sizeof text, "]");
     cr_assert_eq(cl_pl_expr_compile(text, &e, why, sizeof why), -EINVAL, "list too long");
     /* and right at the bounds it compiles */
     memset(text, 0, sizeof text);
     for (int i = 0; i < CL_PL_DEPTH_MAX - 1; i++)
-        strcat(text, "(");
-    strcat(text, "attribute:x exists");
+        append(text, sizeof text, "(");
+    append(text, sizeof text, "attribute:x exists");
     for (int i = 0; i < CL_PL_DEPTH_MAX - 1; i++)
-        strcat(text, ")");
+        append(text, sizeof text, ")");
     cr_assert_eq(cl_pl_expr_compile(text, &e, why, sizeof why), 0, "%s", why);
     cl_pl_expr_free(e);
 }
