@@ -8,6 +8,7 @@
 #include "cluster/instance.h"
 #include "common/alloc.h"
 #include "common/json.h"
+#include "common/name.h"
 #include "common/secure.h"
 
 #define REV_DIGITS 10
@@ -21,16 +22,7 @@ static const es_json_limits header_limits = {
 
 bool cl_td_family_ok(const char *s)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n > CL_TD_FAMILY_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_'))
-            return false;
-    }
-    return true;
+    return es_name_ok(s, s ? strlen(s) : 0, CL_TD_FAMILY_MAX);
 }
 
 int cl_td_prefix(const char *cluster, char *out, size_t outlen)

@@ -13,6 +13,7 @@
 #include "agent/tasks/engine.h"
 #include "common/alloc.h"
 #include "common/log.h"
+#include "common/name.h"
 
 #define CLIENT "ClientException"
 #define INVALID "InvalidParameterException"
@@ -311,15 +312,7 @@ int ag_api_check_cluster(ag_api_req *rq)
 
 static bool family_ok(const char *s, size_t n)
 {
-    if (n == 0 || n > AG_TD_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_'))
-            return false;
-    }
-    return true;
+    return es_name_ok(s, n, AG_TD_NAME_MAX);
 }
 
 /* A positive revision of at most 10 digits. */

@@ -11,6 +11,7 @@
 #include "agent/secrets/valuefrom.h"
 #include "agent/tasks/td_fields.h"
 #include "agent/tasks/td_json.h"
+#include "common/name.h"
 #include "common/secure.h"
 #include "common/utf8.h"
 #include "common/alloc.h"
@@ -619,16 +620,7 @@ static int get_depends_on(const es_json *cd, const char *prefix, char **out, ag_
 
 static bool valid_name(const char *s)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n > AG_TD_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_'))
-            return false;
-    }
-    return true;
+    return es_name_ok(s, strlen(s), AG_TD_NAME_MAX);
 }
 
 static void container_clear(ag_container_def *c)
