@@ -10,6 +10,7 @@
 #   ENDPOINT=http://127.0.0.1:4577 PROFILE=ecs-secrets-agent ./rotate.sh [--store STORE]
 #   (POLL=SECONDS sets how often it looks at the service while it waits: 1 by default; the
 #   timeline comes from the agent's and the store's timestamps, not from these looks)
+#   (AWS_CLI=PATH: the aws CLI to run, /usr/bin/aws by default)
 #
 #   --store ssm             an SSM SecureString, /demo/db_password (put-parameter --overwrite)
 #   --store secretsmanager  a Secrets Manager secret, demo/db_password (put-secret-value)
@@ -44,6 +45,7 @@ while (($#)); do
 done
 case $STORE in ssm | secretsmanager | json-key) ;; *) echo "--store: ssm, secretsmanager or json-key" >&2; exit 2 ;; esac
 ENDPOINT=${ENDPOINT:-http://127.0.0.1:4577}
+AWS_CLI=${AWS_CLI:-/usr/bin/aws} # the aws CLI to run
 PROFILE=${PROFILE:-ecs-secrets-agent}
 CLUSTER=${CLUSTER:-default}
 SERVICE=${SERVICE:-web}
@@ -52,7 +54,7 @@ POLL=${POLL:-1} # seconds between two looks at the service (each one aws CLI cal
 V1=v1-of-db-password
 V2=v2-of-db-password
 export AWS_PAGER=
-aws() { /usr/bin/aws --profile "$PROFILE" --endpoint-url "$ENDPOINT" --output json "$@"; }
+aws() { "$AWS_CLI" --profile "$PROFILE" --endpoint-url "$ENDPOINT" --output json "$@"; }
 say() { echo "== $*"; }
 events() { aws ecs describe-services --cluster "$CLUSTER" --services "$SERVICE" --query 'services[0].events[].message' --output text | tr '\t' '\n'; }
 epoch() { date -d "$1" +%s.%N; } # the CLI prints timestamps in ISO 8601
@@ -187,7 +189,7 @@ T_CUR=$(event_time "hold current secret values.")
 events | grep -F "hold current secret values." | head -1
 # staleTasks is our own member: botocore drops it, the raw answer (--debug) has it
 stale() {
-  /usr/bin/aws --profile "$PROFILE" --endpoint-url "$ENDPOINT" --debug ecs describe-services \
+  "$AWS_CLI" --profile "$PROFILE" --endpoint-url "$ENDPOINT" --debug ecs describe-services \
     --cluster "$CLUSTER" --services "$SERVICE" --include DRIFT 2>&1 >/dev/null |
     grep -o '"staleTasks": *[0-9]*' | head -1 | grep -o '[0-9]*$'
 }

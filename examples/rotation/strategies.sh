@@ -61,6 +61,7 @@ all) STRATEGIES=(env file-refresh redeploy runtime) ;;
 *) echo "--strategy: env, file-refresh, redeploy, runtime or all" >&2; exit 2 ;;
 esac
 ENDPOINT=${ENDPOINT:-http://127.0.0.1:4577}
+AWS_CLI=${AWS_CLI:-/usr/bin/aws} # the aws CLI to run
 PROFILE=${PROFILE:-ecs-secrets-agent}
 REGION=${REGION:-us-east-1}
 CLUSTER=${CLUSTER:-default}
@@ -70,7 +71,7 @@ WAIT=${WAIT:-180}
 ACCOUNT=123456789012
 N=3
 export AWS_PAGER=
-aws() { /usr/bin/aws --profile "$PROFILE" --region "$REGION" --endpoint-url "$ENDPOINT" --output json "$@"; }
+aws() { "$AWS_CLI" --profile "$PROFILE" --region "$REGION" --endpoint-url "$ENDPOINT" --output json "$@"; }
 say() { echo "== $*"; }
 now() { date +%s.%N; }
 rel() { awk -v t="$1" -v r="$T_ROT" 'BEGIN { printf "%+8.2f", t - r }'; }
@@ -148,7 +149,7 @@ read_runtime() { # the application's read: GetParameter with the container's own
     AWS_SECRET_ACCESS_KEY=$(sed -n 's/.*"SecretAccessKey" *: *"\([^"]*\)".*/\1/p' <<<"$c") \
     AWS_SESSION_TOKEN=$(sed -n 's/.*"Token" *: *"\([^"]*\)".*/\1/p' <<<"$c") \
     AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_CONFIG_FILE=/dev/null \
-    /usr/bin/aws --region "$REGION" --endpoint-url "$ENDPOINT" ssm get-parameter --name "$PARAM" \
+    "$AWS_CLI" --region "$REGION" --endpoint-url "$ENDPOINT" ssm get-parameter --name "$PARAM" \
     --with-decryption --query Parameter.Value --output text 2>/dev/null || true
 }
 

@@ -7,6 +7,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 STATE_DIR=${STATE_DIR:-/var/lib/ecs-secrets-agent}
 ENDPOINT=${ENDPOINT:-http://127.0.0.1:4577}
+AWS_CLI=${AWS_CLI:-/usr/bin/aws} # the aws CLI to run
 if [ -z "${DOCKER_HOST:-}" ]; then
   # scripts/run.sh uses the system's engine when it answers, else its private one
   DOCKER_HOST=unix:///var/run/docker.sock
@@ -18,7 +19,7 @@ export DOCKER_HOST
 "$HERE/../../tests/harness/dockerd.sh" import >/dev/null
 export AWS_SHARED_CREDENTIALS_FILE=$STATE_DIR/aws-credentials AWS_CONFIG_FILE=$STATE_DIR/aws-config
 export AWS_PAGER= AWS_EC2_METADATA_DISABLED=true
-aws() { /usr/bin/aws --profile ecs-secrets-agent --endpoint-url "$ENDPOINT" "$@"; }
+aws() { "$AWS_CLI" --profile ecs-secrets-agent --endpoint-url "$ENDPOINT" "$@"; }
 step() { printf '\n== %s\n' "$*"; }
 WORK=$(mktemp -d)
 trap 'kill $HEC_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT

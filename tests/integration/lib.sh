@@ -23,8 +23,9 @@
 # lib.sh runs the docker binary itself (`command docker`), so a script's docker() wrapper
 # does not change what it does.
 
-unset CLUSTER ANSWERS IT_FAIL_LINES IT_FAIL_HEADER IT_TASK_TRIES IT_TASK_SLEEP
+unset CLUSTER ANSWERS IT_FAIL_LINES IT_FAIL_HEADER IT_TASK_TRIES IT_TASK_SLEEP IT_AWS_BIN IT_AWS_PID
 T0=$(date +%s)
+IT_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 # say MSG...: prints MSG prefixed with the seconds since the script started
 say() { echo "[$(($(date +%s) - T0))s] $*"; }
@@ -69,6 +70,7 @@ it_rm_containers() {
 # is set, runs it_cleanup_hook if the script defines one, removes $WORK
 it_cleanup() {
   it_kill "${PID-}"
+  if [[ -n ${IT_AWS_PID-} ]]; then kill -TERM "$IT_AWS_PID" 2>/dev/null || true; fi
   if [[ -n ${CLUSTER-} ]]; then it_rm_containers "label=com.amazonaws.ecs.cluster=$CLUSTER"; fi
   if declare -F it_cleanup_hook >/dev/null; then it_cleanup_hook; fi
   rm -rf "$WORK"
@@ -109,11 +111,46 @@ it_aws_env() {
     export AWS_SHARED_CREDENTIALS_FILE=$1/aws-credentials AWS_CONFIG_FILE=$1/aws-config
   fi
   if [[ -n ${2-} ]]; then export AWS_MAX_ATTEMPTS=$2; fi
+  it_aws_forkserver
+}
+
+# it_aws_forkserver: starts aws_forkserver.py (the installed aws CLI imported once; each call a
+# forked child on the caller's argv, environment, directory and stdio; about a fifth of a
+# fresh /usr/bin/aws's CPU) on $WORK/aws.sock, and writes IT_AWS_BIN=$WORK/aws-cli, an
+# executable that goes through it (or runs /usr/bin/aws when the server is not there) for
+# what cannot call a shell function: `env -u`, rotation hooks, the examples (AWS_CLI=). Not
+# with ES_TEST_AWS_FORKSERVER=0, nor twice; the server ends with this shell (or it_cleanup).
+it_aws_forkserver() {
+  [[ -n ${WORK-} && -z ${IT_AWS_BIN-} ]] || return 0
+  local i
+  IT_AWS_BIN=$WORK/aws-cli
+  cat >"$IT_AWS_BIN" <<EOF
+#!/bin/sh
+# the aws CLI through the fork server of the test in $WORK (tests/integration/lib.sh)
+[ -S '$WORK/aws.sock' ] && exec /usr/bin/python3 -I -S '$IT_LIB_DIR/aws_forkclient.py' '$WORK/aws.sock' "\$@"
+exec /usr/bin/aws "\$@"
+EOF
+  chmod 0755 "$IT_AWS_BIN"
+  [[ ${ES_TEST_AWS_FORKSERVER:-1} != 0 ]] || return 0
+  /usr/bin/python3 "$IT_LIB_DIR/aws_forkserver.py" "$WORK/aws.sock" >>"$WORK/aws-forkserver.log" 2>&1 &
+  IT_AWS_PID=$!
+  disown "$IT_AWS_PID" # a script's bare `wait` does not wait for it
+  for ((i = 0; i < 200; i++)); do
+    [[ -S $WORK/aws.sock ]] && return 0
+    sleep 0.05
+  done
+  echo "the aws CLI's fork server did not start; calls run /usr/bin/aws:" >&2
+  cat "$WORK/aws-forkserver.log" >&2 || true
+}
+
+# it_aws_cli ARGS...: the installed aws CLI, through the fork server when it runs
+it_aws_cli() {
+  if [[ -n ${IT_AWS_BIN-} ]]; then "$IT_AWS_BIN" "$@"; else /usr/bin/aws "$@"; fi
 }
 
 # it_aws ARGS...: the real CLI (/usr/bin/aws) as the embedded administrator against $URL,
 # nothing added (for --debug, stderr captures and the like)
-it_aws() { /usr/bin/aws --profile ecs-secrets-agent --endpoint-url "$URL" "$@"; }
+it_aws() { it_aws_cli --profile ecs-secrets-agent --endpoint-url "$URL" "$@"; }
 
 # aws ARGS...: it_aws --output json ARGS (a later --output wins); with ANSWERS set, the
 # answer is also appended to that file

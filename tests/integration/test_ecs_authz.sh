@@ -34,7 +34,7 @@ as() {
   env AWS_ACCESS_KEY_ID="$(jq -r .Credentials.AccessKeyId "$f")" \
     AWS_SECRET_ACCESS_KEY="$(jq -r .Credentials.SecretAccessKey "$f")" \
     AWS_SESSION_TOKEN="$(jq -r .Credentials.SessionToken "$f")" \
-    AWS_REGION=$REGION /usr/bin/aws --endpoint-url "$URL" --output json "$@"
+    AWS_REGION=$REGION "$IT_AWS_BIN" --endpoint-url "$URL" --output json "$@"
 }
 # denied SESSION MESSAGE-PART ARGS...: `as SESSION ARGS` fails with AccessDeniedException
 # whose message holds MESSAGE-PART

@@ -34,7 +34,7 @@ as_task() {
   env AWS_ACCESS_KEY_ID="$(jq -r .Credentials.AccessKeyId "$WORK/creds.json")" \
     AWS_SECRET_ACCESS_KEY="$(jq -r .Credentials.SecretAccessKey "$WORK/creds.json")" \
     AWS_SESSION_TOKEN="${TOKEN_OVERRIDE-$(jq -r .Credentials.SessionToken "$WORK/creds.json")}" \
-    AWS_REGION=us-east-2 /usr/bin/aws --endpoint-url "$URL" --output json "$@"
+    AWS_REGION=us-east-2 "$IT_AWS_BIN" --endpoint-url "$URL" --output json "$@"
 }
 # expect_error CODE cmd...: fails with that AWS error code; the message is left in $ERR (this
 # test's own, replacing lib.sh's: any command, as the administrator or as the task)

@@ -54,7 +54,7 @@ aws iam put-user-policy --user-name reader --policy-name s3 --policy-document \
 read -r AK SK < <(aws iam create-access-key --user-name reader \
   --query 'AccessKey.[AccessKeyId,SecretAccessKey]' --output text)
 as_reader() { AWS_ACCESS_KEY_ID=$AK AWS_SECRET_ACCESS_KEY=$SK AWS_SHARED_CREDENTIALS_FILE=/dev/null \
-  /usr/bin/aws --endpoint-url "$URL" --region us-east-1 "$@"; }
+  it_aws_cli --endpoint-url "$URL" --region us-east-1 "$@"; }
 as_reader s3 cp s3://envs/app.env - | grep -q "FROM_FILE=$MARK" || fail "the reader cannot read"
 out=$(as_reader s3 cp "$WORK/app.env" s3://envs/other.env 2>&1) && fail "the reader wrote: $out"
 grep -q AccessDenied <<<"$out" || fail "no AccessDenied for s3:PutObject: $out"

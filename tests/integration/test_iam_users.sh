@@ -31,7 +31,7 @@ it_aws_env "$STATE" 1
 # op ARGS...: the real CLI with the operator's key ($AKID/$SECRET, and $TOKEN when set)
 op() {
   env AWS_ACCESS_KEY_ID="$AKID" AWS_SECRET_ACCESS_KEY="$SECRET" ${TOKEN:+AWS_SESSION_TOKEN="$TOKEN"} \
-    AWS_REGION=$REGION /usr/bin/aws --endpoint-url "$URL" --output json "$@"
+    AWS_REGION=$REGION "$IT_AWS_BIN" --endpoint-url "$URL" --output json "$@"
 }
 # op_error CODE MESSAGE-PART ARGS...: `op ARGS` fails with CODE and MESSAGE-PART
 op_error() {

@@ -32,7 +32,7 @@ it_start_agent --mode embedded --cluster $CLUSTER --drift-interval 1 --files-dir
 OUT=$WORK/rotate.out
 rc=0
 say "rotate.sh --strategy all"
-DOCKER_HOST=$ES_TEST_DOCKER_HOST ENDPOINT=$URL CLUSTER=$CLUSTER MIN_INTERVAL=5 WAIT=120 \
+AWS_CLI=$IT_AWS_BIN DOCKER_HOST=$ES_TEST_DOCKER_HOST ENDPOINT=$URL CLUSTER=$CLUSTER MIN_INTERVAL=5 WAIT=120 \
   "$SRC/examples/rotation/rotate.sh" --strategy all >"$OUT" 2>&1 || rc=$?
 cat "$OUT"
 eq "$rc" 0 "rotate.sh --strategy all's exit status"

@@ -18,7 +18,7 @@ it_aws_env # the walkthrough points the CLI at the state directory itself
 it_endpoint
 it_start_agent
 
-STATE_DIR=$STATE ENDPOINT=$URL DOCKER_HOST=$ES_TEST_DOCKER_HOST \
+AWS_CLI=$IT_AWS_BIN STATE_DIR=$STATE ENDPOINT=$URL DOCKER_HOST=$ES_TEST_DOCKER_HOST \
   "$ES_SOURCE_DIR/examples/seed/walkthrough.sh" >"$OUT" 2>&1 || fail "the walkthrough failed"
 
 expect() { grep -qF -- "$1" "$OUT" || fail "the walkthrough did not print: $1"; }

@@ -100,7 +100,7 @@ for store in ssm secretsmanager json-key; do
   echo "the rotation example, --store $store"
   out=$WORK/example-$store.out
   rc=0
-  DOCKER_HOST=$ES_TEST_DOCKER_HOST ENDPOINT=$URL CLUSTER=svccli "$SRC/examples/rotation/rotate.sh" --store "$store" \
+  AWS_CLI=$IT_AWS_BIN DOCKER_HOST=$ES_TEST_DOCKER_HOST ENDPOINT=$URL CLUSTER=svccli "$SRC/examples/rotation/rotate.sh" --store "$store" \
     >"$out" 2>&1 || rc=$?
   cat "$out"
   eq "$rc" 0 "rotate.sh --store $store"

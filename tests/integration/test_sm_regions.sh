@@ -35,7 +35,7 @@ cat >"$HOOKS/rotator" <<'HOOK'
 set -eu
 event=$(cat)
 echo "$ES_ROTATION_STEP $event" >>"$(dirname "$0")/steps.log"
-cli() { /usr/bin/aws --endpoint-url "$AWS_ENDPOINT_URL" --output text "$@"; }
+cli() { "$(dirname "$0")/../aws-cli" --endpoint-url "$AWS_ENDPOINT_URL" --output text "$@"; }
 case $ES_ROTATION_STEP in
 createSecret)
   cli secretsmanager put-secret-value --secret-id "$ES_ROTATION_SECRET_ID" \

@@ -63,7 +63,7 @@ as_task() { # CREDS-JSON ARGS... : the real CLI with the task's credentials
     AWS_SECRET_ACCESS_KEY=$(json "$c" 'j["SecretAccessKey"]') \
     AWS_SESSION_TOKEN=$(json "$c" 'j["Token"]') AWS_REGION=us-east-1 \
     AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_CONFIG_FILE=/dev/null \
-    /usr/bin/aws --endpoint-url "$URL" --output json "$@"
+    it_aws_cli --endpoint-url "$URL" --output json "$@"
 }
 
 it_start_agent --mode embedded --cluster "$CLUSTER" --task-endpoint 127.0.0.1:0

@@ -77,12 +77,12 @@ export AWS_CA_BUNDLE=$CERT
 
 # without the CA the CLI refuses the certificate; --ca-bundle works as the variable does
 rc=0
-out=$(env -u AWS_CA_BUNDLE /usr/bin/aws --profile ecs-secrets-agent --endpoint-url "$URL_A" \
+out=$(env -u AWS_CA_BUNDLE "$IT_AWS_BIN" --profile ecs-secrets-agent --endpoint-url "$URL_A" \
   sts get-caller-identity 2>&1) || rc=$?
 if [[ $rc -eq 0 ]] || ! grep -qiE "ssl|certificate" <<<"$out"; then
   fail "a CLI without the CA: exit $rc: $out"
 fi
-eq "$(env -u AWS_CA_BUNDLE /usr/bin/aws --profile ecs-secrets-agent --endpoint-url "$URL_A" \
+eq "$(env -u AWS_CA_BUNDLE "$IT_AWS_BIN" --profile ecs-secrets-agent --endpoint-url "$URL_A" \
   --ca-bundle "$CERT" sts get-caller-identity --query Arn --output text)" \
   "arn:aws:iam::123456789012:root" "--ca-bundle"
 # plain HTTP to the TLS port
@@ -142,7 +142,7 @@ grep -q "ready: " "$B_LOG" || fail "agent B did not become ready"
 grep -qF "https:// verified with the CA file $CERT" "$B_LOG" || fail "B does not name its CA file"
 b_aws() {
   AWS_SHARED_CREDENTIALS_FILE=$B_STATE/aws-credentials AWS_CONFIG_FILE=$B_STATE/aws-config \
-    /usr/bin/aws --profile ecs-secrets-agent --endpoint-url "$URL_B" --output json "$@"
+    it_aws_cli --profile ecs-secrets-agent --endpoint-url "$URL_B" --output json "$@"
 }
 b_aws ecs register-task-definition --family tls --network-mode none \
   --execution-role-arn arn:aws:iam::123456789012:role/exec --container-definitions "$TASKDEF" >/dev/null
