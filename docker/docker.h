@@ -211,7 +211,8 @@ typedef struct dk_create_spec {
     const char *log_driver; /* NULL: the daemon's default */
     const dk_kv *log_opts;  /* values are secrets */
     size_t nlog_opts;
-    const char *network_mode; /* NULL: default */
+    const char *network_mode;        /* NULL: default */
+    const char *pid_mode, *ipc_mode; /* HostConfig.PidMode, IpcMode; NULL: Docker's default */
     bool has_memory, has_cpu;
     int64_t memory_bytes; /* HostConfig.Memory */
     int64_t cpu_shares;   /* HostConfig.CpuShares */

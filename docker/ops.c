@@ -586,6 +586,10 @@ static int create_body(const dk_create_spec *s, es_buf *out, bool mask)
     }
     if (s->network_mode)
         es_jw_kstr(&w, "NetworkMode", s->network_mode);
+    if (s->pid_mode)
+        es_jw_kstr(&w, "PidMode", s->pid_mode);
+    if (s->ipc_mode)
+        es_jw_kstr(&w, "IpcMode", s->ipc_mode);
     if (s->has_memory)
         es_jw_kint(&w, "Memory", s->memory_bytes);
     if (s->has_cpu)

@@ -45,6 +45,8 @@ void ag_create_params_free(ag_create_params *p)
     es_free(p->working_dir);
     es_free(p->user);
     es_free(p->network_mode);
+    es_free(p->pid_mode);
+    es_free(p->ipc_mode);
     es_free(p->label_views);
     es_free(p->log_views);
     es_strv_free(p->extra_hosts, p->n_extra_hosts, false);
@@ -585,6 +587,8 @@ static int make_spec(ag_create_params *p)
         .log_opts = p->log_views,
         .nlog_opts = p->n_log_config,
         .network_mode = p->network_mode,
+        .pid_mode = p->pid_mode,
+        .ipc_mode = p->ipc_mode,
         .has_memory = p->has_memory,
         .has_cpu = p->has_cpu,
         .memory_bytes = p->memory_bytes,
@@ -647,7 +651,9 @@ int ag_inject_build(const ag_container_def *cd, const ag_container_override *ov,
         goto nomem;
     if ((cd->working_directory && !(p->working_dir = es_strdup(cd->working_directory))) ||
         (cd->user && !(p->user = es_strdup(cd->user))) ||
-        (ctx->network_mode && !(p->network_mode = es_strdup(ctx->network_mode))))
+        (ctx->network_mode && !(p->network_mode = es_strdup(ctx->network_mode))) ||
+        (ctx->pid_mode && !(p->pid_mode = es_strdup(ctx->pid_mode))) ||
+        (ctx->ipc_mode && !(p->ipc_mode = es_strdup(ctx->ipc_mode))))
         goto nomem;
     p->has_stop_timeout = cd->has_stop_timeout;
     p->stop_timeout = cd->stop_timeout;

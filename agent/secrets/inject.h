@@ -62,6 +62,9 @@ typedef struct ag_inject_ctx {
      * NULL leaves it to Docker. The engine picks it (the definition's
      * networkMode or its configured default). */
     const char *network_mode;
+    /* HostConfig.PidMode and IpcMode: the task's pidMode and ipcMode
+     * ("host", "none"); NULL leaves them to Docker (the container's own) */
+    const char *pid_mode, *ipc_mode;
     /* HostConfig.Mounts: the container's secret files (agent/secrets/files.h),
      * borrowed until the create is sent; the engine lays them out */
     const dk_mount *mounts;
@@ -93,8 +96,9 @@ typedef struct ag_create_params {
     char *log_type;    /* NULL: the daemon's default driver */
     ag_kv *log_config; /* values may be SECRET */
     size_t n_log_config;
-    char *working_dir, *user; /* NULL when unset */
-    char *network_mode;       /* HostConfig.NetworkMode; NULL: Docker's default */
+    char *working_dir, *user;  /* NULL when unset */
+    char *network_mode;        /* HostConfig.NetworkMode; NULL: Docker's default */
+    char *pid_mode, *ipc_mode; /* HostConfig.PidMode, IpcMode; NULL: Docker's default */
     bool has_stop_timeout, has_memory, has_cpu;
     int64_t stop_timeout; /* seconds */
     int64_t memory_bytes; /* HostConfig.Memory */

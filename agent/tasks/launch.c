@@ -221,7 +221,9 @@ static int issue_create(etask *et)
                          .cluster = et->t->cluster,
                          .family = et->t->family,
                          .revision = et->t->revision,
-                         .network_mode = mode};
+                         .network_mode = mode,
+                         .pid_mode = et->td->td->pid_mode,
+                         .ipc_mode = et->td->td->ipc_mode};
     ag_eng_mounts mounts;
     int rc = ag_eng_files_mounts(et, (size_t)(cd - et->td->td->containers), &mounts);
     if (rc < 0) {

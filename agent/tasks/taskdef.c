@@ -776,6 +776,7 @@ static int parse_container(const es_json *cd, size_t idx, const ag_td_ctx *ctx, 
     if ((rc = ag_td_expand_parse(c, path, ctx, e)))
         return rc;
     ag_td_rt_ctx rctx = {.network_mode = td->network_mode,
+                         .ipc_mode = td->ipc_mode,
                          .has_memory = c->has_memory,
                          .memory = c->memory,
                          .container = c->name};
@@ -987,6 +988,28 @@ static int resolve_depends(ag_taskdef *td, size_t i, ag_td_error *e)
 }
 
 static const char *const network_modes[] = {"bridge", "host", "awsvpc", "none"};
+
+/* pidMode and ipcMode: "host" joins the host's namespace, ipcMode "none"
+ * gives a private one without /dev/shm; "task" (one namespace shared by the
+ * task's containers) is refused: ECS holds it in the task's pause
+ * container, which this agent does not run, and joining one of the task's
+ * own containers would tie every container to that one's life. */
+static int get_ns_mode(const es_json *req, const char *member, bool none_ok, char **out,
+                       ag_td_error *e)
+{
+    int rc = get_str(req, "", member, (str_rule){.max = 16}, out, e);
+    if (rc || !*out)
+        return rc;
+    if (strcmp(*out, "host") == 0 || (none_ok && strcmp(*out, "none") == 0))
+        return 0;
+    if (strcmp(*out, "task") == 0)
+        return ag_td_bad(e, CLIENT,
+                         "%s: task shares one namespace among the task's containers through a "
+                         "pause container, which this agent does not run; use host%s or leave it "
+                         "out (each container its own)",
+                         member, none_ok ? ", none" : "");
+    return ag_td_bad(e, CLIENT, "%s: must be one of host, %stask", member, none_ok ? "none, " : "");
+}
 static const char *const compat_values[] = {"EC2", "FARGATE", "EXTERNAL"};
 
 static int parse_td(const es_json *req, const ag_td_ctx *ctx, ag_taskdef *td, ag_td_error *e)
@@ -1027,6 +1050,9 @@ static int parse_td(const es_json *req, const ag_td_ctx *ctx, ag_taskdef *td, ag
         return ag_td_bad(e, CLIENT,
                          "networkMode: awsvpc gives each task an elastic network interface, which "
                          "this agent cannot; use bridge, host or none");
+    if ((rc = get_ns_mode(req, "pidMode", false, &td->pid_mode, e)) ||
+        (rc = get_ns_mode(req, "ipcMode", true, &td->ipc_mode, e)))
+        return rc;
     if ((rc = get_strv(req, "", "requiresCompatibilities", 3, 16, false,
                        &td->requires_compatibilities, &td->n_requires_compatibilities, e)))
         return rc;
@@ -1160,6 +1186,8 @@ void ag_taskdef_free(ag_taskdef *td)
     es_free(td->execution_role_arn);
     es_free(td->task_role_arn);
     es_free(td->network_mode);
+    es_free(td->pid_mode);
+    es_free(td->ipc_mode);
     es_strv_free(td->requires_compatibilities, td->n_requires_compatibilities, false);
     es_free(td->cpu);
     es_free(td->memory);
@@ -1331,6 +1359,10 @@ static void w_body(const ag_taskdef *td, es_jw *w, bool describe)
         es_jw_kstr(w, "executionRoleArn", td->execution_role_arn);
     if (td->network_mode)
         es_jw_kstr(w, "networkMode", td->network_mode);
+    if (td->pid_mode)
+        es_jw_kstr(w, "pidMode", td->pid_mode);
+    if (td->ipc_mode)
+        es_jw_kstr(w, "ipcMode", td->ipc_mode);
     if (td->cpu_architecture || td->os_family) {
         es_jw_key(w, "runtimePlatform");
         es_jw_obj(w);

@@ -174,11 +174,13 @@ typedef struct ag_taskdef {
     char *family;
     int64_t revision; /* 0 until registered in the store */
     ag_td_status status;
-    int64_t registered_at;    /* epoch seconds; 0 until registered */
-    int64_t deregistered_at;  /* 0 while ACTIVE */
-    char *execution_role_arn; /* NULL when absent */
-    char *task_role_arn;      /* NULL when absent */
-    char *network_mode;       /* NULL when absent (ECS's default: bridge) */
+    int64_t registered_at;     /* epoch seconds; 0 until registered */
+    int64_t deregistered_at;   /* 0 while ACTIVE */
+    char *execution_role_arn;  /* NULL when absent */
+    char *task_role_arn;       /* NULL when absent */
+    char *network_mode;        /* NULL when absent (ECS's default: bridge) */
+    char *pid_mode, *ipc_mode; /* "host" / "host" or "none"; NULL when absent (the
+                                  container's own namespace) */
     char **requires_compatibilities;
     size_t n_requires_compatibilities;
     char *cpu, *memory;                 /* task-level strings, NULL when absent */

@@ -233,6 +233,11 @@ static int get_sysctls(const es_json *cd, const char *path, const ag_td_rt_ctx *
                              "%s.namespace: %s would change the host's own network namespace: the "
                              "task uses the host network mode",
                              ip, s->a);
+        if (strncmp(s->a, "net.", 4) != 0 && ctx->ipc_mode && strcmp(ctx->ipc_mode, "host") == 0)
+            return ag_td_bad(e, CLIENT,
+                             "%s.namespace: %s would change the host's own IPC namespace: the "
+                             "task uses the host IPC mode (ipcMode host)",
+                             ip, s->a);
         for (size_t j = 0; j < i; j++)
             if (strcmp(rt->sysctls[j].a, s->a) == 0)
                 return ag_td_bad(e, CLIENT, "%s.namespace: a second value for %s", ip, s->a);

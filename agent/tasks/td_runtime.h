@@ -151,6 +151,7 @@ typedef struct ag_container_runtime {
  * definition. */
 typedef struct ag_td_rt_ctx {
     const char *network_mode; /* the task's networkMode; NULL: bridge */
+    const char *ipc_mode;     /* the task's ipcMode; NULL: the container's own */
     bool has_memory;
     int64_t memory;        /* the container's memory (MiB) */
     const char *container; /* its name, for ECS's messages */

@@ -158,4 +158,29 @@ else
     fail "privileged: stopped for $REASON"
   say "privileged: given to Docker; this engine cannot apply every capability: $REASON"
 fi
+
+# ---- pidMode and ipcMode (task members): the host's PID namespace, a private IPC one without
+# /dev/shm; task refused with the reason ----
+say "pidMode host, ipcMode none"
+cat >"$WORK/ns.json" <<'EOF'
+[{"name":"app","image":"local/busybox:latest","entryPoint":["/bin/sh","-c"],
+  "command":["cat /proc/1/comm; if [ -e /dev/shm ]; then echo shm; else echo no-shm; fi; echo done; sleep 600"],
+  "stopTimeout":1}]
+EOF
+aws ecs register-task-definition --family ns --network-mode none --pid-mode host --ipc-mode none \
+  --container-definitions "file://$WORK/ns.json" >/dev/null
+eq "$(aws ecs describe-task-definition --task-definition ns \
+  --query 'taskDefinition.[pidMode,ipcMode]' --output text)" "host	none" "pidMode and ipcMode described"
+NCID=$(run_task ns)
+eq "$(inspect "$NCID" '{{.HostConfig.PidMode}} {{.HostConfig.IpcMode}}')" "host none" \
+  "HostConfig.PidMode and IpcMode"
+wait_container_log "$NCID" 40 0.25 -x done || fail "ns: the container did not print its checks"
+NLOG=$(docker logs "$NCID" 2>&1)
+eq "$(sed -n 1p <<<"$NLOG")" "$(cat /proc/1/comm)" "the container's PID 1 is the host's"
+eq "$(sed -n 2p <<<"$NLOG")" no-shm "ipcMode none: no /dev/shm"
+expect_error ClientException "pause container" ecs register-task-definition --family ns2 \
+  --pid-mode task --container-definitions "file://$WORK/ns.json"
+expect_error ClientException "IPC namespace" ecs register-task-definition --family ns3 \
+  --ipc-mode host --container-definitions \
+  '[{"name":"a","image":"local/busybox:latest","memory":16,"systemControls":[{"namespace":"kernel.shmmax","value":"1"}]}]'
 echo "container runtime members: described as registered, given to Docker, seen in the container"

@@ -171,6 +171,8 @@ Test(inject, log_config_labels_and_name)
     char err[AG_INJECT_ERR_MAX];
     ag_inject_ctx nctx = ictx;
     nctx.network_mode = "bridge";
+    nctx.pid_mode = "host";
+    nctx.ipc_mode = "none";
     cr_assert_eq(ag_inject_build(&td->containers[0], NULL, vals, 2, &nctx, &p, err, sizeof err), 0,
                  "%s", err);
     cr_assert_str_eq(p->network_mode, "bridge");
@@ -215,6 +217,8 @@ Test(inject, log_config_labels_and_name)
     int64_t v;
     cr_assert(es_json_get_int64(hc, "Memory", &v) && v == 64 * 1024 * 1024);
     cr_assert_str_eq(es_json_get_str(hc, "NetworkMode"), "bridge");
+    cr_assert_str_eq(es_json_get_str(hc, "PidMode"), "host");
+    cr_assert_str_eq(es_json_get_str(hc, "IpcMode"), "none");
     cr_assert(es_json_get_int64(j, "StopTimeout", &v) && v == 20);
     cr_assert_str_eq(es_json_get_str(es_json_get(j, "Labels"), "com.amazonaws.ecs.cluster"),
                      "default");

@@ -881,6 +881,55 @@ Test(taskdef, runtime_members_parse_and_round_trip)
     round_trips("systemControls", "[{\"namespace\":\"fs.mqueue.msg_max\",\"value\":\"20\"}]");
 }
 
+/* pidMode and ipcMode: host (and ipcMode none) as Docker's, task refused
+ * with the reason, anything else refused; described back as registered. */
+Test(taskdef, pid_and_ipc_modes)
+{
+    const char *body = "{\"family\":\"web\"," ROLE ",\"pidMode\":\"host\",\"ipcMode\":\"%s\","
+                       "\"containerDefinitions\":[{\"name\":\"app\",\"image\":\"busybox\"%s}]}";
+    char buf[1024];
+    const char *modes[] = {"host", "none"};
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(buf, sizeof buf, body, modes[i], "");
+        ag_taskdef *td = parse_ok(buf);
+        cr_assert_str_eq(td->pid_mode, "host");
+        cr_assert_str_eq(td->ipc_mode, modes[i]);
+        char *d = describe(td);
+        char want[64];
+        snprintf(want, sizeof want, "\"ipcMode\":\"%s\"", modes[i]);
+        cr_assert(strstr(d, "\"pidMode\":\"host\"") && strstr(d, want), "%s", d);
+        es_free(d);
+        ag_taskdef_free(td);
+    }
+    ag_taskdef *td = parse_ok(one(NULL));
+    cr_assert_null(td->pid_mode, "absent: the container's own namespace");
+    cr_assert_null(td->ipc_mode);
+    ag_taskdef_free(td);
+
+    parse_bad("{\"family\":\"web\"," ROLE ",\"pidMode\":\"task\",\"containerDefinitions\":[{"
+              "\"name\":\"app\",\"image\":\"busybox\"}]}",
+              "ClientException", "pidMode: task shares one namespace");
+    parse_bad("{\"family\":\"web\"," ROLE ",\"ipcMode\":\"task\",\"containerDefinitions\":[{"
+              "\"name\":\"app\",\"image\":\"busybox\"}]}",
+              "ClientException", "ipcMode: task shares one namespace");
+    parse_bad("{\"family\":\"web\"," ROLE ",\"pidMode\":\"none\",\"containerDefinitions\":[{"
+              "\"name\":\"app\",\"image\":\"busybox\"}]}",
+              "ClientException", "pidMode: must be one of host, task");
+    parse_bad("{\"family\":\"web\"," ROLE ",\"ipcMode\":\"shareable\",\"containerDefinitions\":[{"
+              "\"name\":\"app\",\"image\":\"busybox\"}]}",
+              "ClientException", "ipcMode: must be one of host, none, task");
+    parse_bad("{\"family\":\"web\"," ROLE ",\"ipcMode\":7,\"containerDefinitions\":[{"
+              "\"name\":\"app\",\"image\":\"busybox\"}]}",
+              "InvalidParameterException", "ipcMode");
+    /* the host's IPC namespace: its IPC kernel parameters are the host's */
+    snprintf(buf, sizeof buf, body, "host",
+             ",\"systemControls\":[{\"namespace\":\"kernel.shmmax\",\"value\":\"1\"}]");
+    parse_bad(buf, "ClientException", "containerDefinitions[0].systemControls[0].namespace");
+    snprintf(buf, sizeof buf, body, "none",
+             ",\"systemControls\":[{\"namespace\":\"kernel.shmmax\",\"value\":\"1\"}]");
+    ag_taskdef_free(parse_ok(buf));
+}
+
 Test(taskdef, runtime_members_bad_input)
 {
     const char *C = "ClientException", *I = "InvalidParameterException";
