@@ -19,6 +19,7 @@
 #include "agent/api/tasks.h"
 #include "agent/cluster.h"
 #include "agent/endpoints/endpoints.h"
+#include "agent/tasks/td_awslogs.h"
 #include "agent/intake/docker.h"
 #include "agent/secrets/drift.h"
 #include "agent/tasks/engine.h"
@@ -878,6 +879,15 @@ static int start_engine(ag_agent *a)
 static int refuse_task_role(void *arg, const ag_task *t, const ag_taskdef *td, char *why, size_t n)
 {
     (void)arg, (void)t;
+    if (!td->task_role_arn && ag_awslogs_uses_exec_role(td, SIZE_MAX)) {
+        /* Docker's awslogs driver would log with dockerd's own credentials,
+         * not the execution role's as ECS gives them */
+        snprintf(why, n,
+                 "awslogs with executionRoleArn %s: the driver's credentials are served by the "
+                 "container endpoints, which are off (%s=off)",
+                 td->execution_role_arn, cf_keys[CF_TASK_ENDPOINT].name);
+        return -EACCES;
+    }
     if (!td->task_role_arn)
         return 0;
     snprintf(why, n, "taskRoleArn %s: the container endpoints are off (%s=off)", td->task_role_arn,

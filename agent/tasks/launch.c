@@ -139,6 +139,8 @@ static void on_created(void *ud, const dk_result *r, const char *id)
         char reason[AG_REASON_BUF];
         snprintf(reason, sizeof reason, "CannotCreateContainerError: %s: %s",
                  et->t->containers[i].name, r->message ? r->message : dk_strerror(r->err));
+        /* Docker's words may quote the awslogs credentials URL (its id) */
+        es_log_redact(reason);
         ag_eng_fail_container(et, i, reason);
         ag_eng_advance(et);
         return;
@@ -160,6 +162,8 @@ static void on_started(void *ud, const dk_result *r)
         char reason[AG_REASON_BUF];
         snprintf(reason, sizeof reason, "CannotStartContainerError: %s: %s",
                  et->t->containers[i].name, r->message ? r->message : dk_strerror(r->err));
+        /* Docker's words may quote the awslogs credentials URL (its id) */
+        es_log_redact(reason);
         ag_eng_fail_container(et, i, reason);
         ag_eng_advance(et);
         return;
@@ -221,7 +225,9 @@ static int issue_create(etask *et)
                          .cluster = et->t->cluster,
                          .family = et->t->family,
                          .revision = et->t->revision,
-                         .network_mode = mode};
+                         .network_mode = mode,
+                         .task_id = et->t->id,
+                         .region = e->region};
     ag_eng_mounts mounts;
     int rc = ag_eng_files_mounts(et, (size_t)(cd - et->td->td->containers), &mounts);
     if (rc < 0) {
@@ -248,6 +254,7 @@ static int issue_create(etask *et)
         env_views[k] = env.v[k];
     ctx.agent_env = env_views;
     ctx.n_agent_env = env.n < AG_ENGINE_ENV_MAX ? env.n : AG_ENGINE_ENV_MAX;
+    ctx.log_credentials_uri = env.log_credentials_uri[0] ? env.log_credentials_uri : NULL;
     ag_create_params *p = NULL;
     rc = ag_inject_build(cd, ag_overrides_for(et->td->ov, cd->name), views, nv, &ctx, &p, err,
                          sizeof err);
