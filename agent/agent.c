@@ -875,8 +875,9 @@ static int start_engine(ag_agent *a)
 }
 
 /* ECS_SECRETS_TASK_ENDPOINT off: a task naming taskRoleArn cannot be given
- * its credentials, so its launch fails with the reason. */
-static int refuse_task_role(void *arg, const ag_task *t, const ag_taskdef *td, char *why, size_t n)
+ * its credentials, nor Docker's awslogs driver the execution role's, so its
+ * launch fails with the reason. */
+static int refuse_without_endpoints(void *arg, const ag_task *t, const ag_taskdef *td, char *why, size_t n)
 {
     (void)arg, (void)t;
     if (!td->task_role_arn && ag_awslogs_uses_exec_role(td, SIZE_MAX)) {
@@ -901,8 +902,9 @@ static int start_endpoints(ag_agent *a)
 {
     const cf_config *cfg = a->cfg;
     if (!cfg->task_endpoint_host) {
-        ag_engine_set_launch_check(a->engine, refuse_task_role, NULL);
-        es_info("container endpoints: off (%s): tasks naming taskRoleArn are refused",
+        ag_engine_set_launch_check(a->engine, refuse_without_endpoints, NULL);
+        es_info("container endpoints: off (%s): tasks naming taskRoleArn, and awslogs "
+                "containers of tasks naming executionRoleArn, are refused",
                 cf_keys[CF_TASK_ENDPOINT].name);
         return 0;
     }
