@@ -877,7 +877,8 @@ static int start_engine(ag_agent *a)
 /* ECS_SECRETS_TASK_ENDPOINT off: a task naming taskRoleArn cannot be given
  * its credentials, nor Docker's awslogs driver the execution role's, so its
  * launch fails with the reason. */
-static int refuse_without_endpoints(void *arg, const ag_task *t, const ag_taskdef *td, char *why, size_t n)
+static int refuse_without_endpoints(void *arg, const ag_task *t, const ag_taskdef *td, char *why,
+                                    size_t n)
 {
     (void)arg, (void)t;
     if (!td->task_role_arn && ag_awslogs_uses_exec_role(td, SIZE_MAX)) {
