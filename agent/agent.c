@@ -19,6 +19,7 @@
 #include "agent/api/tasks.h"
 #include "agent/cluster.h"
 #include "agent/endpoints/endpoints.h"
+#include "agent/tasks/td_awslogs.h"
 #include "agent/intake/docker.h"
 #include "agent/secrets/drift.h"
 #include "agent/tasks/engine.h"
@@ -874,10 +875,21 @@ static int start_engine(ag_agent *a)
 }
 
 /* ECS_SECRETS_TASK_ENDPOINT off: a task naming taskRoleArn cannot be given
- * its credentials, so its launch fails with the reason. */
-static int refuse_task_role(void *arg, const ag_task *t, const ag_taskdef *td, char *why, size_t n)
+ * its credentials, nor Docker's awslogs driver the execution role's, so its
+ * launch fails with the reason. */
+static int refuse_without_endpoints(void *arg, const ag_task *t, const ag_taskdef *td, char *why,
+                                    size_t n)
 {
     (void)arg, (void)t;
+    if (!td->task_role_arn && ag_awslogs_uses_exec_role(td, SIZE_MAX)) {
+        /* Docker's awslogs driver would log with dockerd's own credentials,
+         * not the execution role's as ECS gives them */
+        snprintf(why, n,
+                 "awslogs with executionRoleArn %s: the driver's credentials are served by the "
+                 "container endpoints, which are off (%s=off)",
+                 td->execution_role_arn, cf_keys[CF_TASK_ENDPOINT].name);
+        return -EACCES;
+    }
     if (!td->task_role_arn)
         return 0;
     snprintf(why, n, "taskRoleArn %s: the container endpoints are off (%s=off)", td->task_role_arn,
@@ -891,8 +903,9 @@ static int start_endpoints(ag_agent *a)
 {
     const cf_config *cfg = a->cfg;
     if (!cfg->task_endpoint_host) {
-        ag_engine_set_launch_check(a->engine, refuse_task_role, NULL);
-        es_info("container endpoints: off (%s): tasks naming taskRoleArn are refused",
+        ag_engine_set_launch_check(a->engine, refuse_without_endpoints, NULL);
+        es_info("container endpoints: off (%s): tasks naming taskRoleArn, and awslogs "
+                "containers of tasks naming executionRoleArn, are refused",
                 cf_keys[CF_TASK_ENDPOINT].name);
         return 0;
     }

@@ -109,6 +109,9 @@ static const struct {
     {"aws_secret_access_key", 0},
     {"\"token\":", 0},
     {"password=", 0},
+    /* the awslogs credentials path's id (agent/endpoints/): Docker quotes
+     * the URL when it cannot reach it */
+    {"/v2/credentials/", 0},
 };
 
 static int is_delim(char c)

@@ -404,9 +404,11 @@ const cf_key cf_keys[CF_KEY_COUNT] = {
     [CF_TASK_ENDPOINT] = {"ECS_SECRETS_TASK_ENDPOINT", "task-endpoint", "HOST:PORT|off",
                           "127.0.0.1:0", false,
                           "the container endpoints (a task role's credentials, task metadata "
-                          "v4) that tasks' containers are pointed at: loopback serves the host "
-                          "network mode, 169.254.170.2 given to the Docker bridge serves bridge "
-                          "too; port 0: any free port; off: tasks naming taskRoleArn are refused",
+                          "v4, the execution role's for Docker's awslogs driver) that tasks' "
+                          "containers are pointed at: loopback serves the host network mode, "
+                          "169.254.170.2 given to the Docker bridge serves bridge too; port 0: "
+                          "any free port; off: tasks naming taskRoleArn, and awslogs containers "
+                          "of tasks naming executionRoleArn, are refused",
                           v_task_endpoint},
     [CF_TLS_CERT] = {"ECS_SECRETS_TLS_CERT", "tls-cert", "FILE", NULL, false,
                      "the listener's certificate (PEM, chain after it): with ECS_SECRETS_TLS_KEY "

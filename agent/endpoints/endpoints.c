@@ -2,11 +2,13 @@
 #include "agent/endpoints/endpoints.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "agent/endpoints/shapes.h"
+#include "agent/tasks/td_awslogs.h"
 #include "aws/listener.h"
 #include "aws/sts.h"
 #include "common/alloc.h"
@@ -22,11 +24,16 @@ static const aw_listener_limits ep_limits = {.max_header_bytes = 8192,
                                              .request_timeout_ms = 10000,
                                              .max_connections_per_peer = 512};
 
+/* One task's entry: its task role (the token in the Authorization header)
+ * with its containers' metadata ids; or, `logs` set, its execution role for
+ * Docker's awslogs driver (the token is the path's id: the driver sends no
+ * header). A task may have one of each. */
 typedef struct ep_task ep_task;
 struct ep_task {
     ep_task *next;
     ag_endpoints *ep;
     char *arn, *id, *role_arn; /* role_arn NULL: metadata only */
+    bool logs;
     char token[AG_EP_TOKEN_HEX + 1];
     char ids[AG_TD_CONTAINERS_MAX][AG_EP_ID_HEX + 1]; /* by the definition's container */
     aw_credentials creds;
@@ -50,6 +57,7 @@ struct ag_endpoints {
     ag_endpoints_config cfg;
     ag_series *m[C_N];
     char host[64];
+    int port;
     char url[AG_EP_URL_MAX];
     aw_listener *l;
     uv_timer_t tick;
@@ -100,12 +108,17 @@ static void task_free(ep_task *x)
     es_free(x);
 }
 
-static ep_task *task_find(ag_endpoints *p, const char *arn)
+static ep_task *task_find(ag_endpoints *p, const char *arn, bool logs)
 {
     for (ep_task *x = p->tasks; x; x = x->next)
-        if (strcmp(x->arn, arn) == 0)
+        if (x->logs == logs && strcmp(x->arn, arn) == 0)
             return x;
     return NULL;
+}
+
+static const char *role_kind(const ep_task *x)
+{
+    return x->logs ? "execution role (awslogs)" : "task role";
 }
 
 static void maybe_done(ag_endpoints *p)
@@ -155,8 +168,8 @@ static void fetch_failed(ep_task *x, const char *code, const char *message)
     snprintf(x->err, sizeof x->err, "AssumeRole of %s: %s: %s", x->role_arn, code, message);
     x->retry_at = time(NULL) + AG_EP_RETRY_S;
     if (!x->gone && !x->ep->closing)
-        es_warn("task %s: the task role's credentials: %s (tried again in %d s)", x->id, x->err,
-                AG_EP_RETRY_S);
+        es_warn("task %s: the %s's credentials: %s (tried again in %d s)", x->id, role_kind(x),
+                x->err, AG_EP_RETRY_S);
 }
 
 static void on_sts(void *arg, const aw_error *err, aw_sts_credentials *c)
@@ -177,8 +190,8 @@ static void on_sts(void *arg, const aw_error *err, aw_sts_credentials *c)
         x->have = true;
         x->err[0] = '\0';
         if (!x->gone)
-            es_info("task %s: credentials of its task role %s until %lld", x->id, x->role_arn,
-                    (long long)x->creds.expiration);
+            es_info("task %s: credentials of its %s %s until %lld", x->id, role_kind(x),
+                    x->role_arn, (long long)x->creds.expiration);
     }
     fetch_end(x);
 }
@@ -254,25 +267,29 @@ static int role_check(ag_endpoints *p, const ag_taskdef *td, char *why, size_t n
     return -EACCES;
 }
 
-static ep_task *task_register(ag_endpoints *p, const ag_task *t, const ag_taskdef *td, char *why,
-                              size_t n)
+/* logs: the entry of the execution role for awslogs, else the task role's
+ * (with the metadata ids). */
+static ep_task *task_register(ag_endpoints *p, const ag_task *t, const ag_taskdef *td, bool logs,
+                              char *why, size_t n)
 {
-    if (p->ntasks >= AG_EP_TASKS_MAX) {
+    if (p->ntasks >= 2 * AG_EP_TASKS_MAX) {
         snprintf(why, n, "the container endpoints serve %d tasks at most", AG_EP_TASKS_MAX);
         return NULL;
     }
+    const char *role = logs ? td->execution_role_arn : td->task_role_arn;
     char arn[AG_TD_ARN_MAX + 64];
-    if (td->task_role_arn)
-        role_arn_of(p, td->task_role_arn, arn);
+    if (role)
+        role_arn_of(p, role, arn);
     ep_task *x = es_calloc(1, sizeof *x);
     if (!x || !(x->arn = es_strdup(t->arn)) || !(x->id = es_strdup(t->id)) ||
-        (td->task_role_arn && !(x->role_arn = es_strdup(arn)))) {
+        (role && !(x->role_arn = es_strdup(arn)))) {
         if (x)
             task_free(x);
         snprintf(why, n, "out of memory");
         return NULL;
     }
     x->ep = p;
+    x->logs = logs;
     if (x->role_arn && ag_ep_random_hex(x->token, AG_EP_TOKEN_BYTES) < 0) {
         task_free(x);
         snprintf(why, n, "no randomness for the task's credentials token");
@@ -293,13 +310,38 @@ static ep_task *task_register(ag_endpoints *p, const ag_task *t, const ag_taskde
 static int on_check(void *arg, const ag_task *t, const ag_taskdef *td, char *why, size_t n)
 {
     ag_endpoints *p = arg;
-    if (p->closing || !td->task_role_arn)
+    if (p->closing)
+        return 0;
+    /* awslogs on the execution role: its credentials asked for now too, so
+     * that Docker's driver finds them when the first container starts */
+    if (ag_awslogs_uses_exec_role(td, SIZE_MAX) && !task_find(p, t->arn, true) &&
+        !task_register(p, t, td, true, why, n))
+        return -ENOMEM;
+    if (!td->task_role_arn)
         return 0;
     int r = role_check(p, td, why, n);
     if (r < 0)
         return r;
-    if (!task_find(p, t->arn) && !task_register(p, t, td, why, n))
+    if (!task_find(p, t->arn, false) && !task_register(p, t, td, false, why, n))
         return -ENOMEM;
+    return 0;
+}
+
+/* awslogs-credentials-endpoint for container d, when it logs with awslogs
+ * on the execution role. */
+static int logs_uri(ag_endpoints *p, const ag_task *t, const ag_taskdef *td, size_t d,
+                    ag_engine_env *env, char *why, size_t n)
+{
+    if (!ag_awslogs_uses_exec_role(td, d))
+        return 0;
+    ep_task *x = task_find(p, t->arn, true);
+    if (!x && !(x = task_register(p, t, td, true, why, n)))
+        return -ENOMEM;
+    if (ag_ep_logs_uri(p->host, p->port, x->token, env->log_credentials_uri,
+                       sizeof env->log_credentials_uri) < 0) {
+        snprintf(why, n, "the awslogs credentials endpoint does not fit");
+        return -EMSGSIZE;
+    }
     return 0;
 }
 
@@ -320,16 +362,19 @@ static int on_env(void *arg, const ag_task *t, const ag_taskdef *td, size_t d, a
     ag_endpoints *p = arg;
     if (p->closing || d >= AG_TD_CONTAINERS_MAX)
         return 0;
-    ep_task *x = task_find(p, t->arn);
+    int lr = logs_uri(p, t, td, d, env, why, n);
+    if (lr < 0)
+        return lr;
+    ep_task *x = task_find(p, t->arn, false);
     char ignored[8];
     if (!x && td->task_role_arn) {
         /* the launch check registered it; this is the guard if it did not */
         if (on_check(p, t, td, why, n) < 0)
             return -EACCES;
-        x = task_find(p, t->arn);
+        x = task_find(p, t->arn, false);
     } else if (!x && !ag_endpoints_reachable(p->host, td->network_mode, ignored, 0)) {
         return 0; /* no role: the metadata endpoint where it can be reached */
-    } else if (!x && !(x = task_register(p, t, td, why, n))) {
+    } else if (!x && !(x = task_register(p, t, td, false, why, n))) {
         return -ENOMEM;
     }
     if (!x)
@@ -356,10 +401,13 @@ static void on_task(void *arg, ag_task *t, ag_task_status from)
     ag_endpoints *p = arg;
     if (t->last_status != AG_TASK_STOPPED)
         return;
-    ep_task *x = task_find(p, t->arn);
-    if (x) {
+    for (int logs = 0; logs < 2; logs++) {
+        ep_task *x = task_find(p, t->arn, logs);
+        if (!x)
+            continue;
         if (x->role_arn)
-            es_info("task %s: STOPPED: its task role's credentials are no longer served", t->id);
+            es_info("task %s: STOPPED: its %s's credentials are no longer served", t->id,
+                    role_kind(x));
         task_forget(p, x);
     }
 }
@@ -387,7 +435,7 @@ static ep_task *by_token(ag_endpoints *p, const char *presented)
 {
     ep_task *found = NULL;
     for (ep_task *x = p->tasks; x; x = x->next)
-        if (x->role_arn && ag_ep_token_matches(presented, x->token) && !found)
+        if (x->role_arn && !x->logs && ag_ep_token_matches(presented, x->token) && !found)
             found = x;
     return found;
 }
@@ -408,8 +456,31 @@ static int serve_credentials(void *arg, const aw_listener_request *rq, es_buf *o
     return status;
 }
 
+/* The entry of an awslogs path's id, compared with every entry's (no early
+ * exit) as by_token does. */
+static ep_task *by_logs_id(ag_endpoints *p, const char *id)
+{
+    ep_task *found = NULL;
+    for (ep_task *x = p->tasks; x; x = x->next)
+        if (x->logs && x->role_arn && ag_ep_token_matches(id, x->token) && !found)
+            found = x;
+    return found;
+}
+
+static int answer_role(ep_task *x, es_buf *out);
+
 static int answer_credentials(ag_endpoints *p, const aw_listener_request *rq, es_buf *out)
 {
+    if (strncmp(rq->path, "/v2/credentials/", 16) == 0) {
+        /* Docker's awslogs driver asking for a task's execution role */
+        char id[AG_EP_TOKEN_HEX + 1];
+        ep_task *x = ag_ep_parse_logs_path(rq->path, id) ? by_logs_id(p, id) : NULL;
+        es_wipe(id, sizeof id);
+        if (!x)
+            return answer_error(out, 403, "InvalidIdInRequest",
+                                "CredentialsRequest: the path matches no running task");
+        return answer_role(x, out);
+    }
     if (strcmp(rq->path, "/v2/credentials") != 0)
         return answer_error(out, 404, "NotFound", "Only /v2/credentials is served here.");
     const char *auth = header(rq, "authorization");
@@ -420,11 +491,18 @@ static int answer_credentials(ag_endpoints *p, const aw_listener_request *rq, es
     if (!x)
         return answer_error(out, 403, "InvalidTokenInRequest",
                             "CredentialsRequest: the token matches no running task");
+    return answer_role(x, out);
+}
+
+static int answer_role(ep_task *x, es_buf *out)
+{
     if (!x->have || x->creds.expiration <= time(NULL))
         return x->err[0] ? answer_error(out, 500, "CredentialsFetchFailed", x->err)
                          : answer_error(out, 503, "CredentialsUnavailable",
-                                        "CredentialsRequest: the task role's credentials are "
-                                        "being fetched; ask again");
+                                        x->logs ? "CredentialsRequest: the execution role's "
+                                                  "credentials are being fetched; ask again"
+                                                : "CredentialsRequest: the task role's "
+                                                  "credentials are being fetched; ask again");
     es_jw w;
     es_jw_init(&w, out);
     return ag_ep_write_credentials(&w, x->creds.access_key_id, x->creds.secret_access_key,
@@ -515,8 +593,9 @@ int ag_endpoints_start(const ag_endpoints_config *cfg, ag_endpoints **out, char 
         return r;
     }
     bool v6 = strchr(cfg->host, ':') != NULL;
+    p->port = aw_listener_port(p->l);
     snprintf(p->url, sizeof p->url, "http://%s%s%s:%d", v6 ? "[" : "", cfg->host, v6 ? "]" : "",
-             aw_listener_port(p->l));
+             p->port);
     aw_listener_set_unserved_text(p->l, "Only GET /v2/credentials and /v4/ are served here.");
     uv_timer_init(cfg->loop, &p->tick);
     p->tick.data = p;

@@ -5,6 +5,14 @@
  *                            provider: AWS_CONTAINER_CREDENTIALS_FULL_URI with
  *                            AWS_CONTAINER_AUTHORIZATION_TOKEN as the
  *                            Authorization header)
+ *   GET /v2/credentials/<id> the task's execution role's credentials for
+ *                            Docker's awslogs driver (issue 20), as ECS's
+ *                            awslogs-credentials-endpoint: the id, random
+ *                            like a token, is the only proof (the driver
+ *                            sends no header); given to Docker in the
+ *                            container's LogConfig (ag_ep_logs_uri), one per
+ *                            task, made at its launch check, forgotten at
+ *                            STOPPED like the token
  *   GET /v4/<id>, /v4/<id>/task   task metadata endpoint v4
  *                            (ECS_CONTAINER_METADATA_URI_V4 = .../v4/<id>)
  *

@@ -45,6 +45,36 @@ bool ag_ep_parse_meta_path(const char *path, char id[AG_EP_ID_HEX + 1], bool *ta
     return true;
 }
 
+#define LOGS_PATH "/v2/credentials/"
+
+bool ag_ep_parse_logs_path(const char *path, char id[AG_EP_TOKEN_HEX + 1])
+{
+    if (strncmp(path, LOGS_PATH, sizeof LOGS_PATH - 1) != 0)
+        return false;
+    const char *rest = path + sizeof LOGS_PATH - 1;
+    size_t n = strspn(rest, "0123456789abcdef");
+    if (n != AG_EP_TOKEN_HEX || rest[n])
+        return false;
+    memcpy(id, rest, n);
+    id[n] = '\0';
+    return true;
+}
+
+int ag_ep_logs_uri(const char *host, int port, const char id[AG_EP_TOKEN_HEX + 1], char *out,
+                   size_t n)
+{
+    int k;
+    if (strcmp(host, "169.254.170.2") == 0 && port == 80)
+        k = snprintf(out, n, LOGS_PATH "%s", id);
+    else if (strcmp(host, "169.254.170.2") == 0)
+        k = snprintf(out, n, ":%d" LOGS_PATH "%s", port, id);
+    else if (strchr(host, ':'))
+        k = snprintf(out, n, "@[%s]:%d" LOGS_PATH "%s", host, port, id);
+    else
+        k = snprintf(out, n, "@%s:%d" LOGS_PATH "%s", host, port, id);
+    return k < 0 || (size_t)k >= n ? -EMSGSIZE : 0;
+}
+
 void ag_ep_iso8601(time_t t, char out[AG_EP_ISO_MAX])
 {
     struct tm tm;

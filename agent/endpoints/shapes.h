@@ -45,6 +45,22 @@ bool ag_ep_token_matches(const char *presented, const char token[AG_EP_TOKEN_HEX
  * task), the id exactly AG_EP_ID_HEX lowercase hex characters. true with the
  * id copied and *task set; false for anything else (answered 404). */
 bool ag_ep_parse_meta_path(const char *path, char id[AG_EP_ID_HEX + 1], bool *task);
+/* The execution role's credentials for Docker's awslogs driver (issue 20):
+ * "/v2/credentials/<id>", the id AG_EP_TOKEN_HEX lowercase hex (a bearer
+ * secret: the driver sends no Authorization header). true with the id
+ * copied; false for anything else. */
+bool ag_ep_parse_logs_path(const char *path, char id[AG_EP_TOKEN_HEX + 1]);
+/* awslogs-credentials-endpoint's value for an endpoint on host:port. Docker's
+ * driver asks "http://169.254.170.2" followed by this value (moby
+ * daemon/logger/awslogs/cloudwatchlogs.go: the two strings concatenated),
+ * so the value may carry the rest of the authority: ":PORT/..." for an
+ * endpoint on 169.254.170.2 (nothing for port 80), and "@HOST:PORT/..." for
+ * a loopback one, which makes 169.254.170.2 the URL's user name and HOST
+ * its host (dockerd runs in the host's network namespace and reaches
+ * loopback; ECS's agent instead redirects 169.254.170.2:80 to its loopback
+ * port with iptables, which this agent does not set up). 0 or -EMSGSIZE. */
+int ag_ep_logs_uri(const char *host, int port, const char id[AG_EP_TOKEN_HEX + 1], char *out,
+                   size_t n);
 /* ISO 8601 UTC of t into out (AG_EP_ISO_MAX). */
 void ag_ep_iso8601(time_t t, char out[AG_EP_ISO_MAX]);
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "agent/tasks/td_awslogs.h"
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/json.h"
@@ -294,7 +295,7 @@ out:
 }
 
 static int build_log(const ag_container_def *cd, const ag_secret_value *values, size_t n_values,
-                     ag_create_params *p)
+                     const ag_inject_ctx *ctx, ag_create_params *p)
 {
     const ag_logconf *l = cd->log;
     if (!l)
@@ -319,7 +320,10 @@ static int build_log(const ag_container_def *cd, const ag_secret_value *values, 
         put(list, &n, l->secret_options[i].name, v->value, v->len);
     }
     int r = 0;
-    p->log_config = es_calloc(n + 1, sizeof *p->log_config);
+    /* awslogs: room for what ECS adds (td_awslogs.h) */
+    bool awslogs = strcmp(l->driver, AG_AWSLOGS_DRIVER) == 0;
+    size_t room = n + (awslogs ? AG_AWSLOGS_ADDED_MAX : 0);
+    p->log_config = es_calloc(room + 1, sizeof *p->log_config);
     if (!p->log_config) {
         r = -ENOMEM;
         goto out;
@@ -333,6 +337,13 @@ static int build_log(const ag_container_def *cd, const ag_secret_value *values, 
             r = -ENOMEM;
             goto out;
         }
+    }
+    if (awslogs) {
+        ag_awslogs_launch al = {.container = cd->name,
+                                .task_id = ctx->task_id ? ctx->task_id : "",
+                                .region = ctx->region,
+                                .credentials_uri = ctx->log_credentials_uri};
+        r = ag_awslogs_apply(p->log_config, &p->n_log_config, room, &al);
     }
 out:
     es_wipe(list, (cap + 1) * sizeof *list);
@@ -646,8 +657,17 @@ int ag_inject_build(const ag_container_def *cd, const ag_container_override *ov,
             goto nomem;
         p->n_entrypoint = cd->n_entry_point;
     }
-    if (build_env(cd, ov, values, n_values, ctx, p) || build_log(cd, values, n_values, p) ||
-        build_labels(cd, ctx, p))
+    if (build_env(cd, ov, values, n_values, ctx, p))
+        goto nomem;
+    r = build_log(cd, values, n_values, ctx, p);
+    if (r == -EMSGSIZE) {
+        es_errf(err, errlen, r,
+                "container %s: logConfiguration: the awslogs stream's name would be longer "
+                "than %d characters",
+                cd->name, AG_AWSLOGS_STREAM_MAX);
+        goto fail;
+    }
+    if (r || build_labels(cd, ctx, p))
         goto nomem;
     if ((cd->working_directory && !(p->working_dir = es_strdup(cd->working_directory))) ||
         (cd->user && !(p->user = es_strdup(cd->user))) ||

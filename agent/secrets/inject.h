@@ -15,7 +15,10 @@
  * Command: the override's replaces the definition's.
  *
  * HostConfig.LogConfig: logDriver with options, then the resolved
- * secretOptions (a secret option replaces an option of the same name).
+ * secretOptions (a secret option replaces an option of the same name);
+ * awslogs's as ECS gives them to Docker (agent/tasks/td_awslogs.h:
+ * awslogs-stream-prefix made awslogs-stream, defaults, the execution role's
+ * credentials endpoint).
  *
  * Labels: the definition's dockerLabels, then ours, which win:
  * com.amazonaws.ecs.task-arn, .container-name, .task-definition-family,
@@ -80,6 +83,14 @@ typedef struct ag_inject_ctx {
      * everything else. Borrowed; SECRET. */
     const char *envfile_env;
     size_t envfile_len;
+    /* awslogs (agent/tasks/td_awslogs.h): the task's id (the stream
+     * prefix's name), its region (awslogs-region when not given), and
+     * awslogs-credentials-endpoint's value when the task has an execution
+     * role (agent/endpoints/; NULL: none, Docker's own credentials). The
+     * last is a bearer secret: wiped with the log options. Borrowed. */
+    const char *task_id;
+    const char *region;
+    const char *log_credentials_uri;
 } ag_inject_ctx;
 
 typedef struct ag_create_params {

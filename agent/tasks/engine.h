@@ -169,6 +169,9 @@ void ag_engine_refresh_files(ag_engine *e);
 typedef struct ag_engine_env {
     char v[AG_ENGINE_ENV_MAX][AG_ENGINE_ENV_LEN]; /* "NAME=value" */
     size_t n;
+    /* an awslogs container of a task with an execution role: the value of
+     * its awslogs-credentials-endpoint (agent/tasks/td_awslogs.h); "" none */
+    char log_credentials_uri[AG_ENGINE_ENV_LEN];
 } ag_engine_env;
 typedef int (*ag_engine_env_fn)(void *arg, const ag_task *t, const ag_taskdef *td, size_t i,
                                 ag_engine_env *env, char *why, size_t whylen);

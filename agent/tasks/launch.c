@@ -139,6 +139,8 @@ static void on_created(void *ud, const dk_result *r, const char *id)
         char reason[AG_REASON_BUF];
         snprintf(reason, sizeof reason, "CannotCreateContainerError: %s: %s",
                  et->t->containers[i].name, r->message ? r->message : dk_strerror(r->err));
+        /* Docker's words may quote the awslogs credentials URL (its id) */
+        es_log_redact(reason);
         ag_eng_fail_container(et, i, reason);
         ag_eng_advance(et);
         return;
@@ -160,6 +162,8 @@ static void on_started(void *ud, const dk_result *r)
         char reason[AG_REASON_BUF];
         snprintf(reason, sizeof reason, "CannotStartContainerError: %s: %s",
                  et->t->containers[i].name, r->message ? r->message : dk_strerror(r->err));
+        /* Docker's words may quote the awslogs credentials URL (its id) */
+        es_log_redact(reason);
         ag_eng_fail_container(et, i, reason);
         ag_eng_advance(et);
         return;
@@ -223,7 +227,9 @@ static int issue_create(etask *et)
                          .revision = et->t->revision,
                          .network_mode = mode,
                          .pid_mode = et->td->td->pid_mode,
-                         .ipc_mode = et->td->td->ipc_mode};
+                         .ipc_mode = et->td->td->ipc_mode,
+                         .task_id = et->t->id,
+                         .region = e->region};
     ag_eng_mounts mounts;
     int rc = ag_eng_files_mounts(et, (size_t)(cd - et->td->td->containers), &mounts);
     if (rc < 0) {
@@ -250,6 +256,7 @@ static int issue_create(etask *et)
         env_views[k] = env.v[k];
     ctx.agent_env = env_views;
     ctx.n_agent_env = env.n < AG_ENGINE_ENV_MAX ? env.n : AG_ENGINE_ENV_MAX;
+    ctx.log_credentials_uri = env.log_credentials_uri[0] ? env.log_credentials_uri : NULL;
     ag_create_params *p = NULL;
     rc = ag_inject_build(cd, ag_overrides_for(et->td->ov, cd->name), views, nv, &ctx, &p, err,
                          sizeof err);

@@ -9,6 +9,7 @@
 #include <sys/utsname.h>
 
 #include "agent/secrets/valuefrom.h"
+#include "agent/tasks/td_awslogs.h"
 #include "agent/tasks/td_fields.h"
 #include "agent/tasks/td_json.h"
 #include "common/name.h"
@@ -748,6 +749,12 @@ static int parse_container(const es_json *cd, size_t idx, const ag_td_ctx *ctx, 
     }
     if ((rc = get_log(cd, path, ctx, td, &c->log, e)))
         return rc;
+    if (c->log) {
+        char lpath[PATH_MAX_];
+        field(lpath, sizeof lpath, path, "logConfiguration");
+        if ((rc = ag_awslogs_check(c->log, c->name, lpath, e)))
+            return rc;
+    }
     if ((rc = get_repo_creds(cd, path, ctx, c, e)))
         return rc;
     if ((rc = get_map(cd, path, "dockerLabels", AG_TD_LABELS_MAX, AG_TD_LABEL_KEY_MAX,

@@ -1,7 +1,8 @@
 /* Fuzzes what a container sends the container endpoints (agent/endpoints/shapes.h): the
  * first line as an Authorization header against a token, the rest as a metadata v4 path.
  * No crash; only the token itself matches; a path is accepted only as /v4/<32 hex>[/task]
- * with the id copied whole. */
+ * with the id copied whole, and as an awslogs credentials path only as
+ * /v2/credentials/<64 lowercase hex>. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -30,6 +31,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (strlen(id) != AG_EP_ID_HEX || strncmp(path + 4, id, AG_EP_ID_HEX) != 0)
             __builtin_trap();
         if (strcmp(path + 4 + AG_EP_ID_HEX, task ? "/task" : "") != 0)
+            __builtin_trap();
+    }
+    char lid[AG_EP_TOKEN_HEX + 1];
+    if (ag_ep_parse_logs_path(path, lid)) {
+        if (strlen(lid) != AG_EP_TOKEN_HEX || strlen(path) != 16 + AG_EP_TOKEN_HEX ||
+            strcmp(path + 16, lid) != 0 || strspn(lid, "0123456789abcdef") != AG_EP_TOKEN_HEX)
             __builtin_trap();
     }
     return 0;

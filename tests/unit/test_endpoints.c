@@ -1,6 +1,7 @@
 /* The container endpoints' pure parts (agent/endpoints/shapes.h, reachability): the token
  * check, the answers' shapes, the refresh timing with a given clock. */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <string.h>
 
 #include "agent/endpoints/endpoints.h"
@@ -227,4 +228,37 @@ Test(endpoints, metadata_paths)
     cr_assert_not(ag_ep_parse_meta_path("/v4/0123456789abcdef0123456789abcdef/stats", id, &task));
     cr_assert_not(ag_ep_parse_meta_path("/v4/0123456789abcdef0123456789abcdef/task/", id, &task));
     cr_assert_not(ag_ep_parse_meta_path("/v3/0123456789abcdef0123456789abcdef", id, &task));
+}
+
+#define LOGS_ID "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
+/* Docker's awslogs driver asks http://169.254.170.2 followed by the option's
+ * value; the value carries the endpoint's authority. */
+Test(endpoints, awslogs_credentials_paths_and_uris)
+{
+    char id[AG_EP_TOKEN_HEX + 1];
+    cr_assert(ag_ep_parse_logs_path("/v2/credentials/" LOGS_ID, id));
+    cr_assert_str_eq(id, LOGS_ID);
+    cr_assert_not(ag_ep_parse_logs_path("/v2/credentials/" LOGS_ID "0", id), "too long");
+    cr_assert_not(ag_ep_parse_logs_path("/v2/credentials/" LOGS_ID "/", id));
+    cr_assert_not(ag_ep_parse_logs_path("/v2/credentials/" LOGS_ID "?x=1", id));
+    cr_assert_not(ag_ep_parse_logs_path("/v2/credentials/0011", id), "too short");
+    cr_assert_not(ag_ep_parse_logs_path("/v2/credentials/", id));
+    cr_assert_not(ag_ep_parse_logs_path("/v2/credentials", id));
+    cr_assert_not(
+        ag_ep_parse_logs_path(
+            "/v2/credentials/00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff", id),
+        "upper case is not ours");
+    cr_assert_not(ag_ep_parse_logs_path("/v1/credentials/" LOGS_ID, id));
+
+    char out[256];
+    cr_assert_eq(ag_ep_logs_uri("127.0.0.1", 51679, LOGS_ID, out, sizeof out), 0);
+    cr_assert_str_eq(out, "@127.0.0.1:51679/v2/credentials/" LOGS_ID);
+    cr_assert_eq(ag_ep_logs_uri("::1", 5, LOGS_ID, out, sizeof out), 0);
+    cr_assert_str_eq(out, "@[::1]:5/v2/credentials/" LOGS_ID);
+    cr_assert_eq(ag_ep_logs_uri("169.254.170.2", 51679, LOGS_ID, out, sizeof out), 0);
+    cr_assert_str_eq(out, ":51679/v2/credentials/" LOGS_ID);
+    cr_assert_eq(ag_ep_logs_uri("169.254.170.2", 80, LOGS_ID, out, sizeof out), 0);
+    cr_assert_str_eq(out, "/v2/credentials/" LOGS_ID, "ECS's own form");
+    cr_assert_eq(ag_ep_logs_uri("127.0.0.1", 51679, LOGS_ID, out, 40), -EMSGSIZE);
 }

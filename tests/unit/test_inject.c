@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "agent/secrets/inject.h"
+#include "agent/tasks/td_awslogs.h"
 #include "common/alloc.h"
 #include "common/json.h"
 
@@ -559,5 +560,136 @@ Test(inject, health_check_reaches_the_body)
     j = body_of(td, "none");
     cr_assert_null(es_json_get(j, "Healthcheck"));
     es_json_free(j);
+    ag_taskdef_free(td);
+}
+
+/* awslogs as ECS gives it to Docker (td_awslogs.h): the stream prefix made
+ * awslogs-stream "prefix/name/taskid" and gone, the task's region, ECS's
+ * non-blocking default with its 10m buffer, the execution role's
+ * credentials endpoint; what the user gave otherwise as given. */
+#define AWSLOGS_TD(opts)                                                                           \
+    "{\"family\":\"web\"," ROLE ",\"containerDefinitions\":[{\"name\":\"app\",\"image\":\"i\","    \
+    "\"logConfiguration\":{\"logDriver\":\"awslogs\",\"options\":{" opts "}}}]}"
+#define TASK_ID "0123456789abcdef0123456789abcdef"
+#define CREDS_URI "@127.0.0.1:5/v2/credentials/abc"
+
+static ag_create_params *awslogs_build(const ag_taskdef *td, const char *creds)
+{
+    ag_inject_ctx c = ictx;
+    c.task_id = TASK_ID;
+    c.region = "eu-west-3";
+    c.log_credentials_uri = creds;
+    ag_create_params *p = NULL;
+    char err[AG_INJECT_ERR_MAX];
+    cr_assert_eq(ag_inject_build(&td->containers[0], NULL, NULL, 0, &c, &p, err, sizeof err), 0,
+                 "%s", err);
+    return p;
+}
+
+Test(inject, awslogs_as_ecs_gives_it_to_docker)
+{
+    ag_taskdef *td = td_parse(AWSLOGS_TD(
+        "\"awslogs-group\":\"g\",\"awslogs-region\":\"us-east-1\",\"awslogs-stream-prefix\":"
+        "\"web\",\"awslogs-create-group\":\"true\""));
+    ag_create_params *p = awslogs_build(td, CREDS_URI);
+    const ag_kv *kv = p->log_config;
+    size_t n = p->n_log_config;
+    cr_assert_str_eq(p->log_type, "awslogs");
+    cr_assert_null(kv_of(kv, n, "awslogs-stream-prefix"), "ECS's option never reaches Docker");
+    cr_assert_str_eq(kv_of(kv, n, "awslogs-stream"), "web/app/" TASK_ID);
+    cr_assert_str_eq(kv_of(kv, n, "awslogs-group"), "g");
+    cr_assert_str_eq(kv_of(kv, n, "awslogs-region"), "us-east-1", "the given region stays");
+    cr_assert_str_eq(kv_of(kv, n, "awslogs-create-group"), "true");
+    cr_assert_str_eq(kv_of(kv, n, "mode"), "non-blocking");
+    cr_assert_str_eq(kv_of(kv, n, "max-buffer-size"), "10m");
+    cr_assert_str_eq(kv_of(kv, n, "awslogs-credentials-endpoint"), CREDS_URI);
+    cr_assert_eq(n, 7);
+    /* in the body Docker gets */
+    es_buf body;
+    es_buf_init(&body, AG_CREATE_BODY_MAX);
+    cr_assert_eq(dk_create_body(&p->spec, &body), 0);
+    es_json *j = NULL;
+    cr_assert_eq(es_json_parse(body.data, body.len, NULL, &j, NULL, 0), 0);
+    const es_json *cfg =
+        es_json_get(es_json_get(es_json_get(j, "HostConfig"), "LogConfig"), "Config");
+    cr_assert_str_eq(es_json_get_str(cfg, "awslogs-stream"), "web/app/" TASK_ID);
+    cr_assert_null(es_json_get(cfg, "awslogs-stream-prefix"));
+    es_json_free_secret(j);
+    es_buf_free_secret(&body);
+    ag_create_params_free(p);
+    ag_taskdef_free(td);
+
+    /* no region: the task's; blocking kept without a buffer; no execution
+     * role's endpoint: none (Docker's own credentials); no prefix: no stream */
+    td = td_parse(AWSLOGS_TD("\"awslogs-group\":\"g\",\"mode\":\"blocking\""));
+    p = awslogs_build(td, NULL);
+    kv = p->log_config;
+    n = p->n_log_config;
+    cr_assert_str_eq(kv_of(kv, n, "awslogs-region"), "eu-west-3");
+    cr_assert_str_eq(kv_of(kv, n, "mode"), "blocking");
+    cr_assert_null(kv_of(kv, n, "max-buffer-size"));
+    cr_assert_null(kv_of(kv, n, "awslogs-credentials-endpoint"));
+    cr_assert_null(kv_of(kv, n, "awslogs-stream"), "Docker names the stream after the container");
+    cr_assert_eq(n, 3);
+    ag_create_params_free(p);
+    ag_taskdef_free(td);
+
+    /* a buffer the user chose stays */
+    td = td_parse(AWSLOGS_TD("\"awslogs-group\":\"g\",\"max-buffer-size\":\"2m\""));
+    p = awslogs_build(td, NULL);
+    cr_assert_str_eq(kv_of(p->log_config, p->n_log_config, "max-buffer-size"), "2m");
+    cr_assert_str_eq(kv_of(p->log_config, p->n_log_config, "mode"), "non-blocking");
+    ag_create_params_free(p);
+    ag_taskdef_free(td);
+
+    /* another driver is left alone */
+    td = td_parse("{\"family\":\"web\"," ROLE ",\"containerDefinitions\":[{\"name\":\"app\","
+                  "\"image\":\"i\",\"logConfiguration\":{\"logDriver\":\"gelf\",\"options\":{"
+                  "\"gelf-address\":\"udp://h:1\"}}}]}");
+    p = awslogs_build(td, CREDS_URI);
+    cr_assert_eq(p->n_log_config, 1);
+    ag_create_params_free(p);
+    ag_taskdef_free(td);
+}
+
+Test(inject, awslogs_stream_name_and_allocation_failures)
+{
+    char out[AG_AWSLOGS_STREAM_MAX + 1];
+    cr_assert_eq(ag_awslogs_stream_name("p", "c", TASK_ID, out, sizeof out), 0);
+    cr_assert_str_eq(out, "p/c/" TASK_ID);
+    char big[600];
+    memset(big, 'x', 477); /* 477 + "/c/" + 32 = 512 */
+    big[477] = '\0';
+    cr_assert_eq(ag_awslogs_stream_name(big, "c", TASK_ID, out, sizeof out), 0, "512 exactly");
+    cr_assert_eq(strlen(out), 512);
+    big[477] = 'x';
+    big[478] = '\0';
+    cr_assert_eq(ag_awslogs_stream_name(big, "c", TASK_ID, out, sizeof out), -EMSGSIZE);
+    cr_assert_eq(ag_awslogs_stream_name("p", "c", TASK_ID, out, 5), -EMSGSIZE);
+
+    ag_taskdef *td = td_parse(AWSLOGS_TD(
+        "\"awslogs-group\":\"g\",\"awslogs-stream-prefix\":\"web\",\"awslogs-create-group\":"
+        "\"true\""));
+    ag_inject_ctx c = ictx;
+    c.task_id = TASK_ID;
+    c.region = "eu-west-3";
+    c.log_credentials_uri = CREDS_URI;
+    int failures = 0;
+    for (long k = 0; k < 300; k++) {
+        ag_create_params *p = NULL;
+        char err[AG_INJECT_ERR_MAX];
+        es_alloc_fail_after(k);
+        int r = ag_inject_build(&td->containers[0], NULL, NULL, 0, &c, &p, err, sizeof err);
+        es_alloc_fail_after(-1);
+        if (r == 0) {
+            cr_assert_str_eq(kv_of(p->log_config, p->n_log_config, "awslogs-stream"),
+                             "web/app/" TASK_ID);
+            ag_create_params_free(p);
+            break;
+        }
+        cr_assert_eq(r, -ENOMEM, "k=%ld: %s", k, err);
+        failures++;
+    }
+    cr_assert_gt(failures, 10);
     ag_taskdef_free(td);
 }

@@ -44,6 +44,10 @@ Test(log, redaction_choke_point)
     cr_assert_not_null(strstr(last, "\"Other\":\"ok\""), "%s", last);
     es_debug("aws_secret_access_key = abc/def+ghi");
     cr_assert_null(strstr(last, "abc/def+ghi"), "%s", last);
+    /* the awslogs credentials path's id, as Docker quotes an unreachable URL */
+    es_debug("Get \"http://169.254.170.2@127.0.0.1:9/v2/credentials/00aa11bb22\": dial tcp");
+    cr_assert_null(strstr(last, "00aa11bb22"), "%s", last);
+    cr_assert_not_null(strstr(last, "/v2/credentials/***\": dial tcp"), "%s", last);
     es_log_set_sink(NULL, NULL);
 }
 

@@ -402,10 +402,106 @@ Test(taskdef, log_configuration_rules)
                   "\"x\",\"valueFrom\":\"/a\"},{\"name\":\"x\",\"valueFrom\":\"/b\"}]}"),
               "ClientException",
               "containerDefinitions[0].logConfiguration.secretOptions[1].name: Duplicate");
-    ag_taskdef *td = parse_ok(one("\"logConfiguration\":{\"logDriver\":\"awslogs\"}"));
+    ag_taskdef *td = parse_ok(one(
+        "\"logConfiguration\":{\"logDriver\":\"awslogs\",\"options\":{\"awslogs-group\":\"g\"}}"));
     cr_assert_eq(td->n_warnings, 0);
     cr_assert_str_eq(td->containers[0].log->driver, "awslogs");
     ag_taskdef_free(td);
+}
+
+/* awslogs (td_awslogs.h): ECS's standard configuration is taken and
+ * described as registered; what Docker's driver would refuse at create is
+ * refused here, naming the option. */
+#define AWSLOGS(opts) "\"logConfiguration\":{\"logDriver\":\"awslogs\",\"options\":{" opts "}}"
+#define LC "containerDefinitions[0].logConfiguration"
+static char *describe(const ag_taskdef *td);
+Test(taskdef, awslogs_options)
+{
+    ag_taskdef *td = parse_ok(one(AWSLOGS(
+        "\"awslogs-group\":\"g\",\"awslogs-region\":\"us-east-1\",\"awslogs-stream-prefix\":"
+        "\"web\",\"awslogs-create-group\":\"true\"")));
+    const ag_logconf *l = td->containers[0].log;
+    cr_assert_eq(l->n_options, 4, "kept as registered: the translation is at launch");
+    cr_assert_str_eq(l->options[2].name, "awslogs-stream-prefix");
+    char *d = describe(td);
+    cr_assert_not_null(strstr(d, "\"awslogs-stream-prefix\":\"web\""), "%s", d);
+    es_free(d);
+    ag_taskdef_free(td);
+    /* Docker's other options and Go's booleans */
+    ag_taskdef_free(parse_ok(one(AWSLOGS(
+        "\"awslogs-group\":\"g\",\"awslogs-stream\":\"s\",\"awslogs-create-group\":\"F\","
+        "\"awslogs-endpoint\":\"http://127.0.0.1:1\",\"awslogs-datetime-format\":\"%Y\","
+        "\"awslogs-force-flush-interval-seconds\":\"+5\",\"awslogs-max-buffered-events\":\"9\","
+        "\"tag\":\"t\",\"mode\":\"non-blocking\",\"max-buffer-size\":\"4m\""))));
+    /* a group given as a secret option counts */
+    ag_taskdef_free(parse_ok(one("\"logConfiguration\":{\"logDriver\":\"awslogs\","
+                                 "\"secretOptions\":[{\"name\":\"awslogs-group\",\"valueFrom\":"
+                                 "\"/g\"}]}")));
+
+    parse_bad(one(AWSLOGS("\"awslogs-region\":\"us-east-1\"")), "ClientException",
+              LC ".options.awslogs-group: required");
+    parse_bad(one(AWSLOGS("\"awslogs-group\":\"\"")), "ClientException",
+              LC ".options.awslogs-group: required");
+    parse_bad(one(AWSLOGS("\"awslogs-group\":\"g\",\"awslogs-stream-prefixx\":\"w\"")),
+              "ClientException",
+              LC ".options: 'awslogs-stream-prefixx' is not an option of the awslogs log driver");
+    parse_bad(one("\"logConfiguration\":{\"logDriver\":\"awslogs\",\"options\":{\"awslogs-"
+                  "group\":\"g\"},\"secretOptions\":[{\"name\":\"env\",\"valueFrom\":\"/e\"}]}"),
+              "ClientException", LC ".secretOptions: 'env' is not an option");
+    parse_bad(one(AWSLOGS("\"awslogs-group\":\"g\",\"awslogs-credentials-endpoint\":\"/x\"")),
+              "ClientException", LC ".options: 'awslogs-credentials-endpoint' is set by the agent");
+    parse_bad(one(AWSLOGS("\"awslogs-group\":\"g\",\"awslogs-create-group\":\"yes\"")),
+              "ClientException", LC ".options.awslogs-create-group: 'yes' is not true or false");
+    parse_bad(one(AWSLOGS("\"awslogs-group\":\"g\",\"awslogs-max-buffered-events\":\"0\"")),
+              "ClientException",
+              LC ".options.awslogs-max-buffered-events: '0' is not a positive integer");
+    parse_bad(
+        one(AWSLOGS("\"awslogs-group\":\"g\",\"awslogs-force-flush-interval-seconds\":\"1s\"")),
+        "ClientException", LC ".options.awslogs-force-flush-interval-seconds: '1s'");
+    parse_bad(one(AWSLOGS("\"awslogs-group\":\"g\",\"awslogs-datetime-format\":\"%Y\","
+                          "\"awslogs-multiline-pattern\":\"^x\"")),
+              "ClientException",
+              LC ".options: awslogs-datetime-format and awslogs-multiline-pattern cannot both");
+    parse_bad(one(AWSLOGS("\"awslogs-group\":\"g\",\"mode\":\"fast\"")), "ClientException",
+              LC ".options.mode: 'fast' is not blocking or non-blocking");
+    parse_bad(one(AWSLOGS("\"awslogs-group\":\"g\",\"mode\":\"blocking\",\"max-buffer-size\":"
+                          "\"1m\"")),
+              "ClientException", LC ".options.max-buffer-size: only with mode non-blocking");
+    parse_bad(one(AWSLOGS("\"awslogs-group\":\"g\",\"awslogs-stream\":\"s\","
+                          "\"awslogs-stream-prefix\":\"p\"")),
+              "ClientException",
+              LC ".options: awslogs-stream-prefix and awslogs-stream cannot both be set");
+    parse_bad(one(AWSLOGS("\"awslogs-group\":\"g\",\"awslogs-stream-prefix\":\"a:b\"")),
+              "ClientException", LC ".options.awslogs-stream-prefix: a log stream name's prefix");
+    parse_bad(one(AWSLOGS("\"awslogs-group\":\"g\",\"awslogs-stream-prefix\":\"a*\"")),
+              "ClientException", LC ".options.awslogs-stream-prefix:");
+    parse_bad(one(AWSLOGS("\"awslogs-group\":\"g\",\"awslogs-stream-prefix\":\"\"")),
+              "ClientException", LC ".options.awslogs-stream-prefix:");
+    parse_bad(one("\"logConfiguration\":{\"logDriver\":\"awslogs\",\"options\":{\"awslogs-"
+                  "group\":\"g\"},\"secretOptions\":[{\"name\":\"awslogs-stream-prefix\","
+                  "\"valueFrom\":\"/p\"}]}"),
+              "ClientException", LC ".secretOptions: awslogs-stream-prefix names the stream");
+    /* prefix/app/<32 hex> fits 512 with a prefix of 512 - 5 - 32 = 475 */
+    char opts[1024], prefix[600];
+    memset(prefix, 'p', 475);
+    prefix[475] = '\0';
+    snprintf(opts, sizeof opts,
+             "\"logConfiguration\":{\"logDriver\":\"awslogs\",\"options\":{\"awslogs-group\":"
+             "\"g\",\"awslogs-stream-prefix\":\"%s\"}}",
+             prefix);
+    ag_taskdef_free(parse_ok(one(opts)));
+    prefix[475] = 'p';
+    prefix[476] = '\0';
+    snprintf(opts, sizeof opts,
+             "\"logConfiguration\":{\"logDriver\":\"awslogs\",\"options\":{\"awslogs-group\":"
+             "\"g\",\"awslogs-stream-prefix\":\"%s\"}}",
+             prefix);
+    parse_bad(one(opts), "ClientException",
+              LC ".options.awslogs-stream-prefix: the stream's name <prefix>/app/<task id> would "
+                 "be longer than 512");
+    /* other drivers' options are theirs: not checked against awslogs' */
+    ag_taskdef_free(parse_ok(one("\"logConfiguration\":{\"logDriver\":\"gelf\",\"options\":{"
+                                 "\"awslogs-stream-prefix\":\"x\"}}")));
 }
 
 Test(taskdef, limits_and_types)
