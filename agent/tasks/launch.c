@@ -221,7 +221,8 @@ static int issue_create(etask *et)
                          .cluster = et->t->cluster,
                          .family = et->t->family,
                          .revision = et->t->revision,
-                         .network_mode = mode};
+                         .network_mode = mode,
+                         .instance_arn = e->instance_arn};
     ag_eng_mounts mounts;
     int rc = ag_eng_files_mounts(et, (size_t)(cd - et->td->td->containers), &mounts);
     if (rc < 0) {
