@@ -195,10 +195,13 @@ static int read_overrides(const char *rest, size_t len, const char **out, size_t
     return 0;
 }
 
+static bool overrides_ok(const char *overrides, size_t len)
+{
+    return !overrides || len == 0 || (len <= CL_TK_OVERRIDES_MAX && overrides[0] == '{');
+}
+
 static int finish(es_jw *w, es_buf *out, const char *overrides, size_t overrides_len)
 {
-    if (overrides_len > CL_TK_OVERRIDES_MAX || (overrides_len && overrides[0] != '{'))
-        return -EINVAL;
     int r = es_jw_finish(w);
     if (r == 0 && overrides_len && (r = es_buf_append(out, "\n", 1)) == 0)
         r = es_buf_append(out, overrides, overrides_len);
@@ -298,7 +301,7 @@ static bool request_ok(const cl_tk_request *rq)
 
 int cl_tk_request_write(const cl_tk_request *rq, es_buf *out)
 {
-    if (!request_ok(rq))
+    if (!request_ok(rq) || !overrides_ok(rq->overrides, rq->overrides_len))
         return -EINVAL;
     es_jw w;
     es_jw_init(&w, out);
@@ -410,7 +413,7 @@ static bool assignment_ok(const cl_tk_assignment *as)
 
 int cl_tk_assignment_write(const cl_tk_assignment *as, es_buf *out)
 {
-    if (!assignment_ok(as))
+    if (!assignment_ok(as) || !overrides_ok(as->overrides, as->overrides_len))
         return -EINVAL;
     es_jw w;
     es_jw_init(&w, out);
