@@ -344,3 +344,42 @@ Test(cluster_task_records, status_and_stop)
     cr_assert_eq(cl_tk_stop_write(&sp, &v), -EINVAL);
     es_buf_free(&v);
 }
+
+/* The fuzz driver's seeds (tests/fuzz/corpus/cluster_tasks) are records the
+ * readers take: the mutants start from values that parse. */
+Test(cluster_task_records, fuzz_seeds_parse)
+{
+    static const char *const names[] = {"request", "assignment", "result", "status", "stop"};
+    static const char *const leaves[] = {"requests/", "assignments/", "results/", "tasks/",
+                                         "stops/"};
+    for (size_t i = 0; i < 5; i++) {
+        char path[512], buf[4096];
+        snprintf(path, sizeof path, "%s/tests/fuzz/corpus/cluster_tasks/%s", ES_SOURCE_DIR,
+                 names[i]);
+        FILE *f = fopen(path, "rb");
+        cr_assert_not_null(f, "%s", path);
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        cr_assert_eq((unsigned char)buf[0], i, "%s picks its record", names[i]);
+        char *nl = strchr(buf + 1, '\n');
+        cr_assert_not_null(nl);
+        *nl = '\0';
+        char key[4400], prefix[128];
+        snprintf(prefix, sizeof prefix, "/ecs-secrets/clusters/c/%s", leaves[i]);
+        snprintf(key, sizeof key, "%s%s", prefix, buf + 1);
+        cl_kv kv = kv_of(key, nl + 1);
+        kv.value_len = n - (size_t)(nl + 1 - buf);
+        static cl_tk_request rq;
+        cl_tk_assignment as;
+        cl_tk_result rs;
+        cl_tk_status st;
+        cl_tk_stop sp;
+        int r = i == 0   ? cl_tk_request_read(prefix, &kv, &rq, why, sizeof why)
+                : i == 1 ? cl_tk_assignment_read(prefix, &kv, &as, why, sizeof why)
+                : i == 2 ? cl_tk_result_read(prefix, &kv, &rs, why, sizeof why)
+                : i == 3 ? cl_tk_status_read(prefix, &kv, &st, why, sizeof why)
+                         : cl_tk_stop_read(prefix, &kv, &sp, why, sizeof why);
+        cr_assert_eq(r, 0, "%s: %s", names[i], why);
+    }
+}
