@@ -79,10 +79,10 @@ struct ag_agent {
     ag_api_services *api_services;
     ag_api_tags *api_tags;
     ag_api_instances *api_instances;
-    cl_member *member;         /* the cluster (agent/cluster.h): etcd's, or this host alone */
-    ag_cluster_td *cluster_td; /* the cluster's task definitions (NULL alone) */
+    cl_member *member;               /* the cluster (agent/cluster.h): etcd's, or this host alone */
+    ag_cluster_td *cluster_td;       /* the cluster's task definitions (NULL alone) */
     ag_cluster_tasks *cluster_tasks; /* RunTask across the hosts (NULL alone) */
-    ag_rotator *rotator;       /* embedded mode: due rotations (rotator.h) */
+    ag_rotator *rotator;             /* embedded mode: due rotations (rotator.h) */
     uv_timer_t retry;
     bool retry_open;
     bool docker_up, stopping;

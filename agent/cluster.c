@@ -81,8 +81,9 @@ int ag_instance_arn(const cf_config *cfg, char *out, size_t outlen)
     int r = ag_instance_id_load(cf_get(cfg, CF_STATE_DIR), id);
     if (r < 0)
         return r;
-    int n = snprintf(out, outlen, "arn:aws:ecs:%s:%s:container-instance/%s/%s",
-                     cf_get(cfg, CF_REGION), cf_get(cfg, CF_ACCOUNT_ID), cf_get(cfg, CF_CLUSTER), id);
+    int n =
+        snprintf(out, outlen, "arn:aws:ecs:%s:%s:container-instance/%s/%s", cf_get(cfg, CF_REGION),
+                 cf_get(cfg, CF_ACCOUNT_ID), cf_get(cfg, CF_CLUSTER), id);
     return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
 }
 

@@ -27,11 +27,11 @@ typedef struct asg_node {
     struct asg_node *next;
     cl_tk_assignment a;
     char *ov;
-    bool launched;     /* handed to the engine (or found there) */
-    bool waiting_td;   /* its definition is not in the store yet (the mirror follows) */
-    bool st_inflight;  /* a status write in flight (one at a time: etcd sees them in order) */
-    bool st_dirty;     /* the status changed meanwhile */
-    bool deleting;     /* STOPPED: the assignment's delete is sent */
+    bool launched;    /* handed to the engine (or found there) */
+    bool waiting_td;  /* its definition is not in the store yet (the mirror follows) */
+    bool st_inflight; /* a status write in flight (one at a time: etcd sees them in order) */
+    bool st_dirty;    /* the status changed meanwhile */
+    bool deleting;    /* STOPPED: the assignment's delete is sent */
 } asg_node;
 
 typedef struct st_node {
@@ -202,7 +202,8 @@ static void on_status_written(void *arg, int err, const cl_answer *a)
         n->deleting = true;
         if (cl_tk_assignment_key(x->cluster, n->a.instance, n->a.task_id, key, sizeof key) > 0)
             etcd_delete(x, "the stopped task's assignment", key);
-        if (find_stop(x, op->task_id) && cl_tk_stop_key(x->cluster, op->task_id, key, sizeof key) > 0)
+        if (find_stop(x, op->task_id) &&
+            cl_tk_stop_key(x->cluster, op->task_id, key, sizeof key) > 0)
             etcd_delete(x, "the stopped task's stop", key);
     }
     if (n && n->st_dirty && !n->st_inflight && !x->stopping) {
@@ -292,9 +293,11 @@ static void on_task_changed(void *arg, ag_task *t, ag_task_status from)
 
 /* A task this host will never run (its definition or overrides refused):
  * STOPPED in etcd with the reason, its assignment gone. */
-static void refuse_assignment(ag_cluster_tasks *x, asg_node *n, const char *reason)
+static void refuse_assignment(ag_cluster_tasks *x, asg_node *n, const char *code,
+                              const char *reason)
 {
-    x->stats.launch_failures++;
+    if (strcmp(code, "TaskFailedToStart") == 0)
+        x->stats.launch_failures++;
     es_warn("cluster: task %s: not launched: %s", n->a.task_id, reason);
     cl_tk_status st;
     memset(&st, 0, sizeof st);
@@ -307,7 +310,7 @@ static void refuse_assignment(ag_cluster_tasks *x, asg_node *n, const char *reas
     copy_str(st.launch_type, sizeof st.launch_type, n->a.launch_type);
     snprintf(st.last_status, sizeof st.last_status, "STOPPED");
     snprintf(st.desired_status, sizeof st.desired_status, "STOPPED");
-    snprintf(st.stop_code, sizeof st.stop_code, "TaskFailedToStart");
+    copy_str(st.stop_code, sizeof st.stop_code, code);
     copy_str(st.stopped_reason, sizeof st.stopped_reason, reason);
     st.created_at = st.stopped_at = n->a.created_at;
     char key[CL_ETCD_KEY_MAX + 1];
@@ -339,6 +342,14 @@ static void maybe_launch(ag_cluster_tasks *x, asg_node *n)
         write_status(x, n->a.task_id);
         return;
     }
+    const stop_node *sp = find_stop(x, n->a.task_id);
+    if (sp) {
+        /* stopped through another agent before it reached this one */
+        n->launched = true;
+        refuse_assignment(x, n, "UserInitiated",
+                          sp->sp.reason[0] ? sp->sp.reason : "Task stopped by user");
+        return;
+    }
     ag_taskdef *td = NULL;
     if (ag_store_taskdef_get(x->store, n->a.family, n->a.revision, &td) < 0) {
         if (!n->waiting_td)
@@ -359,7 +370,8 @@ static void maybe_launch(ag_cluster_tasks *x, asg_node *n)
             ag_overrides_parse(j, td, &ov, &e) < 0) {
             es_json_free(j);
             ag_taskdef_free(td);
-            refuse_assignment(x, n, "ClientException: overrides: not valid for the definition");
+            refuse_assignment(x, n, "TaskFailedToStart",
+                              "ClientException: overrides: not valid for the definition");
             return;
         }
         es_json_free(j);
@@ -380,7 +392,7 @@ static void maybe_launch(ag_cluster_tasks *x, asg_node *n)
         char reason[128];
         snprintf(reason, sizeof reason, "ResourceInitializationError: this host: %s",
                  r == -ENOSPC ? "it holds its maximum of tasks" : strerror(-r));
-        refuse_assignment(x, n, reason);
+        refuse_assignment(x, n, "TaskFailedToStart", reason);
         return;
     }
     x->stats.launched++;
@@ -598,8 +610,8 @@ static void on_placed(void *arg, int err, const cl_answer *a)
     x->placing = false;
     if (err) {
         if (err != CL_ETCD_E_CANCELED)
-            es_warn("cluster: request %s: the placement was not written: %s (tried again)",
-                    op->id, cl_etcd_strerror(err));
+            es_warn("cluster: request %s: the placement was not written: %s (tried again)", op->id,
+                    cl_etcd_strerror(err));
     } else if (!a->succeeded) {
         /* gone or changed since read: placed by an earlier leader, or to
          * be read again from the mirror */
@@ -752,8 +764,7 @@ static void place_next(ag_cluster_tasks *x)
     x->placing = true;
     x->stats.placed += placed;
     x->stats.unplaced += res.n_failed;
-    es_info("cluster: request %s from %s: %zu of %" PRId64 " task(s) of %s:%" PRId64
-            " placed%s%s",
+    es_info("cluster: request %s from %s: %zu of %" PRId64 " task(s) of %s:%" PRId64 " placed%s%s",
             rq->id, rq->from, placed, rq->count, rq->family, rq->revision,
             res.n_failed ? ", the others: " : "", res.n_failed ? res.reason : "");
 }
@@ -788,8 +799,8 @@ static void answer_result(ag_cluster_tasks *x, waiter *w, const cl_tk_result *re
     es_jw_key(&jw, "tasks");
     es_jw_arr(&jw);
     char arn[ARN_MAX], cluster_arn[ARN_MAX];
-    snprintf(cluster_arn, sizeof cluster_arn, "arn:aws:ecs:%s:%s:cluster/%s", x->region,
-             x->account, x->cluster);
+    snprintf(cluster_arn, sizeof cluster_arn, "arn:aws:ecs:%s:%s:cluster/%s", x->region, x->account,
+             x->cluster);
     for (size_t i = 0; i < res->n_placed; i++) {
         es_jw_obj(&jw);
         task_arn(x, res->placed[i].task_id, arn, sizeof arn);
@@ -839,8 +850,8 @@ static void on_res_put(void *arg, const cl_kv *kv)
     waiter *w = find_waiter(x, res.request);
     if (!w)
         return; /* another agent's request */
-    es_info("cluster: request %s answered: %zu task(s) placed, %zu not", res.request,
-            res.n_placed, res.n_failed);
+    es_info("cluster: request %s answered: %zu task(s) placed, %zu not", res.request, res.n_placed,
+            res.n_failed);
     answer_result(x, w, &res);
     waiter_free(x, w);
     etcd_delete(x, "the answered result", kv->key);
@@ -979,8 +990,8 @@ static void write_cluster_task(ag_cluster_tasks *x, const char *id, es_jw *w)
     task_arn(x, id, arn, sizeof arn);
     es_jw_kstr(w, "taskArn", arn);
     char cluster_arn[ARN_MAX];
-    snprintf(cluster_arn, sizeof cluster_arn, "arn:aws:ecs:%s:%s:cluster/%s", x->region,
-             x->account, x->cluster);
+    snprintf(cluster_arn, sizeof cluster_arn, "arn:aws:ecs:%s:%s:cluster/%s", x->region, x->account,
+             x->cluster);
     es_jw_kstr(w, "clusterArn", cluster_arn);
     const char *family = s ? s->st.family : a->a.family;
     int64_t revision = s ? s->st.revision : a->a.revision;

@@ -69,8 +69,8 @@ int cl_tk_stop_key(const char *cluster, const char *task_id, char *out, size_t o
     return id_key(cluster, CL_TK_STOPS_LEAF, task_id, out, outlen);
 }
 
-int cl_tk_assignment_key(const char *cluster, const char *instance, const char *task_id,
-                         char *out, size_t outlen)
+int cl_tk_assignment_key(const char *cluster, const char *instance, const char *task_id, char *out,
+                         size_t outlen)
 {
     if (!cl_instance_id_ok(instance) || !cl_tk_id_ok(task_id))
         return -EINVAL;
@@ -116,7 +116,7 @@ static bool name_ok(const char *s, size_t max)
 
 static bool status_ok(const char *s)
 {
-    static const char *const names[] = {"PROVISIONING", "PENDING",  "ACTIVATING",   "RUNNING",
+    static const char *const names[] = {"PROVISIONING", "PENDING",  "ACTIVATING",     "RUNNING",
                                         "DEACTIVATING", "STOPPING", "DEPROVISIONING", "STOPPED"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         if (strcmp(s, names[i]) == 0)
@@ -152,8 +152,8 @@ static int get_int(const es_json *j, const char *key, int64_t min, int64_t max, 
                    char *why, size_t whylen)
 {
     if (!es_json_get_int64(j, key, out) || *out < min || *out > max)
-        return es_errf(why, whylen, -EINVAL, "%s: not a number from %" PRId64 " to %" PRId64,
-                       key, min, max);
+        return es_errf(why, whylen, -EINVAL, "%s: not a number from %" PRId64 " to %" PRId64, key,
+                       min, max);
     return 0;
 }
 
@@ -236,8 +236,8 @@ static void write_common(es_jw *w, const char *family, int64_t revision, int64_t
 }
 
 static int read_common(const es_json *j, char *family, int64_t *revision, int64_t *cpu,
-                       int64_t *memory, char *group, char *started_by, char *launch_type,
-                       char *why, size_t whylen)
+                       int64_t *memory, char *group, char *started_by, char *launch_type, char *why,
+                       size_t whylen)
 {
     int r;
     if ((r = get_str(j, "family", family, CL_TK_FAMILY_MAX + 1, true, why, whylen)) ||
@@ -336,8 +336,8 @@ int cl_tk_request_write(const cl_tk_request *rq, es_buf *out)
     return finish(&w, out, rq->overrides, rq->overrides ? rq->overrides_len : 0);
 }
 
-static int read_list(const es_json *j, const char *key, size_t max, const es_json **out,
-                     char *why, size_t whylen)
+static int read_list(const es_json *j, const char *key, size_t max, const es_json **out, char *why,
+                     size_t whylen)
 {
     const es_json *a = es_json_get(j, key);
     if (a && a->type != ES_JSON_ARRAY)
@@ -433,7 +433,8 @@ int cl_tk_assignment_read(const char *prefix, const cl_kv *kv, cl_tk_assignment 
 {
     memset(out, 0, sizeof *out);
     size_t pl = strlen(prefix);
-    const char *k = kv->key + pl, *slash = strncmp(kv->key, prefix, pl) == 0 ? strchr(k, '/') : NULL;
+    const char *k = kv->key + pl,
+               *slash = strncmp(kv->key, prefix, pl) == 0 ? strchr(k, '/') : NULL;
     if (!slash || (size_t)(slash - k) > CL_INSTANCE_ID_MAX || !cl_tk_id_ok(slash + 1))
         return es_errf(why, whylen, -EINVAL, "not an assignment's key");
     memcpy(out->instance, k, (size_t)(slash - k));
@@ -562,8 +563,8 @@ static bool status_record_ok(const cl_tk_status *st)
                    st->launch_type) ||
         !status_ok(st->last_status) || !status_ok(st->desired_status) ||
         strlen(st->stopped_reason) > CL_TK_REASON_MAX || !text_ok(st->stopped_reason) ||
-        !text_ok(st->stop_code) || st->created_at < 0 || st->started_at < 0 ||
-        st->stopped_at < 0 || st->n_containers > CL_TK_CONTAINERS_MAX)
+        !text_ok(st->stop_code) || st->created_at < 0 || st->started_at < 0 || st->stopped_at < 0 ||
+        st->n_containers > CL_TK_CONTAINERS_MAX)
         return false;
     for (size_t i = 0; i < st->n_containers; i++)
         if (!st->containers[i].name[0] || !text_ok(st->containers[i].name) ||
@@ -639,8 +640,8 @@ int cl_tk_status_read(const char *prefix, const cl_kv *kv, cl_tk_status *out, ch
     if (r == 0)
         r = get_str(j, "stopCode", out->stop_code, sizeof out->stop_code, false, why, whylen);
     if (r == 0)
-        r = get_str(j, "stoppedReason", out->stopped_reason, sizeof out->stopped_reason, false,
-                    why, whylen);
+        r = get_str(j, "stoppedReason", out->stopped_reason, sizeof out->stopped_reason, false, why,
+                    whylen);
     if (r == 0)
         r = get_int(j, "createdAt", 0, INT64_MAX, &out->created_at, why, whylen);
     if (r == 0)
@@ -681,8 +682,7 @@ int cl_tk_stop_write(const cl_tk_stop *sp, es_buf *out)
     return finish(&w, out, NULL, 0);
 }
 
-int cl_tk_stop_read(const char *prefix, const cl_kv *kv, cl_tk_stop *out, char *why,
-                    size_t whylen)
+int cl_tk_stop_read(const char *prefix, const cl_kv *kv, cl_tk_stop *out, char *why, size_t whylen)
 {
     memset(out, 0, sizeof *out);
     if (key_id(prefix, kv->key, out->task_id) < 0)

@@ -41,17 +41,17 @@
 #define CL_TK_TASKS_LEAF "tasks/"
 #define CL_TK_STOPS_LEAF "stops/"
 
-#define CL_TK_ID_HEX 32            /* request and task IDs */
-#define CL_TK_COUNT_MAX 10         /* RunTask's count, as ECS */
-#define CL_TK_FAMILY_MAX 255       /* ECS's */
-#define CL_TK_GROUP_MAX 255        /* ECS's */
-#define CL_TK_STARTED_BY_MAX 128   /* ECS's */
-#define CL_TK_LAUNCH_TYPE_MAX 15   /* EC2, EXTERNAL, FARGATE */
-#define CL_TK_ARN_MAX 600          /* a task's or an instance's ARN */
-#define CL_TK_REASON_MAX 1024      /* a stoppedReason or a failure's detail */
-#define CL_TK_STATUS_MAX 15        /* PROVISIONING .. STOPPED */
-#define CL_TK_CONTAINERS_MAX 10    /* ECS's containers of one definition */
-#define CL_TK_NAME_MAX 255         /* a container's name */
+#define CL_TK_ID_HEX 32          /* request and task IDs */
+#define CL_TK_COUNT_MAX 10       /* RunTask's count, as ECS */
+#define CL_TK_FAMILY_MAX 255     /* ECS's */
+#define CL_TK_GROUP_MAX 255      /* ECS's */
+#define CL_TK_STARTED_BY_MAX 128 /* ECS's */
+#define CL_TK_LAUNCH_TYPE_MAX 15 /* EC2, EXTERNAL, FARGATE */
+#define CL_TK_ARN_MAX 600        /* a task's or an instance's ARN */
+#define CL_TK_REASON_MAX 1024    /* a stoppedReason or a failure's detail */
+#define CL_TK_STATUS_MAX 15      /* PROVISIONING .. STOPPED */
+#define CL_TK_CONTAINERS_MAX 10  /* ECS's containers of one definition */
+#define CL_TK_NAME_MAX 255       /* a container's name */
 #define CL_TK_OVERRIDES_MAX (32u << 10)
 #define CL_TK_VALUE_MAX (CL_TK_OVERRIDES_MAX + 24u * 1024)
 #define CL_TK_CONSTRAINT_TYPE_MAX 23
@@ -155,8 +155,8 @@ bool cl_tk_id_ok(const char *s);
  * (a bad cluster or ID, or out too small). */
 int cl_tk_prefix(const char *cluster, const char *leaf, char *out, size_t outlen);
 int cl_tk_request_key(const char *cluster, const char *id, char *out, size_t outlen);
-int cl_tk_assignment_key(const char *cluster, const char *instance, const char *task_id,
-                         char *out, size_t outlen);
+int cl_tk_assignment_key(const char *cluster, const char *instance, const char *task_id, char *out,
+                         size_t outlen);
 int cl_tk_result_key(const char *cluster, const char *id, char *out, size_t outlen);
 int cl_tk_status_key(const char *cluster, const char *task_id, char *out, size_t outlen);
 int cl_tk_stop_key(const char *cluster, const char *task_id, char *out, size_t outlen);
@@ -178,8 +178,7 @@ int cl_tk_status_write(const cl_tk_status *st, es_buf *out);
 int cl_tk_status_read(const char *prefix, const cl_kv *kv, cl_tk_status *out, char *why,
                       size_t whylen);
 int cl_tk_stop_write(const cl_tk_stop *sp, es_buf *out);
-int cl_tk_stop_read(const char *prefix, const cl_kv *kv, cl_tk_stop *out, char *why,
-                    size_t whylen);
+int cl_tk_stop_read(const char *prefix, const cl_kv *kv, cl_tk_stop *out, char *why, size_t whylen);
 
 /* The request's strategies and constraints compiled for cl_pl_place
  * (constraints must be cleared with cl_pl_constraint_clear). 0 or -EINVAL

@@ -32,7 +32,7 @@ struct ag_api_tasks {
     ag_api *api;
     ag_engine *engine;
     ag_api_tasks_cluster cluster; /* run NULL: alone */
-    idem_entry *idem; /* AG_API_IDEM_MAX slots, a ring */
+    idem_entry *idem;             /* AG_API_IDEM_MAX slots, a ring */
     size_t idem_next;
 };
 
@@ -385,7 +385,8 @@ static int run_clustered(ag_api_tasks *t, ag_api_req *rq, const launch *l, const
         constraints = NULL;
     if ((strategies && strategies->type != ES_JSON_ARRAY) ||
         (constraints && constraints->type != ES_JSON_ARRAY))
-        return ag_api_fail(rq, INVALID, "placementStrategy and placementConstraints: must be lists");
+        return ag_api_fail(rq, INVALID,
+                           "placementStrategy and placementConstraints: must be lists");
     char grp[AG_API_GROUP_MAX + 16];
     if (!group)
         snprintf(grp, sizeof grp, "family:%s", td->family);
@@ -493,8 +494,8 @@ static int op_stop_task(void *arg, ag_api_req *rq)
     char buf[TASK_ARN_MAX];
     ag_task *known = ag_engine_find_task(t->engine, task);
     const char *carn = !known && t->cluster.run ? t->cluster.task_arn(t->cluster.arg, task) : NULL;
-    if ((r = ag_api_authorize_in_cluster(
-             rq, "ecs:StopTask", carn ? carn : task_arn(rq, known, task, buf, sizeof buf))))
+    if ((r = ag_api_authorize_in_cluster(rq, "ecs:StopTask",
+                                         carn ? carn : task_arn(rq, known, task, buf, sizeof buf))))
         return r;
     if (carn) {
         /* another host runs it: its agent stops it once etcd holds the stop */
@@ -550,8 +551,9 @@ static int op_describe_tasks(void *arg, ag_api_req *rq)
         in_cluster[i] = carn != NULL;
         /* every task asked for, found or not (a refusal must not tell which exist) */
         char buf[TASK_ARN_MAX];
-        if ((r = ag_api_authorize_in_cluster(
-                 rq, "ecs:DescribeTasks", carn ? carn : task_arn(rq, found[i], ref, buf, sizeof buf))))
+        if ((r = ag_api_authorize_in_cluster(rq, "ecs:DescribeTasks",
+                                             carn ? carn
+                                                  : task_arn(rq, found[i], ref, buf, sizeof buf))))
             return r;
     }
     es_jw *w = rq->w;
@@ -594,7 +596,9 @@ typedef struct list_walk {
     bool passed; /* the token's task seen */
     size_t want;
     char (*ids)[AG_TASK_ID_HEX + 1];
-    const char **arns;
+    char **arns;
+    bool nomem;
+    const ag_api_tasks_cluster *skip_cluster; /* the cluster's tasks, listed before */
     size_t n;
 } list_walk;
 
@@ -602,6 +606,9 @@ static int list_one(list_walk *lw, const ag_api_cluster_task *task);
 
 static int list_fn(void *arg, ag_task *task)
 {
+    list_walk *lw = arg;
+    if (lw->skip_cluster && lw->skip_cluster->task_arn(lw->skip_cluster->arg, task->id))
+        return 0; /* listed from the cluster already */
     ag_api_cluster_task ct = {.id = task->id,
                               .arn = task->arn,
                               .family = task->family,
@@ -635,9 +642,21 @@ static int list_one(list_walk *lw, const ag_api_cluster_task *task)
     if (lw->launch_type && (!task->launch_type || strcmp(task->launch_type, lw->launch_type) != 0))
         return 0;
     snprintf(lw->ids[lw->n], sizeof lw->ids[lw->n], "%s", task->id);
-    lw->arns[lw->n] = task->arn; /* valid while the answer is written */
+    /* copied: a cluster task's ARN is made for the visit only */
+    if (!(lw->arns[lw->n] = es_strdup(task->arn))) {
+        lw->nomem = true;
+        return 1;
+    }
     lw->n++;
     return lw->n == lw->want;
+}
+
+static void list_walk_free(list_walk *lw)
+{
+    for (size_t i = 0; i < lw->n; i++)
+        es_free(lw->arns[i]);
+    es_free(lw->ids);
+    es_free(lw->arns);
 }
 
 static int op_list_tasks(void *arg, ag_api_req *rq)
@@ -696,13 +715,22 @@ static int op_list_tasks(void *arg, ag_api_req *rq)
         es_free(lw.arns);
         return ag_api_fail(rq, SERVER, "out of memory");
     }
-    if (t->cluster.run)
+    if (t->cluster.run) {
+        /* the cluster's tasks, then this host's own that etcd does not hold
+         * (its services' tasks: services are still this host's) */
         t->cluster.foreach_task(t->cluster.arg, list_cluster_fn, &lw);
-    else
+        lw.skip_cluster = &t->cluster;
+        if (lw.n < lw.want)
+            ag_engine_foreach_task(t->engine, list_fn, &lw);
+    } else {
         ag_engine_foreach_task(t->engine, list_fn, &lw);
+    }
+    if (lw.nomem) {
+        list_walk_free(&lw);
+        return ag_api_fail(rq, SERVER, "out of memory");
+    }
     if (lw.after && !lw.passed) {
-        es_free(lw.ids);
-        es_free(lw.arns);
+        list_walk_free(&lw);
         return ag_api_fail(rq, INVALID,
                            "nextToken: the task it continues from is gone; list again");
     }
@@ -719,8 +747,7 @@ static int op_list_tasks(void *arg, ag_api_req *rq)
         if (ag_api_token_make(lw.ids[count - 1], next, sizeof next) == 0)
             es_jw_kstr(rq->w, "nextToken", next);
     }
-    es_free(lw.ids);
-    es_free(lw.arns);
+    list_walk_free(&lw);
     return 0;
 }
 

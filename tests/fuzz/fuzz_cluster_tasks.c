@@ -25,22 +25,22 @@ static char *copy(const char *p, size_t n)
 }
 
 /* reads kv, writes it, reads the written value: the same key fields back */
-#define ROUND(type, leaf, rd, wr, same)                                                           \
-    do {                                                                                          \
-        static type a, b;                                                                         \
-        char why[200];                                                                            \
-        if (rd(ROOT leaf, &kv, &a, why, sizeof why) != 0)                                         \
-            break;                                                                                \
-        es_buf out;                                                                               \
-        es_buf_init(&out, CL_TK_VALUE_MAX + 64);                                                  \
-        if (wr(&a, &out) == 0) {                                                                  \
-            if (es_buf_append(&out, "", 1) != 0)                                                  \
-                __builtin_trap();                                                                 \
-            cl_kv back = {.key = kv.key, .value = out.data, .value_len = out.len - 1};            \
-            if (rd(ROOT leaf, &back, &b, why, sizeof why) != 0 || !(same))                        \
-                __builtin_trap();                                                                 \
-        }                                                                                         \
-        es_buf_free(&out);                                                                        \
+#define ROUND(type, leaf, rd, wr, same)                                                            \
+    do {                                                                                           \
+        static type a, b;                                                                          \
+        char why[200];                                                                             \
+        if (rd(ROOT leaf, &kv, &a, why, sizeof why) != 0)                                          \
+            break;                                                                                 \
+        es_buf out;                                                                                \
+        es_buf_init(&out, CL_TK_VALUE_MAX + 64);                                                   \
+        if (wr(&a, &out) == 0) {                                                                   \
+            if (es_buf_append(&out, "", 1) != 0)                                                   \
+                __builtin_trap();                                                                  \
+            cl_kv back = {.key = kv.key, .value = out.data, .value_len = out.len - 1};             \
+            if (rd(ROOT leaf, &back, &b, why, sizeof why) != 0 || !(same))                         \
+                __builtin_trap();                                                                  \
+        }                                                                                          \
+        es_buf_free(&out);                                                                         \
     } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

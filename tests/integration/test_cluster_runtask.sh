@@ -98,8 +98,10 @@ for ((t = 0; t < 60; t++)); do
   sleep 0.5
 done
 eq "$(jq '[.tasks[] | select(.lastStatus == "RUNNING")] | length' <<<"$D")" 30 "RUNNING in etcd"
-eq "$(awsn 3 ecs list-tasks --cluster "$CLUSTER" --family sleeper | jq '.taskArns | length')" 30 \
-  "list-tasks through agent 3"
+eq "$(awsn 3 ecs list-tasks --cluster "$CLUSTER" --family sleeper | jq -r '.taskArns[]' | sort)" \
+  "$(sort "$WORK/arns")" "list-tasks through agent 3"
+eq "$(awsn 3 ecs list-tasks --cluster "$CLUSTER" --family sleeper --max-items 7 --page-size 4 |
+  jq '.taskArns | length')" 7 "list-tasks in pages of 4 (nextToken over the cluster's tasks)"
 say "the secret's value in every container (docker inspect)"
 mapfile -t CIDS < <(dk ps -q --filter "label=com.amazonaws.ecs.cluster=$CLUSTER")
 eq "${#CIDS[@]}" 30 "containers of the cluster"

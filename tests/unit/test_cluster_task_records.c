@@ -19,10 +19,8 @@ static char why[256];
 
 static cl_kv kv_of(const char *key, const char *value)
 {
-    return (cl_kv){.key = (char *)key,
-                   .value = (char *)value,
-                   .value_len = strlen(value),
-                   .mod_revision = 42};
+    return (cl_kv){
+        .key = (char *)key, .value = (char *)value, .value_len = strlen(value), .mod_revision = 42};
 }
 
 static cl_tk_request *sample_request(void)
@@ -70,8 +68,12 @@ Test(cluster_task_records, keys)
     cr_assert_gt(cl_tk_prefix("prod", CL_TK_ASSIGNMENTS_LEAF, k, sizeof k), 0);
     cr_assert_str_eq(k, ROOT "assignments/");
     /* IDs that could leave their place, or are not ours */
-    const char *bad[] = {"", "../x", RID "0", "0123456789ABCDEF0123456789ABCDEF",
-                         "0123456789abcdef0123456789abcde/", "0123456789abcdef0123456789abcdeg"};
+    const char *bad[] = {"",
+                         "../x",
+                         RID "0",
+                         "0123456789ABCDEF0123456789ABCDEF",
+                         "0123456789abcdef0123456789abcde/",
+                         "0123456789abcdef0123456789abcdeg"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         cr_assert_eq(cl_tk_request_key("prod", bad[i], k, sizeof k), -EINVAL, "%s", bad[i]);
         cr_assert_eq(cl_tk_status_key("prod", bad[i], k, sizeof k), -EINVAL, "%s", bad[i]);
@@ -132,9 +134,11 @@ Test(cluster_task_records, request_refusals)
     snprintf(rq->strategies[0].type, sizeof rq->strategies[0].type, "fastest");
     cr_assert_eq(cl_tk_request_write(rq, &v), -EINVAL, "an unknown strategy");
     snprintf(rq->strategies[0].type, sizeof rq->strategies[0].type, "spread");
-    snprintf(rq->constraints[0].expression, sizeof rq->constraints[0].expression, "task:group == x");
+    snprintf(rq->constraints[0].expression, sizeof rq->constraints[0].expression,
+             "task:group == x");
     cr_assert_eq(cl_tk_request_write(rq, &v), -EINVAL, "an unsupported expression");
-    snprintf(rq->constraints[0].expression, sizeof rq->constraints[0].expression, "agentConnected == true");
+    snprintf(rq->constraints[0].expression, sizeof rq->constraints[0].expression,
+             "agentConnected == true");
     snprintf(rq->group, sizeof rq->group, "bad\ngroup");
     cr_assert_eq(cl_tk_request_write(rq, &v), -EINVAL, "a control character");
     snprintf(rq->group, sizeof rq->group, "g");
@@ -153,8 +157,8 @@ Test(cluster_task_records, request_refusals)
     struct {
         const char *key, *value;
     } bad[] = {
-        {ROOT "requests/xyz", v.data},                         /* not an ID in the key */
-        {ROOT "requests/" TID, v.data},                        /* the key's ID is not the value's */
+        {ROOT "requests/xyz", v.data},  /* not an ID in the key */
+        {ROOT "requests/" TID, v.data}, /* the key's ID is not the value's */
         {ROOT "requests/" RID, "not json"},
         {ROOT "requests/" RID, "[1,2]"},
         {ROOT "requests/" RID, "{}"},
@@ -232,8 +236,8 @@ Test(cluster_task_records, assignment_round_trip_and_refusals)
                           ROOT "tasks/" IID "/" TID};
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
         kv = kv_of(keys[i], v.data);
-        cr_assert_eq(cl_tk_assignment_read(ROOT "assignments/", &kv, &b, why, sizeof why),
-                     -EINVAL, "%s", keys[i]);
+        cr_assert_eq(cl_tk_assignment_read(ROOT "assignments/", &kv, &b, why, sizeof why), -EINVAL,
+                     "%s", keys[i]);
     }
     snprintf(a.request, sizeof a.request, "nope");
     cr_assert_eq(cl_tk_assignment_write(&a, &v), -EINVAL, "a request that is no ID");
