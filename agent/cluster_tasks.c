@@ -702,6 +702,7 @@ static void place_next(ag_cluster_tasks *x)
         snprintf(op->id, sizeof op->id, "%s", rq->id);
         op->ov = copy_ov(rq->overrides, rq->overrides_len);
         snprintf(res.request, sizeof res.request, "%s", rq->id);
+        snprintf(res.from, sizeof res.from, "%s", rq->from);
         for (size_t i = 0; i < placed && r == 0; i++) {
             cl_tk_assignment *as = &op->as[i];
             copy_str(as->instance, sizeof as->instance, cands[where[i]].in->id);
@@ -848,8 +849,13 @@ static void on_res_put(void *arg, const cl_kv *kv)
         return;
     }
     waiter *w = find_waiter(x, res.request);
-    if (!w)
-        return; /* another agent's request */
+    if (!w) {
+        /* ours, but nobody waits any more (the call gave up, or this agent
+         * restarted): the result has no reader left */
+        if (strcmp(res.from, x->self_id) == 0)
+            etcd_delete(x, "an unawaited result", kv->key);
+        return; /* else another agent's request */
+    }
     es_info("cluster: request %s answered: %zu task(s) placed, %zu not", res.request, res.n_placed,
             res.n_failed);
     answer_result(x, w, &res);

@@ -480,9 +480,9 @@ static bool reason_ok(const char *s)
 
 static bool result_ok(const cl_tk_result *rs)
 {
-    if (!cl_tk_id_ok(rs->request) || rs->n_placed > CL_TK_COUNT_MAX ||
-        rs->n_failed > CL_TK_COUNT_MAX || rs->n_placed + rs->n_failed > CL_TK_COUNT_MAX ||
-        (rs->n_failed && !reason_ok(rs->reason)))
+    if (!cl_tk_id_ok(rs->request) || !cl_instance_id_ok(rs->from) ||
+        rs->n_placed > CL_TK_COUNT_MAX || rs->n_failed > CL_TK_COUNT_MAX ||
+        rs->n_placed + rs->n_failed > CL_TK_COUNT_MAX || (rs->n_failed && !reason_ok(rs->reason)))
         return false;
     for (size_t i = 0; i < rs->n_placed; i++)
         if (!cl_tk_id_ok(rs->placed[i].task_id) || !cl_instance_id_ok(rs->placed[i].instance))
@@ -498,6 +498,7 @@ int cl_tk_result_write(const cl_tk_result *rs, es_buf *out)
     es_jw_init(&w, out);
     es_jw_obj(&w);
     es_jw_kstr(&w, "request", rs->request);
+    es_jw_kstr(&w, "from", rs->from);
     es_jw_key(&w, "tasks");
     es_jw_arr(&w);
     for (size_t i = 0; i < rs->n_placed; i++) {
@@ -534,6 +535,8 @@ int cl_tk_result_read(const char *prefix, const cl_kv *kv, cl_tk_result *out, ch
         r = es_errf(why, whylen, -EINVAL, "request: not the key's");
     if (r == 0 && rest)
         r = es_errf(why, whylen, -EINVAL, "more than one line");
+    if (r == 0)
+        r = get_str(j, "from", out->from, sizeof out->from, true, why, whylen);
     if (r == 0)
         r = read_list(j, "tasks", CL_TK_COUNT_MAX, &tl, why, whylen);
     for (size_t i = 0; r == 0 && tl && i < es_json_len(tl); i++) {

@@ -111,6 +111,7 @@ typedef struct cl_tk_placed {
 } cl_tk_placed;
 typedef struct cl_tk_result {
     char request[CL_TK_ID_HEX + 1];
+    char from[CL_INSTANCE_ID_MAX + 1]; /* the request's: who deletes the result */
     cl_tk_placed placed[CL_TK_COUNT_MAX];
     size_t n_placed;
     char reason[64]; /* the failures' reason (cl_pl_reason_name) when n_failed */

@@ -249,6 +249,7 @@ Test(cluster_task_records, result_round_trip_and_refusals)
     cl_tk_result r, b;
     memset(&r, 0, sizeof r);
     snprintf(r.request, sizeof r.request, RID);
+    snprintf(r.from, sizeof r.from, IID);
     snprintf(r.placed[0].task_id, sizeof r.placed[0].task_id, TID);
     snprintf(r.placed[0].instance, sizeof r.placed[0].instance, IID);
     r.n_placed = 1;
@@ -263,6 +264,7 @@ Test(cluster_task_records, result_round_trip_and_refusals)
     cr_assert_eq(b.n_failed, 2);
     cr_assert_str_eq(b.reason, "RESOURCE:MEMORY");
     cr_assert_str_eq(b.placed[0].instance, IID);
+    cr_assert_str_eq(b.from, IID);
     /* a reason placement never gives, more than ten tasks, a second line */
     snprintf(r.reason, sizeof r.reason, "BECAUSE");
     cr_assert_eq(cl_tk_result_write(&r, &v), -EINVAL);
@@ -270,19 +272,28 @@ Test(cluster_task_records, result_round_trip_and_refusals)
     r.n_failed = 10;
     cr_assert_eq(cl_tk_result_write(&r, &v), -EINVAL, "1 placed + 10 failed");
     const char *bad[] = {
-        "{\"request\":\"" RID "\",\"tasks\":[],\"failed\":1,\"reason\":\"BECAUSE\"}",
-        "{\"request\":\"" RID "\",\"tasks\":[],\"failed\":11,\"reason\":\"AGENT\"}",
-        "{\"request\":\"" RID "\",\"tasks\":[],\"failed\":1}",
-        "{\"request\":\"" TID "\",\"tasks\":[],\"failed\":0}",
-        "{\"request\":\"" RID "\",\"tasks\":[{\"taskId\":\"x\",\"instance\":\"" IID "\"}],"
+        "{\"request\":\"" RID "\",\"from\":\"" IID
+        "\",\"tasks\":[],\"failed\":1,\"reason\":\"BECAUSE\"}",
+        "{\"request\":\"" RID "\",\"from\":\"" IID
+        "\",\"tasks\":[],\"failed\":11,\"reason\":\"AGENT\"}",
+        "{\"request\":\"" RID "\",\"from\":\"" IID "\",\"tasks\":[],\"failed\":1}",
+        "{\"request\":\"" TID "\",\"from\":\"" IID "\",\"tasks\":[],\"failed\":0}",
+        "{\"request\":\"" RID "\",\"from\":\"" IID
+        "\",\"tasks\":[{\"taskId\":\"x\",\"instance\":\"" IID "\"}],"
         "\"failed\":0}",
-        "{\"request\":\"" RID "\",\"tasks\":[],\"failed\":0}\nmore",
+        "{\"request\":\"" RID "\",\"from\":\"" IID "\",\"tasks\":[],\"failed\":0}\nmore",
+        "{\"request\":\"" RID "\",\"tasks\":[],\"failed\":0}",
+        "{\"request\":\"" RID "\",\"from\":\"../x\",\"tasks\":[],\"failed\":0}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         kv = kv_of(ROOT "results/" RID, bad[i]);
         cr_assert_eq(cl_tk_result_read(ROOT "results/", &kv, &b, why, sizeof why), -EINVAL,
                      "case %zu", i);
     }
+    /* what the refusals above each break */
+    kv = kv_of(ROOT "results/" RID,
+               "{\"request\":\"" RID "\",\"from\":\"" IID "\",\"tasks\":[],\"failed\":0}");
+    cr_assert_eq(cl_tk_result_read(ROOT "results/", &kv, &b, why, sizeof why), 0, "%s", why);
     es_buf_free(&v);
 }
 
