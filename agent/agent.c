@@ -13,6 +13,7 @@
 
 #include "agent/api/api.h"
 #include "agent/api/instances.h"
+#include "agent/cluster_tasks.h"
 #include "agent/cluster_td.h"
 #include "agent/api/services.h"
 #include "agent/api/tags.h"
@@ -79,9 +80,10 @@ struct ag_agent {
     ag_api_services *api_services;
     ag_api_tags *api_tags;
     ag_api_instances *api_instances;
-    cl_member *member;         /* the cluster (agent/cluster.h): etcd's, or this host alone */
-    ag_cluster_td *cluster_td; /* the cluster's task definitions (NULL alone) */
-    ag_rotator *rotator;       /* embedded mode: due rotations (rotator.h) */
+    cl_member *member;               /* the cluster (agent/cluster.h): etcd's, or this host alone */
+    ag_cluster_td *cluster_td;       /* the cluster's task definitions (NULL alone) */
+    ag_cluster_tasks *cluster_tasks; /* RunTask across the hosts (NULL alone) */
+    ag_rotator *rotator;             /* embedded mode: due rotations (rotator.h) */
     uv_timer_t retry;
     bool retry_open;
     bool docker_up, stopping;
@@ -123,6 +125,8 @@ static void all_closed(ag_agent *a)
     a->api_instances = NULL;
     ag_cluster_td_free(a->cluster_td); /* after the member: its mirror wrote into the store */
     a->cluster_td = NULL;
+    ag_cluster_tasks_free(a->cluster_tasks); /* after the member: its mirrors' callbacks ended */
+    a->cluster_tasks = NULL;
     ag_store_close(a->store);
     a->store = NULL;
     al_close(a->al);
@@ -265,6 +269,8 @@ static void on_stop(ag_daemon *d, void *arg)
     CLOSE_PART(sched, ag_svc_sched_close);
     CLOSE_PART(drift, ag_drift_close);
     CLOSE_PART(endpoints, ag_endpoints_close);
+    /* waiting RunTasks answered, no launch or observer from here */
+    ag_cluster_tasks_stop(a->cluster_tasks);
     CLOSE_PART(engine, ag_engine_close);
     CLOSE_PART(resolver, ag_resolver_close);
     CLOSE_PART(preflight, ag_preflight_close);
@@ -860,6 +866,16 @@ static int start_engine(ag_agent *a)
                            .account = cf_get(cfg, CF_ACCOUNT_ID),
                            .cluster = cf_get(cfg, CF_CLUSTER),
                            .files_dir = cf_get(cfg, CF_FILES_DIR)};
+    /* in a cluster its containers carry the instance's ARN (agent/cluster.h) */
+    char instance_arn[CL_INSTANCE_ARN_MAX + 1];
+    if (cf_get(cfg, CF_ETCD_ENDPOINTS)) {
+        int ir = ag_instance_arn(cfg, instance_arn, sizeof instance_arn);
+        if (ir < 0) {
+            es_err("cluster: the instance's ARN: %s", strerror(-ir));
+            return ir;
+        }
+        ec.instance_arn = instance_arn;
+    }
     long cleanup = 0;
     if (cf_parse_duration(cf_get(cfg, CF_TASK_CLEANUP_WAIT), &cleanup) == 0)
         ec.cleanup_delay_s = cleanup;
@@ -1070,6 +1086,8 @@ static int start_api(ag_agent *a)
         (r = ag_api_tags_attach(a->api, a->engine, a->sched, &a->api_tags)) < 0 ||
         (r = ag_api_instances_attach(a->api, a->member, &a->api_instances)) < 0 ||
         (r = ag_cluster_td_start(a->member, a->store, a->api, &a->cluster_td)) < 0 ||
+        (r = ag_cluster_tasks_start(&a->d->loop, a->member, a->engine, a->store, a->api,
+                                    a->api_tasks, &a->cluster_tasks)) < 0 ||
         (r = ag_api_add_metrics_hook(a->api, sync_metrics, a)) < 0 ||
         (r = ag_api_attach(a->api, a->server)) < 0)
         es_err("ECS API: %s", strerror(-r));

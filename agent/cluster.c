@@ -75,6 +75,18 @@ int ag_instance_id_load(const char *dir, char out[AG_INSTANCE_ID_HEX + 1])
     return r == -EEXIST ? ag_instance_id_load(dir, out) : r;
 }
 
+int ag_instance_arn(const cf_config *cfg, char *out, size_t outlen)
+{
+    char id[AG_INSTANCE_ID_HEX + 1];
+    int r = ag_instance_id_load(cf_get(cfg, CF_STATE_DIR), id);
+    if (r < 0)
+        return r;
+    int n =
+        snprintf(out, outlen, "arn:aws:ecs:%s:%s:container-instance/%s/%s", cf_get(cfg, CF_REGION),
+                 cf_get(cfg, CF_ACCOUNT_ID), cf_get(cfg, CF_CLUSTER), id);
+    return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
+}
+
 static int64_t count_or(const char *v, int64_t host)
 {
     return v ? (int64_t)strtoll(v, NULL, 10) : host; /* validated at load: digits */

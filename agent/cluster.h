@@ -30,6 +30,9 @@ int ag_instance_id_load(const char *dir, char out[AG_INSTANCE_ID_HEX + 1]);
  * 0, or -EINVAL / -errno with why. */
 int ag_instance_build(const cf_config *cfg, const char *id, int64_t now, cl_instance *out,
                       char *why, size_t whylen);
+/* The instance's ARN (its ID loaded or made as ag_cluster_start does).
+ * 0, or -ENAMETOOLONG / -errno. */
+int ag_instance_arn(const cf_config *cfg, char *out, size_t outlen);
 /* Builds the instance and starts the member. 0 or < 0 (logged). */
 int ag_cluster_start(const cf_config *cfg, uv_loop_t *loop, cl_member **out);
 

@@ -25,7 +25,8 @@
 #define CL_ETCD_ANSWER_MAX (8u << 20)    /* one answer (or one stream line), bytes */
 #define CL_ETCD_REQUEST_MAX (256u << 10) /* one request body we write */
 #define CL_ETCD_ERROR_MAX 160            /* an error's text kept */
-#define CL_ETCD_TXN_OPS_MAX 8            /* operations of one txn branch */
+/* operations of one txn branch (a placement: 10 tasks, its result, its request) */
+#define CL_ETCD_TXN_OPS_MAX 16
 
 /* gRPC codes etcd answers with */
 #define CL_GRPC_NOT_FOUND 5

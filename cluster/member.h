@@ -47,7 +47,7 @@
 #define CL_MEMBER_STOP_MS 3000   /* the stop's revoke, at most */
 #define CL_MEMBER_VIEW_MAX 1000  /* instances in one cluster */
 #define CL_MEMBER_UPDATE_TRIES 5 /* a status write that keeps meeting a concurrent change */
-#define CL_MEMBER_MIRRORS_MAX 4  /* cl_member_mirror's */
+#define CL_MEMBER_MIRRORS_MAX 8  /* cl_member_mirror's */
 
 typedef enum cl_member_state {
     CL_MEMBER_ALONE,      /* no etcd */

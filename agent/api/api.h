@@ -159,7 +159,7 @@ void ag_api_set_instances(ag_api *api, ag_api_instances_fn fn, void *arg);
 /* A part's figures for /metrics, brought up to date each time the page is
  * asked for (before it is written). At most AG_API_METRICS_HOOKS_MAX. 0 or
  * -ENOSPC. */
-#define AG_API_METRICS_HOOKS_MAX 4
+#define AG_API_METRICS_HOOKS_MAX 8
 typedef void (*ag_api_metrics_fn)(void *arg, ag_metrics *m);
 int ag_api_add_metrics_hook(ag_api *api, ag_api_metrics_fn fn, void *arg);
 /* (a hook brings a counter it keeps itself up to date with

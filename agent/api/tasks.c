@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <openssl/sha.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "agent/api/tags.h"
@@ -30,7 +31,8 @@ typedef struct idem_entry {
 struct ag_api_tasks {
     ag_api *api;
     ag_engine *engine;
-    idem_entry *idem; /* AG_API_IDEM_MAX slots, a ring */
+    ag_api_tasks_cluster cluster; /* run NULL: alone */
+    idem_entry *idem;             /* AG_API_IDEM_MAX slots, a ring */
     size_t idem_next;
 };
 
@@ -210,6 +212,9 @@ static int answer_repeat(ag_api_tasks *t, ag_api_req *rq, const idem_entry *e,
 static int run_tagged(ag_api_tasks *t, ag_api_req *rq, const launch *l, const char *ref,
                       const char *started_by, const char *group, const es_json *ovj,
                       const ag_tags *tags);
+static int run_clustered(ag_api_tasks *t, ag_api_req *rq, const launch *l, const ag_taskdef *td,
+                         const char *td_arn, const char *started_by, const char *group,
+                         const es_json *ovj);
 
 static int run_common(ag_api_tasks *t, ag_api_req *rq, const launch *l)
 {
@@ -295,6 +300,12 @@ static int run_tagged(ag_api_tasks *t, ag_api_req *rq, const launch *l, const ch
             return r;
         }
     }
+    if (t->cluster.run) {
+        ag_overrides_free(ov);
+        r = run_clustered(t, rq, l, td, td_arn, started_by, group, ovj);
+        ag_taskdef_free(td);
+        return r;
+    }
     ag_run_request req = {.td = td,
                           .overrides = ov,
                           .count = (int)l->count,
@@ -338,6 +349,83 @@ static int run_tagged(ag_api_tasks *t, ag_api_req *rq, const launch *l, const ch
     es_jw_arr(rq->w);
     es_jw_arr_end(rq->w);
     return 0;
+}
+
+/* A task's reservation as placement counts it: the task-level figure when
+ * it is a number, else the containers' sum. */
+static int64_t reservation(const char *task_level, const ag_taskdef *td, bool memory)
+{
+    if (task_level && *task_level) {
+        char *end = NULL;
+        long long v = strtoll(task_level, &end, 10);
+        if (end && *end == '\0' && v >= 0)
+            return (int64_t)v;
+    }
+    int64_t sum = 0;
+    for (size_t i = 0; i < td->n_containers; i++) {
+        const ag_container_def *c = &td->containers[i];
+        if (memory ? c->has_memory : c->has_cpu)
+            sum += memory ? c->memory : c->cpu;
+    }
+    return sum;
+}
+
+/* RunTask in a cluster: the leader places the tasks (agent/cluster_tasks.c);
+ * the answer comes once it has. clientToken and tags are this host's alone
+ * (not kept for a placed run). */
+static int run_clustered(ag_api_tasks *t, ag_api_req *rq, const launch *l, const ag_taskdef *td,
+                         const char *td_arn, const char *started_by, const char *group,
+                         const es_json *ovj)
+{
+    const es_json *strategies = es_json_get(rq->body, "placementStrategy");
+    const es_json *constraints = es_json_get(rq->body, "placementConstraints");
+    if (strategies && strategies->type == ES_JSON_NULL)
+        strategies = NULL;
+    if (constraints && constraints->type == ES_JSON_NULL)
+        constraints = NULL;
+    if ((strategies && strategies->type != ES_JSON_ARRAY) ||
+        (constraints && constraints->type != ES_JSON_ARRAY))
+        return ag_api_fail(rq, INVALID,
+                           "placementStrategy and placementConstraints: must be lists");
+    char grp[AG_API_GROUP_MAX + 16];
+    if (!group)
+        snprintf(grp, sizeof grp, "family:%s", td->family);
+    es_buf ov;
+    es_buf_init(&ov, AG_API_BODY_MAX);
+    if (ovj) {
+        es_jw w;
+        es_jw_init(&w, &ov);
+        es_jw_value(&w, ovj);
+        if (es_jw_finish(&w) < 0) {
+            es_buf_free(&ov);
+            return ag_api_fail(rq, INVALID, "overrides: too large");
+        }
+    }
+    ag_api_run_args a = {.family = td->family,
+                         .revision = td->revision,
+                         .cpu = reservation(td->cpu, td, false),
+                         .memory = reservation(td->memory, td, true),
+                         .count = l->count,
+                         .group = group ? group : grp,
+                         .started_by = started_by,
+                         .launch_type = l->launch_type,
+                         .td_arn = td_arn,
+                         .overrides = ovj ? ov.data : NULL,
+                         .overrides_len = ovj ? ov.len : 0,
+                         .strategies = strategies,
+                         .constraints = constraints,
+                         .principal = rq->principal};
+    aw_listener_reply *reply = rq->call ? aw_listener_defer(rq->call) : NULL;
+    if (!reply) {
+        es_buf_free(&ov);
+        return ag_api_fail(rq, SERVER, "the launch cannot wait for the cluster here");
+    }
+    char why[300] = "";
+    int r = t->cluster.run(t->cluster.arg, &a, reply, why, sizeof why);
+    es_buf_free(&ov);
+    if (r < 0)
+        ag_api_reply_error(rq->api, reply, r == -EINVAL ? INVALID : SERVER, "%s", why);
+    return AW_LISTENER_LATER;
 }
 
 static int op_run_task(void *arg, ag_api_req *rq)
@@ -405,9 +493,24 @@ static int op_stop_task(void *arg, ag_api_req *rq)
     /* the task's ARN as ECS names it (the engine finds by ID or ARN) */
     char buf[TASK_ARN_MAX];
     ag_task *known = ag_engine_find_task(t->engine, task);
+    const char *carn = !known && t->cluster.run ? t->cluster.task_arn(t->cluster.arg, task) : NULL;
     if ((r = ag_api_authorize_in_cluster(rq, "ecs:StopTask",
-                                         task_arn(rq, known, task, buf, sizeof buf))))
+                                         carn ? carn : task_arn(rq, known, task, buf, sizeof buf))))
         return r;
+    if (carn) {
+        /* another host runs it: its agent stops it once etcd holds the stop */
+        aw_listener_reply *reply = rq->call ? aw_listener_defer(rq->call) : NULL;
+        if (!reply)
+            return ag_api_fail(rq, SERVER, "the stop cannot wait for the cluster here");
+        es_info("StopTask %s by %s (through the cluster)", carn, rq->principal);
+        r = t->cluster.stop(t->cluster.arg, task,
+                            reason && *reason ? reason : "Task stopped by user", reply);
+        if (r < 0)
+            ag_api_reply_error(rq->api, reply, r == -ENOENT ? INVALID : SERVER, "%s",
+                               r == -ENOENT ? "task: The referenced task was not found."
+                                            : "task: the cluster (etcd) cannot be reached");
+        return AW_LISTENER_LATER;
+    }
     ag_task *out = NULL;
     r = ag_engine_stop_task(t->engine, task, AG_STOP_USER_INITIATED,
                             reason && *reason ? reason : "Task stopped by user", &out);
@@ -440,19 +543,34 @@ static int op_describe_tasks(void *arg, ag_api_req *rq)
             return ag_api_fail(rq, INVALID, "include[%zu]: must be TAGS", i);
     size_t n = list->u.array.n;
     ag_task *found[AG_API_DESCRIBE_MAX];
+    bool in_cluster[AG_API_DESCRIBE_MAX];
     for (size_t i = 0; i < n; i++) {
         const char *ref = list->u.array.items[i]->u.string.s;
         found[i] = ag_engine_find_task(t->engine, ref);
+        const char *carn = t->cluster.run ? t->cluster.task_arn(t->cluster.arg, ref) : NULL;
+        in_cluster[i] = carn != NULL;
         /* every task asked for, found or not (a refusal must not tell which exist) */
         char buf[TASK_ARN_MAX];
         if ((r = ag_api_authorize_in_cluster(rq, "ecs:DescribeTasks",
-                                             task_arn(rq, found[i], ref, buf, sizeof buf))))
+                                             carn ? carn
+                                                  : task_arn(rq, found[i], ref, buf, sizeof buf))))
             return r;
     }
     es_jw *w = rq->w;
     es_jw_key(w, "tasks");
     es_jw_arr(w);
     for (size_t i = 0; i < n; i++) {
+        /* in a cluster, the cluster's record (with its containerInstanceArn)
+         * for every task it knows, this host's own included */
+        if (in_cluster[i]) {
+            bool dup = false;
+            for (size_t j = 0; j < i && !dup; j++)
+                dup = in_cluster[j] && strcmp(list->u.array.items[j]->u.string.s,
+                                              list->u.array.items[i]->u.string.s) == 0;
+            if (!dup)
+                t->cluster.write_task(t->cluster.arg, list->u.array.items[i]->u.string.s, w);
+            continue;
+        }
         if (!found[i])
             continue;
         bool dup = false;
@@ -465,7 +583,7 @@ static int op_describe_tasks(void *arg, ag_api_req *rq)
     es_jw_key(w, "failures");
     es_jw_arr(w);
     for (size_t i = 0; i < n; i++)
-        if (!found[i])
+        if (!found[i] && !in_cluster[i])
             write_failure(w, list->u.array.items[i]->u.string.s, "MISSING", NULL);
     es_jw_arr_end(w);
     return 0;
@@ -479,18 +597,41 @@ typedef struct list_walk {
     size_t want;
     char (*ids)[AG_TASK_ID_HEX + 1];
     char **arns;
+    bool nomem;
+    const ag_api_tasks_cluster *skip_cluster; /* the cluster's tasks, listed before */
     size_t n;
 } list_walk;
+
+static int list_one(list_walk *lw, const ag_api_cluster_task *task);
 
 static int list_fn(void *arg, ag_task *task)
 {
     list_walk *lw = arg;
+    if (lw->skip_cluster && lw->skip_cluster->task_arn(lw->skip_cluster->arg, task->id))
+        return 0; /* listed from the cluster already */
+    ag_api_cluster_task ct = {.id = task->id,
+                              .arn = task->arn,
+                              .family = task->family,
+                              .started_by = task->started_by,
+                              .group = task->group,
+                              .launch_type = task->launch_type,
+                              .desired_running = task->desired_status == AG_TASK_RUNNING};
+    return list_one(arg, &ct);
+}
+
+static int list_cluster_fn(void *arg, const ag_api_cluster_task *task)
+{
+    return list_one(arg, task);
+}
+
+static int list_one(list_walk *lw, const ag_api_cluster_task *task)
+{
     if (lw->after && !lw->passed) {
         if (strcmp(task->id, lw->after) == 0)
             lw->passed = true;
         return 0;
     }
-    if (lw->desired < 0 || (int)task->desired_status != lw->desired)
+    if (lw->desired < 0 || (lw->desired == AG_TASK_RUNNING) != task->desired_running)
         return 0;
     if (lw->family && strcmp(task->family, lw->family) != 0)
         return 0;
@@ -501,9 +642,21 @@ static int list_fn(void *arg, ag_task *task)
     if (lw->launch_type && (!task->launch_type || strcmp(task->launch_type, lw->launch_type) != 0))
         return 0;
     snprintf(lw->ids[lw->n], sizeof lw->ids[lw->n], "%s", task->id);
-    lw->arns[lw->n] = task->arn;
+    /* copied: a cluster task's ARN is made for the visit only */
+    if (!(lw->arns[lw->n] = es_strdup(task->arn))) {
+        lw->nomem = true;
+        return 1;
+    }
     lw->n++;
     return lw->n == lw->want;
+}
+
+static void list_walk_free(list_walk *lw)
+{
+    for (size_t i = 0; i < lw->n; i++)
+        es_free(lw->arns[i]);
+    es_free(lw->ids);
+    es_free(lw->arns);
 }
 
 static int op_list_tasks(void *arg, ag_api_req *rq)
@@ -562,10 +715,22 @@ static int op_list_tasks(void *arg, ag_api_req *rq)
         es_free(lw.arns);
         return ag_api_fail(rq, SERVER, "out of memory");
     }
-    ag_engine_foreach_task(t->engine, list_fn, &lw);
+    if (t->cluster.run) {
+        /* the cluster's tasks, then this host's own that etcd does not hold
+         * (its services' tasks: services are still this host's) */
+        t->cluster.foreach_task(t->cluster.arg, list_cluster_fn, &lw);
+        lw.skip_cluster = &t->cluster;
+        if (lw.n < lw.want)
+            ag_engine_foreach_task(t->engine, list_fn, &lw);
+    } else {
+        ag_engine_foreach_task(t->engine, list_fn, &lw);
+    }
+    if (lw.nomem) {
+        list_walk_free(&lw);
+        return ag_api_fail(rq, SERVER, "out of memory");
+    }
     if (lw.after && !lw.passed) {
-        es_free(lw.ids);
-        es_free(lw.arns);
+        list_walk_free(&lw);
         return ag_api_fail(rq, INVALID,
                            "nextToken: the task it continues from is gone; list again");
     }
@@ -582,8 +747,7 @@ static int op_list_tasks(void *arg, ag_api_req *rq)
         if (ag_api_token_make(lw.ids[count - 1], next, sizeof next) == 0)
             es_jw_kstr(rq->w, "nextToken", next);
     }
-    es_free(lw.ids);
-    es_free(lw.arns);
+    list_walk_free(&lw);
     return 0;
 }
 
@@ -619,6 +783,11 @@ int ag_api_tasks_attach(ag_api *api, ag_engine *engine, ag_api_tasks **out)
     ag_api_set_counts(api, counts, engine);
     *out = t;
     return 0;
+}
+
+void ag_api_tasks_set_cluster(ag_api_tasks *t, const ag_api_tasks_cluster *c)
+{
+    t->cluster = *c;
 }
 
 void ag_api_tasks_free(ag_api_tasks *t)

@@ -44,6 +44,49 @@ int ag_api_tasks_attach(ag_api *api, ag_engine *engine, ag_api_tasks **out);
  * called (free the API first, or with it). NULL-safe. */
 void ag_api_tasks_free(ag_api_tasks *t);
 
+/* In a cluster (agent/cluster_tasks.c): RunTask is placed by the leader
+ * over every instance, and DescribeTasks, ListTasks and StopTask answer for
+ * the whole cluster. The API checks, authorises and validates as it does
+ * alone, then hands over; alone, no hooks are set and nothing changes. */
+typedef struct ag_api_run_args {
+    const char *family;
+    int64_t revision;
+    int64_t cpu, memory; /* one task's reservation */
+    int64_t count;
+    const char *group, *started_by, *launch_type; /* started_by may be NULL */
+    const char *td_arn;
+    const char *overrides; /* JSON object text, or NULL */
+    size_t overrides_len;
+    const es_json *strategies, *constraints; /* the request's arrays, or NULL */
+    const char *principal;
+} ag_api_run_args;
+/* A task of the cluster as ListTasks filters it. */
+typedef struct ag_api_cluster_task {
+    const char *id, *arn, *family, *started_by, *group, *launch_type, *instance_arn;
+    bool desired_running;
+} ag_api_cluster_task;
+typedef int (*ag_api_cluster_task_fn)(void *arg, const ag_api_cluster_task *t);
+typedef struct ag_api_tasks_cluster {
+    /* RunTask's answer through reply, once placed. 0, or < 0 with why (the
+     * reply is still the caller's): -EINVAL (InvalidParameterException: a
+     * strategy or a constraint), else ServerException. */
+    int (*run)(void *arg, const ag_api_run_args *a, aw_listener_reply *reply, char *why,
+               size_t whylen);
+    /* Writes the cluster's task ref (ID or ARN) as DescribeTasks shows it;
+     * false when the cluster does not know it. */
+    bool (*write_task)(void *arg, const char *ref, es_jw *w);
+    /* The task's ARN when the cluster knows ref, else NULL (valid until
+     * the loop runs). */
+    const char *(*task_arn)(void *arg, const char *ref);
+    /* Every task of the cluster (newest first is not promised: ID order). */
+    void (*foreach_task)(void *arg, ag_api_cluster_task_fn fn, void *fn_arg);
+    /* StopTask of a task another host runs: answered through reply once
+     * etcd holds the stop. 0, -ENOENT (not the cluster's), < 0. */
+    int (*stop)(void *arg, const char *ref, const char *reason, aw_listener_reply *reply);
+    void *arg;
+} ag_api_tasks_cluster;
+void ag_api_tasks_set_cluster(ag_api_tasks *t, const ag_api_tasks_cluster *c);
+
 /* S3: 1 when this Fargate platform version (Linux) supports secrets
  * (LATEST, or 1.3.0 and later), 0 when it does not, -EINVAL when version is
  * neither LATEST nor MAJOR.MINOR[.PATCH]. */

@@ -357,6 +357,7 @@ static const char *const reserved_labels[] = {
     "com.amazonaws.ecs.task-definition-family",
     "com.amazonaws.ecs.task-definition-version",
     "com.amazonaws.ecs.cluster",
+    "com.amazonaws.ecs.container-instance-arn", /* set in a cluster only */
 };
 #define N_RESERVED (sizeof reserved_labels / sizeof *reserved_labels)
 
@@ -380,8 +381,11 @@ static int build_labels(const ag_container_def *cd, const ag_inject_ctx *ctx, ag
     }
     char rev[24];
     snprintf(rev, sizeof rev, "%" PRId64, ctx->revision);
-    const char *vals[N_RESERVED] = {ctx->task_arn, cd->name, ctx->family, rev, ctx->cluster};
+    const char *vals[N_RESERVED] = {ctx->task_arn, cd->name,     ctx->family,
+                                    rev,           ctx->cluster, ctx->instance_arn};
     for (size_t j = 0; j < N_RESERVED; j++) {
+        if (j == N_RESERVED - 1 && !ctx->instance_arn)
+            break; /* alone: the labels are as they always were */
         p->labels[n].name = es_strdup(reserved_labels[j]);
         p->labels[n].value = es_strdup(vals[j] ? vals[j] : "");
         p->n_labels = ++n;

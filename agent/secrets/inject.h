@@ -61,6 +61,9 @@ typedef struct ag_inject_ctx {
     const char *cluster;
     const char *family;
     int64_t revision;
+    /* in a cluster: the container-instance ARN, labelled
+     * com.amazonaws.ecs.container-instance-arn; NULL: no such label */
+    const char *instance_arn;
     /* HostConfig.NetworkMode ("bridge", "host", "none", a network name);
      * NULL leaves it to Docker. The engine picks it (the definition's
      * networkMode or its configured default). */

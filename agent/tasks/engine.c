@@ -409,9 +409,15 @@ int ag_engine_run_task(ag_engine *e, ag_run_request *req, ag_task **tasks)
     int n = 0;
     for (; n < req->count; n++) {
         ag_task *t = NULL;
-        rc = ag_task_create(e->region, e->account, e->cluster, td->family, td->revision,
-                            req->started_by, req->group ? req->group : group,
-                            req->launch_type ? req->launch_type : "EC2", ag_eng_now_s(), &t);
+        rc = ag_task_create_id(e->region, e->account, e->cluster, td->family, td->revision,
+                               req->started_by, req->group ? req->group : group,
+                               req->launch_type ? req->launch_type : "EC2", ag_eng_now_s(),
+                               req->task_ids ? req->task_ids[n] : NULL, &t);
+        if (rc == 0 && req->task_ids && ag_engine_find_task(e, t->id)) {
+            ag_task_free(t); /* placed here before (a resynced mirror): launched once */
+            t = NULL;
+            rc = -EEXIST;
+        }
         for (size_t i = 0; rc == 0 && i < td->n_containers; i++)
             rc = ag_task_add_container(t, td->containers[i].name, td->containers[i].image);
         if (rc == 0 && ag_store_task_put(e->cfg.store, t) < 0)
@@ -702,6 +708,15 @@ int ag_engine_create(const ag_engine_config *cfg, ag_engine **out)
     e->network_mode = cfg->network_mode ? es_strdup(cfg->network_mode) : NULL;
     e->files_dir = es_strdup(cfg->files_dir ? cfg->files_dir : AG_FILES_DIR_DEFAULT);
     int rc = -ENOMEM;
+    if (cfg->instance_arn) {
+        size_t n = sizeof AG_ENGINE_INSTANCE_LABEL + 1 + strlen(cfg->instance_arn);
+        e->instance_arn = es_strdup(cfg->instance_arn);
+        e->instance_filter = es_malloc(n);
+        if (e->instance_filter)
+            snprintf(e->instance_filter, n, "%s=%s", AG_ENGINE_INSTANCE_LABEL, cfg->instance_arn);
+        if (!e->instance_arn || !e->instance_filter)
+            goto fail;
+    }
     if (!e->region || !e->account || !e->cluster || (cfg->network_mode && !e->network_mode) ||
         !e->files_dir)
         goto fail;
@@ -767,6 +782,8 @@ fail:
     es_free(e->cluster);
     es_free(e->network_mode);
     es_free(e->files_dir);
+    es_free(e->instance_arn);
+    es_free(e->instance_filter);
     es_free(e);
     return rc;
 }
@@ -831,6 +848,8 @@ void ag_eng_maybe_free(ag_engine *e)
     es_free(e->cluster);
     es_free(e->network_mode);
     es_free(e->files_dir);
+    es_free(e->instance_arn);
+    es_free(e->instance_filter);
     es_free(e);
     if (done)
         done(arg);

@@ -63,7 +63,14 @@ typedef struct ag_engine_config {
     /* where secret files are written (agent/secrets/files.h): a tmpfs;
      * NULL: AG_FILES_DIR_DEFAULT */
     const char *files_dir;
+    /* In a cluster: this host's container-instance ARN. Every container the
+     * engine creates is labelled with it (AG_ENGINE_INSTANCE_LABEL), and the
+     * reconciling lists ask only for containers that carry it, so that
+     * agents sharing one Docker engine never touch each other's. NULL: alone
+     * (no label, every task-labelled container listed, as before). */
+    const char *instance_arn;
 } ag_engine_config;
+#define AG_ENGINE_INSTANCE_LABEL "com.amazonaws.ecs.container-instance-arn"
 
 #define AG_ENGINE_SWEEP_MS 15000
 
@@ -93,6 +100,9 @@ typedef struct ag_run_request {
     const char *started_by;  /* may be NULL */
     const char *group;       /* may be NULL: "family:<family>" */
     const char *launch_type; /* may be NULL: "EC2" */
+    /* the tasks' IDs (count of them), as the cluster's leader chose them;
+     * NULL: new ones */
+    const char *const *task_ids;
 } ag_run_request;
 
 /* Creates count tasks in PROVISIONING and starts launching them. On success

@@ -106,6 +106,8 @@ struct ag_engine {
     ag_engine_config cfg;
     char *region, *account, *cluster, *network_mode;
     char *files_dir; /* secret files (agent/secrets/files.h) */
+    /* in a cluster: the instance's ARN and the list's filter "label=ARN" */
+    char *instance_arn, *instance_filter;
     uv_loop_t *loop;
     etask *tasks; /* newest first */
     size_t ntasks;

@@ -229,7 +229,8 @@ static int issue_create(etask *et)
                          .pid_mode = et->td->td->pid_mode,
                          .ipc_mode = et->td->td->ipc_mode,
                          .task_id = et->t->id,
-                         .region = e->region};
+                         .region = e->region,
+                         .instance_arn = e->instance_arn};
     ag_eng_mounts mounts;
     int rc = ag_eng_files_mounts(et, (size_t)(cd - et->td->td->containers), &mounts);
     if (rc < 0) {

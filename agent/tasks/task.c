@@ -168,16 +168,39 @@ int ag_task_create(const char *region, const char *account, const char *cluster,
                    int64_t revision, const char *started_by, const char *group,
                    const char *launch_type, int64_t now, ag_task **out)
 {
+    return ag_task_create_id(region, account, cluster, family, revision, started_by, group,
+                             launch_type, now, NULL, out);
+}
+
+static bool task_id_ok(const char *s)
+{
+    if (strlen(s) != AG_TASK_ID_HEX)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+            return false;
+    return true;
+}
+
+int ag_task_create_id(const char *region, const char *account, const char *cluster,
+                      const char *family, int64_t revision, const char *started_by,
+                      const char *group, const char *launch_type, int64_t now, const char *given,
+                      ag_task **out)
+{
     if (!region || !account || !cluster || !family || !valid_arn_part(region) ||
         !valid_arn_part(account) || !valid_cluster(cluster) || !valid_cluster(family) ||
-        revision < 1)
+        revision < 1 || (given && !task_id_ok(given)))
         return -EINVAL;
-    unsigned char raw[AG_TASK_ID_HEX / 2];
-    if (es_random_bytes(raw, sizeof raw) != 0)
-        return -EIO;
     char id[AG_TASK_ID_HEX + 1];
-    for (size_t i = 0; i < sizeof raw; i++)
-        snprintf(id + 2 * i, 3, "%02x", raw[i]);
+    if (given) {
+        memcpy(id, given, sizeof id);
+    } else {
+        unsigned char raw[AG_TASK_ID_HEX / 2];
+        if (es_random_bytes(raw, sizeof raw) != 0)
+            return -EIO;
+        for (size_t i = 0; i < sizeof raw; i++)
+            snprintf(id + 2 * i, 3, "%02x", raw[i]);
+    }
     ag_task *t = es_calloc(1, sizeof *t);
     if (!t)
         return -ENOMEM;

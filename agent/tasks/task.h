@@ -163,6 +163,12 @@ typedef struct ag_task {
 int ag_task_create(const char *region, const char *account, const char *cluster, const char *family,
                    int64_t revision, const char *started_by, const char *group,
                    const char *launch_type, int64_t now, ag_task **out);
+/* The same with the task's ID given (32 lower-case hex digits: a task the
+ * cluster's leader placed here, agent/cluster_tasks.c); NULL: a new one. */
+int ag_task_create_id(const char *region, const char *account, const char *cluster,
+                      const char *family, int64_t revision, const char *started_by,
+                      const char *group, const char *launch_type, int64_t now, const char *id,
+                      ag_task **out);
 void ag_task_free(ag_task *t);
 
 /* Adds a container (lastStatus PENDING); 0 or -ENOMEM. */

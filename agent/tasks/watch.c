@@ -273,6 +273,16 @@ static const char *label_of(const dk_container_summary *s, const char *key)
     return v;
 }
 
+/* In a cluster whose agents share one Docker engine, a container labelled
+ * with another container instance is that agent's: never adopted, stopped
+ * or reported here. (The engine only ever acts on its own tasks' containers,
+ * found by task ARN and container ID; this keeps the list's notices quiet.) */
+static bool other_instance(const ag_engine *e, const dk_container_summary *s)
+{
+    const char *v = e->instance_arn ? label_of(s, AG_ENGINE_INSTANCE_LABEL) : NULL;
+    return v && strcmp(v, e->instance_arn) != 0;
+}
+
 /* A STOPPED task's container that the list shows still there when it
  * should not be: running (a stop Docker never carried out: dockerd went away
  * mid-call, or came back with the container), or, for a task that failed to
@@ -328,6 +338,8 @@ static void on_listed(void *ud, const dk_result *r, const dk_container_summary *
     size_t adopted = 0, exited = 0, vanished = 0, later = 0;
     for (size_t k = 0; k < n; k++) {
         const char *arn = label_of(&items[k], DK_TASK_ARN_LABEL);
+        if (other_instance(e, &items[k]))
+            continue;
         if (arn && items[k].id && !bind_external(e, arn, items[k].id))
             restarted_unseen(e, &items[k], seq);
     }
@@ -374,7 +386,8 @@ static void on_listed(void *ud, const dk_result *r, const dk_container_summary *
     }
     for (size_t k = 0; k < n; k++) {
         const char *arn = label_of(&items[k], DK_TASK_ARN_LABEL);
-        if (arn && !ag_eng_find(e, arn) && e->list_trigger != REC_PERIODIC)
+        if (arn && !other_instance(e, &items[k]) && !ag_eng_find(e, arn) &&
+            e->list_trigger != REC_PERIODIC)
             es_notice("docker: container %.12s carries the task ARN %s, which this agent does "
                       "not know; left alone",
                       items[k].id ? items[k].id : "?", arn);

@@ -1,0 +1,1362 @@
+#include "agent/cluster_tasks.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "agent/metrics.h"
+#include "cluster/tasks.h"
+#include "common/alloc.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/secure.h"
+
+#define ARN_MAX 700
+#define ANSWER_MAX (1u << 20)
+
+/* ---- what the mirrors keep ---------------------------------------------- */
+
+typedef struct req_node {
+    struct req_node *next;
+    cl_tk_request rq;
+    char *ov; /* the overrides copied (rq.overrides points here) */
+} req_node;
+
+typedef struct asg_node {
+    struct asg_node *next;
+    cl_tk_assignment a;
+    char *ov;
+    bool launched;    /* handed to the engine (or found there) */
+    bool waiting_td;  /* its definition is not in the store yet (the mirror follows) */
+    bool st_inflight; /* a status write in flight (one at a time: etcd sees them in order) */
+    bool st_dirty;    /* the status changed meanwhile */
+    bool deleting;    /* STOPPED: the assignment's delete is sent */
+} asg_node;
+
+typedef struct st_node {
+    struct st_node *next;
+    cl_tk_status st;
+} st_node;
+
+typedef struct stop_node {
+    struct stop_node *next;
+    cl_tk_stop sp;
+} stop_node;
+
+/* a RunTask waiting for its result */
+typedef struct waiter {
+    struct waiter *next;
+    char id[CL_TK_ID_HEX + 1];
+    aw_listener_reply *reply;
+    uint64_t deadline;
+    char td_arn[ARN_MAX];
+    char group[CL_TK_GROUP_MAX + 1], started_by[CL_TK_STARTED_BY_MAX + 1];
+    char launch_type[CL_TK_LAUNCH_TYPE_MAX + 1];
+    int64_t created_at;
+} waiter;
+
+struct ag_cluster_tasks {
+    uv_loop_t *loop;
+    cl_member *member;
+    ag_engine *engine;
+    ag_store *store;
+    ag_api *api;
+    uv_timer_t timer;
+    bool stopping, timer_closed, free_asked;
+    char cluster[CL_CLUSTER_MAX + 1], region[64], account[64];
+    char self_id[CL_INSTANCE_ID_MAX + 1];
+    char p_req[CL_ETCD_KEY_MAX + 1], p_asg[CL_ETCD_KEY_MAX + 1], p_res[CL_ETCD_KEY_MAX + 1],
+        p_task[CL_ETCD_KEY_MAX + 1], p_stop[CL_ETCD_KEY_MAX + 1];
+    req_node *reqs; /* in arrival order */
+    asg_node *asgs;
+    st_node *sts;
+    stop_node *stops;
+    size_t n_reqs, n_asgs, n_sts, n_stops;
+    waiter *waiters;
+    bool placing; /* the leader's transaction in flight (one at a time) */
+    char arn_buf[ARN_MAX];
+    ag_cluster_tasks_stats stats;
+};
+
+static void make_id(char out[CL_TK_ID_HEX + 1])
+{
+    unsigned char raw[CL_TK_ID_HEX / 2];
+    if (es_random_bytes(raw, sizeof raw) != 0)
+        memset(raw, 0, sizeof raw); /* cannot happen on Linux (getrandom); caught below */
+    for (size_t i = 0; i < sizeof raw; i++)
+        snprintf(out + 2 * i, 3, "%02x", raw[i]);
+}
+
+static void task_arn(const ag_cluster_tasks *x, const char *id, char *out, size_t n)
+{
+    snprintf(out, n, "arn:aws:ecs:%s:%s:task/%s/%s", x->region, x->account, x->cluster, id);
+}
+
+static void instance_arn(const ag_cluster_tasks *x, const char *id, char *out, size_t n)
+{
+    const cl_instance *in = cl_member_find(x->member, id);
+    if (in)
+        snprintf(out, n, "%s", in->arn);
+    else
+        snprintf(out, n, "arn:aws:ecs:%s:%s:container-instance/%s/%s", x->region, x->account,
+                 x->cluster, id);
+}
+
+/* The task ID a reference names: an ID, or an ARN ending in one. */
+static bool ref_id(const char *ref, char out[CL_TK_ID_HEX + 1])
+{
+    const char *slash = strrchr(ref, '/');
+    const char *id = strncmp(ref, "arn:", 4) == 0 && slash ? slash + 1 : ref;
+    if (!cl_tk_id_ok(id))
+        return false;
+    memcpy(out, id, CL_TK_ID_HEX + 1);
+    return true;
+}
+
+static asg_node *find_asg(ag_cluster_tasks *x, const char *task_id)
+{
+    for (asg_node *a = x->asgs; a; a = a->next)
+        if (strcmp(a->a.task_id, task_id) == 0)
+            return a;
+    return NULL;
+}
+
+static st_node *find_st(ag_cluster_tasks *x, const char *task_id)
+{
+    for (st_node *s = x->sts; s; s = s->next)
+        if (strcmp(s->st.task_id, task_id) == 0)
+            return s;
+    return NULL;
+}
+
+static stop_node *find_stop(ag_cluster_tasks *x, const char *task_id)
+{
+    for (stop_node *s = x->stops; s; s = s->next)
+        if (strcmp(s->sp.task_id, task_id) == 0)
+            return s;
+    return NULL;
+}
+
+/* ---- etcd calls whose answer only needs logging ---------------------------- */
+
+typedef struct key_op {
+    ag_cluster_tasks *x;
+    char what[64];
+    char key[CL_ETCD_KEY_MAX + 1];
+} key_op;
+
+static void on_key_done(void *arg, int err, const cl_answer *a)
+{
+    key_op *op = arg;
+    (void)a;
+    if (err && err != CL_ETCD_E_CANCELED)
+        es_warn("cluster: %s %s: %s", op->what, op->key, cl_etcd_strerror(err));
+    es_free(op);
+}
+
+static void etcd_delete(ag_cluster_tasks *x, const char *what, const char *key)
+{
+    cl_etcd *e = cl_member_etcd(x->member);
+    key_op *op = e ? es_calloc(1, sizeof *op) : NULL;
+    if (!op)
+        return;
+    op->x = x;
+    snprintf(op->what, sizeof op->what, "%s", what);
+    snprintf(op->key, sizeof op->key, "%s", key);
+    if (cl_etcd_delete(e, key, false, on_key_done, op) < 0)
+        es_free(op);
+}
+
+/* ---- the owner: statuses written back ------------------------------------ */
+
+typedef struct st_op {
+    ag_cluster_tasks *x;
+    char task_id[CL_TK_ID_HEX + 1];
+    bool stopped;
+} st_op;
+
+static void write_status(ag_cluster_tasks *x, const char *task_id);
+
+static void on_status_written(void *arg, int err, const cl_answer *a)
+{
+    st_op *op = arg;
+    ag_cluster_tasks *x = op->x;
+    (void)a;
+    asg_node *n = find_asg(x, op->task_id);
+    if (err) {
+        if (err != CL_ETCD_E_CANCELED)
+            es_warn("cluster: task %s: its status was not written: %s", op->task_id,
+                    cl_etcd_strerror(err));
+    } else {
+        x->stats.status_writes++;
+    }
+    if (n) {
+        n->st_inflight = false;
+        if (err && err != CL_ETCD_E_CANCELED)
+            n->st_dirty = true; /* the tick writes it again */
+    }
+    char key[CL_ETCD_KEY_MAX + 1];
+    if (!err && op->stopped && n && !n->deleting) {
+        /* the reservation is free: the leader counts live assignments */
+        n->deleting = true;
+        if (cl_tk_assignment_key(x->cluster, n->a.instance, n->a.task_id, key, sizeof key) > 0)
+            etcd_delete(x, "the stopped task's assignment", key);
+        if (find_stop(x, op->task_id) &&
+            cl_tk_stop_key(x->cluster, op->task_id, key, sizeof key) > 0)
+            etcd_delete(x, "the stopped task's stop", key);
+    }
+    if (n && n->st_dirty && !n->st_inflight && !x->stopping) {
+        n->st_dirty = false;
+        write_status(x, op->task_id);
+    }
+    es_free(op);
+}
+
+static void copy_str(char *dst, size_t n, const char *s)
+{
+    snprintf(dst, n, "%s", s ? s : "");
+}
+
+/* The task as the engine has it, into tasks/<id> (never a value: names,
+ * statuses, times and the reason). One write in flight per task. */
+static void write_status(ag_cluster_tasks *x, const char *task_id)
+{
+    asg_node *n = find_asg(x, task_id);
+    ag_task *t = ag_engine_find_task(x->engine, task_id);
+    cl_etcd *e = cl_member_etcd(x->member);
+    if (!n || !t || !e || x->stopping)
+        return;
+    if (n->st_inflight) {
+        n->st_dirty = true;
+        return;
+    }
+    cl_tk_status st;
+    memset(&st, 0, sizeof st);
+    copy_str(st.task_id, sizeof st.task_id, t->id);
+    copy_str(st.instance, sizeof st.instance, x->self_id);
+    copy_str(st.family, sizeof st.family, n->a.family);
+    st.revision = n->a.revision;
+    st.cpu = n->a.cpu;
+    st.memory = n->a.memory;
+    copy_str(st.group, sizeof st.group, n->a.group);
+    copy_str(st.started_by, sizeof st.started_by, n->a.started_by);
+    copy_str(st.launch_type, sizeof st.launch_type, n->a.launch_type);
+    copy_str(st.last_status, sizeof st.last_status, ag_task_status_name(t->last_status));
+    copy_str(st.desired_status, sizeof st.desired_status, ag_task_status_name(t->desired_status));
+    copy_str(st.stop_code, sizeof st.stop_code, ag_stop_code_name(t->stop_code));
+    copy_str(st.stopped_reason, sizeof st.stopped_reason, t->stopped_reason);
+    st.created_at = t->created_at;
+    st.started_at = t->started_at;
+    st.stopped_at = t->stopped_at;
+    for (size_t i = 0; i < t->n_containers && i < CL_TK_CONTAINERS_MAX; i++) {
+        cl_tk_container *c = &st.containers[i];
+        copy_str(c->name, sizeof c->name, t->containers[i].name);
+        copy_str(c->last_status, sizeof c->last_status,
+                 t->containers[i].last_status ? t->containers[i].last_status : "PENDING");
+        c->has_exit_code = t->containers[i].has_exit_code;
+        c->exit_code = t->containers[i].exit_code;
+        st.n_containers = i + 1;
+    }
+    char key[CL_ETCD_KEY_MAX + 1];
+    es_buf v;
+    es_buf_init(&v, CL_TK_VALUE_MAX);
+    st_op *op = es_calloc(1, sizeof *op);
+    int r = op ? cl_tk_status_key(x->cluster, task_id, key, sizeof key) : -ENOMEM;
+    if (r >= 0)
+        r = cl_tk_status_write(&st, &v);
+    if (r >= 0) {
+        *op = (st_op){.x = x, .stopped = t->last_status == AG_TASK_STOPPED};
+        copy_str(op->task_id, sizeof op->task_id, task_id);
+        r = cl_etcd_put(e, key, v.data, v.len, 0, on_status_written, op);
+    }
+    es_buf_free(&v);
+    if (r < 0) {
+        es_free(op);
+        es_warn("cluster: task %s: its status cannot be written: %s", task_id,
+                r == -EINVAL ? "a field is not valid" : strerror(-r));
+        return;
+    }
+    n->st_inflight = true;
+}
+
+static void on_task_changed(void *arg, ag_task *t, ag_task_status from)
+{
+    ag_cluster_tasks *x = arg;
+    (void)from;
+    asg_node *n = find_asg(x, t->id);
+    if (n && strcmp(n->a.instance, x->self_id) == 0)
+        write_status(x, t->id);
+}
+
+/* ---- the owner: launching what is assigned here ----------------------------- */
+
+/* A task this host will never run (its definition or overrides refused):
+ * STOPPED in etcd with the reason, its assignment gone. */
+static void refuse_assignment(ag_cluster_tasks *x, asg_node *n, const char *code,
+                              const char *reason)
+{
+    if (strcmp(code, "TaskFailedToStart") == 0)
+        x->stats.launch_failures++;
+    es_warn("cluster: task %s: not launched: %s", n->a.task_id, reason);
+    cl_tk_status st;
+    memset(&st, 0, sizeof st);
+    copy_str(st.task_id, sizeof st.task_id, n->a.task_id);
+    copy_str(st.instance, sizeof st.instance, x->self_id);
+    copy_str(st.family, sizeof st.family, n->a.family);
+    st.revision = n->a.revision;
+    copy_str(st.group, sizeof st.group, n->a.group);
+    copy_str(st.started_by, sizeof st.started_by, n->a.started_by);
+    copy_str(st.launch_type, sizeof st.launch_type, n->a.launch_type);
+    snprintf(st.last_status, sizeof st.last_status, "STOPPED");
+    snprintf(st.desired_status, sizeof st.desired_status, "STOPPED");
+    copy_str(st.stop_code, sizeof st.stop_code, code);
+    copy_str(st.stopped_reason, sizeof st.stopped_reason, reason);
+    st.created_at = st.stopped_at = n->a.created_at;
+    char key[CL_ETCD_KEY_MAX + 1];
+    es_buf v;
+    es_buf_init(&v, CL_TK_VALUE_MAX);
+    cl_etcd *e = cl_member_etcd(x->member);
+    st_op *op = e ? es_calloc(1, sizeof *op) : NULL;
+    if (op && cl_tk_status_key(x->cluster, n->a.task_id, key, sizeof key) > 0 &&
+        cl_tk_status_write(&st, &v) == 0) {
+        *op = (st_op){.x = x, .stopped = true};
+        copy_str(op->task_id, sizeof op->task_id, n->a.task_id);
+        n->st_inflight = true;
+        if (cl_etcd_put(e, key, v.data, v.len, 0, on_status_written, op) == 0)
+            op = NULL;
+        else
+            n->st_inflight = false;
+    }
+    es_free(op);
+    es_buf_free(&v);
+}
+
+static void maybe_launch(ag_cluster_tasks *x, asg_node *n)
+{
+    if (x->stopping || n->launched || strcmp(n->a.instance, x->self_id) != 0)
+        return;
+    ag_task *known = ag_engine_find_task(x->engine, n->a.task_id);
+    if (known) {
+        n->launched = true; /* a restart, or the mirror read again: launched once */
+        write_status(x, n->a.task_id);
+        return;
+    }
+    const stop_node *sp = find_stop(x, n->a.task_id);
+    if (sp) {
+        /* stopped through another agent before it reached this one */
+        n->launched = true;
+        refuse_assignment(x, n, "UserInitiated",
+                          sp->sp.reason[0] ? sp->sp.reason : "Task stopped by user");
+        return;
+    }
+    ag_taskdef *td = NULL;
+    if (ag_store_taskdef_get(x->store, n->a.family, n->a.revision, &td) < 0) {
+        if (!n->waiting_td)
+            es_info("cluster: task %s waits for %s:%" PRId64 " to reach this agent's store",
+                    n->a.task_id, n->a.family, n->a.revision);
+        n->waiting_td = true; /* the tick tries again */
+        return;
+    }
+    n->waiting_td = false;
+    n->launched = true;
+    ag_overrides *ov = NULL;
+    if (n->ov) {
+        es_json *j = NULL;
+        char why[160];
+        es_json_limits lim = es_json_default_limits;
+        ag_td_error e;
+        if (es_json_parse(n->ov, n->a.overrides_len, &lim, &j, why, sizeof why) != 0 ||
+            ag_overrides_parse(j, td, &ov, &e) < 0) {
+            es_json_free(j);
+            ag_taskdef_free(td);
+            refuse_assignment(x, n, "TaskFailedToStart",
+                              "ClientException: overrides: not valid for the definition");
+            return;
+        }
+        es_json_free(j);
+    }
+    const char *ids[1] = {n->a.task_id};
+    ag_run_request req = {.td = td,
+                          .overrides = ov,
+                          .count = 1,
+                          .started_by = n->a.started_by[0] ? n->a.started_by : NULL,
+                          .group = n->a.group,
+                          .launch_type = n->a.launch_type,
+                          .task_ids = ids};
+    ag_task *tasks[1];
+    int r = ag_engine_run_task(x->engine, &req, tasks); /* owns td and ov */
+    if (r == -EEXIST)
+        return;
+    if (r < 0) {
+        char reason[128];
+        snprintf(reason, sizeof reason, "ResourceInitializationError: this host: %s",
+                 r == -ENOSPC ? "it holds its maximum of tasks" : strerror(-r));
+        refuse_assignment(x, n, "TaskFailedToStart", reason);
+        return;
+    }
+    x->stats.launched++;
+    es_info("cluster: task %s: launching %s:%" PRId64 " as placed by the leader (request %s)",
+            n->a.task_id, n->a.family, n->a.revision, n->a.request);
+    write_status(x, n->a.task_id);
+}
+
+/* ---- the mirrors ------------------------------------------------------------- */
+
+static char *copy_ov(const char *ov, size_t len)
+{
+    return ov && len ? es_strndup(ov, len) : NULL;
+}
+
+static void on_asg_put(void *arg, const cl_kv *kv)
+{
+    ag_cluster_tasks *x = arg;
+    cl_tk_assignment a;
+    char why[200];
+    if (cl_tk_assignment_read(x->p_asg, kv, &a, why, sizeof why) < 0) {
+        x->stats.bad++;
+        es_warn("cluster: assignment %.300s skipped: %s", kv->key, why);
+        return;
+    }
+    asg_node *n = find_asg(x, a.task_id);
+    if (!n) {
+        if (x->n_asgs >= AG_CLUSTER_TASKS_MAX || !(n = es_calloc(1, sizeof *n))) {
+            es_warn("cluster: assignment %s not kept: %zu kept already", a.task_id, x->n_asgs);
+            return;
+        }
+        n->next = x->asgs;
+        x->asgs = n;
+        x->n_asgs++;
+    }
+    es_free(n->ov);
+    n->a = a;
+    n->ov = copy_ov(a.overrides, a.overrides_len);
+    n->a.overrides = n->ov;
+    maybe_launch(x, n);
+}
+
+static void on_asg_delete(void *arg, const char *key)
+{
+    ag_cluster_tasks *x = arg;
+    const char *slash = strrchr(key, '/');
+    if (!slash)
+        return;
+    for (asg_node **pp = &x->asgs; *pp; pp = &(*pp)->next)
+        if (strcmp((*pp)->a.task_id, slash + 1) == 0) {
+            asg_node *n = *pp;
+            *pp = n->next;
+            es_free(n->ov);
+            es_free(n);
+            x->n_asgs--;
+            return;
+        }
+}
+
+static void on_st_put(void *arg, const cl_kv *kv)
+{
+    ag_cluster_tasks *x = arg;
+    cl_tk_status st;
+    char why[200];
+    if (cl_tk_status_read(x->p_task, kv, &st, why, sizeof why) < 0) {
+        x->stats.bad++;
+        es_warn("cluster: task status %.300s skipped: %s", kv->key, why);
+        return;
+    }
+    st_node *n = find_st(x, st.task_id);
+    if (!n) {
+        if (x->n_sts >= AG_CLUSTER_TASKS_MAX || !(n = es_calloc(1, sizeof *n)))
+            return;
+        n->next = x->sts;
+        x->sts = n;
+        x->n_sts++;
+    }
+    n->st = st;
+}
+
+static void on_st_delete(void *arg, const char *key)
+{
+    ag_cluster_tasks *x = arg;
+    const char *slash = strrchr(key, '/');
+    for (st_node **pp = &x->sts; slash && *pp; pp = &(*pp)->next)
+        if (strcmp((*pp)->st.task_id, slash + 1) == 0) {
+            st_node *n = *pp;
+            *pp = n->next;
+            es_free(n);
+            x->n_sts--;
+            return;
+        }
+}
+
+static void apply_stop(ag_cluster_tasks *x, const stop_node *s)
+{
+    ag_task *t = ag_engine_find_task(x->engine, s->sp.task_id);
+    if (x->stopping || !t || t->desired_status == AG_TASK_STOPPED)
+        return;
+    ag_task *out = NULL;
+    if (ag_engine_stop_task(x->engine, s->sp.task_id, AG_STOP_USER_INITIATED,
+                            s->sp.reason[0] ? s->sp.reason : "Task stopped by user", &out) == 0) {
+        x->stats.stops++;
+        es_info("cluster: task %s: stopping, as asked through another agent", s->sp.task_id);
+        write_status(x, s->sp.task_id);
+    }
+}
+
+static void on_stop_put(void *arg, const cl_kv *kv)
+{
+    ag_cluster_tasks *x = arg;
+    cl_tk_stop sp;
+    char why[200];
+    if (cl_tk_stop_read(x->p_stop, kv, &sp, why, sizeof why) < 0) {
+        x->stats.bad++;
+        es_warn("cluster: stop %.300s skipped: %s", kv->key, why);
+        return;
+    }
+    stop_node *n = find_stop(x, sp.task_id);
+    if (!n) {
+        if (x->n_stops >= AG_CLUSTER_TASKS_MAX || !(n = es_calloc(1, sizeof *n)))
+            return;
+        n->next = x->stops;
+        x->stops = n;
+        x->n_stops++;
+    }
+    n->sp = sp;
+    apply_stop(x, n);
+}
+
+static void on_stop_delete(void *arg, const char *key)
+{
+    ag_cluster_tasks *x = arg;
+    const char *slash = strrchr(key, '/');
+    for (stop_node **pp = &x->stops; slash && *pp; pp = &(*pp)->next)
+        if (strcmp((*pp)->sp.task_id, slash + 1) == 0) {
+            stop_node *n = *pp;
+            *pp = n->next;
+            es_free(n);
+            x->n_stops--;
+            return;
+        }
+}
+
+/* ---- the leader: placing requests ----------------------------------------- */
+
+static void place_next(ag_cluster_tasks *x);
+
+static void req_remove(ag_cluster_tasks *x, const char *id)
+{
+    for (req_node **pp = &x->reqs; *pp; pp = &(*pp)->next)
+        if (strcmp((*pp)->rq.id, id) == 0) {
+            req_node *n = *pp;
+            *pp = n->next;
+            es_free(n->ov);
+            es_free(n);
+            x->n_reqs--;
+            return;
+        }
+}
+
+static void on_req_put(void *arg, const cl_kv *kv)
+{
+    ag_cluster_tasks *x = arg;
+    cl_tk_request *rq = es_malloc(sizeof *rq);
+    char why[200];
+    if (!rq)
+        return;
+    if (cl_tk_request_read(x->p_req, kv, rq, why, sizeof why) < 0) {
+        x->stats.bad++;
+        es_warn("cluster: request %.300s skipped: %s", kv->key, why);
+        es_free(rq);
+        return;
+    }
+    req_node *n = NULL, **tail = &x->reqs;
+    for (; *tail; tail = &(*tail)->next)
+        if (strcmp((*tail)->rq.id, rq->id) == 0)
+            n = *tail;
+    if (!n) {
+        if (x->n_reqs >= AG_CLUSTER_TASKS_MAX || !(n = es_calloc(1, sizeof *n))) {
+            es_free(rq);
+            return;
+        }
+        *tail = n; /* in arrival order */
+        x->n_reqs++;
+    }
+    es_free(n->ov);
+    n->rq = *rq;
+    n->ov = copy_ov(rq->overrides, rq->overrides_len);
+    n->rq.overrides = n->ov;
+    es_free(rq);
+    place_next(x);
+}
+
+static void on_req_delete(void *arg, const char *key)
+{
+    ag_cluster_tasks *x = arg;
+    const char *slash = strrchr(key, '/');
+    if (slash)
+        req_remove(x, slash + 1);
+}
+
+typedef struct place_op {
+    ag_cluster_tasks *x;
+    char id[CL_TK_ID_HEX + 1];
+    size_t n;
+    cl_tk_assignment as[CL_TK_COUNT_MAX];
+    char *ov;
+} place_op;
+
+static void on_placed(void *arg, int err, const cl_answer *a)
+{
+    place_op *op = arg;
+    ag_cluster_tasks *x = op->x;
+    x->placing = false;
+    if (err) {
+        if (err != CL_ETCD_E_CANCELED)
+            es_warn("cluster: request %s: the placement was not written: %s (tried again)", op->id,
+                    cl_etcd_strerror(err));
+    } else if (!a->succeeded) {
+        /* gone or changed since read: placed by an earlier leader, or to
+         * be read again from the mirror */
+        x->stats.place_conflicts++;
+        req_remove(x, op->id);
+    } else {
+        req_remove(x, op->id);
+        /* counted at once: the next placement must see these reservations
+         * before the mirror brings them */
+        for (size_t i = 0; i < op->n; i++) {
+            if (find_asg(x, op->as[i].task_id) || x->n_asgs >= AG_CLUSTER_TASKS_MAX)
+                continue;
+            asg_node *n = es_calloc(1, sizeof *n);
+            if (!n)
+                break;
+            n->a = op->as[i];
+            n->ov = copy_ov(op->ov, op->as[i].overrides_len);
+            n->a.overrides = n->ov;
+            n->next = x->asgs;
+            x->asgs = n;
+            x->n_asgs++;
+            maybe_launch(x, n);
+        }
+    }
+    es_free(op->ov);
+    es_free(op);
+    if (!x->stopping)
+        place_next(x);
+}
+
+/* Places the oldest request (leader only, one transaction at a time). */
+static void place_next(ag_cluster_tasks *x)
+{
+    cl_etcd *e = cl_member_etcd(x->member);
+    if (x->stopping || x->placing || !x->reqs || !e || !cl_member_is_leader(x->member))
+        return;
+    req_node *rn = x->reqs;
+    cl_tk_request *rq = &rn->rq;
+    cl_pl_strategy strategies[CL_PL_STRATEGIES_MAX];
+    cl_pl_constraint constraints[CL_PL_CONSTRAINTS_MAX];
+    char why[200];
+    if (cl_tk_request_compile(rq, strategies, constraints, why, sizeof why) < 0) {
+        /* its reader compiled it: only memory can fail here */
+        es_warn("cluster: request %s: %s (tried again)", rq->id, why);
+        return;
+    }
+    size_t n = 0;
+    const cl_instance *ins = cl_member_instances(x->member, &n);
+    cl_pl_candidate *cands = es_calloc(n ? n : 1, sizeof *cands);
+    place_op *op = es_calloc(1, sizeof *op);
+    es_buf vals[CL_TK_COUNT_MAX + 1];
+    char keys[CL_TK_COUNT_MAX + 2][CL_ETCD_KEY_MAX + 1];
+    size_t nvals = 0;
+    int r = cands && op ? 0 : -ENOMEM;
+    for (size_t i = 0; r == 0 && i < n; i++) {
+        cands[i].in = &ins[i];
+        cands[i].cpu_left = ins[i].cpu;
+        cands[i].mem_left = ins[i].memory;
+        for (asg_node *a = x->asgs; a; a = a->next) {
+            if (strcmp(a->a.instance, ins[i].id) != 0)
+                continue;
+            cands[i].cpu_left -= a->a.cpu;
+            cands[i].mem_left -= a->a.memory;
+            if (strcmp(a->a.group, rq->group) == 0)
+                cands[i].group_tasks++;
+        }
+    }
+    size_t where[CL_TK_COUNT_MAX], placed = 0;
+    cl_pl_reason reason = CL_PL_R_OK;
+    uint64_t seed = 0;
+    (void)es_random_bytes(&seed, sizeof seed);
+    cl_pl_request pr = {.cpu = rq->cpu,
+                        .memory = rq->memory,
+                        .count = (size_t)rq->count,
+                        .strategies = strategies,
+                        .n_strategies = rq->n_strategies,
+                        .constraints = constraints,
+                        .n_constraints = rq->n_constraints,
+                        .seed = seed};
+    if (r == 0)
+        r = cl_pl_place(cands, n, &pr, where, &placed, &reason);
+    cl_tk_result res;
+    memset(&res, 0, sizeof res);
+    cl_txn txn;
+    memset(&txn, 0, sizeof txn);
+    if (r == 0) {
+        *op = (place_op){.x = x, .n = placed};
+        snprintf(op->id, sizeof op->id, "%s", rq->id);
+        op->ov = copy_ov(rq->overrides, rq->overrides_len);
+        snprintf(res.request, sizeof res.request, "%s", rq->id);
+        snprintf(res.from, sizeof res.from, "%s", rq->from);
+        for (size_t i = 0; i < placed && r == 0; i++) {
+            cl_tk_assignment *as = &op->as[i];
+            copy_str(as->instance, sizeof as->instance, cands[where[i]].in->id);
+            make_id(as->task_id);
+            copy_str(as->request, sizeof as->request, rq->id);
+            copy_str(as->family, sizeof as->family, rq->family);
+            as->revision = rq->revision;
+            as->cpu = rq->cpu;
+            as->memory = rq->memory;
+            copy_str(as->group, sizeof as->group, rq->group);
+            copy_str(as->started_by, sizeof as->started_by, rq->started_by);
+            copy_str(as->launch_type, sizeof as->launch_type, rq->launch_type);
+            as->overrides = rq->overrides;
+            as->overrides_len = rq->overrides_len;
+            as->created_at = rq->created_at;
+            copy_str(res.placed[i].task_id, sizeof res.placed[i].task_id, as->task_id);
+            copy_str(res.placed[i].instance, sizeof res.placed[i].instance, as->instance);
+            res.n_placed = i + 1;
+            es_buf_init(&vals[nvals], CL_TK_VALUE_MAX);
+            nvals++;
+            if (cl_tk_assignment_key(x->cluster, as->instance, as->task_id, keys[i],
+                                     sizeof keys[i]) < 0 ||
+                (r = cl_tk_assignment_write(as, &vals[i])) < 0)
+                r = r < 0 ? r : -EINVAL;
+            txn.success[txn.n_success++] =
+                (cl_txn_op){.key = keys[i], .value = vals[i].data, .value_len = vals[i].len};
+        }
+        res.n_failed = (size_t)rq->count - placed;
+        if (res.n_failed)
+            copy_str(res.reason, sizeof res.reason, cl_pl_reason_name(reason));
+    }
+    if (r == 0) {
+        es_buf_init(&vals[nvals], CL_TK_VALUE_MAX);
+        nvals++;
+        if (cl_tk_result_key(x->cluster, rq->id, keys[placed], sizeof keys[placed]) < 0 ||
+            cl_tk_request_key(x->cluster, rq->id, keys[placed + 1], sizeof keys[placed + 1]) < 0 ||
+            (r = cl_tk_result_write(&res, &vals[placed])) < 0)
+            r = r < 0 ? r : -EINVAL;
+        txn.success[txn.n_success++] = (cl_txn_op){
+            .key = keys[placed], .value = vals[placed].data, .value_len = vals[placed].len};
+        txn.success[txn.n_success++] = (cl_txn_op){.is_delete = true, .key = keys[placed + 1]};
+        txn.key = keys[placed + 1];
+        txn.target = CL_CMP_MOD;
+        txn.revision = rq->mod_revision;
+    }
+    if (r == 0)
+        r = cl_etcd_txn(e, &txn, on_placed, op);
+    for (size_t i = 0; i < nvals; i++)
+        es_buf_free(&vals[i]);
+    for (size_t i = 0; i < rq->n_constraints; i++)
+        cl_pl_constraint_clear(&constraints[i]);
+    es_free(cands);
+    if (r < 0) {
+        es_warn("cluster: request %s: the placement cannot be sent: %s", rq->id, strerror(-r));
+        if (op)
+            es_free(op->ov);
+        es_free(op);
+        return;
+    }
+    x->placing = true;
+    x->stats.placed += placed;
+    x->stats.unplaced += res.n_failed;
+    es_info("cluster: request %s from %s: %zu of %" PRId64 " task(s) of %s:%" PRId64 " placed%s%s",
+            rq->id, rq->from, placed, rq->count, rq->family, rq->revision,
+            res.n_failed ? ", the others: " : "", res.n_failed ? res.reason : "");
+}
+
+/* ---- the receiving agent: RunTask's request and its answer ----------------- */
+
+static void waiter_free(ag_cluster_tasks *x, waiter *w)
+{
+    for (waiter **pp = &x->waiters; *pp; pp = &(*pp)->next)
+        if (*pp == w) {
+            *pp = w->next;
+            break;
+        }
+    es_free(w);
+}
+
+static waiter *find_waiter(ag_cluster_tasks *x, const char *id)
+{
+    for (waiter *w = x->waiters; w; w = w->next)
+        if (strcmp(w->id, id) == 0)
+            return w;
+    return NULL;
+}
+
+static void answer_result(ag_cluster_tasks *x, waiter *w, const cl_tk_result *res)
+{
+    es_buf out;
+    es_buf_init(&out, ANSWER_MAX);
+    es_jw jw;
+    es_jw_init(&jw, &out);
+    es_jw_obj(&jw);
+    es_jw_key(&jw, "tasks");
+    es_jw_arr(&jw);
+    char arn[ARN_MAX], cluster_arn[ARN_MAX];
+    snprintf(cluster_arn, sizeof cluster_arn, "arn:aws:ecs:%s:%s:cluster/%s", x->region, x->account,
+             x->cluster);
+    for (size_t i = 0; i < res->n_placed; i++) {
+        es_jw_obj(&jw);
+        task_arn(x, res->placed[i].task_id, arn, sizeof arn);
+        es_jw_kstr(&jw, "taskArn", arn);
+        es_jw_kstr(&jw, "clusterArn", cluster_arn);
+        es_jw_kstr(&jw, "taskDefinitionArn", w->td_arn);
+        instance_arn(x, res->placed[i].instance, arn, sizeof arn);
+        es_jw_kstr(&jw, "containerInstanceArn", arn);
+        es_jw_kstr(&jw, "lastStatus", "PROVISIONING");
+        es_jw_kstr(&jw, "desiredStatus", "RUNNING");
+        es_jw_kstr(&jw, "group", w->group);
+        if (w->started_by[0])
+            es_jw_kstr(&jw, "startedBy", w->started_by);
+        es_jw_kstr(&jw, "launchType", w->launch_type);
+        es_jw_kint(&jw, "createdAt", w->created_at);
+        es_jw_obj_end(&jw);
+    }
+    es_jw_arr_end(&jw);
+    es_jw_key(&jw, "failures");
+    es_jw_arr(&jw);
+    for (size_t i = 0; i < res->n_failed; i++) {
+        es_jw_obj(&jw);
+        es_jw_kstr(&jw, "arn", w->td_arn);
+        es_jw_kstr(&jw, "reason", res->reason);
+        es_jw_kstr(&jw, "detail", "no container instance of the cluster can take the task");
+        es_jw_obj_end(&jw);
+    }
+    es_jw_arr_end(&jw);
+    es_jw_obj_end(&jw);
+    if (es_jw_finish(&jw) < 0)
+        ag_api_reply_error(x->api, w->reply, "ServerException", "the answer is too large");
+    else
+        aw_listener_reply_ok(w->reply, out.data, out.len);
+    es_buf_free(&out);
+}
+
+static void on_res_put(void *arg, const cl_kv *kv)
+{
+    ag_cluster_tasks *x = arg;
+    cl_tk_result res;
+    char why[200];
+    if (cl_tk_result_read(x->p_res, kv, &res, why, sizeof why) < 0) {
+        x->stats.bad++;
+        es_warn("cluster: result %.300s skipped: %s", kv->key, why);
+        return;
+    }
+    waiter *w = find_waiter(x, res.request);
+    if (!w) {
+        /* ours, but nobody waits any more (the call gave up, or this agent
+         * restarted): the result has no reader left */
+        if (strcmp(res.from, x->self_id) == 0)
+            etcd_delete(x, "an unawaited result", kv->key);
+        return; /* else another agent's request */
+    }
+    es_info("cluster: request %s answered: %zu task(s) placed, %zu not", res.request, res.n_placed,
+            res.n_failed);
+    answer_result(x, w, &res);
+    waiter_free(x, w);
+    etcd_delete(x, "the answered result", kv->key);
+}
+
+typedef struct req_op {
+    ag_cluster_tasks *x;
+    char id[CL_TK_ID_HEX + 1];
+} req_op;
+
+static void on_req_written(void *arg, int err, const cl_answer *a)
+{
+    req_op *op = arg;
+    (void)a;
+    waiter *w = err ? find_waiter(op->x, op->id) : NULL;
+    if (w) {
+        ag_api_reply_error(op->x->api, w->reply, "ServerException",
+                           "the cluster (etcd) did not take the request: %s",
+                           cl_etcd_strerror(err));
+        waiter_free(op->x, w);
+    }
+    es_free(op);
+}
+
+static void set_text(char *dst, size_t n, const es_json *o, const char *key)
+{
+    const char *s = es_json_get_str(o, key);
+    copy_str(dst, n, s);
+}
+
+static int run(void *arg, const ag_api_run_args *a, aw_listener_reply *reply, char *why,
+               size_t whylen)
+{
+    ag_cluster_tasks *x = arg;
+    cl_etcd *e = cl_member_etcd(x->member);
+    if (!e || x->stopping)
+        return es_errf(why, whylen, -ECANCELED, "the agent is not in the cluster now");
+    cl_tk_request *rq = es_calloc(1, sizeof *rq);
+    if (!rq)
+        return es_errf(why, whylen, -ENOMEM, "out of memory");
+    make_id(rq->id);
+    copy_str(rq->from, sizeof rq->from, x->self_id);
+    copy_str(rq->family, sizeof rq->family, a->family);
+    rq->revision = a->revision;
+    rq->count = a->count;
+    rq->cpu = a->cpu;
+    rq->memory = a->memory;
+    copy_str(rq->group, sizeof rq->group, a->group);
+    copy_str(rq->started_by, sizeof rq->started_by, a->started_by);
+    copy_str(rq->launch_type, sizeof rq->launch_type, a->launch_type);
+    rq->overrides = a->overrides;
+    rq->overrides_len = a->overrides_len;
+    rq->created_at = ag_api_now(x->api);
+    int r = 0;
+    size_t ns = a->strategies ? es_json_len(a->strategies) : 0;
+    size_t nc = a->constraints ? es_json_len(a->constraints) : 0;
+    if (ns > CL_PL_STRATEGIES_MAX || nc > CL_PL_CONSTRAINTS_MAX)
+        r = es_errf(why, whylen, -EINVAL,
+                    "placementStrategy, placementConstraints: at most %d and %d",
+                    CL_PL_STRATEGIES_MAX, CL_PL_CONSTRAINTS_MAX);
+    for (size_t i = 0; r == 0 && i < ns; i++) {
+        const es_json *s = es_json_at(a->strategies, i);
+        set_text(rq->strategies[i].type, sizeof rq->strategies[i].type, s, "type");
+        set_text(rq->strategies[i].field, sizeof rq->strategies[i].field, s, "field");
+        rq->n_strategies = i + 1;
+    }
+    for (size_t i = 0; r == 0 && i < nc; i++) {
+        const es_json *c = es_json_at(a->constraints, i);
+        const char *ex = es_json_get_str(c, "expression");
+        if (ex && strlen(ex) > CL_PL_EXPR_MAX)
+            r = es_errf(why, whylen, -EINVAL, "placementConstraints[%zu].expression: over %d bytes",
+                        i, CL_PL_EXPR_MAX);
+        set_text(rq->constraints[i].type, sizeof rq->constraints[i].type, c, "type");
+        set_text(rq->constraints[i].expression, sizeof rq->constraints[i].expression, c,
+                 "expression");
+        rq->n_constraints = i + 1;
+    }
+    if (r == 0) {
+        /* refused here, with the reason, rather than by the leader */
+        cl_pl_strategy s[CL_PL_STRATEGIES_MAX];
+        cl_pl_constraint c[CL_PL_CONSTRAINTS_MAX];
+        char pwhy[200];
+        if ((r = cl_tk_request_compile(rq, s, c, pwhy, sizeof pwhy)) < 0)
+            r = es_errf(why, whylen, r == -ENOMEM ? -ENOMEM : -EINVAL, "placement: %s", pwhy);
+        for (size_t i = 0; r == 0 && i < rq->n_constraints; i++)
+            cl_pl_constraint_clear(&c[i]);
+    }
+    char key[CL_ETCD_KEY_MAX + 1];
+    es_buf v;
+    es_buf_init(&v, CL_TK_VALUE_MAX);
+    if (r == 0 && (cl_tk_request_key(x->cluster, rq->id, key, sizeof key) < 0 ||
+                   cl_tk_request_write(rq, &v) < 0))
+        r = es_errf(why, whylen, -EINVAL, "the request cannot be written for etcd");
+    waiter *w = r == 0 ? es_calloc(1, sizeof *w) : NULL;
+    req_op *op = w ? es_calloc(1, sizeof *op) : NULL;
+    if (r == 0 && !op)
+        r = es_errf(why, whylen, -ENOMEM, "out of memory");
+    if (r == 0) {
+        copy_str(w->id, sizeof w->id, rq->id);
+        w->reply = reply;
+        w->deadline = uv_now(x->loop) + AG_CLUSTER_RUN_WAIT_MS;
+        copy_str(w->td_arn, sizeof w->td_arn, a->td_arn);
+        copy_str(w->group, sizeof w->group, rq->group);
+        copy_str(w->started_by, sizeof w->started_by, rq->started_by);
+        copy_str(w->launch_type, sizeof w->launch_type, rq->launch_type);
+        w->created_at = rq->created_at;
+        *op = (req_op){.x = x};
+        copy_str(op->id, sizeof op->id, rq->id);
+        if (cl_etcd_put(e, key, v.data, v.len, 0, on_req_written, op) < 0)
+            r = es_errf(why, whylen, -EIO, "the cluster (etcd) cannot be reached");
+    }
+    if (r == 0) {
+        w->next = x->waiters;
+        x->waiters = w;
+        x->stats.requests++;
+        es_info("RunTask %s: %" PRId64 " task(s) asked of the cluster by %s (request %s)",
+                a->td_arn, a->count, a->principal ? a->principal : "?", rq->id);
+    } else {
+        es_free(w);
+        es_free(op);
+    }
+    es_buf_free(&v);
+    es_free(rq);
+    return r;
+}
+
+/* ---- the API's reads of the cluster -------------------------------------------- */
+
+static void write_cluster_task(ag_cluster_tasks *x, const char *id, es_jw *w)
+{
+    const st_node *s = find_st(x, id);
+    const asg_node *a = find_asg(x, id);
+    const stop_node *sp = find_stop(x, id);
+    char arn[ARN_MAX];
+    es_jw_obj(w);
+    task_arn(x, id, arn, sizeof arn);
+    es_jw_kstr(w, "taskArn", arn);
+    char cluster_arn[ARN_MAX];
+    snprintf(cluster_arn, sizeof cluster_arn, "arn:aws:ecs:%s:%s:cluster/%s", x->region, x->account,
+             x->cluster);
+    es_jw_kstr(w, "clusterArn", cluster_arn);
+    const char *family = s ? s->st.family : a->a.family;
+    int64_t revision = s ? s->st.revision : a->a.revision;
+    char td_arn[ARN_MAX];
+    snprintf(td_arn, sizeof td_arn, "arn:aws:ecs:%s:%s:task-definition/%s:%" PRId64, x->region,
+             x->account, family, revision);
+    es_jw_kstr(w, "taskDefinitionArn", td_arn);
+    instance_arn(x, s ? s->st.instance : a->a.instance, arn, sizeof arn);
+    es_jw_kstr(w, "containerInstanceArn", arn);
+    const char *desired = s ? s->st.desired_status : "RUNNING";
+    if (sp && strcmp(desired, "RUNNING") == 0)
+        desired = "STOPPED"; /* asked; the owner has not written it yet */
+    es_jw_kstr(w, "lastStatus", s ? s->st.last_status : "PROVISIONING");
+    es_jw_kstr(w, "desiredStatus", desired);
+    es_jw_kstr(w, "group", s ? s->st.group : a->a.group);
+    const char *sb = s ? s->st.started_by : a->a.started_by;
+    if (sb[0])
+        es_jw_kstr(w, "startedBy", sb);
+    es_jw_kstr(w, "launchType", s ? s->st.launch_type : a->a.launch_type);
+    char num[24];
+    snprintf(num, sizeof num, "%" PRId64, s ? s->st.cpu : a->a.cpu);
+    es_jw_kstr(w, "cpu", num);
+    snprintf(num, sizeof num, "%" PRId64, s ? s->st.memory : a->a.memory);
+    es_jw_kstr(w, "memory", num);
+    es_jw_kint(w, "createdAt", s ? s->st.created_at : a->a.created_at);
+    if (s && s->st.started_at)
+        es_jw_kint(w, "startedAt", s->st.started_at);
+    if (s && s->st.stopped_at)
+        es_jw_kint(w, "stoppedAt", s->st.stopped_at);
+    if (s && s->st.stop_code[0])
+        es_jw_kstr(w, "stopCode", s->st.stop_code);
+    if (s && s->st.stopped_reason[0])
+        es_jw_kstr(w, "stoppedReason", s->st.stopped_reason);
+    es_jw_key(w, "containers");
+    es_jw_arr(w);
+    for (size_t i = 0; s && i < s->st.n_containers; i++) {
+        es_jw_obj(w);
+        task_arn(x, id, arn, sizeof arn);
+        es_jw_kstr(w, "taskArn", arn);
+        es_jw_kstr(w, "name", s->st.containers[i].name);
+        es_jw_kstr(w, "lastStatus", s->st.containers[i].last_status);
+        if (s->st.containers[i].has_exit_code)
+            es_jw_kint(w, "exitCode", s->st.containers[i].exit_code);
+        es_jw_obj_end(w);
+    }
+    es_jw_arr_end(w);
+    es_jw_obj_end(w);
+}
+
+static bool known(ag_cluster_tasks *x, const char *ref, char id[CL_TK_ID_HEX + 1])
+{
+    return ref_id(ref, id) && (find_st(x, id) || find_asg(x, id));
+}
+
+static bool api_write_task(void *arg, const char *ref, es_jw *w)
+{
+    ag_cluster_tasks *x = arg;
+    char id[CL_TK_ID_HEX + 1];
+    if (!known(x, ref, id))
+        return false;
+    write_cluster_task(x, id, w);
+    return true;
+}
+
+static const char *api_task_arn(void *arg, const char *ref)
+{
+    ag_cluster_tasks *x = arg;
+    char id[CL_TK_ID_HEX + 1];
+    if (!known(x, ref, id))
+        return NULL;
+    task_arn(x, id, x->arn_buf, sizeof x->arn_buf);
+    return x->arn_buf;
+}
+
+static void api_foreach(void *arg, ag_api_cluster_task_fn fn, void *fn_arg)
+{
+    ag_cluster_tasks *x = arg;
+    char arn[ARN_MAX];
+    for (st_node *s = x->sts; s; s = s->next) {
+        task_arn(x, s->st.task_id, arn, sizeof arn);
+        bool stop = find_stop(x, s->st.task_id) != NULL;
+        ag_api_cluster_task t = {.id = s->st.task_id,
+                                 .arn = arn,
+                                 .family = s->st.family,
+                                 .started_by = s->st.started_by[0] ? s->st.started_by : NULL,
+                                 .group = s->st.group,
+                                 .launch_type = s->st.launch_type,
+                                 .desired_running =
+                                     !stop && strcmp(s->st.desired_status, "RUNNING") == 0};
+        if (fn(fn_arg, &t))
+            return;
+    }
+    for (asg_node *a = x->asgs; a; a = a->next) {
+        if (find_st(x, a->a.task_id))
+            continue;
+        task_arn(x, a->a.task_id, arn, sizeof arn);
+        ag_api_cluster_task t = {.id = a->a.task_id,
+                                 .arn = arn,
+                                 .family = a->a.family,
+                                 .started_by = a->a.started_by[0] ? a->a.started_by : NULL,
+                                 .group = a->a.group,
+                                 .launch_type = a->a.launch_type,
+                                 .desired_running = !find_stop(x, a->a.task_id)};
+        if (fn(fn_arg, &t))
+            return;
+    }
+}
+
+typedef struct stop_op {
+    ag_cluster_tasks *x;
+    char id[CL_TK_ID_HEX + 1];
+    aw_listener_reply *reply;
+} stop_op;
+
+static void on_stop_written(void *arg, int err, const cl_answer *a)
+{
+    stop_op *op = arg;
+    ag_cluster_tasks *x = op->x;
+    (void)a;
+    if (err) {
+        ag_api_reply_error(x->api, op->reply, "ServerException",
+                           "task: the stop was not written to the cluster (etcd): %s",
+                           cl_etcd_strerror(err));
+        es_free(op);
+        return;
+    }
+    es_buf out;
+    es_buf_init(&out, ANSWER_MAX);
+    es_jw w;
+    es_jw_init(&w, &out);
+    es_jw_obj(&w);
+    es_jw_key(&w, "task");
+    if (find_st(x, op->id) || find_asg(x, op->id)) {
+        /* etcd holds the stop; the mirror may not have brought it back yet */
+        if (!find_stop(x, op->id) && x->n_stops < AG_CLUSTER_TASKS_MAX) {
+            stop_node *n = es_calloc(1, sizeof *n);
+            if (n) {
+                copy_str(n->sp.task_id, sizeof n->sp.task_id, op->id);
+                n->next = x->stops;
+                x->stops = n;
+                x->n_stops++;
+            }
+        }
+        write_cluster_task(x, op->id, &w);
+    } else {
+        es_jw_null(&w);
+    }
+    es_jw_obj_end(&w);
+    if (es_jw_finish(&w) < 0)
+        ag_api_reply_error(x->api, op->reply, "ServerException", "the answer is too large");
+    else
+        aw_listener_reply_ok(op->reply, out.data, out.len);
+    es_buf_free(&out);
+    es_free(op);
+}
+
+static int api_stop(void *arg, const char *ref, const char *reason, aw_listener_reply *reply)
+{
+    ag_cluster_tasks *x = arg;
+    cl_etcd *e = cl_member_etcd(x->member);
+    char id[CL_TK_ID_HEX + 1];
+    if (!known(x, ref, id))
+        return -ENOENT;
+    if (!e || x->stopping)
+        return -ECANCELED;
+    cl_tk_stop sp;
+    memset(&sp, 0, sizeof sp);
+    copy_str(sp.task_id, sizeof sp.task_id, id);
+    copy_str(sp.reason, sizeof sp.reason, reason);
+    char key[CL_ETCD_KEY_MAX + 1];
+    es_buf v;
+    es_buf_init(&v, CL_TK_VALUE_MAX);
+    int r = cl_tk_stop_key(x->cluster, id, key, sizeof key) < 0 || cl_tk_stop_write(&sp, &v) < 0
+                ? -EINVAL
+                : 0;
+    stop_op *op = r == 0 ? es_calloc(1, sizeof *op) : NULL;
+    if (r == 0 && !op)
+        r = -ENOMEM;
+    if (r == 0) {
+        *op = (stop_op){.x = x, .reply = reply};
+        copy_str(op->id, sizeof op->id, id);
+        if ((r = cl_etcd_put(e, key, v.data, v.len, 0, on_stop_written, op)) < 0)
+            es_free(op);
+    }
+    es_buf_free(&v);
+    return r;
+}
+
+/* ---- the tick ------------------------------------------------------------------ */
+
+static void on_tick(uv_timer_t *t)
+{
+    ag_cluster_tasks *x = t->data;
+    uint64_t now = uv_now(x->loop);
+    for (waiter *w = x->waiters, *next; w; w = next) {
+        next = w->next;
+        if (now < w->deadline)
+            continue;
+        const char *leader = cl_member_leader(x->member);
+        es_warn("cluster: request %s: no placement within %d s (leader: %s)", w->id,
+                AG_CLUSTER_RUN_WAIT_MS / 1000, leader[0] ? leader : "none");
+        ag_api_reply_error(x->api, w->reply, "ServerException",
+                           "the cluster's leader (%s) did not place the tasks within %d s; the "
+                           "request stays in etcd and may still be placed: see ListTasks",
+                           leader[0] ? leader : "none elected", AG_CLUSTER_RUN_WAIT_MS / 1000);
+        waiter_free(x, w);
+    }
+    for (asg_node *a = x->asgs; a; a = a->next) {
+        if (a->waiting_td)
+            maybe_launch(x, a);
+        if (a->st_dirty && !a->st_inflight) {
+            a->st_dirty = false;
+            write_status(x, a->a.task_id);
+        }
+    }
+    place_next(x);
+}
+
+/* ---- metrics, start, stop ------------------------------------------------------ */
+
+static void metrics(void *arg, ag_metrics *m)
+{
+    ag_cluster_tasks *x = arg;
+    ag_metrics_sync_counter(m, "ecs_agent_cluster_run_requests_total",
+                            "RunTasks asked of the cluster through this agent", NULL,
+                            (double)x->stats.requests);
+    ag_metrics_sync_counter(m, "ecs_agent_cluster_placed_total",
+                            "Tasks this agent placed as the cluster's leader", NULL,
+                            (double)x->stats.placed);
+    ag_metrics_sync_counter(m, "ecs_agent_cluster_unplaced_total",
+                            "Tasks this agent could not place as the cluster's leader", NULL,
+                            (double)x->stats.unplaced);
+    ag_metrics_sync_counter(m, "ecs_agent_cluster_launched_total",
+                            "Tasks placed on this instance and launched here", NULL,
+                            (double)x->stats.launched);
+    ag_metrics_sync_counter(m, "ecs_agent_cluster_records_bad_total",
+                            "Task records in etcd skipped as unreadable", NULL,
+                            (double)x->stats.bad);
+}
+
+static int mirror(ag_cluster_tasks *x, const char *leaf, void (*put)(void *, const cl_kv *),
+                  void (*del)(void *, const char *))
+{
+    cl_mirror_cbs cbs = {.on_put = put, .on_delete = del, .arg = x};
+    return cl_member_mirror(x->member, leaf, &cbs);
+}
+
+int ag_cluster_tasks_start(uv_loop_t *loop, cl_member *member, ag_engine *engine, ag_store *store,
+                           ag_api *api, ag_api_tasks *tasks, ag_cluster_tasks **out)
+{
+    *out = NULL;
+    if (!cl_member_is_clustered(member))
+        return 0;
+    ag_cluster_tasks *x = es_calloc(1, sizeof *x);
+    if (!x)
+        return -ENOMEM;
+    x->loop = loop;
+    x->member = member;
+    x->engine = engine;
+    x->store = store;
+    x->api = api;
+    copy_str(x->cluster, sizeof x->cluster, cl_member_cluster(member));
+    copy_str(x->region, sizeof x->region, ag_api_region(api));
+    copy_str(x->account, sizeof x->account, ag_api_account(api));
+    copy_str(x->self_id, sizeof x->self_id, cl_member_self(member)->id);
+    if (cl_tk_prefix(x->cluster, CL_TK_REQUESTS_LEAF, x->p_req, sizeof x->p_req) < 0 ||
+        cl_tk_prefix(x->cluster, CL_TK_ASSIGNMENTS_LEAF, x->p_asg, sizeof x->p_asg) < 0 ||
+        cl_tk_prefix(x->cluster, CL_TK_RESULTS_LEAF, x->p_res, sizeof x->p_res) < 0 ||
+        cl_tk_prefix(x->cluster, CL_TK_TASKS_LEAF, x->p_task, sizeof x->p_task) < 0 ||
+        cl_tk_prefix(x->cluster, CL_TK_STOPS_LEAF, x->p_stop, sizeof x->p_stop) < 0) {
+        es_free(x);
+        return -EINVAL;
+    }
+    uv_timer_init(loop, &x->timer);
+    x->timer.data = x;
+    /* from here x is the agent's to stop and free, whatever follows */
+    *out = x;
+    int r = uv_timer_start(&x->timer, on_tick, AG_CLUSTER_TICK_MS, AG_CLUSTER_TICK_MS);
+    if (r == 0)
+        r = ag_engine_observe(engine, on_task_changed, x);
+    if (r == 0)
+        r = ag_api_add_metrics_hook(api, metrics, x);
+    /* the assignments before the requests: the leader counts reservations */
+    if (r == 0)
+        r = mirror(x, CL_TK_ASSIGNMENTS_LEAF, on_asg_put, on_asg_delete);
+    if (r == 0)
+        r = mirror(x, CL_TK_TASKS_LEAF, on_st_put, on_st_delete);
+    if (r == 0)
+        r = mirror(x, CL_TK_STOPS_LEAF, on_stop_put, on_stop_delete);
+    if (r == 0)
+        r = mirror(x, CL_TK_RESULTS_LEAF, on_res_put, NULL);
+    if (r == 0)
+        r = mirror(x, CL_TK_REQUESTS_LEAF, on_req_put, on_req_delete);
+    if (r < 0)
+        return r;
+    ag_api_tasks_cluster c = {.run = run,
+                              .write_task = api_write_task,
+                              .task_arn = api_task_arn,
+                              .foreach_task = api_foreach,
+                              .stop = api_stop,
+                              .arg = x};
+    ag_api_tasks_set_cluster(tasks, &c);
+    return 0;
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    ag_cluster_tasks *x = h->data;
+    x->timer_closed = true;
+    if (x->free_asked)
+        ag_cluster_tasks_free(x);
+}
+
+void ag_cluster_tasks_stop(ag_cluster_tasks *x)
+{
+    if (!x || x->stopping)
+        return;
+    x->stopping = true;
+    while (x->waiters) {
+        ag_api_reply_error(x->api, x->waiters->reply, "ServerException",
+                           "the agent is stopping; the request may still be placed (ListTasks)");
+        waiter_free(x, x->waiters);
+    }
+    ag_engine_unobserve(x->engine, on_task_changed, x);
+    uv_close((uv_handle_t *)&x->timer, on_timer_closed);
+}
+
+void ag_cluster_tasks_free(ag_cluster_tasks *x)
+{
+    if (!x)
+        return;
+    if (!x->stopping)
+        ag_cluster_tasks_stop(x);
+    if (!x->timer_closed) {
+        x->free_asked = true;
+        return;
+    }
+    while (x->reqs)
+        req_remove(x, x->reqs->rq.id);
+    while (x->asgs) {
+        asg_node *n = x->asgs;
+        x->asgs = n->next;
+        es_free(n->ov);
+        es_free(n);
+    }
+    while (x->sts) {
+        st_node *n = x->sts;
+        x->sts = n->next;
+        es_free(n);
+    }
+    while (x->stops) {
+        stop_node *n = x->stops;
+        x->stops = n->next;
+        es_free(n);
+    }
+    es_free(x);
+}
+
+void ag_cluster_tasks_get_stats(const ag_cluster_tasks *x, ag_cluster_tasks_stats *out)
+{
+    *out = x->stats;
+}

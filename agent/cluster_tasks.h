@@ -1,0 +1,54 @@
+/* cluster_tasks.h - RunTask across the cluster's hosts (issue 23), wired to
+ * this agent when it is in a cluster (records: cluster/tasks.h):
+ *
+ *   - RunTask on any agent (agent/api/tasks.c, after its authorisation and
+ *     checks) writes requests/<id>; the agent waits for results/<id>
+ *     (AG_CLUSTER_RUN_WAIT_MS at most) and answers with ECS's shape;
+ *   - the leader follows requests/, places each with cl_pl_place over the
+ *     member's view (CPU and memory left: the instance's less its live
+ *     assignments'), and writes the assignments, the result and the
+ *     request's deletion in one transaction on the request's mod_revision
+ *     (so a request is placed once, even across a change of leader);
+ *   - every agent follows assignments/ and launches its own instance's with
+ *     the engine (the task's ID as placed), writes tasks/<id> at every
+ *     lastStatus change, and at STOPPED deletes its assignment (freeing
+ *     the reservation) and the task's stop, if any;
+ *   - DescribeTasks, ListTasks and StopTask answer for the whole cluster
+ *     from tasks/ (StopTask of another host's task writes stops/<id>; the
+ *     owner stops the task).
+ *
+ * Alone (no etcd) nothing is set and the API runs tasks here as before. */
+#ifndef AG_CLUSTER_TASKS_H
+#define AG_CLUSTER_TASKS_H
+
+#include "agent/api/api.h"
+#include "agent/api/tasks.h"
+#include "agent/store/store.h"
+#include "agent/tasks/engine.h"
+#include "cluster/member.h"
+
+#define AG_CLUSTER_RUN_WAIT_MS 20000 /* a RunTask waits this long for the leader */
+#define AG_CLUSTER_TICK_MS 500       /* retries: placements, launches, waits' deadlines */
+#define AG_CLUSTER_TASKS_MAX 10000   /* tasks, assignments, requests each, kept in memory */
+
+typedef struct ag_cluster_tasks ag_cluster_tasks;
+
+/* Alone: 0 and *out NULL. Else 0 or < 0 (*out may be set then too: free it
+ * as below). member, engine, store, api and tasks must outlive it; call
+ * ag_cluster_tasks_stop before the engine closes, and free it once the
+ * member has closed (the mirrors' callbacks end with it). */
+int ag_cluster_tasks_start(uv_loop_t *loop, cl_member *member, ag_engine *engine, ag_store *store,
+                           ag_api *api, ag_api_tasks *tasks, ag_cluster_tasks **out);
+/* Answers the RunTasks still waiting (ServerException), stops launching
+ * and observing. NULL-safe. */
+void ag_cluster_tasks_stop(ag_cluster_tasks *x);
+/* After the stop: frees x once its timer is closed. NULL-safe. */
+void ag_cluster_tasks_free(ag_cluster_tasks *x);
+
+typedef struct ag_cluster_tasks_stats {
+    unsigned long requests, placed, unplaced, place_conflicts, launched, launch_failures,
+        status_writes, stops, bad;
+} ag_cluster_tasks_stats;
+void ag_cluster_tasks_get_stats(const ag_cluster_tasks *x, ag_cluster_tasks_stats *out);
+
+#endif

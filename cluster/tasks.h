@@ -1,0 +1,190 @@
+/* tasks.h - RunTask across the cluster's hosts (issue 23): the records the
+ * agents hand each other through etcd, with no I/O (the glue is
+ * agent/cluster_tasks.c).
+ *
+ * Keys (under /ecs-secrets/clusters/<cluster>/; IDs are 32 hex digits, so
+ * no key escapes its place):
+ *   requests/<requestId>                  a RunTask to place (the receiving
+ *                                         agent writes it, the leader deletes it)
+ *   assignments/<instanceId>/<taskId>     one task placed on one instance (the
+ *                                         leader writes it, the owner deletes it
+ *                                         once the task is STOPPED)
+ *   results/<requestId>                   the placement's answer (the leader
+ *                                         writes it, the receiving agent
+ *                                         deletes it once read)
+ *   tasks/<taskId>                        the task's status (its owner writes it)
+ *   stops/<taskId>                        a StopTask asked through another
+ *                                         agent (the owner stops the task,
+ *                                         then deletes it)
+ * Each key has one writer at a time, so no write needs a compare but the
+ * leader's (requests/<id>'s mod_revision: a request is placed once).
+ *
+ * Values are JSON objects of names, numbers and the RunTask overrides as
+ * given: never a secret value (a definition holds references only).
+ * Reading one is reading outside input: bounded (CL_TK_VALUE_MAX, es_json's
+ * limits), every field checked, the key's IDs must be the value's. */
+#ifndef ES_CLUSTER_TASKS_H
+#define ES_CLUSTER_TASKS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cluster/etcd.h"
+#include "cluster/instance.h"
+#include "cluster/placement.h"
+#include "common/buf.h"
+
+#define CL_TK_REQUESTS_LEAF "requests/"
+#define CL_TK_ASSIGNMENTS_LEAF "assignments/"
+#define CL_TK_RESULTS_LEAF "results/"
+#define CL_TK_TASKS_LEAF "tasks/"
+#define CL_TK_STOPS_LEAF "stops/"
+
+#define CL_TK_ID_HEX 32          /* request and task IDs */
+#define CL_TK_COUNT_MAX 10       /* RunTask's count, as ECS */
+#define CL_TK_FAMILY_MAX 255     /* ECS's */
+#define CL_TK_GROUP_MAX 255      /* ECS's */
+#define CL_TK_STARTED_BY_MAX 128 /* ECS's */
+#define CL_TK_LAUNCH_TYPE_MAX 15 /* EC2, EXTERNAL, FARGATE */
+#define CL_TK_ARN_MAX 600        /* a task's or an instance's ARN */
+#define CL_TK_REASON_MAX 1024    /* a stoppedReason or a failure's detail */
+#define CL_TK_STATUS_MAX 15      /* PROVISIONING .. STOPPED */
+#define CL_TK_CONTAINERS_MAX 10  /* ECS's containers of one definition */
+#define CL_TK_NAME_MAX 255       /* a container's name */
+#define CL_TK_OVERRIDES_MAX (32u << 10)
+#define CL_TK_VALUE_MAX (CL_TK_OVERRIDES_MAX + 24u * 1024)
+#define CL_TK_CONSTRAINT_TYPE_MAX 23
+
+typedef struct cl_tk_strategy_text {
+    char type[16];
+    char field[CL_PL_FIELD_MAX + 1];
+} cl_tk_strategy_text;
+typedef struct cl_tk_constraint_text {
+    char type[CL_TK_CONSTRAINT_TYPE_MAX + 1];
+    char expression[CL_PL_EXPR_MAX + 1];
+} cl_tk_constraint_text;
+
+/* requests/<id>: what the leader needs to place a RunTask. Large (the
+ * constraints' texts): allocate it. */
+typedef struct cl_tk_request {
+    char id[CL_TK_ID_HEX + 1];
+    char from[CL_INSTANCE_ID_MAX + 1]; /* the receiving agent's instance ID */
+    char family[CL_TK_FAMILY_MAX + 1];
+    int64_t revision;
+    int64_t count;       /* 1..CL_TK_COUNT_MAX */
+    int64_t cpu, memory; /* one task's reservation (the definition's) */
+    char group[CL_TK_GROUP_MAX + 1];
+    char started_by[CL_TK_STARTED_BY_MAX + 1]; /* "": none */
+    char launch_type[CL_TK_LAUNCH_TYPE_MAX + 1];
+    cl_tk_strategy_text strategies[CL_PL_STRATEGIES_MAX];
+    size_t n_strategies;
+    cl_tk_constraint_text constraints[CL_PL_CONSTRAINTS_MAX];
+    size_t n_constraints;
+    const char *overrides; /* the RunTask's overrides object as JSON text, or
+                              NULL; not owned (points into the value read) */
+    size_t overrides_len;
+    int64_t created_at;
+    int64_t mod_revision; /* etcd's, not in the value */
+} cl_tk_request;
+
+/* assignments/<instanceId>/<taskId>: one task for one instance to launch. */
+typedef struct cl_tk_assignment {
+    char instance[CL_INSTANCE_ID_MAX + 1];
+    char task_id[CL_TK_ID_HEX + 1];
+    char request[CL_TK_ID_HEX + 1];
+    char family[CL_TK_FAMILY_MAX + 1];
+    int64_t revision;
+    int64_t cpu, memory;
+    char group[CL_TK_GROUP_MAX + 1];
+    char started_by[CL_TK_STARTED_BY_MAX + 1];
+    char launch_type[CL_TK_LAUNCH_TYPE_MAX + 1];
+    const char *overrides; /* as in the request; not owned */
+    size_t overrides_len;
+    int64_t created_at;
+} cl_tk_assignment;
+
+/* results/<requestId>: the placed tasks and the failures, ECS-shaped. */
+typedef struct cl_tk_placed {
+    char task_id[CL_TK_ID_HEX + 1];
+    char instance[CL_INSTANCE_ID_MAX + 1];
+} cl_tk_placed;
+typedef struct cl_tk_result {
+    char request[CL_TK_ID_HEX + 1];
+    char from[CL_INSTANCE_ID_MAX + 1]; /* the request's: who deletes the result */
+    cl_tk_placed placed[CL_TK_COUNT_MAX];
+    size_t n_placed;
+    char reason[64]; /* the failures' reason (cl_pl_reason_name) when n_failed */
+    size_t n_failed;
+} cl_tk_result;
+
+/* tasks/<taskId>: the task as its owner sees it. */
+typedef struct cl_tk_container {
+    char name[CL_TK_NAME_MAX + 1];
+    char last_status[CL_TK_STATUS_MAX + 1];
+    bool has_exit_code;
+    int64_t exit_code;
+} cl_tk_container;
+typedef struct cl_tk_status {
+    char task_id[CL_TK_ID_HEX + 1];
+    char instance[CL_INSTANCE_ID_MAX + 1];
+    char family[CL_TK_FAMILY_MAX + 1];
+    int64_t revision;
+    int64_t cpu, memory;
+    char group[CL_TK_GROUP_MAX + 1];
+    char started_by[CL_TK_STARTED_BY_MAX + 1];
+    char launch_type[CL_TK_LAUNCH_TYPE_MAX + 1];
+    char last_status[CL_TK_STATUS_MAX + 1];
+    char desired_status[CL_TK_STATUS_MAX + 1];
+    char stop_code[32];
+    char stopped_reason[CL_TK_REASON_MAX + 1];
+    int64_t created_at, started_at, stopped_at; /* epoch seconds; 0: not yet */
+    cl_tk_container containers[CL_TK_CONTAINERS_MAX];
+    size_t n_containers;
+} cl_tk_status;
+
+/* stops/<taskId>: a StopTask's reason. */
+typedef struct cl_tk_stop {
+    char task_id[CL_TK_ID_HEX + 1];
+    char reason[CL_TK_REASON_MAX + 1];
+} cl_tk_stop;
+
+/* Whether s is 32 lower-case hex digits (a request's or a task's ID). */
+bool cl_tk_id_ok(const char *s);
+
+/* The prefix of a leaf (CL_TK_*_LEAF) and the keys. The length, or -EINVAL
+ * (a bad cluster or ID, or out too small). */
+int cl_tk_prefix(const char *cluster, const char *leaf, char *out, size_t outlen);
+int cl_tk_request_key(const char *cluster, const char *id, char *out, size_t outlen);
+int cl_tk_assignment_key(const char *cluster, const char *instance, const char *task_id, char *out,
+                         size_t outlen);
+int cl_tk_result_key(const char *cluster, const char *id, char *out, size_t outlen);
+int cl_tk_status_key(const char *cluster, const char *task_id, char *out, size_t outlen);
+int cl_tk_stop_key(const char *cluster, const char *task_id, char *out, size_t outlen);
+
+/* Values: the write appends to out (0, -EINVAL: a field outside its
+ * rules, -EMSGSIZE: over CL_TK_VALUE_MAX, -ENOMEM); the read takes kv (its
+ * key under prefix, the leaf's) into out (0, or -EINVAL / -ENOMEM with
+ * why, never a value's text). Pointers in out point into kv->value. */
+int cl_tk_request_write(const cl_tk_request *rq, es_buf *out);
+int cl_tk_request_read(const char *prefix, const cl_kv *kv, cl_tk_request *out, char *why,
+                       size_t whylen);
+int cl_tk_assignment_write(const cl_tk_assignment *as, es_buf *out);
+int cl_tk_assignment_read(const char *prefix, const cl_kv *kv, cl_tk_assignment *out, char *why,
+                          size_t whylen);
+int cl_tk_result_write(const cl_tk_result *rs, es_buf *out);
+int cl_tk_result_read(const char *prefix, const cl_kv *kv, cl_tk_result *out, char *why,
+                      size_t whylen);
+int cl_tk_status_write(const cl_tk_status *st, es_buf *out);
+int cl_tk_status_read(const char *prefix, const cl_kv *kv, cl_tk_status *out, char *why,
+                      size_t whylen);
+int cl_tk_stop_write(const cl_tk_stop *sp, es_buf *out);
+int cl_tk_stop_read(const char *prefix, const cl_kv *kv, cl_tk_stop *out, char *why, size_t whylen);
+
+/* The request's strategies and constraints compiled for cl_pl_place
+ * (constraints must be cleared with cl_pl_constraint_clear). 0 or -EINVAL
+ * with why, -ENOMEM. */
+int cl_tk_request_compile(const cl_tk_request *rq, cl_pl_strategy *strategies,
+                          cl_pl_constraint *constraints, char *why, size_t whylen);
+
+#endif

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Issue 23: RunTask placed by the leader across the cluster's hosts. Three agents in one cluster
+# (cluster_lib.sh: three etcd members on loopback) sharing the lane's Docker engine, each
+# offering 1024 MiB; with the real aws CLI:
+#   - a definition with an SSM secret (the parameter in every agent's embedded store, as each
+#     host reads its own store here) registered through agent 1;
+#   - 30 tasks run through agent 1 with spread over instanceId: 10 on each instance, by
+#     describe-tasks' containerInstanceArn (through agent 2) and by `docker ps` on each agent's
+#     container-instance label; every container holds the secret's value (docker inspect);
+#   - a binpack run (memory) of 8 through agent 3: one instance takes 6 (all it has left), then
+#     the next;
+#   - a run that cannot fit (2048 MiB) answers failures[] with RESOURCE:MEMORY;
+#   - a stop through agent 2 of a task agent 1 runs: STOPPED, its container gone from running;
+#   - every key and value in etcd is read: the secret's value is in none.
+#
+# Env (ctest passes them): ES_AGENT_BIN, ES_TEST_DOCKER_HOST.
+set -euo pipefail
+: "${ES_AGENT_BIN:?}" "${ES_TEST_DOCKER_HOST:?}"
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
+it_workdir cluster-runtask --no-state
+it_aws_env
+
+CLUSTER=itest-run-$$
+TTL=5
+ACCT=123456789012
+IMAGE=local/busybox:latest
+SECRET="run-ssm-value-$RANDOM$RANDOM"
+LABEL=com.amazonaws.ecs.container-instance-arn
+# shellcheck source=SCRIPTDIR/cluster_lib.sh
+. "$(dirname "$0")/cluster_lib.sh"
+cl_start_etcd
+
+dk() { command docker -H "$ES_TEST_DOCKER_HOST" "$@"; }
+running_on() { # running_on I: the running containers labelled with agent I's instance
+  dk ps -q --filter "label=$LABEL=$(arn_of "$1")" | grep -c . || true
+}
+wait_running_on() { # wait_running_on I N: polls until agent I's instance runs N containers
+  local t
+  for ((t = 0; t < 240; t++)); do
+    [[ $(running_on "$1") -eq $2 ]] && return 0
+    sleep 0.5
+  done
+  fail "agent $1's instance runs $(running_on "$1") containers, not $2"
+}
+
+export ECS_SECRETS_INSTANCE_CPU=8192 ECS_SECRETS_INSTANCE_MEMORY=1024
+say "starting three agents in cluster $CLUSTER (1024 MiB each)"
+for i in 1 2 3; do start_agent_n "$i"; done
+wait_count 1 3 100 >/dev/null || fail "agent 1 does not list three instances"
+
+say "the secret and the execution role on every agent; a definition through agent 1"
+for i in 1 2 3; do
+  awsn "$i" ssm put-parameter --name /itest/run/db --type SecureString --value "$SECRET" >/dev/null
+  awsn "$i" iam create-role --role-name run-exec --assume-role-policy-document \
+    '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}' >/dev/null
+  awsn "$i" iam put-role-policy --role-name run-exec --policy-name read --policy-document \
+    '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ssm:GetParameters","kms:Decrypt"],"Resource":"*"}]}'
+done
+cat >"$WORK/sleep.json" <<EOF
+{"family": "sleeper", "networkMode": "none",
+ "executionRoleArn": "arn:aws:iam::$ACCT:role/run-exec",
+ "containerDefinitions": [{"name": "app", "image": "$IMAGE", "essential": true, "memory": 64,
+   "command": ["sleep", "600"], "secrets": [{"name": "DB", "valueFrom": "/itest/run/db"}]}]}
+EOF
+awsn 1 ecs register-task-definition --cli-input-json "file://$WORK/sleep.json" >/dev/null
+sed -e 's/"sleeper"/"big"/' -e 's/"memory": 64/"memory": 2048/' "$WORK/sleep.json" >"$WORK/big.json"
+awsn 1 ecs register-task-definition --cli-input-json "file://$WORK/big.json" >/dev/null
+for i in 2 3; do
+  for ((t = 0; t < 50; t++)); do
+    awsn "$i" ecs describe-task-definition --task-definition big:1 >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+done
+
+say "30 tasks through agent 1, spread over instanceId (3 calls of 10)"
+: >"$WORK/arns"
+for n in 1 2 3; do
+  OUT=$(awsn 1 ecs run-task --cluster "$CLUSTER" --task-definition sleeper:1 --count 10 \
+    --placement-strategy type=spread,field=instanceId)
+  eq "$(jq '.failures | length' <<<"$OUT")" 0 "call $n's failures"
+  eq "$(jq '.tasks | length' <<<"$OUT")" 10 "call $n's tasks"
+  jq -r '.tasks[].taskArn' <<<"$OUT" >>"$WORK/arns"
+done
+eq "$(sort -u "$WORK/arns" | grep -c .)" 30 "distinct task ARNs"
+for i in 1 2 3; do wait_running_on "$i" 10; done
+say "each instance runs 10 (docker ps by label); describe-tasks through agent 2 agrees"
+mapfile -t ARNS <"$WORK/arns"
+D=$(awsn 2 ecs describe-tasks --cluster "$CLUSTER" --tasks "${ARNS[@]:0:30}")
+eq "$(jq '.tasks | length' <<<"$D")" 30 "tasks agent 2 describes"
+for i in 1 2 3; do
+  eq "$(jq --arg a "$(arn_of "$i")" '[.tasks[] | select(.containerInstanceArn == $a)] | length' \
+    <<<"$D")" 10 "tasks on agent $i's instance (describe-tasks)"
+done
+for ((t = 0; t < 60; t++)); do
+  D=$(awsn 2 ecs describe-tasks --cluster "$CLUSTER" --tasks "${ARNS[@]:0:30}")
+  [[ $(jq '[.tasks[] | select(.lastStatus == "RUNNING")] | length' <<<"$D") -eq 30 ]] && break
+  sleep 0.5
+done
+eq "$(jq '[.tasks[] | select(.lastStatus == "RUNNING")] | length' <<<"$D")" 30 "RUNNING in etcd"
+eq "$(awsn 3 ecs list-tasks --cluster "$CLUSTER" --family sleeper | jq -r '.taskArns[]' | sort)" \
+  "$(sort "$WORK/arns")" "list-tasks through agent 3"
+eq "$(awsn 3 ecs list-tasks --cluster "$CLUSTER" --family sleeper --max-items 7 --page-size 4 |
+  jq '.taskArns | length')" 7 "list-tasks in pages of 4 (nextToken over the cluster's tasks)"
+say "the secret's value in every container (docker inspect)"
+mapfile -t CIDS < <(dk ps -q --filter "label=com.amazonaws.ecs.cluster=$CLUSTER")
+eq "${#CIDS[@]}" 30 "containers of the cluster"
+eq "$(dk inspect "${CIDS[@]}" | jq --arg v "DB=$SECRET" '[.[] | select(.Config.Env | index($v))] | length')" \
+  30 "containers holding the secret"
+
+say "binpack on memory through agent 3: one instance filled first (6 fit), then the next"
+OUT=$(awsn 3 ecs run-task --cluster "$CLUSTER" --task-definition sleeper:1 --count 8 \
+  --placement-strategy type=binpack,field=memory --started-by binpack)
+eq "$(jq '.tasks | length' <<<"$OUT")" 8 "binpack's tasks"
+eq "$(jq -c '[.tasks | group_by(.containerInstanceArn)[] | length] | sort' <<<"$OUT")" "[2,6]" \
+  "binpack's tasks per instance"
+
+say "a task that fits nowhere: failures[] with RESOURCE:MEMORY"
+OUT=$(awsn 2 ecs run-task --cluster "$CLUSTER" --task-definition big:1 --count 2)
+eq "$(jq '.tasks | length' <<<"$OUT")" 0 "big's tasks"
+eq "$(jq -r '[.failures[].reason] | unique | join(",")' <<<"$OUT")" RESOURCE:MEMORY "big's failures"
+eq "$(jq '.failures | length' <<<"$OUT")" 2 "one failure a task"
+
+say "a stop through agent 2 of a task on agent 1's instance"
+VICTIM=$(jq -r --arg a "$(arn_of 1)" '[.tasks[] | select(.containerInstanceArn == $a)][0].taskArn' <<<"$D")
+eq "$(awsn 2 ecs stop-task --cluster "$CLUSTER" --task "$VICTIM" | jq -r .task.desiredStatus)" \
+  STOPPED "stop-task's answer"
+for ((t = 0; t < 60; t++)); do
+  S=$(awsn 3 ecs describe-tasks --cluster "$CLUSTER" --tasks "$VICTIM" | jq -r '.tasks[0].lastStatus')
+  [[ $S == STOPPED ]] && break
+  sleep 0.5
+done
+eq "$S" STOPPED "the stopped task, through agent 3"
+[[ -z $(dk ps -q --filter "label=com.amazonaws.ecs.task-arn=$VICTIM") ]] ||
+  fail "the stopped task's container still runs"
+
+say "no secret value in etcd (every key and value read)"
+ctl get --prefix /ecs-secrets/ >"$WORK/etcd.dump"
+grep -c "assignments/" "$WORK/etcd.dump" >/dev/null || fail "no assignment in etcd"
+if grep -q -- "$SECRET" "$WORK/etcd.dump"; then fail "the secret's value is in etcd"; fi
+say "ok"
