@@ -839,10 +839,13 @@ static int start_secrets(ag_agent *a)
                              .region = cf_get(cfg, CF_REGION),
                              .fp_key = a->fp_key,
                              .fp_key_len = sizeof a->fp_key};
-    if (a->embedded) /* images on the local registry are the embedded account's ECR's */
+    /* embedded: images on the local registry are the embedded account's
+     * ECR's, and only they (AWS's ECR is out of the embedded ECR's reach) */
+    if (a->embedded)
         rc.ecr_local = (ag_ecr_local){.host = cf_get(cfg, CF_ECR_REGISTRY),
                                       .account = cf_get(cfg, CF_ACCOUNT_ID),
-                                      .region = cf_get(cfg, CF_REGION)};
+                                      .region = cf_get(cfg, CF_REGION),
+                                      .only = true};
     if ((r = ag_resolver_create(&rc, &a->resolver)) < 0)
         es_err("secret resolver: %s", strerror(-r));
     return r;

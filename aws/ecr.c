@@ -26,8 +26,8 @@ void aw_ecr_token_clear(aw_ecr_token *t)
 
 static bool b64_char(char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '+' || c == '/';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+           c == '/';
 }
 
 /* Strict base64 (padding required, no whitespace) into a new NUL-terminated
@@ -68,9 +68,8 @@ int aw_ecr_parse_token(const char *body, size_t len, aw_ecr_token *out)
     size_t plain_len = 0;
     int rc = -EPROTO;
     const es_json *data = j->type == ES_JSON_OBJECT ? es_json_get(j, "authorizationData") : NULL;
-    const es_json *d = data && data->type == ES_JSON_ARRAY && es_json_len(data) > 0
-                           ? es_json_at(data, 0)
-                           : NULL;
+    const es_json *d =
+        data && data->type == ES_JSON_ARRAY && es_json_len(data) > 0 ? es_json_at(data, 0) : NULL;
     if (!d || d->type != ES_JSON_OBJECT)
         goto out;
     const es_json *tok = es_json_get(d, "authorizationToken");
@@ -181,8 +180,7 @@ int aw_ecr_get_authorization_token(aw_client *c, const aw_sigv4_creds *creds, co
     }
     op->cb = cb;
     op->arg = arg;
-    aw_call call = {
-        AW_SVC_ECR, region, "GetAuthorizationToken", body.data, body.len, NULL, NULL};
+    aw_call call = {AW_SVC_ECR, region, "GetAuthorizationToken", body.data, body.len, NULL, NULL};
     if ((rc = aw_call_start(c, creds, &call, on_call, op)) < 0)
         goto out;
     op = NULL;

@@ -18,17 +18,17 @@
 
 #include "aws/client.h"
 
-#define AW_ECR_TOKEN_MAX 8192    /* authorizationToken, base64 (AWS's are about 2.4 KiB) */
-#define AW_ECR_USER_MAX 256      /* the decoded user name */
-#define AW_ECR_ENDPOINT_MAX 512  /* proxyEndpoint */
-#define AW_ECR_ANSWER_MAX 65536  /* the whole answer */
+#define AW_ECR_TOKEN_MAX 8192   /* authorizationToken, base64 (AWS's are about 2.4 KiB) */
+#define AW_ECR_USER_MAX 256     /* the decoded user name */
+#define AW_ECR_ENDPOINT_MAX 512 /* proxyEndpoint */
+#define AW_ECR_ANSWER_MAX 65536 /* the whole answer */
 #define AW_ECR_REGISTRY_ID_LEN 12
 
 typedef struct aw_ecr_token {
-    char *username;      /* "AWS" */
-    char *password;      /* SECRET, NUL-terminated */
+    char *username; /* "AWS" */
+    char *password; /* SECRET, NUL-terminated */
     size_t password_len;
-    int64_t expires_at;  /* epoch seconds */
+    int64_t expires_at;   /* epoch seconds */
     char *proxy_endpoint; /* may be NULL */
 } aw_ecr_token;
 

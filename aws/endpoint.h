@@ -20,7 +20,7 @@ typedef enum aw_service {
     AW_SVC_STS,
     AW_SVC_IAM,
     AW_SVC_ECS,
-    AW_SVC_S3, /* REST (aw_call.method / path), path-style */
+    AW_SVC_S3,  /* REST (aw_call.method / path), path-style */
     AW_SVC_ECR, /* JSON 1.1, signed "ecr", reached at api.ecr.REGION.DNS */
     AW_SVC_COUNT
 } aw_service;

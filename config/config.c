@@ -234,8 +234,9 @@ static int v_ecr_registry(const char *v, char *err, size_t n)
     size_t len = strlen(v);
     const char *colon = strchr(v, ':');
     size_t hl = colon ? (size_t)(colon - v) : len;
-    bool ok = hl > 0 && len <= 253 && strspn(v, "abcdefghijklmnopqrstuvwxyz"
-                                                "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") == hl;
+    bool ok = hl > 0 && len <= 253 &&
+              strspn(v, "abcdefghijklmnopqrstuvwxyz"
+                        "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") == hl;
     if (ok && colon) {
         size_t pl = len - hl - 1;
         unsigned long port = strtoul(colon + 1, NULL, 10);
@@ -493,8 +494,8 @@ const cf_key cf_keys[CF_KEY_COUNT] = {
                          "pulled with the embedded ecr:GetAuthorizationToken's token asked with "
                          "the execution role (needs ECS_SECRETS_ECR_CREDENTIALS_FILE)",
                          v_ecr_registry},
-    [CF_ECR_CREDENTIALS_FILE] = {"ECS_SECRETS_ECR_CREDENTIALS_FILE", "ecr-credentials-file",
-                                 "FILE", NULL, false,
+    [CF_ECR_CREDENTIALS_FILE] = {"ECS_SECRETS_ECR_CREDENTIALS_FILE", "ecr-credentials-file", "FILE",
+                                 NULL, false,
                                  "embedded mode: the file holding USERNAME:PASSWORD (one line) "
                                  "of the ECS_SECRETS_ECR_REGISTRY user that the embedded "
                                  "GetAuthorizationToken hands out as its token (read at each "

@@ -107,8 +107,8 @@ static int ecr_host(const char *h, size_t n, ag_ecr_image *out, char *err, size_
         return 0;
     size_t an = (size_t)(m - h);
     if (an != AG_ECR_ACCOUNT_LEN)
-        return es_errf(err, errlen, -EINVAL,
-                       "the ECR registry %.*s: its account is not 12 digits", (int)n, h);
+        return es_errf(err, errlen, -EINVAL, "the ECR registry %.*s: its account is not 12 digits",
+                       (int)n, h);
     for (size_t i = 0; i < an; i++)
         if (h[i] < '0' || h[i] > '9')
             return es_errf(err, errlen, -EINVAL,
@@ -124,14 +124,13 @@ static int ecr_host(const char *h, size_t n, ag_ecr_image *out, char *err, size_
         ri = aw_region_find(region);
     }
     if (!ri)
-        return es_errf(err, errlen, -EINVAL, "the ECR registry %.*s: %.*s is not a region",
-                       (int)n, h, (int)(rn ? rn : 1), rn ? r : "?");
+        return es_errf(err, errlen, -EINVAL, "the ECR registry %.*s: %.*s is not a region", (int)n,
+                       h, (int)(rn ? rn : 1), rn ? r : "?");
     /* the rest is exactly the partition's suffix */
     size_t rest = n - (size_t)(dot + 1 - h);
     if (rest != strlen(ri->dns) || strncasecmp(dot + 1, ri->dns, rest) != 0)
-        return es_errf(err, errlen, -EINVAL,
-                       "the ECR registry %.*s: region %s is reached under %s", (int)n, h,
-                       ri->name, ri->dns);
+        return es_errf(err, errlen, -EINVAL, "the ECR registry %.*s: region %s is reached under %s",
+                       (int)n, h, ri->name, ri->dns);
     memcpy(out->account, h, AG_ECR_ACCOUNT_LEN);
     out->account[AG_ECR_ACCOUNT_LEN] = '\0';
     snprintf(out->region, sizeof out->region, "%s", ri->name);

@@ -23,11 +23,11 @@
 #include "aws/endpoint.h"
 #include "aws/region.h"
 
-#define AG_ECR_HOST_MAX 253    /* a DNS name (":port" included for the local host) */
-#define AG_ECR_REPO_MIN 2      /* ECR's repositoryName: 2..256 characters */
+#define AG_ECR_HOST_MAX 253 /* a DNS name (":port" included for the local host) */
+#define AG_ECR_REPO_MIN 2   /* ECR's repositoryName: 2..256 characters */
 #define AG_ECR_REPO_MAX 256
-#define AG_ECR_TAG_MAX 128     /* Docker's tag rule: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127} */
-#define AG_ECR_DIGEST_MAX 256  /* ALGORITHM:HEX */
+#define AG_ECR_TAG_MAX 128    /* Docker's tag rule: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127} */
+#define AG_ECR_DIGEST_MAX 256 /* ALGORITHM:HEX */
 #define AG_ECR_ACCOUNT_LEN 12
 #define AG_ECR_ARN_MAX (AG_ECR_REPO_MAX + AW_REGION_MAX + AW_PARTITION_MAX + 64)
 
@@ -37,6 +37,10 @@ typedef struct ag_ecr_local {
     const char *host;    /* "127.0.0.1:5000", compared case-insensitively */
     const char *account; /* the embedded account, 12 digits */
     const char *region;  /* the embedded region */
+    /* embedded mode: only the local registry is ECR's; images on AWS's ECR
+     * hosts are out of the embedded ECR's reach and pulled as any other
+     * registry's (ag_secret_plan_ecr skips them) */
+    bool only;
 } ag_ecr_local;
 
 typedef struct ag_ecr_image {

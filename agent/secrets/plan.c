@@ -283,7 +283,7 @@ int ag_secret_plan_ecr(ag_secret_plan *p, const ag_taskdef *td, const ag_ecr_loc
             es_free(regs);
             return -EINVAL;
         }
-        if (rc == 0)
+        if (rc == 0 || (local && local->only && !v[k].image.local))
             continue;
         v[k].container = c;
         size_t r = 0;

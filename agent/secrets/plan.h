@@ -117,7 +117,8 @@ int ag_secret_plan_build(const ag_taskdef *td, const char *task_region, ag_secre
 void ag_secret_plan_free(ag_secret_plan *p);
 /* Adds to p the containers of td whose image is ECR's (local: the embedded
  * mode's local registry, or NULL) and that have no repositoryCredentials
- * (those are pulled with their own credentials). 0; -EINVAL with err set
+ * (those are pulled with their own credentials); with local->only, the
+ * local registry's images alone. 0; -EINVAL with err set
  * (an ECR-looking image that breaks ECR's rules: ecr.h); -ENOMEM. */
 int ag_secret_plan_ecr(ag_secret_plan *p, const ag_taskdef *td, const ag_ecr_local *local,
                        char *err, size_t errlen);

@@ -1077,7 +1077,8 @@ static void on_simulate(void *arg, const aw_error *err, aw_http_response *resp)
              * policies do not: S3 is among those with resource policies) */
             /* (ECR repositories have repository policies; GetAuthorizationToken
              * is asked on "*", which no resource policy covers) */
-            bool ssm = strcmp(res[i].action, ACT_SSM) == 0 || strcmp(res[i].action, ACT_PATH) == 0 ||
+            bool ssm = strcmp(res[i].action, ACT_SSM) == 0 ||
+                       strcmp(res[i].action, ACT_PATH) == 0 ||
                        strcmp(res[i].action, ACT_ECR_TOKEN) == 0;
             bool explicit_deny = strcmp(res[i].decision, "explicitDeny") == 0;
             bool implicit_deny = strcmp(res[i].decision, "implicitDeny") == 0;

@@ -41,6 +41,7 @@ struct ag_resolver {
     int64_t (*now)(void);
     ag_resolver_stats stats;
     char *ecr_host, *ecr_account, *ecr_region; /* ag_ecr_local, copied */
+    bool ecr_only;
     ecr_cached ecr_cache[AG_ECR_CACHE_MAX];
     size_t in_flight; /* operations not yet freed: the close waits for them */
     bool closing;
@@ -116,6 +117,7 @@ int ag_resolver_create(const ag_resolver_config *cfg, ag_resolver **out)
     r->fp_key = es_malloc(cfg->fp_key_len);
     const ag_ecr_local *el = &cfg->ecr_local;
     bool ecr_ok = true;
+    r->ecr_only = el->only;
     if (el->host && *el->host) {
         r->ecr_host = es_strdup(el->host);
         r->ecr_account = es_strdup(el->account ? el->account : "");
@@ -1141,8 +1143,8 @@ static void start_fetches(op *o)
     aw_sigv4_creds creds = aw_credentials_view(&o->creds);
     /* one pending for this function itself, so that synchronous failures
      * do not finish the operation while calls are still being started */
-    o->pending = 1 + pl->n_ssm_groups + pl->n_sm + pl->n_paths + pl->n_objects +
-                 pl->n_ecr_registries;
+    o->pending =
+        1 + pl->n_ssm_groups + pl->n_sm + pl->n_paths + pl->n_objects + pl->n_ecr_registries;
     start_ecr(o, &creds);
     start_paths(o, &creds);
     start_objects(o, &creds);
@@ -1222,19 +1224,26 @@ static void on_preflight(void *arg, ag_pf_outcome outcome, const char *reason)
 
 /* ---- start ---- */
 
-static int start(ag_resolver *r, const ag_taskdef *td, bool files, ag_resolve_cb cb, void *arg);
+static int start(ag_resolver *r, const ag_taskdef *td, bool files, bool ecr, ag_resolve_cb cb,
+                 void *arg);
 
 int ag_resolve_start(ag_resolver *r, const ag_taskdef *td, ag_resolve_cb cb, void *arg)
 {
-    return start(r, td, true, cb, arg);
+    return start(r, td, true, true, cb, arg);
 }
 
 int ag_resolve_start_secrets(ag_resolver *r, const ag_taskdef *td, ag_resolve_cb cb, void *arg)
 {
-    return start(r, td, false, cb, arg);
+    return start(r, td, false, false, cb, arg);
 }
 
-static int start(ag_resolver *r, const ag_taskdef *td, bool files, ag_resolve_cb cb, void *arg)
+int ag_resolve_start_no_pull(ag_resolver *r, const ag_taskdef *td, ag_resolve_cb cb, void *arg)
+{
+    return start(r, td, true, false, cb, arg);
+}
+
+static int start(ag_resolver *r, const ag_taskdef *td, bool files, bool ecr, ag_resolve_cb cb,
+                 void *arg)
 {
     if (r->closing)
         return -ECANCELED;
@@ -1265,9 +1274,11 @@ static int start(ag_resolver *r, const ag_taskdef *td, bool files, ag_resolve_cb
     /* an ECR pull's token is the launch's, as the files are; without an
      * execution role the image is pulled as before (dockerd's own
      * credentials), as ECS on EC2 falls back to the instance's */
-    if (rc == 0 && files && td->execution_role_arn) {
-        ag_ecr_local local = {.host = r->ecr_host, .account = r->ecr_account,
-                              .region = r->ecr_region};
+    if (rc == 0 && ecr && td->execution_role_arn) {
+        ag_ecr_local local = {.host = r->ecr_host,
+                              .account = r->ecr_account,
+                              .region = r->ecr_region,
+                              .only = r->ecr_only};
         rc = ag_secret_plan_ecr(o->plan, td, &local, err, sizeof err);
     }
     if (rc == 0) {

@@ -140,7 +140,7 @@ typedef struct ag_resolver_config {
     size_t fp_key_len;
     int64_t (*now)(void);    /* epoch seconds; NULL: time() */
     ag_preflight *preflight; /* borrowed; NULL: no preflight */
-    ag_ecr_local ecr_local;  /* embedded mode's local ECR registry (ecr.h); copied; all NULL: none */
+    ag_ecr_local ecr_local; /* embedded mode's local ECR registry (ecr.h); copied; all NULL: none */
 } ag_resolver_config;
 
 #define AG_ECR_CACHE_MAX 64        /* (role, registry) tokens kept */
@@ -186,5 +186,10 @@ int ag_resolve_start(ag_resolver *r, const ag_taskdef *td, ag_resolve_cb cb, voi
  * again (its secret files refreshed); the files are read at launch only,
  * as ECS reads them. */
 int ag_resolve_start_secrets(ag_resolver *r, const ag_taskdef *td, ag_resolve_cb cb, void *arg);
+/* ag_resolve_start without the images' ECR tokens (no ECR call, no ecr:
+ * permission checked, no ag_resolution.ecr): a create whose client pulled
+ * its image itself (the Docker socket's intake: `docker run` pulls with
+ * the client's credentials before it creates). */
+int ag_resolve_start_no_pull(ag_resolver *r, const ag_taskdef *td, ag_resolve_cb cb, void *arg);
 
 #endif

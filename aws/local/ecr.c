@@ -59,8 +59,8 @@ static ssize_t read_credentials(al_ctx *c, char *buf, size_t cap, al_error *e)
     return n;
 }
 
-static int get_authorization_token(al_ctx *c, const char *principal, const es_json *req,
-                                   es_jw *w, al_error *e)
+static int get_authorization_token(al_ctx *c, const char *principal, const es_json *req, es_jw *w,
+                                   al_error *e)
 {
     if (al_authorize(c, principal, "ecr:GetAuthorizationToken", "*", e) < 0)
         return -EACCES;

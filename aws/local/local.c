@@ -460,7 +460,7 @@ static bool split_target(const char *target, char *svc, size_t svclen, const cha
 
 bool al_knows_target(const char *target)
 {
-    char svc[32];
+    char svc[64];
     const char *op;
     return split_target(target, svc, sizeof svc, &op) && find_op(svc, op);
 }
@@ -557,7 +557,7 @@ int al_dispatch(al_ctx *c, const char *target, const char *principal, const char
 int al_dispatch_in(al_ctx *c, const char *region, const char *target, const char *principal,
                    const char *body, size_t len, es_buf *out, al_error *err)
 {
-    char svc[32];
+    char svc[64];
     const char *op;
     if (!split_target(target, svc, sizeof svc, &op))
         return al_fail(err, 400, "UnknownOperationException", "Missing or malformed X-Amz-Target.");

@@ -53,8 +53,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(image, s, il);
     image[il] = '\0';
     check_image(image, NULL);
-    ag_ecr_local local = {.host = "127.0.0.1:5000", .account = "123456789012",
-                          .region = "us-east-1"};
+    ag_ecr_local local = {
+        .host = "127.0.0.1:5000", .account = "123456789012", .region = "us-east-1"};
     check_image(image, &local);
 
     const char *body = s[il] ? s + il + 1 : s + il;

@@ -91,8 +91,8 @@ Test(al_ecr, refusals)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         write_cred(bad[i].content, bad[i].mode);
         fails(TGT, "{}", "ServerException");
-        cr_assert(strstr(T.err.message, cred_path) && strstr(T.err.message, bad[i].why),
-                  "%zu: %s", i, T.err.message);
+        cr_assert(strstr(T.err.message, cred_path) && strstr(T.err.message, bad[i].why), "%zu: %s",
+                  i, T.err.message);
         cr_assert_null(strstr(T.err.message, PASSWORD), "%zu: no password in the error", i);
     }
     unlink(cred_path);

@@ -66,8 +66,8 @@ Test(ecr_image, ecr_hosts_read_into_their_parts)
     cr_assert_str_eq(i.repo, "app", "no tag: latest, as Docker reads it");
     i = parse_ok(HOST "/app@" DIGEST, NULL);
     cr_assert_str_eq(i.repo, "app");
-    i = parse_ok(HOST "/a.b_c-d/e__f:v1.2-rc_3@" DIGEST, NULL);
-    cr_assert_str_eq(i.repo, "a.b_c-d/e__f");
+    i = parse_ok(HOST "/a.b_c-d/e_f:v1.2-rc_3@" DIGEST, NULL);
+    cr_assert_str_eq(i.repo, "a.b_c-d/e_f");
     i = parse_ok("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/app:1", NULL);
     cr_assert_str_eq(i.partition, "aws-cn");
     cr_assert_eq(ag_ecr_repository_arn(&i, arn, sizeof arn), 0);
@@ -84,10 +84,9 @@ Test(ecr_image, the_local_registry_is_the_accounts_ecr)
     cr_assert_str_eq(i.account, "210987654321");
     cr_assert_str_eq(i.region, "eu-west-1");
     cr_assert_str_eq(i.repo, "busybox");
-    i = parse_ok("LOCALHOST:5000/x/y", &(ag_ecr_local){
-                                             .host = "localhost:5000",
-                                             .account = "210987654321",
-                                             .region = "us-east-1"});
+    i = parse_ok("LOCALHOST:5000/x/y", &(ag_ecr_local){.host = "localhost:5000",
+                                                       .account = "210987654321",
+                                                       .region = "us-east-1"});
     cr_assert_str_eq(i.repo, "x/y", "hosts compare without case");
     /* another port, or no local registry: not ECR's */
     not_ecr("127.0.0.1:5001/busybox", &LOCAL);
@@ -125,20 +124,22 @@ Test(ecr_image, every_rule_refused_by_name)
               "region cn-north-1 is reached under amazonaws.com.cn");
     parse_bad("123456789012.dkr.ecr.us-west-2.x.amazonaws.com/app", "is reached under");
     parse_bad(HOST "/App", "repository name breaks ECR's rule");
-    parse_bad(HOST "/a", "repository name");                /* under 2 */
+    parse_bad(HOST "/a", "repository name"); /* under 2 */
     parse_bad(HOST "/", "repository name");
     parse_bad(HOST "/a//b", "repository name");
     parse_bad(HOST "/a/", "repository name");
     parse_bad(HOST "/-ab", "repository name");
     parse_bad(HOST "/ab-", "repository name");
     parse_bad(HOST "/a..b", "repository name");
+    parse_bad(HOST "/e__f", "repository name"); /* one separator between components */
     parse_bad(HOST "/a b", "repository name");
     parse_bad(HOST "/app:", "tag breaks Docker's rule");
     parse_bad(HOST "/app:.x", "tag");
     parse_bad(HOST "/app:a/b", "repository name"); /* the ':' is in a path component */
     parse_bad(HOST "/app:t@g", "digest");
     parse_bad(HOST "/app@sha256:abc", "digest");
-    parse_bad(HOST "/app@sha256:" "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef",
+    parse_bad(HOST "/app@sha256:"
+                   "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef",
               "digest");
     parse_bad(HOST "/app@", "digest");
     parse_bad(HOST "/app@:abc", "digest");
@@ -216,8 +217,8 @@ Test(ecr_token, bad_answers_refused)
         "{\"authorizationData\":[]}",
         "{\"authorizationData\":{}}",
         "{\"authorizationData\":[1]}",
-        "{\"authorizationData\":[{\"expiresAt\":1}]}",                               /* no token */
-        "{\"authorizationData\":[{\"authorizationToken\":\"dTpw\"}]}",               /* no time */
+        "{\"authorizationData\":[{\"expiresAt\":1}]}",                 /* no token */
+        "{\"authorizationData\":[{\"authorizationToken\":\"dTpw\"}]}", /* no time */
         "{\"authorizationData\":[{\"authorizationToken\":\"dTpw\",\"expiresAt\":\"1\"}]}",
         "{\"authorizationData\":[{\"authorizationToken\":\"dTpw\",\"expiresAt\":0}]}",
         "{\"authorizationData\":[{\"authorizationToken\":\"dTpw\",\"expiresAt\":-5}]}",
@@ -227,9 +228,10 @@ Test(ecr_token, bad_answers_refused)
         "{\"authorizationData\":[{\"authorizationToken\":\"dTp\",\"expiresAt\":1}]}", /* length */
         "{\"authorizationData\":[{\"authorizationToken\":\"d Tpw\",\"expiresAt\":1}]}",
         "{\"authorizationData\":[{\"authorizationToken\":\"dT=w\",\"expiresAt\":1}]}",
-        "{\"authorizationData\":[{\"authorizationToken\":\"dXNlcg==\",\"expiresAt\":1}]}", /* user */
-        "{\"authorizationData\":[{\"authorizationToken\":\"OnA=\",\"expiresAt\":1}]}",  /* ":p" */
-        "{\"authorizationData\":[{\"authorizationToken\":\"dTo=\",\"expiresAt\":1}]}",  /* "u:" */
+        "{\"authorizationData\":[{\"authorizationToken\":\"dXNlcg==\",\"expiresAt\":1}]}", /* user
+                                                                                            */
+        "{\"authorizationData\":[{\"authorizationToken\":\"OnA=\",\"expiresAt\":1}]}", /* ":p" */
+        "{\"authorizationData\":[{\"authorizationToken\":\"dTo=\",\"expiresAt\":1}]}", /* "u:" */
         "{\"authorizationData\":[{\"authorizationToken\":\"dQA6cA==\",\"expiresAt\":1}]}", /* NUL */
         "{\"authorizationData\":[{\"authorizationToken\":\"dTpw\",\"expiresAt\":1,"
         "\"proxyEndpoint\":5}]}",
@@ -264,15 +266,16 @@ static ag_taskdef *parse(const char *body)
 
 Test(ecr_plan, ecr_containers_and_their_registries)
 {
-    ag_taskdef *td = parse(
-        "{\"family\":\"f\",\"executionRoleArn\":\"arn:aws:iam::123456789012:role/exec\","
-        "\"containerDefinitions\":["
-        "{\"name\":\"a\",\"image\":\"" HOST "/app:1\",\"memory\":32},"
-        "{\"name\":\"b\",\"image\":\"busybox\",\"memory\":32,\"essential\":false},"
-        "{\"name\":\"c\",\"image\":\"" HOST "/other@" DIGEST "\",\"memory\":32,\"essential\":false},"
-        "{\"name\":\"d\",\"image\":\"127.0.0.1:5000/app\",\"memory\":32,\"essential\":false},"
-        "{\"name\":\"e\",\"image\":\"" HOST "/own\",\"memory\":32,\"essential\":false,"
-        "\"repositoryCredentials\":{\"credentialsParameter\":\"creds\"}}]}");
+    ag_taskdef *td =
+        parse("{\"family\":\"f\",\"executionRoleArn\":\"arn:aws:iam::123456789012:role/exec\","
+              "\"containerDefinitions\":["
+              "{\"name\":\"a\",\"image\":\"" HOST "/app:1\",\"memory\":32},"
+              "{\"name\":\"b\",\"image\":\"busybox\",\"memory\":32,\"essential\":false},"
+              "{\"name\":\"c\",\"image\":\"" HOST "/other@" DIGEST
+              "\",\"memory\":32,\"essential\":false},"
+              "{\"name\":\"d\",\"image\":\"127.0.0.1:5000/app\",\"memory\":32,\"essential\":false},"
+              "{\"name\":\"e\",\"image\":\"" HOST "/own\",\"memory\":32,\"essential\":false,"
+              "\"repositoryCredentials\":{\"credentialsParameter\":\"creds\"}}]}");
     ag_secret_plan *p = NULL;
     char err[512] = "";
     cr_assert_eq(ag_secret_plan_build(td, "us-east-1", &p, err, sizeof err), 0, "%s", err);
@@ -299,6 +302,26 @@ Test(ecr_plan, ecr_containers_and_their_registries)
     cr_assert(strstr(err, "container z: the ECR registry") && strstr(err, "mars-1 is not a region"),
               "%s", err);
     cr_assert_eq(p->n_ecr, 0);
+    ag_secret_plan_free(p);
+    ag_taskdef_free(td);
+}
+
+Test(ecr_plan, embedded_mode_takes_only_the_local_registry)
+{
+    ag_taskdef *td = parse(
+        "{\"family\":\"f\",\"executionRoleArn\":\"arn:aws:iam::123456789012:role/exec\","
+        "\"containerDefinitions\":["
+        "{\"name\":\"a\",\"image\":\"" HOST "/app:1\",\"memory\":32},"
+        "{\"name\":\"d\",\"image\":\"127.0.0.1:5000/app\",\"memory\":32,\"essential\":false}]}");
+    ag_secret_plan *p = NULL;
+    char err[512] = "";
+    cr_assert_eq(ag_secret_plan_build(td, "us-east-1", &p, err, sizeof err), 0, "%s", err);
+    ag_ecr_local only = LOCAL;
+    only.only = true;
+    cr_assert_eq(ag_secret_plan_ecr(p, td, &only, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(p->n_ecr, 1, "AWS's ECR host is out of the embedded ECR's reach");
+    cr_assert_eq(p->ecr[0].container, 1);
+    cr_assert(p->ecr[0].image.local);
     ag_secret_plan_free(p);
     ag_taskdef_free(td);
 }
