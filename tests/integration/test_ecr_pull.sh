@@ -99,8 +99,20 @@ tail -n "+$((REG_LINES + 1))" "$WORK/registry.log" |
   fail "the registry did not serve the manifest to an authenticated pull"
 grep -q "pulling $IMG with the ECR token" "$LOG" || fail "the agent did not say how it pulled"
 desc=$(aws ecs describe-tasks --tasks "$T")
+# one token asked (GetAuthorizationToken through the CLI above is the embedded ECR's own, not
+# the agent's), none cached yet: the refused launch asked for none
+m=$(curl -s "$URL/metrics")
+grep -qx 'ecs_agent_ecr_token_calls_total 1' <<<"$m" || fail "token calls: $(grep ecr_ <<<"$m")"
 aws ecs stop-task --task "$T" >/dev/null
-echo "with the permissions -> RUNNING, pulled with the ECR token"
+# a second task of the definition: the token is taken from the cache (the image is there now,
+# so nothing is pulled, but the launch resolves the token before it knows)
+T2=$(run_until ecrpull)
+[[ $(reason "$T2") == RUNNING* ]] || fail "the second task: $(reason "$T2")"
+m=$(curl -s "$URL/metrics")
+grep -qx 'ecs_agent_ecr_token_calls_total 1' <<<"$m" || fail "a second token call: $(grep ecr_ <<<"$m")"
+grep -qx 'ecs_agent_ecr_tokens_cached_total 1' <<<"$m" || fail "not cached: $(grep ecr_ <<<"$m")"
+aws ecs stop-task --task "$T2" >/dev/null
+echo "with the permissions -> RUNNING, pulled with the ECR token; the second task's token from the cache"
 
 # ---- nothing kept: no password nor token in the log, the state directory or the answers
 for v in "$PASS" "$tok"; do
