@@ -1036,9 +1036,12 @@ static void ecr_cache_put(ag_resolver *r, const char *role, const ag_ecr_image *
     for (size_t i = 0; i < AG_ECR_CACHE_MAX && !slot; i++)
         if (!r->ecr_cache[i].role)
             slot = &r->ecr_cache[i];
-    for (size_t i = 0; i < AG_ECR_CACHE_MAX && !slot; i++)
-        if (i == 0 || r->ecr_cache[i].expires_at < slot->expires_at)
-            slot = &r->ecr_cache[i];
+    if (!slot) {
+        slot = &r->ecr_cache[0];
+        for (size_t i = 1; i < AG_ECR_CACHE_MAX; i++)
+            if (r->ecr_cache[i].expires_at < slot->expires_at)
+                slot = &r->ecr_cache[i];
+    }
     ecr_cached_clear(slot);
     ecr_cached e = {.role = es_strdup(role),
                     .host = es_strdup(img->host),

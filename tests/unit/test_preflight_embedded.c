@@ -943,6 +943,13 @@ static size_t b64url_decode(const char *in, char *out, size_t cap)
 }
 
 #define ECR_HOST ACCT ".dkr.ecr.us-east-2.amazonaws.com"
+
+/* A clock at which the embedded ECR's 12-hour tokens expire within the
+ * resolver's margin. */
+static int64_t late_clock(void)
+{
+    return (int64_t)time(NULL) + 12 * 3600 - AG_ECR_TOKEN_MARGIN_S + 60;
+}
 #define ECR_PW "ecr-Pa55-9d1c"
 
 /* An image on the local registry (the account's ECR) and one on the
@@ -1067,6 +1074,23 @@ Test(preflight_run, ecr_images_checked_then_pulled_with_the_token)
     cr_assert(strstr(d.reason, "AccessDeniedException"), "%s", d.reason);
     cr_assert_null(strstr(d.reason, ECR_PW));
     ag_resolver_free(bare);
+
+    /* a token that expires within AG_ECR_TOKEN_MARGIN_S is used once, not kept */
+    qok("iam", "AttachRolePolicy", "RoleName", "exec", "PolicyArn", EXEC_POLICY_ARN, NULL);
+    rc.now = late_clock;
+    rc.preflight = r.pf;
+    ag_resolver *late = NULL;
+    cr_assert_eq(ag_resolver_create(&rc, &late), 0);
+    for (int i = 0; i < 2; i++) {
+        resolve_once(&r, late, td, &d);
+        cr_assert_not_null(d.res, "%s", d.reason);
+        cr_assert_eq(d.res->n_ecr, 2);
+        ag_resolution_free(d.res);
+    }
+    ag_resolver_get_stats(late, &st);
+    cr_assert_eq(st.ecr_calls, 4, "asked again each time");
+    cr_assert_eq(st.ecr_cached, 0);
+    ag_resolver_free(late);
 
     /* no execution role: pulled as before, with dockerd's own credentials */
     ag_taskdef *norole = td_parse("{\"family\":\"app\",\"containerDefinitions\":["
