@@ -638,7 +638,9 @@ static int start_listener(ag_agent *a)
                     .store_failure = log_store_failure,
                     .rotation_dir = cf_get(cfg, CF_ROTATION_DIR),
                     .rotation_time_scale = cfg->rotation_time_scale,
-                    .rotation_event = log_rotation_event};
+                    .rotation_event = log_rotation_event,
+                    .ecr_registry = cf_get(cfg, CF_ECR_REGISTRY),
+                    .ecr_credentials_file = cf_get(cfg, CF_ECR_CREDENTIALS_FILE)};
     int r = al_open(&o, &a->al, err, sizeof err);
     if (r < 0) {
         es_err("embedded store in %s: %s", dir, err);
@@ -690,7 +692,7 @@ static int start_listener(ag_agent *a)
     if (a->embedded && al_set_endpoint_url(a->al, a->url) < 0)
         return UV_ENOMEM;
     if (a->embedded)
-        es_notice("embedded SSM, Secrets Manager, KMS, IAM, STS and S3 endpoints on %s "
+        es_notice("embedded SSM, Secrets Manager, KMS, IAM, STS, S3 and ECR endpoints on %s "
                   "(administrator key %s)",
                   a->url, akid);
     es_notice("ECS API and /metrics on %s (administrator key %s)", a->url, akid);
@@ -844,6 +846,13 @@ static int start_secrets(ag_agent *a)
                              .region = cf_get(cfg, CF_REGION),
                              .fp_key = a->fp_key,
                              .fp_key_len = sizeof a->fp_key};
+    /* embedded: images on the local registry are the embedded account's
+     * ECR's, and only they (AWS's ECR is out of the embedded ECR's reach) */
+    if (a->embedded)
+        rc.ecr_local = (ag_ecr_local){.host = cf_get(cfg, CF_ECR_REGISTRY),
+                                      .account = cf_get(cfg, CF_ACCOUNT_ID),
+                                      .region = cf_get(cfg, CF_REGION),
+                                      .only = true};
     if ((r = ag_resolver_create(&rc, &a->resolver)) < 0)
         es_err("secret resolver: %s", strerror(-r));
     return r;

@@ -19,6 +19,7 @@ static const struct {
     [AW_SVC_IAM] = {"iam", NULL, "AWS_ENDPOINT_URL_IAM"},
     [AW_SVC_ECS] = {"ecs", "AmazonEC2ContainerServiceV20141113", "AWS_ENDPOINT_URL_ECS"},
     [AW_SVC_S3] = {"s3", NULL, "AWS_ENDPOINT_URL_S3"},
+    [AW_SVC_ECR] = {"ecr", "AmazonEC2ContainerRegistry_V20150921", "AWS_ENDPOINT_URL_ECR"},
 };
 
 const char *aw_service_signing_name(aw_service s)
@@ -96,8 +97,9 @@ int aw_endpoint_resolve(aw_service s, const char *region, const char *override, 
                  : gov ? "https://iam.us-gov.amazonaws.com"
                        : "https://iam.amazonaws.com");
     } else {
-        snprintf(e.url, sizeof e.url, "https://%s.%s.amazonaws.com%s", svc[s].signing, region,
-                 cn ? ".cn" : "");
+        /* ECR's API host is api.ecr.REGION (ecr.REGION is not served) */
+        snprintf(e.url, sizeof e.url, "https://%s%s.%s.amazonaws.com%s",
+                 s == AW_SVC_ECR ? "api." : "", svc[s].signing, region, cn ? ".cn" : "");
     }
     *out = e;
     return 0;

@@ -3,9 +3,10 @@
  *
  * Order: the configured override (config keys ECS_SECRETS_ENDPOINT_SSM, ...,
  * passed in by the caller), then AWS_ENDPOINT_URL_<SERVICE> (SSM,
- * SECRETS_MANAGER, KMS, STS, IAM, ECS), then AWS_ENDPOINT_URL, then the
+ * SECRETS_MANAGER, KMS, STS, IAM, ECS, S3, ECR), then AWS_ENDPOINT_URL, then the
  * public endpoint of the region's partition (aws: amazonaws.com, aws-cn:
- * amazonaws.com.cn, aws-us-gov). IAM is global: it is signed for us-east-1
+ * amazonaws.com.cn, aws-us-gov; ECR's API is api.ecr.REGION.DNS, not
+ * ecr.REGION.DNS). IAM is global: it is signed for us-east-1
  * (cn-north-1, us-gov-west-1 in the other partitions). */
 #ifndef ES_AWS_ENDPOINT_H
 #define ES_AWS_ENDPOINT_H
@@ -19,7 +20,8 @@ typedef enum aw_service {
     AW_SVC_STS,
     AW_SVC_IAM,
     AW_SVC_ECS,
-    AW_SVC_S3, /* REST (aw_call.method / path), path-style */
+    AW_SVC_S3,  /* REST (aw_call.method / path), path-style */
+    AW_SVC_ECR, /* JSON 1.1, signed "ecr", reached at api.ecr.REGION.DNS */
     AW_SVC_COUNT
 } aw_service;
 

@@ -226,6 +226,35 @@ static int v_url(const char *v, char *err, size_t n)
     return -EINVAL;
 }
 
+/* ECS_SECRETS_ECR_REGISTRY: HOST[:PORT] as the first component of an image
+ * name, which Docker takes as a registry only when it holds '.' or ':' or is
+ * "localhost" (else the image is Docker Hub's). */
+static int v_ecr_registry(const char *v, char *err, size_t n)
+{
+    size_t len = strlen(v);
+    const char *colon = strchr(v, ':');
+    size_t hl = colon ? (size_t)(colon - v) : len;
+    bool ok = hl > 0 && len <= 253 &&
+              strspn(v, "abcdefghijklmnopqrstuvwxyz"
+                        "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") == hl;
+    if (ok && colon) {
+        size_t pl = len - hl - 1;
+        unsigned long port = strtoul(colon + 1, NULL, 10);
+        ok = pl >= 1 && pl <= 5 && strspn(colon + 1, "0123456789") == pl && port >= 1 &&
+             port <= 65535;
+    }
+    if (ok && !colon && !memchr(v, '.', hl) && strcmp(v, "localhost") != 0)
+        ok = false;
+    if (ok)
+        return 0;
+    snprintf(err, n,
+             "must be HOST[:PORT] as an image name's registry (letters, digits, '.', '-'; a "
+             "port 1-65535; Docker reads a first component as a registry only with a '.' or a "
+             "':' or as localhost), not '%s'",
+             v);
+    return -EINVAL;
+}
+
 static int v_nonempty(const char *v, char *err, size_t n)
 {
     if (*v)
@@ -461,6 +490,19 @@ const cf_key cf_keys[CF_KEY_COUNT] = {
                                 "10 s); schedules stay as AWS takes them, NextRotationDate says "
                                 "when the rotation happens",
                                 v_time_scale},
+    [CF_ECR_REGISTRY] = {"ECS_SECRETS_ECR_REGISTRY", "ecr-registry", "HOST:PORT", NULL, false,
+                         "embedded mode: a local registry standing for the embedded account's "
+                         "ECR host in the embedded region: an image HOST:PORT/REPO[:TAG] is "
+                         "pulled with the embedded ecr:GetAuthorizationToken's token asked with "
+                         "the execution role (needs ECS_SECRETS_ECR_CREDENTIALS_FILE)",
+                         v_ecr_registry},
+    [CF_ECR_CREDENTIALS_FILE] = {"ECS_SECRETS_ECR_CREDENTIALS_FILE", "ecr-credentials-file", "FILE",
+                                 NULL, false,
+                                 "embedded mode: the file holding USERNAME:PASSWORD (one line) "
+                                 "of the ECS_SECRETS_ECR_REGISTRY user that the embedded "
+                                 "GetAuthorizationToken hands out as its token (read at each "
+                                 "call; not readable by others)",
+                                 v_abs_path},
     [CF_DRIFT_INTERVAL] = {"ECS_SECRETS_DRIFT_INTERVAL", "drift-interval", "DURATION", NULL, false,
                            "how often running tasks' secrets are compared with the stores' "
                            "current versions (metadata calls only); 0: off; unset: 60 (1m) "
@@ -953,6 +995,23 @@ static int derive(cf_config *c, es_buf *err)
                       c->source[CF_ROTATION_TIME_SCALE], cf_keys[CF_ROTATION_TIME_SCALE].name,
                       c->value[CF_ROTATION_TIME_SCALE]);
         return -EINVAL;
+    }
+    /* the local ECR is the embedded ECR's: both keys or neither, embedded only */
+    for (int i = 0; i < 2; i++) {
+        cf_key_id have = i ? CF_ECR_CREDENTIALS_FILE : CF_ECR_REGISTRY,
+                  miss = i ? CF_ECR_REGISTRY : CF_ECR_CREDENTIALS_FILE;
+        if (c->value[have] && c->mode == CF_MODE_AWS) {
+            es_buf_printf(err,
+                          "%s: %s applies to the embedded ECR only: in aws mode images are "
+                          "pulled from the real ECR (unset it or set ECS_SECRETS_MODE=embedded)",
+                          c->source[have], cf_keys[have].name);
+            return -EINVAL;
+        }
+        if (c->value[have] && !c->value[miss]) {
+            es_buf_printf(err, "%s: %s is set but %s is not: the local ECR needs both",
+                          c->source[have], cf_keys[have].name, cf_keys[miss].name);
+            return -EINVAL;
+        }
     }
     c->docker_socket = es_strdup(c->value[CF_DOCKER_HOST] + strlen("unix://"));
     if (!c->docker_socket)

@@ -24,7 +24,8 @@ Prints "PORT\n" once listening on 127.0.0.1 (port 0 = any). Behaviour:
 
   AWS JSON 1.1 (X-Amz-Target): AmazonSSM.GetParameters / GetParameter /
   DescribeParameters (ParameterFilters Name Equals), secretsmanager.
-  GetSecretValue / DescribeSecret (VersionIdsToStages). Query (Action=): AssumeRole,
+  GetSecretValue / DescribeSecret (VersionIdsToStages), AmazonEC2ContainerRegistry_V20150921.
+  GetAuthorizationToken. Query (Action=): AssumeRole,
   GetCallerIdentity. Names starting "missing" are not found.
 
   IMDSv2: PUT /latest/api/token, GET /latest/meta-data/iam/security-
@@ -46,6 +47,7 @@ Prints "PORT\n" once listening on 127.0.0.1 (port 0 = any). Behaviour:
   from the key), so a drill may kill the fake for an outage and start it on the same port.
 """
 import argparse
+import base64
 import json
 import socketserver
 import sys
@@ -485,6 +487,19 @@ class H(BaseHTTPRequestHandler):
         if n.startswith("missing"):
             return self.send(400, json.dumps({"__type": "ParameterNotFound", "message": ""}))
         self.send(200, json.dumps({"Parameter": self.param(n)}))
+
+    def op_GetAuthorizationToken(self, req):
+        """ECR: the token of the (first) registry asked, base64 "AWS:ecr-pass-ID"; registry
+        999999999999 is refused as AWS refuses a caller without the permission."""
+        ids = req.get("registryIds") or ["123456789012"]
+        if ids[0] == "999999999999":
+            return self.send(400, json.dumps({
+                "__type": "AccessDeniedException",
+                "message": "User is not authorized to perform: ecr:GetAuthorizationToken"}))
+        tok = base64.b64encode(("AWS:ecr-pass-%s" % ids[0]).encode()).decode()
+        self.send(200, json.dumps({"authorizationData": [{
+            "authorizationToken": tok, "expiresAt": fake_now() + 43200,
+            "proxyEndpoint": "https://%s.dkr.ecr.us-east-1.amazonaws.com" % ids[0]}]}))
 
     def op_GetSecretValue(self, req):
         sid = req.get("SecretId", "")

@@ -1188,6 +1188,12 @@ int ag_api_metrics(void *arg, const char *path, es_buf *out, const char **conten
         ag_metrics_sync_counter(m, METRIC_PREFIX "secretsmanager_calls_total",
                                 "Secrets Manager GetSecretValue calls started", NULL,
                                 (double)rs.sm_calls);
+        ag_metrics_sync_counter(m, METRIC_PREFIX "ecr_token_calls_total",
+                                "ECR GetAuthorizationToken calls started (image pulls)", NULL,
+                                (double)rs.ecr_calls);
+        ag_metrics_sync_counter(m, METRIC_PREFIX "ecr_tokens_cached_total",
+                                "ECR tokens taken from the (role, registry) cache", NULL,
+                                (double)rs.ecr_cached);
     }
     if (api->server) {
         aw_listener_stats ss;

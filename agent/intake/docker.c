@@ -502,7 +502,8 @@ static int start(intake *in)
     snprintf(o->name, sizeof o->name, "%s", in->name);
     x->ops = o;
     in->doc = NULL; /* the op's now */
-    r = ag_resolve_start(x->cfg.resolver, td, on_resolved, o);
+    /* the client pulled the image itself: no ECR token is asked for it */
+    r = ag_resolve_start_no_pull(x->cfg.resolver, td, on_resolved, o);
     if (r < 0) {
         in->doc = o->doc;
         o->doc = NULL;

@@ -25,6 +25,8 @@ void ag_secret_plan_free(ag_secret_plan *p)
     es_free(p->items);
     es_free(p->envfiles);
     es_free(p->objects);
+    es_free(p->ecr);
+    es_free(p->ecr_registries);
     es_free(p);
 }
 
@@ -254,4 +256,51 @@ const ag_secret_expand *ag_secret_expand_find(const ag_taskdef *td, const char *
         if (strcmp(cd->expands[i].ref->name, name) == 0)
             return &cd->expands[i];
     return NULL;
+}
+
+int ag_secret_plan_ecr(ag_secret_plan *p, const ag_taskdef *td, const ag_ecr_local *local,
+                       char *err, size_t errlen)
+{
+    size_t n = td->n_containers ? td->n_containers : 1;
+    ag_plan_ecr *v = es_calloc(n, sizeof *v);
+    size_t *regs = es_calloc(n, sizeof *regs);
+    if (!v || !regs) {
+        es_free(v);
+        es_free(regs);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    size_t k = 0, nr = 0;
+    for (size_t c = 0; c < td->n_containers; c++) {
+        const ag_container_def *cd = &td->containers[c];
+        if (cd->repository_credentials)
+            continue; /* its own credentials (S15) */
+        char why[512];
+        int rc = ag_ecr_image_parse(cd->image, local, &v[k].image, why, sizeof why);
+        if (rc < 0) {
+            snprintf(err, errlen, "container %s: %s", cd->name, why);
+            es_free(v);
+            es_free(regs);
+            return -EINVAL;
+        }
+        if (rc == 0 || (local && local->only && !v[k].image.local))
+            continue;
+        v[k].container = c;
+        size_t r = 0;
+        while (r < nr && !(strcmp(v[regs[r]].image.host, v[k].image.host) == 0 &&
+                           strcmp(v[regs[r]].image.account, v[k].image.account) == 0 &&
+                           strcmp(v[regs[r]].image.region, v[k].image.region) == 0))
+            r++;
+        if (r == nr)
+            regs[nr++] = k;
+        v[k].registry = r;
+        k++;
+    }
+    es_free(p->ecr);
+    es_free(p->ecr_registries);
+    p->ecr = v;
+    p->n_ecr = k;
+    p->ecr_registries = regs;
+    p->n_ecr_registries = nr;
+    return 0;
 }

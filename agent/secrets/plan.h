@@ -19,6 +19,13 @@
  * the preflight checks (s3:GetObject, s3:GetBucketLocation) and the
  * resolver fetches with the same execution role's credentials.
  *
+ * A container whose image is ECR's (ecr.h) and that names no
+ * repositoryCredentials is pulled with an ECR token (ag_secret_plan_ecr): one
+ * ecr entry per such container, pointing at the distinct registries (host,
+ * account, region) whose GetAuthorizationToken the resolver asks with the
+ * execution role, and whose repositories the preflight checks
+ * (ecr:GetAuthorizationToken, ecr:BatchGetImage, ecr:GetDownloadUrlForLayer).
+ *
  * The plan is built once per launch from the references as registration
  * parsed them (taskdef.h's ag_secret_ref.vf: nothing is parsed here), and it
  * is what the execution role's preflight checks (preflight.h) and what the
@@ -31,6 +38,7 @@
 #include <stddef.h>
 
 #include "agent/tasks/task.h"
+#include "agent/secrets/ecr.h"
 #include "agent/secrets/envfile.h"
 #include "agent/tasks/taskdef.h"
 
@@ -71,6 +79,13 @@ typedef struct ag_plan_envfile {
     size_t object;    /* index into the plan's objects */
 } ag_plan_envfile;
 
+/* A container's image pulled from ECR with a token. */
+typedef struct ag_plan_ecr {
+    size_t container; /* index into the task definition's containers */
+    ag_ecr_image image;
+    size_t registry; /* index into the plan's ecr_registries */
+} ag_plan_ecr;
+
 typedef struct ag_secret_plan {
     ag_plan_item *items;
     size_t n_items;
@@ -87,6 +102,10 @@ typedef struct ag_secret_plan {
     const ag_env_file **objects; /* the distinct S3 objects (borrowed: the first
                                     file naming each), one GetObject each */
     size_t n_objects;
+    ag_plan_ecr *ecr; /* ag_secret_plan_ecr's, in container order */
+    size_t n_ecr;
+    size_t *ecr_registries; /* per distinct registry, the index of its first ecr entry */
+    size_t n_ecr_registries;
 } ag_secret_plan;
 
 /* Builds td's plan; task_region fills bare names' region when registration
@@ -96,6 +115,13 @@ int ag_secret_plan_build(const ag_taskdef *td, const char *task_region, ag_secre
                          char *err, size_t errlen);
 /* NULL-safe. */
 void ag_secret_plan_free(ag_secret_plan *p);
+/* Adds to p the containers of td whose image is ECR's (local: the embedded
+ * mode's local registry, or NULL) and that have no repositoryCredentials
+ * (those are pulled with their own credentials); with local->only, the
+ * local registry's images alone. 0; -EINVAL with err set
+ * (an ECR-looking image that breaks ECR's rules: ecr.h); -ENOMEM. */
+int ag_secret_plan_ecr(ag_secret_plan *p, const ag_taskdef *td, const ag_ecr_local *local,
+                       char *err, size_t errlen);
 
 /* The reference of td that a task's secret metadata names: container's
  * secrets[] (AG_SECRET_ENV) or secretOptions[] (AG_SECRET_LOG) entry called

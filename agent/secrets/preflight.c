@@ -25,6 +25,9 @@
 #define ACT_KMS "kms:Decrypt"
 #define ACT_S3_GET "s3:GetObject"
 #define ACT_S3_LOCATION "s3:GetBucketLocation"
+#define ACT_ECR_TOKEN "ecr:GetAuthorizationToken"
+#define ACT_ECR_IMAGE "ecr:BatchGetImage"
+#define ACT_ECR_LAYER "ecr:GetDownloadUrlForLayer"
 #define SIM_ACTION "SimulatePrincipalPolicy"
 #define VIA_SSM "ssm"
 #define VIA_SM "secretsmanager"
@@ -421,7 +424,7 @@ typedef struct op {
     size_t n_sims;
     size_t pending;
     ag_pf_pairs pairs;
-    ag_pf_pairs s3; /* the environment files' pairs, known from the plan alone */
+    ag_pf_pairs s3; /* the environment files' and ECR images' pairs, known from the plan alone */
     ag_pf_outcome outcome;
     bool simulate_failed;
     bool no_role; /* the execution role does not exist (IAM said so) */
@@ -1072,7 +1075,11 @@ static void on_simulate(void *arg, const aw_error *err, aw_http_response *resp)
         for (size_t i = 0; r == 0 && i < n; i++) {
             /* (an S3 object's bucket policy may grant what the role's own
              * policies do not: S3 is among those with resource policies) */
-            bool ssm = strcmp(res[i].action, ACT_SSM) == 0 || strcmp(res[i].action, ACT_PATH) == 0;
+            /* (ECR repositories have repository policies; GetAuthorizationToken
+             * is asked on "*", which no resource policy covers) */
+            bool ssm = strcmp(res[i].action, ACT_SSM) == 0 ||
+                       strcmp(res[i].action, ACT_PATH) == 0 ||
+                       strcmp(res[i].action, ACT_ECR_TOKEN) == 0;
             bool explicit_deny = strcmp(res[i].decision, "explicitDeny") == 0;
             bool implicit_deny = strcmp(res[i].decision, "implicitDeny") == 0;
             /* resource and key policies are not in the simulation: an
@@ -1332,6 +1339,20 @@ static int add_object(op *o, const ag_env_file *f)
     return r < 0 ? r : 0;
 }
 
+/* An image pulled from ECR: ecr:GetAuthorizationToken on "*" (the token
+ * is the account's, not a repository's), ecr:BatchGetImage and
+ * ecr:GetDownloadUrlForLayer on its repository, as the managed
+ * AmazonECSTaskExecutionRolePolicy grants them. */
+static int add_ecr(op *o, const ag_plan_ecr *e)
+{
+    char arn[AG_ECR_ARN_MAX];
+    int r = ag_ecr_repository_arn(&e->image, arn, sizeof arn);
+    if (r == 0 && (r = ag_pf_pairs_add(&o->s3, ACT_ECR_TOKEN, "*", NULL)) >= 0 &&
+        (r = ag_pf_pairs_add(&o->s3, ACT_ECR_IMAGE, arn, NULL)) >= 0)
+        r = ag_pf_pairs_add(&o->s3, ACT_ECR_LAYER, arn, NULL);
+    return r < 0 ? r : 0;
+}
+
 int ag_preflight_start(ag_preflight *p, const ag_secret_plan *plan, const char *role_arn,
                        ag_preflight_cb cb, void *arg)
 {
@@ -1359,6 +1380,8 @@ int ag_preflight_start(ag_preflight *p, const ag_secret_plan *plan, const char *
         r = add_fetch(o, &plan->fetches[i]);
     for (size_t i = 0; i < plan->n_objects && r == 0; i++)
         r = add_object(o, plan->objects[i]);
+    for (size_t i = 0; i < plan->n_ecr && r == 0; i++)
+        r = add_ecr(o, &plan->ecr[i]);
     if (r < 0) {
         for (size_t i = 0; i < o->n_lk; i++)
             lookup_clear(&o->lk[i]);

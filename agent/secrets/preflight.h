@@ -33,6 +33,13 @@
  *                                 (arn:PART:s3:::BUCKET), as ECS documents
  *                                 for environmentFiles (no lookup: the
  *                                 ARNs are the plan's);
+ *        an image from ECR      ecr:GetAuthorizationToken on "*",
+ *                                 ecr:BatchGetImage and
+ *                                 ecr:GetDownloadUrlForLayer on its
+ *                                 repository (arn:PART:ecr:REGION:ACCOUNT:
+ *                                 repository/REPO), as the managed
+ *                                 AmazonECSTaskExecutionRolePolicy grants
+ *                                 (plan.h's ecr entries; no lookup);
  *        a custom KMS key         kms:Decrypt on the key's ARN, with
  *                                 kms:ViaService ssm.REGION.amazonaws.com
  *                                 (SecureStrings, references) or
@@ -57,8 +64,10 @@
  *                       AG_PF_SIM_BATCH resources. The simulation does not
  *                       see resource or key policies, which may grant the role
  *                       on their own, so an implicit deny counts as missing
- *                       only for ssm:GetParameters (parameters have no
- *                       resource policy; secrets, keys and buckets have);
+ *                       only for ssm:GetParameters and
+ *                       ecr:GetAuthorizationToken (parameters have no
+ *                       resource policy, the token is asked on "*";
+ *                       secrets, keys, buckets and repositories have);
  *                       an explicit deny always counts.
  *                       When the host may not simulate (AccessDenied) or the
  *                       call fails, the preflight is skipped (logged once) and

@@ -3,6 +3,7 @@
 #include "agent/secrets/expand.h"
 #include "agent/secrets/plan.h"
 #include "agent/secrets/valuefrom.h"
+#include "aws/ecr.h"
 #include "aws/s3.h"
 #include "aws/secretsmanager.h"
 #include "aws/ssm.h"
@@ -21,6 +22,15 @@
  * a longer list is cut, as the reason itself is cut to AG_STOPPED_REASON_MAX. */
 #define NAMES_LIST_MAX 2048
 
+/* One ECR token kept for (role, registry): the password is a secret. */
+typedef struct ecr_cached {
+    char *role, *host, *account, *region;
+    char *username;
+    char *password; /* SECRET */
+    size_t password_len;
+    int64_t expires_at;
+} ecr_cached;
+
 struct ag_resolver {
     aw_client *client;
     aw_creds *creds;
@@ -30,6 +40,9 @@ struct ag_resolver {
     size_t fp_key_len;
     int64_t (*now)(void);
     ag_resolver_stats stats;
+    char *ecr_host, *ecr_account, *ecr_region; /* ag_ecr_local, copied */
+    bool ecr_only;
+    ecr_cached ecr_cache[AG_ECR_CACHE_MAX];
     size_t in_flight; /* operations not yet freed: the close waits for them */
     bool closing;
     void (*closed)(void *arg);
@@ -45,6 +58,13 @@ typedef struct answer {
     char *arn, *version;
     aw_ssm_result params; /* an SSM path's parameters (SECRET values) */
 } answer;
+
+/* One registry's ECR token (indexed as plan->ecr_registries). */
+typedef struct ecr_answer {
+    char *username;
+    char *password; /* SECRET */
+    size_t password_len;
+} ecr_answer;
 
 /* One backend call's context: an SSM group's (index into ssm_groups) or a
  * Secrets Manager fetch's (index into sm_fetches). */
@@ -66,6 +86,8 @@ typedef struct op {
     call *path_calls;     /* one per plan SSM path */
     call *obj_calls;      /* one per plan S3 object (environment files) */
     es_buf *objects;      /* SECRET: each object's content, as plan->objects */
+    call *ecr_calls;      /* one per plan ECR registry */
+    ecr_answer *ecr;      /* one per plan ECR registry */
     aw_credentials creds; /* the execution role's; wiped at the end */
     size_t pending;
     bool failed;
@@ -93,7 +115,16 @@ int ag_resolver_create(const ag_resolver_config *cfg, ag_resolver **out)
     r->now = cfg->now ? cfg->now : default_now;
     r->region = es_strdup(cfg->region);
     r->fp_key = es_malloc(cfg->fp_key_len);
-    if (!r->region || !r->fp_key) {
+    const ag_ecr_local *el = &cfg->ecr_local;
+    bool ecr_ok = true;
+    r->ecr_only = el->only;
+    if (el->host && *el->host) {
+        r->ecr_host = es_strdup(el->host);
+        r->ecr_account = es_strdup(el->account ? el->account : "");
+        r->ecr_region = es_strdup(el->region ? el->region : cfg->region);
+        ecr_ok = r->ecr_host && r->ecr_account && r->ecr_region;
+    }
+    if (!r->region || !r->fp_key || !ecr_ok) {
         ag_resolver_free(r);
         return -ENOMEM;
     }
@@ -103,10 +134,28 @@ int ag_resolver_create(const ag_resolver_config *cfg, ag_resolver **out)
     return 0;
 }
 
+static void ecr_cached_clear(ecr_cached *e)
+{
+    es_free(e->role);
+    es_free(e->host);
+    es_free(e->account);
+    es_free(e->region);
+    es_free(e->username);
+    if (e->password)
+        es_wipe(e->password, e->password_len);
+    es_free(e->password);
+    memset(e, 0, sizeof *e);
+}
+
 static void resolver_destroy(ag_resolver *r)
 {
     void (*closed)(void *) = r->closed;
     void *arg = r->closed_arg;
+    for (size_t i = 0; i < AG_ECR_CACHE_MAX; i++)
+        ecr_cached_clear(&r->ecr_cache[i]);
+    es_free(r->ecr_host);
+    es_free(r->ecr_account);
+    es_free(r->ecr_region);
     if (r->fp_key)
         es_wipe(r->fp_key, r->fp_key_len);
     es_free(r->fp_key);
@@ -158,6 +207,12 @@ void ag_resolution_free(ag_resolution *res)
             es_wipe(res->envfiles[i].env, res->envfiles[i].len);
         es_free(res->envfiles[i].env);
     }
+    for (size_t i = 0; i < res->n_ecr; i++) {
+        if (res->ecr[i].auth)
+            es_wipe(res->ecr[i].auth, res->ecr[i].len);
+        es_free(res->ecr[i].auth);
+    }
+    es_free(res->ecr);
     es_free(res->envfiles);
     es_free(res->items);
     es_free(res);
@@ -197,6 +252,9 @@ const char *ag_resolution_registry_auth(const ag_resolution *res, size_t contain
     for (size_t i = 0; res && i < res->n; i++)
         if (res->items[i].container == container && res->items[i].target == AG_SECRET_REGISTRY)
             return res->items[i].value;
+    for (size_t i = 0; res && i < res->n_ecr; i++)
+        if (res->ecr[i].container == container)
+            return res->ecr[i].auth;
     return NULL;
 }
 
@@ -226,6 +284,14 @@ static void op_free_cb(uv_handle_t *h)
     for (size_t i = 0; o->objects && o->plan && i < o->plan->n_objects; i++)
         es_buf_free_secret(&o->objects[i]);
     es_free(o->objects);
+    for (size_t i = 0; o->ecr && o->plan && i < o->plan->n_ecr_registries; i++) {
+        es_free(o->ecr[i].username);
+        if (o->ecr[i].password)
+            es_wipe(o->ecr[i].password, o->ecr[i].password_len);
+        es_free(o->ecr[i].password);
+    }
+    es_free(o->ecr);
+    es_free(o->ecr_calls);
     ag_secret_plan_free(o->plan);
     aw_credentials_clear(&o->creds);
     ag_resolution_free(o->result); /* only when the callback did not take it */
@@ -565,6 +631,72 @@ static void assemble_envfiles(op *o)
     es_free(parsed);
 }
 
+/* An ECR token that could not be had or used: ECS's words for it. The
+ * first failure only, as fail(). */
+static void fail_ecr(op *o, const ag_ecr_image *img, const char *code, const char *detail)
+{
+    if (o->failed)
+        return;
+    o->failed = true;
+    if (o->r->closing) {
+        ag_reason_clip(o->reason, sizeof o->reason, AG_REASON_AGENT_STOPPING);
+        return;
+    }
+    ag_reason_secrets(o->reason, sizeof o->reason,
+                      "execution resource retrieval failed: unable to retrieve ecr registry auth "
+                      "for %s (account %s, %s)%s%s: %s",
+                      img->host, img->account, img->region, code ? ": " : "", code ? code : "",
+                      detail);
+}
+
+/* Each ECR container's X-Registry-Auth from its registry's token: the
+ * Docker client's document {"username","password","serveraddress"} built
+ * by the one writer of it (values.h), the token handed in as the JSON
+ * object that writer reads. */
+static void assemble_ecr(op *o)
+{
+    const ag_secret_plan *pl = o->plan;
+    ag_resolution *res = o->result;
+    if (!(res->ecr = es_calloc(pl->n_ecr, sizeof *res->ecr))) {
+        fail_ecr(o, &pl->ecr[0].image, NULL, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < pl->n_ecr && !o->failed; i++) {
+        const ag_plan_ecr *e = &pl->ecr[i];
+        const ecr_answer *a = &o->ecr[e->registry];
+        es_buf doc, hdr;
+        es_buf_init(&doc, AW_ECR_TOKEN_MAX + AW_ECR_USER_MAX + 64);
+        es_buf_init(&hdr, AG_REGISTRY_AUTH_MAX);
+        es_jw w;
+        es_jw_init(&w, &doc);
+        es_jw_obj(&w);
+        es_jw_kstr(&w, "username", a->username ? a->username : "");
+        es_jw_kstr(&w, "password", a->password ? a->password : "");
+        es_jw_obj_end(&w);
+        char err[256];
+        int rc = es_jw_finish(&w);
+        if (rc == 0)
+            rc = ag_registry_auth_build(o->td->containers[e->container].image, es_buf_cstr(&doc),
+                                        doc.len, &hdr, err, sizeof err);
+        else
+            snprintf(err, sizeof err, "out of memory");
+        es_buf_free_secret(&doc);
+        if (rc < 0) {
+            es_buf_free_secret(&hdr);
+            fail_ecr(o, &e->image, NULL, err);
+            return;
+        }
+        res->ecr[res->n_ecr].container = e->container;
+        res->ecr[res->n_ecr].len = hdr.len;
+        res->ecr[res->n_ecr].auth = es_buf_steal(&hdr);
+        if (!res->ecr[res->n_ecr].auth) {
+            fail_ecr(o, &e->image, NULL, "out of memory");
+            return;
+        }
+        res->n_ecr++;
+    }
+}
+
 /* Builds the result once every fetch answered. */
 static void assemble(op *o)
 {
@@ -642,6 +774,8 @@ static void assemble(op *o)
         check_expansions(o);
     if (!o->failed && o->plan->n_objects)
         assemble_envfiles(o);
+    if (!o->failed && o->plan->n_ecr)
+        assemble_ecr(o);
     if (o->failed) {
         ag_resolution_free(o->result);
         o->result = NULL;
@@ -871,6 +1005,121 @@ static void start_objects(op *o, const aw_sigv4_creds *creds)
     }
 }
 
+/* ---- ECR tokens ---- */
+
+static ecr_cached *ecr_cache_find(ag_resolver *r, const char *role, const ag_ecr_image *img)
+{
+    int64_t now = r->now();
+    for (size_t i = 0; i < AG_ECR_CACHE_MAX; i++) {
+        ecr_cached *e = &r->ecr_cache[i];
+        if (!e->role)
+            continue;
+        if (e->expires_at - AG_ECR_TOKEN_MARGIN_S <= now) {
+            ecr_cached_clear(e); /* no longer handed out: gone */
+            continue;
+        }
+        if (strcmp(e->role, role) == 0 && strcmp(e->host, img->host) == 0 &&
+            strcmp(e->account, img->account) == 0 && strcmp(e->region, img->region) == 0)
+            return e;
+    }
+    return NULL;
+}
+
+/* Keeps a token for (role, registry) unless it is too close to its end;
+ * a full cache drops the entry that expires first. */
+static void ecr_cache_put(ag_resolver *r, const char *role, const ag_ecr_image *img,
+                          const aw_ecr_token *t)
+{
+    if (t->expires_at - AG_ECR_TOKEN_MARGIN_S <= r->now())
+        return;
+    ecr_cached *slot = ecr_cache_find(r, role, img);
+    for (size_t i = 0; i < AG_ECR_CACHE_MAX && !slot; i++)
+        if (!r->ecr_cache[i].role)
+            slot = &r->ecr_cache[i];
+    if (!slot) {
+        slot = &r->ecr_cache[0];
+        for (size_t i = 1; i < AG_ECR_CACHE_MAX; i++)
+            if (r->ecr_cache[i].expires_at < slot->expires_at)
+                slot = &r->ecr_cache[i];
+    }
+    ecr_cached_clear(slot);
+    ecr_cached e = {.role = es_strdup(role),
+                    .host = es_strdup(img->host),
+                    .account = es_strdup(img->account),
+                    .region = es_strdup(img->region),
+                    .username = es_strdup(t->username),
+                    .password = es_malloc(t->password_len + 1),
+                    .password_len = t->password_len,
+                    .expires_at = t->expires_at};
+    if (!e.role || !e.host || !e.account || !e.region || !e.username || !e.password) {
+        ecr_cached_clear(&e); /* not kept: asked again next time */
+        return;
+    }
+    memcpy(e.password, t->password, t->password_len + 1);
+    *slot = e;
+}
+
+/* Copies a token into the operation's answer for registry k. */
+static int ecr_take(op *o, size_t k, const char *username, const char *password, size_t len)
+{
+    ecr_answer *a = &o->ecr[k];
+    a->username = es_strdup(username);
+    a->password = es_malloc(len + 1);
+    if (!a->username || !a->password)
+        return -ENOMEM;
+    memcpy(a->password, password, len);
+    a->password[len] = '\0';
+    a->password_len = len;
+    return 0;
+}
+
+static void on_ecr_token(void *arg, const aw_error *err, aw_ecr_token *tok)
+{
+    call *c = arg;
+    op *o = c->op;
+    const ag_ecr_image *img = &o->plan->ecr[o->plan->ecr_registries[c->index]].image;
+    if (err) {
+        char detail[AW_ERROR_MESSAGE_MAX + 64];
+        aw_error_format(err, detail, sizeof detail);
+        fail_ecr(o, img, err->kind == AW_ERR_SERVICE ? err->code : NULL,
+                 err->kind == AW_ERR_SERVICE ? err->message : detail);
+    } else if (ecr_take(o, c->index, tok->username, tok->password, tok->password_len) < 0) {
+        fail_ecr(o, img, NULL, "out of memory");
+    } else if (!o->r->closing) {
+        ecr_cache_put(o->r, o->td->execution_role_arn, img, tok);
+    }
+    one_done(o);
+}
+
+/* Each registry's token: from the cache, else GetAuthorizationToken in the
+ * registry's region for its account (what ECS's agent asks). */
+static void start_ecr(op *o, const aw_sigv4_creds *creds)
+{
+    ag_resolver *r = o->r;
+    const ag_secret_plan *pl = o->plan;
+    for (size_t i = 0; i < pl->n_ecr_registries; i++) {
+        const ag_ecr_image *img = &pl->ecr[pl->ecr_registries[i]].image;
+        o->ecr_calls[i] = (call){.op = o, .index = i};
+        const ecr_cached *hit = ecr_cache_find(r, o->td->execution_role_arn, img);
+        int rc;
+        if (hit) {
+            r->stats.ecr_cached++;
+            if (ecr_take(o, i, hit->username, hit->password, hit->password_len) < 0)
+                fail_ecr(o, img, NULL, "out of memory");
+            o->pending--;
+            continue;
+        }
+        rc = aw_ecr_get_authorization_token(r->client, creds, img->region, img->account,
+                                            on_ecr_token, &o->ecr_calls[i]);
+        if (rc < 0) {
+            fail_ecr(o, img, NULL, strerror(-rc));
+            o->pending--;
+        } else {
+            r->stats.ecr_calls++;
+        }
+    }
+}
+
 static void start_paths(op *o, const aw_sigv4_creds *creds)
 {
     ag_resolver *r = o->r;
@@ -897,7 +1146,9 @@ static void start_fetches(op *o)
     aw_sigv4_creds creds = aw_credentials_view(&o->creds);
     /* one pending for this function itself, so that synchronous failures
      * do not finish the operation while calls are still being started */
-    o->pending = 1 + pl->n_ssm_groups + pl->n_sm + pl->n_paths + pl->n_objects;
+    o->pending =
+        1 + pl->n_ssm_groups + pl->n_sm + pl->n_paths + pl->n_objects + pl->n_ecr_registries;
+    start_ecr(o, &creds);
     start_paths(o, &creds);
     start_objects(o, &creds);
     for (size_t i = 0; i < pl->n_ssm_groups; i++) {
@@ -976,19 +1227,26 @@ static void on_preflight(void *arg, ag_pf_outcome outcome, const char *reason)
 
 /* ---- start ---- */
 
-static int start(ag_resolver *r, const ag_taskdef *td, bool files, ag_resolve_cb cb, void *arg);
+static int start(ag_resolver *r, const ag_taskdef *td, bool files, bool ecr, ag_resolve_cb cb,
+                 void *arg);
 
 int ag_resolve_start(ag_resolver *r, const ag_taskdef *td, ag_resolve_cb cb, void *arg)
 {
-    return start(r, td, true, cb, arg);
+    return start(r, td, true, true, cb, arg);
 }
 
 int ag_resolve_start_secrets(ag_resolver *r, const ag_taskdef *td, ag_resolve_cb cb, void *arg)
 {
-    return start(r, td, false, cb, arg);
+    return start(r, td, false, false, cb, arg);
 }
 
-static int start(ag_resolver *r, const ag_taskdef *td, bool files, ag_resolve_cb cb, void *arg)
+int ag_resolve_start_no_pull(ag_resolver *r, const ag_taskdef *td, ag_resolve_cb cb, void *arg)
+{
+    return start(r, td, true, false, cb, arg);
+}
+
+static int start(ag_resolver *r, const ag_taskdef *td, bool files, bool ecr, ag_resolve_cb cb,
+                 void *arg)
 {
     if (r->closing)
         return -ECANCELED;
@@ -1016,6 +1274,16 @@ static int start(ag_resolver *r, const ag_taskdef *td, bool files, ag_resolve_cb
     int rc = ag_secret_plan_build(td, r->region, &o->plan, err, sizeof err);
     if (rc == 0 && !files) /* the plan keeps its arrays (freed with it), none is used */
         o->plan->n_envfiles = o->plan->n_objects = 0;
+    /* an ECR pull's token is the launch's, as the files are; without an
+     * execution role the image is pulled as before (dockerd's own
+     * credentials), as ECS on EC2 falls back to the instance's */
+    if (rc == 0 && ecr && td->execution_role_arn) {
+        ag_ecr_local local = {.host = r->ecr_host,
+                              .account = r->ecr_account,
+                              .region = r->ecr_region,
+                              .only = r->ecr_only};
+        rc = ag_secret_plan_ecr(o->plan, td, &local, err, sizeof err);
+    }
     if (rc == 0) {
         const ag_secret_plan *pl = o->plan;
         o->answers = es_calloc(pl->n_fetches ? pl->n_fetches : 1, sizeof *o->answers);
@@ -1024,8 +1292,11 @@ static int start(ag_resolver *r, const ag_taskdef *td, bool files, ag_resolve_cb
         o->path_calls = es_calloc(pl->n_paths ? pl->n_paths : 1, sizeof *o->path_calls);
         o->obj_calls = es_calloc(pl->n_objects ? pl->n_objects : 1, sizeof *o->obj_calls);
         o->objects = es_calloc(pl->n_objects ? pl->n_objects : 1, sizeof *o->objects);
+        size_t nr = pl->n_ecr_registries ? pl->n_ecr_registries : 1;
+        o->ecr_calls = es_calloc(nr, sizeof *o->ecr_calls);
+        o->ecr = es_calloc(nr, sizeof *o->ecr);
         if (!o->answers || !o->ssm_calls || !o->sm_calls || !o->path_calls || !o->obj_calls ||
-            !o->objects)
+            !o->objects || !o->ecr_calls || !o->ecr)
             rc = -ENOMEM;
     }
     if (rc < 0) {
@@ -1034,7 +1305,7 @@ static int start(ag_resolver *r, const ag_taskdef *td, bool files, ag_resolve_cb
         give_up(o, "%s", rc == -ENOMEM ? "out of memory" : err);
         return 0;
     }
-    if (o->plan->n_items == 0 && o->plan->n_objects == 0) {
+    if (o->plan->n_items == 0 && o->plan->n_objects == 0 && o->plan->n_ecr == 0) {
         o->result = es_calloc(1, sizeof *o->result);
         if (!o->result) {
             ag_reason_clip(o->reason, sizeof o->reason, "out of memory");

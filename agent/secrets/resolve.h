@@ -41,6 +41,19 @@
  * content is treated as secret: wiped, never in a reason (a file that
  * cannot be read is named by its ARN and line number).
  *
+ * A container whose image is ECR's (ecr.h; plan.h's ecr entries) and that
+ * names no repositoryCredentials is pulled, as ECS does, with the token of
+ * ecr:GetAuthorizationToken asked in step 5 with the execution role's
+ * credentials in the registry's region for its account (after the
+ * preflight's ecr:GetAuthorizationToken, ecr:BatchGetImage and
+ * ecr:GetDownloadUrlForLayer). Tokens are kept per (role, registry) until
+ * AG_ECR_TOKEN_MARGIN_S before they expire (at most AG_ECR_CACHE_MAX,
+ * wiped when dropped and at the close); a task with an ECR image and no
+ * execution role is pulled as before, with dockerd's own credentials. The
+ * token becomes the container's X-Registry-Auth value
+ * (ag_resolution_registry_auth), never a metadata entry, a log line or a
+ * reason.
+ *
  * Nothing is half-done: a failure hands back no value at all. Values live
  * only in ag_resolution (wiped by ag_resolution_free); reasons and stats
  * never hold one. */
@@ -51,6 +64,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agent/secrets/ecr.h"
 #include "agent/secrets/inject.h"
 #include "agent/secrets/preflight.h"
 #include "agent/tasks/task.h"
@@ -85,9 +99,18 @@ typedef struct ag_resolved_envfiles {
     size_t len;
 } ag_resolved_envfiles;
 
+/* One container's X-Registry-Auth built from an ECR token. */
+typedef struct ag_resolved_ecr {
+    size_t container;
+    char *auth; /* SECRET, NUL-terminated, len bytes */
+    size_t len;
+} ag_resolved_ecr;
+
 typedef struct ag_resolution {
     ag_resolved_secret *items;
     size_t n;
+    ag_resolved_ecr *ecr; /* one per container pulled from ECR with a token */
+    size_t n_ecr;
     ag_resolved_envfiles *envfiles; /* one per container with environmentFiles */
     size_t n_envfiles;
 } ag_resolution;
@@ -99,7 +122,8 @@ void ag_resolution_free(ag_resolution *r);
 size_t ag_resolution_values(const ag_resolution *r, size_t container, ag_secret_value *out,
                             size_t cap);
 /* The X-Registry-Auth value of a container's repositoryCredentials (S15;
- * inject.h's ag_registry_auth_build), borrowed from r, or NULL. Secret. */
+ * inject.h's ag_registry_auth_build) or, without them, of its ECR token,
+ * borrowed from r, or NULL. Secret. */
 const char *ag_resolution_registry_auth(const ag_resolution *r, size_t container);
 
 /* A container's merged environment files (borrowed from r, SECRET), *len
@@ -116,13 +140,19 @@ typedef struct ag_resolver_config {
     size_t fp_key_len;
     int64_t (*now)(void);    /* epoch seconds; NULL: time() */
     ag_preflight *preflight; /* borrowed; NULL: no preflight */
+    ag_ecr_local ecr_local; /* embedded mode's local ECR registry (ecr.h); copied; all NULL: none */
 } ag_resolver_config;
+
+#define AG_ECR_CACHE_MAX 64        /* (role, registry) tokens kept */
+#define AG_ECR_TOKEN_MARGIN_S 1800 /* a token is asked again this long before it expires */
 
 typedef struct ag_resolver_stats {
     unsigned long resolutions, failures;
     unsigned long ssm_calls, ssm_names, sm_calls; /* backend calls started */
     unsigned long ssm_paths;                      /* GetParametersByPath series started */
     unsigned long s3_calls;         /* environment files' GetBucketLocation and GetObject started */
+    unsigned long ecr_calls;        /* GetAuthorizationToken started */
+    unsigned long ecr_cached;       /* ECR tokens answered from the cache */
     unsigned long preflight_denied; /* failed by the preflight */
 } ag_resolver_stats;
 
@@ -156,5 +186,10 @@ int ag_resolve_start(ag_resolver *r, const ag_taskdef *td, ag_resolve_cb cb, voi
  * again (its secret files refreshed); the files are read at launch only,
  * as ECS reads them. */
 int ag_resolve_start_secrets(ag_resolver *r, const ag_taskdef *td, ag_resolve_cb cb, void *arg);
+/* ag_resolve_start without the images' ECR tokens (no ECR call, no ecr:
+ * permission checked, no ag_resolution.ecr): a create whose client pulled
+ * its image itself (the Docker socket's intake: `docker run` pulls with
+ * the client's credentials before it creates). */
+int ag_resolve_start_no_pull(ag_resolver *r, const ag_taskdef *td, ag_resolve_cb cb, void *arg);
 
 #endif

@@ -114,9 +114,10 @@ static void on_created(void *ud, const dk_result *r, const char *id)
         split_image(et->t->containers[i].image, name, sizeof name, tag, sizeof tag);
         cop *p = es_calloc(1, sizeof *p);
         et->pulled_step = et->step + 1;
-        /* repositoryCredentials (S15): the X-Registry-Auth value lives in
-         * the resolution, wiped with it after the last create; the Docker
-         * client wipes its copy of the request once written */
+        /* repositoryCredentials (S15) or an ECR token (issue 20): the
+         * X-Registry-Auth value lives in the resolution, wiped with it
+         * after the last create; the Docker client wipes its copy of the
+         * request once written */
         const ag_container_def *cd = ag_eng_cdef(et, i);
         const char *auth =
             cd ? ag_resolution_registry_auth(et->res, (size_t)(cd - et->td->td->containers)) : NULL;
@@ -125,7 +126,10 @@ static void on_created(void *ud, const dk_result *r, const char *id)
             if (dk_image_pull(et->e->cfg.docker, name, tag[0] ? tag : NULL, auth, on_pulled, p) ==
                 0) {
                 es_info("task %s: pulling %s%s", et->t->id, et->t->containers[i].image,
-                        auth ? " with the registry credentials of repositoryCredentials" : "");
+                        !auth                        ? ""
+                        : cd->repository_credentials ? " with the registry credentials of "
+                                                       "repositoryCredentials"
+                                                     : " with the ECR token of the execution role");
                 ag_eng_op_begin(et);
                 return;
             }

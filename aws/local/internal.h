@@ -60,6 +60,7 @@ struct al_ctx {
     struct al_authz_cache *authz_cache;
     struct pv_cache *ssm_cache; /* ssm.c: parameter versions as stored */
     struct al_match *match;     /* match.c: AllowedPattern off the loop; NULL: inline */
+    char *ecr_registry, *ecr_credentials_file; /* ecr.c (al_options'); NULL: none */
     al_cache_stats cache_stats;
 };
 
@@ -138,5 +139,6 @@ typedef struct al_op {
 extern const al_op al_kms_ops[];
 extern const al_op al_ssm_ops[];
 extern const al_op al_sm_ops[];
+extern const al_op al_ecr_ops[];
 
 #endif

@@ -358,6 +358,11 @@ int al_open(const al_options *opt, al_ctx **out, char *err, size_t errlen)
     c->account = es_strdup(opt->account ? opt->account : "123456789012");
     if (!c->region || !c->account)
         goto out;
+    if (opt->ecr_registry && !(c->ecr_registry = es_strdup(opt->ecr_registry)))
+        goto out;
+    if (opt->ecr_credentials_file &&
+        !(c->ecr_credentials_file = es_strdup(opt->ecr_credentials_file)))
+        goto out;
     c->partition = aw_region_partition(c->region);
     if (!c->partition) {
         r = -EINVAL;
@@ -409,6 +414,8 @@ void al_close(al_ctx *c)
     al_db_close(c->db);
     es_free(c->region);
     es_free(c->account);
+    es_free(c->ecr_registry);
+    es_free(c->ecr_credentials_file);
     es_wipe(c->master, sizeof c->master);
     al_kms_memo_end(c); /* wipes the memo and its expanded key */
     es_free(c);
@@ -430,6 +437,8 @@ static const al_op *find_op(const char *service, const char *operation)
         table = al_sm_ops;
     else if (strcmp(service, "TrentService") == 0)
         table = al_kms_ops;
+    else if (strcmp(service, "AmazonEC2ContainerRegistry_V20150921") == 0)
+        table = al_ecr_ops;
     if (!table)
         return NULL;
     for (const al_op *o = table; o->name; o++)
@@ -451,7 +460,7 @@ static bool split_target(const char *target, char *svc, size_t svclen, const cha
 
 bool al_knows_target(const char *target)
 {
-    char svc[32];
+    char svc[64];
     const char *op;
     return split_target(target, svc, sizeof svc, &op) && find_op(svc, op);
 }
@@ -548,7 +557,7 @@ int al_dispatch(al_ctx *c, const char *target, const char *principal, const char
 int al_dispatch_in(al_ctx *c, const char *region, const char *target, const char *principal,
                    const char *body, size_t len, es_buf *out, al_error *err)
 {
-    char svc[32];
+    char svc[64];
     const char *op;
     if (!split_target(target, svc, sizeof svc, &op))
         return al_fail(err, 400, "UnknownOperationException", "Missing or malformed X-Amz-Target.");

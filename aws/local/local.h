@@ -98,6 +98,12 @@ typedef struct al_options {
     unsigned rotation_time_scale;
     al_rotation_event_fn rotation_event; /* NULL: not told */
     void *rotation_event_arg;
+    /* The embedded ECR (ecr.h): the local registry ("host:port") standing
+     * for the account's ECR host, and the file holding the USERNAME:PASSWORD
+     * line its GetAuthorizationToken hands out. NULL: no registry (the
+     * operation answers that). */
+    const char *ecr_registry;
+    const char *ecr_credentials_file;
 } al_options;
 
 /* Opens (or creates) the database and master key, and makes sure the AWS

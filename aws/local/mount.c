@@ -1,6 +1,6 @@
 /* mount.c - the embedded services on the signed listener (local.h al_mount):
  * the authenticator the listener asks (the store keeps the access keys), the
- * JSON 1.1 routes of SSM, Secrets Manager and KMS, the query route of IAM and
+ * JSON 1.1 routes of SSM, Secrets Manager, KMS and ECR, the query route of IAM and
  * STS, the REST route of S3. The listener (aws/listener.h) knows none of them. */
 #include "aws/local/local.h"
 
@@ -73,6 +73,7 @@ int al_mount(al_ctx *c, aw_listener *l)
         {"AmazonSSM.", "ssm", NULL},
         {"secretsmanager.", "secretsmanager", "Message"},
         {"TrentService.", "kms", NULL},
+        {"AmazonEC2ContainerRegistry_V20150921.", "ecr", NULL},
     };
     int rc = al_match_enable(c, aw_listener_loop(l));
     if (rc < 0)

@@ -277,3 +277,52 @@ wait_container_log() {
   done
   return 1
 }
+
+# it_registry USER PASSWORD REPO: a private registry, as a user runs one: Debian's
+# docker-registry (distribution 2.x) with htpasswd basic auth for USER on a free loopback port
+# (dockerd takes loopback registries as insecure: plain http), its storage under
+# $WORK/registry, its log $WORK/registry.log; local/busybox pushed to it as
+# IMG=127.0.0.1:RPORT/REPO:latest (docker login with a throwaway $WORK/docker config, logout
+# after) and removed from the engine again, checked to be unpullable without credentials. Sets
+# RPORT, REG_PID and IMG; the caller's it_cleanup_hook kills $REG_PID and removes $IMG.
+it_registry() {
+  local user=$1 pass=$2 repo=$3 code= i
+  command -v /usr/bin/docker-registry >/dev/null || fail "docker-registry missing (scripts/deps.sh)"
+  command -v htpasswd >/dev/null || fail "htpasswd missing (apache2-utils, scripts/deps.sh)"
+  local dk=(env DOCKER_CONFIG="$WORK/docker" docker -H "$ES_TEST_DOCKER_HOST")
+  RPORT=$(it_free_port)
+  htpasswd -Bbn "$user" "$pass" >"$WORK/htpasswd"
+  cat >"$WORK/registry.yml" <<REG
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $WORK/registry
+http:
+  addr: 127.0.0.1:$RPORT
+  secret: es-test-not-a-secret
+auth:
+  htpasswd:
+    realm: es-test
+    path: $WORK/htpasswd
+REG
+  /usr/bin/docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 </dev/null &
+  REG_PID=$!
+  for ((i = 0; i < 100; i++)); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$RPORT/v2/" || true)
+    [[ $code == 401 ]] && break
+    sleep 0.1
+  done
+  [[ $code == 401 ]] || fail "the registry did not answer 401 on /v2/ ($code)"
+  IMG=127.0.0.1:$RPORT/$repo:latest
+  printf '%s' "$pass" | "${dk[@]}" login -u "$user" --password-stdin "127.0.0.1:$RPORT" >/dev/null 2>&1 ||
+    fail "docker login to the test registry"
+  "${dk[@]}" tag local/busybox:latest "$IMG"
+  "${dk[@]}" push "$IMG" >/dev/null || fail "docker push"
+  "${dk[@]}" logout "127.0.0.1:$RPORT" >/dev/null
+  "${dk[@]}" rmi "$IMG" >/dev/null
+  ! "${dk[@]}" image inspect "$IMG" >/dev/null 2>&1 || fail "$IMG still in the engine"
+  # without credentials the engine cannot pull it: the registry really asks
+  ! "${dk[@]}" pull "$IMG" >/dev/null 2>&1 || fail "the registry served $IMG without credentials"
+}

@@ -15,8 +15,6 @@
 #   - no password in the agent's log or state directory.
 set -euo pipefail
 : "${ES_AGENT_BIN:?}" "${ES_TEST_DOCKER_HOST:?}"
-command -v /usr/bin/docker-registry >/dev/null || { echo "docker-registry missing (scripts/deps.sh)" >&2; exit 1; }
-command -v htpasswd >/dev/null || { echo "htpasswd missing (apache2-utils, scripts/deps.sh)" >&2; exit 1; }
 # shellcheck source=SCRIPTDIR/lib.sh
 . "$(dirname "$0")/lib.sh"
 it_workdir regauth
@@ -40,42 +38,8 @@ it_cleanup_hook() {
 }
 it_aws_env "$STATE"
 
-# ---- the registry
-RPORT=$(it_free_port)
-htpasswd -Bbn reguser "$PASS" >"$WORK/htpasswd"
-cat >"$WORK/registry.yml" <<EOF
-version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: $WORK/registry
-http:
-  addr: 127.0.0.1:$RPORT
-  secret: es-test-not-a-secret
-auth:
-  htpasswd:
-    realm: es-test
-    path: $WORK/htpasswd
-EOF
-/usr/bin/docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 </dev/null &
-REG_PID=$!
-for ((i = 0; i < 100; i++)); do
-  code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$RPORT/v2/" || true)
-  [[ $code == 401 ]] && break
-  sleep 0.1
-done
-[[ $code == 401 ]] || fail "the registry did not answer 401 on /v2/ ($code)"
-IMG=127.0.0.1:$RPORT/busybox:latest
-printf '%s' "$PASS" | D login -u reguser --password-stdin "127.0.0.1:$RPORT" >/dev/null 2>&1 ||
-  fail "docker login to the test registry"
-D tag local/busybox:latest "$IMG"
-D push "$IMG" >/dev/null || fail "docker push"
-D logout "127.0.0.1:$RPORT" >/dev/null
-D rmi "$IMG" >/dev/null
-! D image inspect "$IMG" >/dev/null 2>&1 || fail "$IMG still in the engine"
-# without credentials the engine cannot pull it: the registry really asks
-! D pull "$IMG" >/dev/null 2>&1 || fail "the registry served $IMG without credentials"
+# ---- the registry (lib.sh), busybox pushed to it as $IMG
+it_registry reguser "$PASS" busybox
 
 # ---- the agent
 it_endpoint

@@ -30,6 +30,8 @@ typedef struct alt {
     char last_resource[1024];
     int authz_calls;
     char region[64]; /* al_verify's region out */
+    /* the embedded ECR's registry and credentials file (alt_reopen) */
+    const char *ecr_registry, *ecr_credentials_file;
 } alt;
 
 static alt T;
@@ -57,7 +59,9 @@ static void alt_open(void)
                     .authz = alt_authz,
                     .authz_arg = &T,
                     .clock = alt_clock,
-                    .clock_arg = &T};
+                    .clock_arg = &T,
+                    .ecr_registry = T.ecr_registry,
+                    .ecr_credentials_file = T.ecr_credentials_file};
     char err[256] = "";
     int r = al_open(&o, &T.ctx, err, sizeof err);
     cr_assert_eq(r, 0, "al_open: %s", err);

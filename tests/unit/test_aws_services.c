@@ -5,6 +5,7 @@
 
 #include <uv.h>
 
+#include "aws/ecr.h"
 #include "aws/secretsmanager.h"
 #include "aws/ssm.h"
 #include "aws/sts.h"
@@ -241,6 +242,54 @@ Test(svc, secrets_manager_string_binary_stage_version)
     cr_expect_str_eq(m.err.code, "ResourceNotFoundException");
     cr_expect_str_eq(m.err.message, "Secrets Manager can't find the specified secret.");
     cr_expect_eq(fake_op_count(&f, "GetSecretValue"), 3);
+}
+
+typedef struct egot {
+    bool failed;
+    aw_error err;
+    char user[64], password[64], endpoint[128];
+    int64_t expires_at;
+} egot;
+
+static void on_ecr(void *arg, const aw_error *err, aw_ecr_token *t)
+{
+    egot *g = arg;
+    if (err) {
+        g->failed = true;
+        g->err = *err;
+        return;
+    }
+    snprintf(g->user, sizeof g->user, "%s", t->username);
+    snprintf(g->password, sizeof g->password, "%s", t->password);
+    snprintf(g->endpoint, sizeof g->endpoint, "%s", t->proxy_endpoint ? t->proxy_endpoint : "");
+    g->expires_at = t->expires_at;
+}
+
+/* Issue 20: ECR's GetAuthorizationToken, signed "ecr" (the fake re-signs with botocore), the
+ * image's registry asked by id; AccessDenied is not retried; a bad registry id is refused
+ * before any call. */
+Test(svc, ecr_authorization_token)
+{
+    egot g = {0};
+    cr_assert_eq(aw_ecr_get_authorization_token(c, &creds, "us-east-1", "123456789012", on_ecr, &g),
+                 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    cr_assert(!g.failed, "%s %s", g.err.code, g.err.message);
+    cr_expect_str_eq(g.user, "AWS");
+    cr_expect_str_eq(g.password, "ecr-pass-123456789012");
+    cr_expect_str_eq(g.endpoint, "https://123456789012.dkr.ecr.us-east-1.amazonaws.com");
+    cr_expect_gt(g.expires_at, 1000000000);
+    egot d = {0};
+    cr_assert_eq(aw_ecr_get_authorization_token(c, &creds, NULL, "999999999999", on_ecr, &d), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    cr_assert(d.failed);
+    cr_expect_str_eq(d.err.code, "AccessDeniedException");
+    cr_expect_eq(d.err.attempts, 1);
+    cr_expect_eq(fake_op_count(&f, "GetAuthorizationToken"), 2);
+    cr_assert_eq(aw_ecr_get_authorization_token(c, &creds, NULL, "12345", on_ecr, &d), -EINVAL);
+    cr_assert_eq(aw_ecr_get_authorization_token(c, &creds, NULL, "12345678901x", on_ecr, &d),
+                 -EINVAL);
+    cr_expect_eq(fake_op_count(&f, "GetAuthorizationToken"), 2);
 }
 
 Test(svc, throttling_and_5xx_retried_then_success)

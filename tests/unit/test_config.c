@@ -529,3 +529,45 @@ Test(config, task_endpoint)
     expect_error("ECS_SECRETS_TASK_ENDPOINT=0.0.0.0:80\n", "the host must be loopback");
     expect_error("ECS_SECRETS_TASK_ENDPOINT=127.0.0.1\n", "must be HOST:PORT");
 }
+
+/* Issue 20: the embedded ECR's local registry: HOST[:PORT] as an image name's registry, its
+ * credentials file absolute; both or neither; embedded mode only. */
+Test(config, ecr_registry_keys)
+{
+    const char *bad[] = {"",       "registry",          "a b:5000", "host:",
+                         "host:0", "host:65536",        "host:12x", "host:123456",
+                         ":5000",  "https://host:5000", "host/x:1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[128];
+        snprintf(text, sizeof text,
+                 "ECS_SECRETS_ECR_REGISTRY='%s'\nECS_SECRETS_ECR_CREDENTIALS_FILE=/c\n", bad[i]);
+        expect_error(text, "bad.conf:1: ECS_SECRETS_ECR_REGISTRY: must be HOST[:PORT] as an "
+                           "image name's registry");
+    }
+    expect_error("ECS_SECRETS_ECR_REGISTRY=127.0.0.1:5000\nECS_SECRETS_ECR_CREDENTIALS_FILE=c\n",
+                 "bad.conf:2: ECS_SECRETS_ECR_CREDENTIALS_FILE: must be an absolute path");
+    expect_error("ECS_SECRETS_ECR_REGISTRY=127.0.0.1:5000\n",
+                 "bad.conf:1: ECS_SECRETS_ECR_REGISTRY is set but ECS_SECRETS_ECR_CREDENTIALS_FILE "
+                 "is not: the local ECR needs both");
+    expect_error("ECS_SECRETS_ECR_CREDENTIALS_FILE=/c\n",
+                 "bad.conf:1: ECS_SECRETS_ECR_CREDENTIALS_FILE is set but ECS_SECRETS_ECR_REGISTRY "
+                 "is not");
+    expect_error("ECS_SECRETS_MODE=aws\nECS_SECRETS_ECR_REGISTRY=localhost:5000\n"
+                 "ECS_SECRETS_ECR_CREDENTIALS_FILE=/c\n",
+                 "bad.conf:2: ECS_SECRETS_ECR_REGISTRY applies to the embedded ECR only");
+    const char *good[] = {"127.0.0.1:5000", "localhost", "localhost:1", "registry.lan",
+                          "Reg-1.example.com:65535"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        char text[160];
+        snprintf(text, sizeof text,
+                 "ECS_SECRETS_ECR_REGISTRY=%s\nECS_SECRETS_ECR_CREDENTIALS_FILE=/etc/c\n", good[i]);
+        cf_config c;
+        es_buf err;
+        cr_assert_eq(load(&c, write_file("ecr.conf", text), NULL, &err, 0, NULL), 0, "%s: %s",
+                     good[i], es_buf_cstr(&err));
+        cr_assert_str_eq(cf_get(&c, CF_ECR_REGISTRY), good[i]);
+        cr_assert_str_eq(cf_get(&c, CF_ECR_CREDENTIALS_FILE), "/etc/c");
+        cf_free(&c);
+        es_buf_free(&err);
+    }
+}

@@ -450,6 +450,60 @@ Test(preflight_aws, registry_credentials_need_their_secret)
     ag_taskdef_free(rt);
 }
 
+/* Issue 20: an ECR image's pairs simulated per action; an implicit deny of
+ * ecr:GetAuthorizationToken (asked on "*", which no resource policy covers)
+ * is missing, one of ecr:BatchGetImage may be the repository policy's grant
+ * and is not; an explicit deny always is. No lookup is needed. */
+Test(preflight_aws, ecr_image_implicit_deny_trusted_for_the_token_only)
+{
+#define REPO "arn:aws:ecr:us-west-2:123456789012:repository/team/app"
+    const char *json = "{\"family\":\"ecr\",\"executionRoleArn\":\"" ROLE
+                       "\",\"containerDefinitions\":[{\"name\":\"a\",\"image\":"
+                       "\"123456789012.dkr.ecr.us-west-2.amazonaws.com/team/app:1\"}]}";
+    ag_taskdef *rt = NULL;
+    ag_td_error e;
+    ag_td_ctx ctx = {.region = "us-east-1", .account = "123456789012"};
+    cr_assert_eq(ag_taskdef_parse(json, strlen(json), &ctx, &rt, &e), 0, "%s", e.message);
+    const ag_secret_plan *pl = plan_of(rt);
+    char err[256];
+    cr_assert_eq(ag_secret_plan_ecr((ag_secret_plan *)pl, rt, NULL, err, sizeof err), 0, "%s", err);
+    script(
+        "SimulatePrincipalPolicy", 200,
+        "<SimulatePrincipalPolicyResponse><SimulatePrincipalPolicyResult><EvaluationResults>"
+        "<member><EvalActionName>ecr:GetAuthorizationToken</EvalActionName><EvalResourceName>*"
+        "</EvalResourceName><EvalDecision>implicitDeny</EvalDecision></member>"
+        "<member><EvalActionName>ecr:BatchGetImage</EvalActionName><EvalResourceName>" REPO
+        "</EvalResourceName><EvalDecision>implicitDeny</EvalDecision></member>"
+        "<member><EvalActionName>ecr:GetDownloadUrlForLayer</EvalActionName><EvalResourceName>" REPO
+        "</EvalResourceName><EvalDecision>explicitDeny</EvalDecision></member>"
+        "</EvaluationResults><IsTruncated>false</IsTruncated></SimulatePrincipalPolicyResult>"
+        "</SimulatePrincipalPolicyResponse>",
+        "text/xml", 3);
+    done d;
+    memset(&d, 0, sizeof d);
+    cr_assert_eq(ag_preflight_start(pf, pl, ROLE, on_done, &d), 0);
+    while (d.calls == 0)
+        uv_run(&loop, UV_RUN_ONCE);
+    cr_assert_eq(d.outcome, AG_PF_MISSING);
+    cr_assert_str_eq(d.reason,
+                     "ResourceInitializationError: unable to pull secrets or registry "
+                     "auth: the execution role " ROLE " is missing 2 permissions: "
+                     "ecr:GetAuthorizationToken on *; ecr:GetDownloadUrlForLayer on " REPO);
+    char bodies[16384];
+    sim_bodies(bodies, sizeof bodies);
+    cr_assert(strstr(bodies, "ActionNames.member.1=ecr%3AGetAuthorizationToken&ResourceArns."
+                             "member.1=%2A"),
+              "%s", bodies);
+    cr_assert(strstr(bodies,
+                     "ActionNames.member.1=ecr%3ABatchGetImage&ResourceArns.member.1="
+                     "arn%3Aaws%3Aecr%3Aus-west-2%3A123456789012%3Arepository%2Fteam%2Fapp"),
+              "%s", bodies);
+    cr_assert_eq(fake_op_count(&f, "SimulatePrincipalPolicy"), 3);
+    cr_assert_eq(fake_op_count(&f, "DescribeParameters") + fake_op_count(&f, "DescribeSecret"), 0);
+    ag_taskdef_free(rt);
+#undef REPO
+}
+
 /* DescribeParameters may answer a short page and a NextToken: it is followed
  * while a name is unanswered (here the SecureString whose key matters), and
  * not once every name has its answer. */

@@ -913,3 +913,195 @@ Test(preflight_run, environment_files_are_checked_and_fetched_with_the_secrets)
     ag_resolver_free(rs);
     ag_taskdef_free(td);
 }
+
+/* ------------------------------------------- images from ECR (issue 20) */
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+/* Decodes base64url with padding (what dockerd reads from X-Registry-Auth). */
+static size_t b64url_decode(const char *in, char *out, size_t cap)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    size_t n = 0;
+    unsigned acc = 0;
+    int bits = 0;
+    for (const char *p = in; *p && *p != '='; p++) {
+        const char *q = strchr(alphabet, *p);
+        cr_assert_not_null(q, "not base64url: %c", *p);
+        acc = (acc << 6) | (unsigned)(q - alphabet);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            cr_assert_lt(n, cap);
+            out[n++] = (char)((acc >> bits) & 0xff);
+        }
+    }
+    out[n] = '\0';
+    return n;
+}
+
+#define ECR_HOST ACCT ".dkr.ecr.us-east-2.amazonaws.com"
+
+/* A clock at which the embedded ECR's 12-hour tokens expire within the
+ * resolver's margin. */
+static int64_t late_clock(void)
+{
+    return (int64_t)time(NULL) + 12 * 3600 - AG_ECR_TOKEN_MARGIN_S + 60;
+}
+#define ECR_PW "ecr-Pa55-9d1c"
+
+/* An image on the local registry (the account's ECR) and one on the
+ * account's real ECR host: the preflight names ecr:GetAuthorizationToken on
+ * "*" and ecr:BatchGetImage / ecr:GetDownloadUrlForLayer on each
+ * repository; the managed AmazonECSTaskExecutionRolePolicy grants them; the
+ * token, asked once per registry with the role, becomes each container's
+ * X-Registry-Auth for its own host, and is taken from the cache the next
+ * time; a container with repositoryCredentials or a Docker Hub image gets
+ * none. */
+Test(preflight_run, ecr_images_checked_then_pulled_with_the_token)
+{
+    char cred[600];
+    snprintf(cred, sizeof cred, "%s/ecr-credentials", T.dir);
+    int fd = open(cred, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, "reguser:" ECR_PW "\n", 21), 21);
+    close(fd);
+    T.ecr_registry = "127.0.0.1:5000";
+    T.ecr_credentials_file = cred;
+    alt_reopen();
+    fill_store();
+    ag_taskdef *td = td_parse(
+        "{\"family\":\"app\",\"executionRoleArn\":\"" ROLE "\",\"containerDefinitions\":["
+        "{\"name\":\"a\",\"image\":\"127.0.0.1:5000/team/app:1\",\"memory\":32},"
+        "{\"name\":\"b\",\"image\":\"busybox\",\"memory\":32,\"essential\":false},"
+        "{\"name\":\"c\",\"image\":\"" ECR_HOST "/base\",\"memory\":32,\"essential\":false}]}");
+    run r;
+    run_open(&r, true);
+    uint8_t fp[32] = {1};
+    ag_resolver_config rc = {
+        .client = r.client,
+        .creds = r.creds,
+        .region = REGION,
+        .fp_key = fp,
+        .fp_key_len = sizeof fp,
+        .preflight = r.pf,
+        .ecr_local = {.host = "127.0.0.1:5000", .account = ACCT, .region = REGION}};
+    ag_resolver *rs = NULL;
+    cr_assert_eq(ag_resolver_create(&rc, &rs), 0);
+    rdone d;
+
+    /* the managed policy grants what ECS's pull needs */
+    resolve_once(&r, rs, td, &d);
+    cr_assert_not_null(d.res, "%s", d.reason);
+    cr_assert_eq(d.res->n, 0, "no secret");
+    cr_assert_eq(d.res->n_ecr, 2);
+    char doc[1024];
+    const char *auth = ag_resolution_registry_auth(d.res, 0);
+    cr_assert_not_null(auth);
+    b64url_decode(auth, doc, sizeof doc - 1);
+    cr_assert_str_eq(doc, "{\"username\":\"reguser\",\"password\":\"" ECR_PW
+                          "\",\"serveraddress\":\"127.0.0.1:5000\"}");
+    cr_assert_null(ag_resolution_registry_auth(d.res, 1), "Docker Hub's image: none");
+    auth = ag_resolution_registry_auth(d.res, 2);
+    cr_assert_not_null(auth);
+    b64url_decode(auth, doc, sizeof doc - 1);
+    cr_assert_str_eq(doc, "{\"username\":\"reguser\",\"password\":\"" ECR_PW
+                          "\",\"serveraddress\":\"" ECR_HOST "\"}");
+    ag_resolution_free(d.res);
+    ag_resolver_stats st;
+    ag_resolver_get_stats(rs, &st);
+    cr_assert_eq(st.ecr_calls, 2, "one GetAuthorizationToken per registry");
+    cr_assert_eq(st.ecr_cached, 0);
+    resolve_once(&r, rs, td, &d);
+    cr_assert_not_null(d.res, "%s", d.reason);
+    ag_resolution_free(d.res);
+    ag_resolver_get_stats(rs, &st);
+    cr_assert_eq(st.ecr_calls, 2, "the tokens were kept");
+    cr_assert_eq(st.ecr_cached, 2);
+
+    /* without the managed policy: every permission named, nothing asked */
+    qok("iam", "DetachRolePolicy", "RoleName", "exec", "PolicyArn", EXEC_POLICY_ARN, NULL);
+    resolve_once(&r, rs, td, &d);
+    cr_assert_null(d.res);
+    cr_assert_str_eq(
+        d.reason, "ResourceInitializationError: unable to pull secrets or registry auth: the "
+                  "execution role " ROLE " is missing 5 permissions: ecr:GetAuthorizationToken "
+                  "on *; ecr:BatchGetImage on arn:aws:ecr:us-east-2:" ACCT
+                  ":repository/team/app; ecr:GetDownloadUrlForLayer on arn:aws:ecr:us-east-2:" ACCT
+                  ":repository/team/app; ecr:BatchGetImage on arn:aws:ecr:us-east-2:" ACCT
+                  ":repository/base; ecr:GetDownloadUrlForLayer on arn:aws:ecr:us-east-2:" ACCT
+                  ":repository/base");
+    /* a create whose client pulled its image (the Docker socket): nothing of ECR asked */
+    memset(&d, 0, sizeof d);
+    cr_assert_eq(ag_resolve_start_no_pull(rs, td, on_resolved, &d), 0);
+    while (d.calls == 0)
+        uv_run(&r.loop, UV_RUN_ONCE);
+    cr_assert_not_null(d.res, "%s", d.reason);
+    cr_assert_eq(d.res->n_ecr, 0);
+    ag_resolution_free(d.res);
+    /* all but ecr:BatchGetImage on one repository: that one is named */
+    qok("iam", "PutRolePolicy", "RoleName", "exec", "PolicyName", "ecr", "PolicyDocument",
+        "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":["
+        "\"ecr:GetAuthorizationToken\",\"ecr:GetDownloadUrlForLayer\"],\"Resource\":\"*\"},"
+        "{\"Effect\":\"Allow\",\"Action\":\"ecr:BatchGetImage\",\"Resource\":"
+        "\"arn:aws:ecr:us-east-2:" ACCT ":repository/base\"}]}",
+        NULL);
+    resolve_once(&r, rs, td, &d);
+    cr_assert_null(d.res);
+    cr_assert_str_eq(d.reason,
+                     "ResourceInitializationError: unable to pull secrets or registry "
+                     "auth: the execution role " ROLE " is missing 1 permission: "
+                     "ecr:BatchGetImage on arn:aws:ecr:us-east-2:" ACCT ":repository/team/app");
+    cr_assert_null(strstr(d.reason, ECR_PW));
+
+    /* a role whose token call fails (the preflight off): ECS's words, no
+     * token; another role, so no kept token answers for it */
+    ag_resolver *bare = NULL;
+    rc.preflight = NULL;
+    cr_assert_eq(ag_resolver_create(&rc, &bare), 0);
+    qok("iam", "PutRolePolicy", "RoleName", "exec", "PolicyName", "ecr", "PolicyDocument",
+        "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":"
+        "\"ecr:BatchGetImage\",\"Resource\":\"*\"}]}",
+        NULL);
+    resolve_once(&r, bare, td, &d);
+    cr_assert_null(d.res);
+    cr_assert(strstr(d.reason, "ResourceInitializationError: unable to pull secrets or registry "
+                               "auth: execution resource retrieval failed: unable to retrieve "
+                               "ecr registry auth for ") == d.reason,
+              "%s", d.reason);
+    cr_assert(strstr(d.reason, "AccessDeniedException"), "%s", d.reason);
+    cr_assert_null(strstr(d.reason, ECR_PW));
+    ag_resolver_free(bare);
+
+    /* a token that expires within AG_ECR_TOKEN_MARGIN_S is used once, not kept */
+    qok("iam", "AttachRolePolicy", "RoleName", "exec", "PolicyArn", EXEC_POLICY_ARN, NULL);
+    rc.now = late_clock;
+    rc.preflight = r.pf;
+    ag_resolver *late = NULL;
+    cr_assert_eq(ag_resolver_create(&rc, &late), 0);
+    for (int i = 0; i < 2; i++) {
+        resolve_once(&r, late, td, &d);
+        cr_assert_not_null(d.res, "%s", d.reason);
+        cr_assert_eq(d.res->n_ecr, 2);
+        ag_resolution_free(d.res);
+    }
+    ag_resolver_get_stats(late, &st);
+    cr_assert_eq(st.ecr_calls, 4, "asked again each time");
+    cr_assert_eq(st.ecr_cached, 0);
+    ag_resolver_free(late);
+
+    /* no execution role: pulled as before, with dockerd's own credentials */
+    ag_taskdef *norole = td_parse("{\"family\":\"app\",\"containerDefinitions\":["
+                                  "{\"name\":\"a\",\"image\":\"127.0.0.1:5000/team/app:1\","
+                                  "\"memory\":32}]}");
+    resolve_once(&r, rs, norole, &d);
+    cr_assert_not_null(d.res, "%s", d.reason);
+    cr_assert_eq(d.res->n_ecr, 0);
+    ag_resolution_free(d.res);
+    ag_taskdef_free(norole);
+    run_close(&r);
+    ag_resolver_free(rs);
+    ag_taskdef_free(td);
+}
