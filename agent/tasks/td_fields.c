@@ -9,8 +9,6 @@
 #define K AG_FIELD_KEPT
 #define R AG_FIELD_REFUSED
 
-#define NOT_YET "not supported by this agent yet"
-
 static const ag_td_field task_fields[] = {
     {"family", W, true, NULL},
     {"taskRoleArn", W, true, NULL},
@@ -49,7 +47,10 @@ static const ag_td_field container_fields[] = {
     {"cpu", W, true, NULL},
     {"memory", W, true, NULL},
     {"memoryReservation", W, true, NULL},
-    {"links", R, false, NOT_YET},
+    {"links", R, false,
+     "Docker's legacy links (deprecated by Docker) are not made by this agent: they need "
+     "Docker's default bridge network; use the host network mode, where a task's containers "
+     "reach each other on localhost, or extraHosts"},
     {"portMappings", W, true, NULL},
     {"essential", W, true, NULL},
     {"restartPolicy", W, true, NULL},
