@@ -23,7 +23,7 @@ if command -v ccache >/dev/null; then
   launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache)
 fi
 cmake -S "$ES_SOURCE_DIR" -B "$PKG/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWERROR=OFF \
-  -DSANITIZE= -DBUILD_TESTING=OFF -DBUILD_FUZZERS=OFF -DCMAKE_INSTALL_PREFIX=/usr \
+  -DSANITIZE= -DBUILD_TESTING=OFF -DBUILD_FUZZERS=OFF -DBUILD_BENCHMARKS=OFF -DCMAKE_INSTALL_PREFIX=/usr \
   "${launcher[@]}" >/dev/null
 if ! cmake --build "$PKG/build" -j2 --target ecs-secrets-agent >"$PKG/build.log" 2>&1; then
   echo "packages: the release build failed:" >&2
