@@ -13,6 +13,11 @@
  *     the engine (the task's ID as placed), writes tasks/<id> at every
  *     lastStatus change, and at STOPPED deletes its assignment (freeing
  *     the reservation) and the task's stop, if any;
+ *   - the leader marks the tasks of an instance gone from the view (its lease
+ *     expired) STOPPED, TerminationNotice, and deletes their assignments, in
+ *     transactions on the records' mod_revision; the owner writes only while
+ *     its assignment exists (create_revision compared), and stops a task the
+ *     cluster took from it when it comes back;
  *   - DescribeTasks, ListTasks and StopTask answer for the whole cluster
  *     from tasks/ (StopTask of another host's task writes stops/<id>; the
  *     owner stops the task).

@@ -8,16 +8,21 @@
  *                                         agent writes it, the leader deletes it)
  *   assignments/<instanceId>/<taskId>     one task placed on one instance (the
  *                                         leader writes it, the owner deletes it
- *                                         once the task is STOPPED)
+ *                                         once the task is STOPPED, the leader
+ *                                         when the instance is lost)
  *   results/<requestId>                   the placement's answer (the leader
  *                                         writes it, the receiving agent
  *                                         deletes it once read)
- *   tasks/<taskId>                        the task's status (its owner writes it)
+ *   tasks/<taskId>                        the task's status (its owner writes it
+ *                                         while it holds the assignment; the
+ *                                         leader STOPPED when the host is lost)
  *   stops/<taskId>                        a StopTask asked through another
  *                                         agent (the owner stops the task,
  *                                         then deletes it)
- * Each key has one writer at a time, so no write needs a compare but the
- * leader's (requests/<id>'s mod_revision: a request is placed once).
+ * The leader's writes compare a revision (requests/<id>'s: a request is
+ * placed once; tasks/<id>'s: a lost task is marked once, and not over a
+ * status its owner wrote meanwhile); the owner's compare its assignment's
+ * create_revision (nothing it writes outlives the assignment).
  *
  * Values are JSON objects of names, numbers and the RunTask overrides as
  * given: never a secret value (a definition holds references only).

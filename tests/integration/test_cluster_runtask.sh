@@ -66,7 +66,7 @@ cat >"$WORK/sleep.json" <<EOF
 {"family": "sleeper", "networkMode": "none",
  "executionRoleArn": "arn:aws:iam::$ACCT:role/run-exec",
  "containerDefinitions": [{"name": "app", "image": "$IMAGE", "essential": true, "memory": 64,
-   "command": ["sleep", "600"], "secrets": [{"name": "DB", "valueFrom": "/itest/run/db"}]}]}
+   "command": ["sleep", "600"], "stopTimeout": 2, "secrets": [{"name": "DB", "valueFrom": "/itest/run/db"}]}]}
 EOF
 awsn 1 ecs register-task-definition --cli-input-json "file://$WORK/sleep.json" >/dev/null
 sed -e 's/"sleeper"/"big"/' -e 's/"memory": 64/"memory": 2048/' "$WORK/sleep.json" >"$WORK/big.json"
