@@ -911,7 +911,9 @@ static void on_lost_written(void *arg, int err, const cl_answer *a)
             s->mod_rev = a->revision;
         }
     }
-    bool again = !err && !x->stopping;
+    /* on to the next only after a success: a failed compare waits for the
+     * mirror's fresh record (the tick), not a loop of stale transactions */
+    bool again = !err && a->succeeded && !x->stopping;
     es_free(op);
     if (again)
         reap_next(x);
