@@ -27,16 +27,20 @@ typedef struct asg_node {
     struct asg_node *next;
     cl_tk_assignment a;
     char *ov;
-    bool launched;    /* handed to the engine (or found there) */
-    bool waiting_td;  /* its definition is not in the store yet (the mirror follows) */
-    bool st_inflight; /* a status write in flight (one at a time: etcd sees them in order) */
-    bool st_dirty;    /* the status changed meanwhile */
-    bool deleting;    /* STOPPED: the assignment's delete is sent */
+    bool launched;          /* handed to the engine (or found there) */
+    bool waiting_td;        /* its definition is not in the store yet (the mirror follows) */
+    bool st_inflight;       /* a status write in flight (one at a time: etcd sees them in order) */
+    bool st_dirty;          /* the status changed meanwhile */
+    bool deleting;          /* STOPPED: the assignment's delete is sent */
+    int64_t create_rev;     /* etcd's: the owner's writes compare it (0: not known yet) */
+    uint64_t missing_since; /* the leader: when its instance left the view (0: in it) */
 } asg_node;
 
 typedef struct st_node {
     struct st_node *next;
     cl_tk_status st;
+    int64_t mod_rev;        /* etcd's: the leader's lost mark compares it */
+    uint64_t missing_since; /* as asg_node's */
 } st_node;
 
 typedef struct stop_node {
@@ -75,6 +79,14 @@ struct ag_cluster_tasks {
     size_t n_reqs, n_asgs, n_sts, n_stops;
     waiter *waiters;
     bool placing; /* the leader's transaction in flight (one at a time) */
+    bool reaping; /* the leader's lost-host transaction in flight (one at a time) */
+    /* the EC2 instance IDs of the instances last seen, for the lost tasks'
+     * stoppedReason (the record is gone by then) */
+    struct host_seen {
+        char id[CL_INSTANCE_ID_MAX + 1];
+        char ec2[CL_HOST_ID_MAX + 1];
+    } * hosts;
+    size_t n_hosts;
     char arn_buf[ARN_MAX];
     ag_cluster_tasks_stats stats;
 };
@@ -138,6 +150,11 @@ static stop_node *find_stop(ag_cluster_tasks *x, const char *task_id)
     return NULL;
 }
 
+static void copy_str(char *dst, size_t n, const char *s)
+{
+    snprintf(dst, n, "%s", s ? s : "");
+}
+
 /* ---- etcd calls whose answer only needs logging ---------------------------- */
 
 typedef struct key_op {
@@ -177,17 +194,45 @@ typedef struct st_op {
 } st_op;
 
 static void write_status(ag_cluster_tasks *x, const char *task_id);
+static void asg_remove(ag_cluster_tasks *x, const char *task_id);
+
+/* The cluster took the task from this host: its assignment is gone (the
+ * leader found the host lost and wrote the task STOPPED). Its containers
+ * are stopped, as the ECS agent stops a task the control plane says is
+ * stopped, and nothing of it is written again: the leader's record stands. */
+static void task_taken(ag_cluster_tasks *x, const char *task_id, const char *reason)
+{
+    ag_task *t = ag_engine_find_task(x->engine, task_id), *out = NULL;
+    char id[CL_TK_ID_HEX + 1];
+    snprintf(id, sizeof id, "%s", task_id);
+    asg_remove(x, id); /* first: the engine's change below must not write */
+    if (x->stopping || !t || t->desired_status == AG_TASK_STOPPED)
+        return;
+    if (ag_engine_stop_task(x->engine, id, AG_STOP_TERMINATION_NOTICE, reason, &out) == 0) {
+        x->stats.lost_stopped++;
+        es_warn("cluster: task %s: stopping it: the cluster marked it STOPPED while this host "
+                "was lost (%s)",
+                id, reason);
+    }
+}
 
 static void on_status_written(void *arg, int err, const cl_answer *a)
 {
     st_op *op = arg;
     ag_cluster_tasks *x = op->x;
-    (void)a;
     asg_node *n = find_asg(x, op->task_id);
     if (err) {
         if (err != CL_ETCD_E_CANCELED)
             es_warn("cluster: task %s: its status was not written: %s", op->task_id,
                     cl_etcd_strerror(err));
+    } else if (!a->succeeded) {
+        /* the assignment is gone: not ours any more (never resurrected) */
+        const st_node *s = find_st(x, op->task_id);
+        task_taken(x, op->task_id,
+                   s && s->st.stopped_reason[0] ? s->st.stopped_reason
+                                                : "the cluster took the task from this host");
+        es_free(op);
+        return;
     } else {
         x->stats.status_writes++;
     }
@@ -195,16 +240,8 @@ static void on_status_written(void *arg, int err, const cl_answer *a)
         n->st_inflight = false;
         if (err && err != CL_ETCD_E_CANCELED)
             n->st_dirty = true; /* the tick writes it again */
-    }
-    char key[CL_ETCD_KEY_MAX + 1];
-    if (!err && op->stopped && n && !n->deleting) {
-        /* the reservation is free: the leader counts live assignments */
-        n->deleting = true;
-        if (cl_tk_assignment_key(x->cluster, n->a.instance, n->a.task_id, key, sizeof key) > 0)
-            etcd_delete(x, "the stopped task's assignment", key);
-        if (find_stop(x, op->task_id) &&
-            cl_tk_stop_key(x->cluster, op->task_id, key, sizeof key) > 0)
-            etcd_delete(x, "the stopped task's stop", key);
+        if (!err && op->stopped)
+            n->deleting = true; /* the assignment went in the same transaction */
     }
     if (n && n->st_dirty && !n->st_inflight && !x->stopping) {
         n->st_dirty = false;
@@ -213,9 +250,56 @@ static void on_status_written(void *arg, int err, const cl_answer *a)
     es_free(op);
 }
 
-static void copy_str(char *dst, size_t n, const char *s)
+/* tasks/<id> written only while this host holds the task's assignment:
+ * Txn(create_revision(assignment) == the one seen ? put status [, at
+ * STOPPED: delete the assignment (the reservation) and any stop]). A
+ * failed compare: the leader marked the task lost (task_taken). */
+static int send_status(ag_cluster_tasks *x, asg_node *n, const cl_tk_status *st)
 {
-    snprintf(dst, n, "%s", s ? s : "");
+    cl_etcd *e = cl_member_etcd(x->member);
+    if (!e)
+        return -ECANCELED;
+    if (!n->create_rev) {
+        n->st_dirty = true; /* the mirror brings it: the tick writes then */
+        return 0;
+    }
+    bool stopped = strcmp(st->last_status, "STOPPED") == 0;
+    char k_st[CL_ETCD_KEY_MAX + 1], k_asg[CL_ETCD_KEY_MAX + 1], k_stop[CL_ETCD_KEY_MAX + 1];
+    es_buf v;
+    es_buf_init(&v, CL_TK_VALUE_MAX);
+    st_op *op = es_calloc(1, sizeof *op);
+    int r = op ? 0 : -ENOMEM;
+    if (r == 0 &&
+        (cl_tk_status_key(x->cluster, st->task_id, k_st, sizeof k_st) < 0 ||
+         cl_tk_assignment_key(x->cluster, n->a.instance, n->a.task_id, k_asg, sizeof k_asg) < 0 ||
+         cl_tk_stop_key(x->cluster, st->task_id, k_stop, sizeof k_stop) < 0))
+        r = -EINVAL;
+    if (r == 0)
+        r = cl_tk_status_write(st, &v);
+    if (r == 0) {
+        cl_txn txn;
+        memset(&txn, 0, sizeof txn);
+        txn.key = k_asg;
+        txn.target = CL_CMP_CREATE;
+        txn.revision = n->create_rev;
+        txn.success[txn.n_success++] =
+            (cl_txn_op){.key = k_st, .value = v.data, .value_len = v.len};
+        if (stopped) {
+            txn.success[txn.n_success++] = (cl_txn_op){.is_delete = true, .key = k_asg};
+            if (find_stop(x, st->task_id))
+                txn.success[txn.n_success++] = (cl_txn_op){.is_delete = true, .key = k_stop};
+        }
+        *op = (st_op){.x = x, .stopped = stopped};
+        copy_str(op->task_id, sizeof op->task_id, st->task_id);
+        r = cl_etcd_txn(e, &txn, on_status_written, op);
+    }
+    es_buf_free(&v);
+    if (r < 0) {
+        es_free(op);
+        return r;
+    }
+    n->st_inflight = true;
+    return 0;
 }
 
 /* The task as the engine has it, into tasks/<id> (never a value: names,
@@ -225,7 +309,7 @@ static void write_status(ag_cluster_tasks *x, const char *task_id)
     asg_node *n = find_asg(x, task_id);
     ag_task *t = ag_engine_find_task(x->engine, task_id);
     cl_etcd *e = cl_member_etcd(x->member);
-    if (!n || !t || !e || x->stopping)
+    if (!n || !t || !e || x->stopping || n->deleting)
         return;
     if (n->st_inflight) {
         n->st_dirty = true;
@@ -258,26 +342,10 @@ static void write_status(ag_cluster_tasks *x, const char *task_id)
         c->exit_code = t->containers[i].exit_code;
         st.n_containers = i + 1;
     }
-    char key[CL_ETCD_KEY_MAX + 1];
-    es_buf v;
-    es_buf_init(&v, CL_TK_VALUE_MAX);
-    st_op *op = es_calloc(1, sizeof *op);
-    int r = op ? cl_tk_status_key(x->cluster, task_id, key, sizeof key) : -ENOMEM;
-    if (r >= 0)
-        r = cl_tk_status_write(&st, &v);
-    if (r >= 0) {
-        *op = (st_op){.x = x, .stopped = t->last_status == AG_TASK_STOPPED};
-        copy_str(op->task_id, sizeof op->task_id, task_id);
-        r = cl_etcd_put(e, key, v.data, v.len, 0, on_status_written, op);
-    }
-    es_buf_free(&v);
-    if (r < 0) {
-        es_free(op);
+    int r = send_status(x, n, &st);
+    if (r < 0)
         es_warn("cluster: task %s: its status cannot be written: %s", task_id,
                 r == -EINVAL ? "a field is not valid" : strerror(-r));
-        return;
-    }
-    n->st_inflight = true;
 }
 
 static void on_task_changed(void *arg, ag_task *t, ag_task_status from)
@@ -313,23 +381,10 @@ static void refuse_assignment(ag_cluster_tasks *x, asg_node *n, const char *code
     copy_str(st.stop_code, sizeof st.stop_code, code);
     copy_str(st.stopped_reason, sizeof st.stopped_reason, reason);
     st.created_at = st.stopped_at = n->a.created_at;
-    char key[CL_ETCD_KEY_MAX + 1];
-    es_buf v;
-    es_buf_init(&v, CL_TK_VALUE_MAX);
-    cl_etcd *e = cl_member_etcd(x->member);
-    st_op *op = e ? es_calloc(1, sizeof *op) : NULL;
-    if (op && cl_tk_status_key(x->cluster, n->a.task_id, key, sizeof key) > 0 &&
-        cl_tk_status_write(&st, &v) == 0) {
-        *op = (st_op){.x = x, .stopped = true};
-        copy_str(op->task_id, sizeof op->task_id, n->a.task_id);
-        n->st_inflight = true;
-        if (cl_etcd_put(e, key, v.data, v.len, 0, on_status_written, op) == 0)
-            op = NULL;
-        else
-            n->st_inflight = false;
-    }
-    es_free(op);
-    es_buf_free(&v);
+    int r = send_status(x, n, &st);
+    if (r < 0)
+        es_warn("cluster: task %s: its STOPPED status cannot be written: %s", n->a.task_id,
+                strerror(-r));
 }
 
 static void maybe_launch(ag_cluster_tasks *x, asg_node *n)
@@ -432,17 +487,14 @@ static void on_asg_put(void *arg, const cl_kv *kv)
     n->a = a;
     n->ov = copy_ov(a.overrides, a.overrides_len);
     n->a.overrides = n->ov;
+    n->create_rev = kv->create_revision;
     maybe_launch(x, n);
 }
 
-static void on_asg_delete(void *arg, const char *key)
+static void asg_remove(ag_cluster_tasks *x, const char *task_id)
 {
-    ag_cluster_tasks *x = arg;
-    const char *slash = strrchr(key, '/');
-    if (!slash)
-        return;
     for (asg_node **pp = &x->asgs; *pp; pp = &(*pp)->next)
-        if (strcmp((*pp)->a.task_id, slash + 1) == 0) {
+        if (strcmp((*pp)->a.task_id, task_id) == 0) {
             asg_node *n = *pp;
             *pp = n->next;
             es_free(n->ov);
@@ -450,6 +502,13 @@ static void on_asg_delete(void *arg, const char *key)
             x->n_asgs--;
             return;
         }
+}
+
+static void on_asg_delete(void *arg, const char *key)
+{
+    const char *slash = strrchr(key, '/');
+    if (slash)
+        asg_remove(arg, slash + 1);
 }
 
 static void on_st_put(void *arg, const cl_kv *kv)
@@ -471,6 +530,16 @@ static void on_st_put(void *arg, const cl_kv *kv)
         x->n_sts++;
     }
     n->st = st;
+    n->mod_rev = kv->mod_revision;
+    /* this host's task, STOPPED by someone else (the leader, while this
+     * host was lost) and still running here: stopped, never written back */
+    ag_task *t = strcmp(st.instance, x->self_id) == 0 &&
+                         strcmp(st.desired_status, "STOPPED") == 0 &&
+                         strcmp(st.stop_code, CL_TK_LOST_STOP_CODE) == 0
+                     ? ag_engine_find_task(x->engine, st.task_id)
+                     : NULL;
+    if (t && t->desired_status != AG_TASK_STOPPED)
+        task_taken(x, st.task_id, n->st.stopped_reason);
 }
 
 static void on_st_delete(void *arg, const char *key)
@@ -627,6 +696,7 @@ static void on_placed(void *arg, int err, const cl_answer *a)
             asg_node *n = es_calloc(1, sizeof *n);
             if (!n)
                 break;
+            n->create_rev = a->revision; /* the transaction's puts' */
             n->a = op->as[i];
             n->ov = copy_ov(op->ov, op->as[i].overrides_len);
             n->a.overrides = n->ov;
@@ -768,6 +838,183 @@ static void place_next(ag_cluster_tasks *x)
     es_info("cluster: request %s from %s: %zu of %" PRId64 " task(s) of %s:%" PRId64 " placed%s%s",
             rq->id, rq->from, placed, rq->count, rq->family, rq->revision,
             res.n_failed ? ", the others: " : "", res.n_failed ? res.reason : "");
+}
+
+/* ---- the leader: a lost host's tasks ------------------------------------------ */
+
+/* The EC2 instance IDs of the view's instances, kept for the stoppedReason
+ * of their tasks once their records are gone. */
+static void remember_hosts(ag_cluster_tasks *x)
+{
+    size_t n = 0;
+    const cl_instance *ins = cl_member_instances(x->member, &n);
+    for (size_t i = 0; i < n; i++) {
+        if (!ins[i].host_id[0])
+            continue;
+        size_t j = 0;
+        while (j < x->n_hosts && strcmp(x->hosts[j].id, ins[i].id) != 0)
+            j++;
+        if (j == x->n_hosts) {
+            if (x->n_hosts >= CL_MEMBER_VIEW_MAX)
+                j = 0; /* full: the oldest slot goes */
+            else {
+                struct host_seen *h = es_realloc(x->hosts, (x->n_hosts + 1) * sizeof *h);
+                if (!h)
+                    return;
+                x->hosts = h;
+                x->n_hosts++;
+            }
+        }
+        copy_str(x->hosts[j].id, sizeof x->hosts[j].id, ins[i].id);
+        copy_str(x->hosts[j].ec2, sizeof x->hosts[j].ec2, ins[i].host_id);
+    }
+}
+
+static const char *host_of(const ag_cluster_tasks *x, const char *id)
+{
+    for (size_t j = 0; j < x->n_hosts; j++)
+        if (strcmp(x->hosts[j].id, id) == 0)
+            return x->hosts[j].ec2;
+    return NULL;
+}
+
+typedef struct lost_op {
+    ag_cluster_tasks *x;
+    cl_tk_status rec;
+    char instance[CL_INSTANCE_ID_MAX + 1];
+} lost_op;
+
+static void reap_next(ag_cluster_tasks *x);
+
+static void on_lost_written(void *arg, int err, const cl_answer *a)
+{
+    lost_op *op = arg;
+    ag_cluster_tasks *x = op->x;
+    x->reaping = false;
+    if (err) {
+        if (err != CL_ETCD_E_CANCELED)
+            es_warn("cluster: task %s of lost instance %s: not marked STOPPED: %s (tried again)",
+                    op->rec.task_id, op->instance, cl_etcd_strerror(err));
+    } else if (!a->succeeded) {
+        /* the record changed since read (its owner wrote, e.g. back in
+         * time): the mirror brings it, the next tick decides again */
+        x->stats.lost_conflicts++;
+    } else {
+        x->stats.lost_marked++;
+        es_warn("cluster: task %s: STOPPED: its container instance %s was lost (%s)",
+                op->rec.task_id, op->instance, op->rec.stopped_reason);
+        /* freed at once: the next placement must not count it */
+        asg_remove(x, op->rec.task_id);
+        st_node *s = find_st(x, op->rec.task_id);
+        if (s) {
+            s->st = op->rec;
+            s->mod_rev = a->revision;
+        }
+    }
+    /* on to the next only after a success: a failed compare waits for the
+     * mirror's fresh record (the tick), not a loop of stale transactions */
+    bool again = !err && a->succeeded && !x->stopping;
+    es_free(op);
+    if (again)
+        reap_next(x);
+}
+
+/* Marks one lost task STOPPED: Txn(mod_revision(tasks/<id>) == the one read
+ * (0: no record yet) ? put the STOPPED record, delete the assignment and any
+ * stop). A failed compare loses nothing: the owner's write stands and the
+ * task is decided again from it. */
+static int mark_lost(ag_cluster_tasks *x, asg_node *a, st_node *s)
+{
+    cl_etcd *e = cl_member_etcd(x->member);
+    lost_op *op = e ? es_calloc(1, sizeof *op) : NULL;
+    if (!op)
+        return -ENOMEM;
+    op->x = x;
+    const char *inst = s ? s->st.instance : a->a.instance;
+    copy_str(op->instance, sizeof op->instance, inst);
+    int r = 0;
+    if (s && strcmp(s->st.last_status, "STOPPED") == 0)
+        op->rec = s->st; /* its owner's own last word stays; only the assignment goes */
+    else
+        r = cl_tk_status_lost(s ? &s->st : NULL, a ? &a->a : NULL, host_of(x, inst),
+                              ag_api_now(x->api), &op->rec);
+    char k_st[CL_ETCD_KEY_MAX + 1], k_asg[CL_ETCD_KEY_MAX + 1], k_stop[CL_ETCD_KEY_MAX + 1];
+    es_buf v;
+    es_buf_init(&v, CL_TK_VALUE_MAX);
+    if (r == 0 && (cl_tk_status_key(x->cluster, op->rec.task_id, k_st, sizeof k_st) < 0 ||
+                   cl_tk_stop_key(x->cluster, op->rec.task_id, k_stop, sizeof k_stop) < 0 ||
+                   (a && cl_tk_assignment_key(x->cluster, a->a.instance, a->a.task_id, k_asg,
+                                              sizeof k_asg) < 0)))
+        r = -EINVAL;
+    if (r == 0)
+        r = cl_tk_status_write(&op->rec, &v);
+    if (r == 0) {
+        cl_txn txn;
+        memset(&txn, 0, sizeof txn);
+        txn.key = k_st;
+        txn.target = CL_CMP_MOD;
+        txn.revision = s ? s->mod_rev : 0;
+        txn.success[txn.n_success++] =
+            (cl_txn_op){.key = k_st, .value = v.data, .value_len = v.len};
+        if (a)
+            txn.success[txn.n_success++] = (cl_txn_op){.is_delete = true, .key = k_asg};
+        if (find_stop(x, op->rec.task_id))
+            txn.success[txn.n_success++] = (cl_txn_op){.is_delete = true, .key = k_stop};
+        r = cl_etcd_txn(e, &txn, on_lost_written, op);
+    }
+    es_buf_free(&v);
+    if (r < 0) {
+        es_free(op);
+        return r;
+    }
+    x->reaping = true;
+    return 0;
+}
+
+/* Whether the task's instance has been out of the view long enough. */
+static bool lost_now(ag_cluster_tasks *x, const char *instance, uint64_t *missing_since,
+                     bool view_ready, const char *last_status, uint64_t now)
+{
+    bool in_view = cl_member_find(x->member, instance) != NULL;
+    if (in_view || !view_ready)
+        *missing_since = 0;
+    else if (!*missing_since)
+        *missing_since = now ? now : 1;
+    uint64_t missing = *missing_since ? now - *missing_since : 0;
+    return cl_tk_task_lost(view_ready, in_view, missing, AG_CLUSTER_LOST_GRACE_MS, last_status);
+}
+
+/* The leader, one transaction at a time: every task (assigned, or with a
+ * record not STOPPED) whose instance left the view is marked STOPPED and
+ * its reservation freed. Idempotent across a change of leader: the next
+ * one finds what is left and compares the records it read. */
+static void reap_next(ag_cluster_tasks *x)
+{
+    if (x->stopping || x->reaping || !cl_member_etcd(x->member) || !cl_member_is_leader(x->member))
+        return;
+    cl_member_stats ms;
+    cl_member_get_stats(x->member, &ms);
+    bool ready = ms.view_syncs > 0;
+    uint64_t now = uv_now(x->loop);
+    remember_hosts(x);
+    for (asg_node *a = x->asgs; a; a = a->next) {
+        st_node *s = find_st(x, a->a.task_id);
+        bool stopped = s && strcmp(s->st.last_status, "STOPPED") == 0;
+        /* a STOPPED record with its assignment left: the owner died between
+         * the two (its own transaction holds both now; older agents') */
+        if (!lost_now(x, a->a.instance, &a->missing_since, ready,
+                      stopped ? NULL : (s ? s->st.last_status : NULL), now))
+            continue;
+        if (mark_lost(x, a, s) == 0 || x->reaping)
+            return;
+    }
+    for (st_node *s = x->sts; s; s = s->next) {
+        if (find_asg(x, s->st.task_id) ||
+            !lost_now(x, s->st.instance, &s->missing_since, ready, s->st.last_status, now))
+            continue;
+        if (mark_lost(x, NULL, s) == 0 || x->reaping)
+            return;
+    }
 }
 
 /* ---- the receiving agent: RunTask's request and its answer ----------------- */
@@ -1214,6 +1461,7 @@ static void on_tick(uv_timer_t *t)
         }
     }
     place_next(x);
+    reap_next(x);
 }
 
 /* ---- metrics, start, stop ------------------------------------------------------ */
@@ -1233,6 +1481,13 @@ static void metrics(void *arg, ag_metrics *m)
     ag_metrics_sync_counter(m, "ecs_agent_cluster_launched_total",
                             "Tasks placed on this instance and launched here", NULL,
                             (double)x->stats.launched);
+    ag_metrics_sync_counter(m, "ecs_agent_cluster_lost_tasks_total",
+                            "Tasks of lost container instances this agent marked STOPPED as the "
+                            "cluster's leader",
+                            NULL, (double)x->stats.lost_marked);
+    ag_metrics_sync_counter(m, "ecs_agent_cluster_lost_tasks_stopped_total",
+                            "Tasks this host stopped because the cluster had marked them STOPPED",
+                            NULL, (double)x->stats.lost_stopped);
     ag_metrics_sync_counter(m, "ecs_agent_cluster_records_bad_total",
                             "Task records in etcd skipped as unreadable", NULL,
                             (double)x->stats.bad);
@@ -1353,6 +1608,7 @@ void ag_cluster_tasks_free(ag_cluster_tasks *x)
         x->stops = n->next;
         es_free(n);
     }
+    es_free(x->hosts);
     es_free(x);
 }
 

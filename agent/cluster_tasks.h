@@ -13,6 +13,11 @@
  *     the engine (the task's ID as placed), writes tasks/<id> at every
  *     lastStatus change, and at STOPPED deletes its assignment (freeing
  *     the reservation) and the task's stop, if any;
+ *   - the leader marks the tasks of an instance gone from the view (its lease
+ *     expired) STOPPED, TerminationNotice, and deletes their assignments, in
+ *     transactions on the records' mod_revision; the owner writes only while
+ *     its assignment exists (create_revision compared), and stops a task the
+ *     cluster took from it when it comes back;
  *   - DescribeTasks, ListTasks and StopTask answer for the whole cluster
  *     from tasks/ (StopTask of another host's task writes stops/<id>; the
  *     owner stops the task).
@@ -30,6 +35,10 @@
 #define AG_CLUSTER_RUN_WAIT_MS 20000 /* a RunTask waits this long for the leader */
 #define AG_CLUSTER_TICK_MS 500       /* retries: placements, launches, waits' deadlines */
 #define AG_CLUSTER_TASKS_MAX 10000   /* tasks, assignments, requests each, kept in memory */
+/* An instance out of the leader's view this long is lost (its lease
+ * expired): its tasks are marked STOPPED. A margin over the watches' lag:
+ * a view and the assignments' mirror are two streams. */
+#define AG_CLUSTER_LOST_GRACE_MS 2000
 
 typedef struct ag_cluster_tasks ag_cluster_tasks;
 
@@ -47,7 +56,7 @@ void ag_cluster_tasks_free(ag_cluster_tasks *x);
 
 typedef struct ag_cluster_tasks_stats {
     unsigned long requests, placed, unplaced, place_conflicts, launched, launch_failures,
-        status_writes, stops, bad;
+        status_writes, stops, bad, lost_marked, lost_conflicts, lost_stopped;
 } ag_cluster_tasks_stats;
 void ag_cluster_tasks_get_stats(const ag_cluster_tasks *x, ag_cluster_tasks_stats *out);
 

@@ -707,3 +707,47 @@ int cl_tk_stop_read(const char *prefix, const cl_kv *kv, cl_tk_stop *out, char *
     es_json_free(j);
     return r;
 }
+
+/* ---- a lost host's tasks ---------------------------------------------- */
+
+bool cl_tk_task_lost(bool view_ready, bool instance_in_view, uint64_t missing_ms, uint64_t grace_ms,
+                     const char *last_status)
+{
+    /* an unread view holds no instance: everything would look lost */
+    if (!view_ready || instance_in_view || missing_ms < grace_ms)
+        return false;
+    return !last_status || strcmp(last_status, "STOPPED") != 0;
+}
+
+int cl_tk_status_lost(const cl_tk_status *prev, const cl_tk_assignment *as, const char *host,
+                      int64_t now, cl_tk_status *out)
+{
+    memset(out, 0, sizeof *out);
+    if (prev) {
+        *out = *prev;
+    } else if (as) {
+        memcpy(out->task_id, as->task_id, sizeof out->task_id);
+        memcpy(out->instance, as->instance, sizeof out->instance);
+        memcpy(out->family, as->family, sizeof out->family);
+        out->revision = as->revision;
+        out->cpu = as->cpu;
+        out->memory = as->memory;
+        memcpy(out->group, as->group, sizeof out->group);
+        memcpy(out->started_by, as->started_by, sizeof out->started_by);
+        memcpy(out->launch_type, as->launch_type, sizeof out->launch_type);
+        out->created_at = as->created_at;
+    } else {
+        return -EINVAL;
+    }
+    snprintf(out->last_status, sizeof out->last_status, "STOPPED");
+    snprintf(out->desired_status, sizeof out->desired_status, "STOPPED");
+    snprintf(out->stop_code, sizeof out->stop_code, "%s", CL_TK_LOST_STOP_CODE);
+    int n = snprintf(out->stopped_reason, sizeof out->stopped_reason,
+                     "Host EC2 (instance %s) terminated.", host && *host ? host : out->instance);
+    if (n < 0 || (size_t)n >= sizeof out->stopped_reason)
+        return -EINVAL;
+    out->stopped_at = now > out->created_at ? now : out->created_at;
+    for (size_t i = 0; i < out->n_containers; i++)
+        snprintf(out->containers[i].last_status, sizeof out->containers[i].last_status, "STOPPED");
+    return status_record_ok(out) ? 0 : -EINVAL;
+}

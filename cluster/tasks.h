@@ -8,16 +8,21 @@
  *                                         agent writes it, the leader deletes it)
  *   assignments/<instanceId>/<taskId>     one task placed on one instance (the
  *                                         leader writes it, the owner deletes it
- *                                         once the task is STOPPED)
+ *                                         once the task is STOPPED, the leader
+ *                                         when the instance is lost)
  *   results/<requestId>                   the placement's answer (the leader
  *                                         writes it, the receiving agent
  *                                         deletes it once read)
- *   tasks/<taskId>                        the task's status (its owner writes it)
+ *   tasks/<taskId>                        the task's status (its owner writes it
+ *                                         while it holds the assignment; the
+ *                                         leader STOPPED when the host is lost)
  *   stops/<taskId>                        a StopTask asked through another
  *                                         agent (the owner stops the task,
  *                                         then deletes it)
- * Each key has one writer at a time, so no write needs a compare but the
- * leader's (requests/<id>'s mod_revision: a request is placed once).
+ * The leader's writes compare a revision (requests/<id>'s: a request is
+ * placed once; tasks/<id>'s: a lost task is marked once, and not over a
+ * status its owner wrote meanwhile); the owner's compare its assignment's
+ * create_revision (nothing it writes outlives the assignment).
  *
  * Values are JSON objects of names, numbers and the RunTask overrides as
  * given: never a secret value (a definition holds references only).
@@ -180,6 +185,31 @@ int cl_tk_status_read(const char *prefix, const cl_kv *kv, cl_tk_status *out, ch
                       size_t whylen);
 int cl_tk_stop_write(const cl_tk_stop *sp, es_buf *out);
 int cl_tk_stop_read(const char *prefix, const cl_kv *kv, cl_tk_stop *out, char *why, size_t whylen);
+
+/* A host lost (issue 23): its instance's record left the view (its lease
+ * expired: the agent was killed or cut off for a whole TTL). The leader
+ * writes each of its tasks STOPPED with ECS's words for a task whose
+ * container instance is gone, and deletes its assignment (the
+ * reservation). ECS says "Host EC2 (instance i-...) terminated."; the
+ * stop code is TerminationNotice, ECS's code for a task stopped because
+ * its host went away. */
+#define CL_TK_LOST_STOP_CODE "TerminationNotice"
+
+/* The STOPPED record of a lost task into out: from its last record (prev,
+ * may be NULL: kept as written, its containers STOPPED) or else from its
+ * assignment (as, may be NULL; one of the two is needed). host: the
+ * instance's EC2 instance ID if known ("" or NULL: the instance's ID is
+ * named). now: epoch seconds, the stoppedAt. 0, or -EINVAL (neither given,
+ * or the result would not be a valid record). */
+int cl_tk_status_lost(const cl_tk_status *prev, const cl_tk_assignment *as, const char *host,
+                      int64_t now, cl_tk_status *out);
+
+/* Whether the leader should mark a task lost: its instance is not in a
+ * view that has been read (view_ready), it has been missing for at least
+ * grace_ms (missing_ms: how long so far), and the task is not STOPPED yet
+ * (last_status NULL: no record, only an assignment). */
+bool cl_tk_task_lost(bool view_ready, bool instance_in_view, uint64_t missing_ms, uint64_t grace_ms,
+                     const char *last_status);
 
 /* The request's strategies and constraints compiled for cl_pl_place
  * (constraints must be cleared with cl_pl_constraint_clear). 0 or -EINVAL

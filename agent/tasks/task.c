@@ -65,6 +65,7 @@ static const char *const stop_names[] = {
     [AG_STOP_ESSENTIAL_CONTAINER_EXITED] = "EssentialContainerExited",
     [AG_STOP_USER_INITIATED] = "UserInitiated",
     [AG_STOP_SERVICE_SCHEDULER_INITIATED] = "ServiceSchedulerInitiated",
+    [AG_STOP_TERMINATION_NOTICE] = "TerminationNotice",
 };
 #define N_STOP (sizeof stop_names / sizeof *stop_names)
 

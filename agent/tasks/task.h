@@ -60,6 +60,7 @@ typedef enum ag_stop_code {
     AG_STOP_ESSENTIAL_CONTAINER_EXITED,
     AG_STOP_USER_INITIATED,
     AG_STOP_SERVICE_SCHEDULER_INITIATED,
+    AG_STOP_TERMINATION_NOTICE, /* the cluster lost the task's host (cluster/tasks.h) */
 } ag_stop_code;
 
 typedef enum ag_secret_target {

@@ -43,6 +43,29 @@ static char *copy(const char *p, size_t n)
         es_buf_free(&out);                                                                         \
     } while (0)
 
+/* Every record a reader takes makes a lost host's STOPPED record that the
+ * writer takes (the leader never fails on a record etcd gave it). */
+static void lost_round(const cl_kv *kv, bool assignment)
+{
+    static cl_tk_status st, lost;
+    static cl_tk_assignment as;
+    char why[200];
+    int r = assignment
+                ? cl_tk_assignment_read(ROOT CL_TK_ASSIGNMENTS_LEAF, kv, &as, why, sizeof why)
+                : cl_tk_status_read(ROOT CL_TK_TASKS_LEAF, kv, &st, why, sizeof why);
+    if (r != 0)
+        return;
+    if (cl_tk_status_lost(assignment ? NULL : &st, assignment ? &as : NULL, "i-0123456789abcdef0",
+                          1, &lost) != 0 ||
+        strcmp(lost.last_status, "STOPPED") != 0)
+        __builtin_trap();
+    es_buf out;
+    es_buf_init(&out, CL_TK_VALUE_MAX + 64);
+    if (cl_tk_status_write(&lost, &out) != 0)
+        __builtin_trap();
+    es_buf_free(&out);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -74,6 +97,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
               cl_tk_assignment_write,
               strcmp(a.task_id, b.task_id) == 0 && a.memory == b.memory &&
                   a.overrides_len == b.overrides_len);
+        lost_round(&kv, true);
         break;
     case 2:
         ROUND(cl_tk_result, CL_TK_RESULTS_LEAF, cl_tk_result_read, cl_tk_result_write,
@@ -82,6 +106,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 3:
         ROUND(cl_tk_status, CL_TK_TASKS_LEAF, cl_tk_status_read, cl_tk_status_write,
               strcmp(a.last_status, b.last_status) == 0 && a.n_containers == b.n_containers);
+        lost_round(&kv, false);
         break;
     default:
         ROUND(cl_tk_stop, CL_TK_STOPS_LEAF, cl_tk_stop_read, cl_tk_stop_write,

@@ -11,6 +11,11 @@
 #     the next;
 #   - a run that cannot fit (2048 MiB) answers failures[] with RESOURCE:MEMORY;
 #   - a stop through agent 2 of a task agent 1 runs: STOPPED, its container gone from running;
+#   - a lost host: a non-leader agent SIGKILLed; after its lease's TTL (5 s) describe-tasks
+#     through another agent shows its tasks STOPPED (TerminationNotice, "Host EC2 (instance
+#     ...) terminated."), its assignments are gone from etcd, a spread run places nothing on
+#     it; restarted, it stops its old containers, leaves the STOPPED records, and takes 10 new
+#     tasks (its 1024 MiB freed);
 #   - every key and value in etcd is read: the secret's value is in none.
 #
 # Env (ctest passes them): ES_AGENT_BIN, ES_TEST_DOCKER_HOST.
@@ -61,7 +66,7 @@ cat >"$WORK/sleep.json" <<EOF
 {"family": "sleeper", "networkMode": "none",
  "executionRoleArn": "arn:aws:iam::$ACCT:role/run-exec",
  "containerDefinitions": [{"name": "app", "image": "$IMAGE", "essential": true, "memory": 64,
-   "command": ["sleep", "600"], "secrets": [{"name": "DB", "valueFrom": "/itest/run/db"}]}]}
+   "command": ["sleep", "600"], "stopTimeout": 2, "secrets": [{"name": "DB", "valueFrom": "/itest/run/db"}]}]}
 EOF
 awsn 1 ecs register-task-definition --cli-input-json "file://$WORK/sleep.json" >/dev/null
 sed -e 's/"sleeper"/"big"/' -e 's/"memory": 64/"memory": 2048/' "$WORK/sleep.json" >"$WORK/big.json"
@@ -133,6 +138,63 @@ done
 eq "$S" STOPPED "the stopped task, through agent 3"
 [[ -z $(dk ps -q --filter "label=com.amazonaws.ecs.task-arn=$VICTIM") ]] ||
   fail "the stopped task's container still runs"
+
+say "a lost host: a non-leader agent SIGKILLed; after its lease's TTL its tasks are STOPPED"
+LEADER=$(awsn 1 ecs describe-container-instances --cluster "$CLUSTER" \
+  --container-instances "$(arn_of 1)" "$(arn_of 2)" "$(arn_of 3)" | jq -r '.containerInstances[] |
+    select(any(.attributes[]?; .name == "ecs-secrets.cluster-leader" and .value == "true")) |
+    .containerInstanceArn')
+K=
+for i in 3 2 1; do [[ $(arn_of "$i") != "$LEADER" ]] && { K=$i; break; }; done
+[[ -n $K && -n $LEADER ]] || fail "no leader, or no agent to kill (leader: $LEADER)"
+A=1
+[[ $K -eq 1 ]] && A=2
+mapfile -t ALL < <(awsn "$A" ecs list-tasks --cluster "$CLUSTER" | jq -r '.taskArns[]')
+mapfile -t ONK < <(awsn "$A" ecs describe-tasks --cluster "$CLUSTER" --tasks "${ALL[@]}" |
+  jq -r --arg a "$(arn_of "$K")" '.tasks[] | select(.containerInstanceArn == $a and
+    .lastStatus != "STOPPED") | .taskArn')
+[[ ${#ONK[@]} -ge 10 ]] || fail "agent $K's instance runs ${#ONK[@]} tasks, not 10 or more"
+kill -KILL "${APID[$K]}"
+wait "${APID[$K]}" 2>/dev/null || true
+APID[K]=
+START=$SECONDS
+for ((t = 0; t < 80; t++)); do
+  D=$(awsn "$A" ecs describe-tasks --cluster "$CLUSTER" --tasks "${ONK[@]}")
+  [[ $(jq '[.tasks[] | select(.lastStatus == "STOPPED")] | length' <<<"$D") -eq ${#ONK[@]} ]] && break
+  sleep 0.5
+done
+say "agent $K's ${#ONK[@]} tasks STOPPED $((SECONDS - START)) s after the SIGKILL (TTL ${TTL} s)"
+eq "$(jq '[.tasks[] | select(.lastStatus == "STOPPED" and .desiredStatus == "STOPPED" and
+  .stopCode == "TerminationNotice" and
+  (.stoppedReason | test("^Host EC2 \\(instance [^)]+\\) terminated[.]$")))] | length' <<<"$D")" \
+  "${#ONK[@]}" "the lost host's tasks STOPPED with ECS's reason (through agent $A)"
+ctl get --prefix --keys-only "/ecs-secrets/clusters/$CLUSTER/assignments/$(cat "${ASTATE[$K]}/instance-id")/" \
+  >"$WORK/asg.left"
+eq "$(grep -c . "$WORK/asg.left" || true)" 0 "the lost host's assignments (reservations) left in etcd"
+
+say "spread places nothing on the lost instance"
+OUT=$(awsn "$A" ecs run-task --cluster "$CLUSTER" --task-definition sleeper:1 --count 2 \
+  --placement-strategy type=spread,field=instanceId --started-by after-loss)
+eq "$(jq '.tasks | length' <<<"$OUT")" 2 "tasks placed on the two live instances"
+eq "$(jq --arg a "$(arn_of "$K")" '[.tasks[] | select(.containerInstanceArn == $a)] | length' \
+  <<<"$OUT")" 0 "tasks placed on the lost instance"
+
+say "agent $K back: its old containers stopped, its freed capacity (1024 MiB) taken again"
+start_agent_n "$K"
+for ((t = 0; t < 120; t++)); do
+  [[ $(running_on "$K") -eq 0 ]] && break
+  sleep 0.5
+done
+eq "$(running_on "$K")" 0 "the returning host's containers of STOPPED tasks still running"
+D=$(awsn "$A" ecs describe-tasks --cluster "$CLUSTER" --tasks "${ONK[@]}")
+eq "$(jq '[.tasks[] | select(.lastStatus == "STOPPED" and .stopCode == "TerminationNotice")] |
+  length' <<<"$D")" "${#ONK[@]}" "the returning host left the STOPPED records as they were"
+OUT=$(awsn "$A" ecs run-task --cluster "$CLUSTER" --task-definition sleeper:1 --count 10 \
+  --placement-constraints "[{\"type\":\"memberOf\",\"expression\":\"attribute:agent == a$K\"}]")
+eq "$(jq '.failures | length' <<<"$OUT")" 0 "failures on the returned instance (freed capacity)"
+eq "$(jq --arg a "$(arn_of "$K")" '[.tasks[] | select(.containerInstanceArn == $a)] | length' \
+  <<<"$OUT")" 10 "tasks on the returned instance"
+wait_running_on "$K" 10
 
 say "no secret value in etcd (every key and value read)"
 ctl get --prefix /ecs-secrets/ >"$WORK/etcd.dump"

@@ -398,3 +398,95 @@ Test(cluster_task_records, fuzz_seeds_parse)
         cr_assert_eq(r, 0, "%s: %s", names[i], why);
     }
 }
+
+/* A lost host's task: the leader's STOPPED record, from the last record or
+ * from the assignment alone, with ECS's words; and when a task counts as
+ * lost. */
+Test(cluster_task_records, lost_host_record)
+{
+    cl_tk_status prev, out, back;
+    memset(&prev, 0, sizeof prev);
+    snprintf(prev.task_id, sizeof prev.task_id, TID);
+    snprintf(prev.instance, sizeof prev.instance, IID);
+    snprintf(prev.family, sizeof prev.family, "web");
+    prev.revision = 3;
+    prev.cpu = 256;
+    prev.memory = 128;
+    snprintf(prev.group, sizeof prev.group, "family:web");
+    snprintf(prev.launch_type, sizeof prev.launch_type, "EC2");
+    snprintf(prev.last_status, sizeof prev.last_status, "RUNNING");
+    snprintf(prev.desired_status, sizeof prev.desired_status, "RUNNING");
+    prev.created_at = 100;
+    prev.started_at = 101;
+    snprintf(prev.containers[0].name, sizeof prev.containers[0].name, "app");
+    snprintf(prev.containers[0].last_status, sizeof prev.containers[0].last_status, "RUNNING");
+    prev.n_containers = 1;
+
+    cr_assert_eq(cl_tk_status_lost(&prev, NULL, "i-0123456789abcdef0", 200, &out), 0);
+    cr_assert_str_eq(out.last_status, "STOPPED");
+    cr_assert_str_eq(out.desired_status, "STOPPED");
+    cr_assert_str_eq(out.stop_code, "TerminationNotice");
+    cr_assert_str_eq(out.stopped_reason, "Host EC2 (instance i-0123456789abcdef0) terminated.");
+    cr_assert_eq(out.stopped_at, 200);
+    cr_assert_eq(out.started_at, 101, "the record's times are kept");
+    cr_assert_str_eq(out.containers[0].last_status, "STOPPED");
+    cr_assert_str_eq(out.family, "web");
+    es_buf v;
+    es_buf_init(&v, CL_TK_VALUE_MAX);
+    cr_assert_eq(cl_tk_status_write(&out, &v), 0, "the record is one the readers take");
+    cl_kv kv = kv_of(ROOT "tasks/" TID, v.data);
+    cr_assert_eq(cl_tk_status_read(ROOT "tasks/", &kv, &back, why, sizeof why), 0, "%s", why);
+    cr_assert_str_eq(back.stopped_reason, out.stopped_reason);
+    es_buf_free(&v);
+
+    /* no EC2 ID known: the instance's ID is named; a clock behind the
+     * creation does not make stoppedAt earlier than createdAt */
+    cr_assert_eq(cl_tk_status_lost(&prev, NULL, "", 50, &out), 0);
+    cr_assert_str_eq(out.stopped_reason, "Host EC2 (instance " IID ") terminated.");
+    cr_assert_eq(out.stopped_at, 100);
+
+    /* only an assignment (never launched, or its first status not written) */
+    cl_tk_assignment a;
+    memset(&a, 0, sizeof a);
+    snprintf(a.instance, sizeof a.instance, IID);
+    snprintf(a.task_id, sizeof a.task_id, TID);
+    snprintf(a.request, sizeof a.request, RID);
+    snprintf(a.family, sizeof a.family, "api");
+    a.revision = 9;
+    a.cpu = 64;
+    a.memory = 32;
+    snprintf(a.group, sizeof a.group, "family:api");
+    snprintf(a.started_by, sizeof a.started_by, "ci");
+    snprintf(a.launch_type, sizeof a.launch_type, "EXTERNAL");
+    a.created_at = 7;
+    cr_assert_eq(cl_tk_status_lost(NULL, &a, NULL, 9, &out), 0);
+    cr_assert_str_eq(out.family, "api");
+    cr_assert_eq(out.revision, 9);
+    cr_assert_eq(out.memory, 32);
+    cr_assert_str_eq(out.started_by, "ci");
+    cr_assert_eq(out.n_containers, 0);
+    cr_assert_eq(out.created_at, 7);
+    cr_assert_eq(out.stopped_at, 9);
+    cr_assert_str_eq(out.stop_code, "TerminationNotice");
+
+    /* refusals: nothing to build from; a host ID that is no text */
+    cr_assert_eq(cl_tk_status_lost(NULL, NULL, "i-1", 1, &out), -EINVAL);
+    cr_assert_eq(cl_tk_status_lost(&prev, NULL, "i-\n1", 1, &out), -EINVAL);
+    prev.family[0] = '\0';
+    cr_assert_eq(cl_tk_status_lost(&prev, NULL, "i-1", 1, &out), -EINVAL,
+                 "a record that is not valid stays refused");
+}
+
+Test(cluster_task_records, lost_decision)
+{
+    /* the view not read yet: nobody is lost (an empty view is no news) */
+    cr_assert_not(cl_tk_task_lost(false, false, 60000, 2000, "RUNNING"));
+    /* in the view: never */
+    cr_assert_not(cl_tk_task_lost(true, true, 60000, 2000, "RUNNING"));
+    /* missing, but not for the grace yet */
+    cr_assert_not(cl_tk_task_lost(true, false, 1999, 2000, "RUNNING"));
+    cr_assert(cl_tk_task_lost(true, false, 2000, 2000, "RUNNING"));
+    cr_assert(cl_tk_task_lost(true, false, 2000, 2000, "PENDING"));
+    cr_assert(cl_tk_task_lost(true, false, 2000, 2000, NULL), "only an assignment");
+    cr_assert_not(cl_tk_task_lost(true, false, 60000, 2000, "STOPPED"), "already STOPPED");
+}

@@ -118,8 +118,8 @@ Test(task, names_parse_back)
     ag_task_status st;
     cr_assert_eq(ag_task_status_parse("RUNNINGX", &st), -EINVAL);
     const char *codes[] = {"TaskFailedToStart", "EssentialContainerExited", "UserInitiated",
-                           "ServiceSchedulerInitiated"};
-    for (size_t i = 0; i < 4; i++) {
+                           "ServiceSchedulerInitiated", "TerminationNotice"};
+    for (size_t i = 0; i < 5; i++) {
         ag_stop_code c;
         cr_assert_eq(ag_stop_code_parse(codes[i], &c), 0);
         cr_assert_str_eq(ag_stop_code_name(c), codes[i]);
