@@ -10,8 +10,8 @@
  * USER:PASSWORD is read at each call from al_options.ecr_credentials_file
  * (one line, at most AL_ECR_CREDENTIALS_MAX bytes, a regular file not
  * readable by others), so a changed password is handed out at the next
- * call (the agent's resolver keeps tokens it got: resolve.h). registryIds, when given, must name the account (another
- * account's ECR is not here). The registry itself checks the pull: the
+ * call (the agent's resolver keeps tokens it got: resolve.h). registryIds, when given, must name
+ * the account (another account's ECR is not here). The registry itself checks the pull: the
  * repository's ecr:BatchGetImage and ecr:GetDownloadUrlForLayer are the
  * agent's preflight's, not the registry's.
  *
