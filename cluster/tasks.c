@@ -348,23 +348,40 @@ static int read_list(const es_json *j, const char *key, size_t max, const es_jso
     return 0;
 }
 
+/* The start every record keyed by one ID shares: the ID from the key (its
+ * absence: "not a WHAT's key"), the header line parsed, and the header's
+ * MEMBER equal to the key's ID. On failure nothing is left to free. */
+static int read_keyed(const char *prefix, const cl_kv *kv, const char *what, const char *member,
+                      char *id, es_json **j, const char **rest, size_t *rest_len, char *why,
+                      size_t whylen)
+{
+    if (key_id(prefix, kv->key, id) < 0)
+        return es_errf(why, whylen, -EINVAL, "not a %s's key", what);
+    int r = parse_header(kv, j, rest, rest_len, why, whylen);
+    if (r < 0)
+        return r;
+    char own[CL_TK_ID_HEX + 1];
+    if ((r = get_str(*j, member, own, sizeof own, true, why, whylen)) == 0 && strcmp(own, id) != 0)
+        r = es_errf(why, whylen, -EINVAL, "%s: not the key's", member);
+    if (r < 0) {
+        es_json_free(*j);
+        *j = NULL;
+    }
+    return r;
+}
+
 int cl_tk_request_read(const char *prefix, const cl_kv *kv, cl_tk_request *out, char *why,
                        size_t whylen)
 {
     memset(out, 0, sizeof *out);
-    if (key_id(prefix, kv->key, out->id) < 0)
-        return es_errf(why, whylen, -EINVAL, "not a request's key");
     es_json *j = NULL;
     const char *rest = NULL;
     size_t rest_len = 0;
-    int r = parse_header(kv, &j, &rest, &rest_len, why, whylen);
+    int r = read_keyed(prefix, kv, "request", "id", out->id, &j, &rest, &rest_len, why, whylen);
     if (r < 0)
         return r;
-    char id[CL_TK_ID_HEX + 1];
     const es_json *sl = NULL, *cl = NULL;
-    if ((r = get_str(j, "id", id, sizeof id, true, why, whylen)) == 0 && strcmp(id, out->id) != 0)
-        r = es_errf(why, whylen, -EINVAL, "id: not the key's");
-    if (r == 0 && (r = get_str(j, "from", out->from, sizeof out->from, true, why, whylen)) == 0 &&
+    if ((r = get_str(j, "from", out->from, sizeof out->from, true, why, whylen)) == 0 &&
         !cl_instance_id_ok(out->from))
         r = es_errf(why, whylen, -EINVAL, "from: not an instance ID");
     if (r == 0)
@@ -519,20 +536,15 @@ int cl_tk_result_read(const char *prefix, const cl_kv *kv, cl_tk_result *out, ch
                       size_t whylen)
 {
     memset(out, 0, sizeof *out);
-    if (key_id(prefix, kv->key, out->request) < 0)
-        return es_errf(why, whylen, -EINVAL, "not a result's key");
     es_json *j = NULL;
     const char *rest = NULL;
     size_t rest_len = 0;
-    int r = parse_header(kv, &j, &rest, &rest_len, why, whylen);
+    int r = read_keyed(prefix, kv, "result", "request", out->request, &j, &rest, &rest_len, why,
+                       whylen);
     if (r < 0)
         return r;
-    char rq[CL_TK_ID_HEX + 1];
     const es_json *tl = NULL;
     int64_t failed = 0;
-    if ((r = get_str(j, "request", rq, sizeof rq, true, why, whylen)) == 0 &&
-        strcmp(rq, out->request) != 0)
-        r = es_errf(why, whylen, -EINVAL, "request: not the key's");
     if (r == 0 && rest)
         r = es_errf(why, whylen, -EINVAL, "more than one line");
     if (r == 0)
@@ -615,19 +627,14 @@ int cl_tk_status_read(const char *prefix, const cl_kv *kv, cl_tk_status *out, ch
                       size_t whylen)
 {
     memset(out, 0, sizeof *out);
-    if (key_id(prefix, kv->key, out->task_id) < 0)
-        return es_errf(why, whylen, -EINVAL, "not a task's key");
     es_json *j = NULL;
     const char *rest = NULL;
     size_t rest_len = 0;
-    int r = parse_header(kv, &j, &rest, &rest_len, why, whylen);
+    int r =
+        read_keyed(prefix, kv, "task", "taskId", out->task_id, &j, &rest, &rest_len, why, whylen);
     if (r < 0)
         return r;
-    char task[CL_TK_ID_HEX + 1];
     const es_json *cl = NULL;
-    if ((r = get_str(j, "taskId", task, sizeof task, true, why, whylen)) == 0 &&
-        strcmp(task, out->task_id) != 0)
-        r = es_errf(why, whylen, -EINVAL, "taskId: not the key's");
     if (r == 0 && rest)
         r = es_errf(why, whylen, -EINVAL, "more than one line");
     if (r == 0)
@@ -688,19 +695,14 @@ int cl_tk_stop_write(const cl_tk_stop *sp, es_buf *out)
 int cl_tk_stop_read(const char *prefix, const cl_kv *kv, cl_tk_stop *out, char *why, size_t whylen)
 {
     memset(out, 0, sizeof *out);
-    if (key_id(prefix, kv->key, out->task_id) < 0)
-        return es_errf(why, whylen, -EINVAL, "not a stop's key");
     es_json *j = NULL;
     const char *rest = NULL;
     size_t rest_len = 0;
-    int r = parse_header(kv, &j, &rest, &rest_len, why, whylen);
+    int r =
+        read_keyed(prefix, kv, "stop", "taskId", out->task_id, &j, &rest, &rest_len, why, whylen);
     if (r < 0)
         return r;
-    char task[CL_TK_ID_HEX + 1];
-    if ((r = get_str(j, "taskId", task, sizeof task, true, why, whylen)) == 0 &&
-        strcmp(task, out->task_id) != 0)
-        r = es_errf(why, whylen, -EINVAL, "taskId: not the key's");
-    if (r == 0 && rest)
+    if (rest)
         r = es_errf(why, whylen, -EINVAL, "more than one line");
     if (r == 0)
         r = get_str(j, "reason", out->reason, sizeof out->reason, false, why, whylen);
