@@ -7,7 +7,8 @@
 #      wrk (the signature stays valid for the +-15 minutes the store accepts);
 #   2. nginx (Debian's nginx-light) serving a static file of the same size as that answer,
 #      keep-alive, no access log, one worker (the daemon answers from one loop thread);
-#   3. the ratio of the two rates, each side's p99, and the goals (>= 50 % of nginx's rate,
+#   3. the ratio of the two rates, each side's p99, and the goals (issue 22: >= 100 % of nginx's
+#      rate and p99 <= nginx's p99 + 0.5 ms; issue 5's: >= 50 % of nginx's rate,
 #      p99 <= 2 ms), per run and as medians; the CPU per request of the daemon, nginx and wrk
 #      itself (/usr/bin/time, when installed);
 #   4. PutParameter SecureString with durable commits (bench_put_parameter through the
@@ -242,8 +243,10 @@ awk '
   END {
     r = median(ratio, n); p = median(ap99, n)
     printf "== median of %d run(s): daemon %.0f req/s, nginx %.0f req/s\n", n, median(arate, n), median(nrate, n)
-    printf "ratio daemon/nginx: %.1f %% of the rate (goal >= 50 %%: %s); daemon p99 %.3f ms (goal <= 2 ms: %s); nginx p99 %.3f ms\n",
-           r, (r >= 50 ? "met" : "MISSED"), p, (p <= 2 ? "met" : "MISSED"), median(np99, n)
+    np = median(np99, n)
+    printf "ratio daemon/nginx: %.1f %% of the rate (issue 5 >= 50 %%: %s; issue 22 >= 100 %%: %s); daemon p99 %.3f ms (issue 5 <= 2 ms: %s; issue 22 <= nginx p99 + 0.5 ms: %s); nginx p99 %.3f ms\n",
+           r, (r >= 50 ? "met" : "MISSED"), (r >= 100 ? "met" : "MISSED"), p, (p <= 2 ? "met" : "MISSED"),
+           (p <= np + 0.5 ? "met" : "MISSED"), np
     ac = median(acpu, n); nc = median(ncpu, n)
     printf "CPU per request: daemon %.1f us, nginx %.1f us (%.1f %%: the rate ratio a CPU-bound run on idle cores would approach)\n",
            ac, nc, (ac > 0 ? nc / ac * 100 : 0)
