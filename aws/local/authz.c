@@ -578,6 +578,10 @@ int al_authz_evaluate(al_ctx *c, const al_authz_req *q, char *why, size_t whylen
     }
     if (kind)
         *kind = d.kind;
+    if (q->matched && q->matchedlen) {
+        const char *name = d.policy ? aw_policy_name(d.policy) : NULL;
+        snprintf(q->matched, q->matchedlen, "%s", name ? name : "");
+    }
     if (d.kind != AW_DECISION_ALLOW) {
         if (why && whylen)
             aw_decision_message(&req, &d, why, whylen);

@@ -54,6 +54,11 @@ typedef struct al_authz_req {
     size_t nextra;
     bool no_identity;
     const char *resource_account; /* NULL: from the resource ARN */
+    /* when set: the name of the policy that decided (the first allowing
+     * statement's for an allow, the first matching Deny's for an explicit
+     * deny; "" for an implicit deny), for SimulatePrincipalPolicy */
+    char *matched;
+    size_t matchedlen;
 } al_authz_req;
 
 int al_authz_evaluate(al_ctx *c, const al_authz_req *q, char *why, size_t whylen,

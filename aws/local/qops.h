@@ -19,6 +19,7 @@ typedef struct al_qop {
 
 extern const al_qop al_iam_qops[];
 extern const al_qop al_iam_user_qops[]; /* iam_users.c: users, groups, access keys */
+extern const al_qop al_iam_sim_qops[];  /* iam_simulate.c: SimulatePrincipalPolicy */
 extern const al_qop al_sts_qops[];
 
 #endif

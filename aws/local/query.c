@@ -335,9 +335,12 @@ static const al_qop *find_qop(const char *service, const char *action)
     if (!action)
         return NULL;
     if (strcmp(service, "iam") == 0) {
-        /* roles and policies (iam.c), users and groups (iam_users.c) */
+        /* roles and policies (iam.c), users and groups (iam_users.c), the
+         * simulator (iam_simulate.c) */
         const al_qop *op = find_in(al_iam_qops, action);
-        return op ? op : find_in(al_iam_user_qops, action);
+        if (!op)
+            op = find_in(al_iam_user_qops, action);
+        return op ? op : find_in(al_iam_sim_qops, action);
     }
     if (strcmp(service, "sts") == 0)
         return find_in(al_sts_qops, action);

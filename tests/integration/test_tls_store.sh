@@ -124,13 +124,13 @@ ADMIN_SECRET=$(sed -n 's/^aws_secret_access_key = //p' "$STATE/aws-credentials")
 mkdir -m 700 "$B_STATE"
 PORT_B=$(it_free_port)
 URL_B=http://127.0.0.1:$PORT_B
-# (the preflight is off: in aws mode it asks iam:SimulatePrincipalPolicy, which the embedded
-# IAM does not serve)
+# (the preflight is on: in aws mode it asks iam:SimulatePrincipalPolicy, which A's embedded IAM
+# answers, with DescribeParameters / DescribeSecret for the keys)
 ECS_SECRETS_ACCESS_KEY_ID=$AKID ECS_SECRETS_SECRET_ACCESS_KEY=$ADMIN_SECRET \
   ECS_SECRETS_ENDPOINT_SSM=$URL_A ECS_SECRETS_ENDPOINT_SECRETSMANAGER=$URL_A \
   ECS_SECRETS_ENDPOINT_KMS=$URL_A ECS_SECRETS_ENDPOINT_STS=$URL_A ECS_SECRETS_ENDPOINT_IAM=$URL_A \
   ECS_SECRETS_CA_FILE=$CERT \
-  "$ES_AGENT_BIN" --mode aws --cluster tlsb --preflight off --state-dir "$B_STATE" \
+  "$ES_AGENT_BIN" --mode aws --cluster tlsb --state-dir "$B_STATE" \
   --listen "127.0.0.1:$PORT_B" --docker-host "$ES_TEST_DOCKER_HOST" --log-level debug >>"$B_LOG" 2>&1 &
 B_PID=$!
 for ((i = 0; i < 100; i++)); do
@@ -158,6 +158,26 @@ wait_container_log "$CB" 40 0.25 'P=' || true
 out=$(command docker -H "$ES_TEST_DOCKER_HOST" logs "$CB" 2>&1)
 eq "$out" "P=Tls-Param-Value-5c1e S=Tls-Secret-Value-9d2f" "B's container, its values from A over TLS"
 b_aws ecs stop-task --cluster tlsb --task "$TB" >/dev/null
+grep -qF "preflight of arn:aws:iam::123456789012:role/exec: simulate -> done" "$B_LOG" ||
+  fail "B's preflight did not simulate against A's IAM"
+
+say "agent B's preflight against A's IAM: a role missing two permissions is refused with both"
+create_exec_role thin
+aws iam put-role-policy --role-name thin --policy-name tls --policy-document \
+  '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"*"},{"Effect":"Deny","Action":"secretsmanager:GetSecretValue","Resource":"arn:aws:secretsmanager:us-east-1:123456789012:secret:tls-api-key-*"}]}'
+b_aws ecs register-task-definition --family thin --network-mode none \
+  --execution-role-arn arn:aws:iam::123456789012:role/thin --container-definitions "$TASKDEF" >/dev/null
+TT=$(b_aws ecs run-task --cluster tlsb --task-definition thin --query 'tasks[0].taskArn' --output text)
+for ((i = 0; i < 120; i++)); do
+  s=$(b_aws ecs describe-tasks --cluster tlsb --tasks "$TT" --query 'tasks[0].lastStatus' --output text)
+  [[ $s == STOPPED ]] && break
+  sleep 0.25
+done
+reason=$(b_aws ecs describe-tasks --cluster tlsb --tasks "$TT" --query 'tasks[0].stoppedReason' --output text)
+eq "$reason" "ResourceInitializationError: unable to pull secrets or registry auth: the execution role arn:aws:iam::123456789012:role/thin is missing 2 permissions: ssm:GetParameters on arn:aws:ssm:us-east-1:123456789012:parameter/tls/db_password; secretsmanager:GetSecretValue on $SECRET_ARN" \
+  "B's refusal, decided by A's simulator"
+eq "$(command docker -H "$ES_TEST_DOCKER_HOST" ps -aq --filter "label=com.amazonaws.ecs.task-arn=$TT" | wc -l)" 0 \
+  "containers of the refused task"
 it_kill "$B_PID"
 B_PID=
 

@@ -574,19 +574,47 @@ Test(preflight_run, a_stored_definition_names_the_task_region)
     ag_taskdef_free(td);
 }
 
-Test(preflight_run, aws_mode_skips_when_the_host_cannot_simulate)
+/* Mode aws with the embedded store as its AWS (a cluster's store node): the
+ * preflight asks the embedded IAM's SimulatePrincipalPolicy. The simulation
+ * sees no resource policy, so an implicit deny counts as missing only for
+ * parameters (which have none); secrets and keys are left to the fetch. */
+Test(preflight_run, aws_mode_simulates_against_the_embedded_iam)
 {
     fill_store();
     ag_taskdef *td = td_parse(TD);
     run r;
     run_open(&r, false);
     run_once(&r, td, ROLE);
-    /* the embedded IAM has no SimulatePrincipalPolicy: left to AWS */
-    cr_assert_eq(r.outcome, AG_PF_SKIPPED);
+    cr_assert_eq(r.outcome, AG_PF_MISSING, "%s", r.reason);
+    cr_assert_str_eq(r.reason,
+                     "ResourceInitializationError: unable to pull secrets or registry auth: the "
+                     "execution role " ROLE " is missing 3 permissions: "
+                     "ssm:GetParameters on arn:aws:ssm:us-east-2:" ACCT ":parameter/app/plain; "
+                     "ssm:GetParameters on arn:aws:ssm:us-east-2:" ACCT ":parameter/app/secure; "
+                     "ssm:GetParameters on arn:aws:ssm:us-east-2:" ACCT ":parameter/app/default");
     ag_preflight_stats st;
     ag_preflight_get_stats(r.pf, &st);
     cr_assert_eq(st.lookups, 5, "1 DescribeParameters, 2 secrets, 2 keys: %lu", st.lookups);
     cr_assert_eq(st.simulations, 3, "ssm, secretsmanager, kms (both via ssm): %lu", st.simulations);
+
+    /* an explicit Deny counts for a secret too */
+    qok("iam", "PutRolePolicy", "RoleName", "exec", "PolicyName", "params", "PolicyDocument",
+        "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":"
+        "\"ssm:GetParameters\",\"Resource\":\"arn:aws:ssm:us-east-2:" ACCT ":parameter/app/*\"},"
+        "{\"Effect\":\"Deny\",\"Action\":\"secretsmanager:GetSecretValue\",\"Resource\":\"*\"}]}",
+        NULL);
+    run_once(&r, td, ROLE);
+    cr_assert_eq(r.outcome, AG_PF_MISSING, "%s", r.reason);
+    cr_assert_not_null(
+        strstr(r.reason, "is missing 2 permissions: secretsmanager:GetSecretValue on "), "%s",
+        r.reason);
+    qok("iam", "DeleteRolePolicy", "RoleName", "exec", "PolicyName", "params", NULL);
+    qok("iam", "PutRolePolicy", "RoleName", "exec", "PolicyName", "params", "PolicyDocument",
+        "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":"
+        "\"ssm:GetParameters\",\"Resource\":\"arn:aws:ssm:us-east-2:" ACCT ":parameter/app/*\"}]}",
+        NULL);
+    run_once(&r, td, ROLE);
+    cr_assert_eq(r.outcome, AG_PF_OK, "%s", r.reason);
     run_close(&r);
     ag_taskdef_free(td);
 }
