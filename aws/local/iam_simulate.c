@@ -81,6 +81,22 @@ static bool resource_ok(const char *r)
     return true;
 }
 
+/* The members of a list parameter, each checked by ok, at most max. */
+static int read_list(const al_form *f, const char *name, bool (*ok)(const char *),
+                     const char *not_ok, const char **out, size_t max, size_t *n, al_error *e)
+{
+    *n = 0;
+    for (const char *v; (v = al_form_member(f, name, *n + 1));) {
+        if (*n == max)
+            return al_fail(e, 400, "InvalidInput",
+                           "At most %zu %s are supported by the embedded IAM.", max, name);
+        if (!ok(v))
+            return al_fail(e, 400, "InvalidInput", "%s: %s %s.", name, v, not_ok);
+        out[(*n)++] = v;
+    }
+    return 0;
+}
+
 static const char *const context_types[] = {
     "string", "stringList", "numeric", "numericList", "boolean", "booleanList",
     "ip",     "ipList",     "binary",  "binaryList",  "date",    "dateList",
@@ -214,27 +230,13 @@ static int op_simulate_principal_policy(al_ctx *c, const char *principal, const 
         return r;
     const char *actions[SIM_ACTIONS_MAX], *resources[SIM_RESOURCES_MAX];
     size_t na = 0, nr = 0;
-    for (const char *a; (a = al_form_member(f, "ActionNames", na + 1));) {
-        if (na == SIM_ACTIONS_MAX)
-            return al_fail(e, 400, "InvalidInput",
-                           "At most %d ActionNames are supported by the embedded IAM.",
-                           SIM_ACTIONS_MAX);
-        if (!action_ok(a))
-            return al_fail(e, 400, "InvalidInput",
-                           "ActionNames: %s is not of the form service:Action.", a);
-        actions[na++] = a;
-    }
+    if ((r = read_list(f, "ActionNames", action_ok, "is not of the form service:Action", actions,
+                       SIM_ACTIONS_MAX, &na, e)) < 0 ||
+        (r = read_list(f, "ResourceArns", resource_ok, "is not an ARN or *", resources,
+                       SIM_RESOURCES_MAX, &nr, e)) < 0)
+        return r;
     if (!na)
         return al_iam_invalid(e, "actionNames", NULL, "Member must not be null");
-    for (const char *a; (a = al_form_member(f, "ResourceArns", nr + 1));) {
-        if (nr == SIM_RESOURCES_MAX)
-            return al_fail(e, 400, "InvalidInput",
-                           "At most %d ResourceArns are supported by the embedded IAM.",
-                           SIM_RESOURCES_MAX);
-        if (!resource_ok(a))
-            return al_fail(e, 400, "InvalidInput", "ResourceArns: %s is not an ARN or *.", a);
-        resources[nr++] = a;
-    }
     if (!nr)
         resources[nr++] = "*";
     size_t first = 0, total = na * nr;
