@@ -26,6 +26,8 @@
 
 struct ag_svc_sched {
     ag_svc_sched_config cfg;
+    const ag_svc_ops *ops; /* cfg.ops, or local_ops over the engine and the store */
+    void *ops_ctx;
     char *region, *account, *cluster;
     uv_timer_t timer;
     ag_service *svcs[AG_SVC_MAX];
@@ -43,15 +45,14 @@ static int64_t now_s(void)
 
 static void persist(ag_svc_sched *s, ag_service *v)
 {
-    if (ag_store_service_put(s->cfg.store, v) < 0)
-        es_err("service %s: cannot persist: %s", v->name, ag_store_errmsg(s->cfg.store));
+    (void)s->ops->persist(s->ops_ctx, v); /* logged by the ops; the next change tries again */
 }
 
 #define RESTART_REASON "TaskFailedToStart: the agent restarted"
 
 /* A task that failed on its own (not stopped by us, a user, or an agent
  * restart that interrupted its launch). */
-static bool task_failed(const ag_task *t)
+static bool task_failed(const ag_svc_task *t)
 {
     if (t->last_status != AG_TASK_STOPPED)
         return false;
@@ -63,6 +64,112 @@ static bool task_failed(const ag_task *t)
         return t->stopped_reason && strcmp(t->stopped_reason, AG_HEALTH_STOP_REASON) == 0;
     return t->stop_code == AG_STOP_ESSENTIAL_CONTAINER_EXITED;
 }
+
+/* ---- the local ops: this agent's engine and agent.db ---- */
+
+typedef struct local_walk {
+    ag_svc_task_fn fn;
+    void *arg;
+} local_walk;
+
+static int local_task(void *arg, ag_task *t)
+{
+    local_walk *w = arg;
+    ag_svc_task v = {.id = t->id,
+                     .arn = t->arn,
+                     .started_by = t->started_by,
+                     .stopped_reason = t->stopped_reason,
+                     .last_status = t->last_status,
+                     .desired_status = t->desired_status,
+                     .stop_code = t->stop_code,
+                     .created_at = t->created_at,
+                     .stopped_at = t->stopped_at,
+                     .secrets = t->secrets,
+                     .n_secrets = t->n_secrets};
+    return w->fn(w->arg, &v);
+}
+
+static void local_foreach_task(void *ctx, const ag_service *v, ag_svc_task_fn fn, void *arg)
+{
+    (void)v;
+    ag_svc_sched *s = ctx;
+    local_walk w = {.fn = fn, .arg = arg};
+    ag_engine_foreach_task(s->cfg.engine, local_task, &w);
+}
+
+static size_t local_launch(void *ctx, const ag_service *v, const ag_svc_deployment *d, int n,
+                           char (*ids)[AG_TASK_ID_HEX + 1], size_t cap)
+{
+    ag_svc_sched *s = ctx;
+    char group[AG_SVC_NAME_MAX + 16];
+    snprintf(group, sizeof group, "service:%s", v->name);
+    size_t got = 0;
+    while (n > 0) {
+        int count = (n < AG_ENGINE_RUN_MAX ? n : AG_ENGINE_RUN_MAX);
+        ag_taskdef *td = NULL;
+        int rc = ag_store_taskdef_get(s->cfg.store, d->family, d->revision, &td);
+        if (rc < 0) {
+            es_err("service %s: task definition %s:%" PRId64 ": %s", v->name, d->family,
+                   d->revision, ag_store_errmsg(s->cfg.store));
+            break;
+        }
+        ag_run_request req = {.td = td, .count = count, .started_by = d->id, .group = group};
+        ag_task *tasks[AG_ENGINE_RUN_MAX];
+        rc = ag_engine_run_task(s->cfg.engine, &req, tasks);
+        if (rc < 0) {
+            es_err("service %s: cannot start tasks: %s", v->name, strerror(-rc));
+            break;
+        }
+        for (int i = 0; i < count; i++) {
+            if (got < cap)
+                snprintf(ids[got], sizeof ids[got], "%s", tasks[i]->id);
+            got++;
+        }
+        n -= count;
+    }
+    return got;
+}
+
+static int local_stop(void *ctx, const ag_service *v, const char *task_arn, const char *reason)
+{
+    (void)v;
+    ag_svc_sched *s = ctx;
+    ag_task *t = NULL;
+    return ag_engine_stop_task(s->cfg.engine, task_arn, AG_STOP_SERVICE_SCHEDULER_INITIATED, reason,
+                               &t);
+}
+
+static int local_persist(void *ctx, const ag_service *v)
+{
+    ag_svc_sched *s = ctx;
+    int rc = ag_store_service_put(s->cfg.store, v);
+    if (rc < 0)
+        es_err("service %s: cannot persist: %s", v->name, ag_store_errmsg(s->cfg.store));
+    return rc;
+}
+
+static int local_forget(void *ctx, const ag_service *v)
+{
+    ag_svc_sched *s = ctx;
+    int rc = ag_store_service_delete(s->cfg.store, v->arn);
+    if (rc < 0)
+        es_err("service %s: cannot remove it from the store: %s", v->name,
+               ag_store_errmsg(s->cfg.store));
+    return rc;
+}
+
+static int local_load(void *ctx, int (*fn)(ag_service *v, void *arg), void *arg)
+{
+    ag_svc_sched *s = ctx;
+    return ag_store_service_foreach(s->cfg.store, fn, arg);
+}
+
+static const ag_svc_ops local_ops = {.foreach_task = local_foreach_task,
+                                     .launch = local_launch,
+                                     .stop = local_stop,
+                                     .persist = local_persist,
+                                     .forget = local_forget,
+                                     .load = local_load};
 
 typedef struct tref {
     char *arn;
@@ -90,7 +197,7 @@ typedef struct census {
     char rotated_version[ROTATED_VERSION_MAX];
 } census;
 
-static int census_task(void *arg, ag_task *t)
+static int census_task(void *arg, const ag_svc_task *t)
 {
     census *c = arg;
     ag_service *v = c->svc;
@@ -201,16 +308,14 @@ typedef struct idlist {
 } idlist;
 
 /* Stops up to n of list's tasks that are (not) running; returns how many. */
-static int stop_some(ag_svc_sched *s, tref *list, size_t nlist, int n, bool want_running,
-                     const char *reason, idlist *out)
+static int stop_some(ag_svc_sched *s, const ag_service *c_svc, tref *list, size_t nlist, int n,
+                     bool want_running, const char *reason, idlist *out)
 {
     int got = 0;
     for (size_t i = 0; i < nlist && got < n; i++) {
         if (list[i].running != want_running || !list[i].arn)
             continue;
-        ag_task *t = NULL;
-        if (ag_engine_stop_task(s->cfg.engine, list[i].arn, AG_STOP_SERVICE_SCHEDULER_INITIATED,
-                                reason, &t) == 0) {
+        if (s->ops->stop(s->ops_ctx, c_svc, list[i].arn, reason) == 0) {
             if (out->n < EVENT_TASKS_MAX)
                 out->ids[out->n++] = list[i].id;
             out->total++;
@@ -227,34 +332,8 @@ static int stop_some(ag_svc_sched *s, tref *list, size_t nlist, int n, bool want
 static size_t launch(ag_svc_sched *s, ag_service *v, int n, char (*ids)[AG_TASK_ID_HEX + 1],
                      size_t cap)
 {
-    ag_svc_deployment *d = &v->deps[0];
-    char group[AG_SVC_NAME_MAX + 16];
-    snprintf(group, sizeof group, "service:%s", v->name);
-    size_t got = 0;
-    while (n > 0) {
-        int count = (n < AG_ENGINE_RUN_MAX ? n : AG_ENGINE_RUN_MAX);
-        ag_taskdef *td = NULL;
-        int rc = ag_store_taskdef_get(s->cfg.store, d->family, d->revision, &td);
-        if (rc < 0) {
-            es_err("service %s: task definition %s:%" PRId64 ": %s", v->name, d->family,
-                   d->revision, ag_store_errmsg(s->cfg.store));
-            break;
-        }
-        ag_run_request req = {.td = td, .count = count, .started_by = d->id, .group = group};
-        ag_task *tasks[AG_ENGINE_RUN_MAX];
-        rc = ag_engine_run_task(s->cfg.engine, &req, tasks);
-        if (rc < 0) {
-            es_err("service %s: cannot start tasks: %s", v->name, strerror(-rc));
-            break;
-        }
-        for (int i = 0; i < count; i++) {
-            if (got < cap)
-                snprintf(ids[got], sizeof ids[got], "%s", tasks[i]->id);
-            got++;
-        }
-        ag_series_add(s->m_launches, count);
-        n -= count;
-    }
+    size_t got = s->ops->launch(s->ops_ctx, v, &v->deps[0], n, ids, cap);
+    ag_series_add(s->m_launches, (double)got);
     return got;
 }
 
@@ -355,13 +434,14 @@ static void step_rollout(ag_svc_sched *s, ag_service *v, const census *c, int de
     char reason[128];
     snprintf(reason, sizeof reason, "Scaling activity initiated by (deployment %s)", p->id);
     if (plan.stop_new) {
-        int k = stop_some(s, c->alive[0], c->n_alive[0], plan.stop_new, false, reason, &stopped);
-        stop_some(s, c->alive[0], c->n_alive[0], plan.stop_new - k, true, reason, &stopped);
+        int k = stop_some(s, v, c->alive[0], c->n_alive[0], plan.stop_new, false, reason, &stopped);
+        stop_some(s, v, c->alive[0], c->n_alive[0], plan.stop_new - k, true, reason, &stopped);
     }
     int left_pend = plan.stop_old_pend, left_run = plan.stop_old_run;
     for (size_t i = v->n_deps; i-- > 1 && (left_pend > 0 || left_run > 0);) {
-        left_pend -= stop_some(s, c->alive[i], c->n_alive[i], left_pend, false, reason, &stopped);
-        left_run -= stop_some(s, c->alive[i], c->n_alive[i], left_run, true, reason, &stopped);
+        left_pend -=
+            stop_some(s, v, c->alive[i], c->n_alive[i], left_pend, false, reason, &stopped);
+        left_run -= stop_some(s, v, c->alive[i], c->n_alive[i], left_run, true, reason, &stopped);
     }
     size_t nstopped = stopped.total;
     if (nstopped) {
@@ -531,7 +611,7 @@ static bool pass_one(ag_svc_sched *s, ag_service *v)
     for (size_t i = 0; i < v->n_deps; i++)
         v->deps[i].running = v->deps[i].pending = v->deps[i].failed = 0;
     census c = {.svc = v};
-    ag_engine_foreach_task(s->cfg.engine, census_task, &c);
+    s->ops->foreach_task(s->ops_ctx, v, census_task, &c);
     if (c.oom) {
         es_err("service %s: out of memory in a pass", v->name);
         census_free(&c);
@@ -575,9 +655,7 @@ static void forget_inactive(ag_svc_sched *s)
             i++;
             continue;
         }
-        if (ag_store_service_delete(s->cfg.store, v->arn) < 0) {
-            es_err("service %s: cannot remove it from the store: %s", v->name,
-                   ag_store_errmsg(s->cfg.store));
+        if (s->ops->forget(s->ops_ctx, v) < 0) {
             v->inactive_at = now; /* try again later */
             i++;
             continue;
@@ -647,6 +725,8 @@ int ag_svc_sched_create(const ag_svc_sched_config *cfg, ag_svc_sched **out)
     if (!s)
         return -ENOMEM;
     s->cfg = *cfg;
+    s->ops = cfg->ops ? cfg->ops : &local_ops;
+    s->ops_ctx = cfg->ops ? cfg->ops_ctx : s;
     if (!s->cfg.interval_ms)
         s->cfg.interval_ms = 1000;
     s->region = es_strdup(cfg->region);
@@ -658,7 +738,7 @@ int ag_svc_sched_create(const ag_svc_sched_config *cfg, ag_svc_sched **out)
     int rc = -ENOMEM;
     if (!s->region || !s->account || !s->cluster)
         goto fail;
-    if ((rc = ag_store_service_foreach(cfg->store, load_one, s)) < 0)
+    if ((rc = s->ops->load(s->ops_ctx, load_one, s)) < 0)
         goto fail;
     if ((rc = ag_engine_observe(cfg->engine, on_task, s)) < 0)
         goto fail;
@@ -815,7 +895,7 @@ int ag_svc_create(ag_svc_sched *s, const ag_svc_create_req *req, ag_service **ou
     }
     if (old) {
         /* an INACTIVE service of that name is replaced */
-        (void)ag_store_service_delete(s->cfg.store, old->arn);
+        (void)s->ops->forget(s->ops_ctx, old);
         for (size_t i = 0; i < s->n; i++)
             if (s->svcs[i] == old)
                 s->svcs[i] = v;
@@ -823,8 +903,7 @@ int ag_svc_create(ag_svc_sched *s, const ag_svc_create_req *req, ag_service **ou
     } else {
         s->svcs[s->n++] = v;
     }
-    if (ag_store_service_put(s->cfg.store, v) < 0) {
-        es_err("service %s: cannot persist: %s", v->name, ag_store_errmsg(s->cfg.store));
+    if (s->ops->persist(s->ops_ctx, v) < 0) {
         /* forget it: nothing was started yet */
         for (size_t i = 0; i < s->n; i++)
             if (s->svcs[i] == v)
@@ -918,8 +997,7 @@ int ag_svc_set_tags(ag_svc_sched *s, ag_service *v, const ag_tags *tags, char *e
         (void)ag_tags_copy(&v->tags, &was);
         return errf(err, errlen, -ENOMEM, "out of memory");
     }
-    if (ag_store_service_put(s->cfg.store, v) < 0) {
-        es_err("service %s: cannot persist its tags: %s", v->name, ag_store_errmsg(s->cfg.store));
+    if (s->ops->persist(s->ops_ctx, v) < 0) {
         ag_tags_clear(&v->tags);
         v->tags = was; /* the store kept the old ones */
         return errf(err, errlen, -EIO, "the tags cannot be stored");
