@@ -885,6 +885,10 @@ int ag_svc_create(ag_svc_sched *s, const ag_svc_create_req *req, ag_service **ou
                         req->desired, max, min, req->cb_enable, req->cb_rollback, now_s(), &v);
     if (rc < 0)
         return errf(err, errlen, rc, "the service cannot be created");
+    if (ag_service_set_placement(v, req->placement) < 0) {
+        ag_service_free(v);
+        return errf(err, errlen, -ENOMEM, "the service cannot be created");
+    }
     if (req->tags) {
         if (ag_tags_copy(&v->tags, req->tags) < 0) {
             ag_service_free(v);

@@ -123,6 +123,7 @@ typedef struct ag_svc_create_req {
     bool cb_enable, cb_rollback;
     const ag_tags *tags; /* NULL: none; checked as ECS tags by the caller, the
                             redeploy-on-rotation ones here (-EINVAL naming the tag) */
+    const ag_svc_placement *placement; /* NULL: none; compiled by the caller */
 } ag_svc_create_req;
 int ag_svc_create(ag_svc_sched *s, const ag_svc_create_req *req, ag_service **out, char *err,
                   size_t errlen);
