@@ -41,8 +41,10 @@
 #define CL_SV_EVENT_ID_LEN 36   /* uuid-shaped */
 #define CL_SV_DEP_ID_MAX 27     /* "ecs-svc/" and 19 digits */
 #define CL_SV_TAGS_MAX 50       /* ECS's tags per resource */
-#define CL_SV_TAG_KEY_MAX 128   /* ECS's */
-#define CL_SV_TAG_VALUE_MAX 256 /* ECS's */
+/* bytes: ECS's 128 and 256 characters, UTF-8 of up to 4 bytes each (the
+ * agent's tag rules count characters, on reading the record) */
+#define CL_SV_TAG_KEY_MAX (4 * 128)
+#define CL_SV_TAG_VALUE_MAX (4 * 256)
 #define CL_SV_STATUS_MAX 15
 #define CL_SV_VALUE_MAX CL_ETCD_VALUE_MAX
 

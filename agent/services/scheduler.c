@@ -237,12 +237,13 @@ static int census_task(void *arg, const ag_svc_task *t)
     }
     c->alive[di] = arr;
     tref *r = &arr[c->n_alive[di]];
-    r->arn = es_strdup(t->arn);
-    if (!r->arn) {
+    /* no ARN: counted, cannot be stopped (a cluster's task not placed yet) */
+    r->arn = t->arn ? es_strdup(t->arn) : NULL;
+    if (t->arn && !r->arn) {
         c->oom = true;
         return 1;
     }
-    snprintf(r->id, sizeof r->id, "%s", t->id);
+    snprintf(r->id, sizeof r->id, "%s", t->id ? t->id : "");
     r->running = running;
     c->n_alive[di]++;
     /* drift: what drift.c marked on this task */
@@ -451,11 +452,12 @@ static void step_rollout(ag_svc_sched *s, ag_service *v, const census *c, int de
     if (plan.start > 0) {
         char ids[EVENT_TASKS_MAX][AG_TASK_ID_HEX + 1];
         size_t n = launch(s, v, plan.start, ids, EVENT_TASKS_MAX);
+        size_t named = s->ops->launch_names_nothing ? 0 : n < EVENT_TASKS_MAX ? n : EVENT_TASKS_MAX;
         const char *idp[EVENT_TASKS_MAX];
-        for (size_t i = 0; i < n && i < EVENT_TASKS_MAX; i++)
+        for (size_t i = 0; i < named; i++)
             idp[i] = ids[i];
         if (n) {
-            say_tasks(v, now, true, idp, n < EVENT_TASKS_MAX ? n : EVENT_TASKS_MAX, n);
+            say_tasks(v, now, true, idp, named, n);
             p->pending += (int)n;
             *changed = true;
             es_info("service %s: started %zu tasks for %s", v->name, n, p->id);
@@ -602,6 +604,11 @@ static bool redeploy(ag_svc_sched *s, ag_service *v, const census *c, int64_t no
     return true;
 }
 
+static bool in_charge(ag_svc_sched *s)
+{
+    return !s->ops->in_charge || s->ops->in_charge(s->ops_ctx);
+}
+
 static bool pass_one(ag_svc_sched *s, ag_service *v)
 {
     if (v->status == AG_SVC_INACTIVE)
@@ -621,6 +628,11 @@ static bool pass_one(ag_svc_sched *s, ag_service *v)
     ag_svc_deployment *p = &v->deps[0];
     int desired = v->status == AG_SVC_DRAINING ? 0 : v->desired;
     p->desired = desired;
+    if (!in_charge(s)) {
+        /* counted for DescribeServices; the one in charge acts */
+        census_free(&c);
+        return false;
+    }
 
     if (trip_breaker(s, v, &c, desired, now, &changed) == TRIP_ROLLED_BACK ||
         redeploy(s, v, &c, now, &changed)) {
@@ -670,7 +682,8 @@ static void forget_inactive(ag_svc_sched *s)
 void ag_svc_sched_pass(ag_svc_sched *s)
 {
     s->dirty = false;
-    forget_inactive(s);
+    if (in_charge(s))
+        forget_inactive(s);
     int stale = 0, active = 0;
     for (size_t i = 0; i < s->n; i++) {
         if (pass_one(s, s->svcs[i]))
@@ -803,6 +816,76 @@ void ag_svc_sched_close(ag_svc_sched *s, void (*done)(void *arg), void *arg)
     s->done = done;
     s->done_arg = arg;
     uv_close((uv_handle_t *)&s->timer, on_closed);
+}
+
+int ag_svc_sched_set_ops(ag_svc_sched *s, const ag_svc_ops *ops, void *ctx)
+{
+    for (size_t i = 0; i < s->n; i++)
+        ag_service_free(s->svcs[i]);
+    if (s->n)
+        es_notice("services: %zu of this agent's own left aside (agent.db keeps them); the "
+                  "cluster's services replace them",
+                  s->n);
+    s->n = 0;
+    s->ops = ops ? ops : &local_ops;
+    s->ops_ctx = ops ? ctx : s;
+    int rc = s->ops->load(s->ops_ctx, load_one, s);
+    uv_timer_start(&s->timer, on_tick, 0, s->cfg.interval_ms);
+    return rc;
+}
+
+int ag_svc_sched_adopt(ag_svc_sched *s, ag_service *v)
+{
+    char err[AG_SVC_ERR_MAX];
+    ag_redeploy_policy p;
+    if (ag_redeploy_policy_read(&v->tags, &p, err, sizeof err) == 0) {
+        v->redeploy = p.enabled;
+        v->redeploy_min_interval_s = p.min_interval_s;
+    }
+    for (size_t i = 0; i < s->n; i++) {
+        ag_service *old = s->svcs[i];
+        if (strcmp(old->name, v->name) != 0)
+            continue;
+        /* what only memory knows: said once, counted each pass */
+        v->steady = old->steady;
+        v->stale_tasks = old->stale_tasks;
+        v->redeploy_told = old->redeploy_told;
+        es_free(v->drift_sig);
+        v->drift_sig = old->drift_sig;
+        old->drift_sig = NULL;
+        for (size_t d = 0; d < v->n_deps; d++)
+            for (size_t k = 0; k < old->n_deps; k++)
+                if (strcmp(v->deps[d].id, old->deps[k].id) == 0) {
+                    v->deps[d].running = old->deps[k].running;
+                    v->deps[d].pending = old->deps[k].pending;
+                    v->deps[d].failed = old->deps[k].failed;
+                }
+        ag_service_free(old);
+        s->svcs[i] = v;
+        uv_timer_start(&s->timer, on_tick, 0, s->cfg.interval_ms);
+        return 0;
+    }
+    if (s->n == AG_SVC_MAX) {
+        es_err("service %s: more than %d services: not followed", v->name, AG_SVC_MAX);
+        ag_service_free(v);
+        return -ENOSPC;
+    }
+    s->svcs[s->n++] = v;
+    uv_timer_start(&s->timer, on_tick, 0, s->cfg.interval_ms);
+    return 0;
+}
+
+void ag_svc_sched_drop(ag_svc_sched *s, const char *name)
+{
+    for (size_t i = 0; i < s->n;) {
+        if (strcmp(s->svcs[i]->name, name) != 0) {
+            i++;
+            continue;
+        }
+        ag_service_free(s->svcs[i]);
+        memmove(&s->svcs[i], &s->svcs[i + 1], (s->n - i - 1) * sizeof s->svcs[0]);
+        s->n--;
+    }
 }
 
 ag_service *ag_svc_find(ag_svc_sched *s, const char *name_or_arn)

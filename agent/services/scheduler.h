@@ -85,6 +85,13 @@ typedef struct ag_svc_ops {
     /* Hands every kept service to fn (which owns it); stops at fn's
      * negative answer and returns it. 0 or a negative errno. */
     int (*load)(void *ctx, int (*fn)(ag_service *v, void *arg), void *arg);
+    /* Whether this agent acts (launches, stops, writes, forgets) or only
+     * counts: in a cluster the leader acts and the other agents count, so
+     * that their DescribeServices shows the counts. NULL: always acts. */
+    bool (*in_charge)(void *ctx);
+    /* IDs the launch cannot name (a cluster's leader learns them when the
+     * placement is written): launch then fills none of ids. */
+    bool launch_names_nothing;
 } ag_svc_ops;
 
 typedef struct ag_svc_sched_config {
@@ -152,6 +159,16 @@ int ag_svc_set_tags(ag_svc_sched *s, ag_service *v, const ag_tags *tags, char *e
 ag_service *ag_svc_find(ag_svc_sched *s, const char *name_or_arn);
 typedef int (*ag_svc_fn)(void *arg, ag_service *svc);
 void ag_svc_foreach(ag_svc_sched *s, ag_svc_fn fn, void *arg);
+/* Replaces the ops (a cluster's, once the member is up): the services in
+ * memory are forgotten (the old ops' store keeps them) and the new ops'
+ * load hands over theirs. 0, or the load's error. */
+int ag_svc_sched_set_ops(ag_svc_sched *s, const ag_svc_ops *ops, void *ctx);
+/* A service's record from elsewhere (the cluster's mirror): it replaces the
+ * one of its name, whose memory-only state (steadiness, drift's last word,
+ * the counts) it keeps, or joins them. Takes v. 0, or -ENOSPC (v freed). */
+int ag_svc_sched_adopt(ag_svc_sched *s, ag_service *v);
+/* Forgets the services of that name (their record is gone). */
+void ag_svc_sched_drop(ag_svc_sched *s, const char *name);
 /* Runs one pass now (tests; the timer does it otherwise). */
 void ag_svc_sched_pass(ag_svc_sched *s);
 
