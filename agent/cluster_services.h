@@ -41,4 +41,33 @@ int ag_csvc_from_record(const cl_sv_record *rec, const char *region, const char 
 int ag_csvc_task_view(const cl_tk_status *st, const cl_tk_assignment *as, bool stop_asked,
                       const char *arn, ag_svc_task *out);
 
+/* ---- the runtime: the scheduler's cluster ops ---- */
+
+#include <uv.h>
+
+#include "agent/api/services.h"
+#include "agent/cluster_tasks.h"
+#include "agent/store/store.h"
+#include "cluster/member.h"
+
+typedef struct ag_cluster_services ag_cluster_services;
+
+/* Alone (tasks NULL): 0 and *out NULL. Else the scheduler's ops become the
+ * cluster's (the leader acts, every agent mirrors services/ and counts),
+ * the API's writes answer once etcd holds them. 0 or < 0 (*out may be set:
+ * free it as below). Stop it before the scheduler closes; free it once the
+ * member has closed (the mirror's callbacks end with it). */
+int ag_cluster_services_start(uv_loop_t *loop, cl_member *member, ag_cluster_tasks *tasks,
+                              ag_svc_sched *sched, ag_store *store, ag_api *api,
+                              ag_api_services *api_services, ag_cluster_services **out);
+/* Answers the API calls still waiting (ServerException); no write and no
+ * scheduler call from here. NULL-safe. */
+void ag_cluster_services_stop(ag_cluster_services *x);
+void ag_cluster_services_free(ag_cluster_services *x);
+
+typedef struct ag_cluster_services_stats {
+    unsigned long writes, conflicts, write_errors, adopted, dropped, bad, requests, stops;
+} ag_cluster_services_stats;
+void ag_cluster_services_get_stats(const ag_cluster_services *x, ag_cluster_services_stats *out);
+
 #endif

@@ -89,6 +89,8 @@ struct ag_cluster_tasks {
     size_t n_hosts;
     char arn_buf[ARN_MAX];
     ag_cluster_tasks_stats stats;
+    ag_cluster_placed_fn placed;
+    void *placed_arg;
 };
 
 static void make_id(char out[CL_TK_ID_HEX + 1])
@@ -667,6 +669,8 @@ static void on_req_delete(void *arg, const char *key)
 typedef struct place_op {
     ag_cluster_tasks *x;
     char id[CL_TK_ID_HEX + 1];
+    char group[CL_TK_GROUP_MAX + 1], started_by[CL_TK_STARTED_BY_MAX + 1], reason[64];
+    size_t n_failed;
     size_t n;
     cl_tk_assignment as[CL_TK_COUNT_MAX];
     char *ov;
@@ -688,6 +692,13 @@ static void on_placed(void *arg, int err, const cl_answer *a)
         req_remove(x, op->id);
     } else {
         req_remove(x, op->id);
+        if (x->placed) {
+            const char *ids[CL_TK_COUNT_MAX];
+            for (size_t i = 0; i < op->n; i++)
+                ids[i] = op->as[i].task_id;
+            x->placed(x->placed_arg, op->group, op->started_by, ids, op->n, op->n_failed,
+                      op->reason);
+        }
         /* counted at once: the next placement must see these reservations
          * before the mirror brings them */
         for (size_t i = 0; i < op->n; i++) {
@@ -805,6 +816,10 @@ static void place_next(ag_cluster_tasks *x)
         res.n_failed = (size_t)rq->count - placed;
         if (res.n_failed)
             copy_str(res.reason, sizeof res.reason, cl_pl_reason_name(reason));
+        op->n_failed = res.n_failed;
+        copy_str(op->group, sizeof op->group, rq->group);
+        copy_str(op->started_by, sizeof op->started_by, rq->started_by);
+        copy_str(op->reason, sizeof op->reason, res.reason);
     }
     if (r == 0) {
         es_buf_init(&vals[nvals], CL_TK_VALUE_MAX);
@@ -1437,6 +1452,12 @@ static int api_stop(void *arg, const char *ref, const char *reason, aw_listener_
 
 /* ---- for the services across the cluster ----------------------------------------- */
 
+void ag_cluster_tasks_on_placed(ag_cluster_tasks *x, ag_cluster_placed_fn fn, void *arg)
+{
+    x->placed = fn;
+    x->placed_arg = arg;
+}
+
 bool ag_cluster_tasks_is_leader(const ag_cluster_tasks *x)
 {
     return !x->stopping && cl_member_is_leader(x->member);
@@ -1509,8 +1530,9 @@ int ag_cluster_tasks_request(ag_cluster_tasks *x, cl_tk_request *rq)
     char key[CL_ETCD_KEY_MAX + 1];
     es_buf v;
     es_buf_init(&v, CL_TK_VALUE_MAX);
-    int r = cl_tk_request_key(x->cluster, rq->id, key, sizeof key) < 0 ? -EINVAL
-                                                                       : cl_tk_request_write(rq, &v);
+    int r = cl_tk_request_key(x->cluster, rq->id, key, sizeof key) < 0
+                ? -EINVAL
+                : cl_tk_request_write(rq, &v);
     req_node *n = r == 0 ? es_calloc(1, sizeof *n) : NULL;
     req_op *op = n ? es_calloc(1, sizeof *op) : NULL;
     if (r == 0 && !op)

@@ -82,6 +82,13 @@ int ag_cluster_tasks_request(ag_cluster_tasks *x, cl_tk_request *rq);
  * at once. 0, -ENOENT (not the cluster's), -ECANCELED, -EINVAL, -ENOMEM. */
 int ag_cluster_tasks_stop_task(ag_cluster_tasks *x, const char *task_id, const char *reason);
 bool ag_cluster_tasks_is_leader(const ag_cluster_tasks *x);
+/* Told, on the leader, once etcd holds a placement it wrote: the tasks
+ * placed (their IDs) and how many it could not place (cl_pl_reason_name's
+ * reason): a service says both in its events. One listener. */
+typedef void (*ag_cluster_placed_fn)(void *arg, const char *group, const char *started_by,
+                                     const char *const *task_ids, size_t n_placed, size_t n_failed,
+                                     const char *reason);
+void ag_cluster_tasks_on_placed(ag_cluster_tasks *x, ag_cluster_placed_fn fn, void *arg);
 
 typedef struct ag_cluster_tasks_stats {
     unsigned long requests, placed, unplaced, place_conflicts, launched, launch_failures,

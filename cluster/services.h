@@ -37,10 +37,10 @@
  * other field at its maximum; the writer drops the oldest ones past
  * CL_SV_VALUE_MAX rather than fail. */
 #define CL_SV_EVENTS_MAX 20
-#define CL_SV_EVENT_MAX 1024    /* characters of one event message or rollout reason */
-#define CL_SV_EVENT_ID_LEN 36   /* uuid-shaped */
-#define CL_SV_DEP_ID_MAX 27     /* "ecs-svc/" and 19 digits */
-#define CL_SV_TAGS_MAX 50       /* ECS's tags per resource */
+#define CL_SV_EVENT_MAX 1024  /* characters of one event message or rollout reason */
+#define CL_SV_EVENT_ID_LEN 36 /* uuid-shaped */
+#define CL_SV_DEP_ID_MAX 27   /* "ecs-svc/" and 19 digits */
+#define CL_SV_TAGS_MAX 50     /* ECS's tags per resource */
 /* bytes: ECS's 128 and 256 characters, UTF-8 of up to 4 bytes each (the
  * agent's tag rules count characters, on reading the record) */
 #define CL_SV_TAG_KEY_MAX (4 * 128)

@@ -23,7 +23,30 @@ struct ag_api_services {
     ag_api *api;
     ag_svc_sched *sched;
     ag_drift *drift;
+    ag_api_services_cluster cluster; /* after_write NULL: alone */
 };
+
+void ag_api_services_set_cluster(ag_api_services *s, const ag_api_services_cluster *c)
+{
+    s->cluster = *c;
+}
+
+/* The answer of a write: at once alone; in a cluster once etcd holds it. */
+static int answer_written(ag_api_services *s, ag_api_req *rq, const ag_service *v, bool with_tags,
+                          bool creation)
+{
+    if (!s->cluster.after_write) {
+        es_jw_key(rq->w, "service");
+        ag_service_write_json(v, with_tags, rq->w);
+        return 0;
+    }
+    aw_listener_reply *reply = rq->call ? aw_listener_defer(rq->call) : NULL;
+    if (!reply)
+        return ag_api_fail(rq, SERVER, "the answer cannot wait for the cluster here");
+    if (s->cluster.after_write(s->cluster.arg, v->name, with_tags, creation, reply) < 0)
+        ag_api_reply_error(rq->api, reply, SERVER, "the cluster (etcd) cannot be reached");
+    return AW_LISTENER_LATER;
+}
 
 /* deploymentConfiguration: the members we model; absent ones untouched. */
 static int read_deploy_config(ag_api_req *rq, int *max, int *min, bool *cb, bool *rb)
@@ -153,10 +176,12 @@ static int read_placement(ag_api_req *rq, ag_svc_placement *p)
     sl = sl && sl->type == ES_JSON_NULL ? NULL : sl;
     cl = cl && cl->type == ES_JSON_NULL ? NULL : cl;
     if ((sl && sl->type != ES_JSON_ARRAY) || (cl && cl->type != ES_JSON_ARRAY))
-        return ag_api_fail(rq, INVALID, "placementStrategy and placementConstraints: must be lists");
+        return ag_api_fail(rq, INVALID,
+                           "placementStrategy and placementConstraints: must be lists");
     size_t ns = sl ? es_json_len(sl) : 0, nc = cl ? es_json_len(cl) : 0;
     if (ns > CL_PL_STRATEGIES_MAX || nc > CL_PL_CONSTRAINTS_MAX)
-        return ag_api_fail(rq, INVALID, "placementStrategy, placementConstraints: at most %d and %d",
+        return ag_api_fail(rq, INVALID,
+                           "placementStrategy, placementConstraints: at most %d and %d",
                            CL_PL_STRATEGIES_MAX, CL_PL_CONSTRAINTS_MAX);
     memset(p, 0, sizeof *p);
     for (size_t i = 0; i < ns; i++) {
@@ -250,9 +275,7 @@ static int op_create(void *arg, ag_api_req *rq)
         return sched_error(rq, r, "CreateService", err);
     es_info("CreateService %s by %s%s", v->arn, rq->principal ? rq->principal : "?",
             v->redeploy ? " (redeploy on rotation)" : "");
-    es_jw_key(rq->w, "service");
-    ag_service_write_json(v, true, rq->w);
-    return 0;
+    return answer_written(s, rq, v, true, true);
 }
 
 static int op_update(void *arg, ag_api_req *rq)
@@ -287,9 +310,7 @@ static int op_update(void *arg, ag_api_req *rq)
         return sched_error(rq, r, "UpdateService", err);
     es_info("UpdateService %s by %s%s", v->arn, rq->principal ? rq->principal : "?",
             req.force_new_deployment ? " (forceNewDeployment)" : "");
-    es_jw_key(rq->w, "service");
-    ag_service_write_json(v, false, rq->w);
-    return 0;
+    return answer_written(s, rq, v, false, false);
 }
 
 static int op_delete(void *arg, ag_api_req *rq)
@@ -309,9 +330,7 @@ static int op_delete(void *arg, ag_api_req *rq)
     if (r < 0)
         return sched_error(rq, r, "DeleteService", err);
     es_info("DeleteService %s by %s", v->arn, rq->principal ? rq->principal : "?");
-    es_jw_key(rq->w, "service");
-    ag_service_write_json(v, false, rq->w);
-    return 0;
+    return answer_written(s, rq, v, false, false);
 }
 
 static int op_describe(void *arg, ag_api_req *rq)

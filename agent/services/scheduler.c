@@ -452,12 +452,13 @@ static void step_rollout(ag_svc_sched *s, ag_service *v, const census *c, int de
     if (plan.start > 0) {
         char ids[EVENT_TASKS_MAX][AG_TASK_ID_HEX + 1];
         size_t n = launch(s, v, plan.start, ids, EVENT_TASKS_MAX);
-        size_t named = s->ops->launch_names_nothing ? 0 : n < EVENT_TASKS_MAX ? n : EVENT_TASKS_MAX;
         const char *idp[EVENT_TASKS_MAX];
-        for (size_t i = 0; i < named; i++)
+        for (size_t i = 0; i < n && i < EVENT_TASKS_MAX; i++)
             idp[i] = ids[i];
         if (n) {
-            say_tasks(v, now, true, idp, named, n);
+            /* a launch that cannot name its tasks says so when it can */
+            if (!s->ops->launch_names_nothing)
+                say_tasks(v, now, true, idp, n < EVENT_TASKS_MAX ? n : EVENT_TASKS_MAX, n);
             p->pending += (int)n;
             *changed = true;
             es_info("service %s: started %zu tasks for %s", v->name, n, p->id);
@@ -732,7 +733,8 @@ static int load_one(ag_service *v, void *arg)
 
 int ag_svc_sched_create(const ag_svc_sched_config *cfg, ag_svc_sched **out)
 {
-    if (!cfg->loop || !cfg->engine || !cfg->store || !cfg->region || !cfg->account || !cfg->cluster)
+    if (!cfg->loop || (!cfg->engine && !cfg->ops) || !cfg->store || !cfg->region || !cfg->account ||
+        !cfg->cluster)
         return -EINVAL;
     ag_svc_sched *s = es_calloc(1, sizeof *s);
     if (!s)
@@ -753,7 +755,7 @@ int ag_svc_sched_create(const ag_svc_sched_config *cfg, ag_svc_sched **out)
         goto fail;
     if ((rc = s->ops->load(s->ops_ctx, load_one, s)) < 0)
         goto fail;
-    if ((rc = ag_engine_observe(cfg->engine, on_task, s)) < 0)
+    if (cfg->engine && (rc = ag_engine_observe(cfg->engine, on_task, s)) < 0)
         goto fail;
     if (cfg->metrics) {
         s->m_services = ag_metrics_series(cfg->metrics, AG_METRIC_GAUGE, "ecs_agent_services",

@@ -89,14 +89,15 @@ typedef struct ag_svc_ops {
      * counts: in a cluster the leader acts and the other agents count, so
      * that their DescribeServices shows the counts. NULL: always acts. */
     bool (*in_charge)(void *ctx);
-    /* IDs the launch cannot name (a cluster's leader learns them when the
-     * placement is written): launch then fills none of ids. */
+    /* The launch cannot name its tasks (a cluster's leader learns them
+     * when the placement is written): it fills none of ids, and the
+     * "has started" event is the ops' to say then. */
     bool launch_names_nothing;
 } ag_svc_ops;
 
 typedef struct ag_svc_sched_config {
     uv_loop_t *loop;
-    ag_engine *engine;     /* borrowed */
+    ag_engine *engine;     /* borrowed; NULL only with ops (tests) */
     ag_store *store;       /* borrowed: the task definitions; the services too without ops */
     const ag_svc_ops *ops; /* NULL: the engine and the store (this agent alone) */
     void *ops_ctx;
@@ -128,8 +129,8 @@ typedef struct ag_svc_create_req {
     int max_percent; /* 0: 200 */
     int min_healthy; /* < 0: 100 */
     bool cb_enable, cb_rollback;
-    const ag_tags *tags; /* NULL: none; checked as ECS tags by the caller, the
-                            redeploy-on-rotation ones here (-EINVAL naming the tag) */
+    const ag_tags *tags;               /* NULL: none; checked as ECS tags by the caller, the
+                                          redeploy-on-rotation ones here (-EINVAL naming the tag) */
     const ag_svc_placement *placement; /* NULL: none; compiled by the caller */
 } ag_svc_create_req;
 int ag_svc_create(ag_svc_sched *s, const ag_svc_create_req *req, ag_service **out, char *err,

@@ -103,8 +103,8 @@ typedef struct ag_service {
     ag_tags tags;
     bool redeploy;
     int64_t redeploy_min_interval_s;
-    int64_t redeployed_at; /* the last automatic deployment (stored; 0: none) */
-    int64_t redeploy_told; /* the TOO_SOON event said for this wait's end (memory only) */
+    int64_t redeployed_at;       /* the last automatic deployment (stored; 0: none) */
+    int64_t redeploy_told;       /* the TOO_SOON event said for this wait's end (memory only) */
     ag_svc_placement *placement; /* NULL: none given */
 } ag_service;
 
