@@ -52,7 +52,7 @@ static char *describe(const ag_service *v)
     return es_buf_steal(&b);
 }
 
-Test(cluster_services, round_trip_through_etcd)
+Test(cluster_services_glue, round_trip_through_etcd)
 {
     ag_service *v = sample();
     cl_sv_record *rec = calloc(1, sizeof *rec);
@@ -90,7 +90,7 @@ Test(cluster_services, round_trip_through_etcd)
     free(back);
 }
 
-Test(cluster_services, the_newest_events_go_to_etcd)
+Test(cluster_services_glue, the_newest_events_go_to_etcd)
 {
     ag_service *v = sample();
     for (int i = 0; i < 40; i++)
@@ -104,7 +104,7 @@ Test(cluster_services, the_newest_events_go_to_etcd)
     free(rec);
 }
 
-Test(cluster_services, refusals_from_a_record)
+Test(cluster_services_glue, refusals_from_a_record)
 {
     ag_service *v = sample(), *w = NULL;
     cl_sv_record *rec = calloc(1, sizeof *rec);
@@ -152,7 +152,7 @@ static cl_tk_status status(const char *last, const char *desired, const char *co
     return s;
 }
 
-Test(cluster_services, a_cluster_task_as_the_census_counts_it)
+Test(cluster_services_glue, a_cluster_task_as_the_census_counts_it)
 {
     ag_svc_task t;
     cl_tk_assignment a = assignment();
