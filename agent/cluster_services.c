@@ -293,6 +293,10 @@ static int walk_task(void *arg, const ag_cluster_task_ref *t)
         w->x->stats.bad++;
         return 0;
     }
+    /* DRAINING: replaced elsewhere first, then stopped (placement puts
+     * nothing on a DRAINING instance) */
+    const cl_instance *in = cl_member_find(w->x->member, t->as ? t->as->instance : t->st->instance);
+    v.to_replace = in && strcmp(in->status, "DRAINING") == 0;
     return w->fn(w->arg, &v);
 }
 

@@ -183,6 +183,11 @@ typedef struct census {
     tref *alive[AG_SVC_DEPLOYMENTS_MAX]; /* desired RUNNING, not stopped */
     size_t n_alive[AG_SVC_DEPLOYMENTS_MAX];
     int draining;
+    /* alive tasks on a DRAINING instance, of any deployment: counted as an
+     * older deployment's, so that the rolling-update plan replaces them */
+    tref *replace;
+    size_t n_replace;
+    int replace_running, replace_pending;
     int stale_tasks;
     int alive_tasks, unchecked_tasks;    /* unchecked: a secret drift has no verdict on yet */
     char last_failure[AG_SVC_EVENT_MAX]; /* newest failed task of the primary */
@@ -226,6 +231,28 @@ static int census_task(void *arg, const ag_svc_task *t)
         return 0;
     }
     bool running = t->last_status == AG_TASK_RUNNING;
+    if (t->to_replace) {
+        tref *rl = es_realloc(c->replace, (c->n_replace + 1) * sizeof *rl);
+        if (!rl) {
+            c->oom = true;
+            return 1;
+        }
+        c->replace = rl;
+        tref *x = &rl[c->n_replace];
+        x->arn = t->arn ? es_strdup(t->arn) : NULL;
+        if (t->arn && !x->arn) {
+            c->oom = true;
+            return 1;
+        }
+        snprintf(x->id, sizeof x->id, "%s", t->id ? t->id : "");
+        x->running = running;
+        c->n_replace++;
+        if (running)
+            c->replace_running++;
+        else
+            c->replace_pending++;
+        return 0;
+    }
     if (running)
         d->running++;
     else
@@ -298,6 +325,9 @@ static void census_free(census *c)
     }
     for (size_t k = 0; k < c->n_vf; k++)
         es_free(c->vf[k]);
+    for (size_t i = 0; i < c->n_replace; i++)
+        es_free(c->replace[i].arn);
+    es_free(c->replace);
 }
 
 #define EVENT_TASKS_MAX 50 /* task ids named in one event */
@@ -427,6 +457,8 @@ static void step_rollout(ag_svc_sched *s, ag_service *v, const census *c, int de
         in.old_running += v->deps[i].running;
         in.old_pending += v->deps[i].pending;
     }
+    in.old_running += c->replace_running;
+    in.old_pending += c->replace_pending;
     ag_svc_plan plan;
     ag_svc_plan_step(&in, &plan);
     *plan_out = plan;
@@ -439,6 +471,9 @@ static void step_rollout(ag_svc_sched *s, ag_service *v, const census *c, int de
         stop_some(s, v, c->alive[0], c->n_alive[0], plan.stop_new - k, true, reason, &stopped);
     }
     int left_pend = plan.stop_old_pend, left_run = plan.stop_old_run;
+    /* a draining instance's tasks go first: they must go whatever happens */
+    left_pend -= stop_some(s, v, c->replace, c->n_replace, left_pend, false, reason, &stopped);
+    left_run -= stop_some(s, v, c->replace, c->n_replace, left_run, true, reason, &stopped);
     for (size_t i = v->n_deps; i-- > 1 && (left_pend > 0 || left_run > 0);) {
         left_pend -=
             stop_some(s, v, c->alive[i], c->n_alive[i], left_pend, false, reason, &stopped);
@@ -479,6 +514,8 @@ static void settle(ag_service *v, const census *c, int desired, const ag_svc_pla
     for (size_t i = 1; i < v->n_deps; i++)
         if (v->deps[i].running + v->deps[i].pending > 0)
             others_gone = false;
+    if (c->n_replace)
+        others_gone = false;
     if (p->rollout == AG_ROLLOUT_IN_PROGRESS && p->running == desired && p->pending == 0 &&
         others_gone && c->draining == 0 && nstopped == 0 && plan->start == 0) {
         ag_service_set_rollout(v, p, AG_ROLLOUT_COMPLETED, now);
@@ -498,7 +535,8 @@ static void settle(ag_service *v, const census *c, int desired, const ag_svc_pla
             }
     }
     bool steady = p->rollout == AG_ROLLOUT_COMPLETED && v->n_deps == 1 && p->running == desired &&
-                  p->pending == 0 && c->draining == 0 && nstopped == 0 && plan->start == 0;
+                  p->pending == 0 && c->draining == 0 && nstopped == 0 && plan->start == 0 &&
+                  c->n_replace == 0;
     if (steady && !v->steady && v->status == AG_SVC_ACTIVE) {
         (void)ag_service_event(v, now, "(service %s) has reached a steady state.", v->name);
         *changed = true;

@@ -57,6 +57,10 @@ typedef struct ag_svc_task {
     int64_t created_at, stopped_at;
     const ag_secret_meta *secrets; /* drift's marks; none where drift does not look */
     size_t n_secrets;
+    /* its instance is DRAINING (a cluster's UpdateContainerInstancesState):
+     * replaced as an older deployment's task is, within maximumPercent
+     * first, then stopped down to minimumHealthyPercent, as ECS drains */
+    bool to_replace;
 } ag_svc_task;
 typedef int (*ag_svc_task_fn)(void *arg, const ag_svc_task *t); /* non-zero: stop iterating */
 

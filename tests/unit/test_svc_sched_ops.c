@@ -20,6 +20,7 @@
 typedef struct fake_task {
     char id[AG_TASK_ID_HEX + 1], arn[128], started_by[AG_SVC_DEP_ID_MAX];
     ag_task_status last, desired;
+    bool draining; /* on a DRAINING instance */
 } fake_task;
 
 static struct {
@@ -40,7 +41,8 @@ static void fake_foreach(void *ctx, const ag_service *v, ag_svc_task_fn fn, void
                          .started_by = f.t[i].started_by,
                          .last_status = f.t[i].last,
                          .desired_status = f.t[i].desired,
-                         .created_at = 1};
+                         .created_at = 1,
+                         .to_replace = f.t[i].draining};
         if (fn(arg, &t))
             return;
     }
@@ -266,4 +268,30 @@ Test(svc_sched_ops, adopt_keeps_what_only_memory_knows)
     cr_assert(v->steady, "the steadiness stays (said once, not again)");
     ag_svc_sched_drop(sched, "web");
     cr_assert_null(ag_svc_find(sched, "web"));
+}
+
+Test(svc_sched_ops, a_draining_instance_s_tasks_are_replaced_first_then_stopped)
+{
+    create(3, 200, 100); /* lower 3: nothing stops before its replacement runs */
+    ag_svc_sched_pass(sched);
+    all_running();
+    ag_svc_sched_pass(sched);
+    ag_service *v = ag_svc_find(sched, "web");
+    cr_assert(v->steady);
+    f.t[0].draining = true; /* its instance drains */
+    ag_svc_sched_pass(sched);
+    v = ag_svc_find(sched, "web");
+    cr_assert_eq(f.launched, 4, "the replacement asked first");
+    cr_assert_eq(f.stopped, 0, "nothing stopped below minimumHealthyPercent");
+    cr_assert_not(v->steady);
+    all_running();
+    ag_svc_sched_pass(sched);
+    cr_assert_eq(f.stopped, 1, "the draining one stopped once its replacement runs");
+    cr_assert_eq(f.t[0].desired, AG_TASK_STOPPED);
+    all_running();
+    ag_svc_sched_pass(sched);
+    v = ag_svc_find(sched, "web");
+    cr_assert_eq(v->deps[0].running, 3);
+    cr_assert(v->steady, "steady again");
+    cr_assert_eq(f.launched, 4, "no more launched");
 }
