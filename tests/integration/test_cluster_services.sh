@@ -4,6 +4,9 @@
 #   - create-service through agent 1, desired 3, distinctInstance: one task on each instance
 #     (describe-services through agent 2: runningCount 3; `docker ps` by each instance's
 #     label: 1 each), the service's record in etcd;
+#   - desired 2, then an instance running one DRAINING (update-container-instances-state):
+#     its task moves to the free instance (started there, stopped on the drained one, within
+#     the service's percent bounds; replacement-first is test_svc_sched_ops'), back ACTIVE, 3;
 #   - update-service --force-new-deployment through agent 3, and the leader SIGKILLed once the
 #     new deployment's first task is asked for: another agent takes over within the lease's TTL
 #     and, from etcd's records alone, completes the deployment once the killed agent's instance
@@ -92,6 +95,38 @@ say "steady (3 running, through agent 2) $((SECONDS - START)) s after create-ser
 for i in 1 2 3; do eq "$(running_on "$i")" 1 "web's containers on agent $i's instance"; done
 eq "$(awsn 3 ecs list-services --cluster "$CLUSTER" | jq -r '.serviceArns[0]')" \
   "arn:aws:ecs:us-east-2:123456789012:service/$CLUSTER/web" "list-services through agent 3"
+
+say "desired 2, then one of its instances DRAINING: its task replaced on the free one first"
+awsn 2 ecs update-service --cluster "$CLUSTER" --service web --desired-count 2 >/dev/null
+wait_steady 1 2 120
+D=
+for i in 1 2 3; do [[ $(running_on "$i") -eq 1 ]] && { D=$i; break; }; done
+[[ -n $D ]] || fail "no instance runs web"
+F=
+for i in 1 2 3; do [[ $(running_on "$i") -eq 0 ]] && F=$i; done
+DRAINED=$(dk ps --filter "label=$LABEL=$(arn_of "$D")" \
+  --format '{{.Label "com.amazonaws.ecs.task-arn"}}')
+DRAINED=${DRAINED##*/}
+[[ ${#DRAINED} -eq 32 ]] || fail "the task on the instance to drain: '$DRAINED'"
+awsn 3 ecs update-container-instances-state --cluster "$CLUSTER" \
+  --container-instances "$(arn_of "$D")" --status DRAINING >/dev/null
+START=$SECONDS
+for ((t = 0; t < 120; t++)); do
+  [[ $(running_on "$D") -eq 0 && $(running_on "$F") -eq 1 ]] && break
+  sleep 0.5
+done
+eq "$(running_on "$D")/$(running_on "$F")" 0/1 "web on the drained instance / on the free one"
+wait_steady 1 2 120
+say "moved off the drained instance $((SECONDS - START)) s after DRAINING; back to ACTIVE, 3"
+S=$(svc 1)
+jq -e --arg t "(task $DRAINED)" --arg w "(service web) has stopped 1 running tasks:" \
+  '[.events[].message | select(startswith($w) and contains($t))] | length > 0' <<<"$S" \
+  >/dev/null || fail "no event of the drained task's stop"
+awsn 3 ecs update-container-instances-state --cluster "$CLUSTER" \
+  --container-instances "$(arn_of "$D")" --status ACTIVE >/dev/null
+awsn 2 ecs update-service --cluster "$CLUSTER" --service web --desired-count 3 >/dev/null
+wait_steady 1 3 120
+for i in 1 2 3; do eq "$(running_on "$i")" 1 "web's containers on agent $i's instance"; done
 
 say "force-new-deployment through agent 3; the leader SIGKILLed in the middle"
 L=$(agent_of "$(leader 1)") || fail "no leader"
