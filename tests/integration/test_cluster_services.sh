@@ -96,7 +96,7 @@ for i in 1 2 3; do eq "$(running_on "$i")" 1 "web's containers on agent $i's ins
 eq "$(awsn 3 ecs list-services --cluster "$CLUSTER" | jq -r '.serviceArns[0]')" \
   "arn:aws:ecs:us-east-2:123456789012:service/$CLUSTER/web" "list-services through agent 3"
 
-say "desired 2, then one of its instances DRAINING: its task replaced on the free one first"
+say "desired 2, then one of its instances DRAINING: its task moves to the free one"
 awsn 2 ecs update-service --cluster "$CLUSTER" --service web --desired-count 2 >/dev/null
 wait_steady 1 2 120
 D=
