@@ -13,6 +13,7 @@
 
 #include "agent/api/api.h"
 #include "agent/api/instances.h"
+#include "agent/cluster_services.h"
 #include "agent/cluster_tasks.h"
 #include "agent/cluster_td.h"
 #include "agent/api/services.h"
@@ -83,7 +84,8 @@ struct ag_agent {
     cl_member *member;               /* the cluster (agent/cluster.h): etcd's, or this host alone */
     ag_cluster_td *cluster_td;       /* the cluster's task definitions (NULL alone) */
     ag_cluster_tasks *cluster_tasks; /* RunTask across the hosts (NULL alone) */
-    ag_rotator *rotator;             /* embedded mode: due rotations (rotator.h) */
+    ag_cluster_services *cluster_services; /* services across the hosts (NULL alone) */
+    ag_rotator *rotator;                   /* embedded mode: due rotations (rotator.h) */
     uv_timer_t retry;
     bool retry_open;
     bool docker_up, stopping;
@@ -125,6 +127,8 @@ static void all_closed(ag_agent *a)
     a->api_instances = NULL;
     ag_cluster_td_free(a->cluster_td); /* after the member: its mirror wrote into the store */
     a->cluster_td = NULL;
+    ag_cluster_services_free(a->cluster_services); /* after the member, as cluster_tasks */
+    a->cluster_services = NULL;
     ag_cluster_tasks_free(a->cluster_tasks); /* after the member: its mirrors' callbacks ended */
     a->cluster_tasks = NULL;
     ag_store_close(a->store);
@@ -266,6 +270,8 @@ static void on_stop(ag_daemon *d, void *arg)
     CLOSE_PART(inner, aw_listener_close);
     CLOSE_PART(proxy, dk_proxy_close);
     CLOSE_PART(rotator, ag_rotator_close);
+    /* waiting service writes answered, no scheduler call from the cluster */
+    ag_cluster_services_stop(a->cluster_services);
     CLOSE_PART(sched, ag_svc_sched_close);
     CLOSE_PART(drift, ag_drift_close);
     CLOSE_PART(endpoints, ag_endpoints_close);
@@ -1097,6 +1103,8 @@ static int start_api(ag_agent *a)
         (r = ag_cluster_td_start(a->member, a->store, a->api, &a->cluster_td)) < 0 ||
         (r = ag_cluster_tasks_start(&a->d->loop, a->member, a->engine, a->store, a->api,
                                     a->api_tasks, &a->cluster_tasks)) < 0 ||
+        (r = ag_cluster_services_start(&a->d->loop, a->member, a->cluster_tasks, a->sched, a->store,
+                                       a->api, a->api_services, &a->cluster_services)) < 0 ||
         (r = ag_api_add_metrics_hook(a->api, sync_metrics, a)) < 0 ||
         (r = ag_api_attach(a->api, a->server)) < 0)
         es_err("ECS API: %s", strerror(-r));

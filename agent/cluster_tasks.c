@@ -89,6 +89,8 @@ struct ag_cluster_tasks {
     size_t n_hosts;
     char arn_buf[ARN_MAX];
     ag_cluster_tasks_stats stats;
+    ag_cluster_placed_fn placed;
+    void *placed_arg;
 };
 
 static void make_id(char out[CL_TK_ID_HEX + 1])
@@ -667,6 +669,8 @@ static void on_req_delete(void *arg, const char *key)
 typedef struct place_op {
     ag_cluster_tasks *x;
     char id[CL_TK_ID_HEX + 1];
+    char group[CL_TK_GROUP_MAX + 1], started_by[CL_TK_STARTED_BY_MAX + 1], reason[64];
+    size_t n_failed;
     size_t n;
     cl_tk_assignment as[CL_TK_COUNT_MAX];
     char *ov;
@@ -688,6 +692,13 @@ static void on_placed(void *arg, int err, const cl_answer *a)
         req_remove(x, op->id);
     } else {
         req_remove(x, op->id);
+        if (x->placed) {
+            const char *ids[CL_TK_COUNT_MAX];
+            for (size_t i = 0; i < op->n; i++)
+                ids[i] = op->as[i].task_id;
+            x->placed(x->placed_arg, op->group, op->started_by, ids, op->n, op->n_failed,
+                      op->reason);
+        }
         /* counted at once: the next placement must see these reservations
          * before the mirror brings them */
         for (size_t i = 0; i < op->n; i++) {
@@ -720,6 +731,8 @@ static void place_next(ag_cluster_tasks *x)
         return;
     req_node *rn = x->reqs;
     cl_tk_request *rq = &rn->rq;
+    if (rq->mod_revision == 0)
+        return; /* written here, its revision not known yet: the put's answer brings it */
     cl_pl_strategy strategies[CL_PL_STRATEGIES_MAX];
     cl_pl_constraint constraints[CL_PL_CONSTRAINTS_MAX];
     char why[200];
@@ -803,6 +816,10 @@ static void place_next(ag_cluster_tasks *x)
         res.n_failed = (size_t)rq->count - placed;
         if (res.n_failed)
             copy_str(res.reason, sizeof res.reason, cl_pl_reason_name(reason));
+        op->n_failed = res.n_failed;
+        copy_str(op->group, sizeof op->group, rq->group);
+        copy_str(op->started_by, sizeof op->started_by, rq->started_by);
+        copy_str(op->reason, sizeof op->reason, res.reason);
     }
     if (r == 0) {
         es_buf_init(&vals[nvals], CL_TK_VALUE_MAX);
@@ -1428,6 +1445,170 @@ static int api_stop(void *arg, const char *ref, const char *reason, aw_listener_
         copy_str(op->id, sizeof op->id, id);
         if ((r = cl_etcd_put(e, key, v.data, v.len, 0, on_stop_written, op)) < 0)
             es_free(op);
+    }
+    es_buf_free(&v);
+    return r;
+}
+
+/* ---- for the services across the cluster ----------------------------------------- */
+
+void ag_cluster_tasks_on_placed(ag_cluster_tasks *x, ag_cluster_placed_fn fn, void *arg)
+{
+    x->placed = fn;
+    x->placed_arg = arg;
+}
+
+bool ag_cluster_tasks_is_leader(const ag_cluster_tasks *x)
+{
+    return !x->stopping && cl_member_is_leader(x->member);
+}
+
+void ag_cluster_tasks_foreach_group(ag_cluster_tasks *x, const char *group, ag_cluster_task_fn fn,
+                                    void *arg)
+{
+    for (asg_node *a = x->asgs; a; a = a->next) {
+        if (strcmp(a->a.group, group) != 0)
+            continue;
+        st_node *s = find_st(x, a->a.task_id);
+        task_arn(x, a->a.task_id, x->arn_buf, sizeof x->arn_buf);
+        ag_cluster_task_ref t = {.st = s ? &s->st : NULL,
+                                 .as = &a->a,
+                                 .stop_asked = find_stop(x, a->a.task_id) != NULL,
+                                 .arn = x->arn_buf};
+        if (fn(arg, &t))
+            return;
+    }
+    for (st_node *s = x->sts; s; s = s->next) {
+        if (strcmp(s->st.group, group) != 0 || find_asg(x, s->st.task_id))
+            continue;
+        task_arn(x, s->st.task_id, x->arn_buf, sizeof x->arn_buf);
+        ag_cluster_task_ref t = {
+            .st = &s->st, .stop_asked = find_stop(x, s->st.task_id) != NULL, .arn = x->arn_buf};
+        if (fn(arg, &t))
+            return;
+    }
+    for (req_node *r = x->reqs; r; r = r->next) {
+        if (strcmp(r->rq.group, group) != 0)
+            continue;
+        ag_cluster_task_ref t = {.rq = &r->rq};
+        if (fn(arg, &t))
+            return;
+    }
+}
+
+static void on_own_req_written(void *arg, int err, const cl_answer *a)
+{
+    req_op *op = arg;
+    ag_cluster_tasks *x = op->x;
+    for (req_node *n = x->reqs; n; n = n->next) {
+        if (strcmp(n->rq.id, op->id) != 0)
+            continue;
+        if (err) {
+            es_warn("cluster: request %s: not written: %s", op->id, cl_etcd_strerror(err));
+            req_remove(x, op->id); /* not coming: the next pass asks again */
+        } else if (n->rq.mod_revision == 0) {
+            n->rq.mod_revision = a->revision; /* the put's: the key's mod_revision */
+            place_next(x);
+        }
+        break;
+    }
+    es_free(op);
+}
+
+int ag_cluster_tasks_request(ag_cluster_tasks *x, cl_tk_request *rq)
+{
+    cl_etcd *e = cl_member_etcd(x->member);
+    if (!e || x->stopping)
+        return -ECANCELED;
+    if (x->n_reqs >= AG_CLUSTER_TASKS_MAX)
+        return -ENOSPC;
+    make_id(rq->id);
+    copy_str(rq->from, sizeof rq->from, x->self_id);
+    rq->overrides = NULL;
+    rq->overrides_len = 0;
+    rq->mod_revision = 0;
+    char key[CL_ETCD_KEY_MAX + 1];
+    es_buf v;
+    es_buf_init(&v, CL_TK_VALUE_MAX);
+    int r = cl_tk_request_key(x->cluster, rq->id, key, sizeof key) < 0
+                ? -EINVAL
+                : cl_tk_request_write(rq, &v);
+    req_node *n = r == 0 ? es_calloc(1, sizeof *n) : NULL;
+    req_op *op = n ? es_calloc(1, sizeof *op) : NULL;
+    if (r == 0 && !op)
+        r = -ENOMEM;
+    if (r == 0) {
+        *op = (req_op){.x = x};
+        copy_str(op->id, sizeof op->id, rq->id);
+        n->rq = *rq;
+        if ((r = cl_etcd_put(e, key, v.data, v.len, 0, on_own_req_written, op)) < 0)
+            r = -ECANCELED;
+    }
+    if (r == 0) {
+        /* counted at once: the next pass must not ask again */
+        req_node **tail = &x->reqs;
+        while (*tail)
+            tail = &(*tail)->next;
+        *tail = n;
+        x->n_reqs++;
+    } else {
+        es_free(n);
+        es_free(op);
+    }
+    es_buf_free(&v);
+    return r;
+}
+
+static void on_own_stop_written(void *arg, int err, const cl_answer *a)
+{
+    req_op *op = arg;
+    (void)a;
+    if (err && err != CL_ETCD_E_CANCELED) {
+        es_warn("cluster: the stop of task %s was not written: %s", op->id, cl_etcd_strerror(err));
+        char key[CL_TK_ID_HEX + 2];
+        snprintf(key, sizeof key, "/%s", op->id);
+        on_stop_delete(op->x, key); /* not asked: the next pass asks again */
+    }
+    es_free(op);
+}
+
+int ag_cluster_tasks_stop_task(ag_cluster_tasks *x, const char *task_id, const char *reason)
+{
+    cl_etcd *e = cl_member_etcd(x->member);
+    if (!find_st(x, task_id) && !find_asg(x, task_id))
+        return -ENOENT;
+    if (!e || x->stopping)
+        return -ECANCELED;
+    if (find_stop(x, task_id))
+        return 0; /* asked already */
+    cl_tk_stop sp;
+    memset(&sp, 0, sizeof sp);
+    copy_str(sp.task_id, sizeof sp.task_id, task_id);
+    copy_str(sp.reason, sizeof sp.reason, reason);
+    char key[CL_ETCD_KEY_MAX + 1];
+    es_buf v;
+    es_buf_init(&v, CL_TK_VALUE_MAX);
+    int r = cl_tk_stop_key(x->cluster, task_id, key, sizeof key) < 0 ? -EINVAL
+                                                                     : cl_tk_stop_write(&sp, &v);
+    stop_node *n = r == 0 && x->n_stops < AG_CLUSTER_TASKS_MAX ? es_calloc(1, sizeof *n) : NULL;
+    req_op *op = n ? es_calloc(1, sizeof *op) : NULL;
+    if (r == 0 && !op)
+        r = -ENOMEM;
+    if (r == 0) {
+        *op = (req_op){.x = x};
+        copy_str(op->id, sizeof op->id, task_id);
+        if (cl_etcd_put(e, key, v.data, v.len, 0, on_own_stop_written, op) < 0)
+            r = -ECANCELED;
+    }
+    if (r == 0) {
+        n->sp = sp;
+        n->next = x->stops;
+        x->stops = n;
+        x->n_stops++;
+        apply_stop(x, n); /* this host's own task stops at once */
+    } else {
+        es_free(n);
+        es_free(op);
     }
     es_buf_free(&v);
     return r;

@@ -54,6 +54,42 @@ void ag_cluster_tasks_stop(ag_cluster_tasks *x);
 /* After the stop: frees x once its timer is closed. NULL-safe. */
 void ag_cluster_tasks_free(ag_cluster_tasks *x);
 
+/* ---- for the services across the cluster (agent/cluster_services.c) ---- */
+
+/* One task of a group as the cluster knows it: its tasks/ record (st, NULL:
+ * none yet), its assignment (as, NULL: gone: STOPPED or on its way), a
+ * stops/ record for it (stop_asked), its ARN; or a request not placed yet
+ * (rq: rq->count tasks to come; st and as NULL, arn NULL). Valid during
+ * the callback. */
+typedef struct ag_cluster_task_ref {
+    const cl_tk_status *st;
+    const cl_tk_assignment *as;
+    const cl_tk_request *rq;
+    bool stop_asked;
+    const char *arn;
+} ag_cluster_task_ref;
+typedef int (*ag_cluster_task_fn)(void *arg, const ag_cluster_task_ref *t); /* non-zero: stop */
+/* Every task and pending request of group, from the mirrors (and what this
+ * agent wrote and the mirror has not brought back yet). */
+void ag_cluster_tasks_foreach_group(ag_cluster_tasks *x, const char *group, ag_cluster_task_fn fn,
+                                    void *arg);
+/* Asks the leader to place rq (its id and from are set here): requests/<id>
+ * is written with no RunTask waiting (its result is deleted when it comes),
+ * and counted by foreach_group at once. 0, -ECANCELED (not in the cluster
+ * now), -EINVAL, -ENOMEM. */
+int ag_cluster_tasks_request(ag_cluster_tasks *x, cl_tk_request *rq);
+/* Asks the owner to stop task_id (stops/<id>), counted by foreach_group
+ * at once. 0, -ENOENT (not the cluster's), -ECANCELED, -EINVAL, -ENOMEM. */
+int ag_cluster_tasks_stop_task(ag_cluster_tasks *x, const char *task_id, const char *reason);
+bool ag_cluster_tasks_is_leader(const ag_cluster_tasks *x);
+/* Told, on the leader, once etcd holds a placement it wrote: the tasks
+ * placed (their IDs) and how many it could not place (cl_pl_reason_name's
+ * reason): a service says both in its events. One listener. */
+typedef void (*ag_cluster_placed_fn)(void *arg, const char *group, const char *started_by,
+                                     const char *const *task_ids, size_t n_placed, size_t n_failed,
+                                     const char *reason);
+void ag_cluster_tasks_on_placed(ag_cluster_tasks *x, ag_cluster_placed_fn fn, void *arg);
+
 typedef struct ag_cluster_tasks_stats {
     unsigned long requests, placed, unplaced, place_conflicts, launched, launch_failures,
         status_writes, stops, bad, lost_marked, lost_conflicts, lost_stopped;

@@ -255,21 +255,20 @@ static int read_common(const es_json *j, char *family, int64_t *revision, int64_
 
 /* ---- requests ------------------------------------------------------- */
 
-int cl_tk_request_compile(const cl_tk_request *rq, cl_pl_strategy *strategies,
-                          cl_pl_constraint *constraints, char *why, size_t whylen)
+int cl_tk_placement_compile(const cl_tk_strategy_text *st, size_t n_st,
+                            const cl_tk_constraint_text *ct, size_t n_ct,
+                            cl_pl_strategy *strategies, cl_pl_constraint *constraints, char *why,
+                            size_t whylen)
 {
-    if (rq->n_strategies > CL_PL_STRATEGIES_MAX || rq->n_constraints > CL_PL_CONSTRAINTS_MAX)
+    if (n_st > CL_PL_STRATEGIES_MAX || n_ct > CL_PL_CONSTRAINTS_MAX)
         return es_errf(why, whylen, -EINVAL, "too many strategies or constraints");
     int r = 0;
-    for (size_t i = 0; i < rq->n_strategies && r == 0; i++) {
-        const cl_tk_strategy_text *s = &rq->strategies[i];
-        r = cl_pl_strategy_parse(s->type, s->field[0] ? s->field : NULL, &strategies[i], why,
-                                 whylen);
-    }
+    for (size_t i = 0; i < n_st && r == 0; i++)
+        r = cl_pl_strategy_parse(st[i].type, st[i].field[0] ? st[i].field : NULL, &strategies[i],
+                                 why, whylen);
     size_t n = 0;
-    for (; n < rq->n_constraints && r == 0; n++) {
-        const cl_tk_constraint_text *c = &rq->constraints[n];
-        r = cl_pl_constraint_parse(c->type, c->expression[0] ? c->expression : NULL,
+    for (; n < n_ct && r == 0; n++) {
+        r = cl_pl_constraint_parse(ct[n].type, ct[n].expression[0] ? ct[n].expression : NULL,
                                    &constraints[n], why, whylen);
         if (r < 0)
             break;
@@ -278,6 +277,13 @@ int cl_tk_request_compile(const cl_tk_request *rq, cl_pl_strategy *strategies,
         for (size_t i = 0; i < n; i++)
             cl_pl_constraint_clear(&constraints[i]);
     return r < 0 ? r : 0;
+}
+
+int cl_tk_request_compile(const cl_tk_request *rq, cl_pl_strategy *strategies,
+                          cl_pl_constraint *constraints, char *why, size_t whylen)
+{
+    return cl_tk_placement_compile(rq->strategies, rq->n_strategies, rq->constraints,
+                                   rq->n_constraints, strategies, constraints, why, whylen);
 }
 
 static bool request_ok(const cl_tk_request *rq)

@@ -216,5 +216,11 @@ bool cl_tk_task_lost(bool view_ready, bool instance_in_view, uint64_t missing_ms
  * with why, -ENOMEM. */
 int cl_tk_request_compile(const cl_tk_request *rq, cl_pl_strategy *strategies,
                           cl_pl_constraint *constraints, char *why, size_t whylen);
+/* The same for any list of strategies and constraints (a service's too,
+ * cluster/services.h). */
+int cl_tk_placement_compile(const cl_tk_strategy_text *st, size_t n_st,
+                            const cl_tk_constraint_text *ct, size_t n_ct,
+                            cl_pl_strategy *strategies, cl_pl_constraint *constraints, char *why,
+                            size_t whylen);
 
 #endif

@@ -23,7 +23,30 @@ struct ag_api_services {
     ag_api *api;
     ag_svc_sched *sched;
     ag_drift *drift;
+    ag_api_services_cluster cluster; /* after_write NULL: alone */
 };
+
+void ag_api_services_set_cluster(ag_api_services *s, const ag_api_services_cluster *c)
+{
+    s->cluster = *c;
+}
+
+/* The answer of a write: at once alone; in a cluster once etcd holds it. */
+static int answer_written(ag_api_services *s, ag_api_req *rq, const ag_service *v, bool with_tags,
+                          bool creation)
+{
+    if (!s->cluster.after_write) {
+        es_jw_key(rq->w, "service");
+        ag_service_write_json(v, with_tags, rq->w);
+        return 0;
+    }
+    aw_listener_reply *reply = rq->call ? aw_listener_defer(rq->call) : NULL;
+    if (!reply)
+        return ag_api_fail(rq, SERVER, "the answer cannot wait for the cluster here");
+    if (s->cluster.after_write(s->cluster.arg, v->name, with_tags, creation, reply) < 0)
+        ag_api_reply_error(rq->api, reply, SERVER, "the cluster (etcd) cannot be reached");
+    return AW_LISTENER_LATER;
+}
 
 /* deploymentConfiguration: the members we model; absent ones untouched. */
 static int read_deploy_config(ag_api_req *rq, int *max, int *min, bool *cb, bool *rb)
@@ -143,6 +166,63 @@ static int sched_error(ag_api_req *rq, int rc, const char *what, const char *err
     }
 }
 
+/* placementStrategy and placementConstraints, as RunTask takes them: the
+ * cluster's leader places the service's tasks by them; a strategy or
+ * constraint placement would refuse is refused here, with the reason. */
+static int read_placement(ag_api_req *rq, ag_svc_placement *p)
+{
+    const es_json *sl = es_json_get(rq->body, "placementStrategy");
+    const es_json *cl = es_json_get(rq->body, "placementConstraints");
+    sl = sl && sl->type == ES_JSON_NULL ? NULL : sl;
+    cl = cl && cl->type == ES_JSON_NULL ? NULL : cl;
+    if ((sl && sl->type != ES_JSON_ARRAY) || (cl && cl->type != ES_JSON_ARRAY))
+        return ag_api_fail(rq, INVALID,
+                           "placementStrategy and placementConstraints: must be lists");
+    size_t ns = sl ? es_json_len(sl) : 0, nc = cl ? es_json_len(cl) : 0;
+    if (ns > CL_PL_STRATEGIES_MAX || nc > CL_PL_CONSTRAINTS_MAX)
+        return ag_api_fail(rq, INVALID,
+                           "placementStrategy, placementConstraints: at most %d and %d",
+                           CL_PL_STRATEGIES_MAX, CL_PL_CONSTRAINTS_MAX);
+    memset(p, 0, sizeof *p);
+    for (size_t i = 0; i < ns; i++) {
+        const es_json *o = es_json_at(sl, i);
+        const char *type = o->type == ES_JSON_OBJECT ? es_json_get_str(o, "type") : NULL;
+        const char *field = o->type == ES_JSON_OBJECT ? es_json_get_str(o, "field") : NULL;
+        if (!type || strlen(type) >= sizeof p->strategies[i].type ||
+            (field && strlen(field) >= sizeof p->strategies[i].field))
+            return ag_api_fail(rq, INVALID, "placementStrategy[%zu]: type and field: not valid", i);
+        snprintf(p->strategies[i].type, sizeof p->strategies[i].type, "%s", type);
+        snprintf(p->strategies[i].field, sizeof p->strategies[i].field, "%s", field ? field : "");
+    }
+    for (size_t i = 0; i < nc; i++) {
+        const es_json *o = es_json_at(cl, i);
+        const char *type = o->type == ES_JSON_OBJECT ? es_json_get_str(o, "type") : NULL;
+        const char *ex = o->type == ES_JSON_OBJECT ? es_json_get_str(o, "expression") : NULL;
+        if (!type || strlen(type) >= sizeof p->constraints[i].type ||
+            (ex && strlen(ex) > CL_PL_EXPR_MAX))
+            return ag_api_fail(rq, INVALID,
+                               "placementConstraints[%zu]: a type, and an expression of at most "
+                               "%d bytes",
+                               i, CL_PL_EXPR_MAX);
+        snprintf(p->constraints[i].type, sizeof p->constraints[i].type, "%s", type);
+        snprintf(p->constraints[i].expression, sizeof p->constraints[i].expression, "%s",
+                 ex ? ex : "");
+    }
+    p->n_strategies = ns;
+    p->n_constraints = nc;
+    cl_pl_strategy st[CL_PL_STRATEGIES_MAX];
+    cl_pl_constraint ct[CL_PL_CONSTRAINTS_MAX];
+    char why[200];
+    int r = cl_tk_placement_compile(p->strategies, ns, p->constraints, nc, st, ct, why, sizeof why);
+    if (r == -ENOMEM)
+        return ag_api_fail(rq, SERVER, "out of memory");
+    if (r < 0)
+        return ag_api_fail(rq, INVALID, "placement: %s", why);
+    for (size_t i = 0; i < nc; i++)
+        cl_pl_constraint_clear(&ct[i]);
+    return 0;
+}
+
 static int op_create(void *arg, ag_api_req *rq)
 {
     ag_api_services *s = arg;
@@ -172,21 +252,30 @@ static int op_create(void *arg, ag_api_req *rq)
         (r = authorize_service(rq, "ecs:CreateService", name, td)))
         return r;
     req.family = family;
-    ag_tags tags = {.n = 0};
-    if ((r = ag_api_read_tags(rq, &tags)))
+    ag_svc_placement *placement = es_malloc(sizeof *placement);
+    if (!placement)
+        return ag_api_fail(rq, SERVER, "out of memory");
+    if ((r = read_placement(rq, placement))) {
+        es_free(placement);
         return r;
+    }
+    req.placement = placement;
+    ag_tags tags = {.n = 0};
+    if ((r = ag_api_read_tags(rq, &tags))) {
+        es_free(placement);
+        return r;
+    }
     req.tags = &tags;
     ag_service *v = NULL;
     char err[AG_SVC_ERR_MAX] = "";
     r = ag_svc_create(s->sched, &req, &v, err, sizeof err);
     ag_tags_clear(&tags);
+    es_free(placement);
     if (r < 0)
         return sched_error(rq, r, "CreateService", err);
     es_info("CreateService %s by %s%s", v->arn, rq->principal ? rq->principal : "?",
             v->redeploy ? " (redeploy on rotation)" : "");
-    es_jw_key(rq->w, "service");
-    ag_service_write_json(v, true, rq->w);
-    return 0;
+    return answer_written(s, rq, v, true, true);
 }
 
 static int op_update(void *arg, ag_api_req *rq)
@@ -221,9 +310,7 @@ static int op_update(void *arg, ag_api_req *rq)
         return sched_error(rq, r, "UpdateService", err);
     es_info("UpdateService %s by %s%s", v->arn, rq->principal ? rq->principal : "?",
             req.force_new_deployment ? " (forceNewDeployment)" : "");
-    es_jw_key(rq->w, "service");
-    ag_service_write_json(v, false, rq->w);
-    return 0;
+    return answer_written(s, rq, v, false, false);
 }
 
 static int op_delete(void *arg, ag_api_req *rq)
@@ -243,9 +330,7 @@ static int op_delete(void *arg, ag_api_req *rq)
     if (r < 0)
         return sched_error(rq, r, "DeleteService", err);
     es_info("DeleteService %s by %s", v->arn, rq->principal ? rq->principal : "?");
-    es_jw_key(rq->w, "service");
-    ag_service_write_json(v, false, rq->w);
-    return 0;
+    return answer_written(s, rq, v, false, false);
 }
 
 static int op_describe(void *arg, ag_api_req *rq)

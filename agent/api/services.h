@@ -2,7 +2,9 @@
  * (agent/services/service.h).
  *
  *   CreateService     serviceName, taskDefinition (family, family:rev, ARN),
- *                     desiredCount (0..1000), deploymentConfiguration
+ *                     desiredCount (0..1000), placementStrategy,
+ *                     placementConstraints (RunTask's rules; the cluster's
+ *                     leader places by them), deploymentConfiguration
  *                     {maximumPercent, minimumHealthyPercent,
  *                     deploymentCircuitBreaker {enable, rollback}},
  *                     launchType (EC2 / EXTERNAL), schedulingStrategy REPLICA
@@ -43,5 +45,18 @@ typedef struct ag_api_services ag_api_services;
 int ag_api_services_attach(ag_api *api, ag_svc_sched *sched, ag_drift *drift,
                            ag_api_services **out);
 void ag_api_services_free(ag_api_services *s);
+
+/* In a cluster (agent/cluster_services.c): Create/Update/DeleteService
+ * answer once etcd holds the change. after_write takes the call's reply
+ * (which service, whether the answer shows its tags, whether it was a
+ * creation) and answers it then; 0, or < 0 (the reply is still the
+ * caller's: ServerException). Alone nothing is set and the answer is at
+ * once (agent.db is written synchronously). */
+typedef struct ag_api_services_cluster {
+    int (*after_write)(void *arg, const char *name, bool with_tags, bool creation,
+                       aw_listener_reply *reply);
+    void *arg;
+} ag_api_services_cluster;
+void ag_api_services_set_cluster(ag_api_services *s, const ag_api_services_cluster *c);
 
 #endif

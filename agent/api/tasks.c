@@ -353,6 +353,13 @@ static int run_tagged(ag_api_tasks *t, ag_api_req *rq, const launch *l, const ch
 
 /* A task's reservation as placement counts it: the task-level figure when
  * it is a number, else the containers' sum. */
+static int64_t reservation(const char *task_level, const ag_taskdef *td, bool memory);
+
+int64_t ag_api_td_reservation(const ag_taskdef *td, bool memory)
+{
+    return reservation(memory ? td->memory : td->cpu, td, memory);
+}
+
 static int64_t reservation(const char *task_level, const ag_taskdef *td, bool memory)
 {
     if (task_level && *task_level) {

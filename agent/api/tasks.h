@@ -87,6 +87,11 @@ typedef struct ag_api_tasks_cluster {
 } ag_api_tasks_cluster;
 void ag_api_tasks_set_cluster(ag_api_tasks *t, const ag_api_tasks_cluster *c);
 
+/* One task's CPU units (memory false) or MiB (true) reserved on its
+ * instance: the task-level value when it is a number, else the sum of its
+ * containers'. What RunTask's and the services' placements count. */
+int64_t ag_api_td_reservation(const ag_taskdef *td, bool memory);
+
 /* S3: 1 when this Fargate platform version (Linux) supports secrets
  * (LATEST, or 1.3.0 and later), 0 when it does not, -EINVAL when version is
  * neither LATEST nor MAJOR.MINOR[.PATCH]. */

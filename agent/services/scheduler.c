@@ -26,6 +26,8 @@
 
 struct ag_svc_sched {
     ag_svc_sched_config cfg;
+    const ag_svc_ops *ops; /* cfg.ops, or local_ops over the engine and the store */
+    void *ops_ctx;
     char *region, *account, *cluster;
     uv_timer_t timer;
     ag_service *svcs[AG_SVC_MAX];
@@ -43,15 +45,14 @@ static int64_t now_s(void)
 
 static void persist(ag_svc_sched *s, ag_service *v)
 {
-    if (ag_store_service_put(s->cfg.store, v) < 0)
-        es_err("service %s: cannot persist: %s", v->name, ag_store_errmsg(s->cfg.store));
+    (void)s->ops->persist(s->ops_ctx, v); /* logged by the ops; the next change tries again */
 }
 
 #define RESTART_REASON "TaskFailedToStart: the agent restarted"
 
 /* A task that failed on its own (not stopped by us, a user, or an agent
  * restart that interrupted its launch). */
-static bool task_failed(const ag_task *t)
+static bool task_failed(const ag_svc_task *t)
 {
     if (t->last_status != AG_TASK_STOPPED)
         return false;
@@ -63,6 +64,112 @@ static bool task_failed(const ag_task *t)
         return t->stopped_reason && strcmp(t->stopped_reason, AG_HEALTH_STOP_REASON) == 0;
     return t->stop_code == AG_STOP_ESSENTIAL_CONTAINER_EXITED;
 }
+
+/* ---- the local ops: this agent's engine and agent.db ---- */
+
+typedef struct local_walk {
+    ag_svc_task_fn fn;
+    void *arg;
+} local_walk;
+
+static int local_task(void *arg, ag_task *t)
+{
+    local_walk *w = arg;
+    ag_svc_task v = {.id = t->id,
+                     .arn = t->arn,
+                     .started_by = t->started_by,
+                     .stopped_reason = t->stopped_reason,
+                     .last_status = t->last_status,
+                     .desired_status = t->desired_status,
+                     .stop_code = t->stop_code,
+                     .created_at = t->created_at,
+                     .stopped_at = t->stopped_at,
+                     .secrets = t->secrets,
+                     .n_secrets = t->n_secrets};
+    return w->fn(w->arg, &v);
+}
+
+static void local_foreach_task(void *ctx, const ag_service *v, ag_svc_task_fn fn, void *arg)
+{
+    (void)v;
+    ag_svc_sched *s = ctx;
+    local_walk w = {.fn = fn, .arg = arg};
+    ag_engine_foreach_task(s->cfg.engine, local_task, &w);
+}
+
+static size_t local_launch(void *ctx, const ag_service *v, const ag_svc_deployment *d, int n,
+                           char (*ids)[AG_TASK_ID_HEX + 1], size_t cap)
+{
+    ag_svc_sched *s = ctx;
+    char group[AG_SVC_NAME_MAX + 16];
+    snprintf(group, sizeof group, "service:%s", v->name);
+    size_t got = 0;
+    while (n > 0) {
+        int count = (n < AG_ENGINE_RUN_MAX ? n : AG_ENGINE_RUN_MAX);
+        ag_taskdef *td = NULL;
+        int rc = ag_store_taskdef_get(s->cfg.store, d->family, d->revision, &td);
+        if (rc < 0) {
+            es_err("service %s: task definition %s:%" PRId64 ": %s", v->name, d->family,
+                   d->revision, ag_store_errmsg(s->cfg.store));
+            break;
+        }
+        ag_run_request req = {.td = td, .count = count, .started_by = d->id, .group = group};
+        ag_task *tasks[AG_ENGINE_RUN_MAX];
+        rc = ag_engine_run_task(s->cfg.engine, &req, tasks);
+        if (rc < 0) {
+            es_err("service %s: cannot start tasks: %s", v->name, strerror(-rc));
+            break;
+        }
+        for (int i = 0; i < count; i++) {
+            if (got < cap)
+                snprintf(ids[got], sizeof ids[got], "%s", tasks[i]->id);
+            got++;
+        }
+        n -= count;
+    }
+    return got;
+}
+
+static int local_stop(void *ctx, const ag_service *v, const char *task_arn, const char *reason)
+{
+    (void)v;
+    ag_svc_sched *s = ctx;
+    ag_task *t = NULL;
+    return ag_engine_stop_task(s->cfg.engine, task_arn, AG_STOP_SERVICE_SCHEDULER_INITIATED, reason,
+                               &t);
+}
+
+static int local_persist(void *ctx, const ag_service *v)
+{
+    ag_svc_sched *s = ctx;
+    int rc = ag_store_service_put(s->cfg.store, v);
+    if (rc < 0)
+        es_err("service %s: cannot persist: %s", v->name, ag_store_errmsg(s->cfg.store));
+    return rc;
+}
+
+static int local_forget(void *ctx, const ag_service *v)
+{
+    ag_svc_sched *s = ctx;
+    int rc = ag_store_service_delete(s->cfg.store, v->arn);
+    if (rc < 0)
+        es_err("service %s: cannot remove it from the store: %s", v->name,
+               ag_store_errmsg(s->cfg.store));
+    return rc;
+}
+
+static int local_load(void *ctx, int (*fn)(ag_service *v, void *arg), void *arg)
+{
+    ag_svc_sched *s = ctx;
+    return ag_store_service_foreach(s->cfg.store, fn, arg);
+}
+
+static const ag_svc_ops local_ops = {.foreach_task = local_foreach_task,
+                                     .launch = local_launch,
+                                     .stop = local_stop,
+                                     .persist = local_persist,
+                                     .forget = local_forget,
+                                     .load = local_load};
 
 typedef struct tref {
     char *arn;
@@ -76,6 +183,11 @@ typedef struct census {
     tref *alive[AG_SVC_DEPLOYMENTS_MAX]; /* desired RUNNING, not stopped */
     size_t n_alive[AG_SVC_DEPLOYMENTS_MAX];
     int draining;
+    /* alive tasks on a DRAINING instance, of any deployment: counted as an
+     * older deployment's, so that the rolling-update plan replaces them */
+    tref *replace;
+    size_t n_replace;
+    int replace_running, replace_pending;
     int stale_tasks;
     int alive_tasks, unchecked_tasks;    /* unchecked: a secret drift has no verdict on yet */
     char last_failure[AG_SVC_EVENT_MAX]; /* newest failed task of the primary */
@@ -90,7 +202,7 @@ typedef struct census {
     char rotated_version[ROTATED_VERSION_MAX];
 } census;
 
-static int census_task(void *arg, ag_task *t)
+static int census_task(void *arg, const ag_svc_task *t)
 {
     census *c = arg;
     ag_service *v = c->svc;
@@ -119,6 +231,28 @@ static int census_task(void *arg, ag_task *t)
         return 0;
     }
     bool running = t->last_status == AG_TASK_RUNNING;
+    if (t->to_replace) {
+        tref *rl = es_realloc(c->replace, (c->n_replace + 1) * sizeof *rl);
+        if (!rl) {
+            c->oom = true;
+            return 1;
+        }
+        c->replace = rl;
+        tref *x = &rl[c->n_replace];
+        x->arn = t->arn ? es_strdup(t->arn) : NULL;
+        if (t->arn && !x->arn) {
+            c->oom = true;
+            return 1;
+        }
+        snprintf(x->id, sizeof x->id, "%s", t->id ? t->id : "");
+        x->running = running;
+        c->n_replace++;
+        if (running)
+            c->replace_running++;
+        else
+            c->replace_pending++;
+        return 0;
+    }
     if (running)
         d->running++;
     else
@@ -130,12 +264,13 @@ static int census_task(void *arg, ag_task *t)
     }
     c->alive[di] = arr;
     tref *r = &arr[c->n_alive[di]];
-    r->arn = es_strdup(t->arn);
-    if (!r->arn) {
+    /* no ARN: counted, cannot be stopped (a cluster's task not placed yet) */
+    r->arn = t->arn ? es_strdup(t->arn) : NULL;
+    if (t->arn && !r->arn) {
         c->oom = true;
         return 1;
     }
-    snprintf(r->id, sizeof r->id, "%s", t->id);
+    snprintf(r->id, sizeof r->id, "%s", t->id ? t->id : "");
     r->running = running;
     c->n_alive[di]++;
     /* drift: what drift.c marked on this task */
@@ -190,6 +325,9 @@ static void census_free(census *c)
     }
     for (size_t k = 0; k < c->n_vf; k++)
         es_free(c->vf[k]);
+    for (size_t i = 0; i < c->n_replace; i++)
+        es_free(c->replace[i].arn);
+    es_free(c->replace);
 }
 
 #define EVENT_TASKS_MAX 50 /* task ids named in one event */
@@ -201,16 +339,14 @@ typedef struct idlist {
 } idlist;
 
 /* Stops up to n of list's tasks that are (not) running; returns how many. */
-static int stop_some(ag_svc_sched *s, tref *list, size_t nlist, int n, bool want_running,
-                     const char *reason, idlist *out)
+static int stop_some(ag_svc_sched *s, const ag_service *c_svc, tref *list, size_t nlist, int n,
+                     bool want_running, const char *reason, idlist *out)
 {
     int got = 0;
     for (size_t i = 0; i < nlist && got < n; i++) {
         if (list[i].running != want_running || !list[i].arn)
             continue;
-        ag_task *t = NULL;
-        if (ag_engine_stop_task(s->cfg.engine, list[i].arn, AG_STOP_SERVICE_SCHEDULER_INITIATED,
-                                reason, &t) == 0) {
+        if (s->ops->stop(s->ops_ctx, c_svc, list[i].arn, reason) == 0) {
             if (out->n < EVENT_TASKS_MAX)
                 out->ids[out->n++] = list[i].id;
             out->total++;
@@ -227,34 +363,8 @@ static int stop_some(ag_svc_sched *s, tref *list, size_t nlist, int n, bool want
 static size_t launch(ag_svc_sched *s, ag_service *v, int n, char (*ids)[AG_TASK_ID_HEX + 1],
                      size_t cap)
 {
-    ag_svc_deployment *d = &v->deps[0];
-    char group[AG_SVC_NAME_MAX + 16];
-    snprintf(group, sizeof group, "service:%s", v->name);
-    size_t got = 0;
-    while (n > 0) {
-        int count = (n < AG_ENGINE_RUN_MAX ? n : AG_ENGINE_RUN_MAX);
-        ag_taskdef *td = NULL;
-        int rc = ag_store_taskdef_get(s->cfg.store, d->family, d->revision, &td);
-        if (rc < 0) {
-            es_err("service %s: task definition %s:%" PRId64 ": %s", v->name, d->family,
-                   d->revision, ag_store_errmsg(s->cfg.store));
-            break;
-        }
-        ag_run_request req = {.td = td, .count = count, .started_by = d->id, .group = group};
-        ag_task *tasks[AG_ENGINE_RUN_MAX];
-        rc = ag_engine_run_task(s->cfg.engine, &req, tasks);
-        if (rc < 0) {
-            es_err("service %s: cannot start tasks: %s", v->name, strerror(-rc));
-            break;
-        }
-        for (int i = 0; i < count; i++) {
-            if (got < cap)
-                snprintf(ids[got], sizeof ids[got], "%s", tasks[i]->id);
-            got++;
-        }
-        ag_series_add(s->m_launches, count);
-        n -= count;
-    }
+    size_t got = s->ops->launch(s->ops_ctx, v, &v->deps[0], n, ids, cap);
+    ag_series_add(s->m_launches, (double)got);
     return got;
 }
 
@@ -347,6 +457,8 @@ static void step_rollout(ag_svc_sched *s, ag_service *v, const census *c, int de
         in.old_running += v->deps[i].running;
         in.old_pending += v->deps[i].pending;
     }
+    in.old_running += c->replace_running;
+    in.old_pending += c->replace_pending;
     ag_svc_plan plan;
     ag_svc_plan_step(&in, &plan);
     *plan_out = plan;
@@ -355,13 +467,17 @@ static void step_rollout(ag_svc_sched *s, ag_service *v, const census *c, int de
     char reason[128];
     snprintf(reason, sizeof reason, "Scaling activity initiated by (deployment %s)", p->id);
     if (plan.stop_new) {
-        int k = stop_some(s, c->alive[0], c->n_alive[0], plan.stop_new, false, reason, &stopped);
-        stop_some(s, c->alive[0], c->n_alive[0], plan.stop_new - k, true, reason, &stopped);
+        int k = stop_some(s, v, c->alive[0], c->n_alive[0], plan.stop_new, false, reason, &stopped);
+        stop_some(s, v, c->alive[0], c->n_alive[0], plan.stop_new - k, true, reason, &stopped);
     }
     int left_pend = plan.stop_old_pend, left_run = plan.stop_old_run;
+    /* a draining instance's tasks go first: they must go whatever happens */
+    left_pend -= stop_some(s, v, c->replace, c->n_replace, left_pend, false, reason, &stopped);
+    left_run -= stop_some(s, v, c->replace, c->n_replace, left_run, true, reason, &stopped);
     for (size_t i = v->n_deps; i-- > 1 && (left_pend > 0 || left_run > 0);) {
-        left_pend -= stop_some(s, c->alive[i], c->n_alive[i], left_pend, false, reason, &stopped);
-        left_run -= stop_some(s, c->alive[i], c->n_alive[i], left_run, true, reason, &stopped);
+        left_pend -=
+            stop_some(s, v, c->alive[i], c->n_alive[i], left_pend, false, reason, &stopped);
+        left_run -= stop_some(s, v, c->alive[i], c->n_alive[i], left_run, true, reason, &stopped);
     }
     size_t nstopped = stopped.total;
     if (nstopped) {
@@ -375,7 +491,9 @@ static void step_rollout(ag_svc_sched *s, ag_service *v, const census *c, int de
         for (size_t i = 0; i < n && i < EVENT_TASKS_MAX; i++)
             idp[i] = ids[i];
         if (n) {
-            say_tasks(v, now, true, idp, n < EVENT_TASKS_MAX ? n : EVENT_TASKS_MAX, n);
+            /* a launch that cannot name its tasks says so when it can */
+            if (!s->ops->launch_names_nothing)
+                say_tasks(v, now, true, idp, n < EVENT_TASKS_MAX ? n : EVENT_TASKS_MAX, n);
             p->pending += (int)n;
             *changed = true;
             es_info("service %s: started %zu tasks for %s", v->name, n, p->id);
@@ -396,6 +514,8 @@ static void settle(ag_service *v, const census *c, int desired, const ag_svc_pla
     for (size_t i = 1; i < v->n_deps; i++)
         if (v->deps[i].running + v->deps[i].pending > 0)
             others_gone = false;
+    if (c->n_replace)
+        others_gone = false;
     if (p->rollout == AG_ROLLOUT_IN_PROGRESS && p->running == desired && p->pending == 0 &&
         others_gone && c->draining == 0 && nstopped == 0 && plan->start == 0) {
         ag_service_set_rollout(v, p, AG_ROLLOUT_COMPLETED, now);
@@ -415,7 +535,8 @@ static void settle(ag_service *v, const census *c, int desired, const ag_svc_pla
             }
     }
     bool steady = p->rollout == AG_ROLLOUT_COMPLETED && v->n_deps == 1 && p->running == desired &&
-                  p->pending == 0 && c->draining == 0 && nstopped == 0 && plan->start == 0;
+                  p->pending == 0 && c->draining == 0 && nstopped == 0 && plan->start == 0 &&
+                  c->n_replace == 0;
     if (steady && !v->steady && v->status == AG_SVC_ACTIVE) {
         (void)ag_service_event(v, now, "(service %s) has reached a steady state.", v->name);
         *changed = true;
@@ -522,6 +643,11 @@ static bool redeploy(ag_svc_sched *s, ag_service *v, const census *c, int64_t no
     return true;
 }
 
+static bool in_charge(ag_svc_sched *s)
+{
+    return !s->ops->in_charge || s->ops->in_charge(s->ops_ctx);
+}
+
 static bool pass_one(ag_svc_sched *s, ag_service *v)
 {
     if (v->status == AG_SVC_INACTIVE)
@@ -531,7 +657,7 @@ static bool pass_one(ag_svc_sched *s, ag_service *v)
     for (size_t i = 0; i < v->n_deps; i++)
         v->deps[i].running = v->deps[i].pending = v->deps[i].failed = 0;
     census c = {.svc = v};
-    ag_engine_foreach_task(s->cfg.engine, census_task, &c);
+    s->ops->foreach_task(s->ops_ctx, v, census_task, &c);
     if (c.oom) {
         es_err("service %s: out of memory in a pass", v->name);
         census_free(&c);
@@ -541,6 +667,11 @@ static bool pass_one(ag_svc_sched *s, ag_service *v)
     ag_svc_deployment *p = &v->deps[0];
     int desired = v->status == AG_SVC_DRAINING ? 0 : v->desired;
     p->desired = desired;
+    if (!in_charge(s)) {
+        /* counted for DescribeServices; the one in charge acts */
+        census_free(&c);
+        return false;
+    }
 
     if (trip_breaker(s, v, &c, desired, now, &changed) == TRIP_ROLLED_BACK ||
         redeploy(s, v, &c, now, &changed)) {
@@ -575,9 +706,7 @@ static void forget_inactive(ag_svc_sched *s)
             i++;
             continue;
         }
-        if (ag_store_service_delete(s->cfg.store, v->arn) < 0) {
-            es_err("service %s: cannot remove it from the store: %s", v->name,
-                   ag_store_errmsg(s->cfg.store));
+        if (s->ops->forget(s->ops_ctx, v) < 0) {
             v->inactive_at = now; /* try again later */
             i++;
             continue;
@@ -592,7 +721,8 @@ static void forget_inactive(ag_svc_sched *s)
 void ag_svc_sched_pass(ag_svc_sched *s)
 {
     s->dirty = false;
-    forget_inactive(s);
+    if (in_charge(s))
+        forget_inactive(s);
     int stale = 0, active = 0;
     for (size_t i = 0; i < s->n; i++) {
         if (pass_one(s, s->svcs[i]))
@@ -641,12 +771,15 @@ static int load_one(ag_service *v, void *arg)
 
 int ag_svc_sched_create(const ag_svc_sched_config *cfg, ag_svc_sched **out)
 {
-    if (!cfg->loop || !cfg->engine || !cfg->store || !cfg->region || !cfg->account || !cfg->cluster)
+    if (!cfg->loop || (!cfg->engine && !cfg->ops) || !cfg->store || !cfg->region || !cfg->account ||
+        !cfg->cluster)
         return -EINVAL;
     ag_svc_sched *s = es_calloc(1, sizeof *s);
     if (!s)
         return -ENOMEM;
     s->cfg = *cfg;
+    s->ops = cfg->ops ? cfg->ops : &local_ops;
+    s->ops_ctx = cfg->ops ? cfg->ops_ctx : s;
     if (!s->cfg.interval_ms)
         s->cfg.interval_ms = 1000;
     s->region = es_strdup(cfg->region);
@@ -658,9 +791,9 @@ int ag_svc_sched_create(const ag_svc_sched_config *cfg, ag_svc_sched **out)
     int rc = -ENOMEM;
     if (!s->region || !s->account || !s->cluster)
         goto fail;
-    if ((rc = ag_store_service_foreach(cfg->store, load_one, s)) < 0)
+    if ((rc = s->ops->load(s->ops_ctx, load_one, s)) < 0)
         goto fail;
-    if ((rc = ag_engine_observe(cfg->engine, on_task, s)) < 0)
+    if (cfg->engine && (rc = ag_engine_observe(cfg->engine, on_task, s)) < 0)
         goto fail;
     if (cfg->metrics) {
         s->m_services = ag_metrics_series(cfg->metrics, AG_METRIC_GAUGE, "ecs_agent_services",
@@ -723,6 +856,76 @@ void ag_svc_sched_close(ag_svc_sched *s, void (*done)(void *arg), void *arg)
     s->done = done;
     s->done_arg = arg;
     uv_close((uv_handle_t *)&s->timer, on_closed);
+}
+
+int ag_svc_sched_set_ops(ag_svc_sched *s, const ag_svc_ops *ops, void *ctx)
+{
+    for (size_t i = 0; i < s->n; i++)
+        ag_service_free(s->svcs[i]);
+    if (s->n)
+        es_notice("services: %zu of this agent's own left aside (agent.db keeps them); the "
+                  "cluster's services replace them",
+                  s->n);
+    s->n = 0;
+    s->ops = ops ? ops : &local_ops;
+    s->ops_ctx = ops ? ctx : s;
+    int rc = s->ops->load(s->ops_ctx, load_one, s);
+    uv_timer_start(&s->timer, on_tick, 0, s->cfg.interval_ms);
+    return rc;
+}
+
+int ag_svc_sched_adopt(ag_svc_sched *s, ag_service *v)
+{
+    char err[AG_SVC_ERR_MAX];
+    ag_redeploy_policy p;
+    if (ag_redeploy_policy_read(&v->tags, &p, err, sizeof err) == 0) {
+        v->redeploy = p.enabled;
+        v->redeploy_min_interval_s = p.min_interval_s;
+    }
+    for (size_t i = 0; i < s->n; i++) {
+        ag_service *old = s->svcs[i];
+        if (strcmp(old->name, v->name) != 0)
+            continue;
+        /* what only memory knows: said once, counted each pass */
+        v->steady = old->steady;
+        v->stale_tasks = old->stale_tasks;
+        v->redeploy_told = old->redeploy_told;
+        es_free(v->drift_sig);
+        v->drift_sig = old->drift_sig;
+        old->drift_sig = NULL;
+        for (size_t d = 0; d < v->n_deps; d++)
+            for (size_t k = 0; k < old->n_deps; k++)
+                if (strcmp(v->deps[d].id, old->deps[k].id) == 0) {
+                    v->deps[d].running = old->deps[k].running;
+                    v->deps[d].pending = old->deps[k].pending;
+                    v->deps[d].failed = old->deps[k].failed;
+                }
+        ag_service_free(old);
+        s->svcs[i] = v;
+        uv_timer_start(&s->timer, on_tick, 0, s->cfg.interval_ms);
+        return 0;
+    }
+    if (s->n == AG_SVC_MAX) {
+        es_err("service %s: more than %d services: not followed", v->name, AG_SVC_MAX);
+        ag_service_free(v);
+        return -ENOSPC;
+    }
+    s->svcs[s->n++] = v;
+    uv_timer_start(&s->timer, on_tick, 0, s->cfg.interval_ms);
+    return 0;
+}
+
+void ag_svc_sched_drop(ag_svc_sched *s, const char *name)
+{
+    for (size_t i = 0; i < s->n;) {
+        if (strcmp(s->svcs[i]->name, name) != 0) {
+            i++;
+            continue;
+        }
+        ag_service_free(s->svcs[i]);
+        memmove(&s->svcs[i], &s->svcs[i + 1], (s->n - i - 1) * sizeof s->svcs[0]);
+        s->n--;
+    }
 }
 
 ag_service *ag_svc_find(ag_svc_sched *s, const char *name_or_arn)
@@ -805,6 +1008,10 @@ int ag_svc_create(ag_svc_sched *s, const ag_svc_create_req *req, ag_service **ou
                         req->desired, max, min, req->cb_enable, req->cb_rollback, now_s(), &v);
     if (rc < 0)
         return errf(err, errlen, rc, "the service cannot be created");
+    if (ag_service_set_placement(v, req->placement) < 0) {
+        ag_service_free(v);
+        return errf(err, errlen, -ENOMEM, "the service cannot be created");
+    }
     if (req->tags) {
         if (ag_tags_copy(&v->tags, req->tags) < 0) {
             ag_service_free(v);
@@ -815,7 +1022,7 @@ int ag_svc_create(ag_svc_sched *s, const ag_svc_create_req *req, ag_service **ou
     }
     if (old) {
         /* an INACTIVE service of that name is replaced */
-        (void)ag_store_service_delete(s->cfg.store, old->arn);
+        (void)s->ops->forget(s->ops_ctx, old);
         for (size_t i = 0; i < s->n; i++)
             if (s->svcs[i] == old)
                 s->svcs[i] = v;
@@ -823,8 +1030,7 @@ int ag_svc_create(ag_svc_sched *s, const ag_svc_create_req *req, ag_service **ou
     } else {
         s->svcs[s->n++] = v;
     }
-    if (ag_store_service_put(s->cfg.store, v) < 0) {
-        es_err("service %s: cannot persist: %s", v->name, ag_store_errmsg(s->cfg.store));
+    if (s->ops->persist(s->ops_ctx, v) < 0) {
         /* forget it: nothing was started yet */
         for (size_t i = 0; i < s->n; i++)
             if (s->svcs[i] == v)
@@ -918,8 +1124,7 @@ int ag_svc_set_tags(ag_svc_sched *s, ag_service *v, const ag_tags *tags, char *e
         (void)ag_tags_copy(&v->tags, &was);
         return errf(err, errlen, -ENOMEM, "out of memory");
     }
-    if (ag_store_service_put(s->cfg.store, v) < 0) {
-        es_err("service %s: cannot persist its tags: %s", v->name, ag_store_errmsg(s->cfg.store));
+    if (s->ops->persist(s->ops_ctx, v) < 0) {
         ag_tags_clear(&v->tags);
         v->tags = was; /* the store kept the old ones */
         return errf(err, errlen, -EIO, "the tags cannot be stored");

@@ -39,6 +39,7 @@
 #include <uv.h>
 
 #include "agent/services/service.h"
+#include "agent/tasks/task.h"
 
 typedef struct ag_engine ag_engine;
 typedef struct ag_store ag_store;
@@ -46,10 +47,64 @@ typedef struct ag_metrics ag_metrics;
 
 typedef struct ag_svc_sched ag_svc_sched;
 
+/* What the scheduler sees of one task: enough to count it for its
+ * deployment (startedBy), judge a failure for the circuit breaker, and read
+ * drift's marks. The pointers live only for the callback. */
+typedef struct ag_svc_task {
+    const char *id, *arn, *started_by, *stopped_reason;
+    ag_task_status last_status, desired_status;
+    ag_stop_code stop_code;
+    int64_t created_at, stopped_at;
+    const ag_secret_meta *secrets; /* drift's marks; none where drift does not look */
+    size_t n_secrets;
+    /* its instance is DRAINING (a cluster's UpdateContainerInstancesState):
+     * replaced as an older deployment's task is, within maximumPercent
+     * first, then stopped down to minimumHealthyPercent, as ECS drains */
+    bool to_replace;
+} ag_svc_task;
+typedef int (*ag_svc_task_fn)(void *arg, const ag_svc_task *t); /* non-zero: stop iterating */
+
+/* The scheduler's effects, apart from its decisions: where the tasks are
+ * counted, how they are launched and stopped, where a service is kept. The
+ * decisions (the census, the plan, the breaker, the rollout) are the same
+ * whoever carries them out: on one agent the engine and agent.db (the
+ * default, cfg.ops NULL), in a cluster the leader's placement and etcd
+ * (agent/cluster_services.c). Every operation logs its own failures (only
+ * it knows the detail: the store's message, etcd's answer). */
+typedef struct ag_svc_ops {
+    /* Every task that may belong to v (the census keeps those whose
+     * startedBy names one of v's deployments). */
+    void (*foreach_task)(void *ctx, const ag_service *v, ag_svc_task_fn fn, void *arg);
+    /* Launches n tasks of v's deployment d (group "service:<name>",
+     * startedBy d->id); the first cap IDs into ids. How many started. */
+    size_t (*launch)(void *ctx, const ag_service *v, const ag_svc_deployment *d, int n,
+                     char (*ids)[AG_TASK_ID_HEX + 1], size_t cap);
+    /* Asks one task (by ARN) to stop, ServiceSchedulerInitiated with reason.
+     * 0 when the stop was taken. */
+    int (*stop)(void *ctx, const ag_service *v, const char *task_arn, const char *reason);
+    /* Makes v durable, or forgets it (an INACTIVE one past its retention, or
+     * replaced by a new service of its name). 0 or a negative errno. */
+    int (*persist)(void *ctx, const ag_service *v);
+    int (*forget)(void *ctx, const ag_service *v);
+    /* Hands every kept service to fn (which owns it); stops at fn's
+     * negative answer and returns it. 0 or a negative errno. */
+    int (*load)(void *ctx, int (*fn)(ag_service *v, void *arg), void *arg);
+    /* Whether this agent acts (launches, stops, writes, forgets) or only
+     * counts: in a cluster the leader acts and the other agents count, so
+     * that their DescribeServices shows the counts. NULL: always acts. */
+    bool (*in_charge)(void *ctx);
+    /* The launch cannot name its tasks (a cluster's leader learns them
+     * when the placement is written): it fills none of ids, and the
+     * "has started" event is the ops' to say then. */
+    bool launch_names_nothing;
+} ag_svc_ops;
+
 typedef struct ag_svc_sched_config {
     uv_loop_t *loop;
-    ag_engine *engine;   /* borrowed */
-    ag_store *store;     /* borrowed */
+    ag_engine *engine;     /* borrowed; NULL only with ops (tests) */
+    ag_store *store;       /* borrowed: the task definitions; the services too without ops */
+    const ag_svc_ops *ops; /* NULL: the engine and the store (this agent alone) */
+    void *ops_ctx;
     ag_metrics *metrics; /* borrowed; may be NULL */
     const char *region, *account, *cluster;
     uint64_t interval_ms; /* pass interval; 0: 1000 */
@@ -78,8 +133,9 @@ typedef struct ag_svc_create_req {
     int max_percent; /* 0: 200 */
     int min_healthy; /* < 0: 100 */
     bool cb_enable, cb_rollback;
-    const ag_tags *tags; /* NULL: none; checked as ECS tags by the caller, the
-                            redeploy-on-rotation ones here (-EINVAL naming the tag) */
+    const ag_tags *tags;               /* NULL: none; checked as ECS tags by the caller, the
+                                          redeploy-on-rotation ones here (-EINVAL naming the tag) */
+    const ag_svc_placement *placement; /* NULL: none; compiled by the caller */
 } ag_svc_create_req;
 int ag_svc_create(ag_svc_sched *s, const ag_svc_create_req *req, ag_service **out, char *err,
                   size_t errlen);
@@ -108,6 +164,16 @@ int ag_svc_set_tags(ag_svc_sched *s, ag_service *v, const ag_tags *tags, char *e
 ag_service *ag_svc_find(ag_svc_sched *s, const char *name_or_arn);
 typedef int (*ag_svc_fn)(void *arg, ag_service *svc);
 void ag_svc_foreach(ag_svc_sched *s, ag_svc_fn fn, void *arg);
+/* Replaces the ops (a cluster's, once the member is up): the services in
+ * memory are forgotten (the old ops' store keeps them) and the new ops'
+ * load hands over theirs. 0, or the load's error. */
+int ag_svc_sched_set_ops(ag_svc_sched *s, const ag_svc_ops *ops, void *ctx);
+/* A service's record from elsewhere (the cluster's mirror): it replaces the
+ * one of its name, whose memory-only state (steadiness, drift's last word,
+ * the counts) it keeps, or joins them. Takes v. 0, or -ENOSPC (v freed). */
+int ag_svc_sched_adopt(ag_svc_sched *s, ag_service *v);
+/* Forgets the services of that name (their record is gone). */
+void ag_svc_sched_drop(ag_svc_sched *s, const char *name);
 /* Runs one pass now (tests; the timer does it otherwise). */
 void ag_svc_sched_pass(ag_svc_sched *s);
 

@@ -356,7 +356,48 @@ void ag_service_free(ag_service *s)
     es_free(s->family);
     es_free(s->drift_sig);
     ag_tags_clear(&s->tags);
+    es_free(s->placement);
     es_free(s);
+}
+
+int ag_service_set_placement(ag_service *v, const ag_svc_placement *p)
+{
+    if (!p || (p->n_strategies == 0 && p->n_constraints == 0)) {
+        es_free(v->placement);
+        v->placement = NULL;
+        return 0;
+    }
+    ag_svc_placement *c = es_malloc(sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    *c = *p;
+    es_free(v->placement);
+    v->placement = c;
+    return 0;
+}
+
+static void write_placement(const ag_svc_placement *p, es_jw *w)
+{
+    es_jw_key(w, "placementStrategy");
+    es_jw_arr(w);
+    for (size_t i = 0; i < p->n_strategies; i++) {
+        es_jw_obj(w);
+        es_jw_kstr(w, "type", p->strategies[i].type);
+        if (p->strategies[i].field[0])
+            es_jw_kstr(w, "field", p->strategies[i].field);
+        es_jw_obj_end(w);
+    }
+    es_jw_arr_end(w);
+    es_jw_key(w, "placementConstraints");
+    es_jw_arr(w);
+    for (size_t i = 0; i < p->n_constraints; i++) {
+        es_jw_obj(w);
+        es_jw_kstr(w, "type", p->constraints[i].type);
+        if (p->constraints[i].expression[0])
+            es_jw_kstr(w, "expression", p->constraints[i].expression);
+        es_jw_obj_end(w);
+    }
+    es_jw_arr_end(w);
 }
 
 static const char *const svc_status_names[] = {"ACTIVE", "DRAINING", "INACTIVE"};
@@ -436,6 +477,8 @@ void ag_service_write_json(const ag_service *s, bool with_tags, es_jw *w)
     es_jw_kint(w, "maximumPercent", s->max_percent);
     es_jw_kint(w, "minimumHealthyPercent", s->min_healthy_percent);
     es_jw_obj_end(w);
+    if (s->placement)
+        write_placement(s->placement, w);
     es_jw_key(w, "deployments");
     es_jw_arr(w);
     for (size_t i = 0; i < s->n_deps; i++) {

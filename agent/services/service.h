@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "agent/tasks/tags.h"
+#include "cluster/tasks.h" /* the placement's texts */
 #include "common/buf.h"
 #include "common/json.h"
 
@@ -62,6 +63,17 @@ typedef struct ag_svc_deployment {
     int64_t created_at, updated_at;
 } ag_svc_deployment;
 
+/* placementStrategy and placementConstraints as CreateService was given
+ * them (checked by cluster/placement.c's parsers there): the cluster's
+ * leader places the service's tasks by them. Alone (one instance) they
+ * change nothing, and agent.db does not keep them. */
+typedef struct ag_svc_placement {
+    cl_tk_strategy_text strategies[CL_PL_STRATEGIES_MAX];
+    size_t n_strategies;
+    cl_tk_constraint_text constraints[CL_PL_CONSTRAINTS_MAX];
+    size_t n_constraints;
+} ag_svc_placement;
+
 typedef struct ag_svc_event {
     char id[40];        /* uuid-shaped */
     int64_t created_ms; /* epoch milliseconds */
@@ -91,8 +103,9 @@ typedef struct ag_service {
     ag_tags tags;
     bool redeploy;
     int64_t redeploy_min_interval_s;
-    int64_t redeployed_at; /* the last automatic deployment (stored; 0: none) */
-    int64_t redeploy_told; /* the TOO_SOON event said for this wait's end (memory only) */
+    int64_t redeployed_at;       /* the last automatic deployment (stored; 0: none) */
+    int64_t redeploy_told;       /* the TOO_SOON event said for this wait's end (memory only) */
+    ag_svc_placement *placement; /* NULL: none given */
 } ag_service;
 
 /* ---- pure model ---- */
@@ -169,6 +182,9 @@ int ag_service_set_reason(ag_svc_deployment *d, const char *fmt, ...)
  * INACTIVE (the retention starts at now); anything else is refused (logged).
  * Logged old -> new. */
 void ag_service_set_status(ag_service *v, ag_svc_status to, int64_t now);
+/* Sets (a copy of p) or clears (p NULL, or nothing in it) v's placement.
+ * 0 or -ENOMEM (v unchanged). */
+int ag_service_set_placement(ag_service *v, const ag_svc_placement *p);
 /* Forgets deployment i (its tasks are gone). */
 void ag_service_drop_deployment(ag_service *v, size_t i);
 
@@ -180,7 +196,8 @@ int ag_rollout_parse(const char *s, ag_rollout *out);
 
 /* The DescribeServices "Service" object, plus our extra fields
  * ("staleTasks", and per deployment "staleTasks"); "tags" when with_tags
- * (include TAGS, CreateService). */
+ * (include TAGS, CreateService); placementStrategy and
+ * placementConstraints when it has them. */
 void ag_service_write_json(const ag_service *s, bool with_tags, es_jw *w);
 
 #endif
