@@ -47,8 +47,8 @@ int ag_memtrim_clean_ranges(const char *smaps, size_t len, ag_memtrim_range *out
                             size_t *n);
 
 typedef struct ag_memtrim_stats {
-    size_t mappings;  /* mappings whose entries were dropped */
-    size_t file_kb;   /* their resident pages before */
+    size_t mappings;      /* mappings whose entries were dropped */
+    size_t file_kb;       /* their resident pages before */
     size_t rss_before_kb; /* the process's resident set (statm) before the trim and after */
     size_t rss_after_kb;
 } ag_memtrim_stats;

@@ -10,9 +10,9 @@
 #include "agent/memtrim.h"
 
 #define HDR_LIB_X "7f0000001000-7f0000003000 r-xp 00001000 fe:01 1234       /usr/lib/libx.so.1\n"
-#define FIELDS(rss, anon)                                                                      \
-    "Size:                  8 kB\nKernelPageSize:        4 kB\nRss:                 " #rss    \
-    " kB\nPss:                   " #rss " kB\nAnonymous:           " #anon " kB\n"             \
+#define FIELDS(rss, anon)                                                                          \
+    "Size:                  8 kB\nKernelPageSize:        4 kB\nRss:                 " #rss         \
+    " kB\nPss:                   " #rss " kB\nAnonymous:           " #anon " kB\n"                 \
     "VmFlags: rd ex mr mw me sd\n"
 
 static int parse(const char *text, ag_memtrim_range *out, size_t max, size_t *n)
@@ -30,18 +30,19 @@ Test(memtrim, picks_private_read_only_file_mappings_without_anonymous_pages)
         /* 3: data: writable, kept */
         "7f0000004000-7f0000005000 rw-p 00004000 fe:01 1234       /usr/lib/libx.so.1\n" FIELDS(4, 0)
         /* 4: constants, clean: picked */
-        "7f0000005000-7f0000009000 r--p 00005000 fe:01 1234       /usr/lib/libx.so.1\n" FIELDS(12, 0)
+        "7f0000005000-7f0000009000 r--p 00005000 fe:01 1234       /usr/lib/libx.so.1\n" FIELDS(12,
+                                                                                               0)
         /* 5: a shared file mapping (SQLite's -shm): kept */
         "7f000000a000-7f000000b000 r--s 00000000 fe:01 99         /var/lib/x/db-shm\n" FIELDS(4, 0)
         /* 6: anonymous and named pseudo mappings: kept */
-        "7f000000b000-7f000000c000 r-xp 00000000 00:00 0 \n" FIELDS(4, 0)
-        "7ffd00000000-7ffd00002000 r-xp 00000000 00:00 0                          [vdso]\n"
-        FIELDS(8, 0)
+        "7f000000b000-7f000000c000 r-xp 00000000 00:00 0 \n" FIELDS(
+            4, 0) "7ffd00000000-7ffd00002000 r-xp 00000000 00:00 0                          "
+                  "[vdso]\n" FIELDS(8, 0)
         /* 7: nothing resident: nothing to drop */
         "7f000000d000-7f000000e000 r--p 00000000 fe:01 55         /usr/lib/liby.so\n" FIELDS(0, 0)
         /* 8: a replaced binary, a path with a space: picked */
-        "55d000000000-55d000010000 r-xp 00000000 fe:01 77         /opt/a b/agent (deleted)\n"
-        FIELDS(64, 0)
+        "55d000000000-55d000010000 r-xp 00000000 fe:01 77         /opt/a b/agent "
+        "(deleted)\n" FIELDS(64, 0)
         /* 9: no Anonymous line at all: kept (nothing says it is clean) */
         "7f000000f000-7f0000010000 r-xp 00000000 fe:01 56         /usr/lib/libz.so\n"
         "Rss:                   4 kB\n";
@@ -74,23 +75,23 @@ Test(memtrim, refuses_text_that_is_not_smaps)
     ag_memtrim_range r[4];
     size_t n;
     static const char *const bad[] = {
-        "Rss:                 8 kB\n",                         /* a field before any header */
-        "7f0000001000 r-xp 00001000 fe:01 1234 /usr/lib/x\n",  /* no end address */
-        "7f0000003000-7f0000001000 r-xp 0 fe:01 1 /usr/lib/x\n", /* end before start */
-        "7f0000001000-7f0000001000 r-xp 0 fe:01 1 /usr/lib/x\n", /* empty */
-        "7f0000001000-7f0000003000 rwxq 0 fe:01 1 /usr/lib/x\n", /* permissions */
-        "7f0000001000-7f0000003000 r-x 0 fe:01 1 /usr/lib/x\n",  /* three permissions */
-        "7f0000001000-7f0000003000 r-xp 0 fe01 1 /usr/lib/x\n",  /* device */
-        "7f0000001000-7f0000003000 r-xp 0 fe:01 /usr/lib/x\n",   /* no inode */
-        "7f0000001000-7f0000003000 r-xp 0 fe:01 1x /usr/lib/x\n", /* inode */
+        "Rss:                 8 kB\n",                              /* a field before any header */
+        "7f0000001000 r-xp 00001000 fe:01 1234 /usr/lib/x\n",       /* no end address */
+        "7f0000003000-7f0000001000 r-xp 0 fe:01 1 /usr/lib/x\n",    /* end before start */
+        "7f0000001000-7f0000001000 r-xp 0 fe:01 1 /usr/lib/x\n",    /* empty */
+        "7f0000001000-7f0000003000 rwxq 0 fe:01 1 /usr/lib/x\n",    /* permissions */
+        "7f0000001000-7f0000003000 r-x 0 fe:01 1 /usr/lib/x\n",     /* three permissions */
+        "7f0000001000-7f0000003000 r-xp 0 fe01 1 /usr/lib/x\n",     /* device */
+        "7f0000001000-7f0000003000 r-xp 0 fe:01 /usr/lib/x\n",      /* no inode */
+        "7f0000001000-7f0000003000 r-xp 0 fe:01 1x /usr/lib/x\n",   /* inode */
         "fffffffffffffffff-ffffffffffffffffff r-xp 0 fe:01 1 /x\n", /* over 64 bits */
-        HDR_LIB_X "Rss: 8 MB\n",                               /* unit */
-        HDR_LIB_X "Rss: kB\n",                                 /* no number */
-        HDR_LIB_X "Rss: -8 kB\n",                              /* sign */
-        HDR_LIB_X "Anonymous: 0 kB trailing\n",                /* trailing text */
-        HDR_LIB_X "Anonymous: 99999999999999999999999 kB\n",   /* overflow */
-        HDR_LIB_X "no colon here\n",                           /* not a field */
-        HDR_LIB_X ": 8 kB\n",                                  /* no name */
+        HDR_LIB_X "Rss: 8 MB\n",                                    /* unit */
+        HDR_LIB_X "Rss: kB\n",                                      /* no number */
+        HDR_LIB_X "Rss: -8 kB\n",                                   /* sign */
+        HDR_LIB_X "Anonymous: 0 kB trailing\n",                     /* trailing text */
+        HDR_LIB_X "Anonymous: 99999999999999999999999 kB\n",        /* overflow */
+        HDR_LIB_X "no colon here\n",                                /* not a field */
+        HDR_LIB_X ": 8 kB\n",                                       /* no name */
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         cr_expect_eq(parse(bad[i], r, 4, &n), -EINVAL, "input %zu: %s", i, bad[i]);
@@ -126,8 +127,8 @@ Test(memtrim, more_mappings_than_the_maximum)
 
 /* constants in the executable's read-only mappings, read again after their entries
  * were dropped: the same bytes come back from the file */
-static const unsigned char table[64 * 1024] = {[0] = 0x5a, [4095] = 0xa5, [40000] = 0x17,
-                                               [65535] = 0x42};
+static const unsigned char table[64 * 1024] = {
+    [0] = 0x5a, [4095] = 0xa5, [40000] = 0x17, [65535] = 0x42};
 
 static unsigned checksum(const volatile unsigned char *p, size_t n)
 {
