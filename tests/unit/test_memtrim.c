@@ -118,7 +118,7 @@ Test(memtrim, a_line_over_the_maximum_is_refused)
 Test(memtrim, more_mappings_than_the_maximum)
 {
     const char *smaps = HDR_LIB_X FIELDS(8, 0) HDR_LIB_X FIELDS(8, 0) HDR_LIB_X FIELDS(8, 0);
-    ag_memtrim_range r[2];
+    ag_memtrim_range r[3];
     size_t n;
     cr_assert_eq(parse(smaps, r, 2, &n), -E2BIG);
     cr_assert_eq(parse(smaps, r, 3, &n), 0);
