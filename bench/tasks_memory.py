@@ -91,6 +91,7 @@ class Daemon:
                 if "ready: " in f.read():
                     break
             if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
                 sys.exit(f"tasks_memory: the daemon did not start: {self.tail()}")
             time.sleep(0.05)
         os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.path.join(self.state, "aws-credentials")
