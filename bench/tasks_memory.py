@@ -2,7 +2,7 @@
 """The daemon's resident memory with tasks, and over launch/stop cycles (issue 22).
 
   bench/tasks_memory.py [--build build-rel] [--tasks 1000] [--warmup 10000] [--cycles 10000]
-                        [--sample 1000] [--work-in /dev/shm]
+                        [--sample 1000] [--work-in /dev/shm] [--inside]
 
 Runs the Release daemon in embedded mode against tests/faults/docker_fake.py (a stand-in for
 dockerd on a unix socket: a container is a table row, nothing is executed, so thousands of
@@ -20,7 +20,8 @@ an execution role that may read it, a one-container task definition taking it as
    and the least-squares slope (kB per 1,000 cycles) and the spread are printed, for the
    total and for the anonymous pages (the heap: the leak's signal; file-mapped pages come and
    go as code is touched). The containers' clean-up wait is 1 s so that stopped tasks can be
-   forgotten.
+   forgotten. --inside adds, at each sample, the heap's bytes in use and free and SQLite's
+   share (gdb attaches for a moment), to tell a leak from a cache filling.
 
 State and the fake's socket go under --work-in (default: a temporary directory on /dev/shm,
 so that the store's fsyncs do not set the pace). With --build build-test (the ASan/UBSan build) the
@@ -31,6 +32,7 @@ is printed. Figures only: not a test.
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -60,6 +62,27 @@ def rollup(pid):
                 out[parts[0].rstrip(":")] = int(parts[1])
     rss, anon = out.get("Rss", 0), out.get("Anonymous", 0)
     return rss, anon, rss - anon
+
+
+def inside(pid):
+    """What the heap holds (mallinfo2: in use, free) and SQLite's share of it
+    (sqlite3_memory_used), asked of the process through gdb (--inside): " heap in use X MiB,
+    free Y MiB, SQLite Z MiB", or "" when gdb cannot tell."""
+    try:
+        out = subprocess.run(["gdb", "-p", str(pid), "-batch", "-ex",
+                              "print (long long)sqlite3_memory_used()", "-ex",
+                              "print mallinfo2()"], capture_output=True, text=True,
+                             timeout=60).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    sq = re.search(r"^\$1 = (\d+)", out, re.M)
+    used = re.search(r"uordblks = (\d+)", out)
+    free = re.search(r"fordblks = (\d+)", out)
+    if not (sq and used and free):
+        return ""
+    mib = 1024 * 1024
+    return (f"; heap in use {int(used.group(1)) / mib:.2f} MiB, free {int(free.group(1)) / mib:.2f} "
+            f"MiB, SQLite {int(sq.group(1)) / mib:.2f} MiB")
 
 
 def fmt(r):
@@ -191,7 +214,7 @@ def tracked(d, pid, n):
     return len(arns)
 
 
-def cycles(d, pid, warmup, count, every, done_before):
+def cycles(d, pid, warmup, count, every, done_before, look_inside):
     """warmup + count cycles; a sample every `every` cycles after the warm-up."""
     ecs = d.c["ecs"]
     xs, samples = [], []
@@ -208,8 +231,8 @@ def cycles(d, pid, warmup, count, every, done_before):
         if done % every == 0 or done == total:
             r = rollup(pid)
             phase = "warm-up" if done <= warmup else "sample"
-            print(f"  cycle {done:6d} ({phase}, {time.monotonic() - t0:.0f} s): {fmt(r)}",
-                  flush=True)
+            print(f"  cycle {done:6d} ({phase}, {time.monotonic() - t0:.0f} s): {fmt(r)}"
+                  f"{inside(pid) if look_inside else ''}", flush=True)
             if done >= warmup:
                 xs.append(done)
                 samples.append(r)
@@ -232,6 +255,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=10000)
     ap.add_argument("--cycles", type=int, default=10000)
     ap.add_argument("--sample", type=int, default=1000)
+    ap.add_argument("--inside", action="store_true",
+                    help="at each sample, the heap in use and SQLite's memory (gdb attaches)")
     ap.add_argument("--work-in", default="/dev/shm" if os.path.isdir("/dev/shm") else None)
     a = ap.parse_args()
     if a.sample % 10 or a.warmup % 10:
@@ -247,7 +272,7 @@ def main():
         if a.cycles or a.warmup:
             print(f"launch/stop cycles: {a.warmup} to warm up, then {a.cycles} sampled every "
                   f"{a.sample}", flush=True)
-            cycles(d, pid, a.warmup, a.cycles, a.sample, ran)
+            cycles(d, pid, a.warmup, a.cycles, a.sample, ran, a.inside)
         if d.proc.poll() is not None:
             sys.exit(f"tasks_memory: the daemon exited with {d.proc.returncode}\n{d.tail()}")
         with open(d.log, encoding="utf-8", errors="replace") as f:
