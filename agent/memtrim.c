@@ -37,6 +37,12 @@ static int parse_header(const char *l, size_t len, mapping *m)
     unsigned maj, min;
     char perms[5];
     int pos = -1;
+    /* the addresses as the kernel writes them, bare hex: sscanf's %llx alone would take a
+     * sign, a 0x or blanks, and a range read wrong is a range dropped wrong */
+    size_t h1 = strspn(line, "0123456789abcdef");
+    size_t h2 = h1 && line[h1] == '-' ? strspn(line + h1 + 1, "0123456789abcdef") : 0;
+    if (!h2 || line[h1 + 1 + h2] != ' ' || h1 > 16 || h2 > 16)
+        return -EINVAL;
     if (sscanf(line, "%llx-%llx %4[-rwxps] %llx %x:%x %llu%n", &a, &b, perms, &off, &maj, &min,
                &ino, &pos) != 7 ||
         pos < 0 || strlen(perms) != 4 || b <= a || b > UINTPTR_MAX)

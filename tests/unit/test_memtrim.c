@@ -85,6 +85,10 @@ Test(memtrim, refuses_text_that_is_not_smaps)
         "7f0000001000-7f0000003000 r-xp 0 fe:01 /usr/lib/x\n",      /* no inode */
         "7f0000001000-7f0000003000 r-xp 0 fe:01 1x /usr/lib/x\n",   /* inode */
         "fffffffffffffffff-ffffffffffffffffff r-xp 0 fe:01 1 /x\n", /* over 64 bits */
+        "7f0000001000--7f0000003000 r-xp 0 fe:01 1 /usr/lib/x\n",   /* a signed end */
+        "7f0000001000-0x7f0000003000 r-xp 0 fe:01 1 /usr/lib/x\n",  /* 0x */
+        "7f0000001000- 7f0000003000 r-xp 0 fe:01 1 /usr/lib/x\n",   /* a blank */
+        "7F0000001000-7f0000003000 r-xp 0 fe:01 1 /usr/lib/x\n",    /* upper case */
         HDR_LIB_X "Rss: 8 MB\n",                                    /* unit */
         HDR_LIB_X "Rss: kB\n",                                      /* no number */
         HDR_LIB_X "Rss: -8 kB\n",                                   /* sign */
