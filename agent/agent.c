@@ -25,6 +25,7 @@
 #include "agent/intake/docker.h"
 #include "agent/secrets/drift.h"
 #include "agent/tasks/engine.h"
+#include "agent/memtrim.h"
 #include "agent/metrics.h"
 #include "agent/rotator.h"
 #include "agent/secrets/preflight.h"
@@ -86,7 +87,7 @@ struct ag_agent {
     ag_cluster_tasks *cluster_tasks; /* RunTask across the hosts (NULL alone) */
     ag_cluster_services *cluster_services; /* services across the hosts (NULL alone) */
     ag_rotator *rotator;                   /* embedded mode: due rotations (rotator.h) */
-    uv_timer_t retry;
+    uv_timer_t retry; /* Docker's ping again; once it answered, the trim after start-up */
     bool retry_open;
     bool docker_up, stopping;
     unsigned pings_failed;
@@ -299,6 +300,27 @@ static void on_stop(ag_daemon *d, void *arg)
 
 static void ping_docker(ag_agent *a);
 
+/* Start-up is over (ready, the first reconcile done): what it left resident and no
+ * longer needs goes back (agent/memtrim.h; issue 22's idle resident set). The SQLite
+ * connections first, so that malloc_trim finds their freed pages. */
+static void on_settled(uv_timer_t *t)
+{
+    ag_agent *a = t->data;
+    if (a->stopping)
+        return;
+    ag_store_release_memory(a->store);
+    al_release_memory(a->al);
+    ag_memtrim_stats st;
+    int r = ag_memtrim_self(&st);
+    if (r < 0)
+        es_info("memory after start-up: the mappings were not trimmed (%s); resident %zu kB",
+                strerror(-r), st.rss_after_kb);
+    else
+        es_info("memory after start-up: resident %zu kB -> %zu kB (%zu kB of %zu clean "
+                "file-backed mappings unmapped, the heap trimmed)",
+                st.rss_before_kb, st.rss_after_kb, st.file_kb, st.mappings);
+}
+
 static void on_retry(uv_timer_t *t)
 {
     ag_agent *a = t->data;
@@ -333,6 +355,8 @@ static void on_ping(void *ud, const dk_result *r)
         return;
     }
     ag_daemon_ready(a->d, a->status);
+    /* the retry timer is free from here on: it runs the trim once */
+    uv_timer_start(&a->retry, on_settled, AG_MEMTRIM_DELAY_MS, 0);
 }
 
 static void ping_docker(ag_agent *a)

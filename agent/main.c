@@ -14,6 +14,19 @@
 
 extern char **environ;
 
+/* Debian's libcurl links librtmp, which links GnuTLS, whose constructor initialises the
+ * whole library before main (its random generator, the system's priority file, p11-kit):
+ * 0.8 MiB resident (docs/BENCHMARKS.md, memory) for a library the agent never calls: its
+ * TLS is OpenSSL's, and no rtmp:// URL is ever given to curl. GnuTLS asks the program,
+ * through this weak symbol of its own, whether to skip that implicit initialisation; a
+ * program that used GnuTLS would call gnutls_global_init itself. The link exports it
+ * (agent/CMakeLists.txt) so that the dynamic linker binds GnuTLS's call to it. */
+int _gnutls_global_init_skip(void);
+__attribute__((visibility("default"), used)) int _gnutls_global_init_skip(void)
+{
+    return 1;
+}
+
 typedef struct reload_ctx {
     ag_reload *reload;
     char running[AG_STATUS_MAX]; /* the STATUS= text of a running agent */

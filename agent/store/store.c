@@ -335,6 +335,12 @@ fail:
     return r;
 }
 
+void ag_store_release_memory(ag_store *st)
+{
+    if (st && st->db)
+        sqlite3_db_release_memory(st->db);
+}
+
 void ag_store_close(ag_store *st)
 {
     if (!st)

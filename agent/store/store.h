@@ -41,6 +41,9 @@ typedef struct ag_store ag_store;
  * (newer schema) with a reason in err. */
 int ag_store_open(const char *dir, ag_store **out, char *err, size_t errlen);
 void ag_store_close(ag_store *st);
+/* Gives back the connection's unused page-cache memory (sqlite3_db_release_memory): once
+ * start-up's migrations and loads are done (agent/memtrim.h). NULL-safe. */
+void ag_store_release_memory(ag_store *st);
 const char *ag_store_path(const ag_store *st);
 /* The last SQLite error text (for the caller's log); never holds values. */
 const char *ag_store_errmsg(const ag_store *st);

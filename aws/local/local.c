@@ -402,6 +402,12 @@ out:
     return r;
 }
 
+void al_release_memory(al_ctx *c)
+{
+    if (c && c->db)
+        sqlite3_db_release_memory(al_db_handle(c->db));
+}
+
 void al_close(al_ctx *c)
 {
     if (!c)

@@ -112,6 +112,9 @@ typedef struct al_options {
 int al_open(const al_options *opt, al_ctx **out, char *err, size_t errlen);
 /* Wipes the master key; NULL-safe. */
 void al_close(al_ctx *c);
+/* Gives back the database's unused page-cache memory (sqlite3_db_release_memory): once
+ * start-up's migrations and loads are done (agent/memtrim.h). NULL-safe. */
+void al_release_memory(al_ctx *c);
 /* The URL clients reach the listener at ("http://127.0.0.1:8099"): what a
  * rotation hook gets as AWS_ENDPOINT_URL. Copied; NULL forgets it. */
 int al_set_endpoint_url(al_ctx *c, const char *url);
