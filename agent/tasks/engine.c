@@ -523,11 +523,11 @@ int ag_engine_run_task(ag_engine *e, ag_run_request *req, ag_task **tasks)
             rc = -EIO;
     }
     if (rc < 0) {
-        /* nothing was started yet: forget the tasks made so far */
-        for (int i = 0; i < n; i++) {
-            ag_store_task_delete(e->cfg.store, made[i]->t->arn);
+        /* nothing was started nor stored (the rows go all or none, last):
+         * forget the tasks made so far; the store's error stays the one
+         * the caller reports */
+        for (int i = 0; i < n; i++)
             etask_unlink_free(e, made[i]);
-        }
         goto out;
     }
     for (int i = 0; i < n; i++) {
