@@ -92,10 +92,10 @@ static void mark_written(etask *et, bool ok, uint64_t behind_gen)
         et->dirty = false;
         et->e->ndirty--;
     }
-    if (ok && behind_gen) {
-        et->written_gen = behind_gen;
-        return; /* note_persisted once the sync says (on_synced) */
-    }
+    if (ok)
+        et->written_gen = behind_gen; /* 0: durable, no sync to wait for */
+    if (ok && behind_gen)
+        return; /* note_persisted once the sync says (sync_done) */
     note_persisted(et, ok, NULL);
 }
 
