@@ -23,6 +23,10 @@ struct ag_store {
     sqlite3 *db;
     char path[PATH_MAX];
     char err[AG_STORE_ERR_MAX];
+    /* synchronous is NORMAL (a write behind was committed and FULL could
+     * not be set again): every durable write sets FULL first */
+    bool sync_normal;
+    int wal_fd; /* the write-ahead log, for ag_store_sync_fd; -1 until asked */
 };
 
 /* Migration N (0-based) brings a file from user_version N to N + 1. Never
@@ -196,6 +200,27 @@ static void rollback(ag_store *st)
     (void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+/* synchronous FULL (a commit waits for the disk) or NORMAL (in WAL mode: a
+ * commit is in the OS's cache when it returns, on the disk once the log is
+ * synced: ag_store_tasks_put_behind). */
+static int set_synchronous(ag_store *st, bool full)
+{
+    int r = exec(st, full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+    if (r == 0)
+        st->sync_normal = !full;
+    return r;
+}
+
+/* Every write but ag_store_tasks_put_behind's begins here: it commits
+ * durably, whatever a write behind before it left. */
+static int begin(ag_store *st)
+{
+    int r;
+    if (st->sync_normal && (r = set_synchronous(st, true)))
+        return r;
+    return exec(st, "BEGIN IMMEDIATE");
+}
+
 static int bind_text(sqlite3_stmt *s, int i, const char *v)
 {
     return v ? sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(s, i);
@@ -245,7 +270,7 @@ static int migrate(ag_store *st)
     for (; v < AG_STORE_SCHEMA_VERSION; v++) {
         char pragma[64];
         snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", v + 1);
-        if ((r = exec(st, "BEGIN IMMEDIATE")))
+        if ((r = begin(st)))
             return r;
         if ((r = exec(st, migrations[v])) || (r = exec(st, pragma))) {
             rollback(st);
@@ -287,6 +312,7 @@ int ag_store_open(const char *dir, ag_store **out, char *err, size_t errlen)
         return -ENOMEM;
     }
     int r = 0;
+    st->wal_fd = -1;
     int n = snprintf(st->path, sizeof st->path, "%s/%s", dir, AG_STORE_FILE);
     if (n < 0 || (size_t)n >= sizeof st->path) {
         r = set_err(st, -ENAMETOOLONG, "state directory path too long");
@@ -347,6 +373,8 @@ void ag_store_close(ag_store *st)
         return;
     if (st->db)
         sqlite3_close_v2(st->db);
+    if (st->wal_fd >= 0)
+        close(st->wal_fd);
     es_free(st);
 }
 
@@ -394,7 +422,7 @@ int ag_store_taskdef_register(ag_store *st, ag_taskdef *td, int64_t now)
     }
     sqlite3_stmt *s = NULL;
     int64_t rev = 0;
-    if ((r = exec(st, "BEGIN IMMEDIATE")))
+    if ((r = begin(st)))
         goto out;
     if ((r = prepare(st,
                      "INSERT INTO taskdef_families (family, last_revision) VALUES (?, 1) "
@@ -468,7 +496,7 @@ int ag_store_taskdef_put(ag_store *st, const ag_store_td_row *row)
 {
     if (row->body_len > (size_t)4 * AG_TD_BODY_MAX || row->revision < 1)
         return set_err(st, -EINVAL, "task definition %s: not a row to keep", row->family);
-    int r = exec(st, "BEGIN IMMEDIATE");
+    int r = begin(st);
     if (r)
         return r;
     /* a new revision's tags come out of its body, as migration 5 copied them */
@@ -581,10 +609,13 @@ int ag_store_taskdef_list(ag_store *st, const char *family, const ag_td_status *
 int ag_store_taskdef_deregister(ag_store *st, const char *family, int64_t revision, int64_t now)
 {
     sqlite3_stmt *s = NULL;
-    int r = prepare(st,
-                    "UPDATE taskdefs SET status = 'INACTIVE', deregistered_at = "
-                    "COALESCE(deregistered_at, ?3) WHERE family = ?1 AND revision = ?2",
-                    &s);
+    int r = st->sync_normal ? set_synchronous(st, true) : 0;
+    if (r)
+        return r;
+    r = prepare(st,
+                "UPDATE taskdefs SET status = 'INACTIVE', deregistered_at = "
+                "COALESCE(deregistered_at, ?3) WHERE family = ?1 AND revision = ?2",
+                &s);
     if (r)
         return r;
     bind_text(s, 1, family);
@@ -725,7 +756,7 @@ fail:
 int ag_store_tasks_put(ag_store *st, const ag_task *const *ts, size_t n)
 {
     int r;
-    if ((r = exec(st, "BEGIN IMMEDIATE")))
+    if ((r = begin(st)))
         return r;
     for (size_t i = 0; i < n; i++)
         if ((r = put_task_rows(st, ts[i]))) {
@@ -742,6 +773,40 @@ int ag_store_tasks_put(ag_store *st, const ag_task *const *ts, size_t n)
 int ag_store_task_put(ag_store *st, const ag_task *t)
 {
     return ag_store_tasks_put(st, &t, 1);
+}
+
+int ag_store_tasks_put_behind(ag_store *st, const ag_task *const *ts, size_t n)
+{
+    int r = set_synchronous(st, false);
+    if (r)
+        return r;
+    r = exec(st, "BEGIN IMMEDIATE");
+    for (size_t i = 0; r == 0 && i < n; i++)
+        r = put_task_rows(st, ts[i]);
+    if (r == 0)
+        r = exec(st, "COMMIT");
+    if (r)
+        rollback(st);
+    /* FULL again; should that fail, the next durable write sets it (begin) */
+    (void)set_synchronous(st, true);
+    return r;
+}
+
+int ag_store_sync_fd(ag_store *st)
+{
+    if (st->wal_fd >= 0)
+        return st->wal_fd;
+    char wal[PATH_MAX + 8];
+    int n = snprintf(wal, sizeof wal, "%s-wal", st->path);
+    if (n < 0 || (size_t)n >= sizeof wal)
+        return set_err(st, -ENAMETOOLONG, "%s-wal: path too long", st->path);
+    /* fdatasync flushes the file, not the descriptor: ours, read-only,
+     * syncs what SQLite's wrote */
+    int fd = open(wal, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return set_err(st, -errno, "%s: %s", wal, strerror(errno));
+    st->wal_fd = fd;
+    return fd;
 }
 
 static char *col_dup(sqlite3_stmt *s, int i, bool *oom)
@@ -935,7 +1000,7 @@ static int step_done(ag_store *st, sqlite3_stmt *s, const char *what)
 /* A row and its tags, in one transaction. */
 static int delete_with_tags(ag_store *st, const char *sql, const char *arn, const char *what)
 {
-    int r = exec(st, "BEGIN IMMEDIATE");
+    int r = begin(st);
     if (r)
         return r;
     if ((r = delete_by_arn(st, sql, arn, what)) ||
@@ -989,7 +1054,7 @@ static int tags_write(ag_store *st, const char *arn, const ag_tags *t)
 
 int ag_store_tags_set(ag_store *st, const char *arn, const ag_tags *t)
 {
-    int r = exec(st, "BEGIN IMMEDIATE");
+    int r = begin(st);
     if (r)
         return r;
     if ((r = tags_write(st, arn, t)) || (r = exec(st, "COMMIT"))) {
@@ -1032,7 +1097,7 @@ int ag_store_service_put(ag_store *st, const ag_service *v)
 {
     sqlite3_stmt *s = NULL;
     int r;
-    if ((r = exec(st, "BEGIN IMMEDIATE")))
+    if ((r = begin(st)))
         return r;
     if ((r = prepare(st,
                      "INSERT INTO services (arn, name, cluster, status, family, "

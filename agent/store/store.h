@@ -9,7 +9,8 @@
  *
  * One file, STATE_DIR/agent.db, mode 0600 (SQLite gives its -wal and -shm
  * files the same mode). journal_mode=WAL, synchronous=FULL: a registered
- * revision or a task state change survives a crash once the call returns.
+ * revision or a task state change survives a crash once the call returns
+ * (but ag_store_tasks_put_behind's: durable once the log is synced).
  * The schema is versioned with PRAGMA user_version; ag_store_open applies
  * the migrations a file lacks, in one transaction each, and refuses a file
  * from a newer agent.
@@ -85,6 +86,20 @@ int ag_store_task_put(ag_store *st, const ag_task *t);
 /* n tasks in one transaction (one fsync): the engine writes the tasks that
  * changed during a loop iteration together. All or none. */
 int ag_store_tasks_put(ag_store *st, const ag_task *const *ts, size_t n);
+/* ag_store_tasks_put committed without waiting for the disk (synchronous
+ * NORMAL for this one transaction): when it returns the rows are in the
+ * write-ahead log in the OS's cache, so they survive the process's crash,
+ * and they survive the machine's once the log is synced (an fdatasync of
+ * ag_store_sync_fd, or the next durable write, which syncs the log whole).
+ * For the engine's writes behind, whose fsync it does on libuv's thread pool
+ * instead of the loop thread. Every other write stays durable at return. */
+int ag_store_tasks_put_behind(ag_store *st, const ag_task *const *ts, size_t n);
+/* A read-only descriptor of the write-ahead log (opened at the first call,
+ * closed with the store): fdatasync on it makes every commit before the
+ * call durable (what a checkpoint moved to the database file SQLite synced
+ * then). Safe to fdatasync from another thread while the store is in use;
+ * not after ag_store_close. -errno with the reason in ag_store_errmsg. */
+int ag_store_sync_fd(ag_store *st);
 /* ag_store_task_put as an ag_task_commit_fn (arg: the store). */
 int ag_store_task_commit(void *store, const ag_task *t);
 /* 0, -ENOENT, -EIO, -ENOMEM. */

@@ -50,37 +50,111 @@ int ag_eng_stop_timeout(const etask *et, size_t i)
 
 /* Task rows are written behind: a change marks its task dirty, and the
  * tasks that changed during one loop iteration are written together, in one
- * transaction (one fsync), when the iteration's callbacks are done (a
- * uv_check). A burst of 1,000 containers' die events was 4,000 commits on
- * the loop thread, one fsync each, seconds during which no API call was
- * answered. The state in memory is the truth; a crash between a change and
- * its write is what a restart reconciles with Docker anyway. Only a new
- * task's first row is written at once (RunTask fails without it: nothing is
- * launched that is not recorded).
+ * transaction, when the iteration's callbacks are done (a uv_check). A burst
+ * of 1,000 containers' die events was 4,000 commits on the loop thread, one
+ * fsync each, seconds during which no API call was answered. The state in
+ * memory is the truth; a crash between a change and its write is what a
+ * restart reconciles with Docker anyway. Only a new task's first row is
+ * written at once and durably (RunTask fails without it: nothing is launched
+ * that is not recorded).
  *
- * A write the store does not take (a full disk, an I/O error) leaves its
- * tasks dirty and marked unpersisted: tried again at every sweep and at
- * close, with one line when a task stops being written and one when it is
- * again. (Refusing the transition instead left a launch PENDING over running
- * containers.) */
-static void note_persisted(etask *et, bool ok)
+ * Nor does the loop wait for the disk: the transaction is committed without
+ * its fsync (ag_store_tasks_put_behind: in the OS's cache, so a crash of the
+ * agent keeps it) and the write-ahead log is fdatasync'ed on libuv's thread
+ * pool. The loop waited for that fsync at every flush (1-40 ms on a busy
+ * disk, issue 22): PENDING -> RUNNING was written while a DescribeTasks that
+ * would have shown RUNNING waited behind it. What a crash of the machine can
+ * lose is what it could before (a change not yet synced, reconciled with
+ * Docker at the restart): only the window is the fsync's, as it was.
+ *
+ * A write the store does not take (a full disk, an I/O error), or a sync
+ * that fails, leaves its tasks dirty and marked unpersisted: tried again at
+ * every sweep and at close, with one line when a task stops being written
+ * and one when it is again. (Refusing the transition instead left a launch
+ * PENDING over running containers.) After a failed sync the flushes write
+ * durably on the loop, as before, until one succeeds. */
+static void note_persisted(etask *et, bool ok, const char *why)
 {
     ag_engine *e = et->e;
     if (!ok && !et->unpersisted)
         es_err("task %s: cannot persist: %s; kept in memory and written again every sweep",
-               et->t->id, ag_store_errmsg(e->cfg.store));
+               et->t->id, why ? why : ag_store_errmsg(e->cfg.store));
     else if (ok && et->unpersisted)
         es_notice("task %s: persisted again", et->t->id);
     et->unpersisted = !ok;
 }
 
-static void mark_written(etask *et, bool ok)
+/* A task's write ended: ok and durable, ok and behind (written_gen: durable
+ * once a sync covers it), or refused. */
+static void mark_written(etask *et, bool ok, uint64_t behind_gen)
 {
     if (ok && et->dirty) {
         et->dirty = false;
         et->e->ndirty--;
     }
-    note_persisted(et, ok);
+    if (ok)
+        et->written_gen = behind_gen; /* 0: durable, no sync to wait for */
+    if (ok && behind_gen)
+        return; /* note_persisted once the sync says (sync_done) */
+    note_persisted(et, ok, NULL);
+}
+
+static void start_sync(ag_engine *e);
+
+static void sync_done(ag_engine *e, int res)
+{
+    e->syncing = false;
+    e->inflight--;
+    if (res < 0) {
+        /* the pages may be lost: written again (durably) by the sweep */
+        char why[96];
+        snprintf(why, sizeof why, "fdatasync of the store's log: %s", uv_strerror(res));
+        e->sync_failed = true;
+        for (etask *et = e->tasks; et; et = et->next)
+            if (!et->dirty && et->written_gen > e->durable_gen && et->written_gen <= e->sync_gen) {
+                et->dirty = true;
+                e->ndirty++;
+                note_persisted(et, false, why);
+            }
+    } else {
+        for (etask *et = e->tasks; et; et = et->next)
+            if (et->unpersisted && !et->dirty && et->written_gen > e->durable_gen &&
+                et->written_gen <= e->sync_gen)
+                note_persisted(et, true, NULL);
+        e->durable_gen = e->sync_gen;
+    }
+    if (e->closing) {
+        ag_eng_maybe_free(e); /* its last flush is durable */
+        return;
+    }
+    if (e->sync_again) {
+        e->sync_again = false;
+        start_sync(e);
+    }
+}
+
+static void on_synced(uv_fs_t *req)
+{
+    int res = (int)req->result;
+    uv_fs_req_cleanup(req);
+    sync_done(req->data, res);
+}
+
+/* The log's fdatasync for every write behind so far, on the thread pool. */
+static void start_sync(ag_engine *e)
+{
+    if (e->syncing) {
+        e->sync_again = true;
+        return;
+    }
+    e->sync_gen = e->write_gen;
+    e->sync_req.data = e;
+    int fd = ag_store_sync_fd(e->cfg.store);
+    int rc = fd < 0 ? fd : uv_fs_fdatasync(e->loop, &e->sync_req, fd, on_synced);
+    e->syncing = true;
+    e->inflight++;
+    if (rc < 0)
+        sync_done(e, rc); /* as a failed sync, in this iteration */
 }
 
 void ag_eng_flush(ag_engine *e)
@@ -91,22 +165,31 @@ void ag_eng_flush(ag_engine *e)
     }
     if (!e->ndirty)
         return;
+    /* behind while the loop runs; durably when no iteration follows (the
+     * start, the close) or after a failed sync */
+    bool behind = !e->closing && e->flush_ready && !e->sync_failed;
     size_t n = 0, cap = e->ndirty;
     const ag_task **ts = es_malloc(cap * sizeof *ts);
     if (!ts) { /* one at a time, then */
         for (etask *et = e->tasks; et && e->ndirty; et = et->next)
             if (et->dirty)
-                mark_written(et, ag_store_task_put(e->cfg.store, et->t) == 0);
+                mark_written(et, ag_store_task_put(e->cfg.store, et->t) == 0, 0);
         return;
     }
     for (etask *et = e->tasks; et && n < cap; et = et->next)
         if (et->dirty)
             ts[n++] = et->t;
-    bool ok = ag_store_tasks_put(e->cfg.store, ts, n) == 0;
+    bool ok = (behind ? ag_store_tasks_put_behind(e->cfg.store, ts, n)
+                      : ag_store_tasks_put(e->cfg.store, ts, n)) == 0;
     es_free(ts);
+    uint64_t gen = ok && behind ? ++e->write_gen : 0;
+    if (ok && !behind)
+        e->sync_failed = false; /* the disk takes writes again */
     for (etask *et = e->tasks; et; et = et->next)
         if (et->dirty)
-            mark_written(et, ok);
+            mark_written(et, ok, gen);
+    if (gen)
+        start_sync(e);
 }
 
 static void on_flush(uv_check_t *h)
@@ -420,8 +503,6 @@ int ag_engine_run_task(ag_engine *e, ag_run_request *req, ag_task **tasks)
         }
         for (size_t i = 0; rc == 0 && i < td->n_containers; i++)
             rc = ag_task_add_container(t, td->containers[i].name, td->containers[i].image);
-        if (rc == 0 && ag_store_task_put(e->cfg.store, t) < 0)
-            rc = -EIO;
         etask *et = rc == 0 ? etask_new(e, t, r) : NULL;
         if (!et) {
             ag_task_free(t);
@@ -432,12 +513,21 @@ int ag_engine_run_task(ag_engine *e, ag_run_request *req, ag_task **tasks)
         et->launch_started_ms = uv_now(e->loop);
         made[n] = et;
     }
+    /* the tasks' first rows, durably and in one transaction: one fsync for
+     * the count, not one each (a RunTask of 10 waited for 10) */
+    if (rc == 0) {
+        const ag_task *rows[AG_ENGINE_RUN_MAX];
+        for (int i = 0; i < n; i++)
+            rows[i] = made[i]->t;
+        if (ag_store_tasks_put(e->cfg.store, rows, (size_t)n) < 0)
+            rc = -EIO;
+    }
     if (rc < 0) {
-        /* nothing was started yet: forget the tasks made so far */
-        for (int i = 0; i < n; i++) {
-            ag_store_task_delete(e->cfg.store, made[i]->t->arn);
+        /* nothing was started nor stored (the rows go all or none, last):
+         * forget the tasks made so far; the store's error stays the one
+         * the caller reports */
+        for (int i = 0; i < n; i++)
             etask_unlink_free(e, made[i]);
-        }
         goto out;
     }
     for (int i = 0; i < n; i++) {

@@ -62,6 +62,7 @@ struct etask {
     bool stop_retry;
     unsigned stop_failures;
     bool dirty;           /* changed since its row was last written (ag_eng_flush) */
+    uint64_t written_gen; /* e->write_gen of its last write behind (ag_eng_flush) */
     bool unpersisted;     /* the store did not take its last write: the sweep retries */
     bool refreshing;      /* a resolution for its refresh files is in flight */
     bool volumes_ready;   /* its Docker volumes were asked for (task_volumes.c) */
@@ -114,10 +115,19 @@ struct ag_engine {
     dk_events *events;
     uv_timer_t sweep, rec;
     bool started, closing, sweep_closed, rec_closed;
-    /* task rows written behind: the dirty ones at the end of the iteration */
+    /* task rows written behind: the dirty ones at the end of the iteration,
+     * committed without waiting for the disk; the log's fdatasync on libuv's
+     * thread pool (sync_req), one at a time, another after it when writes
+     * came meanwhile (sync_again). Generations: write_gen counts the writes
+     * behind, sync_gen is the last one the sync in flight covers,
+     * durable_gen the last one a sync made durable. After a failed sync the
+     * rows are written durably (sync_failed) until a write succeeds. */
     uv_check_t flush;
     bool flush_ready, flush_armed, flush_closed;
     size_t ndirty;
+    uv_fs_t sync_req;
+    bool syncing, sync_again, sync_failed;
+    uint64_t write_gen, sync_gen, durable_gen;
     /* reconciling lists: one at a time; another asked for while one is in
      * flight runs after it */
     uint64_t lists_issued;

@@ -19,6 +19,7 @@
 #include "agent/metrics.h"
 #include "aws_fake.h" /* expect_no_leaks */
 #include "common/http.h"
+#include "common/log.h"
 
 static uv_loop_t loop;
 static uv_pipe_t server;
@@ -954,4 +955,86 @@ Test(reconcile, containers_stop_in_the_reverse_of_depends_on)
     cr_assert(run_until(has_status, &w, 5000));
     /* created in definition order: c1 db, c2 web, c3 app */
     cr_assert_str_eq(stop_log, "c2;c3;c1;");
+}
+
+/* ---- the store written behind (issue 22) ---- */
+
+static char persist_log[4096];
+
+static void persist_sink(es_log_level l, const char *line, void *arg)
+{
+    (void)l;
+    (void)arg;
+    if (strstr(line, "persist") && strlen(persist_log) + strlen(line) + 2 < sizeof persist_log) {
+        strcat(persist_log, line);
+        strcat(persist_log, "\n");
+    }
+}
+
+typedef struct stored_want {
+    const char *arn;
+    ag_task_status status;
+} stored_want;
+
+static bool stored_status(void *arg)
+{
+    stored_want *w = arg;
+    ag_task *t = NULL;
+    if (ag_store_task_get(store, w->arn, &t) < 0)
+        return false;
+    bool ok = t->last_status == w->status;
+    ag_task_free(t);
+    return ok;
+}
+
+static bool log_has_again(void *arg)
+{
+    (void)arg;
+    return strstr(persist_log, "persisted again") != NULL;
+}
+
+/* The launch's status rows are committed without the loop waiting for the
+ * disk and the log synced on the thread pool: the store has each status
+ * once the loop has run. A sync that cannot be done (the log's file gone
+ * from the directory, so the descriptor cannot be opened) marks the rows
+ * not persisted, with the reason, and they are written again durably. */
+Test(reconcile, rows_written_behind_are_synced_and_a_failed_sync_writes_them_again)
+{
+    persist_log[0] = '\0';
+    es_log_set_sink(persist_sink, NULL);
+    sweep_ms = 50; /* the sweep writes again what the store did not take */
+    engine_up(0);
+    char arn[256];
+    run(arn, sizeof arn);
+    /* RunTask's row is durable (it made the log); the next ones go behind */
+    char wal[128];
+    snprintf(wal, sizeof wal, "%s/agent.db-wal", dir);
+    cr_assert_eq(access(wal, F_OK), 0, "the write-ahead log after RunTask's row");
+    cr_assert_eq(unlink(wal), 0);
+    want w = {arn, AG_TASK_RUNNING};
+    cr_assert(run_until(has_status, &w, 5000));
+    stored_want sw = {arn, AG_TASK_RUNNING};
+    cr_assert(run_until(stored_status, &sw, 5000), "RUNNING is not in the store");
+    cr_assert(run_until(log_has_again, NULL, 5000), "log: %s", persist_log);
+    cr_assert(strstr(persist_log, "cannot persist: fdatasync of the store's log: no such file"),
+              "log: %s", persist_log);
+    es_log_set_sink(NULL, NULL);
+}
+
+/* With the log there, nothing is reported and the rows follow the task. */
+Test(reconcile, rows_written_behind_follow_the_task)
+{
+    persist_log[0] = '\0';
+    es_log_set_sink(persist_sink, NULL);
+    engine_up(0);
+    char arn[256];
+    run(arn, sizeof arn);
+    stored_want sw = {arn, AG_TASK_RUNNING};
+    cr_assert(run_until(stored_status, &sw, 5000), "RUNNING is not in the store");
+    ag_task *t = NULL;
+    cr_assert_eq(ag_engine_stop_task(engine, arn, AG_STOP_USER_INITIATED, "test", &t), 0);
+    sw.status = AG_TASK_STOPPED;
+    cr_assert(run_until(stored_status, &sw, 5000), "STOPPED is not in the store");
+    cr_assert_eq(persist_log[0], '\0', "log: %s", persist_log);
+    es_log_set_sink(NULL, NULL);
 }

@@ -772,3 +772,65 @@ Test(store, taskdef_put_from_the_cluster)
     cr_assert_eq(ag_store_taskdef_put(st, &row), -EINVAL);
     ag_store_close(st);
 }
+
+/* A write behind (the engine's flushes, issue 22) is read back at once,
+ * survives a close and reopen, and leaves the writes after it durable: a
+ * task definition registered next is there after a reopen too. The sync
+ * descriptor is the write-ahead log's, opened once. */
+Test(store, tasks_put_behind_then_synced)
+{
+    ag_store *st = open_ok();
+    ag_task *t = sample_task();
+    cr_assert_eq(ag_store_task_put(st, t), 0);
+    cr_assert_eq(ag_task_transition(t, AG_TASK_PENDING, 1001, NULL, NULL), 0);
+    const ag_task *ts[] = {t};
+    cr_assert_eq(ag_store_tasks_put_behind(st, ts, 1), 0);
+    ag_task *g = NULL;
+    cr_assert_eq(ag_store_task_get(st, t->arn, &g), 0);
+    cr_assert_eq(g->last_status, AG_TASK_PENDING);
+    ag_task_free(g);
+    int fd = ag_store_sync_fd(st);
+    cr_assert_geq(fd, 0, "%s", ag_store_errmsg(st));
+    cr_assert_eq(ag_store_sync_fd(st), fd, "opened once");
+    cr_assert_eq(fdatasync(fd), 0);
+    char wal[128];
+    snprintf(wal, sizeof wal, "%s/agent.db-wal", dir);
+    struct stat a, b;
+    cr_assert_eq(fstat(fd, &a), 0);
+    cr_assert_eq(stat(wal, &b), 0);
+    cr_assert(a.st_ino == b.st_ino && a.st_dev == b.st_dev, "not the write-ahead log");
+    ag_taskdef *td = td_parse(TD_BODY);
+    cr_assert_eq(ag_store_taskdef_register(st, td, 1700000000), 0);
+    cr_assert_eq(ag_task_transition(t, AG_TASK_RUNNING, 1002, NULL, NULL), 0);
+    cr_assert_eq(ag_store_tasks_put_behind(st, ts, 1), 0);
+    cr_assert_eq(fdatasync(fd), 0);
+    char arn[256];
+    snprintf(arn, sizeof arn, "%s", t->arn);
+    ag_store_close(st);
+
+    st = open_ok();
+    cr_assert_eq(ag_store_task_get(st, arn, &g), 0);
+    cr_assert_eq(g->last_status, AG_TASK_RUNNING);
+    ag_task_free(g);
+    ag_taskdef *back = NULL;
+    cr_assert_eq(ag_store_taskdef_get(st, "web", 1, &back), 0);
+    ag_taskdef_free(back);
+    ag_taskdef_free(td);
+    ag_task_free(t);
+    ag_store_close(st);
+}
+
+/* Without a write-ahead log file the sync descriptor is refused, named. */
+Test(store, sync_fd_without_the_log_is_refused)
+{
+    ag_store *st = open_ok();
+    ag_task *t = sample_task();
+    cr_assert_eq(ag_store_task_put(st, t), 0);
+    char wal[128];
+    snprintf(wal, sizeof wal, "%s/agent.db-wal", dir);
+    cr_assert_eq(unlink(wal), 0);
+    cr_assert_eq(ag_store_sync_fd(st), -ENOENT);
+    cr_assert(strstr(ag_store_errmsg(st), "agent.db-wal"), "%s", ag_store_errmsg(st));
+    ag_task_free(t);
+    ag_store_close(st);
+}
