@@ -9,6 +9,7 @@
 
 #include "cluster/instance.h"
 #include "common/json.h"
+#include "common/name.h"
 
 /* A record at its bounds: 16 deployments, 20 events, 50 tags, 5 strategies
  * and 10 constraints: about 700 values. */
@@ -23,16 +24,10 @@ static const es_json_limits record_limits = {
 
 /* ---- fields --------------------------------------------------------- */
 
+/* ECS's name rule (common/name.h): the service's name and the family */
 static bool word_ok(const char *s, size_t max)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n > max)
-        return false;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              *s == '-' || *s == '_'))
-            return false;
-    return true;
+    return es_name_ok(s, strlen(s), max);
 }
 
 bool cl_sv_name_ok(const char *s)

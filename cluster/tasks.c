@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/json.h"
+#include "common/name.h"
 
 #define HEADER_MAX (24u * 1024) /* the constraints' texts: 10 x 2000 */
 
@@ -102,16 +103,10 @@ static bool text_ok(const char *s)
     return true;
 }
 
+/* ECS's name rule (common/name.h) */
 static bool name_ok(const char *s, size_t max)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n > max)
-        return false;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              *s == '-' || *s == '_'))
-            return false;
-    return true;
+    return es_name_ok(s, strlen(s), max);
 }
 
 static bool status_ok(const char *s)
