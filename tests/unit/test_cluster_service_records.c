@@ -275,11 +275,11 @@ Test(cluster_service_records, read_refusals)
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         const char *at = strstr(good, cases[i].from);
         cr_assert_not_null(at, "%s", cases[i].from);
-        char *v = malloc(b.len + 256);
-        size_t pre = (size_t)(at - good);
-        memcpy(v, good, pre);
-        strcpy(v + pre, cases[i].to);
-        strcat(v, at + strlen(cases[i].from));
+        size_t vlen = b.len + 256;
+        char *v = malloc(vlen);
+        int pre = (int)(at - good);
+        int w = snprintf(v, vlen, "%.*s%s%s", pre, good, cases[i].to, at + strlen(cases[i].from));
+        cr_assert(w > 0 && (size_t)w < vlen);
         why[0] = '\0';
         cr_assert_eq(read_text(v, out), -EINVAL, "%s", cases[i].to);
         cr_assert_str_eq(why, cases[i].why, "%s", cases[i].to);

@@ -965,10 +965,9 @@ static void persist_sink(es_log_level l, const char *line, void *arg)
 {
     (void)l;
     (void)arg;
-    if (strstr(line, "persist") && strlen(persist_log) + strlen(line) + 2 < sizeof persist_log) {
-        strcat(persist_log, line);
-        strcat(persist_log, "\n");
-    }
+    size_t used = strlen(persist_log);
+    if (strstr(line, "persist") && used + strlen(line) + 2 < sizeof persist_log)
+        snprintf(persist_log + used, sizeof persist_log - used, "%s\n", line);
 }
 
 typedef struct stored_want {
