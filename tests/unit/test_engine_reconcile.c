@@ -476,7 +476,7 @@ static ag_taskdef *registered(void)
     return td;
 }
 
-static void run_td(ag_taskdef *td, char *arn, size_t n)
+static void run_registered(ag_taskdef *td, char *arn, size_t n)
 {
     ag_run_request req = {.td = td, .count = 1, .started_by = "test"};
     ag_task *tasks[1];
@@ -486,7 +486,7 @@ static void run_td(ag_taskdef *td, char *arn, size_t n)
 
 static void run(char *arn, size_t n)
 {
-    run_td(registered(), arn, n);
+    run_registered(registered(), arn, n);
 }
 
 Test(reconcile, an_exit_without_an_event_is_found_by_the_periodic_list)
@@ -1021,7 +1021,7 @@ Test(reconcile, rows_written_behind_are_synced_and_a_failed_sync_writes_them_aga
     /* RunTask's first row goes behind; its sync cannot be done, so the row
      * is written durably at once and the launch goes on */
     char arn[256];
-    run_td(td, arn, sizeof arn);
+    run_registered(td, arn, sizeof arn);
     want w = {arn, AG_TASK_RUNNING};
     cr_assert(run_until(has_status, &w, 5000));
     stored_want sw = {arn, AG_TASK_RUNNING};
@@ -1076,9 +1076,52 @@ static bool durable_told(void *arg)
     return ((durable_seen *)arg)->calls > 0;
 }
 
+/* libuv's thread pool held busy, so that the log's fdatasync waits in its
+ * queue until the test lets it run. */
+static uv_sem_t gate;
+static uv_work_t blockers[128];
+static int nblockers;
+
+static void block_work(uv_work_t *w)
+{
+    (void)w;
+    uv_sem_wait(&gate);
+}
+
+static void block_after(uv_work_t *w, int status)
+{
+    (void)w;
+    (void)status;
+    nblockers--;
+}
+
+static void hold_pool(void)
+{
+    const char *v = getenv("UV_THREADPOOL_SIZE");
+    int n = v && atoi(v) > 0 ? atoi(v) : 4;
+    cr_assert(n <= (int)(sizeof blockers / sizeof *blockers));
+    cr_assert_eq(uv_sem_init(&gate, 0), 0);
+    for (int i = 0; i < n; i++)
+        cr_assert_eq(uv_queue_work(&loop, &blockers[i], block_work, block_after), 0);
+    nblockers = n;
+}
+
+static void release_pool(void)
+{
+    for (int i = nblockers; i > 0; i--)
+        uv_sem_post(&gate);
+}
+
+static bool pool_released(void *arg)
+{
+    (void)arg;
+    return nblockers == 0;
+}
+
 Test(reconcile, no_create_before_the_first_row_is_durable_and_the_caller_is_told)
 {
     engine_up(0);
+    hold_pool(); /* the row's sync cannot run yet */
     durable_seen d = {0};
     ag_run_request req = {.td = registered(),
                           .count = 1,
@@ -1087,8 +1130,12 @@ Test(reconcile, no_create_before_the_first_row_is_durable_and_the_caller_is_told
                           .durable_arg = &d};
     ag_task *tasks[1];
     cr_assert_eq(ag_engine_run_task(engine, &req, tasks), AG_ENGINE_LATER);
+    /* resolved (no secrets) and waiting: nothing reaches Docker meanwhile */
+    run_until(never, NULL, 300);
     cr_assert_eq(d.calls, 0, "told before the sync");
-    cr_assert_eq(ncreated, 0);
+    cr_assert_eq(ncreated, 0, "a container was created before the row was durable");
+    cr_assert_eq(ag_engine_find_task(engine, tasks[0]->arn)->last_status, AG_TASK_PENDING);
+    release_pool();
     cr_assert(run_until(durable_told, &d, 5000), "never told");
     cr_assert_eq(d.calls, 1);
     cr_assert_eq(d.status, 0);
@@ -1102,6 +1149,8 @@ Test(reconcile, no_create_before_the_first_row_is_durable_and_the_caller_is_told
     cr_assert(run_until(has_status, &w, 5000), "the task did not reach RUNNING");
     cr_assert_eq(ncreated, 1);
     cr_assert_eq(d.calls, 1, "told twice");
+    cr_assert(run_until(pool_released, NULL, 5000));
+    uv_sem_destroy(&gate);
 }
 
 /* An engine that closes before the sync came back tells the caller so, and
