@@ -125,9 +125,8 @@ static void rows_tell(ag_engine *e, uint64_t gen, int status)
  * go on to Docker. After a failed one, those rows are written once more,
  * durably, on the loop; if the store refuses that too, their launches fail
  * (nothing of them was created). */
-static void rows_settled(ag_engine *e, bool synced)
+static void rows_settled(ag_engine *e, uint64_t upto, bool synced)
 {
-    uint64_t upto = e->sync_gen;
     size_t n = 0;
     for (etask *et = e->tasks; et; et = et->next)
         n += et->row_gen && et->row_gen <= upto;
@@ -189,7 +188,7 @@ static void sync_done(ag_engine *e, int res)
         e->durable_gen = e->sync_gen;
     }
     if (!e->closing)
-        rows_settled(e, res >= 0);
+        rows_settled(e, e->sync_gen, res >= 0);
     if (e->closing) {
         ag_eng_maybe_free(e); /* its last flush is durable */
         return;
@@ -205,6 +204,51 @@ static void on_synced(uv_fs_t *req)
     int res = (int)req->result;
     uv_fs_req_cleanup(req);
     sync_done(req->data, res);
+}
+
+/* A RunTask's rows written while the sync in flight began earlier: their
+ * own fdatasync at once, beside it, rather than after it (sync_again): two
+ * fsyncs one after the other were the launch's wait. It covers every write
+ * before it began; the bookkeeping of the writes behind stays the main
+ * sync's (which covers these rows again). */
+typedef struct row_sync {
+    uv_fs_t req;
+    ag_engine *e;
+    uint64_t gen;
+} row_sync;
+
+static void on_row_synced(uv_fs_t *req)
+{
+    row_sync *rs = req->data;
+    ag_engine *e = rs->e;
+    int res = (int)req->result;
+    uint64_t gen = rs->gen;
+    uv_fs_req_cleanup(req);
+    es_free(rs);
+    e->inflight--;
+    if (e->closing) {
+        ag_eng_maybe_free(e);
+        return;
+    }
+    rows_settled(e, gen, res >= 0);
+}
+
+/* true when the rows up to gen have a sync of their own under way */
+static bool start_row_sync(ag_engine *e, uint64_t gen)
+{
+    int fd = ag_store_sync_fd(e->cfg.store);
+    row_sync *rs = fd >= 0 ? es_calloc(1, sizeof *rs) : NULL;
+    if (!rs)
+        return false;
+    rs->e = e;
+    rs->gen = gen;
+    rs->req.data = rs;
+    if (uv_fs_fdatasync(e->loop, &rs->req, fd, on_row_synced) < 0) {
+        es_free(rs);
+        return false;
+    }
+    e->inflight++;
+    return true;
 }
 
 /* The log's fdatasync for every write behind so far, on the thread pool. */
@@ -628,7 +672,8 @@ int ag_engine_run_task(ag_engine *e, ag_run_request *req, ag_task **tasks)
     if (gen) {
         /* a sync that cannot start settles the rows at once (rows_settled):
          * the caller is asked to wait only when they are not */
-        start_sync(e);
+        if (!e->syncing || !start_row_sync(e, gen))
+            start_sync(e);
         row_wait *w = req->durable && made[0]->row_gen ? es_calloc(1, sizeof *w) : NULL;
         if (w) {
             *w = (row_wait){.next = e->row_waits,
