@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """RunTask to RUNNING as a client sees it, beside the same container made directly (issue 22).
 
-  bench/client_view.py [--build build-rel] [--pairs 15] [--trace 6] [--control]
-                       [--work-in DIR] [--wrap 'strace -f -T -o FILE'] [--keep]
+  bench/client_view.py [--build build-rel] [--build-b OTHER] [--pairs 15] [--trace 6]
+                       [--control] [--poll-ms 2] [--work-in DIR]
+                       [--wrap 'strace -f -T -o FILE'] [--keep]
 
 What it does, on a private dockerd (tests/harness/dockerd.sh, $ES_TEST_DOCKER_ROOT, default
 /tmp/es-bench-docker; started if it does not answer, stopped at the end if it started it):
@@ -30,6 +31,13 @@ What it does, on a private dockerd (tests/harness/dockerd.sh, $ES_TEST_DOCKER_RO
   4. prints medians, p90s, the ratio of the medians and of the p90s, the per-pair ratio's
      median, the CPU this client and the daemon used over the rounds, the boto3 calls' own
      latencies, and the load average before and after.
+--build-b OTHER runs a second daemon (another build, its own state and port, set up the same
+way) as one more side of every round, so that two builds are compared in one run under the same
+load: each round then launches daemon, daemon B and direct, the order rotating. Both daemons
+watch the same dockerd: each sees the other's containers in its events and lists (a container
+of a task it does not know: looked up and left alone), alike for both.
+--poll-ms sets the client's describe_tasks interval (default 2 ms, issue 22's); a longer one
+shows how much of the ratio is the polling client's own CPU beside runc.
 --work-in puts the work directory (the daemon's state, so its SQLite store) elsewhere, e.g.
 on /dev/shm; --wrap runs the daemon under a tool (the daemon's CPU is then the tool's).
 Figures only: not a test. Secret values are throwaway strings of a throwaway store.
@@ -56,7 +64,7 @@ FAMILY = "bench-client-view"
 ROLE = "benchExecution"
 IMAGE = "local/busybox:latest"
 N_SECRETS = 10
-POLL_S = 0.002
+POLL_S = [0.002]  # the client's describe_tasks interval (--poll-ms)
 REC_READ_MAX = 65536  # bytes per read in the recording forwarder
 HEAD_MAX = 1 << 20  # a request head the forwarder parses, at most
 
@@ -220,12 +228,12 @@ class Recorder:
 
 
 class Daemon:
-    def __init__(self, binary, work, docker_sock, wrap):
+    def __init__(self, binary, work, docker_sock, wrap, name="state"):
         self.bin = binary
         self.wrap = wrap
-        self.state = os.path.join(work, "state")
+        self.state = os.path.join(work, name)
         os.makedirs(self.state, 0o700, exist_ok=True)
-        self.log = os.path.join(work, "agent.log")
+        self.log = os.path.join(work, "agent.log" if name == "state" else f"agent-{name}.log")
         self.docker_sock = docker_sock
         s = socket.socket()
         s.bind(("127.0.0.1", 0))
@@ -315,7 +323,7 @@ def daemon_launch(ecs, lat):
             return time.perf_counter() - t0, arn, task["containers"][0].get("runtimeId")
         if task["lastStatus"] == "STOPPED":
             sys.exit(f"client_view: the task stopped: {task.get('stoppedReason')}")
-        time.sleep(POLL_S)
+        time.sleep(POLL_S[0])
 
 
 class Poller:
@@ -330,7 +338,7 @@ class Poller:
     def _run(self):
         while not self.done.is_set():
             self.ecs.describe_tasks(cluster=CLUSTER, tasks=[self.arn])
-            time.sleep(POLL_S)
+            time.sleep(POLL_S[0])
 
     def __enter__(self):
         self.thread.start()
@@ -461,18 +469,29 @@ def main():
     ap.add_argument("--control", action="store_true",
                     help="a third launch per round: the direct one with the client's 2 ms "
                          "describe_tasks polling running beside it (the poller's own CPU)")
+    ap.add_argument("--build-b", default=None,
+                    help="a second build whose daemon is one more side of every round")
+    ap.add_argument("--poll-ms", type=float, default=2.0,
+                    help="the client's describe_tasks interval in ms (default 2, the issue's)")
     ap.add_argument("--work-in", default=None,
                     help="where the work directory (the daemon's state) goes, e.g. /dev/shm "
                          "to take the store's fdatasyncs off the disk")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (agent log)")
     a = ap.parse_args()
-    binary = os.path.join(a.build, "agent", "ecs-secrets-agent")
-    if not os.access(binary, os.X_OK):
-        sys.exit(f"client_view: no {binary}: cmake -S . -B build-rel -DCMAKE_BUILD_TYPE=Release "
-                 "-DBUILD_TESTING=OFF && cmake --build build-rel -j2")
-    cache = open(os.path.join(a.build, "CMakeCache.txt"), encoding="utf-8").read()
-    if "CMAKE_BUILD_TYPE:STRING=Release" not in cache or re.search(r"SANITIZE:STRING=.", cache):
-        print("client_view: warning: not a Release build without sanitizers", file=sys.stderr)
+    POLL_S[0] = a.poll_ms / 1000.0
+    binaries = []
+    for build in [a.build] + ([a.build_b] if a.build_b else []):
+        binary = os.path.join(build, "agent", "ecs-secrets-agent")
+        if not os.access(binary, os.X_OK):
+            sys.exit(f"client_view: no {binary}: cmake -S . -B build-rel "
+                     "-DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF && cmake --build build-rel -j2")
+        cache = open(os.path.join(build, "CMakeCache.txt"), encoding="utf-8").read()
+        if "CMAKE_BUILD_TYPE:STRING=Release" not in cache or re.search(r"SANITIZE:STRING=.",
+                                                                       cache):
+            print(f"client_view: warning: {build} is not a Release build without sanitizers",
+                  file=sys.stderr)
+        binaries.append(binary)
+    binary = binaries[0]
     root = os.environ.get("ES_TEST_DOCKER_ROOT", "/tmp/es-bench-docker")
     env = dict(os.environ, ES_TEST_DOCKER_ROOT=root)
     harness = os.path.join(SRC, "tests", "harness", "dockerd.sh")
@@ -483,74 +502,98 @@ def main():
     work = tempfile.mkdtemp(prefix="es-client-view-", dir=a.work_in)
     os.chmod(work, 0o700)
     d = Daemon(binary, work, sock, a.wrap.split())
-    print(f"client_view: load average {loadavg()} at the start; {os.cpu_count()} CPUs",
-          flush=True)
+    db = Daemon(binaries[1], work, sock, a.wrap.split(), "state-b") if a.build_b else None
+    print(f"client_view: load average {loadavg()} at the start; {os.cpu_count()} CPUs; "
+          f"describe_tasks every {a.poll_ms:g} ms", flush=True)
+    daemons = [d] + ([db] if db else [])
     try:
         prefix, body = trace(d, sock, work, a.trace)
         spec = floor_body(body)
         print(f"the agent's create body (Env values masked): {body_summary(spec)}")
         c = d.start(sock, "info")
+        cb = None
+        if db:
+            cb = db.start(sock, "info")
+            set_up(cb)
         conn = UnixHTTP(sock)
         lat = {}
         # one warm-up a side
-        secs, arn, cid = daemon_launch(c["ecs"], lat)
-        remove(conn, prefix, cid)
-        wait_stopped(c["ecs"], arn)
+        for cl in [c] + ([cb] if cb else []):
+            secs, arn, cid = daemon_launch(cl["ecs"], lat)
+            remove(conn, prefix, cid)
+            wait_stopped(cl["ecs"], arn)
         secs, cid = direct_launch(conn, prefix, spec, 0)
         remove(conn, prefix, cid)
         lat.clear()
-        cpu0 = (proc_cpu(d.proc.pid), time.process_time())
-        dm, dr, dp = [], [], []
-        sides = ["daemon", "direct"] + (["direct+poll"] if a.control else [])
+        cpu0 = ([proc_cpu(x.proc.pid) for x in daemons], time.process_time())
+        res = {}
+        sides = (["daemon"] + (["daemon B"] if db else []) + ["direct"]
+                 + (["direct+poll"] if a.control else []))
         for i in range(a.pairs):
             k = i % len(sides)
-            order = sides[k:] + sides[:k] if a.control else (sides if k == 0 else sides[::-1])
+            order = sides[k:] + sides[:k] if len(sides) > 2 else (sides if k == 0 else sides[::-1])
             for side in order:
-                if side == "daemon":
-                    secs, arn, cid = daemon_launch(c["ecs"], lat)
-                    dm.append(secs)
+                if side in ("daemon", "daemon B"):
+                    cl = c if side == "daemon" else cb
+                    secs, arn, cid = daemon_launch(cl["ecs"], lat)
                     remove(conn, prefix, cid)
-                    wait_stopped(c["ecs"], arn)
+                    wait_stopped(cl["ecs"], arn)
                 elif side == "direct":
                     secs, cid = direct_launch(conn, prefix, spec, i + 1)
-                    dr.append(secs)
                     remove(conn, prefix, cid)
                 else:
                     with Poller(c["ecs"], arn):
                         secs, cid = direct_launch(conn, prefix, spec, 10000 + i)
-                    dp.append(secs)
                     remove(conn, prefix, cid)
+                res.setdefault(side, []).append(secs)
                 time.sleep(0.1)
-            print(f"  pair {i + 1:3d}: daemon {1000 * dm[-1]:7.1f} ms  direct {1000 * dr[-1]:7.1f} ms"
-                  + (f"  direct+poll {1000 * dp[-1]:7.1f} ms" if dp else "")
+            print(f"  round {i + 1:3d}: "
+                  + "  ".join(f"{s} {1000 * res[s][-1]:7.1f} ms" for s in sides)
                   + f"  ({loadavg()})", flush=True)
-        cpu = (proc_cpu(d.proc.pid) - cpu0[0], time.process_time() - cpu0[1])
-        d.stop()
+        cpu = ([proc_cpu(x.proc.pid) - c0 for x, c0 in zip(daemons, cpu0[0])],
+               time.process_time() - cpu0[1])
+        for x in daemons:
+            x.stop()
     finally:
-        d.stop()
+        for x in daemons:
+            x.stop()
         if started:
             subprocess.run([harness, "stop"], env=env, stdout=subprocess.DEVNULL)
         if a.keep:
             print(f"client_view: work directory kept: {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
-    ratios = [x / y for x, y in zip(dm, dr)]
     ms = lambda v: f"{1000 * v:.1f} ms"  # noqa: E731
-    print(f"daemon (run_task -> RUNNING seen): median {ms(statistics.median(dm))}, "
-          f"p90 {ms(pct(dm, 90))}")
-    print(f"direct (create + start, same body): median {ms(statistics.median(dr))}, "
-          f"p90 {ms(pct(dr, 90))}")
-    print(f"ratio: medians {statistics.median(dm) / statistics.median(dr):.3f}, "
-          f"p90s {pct(dm, 90) / pct(dr, 90):.3f}, per-pair median {statistics.median(ratios):.3f}")
-    if dp:
-        print(f"direct with the client polling describe_tasks beside it: median "
-              f"{ms(statistics.median(dp))}, p90 {ms(pct(dp, 90))}; daemon / that: medians "
-              f"{statistics.median(dm) / statistics.median(dp):.3f}, p90s "
-              f"{pct(dm, 90) / pct(dp, 90):.3f}")
-    n = len(dm) + len(dr) + len(dp)
-    print(f"CPU over the {n} measured launches: this client {cpu[1]:.2f} s, the daemon "
-          f"{cpu[0]:.2f} s ({1000 * cpu[0] / max(1, len(dm) + len(dp)):.1f} ms per launch "
-          "with polling)")
+    dr = res["direct"]
+    for side in sides:
+        v = res[side]
+        what = {"daemon": f"run_task -> RUNNING seen, {a.build}",
+                "daemon B": f"run_task -> RUNNING seen, {a.build_b}",
+                "direct": "create + start, same body",
+                "direct+poll": "create + start, the client polling beside it"}[side]
+        print(f"{side} ({what}): median {ms(statistics.median(v))}, p90 {ms(pct(v, 90))}")
+    for side in sides:
+        if side.startswith("daemon"):
+            v = res[side]
+            ratios = [x / y for x, y in zip(v, dr)]
+            print(f"ratio {side} / direct: medians {statistics.median(v) / statistics.median(dr):.3f}, "
+                  f"p90s {pct(v, 90) / pct(dr, 90):.3f}, per-round median "
+                  f"{statistics.median(ratios):.3f}")
+    if "direct+poll" in res:
+        dp = res["direct+poll"]
+        dm = res["daemon"]
+        print(f"daemon / direct+poll: medians {statistics.median(dm) / statistics.median(dp):.3f}, "
+              f"p90s {pct(dm, 90) / pct(dp, 90):.3f}")
+    if db:
+        dm, dbm = res["daemon"], res["daemon B"]
+        print(f"daemon B / daemon: medians {statistics.median(dbm) / statistics.median(dm):.3f}, "
+              f"per-round median {statistics.median([x / y for x, y in zip(dbm, dm)]):.3f}")
+    polled = len(res["daemon"]) + len(res.get("direct+poll", []))
+    n = sum(len(v) for v in res.values())
+    print(f"CPU over the {n} measured launches: this client {cpu[1]:.2f} s; the daemon "
+          f"{cpu[0][0]:.2f} s ({1000 * cpu[0][0] / max(1, polled):.1f} ms per launch with polling)"
+          + (f"; daemon B {cpu[0][1]:.2f} s ({1000 * cpu[0][1] / max(1, len(res['daemon B'])):.1f}"
+             " ms per launch)" if db else ""))
     for k, v in lat.items():
         print(f"boto3 {k}: {len(v)} calls, median {ms(statistics.median(v))}, p90 {ms(pct(v, 90))}")
     print(f"client_view: load average {loadavg()} at the end")
