@@ -276,11 +276,42 @@ static int write_log(rw *r, const es_json *lc)
     return e;
 }
 
+/* Mounts: the client's items as they were, then the edit's bind mounts
+ * (dockerd refuses a target mounted twice: the create fails, as it should). */
+static int write_mounts(rw *r, const es_json *mounts)
+{
+    if (mounts && mounts->type != ES_JSON_ARRAY && mounts->type != ES_JSON_NULL)
+        return refuse(r, "%s is not a list", "HostConfig.Mounts");
+    es_jw_key(&r->w, "Mounts");
+    es_jw_arr(&r->w);
+    size_t n = mounts && mounts->type == ES_JSON_ARRAY ? mounts->u.array.n : 0;
+    for (size_t i = 0; i < n; i++)
+        es_jw_value(&r->w, mounts->u.array.items[i]);
+    for (size_t k = 0; k < r->ed->nmounts; k++) {
+        const dk_mount *m = &r->ed->mounts[k];
+        es_jw_obj(&r->w);
+        es_jw_kstr(&r->w, "Type", "bind");
+        es_jw_kstr(&r->w, "Source", m->source);
+        es_jw_kstr(&r->w, "Target", m->target);
+        es_jw_kbool(&r->w, "ReadOnly", m->read_only);
+        es_jw_obj_end(&r->w);
+    }
+    es_jw_arr_end(&r->w);
+    return 0;
+}
+
+static bool edits_log(const dk_create_edit *ed)
+{
+    return ed->nlog > 0 || ed->log_type;
+}
+
 static int write_host(rw *r, const es_json *host)
 {
     if (host && host->type != ES_JSON_OBJECT && host->type != ES_JSON_NULL)
         return refuse(r, "%s is not an object", "HostConfig");
-    size_t li = last_index(host, "LogConfig");
+    bool log = edits_log(r->ed), mounts = r->ed->nmounts > 0;
+    size_t li = log ? last_index(host, "LogConfig") : SIZE_MAX;
+    size_t mi = mounts ? last_index(host, "Mounts") : SIZE_MAX;
     size_t n = host && host->type == ES_JSON_OBJECT ? host->u.object.n : 0;
     int e = 0;
     es_jw_key(&r->w, "HostConfig");
@@ -288,13 +319,17 @@ static int write_host(rw *r, const es_json *host)
     for (size_t i = 0; i < n && !e; i++) {
         if (i == li)
             e = write_log(r, host->u.object.values[i]);
+        else if (i == mi)
+            e = write_mounts(r, host->u.object.values[i]);
         else {
             es_jw_key(&r->w, host->u.object.keys[i]);
             es_jw_value(&r->w, host->u.object.values[i]);
         }
     }
-    if (!e && li == SIZE_MAX)
+    if (!e && log && li == SIZE_MAX)
         e = write_log(r, NULL);
+    if (!e && mounts && mi == SIZE_MAX)
+        e = write_mounts(r, NULL);
     es_jw_obj_end(&r->w);
     return e;
 }
@@ -311,6 +346,13 @@ static int check_edit(rw *r)
         e = check_value(r, &ed->labels[k], "the label");
     if (!e && ed->log_type && !es_utf8_valid(ed->log_type, strlen(ed->log_type)))
         e = refuse(r, "%s is not UTF-8 text", "the log driver");
+    for (size_t k = 0; k < ed->nmounts && !e; k++) {
+        const dk_mount *m = &ed->mounts[k];
+        if (!m->source || !m->target || m->source[0] != '/' || m->target[0] != '/' ||
+            !es_utf8_valid(m->source, strlen(m->source)) ||
+            !es_utf8_valid(m->target, strlen(m->target)))
+            e = refuse(r, "mount %zu: the source and the target must be absolute paths", k);
+    }
     return e;
 }
 
@@ -327,7 +369,7 @@ int dk_create_body_rewrite(const es_json *doc, const dk_create_edit *ed, es_buf 
     int e = check_edit(&r);
     if (e)
         return e;
-    bool env = ed->nenv > 0, log = ed->nlog > 0 || ed->log_type, lab = ed->nlabels > 0;
+    bool env = ed->nenv > 0, log = edits_log(ed) || ed->nmounts > 0, lab = ed->nlabels > 0;
     size_t ei = env ? last_index(doc, "Env") : SIZE_MAX;
     size_t hi = log ? last_index(doc, "HostConfig") : SIZE_MAX;
     size_t li = lab ? last_index(doc, "Labels") : SIZE_MAX;

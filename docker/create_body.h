@@ -5,8 +5,8 @@
  * carries fields the spec does not model (HostConfig's mounts, ports,
  * NetworkingConfig, ...), which must reach dockerd as they came. So the body
  * is parsed into a tree (bounded), and written back member by member with
- * only Env, Labels and HostConfig.LogConfig changed; everything else is written as
- * it was read (numbers keep their text).
+ * only Env, Labels, HostConfig.LogConfig and HostConfig.Mounts changed; everything
+ * else is written as it was read (numbers keep their text).
  *
  * Field names are matched as dockerd's decoder (Go's encoding/json) matches
  * them: case-insensitively, the last occurrence winning. The rewritten body
@@ -24,6 +24,7 @@
 
 #include "common/buf.h"
 #include "common/json.h"
+#include "docker/docker.h"
 
 #define DK_CREATE_BODY_MAX (4u * 1024u * 1024u) /* = DK_PROXY_MAX_CREATE */
 #define DK_CREATE_BODY_DEPTH 64                 /* nesting of a create body */
@@ -51,6 +52,8 @@ typedef struct dk_create_edit {
     size_t nlog;
     const dk_body_kv *labels; /* Labels members (not secrets): replace or add */
     size_t nlabels;
+    const dk_mount *mounts; /* HostConfig.Mounts: bind mounts appended to the client's */
+    size_t nmounts;
 } dk_create_edit;
 
 /* Parses a create body (at most DK_CREATE_BODY_MAX bytes) into *out (free

@@ -10,6 +10,7 @@
 #include "agent/intake/labels.h"
 #include "agent/intake/roles.h"
 #include "agent/secrets/expand.h"
+#include "agent/tasks/td_files.h"
 #include "common/alloc.h"
 #include "common/log.h"
 #include "common/secure.h"
@@ -151,9 +152,10 @@ static void audit(const iop *o, const ag_task *t, const ag_resolution *res)
         const ag_resolved_secret *s = &res->items[i];
         int w = snprintf(line + n, sizeof line - n, "%s %s %s from %s version %s fingerprint %s",
                          i ? ";" : "",
-                         s->expand                    ? "variables"
-                         : s->target == AG_SECRET_LOG ? "log option"
-                                                      : "variable",
+                         s->expand                                        ? "variables"
+                         : s->target == AG_SECRET_LOG                     ? "log option"
+                         : ag_td_file_for(&o->td->containers[0], s->name) ? "file"
+                                                                          : "variable",
                          s->name, s->source_arn ? s->source_arn : "?",
                          s->version ? s->version : "?", s->fingerprint);
         if (w < 0 || (size_t)w >= sizeof line - n - 32)
@@ -199,7 +201,11 @@ static int collect(const iop *o, const ag_resolution *res, dk_body_kv *env, size
         for (size_t i = 0; i < lc->n_options; i++)
             log[(*nlog)++] = (dk_body_kv){lc->options[i].name, lc->options[i].value,
                                           strlen(lc->options[i].value), 0};
+    const ag_container_def *cd = &o->td->containers[0];
     for (size_t i = 0; i < nv; i++) {
+        /* a file's value goes to its file (ag_engine_adopt_files), not Env */
+        if (v[i].target == AG_SECRET_ENV && !v[i].expand && ag_td_file_for(cd, v[i].name))
+            continue;
         if (v[i].expand) {
             if (collect_expansion(&v[i], env, nenv, err, errlen) < 0)
                 return -EINVAL;
@@ -315,11 +321,19 @@ static int rewrite(iop *o, const ag_resolution *res, const ag_task **t, es_buf *
     if (o->registered && lc)
         ed.log_type = lc->driver;
     int status = r ? (r == -EINVAL ? 400 : 500) : make_task(o, res, t, msg, msglen);
+    ag_eng_mounts mounts = {0};
+    /* the files are written before the create goes on: its mounts name them */
+    if (!r && !status &&
+        ag_engine_adopt_files(o->x->cfg.engine, (*t)->arn, res, &mounts, msg, msglen) < 0)
+        status = 500;
     if (!r && !status) {
         task_labels(*t, rev, sizeof rev, labels);
+        ed.mounts = mounts.m;
+        ed.nmounts = mounts.n;
         r = dk_create_body_rewrite(o->doc, &ed, body, err, sizeof err);
         status = r ? (r == -EINVAL ? 400 : 500) : 0;
     }
+    ag_eng_mounts_free(&mounts);
     if (r)
         ag_reason_secrets(msg, msglen, "%s", r == -ENOMEM ? "out of memory" : err);
     es_wipe(env, ENV_KV_MAX * sizeof *env); /* views only, but they pointed at values */
@@ -348,7 +362,9 @@ static void inject(iop *o, const ag_resolution *res)
         audit(o, t, res);
     }
     if (t && (status || r < 0))
-        task_failed(o, t, "CannotCreateContainerError: the create could not be passed to Docker");
+        task_failed(
+            o, t,
+            status ? msg : "CannotCreateContainerError: the create could not be passed to Docker");
     es_buf_free_secret(&body);
 }
 

@@ -77,13 +77,15 @@ static int read_one(const char *key, const es_json *v, ag_intake_req *rq, char *
     if (starts(key, EXPAND)) /* named by the whole key: the prefix may be empty */
         return add_ref(rq->expand, &rq->n_expand, AG_EXPAND_LABELS_MAX, key, key, value, err,
                        errlen);
-    if (starts(key, AG_FILE_LABEL_PREFIX) || starts(key, AG_FILE_POLICY_LABEL_PREFIX))
+    if (starts(key, AG_FILE_POLICY_LABEL_PREFIX) && strcmp(value, "frozen") != 0)
         return fail(err, errlen,
-                    "label %.200s: secret files are not served on the Docker socket (a file "
-                    "needs the agent's tmpfs directory and a mount the create does not carry); "
-                    "use " SECRET "<VARIABLE> for a variable, or run the container as a task "
-                    "of the ECS API",
+                    "label %.200s: only frozen secret files are served on the Docker socket (a "
+                    "refreshed file's directory is its task's, and a socket container outlives "
+                    "its task); run the container as a task of the ECS API for refresh",
                     key);
+    if (starts(key, AG_FILE_LABEL_PREFIX) || starts(key, AG_FILE_POLICY_LABEL_PREFIX))
+        return add_ref(rq->files, &rq->n_files, sizeof rq->files / sizeof *rq->files, key, key,
+                       value, err, errlen);
     if (strcmp(key, P "execution-role") == 0)
         return set_once(&rq->role, key, value, err, errlen);
     if (strcmp(key, P "task-definition") == 0)
@@ -92,7 +94,8 @@ static int read_one(const char *key, const es_json *v, ag_intake_req *rq, char *
         return set_once(&rq->container, key, value, err, errlen);
     return fail(err, errlen,
                 "unknown label %.200s (known: " SECRET "<VARIABLE>, " LOG_SECRET "<option>, " EXPAND
-                "<PREFIX>, " P "execution-role, " P "task-definition, " P "container)",
+                "<PREFIX>, " AG_FILE_LABEL_PREFIX "<VARIABLE>, " AG_FILE_POLICY_LABEL_PREFIX
+                "<VARIABLE>, " P "execution-role, " P "task-definition, " P "container)",
                 key);
 }
 
@@ -101,11 +104,11 @@ static int read_one(const char *key, const es_json *v, ag_intake_req *rq, char *
 static int check_form(const ag_intake_req *rq, char *err, size_t errlen)
 {
     if (rq->td_ref) {
-        if (rq->role || rq->n_env || rq->n_log || rq->n_expand)
+        if (rq->role || rq->n_env || rq->n_log || rq->n_expand || rq->n_files)
             return fail(err, errlen,
                         "label " P "task-definition takes the role and secrets of the "
                         "definition: it cannot be given with " P "execution-role, " SECRET
-                        "*, " LOG_SECRET "* or " EXPAND "*");
+                        "*, " LOG_SECRET "*, " EXPAND "* or " AG_FILE_LABEL_PREFIX "*");
         if (!rq->container)
             return fail(err, errlen, "label " P "task-definition needs " P "container=<name>");
         return 0;
@@ -192,11 +195,13 @@ static void w_from_labels(es_jw *w, const ag_intake_req *rq)
     es_jw_kstr(w, "name", AG_INTAKE_CONTAINER);
     es_jw_kstr(w, "image", "docker");
     w_refs(w, "secrets", rq->env, rq->n_env);
-    if (rq->n_expand) { /* td_expand.c reads them from the definition's labels */
+    if (rq->n_expand || rq->n_files) { /* td_expand.c and td_files.c read them there */
         es_jw_key(w, "dockerLabels");
         es_jw_obj(w);
         for (size_t i = 0; i < rq->n_expand; i++)
             es_jw_kstr(w, rq->expand[i].name, rq->expand[i].value_from);
+        for (size_t i = 0; i < rq->n_files; i++)
+            es_jw_kstr(w, rq->files[i].name, rq->files[i].value_from);
         es_jw_obj_end(w);
     }
     if (rq->n_log) {
@@ -235,11 +240,16 @@ static void w_from_registered(es_jw *w, const ag_taskdef *td, const ag_container
     es_jw_kstr(w, "name", cd->name);
     es_jw_kstr(w, "image", cd->image);
     w_secret_refs(w, "secrets", cd->secrets, cd->n_secrets);
-    if (cd->n_expands) { /* its expansion labels only: the others are the client's */
+    if (cd->n_expands || cd->n_files) { /* its expansion and file labels only: the others are
+                                          the client's */
         es_jw_key(w, "dockerLabels");
         es_jw_obj(w);
         for (size_t i = 0; i < cd->n_expands; i++)
             es_jw_kstr(w, cd->expands[i].ref->name, cd->expands[i].ref->value_from);
+        for (size_t i = 0; i < cd->n_docker_labels; i++)
+            if (starts(cd->docker_labels[i].name, AG_FILE_LABEL_PREFIX) ||
+                starts(cd->docker_labels[i].name, AG_FILE_POLICY_LABEL_PREFIX))
+                es_jw_kstr(w, cd->docker_labels[i].name, cd->docker_labels[i].value);
         es_jw_obj_end(w);
     }
     if (cd->log) {
@@ -303,14 +313,16 @@ int ag_intake_taskdef(const ag_intake_req *rq, const ag_taskdef *registered, con
         if (!cd)
             return fail(err, errlen, "the task definition %s:%lld has no container %.255s",
                         registered->family, (long long)registered->revision, rq->container);
-        /* a file needs the agent's tmpfs directory and a mount: without
-         * them it would silently become a variable (agent/secrets/files.h) */
-        if (cd->n_files)
-            return fail(err, errlen,
-                        "the task definition %s:%lld's container %.255s has secret files "
-                        "(ecs-secrets.file.* labels), which are not served on the Docker "
-                        "socket: only tasks of the ECS API get them",
-                        registered->family, (long long)registered->revision, rq->container);
+        /* a refreshed file's directory is its task's; a socket container
+         * outlives its task (labels.h) */
+        for (size_t i = 0; i < cd->n_files; i++)
+            if (cd->files[i].policy != AG_FILE_FROZEN)
+                return fail(err, errlen,
+                            "the task definition %s:%lld's container %.255s has a refreshed "
+                            "secret file (%s): only frozen files are served on the Docker "
+                            "socket",
+                            registered->family, (long long)registered->revision, rq->container,
+                            cd->secrets[cd->files[i].secret].name);
         if (!registered->execution_role_arn)
             return fail(err, errlen, "the task definition %s:%lld has no executionRoleArn",
                         registered->family, (long long)registered->revision);

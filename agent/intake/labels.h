@@ -6,6 +6,11 @@
  *   ecs-secrets.log-secret.<option>=<valueFrom>   a log driver option
  *   ecs-secrets.expand.<PREFIX>=<secret or /path/> many variables from one
  *                                                  reference (td_expand.h)
+ *   ecs-secrets.file.<ENV>=<path>[:mode[:uid[:gid]]] that secret as a read-only
+ *                                                  file, not a variable (td_files.h;
+ *                                                  frozen only: a refreshed file's
+ *                                                  directory is its task's, and a
+ *                                                  socket container outlives its task)
  *   ecs-secrets.execution-role=<role ARN>          who reads them
  * or
  *   ecs-secrets.task-definition=<family[:revision]>
@@ -58,6 +63,10 @@ typedef struct ag_intake_req {
      * empty), as a definition's dockerLabels hold it */
     ag_intake_ref expand[AG_EXPAND_LABELS_MAX];
     size_t n_expand;
+    /* ecs-secrets.file.* and ecs-secrets.file-policy.* (whole keys, as
+     * dockerLabels hold them): td_files.c reads them, frozen only here */
+    ag_intake_ref files[2 * AG_TD_SECRETS_MAX];
+    size_t n_files;
 } ag_intake_req;
 
 /* Reads the ecs-secrets.* members of labels (a Labels object, may be NULL).

@@ -160,6 +160,26 @@ int ag_engine_adopt(ag_engine *e, ag_adopt_request *req, ag_task **out);
 /* Is t a task of the agent's Docker socket (not launched by the engine)? */
 bool ag_engine_task_external(const ag_task *t);
 
+/* A container's bind mounts of its secret files (agent/tasks/task_files.c). */
+typedef struct ag_eng_mounts {
+    dk_mount *m;
+    size_t n;
+    char *paths; /* the sources and targets m points into */
+} ag_eng_mounts;
+void ag_eng_mounts_free(ag_eng_mounts *m);
+
+/* The secret files of an adopted task's container (its definition's
+ * frozen ecs-secrets.file.* labels), written from res under
+ * <files_dir>/docker/<task id>/ before the client's create goes on, and the
+ * bind mounts the create must carry (*out; empty when it has no file). The
+ * directory follows the container, not the task: a socket container outlives
+ * its task (`docker start` makes a new one), so the files stay until Docker
+ * removes the container (its destroy event, or a reconciling list that no
+ * longer shows it), or at once when the task stops before its container
+ * appeared. 0, or <0 with reason (the task's stoppedReason, ECS-shaped). */
+int ag_engine_adopt_files(ag_engine *e, const char *task, const ag_resolution *res,
+                          ag_eng_mounts *out, char *reason, size_t rlen);
+
 /* Asks a task to stop (desiredStatus STOPPED, the given code and reason).
  * A task already STOPPED is answered as it is. -ENOENT for an unknown task
  * (ARN or bare id). */

@@ -94,13 +94,6 @@ struct etask {
     uint64_t stopped_at_list;
 };
 
-/* A container's bind mounts of its secret files (task_files.c). */
-typedef struct ag_eng_mounts {
-    dk_mount *m;
-    size_t n;
-    char *paths; /* the sources and targets m points into */
-} ag_eng_mounts;
-
 /* What a container's create gets of mountPoints, volumesFrom and
  * portMappings (task_volumes.c): owned strings, freed after the create. */
 typedef struct ag_eng_vspec {
@@ -208,9 +201,14 @@ int ag_eng_stop_timeout(const etask *et, size_t i);                             
  * for tasks stopped or unknown; refreshed after a drift round. */
 int ag_eng_files_write(etask *et, const ag_resolution *res, char *reason, size_t rlen);
 int ag_eng_files_mounts(const etask *et, size_t ci, ag_eng_mounts *out);
-void ag_eng_mounts_free(ag_eng_mounts *m);
 void ag_eng_files_remove(etask *et);
 void ag_eng_files_sweep(ag_engine *e);
+/* A Docker-socket container's files (<files_dir>/docker/<task id>): removed
+ * with the container whose task-ARN label is task_arn; kept by a reconciling
+ * list only for the containers it shows and the tasks still waiting for
+ * theirs. */
+void ag_eng_files_remove_docker(ag_engine *e, const char *task_arn);
+void ag_eng_files_sweep_docker(ag_engine *e, const dk_container_summary *items, size_t n);
 
 /* task_volumes.c: a task's volumes. prepare asks Docker for them before the
  * first create (true: calls are in flight, wait); remove drops the

@@ -20,9 +20,16 @@ static bool td_has_files(const ag_taskdef *td)
     return false;
 }
 
+/* Where the Docker socket's containers keep their files: beside the tasks'
+ * directories, swept by its own rule (ag_eng_files_sweep_docker). */
+#define DOCKER_SUBDIR "docker"
+
 static int task_dir(const etask *et, char *out, size_t n)
 {
-    return snprintf(out, n, "%s/%s", et->e->files_dir, et->t->id) >= (int)n ? -ENAMETOOLONG : 0;
+    int w = ag_eng_external(et)
+                ? snprintf(out, n, "%s/" DOCKER_SUBDIR "/%s", et->e->files_dir, et->t->id)
+                : snprintf(out, n, "%s/%s", et->e->files_dir, et->t->id);
+    return w >= (int)n ? -ENAMETOOLONG : 0;
 }
 
 /* <task dir>/c<ci>, then f<s> (frozen) or r<s> (a refresh directory) */
@@ -127,6 +134,13 @@ int ag_eng_files_write(etask *et, const ag_resolution *res, char *reason, size_t
         return 0;
     char err[AG_FILES_ERR_MAX] = "", dir[AG_FILES_PATH_MAX];
     int r = ag_files_mkdirs(et->e->files_dir, AG_FILES_DIR_MODE, err, sizeof err);
+    if (r == 0 && ag_eng_external(et)) {
+        char sub[AG_FILES_PATH_MAX];
+        if (snprintf(sub, sizeof sub, "%s/" DOCKER_SUBDIR, et->e->files_dir) >= (int)sizeof sub)
+            r = es_errf(err, sizeof err, -ENAMETOOLONG, "the files directory's path is too long");
+        else
+            r = ag_files_mkdirs(sub, AG_FILES_DIR_MODE, err, sizeof err);
+    }
     /* never a value on a disk: the check comes before any write */
     if (r == 0)
         r = ag_files_check_memory_fs(et->e->files_dir, err, sizeof err);
@@ -148,6 +162,10 @@ int ag_eng_files_write(etask *et, const ag_resolution *res, char *reason, size_t
 void ag_eng_files_remove(etask *et)
 {
     char dir[AG_FILES_PATH_MAX];
+    /* a socket container that exists keeps its files past its task: `docker
+     * start` runs it again with the same mounts (ag_eng_files_remove_docker) */
+    if (ag_eng_external(et) && et->t->n_containers && et->t->containers[0].docker_id)
+        return;
     if (!et->e->files_dir || task_dir(et, dir, sizeof dir) < 0)
         return;
     int r = ag_files_remove_tree(dir);
@@ -197,6 +215,94 @@ int ag_eng_files_mounts(const etask *et, size_t ci, ag_eng_mounts *out)
     return 0;
 }
 
+/* ---- the Docker socket's containers ---- */
+
+int ag_engine_adopt_files(ag_engine *e, const char *task, const ag_resolution *res,
+                          ag_eng_mounts *out, char *reason, size_t rlen)
+{
+    memset(out, 0, sizeof *out);
+    etask *et = ag_eng_find(e, task);
+    if (!et || !ag_eng_external(et) || !et->td || !et->td->td) {
+        snprintf(reason, rlen, "ResourceInitializationError: the container's task is gone");
+        return -ENOENT;
+    }
+    int r = ag_eng_files_write(et, res, reason, rlen);
+    if (r == 0 && (r = ag_eng_files_mounts(et, 0, out)) < 0) {
+        ag_eng_files_remove(et);
+        snprintf(reason, rlen, "ResourceInitializationError: unable to mount the secret files: %s",
+                 strerror(-r));
+    }
+    return r;
+}
+
+/* The task ID at the end of a task ARN (or the bare ID), if it can name a
+ * directory: NULL otherwise. */
+static const char *arn_task_id(const char *arn)
+{
+    const char *id = arn ? strrchr(arn, '/') : NULL;
+    id = id ? id + 1 : arn;
+    if (!id || !*id || strlen(id) > 64 || strspn(id, "0123456789abcdef") != strlen(id))
+        return NULL;
+    return id;
+}
+
+void ag_eng_files_remove_docker(ag_engine *e, const char *task_arn)
+{
+    const char *id = arn_task_id(task_arn);
+    char p[AG_FILES_PATH_MAX];
+    if (!id || !e->files_dir ||
+        snprintf(p, sizeof p, "%s/" DOCKER_SUBDIR "/%s", e->files_dir, id) >= (int)sizeof p)
+        return;
+    int r = ag_files_remove_tree(p);
+    if (r < 0)
+        es_warn("engine: cannot remove the secret files %s: %s", p, strerror(-r));
+}
+
+/* Does a container of the list carry the task-ARN label of task id? */
+static bool listed(const dk_container_summary *items, size_t n, const char *id)
+{
+    for (size_t k = 0; k < n; k++)
+        for (size_t l = 0; l < items[k].nlabels; l++)
+            if (strcmp(items[k].labels[l].key, DK_TASK_ARN_LABEL) == 0) {
+                const char *tid = arn_task_id(items[k].labels[l].value);
+                if (tid && strcmp(tid, id) == 0)
+                    return true;
+            }
+    return false;
+}
+
+void ag_eng_files_sweep_docker(ag_engine *e, const dk_container_summary *items, size_t n)
+{
+    char sub[AG_FILES_PATH_MAX];
+    if (!e->files_dir ||
+        snprintf(sub, sizeof sub, "%s/" DOCKER_SUBDIR, e->files_dir) >= (int)sizeof sub)
+        return;
+    DIR *d = opendir(sub);
+    if (!d)
+        return;
+    size_t removed = 0;
+    for (struct dirent *de; (de = readdir(d));) {
+        if (de->d_name[0] == '.' || listed(items, n, de->d_name))
+            continue;
+        /* a task still waiting for the container its client is creating */
+        etask *et = ag_eng_find(e, de->d_name);
+        if (et && et->t->last_status != AG_TASK_STOPPED && !et->t->containers[0].docker_id)
+            continue;
+        char p[AG_FILES_PATH_MAX];
+        if (snprintf(p, sizeof p, "%s/%s", sub, de->d_name) >= (int)sizeof p)
+            continue;
+        int r = ag_files_remove_tree(p);
+        if (r < 0)
+            es_warn("engine: cannot remove secret files %s: %s", p, strerror(-r));
+        else
+            removed++;
+    }
+    closedir(d);
+    if (removed)
+        es_notice("engine: removed the secret files of %zu removed Docker-socket containers",
+                  removed);
+}
+
 /* ---- crash recovery ---- */
 
 void ag_eng_files_sweep(ag_engine *e)
@@ -206,8 +312,8 @@ void ag_eng_files_sweep(ag_engine *e)
         return;
     size_t removed = 0;
     for (struct dirent *de; (de = readdir(d));) {
-        if (de->d_name[0] == '.')
-            continue;
+        if (de->d_name[0] == '.' || strcmp(de->d_name, DOCKER_SUBDIR) == 0)
+            continue; /* the socket's containers': after the first list */
         etask *et = ag_eng_find(e, de->d_name);
         if (et && et->t->last_status != AG_TASK_STOPPED)
             continue;

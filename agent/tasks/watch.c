@@ -188,6 +188,10 @@ void ag_eng_on_event(void *ud, const dk_event *ev)
     if (e->closing || !ev->id)
         return;
     ag_series_add(e->m_events, 1);
+    /* a Docker-socket container's files are named by the task its create
+     * made (its task-ARN label), whichever task holds it now, if any */
+    if (ev->type == DK_EV_DESTROY && ev->task_arn)
+        ag_eng_files_remove_docker(e, ev->task_arn);
     size_t i = 0;
     etask *et = ag_eng_find_by_container(e, ev->id, &i);
     if (!et && ev->type == DK_EV_CREATE && ev->task_arn && bind_external(e, ev->task_arn, ev->id))
@@ -392,6 +396,11 @@ static void on_listed(void *ud, const dk_result *r, const dk_container_summary *
                       "not know; left alone",
                       items[k].id ? items[k].id : "?", arn);
     }
+    /* the socket's containers' files: kept for the containers listed (a
+     * cluster's lists show only containers of this instance's label, which
+     * the socket's do not carry: those keep their files until destroyed) */
+    if (!e->instance_arn)
+        ag_eng_files_sweep_docker(e, items, n);
     ag_series_add(e->m_rec_runs[e->list_trigger], 1);
     ag_series_add(e->m_rec_exited, (double)exited);
     ag_series_add(e->m_rec_vanished, (double)vanished);

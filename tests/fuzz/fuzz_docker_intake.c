@@ -98,6 +98,18 @@ static void add_expansions(const ag_taskdef *td, dk_body_kv *env, size_t *ne)
     }
 }
 
+/* The rewritten body's HostConfig.Mounts ends with m, read-only. */
+static bool check_mount(const es_json *doc, const dk_mount *m)
+{
+    const es_json *mounts =
+        dk_create_body_member(dk_create_body_member(doc, "HostConfig"), "Mounts");
+    if (!mounts || mounts->type != ES_JSON_ARRAY || !mounts->u.array.n)
+        return false;
+    const es_json *last = mounts->u.array.items[mounts->u.array.n - 1];
+    const char *src = es_json_get_str(last, "Source"), *dst = es_json_get_str(last, "Target");
+    return src && dst && strcmp(src, m->source) == 0 && strcmp(dst, m->target) == 0;
+}
+
 static void body(const char *s, size_t len)
 {
     es_json *doc = NULL;
@@ -107,7 +119,7 @@ static void body(const char *s, size_t len)
     /* the edit: a value for every variable and option of labels the
      * task-definition parser accepts (as the intake only edits then) */
     static dk_body_kv env[AG_TD_SECRETS_MAX + AG_EXPAND_LABELS_MAX], log[AG_TD_SECRET_OPTIONS_MAX];
-    size_t ne = 0, nl = 0;
+    size_t ne = 0, nl = 0, nm = 0;
     ag_intake_req rq;
     if (ag_intake_read_labels(dk_create_body_labels(doc), &rq, err, sizeof err) == 1 &&
         !rq.td_ref) {
@@ -121,18 +133,25 @@ static void body(const char *s, size_t len)
             for (size_t i = 0; i < rq.n_log; i++)
                 log[nl++] = (dk_body_kv){rq.log[i].name, VALUE, strlen(VALUE), 0};
             add_expansions(td, env, &ne);
+            nm = td->containers[0].n_files ? 1 : 0;
         }
         ag_taskdef_free(td);
     }
     /* the task's labels, as the intake adds them (docker.c task_labels) */
     static const dk_body_kv task[] = {{DK_TASK_ARN_LABEL, TASK_ARN, sizeof TASK_ARN - 1},
                                       {"com.amazonaws.ecs.cluster", "default", 7}};
+    /* a secret file's mount, as ag_engine_adopt_files gives one, for every
+     * body whose labels name a file */
+    static const dk_mount mount = {"/run/ecs-secrets-agent/files/docker/t/c0/f0", "/run/secrets/db",
+                                   true};
     dk_create_edit ed = {.env = env,
                          .nenv = ne,
                          .log_config = log,
                          .nlog = nl,
                          .labels = task,
-                         .nlabels = sizeof task / sizeof *task};
+                         .nlabels = sizeof task / sizeof *task,
+                         .mounts = &mount,
+                         .nmounts = nm};
     es_buf out;
     es_buf_init(&out, DK_CREATE_BODY_OUT_MAX);
     if (dk_create_body_rewrite(doc, &ed, &out, err, sizeof err) == 0) {
@@ -141,6 +160,8 @@ static void body(const char *s, size_t len)
             __builtin_trap();
         check_env(again, env, ne);
         check_task_label(again);
+        if (nm && !check_mount(again, &mount))
+            __builtin_trap();
         es_json_free(again);
     }
     es_buf_free_secret(&out);

@@ -9,8 +9,8 @@
 #   - ecs-secrets.task-definition + ecs-secrets.container: a registered definition's secrets;
 #   - ecs-secrets.expand.<PREFIX>: a Secrets Manager JSON secret's keys and an SSM path's
 #     parameters become variables (over an -e of the same name), from labels and from a
-#     registered definition's container; a secret-file label (ecs-secrets.file.*) is refused
-#     with the reason, nothing created;
+#     registered definition's container; a refreshed secret file (ecs-secrets.file-policy.*=
+#     refresh) is refused with the reason, nothing created (frozen files: test_docker_files.sh);
 #   - a role missing permissions: docker run prints the preflight's ECS-shaped reason naming
 #     every missing permission, and no container is created;
 #   - labels that cannot be read: docker run prints why (400), nothing created;
@@ -153,15 +153,15 @@ out=$(d run --rm --network none --name "$NAME-exp-td" --label ecs-secrets.task-d
   fail "docker run -td with an expansion: $out"
 eq "$out" "$V_EXP db.example" "a registered definition's expansion"
 
-say "ecs-secrets.file.*: refused with the reason, nothing created"
+say "ecs-secrets.file-policy.*=refresh: refused with the reason, nothing created (frozen files: test_docker_files.sh)"
 rc=0
 out=$(d run --rm --network none --name "$NAME-file" --label "ecs-secrets.execution-role=$ROLE" \
   --label ecs-secrets.secret.DB=/intake/db --label ecs-secrets.file.DB=/run/secrets/db \
-  "$IMAGE" true 2>&1) || rc=$?
-[[ $rc -ne 0 ]] || fail "a secret-file label ran"
-grep -qF "docker: Error response from daemon: label ecs-secrets.file.DB: secret files are not served on the Docker socket" <<<"$out" ||
+  --label ecs-secrets.file-policy.DB=refresh "$IMAGE" true 2>&1) || rc=$?
+[[ $rc -ne 0 ]] || fail "a refreshed secret file ran"
+grep -qF "docker: Error response from daemon: label ecs-secrets.file-policy.DB: only frozen secret files are served on the Docker socket" <<<"$out" ||
   fail "docker run printed: $out"
-! exists "$NAME-file" || fail "a container was created for the secret-file label"
+! exists "$NAME-file" || fail "a container was created for the refreshed secret file"
 
 say "a role missing permissions: every missing one printed, nothing created"
 rc=0

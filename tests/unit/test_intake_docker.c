@@ -11,6 +11,7 @@
 
 #include "agent/intake/labels.h"
 #include "agent/intake/roles.h"
+#include "agent/tasks/td_files.h"
 #include "docker/create_body.h"
 
 static es_json *parse(const char *body)
@@ -88,6 +89,51 @@ Test(create_body, log_config_merged)
     cr_assert_str_eq(rewrite("{\"HostConfig\":{\"LogConfig\":{\"Type\":\"json-file\"}}}", &ed),
                      "{\"HostConfig\":{\"LogConfig\":{\"Type\":\"splunk\",\"Config\":"
                      "{\"splunk-token\":\"tok\"}}}}");
+}
+
+/* secret files' bind mounts: after the client's own, the rest of HostConfig
+ * as it was (LogConfig untouched when the edit has no log option) */
+Test(create_body, mounts_appended)
+{
+    dk_mount m[] = {{"/run/f/docker/t1/c0/f0", "/run/secrets/db", true},
+                    {"/run/f/docker/t1/c0/f1", "/etc/app/key", true}};
+    dk_create_edit ed = {.mounts = m, .nmounts = 2};
+    cr_assert_str_eq(
+        rewrite("{\"HostConfig\":{\"LogConfig\":{\"Type\":\"json-file\"},\"Mounts\":[{\"Type\":"
+                "\"volume\",\"Target\":\"/data\"}],\"NetworkMode\":\"none\"}}",
+                &ed),
+        "{\"HostConfig\":{\"LogConfig\":{\"Type\":\"json-file\"},\"Mounts\":[{\"Type\":\"volume\","
+        "\"Target\":\"/data\"},{\"Type\":\"bind\",\"Source\":\"/run/f/docker/t1/c0/f0\",\"Target\":"
+        "\"/run/secrets/db\",\"ReadOnly\":true},{\"Type\":\"bind\",\"Source\":"
+        "\"/run/f/docker/t1/c0/f1\",\"Target\":\"/etc/app/key\",\"ReadOnly\":true}],"
+        "\"NetworkMode\":\"none\"}}");
+    /* no HostConfig, no Mounts (null): made; Go's case-insensitive name found */
+    ed.nmounts = 1;
+    cr_assert_str_eq(
+        rewrite("{\"Image\":\"i\"}", &ed),
+        "{\"Image\":\"i\",\"HostConfig\":{\"Mounts\":[{\"Type\":\"bind\",\"Source\":"
+        "\"/run/f/docker/t1/c0/f0\",\"Target\":\"/run/secrets/db\",\"ReadOnly\":true}]}}");
+    cr_assert_str_eq(
+        rewrite("{\"hostconfig\":{\"mounts\":null}}", &ed),
+        "{\"HostConfig\":{\"Mounts\":[{\"Type\":\"bind\",\"Source\":"
+        "\"/run/f/docker/t1/c0/f0\",\"Target\":\"/run/secrets/db\",\"ReadOnly\":true}]}}");
+    /* refusals: Mounts not a list; a relative path */
+    es_json *doc = parse("{\"HostConfig\":{\"Mounts\":{}}}");
+    es_buf b;
+    es_buf_init(&b, DK_CREATE_BODY_OUT_MAX);
+    char err[256] = "";
+    cr_assert_eq(dk_create_body_rewrite(doc, &ed, &b, err, sizeof err), -EINVAL);
+    cr_assert(strstr(err, "HostConfig.Mounts"), "%s", err);
+    es_buf_free_secret(&b);
+    es_json_free(doc);
+    dk_mount rel = {"run/x", "/x", true};
+    ed.mounts = &rel;
+    doc = parse("{}");
+    es_buf_init(&b, DK_CREATE_BODY_OUT_MAX);
+    cr_assert_eq(dk_create_body_rewrite(doc, &ed, &b, err, sizeof err), -EINVAL);
+    cr_assert(strstr(err, "absolute"), "%s", err);
+    es_buf_free_secret(&b);
+    es_json_free(doc);
 }
 
 /* the task's labels: a client's label of the same name is replaced (a
@@ -252,17 +298,21 @@ Test(intake_labels, bad_labels)
                        "ecs-secrets.expand.* need ecs-secrets.execution-role=<role ARN>");
     expect_label_error("{\"ecs-secrets.expand.DB_\":\"db\"}",
                        "need ecs-secrets.execution-role=<role ARN>");
-    /* a file needs a mount and the agent's tmpfs: refused by name, not unknown */
-    expect_label_error("{\"ecs-secrets.secret.DB\":\"/x\",\"ecs-secrets.file.DB\":\"/run/db\"," ROLE
-                       "}",
-                       "label ecs-secrets.file.DB: secret files are not served on the Docker "
-                       "socket");
+    /* a refreshed file's directory is its task's, which a socket container
+     * outlives: refused by name; frozen files are served */
     expect_label_error("{\"ecs-secrets.secret.DB\":\"/x\",\"ecs-secrets.file-policy.DB\":"
                        "\"refresh\"," ROLE "}",
-                       "label ecs-secrets.file-policy.DB: secret files are not served");
+                       "label ecs-secrets.file-policy.DB: only frozen secret files are served on "
+                       "the Docker socket");
+    expect_label_error("{\"ecs-secrets.file.DB\":\"/run/db\",\"ecs-secrets.file.DB\":\"/run/e\","
+                       "\"ecs-secrets.secret.DB\":\"/x\"," ROLE "}",
+                       "label ecs-secrets.file.DB is given twice");
+    expect_label_error("{\"ecs-secrets.task-definition\":\"app\",\"ecs-secrets.container\":\"c\","
+                       "\"ecs-secrets.file.DB\":\"/run/db\"}",
+                       "cannot be given with");
     expect_label_error("{\"ecs-secrets.task-definition\":\"app\",\"ecs-secrets.container\":\"w\","
                        "\"ecs-secrets.expand.X_\":\"s\"}",
-                       "ecs-secrets.log-secret.* or ecs-secrets.expand.*");
+                       "ecs-secrets.log-secret.*, ecs-secrets.expand.* or ecs-secrets.file.*");
     expect_label_error("{\"ecs-secrets.expand.X_\":\"a\",\"ecs-secrets.expand.X_\":\"b\"," ROLE "}",
                        "label ecs-secrets.expand.X_ is given twice");
     expect_label_error("{" ROLE "}", "label ecs-secrets.execution-role names no secret to read");
@@ -424,6 +474,37 @@ Test(intake_taskdef, from_a_registered_container)
 
 /* Expansion labels from the labels themselves: the definition's
  * dockerLabels, parsed by td_expand.c (its reasons named by label). */
+/* ecs-secrets.file.* from labels: td_files.c's rules (mode, owner, the
+ * secret it names); a file naming no secret is refused by the label */
+Test(intake_taskdef, files_from_labels)
+{
+    ag_taskdef *td = NULL;
+    char err[AG_INTAKE_ERR_MAX] = "";
+    cr_assert_eq(from_labels("{\"ecs-secrets.secret.DB\":\"/db\",\"ecs-secrets.secret.X\":\"/x\","
+                             "\"ecs-secrets.file.DB\":\"/run/secrets/db:0440:1000\","
+                             "\"ecs-secrets.file-policy.DB\":\"frozen\"," ROLE "}",
+                             &td, err, sizeof err),
+                 0, "%s", err);
+    const ag_container_def *c = &td->containers[0];
+    cr_assert_eq(c->n_secrets, 2);
+    cr_assert_eq(c->n_files, 1);
+    cr_assert_str_eq(c->secrets[c->files[0].secret].name, "DB");
+    cr_assert_str_eq(c->files[0].path, "/run/secrets/db");
+    cr_assert_eq(c->files[0].mode, 0440);
+    cr_assert_eq(c->files[0].uid, 1000);
+    cr_assert_eq(c->files[0].policy, AG_FILE_FROZEN);
+    cr_assert_not_null(ag_td_file_for(c, "DB"));
+    cr_assert_null(ag_td_file_for(c, "X"));
+    ag_taskdef_free(td);
+    td = NULL;
+    cr_assert_eq(from_labels("{\"ecs-secrets.secret.DB\":\"/db\",\"ecs-secrets.file.NOPE\":"
+                             "\"/run/n\"," ROLE "}",
+                             &td, err, sizeof err),
+                 -EINVAL);
+    cr_assert(strstr(err, "ecs-secrets.file.NOPE"), "%s", err);
+    cr_assert_null(td);
+}
+
 Test(intake_taskdef, expansion_from_labels)
 {
     ag_taskdef *td = NULL;
@@ -459,9 +540,9 @@ Test(intake_taskdef, expansion_from_labels)
               "%s", err);
 }
 
-/* A registered container's expansion labels come along (its other labels
- * are the client's business); its secret files are refused, naming them,
- * rather than lost: a client's create carries no mount of the agent's. */
+/* A registered container's expansion and frozen file labels come along
+ * (its other labels are the client's business); a refreshed file is
+ * refused, naming it, rather than served frozen without a word. */
 Test(intake_taskdef, registered_expansion_kept_files_refused)
 {
     const char *reg = "{\"family\":\"app\",\"executionRoleArn\":\"arn:aws:iam::123456789012:role/"
@@ -482,10 +563,22 @@ Test(intake_taskdef, registered_expansion_kept_files_refused)
     ag_taskdef_free(td);
     td = NULL;
     rq.container = "f";
+    cr_assert_eq(ag_intake_taskdef(&rq, registered, &CTX, &td, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(td->containers[0].n_files, 1);
+    cr_assert_str_eq(td->containers[0].files[0].path, "/run/s/db");
+    cr_assert_eq(td->containers[0].files[0].mode, 0400);
+    ag_taskdef_free(td);
+    td = NULL;
+    ag_taskdef_free(registered);
+    reg = "{\"family\":\"app\",\"executionRoleArn\":\"arn:aws:iam::123456789012:role/x\","
+          "\"containerDefinitions\":[{\"name\":\"f\",\"image\":\"i\",\"secrets\":[{\"name\":"
+          "\"DB\",\"valueFrom\":\"/db\"}],\"dockerLabels\":{\"ecs-secrets.file.DB\":"
+          "\"/run/s/db\",\"ecs-secrets.file-policy.DB\":\"refresh\"}}]}";
+    cr_assert_eq(ag_taskdef_parse(reg, strlen(reg), &CTX, &registered, &te), 0, "%s", te.message);
     cr_assert_eq(ag_intake_taskdef(&rq, registered, &CTX, &td, err, sizeof err), -EINVAL);
     cr_assert_null(td);
-    cr_assert(strstr(err, "has secret files (ecs-secrets.file.* labels), which are not served on "
-                          "the Docker socket"),
+    cr_assert(strstr(err, "has a refreshed secret file (DB): only frozen files are served on the "
+                          "Docker socket"),
               "%s", err);
     ag_taskdef_free(registered);
 }
