@@ -92,7 +92,8 @@ void ag_cluster_tasks_on_placed(ag_cluster_tasks *x, ag_cluster_placed_fn fn, vo
 
 typedef struct ag_cluster_tasks_stats {
     unsigned long requests, placed, unplaced, place_conflicts, launched, launch_failures,
-        status_writes, stops, bad, lost_marked, lost_conflicts, lost_stopped;
+        status_writes, stops, bad, lost_marked, lost_conflicts, lost_stopped, batches,
+        batched_requests; /* the leader's placement transactions, their requests */
 } ag_cluster_tasks_stats;
 void ag_cluster_tasks_get_stats(const ag_cluster_tasks *x, ag_cluster_tasks_stats *out);
 
