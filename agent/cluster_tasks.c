@@ -567,7 +567,13 @@ static void apply_stop(ag_cluster_tasks *x, const stop_node *s)
     if (x->stopping || !t || t->desired_status == AG_TASK_STOPPED)
         return;
     ag_task *out = NULL;
-    if (ag_engine_stop_task(x->engine, s->sp.task_id, AG_STOP_USER_INITIATED,
+    /* the code the asker gave (a service's stop: ServiceSchedulerInitiated,
+     * so that the scheduler counts it as its own); none or one the engine
+     * does not stop with: UserInitiated, as before codes were written */
+    ag_stop_code code = AG_STOP_USER_INITIATED;
+    if (s->sp.code[0] && (ag_stop_code_parse(s->sp.code, &code) < 0 || code == AG_STOP_NONE))
+        code = AG_STOP_USER_INITIATED;
+    if (ag_engine_stop_task(x->engine, s->sp.task_id, code,
                             s->sp.reason[0] ? s->sp.reason : "Task stopped by user", &out) == 0) {
         x->stats.stops++;
         es_info("cluster: task %s: stopping, as asked through another agent", s->sp.task_id);
@@ -1532,6 +1538,7 @@ static int api_stop(void *arg, const char *ref, const char *reason, aw_listener_
     cl_tk_stop sp;
     memset(&sp, 0, sizeof sp);
     copy_str(sp.task_id, sizeof sp.task_id, id);
+    copy_str(sp.code, sizeof sp.code, ag_stop_code_name(AG_STOP_USER_INITIATED));
     copy_str(sp.reason, sizeof sp.reason, reason);
     char key[CL_ETCD_KEY_MAX + 1];
     es_buf v;
@@ -1674,7 +1681,8 @@ static void on_own_stop_written(void *arg, int err, const cl_answer *a)
     es_free(op);
 }
 
-int ag_cluster_tasks_stop_task(ag_cluster_tasks *x, const char *task_id, const char *reason)
+int ag_cluster_tasks_stop_task(ag_cluster_tasks *x, const char *task_id, ag_stop_code code,
+                               const char *reason)
 {
     cl_etcd *e = cl_member_etcd(x->member);
     if (!find_st(x, task_id) && !find_asg(x, task_id))
@@ -1686,6 +1694,8 @@ int ag_cluster_tasks_stop_task(ag_cluster_tasks *x, const char *task_id, const c
     cl_tk_stop sp;
     memset(&sp, 0, sizeof sp);
     copy_str(sp.task_id, sizeof sp.task_id, task_id);
+    const char *code_name = ag_stop_code_name(code);
+    copy_str(sp.code, sizeof sp.code, code_name ? code_name : "");
     copy_str(sp.reason, sizeof sp.reason, reason);
     char key[CL_ETCD_KEY_MAX + 1];
     es_buf v;

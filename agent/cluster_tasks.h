@@ -78,9 +78,11 @@ void ag_cluster_tasks_foreach_group(ag_cluster_tasks *x, const char *group, ag_c
  * and counted by foreach_group at once. 0, -ECANCELED (not in the cluster
  * now), -EINVAL, -ENOMEM. */
 int ag_cluster_tasks_request(ag_cluster_tasks *x, cl_tk_request *rq);
-/* Asks the owner to stop task_id (stops/<id>), counted by foreach_group
- * at once. 0, -ENOENT (not the cluster's), -ECANCELED, -EINVAL, -ENOMEM. */
-int ag_cluster_tasks_stop_task(ag_cluster_tasks *x, const char *task_id, const char *reason);
+/* Asks the owner to stop task_id (stops/<id>) with code and reason (the
+ * owner stops it with them), counted by foreach_group at once. 0, -ENOENT
+ * (not the cluster's), -ECANCELED, -EINVAL, -ENOMEM. */
+int ag_cluster_tasks_stop_task(ag_cluster_tasks *x, const char *task_id, ag_stop_code code,
+                               const char *reason);
 bool ag_cluster_tasks_is_leader(const ag_cluster_tasks *x);
 /* Told, on the leader, once etcd holds a placement it wrote: the tasks
  * placed (their IDs) and how many it could not place (cl_pl_reason_name's

@@ -148,11 +148,18 @@ typedef struct cl_tk_status {
     size_t n_containers;
 } cl_tk_status;
 
-/* stops/<taskId>: a StopTask's reason. */
+/* stops/<taskId>: a stop's code and reason, which the owner stops the task
+ * with: UserInitiated for StopTask, ServiceSchedulerInitiated with the
+ * scheduler's sentence for a service's stop (as the scheduler writes them
+ * alone). code "" (a record of an older agent): UserInitiated. */
+#define CL_TK_STOP_CODE_MAX 31
 typedef struct cl_tk_stop {
     char task_id[CL_TK_ID_HEX + 1];
+    char code[CL_TK_STOP_CODE_MAX + 1]; /* one of ECS's stop codes (cl_tk_stop_code_ok), or "" */
     char reason[CL_TK_REASON_MAX + 1];
 } cl_tk_stop;
+/* Whether s is one of ECS's task stop codes. */
+bool cl_tk_stop_code_ok(const char *s);
 
 /* Whether s is 32 lower-case hex digits (a request's or a task's ID). */
 bool cl_tk_id_ok(const char *s);

@@ -355,6 +355,44 @@ Test(cluster_task_records, status_and_stop)
     cr_assert_str_eq(sb.reason, "rolling back");
     kv = kv_of(ROOT "stops/" RID, v.data);
     cr_assert_eq(cl_tk_stop_read(ROOT "stops/", &kv, &sb, why, sizeof why), -EINVAL);
+    cr_assert_str_eq(sb.code, "", "a record without a code (an older agent's) reads");
+    /* a service's stop: the scheduler's code and sentence, back as written */
+    snprintf(sp.code, sizeof sp.code, "ServiceSchedulerInitiated");
+    snprintf(sp.reason, sizeof sp.reason, "Task stopped by (service web) deployment ecs-svc/1");
+    es_buf_reset(&v);
+    cr_assert_eq(cl_tk_stop_write(&sp, &v), 0);
+    cr_assert_not_null(strstr(v.data, "\"stopCode\":\"ServiceSchedulerInitiated\""));
+    kv = kv_of(ROOT "stops/" TID, v.data);
+    cr_assert_eq(cl_tk_stop_read(ROOT "stops/", &kv, &sb, why, sizeof why), 0, "%s", why);
+    cr_assert_str_eq(sb.code, "ServiceSchedulerInitiated");
+    cr_assert_str_eq(sb.reason, "Task stopped by (service web) deployment ecs-svc/1");
+    snprintf(sp.code, sizeof sp.code, "UserInitiated");
+    es_buf_reset(&v);
+    cr_assert_eq(cl_tk_stop_write(&sp, &v), 0);
+    kv = kv_of(ROOT "stops/" TID, v.data);
+    cr_assert_eq(cl_tk_stop_read(ROOT "stops/", &kv, &sb, why, sizeof why), 0, "%s", why);
+    cr_assert_str_eq(sb.code, "UserInitiated");
+    /* a code that is not ECS's: refused both ways */
+    snprintf(sp.code, sizeof sp.code, "Whatever");
+    es_buf_reset(&v);
+    cr_assert_eq(cl_tk_stop_write(&sp, &v), -EINVAL);
+    static const char *const bad_stops[] = {
+        "{\"taskId\":\"" TID "\",\"stopCode\":\"Whatever\",\"reason\":\"r\"}",
+        "{\"taskId\":\"" TID "\",\"stopCode\":7,\"reason\":\"r\"}",
+        "{\"taskId\":\"" TID "\",\"stopCode\":\"userinitiated\",\"reason\":\"r\"}",
+        "{\"taskId\":\"" TID "\",\"stopCode\":\"UserInitiated\\n\",\"reason\":\"r\"}",
+        "{\"taskId\":\"" TID
+        "\",\"stopCode\":\"ServiceSchedulerInitiatedServiceSchedulerInitiated\"}",
+    };
+    for (size_t i = 0; i < sizeof bad_stops / sizeof *bad_stops; i++) {
+        kv = kv_of(ROOT "stops/" TID, bad_stops[i]);
+        cr_assert_eq(cl_tk_stop_read(ROOT "stops/", &kv, &sb, why, sizeof why), -EINVAL,
+                     "stop case %zu", i);
+    }
+    cr_assert(cl_tk_stop_code_ok("TerminationNotice"));
+    cr_assert_not(cl_tk_stop_code_ok(""));
+    cr_assert_not(cl_tk_stop_code_ok(NULL));
+    sp.code[0] = '\0';
     snprintf(sp.reason, sizeof sp.reason, "tab\there");
     cr_assert_eq(cl_tk_stop_write(&sp, &v), -EINVAL);
     es_buf_free(&v);
