@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "agent/metrics.h"
 #include "cluster/batch.h"
@@ -79,10 +80,13 @@ struct ag_cluster_tasks {
     stop_node *stops;
     size_t n_reqs, n_asgs, n_sts, n_stops;
     waiter *waiters;
-    bool placing;     /* the leader's transaction in flight (one at a time) */
-    size_t batch_cap; /* requests in the next one: halved after a failed compare, doubled
-                         after a success (up to CL_BT_REQUESTS_MAX) */
-    bool reaping;     /* the leader's lost-host transaction in flight (one at a time) */
+    bool placing;           /* the leader's transaction in flight (one at a time) */
+    size_t batch_cap;       /* requests in the next one: halved after a failed compare, doubled
+                               after a success (up to CL_BT_REQUESTS_MAX) */
+    bool reaping;           /* the leader's lost-host transaction in flight (one at a time) */
+    bool expiring;          /* the leader's deletion of old STOPPED records in flight */
+    size_t expire_cap;      /* records in the next one (1 after a failed compare) */
+    int64_t stopped_keep_s; /* STOPPED records deleted this long after stoppedAt (0: kept) */
     /* the EC2 instance IDs of the instances last seen, for the lost tasks'
      * stoppedReason (the record is gone by then) */
     struct host_seen {
@@ -1142,6 +1146,99 @@ static void reap_next(ag_cluster_tasks *x)
     }
 }
 
+/* ---- the leader: STOPPED records expire -------------------------------------- */
+
+/* Why the leader deletes them rather than a lease per time bucket: one
+ * writer, a compare on the record's mod_revision (a record written again
+ * meanwhile stays), no lease to grant and track per bucket on every owner,
+ * and the age is the leader's setting, changed by a restart; a cluster
+ * without a leader places nothing either, so nothing piles up. */
+typedef struct expire_op {
+    ag_cluster_tasks *x;
+    size_t n;
+    char ids[CL_TK_EXPIRE_BATCH][CL_TK_ID_HEX + 1];
+} expire_op;
+
+static void on_expired(void *arg, int err, const cl_answer *a)
+{
+    expire_op *op = arg;
+    ag_cluster_tasks *x = op->x;
+    x->expiring = false;
+    if (err) {
+        if (err != CL_ETCD_E_CANCELED)
+            es_warn("cluster: %zu STOPPED task record(s) not deleted: %s (tried again)", op->n,
+                    cl_etcd_strerror(err));
+    } else if (!a->succeeded) {
+        /* one changed or went meanwhile: one at a time until the mirror
+         * brings the fresh state */
+        x->expire_cap = 1;
+    } else {
+        x->stats.expired += op->n;
+        x->expire_cap = CL_TK_EXPIRE_BATCH;
+        char key[CL_TK_ID_HEX + 2];
+        for (size_t i = 0; i < op->n; i++) {
+            snprintf(key, sizeof key, "/%s", op->ids[i]);
+            on_st_delete(x, key); /* gone at once; the mirror's delete finds nothing */
+        }
+    }
+    es_free(op);
+}
+
+/* Deletes the STOPPED records older than stopped_keep_s whose assignment is
+ * gone (leader only, from the tick, one transaction in flight):
+ * Txn(mod_revision(tasks/<id>) == the one read, for each ? delete each). */
+static void expire_next(ag_cluster_tasks *x)
+{
+    cl_etcd *e = cl_member_etcd(x->member);
+    if (x->stopping || x->expiring || x->stopped_keep_s <= 0 || !e ||
+        !cl_member_is_leader(x->member))
+        return;
+    static char keys[CL_TK_EXPIRE_BATCH][CL_ETCD_KEY_MAX + 1];
+    cl_txn_cmp more[CL_TK_EXPIRE_BATCH];
+    cl_txn *t = es_calloc(1, sizeof *t);
+    expire_op *op = t ? es_calloc(1, sizeof *op) : NULL;
+    if (!op) {
+        es_free(t);
+        return;
+    }
+    op->x = x;
+    int64_t now = (int64_t)time(NULL);
+    size_t cap = x->expire_cap ? x->expire_cap : 1;
+    for (st_node *s = x->sts; s && op->n < cap; s = s->next) {
+        if (s->mod_rev == 0 || find_asg(x, s->st.task_id) ||
+            !cl_tk_status_expired(&s->st, now, x->stopped_keep_s) ||
+            cl_tk_status_key(x->cluster, s->st.task_id, keys[op->n], sizeof keys[op->n]) < 0)
+            continue;
+        if (op->n == 0) {
+            t->key = keys[0];
+            t->target = CL_CMP_MOD;
+            t->revision = s->mod_rev;
+        } else {
+            more[t->n_more++] =
+                (cl_txn_cmp){.key = keys[op->n], .target = CL_CMP_MOD, .revision = s->mod_rev};
+        }
+        t->success[t->n_success++] = (cl_txn_op){.is_delete = true, .key = keys[op->n]};
+        copy_str(op->ids[op->n], sizeof op->ids[op->n], s->st.task_id);
+        op->n++;
+    }
+    t->more = more;
+    int r = op->n ? cl_etcd_txn(e, t, on_expired, op) : -ENOENT;
+    es_free(t);
+    if (r < 0) {
+        if (r != -ENOENT)
+            es_warn("cluster: STOPPED task records: the deletion cannot be sent: %s", strerror(-r));
+        es_free(op);
+        return;
+    }
+    x->expiring = true;
+}
+
+void ag_cluster_tasks_set_stopped_keep(ag_cluster_tasks *x, int64_t seconds)
+{
+    if (x)
+        x->stopped_keep_s = seconds;
+}
+
 /* ---- the receiving agent: RunTask's request and its answer ----------------- */
 
 static void waiter_free(ag_cluster_tasks *x, waiter *w)
@@ -1755,6 +1852,7 @@ static void on_tick(uv_timer_t *t)
     }
     place_next(x);
     reap_next(x);
+    expire_next(x);
 }
 
 /* ---- metrics, start, stop ------------------------------------------------------ */
@@ -1774,6 +1872,10 @@ static void metrics(void *arg, ag_metrics *m)
     ag_metrics_sync_counter(m, "ecs_agent_cluster_place_batch_requests_total",
                             "Requests in the placement transactions this agent sent as leader",
                             NULL, (double)x->stats.batched_requests);
+    ag_metrics_sync_counter(m, "ecs_agent_cluster_stopped_expired_total",
+                            "STOPPED task records this agent deleted as leader once they were "
+                            "older than ECS_SECRETS_CLUSTER_STOPPED_TTL",
+                            NULL, (double)x->stats.expired);
     ag_metrics_sync_counter(m, "ecs_agent_cluster_unplaced_total",
                             "Tasks this agent could not place as the cluster's leader", NULL,
                             (double)x->stats.unplaced);
@@ -1814,6 +1916,8 @@ int ag_cluster_tasks_start(uv_loop_t *loop, cl_member *member, ag_engine *engine
     x->store = store;
     x->api = api;
     x->batch_cap = CL_BT_REQUESTS_MAX;
+    x->expire_cap = CL_TK_EXPIRE_BATCH;
+    x->stopped_keep_s = CL_TK_STOPPED_KEEP_DEFAULT;
     copy_str(x->cluster, sizeof x->cluster, cl_member_cluster(member));
     copy_str(x->region, sizeof x->region, ag_api_region(api));
     copy_str(x->account, sizeof x->account, ag_api_account(api));

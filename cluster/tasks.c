@@ -730,6 +730,17 @@ int cl_tk_stop_read(const char *prefix, const cl_kv *kv, cl_tk_stop *out, char *
     return r;
 }
 
+/* ---- STOPPED records' expiry ------------------------------------------- */
+
+bool cl_tk_status_expired(const cl_tk_status *st, int64_t now, int64_t keep_s)
+{
+    if (keep_s <= 0 || strcmp(st->last_status, "STOPPED") != 0)
+        return false;
+    int64_t since = st->stopped_at > 0 ? st->stopped_at : st->created_at;
+    /* a clock behind the record's (another host's) waits; no overflow */
+    return since >= 0 && now >= since && now - since >= keep_s;
+}
+
 /* ---- a lost host's tasks ---------------------------------------------- */
 
 bool cl_tk_task_lost(bool view_ready, bool instance_in_view, uint64_t missing_ms, uint64_t grace_ms,

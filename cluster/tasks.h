@@ -218,6 +218,15 @@ int cl_tk_status_lost(const cl_tk_status *prev, const cl_tk_assignment *as, cons
 bool cl_tk_task_lost(bool view_ready, bool instance_in_view, uint64_t missing_ms, uint64_t grace_ms,
                      const char *last_status);
 
+/* STOPPED records expire (issue 23): ECS shows a stopped task for about an
+ * hour, then it is gone; the leader deletes tasks/<id> once it has been
+ * STOPPED for keep_s (ECS_SECRETS_CLUSTER_STOPPED_TTL). Whether st is due at
+ * now (epoch seconds): STOPPED, and stopped keep_s ago (its stoppedAt; a
+ * record without one: its createdAt). keep_s <= 0: never. */
+#define CL_TK_STOPPED_KEEP_DEFAULT 3600
+#define CL_TK_EXPIRE_BATCH 64 /* deletes in one transaction (etcd's limit is 128) */
+bool cl_tk_status_expired(const cl_tk_status *st, int64_t now, int64_t keep_s);
+
 /* The request's strategies and constraints compiled for cl_pl_place
  * (constraints must be cleared with cl_pl_constraint_clear). 0 or -EINVAL
  * with why, -ENOMEM. */

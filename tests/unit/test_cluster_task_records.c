@@ -528,3 +528,33 @@ Test(cluster_task_records, lost_decision)
     cr_assert(cl_tk_task_lost(true, false, 2000, 2000, NULL), "only an assignment");
     cr_assert_not(cl_tk_task_lost(true, false, 60000, 2000, "STOPPED"), "already STOPPED");
 }
+
+/* STOPPED records expire: only STOPPED ones, keep_s after stoppedAt (or
+ * createdAt without one), never with keep_s 0, not with a clock behind. */
+Test(cluster_task_records, stopped_records_expire)
+{
+    cl_tk_status st;
+    memset(&st, 0, sizeof st);
+    snprintf(st.last_status, sizeof st.last_status, "STOPPED");
+    st.created_at = 1000;
+    st.stopped_at = 2000;
+    cr_assert_not(cl_tk_status_expired(&st, 2000 + 3599, 3600));
+    cr_assert(cl_tk_status_expired(&st, 2000 + 3600, 3600));
+    cr_assert(cl_tk_status_expired(&st, 2000 + 90000, 3600));
+    cr_assert_not(cl_tk_status_expired(&st, 2000 + 90000, 0), "0 keeps them");
+    cr_assert_not(cl_tk_status_expired(&st, 2000 + 90000, -5));
+    cr_assert_not(cl_tk_status_expired(&st, 1500, 1), "a clock behind the record's waits");
+    st.stopped_at = 0; /* no stoppedAt: from its createdAt */
+    cr_assert(cl_tk_status_expired(&st, 1000 + 3600, 3600));
+    cr_assert_not(cl_tk_status_expired(&st, 1000 + 3599, 3600));
+    st.stopped_at = 2000;
+    static const char *const alive[] = {"PROVISIONING", "PENDING",        "RUNNING", "DEACTIVATING",
+                                        "STOPPING",     "DEPROVISIONING", ""};
+    for (size_t i = 0; i < sizeof alive / sizeof *alive; i++) {
+        snprintf(st.last_status, sizeof st.last_status, "%s", alive[i]);
+        cr_assert_not(cl_tk_status_expired(&st, 2000 + 90000, 3600), "%s", alive[i]);
+    }
+    snprintf(st.last_status, sizeof st.last_status, "STOPPED");
+    st.stopped_at = INT64_MAX;
+    cr_assert_not(cl_tk_status_expired(&st, 2000, 3600), "no overflow");
+}
