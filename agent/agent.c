@@ -15,6 +15,7 @@
 #include "agent/api/instances.h"
 #include "agent/cluster_services.h"
 #include "agent/cluster_tasks.h"
+#include "cluster/tasks.h"
 #include "agent/cluster_td.h"
 #include "agent/api/services.h"
 #include "agent/api/tags.h"
@@ -1132,6 +1133,11 @@ static int start_api(ag_agent *a)
         (r = ag_api_add_metrics_hook(a->api, sync_metrics, a)) < 0 ||
         (r = ag_api_attach(a->api, a->server)) < 0)
         es_err("ECS API: %s", strerror(-r));
+    if (r == 0) {
+        long keep = CL_TK_STOPPED_KEEP_DEFAULT;
+        (void)cf_parse_duration(cf_get(a->cfg, CF_CLUSTER_STOPPED_TTL), &keep);
+        ag_cluster_tasks_set_stopped_keep(a->cluster_tasks, keep);
+    }
     return r;
 }
 

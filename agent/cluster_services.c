@@ -360,7 +360,8 @@ static int ops_stop(void *ctx, const ag_service *v, const char *task_arn, const 
 {
     ag_cluster_services *x = ctx;
     const char *slash = strrchr(task_arn, '/');
-    int r = ag_cluster_tasks_stop_task(x->tasks, slash ? slash + 1 : task_arn, reason);
+    int r = ag_cluster_tasks_stop_task(x->tasks, slash ? slash + 1 : task_arn,
+                                       AG_STOP_SERVICE_SCHEDULER_INITIATED, reason);
     if (r < 0)
         es_warn("service %s: cannot ask the cluster to stop %s: %s", v->name, task_arn,
                 strerror(-r));

@@ -4,8 +4,10 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "agent/metrics.h"
+#include "cluster/batch.h"
 #include "cluster/tasks.h"
 #include "common/alloc.h"
 #include "common/json.h"
@@ -78,8 +80,13 @@ struct ag_cluster_tasks {
     stop_node *stops;
     size_t n_reqs, n_asgs, n_sts, n_stops;
     waiter *waiters;
-    bool placing; /* the leader's transaction in flight (one at a time) */
-    bool reaping; /* the leader's lost-host transaction in flight (one at a time) */
+    bool placing;           /* the leader's transaction in flight (one at a time) */
+    size_t batch_cap;       /* requests in the next one: halved after a failed compare, doubled
+                               after a success (up to CL_BT_REQUESTS_MAX) */
+    bool reaping;           /* the leader's lost-host transaction in flight (one at a time) */
+    bool expiring;          /* the leader's deletion of old STOPPED records in flight */
+    size_t expire_cap;      /* records in the next one (1 after a failed compare) */
+    int64_t stopped_keep_s; /* STOPPED records deleted this long after stoppedAt (0: kept) */
     /* the EC2 instance IDs of the instances last seen, for the lost tasks'
      * stoppedReason (the record is gone by then) */
     struct host_seen {
@@ -564,7 +571,13 @@ static void apply_stop(ag_cluster_tasks *x, const stop_node *s)
     if (x->stopping || !t || t->desired_status == AG_TASK_STOPPED)
         return;
     ag_task *out = NULL;
-    if (ag_engine_stop_task(x->engine, s->sp.task_id, AG_STOP_USER_INITIATED,
+    /* the code the asker gave (a service's stop: ServiceSchedulerInitiated,
+     * so that the scheduler counts it as its own); none or one the engine
+     * does not stop with: UserInitiated, as before codes were written */
+    ag_stop_code code = AG_STOP_USER_INITIATED;
+    if (s->sp.code[0] && (ag_stop_code_parse(s->sp.code, &code) < 0 || code == AG_STOP_NONE))
+        code = AG_STOP_USER_INITIATED;
+    if (ag_engine_stop_task(x->engine, s->sp.task_id, code,
                             s->sp.reason[0] ? s->sp.reason : "Task stopped by user", &out) == 0) {
         x->stats.stops++;
         es_info("cluster: task %s: stopping, as asked through another agent", s->sp.task_id);
@@ -666,15 +679,47 @@ static void on_req_delete(void *arg, const char *key)
         req_remove(x, slash + 1);
 }
 
-typedef struct place_op {
-    ag_cluster_tasks *x;
+/* One request of a batch as sent: what its answer needs. */
+typedef struct place_item {
     char id[CL_TK_ID_HEX + 1];
+    int64_t mod_revision; /* the one compared */
     char group[CL_TK_GROUP_MAX + 1], started_by[CL_TK_STARTED_BY_MAX + 1], reason[64];
     size_t n_failed;
-    size_t n;
-    cl_tk_assignment as[CL_TK_COUNT_MAX];
+    size_t first, n; /* its assignments: op->as[first .. first + n) */
     char *ov;
+} place_item;
+
+typedef struct place_op {
+    ag_cluster_tasks *x;
+    place_item *items;
+    size_t n_items;
+    cl_tk_assignment *as;
+    size_t n_as;
 } place_op;
+
+static void place_op_free(place_op *op)
+{
+    if (!op)
+        return;
+    for (size_t i = 0; i < op->n_items; i++)
+        es_free(op->items[i].ov);
+    es_free(op->items);
+    es_free(op->as);
+    es_free(op);
+}
+
+/* A request whose compare failed alone: gone (placed by an earlier
+ * leader) or changed since read. Dropped from memory unless the mirror
+ * has brought a newer version meanwhile (placed on the next try). */
+static void req_conflict(ag_cluster_tasks *x, const place_item *it)
+{
+    for (req_node *n = x->reqs; n; n = n->next)
+        if (strcmp(n->rq.id, it->id) == 0) {
+            if (n->rq.mod_revision == it->mod_revision)
+                req_remove(x, it->id);
+            return;
+        }
+}
 
 static void on_placed(void *arg, int err, const cl_answer *a)
 {
@@ -683,178 +728,245 @@ static void on_placed(void *arg, int err, const cl_answer *a)
     x->placing = false;
     if (err) {
         if (err != CL_ETCD_E_CANCELED)
-            es_warn("cluster: request %s: the placement was not written: %s (tried again)", op->id,
-                    cl_etcd_strerror(err));
+            es_warn("cluster: %zu request(s) from %s on: the placement was not written: %s "
+                    "(tried again)",
+                    op->n_items, op->items[0].id, cl_etcd_strerror(err));
     } else if (!a->succeeded) {
-        /* gone or changed since read: placed by an earlier leader, or to
-         * be read again from the mirror */
+        /* one of the compares failed (which one, etcd does not say): a
+         * request alone is dropped; a batch is tried again in halves, its
+         * requests kept, until the stale one is alone (or the mirror has
+         * removed it) */
         x->stats.place_conflicts++;
-        req_remove(x, op->id);
+        if (op->n_items == 1)
+            req_conflict(x, &op->items[0]);
+        else
+            x->batch_cap = op->n_items / 2;
     } else {
-        req_remove(x, op->id);
-        if (x->placed) {
-            const char *ids[CL_TK_COUNT_MAX];
-            for (size_t i = 0; i < op->n; i++)
-                ids[i] = op->as[i].task_id;
-            x->placed(x->placed_arg, op->group, op->started_by, ids, op->n, op->n_failed,
-                      op->reason);
-        }
-        /* counted at once: the next placement must see these reservations
-         * before the mirror brings them */
-        for (size_t i = 0; i < op->n; i++) {
-            if (find_asg(x, op->as[i].task_id) || x->n_asgs >= AG_CLUSTER_TASKS_MAX)
-                continue;
-            asg_node *n = es_calloc(1, sizeof *n);
-            if (!n)
-                break;
-            n->create_rev = a->revision; /* the transaction's puts' */
-            n->a = op->as[i];
-            n->ov = copy_ov(op->ov, op->as[i].overrides_len);
-            n->a.overrides = n->ov;
-            n->next = x->asgs;
-            x->asgs = n;
-            x->n_asgs++;
-            maybe_launch(x, n);
+        if (x->batch_cap < CL_BT_REQUESTS_MAX)
+            x->batch_cap =
+                x->batch_cap * 2 < CL_BT_REQUESTS_MAX ? x->batch_cap * 2 : CL_BT_REQUESTS_MAX;
+        for (size_t k = 0; k < op->n_items; k++) {
+            place_item *it = &op->items[k];
+            req_remove(x, it->id);
+            if (x->placed) {
+                const char *ids[CL_TK_COUNT_MAX];
+                for (size_t i = 0; i < it->n; i++)
+                    ids[i] = op->as[it->first + i].task_id;
+                x->placed(x->placed_arg, it->group, it->started_by, ids, it->n, it->n_failed,
+                          it->reason);
+            }
+            /* counted at once: the next placement must see these
+             * reservations before the mirror brings them */
+            for (size_t i = 0; i < it->n; i++) {
+                const cl_tk_assignment *as = &op->as[it->first + i];
+                if (find_asg(x, as->task_id) || x->n_asgs >= AG_CLUSTER_TASKS_MAX)
+                    continue;
+                asg_node *n = es_calloc(1, sizeof *n);
+                if (!n)
+                    break;
+                n->create_rev = a->revision; /* the transaction's puts' */
+                n->a = *as;
+                n->ov = copy_ov(it->ov, as->overrides_len);
+                n->a.overrides = n->ov;
+                n->next = x->asgs;
+                x->asgs = n;
+                x->n_asgs++;
+                maybe_launch(x, n);
+            }
         }
     }
-    es_free(op->ov);
-    es_free(op);
+    place_op_free(op);
     if (!x->stopping)
         place_next(x);
 }
 
-/* Places the oldest request (leader only, one transaction at a time). */
+/* The live tasks of group on instance (cl_bt_group_fn). */
+static size_t group_tasks(void *arg, const char *instance, const char *group)
+{
+    ag_cluster_tasks *x = arg;
+    size_t n = 0;
+    for (asg_node *a = x->asgs; a; a = a->next)
+        n += strcmp(a->a.instance, instance) == 0 && strcmp(a->a.group, group) == 0;
+    return n;
+}
+
+/* What one batch's transaction is built from (large: on the heap). */
+typedef struct place_scratch {
+    cl_txn txn;
+    cl_txn_cmp more[CL_BT_REQUESTS_MAX];
+    char keys[CL_BT_OPS_MAX][CL_ETCD_KEY_MAX + 1];
+    es_buf vals[CL_BT_OPS_MAX];
+    size_t n_vals;
+    cl_bt_outcome out[CL_BT_REQUESTS_MAX];
+} place_scratch;
+
+/* Adds request rq, placed as oc says, to the batch's transaction: its
+ * assignments and result put, the request deleted, its mod_revision
+ * compared. 0 or a negative errno. */
+static int add_request(ag_cluster_tasks *x, place_scratch *s, place_op *op,
+                       const cl_pl_candidate *cands, const cl_tk_request *rq,
+                       const cl_bt_outcome *oc)
+{
+    cl_txn *t = &s->txn;
+    if (t->n_success + oc->placed + 2 > CL_BT_OPS_MAX || t->n_more + 1 >= CL_BT_REQUESTS_MAX)
+        return -E2BIG; /* cl_bt_place's bounds make this unreachable */
+    place_item *it = &op->items[op->n_items];
+    *it = (place_item){.mod_revision = rq->mod_revision, .first = op->n_as, .n = oc->placed};
+    copy_str(it->id, sizeof it->id, rq->id);
+    copy_str(it->group, sizeof it->group, rq->group);
+    copy_str(it->started_by, sizeof it->started_by, rq->started_by);
+    it->ov = copy_ov(rq->overrides, rq->overrides_len);
+    op->n_items++;
+    cl_tk_result res;
+    memset(&res, 0, sizeof res);
+    copy_str(res.request, sizeof res.request, rq->id);
+    copy_str(res.from, sizeof res.from, rq->from);
+    for (size_t i = 0; i < oc->placed; i++) {
+        cl_tk_assignment *as = &op->as[op->n_as++];
+        copy_str(as->instance, sizeof as->instance, cands[oc->where[i]].in->id);
+        make_id(as->task_id);
+        copy_str(as->request, sizeof as->request, rq->id);
+        copy_str(as->family, sizeof as->family, rq->family);
+        as->revision = rq->revision;
+        as->cpu = rq->cpu;
+        as->memory = rq->memory;
+        copy_str(as->group, sizeof as->group, rq->group);
+        copy_str(as->started_by, sizeof as->started_by, rq->started_by);
+        copy_str(as->launch_type, sizeof as->launch_type, rq->launch_type);
+        as->overrides = rq->overrides;
+        as->overrides_len = rq->overrides_len;
+        as->created_at = rq->created_at;
+        copy_str(res.placed[i].task_id, sizeof res.placed[i].task_id, as->task_id);
+        copy_str(res.placed[i].instance, sizeof res.placed[i].instance, as->instance);
+        res.n_placed = i + 1;
+        size_t k = t->n_success;
+        es_buf_init(&s->vals[s->n_vals++], CL_TK_VALUE_MAX);
+        int r = cl_tk_assignment_key(x->cluster, as->instance, as->task_id, s->keys[k],
+                                     sizeof s->keys[k]) < 0
+                    ? -EINVAL
+                    : cl_tk_assignment_write(as, &s->vals[s->n_vals - 1]);
+        if (r < 0)
+            return r;
+        t->success[t->n_success++] = (cl_txn_op){.key = s->keys[k],
+                                                 .value = s->vals[s->n_vals - 1].data,
+                                                 .value_len = s->vals[s->n_vals - 1].len};
+    }
+    res.n_failed = (size_t)rq->count - oc->placed;
+    if (res.n_failed)
+        copy_str(res.reason, sizeof res.reason, cl_pl_reason_name(oc->reason));
+    it->n_failed = res.n_failed;
+    copy_str(it->reason, sizeof it->reason, res.reason);
+    size_t k = t->n_success;
+    es_buf_init(&s->vals[s->n_vals++], CL_TK_VALUE_MAX);
+    int r = cl_tk_result_key(x->cluster, rq->id, s->keys[k], sizeof s->keys[k]) < 0 ||
+                    cl_tk_request_key(x->cluster, rq->id, s->keys[k + 1], sizeof s->keys[k + 1]) < 0
+                ? -EINVAL
+                : cl_tk_result_write(&res, &s->vals[s->n_vals - 1]);
+    if (r < 0)
+        return r;
+    t->success[t->n_success++] = (cl_txn_op){.key = s->keys[k],
+                                             .value = s->vals[s->n_vals - 1].data,
+                                             .value_len = s->vals[s->n_vals - 1].len};
+    t->success[t->n_success++] = (cl_txn_op){.is_delete = true, .key = s->keys[k + 1]};
+    /* the request's own compare: placed once, whatever the batch */
+    if (!t->key) {
+        t->key = s->keys[k + 1];
+        t->target = CL_CMP_MOD;
+        t->revision = rq->mod_revision;
+    } else {
+        s->more[t->n_more++] =
+            (cl_txn_cmp){.key = s->keys[k + 1], .target = CL_CMP_MOD, .revision = rq->mod_revision};
+    }
+    return 0;
+}
+
+/* Places the pending requests (leader only, one transaction in flight:
+ * what arrives meanwhile waits for the next one). Every request whose
+ * revision is known, in arrival order, as many as one transaction holds
+ * (cluster/batch.h) and batch_cap allows (halved after a failed compare). */
 static void place_next(ag_cluster_tasks *x)
 {
     cl_etcd *e = cl_member_etcd(x->member);
     if (x->stopping || x->placing || !x->reqs || !e || !cl_member_is_leader(x->member))
         return;
-    req_node *rn = x->reqs;
-    cl_tk_request *rq = &rn->rq;
-    if (rq->mod_revision == 0)
-        return; /* written here, its revision not known yet: the put's answer brings it */
-    cl_pl_strategy strategies[CL_PL_STRATEGIES_MAX];
-    cl_pl_constraint constraints[CL_PL_CONSTRAINTS_MAX];
-    char why[200];
-    if (cl_tk_request_compile(rq, strategies, constraints, why, sizeof why) < 0) {
-        /* its reader compiled it: only memory can fail here */
-        es_warn("cluster: request %s: %s (tried again)", rq->id, why);
+    cl_tk_request *rqs[CL_BT_REQUESTS_MAX];
+    size_t n_rqs = 0, cap = x->batch_cap ? x->batch_cap : 1;
+    for (req_node *rn = x->reqs; rn && n_rqs < cap; rn = rn->next)
+        if (rn->rq.mod_revision != 0) /* written here, its revision not known yet: the put's
+                                         answer brings it */
+            rqs[n_rqs++] = &rn->rq;
+    if (n_rqs == 0)
         return;
-    }
     size_t n = 0;
     const cl_instance *ins = cl_member_instances(x->member, &n);
     cl_pl_candidate *cands = es_calloc(n ? n : 1, sizeof *cands);
+    place_scratch *s = es_calloc(1, sizeof *s);
     place_op *op = es_calloc(1, sizeof *op);
-    es_buf vals[CL_TK_COUNT_MAX + 1];
-    char keys[CL_TK_COUNT_MAX + 2][CL_ETCD_KEY_MAX + 1];
-    size_t nvals = 0;
-    int r = cands && op ? 0 : -ENOMEM;
+    int r = cands && s && op ? 0 : -ENOMEM;
     for (size_t i = 0; r == 0 && i < n; i++) {
         cands[i].in = &ins[i];
         cands[i].cpu_left = ins[i].cpu;
         cands[i].mem_left = ins[i].memory;
-        for (asg_node *a = x->asgs; a; a = a->next) {
-            if (strcmp(a->a.instance, ins[i].id) != 0)
-                continue;
-            cands[i].cpu_left -= a->a.cpu;
-            cands[i].mem_left -= a->a.memory;
-            if (strcmp(a->a.group, rq->group) == 0)
-                cands[i].group_tasks++;
-        }
+        for (asg_node *a = x->asgs; a; a = a->next)
+            if (strcmp(a->a.instance, ins[i].id) == 0) {
+                cands[i].cpu_left -= a->a.cpu;
+                cands[i].mem_left -= a->a.memory;
+            }
     }
-    size_t where[CL_TK_COUNT_MAX], placed = 0;
-    cl_pl_reason reason = CL_PL_R_OK;
     uint64_t seed = 0;
     (void)es_random_bytes(&seed, sizeof seed);
-    cl_pl_request pr = {.cpu = rq->cpu,
-                        .memory = rq->memory,
-                        .count = (size_t)rq->count,
-                        .strategies = strategies,
-                        .n_strategies = rq->n_strategies,
-                        .constraints = constraints,
-                        .n_constraints = rq->n_constraints,
-                        .seed = seed};
+    size_t taken = 0, n_tasks = 0;
     if (r == 0)
-        r = cl_pl_place(cands, n, &pr, where, &placed, &reason);
-    cl_tk_result res;
-    memset(&res, 0, sizeof res);
-    cl_txn txn;
-    memset(&txn, 0, sizeof txn);
+        r = cl_bt_place(cands, n, group_tasks, x, rqs, n_rqs, cap, seed, s->out, &taken);
+    for (size_t i = 0; r == 0 && i < taken; i++)
+        n_tasks += s->out[i].err ? 0 : s->out[i].placed;
     if (r == 0) {
-        *op = (place_op){.x = x, .n = placed};
-        snprintf(op->id, sizeof op->id, "%s", rq->id);
-        op->ov = copy_ov(rq->overrides, rq->overrides_len);
-        snprintf(res.request, sizeof res.request, "%s", rq->id);
-        snprintf(res.from, sizeof res.from, "%s", rq->from);
-        for (size_t i = 0; i < placed && r == 0; i++) {
-            cl_tk_assignment *as = &op->as[i];
-            copy_str(as->instance, sizeof as->instance, cands[where[i]].in->id);
-            make_id(as->task_id);
-            copy_str(as->request, sizeof as->request, rq->id);
-            copy_str(as->family, sizeof as->family, rq->family);
-            as->revision = rq->revision;
-            as->cpu = rq->cpu;
-            as->memory = rq->memory;
-            copy_str(as->group, sizeof as->group, rq->group);
-            copy_str(as->started_by, sizeof as->started_by, rq->started_by);
-            copy_str(as->launch_type, sizeof as->launch_type, rq->launch_type);
-            as->overrides = rq->overrides;
-            as->overrides_len = rq->overrides_len;
-            as->created_at = rq->created_at;
-            copy_str(res.placed[i].task_id, sizeof res.placed[i].task_id, as->task_id);
-            copy_str(res.placed[i].instance, sizeof res.placed[i].instance, as->instance);
-            res.n_placed = i + 1;
-            es_buf_init(&vals[nvals], CL_TK_VALUE_MAX);
-            nvals++;
-            if (cl_tk_assignment_key(x->cluster, as->instance, as->task_id, keys[i],
-                                     sizeof keys[i]) < 0 ||
-                (r = cl_tk_assignment_write(as, &vals[i])) < 0)
-                r = r < 0 ? r : -EINVAL;
-            txn.success[txn.n_success++] =
-                (cl_txn_op){.key = keys[i], .value = vals[i].data, .value_len = vals[i].len};
+        *op = (place_op){.x = x};
+        op->items = es_calloc(taken, sizeof *op->items);
+        op->as = es_calloc(n_tasks ? n_tasks : 1, sizeof *op->as);
+        if (!op->items || !op->as)
+            r = -ENOMEM;
+    }
+    size_t placed = 0, unplaced = 0;
+    for (size_t i = 0; r == 0 && i < taken; i++) {
+        if (s->out[i].err) {
+            /* its reader compiled it: only memory can fail here; it stays
+             * queued for the next batch */
+            es_warn("cluster: request %s: not compiled: %s (tried again)", rqs[i]->id,
+                    strerror(-s->out[i].err));
+            continue;
         }
-        res.n_failed = (size_t)rq->count - placed;
-        if (res.n_failed)
-            copy_str(res.reason, sizeof res.reason, cl_pl_reason_name(reason));
-        op->n_failed = res.n_failed;
-        copy_str(op->group, sizeof op->group, rq->group);
-        copy_str(op->started_by, sizeof op->started_by, rq->started_by);
-        copy_str(op->reason, sizeof op->reason, res.reason);
+        r = add_request(x, s, op, cands, rqs[i], &s->out[i]);
+        placed += s->out[i].placed;
+        unplaced += (size_t)rqs[i]->count - s->out[i].placed;
     }
-    if (r == 0) {
-        es_buf_init(&vals[nvals], CL_TK_VALUE_MAX);
-        nvals++;
-        if (cl_tk_result_key(x->cluster, rq->id, keys[placed], sizeof keys[placed]) < 0 ||
-            cl_tk_request_key(x->cluster, rq->id, keys[placed + 1], sizeof keys[placed + 1]) < 0 ||
-            (r = cl_tk_result_write(&res, &vals[placed])) < 0)
-            r = r < 0 ? r : -EINVAL;
-        txn.success[txn.n_success++] = (cl_txn_op){
-            .key = keys[placed], .value = vals[placed].data, .value_len = vals[placed].len};
-        txn.success[txn.n_success++] = (cl_txn_op){.is_delete = true, .key = keys[placed + 1]};
-        txn.key = keys[placed + 1];
-        txn.target = CL_CMP_MOD;
-        txn.revision = rq->mod_revision;
-    }
+    if (r == 0 && op->n_items == 0)
+        r = -ENOMEM;
+    s->txn.more = s->more;
     if (r == 0)
-        r = cl_etcd_txn(e, &txn, on_placed, op);
-    for (size_t i = 0; i < nvals; i++)
-        es_buf_free(&vals[i]);
-    for (size_t i = 0; i < rq->n_constraints; i++)
-        cl_pl_constraint_clear(&constraints[i]);
+        r = cl_etcd_txn(e, &s->txn, on_placed, op);
+    for (size_t i = 0; s && i < s->n_vals; i++)
+        es_buf_free(&s->vals[i]);
+    es_free(s);
     es_free(cands);
     if (r < 0) {
-        es_warn("cluster: request %s: the placement cannot be sent: %s", rq->id, strerror(-r));
-        if (op)
-            es_free(op->ov);
-        es_free(op);
+        es_warn("cluster: request %s: the placement cannot be sent: %s", rqs[0]->id, strerror(-r));
+        /* a batch too large for one body: smaller next time */
+        if (op && op->n_items > 1)
+            x->batch_cap = op->n_items / 2;
+        place_op_free(op);
         return;
     }
     x->placing = true;
     x->stats.placed += placed;
-    x->stats.unplaced += res.n_failed;
-    es_info("cluster: request %s from %s: %zu of %" PRId64 " task(s) of %s:%" PRId64 " placed%s%s",
-            rq->id, rq->from, placed, rq->count, rq->family, rq->revision,
-            res.n_failed ? ", the others: " : "", res.n_failed ? res.reason : "");
+    x->stats.unplaced += unplaced;
+    x->stats.batches++;
+    x->stats.batched_requests += op->n_items;
+    for (size_t i = 0; i < op->n_items; i++) {
+        const place_item *it = &op->items[i];
+        es_info("cluster: request %s: %zu task(s) placed%s%s (batch of %zu)", it->id, it->n,
+                it->n_failed ? ", the others: " : "", it->n_failed ? it->reason : "", op->n_items);
+    }
 }
 
 /* ---- the leader: a lost host's tasks ------------------------------------------ */
@@ -1032,6 +1144,99 @@ static void reap_next(ag_cluster_tasks *x)
         if (mark_lost(x, NULL, s) == 0 || x->reaping)
             return;
     }
+}
+
+/* ---- the leader: STOPPED records expire -------------------------------------- */
+
+/* Why the leader deletes them rather than a lease per time bucket: one
+ * writer, a compare on the record's mod_revision (a record written again
+ * meanwhile stays), no lease to grant and track per bucket on every owner,
+ * and the age is the leader's setting, changed by a restart; a cluster
+ * without a leader places nothing either, so nothing piles up. */
+typedef struct expire_op {
+    ag_cluster_tasks *x;
+    size_t n;
+    char ids[CL_TK_EXPIRE_BATCH][CL_TK_ID_HEX + 1];
+} expire_op;
+
+static void on_expired(void *arg, int err, const cl_answer *a)
+{
+    expire_op *op = arg;
+    ag_cluster_tasks *x = op->x;
+    x->expiring = false;
+    if (err) {
+        if (err != CL_ETCD_E_CANCELED)
+            es_warn("cluster: %zu STOPPED task record(s) not deleted: %s (tried again)", op->n,
+                    cl_etcd_strerror(err));
+    } else if (!a->succeeded) {
+        /* one changed or went meanwhile: one at a time until the mirror
+         * brings the fresh state */
+        x->expire_cap = 1;
+    } else {
+        x->stats.expired += op->n;
+        x->expire_cap = CL_TK_EXPIRE_BATCH;
+        char key[CL_TK_ID_HEX + 2];
+        for (size_t i = 0; i < op->n; i++) {
+            snprintf(key, sizeof key, "/%s", op->ids[i]);
+            on_st_delete(x, key); /* gone at once; the mirror's delete finds nothing */
+        }
+    }
+    es_free(op);
+}
+
+/* Deletes the STOPPED records older than stopped_keep_s whose assignment is
+ * gone (leader only, from the tick, one transaction in flight):
+ * Txn(mod_revision(tasks/<id>) == the one read, for each ? delete each). */
+static void expire_next(ag_cluster_tasks *x)
+{
+    cl_etcd *e = cl_member_etcd(x->member);
+    if (x->stopping || x->expiring || x->stopped_keep_s <= 0 || !e ||
+        !cl_member_is_leader(x->member))
+        return;
+    static char keys[CL_TK_EXPIRE_BATCH][CL_ETCD_KEY_MAX + 1];
+    cl_txn_cmp more[CL_TK_EXPIRE_BATCH];
+    cl_txn *t = es_calloc(1, sizeof *t);
+    expire_op *op = t ? es_calloc(1, sizeof *op) : NULL;
+    if (!op) {
+        es_free(t);
+        return;
+    }
+    op->x = x;
+    int64_t now = (int64_t)time(NULL);
+    size_t cap = x->expire_cap ? x->expire_cap : 1;
+    for (st_node *s = x->sts; s && op->n < cap; s = s->next) {
+        if (s->mod_rev == 0 || find_asg(x, s->st.task_id) ||
+            !cl_tk_status_expired(&s->st, now, x->stopped_keep_s) ||
+            cl_tk_status_key(x->cluster, s->st.task_id, keys[op->n], sizeof keys[op->n]) < 0)
+            continue;
+        if (op->n == 0) {
+            t->key = keys[0];
+            t->target = CL_CMP_MOD;
+            t->revision = s->mod_rev;
+        } else {
+            more[t->n_more++] =
+                (cl_txn_cmp){.key = keys[op->n], .target = CL_CMP_MOD, .revision = s->mod_rev};
+        }
+        t->success[t->n_success++] = (cl_txn_op){.is_delete = true, .key = keys[op->n]};
+        copy_str(op->ids[op->n], sizeof op->ids[op->n], s->st.task_id);
+        op->n++;
+    }
+    t->more = more;
+    int r = op->n ? cl_etcd_txn(e, t, on_expired, op) : -ENOENT;
+    es_free(t);
+    if (r < 0) {
+        if (r != -ENOENT)
+            es_warn("cluster: STOPPED task records: the deletion cannot be sent: %s", strerror(-r));
+        es_free(op);
+        return;
+    }
+    x->expiring = true;
+}
+
+void ag_cluster_tasks_set_stopped_keep(ag_cluster_tasks *x, int64_t seconds)
+{
+    if (x)
+        x->stopped_keep_s = seconds;
 }
 
 /* ---- the receiving agent: RunTask's request and its answer ----------------- */
@@ -1430,6 +1635,7 @@ static int api_stop(void *arg, const char *ref, const char *reason, aw_listener_
     cl_tk_stop sp;
     memset(&sp, 0, sizeof sp);
     copy_str(sp.task_id, sizeof sp.task_id, id);
+    copy_str(sp.code, sizeof sp.code, ag_stop_code_name(AG_STOP_USER_INITIATED));
     copy_str(sp.reason, sizeof sp.reason, reason);
     char key[CL_ETCD_KEY_MAX + 1];
     es_buf v;
@@ -1572,7 +1778,8 @@ static void on_own_stop_written(void *arg, int err, const cl_answer *a)
     es_free(op);
 }
 
-int ag_cluster_tasks_stop_task(ag_cluster_tasks *x, const char *task_id, const char *reason)
+int ag_cluster_tasks_stop_task(ag_cluster_tasks *x, const char *task_id, ag_stop_code code,
+                               const char *reason)
 {
     cl_etcd *e = cl_member_etcd(x->member);
     if (!find_st(x, task_id) && !find_asg(x, task_id))
@@ -1584,6 +1791,8 @@ int ag_cluster_tasks_stop_task(ag_cluster_tasks *x, const char *task_id, const c
     cl_tk_stop sp;
     memset(&sp, 0, sizeof sp);
     copy_str(sp.task_id, sizeof sp.task_id, task_id);
+    const char *code_name = ag_stop_code_name(code);
+    copy_str(sp.code, sizeof sp.code, code_name ? code_name : "");
     copy_str(sp.reason, sizeof sp.reason, reason);
     char key[CL_ETCD_KEY_MAX + 1];
     es_buf v;
@@ -1643,6 +1852,7 @@ static void on_tick(uv_timer_t *t)
     }
     place_next(x);
     reap_next(x);
+    expire_next(x);
 }
 
 /* ---- metrics, start, stop ------------------------------------------------------ */
@@ -1656,6 +1866,16 @@ static void metrics(void *arg, ag_metrics *m)
     ag_metrics_sync_counter(m, "ecs_agent_cluster_placed_total",
                             "Tasks this agent placed as the cluster's leader", NULL,
                             (double)x->stats.placed);
+    ag_metrics_sync_counter(m, "ecs_agent_cluster_place_batches_total",
+                            "Placement transactions this agent sent as the cluster's leader", NULL,
+                            (double)x->stats.batches);
+    ag_metrics_sync_counter(m, "ecs_agent_cluster_place_batch_requests_total",
+                            "Requests in the placement transactions this agent sent as leader",
+                            NULL, (double)x->stats.batched_requests);
+    ag_metrics_sync_counter(m, "ecs_agent_cluster_stopped_expired_total",
+                            "STOPPED task records this agent deleted as leader once they were "
+                            "older than ECS_SECRETS_CLUSTER_STOPPED_TTL",
+                            NULL, (double)x->stats.expired);
     ag_metrics_sync_counter(m, "ecs_agent_cluster_unplaced_total",
                             "Tasks this agent could not place as the cluster's leader", NULL,
                             (double)x->stats.unplaced);
@@ -1695,6 +1915,9 @@ int ag_cluster_tasks_start(uv_loop_t *loop, cl_member *member, ag_engine *engine
     x->engine = engine;
     x->store = store;
     x->api = api;
+    x->batch_cap = CL_BT_REQUESTS_MAX;
+    x->expire_cap = CL_TK_EXPIRE_BATCH;
+    x->stopped_keep_s = CL_TK_STOPPED_KEEP_DEFAULT;
     copy_str(x->cluster, sizeof x->cluster, cl_member_cluster(member));
     copy_str(x->region, sizeof x->region, ag_api_region(api));
     copy_str(x->account, sizeof x->account, ag_api_account(api));

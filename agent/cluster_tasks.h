@@ -78,10 +78,15 @@ void ag_cluster_tasks_foreach_group(ag_cluster_tasks *x, const char *group, ag_c
  * and counted by foreach_group at once. 0, -ECANCELED (not in the cluster
  * now), -EINVAL, -ENOMEM. */
 int ag_cluster_tasks_request(ag_cluster_tasks *x, cl_tk_request *rq);
-/* Asks the owner to stop task_id (stops/<id>), counted by foreach_group
- * at once. 0, -ENOENT (not the cluster's), -ECANCELED, -EINVAL, -ENOMEM. */
-int ag_cluster_tasks_stop_task(ag_cluster_tasks *x, const char *task_id, const char *reason);
+/* Asks the owner to stop task_id (stops/<id>) with code and reason (the
+ * owner stops it with them), counted by foreach_group at once. 0, -ENOENT
+ * (not the cluster's), -ECANCELED, -EINVAL, -ENOMEM. */
+int ag_cluster_tasks_stop_task(ag_cluster_tasks *x, const char *task_id, ag_stop_code code,
+                               const char *reason);
 bool ag_cluster_tasks_is_leader(const ag_cluster_tasks *x);
+/* STOPPED tasks' records are deleted by the leader this long after their
+ * stoppedAt (ECS_SECRETS_CLUSTER_STOPPED_TTL; 0: kept). NULL-safe. */
+void ag_cluster_tasks_set_stopped_keep(ag_cluster_tasks *x, int64_t seconds);
 /* Told, on the leader, once etcd holds a placement it wrote: the tasks
  * placed (their IDs) and how many it could not place (cl_pl_reason_name's
  * reason): a service says both in its events. One listener. */
@@ -92,7 +97,9 @@ void ag_cluster_tasks_on_placed(ag_cluster_tasks *x, ag_cluster_placed_fn fn, vo
 
 typedef struct ag_cluster_tasks_stats {
     unsigned long requests, placed, unplaced, place_conflicts, launched, launch_failures,
-        status_writes, stops, bad, lost_marked, lost_conflicts, lost_stopped;
+        status_writes, stops, bad, lost_marked, lost_conflicts, lost_stopped, batches,
+        batched_requests, /* the leader's placement transactions, their requests */
+        expired;          /* STOPPED records the leader deleted for their age */
 } ag_cluster_tasks_stats;
 void ag_cluster_tasks_get_stats(const ag_cluster_tasks *x, ag_cluster_tasks_stats *out);
 

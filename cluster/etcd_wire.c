@@ -445,11 +445,24 @@ int cl_wire_delete(es_buf *out, const char *key, bool prefix)
 static const char *const cmp_targets[] = {"MOD", "CREATE", "VERSION"};
 static const char *const cmp_fields[] = {"mod_revision", "create_revision", "version"};
 
+static void jw_cmp(es_jw *w, const cl_txn_cmp *c)
+{
+    es_jw_obj(w);
+    jw_b64(w, "key", c->key, strlen(c->key));
+    es_jw_kstr(w, "target", cmp_targets[c->target]);
+    es_jw_kstr(w, "result", "EQUAL");
+    jw_i64(w, cmp_fields[c->target], c->revision);
+    es_jw_obj_end(w);
+}
+
 int cl_wire_txn(es_buf *out, const cl_txn *t)
 {
-    if (key_ok(t->key) || t->n_success > CL_ETCD_TXN_OPS_MAX ||
-        (unsigned)t->target > CL_CMP_VERSION)
+    if (key_ok(t->key) || t->n_success > CL_ETCD_TXN_OPS_MAX || t->n_more >= CL_ETCD_TXN_OPS_MAX ||
+        (t->n_more && !t->more) || (unsigned)t->target > CL_CMP_VERSION)
         return -EINVAL;
+    for (size_t i = 0; i < t->n_more; i++)
+        if (key_ok(t->more[i].key) || (unsigned)t->more[i].target > CL_CMP_VERSION)
+            return -EINVAL;
     for (size_t i = 0; i < t->n_success; i++)
         if (key_ok(t->success[i].key) || t->success[i].value_len > CL_ETCD_VALUE_MAX)
             return -EINVAL;
@@ -458,12 +471,9 @@ int cl_wire_txn(es_buf *out, const cl_txn *t)
     es_jw_obj(&w);
     es_jw_key(&w, "compare");
     es_jw_arr(&w);
-    es_jw_obj(&w);
-    jw_b64(&w, "key", t->key, strlen(t->key));
-    es_jw_kstr(&w, "target", cmp_targets[t->target]);
-    es_jw_kstr(&w, "result", "EQUAL");
-    jw_i64(&w, cmp_fields[t->target], t->revision);
-    es_jw_obj_end(&w);
+    jw_cmp(&w, &(cl_txn_cmp){.key = t->key, .target = t->target, .revision = t->revision});
+    for (size_t i = 0; i < t->n_more; i++)
+        jw_cmp(&w, &t->more[i]);
     es_jw_arr_end(&w);
     es_jw_key(&w, "success");
     es_jw_arr(&w);

@@ -25,8 +25,9 @@
 #define CL_ETCD_ANSWER_MAX (8u << 20)    /* one answer (or one stream line), bytes */
 #define CL_ETCD_REQUEST_MAX (256u << 10) /* one request body we write */
 #define CL_ETCD_ERROR_MAX 160            /* an error's text kept */
-/* operations of one txn branch (a placement: 10 tasks, its result, its request) */
-#define CL_ETCD_TXN_OPS_MAX 16
+/* operations of one txn branch, and compares of one txn: etcd's default
+ * --max-txn-ops (a batch of placements fills it: cluster/batch.h) */
+#define CL_ETCD_TXN_OPS_MAX 128
 
 /* gRPC codes etcd answers with */
 #define CL_GRPC_NOT_FOUND 5
@@ -93,10 +94,19 @@ typedef struct cl_txn_op {
     size_t value_len;
     int64_t lease; /* put; 0: none */
 } cl_txn_op;
-typedef struct cl_txn {
-    const char *key; /* the one compare: key's target == revision */
+typedef struct cl_txn_cmp {
+    const char *key;
     cl_cmp_target target;
     int64_t revision;
+} cl_txn_cmp;
+typedef struct cl_txn {
+    const char *key; /* the first compare: key's target == revision */
+    cl_cmp_target target;
+    int64_t revision;
+    /* further compares, all of which must hold too (a batch: one per
+     * request); 1 + n_more at most CL_ETCD_TXN_OPS_MAX */
+    const cl_txn_cmp *more;
+    size_t n_more;
     cl_txn_op success[CL_ETCD_TXN_OPS_MAX];
     size_t n_success;
     bool failure_range; /* on failure, read key back (its current kv) */

@@ -680,14 +680,29 @@ int cl_tk_status_read(const char *prefix, const cl_kv *kv, cl_tk_status *out, ch
 
 /* ---- stops ---------------------------------------------------------- */
 
+bool cl_tk_stop_code_ok(const char *s)
+{
+    /* ECS's TaskStopCode values */
+    static const char *const codes[] = {"TaskFailedToStart", "EssentialContainerExited",
+                                        "UserInitiated",     "ServiceSchedulerInitiated",
+                                        "SpotInterruption",  "TerminationNotice"};
+    for (size_t i = 0; s && i < sizeof codes / sizeof *codes; i++)
+        if (strcmp(s, codes[i]) == 0)
+            return true;
+    return false;
+}
+
 int cl_tk_stop_write(const cl_tk_stop *sp, es_buf *out)
 {
-    if (!cl_tk_id_ok(sp->task_id) || strlen(sp->reason) > CL_TK_REASON_MAX || !text_ok(sp->reason))
+    if (!cl_tk_id_ok(sp->task_id) || strlen(sp->reason) > CL_TK_REASON_MAX ||
+        !text_ok(sp->reason) || (sp->code[0] && !cl_tk_stop_code_ok(sp->code)))
         return -EINVAL;
     es_jw w;
     es_jw_init(&w, out);
     es_jw_obj(&w);
     es_jw_kstr(&w, "taskId", sp->task_id);
+    if (sp->code[0])
+        es_jw_kstr(&w, "stopCode", sp->code);
     es_jw_kstr(&w, "reason", sp->reason);
     es_jw_obj_end(&w);
     return finish(&w, out, NULL, 0);
@@ -707,8 +722,23 @@ int cl_tk_stop_read(const char *prefix, const cl_kv *kv, cl_tk_stop *out, char *
         r = es_errf(why, whylen, -EINVAL, "more than one line");
     if (r == 0)
         r = get_str(j, "reason", out->reason, sizeof out->reason, false, why, whylen);
+    if (r == 0)
+        r = get_str(j, "stopCode", out->code, sizeof out->code, false, why, whylen);
+    if (r == 0 && out->code[0] && !cl_tk_stop_code_ok(out->code))
+        r = es_errf(why, whylen, -EINVAL, "stopCode: not one of ECS's stop codes");
     es_json_free(j);
     return r;
+}
+
+/* ---- STOPPED records' expiry ------------------------------------------- */
+
+bool cl_tk_status_expired(const cl_tk_status *st, int64_t now, int64_t keep_s)
+{
+    if (keep_s <= 0 || strcmp(st->last_status, "STOPPED") != 0)
+        return false;
+    int64_t since = st->stopped_at > 0 ? st->stopped_at : st->created_at;
+    /* a clock behind the record's (another host's) waits; no overflow */
+    return since >= 0 && now >= since && now - since >= keep_s;
 }
 
 /* ---- a lost host's tasks ---------------------------------------------- */

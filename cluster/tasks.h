@@ -148,11 +148,18 @@ typedef struct cl_tk_status {
     size_t n_containers;
 } cl_tk_status;
 
-/* stops/<taskId>: a StopTask's reason. */
+/* stops/<taskId>: a stop's code and reason, which the owner stops the task
+ * with: UserInitiated for StopTask, ServiceSchedulerInitiated with the
+ * scheduler's sentence for a service's stop (as the scheduler writes them
+ * alone). code "" (a record of an older agent): UserInitiated. */
+#define CL_TK_STOP_CODE_MAX 31
 typedef struct cl_tk_stop {
     char task_id[CL_TK_ID_HEX + 1];
+    char code[CL_TK_STOP_CODE_MAX + 1]; /* one of ECS's stop codes (cl_tk_stop_code_ok), or "" */
     char reason[CL_TK_REASON_MAX + 1];
 } cl_tk_stop;
+/* Whether s is one of ECS's task stop codes. */
+bool cl_tk_stop_code_ok(const char *s);
 
 /* Whether s is 32 lower-case hex digits (a request's or a task's ID). */
 bool cl_tk_id_ok(const char *s);
@@ -210,6 +217,15 @@ int cl_tk_status_lost(const cl_tk_status *prev, const cl_tk_assignment *as, cons
  * (last_status NULL: no record, only an assignment). */
 bool cl_tk_task_lost(bool view_ready, bool instance_in_view, uint64_t missing_ms, uint64_t grace_ms,
                      const char *last_status);
+
+/* STOPPED records expire (issue 23): ECS shows a stopped task for about an
+ * hour, then it is gone; the leader deletes tasks/<id> once it has been
+ * STOPPED for keep_s (ECS_SECRETS_CLUSTER_STOPPED_TTL). Whether st is due at
+ * now (epoch seconds): STOPPED, and stopped keep_s ago (its stoppedAt; a
+ * record without one: its createdAt). keep_s <= 0: never. */
+#define CL_TK_STOPPED_KEEP_DEFAULT 3600
+#define CL_TK_EXPIRE_BATCH 64 /* deletes in one transaction (etcd's limit is 128) */
+bool cl_tk_status_expired(const cl_tk_status *st, int64_t now, int64_t keep_s);
 
 /* The request's strategies and constraints compiled for cl_pl_place
  * (constraints must be cleared with cl_pl_constraint_clear). 0 or -EINVAL

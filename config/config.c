@@ -537,6 +537,12 @@ const cf_key cf_keys[CF_KEY_COUNT] = {
                            "an agent gone (killed, cut off) drops out of the cluster this long "
                            "after its last renewal",
                            v_lease_ttl},
+    [CF_CLUSTER_STOPPED_TTL] = {"ECS_SECRETS_CLUSTER_STOPPED_TTL", "cluster-stopped-ttl",
+                                "DURATION", "1h", false,
+                                "how long a STOPPED task's record stays in the cluster's etcd "
+                                "(ECS shows stopped tasks for about an hour); the leader deletes "
+                                "older ones; 0 keeps them",
+                                v_duration_or_off},
     [CF_INSTANCE_ATTRIBUTES] = {"ECS_INSTANCE_ATTRIBUTES", "instance-attributes", "JSON", NULL,
                                 false,
                                 "custom attributes of this container instance, as the ECS "

@@ -110,7 +110,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     default:
         ROUND(cl_tk_stop, CL_TK_STOPS_LEAF, cl_tk_stop_read, cl_tk_stop_write,
-              strcmp(a.reason, b.reason) == 0);
+              strcmp(a.reason, b.reason) == 0 && strcmp(a.code, b.code) == 0);
         break;
     }
     free(value);

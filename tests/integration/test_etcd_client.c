@@ -22,6 +22,7 @@
 
 #include "cluster/election.h"
 #include "cluster/etcd.h"
+#include "cluster/mirror.h"
 
 static uv_loop_t loop;
 static pid_t etcd_pid, tls_pid;
@@ -563,5 +564,179 @@ Test(etcd_client, tls_with_client_certificates)
     cr_assert_eq(cl_etcd_create(&loop, &c, &e, why, sizeof why), 0, "%s", why);
     CALL(&r, cl_etcd_range(e, "/tls/k", false, on_result, &r));
     cr_assert_eq(r.err, CL_ETCD_E_UNAVAILABLE, "trusted a certificate no CA of ours signed");
+    close_client(e);
+}
+
+/* ---- cluster/mirror.c: deletions while its watch is down ------------------ */
+
+/* A TCP relay to etcd (python3, its own process): killed, every connection
+ * through it is cut at once while etcd stays up for the other client. */
+static pid_t relay_pid;
+static void relay_start(int port)
+{
+    static const char script[] =
+        "import asyncio,sys\n"
+        "async def pipe(r,w):\n"
+        "  try:\n"
+        "    while (d:=await r.read(65536)): w.write(d); await w.drain()\n"
+        "  finally: w.close()\n"
+        "async def conn(r,w):\n"
+        "  er,ew=await asyncio.open_connection('127.0.0.1',int(sys.argv[2]))\n"
+        "  await asyncio.gather(pipe(r,ew),pipe(er,w),return_exceptions=True)\n"
+        "async def main():\n"
+        "  s=await asyncio.start_server(conn,'127.0.0.1',int(sys.argv[1]),reuse_address=True)\n"
+        "  await s.serve_forever()\n"
+        "asyncio.run(main())\n";
+    char p[16], target[16];
+    snprintf(p, sizeof p, "%d", port);
+    snprintf(target, sizeof target, "%s", strrchr(url, ':') + 1);
+    relay_pid = fork();
+    cr_assert_geq(relay_pid, 0);
+    if (relay_pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        execlp("python3", "python3", "-c", script, p, target, (char *)NULL);
+        _exit(127);
+    }
+    char cmd[128];
+    snprintf(cmd, sizeof cmd,
+             "python3 -c 'import socket;socket.create_connection((\"127.0.0.1\",%d))' 2>/dev/null",
+             port);
+    for (int i = 0; i < 100 && system(cmd) != 0; i++)
+        usleep(50000);
+    cr_assert_eq(system(cmd), 0, "the relay did not start");
+}
+
+static void relay_kill(void)
+{
+    kill(relay_pid, SIGKILL);
+    waitpid(relay_pid, NULL, 0);
+    relay_pid = 0;
+}
+
+typedef struct mirror_log {
+    char keys[8][32]; /* held: put and not deleted */
+    int syncs, deletes;
+} mirror_log;
+
+static int held(const mirror_log *l, const char *key)
+{
+    for (int i = 0; i < 8; i++)
+        if (strcmp(l->keys[i], key) == 0)
+            return i;
+    return -1;
+}
+
+static void m_put(void *arg, const cl_kv *kv)
+{
+    mirror_log *l = arg;
+    if (held(l, kv->key) < 0)
+        for (int i = 0; i < 8; i++)
+            if (!l->keys[i][0]) {
+                snprintf(l->keys[i], sizeof l->keys[i], "%s", kv->key);
+                break;
+            }
+}
+
+static void m_delete(void *arg, const char *key)
+{
+    mirror_log *l = arg;
+    int i = held(l, key);
+    cr_assert_geq(i, 0, "a deletion of %s, never put", key);
+    l->keys[i][0] = '\0';
+    l->deletes++;
+}
+
+static void m_synced(void *arg, size_t n, int64_t revision)
+{
+    (void)n;
+    (void)revision;
+    ((mirror_log *)arg)->syncs++;
+}
+
+static void run_until(bool (*cond)(const mirror_log *, const char *), const mirror_log *l,
+                      const char *key)
+{
+    for (int i = 0; i < 300 && !cond(l, key); i++)
+        run_for(50);
+}
+static bool is_held(const mirror_log *l, const char *key)
+{
+    return held(l, key) >= 0;
+}
+static bool is_gone(const mirror_log *l, const char *key)
+{
+    return held(l, key) < 0;
+}
+
+Test(etcd_client, mirror_replays_deletions_missed_while_its_watch_was_down)
+{
+    uv_timer_init(&loop, &pause_timer);
+    cl_etcd *e = client(); /* straight to etcd */
+    int rport = free_port();
+    char rurl[64], why[128];
+    snprintf(rurl, sizeof rurl, "http://127.0.0.1:%d", rport);
+    relay_start(rport);
+    cl_etcd_config c = {.endpoints = rurl, .timeout_ms = 2000};
+    cl_etcd *me = NULL; /* the mirror's: through the relay */
+    cr_assert_eq(cl_etcd_create(&loop, &c, &me, why, sizeof why), 0, "%s", why);
+    result r;
+    CALL(&r, cl_etcd_put(e, "/m/a", "1", 1, 0, on_result, &r));
+    CALL(&r, cl_etcd_put(e, "/m/b", "1", 1, 0, on_result, &r));
+    CALL(&r, cl_etcd_put(e, "/m/c", "1", 1, 0, on_result, &r));
+    mirror_log l = {0};
+    cl_mirror_cbs cbs = {.on_put = m_put, .on_delete = m_delete, .on_synced = m_synced, .arg = &l};
+    cl_mirror *m = NULL;
+    cr_assert_eq(cl_mirror_start(&loop, me, "/m/", 200, &cbs, &m), 0);
+    run_until(is_held, &l, "/m/c");
+    cr_assert_eq(l.syncs, 1);
+    run_for(300); /* the watch created */
+
+    /* 1: the stream cut, a key deleted and one put meanwhile; back: the
+     * watch resumes after the last revision and delivers both */
+    relay_kill();
+    run_for(500);
+    CALL(&r, cl_etcd_delete(e, "/m/a", false, on_result, &r));
+    CALL(&r, cl_etcd_put(e, "/m/d", "1", 1, 0, on_result, &r));
+    run_for(300);
+    cr_assert(is_held(&l, "/m/a"), "nothing can arrive while the relay is down");
+    relay_start(rport);
+    run_until(is_held, &l, "/m/d");
+    run_until(is_gone, &l, "/m/a");
+    cr_assert(is_gone(&l, "/m/a"), "the deletion made while the watch was down arrived");
+    cr_assert(is_held(&l, "/m/d"));
+    cl_mirror_stats st;
+    cl_mirror_get_stats(m, &st);
+    cr_assert_eq(l.syncs, 1, "resumed, not read whole");
+    cr_assert_geq(st.resumes, 1);
+    cr_assert_eq(st.swept, 0);
+
+    /* 2: cut again, a key deleted, etcd compacted past it: the watch
+     * cannot resume; the whole read finds the key gone and says so */
+    relay_kill();
+    run_for(500);
+    CALL(&r, cl_etcd_delete(e, "/m/b", false, on_result, &r));
+    CALL(&r, cl_etcd_put(e, "/elsewhere", "z", 1, 0, on_result, &r));
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "ETCDCTL_API=3 etcdctl --endpoints=%s compact %lld >/dev/null", url,
+             (long long)r.revision);
+    cr_assert_eq(system(cmd), 0);
+    relay_start(rport);
+    run_until(is_gone, &l, "/m/b");
+    cr_assert(is_gone(&l, "/m/b"), "the deletion compacted away was found by the read");
+    cr_assert(is_held(&l, "/m/c"));
+    cr_assert(is_held(&l, "/m/d"));
+    cl_mirror_get_stats(m, &st);
+    cr_assert_geq(st.compacted, 1);
+    cr_assert_eq(st.swept, 1);
+    cr_assert_eq(l.syncs, 2);
+    cr_assert_eq(l.deletes, 2);
+
+    cl_mirror_stop(m);
+    relay_kill();
+    closed = false;
+    cl_etcd_close(me, on_closed, NULL);
+    wait_for(&closed);
+    cl_mirror_free(m, NULL, NULL);
+    uv_close((uv_handle_t *)&pause_timer, NULL);
     close_client(e);
 }

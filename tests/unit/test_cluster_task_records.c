@@ -355,6 +355,44 @@ Test(cluster_task_records, status_and_stop)
     cr_assert_str_eq(sb.reason, "rolling back");
     kv = kv_of(ROOT "stops/" RID, v.data);
     cr_assert_eq(cl_tk_stop_read(ROOT "stops/", &kv, &sb, why, sizeof why), -EINVAL);
+    cr_assert_str_eq(sb.code, "", "a record without a code (an older agent's) reads");
+    /* a service's stop: the scheduler's code and sentence, back as written */
+    snprintf(sp.code, sizeof sp.code, "ServiceSchedulerInitiated");
+    snprintf(sp.reason, sizeof sp.reason, "Task stopped by (service web) deployment ecs-svc/1");
+    es_buf_reset(&v);
+    cr_assert_eq(cl_tk_stop_write(&sp, &v), 0);
+    cr_assert_not_null(strstr(v.data, "\"stopCode\":\"ServiceSchedulerInitiated\""));
+    kv = kv_of(ROOT "stops/" TID, v.data);
+    cr_assert_eq(cl_tk_stop_read(ROOT "stops/", &kv, &sb, why, sizeof why), 0, "%s", why);
+    cr_assert_str_eq(sb.code, "ServiceSchedulerInitiated");
+    cr_assert_str_eq(sb.reason, "Task stopped by (service web) deployment ecs-svc/1");
+    snprintf(sp.code, sizeof sp.code, "UserInitiated");
+    es_buf_reset(&v);
+    cr_assert_eq(cl_tk_stop_write(&sp, &v), 0);
+    kv = kv_of(ROOT "stops/" TID, v.data);
+    cr_assert_eq(cl_tk_stop_read(ROOT "stops/", &kv, &sb, why, sizeof why), 0, "%s", why);
+    cr_assert_str_eq(sb.code, "UserInitiated");
+    /* a code that is not ECS's: refused both ways */
+    snprintf(sp.code, sizeof sp.code, "Whatever");
+    es_buf_reset(&v);
+    cr_assert_eq(cl_tk_stop_write(&sp, &v), -EINVAL);
+    static const char *const bad_stops[] = {
+        "{\"taskId\":\"" TID "\",\"stopCode\":\"Whatever\",\"reason\":\"r\"}",
+        "{\"taskId\":\"" TID "\",\"stopCode\":7,\"reason\":\"r\"}",
+        "{\"taskId\":\"" TID "\",\"stopCode\":\"userinitiated\",\"reason\":\"r\"}",
+        "{\"taskId\":\"" TID "\",\"stopCode\":\"UserInitiated\\n\",\"reason\":\"r\"}",
+        "{\"taskId\":\"" TID
+        "\",\"stopCode\":\"ServiceSchedulerInitiatedServiceSchedulerInitiated\"}",
+    };
+    for (size_t i = 0; i < sizeof bad_stops / sizeof *bad_stops; i++) {
+        kv = kv_of(ROOT "stops/" TID, bad_stops[i]);
+        cr_assert_eq(cl_tk_stop_read(ROOT "stops/", &kv, &sb, why, sizeof why), -EINVAL,
+                     "stop case %zu", i);
+    }
+    cr_assert(cl_tk_stop_code_ok("TerminationNotice"));
+    cr_assert_not(cl_tk_stop_code_ok(""));
+    cr_assert_not(cl_tk_stop_code_ok(NULL));
+    sp.code[0] = '\0';
     snprintf(sp.reason, sizeof sp.reason, "tab\there");
     cr_assert_eq(cl_tk_stop_write(&sp, &v), -EINVAL);
     es_buf_free(&v);
@@ -489,4 +527,34 @@ Test(cluster_task_records, lost_decision)
     cr_assert(cl_tk_task_lost(true, false, 2000, 2000, "PENDING"));
     cr_assert(cl_tk_task_lost(true, false, 2000, 2000, NULL), "only an assignment");
     cr_assert_not(cl_tk_task_lost(true, false, 60000, 2000, "STOPPED"), "already STOPPED");
+}
+
+/* STOPPED records expire: only STOPPED ones, keep_s after stoppedAt (or
+ * createdAt without one), never with keep_s 0, not with a clock behind. */
+Test(cluster_task_records, stopped_records_expire)
+{
+    cl_tk_status st;
+    memset(&st, 0, sizeof st);
+    snprintf(st.last_status, sizeof st.last_status, "STOPPED");
+    st.created_at = 1000;
+    st.stopped_at = 2000;
+    cr_assert_not(cl_tk_status_expired(&st, 2000 + 3599, 3600));
+    cr_assert(cl_tk_status_expired(&st, 2000 + 3600, 3600));
+    cr_assert(cl_tk_status_expired(&st, 2000 + 90000, 3600));
+    cr_assert_not(cl_tk_status_expired(&st, 2000 + 90000, 0), "0 keeps them");
+    cr_assert_not(cl_tk_status_expired(&st, 2000 + 90000, -5));
+    cr_assert_not(cl_tk_status_expired(&st, 1500, 1), "a clock behind the record's waits");
+    st.stopped_at = 0; /* no stoppedAt: from its createdAt */
+    cr_assert(cl_tk_status_expired(&st, 1000 + 3600, 3600));
+    cr_assert_not(cl_tk_status_expired(&st, 1000 + 3599, 3600));
+    st.stopped_at = 2000;
+    static const char *const alive[] = {"PROVISIONING", "PENDING",        "RUNNING", "DEACTIVATING",
+                                        "STOPPING",     "DEPROVISIONING", ""};
+    for (size_t i = 0; i < sizeof alive / sizeof *alive; i++) {
+        snprintf(st.last_status, sizeof st.last_status, "%s", alive[i]);
+        cr_assert_not(cl_tk_status_expired(&st, 2000 + 90000, 3600), "%s", alive[i]);
+    }
+    snprintf(st.last_status, sizeof st.last_status, "STOPPED");
+    st.stopped_at = INT64_MAX;
+    cr_assert_not(cl_tk_status_expired(&st, 2000, 3600), "no overflow");
 }

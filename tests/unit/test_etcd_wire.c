@@ -256,6 +256,38 @@ Test(etcd_wire, requests)
     cr_assert_str_eq(es_json_get_str(cmp, "target"), "CREATE");
     cr_assert_str_eq(es_json_get_str(cmp, "create_revision"), "0");
     es_json_free(j);
+    /* more compares (a batch of placements): all in the compare list, in order */
+    static cl_txn_cmp more[CL_ETCD_TXN_OPS_MAX];
+    more[0] = (cl_txn_cmp){.key = "/a/c", .target = CL_CMP_MOD, .revision = 7};
+    more[1] = (cl_txn_cmp){.key = "/a/d", .target = CL_CMP_VERSION, .revision = 2};
+    t.more = more;
+    t.n_more = 2;
+    es_buf_reset(&b);
+    cr_assert_eq(cl_wire_txn(&b, &t), 0);
+    j = body(&b);
+    cr_assert_eq(es_json_get(j, "compare")->u.array.n, 3);
+    cmp = es_json_at(es_json_get(j, "compare"), 1);
+    cr_assert_str_eq(es_json_get_str(cmp, "key"), "L2EvYw==");
+    cr_assert_str_eq(es_json_get_str(cmp, "mod_revision"), "7");
+    cmp = es_json_at(es_json_get(j, "compare"), 2);
+    cr_assert_str_eq(es_json_get_str(cmp, "target"), "VERSION");
+    cr_assert_str_eq(es_json_get_str(cmp, "version"), "2");
+    es_json_free(j);
+    /* refused: more than etcd's 128 compares, a bad one, more without a list */
+    for (size_t i = 2; i < CL_ETCD_TXN_OPS_MAX; i++)
+        more[i] = more[0];
+    t.n_more = CL_ETCD_TXN_OPS_MAX - 1;
+    es_buf_reset(&b);
+    cr_assert_eq(cl_wire_txn(&b, &t), 0, "128 compares in all");
+    t.n_more = CL_ETCD_TXN_OPS_MAX;
+    es_buf_reset(&b);
+    cr_assert_eq(cl_wire_txn(&b, &t), -EINVAL, "129 compares");
+    t.n_more = 2;
+    more[1].key = "";
+    cr_assert_eq(cl_wire_txn(&b, &t), -EINVAL, "a compare without a key");
+    t.more = NULL;
+    cr_assert_eq(cl_wire_txn(&b, &t), -EINVAL);
+    t.n_more = 0;
     /* refused: no key, a key too long, a value too long */
     es_buf_reset(&b);
     cr_assert_eq(cl_wire_range(&b, "", false), -EINVAL);

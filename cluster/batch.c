@@ -1,0 +1,110 @@
+/* The leader's batch of placements (batch.h): the bounds first, then each
+ * request placed over what the ones before it left. */
+#include "cluster/batch.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* Keys under our root: the longest is an assignment's. */
+#define KEY_MAX (sizeof CL_KEY_ROOT + CL_CLUSTER_MAX + 16 + CL_INSTANCE_ID_MAX + 1 + CL_TK_ID_HEX)
+/* A result's value: its fixed fields and CL_TK_COUNT_MAX tasks' IDs and
+ * instances (each at most 2 * 64 characters), with the reason. */
+#define RESULT_MAX (256 + CL_TK_COUNT_MAX * (64 + CL_TK_ID_HEX + CL_INSTANCE_ID_MAX) + 128)
+/* An assignment's value less its strings of variable length: IDs,
+ * numbers, names, the JSON punctuation. */
+#define ASSIGNMENT_FIXED 512
+#define OP_JSON 96 /* {"request_put":{"key":"","value":""}}, and a compare's words */
+
+static size_t b64(size_t n)
+{
+    return (n + 2) / 3 * 4;
+}
+
+/* A text written by es_jw: at most twice its length (quotes and
+ * backslashes escaped; the records refuse control characters). */
+static size_t json_str(const char *s)
+{
+    return 2 * strnlen(s, 4096);
+}
+
+size_t cl_bt_request_ops(const cl_tk_request *rq)
+{
+    return (size_t)(rq->count > 0 ? rq->count : 0) + 2;
+}
+
+size_t cl_bt_request_bytes(const cl_tk_request *rq)
+{
+    size_t count = (size_t)(rq->count > 0 ? rq->count : 0);
+    size_t asg = ASSIGNMENT_FIXED + json_str(rq->family) + json_str(rq->group) +
+                 json_str(rq->started_by) + json_str(rq->launch_type) + 1 +
+                 (rq->overrides ? rq->overrides_len : 0);
+    size_t key = b64(KEY_MAX);
+    return count * (OP_JSON + key + b64(asg)) /* the assignments */
+           + OP_JSON + key + b64(RESULT_MAX)  /* the result */
+           + OP_JSON + key                    /* the request's delete */
+           + OP_JSON + key + 24;              /* its compare and revision */
+}
+
+int cl_bt_place(cl_pl_candidate *cands, size_t n_cands, cl_bt_group_fn group_tasks, void *arg,
+                cl_tk_request *const *rqs, size_t n, size_t max_requests, uint64_t seed,
+                cl_bt_outcome *out, size_t *taken)
+{
+    if (!rqs || !out || !taken || n == 0 || (n_cands && !cands))
+        return -EINVAL;
+    *taken = 0;
+    if (max_requests == 0 || max_requests > CL_BT_REQUESTS_MAX)
+        max_requests = CL_BT_REQUESTS_MAX;
+    size_t ops = 0, bytes = 0, k = 0;
+    for (; k < n && k < max_requests; k++) {
+        const cl_tk_request *rq = rqs[k];
+        if (!rq || rq->count < 1 || rq->count > CL_TK_COUNT_MAX)
+            return -EINVAL;
+        size_t o = cl_bt_request_ops(rq), b = cl_bt_request_bytes(rq);
+        if (k > 0 && (ops + o > CL_BT_OPS_MAX || bytes + b > CL_BT_BYTES_MAX))
+            break;
+        ops += o;
+        bytes += b;
+    }
+    for (size_t i = 0; i < k; i++) {
+        const cl_tk_request *rq = rqs[i];
+        cl_bt_outcome *oc = &out[i];
+        memset(oc, 0, sizeof *oc);
+        /* the group's tasks on each candidate: the live ones, and this
+         * batch's own placed so far */
+        for (size_t c = 0; c < n_cands; c++) {
+            cands[c].group_tasks = group_tasks ? group_tasks(arg, cands[c].in->id, rq->group) : 0;
+            for (size_t j = 0; j < i; j++) {
+                if (out[j].err || strcmp(rqs[j]->group, rq->group) != 0)
+                    continue;
+                for (size_t t = 0; t < out[j].placed; t++)
+                    cands[c].group_tasks += out[j].where[t] == c;
+            }
+        }
+        cl_pl_strategy strategies[CL_PL_STRATEGIES_MAX];
+        cl_pl_constraint constraints[CL_PL_CONSTRAINTS_MAX];
+        char why[200];
+        int r = cl_tk_request_compile(rq, strategies, constraints, why, sizeof why);
+        if (r < 0) {
+            oc->err = r;
+            continue;
+        }
+        /* a draw of its own for each request (splitmix64's increment) */
+        cl_pl_request pr = {.cpu = rq->cpu,
+                            .memory = rq->memory,
+                            .count = (size_t)rq->count,
+                            .strategies = strategies,
+                            .n_strategies = rq->n_strategies,
+                            .constraints = constraints,
+                            .n_constraints = rq->n_constraints,
+                            .seed = seed + (uint64_t)i * 0x9e3779b97f4a7c15ull};
+        r = cl_pl_place(cands, n_cands, &pr, oc->where, &oc->placed, &oc->reason);
+        for (size_t c = 0; c < rq->n_constraints; c++)
+            cl_pl_constraint_clear(&constraints[c]);
+        if (r < 0) {
+            oc->err = r;
+            oc->placed = 0;
+        }
+    }
+    *taken = k;
+    return 0;
+}
