@@ -241,61 +241,6 @@ static int run_common(ag_api_tasks *t, ag_api_req *rq, const launch *l)
     return r;
 }
 
-/* RunTask's answer once its tasks' first rows are durable (the engine
- * syncs them while the secrets are resolved, ag_engine_run_task): a task
- * ARN the caller is given is one a restart knows. */
-#define RUN_ANSWER_MAX (1u << 20)
-typedef struct run_wait {
-    ag_api *api;
-    aw_listener_reply *reply; /* NULL: the call was answered at once */
-} run_wait;
-
-static void on_rows_durable(void *arg, int status, ag_task *const *tasks, size_t n)
-{
-    run_wait *w = arg;
-    if (!w->reply) {
-        es_free(w);
-        return;
-    }
-    if (status == -ECANCELED) {
-        ag_api_reply_error(w->api, w->reply, SERVER,
-                           "taskDefinition: the agent is stopping: the task was not launched");
-        es_free(w);
-        return;
-    }
-    if (status < 0) {
-        /* as when the first commit itself fails (run_tagged): the store's words */
-        const char *why = ag_api_store_errmsg(w->api);
-        es_err("RunTask: the tasks' first rows could not be made durable: %s", why);
-        ag_api_reply_error(w->api, w->reply, SERVER,
-                           "taskDefinition: the task could not be created: the state store "
-                           "failed: %s",
-                           why);
-        es_free(w);
-        return;
-    }
-    es_buf out;
-    es_buf_init(&out, RUN_ANSWER_MAX);
-    es_jw jw;
-    es_jw_init(&jw, &out);
-    es_jw_obj(&jw);
-    es_jw_key(&jw, "tasks");
-    es_jw_arr(&jw);
-    for (size_t i = 0; i < n; i++)
-        ag_task_write_json(tasks[i], &jw);
-    es_jw_arr_end(&jw);
-    es_jw_key(&jw, "failures");
-    es_jw_arr(&jw);
-    es_jw_arr_end(&jw);
-    es_jw_obj_end(&jw);
-    if (es_jw_finish(&jw) < 0)
-        ag_api_reply_error(w->api, w->reply, SERVER, "the answer is too large");
-    else
-        aw_listener_reply_ok(w->reply, out.data, out.len);
-    es_buf_free(&out);
-    es_free(w);
-}
-
 /* The tasks' tags, once they exist: a store failure is logged (the tasks
  * run; their tags are missing from ListTagsForResource). */
 static void tag_tasks(ag_api_req *rq, ag_task **tasks, size_t n, const ag_tags *tags)
@@ -368,15 +313,7 @@ static int run_tagged(ag_api_tasks *t, ag_api_req *rq, const launch *l, const ch
                           .group = group,
                           .launch_type = l->launch_type};
     ag_task *tasks[AG_ENGINE_RUN_MAX];
-    run_wait *wait = rq->call ? es_calloc(1, sizeof *wait) : NULL;
-    if (wait) {
-        wait->api = rq->api;
-        req.durable = on_rows_durable;
-        req.durable_arg = wait;
-    }
     r = ag_engine_run_task(t->engine, &req, tasks); /* owns td and ov from here */
-    if (r != AG_ENGINE_LATER)
-        es_free(wait); /* no call follows */
     if (r == -ENOSPC) {
         es_jw_key(rq->w, "tasks");
         es_jw_arr(rq->w);
@@ -407,9 +344,6 @@ static int run_tagged(ag_api_tasks *t, ag_api_req *rq, const launch *l, const ch
     tag_tasks(rq, tasks, (size_t)l->count, tags);
     if (l->token)
         idem_add(t, l->token, hash, now, tasks, (size_t)l->count);
-    if (r == AG_ENGINE_LATER && (wait->reply = aw_listener_defer(rq->call)))
-        return AW_LISTENER_LATER; /* on_rows_durable answers */
-    /* durable already, or no memory to wait (the launch still waits) */
     write_task_list(rq, tasks, (size_t)l->count);
     es_jw_key(rq->w, "failures");
     es_jw_arr(rq->w);

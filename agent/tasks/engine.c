@@ -54,13 +54,9 @@ int ag_eng_stop_timeout(const etask *et, size_t i)
  * of 1,000 containers' die events was 4,000 commits on the loop thread, one
  * fsync each, seconds during which no API call was answered. The state in
  * memory is the truth; a crash between a change and its write is what a
- * restart reconciles with Docker anyway. Only a new task's first row must
- * be durable before its launch touches Docker (nothing is launched that is
- * not recorded): it is committed at once, in RunTask's call, and its sync
- * runs while the secrets are resolved; the create waits for it (row_gen,
- * rows_settled) and so does RunTask's answer. Committed durably on the loop
- * it cost the launch an fsync before the resolution began (1-12 ms under
- * load, issue 22).
+ * restart reconciles with Docker anyway. Only a new task's first row is
+ * written at once and durably (RunTask fails without it: nothing is launched
+ * that is not recorded).
  *
  * Nor does the loop wait for the disk: the transaction is committed without
  * its fsync (ag_store_tasks_put_behind: in the OS's cache, so a crash of the
@@ -105,66 +101,6 @@ static void mark_written(etask *et, bool ok, uint64_t behind_gen)
 
 static void start_sync(ag_engine *e);
 
-/* Tells the callers waiting for rows up to gen (row_wait): status 0 or
- * -errno. */
-static void rows_tell(ag_engine *e, uint64_t gen, int status)
-{
-    for (row_wait **pw = &e->row_waits; *pw;) {
-        row_wait *w = *pw;
-        if (w->gen > gen) {
-            pw = &w->next;
-            continue;
-        }
-        *pw = w->next;
-        w->fn(w->arg, status, w->tasks, w->n);
-        es_free(w);
-    }
-}
-
-/* After a sync: the first rows it covered are durable, and their launches
- * go on to Docker. After a failed one, those rows are written once more,
- * durably, on the loop; if the store refuses that too, their launches fail
- * (nothing of them was created). */
-static void rows_settled(ag_engine *e, uint64_t upto, bool synced)
-{
-    size_t n = 0;
-    for (etask *et = e->tasks; et; et = et->next)
-        n += et->row_gen && et->row_gen <= upto;
-    if (!n) {
-        rows_tell(e, upto, 0);
-        return;
-    }
-    int status = 0;
-    if (!synced) {
-        const ag_task **ts = es_malloc(n * sizeof *ts);
-        size_t k = 0;
-        for (etask *et = e->tasks; ts && et; et = et->next)
-            if (et->row_gen && et->row_gen <= upto)
-                ts[k++] = et->t;
-        status = ts && ag_store_tasks_put(e->cfg.store, ts, k) == 0 ? 0 : -EIO;
-        es_free(ts);
-        if (status == 0)
-            e->sync_failed = false; /* the disk takes writes again */
-    }
-    for (etask *et = e->tasks; et; et = et->next) {
-        if (!et->row_gen || et->row_gen > upto)
-            continue;
-        et->row_gen = 0;
-        et->row_settled = true;
-        if (status == 0 && !synced)
-            mark_written(et, true, 0);
-        else if (status < 0 && et->t->desired_status != AG_TASK_STOPPED)
-            ag_eng_fail_launch(et, "ResourceInitializationError: the task could not be "
-                                   "recorded: the agent's state store failed");
-    }
-    rows_tell(e, upto, status);
-    for (etask *et = e->tasks; et; et = et->next)
-        if (et->row_settled) {
-            et->row_settled = false;
-            ag_eng_advance(et); /* to the create (or the stop) */
-        }
-}
-
 static void sync_done(ag_engine *e, int res)
 {
     e->syncing = false;
@@ -187,8 +123,6 @@ static void sync_done(ag_engine *e, int res)
                 note_persisted(et, true, NULL);
         e->durable_gen = e->sync_gen;
     }
-    if (!e->closing)
-        rows_settled(e, e->sync_gen, res >= 0);
     if (e->closing) {
         ag_eng_maybe_free(e); /* its last flush is durable */
         return;
@@ -204,51 +138,6 @@ static void on_synced(uv_fs_t *req)
     int res = (int)req->result;
     uv_fs_req_cleanup(req);
     sync_done(req->data, res);
-}
-
-/* A RunTask's rows written while the sync in flight began earlier: their
- * own fdatasync at once, beside it, rather than after it (sync_again): two
- * fsyncs one after the other were the launch's wait. It covers every write
- * before it began; the bookkeeping of the writes behind stays the main
- * sync's (which covers these rows again). */
-typedef struct row_sync {
-    uv_fs_t req;
-    ag_engine *e;
-    uint64_t gen;
-} row_sync;
-
-static void on_row_synced(uv_fs_t *req)
-{
-    row_sync *rs = req->data;
-    ag_engine *e = rs->e;
-    int res = (int)req->result;
-    uint64_t gen = rs->gen;
-    uv_fs_req_cleanup(req);
-    es_free(rs);
-    e->inflight--;
-    if (e->closing) {
-        ag_eng_maybe_free(e);
-        return;
-    }
-    rows_settled(e, gen, res >= 0);
-}
-
-/* true when the rows up to gen have a sync of their own under way */
-static bool start_row_sync(ag_engine *e, uint64_t gen)
-{
-    int fd = ag_store_sync_fd(e->cfg.store);
-    row_sync *rs = fd >= 0 ? es_calloc(1, sizeof *rs) : NULL;
-    if (!rs)
-        return false;
-    rs->e = e;
-    rs->gen = gen;
-    rs->req.data = rs;
-    if (uv_fs_fdatasync(e->loop, &rs->req, fd, on_row_synced) < 0) {
-        es_free(rs);
-        return false;
-    }
-    e->inflight++;
-    return true;
 }
 
 /* The log's fdatasync for every write behind so far, on the thread pool. */
@@ -562,7 +451,7 @@ static bool make_room(ag_engine *e, size_t need)
         last = last->next;
     for (etask *et = last; et && e->ntasks + need > AG_ENGINE_TASKS_MAX;) {
         etask *prev = et->prev;
-        if (et->t->last_status == AG_TASK_STOPPED && !et->ops && !et->row_gen &&
+        if (et->t->last_status == AG_TASK_STOPPED && !et->ops &&
             (et->cleaned || ag_eng_external(et))) {
             ag_store_task_delete(e->cfg.store, et->t->arn);
             etask_unlink_free(e, et);
@@ -624,16 +513,13 @@ int ag_engine_run_task(ag_engine *e, ag_run_request *req, ag_task **tasks)
         et->launch_started_ms = uv_now(e->loop);
         made[n] = et;
     }
-    /* the tasks' first rows in one transaction (one fsync for the count, not
-     * one each: a RunTask of 10 waited for 10); behind while the loop runs,
-     * the sync started below, after the resolutions */
-    bool behind = !e->closing && e->flush_ready && !e->sync_failed;
+    /* the tasks' first rows, durably and in one transaction: one fsync for
+     * the count, not one each (a RunTask of 10 waited for 10) */
     if (rc == 0) {
         const ag_task *rows[AG_ENGINE_RUN_MAX];
         for (int i = 0; i < n; i++)
             rows[i] = made[i]->t;
-        if ((behind ? ag_store_tasks_put_behind(e->cfg.store, rows, (size_t)n)
-                    : ag_store_tasks_put(e->cfg.store, rows, (size_t)n)) < 0)
+        if (ag_store_tasks_put(e->cfg.store, rows, (size_t)n) < 0)
             rc = -EIO;
     }
     if (rc < 0) {
@@ -644,9 +530,6 @@ int ag_engine_run_task(ag_engine *e, ag_run_request *req, ag_task **tasks)
             etask_unlink_free(e, made[i]);
         goto out;
     }
-    uint64_t gen = behind ? ++e->write_gen : 0;
-    for (int i = 0; i < n; i++)
-        made[i]->written_gen = made[i]->row_gen = gen;
     for (int i = 0; i < n; i++) {
         etask *et = made[i];
         es_info("task %s: launching %s:%lld", et->t->id, td->family, (long long)td->revision);
@@ -668,26 +551,6 @@ int ag_engine_run_task(ag_engine *e, ag_run_request *req, ag_task **tasks)
             ag_eng_op_begin(et);
         }
         tasks[i] = et->t;
-    }
-    if (gen) {
-        /* a sync that cannot start settles the rows at once (rows_settled):
-         * the caller is asked to wait only when they are not */
-        if (!e->syncing || !start_row_sync(e, gen))
-            start_sync(e);
-        row_wait *w = req->durable && made[0]->row_gen ? es_calloc(1, sizeof *w) : NULL;
-        if (w) {
-            *w = (row_wait){.next = e->row_waits,
-                            .gen = gen,
-                            .fn = req->durable,
-                            .arg = req->durable_arg,
-                            .n = (size_t)n};
-            for (int i = 0; i < n; i++)
-                w->tasks[i] = made[i]->t;
-            e->row_waits = w;
-            rc = AG_ENGINE_LATER;
-        }
-        /* (without memory for w the caller answers now; the create still
-         * waits for the rows) */
     }
 out:
     tdref_unref(r);
@@ -1107,8 +970,6 @@ void ag_engine_close(ag_engine *e, void (*done)(void *arg), void *arg)
      * the clients' cancellation */
     for (etask *et = e->tasks; et; et = et->next)
         ag_eng_release_values(et);
-    /* launches waiting for their rows never reach Docker now */
-    rows_tell(e, UINT64_MAX, -ECANCELED);
     ag_eng_flush(e); /* what is dirty, and a last try for what the store refused */
     size_t behind = 0;
     for (etask *et = e->tasks; et; et = et->next)

@@ -103,29 +103,13 @@ typedef struct ag_run_request {
     /* the tasks' IDs (count of them), as the cluster's leader chose them;
      * NULL: new ones */
     const char *const *task_ids;
-    /* Told once the tasks' first rows are durable (the caller's answer waits
-     * for it); NULL: nobody waits (the launch does, see below). */
-    void (*durable)(void *arg, int status, ag_task *const *tasks, size_t n);
-    void *durable_arg;
 } ag_run_request;
 
 /* Creates count tasks in PROVISIONING and starts launching them. On success
  * tasks[0..count) point at the engine's tasks (valid until the next engine
  * call that may remove tasks; write their JSON right away). On failure the
- * request's td/overrides are still freed. 0, AG_ENGINE_LATER, -ENOMEM,
- * -ENOSPC (too many tasks), -EIO (store).
- *
- * The tasks' first rows are committed at once but made durable (the log's
- * fdatasync) on libuv's thread pool while the secrets are resolved: no
- * container is created before they are (nothing is launched that a restart
- * would not know). With req->durable set, AG_ENGINE_LATER says the rows are
- * not durable yet and req->durable is called once they are: status 0; -EIO
- * when the store could not make them so (the sync failed, and so did the
- * durable write tried at once after it: the launches fail, nothing was
- * created); -ECANCELED when the engine closes first (nothing is created
- * either). The tasks passed then are the ones returned here (kept until
- * the call). 0 means the rows are durable already: no call follows. */
-#define AG_ENGINE_LATER 1
+ * request's td/overrides are still freed. 0, -ENOMEM, -ENOSPC (too many
+ * tasks), -EIO (store). */
 int ag_engine_run_task(ag_engine *e, ag_run_request *req, ag_task **tasks);
 
 /* Containers Docker's own clients create and start through the agent's

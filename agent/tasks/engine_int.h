@@ -45,17 +45,6 @@ typedef enum launch_phase {
 } launch_phase;
 
 typedef struct etask etask;
-
-/* A caller of ag_engine_run_task waiting for its rows (req->durable). */
-typedef struct row_wait {
-    struct row_wait *next;
-    uint64_t gen; /* the write behind holding the rows */
-    void (*fn)(void *arg, int status, ag_task *const *tasks, size_t n);
-    void *arg;
-    size_t n;
-    ag_task *tasks[AG_ENGINE_RUN_MAX];
-} row_wait;
-
 struct etask {
     etask *prev, *next;
     ag_engine *e;
@@ -74,10 +63,6 @@ struct etask {
     unsigned stop_failures;
     bool dirty;           /* changed since its row was last written (ag_eng_flush) */
     uint64_t written_gen; /* e->write_gen of its last write behind (ag_eng_flush) */
-    /* the write behind of its first row (ag_engine_run_task) until a sync
-     * made it durable: no Docker call before; 0 when durable */
-    uint64_t row_gen;
-    bool row_settled;     /* (rows_settled: to advance once the callers were told) */
     bool unpersisted;     /* the store did not take its last write: the sweep retries */
     bool refreshing;      /* a resolution for its refresh files is in flight */
     bool volumes_ready;   /* its Docker volumes were asked for (task_volumes.c) */
@@ -136,8 +121,6 @@ struct ag_engine {
     uv_fs_t sync_req;
     bool syncing, sync_again, sync_failed;
     uint64_t write_gen, sync_gen, durable_gen;
-    /* RunTasks whose caller waits for their first rows to be durable */
-    struct row_wait *row_waits;
     /* reconciling lists: one at a time; another asked for while one is in
      * flight runs after it */
     uint64_t lists_issued;

@@ -589,13 +589,6 @@ void ag_eng_advance(etask *et)
     case L_RESOLVE:
         return; /* the resolver answers */
     case L_CREATE:
-        /* nothing of it in Docker before its first row is durable (a crash
-         * of the machine would leave a container, its values in its Env, of
-         * a task no restart knows): rows_settled advances it (engine.c).
-         * Its secret files may be written already: the next start removes
-         * those of a task it does not know (ag_eng_files_sweep) */
-        if (et->row_gen)
-            return;
         if (ag_eng_volumes_prepare(et))
             return; /* the volumes first */
         if (et->step < t->n_containers) {

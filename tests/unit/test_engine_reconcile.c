@@ -466,27 +466,17 @@ static bool runs_after(void *arg)
     "{\"family\":\"rec\",\"networkMode\":\"none\",\"containerDefinitions\":["                      \
     "{\"name\":\"app\",\"image\":\"local/busybox:latest\",\"command\":[\"sleep\",\"300\"]}]}"
 
-static ag_taskdef *registered(void)
+static void run(char *arn, size_t n)
 {
     ag_taskdef *td = NULL;
     ag_td_error e;
     ag_td_ctx ctx = {.region = "us-east-1", .account = "123456789012"};
     cr_assert_eq(ag_taskdef_parse(TD, strlen(TD), &ctx, &td, &e), 0, "%s", e.message);
     cr_assert_eq(ag_store_taskdef_register(store, td, 1700000000), 0);
-    return td;
-}
-
-static void run_registered(ag_taskdef *td, char *arn, size_t n)
-{
     ag_run_request req = {.td = td, .count = 1, .started_by = "test"};
     ag_task *tasks[1];
     cr_assert_eq(ag_engine_run_task(engine, &req, tasks), 0);
     snprintf(arn, n, "%s", tasks[0]->arn);
-}
-
-static void run(char *arn, size_t n)
-{
-    run_registered(registered(), arn, n);
 }
 
 Test(reconcile, an_exit_without_an_event_is_found_by_the_periodic_list)
@@ -1013,15 +1003,13 @@ Test(reconcile, rows_written_behind_are_synced_and_a_failed_sync_writes_them_aga
     es_log_set_sink(persist_sink, NULL);
     sweep_ms = 50; /* the sweep writes again what the store did not take */
     engine_up(0);
-    ag_taskdef *td = registered(); /* a durable write: the log is there */
+    char arn[256];
+    run(arn, sizeof arn);
+    /* RunTask's row is durable (it made the log); the next ones go behind */
     char wal[128];
     snprintf(wal, sizeof wal, "%s/agent.db-wal", dir);
-    cr_assert_eq(access(wal, F_OK), 0, "the write-ahead log after the registration");
+    cr_assert_eq(access(wal, F_OK), 0, "the write-ahead log after RunTask's row");
     cr_assert_eq(unlink(wal), 0);
-    /* RunTask's first row goes behind; its sync cannot be done, so the row
-     * is written durably at once and the launch goes on */
-    char arn[256];
-    run_registered(td, arn, sizeof arn);
     want w = {arn, AG_TASK_RUNNING};
     cr_assert(run_until(has_status, &w, 5000));
     stored_want sw = {arn, AG_TASK_RUNNING};
@@ -1048,128 +1036,4 @@ Test(reconcile, rows_written_behind_follow_the_task)
     cr_assert(run_until(stored_status, &sw, 5000), "STOPPED is not in the store");
     cr_assert_eq(persist_log[0], '\0', "log: %s", persist_log);
     es_log_set_sink(NULL, NULL);
-}
-
-/* RunTask's first row is committed at once and synced on the thread pool
- * while the secrets are resolved: the caller waiting for it is told once
- * it is durable, and no container is created before. */
-typedef struct durable_seen {
-    int calls, status;
-    int created_then; /* creates the fake had seen when told */
-    ag_task_status status_then;
-    char arn[256];
-} durable_seen;
-
-static void on_durable(void *arg, int status, ag_task *const *tasks, size_t n)
-{
-    durable_seen *d = arg;
-    d->calls++;
-    d->status = status;
-    d->created_then = ncreated;
-    cr_assert_eq(n, 1);
-    d->status_then = tasks[0]->last_status;
-    snprintf(d->arn, sizeof d->arn, "%s", tasks[0]->arn);
-}
-
-static bool durable_told(void *arg)
-{
-    return ((durable_seen *)arg)->calls > 0;
-}
-
-/* libuv's thread pool held busy, so that the log's fdatasync waits in its
- * queue until the test lets it run. */
-static uv_sem_t gate;
-static uv_work_t blockers[128];
-static int nblockers;
-
-static void block_work(uv_work_t *w)
-{
-    (void)w;
-    uv_sem_wait(&gate);
-}
-
-static void block_after(uv_work_t *w, int status)
-{
-    (void)w;
-    (void)status;
-    nblockers--;
-}
-
-static void hold_pool(void)
-{
-    const char *v = getenv("UV_THREADPOOL_SIZE");
-    int n = v && atoi(v) > 0 ? atoi(v) : 4;
-    cr_assert(n <= (int)(sizeof blockers / sizeof *blockers));
-    cr_assert_eq(uv_sem_init(&gate, 0), 0);
-    for (int i = 0; i < n; i++)
-        cr_assert_eq(uv_queue_work(&loop, &blockers[i], block_work, block_after), 0);
-    nblockers = n;
-}
-
-static void release_pool(void)
-{
-    for (int i = nblockers; i > 0; i--)
-        uv_sem_post(&gate);
-}
-
-static bool pool_released(void *arg)
-{
-    (void)arg;
-    return nblockers == 0;
-}
-
-Test(reconcile, no_create_before_the_first_row_is_durable_and_the_caller_is_told)
-{
-    engine_up(0);
-    hold_pool(); /* the row's sync cannot run yet */
-    durable_seen d = {0};
-    ag_run_request req = {.td = registered(),
-                          .count = 1,
-                          .started_by = "test",
-                          .durable = on_durable,
-                          .durable_arg = &d};
-    ag_task *tasks[1];
-    cr_assert_eq(ag_engine_run_task(engine, &req, tasks), AG_ENGINE_LATER);
-    /* resolved (no secrets) and waiting: nothing reaches Docker meanwhile */
-    run_until(never, NULL, 300);
-    cr_assert_eq(d.calls, 0, "told before the sync");
-    cr_assert_eq(ncreated, 0, "a container was created before the row was durable");
-    cr_assert_eq(ag_engine_find_task(engine, tasks[0]->arn)->last_status, AG_TASK_PENDING);
-    release_pool();
-    cr_assert(run_until(durable_told, &d, 5000), "never told");
-    cr_assert_eq(d.calls, 1);
-    cr_assert_eq(d.status, 0);
-    cr_assert_eq(d.created_then, 0, "a container was created before the row was durable");
-    cr_assert_str_eq(d.arn, tasks[0]->arn);
-    /* the row is in the store, and the launch goes on */
-    ag_task *t = NULL;
-    cr_assert_eq(ag_store_task_get(store, d.arn, &t), 0);
-    ag_task_free(t);
-    want w = {d.arn, AG_TASK_RUNNING};
-    cr_assert(run_until(has_status, &w, 5000), "the task did not reach RUNNING");
-    cr_assert_eq(ncreated, 1);
-    cr_assert_eq(d.calls, 1, "told twice");
-    cr_assert(run_until(pool_released, NULL, 5000));
-    uv_sem_destroy(&gate);
-}
-
-/* An engine that closes before the sync came back tells the caller so, and
- * the launch never reaches Docker. */
-Test(reconcile, a_close_before_the_rows_are_durable_cancels_the_wait)
-{
-    engine_up(0);
-    durable_seen d = {0};
-    ag_run_request req = {.td = registered(),
-                          .count = 1,
-                          .started_by = "test",
-                          .durable = on_durable,
-                          .durable_arg = &d};
-    ag_task *tasks[1];
-    cr_assert_eq(ag_engine_run_task(engine, &req, tasks), AG_ENGINE_LATER);
-    ag_engine_close(engine, NULL, NULL);
-    engine = NULL;
-    cr_assert_eq(d.calls, 1);
-    cr_assert_eq(d.status, -ECANCELED);
-    uv_run(&loop, UV_RUN_NOWAIT);
-    cr_assert_eq(ncreated, 0);
 }
