@@ -238,7 +238,7 @@ wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$NPORT/answer.json" >/dev/null
 NGX_WORKER_PIDS=$(ps -o pid= --ppid "$NGX_PID" | tr '\n' ' ')
 NGX_PIDS="$NGX_PID $NGX_WORKER_PIDS"
 # one core against one core: the daemon answers from one loop thread, nginx from its workers
-echo "nginx worker processes running: $(wc -w <<<"$NGX_WORKER_PIDS") (asked: $NGX_WORKERS); daemon threads: $(ls /proc/"$AGENT_PID"/task | wc -l) (one loop; the others are libuv's pool and idle)"
+echo "nginx worker processes running: $(wc -w <<<"$NGX_WORKER_PIDS") (asked: $NGX_WORKERS); daemon threads: $(ls /proc/"$AGENT_PID"/task | wc -l) (the loop serves every request; libuv's pool, when started, only matches AllowedPatterns)"
 [[ -n $AGENT_B ]] && echo "A: $AGENT; B: $AGENT_B"
 FMT='%-58s %9s req/s  p50 %6.3f ms  p99 %7.3f ms  CPU %6.1f us/req (wrk %5.1f)  non-2xx %s  socket errors %s\n'
 NGX_NAME="nginx $(nginx -v 2>&1 | sed 's/.*\///'): static file, same size, $NGX_WORKERS worker"
