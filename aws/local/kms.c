@@ -866,9 +866,18 @@ static int canon_context(const al_kv *ctx, size_t n, es_buf *b)
     if (n)
         memcpy(sorted, ctx, n * sizeof *ctx);
     qsort(sorted, n, sizeof *sorted, kv_cmp);
+    /* room for all of it at once: one allocation per value opened, not one
+     * per doubling (b's max still bounds it) */
+    size_t total = 0;
     for (size_t i = 0; i < n; i++) {
         if (i && strcmp(sorted[i].k, sorted[i - 1].k) == 0)
             return -EINVAL;
+        total += 8 + strlen(sorted[i].k) + strlen(sorted[i].v);
+    }
+    int er = es_buf_expect(b, total);
+    if (er < 0)
+        return er;
+    for (size_t i = 0; i < n; i++) {
         size_t kl = strlen(sorted[i].k), vl = strlen(sorted[i].v);
         int r;
         if ((r = put_len(b, kl)) < 0 || (r = es_buf_append(b, sorted[i].k, kl)) < 0 ||
