@@ -16,7 +16,11 @@
 # Figures only: this is not a test (shared machine, noisy).
 #
 # Usage: bench/embedded_vs_nginx.sh [BUILD_DIR]   (default build-rel)
-# Env: WRK_THREADS (1), WRK_CONNS (8), WRK_SECONDS (10), NGINX_WORKERS (1), PUTS (2000),
+#   BENCH_AGENT_B=PATH: a second ecs-secrets-agent binary (an older build, say), set up the same
+#   way on its own state directory and measured in every run right after the first: A, B, nginx,
+#   A, B, nginx... (on a shared, noisy machine only figures taken side by side compare; the
+#   medians of B and the ratio A/B are printed too).
+# Env: WRK_THREADS (1), WRK_CONNS (16, as issue 22 measures), WRK_SECONDS (10), NGINX_WORKERS (1), PUTS (2000),
 #      BENCH_RUNS (3: the pair of measured runs is repeated, medians printed),
 #      ES_BENCH_DOCKER_ROOT (/tmp/es-bench-docker): the daemon is ready only once Docker answers;
 #      a private dockerd is started there (tests/harness/dockerd.sh) if none answers, and stopped
@@ -33,12 +37,13 @@ BUILD=${1:-$SRC/build-rel}
 AGENT=$BUILD/agent/ecs-secrets-agent
 PUTBENCH=$BUILD/bench/bench_put_parameter
 THREADS=${WRK_THREADS:-1}
-CONNS=${WRK_CONNS:-8}
+CONNS=${WRK_CONNS:-16}
 SECS=${WRK_SECONDS:-10}
 NGX_WORKERS=${NGINX_WORKERS:-1}
 PUTS=${PUTS:-2000}
 RUNS=${BENCH_RUNS:-3}
-for f in "$AGENT" "$PUTBENCH"; do
+AGENT_B=${BENCH_AGENT_B:-}
+for f in "$AGENT" "$PUTBENCH" ${AGENT_B:+"$AGENT_B"}; do
   [[ -x $f ]] || {
     echo "missing $f: cmake -S . -B build-rel -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF && cmake --build build-rel -j2" >&2
     exit 1
@@ -64,11 +69,13 @@ fi
 
 WORK=$(mktemp -d /tmp/es-bench-nginx-XXXXXX)
 chmod 700 "$WORK"
-STATE=$WORK/state
-mkdir -m 700 "$STATE" "$WORK/www"
-AGENT_PID= NGX_PID=
+STATE=$WORK/a/state
+mkdir -m 700 "$WORK/a" "$WORK/b" "$STATE" "$WORK/b/state" "$WORK/www"
+AGENT_PID= AGENT_B_PID= NGX_PID=
 cleanup() {
   [[ -n $AGENT_PID ]] && kill -TERM "$AGENT_PID" 2>/dev/null && wait "$AGENT_PID" 2>/dev/null || true
+  [[ -n ${SETUP_PID:-} ]] && kill -TERM "$SETUP_PID" 2>/dev/null && wait "$SETUP_PID" 2>/dev/null || true
+  [[ -n $AGENT_B_PID ]] && kill -TERM "$AGENT_B_PID" 2>/dev/null && wait "$AGENT_B_PID" 2>/dev/null || true
   [[ -n $NGX_PID ]] && kill -QUIT "$NGX_PID" 2>/dev/null && wait "$NGX_PID" 2>/dev/null || true
   rm -rf "$WORK"
   [[ -n $DOCKERD_STARTED ]] && ES_TEST_DOCKER_ROOT=$DOCKER_ROOT "$SRC/tests/harness/dockerd.sh" stop >/dev/null || true
@@ -76,37 +83,44 @@ cleanup() {
 trap cleanup EXIT
 
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-PORT=$(free_port)
 NPORT=$(free_port)
-URL=http://127.0.0.1:$PORT
 unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE AWS_DEFAULT_PROFILE \
   AWS_REGION AWS_DEFAULT_REGION AWS_ENDPOINT_URL || true
 export AWS_EC2_METADATA_DISABLED=true AWS_PAGER= AWS_MAX_ATTEMPTS=1 no_proxy=127.0.0.1,localhost
-export AWS_SHARED_CREDENTIALS_FILE=$STATE/aws-credentials AWS_CONFIG_FILE=$STATE/aws-config
 
-"$AGENT" --state-dir "$STATE" --listen "127.0.0.1:$PORT" --region us-east-1 --log-level notice \
-  --docker-host "unix://$DOCKER_ROOT/docker.sock" \
-  >"$WORK/agent.log" 2>&1 &
-AGENT_PID=$!
-for ((i = 0; i < 300; i++)); do
-  grep -q "ready: " "$WORK/agent.log" && break
-  kill -0 "$AGENT_PID" 2>/dev/null || { cat "$WORK/agent.log" >&2; exit 1; }
-  sleep 0.1
-done
-grep -q "ready: " "$WORK/agent.log" || { echo "the agent did not become ready" >&2; exit 1; }
+# setup_agent BINARY DIR: starts BINARY on DIR/state and a free port, stores the 10 parameters,
+# writes DIR/get.lua (the signed request) and DIR/answer.json (its answer's sizes); sets
+# SETUP_PID and SETUP_URL (a function in a pipeline or $(...) could not start a background
+# process this shell waits for).
+setup_agent() {
+  local bin=$1 dir=$2 port i
+  local state=$dir/state
+  port=$(free_port)
+  SETUP_URL=http://127.0.0.1:$port
+  "$bin" --state-dir "$state" --listen "127.0.0.1:$port" --region us-east-1 --log-level notice \
+    --docker-host "unix://$DOCKER_ROOT/docker.sock" \
+    >"$dir/agent.log" 2>&1 &
+  SETUP_PID=$!
+  for ((i = 0; i < 300; i++)); do
+    grep -q "ready: " "$dir/agent.log" && break
+    kill -0 "$SETUP_PID" 2>/dev/null || { cat "$dir/agent.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  grep -q "ready: " "$dir/agent.log" || { echo "the agent did not become ready" >&2; exit 1; }
 
-# 10 SecureString parameters (alias/aws/ssm), values of 32 characters
-NAMES=()
-for i in $(seq -w 1 10); do
-  NAMES+=("/bench/db/secret$i")
-  /usr/bin/aws --profile ecs-secrets-agent --endpoint-url "$URL" ssm put-parameter \
-    --name "/bench/db/secret$i" --type SecureString --value "value-$i-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
-    --output text >/dev/null
-done
+  # 10 SecureString parameters (alias/aws/ssm), values of 32 characters
+  NAMES=()
+  for i in $(seq -w 1 10); do
+    NAMES+=("/bench/db/secret$i")
+    AWS_SHARED_CREDENTIALS_FILE=$state/aws-credentials AWS_CONFIG_FILE=$state/aws-config \
+      /usr/bin/aws --profile ecs-secrets-agent --endpoint-url "$SETUP_URL" ssm put-parameter \
+      --name "/bench/db/secret$i" --type SecureString --value "value-$i-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
+      --output text >/dev/null
+  done
 
-# one signed GetParameters request, sent once here (to check it and measure the answer) and
-# written as a wrk script
-/usr/bin/python3 - "$URL" "$STATE/aws-credentials" "$WORK/get.lua" "$WORK/answer.json" "${NAMES[@]}" <<'PYEOF'
+  # one signed GetParameters request, sent once here (to check it and measure the answer) and
+  # written as a wrk script
+  /usr/bin/python3 - "$SETUP_URL" "$state/aws-credentials" "$dir/get.lua" "$dir/answer.json" "${NAMES[@]}" <<'PYEOF'
 import configparser, http.client, json, os, sys, urllib.parse
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -144,7 +158,16 @@ with os.fdopen(fd, "w") as f:
     for k, v in headers.items():
         f.write("wrk.headers[%s] = %s\n" % (json.dumps(k), json.dumps(v)))
 PYEOF
-read -r BODY_BYTES HEAD_BYTES <"$WORK/answer.json"
+}
+setup_agent "$AGENT" "$WORK/a"
+AGENT_PID=$SETUP_PID URL=$SETUP_URL
+export AWS_SHARED_CREDENTIALS_FILE=$STATE/aws-credentials AWS_CONFIG_FILE=$STATE/aws-config
+if [[ -n $AGENT_B ]]; then
+  setup_agent "$AGENT_B" "$WORK/b"
+  AGENT_B_PID=$SETUP_PID URL_B=$SETUP_URL
+  cmp -s "$WORK/a/answer.json" "$WORK/b/answer.json" || echo "warning: A and B answer different sizes" >&2
+fi
+read -r BODY_BYTES HEAD_BYTES <"$WORK/a/answer.json"
 
 # nginx: a static file of the same size, keep-alive, no logging, NGX_WORKERS worker(s)
 head -c "$BODY_BYTES" /dev/zero | tr '\0' 'x' >"$WORK/www/answer.json"
@@ -209,9 +232,14 @@ echo "== issue 5: embedded store vs nginx, loopback, wrk -t$THREADS -c$CONNS -d$
 echo "daemon answer: $BODY_BYTES body bytes + $HEAD_BYTES head bytes; nginx file: $NGX_BYTES body bytes + $NGX_HEAD head bytes"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (other processes share these cores)"
 # short warm-ups, then the measured runs back to back, daemon then nginx, RUNS times
-wrk -t1 -c"$CONNS" -d2s -s "$WORK/get.lua" "$URL/" >/dev/null
+wrk -t1 -c"$CONNS" -d2s -s "$WORK/a/get.lua" "$URL/" >/dev/null
+[[ -n $AGENT_B ]] && wrk -t1 -c"$CONNS" -d2s -s "$WORK/b/get.lua" "$URL_B/" >/dev/null
 wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$NPORT/answer.json" >/dev/null
-NGX_PIDS="$NGX_PID $(ps -o pid= --ppid "$NGX_PID" | tr '\n' ' ')"
+NGX_WORKER_PIDS=$(ps -o pid= --ppid "$NGX_PID" | tr '\n' ' ')
+NGX_PIDS="$NGX_PID $NGX_WORKER_PIDS"
+# one core against one core: the daemon answers from one loop thread, nginx from its workers
+echo "nginx worker processes running: $(wc -w <<<"$NGX_WORKER_PIDS") (asked: $NGX_WORKERS); daemon threads: $(ls /proc/"$AGENT_PID"/task | wc -l) (the loop serves every request; libuv's pool, when started, only matches AllowedPatterns)"
+[[ -n $AGENT_B ]] && echo "A: $AGENT; B: $AGENT_B"
 FMT='%-58s %9s req/s  p50 %6.3f ms  p99 %7.3f ms  CPU %6.1f us/req (wrk %5.1f)  non-2xx %s  socket errors %s\n'
 NGX_NAME="nginx $(nginx -v 2>&1 | sed 's/.*\///'): static file, same size, $NGX_WORKERS worker"
 : >"$WORK/runs"
@@ -222,15 +250,22 @@ for ((run = 1; run <= RUNS; run++)); do
     perf record -q --call-graph "${BENCH_PERF_CALLGRAPH:-fp}" -p "$AGENT_PID" -o "$BENCH_PERF" -- sleep "$SECS" >/dev/null 2>&1 &
     PERF_PID=$!
   fi
-  read -r A_RATE A_P50 A_P99 A_BAD A_ERR A_CPU A_WRK < <(run_wrk "$AGENT_PID" -s "$WORK/get.lua" "$URL/")
+  read -r A_RATE A_P50 A_P99 A_BAD A_ERR A_CPU A_WRK < <(run_wrk "$AGENT_PID" -s "$WORK/a/get.lua" "$URL/")
   [[ -n $PERF_PID ]] && wait "$PERF_PID" || true
+  if [[ -n $AGENT_B ]]; then
+    read -r B_RATE B_P50 B_P99 B_BAD B_ERR B_CPU B_WRK < <(run_wrk "$AGENT_B_PID" -s "$WORK/b/get.lua" "$URL_B/")
+    BAD=$((BAD + B_BAD))
+  fi
   read -r N_RATE N_P50 N_P99 N_BAD N_ERR N_CPU N_WRK < <(run_wrk "$NGX_PIDS" "http://127.0.0.1:$NPORT/answer.json")
   echo "-- run $run"
   printf "$FMT" "daemon: signed GetParameters x10 SecureString, decrypted" "$A_RATE" "$A_P50" "$A_P99" \
     "$A_CPU" "$A_WRK" "$A_BAD" "$A_ERR"
+  [[ -n $AGENT_B ]] && printf "$FMT" "daemon B: the same request" "$B_RATE" "$B_P50" "$B_P99" \
+    "$B_CPU" "$B_WRK" "$B_BAD" "$B_ERR"
   printf "$FMT" "$NGX_NAME" "$N_RATE" "$N_P50" "$N_P99" "$N_CPU" "$N_WRK" "$N_BAD" "$N_ERR"
-  awk -v a="$A_RATE" -v n="$N_RATE" 'BEGIN { printf "ratio daemon/nginx: %.1f %%\n", a / n * 100 }'
-  echo "$A_RATE $N_RATE $A_P99 $N_P99 $A_CPU $N_CPU $A_WRK $N_WRK" >>"$WORK/runs"
+  awk -v a="$A_RATE" -v n="$N_RATE" -v b="${B_RATE:-}" 'BEGIN { printf "ratio daemon/nginx: %.1f %%", a / n * 100
+    if (b != "") printf "; B/nginx %.1f %%; A/B %.1f %%", b / n * 100, a / b * 100; printf "\n" }'
+  echo "$A_RATE $N_RATE $A_P99 $N_P99 $A_CPU $N_CPU $A_WRK $N_WRK ${B_RATE:-0} ${B_P99:-0} ${B_CPU:-0}" >>"$WORK/runs"
   BAD=$((BAD + A_BAD))
 done
 # medians over the runs (the ratio is taken within each run, which cancels some of the noise)
@@ -239,7 +274,7 @@ awk '
     for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
     return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
   { n++; ratio[n] = $1 / $2 * 100; ap99[n] = $3; np99[n] = $4; acpu[n] = $5; ncpu[n] = $6; awrk[n] = $7; nwrk[n] = $8
-    arate[n] = $1; nrate[n] = $2 }
+    arate[n] = $1; nrate[n] = $2; brate[n] = $9; bp99[n] = $10; bcpu[n] = $11; if ($9 > 0) { bratio[n] = $9 / $2 * 100; ab[n] = $1 / $9 * 100 } }
   END {
     r = median(ratio, n); p = median(ap99, n)
     printf "== median of %d run(s): daemon %.0f req/s, nginx %.0f req/s\n", n, median(arate, n), median(nrate, n)
@@ -250,6 +285,9 @@ awk '
     ac = median(acpu, n); nc = median(ncpu, n)
     printf "CPU per request: daemon %.1f us, nginx %.1f us (%.1f %%: the rate ratio a CPU-bound run on idle cores would approach)\n",
            ac, nc, (ac > 0 ? nc / ac * 100 : 0)
+    if (brate[1] > 0)
+      printf "B: %.0f req/s, %.1f %% of nginx, p99 %.3f ms, CPU %.1f us per request; A/B rate %.1f %% (medians)\n",
+             median(brate, n), median(bratio, n), median(bp99, n), median(bcpu, n), median(ab, n)
     aw = median(awrk, n); nw = median(nwrk, n)
     if (aw > 0)
       printf "wrk itself: %.1f us per daemon request, %.1f us per nginx request; with wrk on one core and the server on the other, CPU alone would cap nginx near %.0f req/s (%s) and the daemon near %.0f req/s (%s)\n",

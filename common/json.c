@@ -587,6 +587,21 @@ static const unsigned char plain_byte[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0xf0 */
 };
 
+/* Are the 8 bytes at p all plain (plain_byte)? Word at a time: no byte with
+ * the high bit, below 0x20, '"' or '\\' (the exact "has a zero byte" and "has
+ * a byte less than" tests of bit-twiddling lore). A GetParameters answer is
+ * 2.3 KB of strings, and the table look-up per byte was most of its writing. */
+static bool word_plain(const unsigned char *p)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t x, q, b;
+    memcpy(&x, p, sizeof x);
+    q = x ^ (ones * '"');
+    b = x ^ (ones * '\\');
+    uint64_t special = x | ((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b);
+    return (special & highs) == 0;
+}
+
 /* The quoted, escaped string in one pass: runs of plain bytes copied at
  * once, escapes as yajl wrote them, invalid UTF-8 an error (-EINVAL; what
  * was written before stays, as with yajl: the writer's error is sticky). */
@@ -596,13 +611,38 @@ static void put_string(es_jw *w, const char *str, size_t n)
     const unsigned char *s = (const unsigned char *)str;
     int err = 0;
     /* the common case needs n + 2 bytes; make room for that much up front */
+    if (w->err)
+        return;
     if ((err = es_buf_expect(w->out, n + 2)) < 0) {
         w->err = err;
         return;
     }
+    size_t i = 0;
+    while (i + 8 <= n && word_plain(s + i))
+        i += 8;
+    while (i < n && plain_byte[s[i]])
+        i++;
+    if (i == n) {
+        /* all plain (names, ARNs, most values): one copy into the room
+         * es_buf_expect made, as put does */
+        es_buf *b = w->out;
+        char *d = b->data + b->len;
+        d[0] = '"';
+        memcpy(d + 1, str, n);
+        d[n + 1] = '"';
+        b->len += n + 2;
+        b->data[b->len] = '\0';
+        if (b->len + 1 > b->dirty)
+            b->dirty = b->len + 1;
+        return;
+    }
     put(w, "\"", 1);
     size_t run = 0;
-    for (size_t i = 0; i < n;) {
+    for (i = 0; i < n;) {
+        if (i + 8 <= n && word_plain(s + i)) {
+            i += 8;
+            continue;
+        }
         unsigned char c = s[i];
         if (plain_byte[c]) {
             i++;

@@ -41,20 +41,15 @@ struct al_ctx {
     bool caller_temporary;
     double sm_next_purge;   /* Secrets Manager: next sweep of expired deletions */
     struct al_sm_state *sm; /* Secrets Manager's rotation (secretsmanager.c) */
-    /* One KMS key's unwrapped material, kept only while one read-only
-     * operation runs (al_kms_memo_begin/_end): a GetParameters of 10 names
-     * under one key unwrapped it 10 times. Wiped at the end. */
-    bool key_memo_on, key_memo_valid;
-    char key_memo_id[AL_KEY_ID_LEN + 1];
-    uint32_t key_memo_version; /* which material version of that key */
-    uint8_t key_memo[AL_KEY_BYTES];
-    /* that key expanded for AES-GCM decryption (EVP_CIPHER_CTX *), made on
-     * the first value and freed (cleansed) with the memo */
-    void *memo_gcm;
-    bool memo_gcm_ready;
+    /* Inside one read-only operation (al_kms_memo_begin/_end) KMS keys are
+     * taken from, and put in, the keys kept between reads (kms.c: unwrapped
+     * and expanded for AES-GCM, valid for one database stamp, wiped when
+     * dropped, evicted or at al_close). */
+    bool key_memo_on;
+    struct al_kms_keep *kms_keep;
     /* Caches of what the database holds, valid while al_db_stamp_now is
      * unchanged (db.h): SigV4 signing keys (auth.c), compiled policies
-     * (authz.c), parameter versions (ssm.c). Allocated on first use, wiped
+     * (authz.c), parameter versions (ssm.c), KMS keys (kms.c). Allocated on first use, wiped
      * and freed by al_close. */
     struct al_auth_cache *auth_cache;
     struct al_authz_cache *authz_cache;
@@ -67,6 +62,7 @@ struct al_ctx {
 void al_auth_cache_free(al_ctx *c);
 void al_authz_cache_free(al_ctx *c);
 void al_ssm_cache_free(al_ctx *c);
+void al_kms_keep_free(al_ctx *c);
 
 /* Fills e and answers -EINVAL (status < 500) or -EIO (status >= 500). */
 int al_fail(al_error *e, int status, const char *code, const char *fmt, ...)

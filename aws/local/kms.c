@@ -215,33 +215,143 @@ static int wrap_key(al_ctx *c, const char *key_id, uint32_t version,
                out + AL_KMS_IV_LEN + AL_KMS_TAG_LEN, out + AL_KMS_IV_LEN);
 }
 
+/* ---- keys kept between reads ----
+ *
+ * A GetParameters of 10 SecureStrings read its key's row, read and unwrapped
+ * its material and expanded it for AES-GCM once per request: two statements
+ * and two key schedules, a fifth of the daemon's own CPU per request under wrk.
+ * Read-only operations now keep what they loaded, per (region, key, material
+ * version): the unwrapped material and its expanded decryption context, for
+ * as long as the database stamp (db.h) is unchanged - any write (DisableKey,
+ * ScheduleKeyDeletion, a rotation, a new key, but also any PutParameter)
+ * drops them all before the next use, so a key's state is in force from the
+ * next read on. A key is kept only after its row said usable and holding the
+ * version; what else could change its use without a write - its deletion
+ * date passing - only concerns keys pending deletion, which are never usable
+ * and so never kept. The process holds the master key, which unwraps every
+ * key, so keeping a few unwrapped adds no secret it did not hold; they are
+ * still bounded (KEY_KEEP_SLOTS, round robin) and wiped when dropped, evicted
+ * or at al_close (EVP_CIPHER_CTX_free cleanses the expanded schedule). */
+#define KEY_KEEP_SLOTS 8
+
+typedef struct key_keep_slot {
+    bool used;
+    char region[AW_REGION_MAX + 1];
+    char id[AL_KEY_ID_LEN + 1];
+    uint32_t version;
+    uint8_t material[AL_KEY_BYTES];
+    EVP_CIPHER_CTX *gcm; /* expanded for decryption on the first value; NULL before */
+    bool gcm_ready;
+} key_keep_slot;
+
+struct al_kms_keep {
+    al_db_stamp stamp;
+    unsigned next;
+    key_keep_slot slot[KEY_KEEP_SLOTS];
+};
+
+static void keep_slot_clear(key_keep_slot *k)
+{
+    if (!k->used)
+        return;
+    es_wipe(k->material, sizeof k->material);
+    EVP_CIPHER_CTX_free(k->gcm); /* cleanses the key schedule */
+    memset(k, 0, sizeof *k);
+}
+
+static void keep_clear(struct al_kms_keep *kk)
+{
+    for (size_t i = 0; i < KEY_KEEP_SLOTS; i++)
+        keep_slot_clear(&kk->slot[i]);
+}
+
+void al_kms_keep_free(al_ctx *c)
+{
+    if (!c->kms_keep)
+        return;
+    keep_clear(c->kms_keep);
+    es_free(c->kms_keep);
+    c->kms_keep = NULL;
+}
+
+/* The kept keys when they may be used now (dropped first if the database
+ * changed); NULL outside a read-only operation or without memory. */
+static struct al_kms_keep *keep_of(al_ctx *c)
+{
+    if (!c->key_memo_on)
+        return NULL;
+    if (!c->kms_keep && !(c->kms_keep = es_calloc(1, sizeof *c->kms_keep)))
+        return NULL;
+    struct al_kms_keep *kk = c->kms_keep;
+    al_db_stamp now = al_db_stamp_now(c->db);
+    if (!al_db_stamp_eq(kk->stamp, now)) {
+        bool had = false;
+        for (size_t i = 0; i < KEY_KEEP_SLOTS; i++)
+            had = had || kk->slot[i].used;
+        keep_clear(kk);
+        if (had)
+            c->cache_stats.flushes++;
+        kk->stamp = now;
+    }
+    return kk;
+}
+
+static key_keep_slot *keep_find(al_ctx *c, const char *key_id, uint32_t version)
+{
+    struct al_kms_keep *kk = keep_of(c);
+    if (!kk)
+        return NULL;
+    const char *region = al_region(c);
+    for (size_t i = 0; i < KEY_KEEP_SLOTS; i++) {
+        key_keep_slot *k = &kk->slot[i];
+        if (k->used && k->version == version && strcmp(k->id, key_id) == 0 &&
+            strcmp(k->region, region) == 0)
+            return k;
+    }
+    return NULL;
+}
+
+/* Keeps a usable key's material (read, checked and unwrapped just now). */
+static void keep_put(al_ctx *c, const char *key_id, uint32_t version,
+                     const uint8_t material[AL_KEY_BYTES])
+{
+    struct al_kms_keep *kk = keep_of(c);
+    const char *region = al_region(c);
+    if (!kk || strlen(key_id) != AL_KEY_ID_LEN || strlen(region) > AW_REGION_MAX)
+        return;
+    key_keep_slot *k = &kk->slot[kk->next];
+    kk->next = (kk->next + 1) % KEY_KEEP_SLOTS;
+    keep_slot_clear(k);
+    k->used = true;
+    memcpy(k->region, region, strlen(region) + 1);
+    memcpy(k->id, key_id, AL_KEY_ID_LEN + 1);
+    k->version = version;
+    memcpy(k->material, material, AL_KEY_BYTES);
+    c->cache_stats.kms_key_loads++;
+}
+
 void al_kms_memo_begin(al_ctx *c)
 {
     c->key_memo_on = true;
-    c->key_memo_valid = false;
 }
 
 void al_kms_memo_end(al_ctx *c)
 {
-    es_wipe(c->key_memo, sizeof c->key_memo);
-    c->key_memo_on = c->key_memo_valid = false;
-    EVP_CIPHER_CTX_free(c->memo_gcm); /* cleanses the key schedule */
-    c->memo_gcm = NULL;
-    c->memo_gcm_ready = false;
+    c->key_memo_on = false;
 }
 
-/* Decrypts with the memo's key, keeping its expanded key between the
- * values of one operation (10 per GetParameters). */
-static int gcm_memo_decrypt(al_ctx *c, const uint8_t *iv, const uint8_t *aad1, size_t aad1len,
-                            const uint8_t *aad2, size_t aad2len, const uint8_t *in, size_t n,
-                            uint8_t *out, uint8_t *tag)
+/* Decrypts with a kept key, its expanded schedule made on the first value
+ * and reused for every value after (10 per GetParameters). */
+static int gcm_keep_decrypt(key_keep_slot *k, const uint8_t *iv, const uint8_t *aad1,
+                            size_t aad1len, const uint8_t *aad2, size_t aad2len, const uint8_t *in,
+                            size_t n, uint8_t *out, uint8_t *tag)
 {
-    if (!c->memo_gcm && !(c->memo_gcm = EVP_CIPHER_CTX_new()))
+    if (!k->gcm && !(k->gcm = EVP_CIPHER_CTX_new()))
         return -ENOMEM;
-    int r = gcm_on(c->memo_gcm, false, c->memo_gcm_ready ? NULL : c->key_memo, iv, aad1, aad1len,
-                   aad2, aad2len, in, n, out, tag);
+    int r = gcm_on(k->gcm, false, k->gcm_ready ? NULL : k->material, iv, aad1, aad1len, aad2,
+                   aad2len, in, n, out, tag);
     /* a failed init leaves no usable key: set it again next time */
-    c->memo_gcm_ready = r == 0 || r == -EBADMSG;
+    k->gcm_ready = r == 0 || r == -EBADMSG;
     return r;
 }
 
@@ -331,13 +441,11 @@ static int load_material(al_ctx *c, const char *key_id, uint32_t version,
  * -ENOENT, -EPERM (disabled), -EKEYREVOKED (pending deletion), -EIO. */
 static int load_key(al_ctx *c, const char *key_id, uint32_t version, uint8_t material[AL_KEY_BYTES])
 {
-    /* The memo is filled only after this key's row said usable and holding
-     * this version, and lives only inside one read-only operation, which
-     * reads one snapshot (local.c): the row cannot have changed since, so
-     * it is not read again (it was a fifth of a GetParameters of 10 names). */
-    if (c->key_memo_on && c->key_memo_valid && strcmp(c->key_memo_id, key_id) == 0 &&
-        c->key_memo_version == version) {
-        memcpy(material, c->key_memo, AL_KEY_BYTES);
+    /* kept only after this key's row said usable and holding this
+     * version, and dropped by any write since (keep_of) */
+    key_keep_slot *kept = keep_find(c, key_id, version);
+    if (kept) {
+        memcpy(material, kept->material, AL_KEY_BYTES);
         return 0;
     }
     key_row k;
@@ -347,13 +455,8 @@ static int load_key(al_ctx *c, const char *key_id, uint32_t version, uint8_t mat
     if (version > k.newest)
         return -ENOENT;
     r = load_material(c, key_id, version, material);
-    if (r == 0 && c->key_memo_on && strlen(key_id) == AL_KEY_ID_LEN) {
-        memcpy(c->key_memo, material, AL_KEY_BYTES);
-        memcpy(c->key_memo_id, key_id, AL_KEY_ID_LEN + 1);
-        c->key_memo_version = version;
-        c->key_memo_valid = true;
-        c->memo_gcm_ready = false; /* another key: expand it again */
-    }
+    if (r == 0)
+        keep_put(c, key_id, version, material);
     return r;
 }
 
@@ -763,9 +866,18 @@ static int canon_context(const al_kv *ctx, size_t n, es_buf *b)
     if (n)
         memcpy(sorted, ctx, n * sizeof *ctx);
     qsort(sorted, n, sizeof *sorted, kv_cmp);
+    /* room for all of it at once: one allocation per value opened, not one
+     * per doubling (b's max still bounds it) */
+    size_t total = 0;
     for (size_t i = 0; i < n; i++) {
         if (i && strcmp(sorted[i].k, sorted[i - 1].k) == 0)
             return -EINVAL;
+        total += 8 + strlen(sorted[i].k) + strlen(sorted[i].v);
+    }
+    int er = es_buf_expect(b, total);
+    if (er < 0)
+        return er;
+    for (size_t i = 0; i < n; i++) {
         size_t kl = strlen(sorted[i].k), vl = strlen(sorted[i].v);
         int r;
         if ((r = put_len(b, kl)) < 0 || (r = es_buf_append(b, sorted[i].k, kl)) < 0 ||
@@ -884,16 +996,15 @@ out:
     return r;
 }
 
-/* AES-GCM-opens the blob's body with material (the memo's expanded key when
- * it is that key's). */
-static int open_body(al_ctx *c, const char *id, uint32_t version, const uint8_t *material,
-                     const uint8_t *blob, size_t hdr, size_t n, const es_buf *aad, uint8_t *out)
+/* AES-GCM-opens the blob's body with the kept key (its expanded schedule)
+ * when there is one, else with material. */
+static int open_body(key_keep_slot *kept, const uint8_t *material, const uint8_t *blob, size_t hdr,
+                     size_t n, const es_buf *aad, uint8_t *out)
 {
     uint8_t tag[AL_KMS_TAG_LEN];
     memcpy(tag, blob + hdr + AL_KMS_IV_LEN, sizeof tag);
-    if (c->key_memo_on && c->key_memo_valid && strcmp(c->key_memo_id, id) == 0 &&
-        c->key_memo_version == version)
-        return gcm_memo_decrypt(c, blob + hdr, blob, hdr, (const uint8_t *)es_buf_cstr(aad),
+    if (kept)
+        return gcm_keep_decrypt(kept, blob + hdr, blob, hdr, (const uint8_t *)es_buf_cstr(aad),
                                 aad->len, blob + hdr + AL_KMS_IV_LEN + AL_KMS_TAG_LEN, n, out, tag);
     return gcm(false, material, blob + hdr, blob, hdr, (const uint8_t *)es_buf_cstr(aad), aad->len,
                blob + hdr + AL_KMS_IV_LEN + AL_KMS_TAG_LEN, n, out, tag);
@@ -903,7 +1014,7 @@ int al_kms_unseal(al_ctx *c, const uint8_t *blob, size_t bloblen, const al_kv *c
                   uint8_t **pt, size_t *ptlen, char key_id[AL_KEY_ID_LEN + 1])
 {
     char id[AL_KEY_ID_LEN + 1];
-    uint8_t material[AL_KEY_BYTES];
+    uint8_t material[AL_KEY_BYTES] = {0};
     uint32_t version;
     size_t hdr;
     es_buf aad;
@@ -913,9 +1024,14 @@ int al_kms_unseal(al_ctx *c, const uint8_t *blob, size_t bloblen, const al_kv *c
         return r;
     es_buf_init(&aad, AL_KMS_CONTEXT_MAX_BYTES + 4 * 2 * AL_KMS_CONTEXT_MAX_PAIRS);
     size_t n = bloblen - hdr - AL_KMS_IV_LEN - AL_KMS_TAG_LEN;
-    r = load_key(c, id, version, material);
-    if (r < 0)
-        goto out;
+    key_keep_slot *kept = keep_find(c, id, version);
+    if (kept) {
+        c->cache_stats.kms_key_hits++;
+    } else {
+        if ((r = load_key(c, id, version, material)) < 0)
+            goto out;
+        kept = keep_find(c, id, version); /* kept just now, inside a read-only operation */
+    }
     if (canon_context(ctx, nctx, &aad) < 0) {
         r = -EBADMSG;
         goto out;
@@ -925,7 +1041,7 @@ int al_kms_unseal(al_ctx *c, const uint8_t *blob, size_t bloblen, const al_kv *c
         r = -ENOMEM;
         goto out;
     }
-    r = open_body(c, id, version, material, blob, hdr, n, &aad, out);
+    r = open_body(kept, material, blob, hdr, n, &aad, out);
     if (r < 0) {
         es_wipe(out, n + 1);
         goto out;

@@ -84,9 +84,10 @@ int al_kms_usable(al_ctx *c, const char *key_id);
  * _unseal): "ARN is pending deletion.", "ARN is disabled.", ... - what a
  * service wraps in its own error, as SSM does. */
 void al_kms_reason(al_ctx *c, int r, const char *key_id, char *out, size_t n);
-/* Around one read-only operation: keys unwrapped meanwhile are unwrapped
- * once (the last one kept); _end wipes it. Not for writes (a key disabled
- * or changed by the operation itself would not be seen). */
+/* Around one read-only operation: keys are taken from the keys kept
+ * between reads (unwrapped and expanded once per database stamp, bounded,
+ * wiped when dropped or evicted; kms.c), and keys unwrapped meanwhile are
+ * kept. Outside (writes) every use reads the key's row and unwraps it. */
 void al_kms_memo_begin(al_ctx *c);
 void al_kms_memo_end(al_ctx *c);
 

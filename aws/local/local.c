@@ -423,7 +423,7 @@ void al_close(al_ctx *c)
     es_free(c->ecr_registry);
     es_free(c->ecr_credentials_file);
     es_wipe(c->master, sizeof c->master);
-    al_kms_memo_end(c); /* wipes the memo and its expanded key */
+    al_kms_keep_free(c); /* wipes the kept keys and their expanded schedules */
     es_free(c);
 }
 

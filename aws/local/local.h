@@ -148,6 +148,8 @@ typedef struct al_cache_stats {
     unsigned long policy_hits;     /* decisions that reused compiled policies */
     unsigned long param_loads;     /* SSM parameter versions read from the database */
     unsigned long param_hits;      /* ... and reused */
+    unsigned long kms_key_loads;   /* KMS keys read and unwrapped inside a read-only operation */
+    unsigned long kms_key_hits;    /* ... and values opened with a kept key */
     unsigned long flushes;         /* caches dropped because the database changed */
 } al_cache_stats;
 void al_get_cache_stats(const al_ctx *c, al_cache_stats *out);

@@ -516,6 +516,7 @@ Test(al_kms, memo_path_checks_every_tag)
     size_t hdr = 2 + AL_KEY_ID_LEN;
     size_t flips[] = {hdr, hdr + AL_KMS_IV_LEN, hdr + AL_KMS_IV_LEN + AL_KMS_TAG_LEN - 1,
                       bl[1] - 1};
+    memset(&T.ctx->cache_stats, 0, sizeof T.ctx->cache_stats);
     for (size_t f = 0; f < sizeof flips / sizeof flips[0]; f++) {
         al_kms_memo_begin(T.ctx);
         uint8_t *pt = NULL;
@@ -524,7 +525,9 @@ Test(al_kms, memo_path_checks_every_tag)
         cr_assert_eq(n, strlen(vals[0]));
         cr_assert_eq(memcmp(pt, vals[0], n), 0);
         es_free(pt);
-        cr_assert(T.ctx->memo_gcm_ready, "the first value did not prepare the memo");
+        al_cache_stats s0;
+        al_get_cache_stats(T.ctx, &s0);
+        cr_assert_eq(s0.kms_key_loads, 1, "the first value did not keep its key");
         blob[1][flips[f]] ^= 0x01;
         pt = NULL;
         cr_assert_eq(al_kms_unseal(T.ctx, blob[1], bl[1], &kv, 1, &pt, &n, NULL), -EBADMSG,
@@ -537,7 +540,13 @@ Test(al_kms, memo_path_checks_every_tag)
             cr_assert_eq(memcmp(pt, vals[i], n), 0);
             es_free(pt);
         }
+        al_cache_stats s1;
+        al_get_cache_stats(T.ctx, &s1);
+        cr_assert_eq(s1.kms_key_loads, 1, "the key was unwrapped again");
+        cr_assert_eq(s1.kms_key_hits, s0.kms_key_hits + 3, "not every value took the kept key");
         al_kms_memo_end(T.ctx);
+        al_kms_keep_free(T.ctx); /* the next flip starts from nothing kept */
+        memset(&T.ctx->cache_stats, 0, sizeof T.ctx->cache_stats);
     }
     for (size_t i = 0; i < 3; i++)
         es_free(blob[i]);

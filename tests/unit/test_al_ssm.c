@@ -778,12 +778,12 @@ Test(al_ssm, get_parameters_across_keys_with_the_key_memo)
     const char *want[] = {"value-a", "value-b", "value-c"};
     for (size_t i = 0; i < 3; i++)
         cr_assert_str_eq(jstr(es_json_at(ps, i), "Value"), want[i]);
-    cr_assert_not(T.ctx->key_memo_on);
-    cr_assert_not(T.ctx->key_memo_valid);
-    uint8_t zero[sizeof T.ctx->key_memo] = {0};
-    cr_assert_eq(memcmp(T.ctx->key_memo, zero, sizeof zero), 0, "key material left behind");
-    cr_assert_null(T.ctx->memo_gcm, "the expanded key freed");
-    /* switching back and forth within one request */
+    cr_assert_not(T.ctx->key_memo_on, "the memo outlived the request");
+    al_cache_stats s0, s1;
+    al_get_cache_stats(T.ctx, &s0);
+    cr_assert_geq(s0.kms_key_loads, 2, "both keys kept");
+    /* switching back and forth within one request, both keys kept from the
+     * request before: no key read or unwrapped again */
     r = ok(GETS, "{\"Names\":[\"/m/b\",\"/m/a\",\"/m/b\",\"/m/c\",\"/m/b\"],"
                  "\"WithDecryption\":true}");
     ps = es_json_get(r, "Parameters");
@@ -791,12 +791,18 @@ Test(al_ssm, get_parameters_across_keys_with_the_key_memo)
     const char *want2[] = {"value-b", "value-a", "value-c"};
     for (size_t i = 0; i < 3; i++)
         cr_assert_str_eq(jstr(es_json_at(ps, i), "Value"), want2[i]);
+    al_get_cache_stats(T.ctx, &s1);
+    cr_assert_eq(s1.kms_key_loads, s0.kms_key_loads, "a kept key was loaded again");
+    cr_assert_eq(s1.kms_key_hits, s0.kms_key_hits + 3);
     /* a key disabled between two requests is seen by the next one */
     ok("TrentService.DisableKey", "{\"KeyId\":\"alias/mine\"}");
     fails(GETS, "{\"Names\":[\"/m/a\",\"/m/b\"],\"WithDecryption\":true}", "InvalidKeyId");
     ok("TrentService.EnableKey", "{\"KeyId\":\"alias/mine\"}");
     r = ok(GETS, "{\"Names\":[\"/m/b\"],\"WithDecryption\":true}");
     cr_assert_str_eq(jstr(es_json_at(es_json_get(r, "Parameters"), 0), "Value"), "value-b");
+    /* al_close wipes the kept keys (ASan and the fixture check the rest) */
+    al_kms_keep_free(T.ctx);
+    cr_assert_null(T.ctx->kms_keep);
     es_free(id);
 }
 
@@ -806,6 +812,52 @@ static const char *value_of(const char *name)
     snprintf(body, sizeof body, "{\"Names\":[\"%s\"],\"WithDecryption\":true}", name);
     const es_json *ps = es_json_get(ok(GETS, body), "Parameters");
     return es_json_len(ps) ? jstr(es_json_at(ps, 0), "Value") : NULL;
+}
+
+/* KMS keys kept between reads (kms.c) follow every write: each change of a
+ * key's state is in force from the next GetParameters, and a write that does
+ * not touch the key drops the kept keys too (one database stamp). */
+Test(al_ssm, kept_kms_keys_follow_every_write)
+{
+    char *id = make_key_alias("alias/kept");
+    char body[256];
+    snprintf(body, sizeof body, "{\"KeyId\":\"%s\"}", id);
+    ok(PUT, "{\"Name\":\"/kk/a\",\"Type\":\"SecureString\",\"Value\":\"va\","
+            "\"KeyId\":\"alias/kept\"}");
+    cr_assert_str_eq(value_of("/kk/a"), "va");
+    al_cache_stats s0, s1;
+    al_get_cache_stats(T.ctx, &s0);
+    cr_assert_str_eq(value_of("/kk/a"), "va");
+    al_get_cache_stats(T.ctx, &s1);
+    cr_assert_eq(s1.kms_key_loads, s0.kms_key_loads, "the kept key was not used");
+    cr_assert_eq(s1.kms_key_hits, s0.kms_key_hits + 1);
+    /* disabled: refused at once; enabled: served again */
+    ok("TrentService.DisableKey", body);
+    fails(GETS, "{\"Names\":[\"/kk/a\"],\"WithDecryption\":true}", "InvalidKeyId");
+    ok("TrentService.EnableKey", body);
+    cr_assert_str_eq(value_of("/kk/a"), "va");
+    /* pending deletion: refused at once, KMS's reason relayed */
+    snprintf(body, sizeof body, "{\"KeyId\":\"%s\",\"PendingWindowInDays\":7}", id);
+    ok("TrentService.ScheduleKeyDeletion", body);
+    fails(GETS, "{\"Names\":[\"/kk/a\"],\"WithDecryption\":true}", "InvalidKeyId");
+    snprintf(body, sizeof body, "{\"KeyId\":\"%s\"}", id);
+    ok("TrentService.CancelKeyDeletion", body);
+    fails(GETS, "{\"Names\":[\"/kk/a\"],\"WithDecryption\":true}", "InvalidKeyId");
+    ok("TrentService.EnableKey", body);
+    cr_assert_str_eq(value_of("/kk/a"), "va");
+    /* rotated: the old version still opens the old value, the new one the new */
+    ok("TrentService.RotateKeyOnDemand", body);
+    ok(PUT, "{\"Name\":\"/kk/a\",\"Value\":\"vb\",\"Overwrite\":true}");
+    cr_assert_str_eq(value_of("/kk/a"), "vb");
+    cr_assert_str_eq(value_of("/kk/a:1"), "va");
+    cr_assert_str_eq(value_of("/kk/a"), "vb");
+    /* an unrelated write drops the kept keys: the next read loads its key */
+    al_get_cache_stats(T.ctx, &s0);
+    put("/kk/other", "String", "x", false);
+    cr_assert_str_eq(value_of("/kk/a"), "vb");
+    al_get_cache_stats(T.ctx, &s1);
+    cr_assert_eq(s1.kms_key_loads, s0.kms_key_loads + 1, "kept across a write");
+    es_free(id);
 }
 
 /* Versions read by GetParameter(s) are kept while nothing is written; every

@@ -155,7 +155,6 @@ Test(alloc, every_failure_point_is_clean)
         op_fn op;
     } ops[] = {{"canonical", op_canonical},
                {"sign", op_sign},
-               {"auth", op_auth},
                {"arn", op_arn},
                {"ssm", op_ssm},
                {"sm", op_sm},
@@ -166,6 +165,10 @@ Test(alloc, every_failure_point_is_clean)
         /* each of these allocates, so the sweep really injected failures */
         cr_expect_gt(n, 0, "%s never allocated", ops[i].name);
     }
+    /* the Authorization header is parsed on the stack (issue 22: it zeroed,
+     * copied and wiped a 2.4 KB heap struct twice per request): it succeeds
+     * with the very first allocation failing, because it makes none */
+    cr_expect_eq(sweep(op_auth), 0, "the Authorization parse allocated");
 #ifdef HAVE_LSAN
     cr_expect_eq(__lsan_do_recoverable_leak_check(), 0, "leaks (see the report above)");
 #endif

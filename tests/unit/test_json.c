@@ -367,6 +367,48 @@ Test(json, writer_writes_what_yajl_wrote)
 #undef RND
 }
 
+/* Strings are checked 8 bytes at a time (json.c, word_plain): every byte
+ * value at every position of strings 1 to 33 bytes long (around and across
+ * word boundaries), in plain text, is written as yajl writes it, or refused
+ * as yajl refuses it (a lone byte >= 0x80 is invalid UTF-8). */
+Test(json, writer_word_at_a_time_sees_every_byte_everywhere)
+{
+    for (size_t len = 1; len <= 33; len++) {
+        for (size_t pos = 0; pos < len; pos++) {
+            for (unsigned v = 0; v < 256; v++) {
+                char s[40];
+                memset(s, 'a' + (int)(len % 26), len);
+                s[pos] = (char)v;
+                es_buf mine, theirs;
+                es_buf_init(&mine, 1024);
+                es_buf_init(&theirs, 1024);
+                es_jw w;
+                es_jw_init(&w, &mine);
+                es_jw_strn(&w, s, len);
+                int r = es_jw_finish(&w);
+                yajl_gen g = yajl_gen_alloc(NULL);
+                yajl_gen_config(g, yajl_gen_print_callback, yajl_print, &theirs);
+                yajl_gen_config(g, yajl_gen_validate_utf8, 1);
+                bool yajl_failed =
+                    yajl_gen_string(g, (const unsigned char *)s, len) != yajl_gen_status_ok;
+                yajl_gen_free(g);
+                if (yajl_failed) {
+                    cr_assert_eq(r, -EINVAL, "byte 0x%02x at %zu of %zu accepted", v, pos, len);
+                } else {
+                    cr_assert_eq(r, 0, "byte 0x%02x at %zu of %zu", v, pos, len);
+                    cr_assert_eq(mine.len, theirs.len, "byte 0x%02x at %zu of %zu: %s vs %s", v,
+                                 pos, len, es_buf_cstr(&mine), es_buf_cstr(&theirs));
+                    cr_assert_eq(memcmp(mine.data, theirs.data, mine.len), 0,
+                                 "byte 0x%02x at %zu of %zu: %s vs %s", v, pos, len,
+                                 es_buf_cstr(&mine), es_buf_cstr(&theirs));
+                }
+                es_buf_free(&mine);
+                es_buf_free(&theirs);
+            }
+        }
+    }
+}
+
 /* Misuse is an error, not invalid JSON. */
 Test(json, writer_refuses_misuse)
 {
