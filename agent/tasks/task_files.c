@@ -271,25 +271,18 @@ static bool listed(const dk_container_summary *items, size_t n, const char *id)
     return false;
 }
 
-void ag_eng_files_sweep_docker(ag_engine *e, const dk_container_summary *items, size_t n)
+/* Removes every directory of dir that keep(arg, name) does not keep; the
+ * count removed (the rest is warned of). */
+static size_t sweep_dir(const char *dir, bool (*keep)(void *arg, const char *name), void *arg)
 {
-    char sub[AG_FILES_PATH_MAX];
-    if (!e->files_dir ||
-        snprintf(sub, sizeof sub, "%s/" DOCKER_SUBDIR, e->files_dir) >= (int)sizeof sub)
-        return;
-    DIR *d = opendir(sub);
+    DIR *d = opendir(dir);
     if (!d)
-        return;
+        return 0;
     size_t removed = 0;
     for (struct dirent *de; (de = readdir(d));) {
-        if (de->d_name[0] == '.' || listed(items, n, de->d_name))
-            continue;
-        /* a task still waiting for the container its client is creating */
-        etask *et = ag_eng_find(e, de->d_name);
-        if (et && et->t->last_status != AG_TASK_STOPPED && !et->t->containers[0].docker_id)
-            continue;
         char p[AG_FILES_PATH_MAX];
-        if (snprintf(p, sizeof p, "%s/%s", sub, de->d_name) >= (int)sizeof p)
+        if (de->d_name[0] == '.' || keep(arg, de->d_name) ||
+            snprintf(p, sizeof p, "%s/%s", dir, de->d_name) >= (int)sizeof p)
             continue;
         int r = ag_files_remove_tree(p);
         if (r < 0)
@@ -298,6 +291,34 @@ void ag_eng_files_sweep_docker(ag_engine *e, const dk_container_summary *items, 
             removed++;
     }
     closedir(d);
+    return removed;
+}
+
+typedef struct docker_keep {
+    ag_engine *e;
+    const dk_container_summary *items;
+    size_t n;
+} docker_keep;
+
+/* A listed container's, or a task's still waiting for the container its
+ * client is creating. */
+static bool keep_docker(void *arg, const char *name)
+{
+    docker_keep *k = arg;
+    if (listed(k->items, k->n, name))
+        return true;
+    etask *et = ag_eng_find(k->e, name);
+    return et && et->t->last_status != AG_TASK_STOPPED && !et->t->containers[0].docker_id;
+}
+
+void ag_eng_files_sweep_docker(ag_engine *e, const dk_container_summary *items, size_t n)
+{
+    char sub[AG_FILES_PATH_MAX];
+    if (!e->files_dir ||
+        snprintf(sub, sizeof sub, "%s/" DOCKER_SUBDIR, e->files_dir) >= (int)sizeof sub)
+        return;
+    docker_keep k = {e, items, n};
+    size_t removed = sweep_dir(sub, keep_docker, &k);
     if (removed)
         es_notice("engine: removed the secret files of %zu removed Docker-socket containers",
                   removed);
@@ -305,28 +326,17 @@ void ag_eng_files_sweep_docker(ag_engine *e, const dk_container_summary *items, 
 
 /* ---- crash recovery ---- */
 
+/* A task's that has not stopped; the socket's containers' (swept after the
+ * first list). */
+static bool keep_task(void *arg, const char *name)
+{
+    etask *et = ag_eng_find(arg, name);
+    return strcmp(name, DOCKER_SUBDIR) == 0 || (et && et->t->last_status != AG_TASK_STOPPED);
+}
+
 void ag_eng_files_sweep(ag_engine *e)
 {
-    DIR *d = opendir(e->files_dir);
-    if (!d)
-        return;
-    size_t removed = 0;
-    for (struct dirent *de; (de = readdir(d));) {
-        if (de->d_name[0] == '.' || strcmp(de->d_name, DOCKER_SUBDIR) == 0)
-            continue; /* the socket's containers': after the first list */
-        etask *et = ag_eng_find(e, de->d_name);
-        if (et && et->t->last_status != AG_TASK_STOPPED)
-            continue;
-        char p[AG_FILES_PATH_MAX];
-        if (snprintf(p, sizeof p, "%s/%s", e->files_dir, de->d_name) >= (int)sizeof p)
-            continue;
-        int r = ag_files_remove_tree(p);
-        if (r < 0)
-            es_warn("engine: cannot remove secret files %s: %s", p, strerror(-r));
-        else
-            removed++;
-    }
-    closedir(d);
+    size_t removed = sweep_dir(e->files_dir, keep_task, e);
     if (removed)
         es_notice("engine: removed the secret files of %zu stopped or unknown tasks", removed);
 }
