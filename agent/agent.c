@@ -840,7 +840,13 @@ static int open_store(ag_agent *a)
 
 static int start_docker(ag_agent *a)
 {
-    dk_options dko = {.host = cf_get(a->cfg, CF_DOCKER_HOST), .max_conns = AG_DOCKER_MAX_CONNS};
+    long create_s = 0, start_s = 0; /* validated: 0 only when unparsable, the default then */
+    (void)cf_parse_duration(cf_get(a->cfg, CF_CONTAINER_CREATE_TIMEOUT), &create_s);
+    (void)cf_parse_duration(cf_get(a->cfg, CF_CONTAINER_START_TIMEOUT), &start_s);
+    dk_options dko = {.host = cf_get(a->cfg, CF_DOCKER_HOST),
+                      .max_conns = AG_DOCKER_MAX_CONNS,
+                      .create_timeout_ms = (uint64_t)create_s * 1000u,
+                      .start_timeout_ms = (uint64_t)start_s * 1000u};
     int r = dk_client_create(&a->d->loop, &dko, &a->docker);
     if (r < 0)
         es_err("Docker client for %s: %s", dko.host, dk_strerror(r));

@@ -323,6 +323,17 @@ static int v_duration_or_off(const char *v, char *err, size_t n)
     return -EINVAL;
 }
 
+/* ECS_CONTAINER_{CREATE,START}_TIMEOUT: the ECS agent takes durations and
+ * refuses nothing sensible; seconds to an hour here. */
+static int v_docker_call_timeout(const char *v, char *err, size_t n)
+{
+    long s;
+    if (cf_parse_duration(v, &s) == 0 && s >= 1 && s <= 3600)
+        return 0;
+    snprintf(err, n, "must be a duration from 1s to 1h (e.g. 3m), not '%.64s'", v);
+    return -EINVAL;
+}
+
 /* ECS_SECRETS_ETCD_ENDPOINTS: the client's own parser decides */
 static int v_etcd_endpoints(const char *v, char *err, size_t n)
 {
@@ -519,6 +530,16 @@ const cf_key cf_keys[CF_KEY_COUNT] = {
                                "Docker event was dropped (as after an events-stream reconnect); "
                                "0: off",
                                v_duration_or_off},
+    [CF_CONTAINER_CREATE_TIMEOUT] = {"ECS_CONTAINER_CREATE_TIMEOUT", "container-create-timeout",
+                                     "DURATION", "4m", false,
+                                     "how long a container create may take Docker before the "
+                                     "task fails (the ECS agent's setting and default)",
+                                     v_docker_call_timeout},
+    [CF_CONTAINER_START_TIMEOUT] = {"ECS_CONTAINER_START_TIMEOUT", "container-start-timeout",
+                                    "DURATION", "3m", false,
+                                    "how long a container start may take Docker before the task "
+                                    "fails (the ECS agent's setting and default)",
+                                    v_docker_call_timeout},
     [CF_ETCD_ENDPOINTS] = {"ECS_SECRETS_ETCD_ENDPOINTS", "etcd-endpoints", "URLS", NULL, false,
                            "join the cluster ECS_CLUSTER kept in etcd: its v3 endpoints, "
                            "comma-separated (http://10.0.0.1:2379,...), tried in turn; unset: "

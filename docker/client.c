@@ -20,6 +20,7 @@ struct dk_client {
     uv_loop_t *loop;
     char *path;
     uint64_t timeout_ms;
+    uint64_t create_timeout_ms, start_timeout_ms;
     size_t max_conns;
     es_http_limits lim;
     dk__conn *conns;
@@ -85,6 +86,8 @@ int dk_client_create(uv_loop_t *loop, const dk_options *opt, dk_client **out)
     }
     c->loop = loop;
     c->timeout_ms = opt->timeout_ms ? opt->timeout_ms : DK__DEFAULT_TIMEOUT_MS;
+    c->create_timeout_ms = opt->create_timeout_ms ? opt->create_timeout_ms : DK__CREATE_TIMEOUT_MS;
+    c->start_timeout_ms = opt->start_timeout_ms ? opt->start_timeout_ms : DK__START_TIMEOUT_MS;
     c->max_conns = opt->max_conns ? opt->max_conns : 4;
     c->lim = es_http_default_limits;
     c->lim.max_header_bytes = opt->max_header_bytes ? opt->max_header_bytes : 16 * 1024;
@@ -181,6 +184,16 @@ const char *dk_client_api_version(const dk_client *c)
 void dk_client_stats(const dk_client *c, dk_stats *out)
 {
     *out = c->stats;
+}
+
+uint64_t dk__client_create_timeout(const dk_client *c)
+{
+    return c->create_timeout_ms;
+}
+
+uint64_t dk__client_start_timeout(const dk_client *c)
+{
+    return c->start_timeout_ms;
 }
 
 uv_loop_t *dk__client_loop(dk_client *c)

@@ -80,6 +80,13 @@ typedef struct dk_result {
 typedef struct dk_options {
     const char *host;        /* "unix:///var/run/docker.sock" */
     uint64_t timeout_ms;     /* per request; 0 = 30000 */
+    /* A create and a start wait longer: a busy dockerd (many launches at
+     * once, a slow storage driver) may take minutes over them, and giving up
+     * early reports a failure over a container Docker went on to create or
+     * start. 0 = the ECS agent's defaults (ECS_CONTAINER_CREATE_TIMEOUT 4m,
+     * ECS_CONTAINER_START_TIMEOUT 3m). */
+    uint64_t create_timeout_ms;
+    uint64_t start_timeout_ms;
     size_t max_conns;        /* pool size; 0 = 4 */
     size_t max_header_bytes; /* response limits; 0 = 16 KiB, 100, 8 MiB */
     size_t max_headers;

@@ -16,6 +16,8 @@
 #define DK__EXTRA_MAX (64 * 1024)            /* extra header lines (dk__req.extra) */
 #define DK__HEAD_ROOM 4096                   /* serialized: request line, fixed headers */
 #define DK__DEFAULT_TIMEOUT_MS 30000u
+#define DK__CREATE_TIMEOUT_MS (4u * 60u * 1000u)
+#define DK__START_TIMEOUT_MS (3u * 60u * 1000u)
 #define DK__ID_LEN 64  /* a container id: 64 lower-case hex digits */
 #define DK__REQ_CTX 96 /* room for the operation's context in the request's block */
 
@@ -124,6 +126,9 @@ void dk__client_recycle(dk_client *c, dk__req *r);
  * possibly before this returns). */
 void dk__client_submit(dk_client *c, dk__req *r);
 uv_loop_t *dk__client_loop(dk_client *c);
+/* the deadlines of a container create and start (dk_options) */
+uint64_t dk__client_create_timeout(const dk_client *c);
+uint64_t dk__client_start_timeout(const dk_client *c);
 const char *dk__client_path(dk_client *c);
 const es_http_limits *dk__client_limits(dk_client *c);
 

@@ -628,6 +628,7 @@ static int create_request(dk_client *c, const char *name, dk_create_cb cb, void 
         return -ENOMEM;
     ((op *)r->op)->cb.create = cb;
     r->secret = true;
+    r->timeout_ms = dk__client_create_timeout(c);
     int e = es_buf_append_str(&r->path, "/containers/create");
     if (!e && name)
         e = es_buf_append_str(&r->path, "?name=");
@@ -667,7 +668,7 @@ int dk_container_create_json(dk_client *c, const char *name, const char *body, s
 
 int dk_container_start(dk_client *c, const char *id, dk_done_cb cb, void *ud)
 {
-    return id_op(c, OP_START, "POST", id, "/start", 0, cb, ud);
+    return id_op(c, OP_START, "POST", id, "/start", dk__client_start_timeout(c), cb, ud);
 }
 
 int dk_container_stop(dk_client *c, const char *id, int timeout_s, dk_done_cb cb, void *ud)

@@ -710,6 +710,31 @@ Test(docker_fake, deadlines_on_one_kept_connection)
     cr_assert_eq(nconns, conns, "all on the one connection");
 }
 
+/* A start and a create have deadlines of their own (the ECS agent's 3 and 4
+ * minutes by default): a busy dockerd answering a start after the ordinary
+ * deadline (300 ms here) is still waited for, and a client given a shorter
+ * start deadline gives up on it. */
+Test(docker_fake, start_has_its_own_deadline)
+{
+    res r = {0};
+    cr_assert_eq(dk_container_start(cli, "late", done_cb, &r), 0); /* answered at 600 ms */
+    run_until(&r.done);
+    cr_assert_eq(r.err, 0, "%s", dk_strerror(r.err));
+    cr_assert_eq(r.status, 204);
+
+    dk_client *c2;
+    dk_options o = {.host = host, .timeout_ms = 5000, .start_timeout_ms = 200};
+    cr_assert_eq(dk_client_create(&loop, &o, &c2), 0);
+    r = (res){0};
+    uint64_t t0 = uv_now(&loop);
+    cr_assert_eq(dk_container_start(c2, "slow", done_cb, &r), 0); /* never answered */
+    run_until(&r.done);
+    cr_assert_eq(r.err, -ETIMEDOUT, "%s", dk_strerror(r.err));
+    uint64_t took = uv_now(&loop) - t0;
+    cr_assert(took >= 150 && took < 4000, "timed out after %llu ms", (unsigned long long)took);
+    dk_client_free(c2);
+}
+
 Test(docker_fake, failure_on_a_fresh_connection_is_not_retried)
 {
     drop_next = 1;
