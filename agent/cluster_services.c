@@ -706,6 +706,17 @@ static int after_write(void *arg, const char *name, bool with_tags, bool creatio
     return 0;
 }
 
+/* ---- leadership ---- */
+
+/* A new leader carries the deployments on from its first turn, not at the
+ * scheduler's next tick. */
+static void on_member_change(void *arg, cl_member_change what)
+{
+    ag_cluster_services *x = arg;
+    if (!x->stopping && what == CL_MEMBER_CHANGE_LEADER && cl_member_is_leader(x->member))
+        ag_svc_sched_soon(x->sched);
+}
+
 /* ---- start, stop ---- */
 
 static void metrics(void *arg, ag_metrics *m)
@@ -747,6 +758,8 @@ int ag_cluster_services_start(uv_loop_t *loop, cl_member *member, ag_cluster_tas
     int r = ag_svc_sched_set_ops(sched, &cluster_ops, x);
     if (r == 0)
         r = ag_api_add_metrics_hook(api, metrics, x);
+    if (r == 0)
+        r = cl_member_subscribe(member, on_member_change, x);
     if (r == 0) {
         cl_mirror_cbs cbs = {.on_put = on_sv_put, .on_delete = on_sv_delete, .arg = x};
         r = cl_member_mirror(member, CL_SV_LEAF, &cbs);

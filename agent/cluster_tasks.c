@@ -889,6 +889,10 @@ static void place_next(ag_cluster_tasks *x)
     cl_etcd *e = cl_member_etcd(x->member);
     if (x->stopping || x->placing || !x->reqs || !e || !cl_member_is_leader(x->member))
         return;
+    /* a new leader whose view still holds the old leader's instance would
+     * place there: its view's catch-up (an event, or a read) calls again */
+    if (!cl_member_view_current(x->member))
+        return;
     cl_tk_request *rqs[CL_BT_REQUESTS_MAX];
     size_t n_rqs = 0, cap = x->batch_cap ? x->batch_cap : 1;
     for (req_node *rn = x->reqs; rn && n_rqs < cap; rn = rn->next)
@@ -1855,6 +1859,21 @@ static void on_tick(uv_timer_t *t)
     expire_next(x);
 }
 
+/* Leadership won: the requests waiting are placed now, not at the next
+ * tick (the failover's time is the lease's expiry plus this); the view
+ * changed: a placement held for the view's catch-up goes on. */
+static void on_member_change(void *arg, cl_member_change what)
+{
+    ag_cluster_tasks *x = arg;
+    if (x->stopping || !cl_member_is_leader(x->member))
+        return;
+    place_next(x);
+    if (what == CL_MEMBER_CHANGE_LEADER) {
+        reap_next(x);
+        expire_next(x);
+    }
+}
+
 /* ---- metrics, start, stop ------------------------------------------------------ */
 
 static void metrics(void *arg, ag_metrics *m)
@@ -1939,6 +1958,8 @@ int ag_cluster_tasks_start(uv_loop_t *loop, cl_member *member, ag_engine *engine
         r = ag_engine_observe(engine, on_task_changed, x);
     if (r == 0)
         r = ag_api_add_metrics_hook(api, metrics, x);
+    if (r == 0)
+        r = cl_member_subscribe(member, on_member_change, x);
     /* the assignments before the requests: the leader counts reservations */
     if (r == 0)
         r = mirror(x, CL_TK_ASSIGNMENTS_LEAF, on_asg_put, on_asg_delete);
