@@ -82,6 +82,8 @@ struct ag_cluster_tasks {
     size_t n_reqs, n_asgs, n_sts, n_stops;
     waiter *waiters;
     bool placing;           /* the leader's transaction in flight (one at a time) */
+    uint64_t freed;         /* reservations freed so far (ag_cluster_tasks_capacity_gen) */
+    uint64_t view_changes;  /* the member's view changed so far (instances, statuses) */
     unsigned place_depth;   /* place_next's retries of a body it could not build, nested */
     cl_bt_pace pace;        /* requests in the next one, and what follows a failure
                                (cluster/batch.h: no request stops the ones behind it) */
@@ -511,6 +513,7 @@ static void asg_remove(ag_cluster_tasks *x, const char *task_id)
             es_free(n->ov);
             es_free(n);
             x->n_asgs--;
+            x->freed++; /* a reservation freed: capacity came back */
             return;
         }
 }
@@ -1745,6 +1748,11 @@ void ag_cluster_tasks_on_placed(ag_cluster_tasks *x, ag_cluster_placed_fn fn, vo
     x->placed_arg = arg;
 }
 
+uint64_t ag_cluster_tasks_capacity_gen(const ag_cluster_tasks *x)
+{
+    return x->freed + x->view_changes;
+}
+
 bool ag_cluster_tasks_is_leader(const ag_cluster_tasks *x)
 {
     return !x->stopping && cl_member_is_leader(x->member);
@@ -1942,6 +1950,8 @@ static void on_tick(uv_timer_t *t)
 static void on_member_change(void *arg, cl_member_change what)
 {
     ag_cluster_tasks *x = arg;
+    if (what == CL_MEMBER_CHANGE_VIEW)
+        x->view_changes++;
     if (x->stopping || !cl_member_is_leader(x->member))
         return;
     place_next(x);
