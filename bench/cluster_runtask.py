@@ -18,7 +18,10 @@ Docker's):
      after, summed);
   3. failover: the leader is SIGKILLed, then a RunTask is sent through another agent every
      100 ms until one is placed; printed: the time from the kill to that placement, against
-     the lease TTL (--ttl).
+     the lease TTL (--ttl), split where `etcdctl watch` saw the election key's DELETE (etcd
+     expired the killed leader's lease) and the next leader's PUT, and whether the task went
+     to a live instance. --failovers N repeats it (the killed agent restarted in between);
+     --failover-only skips the one-agent run and runs 30 RunTasks at most before.
 Every task definition holds one SSM SecureString (each agent's own embedded store holds it),
 so every launch runs the preflight, AssumeRole and the fetch. Figures only: not a test (the
 machine may be shared; run it on a quiet one for figures worth quoting).
