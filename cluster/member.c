@@ -217,10 +217,8 @@ static void on_watch_msg(void *arg, const cl_answer *a)
         if (ev->kv.mod_revision > m->view_rev)
             m->view_rev = ev->kv.mod_revision;
     }
-    /* a message's header revision: its events are all the prefix had up
-     * to it (etcd sends a revision's events together, in order) */
-    if (a->n_events && a->revision > m->view_rev)
-        m->view_rev = a->revision;
+    /* only the events' own revisions: a message's header revision may run
+     * ahead of the events sent so far while etcd catches a watch up */
     if (a->n_events)
         notify(m, CL_MEMBER_CHANGE_VIEW);
 }
