@@ -207,6 +207,29 @@ int ag_csvc_task_view(const cl_tk_status *st, const cl_tk_assignment *as, bool s
     return 0;
 }
 
+bool ag_csvc_backoff_holds(const ag_csvc_backoff *b, uint64_t now_ms, uint64_t gen)
+{
+    return b->delay_ms && now_ms < b->until_ms && gen == b->gen;
+}
+
+void ag_csvc_backoff_placed(ag_csvc_backoff *b, size_t n_placed, size_t n_failed, uint64_t now_ms,
+                            uint64_t gen)
+{
+    if (n_placed || !n_failed) {
+        memset(b, 0, sizeof *b); /* something fits again */
+        return;
+    }
+    /* the same capacity as when it last fitted nowhere: longer; else from
+     * the start (something changed, and still nothing fits) */
+    if (b->delay_ms && gen == b->gen)
+        b->delay_ms =
+            b->delay_ms * 2 < AG_CSVC_BACKOFF_MAX_MS ? b->delay_ms * 2 : AG_CSVC_BACKOFF_MAX_MS;
+    else
+        b->delay_ms = AG_CSVC_BACKOFF_MIN_MS;
+    b->until_ms = now_ms + b->delay_ms;
+    b->gen = gen;
+}
+
 /* ---- the runtime ----------------------------------------------------------------- */
 
 #define ANSWER_MAX (1u << 20)
@@ -221,6 +244,7 @@ typedef struct name_state {
     int64_t rev; /* the key's mod_revision as last seen (0: none) */
     bool inflight;
     uint64_t wanted, sent, done; /* generations: persist asks, a write carries, etcd holds */
+    ag_csvc_backoff backoff;     /* the leader's asks while its tasks fit nowhere */
 } name_state;
 
 /* an API write answered once etcd holds it */
@@ -230,6 +254,12 @@ typedef struct waiter {
     uint64_t gen;
     bool with_tags, creation;
     aw_listener_reply *reply;
+    /* an UpdateService: applied again to the fresh record when another
+     * agent's write won (at most AG_CSVC_UPDATE_TRIES times) */
+    bool has_update;
+    int tries;
+    ag_svc_update_req update;
+    char family[CL_TK_FAMILY_MAX + 1];
 } waiter;
 
 struct ag_cluster_services {
@@ -317,6 +347,12 @@ static size_t ops_launch(void *ctx, const ag_service *v, const ag_svc_deployment
     (void)ids;
     (void)cap;
     ag_cluster_services *x = ctx;
+    name_state *ns = state_of(x, v->name, false);
+    if (ns && ag_csvc_backoff_holds(&ns->backoff, uv_now(x->loop),
+                                    ag_cluster_tasks_capacity_gen(x->tasks))) {
+        x->stats.backoffs++;
+        return 0; /* nothing fitted and nothing changed: asked again later */
+    }
     ag_taskdef *td = NULL;
     if (ag_store_taskdef_get(x->store, d->family, d->revision, &td) < 0) {
         es_err("service %s: task definition %s:%" PRId64 ": %s", v->name, d->family, d->revision,
@@ -480,6 +516,41 @@ typedef struct write_op {
 } write_op;
 
 static void flush(ag_cluster_services *x);
+static void adopt_kv(ag_cluster_services *x, const cl_kv *kv);
+
+/* Another write won the race for n: the UpdateService calls whose change
+ * was in the losing write are applied again to the record now in the
+ * scheduler (the winner's, just adopted) and written again: both changes
+ * stand, as when ECS takes two updates at once. An update that no longer
+ * applies (the service was deleted meanwhile) is answered with ECS's
+ * error for it. */
+static void reapply_updates(ag_cluster_services *x, name_state *n)
+{
+    for (waiter **pp = &x->waiters; *pp;) {
+        waiter *w = *pp;
+        if (strcmp(w->name, n->name) != 0 || w->gen > n->sent || !w->has_update ||
+            w->tries >= AG_CSVC_UPDATE_TRIES) {
+            pp = &w->next;
+            continue;
+        }
+        w->tries++;
+        ag_service *v = NULL;
+        char err[AG_SVC_ERR_MAX] = "";
+        int r = ag_svc_update(x->sched, &w->update, &v, err, sizeof err);
+        if (r == 0) {
+            x->stats.reapplied++;
+            es_info("service %s: changed in the cluster meanwhile; UpdateService applied again "
+                    "to the new record (try %d)",
+                    n->name, w->tries + 1);
+            w->gen = n->wanted; /* ag_svc_update persisted: the next write carries it */
+            pp = &w->next;
+            continue;
+        }
+        *pp = w->next;
+        ag_api_reply_error(x->api, w->reply, ag_api_services_error_code(r, err), "%s", err);
+        es_free(w);
+    }
+}
 
 static void on_written(void *arg, int err, const cl_answer *a)
 {
@@ -502,15 +573,24 @@ static void on_written(void *arg, int err, const cl_answer *a)
             n->wanted++;
     } else if (!a->succeeded) {
         /* another agent (an API call) or an earlier leader wrote first: the
-         * mirror brings their record, which replaces ours in memory */
+         * failure branch read the record as it is now, which replaces ours
+         * in memory at once (waiting for the mirror raced it: a record the
+         * mirror had already brought left this agent comparing a revision
+         * that would never hold again) */
         x->stats.conflicts++;
-        es_notice("service %s: changed in the cluster meanwhile; this agent's change is dropped",
-                  n->name);
+        if (a->n_kvs == 1) {
+            adopt_kv(x, &a->kvs[0]);
+        } else {
+            ag_svc_sched_drop(x->sched, n->name); /* deleted meanwhile */
+            n->rev = 0;
+        }
+        reapply_updates(x, n);
+        es_notice("service %s: changed in the cluster meanwhile; this agent's change is dropped%s",
+                  n->name, n->wanted > n->sent ? " (an UpdateService is applied again)" : "");
         answer_waiters(x, n, n->sent, "InvalidParameterException",
                        "the service changed meanwhile (through another agent, or by the "
                        "cluster's leader): read it again and retry");
         n->done = n->sent;
-        n->rev = -1; /* whatever the mirror brings is newer */
     } else {
         x->stats.writes++;
         n->rev = a->revision;
@@ -542,6 +622,7 @@ static int send_one(ag_cluster_services *x, name_state *n)
     txn.key = key;
     txn.target = CL_CMP_MOD;
     txn.revision = n->rev > 0 ? n->rev : 0;
+    txn.failure_range = true; /* a lost race reads the winner's record back */
     txn.success[txn.n_success++] =
         v ? (cl_txn_op){.key = key, .value = val.data, .value_len = val.len}
           : (cl_txn_op){.is_delete = true, .key = key};
@@ -593,11 +674,10 @@ static void on_flush(uv_timer_t *t)
 
 /* ---- the mirror of services/ ---- */
 
-static void on_sv_put(void *arg, const cl_kv *kv)
+/* A services/ key's value into the scheduler, unless this agent has seen
+ * it or a newer one (n->rev). */
+static void adopt_kv(ag_cluster_services *x, const cl_kv *kv)
 {
-    ag_cluster_services *x = arg;
-    if (x->stopping)
-        return;
     cl_sv_record *rec = es_malloc(sizeof *rec);
     char why[200];
     if (!rec)
@@ -624,6 +704,13 @@ static void on_sv_put(void *arg, const cl_kv *kv)
             n->rev = kv->mod_revision;
     }
     es_free(rec);
+}
+
+static void on_sv_put(void *arg, const cl_kv *kv)
+{
+    ag_cluster_services *x = arg;
+    if (!x->stopping)
+        adopt_kv(x, kv);
 }
 
 static void on_sv_delete(void *arg, const char *key)
@@ -657,6 +744,10 @@ static void on_placed(void *arg, const char *group, const char *started_by, cons
     ag_service *v = held(x, group + 8);
     if (!v)
         return;
+    name_state *ns = state_of(x, v->name, true);
+    if (ns)
+        ag_csvc_backoff_placed(&ns->backoff, n_placed, n_failed, uv_now(x->loop),
+                               ag_cluster_tasks_capacity_gen(x->tasks));
     int64_t now = (int64_t)time(NULL);
     bool said = false;
     if (n_placed) {
@@ -682,7 +773,7 @@ static void on_placed(void *arg, const char *group, const char *started_by, cons
 /* ---- the API's writes ---- */
 
 static int after_write(void *arg, const char *name, bool with_tags, bool creation,
-                       aw_listener_reply *reply)
+                       const ag_svc_update_req *update, aw_listener_reply *reply)
 {
     ag_cluster_services *x = arg;
     if (x->stopping)
@@ -695,6 +786,16 @@ static int after_write(void *arg, const char *name, bool with_tags, bool creatio
     w->with_tags = with_tags;
     w->creation = creation;
     w->reply = reply;
+    if (update) {
+        w->has_update = true;
+        w->update = *update;
+        snprintf(w->name, sizeof w->name, "%s", name);
+        w->update.name = w->name;
+        if (update->family) {
+            snprintf(w->family, sizeof w->family, "%s", update->family);
+            w->update.family = w->family;
+        }
+    }
     if (!n || n->done >= n->wanted) {
         answer(x, w, NULL, NULL); /* nothing to wait for */
         es_free(w);
@@ -704,6 +805,17 @@ static int after_write(void *arg, const char *name, bool with_tags, bool creatio
     w->next = x->waiters;
     x->waiters = w;
     return 0;
+}
+
+/* ---- leadership ---- */
+
+/* A new leader carries the deployments on from its first turn, not at the
+ * scheduler's next tick. */
+static void on_member_change(void *arg, cl_member_change what)
+{
+    ag_cluster_services *x = arg;
+    if (!x->stopping && what == CL_MEMBER_CHANGE_LEADER && cl_member_is_leader(x->member))
+        ag_svc_sched_soon(x->sched);
 }
 
 /* ---- start, stop ---- */
@@ -720,6 +832,10 @@ static void metrics(void *arg, ag_metrics *m)
     ag_metrics_sync_counter(m, "ecs_agent_cluster_service_tasks_asked_total",
                             "Tasks this agent asked the cluster to place for services as leader",
                             NULL, (double)x->stats.requests);
+    ag_metrics_sync_counter(m, "ecs_agent_cluster_service_backoffs_total",
+                            "Launches this agent held back as leader: the service's tasks fitted "
+                            "nowhere and the cluster's capacity had not changed",
+                            NULL, (double)x->stats.backoffs);
 }
 
 int ag_cluster_services_start(uv_loop_t *loop, cl_member *member, ag_cluster_tasks *tasks,
@@ -747,6 +863,8 @@ int ag_cluster_services_start(uv_loop_t *loop, cl_member *member, ag_cluster_tas
     int r = ag_svc_sched_set_ops(sched, &cluster_ops, x);
     if (r == 0)
         r = ag_api_add_metrics_hook(api, metrics, x);
+    if (r == 0)
+        r = cl_member_subscribe(member, on_member_change, x);
     if (r == 0) {
         cl_mirror_cbs cbs = {.on_put = on_sv_put, .on_delete = on_sv_delete, .arg = x};
         r = cl_member_mirror(member, CL_SV_LEAF, &cbs);

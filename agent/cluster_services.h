@@ -41,6 +41,27 @@ int ag_csvc_from_record(const cl_sv_record *rec, const char *region, const char 
 int ag_csvc_task_view(const cl_tk_status *st, const cl_tk_assignment *as, bool stop_asked,
                       const char *arn, ag_svc_task *out);
 
+/* A service whose tasks fit nowhere is not asked for again every pass
+ * (each ask a request, a placement transaction and a result in etcd, every
+ * second, for as long as nothing fits): after a placement that placed none
+ * of its tasks the leader waits AG_CSVC_BACKOFF_MIN_MS, doubling up to
+ * AG_CSVC_BACKOFF_MAX_MS, unless the capacity generation moved
+ * (ag_cluster_tasks_capacity_gen: an instance joined or changed, a
+ * reservation was freed), and a placement that placed one task ends it. */
+#define AG_CSVC_UPDATE_TRIES 5 /* an UpdateService applied again after lost races */
+#define AG_CSVC_BACKOFF_MIN_MS 2000
+#define AG_CSVC_BACKOFF_MAX_MS 60000
+typedef struct ag_csvc_backoff {
+    uint64_t delay_ms; /* 0: none */
+    uint64_t until_ms; /* no ask before this (uv_now) */
+    uint64_t gen;      /* the capacity generation when nothing fitted */
+} ag_csvc_backoff;
+/* Whether the service's launch waits now. */
+bool ag_csvc_backoff_holds(const ag_csvc_backoff *b, uint64_t now_ms, uint64_t gen);
+/* A placement of the service's tasks placed n_placed and failed n_failed. */
+void ag_csvc_backoff_placed(ag_csvc_backoff *b, size_t n_placed, size_t n_failed, uint64_t now_ms,
+                            uint64_t gen);
+
 /* ---- the runtime: the scheduler's cluster ops ---- */
 
 #include <uv.h>
@@ -66,7 +87,9 @@ void ag_cluster_services_stop(ag_cluster_services *x);
 void ag_cluster_services_free(ag_cluster_services *x);
 
 typedef struct ag_cluster_services_stats {
-    unsigned long writes, conflicts, write_errors, adopted, dropped, bad, requests, stops;
+    unsigned long writes, conflicts, write_errors, adopted, dropped, bad, requests, stops,
+        backoffs,  /* launches held back: nothing fitted, nothing changed */
+        reapplied; /* UpdateService calls applied again after a lost race */
 } ag_cluster_services_stats;
 void ag_cluster_services_get_stats(const ag_cluster_services *x, ag_cluster_services_stats *out);
 

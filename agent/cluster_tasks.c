@@ -22,7 +22,8 @@
 typedef struct req_node {
     struct req_node *next;
     cl_tk_request rq;
-    char *ov; /* the overrides copied (rq.overrides points here) */
+    char *ov;        /* the overrides copied (rq.overrides points here) */
+    bool unwritable; /* refused alone: the next batch carries its failure instead */
 } req_node;
 
 typedef struct asg_node {
@@ -81,8 +82,11 @@ struct ag_cluster_tasks {
     size_t n_reqs, n_asgs, n_sts, n_stops;
     waiter *waiters;
     bool placing;           /* the leader's transaction in flight (one at a time) */
-    size_t batch_cap;       /* requests in the next one: halved after a failed compare, doubled
-                               after a success (up to CL_BT_REQUESTS_MAX) */
+    uint64_t freed;         /* reservations freed so far (ag_cluster_tasks_capacity_gen) */
+    uint64_t view_changes;  /* the member's view changed so far (instances, statuses) */
+    unsigned place_depth;   /* place_next's retries of a body it could not build, nested */
+    cl_bt_pace pace;        /* requests in the next one, and what follows a failure
+                               (cluster/batch.h: no request stops the ones behind it) */
     bool reaping;           /* the leader's lost-host transaction in flight (one at a time) */
     bool expiring;          /* the leader's deletion of old STOPPED records in flight */
     size_t expire_cap;      /* records in the next one (1 after a failed compare) */
@@ -509,6 +513,7 @@ static void asg_remove(ag_cluster_tasks *x, const char *task_id)
             es_free(n->ov);
             es_free(n);
             x->n_asgs--;
+            x->freed++; /* a reservation freed: capacity came back */
             return;
         }
 }
@@ -721,30 +726,78 @@ static void req_conflict(ag_cluster_tasks *x, const place_item *it)
         }
 }
 
+/* The request of a batch that went alone: to the back of the queue (it
+ * went unanswered too often), or marked unwritable (its failure goes in
+ * the next batch; a second refusal of that failure drops it). */
+static void req_alone(ag_cluster_tasks *x, const place_item *it, cl_bt_next next)
+{
+    req_node **pp = &x->reqs;
+    while (*pp && strcmp((*pp)->rq.id, it->id) != 0)
+        pp = &(*pp)->next;
+    req_node *n = *pp;
+    if (!n || n->rq.mod_revision != it->mod_revision)
+        return; /* gone, or a newer version came: tried as it is */
+    if (next == CL_BT_NEXT_FAIL) {
+        if (n->unwritable) {
+            es_warn("cluster: request %s: not even its failure can be written: dropped here "
+                    "(its caller's wait ends without an answer)",
+                    it->id);
+            req_remove(x, it->id);
+            return;
+        }
+        es_warn("cluster: request %s: etcd refuses its placement: answered %s", it->id,
+                CL_TK_REASON_TOO_LARGE);
+        n->unwritable = true;
+        return;
+    }
+    /* CL_BT_NEXT_BACK: behind the others */
+    *pp = n->next;
+    req_node **tail = pp;
+    while (*tail)
+        tail = &(*tail)->next;
+    n->next = NULL;
+    *tail = n;
+}
+
+/* How a batch's transaction ended, for the queue (cluster/batch.h). */
+static cl_bt_end batch_end(int err, const cl_answer *a)
+{
+    if (err == 0)
+        return a->succeeded ? CL_BT_WRITTEN : CL_BT_CONFLICT;
+    /* InvalidArgument: too large, too many operations; our client's own
+     * refusal of the body: the same next time */
+    if ((err == CL_ETCD_E_REFUSED && a && a->code == 3) || err == CL_ETCD_E_INVALID)
+        return CL_BT_REFUSED;
+    return CL_BT_UNANSWERED;
+}
+
 static void on_placed(void *arg, int err, const cl_answer *a)
 {
     place_op *op = arg;
     ag_cluster_tasks *x = op->x;
     x->placing = false;
-    if (err) {
-        if (err != CL_ETCD_E_CANCELED)
-            es_warn("cluster: %zu request(s) from %s on: the placement was not written: %s "
-                    "(tried again)",
-                    op->n_items, op->items[0].id, cl_etcd_strerror(err));
-    } else if (!a->succeeded) {
-        /* one of the compares failed (which one, etcd does not say): a
-         * request alone is dropped; a batch is tried again in halves, its
-         * requests kept, until the stale one is alone (or the mirror has
-         * removed it) */
+    if (err == CL_ETCD_E_CANCELED) {
+        place_op_free(op);
+        return;
+    }
+    cl_bt_end end = batch_end(err, a);
+    cl_bt_next next = cl_bt_after(&x->pace, op->n_items, end);
+    if (err)
+        es_warn("cluster: %zu request(s) from %s on: the placement was not written: %s%s%s "
+                "(%s)",
+                op->n_items, op->items[0].id, cl_etcd_strerror(err), a && a->is_error ? ": " : "",
+                a && a->is_error ? a->error : "",
+                next == CL_BT_NEXT_AGAIN   ? "tried again"
+                : next == CL_BT_NEXT_SPLIT ? "tried again in smaller batches"
+                : next == CL_BT_NEXT_BACK  ? "tried again behind the others"
+                                           : "answered as not placed");
+    if (end == CL_BT_CONFLICT)
         x->stats.place_conflicts++;
-        if (op->n_items == 1)
-            req_conflict(x, &op->items[0]);
-        else
-            x->batch_cap = op->n_items / 2;
-    } else {
-        if (x->batch_cap < CL_BT_REQUESTS_MAX)
-            x->batch_cap =
-                x->batch_cap * 2 < CL_BT_REQUESTS_MAX ? x->batch_cap * 2 : CL_BT_REQUESTS_MAX;
+    if (next == CL_BT_NEXT_DROP)
+        req_conflict(x, &op->items[0]);
+    else if (next == CL_BT_NEXT_FAIL || next == CL_BT_NEXT_BACK)
+        req_alone(x, &op->items[0], next);
+    else if (next == CL_BT_NEXT_ON) {
         for (size_t k = 0; k < op->n_items; k++) {
             place_item *it = &op->items[k];
             req_remove(x, it->id);
@@ -776,7 +829,8 @@ static void on_placed(void *arg, int err, const cl_answer *a)
         }
     }
     place_op_free(op);
-    if (!x->stopping)
+    /* unanswered: the tick tries again (etcd away is not a loop on the loop) */
+    if (!x->stopping && next != CL_BT_NEXT_AGAIN)
         place_next(x);
 }
 
@@ -853,7 +907,8 @@ static int add_request(ag_cluster_tasks *x, place_scratch *s, place_op *op,
     }
     res.n_failed = (size_t)rq->count - oc->placed;
     if (res.n_failed)
-        copy_str(res.reason, sizeof res.reason, cl_pl_reason_name(oc->reason));
+        copy_str(res.reason, sizeof res.reason,
+                 oc->err == -E2BIG ? CL_TK_REASON_TOO_LARGE : cl_pl_reason_name(oc->reason));
     it->n_failed = res.n_failed;
     copy_str(it->reason, sizeof it->reason, res.reason);
     size_t k = t->n_success;
@@ -889,12 +944,19 @@ static void place_next(ag_cluster_tasks *x)
     cl_etcd *e = cl_member_etcd(x->member);
     if (x->stopping || x->placing || !x->reqs || !e || !cl_member_is_leader(x->member))
         return;
+    /* a new leader whose view still holds the old leader's instance would
+     * place there: its view's catch-up (an event, or a read) calls again */
+    if (!cl_member_view_current(x->member))
+        return;
     cl_tk_request *rqs[CL_BT_REQUESTS_MAX];
-    size_t n_rqs = 0, cap = x->batch_cap ? x->batch_cap : 1;
+    bool unwritable[CL_BT_REQUESTS_MAX];
+    size_t n_rqs = 0, cap = x->pace.cap ? x->pace.cap : 1;
     for (req_node *rn = x->reqs; rn && n_rqs < cap; rn = rn->next)
-        if (rn->rq.mod_revision != 0) /* written here, its revision not known yet: the put's
-                                         answer brings it */
+        if (rn->rq.mod_revision != 0) { /* written here, its revision not known yet: the put's
+                                           answer brings it */
+            unwritable[n_rqs] = rn->unwritable;
             rqs[n_rqs++] = &rn->rq;
+        }
     if (n_rqs == 0)
         return;
     size_t n = 0;
@@ -918,8 +980,15 @@ static void place_next(ag_cluster_tasks *x)
     size_t taken = 0, n_tasks = 0;
     if (r == 0)
         r = cl_bt_place(cands, n, group_tasks, x, rqs, n_rqs, cap, seed, s->out, &taken);
-    for (size_t i = 0; r == 0 && i < taken; i++)
+    for (size_t i = 0; r == 0 && i < taken; i++) {
+        if (unwritable[i] && !s->out[i].err) {
+            /* refused alone before: its failure, not its placement (the
+             * capacity cl_bt_place counted for it stays free: the batch's
+             * later requests were placed over a little less than there is) */
+            s->out[i] = (cl_bt_outcome){.err = -E2BIG};
+        }
         n_tasks += s->out[i].err ? 0 : s->out[i].placed;
+    }
     if (r == 0) {
         *op = (place_op){.x = x};
         op->items = es_calloc(taken, sizeof *op->items);
@@ -929,7 +998,7 @@ static void place_next(ag_cluster_tasks *x)
     }
     size_t placed = 0, unplaced = 0;
     for (size_t i = 0; r == 0 && i < taken; i++) {
-        if (s->out[i].err) {
+        if (s->out[i].err && s->out[i].err != -E2BIG) {
             /* its reader compiled it: only memory can fail here; it stays
              * queued for the next batch */
             es_warn("cluster: request %s: not compiled: %s (tried again)", rqs[i]->id,
@@ -951,10 +1020,21 @@ static void place_next(ag_cluster_tasks *x)
     es_free(cands);
     if (r < 0) {
         es_warn("cluster: request %s: the placement cannot be sent: %s", rqs[0]->id, strerror(-r));
-        /* a batch too large for one body: smaller next time */
-        if (op && op->n_items > 1)
-            x->batch_cap = op->n_items / 2;
+        /* a body we could not build: in halves, then the request at
+         * fault alone answered as not placed (cluster/batch.h); memory
+         * short: the tick tries again */
+        cl_bt_next next = CL_BT_NEXT_AGAIN;
+        if (op && op->n_items > 0 && r != -ENOMEM) {
+            next = cl_bt_after(&x->pace, op->n_items, CL_BT_REFUSED);
+            if (next == CL_BT_NEXT_FAIL)
+                req_alone(x, &op->items[0], next);
+        }
         place_op_free(op);
+        if (next != CL_BT_NEXT_AGAIN && x->place_depth < 2 * CL_BT_REQUESTS_MAX) {
+            x->place_depth++;
+            place_next(x);
+            x->place_depth--;
+        }
         return;
     }
     x->placing = true;
@@ -1295,7 +1375,11 @@ static void answer_result(ag_cluster_tasks *x, waiter *w, const cl_tk_result *re
         es_jw_obj(&jw);
         es_jw_kstr(&jw, "arn", w->td_arn);
         es_jw_kstr(&jw, "reason", res->reason);
-        es_jw_kstr(&jw, "detail", "no container instance of the cluster can take the task");
+        es_jw_kstr(&jw, "detail",
+                   strcmp(res->reason, CL_TK_REASON_TOO_LARGE) == 0
+                       ? "the placement of this many tasks with these overrides does not fit one "
+                         "etcd transaction: run fewer tasks a call, or with smaller overrides"
+                       : "no container instance of the cluster can take the task");
         es_jw_obj_end(&jw);
     }
     es_jw_arr_end(&jw);
@@ -1664,6 +1748,11 @@ void ag_cluster_tasks_on_placed(ag_cluster_tasks *x, ag_cluster_placed_fn fn, vo
     x->placed_arg = arg;
 }
 
+uint64_t ag_cluster_tasks_capacity_gen(const ag_cluster_tasks *x)
+{
+    return x->freed + x->view_changes;
+}
+
 bool ag_cluster_tasks_is_leader(const ag_cluster_tasks *x)
 {
     return !x->stopping && cl_member_is_leader(x->member);
@@ -1855,6 +1944,23 @@ static void on_tick(uv_timer_t *t)
     expire_next(x);
 }
 
+/* Leadership won: the requests waiting are placed now, not at the next
+ * tick (the failover's time is the lease's expiry plus this); the view
+ * changed: a placement held for the view's catch-up goes on. */
+static void on_member_change(void *arg, cl_member_change what)
+{
+    ag_cluster_tasks *x = arg;
+    if (what == CL_MEMBER_CHANGE_VIEW)
+        x->view_changes++;
+    if (x->stopping || !cl_member_is_leader(x->member))
+        return;
+    place_next(x);
+    if (what == CL_MEMBER_CHANGE_LEADER) {
+        reap_next(x);
+        expire_next(x);
+    }
+}
+
 /* ---- metrics, start, stop ------------------------------------------------------ */
 
 static void metrics(void *arg, ag_metrics *m)
@@ -1915,7 +2021,7 @@ int ag_cluster_tasks_start(uv_loop_t *loop, cl_member *member, ag_engine *engine
     x->engine = engine;
     x->store = store;
     x->api = api;
-    x->batch_cap = CL_BT_REQUESTS_MAX;
+    cl_bt_pace_init(&x->pace);
     x->expire_cap = CL_TK_EXPIRE_BATCH;
     x->stopped_keep_s = CL_TK_STOPPED_KEEP_DEFAULT;
     copy_str(x->cluster, sizeof x->cluster, cl_member_cluster(member));
@@ -1939,6 +2045,8 @@ int ag_cluster_tasks_start(uv_loop_t *loop, cl_member *member, ag_engine *engine
         r = ag_engine_observe(engine, on_task_changed, x);
     if (r == 0)
         r = ag_api_add_metrics_hook(api, metrics, x);
+    if (r == 0)
+        r = cl_member_subscribe(member, on_member_change, x);
     /* the assignments before the requests: the leader counts reservations */
     if (r == 0)
         r = mirror(x, CL_TK_ASSIGNMENTS_LEAF, on_asg_put, on_asg_delete);

@@ -84,6 +84,11 @@ int ag_cluster_tasks_request(ag_cluster_tasks *x, cl_tk_request *rq);
 int ag_cluster_tasks_stop_task(ag_cluster_tasks *x, const char *task_id, ag_stop_code code,
                                const char *reason);
 bool ag_cluster_tasks_is_leader(const ag_cluster_tasks *x);
+/* Changes whenever the cluster's free capacity may have grown: a
+ * reservation freed (an assignment gone), or the view changed (an
+ * instance joined, or came back ACTIVE). A service whose tasks fit nowhere
+ * asks again at once when it moves (agent/cluster_services.c). */
+uint64_t ag_cluster_tasks_capacity_gen(const ag_cluster_tasks *x);
 /* STOPPED tasks' records are deleted by the leader this long after their
  * stoppedAt (ECS_SECRETS_CLUSTER_STOPPED_TTL; 0: kept). NULL-safe. */
 void ag_cluster_tasks_set_stopped_keep(ag_cluster_tasks *x, int64_t seconds);

@@ -18,7 +18,10 @@ Docker's):
      after, summed);
   3. failover: the leader is SIGKILLed, then a RunTask is sent through another agent every
      100 ms until one is placed; printed: the time from the kill to that placement, against
-     the lease TTL (--ttl).
+     the lease TTL (--ttl), split where `etcdctl watch` saw the election key's DELETE (etcd
+     expired the killed leader's lease) and the next leader's PUT, and whether the task went
+     to a live instance. --failovers N repeats it (the killed agent restarted in between);
+     --failover-only skips the one-agent run and runs 30 RunTasks at most before.
 Every task definition holds one SSM SecureString (each agent's own embedded store holds it),
 so every launch runs the preflight, AssumeRole and the fetch. Figures only: not a test (the
 machine may be shared; run it on a quiet one for figures worth quoting).
@@ -67,25 +70,16 @@ class Agent:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.fake = DockerFake(os.path.join(work, f"docker-{name}.sock"))
-        env = dict(os.environ)
+        self.env = dict(os.environ)
         if etcd_eps:
-            env["ECS_SECRETS_ETCD_ENDPOINTS"] = etcd_eps
-            env["ECS_SECRETS_ETCD_LEASE_TTL"] = f"{ttl}s"
-            env["ECS_INSTANCE_ATTRIBUTES"] = json.dumps({"agent": name})
-        with open(self.log, "a", encoding="utf-8") as out:
-            self.proc = subprocess.Popen(
-                [binary, "--state-dir", self.state, "--listen", f"127.0.0.1:{self.port}",
-                 "--docker-host", "unix://" + self.fake.path, "--mode", "embedded",
-                 "--region", REGION, "--cluster", CLUSTER, "--drift-interval", "0",
-                 "--log-level", "notice"], stdout=out, stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + 60
-        while True:
-            with open(self.log, encoding="utf-8", errors="replace") as f:
-                if "ready: " in f.read():
-                    break
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"agent {name} did not become ready: see {self.log}")
-            time.sleep(0.05)
+            self.env["ECS_SECRETS_ETCD_ENDPOINTS"] = etcd_eps
+            self.env["ECS_SECRETS_ETCD_LEASE_TTL"] = f"{ttl}s"
+            self.env["ECS_INSTANCE_ATTRIBUTES"] = json.dumps({"agent": name})
+        self.argv = [binary, "--state-dir", self.state, "--listen", f"127.0.0.1:{self.port}",
+                     "--docker-host", "unix://" + self.fake.path, "--mode", "embedded",
+                     "--region", REGION, "--cluster", CLUSTER, "--drift-interval", "0",
+                     "--log-level", "notice"]
+        self.start()
         creds = {}
         with open(os.path.join(self.state, "aws-credentials"), encoding="ascii") as f:
             for line in f:
@@ -99,6 +93,23 @@ class Agent:
                                      read_timeout=60, max_pool_connections=32)
         self.c = {s: session.client(s, endpoint_url=self.url, config=cfg)
                   for s in ("ecs", "ssm", "iam")}
+
+    def start(self):
+        """Starts the agent (again, after a kill: same state, port and instance ID) and waits
+        for its "ready" line."""
+        with open(self.log, "a", encoding="utf-8") as out:
+            start = out.tell()
+            self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT,
+                                         env=self.env)
+        deadline = time.monotonic() + 60
+        while True:
+            with open(self.log, encoding="utf-8", errors="replace") as f:
+                f.seek(start)
+                if "ready: " in f.read():
+                    break
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"agent {self.name} did not become ready: see {self.log}")
+            time.sleep(0.05)
 
     def metric(self, name):
         with urllib.request.urlopen(self.url + "/metrics", timeout=10) as r:
@@ -239,12 +250,106 @@ def report(what, lat, wall, n):
     return n / wall, pct(lat, 99)
 
 
+class KeyWatch:
+    """etcdctl watching the election key: when each PUT (a leader) and DELETE (its lease
+    expired) reached this process, on time.monotonic()."""
+
+    def __init__(self, urls, key):
+        self.events = []  # (monotonic, "PUT"/"DELETE", value)
+        self.lock = threading.Lock()
+        self.proc = subprocess.Popen(
+            ["etcdctl", "--endpoints", ",".join(urls), "watch", key],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            env=dict(os.environ, ETCDCTL_API="3"))
+        threading.Thread(target=self.read, daemon=True).start()
+
+    def read(self):
+        lines = iter(self.proc.stdout)
+        for line in lines:
+            kind = line.strip()
+            if kind not in ("PUT", "DELETE"):
+                continue
+            t = time.monotonic()
+            next(lines, None)  # the key
+            value = next(lines, "").strip() if kind == "PUT" else ""
+            with self.lock:
+                self.events.append((t, kind, value))
+
+    def first(self, kind, after):
+        with self.lock:
+            return next(((t, v) for t, k, v in self.events if k == kind and t >= after),
+                        (None, None))
+
+    def close(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def failover(agents, urls, ttl, restart):
+    """SIGKILLs the leader, then sends a RunTask through another agent every 100 ms until one
+    is placed; prints the time from the kill to that placement against the TTL, split at the
+    election key's DELETE (etcd expiring the killed leader's lease) and the next leader's PUT.
+    With restart, the killed agent is started again and the cluster settles (three instances,
+    one leader) before the next round."""
+    leader = [a for a in agents if a.metric("ecs_agent_cluster_leader") == 1]
+    if len(leader) != 1:
+        raise SystemExit(f"{len(leader)} agents say they lead")
+    leader = leader[0]
+    other = next(a for a in agents if a is not leader)
+    watch = KeyWatch(urls, f"/ecs-secrets/clusters/{CLUSTER}/leader")
+    time.sleep(0.5)  # the watch is in place
+    try:
+        killed = time.monotonic()
+        leader.kill(signal.SIGKILL)
+        while True:
+            try:
+                r = other.c["ecs"].run_task(cluster=CLUSTER, taskDefinition="bench", count=1)
+                if r.get("tasks"):
+                    break
+            except Exception:  # the wait for a leader answers ServerException
+                pass
+            if time.monotonic() - killed > 120:
+                raise SystemExit("no placement within 120 s of the leader's SIGKILL")
+            time.sleep(0.1)
+        placed = time.monotonic()
+        gone, _ = watch.first("DELETE", killed)
+        led, _ = watch.first("PUT", gone if gone else killed)
+    finally:
+        watch.close()
+    took = placed - killed
+    where = r["tasks"][0].get("containerInstanceArn", "?").rsplit("/", 1)[-1]
+    with open(os.path.join(leader.state, "instance-id"), encoding="ascii") as f:
+        dead = f.read().strip()
+    split = ""
+    if gone and led:
+        split = (f"; kill -> key deleted {gone - killed:.2f} s (etcd: the lease's expiry), "
+                 f"-> next leader {led - gone:.3f} s, -> placement answered {placed - led:.3f} s")
+    print(f"failover: leader {leader.name} SIGKILLed; the next placement {took:.2f} s later "
+          f"through {other.name} (lease TTL {ttl} s: {took / ttl:.2f} TTLs){split}; "
+          f"placed on {'THE KILLED LEADER' if where == dead else 'a live'} instance", flush=True)
+    if restart:
+        leader.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            n = other.c["ecs"].list_container_instances(cluster=CLUSTER)["containerInstanceArns"]
+            leads = sum(a.metric("ecs_agent_cluster_leader") for a in agents)
+            if len(n) == len(agents) and leads == 1:
+                break
+            time.sleep(0.2)
+        else:
+            raise SystemExit("the cluster did not settle after the restart")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", default=os.path.join(SRC, "build-rel"))
     ap.add_argument("--tasks", type=int, default=300)
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--ttl", type=int, default=5)
+    ap.add_argument("--failovers", type=int, default=1,
+                    help="leader SIGKILLs measured (the killed agent restarted between them)")
+    ap.add_argument("--failover-only", action="store_true",
+                    help="skip the one-agent run and make the cluster's burst --tasks 30")
     args = ap.parse_args()
     binary = os.path.join(args.build, "agent", "ecs-secrets-agent")
     if not os.access(binary, os.X_OK):
@@ -258,13 +363,16 @@ def main():
         print(f"== {args.tasks} RunTasks from {args.clients} client threads, one SecureString "
               f"each, Docker stand-ins; {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}",
               flush=True)
-        alone = Agent(binary, work, "alone")
-        agents.append(alone)
-        alone.seed(register=True)
-        lat, wall, _ = run_burst([alone], args.tasks, args.clients, None)
-        rate1, p99_1 = report("one agent, alone", lat, wall, args.tasks)
-        alone.close()
-        agents.remove(alone)
+        if args.failover_only:
+            args.tasks = min(args.tasks, 30)
+        else:
+            alone = Agent(binary, work, "alone")
+            agents.append(alone)
+            alone.seed(register=True)
+            lat, wall, _ = run_burst([alone], args.tasks, args.clients, None)
+            rate1, p99_1 = report("one agent, alone", lat, wall, args.tasks)
+            alone.close()
+            agents.remove(alone)
 
         urls, etcd = start_etcd(work)
         for i in range(3):
@@ -286,30 +394,12 @@ def main():
         print(f"placement: {sorted(per.values())} tasks per instance; etcd requests "
               f"{after - before:.0f} in all, {(after - before) / args.tasks:.1f} a task "
               f"(the three agents' ecs_agent_etcd_requests_total)")
-        print(f"ratio three/one: throughput {rate3 / rate1:.2f}x, p99 launch latency "
-              f"{p99_3 / p99_1:.2f}x", flush=True)
+        if not args.failover_only:
+            print(f"ratio three/one: throughput {rate3 / rate1:.2f}x, p99 launch latency "
+                  f"{p99_3 / p99_1:.2f}x", flush=True)
 
-        leader = [a for a in agents if a.metric("ecs_agent_cluster_leader") == 1]
-        if len(leader) != 1:
-            raise SystemExit(f"{len(leader)} agents say they lead")
-        leader = leader[0]
-        other = next(a for a in agents if a is not leader)
-        killed = time.monotonic()
-        leader.kill(signal.SIGKILL)
-        while True:
-            try:
-                r = other.c["ecs"].run_task(cluster=CLUSTER, taskDefinition="bench", count=1)
-                if r.get("tasks"):
-                    break
-            except Exception:  # the wait for a leader answers ServerException
-                pass
-            if time.monotonic() - killed > 120:
-                raise SystemExit("no placement within 120 s of the leader's SIGKILL")
-            time.sleep(0.1)
-        took = time.monotonic() - killed
-        print(f"failover: leader {leader.name} SIGKILLed; the next placement {took:.2f} s later "
-              f"through {other.name} (lease TTL {args.ttl} s: {took / args.ttl:.2f} TTLs)",
-              flush=True)
+        for k in range(args.failovers):
+            failover(agents, urls, args.ttl, k + 1 < args.failovers)
     finally:
         for a in agents:
             a.close()

@@ -3,6 +3,7 @@
 #include "cluster/batch.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 /* Keys under our root: the longest is an assignment's. */
@@ -45,6 +46,17 @@ size_t cl_bt_request_bytes(const cl_tk_request *rq)
            + OP_JSON + key + 24;              /* its compare and revision */
 }
 
+size_t cl_bt_failure_ops(void)
+{
+    return 2;
+}
+
+size_t cl_bt_failure_bytes(void)
+{
+    size_t key = b64(KEY_MAX);
+    return OP_JSON + key + b64(RESULT_MAX) + OP_JSON + key + OP_JSON + key + 24;
+}
+
 int cl_bt_place(cl_pl_candidate *cands, size_t n_cands, cl_bt_group_fn group_tasks, void *arg,
                 cl_tk_request *const *rqs, size_t n, size_t max_requests, uint64_t seed,
                 cl_bt_outcome *out, size_t *taken)
@@ -60,15 +72,26 @@ int cl_bt_place(cl_pl_candidate *cands, size_t n_cands, cl_bt_group_fn group_tas
         if (!rq || rq->count < 1 || rq->count > CL_TK_COUNT_MAX)
             return -EINVAL;
         size_t o = cl_bt_request_ops(rq), b = cl_bt_request_bytes(rq);
+        bool too_large = o > CL_BT_OPS_MAX || b > CL_BT_BYTES_MAX;
+        if (too_large) {
+            /* never writable: its failure goes in instead, so that it
+             * leaves the queue rather than stop it */
+            o = cl_bt_failure_ops();
+            b = cl_bt_failure_bytes();
+        }
         if (k > 0 && (ops + o > CL_BT_OPS_MAX || bytes + b > CL_BT_BYTES_MAX))
             break;
         ops += o;
         bytes += b;
+        memset(&out[k], 0, sizeof out[k]);
+        if (too_large)
+            out[k].err = -E2BIG;
     }
     for (size_t i = 0; i < k; i++) {
         const cl_tk_request *rq = rqs[i];
         cl_bt_outcome *oc = &out[i];
-        memset(oc, 0, sizeof *oc);
+        if (oc->err)
+            continue;
         /* the group's tasks on each candidate: the live ones, and this
          * batch's own placed so far */
         for (size_t c = 0; c < n_cands; c++) {
@@ -107,4 +130,44 @@ int cl_bt_place(cl_pl_candidate *cands, size_t n_cands, cl_bt_group_fn group_tas
     }
     *taken = k;
     return 0;
+}
+
+/* ---- the queue after a transaction ---- */
+
+void cl_bt_pace_init(cl_bt_pace *p)
+{
+    p->cap = CL_BT_REQUESTS_MAX;
+    p->unanswered = 0;
+}
+
+cl_bt_next cl_bt_after(cl_bt_pace *p, size_t n, cl_bt_end end)
+{
+    if (p->cap == 0 || p->cap > CL_BT_REQUESTS_MAX)
+        p->cap = CL_BT_REQUESTS_MAX;
+    if (n == 0)
+        return CL_BT_NEXT_ON;
+    if (end != CL_BT_UNANSWERED)
+        p->unanswered = 0;
+    switch (end) {
+    case CL_BT_WRITTEN:
+        p->cap = p->cap * 2 < CL_BT_REQUESTS_MAX ? p->cap * 2 : CL_BT_REQUESTS_MAX;
+        return CL_BT_NEXT_ON;
+    case CL_BT_CONFLICT:
+    case CL_BT_REFUSED:
+        if (n > 1) {
+            p->cap = n / 2;
+            return CL_BT_NEXT_SPLIT;
+        }
+        return end == CL_BT_CONFLICT ? CL_BT_NEXT_DROP : CL_BT_NEXT_FAIL;
+    case CL_BT_UNANSWERED:
+        if (++p->unanswered < CL_BT_TRIES)
+            return CL_BT_NEXT_AGAIN;
+        p->unanswered = 0;
+        if (n > 1) {
+            p->cap = n / 2;
+            return CL_BT_NEXT_SPLIT;
+        }
+        return CL_BT_NEXT_BACK;
+    }
+    return CL_BT_NEXT_AGAIN;
 }

@@ -18,6 +18,11 @@ struct cl_election {
     /* the key as last seen: the leader's ID and lease ("" and 0: no key) */
     char leader[CL_INSTANCE_ID_MAX + 1];
     int64_t leader_lease;
+    /* the revision at which the key was last seen gone (its DELETE event,
+     * or a read that found none): a new leader's view of the instances must
+     * have reached it, for the old leader's instance went in the same
+     * revision when they shared a lease */
+    int64_t vacant_rev;
     bool leading, synced, syncing, campaigning, stopped;
     cl_etcd_watch *watch;
     uv_timer_t timer; /* retries */
@@ -138,8 +143,11 @@ static void on_watch_msg(void *arg, const cl_answer *a)
     }
     for (size_t i = 0; i < a->n_events; i++) {
         const cl_event *ev = &a->events[i];
-        if (strcmp(ev->kv.key, e->key) == 0)
-            set_kv(e, ev->type == CL_EVENT_DELETE ? NULL : &ev->kv);
+        if (strcmp(ev->kv.key, e->key) != 0)
+            continue;
+        if (ev->type == CL_EVENT_DELETE && ev->kv.mod_revision > e->vacant_rev)
+            e->vacant_rev = ev->kv.mod_revision;
+        set_kv(e, ev->type == CL_EVENT_DELETE ? NULL : &ev->kv);
     }
     step(e);
 }
@@ -167,6 +175,8 @@ static void on_range(void *arg, int err, const cl_answer *a)
         retry(e);
         return;
     }
+    if (!a->n_kvs && a->revision > e->vacant_rev)
+        e->vacant_rev = a->revision;
     set_kv(e, a->n_kvs ? &a->kvs[0] : NULL);
     cl_etcd_watch_cbs cbs = {.on_msg = on_watch_msg, .on_end = on_watch_end, .arg = e};
     int r = cl_etcd_watch_start(e->etcd, e->key, false, a->revision + 1, &cbs, &e->watch);
@@ -278,6 +288,11 @@ bool cl_election_leading(const cl_election *e)
 const char *cl_election_leader(const cl_election *e)
 {
     return e ? e->leader : "";
+}
+
+int64_t cl_election_vacant_revision(const cl_election *e)
+{
+    return e ? e->vacant_rev : 0;
 }
 
 void cl_election_get_stats(const cl_election *e, cl_election_stats *out)

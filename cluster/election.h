@@ -66,6 +66,9 @@ void cl_election_free(cl_election *e, void (*done)(void *arg), void *arg);
 bool cl_election_leading(const cl_election *e);
 /* The leader's instance ID; "" when none is known. */
 const char *cl_election_leader(const cl_election *e);
+/* The revision at which the key was last seen gone: its DELETE event's, or
+ * the revision of a read that found no key; 0 before either. */
+int64_t cl_election_vacant_revision(const cl_election *e);
 void cl_election_get_stats(const cl_election *e, cl_election_stats *out);
 
 #endif

@@ -29,6 +29,13 @@ struct cl_member {
     uint64_t renewed_at; /* uv_now of the lease's last registration or renewal */
     cl_instance *view;
     size_t n_view, cap_view;
+    int64_t view_rev;  /* the view holds every change up to this revision */
+    bool view_reading; /* its whole read in flight */
+    struct {
+        cl_member_change_fn fn;
+        void *arg;
+    } subs[CL_MEMBER_SUBSCRIBERS_MAX];
+    size_t n_subs;
     bool closing, finishing;
     int open; /* timers and the etcd client not yet closed */
     void (*done)(void *);
@@ -86,6 +93,12 @@ static void event(cl_member *m, cl_member_event ev, const char *fmt, ...)
     vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
     m->on_event(m->event_arg, ev, detail);
+}
+
+static void notify(cl_member *m, cl_member_change what)
+{
+    for (size_t i = 0; i < m->n_subs && !m->closing; i++)
+        m->subs[i].fn(m->subs[i].arg, what);
 }
 
 /* The one place the state changes. */
@@ -201,7 +214,13 @@ static void on_watch_msg(void *arg, const cl_answer *a)
         } else {
             view_put_kv(m, &ev->kv);
         }
+        if (ev->kv.mod_revision > m->view_rev)
+            m->view_rev = ev->kv.mod_revision;
     }
+    /* only the events' own revisions: a message's header revision may run
+     * ahead of the events sent so far while etcd catches a watch up */
+    if (a->n_events)
+        notify(m, CL_MEMBER_CHANGE_VIEW);
 }
 
 static void on_view_timer(uv_timer_t *t)
@@ -224,6 +243,7 @@ static void on_watch_end(void *arg, int err)
 static void on_range(void *arg, int err, const cl_answer *a)
 {
     cl_member *m = arg;
+    m->view_reading = false;
     if (m->closing || err == CL_ETCD_E_CANCELED)
         return;
     if (err) {
@@ -236,8 +256,10 @@ static void on_range(void *arg, int err, const cl_answer *a)
     for (size_t i = 0; i < a->n_kvs; i++)
         view_put_kv(m, &a->kvs[i]);
     m->stats.view_syncs++;
+    m->view_rev = a->revision;
     event(m, CL_MEMBER_EV_VIEW, "%zu instance%s at revision %" PRId64, m->n_view,
           m->n_view == 1 ? "" : "s", a->revision);
+    notify(m, CL_MEMBER_CHANGE_VIEW);
     cl_etcd_watch_cbs cbs = {.on_msg = on_watch_msg, .on_end = on_watch_end, .arg = m};
     int r = cl_etcd_watch_start(m->etcd, m->prefix, true, a->revision + 1, &cbs, &m->watch);
     if (r < 0) {
@@ -248,11 +270,33 @@ static void on_range(void *arg, int err, const cl_answer *a)
 
 static void sync_view(cl_member *m)
 {
-    if (m->closing)
+    if (m->closing || m->view_reading)
         return;
     int r = cl_etcd_range(m->etcd, m->prefix, true, on_range, m);
     if (r < 0)
         uv_timer_start(&m->view_timer, on_view_timer, cl_member_retry_ms(m->ttl), 0);
+    else
+        m->view_reading = true;
+}
+
+bool cl_member_view_current(const cl_member *m)
+{
+    return !m->etcd || m->view_rev >= cl_election_vacant_revision(m->election);
+}
+
+/* A new leader whose view has not reached the revision at which the old
+ * leader's key went (its instance went with it): the watch's event is
+ * normally on its way, but when that revision changed no instance (the
+ * key was under a lease no record shared) none will come. A whole read,
+ * at a revision past it, settles it at the cost of one range. */
+static void view_catch_up(cl_member *m)
+{
+    if (m->closing || cl_member_view_current(m) || m->view_reading)
+        return;
+    if (m->watch)
+        cl_etcd_watch_cancel(m->watch); /* on_watch_end reads the view again at once */
+    else
+        uv_timer_start(&m->view_timer, on_view_timer, 0, 0);
 }
 
 /* ---- joining and the lease -------------------------------------------- */
@@ -523,6 +567,9 @@ static void on_leader(void *arg, bool leading, const char *leader)
 {
     cl_member *m = arg;
     if (leading)
+        view_catch_up(m);
+    notify(m, CL_MEMBER_CHANGE_LEADER);
+    if (leading)
         event(m, CL_MEMBER_EV_LEADER, "this instance (%s) leads the cluster", m->self.id);
     else if (leader[0])
         event(m, CL_MEMBER_EV_LEADER, "instance %s leads the cluster", leader);
@@ -552,6 +599,18 @@ static int start_election(cl_member *m, const char *cluster)
 }
 
 /* ---- the cluster's other keys ------------------------------------------ */
+
+int cl_member_subscribe(cl_member *m, cl_member_change_fn fn, void *arg)
+{
+    if (!fn)
+        return -EINVAL;
+    if (m->n_subs == CL_MEMBER_SUBSCRIBERS_MAX)
+        return -ENOSPC;
+    m->subs[m->n_subs].fn = fn;
+    m->subs[m->n_subs].arg = arg;
+    m->n_subs++;
+    return 0;
+}
 
 int cl_member_mirror(cl_member *m, const char *leaf, const cl_mirror_cbs *cbs)
 {

@@ -43,11 +43,12 @@
 #define CL_MEMBER_TTL_MIN 2
 #define CL_MEMBER_TTL_MAX 3600
 #define CL_MEMBER_TTL_DEFAULT 15
-#define CL_MEMBER_RETRY_MS 1000  /* after a failed call to etcd (at most: cl_member_retry_ms) */
-#define CL_MEMBER_STOP_MS 3000   /* the stop's revoke, at most */
-#define CL_MEMBER_VIEW_MAX 1000  /* instances in one cluster */
-#define CL_MEMBER_UPDATE_TRIES 5 /* a status write that keeps meeting a concurrent change */
-#define CL_MEMBER_MIRRORS_MAX 8  /* cl_member_mirror's */
+#define CL_MEMBER_RETRY_MS 1000     /* after a failed call to etcd (at most: cl_member_retry_ms) */
+#define CL_MEMBER_STOP_MS 3000      /* the stop's revoke, at most */
+#define CL_MEMBER_VIEW_MAX 1000     /* instances in one cluster */
+#define CL_MEMBER_UPDATE_TRIES 5    /* a status write that keeps meeting a concurrent change */
+#define CL_MEMBER_MIRRORS_MAX 8     /* cl_member_mirror's */
+#define CL_MEMBER_SUBSCRIBERS_MAX 4 /* cl_member_subscribe's */
 
 typedef enum cl_member_state {
     CL_MEMBER_ALONE,      /* no etcd */
@@ -101,6 +102,26 @@ const cl_instance *cl_member_find(const cl_member *m, const char *id_or_arn);
  * alone: this instance's). */
 bool cl_member_is_leader(const cl_member *m);
 const char *cl_member_leader(const cl_member *m);
+
+/* Whether the view holds every instance change up to the revision at
+ * which the election key was last seen gone (alone: true). A leader's
+ * instance lives under the lease its key does, so a new leader whose view
+ * is current no longer sees the old leader's instance (placing there would
+ * place on a dead host). A new leader whose view lags has it read whole
+ * again if no watch event catches it up first. */
+bool cl_member_view_current(const cl_member *m);
+
+/* What changed, for cl_member_subscribe's callbacks (on the loop, never
+ * after cl_member_close): who leads (cl_member_is_leader may have changed),
+ * or the view (events applied, or read whole). */
+typedef enum cl_member_change {
+    CL_MEMBER_CHANGE_LEADER,
+    CL_MEMBER_CHANGE_VIEW,
+} cl_member_change;
+typedef void (*cl_member_change_fn)(void *arg, cl_member_change what);
+/* fn(arg) on every change for the member's life (arg must live until the
+ * member's done). 0, -ENOSPC, -EINVAL. Alone nothing ever changes. */
+int cl_member_subscribe(cl_member *m, cl_member_change_fn fn, void *arg);
 
 /* Follows /ecs-secrets/clusters/<cluster>/<leaf> (cluster/mirror.h) for
  * the member's life: the mirror is stopped when the member closes and freed

@@ -490,6 +490,8 @@ int cl_tk_assignment_read(const char *prefix, const cl_kv *kv, cl_tk_assignment 
 
 static bool reason_ok(const char *s)
 {
+    if (strcmp(s, CL_TK_REASON_TOO_LARGE) == 0)
+        return true;
     for (int r = CL_PL_R_NO_INSTANCE; r <= CL_PL_R_MEMORY; r++)
         if (strcmp(s, cl_pl_reason_name((cl_pl_reason)r)) == 0)
             return true;

@@ -59,6 +59,10 @@
 #define CL_TK_NAME_MAX 255       /* a container's name */
 #define CL_TK_OVERRIDES_MAX (32u << 10)
 #define CL_TK_VALUE_MAX (CL_TK_OVERRIDES_MAX + 24u * 1024)
+/* A result's reason (besides placement's, cl_pl_reason_name) when the
+ * request's placement could never be written: count x overrides larger
+ * than one etcd transaction, or a transaction etcd refused alone. */
+#define CL_TK_REASON_TOO_LARGE "PLACEMENT_TOO_LARGE"
 #define CL_TK_CONSTRAINT_TYPE_MAX 23
 
 typedef struct cl_tk_strategy_text {

@@ -53,10 +53,16 @@ void ag_api_services_free(ag_api_services *s);
  * caller's: ServerException). Alone nothing is set and the answer is at
  * once (agent.db is written synchronously). */
 typedef struct ag_api_services_cluster {
+    /* update: the UpdateService call's change (NULL for the other writes;
+     * its strings live only for the call): when another agent's write won
+     * the race, the cluster applies it again to the record etcd holds now
+     * (ag_svc_update) and writes that, as ECS takes two updates at once */
     int (*after_write)(void *arg, const char *name, bool with_tags, bool creation,
-                       aw_listener_reply *reply);
+                       const ag_svc_update_req *update, aw_listener_reply *reply);
     void *arg;
 } ag_api_services_cluster;
+/* ECS's error code for an ag_svc_* failure (rc, and its message err). */
+const char *ag_api_services_error_code(int rc, const char *err);
 void ag_api_services_set_cluster(ag_api_services *s, const ag_api_services_cluster *c);
 
 #endif

@@ -741,6 +741,12 @@ static void on_tick(uv_timer_t *t)
         ag_svc_sched_pass(s);
 }
 
+void ag_svc_sched_soon(ag_svc_sched *s)
+{
+    if (s && !s->closing)
+        uv_timer_start(&s->timer, on_tick, 0, s->cfg.interval_ms);
+}
+
 /* The engine says a task moved: look soon (not from inside the engine). */
 static void on_task(void *arg, ag_task *t, ag_task_status from)
 {

@@ -174,6 +174,9 @@ int ag_svc_sched_set_ops(ag_svc_sched *s, const ag_svc_ops *ops, void *ctx);
 int ag_svc_sched_adopt(ag_svc_sched *s, ag_service *v);
 /* Forgets the services of that name (their record is gone). */
 void ag_svc_sched_drop(ag_svc_sched *s, const char *name);
+/* A pass on the loop's next turn rather than at the next tick (a cluster's
+ * new leader carries the deployments on at once). NULL-safe. */
+void ag_svc_sched_soon(ag_svc_sched *s);
 /* Runs one pass now (tests; the timer does it otherwise). */
 void ag_svc_sched_pass(ag_svc_sched *s);
 

@@ -16,7 +16,11 @@
 #     ...) terminated."), its assignments are gone from etcd, a spread run places nothing on
 #     it; restarted, it stops its old containers, leaves the STOPPED records, and takes 10 new
 #     tasks (its 1024 MiB freed);
-#   - every key and value in etcd is read: the secret's value is in none.
+#   - every key and value in etcd is read: the secret's value is in none;
+#   - STOPPED records expire (ECS_SECRETS_CLUSTER_STOPPED_TTL=20s for every agent, so the
+#     leader's too): the stopped task's tasks/<id> key leaves etcd and describe-tasks through
+#     an agent that never ran it answers MISSING, while a RUNNING task's record stays (the
+#     returning host's check above accepts an expired record as well as a STOPPED one).
 #
 # Env (ctest passes them): ES_AGENT_BIN, ES_TEST_DOCKER_HOST.
 set -euo pipefail
@@ -50,6 +54,10 @@ wait_running_on() { # wait_running_on I N: polls until agent I's instance runs N
 }
 
 export ECS_SECRETS_INSTANCE_CPU=8192 ECS_SECRETS_INSTANCE_MEMORY=1024
+# long enough for the lost host's STOPPED records to be read (about 8 s after the SIGKILL),
+# short enough that the first stop has expired, or nearly, by the end
+STOPPED_TTL=20
+export ECS_SECRETS_CLUSTER_STOPPED_TTL=${STOPPED_TTL}s
 say "starting three agents in cluster $CLUSTER (1024 MiB each)"
 for i in 1 2 3; do start_agent_n "$i"; done
 wait_count 1 3 100 >/dev/null || fail "agent 1 does not list three instances"
@@ -130,6 +138,7 @@ say "a stop through agent 2 of a task on agent 1's instance"
 VICTIM=$(jq -r --arg a "$(arn_of 1)" '[.tasks[] | select(.containerInstanceArn == $a)][0].taskArn' <<<"$D")
 eq "$(awsn 2 ecs stop-task --cluster "$CLUSTER" --task "$VICTIM" | jq -r .task.desiredStatus)" \
   STOPPED "stop-task's answer"
+VSTOP=$SECONDS
 for ((t = 0; t < 60; t++)); do
   S=$(awsn 3 ecs describe-tasks --cluster "$CLUSTER" --tasks "$VICTIM" | jq -r '.tasks[0].lastStatus')
   [[ $S == STOPPED ]] && break
@@ -187,17 +196,38 @@ for ((t = 0; t < 120; t++)); do
 done
 eq "$(running_on "$K")" 0 "the returning host's containers of STOPPED tasks still running"
 D=$(awsn "$A" ecs describe-tasks --cluster "$CLUSTER" --tasks "${ONK[@]}")
-eq "$(jq '[.tasks[] | select(.lastStatus == "STOPPED" and .stopCode == "TerminationNotice")] |
-  length' <<<"$D")" "${#ONK[@]}" "the returning host left the STOPPED records as they were"
+# each STOPPED as the leader wrote it, or already expired (STOPPED_TTL): none written again
+eq "$(jq '([.tasks[] | select(.lastStatus == "STOPPED" and .stopCode == "TerminationNotice")] |
+  length) + ([.failures[]? | select(.reason == "MISSING")] | length)' <<<"$D")" "${#ONK[@]}" \
+  "the returning host left the STOPPED records as they were (or expired)"
 OUT=$(awsn "$A" ecs run-task --cluster "$CLUSTER" --task-definition sleeper:1 --count 10 \
   --placement-constraints "[{\"type\":\"memberOf\",\"expression\":\"attribute:agent == a$K\"}]")
 eq "$(jq '.failures | length' <<<"$OUT")" 0 "failures on the returned instance (freed capacity)"
 eq "$(jq --arg a "$(arn_of "$K")" '[.tasks[] | select(.containerInstanceArn == $a)] | length' \
   <<<"$OUT")" 10 "tasks on the returned instance"
 wait_running_on "$K" 10
+KEEP=$(jq -r '.tasks[0].taskArn' <<<"$OUT") # RUNNING to the end
 
 say "no secret value in etcd (every key and value read)"
 ctl get --prefix /ecs-secrets/ >"$WORK/etcd.dump"
 grep -c "assignments/" "$WORK/etcd.dump" >/dev/null || fail "no assignment in etcd"
 if grep -q -- "$SECRET" "$WORK/etcd.dump"; then fail "the secret's value is in etcd"; fi
+
+say "STOPPED records expire after ECS_SECRETS_CLUSTER_STOPPED_TTL (${STOPPED_TTL} s); RUNNING ones stay"
+VID=${VICTIM##*/}
+for ((t = 0; t < 2 * (STOPPED_TTL + 10); t++)); do
+  [[ -z $(ctl get --keys-only "/ecs-secrets/clusters/$CLUSTER/tasks/$VID") ]] && break
+  sleep 0.5
+done
+eq "$(ctl get --keys-only "/ecs-secrets/clusters/$CLUSTER/tasks/$VID" | grep -c . || true)" 0 \
+  "the stopped task's record in etcd $((SECONDS - VSTOP)) s after its stop"
+(( SECONDS - VSTOP >= STOPPED_TTL )) || fail "the record went $((SECONDS - VSTOP)) s after the stop"
+# agent 3 never ran it (agent 1 did, and its own engine still answers for it)
+eq "$(awsn 3 ecs describe-tasks --cluster "$CLUSTER" --tasks "$VICTIM" |
+  jq -r '"\(.tasks | length) \(.failures[0].reason // "")"')" "0 MISSING" \
+  "describe-tasks of the expired task through agent 3"
+eq "$(ctl get --keys-only "/ecs-secrets/clusters/$CLUSTER/tasks/${KEEP##*/}" | grep -c . || true)" 1 \
+  "a RUNNING task's record in etcd"
+eq "$(awsn 3 ecs describe-tasks --cluster "$CLUSTER" --tasks "$KEEP" | jq -r '.tasks[0].lastStatus')" \
+  RUNNING "the RUNNING task through agent 3"
 say "ok"

@@ -7,6 +7,8 @@
 #   - desired 2, then an instance running one DRAINING (update-container-instances-state):
 #     its task moves to the free instance (started there, stopped on the drained one, within
 #     the service's percent bounds; replacement-first is test_svc_sched_ops'), back ACTIVE, 3;
+#   - update-service through agents 2 and 3 at once (desiredCount, maximumPercent): both
+#     answered, both in the service;
 #   - update-service --force-new-deployment through agent 3, and the leader SIGKILLed once the
 #     new deployment's first task is asked for: another agent takes over within the lease's TTL
 #     and, from etcd's records alone, completes the deployment once the killed agent's instance
@@ -96,8 +98,28 @@ for i in 1 2 3; do eq "$(running_on "$i")" 1 "web's containers on agent $i's ins
 eq "$(awsn 3 ecs list-services --cluster "$CLUSTER" | jq -r '.serviceArns[0]')" \
   "arn:aws:ecs:us-east-2:123456789012:service/$CLUSTER/web" "list-services through agent 3"
 
-say "desired 2, then one of its instances DRAINING: its task moves to the free one"
-awsn 2 ecs update-service --cluster "$CLUSTER" --service web --desired-count 2 >/dev/null
+say "desired 2 through agent 2 and maximumPercent 199 through agent 3 at once: both stand"
+# two agents writing one service: the one whose write loses the race applies its change
+# again on the winner's record (neither is lost, neither call is refused)
+awsn 2 ecs update-service --cluster "$CLUSTER" --service web --desired-count 2 \
+  >"$WORK/up2" 2>&1 & UP2=$!
+awsn 3 ecs update-service --cluster "$CLUSTER" --service web \
+  --deployment-configuration maximumPercent=199,minimumHealthyPercent=50 >"$WORK/up3" 2>&1 ||
+  fail "update-service through agent 3: $(cat "$WORK/up3")"
+wait "$UP2" || fail "update-service through agent 2: $(cat "$WORK/up2")"
+for ((t = 0; t < 50; t++)); do
+  S=$(svc 1)
+  [[ $(jq -r '"\(.desiredCount) \(.deploymentConfiguration.maximumPercent)"' <<<"$S") == "2 199" ]] &&
+    break
+  sleep 0.2
+done
+eq "$(jq -r '"\(.desiredCount) \(.deploymentConfiguration.maximumPercent)"' <<<"$S")" "2 199" \
+  "desiredCount and maximumPercent through agent 1"
+say "(service write conflicts on agents 2 and 3 so far: $(for i in 2 3; do
+  curl -s "http://127.0.0.1:${APORT[$i]}/metrics" |
+    awk '/^ecs_agent_cluster_service_conflicts_total/ { print $2 }'; done | paste -sd+ | bc))"
+
+say "then one of its instances DRAINING: its task moves to the free one"
 wait_steady 1 2 120
 D=
 for i in 1 2 3; do [[ $(running_on "$i") -eq 1 ]] && { D=$i; break; }; done

@@ -428,10 +428,18 @@ Test(etcd_client, election)
     cr_assert_eq(st.won, 1);
 
     /* the leader's lease ends: another leads, the key under its lease */
+    int64_t vacant_before = cl_election_vacant_revision(el[0]);
     CALL(&r, cl_etcd_lease_revoke(e, lease[l], on_result, &r));
+    int64_t revoked_at = r.revision; /* the key went in the revoke's revision */
+    cr_assert_gt(revoked_at, vacant_before);
     alive[l] = false;
     int l2 = agreed_leader(el, alive, false);
     cr_assert_neq(l2, l);
+    for (int c = 0; c < CANDIDATES; c++)
+        if (alive[c])
+            cr_assert_eq(cl_election_vacant_revision(el[c]), revoked_at,
+                         "candidate %d saw the key go at %lld, not the revoke's %lld", c,
+                         (long long)cl_election_vacant_revision(el[c]), (long long)revoked_at);
     CALL(&r, cl_etcd_range(e, "/el/leader", false, on_result, &r));
     cr_assert_str_eq(r.value, cand_ids[l2]);
     cr_assert_eq(r.lease, lease[l2]);

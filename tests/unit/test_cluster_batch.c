@@ -2,9 +2,11 @@
  * the earlier requests of a batch, a group's tasks counted across it, the
  * bounds (requests, etcd's operations, the body's bytes: the estimate is
  * an upper bound of the real transaction), a request that does not
- * compile left out alone, bad arguments refused. */
+ * compile left out alone, bad arguments refused; no request stops the
+ * ones behind it (too large alone, refused, conflicting, unanswered). */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -197,11 +199,188 @@ Test(cluster_batch, the_bodys_bytes_bound)
         bytes += cl_bt_request_bytes(rqs[i]);
     cr_assert_leq(bytes, CL_BT_BYTES_MAX);
     cr_assert_gt(bytes + cl_bt_request_bytes(rqs[taken]), CL_BT_BYTES_MAX);
-    /* the first is taken even alone over the bound (as one request was before) */
+}
+
+/* Head-of-queue blocking: a request whose placement cannot fit one
+ * transaction even alone (10 tasks with 32 KiB of overrides each) used to
+ * be taken alone, its body refused, and taken again forever with every
+ * request behind it waiting. Now it is taken as its failure (a result and
+ * a delete, a few hundred bytes) and the requests behind it are placed in
+ * the same batch. */
+Test(cluster_batch, a_request_too_large_even_alone_does_not_stop_the_others)
+{
+    memset(big_ov, ' ', sizeof big_ov);
+    big_ov[0] = '{';
+    big_ov[sizeof big_ov - 1] = '}';
     rqs[0]->count = 10;
+    rqs[0]->overrides = big_ov;
+    rqs[0]->overrides_len = sizeof big_ov;
     cr_assert_gt(cl_bt_request_bytes(rqs[0]), CL_BT_BYTES_MAX);
+    for (int i = 1; i < 6; i++)
+        rqs[i]->memory = 128;
+    size_t taken = 0;
+    cr_assert_eq(cl_bt_place(cands, N, NULL, NULL, rqs, 6, 0, 3, out, &taken), 0);
+    cr_assert_eq(taken, 6, "the ones behind it in the same batch");
+    cr_assert_eq(out[0].err, -E2BIG);
+    cr_assert_eq(out[0].placed, 0);
+    for (size_t i = 1; i < taken; i++) {
+        cr_assert_eq(out[i].err, 0);
+        cr_assert_eq(out[i].placed, 1, "request %zu", i);
+    }
+    /* in the middle too: the five around it placed */
+    rq_store[RQ_MAX - 1] = *rqs[0];
+    cl_tk_request *order[6] = {rqs[1], rqs[2], &rq_store[RQ_MAX - 1], rqs[3], rqs[4], rqs[5]};
+    cr_assert_eq(cl_bt_place(cands, N, NULL, NULL, order, 6, 0, 3, out, &taken), 0);
+    cr_assert_eq(taken, 6);
+    cr_assert_eq(out[2].err, -E2BIG);
+    size_t placed = 0;
+    for (size_t i = 0; i < taken; i++)
+        placed += out[i].placed;
+    cr_assert_eq(placed, 5);
+    /* its failure counts as small in the bounds: a batch of such requests
+     * holds as many as etcd's operations allow (2 each) */
+    for (int i = 0; i < RQ_MAX; i++) {
+        rq_store[i].count = 10;
+        rq_store[i].overrides = big_ov;
+        rq_store[i].overrides_len = sizeof big_ov;
+    }
     cr_assert_eq(cl_bt_place(cands, N, NULL, NULL, rqs, RQ_MAX, 0, 3, out, &taken), 0);
-    cr_assert_eq(taken, 1);
+    cr_assert_eq(taken, CL_BT_REQUESTS_MAX);
+    cr_assert_leq(taken * cl_bt_failure_ops(), CL_BT_OPS_MAX);
+    cr_assert_leq(taken * cl_bt_failure_bytes(), CL_BT_BYTES_MAX);
+}
+
+/* ---- the queue after a transaction (cl_bt_after), as the leader runs it:
+ * take the first pace.cap requests, send them, apply what cl_bt_after says.
+ * A fake etcd decides each batch's end by whether it holds the bad request. */
+
+#define QN 40
+typedef struct queue {
+    int ids[QN + 1];
+    size_t n;
+    bool written[QN + 1], failed[QN + 1], dropped[QN + 1];
+} queue;
+
+static void q_remove(queue *q, size_t pos)
+{
+    memmove(&q->ids[pos], &q->ids[pos + 1], (q->n - pos - 1) * sizeof q->ids[0]);
+    q->n--;
+}
+
+/* Runs the queue until it is empty or rounds run out; the bad request
+ * (id 0, first in the queue) ends every batch that holds it as bad_end, the
+ * others are written. Returns the rounds (transactions) used. */
+static int run_queue(queue *q, cl_bt_end bad_end, int rounds)
+{
+    cl_bt_pace pace;
+    cl_bt_pace_init(&pace);
+    memset(q, 0, sizeof *q);
+    for (int i = 0; i < QN; i++)
+        q->ids[q->n++] = i;
+    int r = 0;
+    for (; r < rounds && q->n; r++) {
+        size_t n = q->n < pace.cap ? q->n : pace.cap;
+        bool holds_bad = false;
+        for (size_t i = 0; i < n; i++)
+            holds_bad |= q->ids[i] == 0;
+        cl_bt_end end = holds_bad ? bad_end : CL_BT_WRITTEN;
+        switch (cl_bt_after(&pace, n, end)) {
+        case CL_BT_NEXT_ON:
+            for (size_t i = 0; i < n; i++)
+                q->written[q->ids[i]] = true;
+            for (size_t i = 0; i < n; i++)
+                q_remove(q, 0);
+            break;
+        case CL_BT_NEXT_SPLIT:
+            cr_assert_gt(n, 1);
+            cr_assert_eq(pace.cap, n / 2);
+            break;
+        case CL_BT_NEXT_AGAIN:
+            break;
+        case CL_BT_NEXT_DROP:
+            cr_assert_eq(n, 1);
+            q->dropped[q->ids[0]] = true;
+            q_remove(q, 0);
+            break;
+        case CL_BT_NEXT_FAIL:
+            cr_assert_eq(n, 1);
+            q->failed[q->ids[0]] = true;
+            q_remove(q, 0);
+            break;
+        case CL_BT_NEXT_BACK: {
+            cr_assert_eq(n, 1);
+            int id = q->ids[0];
+            q_remove(q, 0);
+            q->ids[q->n++] = id;
+            break;
+        }
+        }
+    }
+    return r;
+}
+
+Test(cluster_batch, a_request_etcd_always_refuses_is_failed_alone_the_others_written)
+{
+    queue q;
+    int rounds = run_queue(&q, CL_BT_REFUSED, 100);
+    cr_assert_eq(q.n, 0, "%zu requests still queued after %d transactions", q.n, rounds);
+    cr_assert(q.failed[0], "the refused one answered as not placed");
+    for (int i = 1; i < QN; i++)
+        cr_assert(q.written[i] && !q.failed[i], "request %d", i);
+    /* 40 -> 20 -> 10 -> 5 -> 2 -> 1 (failed), then the rest: a few more */
+    cr_assert_leq(rounds, 14, "%d transactions", rounds);
+}
+
+Test(cluster_batch, a_request_whose_compare_always_fails_is_dropped_the_others_written)
+{
+    queue q;
+    int rounds = run_queue(&q, CL_BT_CONFLICT, 100);
+    cr_assert_eq(q.n, 0, "%zu requests still queued after %d transactions", q.n, rounds);
+    cr_assert(q.dropped[0]);
+    for (int i = 1; i < QN; i++)
+        cr_assert(q.written[i], "request %d", i);
+    cr_assert_leq(rounds, 14, "%d transactions", rounds);
+}
+
+Test(cluster_batch, a_request_never_answered_goes_behind_the_others)
+{
+    queue q;
+    int rounds = run_queue(&q, CL_BT_UNANSWERED, 200);
+    /* every other request written; the unanswered one is still queued (it
+     * may be answered later: etcd away is not a refusal), alone */
+    for (int i = 1; i < QN; i++)
+        cr_assert(q.written[i], "request %d after %d transactions", i, rounds);
+    cr_assert_eq(q.n, 1);
+    cr_assert_eq(q.ids[0], 0);
+    cr_assert(!q.failed[0] && !q.dropped[0]);
+}
+
+Test(cluster_batch, the_pace_after_each_end)
+{
+    cl_bt_pace p;
+    cl_bt_pace_init(&p);
+    cr_assert_eq(p.cap, CL_BT_REQUESTS_MAX);
+    cr_assert_eq(cl_bt_after(&p, 40, CL_BT_CONFLICT), CL_BT_NEXT_SPLIT);
+    cr_assert_eq(p.cap, 20);
+    cr_assert_eq(cl_bt_after(&p, 20, CL_BT_WRITTEN), CL_BT_NEXT_ON);
+    cr_assert_eq(p.cap, 40, "doubled back after a success");
+    cr_assert_eq(cl_bt_after(&p, 40, CL_BT_WRITTEN), CL_BT_NEXT_ON);
+    cr_assert_eq(p.cap, CL_BT_REQUESTS_MAX, "never past the maximum");
+    /* unanswered: the same batch CL_BT_TRIES - 1 times, then halves */
+    for (int i = 1; i < CL_BT_TRIES; i++)
+        cr_assert_eq(cl_bt_after(&p, 40, CL_BT_UNANSWERED), CL_BT_NEXT_AGAIN);
+    cr_assert_eq(cl_bt_after(&p, 40, CL_BT_UNANSWERED), CL_BT_NEXT_SPLIT);
+    cr_assert_eq(p.cap, 20);
+    /* an answer in between starts the count again */
+    cr_assert_eq(cl_bt_after(&p, 20, CL_BT_UNANSWERED), CL_BT_NEXT_AGAIN);
+    cr_assert_eq(cl_bt_after(&p, 20, CL_BT_CONFLICT), CL_BT_NEXT_SPLIT);
+    cr_assert_eq(cl_bt_after(&p, 10, CL_BT_UNANSWERED), CL_BT_NEXT_AGAIN);
+    cr_assert_eq(cl_bt_after(&p, 1, CL_BT_REFUSED), CL_BT_NEXT_FAIL);
+    cr_assert_eq(cl_bt_after(&p, 1, CL_BT_CONFLICT), CL_BT_NEXT_DROP);
+    cr_assert_eq(cl_bt_after(&p, 0, CL_BT_REFUSED), CL_BT_NEXT_ON, "nothing sent: nothing to do");
+    p.cap = 0; /* a pace never initialised: the maximum */
+    cr_assert_eq(cl_bt_after(&p, 1, CL_BT_WRITTEN), CL_BT_NEXT_ON);
+    cr_assert_eq(p.cap, CL_BT_REQUESTS_MAX);
 }
 
 /* The estimate is an upper bound: the real records of a full batch,

@@ -193,3 +193,37 @@ Test(cluster_services_glue, a_cluster_task_as_the_census_counts_it)
     s = status("WALKING", "RUNNING", "");
     cr_assert_eq(ag_csvc_task_view(&s, &a, false, ARN, &t), -EINVAL);
 }
+
+/* A service whose tasks fit nowhere: the leader does not ask again every
+ * pass; it waits, longer each time the capacity is the same, asks at once
+ * when the capacity generation moves, and stops waiting once a task fits. */
+Test(cluster_services_glue, an_unplaceable_service_backs_off_until_capacity_changes)
+{
+    ag_csvc_backoff b = {0};
+    uint64_t now = 1000, gen = 7;
+    cr_assert(!ag_csvc_backoff_holds(&b, now, gen), "no failure yet: asks");
+    ag_csvc_backoff_placed(&b, 0, 1, now, gen);
+    cr_assert(ag_csvc_backoff_holds(&b, now + 1, gen));
+    cr_assert(ag_csvc_backoff_holds(&b, now + AG_CSVC_BACKOFF_MIN_MS - 1, gen));
+    cr_assert(!ag_csvc_backoff_holds(&b, now + AG_CSVC_BACKOFF_MIN_MS, gen), "the wait ended");
+    /* the same capacity, nothing fits again: twice as long, up to the cap */
+    uint64_t delay = AG_CSVC_BACKOFF_MIN_MS;
+    for (int i = 0; i < 12; i++) {
+        now += delay;
+        ag_csvc_backoff_placed(&b, 0, 3, now, gen);
+        delay = delay * 2 < AG_CSVC_BACKOFF_MAX_MS ? delay * 2 : AG_CSVC_BACKOFF_MAX_MS;
+        cr_assert_eq(b.delay_ms, delay, "try %d", i);
+        cr_assert(ag_csvc_backoff_holds(&b, now + delay - 1, gen));
+        cr_assert(!ag_csvc_backoff_holds(&b, now + delay, gen));
+    }
+    cr_assert_eq(b.delay_ms, AG_CSVC_BACKOFF_MAX_MS, "capped");
+    /* capacity moved (an instance joined, a task stopped): asked at once */
+    cr_assert(!ag_csvc_backoff_holds(&b, now + 1, gen + 1));
+    /* and still nothing fits: the wait starts over, from the shortest */
+    ag_csvc_backoff_placed(&b, 0, 1, now + 1, gen + 1);
+    cr_assert_eq(b.delay_ms, AG_CSVC_BACKOFF_MIN_MS);
+    /* one task placed: no more waiting */
+    ag_csvc_backoff_placed(&b, 1, 2, now + 2, gen + 1);
+    cr_assert(!ag_csvc_backoff_holds(&b, now + 3, gen + 1));
+    cr_assert_eq(b.delay_ms, 0);
+}

@@ -265,6 +265,20 @@ Test(cluster_task_records, result_round_trip_and_refusals)
     cr_assert_str_eq(b.reason, "RESOURCE:MEMORY");
     cr_assert_str_eq(b.placed[0].instance, IID);
     cr_assert_str_eq(b.from, IID);
+    /* a request whose placement could never be written: all its tasks failed
+     * with the one reason that is not placement's */
+    cl_tk_result big = r;
+    big.n_placed = 0;
+    big.n_failed = 10;
+    snprintf(big.reason, sizeof big.reason, CL_TK_REASON_TOO_LARGE);
+    es_buf bv;
+    es_buf_init(&bv, CL_TK_VALUE_MAX);
+    cr_assert_eq(cl_tk_result_write(&big, &bv), 0);
+    cl_kv bkv = kv_of(ROOT "results/" RID, bv.data);
+    cr_assert_eq(cl_tk_result_read(ROOT "results/", &bkv, &b, why, sizeof why), 0, "%s", why);
+    cr_assert_eq(b.n_failed, 10);
+    cr_assert_str_eq(b.reason, CL_TK_REASON_TOO_LARGE);
+    es_buf_free(&bv);
     /* a reason placement never gives, more than ten tasks, a second line */
     snprintf(r.reason, sizeof r.reason, "BECAUSE");
     cr_assert_eq(cl_tk_result_write(&r, &v), -EINVAL);

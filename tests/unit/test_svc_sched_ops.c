@@ -295,3 +295,42 @@ Test(svc_sched_ops, a_draining_instance_s_tasks_are_replaced_first_then_stopped)
     cr_assert(v->steady, "steady again");
     cr_assert_eq(f.launched, 4, "no more launched");
 }
+
+/* The UpdateService race in a cluster (agent/cluster_services.c): two
+ * agents update one service at once; the one whose write lost adopts the
+ * winner's record (read back by its failed transaction) and applies its
+ * own update again on it. Neither change is lost: the winner's desiredCount
+ * and the loser's maximumPercent and forced deployment all stand. */
+Test(svc_sched_ops, an_update_applied_again_on_the_winners_record_loses_neither)
+{
+    ag_service *v = create(2, 200, 100);
+    ag_svc_update_req mine = {.name = "web",
+                              .desired = -1,
+                              .max_percent = 150,
+                              .min_healthy = -1,
+                              .force_new_deployment = true};
+    char err[AG_SVC_ERR_MAX] = "";
+    cr_assert_eq(ag_svc_update(sched, &mine, &v, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(v->n_deps, 2);
+    /* the winner's record (another agent set desiredCount 5 from the
+     * record before mine) replaces mine in memory */
+    ag_service *w = NULL;
+    cr_assert_eq(ag_service_new("us-east-1", "123456789012", "c", "web", "web", 1, 5, 200, 100,
+                                false, false, 7, &w),
+                 0);
+    cr_assert_eq(ag_svc_sched_adopt(sched, w), 0);
+    v = ag_svc_find(sched, "web");
+    cr_assert_eq(v->desired, 5);
+    cr_assert_eq(v->max_percent, 200, "my change is gone with my lost write");
+    cr_assert_eq(v->n_deps, 1);
+    int persisted = f.persisted;
+    /* applied again, as the glue does */
+    cr_assert_eq(ag_svc_update(sched, &mine, &v, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(v->desired, 5, "the winner's desiredCount stays");
+    cr_assert_eq(v->max_percent, 150, "mine is there again");
+    cr_assert_eq(v->n_deps, 2, "and my forced deployment");
+    cr_assert_gt(f.persisted, persisted, "written again");
+    /* the service deleted meanwhile: the update answers ECS's error */
+    ag_svc_sched_drop(sched, "web");
+    cr_assert_eq(ag_svc_update(sched, &mine, &v, err, sizeof err), -ENOENT);
+}
