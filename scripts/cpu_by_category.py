@@ -37,7 +37,7 @@ def classify(pid):
             argv = f.read().split(b"\0")
     except OSError:
         return None, False
-    args = b" ".join(argv[:3]).decode(errors="replace")
+    args = b" ".join(argv[:5]).decode(errors="replace")
     if comm == "aws" or "aws_forkserver.py" in args or "aws_forkclient.py" in args:
         # a call: /usr/bin/aws, or the fork client (the fork server's children run the call)
         return "awscli", comm == "aws" or "aws_forkclient.py" in args
@@ -130,13 +130,17 @@ def main():
     left = []
     for path in [top] + [os.path.join(top, c) for c in CATS]:
         left += procs(path)
+    import resource
+    me = resource.getrusage(resource.RUSAGE_SELF)
     report = {"command": argv, "rc": rc, "wall_s": round(wall, 1), "cpu_s": round(total, 1),
+              "sampler_cpu_s": round(me.ru_utime + me.ru_stime, 1),
               "by_category_s": {k: round(v, 1) for k, v in res.items()},
               "aws_calls": len(counted["awscli"]), "curl_runs": len(counted["curl"]),
               "left_running": len(left)}
     print(f"cpu_by_category: {' '.join(argv)}: rc {rc}, wall {wall:.0f} s, CPU {total:.1f} s: "
           + ", ".join(f"{k} {v:.1f}" for k, v in sorted(res.items(), key=lambda kv: -kv[1]))
-          + f"; aws CLI calls {report['aws_calls']}, curl runs {report['curl_runs']}",
+          + f"; aws CLI calls {report['aws_calls']}, curl runs {report['curl_runs']}"
+          + f" (the sampler itself, outside: {report['sampler_cpu_s']} s)",
           file=sys.stderr)
     if out_json:
         with open(out_json, "a", encoding="utf-8") as f:
