@@ -35,7 +35,7 @@ revisions_on() { # revisions_on I FAMILY [STATUS]: agent I's revisions of FAMILY
     jq -r '.taskDefinitionArns[] | sub(".*:"; "")' | sort -n
 }
 revisions_fast() { # revisions_fast I FAMILY: agent I's ACTIVE revisions through apin (for polls)
-  local tok= page
+  local tok='' page
   while :; do
     page=$(apin "$1" ListTaskDefinitions "$(jq -cn --arg f "$2" --arg t "$tok" '{familyPrefix: $f,
       status: "ACTIVE"} + (if $t == "" then {} else {nextToken: $t} end)')") || break

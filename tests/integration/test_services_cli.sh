@@ -7,10 +7,9 @@
 # with its three stores, once the second half of this test, is test_services_rotate.sh: in
 # another lane, so that neither is the suite's longest test.)
 #
-# Env (ctest passes them): ES_AGENT_BIN, ES_TEST_DOCKER_HOST, ES_SOURCE_DIR.
+# Env (ctest passes them): ES_AGENT_BIN, ES_TEST_DOCKER_HOST.
 set -euo pipefail
 : "${ES_AGENT_BIN:?}" "${ES_TEST_DOCKER_HOST:?}"
-SRC=${ES_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 # shellcheck source=SCRIPTDIR/lib.sh
 . "$(dirname "$0")/lib.sh"
 it_workdir svc-cli
