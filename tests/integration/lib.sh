@@ -235,6 +235,9 @@ it_api() {
     -H "X-Amz-Target: $2" -H 'Content-Type: application/x-amz-json-1.1' --data-binary "$3" "$URL/"
 }
 
+# it_ecs ACTION JSON: one ECS call (ACTION: DescribeTasks, ListTasks, ...) through it_api
+it_ecs() { it_api ecs "AmazonEC2ContainerServiceV20141113.$1" "$2"; }
+
 # it_task_status_fast TASK: task_status through it_api (for polling)
 it_task_status_fast() {
   it_api ecs AmazonEC2ContainerServiceV20141113.DescribeTasks \

@@ -96,12 +96,13 @@ OUT=$(awsn 1 ecs update-container-instances-state --cluster "$CLUSTER" \
   --container-instances "$(arn_of 3)" --status DRAINING)
 eq "$(jq -r '.containerInstances[0].status' <<<"$OUT")" DRAINING "the update's answer"
 eq "$(jq '.failures | length' <<<"$OUT")" 0 "the update's failures"
+Q=$(jq -cn --arg c "$CLUSTER" --arg i "$(arn_of 3)" '{cluster: $c, containerInstances: [$i]}')
 for ((t = 0; t < 25; t++)); do
-  s=$(awsn 2 ecs describe-container-instances --cluster "$CLUSTER" --container-instances "$(arn_of 3)" |
-    jq -r '.containerInstances[0].status')
-  [[ $s == DRAINING ]] && break
+  [[ $(apin 2 DescribeContainerInstances "$Q" | jq -r '.containerInstances[0].status') == DRAINING ]] && break
   sleep 0.2
 done
+s=$(awsn 2 ecs describe-container-instances --cluster "$CLUSTER" --container-instances "$(arn_of 3)" |
+  jq -r '.containerInstances[0].status')
 eq "$s" DRAINING "agent 2 sees agent 3 draining"
 eq "$(count_on 3 DRAINING)" 1 "agent 3 lists itself DRAINING"
 eq "$(count_on 2 ACTIVE)" 2 "ACTIVE ones"

@@ -81,7 +81,7 @@ sed -e 's/"sleeper"/"big"/' -e 's/"memory": 64/"memory": 2048/' "$WORK/sleep.jso
 awsn 1 ecs register-task-definition --cli-input-json "file://$WORK/big.json" >/dev/null
 for i in 2 3; do
   for ((t = 0; t < 50; t++)); do
-    awsn "$i" ecs describe-task-definition --task-definition big:1 >/dev/null 2>&1 && break
+    apin "$i" DescribeTaskDefinition '{"taskDefinition":"big:1"}' >/dev/null 2>&1 && break
     sleep 0.2
   done
 done
@@ -105,11 +105,12 @@ for i in 1 2 3; do
   eq "$(jq --arg a "$(arn_of "$i")" '[.tasks[] | select(.containerInstanceArn == $a)] | length' \
     <<<"$D")" 10 "tasks on agent $i's instance (describe-tasks)"
 done
+Q=$(jq -cn --arg c "$CLUSTER" '{cluster: $c, tasks: $ARGS.positional}' --args "${ARNS[@]:0:30}")
 for ((t = 0; t < 60; t++)); do
-  D=$(awsn 2 ecs describe-tasks --cluster "$CLUSTER" --tasks "${ARNS[@]:0:30}")
-  [[ $(jq '[.tasks[] | select(.lastStatus == "RUNNING")] | length' <<<"$D") -eq 30 ]] && break
+  [[ $(apin 2 DescribeTasks "$Q" | jq '[.tasks[] | select(.lastStatus == "RUNNING")] | length') -eq 30 ]] && break
   sleep 0.5
 done
+D=$(awsn 2 ecs describe-tasks --cluster "$CLUSTER" --tasks "${ARNS[@]:0:30}")
 eq "$(jq '[.tasks[] | select(.lastStatus == "RUNNING")] | length' <<<"$D")" 30 "RUNNING in etcd"
 eq "$(awsn 3 ecs list-tasks --cluster "$CLUSTER" --family sleeper | jq -r '.taskArns[]' | sort)" \
   "$(sort "$WORK/arns")" "list-tasks through agent 3"
@@ -139,11 +140,12 @@ VICTIM=$(jq -r --arg a "$(arn_of 1)" '[.tasks[] | select(.containerInstanceArn =
 eq "$(awsn 2 ecs stop-task --cluster "$CLUSTER" --task "$VICTIM" | jq -r .task.desiredStatus)" \
   STOPPED "stop-task's answer"
 VSTOP=$SECONDS
+Q=$(jq -cn --arg c "$CLUSTER" --arg t "$VICTIM" '{cluster: $c, tasks: [$t]}')
 for ((t = 0; t < 60; t++)); do
-  S=$(awsn 3 ecs describe-tasks --cluster "$CLUSTER" --tasks "$VICTIM" | jq -r '.tasks[0].lastStatus')
-  [[ $S == STOPPED ]] && break
+  [[ $(apin 3 DescribeTasks "$Q" | jq -r '.tasks[0].lastStatus') == STOPPED ]] && break
   sleep 0.5
 done
+S=$(awsn 3 ecs describe-tasks --cluster "$CLUSTER" --tasks "$VICTIM" | jq -r '.tasks[0].lastStatus')
 eq "$S" STOPPED "the stopped task, through agent 3"
 [[ -z $(dk ps -q --filter "label=com.amazonaws.ecs.task-arn=$VICTIM") ]] ||
   fail "the stopped task's container still runs"
@@ -167,12 +169,13 @@ kill -KILL "${APID[$K]}"
 wait "${APID[$K]}" 2>/dev/null || true
 APID[K]=
 START=$SECONDS
+Q=$(jq -cn --arg c "$CLUSTER" '{cluster: $c, tasks: $ARGS.positional}' --args "${ONK[@]}")
 for ((t = 0; t < 80; t++)); do
-  D=$(awsn "$A" ecs describe-tasks --cluster "$CLUSTER" --tasks "${ONK[@]}")
-  [[ $(jq '[.tasks[] | select(.lastStatus == "STOPPED")] | length' <<<"$D") -eq ${#ONK[@]} ]] && break
+  [[ $(apin "$A" DescribeTasks "$Q" | jq '[.tasks[] | select(.lastStatus == "STOPPED")] | length') -eq ${#ONK[@]} ]] && break
   sleep 0.5
 done
 say "agent $K's ${#ONK[@]} tasks STOPPED $((SECONDS - START)) s after the SIGKILL (TTL ${TTL} s)"
+D=$(awsn "$A" ecs describe-tasks --cluster "$CLUSTER" --tasks "${ONK[@]}")
 eq "$(jq '[.tasks[] | select(.lastStatus == "STOPPED" and .desiredStatus == "STOPPED" and
   .stopCode == "TerminationNotice" and
   (.stoppedReason | test("^Host EC2 \\(instance [^)]+\\) terminated[.]$")))] | length' <<<"$D")" \

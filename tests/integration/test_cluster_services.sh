@@ -47,6 +47,17 @@ leader() { # the instance ARN of the leader, as agent I sees it
     jq -r '.containerInstances[] | select(any(.attributes[]?;
       .name == "ecs-secrets.cluster-leader" and .value == "true")) | .containerInstanceArn'
 }
+# svc_fast I, leader_fast I: svc and leader through apin (for polls)
+svc_fast() {
+  apin "$1" DescribeServices "$(jq -cn --arg c "$CLUSTER" '{cluster: $c, services: ["web"]}')" |
+    jq -c '.services[0]'
+}
+leader_fast() {
+  apin "$1" DescribeContainerInstances "$(jq -cn --arg c "$CLUSTER" '{cluster: $c,
+    containerInstances: $ARGS.positional}' --args "$(arn_of 1)" "$(arn_of 2)" "$(arn_of 3)")" \
+    2>/dev/null | jq -r '.containerInstances[] | select(any(.attributes[]?;
+      .name == "ecs-secrets.cluster-leader" and .value == "true")) | .containerInstanceArn'
+}
 agent_of() { # agent_of ARN: which agent's instance
   local i
   for i in 1 2 3; do [[ $(arn_of "$i") == "$1" ]] && { echo "$i"; return 0; }; done
@@ -55,11 +66,15 @@ agent_of() { # agent_of ARN: which agent's instance
 wait_steady() { # wait_steady I RUNNING TRIES: one COMPLETED deployment running RUNNING tasks
   local t s
   for ((t = 0; t < $3; t++)); do
-    s=$(svc "$1")
+    s=$(svc_fast "$1" || true)
     [[ $(jq -r '[.runningCount, (.deployments | length), .deployments[0].rolloutState] |
-      join(" ")' <<<"$s") == "$2 1 COMPLETED" ]] && return 0
+      join(" ")' <<<"$s") == "$2 1 COMPLETED" ]] && break
     sleep 0.5
   done
+  # the state the test asserts, through the real CLI
+  s=$(svc "$1")
+  [[ $(jq -r '[.runningCount, (.deployments | length), .deployments[0].rolloutState] |
+    join(" ")' <<<"$s") == "$2 1 COMPLETED" ]] && return 0
   echo "$s" | jq . >&2
   fail "service web through agent $1: not $2 running in one COMPLETED deployment"
 }
@@ -77,7 +92,7 @@ EOF
 awsn 1 ecs register-task-definition --cli-input-json "file://$WORK/web.json" >/dev/null
 for i in 2 3; do
   for ((t = 0; t < 50; t++)); do
-    awsn "$i" ecs describe-task-definition --task-definition web:1 >/dev/null 2>&1 && break
+    apin "$i" DescribeTaskDefinition '{"taskDefinition":"web:1"}' >/dev/null 2>&1 && break
     sleep 0.2
   done
 done
@@ -167,10 +182,11 @@ A=1
 [[ $L -eq 1 ]] && A=2
 START=$SECONDS
 for ((t = 0; t < 100; t++)); do
-  N=$(agent_of "$(leader "$A")" || true)
+  N=$(agent_of "$(leader_fast "$A")" || true)
   [[ -n $N && $N != "$L" ]] && break
   sleep 0.2
 done
+N=$(agent_of "$(leader "$A")" || true)
 [[ -n $N && $N != "$L" ]] || fail "no new leader after the SIGKILL of agent $L"
 say "agent $N leads $((SECONDS - START)) s after the SIGKILL of agent $L (TTL ${TTL} s)"
 say "agent $L back (its instance's tasks STOPPED by the new leader meanwhile)"
@@ -205,10 +221,10 @@ unplaced() {
     ([.events[] | select(.createdAt >= $t and .message == $m)] | length > 0)' <<<"$1" >/dev/null
 }
 for ((t = 0; t < 120; t++)); do
-  S=$(svc "$N")
-  unplaced "$S" && break
+  unplaced "$(svc_fast "$N" || true)" && break
   sleep 0.5
 done
+S=$(svc "$N")
 unplaced "$S" || { jq . <<<"$S" >&2; fail "not 2 running with an 'unable to place' event"; }
 say "2 running and ECS's 'unable to place' event $((SECONDS - START)) s after the SIGKILL"
 awsn "$N" ecs update-service --cluster "$CLUSTER" --service web --desired-count 2 >/dev/null

@@ -34,10 +34,22 @@ revisions_on() { # revisions_on I FAMILY [STATUS]: agent I's revisions of FAMILY
   awsn "$1" ecs list-task-definitions --family-prefix "$2" --status "${3:-ACTIVE}" |
     jq -r '.taskDefinitionArns[] | sub(".*:"; "")' | sort -n
 }
+revisions_fast() { # revisions_fast I FAMILY: agent I's ACTIVE revisions through apin (for polls)
+  local tok='' page
+  while :; do
+    page=$(apin "$1" ListTaskDefinitions "$(jq -cn --arg f "$2" --arg t "$tok" '{familyPrefix: $f,
+      status: "ACTIVE"} + (if $t == "" then {} else {nextToken: $t} end)')") || break
+    jq -r '.taskDefinitionArns[] | sub(".*:"; "")' <<<"$page"
+    tok=$(jq -r '.nextToken // ""' <<<"$page")
+    [[ -n $tok ]] || break
+  done | sort -n
+}
 wait_revisions() { # wait_revisions I FAMILY N: polls until agent I lists N revisions of FAMILY
+  # (apin, then the real CLI confirms it)
   local t
   for ((t = 0; t < 60; t++)); do
-    [[ $(revisions_on "$1" "$2" | grep -c .) -eq $3 ]] && return 0
+    [[ $(revisions_fast "$1" "$2" | grep -c .) -eq $3 && $(revisions_on "$1" "$2" | grep -c .) -eq $3 ]] &&
+      return 0
     sleep 0.5
   done
   fail "agent $1 lists $(revisions_on "$1" "$2" | grep -c .) revisions of $2, not $3"
@@ -141,10 +153,11 @@ say "deregistered through agent 2, INACTIVE on agent 1"
 OUT=$(awsn 2 ecs deregister-task-definition --task-definition race:3)
 eq "$(jq -r .taskDefinition.status <<<"$OUT")" INACTIVE "the deregistration's answer"
 for ((t = 0; t < 40; t++)); do
-  s=$(awsn 1 ecs describe-task-definition --task-definition race:3 | jq -r .taskDefinition.status)
-  [[ $s == INACTIVE ]] && break
+  [[ $(apin 1 DescribeTaskDefinition '{"taskDefinition":"race:3"}' | jq -r .taskDefinition.status) == INACTIVE ]] &&
+    break
   sleep 0.5
 done
+s=$(awsn 1 ecs describe-task-definition --task-definition race:3 | jq -r .taskDefinition.status)
 eq "$s" INACTIVE "race:3 on agent 1"
 eq "$(revisions_on 1 race INACTIVE)" 3 "agent 1's INACTIVE revisions of race"
 # deregistering again through agent 1 answers INACTIVE without another write

@@ -123,9 +123,9 @@ aws ecs register-task-definition --family sick --container-definitions "file://$
 aws ecs create-service --cluster "$CLUSTER" --service-name sick --task-definition sick \
   --desired-count 1 >/dev/null
 FIRST=
+Q=$(jq -cn --arg c "$CLUSTER" '{cluster: $c, serviceName: "sick"}')
 for ((i = 0; i < 120 && ${#FIRST} == 0; i++)); do
-  FIRST=$(aws ecs list-tasks --cluster "$CLUSTER" --service-name sick --query 'taskArns[0]' --output text)
-  [[ $FIRST == None ]] && FIRST=
+  FIRST=$(it_ecs ListTasks "$Q" | jq -r '.taskArns[0] // empty') || FIRST=
   sleep 0.25
 done
 [[ -n $FIRST ]] || fail "the service started no task"
@@ -134,10 +134,9 @@ aws ecs describe-tasks --cluster "$CLUSTER" --tasks "$FIRST" >"$WORK/sick.descri
 eq "$(jq -r '.tasks[0] | [.stopCode, .stoppedReason, .healthStatus] | join("|")' "$WORK/sick.described")" \
   "ServiceSchedulerInitiated|Task failed container health checks|UNHEALTHY" "the unhealthy task"
 NEXT=
+Q=$(jq -cn --arg c "$CLUSTER" '{cluster: $c, serviceName: "sick", desiredStatus: "RUNNING"}')
 for ((i = 0; i < 120 && ${#NEXT} == 0; i++)); do
-  NEXT=$(aws ecs list-tasks --cluster "$CLUSTER" --service-name sick --desired-status RUNNING \
-    --query "taskArns[?@ != '$FIRST'] | [0]" --output text)
-  [[ $NEXT == None ]] && NEXT=
+  NEXT=$(it_ecs ListTasks "$Q" | jq -r --arg f "$FIRST" '[.taskArns[] | select(. != $f)][0] // empty') || NEXT=
   sleep 0.25
 done
 [[ -n $NEXT ]] || fail "the service did not replace its unhealthy task"

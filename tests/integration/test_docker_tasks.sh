@@ -124,8 +124,8 @@ must_reach "$TA" STOPPED
 eq "$(field "$TA" stopCode)" EssentialContainerExited "the stop code when the container exited"
 TA2=
 for _ in $(seq 60); do
-  TA2=$(aws ecs list-tasks --family ecs-secrets-docker --desired-status RUNNING \
-    --query 'taskArns[0]' --output text)
+  TA2=$(it_ecs ListTasks '{"family":"ecs-secrets-docker","desiredStatus":"RUNNING"}' |
+    jq -r '.taskArns[0] // empty') || TA2=
   [[ $TA2 == arn:* ]] && break
   sleep 0.5
 done
