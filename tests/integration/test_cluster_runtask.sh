@@ -106,7 +106,9 @@ for i in 1 2 3; do
     <<<"$D")" 10 "tasks on agent $i's instance (describe-tasks)"
 done
 Q=$(jq -cn --arg c "$CLUSTER" '{cluster: $c, tasks: $ARGS.positional}' --args "${ARNS[@]:0:30}")
-for ((t = 0; t < 60; t++)); do
+# docker ps shows a container running before its start's answer reaches the agent: on a busy
+# dockerd (CI) the answers came up to 30 s later
+for ((t = 0; t < 180; t++)); do
   [[ $(apin 2 DescribeTasks "$Q" | jq '[.tasks[] | select(.lastStatus == "RUNNING")] | length') -eq 30 ]] && break
   sleep 0.5
 done
