@@ -70,7 +70,7 @@ static void alt_open(void)
 static void alt_setup(void)
 {
     memset(&T, 0, sizeof T);
-    snprintf(T.dir, sizeof T.dir, "/tmp/al-test-XXXXXX");
+    snprintf(T.dir, sizeof T.dir, "/dev/shm/al-test-XXXXXX");
     cr_assert_not_null(mkdtemp(T.dir));
     T.now = 1700000000.0;
     es_buf_init(&T.out, AL_RESPONSE_MAX);
