@@ -112,11 +112,13 @@ sleep 1
 F=$(ls -t "$WORK"/callgrind.out* | head -1)
 TOTAL=$(callgrind_annotate "$F" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }')
 echo "instructions: $TOTAL over $ANSWERS requests = $((TOTAL / ANSWERS)) per request"
-callgrind_annotate --threshold=99 "$F" 2>/dev/null >"$WORK/exclusive.txt"
-callgrind_annotate --inclusive=yes --threshold=99 "$F" 2>/dev/null >"$WORK/inclusive.txt"
+callgrind_annotate --inclusive=no --threshold=100 "$F" 2>/dev/null >"$WORK/exclusive.txt"
+callgrind_annotate --inclusive=yes --threshold=100 "$F" 2>/dev/null >"$WORK/inclusive.txt"
+callgrind_annotate --tree=caller --inclusive=yes --threshold=100 "$F" 2>/dev/null >"$WORK/callers.txt"
 echo "-- top exclusive (instructions per request, function)"
-awk -v n="$ANSWERS" '/^-+$/ { sec++ } sec >= 4 && $1 ~ /^[0-9,]+$/ && $2 ~ /\(/ { gsub(",", "", $1); printf "%8.0f  %s\n", $1 / n, $0 }' "$WORK/exclusive.txt" |
-  sed -E 's/  [0-9,]+ \([ 0-9.%]+\)  / /' | head -${TOP:-30}
+# (with --toggle-collect, the frames above conn_feed carry the whole total: left out)
+awk -v n="$ANSWERS" -v t="$TOTAL" '/^-+$/ { sec++ } sec >= 4 && $1 ~ /^[0-9,]+$/ && $2 ~ /\(/ { v = $1; gsub(",", "", v); if (v + 0 < t + 0) printf "%8.0f  %s\n", v / n, $0 }' "$WORK/exclusive.txt" |
+  sed -E 's/  [0-9,]+ \([ 0-9.%]+\)  / /; s/ \[[^]]*\]$//' | head -${TOP:-30}
 echo "-- top inclusive"
 awk -v n="$ANSWERS" '/^-+$/ { sec++ } sec >= 4 && $1 ~ /^[0-9,]+$/ && $2 ~ /\(/ { gsub(",", "", $1); printf "%8.0f  %s\n", $1 / n, $0 }' "$WORK/inclusive.txt" |
-  sed -E 's/  [0-9,]+ \([ 0-9.%]+\)  / /' | head -${TOP:-40}
+  sed -E 's/  [0-9,]+ \([ 0-9.%]+\)  / /; s/ \[[^]]*\]$//' | head -${TOP:-40}

@@ -18,6 +18,9 @@
 #include "common/secure.h"
 
 #define ARN_MAX 2200
+/* a SecureString's plaintext opened on the stack up to this size with its NUL
+ * (the standard tier's 4096 bytes), on the heap above */
+#define AL_SSM_VALUE_OPEN_STACK 4097
 #define TOKEN_MAX 4096
 #define AL_SSM_KEY_ID_MAX 256        /* PutParameter's KeyId (SSM's limit) */
 #define AL_SSM_FILTER_VALUE_MAX 1024 /* one of DescribeParameters' filter Values */
@@ -577,9 +580,16 @@ static int write_value(al_ctx *c, const char *principal, const pv *p, const char
             return r;
     }
     al_kv kv = {"PARAMETER_ARN", arn};
+    /* opened on the stack when it fits (every standard-tier value does):
+     * nothing allocated per value; wiped below either way */
+    uint8_t small[AL_SSM_VALUE_OPEN_STACK];
     uint8_t *pt = NULL;
     size_t ptlen = 0;
-    r = al_kms_unseal(c, p->value, p->value_len, &kv, 1, &pt, &ptlen, NULL);
+    r = al_kms_unseal_into(c, p->value, p->value_len, &kv, 1, small, sizeof small, &ptlen);
+    if (r == -ENOSPC)
+        r = al_kms_unseal(c, p->value, p->value_len, &kv, 1, &pt, &ptlen, NULL);
+    else if (r == 0)
+        pt = small;
     if (r == -EPERM)
         return al_fail(e, 400, "InvalidKeyId", "The KMS key of parameter %s is disabled.", p->name);
     if (r == -EKEYREVOKED) {
@@ -598,8 +608,9 @@ static int write_value(al_ctx *c, const char *principal, const pv *p, const char
         return al_fail(e, 500, "InternalServerError",
                        "The value of parameter %s could not be decrypted.", p->name);
     es_jw_strn(w, (const char *)pt, ptlen);
-    es_wipe(pt, ptlen);
-    es_free(pt);
+    es_wipe(pt, ptlen + 1);
+    if (pt != small)
+        es_free(pt);
     return 0;
 }
 
