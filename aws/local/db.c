@@ -21,7 +21,7 @@ struct al_db {
     sqlite3 *h;
     cached_stmt cache[AL_DB_STMT_CACHE];
     size_t ncache;
-    bool reading;          /* al_db_read_begin opened the transaction in progress */
+    bool reading; /* al_db_read_begin opened the transaction in progress */
     /* The pager's data version read once per read-only operation (al_db_stamp_now): it moves
      * only when another connection commits, which the exclusive lock excludes, and a read
      * operation's caches asked for it some 30 times (sqlite3_file_control, 200 instructions

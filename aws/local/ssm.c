@@ -696,8 +696,8 @@ static int arn_name_offset(al_ctx *c, const char *in, size_t *off, al_error *e)
  * *selector points into requested. A parameter asked for by ARN answers with
  * that ARN as its Name. */
 static int resolve_param(al_ctx *c, const char *principal, const char *action,
-                         const char *requested, pv *out, const char **selector,
-                         char arn[ARN_MAX], al_error *e)
+                         const char *requested, pv *out, const char **selector, char arn[ARN_MAX],
+                         al_error *e)
 {
     sel s;
     size_t off;

@@ -530,10 +530,9 @@ Test(policy, uses_context)
         aw_policy_kind kind;
         bool want;
     } cases[] = {
-        {"{\"Version\":\"2012-10-17\",\"Statement\":[" ALLOW_ALL "]}", AW_POLICY_IDENTITY,
-         false},
-        {"{\"Version\":\"2012-10-17\",\"Statement\":[" ALLOW_ALL "," COND(
-             "{\"DateLessThan\":{\"aws:CurrentTime\":\"2030-01-01T00:00:00Z\"}}") "]}",
+        {"{\"Version\":\"2012-10-17\",\"Statement\":[" ALLOW_ALL "]}", AW_POLICY_IDENTITY, false},
+        {"{\"Version\":\"2012-10-17\",\"Statement\":[" ALLOW_ALL
+         "," COND("{\"DateLessThan\":{\"aws:CurrentTime\":\"2030-01-01T00:00:00Z\"}}") "]}",
          AW_POLICY_IDENTITY, true},
         {"{\"Version\":\"2012-10-17\",\"Statement\":{\"Effect\":\"Deny\",\"Action\":\"*\","
          "\"Resource\":\"*\",\"Condition\":{\"IpAddress\":{\"aws:SourceIp\":\"10.0.0.0/8\"}}}}",
@@ -542,7 +541,7 @@ Test(policy, uses_context)
          "\"ssm:*\",\"Resource\":\"arn:aws:ssm:*:*:parameter/${aws:username}/*\"}}",
          AW_POLICY_IDENTITY, true},
         {"{\"Version\":\"2012-10-17\",\"Statement\":{\"Effect\":\"Allow\",\"Action\":"
-         "\"ssm:*\",\"NotResource\":\"arn:aws:ssm:${aws:RequestedRegion}:*:*\"}}",
+         "\"ssm:*\",\"NotResource\":\"arn:aws:ssm:*:*:parameter/${aws:username}\"}}",
          AW_POLICY_IDENTITY, true},
         /* 2008-10-17: "${...}" is literal */
         {"{\"Version\":\"2008-10-17\",\"Statement\":{\"Effect\":\"Allow\",\"Action\":"
