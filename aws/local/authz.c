@@ -596,6 +596,13 @@ static void question_make(const char *principal, const char *action, const char 
         x->len[i] = n;
         x->keylen += n + 1;
     }
+    /* MurmurHash3's finaliser: without it, names differing only in their
+     * last characters (secret01..secret09) all fell into one set */
+    h ^= h >> 33;
+    h *= 0xFF51AFD7ED558CCDull;
+    h ^= h >> 33;
+    h *= 0xC4CEB9FE1A85EC53ull;
+    h ^= h >> 33;
     x->hash = h;
 }
 

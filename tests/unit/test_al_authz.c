@@ -833,4 +833,17 @@ Test(al_authz_seed, more_decisions_than_entries)
         }
     }
     cr_assert_eq(cstats().decision_hits - a.decision_hits, 8);
+    /* names that differ only in their last characters, as a GetParameters of
+     * ten names asks them: all ten kept (a weak hash once put them all in
+     * one set of four) */
+    for (int round = 0; round < 2; round++) {
+        if (round == 1)
+            a = cstats();
+        for (int i = 1; i <= 10; i++) {
+            snprintf(arn, sizeof arn,
+                     "arn:aws:ssm:us-east-2:123456789012:parameter/pbench/db/secret%02d1", i);
+            cr_assert_eq(check(SESSION, "ssm:GetParameters", arn), 0, "%s", arn);
+        }
+    }
+    cr_assert_eq(cstats().decision_hits - a.decision_hits, 10);
 }
