@@ -1308,6 +1308,22 @@ const char *aw_policy_name(const aw_policy *p)
     return p ? p->name : NULL;
 }
 
+bool aw_policy_uses_context(const aw_policy *p)
+{
+    if (!p)
+        return false;
+    for (size_t i = 0; i < p->nst; i++) {
+        const stmt *s = &p->st[i];
+        if (s->nc > 0)
+            return true;
+        for (uint32_t j = 0; j < s->nres; j++)
+            for (int k = 0; k < 6; k++)
+                if (s->res[j].part[k].has_var)
+                    return true;
+    }
+    return false;
+}
+
 /* ---------------------------------------------------------- evaluation */
 
 typedef struct span {

@@ -162,6 +162,13 @@ int aw_policy_parse(const char *text, size_t len, aw_policy_kind kind, const cha
 aw_policy *aw_policy_free(aw_policy *p);
 size_t aw_policy_statement_count(const aw_policy *p);
 const char *aw_policy_name(const aw_policy *p);
+/* Does any decision under p depend on the request context (aw_request.ctx)?
+ * True when a statement has a Condition or a Resource / NotResource value
+ * holding a policy variable; false for NULL. A decision made only under
+ * policies answering false is a function of (principal, action, resource,
+ * resource account) and the documents: the embedded store memoises those
+ * (aws/local/authz.c). */
+bool aw_policy_uses_context(const aw_policy *p);
 
 /* One context key with its value(s). A single-valued key has n == 1 and
  * multi false; a multivalued key (aws:TagKeys, ...) has multi true and any n

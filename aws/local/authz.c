@@ -156,8 +156,36 @@ typedef struct res_slot {
     aw_policy *policy; /* NULL: no resource policy */
 } res_slot;
 
+/* ---- decisions kept between requests ----
+ *
+ * After the caches above, the decisions themselves were what was left of
+ * authorisation (1.8 K instructions each, ten ssm:GetParameters per
+ * GetParameters of 10 names). An Allow is kept per (principal, action,
+ * resource) when it can be decided again only the same way: every policy
+ * that took part (identity policies, boundary, resource policy) uses no
+ * request context (aw_policy_uses_context: no Condition, no policy variable
+ * in Resource), so time, region, caller's address and kms:ViaService cannot
+ * change it, and the question was the plain one (al_authz_check: no resource
+ * policy or context given by the caller, no matched-policy name wanted).
+ * Only Allows are kept: a denial is evaluated every time, so its message is
+ * made as before. The entries live under the same database stamp as the
+ * compiled policies: any write (an IAM policy, a boundary, a key policy, a
+ * resource policy, a role or user deleted, a parameter written) drops them
+ * with the rest. Bounded: DECISION_SETS x DECISION_WAYS entries, a set
+ * chosen by a hash of the three strings, round robin within it. */
+#define DECISION_SETS 64
+#define DECISION_WAYS 4
+
+typedef struct decision_slot {
+    uint64_t hash;
+    char *key; /* principal NUL action NUL resource NUL, es_malloc'ed; NULL: free */
+    size_t keylen;
+} decision_slot;
+
 struct al_authz_cache {
     al_db_stamp stamp;
+    decision_slot dec[DECISION_SETS][DECISION_WAYS];
+    unsigned char dec_next[DECISION_SETS];
     fixed_strings fixed; /* made on first use (root_arn[0] != 0) */
     clock_strings clock; /* for the second clock.t */
     aw_policy *root;     /* the administrator's allow-all (depends on nothing stored) */
@@ -180,9 +208,21 @@ static void res_slot_clear(res_slot *r)
     memset(r, 0, sizeof *r);
 }
 
+static void decisions_drop(struct al_authz_cache *k)
+{
+    for (size_t i = 0; i < DECISION_SETS; i++) {
+        for (size_t j = 0; j < DECISION_WAYS; j++) {
+            es_free(k->dec[i][j].key);
+            k->dec[i][j] = (decision_slot){0};
+        }
+        k->dec_next[i] = 0;
+    }
+}
+
 static void cache_drop(al_ctx *c, struct al_authz_cache *k)
 {
     bool had = false;
+    decisions_drop(k);
     for (size_t i = 0; i < ROLE_SLOTS; i++) {
         had = had || k->role[i].used;
         role_slot_clear(&k->role[i]);
@@ -517,6 +557,106 @@ static size_t build_context(al_ctx *c, const caller *w, const clock_strings *clk
     return n;
 }
 
+/* The three strings of a decision's question, their lengths and hash (a
+ * word at a time: a byte-at-a-time FNV over the ~110 bytes of a question was
+ * most of a kept decision's cost). Not a defence against chosen collisions -
+ * a collision only shares a set of DECISION_WAYS entries; the strings are
+ * compared in full. */
+typedef struct question {
+    const char *s[3];
+    size_t len[3];
+    size_t keylen;
+    uint64_t hash;
+} question;
+
+static uint64_t mix(uint64_t h, uint64_t w)
+{
+    h = (h ^ w) * 0x9E3779B97F4A7C15ull;
+    return h ^ (h >> 29);
+}
+
+static void question_make(const char *principal, const char *action, const char *resource,
+                          question *x)
+{
+    uint64_t h = 0x84222325CBF29CE4ull;
+    x->s[0] = principal;
+    x->s[1] = action;
+    x->s[2] = resource;
+    x->keylen = 0;
+    for (int i = 0; i < 3; i++) {
+        size_t n = strlen(x->s[i]), at = 0;
+        uint64_t w;
+        for (; at + 8 <= n; at += 8) {
+            memcpy(&w, x->s[i] + at, 8);
+            h = mix(h, w);
+        }
+        w = 0;
+        memcpy(&w, x->s[i] + at, n - at);
+        h = mix(h, w ^ ((uint64_t)n << 56)); /* the length ends each string */
+        x->len[i] = n;
+        x->keylen += n + 1;
+    }
+    /* MurmurHash3's finaliser: without it, names differing only in their
+     * last characters (secret01..secret09) all fell into one set */
+    h ^= h >> 33;
+    h *= 0xFF51AFD7ED558CCDull;
+    h ^= h >> 33;
+    h *= 0xC4CEB9FE1A85EC53ull;
+    h ^= h >> 33;
+    x->hash = h;
+}
+
+static bool question_is(const decision_slot *d, const question *x)
+{
+    if (!d->key || d->hash != x->hash || d->keylen != x->keylen)
+        return false;
+    const char *k = d->key;
+    for (int i = 0; i < 3; i++) {
+        if (memcmp(k, x->s[i], x->len[i] + 1) != 0)
+            return false;
+        k += x->len[i] + 1;
+    }
+    return true;
+}
+
+static bool decision_kept(struct al_authz_cache *k, const question *x)
+{
+    const decision_slot *set = k->dec[x->hash % DECISION_SETS];
+    for (size_t j = 0; j < DECISION_WAYS; j++)
+        if (question_is(&set[j], x))
+            return true;
+    return false;
+}
+
+static void decision_keep(struct al_authz_cache *k, const question *x)
+{
+    char *key = es_malloc(x->keylen);
+    if (!key)
+        return; /* not kept: decided again next time */
+    char *at = key;
+    for (int i = 0; i < 3; i++) {
+        memcpy(at, x->s[i], x->len[i] + 1);
+        at += x->len[i] + 1;
+    }
+    size_t set = x->hash % DECISION_SETS;
+    decision_slot *d = &k->dec[set][k->dec_next[set]];
+    k->dec_next[set] = (unsigned char)((k->dec_next[set] + 1) % DECISION_WAYS);
+    es_free(d->key);
+    *d = (decision_slot){.hash = x->hash, .key = key, .keylen = x->keylen};
+}
+
+/* May this decision be kept (see "decisions kept between requests")? */
+static bool keepable(const aw_policy_set *set)
+{
+    for (size_t i = 0; i < set->n_identity; i++)
+        if (aw_policy_uses_context(set->identity[i]))
+            return false;
+    for (size_t i = 0; i < set->n_boundary; i++)
+        if (aw_policy_uses_context(set->boundary[i]))
+            return false;
+    return !aw_policy_uses_context(set->resource);
+}
+
 int al_authz_evaluate(al_ctx *c, const al_authz_req *q, char *why, size_t whylen,
                       aw_decision_kind *kind)
 {
@@ -527,6 +667,19 @@ int al_authz_evaluate(al_ctx *c, const al_authz_req *q, char *why, size_t whylen
     role_slot fresh_role = {0};
     aw_policy *fresh_root = NULL, *fresh_resource = NULL;
     struct al_authz_cache *k = policy_cache(c);
+    /* the plain question (al_authz_check): its Allow may have been kept */
+    bool plain = k && q->principal && !resource_policy && !q->nextra && !q->no_identity &&
+                 !q->resource_account && !q->matched;
+    question x;
+    if (plain) {
+        question_make(principal, action, resource, &x);
+        if (decision_kept(k, &x)) {
+            c->cache_stats.decision_hits++;
+            if (kind)
+                *kind = AW_DECISION_ALLOW;
+            return 0;
+        }
+    }
     fixed_strings fixed_local;
     clock_strings clock_local;
     const fixed_strings *fixed;
@@ -586,6 +739,9 @@ int al_authz_evaluate(al_ctx *c, const al_authz_req *q, char *why, size_t whylen
         if (why && whylen)
             aw_decision_message(&req, &d, why, whylen);
         r = -EACCES;
+    } else if (plain && !fresh_role.used && !fresh_root && !fresh_resource && keepable(&set)) {
+        /* everything it was decided from is kept under the same stamp */
+        decision_keep(k, &x);
     }
 out:
     role_slot_clear(&fresh_role);

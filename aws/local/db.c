@@ -21,7 +21,13 @@ struct al_db {
     sqlite3 *h;
     cached_stmt cache[AL_DB_STMT_CACHE];
     size_t ncache;
-    bool reading;          /* al_db_read_begin opened the transaction in progress */
+    bool reading; /* al_db_read_begin opened the transaction in progress */
+    /* The pager's data version read once per read-only operation (al_db_stamp_now): it moves
+     * only when another connection commits, which the exclusive lock excludes, and a read
+     * operation's caches asked for it some 30 times (sqlite3_file_control, 200 instructions
+     * each). Valid while reading and dv_known. */
+    bool dv_known;
+    unsigned dv;
     uint64_t rollbacks;    /* transactions rolled back (al_db_stamp) */
     al_db_failure failure; /* the first since al_db_failure_take; code 0: none */
 };
@@ -609,6 +615,7 @@ int al_db_read_begin(al_db *db)
     if (run_kept(db, "BEGIN DEFERRED") < 0)
         return -EIO;
     db->reading = true;
+    db->dv_known = false;
     return 0;
 }
 
@@ -617,6 +624,7 @@ void al_db_read_end(al_db *db)
     if (!db->reading)
         return;
     db->reading = false;
+    db->dv_known = false;
     if (sqlite3_get_autocommit(db->h) == 0)
         (void)al_db_commit(db); /* rolls back on failure */
 }
@@ -641,9 +649,19 @@ al_db_stamp al_db_stamp_now(al_db *db)
 {
     al_db_stamp s = {
         .changes = sqlite3_total_changes64(db->h), .rollbacks = db->rollbacks, .data_version = 0};
+    if (db->reading && db->dv_known) {
+        s.data_version = db->dv;
+        return s;
+    }
     if (sqlite3_file_control(db->h, "main", SQLITE_FCNTL_DATA_VERSION, &s.data_version) !=
-        SQLITE_OK)
+        SQLITE_OK) {
         s.changes = -1; /* unknown: never equal to a stamp taken before */
+        return s;
+    }
+    if (db->reading) {
+        db->dv = s.data_version;
+        db->dv_known = true;
+    }
     return s;
 }
 

@@ -102,8 +102,10 @@ bool al_db_failure_take(al_db *db, al_db_failure *out);
  * back (explicitly or by SQLite after an error: what was seen inside one may
  * be gone), and the pager's data version (moves when another connection
  * commits; cannot happen while we hold the file exclusively, kept as a second
- * line). A cache filled under one stamp is valid while al_db_stamp_eq says
- * the stamp is the same; it may be stale otherwise. */
+ * line; inside al_db_read_begin/_end it is asked once and reused, as only
+ * another connection's commit moves it). A cache filled under one stamp is
+ * valid while al_db_stamp_eq says the stamp is the same; it may be stale
+ * otherwise. */
 typedef struct al_db_stamp {
     int64_t changes;
     uint64_t rollbacks;

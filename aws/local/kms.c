@@ -999,31 +999,64 @@ out:
 /* AES-GCM-opens the blob's body with the kept key (its expanded schedule)
  * when there is one, else with material. */
 static int open_body(key_keep_slot *kept, const uint8_t *material, const uint8_t *blob, size_t hdr,
-                     size_t n, const es_buf *aad, uint8_t *out)
+                     size_t n, const uint8_t *aad, size_t aadlen, uint8_t *out)
 {
     uint8_t tag[AL_KMS_TAG_LEN];
     memcpy(tag, blob + hdr + AL_KMS_IV_LEN, sizeof tag);
     if (kept)
-        return gcm_keep_decrypt(kept, blob + hdr, blob, hdr, (const uint8_t *)es_buf_cstr(aad),
-                                aad->len, blob + hdr + AL_KMS_IV_LEN + AL_KMS_TAG_LEN, n, out, tag);
-    return gcm(false, material, blob + hdr, blob, hdr, (const uint8_t *)es_buf_cstr(aad), aad->len,
+        return gcm_keep_decrypt(kept, blob + hdr, blob, hdr, aad, aadlen,
+                                blob + hdr + AL_KMS_IV_LEN + AL_KMS_TAG_LEN, n, out, tag);
+    return gcm(false, material, blob + hdr, blob, hdr, aad, aadlen,
                blob + hdr + AL_KMS_IV_LEN + AL_KMS_TAG_LEN, n, out, tag);
 }
 
-int al_kms_unseal(al_ctx *c, const uint8_t *blob, size_t bloblen, const al_kv *ctx, size_t nctx,
-                  uint8_t **pt, size_t *ptlen, char key_id[AL_KEY_ID_LEN + 1])
+/* The canonical context of one pair (SSM's PARAMETER_ARN: every value
+ * GetParameters opens) into dst, without sorting or allocating; -ENOSPC when
+ * it does not fit (then canon_context makes it). */
+static int canon_one(const al_kv *kv, uint8_t *dst, size_t cap, size_t *len)
+{
+    size_t kl = strlen(kv->k), vl = strlen(kv->v);
+    if (8 + kl + vl > cap || kl > UINT32_MAX || vl > UINT32_MAX)
+        return -ENOSPC;
+    uint8_t *d = dst;
+    const size_t lens[2] = {kl, vl};
+    const char *parts[2] = {kv->k, kv->v};
+    for (int i = 0; i < 2; i++) {
+        size_t l = lens[i];
+        d[0] = (uint8_t)(l >> 24);
+        d[1] = (uint8_t)(l >> 16);
+        d[2] = (uint8_t)(l >> 8);
+        d[3] = (uint8_t)l;
+        memcpy(d + 4, parts[i], l);
+        d += 4 + l;
+    }
+    *len = (size_t)(d - dst);
+    return 0;
+}
+
+/* al_kms_unseal and al_kms_unseal_into: the plaintext into dst[0..cap) when
+ * dst is given (-ENOSPC when it needs more), else into an es_malloc'ed *pt. */
+static int unseal(al_ctx *c, const uint8_t *blob, size_t bloblen, const al_kv *ctx, size_t nctx,
+                  uint8_t *dst, size_t cap, uint8_t **pt, size_t *ptlen,
+                  char key_id[AL_KEY_ID_LEN + 1])
 {
     char id[AL_KEY_ID_LEN + 1];
     uint8_t material[AL_KEY_BYTES] = {0};
     uint32_t version;
     size_t hdr;
     es_buf aad;
+    /* the context is not secret; one pair (SSM's) is made here, on the stack */
+    uint8_t aad_one[512];
+    const uint8_t *aad_bytes = aad_one;
+    size_t aad_len = 0;
     uint8_t *out = NULL;
     int r = blob_header(blob, bloblen, id, &version, &hdr);
     if (r < 0)
         return r;
     es_buf_init(&aad, AL_KMS_CONTEXT_MAX_BYTES + 4 * 2 * AL_KMS_CONTEXT_MAX_PAIRS);
     size_t n = bloblen - hdr - AL_KMS_IV_LEN - AL_KMS_TAG_LEN;
+    if (dst && n + 1 > cap)
+        return -ENOSPC;
     key_keep_slot *kept = keep_find(c, id, version);
     if (kept) {
         c->cache_stats.kms_key_hits++;
@@ -1032,22 +1065,27 @@ int al_kms_unseal(al_ctx *c, const uint8_t *blob, size_t bloblen, const al_kv *c
             goto out;
         kept = keep_find(c, id, version); /* kept just now, inside a read-only operation */
     }
-    if (canon_context(ctx, nctx, &aad) < 0) {
-        r = -EBADMSG;
-        goto out;
+    if (nctx != 1 || canon_one(ctx, aad_one, sizeof aad_one, &aad_len) < 0) {
+        if (canon_context(ctx, nctx, &aad) < 0) {
+            r = -EBADMSG;
+            goto out;
+        }
+        aad_bytes = (const uint8_t *)es_buf_cstr(&aad);
+        aad_len = aad.len;
     }
-    out = es_malloc(n + 1);
-    if (!out) {
+    uint8_t *into = dst;
+    if (!into && !(into = out = es_malloc(n + 1))) {
         r = -ENOMEM;
         goto out;
     }
-    r = open_body(kept, material, blob, hdr, n, &aad, out);
+    r = open_body(kept, material, blob, hdr, n, aad_bytes, aad_len, into);
     if (r < 0) {
-        es_wipe(out, n + 1);
+        es_wipe(into, n + 1);
         goto out;
     }
-    out[n] = 0;
-    *pt = out;
+    into[n] = 0;
+    if (pt)
+        *pt = out;
     *ptlen = n;
     if (key_id)
         memcpy(key_id, id, sizeof id);
@@ -1057,6 +1095,20 @@ out:
     es_buf_free(&aad);
     es_free(out);
     return r;
+}
+
+int al_kms_unseal(al_ctx *c, const uint8_t *blob, size_t bloblen, const al_kv *ctx, size_t nctx,
+                  uint8_t **pt, size_t *ptlen, char key_id[AL_KEY_ID_LEN + 1])
+{
+    return unseal(c, blob, bloblen, ctx, nctx, NULL, 0, pt, ptlen, key_id);
+}
+
+int al_kms_unseal_into(al_ctx *c, const uint8_t *blob, size_t bloblen, const al_kv *ctx,
+                       size_t nctx, uint8_t *buf, size_t cap, size_t *ptlen)
+{
+    if (!buf)
+        return -EINVAL;
+    return unseal(c, blob, bloblen, ctx, nctx, buf, cap, NULL, ptlen, NULL);
 }
 
 static int wrap_upto(al_ctx *c, const char *label, const uint8_t *pt, size_t ptlen, size_t max,

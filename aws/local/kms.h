@@ -103,6 +103,12 @@ int al_kms_seal(al_ctx *c, const char *key_id, const al_kv *ctx, size_t nctx, co
  * -ENOMEM, -EIO. */
 int al_kms_unseal(al_ctx *c, const uint8_t *blob, size_t bloblen, const al_kv *ctx, size_t nctx,
                   uint8_t **pt, size_t *ptlen, char key_id[AL_KEY_ID_LEN + 1]);
+/* The same into buf[0..cap) (a NUL after ptlen bytes), nothing allocated:
+ * GetParameters opens its values into one stack buffer each. -ENOSPC when
+ * the plaintext and its NUL need more than cap (nothing decrypted). The
+ * caller wipes buf[0..ptlen]. */
+int al_kms_unseal_into(al_ctx *c, const uint8_t *blob, size_t bloblen, const al_kv *ctx,
+                       size_t nctx, uint8_t *buf, size_t cap, size_t *ptlen);
 /* Wraps a small secret (an access key's secret) under the host master key,
  * with label bound in as AAD: out = iv | tag | ciphertext, es_malloc'ed.
  * Unwrap answers -EBADMSG for a blob or label that does not match; *pt has

@@ -146,6 +146,7 @@ typedef struct al_cache_stats {
     unsigned long key_hits;        /* requests verified with a kept key */
     unsigned long policy_loads;    /* a principal's or resource's policies read and compiled */
     unsigned long policy_hits;     /* decisions that reused compiled policies */
+    unsigned long decision_hits;   /* allows answered from a kept decision (authz.c) */
     unsigned long param_loads;     /* SSM parameter versions read from the database */
     unsigned long param_hits;      /* ... and reused */
     unsigned long kms_key_loads;   /* KMS keys read and unwrapped inside a read-only operation */

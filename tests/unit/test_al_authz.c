@@ -497,12 +497,12 @@ static al_cache_stats cstats(void)
 
 #define GET_PW "{\"Names\":[\"/test/database_password\"],\"WithDecryption\":true}"
 
-/* Two allowed calls; the second reads and compiles nothing: the role's
- * policies for ssm:GetParameters and kms:Decrypt, the key's policy for the
- * latter (the administrator has no role). */
+/* Two allowed calls; the second reads and compiles nothing and decides
+ * nothing again: its Allows (ssm:GetParameters, kms:Decrypt on the customer
+ * key) were kept, the policies they came from using no request context. */
 static void allowed_from_the_cache(const char *principal)
 {
-    unsigned long kept = strcmp(principal, ROOT) == 0 ? 1 : 3;
+    unsigned long decisions = 2; /* the root account is asked for both as well */
     jok(principal, "AmazonSSM.GetParameters", GET_PW);
     al_cache_stats a = cstats();
     jok(principal, "AmazonSSM.GetParameters", GET_PW);
@@ -510,7 +510,9 @@ static void allowed_from_the_cache(const char *principal)
     al_cache_stats b = cstats();
     cr_assert_eq(b.policy_loads, a.policy_loads, "policies read again: %lu -> %lu", a.policy_loads,
                  b.policy_loads);
-    cr_assert_eq(b.policy_hits, a.policy_hits + kept, "%lu -> %lu", a.policy_hits, b.policy_hits);
+    cr_assert_eq(b.decision_hits, a.decision_hits + decisions, "%lu -> %lu", a.decision_hits,
+                 b.decision_hits);
+    cr_assert_eq(b.policy_hits, a.policy_hits, "a kept decision consults no policy");
     cr_assert_eq(b.flushes, a.flushes, "a read changed nothing");
 }
 
@@ -682,4 +684,166 @@ Test(al_authz_seed, requested_region_is_the_requests)
                                 strlen(body), &T.out, &T.err),
                  0);
     cr_assert_str_eq(T.err.code, "AccessDeniedException");
+}
+
+/* ---- kept decisions (authz.c): only Allows, only from policies that use no
+ * request context, dropped by every write ---- */
+
+static int check(const char *principal, const char *action, const char *resource)
+{
+    char why[512];
+    return al_authz_check(T.ctx, principal, action, resource, why, sizeof why);
+}
+
+/* A decision under a Condition or a policy variable is made again every time:
+ * the clock (aws:CurrentTime) decides it differently from one second to the
+ * next. */
+Test(al_authz_seed, decisions_under_conditions_are_not_kept)
+{
+    /* 1700000000 is 2023-11-14T22:13:20Z (T.now at setup) */
+    qok("iam", "PutRolePolicy", "RoleName", "exec", "PolicyName", "until", "PolicyDocument",
+        "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":"
+        "\"ssm:GetParameters\",\"Resource\":\"*\",\"Condition\":{\"DateLessThan\":{"
+        "\"aws:CurrentTime\":\"2023-11-14T22:13:30Z\"}}}]}",
+        NULL);
+    cr_assert_eq(check(SESSION, "ssm:GetParameters", PARAM_ARN), 0);
+    al_cache_stats a = cstats();
+    cr_assert_eq(check(SESSION, "ssm:GetParameters", PARAM_ARN), 0);
+    cr_assert_eq(cstats().decision_hits, a.decision_hits, "a conditional Allow was kept");
+    T.now += 20; /* past the date: the same question, now refused */
+    cr_assert_eq(check(SESSION, "ssm:GetParameters", PARAM_ARN), -EACCES);
+    T.now -= 20;
+    cr_assert_eq(check(SESSION, "ssm:GetParameters", PARAM_ARN), 0);
+
+    /* a policy variable in Resource: the context's value decides (a session
+     * has no aws:username: the default is taken) */
+    qok("iam", "DeleteRolePolicy", "RoleName", "exec", "PolicyName", "until", NULL);
+    qok("iam", "PutRolePolicy", "RoleName", "exec", "PolicyName", "var", "PolicyDocument",
+        "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":"
+        "\"ssm:GetParameters\",\"Resource\":\"arn:aws:ssm:*:*:parameter/test/${aws:username, "
+        "'database_password'}\"}]}",
+        NULL);
+    cr_assert_eq(check(SESSION, "ssm:GetParameters", PARAM_ARN), 0);
+    a = cstats();
+    cr_assert_eq(check(SESSION, "ssm:GetParameters", PARAM_ARN), 0);
+    cr_assert_eq(cstats().decision_hits, a.decision_hits, "an Allow through a variable was kept");
+
+    /* a Condition in another of the role's policies than the one that allows
+     * is enough: every policy that took part must be free of context */
+    qok("iam", "DeleteRolePolicy", "RoleName", "exec", "PolicyName", "var", NULL);
+    qok("iam", "PutRolePolicy", "RoleName", "exec", "PolicyName", "plain", "PolicyDocument",
+        "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":"
+        "\"ssm:GetParameters\",\"Resource\":\"*\"}]}",
+        NULL);
+    cr_assert_eq(check(SESSION, "ssm:GetParameters", PARAM_ARN), 0);
+    a = cstats();
+    cr_assert_eq(check(SESSION, "ssm:GetParameters", PARAM_ARN), 0);
+    cr_assert_eq(cstats().decision_hits, a.decision_hits + 1, "a plain Allow is kept");
+    qok("iam", "PutRolePolicy", "RoleName", "exec", "PolicyName", "deny-later", "PolicyDocument",
+        "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Deny\",\"Action\":"
+        "\"ssm:GetParameters\",\"Resource\":\"*\",\"Condition\":{\"DateGreaterThan\":{"
+        "\"aws:CurrentTime\":\"2023-11-14T22:13:30Z\"}}}]}",
+        NULL);
+    cr_assert_eq(check(SESSION, "ssm:GetParameters", PARAM_ARN), 0);
+    a = cstats();
+    cr_assert_eq(check(SESSION, "ssm:GetParameters", PARAM_ARN), 0);
+    cr_assert_eq(cstats().decision_hits, a.decision_hits, "kept beside a conditional Deny");
+    T.now += 20;
+    cr_assert_eq(check(SESSION, "ssm:GetParameters", PARAM_ARN), -EACCES);
+}
+
+/* Refusals are decided (and worded) every time; asked by another principal,
+ * for another action or resource, the question is another one. */
+Test(al_authz_seed, only_the_same_allow_is_kept)
+{
+    put_seed_policy(false);
+    cr_assert_eq(check(SESSION, "kms:Decrypt", key_arn), -EACCES);
+    al_cache_stats a = cstats();
+    cr_assert_eq(check(SESSION, "kms:Decrypt", key_arn), -EACCES);
+    cr_assert_eq(cstats().decision_hits, a.decision_hits, "a refusal was kept");
+    cr_assert_eq(check(SESSION, "ssm:GetParameters", PARAM_ARN), 0);
+    a = cstats();
+    cr_assert_eq(check(SESSION, "ssm:GetParameters", PARAM_ARN), 0);
+    cr_assert_eq(cstats().decision_hits, a.decision_hits + 1);
+    cr_assert_eq(check(SESSION, "ssm:GetParameter", PARAM_ARN), -EACCES);
+    cr_assert_eq(check(SESSION, "ssm:GetParameters", PARAM_ARN "x"), -EACCES);
+    cr_assert_eq(
+        check("arn:aws:sts::123456789012:assumed-role/exec/task-2", "ssm:GetParameters", PARAM_ARN),
+        0);
+    cr_assert_eq(check("arn:aws:sts::123456789012:assumed-role/other/task-1", "ssm:GetParameters",
+                       PARAM_ARN),
+                 -EACCES);
+    /* the same strings split differently are another question */
+    cr_assert_eq(check(SESSION "s", "sm:GetParameters", PARAM_ARN), -EACCES);
+}
+
+/* A write of any kind drops what was kept, inside its transaction already:
+ * a parameter written, the role's policy taken away by SQL that no API
+ * call made (rolled back: kept again from the next decision). */
+Test(al_authz_seed, kept_decisions_follow_every_write)
+{
+    put_seed_policy(true);
+    cr_assert_eq(check(SESSION, "ssm:GetParameters", PARAM_ARN), 0);
+    cr_assert_eq(check(SESSION, "ssm:GetParameters", PARAM_ARN), 0);
+    al_cache_stats a = cstats();
+    jok(ROOT, "AmazonSSM.PutParameter",
+        "{\"Name\":\"/test/unrelated\",\"Type\":\"String\",\"Value\":\"v\"}");
+    cr_assert_eq(check(SESSION, "ssm:GetParameters", PARAM_ARN), 0);
+    cr_assert_eq(cstats().decision_hits, a.decision_hits, "kept across a write");
+    cr_assert_gt(cstats().policy_loads, a.policy_loads);
+    sqlite3 *h = al_db_handle(T.ctx->db);
+    cr_assert_eq(al_db_begin(T.ctx->db), 0);
+    cr_assert_eq(sqlite3_exec(h, "DELETE FROM iam_role_policy WHERE role='exec'", NULL, NULL, NULL),
+                 SQLITE_OK);
+    cr_assert_eq(check(SESSION, "ssm:GetParameters", PARAM_ARN), -EACCES,
+                 "the kept Allow outlived the policy");
+    al_db_rollback(T.ctx->db);
+    cr_assert_eq(check(SESSION, "ssm:GetParameters", PARAM_ARN), 0);
+}
+
+/* More questions than entries: every answer right, the table bounded (at
+ * most 256 Allows remembered), a few questions asked again all kept. */
+Test(al_authz_seed, more_decisions_than_entries)
+{
+    qok("iam", "PutRolePolicy", "RoleName", "exec", "PolicyName", "odd", "PolicyDocument",
+        "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":"
+        "\"ssm:GetParameters\",\"Resource\":\"arn:aws:ssm:us-east-2:123456789012:parameter/"
+        "p*1\"}]}",
+        NULL);
+    char arn[160];
+    al_cache_stats a = cstats();
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 5000; i++) {
+            snprintf(arn, sizeof arn, "arn:aws:ssm:us-east-2:123456789012:parameter/p%d", i);
+            cr_assert_eq(check(SESSION, "ssm:GetParameters", arn), i % 10 == 1 ? 0 : -EACCES, "%s",
+                         arn);
+        }
+        if (round == 0)
+            a = cstats();
+    }
+    /* 500 Allows a round, each asked once: the second round finds at most
+     * what 256 entries can hold */
+    cr_assert_leq(cstats().decision_hits - a.decision_hits, 256);
+    for (int round = 0; round < 2; round++) {
+        if (round == 1)
+            a = cstats();
+        for (int i = 0; i < 8; i++) {
+            snprintf(arn, sizeof arn, "arn:aws:ssm:us-east-2:123456789012:parameter/p%d1", i);
+            cr_assert_eq(check(SESSION, "ssm:GetParameters", arn), 0, "%s", arn);
+        }
+    }
+    cr_assert_eq(cstats().decision_hits - a.decision_hits, 8);
+    /* names that differ only in their last characters, as a GetParameters of
+     * ten names asks them: all ten kept (a weak hash once put them all in
+     * one set of four) */
+    for (int round = 0; round < 2; round++) {
+        if (round == 1)
+            a = cstats();
+        for (int i = 1; i <= 10; i++) {
+            snprintf(arn, sizeof arn,
+                     "arn:aws:ssm:us-east-2:123456789012:parameter/pbench/db/secret%02d1", i);
+            cr_assert_eq(check(SESSION, "ssm:GetParameters", arn), 0, "%s", arn);
+        }
+    }
+    cr_assert_eq(cstats().decision_hits - a.decision_hits, 10);
 }

@@ -522,6 +522,41 @@ static const char default_key_policy[] =
     "User Permissions\",\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"arn:aws:iam::" ACCT
     ":root\"},\"Action\":\"kms:*\",\"Resource\":\"*\"}]}";
 
+/* aw_policy_uses_context: what the embedded store's kept decisions rely on */
+Test(policy, uses_context)
+{
+    struct {
+        const char *doc;
+        aw_policy_kind kind;
+        bool want;
+    } cases[] = {
+        {"{\"Version\":\"2012-10-17\",\"Statement\":[" ALLOW_ALL "]}", AW_POLICY_IDENTITY, false},
+        {"{\"Version\":\"2012-10-17\",\"Statement\":[" ALLOW_ALL
+         "," COND("{\"DateLessThan\":{\"aws:CurrentTime\":\"2030-01-01T00:00:00Z\"}}") "]}",
+         AW_POLICY_IDENTITY, true},
+        {"{\"Version\":\"2012-10-17\",\"Statement\":{\"Effect\":\"Deny\",\"Action\":\"*\","
+         "\"Resource\":\"*\",\"Condition\":{\"IpAddress\":{\"aws:SourceIp\":\"10.0.0.0/8\"}}}}",
+         AW_POLICY_IDENTITY, true},
+        {"{\"Version\":\"2012-10-17\",\"Statement\":{\"Effect\":\"Allow\",\"Action\":"
+         "\"ssm:*\",\"Resource\":\"arn:aws:ssm:*:*:parameter/${aws:username}/*\"}}",
+         AW_POLICY_IDENTITY, true},
+        {"{\"Version\":\"2012-10-17\",\"Statement\":{\"Effect\":\"Allow\",\"Action\":"
+         "\"ssm:*\",\"NotResource\":\"arn:aws:ssm:*:*:parameter/${aws:username}\"}}",
+         AW_POLICY_IDENTITY, true},
+        /* 2008-10-17: "${...}" is literal */
+        {"{\"Version\":\"2008-10-17\",\"Statement\":{\"Effect\":\"Allow\",\"Action\":"
+         "\"ssm:*\",\"Resource\":\"arn:aws:ssm:*:*:parameter/${aws:username}\"}}",
+         AW_POLICY_IDENTITY, false},
+        {default_key_policy, AW_POLICY_RESOURCE, false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        aw_policy *p = parse_kind(cases[i].doc, cases[i].kind);
+        cr_assert_eq(aw_policy_uses_context(p), cases[i].want, "case %zu: %s", i, cases[i].doc);
+        aw_policy_free(p);
+    }
+    cr_assert_not(aw_policy_uses_context(NULL));
+}
+
 Test(policy, seed_s7_inline_policy_grants_exactly_its_three_permissions)
 {
     struct {
