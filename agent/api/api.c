@@ -1304,6 +1304,20 @@ void ag_api_free(ag_api *api)
 
 static int api_route(void *arg, const aw_listener_call *k, es_buf *out, aw_listener_error *err)
 {
+    ag_api *api = arg;
+    /* The listener accepts a scope naming any region (its embedded services
+     * serve them all at one endpoint), but this ECS API is one region's: its
+     * ARNs name it. A request signed for another region is refused as ECS's
+     * regional endpoints refuse it, not answered with another region's ARNs. */
+    if (k->region && strcmp(k->region, api->region) != 0) {
+        err->status = 400;
+        snprintf(err->code, sizeof err->code, "InvalidSignatureException");
+        snprintf(err->message, sizeof err->message,
+                 "Credential should be scoped to a valid region, not '%.63s' (this ECS API "
+                 "serves %.63s).",
+                 k->region, api->region);
+        return -EACCES;
+    }
     return handle(arg, k, k->operation, k->principal, k->body, k->len, out, err);
 }
 

@@ -89,6 +89,15 @@ eq "$(wait_status "$ADMIN_TASK" RUNNING STOPPED)" RUNNING "the administrator's t
 aws ecs create-service --cluster "$CLUSTER" --service-name web --task-definition app \
   --desired-count 0 >/dev/null
 
+say "a request signed for another region: refused as ECS's regional endpoints refuse it"
+OTHER=eu-west-1
+[[ $REGION == "$OTHER" ]] && OTHER=eu-central-1
+OUT=$(aws --region "$OTHER" ecs list-clusters 2>&1) && fail "list-clusters signed for $OTHER answered: $OUT"
+grep -q "InvalidSignatureException.*Credential should be scoped to a valid region, not '$OTHER'" <<<"$OUT" ||
+  fail "the other region's refusal: $OUT"
+eq "$(aws ecs list-clusters --query 'length(clusterArns)' --output text)" 1 \
+  "list-clusters signed for $REGION"
+
 say "the probe: a session allowed only ssm:GetParameters on /public/*"
 role probe "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"ssm:GetParameters\",\"Resource\":\"arn:aws:ssm:$REGION:$ACCT:parameter/public/*\"}]}"
 PROBE=arn:aws:sts::$ACCT:assumed-role/probe/s-probe
