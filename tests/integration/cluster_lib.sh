@@ -35,6 +35,8 @@ it_cleanup_hook() {
   for i in 1 2 3; do
     if [[ -n ${EPID[$i]-} ]]; then kill -KILL "${EPID[$i]}" 2>/dev/null || true; fi
   done
+  # a test's own helpers (an etcdctl watch retries forever once etcd is gone)
+  for i in ${XPIDS[@]+"${XPIDS[@]}"}; do kill -KILL "$i" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
 

@@ -94,18 +94,42 @@ done
 grep -q "leads the cluster" "${ALOG[$L]}" || fail "the leader did not log its leadership"
 
 say "the leader (agent $L) SIGKILLed: another leads once its lease runs out"
+# etcd's own record of the lease's end, the election key's DELETE, stamped as it arrives: the
+# takeover is split into etcd's part (kill -> DELETE) and the agents' (DELETE -> new leader)
+mkfifo "$WORK/watch.fifo"
+ctl watch "$LEADER_KEY" >"$WORK/watch.fifo" &
+XPIDS=($!)
+while IFS= read -r line; do printf '%s %s\n' "$(date +%s%3N)" "$line"; done \
+  <"$WORK/watch.fifo" >"$WORK/leader.watch" &
+XPIDS+=($!)
+sleep 0.5 # the watch is in place
 kill -KILL "${APID[$L]}"
 wait "${APID[$L]}" 2>/dev/null || true
 APID[L]=
 killed_ms=$(date +%s%3N)
-L2=$(wait_one_leader $(((TTL + 5) * 10)) "${others[@]}") ||
+L2=$(wait_one_leader $(((2 * TTL + 5) * 10)) "${others[@]}") ||
   fail "no single new leader $((($(date +%s%3N) - killed_ms) / 1000)) s after the kill"
-took_ms=$(($(date +%s%3N) - killed_ms))
-say "agent $L2 leads ${took_ms} ms after the kill (lease TTL ${TTL} s)"
-# etcd's lessor checks expiry every 500 ms and the watch and one transaction follow: the
-# TTL and a second at most; and not at once, the lease had to run out first
-((took_ms <= TTL * 1000 + 1000)) || fail "the takeover took ${took_ms} ms: past the TTL"
-((took_ms >= 1000)) || fail "the takeover came after ${took_ms} ms: before the lease could expire"
+led_ms=$(date +%s%3N)
+took_ms=$((led_ms - killed_ms))
+deleted_ms=$(awk '$2 == "DELETE" { print $1; exit }' "$WORK/leader.watch")
+put_ms=$(awk '$2 == "DELETE" { d = 1 } d && $2 == "PUT" { print $1; exit }' "$WORK/leader.watch")
+kill -KILL "${XPIDS[@]}" 2>/dev/null || true
+[[ -n $deleted_ms && -n $put_ms ]] ||
+  fail "etcd's watch saw no DELETE and PUT of the election key: $(cat "$WORK/leader.watch")"
+say "agent $L2 leads ${took_ms} ms after the kill (lease TTL ${TTL} s): etcd deleted the key" \
+  "after $((deleted_ms - killed_ms)) ms, the next leader wrote it $((put_ms - deleted_ms)) ms later"
+# The agents' part, from the DELETE to the next leader's PUT: one watch event and one
+# transaction (4-32 ms in bench/cluster_runtask.py); a second on a CPU-starved CI machine.
+((put_ms - deleted_ms <= 1000)) ||
+  fail "the next leader wrote the key $((put_ms - deleted_ms)) ms after etcd deleted it"
+# etcd's part: the lease had to run out first (the last keepalive was at most TTL/3 before the
+# kill); its lessor checks every 500 ms, then a consensus round: the TTL and a second on a
+# quiet machine (0.80-0.94 TTL in bench/cluster_runtask.py --failover-only). On a CPU-starved
+# CI machine etcd's own leader can change, which renews every lease: up to twice the TTL.
+((deleted_ms - killed_ms >= 1000)) ||
+  fail "etcd ended the lease $((deleted_ms - killed_ms)) ms after the kill: before it could expire"
+((deleted_ms - killed_ms <= 2 * TTL * 1000 + 1000)) ||
+  fail "etcd ended the lease $((deleted_ms - killed_ms)) ms after the kill (TTL ${TTL} s)"
 third=
 for o in "${others[@]}"; do [[ $o == "$L2" ]] || third=$o; done
 check_leader "$L2" "$third"
