@@ -78,8 +78,8 @@ typedef struct dk_result {
 } dk_result;
 
 typedef struct dk_options {
-    const char *host;        /* "unix:///var/run/docker.sock" */
-    uint64_t timeout_ms;     /* per request; 0 = 30000 */
+    const char *host;    /* "unix:///var/run/docker.sock" */
+    uint64_t timeout_ms; /* per request; 0 = 30000 */
     /* A create and a start wait longer: a busy dockerd (many launches at
      * once, a slow storage driver) may take minutes over them, and giving up
      * early reports a failure over a container Docker went on to create or
