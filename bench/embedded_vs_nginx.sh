@@ -120,24 +120,11 @@ setup_agent() {
 
   # one signed GetParameters request, sent once here (to check it and measure the answer) and
   # written as a wrk script
-  /usr/bin/python3 - "$SETUP_URL" "$state/aws-credentials" "$dir/get.lua" "$dir/answer.json" "${NAMES[@]}" <<'PYEOF'
-import configparser, http.client, json, os, sys, urllib.parse
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
+  PYTHONPATH="$SRC/bench" /usr/bin/python3 - "$SETUP_URL" "$state/aws-credentials" "$dir/get.lua" "$dir/answer.json" "${NAMES[@]}" <<'PYEOF'
+import http.client, json, os, sys
+from signed_get_parameters import signed_get_parameters
 url, credfile, lua, answer, names = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]
-cp = configparser.ConfigParser()
-cp.read(credfile)
-sec = cp["ecs-secrets-agent"]
-creds = Credentials(sec["aws_access_key_id"], sec["aws_secret_access_key"])
-body = json.dumps({"Names": names, "WithDecryption": True})
-req = AWSRequest(method="POST", url=url + "/", data=body,
-                 headers={"Content-Type": "application/x-amz-json-1.1",
-                          "X-Amz-Target": "AmazonSSM.GetParameters"})
-SigV4Auth(creds, "ssm", "us-east-1").add_auth(req)
-host = urllib.parse.urlsplit(url).netloc
-headers = dict(req.headers.items())
-headers["Host"] = host
+host, body, headers = signed_get_parameters(url, credfile, names)
 c = http.client.HTTPConnection(host)
 c.request("POST", "/", body=body, headers=headers)
 r = c.getresponse()

@@ -73,23 +73,10 @@ done
 # the client: one request signed with botocore, sent COUNT times over one keep-alive connection,
 # each answer read whole and checked (200, 10 values) before the next is sent
 cat >"$WORK/client.py" <<'PYEOF'
-import configparser, http.client, json, sys, urllib.parse
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
+import http.client, sys
+from signed_get_parameters import signed_get_parameters
 url, credfile, count, names = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
-cp = configparser.ConfigParser()
-cp.read(credfile)
-sec = cp["ecs-secrets-agent"]
-creds = Credentials(sec["aws_access_key_id"], sec["aws_secret_access_key"])
-body = json.dumps({"Names": names, "WithDecryption": True})
-req = AWSRequest(method="POST", url=url + "/", data=body,
-                 headers={"Content-Type": "application/x-amz-json-1.1",
-                          "X-Amz-Target": "AmazonSSM.GetParameters"})
-SigV4Auth(creds, "ssm", "us-east-1").add_auth(req)
-host = urllib.parse.urlsplit(url).netloc
-headers = dict(req.headers.items())
-headers["Host"] = host
+host, body, headers = signed_get_parameters(url, credfile, names)
 c = http.client.HTTPConnection(host)
 bad = 0
 for _ in range(count):
@@ -101,9 +88,9 @@ for _ in range(count):
 print("answers %d bad %d" % (count, bad))
 PYEOF
 # WARM requests, zero the counters, REQUESTS requests, dump
-/usr/bin/python3 "$WORK/client.py" "$URL" "$WORK/state/aws-credentials" "$WARM" "${NAMES[@]}" | sed 's/^/warm-up: /'
+PYTHONPATH="$SRC/bench" /usr/bin/python3 "$WORK/client.py" "$URL" "$WORK/state/aws-credentials" "$WARM" "${NAMES[@]}" | sed 's/^/warm-up: /'
 callgrind_control -z "$PID" >/dev/null
-/usr/bin/python3 "$WORK/client.py" "$URL" "$WORK/state/aws-credentials" "$REQUESTS" "${NAMES[@]}" >"$WORK/client.txt"
+PYTHONPATH="$SRC/bench" /usr/bin/python3 "$WORK/client.py" "$URL" "$WORK/state/aws-credentials" "$REQUESTS" "${NAMES[@]}" >"$WORK/client.txt"
 sed 's/^/measured: /' "$WORK/client.txt"
 read -r _ ANSWERS _ BAD <"$WORK/client.txt"
 [[ $BAD == 0 ]] || echo "WARNING: $BAD answers were not 200 with 10 values" >&2
