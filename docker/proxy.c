@@ -415,11 +415,35 @@ static void on_write(uv_write_t *w, int status)
     check_finished(k);
 }
 
-/* Writes len bytes of c at off to one side; the write holds a reference. */
+/* Writes len bytes of c at off to one side: at once as far as the socket
+ * takes them (uv_try_write), the rest queued (uv_write, which holds a
+ * reference to c). Why not uv_write alone: libuv answers every uv_write
+ * that completes at once with a deferred callback whose drain asks the
+ * kernel for an epoll_ctl, one per read forwarded (21 000 a GiB of docker
+ * cp, a quarter of the proxy's syscalls; BENCHMARKS.md). uv_try_write
+ * refuses (EAGAIN) while anything is queued on that side, so bytes keep
+ * their order. */
 static void send_to(pconn *k, bool to_up, chunk *c, size_t off, size_t len)
 {
     if (k->closing || len == 0)
         return;
+    uv_stream_t *s = to_up ? (uv_stream_t *)&k->up : (uv_stream_t *)&k->cl;
+    uv_buf_t now = uv_buf_init(c->data + off, (unsigned)len);
+    int n = uv_try_write(s, &now, 1);
+    if (n < 0 && n != UV_EAGAIN) {
+        close_conn(k); /* the peer is gone: as a failed uv_write would */
+        return;
+    }
+    if (n > 0) {
+        if (to_up)
+            k->p->st.bytes_up += (size_t)n;
+        else
+            k->p->st.bytes_down += (size_t)n;
+        off += (size_t)n;
+        len -= (size_t)n;
+        if (len == 0)
+            return;
+    }
     pwr *pw = es_malloc(sizeof(*pw));
     if (!pw) {
         close_conn(k);
@@ -429,7 +453,6 @@ static void send_to(pconn *k, bool to_up, chunk *c, size_t off, size_t len)
     pw->w.data = pw;
     c->refs++;
     uv_buf_t b = uv_buf_init(c->data + off, (unsigned)len);
-    uv_stream_t *s = to_up ? (uv_stream_t *)&k->up : (uv_stream_t *)&k->cl;
     if (uv_write(&pw->w, s, &b, 1, on_write) < 0) {
         chunk_unref(c);
         es_free(pw);
@@ -592,9 +615,12 @@ static void on_req_head(pconn *k)
         if (es_http_parser_expect_continue(k->rq))
             send_copy(k, false, "HTTP/1.1 100 Continue\r\n\r\n", 25, false);
     } else {
-        for (slice *s = k->headq.head; s; s = s->next)
-            send_to(k, true, s->c, s->off, s->len);
-        q_clear(&k->headq);
+        /* popped one by one: a failed write closes, which clears headq */
+        while (!k->closing && k->headq.head) {
+            send_to(k, true, k->headq.head->c, k->headq.head->off, k->headq.head->len);
+            if (!k->closing)
+                q_pop(&k->headq);
+        }
     }
     k->resp_pending = true;
     es_http_parser_reset(k->rs);
