@@ -444,6 +444,7 @@ static void send_to(pconn *k, bool to_up, chunk *c, size_t off, size_t len)
         if (len == 0)
             return;
     }
+    k->p->st.writes_queued++;
     pwr *pw = es_malloc(sizeof(*pw));
     if (!pw) {
         close_conn(k);

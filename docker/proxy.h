@@ -129,6 +129,7 @@ typedef struct dk_proxy_stats {
     uint64_t buffered;             /* bytes held in read chunks now (not the spares) */
     uint64_t buffered_peak;        /* the most ever held at once */
     uint64_t paused;               /* times a side stopped being read for backpressure */
+    uint64_t writes_queued;        /* forwards the socket did not take whole at once */
 } dk_proxy_stats;
 void dk_proxy_get_stats(const dk_proxy *p, dk_proxy_stats *out);
 

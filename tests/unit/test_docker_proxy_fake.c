@@ -233,6 +233,10 @@ Test(docker_proxy, passes_requests_through_and_keeps_the_connection)
     stop_proxy();
     cr_assert_eq(final_stats.accepted, 1);
     cr_assert_eq(final_stats.requests, 5);
+    /* sockets with room take each forward at once: nothing waits in a
+     * uv_write (whose completion costs an epoll_ctl) */
+    cr_assert_eq(final_stats.writes_queued, 0, "%llu writes queued",
+                 (unsigned long long)final_stats.writes_queued);
 }
 
 Test(docker_proxy, streams_chunked_bodies_both_ways)
@@ -639,6 +643,40 @@ Test(docker_proxy, a_client_gone_mid_stream_closes_its_upstream)
     usleep(200 * 1000); /* the proxy sees the close */
     stop_proxy();
     cr_assert_eq(final_stats.active, 0);
+}
+
+/* The client leaves in the middle of a body it was reading: the proxy's
+ * next forward to it fails at once (or its queued write does), the
+ * connection closes, and dockerd's writer sees its peer gone. */
+Test(docker_proxy, a_client_gone_mid_body_stops_dockerds_writer)
+{
+    listen_up();
+    start_proxy((dk_proxy_options){0});
+    int c = connect_to(ppath), u = accept_up();
+    const char *rq = "GET /containers/x/archive?path=/f HTTP/1.1\r\nHost: d\r\n\r\n";
+    send_str(c, rq);
+    expect_bytes(u, rq);
+    char rh[128];
+    snprintf(rh, sizeof rh, "HTTP/1.1 200 OK\r\nContent-Length: %u\r\n\r\n", BIG);
+    send_str(u, rh);
+    expect_bytes(c, rh);
+    char *buf = calloc(1, 65536);
+    send_all(u, buf, 65536);
+    recv_n(c, buf, 1000); /* a part of the body, then gone */
+    close(c);
+    /* dockerd goes on writing until the proxy's close reaches it */
+    ssize_t r;
+    size_t sent = 0;
+    while ((r = send(u, buf, 65536, MSG_NOSIGNAL)) > 0 && sent < BIG)
+        sent += (size_t)r;
+    cr_assert_lt(r, 0, "dockerd wrote %zu bytes to a client that left", sent);
+    cr_assert(errno == EPIPE || errno == ECONNRESET, "send: %s", strerror(errno));
+    free(buf);
+    close(u);
+    usleep(100 * 1000);
+    stop_proxy();
+    cr_assert_eq(final_stats.active, 0);
+    cr_assert_lt(final_stats.bytes_down, (uint64_t)BIG);
 }
 
 Test(docker_proxy, a_stale_socket_is_replaced_but_a_live_one_is_not)
