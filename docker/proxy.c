@@ -3,23 +3,27 @@
  * Memory. Every read lands in a chunk (DK_PROXY_READ_CHUNK bytes, or
  * DK_PROXY_BULK_CHUNK while a stream flows on that side: the previous read
  * filled a whole read chunk; each size recycled through a small spare
- * list); bytes are forwarded by uv_write straight from the chunk, which is
- * reference-counted by the slices and writes that point into it, so nothing
- * is copied on the way through. A read that fills less than half its chunk
- * moves into a chunk of its own size (the read chunk goes back at once), so
- * chunks hold at most twice the bytes queued in them. A side is read only
- * while the writes queued towards the other side hold at most max_queued
- * bytes, so one connection holds at most about
+ * list); bytes are forwarded straight from the chunk, first by uv_try_write
+ * (what the socket takes at once: no request, no callback) and what it did
+ * not take by uv_write, which holds a reference to the chunk. Bytes kept
+ * past the read callback (a queued write, unparsed client bytes) that fill
+ * less than half of their read chunk move into a chunk of their own size
+ * (held_chunk), so chunks hold at most twice the bytes kept in them. A side
+ * is read only while the writes queued towards the other side hold at most
+ * max_queued bytes, so one connection holds at most about
  * 2 x 2 x (max_queued + DK_PROXY_BULK_CHUNK) whatever flows through it
  * (stats.buffered counts the chunks alive).
  *
- * Why bigger reads and not splice(2): a profile of a 256 MiB attach stream
- * through the proxy spent about half its samples in scheduling (wake-ups
- * and context switches of the syscalls) and 5% copying bytes; a read of up
- * to 256 KiB takes whatever has piled up in the socket in one call (one
- * write on, one wake-up), while splice would save only the copies, and
- * needs the fds away from libuv's reading and an HTTP body's framing parsed
- * from a pipe.
+ * Why not splice(2) (profiles in docs/BENCHMARKS.md, "The proxy's CPU per
+ * byte"): about four fifths of the proxy's CPU over a 1 GiB docker cp is
+ * the kernel's, most of it the wake-up per batch read (epoll_wait, the
+ * context switch) and the socket buffers' allocation; the two copies that
+ * splice would save are a fifth. And docker cp, build contexts, logs and
+ * events are chunked (Go's server and client write a chunk per 32 KiB
+ * write of a body of unknown length): splice would have to stop at every
+ * chunk's size line, at least four syscalls per 32 KiB where a read and a
+ * write now carry up to 229 KiB (dockerd's send buffer). Only hijacked
+ * streams and Content-Length bodies could be spliced whole.
  *
  * A connection (struct dk_proxy_call, also the create call's handle) owns
  * three handles: the accepted client pipe, the upstream pipe and the head
@@ -333,20 +337,43 @@ static chunk *chunk_of(const uv_buf_t *buf)
     return buf->base ? (chunk *)(void *)(buf->base - offsetof(chunk, data)) : NULL;
 }
 
-/* The chunk to keep n bytes just read into c in (a new reference: unref it
- * as well as c). A read filling less than half its chunk moves into a chunk
- * of its own size, so that the read chunk goes back to the spares at once: a
- * thousand clients each holding a request head of a few hundred bytes, or
- * dockerd's short answers waiting for a slow client, hold kilobytes instead
- * of a thousand read chunks (64 MiB, seen with 1000 concurrent docker ps);
- * and a bulk chunk never holds a few kilobytes of a stream's tail. */
-static chunk *kept_chunk(dk_proxy *p, chunk *c, size_t n)
+/* A new reference to a chunk holding the len bytes of c at *off, kept
+ * past the read callback (a queued write, unparsed client bytes): c itself,
+ * unless c is a read chunk (64 or 256 KiB) that those bytes fill less than
+ * half of; then they move into a chunk of their own size (*off becomes 0)
+ * and the read chunk goes back to the spares at once. So chunks hold at
+ * most twice the bytes kept in them: a thousand clients each holding a
+ * request head of a few hundred bytes, or dockerd's short answers waiting
+ * for a slow client, hold kilobytes instead of a thousand read chunks (64
+ * MiB, seen with 1000 concurrent docker ps). Only what is kept is copied:
+ * bytes a socket takes at once are written from the read chunk. NULL: no
+ * memory. */
+static chunk *held_chunk(dk_proxy *p, chunk *c, size_t *off, size_t len)
 {
-    if (n >= c->cap / 2) {
+    if (!spares_of(p, c->cap) || len >= c->cap / 2) {
         c->refs++;
         return c;
     }
-    return chunk_copy(p, c->data, n, c->wipe);
+    chunk *h = chunk_copy(p, c->data + *off, len, c->wipe);
+    if (h)
+        *off = 0;
+    return h;
+}
+
+/* Gives every slice of q that holds a read chunk mostly empty of it a
+ * chunk of its own size (held_chunk); -ENOMEM. */
+static int q_compact(dk_proxy *p, slice_q *q)
+{
+    for (slice *s = q->head; s; s = s->next) {
+        size_t off = s->off;
+        chunk *h = held_chunk(p, s->c, &off, s->len);
+        if (!h)
+            return -ENOMEM;
+        chunk_unref(s->c);
+        s->c = h;
+        s->off = off;
+    }
+    return 0;
 }
 
 static void on_read_cl(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
@@ -446,16 +473,17 @@ static void send_to(pconn *k, bool to_up, chunk *c, size_t off, size_t len)
     }
     k->p->st.writes_queued++;
     pwr *pw = es_malloc(sizeof(*pw));
-    if (!pw) {
+    chunk *held = pw ? held_chunk(k->p, c, &off, len) : NULL;
+    if (!held) {
+        es_free(pw);
         close_conn(k);
         return;
     }
-    *pw = (pwr){.c = c, .n = len, .k = k, .to_up = to_up};
+    *pw = (pwr){.c = held, .n = len, .k = k, .to_up = to_up};
     pw->w.data = pw;
-    c->refs++;
-    uv_buf_t b = uv_buf_init(c->data + off, (unsigned)len);
+    uv_buf_t b = uv_buf_init(held->data + off, (unsigned)len);
     if (uv_write(&pw->w, s, &b, 1, on_write) < 0) {
-        chunk_unref(c);
+        chunk_unref(held);
         es_free(pw);
         close_conn(k);
         return;
@@ -745,13 +773,9 @@ static void on_read_cl(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     chunk *c = chunk_of(buf);
     if (nread > 0)
         k->cl_bulk = (size_t)nread >= DK_PROXY_READ_CHUNK;
-    if (nread > 0 && !k->closing) {
-        chunk *kc = kept_chunk(k->p, c, (size_t)nread);
-        if (!kc || q_push(&k->inq, kc, 0, (size_t)nread) < 0)
-            close_conn(k);
-        chunk_unref(kc);
-    }
-    chunk_unref(c);
+    if (nread > 0 && !k->closing && q_push(&k->inq, c, 0, (size_t)nread) < 0)
+        close_conn(k);
+    chunk_unref(c); /* inq's reference, if any, keeps it */
     if (k->closing || nread == 0)
         return;
     if (nread < 0) {
@@ -763,6 +787,10 @@ static void on_read_cl(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         set_reading(k, s, &k->cl_reading, false, on_read_cl);
     }
     process_client(k);
+    /* what parsing left (a head in part, a request waiting for the answer
+     * before it) is kept in chunks of its size */
+    if (!k->closing && (q_compact(k->p, &k->inq) < 0 || q_compact(k->p, &k->headq) < 0))
+        close_conn(k);
 }
 
 /* ----------------------------------------------------- dockerd's answers */
@@ -836,14 +864,10 @@ static void on_read_up(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread > 0)
         k->up_bulk = (size_t)nread >= DK_PROXY_READ_CHUNK;
     if (nread > 0 && !k->closing) {
-        chunk *kc = kept_chunk(k->p, c, (size_t)nread);
-        if (!kc)
-            close_conn(k);
-        else if (k->raw)
-            send_to(k, false, kc, 0, (size_t)nread);
+        if (k->raw)
+            send_to(k, false, c, 0, (size_t)nread);
         else
-            process_up(k, kc, (size_t)nread);
-        chunk_unref(kc);
+            process_up(k, c, (size_t)nread);
     }
     chunk_unref(c);
     if (k->closing || nread >= 0) {

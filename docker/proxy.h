@@ -19,8 +19,9 @@
  *   Connection: Upgrade / Upgrade, a 101, or a 200 with Docker's raw-stream or
  *   multiplexed-stream content type, the connection becomes raw bytes both
  *   ways; a shutdown of either side's write direction is passed on as one.
- * - Backpressure: bytes read from one side stay in memory until the other
- *   side's socket took them; a side is not read while more than
+ * - Backpressure: bytes read from one side are written to the other at
+ *   once as far as its socket takes them (uv_try_write); the rest stays in
+ *   memory until it does, and a side is not read while more than
  *   dk_proxy_options.max_queued bytes wait to be written to the other.
  * - Big streams (docker cp, a build context, attach output): once a read
  *   fills DK_PROXY_READ_CHUNK, that side is read DK_PROXY_BULK_CHUNK at a

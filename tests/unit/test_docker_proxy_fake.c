@@ -645,6 +645,37 @@ Test(docker_proxy, a_client_gone_mid_stream_closes_its_upstream)
     cr_assert_eq(final_stats.active, 0);
 }
 
+/* Bytes kept past a read (a head in part, a request waiting for the answer
+ * before it) hold chunks of their size, not the 64 KiB read chunks. */
+Test(docker_proxy, bytes_kept_between_reads_hold_chunks_of_their_size)
+{
+    enum { N = 40 };
+    listen_up();
+    start_proxy((dk_proxy_options){0});
+    int c[N], u[N];
+    for (int i = 0; i < N; i++) {
+        c[i] = connect_to(ppath);
+        u[i] = accept_up();
+        if (i % 2) {
+            send_str(c[i], "GET /_ping HTTP/1.1\r\nHost: d\r\nUser-"); /* a head in part */
+        } else {
+            /* a second request before the first's answer: waits unparsed */
+            send_str(c[i], PING);
+            expect_bytes(u[i], PING);
+            send_str(c[i], PING);
+        }
+    }
+    usleep(200 * 1000); /* the proxy has read them all */
+    stop_proxy();
+    for (int i = 0; i < N; i++) {
+        close(c[i]);
+        close(u[i]);
+    }
+    cr_assert_eq(final_stats.active, N);
+    cr_assert_lt(final_stats.buffered, (uint64_t)N * 1024, "%llu bytes held for %d connections",
+                 (unsigned long long)final_stats.buffered, N);
+}
+
 /* The client leaves in the middle of a body it was reading: the proxy's
  * next forward to it fails at once (or its queued write does), the
  * connection closes, and dockerd's writer sees its peer gone. */
