@@ -18,10 +18,10 @@
  * byte"): about four fifths of the proxy's CPU over a 1 GiB docker cp is
  * the kernel's, most of it the wake-up per batch read (epoll_wait, the
  * context switch) and the socket buffers' allocation; the two copies that
- * splice would save are a fifth. And docker cp, build contexts, logs and
- * events are chunked (Go's server and client write a chunk per 32 KiB
- * write of a body of unknown length): splice would have to stop at every
- * chunk's size line, at least four syscalls per 32 KiB where a read and a
+ * splice would save are a fifth. And docker cp is chunked both ways (Go's
+ * server and client write a chunk per 32 KiB write of a body of unknown
+ * length, as for build contexts, logs and events): splice would have to
+ * stop at every chunk's size line, at least four syscalls per 32 KiB where a read and a
  * write now carry up to 229 KiB (dockerd's send buffer). Only hijacked
  * streams and Content-Length bodies could be spliced whole.
  *
