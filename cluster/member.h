@@ -111,7 +111,9 @@ const cl_instance *cl_member_instances(const cl_member *m, size_t *n);
 const cl_instance *cl_member_find(const cl_member *m, const char *id_or_arn);
 
 /* The election (cluster/election.h): whether this agent leads the cluster
- * (alone: always), and the leader's instance ID ("" while none is known;
+ * (alone: always; with etcd only until cl_member_lead_ms after the last
+ * successful renewal was sent, on the clock, before the lead timer tells
+ * the subscribers), and the leader's instance ID ("" while none is known;
  * alone: this instance's). */
 bool cl_member_is_leader(const cl_member *m);
 const char *cl_member_leader(const cl_member *m);
