@@ -1,6 +1,7 @@
 #include "agent/cluster.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -178,10 +179,20 @@ int ag_cluster_start(const cf_config *cfg, uv_loop_t *loop, cl_member **out)
         es_err("cluster: %s", why);
         return r;
     }
-    if (ec.endpoints)
-        es_info("cluster: joining %s as %s through etcd at %s (lease TTL %ld s)",
-                cf_get(cfg, CF_CLUSTER), self.arn, ec.endpoints, ttl);
-    else
+    if (ec.endpoints) {
+        bool no_room;
+        int64_t asked = cl_member_asked_ttl(ttl, &no_room);
+        es_info("cluster: joining %s as %s through etcd at %s (lease TTL %ld s: %" PRId64
+                " s asked of etcd, which needs up to %d s more to end a dead host's lease)",
+                cf_get(cfg, CF_CLUSTER), self.arn, ec.endpoints, ttl, asked,
+                CL_MEMBER_TTL_MARGIN_S);
+        if (no_room)
+            es_warn("cluster: ECS_SECRETS_ETCD_LEASE_TTL %ld s leaves no room for etcd's own %d s "
+                    "below its shortest lease (%d s): a dead host's lease may outlive it by up "
+                    "to %d s",
+                    ttl, CL_MEMBER_TTL_MARGIN_S, CL_MEMBER_ETCD_MIN_TTL,
+                    (int)(CL_MEMBER_ETCD_MIN_TTL + CL_MEMBER_TTL_MARGIN_S - ttl));
+    } else
         es_info("cluster: %s alone (no ECS_SECRETS_ETCD_ENDPOINTS)", self.arn);
     return 0;
 }

@@ -254,9 +254,10 @@ typedef struct waiter {
     uint64_t gen;
     bool with_tags, creation;
     aw_listener_reply *reply;
-    /* an UpdateService: applied again to the fresh record when another
-     * agent's write won (at most AG_CSVC_UPDATE_TRIES times) */
-    bool has_update;
+    /* an UpdateService or a DeleteService: applied again to the fresh
+     * record when another agent's write won (at most AG_CSVC_UPDATE_TRIES
+     * times) */
+    bool has_update, has_delete, force;
     int tries;
     ag_svc_update_req update;
     char family[CL_TK_FAMILY_MAX + 1];
@@ -518,36 +519,42 @@ typedef struct write_op {
 static void flush(ag_cluster_services *x);
 static void adopt_kv(ag_cluster_services *x, const cl_kv *kv);
 
-/* Another write won the race for n: the UpdateService calls whose change
- * was in the losing write are applied again to the record now in the
- * scheduler (the winner's, just adopted) and written again: both changes
- * stand, as when ECS takes two updates at once. An update that no longer
- * applies (the service was deleted meanwhile) is answered with ECS's
- * error for it. */
+/* Another write won the race for n: the UpdateService and DeleteService
+ * calls whose change was in the losing write are applied again to the
+ * record now in the scheduler (the winner's, just adopted) and written
+ * again: both calls stand, as when ECS takes two at once. One that no
+ * longer applies (the service was deleted meanwhile, or scaled up again
+ * for a delete without force) is answered with ECS's error for it; one
+ * the winner's record already satisfies (a delete of a service already
+ * DRAINING) is answered now. */
 static void reapply_updates(ag_cluster_services *x, name_state *n)
 {
     for (waiter **pp = &x->waiters; *pp;) {
         waiter *w = *pp;
-        if (strcmp(w->name, n->name) != 0 || w->gen > n->sent || !w->has_update ||
-            w->tries >= AG_CSVC_UPDATE_TRIES) {
+        if (strcmp(w->name, n->name) != 0 || w->gen > n->sent ||
+            !(w->has_update || w->has_delete) || w->tries >= AG_CSVC_UPDATE_TRIES) {
             pp = &w->next;
             continue;
         }
         w->tries++;
         ag_service *v = NULL;
         char err[AG_SVC_ERR_MAX] = "";
-        int r = ag_svc_update(x->sched, &w->update, &v, err, sizeof err);
-        if (r == 0) {
+        int r = w->has_update ? ag_svc_update(x->sched, &w->update, &v, err, sizeof err)
+                              : ag_svc_delete(x->sched, w->name, w->force, &v, err, sizeof err);
+        if (r == 0 && n->wanted > n->sent) {
             x->stats.reapplied++;
-            es_info("service %s: changed in the cluster meanwhile; UpdateService applied again "
-                    "to the new record (try %d)",
-                    n->name, w->tries + 1);
-            w->gen = n->wanted; /* ag_svc_update persisted: the next write carries it */
+            es_info("service %s: changed in the cluster meanwhile; %s applied again to the new "
+                    "record (try %d)",
+                    n->name, w->has_update ? "UpdateService" : "DeleteService", w->tries + 1);
+            w->gen = n->wanted; /* persisted: the next write carries it */
             pp = &w->next;
             continue;
         }
         *pp = w->next;
-        ag_api_reply_error(x->api, w->reply, ag_api_services_error_code(r, err), "%s", err);
+        if (r == 0)
+            answer(x, w, NULL, NULL); /* the record etcd holds already is what was asked */
+        else
+            ag_api_reply_error(x->api, w->reply, ag_api_services_error_code(r, err), "%s", err);
         es_free(w);
     }
 }
@@ -586,7 +593,7 @@ static void on_written(void *arg, int err, const cl_answer *a)
         }
         reapply_updates(x, n);
         es_notice("service %s: changed in the cluster meanwhile; this agent's change is dropped%s",
-                  n->name, n->wanted > n->sent ? " (an UpdateService is applied again)" : "");
+                  n->name, n->wanted > n->sent ? " (a call is applied again)" : "");
         answer_waiters(x, n, n->sent, "InvalidParameterException",
                        "the service changed meanwhile (through another agent, or by the "
                        "cluster's leader): read it again and retry");
@@ -773,7 +780,7 @@ static void on_placed(void *arg, const char *group, const char *started_by, cons
 /* ---- the API's writes ---- */
 
 static int after_write(void *arg, const char *name, bool with_tags, bool creation,
-                       const ag_svc_update_req *update, aw_listener_reply *reply)
+                       const ag_api_services_redo *redo, aw_listener_reply *reply)
 {
     ag_cluster_services *x = arg;
     if (x->stopping)
@@ -786,6 +793,11 @@ static int after_write(void *arg, const char *name, bool with_tags, bool creatio
     w->with_tags = with_tags;
     w->creation = creation;
     w->reply = reply;
+    const ag_svc_update_req *update = redo ? redo->update : NULL;
+    if (redo && redo->deletion) {
+        w->has_delete = true;
+        w->force = redo->force;
+    }
     if (update) {
         w->has_update = true;
         w->update = *update;

@@ -1498,6 +1498,34 @@ static int run(void *arg, const ag_api_run_args *a, aw_listener_reply *reply, ch
         for (size_t i = 0; r == 0 && i < rq->n_constraints; i++)
             cl_pl_constraint_clear(&c[i]);
     }
+    if (r == 0 && cl_bt_request_too_large(rq)) {
+        /* the leader could only answer it PLACEMENT_TOO_LARGE (no
+         * transaction holds its placement): answered here the same, without
+         * a request in etcd and a wait for the leader */
+        waiter *tw = es_calloc(1, sizeof *tw);
+        cl_tk_result *res = tw ? es_calloc(1, sizeof *res) : NULL;
+        if (!res) {
+            es_free(tw);
+            es_free(rq);
+            return es_errf(why, whylen, -ENOMEM, "out of memory");
+        }
+        tw->reply = reply;
+        copy_str(tw->td_arn, sizeof tw->td_arn, a->td_arn);
+        copy_str(tw->group, sizeof tw->group, rq->group);
+        copy_str(tw->started_by, sizeof tw->started_by, rq->started_by);
+        copy_str(tw->launch_type, sizeof tw->launch_type, rq->launch_type);
+        tw->created_at = rq->created_at;
+        res->n_failed = (size_t)rq->count;
+        copy_str(res->reason, sizeof res->reason, CL_TK_REASON_TOO_LARGE);
+        x->stats.too_large++;
+        es_info("RunTask %s: %" PRId64 " task(s) with %zu bytes of overrides: %s (refused here)",
+                a->td_arn, a->count, rq->overrides_len, CL_TK_REASON_TOO_LARGE);
+        answer_result(x, tw, res);
+        es_free(res);
+        es_free(tw);
+        es_free(rq);
+        return 0;
+    }
     char key[CL_ETCD_KEY_MAX + 1];
     es_buf v;
     es_buf_init(&v, CL_TK_VALUE_MAX);
@@ -1972,6 +2000,10 @@ static void metrics(void *arg, ag_metrics *m)
     ag_metrics_sync_counter(m, "ecs_agent_cluster_placed_total",
                             "Tasks this agent placed as the cluster's leader", NULL,
                             (double)x->stats.placed);
+    ag_metrics_sync_counter(m, "ecs_agent_cluster_too_large_refused_total",
+                            "RunTasks this agent refused as PLACEMENT_TOO_LARGE without asking "
+                            "the leader",
+                            NULL, (double)x->stats.too_large);
     ag_metrics_sync_counter(m, "ecs_agent_cluster_place_batches_total",
                             "Placement transactions this agent sent as the cluster's leader", NULL,
                             (double)x->stats.batches);

@@ -104,7 +104,8 @@ typedef struct ag_cluster_tasks_stats {
     unsigned long requests, placed, unplaced, place_conflicts, launched, launch_failures,
         status_writes, stops, bad, lost_marked, lost_conflicts, lost_stopped, batches,
         batched_requests, /* the leader's placement transactions, their requests */
-        expired;          /* STOPPED records the leader deleted for their age */
+        expired,          /* STOPPED records the leader deleted for their age */
+        too_large;        /* RunTasks refused here: their placement fits no transaction */
 } ag_cluster_tasks_stats;
 void ag_cluster_tasks_get_stats(const ag_cluster_tasks *x, ag_cluster_tasks_stats *out);
 

@@ -18,7 +18,7 @@ Docker's):
      after, summed);
   3. failover: the leader is SIGKILLed, then a RunTask is sent through another agent every
      100 ms until one is placed; printed: the time from the kill to that placement, against
-     the lease TTL (--ttl), split where `etcdctl watch` saw the election key's DELETE (etcd
+     the configured lease TTL (--ttl; the agents ask etcd for a second less), split where `etcdctl watch` saw the election key's DELETE (etcd
      expired the killed leader's lease) and the next leader's PUT, and whether the task went
      to a live instance. --failovers N repeats it (the killed agent restarted in between);
      --failover-only skips the one-agent run and runs 30 RunTasks at most before.
@@ -325,7 +325,8 @@ def failover(agents, urls, ttl, restart):
         split = (f"; kill -> key deleted {gone - killed:.2f} s (etcd: the lease's expiry), "
                  f"-> next leader {led - gone:.3f} s, -> placement answered {placed - led:.3f} s")
     print(f"failover: leader {leader.name} SIGKILLed; the next placement {took:.2f} s later "
-          f"through {other.name} (lease TTL {ttl} s: {took / ttl:.2f} TTLs){split}; "
+          f"through {other.name} (configured TTL {ttl} s, etcd's lease {max(ttl - 1, 2)} s: "
+          f"{took / ttl:.2f} TTLs){split}; "
           f"placed on {'THE KILLED LEADER' if where == dead else 'a live'} instance", flush=True)
     if restart:
         leader.start()

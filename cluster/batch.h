@@ -26,6 +26,7 @@
 #ifndef ES_CLUSTER_BATCH_H
 #define ES_CLUSTER_BATCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -55,6 +56,12 @@ typedef struct cl_bt_outcome {
 size_t cl_bt_request_bytes(const cl_tk_request *rq);
 /* The success branch's operations of rq (count + 2). */
 size_t cl_bt_request_ops(const cl_tk_request *rq);
+/* Whether rq's placement cannot fit one transaction even alone (its
+ * operations over CL_BT_OPS_MAX or its body over CL_BT_BYTES_MAX: count x
+ * overrides): the leader answers it CL_TK_REASON_TOO_LARGE (cl_bt_place's
+ * -E2BIG), and the agent that receives the RunTask refuses it so at once,
+ * without a trip through etcd. */
+bool cl_bt_request_too_large(const cl_tk_request *rq);
 
 /* What a request's failure adds: its result (every task failed) and its
  * delete, and its compare. */

@@ -14,19 +14,24 @@ struct cl_member {
     uv_loop_t *loop;
     cl_etcd *etcd; /* NULL: alone */
     char prefix[CL_KEY_MAX + 1], self_key[CL_KEY_MAX + 1];
-    int64_t ttl;
+    int64_t configured_ttl; /* the user's promise: ECS_SECRETS_ETCD_LEASE_TTL */
+    int64_t ttl;            /* the lease's: asked (cl_member_asked_ttl), then as etcd granted it */
     cl_instance self;
     cl_member_state state;
     int64_t lease;
     uv_timer_t timer;      /* joining retries and keepalives */
     uv_timer_t view_timer; /* the view's resync */
+    uv_timer_t lead_timer; /* the step-down at lead_until */
     bool timers_open;
     cl_etcd_watch *watch;
     cl_election *election; /* NULL: alone */
     cl_mirror *mirrors[CL_MEMBER_MIRRORS_MAX];
     size_t n_mirrors;
     char cluster[CL_CLUSTER_MAX + 1];
-    uint64_t renewed_at; /* uv_now of the lease's last registration or renewal */
+    /* when the request that last granted or renewed the lease was SENT
+     * (now_ms), and until when that lets us count ourselves leader */
+    uint64_t renewed_at, lead_until;
+    uint64_t sent_at; /* the grant or keepalive in flight: when it was sent */
     cl_instance *view;
     size_t n_view, cap_view;
     int64_t view_rev;  /* the view holds every change up to this revision */
@@ -59,6 +64,24 @@ static const char *const state_names[] = {"ALONE", "JOINING", "REGISTERED", "STO
 const char *cl_member_state_name(cl_member_state s)
 {
     return (unsigned)s < sizeof state_names / sizeof *state_names ? state_names[s] : "?";
+}
+
+int64_t cl_member_asked_ttl(int64_t configured, bool *no_room)
+{
+    int64_t asked = configured - CL_MEMBER_TTL_MARGIN_S;
+    if (no_room)
+        *no_room = asked < CL_MEMBER_ETCD_MIN_TTL;
+    return asked < CL_MEMBER_ETCD_MIN_TTL ? CL_MEMBER_ETCD_MIN_TTL : asked;
+}
+
+uint64_t cl_member_lead_ms(int64_t granted)
+{
+    if (granted <= 0)
+        return 0;
+    uint64_t ttl_ms = (uint64_t)granted * 1000;
+    uint64_t margin =
+        ttl_ms / 10 < CL_MEMBER_LEAD_MARGIN_MS ? ttl_ms / 10 : CL_MEMBER_LEAD_MARGIN_MS;
+    return ttl_ms - margin;
 }
 
 uint64_t cl_member_keepalive_ms(int64_t ttl)
@@ -321,6 +344,61 @@ static void later(cl_member *m, uint64_t ms)
         uv_timer_start(&m->timer, on_timer, ms, 0);
 }
 
+/* The loop's cached uv_now may lag; the real clock, in ms, on the same
+ * monotonic base, for the stamps and the check of the lease's time. */
+static uint64_t now_ms(void)
+{
+    return uv_hrtime() / 1000000;
+}
+
+static void on_lead_timer(uv_timer_t *t);
+
+/* A grant or keepalive sent at sent_at was answered with the lease alive:
+ * etcd renewed it when it processed the request, after sent_at, so it
+ * cannot expire it before sent_at + granted TTL (etcd's own clock runs at
+ * ours; a leader change in etcd only extends leases). We may count
+ * ourselves leader until a margin before that (cl_member_lead_ms): the
+ * new leader can only win after etcd has deleted the key with the lease,
+ * so the old one has stepped down first. */
+static void renewed(cl_member *m, uint64_t sent_at)
+{
+    m->renewed_at = sent_at;
+    m->lead_until = sent_at + cl_member_lead_ms(m->ttl);
+    uint64_t now = now_ms();
+    if (m->lead_until <= now) {
+        /* answered too late to vouch for anything (a stalled loop) */
+        uv_timer_stop(&m->lead_timer);
+        cl_election_set_lease(m->election, 0);
+        return;
+    }
+    uv_timer_start(&m->lead_timer, on_lead_timer, m->lead_until - now, 0);
+    cl_election_set_lease(m->election, m->lease);
+}
+
+/* No renewal since lead_until's: etcd may expire the lease soon, and
+ * someone else may then lead; we stop leading until a renewal answers. */
+static void on_lead_timer(uv_timer_t *t)
+{
+    cl_member *m = t->data;
+    if (m->closing)
+        return;
+    uint64_t now = now_ms();
+    if (now < m->lead_until) {
+        /* uv_now lagged the real clock when the timer was set */
+        uv_timer_start(&m->lead_timer, on_lead_timer, m->lead_until - now, 0);
+        return;
+    }
+    bool was_leading = cl_election_leading(m->election);
+    cl_election_set_lease(m->election, 0); /* no campaign on it either */
+    if (!was_leading)
+        return;
+    m->stats.step_downs++;
+    event(m, CL_MEMBER_EV_ETCD_FAILED,
+          "lease %" PRIx64 " not renewed for %" PRIu64 " ms (granted TTL %" PRId64
+          " s): not leading until it is",
+          (uint64_t)m->lease, now - m->renewed_at, m->ttl);
+}
+
 static void on_put_self(void *arg, int err, const cl_answer *a)
 {
     cl_member *m = arg;
@@ -333,11 +411,11 @@ static void on_put_self(void *arg, int err, const cl_answer *a)
         return;
     }
     m->stats.registrations++;
-    m->renewed_at = uv_now(m->loop);
     set_state(m, CL_MEMBER_REGISTERED);
-    cl_election_set_lease(m->election, m->lease);
-    event(m, CL_MEMBER_EV_REGISTERED, "%s under lease %" PRIx64 " (TTL %" PRId64 " s)", m->self.arn,
-          (uint64_t)m->lease, m->ttl);
+    event(m, CL_MEMBER_EV_REGISTERED,
+          "%s under lease %" PRIx64 " (TTL %" PRId64 " s granted for the configured %" PRId64 " s)",
+          m->self.arn, (uint64_t)m->lease, m->ttl, m->configured_ttl);
+    renewed(m, m->renewed_at); /* the lease's time runs from its grant's sending */
     later(m, cl_member_keepalive_ms(m->ttl));
 }
 
@@ -346,13 +424,16 @@ static void on_granted(void *arg, int err, const cl_answer *a)
     cl_member *m = arg;
     if (m->closing || err == CL_ETCD_E_CANCELED)
         return;
-    if (err || a->id == 0) {
-        event(m, CL_MEMBER_EV_ETCD_FAILED, "lease grant: %s%s%s", cl_etcd_strerror(err),
-              a ? ": " : "", a ? a->error : "");
+    if (err || a->id == 0 || a->ttl <= 0) {
+        event(m, CL_MEMBER_EV_ETCD_FAILED, "lease grant: %s%s%s",
+              err ? cl_etcd_strerror(err) : "no lease in the answer", a && err ? ": " : "",
+              a && err ? a->error : "");
         later(m, cl_member_retry_ms(m->ttl));
         return;
     }
     m->lease = a->id;
+    m->ttl = a->ttl; /* etcd may grant another TTL than asked (its minimum): its is the truth */
+    m->renewed_at = m->sent_at;
     es_buf rec;
     es_buf_init(&rec, CL_RECORD_MAX);
     int r = cl_instance_write(&m->self, &rec);
@@ -367,6 +448,8 @@ static void on_granted(void *arg, int err, const cl_answer *a)
 
 static void grant(cl_member *m)
 {
+    m->ttl = cl_member_asked_ttl(m->configured_ttl, NULL);
+    m->sent_at = now_ms();
     int r = cl_etcd_lease_grant(m->etcd, m->ttl, on_granted, m);
     if (r < 0) {
         event(m, CL_MEMBER_EV_ETCD_FAILED, "lease grant: %s", cl_etcd_strerror(r));
@@ -407,6 +490,7 @@ static void join(cl_member *m)
 {
     set_state(m, CL_MEMBER_JOINING);
     m->lease = 0;
+    uv_timer_stop(&m->lead_timer);
     cl_election_set_lease(m->election, 0);
     int r = cl_etcd_range(m->etcd, m->self_key, false, on_self_read, m);
     if (r < 0) {
@@ -435,22 +519,20 @@ static void on_keepalive(void *arg, int err, const cl_answer *a)
         m->stats.keepalive_failures++;
         event(m, CL_MEMBER_EV_ETCD_FAILED, "lease keepalive: %s%s%s", cl_etcd_strerror(err),
               a ? ": " : "", a ? a->error : "");
-        /* a whole TTL unrenewed: the lease may have run out in etcd, and
-         * someone else may lead already; stop leading until a renewal says
-         * the lease lives */
-        if (uv_now(m->loop) - m->renewed_at >= (uint64_t)m->ttl * 1000)
-            cl_election_set_lease(m->election, 0);
+        /* the lead timer steps down before etcd can expire the lease */
         later(m, cl_member_retry_ms(m->ttl));
         return;
     }
-    m->renewed_at = uv_now(m->loop);
-    cl_election_set_lease(m->election, m->lease);
+    if (a->ttl > 0)
+        m->ttl = a->ttl; /* the lease's TTL as etcd holds it */
+    renewed(m, m->sent_at);
     later(m, cl_member_keepalive_ms(m->ttl));
 }
 
 static void keepalive(cl_member *m)
 {
     m->stats.keepalives++;
+    m->sent_at = now_ms();
     int r = cl_etcd_lease_keepalive(m->etcd, m->lease, on_keepalive, m);
     if (r < 0)
         later(m, cl_member_retry_ms(m->ttl));
@@ -644,7 +726,9 @@ const char *cl_member_cluster(const cl_member *m)
 
 bool cl_member_is_leader(const cl_member *m)
 {
-    return m->etcd ? cl_election_leading(m->election) : true;
+    /* the clock, too: a loop that stalled past lead_until may run other
+     * callbacks before the lead timer's */
+    return m->etcd ? cl_election_leading(m->election) && now_ms() < m->lead_until : true;
 }
 
 const char *cl_member_leader(const cl_member *m)
@@ -723,7 +807,8 @@ int cl_member_start(const cl_member_config *cfg, cl_member **out, char *why, siz
     if (!m)
         return es_errf(why, whylen, -ENOMEM, "out of memory");
     m->loop = cfg->loop;
-    m->ttl = ttl;
+    m->configured_ttl = ttl;
+    m->ttl = cl_member_asked_ttl(ttl, NULL);
     m->self = *cfg->self;
     snprintf(m->cluster, sizeof m->cluster, "%s", cfg->cluster ? cfg->cluster : "");
     m->on_event = cfg->on_event;
@@ -762,9 +847,10 @@ int cl_member_start(const cl_member_config *cfg, cl_member **out, char *why, siz
     m->n_view = 0;
     uv_timer_init(cfg->loop, &m->timer);
     uv_timer_init(cfg->loop, &m->view_timer);
-    m->timer.data = m->view_timer.data = m;
+    uv_timer_init(cfg->loop, &m->lead_timer);
+    m->timer.data = m->view_timer.data = m->lead_timer.data = m;
     m->timers_open = true;
-    m->open = 4; /* two timers, the etcd client, the election */
+    m->open = 5; /* three timers, the etcd client, the election */
     m->state = CL_MEMBER_JOINING;
     join(m);
     sync_view(m);
@@ -813,8 +899,10 @@ static void finish(cl_member *m)
     set_state(m, CL_MEMBER_STOPPED);
     uv_timer_stop(&m->timer);
     uv_timer_stop(&m->view_timer);
+    uv_timer_stop(&m->lead_timer);
     uv_close((uv_handle_t *)&m->timer, on_handle_closed);
     uv_close((uv_handle_t *)&m->view_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&m->lead_timer, on_handle_closed);
     cl_etcd_close(m->etcd, on_etcd_closed, m);
 }
 

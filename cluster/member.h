@@ -4,20 +4,20 @@
  *
  * With etcd: read the instance's record (a restart within the old lease's
  * TTL finds it: its status and registeredAt are kept), grant a lease (the
- * configured TTL), put the record under it, then keep the lease alive every TTL/3
- * (cl_member_keepalive_ms). A keepalive that says the lease is gone (TTL 0, lease not found) means
- * the instance was dropped from the cluster: grant a new lease and register
- * again (same ID, same registeredAt, the status last seen). A keepalive no
- * endpoint answered is tried again after cl_member_retry_ms (a sixth of the
- * TTL, at most CL_MEMBER_RETRY_MS), so that several tries fit before the
- * lease runs out and it is not lost to one member's death while others live;
- * each request's timeout is cl_member_request_ms (a quarter of the TTL, at
- * most CL_ETCD_TIMEOUT_MS), so that a silent member cannot hold a keepalive
- * past the TTL. The view: a
- * range read of the cluster's instances, then a watch from the revision
- * after it; a watch that ends (a member gone, compaction) is resynced the
- * same way. Stop: revoke the lease (the instance is gone at once), bounded
- * by CL_MEMBER_STOP_MS, then close.
+ * configured TTL less etcd's own part, cl_member_asked_ttl; etcd's answer
+ * is the TTL used from then on), put the record under it, then keep the
+ * lease alive every granted TTL/3 (cl_member_keepalive_ms). A leader whose
+ * renewals fail steps down cl_member_lead_ms after sending the last one
+ * that succeeded, before etcd could expire the lease. A keepalive that says the lease is gone (TTL
+ * 0, lease not found) means the instance was dropped from the cluster: grant a new lease and
+ * register again (same ID, same registeredAt, the status last seen). A keepalive no endpoint
+ * answered is tried again after cl_member_retry_ms (a sixth of the TTL, at most
+ * CL_MEMBER_RETRY_MS), so that several tries fit before the lease runs out and it is not lost to
+ * one member's death while others live; each request's timeout is cl_member_request_ms (a quarter
+ * of the TTL, at most CL_ETCD_TIMEOUT_MS), so that a silent member cannot hold a keepalive past the
+ * TTL. The view: a range read of the cluster's instances, then a watch from the revision after it;
+ * a watch that ends (a member gone, compaction) is resynced the same way. Stop: revoke the lease
+ * (the instance is gone at once), bounded by CL_MEMBER_STOP_MS, then close.
  *
  * Without etcd the member is alone: the view is its own instance, and a
  * status change applies at once (in memory).
@@ -40,9 +40,22 @@
 #include "cluster/instance.h"
 #include "cluster/mirror.h"
 
+/* The configured TTL (ECS_SECRETS_ETCD_LEASE_TTL) is the promise: a dead
+ * host's lease is gone, and another agent leads, within it. */
 #define CL_MEMBER_TTL_MIN 2
 #define CL_MEMBER_TTL_MAX 3600
 #define CL_MEMBER_TTL_DEFAULT 15
+/* What etcd's part after the lease's end takes, asked off the configured
+ * TTL: its lessor looks for expired leases every 500 ms, then revokes
+ * through a consensus round, and a keepalive's own latency. */
+#define CL_MEMBER_TTL_MARGIN_S 1
+/* etcd's shortest lease: 3/2 of its election timeout (1 s by default),
+ * rounded up to seconds; a shorter ask is granted this (etcd 3.4's
+ * minLeaseTTL, seen in LeaseGrant's answer). */
+#define CL_MEMBER_ETCD_MIN_TTL 2
+/* A leader that cannot renew steps down this long (at most a tenth of
+ * the TTL) before etcd could expire its lease: the loop's timer may fire late. */
+#define CL_MEMBER_LEAD_MARGIN_MS 500
 #define CL_MEMBER_RETRY_MS 1000     /* after a failed call to etcd (at most: cl_member_retry_ms) */
 #define CL_MEMBER_STOP_MS 3000      /* the stop's revoke, at most */
 #define CL_MEMBER_VIEW_MAX 1000     /* instances in one cluster */
@@ -98,7 +111,9 @@ const cl_instance *cl_member_instances(const cl_member *m, size_t *n);
 const cl_instance *cl_member_find(const cl_member *m, const char *id_or_arn);
 
 /* The election (cluster/election.h): whether this agent leads the cluster
- * (alone: always), and the leader's instance ID ("" while none is known;
+ * (alone: always; with etcd only until cl_member_lead_ms after the last
+ * successful renewal was sent, on the clock, before the lead timer tells
+ * the subscribers), and the leader's instance ID ("" while none is known;
  * alone: this instance's). */
 bool cl_member_is_leader(const cl_member *m);
 const char *cl_member_leader(const cl_member *m);
@@ -141,7 +156,15 @@ typedef void (*cl_member_update_cb)(void *arg, int err, const cl_instance *updat
 int cl_member_set_status(cl_member *m, const char *id, const char *status, cl_member_update_cb cb,
                          void *arg);
 
-/* The keepalive period for a TTL: a third of it (etcd's own clients renew
+/* The TTL to ask etcd for: the configured one less CL_MEMBER_TTL_MARGIN_S,
+ * at least CL_MEMBER_ETCD_MIN_TTL; *no_room (may be NULL): the configured
+ * TTL leaves no room for the margin (the promise cannot be kept). */
+int64_t cl_member_asked_ttl(int64_t configured, bool *no_room);
+/* How long after SENDING the grant or keepalive that last renewed a lease
+ * of this granted TTL the agent may count itself leader: the TTL less
+ * CL_MEMBER_LEAD_MARGIN_MS (at most a tenth of it). 0 for a TTL <= 0. */
+uint64_t cl_member_lead_ms(int64_t granted);
+/* The keepalive period for a (granted) TTL: a third of it (etcd's own clients renew
  * at TTL/3), at least 500 ms. */
 uint64_t cl_member_keepalive_ms(int64_t ttl);
 /* After a failed call: a sixth of the TTL, 200 ms to CL_MEMBER_RETRY_MS. */
@@ -151,7 +174,8 @@ long cl_member_request_ms(int64_t ttl);
 
 typedef struct cl_member_stats {
     unsigned long keepalives, keepalive_failures, registrations, leases_lost, view_syncs,
-        watch_events, bad_records, updates, update_conflicts, elections_won, leader_changes;
+        watch_events, bad_records, updates, update_conflicts, elections_won, leader_changes,
+        step_downs; /* leading given up: the lease not renewed in time */
 } cl_member_stats;
 void cl_member_get_stats(const cl_member *m, cl_member_stats *out);
 /* The etcd client's counters; false (out untouched) when alone. */

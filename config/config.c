@@ -554,9 +554,9 @@ const cf_key cf_keys[CF_KEY_COUNT] = {
     [CF_ETCD_KEY] = {"ECS_SECRETS_ETCD_KEY", "etcd-key", "FILE", NULL, false,
                      "the private key of ECS_SECRETS_ETCD_CERT (PEM, unencrypted)", v_abs_path},
     [CF_ETCD_LEASE_TTL] = {"ECS_SECRETS_ETCD_LEASE_TTL", "etcd-lease-ttl", "DURATION", "15s", false,
-                           "the TTL of this instance's etcd lease, renewed every third of it: "
-                           "an agent gone (killed, cut off) drops out of the cluster this long "
-                           "after its last renewal",
+                           "a dead host's lease is gone, and another agent leads, within this: "
+                           "etcd is asked for a lease 1 s shorter (at least its 2 s minimum), "
+                           "renewed every third of what it grants",
                            v_lease_ttl},
     [CF_CLUSTER_STOPPED_TTL] = {"ECS_SECRETS_CLUSTER_STOPPED_TTL", "cluster-stopped-ttl",
                                 "DURATION", "1h", false,

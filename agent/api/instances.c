@@ -462,6 +462,9 @@ static void cluster_metrics(void *arg, ag_metrics *m)
     ag_metrics_sync_counter(m, CLUSTER_METRIC "leader_changes_total",
                             "Times this agent saw a different instance become the leader", NULL,
                             (double)ms.leader_changes);
+    ag_metrics_sync_counter(m, CLUSTER_METRIC "step_downs_total",
+                            "Times this agent stopped leading: its lease not renewed in time", NULL,
+                            (double)ms.step_downs);
     ag_metrics_sync_counter(m, CLUSTER_METRIC "registrations_total",
                             "Registrations of this instance in etcd (one per lease)", NULL,
                             (double)ms.registrations);

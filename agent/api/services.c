@@ -33,7 +33,7 @@ void ag_api_services_set_cluster(ag_api_services *s, const ag_api_services_clust
 
 /* The answer of a write: at once alone; in a cluster once etcd holds it. */
 static int answer_written(ag_api_services *s, ag_api_req *rq, const ag_service *v, bool with_tags,
-                          bool creation, const ag_svc_update_req *update)
+                          bool creation, const ag_api_services_redo *redo)
 {
     if (!s->cluster.after_write) {
         es_jw_key(rq->w, "service");
@@ -43,7 +43,7 @@ static int answer_written(ag_api_services *s, ag_api_req *rq, const ag_service *
     aw_listener_reply *reply = rq->call ? aw_listener_defer(rq->call) : NULL;
     if (!reply)
         return ag_api_fail(rq, SERVER, "the answer cannot wait for the cluster here");
-    if (s->cluster.after_write(s->cluster.arg, v->name, with_tags, creation, update, reply) < 0)
+    if (s->cluster.after_write(s->cluster.arg, v->name, with_tags, creation, redo, reply) < 0)
         ag_api_reply_error(rq->api, reply, SERVER, "the cluster (etcd) cannot be reached");
     return AW_LISTENER_LATER;
 }
@@ -327,7 +327,7 @@ static int op_update(void *arg, ag_api_req *rq)
         return sched_error(rq, r, "UpdateService", err);
     es_info("UpdateService %s by %s%s", v->arn, rq->principal ? rq->principal : "?",
             req.force_new_deployment ? " (forceNewDeployment)" : "");
-    return answer_written(s, rq, v, false, false, &req);
+    return answer_written(s, rq, v, false, false, &(ag_api_services_redo){.update = &req});
 }
 
 static int op_delete(void *arg, ag_api_req *rq)
@@ -347,7 +347,8 @@ static int op_delete(void *arg, ag_api_req *rq)
     if (r < 0)
         return sched_error(rq, r, "DeleteService", err);
     es_info("DeleteService %s by %s", v->arn, rq->principal ? rq->principal : "?");
-    return answer_written(s, rq, v, false, false, NULL);
+    return answer_written(s, rq, v, false, false,
+                          &(ag_api_services_redo){.deletion = true, .force = force});
 }
 
 static int op_describe(void *arg, ag_api_req *rq)

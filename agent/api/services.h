@@ -52,13 +52,18 @@ void ag_api_services_free(ag_api_services *s);
  * creation) and answers it then; 0, or < 0 (the reply is still the
  * caller's: ServerException). Alone nothing is set and the answer is at
  * once (agent.db is written synchronously). */
+/* A call the cluster applies again to the record etcd holds now when
+ * another agent's write won the race, and writes that, as ECS takes two
+ * calls at once: an UpdateService's change (ag_svc_update; its strings live
+ * only for the call), or a DeleteService (ag_svc_delete with its force). */
+typedef struct ag_api_services_redo {
+    const ag_svc_update_req *update; /* an UpdateService; NULL: not one */
+    bool deletion, force;            /* a DeleteService, and its force */
+} ag_api_services_redo;
 typedef struct ag_api_services_cluster {
-    /* update: the UpdateService call's change (NULL for the other writes;
-     * its strings live only for the call): when another agent's write won
-     * the race, the cluster applies it again to the record etcd holds now
-     * (ag_svc_update) and writes that, as ECS takes two updates at once */
+    /* redo: NULL for a CreateService (a lost race refuses it) */
     int (*after_write)(void *arg, const char *name, bool with_tags, bool creation,
-                       const ag_svc_update_req *update, aw_listener_reply *reply);
+                       const ag_api_services_redo *redo, aw_listener_reply *reply);
     void *arg;
 } ag_api_services_cluster;
 /* ECS's error code for an ag_svc_* failure (rc, and its message err). */

@@ -10,6 +10,9 @@
 #   - a binpack run (memory) of 8 through agent 3: one instance takes 6 (all it has left), then
 #     the next;
 #   - a run that cannot fit (2048 MiB) answers failures[] with RESOURCE:MEMORY;
+#   - a run whose placement fits no etcd transaction (10 tasks, 24 KiB of overrides each)
+#     answers failures[] with PLACEMENT_TOO_LARGE from the receiving agent itself: no request
+#     of it reaches etcd;
 #   - a stop through agent 2 of a task agent 1 runs: STOPPED, its container gone from running;
 #   - a lost host: a non-leader agent SIGKILLed; after its lease's TTL (5 s) describe-tasks
 #     through another agent shows its tasks STOPPED (TerminationNotice, "Host EC2 (instance
@@ -136,6 +139,22 @@ OUT=$(awsn 2 ecs run-task --cluster "$CLUSTER" --task-definition big:1 --count 2
 eq "$(jq '.tasks | length' <<<"$OUT")" 0 "big's tasks"
 eq "$(jq -r '[.failures[].reason] | unique | join(",")' <<<"$OUT")" RESOURCE:MEMORY "big's failures"
 eq "$(jq '.failures | length' <<<"$OUT")" 2 "one failure a task"
+
+say "a run no etcd transaction can place: PLACEMENT_TOO_LARGE, refused by agent 2 itself"
+runreq() { curl -sf "http://127.0.0.1:${APORT[2]}/metrics" |
+  awk '/^ecs_agent_cluster_run_requests_total / { print $2 }'; }
+BEFORE=$(runreq)
+jq -cn '{containerOverrides: [{name: "app", environment: [range(0; 240) |
+  {name: "V\(.)", value: ("x" * 90)}]}]}' >"$WORK/big-overrides.json"
+OUT=$(awsn 2 ecs run-task --cluster "$CLUSTER" --task-definition sleeper:1 --count 10 \
+  --overrides "file://$WORK/big-overrides.json")
+eq "$(jq '.tasks | length' <<<"$OUT")" 0 "the too large run's tasks"
+eq "$(jq -r '[.failures[].reason] | unique | join(",")' <<<"$OUT")" PLACEMENT_TOO_LARGE \
+  "the too large run's failures"
+eq "$(jq '.failures | length' <<<"$OUT")" 10 "one failure a task"
+eq "$(runreq)" "$BEFORE" "requests agent 2 wrote to etcd for it"
+eq "$(curl -sf "http://127.0.0.1:${APORT[2]}/metrics" |
+  awk '/^ecs_agent_cluster_too_large_refused_total / { print $2 }')" 1 "agent 2's refusals"
 
 say "a stop through agent 2 of a task on agent 1's instance"
 VICTIM=$(jq -r --arg a "$(arn_of 1)" '[.tasks[] | select(.containerInstanceArn == $a)][0].taskArn' <<<"$D")

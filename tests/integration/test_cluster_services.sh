@@ -16,7 +16,10 @@
 #     each instance running one of the new deployment's tasks);
 #   - a non-leader SIGKILLed for good: its service task is STOPPED after the TTL and replaced
 #     on... nowhere: distinctInstance of 3 on 2 instances places 2 and says so in the service's
-#     events ("unable to place a task"), ECS's behaviour; desired 2 then completes.
+#     events ("unable to place a task"), ECS's behaviour; desired 2 then completes;
+#   - delete-service --force through the two live agents at once: both answered (the one whose
+#     write lost the race deletes again on the winner's record, which already is DRAINING),
+#     the service DRAINING or INACTIVE with desired 0.
 #
 # Env (ctest passes them): ES_AGENT_BIN, ES_TEST_DOCKER_HOST.
 set -euo pipefail
@@ -229,4 +232,23 @@ unplaced "$S" || { jq . <<<"$S" >&2; fail "not 2 running with an 'unable to plac
 say "2 running and ECS's 'unable to place' event $((SECONDS - START)) s after the SIGKILL"
 awsn "$N" ecs update-service --cluster "$CLUSTER" --service web --desired-count 2 >/dev/null
 wait_steady "$N" 2 120
+
+O=
+for i in 1 2 3; do [[ $i != "$N" && $i != "$K" ]] && O=$i; done
+say "delete-service --force through agents $N and $O at once: both answered"
+conflicts() { for i in "$N" "$O"; do curl -s "http://127.0.0.1:${APORT[$i]}/metrics" |
+  awk '/^ecs_agent_cluster_service_conflicts_total/ { print $2 }'; done | paste -sd+ | bc; }
+C0=$(conflicts)
+awsn "$N" ecs delete-service --cluster "$CLUSTER" --service web --force >"$WORK/del1" 2>&1 & DEL=$!
+awsn "$O" ecs delete-service --cluster "$CLUSTER" --service web --force >"$WORK/del2" 2>&1 ||
+  fail "delete-service through agent $O: $(cat "$WORK/del2")"
+wait "$DEL" || fail "delete-service through agent $N: $(cat "$WORK/del1")"
+for f in del1 del2; do
+  eq "$(jq -r '"\(.service.status) \(.service.desiredCount)"' "$WORK/$f")" "DRAINING 0" \
+    "delete-service's answer ($f)"
+done
+S=$(svc "$O")
+[[ $(jq -r '"\(.status) \(.desiredCount)"' <<<"$S") =~ ^(DRAINING|INACTIVE)\ 0$ ]] ||
+  fail "the service after both deletes: $(jq -c '{status, desiredCount}' <<<"$S")"
+say "(service write conflicts during the deletes: $(($(conflicts) - C0)))"
 say "ok"

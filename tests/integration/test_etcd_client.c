@@ -2,7 +2,9 @@
  * loopback in a temporary directory): every call's wire shape as etcd 3.4
  * answers it, failover past a dead endpoint, a watch's stream, leases, a
  * transaction's compare both ways, an etcd refusal, a close with a
- * watch and calls in flight, and cluster/election.c's candidates on it. Needs the etcd binary
+ * watch and calls in flight, cluster/election.c's candidates on it, and a
+ * cluster/member.c leader cut off from etcd stepping down before etcd ends
+ * its lease. Needs the etcd binary
  * (scripts/deps.sh). */
 #include <criterion/criterion.h>
 
@@ -22,6 +24,7 @@
 
 #include "cluster/election.h"
 #include "cluster/etcd.h"
+#include "cluster/member.h"
 #include "cluster/mirror.h"
 
 static uv_loop_t loop;
@@ -745,6 +748,139 @@ Test(etcd_client, mirror_replays_deletions_missed_while_its_watch_was_down)
     cl_etcd_close(me, on_closed, NULL);
     wait_for(&closed);
     cl_mirror_free(m, NULL, NULL);
+    uv_close((uv_handle_t *)&pause_timer, NULL);
+    close_client(e);
+}
+
+/* ---- cluster/member.c: a leader cut off steps down before its lease ends -- */
+
+typedef struct stepdown_log {
+    cl_member *m;
+    bool was_leading;
+    uint64_t stepped_ms, deleted_ms;
+    char registered[256];
+} stepdown_log;
+
+static uint64_t mono_ms(void)
+{
+    return uv_hrtime() / 1000000;
+}
+
+static void sd_change(void *arg, cl_member_change what)
+{
+    stepdown_log *l = arg;
+    if (what != CL_MEMBER_CHANGE_LEADER)
+        return;
+    bool leading = cl_member_is_leader(l->m);
+    if (l->was_leading && !leading && !l->stepped_ms)
+        l->stepped_ms = mono_ms();
+    l->was_leading = leading;
+}
+
+static void sd_event(void *arg, cl_member_event ev, const char *detail)
+{
+    stepdown_log *l = arg;
+    if (ev == CL_MEMBER_EV_REGISTERED)
+        snprintf(l->registered, sizeof l->registered, "%s", detail);
+}
+
+static void sd_watch_msg(void *arg, const cl_answer *a)
+{
+    stepdown_log *l = arg;
+    for (size_t i = 0; i < a->n_events; i++)
+        if (a->events[i].type == CL_EVENT_DELETE && !l->deleted_ms)
+            l->deleted_ms = mono_ms();
+}
+
+static void sd_watch_end(void *arg, int err)
+{
+    stepdown_log *l = arg;
+    cr_assert(err == CL_ETCD_E_CANCELED || l->deleted_ms, "the observer's watch ended: %d", err);
+}
+
+static bool member_done;
+static void on_member_done(void *arg)
+{
+    (void)arg;
+    member_done = true;
+}
+
+/* The split-brain rule against the real etcd: the member reaches etcd through
+ * a relay that is then killed (its keepalives fail, etcd stays up); it must
+ * stop counting itself leader before etcd deletes the election key with the
+ * expired lease (no other agent could win before that DELETE), and not
+ * before its last renewal could have been sent. The configured TTL 3 s asks
+ * etcd for 2 s, which etcd grants. */
+Test(etcd_client, member_steps_down_before_etcd_ends_its_lease)
+{
+    uv_timer_init(&loop, &pause_timer);
+    char why[160], key[CL_KEY_MAX + 1], rurl[64];
+    cl_etcd_config oc = {.endpoints = url, .timeout_ms = 3000};
+    cl_etcd *e = NULL; /* straight to etcd: the observer */
+    cr_assert_eq(cl_etcd_create(&loop, &oc, &e, why, sizeof why), 0, "%s", why);
+    int rport = free_port();
+    snprintf(rurl, sizeof rurl, "http://127.0.0.1:%d", rport);
+    relay_start(rport);
+    cr_assert_gt(cl_cluster_key("prod", CL_LEADER_LEAF, key, sizeof key), 0);
+    stepdown_log l = {0};
+    cl_instance self;
+    memset(&self, 0, sizeof self);
+    snprintf(self.id, sizeof self.id, "0123456789abcdef0123456789abcdef");
+    snprintf(self.arn, sizeof self.arn,
+             "arn:aws:ecs:us-east-1:123456789012:container-instance/prod/%s", self.id);
+    snprintf(self.status, sizeof self.status, "ACTIVE");
+    self.cpu = 1024;
+    self.memory = 1024;
+    cl_etcd_config ec = {.endpoints = rurl};
+    cl_member_config mc = {.loop = &loop,
+                           .etcd = &ec,
+                           .cluster = "prod",
+                           .lease_ttl = 3,
+                           .self = &self,
+                           .on_event = sd_event,
+                           .event_arg = &l};
+    cr_assert_eq(cl_member_start(&mc, &l.m, why, sizeof why), 0, "%s", why);
+    cr_assert_eq(cl_member_subscribe(l.m, sd_change, &l), 0);
+    for (int i = 0; i < 200 && !cl_member_is_leader(l.m); i++)
+        run_for(50);
+    cr_assert(cl_member_is_leader(l.m), "the lone member did not lead");
+    cr_assert_not_null(strstr(l.registered, "TTL 2 s granted for the configured 3 s"), "%s",
+                       l.registered);
+    cl_etcd_watch *w = NULL;
+    cl_etcd_watch_cbs cbs = {.on_msg = sd_watch_msg, .on_end = sd_watch_end, .arg = &l};
+    cr_assert_eq(cl_etcd_watch_start(e, key, false, 0, &cbs, &w), 0);
+    run_for(1500); /* two keepalives at least: renewals carry the lead on */
+    cr_assert(cl_member_is_leader(l.m));
+    cr_assert_eq(l.stepped_ms, 0, "stepped down while renewing");
+    relay_kill();
+    uint64_t killed = mono_ms();
+    for (int i = 0; i < 200 && !l.deleted_ms; i++)
+        run_for(50);
+    cr_assert_neq(l.deleted_ms, 0, "etcd never ended the lease");
+    cr_assert_neq(l.stepped_ms, 0, "the member never stepped down");
+    cr_assert_not(cl_member_is_leader(l.m));
+    cr_assert_lt(l.stepped_ms, l.deleted_ms,
+                 "stepped down %llu ms after the cut, etcd deleted the key after %llu ms",
+                 (unsigned long long)(l.stepped_ms - killed),
+                 (unsigned long long)(l.deleted_ms - killed));
+    /* the last renewal sent 0 to a keepalive's period before the cut: the
+     * step-down lead_ms after it, not earlier (a loop's slack allowed) */
+    uint64_t after = l.stepped_ms - killed;
+    cr_assert_geq(after + cl_member_keepalive_ms(2) + 100, cl_member_lead_ms(2),
+                  "stepped down %llu ms after the cut: too early", (unsigned long long)after);
+    cr_assert_leq(after, cl_member_lead_ms(2) + 300, "stepped down %llu ms after the cut",
+                  (unsigned long long)after);
+    cl_member_stats st;
+    cl_member_get_stats(l.m, &st);
+    cr_assert_eq(st.step_downs, 1);
+    cr_log_info("cut -> step-down %llu ms, cut -> etcd's DELETE %llu ms", (unsigned long long)after,
+                (unsigned long long)(l.deleted_ms - killed));
+    cl_etcd_watch_cancel(w);
+    member_done = false;
+    cl_member_close(l.m, on_member_done, NULL);
+    for (int i = 0; i < 200 && !member_done; i++)
+        run_for(50);
+    cr_assert(member_done);
     uv_close((uv_handle_t *)&pause_timer, NULL);
     close_client(e);
 }

@@ -216,6 +216,7 @@ Test(cluster_batch, a_request_too_large_even_alone_does_not_stop_the_others)
     rqs[0]->overrides = big_ov;
     rqs[0]->overrides_len = sizeof big_ov;
     cr_assert_gt(cl_bt_request_bytes(rqs[0]), CL_BT_BYTES_MAX);
+    cr_assert(cl_bt_request_too_large(rqs[0]));
     for (int i = 1; i < 6; i++)
         rqs[i]->memory = 128;
     size_t taken = 0;
@@ -507,4 +508,42 @@ Test(cluster_batch, bad_arguments)
     cr_assert_eq(taken, 1);
     cr_assert_eq(out[0].placed, 0);
     cr_assert_eq(out[0].reason, CL_PL_R_NO_INSTANCE);
+}
+
+/* The receiving agent refuses a RunTask by cl_bt_request_too_large, the
+ * leader by cl_bt_place's -E2BIG: they must agree on every request, or one
+ * would be refused that the leader places (or sent on to a certain refusal). */
+Test(cluster_batch, too_large_alone_is_what_the_leader_fails)
+{
+    memset(big_ov, ' ', sizeof big_ov);
+    big_ov[0] = '{';
+    big_ov[sizeof big_ov - 1] = '}';
+    int seen_large = 0, seen_fits = 0;
+    for (int64_t count = 1; count <= CL_TK_COUNT_MAX; count++)
+        for (size_t len = 1024; len <= sizeof big_ov; len += 1024) {
+            rq_store[0].count = count;
+            rq_store[0].memory = 1;
+            rq_store[0].overrides = big_ov;
+            rq_store[0].overrides_len = len;
+            big_ov[len - 1] = '}';
+            cl_tk_request *one[1] = {&rq_store[0]};
+            size_t taken = 0;
+            cr_assert_eq(cl_bt_place(cands, N, NULL, NULL, one, 1, 0, 3, out, &taken), 0);
+            cr_assert_eq(taken, 1);
+            bool large = cl_bt_request_too_large(&rq_store[0]);
+            cr_assert_eq(out[0].err == -E2BIG, large, "count %lld, %zu bytes of overrides",
+                         (long long)count, len);
+            cr_assert_eq(large, cl_bt_request_bytes(&rq_store[0]) > CL_BT_BYTES_MAX ||
+                                    cl_bt_request_ops(&rq_store[0]) > CL_BT_OPS_MAX);
+            seen_large += large;
+            seen_fits += !large;
+            big_ov[len - 1] = ' ';
+        }
+    cr_assert_gt(seen_large, 0);
+    cr_assert_gt(seen_fits, 0);
+    /* no overrides: every count fits */
+    rq_store[0].overrides = NULL;
+    rq_store[0].overrides_len = 0;
+    rq_store[0].count = CL_TK_COUNT_MAX;
+    cr_assert_not(cl_bt_request_too_large(&rq_store[0]));
 }

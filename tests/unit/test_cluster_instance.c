@@ -167,6 +167,12 @@ Test(cluster_member, keepalive_timing)
         cr_assert_geq(left / (cl_member_retry_ms(ttl) + (uint64_t)cl_member_request_ms(ttl)), 1,
                       "TTL %lld: no retry fits", (long long)ttl);
     }
+    /* a healthy leader's renewal (the keepalive's period and its request's
+     * time) is answered before it would step down, for every TTL etcd grants */
+    for (int64_t g = CL_MEMBER_ETCD_MIN_TTL; g <= CL_MEMBER_TTL_MAX; g++)
+        cr_assert_lt(cl_member_keepalive_ms(g) + (uint64_t)cl_member_request_ms(g),
+                     cl_member_lead_ms(g), "granted %lld: a slow renewal steps the leader down",
+                     (long long)g);
     cr_assert_eq(cl_member_retry_ms(15), CL_MEMBER_RETRY_MS);
     cr_assert_eq(cl_member_retry_ms(2), 333);
     cr_assert_eq(cl_member_request_ms(5), 1250);
@@ -293,4 +299,53 @@ Test(agent_cluster, instance_from_config)
     snprintf(path, sizeof path, "%s/%s", dir, AG_INSTANCE_ID_FILE);
     unlink(path);
     rmdir(dir);
+}
+
+/* The configured TTL is the promise (a dead host's lease gone, another agent
+ * leading, within it): etcd is asked for less by what etcd itself adds
+ * after a lease's end (its lessor's 500 ms check, a consensus round). */
+Test(cluster_member, asked_ttl_leaves_etcd_its_part)
+{
+    bool no_room = true;
+    cr_assert_eq(cl_member_asked_ttl(15, &no_room), 14);
+    cr_assert_not(no_room);
+    cr_assert_eq(cl_member_asked_ttl(5, &no_room), 4);
+    cr_assert_eq(cl_member_asked_ttl(3, &no_room), 2);
+    cr_assert_not(no_room);
+    cr_assert_eq(cl_member_asked_ttl(CL_MEMBER_TTL_MAX, NULL), CL_MEMBER_TTL_MAX - 1);
+    /* 2 s leaves no room: etcd's minimum is asked, and the caller warns */
+    cr_assert_eq(cl_member_asked_ttl(2, &no_room), CL_MEMBER_ETCD_MIN_TTL);
+    cr_assert(no_room);
+    for (int64_t c = CL_MEMBER_TTL_MIN; c <= CL_MEMBER_TTL_MAX; c++) {
+        int64_t asked = cl_member_asked_ttl(c, &no_room);
+        cr_assert_geq(asked, CL_MEMBER_ETCD_MIN_TTL, "configured %lld", (long long)c);
+        cr_assert_leq(asked, c);
+        if (!no_room)
+            /* the worst case after a SIGKILL: a keepalive just before it,
+             * the whole lease, the lessor's 500 ms, a consensus round */
+            cr_assert_leq(asked * 1000 + 500 + 500, c * 1000, "configured %lld: asked %lld",
+                          (long long)c, (long long)asked);
+        else
+            cr_assert_eq(asked, CL_MEMBER_ETCD_MIN_TTL);
+    }
+}
+
+/* A leader that cannot renew steps down before etcd could end its lease:
+ * measured from the SENDING of the last renewal that succeeded (etcd
+ * renewed it later than that, never earlier), a margin short of the
+ * granted TTL for a timer that fires late. */
+Test(cluster_member, step_down_before_the_lease_can_end)
+{
+    cr_assert_eq(cl_member_lead_ms(2), 1800);
+    cr_assert_eq(cl_member_lead_ms(4), 3600);
+    cr_assert_eq(cl_member_lead_ms(5), 4500);
+    cr_assert_eq(cl_member_lead_ms(14), 13500);
+    cr_assert_eq(cl_member_lead_ms(3600), 3600 * 1000 - CL_MEMBER_LEAD_MARGIN_MS);
+    cr_assert_eq(cl_member_lead_ms(0), 0);
+    cr_assert_eq(cl_member_lead_ms(-1), 0);
+    for (int64_t g = CL_MEMBER_ETCD_MIN_TTL; g <= CL_MEMBER_TTL_MAX; g++) {
+        uint64_t lead = cl_member_lead_ms(g);
+        cr_assert_lt(lead, (uint64_t)g * 1000, "granted %lld", (long long)g);
+        cr_assert_geq((uint64_t)g * 1000 - lead, 200, "granted %lld: no margin", (long long)g);
+    }
 }
