@@ -725,7 +725,7 @@ static void copy_str(char *dst, const char *src)
     memcpy(dst, src, strlen(src) + 1);
 }
 
-static void copy_auth(aw_sigv4_auth *out, const aw_sigv4_auth *a)
+void aw_sigv4_auth_copy(aw_sigv4_auth *out, const aw_sigv4_auth *a)
 {
     copy_str(out->access_key_id, a->access_key_id);
     copy_str(out->date, a->date);
@@ -824,7 +824,7 @@ int aw_sigv4_parse_authorization(const char *value, size_t len, aw_sigv4_auth *o
         rc = -EINVAL;
         goto out;
     }
-    copy_auth(out, a);
+    aw_sigv4_auth_copy(out, a);
     rc = 0;
 out:
     es_wipe(a->signature, sizeof a->signature);
