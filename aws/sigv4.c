@@ -255,7 +255,7 @@ out:
 }
 
 typedef struct hdr {
-    char *name; /* lower-cased copy */
+    char *name; /* lower-cased copy, in the one block of them all */
     const char *value;
     size_t idx; /* order in the request, kept for repeated headers */
 } hdr;
@@ -351,30 +351,35 @@ int aw_sigv4_canonical_request(const aw_sigv4_input *in, const char *signed_head
     es_buf c, names;
     es_buf_init(&c, out->max < AW_SIGV4_CANONICAL_MAX ? out->max : AW_SIGV4_CANONICAL_MAX);
     es_buf_init(&names, AW_SIGV4_SIGNED_LIST_MAX);
-    hdr *h = es_calloc(in->n_headers ? in->n_headers : 1, sizeof *h);
-    size_t nh = 0;
-    if (!h) {
-        rc = -ENOMEM;
-        goto out;
-    }
+    /* the lowercased names side by side in one block (a copy per header
+     * was 8 allocations of a signed request) */
+    hdr *h = NULL;
+    char *lower = NULL;
+    size_t nh = 0, total = 0;
     for (size_t i = 0; i < in->n_headers; i++) {
         if (!in->headers[i].name || !in->headers[i].value) {
             rc = -EINVAL;
             goto out;
         }
-        char *ln = es_strdup(in->headers[i].name);
-        if (!ln) {
-            rc = -ENOMEM;
-            goto out;
-        }
-        for (char *p = ln; *p; p++)
-            if (*p >= 'A' && *p <= 'Z')
-                *p = (char)(*p - 'A' + 'a');
+        total += strlen(in->headers[i].name) + 1;
+    }
+    h = es_calloc(in->n_headers ? in->n_headers : 1, sizeof *h);
+    lower = es_malloc(total ? total : 1);
+    if (!h || !lower) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0, off = 0; i < in->n_headers; i++) {
+        char *ln = lower + off;
+        const char *src = in->headers[i].name;
+        size_t l = 0;
+        for (; src[l]; l++)
+            ln[l] = (src[l] >= 'A' && src[l] <= 'Z') ? (char)(src[l] - 'A' + 'a') : src[l];
+        ln[l] = '\0';
+        off += l + 1;
         bool take = signed_headers ? in_list(signed_headers, ln) : !excluded_when_signing(ln);
-        if (!take || !*ln) {
-            es_free(ln);
+        if (!take || !*ln)
             continue;
-        }
         h[nh].name = ln;
         h[nh].value = in->headers[i].value;
         h[nh].idx = i;
@@ -449,8 +454,7 @@ int aw_sigv4_canonical_request(const aw_sigv4_input *in, const char *signed_head
     }
     rc = 0;
 out:
-    for (size_t i = 0; i < nh; i++)
-        es_free(h[i].name);
+    es_free(lower);
     es_free(h);
     /* the canonical request holds the session token when one is signed */
     es_buf_free_secret(&c);
@@ -725,7 +729,7 @@ static void copy_str(char *dst, const char *src)
     memcpy(dst, src, strlen(src) + 1);
 }
 
-static void copy_auth(aw_sigv4_auth *out, const aw_sigv4_auth *a)
+void aw_sigv4_auth_copy(aw_sigv4_auth *out, const aw_sigv4_auth *a)
 {
     copy_str(out->access_key_id, a->access_key_id);
     copy_str(out->date, a->date);
@@ -824,7 +828,7 @@ int aw_sigv4_parse_authorization(const char *value, size_t len, aw_sigv4_auth *o
         rc = -EINVAL;
         goto out;
     }
-    copy_auth(out, a);
+    aw_sigv4_auth_copy(out, a);
     rc = 0;
 out:
     es_wipe(a->signature, sizeof a->signature);

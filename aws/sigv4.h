@@ -127,6 +127,9 @@ typedef struct aw_sigv4_auth {
  * AW_SIGV4_SIGNED_HEADERS_MAX signed headers), -EPROTONOSUPPORT (another
  * algorithm), -EINVAL (malformed). out is untouched on failure. */
 int aw_sigv4_parse_authorization(const char *value, size_t len, aw_sigv4_auth *out);
+/* Copies a parsed header field by field (the struct is 2.4 KB, mostly
+ * SignedHeaders' bound; only what each field holds is copied). */
+void aw_sigv4_auth_copy(aw_sigv4_auth *out, const aw_sigv4_auth *a);
 
 /* Server side: recomputes the signature of `in` for `auth` with the secret
  * of auth->access_key_id, using amz_date (the request's X-Amz-Date, whose day

@@ -26,7 +26,8 @@
 #      a private dockerd is started there (tests/harness/dockerd.sh) if none answers, and stopped
 #      at the end; BENCH_PERF=FILE: `perf record -g` of the daemon during its wrk run into FILE
 #      (the daemon's figures then carry perf's overhead); BENCH_PERF_CALLGRAPH (fp; dwarf for libraries
-#      built without frame pointers).
+#      built without frame pointers); BENCH_SYSCALLS=1: after the runs, the system calls per
+#      request of the daemon and of nginx, each under `strace -c -f` for a 3 s wrk run of its own.
 #
 # The replayed request (its Authorization header) is written to a 0600 Lua file in a 0700
 # temporary directory for wrk, and removed at exit; it is signed with the throwaway
@@ -281,6 +282,31 @@ awk '
              aw, nw, 1e6 / (nw > nc ? nw : nc), (nw > nc ? "wrk" : "nginx"), 1e6 / (ac > aw ? ac : aw), (aw > ac ? "wrk" : "the daemon")
   }' "$WORK/runs"
 [[ $BAD == 0 ]] || echo "WARNING: the daemon answered $BAD non-2xx responses (the signature may have expired)"
+
+# system calls per request, each side under `strace -c -f` for one short wrk run of its own (the
+# strace slows the server: these runs give counts, not rates)
+syscalls_per_request() { # NAME PIDS wrk-args...
+  local name=$1 pids=$2 spids=() p out n
+  shift 2
+  for p in $pids; do
+    strace -c -f -q -o "$WORK/strace.$p" -p "$p" &
+    spids+=($!)
+  done
+  sleep 0.5
+  out=$(wrk -t"$THREADS" -c"$CONNS" -d3s "$@")
+  kill -INT "${spids[@]}" 2>/dev/null || true
+  wait "${spids[@]}" 2>/dev/null || true
+  n=$(awk '/ requests in / { print $1 }' <<<"$out")
+  cat "$WORK"/strace.* | awk -v n="$n" -v who="$name" '
+    $1 ~ /^[0-9.]+$/ && NF >= 5 && $NF != "total" { calls[$NF] += $4 } # % seconds usecs/call calls [errors] syscall
+    END { printf "%s, %d requests:", who, n; for (c in calls) if (calls[c] / n >= 0.01) printf " %s %.2f", c, calls[c] / n; printf " (per request)\n" }'
+  rm -f "$WORK"/strace.*
+}
+if [[ -n ${BENCH_SYSCALLS:-} ]] && command -v strace >/dev/null; then
+  echo "== system calls per request (strace -c -f, wrk -t$THREADS -c$CONNS -d3s each)"
+  syscalls_per_request "daemon" "$AGENT_PID" -s "$WORK/a/get.lua" "$URL/"
+  syscalls_per_request "nginx" "$NGX_PIDS" "http://127.0.0.1:$NPORT/answer.json"
+fi
 
 echo "== PutParameter SecureString, durable commits (synchronous=FULL, WAL), through the project's AWS client"
 "$PUTBENCH" "$URL" "$STATE/aws-credentials" "$PUTS"

@@ -697,8 +697,91 @@ static void put_string(es_jw *w, const char *str, size_t n)
     put(w, "\"", 1);
 }
 
+/* Plain (nothing to escape: plain_byte) throughout? */
+static bool all_plain(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i + 8 <= n && word_plain(s + i))
+        i += 8;
+    while (i < n && plain_byte[s[i]])
+        i++;
+    return i == n;
+}
+
+/* Room for n more bytes in w's buffer without growing it (what put checks),
+ * or NULL: the caller takes the general path, which grows or fails. */
+static char *room(es_jw *w, size_t n)
+{
+    es_buf *b = w->out;
+    if (b->data && n <= b->max - b->len && b->len + n < b->cap)
+        return b->data + b->len;
+    return NULL;
+}
+
+/* The bytes end..: written into room() by the caller; ends the string and
+ * keeps the dirty mark (as put). */
+static void commit_to(es_jw *w, const char *end)
+{
+    es_buf *b = w->out;
+    b->len = (size_t)(end - b->data);
+    b->data[b->len] = '\0';
+    if (b->len + 1 > b->dirty)
+        b->dirty = b->len + 1; /* what es_buf_commit keeps (buf.h) */
+}
+
+/* Inside a container, the separator a string or number written now takes
+ * (',' before an object's next key or an array's next item, ':' before a
+ * key's value, none first) and the level's state after it, decided without
+ * before()'s calls: an answer's keys and values are most of the writer's
+ * calls (a GetParameters of 10 makes about 120). false when before() must
+ * decide: the top level, an error, or a non-string where a key is due. */
+static bool separator(const es_jw *w, bool is_string, char *sep, unsigned char *next)
+{
+    if (w->err || w->depth == 0)
+        return false;
+    unsigned char lv = w->level[w->depth - 1];
+    if (!(lv & LV_OBJECT)) {
+        *sep = (lv & LV_ITEMS) ? ',' : 0;
+        *next = lv | LV_ITEMS;
+    } else if (lv & LV_VALUE) {
+        *sep = ':';
+        *next = lv & (unsigned char)~LV_VALUE;
+    } else if (is_string) {
+        *sep = (lv & LV_ITEMS) ? ',' : 0;
+        *next = lv | LV_ITEMS | LV_VALUE;
+    } else {
+        return false; /* a key must be a string: before() says so */
+    }
+    return true;
+}
+
+/* The quoted string with its separator in one copy when it is plain and
+ * fits the buffer's room; false (nothing written) otherwise. */
+static bool put_plain_fast(es_jw *w, const char *s, size_t n)
+{
+    char sep;
+    unsigned char next;
+    if (!separator(w, true, &sep, &next) || n > SIZE_MAX - 3 ||
+        !all_plain((const unsigned char *)s, n))
+        return false;
+    char *d = room(w, n + 3);
+    if (!d)
+        return false;
+    if (sep)
+        *d++ = sep;
+    *d++ = '"';
+    memcpy(d, s, n);
+    d += n;
+    *d++ = '"';
+    commit_to(w, d);
+    w->level[w->depth - 1] = next;
+    return true;
+}
+
 void es_jw_strn(es_jw *w, const char *s, size_t n)
 {
+    if (put_plain_fast(w, s, n))
+        return; /* inside a container: no after() */
     bool key = key_due(w);
     if (!before(w, key))
         return;
@@ -724,6 +807,17 @@ void es_jw_key(es_jw *w, const char *k)
 /* A number's text, as given. */
 static void put_number(es_jw *w, const char *text, size_t n)
 {
+    char sep;
+    unsigned char next;
+    char *d;
+    if (separator(w, false, &sep, &next) && (d = room(w, n + 1))) {
+        if (sep)
+            *d++ = sep;
+        memcpy(d, text, n);
+        commit_to(w, d + n);
+        w->level[w->depth - 1] = next;
+        return;
+    }
     if (!before(w, false))
         return;
     put(w, text, n);

@@ -315,10 +315,25 @@ typedef struct key_slot {
     uint8_t key[32];
 } key_slot;
 
+/* The Authorization header the head's check (al_precheck) parsed last and
+ * its parse, for the verification of the same request, which otherwise
+ * parsed it a second time (3 K instructions, 1.5 % of a GetParameters of
+ * 10). It depends on the header's bytes alone (not on the database): it is
+ * used only when the verified request's header is byte for byte the one
+ * parsed, and used once - the verification empties it, whatever it finds.
+ * The signature it holds is wiped then, by the next precheck and at al_close. */
+typedef struct auth_memo {
+    bool set;
+    size_t len;
+    char header[AW_SIGV4_AUTH_MAX];
+    aw_sigv4_auth parsed;
+} auth_memo;
+
 struct al_auth_cache {
     al_db_stamp stamp;
     key_slot slot[KEY_CACHE_SLOTS];
     unsigned next; /* round-robin victim */
+    auth_memo memo;
 };
 
 void al_auth_cache_free(al_ctx *c)
@@ -328,6 +343,23 @@ void al_auth_cache_free(al_ctx *c)
     es_wipe(c->auth_cache, sizeof *c->auth_cache);
     es_free(c->auth_cache);
     c->auth_cache = NULL;
+}
+
+static void memo_clear(auth_memo *m)
+{
+    if (!m->set)
+        return;
+    es_wipe(m->parsed.signature, sizeof m->parsed.signature);
+    m->set = false;
+}
+
+/* The memo (allocating the cache it lives in); NULL without memory. Not
+ * through key_cache: a changed database leaves a parse as it was. */
+static auth_memo *memo_of(al_ctx *c)
+{
+    if (!c->auth_cache && !(c->auth_cache = es_calloc(1, sizeof *c->auth_cache)))
+        return NULL;
+    return &c->auth_cache->memo;
 }
 
 /* The cache, emptied when the database changed since it was filled; NULL
@@ -428,16 +460,30 @@ int al_precheck(al_ctx *c, const char *authorization, const char *amz_date, cons
     if (!authorization)
         return al_fail(e, 400, "MissingAuthenticationTokenException",
                        "Missing Authentication Token");
-    aw_sigv4_auth a;
+    /* parsed into the memo the verification looks in (or on the stack when
+     * the cache cannot be allocated); a failed parse leaves the memo empty */
+    aw_sigv4_auth own;
+    auth_memo *m = memo_of(c);
+    aw_sigv4_auth *pa = m ? &m->parsed : &own;
+    size_t len = strlen(authorization);
     time_t t;
-    if (aw_sigv4_parse_authorization(authorization, strlen(authorization), &a) < 0 || !amz_date ||
+    if (m)
+        memo_clear(m);
+    if (aw_sigv4_parse_authorization(authorization, len, pa) < 0 || !amz_date ||
         aw_sigv4_parse_amz_date(amz_date, &t) < 0) {
-        es_wipe(a.signature, sizeof a.signature);
+        es_wipe(pa->signature, sizeof pa->signature);
         return al_fail(e, 400, "IncompleteSignatureException",
                        "Authorization header requires 'Credential', 'Signature' and "
                        "'SignedHeaders' parameters and an 'X-Amz-Date' header.");
     }
-    es_wipe(a.signature, sizeof a.signature);
+    if (m) {
+        memcpy(m->header, authorization, len); /* len <= AW_SIGV4_AUTH_MAX: parsed */
+        m->len = len;
+        m->set = true;
+    } else {
+        es_wipe(own.signature, sizeof own.signature);
+    }
+
     if (t + AL_AUTH_SKEW_MAX < now || t - AL_AUTH_SKEW_MAX > now)
         return al_fail(e, 400, "InvalidSignatureException",
                        "Signature expired or not yet current: %s is more than 15 minutes from "
@@ -447,8 +493,10 @@ int al_precheck(al_ctx *c, const char *authorization, const char *amz_date, cons
      * derived key lands in the cache the full verification uses next */
     uint8_t key[32];
     char who[AL_PRINCIPAL_MAX];
-    int r = signing_key_of(c, &a, token, a.service, now, key, who, sizeof who, e);
+    int r = signing_key_of(c, pa, token, pa->service, now, key, who, sizeof who, e);
     es_wipe(key, sizeof key);
+    if (r < 0 && m)
+        memo_clear(m); /* refused: no verification follows */
     return r;
 }
 
@@ -521,8 +569,21 @@ static int verify_req(al_ctx *c, const al_request *rq, const char *service, time
         return al_fail(e, 400, "MissingAuthenticationTokenException",
                        "Missing Authentication Token");
     }
+    /* the head's check parsed this very header (auth_memo): taken, not
+     * parsed again; the memo is emptied here either way */
     aw_sigv4_auth a;
-    int r = aw_sigv4_parse_authorization(authz, strlen(authz), &a);
+    size_t alen = strlen(authz);
+    int r;
+    auth_memo *m = c->auth_cache ? &c->auth_cache->memo : NULL;
+    if (m && m->set && m->len == alen && memcmp(m->header, authz, alen) == 0) {
+        aw_sigv4_auth_copy(&a, &m->parsed);
+        r = 0;
+        c->cache_stats.auth_memo_hits++;
+    } else {
+        r = aw_sigv4_parse_authorization(authz, alen, &a);
+    }
+    if (m)
+        memo_clear(m);
     if (r == -EPROTONOSUPPORT)
         return al_fail(e, 400, "IncompleteSignatureException",
                        "Unsupported AWS 'algorithm': only AWS4-HMAC-SHA256 is accepted.");

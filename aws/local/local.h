@@ -144,6 +144,7 @@ int al_dispatch_json(al_ctx *c, const char *region, const char *service, const c
 typedef struct al_cache_stats {
     unsigned long key_derivations; /* SigV4 signing keys derived (cache misses) */
     unsigned long key_hits;        /* requests verified with a kept key */
+    unsigned long auth_memo_hits;  /* verifications that took the head check's parse (auth.c) */
     unsigned long policy_loads;    /* a principal's or resource's policies read and compiled */
     unsigned long policy_hits;     /* decisions that reused compiled policies */
     unsigned long decision_hits;   /* allows answered from a kept decision (authz.c) */

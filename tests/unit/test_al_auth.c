@@ -410,3 +410,68 @@ Test(al_auth, kept_session_keys_still_check_token_expiry_and_role)
     refused(&r, at, "UnrecognizedClientException");
     es_buf_free_secret(&r.authz);
 }
+
+static int precheck(req *r, time_t now)
+{
+    const char *authz = NULL, *date = NULL;
+    for (size_t i = 0; i < r->n; i++) {
+        if (strcasecmp(r->h[i].name, "Authorization") == 0)
+            authz = r->h[i].value;
+        else if (strcasecmp(r->h[i].name, "X-Amz-Date") == 0)
+            date = r->h[i].value;
+    }
+    memset(&T.err, 0, sizeof T.err);
+    return al_precheck(T.ctx, authz, date, NULL, now, &T.err);
+}
+
+/* The head's check parses the Authorization header once for the
+ * verification (auth.c, auth_memo): taken only for the very same header,
+ * once, and the verification still checks everything - a wrong signature
+ * or body behind a memo hit is refused, another request's header is parsed
+ * again, and a refused head leaves nothing to take. */
+Test(al_auth, the_head_checks_parse_is_taken_once_for_the_same_header)
+{
+    admin();
+    req r, other;
+    sign(&r, akid, secret, "us-east-2", "ssm", NOW, BODY, true);
+    sign(&other, akid, secret, "us-east-2", "ssm", NOW + 1, BODY, true);
+    al_cache_stats s0 = stats();
+    cr_assert_eq(precheck(&r, NOW), 0, "%s: %s", T.err.code, T.err.message);
+    cr_assert_eq(verify(&r, "ssm", NOW, NULL), 0, "%s: %s", T.err.code, T.err.message);
+    cr_assert_eq(stats().auth_memo_hits, s0.auth_memo_hits + 1, "the parse was taken");
+    /* once: the next verification parses */
+    cr_assert_eq(verify(&r, "ssm", NOW, NULL), 0);
+    cr_assert_eq(stats().auth_memo_hits, s0.auth_memo_hits + 1, "taken twice");
+    /* another request's header after the check: parsed, its own verdict */
+    cr_assert_eq(precheck(&r, NOW), 0);
+    cr_assert_eq(verify(&other, "ssm", NOW, NULL), 0, "%s: %s", T.err.code, T.err.message);
+    cr_assert_eq(stats().auth_memo_hits, s0.auth_memo_hits + 1, "another header was taken");
+    /* the same header with another body: refused on a memo hit */
+    cr_assert_eq(precheck(&r, NOW), 0);
+    r.body = "{\"Name\":\"/y\"}";
+    expect(&r, "ssm", NOW, "InvalidSignatureException");
+    cr_assert_eq(stats().auth_memo_hits, s0.auth_memo_hits + 2);
+    r.body = BODY;
+    /* a wrong signature passes the head's check (which cannot see it) and
+     * is refused by the verification that takes its parse; the header put
+     * back is not served from the wrong one's parse */
+    char *sig = strstr(r.authz.data, "Signature=") + 10, was = sig[7];
+    sig[7] = was == 'a' ? 'b' : 'a';
+    cr_assert_eq(precheck(&r, NOW), 0);
+    expect(&r, "ssm", NOW, "InvalidSignatureException");
+    cr_assert_eq(stats().auth_memo_hits, s0.auth_memo_hits + 3);
+    cr_assert_eq(precheck(&r, NOW), 0);
+    sig[7] = was;
+    cr_assert_eq(verify(&r, "ssm", NOW, NULL), 0, "%s: %s", T.err.code, T.err.message);
+    cr_assert_eq(stats().auth_memo_hits, s0.auth_memo_hits + 3, "a changed header was taken");
+    /* a head refused (unknown key) leaves nothing for the next verification */
+    req stranger;
+    sign(&stranger, "AKIAXXXXXXXXXXXXXXXX", secret, "us-east-2", "ssm", NOW, BODY, true);
+    cr_assert_lt(precheck(&stranger, NOW), 0);
+    cr_assert_str_eq(T.err.code, "UnrecognizedClientException");
+    expect(&stranger, "ssm", NOW, "UnrecognizedClientException");
+    cr_assert_eq(stats().auth_memo_hits, s0.auth_memo_hits + 3, "a refused head was taken");
+    es_buf_free_secret(&stranger.authz);
+    es_buf_free_secret(&other.authz);
+    es_buf_free_secret(&r.authz);
+}

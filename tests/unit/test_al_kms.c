@@ -552,6 +552,52 @@ Test(al_kms, memo_path_checks_every_tag)
         es_free(blob[i]);
 }
 
+/* One pair of context (SSM's) is joined to the blob's header on the stack
+ * and authenticated in one AAD update; a longer one takes the general path
+ * (two updates). Both open what al_kms_seal sealed, with or without the
+ * kept key, and both refuse another context of the same length. */
+Test(al_kms, one_pair_context_joined_or_not_binds_the_value)
+{
+    char key[AL_KEY_ID_LEN + 1];
+    cr_assert_eq(al_kms_resolve(T.ctx, "alias/aws/ssm", key), 0);
+    static char longv[700];
+    memset(longv, 'a', sizeof longv - 1);
+    const char *ctxv[] = {"arn:aws:ssm:us-east-2:123456789012:parameter/p", longv};
+    for (int memo = 0; memo < 2; memo++) {
+        for (size_t i = 0; i < 2; i++) {
+            al_kv kv = {"PARAMETER_ARN", ctxv[i]};
+            uint8_t *blob = NULL, *pt = NULL;
+            size_t bl = 0, n = 0;
+            cr_assert_eq(
+                al_kms_seal(T.ctx, key, &kv, 1, (const uint8_t *)"the value", 9, &blob, &bl), 0);
+            if (memo)
+                al_kms_memo_begin(T.ctx);
+            for (int round = 0; round < 2; round++) { /* the second with the key kept */
+                cr_assert_eq(al_kms_unseal(T.ctx, blob, bl, &kv, 1, &pt, &n, NULL), 0,
+                             "context %zu, memo %d", i, memo);
+                cr_assert_eq(n, 9);
+                cr_assert_eq(memcmp(pt, "the value", 9), 0);
+                es_free(pt);
+                pt = NULL;
+                char *other = es_strdup(ctxv[i]);
+                other[strlen(other) - 1] ^= 0x01;
+                al_kv wrong = {"PARAMETER_ARN", other};
+                cr_assert_eq(al_kms_unseal(T.ctx, blob, bl, &wrong, 1, &pt, &n, NULL), -EBADMSG,
+                             "another context opened it (context %zu, memo %d)", i, memo);
+                cr_assert_null(pt);
+                al_kv wrongk = {"PARAMETER_ARM", ctxv[i]};
+                cr_assert_eq(al_kms_unseal(T.ctx, blob, bl, &wrongk, 1, &pt, &n, NULL), -EBADMSG);
+                es_free(other);
+            }
+            if (memo) {
+                al_kms_memo_end(T.ctx);
+                al_kms_keep_free(T.ctx);
+            }
+            es_free(blob);
+        }
+    }
+}
+
 /* ---- regions, migration 4, tags, ReEncrypt, random, deletion, aliases,
  * rotation ---- */
 

@@ -342,6 +342,35 @@ Test(json, writer_writes_what_yajl_wrote)
                     es_jw_arr_end(&w);
                     yajl_failed |= yajl_gen_array_open(g) != yajl_gen_status_ok;
                     yajl_failed |= yajl_gen_array_close(g) != yajl_gen_status_ok;
+                    /* plain strings and numbers as items, and an object in
+                     * the array: the writer's separator fast path */
+                    es_jw_str(&w, "plain");
+                    es_jw_int(&w, i);
+                    es_jw_obj(&w);
+                    es_jw_kstr(&w, "a", "b");
+                    es_jw_kint(&w, "n", -i);
+                    es_jw_kbool(&w, "t", true);
+                    es_jw_key(&w, "z");
+                    es_jw_null(&w);
+                    es_jw_obj_end(&w);
+                    yajl_failed |=
+                        yajl_gen_string(g, (const unsigned char *)"plain", 5) != yajl_gen_status_ok;
+                    yajl_failed |= yajl_gen_integer(g, i) != yajl_gen_status_ok;
+                    yajl_failed |= yajl_gen_map_open(g) != yajl_gen_status_ok;
+                    yajl_failed |=
+                        yajl_gen_string(g, (const unsigned char *)"a", 1) != yajl_gen_status_ok;
+                    yajl_failed |=
+                        yajl_gen_string(g, (const unsigned char *)"b", 1) != yajl_gen_status_ok;
+                    yajl_failed |=
+                        yajl_gen_string(g, (const unsigned char *)"n", 1) != yajl_gen_status_ok;
+                    yajl_failed |= yajl_gen_integer(g, -i) != yajl_gen_status_ok;
+                    yajl_failed |=
+                        yajl_gen_string(g, (const unsigned char *)"t", 1) != yajl_gen_status_ok;
+                    yajl_failed |= yajl_gen_bool(g, 1) != yajl_gen_status_ok;
+                    yajl_failed |=
+                        yajl_gen_string(g, (const unsigned char *)"z", 1) != yajl_gen_status_ok;
+                    yajl_failed |= yajl_gen_null(g) != yajl_gen_status_ok;
+                    yajl_failed |= yajl_gen_map_close(g) != yajl_gen_status_ok;
                 }
                 es_jw_arr_end(&w);
                 yajl_failed |= yajl_gen_array_close(g) != yajl_gen_status_ok;
@@ -407,6 +436,65 @@ Test(json, writer_word_at_a_time_sees_every_byte_everywhere)
             }
         }
     }
+}
+
+/* The writer's fast path (a plain string or number with its separator in
+ * one copy when the buffer has room) and its general path give the same
+ * text and the same limit: a document written into buffers of every
+ * maximum from 0 to its length + 1 is either whole or -EMSGSIZE, never cut
+ * or changed; and a number where a key is due is refused on either path. */
+Test(json, writer_fast_path_keeps_text_and_limits)
+{
+    static const char want[] =
+        "{\"Parameters\":[{\"Name\":\"/a/b\",\"Type\":\"SecureString\",\"Value\":\"v\\tx\","
+        "\"Version\":12,\"LastModifiedDate\":1700000000.500,\"ARN\":\"arn:aws:ssm:r:1:parameter/a/"
+        "b\"},"
+        "\"x\",7,true,null],\"InvalidParameters\":[]}";
+    size_t len = strlen(want);
+    for (size_t max = 0; max <= len + 1; max++) {
+        es_buf out;
+        es_buf_init(&out, max);
+        es_jw w;
+        es_jw_init(&w, &out);
+        es_jw_obj(&w);
+        es_jw_key(&w, "Parameters");
+        es_jw_arr(&w);
+        es_jw_obj(&w);
+        es_jw_kstr(&w, "Name", "/a/b");
+        es_jw_kstr(&w, "Type", "SecureString");
+        es_jw_kstr(&w, "Value", "v\tx");
+        es_jw_kint(&w, "Version", 12);
+        es_jw_key(&w, "LastModifiedDate");
+        es_jw_double(&w, 1700000000.5);
+        es_jw_kstr(&w, "ARN", "arn:aws:ssm:r:1:parameter/a/b");
+        es_jw_obj_end(&w);
+        es_jw_str(&w, "x");
+        es_jw_int(&w, 7);
+        es_jw_bool(&w, true);
+        es_jw_null(&w);
+        es_jw_arr_end(&w);
+        es_jw_key(&w, "InvalidParameters");
+        es_jw_arr(&w);
+        es_jw_arr_end(&w);
+        es_jw_obj_end(&w);
+        int r = es_jw_finish(&w);
+        if (max < len) {
+            cr_assert_eq(r, -EMSGSIZE, "max %zu: %d", max, r);
+        } else {
+            cr_assert_eq(r, 0, "max %zu", max);
+            cr_assert_str_eq(es_buf_cstr(&out), want, "max %zu", max);
+        }
+        es_buf_free(&out);
+    }
+    es_buf out;
+    es_buf_init(&out, 4096);
+    es_jw w;
+    es_jw_init(&w, &out);
+    es_jw_obj(&w);
+    es_jw_kint(&w, "a", 1);
+    es_jw_int(&w, 2); /* where the next key is due */
+    cr_assert_eq(es_jw_finish(&w), -EINVAL);
+    es_buf_free(&out);
 }
 
 /* Misuse is an error, not invalid JSON. */
