@@ -11,8 +11,12 @@
 # counters after them (callgrind_control -z). Prints the instructions per request and the
 # callgrind_annotate top entries (exclusive and inclusive).
 #
+# REQUEST=describe-tasks counts instead the ECS DescribeTasks of one RUNNING task (a task
+# definition with the 10 parameters as secrets, run once on the private dockerd): what each of
+# a polling client's calls costs the daemon (bench/client_view.py's describe_tasks every 2 ms).
+#
 # Usage: bench/store_callgrind.sh [BUILD_DIR]   (default build-rel)
-# Env: REQUESTS (2000), WARM (50), OUT (a directory to keep callgrind.out and the annotations;
+# Env: REQUEST (get-parameters | describe-tasks), REQUESTS (2000), WARM (50), OUT (a directory to keep callgrind.out and the annotations;
 #      default a temporary one, removed), ES_BENCH_DOCKER_ROOT (/tmp/es-bench-docker: the daemon
 #      is ready only once Docker answers; a private dockerd is started there if none answers).
 set -euo pipefail
@@ -20,6 +24,8 @@ SRC=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-$SRC/build-rel}
 AGENT=$BUILD/agent/ecs-secrets-agent
 REQUESTS=${REQUESTS:-2000}
+REQUEST=${REQUEST:-get-parameters}
+case $REQUEST in get-parameters | describe-tasks) ;; *) echo "REQUEST: get-parameters or describe-tasks" >&2; exit 2 ;; esac
 WARM=${WARM:-50}
 [[ -x $AGENT ]] || { echo "missing $AGENT" >&2; exit 1; }
 for t in valgrind callgrind_control callgrind_annotate; do
@@ -39,6 +45,10 @@ KEEP=${OUT:-}
 PID=
 cleanup() {
   [[ -n $PID ]] && kill -TERM "$PID" 2>/dev/null && wait "$PID" 2>/dev/null || true
+  if [[ $REQUEST == describe-tasks ]]; then
+    docker -H "unix://$DOCKER_ROOT/docker.sock" ps -aq --filter label=com.amazonaws.ecs.task-definition-family=bench-describe |
+      xargs -r docker -H "unix://$DOCKER_ROOT/docker.sock" rm -f >/dev/null 2>&1 || true
+  fi
   if [[ -n $KEEP ]]; then
     mkdir -p "$KEEP" && cp "$WORK"/callgrind.out* "$WORK"/*.txt "$KEEP"/ 2>/dev/null || true
   fi
@@ -70,30 +80,59 @@ for i in $(seq -w 1 10); do
     --name "/bench/db/secret$i" --type SecureString \
     --value "value-$i-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')" --output text >/dev/null
 done
+TARGET=("${NAMES[@]}")
+if [[ $REQUEST == describe-tasks ]]; then
+  # one task RUNNING, its definition's 10 secrets from those parameters (the role may read them)
+  ACCT=123456789012
+  ROLE=arn:aws:iam::$ACCT:role/bench-exec
+  /usr/bin/aws --profile ecs-secrets-agent --endpoint-url "$URL" iam create-role --role-name bench-exec \
+    --assume-role-policy-document '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}' >/dev/null
+  /usr/bin/aws --profile ecs-secrets-agent --endpoint-url "$URL" iam put-role-policy --role-name bench-exec \
+    --policy-name read --policy-document '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ssm:GetParameters","kms:Decrypt"],"Resource":"*"}]}' >/dev/null
+  SECRETS=$(printf '%s\n' "${NAMES[@]}" | awk -v a=$ACCT '{ printf "%s{\"name\":\"SECRET_%d\",\"valueFrom\":\"arn:aws:ssm:us-east-1:%s:parameter%s\"}", (NR > 1 ? "," : ""), NR - 1, a, $0 }')
+  /usr/bin/aws --profile ecs-secrets-agent --endpoint-url "$URL" --region us-east-1 ecs register-task-definition \
+    --family bench-describe --execution-role-arn "$ROLE" --network-mode none \
+    --container-definitions "[{\"name\":\"app\",\"image\":\"local/busybox:latest\",\"command\":[\"sleep\",\"3600\"],\"memory\":32,\"essential\":true,\"secrets\":[$SECRETS]}]" >/dev/null
+  TASK=$(/usr/bin/aws --profile ecs-secrets-agent --endpoint-url "$URL" --region us-east-1 ecs run-task \
+    --cluster default --task-definition bench-describe --query 'tasks[0].taskArn' --output text)
+  for ((i = 0; i < 600; i++)); do
+    st=$(/usr/bin/aws --profile ecs-secrets-agent --endpoint-url "$URL" --region us-east-1 ecs describe-tasks \
+      --cluster default --tasks "$TASK" --query 'tasks[0].lastStatus' --output text)
+    [[ $st == RUNNING || $st == STOPPED ]] && break
+    sleep 0.5
+  done
+  [[ $st == RUNNING ]] || { echo "the task is $st, not RUNNING" >&2; tail -20 "$WORK/agent.log" >&2; exit 1; }
+  TARGET=("$TASK")
+fi
 # the client: one request signed with botocore, sent COUNT times over one keep-alive connection,
-# each answer read whole and checked (200, 10 values) before the next is sent
+# each answer read whole and checked (200, 10 values or the task RUNNING) before the next is sent
 cat >"$WORK/client.py" <<'PYEOF'
 import http.client, sys
-from signed_get_parameters import signed_get_parameters
-url, credfile, count, names = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
-host, body, headers = signed_get_parameters(url, credfile, names)
+from signed_get_parameters import signed_get_parameters, signed_describe_tasks
+mode, url, credfile, count, args = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5:]
+if mode == "describe-tasks":
+    host, body, headers = signed_describe_tasks(url, credfile, "default", args)
+    good = lambda d: d.count(b'"lastStatus":"RUNNING"') >= 1
+else:
+    host, body, headers = signed_get_parameters(url, credfile, args)
+    good = lambda d: d.count(b'"Value":"value-') == 10
 c = http.client.HTTPConnection(host)
 bad = 0
 for _ in range(count):
     c.request("POST", "/", body=body, headers=headers)
     r = c.getresponse()
     data = r.read()
-    if r.status != 200 or data.count(b'"Value":"value-') != 10:
+    if r.status != 200 or not good(data):
         bad += 1
 print("answers %d bad %d" % (count, bad))
 PYEOF
 # WARM requests, zero the counters, REQUESTS requests, dump
-PYTHONPATH="$SRC/bench" /usr/bin/python3 "$WORK/client.py" "$URL" "$WORK/state/aws-credentials" "$WARM" "${NAMES[@]}" | sed 's/^/warm-up: /'
+PYTHONPATH="$SRC/bench" /usr/bin/python3 "$WORK/client.py" "$REQUEST" "$URL" "$WORK/state/aws-credentials" "$WARM" "${TARGET[@]}" | sed 's/^/warm-up: /'
 callgrind_control -z "$PID" >/dev/null
-PYTHONPATH="$SRC/bench" /usr/bin/python3 "$WORK/client.py" "$URL" "$WORK/state/aws-credentials" "$REQUESTS" "${NAMES[@]}" >"$WORK/client.txt"
+PYTHONPATH="$SRC/bench" /usr/bin/python3 "$WORK/client.py" "$REQUEST" "$URL" "$WORK/state/aws-credentials" "$REQUESTS" "${TARGET[@]}" >"$WORK/client.txt"
 sed 's/^/measured: /' "$WORK/client.txt"
 read -r _ ANSWERS _ BAD <"$WORK/client.txt"
-[[ $BAD == 0 ]] || echo "WARNING: $BAD answers were not 200 with 10 values" >&2
+[[ $BAD == 0 ]] || echo "WARNING: $BAD answers were not 200 with the expected content" >&2
 callgrind_control -d "$PID" >/dev/null
 sleep 1
 F=$(ls -t "$WORK"/callgrind.out* | head -1)

@@ -630,17 +630,36 @@ const char *ag_secret_target_name(ag_secret_target t)
     return "?";
 }
 
-/* Copies s into out (at most 128 characters, ECS's attribute limit) with
- * characters outside `extra` (besides letters and digits) replaced by '_'. */
+/* Copies s into out (out at most 128 characters, ECS's attribute limit)
+ * with characters outside `extra` (besides letters and digits) replaced by
+ * '_'. Mapped on the stack and appended once: a DescribeTasks of a task with
+ * 10 secrets passed about 1,200 characters one es_buf call each, the most
+ * of what a polling client's call cost the daemon (issue 22). */
 static void attr_text(es_buf *out, const char *s, const char *extra)
 {
-    for (size_t i = 0; s && s[i] && out->len < 128; i++) {
-        char c = s[i];
+    char mapped[128];
+    size_t room = out->len < sizeof mapped ? sizeof mapped - out->len : 0, n = 0;
+    for (; s && s[n] && n < room; n++) {
+        char c = s[n];
         bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                   strchr(extra, c);
-        (void)es_buf_append_char(out, ok ? c : '_');
+        mapped[n] = ok ? c : '_';
     }
+    (void)es_buf_append(out, mapped, n);
 }
+
+/* Appends the n parts (NULL: nothing), as es_buf_printf("%s%s...") would
+ * without parsing a format: ARNs and attribute names of every task a
+ * DescribeTasks answers. */
+static void cat(es_buf *b, const char *const *parts, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (parts[i])
+            (void)es_buf_append_str(b, parts[i]);
+}
+#define CAT(b, ...)                                                                                \
+    cat((b), (const char *const[]){__VA_ARGS__},                                                   \
+        sizeof((const char *const[]){__VA_ARGS__}) / sizeof(const char *))
 
 static void kts(es_jw *w, const char *k, int64_t v)
 {
@@ -680,11 +699,12 @@ void ag_task_write_json(const ag_task *t, es_jw *w)
     es_buf_init(&b, TASK_JSON_SCRATCH_MAX);
     es_jw_obj(w);
     es_jw_kstr(w, "taskArn", t->arn);
-    (void)es_buf_printf(&b, "arn:aws:ecs:%s:%s:cluster/%s", t->region, t->account, t->cluster);
+    CAT(&b, "arn:aws:ecs:", t->region, ":", t->account, ":cluster/", t->cluster);
     es_jw_kstr(w, "clusterArn", es_buf_cstr(&b));
     es_buf_reset(&b);
-    (void)es_buf_printf(&b, "arn:aws:ecs:%s:%s:task-definition/%s:%" PRId64, t->region, t->account,
-                        t->family, t->revision);
+    char rev[24];
+    snprintf(rev, sizeof rev, "%" PRId64, t->revision);
+    CAT(&b, "arn:aws:ecs:", t->region, ":", t->account, ":task-definition/", t->family, ":", rev);
     es_jw_kstr(w, "taskDefinitionArn", es_buf_cstr(&b));
     es_jw_kstr(w, "lastStatus", ag_task_status_name(t->last_status));
     es_jw_kstr(w, "desiredStatus", ag_task_status_name(t->desired_status));
@@ -708,8 +728,8 @@ void ag_task_write_json(const ag_task *t, es_jw *w)
         const ag_task_container *c = &t->containers[i];
         es_jw_obj(w);
         es_buf_reset(&b);
-        (void)es_buf_printf(&b, "arn:aws:ecs:%s:%s:container/%s/%s/%s", t->region, t->account,
-                            t->cluster, t->id, c->name);
+        CAT(&b, "arn:aws:ecs:", t->region, ":", t->account, ":container/", t->cluster, "/", t->id,
+            "/", c->name);
         es_jw_kstr(w, "containerArn", es_buf_cstr(&b));
         es_jw_kstr(w, "taskArn", t->arn);
         es_jw_kstr(w, "name", c->name);
@@ -734,15 +754,15 @@ void ag_task_write_json(const ag_task *t, es_jw *w)
         const ag_secret_meta *m = &t->secrets[i];
         es_jw_obj(w);
         es_buf_reset(&b);
-        (void)es_buf_printf(&b, "ecs-secrets-agent/%s/%s/",
-                            m->target == AG_SECRET_ENV   ? "secret"
-                            : m->target == AG_SECRET_LOG ? "logsecret"
-                                                         : "registryauth",
-                            m->container_name ? m->container_name : "");
+        CAT(&b, "ecs-secrets-agent/",
+            m->target == AG_SECRET_ENV   ? "secret/"
+            : m->target == AG_SECRET_LOG ? "logsecret/"
+                                         : "registryauth/",
+            m->container_name, "/");
         attr_text(&b, m->name, "-_/\\.");
         es_jw_kstr(w, "name", es_buf_cstr(&b));
         es_buf_reset(&b);
-        (void)es_buf_printf(&b, "version ");
+        (void)es_buf_append_str(&b, "version ");
         attr_text(&b, m->version ? m->version : "unknown", "-_.@/\\:");
         (void)es_buf_append_char(&b, ' ');
         attr_text(&b, m->fingerprint ? m->fingerprint : "none", "-_.@/\\:");
@@ -763,8 +783,7 @@ void ag_task_write_json(const ag_task *t, es_jw *w)
         n_stale++;
         es_jw_obj(w);
         es_buf_reset(&b);
-        (void)es_buf_printf(&b, "ecs-secrets-agent/stale/%s/",
-                            m->container_name ? m->container_name : "");
+        CAT(&b, "ecs-secrets-agent/stale/", m->container_name, "/");
         attr_text(&b, m->name, "-_/\\.");
         es_jw_kstr(w, "name", es_buf_cstr(&b));
         es_buf_reset(&b);

@@ -286,6 +286,56 @@ Test(task, describe_shape)
     ag_task_free(t);
 }
 
+/* The attribute texts: characters outside each rule's set mapped to '_', the
+ * name and the value each cut at 128 characters (ECS's limit), the stale
+ * attributes and the container's ARN; written from parts, not a format. */
+Test(task, describe_attribute_texts)
+{
+    ag_task *t = mk();
+    ag_task_add_container(t, "app", "busybox");
+    char longname[300];
+    memset(longname, 'n', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    ag_task_add_secret_meta(t, "app", AG_SECRET_LOG, "splunk-token", "a b",
+                            "arn:aws:ssm:us-east-1:123456789012:parameter/a", "v 1+x", 1002,
+                            "fp:1@2/3\\4.5-6_7 8");
+    ag_task_add_secret_meta(t, "app", AG_SECRET_ENV, longname, "/x",
+                            "arn:aws:ssm:us-east-1:123456789012:parameter/x", "2", 1002, NULL);
+    t->secrets[1].drift = AG_DRIFT_STALE;
+    snprintf(t->secrets[1].latest_version, sizeof t->secrets[1].latest_version, "3#4");
+    es_buf b;
+    es_buf_init(&b, 1 << 16);
+    es_jw w;
+    es_jw_init(&w, &b);
+    ag_task_write_json(t, &w);
+    cr_assert_eq(es_jw_finish(&w), 0);
+    es_json *j = NULL;
+    cr_assert_eq(es_json_parse(b.data, b.len, NULL, &j, NULL, 0), 0);
+    const es_json *c = es_json_at(es_json_get(j, "containers"), 0);
+    char want[256];
+    snprintf(want, sizeof want, "arn:aws:ecs:us-east-1:123456789012:container/default/%s/app",
+             t->id);
+    cr_assert_str_eq(es_json_get_str(c, "containerArn"), want);
+    const es_json *at = es_json_get(j, "attributes");
+    const es_json *a0 = es_json_at(at, 0), *a1 = es_json_at(at, 1), *a2 = es_json_at(at, 2);
+    const es_json *a3 = es_json_at(at, 3);
+    cr_assert_str_eq(es_json_get_str(a0, "name"), "ecs-secrets-agent/logsecret/app/splunk-token");
+    cr_assert_str_eq(es_json_get_str(a0, "value"), "version v_1_x fp:1@2/3\\4.5-6_7_8");
+    const char *n1 = es_json_get_str(a1, "name");
+    cr_assert_eq(strlen(n1), 128, "cut at 128: %zu", strlen(n1));
+    cr_assert_eq(strncmp(n1, "ecs-secrets-agent/secret/app/nnnn", 33), 0, "%s", n1);
+    cr_assert_str_eq(es_json_get_str(a1, "value"), "version 2 none");
+    const char *n2 = es_json_get_str(a2, "name");
+    cr_assert_eq(strlen(n2), 128);
+    cr_assert_eq(strncmp(n2, "ecs-secrets-agent/stale/app/nnnn", 32), 0, "%s", n2);
+    cr_assert_str_eq(es_json_get_str(a2, "value"), "the store has version 3_4");
+    cr_assert_str_eq(es_json_get_str(a3, "name"), "ecs-secrets-agent/staleSecrets");
+    cr_assert_str_eq(es_json_get_str(a3, "value"), "1");
+    es_json_free(j);
+    es_buf_free(&b);
+    ag_task_free(t);
+}
+
 /* Persistence through the transition: a store failure leaves the task as it was. */
 static int refusing_commit(void *arg, const ag_task *t)
 {
