@@ -33,6 +33,7 @@ const aw_listener_limits aw_listener_default_limits = {
 #define READ_CHUNK 65536
 #define HEAD_MAX 4096 /* our own response heads */
 #define MAX_REQ_HEADERS 128
+#define JSON_ANSWER_ROOM 8192 /* bytes asked for before a JSON route answers */
 
 typedef struct conn conn;
 
@@ -763,6 +764,11 @@ static void serve_json(conn *c, const aw_listener_request *rq, const char *targe
     aw_listener_error e = {0};
     es_buf out;
     es_buf_init(&out, AW_LISTENER_RESPONSE_MAX);
+    /* room for a usual answer at once (GetParameters of 10: 2.3 KB, a
+     * DescribeTasks of a task with 10 secrets: 5 KB): grown from 64 bytes
+     * it was copied and wiped at every doubling, each request (issue 22);
+     * without the room the answer grows as before */
+    (void)es_buf_expect(&out, JSON_ANSWER_ROOM);
     c->route = rt;
     int r = rt->fn(rt->arg, &call, &out, &e);
     c->route = NULL;
