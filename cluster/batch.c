@@ -57,9 +57,15 @@ size_t cl_bt_failure_bytes(void)
     return OP_JSON + key + b64(RESULT_MAX) + OP_JSON + key + OP_JSON + key + 24;
 }
 
+/* A placement of o operations and b bytes fits no transaction even alone. */
+static bool exceeds_one_txn(size_t o, size_t b)
+{
+    return o > CL_BT_OPS_MAX || b > CL_BT_BYTES_MAX;
+}
+
 bool cl_bt_request_too_large(const cl_tk_request *rq)
 {
-    return cl_bt_request_ops(rq) > CL_BT_OPS_MAX || cl_bt_request_bytes(rq) > CL_BT_BYTES_MAX;
+    return exceeds_one_txn(cl_bt_request_ops(rq), cl_bt_request_bytes(rq));
 }
 
 int cl_bt_place(cl_pl_candidate *cands, size_t n_cands, cl_bt_group_fn group_tasks, void *arg,
@@ -77,7 +83,7 @@ int cl_bt_place(cl_pl_candidate *cands, size_t n_cands, cl_bt_group_fn group_tas
         if (!rq || rq->count < 1 || rq->count > CL_TK_COUNT_MAX)
             return -EINVAL;
         size_t o = cl_bt_request_ops(rq), b = cl_bt_request_bytes(rq);
-        bool too_large = cl_bt_request_too_large(rq);
+        bool too_large = exceeds_one_txn(o, b); /* cl_bt_request_too_large's, on o and b */
         if (too_large) {
             /* never writable: its failure goes in instead, so that it
              * leaves the queue rather than stop it */
