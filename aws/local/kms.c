@@ -997,8 +997,8 @@ out:
 }
 
 /* AES-GCM-opens the blob's body with the kept key (its expanded schedule)
- * when there is one, else with material. */
-/* The AAD is the blob's header followed by the canonical context: given as
+ * when there is one, else with material.
+ * The AAD is the blob's header followed by the canonical context: given as
  * (aad1, aad2) - aad1 the header itself, or already both when the caller
  * joined them (aad2len 0: one AAD update instead of two, a provider call
  * fewer per value; GCM authenticates the concatenation either way). */
