@@ -20,6 +20,7 @@
 #include "agent/api/services.h"
 #include "agent/api/tags.h"
 #include "agent/api/tasks.h"
+#include "agent/api/task_waits.h"
 #include "agent/cluster.h"
 #include "agent/endpoints/endpoints.h"
 #include "agent/tasks/td_awslogs.h"
@@ -78,6 +79,7 @@ struct ag_agent {
     ag_endpoints *endpoints; /* ECS_SECRETS_TASK_ENDPOINT; NULL when off */
     ag_api *api;
     ag_api_tasks *api_tasks;
+    ag_task_waits *task_waits; /* DescribeTasks held while a task moves */
     ag_svc_sched *sched;
     ag_drift *drift;
     ag_api_services *api_services;
@@ -121,6 +123,8 @@ static void all_closed(ag_agent *a)
     a->api = NULL;
     ag_api_tasks_free(a->api_tasks);
     a->api_tasks = NULL;
+    ag_task_waits_free(a->task_waits);
+    a->task_waits = NULL;
     ag_api_services_free(a->api_services);
     a->api_services = NULL;
     ag_api_tags_free(a->api_tags);
@@ -267,6 +271,12 @@ static void on_stop(ag_daemon *d, void *arg)
             a->field = NULL;                                                                       \
         }                                                                                          \
     } while (0)
+    /* the held DescribeTasks answered while their connections are open (the
+     * listeners' close closes every connection); nothing is held after this */
+    if (a->task_waits) {
+        a->closing_parts++;
+        ag_task_waits_close(a->task_waits, part_closed, a);
+    }
     /* the listener first: no API call reaches a part that is closing */
     CLOSE_PART(server, aw_listener_close);
     CLOSE_PART(inner, aw_listener_close);
@@ -1107,8 +1117,47 @@ static void sync_metrics(void *ud, ag_metrics *m)
                                     (const char *const[]){"outcome", by[i].outcome, NULL},
                                     (double)by[i].n);
     }
+    if (a->task_waits) {
+        ag_task_waits_stats ws;
+        ag_task_waits_get_stats(a->task_waits, &ws);
+        const char *h = "DescribeTasks questions held while a task they name moves, by how they "
+                        "ended (agent/api/task_waits.h)";
+        const struct {
+            const char *ended;
+            uint64_t n;
+        } by[] = {{"task_moved", ws.by_change},
+                  {"wait_over", ws.by_timeout},
+                  {"not_held_too_many", ws.refused}};
+        for (size_t i = 0; i < sizeof by / sizeof by[0]; i++)
+            ag_metrics_sync_counter(m, "ecs_agent_describe_tasks_held_total", h,
+                                    (const char *const[]){"ended", by[i].ended, NULL},
+                                    (double)by[i].n);
+        set_gauge(m, "ecs_agent_describe_tasks_held", "DescribeTasks questions held now",
+                  (double)ws.waiting);
+    }
 }
 #undef PX
+
+/* DescribeTasks held while a task it names moves (agent/api/task_waits.h). */
+static int start_task_waits(ag_agent *a)
+{
+    long ms = AG_TASK_WAITS_MS_DEFAULT;
+    const char *v = cf_get(a->cfg, CF_DESCRIBE_WAIT_MS);
+    if (v)
+        ms = strtol(v, NULL, 10); /* validated by the configuration: 0..1000 */
+    ag_task_waits_config wc = {
+        .loop = &a->d->loop,
+        .engine = a->engine,
+        .api = a->api,
+        .wait_ms = (uint64_t)ms,
+        .write = ag_api_tasks_write_described,
+        .write_arg = a->api_tasks,
+    };
+    int r = ag_task_waits_create(&wc, &a->task_waits);
+    if (r == 0)
+        ag_api_tasks_set_waits(a->api_tasks, a->task_waits);
+    return r;
+}
 
 /* The ECS API, mounted on the public listener. */
 static int start_api(ag_agent *a)
@@ -1128,6 +1177,7 @@ static int start_api(ag_agent *a)
     int r;
     if ((r = ag_api_create(&ac, &a->api)) < 0 ||
         (r = ag_api_tasks_attach(a->api, a->engine, &a->api_tasks)) < 0 ||
+        (r = start_task_waits(a)) < 0 ||
         (r = ag_api_services_attach(a->api, a->sched, a->drift, &a->api_services)) < 0 ||
         (r = ag_api_tags_attach(a->api, a->engine, a->sched, &a->api_tags)) < 0 ||
         (r = ag_api_instances_attach(a->api, a->member, &a->api_instances)) < 0 ||

@@ -380,6 +380,21 @@ static int v_count(const char *v, char *err, size_t n)
     return -EINVAL;
 }
 
+/* ECS_SECRETS_DESCRIBE_WAIT_MS: 0 (never held) to 20000 (agent/api/task_waits.h's
+ * AG_TASK_WAITS_MS_MAX), digits only */
+static int v_describe_wait(const char *v, char *err, size_t n)
+{
+    size_t len = strlen(v);
+    bool ok = len > 0 && len <= 5 && (v[0] != '0' || len == 1);
+    for (size_t i = 0; ok && i < len; i++)
+        ok = v[i] >= '0' && v[i] <= '9';
+    if (ok && strtol(v, NULL, 10) <= 20000)
+        return 0;
+    snprintf(err, n, "must be a whole number of milliseconds from 0 (off) to 20000, not '%.64s'",
+             v);
+    return -EINVAL;
+}
+
 /* A whole number 1..CF_ROTATION_TIME_SCALE_MAX, digits only. */
 static int v_time_scale(const char *v, char *err, size_t n)
 {
@@ -540,6 +555,12 @@ const cf_key cf_keys[CF_KEY_COUNT] = {
                                     "how long a container start may take Docker before the task "
                                     "fails (the ECS agent's setting and default)",
                                     v_docker_call_timeout},
+    [CF_DESCRIBE_WAIT_MS] = {"ECS_SECRETS_DESCRIBE_WAIT_MS", "describe-wait-ms", "MS", "50", false,
+                             "how long a DescribeTasks naming a task on its way to RUNNING or "
+                             "STOPPED may wait for that task to move before it is answered "
+                             "(answered at the move: a polling client learns of it at once and "
+                             "asks less often); 0: answered at once",
+                             v_describe_wait},
     [CF_ETCD_ENDPOINTS] = {"ECS_SECRETS_ETCD_ENDPOINTS", "etcd-endpoints", "URLS", NULL, false,
                            "join the cluster ECS_CLUSTER kept in etcd: its v3 endpoints, "
                            "comma-separated (http://10.0.0.1:2379,...), tried in turn; unset: "

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "agent/api/tags.h"
+#include "agent/api/task_waits.h"
 #include "agent/store/store.h"
 #include "common/alloc.h"
 #include "common/log.h"
@@ -34,6 +35,7 @@ struct ag_api_tasks {
     ag_api_tasks_cluster cluster; /* run NULL: alone */
     idem_entry *idem;             /* AG_API_IDEM_MAX slots, a ring */
     size_t idem_next;
+    ag_task_waits *waits; /* borrowed; NULL: DescribeTasks never waits */
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -535,47 +537,32 @@ static int op_stop_task(void *arg, ag_api_req *rq)
 
 /* ------------------------------------------------------------ reading */
 
-static int op_describe_tasks(void *arg, ag_api_req *rq)
+/* The tasks refs name, as DescribeTasks finds them: this host's engine's,
+ * and in a cluster the cluster's record (carn[i] its ARN, else NULL). */
+static void find_described(ag_api_tasks *t, const char *const *refs, size_t n, ag_task **found,
+                           const char **carn)
 {
-    ag_api_tasks *t = arg;
-    const es_json *list = NULL, *include = NULL;
-    int r;
-    if ((r = ag_api_check_cluster(rq)) ||
-        (r = ag_api_str_list(rq, "tasks", true, 1, AG_API_DESCRIBE_MAX, AG_API_TASK_REF_MAX,
-                             &list)) ||
-        (r = ag_api_str_list(rq, "include", false, 0, 1, 16, &include)))
-        return r;
-    for (size_t i = 0; include && i < include->u.array.n; i++)
-        if (strcmp(include->u.array.items[i]->u.string.s, "TAGS") != 0)
-            return ag_api_fail(rq, INVALID, "include[%zu]: must be TAGS", i);
-    size_t n = list->u.array.n;
-    ag_task *found[AG_API_DESCRIBE_MAX];
-    bool in_cluster[AG_API_DESCRIBE_MAX];
     for (size_t i = 0; i < n; i++) {
-        const char *ref = list->u.array.items[i]->u.string.s;
-        found[i] = ag_engine_find_task(t->engine, ref);
-        const char *carn = t->cluster.run ? t->cluster.task_arn(t->cluster.arg, ref) : NULL;
-        in_cluster[i] = carn != NULL;
-        /* every task asked for, found or not (a refusal must not tell which exist) */
-        char buf[TASK_ARN_MAX];
-        if ((r = ag_api_authorize_in_cluster(rq, "ecs:DescribeTasks",
-                                             carn ? carn
-                                                  : task_arn(rq, found[i], ref, buf, sizeof buf))))
-            return r;
+        found[i] = ag_engine_find_task(t->engine, refs[i]);
+        carn[i] = t->cluster.run ? t->cluster.task_arn(t->cluster.arg, refs[i]) : NULL;
     }
-    es_jw *w = rq->w;
+}
+
+/* DescribeTasks' members, tasks and failures, for what find_described found. */
+static void write_described(ag_api_tasks *t, const char *const *refs, size_t n,
+                            ag_task *const *found, const char *const *carn, es_jw *w)
+{
     es_jw_key(w, "tasks");
     es_jw_arr(w);
     for (size_t i = 0; i < n; i++) {
         /* in a cluster, the cluster's record (with its containerInstanceArn)
          * for every task it knows, this host's own included */
-        if (in_cluster[i]) {
+        if (carn[i]) {
             bool dup = false;
             for (size_t j = 0; j < i && !dup; j++)
-                dup = in_cluster[j] && strcmp(list->u.array.items[j]->u.string.s,
-                                              list->u.array.items[i]->u.string.s) == 0;
+                dup = carn[j] && strcmp(refs[j], refs[i]) == 0;
             if (!dup)
-                t->cluster.write_task(t->cluster.arg, list->u.array.items[i]->u.string.s, w);
+                t->cluster.write_task(t->cluster.arg, refs[i], w);
             continue;
         }
         if (!found[i])
@@ -590,9 +577,58 @@ static int op_describe_tasks(void *arg, ag_api_req *rq)
     es_jw_key(w, "failures");
     es_jw_arr(w);
     for (size_t i = 0; i < n; i++)
-        if (!found[i] && !in_cluster[i])
-            write_failure(w, list->u.array.items[i]->u.string.s, "MISSING", NULL);
+        if (!found[i] && !carn[i])
+            write_failure(w, refs[i], "MISSING", NULL);
     es_jw_arr_end(w);
+}
+
+int ag_api_tasks_write_described(void *arg, const char *const *refs, size_t n, es_jw *w)
+{
+    ag_api_tasks *t = arg;
+    if (n > AG_API_DESCRIBE_MAX)
+        return -EINVAL;
+    ag_task *found[AG_API_DESCRIBE_MAX];
+    const char *carn[AG_API_DESCRIBE_MAX];
+    find_described(t, refs, n, found, carn);
+    write_described(t, refs, n, found, carn, w);
+    return 0;
+}
+
+static int op_describe_tasks(void *arg, ag_api_req *rq)
+{
+    ag_api_tasks *t = arg;
+    const es_json *list = NULL, *include = NULL;
+    int r;
+    if ((r = ag_api_check_cluster(rq)) ||
+        (r = ag_api_str_list(rq, "tasks", true, 1, AG_API_DESCRIBE_MAX, AG_API_TASK_REF_MAX,
+                             &list)) ||
+        (r = ag_api_str_list(rq, "include", false, 0, 1, 16, &include)))
+        return r;
+    for (size_t i = 0; include && i < include->u.array.n; i++)
+        if (strcmp(include->u.array.items[i]->u.string.s, "TAGS") != 0)
+            return ag_api_fail(rq, INVALID, "include[%zu]: must be TAGS", i);
+    size_t n = list->u.array.n;
+    const char *refs[AG_API_DESCRIBE_MAX];
+    ag_task *found[AG_API_DESCRIBE_MAX];
+    const char *carn[AG_API_DESCRIBE_MAX];
+    bool local = true; /* every task found here, none the cluster's */
+    for (size_t i = 0; i < n; i++)
+        refs[i] = list->u.array.items[i]->u.string.s;
+    find_described(t, refs, n, found, carn);
+    for (size_t i = 0; i < n; i++) {
+        local = local && found[i] && !carn[i];
+        /* every task asked for, found or not (a refusal must not tell which exist) */
+        char buf[TASK_ARN_MAX];
+        if ((r = ag_api_authorize_in_cluster(
+                 rq, "ecs:DescribeTasks",
+                 carn[i] ? carn[i] : task_arn(rq, found[i], refs[i], buf, sizeof buf))))
+            return r;
+    }
+    /* a task on its way to RUNNING or STOPPED: the answer waits for its
+     * move, briefly (agent/api/task_waits.h) */
+    if (local && (r = ag_task_waits_hold(t->waits, rq->call, refs, found, n)) != 0)
+        return r;
+    write_described(t, refs, n, found, carn, rq->w);
     return 0;
 }
 
@@ -795,6 +831,11 @@ int ag_api_tasks_attach(ag_api *api, ag_engine *engine, ag_api_tasks **out)
 void ag_api_tasks_set_cluster(ag_api_tasks *t, const ag_api_tasks_cluster *c)
 {
     t->cluster = *c;
+}
+
+void ag_api_tasks_set_waits(ag_api_tasks *t, ag_task_waits *w)
+{
+    t->waits = w;
 }
 
 void ag_api_tasks_free(ag_api_tasks *t)

@@ -87,6 +87,14 @@ typedef struct ag_api_tasks_cluster {
 } ag_api_tasks_cluster;
 void ag_api_tasks_set_cluster(ag_api_tasks *t, const ag_api_tasks_cluster *c);
 
+/* DescribeTasks held while a task it names moves (agent/api/task_waits.h);
+ * w is borrowed and outlives t's use of it (NULL: never held). */
+typedef struct ag_task_waits ag_task_waits;
+void ag_api_tasks_set_waits(ag_api_tasks *t, ag_task_waits *w);
+/* DescribeTasks' answer members for refs, looked up now: the held
+ * answers' writer (an ag_task_waits_write_fn; arg is the ag_api_tasks). */
+int ag_api_tasks_write_described(void *arg, const char *const *refs, size_t n, es_jw *w);
+
 /* One task's CPU units (memory false) or MiB (true) reserved on its
  * instance: the task-level value when it is a number, else the sum of its
  * containers'. What RunTask's and the services' placements count. */

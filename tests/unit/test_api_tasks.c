@@ -11,6 +11,7 @@
 
 #include "agent/api/api.h"
 #include "aws_fake.h" /* expect_no_leaks */
+#include "agent/api/task_waits.h"
 #include "agent/api/tasks.h"
 #include "common/alloc.h"
 
@@ -355,4 +356,107 @@ Test(api_tasks, platform_versions)
     cr_assert_eq(ag_api_platform_has_secrets("1.3.x"), -EINVAL);
     cr_assert_eq(ag_api_platform_has_secrets("1.3."), -EINVAL);
     cr_assert_eq(ag_api_platform_has_secrets("1234567.1"), -EINVAL);
+}
+
+static void on_waits_closed(void *arg)
+{
+    (*(int *)arg)++;
+}
+
+/* Issue 22: which DescribeTasks wait for a move (agent/api/task_waits.h). The held path itself
+ * (a deferred reply, answered at the move, at the end of the wait, at the stop) needs the
+ * listener and Docker: tests/integration/test_describe_wait.sh. */
+Test(api_tasks, describe_waits_hold_only_moving_tasks)
+{
+    ag_task t = {.desired_status = AG_TASK_RUNNING};
+    for (int s = AG_TASK_PROVISIONING; s <= AG_TASK_STOPPED; s++) {
+        t.last_status = (ag_task_status)s;
+        t.desired_status = AG_TASK_RUNNING;
+        cr_assert_eq(ag_task_waits_in_transition(&t), s < AG_TASK_RUNNING, "%s towards RUNNING",
+                     ag_task_status_name(t.last_status));
+        t.desired_status = AG_TASK_STOPPED;
+        cr_assert_eq(ag_task_waits_in_transition(&t), s != AG_TASK_STOPPED, "%s towards STOPPED",
+                     ag_task_status_name(t.last_status));
+    }
+
+    ag_task_waits_config wc = {.loop = &loop,
+                               .engine = engine,
+                               .api = api,
+                               .wait_ms = 50,
+                               .write = ag_api_tasks_write_described,
+                               .write_arg = tasks_api};
+    ag_task_waits *w = NULL;
+    wc.wait_ms = AG_TASK_WAITS_MS_MAX + 1;
+    cr_assert_eq(ag_task_waits_create(&wc, &w), -EINVAL);
+    wc.wait_ms = 50;
+    cr_assert_eq(ag_task_waits_create(&wc, &w), 0);
+    ag_api_tasks_set_waits(tasks_api, w);
+
+    reg("web", false);
+    es_json *j = ok("RunTask", "{\"taskDefinition\":\"web\",\"count\":1}");
+    char arns[1][160];
+    cr_assert_eq(arns_of(j, "tasks", arns, 1), 1);
+    es_json_free(j);
+    ag_task *moving = ag_engine_find_task(engine, arns[0]);
+    cr_assert_not_null(moving);
+    cr_assert_eq(moving->last_status, AG_TASK_PROVISIONING);
+
+    ag_task *many[AG_TASK_WAITS_TASKS_MAX + 1];
+    for (size_t i = 0; i < AG_TASK_WAITS_TASKS_MAX + 1; i++)
+        many[i] = moving;
+    cr_assert(ag_task_waits_should_hold(w, many, 1));
+    cr_assert(ag_task_waits_should_hold(w, many, AG_TASK_WAITS_TASKS_MAX));
+    cr_assert_not(ag_task_waits_should_hold(w, many, AG_TASK_WAITS_TASKS_MAX + 1), "too many");
+    cr_assert_not(ag_task_waits_should_hold(w, many, 0));
+    ag_task settled = {.last_status = AG_TASK_RUNNING, .desired_status = AG_TASK_RUNNING};
+    ag_task *mixed[2] = {&settled, moving};
+    cr_assert_not(ag_task_waits_should_hold(w, mixed, 1), "a RUNNING task alone");
+    cr_assert(ag_task_waits_should_hold(w, mixed, 2), "one moving task of two");
+    /* without the listener's call (direct calls: tests, fuzzing) nothing is held */
+    cr_assert_eq(ag_task_waits_hold(w, NULL, (const char *const[]){arns[0]}, many, 1), 0);
+    char body[512];
+    snprintf(body, sizeof body, "{\"tasks\":[\"%s\"]}", arns[0]);
+    j = ok("DescribeTasks", body);
+    cr_assert_str_eq(es_json_get_str(es_json_at(es_json_get(j, "tasks"), 0), "lastStatus"),
+                     "PROVISIONING");
+    es_json_free(j);
+    ag_task_waits_stats st;
+    ag_task_waits_get_stats(w, &st);
+    cr_assert_eq(st.held + st.waiting + st.refused, 0);
+
+    /* the held answers' writer: the same members as an immediate answer */
+    es_buf out;
+    es_buf_init(&out, 1 << 20);
+    es_jw jw;
+    es_jw_init(&jw, &out);
+    es_jw_obj(&jw);
+    cr_assert_eq(
+        ag_api_tasks_write_described(tasks_api, (const char *const[]){arns[0], "nope"}, 2, &jw), 0);
+    es_jw_obj_end(&jw);
+    cr_assert_eq(es_jw_finish(&jw), 0);
+    cr_assert_eq(es_json_parse(out.data, out.len, &es_json_default_limits, &j, NULL, 0), 0);
+    cr_assert_eq(es_json_len(es_json_get(j, "tasks")), 1);
+    cr_assert_str_eq(es_json_get_str(es_json_at(es_json_get(j, "failures"), 0), "arn"), "nope");
+    es_json_free(j);
+    es_buf_free(&out);
+
+    /* closed: nothing more is held, done once the timer has closed */
+    int closed = 0;
+    ag_task_waits_close(w, on_waits_closed, &closed);
+    cr_assert_not(ag_task_waits_should_hold(w, many, 1));
+    ag_api_tasks_set_waits(tasks_api, NULL);
+    while (!closed)
+        uv_run(&loop, UV_RUN_ONCE);
+    cr_assert_eq(closed, 1);
+    ag_task_waits_free(w);
+
+    /* a wait of 0: never held */
+    wc.wait_ms = 0;
+    cr_assert_eq(ag_task_waits_create(&wc, &w), 0);
+    cr_assert_not(ag_task_waits_should_hold(w, many, 1));
+    closed = 0;
+    ag_task_waits_close(w, on_waits_closed, &closed);
+    while (!closed)
+        uv_run(&loop, UV_RUN_ONCE);
+    ag_task_waits_free(w);
 }

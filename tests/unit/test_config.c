@@ -571,3 +571,29 @@ Test(config, ecr_registry_keys)
         es_buf_free(&err);
     }
 }
+
+/* Issue 22: how long a DescribeTasks of a moving task may wait for the move (ms, 0-20000). */
+Test(config, describe_wait_ms)
+{
+    const char *bad[] = {"-1", "20001", "1.5", "05", "", "fifty", "50ms", "99999999999"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[128];
+        snprintf(text, sizeof text, "ECS_SECRETS_DESCRIBE_WAIT_MS='%s'\n", bad[i]);
+        expect_error(text, "bad.conf:1: ECS_SECRETS_DESCRIBE_WAIT_MS: must be a whole number of "
+                           "milliseconds from 0 (off) to 20000");
+    }
+    cf_config c;
+    es_buf err;
+    cr_assert_eq(load(&c, "/dev/null", NULL, &err, 0, NULL), 0);
+    cr_assert_str_eq(cf_get(&c, CF_DESCRIBE_WAIT_MS), "50", "the default");
+    cf_free(&c);
+    es_buf_free(&err);
+    const char *good[] = {"0", "1", "20000"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        const char *flag[] = {"--describe-wait-ms", good[i]};
+        cr_assert_eq(load(&c, "/dev/null", NULL, &err, 2, flag), 0, "%s", es_buf_cstr(&err));
+        cr_assert_str_eq(cf_get(&c, CF_DESCRIBE_WAIT_MS), good[i]);
+        cf_free(&c);
+        es_buf_free(&err);
+    }
+}
