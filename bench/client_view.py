@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """RunTask to RUNNING as a client sees it, beside the same container made directly (issue 22).
 
-  bench/client_view.py [--build build-rel] [--build-b OTHER] [--pairs 15] [--trace 6]
+  bench/client_view.py [--build build-rel] [--build-b OTHER [--env-b NAME=VALUE]] [--pairs 15] [--trace 6]
                        [--control] [--poll-ms 2] [--work-in DIR]
                        [--wrap 'strace -f -T -o FILE'] [--keep]
 
@@ -31,6 +31,8 @@ What it does, on a private dockerd (tests/harness/dockerd.sh, $ES_TEST_DOCKER_RO
   4. prints medians, p90s, the ratio of the medians and of the p90s, the per-pair ratio's
      median, the CPU this client and the daemon used over the rounds, the boto3 calls' own
      latencies, and the load average before and after.
+--env-b NAME=VALUE (repeatable) sets a variable in daemon B's environment only: with --build-b
+naming the same build, one setting against another in one run (ECS_SECRETS_DESCRIBE_WAIT_MS=0).
 --build-b OTHER runs a second daemon (another build, its own state and port, set up the same
 way) as one more side of every round, so that two builds are compared in one run under the same
 load: each round then launches daemon, daemon B and direct, the order rotating. Both daemons
@@ -228,9 +230,10 @@ class Recorder:
 
 
 class Daemon:
-    def __init__(self, binary, work, docker_sock, wrap, name="state"):
+    def __init__(self, binary, work, docker_sock, wrap, name="state", env=None):
         self.bin = binary
         self.wrap = wrap
+        self.env = dict(os.environ, **(env or {}))
         self.state = os.path.join(work, name)
         os.makedirs(self.state, 0o700, exist_ok=True)
         self.log = os.path.join(work, "agent.log" if name == "state" else f"agent-{name}.log")
@@ -251,7 +254,7 @@ class Daemon:
                 [*self.wrap, self.bin, "--mode", "embedded", "--state-dir", self.state, "--listen",
                  f"127.0.0.1:{self.port}", "--docker-host", f"unix://{docker_sock}",
                  "--cluster", CLUSTER, "--region", "us-east-1", "--log-level", level],
-                stdout=out, stderr=subprocess.STDOUT)
+                stdout=out, stderr=subprocess.STDOUT, env=self.env)
         deadline = time.monotonic() + 60
         while True:
             with open(self.log, encoding="utf-8", errors="replace") as f:
@@ -471,6 +474,9 @@ def main():
                          "describe_tasks polling running beside it (the poller's own CPU)")
     ap.add_argument("--build-b", default=None,
                     help="a second build whose daemon is one more side of every round")
+    ap.add_argument("--env-b", action="append", default=[], metavar="NAME=VALUE",
+                    help="an environment variable for daemon B only (repeatable): e.g. the same "
+                         "build with ECS_SECRETS_DESCRIBE_WAIT_MS=0")
     ap.add_argument("--poll-ms", type=float, default=2.0,
                     help="the client's describe_tasks interval in ms (default 2, the issue's)")
     ap.add_argument("--work-in", default=None,
@@ -502,7 +508,8 @@ def main():
     work = tempfile.mkdtemp(prefix="es-client-view-", dir=a.work_in)
     os.chmod(work, 0o700)
     d = Daemon(binary, work, sock, a.wrap.split())
-    db = Daemon(binaries[1], work, sock, a.wrap.split(), "state-b") if a.build_b else None
+    env_b = dict(kv.split("=", 1) for kv in a.env_b)
+    db = Daemon(binaries[1], work, sock, a.wrap.split(), "state-b", env_b) if a.build_b else None
     print(f"client_view: load average {loadavg()} at the start; {os.cpu_count()} CPUs; "
           f"describe_tasks every {a.poll_ms:g} ms", flush=True)
     daemons = [d] + ([db] if db else [])
