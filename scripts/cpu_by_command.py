@@ -60,7 +60,10 @@ def subtree(recs, root, reaper=None):
     by_pid = collections.defaultdict(list)
     for i, r in enumerate(recs):
         by_pid[r["pid"]].append(i)
-    mine = {i for i in by_pid.get(root, [])}
+    # the root: of the records with its pid, the longest-lived (a pid reused by a short
+    # process of someone else's is not the command that ran the whole time)
+    roots = by_pid.get(root, [])
+    mine = {max(roots, key=lambda i: recs[i]["end"] - recs[i]["start"])} if roots else set()
     if reaper is not None and reaper != root:
         reaper_recs = by_pid.get(reaper, [])
     else:
