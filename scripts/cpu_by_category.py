@@ -9,7 +9,7 @@ A sampler looks at every process of the groups each 50 ms and moves a process wh
 says another category into that one's group; a child starts in its parent's group, so at
 most its first 50 ms count for the parent's category. Shells and everything not named below
 stay in the top group ("other": bash, jq, sleep, awk, ...). The aws CLI counts its calls
-(each forked child of tests/integration/aws_forkserver.py or a /usr/bin/aws) and curl its
+(each fork client, aws_forkclient or aws_forkclient.py, or a /usr/bin/aws) and curl its
 runs (it_api's signed polls). Containers' own processes are in dockerd's cgroups, outside.
 
 Needs root and a writable /sys/fs/cgroup/cpuacct (cgroup v1); prints a table to stderr and
@@ -38,9 +38,11 @@ def classify(pid):
     except OSError:
         return None, False
     args = b" ".join(argv[:5]).decode(errors="replace")
-    if comm == "aws" or "aws_forkserver.py" in args or "aws_forkclient.py" in args:
-        # a call: /usr/bin/aws, or the fork client (the fork server's children run the call)
-        return "awscli", comm == "aws" or "aws_forkclient.py" in args
+    if comm in ("aws", "aws_forkclient") or "aws_forkserver.py" in args or \
+            "aws_forkclient.py" in args:
+        # a call: /usr/bin/aws, or the fork client, C or Python (the fork server's children
+        # run the call)
+        return "awscli", comm in ("aws", "aws_forkclient") or "aws_forkclient.py" in args
     if comm.startswith("ecs-secrets-age"):
         return "agent", False
     if comm in ("dockerd", "containerd", "runc", "docker-init", "docker-proxy") or \

@@ -16,7 +16,8 @@ threads, and a child forked from a process with those threads hangs in awscrt's 
 So the parent only imports and reads data files; each child starts awscrt itself.
 
     aws_forkserver.py SOCKET     serve until the parent (the test's shell) dies
-The client is aws_forkclient.py; tests/integration/lib.sh starts the server (it_aws_env) and
+The client is aws_forkclient (aws_forkclient.c; aws_forkclient.py outside a build);
+tests/integration/lib.sh starts the server (it_aws_env) and
 goes through it (it_aws) when ES_TEST_AWS_FORKSERVER is not 0.
 """
 import contextlib
