@@ -676,3 +676,89 @@ Test(sigv4, hmac_chain_matches_openssl)
         cr_assert_eq(memcmp(got, want, 32), 0, "secret of %zu, message of %zu", n, dl);
     }
 }
+
+/* A key's kept HMAC states (aw_sigv4_mac) give OpenSSL's HMAC() for
+ * messages of every length around the block boundaries, again and again on
+ * the same object (its working copy is reset each time); another key's
+ * states give another MAC. */
+Test(sigv4, kept_mac_states_match_openssl_hmac)
+{
+    uint8_t ka[32], kb[32];
+    for (size_t i = 0; i < 32; i++) {
+        ka[i] = (uint8_t)(i * 13 + 1);
+        kb[i] = ka[i];
+    }
+    kb[31] ^= 1; /* one bit apart */
+    aw_sigv4_mac *ma = aw_sigv4_mac_new(ka), *mb = aw_sigv4_mac_new(kb);
+    cr_assert_not_null(ma);
+    cr_assert_not_null(mb);
+    char msg[300];
+    for (size_t i = 0; i < sizeof msg; i++)
+        msg[i] = (char)('a' + i % 26);
+    for (int round = 0; round < 2; round++) {
+        for (size_t n = 0; n <= sizeof msg; n += (n < 140 ? 1 : 37)) {
+            uint8_t want[32];
+            unsigned int ol = 0;
+            cr_assert_not_null(HMAC(EVP_sha256(), ka, 32, (const uint8_t *)msg, n, want, &ol));
+            char want_hex[65], got[65], other[65], plain[65];
+            for (size_t i = 0; i < 32; i++)
+                snprintf(want_hex + 2 * i, 3, "%02x", want[i]);
+            cr_assert_eq(aw_sigv4_mac_hex(ma, msg, n, got), 0);
+            cr_assert_str_eq(got, want_hex, "message of %zu", n);
+            cr_assert_eq(aw_sigv4_signature_hex(ka, msg, n, plain), 0);
+            cr_assert_str_eq(plain, want_hex);
+            cr_assert_eq(aw_sigv4_mac_hex(mb, msg, n, other), 0);
+            cr_assert_str_neq(other, want_hex, "another key's states, message of %zu", n);
+        }
+    }
+    aw_sigv4_mac_free(ma);
+    aw_sigv4_mac_free(mb);
+    aw_sigv4_mac_free(NULL);
+}
+
+/* Verification with kept states: the signer's request verifies with its
+ * key's states as with the key; another key's states, a changed signature
+ * or a changed body are refused, and the states still verify the right
+ * request after a refusal. */
+Test(sigv4, verify_with_kept_mac_states)
+{
+    aw_signer *s = aw_signer_create();
+    const char *body = "{\"Names\":[\"/a\",\"/b\"],\"WithDecryption\":true}";
+    char ph[65];
+    aw_sigv4_sha256_hex(body, strlen(body), ph);
+    aw_header h[] = {{"Host", "127.0.0.1:8080"},
+                     {"Content-Type", "application/x-amz-json-1.1"},
+                     {"X-Amz-Target", "AmazonSSM.GetParameters"}};
+    aw_sigv4_input in = {"POST", "/", NULL, h, 3, ph, false};
+    aw_sigv4_creds c = {"AKIDEXAMPLE", "secret1", NULL};
+    aw_sigv4_result r;
+    cr_assert_eq(aw_signer_sign(s, &c, "us-east-1", "ssm", 1700000000, &in, &r), 0);
+    aw_sigv4_auth a;
+    cr_assert_eq(
+        aw_sigv4_parse_authorization(es_buf_cstr(&r.authorization), r.authorization.len, &a), 0);
+    aw_header h2[] = {h[0], h[1], h[2], {"X-Amz-Date", r.amz_date}};
+    aw_sigv4_input in2 = {"POST", "/", NULL, h2, 4, ph, false};
+    uint8_t key[32], other[32];
+    cr_assert_eq(aw_sigv4_signing_key("secret1", a.date, a.region, a.service, key), 0);
+    cr_assert_eq(aw_sigv4_signing_key("secret2", a.date, a.region, a.service, other), 0);
+    aw_sigv4_mac *m = aw_sigv4_mac_new(key), *mo = aw_sigv4_mac_new(other);
+    cr_assert_not_null(m);
+    cr_assert_not_null(mo);
+    cr_assert_eq(aw_sigv4_verify_with_key(&in2, &a, r.amz_date, key), 0);
+    cr_assert_eq(aw_sigv4_verify_with_mac(&in2, &a, r.amz_date, m), 0);
+    cr_assert_eq(aw_sigv4_verify_with_mac(&in2, &a, r.amz_date, mo), -EACCES);
+    cr_assert_eq(aw_sigv4_verify_with_mac(&in2, &a, r.amz_date, NULL), -EINVAL);
+    aw_sigv4_auth bad = a;
+    bad.signature[10] = bad.signature[10] == '0' ? '1' : '0';
+    cr_assert_eq(aw_sigv4_verify_with_mac(&in2, &bad, r.amz_date, m), -EACCES);
+    char ph2[65];
+    aw_sigv4_sha256_hex("{}", 2, ph2);
+    aw_sigv4_input in3 = in2;
+    in3.payload_hash = ph2;
+    cr_assert_eq(aw_sigv4_verify_with_mac(&in3, &a, r.amz_date, m), -EACCES);
+    cr_assert_eq(aw_sigv4_verify_with_mac(&in2, &a, r.amz_date, m), 0, "after refusals");
+    aw_sigv4_mac_free(m);
+    aw_sigv4_mac_free(mo);
+    es_buf_free_secret(&r.authorization);
+    aw_signer_free(s);
+}
