@@ -413,6 +413,43 @@ Test(sigv4, canonical_request_errors)
     es_buf_free(&out);
 }
 
+/* The header section written in one reservation: values trimmed and their
+ * whitespace runs folded, repeated headers joined in request order, names
+ * lower-cased and sorted; the exact length fits a buffer of that max and
+ * one byte less fails, leaving the buffer empty (it was reset and wiped). */
+Test(sigv4, canonical_headers_sized_exactly)
+{
+    aw_header h[] = {{"X-B", "  two \t\t words  "},
+                     {"Host", "h"},
+                     {"x-b", "second"},
+                     {"X-Empty", "   "},
+                     {"X-A", "a  b   c"}};
+    aw_sigv4_input in = {"POST", "/", NULL, h, 5, aw_sigv4_empty_sha256, false};
+    const char *want = "POST\n/\n\nhost:h\nx-a:a b c\nx-b:two words,second\nx-empty:\n\n"
+                       "host;x-a;x-b;x-empty\n"
+                       "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    es_buf out, names;
+    es_buf_init(&out, strlen(want));
+    es_buf_init(&names, 4096);
+    cr_assert_eq(aw_sigv4_canonical_request(&in, NULL, &out, &names), 0);
+    cr_expect_str_eq(es_buf_cstr(&out), want);
+    cr_expect_str_eq(es_buf_cstr(&names), "host;x-a;x-b;x-empty");
+    /* verifying with the list gives the same text */
+    cr_assert_eq(aw_sigv4_canonical_request(&in, "host;x-a;x-b;x-empty", &out, NULL), 0);
+    cr_expect_str_eq(es_buf_cstr(&out), want);
+    es_buf small;
+    es_buf_init(&small, strlen(want) - 1);
+    cr_assert_eq(es_buf_append_str(&small, "stale"), 0);
+    cr_expect_eq(aw_sigv4_canonical_request(&in, NULL, &small, NULL), -EMSGSIZE);
+    cr_expect_eq(small.len, 0);
+    /* a listed header missing: refused, nothing left in out */
+    cr_expect_eq(aw_sigv4_canonical_request(&in, "host;x-c", &out, NULL), -ENOENT);
+    cr_expect_eq(out.len, 0);
+    es_buf_free(&small);
+    es_buf_free(&names);
+    es_buf_free(&out);
+}
+
 Test(sigv4, path_double_encoding_and_query_reencoding)
 {
     es_buf out;
