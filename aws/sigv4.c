@@ -86,17 +86,21 @@ static int hexval(char c)
  * keep_slash). */
 static int encode(es_buf *out, const char *s, size_t n, bool keep_slash)
 {
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
+    /* a run of characters kept as they are goes in one append */
+    for (size_t i = 0; i < n;) {
+        size_t run = i;
+        while (run < n && (is_unreserved((unsigned char)s[run]) || (keep_slash && s[run] == '/')))
+            run++;
         int rc;
-        if (is_unreserved(c) || (keep_slash && c == '/')) {
-            rc = es_buf_append_char(out, (char)c);
-        } else {
-            char e[3] = {'%', hexup[c >> 4], hexup[c & 15]};
-            rc = es_buf_append(out, e, 3);
-        }
-        if (rc < 0)
+        if (run > i && (rc = es_buf_append(out, s + i, run - i)) < 0)
             return rc;
+        if (run == n)
+            break;
+        unsigned char c = (unsigned char)s[run];
+        char e[3] = {'%', hexup[c >> 4], hexup[c & 15]};
+        if ((rc = es_buf_append(out, e, 3)) < 0)
+            return rc;
+        i = run + 1;
     }
     return 0;
 }
@@ -123,7 +127,8 @@ static int decode_encode(es_buf *out, const char *s, size_t n)
 /* botocore's remove_dot_segments, then encoded (keeping '/'). */
 static int canonical_path(es_buf *out, const char *path, bool s3)
 {
-    if (!path || !*path)
+    /* "/" (every JSON and query API's path) is its own canonical form */
+    if (!path || !*path || (path[0] == '/' && !path[1]))
         return es_buf_append_char(out, '/');
     size_t plen = strlen(path);
     if (s3)
@@ -256,6 +261,7 @@ out:
 
 typedef struct hdr {
     char *name; /* lower-cased copy, in the one block of them all */
+    size_t nlen;
     const char *value;
     size_t idx; /* order in the request, kept for repeated headers */
 } hdr;
@@ -283,8 +289,25 @@ static bool is_ws(char c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
 }
 
-/* Trimmed value with whitespace runs folded into one space. */
-static int append_folded(es_buf *out, const char *v)
+/* The length of v trimmed with whitespace runs folded into one space. */
+static size_t folded_len(const char *v)
+{
+    size_t n = 0;
+    bool pending = false, any = false;
+    for (; *v; v++) {
+        if (is_ws(*v)) {
+            pending = any;
+            continue;
+        }
+        n += pending ? 2 : 1;
+        pending = false;
+        any = true;
+    }
+    return n;
+}
+
+/* Writes v trimmed, folded (folded_len bytes) at dst; returns the end. */
+static char *put_folded(char *dst, const char *v)
 {
     bool pending = false, any = false;
     for (; *v; v++) {
@@ -292,15 +315,13 @@ static int append_folded(es_buf *out, const char *v)
             pending = any;
             continue;
         }
-        int rc;
-        if (pending && (rc = es_buf_append_char(out, ' ')) < 0)
-            return rc;
-        if ((rc = es_buf_append_char(out, *v)) < 0)
-            return rc;
+        if (pending)
+            *dst++ = ' ';
+        *dst++ = *v;
         pending = false;
         any = true;
     }
-    return 0;
+    return dst;
 }
 
 /* Is lname in the ';'-separated list? */
@@ -337,6 +358,87 @@ static int check_signed_list(const char *list)
     return count > AW_SIGV4_SIGNED_HEADERS_MAX ? -E2BIG : 0;
 }
 
+/* The canonical request's header lines, the blank line, the signed list
+ * and the payload hash, from the sorted headers h[0..nh): sized exactly
+ * first (names, folded values, separators), then written into one
+ * reservation of c and one of names (an append per piece and per value's
+ * character was 86 es_buf calls a signed request). */
+static int put_headers(es_buf *c, es_buf *names, const hdr *h, size_t nh,
+                       const char *signed_headers, const char *payload_hash)
+{
+    size_t clen = 0, nlen = 0;
+    for (size_t i = 0; i < nh; i++) {
+        bool first = i == 0 || strcmp(h[i].name, h[i - 1].name) != 0;
+        if (first) {
+            clen += (i ? 1u : 0u) + h[i].nlen + 1; /* '\n' before, name, ':' */
+            nlen += (nlen ? 1u : 0u) + h[i].nlen;
+        } else {
+            clen += 1; /* ',' */
+        }
+        clen += folded_len(h[i].value);
+    }
+    size_t slen = signed_headers ? strlen(signed_headers) : nlen;
+    size_t plen = strlen(payload_hash);
+    clen += (nh ? 1u : 0u) + 1 + slen + 1 + plen;
+    int rc = 0;
+    char *nw = es_buf_reserve(names, nlen, &rc);
+    if (!nw)
+        return rc;
+    char *w = es_buf_reserve(c, clen, &rc);
+    if (!w)
+        return rc;
+    char *const n0 = nw, *const w0 = w;
+    for (size_t i = 0; i < nh; i++) {
+        bool first = i == 0 || strcmp(h[i].name, h[i - 1].name) != 0;
+        if (first) {
+            if (i)
+                *w++ = '\n';
+            memcpy(w, h[i].name, h[i].nlen);
+            w += h[i].nlen;
+            *w++ = ':';
+            if (nw != n0)
+                *nw++ = ';';
+            memcpy(nw, h[i].name, h[i].nlen);
+            nw += h[i].nlen;
+        } else {
+            *w++ = ',';
+        }
+        w = put_folded(w, h[i].value);
+    }
+    es_buf_commit(names, (size_t)(nw - n0));
+    if (nh)
+        *w++ = '\n';
+    *w++ = '\n';
+    if (signed_headers) {
+        /* every listed header must be present */
+        if (strcmp(es_buf_cstr(names), signed_headers) != 0) {
+            const char *p = signed_headers;
+            while (*p) {
+                const char *e = strchr(p, ';');
+                size_t l = e ? (size_t)(e - p) : strlen(p);
+                bool found = false;
+                for (size_t i = 0; i < nh && !found; i++)
+                    found = h[i].nlen == l && memcmp(h[i].name, p, l) == 0;
+                if (!found)
+                    return -ENOENT;
+                if (!e)
+                    break;
+                p = e + 1;
+            }
+        }
+        /* the list is signed as sent */
+        memcpy(w, signed_headers, slen);
+    } else if (slen) {
+        memcpy(w, names->data, slen);
+    }
+    w += slen;
+    *w++ = '\n';
+    memcpy(w, payload_hash, plen);
+    w += plen;
+    es_buf_commit(c, (size_t)(w - w0));
+    return 0;
+}
+
 int aw_sigv4_canonical_request(const aw_sigv4_input *in, const char *signed_headers, es_buf *out,
                                es_buf *signed_out)
 {
@@ -348,20 +450,24 @@ int aw_sigv4_canonical_request(const aw_sigv4_input *in, const char *signed_head
     if (signed_headers && (rc = check_signed_list(signed_headers)) < 0)
         return rc;
 
-    es_buf c, names;
-    es_buf_init(&c, out->max < AW_SIGV4_CANONICAL_MAX ? out->max : AW_SIGV4_CANONICAL_MAX);
+    es_buf names;
     es_buf_init(&names, AW_SIGV4_SIGNED_LIST_MAX);
+    /* built in out itself (reset first; wiped and reset on failure), at
+     * most AW_SIGV4_CANONICAL_MAX bytes: no second buffer and copy */
+    size_t limit = out->max < AW_SIGV4_CANONICAL_MAX ? out->max : AW_SIGV4_CANONICAL_MAX;
+    es_buf_reset(out);
     /* the lowercased names side by side in one block (a copy per header
      * was 8 allocations of a signed request) */
     hdr *h = NULL;
     char *lower = NULL;
-    size_t nh = 0, total = 0;
+    size_t nh = 0, total = 0, values = 0;
     for (size_t i = 0; i < in->n_headers; i++) {
         if (!in->headers[i].name || !in->headers[i].value) {
             rc = -EINVAL;
             goto out;
         }
         total += strlen(in->headers[i].name) + 1;
+        values += strlen(in->headers[i].value) + 2;
     }
     h = es_calloc(in->n_headers ? in->n_headers : 1, sizeof *h);
     lower = es_malloc(total ? total : 1);
@@ -381,72 +487,31 @@ int aw_sigv4_canonical_request(const aw_sigv4_input *in, const char *signed_head
         if (!take || !*ln)
             continue;
         h[nh].name = ln;
+        h[nh].nlen = l;
         h[nh].value = in->headers[i].value;
         h[nh].idx = i;
         nh++;
     }
     qsort(h, nh, sizeof *h, hdr_cmp);
 
-    if ((rc = es_buf_append_str(&c, in->method)) < 0 || (rc = es_buf_append_char(&c, '\n')) < 0)
+    /* one allocation for the usual request: the method, the path and query
+     * as sent (their encoding may grow them: then the buffer grows), the
+     * headers and the lists */
+    size_t guess = strlen(in->method) + (in->path ? strlen(in->path) : 0) +
+                   (in->query ? strlen(in->query) : 0) + total + values +
+                   (signed_headers ? strlen(signed_headers) : total) + 80;
+    if (guess < limit && (rc = es_buf_expect(out, guess)) < 0)
         goto out;
-    if ((rc = canonical_path(&c, in->path, in->s3)) < 0 || (rc = es_buf_append_char(&c, '\n')) < 0)
+    if ((rc = es_buf_append_str(out, in->method)) < 0 || (rc = es_buf_append_char(out, '\n')) < 0 ||
+        (rc = canonical_path(out, in->path, in->s3)) < 0 ||
+        (rc = es_buf_append_char(out, '\n')) < 0 || (rc = canonical_query(out, in->query)) < 0 ||
+        (rc = es_buf_append_char(out, '\n')) < 0 ||
+        (rc = put_headers(out, &names, h, nh, signed_headers, in->payload_hash)) < 0)
         goto out;
-    if ((rc = canonical_query(&c, in->query)) < 0 || (rc = es_buf_append_char(&c, '\n')) < 0)
-        goto out;
-    for (size_t i = 0; i < nh; i++) {
-        bool first = i == 0 || strcmp(h[i].name, h[i - 1].name) != 0;
-        if (first) {
-            if (i && (rc = es_buf_append_char(&c, '\n')) < 0)
-                goto out;
-            if ((rc = es_buf_append_str(&c, h[i].name)) < 0 ||
-                (rc = es_buf_append_char(&c, ':')) < 0)
-                goto out;
-            if (names.len && (rc = es_buf_append_char(&names, ';')) < 0)
-                goto out;
-            if ((rc = es_buf_append_str(&names, h[i].name)) < 0)
-                goto out;
-        } else if ((rc = es_buf_append_char(&c, ',')) < 0) {
-            goto out;
-        }
-        if ((rc = append_folded(&c, h[i].value)) < 0)
-            goto out;
-    }
-    if (nh && (rc = es_buf_append_char(&c, '\n')) < 0)
-        goto out;
-    if ((rc = es_buf_append_char(&c, '\n')) < 0)
-        goto out;
-    if (signed_headers) {
-        /* every listed header must be present */
-        if (strcmp(es_buf_cstr(&names), signed_headers) != 0) {
-            const char *p = signed_headers;
-            while (*p) {
-                const char *e = strchr(p, ';');
-                size_t l = e ? (size_t)(e - p) : strlen(p);
-                bool found = false;
-                for (size_t i = 0; i < nh && !found; i++)
-                    found = strlen(h[i].name) == l && memcmp(h[i].name, p, l) == 0;
-                if (!found) {
-                    rc = -ENOENT;
-                    goto out;
-                }
-                if (!e)
-                    break;
-                p = e + 1;
-            }
-        }
-        /* the list is signed as sent */
-        if ((rc = es_buf_append_str(&c, signed_headers)) < 0)
-            goto out;
-    } else if ((rc = es_buf_append(&c, names.data ? names.data : "", names.len)) < 0) {
+    if (out->len > limit) {
+        rc = -EMSGSIZE;
         goto out;
     }
-    if ((rc = es_buf_append_char(&c, '\n')) < 0 ||
-        (rc = es_buf_append_str(&c, in->payload_hash)) < 0)
-        goto out;
-
-    es_buf_reset(out);
-    if ((rc = es_buf_append(out, c.data, c.len)) < 0)
-        goto out;
     if (signed_out) {
         es_buf_reset(signed_out);
         if ((rc = es_buf_append(signed_out, es_buf_cstr(&names), names.len)) < 0)
@@ -457,7 +522,8 @@ out:
     es_free(lower);
     es_free(h);
     /* the canonical request holds the session token when one is signed */
-    es_buf_free_secret(&c);
+    if (rc < 0)
+        es_buf_reset_secret(out);
     es_buf_free(&names);
     return rc;
 }
@@ -835,10 +901,93 @@ out:
     return rc;
 }
 
-int aw_sigv4_verify_with_key(const aw_sigv4_input *in, const aw_sigv4_auth *auth,
-                             const char *amz_date, const uint8_t key[32])
+/* ---- a kept signing key's HMAC states ----
+ *
+ * HMAC-SHA256 hashes the key's ipad block before the message and its opad
+ * block before the inner digest (RFC 2104). A server keeps a signing key
+ * for a day of requests (aws/local/auth.c): the two blocks are hashed once
+ * here, and each MAC starts from copies of those states - two SHA-256
+ * blocks and two digest inits fewer per verified request (9.4 K instead of
+ * 14.3 K instructions a MAC under callgrind, about half the time on this
+ * machine's CPU). The states are as good as the key: EVP_MD_CTX_free and
+ * EVP_MD_CTX_reset free them cleansed (the SHA-256 provider's freectx), and
+ * the working copy is reset after every MAC, so no state of a message's
+ * MAC outlives the call. */
+struct aw_sigv4_mac {
+    EVP_MD_CTX *inner; /* after (K ^ ipad) */
+    EVP_MD_CTX *outer; /* after (K ^ opad) */
+    EVP_MD_CTX *work;  /* a copy of one of them while a MAC is made */
+};
+
+static int pad_state(EVP_MD_CTX *x, const uint8_t key[32], uint8_t byte)
 {
-    if (!in || !auth || !amz_date || !key)
+    uint8_t pad[64];
+    for (size_t i = 0; i < sizeof pad; i++)
+        pad[i] = (uint8_t)((i < 32 ? key[i] : 0) ^ byte);
+    int ok = EVP_DigestInit_ex(x, sha256(), NULL) == 1 && EVP_DigestUpdate(x, pad, sizeof pad) == 1;
+    es_wipe(pad, sizeof pad);
+    return ok ? 0 : -EIO;
+}
+
+aw_sigv4_mac *aw_sigv4_mac_new(const uint8_t key[32])
+{
+    aw_sigv4_mac *m = es_calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    if (!(m->inner = EVP_MD_CTX_new()) || !(m->outer = EVP_MD_CTX_new()) ||
+        !(m->work = EVP_MD_CTX_new()) || pad_state(m->inner, key, 0x36) < 0 ||
+        pad_state(m->outer, key, 0x5c) < 0) {
+        aw_sigv4_mac_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+void aw_sigv4_mac_free(aw_sigv4_mac *m)
+{
+    if (!m)
+        return;
+    EVP_MD_CTX_free(m->inner); /* cleansed by the provider's freectx */
+    EVP_MD_CTX_free(m->outer);
+    EVP_MD_CTX_free(m->work);
+    es_free(m);
+}
+
+/* out = HMAC(key of m, msg); 0 or -EIO. */
+static int mac_of(aw_sigv4_mac *m, const void *msg, size_t len, uint8_t out[32])
+{
+    uint8_t inner[32];
+    unsigned int olen = 0;
+    int rc = -EIO;
+    if (EVP_MD_CTX_copy_ex(m->work, m->inner) != 1 || EVP_DigestUpdate(m->work, msg, len) != 1 ||
+        EVP_DigestFinal_ex(m->work, inner, &olen) != 1 || olen != 32)
+        goto out;
+    if (EVP_MD_CTX_copy_ex(m->work, m->outer) != 1 ||
+        EVP_DigestUpdate(m->work, inner, sizeof inner) != 1 ||
+        EVP_DigestFinal_ex(m->work, out, &olen) != 1 || olen != 32)
+        goto out;
+    rc = 0;
+out:
+    (void)EVP_MD_CTX_reset(m->work); /* its state ends as the MAC: freed cleansed */
+    es_wipe(inner, sizeof inner);
+    return rc;
+}
+
+int aw_sigv4_mac_hex(aw_sigv4_mac *m, const char *sts, size_t sts_len, char hex[65])
+{
+    uint8_t mac[32];
+    int rc = mac_of(m, sts, sts_len, mac);
+    if (rc == 0)
+        to_hex(mac, 32, hex);
+    es_wipe(mac, sizeof mac);
+    return rc;
+}
+
+/* The verification with either the key or its kept HMAC states. */
+static int verify_signed(const aw_sigv4_input *in, const aw_sigv4_auth *auth, const char *amz_date,
+                         const uint8_t *key, aw_sigv4_mac *mac)
+{
+    if (!in || !auth || !amz_date || (!key && !mac))
         return -EINVAL;
     if (strlen(amz_date) != 16 || memcmp(amz_date, auth->date, 8) != 0)
         return -EACCES;
@@ -855,7 +1004,9 @@ int aw_sigv4_verify_with_key(const aw_sigv4_input *in, const aw_sigv4_auth *auth
     if ((rc = aw_sigv4_string_to_sign(amz_date, es_buf_cstr(&scope), es_buf_cstr(&creq), creq.len,
                                       &sts)) < 0)
         goto out;
-    if ((rc = aw_sigv4_signature_hex(key, es_buf_cstr(&sts), sts.len, sig)) < 0)
+    rc = mac ? aw_sigv4_mac_hex(mac, es_buf_cstr(&sts), sts.len, sig)
+             : aw_sigv4_signature_hex(key, es_buf_cstr(&sts), sts.len, sig);
+    if (rc < 0)
         goto out;
     rc = es_ct_equal(sig, auth->signature, 64) ? 0 : -EACCES;
 out:
@@ -864,6 +1015,18 @@ out:
     es_buf_free(&scope);
     es_buf_free(&sts);
     return rc;
+}
+
+int aw_sigv4_verify_with_key(const aw_sigv4_input *in, const aw_sigv4_auth *auth,
+                             const char *amz_date, const uint8_t key[32])
+{
+    return key ? verify_signed(in, auth, amz_date, key, NULL) : -EINVAL;
+}
+
+int aw_sigv4_verify_with_mac(const aw_sigv4_input *in, const aw_sigv4_auth *auth,
+                             const char *amz_date, aw_sigv4_mac *mac)
+{
+    return mac ? verify_signed(in, auth, amz_date, NULL, mac) : -EINVAL;
 }
 
 int aw_sigv4_verify(const aw_sigv4_input *in, const aw_sigv4_auth *auth, const char *amz_date,

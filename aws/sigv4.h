@@ -11,6 +11,8 @@
  *                               hex SHA-256 of the canonical request
  *   aw_sigv4_signing_key        HMAC chain from "AWS4"+secret
  *   aw_sigv4_signature_hex      HMAC of the string to sign, in hex
+ *   aw_sigv4_mac_new / _hex     a kept key's HMAC states (ipad, opad blocks
+ *                               hashed once), for servers keeping keys
  *   aw_sigv4_parse_authorization  the incoming Authorization header
  *   aw_sigv4_verify             all of the above + constant-time compare
  *
@@ -142,6 +144,20 @@ int aw_sigv4_verify(const aw_sigv4_input *in, const aw_sigv4_auth *auth, const c
  * derived keys skips the four HMACs of the derivation. */
 int aw_sigv4_verify_with_key(const aw_sigv4_input *in, const aw_sigv4_auth *auth,
                              const char *amz_date, const uint8_t key[32]);
+
+/* A signing key's HMAC-SHA256 states after its ipad and opad blocks, made
+ * once for a key kept across requests: each MAC then hashes only the
+ * message and the inner digest. Key-equivalent: aw_sigv4_mac_free frees it
+ * cleansed. One MAC at a time per object (it holds a working copy). NULL
+ * without memory or on an OpenSSL failure. */
+typedef struct aw_sigv4_mac aw_sigv4_mac;
+aw_sigv4_mac *aw_sigv4_mac_new(const uint8_t key[32]);
+void aw_sigv4_mac_free(aw_sigv4_mac *m);
+/* hex(HMAC(key of m, sts)), as aw_sigv4_signature_hex. 0 or -EIO. */
+int aw_sigv4_mac_hex(aw_sigv4_mac *m, const char *sts, size_t sts_len, char hex[65]);
+/* aw_sigv4_verify_with_key with the key's kept states. */
+int aw_sigv4_verify_with_mac(const aw_sigv4_input *in, const aw_sigv4_auth *auth,
+                             const char *amz_date, aw_sigv4_mac *mac);
 
 /* ---- client signer ---------------------------------------------------- */
 

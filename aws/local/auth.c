@@ -299,7 +299,9 @@ static bool in_list(const char *list, const char *name)
  * database is unchanged (al_db_stamp): a key deactivated or deleted, a
  * session removed, a role deleted all change rows, which drops the whole
  * cache before the next request. Derived keys are secrets: entries are wiped
- * when evicted (round robin) or dropped, and at al_close. */
+ * when evicted (round robin) or dropped, and at al_close. Each entry also
+ * keeps its key's HMAC states (aw_sigv4_mac: the ipad and opad blocks hashed
+ * once), which verify the entry's requests; freed cleansed with the entry. */
 #define KEY_CACHE_SLOTS 16
 
 typedef struct key_slot {
@@ -313,6 +315,7 @@ typedef struct key_slot {
     char service[AW_SIGV4_SCOPE_PART_MAX + 1];
     char principal[AL_PRINCIPAL_MAX];
     uint8_t key[32];
+    aw_sigv4_mac *mac; /* key's HMAC states; NULL when they could not be made */
 } key_slot;
 
 /* The Authorization header the head's check (al_precheck) parsed last and
@@ -336,10 +339,18 @@ struct al_auth_cache {
     auth_memo memo;
 };
 
+static void slot_drop(key_slot *s)
+{
+    aw_sigv4_mac_free(s->mac);
+    es_wipe(s, sizeof *s);
+}
+
 void al_auth_cache_free(al_ctx *c)
 {
     if (!c->auth_cache)
         return;
+    for (size_t i = 0; i < KEY_CACHE_SLOTS; i++)
+        slot_drop(&c->auth_cache->slot[i]);
     es_wipe(c->auth_cache, sizeof *c->auth_cache);
     es_free(c->auth_cache);
     c->auth_cache = NULL;
@@ -376,7 +387,8 @@ static struct al_auth_cache *key_cache(al_ctx *c)
             had = had || k->slot[i].used;
         if (had)
             c->cache_stats.flushes++;
-        es_wipe(k->slot, sizeof k->slot);
+        for (size_t i = 0; i < KEY_CACHE_SLOTS; i++)
+            slot_drop(&k->slot[i]);
         k->stamp = now;
     }
     return k;
@@ -384,10 +396,14 @@ static struct al_auth_cache *key_cache(al_ctx *c)
 
 /* The signing key of the request's credential scope and the principal its
  * access key stands for; AWS's errors in e (as before the cache: unknown
- * key, stray or wrong token, expired session). */
+ * key, stray or wrong token, expired session). *mac: the kept entry's HMAC
+ * states of that key, valid until the cache is next used; NULL when the key
+ * is not kept (then key verifies). */
 static int signing_key_of(al_ctx *c, const aw_sigv4_auth *a, const char *token, const char *service,
-                          time_t now, uint8_t key[32], char *who, size_t wholen, al_error *e)
+                          time_t now, uint8_t key[32], aw_sigv4_mac **mac, char *who, size_t wholen,
+                          al_error *e)
 {
+    *mac = NULL;
     bool session = strncmp(a->access_key_id, "ASIA", 4) == 0;
     char token_hash[65] = "";
     if (session && token)
@@ -406,6 +422,7 @@ static int signing_key_of(al_ctx *c, const aw_sigv4_auth *a, const char *token, 
             break;
         memcpy(key, s->key, 32);
         snprintf(who, wholen, "%s", s->principal);
+        *mac = s->mac;
         c->cache_stats.key_hits++;
         return 0;
     }
@@ -438,7 +455,7 @@ static int signing_key_of(al_ctx *c, const aw_sigv4_auth *a, const char *token, 
         return 0;
     key_slot *s = &k->slot[k->next];
     k->next = (k->next + 1) % KEY_CACHE_SLOTS;
-    es_wipe(s, sizeof *s);
+    slot_drop(s);
     s->used = true;
     s->session = session;
     memcpy(s->token_hash, token_hash, sizeof token_hash);
@@ -449,6 +466,7 @@ static int signing_key_of(al_ctx *c, const aw_sigv4_auth *a, const char *token, 
     snprintf(s->service, sizeof s->service, "%s", a->service);
     snprintf(s->principal, sizeof s->principal, "%s", who);
     memcpy(s->key, key, 32);
+    *mac = s->mac = aw_sigv4_mac_new(key);
     return 0;
 }
 
@@ -493,7 +511,8 @@ int al_precheck(al_ctx *c, const char *authorization, const char *amz_date, cons
      * derived key lands in the cache the full verification uses next */
     uint8_t key[32];
     char who[AL_PRINCIPAL_MAX];
-    int r = signing_key_of(c, pa, token, pa->service, now, key, who, sizeof who, e);
+    aw_sigv4_mac *mac;
+    int r = signing_key_of(c, pa, token, pa->service, now, key, &mac, who, sizeof who, e);
     es_wipe(key, sizeof key);
     if (r < 0 && m)
         memo_clear(m); /* refused: no verification follows */
@@ -638,8 +657,9 @@ static int verify_req(al_ctx *c, const al_request *rq, const char *service, time
     }
     char who[AL_PRINCIPAL_MAX];
     uint8_t key[32];
+    aw_sigv4_mac *mac;
     if ((r = signing_key_of(c, &a, al_request_header(rq, "x-amz-security-token"), service, now, key,
-                            who, sizeof who, e)) < 0) {
+                            &mac, who, sizeof who, e)) < 0) {
         es_wipe(a.signature, sizeof a.signature);
         return r;
     }
@@ -676,7 +696,10 @@ static int verify_req(al_ctx *c, const al_request *rq, const char *service, time
                          .n_headers = rq->n_headers,
                          .payload_hash = hash,
                          .s3 = s3 != NULL};
-    r = aw_sigv4_verify_with_key(&in, &a, amz_date, key);
+    /* mac: the kept entry's states of this very key (nothing used the cache
+     * since signing_key_of) */
+    r = mac ? aw_sigv4_verify_with_mac(&in, &a, amz_date, mac)
+            : aw_sigv4_verify_with_key(&in, &a, amz_date, key);
     if (r == 0 && s3) {
         memcpy(s3->key, key, sizeof key);
         snprintf(s3->seed, sizeof s3->seed, "%s", a.signature);

@@ -359,6 +359,34 @@ Test(al_auth, signing_keys_are_kept_and_dropped_when_the_key_changes)
     es_buf_free_secret(&r.authz);
 }
 
+/* Two access keys kept side by side: each verifies its own requests with
+ * its kept HMAC states; a request naming one key but signed with the other's
+ * secret is refused, whichever was kept first, and neither kept key is
+ * disturbed by the refusal. */
+Test(al_auth, kept_keys_verify_only_their_own_signatures)
+{
+    admin();
+    const char *akid2 = "AKIAOTHERKEY00000001",
+               *secret2 = "otherSecretOtherSecretOtherSecret0000001";
+    cr_assert_eq(al_access_key_add(T.ctx, akid2, secret2, "arn:aws:iam::123456789012:user/other"),
+                 0);
+    req a, b, forged;
+    sign(&a, akid, secret, "us-east-2", "ssm", NOW, BODY, true);
+    sign(&b, akid2, secret2, "us-east-2", "ssm", NOW, BODY, true);
+    sign(&forged, akid, secret2, "us-east-2", "ssm", NOW, BODY, true);
+    char principal[AL_PRINCIPAL_MAX] = "";
+    for (int round = 0; round < 3; round++) {
+        cr_assert_eq(verify(&a, "ssm", NOW, principal), 0, "%s: %s", T.err.code, T.err.message);
+        cr_assert_str_eq(principal, "arn:aws:iam::123456789012:root");
+        cr_assert_eq(verify(&b, "ssm", NOW, principal), 0, "%s: %s", T.err.code, T.err.message);
+        cr_assert_str_eq(principal, "arn:aws:iam::123456789012:user/other");
+        expect(&forged, "ssm", NOW, "InvalidSignatureException");
+    }
+    es_buf_free_secret(&a.authz);
+    es_buf_free_secret(&b.authz);
+    es_buf_free_secret(&forged.authz);
+}
+
 /* Session credentials' refusals are 403s. */
 static void refused(req *r, time_t now, const char *code)
 {

@@ -413,6 +413,43 @@ Test(sigv4, canonical_request_errors)
     es_buf_free(&out);
 }
 
+/* The header section written in one reservation: values trimmed and their
+ * whitespace runs folded, repeated headers joined in request order, names
+ * lower-cased and sorted; the exact length fits a buffer of that max and
+ * one byte less fails, leaving the buffer empty (it was reset and wiped). */
+Test(sigv4, canonical_headers_sized_exactly)
+{
+    aw_header h[] = {{"X-B", "  two \t\t words  "},
+                     {"Host", "h"},
+                     {"x-b", "second"},
+                     {"X-Empty", "   "},
+                     {"X-A", "a  b   c"}};
+    aw_sigv4_input in = {"POST", "/", NULL, h, 5, aw_sigv4_empty_sha256, false};
+    const char *want = "POST\n/\n\nhost:h\nx-a:a b c\nx-b:two words,second\nx-empty:\n\n"
+                       "host;x-a;x-b;x-empty\n"
+                       "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    es_buf out, names;
+    es_buf_init(&out, strlen(want));
+    es_buf_init(&names, 4096);
+    cr_assert_eq(aw_sigv4_canonical_request(&in, NULL, &out, &names), 0);
+    cr_expect_str_eq(es_buf_cstr(&out), want);
+    cr_expect_str_eq(es_buf_cstr(&names), "host;x-a;x-b;x-empty");
+    /* verifying with the list gives the same text */
+    cr_assert_eq(aw_sigv4_canonical_request(&in, "host;x-a;x-b;x-empty", &out, NULL), 0);
+    cr_expect_str_eq(es_buf_cstr(&out), want);
+    es_buf small;
+    es_buf_init(&small, strlen(want) - 1);
+    cr_assert_eq(es_buf_append_str(&small, "stale"), 0);
+    cr_expect_eq(aw_sigv4_canonical_request(&in, NULL, &small, NULL), -EMSGSIZE);
+    cr_expect_eq(small.len, 0);
+    /* a listed header missing: refused, nothing left in out */
+    cr_expect_eq(aw_sigv4_canonical_request(&in, "host;x-c", &out, NULL), -ENOENT);
+    cr_expect_eq(out.len, 0);
+    es_buf_free(&small);
+    es_buf_free(&names);
+    es_buf_free(&out);
+}
+
 Test(sigv4, path_double_encoding_and_query_reencoding)
 {
     es_buf out;
@@ -675,4 +712,90 @@ Test(sigv4, hmac_chain_matches_openssl)
             HMAC(EVP_sha256(), a, 32, (const uint8_t *)"aws4_request", 12, want, &ol));
         cr_assert_eq(memcmp(got, want, 32), 0, "secret of %zu, message of %zu", n, dl);
     }
+}
+
+/* A key's kept HMAC states (aw_sigv4_mac) give OpenSSL's HMAC() for
+ * messages of every length around the block boundaries, again and again on
+ * the same object (its working copy is reset each time); another key's
+ * states give another MAC. */
+Test(sigv4, kept_mac_states_match_openssl_hmac)
+{
+    uint8_t ka[32], kb[32];
+    for (size_t i = 0; i < 32; i++) {
+        ka[i] = (uint8_t)(i * 13 + 1);
+        kb[i] = ka[i];
+    }
+    kb[31] ^= 1; /* one bit apart */
+    aw_sigv4_mac *ma = aw_sigv4_mac_new(ka), *mb = aw_sigv4_mac_new(kb);
+    cr_assert_not_null(ma);
+    cr_assert_not_null(mb);
+    char msg[300];
+    for (size_t i = 0; i < sizeof msg; i++)
+        msg[i] = (char)('a' + i % 26);
+    for (int round = 0; round < 2; round++) {
+        for (size_t n = 0; n <= sizeof msg; n += (n < 140 ? 1 : 37)) {
+            uint8_t want[32];
+            unsigned int ol = 0;
+            cr_assert_not_null(HMAC(EVP_sha256(), ka, 32, (const uint8_t *)msg, n, want, &ol));
+            char want_hex[65], got[65], other[65], plain[65];
+            for (size_t i = 0; i < 32; i++)
+                snprintf(want_hex + 2 * i, 3, "%02x", want[i]);
+            cr_assert_eq(aw_sigv4_mac_hex(ma, msg, n, got), 0);
+            cr_assert_str_eq(got, want_hex, "message of %zu", n);
+            cr_assert_eq(aw_sigv4_signature_hex(ka, msg, n, plain), 0);
+            cr_assert_str_eq(plain, want_hex);
+            cr_assert_eq(aw_sigv4_mac_hex(mb, msg, n, other), 0);
+            cr_assert_str_neq(other, want_hex, "another key's states, message of %zu", n);
+        }
+    }
+    aw_sigv4_mac_free(ma);
+    aw_sigv4_mac_free(mb);
+    aw_sigv4_mac_free(NULL);
+}
+
+/* Verification with kept states: the signer's request verifies with its
+ * key's states as with the key; another key's states, a changed signature
+ * or a changed body are refused, and the states still verify the right
+ * request after a refusal. */
+Test(sigv4, verify_with_kept_mac_states)
+{
+    aw_signer *s = aw_signer_create();
+    const char *body = "{\"Names\":[\"/a\",\"/b\"],\"WithDecryption\":true}";
+    char ph[65];
+    aw_sigv4_sha256_hex(body, strlen(body), ph);
+    aw_header h[] = {{"Host", "127.0.0.1:8080"},
+                     {"Content-Type", "application/x-amz-json-1.1"},
+                     {"X-Amz-Target", "AmazonSSM.GetParameters"}};
+    aw_sigv4_input in = {"POST", "/", NULL, h, 3, ph, false};
+    aw_sigv4_creds c = {"AKIDEXAMPLE", "secret1", NULL};
+    aw_sigv4_result r;
+    cr_assert_eq(aw_signer_sign(s, &c, "us-east-1", "ssm", 1700000000, &in, &r), 0);
+    aw_sigv4_auth a;
+    cr_assert_eq(
+        aw_sigv4_parse_authorization(es_buf_cstr(&r.authorization), r.authorization.len, &a), 0);
+    aw_header h2[] = {h[0], h[1], h[2], {"X-Amz-Date", r.amz_date}};
+    aw_sigv4_input in2 = {"POST", "/", NULL, h2, 4, ph, false};
+    uint8_t key[32], other[32];
+    cr_assert_eq(aw_sigv4_signing_key("secret1", a.date, a.region, a.service, key), 0);
+    cr_assert_eq(aw_sigv4_signing_key("secret2", a.date, a.region, a.service, other), 0);
+    aw_sigv4_mac *m = aw_sigv4_mac_new(key), *mo = aw_sigv4_mac_new(other);
+    cr_assert_not_null(m);
+    cr_assert_not_null(mo);
+    cr_assert_eq(aw_sigv4_verify_with_key(&in2, &a, r.amz_date, key), 0);
+    cr_assert_eq(aw_sigv4_verify_with_mac(&in2, &a, r.amz_date, m), 0);
+    cr_assert_eq(aw_sigv4_verify_with_mac(&in2, &a, r.amz_date, mo), -EACCES);
+    cr_assert_eq(aw_sigv4_verify_with_mac(&in2, &a, r.amz_date, NULL), -EINVAL);
+    aw_sigv4_auth bad = a;
+    bad.signature[10] = bad.signature[10] == '0' ? '1' : '0';
+    cr_assert_eq(aw_sigv4_verify_with_mac(&in2, &bad, r.amz_date, m), -EACCES);
+    char ph2[65];
+    aw_sigv4_sha256_hex("{}", 2, ph2);
+    aw_sigv4_input in3 = in2;
+    in3.payload_hash = ph2;
+    cr_assert_eq(aw_sigv4_verify_with_mac(&in3, &a, r.amz_date, m), -EACCES);
+    cr_assert_eq(aw_sigv4_verify_with_mac(&in2, &a, r.amz_date, m), 0, "after refusals");
+    aw_sigv4_mac_free(m);
+    aw_sigv4_mac_free(mo);
+    es_buf_free_secret(&r.authorization);
+    aw_signer_free(s);
 }
