@@ -889,17 +889,6 @@ static void put_string(es_jw *w, const char *str, size_t n)
     put(w, "\"", 1);
 }
 
-/* Plain (nothing to escape: plain_byte) throughout? */
-static bool all_plain(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i + 8 <= n && word_plain(s + i))
-        i += 8;
-    while (i < n && plain_byte[s[i]])
-        i++;
-    return i == n;
-}
-
 /* Room for n more bytes in w's buffer without growing it (what put checks),
  * or NULL: the caller takes the general path, which grows or fails. */
 static char *room(es_jw *w, size_t n)
@@ -947,14 +936,66 @@ static bool separator(const es_jw *w, bool is_string, char *sep, unsigned char *
     return true;
 }
 
-/* The quoted string with its separator in one copy when it is plain and
- * fits the buffer's room; false (nothing written) otherwise. */
+/* The bytes of x that need escaping (plain_byte is 0), as their high bits:
+ * word_plain's test without the final compare, for accumulating. */
+static inline uint64_t special64(uint64_t x)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+    return (x | ((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b)) & highs;
+}
+
+static inline uint32_t special32(uint32_t x)
+{
+    const uint32_t ones = 0x01010101u, highs = 0x80808080u;
+    uint32_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+    return (x | ((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b)) & highs;
+}
+
+/* Copies s[0..n) to d and says whether every byte was plain: one pass, a
+ * word at a time, without a branch per word (the strings of an answer are
+ * nearly always plain, so the copy is rarely wasted); the last word
+ * overlaps the one before it instead of a loop over the rest. */
+static bool copy_plain(unsigned char *d, const unsigned char *s, size_t n)
+{
+    uint64_t acc = 0;
+    if (n >= 8) {
+        uint64_t x;
+        size_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            memcpy(&x, s + i, 8);
+            acc |= special64(x);
+            memcpy(d + i, &x, 8);
+        }
+        if (i < n) {
+            memcpy(&x, s + n - 8, 8);
+            acc |= special64(x);
+            memcpy(d + n - 8, &x, 8);
+        }
+    } else if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        acc = special32(a) | special32(b);
+        memcpy(d, &a, 4);
+        memcpy(d + n - 4, &b, 4);
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            acc |= plain_byte[s[i]] ^ 1u;
+            d[i] = s[i];
+        }
+    }
+    return acc == 0;
+}
+
+/* The quoted string with its separator, copied once into the buffer's room
+ * while it is checked, when it is plain and fits; false (nothing committed)
+ * otherwise. */
 static bool put_plain_fast(es_jw *w, const char *s, size_t n)
 {
     char sep;
     unsigned char next;
-    if (!separator(w, true, &sep, &next) || n > SIZE_MAX - 3 ||
-        !all_plain((const unsigned char *)s, n))
+    if (!separator(w, true, &sep, &next) || n > SIZE_MAX - 3)
         return false;
     char *d = room(w, n + 3);
     if (!d)
@@ -962,7 +1003,15 @@ static bool put_plain_fast(es_jw *w, const char *s, size_t n)
     if (sep)
         *d++ = sep;
     *d++ = '"';
-    memcpy(d, s, n);
+    if (!copy_plain((unsigned char *)d, (const unsigned char *)s, n)) {
+        /* written past the contents before it was known: a value's bytes
+         * there are wiped with the buffer (buf.h's dirty) */
+        es_buf *b = w->out;
+        size_t end = (size_t)(d - b->data) + n;
+        if (end > b->dirty)
+            b->dirty = end;
+        return false;
+    }
     d += n;
     *d++ = '"';
     commit_to(w, d);

@@ -802,3 +802,114 @@ Test(json, long_escaped_strings_through_yajls_heap_buffers)
     es_json_free_secret(j);
     free(s);
 }
+
+/* The writer's one-pass copy (json.c, copy_plain: words of 8, the last one
+ * overlapping, 4-byte halves under 8, bytes under 4) inside containers,
+ * where it is taken: every byte value at every position of strings 0 to 33
+ * bytes long, as an array's second item, an object's key and its value, is
+ * written as yajl writes it or refused as yajl refuses it. */
+Test(json, writer_one_pass_copy_sees_every_byte_everywhere)
+{
+    for (size_t len = 0; len <= 33; len++) {
+        for (size_t pos = 0; pos < (len ? len : 1); pos++) {
+            for (unsigned v = 0; v < (len ? 256u : 1u); v++) {
+                char s[40];
+                memset(s, 'A' + (int)(len % 26), len);
+                if (len)
+                    s[pos] = (char)v;
+                es_buf mine, theirs;
+                es_buf_init(&mine, 1024);
+                es_buf_init(&theirs, 1024);
+                es_jw w;
+                es_jw_init(&w, &mine);
+                es_jw_arr(&w);
+                es_jw_str(&w, "x");
+                es_jw_strn(&w, s, len);
+                es_jw_obj(&w);
+                es_jw_strn(&w, s, len); /* a key */
+                es_jw_strn(&w, s, len); /* its value */
+                es_jw_obj_end(&w);
+                es_jw_arr_end(&w);
+                int r = es_jw_finish(&w);
+                yajl_gen g = yajl_gen_alloc(NULL);
+                yajl_gen_config(g, yajl_gen_print_callback, yajl_print, &theirs);
+                yajl_gen_config(g, yajl_gen_validate_utf8, 1);
+                const unsigned char *u = (const unsigned char *)s;
+                bool yajl_failed = yajl_gen_array_open(g) != yajl_gen_status_ok ||
+                                   yajl_gen_string(g, (const unsigned char *)"x", 1) ||
+                                   yajl_gen_string(g, u, len) || yajl_gen_map_open(g) ||
+                                   yajl_gen_string(g, u, len) || yajl_gen_string(g, u, len) ||
+                                   yajl_gen_map_close(g) || yajl_gen_array_close(g);
+                yajl_gen_free(g);
+                if (yajl_failed) {
+                    cr_assert_eq(r, -EINVAL, "byte 0x%02x at %zu of %zu accepted", v, pos, len);
+                } else {
+                    cr_assert_eq(r, 0, "byte 0x%02x at %zu of %zu", v, pos, len);
+                    cr_assert_eq(mine.len, theirs.len, "byte 0x%02x at %zu of %zu: %s vs %s", v,
+                                 pos, len, es_buf_cstr(&mine), es_buf_cstr(&theirs));
+                    cr_assert_eq(memcmp(mine.data, theirs.data, mine.len), 0,
+                                 "byte 0x%02x at %zu of %zu: %s vs %s", v, pos, len,
+                                 es_buf_cstr(&mine), es_buf_cstr(&theirs));
+                }
+                es_buf_free(&mine);
+                es_buf_free(&theirs);
+            }
+        }
+    }
+}
+
+/* Every buffer limit around a string that needs escaping at its first or
+ * its last byte, a control character, UTF-8 and a plain one: whole or
+ * -EMSGSIZE, never cut; and what the one-pass copy wrote past the contents
+ * before it found the escape is inside the extent a secret wipe covers. */
+Test(json, writer_one_pass_copy_at_every_limit_and_wipe_extent)
+{
+    static const char *const cases[] = {
+        "\"SECRETSECRETSECRET",
+        "SECRETSECRETSECRET\\",
+        "SECR\x01TSECRETSECRET",
+        "SECRET\xc3\xa9SECRET",
+        "SECRETSECRETSECRETSECRET",
+        "SECR",
+        "SE\n",
+        "\tSECRET",
+        "",
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const char *v = cases[c];
+        size_t vl = strlen(v);
+        /* the whole document, as yajl writes it */
+        es_buf want;
+        es_buf_init(&want, 4096);
+        yajl_gen g = yajl_gen_alloc(NULL);
+        yajl_gen_config(g, yajl_gen_print_callback, yajl_print, &want);
+        cr_assert_eq(yajl_gen_map_open(g), yajl_gen_status_ok);
+        yajl_gen_string(g, (const unsigned char *)"Value", 5);
+        cr_assert_eq(yajl_gen_string(g, (const unsigned char *)v, vl), yajl_gen_status_ok);
+        yajl_gen_map_close(g);
+        yajl_gen_free(g);
+        for (size_t max = 0; max <= want.len + 40; max++) {
+            es_buf out;
+            es_buf_init(&out, max);
+            es_jw w;
+            es_jw_init(&w, &out);
+            es_jw_obj(&w);
+            es_jw_kstr(&w, "Value", v);
+            es_jw_obj_end(&w);
+            int r = es_jw_finish(&w);
+            if (max < want.len) {
+                cr_assert_eq(r, -EMSGSIZE, "case %zu max %zu: %d", c, max, r);
+            } else {
+                cr_assert_eq(r, 0, "case %zu max %zu", c, max);
+                cr_assert_str_eq(es_buf_cstr(&out), want.data, "case %zu max %zu", c, max);
+            }
+            if (out.data && out.cap > out.dirty) {
+                const char *past = memmem(out.data + out.dirty, out.cap - out.dirty, "SECR", 4);
+                cr_assert_null(past, "case %zu max %zu: a value's bytes past the wiped extent", c,
+                               max);
+            }
+            es_buf_free_secret(&out);
+        }
+        es_buf_free_secret(&want);
+    }
+}
