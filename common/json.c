@@ -18,70 +18,170 @@ const es_json_limits es_json_default_limits = {
     .max_values = 100000,
 };
 
-/* ---- tree building through yajl's callbacks ---- */
+/* ---- the tree's memory: one arena per parse ----
+ *
+ * A parsed document lives in one arena. Its first block comes with the
+ * document (which holds the root node) in one allocation sized from the
+ * input; more blocks, each at least twice the last, only when that one is
+ * full. Nodes and pointer arrays are taken from a block's start upwards,
+ * strings from its end downwards, so that neither pays for the other's
+ * alignment. Freeing is one free per block, and es_json_free_secret wipes
+ * each block's used bytes (both ends) in one go: a request body parsed to be
+ * answered made about forty allocations, a node and a string each, every
+ * string wiped on its own (issue 22). */
 
-#define STACK_MAX 128 /* hard ceiling on depth, whatever the limits say */
+typedef struct json_block json_block;
+struct json_block {
+    json_block *prev;    /* the block filled before this one */
+    unsigned char *data; /* cap bytes, aligned for pointers */
+    size_t lo;           /* data[0..lo): nodes and arrays */
+    size_t hi;           /* data[hi..cap): strings */
+    size_t cap;
+};
 
-typedef struct builder {
-    const es_json_limits *lim;
-    es_json *root;
-    es_json *stack[STACK_MAX];
-    size_t depth;
-    size_t values;
-    char *pending_key; /* key waiting for its value */
-    int err;
-} builder;
+/* The root node first: es_json_free(root) finds its document. */
+typedef struct json_doc {
+    es_json root;
+    json_block *cur;  /* where allocations come from */
+    json_block first; /* its data follows the document */
+} json_doc;
 
-static void node_free(es_json *j, bool secret);
+#define DOC_FIRST_MIN 256u
+#define DOC_FIRST_MAX (64u << 10)
+#define BLOCK_GROWTH_MAX (1u << 20) /* later blocks stop doubling here */
+#define PTR_ALIGN(n) (((n) + 7u) & ~(size_t)7u)
 
-static void free_str(char *s, size_t len, bool secret)
+/* The first block's size: a request body's tree (nodes of 32 bytes, its
+ * strings, the arrays) takes about three times the text of a small
+ * document; a larger one grows into more blocks. */
+static size_t first_block_size(size_t len)
 {
-    if (!s)
-        return;
-    if (secret)
-        es_wipe(s, len);
-    es_free(s);
+    size_t n = len < (DOC_FIRST_MAX - 128) / 3 ? len * 3 + 128 : DOC_FIRST_MAX;
+    return PTR_ALIGN(n < DOC_FIRST_MIN ? DOC_FIRST_MIN : n);
 }
 
-static void node_free(es_json *j, bool secret)
+static json_doc *doc_new(size_t len)
 {
-    if (!j)
-        return;
-    switch (j->type) {
-    case ES_JSON_STRING:
-        free_str(j->u.string.s, j->u.string.len, secret);
-        break;
-    case ES_JSON_NUMBER:
-        free_str(j->u.number.text, strlen(j->u.number.text), secret);
-        break;
-    case ES_JSON_ARRAY:
-        for (size_t i = 0; i < j->u.array.n; i++)
-            node_free(j->u.array.items[i], secret);
-        es_free(j->u.array.items);
-        break;
-    case ES_JSON_OBJECT:
-        for (size_t i = 0; i < j->u.object.n; i++) {
-            free_str(j->u.object.keys[i], strlen(j->u.object.keys[i]), secret);
-            node_free(j->u.object.values[i], secret);
-        }
-        es_free(j->u.object.keys);
-        es_free(j->u.object.values);
-        break;
-    default:
-        break;
+    size_t cap = first_block_size(len);
+    json_doc *d = es_malloc(sizeof *d + cap);
+    if (!d)
+        return NULL;
+    memset(&d->root, 0, sizeof d->root);
+    d->first = (json_block){.data = (unsigned char *)(d + 1), .lo = 0, .hi = cap, .cap = cap};
+    d->cur = &d->first;
+    return d;
+}
+
+/* A new current block with at least need free bytes; NULL when out of memory
+ * (the document stays as it was). */
+static json_block *doc_grow(json_doc *d, size_t need)
+{
+    size_t cap = d->cur->cap < BLOCK_GROWTH_MAX / 2 ? d->cur->cap * 2 : BLOCK_GROWTH_MAX;
+    if (cap < need)
+        cap = PTR_ALIGN(need);
+    if (cap > SIZE_MAX - sizeof(json_block) || cap < need)
+        return NULL;
+    json_block *b = es_malloc(sizeof *b + cap);
+    if (!b)
+        return NULL;
+    *b = (json_block){
+        .prev = d->cur, .data = (unsigned char *)(b + 1), .lo = 0, .hi = cap, .cap = cap};
+    d->cur = b;
+    return b;
+}
+
+/* n bytes aligned for pointers (a node, an array). */
+static void *doc_take_low(json_doc *d, size_t n)
+{
+    json_block *b = d->cur;
+    if (n > SIZE_MAX - 7)
+        return NULL;
+    n = PTR_ALIGN(n);
+    if (n > b->hi - b->lo && !(b = doc_grow(d, n)))
+        return NULL;
+    void *p = b->data + b->lo;
+    b->lo += n;
+    return p;
+}
+
+/* n bytes for a string (no alignment). */
+static char *doc_take_high(json_doc *d, size_t n)
+{
+    json_block *b = d->cur;
+    if (n > b->hi - b->lo && !(b = doc_grow(d, n)))
+        return NULL;
+    b->hi -= n;
+    return (char *)b->data + b->hi;
+}
+
+/* Every byte of the document that was handed out, in one wipe a block. */
+static void doc_wipe(json_doc *d)
+{
+    for (json_block *b = d->cur; b; b = b->prev) {
+        es_wipe(b->data, b->lo);
+        es_wipe(b->data + b->hi, b->cap - b->hi);
     }
-    es_free(j);
+}
+
+static void doc_free(json_doc *d)
+{
+    json_block *b = d->cur;
+    while (b != &d->first) {
+        json_block *prev = b->prev;
+        es_free(b);
+        b = prev;
+    }
+    es_free(d);
 }
 
 void es_json_free(es_json *j)
 {
-    node_free(j, false);
+    if (j)
+        doc_free((json_doc *)j);
+}
+
+void es_json_wipe(es_json *j)
+{
+    if (j)
+        doc_wipe((json_doc *)j);
 }
 
 void es_json_free_secret(es_json *j)
 {
-    node_free(j, true);
+    if (!j)
+        return;
+    doc_wipe((json_doc *)j);
+    doc_free((json_doc *)j);
 }
+
+/* ---- tree building through yajl's callbacks ---- */
+
+#define STACK_MAX 128 /* hard ceiling on depth, whatever the limits say */
+#define SLOTS_LOCAL 64
+
+/* A child of an open container, not yet in the tree: an object's children
+ * are its keys and values, in turn. */
+typedef union slot {
+    es_json *v;
+    char *k;
+} slot;
+
+/* The open containers' children wait in slots (a stack shared by all
+ * levels) until their container ends; then they are copied into one array
+ * of the right size in the document: nothing reallocated per child. */
+typedef struct builder {
+    const es_json_limits *lim;
+    json_doc *doc;
+    bool has_root;
+    es_json *stack[STACK_MAX]; /* the open containers */
+    size_t first[STACK_MAX];   /* where each one's children start in slots */
+    size_t depth;
+    size_t values;
+    slot *slots; /* local, or es_malloc'ed once more are needed */
+    size_t nslots, slots_cap;
+    slot local[SLOTS_LOCAL];
+    int err;
+} builder;
 
 static int fail(builder *b, int err)
 {
@@ -90,55 +190,60 @@ static int fail(builder *b, int err)
     return 0; /* tells yajl to stop */
 }
 
-/* Attaches a new node to the current container (or makes it the root). */
+static int push_slot(builder *b, slot s)
+{
+    if (b->nslots == b->slots_cap) {
+        /* bounded by the limit on values: at most two slots a value */
+        size_t cap = b->slots_cap * 2;
+        slot *n = b->slots == b->local ? es_malloc(cap * sizeof *n)
+                                       : es_realloc(b->slots, cap * sizeof *n);
+        if (!n)
+            return fail(b, ES_JSON_E_NOMEM);
+        if (b->slots == b->local)
+            memcpy(n, b->local, sizeof b->local);
+        b->slots = n;
+        b->slots_cap = cap;
+    }
+    b->slots[b->nslots++] = s;
+    return 1;
+}
+
+/* Counts a new node and hands it to its container (the root has none). */
 static int attach(builder *b, es_json *n)
 {
-    if (++b->values > b->lim->max_values) {
-        node_free(n, true);
+    if (++b->values > b->lim->max_values)
         return fail(b, ES_JSON_E_TOO_MANY_VALUES);
-    }
-    if (b->depth == 0) {
-        b->root = n;
+    if (b->depth == 0)
         return 1;
-    }
-    es_json *p = b->stack[b->depth - 1];
-    if (p->type == ES_JSON_ARRAY) {
-        es_json **items = es_realloc(p->u.array.items, (p->u.array.n + 1) * sizeof *items);
-        if (!items) {
-            node_free(n, true);
-            return fail(b, ES_JSON_E_NOMEM);
-        }
-        items[p->u.array.n++] = n;
-        p->u.array.items = items;
-        return 1;
-    }
-    char **keys = es_realloc(p->u.object.keys, (p->u.object.n + 1) * sizeof *keys);
-    if (!keys) {
-        node_free(n, true);
-        return fail(b, ES_JSON_E_NOMEM);
-    }
-    p->u.object.keys = keys;
-    es_json **vals = es_realloc(p->u.object.values, (p->u.object.n + 1) * sizeof *vals);
-    if (!vals) {
-        node_free(n, true);
-        return fail(b, ES_JSON_E_NOMEM);
-    }
-    p->u.object.values = vals;
-    keys[p->u.object.n] = b->pending_key;
-    vals[p->u.object.n] = n;
-    p->u.object.n++;
-    b->pending_key = NULL;
-    return 1;
+    return push_slot(b, (slot){.v = n});
 }
 
 static es_json *new_node(builder *b, es_json_type t)
 {
-    es_json *n = es_calloc(1, sizeof *n);
-    if (!n)
+    es_json *n;
+    if (!b->has_root) {
+        n = &b->doc->root;
+        b->has_root = true;
+    } else if (!(n = doc_take_low(b->doc, sizeof *n))) {
         fail(b, ES_JSON_E_NOMEM);
-    else
-        n->type = t;
+        return NULL;
+    }
+    memset(n, 0, sizeof *n);
+    n->type = t;
     return n;
+}
+
+/* s[0..len) NUL-terminated in the document. */
+static char *copy_str(builder *b, const void *s, size_t len)
+{
+    char *d = doc_take_high(b->doc, len + 1);
+    if (!d) {
+        fail(b, ES_JSON_E_NOMEM);
+        return NULL;
+    }
+    memcpy(d, s, len);
+    d[len] = '\0';
+    return d;
 }
 
 static int cb_null(void *ctx)
@@ -164,13 +269,8 @@ static int cb_number(void *ctx, const char *s, size_t len)
     if (len > b->lim->max_string)
         return fail(b, ES_JSON_E_STRING_TOO_LONG);
     es_json *n = new_node(b, ES_JSON_NUMBER);
-    if (!n)
+    if (!n || !(n->u.number.text = copy_str(b, s, len)))
         return 0;
-    n->u.number.text = es_strndup(s, len);
-    if (!n->u.number.text) {
-        es_free(n);
-        return fail(b, ES_JSON_E_NOMEM);
-    }
     return attach(b, n);
 }
 
@@ -180,15 +280,8 @@ static int cb_string(void *ctx, const unsigned char *s, size_t len)
     if (len > b->lim->max_string)
         return fail(b, ES_JSON_E_STRING_TOO_LONG);
     es_json *n = new_node(b, ES_JSON_STRING);
-    if (!n)
+    if (!n || !(n->u.string.s = copy_str(b, s, len)))
         return 0;
-    n->u.string.s = es_malloc(len + 1);
-    if (!n->u.string.s) {
-        es_free(n);
-        return fail(b, ES_JSON_E_NOMEM);
-    }
-    memcpy(n->u.string.s, s, len);
-    n->u.string.s[len] = '\0';
     n->u.string.len = len;
     return attach(b, n);
 }
@@ -202,6 +295,7 @@ static int open_container(builder *b, es_json_type t)
         return 0;
     if (!attach(b, n))
         return 0;
+    b->first[b->depth] = b->nslots;
     b->stack[b->depth++] = n;
     return 1;
 }
@@ -218,14 +312,44 @@ static int cb_map_key(void *ctx, const unsigned char *s, size_t len)
         return fail(b, ES_JSON_E_STRING_TOO_LONG);
     if (memchr(s, '\0', len))
         return fail(b, ES_JSON_E_SYNTAX); /* keys are C strings for us */
-    b->pending_key = es_strndup((const char *)s, len);
-    return b->pending_key ? 1 : fail(b, ES_JSON_E_NOMEM);
+    char *k = copy_str(b, s, len);
+    return k ? push_slot(b, (slot){.k = k}) : 0;
 }
 
+/* The container closed: its children from the slots into its arrays. */
 static int cb_end(void *ctx)
 {
     builder *b = ctx;
-    b->depth--;
+    es_json *n = b->stack[--b->depth];
+    size_t first = b->first[b->depth], count = b->nslots - first;
+    const slot *s = b->slots + first;
+    b->nslots = first;
+    if (!count)
+        return 1;
+    if (n->type == ES_JSON_ARRAY) {
+        es_json **items = doc_take_low(b->doc, count * sizeof *items);
+        if (!items)
+            return fail(b, ES_JSON_E_NOMEM);
+        for (size_t i = 0; i < count; i++)
+            items[i] = s[i].v;
+        n->u.array.items = items;
+        n->u.array.n = count;
+        return 1;
+    }
+    if (count % 2)
+        return fail(b, ES_JSON_E_SYNTAX); /* a key without its value: yajl would not */
+    size_t pairs = count / 2;
+    char **keys = doc_take_low(b->doc, pairs * sizeof *keys);
+    es_json **vals = keys ? doc_take_low(b->doc, pairs * sizeof *vals) : NULL;
+    if (!vals)
+        return fail(b, ES_JSON_E_NOMEM);
+    for (size_t i = 0; i < pairs; i++) {
+        keys[i] = s[2 * i].k;
+        vals[i] = s[2 * i + 1].v;
+    }
+    n->u.object.keys = keys;
+    n->u.object.values = vals;
+    n->u.object.n = pairs;
     return 1;
 }
 
@@ -246,40 +370,95 @@ static const yajl_callbacks callbacks = {
     .yajl_end_array = cb_end,
 };
 
-/* yajl's own buffers (its lexer keeps string bytes while it decodes
- * escapes) may hold a secret value: they are wiped before they are freed.
- * yajl does not pass sizes to free, so malloc_usable_size says how much.
- * These go to malloc directly, not through es_malloc: yajl does not check
- * its own allocations (yajl_alloc writes through a NULL), so injected
- * failures must not reach it; it runs out of memory as a process would. */
-static void *wipe_malloc(void *ctx, size_t n)
+/* ---- yajl's own memory ----
+ *
+ * yajl's buffers (its lexer keeps string bytes while it decodes escapes)
+ * may hold a secret value: they are wiped before they are freed. Its
+ * handle, lexer, buffer heads and state stack (about 500 bytes: five
+ * allocations a parse) come from a scratch area on the parser's stack,
+ * wiped once when the parse ends; what does not fit (a decode buffer for
+ * long escaped strings) goes to malloc and is wiped when yajl frees it
+ * (malloc_usable_size says how much: yajl does not pass sizes to free).
+ * Neither goes through es_malloc: yajl does not check its own allocations
+ * (yajl_alloc writes through a NULL), so injected failures must not reach
+ * it; it runs out of memory as a process would. */
+
+#define SCRATCH_BYTES 1024
+#define SCRATCH_HEAD 16 /* a block's size, before it; keeps blocks 16-aligned */
+
+typedef struct scratch {
+    size_t used; /* mem[0..used) handed out */
+    size_t last; /* offset of the last block's data (0: none) */
+    _Alignas(16) unsigned char mem[SCRATCH_BYTES];
+} scratch;
+
+static bool in_scratch(const scratch *s, const void *p)
 {
-    (void)ctx;
+    uintptr_t a = (uintptr_t)p, lo = (uintptr_t)s->mem;
+    return a >= lo && a < lo + SCRATCH_BYTES;
+}
+
+static size_t scratch_round(size_t n)
+{
+    return (n + 15) & ~(size_t)15;
+}
+
+static void *heap_malloc(size_t n)
+{
     return malloc(n ? n : 1);
 }
 
-static void wipe_free(void *ctx, void *p)
+static void heap_free(void *p)
 {
-    (void)ctx;
     if (p)
         es_wipe(p, malloc_usable_size(p));
     free(p);
 }
 
-static void *wipe_realloc(void *ctx, void *p, size_t n)
+static void *scratch_malloc(void *ctx, size_t n)
 {
-    if (!p)
-        return wipe_malloc(ctx, n);
-    void *q = malloc(n ? n : 1);
-    if (!q)
-        return NULL;
-    size_t old = malloc_usable_size(p);
-    memcpy(q, p, old < n ? old : n);
-    wipe_free(ctx, p);
-    return q;
+    scratch *s = ctx;
+    if (n <= SCRATCH_BYTES && SCRATCH_HEAD + scratch_round(n) <= SCRATCH_BYTES - s->used) {
+        unsigned char *p = s->mem + s->used + SCRATCH_HEAD;
+        memcpy(p - SCRATCH_HEAD, &n, sizeof n);
+        s->last = s->used + SCRATCH_HEAD;
+        s->used += SCRATCH_HEAD + scratch_round(n);
+        return p;
+    }
+    return heap_malloc(n);
 }
 
-static yajl_alloc_funcs wiping_alloc = {wipe_malloc, wipe_realloc, wipe_free, NULL};
+static void scratch_free(void *ctx, void *p)
+{
+    if (!in_scratch(ctx, p))
+        heap_free(p); /* scratch blocks are wiped with the scratch */
+}
+
+static void *scratch_realloc(void *ctx, void *p, size_t n)
+{
+    scratch *s = ctx;
+    if (!p)
+        return scratch_malloc(ctx, n);
+    size_t old;
+    if (in_scratch(s, p)) {
+        memcpy(&old, (unsigned char *)p - SCRATCH_HEAD, sizeof old);
+        size_t at = (size_t)((unsigned char *)p - s->mem);
+        if (at == s->last && n <= SCRATCH_BYTES && scratch_round(n) <= SCRATCH_BYTES - at) {
+            /* the last block grows in place */
+            memcpy((unsigned char *)p - SCRATCH_HEAD, &n, sizeof n);
+            s->used = at + scratch_round(n);
+            return p;
+        }
+    } else {
+        old = malloc_usable_size(p);
+    }
+    void *q = scratch_malloc(ctx, n);
+    if (!q)
+        return NULL;
+    memcpy(q, p, old < n ? old : n);
+    scratch_free(ctx, p);
+    return q;
+}
 
 static const char *err_text(int e)
 {
@@ -304,21 +483,30 @@ int es_json_parse(const char *text, size_t len, const es_json_limits *lim, es_js
 {
     if (!lim)
         lim = &es_json_default_limits;
-    builder b = {.lim = lim};
+    builder b = {.lim = lim, .slots_cap = SLOTS_LOCAL};
+    b.slots = b.local;
     int ret = 0;
     if (len > lim->max_bytes) {
         ret = ES_JSON_E_TOO_BIG;
         goto out;
     }
-    yajl_handle h = yajl_alloc(&callbacks, &wiping_alloc, &b);
+    if (!(b.doc = doc_new(len))) {
+        ret = ES_JSON_E_NOMEM;
+        goto out;
+    }
+    scratch sc;
+    sc.used = sc.last = 0;
+    yajl_alloc_funcs af = {scratch_malloc, scratch_realloc, scratch_free, &sc};
+    yajl_handle h = yajl_alloc(&callbacks, &af, &b);
     if (!h) {
+        es_wipe(sc.mem, sc.used);
         ret = ES_JSON_E_NOMEM;
         goto out;
     }
     yajl_status st = yajl_parse(h, (const unsigned char *)text, len);
     if (st == yajl_status_ok)
         st = yajl_complete_parse(h);
-    if (st != yajl_status_ok || !b.root) {
+    if (st != yajl_status_ok || !b.has_root || b.depth) {
         ret = b.err ? b.err : ES_JSON_E_SYNTAX;
         if (ret == ES_JSON_E_SYNTAX && err && errlen) {
             /* Offset only: yajl's verbose message quotes the input. */
@@ -327,17 +515,21 @@ int es_json_parse(const char *text, size_t len, const es_json_limits *lim, es_js
         }
     }
     yajl_free(h);
+    es_wipe(sc.mem, sc.used);
 out:
+    if (b.slots != b.local)
+        es_free(b.slots); /* pointers only */
     if (ret) {
-        /* on error the partial tree hangs from root */
-        node_free(b.root, true);
-        if (b.pending_key)
-            es_free(b.pending_key);
+        /* a partial tree may hold a secret */
+        if (b.doc) {
+            doc_wipe(b.doc);
+            doc_free(b.doc);
+        }
         if (err && errlen)
             snprintf(err, errlen, "%s", err_text(ret));
         return ret;
     }
-    *out = b.root;
+    *out = &b.doc->root;
     if (err && errlen)
         err[0] = '\0';
     return 0;
@@ -697,17 +889,6 @@ static void put_string(es_jw *w, const char *str, size_t n)
     put(w, "\"", 1);
 }
 
-/* Plain (nothing to escape: plain_byte) throughout? */
-static bool all_plain(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i + 8 <= n && word_plain(s + i))
-        i += 8;
-    while (i < n && plain_byte[s[i]])
-        i++;
-    return i == n;
-}
-
 /* Room for n more bytes in w's buffer without growing it (what put checks),
  * or NULL: the caller takes the general path, which grows or fails. */
 static char *room(es_jw *w, size_t n)
@@ -755,14 +936,66 @@ static bool separator(const es_jw *w, bool is_string, char *sep, unsigned char *
     return true;
 }
 
-/* The quoted string with its separator in one copy when it is plain and
- * fits the buffer's room; false (nothing written) otherwise. */
+/* The bytes of x that need escaping (plain_byte is 0), as their high bits:
+ * word_plain's test without the final compare, for accumulating. */
+static inline uint64_t special64(uint64_t x)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+    return (x | ((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b)) & highs;
+}
+
+static inline uint32_t special32(uint32_t x)
+{
+    const uint32_t ones = 0x01010101u, highs = 0x80808080u;
+    uint32_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+    return (x | ((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b)) & highs;
+}
+
+/* Copies s[0..n) to d and says whether every byte was plain: one pass, a
+ * word at a time, without a branch per word (the strings of an answer are
+ * nearly always plain, so the copy is rarely wasted); the last word
+ * overlaps the one before it instead of a loop over the rest. */
+static bool copy_plain(unsigned char *d, const unsigned char *s, size_t n)
+{
+    uint64_t acc = 0;
+    if (n >= 8) {
+        uint64_t x;
+        size_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            memcpy(&x, s + i, 8);
+            acc |= special64(x);
+            memcpy(d + i, &x, 8);
+        }
+        if (i < n) {
+            memcpy(&x, s + n - 8, 8);
+            acc |= special64(x);
+            memcpy(d + n - 8, &x, 8);
+        }
+    } else if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        acc = special32(a) | special32(b);
+        memcpy(d, &a, 4);
+        memcpy(d + n - 4, &b, 4);
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            acc |= plain_byte[s[i]] ^ 1u;
+            d[i] = s[i];
+        }
+    }
+    return acc == 0;
+}
+
+/* The quoted string with its separator, copied once into the buffer's room
+ * while it is checked, when it is plain and fits; false (nothing committed)
+ * otherwise. */
 static bool put_plain_fast(es_jw *w, const char *s, size_t n)
 {
     char sep;
     unsigned char next;
-    if (!separator(w, true, &sep, &next) || n > SIZE_MAX - 3 ||
-        !all_plain((const unsigned char *)s, n))
+    if (!separator(w, true, &sep, &next) || n > SIZE_MAX - 3)
         return false;
     char *d = room(w, n + 3);
     if (!d)
@@ -770,7 +1003,15 @@ static bool put_plain_fast(es_jw *w, const char *s, size_t n)
     if (sep)
         *d++ = sep;
     *d++ = '"';
-    memcpy(d, s, n);
+    if (!copy_plain((unsigned char *)d, (const unsigned char *)s, n)) {
+        /* written past the contents before it was known: a value's bytes
+         * there are wiped with the buffer (buf.h's dirty) */
+        es_buf *b = w->out;
+        size_t end = (size_t)(d - b->data) + n;
+        if (end > b->dirty)
+            b->dirty = end;
+        return false;
+    }
     d += n;
     *d++ = '"';
     commit_to(w, d);

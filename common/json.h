@@ -5,8 +5,10 @@
  * document we read comes from a peer (API clients, AWS, Docker). Numbers keep
  * their source text so that nothing is lost by a double round trip.
  *
+ * A tree lives in one arena (a block or a few, allocated with the parse):
+ * its nodes are not freed one by one, es_json_free takes the root only.
  * Trees that may hold secret values are released with es_json_free_secret,
- * which wipes every string before freeing it. */
+ * which wipes every byte of the arena that was used before freeing it. */
 #ifndef ES_COMMON_JSON_H
 #define ES_COMMON_JSON_H
 
@@ -74,8 +76,13 @@ typedef enum es_json_err {
  * yajl's position marker, so no secret is echoed). */
 int es_json_parse(const char *text, size_t len, const es_json_limits *lim, es_json **out, char *err,
                   size_t errlen);
+/* Root nodes only (what es_json_parse gave); NULL is nothing to free. */
 void es_json_free(es_json *j);
 void es_json_free_secret(es_json *j);
+/* The wipe of es_json_free_secret without the free: every node, array and
+ * string of the tree reads as zeros after it (the tree must not be walked
+ * again; only freed). */
+void es_json_wipe(es_json *j);
 
 /* Lookups: NULL / false when absent or of another type. */
 const es_json *es_json_get(const es_json *obj, const char *key);

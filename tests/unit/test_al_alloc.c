@@ -63,7 +63,11 @@ Test(al_alloc, operations_survive_allocation_failures)
                    "\"a\":\"b\"}}");
     under_failures("TrentService.GenerateDataKey",
                    "{\"KeyId\":\"alias/aws/ssm\",\"NumberOfBytes\":16}");
-    cr_assert_gt(failures_seen, 100, "only %ld injected failures", failures_seen);
+    /* that the injection reaches the operations at all (each one is asked
+     * above to have failed at least once): 81 failure points since a
+     * request body's JSON tree is one allocation (common/json.c's arena;
+     * it was one a value, and more than 100 points) */
+    cr_assert_gt(failures_seen, 60, "only %ld injected failures", failures_seen);
     /* and the store still answers normally */
     const es_json *r = ok("AmazonSSM.GetParameter", "{\"Name\":\"/a/b\",\"WithDecryption\":true}");
     cr_assert_str_eq(jstr(es_json_get(r, "Parameter"), "Value"), "v");

@@ -536,3 +536,380 @@ Test(json, writer_refuses_misuse)
     cr_assert_eq(es_jw_finish(&w), 0, "deep enough");
     es_buf_free(&out);
 }
+
+/* ---- the parse's arena ---- */
+
+/* es_json_value written back: the compact text of a parsed compact document
+ * is the document (the writer writes what yajl reads). */
+static void assert_round_trip(const char *s, size_t len, const es_json_limits *lim)
+{
+    es_json *j = NULL;
+    char err[128];
+    int r = es_json_parse(s, len, lim, &j, err, sizeof err);
+    cr_assert_eq(r, 0, "parse failed: %s", err);
+    es_buf out;
+    es_buf_init(&out, 4u << 20);
+    es_jw w;
+    es_jw_init(&w, &out);
+    es_jw_value(&w, j);
+    cr_assert_eq(es_jw_finish(&w), 0);
+    cr_assert_eq(out.len, len, "written %zu bytes, read %zu", out.len, len);
+    cr_assert_eq(memcmp(out.data, s, len), 0);
+    es_buf_free(&out);
+    es_json_free_secret(j);
+}
+
+/* A request body's tree is one allocation (the document with its first
+ * block; yajl's own memory is on the parser's stack): the first allocation
+ * failing fails the parse, none after it is asked for. */
+Test(json, arena_one_allocation_for_a_request_body)
+{
+    const char *s =
+        "{\"Names\":[\"/bench/db/secret01\",\"/bench/db/secret02\",\"/bench/db/secret03\","
+        "\"/bench/db/secret04\",\"/bench/db/secret05\",\"/bench/db/secret06\","
+        "\"/bench/db/secret07\",\"/bench/db/secret08\",\"/bench/db/secret09\","
+        "\"/bench/db/secret10\"],\"WithDecryption\":true}";
+    es_json *j = NULL;
+    es_alloc_fail_after(0);
+    int r = es_json_parse(s, strlen(s), NULL, &j, NULL, 0);
+    es_alloc_fail_after(-1);
+    cr_assert_eq(r, ES_JSON_E_NOMEM);
+    cr_assert_null(j);
+    es_alloc_fail_after(1);
+    r = es_json_parse(s, strlen(s), NULL, &j, NULL, 0);
+    es_alloc_fail_after(-1);
+    cr_assert_eq(r, 0, "a second allocation was asked for");
+    cr_assert_eq(es_json_len(es_json_get(j, "Names")), 10);
+    cr_assert_str_eq(es_json_as_str(es_json_at(es_json_get(j, "Names"), 9)), "/bench/db/secret10");
+    es_json_free_secret(j);
+    assert_round_trip(s, strlen(s), NULL);
+}
+
+/* Limits at their edge, each needing blocks beyond the first: the whole
+ * value at the limit is read back, one more is refused with its error. */
+Test(json, arena_grows_at_every_limit)
+{
+    es_json_limits lim = {
+        .max_bytes = 1u << 21, .max_depth = 32, .max_string = 300000, .max_values = 5001};
+    size_t cap = 700000;
+    char *s = malloc(cap);
+    cr_assert_not_null(s);
+
+    /* a string of max_string bytes (larger than any block grown so far) */
+    for (size_t extra = 0; extra <= 1; extra++) {
+        size_t n = 0, sl = lim.max_string + extra;
+        s[n++] = '[';
+        s[n++] = '"';
+        for (size_t i = 0; i < sl; i++)
+            s[n++] = (char)('a' + i % 26);
+        s[n++] = '"';
+        s[n++] = ']';
+        if (!extra) {
+            assert_round_trip(s, n, &lim);
+        } else {
+            es_json *j = NULL;
+            cr_assert_eq(es_json_parse(s, n, &lim, &j, NULL, 0), ES_JSON_E_STRING_TOO_LONG);
+        }
+    }
+    /* a key of max_string bytes */
+    {
+        size_t n = 0;
+        s[n++] = '{';
+        s[n++] = '"';
+        for (size_t i = 0; i < lim.max_string; i++)
+            s[n++] = 'k';
+        memcpy(s + n, "\":1}", 4);
+        n += 4;
+        assert_round_trip(s, n, &lim);
+    }
+    /* max_values values: an array of 5000 numbers and strings (the array
+     * is a value too), then one more */
+    for (size_t extra = 0; extra <= 1; extra++) {
+        size_t n = 0;
+        s[n++] = '[';
+        for (size_t i = 0; i < lim.max_values - 1 + extra; i++)
+            n += (size_t)snprintf(s + n, cap - n, i % 2 ? "%s%zu" : "%s\"v%zu\"", i ? "," : "", i);
+        s[n++] = ']';
+        if (!extra) {
+            assert_round_trip(s, n, &lim);
+        } else {
+            es_json *j = NULL;
+            cr_assert_eq(es_json_parse(s, n, &lim, &j, NULL, 0), ES_JSON_E_TOO_MANY_VALUES);
+        }
+    }
+    /* an object of 2000 keys (more children than the builder keeps on
+     * its stack) */
+    {
+        size_t n = 0;
+        s[n++] = '{';
+        for (size_t i = 0; i < 2000; i++)
+            n += (size_t)snprintf(s + n, cap - n, "%s\"k%zu\":[%zu,{\"x\":null}]", i ? "," : "", i,
+                                  i);
+        s[n++] = '}';
+        es_json_limits many = lim;
+        many.max_values = 100000;
+        assert_round_trip(s, n, &many);
+        es_json *j = NULL;
+        cr_assert_eq(es_json_parse(s, n, &many, &j, NULL, 0), 0);
+        cr_assert_eq(es_json_len(j), 2000);
+        int64_t v = 0;
+        cr_assert(es_json_as_int64(es_json_at(es_json_get(j, "k1234"), 0), &v));
+        cr_assert_eq(v, 1234);
+        es_json_free(j);
+    }
+    /* max_depth levels, each with children before and after the next */
+    for (size_t extra = 0; extra <= 1; extra++) {
+        size_t n = 0, d = lim.max_depth + extra;
+        for (size_t i = 0; i < d; i++)
+            n += (size_t)snprintf(s + n, cap - n, i % 2 ? "{\"a\":1,\"b\":" : "[\"x\",");
+        s[n++] = '0';
+        for (size_t i = d; i-- > 0;)
+            n += (size_t)snprintf(s + n, cap - n, i % 2 ? ",\"c\":true}" : ",null]");
+        if (!extra) {
+            assert_round_trip(s, n, &lim);
+        } else {
+            es_json *j = NULL;
+            cr_assert_eq(es_json_parse(s, n, &lim, &j, NULL, 0), ES_JSON_E_TOO_DEEP);
+        }
+    }
+    /* max_bytes exactly: a document of that size (spaces after it), one
+     * byte more */
+    for (size_t extra = 0; extra <= 1; extra++) {
+        es_json_limits small = {
+            .max_bytes = 4096, .max_depth = 4, .max_string = 4096, .max_values = 100};
+        size_t n = small.max_bytes + extra;
+        memset(s, ' ', n);
+        memcpy(s, "[\"abc\",[1,2]]", 13);
+        es_json *j = NULL;
+        int r = es_json_parse(s, n, &small, &j, NULL, 0);
+        cr_assert_eq(r, extra ? ES_JSON_E_TOO_BIG : 0, "extra %zu: %d", extra, r);
+        if (!extra)
+            cr_assert_str_eq(es_json_as_str(es_json_at(j, 0)), "abc");
+        es_json_free(j);
+    }
+    free(s);
+}
+
+/* Out of memory at every allocation of a document that needs several
+ * blocks and the builder's slots on the heap: NOMEM, nothing leaked (ASan),
+ * until the parse succeeds whole. */
+Test(json, arena_allocation_failures_at_every_step)
+{
+    char s[40000];
+    size_t n = 0;
+    s[n++] = '[';
+    for (size_t i = 0; i < 1500; i++)
+        n += (size_t)snprintf(s + n, sizeof s - n, "%s\"value %zu\"", i ? "," : "", i);
+    s[n++] = ']';
+    s[n] = '\0';
+    for (long k = 0;; k++) {
+        cr_assert_lt(k, 100, "never succeeded");
+        es_json *j = NULL;
+        es_alloc_fail_after(k);
+        int r = es_json_parse(s, n, NULL, &j, NULL, 0);
+        es_alloc_fail_after(-1);
+        if (r == 0) {
+            cr_assert_gt(k, 2, "more than one block and the slots: several allocations");
+            cr_assert_eq(es_json_len(j), 1500);
+            cr_assert_str_eq(es_json_as_str(es_json_at(j, 1499)), "value 1499");
+            es_json_free_secret(j);
+            break;
+        }
+        cr_assert_eq(r, ES_JSON_E_NOMEM, "k=%ld r=%d", k, r);
+        cr_assert_null(j);
+    }
+}
+
+/* es_json_free_secret's wipe: every string, key and number of the tree,
+ * in the first block and in later ones, reads as zeros after it. */
+typedef struct seen_str {
+    const char *p;
+    size_t len;
+} seen_str;
+
+static void collect(const es_json *v, seen_str *seen, size_t *ns, size_t max)
+{
+    cr_assert_lt(*ns + 1, max);
+    switch (v->type) {
+    case ES_JSON_STRING:
+        seen[(*ns)++] = (seen_str){v->u.string.s, v->u.string.len};
+        break;
+    case ES_JSON_NUMBER:
+        seen[(*ns)++] = (seen_str){v->u.number.text, strlen(v->u.number.text)};
+        break;
+    case ES_JSON_ARRAY:
+        for (size_t i = 0; i < v->u.array.n; i++)
+            collect(v->u.array.items[i], seen, ns, max);
+        break;
+    case ES_JSON_OBJECT:
+        for (size_t i = 0; i < v->u.object.n; i++) {
+            seen[(*ns)++] = (seen_str){v->u.object.keys[i], strlen(v->u.object.keys[i])};
+            collect(v->u.object.values[i], seen, ns, max);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+Test(json, arena_wipe_covers_every_string)
+{
+    static char s[40000];
+    static seen_str seen[2100];
+    /* 1000 one-digit numbers: 42 bytes of tree each for 2 of text, so the
+     * strings after them are in later blocks */
+    size_t n = (size_t)snprintf(s, sizeof s, "{\"SecretString\":\"hunter2\",\"many\":[");
+    for (size_t i = 0; i < 1000; i++)
+        n += (size_t)snprintf(s + n, sizeof s - n, "%s%zu", i ? "," : "", i % 10);
+    n += (size_t)snprintf(s + n, sizeof s - n,
+                          "],\"later\":[\"after the many\",\"esc\\n\\u00e9\",67890]}");
+    es_json *j = NULL;
+    cr_assert_eq(es_json_parse(s, n, NULL, &j, NULL, 0), 0);
+    size_t ns = 0;
+    collect(j, seen, &ns, sizeof seen / sizeof seen[0]);
+    cr_assert_eq(ns, 2 + 1 + 1000 + 1 + 3, "%zu strings", ns);
+    cr_assert_eq(seen[1].len, 7);
+    cr_assert_eq(memcmp(seen[1].p, "hunter2", 7), 0);
+    cr_assert_eq(memcmp(seen[ns - 2].p, "esc\n\xc3\xa9", 6), 0);
+    es_json_wipe(j);
+    for (size_t i = 0; i < ns; i++)
+        for (size_t k = 0; k <= seen[i].len; k++)
+            cr_assert_eq(seen[i].p[k], 0, "string %zu byte %zu not wiped", i, k);
+    es_json_free(j);
+}
+
+/* yajl's own memory: a string long enough that its decode buffer (escapes)
+ * outgrows the scratch area and is reallocated on the heap, read whole. */
+Test(json, long_escaped_strings_through_yajls_heap_buffers)
+{
+    size_t reps = 20000, n = 0;
+    char *s = malloc(reps * 2 + 16);
+    cr_assert_not_null(s);
+    s[n++] = '[';
+    s[n++] = '"';
+    for (size_t i = 0; i < reps; i++) {
+        s[n++] = '\\';
+        s[n++] = i % 2 ? 'n' : 't';
+    }
+    s[n++] = '"';
+    s[n++] = ']';
+    es_json *j = NULL;
+    cr_assert_eq(es_json_parse(s, n, NULL, &j, NULL, 0), 0);
+    const es_json *v = es_json_at(j, 0);
+    cr_assert_eq(v->u.string.len, reps);
+    for (size_t i = 0; i < reps; i++)
+        cr_assert_eq(v->u.string.s[i], i % 2 ? '\n' : '\t', "at %zu", i);
+    es_json_free_secret(j);
+    free(s);
+}
+
+/* The writer's one-pass copy (json.c, copy_plain: words of 8, the last one
+ * overlapping, 4-byte halves under 8, bytes under 4) inside containers,
+ * where it is taken: every byte value at every position of strings 0 to 33
+ * bytes long, as an array's second item, an object's key and its value, is
+ * written as yajl writes it or refused as yajl refuses it. */
+Test(json, writer_one_pass_copy_sees_every_byte_everywhere)
+{
+    for (size_t len = 0; len <= 33; len++) {
+        for (size_t pos = 0; pos < (len ? len : 1); pos++) {
+            for (unsigned v = 0; v < (len ? 256u : 1u); v++) {
+                char s[40];
+                memset(s, 'A' + (int)(len % 26), len);
+                if (len)
+                    s[pos] = (char)v;
+                es_buf mine, theirs;
+                es_buf_init(&mine, 1024);
+                es_buf_init(&theirs, 1024);
+                es_jw w;
+                es_jw_init(&w, &mine);
+                es_jw_arr(&w);
+                es_jw_str(&w, "x");
+                es_jw_strn(&w, s, len);
+                es_jw_obj(&w);
+                es_jw_strn(&w, s, len); /* a key */
+                es_jw_strn(&w, s, len); /* its value */
+                es_jw_obj_end(&w);
+                es_jw_arr_end(&w);
+                int r = es_jw_finish(&w);
+                yajl_gen g = yajl_gen_alloc(NULL);
+                yajl_gen_config(g, yajl_gen_print_callback, yajl_print, &theirs);
+                yajl_gen_config(g, yajl_gen_validate_utf8, 1);
+                const unsigned char *u = (const unsigned char *)s;
+                bool yajl_failed = yajl_gen_array_open(g) != yajl_gen_status_ok ||
+                                   yajl_gen_string(g, (const unsigned char *)"x", 1) ||
+                                   yajl_gen_string(g, u, len) || yajl_gen_map_open(g) ||
+                                   yajl_gen_string(g, u, len) || yajl_gen_string(g, u, len) ||
+                                   yajl_gen_map_close(g) || yajl_gen_array_close(g);
+                yajl_gen_free(g);
+                if (yajl_failed) {
+                    cr_assert_eq(r, -EINVAL, "byte 0x%02x at %zu of %zu accepted", v, pos, len);
+                } else {
+                    cr_assert_eq(r, 0, "byte 0x%02x at %zu of %zu", v, pos, len);
+                    cr_assert_eq(mine.len, theirs.len, "byte 0x%02x at %zu of %zu: %s vs %s", v,
+                                 pos, len, es_buf_cstr(&mine), es_buf_cstr(&theirs));
+                    cr_assert_eq(memcmp(mine.data, theirs.data, mine.len), 0,
+                                 "byte 0x%02x at %zu of %zu: %s vs %s", v, pos, len,
+                                 es_buf_cstr(&mine), es_buf_cstr(&theirs));
+                }
+                es_buf_free(&mine);
+                es_buf_free(&theirs);
+            }
+        }
+    }
+}
+
+/* Every buffer limit around a string that needs escaping at its first or
+ * its last byte, a control character, UTF-8 and a plain one: whole or
+ * -EMSGSIZE, never cut; and what the one-pass copy wrote past the contents
+ * before it found the escape is inside the extent a secret wipe covers. */
+Test(json, writer_one_pass_copy_at_every_limit_and_wipe_extent)
+{
+    static const char *const cases[] = {
+        "\"SECRETSECRETSECRET",
+        "SECRETSECRETSECRET\\",
+        "SECR\x01TSECRETSECRET",
+        "SECRET\xc3\xa9SECRET",
+        "SECRETSECRETSECRETSECRET",
+        "SECR",
+        "SE\n",
+        "\tSECRET",
+        "",
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const char *v = cases[c];
+        size_t vl = strlen(v);
+        /* the whole document, as yajl writes it */
+        es_buf want;
+        es_buf_init(&want, 4096);
+        yajl_gen g = yajl_gen_alloc(NULL);
+        yajl_gen_config(g, yajl_gen_print_callback, yajl_print, &want);
+        cr_assert_eq(yajl_gen_map_open(g), yajl_gen_status_ok);
+        yajl_gen_string(g, (const unsigned char *)"Value", 5);
+        cr_assert_eq(yajl_gen_string(g, (const unsigned char *)v, vl), yajl_gen_status_ok);
+        yajl_gen_map_close(g);
+        yajl_gen_free(g);
+        for (size_t max = 0; max <= want.len + 40; max++) {
+            es_buf out;
+            es_buf_init(&out, max);
+            es_jw w;
+            es_jw_init(&w, &out);
+            es_jw_obj(&w);
+            es_jw_kstr(&w, "Value", v);
+            es_jw_obj_end(&w);
+            int r = es_jw_finish(&w);
+            if (max < want.len) {
+                cr_assert_eq(r, -EMSGSIZE, "case %zu max %zu: %d", c, max, r);
+            } else {
+                cr_assert_eq(r, 0, "case %zu max %zu", c, max);
+                cr_assert_str_eq(es_buf_cstr(&out), want.data, "case %zu max %zu", c, max);
+            }
+            if (out.data && out.cap > out.dirty) {
+                const char *past = memmem(out.data + out.dirty, out.cap - out.dirty, "SECR", 4);
+                cr_assert_null(past, "case %zu max %zu: a value's bytes past the wiped extent", c,
+                               max);
+            }
+            es_buf_free_secret(&out);
+        }
+        es_buf_free_secret(&want);
+    }
+}
