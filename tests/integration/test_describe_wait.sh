@@ -50,6 +50,15 @@ $(cat)
 PY
 }
 
+# timed_describe TASK: one DescribeTasks of TASK; prints its seconds and the task's lastStatus
+timed_describe() {
+  py "$1" <<'EOF'
+s = time.monotonic()
+t = ecs.describe_tasks(cluster=C, tasks=[sys.argv[1]])["tasks"][0]
+print("%.3f" % (time.monotonic() - s), t["lastStatus"])
+EOF
+}
+
 TD=$(jq -cn '{family: "dwait", networkMode: "none", containerDefinitions: [{name: "app",
   image: "local/busybox:latest", essential: true, stopTimeout: 60,
   command: ["sh", "-c", "trap \"\" TERM; while :; do sleep 1; done"]}]}')
@@ -92,12 +101,7 @@ say "a stopping task that does not move: the whole wait, then the answer"
 aws ecs stop-task --cluster "$CLUSTER" --task "$T1" >/dev/null
 sleep 1 # the stop under way: the container ignores SIGTERM for its 60 s
 before_o=$(over)
-read -r TOOK S1 <<<"$(py "$T1" <<'EOF'
-s = time.monotonic()
-t = ecs.describe_tasks(cluster=C, tasks=[sys.argv[1]])["tasks"][0]
-print("%.3f" % (time.monotonic() - s), t["lastStatus"])
-EOF
-)"
+read -r TOOK S1 <<<"$(timed_describe "$T1")"
 say "  answered after ${TOOK}s: $S1"
 num_ge "$TOOK" 9.9 "a held question's wait"
 [[ $S1 != STOPPED ]] || fail "the task stopped: its container should ignore SIGTERM"
@@ -106,11 +110,7 @@ num_eq "$(over)" "$((before_o + 1))" "questions answered at the end of the wait"
 say "the same question held, the container killed under it: answered with the move"
 before_m=$(moved)
 CID=$(aws ecs describe-tasks --cluster "$CLUSTER" --tasks "$T1" --query 'tasks[0].containers[0].runtimeId' --output text)
-py "$T1" >"$WORK/held.out" <<'EOF' &
-s = time.monotonic()
-t = ecs.describe_tasks(cluster=C, tasks=[sys.argv[1]])["tasks"][0]
-print("%.3f" % (time.monotonic() - s), t["lastStatus"])
-EOF
+timed_describe "$T1" >"$WORK/held.out" &
 QPID=$!
 for ((i = 0; i < 100; i++)); do [[ $(held) == 1 ]] && break; sleep 0.05; done
 eq "$(held)" 1 "questions held now"
@@ -139,12 +139,7 @@ eq "$(cat "$WORK/stop.out")" "1 $T2" "the answer given at the stop"
 
 say "ECS_SECRETS_DESCRIBE_WAIT_MS=0: nothing held"
 ECS_SECRETS_DESCRIBE_WAIT_MS=0 it_start_agent --mode embedded --cluster "$CLUSTER"
-read -r TOOK S3 <<<"$(py "$T2" <<'EOF'
-s = time.monotonic()
-t = ecs.describe_tasks(cluster=C, tasks=[sys.argv[1]])["tasks"][0]
-print("%.3f" % (time.monotonic() - s), t["lastStatus"])
-EOF
-)"
+read -r TOOK S3 <<<"$(timed_describe "$T2")"
 say "  answered after ${TOOK}s: $S3"
 [[ $S3 != STOPPED ]] || fail "the second task stopped: its container should still be stopping"
 num_eq "$(moved)" 0 "held with the wait off (moved)"
