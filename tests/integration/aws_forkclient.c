@@ -187,11 +187,12 @@ int main(int argc, char **argv)
     if (s < 0)
         die("socket");
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (strlen(argv[1]) >= sizeof sa.sun_path) {
+    size_t path_len = strlen(argv[1]);
+    if (path_len >= sizeof sa.sun_path) {
         fprintf(stderr, "aws_forkclient: socket path too long: %s\n", argv[1]);
         return 255;
     }
-    strcpy(sa.sun_path, argv[1]);
+    memcpy(sa.sun_path, argv[1], path_len + 1);
     if (connect(s, (struct sockaddr *)&sa, sizeof sa) < 0)
         die(argv[1]);
 
