@@ -105,9 +105,18 @@ mkfifo "$WORK/stdin"
   --name "$NAME-hold" "$IMAGE" cat <"$WORK/stdin" >/dev/null) &
 hold=$!
 exec 3>"$WORK/stdin" # stdin stays open: cat ends only when its attach is closed
-sleep 3
+# running once its start has answered: polled, as a start takes seconds on a loaded machine
+# (CI, session 18: a fixed 3 s wait saw the start still in progress, at dockerd as well)
+t0=$(date +%s%N)
+for _ in $(seq 300); do
+  [[ -n $(command docker -H "$ES_TEST_DOCKER_HOST" ps -q --filter "name=$NAME-hold") ]] && break
+  kill -0 "$hold" 2>/dev/null || fail "the held docker run -i ended before its container ran"
+  sleep 0.1
+done
 [[ -n $(command docker -H "$ES_TEST_DOCKER_HOST" ps -q --filter "name=$NAME-hold") ]] ||
-  fail "the held container is not running"
+  fail "the held container is not running after 30 s"
+echo "the held container ran $((($(date +%s%N) - t0) / 1000000)) ms after its docker run -i"
+sleep 0.5 # its wait and the events and logs streams are open: killed mid-stream, not mid-connect
 kill -9 "$ev" "$lg" "$hold"
 wait "$ev" "$lg" "$hold" 2>/dev/null || true
 # the killed run -i's attach was closed by the proxy, so cat saw its stdin end
