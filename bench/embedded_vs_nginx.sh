@@ -190,21 +190,30 @@ done
 NGX_BYTES=$(curl -sf --noproxy '*' "http://127.0.0.1:$NPORT/answer.json" | wc -c)
 NGX_HEAD=$(curl -sf --noproxy '*' -D - -o /dev/null "http://127.0.0.1:$NPORT/answer.json" | wc -c)
 
-# CPU time (clock ticks, user + system) of the given processes
-ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
+# CPU time (clock ticks) of the given processes: "user+system user"
+ticks() {
+  local t=0 u=0 p
+  for p in "$@"; do
+    t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+    u=$((u + $(awk '{print $14}' "/proc/$p/stat")))
+  done
+  echo "$t $u"
+}
 HZ=$(getconf CLK_TCK)
 # run_wrk "PIDS" wrk-args...: prints "rate p50_ms p99_ms non2xx errors cpu_us_per_request
-# wrk_cpu_us_per_request" (the last 0 without /usr/bin/time)
+# wrk_cpu_us_per_request user_cpu_us_per_request" (wrk's 0 without /usr/bin/time). The user
+# part is what the server's own code costs; the rest is the kernel's (its socket calls and the
+# loopback delivery to wrk, which the sender pays).
 run_wrk() {
-  local pids=$1 out t0 t1 timer=()
+  local pids=$1 out t0 t1 u0 u1 timer=()
   shift
   [[ -x /usr/bin/time ]] && timer=(/usr/bin/time -f '%U %S' -o "$WORK/wrk-time")
   echo "0 0" >"$WORK/wrk-time"
-  t0=$(ticks $pids)
+  read -r t0 u0 < <(ticks $pids)
   out=$("${timer[@]}" wrk -t"$THREADS" -c"$CONNS" -d"${SECS}s" --latency "$@")
-  t1=$(ticks $pids)
+  read -r t1 u1 < <(ticks $pids)
   echo "$out" >>"$WORK/wrk.txt"
-  awk -v cpu=$((t1 - t0)) -v hz="$HZ" -v wrkcpu="$(awk '{print $1 + $2}' "$WORK/wrk-time")" '
+  awk -v cpu=$((t1 - t0)) -v usr=$((u1 - u0)) -v hz="$HZ" -v wrkcpu="$(awk '{print $1 + $2}' "$WORK/wrk-time")" '
     function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
     /Requests\/sec:/ { rate = $2 }
     /^ +99%/ { p99 = ms($2) }
@@ -212,8 +221,8 @@ run_wrk() {
     /Non-2xx or 3xx responses:/ { bad = $NF }
     / requests in / { n = $1 }
     /Socket errors:/ { err = $0; sub(/.*Socket errors: /, "", err); gsub(/ /, "", err) }
-    END { printf "%s %.3f %.3f %d %s %.1f %.1f\n", rate, p50, p99, bad + 0, (err == "" ? "none" : err),
-          (n ? cpu / hz * 1e6 / n : 0), (n ? wrkcpu * 1e6 / n : 0) }' <<<"$out"
+    END { printf "%s %.3f %.3f %d %s %.1f %.1f %.1f\n", rate, p50, p99, bad + 0, (err == "" ? "none" : err),
+          (n ? cpu / hz * 1e6 / n : 0), (n ? wrkcpu * 1e6 / n : 0), (n ? usr / hz * 1e6 / n : 0) }' <<<"$out"
 }
 
 echo "== issue 5: embedded store vs nginx, loopback, wrk -t$THREADS -c$CONNS -d${SECS}s, $(nproc) cores, $RUNS run(s)"
@@ -228,7 +237,7 @@ NGX_PIDS="$NGX_PID $NGX_WORKER_PIDS"
 # one core against one core: the daemon answers from one loop thread, nginx from its workers
 echo "nginx worker processes running: $(wc -w <<<"$NGX_WORKER_PIDS") (asked: $NGX_WORKERS); daemon threads: $(ls /proc/"$AGENT_PID"/task | wc -l) (the loop serves every request; libuv's pool, when started, only matches AllowedPatterns)"
 [[ -n $AGENT_B ]] && echo "A: $AGENT; B: $AGENT_B"
-FMT='%-58s %9s req/s  p50 %6.3f ms  p99 %7.3f ms  CPU %6.1f us/req (wrk %5.1f)  non-2xx %s  socket errors %s\n'
+FMT='%-58s %9s req/s  p50 %6.3f ms  p99 %7.3f ms  CPU %6.1f us/req (user %5.1f; wrk %5.1f)  non-2xx %s  socket errors %s\n'
 NGX_NAME="nginx $(nginx -v 2>&1 | sed 's/.*\///'): static file, same size, $NGX_WORKERS worker"
 : >"$WORK/runs"
 BAD=0
@@ -238,22 +247,22 @@ for ((run = 1; run <= RUNS; run++)); do
     perf record -q --call-graph "${BENCH_PERF_CALLGRAPH:-fp}" -p "$AGENT_PID" -o "$BENCH_PERF" -- sleep "$SECS" >/dev/null 2>&1 &
     PERF_PID=$!
   fi
-  read -r A_RATE A_P50 A_P99 A_BAD A_ERR A_CPU A_WRK < <(run_wrk "$AGENT_PID" -s "$WORK/a/get.lua" "$URL/")
+  read -r A_RATE A_P50 A_P99 A_BAD A_ERR A_CPU A_WRK A_USR < <(run_wrk "$AGENT_PID" -s "$WORK/a/get.lua" "$URL/")
   [[ -n $PERF_PID ]] && wait "$PERF_PID" || true
   if [[ -n $AGENT_B ]]; then
-    read -r B_RATE B_P50 B_P99 B_BAD B_ERR B_CPU B_WRK < <(run_wrk "$AGENT_B_PID" -s "$WORK/b/get.lua" "$URL_B/")
+    read -r B_RATE B_P50 B_P99 B_BAD B_ERR B_CPU B_WRK B_USR < <(run_wrk "$AGENT_B_PID" -s "$WORK/b/get.lua" "$URL_B/")
     BAD=$((BAD + B_BAD))
   fi
-  read -r N_RATE N_P50 N_P99 N_BAD N_ERR N_CPU N_WRK < <(run_wrk "$NGX_PIDS" "http://127.0.0.1:$NPORT/answer.json")
+  read -r N_RATE N_P50 N_P99 N_BAD N_ERR N_CPU N_WRK N_USR < <(run_wrk "$NGX_PIDS" "http://127.0.0.1:$NPORT/answer.json")
   echo "-- run $run"
   printf "$FMT" "daemon: signed GetParameters x10 SecureString, decrypted" "$A_RATE" "$A_P50" "$A_P99" \
-    "$A_CPU" "$A_WRK" "$A_BAD" "$A_ERR"
+    "$A_CPU" "$A_USR" "$A_WRK" "$A_BAD" "$A_ERR"
   [[ -n $AGENT_B ]] && printf "$FMT" "daemon B: the same request" "$B_RATE" "$B_P50" "$B_P99" \
-    "$B_CPU" "$B_WRK" "$B_BAD" "$B_ERR"
-  printf "$FMT" "$NGX_NAME" "$N_RATE" "$N_P50" "$N_P99" "$N_CPU" "$N_WRK" "$N_BAD" "$N_ERR"
+    "$B_CPU" "$B_USR" "$B_WRK" "$B_BAD" "$B_ERR"
+  printf "$FMT" "$NGX_NAME" "$N_RATE" "$N_P50" "$N_P99" "$N_CPU" "$N_USR" "$N_WRK" "$N_BAD" "$N_ERR"
   awk -v a="$A_RATE" -v n="$N_RATE" -v b="${B_RATE:-}" 'BEGIN { printf "ratio daemon/nginx: %.1f %%", a / n * 100
     if (b != "") printf "; B/nginx %.1f %%; A/B %.1f %%", b / n * 100, a / b * 100; printf "\n" }'
-  echo "$A_RATE $N_RATE $A_P99 $N_P99 $A_CPU $N_CPU $A_WRK $N_WRK ${B_RATE:-0} ${B_P99:-0} ${B_CPU:-0}" >>"$WORK/runs"
+  echo "$A_RATE $N_RATE $A_P99 $N_P99 $A_CPU $N_CPU $A_WRK $N_WRK ${B_RATE:-0} ${B_P99:-0} ${B_CPU:-0} $A_USR $N_USR" >>"$WORK/runs"
   BAD=$((BAD + A_BAD))
 done
 # medians over the runs (the ratio is taken within each run, which cancels some of the noise)
@@ -262,7 +271,7 @@ awk '
     for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
     return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
   { n++; ratio[n] = $1 / $2 * 100; ap99[n] = $3; np99[n] = $4; acpu[n] = $5; ncpu[n] = $6; awrk[n] = $7; nwrk[n] = $8
-    arate[n] = $1; nrate[n] = $2; brate[n] = $9; bp99[n] = $10; bcpu[n] = $11; if ($9 > 0) { bratio[n] = $9 / $2 * 100; ab[n] = $1 / $9 * 100 } }
+    arate[n] = $1; nrate[n] = $2; brate[n] = $9; bp99[n] = $10; bcpu[n] = $11; ausr[n] = $12; nusr[n] = $13; aker[n] = $5 - $12; nker[n] = $6 - $13; if ($9 > 0) { bratio[n] = $9 / $2 * 100; ab[n] = $1 / $9 * 100 } }
   END {
     r = median(ratio, n); p = median(ap99, n)
     printf "== median of %d run(s): daemon %.0f req/s, nginx %.0f req/s\n", n, median(arate, n), median(nrate, n)
@@ -273,6 +282,9 @@ awk '
     ac = median(acpu, n); nc = median(ncpu, n)
     printf "CPU per request: daemon %.1f us, nginx %.1f us (%.1f %%: the rate ratio a CPU-bound run on idle cores would approach)\n",
            ac, nc, (ac > 0 ? nc / ac * 100 : 0)
+    au = median(ausr, n); nu = median(nusr, n)
+    printf "of which user space (the server'"'"'s own code): daemon %.1f us, nginx %.1f us; the kernel'"'"'s: daemon %.1f us, nginx %.1f us\n",
+           au, nu, median(aker, n), median(nker, n)
     if (brate[1] > 0)
       printf "B: %.0f req/s, %.1f %% of nginx, p99 %.3f ms, CPU %.1f us per request; A/B rate %.1f %% (medians)\n",
              median(brate, n), median(bratio, n), median(bp99, n), median(bcpu, n), median(ab, n)
