@@ -18,7 +18,10 @@
 # Usage: bench/store_callgrind.sh [BUILD_DIR]   (default build-rel)
 # Env: REQUEST (get-parameters | describe-tasks), REQUESTS (2000), WARM (50), OUT (a directory to keep callgrind.out and the annotations;
 #      default a temporary one, removed), ES_BENCH_DOCKER_ROOT (/tmp/es-bench-docker: the daemon
-#      is ready only once Docker answers; a private dockerd is started there if none answers).
+#      is ready only once Docker answers; a private dockerd is started there if none answers),
+#      TOGGLE (the function whose calls are counted, callgrind's --toggle-collect; default
+#      'conn_feed*'; 'uv_run' counts the whole loop a request: the read, the answer's write,
+#      timers and the poll's bookkeeping too).
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-$SRC/build-rel}
@@ -62,7 +65,7 @@ export AWS_EC2_METADATA_DISABLED=true AWS_PAGER= AWS_MAX_ATTEMPTS=1 no_proxy=127
 
 PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 URL=http://127.0.0.1:$PORT
-valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out" --toggle-collect='conn_feed*' \
+valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out" --toggle-collect="${TOGGLE:-conn_feed*}" \
   "$AGENT" --state-dir "$WORK/state" --listen "127.0.0.1:$PORT" --region us-east-1 \
   --log-level notice --docker-host "unix://$DOCKER_ROOT/docker.sock" >"$WORK/agent.log" 2>&1 &
 PID=$!
