@@ -677,7 +677,10 @@ static int verify_req(al_ctx *c, const al_request *rq, const char *service, time
     if (s3) {
         r = s3_payload_hash(rq, hash, &s3->payload, e);
     } else {
-        aw_sigv4_sha256_hex(rq->body ? rq->body : "", rq->body ? rq->body_len : 0, hash);
+        const void *body = rq->body ? rq->body : "";
+        size_t body_len = rq->body ? rq->body_len : 0;
+        if (!mac || aw_sigv4_mac_sha256_hex(mac, body, body_len, hash) < 0)
+            aw_sigv4_sha256_hex(body, body_len, hash);
         r = claimed && strcmp(claimed, hash) != 0
                 ? al_fail(e, 400, "InvalidSignatureException",
                           "The provided 'x-amz-content-sha256' header does not match what was "

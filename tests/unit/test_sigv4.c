@@ -753,6 +753,40 @@ Test(sigv4, kept_mac_states_match_openssl_hmac)
     aw_sigv4_mac_free(NULL);
 }
 
+/* A kept MAC's working context also hashes plain data (the verifier's body
+ * hash): the digest equals OpenSSL's SHA-256 for lengths around the block
+ * boundaries, hashes interleaved with MACs on the same object leave both
+ * right (neither leaves state the other picks up), and NULL is refused. */
+Test(sigv4, kept_mac_context_hashes_like_sha256)
+{
+    uint8_t k[32];
+    for (size_t i = 0; i < 32; i++)
+        k[i] = (uint8_t)(i * 7 + 3);
+    aw_sigv4_mac *m = aw_sigv4_mac_new(k);
+    cr_assert_not_null(m);
+    char msg[200];
+    for (size_t i = 0; i < sizeof msg; i++)
+        msg[i] = (char)('A' + i % 23);
+    for (size_t n = 0; n <= sizeof msg; n += (n < 130 ? 1 : 23)) {
+        uint8_t want[32];
+        cr_assert_eq(EVP_Digest(msg, n, want, NULL, EVP_sha256(), NULL), 1);
+        char want_hex[65], got[65], plain[65], mac1[65], mac2[65];
+        for (size_t i = 0; i < 32; i++)
+            snprintf(want_hex + 2 * i, 3, "%02x", want[i]);
+        cr_assert_eq(aw_sigv4_mac_hex(m, msg, n, mac1), 0);
+        cr_assert_eq(aw_sigv4_mac_sha256_hex(m, msg, n, got), 0);
+        cr_assert_str_eq(got, want_hex, "hash of %zu on the kept context", n);
+        aw_sigv4_sha256_hex(msg, n, plain);
+        cr_assert_str_eq(plain, want_hex);
+        cr_assert_eq(aw_sigv4_mac_hex(m, msg, n, mac2), 0);
+        cr_assert_str_eq(mac1, mac2, "the MAC changed after a hash on its context (%zu)", n);
+        cr_assert_str_neq(mac1, want_hex);
+    }
+    char h[65];
+    cr_assert_eq(aw_sigv4_mac_sha256_hex(NULL, msg, 3, h), -EINVAL);
+    aw_sigv4_mac_free(m);
+}
+
 /* Verification with kept states: the signer's request verifies with its
  * key's states as with the key; another key's states, a changed signature
  * or a changed body are refused, and the states still verify the right
