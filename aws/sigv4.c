@@ -556,6 +556,24 @@ int aw_sigv4_amz_date(time_t t, char out[17])
     return 0;
 }
 
+/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar, for
+ * 0 <= y <= 9999, 1 <= m <= 12 and any d (a day past the month's end counts
+ * on into the next, as timegm normalises it). Arithmetic instead of glibc's
+ * timegm (about 950 instructions a call, twice a verified request): the
+ * year shifted to start in March puts the leap day last, so a month's first
+ * day is (153 * month + 2) / 5 days into the shifted year. */
+static int64_t days_from_civil(int y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = y / 400; /* y >= -1: the floor for -1 is taken below */
+    if (y < 0)
+        era = -1;
+    int64_t yoe = y - era * 400;                                   /* [0, 399] */
+    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1; /* from March 1 */
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;           /* [0, 146096] */
+    return era * 146097 + doe - 719468;
+}
+
 int aw_sigv4_parse_amz_date(const char *s, time_t *out)
 {
     if (!s || strlen(s) != 16 || s[8] != 'T' || s[15] != 'Z')
@@ -573,17 +591,7 @@ int aw_sigv4_parse_amz_date(const char *s, time_t *out)
     }
     if (v[1] < 1 || v[1] > 12 || v[2] < 1 || v[2] > 31 || v[3] > 23 || v[4] > 59 || v[5] > 60)
         return -EINVAL;
-    struct tm tm = {0};
-    tm.tm_year = v[0] - 1900;
-    tm.tm_mon = v[1] - 1;
-    tm.tm_mday = v[2];
-    tm.tm_hour = v[3];
-    tm.tm_min = v[4];
-    tm.tm_sec = v[5];
-    time_t t = timegm(&tm);
-    if (t == (time_t)-1)
-        return -EINVAL;
-    *out = t;
+    *out = (time_t)days_from_civil(v[0], v[1], v[2]) * 86400 + v[3] * 3600 + v[4] * 60 + v[5];
     return 0;
 }
 

@@ -493,6 +493,35 @@ static int parse(const char *s, aw_sigv4_auth *a)
 
 #define SIG64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
+/* The date arithmetic equals glibc's timegm for every accepted form: years
+ * 0000-9999 (leap and century years), every month, days 1-31 (a day past
+ * the month's end counts on, as timegm normalises it), and the clock's
+ * edges including a leap second's 60. */
+Test(sigv4, parse_amz_date_matches_timegm)
+{
+    static const int years[] = {0,    1,    4,    99,   100,  399,  400,  1600, 1900, 1969, 1970,
+                                1971, 1999, 2000, 2001, 2024, 2026, 2038, 2100, 2400, 9999};
+    static const int clocks[][3] = {{0, 0, 0}, {0, 0, 1}, {12, 36, 0}, {23, 59, 59}, {23, 59, 60}};
+    char d[32];
+    for (size_t yi = 0; yi < sizeof years / sizeof years[0]; yi++)
+        for (int m = 1; m <= 12; m++)
+            for (int day = 1; day <= 31; day++)
+                for (size_t ci = 0; ci < sizeof clocks / sizeof clocks[0]; ci++) {
+                    snprintf(d, sizeof d, "%04d%02d%02dT%02d%02d%02dZ", years[yi], m, day,
+                             clocks[ci][0], clocks[ci][1], clocks[ci][2]);
+                    struct tm tm = {.tm_year = years[yi] - 1900,
+                                    .tm_mon = m - 1,
+                                    .tm_mday = day,
+                                    .tm_hour = clocks[ci][0],
+                                    .tm_min = clocks[ci][1],
+                                    .tm_sec = clocks[ci][2]};
+                    time_t want = timegm(&tm), got = 0;
+                    cr_assert_eq(aw_sigv4_parse_amz_date(d, &got), 0, "%s", d);
+                    cr_assert_eq(got, want, "%s: %lld, timegm %lld", d, (long long)got,
+                                 (long long)want);
+                }
+}
+
 Test(sigv4, parse_authorization_good)
 {
     aw_sigv4_auth a;
