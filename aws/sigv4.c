@@ -1022,6 +1022,40 @@ int aw_sigv4_mac_hex(aw_sigv4_mac *m, const char *sts, size_t sts_len, char hex[
     return rc;
 }
 
+/* n bytes of s at p; the bytes written. */
+static size_t put_n(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return n;
+}
+
+/* The string to sign of a verification, written into sts (at least
+ * AW_SIGV4_STS_MAX bytes) in one pass: the parsed header's fields are
+ * bounded (8 + 2 * AW_SIGV4_SCOPE_PART_MAX scope bytes), so the 248 bytes at
+ * most need no buffer growing, and the scope is not built apart (two
+ * es_bufs and twelve appends a request before). Its length. */
+static size_t verify_sts(const aw_sigv4_auth *auth, const char *amz_date, const char h[65],
+                         char *sts)
+{
+    static const char algo[] = AW_SIGV4_ALGORITHM "\n", term[] = "/aws4_request\n";
+    size_t n = put_n(sts, algo, sizeof algo - 1);
+    n += put_n(sts + n, amz_date, 16);
+    sts[n++] = '\n';
+    n += put_n(sts + n, auth->date, strnlen(auth->date, sizeof auth->date - 1));
+    sts[n++] = '/';
+    n += put_n(sts + n, auth->region, strnlen(auth->region, sizeof auth->region - 1));
+    sts[n++] = '/';
+    n += put_n(sts + n, auth->service, strnlen(auth->service, sizeof auth->service - 1));
+    n += put_n(sts + n, term, sizeof term - 1);
+    n += put_n(sts + n, h, 64);
+    return n;
+}
+
+_Static_assert(sizeof AW_SIGV4_ALGORITHM "\n" - 1 + 16 + 1 + 8 + 1 + 2 * AW_SIGV4_SCOPE_PART_MAX +
+                       1 + sizeof "/aws4_request\n" - 1 + 64 <=
+                   AW_SIGV4_STS_MAX,
+               "a verification's string to sign fits AW_SIGV4_STS_MAX");
+
 /* The verification with either the key or its kept HMAC states. */
 static int verify_signed(const aw_sigv4_input *in, const aw_sigv4_auth *auth, const char *amz_date,
                          const uint8_t *key, aw_sigv4_mac *mac)
@@ -1030,35 +1064,29 @@ static int verify_signed(const aw_sigv4_input *in, const aw_sigv4_auth *auth, co
         return -EINVAL;
     if (strlen(amz_date) != 16 || memcmp(amz_date, auth->date, 8) != 0)
         return -EACCES;
-    es_buf creq, scope, sts;
+    es_buf creq;
     es_buf_init(&creq, AW_SIGV4_CANONICAL_MAX);
-    es_buf_init(&scope, AW_SIGV4_SCOPE_MAX);
-    es_buf_init(&sts, AW_SIGV4_STS_MAX);
-    char sig[65];
+    char sig[65], creq_hash[65], sts[AW_SIGV4_STS_MAX];
     int rc;
     if ((rc = aw_sigv4_canonical_request(in, auth->signed_headers, &creq, NULL)) < 0)
         goto out;
-    if ((rc = aw_sigv4_scope(auth->date, auth->region, auth->service, &scope)) < 0)
-        goto out;
     /* with kept states, the canonical request is hashed on their working
      * context (a digest context made and freed fewer) */
-    char creq_hash[65];
     if (mac)
         rc = sha256_hex_on(mac->work, es_buf_cstr(&creq), creq.len, creq_hash);
     else
         aw_sigv4_sha256_hex(es_buf_cstr(&creq), creq.len, creq_hash);
-    if (rc < 0 || (rc = string_to_sign_of(amz_date, es_buf_cstr(&scope), creq_hash, &sts)) < 0)
+    if (rc < 0)
         goto out;
-    rc = mac ? aw_sigv4_mac_hex(mac, es_buf_cstr(&sts), sts.len, sig)
-             : aw_sigv4_signature_hex(key, es_buf_cstr(&sts), sts.len, sig);
+    size_t sts_len = verify_sts(auth, amz_date, creq_hash, sts);
+    rc = mac ? aw_sigv4_mac_hex(mac, sts, sts_len, sig)
+             : aw_sigv4_signature_hex(key, sts, sts_len, sig);
     if (rc < 0)
         goto out;
     rc = es_ct_equal(sig, auth->signature, 64) ? 0 : -EACCES;
 out:
     es_wipe(sig, sizeof sig);
     es_buf_free_secret(&creq);
-    es_buf_free(&scope);
-    es_buf_free(&sts);
     return rc;
 }
 
