@@ -552,6 +552,43 @@ Test(al_kms, memo_path_checks_every_tag)
         es_free(blob[i]);
 }
 
+/* A blob's key id must be 8-4-4-4-12 lower-case hex: a dash or a digit out
+ * of place anywhere in the 36 characters is a malformed blob (-EBADMSG),
+ * while a well-formed id of no key is answered as another error. */
+Test(al_kms, blob_key_id_shape_checked_at_every_place)
+{
+    char key[AL_KEY_ID_LEN + 1];
+    cr_assert_eq(al_kms_resolve(T.ctx, "alias/aws/ssm", key), 0);
+    al_kv kv = {"PARAMETER_ARN", "arn:aws:ssm:us-east-2:123456789012:parameter/p"};
+    uint8_t *blob = NULL, *pt = NULL;
+    size_t bl = 0, n = 0;
+    cr_assert_eq(al_kms_seal(T.ctx, key, &kv, 1, (const uint8_t *)"v", 1, &blob, &bl), 0);
+    for (size_t i = 0; i < AL_KEY_ID_LEN; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        const char *bad = dash ? "a0G" : "-GA/:` ";
+        for (const char *b = bad; *b; b++) {
+            uint8_t was = blob[2 + i];
+            blob[2 + i] = (uint8_t)*b;
+            cr_assert_eq(al_kms_unseal(T.ctx, blob, bl, &kv, 1, &pt, &n, NULL), -EBADMSG,
+                         "'%c' at %zu", *b, i);
+            cr_assert_null(pt);
+            blob[2 + i] = was;
+        }
+        if (!dash) { /* another digit: well-formed, no such key */
+            uint8_t was = blob[2 + i];
+            blob[2 + i] = was == 'f' ? 'e' : (was == '9' ? 'a' : (uint8_t)(was + 1));
+            int r = al_kms_unseal(T.ctx, blob, bl, &kv, 1, &pt, &n, NULL);
+            cr_assert(r < 0 && r != -EBADMSG, "digit at %zu: %d", i, r);
+            cr_assert_null(pt);
+            blob[2 + i] = was;
+        }
+    }
+    cr_assert_eq(al_kms_unseal(T.ctx, blob, bl, &kv, 1, &pt, &n, NULL), 0);
+    cr_assert_eq(n, 1);
+    es_free(pt);
+    es_free(blob);
+}
+
 /* Two keys kept at once inside a memo: each has its own expanded context,
  * and values of the two, interleaved, open with their own key only (a
  * context set up for one key never decrypts under the other's state); a
