@@ -394,6 +394,18 @@ static struct al_auth_cache *key_cache(al_ctx *c)
     return k;
 }
 
+/* snprintf(dst, cap, "%s", src) without the format machinery (about 550
+ * instructions a call, four a verified request: the principal at the head's
+ * check and at the verification, the region): truncated to cap - 1. */
+static void copy_str(char *dst, size_t cap, const char *src)
+{
+    if (!cap)
+        return;
+    size_t n = strnlen(src, cap - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
 /* The signing key of the request's credential scope and the principal its
  * access key stands for; AWS's errors in e (as before the cache: unknown
  * key, stray or wrong token, expired session). *mac: the kept entry's HMAC
@@ -421,7 +433,7 @@ static int signing_key_of(al_ctx *c, const aw_sigv4_auth *a, const char *token, 
              (!token || !es_ct_equal(s->token_hash, token_hash, 64) || (double)now >= s->expires)))
             break;
         memcpy(key, s->key, 32);
-        snprintf(who, wholen, "%s", s->principal);
+        copy_str(who, wholen, s->principal);
         *mac = s->mac;
         c->cache_stats.key_hits++;
         return 0;
@@ -555,17 +567,6 @@ static int s3_payload_hash(const al_request *rq, char hash[65], al_s3_payload *m
 static int verify_req(al_ctx *c, const al_request *rq, const char *service, time_t now,
                       char *principal, size_t principal_len, char region[AW_REGION_MAX + 1],
                       al_error *e, al_s3_auth *s3);
-
-/* snprintf(dst, cap, "%s", src) without the format machinery (about 550
- * instructions a call, twice a verified request): truncated to cap - 1. */
-static void copy_str(char *dst, size_t cap, const char *src)
-{
-    if (!cap)
-        return;
-    size_t n = strnlen(src, cap - 1);
-    memcpy(dst, src, n);
-    dst[n] = '\0';
-}
 
 int al_verify(al_ctx *c, const al_request *rq, const char *service, time_t now, char *principal,
               size_t principal_len, char region[AW_REGION_MAX + 1], al_error *e)
