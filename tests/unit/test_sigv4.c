@@ -522,6 +522,65 @@ Test(sigv4, parse_amz_date_matches_timegm)
                 }
 }
 
+/* The character classes of the Authorization parse, byte by byte against
+ * the ranges they stand for: every byte 1-255 (but the delimiters of its
+ * place) put into the access key id, the region, the signed-header list and
+ * the signature is accepted exactly when its range allows it. */
+static bool old_akid(int c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+static bool old_scope(int c)
+{
+    return old_akid(c) || c == '-' || c == '_' || c == '.';
+}
+static bool old_token(int c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c && strchr("-_.!#$%&'*+^`|~", c));
+}
+static bool old_hex(int c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
+
+Test(sigv4, parse_authorization_classes_byte_by_byte)
+{
+    const char *sig = "fe5f80f77d5fa3beca038a248ff027d0445342fe2855ddc963176630326f1024";
+    for (int c = 1; c < 256; c++) {
+        if (c == ',' || c == '/' || c == ';')
+            continue;
+        char h[512], s64[65];
+        aw_sigv4_auth a;
+        struct {
+            const char *fmt;
+            bool want;
+        } cases[] = {
+            {"AWS4-HMAC-SHA256 Credential=AK%cID/20150830/us-east-1/iam/aws4_request, "
+             "SignedHeaders=host, Signature=%s",
+             old_akid(c)},
+            {"AWS4-HMAC-SHA256 Credential=AKID/20150830/us-e%cst-1/iam/aws4_request, "
+             "SignedHeaders=host, Signature=%s",
+             old_scope(c)},
+            {"AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/iam/aws4_request, "
+             "SignedHeaders=host;x%cy, Signature=%s",
+             old_token(c)},
+        };
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            snprintf(h, sizeof h, cases[i].fmt, c, sig);
+            int r = aw_sigv4_parse_authorization(h, strlen(h), &a);
+            cr_assert_eq(r == 0, cases[i].want, "case %zu, byte %d: %d", i, c, r);
+        }
+        memcpy(s64, sig, 65);
+        s64[17] = (char)c;
+        snprintf(h, sizeof h,
+                 "AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/iam/aws4_request, "
+                 "SignedHeaders=host, Signature=%s",
+                 s64);
+        int r = aw_sigv4_parse_authorization(h, strlen(h), &a);
+        cr_assert_eq(r == 0, old_hex(c), "signature, byte %d: %d", c, r);
+    }
+}
+
 Test(sigv4, parse_authorization_good)
 {
     aw_sigv4_auth a;
