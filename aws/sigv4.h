@@ -155,6 +155,11 @@ aw_sigv4_mac *aw_sigv4_mac_new(const uint8_t key[32]);
 void aw_sigv4_mac_free(aw_sigv4_mac *m);
 /* hex(HMAC(key of m, sts)), as aw_sigv4_signature_hex. 0 or -EIO. */
 int aw_sigv4_mac_hex(aw_sigv4_mac *m, const char *sts, size_t sts_len, char hex[65]);
+/* Lowercase hex SHA-256 of data, as aw_sigv4_sha256_hex, on m's working
+ * digest context (a verifier holding m hashes the request's body with it:
+ * no digest context made and freed per hash). Not a MAC: m's key is not
+ * involved. 0, -EINVAL (m NULL) or -EIO. */
+int aw_sigv4_mac_sha256_hex(aw_sigv4_mac *m, const void *data, size_t len, char hex[65]);
 /* aw_sigv4_verify_with_key with the key's kept states. */
 int aw_sigv4_verify_with_mac(const aw_sigv4_input *in, const aw_sigv4_auth *auth,
                              const char *amz_date, aw_sigv4_mac *mac);

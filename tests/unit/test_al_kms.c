@@ -552,6 +552,96 @@ Test(al_kms, memo_path_checks_every_tag)
         es_free(blob[i]);
 }
 
+/* A blob's key id must be 8-4-4-4-12 lower-case hex: a dash or a digit out
+ * of place anywhere in the 36 characters is a malformed blob (-EBADMSG),
+ * while a well-formed id of no key is answered as another error. */
+Test(al_kms, blob_key_id_shape_checked_at_every_place)
+{
+    char key[AL_KEY_ID_LEN + 1];
+    cr_assert_eq(al_kms_resolve(T.ctx, "alias/aws/ssm", key), 0);
+    al_kv kv = {"PARAMETER_ARN", "arn:aws:ssm:us-east-2:123456789012:parameter/p"};
+    uint8_t *blob = NULL, *pt = NULL;
+    size_t bl = 0, n = 0;
+    cr_assert_eq(al_kms_seal(T.ctx, key, &kv, 1, (const uint8_t *)"v", 1, &blob, &bl), 0);
+    for (size_t i = 0; i < AL_KEY_ID_LEN; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        const char *bad = dash ? "a0G" : "-GA/:` ";
+        for (const char *b = bad; *b; b++) {
+            uint8_t was = blob[2 + i];
+            blob[2 + i] = (uint8_t)*b;
+            cr_assert_eq(al_kms_unseal(T.ctx, blob, bl, &kv, 1, &pt, &n, NULL), -EBADMSG,
+                         "'%c' at %zu", *b, i);
+            cr_assert_null(pt);
+            blob[2 + i] = was;
+        }
+        if (!dash) { /* another digit: well-formed, no such key */
+            uint8_t was = blob[2 + i];
+            blob[2 + i] = was == 'f' ? 'e' : (was == '9' ? 'a' : (uint8_t)(was + 1));
+            int r = al_kms_unseal(T.ctx, blob, bl, &kv, 1, &pt, &n, NULL);
+            cr_assert(r < 0 && r != -EBADMSG, "digit at %zu: %d", i, r);
+            cr_assert_null(pt);
+            blob[2 + i] = was;
+        }
+    }
+    cr_assert_eq(al_kms_unseal(T.ctx, blob, bl, &kv, 1, &pt, &n, NULL), 0);
+    cr_assert_eq(n, 1);
+    es_free(pt);
+    es_free(blob);
+}
+
+/* Two keys kept at once inside a memo: each has its own expanded context,
+ * and values of the two, interleaved, open with their own key only (a
+ * context set up for one key never decrypts under the other's state); a
+ * failed value of one key leaves both keys' next values opening. After
+ * al_kms_keep_free (which frees the contexts cleansed) the values open again
+ * from the keys' rows. */
+Test(al_kms, two_kept_keys_never_mix_their_contexts)
+{
+    char ka[AL_KEY_ID_LEN + 1], kb[AL_KEY_ID_LEN + 1];
+    snprintf(ka, sizeof ka, "%s", new_key());
+    snprintf(kb, sizeof kb, "%s", new_key());
+    cr_assert_str_neq(ka, kb);
+    al_kv kv = {"PARAMETER_ARN", "arn:aws:ssm:us-east-2:123456789012:parameter/p"};
+    const char *vals[] = {"value-a0", "value-b0", "value-a1-longer-than-one-block", "value-b1"};
+    uint8_t *blob[4];
+    size_t bl[4];
+    for (size_t i = 0; i < 4; i++)
+        cr_assert_eq(al_kms_seal(T.ctx, i % 2 ? kb : ka, &kv, 1, (const uint8_t *)vals[i],
+                                 strlen(vals[i]), &blob[i], &bl[i]),
+                     0);
+    size_t tagpos = 2 + AL_KEY_ID_LEN + AL_KMS_IV_LEN;
+    for (int round = 0; round < 2; round++) {
+        memset(&T.ctx->cache_stats, 0, sizeof T.ctx->cache_stats);
+        al_kms_memo_begin(T.ctx);
+        for (int pass = 0; pass < 2; pass++) {
+            for (size_t i = 0; i < 4; i++) {
+                uint8_t *pt = NULL;
+                size_t n = 0;
+                cr_assert_eq(al_kms_unseal(T.ctx, blob[i], bl[i], &kv, 1, &pt, &n, NULL), 0,
+                             "value %zu, pass %d, round %d", i, pass, round);
+                cr_assert_eq(n, strlen(vals[i]));
+                cr_assert_eq(memcmp(pt, vals[i], n), 0);
+                es_free(pt);
+                pt = NULL;
+                /* the other key's value with this one's tag flipped: refused,
+                 * and nothing of it stays for the next value */
+                size_t j = (i + 1) % 4;
+                blob[j][tagpos] ^= 0x80;
+                cr_assert_eq(al_kms_unseal(T.ctx, blob[j], bl[j], &kv, 1, &pt, &n, NULL), -EBADMSG);
+                cr_assert_null(pt);
+                blob[j][tagpos] ^= 0x80;
+            }
+        }
+        al_cache_stats st;
+        al_get_cache_stats(T.ctx, &st);
+        cr_assert_eq(st.kms_key_loads, 2, "each key unwrapped once, round %d", round);
+        al_kms_memo_end(T.ctx);
+        al_kms_keep_free(T.ctx);
+    }
+    for (size_t i = 0; i < 4; i++)
+        es_free(blob[i]);
+}
+
 /* One pair of context (SSM's) is joined to the blob's header on the stack
  * and authenticated in one AAD update; a longer one takes the general path
  * (two updates). Both open what al_kms_seal sealed, with or without the

@@ -493,6 +493,94 @@ static int parse(const char *s, aw_sigv4_auth *a)
 
 #define SIG64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
+/* The date arithmetic equals glibc's timegm for every accepted form: years
+ * 0000-9999 (leap and century years), every month, days 1-31 (a day past
+ * the month's end counts on, as timegm normalises it), and the clock's
+ * edges including a leap second's 60. */
+Test(sigv4, parse_amz_date_matches_timegm)
+{
+    static const int years[] = {0,    1,    4,    99,   100,  399,  400,  1600, 1900, 1969, 1970,
+                                1971, 1999, 2000, 2001, 2024, 2026, 2038, 2100, 2400, 9999};
+    static const int clocks[][3] = {{0, 0, 0}, {0, 0, 1}, {12, 36, 0}, {23, 59, 59}, {23, 59, 60}};
+    char d[32];
+    for (size_t yi = 0; yi < sizeof years / sizeof years[0]; yi++)
+        for (int m = 1; m <= 12; m++)
+            for (int day = 1; day <= 31; day++)
+                for (size_t ci = 0; ci < sizeof clocks / sizeof clocks[0]; ci++) {
+                    snprintf(d, sizeof d, "%04d%02d%02dT%02d%02d%02dZ", years[yi], m, day,
+                             clocks[ci][0], clocks[ci][1], clocks[ci][2]);
+                    struct tm tm = {.tm_year = years[yi] - 1900,
+                                    .tm_mon = m - 1,
+                                    .tm_mday = day,
+                                    .tm_hour = clocks[ci][0],
+                                    .tm_min = clocks[ci][1],
+                                    .tm_sec = clocks[ci][2]};
+                    time_t want = timegm(&tm), got = 0;
+                    cr_assert_eq(aw_sigv4_parse_amz_date(d, &got), 0, "%s", d);
+                    cr_assert_eq(got, want, "%s: %lld, timegm %lld", d, (long long)got,
+                                 (long long)want);
+                }
+}
+
+/* The character classes of the Authorization parse, byte by byte against
+ * the ranges they stand for: every byte 1-255 (but the delimiters of its
+ * place) put into the access key id, the region, the signed-header list and
+ * the signature is accepted exactly when its range allows it. */
+static bool old_akid(int c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+static bool old_scope(int c)
+{
+    return old_akid(c) || c == '-' || c == '_' || c == '.';
+}
+static bool old_token(int c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c && strchr("-_.!#$%&'*+^`|~", c));
+}
+static bool old_hex(int c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
+
+Test(sigv4, parse_authorization_classes_byte_by_byte)
+{
+    const char *sig = "fe5f80f77d5fa3beca038a248ff027d0445342fe2855ddc963176630326f1024";
+    for (int c = 1; c < 256; c++) {
+        if (c == ',' || c == '/' || c == ';')
+            continue;
+        char h[512], s64[65];
+        aw_sigv4_auth a;
+        struct {
+            const char *fmt;
+            bool want;
+        } cases[] = {
+            {"AWS4-HMAC-SHA256 Credential=AK%cID/20150830/us-east-1/iam/aws4_request, "
+             "SignedHeaders=host, Signature=%s",
+             old_akid(c)},
+            {"AWS4-HMAC-SHA256 Credential=AKID/20150830/us-e%cst-1/iam/aws4_request, "
+             "SignedHeaders=host, Signature=%s",
+             old_scope(c)},
+            {"AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/iam/aws4_request, "
+             "SignedHeaders=host;x%cy, Signature=%s",
+             old_token(c)},
+        };
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            snprintf(h, sizeof h, cases[i].fmt, c, sig);
+            int r = aw_sigv4_parse_authorization(h, strlen(h), &a);
+            cr_assert_eq(r == 0, cases[i].want, "case %zu, byte %d: %d", i, c, r);
+        }
+        memcpy(s64, sig, 65);
+        s64[17] = (char)c;
+        snprintf(h, sizeof h,
+                 "AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/iam/aws4_request, "
+                 "SignedHeaders=host, Signature=%s",
+                 s64);
+        int r = aw_sigv4_parse_authorization(h, strlen(h), &a);
+        cr_assert_eq(r == 0, old_hex(c), "signature, byte %d: %d", c, r);
+    }
+}
+
 Test(sigv4, parse_authorization_good)
 {
     aw_sigv4_auth a;
@@ -751,6 +839,40 @@ Test(sigv4, kept_mac_states_match_openssl_hmac)
     aw_sigv4_mac_free(ma);
     aw_sigv4_mac_free(mb);
     aw_sigv4_mac_free(NULL);
+}
+
+/* A kept MAC's working context also hashes plain data (the verifier's body
+ * hash): the digest equals OpenSSL's SHA-256 for lengths around the block
+ * boundaries, hashes interleaved with MACs on the same object leave both
+ * right (neither leaves state the other picks up), and NULL is refused. */
+Test(sigv4, kept_mac_context_hashes_like_sha256)
+{
+    uint8_t k[32];
+    for (size_t i = 0; i < 32; i++)
+        k[i] = (uint8_t)(i * 7 + 3);
+    aw_sigv4_mac *m = aw_sigv4_mac_new(k);
+    cr_assert_not_null(m);
+    char msg[200];
+    for (size_t i = 0; i < sizeof msg; i++)
+        msg[i] = (char)('A' + i % 23);
+    for (size_t n = 0; n <= sizeof msg; n += (n < 130 ? 1 : 23)) {
+        uint8_t want[32];
+        cr_assert_eq(EVP_Digest(msg, n, want, NULL, EVP_sha256(), NULL), 1);
+        char want_hex[65], got[65], plain[65], mac1[65], mac2[65];
+        for (size_t i = 0; i < 32; i++)
+            snprintf(want_hex + 2 * i, 3, "%02x", want[i]);
+        cr_assert_eq(aw_sigv4_mac_hex(m, msg, n, mac1), 0);
+        cr_assert_eq(aw_sigv4_mac_sha256_hex(m, msg, n, got), 0);
+        cr_assert_str_eq(got, want_hex, "hash of %zu on the kept context", n);
+        aw_sigv4_sha256_hex(msg, n, plain);
+        cr_assert_str_eq(plain, want_hex);
+        cr_assert_eq(aw_sigv4_mac_hex(m, msg, n, mac2), 0);
+        cr_assert_str_eq(mac1, mac2, "the MAC changed after a hash on its context (%zu)", n);
+        cr_assert_str_neq(mac1, want_hex);
+    }
+    char h[65];
+    cr_assert_eq(aw_sigv4_mac_sha256_hex(NULL, msg, 3, h), -EINVAL);
+    aw_sigv4_mac_free(m);
 }
 
 /* Verification with kept states: the signer's request verifies with its
