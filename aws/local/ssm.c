@@ -74,8 +74,13 @@ typedef struct pv {
     size_t value_len;
     int64_t version, latest;
     double modified;
-    double expires;          /* its Expiration policy's time, 0: none */
-    int aws_managed_key;     /* -1 unknown, else al_kms_is_aws_managed(key_id) */
+    double expires;      /* its Expiration policy's time, 0: none */
+    int aws_managed_key; /* -1 unknown, else al_kms_is_aws_managed(key_id) */
+    /* modified as the answer writes it (es_jw_double_text), made once when
+     * the version is kept between reads (the cache drops it with the row);
+     * modified_len 0: made when written */
+    unsigned char modified_len;
+    char modified_text[24];
     struct pv_cache *lender; /* NULL: the strings are this pv's own */
     char *own_name;          /* lent: the name as asked (an ARN), this pv's own */
 } pv;
@@ -195,12 +200,12 @@ static __thread struct {
 } arn_prefix;
 
 /* "arn:PARTITION:ssm:REGION:ACCOUNT:parameter/NAME" in the request's region,
- * without printf, cut at n - 1 like snprintf */
-static void param_arn(al_ctx *c, const char *canon, char *out, size_t n)
+ * without printf, cut at n - 1 like snprintf: its length */
+static size_t param_arn(al_ctx *c, const char *canon, char *out, size_t n)
 {
     size_t at = 0;
     if (n == 0)
-        return;
+        return 0;
     const char *region = al_region(c);
     if (strcmp(arn_prefix.region, region) != 0 || strcmp(arn_prefix.account, c->account) != 0 ||
         !arn_prefix.len) {
@@ -223,7 +228,7 @@ static void param_arn(al_ctx *c, const char *canon, char *out, size_t n)
             put(out, n, &at, arn_prefix.prefix);
             put(out, n, &at, canon[0] == '/' ? "" : "/");
             put(out, n, &at, canon);
-            return;
+            return at;
         }
         memcpy(arn_prefix.region, region, strlen(region) + 1);
         memcpy(arn_prefix.account, c->account, strlen(c->account) + 1);
@@ -236,6 +241,7 @@ static void param_arn(al_ctx *c, const char *canon, char *out, size_t n)
     if (canon[0] != '/')
         put(out, n, &at, "/");
     put(out, n, &at, canon);
+    return at;
 }
 
 /* strlen of what param_arn writes, without writing it (every name read is
@@ -523,6 +529,12 @@ static int load_pv_kept(al_ctx *c, const char *canon, int64_t version, const cha
     c->cache_stats.param_loads++;
     if (fresh.key_id)
         fresh.aws_managed_key = al_kms_is_aws_managed(c, fresh.key_id) ? 1 : 0;
+    char num[ES_JW_NUM_MAX];
+    int nl = es_jw_double_text(fresh.modified, num);
+    if (nl > 0 && (size_t)nl < sizeof fresh.modified_text) {
+        memcpy(fresh.modified_text, num, (size_t)nl + 1);
+        fresh.modified_len = (unsigned char)nl;
+    }
     size_t bytes = pv_bytes(&fresh) + (label ? strlen(label) + 1 : 0);
     char *lcopy = label ? es_strdup(label) : NULL;
     if (bytes > PV_CACHE_BYTES / 4 || (label && !lcopy)) {
@@ -614,30 +626,36 @@ static int write_value(al_ctx *c, const char *principal, const pv *p, const char
     return 0;
 }
 
-/* arn: the parameter's, as resolve_param built it, or NULL (made here) */
+/* arn: the parameter's, as resolve_param built it (arn_len long), or NULL
+ * (made here). The keys are literals (ES_JW_LIT): each member one copy. */
 static int write_parameter(al_ctx *c, const char *principal, const pv *p, const char *arn_made,
-                           const char *selector, bool decrypt, es_jw *w, al_error *e)
+                           size_t arn_len, const char *selector, bool decrypt, es_jw *w,
+                           al_error *e)
 {
     char own[ARN_MAX];
     const char *arn = arn_made;
     if (!arn) {
-        param_arn(c, p->canon, own, sizeof own);
+        arn_len = param_arn(c, p->canon, own, sizeof own);
         arn = own;
     }
     es_jw_obj(w);
-    es_jw_kstr(w, "Name", p->name);
-    es_jw_kstr(w, "Type", p->type);
-    es_jw_key(w, "Value");
+    es_jw_kstrn_lit(w, ES_JW_LIT("Name"), p->name, strlen(p->name));
+    es_jw_kstrn_lit(w, ES_JW_LIT("Type"), p->type, strlen(p->type));
+    es_jw_key_lit(w, ES_JW_LIT("Value"));
     int r = write_value(c, principal, p, arn, decrypt, w, e);
     if (r < 0)
         return r;
-    es_jw_kint(w, "Version", p->version);
+    es_jw_kint_lit(w, ES_JW_LIT("Version"), p->version);
     if (selector)
-        es_jw_kstr(w, "Selector", selector);
-    es_jw_key(w, "LastModifiedDate");
-    es_jw_double(w, p->modified);
-    es_jw_kstr(w, "ARN", arn);
-    es_jw_kstr(w, "DataType", p->data_type);
+        es_jw_kstrn_lit(w, ES_JW_LIT("Selector"), selector, strlen(selector));
+    if (p->modified_len) {
+        es_jw_knum_lit(w, ES_JW_LIT("LastModifiedDate"), p->modified_text, p->modified_len);
+    } else {
+        es_jw_key_lit(w, ES_JW_LIT("LastModifiedDate"));
+        es_jw_double(w, p->modified);
+    }
+    es_jw_kstrn_lit(w, ES_JW_LIT("ARN"), arn, arn_len);
+    es_jw_kstrn_lit(w, ES_JW_LIT("DataType"), p->data_type, strlen(p->data_type));
     es_jw_obj_end(w);
     return 0;
 }
@@ -697,7 +715,7 @@ static int arn_name_offset(al_ctx *c, const char *in, size_t *off, al_error *e)
  * that ARN as its Name. */
 static int resolve_param(al_ctx *c, const char *principal, const char *action,
                          const char *requested, pv *out, const char **selector, char arn[ARN_MAX],
-                         al_error *e)
+                         size_t *arn_len, al_error *e)
 {
     sel s;
     size_t off;
@@ -709,7 +727,7 @@ static int resolve_param(al_ctx *c, const char *principal, const char *action,
     if ((r = check_name(c, s.name, false, e)) < 0)
         return r;
     const char *canon = canon_of(s.name);
-    param_arn(c, canon, arn, ARN_MAX);
+    *arn_len = param_arn(c, canon, arn, ARN_MAX);
     if ((r = al_authorize(c, principal, action, arn, e)) < 0)
         return r;
     r = load_pv_kept(c, canon, s.version, s.label, out);
@@ -778,10 +796,11 @@ static int get_one(al_ctx *c, const char *principal, const char *action, const c
     pv p;
     const char *selector = NULL;
     char arn[ARN_MAX];
-    int r = resolve_param(c, principal, action, requested, &p, &selector, arn, e);
+    size_t arn_len;
+    int r = resolve_param(c, principal, action, requested, &p, &selector, arn, &arn_len, e);
     if (r < 0)
         return r;
-    r = write_parameter(c, principal, &p, arn, selector, decrypt, w, e);
+    r = write_parameter(c, principal, &p, arn, arn_len, selector, decrypt, w, e);
     pv_clear(&p);
     return r;
 }
@@ -846,7 +865,9 @@ static int op_get_parameters(al_ctx *c, const char *principal, const es_json *re
             const char *selector = NULL;
             al_error e1;
             char arn[ARN_MAX];
-            int r = resolve_param(c, principal, "ssm:GetParameters", s, &p, &selector, arn, &e1);
+            size_t arn_len;
+            int r = resolve_param(c, principal, "ssm:GetParameters", s, &p, &selector, arn,
+                                  &arn_len, &e1);
             if (r == -ENOENT || r == -ESRCH || r == -EINVAL) {
                 if (strcmp(e1.code, "AccessDeniedException") == 0) {
                     *e = e1;
@@ -861,7 +882,7 @@ static int op_get_parameters(al_ctx *c, const char *principal, const es_json *re
             }
             /* a failure from here on fails the whole call (the dispatcher
              * drops the half-written answer) */
-            r = write_parameter(c, principal, &p, arn, selector, decrypt, w, e);
+            r = write_parameter(c, principal, &p, arn, arn_len, selector, decrypt, w, e);
             pv_clear(&p);
             if (r < 0)
                 return r;
@@ -2205,7 +2226,7 @@ static int op_get_parameters_by_path(al_ctx *c, const char *principal, const es_
                 pv_clear(&p);
                 break;
             }
-            r = write_parameter(c, principal, &p, NULL, NULL, decrypt, w, e);
+            r = write_parameter(c, principal, &p, NULL, 0, NULL, decrypt, w, e);
             snprintf(last, sizeof last, "%s", p.canon);
             n++;
         }
