@@ -957,7 +957,8 @@ static inline uint32_t special32(uint32_t x)
  * word at a time, without a branch per word (the strings of an answer are
  * nearly always plain, so the copy is rarely wasted); the last word
  * overlaps the one before it instead of a loop over the rest. */
-static bool copy_plain(unsigned char *d, const unsigned char *s, size_t n)
+static inline __attribute__((always_inline)) bool copy_plain(unsigned char *d,
+                                                             const unsigned char *s, size_t n)
 {
     uint64_t acc = 0;
     if (n >= 8) {
