@@ -2,6 +2,7 @@
 #include "common/alloc.h"
 #include "common/secure.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <malloc.h>
@@ -956,7 +957,8 @@ static inline uint32_t special32(uint32_t x)
  * word at a time, without a branch per word (the strings of an answer are
  * nearly always plain, so the copy is rarely wasted); the last word
  * overlaps the one before it instead of a loop over the rest. */
-static bool copy_plain(unsigned char *d, const unsigned char *s, size_t n)
+static inline __attribute__((always_inline)) bool copy_plain(unsigned char *d,
+                                                             const unsigned char *s, size_t n)
 {
     uint64_t acc = 0;
     if (n >= 8) {
@@ -1065,9 +1067,10 @@ static void put_number(es_jw *w, const char *text, size_t n)
     after(w);
 }
 
-void es_jw_int(es_jw *w, int64_t v)
+/* v in decimal, not NUL-ended: its length */
+static size_t int_text(int64_t v, char out[24])
 {
-    char tmp[24], out[24];
+    char tmp[24];
     size_t t = 0, j = 0;
     uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
     do {
@@ -1078,7 +1081,13 @@ void es_jw_int(es_jw *w, int64_t v)
         out[j++] = '-';
     while (t)
         out[j++] = tmp[--t];
-    put_number(w, out, j);
+    return j;
+}
+
+void es_jw_int(es_jw *w, int64_t v)
+{
+    char out[24];
+    put_number(w, out, int_text(v, out));
 }
 
 /* "%.3f" of v without printf (timestamps: one or two per item written) when
@@ -1116,23 +1125,28 @@ static int fmt_millis(double v, char *out, size_t n)
     return (int)j;
 }
 
-void es_jw_double(es_jw *w, double v)
+int es_jw_double_text(double v, char out[ES_JW_NUM_MAX])
 {
     /* yajl printed doubles with %.20g; epoch timestamps look better with
      * millisecond precision, as AWS writes them. JSON has no NaN or
      * infinity: such a value is an error of the writer, not text. */
-    if (!isfinite(v)) {
-        if (!w->err)
-            w->err = -EINVAL;
-        return;
-    }
-    char num[64];
-    int n = fmt_millis(v, num, sizeof num);
+    if (!isfinite(v))
+        return -EINVAL;
+    int n = fmt_millis(v, out, ES_JW_NUM_MAX);
     if (n < 0)
-        n = snprintf(num, sizeof num, "%.3f", v);
-    if (n <= 0 || (size_t)n >= sizeof num) {
+        n = snprintf(out, ES_JW_NUM_MAX, "%.3f", v);
+    if (n <= 0 || n >= ES_JW_NUM_MAX)
+        return -EINVAL;
+    return n;
+}
+
+void es_jw_double(es_jw *w, double v)
+{
+    char num[ES_JW_NUM_MAX];
+    int n = es_jw_double_text(v, num);
+    if (n < 0) {
         if (!w->err)
-            w->err = -EINVAL;
+            w->err = n;
         return;
     }
     put_number(w, num, (size_t)n);
@@ -1198,6 +1212,104 @@ void es_jw_kbool(es_jw *w, const char *k, bool v)
 {
     es_jw_key(w, k);
     es_jw_bool(w, v);
+}
+
+/* A literal key as ES_JW_LIT makes it: quoted, plain inside (asserted:
+ * the literals are the program's, so a debug build's tests see them all). */
+#ifndef NDEBUG
+static bool lit_ok(const char *q, size_t n)
+{
+    if (n < 2 || q[0] != '"' || q[n - 1] != '"')
+        return false;
+    for (size_t i = 1; i + 1 < n; i++)
+        if (!plain_byte[(unsigned char)q[i]])
+            return false;
+    return true;
+}
+#endif
+
+/* Where an object waits for its next key and the buffer has room for the
+ * separator, the key, ':' and more bytes: those three written there, and
+ * where the value goes. NULL when the general path must decide (not a key's
+ * place, an error, no room yet). Nothing is committed. */
+static char *lit_start(es_jw *w, const char *q, size_t qn, size_t more)
+{
+    if (w->err || w->depth == 0 || more > SIZE_MAX / 2 || qn > SIZE_MAX / 4)
+        return NULL;
+    unsigned char lv = w->level[w->depth - 1];
+    if ((lv & (LV_OBJECT | LV_VALUE)) != LV_OBJECT)
+        return NULL;
+    char *d = room(w, 1 + qn + 1 + more);
+    if (!d)
+        return NULL;
+    if (lv & LV_ITEMS)
+        *d++ = ',';
+    memcpy(d, q, qn);
+    d += qn;
+    *d++ = ':';
+    return d;
+}
+
+/* The key and value written by lit_start's caller up to end: committed,
+ * the object's state after a complete member. */
+static void lit_commit(es_jw *w, char *end)
+{
+    commit_to(w, end);
+    w->level[w->depth - 1] |= LV_ITEMS;
+}
+
+void es_jw_key_lit(es_jw *w, const char *q, size_t qn)
+{
+    assert(lit_ok(q, qn));
+    if (w->err)
+        return;
+    if (!key_due(w)) {
+        w->err = -EINVAL; /* not where an object's key goes */
+        return;
+    }
+    if (!before(w, true))
+        return;
+    put(w, q, qn);
+}
+
+void es_jw_kstrn_lit(es_jw *w, const char *q, size_t qn, const char *s, size_t n)
+{
+    assert(lit_ok(q, qn));
+    char *d = lit_start(w, q, qn, n + 2);
+    if (d) {
+        *d++ = '"';
+        if (copy_plain((unsigned char *)d, (const unsigned char *)s, n)) {
+            d[n] = '"';
+            lit_commit(w, d + n + 1);
+            return;
+        }
+        /* written past the contents before it was known (put_plain_fast) */
+        es_buf *b = w->out;
+        size_t end = (size_t)(d - b->data) + n;
+        if (end > b->dirty)
+            b->dirty = end;
+    }
+    es_jw_key_lit(w, q, qn);
+    es_jw_strn(w, s, n);
+}
+
+void es_jw_knum_lit(es_jw *w, const char *q, size_t qn, const char *num, size_t n)
+{
+    assert(lit_ok(q, qn));
+    char *d = lit_start(w, q, qn, n);
+    if (d) {
+        memcpy(d, num, n);
+        lit_commit(w, d + n);
+        return;
+    }
+    es_jw_key_lit(w, q, qn);
+    put_number(w, num, n);
+}
+
+void es_jw_kint_lit(es_jw *w, const char *q, size_t qn, int64_t v)
+{
+    char out[24];
+    es_jw_knum_lit(w, q, qn, out, int_text(v, out));
 }
 
 int es_jw_finish(es_jw *w)

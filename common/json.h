@@ -128,6 +128,25 @@ void es_jw_value(es_jw *w, const es_json *j);
 void es_jw_kstr(es_jw *w, const char *k, const char *s);
 void es_jw_kint(es_jw *w, const char *k, int64_t v);
 void es_jw_kbool(es_jw *w, const char *k, bool v);
+/* Keys known when the program is written (an answer's shape: "Name",
+ * "Type", ...), given already quoted and never scanned: ES_JW_LIT("Name")
+ * is the literal "\"Name\"" and its length. Only for string literals of
+ * plain bytes (printable ASCII but '"' and '\\'), never for text from
+ * outside: a debug build checks each one. A GetParameters answer writes
+ * about seven keys a parameter; each of these writes its key and value in
+ * one copy when the buffer has room (the general path otherwise). */
+#define ES_JW_LIT(k) ("\"" k "\""), (sizeof("\"" k "\"") - 1)
+void es_jw_key_lit(es_jw *w, const char *quoted, size_t qn);
+/* key and string value s[0..n) */
+void es_jw_kstrn_lit(es_jw *w, const char *quoted, size_t qn, const char *s, size_t n);
+void es_jw_kint_lit(es_jw *w, const char *quoted, size_t qn, int64_t v);
+/* key and a number's text as es_jw_double_text made it */
+void es_jw_knum_lit(es_jw *w, const char *quoted, size_t qn, const char *num, size_t n);
+/* The text es_jw_double writes for v, into out (NUL-ended): its length,
+ * or -EINVAL (not finite: JSON has no such number). For a value written
+ * often, formatted once and kept beside it (es_jw_knum_lit). */
+#define ES_JW_NUM_MAX 64
+int es_jw_double_text(double v, char out[ES_JW_NUM_MAX]);
 /* Returns the first error (0, -ENOMEM, -EMSGSIZE, -EINVAL); -EINVAL too when
  * a container is left open. */
 int es_jw_finish(es_jw *w);

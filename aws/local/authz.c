@@ -663,9 +663,6 @@ int al_authz_evaluate(al_ctx *c, const al_authz_req *q, char *why, size_t whylen
     const char *principal = q->principal ? q->principal : "anonymous";
     const char *action = q->action, *resource = q->resource;
     const aw_policy *resource_policy = q->resource_policy;
-    /* what the cache could not keep, freed at the end */
-    role_slot fresh_role = {0};
-    aw_policy *fresh_root = NULL, *fresh_resource = NULL;
     struct al_authz_cache *k = policy_cache(c);
     /* the plain question (al_authz_check): its Allow may have been kept */
     bool plain = k && q->principal && !resource_policy && !q->nextra && !q->no_identity &&
@@ -680,6 +677,11 @@ int al_authz_evaluate(al_ctx *c, const al_authz_req *q, char *why, size_t whylen
             return 0;
         }
     }
+    /* what the cache could not keep, freed at the end (declared after the
+     * kept decision's return: the role's entry is 2 KiB to zero, which was
+     * half of a kept decision's cost) */
+    role_slot fresh_role = {0};
+    aw_policy *fresh_root = NULL, *fresh_resource = NULL;
     fixed_strings fixed_local;
     clock_strings clock_local;
     const fixed_strings *fixed;

@@ -21,7 +21,15 @@ struct al_db {
     sqlite3 *h;
     cached_stmt cache[AL_DB_STMT_CACHE];
     size_t ncache;
-    bool reading; /* al_db_read_begin opened the transaction in progress */
+    bool reading; /* inside al_db_read_begin/_end */
+    /* The read's BEGIN has run: it runs before the read's first statement
+     * (al_db_prepare), not at al_db_read_begin, so a read answered from the
+     * caches alone (a GetParameters of kept versions and decisions) runs no
+     * BEGIN and no COMMIT (1.8 K instructions a request); see al_db_read_begin. */
+    bool read_open;
+    /* BEGIN DEFERRED and COMMIT, prepared once: run by every read that
+     * reaches the database and every write, without the cache's look-up */
+    sqlite3_stmt *begin_st, *commit_st;
     /* The pager's data version read once per read-only operation (al_db_stamp_now): it moves
      * only when another connection commits, which the exclusive lock excludes, and a read
      * operation's caches asked for it some 30 times (sqlite3_file_control, 200 instructions
@@ -576,6 +584,8 @@ void al_db_close(al_db *db)
         sqlite3_finalize(db->cache[i].st);
         es_free(db->cache[i].sql);
     }
+    sqlite3_finalize(db->begin_st);
+    sqlite3_finalize(db->commit_st);
     sqlite3_close_v2(db->h);
     es_free(db);
 }
@@ -590,31 +600,50 @@ int al_db_begin(al_db *db)
     /* a write inside a read-only operation: the read snapshot ends first */
     if (db->reading) {
         db->reading = false;
+        db->read_open = false;
         if (sqlite3_get_autocommit(db->h) == 0 && al_db_commit(db) < 0)
             return -EIO;
     }
     return al_db_exec(db, "BEGIN IMMEDIATE");
 }
 
-/* A statement without rows or parameters, prepared once (al_db_prepare):
- * what every read-only call runs twice, BEGIN and COMMIT. 0 or -EIO. */
-static int run_kept(al_db *db, const char *sql)
+/* A statement without rows or parameters, prepared once into *kept and run:
+ * BEGIN and COMMIT. 0 or -EIO. */
+static int run_kept(al_db *db, sqlite3_stmt **kept, const char *sql)
 {
-    sqlite3_stmt *st = al_db_prepare(db, sql);
-    if (!st)
+    if (!*kept &&
+        sqlite3_prepare_v3(db->h, sql, -1, SQLITE_PREPARE_PERSISTENT, kept, NULL) != SQLITE_OK) {
+        note_failure(db, sqlite3_extended_errcode(db->h));
+        sqlite3_finalize(*kept);
+        *kept = NULL;
         return -EIO;
-    int s = sqlite3_step(st);
-    al_db_release(db, st);
+    }
+    int s = sqlite3_step(*kept);
+    note_failure(db, sqlite3_reset(*kept));
     return s == SQLITE_DONE ? 0 : -EIO;
+}
+
+/* The read's BEGIN, before its first statement. What it gives is one
+ * snapshot and one set of WAL read locks for all of the operation's
+ * statements; a read whose answers all come from the caches runs none, and
+ * its caches' stamps are what they would be inside a transaction: the
+ * connection holds the file exclusively (locking_mode=EXCLUSIVE), so only
+ * its own statements change the data, and an empty deferred transaction
+ * takes no lock and reads nothing. */
+static int read_open(al_db *db)
+{
+    db->read_open = true;
+    if (sqlite3_get_autocommit(db->h) == 0)
+        return 0; /* inside a transaction already */
+    return run_kept(db, &db->begin_st, "BEGIN DEFERRED");
 }
 
 int al_db_read_begin(al_db *db)
 {
     if (db->reading || sqlite3_get_autocommit(db->h) == 0)
         return 0; /* already inside a transaction: nothing to add */
-    if (run_kept(db, "BEGIN DEFERRED") < 0)
-        return -EIO;
     db->reading = true;
+    db->read_open = false;
     db->dv_known = false;
     return 0;
 }
@@ -624,6 +653,7 @@ void al_db_read_end(al_db *db)
     if (!db->reading)
         return;
     db->reading = false;
+    db->read_open = false;
     db->dv_known = false;
     if (sqlite3_get_autocommit(db->h) == 0)
         (void)al_db_commit(db); /* rolls back on failure */
@@ -631,7 +661,7 @@ void al_db_read_end(al_db *db)
 
 int al_db_commit(al_db *db)
 {
-    if (run_kept(db, "COMMIT") < 0) {
+    if (run_kept(db, &db->commit_st, "COMMIT") < 0) {
         al_db_exec(db, "ROLLBACK");
         return -EIO;
     }
@@ -673,6 +703,8 @@ bool al_db_stamp_eq(al_db_stamp a, al_db_stamp b)
 
 sqlite3_stmt *al_db_prepare(al_db *db, const char *sql)
 {
+    if (db->reading && !db->read_open && read_open(db) < 0)
+        return NULL;
     for (size_t i = 0; i < db->ncache; i++) {
         cached_stmt *e = &db->cache[i];
         if (!e->lent && strcmp(e->sql, sql) == 0) {

@@ -60,7 +60,9 @@ int al_db_begin(al_db *db);
  * autocommit mode took and dropped the WAL read locks: a third of the CPU of
  * a GetParameters). A plain write statement inside upgrades it (committed by
  * al_db_read_end); al_db_begin inside commits it first and runs as usual.
- * Does nothing inside another transaction. 0 or -EIO. */
+ * Does nothing inside another transaction. The BEGIN runs before the
+ * operation's first statement (al_db_prepare), so that a read answered from
+ * the caches alone runs neither BEGIN nor COMMIT. 0 or -EIO. */
 int al_db_read_begin(al_db *db);
 /* Commits what al_db_read_begin opened (rolls back if that fails). */
 void al_db_read_end(al_db *db);

@@ -74,8 +74,13 @@ typedef struct pv {
     size_t value_len;
     int64_t version, latest;
     double modified;
-    double expires;          /* its Expiration policy's time, 0: none */
-    int aws_managed_key;     /* -1 unknown, else al_kms_is_aws_managed(key_id) */
+    double expires;      /* its Expiration policy's time, 0: none */
+    int aws_managed_key; /* -1 unknown, else al_kms_is_aws_managed(key_id) */
+    /* modified as the answer writes it (es_jw_double_text), made once when
+     * the version is kept between reads (the cache drops it with the row);
+     * modified_len 0: made when written */
+    unsigned char modified_len;
+    char modified_text[24];
     struct pv_cache *lender; /* NULL: the strings are this pv's own */
     char *own_name;          /* lent: the name as asked (an ARN), this pv's own */
 } pv;
@@ -159,10 +164,22 @@ static int pv_from_row(sqlite3_stmt *st, pv *p)
 
 /* ---- names ---- */
 
+/* a-zA-Z0-9_.-/ : one look-up a byte (every name read is checked) */
+static const uint8_t name_chars[256] = {
+    ['-'] = 1, ['.'] = 1, ['/'] = 1, ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1,
+    ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1,
+    ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1,
+    ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1,
+    ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['_'] = 1,
+    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1,
+    ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1,
+    ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
+    ['y'] = 1, ['z'] = 1,
+};
+
 static bool name_char(char ch)
 {
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           ch == '_' || ch == '.' || ch == '-' || ch == '/';
+    return name_chars[(unsigned char)ch];
 }
 
 static const char *canon_of(const char *name)
@@ -195,12 +212,12 @@ static __thread struct {
 } arn_prefix;
 
 /* "arn:PARTITION:ssm:REGION:ACCOUNT:parameter/NAME" in the request's region,
- * without printf, cut at n - 1 like snprintf */
-static void param_arn(al_ctx *c, const char *canon, char *out, size_t n)
+ * without printf, cut at n - 1 like snprintf: its length */
+static size_t param_arn(al_ctx *c, const char *canon, char *out, size_t n)
 {
     size_t at = 0;
     if (n == 0)
-        return;
+        return 0;
     const char *region = al_region(c);
     if (strcmp(arn_prefix.region, region) != 0 || strcmp(arn_prefix.account, c->account) != 0 ||
         !arn_prefix.len) {
@@ -223,7 +240,7 @@ static void param_arn(al_ctx *c, const char *canon, char *out, size_t n)
             put(out, n, &at, arn_prefix.prefix);
             put(out, n, &at, canon[0] == '/' ? "" : "/");
             put(out, n, &at, canon);
-            return;
+            return at;
         }
         memcpy(arn_prefix.region, region, strlen(region) + 1);
         memcpy(arn_prefix.account, c->account, strlen(c->account) + 1);
@@ -236,6 +253,7 @@ static void param_arn(al_ctx *c, const char *canon, char *out, size_t n)
     if (canon[0] != '/')
         put(out, n, &at, "/");
     put(out, n, &at, canon);
+    return at;
 }
 
 /* strlen of what param_arn writes, without writing it (every name read is
@@ -256,27 +274,33 @@ static bool reserved_prefix(const char *s)
  * reserved prefixes. */
 static int check_name(al_ctx *c, const char *name, bool write, al_error *e)
 {
-    size_t n = strlen(name);
+    /* one pass gathers what the checks below ask, in their order */
+    size_t n = 0, slashes = 0;
+    bool bad = false, empty_level = false;
+    for (bool prev_slash = false; name[n] && n <= AL_SSM_NAME_MAX; n++) {
+        bool slash = name[n] == '/';
+        bad |= !name_char(name[n]);
+        slashes += slash;
+        empty_level |= slash & prev_slash;
+        prev_slash = slash;
+    }
     if (n < 1 || n > AL_SSM_NAME_MAX)
         return al_fail(e, 400, "ValidationException",
                        "Parameter name must be 1 to %d characters long.", AL_SSM_NAME_MAX);
-    for (size_t i = 0; i < n; i++)
-        if (!name_char(name[i]))
-            return al_fail(e, 400, "ValidationException",
-                           "Parameter name '%s' is not valid: only a-zA-Z0-9_.- and '/' are "
-                           "allowed.",
-                           name);
-    if (strchr(name, '/') && name[0] != '/')
+    if (bad)
+        return al_fail(e, 400, "ValidationException",
+                       "Parameter name '%s' is not valid: only a-zA-Z0-9_.- and '/' are "
+                       "allowed.",
+                       name);
+    if (slashes && name[0] != '/')
         return al_fail(e, 400, "ValidationException",
                        "Parameter name '%s' is not valid: a hierarchical name must be fully "
                        "qualified, beginning with '/'.",
                        name);
-    if (strstr(name, "//") || (n > 1 && name[n - 1] == '/') || (n == 1 && name[0] == '/'))
+    if (empty_level || name[n - 1] == '/')
         return al_fail(e, 400, "ValidationException",
                        "Parameter name '%s' is not valid: empty hierarchy level.", name);
-    size_t levels = 1;
-    for (size_t i = 1; i < n; i++)
-        levels += name[i] == '/';
+    size_t levels = 1 + slashes - (name[0] == '/');
     if (levels > AL_SSM_MAX_LEVELS)
         return al_fail(e, 400, "HierarchyLevelLimitExceededException",
                        "Parameter name '%s' has %zu levels; a hierarchy can have a maximum of %d "
@@ -308,7 +332,12 @@ typedef struct sel {
 
 static int parse_selector(const char *in, sel *s, al_error *e)
 {
-    memset(s, 0, sizeof *s);
+    /* field by field: the name's 2 KiB are written up to its NUL only
+     * (a memset of the whole was 256 stores a name read) */
+    s->selector = NULL;
+    s->version = 0;
+    s->label = NULL;
+    s->name[0] = '\0';
     const char *colon = strrchr(in, ':');
     size_t n = colon ? (size_t)(colon - in) : strlen(in);
     if (n > AL_SSM_NAME_MAX)
@@ -413,9 +442,16 @@ static int load_pv(al_ctx *c, const char *canon, int64_t version, const char *la
  * GetParameter and GetParameters use it. */
 #define PV_CACHE_SLOTS 256
 #define PV_CACHE_BYTES (4u << 20)
+/* Buckets of the entries' index by (name, version or label, region): a
+ * look-up compares one short chain instead of every entry before the one it
+ * finds (5 string comparisons a name on average with 10 names kept, 128 with
+ * 256). Entries are 1 + their slot number in a chain; 0 ends it. */
+#define PV_INDEX 512
 
 typedef struct pv_slot {
     bool used;
+    uint16_t next;                  /* the next entry of its index chain */
+    uint64_t hash;                  /* pv_key_hash of what it was asked as */
     char region[AW_REGION_MAX + 1]; /* the parameter's */
     char *label;                    /* asked for by label (es_malloc'ed), or NULL */
     int64_t asked_version;
@@ -425,7 +461,8 @@ typedef struct pv_slot {
 
 struct pv_cache {
     al_db_stamp stamp;
-    unsigned lent; /* pvs holding an entry */
+    uint16_t head[PV_INDEX]; /* per bucket, its chain's first entry */
+    unsigned lent;           /* pvs holding an entry */
     size_t bytes;
     unsigned next;
     pv_slot slot[PV_CACHE_SLOTS];
@@ -441,10 +478,52 @@ static size_t pv_bytes(const pv *p)
     return n;
 }
 
+static uint64_t mix_str(uint64_t h, const char *s)
+{
+    size_t n = strlen(s), at = 0;
+    uint64_t w;
+    for (; at + 8 <= n; at += 8) {
+        memcpy(&w, s + at, 8);
+        h = (h ^ w) * 0x9E3779B97F4A7C15ull;
+        h ^= h >> 29;
+    }
+    w = 0;
+    memcpy(&w, s + at, n - at);
+    h = (h ^ w ^ ((uint64_t)n << 56)) * 0x9E3779B97F4A7C15ull; /* the length ends it */
+    return h ^ (h >> 29);
+}
+
+/* The index's key of a look-up: what load_pv_kept compares, hashed */
+static uint64_t pv_key_hash(const char *canon, int64_t version, const char *label,
+                            const char *region)
+{
+    uint64_t h = mix_str(0x84222325CBF29CE4ull ^ (uint64_t)version, canon);
+    h = mix_str(h, region);
+    if (label)
+        h = mix_str(h ^ 1, label);
+    /* MurmurHash3's finaliser: names differing in their last bytes spread */
+    h ^= h >> 33;
+    h *= 0xFF51AFD7ED558CCDull;
+    h ^= h >> 33;
+    h *= 0xC4CEB9FE1A85EC53ull;
+    return h ^ (h >> 33);
+}
+
+static void pv_index_unlink(struct pv_cache *k, pv_slot *s)
+{
+    uint16_t me = (uint16_t)(s - k->slot + 1);
+    uint16_t *at = &k->head[s->hash % PV_INDEX];
+    while (*at && *at != me)
+        at = &k->slot[*at - 1].next;
+    if (*at)
+        *at = s->next;
+}
+
 static void pv_slot_clear(struct pv_cache *k, pv_slot *s)
 {
     if (!s->used)
         return;
+    pv_index_unlink(k, s);
     k->bytes -= s->bytes;
     es_free(s->label);
     if (s->p.value)
@@ -504,10 +583,12 @@ static int load_pv_kept(al_ctx *c, const char *canon, int64_t version, const cha
     struct pv_cache *k = pv_cache_of(c);
     if (!k)
         return load_pv(c, canon, version, label, out);
-    for (size_t i = 0; i < PV_CACHE_SLOTS; i++) {
-        pv_slot *s = &k->slot[i];
-        if (s->used && s->asked_version == version && strcmp(s->p.canon, canon) == 0 &&
-            strcmp(s->region, al_region(c)) == 0 &&
+    const char *region = al_region(c);
+    uint64_t h = pv_key_hash(canon, version, label, region);
+    for (uint16_t i = k->head[h % PV_INDEX]; i; i = k->slot[i - 1].next) {
+        pv_slot *s = &k->slot[i - 1];
+        if (s->hash == h && s->asked_version == version && strcmp(s->p.canon, canon) == 0 &&
+            strcmp(s->region, region) == 0 &&
             (label ? s->label && strcmp(s->label, label) == 0 : !s->label)) {
             if (pv_expired(c, &s->p))
                 return -ENOENT;
@@ -523,6 +604,12 @@ static int load_pv_kept(al_ctx *c, const char *canon, int64_t version, const cha
     c->cache_stats.param_loads++;
     if (fresh.key_id)
         fresh.aws_managed_key = al_kms_is_aws_managed(c, fresh.key_id) ? 1 : 0;
+    char num[ES_JW_NUM_MAX];
+    int nl = es_jw_double_text(fresh.modified, num);
+    if (nl > 0 && (size_t)nl < sizeof fresh.modified_text) {
+        memcpy(fresh.modified_text, num, (size_t)nl + 1);
+        fresh.modified_len = (unsigned char)nl;
+    }
     size_t bytes = pv_bytes(&fresh) + (label ? strlen(label) + 1 : 0);
     char *lcopy = label ? es_strdup(label) : NULL;
     if (bytes > PV_CACHE_BYTES / 4 || (label && !lcopy)) {
@@ -536,9 +623,16 @@ static int load_pv_kept(al_ctx *c, const char *canon, int64_t version, const cha
     pv_slot *s = &k->slot[k->next];
     k->next = (k->next + 1) % PV_CACHE_SLOTS;
     pv_slot_clear(k, s);
-    *s = (pv_slot){
-        .used = true, .label = lcopy, .asked_version = version, .bytes = bytes, .p = fresh};
-    snprintf(s->region, sizeof s->region, "%s", al_region(c));
+    uint16_t *head = &k->head[h % PV_INDEX];
+    *s = (pv_slot){.used = true,
+                   .next = *head,
+                   .hash = h,
+                   .label = lcopy,
+                   .asked_version = version,
+                   .bytes = bytes,
+                   .p = fresh};
+    *head = (uint16_t)(s - k->slot + 1);
+    snprintf(s->region, sizeof s->region, "%s", region);
     k->bytes += bytes;
     pv_lend(k, s, out);
     return 0;
@@ -614,30 +708,36 @@ static int write_value(al_ctx *c, const char *principal, const pv *p, const char
     return 0;
 }
 
-/* arn: the parameter's, as resolve_param built it, or NULL (made here) */
+/* arn: the parameter's, as resolve_param built it (arn_len long), or NULL
+ * (made here). The keys are literals (ES_JW_LIT): each member one copy. */
 static int write_parameter(al_ctx *c, const char *principal, const pv *p, const char *arn_made,
-                           const char *selector, bool decrypt, es_jw *w, al_error *e)
+                           size_t arn_len, const char *selector, bool decrypt, es_jw *w,
+                           al_error *e)
 {
     char own[ARN_MAX];
     const char *arn = arn_made;
     if (!arn) {
-        param_arn(c, p->canon, own, sizeof own);
+        arn_len = param_arn(c, p->canon, own, sizeof own);
         arn = own;
     }
     es_jw_obj(w);
-    es_jw_kstr(w, "Name", p->name);
-    es_jw_kstr(w, "Type", p->type);
-    es_jw_key(w, "Value");
+    es_jw_kstrn_lit(w, ES_JW_LIT("Name"), p->name, strlen(p->name));
+    es_jw_kstrn_lit(w, ES_JW_LIT("Type"), p->type, strlen(p->type));
+    es_jw_key_lit(w, ES_JW_LIT("Value"));
     int r = write_value(c, principal, p, arn, decrypt, w, e);
     if (r < 0)
         return r;
-    es_jw_kint(w, "Version", p->version);
+    es_jw_kint_lit(w, ES_JW_LIT("Version"), p->version);
     if (selector)
-        es_jw_kstr(w, "Selector", selector);
-    es_jw_key(w, "LastModifiedDate");
-    es_jw_double(w, p->modified);
-    es_jw_kstr(w, "ARN", arn);
-    es_jw_kstr(w, "DataType", p->data_type);
+        es_jw_kstrn_lit(w, ES_JW_LIT("Selector"), selector, strlen(selector));
+    if (p->modified_len) {
+        es_jw_knum_lit(w, ES_JW_LIT("LastModifiedDate"), p->modified_text, p->modified_len);
+    } else {
+        es_jw_key_lit(w, ES_JW_LIT("LastModifiedDate"));
+        es_jw_double(w, p->modified);
+    }
+    es_jw_kstrn_lit(w, ES_JW_LIT("ARN"), arn, arn_len);
+    es_jw_kstrn_lit(w, ES_JW_LIT("DataType"), p->data_type, strlen(p->data_type));
     es_jw_obj_end(w);
     return 0;
 }
@@ -697,7 +797,7 @@ static int arn_name_offset(al_ctx *c, const char *in, size_t *off, al_error *e)
  * that ARN as its Name. */
 static int resolve_param(al_ctx *c, const char *principal, const char *action,
                          const char *requested, pv *out, const char **selector, char arn[ARN_MAX],
-                         al_error *e)
+                         size_t *arn_len, al_error *e)
 {
     sel s;
     size_t off;
@@ -709,7 +809,7 @@ static int resolve_param(al_ctx *c, const char *principal, const char *action,
     if ((r = check_name(c, s.name, false, e)) < 0)
         return r;
     const char *canon = canon_of(s.name);
-    param_arn(c, canon, arn, ARN_MAX);
+    *arn_len = param_arn(c, canon, arn, ARN_MAX);
     if ((r = al_authorize(c, principal, action, arn, e)) < 0)
         return r;
     r = load_pv_kept(c, canon, s.version, s.label, out);
@@ -778,10 +878,11 @@ static int get_one(al_ctx *c, const char *principal, const char *action, const c
     pv p;
     const char *selector = NULL;
     char arn[ARN_MAX];
-    int r = resolve_param(c, principal, action, requested, &p, &selector, arn, e);
+    size_t arn_len;
+    int r = resolve_param(c, principal, action, requested, &p, &selector, arn, &arn_len, e);
     if (r < 0)
         return r;
-    r = write_parameter(c, principal, &p, arn, selector, decrypt, w, e);
+    r = write_parameter(c, principal, &p, arn, arn_len, selector, decrypt, w, e);
     pv_clear(&p);
     return r;
 }
@@ -829,14 +930,27 @@ static int op_get_parameters(al_ctx *c, const char *principal, const es_json *re
                            "secret.");
     }
     bool invalid[AL_SSM_GET_MAX_NAMES] = {false};
+    /* A name asked twice is answered once: each name's length and first and
+     * last 8 bytes compared before its bytes (names of one request mostly
+     * share their start and length and differ at the end) */
+    uint64_t digest[AL_SSM_GET_MAX_NAMES];
+    for (size_t i = 0; i < n; i++) {
+        const es_json *x = names->u.array.items[i];
+        size_t l = x->u.string.len;
+        uint64_t a = 0, b = 0;
+        memcpy(&a, x->u.string.s, l < 8 ? l : 8);
+        if (l > 8)
+            memcpy(&b, x->u.string.s + l - (l < 16 ? l - 8 : 8), l < 16 ? l - 8 : 8);
+        digest[i] = (a * 0x9E3779B97F4A7C15ull) ^ b ^ ((uint64_t)l << 48);
+    }
     es_jw_obj(w);
-    es_jw_key(w, "Parameters");
+    es_jw_key_lit(w, ES_JW_LIT("Parameters"));
     es_jw_arr(w);
     for (size_t i = 0; i < n; i++) {
         const char *s = es_json_as_str(names->u.array.items[i]);
         bool dup = false;
-        for (size_t j = 0; j < i; j++)
-            dup = dup || strcmp(s, es_json_as_str(names->u.array.items[j])) == 0;
+        for (size_t j = 0; j < i && !dup; j++)
+            dup = digest[j] == digest[i] && strcmp(s, es_json_as_str(names->u.array.items[j])) == 0;
         if (dup) {
             invalid[i] = false;
             continue;
@@ -846,7 +960,9 @@ static int op_get_parameters(al_ctx *c, const char *principal, const es_json *re
             const char *selector = NULL;
             al_error e1;
             char arn[ARN_MAX];
-            int r = resolve_param(c, principal, "ssm:GetParameters", s, &p, &selector, arn, &e1);
+            size_t arn_len;
+            int r = resolve_param(c, principal, "ssm:GetParameters", s, &p, &selector, arn,
+                                  &arn_len, &e1);
             if (r == -ENOENT || r == -ESRCH || r == -EINVAL) {
                 if (strcmp(e1.code, "AccessDeniedException") == 0) {
                     *e = e1;
@@ -861,7 +977,7 @@ static int op_get_parameters(al_ctx *c, const char *principal, const es_json *re
             }
             /* a failure from here on fails the whole call (the dispatcher
              * drops the half-written answer) */
-            r = write_parameter(c, principal, &p, arn, selector, decrypt, w, e);
+            r = write_parameter(c, principal, &p, arn, arn_len, selector, decrypt, w, e);
             pv_clear(&p);
             if (r < 0)
                 return r;
@@ -2205,7 +2321,7 @@ static int op_get_parameters_by_path(al_ctx *c, const char *principal, const es_
                 pv_clear(&p);
                 break;
             }
-            r = write_parameter(c, principal, &p, NULL, NULL, decrypt, w, e);
+            r = write_parameter(c, principal, &p, NULL, 0, NULL, decrypt, w, e);
             snprintf(last, sizeof last, "%s", p.canon);
             n++;
         }

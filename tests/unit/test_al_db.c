@@ -235,10 +235,20 @@ Test(al_db, read_transaction_holds_one_snapshot_and_yields_to_writes)
     char err[256] = "";
     cr_assert_eq(al_db_open(path, &db, err, sizeof err), 0, "%s", err);
     sqlite3 *h = al_db_handle(db);
+    /* a read that runs no statement (answered from the caches) opens and
+     * commits nothing */
+    uint64_t rollbacks = al_db_stamp_now(db).rollbacks;
     cr_assert_eq(al_db_read_begin(db), 0);
-    cr_assert_eq(sqlite3_get_autocommit(h), 0, "a transaction is open");
+    cr_assert_eq(sqlite3_get_autocommit(h), 1, "no BEGIN before the first statement");
+    al_db_read_end(db);
+    cr_assert_eq(sqlite3_get_autocommit(h), 1);
+    cr_assert_eq(al_db_stamp_now(db).rollbacks, rollbacks);
+    cr_assert_eq(al_db_read_begin(db), 0);
     cr_assert_eq(al_db_read_begin(db), 0, "nested: nothing added");
     cr_assert_eq(pragma_int(db, "SELECT count(*) FROM kms_key"), 0);
+    cr_assert_eq(sqlite3_get_autocommit(h), 0, "the first statement opened the transaction");
+    cr_assert_eq(pragma_int(db, "SELECT count(*) FROM kms_key"), 0);
+    cr_assert_eq(sqlite3_get_autocommit(h), 0, "one transaction for the read's statements");
     /* a plain write inside upgrades it; read_end commits it */
     cr_assert_eq(al_db_exec(db, "INSERT INTO kms_key(key_id, description, manager, enabled, "
                                 "created, wrapped) VALUES ('a','', 'AWS', 1, 0, x'00')"),

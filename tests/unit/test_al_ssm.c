@@ -860,6 +860,49 @@ Test(al_ssm, kept_kms_keys_follow_every_write)
     es_free(id);
 }
 
+/* More names read than the kept versions' 256 entries: each entry evicted
+ * round robin leaves the index (its chain), and every read still answers its
+ * own name's value, duplicates once, asked by version too. */
+Test(al_ssm, kept_versions_index_survives_eviction)
+{
+    char name[64], value[64];
+    for (int i = 0; i < 300; i++) {
+        snprintf(name, sizeof name, "/ev/p%03d", i);
+        snprintf(value, sizeof value, "v%03d", i);
+        put(name, "String", value, false);
+    }
+    for (int pass = 0; pass < 3; pass++) {
+        for (int i = 0; i < 300; i += 9) {
+            char body[1024];
+            size_t at = (size_t)snprintf(body, sizeof body, "{\"Names\":[");
+            for (int j = 0; j < 9; j++)
+                at +=
+                    (size_t)snprintf(body + at, sizeof body - at, "%s\"/ev/p%03d%s\"", j ? "," : "",
+                                     (i + j) % 300, (j == 3 && pass == 2) ? ":1" : "");
+            /* the first asked twice: answered once */
+            snprintf(body + at, sizeof body - at, ",\"/ev/p%03d\"]}", i);
+            const es_json *ps = es_json_get(ok(GETS, body), "Parameters");
+            cr_assert_eq(es_json_len(ps), 9, "pass %d from %d", pass, i);
+            for (int j = 0; j < 9; j++) {
+                snprintf(value, sizeof value, "v%03d", (i + j) % 300);
+                cr_assert_str_eq(jstr(es_json_at(ps, (size_t)j), "Value"), value, "pass %d name %d",
+                                 pass, i + j);
+            }
+        }
+    }
+    /* names read last are kept: read again, all hits */
+    al_cache_stats s0, s1;
+    al_get_cache_stats(T.ctx, &s0);
+    for (int i = 292; i < 297; i++) { /* plain in the last pass's last requests */
+        snprintf(name, sizeof name, "/ev/p%03d", i);
+        snprintf(value, sizeof value, "v%03d", i);
+        cr_assert_str_eq(value_of(name), value);
+    }
+    al_get_cache_stats(T.ctx, &s1);
+    cr_assert_eq(s1.param_hits, s0.param_hits + 5);
+    cr_assert_eq(s1.param_loads, s0.param_loads);
+}
+
 /* Versions read by GetParameter(s) are kept while nothing is written; every
  * write is seen by the very next read. */
 Test(al_ssm, kept_versions_follow_every_write)

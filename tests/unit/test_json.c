@@ -913,3 +913,130 @@ Test(json, writer_one_pass_copy_at_every_limit_and_wipe_extent)
         es_buf_free_secret(&want);
     }
 }
+
+/* ---- literal keys (ES_JW_LIT) ---- */
+
+/* One parameter written twice, with the literal-key calls and with the
+ * general ones (es_jw_kstr, es_jw_kint, es_jw_key + es_jw_double): the same
+ * text and the same error at every buffer maximum and for values that need
+ * escapes or are not UTF-8, and no value byte past the wiped extent. */
+static int write_param(es_buf *out, bool lit, const char *value, double modified)
+{
+    es_jw w;
+    es_jw_init(&w, out);
+    es_jw_obj(&w);
+    if (lit) {
+        es_jw_key_lit(&w, ES_JW_LIT("Parameters"));
+    } else {
+        es_jw_key(&w, "Parameters");
+    }
+    es_jw_arr(&w);
+    es_jw_obj(&w);
+    if (lit) {
+        char num[ES_JW_NUM_MAX];
+        int n = es_jw_double_text(modified, num);
+        cr_assert_gt(n, 0);
+        es_jw_kstrn_lit(&w, ES_JW_LIT("Name"), "/a/b", 4);
+        es_jw_key_lit(&w, ES_JW_LIT("Value"));
+        es_jw_strn(&w, value, strlen(value));
+        es_jw_kstrn_lit(&w, ES_JW_LIT("Secret"), value, strlen(value));
+        es_jw_kint_lit(&w, ES_JW_LIT("Version"), -12);
+        es_jw_knum_lit(&w, ES_JW_LIT("LastModifiedDate"), num, (size_t)n);
+        es_jw_kstrn_lit(&w, ES_JW_LIT("Empty"), "", 0);
+    } else {
+        es_jw_kstr(&w, "Name", "/a/b");
+        es_jw_kstr(&w, "Value", value);
+        es_jw_kstr(&w, "Secret", value);
+        es_jw_kint(&w, "Version", -12);
+        es_jw_key(&w, "LastModifiedDate");
+        es_jw_double(&w, modified);
+        es_jw_kstr(&w, "Empty", "");
+    }
+    es_jw_obj_end(&w);
+    es_jw_arr_end(&w);
+    es_jw_obj_end(&w);
+    return es_jw_finish(&w);
+}
+
+Test(json, writer_literal_keys_write_what_the_general_path_writes)
+{
+    static const char *const values[] = {
+        "SECRETSECRETSECRET",
+        "SECRET\"SECRET",
+        "SE\\CRET",
+        "SECR\x01TSECRET",
+        "SECRET\xc3\xa9SECRET",
+        "SECRET\xff",
+        "",
+        "S",
+        "SECRETSECRETSECRETSECRETSECRET",
+    };
+    static const double dates[] = {1700000000.5, 0, 1e15, 1700000000.0005};
+    for (size_t c = 0; c < sizeof values / sizeof values[0]; c++) {
+        for (size_t d = 0; d < sizeof dates / sizeof dates[0]; d++) {
+            es_buf full;
+            es_buf_init(&full, 1u << 16);
+            int fr = write_param(&full, false, values[c], dates[d]);
+            cr_assert(fr == 0 || (fr == -EINVAL && strchr(values[c], '\xff')), "value %zu: %d", c,
+                      fr);
+            for (size_t max = 0; max <= full.len + 40; max++) {
+                es_buf want, out;
+                es_buf_init(&want, max);
+                es_buf_init(&out, max);
+                int wr = write_param(&want, false, values[c], dates[d]);
+                int r = write_param(&out, true, values[c], dates[d]);
+                cr_assert_eq(r, wr, "value %zu date %zu max %zu: %d (general %d)", c, d, max, r,
+                             wr);
+                if (r == 0)
+                    cr_assert_str_eq(es_buf_cstr(&out), es_buf_cstr(&want),
+                                     "value %zu date %zu max %zu", c, d, max);
+                if (out.data && out.cap > out.dirty && values[c][0]) {
+                    const char *past = memmem(out.data + out.dirty, out.cap - out.dirty, "SECR", 4);
+                    cr_assert_null(past, "value %zu max %zu: a value's bytes past the wiped extent",
+                                   c, max);
+                }
+                es_buf_free_secret(&out);
+                es_buf_free_secret(&want);
+            }
+            es_buf_free_secret(&full);
+        }
+    }
+}
+
+/* A literal key only where an object's key goes; the number text is
+ * es_jw_double's. */
+Test(json, writer_literal_keys_refuse_misuse)
+{
+    es_buf out;
+    es_buf_init(&out, 4096);
+    es_jw w;
+    es_jw_init(&w, &out);
+    es_jw_key_lit(&w, ES_JW_LIT("k"));
+    cr_assert_eq(es_jw_finish(&w), -EINVAL, "a key at the top level");
+    es_buf_reset(&out);
+    es_jw_init(&w, &out);
+    es_jw_arr(&w);
+    es_jw_kstrn_lit(&w, ES_JW_LIT("k"), "v", 1);
+    cr_assert_eq(es_jw_finish(&w), -EINVAL, "a key in an array");
+    es_buf_reset(&out);
+    es_jw_init(&w, &out);
+    es_jw_obj(&w);
+    es_jw_key_lit(&w, ES_JW_LIT("k"));
+    es_jw_kint_lit(&w, ES_JW_LIT("j"), 1);
+    cr_assert_eq(es_jw_finish(&w), -EINVAL, "a key where a value is due");
+    es_buf_reset(&out);
+    es_jw_init(&w, &out);
+    es_jw_obj(&w);
+    es_jw_key_lit(&w, ES_JW_LIT("k"));
+    es_jw_obj_end(&w);
+    cr_assert_eq(es_jw_finish(&w), -EINVAL, "a literal key without a value");
+    es_buf_free(&out);
+
+    char num[ES_JW_NUM_MAX];
+    cr_assert_eq(es_jw_double_text(NAN, num), -EINVAL);
+    cr_assert_eq(es_jw_double_text(INFINITY, num), -EINVAL);
+    cr_assert_eq(es_jw_double_text(1700000000.25, num), 14);
+    cr_assert_str_eq(num, "1700000000.250");
+    cr_assert_eq(es_jw_double_text(-1.5, num), 6);
+    cr_assert_str_eq(num, "-1.500");
+}
