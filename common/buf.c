@@ -45,12 +45,6 @@ void es_buf_reset_secret(es_buf *b)
     b->dirty = 0;
 }
 
-static void mark_dirty(es_buf *b, size_t end)
-{
-    if (end > b->dirty)
-        b->dirty = end;
-}
-
 /* Grows so that `need` bytes plus the NUL fit. A growing buffer that held a
  * secret must not leave a copy behind in freed memory, so we never use
  * realloc: allocate, copy, wipe the old block, free it. */
@@ -91,7 +85,7 @@ char *es_buf_reserve(es_buf *b, size_t n, int *err)
         *err = r;
         return NULL;
     }
-    mark_dirty(b, b->len + n + 1); /* the caller may write all of it */
+    es_buf_mark_dirty(b, b->len + n + 1); /* the caller may write all of it */
     return b->data + b->len;
 }
 
@@ -106,7 +100,7 @@ void es_buf_commit(es_buf *b, size_t n)
 {
     b->len += n;
     b->data[b->len] = '\0';
-    mark_dirty(b, b->len + 1);
+    es_buf_mark_dirty(b, b->len + 1);
 }
 
 int es_buf_append(es_buf *b, const void *p, size_t n)
@@ -146,7 +140,7 @@ int es_buf_vprintf(es_buf *b, const char *fmt, va_list ap)
     }
     if (room) {
         /* what the first pass left past the end goes (it may be secret) */
-        mark_dirty(b, b->cap);
+        es_buf_mark_dirty(b, b->cap);
         es_wipe(b->data + b->len, room);
     }
     if (n < 0)

@@ -26,9 +26,17 @@ typedef struct es_buf {
     /* data[0..dirty) may hold what was written (contents, terminators, what
      * a truncation left past len, space handed out by es_buf_reserve); the
      * rest of the allocation was never written through the buffer. Any
-     * code writing into data directly keeps this up to date. */
+     * code writing into data directly keeps this up to date
+     * (es_buf_mark_dirty). */
     size_t dirty;
 } es_buf;
+
+/* data[0..end) may now hold written bytes: the wipe covers them. */
+static inline void es_buf_mark_dirty(es_buf *b, size_t end)
+{
+    if (end > b->dirty)
+        b->dirty = end;
+}
 
 void es_buf_init(es_buf *b, size_t max);
 /* Frees and reinitialises (keeps max). */

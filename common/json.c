@@ -625,8 +625,7 @@ static void put(es_jw *w, const char *s, size_t n)
         memcpy(b->data + b->len, s, n);
         b->len += n;
         b->data[b->len] = '\0';
-        if (b->len + 1 > b->dirty)
-            b->dirty = b->len + 1; /* what es_buf_commit keeps (buf.h) */
+        es_buf_mark_dirty(b, b->len + 1); /* what es_buf_commit keeps (buf.h) */
         return;
     }
     int r = es_buf_append(b, s, n);
@@ -825,8 +824,7 @@ static void put_string(es_jw *w, const char *str, size_t n)
         d[n + 1] = '"';
         b->len += n + 2;
         b->data[b->len] = '\0';
-        if (b->len + 1 > b->dirty)
-            b->dirty = b->len + 1;
+        es_buf_mark_dirty(b, b->len + 1);
         return;
     }
     put(w, "\"", 1);
@@ -907,8 +905,7 @@ static void commit_to(es_jw *w, const char *end)
     es_buf *b = w->out;
     b->len = (size_t)(end - b->data);
     b->data[b->len] = '\0';
-    if (b->len + 1 > b->dirty)
-        b->dirty = b->len + 1; /* what es_buf_commit keeps (buf.h) */
+    es_buf_mark_dirty(b, b->len + 1); /* what es_buf_commit keeps (buf.h) */
 }
 
 /* Inside a container, the separator a string or number written now takes
@@ -1008,10 +1005,7 @@ static bool put_plain_fast(es_jw *w, const char *s, size_t n)
     if (!copy_plain((unsigned char *)d, (const unsigned char *)s, n)) {
         /* written past the contents before it was known: a value's bytes
          * there are wiped with the buffer (buf.h's dirty) */
-        es_buf *b = w->out;
-        size_t end = (size_t)(d - b->data) + n;
-        if (end > b->dirty)
-            b->dirty = end;
+        es_buf_mark_dirty(w->out, (size_t)(d - w->out->data) + n);
         return false;
     }
     d += n;
@@ -1284,10 +1278,7 @@ void es_jw_kstrn_lit(es_jw *w, const char *q, size_t qn, const char *s, size_t n
             return;
         }
         /* written past the contents before it was known (put_plain_fast) */
-        es_buf *b = w->out;
-        size_t end = (size_t)(d - b->data) + n;
-        if (end > b->dirty)
-            b->dirty = end;
+        es_buf_mark_dirty(w->out, (size_t)(d - w->out->data) + n);
     }
     es_jw_key_lit(w, q, qn);
     es_jw_strn(w, s, n);
