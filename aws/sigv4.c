@@ -565,9 +565,7 @@ int aw_sigv4_amz_date(time_t t, char out[17])
 static int64_t days_from_civil(int y, int m, int d)
 {
     y -= m <= 2;
-    int64_t era = y / 400; /* y >= -1: the floor for -1 is taken below */
-    if (y < 0)
-        era = -1;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;                    /* floor(y / 400) */
     int64_t yoe = y - era * 400;                                   /* [0, 399] */
     int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1; /* from March 1 */
     int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;           /* [0, 146096] */
@@ -611,9 +609,13 @@ int aw_sigv4_scope(const char *date8, const char *region, const char *service, e
     return 0;
 }
 
-/* The string to sign from the canonical request's hex digest h. */
-static int string_to_sign_of(const char *amz_date, const char *scope, const char h[65], es_buf *out)
+int aw_sigv4_string_to_sign(const char *amz_date, const char *scope, const char *creq,
+                            size_t creq_len, es_buf *out)
 {
+    if (!amz_date || !scope || !creq)
+        return -EINVAL;
+    char h[65];
+    aw_sigv4_sha256_hex(creq, creq_len, h);
     es_buf_reset(out);
     const char *part[] = {AW_SIGV4_ALGORITHM "\n", amz_date, "\n", scope, "\n", h};
     for (size_t i = 0; i < sizeof part / sizeof part[0]; i++) {
@@ -622,16 +624,6 @@ static int string_to_sign_of(const char *amz_date, const char *scope, const char
             return r;
     }
     return 0;
-}
-
-int aw_sigv4_string_to_sign(const char *amz_date, const char *scope, const char *creq,
-                            size_t creq_len, es_buf *out)
-{
-    if (!amz_date || !scope || !creq)
-        return -EINVAL;
-    char h[65];
-    aw_sigv4_sha256_hex(creq, creq_len, h);
-    return string_to_sign_of(amz_date, scope, h, out);
 }
 
 /* HMAC-SHA256 as RFC 2104 defines it, H((K ^ opad) || H((K ^ ipad) || m))
