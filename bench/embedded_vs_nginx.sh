@@ -192,12 +192,8 @@ NGX_HEAD=$(curl -sf --noproxy '*' -D - -o /dev/null "http://127.0.0.1:$NPORT/ans
 
 # CPU time (clock ticks) of the given processes: "user+system user"
 ticks() {
-  local t=0 u=0 p
-  for p in "$@"; do
-    t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
-    u=$((u + $(awk '{print $14}' "/proc/$p/stat")))
-  done
-  echo "$t $u"
+  local p
+  for p in "$@"; do cat "/proc/$p/stat"; done | awk '{ t += $14 + $15; u += $14 } END { print t, u }'
 }
 HZ=$(getconf CLK_TCK)
 # run_wrk "PIDS" wrk-args...: prints "rate p50_ms p99_ms non2xx errors cpu_us_per_request
