@@ -81,6 +81,20 @@ wait_steady() { # wait_steady I RUNNING TRIES: one COMPLETED deployment running 
   echo "$s" | jq . >&2
   fail "service web through agent $1: not $2 running in one COMPLETED deployment"
 }
+running_all() { # web's running containers on the three instances, as "n1 n2 n3"
+  echo "$(running_on 1) $(running_on 2) $(running_on 3)"
+}
+wait_docker() { # wait_docker N: Docker runs N of web's containers in all. A task the scheduler
+  # stopped leaves the service's runningCount at once (it is DEACTIVATING, as in ECS) while
+  # its container still runs out its stopTimeout: what Docker runs lags the service's count.
+  local t n
+  for ((t = 0; t < 60; t++)); do
+    n=$(running_all)
+    (( ${n// /+} == $1 )) && return 0
+    sleep 0.5
+  done
+  fail "web's running containers on the three instances: $n, want $1 in all"
+}
 
 export ECS_SECRETS_INSTANCE_CPU=8192 ECS_SECRETS_INSTANCE_MEMORY=1024
 say "starting three agents in cluster $CLUSTER"
@@ -139,11 +153,13 @@ say "(service write conflicts on agents 2 and 3 so far: $(for i in 2 3; do
 
 say "then one of its instances DRAINING: its task moves to the free one"
 wait_steady 1 2 120
+wait_docker 2
 D=
 for i in 1 2 3; do [[ $(running_on "$i") -eq 1 ]] && { D=$i; break; }; done
 [[ -n $D ]] || fail "no instance runs web"
 F=
 for i in 1 2 3; do [[ $(running_on "$i") -eq 0 ]] && F=$i; done
+[[ -n $F ]] || fail "no free instance: $(running_all)"
 DRAINED=$(dk ps --filter "label=$LABEL=$(arn_of "$D")" \
   --format '{{.Label "com.amazonaws.ecs.task-arn"}}')
 DRAINED=${DRAINED##*/}
@@ -166,6 +182,7 @@ awsn 3 ecs update-container-instances-state --cluster "$CLUSTER" \
   --container-instances "$(arn_of "$D")" --status ACTIVE >/dev/null
 awsn 2 ecs update-service --cluster "$CLUSTER" --service web --desired-count 3 >/dev/null
 wait_steady 1 3 120
+wait_docker 3
 for i in 1 2 3; do eq "$(running_on "$i")" 1 "web's containers on agent $i's instance"; done
 
 say "force-new-deployment through agent 3; the leader SIGKILLed in the middle"
@@ -205,6 +222,7 @@ mapfile -t T < <(awsn "$A" ecs list-tasks --cluster "$CLUSTER" --started-by "$NE
 D=$(awsn "$A" ecs describe-tasks --cluster "$CLUSTER" --tasks "${T[@]}")
 eq "$(jq -c '[.tasks[] | select(.lastStatus == "RUNNING") | .containerInstanceArn] | unique |
   length' <<<"$D")" 3 "instances running the new deployment's tasks"
+wait_docker 3
 for i in 1 2 3; do eq "$(running_on "$i")" 1 "web's containers on agent $i's instance"; done
 
 say "a non-leader SIGKILLed for good: 2 instances left for distinctInstance of 3"
