@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <yajl/yajl_parse.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 const es_json_limits es_json_default_limits = {
     .max_bytes = 1u << 20,
@@ -950,14 +953,46 @@ static inline uint32_t special32(uint32_t x)
     return (x | ((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b)) & highs;
 }
 
+#if defined(__SSE2__)
+/* The bytes of x that need escaping, as a mask of 16 lanes: compared as
+ * signed bytes, the controls (< 0x20) and the bytes >= 0x80 (negative) are
+ * both below 0x20, so one comparison finds both; '"' and '\\' one each. */
+static inline __attribute__((always_inline)) __m128i special128(__m128i x)
+{
+    const __m128i space = _mm_set1_epi8(0x20), quote = _mm_set1_epi8('"'),
+                  bslash = _mm_set1_epi8('\\');
+    return _mm_or_si128(_mm_cmplt_epi8(x, space),
+                        _mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)));
+}
+#endif
+
 /* Copies s[0..n) to d and says whether every byte was plain: one pass, a
  * word at a time, without a branch per word (the strings of an answer are
  * nearly always plain, so the copy is rarely wasted); the last word
- * overlaps the one before it instead of a loop over the rest. */
+ * overlaps the one before it instead of a loop over the rest. Words of 16
+ * bytes where SSE2 is (every x86-64: 11 instructions for 16 bytes against
+ * 36 for two words of 8; issue 22), of 8 otherwise and under 16. */
 static inline __attribute__((always_inline)) bool copy_plain(unsigned char *d,
                                                              const unsigned char *s, size_t n)
 {
     uint64_t acc = 0;
+#if defined(__SSE2__)
+    if (n >= 16) {
+        __m128i x, vacc = _mm_setzero_si128();
+        size_t i = 0;
+        for (; i + 16 <= n; i += 16) {
+            x = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+            vacc = _mm_or_si128(vacc, special128(x));
+            _mm_storeu_si128((__m128i *)(void *)(d + i), x);
+        }
+        if (i < n) {
+            x = _mm_loadu_si128((const __m128i *)(const void *)(s + n - 16));
+            vacc = _mm_or_si128(vacc, special128(x));
+            _mm_storeu_si128((__m128i *)(void *)(d + n - 16), x);
+        }
+        return _mm_movemask_epi8(vacc) == 0;
+    }
+#endif
     if (n >= 8) {
         uint64_t x;
         size_t i = 0;

@@ -805,15 +805,17 @@ Test(json, long_escaped_strings_through_yajls_heap_buffers)
 
 /* The writer's one-pass copy (json.c, copy_plain: words of 8, the last one
  * overlapping, 4-byte halves under 8, bytes under 4) inside containers,
- * where it is taken: every byte value at every position of strings 0 to 33
- * bytes long, as an array's second item, an object's key and its value, is
- * written as yajl writes it or refused as yajl refuses it. */
+ * where it is taken: every byte value at every position of strings 0 to 49
+ * bytes long (with SSE2, words of 16: three whole ones and every overlap of
+ * the last), as an array's second item, an object's key and its value, and
+ * a literal key's value (es_jw_kstrn_lit), is written as yajl writes it or
+ * refused as yajl refuses it. */
 Test(json, writer_one_pass_copy_sees_every_byte_everywhere)
 {
-    for (size_t len = 0; len <= 33; len++) {
+    for (size_t len = 0; len <= 49; len++) {
         for (size_t pos = 0; pos < (len ? len : 1); pos++) {
             for (unsigned v = 0; v < (len ? 256u : 1u); v++) {
-                char s[40];
+                char s[56];
                 memset(s, 'A' + (int)(len % 26), len);
                 if (len)
                     s[pos] = (char)v;
@@ -828,6 +830,7 @@ Test(json, writer_one_pass_copy_sees_every_byte_everywhere)
                 es_jw_obj(&w);
                 es_jw_strn(&w, s, len); /* a key */
                 es_jw_strn(&w, s, len); /* its value */
+                es_jw_kstrn_lit(&w, ES_JW_LIT("k"), s, len);
                 es_jw_obj_end(&w);
                 es_jw_arr_end(&w);
                 int r = es_jw_finish(&w);
@@ -839,7 +842,9 @@ Test(json, writer_one_pass_copy_sees_every_byte_everywhere)
                                    yajl_gen_string(g, (const unsigned char *)"x", 1) ||
                                    yajl_gen_string(g, u, len) || yajl_gen_map_open(g) ||
                                    yajl_gen_string(g, u, len) || yajl_gen_string(g, u, len) ||
-                                   yajl_gen_map_close(g) || yajl_gen_array_close(g);
+                                   yajl_gen_string(g, (const unsigned char *)"k", 1) ||
+                                   yajl_gen_string(g, u, len) || yajl_gen_map_close(g) ||
+                                   yajl_gen_array_close(g);
                 yajl_gen_free(g);
                 if (yajl_failed) {
                     cr_assert_eq(r, -EINVAL, "byte 0x%02x at %zu of %zu accepted", v, pos, len);
