@@ -179,6 +179,19 @@ static void c_timeouts(run *r)
     CK((a.status) == (200));
     CK(closed_within(fd, 3000));
     close(fd);
+    /* each request moves the deadline on (the timer is not restarted for a
+     * later one: listener.c, arm_timer): a connection used every 100 ms
+     * stays open past the first deadline it was given, then idles out */
+    fd = dial(r->port);
+    for (int i = 0; i < 8; i++) {
+        request(r, fd, "TrentService.ListKeys", "{}", &a);
+        CK((a.status) == (200));
+        usleep(100000);
+    }
+    request(r, fd, "TrentService.ListKeys", "{}", &a);
+    CK((a.status) == (200));
+    CK(closed_within(fd, 3000));
+    close(fd);
 }
 
 Test(al_server, slow_and_idle_clients_time_out)
