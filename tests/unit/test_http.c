@@ -752,3 +752,199 @@ Test(http_misc, allocation_failures_are_clean)
     es_alloc_fail_after(-1);
     cr_assert(succeeded, "enough allocations eventually succeed");
 }
+
+/* Header values are checked 8 bytes at a time (http.c, value_ok): every byte
+ * value at every position of values 1 to 26 bytes long is accepted exactly
+ * when it is a field character (RFC 9110 5.5: VCHAR, SP, HTAB, obs-text),
+ * and so is every byte of a name (a tchar, or the colon ending it). */
+Test(http_request, header_bytes_checked_everywhere)
+{
+    for (size_t len = 1; len <= 26; len++) {
+        for (size_t pos = 0; pos < len; pos++) {
+            for (unsigned v = 0; v < 256; v++) {
+                if (v == '\r' || v == '\n')
+                    continue; /* line ends: their own errors */
+                char val[32];
+                memset(val, 'a', len);
+                val[pos] = (char)v;
+                char m[128];
+                int n = snprintf(m, sizeof m, "GET / HTTP/1.1\r\nX-V: ");
+                memcpy(m + n, val, len);
+                memcpy(m + n + len, "\r\n\r\n", 4);
+                bool ok = v == '\t' || (v >= 0x20 && v != 0x7f);
+                es_http_parser *p;
+                cr_assert_eq(es_http_parser_create(ES_HTTP_REQUEST, NULL, &p), 0);
+                size_t used;
+                int rc = es_http_parser_feed(p, m, (size_t)n + len + 4, &used);
+                cr_assert_eq(rc, ok ? ES_HTTP_HEADERS : ES_HTTP_E_BAD_HEADER,
+                             "value byte 0x%02x at %zu of %zu: %d", v, pos, len, rc);
+                es_http_parser_free(p);
+            }
+        }
+    }
+    static const char tchars[] = "!#$%&'*+-.^_`|~";
+    for (size_t len = 1; len <= 12; len++) {
+        for (size_t pos = 0; pos < len; pos++) {
+            for (unsigned v = 0; v < 256; v++) {
+                if (v == '\r' || v == '\n' || v == ':')
+                    continue;
+                char m[64];
+                int n = snprintf(m, sizeof m, "GET / HTTP/1.1\r\n");
+                memset(m + n, 'n', len);
+                m[(size_t)n + pos] = (char)v;
+                memcpy(m + n + len, ": x\r\n\r\n", 7);
+                bool ok = (v >= '0' && v <= '9') || ((v | 0x20) >= 'a' && (v | 0x20) <= 'z') ||
+                          (v && strchr(tchars, (int)v));
+                es_http_parser *p;
+                cr_assert_eq(es_http_parser_create(ES_HTTP_REQUEST, NULL, &p), 0);
+                size_t used;
+                int rc = es_http_parser_feed(p, m, (size_t)n + len + 7, &used);
+                cr_assert_eq(rc, ok ? ES_HTTP_HEADERS : ES_HTTP_E_BAD_HEADER,
+                             "name byte 0x%02x at %zu of %zu: %d", v, pos, len, rc);
+                es_http_parser_free(p);
+            }
+        }
+    }
+}
+
+/* The names known by length and first letter (http.c, known_name): found in
+ * any case, the first of duplicates, never for a name of the same length
+ * and first letter that differs elsewhere; framing sees every field of its
+ * names, however spelled. */
+Test(http_request, known_header_names)
+{
+    static const char *const names[] = {
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "expect",
+        "authorization",
+        "content-type",
+        "host",
+        "x-amz-date",
+        "x-amz-target",
+        "x-amz-security-token",
+        "x-amz-content-sha256",
+    };
+    static const char *const near[] = {
+        "content-lengtH2",
+        "content-lengti",
+        "transfer-encodinf",
+        "connectioN ",
+        "connectiom",
+        "expecT1",
+        "expecu",
+        "authorizatiom",
+        "content-typf",
+        "hosu",
+        "x-amz-datf",
+        "x-amz-targeu",
+        "x-amz-security-tokem",
+        "x-amz-content-sha257",
+        "y-amz-date",
+        "b-amz-target",
+        "d",
+        "",
+        /* bytes that equal a name's byte once 0x20 is set where it is not a
+         * letter, and letters' neighbours 0x20 below */
+        "content\rlength",
+        "x\ramz-target",
+        "ho3t",
+        "expe\x03t",
+        "x-amz-security\rtoken",
+        "x-amz-content\rsha256",
+        "x-amz-content-sha\x12" "56",
+    };
+    es_buf m;
+    es_buf_init(&m, 1 << 14);
+    es_buf_append_str(&m, "POST / HTTP/1.1\r\n");
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (i <= 1)
+            continue; /* framing: below */
+        char mixed[32];
+        size_t n = strlen(names[i]);
+        for (size_t k = 0; k < n; k++)
+            mixed[k] =
+                (char)(k % 2 == 0 && names[i][k] >= 'a' && names[i][k] <= 'z' ? names[i][k] - 32
+                                                                              : names[i][k]);
+        mixed[n] = '\0';
+        es_buf_printf(&m, "%s: first-%zu\r\n%s: second-%zu\r\n", mixed, i, names[i], i);
+    }
+    es_buf_append_str(&m, "x-amz-datf: near\r\ncOnTeNt-LeNgTh: 3\r\nCONTENT-LENGTH: 3\r\n\r\nabc");
+    es_http_parser *p;
+    cr_assert_eq(es_http_parser_create(ES_HTTP_REQUEST, NULL, &p), 0);
+    size_t used;
+    cr_assert_eq(es_http_parser_feed(p, m.data, m.len, &used), ES_HTTP_HEADERS);
+    cr_assert_eq(es_http_parser_content_length(p), 3);
+    for (size_t i = 2; i < sizeof names / sizeof names[0]; i++) {
+        char want[32], upper[32];
+        snprintf(want, sizeof want, "first-%zu", i);
+        size_t n = strlen(names[i]);
+        for (size_t k = 0; k <= n; k++)
+            upper[k] =
+                (char)(names[i][k] >= 'a' && names[i][k] <= 'z' ? names[i][k] - 32 : names[i][k]);
+        const char *v = es_http_parser_header(p, names[i]);
+        cr_assert(v && strcmp(v, want) == 0, "%s: %s", names[i], v ? v : "(none)");
+        v = es_http_parser_header(p, upper);
+        cr_assert(v && strcmp(v, want) == 0, "%s: %s", upper, v ? v : "(none)");
+    }
+    cr_assert_str_eq(es_http_parser_header(p, "Content-Length"), "3");
+    cr_assert_null(es_http_parser_header(p, "Transfer-Encoding"));
+    for (size_t i = 0; i < sizeof near / sizeof near[0]; i++) {
+        const char *v = es_http_parser_header(p, near[i]);
+        if (strcmp(near[i], "x-amz-datf") == 0)
+            cr_assert(v && strcmp(v, "near") == 0);
+        else
+            cr_assert_null(v, "%s", near[i]);
+    }
+    cr_assert_eq(es_http_parser_feed(p, m.data + used, m.len - used, &used), ES_HTTP_DONE);
+    /* the next message on the parser knows none of them */
+    es_http_parser_reset(p);
+    cr_assert_eq(es_http_parser_feed(p, "GET / HTTP/1.1\r\n\r\n", 18, &used), ES_HTTP_HEADERS);
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        cr_assert_null(es_http_parser_header(p, names[i]));
+    es_http_parser_free(p);
+    es_buf_free(&m);
+}
+
+/* The status line and a header are written whole or not at all: at every
+ * buffer maximum around their size, the contents before stay as they were;
+ * a reason or value with a control byte and a name that is not a token are
+ * refused and write nothing. */
+Test(http_write, status_line_and_header_whole_or_nothing)
+{
+    const char want[] = "HTTP/1.1 404 Not Found\r\nx-amzn-RequestId: 0123-abcd\r\n";
+    for (size_t max = 0; max <= sizeof want + 4; max++) {
+        es_buf b;
+        es_buf_init(&b, max);
+        int r1 = es_http_write_status_line(&b, 404, NULL);
+        size_t after1 = b.len;
+        int r2 = r1 ? r1 : es_http_write_header(&b, "x-amzn-RequestId", "0123-abcd");
+        if (max < 24) {
+            cr_assert_eq(r1, -EMSGSIZE, "max %zu", max);
+            cr_assert_eq(b.len, 0);
+        } else if (max < sizeof want - 1) {
+            cr_assert_eq(r1, 0, "max %zu", max);
+            cr_assert_eq(r2, -EMSGSIZE, "max %zu", max);
+            cr_assert_eq(b.len, after1);
+            cr_assert_str_eq(es_buf_cstr(&b), "HTTP/1.1 404 Not Found\r\n");
+        } else {
+            cr_assert_eq(r2, 0, "max %zu", max);
+            cr_assert_str_eq(es_buf_cstr(&b), want);
+        }
+        es_buf_free(&b);
+    }
+    es_buf b;
+    es_buf_init(&b, 4096);
+    cr_assert_eq(es_http_write_status_line(&b, 200, "O\x01K"), -EINVAL);
+    cr_assert_eq(es_http_write_status_line(&b, 99, NULL), -EINVAL);
+    cr_assert_eq(es_http_write_status_line(&b, 1000, NULL), -EINVAL);
+    cr_assert_eq(es_http_write_header(&b, "X", "a\x7f"), -EINVAL);
+    cr_assert_eq(es_http_write_header(&b, "X:", "a"), -EINVAL);
+    cr_assert_eq(b.len, 0);
+    cr_assert_eq(es_http_write_status_line(&b, 299, "Tab\tand obs-text \xe9"), 0);
+    cr_assert_eq(es_http_write_header(&b, "X-!#$%&'*+-.^_`|~9", "\t v\xff"), 0);
+    cr_assert_str_eq(es_buf_cstr(&b),
+                     "HTTP/1.1 299 Tab\tand obs-text \xe9\r\nX-!#$%&'*+-.^_`|~9: \t v\xff\r\n");
+    es_buf_free(&b);
+}
