@@ -103,7 +103,7 @@ void es_buf_commit(es_buf *b, size_t n)
     es_buf_mark_dirty(b, b->len + 1);
 }
 
-int es_buf_append(es_buf *b, const void *p, size_t n)
+int es_buf_append_grow(es_buf *b, const void *p, size_t n)
 {
     int err = 0;
     char *dst = es_buf_reserve(b, n, &err);

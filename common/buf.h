@@ -48,7 +48,25 @@ void es_buf_reset(es_buf *b);
 /* Wipes the contents and sets len to 0, keeping the allocation. */
 void es_buf_reset_secret(es_buf *b);
 
-int es_buf_append(es_buf *b, const void *p, size_t n);
+/* es_buf_append's general path: grows the buffer or fails. */
+int es_buf_append_grow(es_buf *b, const void *p, size_t n);
+/* Appends p[0..n); -EMSGSIZE past max, -ENOMEM, contents unchanged then.
+ * Inline where the allocation has room already (the usual case on the
+ * request paths: a request's head line by line, an answer's pieces); the
+ * call, the reservation's checks and the commit were 80 instructions an
+ * append (issue 22). */
+static inline int es_buf_append(es_buf *b, const void *p, size_t n)
+{
+    if (b->data && n < b->cap - b->len && n <= b->max - b->len) {
+        if (n)
+            __builtin_memcpy(b->data + b->len, p, n);
+        b->len += n;
+        b->data[b->len] = '\0';
+        es_buf_mark_dirty(b, b->len + 1);
+        return 0;
+    }
+    return es_buf_append_grow(b, p, n);
+}
 int es_buf_append_str(es_buf *b, const char *s);
 int es_buf_append_char(es_buf *b, char c);
 int es_buf_printf(es_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -241,3 +241,41 @@ Test(buf, an_unbounded_buffer_grows)
     cr_assert_geq(b.cap, 3001);
     es_buf_free(&b);
 }
+
+/* es_buf_append in the room it has (inline, buf.h) and past it (grown):
+ * at every maximum and every room around an append of 0 to 40 bytes, the
+ * same contents, length, terminator and error as appending byte by byte
+ * would give, and the dirty extent covers what was written. */
+Test(buf, append_in_room_and_past_it)
+{
+    char src[41];
+    for (int i = 0; i < 41; i++)
+        src[i] = (char)('a' + i % 26);
+    for (size_t max = 0; max <= 72; max++) {
+        for (size_t first = 0; first <= 32; first++) {
+            for (size_t n = 0; n <= 40; n++) {
+                es_buf b;
+                es_buf_init(&b, max);
+                int r0 = es_buf_append(&b, src, first);
+                size_t before = b.len;
+                int r = es_buf_append(&b, src, n);
+                if (first > max) {
+                    cr_assert_eq(r0, -EMSGSIZE);
+                    cr_assert_eq(before, 0);
+                }
+                if (before + n > max) {
+                    cr_assert_eq(r, -EMSGSIZE, "max %zu first %zu n %zu", max, first, n);
+                    cr_assert_eq(b.len, before);
+                } else {
+                    cr_assert_eq(r, 0, "max %zu first %zu n %zu", max, first, n);
+                    cr_assert_eq(b.len, before + n);
+                    cr_assert_eq(memcmp(b.data + before, src, n), 0);
+                    cr_assert_eq(b.data[b.len], '\0');
+                    cr_assert_geq(b.dirty, b.len + 1);
+                    cr_assert_lt(b.len, b.cap);
+                }
+                es_buf_free_secret(&b);
+            }
+        }
+    }
+}
