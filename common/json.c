@@ -487,8 +487,19 @@ int es_json_parse(const char *text, size_t len, const es_json_limits *lim, es_js
 {
     if (!lim)
         lim = &es_json_default_limits;
-    builder b = {.lim = lim, .slots_cap = SLOTS_LOCAL};
+    /* field by field: the open containers' stacks and the local slots
+     * (2.5 KiB) are written before they are read, and an initializer
+     * zeroed them all at every parse (issue 22) */
+    builder b;
+    b.lim = lim;
+    b.doc = NULL;
+    b.has_root = false;
+    b.depth = 0;
+    b.values = 0;
     b.slots = b.local;
+    b.nslots = 0;
+    b.slots_cap = SLOTS_LOCAL;
+    b.err = 0;
     int ret = 0;
     if (len > lim->max_bytes) {
         ret = ES_JSON_E_TOO_BIG;
