@@ -282,6 +282,7 @@ typedef struct hdr {
     size_t nlen;
     const char *value;
     size_t vlen;
+    bool plain; /* no whitespace in the value: folded, it is itself */
     size_t idx; /* order in the request, kept for repeated headers */
 } hdr;
 
@@ -323,25 +324,32 @@ static bool excluded_when_signing(const char *lname)
     return false;
 }
 
+static const bool ws_class[256] = {
+    [' '] = 1, ['\t'] = 1, ['\r'] = 1, ['\n'] = 1, ['\v'] = 1, ['\f'] = 1};
+
 static bool is_ws(char c)
 {
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+    return ws_class[(unsigned char)c];
 }
 
-/* The length of v[0..n) trimmed with whitespace runs folded into one space. */
-static size_t folded_len(const char *v, size_t n)
+/* The length of v[0..n) trimmed with whitespace runs folded into one space;
+ * *plain: v has no whitespace (its folded form is v itself: copied whole,
+ * not walked a second time). */
+static size_t folded_len(const char *v, size_t n, bool *plain)
 {
     size_t out = 0;
-    bool pending = false, any = false;
+    bool pending = false, any = false, ws = false;
     for (const char *e = v + n; v < e; v++) {
         if (is_ws(*v)) {
             pending = any;
+            ws = true;
             continue;
         }
         out += pending ? 2 : 1;
         pending = false;
         any = true;
     }
+    *plain = !ws;
     return out;
 }
 
@@ -416,9 +424,9 @@ static bool in_names(const name_ref *names, size_t count, const char *lname, siz
  * reservation of c and one of names (an append per piece and per value's
  * character was 86 es_buf calls a signed request). signed_headers (slen
  * bytes) and its split names: NULL when signing. */
-static int put_headers(es_buf *c, es_buf *names, const hdr *h, size_t nh,
-                       const char *signed_headers, size_t slen, const name_ref *listed,
-                       size_t nlisted, const char *payload_hash)
+static int put_headers(es_buf *c, es_buf *names, hdr *h, size_t nh, const char *signed_headers,
+                       size_t slen, const name_ref *listed, size_t nlisted,
+                       const char *payload_hash)
 {
     size_t clen = 0, nlen = 0;
     for (size_t i = 0; i < nh; i++) {
@@ -429,7 +437,7 @@ static int put_headers(es_buf *c, es_buf *names, const hdr *h, size_t nh,
         } else {
             clen += 1; /* ',' */
         }
-        clen += folded_len(h[i].value, h[i].vlen);
+        clen += folded_len(h[i].value, h[i].vlen, &h[i].plain);
     }
     if (!signed_headers)
         slen = nlen;
@@ -458,7 +466,12 @@ static int put_headers(es_buf *c, es_buf *names, const hdr *h, size_t nh,
         } else {
             *w++ = ',';
         }
-        w = put_folded(w, h[i].value, h[i].vlen);
+        if (h[i].plain) {
+            memcpy(w, h[i].value, h[i].vlen);
+            w += h[i].vlen;
+        } else {
+            w = put_folded(w, h[i].value, h[i].vlen);
+        }
     }
     es_buf_commit(names, (size_t)(nw - n0));
     if (nh)
