@@ -503,3 +503,54 @@ Test(al_auth, the_head_checks_parse_is_taken_once_for_the_same_header)
     es_buf_free_secret(&other.authz);
     es_buf_free_secret(&r.authz);
 }
+
+/* verify_req reads its five headers in one pass (sig_headers_of): each the
+ * first of its name, in any case, as al_request_header found them. */
+Test(al_auth, the_verifications_headers_are_the_first_of_each_name_in_any_case)
+{
+    admin();
+    req r;
+    sign(&r, akid, secret, "us-east-2", "ssm", NOW, BODY, true);
+    /* names in other cases: the same headers */
+    for (size_t i = 0; i < r.n; i++) {
+        if (strcmp(r.h[i].name, "Authorization") == 0)
+            r.h[i].name = "AUTHORIZATION";
+        else if (strcmp(r.h[i].name, "X-Amz-Date") == 0)
+            r.h[i].name = "x-AMZ-date";
+    }
+    cr_assert_eq(verify(&r, "ssm", NOW, NULL), 0, "%s: %s", T.err.code, T.err.message);
+    /* a second Authorization after the first is not the one read */
+    r.h[r.n++] = (aw_header){"authorization", "AWS4-HMAC-SHA256 Credential=x"};
+    cr_assert_eq(verify(&r, "ssm", NOW, NULL), 0, "%s: %s", T.err.code, T.err.message);
+    /* before it, it is */
+    aw_header first = r.h[0];
+    r.h[0] = r.h[r.n - 1];
+    r.h[r.n - 1] = first;
+    expect(&r, "ssm", NOW, "IncompleteSignatureException");
+    r.h[r.n - 1] = r.h[0];
+    r.h[0] = first;
+    r.n--;
+    /* a wrong body hash claimed in capitals is still checked; a right one
+     * passes */
+    r.h[r.n++] = (aw_header){"X-AMZ-CONTENT-SHA256", "00"};
+    expect(&r, "ssm", NOW, "InvalidSignatureException");
+    char hash[65];
+    aw_sigv4_sha256_hex(BODY, strlen(BODY), hash);
+    r.h[r.n - 1].value = hash;
+    cr_assert_eq(verify(&r, "ssm", NOW, NULL), 0, "%s: %s", T.err.code, T.err.message);
+    r.n--;
+    /* an unsigned X-Amz-Security-Token (any case) on a long-term key */
+    r.h[r.n++] = (aw_header){"x-amz-SECURITY-token", "tok"};
+    expect(&r, "ssm", NOW, "UnrecognizedClientException");
+    r.n--;
+    /* an unsigned target, named in capitals, is refused */
+    es_buf_free_secret(&r.authz);
+    const char *was = sign_target;
+    sign_target = NULL;
+    sign(&r, akid, secret, "us-east-2", "ssm", NOW, BODY, true);
+    sign_target = was;
+    r.h[r.n++] = (aw_header){"X-AMZ-TARGET", "AmazonSSM.GetParameters"};
+    expect(&r, "ssm", NOW, "InvalidSignatureException");
+    cr_assert_not_null(strstr(T.err.message, "X-Amz-Target"), "%s", T.err.message);
+    es_buf_free_secret(&r.authz);
+}
