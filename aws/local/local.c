@@ -81,10 +81,17 @@ void al_store_failure_report(al_ctx *c, const char *service, const char *operati
 int al_authorize(al_ctx *c, const char *principal, const char *action, const char *resource,
                  al_error *e)
 {
+    return al_authorize_n(c, principal, action, resource, 0, e);
+}
+
+int al_authorize_n(al_ctx *c, const char *principal, const char *action, const char *resource,
+                   size_t resource_len, al_error *e)
+{
     if (c->authz_msg) {
         char why[AL_MESSAGE_MAX - 160];
         why[0] = '\0';
-        int r = c->authz_msg(c->authz_msg_arg, principal, action, resource, why, sizeof why);
+        int r = c->authz_msg(c->authz_msg_arg, principal, action, resource, resource_len, why,
+                             sizeof why);
         if (r == -EACCES) {
             char rid[AL_KEY_ID_LEN + 1] = "";
             /* a KMS permission missing behind SSM / Secrets Manager: AWS
@@ -526,9 +533,15 @@ static int dispatch_in_region(al_ctx *c, const char *service, const char *operat
     es_jw w;
     es_jw_init(&w, out);
     c->calling_service = service;
+    /* the caller for the operation's decisions (internal.h); an operation
+     * dispatched from inside another restores the outer one's after it */
+    al_rq_caller outer = c->rq_caller;
+    c->rq_caller.principal = principal;
+    c->rq_caller.hashed = false;
     al_db_failure_take(c->db, NULL); /* what came before is not this call's */
     int r = o->fn(c, principal, req, &w, err);
     al_store_failure_report(c, service, operation, r, err);
+    c->rq_caller = outer;
     c->calling_service = NULL;
     if (read_only) {
         al_kms_memo_end(c);

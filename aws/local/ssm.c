@@ -810,7 +810,7 @@ static int resolve_param(al_ctx *c, const char *principal, const char *action,
         return r;
     const char *canon = canon_of(s.name);
     *arn_len = param_arn(c, canon, arn, ARN_MAX);
-    if ((r = al_authorize(c, principal, action, arn, e)) < 0)
+    if ((r = al_authorize_n(c, principal, action, arn, *arn_len, e)) < 0)
         return r;
     r = load_pv_kept(c, canon, s.version, s.label, out);
     if (r == -ENOENT || r == -ESRCH) {
