@@ -249,14 +249,11 @@ void al_authz_cache_free(al_ctx *c)
  * when it cannot be allocated (then every decision reads and compiles). */
 static struct al_authz_cache *policy_cache(al_ctx *c)
 {
-    al_db_stamp now = al_db_stamp_now(c->db);
     if (!c->authz_cache && !(c->authz_cache = es_calloc(1, sizeof *c->authz_cache)))
         return NULL;
     struct al_authz_cache *k = c->authz_cache;
-    if (!al_db_stamp_eq(k->stamp, now)) {
+    if (!al_db_stamp_renew(c->db, &k->stamp))
         cache_drop(c, k);
-        k->stamp = now;
-    }
     return k;
 }
 

@@ -34,6 +34,10 @@ struct al_ctx {
      * empty outside one. Read them through al_region / al_partition. */
     char rq_region[AW_REGION_MAX + 1];
     const char *rq_partition;
+    /* moves with every al_region_enter / al_region_leave: what was made
+     * from al_region and al_partition under one value (ssm.c's ARN
+     * prefix) holds while it does not move */
+    uint64_t rq_seq;
     al_authz_fn authz;
     void *authz_arg;
     al_clock_fn clock;

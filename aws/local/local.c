@@ -151,6 +151,7 @@ int al_region_enter(al_ctx *c, const char *region)
         return -EINVAL;
     snprintf(c->rq_region, sizeof c->rq_region, "%s", region);
     c->rq_partition = partition;
+    c->rq_seq++;
     return 0;
 }
 
@@ -158,6 +159,7 @@ void al_region_leave(al_ctx *c)
 {
     c->rq_region[0] = '\0';
     c->rq_partition = NULL;
+    c->rq_seq++;
 }
 
 /* ---- base64 ---- */
