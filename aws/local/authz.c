@@ -249,14 +249,11 @@ void al_authz_cache_free(al_ctx *c)
  * when it cannot be allocated (then every decision reads and compiles). */
 static struct al_authz_cache *policy_cache(al_ctx *c)
 {
-    al_db_stamp now = al_db_stamp_now(c->db);
     if (!c->authz_cache && !(c->authz_cache = es_calloc(1, sizeof *c->authz_cache)))
         return NULL;
     struct al_authz_cache *k = c->authz_cache;
-    if (!al_db_stamp_eq(k->stamp, now)) {
+    if (!al_db_stamp_renew(c->db, &k->stamp))
         cache_drop(c, k);
-        k->stamp = now;
-    }
     return k;
 }
 
@@ -559,9 +556,11 @@ static size_t build_context(al_ctx *c, const caller *w, const clock_strings *clk
 
 /* The three strings of a decision's question, their lengths and hash (a
  * word at a time: a byte-at-a-time FNV over the ~110 bytes of a question was
- * most of a kept decision's cost). Not a defence against chosen collisions -
- * a collision only shares a set of DECISION_WAYS entries; the strings are
- * compared in full. */
+ * most of a kept decision's cost). The hash runs over the principal, then
+ * the action, then the resource, so the principal's part depends on it
+ * alone: the request's caller's is made once per operation (rq_caller).
+ * Not a defence against chosen collisions - a collision only shares a set of
+ * DECISION_WAYS entries; the strings are compared in full. */
 typedef struct question {
     const char *s[3];
     size_t len[3];
@@ -569,33 +568,68 @@ typedef struct question {
     uint64_t hash;
 } question;
 
-static uint64_t mix(uint64_t h, uint64_t w)
+#define QUESTION_SEED 0x84222325CBF29CE4ull
+
+/* 64 x 64 -> 128-bit product folded to 64 bits (wyhash's mum): 16 bytes of
+ * a string per multiplication, where a multiply per 8 bytes was a third of
+ * a kept decision's cost (the ~60 bytes of a parameter ARN) */
+static uint64_t mum(uint64_t a, uint64_t b)
 {
-    h = (h ^ w) * 0x9E3779B97F4A7C15ull;
-    return h ^ (h >> 29);
+    unsigned __int128 r = (unsigned __int128)a * b;
+    return (uint64_t)r ^ (uint64_t)(r >> 64);
 }
 
-static void question_make(const char *principal, const char *action, const char *resource,
-                          question *x)
+static uint64_t mix_bytes(uint64_t h, const char *s, size_t n)
 {
-    uint64_t h = 0x84222325CBF29CE4ull;
+    size_t at = 0;
+    uint64_t a, b;
+    for (; at + 16 <= n; at += 16) {
+        memcpy(&a, s + at, 8);
+        memcpy(&b, s + at + 8, 8);
+        h = mum(a ^ h ^ 0xA0761D6478BD642Full, b ^ 0xE7037ED1A0B428DBull);
+    }
+    size_t left = n - at;
+    a = b = 0;
+    memcpy(&a, s + at, left < 8 ? left : 8);
+    if (left > 8)
+        memcpy(&b, s + at + 8, left - 8);
+    /* the length ends each string: "ab","c" and "a","bc" differ */
+    return mum(a ^ h ^ 0x8EBC6AF09C88C6E3ull, b ^ ((uint64_t)n << 40) ^ 0x589965CC75374CC3ull);
+}
+
+/* The principal's length and part of the hash: the operation's caller's
+ * made once (see al_ctx's rq_caller), any other principal's each time. */
+static void principal_part(al_ctx *c, const char *principal, size_t *len, uint64_t *h)
+{
+    al_rq_caller *m = &c->rq_caller;
+    if (principal != m->principal) {
+        *len = strlen(principal);
+        *h = mix_bytes(QUESTION_SEED, principal, *len);
+        return;
+    }
+    if (!m->hashed) {
+        m->len = strlen(principal);
+        m->hash = mix_bytes(QUESTION_SEED, principal, m->len);
+        m->hashed = true;
+    }
+    *len = m->len;
+    *h = m->hash;
+}
+
+/* resource_len: strlen(resource), or 0 when not known */
+static void question_make(al_ctx *c, const char *principal, const char *action,
+                          const char *resource, size_t resource_len, question *x)
+{
+    uint64_t h;
     x->s[0] = principal;
     x->s[1] = action;
     x->s[2] = resource;
-    x->keylen = 0;
-    for (int i = 0; i < 3; i++) {
-        size_t n = strlen(x->s[i]), at = 0;
-        uint64_t w;
-        for (; at + 8 <= n; at += 8) {
-            memcpy(&w, x->s[i] + at, 8);
-            h = mix(h, w);
-        }
-        w = 0;
-        memcpy(&w, x->s[i] + at, n - at);
-        h = mix(h, w ^ ((uint64_t)n << 56)); /* the length ends each string */
-        x->len[i] = n;
-        x->keylen += n + 1;
-    }
+    principal_part(c, principal, &x->len[0], &h);
+    x->len[1] = strlen(action);
+    h = mix_bytes(h, action, x->len[1]);
+    x->len[2] = resource_len ? resource_len : strlen(resource);
+    h = mix_bytes(h, resource, x->len[2]);
+    x->keylen = x->len[0] + x->len[1] + x->len[2] + 3;
     /* MurmurHash3's finaliser: without it, names differing only in their
      * last characters (secret01..secret09) all fell into one set */
     h ^= h >> 33;
@@ -669,7 +703,7 @@ int al_authz_evaluate(al_ctx *c, const al_authz_req *q, char *why, size_t whylen
                  !q->resource_account && !q->matched;
     question x;
     if (plain) {
-        question_make(principal, action, resource, &x);
+        question_make(c, principal, action, resource, q->resource_len, &x);
         if (decision_kept(k, &x)) {
             c->cache_stats.decision_hits++;
             if (kind)
@@ -759,6 +793,16 @@ int al_authz_check(al_ctx *c, const char *principal, const char *action, const c
     return al_authz_evaluate(c, &q, why, whylen, NULL);
 }
 
+static int hook(void *arg, const char *principal, const char *action, const char *resource,
+                size_t resource_len, char *why, size_t whylen)
+{
+    al_authz_req q = {.principal = principal,
+                      .action = action,
+                      .resource = resource,
+                      .resource_len = resource_len};
+    return al_authz_evaluate(arg, &q, why, whylen, NULL);
+}
+
 int al_principal_may(al_ctx *c, const char *principal, const char *action, const char *resource,
                      const aw_ctx_entry *extra, size_t nextra, char *why, size_t whylen)
 {
@@ -768,12 +812,6 @@ int al_principal_may(al_ctx *c, const char *principal, const char *action, const
                       .extra = extra,
                       .nextra = nextra};
     return al_authz_evaluate(c, &q, why, whylen, NULL);
-}
-
-static int hook(void *arg, const char *principal, const char *action, const char *resource,
-                char *why, size_t whylen)
-{
-    return al_authz_check(arg, principal, action, resource, why, whylen);
 }
 
 void al_authz_install(al_ctx *c)

@@ -49,6 +49,7 @@ typedef struct al_authz_req {
     const char *principal;
     const char *action;
     const char *resource;
+    size_t resource_len;              /* strlen(resource) when the caller has it, else 0 */
     const aw_policy *resource_policy; /* NULL: the default for the resource */
     const aw_ctx_entry *extra;
     size_t nextra;

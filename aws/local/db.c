@@ -701,6 +701,26 @@ bool al_db_stamp_eq(al_db_stamp a, al_db_stamp b)
            a.data_version == b.data_version;
 }
 
+bool al_db_stamp_renew(al_db *db, al_db_stamp *kept)
+{
+    if (db->reading && db->dv_known) {
+        /* the stamp al_db_stamp_now would make, without making it (it
+         * was 40 instructions a call, some 30 calls a GetParameters) */
+        int64_t changes = sqlite3_total_changes64(db->h);
+        if (kept->changes >= 0 && kept->changes == changes && kept->rollbacks == db->rollbacks &&
+            kept->data_version == db->dv)
+            return true;
+        *kept =
+            (al_db_stamp){.changes = changes, .rollbacks = db->rollbacks, .data_version = db->dv};
+        return false;
+    }
+    al_db_stamp now = al_db_stamp_now(db);
+    if (al_db_stamp_eq(*kept, now))
+        return true;
+    *kept = now;
+    return false;
+}
+
 sqlite3_stmt *al_db_prepare(al_db *db, const char *sql)
 {
     if (db->reading && !db->read_open && read_open(db) < 0)

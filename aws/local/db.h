@@ -115,5 +115,12 @@ typedef struct al_db_stamp {
 } al_db_stamp;
 al_db_stamp al_db_stamp_now(al_db *db);
 bool al_db_stamp_eq(al_db_stamp a, al_db_stamp b);
+/* al_db_stamp_eq(*kept, al_db_stamp_now(db)) in one call, for a cache's
+ * check before each use: true when it is; false after setting *kept to
+ * the stamp now (the cache is then to be emptied). Inside
+ * al_db_read_begin/_end, once the data version is known, it compares two
+ * counters of this connection and the kept version and makes no call
+ * into SQLite's file layer. */
+bool al_db_stamp_renew(al_db *db, al_db_stamp *kept);
 
 #endif

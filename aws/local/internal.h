@@ -16,6 +16,14 @@
 #define AL_KEY_BYTES 32
 #define AL_KEY_ID_LEN 36 /* uuid */
 
+/* See al_ctx's rq_caller. */
+typedef struct al_rq_caller {
+    const char *principal;
+    size_t len;
+    uint64_t hash;
+    bool hashed; /* len and hash made */
+} al_rq_caller;
+
 struct al_ctx {
     al_db *db;
     char *region;          /* the home region: al_dispatch's, where older state lives */
@@ -26,6 +34,10 @@ struct al_ctx {
      * empty outside one. Read them through al_region / al_partition. */
     char rq_region[AW_REGION_MAX + 1];
     const char *rq_partition;
+    /* moves with every al_region_enter / al_region_leave: what was made
+     * from al_region and al_partition under one value (ssm.c's ARN
+     * prefix) holds while it does not move */
+    uint64_t rq_seq;
     al_authz_fn authz;
     void *authz_arg;
     al_clock_fn clock;
@@ -36,6 +48,14 @@ struct al_ctx {
     al_authz_msg_fn authz_msg; /* authz.h; NULL: none */
     void *authz_msg_arg;
     const char *calling_service; /* the JSON service being dispatched, for messages */
+    /* The caller of the operation being served, as the dispatcher received
+     * it: one string for the whole operation, neither written nor freed
+     * while it runs, so a question naming this very address is asked for
+     * this caller. Its length, and the first part of a kept decision's hash
+     * (authz.c), are made at its first decision rather than at each (a
+     * GetParameters of 10 names asks 10). principal NULL outside an
+     * operation. */
+    al_rq_caller rq_caller;
     /* the request being served was signed with temporary (ASIA...)
      * credentials: GetSessionToken refuses them, as STS does */
     bool caller_temporary;
@@ -78,6 +98,10 @@ void al_store_failure_report(al_ctx *c, const char *service, const char *operati
 /* Asks the authorisation hook; on refusal fills e (AccessDeniedException). */
 int al_authorize(al_ctx *c, const char *principal, const char *action, const char *resource,
                  al_error *e);
+/* The same for a resource whose length the caller has (resource_len ==
+ * strlen(resource)): not measured again. */
+int al_authorize_n(al_ctx *c, const char *principal, const char *action, const char *resource,
+                   size_t resource_len, al_error *e);
 
 double al_now(al_ctx *c);
 

@@ -2,6 +2,7 @@
 #include "aws/region.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,10 +82,17 @@ void al_store_failure_report(al_ctx *c, const char *service, const char *operati
 int al_authorize(al_ctx *c, const char *principal, const char *action, const char *resource,
                  al_error *e)
 {
+    return al_authorize_n(c, principal, action, resource, 0, e);
+}
+
+int al_authorize_n(al_ctx *c, const char *principal, const char *action, const char *resource,
+                   size_t resource_len, al_error *e)
+{
     if (c->authz_msg) {
         char why[AL_MESSAGE_MAX - 160];
         why[0] = '\0';
-        int r = c->authz_msg(c->authz_msg_arg, principal, action, resource, why, sizeof why);
+        int r = c->authz_msg(c->authz_msg_arg, principal, action, resource, resource_len, why,
+                             sizeof why);
         if (r == -EACCES) {
             char rid[AL_KEY_ID_LEN + 1] = "";
             /* a KMS permission missing behind SSM / Secrets Manager: AWS
@@ -144,6 +152,7 @@ int al_region_enter(al_ctx *c, const char *region)
         return -EINVAL;
     snprintf(c->rq_region, sizeof c->rq_region, "%s", region);
     c->rq_partition = partition;
+    c->rq_seq++;
     return 0;
 }
 
@@ -151,6 +160,7 @@ void al_region_leave(al_ctx *c)
 {
     c->rq_region[0] = '\0';
     c->rq_partition = NULL;
+    c->rq_seq++;
 }
 
 /* ---- base64 ---- */
@@ -434,23 +444,108 @@ void al_get_cache_stats(const al_ctx *c, al_cache_stats *out)
 
 /* ---- dispatch ---- */
 
-static const al_op *find_op(const char *service, const char *operation)
+/* The operation tables indexed once per process: a look-up was a strcmp
+ * of the service against up to four names and of the operation against
+ * each entry before it (12 a GetParameters: the listener's check, the
+ * dispatcher's and the dispatch's). Now the service by its length (the
+ * four differ in length) and one memcmp, the operation by a hash of its
+ * bytes into an open-addressed table of OP_SLOTS and one memcmp. */
+#define OP_SLOTS 128 /* a power of two, at least twice the largest table */
+
+typedef struct op_slot {
+    const al_op *op; /* NULL: empty */
+    size_t len;
+    bool read_only; /* served as one read (al_db_read_begin): the agent's launches' reads */
+} op_slot;
+
+typedef struct op_index {
+    const char *service;
+    size_t service_len;
+    const al_op *table;
+    bool linear; /* the table did not fit the index: searched entry by entry */
+    op_slot slot[OP_SLOTS];
+} op_index;
+
+static op_index op_indexes[] = {
+    {.service = "AmazonSSM", .table = al_ssm_ops},
+    {.service = "secretsmanager", .table = al_sm_ops},
+    {.service = "TrentService", .table = al_kms_ops},
+    {.service = "AmazonEC2ContainerRegistry_V20150921", .table = al_ecr_ops},
+};
+static pthread_once_t op_indexes_once = PTHREAD_ONCE_INIT;
+
+static uint64_t op_hash(const char *s, size_t n)
 {
-    const al_op *table = NULL;
-    if (strcmp(service, "AmazonSSM") == 0)
-        table = al_ssm_ops;
-    else if (strcmp(service, "secretsmanager") == 0)
-        table = al_sm_ops;
-    else if (strcmp(service, "TrentService") == 0)
-        table = al_kms_ops;
-    else if (strcmp(service, "AmazonEC2ContainerRegistry_V20150921") == 0)
-        table = al_ecr_ops;
-    if (!table)
+    uint64_t h = 0x84222325CBF29CE4ull ^ n, w;
+    size_t at = 0;
+    for (; at + 8 <= n; at += 8) {
+        memcpy(&w, s + at, 8);
+        h = (h ^ w) * 0x9E3779B97F4A7C15ull;
+        h ^= h >> 29;
+    }
+    w = 0;
+    memcpy(&w, s + at, n - at);
+    h = (h ^ w) * 0x9E3779B97F4A7C15ull;
+    return h ^ (h >> 32);
+}
+
+static void op_indexes_build(void)
+{
+    for (size_t i = 0; i < sizeof op_indexes / sizeof op_indexes[0]; i++) {
+        op_index *x = &op_indexes[i];
+        x->service_len = strlen(x->service);
+        size_t n = 0;
+        for (const al_op *o = x->table; o->name; o++)
+            n++;
+        if (n > OP_SLOTS)
+            abort(); /* a table this large needs a larger OP_SLOTS */
+        /* more than half full: kept in order and searched entry by entry
+         * (a probe must meet an empty slot) */
+        x->linear = 2 * n > OP_SLOTS;
+        bool ssm = x->table == al_ssm_ops;
+        size_t k = 0;
+        for (const al_op *o = x->table; o->name; o++, k++) {
+            size_t len = strlen(o->name);
+            size_t at = x->linear ? k : op_hash(o->name, len) & (OP_SLOTS - 1);
+            while (x->slot[at].op)
+                at = (at + 1) & (OP_SLOTS - 1);
+            x->slot[at] =
+                (op_slot){.op = o,
+                          .len = len,
+                          .read_only = ssm && (strcmp(o->name, "GetParameters") == 0 ||
+                                               strcmp(o->name, "GetParameter") == 0 ||
+                                               strcmp(o->name, "GetParametersByPath") == 0)};
+        }
+    }
+}
+
+/* The operation's entry, NULL when unknown. service is service_len bytes
+ * (not NUL-ended necessarily), operation a C string. */
+static const op_slot *find_op_n(const char *service, size_t service_len, const char *operation)
+{
+    (void)pthread_once(&op_indexes_once, op_indexes_build);
+    const op_index *x = NULL;
+    for (size_t i = 0; i < sizeof op_indexes / sizeof op_indexes[0] && !x; i++)
+        if (op_indexes[i].service_len == service_len &&
+            memcmp(op_indexes[i].service, service, service_len) == 0)
+            x = &op_indexes[i];
+    if (!x)
         return NULL;
-    for (const al_op *o = table; o->name; o++)
-        if (strcmp(o->name, operation) == 0)
-            return o;
+    size_t len = strlen(operation);
+    size_t at = x->linear ? 0 : op_hash(operation, len) & (OP_SLOTS - 1);
+    for (size_t probes = 0; probes < OP_SLOTS; probes++, at = (at + 1) & (OP_SLOTS - 1)) {
+        const op_slot *s = &x->slot[at];
+        if (!s->op)
+            return NULL; /* the end of the probe (or of the ordered entries) */
+        if (s->len == len && memcmp(s->op->name, operation, len) == 0)
+            return s;
+    }
     return NULL;
+}
+
+static const op_slot *find_op(const char *service, const char *operation)
+{
+    return find_op_n(service, strlen(service), operation);
 }
 
 static bool split_target(const char *target, char *svc, size_t svclen, const char **op)
@@ -466,9 +561,8 @@ static bool split_target(const char *target, char *svc, size_t svclen, const cha
 
 bool al_knows_target(const char *target)
 {
-    char svc[64];
-    const char *op;
-    return split_target(target, svc, sizeof svc, &op) && find_op(svc, op);
+    const char *dot = target ? strchr(target, '.') : NULL;
+    return dot && find_op_n(target, (size_t)(dot - target), dot + 1);
 }
 
 /* True when a string or key anywhere in j holds a NUL byte: the stores work
@@ -496,13 +590,10 @@ static bool has_nul(const es_json *j)
     }
 }
 
-static int dispatch_in_region(al_ctx *c, const char *service, const char *operation,
-                              const char *principal, const es_json *req, es_buf *out, al_error *err)
+/* o: the operation's entry (find_op) */
+static int dispatch_op(al_ctx *c, const op_slot *o, const char *service, const char *operation,
+                       const char *principal, const es_json *req, es_buf *out, al_error *err)
 {
-    const al_op *o = find_op(service, operation);
-    if (!o)
-        return al_fail(err, 400, "UnknownOperationException", "Unknown operation %s.%s", service,
-                       operation);
     if (!req || req->type != ES_JSON_OBJECT)
         return al_fail(err, 400, "SerializationException",
                        "The request body must be a JSON object.");
@@ -511,10 +602,7 @@ static int dispatch_in_region(al_ctx *c, const char *service, const char *operat
                        "Strings holding a NUL character (\\u0000) are not supported by the "
                        "embedded endpoints.");
     /* the reads the agent's launches make: one snapshot, one set of locks */
-    bool read_only =
-        strcmp(service, "AmazonSSM") == 0 &&
-        (strcmp(operation, "GetParameters") == 0 || strcmp(operation, "GetParameter") == 0 ||
-         strcmp(operation, "GetParametersByPath") == 0);
+    bool read_only = o->read_only;
     if (read_only && al_db_read_begin(c->db) < 0)
         return al_fail(err, 500, "InternalFailure", "The store could not be read.");
     if (read_only)
@@ -526,9 +614,15 @@ static int dispatch_in_region(al_ctx *c, const char *service, const char *operat
     es_jw w;
     es_jw_init(&w, out);
     c->calling_service = service;
+    /* the caller for the operation's decisions (internal.h); an operation
+     * dispatched from inside another restores the outer one's after it */
+    al_rq_caller outer = c->rq_caller;
+    c->rq_caller.principal = principal;
+    c->rq_caller.hashed = false;
     al_db_failure_take(c->db, NULL); /* what came before is not this call's */
-    int r = o->fn(c, principal, req, &w, err);
+    int r = o->op->fn(c, principal, req, &w, err);
     al_store_failure_report(c, service, operation, r, err);
+    c->rq_caller = outer;
     c->calling_service = NULL;
     if (read_only) {
         al_kms_memo_end(c);
@@ -543,15 +637,26 @@ static int dispatch_in_region(al_ctx *c, const char *service, const char *operat
     return r;
 }
 
-int al_dispatch_json(al_ctx *c, const char *region, const char *service, const char *operation,
-                     const char *principal, const es_json *req, es_buf *out, al_error *err)
+static int dispatch_json_op(al_ctx *c, const char *region, const op_slot *o, const char *service,
+                            const char *operation, const char *principal, const es_json *req,
+                            es_buf *out, al_error *err)
 {
     if (al_region_enter(c, region) < 0)
         return al_fail(err, 400, "InvalidSignatureException",
                        "Credential should be scoped to a valid region, not '%.63s'.", region);
-    int r = dispatch_in_region(c, service, operation, principal, req, out, err);
+    int r = dispatch_op(c, o, service, operation, principal, req, out, err);
     al_region_leave(c);
     return r;
+}
+
+int al_dispatch_json(al_ctx *c, const char *region, const char *service, const char *operation,
+                     const char *principal, const es_json *req, es_buf *out, al_error *err)
+{
+    const op_slot *o = find_op(service, operation);
+    if (!o)
+        return al_fail(err, 400, "UnknownOperationException", "Unknown operation %s.%s", service,
+                       operation);
+    return dispatch_json_op(c, region, o, service, operation, principal, req, out, err);
 }
 
 int al_dispatch(al_ctx *c, const char *target, const char *principal, const char *body, size_t len,
@@ -567,7 +672,8 @@ int al_dispatch_in(al_ctx *c, const char *region, const char *target, const char
     const char *op;
     if (!split_target(target, svc, sizeof svc, &op))
         return al_fail(err, 400, "UnknownOperationException", "Missing or malformed X-Amz-Target.");
-    if (!find_op(svc, op))
+    const op_slot *o = find_op(svc, op);
+    if (!o)
         return al_fail(err, 400, "UnknownOperationException", "Unknown operation %s", target);
     if (len > AL_REQUEST_MAX)
         return al_fail(err, 413, "SerializationException", "The request body is too large.");
@@ -579,7 +685,7 @@ int al_dispatch_in(al_ctx *c, const char *region, const char *target, const char
     if (r < 0)
         return al_fail(err, 400, "SerializationException", "The request body is not valid JSON: %s",
                        why);
-    r = al_dispatch_json(c, region, svc, op, principal, req, out, err);
+    r = dispatch_json_op(c, region, o, svc, op, principal, req, out, err);
     es_json_free_secret(req);
     return r;
 }

@@ -54,10 +54,11 @@ typedef aw_listener_error al_error;
 typedef int (*al_authz_fn)(void *arg, const char *principal, const char *action,
                            const char *resource);
 /* The same, writing AWS's AccessDenied message into why on refusal (-EACCES;
- * other negative values are internal failures). aws/local/authz.h installs
- * one (al_authz_install); it is asked before al_options.authz. */
+ * other negative values are internal failures). resource_len is
+ * strlen(resource) when the caller knows it, else 0 (then measured). aws/local/authz.h
+ * installs one (al_authz_install); it is asked before al_options.authz. */
 typedef int (*al_authz_msg_fn)(void *arg, const char *principal, const char *action,
-                               const char *resource, char *why, size_t whylen);
+                               const char *resource, size_t resource_len, char *why, size_t whylen);
 /* Epoch seconds (with fraction). Tests pass their own clock. */
 typedef double (*al_clock_fn)(void *arg);
 /* Told once per operation that failed because the database did (disk full,

@@ -70,6 +70,10 @@ struct pv_cache;
 typedef struct pv {
     char *canon, *name, *type, *key_id, *key_ref, *description, *pattern, *tier, *data_type, *user;
     char *policies; /* the parameter's, normalised JSON array (parse_policies), or NULL */
+    /* strlen of name, type and data_type (what an answer writes of them),
+     * and whether type is "SecureString": made once per row read */
+    size_t name_len, type_len, data_type_len;
+    bool secure;
     uint8_t *value; /* String: text; SecureString: KMS blob */
     size_t value_len;
     int64_t version, latest;
@@ -116,6 +120,14 @@ static char *col_dup(sqlite3_stmt *st, int i)
     return s ? es_strdup(s) : NULL;
 }
 
+/* col_dup, and the text's length (0 for NULL) */
+static char *col_dup_len(sqlite3_stmt *st, int i, size_t *len)
+{
+    char *s = col_dup(st, i);
+    *len = s ? strlen(s) : 0;
+    return s;
+}
+
 /* Every row of the store belongs to one region: the request's. */
 static void bind_region(const al_ctx *c, sqlite3_stmt *st, int i)
 {
@@ -132,10 +144,11 @@ static int pv_from_row(sqlite3_stmt *st, pv *p)
     memset(p, 0, sizeof *p);
     p->aws_managed_key = -1;
     p->canon = col_dup(st, 0);
-    p->name = col_dup(st, 1);
+    p->name = col_dup_len(st, 1, &p->name_len);
     p->latest = sqlite3_column_int64(st, 2);
     p->version = sqlite3_column_int64(st, 3);
-    p->type = col_dup(st, 4);
+    p->type = col_dup_len(st, 4, &p->type_len);
+    p->secure = p->type && strcmp(p->type, "SecureString") == 0;
     int n = sqlite3_column_bytes(st, 5);
     const void *b = sqlite3_column_blob(st, 5);
     p->value = es_malloc((size_t)n + 1);
@@ -150,7 +163,7 @@ static int pv_from_row(sqlite3_stmt *st, pv *p)
     p->description = col_dup(st, 8);
     p->pattern = col_dup(st, 9);
     p->tier = col_dup(st, 10);
-    p->data_type = col_dup(st, 11);
+    p->data_type = col_dup_len(st, 11, &p->data_type_len);
     p->modified = sqlite3_column_double(st, 12);
     p->user = col_dup(st, 13);
     p->policies = col_dup(st, 14);
@@ -200,69 +213,87 @@ static void put(char *out, size_t n, size_t *at, const char *s)
     out[*at] = '\0';
 }
 
-/* "arn:PARTITION:ssm:REGION:ACCOUNT:parameter" of the last region and account
- * asked for: the part every parameter ARN of a request shares, made once
- * rather than from six pieces per name (one ARN per name read, 10 per
- * GetParameters). Per thread: the stores are used from their loop thread. */
-static __thread struct {
-    char region[AW_REGION_MAX + 1];
-    char account[16];
-    char prefix[160];
+/* "arn:PARTITION:ssm:REGION:ACCOUNT:parameter" of the region being served:
+ * the part every parameter ARN of a request shares, made once per request
+ * (per al_region_enter: al_ctx's rq_seq) rather than from six pieces per
+ * name or compared by region and account per name. Kept in the context's
+ * cache of versions (below); len 0: it did not fit (never with AWS's
+ * regions and accounts), made each time. */
+typedef struct arn_prefix {
+    uint64_t seq; /* c->rq_seq + 1 it was made for; 0: not made */
     size_t len;
+    char text[160];
 } arn_prefix;
 
+static arn_prefix *arn_prefix_slot(al_ctx *c);
+
+static void arn_prefix_make(al_ctx *c, char *out, size_t n, size_t *at)
+{
+    put(out, n, at, "arn:");
+    put(out, n, at, al_partition(c));
+    put(out, n, at, ":ssm:");
+    put(out, n, at, al_region(c));
+    put(out, n, at, ":");
+    put(out, n, at, c->account);
+    put(out, n, at, ":parameter");
+}
+
+/* The request's prefix, or NULL when it cannot be kept (then made by the
+ * caller: arn_prefix_make) */
+static const arn_prefix *arn_prefix_of(al_ctx *c)
+{
+    arn_prefix *a = arn_prefix_slot(c);
+    if (!a)
+        return NULL;
+    if (a->seq != c->rq_seq + 1 || !a->seq) {
+        size_t pl = 0;
+        a->text[0] = '\0';
+        arn_prefix_make(c, a->text, sizeof a->text, &pl);
+        a->len = pl < sizeof a->text - 1 ? pl : 0;
+        a->seq = c->rq_seq + 1;
+    }
+    return a->len ? a : NULL;
+}
+
 /* "arn:PARTITION:ssm:REGION:ACCOUNT:parameter/NAME" in the request's region,
- * without printf, cut at n - 1 like snprintf: its length */
-static size_t param_arn(al_ctx *c, const char *canon, char *out, size_t n)
+ * without printf, cut at n - 1 like snprintf: its length. canon is
+ * canon_len bytes long. */
+static size_t param_arn_n(al_ctx *c, const char *canon, size_t canon_len, char *out, size_t n)
 {
     size_t at = 0;
     if (n == 0)
         return 0;
-    const char *region = al_region(c);
-    if (strcmp(arn_prefix.region, region) != 0 || strcmp(arn_prefix.account, c->account) != 0 ||
-        !arn_prefix.len) {
-        size_t pl = 0;
-        arn_prefix.prefix[0] = '\0';
-        put(arn_prefix.prefix, sizeof arn_prefix.prefix, &pl, "arn:");
-        put(arn_prefix.prefix, sizeof arn_prefix.prefix, &pl, al_partition(c));
-        put(arn_prefix.prefix, sizeof arn_prefix.prefix, &pl, ":ssm:");
-        put(arn_prefix.prefix, sizeof arn_prefix.prefix, &pl, region);
-        put(arn_prefix.prefix, sizeof arn_prefix.prefix, &pl, ":");
-        put(arn_prefix.prefix, sizeof arn_prefix.prefix, &pl, c->account);
-        put(arn_prefix.prefix, sizeof arn_prefix.prefix, &pl, ":parameter");
-        bool fits = strlen(region) < sizeof arn_prefix.region &&
-                    strlen(c->account) < sizeof arn_prefix.account &&
-                    pl < sizeof arn_prefix.prefix - 1;
-        if (!fits) { /* never with AWS's regions and accounts: made here each time */
-            arn_prefix.len = 0;
-            arn_prefix.region[0] = '\0';
-            out[0] = '\0';
-            put(out, n, &at, arn_prefix.prefix);
-            put(out, n, &at, canon[0] == '/' ? "" : "/");
-            put(out, n, &at, canon);
-            return at;
-        }
-        memcpy(arn_prefix.region, region, strlen(region) + 1);
-        memcpy(arn_prefix.account, c->account, strlen(c->account) + 1);
-        arn_prefix.len = pl;
+    out[0] = '\0';
+    const arn_prefix *a = arn_prefix_of(c);
+    if (a) {
+        at = a->len < n - 1 ? a->len : n - 1;
+        memcpy(out, a->text, at);
+    } else {
+        arn_prefix_make(c, out, n, &at);
     }
-    size_t l = arn_prefix.len < n - 1 ? arn_prefix.len : n - 1;
-    memcpy(out, arn_prefix.prefix, l);
-    at = l;
+    if (canon[0] != '/' && at + 1 < n)
+        out[at++] = '/';
+    size_t l = canon_len < n - 1 - at ? canon_len : n - 1 - at;
+    memcpy(out + at, canon, l);
+    at += l;
     out[at] = '\0';
-    if (canon[0] != '/')
-        put(out, n, &at, "/");
-    put(out, n, &at, canon);
     return at;
+}
+
+static size_t param_arn(al_ctx *c, const char *canon, char *out, size_t n)
+{
+    return param_arn_n(c, canon, strlen(canon), out, n);
 }
 
 /* strlen of what param_arn writes, without writing it (every name read is
  * checked against AL_SSM_ARN_MAX) */
-static size_t param_arn_len(const al_ctx *c, const char *canon)
+static size_t param_arn_len(al_ctx *c, const char *canon, size_t canon_len)
 {
-    return strlen("arn:") + strlen(al_partition(c)) + strlen(":ssm:") + strlen(al_region(c)) + 1 +
-           strlen(c->account) + strlen(canon[0] == '/' ? ":parameter" : ":parameter/") +
-           strlen(canon);
+    const arn_prefix *a = arn_prefix_of(c);
+    size_t prefix = a ? a->len
+                      : strlen("arn:") + strlen(al_partition(c)) + strlen(":ssm:") +
+                            strlen(al_region(c)) + 1 + strlen(c->account) + strlen(":parameter");
+    return prefix + (canon[0] != '/') + canon_len;
 }
 
 static bool reserved_prefix(const char *s)
@@ -270,24 +301,29 @@ static bool reserved_prefix(const char *s)
     return strncasecmp(s, "aws", 3) == 0 || strncasecmp(s, "ssm", 3) == 0;
 }
 
-/* Validates a parameter name (without selector). write: also refuse the
- * reserved prefixes. */
-static int check_name(al_ctx *c, const char *name, bool write, al_error *e)
+/* Validates a parameter name of n bytes (without selector). write: also
+ * refuse the reserved prefixes. *canon_off (may be NULL): where
+ * canon_of(name) starts (1 for "/name", else 0). */
+static int check_name_n(al_ctx *c, const char *name, size_t n, bool write, size_t *canon_off,
+                        al_error *e)
 {
-    /* one pass gathers what the checks below ask, in their order */
-    size_t n = 0, slashes = 0;
-    bool bad = false, empty_level = false;
-    for (bool prev_slash = false; name[n] && n <= AL_SSM_NAME_MAX; n++) {
-        bool slash = name[n] == '/';
-        bad |= !name_char(name[n]);
-        slashes += slash;
-        empty_level |= slash & prev_slash;
-        prev_slash = slash;
-    }
     if (n < 1 || n > AL_SSM_NAME_MAX)
         return al_fail(e, 400, "ValidationException",
                        "Parameter name must be 1 to %d characters long.", AL_SSM_NAME_MAX);
-    if (bad)
+    /* one pass over the known length gathers what the checks below ask,
+     * in their order; a slash is rare, so its branch is predicted */
+    size_t slashes = 0;
+    unsigned char good = 1;
+    bool empty_level = false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)name[i];
+        good &= name_chars[ch];
+        if (ch == '/') {
+            slashes++;
+            empty_level |= i > 0 && name[i - 1] == '/';
+        }
+    }
+    if (!good)
         return al_fail(e, 400, "ValidationException",
                        "Parameter name '%s' is not valid: only a-zA-Z0-9_.- and '/' are "
                        "allowed.",
@@ -306,7 +342,9 @@ static int check_name(al_ctx *c, const char *name, bool write, al_error *e)
                        "Parameter name '%s' has %zu levels; a hierarchy can have a maximum of %d "
                        "levels.",
                        name, levels, AL_SSM_MAX_LEVELS);
-    size_t arn_len = param_arn_len(c, canon_of(name));
+    /* canon_of: "/name" (one slash, leading) is stored as "name" */
+    size_t off = name[0] == '/' && slashes == 1;
+    size_t arn_len = param_arn_len(c, name + off, n - off);
     if (arn_len > AL_SSM_ARN_MAX)
         return al_fail(e, 400, "ValidationException",
                        "Parameter name is too long: the fully qualified name including the ARN "
@@ -318,19 +356,27 @@ static int check_name(al_ctx *c, const char *name, bool write, al_error *e)
                        "(case-insensitive). If formed as a path, it can consist of sub-paths "
                        "divided by slash symbol; each sub-path can be formed as a mix of letters, "
                        "numbers and the following 3 symbols .-_");
+    if (canon_off)
+        *canon_off = off;
     return 0;
+}
+
+static int check_name(al_ctx *c, const char *name, bool write, al_error *e)
+{
+    return check_name_n(c, name, strnlen(name, AL_SSM_NAME_MAX + 1), write, NULL, e);
 }
 
 /* Splits "name[:selector]" into a name copy and selector. *version > 0 for a
  * numeric selector, *label for a label selector. */
 typedef struct sel {
     char name[AL_SSM_NAME_MAX + 1];
-    const char *selector; /* points into the request string, after ':' */
+    size_t name_len;
+    const char *selector; /* points into the request string, at ':' */
     int64_t version;
     const char *label;
 } sel;
 
-static int parse_selector(const char *in, sel *s, al_error *e)
+static int parse_selector(const char *in, size_t len, sel *s, al_error *e)
 {
     /* field by field: the name's 2 KiB are written up to its NUL only
      * (a memset of the whole was 256 stores a name read) */
@@ -338,18 +384,19 @@ static int parse_selector(const char *in, sel *s, al_error *e)
     s->version = 0;
     s->label = NULL;
     s->name[0] = '\0';
-    const char *colon = strrchr(in, ':');
-    size_t n = colon ? (size_t)(colon - in) : strlen(in);
+    const char *colon = memrchr(in, ':', len);
+    size_t n = colon ? (size_t)(colon - in) : len;
     if (n > AL_SSM_NAME_MAX)
         return al_fail(e, 400, "ValidationException",
                        "Parameter name must be 1 to %d characters long.", AL_SSM_NAME_MAX);
     memcpy(s->name, in, n);
     s->name[n] = '\0';
+    s->name_len = n;
     if (!colon)
         return 0;
     const char *x = colon + 1;
     s->selector = colon;
-    if (!*x || strlen(x) > AL_SSM_LABEL_MAX)
+    if (!*x || len - n - 1 > AL_SSM_LABEL_MAX)
         return al_fail(e, 400, "ValidationException",
                        "Invalid selector in '%s': use name:version or name:label.", in);
     if (x[0] >= '0' && x[0] <= '9') {
@@ -460,6 +507,7 @@ typedef struct pv_slot {
 } pv_slot;
 
 struct pv_cache {
+    arn_prefix arn; /* not a version: kept whatever the stamp */
     al_db_stamp stamp;
     uint16_t head[PV_INDEX]; /* per bucket, its chain's first entry */
     unsigned lent;           /* pvs holding an entry */
@@ -548,6 +596,13 @@ void al_ssm_cache_free(al_ctx *c)
     c->ssm_cache = NULL;
 }
 
+static arn_prefix *arn_prefix_slot(al_ctx *c)
+{
+    if (!c->ssm_cache && !(c->ssm_cache = es_calloc(1, sizeof *c->ssm_cache)))
+        return NULL;
+    return &c->ssm_cache->arn;
+}
+
 /* The cache when it may be used now (emptied if the database changed);
  * NULL when an entry is lent out or no memory. */
 static struct pv_cache *pv_cache_of(al_ctx *c)
@@ -557,14 +612,12 @@ static struct pv_cache *pv_cache_of(al_ctx *c)
     struct pv_cache *k = c->ssm_cache;
     if (k->lent)
         return NULL;
-    al_db_stamp now = al_db_stamp_now(c->db);
-    if (!al_db_stamp_eq(k->stamp, now)) {
+    if (!al_db_stamp_renew(c->db, &k->stamp)) {
         bool had = k->bytes > 0;
         for (size_t i = 0; i < PV_CACHE_SLOTS; i++)
             pv_slot_clear(k, &k->slot[i]);
         if (had)
             c->cache_stats.flushes++;
-        k->stamp = now;
     }
     return k;
 }
@@ -657,7 +710,7 @@ static int not_found(al_error *e, const char *requested, int r)
 static int write_value(al_ctx *c, const char *principal, const pv *p, const char *arn, bool decrypt,
                        es_jw *w, al_error *e)
 {
-    if (strcmp(p->type, "SecureString") != 0) {
+    if (!p->secure) {
         es_jw_strn(w, (const char *)p->value, p->value_len);
         return 0;
     }
@@ -721,8 +774,8 @@ static int write_parameter(al_ctx *c, const char *principal, const pv *p, const 
         arn = own;
     }
     es_jw_obj(w);
-    es_jw_kstrn_lit(w, ES_JW_LIT("Name"), p->name, strlen(p->name));
-    es_jw_kstrn_lit(w, ES_JW_LIT("Type"), p->type, strlen(p->type));
+    es_jw_kstrn_lit(w, ES_JW_LIT("Name"), p->name, p->name_len);
+    es_jw_kstrn_lit(w, ES_JW_LIT("Type"), p->type, p->type_len);
     es_jw_key_lit(w, ES_JW_LIT("Value"));
     int r = write_value(c, principal, p, arn, decrypt, w, e);
     if (r < 0)
@@ -737,16 +790,24 @@ static int write_parameter(al_ctx *c, const char *principal, const pv *p, const 
         es_jw_double(w, p->modified);
     }
     es_jw_kstrn_lit(w, ES_JW_LIT("ARN"), arn, arn_len);
-    es_jw_kstrn_lit(w, ES_JW_LIT("DataType"), p->data_type, strlen(p->data_type));
+    es_jw_kstrn_lit(w, ES_JW_LIT("DataType"), p->data_type, p->data_type_len);
     es_jw_obj_end(w);
     return 0;
 }
 
 /* ---- GetParameter(s) ---- */
 
+static bool is_reference_n(const char *name, size_t n)
+{
+    static const char prefix[] = AL_SSM_REFERENCE_PREFIX;
+    /* the second byte first: a plain "/path" differs there mostly */
+    return n >= sizeof prefix - 1 && name[1] == prefix[1] &&
+           memcmp(name, prefix, sizeof prefix - 1) == 0;
+}
+
 static bool is_reference(const char *name)
 {
-    return strncmp(name, AL_SSM_REFERENCE_PREFIX, strlen(AL_SSM_REFERENCE_PREFIX)) == 0;
+    return is_reference_n(name, strlen(name));
 }
 
 /* Validates "name[:selector]", asks the hook, loads the version. -ENOENT /
@@ -770,7 +831,7 @@ static bool is_param_arn(const char *in)
 static int arn_name_offset(al_ctx *c, const char *in, size_t *off, al_error *e)
 {
     *off = 0;
-    if (strncmp(in, "arn:", 4) != 0)
+    if (!(in[0] == 'a' && in[1] == 'r' && in[2] == 'n' && in[3] == ':'))
         return 0;
     char prefix[160];
     int n = snprintf(prefix, sizeof prefix, "arn:%s:ssm:%s:%s:parameter/", al_partition(c),
@@ -796,21 +857,21 @@ static int arn_name_offset(al_ctx *c, const char *in, size_t *off, al_error *e)
  * *selector points into requested. A parameter asked for by ARN answers with
  * that ARN as its Name. */
 static int resolve_param(al_ctx *c, const char *principal, const char *action,
-                         const char *requested, pv *out, const char **selector, char arn[ARN_MAX],
-                         size_t *arn_len, al_error *e)
+                         const char *requested, size_t requested_len, pv *out,
+                         const char **selector, char arn[ARN_MAX], size_t *arn_len, al_error *e)
 {
     sel s;
-    size_t off;
+    size_t off, canon_off;
     int r = arn_name_offset(c, requested, &off, e);
     if (r < 0)
         return r;
-    if ((r = parse_selector(requested + off, &s, e)) < 0)
+    if ((r = parse_selector(requested + off, requested_len - off, &s, e)) < 0)
         return r;
-    if ((r = check_name(c, s.name, false, e)) < 0)
+    if ((r = check_name_n(c, s.name, s.name_len, false, &canon_off, e)) < 0)
         return r;
-    const char *canon = canon_of(s.name);
-    *arn_len = param_arn(c, canon, arn, ARN_MAX);
-    if ((r = al_authorize(c, principal, action, arn, e)) < 0)
+    const char *canon = s.name + canon_off;
+    *arn_len = param_arn_n(c, canon, s.name_len - canon_off, arn, ARN_MAX);
+    if ((r = al_authorize_n(c, principal, action, arn, *arn_len, e)) < 0)
         return r;
     r = load_pv_kept(c, canon, s.version, s.label, out);
     if (r == -ENOENT || r == -ESRCH) {
@@ -820,7 +881,7 @@ static int resolve_param(al_ctx *c, const char *principal, const char *action,
     if (r < 0)
         return not_found(e, requested, r);
     if (off) {
-        size_t n = s.selector ? (size_t)(s.selector - requested) : strlen(requested);
+        size_t n = s.selector ? (size_t)(s.selector - requested) : requested_len;
         char *as_asked = es_strndup(requested, n);
         if (!as_asked) {
             pv_clear(out);
@@ -831,6 +892,7 @@ static int resolve_param(al_ctx *c, const char *principal, const char *action,
         else
             es_free(out->name);
         out->name = as_asked;
+        out->name_len = n;
     }
     *selector = s.selector;
     return 0;
@@ -879,7 +941,8 @@ static int get_one(al_ctx *c, const char *principal, const char *action, const c
     const char *selector = NULL;
     char arn[ARN_MAX];
     size_t arn_len;
-    int r = resolve_param(c, principal, action, requested, &p, &selector, arn, &arn_len, e);
+    int r = resolve_param(c, principal, action, requested, strlen(requested), &p, &selector, arn,
+                          &arn_len, e);
     if (r < 0)
         return r;
     r = write_parameter(c, principal, &p, arn, arn_len, selector, decrypt, w, e);
@@ -920,11 +983,13 @@ static int op_get_parameters(al_ctx *c, const char *principal, const es_json *re
     size_t n = names->u.array.n;
     for (size_t i = 0; i < n; i++) {
         const char *s = es_json_as_str(names->u.array.items[i]);
-        if (!s || strlen(s) < 1 || strlen(s) > AL_SSM_NAME_MAX)
+        /* (the dispatcher refused strings holding a NUL: len is strlen) */
+        size_t l = s ? names->u.array.items[i]->u.string.len : 0;
+        if (!s || l < 1 || l > AL_SSM_NAME_MAX)
             return al_fail(e, 400, "ValidationException",
                            "Each of Names must be a string of 1 to %d characters.",
                            AL_SSM_NAME_MAX);
-        if (is_reference(s) && !decrypt)
+        if (is_reference_n(s, l) && !decrypt)
             return al_fail(e, 400, "ValidationException",
                            "WithDecryption flag must be True for retrieving a Secret Manager "
                            "secret.");
@@ -948,6 +1013,7 @@ static int op_get_parameters(al_ctx *c, const char *principal, const es_json *re
     es_jw_arr(w);
     for (size_t i = 0; i < n; i++) {
         const char *s = es_json_as_str(names->u.array.items[i]);
+        size_t slen = names->u.array.items[i]->u.string.len;
         bool dup = false;
         for (size_t j = 0; j < i && !dup; j++)
             dup = digest[j] == digest[i] && strcmp(s, es_json_as_str(names->u.array.items[j])) == 0;
@@ -955,13 +1021,13 @@ static int op_get_parameters(al_ctx *c, const char *principal, const es_json *re
             invalid[i] = false;
             continue;
         }
-        if (!is_reference(s)) {
+        if (!is_reference_n(s, slen)) {
             pv p;
             const char *selector = NULL;
             al_error e1;
             char arn[ARN_MAX];
             size_t arn_len;
-            int r = resolve_param(c, principal, "ssm:GetParameters", s, &p, &selector, arn,
+            int r = resolve_param(c, principal, "ssm:GetParameters", s, slen, &p, &selector, arn,
                                   &arn_len, &e1);
             if (r == -ENOENT || r == -ESRCH || r == -EINVAL) {
                 if (strcmp(e1.code, "AccessDeniedException") == 0) {

@@ -777,6 +777,39 @@ Test(al_authz_seed, only_the_same_allow_is_kept)
     cr_assert_eq(check(SESSION "s", "sm:GetParameters", PARAM_ARN), -EACCES);
 }
 
+/* The dispatcher hands the caller's string to the decisions, which make its
+ * length and its part of a kept decision's hash once per operation, by its
+ * address. The same buffer holding another caller in the next operation is
+ * another caller: were the first one's length and hash used for it, user
+ * "bobby"'s Allow would be kept under the question of "bob" (its first
+ * bytes) and "bob" allowed from then on. */
+Test(al_authz_seed, the_callers_hash_lives_one_operation)
+{
+    char doc[1024];
+    snprintf(doc, sizeof doc,
+             "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":"
+             "\"ssm:GetParameters\",\"Resource\":\"%s\"}]}",
+             PARAM_ARN);
+    qok("iam", "CreateUser", "UserName", "bob", NULL);
+    qok("iam", "CreateUser", "UserName", "bobby", NULL);
+    qok("iam", "PutUserPolicy", "UserName", "bobby", "PolicyName", "p", "PolicyDocument", doc,
+        NULL);
+    const char *get = "{\"Names\":[\"/test/database_password\"]}";
+    char who[128];
+    for (int round = 0; round < 2; round++) {
+        snprintf(who, sizeof who, "arn:aws:iam::123456789012:user/bob");
+        denied(who, "AmazonSSM.GetParameters",
+               "User: arn:aws:iam::123456789012:user/bob is not authorized", get);
+        snprintf(who, sizeof who, "arn:aws:iam::123456789012:user/bobby");
+        jok(who, "AmazonSSM.GetParameters", "%s", get);
+        cr_assert_not_null(strstr(es_buf_cstr(&T.out), PARAM_ARN), "%s", es_buf_cstr(&T.out));
+    }
+    /* outside an operation no caller is remembered: each question is its own */
+    cr_assert_eq(check("arn:aws:iam::123456789012:user/bob", "ssm:GetParameters", PARAM_ARN),
+                 -EACCES);
+    cr_assert_eq(check("arn:aws:iam::123456789012:user/bobby", "ssm:GetParameters", PARAM_ARN), 0);
+}
+
 /* A write of any kind drops what was kept, inside its transaction already:
  * a parameter written, the role's policy taken away by SQL that no API
  * call made (rolled back: kept again from the next decision). */

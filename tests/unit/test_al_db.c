@@ -279,6 +279,71 @@ Test(al_db, read_transaction_holds_one_snapshot_and_yields_to_writes)
     al_db_close(db);
 }
 
+static int insert_key(al_db *db, const char *id)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO kms_key(key_id, description, manager, enabled, created, wrapped) "
+             "VALUES ('%s','', 'AWS', 1, 0, x'00')",
+             id);
+    return al_db_exec(db, sql);
+}
+
+/* al_db_stamp_renew answers what al_db_stamp_eq(kept, al_db_stamp_now) would,
+ * and leaves kept at the stamp now; inside a read, its shortcut (two
+ * counters and the kept data version) still sees a write made in the read,
+ * and a rollback. */
+Test(al_db, a_kept_stamp_is_renewed_exactly_when_the_stamp_moves)
+{
+    al_db *db = NULL;
+    char err[256] = "";
+    cr_assert_eq(al_db_open(path, &db, err, sizeof err), 0, "%s", err);
+    al_db_stamp kept = al_db_stamp_now(db);
+    cr_assert(al_db_stamp_renew(db, &kept), "unchanged");
+    cr_assert_eq(insert_key(db, "a"), 0);
+    cr_assert_not(al_db_stamp_renew(db, &kept), "a write moves it");
+    cr_assert(al_db_stamp_eq(kept, al_db_stamp_now(db)), "kept is the stamp now");
+    cr_assert(al_db_stamp_renew(db, &kept));
+    for (int round = 0; round < 2; round++) {
+        cr_assert_eq(al_db_read_begin(db), 0);
+        cr_assert(al_db_stamp_renew(db, &kept), "a read begun changes nothing");
+        cr_assert_eq(pragma_int(db, "SELECT count(*) FROM kms_key"), 1 + round);
+        cr_assert(al_db_stamp_renew(db, &kept), "reads leave it");
+        cr_assert(al_db_stamp_renew(db, &kept), "and again (the read's shortcut)");
+        /* a write inside the read */
+        cr_assert_eq(insert_key(db, round ? "c" : "b"), 0);
+        cr_assert_not(al_db_stamp_renew(db, &kept), "a write inside the read moves it");
+        cr_assert(al_db_stamp_eq(kept, al_db_stamp_now(db)));
+        cr_assert(al_db_stamp_renew(db, &kept));
+        al_db_read_end(db);
+        /* the read's COMMIT may move the data version: whichever, renew
+         * agrees with the stamp made in full */
+        al_db_stamp now = al_db_stamp_now(db);
+        bool same = al_db_stamp_eq(kept, now);
+        cr_assert_eq(al_db_stamp_renew(db, &kept), same);
+        cr_assert(al_db_stamp_eq(kept, now));
+    }
+    /* a rollback */
+    cr_assert_eq(al_db_begin(db), 0);
+    cr_assert_eq(insert_key(db, "d"), 0);
+    cr_assert_not(al_db_stamp_renew(db, &kept), "an uncommitted insert moves it");
+    al_db_rollback(db);
+    cr_assert_not(al_db_stamp_renew(db, &kept), "a rollback moves it");
+    cr_assert_eq(al_db_read_begin(db), 0);
+    cr_assert(al_db_stamp_renew(db, &kept));
+    al_db_read_end(db);
+    /* an unknown stamp is never the stamp now */
+    kept.changes = -1;
+    cr_assert_not(al_db_stamp_renew(db, &kept));
+    cr_assert_eq(al_db_read_begin(db), 0);
+    (void)al_db_stamp_now(db); /* the read's data version known: the shortcut */
+    kept.changes = -1;
+    cr_assert_not(al_db_stamp_renew(db, &kept), "inside a read too");
+    cr_assert(al_db_stamp_renew(db, &kept));
+    al_db_read_end(db);
+    al_db_close(db);
+}
+
 Test(al_db, the_file_is_held_exclusively_and_changes_move_the_stamp)
 {
     al_db *db = NULL, *other = NULL;

@@ -1473,3 +1473,66 @@ Test(al_ssm, expiration_deletes_the_parameter)
     cr_assert_eq(put("/exp/p", "String", "again", false), 1);
     cr_assert_eq(es_json_len(tag_list("/exp/p")), 0);
 }
+
+/* The dispatcher's index of operations (local.c): every entry of every
+ * service's table is found under its service, nothing else is - another
+ * service's operation, a name one byte longer or shorter or of another
+ * case, an empty part. */
+Test(al_ssm, every_operation_is_found_under_its_service_only)
+{
+    static const struct {
+        const char *service;
+        const al_op *table;
+    } services[] = {{"AmazonSSM", al_ssm_ops},
+                    {"secretsmanager", al_sm_ops},
+                    {"TrentService", al_kms_ops},
+                    {"AmazonEC2ContainerRegistry_V20150921", al_ecr_ops}};
+    char target[256];
+    size_t n = sizeof services / sizeof services[0];
+    for (size_t i = 0; i < n; i++) {
+        size_t count = 0;
+        for (const al_op *o = services[i].table; o->name; o++, count++) {
+            snprintf(target, sizeof target, "%s.%s", services[i].service, o->name);
+            cr_assert(al_knows_target(target), "%s", target);
+            snprintf(target, sizeof target, "%s.%sx", services[i].service, o->name);
+            cr_assert_not(al_knows_target(target), "%s", target);
+            snprintf(target, sizeof target, "%s.%.*s", services[i].service,
+                     (int)strlen(o->name) - 1, o->name);
+            bool also = false; /* GetParameter is GetParameters less its last byte */
+            for (const al_op *p = services[i].table; p->name; p++)
+                also |= strcmp(p->name, target + strlen(services[i].service) + 1) == 0;
+            cr_assert_eq(al_knows_target(target), also, "%s", target);
+            snprintf(target, sizeof target, "%sx.%s", services[i].service, o->name);
+            cr_assert_not(al_knows_target(target), "%s", target);
+            snprintf(target, sizeof target, "%.*s.%s", (int)strlen(services[i].service) - 1,
+                     services[i].service, o->name);
+            cr_assert_not(al_knows_target(target), "%s", target);
+            /* under every other service: only where that table has it too */
+            for (size_t j = 0; j < n; j++) {
+                if (j == i)
+                    continue;
+                bool there = false;
+                for (const al_op *p = services[j].table; p->name; p++)
+                    there |= strcmp(p->name, o->name) == 0;
+                snprintf(target, sizeof target, "%s.%s", services[j].service, o->name);
+                cr_assert_eq(al_knows_target(target), there, "%s", target);
+            }
+        }
+        cr_assert_gt(count, 0);
+    }
+    cr_assert(al_knows_target("AmazonSSM.GetParameters"));
+    cr_assert_not(al_knows_target("AmazonSSM.getParameters"));
+    cr_assert_not(al_knows_target("amazonSSM.GetParameters"));
+    cr_assert_not(al_knows_target("AmazonSSM."));
+    cr_assert_not(al_knows_target(".GetParameters"));
+    cr_assert_not(al_knows_target("AmazonSSMGetParameters"));
+    cr_assert_not(al_knows_target(""));
+    cr_assert_not(al_knows_target(NULL));
+    /* the read-only operations are served, and so is a write after them */
+    ok(PUT, "{\"Name\":\"/idx/a\",\"Type\":\"String\",\"Value\":\"1\"}");
+    cr_assert_str_eq(jstr(es_json_get(ok(GET, "{\"Name\":\"/idx/a\"}"), "Parameter"), "Value"),
+                     "1");
+    ok(PUT, "{\"Name\":\"/idx/a\",\"Type\":\"String\",\"Value\":\"2\",\"Overwrite\":true}");
+    cr_assert_str_eq(jstr(es_json_get(ok(GET, "{\"Name\":\"/idx/a\"}"), "Parameter"), "Value"),
+                     "2");
+}
