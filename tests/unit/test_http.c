@@ -853,7 +853,8 @@ Test(http_request, known_header_names)
         "expe\x03t",
         "x-amz-security\rtoken",
         "x-amz-content\rsha256",
-        "x-amz-content-sha\x12" "56",
+        "x-amz-content-sha\x12"
+        "56",
     };
     es_buf m;
     es_buf_init(&m, 1 << 14);
