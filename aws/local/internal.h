@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "aws/endpoint.h"
 #include "aws/local/db.h"
@@ -160,5 +161,24 @@ extern const al_op al_kms_ops[];
 extern const al_op al_ssm_ops[];
 extern const al_op al_sm_ops[];
 extern const al_op al_ecr_ops[];
+
+/* A word-at-a-time hash of s[0..n) continuing h, the length ending it
+ * ("ab","c" and "a","bc" differ): for the store's in-memory indexes (kept
+ * versions, operations), whose entries are compared in full, so not a
+ * defence against chosen collisions. */
+static inline uint64_t al_hash_mix(uint64_t h, const char *s, size_t n)
+{
+    size_t at = 0;
+    uint64_t w;
+    for (; at + 8 <= n; at += 8) {
+        memcpy(&w, s + at, 8);
+        h = (h ^ w) * 0x9E3779B97F4A7C15ull;
+        h ^= h >> 29;
+    }
+    w = 0;
+    memcpy(&w, s + at, n - at);
+    h = (h ^ w ^ ((uint64_t)n << 56)) * 0x9E3779B97F4A7C15ull;
+    return h ^ (h >> 29);
+}
 
 #endif

@@ -476,17 +476,7 @@ static pthread_once_t op_indexes_once = PTHREAD_ONCE_INIT;
 
 static uint64_t op_hash(const char *s, size_t n)
 {
-    uint64_t h = 0x84222325CBF29CE4ull ^ n, w;
-    size_t at = 0;
-    for (; at + 8 <= n; at += 8) {
-        memcpy(&w, s + at, 8);
-        h = (h ^ w) * 0x9E3779B97F4A7C15ull;
-        h ^= h >> 29;
-    }
-    w = 0;
-    memcpy(&w, s + at, n - at);
-    h = (h ^ w) * 0x9E3779B97F4A7C15ull;
-    return h ^ (h >> 32);
+    return al_hash_mix(0x84222325CBF29CE4ull, s, n);
 }
 
 static void op_indexes_build(void)

@@ -528,17 +528,7 @@ static size_t pv_bytes(const pv *p)
 
 static uint64_t mix_str(uint64_t h, const char *s)
 {
-    size_t n = strlen(s), at = 0;
-    uint64_t w;
-    for (; at + 8 <= n; at += 8) {
-        memcpy(&w, s + at, 8);
-        h = (h ^ w) * 0x9E3779B97F4A7C15ull;
-        h ^= h >> 29;
-    }
-    w = 0;
-    memcpy(&w, s + at, n - at);
-    h = (h ^ w ^ ((uint64_t)n << 56)) * 0x9E3779B97F4A7C15ull; /* the length ends it */
-    return h ^ (h >> 29);
+    return al_hash_mix(h, s, strlen(s));
 }
 
 /* The index's key of a look-up: what load_pv_kept compares, hashed */
