@@ -27,7 +27,11 @@
 #      at the end; BENCH_PERF=FILE: `perf record -g` of the daemon during its wrk run into FILE
 #      (the daemon's figures then carry perf's overhead); BENCH_PERF_CALLGRAPH (fp; dwarf for libraries
 #      built without frame pointers); BENCH_SYSCALLS=1: after the runs, the system calls per
-#      request of the daemon and of nginx, each under `strace -c -f` for a 3 s wrk run of its own.
+#      request of the daemon and of nginx, each under `strace -c -f` for a 3 s wrk run of its own;
+#      BENCH_PIN=1: the servers (the daemons, nginx's master and workers) on the last CPU and wrk
+#      on the first (taskset), the same for every side: the scheduler then neither moves them nor
+#      runs wrk beside a server on one core while the other idles (its wake-affine placements
+#      made single runs here swing by a third); off by default, as every earlier figure was taken.
 #
 # The replayed request (its Authorization header) is written to a 0600 Lua file in a 0700
 # temporary directory for wrk, and removed at exit; it is signed with the throwaway
@@ -44,6 +48,12 @@ NGX_WORKERS=${NGINX_WORKERS:-1}
 PUTS=${PUTS:-2000}
 RUNS=${BENCH_RUNS:-3}
 AGENT_B=${BENCH_AGENT_B:-}
+# BENCH_PIN: SERVER_CPU and CLIENT_CPU prefixes (empty unless asked for and there are two CPUs)
+SERVER_CPU=() CLIENT_CPU=()
+if [[ ${BENCH_PIN:-} == 1 ]] && (($(nproc) >= 2)) && command -v taskset >/dev/null; then
+  SERVER_CPU=(taskset -c "$(($(nproc) - 1))")
+  CLIENT_CPU=(taskset -c 0)
+fi
 for f in "$AGENT" "$PUTBENCH" ${AGENT_B:+"$AGENT_B"}; do
   [[ -x $f ]] || {
     echo "missing $f: cmake -S . -B build-rel -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF && cmake --build build-rel -j2" >&2
@@ -98,7 +108,7 @@ setup_agent() {
   local state=$dir/state
   port=$(free_port)
   SETUP_URL=http://127.0.0.1:$port
-  "$bin" --state-dir "$state" --listen "127.0.0.1:$port" --region us-east-1 --log-level notice \
+  "${SERVER_CPU[@]}" "$bin" --state-dir "$state" --listen "127.0.0.1:$port" --region us-east-1 --log-level notice \
     --docker-host "unix://$DOCKER_ROOT/docker.sock" \
     >"$dir/agent.log" 2>&1 &
   SETUP_PID=$!
@@ -181,7 +191,7 @@ http {
   }
 }
 EOF
-nginx -c "$WORK/nginx.conf" -e "$WORK/nginx-error.log" &
+"${SERVER_CPU[@]}" nginx -c "$WORK/nginx.conf" -e "$WORK/nginx-error.log" &
 NGX_PID=$!
 for ((i = 0; i < 50; i++)); do
   curl -sf --noproxy '*' -o /dev/null "http://127.0.0.1:$NPORT/answer.json" && break
@@ -206,7 +216,7 @@ run_wrk() {
   [[ -x /usr/bin/time ]] && timer=(/usr/bin/time -f '%U %S' -o "$WORK/wrk-time")
   echo "0 0" >"$WORK/wrk-time"
   read -r t0 u0 < <(ticks $pids)
-  out=$("${timer[@]}" wrk -t"$THREADS" -c"$CONNS" -d"${SECS}s" --latency "$@")
+  out=$("${timer[@]}" "${CLIENT_CPU[@]}" wrk -t"$THREADS" -c"$CONNS" -d"${SECS}s" --latency "$@")
   read -r t1 u1 < <(ticks $pids)
   echo "$out" >>"$WORK/wrk.txt"
   awk -v cpu=$((t1 - t0)) -v usr=$((u1 - u0)) -v hz="$HZ" -v wrkcpu="$(awk '{print $1 + $2}' "$WORK/wrk-time")" '
@@ -224,6 +234,7 @@ run_wrk() {
 echo "== issue 5: embedded store vs nginx, loopback, wrk -t$THREADS -c$CONNS -d${SECS}s, $(nproc) cores, $RUNS run(s)"
 echo "daemon answer: $BODY_BYTES body bytes + $HEAD_BYTES head bytes; nginx file: $NGX_BYTES body bytes + $NGX_HEAD head bytes"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (other processes share these cores)"
+((${#SERVER_CPU[@]})) && echo "pinned (BENCH_PIN=1): servers on CPU ${SERVER_CPU[2]}, wrk on CPU ${CLIENT_CPU[2]}"
 # short warm-ups, then the measured runs back to back, daemon then nginx, RUNS times
 wrk -t1 -c"$CONNS" -d2s -s "$WORK/a/get.lua" "$URL/" >/dev/null
 [[ -n $AGENT_B ]] && wrk -t1 -c"$CONNS" -d2s -s "$WORK/b/get.lua" "$URL_B/" >/dev/null
