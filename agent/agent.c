@@ -90,7 +90,9 @@ struct ag_agent {
     ag_cluster_tasks *cluster_tasks; /* RunTask across the hosts (NULL alone) */
     ag_cluster_services *cluster_services; /* services across the hosts (NULL alone) */
     ag_rotator *rotator;                   /* embedded mode: due rotations (rotator.h) */
-    uv_timer_t retry; /* Docker's ping again; once it answered, the trim after start-up */
+    uv_timer_t retry; /* Docker's ping again; once it answered, the trim after start-up,
+                         then the heap's check every AG_MEMTRIM_HEAP_PERIOD_MS */
+    size_t heap_mark; /* ag_memtrim_heap's: the heap's free bytes after the last trim */
     bool retry_open;
     bool docker_up, stopping;
     unsigned pings_failed;
@@ -311,6 +313,21 @@ static void on_stop(ag_daemon *d, void *arg)
 
 static void ping_docker(ag_agent *a);
 
+/* The heap's free pages given back when tasks coming and going left enough of
+ * them (agent/memtrim.h says why). */
+static void on_heap_check(uv_timer_t *t)
+{
+    ag_agent *a = t->data;
+    if (a->stopping)
+        return;
+    ag_memtrim_heap_stats st;
+    uint64_t t0 = uv_hrtime();
+    ag_memtrim_heap(&a->heap_mark, &st);
+    if (st.trimmed)
+        es_debug("heap trimmed: %zu kB free, resident %zu kB -> %zu kB in %.1f ms", st.free_kb,
+                 st.rss_before_kb, st.rss_after_kb, (double)(uv_hrtime() - t0) / 1e6);
+}
+
 /* Start-up is over (ready, the first reconcile done): what it left resident and no
  * longer needs goes back (agent/memtrim.h; issue 22's idle resident set). The SQLite
  * connections first, so that malloc_trim finds their freed pages. */
@@ -330,6 +347,8 @@ static void on_settled(uv_timer_t *t)
         es_info("memory after start-up: resident %zu kB -> %zu kB (%zu kB of %zu clean "
                 "file-backed mappings unmapped, the heap trimmed)",
                 st.rss_before_kb, st.rss_after_kb, st.file_kb, st.mappings);
+    a->heap_mark = ag_memtrim_heap_free();
+    uv_timer_start(&a->retry, on_heap_check, AG_MEMTRIM_HEAP_PERIOD_MS, AG_MEMTRIM_HEAP_PERIOD_MS);
 }
 
 static void on_retry(uv_timer_t *t)

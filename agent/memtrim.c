@@ -202,3 +202,33 @@ out:
     st->rss_after_kb = resident_kb();
     return r;
 }
+
+/* ---- the heap, while the agent runs ---- */
+
+bool ag_memtrim_heap_due(size_t free_now, size_t *mark)
+{
+    if (free_now < *mark)
+        *mark = free_now; /* chunks reused: what is freed again counts from here */
+    return free_now >= AG_MEMTRIM_HEAP_SLACK && free_now - *mark >= AG_MEMTRIM_HEAP_GROWTH;
+}
+
+size_t ag_memtrim_heap_free(void)
+{
+    /* every arena's free chunks, fast bins and top included */
+    return mallinfo2().fordblks;
+}
+
+void ag_memtrim_heap(size_t *mark, ag_memtrim_heap_stats *st)
+{
+    size_t free_now = ag_memtrim_heap_free();
+    *st = (ag_memtrim_heap_stats){.free_kb = free_now / 1024};
+    if (!ag_memtrim_heap_due(free_now, mark))
+        return;
+    st->rss_before_kb = resident_kb();
+    malloc_trim(0);
+    st->rss_after_kb = resident_kb();
+    st->trimmed = true;
+    /* the chunks stay free (their pages only are given back): the mark is the free
+     * bytes now, so that only what is freed from here on is counted */
+    *mark = ag_memtrim_heap_free();
+}

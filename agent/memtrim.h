@@ -57,4 +57,38 @@ typedef struct ag_memtrim_stats {
  * unreadable or not parsed: nothing dropped; the heap is trimmed all the same). */
 int ag_memtrim_self(ag_memtrim_stats *st);
 
+/* ---- the heap's free pages, while the agent runs ----
+ *
+ * glibc gives back to the kernel only the top of its heap when memory is freed
+ * (M_TRIM_THRESHOLD); pages of free chunks below the top stay resident. Tasks
+ * launched and forgotten by the thousand leave such holes: with the bytes in use
+ * flat (the engine's table full), the resident set rose by 1.1 MiB in one step
+ * when the heap's free bytes grew from 0.9 to 2.0 MiB (bench/tasks_memory.py
+ * --inside). malloc_trim(0) hands the whole free pages inside the heap back
+ * (madvise), so the agent checks the heap's free bytes every
+ * AG_MEMTRIM_HEAP_PERIOD_MS and trims when they grew by AG_MEMTRIM_HEAP_GROWTH
+ * since the last trim (or since they last fell: chunks reused are resident again)
+ * and are at least AG_MEMTRIM_HEAP_SLACK. */
+#define AG_MEMTRIM_HEAP_PERIOD_MS 10000
+#define AG_MEMTRIM_HEAP_SLACK (1024 * 1024)
+#define AG_MEMTRIM_HEAP_GROWTH (512 * 1024)
+
+/* The decision (pure): free_now the heap's free bytes, *mark the free bytes after the
+ * last trim, lowered here when they fell since. True when a trim is due; the caller
+ * then sets *mark to the free bytes after it. */
+bool ag_memtrim_heap_due(size_t free_now, size_t *mark);
+
+typedef struct ag_memtrim_heap_stats {
+    bool trimmed;
+    size_t free_kb;       /* the heap's free bytes seen, kB */
+    size_t rss_before_kb; /* the resident set before and after, when trimmed */
+    size_t rss_after_kb;
+} ag_memtrim_heap_stats;
+
+/* The heap's free bytes now (every arena's: mallinfo2's fordblks), the first mark. */
+size_t ag_memtrim_heap_free(void);
+
+/* Checks the heap (mallinfo2) and trims it when ag_memtrim_heap_due says so. */
+void ag_memtrim_heap(size_t *mark, ag_memtrim_heap_stats *st);
+
 #endif

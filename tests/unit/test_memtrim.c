@@ -160,3 +160,85 @@ Test(memtrim, trims_this_process_and_its_code_and_constants_read_the_same)
     /* and a second trim finds the process as it left it */
     cr_assert_eq(ag_memtrim_self(&st), 0);
 }
+
+/* ---- the heap's check while the agent runs ---- */
+
+#define MIB (1024u * 1024u)
+
+Test(memtrim_heap, not_due_below_the_slack_whatever_the_growth)
+{
+    size_t mark = 0;
+    cr_assert_not(ag_memtrim_heap_due(AG_MEMTRIM_HEAP_SLACK - 1, &mark));
+    cr_assert_eq(mark, 0, "a rise leaves the mark where it was");
+}
+
+Test(memtrim_heap, due_once_the_free_bytes_grew_by_the_growth_above_the_slack)
+{
+    size_t mark = MIB; /* after the last trim */
+    cr_assert_not(ag_memtrim_heap_due(MIB + AG_MEMTRIM_HEAP_GROWTH - 1, &mark));
+    cr_assert(ag_memtrim_heap_due(MIB + AG_MEMTRIM_HEAP_GROWTH, &mark));
+    cr_assert_eq(mark, MIB, "the caller sets the mark after its trim");
+}
+
+Test(memtrim_heap, free_bytes_that_fell_lower_the_mark_so_that_freeing_again_counts)
+{
+    /* 3 MiB free after a trim; chunks reused (1 MiB free: resident again), then freed again */
+    size_t mark = 3 * MIB;
+    cr_assert_not(ag_memtrim_heap_due(MIB, &mark));
+    cr_assert_eq(mark, MIB);
+    cr_assert_not(ag_memtrim_heap_due(MIB + AG_MEMTRIM_HEAP_GROWTH / 2, &mark));
+    cr_assert(ag_memtrim_heap_due(MIB + AG_MEMTRIM_HEAP_GROWTH, &mark),
+              "freed again, the same bytes are resident again: due, though below the old mark");
+}
+
+Test(memtrim_heap, a_steady_heap_is_not_trimmed_again)
+{
+    size_t mark = 2 * MIB;
+    for (int i = 0; i < 100; i++)
+        cr_assert_not(ag_memtrim_heap_due(2 * MIB + (size_t)(i % 7) * 1024, &mark));
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+
+/* The real allocator: holes below the heap's top are given back. ASan's allocator
+ * is not glibc's (mallinfo2 does not see it): this part runs only without it. */
+Test(memtrim_heap, holes_left_below_the_top_are_given_back)
+{
+#ifdef UNDER_ASAN
+    cr_skip_test("ASan's allocator is not glibc's");
+#else
+    enum { N = 1024, SIZE = 16000 }; /* a hole holds three whole pages */
+    static void *keep[N];
+    for (int i = 0; i < N; i++) {
+        keep[i] = malloc(SIZE);
+        cr_assert_not_null(keep[i]);
+        memset(keep[i], 0x5a, SIZE); /* resident */
+    }
+    /* every other block freed: holes no trim of the top can give back */
+    for (int i = 0; i < N; i += 2) {
+        free(keep[i]);
+        keep[i] = NULL;
+    }
+    size_t mark = 0;
+    ag_memtrim_heap_stats st;
+    ag_memtrim_heap(&mark, &st);
+    cr_assert(st.trimmed, "%zu kB free", st.free_kb);
+    cr_assert_geq(st.free_kb, (size_t)N / 2 * SIZE / 1024);
+    cr_assert_lt(st.rss_after_kb, st.rss_before_kb, "%zu -> %zu kB", st.rss_before_kb,
+                 st.rss_after_kb);
+    cr_assert_geq(mark, (size_t)N / 2 * SIZE, "the mark is the free bytes after the trim");
+    /* nothing freed since: not again */
+    ag_memtrim_heap(&mark, &st);
+    cr_assert_not(st.trimmed);
+    for (int i = 1; i < N; i += 2) {
+        cr_assert_eq(((unsigned char *)keep[i])[SIZE - 1], 0x5a, "the blocks in use are intact");
+        free(keep[i]);
+    }
+#endif
+}
