@@ -552,6 +552,65 @@ Test(al_kms, memo_path_checks_every_tag)
         es_free(blob[i]);
 }
 
+/* The kept context takes each value's own IV with its tag (one parameter
+ * call, no init): values of one key with distinct IVs open in any order,
+ * the same value twice in a row (its IV spent by the first final, given
+ * again), empty plaintexts too; a value carrying another value's IV, or an
+ * empty one with a flipped tag, is refused, and the next good value opens. */
+Test(al_kms, kept_context_takes_each_values_iv)
+{
+    char key[AL_KEY_ID_LEN + 1];
+    cr_assert_eq(al_kms_resolve(T.ctx, "alias/aws/ssm", key), 0);
+    al_kv kv = {"PARAMETER_ARN", "arn:aws:ssm:us-east-2:123456789012:parameter/p"};
+    const char *vals[] = {"", "x", "a value longer than two AES blocks: 0123456789", ""};
+    enum { NV = 4 };
+    uint8_t *blob[NV];
+    size_t bl[NV];
+    for (size_t i = 0; i < NV; i++)
+        cr_assert_eq(al_kms_seal(T.ctx, key, &kv, 1, (const uint8_t *)vals[i], strlen(vals[i]),
+                                 &blob[i], &bl[i]),
+                     0);
+    size_t hdr = 2 + AL_KEY_ID_LEN;
+    cr_assert_neq(memcmp(blob[0] + hdr, blob[3] + hdr, AL_KMS_IV_LEN), 0);
+    memset(&T.ctx->cache_stats, 0, sizeof T.ctx->cache_stats);
+    al_kms_memo_begin(T.ctx);
+    const size_t order[] = {0, 1, 2, 3, 3, 2, 1, 0, 2, 2, 0, 3, 1};
+    size_t opened = 0;
+    for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
+        size_t i = order[k];
+        uint8_t *pt = NULL;
+        size_t n = 99;
+        cr_assert_eq(al_kms_unseal(T.ctx, blob[i], bl[i], &kv, 1, &pt, &n, NULL), 0,
+                     "value %zu at step %zu", i, k);
+        cr_assert_eq(n, strlen(vals[i]));
+        cr_assert_eq(memcmp(pt, vals[i], n), 0);
+        es_free(pt);
+        opened++;
+        /* value 1 with value 2's IV, then value 3 (empty) with a flipped
+         * tag: refused on the kept context, nothing of them stays */
+        uint8_t *bad = es_malloc(bl[1]);
+        memcpy(bad, blob[1], bl[1]);
+        memcpy(bad + hdr, blob[2] + hdr, AL_KMS_IV_LEN);
+        pt = NULL;
+        cr_assert_eq(al_kms_unseal(T.ctx, bad, bl[1], &kv, 1, &pt, &n, NULL), -EBADMSG,
+                     "another value's IV accepted at step %zu", k);
+        cr_assert_null(pt);
+        es_free(bad);
+        blob[3][hdr + AL_KMS_IV_LEN] ^= 0x40;
+        cr_assert_eq(al_kms_unseal(T.ctx, blob[3], bl[3], &kv, 1, &pt, &n, NULL), -EBADMSG);
+        cr_assert_null(pt);
+        blob[3][hdr + AL_KMS_IV_LEN] ^= 0x40;
+    }
+    al_cache_stats st;
+    al_get_cache_stats(T.ctx, &st);
+    cr_assert_eq(st.kms_key_loads, 1, "the key was unwrapped again");
+    cr_assert_eq(st.kms_key_hits, 3 * opened - 1, "not every value took the kept key");
+    al_kms_memo_end(T.ctx);
+    al_kms_keep_free(T.ctx);
+    for (size_t i = 0; i < NV; i++)
+        es_free(blob[i]);
+}
+
 /* A blob's key id must be 8-4-4-4-12 lower-case hex: a dash or a digit out
  * of place anywhere in the 36 characters is a malformed blob (-EBADMSG),
  * while a well-formed id of no key is answered as another error. */
