@@ -85,6 +85,16 @@ typedef struct pv {
      * modified_len 0: made when written */
     unsigned char modified_len;
     char modified_text[24];
+    /* The answer's members but Value, encoded once when the version is kept
+     * (pv_meta_make; the cache drops them with the row), for the ARN at
+     * meta + meta_head + meta_arn_at: meta[0..meta_head) is Name's value
+     * through Type's ("n","Type":"SecureString"), the rest Version's value
+     * through DataType's, LastModifiedDate's value at meta_date_at of it and
+     * Version's meta_ver_len long. Writing them member by member was 11.7 K
+     * instructions a GetParameters of 10 (each string scanned for escapes
+     * per request); copied, 3.5 K. NULL: written member by member. */
+    char *meta;
+    size_t meta_len, meta_head, meta_ver_len, meta_date_at, meta_arn_at, meta_arn_len;
     struct pv_cache *lender; /* NULL: the strings are this pv's own */
     char *own_name;          /* lent: the name as asked (an ARN), this pv's own */
 } pv;
@@ -111,6 +121,7 @@ static void pv_clear(pv *p)
     es_free(p->user);
     es_free(p->policies);
     es_free(p->value);
+    es_free(p->meta);
     memset(p, 0, sizeof *p);
 }
 
@@ -520,7 +531,7 @@ static size_t pv_bytes(const pv *p)
 {
     const char *s[] = {p->canon,   p->name, p->type,      p->key_id, p->key_ref, p->description,
                        p->pattern, p->tier, p->data_type, p->user,   p->policies};
-    size_t n = sizeof(pv_slot) + p->value_len;
+    size_t n = sizeof(pv_slot) + p->value_len + p->meta_len;
     for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
         n += s[i] ? strlen(s[i]) + 1 : 0;
     return n;
@@ -620,6 +631,60 @@ static void pv_lend(struct pv_cache *k, const pv_slot *s, pv *out)
     k->lent++;
 }
 
+/* Sets p's meta (see pv) as write_parameter would write those members for
+ * the request's ARN now; leaves it NULL when it cannot (no memory, an ARN
+ * that JSON escapes: then the answer is written member by member). */
+static void pv_meta_make(al_ctx *c, pv *p)
+{
+    static const char name_key[] = "{\"Name\":", version_key[] = "{\"Version\":",
+                      date_key[] = ",\"LastModifiedDate\":", arn_key[] = ",\"ARN\":\"";
+    char arn[ARN_MAX];
+    size_t arn_len = param_arn(c, p->canon, arn, sizeof arn);
+    es_buf head, tail;
+    es_buf_init(&head, AL_RESPONSE_MAX);
+    es_buf_init(&tail, AL_RESPONSE_MAX);
+    es_jw w;
+    es_jw_init(&w, &head);
+    es_jw_obj(&w);
+    es_jw_kstrn_lit(&w, ES_JW_LIT("Name"), p->name, p->name_len);
+    es_jw_kstrn_lit(&w, ES_JW_LIT("Type"), p->type, p->type_len);
+    es_jw_obj_end(&w);
+    int r = es_jw_finish(&w);
+    es_jw_init(&w, &tail);
+    es_jw_obj(&w);
+    es_jw_kint_lit(&w, ES_JW_LIT("Version"), p->version);
+    size_t ver_end = tail.len;
+    if (p->modified_len) {
+        es_jw_knum_lit(&w, ES_JW_LIT("LastModifiedDate"), p->modified_text, p->modified_len);
+    } else {
+        es_jw_key_lit(&w, ES_JW_LIT("LastModifiedDate"));
+        es_jw_double(&w, p->modified);
+    }
+    size_t date_end = tail.len;
+    es_jw_kstrn_lit(&w, ES_JW_LIT("ARN"), arn, arn_len);
+    size_t arn_end = tail.len;
+    es_jw_kstrn_lit(&w, ES_JW_LIT("DataType"), p->data_type, p->data_type_len);
+    es_jw_obj_end(&w);
+    if (r == 0)
+        r = es_jw_finish(&w);
+    /* the members' values without the objects' braces and first keys */
+    size_t hn = head.len - (sizeof name_key - 1) - 1;
+    size_t tn = tail.len - (sizeof version_key - 1) - 1;
+    if (r == 0 && arn_end - date_end == sizeof arn_key - 1 + arn_len + 1 &&
+        (p->meta = es_malloc(hn + tn))) {
+        memcpy(p->meta, head.data + sizeof name_key - 1, hn);
+        memcpy(p->meta + hn, tail.data + sizeof version_key - 1, tn);
+        p->meta_len = hn + tn;
+        p->meta_head = hn;
+        p->meta_ver_len = ver_end - (sizeof version_key - 1);
+        p->meta_date_at = p->meta_ver_len + sizeof date_key - 1;
+        p->meta_arn_at = date_end - (sizeof version_key - 1) + sizeof arn_key - 1;
+        p->meta_arn_len = arn_len;
+    }
+    es_buf_free(&head);
+    es_buf_free(&tail);
+}
+
 /* load_pv through the cache: *out is lent (pv_clear gives it back). */
 static int load_pv_kept(al_ctx *c, const char *canon, int64_t version, const char *label, pv *out)
 {
@@ -653,6 +718,7 @@ static int load_pv_kept(al_ctx *c, const char *canon, int64_t version, const cha
         memcpy(fresh.modified_text, num, (size_t)nl + 1);
         fresh.modified_len = (unsigned char)nl;
     }
+    pv_meta_make(c, &fresh);
     size_t bytes = pv_bytes(&fresh) + (label ? strlen(label) + 1 : 0);
     char *lcopy = label ? es_strdup(label) : NULL;
     if (bytes > PV_CACHE_BYTES / 4 || (label && !lcopy)) {
@@ -697,14 +763,19 @@ static int not_found(al_error *e, const char *requested, int r)
 
 /* ---- values ---- */
 
+/* The member "Value": key and value in one es_jw_kstrn_lit where it is
+ * text (the key alone was 128 instructions, 1.3 K a GetParameters of 10);
+ * a SecureString's key is written once it is opened (a failure fails the
+ * whole answer). */
 static int write_value(al_ctx *c, const char *principal, const pv *p, const char *arn, bool decrypt,
                        es_jw *w, al_error *e)
 {
     if (!p->secure) {
-        es_jw_strn(w, (const char *)p->value, p->value_len);
+        es_jw_kstrn_lit(w, ES_JW_LIT("Value"), (const char *)p->value, p->value_len);
         return 0;
     }
     if (!decrypt) {
+        es_jw_key_lit(w, ES_JW_LIT("Value"));
         al_jw_b64(w, p->value, p->value_len);
         return 0;
     }
@@ -744,7 +815,7 @@ static int write_value(al_ctx *c, const char *principal, const pv *p, const char
     if (r < 0)
         return al_fail(e, 500, "InternalServerError",
                        "The value of parameter %s could not be decrypted.", p->name);
-    es_jw_strn(w, (const char *)pt, ptlen);
+    es_jw_kstrn_lit(w, ES_JW_LIT("Value"), (const char *)pt, ptlen);
     es_wipe(pt, ptlen + 1);
     if (pt != small)
         es_free(pt);
@@ -763,10 +834,30 @@ static int write_parameter(al_ctx *c, const char *principal, const pv *p, const 
         arn_len = param_arn(c, p->canon, own, sizeof own);
         arn = own;
     }
+    const char *tail = p->meta ? p->meta + p->meta_head : NULL;
+    if (tail && arn_len == p->meta_arn_len && memcmp(arn, tail + p->meta_arn_at, arn_len) == 0) {
+        /* the kept members as they were encoded (see pv's meta): copied by
+         * es_jw_knum_lit, which copies the bytes it is given after a key */
+        size_t tail_len = p->meta_len - p->meta_head;
+        es_jw_obj(w);
+        es_jw_knum_lit(w, ES_JW_LIT("Name"), p->meta, p->meta_head);
+        int r = write_value(c, principal, p, arn, decrypt, w, e);
+        if (r < 0)
+            return r;
+        if (selector) {
+            es_jw_knum_lit(w, ES_JW_LIT("Version"), tail, p->meta_ver_len);
+            es_jw_kstrn_lit(w, ES_JW_LIT("Selector"), selector, strlen(selector));
+            es_jw_knum_lit(w, ES_JW_LIT("LastModifiedDate"), tail + p->meta_date_at,
+                           tail_len - p->meta_date_at);
+        } else {
+            es_jw_knum_lit(w, ES_JW_LIT("Version"), tail, tail_len);
+        }
+        es_jw_obj_end(w);
+        return 0;
+    }
     es_jw_obj(w);
     es_jw_kstrn_lit(w, ES_JW_LIT("Name"), p->name, p->name_len);
     es_jw_kstrn_lit(w, ES_JW_LIT("Type"), p->type, p->type_len);
-    es_jw_key_lit(w, ES_JW_LIT("Value"));
     int r = write_value(c, principal, p, arn, decrypt, w, e);
     if (r < 0)
         return r;
@@ -877,10 +968,14 @@ static int resolve_param(al_ctx *c, const char *principal, const char *action,
             pv_clear(out);
             return al_fail_internal(e, "InternalServerError");
         }
-        if (out->lender)
+        if (out->lender) {
             out->own_name = as_asked;
-        else
+        } else {
             es_free(out->name);
+            es_free(out->meta);
+        }
+        /* the kept members name it as stored: written member by member */
+        out->meta = NULL;
         out->name = as_asked;
         out->name_len = n;
     }
@@ -2592,7 +2687,6 @@ static int op_get_parameter_history(al_ctx *c, const char *principal, const es_j
         }
         es_jw_obj(w);
         write_metadata(c, &p, w);
-        es_jw_key(w, "Value");
         r = write_value(c, principal, &p, arn, decrypt, w, e); /* p.canon is canon */
         if (r == 0)
             r = write_labels(c, p.canon, p.version, w) < 0

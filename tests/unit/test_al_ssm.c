@@ -1058,6 +1058,120 @@ Test(al_ssm, one_name_in_three_regions_is_three_parameters)
     fails_in("us-east-1", GET, "{\"Name\":\"/app/db:old\"}", "ParameterVersionNotFound", NULL);
 }
 
+/* The first of an answer's Parameters, as its bytes, into out. */
+static void first_param_bytes(const char *region, const char *target, const char *body, char *out,
+                              size_t n)
+{
+    int st = call_in(region, target, body);
+    cr_assert_eq(st, 0, "%s %s -> %d %s", target, body, st, T.err.code);
+    const char *s = es_buf_cstr(&T.out);
+    const char *a = strstr(s, "\"Parameters\":[{");
+    cr_assert_not_null(a, "%s: %s", body, s);
+    a += strlen("\"Parameters\":[");
+    const char *p = a;
+    int depth = 0;
+    bool in_str = false;
+    for (; *p; p++) {
+        if (in_str) {
+            if (*p == '\\')
+                p++;
+            else if (*p == '"')
+                in_str = false;
+        } else if (*p == '"') {
+            in_str = true;
+        } else if (*p == '{') {
+            depth++;
+        } else if (*p == '}' && --depth == 0) {
+            break;
+        }
+    }
+    cr_assert_eq(*p, '}', "%s", s);
+    size_t len = (size_t)(p + 1 - a);
+    cr_assert_lt(len, n);
+    memcpy(out, a, len);
+    out[len] = '\0';
+}
+
+/* want with ins inserted before the first occurrence of at */
+static void insert_before(char *want, size_t n, const char *at, const char *ins)
+{
+    char *x = strstr(want, at);
+    cr_assert_not_null(x, "%s in %s", at, want);
+    size_t il = strlen(ins), tl = strlen(x);
+    cr_assert_lt(strlen(want) + il, n);
+    memmove(x + il, x, tl + 1);
+    memcpy(x, ins, il);
+}
+
+/* A kept version's answer is copied from its members encoded once (pv's
+ * meta): byte for byte what GetParametersByPath (whose versions are never
+ * kept: written member by member) answers for it, cold and warm, with a
+ * selector, after an overwrite and a label move, in another region, asked
+ * by ARN. */
+static void gets_is_by_path(const char *region, const char *asked, const char *path,
+                            const char *selector, const char *as_name)
+{
+    char want[8192], got[8192], body[1024];
+    snprintf(body, sizeof body, "{\"Path\":\"%s\",\"WithDecryption\":true}", path);
+    first_param_bytes(region, BYPATH, body, want, sizeof want);
+    if (selector) {
+        char sel[256];
+        snprintf(sel, sizeof sel, ",\"Selector\":\"%s\"", selector);
+        insert_before(want, sizeof want, ",\"LastModifiedDate\":", sel);
+    }
+    if (as_name) {
+        const char *n0 = strstr(want, "\"Name\":\"") + strlen("\"Name\":\"");
+        const char *n1 = strchr(n0, '"');
+        char renamed[8192];
+        snprintf(renamed, sizeof renamed, "%.*s%s%s", (int)(n0 - want), want, as_name, n1);
+        snprintf(want, sizeof want, "%s", renamed);
+    }
+    snprintf(body, sizeof body, "{\"Names\":[\"%s\"],\"WithDecryption\":true}", asked);
+    for (int pass = 0; pass < 2; pass++) { /* cold (loaded, kept), then warm (kept) */
+        al_cache_stats s0, s1;
+        al_get_cache_stats(T.ctx, &s0);
+        first_param_bytes(region, GETS, body, got, sizeof got);
+        al_get_cache_stats(T.ctx, &s1);
+        cr_assert_str_eq(got, want, "%s pass %d", asked, pass);
+        if (pass == 1)
+            cr_assert_eq(s1.param_hits, s0.param_hits + 1, "%s: not answered from the kept", asked);
+    }
+}
+
+Test(al_ssm, kept_answer_members_are_the_written_ones)
+{
+    const char *west = "us-west-2";
+    ok_in(west, PUT, "{\"Name\":\"/m1/p\",\"Type\":\"SecureString\",\"Value\":\"one\"}");
+    gets_is_by_path(west, "/m1/p", "/m1", NULL, NULL);
+    gets_is_by_path(west, "/m1/p:1", "/m1", ":1", NULL);
+    ok_in(west, LABEL, "{\"Name\":\"/m1/p\",\"ParameterVersion\":1,\"Labels\":[\"live\"]}");
+    gets_is_by_path(west, "/m1/p:live", "/m1", ":live", NULL);
+    /* an overwrite: a new version, date and value */
+    T.now += 12.5;
+    ok_in(west, PUT,
+          "{\"Name\":\"/m1/p\",\"Type\":\"SecureString\",\"Value\":\"two\",\"Overwrite\":true}");
+    gets_is_by_path(west, "/m1/p", "/m1", NULL, NULL);
+    gets_is_by_path(west, "/m1/p:2", "/m1", ":2", NULL);
+    /* the label moved to the new version */
+    ok_in(west, LABEL, "{\"Name\":\"/m1/p\",\"ParameterVersion\":2,\"Labels\":[\"live\"]}");
+    gets_is_by_path(west, "/m1/p:live", "/m1", ":live", NULL);
+    /* asked by ARN: its Name is the ARN */
+    const char *arn = "arn:aws:ssm:us-west-2:123456789012:parameter/m1/p";
+    gets_is_by_path(west, arn, "/m1", NULL, arn);
+    /* the same name in another region: its own version, ARN and value */
+    ok_in("eu-west-1", PUT, "{\"Name\":\"/m1/p\",\"Type\":\"String\",\"Value\":\"eu\"}");
+    gets_is_by_path("eu-west-1", "/m1/p", "/m1", NULL, NULL);
+    gets_is_by_path(west, "/m1/p", "/m1", NULL, NULL);
+    char got[8192];
+    first_param_bytes("eu-west-1", GETS, "{\"Names\":[\"/m1/p\"]}", got, sizeof got);
+    cr_assert_not_null(strstr(got, "\"ARN\":\"arn:aws:ssm:eu-west-1:123456789012:parameter/m1/p\""),
+                       "%s", got);
+    /* a one-level name, stored without its slash, and a China region's partition */
+    ok_in("cn-north-1", PUT, "{\"Name\":\"/solo\",\"Type\":\"String\",\"Value\":\"cn\"}");
+    gets_is_by_path("cn-north-1", "/solo", "/", NULL, NULL);
+    gets_is_by_path("cn-north-1", "solo", "/", NULL, NULL);
+}
+
 Test(al_ssm, china_partition_arns)
 {
     const es_json *r = ok_in("cn-north-1", PUT,
