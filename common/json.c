@@ -519,7 +519,17 @@ int es_json_parse(const char *text, size_t len, const es_json_limits *lim, es_js
         goto out;
     }
     yajl_status st = yajl_parse(h, (const unsigned char *)text, len);
-    if (st == yajl_status_ok)
+    /* A top-level array or object that closed is a complete document:
+     * yajl_parse refused anything after it but whitespace, and all
+     * yajl_complete_parse would do is lex one more " " to its end. That
+     * end-of-input token made yajl's lexer allocate its 2 KiB buffer (to
+     * keep the zero bytes left), which heap_free then wiped whole: 2.8 K of
+     * the parse's 10.5 K instructions (issue 22). A scalar at the top
+     * (a number may still be growing) or an open container still takes
+     * yajl_complete_parse's word. */
+    if (st == yajl_status_ok &&
+        !(b.has_root && b.depth == 0 && !b.err &&
+          (b.doc->root.type == ES_JSON_OBJECT || b.doc->root.type == ES_JSON_ARRAY)))
         st = yajl_complete_parse(h);
     if (st != yajl_status_ok || !b.has_root || b.depth) {
         ret = b.err ? b.err : ES_JSON_E_SYNTAX;

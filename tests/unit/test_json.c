@@ -88,6 +88,62 @@ Test(json, syntax_errors_do_not_echo_input)
     cr_assert_eq(parse_err("[1,]", NULL), ES_JSON_E_SYNTAX);
 }
 
+/* A closed top-level array or object ends the parse without
+ * yajl_complete_parse (json.c: its end-of-input token cost the lexer a 2 KiB
+ * buffer): every strict prefix of such a document is still refused, what
+ * follows it but whitespace is refused, and a top-level scalar (a number
+ * ends only at the end of input) still takes yajl_complete_parse's word. */
+Test(json, complete_documents_and_every_prefix)
+{
+    static const char *docs[] = {
+        "{\"Names\":[\"/a/b\",\"/c\"],\"WithDecryption\":true}",
+        "[1,-2.5e3,{\"k\":[null,false]},\"s\\n\",[]]",
+        "{\"a\":{\"b\":{\"c\":12}}}",
+        "[[[0]]]",
+        "{}",
+        "[]",
+    };
+    for (size_t d = 0; d < sizeof docs / sizeof docs[0]; d++) {
+        const char *s = docs[d];
+        size_t n = strlen(s);
+        for (size_t k = 0; k < n; k++) {
+            es_json *j = NULL;
+            int r = es_json_parse(s, k, NULL, &j, NULL, 0);
+            cr_assert_eq(r, ES_JSON_E_SYNTAX, "prefix %zu of %s: %d", k, s, r);
+            cr_assert_null(j);
+        }
+        es_json_free(parse_ok(s));
+        static const char *ok_tails[] = {" ", "\n", " \t\r\n "};
+        static const char *bad_tails[] = {"x", "]", "}", " 1", ",", " {}", "\"", " /"};
+        char buf[256];
+        for (size_t t = 0; t < sizeof ok_tails / sizeof ok_tails[0]; t++) {
+            snprintf(buf, sizeof buf, "%s%s", s, ok_tails[t]);
+            es_json_free(parse_ok(buf));
+        }
+        for (size_t t = 0; t < sizeof bad_tails / sizeof bad_tails[0]; t++) {
+            snprintf(buf, sizeof buf, "%s%s", s, bad_tails[t]);
+            cr_assert_eq(parse_err(buf, NULL), ES_JSON_E_SYNTAX, "%s", buf);
+        }
+    }
+    /* scalars at the top: whole only at the end of input */
+    es_json *j = parse_ok("123");
+    cr_assert_str_eq(j->u.number.text, "123");
+    es_json_free(j);
+    j = parse_ok(" -1.5e3 ");
+    cr_assert_str_eq(j->u.number.text, "-1.5e3");
+    es_json_free(j);
+    j = parse_ok("true");
+    cr_assert_eq(j->type, ES_JSON_BOOL);
+    es_json_free(j);
+    j = parse_ok("\"s\"");
+    cr_assert_str_eq(es_json_as_str(j), "s");
+    es_json_free(j);
+    cr_assert_eq(parse_err("tru", NULL), ES_JSON_E_SYNTAX);
+    cr_assert_eq(parse_err("1.", NULL), ES_JSON_E_SYNTAX);
+    cr_assert_eq(parse_err("\"s", NULL), ES_JSON_E_SYNTAX);
+    cr_assert_eq(parse_err("1 2", NULL), ES_JSON_E_SYNTAX);
+}
+
 Test(json, allocation_failures_never_leak)
 {
     /* under ASan a leak on any failure path fails the test run */
