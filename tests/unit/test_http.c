@@ -949,3 +949,40 @@ Test(http_write, status_line_and_header_whole_or_nothing)
                      "HTTP/1.1 299 Tab\tand obs-text \xe9\r\nX-!#$%&'*+-.^_`|~9: \t v\xff\r\n");
     es_buf_free(&b);
 }
+
+/* A header value is checked 8 bytes a step (value_ok): every byte value at
+ * every position of values 1 to 40 bytes long (whole words, the tail, both)
+ * is accepted exactly when it is a field byte (HTAB, SP and up but DEL,
+ * obs-text), and then written as given; refused, nothing is written. */
+Test(http_write, header_value_every_byte_everywhere)
+{
+    char v[41];
+    es_buf b;
+    es_buf_init(&b, 4096);
+    for (size_t len = 1; len <= 40; len++) {
+        for (size_t at = 0; at < len; at++) {
+            for (int c = 1; c < 256; c++) {
+                memset(v, 'a', len);
+                v[len] = '\0';
+                v[at] = (char)c;
+                bool field = c == '\t' || (c >= 0x20 && c != 0x7f);
+                es_buf_reset(&b);
+                int r = es_http_write_header(&b, "X-V", v);
+                if (!field) {
+                    cr_assert_eq(r, -EINVAL, "len %zu at %zu byte 0x%02x", len, at, c);
+                    cr_assert_eq(b.len, 0);
+                    continue;
+                }
+                cr_assert_eq(r, 0, "len %zu at %zu byte 0x%02x", len, at, c);
+                cr_assert_eq(b.len, len + 7);
+                cr_assert_eq(memcmp(b.data, "X-V: ", 5), 0);
+                cr_assert_eq(memcmp(b.data + 5, v, len), 0);
+                cr_assert_eq(memcmp(b.data + 5 + len, "\r\n", 2), 0);
+            }
+        }
+    }
+    es_buf_reset(&b);
+    cr_assert_eq(es_http_write_header(&b, "X-V", ""), 0);
+    cr_assert_str_eq(es_buf_cstr(&b), "X-V: \r\n");
+    es_buf_free(&b);
+}
