@@ -986,3 +986,50 @@ Test(http_write, header_value_every_byte_everywhere)
     cr_assert_str_eq(es_buf_cstr(&b), "X-V: \r\n");
     es_buf_free(&b);
 }
+
+/* The head's line ends are kept as collected for the first 32 lines and
+ * searched for past them (http.c, line_lf): heads of 0 to 40 fields, after
+ * empty lines that are skipped, whole, split anywhere and byte by byte,
+ * give every field's name and value (the summary built here from what was
+ * sent); a second message on the same parser has its own. */
+Test(http_request, field_lines_around_the_kept_line_ends)
+{
+    static const size_t counts[] = {0, 1, 2, 30, 31, 32, 33, 40};
+    static char m[8192], want[4096];
+    for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
+        size_t nf = counts[c];
+        for (int lead = 0; lead <= 1; lead++) {
+            int o = snprintf(m, sizeof m, "%sPOST /x HTTP/1.1\r\n", lead ? "\r\n\r\n" : "");
+            int w = snprintf(want, sizeof want, "POST /x 0 [] 1.1 ka=1 ec=0 ch=0 cl=3\n");
+            for (size_t i = 0; i < nf; i++) {
+                /* names and values of different lengths: a wrong line end
+                 * cuts or shifts them */
+                o += snprintf(m + o, sizeof m - (size_t)o, "X-F%zu:  v%0*zu \r\n", i,
+                              (int)(i % 7 + 1), i);
+                w += snprintf(want + w, sizeof want - (size_t)w, "X-F%zu=v%0*zu\n", i,
+                              (int)(i % 7 + 1), i);
+            }
+            o += snprintf(m + o, sizeof m - (size_t)o, "Content-Length: 3\r\n\r\nabc");
+            w += snprintf(want + w, sizeof want - (size_t)w, "Content-Length=3\n");
+            check_splits(&REQ, m, (size_t)o, &res);
+            cr_assert_eq(res.rc, ES_HTTP_DONE, "%zu fields", nf);
+            cr_assert_str_eq(res.summary, want, "%zu fields", nf);
+            cr_assert_eq(res.body_len, 3);
+        }
+    }
+    /* two messages on one parser: the second's lines are its own */
+    es_http_parser *p = NULL;
+    cr_assert_eq(es_http_parser_create(ES_HTTP_REQUEST, NULL, &p), 0);
+    const char a[] = "GET /a HTTP/1.1\r\nX-Long-Name-One: first value here\r\nX-B: 2\r\n\r\n";
+    const char b[] = "GET /b HTTP/1.1\r\nY: z\r\nX-Second-Long: another\r\n\r\n";
+    size_t used = 0;
+    cr_assert_eq(es_http_parser_feed(p, a, sizeof a - 1, &used), ES_HTTP_HEADERS);
+    cr_assert_str_eq(es_http_parser_header(p, "x-long-name-one"), "first value here");
+    es_http_parser_reset(p);
+    cr_assert_eq(es_http_parser_feed(p, b, sizeof b - 1, &used), ES_HTTP_HEADERS);
+    cr_assert_str_eq(es_http_parser_target(p), "/b");
+    cr_assert_str_eq(es_http_parser_header(p, "y"), "z");
+    cr_assert_str_eq(es_http_parser_header(p, "x-second-long"), "another");
+    cr_assert_null(es_http_parser_header(p, "x-b"));
+    es_http_parser_free(p);
+}
