@@ -185,6 +185,8 @@ typedef struct builder {
     size_t nslots, slots_cap;
     slot local[SLOTS_LOCAL];
     int err;
+    yajl_handle h;
+    size_t root_end; /* input offset past the top-level container's close */
 } builder;
 
 static int fail(builder *b, int err)
@@ -325,6 +327,8 @@ static int cb_end(void *ctx)
 {
     builder *b = ctx;
     es_json *n = b->stack[--b->depth];
+    if (b->depth == 0)
+        b->root_end = yajl_get_bytes_consumed(b->h); /* yajl's offset, live */
     size_t first = b->first[b->depth], count = b->nslots - first;
     const slot *s = b->slots + first;
     b->nslots = first;
@@ -500,6 +504,8 @@ int es_json_parse(const char *text, size_t len, const es_json_limits *lim, es_js
     b.nslots = 0;
     b.slots_cap = SLOTS_LOCAL;
     b.err = 0;
+    b.h = NULL;
+    b.root_end = SIZE_MAX;
     int ret = 0;
     if (len > lim->max_bytes) {
         ret = ES_JSON_E_TOO_BIG;
@@ -518,18 +524,28 @@ int es_json_parse(const char *text, size_t len, const es_json_limits *lim, es_js
         ret = ES_JSON_E_NOMEM;
         goto out;
     }
+    b.h = h;
     yajl_status st = yajl_parse(h, (const unsigned char *)text, len);
-    /* A top-level array or object that closed is a complete document:
-     * yajl_parse refused anything after it but whitespace, and all
-     * yajl_complete_parse would do is lex one more " " to its end. That
-     * end-of-input token made yajl's lexer allocate its 2 KiB buffer (to
-     * keep the zero bytes left), which heap_free then wiped whole: 2.8 K of
-     * the parse's 10.5 K instructions (issue 22). A scalar at the top
-     * (a number may still be growing) or an open container still takes
-     * yajl_complete_parse's word. */
-    if (st == yajl_status_ok &&
-        !(b.has_root && b.depth == 0 && !b.err &&
-          (b.doc->root.type == ES_JSON_OBJECT || b.doc->root.type == ES_JSON_ARRAY)))
+    /* A top-level array or object that closed, followed by nothing or
+     * whitespace only, is a complete document: all yajl_complete_parse
+     * would do is lex one more " " to its end. That end-of-input token made
+     * yajl's lexer allocate its 2 KiB buffer (to keep the zero bytes left),
+     * which heap_free then wiped whole: 2.8 K of the parse's 10.5 K
+     * instructions (issue 22). Anything else after the close (yajl_parse
+     * keeps a token cut by the end of input, "[] 1", for that call to
+     * judge), a scalar at the top (a number ends only there) or an open
+     * container still takes yajl_complete_parse's word. */
+    bool closed = st == yajl_status_ok && b.has_root && b.depth == 0 && !b.err &&
+                  (b.doc->root.type == ES_JSON_OBJECT || b.doc->root.type == ES_JSON_ARRAY) &&
+                  b.root_end <= len;
+    for (size_t i = closed ? b.root_end : len; i < len; i++) {
+        char c = text[i];
+        if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+            closed = false;
+            break;
+        }
+    }
+    if (st == yajl_status_ok && !closed)
         st = yajl_complete_parse(h);
     if (st != yajl_status_ok || !b.has_root || b.depth) {
         ret = b.err ? b.err : ES_JSON_E_SYNTAX;

@@ -114,7 +114,11 @@ Test(json, complete_documents_and_every_prefix)
         }
         es_json_free(parse_ok(s));
         static const char *ok_tails[] = {" ", "\n", " \t\r\n "};
-        static const char *bad_tails[] = {"x", "]", "}", " 1", ",", " {}", "\"", " /"};
+        /* (a string left open after the document, "{}\"", yajl takes as
+         * whitespace still to come: accepted before and after) */
+        static const char *bad_tails[] = {"x",    "]",   "}",   " 1",    "1",    "-",   ",",
+                                          " {}",  " /",  "tru", " nul",  "0.",   "1e5", "[",
+                                          " [1]", "\t7", "\n{", " \"\"", "\r\nf"};
         char buf[256];
         for (size_t t = 0; t < sizeof ok_tails / sizeof ok_tails[0]; t++) {
             snprintf(buf, sizeof buf, "%s%s", s, ok_tails[t]);
