@@ -1105,3 +1105,49 @@ Test(json, writer_literal_keys_refuse_misuse)
     cr_assert_eq(es_jw_double_text(-1.5, num), 6);
     cr_assert_str_eq(num, "-1.500");
 }
+
+/* A literal key is copied as two overlapping words of the widest size that
+ * fits (json.c, copy_short): keys of every length 0 to 40 between their
+ * quotes, every byte of them distinct, as an object's first and second
+ * member, through es_jw_kstrn_lit, es_jw_knum_lit and es_jw_kint_lit, are
+ * written as the general path (es_jw_key + value) writes them. */
+Test(json, writer_literal_keys_of_every_length)
+{
+    char q[64], k[64];
+    for (size_t kl = 0; kl <= 40; kl++) {
+        for (size_t i = 0; i < kl; i++)
+            k[i] = (char)('A' + (i * 7 + kl) % 58 % 26 + (i % 2 ? 32 : 0));
+        k[kl] = '\0';
+        q[0] = '"';
+        memcpy(q + 1, k, kl);
+        q[kl + 1] = '"';
+        q[kl + 2] = '\0';
+        size_t qn = kl + 2;
+        es_buf want, out;
+        es_buf_init(&want, 1u << 12);
+        es_buf_init(&out, 1u << 12);
+        es_jw a, b;
+        es_jw_init(&a, &want);
+        es_jw_init(&b, &out);
+        es_jw_obj(&a);
+        es_jw_obj(&b);
+        for (int round = 0; round < 2; round++) {
+            es_jw_key(&a, k);
+            es_jw_str(&a, "value");
+            es_jw_kstrn_lit(&b, q, qn, "value", 5);
+            es_jw_key(&a, k);
+            es_jw_double(&a, 1700000000.25);
+            es_jw_knum_lit(&b, q, qn, "1700000000.250", 14);
+            es_jw_key(&a, k);
+            es_jw_int(&a, -42);
+            es_jw_kint_lit(&b, q, qn, -42);
+        }
+        es_jw_obj_end(&a);
+        es_jw_obj_end(&b);
+        cr_assert_eq(es_jw_finish(&a), 0);
+        cr_assert_eq(es_jw_finish(&b), 0, "key length %zu", kl);
+        cr_assert_str_eq(es_buf_cstr(&out), es_buf_cstr(&want), "key length %zu", kl);
+        es_buf_free(&want);
+        es_buf_free(&out);
+    }
+}
