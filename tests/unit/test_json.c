@@ -1151,3 +1151,81 @@ Test(json, writer_literal_keys_of_every_length)
         es_buf_free(&out);
     }
 }
+
+/* Opening a container inside another takes one step when the buffer has
+ * room (json.c, open_level): at every buffer maximum around the text's size
+ * the text is whole or the error is -EMSGSIZE with only whole steps
+ * written before it; the depth limit and a container where a key is due
+ * are refused as before. */
+Test(json, writer_nested_opens_at_every_limit)
+{
+    const char want[] = "[{},[],{\"a\":[{},[[]]],\"b\":{}},[{\"c\":[]}]]";
+    for (size_t max = 0; max <= sizeof want + 4; max++) {
+        es_buf out;
+        es_buf_init(&out, max);
+        es_jw w;
+        es_jw_init(&w, &out);
+        es_jw_arr(&w);
+        es_jw_obj(&w);
+        es_jw_obj_end(&w);
+        es_jw_arr(&w);
+        es_jw_arr_end(&w);
+        es_jw_obj(&w);
+        es_jw_key(&w, "a");
+        es_jw_arr(&w);
+        es_jw_obj(&w);
+        es_jw_obj_end(&w);
+        es_jw_arr(&w);
+        es_jw_arr(&w);
+        es_jw_arr_end(&w);
+        es_jw_arr_end(&w);
+        es_jw_arr_end(&w);
+        es_jw_key(&w, "b");
+        es_jw_obj(&w);
+        es_jw_obj_end(&w);
+        es_jw_obj_end(&w);
+        es_jw_arr(&w);
+        es_jw_obj(&w);
+        es_jw_key(&w, "c");
+        es_jw_arr(&w);
+        es_jw_arr_end(&w);
+        es_jw_obj_end(&w);
+        es_jw_arr_end(&w);
+        es_jw_arr_end(&w);
+        int r = es_jw_finish(&w);
+        if (max < sizeof want - 1) {
+            cr_assert_eq(r, -EMSGSIZE, "max %zu: %d", max, r);
+            cr_assert_eq(strncmp(es_buf_cstr(&out), want, out.len), 0, "max %zu: %s", max,
+                         es_buf_cstr(&out));
+        } else {
+            cr_assert_eq(r, 0, "max %zu", max);
+            cr_assert_str_eq(es_buf_cstr(&out), want);
+        }
+        es_buf_free(&out);
+    }
+    es_buf out;
+    es_buf_init(&out, 1u << 12);
+    es_jw w;
+    es_jw_init(&w, &out);
+    for (int i = 0; i < ES_JW_DEPTH_MAX; i++)
+        es_jw_arr(&w);
+    cr_assert_eq(w.err, 0);
+    cr_assert_eq(out.len, ES_JW_DEPTH_MAX);
+    es_jw_obj(&w);
+    cr_assert_eq(es_jw_finish(&w), -EINVAL, "past the depth limit");
+    cr_assert_eq(out.len, ES_JW_DEPTH_MAX, "nothing written past it");
+    es_buf_reset(&out);
+    es_jw_init(&w, &out);
+    es_jw_obj(&w);
+    es_jw_arr(&w);
+    cr_assert_eq(es_jw_finish(&w), -EINVAL, "an array where a key is due");
+    cr_assert_str_eq(es_buf_cstr(&out), "{");
+    es_buf_reset(&out);
+    es_jw_init(&w, &out);
+    es_jw_obj(&w);
+    es_jw_obj_end(&w);
+    es_jw_obj(&w);
+    cr_assert_eq(es_jw_finish(&w), -EINVAL, "a second top-level value");
+    cr_assert_str_eq(es_buf_cstr(&out), "{}");
+    es_buf_free(&out);
+}
