@@ -949,3 +949,87 @@ Test(http_write, status_line_and_header_whole_or_nothing)
                      "HTTP/1.1 299 Tab\tand obs-text \xe9\r\nX-!#$%&'*+-.^_`|~9: \t v\xff\r\n");
     es_buf_free(&b);
 }
+
+/* A header value is checked 8 bytes a step (value_ok): every byte value at
+ * every position of values 1 to 40 bytes long (whole words, the tail, both)
+ * is accepted exactly when it is a field byte (HTAB, SP and up but DEL,
+ * obs-text), and then written as given; refused, nothing is written. */
+Test(http_write, header_value_every_byte_everywhere)
+{
+    char v[41];
+    es_buf b;
+    es_buf_init(&b, 4096);
+    for (size_t len = 1; len <= 40; len++) {
+        for (size_t at = 0; at < len; at++) {
+            for (int c = 1; c < 256; c++) {
+                memset(v, 'a', len);
+                v[len] = '\0';
+                v[at] = (char)c;
+                bool field = c == '\t' || (c >= 0x20 && c != 0x7f);
+                es_buf_reset(&b);
+                int r = es_http_write_header(&b, "X-V", v);
+                if (!field) {
+                    cr_assert_eq(r, -EINVAL, "len %zu at %zu byte 0x%02x", len, at, c);
+                    cr_assert_eq(b.len, 0);
+                    continue;
+                }
+                cr_assert_eq(r, 0, "len %zu at %zu byte 0x%02x", len, at, c);
+                cr_assert_eq(b.len, len + 7);
+                cr_assert_eq(memcmp(b.data, "X-V: ", 5), 0);
+                cr_assert_eq(memcmp(b.data + 5, v, len), 0);
+                cr_assert_eq(memcmp(b.data + 5 + len, "\r\n", 2), 0);
+            }
+        }
+    }
+    es_buf_reset(&b);
+    cr_assert_eq(es_http_write_header(&b, "X-V", ""), 0);
+    cr_assert_str_eq(es_buf_cstr(&b), "X-V: \r\n");
+    es_buf_free(&b);
+}
+
+/* The head's line ends are kept as collected for the first 32 lines and
+ * searched for past them (http.c, line_lf): heads of 0 to 40 fields, after
+ * empty lines that are skipped, whole, split anywhere and byte by byte,
+ * give every field's name and value (the summary built here from what was
+ * sent); a second message on the same parser has its own. */
+Test(http_request, field_lines_around_the_kept_line_ends)
+{
+    static const size_t counts[] = {0, 1, 2, 30, 31, 32, 33, 40};
+    static char m[8192], want[4096];
+    for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
+        size_t nf = counts[c];
+        for (int lead = 0; lead <= 1; lead++) {
+            int o = snprintf(m, sizeof m, "%sPOST /x HTTP/1.1\r\n", lead ? "\r\n\r\n" : "");
+            int w = snprintf(want, sizeof want, "POST /x 0 [] 1.1 ka=1 ec=0 ch=0 cl=3\n");
+            for (size_t i = 0; i < nf; i++) {
+                /* names and values of different lengths: a wrong line end
+                 * cuts or shifts them */
+                o += snprintf(m + o, sizeof m - (size_t)o, "X-F%zu:  v%0*zu \r\n", i,
+                              (int)(i % 7 + 1), i);
+                w += snprintf(want + w, sizeof want - (size_t)w, "X-F%zu=v%0*zu\n", i,
+                              (int)(i % 7 + 1), i);
+            }
+            o += snprintf(m + o, sizeof m - (size_t)o, "Content-Length: 3\r\n\r\nabc");
+            w += snprintf(want + w, sizeof want - (size_t)w, "Content-Length=3\n");
+            check_splits(&REQ, m, (size_t)o, &res);
+            cr_assert_eq(res.rc, ES_HTTP_DONE, "%zu fields", nf);
+            cr_assert_str_eq(res.summary, want, "%zu fields", nf);
+            cr_assert_eq(res.body_len, 3);
+        }
+    }
+    /* two messages on one parser: the second's lines are its own */
+    es_http_parser *p = NULL;
+    cr_assert_eq(es_http_parser_create(ES_HTTP_REQUEST, NULL, &p), 0);
+    const char a[] = "GET /a HTTP/1.1\r\nX-Long-Name-One: first value here\r\nX-B: 2\r\n\r\n";
+    const char b[] = "GET /b HTTP/1.1\r\nY: z\r\nX-Second-Long: another\r\n\r\n";
+    size_t used = 0;
+    cr_assert_eq(es_http_parser_feed(p, a, sizeof a - 1, &used), ES_HTTP_HEADERS);
+    cr_assert_str_eq(es_http_parser_header(p, "x-long-name-one"), "first value here");
+    es_http_parser_reset(p);
+    cr_assert_eq(es_http_parser_feed(p, b, sizeof b - 1, &used), ES_HTTP_HEADERS);
+    cr_assert_str_eq(es_http_parser_target(p), "/b");
+    cr_assert_str_eq(es_http_parser_header(p, "y"), "z");
+    cr_assert_str_eq(es_http_parser_header(p, "x-second-long"), "another");
+    cr_assert_null(es_http_parser_header(p, "x-b"));
+    es_http_parser_free(p);
+}

@@ -88,6 +88,66 @@ Test(json, syntax_errors_do_not_echo_input)
     cr_assert_eq(parse_err("[1,]", NULL), ES_JSON_E_SYNTAX);
 }
 
+/* A closed top-level array or object ends the parse without
+ * yajl_complete_parse (json.c: its end-of-input token cost the lexer a 2 KiB
+ * buffer): every strict prefix of such a document is still refused, what
+ * follows it but whitespace is refused, and a top-level scalar (a number
+ * ends only at the end of input) still takes yajl_complete_parse's word. */
+Test(json, complete_documents_and_every_prefix)
+{
+    static const char *docs[] = {
+        "{\"Names\":[\"/a/b\",\"/c\"],\"WithDecryption\":true}",
+        "[1,-2.5e3,{\"k\":[null,false]},\"s\\n\",[]]",
+        "{\"a\":{\"b\":{\"c\":12}}}",
+        "[[[0]]]",
+        "{}",
+        "[]",
+    };
+    for (size_t d = 0; d < sizeof docs / sizeof docs[0]; d++) {
+        const char *s = docs[d];
+        size_t n = strlen(s);
+        for (size_t k = 0; k < n; k++) {
+            es_json *j = NULL;
+            int r = es_json_parse(s, k, NULL, &j, NULL, 0);
+            cr_assert_eq(r, ES_JSON_E_SYNTAX, "prefix %zu of %s: %d", k, s, r);
+            cr_assert_null(j);
+        }
+        es_json_free(parse_ok(s));
+        static const char *ok_tails[] = {" ", "\n", " \t\r\n "};
+        /* (a string left open after the document, "{}\"", yajl takes as
+         * whitespace still to come: accepted before and after) */
+        static const char *bad_tails[] = {"x",    "]",   "}",   " 1",    "1",    "-",   ",",
+                                          " {}",  " /",  "tru", " nul",  "0.",   "1e5", "[",
+                                          " [1]", "\t7", "\n{", " \"\"", "\r\nf"};
+        char buf[256];
+        for (size_t t = 0; t < sizeof ok_tails / sizeof ok_tails[0]; t++) {
+            snprintf(buf, sizeof buf, "%s%s", s, ok_tails[t]);
+            es_json_free(parse_ok(buf));
+        }
+        for (size_t t = 0; t < sizeof bad_tails / sizeof bad_tails[0]; t++) {
+            snprintf(buf, sizeof buf, "%s%s", s, bad_tails[t]);
+            cr_assert_eq(parse_err(buf, NULL), ES_JSON_E_SYNTAX, "%s", buf);
+        }
+    }
+    /* scalars at the top: whole only at the end of input */
+    es_json *j = parse_ok("123");
+    cr_assert_str_eq(j->u.number.text, "123");
+    es_json_free(j);
+    j = parse_ok(" -1.5e3 ");
+    cr_assert_str_eq(j->u.number.text, "-1.5e3");
+    es_json_free(j);
+    j = parse_ok("true");
+    cr_assert_eq(j->type, ES_JSON_BOOL);
+    es_json_free(j);
+    j = parse_ok("\"s\"");
+    cr_assert_str_eq(es_json_as_str(j), "s");
+    es_json_free(j);
+    cr_assert_eq(parse_err("tru", NULL), ES_JSON_E_SYNTAX);
+    cr_assert_eq(parse_err("1.", NULL), ES_JSON_E_SYNTAX);
+    cr_assert_eq(parse_err("\"s", NULL), ES_JSON_E_SYNTAX);
+    cr_assert_eq(parse_err("1 2", NULL), ES_JSON_E_SYNTAX);
+}
+
 Test(json, allocation_failures_never_leak)
 {
     /* under ASan a leak on any failure path fails the test run */
@@ -1044,4 +1104,128 @@ Test(json, writer_literal_keys_refuse_misuse)
     cr_assert_str_eq(num, "1700000000.250");
     cr_assert_eq(es_jw_double_text(-1.5, num), 6);
     cr_assert_str_eq(num, "-1.500");
+}
+
+/* A literal key is copied as two overlapping words of the widest size that
+ * fits (json.c, copy_short): keys of every length 0 to 40 between their
+ * quotes, every byte of them distinct, as an object's first and second
+ * member, through es_jw_kstrn_lit, es_jw_knum_lit and es_jw_kint_lit, are
+ * written as the general path (es_jw_key + value) writes them. */
+Test(json, writer_literal_keys_of_every_length)
+{
+    char q[64], k[64];
+    for (size_t kl = 0; kl <= 40; kl++) {
+        for (size_t i = 0; i < kl; i++)
+            k[i] = (char)('A' + (i * 7 + kl) % 58 % 26 + (i % 2 ? 32 : 0));
+        k[kl] = '\0';
+        q[0] = '"';
+        memcpy(q + 1, k, kl);
+        q[kl + 1] = '"';
+        q[kl + 2] = '\0';
+        size_t qn = kl + 2;
+        es_buf want, out;
+        es_buf_init(&want, 1u << 12);
+        es_buf_init(&out, 1u << 12);
+        es_jw a, b;
+        es_jw_init(&a, &want);
+        es_jw_init(&b, &out);
+        es_jw_obj(&a);
+        es_jw_obj(&b);
+        for (int round = 0; round < 2; round++) {
+            es_jw_key(&a, k);
+            es_jw_str(&a, "value");
+            es_jw_kstrn_lit(&b, q, qn, "value", 5);
+            es_jw_key(&a, k);
+            es_jw_double(&a, 1700000000.25);
+            es_jw_knum_lit(&b, q, qn, "1700000000.250", 14);
+            es_jw_key(&a, k);
+            es_jw_int(&a, -42);
+            es_jw_kint_lit(&b, q, qn, -42);
+        }
+        es_jw_obj_end(&a);
+        es_jw_obj_end(&b);
+        cr_assert_eq(es_jw_finish(&a), 0);
+        cr_assert_eq(es_jw_finish(&b), 0, "key length %zu", kl);
+        cr_assert_str_eq(es_buf_cstr(&out), es_buf_cstr(&want), "key length %zu", kl);
+        es_buf_free(&want);
+        es_buf_free(&out);
+    }
+}
+
+/* Opening a container inside another takes one step when the buffer has
+ * room (json.c, open_level): at every buffer maximum around the text's size
+ * the text is whole or the error is -EMSGSIZE with only whole steps
+ * written before it; the depth limit and a container where a key is due
+ * are refused as before. */
+Test(json, writer_nested_opens_at_every_limit)
+{
+    const char want[] = "[{},[],{\"a\":[{},[[]]],\"b\":{}},[{\"c\":[]}]]";
+    for (size_t max = 0; max <= sizeof want + 4; max++) {
+        es_buf out;
+        es_buf_init(&out, max);
+        es_jw w;
+        es_jw_init(&w, &out);
+        es_jw_arr(&w);
+        es_jw_obj(&w);
+        es_jw_obj_end(&w);
+        es_jw_arr(&w);
+        es_jw_arr_end(&w);
+        es_jw_obj(&w);
+        es_jw_key(&w, "a");
+        es_jw_arr(&w);
+        es_jw_obj(&w);
+        es_jw_obj_end(&w);
+        es_jw_arr(&w);
+        es_jw_arr(&w);
+        es_jw_arr_end(&w);
+        es_jw_arr_end(&w);
+        es_jw_arr_end(&w);
+        es_jw_key(&w, "b");
+        es_jw_obj(&w);
+        es_jw_obj_end(&w);
+        es_jw_obj_end(&w);
+        es_jw_arr(&w);
+        es_jw_obj(&w);
+        es_jw_key(&w, "c");
+        es_jw_arr(&w);
+        es_jw_arr_end(&w);
+        es_jw_obj_end(&w);
+        es_jw_arr_end(&w);
+        es_jw_arr_end(&w);
+        int r = es_jw_finish(&w);
+        if (max < sizeof want - 1) {
+            cr_assert_eq(r, -EMSGSIZE, "max %zu: %d", max, r);
+            cr_assert_eq(strncmp(es_buf_cstr(&out), want, out.len), 0, "max %zu: %s", max,
+                         es_buf_cstr(&out));
+        } else {
+            cr_assert_eq(r, 0, "max %zu", max);
+            cr_assert_str_eq(es_buf_cstr(&out), want);
+        }
+        es_buf_free(&out);
+    }
+    es_buf out;
+    es_buf_init(&out, 1u << 12);
+    es_jw w;
+    es_jw_init(&w, &out);
+    for (int i = 0; i < ES_JW_DEPTH_MAX; i++)
+        es_jw_arr(&w);
+    cr_assert_eq(w.err, 0);
+    cr_assert_eq(out.len, ES_JW_DEPTH_MAX);
+    es_jw_obj(&w);
+    cr_assert_eq(es_jw_finish(&w), -EINVAL, "past the depth limit");
+    cr_assert_eq(out.len, ES_JW_DEPTH_MAX, "nothing written past it");
+    es_buf_reset(&out);
+    es_jw_init(&w, &out);
+    es_jw_obj(&w);
+    es_jw_arr(&w);
+    cr_assert_eq(es_jw_finish(&w), -EINVAL, "an array where a key is due");
+    cr_assert_str_eq(es_buf_cstr(&out), "{");
+    es_buf_reset(&out);
+    es_jw_init(&w, &out);
+    es_jw_obj(&w);
+    es_jw_obj_end(&w);
+    es_jw_obj(&w);
+    cr_assert_eq(es_jw_finish(&w), -EINVAL, "a second top-level value");
+    cr_assert_str_eq(es_buf_cstr(&out), "{}");
+    es_buf_free(&out);
 }
