@@ -1426,17 +1426,22 @@ void es_jw_kstrn_lit(es_jw *w, const char *q, size_t qn, const char *s, size_t n
     es_jw_strn(w, s, n);
 }
 
-void es_jw_knum_lit(es_jw *w, const char *q, size_t qn, const char *num, size_t n)
+void es_jw_kraw_lit(es_jw *w, const char *q, size_t qn, const char *json, size_t n)
 {
     assert(lit_ok(q, qn));
     char *d = lit_start(w, q, qn, n);
     if (d) {
-        memcpy(d, num, n);
+        memcpy(d, json, n);
         lit_commit(w, d + n);
         return;
     }
     es_jw_key_lit(w, q, qn);
-    put_number(w, num, n);
+    put_number(w, json, n); /* the same copy after the separator */
+}
+
+void es_jw_knum_lit(es_jw *w, const char *q, size_t qn, const char *num, size_t n)
+{
+    es_jw_kraw_lit(w, q, qn, num, n);
 }
 
 void es_jw_kint_lit(es_jw *w, const char *q, size_t qn, int64_t v)

@@ -142,6 +142,11 @@ void es_jw_kstrn_lit(es_jw *w, const char *quoted, size_t qn, const char *s, siz
 void es_jw_kint_lit(es_jw *w, const char *quoted, size_t qn, int64_t v);
 /* key and a number's text as es_jw_double_text made it */
 void es_jw_knum_lit(es_jw *w, const char *quoted, size_t qn, const char *num, size_t n);
+/* key and JSON text the caller encoded and kept: one value, or a value and
+ * more members of the same object after it ("v","K2":... - members
+ * pre-encoded once and copied whole into every answer). Copied as it is,
+ * unchecked: only for text this process wrote with an es_jw. */
+void es_jw_kraw_lit(es_jw *w, const char *quoted, size_t qn, const char *json, size_t n);
 /* The text es_jw_double writes for v, into out (NUL-ended): its length,
  * or -EINVAL (not finite: JSON has no such number). For a value written
  * often, formatted once and kept beside it (es_jw_knum_lit). */

@@ -836,21 +836,20 @@ static int write_parameter(al_ctx *c, const char *principal, const pv *p, const 
     }
     const char *tail = p->meta ? p->meta + p->meta_head : NULL;
     if (tail && arn_len == p->meta_arn_len && memcmp(arn, tail + p->meta_arn_at, arn_len) == 0) {
-        /* the kept members as they were encoded (see pv's meta): copied by
-         * es_jw_knum_lit, which copies the bytes it is given after a key */
+        /* the kept members as they were encoded (see pv's meta), copied whole */
         size_t tail_len = p->meta_len - p->meta_head;
         es_jw_obj(w);
-        es_jw_knum_lit(w, ES_JW_LIT("Name"), p->meta, p->meta_head);
+        es_jw_kraw_lit(w, ES_JW_LIT("Name"), p->meta, p->meta_head);
         int r = write_value(c, principal, p, arn, decrypt, w, e);
         if (r < 0)
             return r;
         if (selector) {
-            es_jw_knum_lit(w, ES_JW_LIT("Version"), tail, p->meta_ver_len);
+            es_jw_kraw_lit(w, ES_JW_LIT("Version"), tail, p->meta_ver_len);
             es_jw_kstrn_lit(w, ES_JW_LIT("Selector"), selector, strlen(selector));
-            es_jw_knum_lit(w, ES_JW_LIT("LastModifiedDate"), tail + p->meta_date_at,
+            es_jw_kraw_lit(w, ES_JW_LIT("LastModifiedDate"), tail + p->meta_date_at,
                            tail_len - p->meta_date_at);
         } else {
-            es_jw_knum_lit(w, ES_JW_LIT("Version"), tail, tail_len);
+            es_jw_kraw_lit(w, ES_JW_LIT("Version"), tail, tail_len);
         }
         es_jw_obj_end(w);
         return 0;

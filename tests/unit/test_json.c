@@ -1152,6 +1152,37 @@ Test(json, writer_literal_keys_of_every_length)
     }
 }
 
+/* Members kept pre-encoded (es_jw_kraw_lit: a value and more members after
+ * it) read as the members written one by one, first in an object and after
+ * another member, at every buffer maximum around the text's size: the text is
+ * whole, or the writer fails with -EMSGSIZE. */
+Test(json, writer_raw_members_after_a_literal_key)
+{
+    const char want[] = "{\"Name\":\"a\\\"b\",\"Type\":\"String\",\"Value\":\"v\","
+                        "\"Version\":3,\"DataType\":\"text\"}";
+    const char head[] = "\"a\\\"b\",\"Type\":\"String\"";
+    const char tail[] = "3,\"DataType\":\"text\"";
+    for (size_t max = 0; max <= sizeof want + 4; max++) {
+        es_buf out;
+        es_buf_init(&out, max);
+        es_jw w;
+        es_jw_init(&w, &out);
+        es_jw_obj(&w);
+        es_jw_kraw_lit(&w, ES_JW_LIT("Name"), head, sizeof head - 1);
+        es_jw_kstrn_lit(&w, ES_JW_LIT("Value"), "v", 1);
+        es_jw_kraw_lit(&w, ES_JW_LIT("Version"), tail, sizeof tail - 1);
+        es_jw_obj_end(&w);
+        int r = es_jw_finish(&w);
+        if (max >= sizeof want - 1) {
+            cr_assert_eq(r, 0, "max %zu", max);
+            cr_assert_str_eq(es_buf_cstr(&out), want);
+        } else {
+            cr_assert_eq(r, -EMSGSIZE, "max %zu: %d", max, r);
+        }
+        es_buf_free(&out);
+    }
+}
+
 /* Opening a container inside another takes one step when the buffer has
  * room (json.c, open_level): at every buffer maximum around the text's size
  * the text is whole or the error is -EMSGSIZE with only whole steps
