@@ -631,6 +631,39 @@ static void pv_lend(struct pv_cache *k, const pv_slot *s, pv *out)
     k->lent++;
 }
 
+/* A parameter's answer members before its Value: Name and Type. */
+static void write_head_members(es_jw *w, const pv *p)
+{
+    es_jw_kstrn_lit(w, ES_JW_LIT("Name"), p->name, p->name_len);
+    es_jw_kstrn_lit(w, ES_JW_LIT("Type"), p->type, p->type_len);
+}
+
+/* A parameter's answer members after its Value: Version, the Selector when one
+ * was asked, LastModifiedDate, ARN, DataType. at, when not NULL, receives the
+ * length of out (the buffer w writes) after Version, LastModifiedDate and ARN:
+ * where pv_meta_make cuts the kept members. */
+static void write_tail_members(es_jw *w, const pv *p, const char *selector, const char *arn,
+                               size_t arn_len, const es_buf *out, size_t at[3])
+{
+    es_jw_kint_lit(w, ES_JW_LIT("Version"), p->version);
+    if (at)
+        at[0] = out->len;
+    if (selector)
+        es_jw_kstrn_lit(w, ES_JW_LIT("Selector"), selector, strlen(selector));
+    if (p->modified_len) {
+        es_jw_knum_lit(w, ES_JW_LIT("LastModifiedDate"), p->modified_text, p->modified_len);
+    } else {
+        es_jw_key_lit(w, ES_JW_LIT("LastModifiedDate"));
+        es_jw_double(w, p->modified);
+    }
+    if (at)
+        at[1] = out->len;
+    es_jw_kstrn_lit(w, ES_JW_LIT("ARN"), arn, arn_len);
+    if (at)
+        at[2] = out->len;
+    es_jw_kstrn_lit(w, ES_JW_LIT("DataType"), p->data_type, p->data_type_len);
+}
+
 /* Sets p's meta (see pv) as write_parameter would write those members for
  * the request's ARN now; leaves it NULL when it cannot (no memory, an ARN
  * that JSON escapes: then the answer is written member by member). */
@@ -646,24 +679,14 @@ static void pv_meta_make(al_ctx *c, pv *p)
     es_jw w;
     es_jw_init(&w, &head);
     es_jw_obj(&w);
-    es_jw_kstrn_lit(&w, ES_JW_LIT("Name"), p->name, p->name_len);
-    es_jw_kstrn_lit(&w, ES_JW_LIT("Type"), p->type, p->type_len);
+    write_head_members(&w, p);
     es_jw_obj_end(&w);
     int r = es_jw_finish(&w);
     es_jw_init(&w, &tail);
     es_jw_obj(&w);
-    es_jw_kint_lit(&w, ES_JW_LIT("Version"), p->version);
-    size_t ver_end = tail.len;
-    if (p->modified_len) {
-        es_jw_knum_lit(&w, ES_JW_LIT("LastModifiedDate"), p->modified_text, p->modified_len);
-    } else {
-        es_jw_key_lit(&w, ES_JW_LIT("LastModifiedDate"));
-        es_jw_double(&w, p->modified);
-    }
-    size_t date_end = tail.len;
-    es_jw_kstrn_lit(&w, ES_JW_LIT("ARN"), arn, arn_len);
-    size_t arn_end = tail.len;
-    es_jw_kstrn_lit(&w, ES_JW_LIT("DataType"), p->data_type, p->data_type_len);
+    size_t at[3] = {0};
+    write_tail_members(&w, p, NULL, arn, arn_len, &tail, at);
+    size_t ver_end = at[0], date_end = at[1], arn_end = at[2];
     es_jw_obj_end(&w);
     if (r == 0)
         r = es_jw_finish(&w);
@@ -855,22 +878,11 @@ static int write_parameter(al_ctx *c, const char *principal, const pv *p, const 
         return 0;
     }
     es_jw_obj(w);
-    es_jw_kstrn_lit(w, ES_JW_LIT("Name"), p->name, p->name_len);
-    es_jw_kstrn_lit(w, ES_JW_LIT("Type"), p->type, p->type_len);
+    write_head_members(w, p);
     int r = write_value(c, principal, p, arn, decrypt, w, e);
     if (r < 0)
         return r;
-    es_jw_kint_lit(w, ES_JW_LIT("Version"), p->version);
-    if (selector)
-        es_jw_kstrn_lit(w, ES_JW_LIT("Selector"), selector, strlen(selector));
-    if (p->modified_len) {
-        es_jw_knum_lit(w, ES_JW_LIT("LastModifiedDate"), p->modified_text, p->modified_len);
-    } else {
-        es_jw_key_lit(w, ES_JW_LIT("LastModifiedDate"));
-        es_jw_double(w, p->modified);
-    }
-    es_jw_kstrn_lit(w, ES_JW_LIT("ARN"), arn, arn_len);
-    es_jw_kstrn_lit(w, ES_JW_LIT("DataType"), p->data_type, p->data_type_len);
+    write_tail_members(w, p, selector, arn, arn_len, NULL, NULL);
     es_jw_obj_end(w);
     return 0;
 }
