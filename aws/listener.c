@@ -34,6 +34,13 @@ const aw_listener_limits aw_listener_default_limits = {
 #define HEAD_MAX 4096 /* our own response heads */
 #define MAX_REQ_HEADERS 128
 #define JSON_ANSWER_ROOM 8192 /* bytes asked for before a JSON route answers */
+/* Plain-HTTP answers up to this size wait for the end of the loop's turn
+ * (see "the turn's answers"); larger ones are written at once, uncopied. */
+#define TURN_ANSWER_MAX (64u << 10)
+/* Answers held in one turn before they are written anyway: the first of a
+ * turn waits for the work of the others (about 30 us each), at most this
+ * many. */
+#define TURN_ANSWERS_MAX 32
 
 typedef struct conn conn;
 
@@ -80,6 +87,14 @@ struct aw_listener {
     size_t buffered; /* request body bytes held, all connections */
     aw_tls *tls;     /* HTTPS (aw_listener_set_tls), or NULL */
     size_t replies;  /* deferred replies taken and not yet released */
+    /* the turn's answers: the connections with an answer held (or bytes to
+     * feed after it), oldest first; written after the poll's callbacks by
+     * turn_end, while turn_hold keeps the poll from blocking */
+    conn *turn_first, *turn_last;
+    size_t turn_unwritten; /* answers held, not yet written */
+    uv_check_t turn_end;
+    uv_idle_t turn_hold;
+    int turn_handles; /* open; closed with the listener */
 };
 
 int aw_listener_add_json_route(aw_listener *s, const aw_json_route *route)
@@ -156,6 +171,9 @@ struct conn {
     es_http_parser *parser;
     es_buf body;    /* request body (may hold a secret value) */
     es_buf pending; /* bytes read while an answer was being written */
+    es_buf out;     /* the answer held until the turn's end (may hold a secret value) */
+    conn *turn_prev, *turn_next;
+    bool in_turn; /* on the listener's turn list */
     int open_handles;
     bool closing;
     bool writing;
@@ -196,10 +214,11 @@ typedef struct wreq {
 static void conn_close(conn *c);
 static void conn_feed(conn *c, const char *data, size_t len);
 static void on_written(uv_write_t *req, int status);
+static void turn_remove(conn *c);
 
 static void maybe_finish(aw_listener *s)
 {
-    if (!s->closing || s->listener_open || s->conns || s->replies)
+    if (!s->closing || s->listener_open || s->conns || s->replies || s->turn_handles)
         return;
     void (*done)(void *) = s->done;
     void *arg = s->done_arg;
@@ -231,6 +250,12 @@ static void conn_handle_closed(uv_handle_t *h)
     s->nconns--;
     if (c->reply)
         c->reply->c = NULL; /* orphaned: its answer will be discarded */
+    if (c->in_turn) {
+        if (c->out.len)
+            s->turn_unwritten--;
+        turn_remove(c);
+    }
+    es_buf_free_secret(&c->out);
     es_http_parser_free(c->parser);
     aw_tls_conn_free(c->tls);
     s->buffered -= c->body.len;
@@ -334,10 +359,10 @@ static void resume_reading(conn *c)
     uv_read_start(STREAM(c), on_alloc, on_read);
 }
 
-/* Writes an answer's buffers (total bytes): when the socket takes them
+/* Writes an answer's buffers (total bytes) now: when the socket takes them
  * whole the exchange ends here; otherwise what is left is copied into a write
  * request and reading pauses until it is out. Copies what it keeps. */
-static void write_answer(conn *c, const uv_buf_t *bufs, unsigned nbufs, size_t total)
+static void write_now(conn *c, const uv_buf_t *bufs, unsigned nbufs, size_t total)
 {
     int n = uv_try_write(STREAM(c), bufs, nbufs);
     if (n >= 0 && (size_t)n == total) {
@@ -386,6 +411,149 @@ static void write_answer(conn *c, const uv_buf_t *bufs, unsigned nbufs, size_t t
     }
 }
 
+/* ---- the turn's answers ----
+ * A plain-HTTP answer is not written when it is made but held in its
+ * connection's `out` until the loop has run every callback of its poll (a
+ * check handle, as Redis writes its replies before it sleeps): the turn's
+ * answers then go out back to back. Each write to a socket wakes its reader,
+ * and waking a sleeping thread on another CPU costs the writer more kernel
+ * time than the write itself: written as they were made, 30 us of work
+ * apart, every answer found its client asleep again; back to back, the
+ * client is still awake for the next ones (issue 22, docs/BENCHMARKS.md). One
+ * exchange at a time on a connection: while its answer is held the
+ * connection counts as writing; a pipelined request behind it has the held
+ * answer written first (conn_feed), what arrives otherwise waits in
+ * `pending`, fed at the turn's end. At most TURN_ANSWERS_MAX answers wait in
+ * one turn; an answer over TURN_ANSWER_MAX and TLS records are written at
+ * once. While any answer is held the idle handle keeps the poll from
+ * blocking, so that an answer made outside the poll's callbacks (a timer's)
+ * waits for no other event. */
+
+static void turn_add(conn *c)
+{
+    aw_listener *s = c->srv;
+    if (c->in_turn)
+        return;
+    c->in_turn = true;
+    c->turn_next = NULL;
+    c->turn_prev = s->turn_last;
+    if (s->turn_last)
+        s->turn_last->turn_next = c;
+    else
+        s->turn_first = c;
+    s->turn_last = c;
+}
+
+static void turn_remove(conn *c)
+{
+    aw_listener *s = c->srv;
+    if (c->turn_prev)
+        c->turn_prev->turn_next = c->turn_next;
+    else
+        s->turn_first = c->turn_next;
+    if (c->turn_next)
+        c->turn_next->turn_prev = c->turn_prev;
+    else
+        s->turn_last = c->turn_prev;
+    c->turn_prev = c->turn_next = NULL;
+    c->in_turn = false;
+}
+
+/* Writes c's held answer (write_now ends the exchange or queues the rest);
+ * the bytes are wiped, the buffer kept for the next answer. */
+static void write_held(conn *c)
+{
+    aw_listener *s = c->srv;
+    if (!c->out.len)
+        return;
+    s->turn_unwritten--;
+    if (c->closing) {
+        es_buf_reset_secret(&c->out);
+        return;
+    }
+    uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
+    c->writing = false; /* write_now decides: done, or a write request under way */
+    write_now(c, &b, 1, c->out.len);
+    es_buf_reset_secret(&c->out);
+}
+
+/* Every held answer, written now; their connections stay on the list to
+ * have their pending bytes fed at the turn's end (never from here: this
+ * runs inside another connection's answer). */
+static void write_all_held(aw_listener *s)
+{
+    s->st.answers_written_early += s->turn_unwritten;
+    for (conn *c = s->turn_first; c && s->turn_unwritten; c = c->turn_next)
+        write_held(c);
+}
+
+static void on_turn_end(uv_check_t *h)
+{
+    aw_listener *s = h->data;
+    /* oldest first; feeding a connection may hold new answers at the end */
+    while (s->turn_first) {
+        conn *c = s->turn_first;
+        turn_remove(c);
+        write_held(c);
+        feed_pending(c);
+    }
+    uv_check_stop(&s->turn_end);
+    uv_idle_stop(&s->turn_hold);
+}
+
+static void on_turn_hold(uv_idle_t *h)
+{
+    (void)h; /* only there to keep the poll from blocking */
+}
+
+/* Holds c's answer (its head already in c->out, the body appended here)
+ * for the turn's end. */
+static void hold_answer(conn *c, const char *body, size_t len)
+{
+    aw_listener *s = c->srv;
+    if (len && es_buf_append(&c->out, body, len) < 0) {
+        es_buf_reset_secret(&c->out);
+        conn_close(c);
+        return;
+    }
+    c->writing = true;
+    s->turn_unwritten++;
+    s->st.answers_held++;
+    if (!s->turn_first) {
+        uv_check_start(&s->turn_end, on_turn_end);
+        uv_idle_start(&s->turn_hold, on_turn_hold);
+    }
+    turn_add(c);
+    if (s->turn_unwritten >= TURN_ANSWERS_MAX)
+        write_all_held(s);
+}
+
+static void turn_handle_closed(uv_handle_t *h)
+{
+    aw_listener *s = h->data;
+    s->turn_handles--;
+    maybe_finish(s);
+}
+
+static void turn_handles_init(aw_listener *s)
+{
+    uv_check_init(s->loop, &s->turn_end);
+    uv_idle_init(s->loop, &s->turn_hold);
+    s->turn_end.data = s->turn_hold.data = s;
+    /* they never keep the loop alive alone: a connection does */
+    uv_unref((uv_handle_t *)&s->turn_end);
+    uv_unref((uv_handle_t *)&s->turn_hold);
+    s->turn_handles = 2;
+}
+
+static void turn_handles_close(aw_listener *s)
+{
+    if (uv_is_closing((uv_handle_t *)&s->turn_end))
+        return;
+    uv_close((uv_handle_t *)&s->turn_end, turn_handle_closed);
+    uv_close((uv_handle_t *)&s->turn_hold, turn_handle_closed);
+}
+
 /* TLS: the answer encrypted (and close_notify after it when the connection
  * closes), then written as above. The plaintext stays the caller's. */
 static void send_tls_answer(conn *c, const uv_buf_t *bufs, unsigned nbufs)
@@ -410,7 +578,9 @@ static void send_tls_answer(conn *c, const uv_buf_t *bufs, unsigned nbufs)
         return;
     }
     uv_buf_t b = uv_buf_init(rec.data, (unsigned)rec.len);
-    write_answer(c, &b, 1, rec.len);
+    /* at once, never held for the turn's end: the engine's other records
+     * (tls_flush) are written as they come and must not overtake it */
+    write_now(c, &b, 1, rec.len);
     es_buf_free(&rec);
 }
 
@@ -475,23 +645,29 @@ static void send_answer_rest(conn *c, int status, const char *content_type,
                              const aw_rest_answer *extra, const char *body, size_t len,
                              size_t announced, bool close)
 {
-    es_buf head; /* status line and headers: no secret */
-    es_buf_init(&head, HEAD_MAX);
+    /* the head is written into the connection's out buffer (kept from one
+     * answer to the next: no allocation a request), the body after it when
+     * the answer is held for the turn's end */
+    es_buf *head = &c->out;
     int r = 0;
-    (void)es_buf_reserve(&head, 511, &r); /* one allocation; a failure shows below */
+    if (head->len) { /* one exchange at a time: nothing is held here yet */
+        conn_close(c);
+        return;
+    }
+    (void)es_buf_reserve(head, 511, &r); /* a failure shows below */
     char rid[ES_UUID_LEN + 1];
     if (es_uuid(rid) < 0)
         snprintf(rid, sizeof rid, "00000000-0000-4000-8000-000000000000");
     c->close_after_write = close || !es_http_parser_keep_alive(c->parser);
-    r = es_http_write_status_line(&head, status, NULL);
+    r = es_http_write_status_line(head, status, NULL);
     if (r == 0)
-        r = es_http_write_header(&head, "x-amzn-RequestId", rid);
+        r = es_http_write_header(head, "x-amzn-RequestId", rid);
     if (r == 0 && c->close_after_write)
-        r = es_http_write_header(&head, "Connection", "close");
+        r = es_http_write_header(head, "Connection", "close");
     if (r == 0 && content_type)
-        r = es_http_write_header(&head, "Content-Type", content_type);
+        r = es_http_write_header(head, "Content-Type", content_type);
     for (size_t i = 0; r == 0 && extra && i < extra->n_headers; i++)
-        r = es_http_write_header(&head, extra->headers[i].name, extra->headers[i].value);
+        r = es_http_write_header(head, extra->headers[i].name, extra->headers[i].value);
     if (r == 0) {
         /* "Content-Length: N\r\n\r\n" without printf */
         char num[24];
@@ -501,14 +677,14 @@ static void send_answer_rest(conn *c, int status, const char *content_type,
             num[--k] = (char)('0' + v % 10);
             v /= 10;
         } while (v);
-        r = es_buf_append(&head, "Content-Length: ", 16);
+        r = es_buf_append(head, "Content-Length: ", 16);
         if (r == 0)
-            r = es_buf_append(&head, num + k, sizeof num - k);
+            r = es_buf_append(head, num + k, sizeof num - k);
         if (r == 0)
-            r = es_buf_append(&head, "\r\n\r\n", 4);
+            r = es_buf_append(head, "\r\n\r\n", 4);
     }
     if (r < 0) {
-        es_buf_free(&head);
+        es_buf_reset(head);
         conn_close(c);
         return;
     }
@@ -516,13 +692,23 @@ static void send_answer_rest(conn *c, int status, const char *content_type,
         c->srv->st.errors_5xx++;
     else if (status >= 400)
         c->srv->st.errors_4xx++;
-    uv_buf_t bufs[2] = {uv_buf_init(head.data, (unsigned)head.len),
+    if (head->len > HEAD_MAX) { /* the routes' extra headers are bounded: never */
+        es_buf_reset(head);
+        conn_close(c);
+        return;
+    }
+    if (!c->tls && len <= TURN_ANSWER_MAX && !c->srv->closing) {
+        hold_answer(c, body, len);
+        return;
+    }
+    /* written now: the head alone is in out, no secret */
+    uv_buf_t bufs[2] = {uv_buf_init(head->data, (unsigned)head->len),
                         uv_buf_init((char *)body, (unsigned)len)};
     if (c->tls)
         send_tls_answer(c, bufs, len ? 2 : 1);
     else
-        write_answer(c, bufs, len ? 2 : 1, head.len + len);
-    es_buf_free(&head);
+        write_now(c, bufs, len ? 2 : 1, head->len + len);
+    es_buf_reset(head);
 }
 
 /* key: the message's key ("Message" for Secrets Manager); NULL: "message" */
@@ -959,6 +1145,13 @@ static void conn_feed(conn *c, const char *data, size_t len)
 {
     bool after_head = false; /* a message without body ends right after its head */
     while ((len > 0 || after_head) && !c->closing) {
+        if (c->writing && c->out.len) {
+            /* a pipelined request behind an answer held for the turn's end:
+             * that answer goes now, so that one connection's requests are
+             * served as they come, not piled up in pending */
+            write_held(c);
+            continue;
+        }
         after_head = false;
         if (c->writing || c->reply) {
             if (es_buf_append(&c->pending, data, len) < 0)
@@ -1213,6 +1406,7 @@ static void on_connection(uv_stream_t *ls, int status)
     c->srv = s;
     es_buf_init(&c->body, s->lim.max_body);
     es_buf_init(&c->pending, 2 * READ_CHUNK);
+    es_buf_init(&c->out, HEAD_MAX + TURN_ANSWER_MAX);
     if (s->is_unix)
         uv_pipe_init(s->loop, &c->sock.pipe, 0);
     else
@@ -1288,6 +1482,7 @@ static aw_listener *listener_new(uv_loop_t *loop, const aw_listener_limits *limi
     s->hlim = es_http_default_limits;
     s->hlim.max_header_bytes = s->lim.max_header_bytes;
     s->hlim.max_body = s->lim.max_body;
+    turn_handles_init(s);
     return s;
 }
 
@@ -1297,6 +1492,7 @@ static int start_failed(aw_listener *s, int r)
 {
     s->closing = true;
     uv_close((uv_handle_t *)&s->listener, listener_closed);
+    turn_handles_close(s);
     return r;
 }
 
@@ -1410,6 +1606,7 @@ void aw_listener_close(aw_listener *s, void (*done)(void *arg), void *arg)
     s->done = done;
     s->done_arg = arg;
     uv_close((uv_handle_t *)&s->listener, listener_closed);
+    turn_handles_close(s);
     for (conn *c = s->conns; c; c = c->next)
         conn_close(c);
 }

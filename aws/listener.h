@@ -153,6 +153,9 @@ typedef struct aw_listener_stats {
     uint64_t deferred;         /* answers a route gave later (aw_listener_defer) */
     uint64_t deferred_orphans; /* ... whose connection was gone by then */
     uint64_t deferred_waiting; /* (a gauge) deferred answers awaited now */
+    /* plain-HTTP answers held for the end of the loop's turn, and those of
+     * them written before it because TURN_ANSWERS_MAX were held */
+    uint64_t answers_held, answers_written_early;
 } aw_listener_stats;
 
 typedef struct aw_listener aw_listener;
