@@ -41,6 +41,8 @@ const aw_listener_limits aw_listener_default_limits = {
  * turn waits for the work of the others (about 30 us each), at most this
  * many. */
 #define TURN_ANSWERS_MAX 32
+/* the room of a connection's out buffer kept from one answer to the next */
+#define TURN_OUT_KEEP (16u << 10)
 
 typedef struct conn conn;
 
@@ -460,7 +462,8 @@ static void turn_remove(conn *c)
 }
 
 /* Writes c's held answer (write_now ends the exchange or queues the rest);
- * the bytes are wiped, the buffer kept for the next answer. */
+ * the bytes are wiped, the buffer kept for the next answer (up to
+ * TURN_OUT_KEEP). */
 static void write_held(conn *c)
 {
     aw_listener *s = c->srv;
@@ -474,7 +477,10 @@ static void write_held(conn *c)
     uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
     c->writing = false; /* write_now decides: done, or a write request under way */
     write_now(c, &b, 1, c->out.len);
-    es_buf_reset_secret(&c->out);
+    if (c->out.cap > TURN_OUT_KEEP)
+        es_buf_free_secret(&c->out); /* a rare large answer's room is not kept */
+    else
+        es_buf_reset_secret(&c->out);
 }
 
 /* Every held answer, written now; their connections stay on the list to
