@@ -379,11 +379,37 @@ static bool is_ws(char c)
     return ws_class[(unsigned char)c];
 }
 
+/* No byte of v[0..n) is below 0x21 (so none is whitespace): eight bytes a
+ * step, a word having a byte below 0x21 exactly when
+ * (x - 0x21..21) & ~x & 0x80..80 is not zero (the bit hack "hasless", exact
+ * for a bound up to 128). */
+static bool none_below_0x21(const char *v, size_t n)
+{
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x;
+        memcpy(&x, v + i, 8);
+        if ((x - ones * 0x21) & ~x & highs)
+            return false;
+    }
+    for (; i < n; i++)
+        if ((unsigned char)v[i] < 0x21)
+            return false;
+    return true;
+}
+
 /* The length of v[0..n) trimmed with whitespace runs folded into one space;
  * *plain: v has no whitespace (its folded form is v itself: copied whole,
- * not walked a second time). */
+ * not walked a second time). A value with no byte below '!' (every usual
+ * one) is known plain a word at a time: the byte walk was 8 instructions a
+ * byte of every signed value. */
 static size_t folded_len(const char *v, size_t n, bool *plain)
 {
+    if (none_below_0x21(v, n)) {
+        *plain = true;
+        return n;
+    }
     size_t out = 0;
     bool pending = false, any = false, ws = false;
     for (const char *e = v + n; v < e; v++) {
@@ -903,13 +929,15 @@ static const uint8_t cclass[256] = {
     ['~'] = CC_TOKEN,
 };
 
-/* Every byte of p[0..n) in class cls. */
+/* Every byte of p[0..n) in class cls, one class bit: the classes of all
+ * bytes are and-ed, without a test and branch a byte (the bounded parts are
+ * read whole even when an early byte fails). */
 static bool all_in(const char *p, size_t n, uint8_t cls)
 {
+    uint8_t acc = 0xff;
     for (size_t i = 0; i < n; i++)
-        if (!(cclass[(unsigned char)p[i]] & cls))
-            return false;
-    return true;
+        acc &= cclass[(unsigned char)p[i]];
+    return (acc & cls) != 0;
 }
 
 static bool valid_scope_part(const char *p, size_t n)
