@@ -15,15 +15,32 @@
 const char aw_sigv4_empty_sha256[65] =
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
-static const char hexdig[] = "0123456789abcdef";
 static const char hexup[] = "0123456789ABCDEF";
+
+/* Every byte's two lowercase hex digits: one load and one two-byte store a
+ * byte where the nibble look-ups took two of each (to_hex runs three times a
+ * verified request: the body's hash, the canonical request's, the MAC). */
+static const char hexpair[513] = "000102030405060708090a0b0c0d0e0f"
+                                 "101112131415161718191a1b1c1d1e1f"
+                                 "202122232425262728292a2b2c2d2e2f"
+                                 "303132333435363738393a3b3c3d3e3f"
+                                 "404142434445464748494a4b4c4d4e4f"
+                                 "505152535455565758595a5b5c5d5e5f"
+                                 "606162636465666768696a6b6c6d6e6f"
+                                 "707172737475767778797a7b7c7d7e7f"
+                                 "808182838485868788898a8b8c8d8e8f"
+                                 "909192939495969798999a9b9c9d9e9f"
+                                 "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf"
+                                 "b0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+                                 "c0c1c2c3c4c5c6c7c8c9cacbcccdcecf"
+                                 "d0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+                                 "e0e1e2e3e4e5e6e7e8e9eaebecedeeef"
+                                 "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
 
 static void to_hex(const uint8_t *p, size_t n, char *out)
 {
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hexdig[p[i] >> 4];
-        out[2 * i + 1] = hexdig[p[i] & 15];
-    }
+    for (size_t i = 0; i < n; i++)
+        memcpy(out + 2 * i, hexpair + 2 * p[i], 2);
     out[2 * n] = '\0';
 }
 
@@ -278,20 +295,49 @@ out:
 }
 
 typedef struct hdr {
-    char *name; /* lower-cased copy, in the one block of them all */
+    /* lower-cased: a copy in the one block of them all (signing), or the
+     * SignedHeaders list's own name (verifying); nlen bytes, not
+     * NUL-terminated */
+    const char *name;
     size_t nlen;
     const char *value;
     size_t vlen;
-    bool plain; /* no whitespace in the value: folded, it is itself */
-    size_t idx; /* order in the request, kept for repeated headers */
+    bool plain;  /* no whitespace in the value: folded, it is itself */
+    size_t idx;  /* order in the request, kept for repeated headers */
+    size_t rank; /* verifying an ascending list: the name's place in it */
 } hdr;
+
+/* The byte order of two names of known lengths (strcmp's, for names
+ * without NUL), without walking them for their ends. */
+static int name_cmp(const char *a, size_t an, const char *b, size_t bn)
+{
+    int c = memcmp(a, b, an < bn ? an : bn);
+    if (c)
+        return c;
+    return an < bn ? -1 : (an > bn ? 1 : 0);
+}
+
+static bool same_name(const hdr *x, const hdr *y)
+{
+    return x->nlen == y->nlen && (x->name == y->name || memcmp(x->name, y->name, x->nlen) == 0);
+}
 
 static int hdr_cmp(const void *a, const void *b)
 {
     const hdr *x = a, *y = b;
-    int c = strcmp(x->name, y->name);
+    int c = name_cmp(x->name, x->nlen, y->name, y->nlen);
     if (c)
         return c;
+    return x->idx < y->idx ? -1 : (x->idx > y->idx ? 1 : 0);
+}
+
+/* hdr_cmp's order when every name is a name of a strictly ascending
+ * SignedHeaders list: the list's order is the names' byte order. */
+static int hdr_rank_cmp(const void *a, const void *b)
+{
+    const hdr *x = a, *y = b;
+    if (x->rank != y->rank)
+        return x->rank < y->rank ? -1 : 1;
     return x->idx < y->idx ? -1 : (x->idx > y->idx ? 1 : 0);
 }
 
@@ -300,16 +346,17 @@ static int hdr_cmp(const void *a, const void *b)
  * (700 instructions a verified request under callgrind); past a few dozen,
  * qsort. Both give the one order hdr_cmp defines (idx breaks every tie). */
 #define HDR_INSERTION_MAX 24
-static void sort_headers(hdr *h, size_t nh)
+static void sort_headers(hdr *h, size_t nh, bool by_rank)
 {
+    int (*cmp)(const void *, const void *) = by_rank ? hdr_rank_cmp : hdr_cmp;
     if (nh > HDR_INSERTION_MAX) {
-        qsort(h, nh, sizeof *h, hdr_cmp);
+        qsort(h, nh, sizeof *h, cmp);
         return;
     }
     for (size_t i = 1; i < nh; i++) {
         hdr t = h[i];
         size_t j = i;
-        for (; j > 0 && hdr_cmp(&h[j - 1], &t) > 0; j--)
+        for (; j > 0 && cmp(&h[j - 1], &t) > 0; j--)
             h[j] = h[j - 1];
         h[j] = t;
     }
@@ -332,11 +379,37 @@ static bool is_ws(char c)
     return ws_class[(unsigned char)c];
 }
 
+/* No byte of v[0..n) is below 0x21 (so none is whitespace): eight bytes a
+ * step, a word having a byte below 0x21 exactly when
+ * (x - 0x21..21) & ~x & 0x80..80 is not zero (the bit hack "hasless", exact
+ * for a bound up to 128). */
+static bool none_below_0x21(const char *v, size_t n)
+{
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x;
+        memcpy(&x, v + i, 8);
+        if ((x - ones * 0x21) & ~x & highs)
+            return false;
+    }
+    for (; i < n; i++)
+        if ((unsigned char)v[i] < 0x21)
+            return false;
+    return true;
+}
+
 /* The length of v[0..n) trimmed with whitespace runs folded into one space;
  * *plain: v has no whitespace (its folded form is v itself: copied whole,
- * not walked a second time). */
+ * not walked a second time). A value with no byte below '!' (every usual
+ * one) is known plain a word at a time: the byte walk was 8 instructions a
+ * byte of every signed value. */
 static size_t folded_len(const char *v, size_t n, bool *plain)
 {
+    if (none_below_0x21(v, n)) {
+        *plain = true;
+        return n;
+    }
     size_t out = 0;
     bool pending = false, any = false, ws = false;
     for (const char *e = v + n; v < e; v++) {
@@ -381,21 +454,26 @@ typedef struct name_ref {
  * bytes, no empty name, no upper case, at most AW_SIGV4_SIGNED_HEADERS_MAX
  * names) and splits it into names[] in the same pass: each header is then
  * looked for by length and bytes, not by walking the list again with strchr
- * and strlen per header. *count: the names. */
+ * and strlen per header. *count: the names; *ascending: each name sorts
+ * strictly after the one before (as every SigV4 client sends the list). */
 static int check_signed_list(const char *list, name_ref names[AW_SIGV4_SIGNED_HEADERS_MAX],
-                             size_t *count)
+                             size_t *count, bool *ascending)
 {
     size_t len = strlen(list);
     if (!len || len > AW_SIGV4_SIGNED_LIST_MAX)
         return -EINVAL;
+    *ascending = true;
     size_t k = 0;
     const char *start = list;
     for (const char *p = list;; p++) {
         if (*p == ';' || !*p) {
             if (p == start) /* leading, doubled or trailing ';' */
                 return -EINVAL;
-            if (k < AW_SIGV4_SIGNED_HEADERS_MAX)
+            if (k < AW_SIGV4_SIGNED_HEADERS_MAX) {
                 names[k] = (name_ref){start, (size_t)(p - start)};
+                if (k && name_cmp(names[k - 1].p, names[k - 1].n, start, names[k].n) >= 0)
+                    *ascending = false;
+            }
             k++;
             if (!*p)
                 break;
@@ -410,12 +488,28 @@ static int check_signed_list(const char *list, name_ref names[AW_SIGV4_SIGNED_HE
     return 0;
 }
 
-static bool in_names(const name_ref *names, size_t count, const char *lname, size_t n)
+/* n bytes of a header name as received equal the lower-case name l (only
+ * A-Z folded, as the canonical form lower-cases). */
+static bool lower_eq(const char *name, const char *l, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        if (c != l[i])
+            return false;
+    }
+    return true;
+}
+
+/* The first name of the list that the header name[0..n) is, any case; -1
+ * when it is none. */
+static long listed_index(const name_ref *names, size_t count, const char *name, size_t n)
 {
     for (size_t i = 0; i < count; i++)
-        if (names[i].n == n && memcmp(names[i].p, lname, n) == 0)
-            return true;
-    return false;
+        if (names[i].n == n && lower_eq(name, names[i].p, n))
+            return (long)i;
+    return -1;
 }
 
 /* The canonical request's header lines, the blank line, the signed list
@@ -430,7 +524,7 @@ static int put_headers(es_buf *c, es_buf *names, hdr *h, size_t nh, const char *
 {
     size_t clen = 0, nlen = 0;
     for (size_t i = 0; i < nh; i++) {
-        bool first = i == 0 || strcmp(h[i].name, h[i - 1].name) != 0;
+        bool first = i == 0 || !same_name(&h[i], &h[i - 1]);
         if (first) {
             clen += (i ? 1u : 0u) + h[i].nlen + 1; /* '\n' before, name, ':' */
             nlen += (nlen ? 1u : 0u) + h[i].nlen;
@@ -452,7 +546,7 @@ static int put_headers(es_buf *c, es_buf *names, hdr *h, size_t nh, const char *
         return rc;
     char *const n0 = nw, *const w0 = w;
     for (size_t i = 0; i < nh; i++) {
-        bool first = i == 0 || strcmp(h[i].name, h[i - 1].name) != 0;
+        bool first = i == 0 || !same_name(&h[i], &h[i - 1]);
         if (first) {
             if (i)
                 *w++ = '\n';
@@ -516,8 +610,9 @@ int aw_sigv4_canonical_request(const aw_sigv4_input *in, const char *signed_head
     int rc;
     name_ref listed[AW_SIGV4_SIGNED_HEADERS_MAX];
     size_t nlisted = 0, slen = 0;
+    bool ascending = false;
     if (signed_headers) {
-        if ((rc = check_signed_list(signed_headers, listed, &nlisted)) < 0)
+        if ((rc = check_signed_list(signed_headers, listed, &nlisted, &ascending)) < 0)
             return rc;
         slen = (size_t)(listed[nlisted - 1].p + listed[nlisted - 1].n - signed_headers);
     }
@@ -529,8 +624,7 @@ int aw_sigv4_canonical_request(const aw_sigv4_input *in, const char *signed_head
     size_t limit = out->max < AW_SIGV4_CANONICAL_MAX ? out->max : AW_SIGV4_CANONICAL_MAX;
     es_buf_reset(out);
     /* the headers on the stack (AW_SIGV4_HEADERS_MAX of them at most), each
-     * name's and value's length measured once; the lowercased names side by
-     * side in one block */
+     * name's and value's length measured once */
     hdr h[AW_SIGV4_HEADERS_MAX];
     char lower_stack[LOWER_STACK];
     char *lower = lower_stack, *lower_heap = NULL;
@@ -545,31 +639,55 @@ int aw_sigv4_canonical_request(const aw_sigv4_input *in, const char *signed_head
         total += h[i].nlen + 1;
         values += h[i].vlen + 2;
     }
-    if (total > sizeof lower_stack && !(lower = lower_heap = es_malloc(total))) {
-        rc = -ENOMEM;
-        goto out;
+    if (signed_headers) {
+        /* verifying: each header found in the list by its length and its
+         * letters in any case, and named by the list's own lower-case
+         * name: no lower-cased copy of every name. With an ascending list
+         * (every client's) its order is the headers' order, and they sort
+         * by place in it, not by comparing names (copies and strcmp were
+         * a third of the canonical request's 4.4 K instructions). The taken
+         * headers move to the front (nh <= i: nothing unread is
+         * overwritten). */
+        for (size_t i = 0; i < in->n_headers; i++) {
+            long k = listed_index(listed, nlisted, in->headers[i].name, h[i].nlen);
+            if (k < 0)
+                continue;
+            size_t vlen = h[i].vlen;
+            h[nh] = (hdr){.name = listed[k].p,
+                          .nlen = listed[k].n,
+                          .value = in->headers[i].value,
+                          .vlen = vlen,
+                          .idx = i,
+                          .rank = (size_t)k};
+            nh++;
+        }
+    } else {
+        if (total > sizeof lower_stack && !(lower = lower_heap = es_malloc(total))) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        /* signing: names lower-cased side by side in one block; the taken
+         * headers move to the front (nh <= i: nothing unread is
+         * overwritten) */
+        for (size_t i = 0, off = 0; i < in->n_headers; i++) {
+            char *ln = lower + off;
+            const char *src = in->headers[i].name;
+            size_t l = h[i].nlen, vlen = h[i].vlen;
+            for (size_t j = 0; j < l; j++)
+                ln[j] = (src[j] >= 'A' && src[j] <= 'Z') ? (char)(src[j] - 'A' + 'a') : src[j];
+            ln[l] = '\0';
+            off += l + 1;
+            if (!l || excluded_when_signing(ln))
+                continue;
+            h[nh].name = ln;
+            h[nh].nlen = l;
+            h[nh].value = in->headers[i].value;
+            h[nh].vlen = vlen;
+            h[nh].idx = i;
+            nh++;
+        }
     }
-    /* the taken headers move to the front (nh <= i: nothing unread is
-     * overwritten) */
-    for (size_t i = 0, off = 0; i < in->n_headers; i++) {
-        char *ln = lower + off;
-        const char *src = in->headers[i].name;
-        size_t l = h[i].nlen, vlen = h[i].vlen;
-        for (size_t j = 0; j < l; j++)
-            ln[j] = (src[j] >= 'A' && src[j] <= 'Z') ? (char)(src[j] - 'A' + 'a') : src[j];
-        ln[l] = '\0';
-        off += l + 1;
-        bool take = signed_headers ? in_names(listed, nlisted, ln, l) : !excluded_when_signing(ln);
-        if (!take || !l)
-            continue;
-        h[nh].name = ln;
-        h[nh].nlen = l;
-        h[nh].value = in->headers[i].value;
-        h[nh].vlen = vlen;
-        h[nh].idx = i;
-        nh++;
-    }
-    sort_headers(h, nh);
+    sort_headers(h, nh, signed_headers && ascending);
 
     /* one allocation for the usual request: the method, the path and query
      * as sent (their encoding may grow them: then the buffer grows), the
@@ -632,24 +750,36 @@ static int64_t days_from_civil(int y, int m, int d)
     return era * 146097 + doe - 719468;
 }
 
+/* Two digits at s; -1 when either is not one (s[1] is not read when s[0]
+ * is not a digit: a NUL there ends the string). */
+static int two_digits(const char *s)
+{
+    unsigned a = (unsigned)(unsigned char)s[0] - '0';
+    if (a > 9)
+        return -1;
+    unsigned b = (unsigned)(unsigned char)s[1] - '0';
+    return b > 9 ? -1 : (int)(a * 10 + b);
+}
+
 int aw_sigv4_parse_amz_date(const char *s, time_t *out)
 {
-    if (!s || strlen(s) != 16 || s[8] != 'T' || s[15] != 'Z')
+    /* fixed places read in order (each read stops at an earlier NUL: a
+     * shorter string fails at its NUL's place), then the NUL at 16: no
+     * strlen, no loop tables (329 instructions a call, twice a request,
+     * before) */
+    if (!s)
         return -EINVAL;
-    int v[6];
-    static const int off[6] = {0, 4, 6, 9, 11, 13}, len[6] = {4, 2, 2, 2, 2, 2};
-    for (int i = 0; i < 6; i++) {
-        v[i] = 0;
-        for (int j = 0; j < len[i]; j++) {
-            char c = s[off[i] + j];
-            if (c < '0' || c > '9')
-                return -EINVAL;
-            v[i] = v[i] * 10 + (c - '0');
-        }
-    }
-    if (v[1] < 1 || v[1] > 12 || v[2] < 1 || v[2] > 31 || v[3] > 23 || v[4] > 59 || v[5] > 60)
+    int y1 = two_digits(s), y2 = y1 < 0 ? -1 : two_digits(s + 2);
+    int mo = y2 < 0 ? -1 : two_digits(s + 4), d = mo < 0 ? -1 : two_digits(s + 6);
+    if (d < 0 || s[8] != 'T')
         return -EINVAL;
-    *out = (time_t)days_from_civil(v[0], v[1], v[2]) * 86400 + v[3] * 3600 + v[4] * 60 + v[5];
+    int h = two_digits(s + 9), mi = h < 0 ? -1 : two_digits(s + 11);
+    int se = mi < 0 ? -1 : two_digits(s + 13);
+    if (se < 0 || s[15] != 'Z' || s[16] != '\0')
+        return -EINVAL;
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60)
+        return -EINVAL;
+    *out = (time_t)days_from_civil(y1 * 100 + y2, mo, d) * 86400 + h * 3600 + mi * 60 + se;
     return 0;
 }
 
@@ -799,13 +929,15 @@ static const uint8_t cclass[256] = {
     ['~'] = CC_TOKEN,
 };
 
-/* Every byte of p[0..n) in class cls. */
+/* Every byte of p[0..n) in class cls, one class bit: the classes of all
+ * bytes are and-ed, without a test and branch a byte (the bounded parts are
+ * read whole even when an early byte fails). */
 static bool all_in(const char *p, size_t n, uint8_t cls)
 {
+    uint8_t acc = 0xff;
     for (size_t i = 0; i < n; i++)
-        if (!(cclass[(unsigned char)p[i]] & cls))
-            return false;
-    return true;
+        acc &= cclass[(unsigned char)p[i]];
+    return (acc & cls) != 0;
 }
 
 static bool valid_scope_part(const char *p, size_t n)

@@ -274,17 +274,38 @@ const char *al_request_header(const al_request *rq, const char *name)
     return NULL;
 }
 
-static bool in_list(const char *list, const char *name)
+/* The headers whose signing a verification requires (or requires when they
+ * are sent), as bits. */
+enum {
+    SIGNED_HOST = 1,
+    SIGNED_DATE = 2,
+    SIGNED_TARGET = 4,
+    SIGNED_TOKEN = 8,
+};
+
+/* Which of those a parsed SignedHeaders list names, in one pass over it:
+ * a look-up per name walked it up to four times with strchr, strlen and
+ * strncmp per listed name. A name is compared only when its length is one
+ * of theirs. */
+static unsigned signed_required(const char *list)
 {
-    size_t n = strlen(name);
-    for (const char *p = list; p && *p;) {
-        const char *semi = strchr(p, ';');
-        size_t len = semi ? (size_t)(semi - p) : strlen(p);
-        if (len == n && strncmp(p, name, n) == 0)
-            return true;
-        p = semi ? semi + 1 : NULL;
+    unsigned got = 0;
+    for (const char *p = list; *p;) {
+        const char *q = p;
+        while (*q && *q != ';')
+            q++;
+        size_t n = (size_t)(q - p);
+        if (n == 4 && memcmp(p, "host", 4) == 0)
+            got |= SIGNED_HOST;
+        else if (n == 10 && memcmp(p, "x-amz-date", 10) == 0)
+            got |= SIGNED_DATE;
+        else if (n == 12 && memcmp(p, "x-amz-target", 12) == 0)
+            got |= SIGNED_TARGET;
+        else if (n == 20 && memcmp(p, "x-amz-security-token", 20) == 0)
+            got |= SIGNED_TOKEN;
+        p = *q ? q + 1 : q;
     }
-    return false;
+    return got;
 }
 
 /* ---- signing keys kept between requests ----
@@ -675,15 +696,16 @@ static int verify_req(al_ctx *c, const al_request *rq, const char *service, time
     if (aw_sigv4_parse_amz_date(amz_date, &t) < 0)
         return al_fail(e, 400, "IncompleteSignatureException",
                        "X-Amz-Date must be in the ISO8601 basic format YYYYMMDDTHHMMSSZ.");
-    if (!in_list(a.signed_headers, "host"))
+    unsigned signed_names = signed_required(a.signed_headers);
+    if (!(signed_names & SIGNED_HOST))
         return bad_sig(e, "'Host' must be a 'SignedHeader' in the AWS Authorization.");
-    if (!in_list(a.signed_headers, "x-amz-date"))
+    if (!(signed_names & SIGNED_DATE))
         return bad_sig(e, "'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization.%s%s", "",
                        "");
     /* the headers that choose what is done, or as whom, must be covered by the
      * signature: an unsigned X-Amz-Target would let a captured request be
      * re-aimed at another operation (DescribeSecret -> GetSecretValue) */
-    if (sh.target && !in_list(a.signed_headers, "x-amz-target"))
+    if (sh.target && !(signed_names & SIGNED_TARGET))
         return bad_sig(e, "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization.");
     if (strncmp(a.date, amz_date, 8) != 0)
         return bad_sig(e,
@@ -721,7 +743,7 @@ static int verify_req(al_ctx *c, const al_request *rq, const char *service, time
     }
     /* a session's token names whom the request acts as: signed, or refused
      * (after the key lookup, which answers a stray token on a long-term key) */
-    if (token && !in_list(a.signed_headers, "x-amz-security-token")) {
+    if (token && !(signed_names & SIGNED_TOKEN)) {
         es_wipe(key, sizeof key);
         es_wipe(a.signature, sizeof a.signature);
         return bad_sig(e,

@@ -108,6 +108,7 @@ static void expect(req *r, const char *service, time_t now, const char *code)
 }
 
 static const time_t NOW = 1700000000;
+#define SIG64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 static const char *BODY = "{\"Name\":\"/x\"}";
 
 Test(al_auth, admin_files_and_stable_key)
@@ -553,4 +554,59 @@ Test(al_auth, the_verifications_headers_are_the_first_of_each_name_in_any_case)
     expect(&r, "ssm", NOW, "InvalidSignatureException");
     cr_assert_not_null(strstr(T.err.message, "X-Amz-Target"), "%s", T.err.message);
     es_buf_free_secret(&r.authz);
+}
+
+/* The names a verification requires signed (host, x-amz-date, x-amz-target
+ * when sent) are found in one pass over SignedHeaders (signed_required): each
+ * matched whole, wherever it stands in the list; a longer or shorter name
+ * sharing its letters is not it. A list passing these checks reaches the
+ * signature comparison ("does not match": the signature here is made up). */
+Test(al_auth, the_required_signed_names_are_matched_whole_anywhere_in_the_list)
+{
+    admin();
+    static const struct {
+        const char *list;
+        const char *refused; /* the header named in the refusal; NULL: passes */
+    } cases[] = {
+        {"host;x-amz-date;x-amz-target", NULL},
+        {"x-amz-target;host;x-amz-date", NULL},
+        {"x-amz-date;x-amz-target;host", NULL},
+        {"content-type;host;x-amz-date;x-amz-target", NULL},
+        {"hosts;x-amz-date;x-amz-target", "'Host'"},
+        {"hos;x-amz-date;x-amz-target", "'Host'"},
+        {"x-amz-date;x-amz-target", "'Host'"},
+        {"host;x-amz-dates;x-amz-target", "'X-Amz-Date'"},
+        {"host;x-amz-dat;x-amz-target", "'X-Amz-Date'"},
+        {"host;x-amz-target", "'X-Amz-Date'"},
+        {"host;x-amz-date;x-amz-targets", "'X-Amz-Target'"},
+        {"host;x-amz-date;x-amz-targe", "'X-Amz-Target'"},
+        {"host;x-amz-date", "'X-Amz-Target'"},
+    };
+    char authz[512];
+    char id[AL_AKID_LEN + 1];
+    memcpy(id, akid, sizeof id);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(authz, sizeof authz,
+                 "AWS4-HMAC-SHA256 Credential=%s/20231114/us-east-2/ssm/aws4_request, "
+                 "SignedHeaders=%s, Signature=" SIG64,
+                 id, cases[i].list);
+        aw_header h[] = {{"Host", "127.0.0.1:4577"},
+                         {"Content-Type", "application/x-amz-json-1.1"},
+                         {"X-Amz-Target", "AmazonSSM.GetParameter"},
+                         {"X-Amz-Date", "20231114T221320Z"},
+                         {"Authorization", authz}};
+        req r = {.n = 0, .body = BODY};
+        for (size_t k = 0; k < sizeof h / sizeof h[0]; k++)
+            r.h[r.n++] = h[k];
+        expect(&r, "ssm", NOW, "InvalidSignatureException");
+        if (cases[i].refused) {
+            cr_assert_not_null(strstr(T.err.message, cases[i].refused), "%s: %s", cases[i].list,
+                               T.err.message);
+            cr_assert_not_null(strstr(T.err.message, "must be a 'SignedHeader'"), "%s: %s",
+                               cases[i].list, T.err.message);
+        } else {
+            cr_assert_not_null(strstr(T.err.message, "does not match"), "%s: %s", cases[i].list,
+                               T.err.message);
+        }
+    }
 }

@@ -486,6 +486,47 @@ Test(sigv4, amz_date)
         cr_expect_eq(aw_sigv4_parse_amz_date(bad[i], &t), -EINVAL, "%s", bad[i]);
 }
 
+/* The date is read at fixed places without strlen: every truncation of a
+ * good date, every byte past it, and a non-digit (or a NUL) at each digit's
+ * place are refused. Each string is an allocation of its own exact size, so
+ * that a read past its NUL is caught by ASan. */
+Test(sigv4, parse_amz_date_refuses_each_truncation_and_stray_byte)
+{
+    static const char good[] = "20150830T123600Z";
+    time_t t = 0;
+    for (size_t n = 0; n < 16; n++) {
+        char *s = es_strndup(good, n);
+        cr_assert_not_null(s);
+        cr_expect_eq(aw_sigv4_parse_amz_date(s, &t), -EINVAL, "%zu bytes: %s", n, s);
+        es_free(s);
+    }
+    char *s = es_strndup(good, 16);
+    cr_assert_not_null(s);
+    cr_expect_eq(aw_sigv4_parse_amz_date(s, &t), 0);
+    cr_expect_eq(t, 1440938160);
+    es_free(s);
+    for (size_t i = 0; i < 16; i++) {
+        if (i == 8 || i == 15)
+            continue;
+        static const char stray[] = {'/', ':', 'a', ' ', '\0'};
+        for (size_t k = 0; k < sizeof stray; k++) {
+            char d[17];
+            memcpy(d, good, sizeof d);
+            d[i] = stray[k];
+            cr_expect_eq(aw_sigv4_parse_amz_date(d, &t), -EINVAL, "byte %zu = %d", i, stray[k]);
+        }
+    }
+    const char *bad[] = {"20150830t123600Z", "20150830T123600z", "20150830T123600ZZ",
+                         "20150830T126000Z", "20150830T123661Z", "20150800T123600Z",
+                         "20150032T123600Z", "20150830 123600Z"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_expect_eq(aw_sigv4_parse_amz_date(bad[i], &t), -EINVAL, "%s", bad[i]);
+    cr_expect_eq(aw_sigv4_parse_amz_date(NULL, &t), -EINVAL);
+    /* the edges still accepted */
+    cr_expect_eq(aw_sigv4_parse_amz_date("99991231T235960Z", &t), 0);
+    cr_expect_eq(aw_sigv4_parse_amz_date("00000101T000000Z", &t), 0);
+}
+
 static int parse(const char *s, aw_sigv4_auth *a)
 {
     return aw_sigv4_parse_authorization(s, strlen(s), a);
@@ -952,5 +993,119 @@ Test(sigv4, canonical_headers_fold_single_whitespace_and_sort_many)
     const char *p00 = strstr(c, "\nh00:v\n"), *p20 = strstr(c, "\nh20:first,second\n"),
                *p39 = strstr(c, "\nh39:v\n");
     cr_assert(p00 && p20 && p39 && p00 < p20 && p20 < p39, "%s", c);
+    es_buf_free(&out);
+}
+
+/* Verifying, the headers are found in the SignedHeaders list in any case and
+ * named by the list's own names; an ascending list orders them by place in
+ * it, any other list by comparing names. Both give exactly the canonical
+ * request the signer builds (sorted names, repeated headers joined in the
+ * request's order), but for the list line, which is signed as sent. */
+Test(sigv4, verifying_lists_ascending_or_not_give_the_signers_headers)
+{
+    aw_header h[] = {{"X-Amz-Date", "20150830T123600Z"},
+                     {"Host", "example.amazonaws.com"},
+                     {"X-Rep", "one"},
+                     {"Content-Type", "text/plain"},
+                     {"x-REP", "two  words"},
+                     {"X-Amz-Target", "T.Op"},
+                     {"User-Agent", "not signed"},
+                     {"X-Re", "prefix of x-rep"},
+                     {"X-Reps", "x-rep a prefix of it"}};
+    size_t nh = sizeof h / sizeof h[0];
+    aw_sigv4_input in = {"POST", "/", NULL, h, nh, aw_sigv4_empty_sha256, false};
+    es_buf want, got, names;
+    es_buf_init(&want, 4096);
+    es_buf_init(&got, 4096);
+    es_buf_init(&names, 4096);
+    cr_assert_eq(aw_sigv4_canonical_request(&in, NULL, &want, &names), 0);
+    const char *list = "content-type;host;x-amz-date;x-amz-target;x-re;x-rep;x-reps";
+    cr_assert_str_eq(es_buf_cstr(&names), list);
+    cr_assert(strstr(es_buf_cstr(&want), "\nx-re:prefix of x-rep\nx-rep:one,two words\nx-reps:"));
+    /* the sorted list: the very same canonical request */
+    cr_assert_eq(aw_sigv4_canonical_request(&in, list, &got, NULL), 0);
+    cr_expect_str_eq(es_buf_cstr(&got), es_buf_cstr(&want));
+    /* lists in other orders (and one with a name twice): the same header
+     * lines, the list as sent */
+    const char *other[] = {
+        "x-reps;x-rep;x-re;x-amz-target;x-amz-date;host;content-type",
+        "host;content-type;x-amz-date;x-amz-target;x-rep;x-re;x-reps",
+        "content-type;host;x-amz-date;x-amz-target;x-re;x-rep;x-rep;x-reps",
+    };
+    const char *w = es_buf_cstr(&want);
+    const char *wl = strstr(w, "\n\n"
+                               "content-type;");
+    cr_assert_not_null(wl);
+    for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
+        cr_assert_eq(aw_sigv4_canonical_request(&in, other[i], &got, NULL), 0, "%s", other[i]);
+        const char *g = es_buf_cstr(&got);
+        cr_expect_eq(strncmp(g, w, (size_t)(wl - w) + 2), 0, "%s:\n%s", other[i], g);
+        cr_expect(strstr(g, other[i]) != NULL, "%s", g);
+    }
+    /* fewer names: only those, still in order */
+    cr_assert_eq(aw_sigv4_canonical_request(&in, "host;x-rep", &got, NULL), 0);
+    cr_expect_str_eq(es_buf_cstr(&got),
+                     "POST\n/\n\nhost:example.amazonaws.com\n"
+                     "x-rep:one,two words\n\nhost;x-rep\n"
+                     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    /* a listed name no header has (nor one differing by a letter) */
+    cr_expect_eq(aw_sigv4_canonical_request(&in, "host;x-repz", &got, NULL), -ENOENT);
+    cr_expect_eq(aw_sigv4_canonical_request(&in, "x-rez;host", &got, NULL), -ENOENT);
+    es_buf_free(&want);
+    es_buf_free(&got);
+    es_buf_free(&names);
+}
+
+/* The canonical form of a header value as botocore writes it: trimmed, each
+ * run of whitespace folded into one space. */
+static void ref_fold(const char *v, char *out)
+{
+    size_t o = 0;
+    bool pending = false, any = false;
+    for (; *v; v++) {
+        if (strchr(" \t\r\n\v\f", *v)) {
+            pending = any;
+            continue;
+        }
+        if (pending)
+            out[o++] = ' ';
+        out[o++] = *v;
+        pending = false;
+        any = true;
+    }
+    out[o] = '\0';
+}
+
+/* A value with no byte below '!' is known plain eight bytes at a time: every
+ * length around the word size, with a whitespace (or another byte below '!',
+ * or a high byte) at every place, folds exactly as botocore folds it, in
+ * signing and in verifying. */
+Test(sigv4, header_values_fold_with_any_byte_at_any_place)
+{
+    static const char probes[] = {' ',    '\t', '\r',   '\n',   '\v',   '\f',  '\x01',
+                                  '\x1f', '!',  '\x7f', '\x80', '\xa0', '\xff'};
+    char value[40], want[64], line[128];
+    es_buf out;
+    es_buf_init(&out, 4096);
+    for (size_t n = 1; n <= 33; n++) {
+        for (size_t at = 0; at < n; at++) {
+            for (size_t k = 0; k < sizeof probes; k++) {
+                for (size_t i = 0; i < n; i++)
+                    value[i] = (char)('a' + i % 26);
+                value[n] = '\0';
+                value[at] = probes[k];
+                ref_fold(value, want);
+                snprintf(line, sizeof line, "\nx-v:%s\n\n", want);
+                aw_header h[] = {{"X-V", value}};
+                aw_sigv4_input in = {"GET", "/", NULL, h, 1, aw_sigv4_empty_sha256, false};
+                cr_assert_eq(aw_sigv4_canonical_request(&in, NULL, &out, NULL), 0);
+                cr_assert_not_null(strstr(es_buf_cstr(&out), line), "n %zu at %zu byte %d: %s", n,
+                                   at, probes[k], es_buf_cstr(&out));
+                cr_assert_eq(aw_sigv4_canonical_request(&in, "x-v", &out, NULL), 0);
+                cr_assert_not_null(strstr(es_buf_cstr(&out), line), "n %zu at %zu byte %d: %s", n,
+                                   at, probes[k], es_buf_cstr(&out));
+            }
+        }
+    }
     es_buf_free(&out);
 }
