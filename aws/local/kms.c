@@ -246,6 +246,10 @@ typedef struct key_keep_slot {
     uint8_t material[AL_KEY_BYTES];
     EVP_CIPHER_CTX *gcm; /* expanded for decryption on the first value; NULL before */
     bool gcm_ready;
+    /* c->rq_seq + 1 when region was last found to be the request's (al_region
+     * stays one string while rq_seq does not move): compared once a request,
+     * not once a value; 0: not yet */
+    uint64_t region_seq;
 } key_keep_slot;
 
 struct al_kms_keep {
@@ -302,12 +306,17 @@ static struct al_kms_keep *keep_of(al_ctx *c)
 }
 
 /* Is slot k material `version` of key_id (its AL_KEY_ID_LEN bytes, not
- * necessarily NUL-ended: a blob's header) in region? */
-static bool keep_is(const key_keep_slot *k, const char *key_id, uint32_t version,
-                    const char *region)
+ * necessarily NUL-ended: a blob's header) in the request's region? */
+static bool keep_is(const al_ctx *c, key_keep_slot *k, const char *key_id, uint32_t version)
 {
-    return k->used && k->version == version && memcmp(k->id, key_id, AL_KEY_ID_LEN) == 0 &&
-           strcmp(k->region, region) == 0;
+    if (!k->used || k->version != version || memcmp(k->id, key_id, AL_KEY_ID_LEN) != 0)
+        return false;
+    if (k->region_seq == c->rq_seq + 1)
+        return true;
+    if (strcmp(k->region, al_region(c)) != 0)
+        return false;
+    k->region_seq = c->rq_seq + 1;
+    return true;
 }
 
 /* key_id: AL_KEY_ID_LEN bytes (a kept id is that long: keep_put). The slot
@@ -317,11 +326,10 @@ static key_keep_slot *keep_find(al_ctx *c, const char *key_id, uint32_t version)
     struct al_kms_keep *kk = keep_of(c);
     if (!kk)
         return NULL;
-    const char *region = al_region(c);
-    if (keep_is(&kk->slot[kk->last], key_id, version, region))
+    if (keep_is(c, &kk->slot[kk->last], key_id, version))
         return &kk->slot[kk->last];
     for (unsigned i = 0; i < KEY_KEEP_SLOTS; i++) {
-        if (keep_is(&kk->slot[i], key_id, version, region)) {
+        if (keep_is(c, &kk->slot[i], key_id, version)) {
             kk->last = i;
             return &kk->slot[i];
         }

@@ -508,9 +508,12 @@ static int load_pv(al_ctx *c, const char *canon, int64_t version, const char *la
 
 typedef struct pv_slot {
     bool used;
-    uint16_t next;                  /* the next entry of its index chain */
-    uint64_t hash;                  /* pv_key_hash of what it was asked as */
-    size_t canon_len;               /* strlen(p.canon) */
+    uint16_t next;    /* the next entry of its index chain */
+    uint64_t hash;    /* pv_key_hash of what it was asked as */
+    size_t canon_len; /* strlen(p.canon) */
+    /* c->rq_seq + 1 when region was last found to be the request's (see
+     * kms.c's key_keep_slot): compared once a request, not once a name */
+    uint64_t region_seq;
     char region[AW_REGION_MAX + 1]; /* the parameter's */
     char *label;                    /* asked for by label (es_malloc'ed), or NULL */
     int64_t asked_version;
@@ -738,8 +741,10 @@ static int load_pv_kept(al_ctx *c, const char *canon, size_t canon_len, int64_t 
     for (uint16_t i = k->head[h % PV_INDEX]; i; i = k->slot[i - 1].next) {
         pv_slot *s = &k->slot[i - 1];
         if (s->hash == h && s->asked_version == version && s->canon_len == canon_len &&
-            memcmp(s->p.canon, canon, canon_len) == 0 && strcmp(s->region, region) == 0 &&
+            memcmp(s->p.canon, canon, canon_len) == 0 &&
+            (s->region_seq == c->rq_seq + 1 || strcmp(s->region, region) == 0) &&
             (label ? s->label && strcmp(s->label, label) == 0 : !s->label)) {
+            s->region_seq = c->rq_seq + 1;
             if (pv_expired(c, &s->p))
                 return -ENOENT;
             c->cache_stats.param_hits++;
