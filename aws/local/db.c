@@ -683,7 +683,10 @@ al_db_stamp al_db_stamp_now(al_db *db)
         s.data_version = db->dv;
         return s;
     }
-    if (sqlite3_file_control(db->h, "main", SQLITE_FCNTL_DATA_VERSION, &s.data_version) !=
+    /* NULL names the main database (sqlite3_file_control(3)); "main" was
+     * looked up by name, a case-insensitive compare with every attached
+     * database's name (sqlite3StrICmp, 0.22 % of the daemon's samples) */
+    if (sqlite3_file_control(db->h, NULL, SQLITE_FCNTL_DATA_VERSION, &s.data_version) !=
         SQLITE_OK) {
         s.changes = -1; /* unknown: never equal to a stamp taken before */
         return s;

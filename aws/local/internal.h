@@ -23,6 +23,11 @@ typedef struct al_rq_caller {
     size_t len;
     uint64_t hash;
     bool hashed; /* len and hash made */
+    /* the last action asked for this caller (a copy: compared by its bytes),
+     * and the hash of principal then action; action_len 0: none yet */
+    size_t action_len;
+    uint64_t action_hash;
+    char action[48];
 } al_rq_caller;
 
 struct al_ctx {

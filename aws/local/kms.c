@@ -246,11 +246,16 @@ typedef struct key_keep_slot {
     uint8_t material[AL_KEY_BYTES];
     EVP_CIPHER_CTX *gcm; /* expanded for decryption on the first value; NULL before */
     bool gcm_ready;
+    /* c->rq_seq + 1 when region was last found to be the request's (al_region
+     * stays one string while rq_seq does not move): compared once a request,
+     * not once a value; 0: not yet */
+    uint64_t region_seq;
 } key_keep_slot;
 
 struct al_kms_keep {
     al_db_stamp stamp;
     unsigned next;
+    unsigned last; /* the slot keep_find found last (tried first) */
     key_keep_slot slot[KEY_KEEP_SLOTS];
 };
 
@@ -287,30 +292,47 @@ static struct al_kms_keep *keep_of(al_ctx *c)
     if (!c->kms_keep && !(c->kms_keep = es_calloc(1, sizeof *c->kms_keep)))
         return NULL;
     struct al_kms_keep *kk = c->kms_keep;
-    al_db_stamp now = al_db_stamp_now(c->db);
-    if (!al_db_stamp_eq(kk->stamp, now)) {
+    /* renew: inside a read it compares counters, where al_db_stamp_now made
+     * a whole stamp for every value opened */
+    if (!al_db_stamp_renew(c->db, &kk->stamp)) {
         bool had = false;
         for (size_t i = 0; i < KEY_KEEP_SLOTS; i++)
             had = had || kk->slot[i].used;
         keep_clear(kk);
         if (had)
             c->cache_stats.flushes++;
-        kk->stamp = now;
     }
     return kk;
 }
 
+/* Is slot k material `version` of key_id (its AL_KEY_ID_LEN bytes, not
+ * necessarily NUL-ended: a blob's header) in the request's region? */
+static bool keep_is(const al_ctx *c, key_keep_slot *k, const char *key_id, uint32_t version)
+{
+    if (!k->used || k->version != version || memcmp(k->id, key_id, AL_KEY_ID_LEN) != 0)
+        return false;
+    if (k->region_seq == c->rq_seq + 1)
+        return true;
+    if (strcmp(k->region, al_region(c)) != 0)
+        return false;
+    k->region_seq = c->rq_seq + 1;
+    return true;
+}
+
+/* key_id: AL_KEY_ID_LEN bytes (a kept id is that long: keep_put). The slot
+ * found last is tried first: a GetParameters' values mostly share a key. */
 static key_keep_slot *keep_find(al_ctx *c, const char *key_id, uint32_t version)
 {
     struct al_kms_keep *kk = keep_of(c);
     if (!kk)
         return NULL;
-    const char *region = al_region(c);
-    for (size_t i = 0; i < KEY_KEEP_SLOTS; i++) {
-        key_keep_slot *k = &kk->slot[i];
-        if (k->used && k->version == version && strcmp(k->id, key_id) == 0 &&
-            strcmp(k->region, region) == 0)
-            return k;
+    if (keep_is(c, &kk->slot[kk->last], key_id, version))
+        return &kk->slot[kk->last];
+    for (unsigned i = 0; i < KEY_KEEP_SLOTS; i++) {
+        if (keep_is(c, &kk->slot[i], key_id, version)) {
+            kk->last = i;
+            return &kk->slot[i];
+        }
     }
     return NULL;
 }
@@ -441,8 +463,9 @@ static int load_material(al_ctx *c, const char *key_id, uint32_t version,
     return r;
 }
 
-/* Loads and unwraps material `version` of a usable key of this region.
- * -ENOENT, -EPERM (disabled), -EKEYREVOKED (pending deletion), -EIO. */
+/* Loads and unwraps material `version` of a usable key (key_id: its
+ * AL_KEY_ID_LEN characters) of this region. -ENOENT, -EPERM (disabled), -EKEYREVOKED (pending
+ * deletion), -EIO. */
 static int load_key(al_ctx *c, const char *key_id, uint32_t version, uint8_t material[AL_KEY_BYTES])
 {
     /* kept only after this key's row said usable and holding this
@@ -1074,7 +1097,11 @@ static int unseal(al_ctx *c, const uint8_t *blob, size_t bloblen, const al_kv *c
                   char key_id[AL_KEY_ID_LEN + 1])
 {
     char id[AL_KEY_ID_LEN + 1];
-    uint8_t material[AL_KEY_BYTES] = {0};
+    /* written (and then wiped) only when no kept key opens the value: with
+     * a kept key it holds nothing, and wiping it anyway was 10 of a
+     * GetParameters' 34 explicit_bzero calls */
+    uint8_t material[AL_KEY_BYTES];
+    bool loaded = false;
     uint32_t version;
     size_t hdr;
     es_buf aad;
@@ -1101,6 +1128,7 @@ static int unseal(al_ctx *c, const uint8_t *blob, size_t bloblen, const al_kv *c
     if (kept) {
         c->cache_stats.kms_key_hits++;
     } else {
+        loaded = true;
         if ((r = load_key(c, id, version, material)) < 0)
             goto out;
         kept = keep_find(c, id, version); /* kept just now, inside a read-only operation */
@@ -1137,7 +1165,8 @@ static int unseal(al_ctx *c, const uint8_t *blob, size_t bloblen, const al_kv *c
         memcpy(key_id, id, sizeof id);
     out = NULL;
 out:
-    es_wipe(material, sizeof material);
+    if (loaded)
+        es_wipe(material, sizeof material);
     es_buf_free(&aad);
     es_free(out);
     return r;

@@ -609,6 +609,7 @@ static int dispatch_op(al_ctx *c, const op_slot *o, const char *service, const c
     al_rq_caller outer = c->rq_caller;
     c->rq_caller.principal = principal;
     c->rq_caller.hashed = false;
+    c->rq_caller.action_len = 0;
     al_db_failure_take(c->db, NULL); /* what came before is not this call's */
     int r = o->op->fn(c, principal, req, &w, err);
     al_store_failure_report(c, service, operation, r, err);

@@ -810,6 +810,45 @@ Test(al_authz_seed, the_callers_hash_lives_one_operation)
     cr_assert_eq(check("arn:aws:iam::123456789012:user/bobby", "ssm:GetParameters", PARAM_ARN), 0);
 }
 
+/* Inside an operation the caller's hash with the action asked last is kept,
+ * the action compared by its bytes: two actions of one length asked in turn
+ * from one buffer each get their own question's hash. Were the kept hash
+ * reused for the second (its length alone compared), its Allow would be kept
+ * under the first one's hash and not found again when asked afresh. */
+Test(al_authz_seed, the_callers_action_hash_follows_the_action)
+{
+    char doc[512];
+    snprintf(doc, sizeof doc,
+             "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":"
+             "\"ssm:*\",\"Resource\":\"%s\"}]}",
+             PARAM_ARN);
+    qok("iam", "PutRolePolicy", "RoleName", "exec", "PolicyName", "all-ssm", "PolicyDocument", doc,
+        NULL);
+    static const char *const actions[] = {"ssm:GetParameter", "ssm:PutParameter",
+                                          "ssm:GetParameter"};
+    char who[128], act[64];
+    snprintf(who, sizeof who, "%s", SESSION);
+    al_rq_caller outer = T.ctx->rq_caller;
+    T.ctx->rq_caller = (al_rq_caller){.principal = who};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(act, sizeof act, "%s", actions[i]);
+        cr_assert_eq(check(who, act, PARAM_ARN), 0, "%s", act);
+    }
+    /* not allowed: decided, not taken from the kept Allow of its length */
+    snprintf(act, sizeof act, "ssm:GetParameterX");
+    cr_assert_eq(check(who, act, PARAM_ARN), 0);
+    snprintf(act, sizeof act, "sts:GetParameter");
+    cr_assert_eq(check(who, act, PARAM_ARN), -EACCES);
+    T.ctx->rq_caller = outer;
+    /* asked afresh (no operation: every hash made in full), each is kept */
+    for (size_t i = 0; i < 2; i++) {
+        al_cache_stats a = cstats();
+        cr_assert_eq(check(SESSION, actions[i], PARAM_ARN), 0);
+        cr_assert_eq(cstats().decision_hits, a.decision_hits + 1, "%s kept under its own hash",
+                     actions[i]);
+    }
+}
+
 /* A write of any kind drops what was kept, inside its transaction already:
  * a parameter written, the role's policy taken away by SQL that no API
  * call made (rolled back: kept again from the next decision). */

@@ -1138,6 +1138,44 @@ static void gets_is_by_path(const char *region, const char *asked, const char *p
     }
 }
 
+/* The kept versions' index hashes the region once per request and compares
+ * the name by its length and bytes: names that are prefixes of one another
+ * or differ in their last byte, and one name in two regions read in turn,
+ * each answer their own value, from a kept entry after the first read. */
+Test(al_ssm, kept_versions_tell_names_and_regions_apart)
+{
+    const char *names[] = {"/n/ab", "/n/abc",       "/n/abd",      "/n/a",
+                           "ab",    "/n/abcdefgh1", "/n/abcdefgh2"};
+    const char *regions[] = {"us-east-1", "eu-west-1"};
+    char body[512], want[64];
+    for (size_t r = 0; r < 2; r++) {
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+            snprintf(body, sizeof body,
+                     "{\"Name\":\"%s\",\"Type\":\"SecureString\",\"Value\":\"%s-%zu\"}", names[i],
+                     regions[r], i);
+            ok_in(regions[r], PUT, body);
+        }
+    }
+    for (int pass = 0; pass < 3; pass++) {
+        al_cache_stats s0, s1;
+        al_get_cache_stats(T.ctx, &s0);
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+            for (size_t r = 0; r < 2; r++) {
+                snprintf(want, sizeof want, "%s-%zu", regions[r], i);
+                cr_assert_str_eq(region_value(regions[r], names[i]), want, "pass %d", pass);
+            }
+        }
+        /* "/ab" is stored as "ab": the same parameter, from the same entry */
+        cr_assert_str_eq(region_value("eu-west-1", "/ab"), "eu-west-1-4");
+        al_get_cache_stats(T.ctx, &s1);
+        size_t reads = 2 * sizeof names / sizeof names[0] + 1;
+        if (pass > 0) {
+            cr_assert_eq(s1.param_hits - s0.param_hits, reads, "pass %d: every read kept", pass);
+            cr_assert_eq(s1.param_loads, s0.param_loads, "pass %d", pass);
+        }
+    }
+}
+
 Test(al_ssm, kept_answer_members_are_the_written_ones)
 {
     const char *west = "us-west-2";
