@@ -1073,9 +1073,8 @@ bool es_http_parser_header_at(const es_http_parser *p, size_t i, const char **na
     return true;
 }
 
-const char *es_http_parser_header(const es_http_parser *p, const char *name)
+const char *es_http_parser_header_n(const es_http_parser *p, const char *name, size_t n)
 {
-    size_t n = strlen(name);
     hknown id = known_name(name, n);
     if (id != HK_NONE)
         return p->known[id] ? p->hdrs[p->known[id] - 1].value : NULL;

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/http.h"
@@ -1035,5 +1036,42 @@ Test(http_request, field_lines_around_the_kept_line_ends)
     cr_assert_str_eq(es_http_parser_header(p, "y"), "z");
     cr_assert_str_eq(es_http_parser_header(p, "x-second-long"), "another");
     cr_assert_null(es_http_parser_header(p, "x-b"));
+    es_http_parser_free(p);
+}
+
+/* es_http_parser_header_n takes the name's length (es_http_parser_header,
+ * inline, gives strlen's, known where a literal is written): a slice of a
+ * longer buffer finds exactly its name, known or not, in any case; a
+ * prefix or a longer slice of a name does not; a name read at run time
+ * gives what the literal gives. */
+Test(http_request, header_look_up_by_length)
+{
+    static const char msg[] = "GET / HTTP/1.1\r\n"
+                              "X-Amz-Date: d1\r\n"
+                              "x-other: o1\r\n"
+                              "Host: h1\r\n"
+                              "X-Other: o2\r\n"
+                              "\r\n";
+    es_http_parser *p;
+    cr_assert_eq(es_http_parser_create(ES_HTTP_REQUEST, NULL, &p), 0);
+    size_t used;
+    cr_assert_eq(es_http_parser_feed(p, msg, sizeof msg - 1, &used), ES_HTTP_HEADERS);
+    static const char buf[] = "x-amz-datehostX-OTHERx";
+    cr_assert_str_eq(es_http_parser_header_n(p, buf, 10), "d1");
+    cr_assert_str_eq(es_http_parser_header_n(p, buf + 10, 4), "h1");
+    cr_assert_str_eq(es_http_parser_header_n(p, buf + 14, 7), "o1");
+    cr_assert_null(es_http_parser_header_n(p, buf, 9));
+    cr_assert_null(es_http_parser_header_n(p, buf, 11));
+    cr_assert_null(es_http_parser_header_n(p, buf + 10, 3));
+    cr_assert_null(es_http_parser_header_n(p, buf + 14, 8));
+    cr_assert_null(es_http_parser_header_n(p, buf, 0));
+    cr_assert_str_eq(es_http_parser_header(p, "x-amz-date"), "d1");
+    cr_assert_str_eq(es_http_parser_header(p, "HOST"), "h1");
+    cr_assert_str_eq(es_http_parser_header(p, "x-other"), "o1");
+    cr_assert_null(es_http_parser_header(p, "x-othe"));
+    cr_assert_null(es_http_parser_header(p, ""));
+    char run[16];
+    snprintf(run, sizeof run, "%s", getenv("ES_NO_SUCH_VARIABLE") ? "" : "X-OTHER");
+    cr_assert_str_eq(es_http_parser_header(p, run), "o1");
     es_http_parser_free(p);
 }
