@@ -456,59 +456,60 @@ static bool same_folded(const char *s, const char *lc, size_t n)
     return i == n || word_folded(s + n - 8, lc + n - 8);
 }
 
+/* The known names in lower case, by known_slot's number. */
+static const struct {
+    const char *lc;
+    hknown id;
+} known_names[] = {
+    {"content-length", HK_CONTENT_LENGTH},
+    {"transfer-encoding", HK_TRANSFER_ENCODING},
+    {"connection", HK_CONNECTION},
+    {"expect", HK_EXPECT},
+    {"authorization", HK_AUTHORIZATION},
+    {"content-type", HK_CONTENT_TYPE},
+    {"host", HK_HOST},
+    {"x-amz-date", HK_X_AMZ_DATE},
+    {"x-amz-target", HK_X_AMZ_TARGET},
+    {"x-amz-security-token", HK_X_AMZ_SECURITY_TOKEN},
+    {"x-amz-content-sha256", HK_X_AMZ_CONTENT_SHA256},
+};
+
+/* The one known name s[0..n) may be, by length first, then the first
+ * letter (the last byte for the two of 20): its number in known_names, or
+ * -1. Most names compare no byte. */
+static int known_slot(const char *s, size_t n)
+{
+    unsigned char c = n ? (unsigned char)(s[0] | 0x20) : 0;
+    switch (n) {
+    case 4:
+        return 6;
+    case 6:
+        return 3;
+    case 10:
+        return c == 'c' ? 2 : 7;
+    case 12:
+        return c == 'c' ? 5 : 8;
+    case 13:
+        return 4;
+    case 14:
+        return 0;
+    case 17:
+        return 1;
+    case 20:
+        return s[n - 1] == '6' ? 10 : 9;
+    default:
+        return -1;
+    }
+}
+
 /* The known name s[0..n) is, HK_NONE for the others. */
 static hknown known_name(const char *s, size_t n)
 {
-    static const struct {
-        const char *lc;
-        hknown id;
-    } byname[] = {
-        {"content-length", HK_CONTENT_LENGTH},
-        {"transfer-encoding", HK_TRANSFER_ENCODING},
-        {"connection", HK_CONNECTION},
-        {"expect", HK_EXPECT},
-        {"authorization", HK_AUTHORIZATION},
-        {"content-type", HK_CONTENT_TYPE},
-        {"host", HK_HOST},
-        {"x-amz-date", HK_X_AMZ_DATE},
-        {"x-amz-target", HK_X_AMZ_TARGET},
-        {"x-amz-security-token", HK_X_AMZ_SECURITY_TOKEN},
-        {"x-amz-content-sha256", HK_X_AMZ_CONTENT_SHA256},
-    };
-    /* by length first, then the first letter: most names compare no byte */
-    unsigned char c = n ? (unsigned char)(s[0] | 0x20) : 0;
-    int k = -1;
-    switch (n) {
-    case 4:
-        k = 6;
-        break;
-    case 6:
-        k = 3;
-        break;
-    case 10:
-        k = c == 'c' ? 2 : 7;
-        break;
-    case 12:
-        k = c == 'c' ? 5 : 8;
-        break;
-    case 13:
-        k = 4;
-        break;
-    case 14:
-        k = 0;
-        break;
-    case 17:
-        k = 1;
-        break;
-    case 20:
-        k = s[n - 1] == '6' ? 10 : 9;
-        break;
-    default:
+    int k = known_slot(s, n);
+    if (k < 0 || (unsigned char)known_names[k].lc[0] != (unsigned char)(s[0] | 0x20) ||
+        !same_folded(s, known_names[k].lc, n))
         return HK_NONE;
-    }
-    if ((unsigned char)byname[k].lc[0] != c || !same_folded(s, byname[k].lc, n))
-        return HK_NONE;
-    return byname[k].id;
+    return known_names[k].id;
 }
 
 #if defined(__SSE2__)
@@ -517,7 +518,23 @@ static hknown known_name(const char *s, size_t n)
  * NULL when the name has another byte, or its colon is not found so: the
  * byte-by-byte scan decides then. The table look-up a byte was about 5
  * instructions a byte of ten names of 4 to 20 bytes a request (issue 22). */
-static char *plain_name_colon(char *line, size_t n)
+/* known_names' names under 16 bytes, each in 16 bytes (zeros after it):
+ * compared with a plain name's lower-case vector in plain_name_colon. */
+static const char known_lc16[][16] = {
+    "content-length",
+    "",
+    "connection",
+    "expect",
+    "authorization",
+    "content-type",
+    "host",
+    "x-amz-date",
+    "x-amz-target",
+    "",
+    "",
+};
+
+static char *plain_name_colon(char *line, size_t n, int *id)
 {
     const __m128i fold = _mm_set1_epi8(0x20), a1 = _mm_set1_epi8('a' - 1),
                   z1 = _mm_set1_epi8('z' + 1), d1 = _mm_set1_epi8('0' - 1),
@@ -536,7 +553,23 @@ static char *plain_name_colon(char *line, size_t n)
         unsigned c = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, colon));
         if (c) {
             unsigned at = (unsigned)__builtin_ctz(c), before = (1u << at) - 1;
-            return (plain & before) == before ? line + i + at : NULL;
+            if ((plain & before) != before)
+                return NULL;
+            if (i == 0) {
+                /* a plain name under 16 bytes: which known name it is,
+                 * from the lower-case vector at hand (x | 0x20 is the
+                 * lower case of letters, digits and '-'); known_name was
+                 * 52 instructions a field (issue 22) */
+                int k = known_slot(line, at);
+                *id = HK_NONE;
+                if (k >= 0) {
+                    __m128i want = _mm_loadu_si128((const __m128i *)(const void *)known_lc16[k]);
+                    unsigned same = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(l, want));
+                    if ((same & before) == before)
+                        *id = known_names[k].id;
+                }
+            }
+            return line + i + at;
         }
         if (plain != 0xffffu)
             return NULL;
@@ -550,8 +583,9 @@ static int parse_field(hdr *h, char *line, size_t n)
     if (n == 0 || is_ows(line[0]))
         return ES_HTTP_E_BAD_HEADER; /* obs-fold or empty */
     char *colon = NULL, *e = line + n;
+    int id = -1; /* which known name: not decided */
 #if defined(__SSE2__)
-    colon = plain_name_colon(line, n);
+    colon = plain_name_colon(line, n, &id);
 #endif
     if (!colon) {
         colon = line;
@@ -573,6 +607,7 @@ static int parse_field(hdr *h, char *line, size_t n)
     *e = '\0';
     h->name = line;
     h->name_len = (size_t)(colon - line);
+    h->known = id >= 0 ? id : (int)known_name(line, h->name_len);
     h->value = v;
     return 0;
 }
@@ -751,8 +786,7 @@ static int parse_head(es_http_parser *p)
         r = parse_field(h, s, n);
         if (r < 0)
             return r;
-        hknown id = known_name(h->name, h->name_len);
-        h->known = (int)id;
+        hknown id = (hknown)h->known;
         if (id != HK_NONE && !p->known[id])
             p->known[id] = i + 1;
         p->nhdrs++;

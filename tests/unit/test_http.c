@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/http.h"
 
@@ -1074,4 +1075,80 @@ Test(http_request, header_look_up_by_length)
     snprintf(run, sizeof run, "%s", getenv("ES_NO_SUCH_VARIABLE") ? "" : "X-OTHER");
     cr_assert_str_eq(es_http_parser_header(p, run), "o1");
     es_http_parser_free(p);
+}
+
+/* A plain name under 16 bytes on a line of 16 or more is known from the
+ * 16-byte step's lower-case vector (http.c, plain_name_colon), a shorter
+ * line's by known_name: every known name and its near misses, in lower,
+ * upper and alternating case, with a short and a long value, is found by
+ * each known name's look-up exactly when they are equal in any case. */
+Test(http_request, known_names_from_the_16_byte_step)
+{
+    static const char *const known[] = {"content-length",
+                                        "transfer-encoding",
+                                        "connection",
+                                        "expect",
+                                        "authorization",
+                                        "content-type",
+                                        "host",
+                                        "x-amz-date",
+                                        "x-amz-target",
+                                        "x-amz-security-token",
+                                        "x-amz-content-sha256"};
+    static const char *const tried[] = {"content-length",
+                                        "connection",
+                                        "expect",
+                                        "authorization",
+                                        "content-type",
+                                        "host",
+                                        "x-amz-date",
+                                        "x-amz-target",
+                                        "x-amz-security-token",
+                                        "x-amz-content-sha256",
+                                        "content-lengti",
+                                        "connectiom",
+                                        "expecu",
+                                        "authorizatiom",
+                                        "content-typf",
+                                        "hosu",
+                                        "x-amz-datf",
+                                        "x-amz-targeu",
+                                        "y-amz-date",
+                                        "b-amz-target",
+                                        "c0ntent-type",
+                                        "ho5t",
+                                        "x-amz-date1",
+                                        "x-amz-dat",
+                                        "h",
+                                        "hostt",
+                                        "x-amz-security-tokem",
+                                        "connection-"};
+    for (size_t t = 0; t < sizeof tried / sizeof tried[0]; t++) {
+        for (int cs = 0; cs < 3; cs++) {
+            for (int longv = 0; longv <= 1; longv++) {
+                char name[32], m[128];
+                size_t n = strlen(tried[t]);
+                for (size_t k = 0; k <= n; k++) {
+                    char c = tried[t][k];
+                    bool up = cs == 1 || (cs == 2 && k % 2 == 0);
+                    name[k] = (char)(up && c >= 'a' && c <= 'z' ? c - 32 : c);
+                }
+                const char *value = longv ? "00000000000000000000" : "0"; /* Content-Length too */
+                int len = snprintf(m, sizeof m, "GET / HTTP/1.1\r\n%s: %s\r\n\r\n", name, value);
+                es_http_parser *p;
+                cr_assert_eq(es_http_parser_create(ES_HTTP_REQUEST, NULL, &p), 0);
+                size_t used;
+                cr_assert_eq(es_http_parser_feed(p, m, (size_t)len, &used), ES_HTTP_HEADERS);
+                for (size_t k = 0; k < sizeof known / sizeof known[0]; k++) {
+                    const char *got = es_http_parser_header(p, known[k]);
+                    if (strcasecmp(name, known[k]) == 0)
+                        cr_assert(got && strcmp(got, value) == 0, "%s as %s", name, known[k]);
+                    else
+                        cr_assert_null(got, "%s found as %s", name, known[k]);
+                }
+                cr_assert_str_eq(es_http_parser_header(p, name), value);
+                es_http_parser_free(p);
+            }
+        }
+    }
 }
