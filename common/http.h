@@ -120,9 +120,16 @@ size_t es_http_parser_header_count(const es_http_parser *p);
 /* false when i is out of range. */
 bool es_http_parser_header_at(const es_http_parser *p, size_t i, const char **name,
                               const char **value);
-/* First value of a header field, name matched case-insensitively; NULL when
- * absent. */
-const char *es_http_parser_header(const es_http_parser *p, const char *name);
+/* First value of a header field, name[0..n) (no NUL in it) matched
+ * case-insensitively; NULL when absent. */
+const char *es_http_parser_header_n(const es_http_parser *p, const char *name, size_t n);
+/* The same for a NUL-terminated name. Inline so that a literal name's
+ * length is known where it is written: the callers' names are literals, and
+ * a strlen call each was 12 a request (issue 22). */
+static inline const char *es_http_parser_header(const es_http_parser *p, const char *name)
+{
+    return es_http_parser_header_n(p, name, __builtin_strlen(name));
+}
 /* Whether the connection may carry another message after this one: HTTP/1.1
  * unless "Connection: close", HTTP/1.0 only with "Connection: keep-alive";
  * never after a close-delimited response body. */

@@ -5,6 +5,7 @@
  * messages included) once whole and once cut into pieces; both runs must end
  * with the same result, the same body bytes and the same heads, and every
  * accessor must be callable after HEADERS. */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,30 @@ static uint64_t mix(uint64_t h, const char *s)
     return h * 7 + 1;
 }
 
+/* The field rules checked byte by byte here, whatever word or vector steps
+ * the parser takes (http.c: plain_name_colon, value_ok): a name is 1*tchar,
+ * a value field bytes (HTAB, SP and up but DEL) without OWS at its ends. */
+static bool tchar(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+static void check_field(const char *n, const char *v)
+{
+    for (const unsigned char *c = (const unsigned char *)n; *c; c++)
+        if (!tchar(*c))
+            abort();
+    size_t vl = strlen(v);
+    if (vl && (v[0] == ' ' || v[0] == '\t' || v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+        abort();
+    for (size_t i = 0; i < vl; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (c != '\t' && (c < 0x20 || c == 0x7f))
+            abort();
+    }
+}
+
 static void heads(const es_http_parser *p, run *r)
 {
     uint64_t h = r->head_sum;
@@ -53,6 +78,7 @@ static void heads(const es_http_parser *p, run *r)
     for (size_t i = 0; es_http_parser_header_at(p, i, &n, &v); i++) {
         if (strlen(n) == 0)
             abort();
+        check_field(n, v);
         h = mix(mix(h, n), v);
         /* the look-up (an index for the known names, a scan for the
          * others) gives the first field of that name in any case */

@@ -5,7 +5,9 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/http.h"
 
@@ -753,18 +755,22 @@ Test(http_misc, allocation_failures_are_clean)
     cr_assert(succeeded, "enough allocations eventually succeed");
 }
 
-/* Header values are checked 8 bytes at a time (http.c, value_ok): every byte
- * value at every position of values 1 to 26 bytes long is accepted exactly
- * when it is a field character (RFC 9110 5.5: VCHAR, SP, HTAB, obs-text),
- * and so is every byte of a name (a tchar, or the colon ending it). */
+/* Header values are checked 16 bytes at a time (http.c, value_ok): every
+ * byte value at every position of values 1 to 40 bytes long (under one
+ * step, whole steps, an overlapping tail) is accepted exactly when it is a
+ * field character (RFC 9110 5.5: VCHAR, SP, HTAB, obs-text), and so is
+ * every byte of a name 1 to 40 bytes long (a tchar, or the colon ending
+ * it): names of letters, digits and '-' are scanned 16 bytes a step
+ * (plain_name_colon) while the line has 16 left, so the colon falls in the
+ * first step, the second, the third, and at their edges. */
 Test(http_request, header_bytes_checked_everywhere)
 {
-    for (size_t len = 1; len <= 26; len++) {
+    for (size_t len = 1; len <= 40; len++) {
         for (size_t pos = 0; pos < len; pos++) {
             for (unsigned v = 0; v < 256; v++) {
                 if (v == '\r' || v == '\n')
                     continue; /* line ends: their own errors */
-                char val[32];
+                char val[48];
                 memset(val, 'a', len);
                 val[pos] = (char)v;
                 char m[128];
@@ -783,12 +789,12 @@ Test(http_request, header_bytes_checked_everywhere)
         }
     }
     static const char tchars[] = "!#$%&'*+-.^_`|~";
-    for (size_t len = 1; len <= 12; len++) {
+    for (size_t len = 1; len <= 40; len++) {
         for (size_t pos = 0; pos < len; pos++) {
             for (unsigned v = 0; v < 256; v++) {
                 if (v == '\r' || v == '\n' || v == ':')
                     continue;
-                char m[64];
+                char m[96];
                 int n = snprintf(m, sizeof m, "GET / HTTP/1.1\r\n");
                 memset(m + n, 'n', len);
                 m[(size_t)n + pos] = (char)v;
@@ -1032,4 +1038,117 @@ Test(http_request, field_lines_around_the_kept_line_ends)
     cr_assert_str_eq(es_http_parser_header(p, "x-second-long"), "another");
     cr_assert_null(es_http_parser_header(p, "x-b"));
     es_http_parser_free(p);
+}
+
+/* es_http_parser_header_n takes the name's length (es_http_parser_header,
+ * inline, gives strlen's, known where a literal is written): a slice of a
+ * longer buffer finds exactly its name, known or not, in any case; a
+ * prefix or a longer slice of a name does not; a name read at run time
+ * gives what the literal gives. */
+Test(http_request, header_look_up_by_length)
+{
+    static const char msg[] = "GET / HTTP/1.1\r\n"
+                              "X-Amz-Date: d1\r\n"
+                              "x-other: o1\r\n"
+                              "Host: h1\r\n"
+                              "X-Other: o2\r\n"
+                              "\r\n";
+    es_http_parser *p;
+    cr_assert_eq(es_http_parser_create(ES_HTTP_REQUEST, NULL, &p), 0);
+    size_t used;
+    cr_assert_eq(es_http_parser_feed(p, msg, sizeof msg - 1, &used), ES_HTTP_HEADERS);
+    static const char buf[] = "x-amz-datehostX-OTHERx";
+    cr_assert_str_eq(es_http_parser_header_n(p, buf, 10), "d1");
+    cr_assert_str_eq(es_http_parser_header_n(p, buf + 10, 4), "h1");
+    cr_assert_str_eq(es_http_parser_header_n(p, buf + 14, 7), "o1");
+    cr_assert_null(es_http_parser_header_n(p, buf, 9));
+    cr_assert_null(es_http_parser_header_n(p, buf, 11));
+    cr_assert_null(es_http_parser_header_n(p, buf + 10, 3));
+    cr_assert_null(es_http_parser_header_n(p, buf + 14, 8));
+    cr_assert_null(es_http_parser_header_n(p, buf, 0));
+    cr_assert_str_eq(es_http_parser_header(p, "x-amz-date"), "d1");
+    cr_assert_str_eq(es_http_parser_header(p, "HOST"), "h1");
+    cr_assert_str_eq(es_http_parser_header(p, "x-other"), "o1");
+    cr_assert_null(es_http_parser_header(p, "x-othe"));
+    cr_assert_null(es_http_parser_header(p, ""));
+    char run[16];
+    snprintf(run, sizeof run, "%s", getenv("ES_NO_SUCH_VARIABLE") ? "" : "X-OTHER");
+    cr_assert_str_eq(es_http_parser_header(p, run), "o1");
+    es_http_parser_free(p);
+}
+
+/* A plain name under 16 bytes on a line of 16 or more is known from the
+ * 16-byte step's lower-case vector (http.c, plain_name_colon), a shorter
+ * line's by known_name: every known name and its near misses, in lower,
+ * upper and alternating case, with a short and a long value, is found by
+ * each known name's look-up exactly when they are equal in any case. */
+Test(http_request, known_names_from_the_16_byte_step)
+{
+    static const char *const known[] = {"content-length",
+                                        "transfer-encoding",
+                                        "connection",
+                                        "expect",
+                                        "authorization",
+                                        "content-type",
+                                        "host",
+                                        "x-amz-date",
+                                        "x-amz-target",
+                                        "x-amz-security-token",
+                                        "x-amz-content-sha256"};
+    static const char *const tried[] = {"content-length",
+                                        "connection",
+                                        "expect",
+                                        "authorization",
+                                        "content-type",
+                                        "host",
+                                        "x-amz-date",
+                                        "x-amz-target",
+                                        "x-amz-security-token",
+                                        "x-amz-content-sha256",
+                                        "content-lengti",
+                                        "connectiom",
+                                        "expecu",
+                                        "authorizatiom",
+                                        "content-typf",
+                                        "hosu",
+                                        "x-amz-datf",
+                                        "x-amz-targeu",
+                                        "y-amz-date",
+                                        "b-amz-target",
+                                        "c0ntent-type",
+                                        "ho5t",
+                                        "x-amz-date1",
+                                        "x-amz-dat",
+                                        "h",
+                                        "hostt",
+                                        "x-amz-security-tokem",
+                                        "connection-"};
+    for (size_t t = 0; t < sizeof tried / sizeof tried[0]; t++) {
+        for (int cs = 0; cs < 3; cs++) {
+            for (int longv = 0; longv <= 1; longv++) {
+                char name[32], m[128];
+                size_t n = strlen(tried[t]);
+                for (size_t k = 0; k <= n; k++) {
+                    char c = tried[t][k];
+                    bool up = cs == 1 || (cs == 2 && k % 2 == 0);
+                    name[k] = (char)(up && c >= 'a' && c <= 'z' ? c - 32 : c);
+                }
+                const char *value = longv ? "00000000000000000000" : "0"; /* Content-Length too */
+                int len = snprintf(m, sizeof m, "GET / HTTP/1.1\r\n%s: %s\r\n\r\n", name, value);
+                es_http_parser *p;
+                cr_assert_eq(es_http_parser_create(ES_HTTP_REQUEST, NULL, &p), 0);
+                size_t used;
+                cr_assert_eq(es_http_parser_feed(p, m, (size_t)len, &used), ES_HTTP_HEADERS);
+                for (size_t k = 0; k < sizeof known / sizeof known[0]; k++) {
+                    const char *got = es_http_parser_header(p, known[k]);
+                    if (strcasecmp(name, known[k]) == 0)
+                        cr_assert(got && strcmp(got, value) == 0, "%s as %s", name, known[k]);
+                    else
+                        cr_assert_null(got, "%s found as %s", name, known[k]);
+                }
+                cr_assert_str_eq(es_http_parser_header(p, name), value);
+                es_http_parser_free(p);
+            }
+        }
+    }
 }

@@ -1260,3 +1260,75 @@ Test(json, writer_nested_opens_at_every_limit)
     cr_assert_str_eq(es_buf_cstr(&out), "{}");
     es_buf_free(&out);
 }
+
+/* A string in a container is taken with its node and slot in one step when
+ * the block has room for both and a slot is free (json.c, cb_string); else
+ * the general path grows the block or the slots. Strings of every length
+ * 0-300 beside each other fill the first block to each edge (its size
+ * follows the text's); arrays of 1-130 strings cross the 64 slots kept on
+ * the stack; the limit on values is kept to the value with strings only.
+ * Every string reads back with its bytes and length (NULs too). */
+Test(json, strings_at_every_block_and_slot_edge)
+{
+    static char s[4096], a[512];
+    for (size_t la = 0; la <= 300; la += 1) {
+        for (size_t lb = 0; lb <= 300; lb += 37) {
+            size_t n = 0;
+            s[n++] = '[';
+            s[n++] = '"';
+            for (size_t i = 0; i < la; i++)
+                s[n++] = (char)('a' + i % 26);
+            memcpy(s + n, "\",[\"", 4);
+            n += 4;
+            for (size_t i = 0; i < lb; i++)
+                s[n++] = (char)('A' + i % 26);
+            memcpy(s + n, "\",\"x\\u0000y\"]]", 14);
+            n += 14;
+            es_json *j = NULL;
+            cr_assert_eq(es_json_parse(s, n, NULL, &j, NULL, 0), 0, "la %zu lb %zu", la, lb);
+            const es_json *x = es_json_at(j, 0), *in = es_json_at(j, 1);
+            cr_assert_eq(x->type, ES_JSON_STRING);
+            cr_assert_eq(x->u.string.len, la);
+            cr_assert_eq(memcmp(x->u.string.s, s + 2, la), 0);
+            cr_assert_eq(x->u.string.s[la], '\0');
+            cr_assert_eq(es_json_len(in), 2);
+            cr_assert_eq(es_json_at(in, 0)->u.string.len, lb);
+            cr_assert_eq(memcmp(es_json_at(in, 0)->u.string.s, s + 2 + la + 4, lb), 0);
+            cr_assert_eq(es_json_at(in, 1)->u.string.len, 3);
+            cr_assert_eq(memcmp(es_json_at(in, 1)->u.string.s, "x\0y", 4), 0);
+            es_json_free_secret(j);
+        }
+    }
+    for (size_t count = 1; count <= 130; count++) {
+        size_t n = 0;
+        n += (size_t)snprintf(s + n, sizeof s - n, "{\"k\":[");
+        for (size_t i = 0; i < count; i++)
+            n += (size_t)snprintf(s + n, sizeof s - n, "%s\"v%zu\"", i ? "," : "", i);
+        n += (size_t)snprintf(s + n, sizeof s - n, "]}");
+        assert_round_trip(s, n, NULL);
+        es_json *j = NULL;
+        cr_assert_eq(es_json_parse(s, n, NULL, &j, NULL, 0), 0);
+        const es_json *arr = es_json_get(j, "k");
+        cr_assert_eq(es_json_len(arr), count);
+        for (size_t i = 0; i < count; i++) {
+            snprintf(a, sizeof a, "v%zu", i);
+            cr_assert_str_eq(es_json_as_str(es_json_at(arr, i)), a);
+        }
+        es_json_free(j);
+        /* the object, the array and count strings: count + 2 values */
+        for (size_t lim_v = count; lim_v <= count + 2; lim_v++) {
+            es_json_limits lim = es_json_default_limits;
+            lim.max_values = lim_v;
+            j = NULL;
+            int r = es_json_parse(s, n, &lim, &j, NULL, 0);
+            cr_assert_eq(r, lim_v == count + 2 ? 0 : ES_JSON_E_TOO_MANY_VALUES,
+                         "count %zu limit %zu: %d", count, lim_v, r);
+            es_json_free(j);
+        }
+    }
+    /* a top-level string takes the general path (it is the root) */
+    es_json *j = NULL;
+    cr_assert_eq(es_json_parse("\"top\"", 5, NULL, &j, NULL, 0), 0);
+    cr_assert_str_eq(es_json_as_str(j), "top");
+    es_json_free(j);
+}
