@@ -195,6 +195,7 @@ struct conn {
     aw_tls_conn *tls;
     bool tls_started, tls_deadline, tls_counted;
     const aw_json_route *route; /* the route serving the request (aw_listener_defer) */
+    bool replied_in_call;       /* the route's reply was answered before its call returned */
     aw_listener_reply *reply;   /* a route's deferred answer is awaited */
     char rbuf[READ_CHUNK];      /* what the socket read; with TLS, reused for what it decrypts */
 };
@@ -978,17 +979,26 @@ static void serve_json(conn *c, const aw_listener_request *rq, const char *targe
      * without the room the answer grows as before */
     (void)es_buf_expect(&out, JSON_ANSWER_ROOM);
     c->route = rt;
+    c->replied_in_call = false;
     int r = rt->fn(rt->arg, &call, &out, &e);
     c->route = NULL;
-    if (r == AW_LISTENER_LATER && c->reply)
+    /* a route that took the reply may answer it before it returns (a
+     * refusal found before any wait): that was the answer, and a second one
+     * would be read as the answer to the connection's next request; one
+     * that dropped its reply closed the connection */
+    bool answered = c->closing || (r == AW_LISTENER_LATER && !c->reply && c->replied_in_call);
+    if (answered) {
+        /* nothing more to send */
+    } else if (r == AW_LISTENER_LATER && c->reply) {
         await_reply(c);
-    else if (r == AW_LISTENER_LATER)
+    } else if (r == AW_LISTENER_LATER) {
         send_simple_error(c, 500, "InternalFailure", "The route deferred without a reply.", false);
-    else if (r < 0)
+    } else if (r < 0) {
         send_json_error(c, &e, rt->message_key, false);
-    else
+    } else {
         send_answer(c, 200, "application/x-amz-json-1.1", out.data ? out.data : "{}",
                     out.data ? out.len : 2, false);
+    }
     es_buf_free_secret(&out);
 }
 
@@ -1611,6 +1621,10 @@ void aw_listener_close(aw_listener *s, void (*done)(void *arg), void *arg)
     s->closing = true;
     s->done = done;
     s->done_arg = arg;
+    /* the answers held for the turn's end go first (a stop answers what
+     * waits, e.g. held DescribeTasks questions, then closes) */
+    for (conn *c = s->turn_first; c && s->turn_unwritten; c = c->turn_next)
+        write_held(c);
     uv_close((uv_handle_t *)&s->listener, listener_closed);
     turn_handles_close(s);
     for (conn *c = s->conns; c; c = c->next)
@@ -1651,8 +1665,10 @@ static conn *reply_release(aw_listener_reply *r)
 {
     aw_listener *s = r->srv;
     conn *c = r->c;
-    if (c)
+    if (c) {
         c->reply = NULL;
+        c->replied_in_call = c->route != NULL; /* inside the route's own call */
+    }
     s->replies--;
     es_free(r);
     if (c && !c->closing)

@@ -181,3 +181,66 @@ Test(al_turn, clients_that_leave_before_their_answer)
     run_client(c_leavers, NULL);
     cr_assert_eq(client_fail[0], 0, "client: %s", client_fail);
 }
+
+/* ---- a route that answers its reply before it returns ----
+ * (the ECS API's cluster RunTask refusing a placement no transaction holds,
+ * or an error found before any wait): exactly one answer, and the
+ * connection's next request gets its own. A second answer written after the
+ * first ("deferred without a reply") would be read as the next request's. */
+
+static int at_once_route(void *arg, const aw_listener_call *call, es_buf *out,
+                         aw_listener_error *err)
+{
+    (void)arg;
+    (void)out;
+    (void)err;
+    aw_listener_reply *r = aw_listener_defer(call);
+    cr_assert_not_null(r);
+    if (strcmp(call->operation, "Refuse") == 0) {
+        aw_listener_error e = {.status = 400};
+        snprintf(e.code, sizeof e.code, "ClientException");
+        snprintf(e.message, sizeof e.message, "refused at once");
+        aw_listener_reply_error(r, &e);
+    } else {
+        aw_listener_reply_ok(r, "{\"at\":\"once\"}", 13);
+    }
+    return AW_LISTENER_LATER;
+}
+
+static void add_at_once_route(aw_listener *srv)
+{
+    aw_json_route rt = {.target_prefix = "AtOnce.", .signing_name = "ssm", .fn = at_once_route};
+    cr_assert_eq(aw_listener_add_json_route(srv, &rt), 0);
+}
+
+static void c_at_once(run *r)
+{
+    int fd = dial(r->port);
+    resp a;
+    for (int i = 0; i < 3; i++) {
+        request(r, fd, "AtOnce.Refuse", "{}", &a);
+        CK(a.status == 400);
+        CK(strstr(a.body, "refused at once") != NULL);
+        request(r, fd, "AtOnce.Answer", "{}", &a);
+        CK(a.status == 200);
+        CK(strcmp(a.body, "{\"at\":\"once\"}") == 0);
+        /* the store's own route after it, on the same connection */
+        request(r, fd, "TrentService.ListKeys", "{}", &a);
+        CK(a.status == 200);
+        CK(strstr(a.body, "\"Keys\"") != NULL);
+    }
+    /* nothing more arrives: no second answer to any of them */
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    CK(poll(&p, 1, 200) == 0);
+    close(fd);
+}
+
+Test(al_turn, a_reply_answered_within_the_call_is_the_only_answer)
+{
+    route_hook = add_at_once_route;
+    client_fail[0] = 0;
+    run_client(c_at_once, NULL);
+    route_hook = NULL;
+    cr_assert_eq(client_fail[0], 0, "client: %s", client_fail);
+    cr_assert_eq(last_stats.errors_5xx, 0);
+}
