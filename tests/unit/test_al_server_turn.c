@@ -65,9 +65,7 @@ static void c_many(run *r)
 
 Test(al_turn, every_connection_gets_its_own_answer)
 {
-    client_fail[0] = 0;
-    run_client(c_many, NULL);
-    cr_assert_eq(client_fail[0], 0, "client: %s", client_fail);
+    run_and_check(c_many, NULL);
     /* the answers went through the turn (every small plain answer does) */
     cr_assert_geq(last_stats.answers_held, 2 * CONNS + 5);
     cr_assert_leq(last_stats.answers_written_early, last_stats.answers_held);
@@ -141,10 +139,8 @@ static void c_late(run *r)
 Test(al_turn, an_answer_made_by_a_timer_is_written_in_its_turn)
 {
     route_hook = add_late_route;
-    client_fail[0] = 0;
-    run_client(c_late, NULL);
+    run_and_check(c_late, NULL);
     route_hook = NULL;
-    cr_assert_eq(client_fail[0], 0, "client: %s", client_fail);
     cr_assert_eq(last_stats.deferred, 3);
     cr_assert_geq(last_stats.answers_held, 3);
 }
@@ -177,9 +173,7 @@ static void c_leavers(run *r)
 
 Test(al_turn, clients_that_leave_before_their_answer)
 {
-    client_fail[0] = 0;
-    run_client(c_leavers, NULL);
-    cr_assert_eq(client_fail[0], 0, "client: %s", client_fail);
+    run_and_check(c_leavers, NULL);
 }
 
 /* ---- a route that answers its reply before it returns ----
@@ -238,9 +232,7 @@ static void c_at_once(run *r)
 Test(al_turn, a_reply_answered_within_the_call_is_the_only_answer)
 {
     route_hook = add_at_once_route;
-    client_fail[0] = 0;
-    run_client(c_at_once, NULL);
+    run_and_check(c_at_once, NULL);
     route_hook = NULL;
-    cr_assert_eq(client_fail[0], 0, "client: %s", client_fail);
     cr_assert_eq(last_stats.errors_5xx, 0);
 }
