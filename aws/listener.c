@@ -484,12 +484,12 @@ static void write_held(conn *c)
         es_buf_reset_secret(&c->out);
 }
 
-/* Every held answer, written now; their connections stay on the list to
- * have their pending bytes fed at the turn's end (never from here: this
- * runs inside another connection's answer). */
+/* Every held answer, written now (TURN_ANSWERS_MAX reached, or the
+ * listener closing); their connections stay on the list to have their
+ * pending bytes fed at the turn's end (never from here: this runs inside
+ * another connection's answer). */
 static void write_all_held(aw_listener *s)
 {
-    s->st.answers_written_early += s->turn_unwritten;
     for (conn *c = s->turn_first; c && s->turn_unwritten; c = c->turn_next)
         write_held(c);
 }
@@ -531,8 +531,10 @@ static void hold_answer(conn *c, const char *body, size_t len)
         uv_idle_start(&s->turn_hold, on_turn_hold);
     }
     turn_add(c);
-    if (s->turn_unwritten >= TURN_ANSWERS_MAX)
+    if (s->turn_unwritten >= TURN_ANSWERS_MAX) {
+        s->st.answers_written_early += s->turn_unwritten;
         write_all_held(s);
+    }
 }
 
 static void turn_handle_closed(uv_handle_t *h)
@@ -1623,8 +1625,7 @@ void aw_listener_close(aw_listener *s, void (*done)(void *arg), void *arg)
     s->done_arg = arg;
     /* the answers held for the turn's end go first (a stop answers what
      * waits, e.g. held DescribeTasks questions, then closes) */
-    for (conn *c = s->turn_first; c && s->turn_unwritten; c = c->turn_next)
-        write_held(c);
+    write_all_held(s);
     uv_close((uv_handle_t *)&s->listener, listener_closed);
     turn_handles_close(s);
     for (conn *c = s->conns; c; c = c->next)
